@@ -1,0 +1,196 @@
+//! Server configuration: every knob, its default, unit and trade-off.
+//!
+//! The binary fills [`ServerConfig`] from flags with `TICKWIRE_*` environment fallbacks
+//! (clap derives both from the attributes here, so `--help` shows each default).
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything a server needs to know. `ServerConfig::default()` equals running with no flags.
+#[derive(Debug, Clone, Args)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Address to listen on for HTTP and WebSocket.
+    #[arg(long, env = "TICKWIRE_BIND", default_value = "0.0.0.0:8080")]
+    pub bind: SocketAddr,
+
+    /// Simulation ticks (and snapshots) per second, 1 to 120. Higher feels smoother and costs
+    /// CPU and bandwidth linearly.
+    #[arg(long, env = "TICKWIRE_TICK_RATE", default_value_t = 30,
+          value_parser = clap::value_parser!(u8).range(1..=120))]
+    pub tick_rate: u8,
+
+    /// Ship-owning clients (players plus controllers) per room.
+    #[arg(long, env = "TICKWIRE_ROOM_CAPACITY", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub room_capacity: u16,
+
+    /// Spectators per room (they cost a whole-room snapshot each, shared when baselines match).
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 64)]
+    pub max_spectators: u16,
+
+    /// Rooms open at once; matchmaking and named joins are refused with 1013 beyond it.
+    #[arg(long, env = "TICKWIRE_MAX_ROOMS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rooms: u32,
+
+    /// Distance (world units) within which a player receives entities; 0 sends everything.
+    /// Smaller means fewer bytes per player and less of the field visible.
+    #[arg(long, env = "TICKWIRE_VIEW_RADIUS", default_value_t = 700)]
+    pub view_radius: u16,
+
+    /// WebSocket sessions open at once, server-wide; beyond it upgrades get HTTP 503.
+    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: u32,
+
+    /// WebSocket sessions per client IP; beyond it upgrades get HTTP 429. Load tests from one
+    /// machine need this raised.
+    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: u32,
+
+    /// Time to send the HTTP request head and then the first `Hello`; slower peers are dropped
+    /// (HTTP: connection closed; WebSocket: close 1008).
+    #[arg(long, env = "TICKWIRE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Interval of WebSocket pings the server sends, so idle-but-alive clients stay known.
+    #[arg(long, env = "TICKWIRE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// Silence (no frame of any kind received) after which a client is closed with 1008 and
+    /// its seat is kept for resume.
+    #[arg(long, env = "TICKWIRE_IDLE_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a ship stays in the world after its connection dropped without a close, waiting
+    /// for a `Hello` with its resume token.
+    #[arg(long, env = "TICKWIRE_RESUME_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub resume_grace: Duration,
+
+    /// How long a client may make no write progress (its socket buffer full) before it is
+    /// closed with 1008. Until then it just skips stale frames.
+    #[arg(long, env = "TICKWIRE_SLOW_CLIENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub slow_client_timeout: Duration,
+
+    /// How long an empty room lingers before it closes (a quick rejoin finds it still there).
+    #[arg(long, env = "TICKWIRE_ROOM_IDLE_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub room_idle_grace: Duration,
+
+    /// Sustained inputs per second per client; a client above it (after the burst) is closed
+    /// with 1008. Must exceed the client's send rate with room for jitter.
+    #[arg(long, env = "TICKWIRE_INPUT_RATE", default_value_t = 120)]
+    pub input_rate: u32,
+
+    /// Inputs a client may send back to back beyond the sustained rate.
+    #[arg(long, env = "TICKWIRE_INPUT_BURST", default_value_t = 60)]
+    pub input_burst: u32,
+
+    /// Sustained chat lines per second per client; above it, close 1008.
+    #[arg(long, env = "TICKWIRE_CHAT_RATE", default_value_t = 2)]
+    pub chat_rate: u32,
+
+    /// Chat lines a client may send back to back.
+    #[arg(long, env = "TICKWIRE_CHAT_BURST", default_value_t = 5)]
+    pub chat_burst: u32,
+
+    /// Origins allowed to open `/ws` (comma separated, e.g. `https://play.example.com`). Empty
+    /// allows any; requests without an Origin header (non-browser clients) are always allowed.
+    #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Kernel send buffer per client socket in bytes (SO_SNDBUF); 0 keeps the OS default (Linux
+    /// autotunes up to several MB). Smaller bounds kernel memory per client and makes a stalled
+    /// client start skipping frames sooner.
+    #[arg(long, env = "TICKWIRE_SOCKET_SEND_BUFFER", default_value_t = 0)]
+    pub socket_send_buffer: usize,
+
+    /// Serve the diagnostics echo at `/echo` (echoes every WebSocket message back).
+    #[arg(long, env = "TICKWIRE_ECHO", default_value_t = false)]
+    pub echo: bool,
+
+    /// Largest message `/echo` accepts, in bytes.
+    #[arg(long, env = "TICKWIRE_ECHO_MAX_MESSAGE", default_value_t = 1 << 20)]
+    pub echo_max_message: usize,
+
+    /// Time allowed on SIGINT/SIGTERM to send every client close 1001 and flush, before exit.
+    #[arg(long, env = "TICKWIRE_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Seed of the game's RNG for room N is `seed + N`; unset picks a random seed. Fixed seeds
+    /// make matches reproducible.
+    #[arg(long, env = "TICKWIRE_SEED")]
+    pub seed: Option<u64>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: ServerConfig,
+        }
+        // The defaults live once, in the attributes above; parsing no arguments applies them.
+        // Environment fallbacks are deliberately ignored here: `Default` must not depend on it.
+        let cmd = <Defaults as clap::CommandFactory>::command();
+        let cmd = cmd.mut_args(|a| a.env(None::<&str>));
+        let matches = cmd.get_matches_from(["tickwire-server"]);
+        <Defaults as clap::FromArgMatches>::from_arg_matches(&matches)
+            .map(|d| d.config)
+            .unwrap_or_else(|e| unreachable!("built-in defaults parse: {e}"))
+    }
+}
+
+impl ServerConfig {
+    /// Length of one tick.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.tick_rate.max(1)))
+    }
+}
+
+/// Parses `250ms`, `5s`, `2m` or a bare number of seconds (`1.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 250ms, 5s, 2m)"))?;
+    if !value.is_finite() || value < 0.0 || value * scale > 86_400.0 {
+        return Err(format!("`{text}` must be between 0 and 24 hours"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_refuse_nonsense() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = ServerConfig::default();
+        assert_eq!(c.bind.port(), 8080);
+        assert_eq!(c.tick_rate, 30);
+        assert_eq!(c.room_capacity, 32);
+        assert_eq!(c.resume_grace, Duration::from_secs(10));
+        assert!(!c.echo);
+    }
+}

@@ -1,0 +1,567 @@
+//! One game WebSocket: the `Hello` handshake, the reader loop, and the writer task.
+//!
+//! The reader validates and rate-limits what the client sends and hands it to the room without
+//! waiting on it (inputs and acks go into the [`ClientLink`]; chat through the room's bounded
+//! channel). The writer drains the link: reliable frames, then the newest snapshot, then a
+//! close when one is requested. Every way a connection ends maps to a close code with a reason.
+
+use crate::context::{RoomHandle, ServerContext};
+use crate::outbox::{Batch, ClientLink, CloseRequest};
+use crate::ratelimit::TokenBucket;
+use crate::room::{Departure, JoinRefused, JoinRequest, Joined, RoomCommand};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tickwire_shared::codec::{decode_client, encode_server, peek_hello_version};
+use tickwire_shared::{
+    ClientMessage, DecodeError, Hello, Kick, KickReason, KickText, Name, PROTOCOL_VERSION, Pong,
+    Role, RoomRequest, ServerMessage,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+/// Time a close (with its `Kick`) may take to write before the socket is dropped anyway.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Time the room may take to answer a join.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Close codes used by the server (RFC 6455 section 7.4.1).
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is going away.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Protocol error: bad hello, wrong version, undecodable message.
+    pub const PROTOCOL: u16 = 1002;
+    /// A text message; tickwire is binary.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// Invalid UTF-8 in a text field or frame.
+    pub const INVALID_DATA: u16 = 1007;
+    /// Policy: rate limits, silence, too slow, replaced, resume refused.
+    pub const POLICY: u16 = 1008;
+    /// A message above the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// The server failed internally.
+    pub const INTERNAL: u16 = 1011;
+    /// Try again later: server or room full.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+fn kick(code: u16, reason: KickReason, text: impl Into<String>) -> CloseRequest {
+    let text = text.into();
+    CloseRequest {
+        code,
+        kick: Some(Kick { reason, message: KickText::truncated(&text) }),
+        reason: text,
+    }
+}
+
+fn going_away() -> CloseRequest {
+    kick(close_code::GOING_AWAY, KickReason::ShuttingDown, "server shutting down")
+}
+
+fn close_only(code: u16, text: impl Into<String>) -> CloseRequest {
+    CloseRequest { code, reason: text.into(), kick: None }
+}
+
+/// What happened to a message the reader could not accept.
+fn decode_failure(e: DecodeError) -> CloseRequest {
+    let code = match e {
+        DecodeError::InvalidUtf8 => close_code::INVALID_DATA,
+        DecodeError::TooLarge { .. } => close_code::TOO_BIG,
+        _ => close_code::PROTOCOL,
+    };
+    kick(code, KickReason::MalformedMessage, format!("undecodable message: {e}"))
+}
+
+/// A WebSocket error from the reader as a close (or `None` when the peer is simply gone).
+fn ws_failure(e: &WsError) -> Option<CloseRequest> {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some(close_only(
+            close_code::TOO_BIG,
+            format!("message of {size} bytes exceeds the limit of {max_size}"),
+        )),
+        WsError::Capacity(other) => Some(close_only(close_code::TOO_BIG, other.to_string())),
+        // A peer that vanished without a closing handshake dropped; it did not misbehave.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(p) => Some(close_only(close_code::PROTOCOL, p.to_string())),
+        WsError::Utf8(_) => Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8")),
+        _ => None,
+    }
+}
+
+/// How the reader loop ended.
+enum ReadEnd {
+    /// The client sent a close frame.
+    ClientClosed,
+    /// The socket died, went silent, or the server closed it for a reason that keeps the seat.
+    Dropped,
+    /// The server closed it for a reason that ends the seat.
+    Refused,
+}
+
+/// Serves one upgraded game connection until it ends.
+pub async fn serve<S>(ws: WebSocketStream<S>, ctx: Arc<ServerContext>, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span =
+        info_span!("conn", %peer, player = tracing::field::Empty, room = tracing::field::Empty);
+    async move {
+        let (sink, mut stream) = ws.split();
+        let link = Arc::new(ClientLink::new());
+        let writer = ctx.tasks.spawn(write_loop(sink, link.clone(), ctx.clone()).in_current_span());
+
+        if let Some((joined, handle)) = handshake(&mut stream, &link, &ctx).await {
+            let span = tracing::Span::current();
+            span.record("player", joined.player.0);
+            span.record("room", joined.room.name.as_str());
+            let end = read_loop(&mut stream, &link, &ctx, &joined, &handle).await;
+            let how = match end {
+                ReadEnd::ClientClosed | ReadEnd::Refused => Departure::Left,
+                ReadEnd::Dropped => Departure::Dropped,
+            };
+            let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
+            // The room may be gone already during shutdown; nothing is left to tell then.
+            let _ = handle.commands.send(leave).await;
+            if matches!(end, ReadEnd::ClientClosed) {
+                link.close(close_only(close_code::NORMAL, ""));
+            }
+        }
+        // Whatever ended the session, make sure the writer closes and exits.
+        link.close(close_only(close_code::NORMAL, ""));
+        let _ = writer.await;
+    }
+    .instrument(span)
+    .await
+}
+
+async fn next_message<S>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+) -> Option<Result<Message, WsError>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream.next().await
+}
+
+/// Reads the `Hello` and seats the client. On failure the close is already requested.
+async fn handshake<S>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    link: &Arc<ClientLink>,
+    ctx: &Arc<ServerContext>,
+) -> Option<(Joined, RoomHandle)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let deadline = Instant::now() + ctx.config.handshake_timeout;
+    let bytes = loop {
+        let message = tokio::select! {
+            m = tokio::time::timeout_at(deadline, next_message(stream)) => m,
+            _ = shutdown_signal(ctx) => {
+                link.close(going_away());
+                return None;
+            }
+        };
+        match message {
+            Err(_) => {
+                link.close(close_only(close_code::POLICY, "no Hello within the handshake timeout"));
+                return None;
+            }
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return None,
+            Ok(Some(Ok(Message::Binary(bytes)))) => break bytes,
+            Ok(Some(Ok(Message::Text(_)))) => {
+                link.close(close_only(
+                    close_code::UNSUPPORTED,
+                    "tickwire speaks binary messages only",
+                ));
+                return None;
+            }
+            Ok(Some(Ok(_))) => continue, // ping, pong
+            Ok(Some(Err(e))) => {
+                if let Some(close) = ws_failure(&e) {
+                    link.close(close);
+                }
+                return None;
+            }
+        }
+    };
+
+    match peek_hello_version(&bytes) {
+        Some(PROTOCOL_VERSION) => {}
+        Some(theirs) => {
+            info!(client_version = theirs, "refused: protocol version mismatch");
+            link.close(kick(
+                close_code::PROTOCOL,
+                KickReason::VersionMismatch { server: PROTOCOL_VERSION },
+                format!("this server speaks protocol {PROTOCOL_VERSION}, the client {theirs}"),
+            ));
+            return None;
+        }
+        None => {
+            link.close(kick(
+                close_code::PROTOCOL,
+                KickReason::BadHello,
+                "the first message must be Hello",
+            ));
+            return None;
+        }
+    }
+    let hello = match decode_client(&bytes) {
+        Ok(ClientMessage::Hello(hello)) => hello,
+        Ok(_) => unreachable!("peek_hello_version saw the Hello tag"),
+        Err(e) => {
+            let mut close = decode_failure(e);
+            if let Some(k) = close.kick.as_mut() {
+                k.reason = KickReason::BadHello;
+            }
+            link.close(close);
+            return None;
+        }
+    };
+    if let Err(why) = validate_hello(&hello) {
+        link.close(kick(close_code::PROTOCOL, KickReason::BadHello, why));
+        return None;
+    }
+    join(hello, link, ctx).await
+}
+
+fn validate_hello(hello: &Hello) -> Result<(), String> {
+    if let RoomRequest::Named(name) = &hello.room {
+        let ok = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(format!(
+                "room name {:?} must be 1-16 letters, digits, '-', '_' or '.'",
+                name.as_str()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A display name with control characters removed and whitespace trimmed.
+pub fn clean_name(name: &Name) -> Name {
+    let cleaned: String = name.chars().filter(|c| !c.is_control()).collect();
+    Name::truncated(cleaned.trim())
+}
+
+async fn join(
+    hello: Hello,
+    link: &Arc<ClientLink>,
+    ctx: &Arc<ServerContext>,
+) -> Option<(Joined, RoomHandle)> {
+    // A room can close between the directory lookup and our join; then ask again (once more
+    // than enough in practice, bounded regardless).
+    for _attempt in 0..3 {
+        let handle = match ctx.find_room(
+            &hello.room,
+            hello.resume.as_ref(),
+            hello.role == Role::Spectator,
+        ) {
+            Ok(handle) => handle,
+            Err(e) => {
+                link.close(kick(close_code::TRY_AGAIN_LATER, KickReason::Full, e.to_string()));
+                return None;
+            }
+        };
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let request = JoinRequest {
+            role: hello.role,
+            name: clean_name(&hello.name),
+            resume: hello.resume,
+            link: link.clone(),
+        };
+        let command = RoomCommand::Join { request, reply: reply_tx };
+        match tokio::time::timeout(JOIN_TIMEOUT, handle.commands.send(command)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => continue, // the room closed meanwhile
+            Err(_) => break,        // the room is overloaded
+        }
+        let reply = tokio::time::timeout(JOIN_TIMEOUT, reply_rx).await;
+        match reply {
+            Ok(Ok(Ok(joined))) => return Some((joined, handle)),
+            Ok(Ok(Err(JoinRefused::Closing))) | Ok(Err(_)) => continue,
+            Ok(Ok(Err(JoinRefused::Full))) => {
+                link.close(kick(
+                    close_code::TRY_AGAIN_LATER,
+                    KickReason::Full,
+                    format!("room {} is full", handle.shared.name),
+                ));
+                return None;
+            }
+            Ok(Ok(Err(JoinRefused::RoleMismatch))) => {
+                link.close(kick(
+                    close_code::POLICY,
+                    KickReason::ResumeRejected,
+                    "the resume token belongs to a seat of another role",
+                ));
+                return None;
+            }
+            Err(_) => break,
+        }
+    }
+    warn!("room did not answer the join");
+    link.close(kick(
+        close_code::TRY_AGAIN_LATER,
+        KickReason::Full,
+        "the room did not answer; try again",
+    ));
+    None
+}
+
+async fn read_loop<S>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    link: &Arc<ClientLink>,
+    ctx: &Arc<ServerContext>,
+    joined: &Joined,
+    room: &RoomHandle,
+) -> ReadEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = &ctx.config;
+    let now = Instant::now();
+    let mut inputs = TokenBucket::new(config.input_rate, config.input_burst, now);
+    let mut chats = TokenBucket::new(config.chat_rate, config.chat_burst, now);
+    let mut last_heard = now;
+    loop {
+        let message = tokio::select! {
+            m = tokio::time::timeout_at(last_heard + config.idle_timeout, next_message(stream)) => m,
+            _ = shutdown_signal(ctx) => {
+                link.close(going_away());
+                return ReadEnd::Refused;
+            }
+            _ = link.close_requested() => return ReadEnd::Dropped,
+        };
+        let now = Instant::now();
+        let bytes = match message {
+            Err(_) => {
+                let silence = config.idle_timeout.as_secs_f32();
+                info!(silence, "closing silent client");
+                link.close(kick(
+                    close_code::POLICY,
+                    KickReason::Idle,
+                    format!("nothing received for {silence} s"),
+                ));
+                return ReadEnd::Dropped;
+            }
+            Ok(None) => return ReadEnd::Dropped,
+            Ok(Some(Err(e))) => {
+                return match ws_failure(&e) {
+                    Some(close) => {
+                        info!(code = close.code, reason = %close.reason, "closing: bad frame");
+                        link.close(close);
+                        ReadEnd::Refused
+                    }
+                    None => {
+                        debug!(error = %e, "connection lost");
+                        ReadEnd::Dropped
+                    }
+                };
+            }
+            Ok(Some(Ok(message))) => {
+                last_heard = now;
+                match message {
+                    Message::Binary(bytes) => bytes,
+                    Message::Close(_) => return ReadEnd::ClientClosed,
+                    Message::Text(_) => {
+                        link.close(close_only(
+                            close_code::UNSUPPORTED,
+                            "tickwire speaks binary messages only",
+                        ));
+                        return ReadEnd::Refused;
+                    }
+                    _ => continue, // pings are answered by tungstenite; pongs just prove life
+                }
+            }
+        };
+        let refuse = |close: CloseRequest| {
+            info!(code = close.code, reason = %close.reason, "closing client");
+            link.close(close);
+            ReadEnd::Refused
+        };
+        match decode_client(&bytes) {
+            Err(e) => return refuse(decode_failure(e)),
+            Ok(ClientMessage::Hello(_)) => {
+                return refuse(kick(
+                    close_code::PROTOCOL,
+                    KickReason::BadHello,
+                    "Hello was already sent",
+                ));
+            }
+            Ok(ClientMessage::Input(input)) => {
+                if !joined.role.plays() {
+                    return refuse(kick(
+                        close_code::POLICY,
+                        KickReason::MalformedMessage,
+                        "spectators do not send input",
+                    ));
+                }
+                if !inputs.try_take(now) {
+                    return refuse(kick(
+                        close_code::POLICY,
+                        KickReason::RateLimited,
+                        format!("more than {} inputs per second", config.input_rate),
+                    ));
+                }
+                link.record_input(input);
+            }
+            Ok(ClientMessage::Ack(ack)) => {
+                // An ack of a tick not yet sent would pin the baseline forever: ignore it.
+                if ack.tick.0 <= joined.room.tick.load(Ordering::Relaxed) {
+                    link.record_ack(ack.tick);
+                }
+            }
+            Ok(ClientMessage::Chat(chat)) => {
+                if !chats.try_take(now) {
+                    return refuse(kick(
+                        close_code::POLICY,
+                        KickReason::RateLimited,
+                        format!("more than {} chat lines per second", config.chat_rate),
+                    ));
+                }
+                let text: String = chat.text.chars().filter(|c| !c.is_control()).collect();
+                let text = tickwire_shared::ChatText::truncated(text.trim());
+                if !text.is_empty() {
+                    // Chat is rate-limited above, so a full room channel means an overloaded
+                    // room: dropping one line beats stalling this reader.
+                    let _ =
+                        room.commands.try_send(RoomCommand::Chat { player: joined.player, text });
+                }
+            }
+            Ok(ClientMessage::Ping(ping)) => {
+                let pong = Pong {
+                    nonce: ping.nonce,
+                    server_tick: tickwire_shared::Tick(joined.room.tick.load(Ordering::Relaxed)),
+                };
+                if let Ok(frame) = encode_server(&ServerMessage::Pong(pong))
+                    && link.push_control(Bytes::from(frame)).is_err()
+                {
+                    return refuse(kick(
+                        close_code::POLICY,
+                        KickReason::TooSlow,
+                        "client is not reading its messages",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the server begins shutting down.
+pub async fn shutdown_signal(ctx: &ServerContext) {
+    let mut shutdown = ctx.shutdown.clone();
+    // An error means the sender is gone, which only happens when the server is stopping.
+    let _ = shutdown.wait_for(|&down| down).await;
+}
+
+type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
+
+async fn write_batch<S>(
+    sink: &mut Sink<S>,
+    batch: &mut Batch,
+    ctx: &ServerContext,
+) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut frames = 0u64;
+    let mut bytes = 0u64;
+    for frame in batch.control.drain(..).chain(batch.snapshot.take()) {
+        frames += 1;
+        bytes += frame.len() as u64;
+        sink.feed(Message::Binary(frame)).await?;
+    }
+    sink.flush().await?;
+    ctx.metrics.frames_sent.inc_by(frames);
+    ctx.metrics.bytes_sent.inc_by(bytes);
+    Ok(())
+}
+
+/// The writer task: sends what the link holds, heartbeats, and the close.
+async fn write_loop<S>(mut sink: Sink<S>, link: Arc<ClientLink>, ctx: Arc<ServerContext>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let heartbeat_every = ctx.config.heartbeat_interval;
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+    let close = loop {
+        tokio::select! {
+            mut batch = link.next_batch() => {
+                let close = batch.close.take();
+                // A blocked write is abandoned when a close is requested (the room gave up on
+                // this client) or the server shuts down; tungstenite keeps whole frames in its
+                // buffer, so the close that follows is still well-formed.
+                let wrote = tokio::select! {
+                    r = write_batch(&mut sink, &mut batch, &ctx) => r.is_ok(),
+                    _ = link.close_requested(), if close.is_none() => true,
+                    _ = shutdown_signal(&ctx) => true,
+                };
+                if !wrote {
+                    return;
+                }
+                if let Some(close) = close {
+                    break close;
+                }
+                if link.is_closing() || ctx.is_shutting_down() {
+                    continue;
+                }
+            }
+            _ = heartbeat.tick() => {
+                let ping = tokio::time::timeout(heartbeat_every, sink.send(Message::Ping(Bytes::new())));
+                if !matches!(ping.await, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            _ = shutdown_signal(&ctx) => {
+                break going_away();
+            }
+        }
+    };
+    let code = close.code;
+    let sent = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
+        if let Some(kick) = close.kick
+            && let Ok(frame) = encode_server(&ServerMessage::Kick(kick))
+        {
+            sink.feed(Message::Binary(Bytes::from(frame))).await?;
+        }
+        let mut reason = close.reason;
+        truncate_utf8(&mut reason, 123);
+        sink.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        })))
+        .await
+    })
+    .await;
+    if matches!(sent, Ok(Ok(()))) {
+        ctx.metrics.closed(code);
+    }
+    // Give the client a moment to answer the close, then drop the socket either way.
+    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, sink.close()).await;
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary (a close reason must fit in
+/// a 125-byte control frame with its 2-byte code).
+pub fn truncate_utf8(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}

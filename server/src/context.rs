@@ -1,0 +1,255 @@
+//! State shared by every task of one server: config, metrics, the room directory (names,
+//! matchmaking, resume tokens) and the connection limiter.
+//!
+//! The directory's lock is taken only when a client joins, a seat ends or a room closes, never
+//! on a tick, so rooms share no lock in their loops.
+
+use crate::config::ServerConfig;
+use crate::game::arena::{Arena, ArenaConfig};
+use crate::metrics::Metrics;
+use crate::room::{self, RoomCommand, RoomShared};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tickwire_shared::{ResumeToken, RoomName, RoomRequest};
+use tokio::sync::{mpsc, watch};
+use tokio_util::task::TaskTracker;
+
+/// A way to reach a room.
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    /// Its command channel.
+    pub commands: mpsc::Sender<RoomCommand>,
+    /// Its counters.
+    pub shared: Arc<RoomShared>,
+}
+
+/// Why no room could be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FindRoomError {
+    /// Creating one more room would pass [`ServerConfig::max_rooms`]; the client should retry
+    /// later (close 1013).
+    #[error("the server has reached its room limit")]
+    TooManyRooms,
+}
+
+/// Why an upgrade was refused before a WebSocket existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    /// [`ServerConfig::max_connections`] sessions are open (HTTP 503).
+    #[error("server is at its connection limit")]
+    ServerFull,
+    /// [`ServerConfig::max_connections_per_ip`] sessions are open from this address (HTTP 429).
+    #[error("too many connections from this address")]
+    TooManyFromAddress,
+}
+
+/// A row of `GET /rooms`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Room name.
+    pub id: String,
+    /// Ship-owning seats (players and controllers, including seats waiting for resume).
+    pub players: u32,
+    /// Controllers among them.
+    pub controllers: u32,
+    /// Spectators.
+    pub spectators: u32,
+    /// Ship-owning seat limit.
+    pub capacity: u16,
+    /// Current tick.
+    pub tick: u32,
+}
+
+#[derive(Debug, Default)]
+struct Directory {
+    rooms: BTreeMap<RoomName, RoomHandle>,
+    tokens: HashMap<ResumeToken, RoomName>,
+    rooms_created: u64,
+}
+
+#[derive(Debug, Default)]
+struct Connections {
+    total: u32,
+    per_ip: HashMap<IpAddr, u32>,
+}
+
+/// Everything the server's tasks share.
+#[derive(Debug)]
+pub struct ServerContext {
+    /// Configuration.
+    pub config: ServerConfig,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Every spawned task (rooms, connections) so shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Becomes `true` when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    directory: Mutex<Directory>,
+    connections: Mutex<Connections>,
+    seed: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a few map operations that leave the maps consistent even
+    // if interrupted, so a poisoned lock is still safe to use.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ServerContext {
+    /// A context for a server that stops when `shutdown` becomes true.
+    pub fn new(config: ServerConfig, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        let seed = config.seed.unwrap_or_else(rand::random);
+        Arc::new(ServerContext {
+            config,
+            metrics: Metrics::new(),
+            tasks: TaskTracker::new(),
+            shutdown,
+            directory: Mutex::default(),
+            connections: Mutex::default(),
+            seed,
+        })
+    }
+
+    /// The room a `Hello` should go to, created if needed. A resume token that names a live
+    /// room wins over the request.
+    pub fn find_room(
+        self: &Arc<Self>,
+        request: &RoomRequest,
+        resume: Option<&ResumeToken>,
+        spectating: bool,
+    ) -> Result<RoomHandle, FindRoomError> {
+        let mut dir = lock(&self.directory);
+        if let Some(name) = resume.and_then(|t| dir.tokens.get(t))
+            && let Some(room) = dir.rooms.get(name)
+        {
+            return Ok(room.clone());
+        }
+        match request {
+            RoomRequest::Named(name) => match dir.rooms.get(name) {
+                Some(room) => Ok(room.clone()),
+                None => self.create_room(&mut dir, *name),
+            },
+            RoomRequest::Any => {
+                // Fill the fullest room that has space, so players meet each other; spectators
+                // go where the most players are.
+                let best = dir
+                    .rooms
+                    .values()
+                    .filter(|r| spectating || r.shared.has_player_room())
+                    .max_by_key(|r| (r.shared.players(), std::cmp::Reverse(r.shared.name)));
+                match best {
+                    Some(room) => Ok(room.clone()),
+                    None => {
+                        let name = loop {
+                            let name =
+                                RoomName::truncated(&format!("arena-{}", dir.rooms_created + 1));
+                            if !dir.rooms.contains_key(&name) {
+                                break name;
+                            }
+                            dir.rooms_created += 1;
+                        };
+                        self.create_room(&mut dir, name)
+                    }
+                }
+            }
+        }
+    }
+
+    fn create_room(
+        self: &Arc<Self>,
+        dir: &mut Directory,
+        name: RoomName,
+    ) -> Result<RoomHandle, FindRoomError> {
+        if dir.rooms.len() >= self.config.max_rooms as usize {
+            return Err(FindRoomError::TooManyRooms);
+        }
+        dir.rooms_created += 1;
+        let seed = self.seed.wrapping_add(dir.rooms_created);
+        let game = Arena::new(ArenaConfig::default(), seed);
+        let (commands, shared) = room::spawn(self, name, game);
+        let handle = RoomHandle { commands, shared };
+        dir.rooms.insert(name, handle.clone());
+        Ok(handle)
+    }
+
+    /// Drops a room from the directory if `still_idle` holds while the directory is locked
+    /// (so no joiner can find it in between). Returns whether it was dropped.
+    pub fn close_room_if(&self, name: &RoomName, still_idle: impl FnOnce() -> bool) -> bool {
+        let mut dir = lock(&self.directory);
+        if still_idle() {
+            dir.rooms.remove(name);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Remembers which room a resume token belongs to.
+    pub fn register_token(&self, token: ResumeToken, room: &RoomName) {
+        lock(&self.directory).tokens.insert(token, *room);
+    }
+
+    /// Forgets a token whose seat ended.
+    pub fn forget_token(&self, token: &ResumeToken) {
+        lock(&self.directory).tokens.remove(token);
+    }
+
+    /// The rooms, for `GET /rooms`.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        lock(&self.directory)
+            .rooms
+            .values()
+            .map(|r| RoomInfo {
+                id: r.shared.name.to_string(),
+                players: r.shared.players(),
+                controllers: r.shared.controllers.load(Ordering::Relaxed),
+                spectators: r.shared.spectators.load(Ordering::Relaxed),
+                capacity: r.shared.capacity,
+                tick: r.shared.tick.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Counts a WebSocket session from `ip` against the limits; the permit gives it back.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, AdmitError> {
+        let mut conns = lock(&self.connections);
+        if conns.total >= self.config.max_connections {
+            return Err(AdmitError::ServerFull);
+        }
+        let from_ip = conns.per_ip.entry(ip).or_default();
+        if *from_ip >= self.config.max_connections_per_ip {
+            return Err(AdmitError::TooManyFromAddress);
+        }
+        *from_ip += 1;
+        conns.total += 1;
+        Ok(ConnectionPermit { ctx: self.clone(), ip })
+    }
+
+    /// True once shutdown began.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// One admitted WebSocket session; dropping it frees its place.
+#[derive(Debug)]
+pub struct ConnectionPermit {
+    ctx: Arc<ServerContext>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        let mut conns = lock(&self.ctx.connections);
+        conns.total = conns.total.saturating_sub(1);
+        if let Some(n) = conns.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                conns.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}

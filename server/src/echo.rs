@@ -1,0 +1,63 @@
+//! The diagnostics echo at `/echo` (off unless `--echo`): every text and binary message comes
+//! back unchanged, so a firmware author can test a WebSocket layer against a known-good peer
+//! and a conformance suite can exercise the stack. Errors close with the same codes as games.
+
+use crate::connection::{close_code, shutdown_signal, truncate_utf8};
+use crate::context::ServerContext;
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::{Instrument, debug, info_span};
+
+/// Echoes until the peer closes, errs, goes silent, or the server shuts down.
+pub async fn serve<S>(mut ws: WebSocketStream<S>, ctx: Arc<ServerContext>, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let span = info_span!("echo", %peer);
+    async move {
+        let close = loop {
+            let next = tokio::select! {
+                m = tokio::time::timeout(ctx.config.idle_timeout, ws.next()) => m,
+                _ = shutdown_signal(&ctx) => break Some((close_code::GOING_AWAY, "server shutting down".to_string())),
+            };
+            match next {
+                Err(_) => break Some((close_code::POLICY, "idle".to_string())),
+                Ok(None) => break None,
+                Ok(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
+                    if ws.send(message).await.is_err() {
+                        break None;
+                    }
+                }
+                // tungstenite answers pings and close frames itself.
+                Ok(Some(Ok(Message::Close(_)))) => {
+                    let _ = ws.flush().await;
+                    break None;
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => {
+                    debug!(error = %e, "echo read failed");
+                    break match e {
+                        WsError::Capacity(c) => Some((close_code::TOO_BIG, c.to_string())),
+                        WsError::Protocol(p) => Some((close_code::PROTOCOL, p.to_string())),
+                        WsError::Utf8(_) => Some((close_code::INVALID_DATA, "text frame is not UTF-8".to_string())),
+                        _ => None,
+                    };
+                }
+            }
+        };
+        if let Some((code, mut reason)) = close {
+            truncate_utf8(&mut reason, 123);
+            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
+            ctx.metrics.closed(code);
+        }
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,888 @@
+//! The arena: twin-stick ships race for pickups in a walled box, in timed rounds.
+//!
+//! Coordinates are world units, x right and y down (screen convention), so a heading of 0
+//! points right and headings grow clockwise on screen. Entities on the wire:
+//! - ships: id `EntityId(player.0)`, kind 0, `value` = score;
+//! - pickups: ids `100_000 + slot` (a slot keeps its id across respawns), kind 1,
+//!   `value` = worth; a collected pickup is absent until it respawns.
+//!
+//! Flags: bit 0 alive, bit 1 boosting (BOOST held while Playing), bit 2 invulnerable (just
+//! (re)spawned: passes through other ships).
+//!
+//! Rounds: Playing for `round_secs`, then `RoundOver` and a frozen Intermission; the next round
+//! resets scores, respawns every ship at a random free spot and reshuffles the pickups.
+//!
+//! Determinism: all randomness comes from one `StdRng` seeded in [`Arena::new`], ships live in
+//! a `Vec` sorted by player id and pickups in slot order, and no clock is read, so the same
+//! seed and call sequence always give the same world.
+
+use super::{Game, GameEvent, PlayerInput};
+use glam::Vec2;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::f32::consts::{PI, TAU};
+use tickwire_shared::quant::{quantize_heading, quantize_position, quantize_velocity};
+use tickwire_shared::{
+    Buttons, ControllerFeedback, EntityId, EntityState, PlayerId, Rgb, RoundPhase, RoundState,
+    WorldBounds,
+};
+
+/// Entity kind of a ship.
+pub const KIND_SHIP: u8 = 0;
+/// Entity kind of a pickup.
+pub const KIND_PICKUP: u8 = 1;
+/// Flag bit: the entity is alive (always set on what [`Game::entities`] lists).
+pub const FLAG_ALIVE: u8 = 1 << 0;
+/// Flag bit: the ship holds boost.
+pub const FLAG_BOOSTING: u8 = 1 << 1;
+/// Flag bit: the ship just (re)spawned and passes through other ships.
+pub const FLAG_INVULNERABLE: u8 = 1 << 2;
+/// Entity id of pickup slot 0; slot `i` is `PICKUP_ID_BASE + i`.
+pub const PICKUP_ID_BASE: u32 = 100_000;
+
+/// Ship colours, indexed by `player.0 % 10`. The browser client mirrors this table:
+/// `#ff6b6b #4dabf7 #51cf66 #fcc419 #cc5de8 #ff922b #22b8cf #f06595 #94d82d #845ef7`.
+pub const PALETTE: [Rgb; 10] = [
+    Rgb([0xff, 0x6b, 0x6b]), // coral
+    Rgb([0x4d, 0xab, 0xf7]), // sky blue
+    Rgb([0x51, 0xcf, 0x66]), // green
+    Rgb([0xfc, 0xc4, 0x19]), // yellow
+    Rgb([0xcc, 0x5d, 0xe8]), // violet
+    Rgb([0xff, 0x92, 0x2b]), // orange
+    Rgb([0x22, 0xb8, 0xcf]), // cyan
+    Rgb([0xf0, 0x65, 0x95]), // pink
+    Rgb([0x94, 0xd8, 0x2d]), // lime
+    Rgb([0x84, 0x5e, 0xf7]), // indigo
+];
+
+/// A player's ship colour: `PALETTE[player.0 % PALETTE.len()]`.
+pub fn player_colour(player: PlayerId) -> Rgb {
+    PALETTE[usize::from(player.0) % PALETTE.len()]
+}
+
+/// A step longer than this is simulated as this long, so a stalled room catching up cannot
+/// tunnel ships through each other or skip a whole phase in one step.
+const MAX_DT: f32 = 0.25;
+/// Inputs shorter than this neither turn nor thrust (stick noise).
+const DEAD_ZONE: f32 = 0.05;
+/// How fast speed above the cap (boost released, a shove) decays toward it, per second.
+const OVERSPEED_DECAY: f32 = 6.0;
+/// How long after an impact the controller rumbles, seconds of game time.
+const RUMBLE_SECS: f64 = 0.2;
+/// Attempts at a random spot clear of other ships before taking the last one anyway.
+const SPAWN_ATTEMPTS: usize = 32;
+/// A phase this close to its end is over: `n` steps of `1/n` s must end a 1 s phase even
+/// though `1/n` as an f32 may be a hair short (0.1 ms is far below any tick length).
+const PHASE_EPSILON: f64 = 1e-4;
+
+/// Tuning of the arena. Out-of-range values are corrected by [`Arena::new`] rather than
+/// trusted (the world is clamped to 64..=2047 units per side, the wire's position range).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArenaConfig {
+    /// World width, units (default 1600). Wider spreads players out: fewer fights, more flying.
+    pub width: u16,
+    /// World height, units (default 1000).
+    pub height: u16,
+    /// Ship collision radius, units (default 20). Bigger ships collide and collect more easily.
+    pub ship_radius: f32,
+    /// Thrust at full stick, units/s² (default 900). Higher feels snappier but less floaty.
+    pub thrust: f32,
+    /// Thrust multiplier while BOOST is held (default 1.8). Higher makes boost decisive.
+    pub boost_multiplier: f32,
+    /// Speed cap without boost, units/s (default 420). Higher is more chaotic, harder to aim.
+    pub max_speed: f32,
+    /// Speed cap while boosting, units/s (default 680); above it after release decays smoothly.
+    pub boost_max_speed: f32,
+    /// Exponential drag, 1/s (default 1.2: speed halves in ~0.6 s without thrust). Higher
+    /// stops ships sooner: precise, but less momentum play.
+    pub drag: f32,
+    /// Heading turn rate, rad/s (default 10). Cosmetic-ish: thrust follows the stick directly.
+    pub turn_rate: f32,
+    /// Share of normal speed kept after hitting a wall, 0-1 (default 0.6). Lower punishes
+    /// wall hits more.
+    pub wall_restitution: f32,
+    /// Share of closing speed kept in ship-ship hits, 0-1 (default 0.9: elastic-ish bumps).
+    pub ship_restitution: f32,
+    /// Closing speed below which a hit emits no `Impact`, units/s (default 120). Lower makes
+    /// controllers buzz on every graze.
+    pub impact_min_speed: f32,
+    /// Closing speed mapped to impact strength 255, units/s (default 700).
+    pub impact_full_speed: f32,
+    /// Seconds of invulnerability after (re)spawning (default 1.5): time to get clear of a
+    /// crowded spawn.
+    pub spawn_invulnerable_secs: f32,
+    /// Pickups on the field (default 12). More means more scoring and less contest per pickup.
+    pub pickup_count: u16,
+    /// Pickup radius, units (default 12).
+    pub pickup_radius: f32,
+    /// Chance a (re)spawned pickup is worth 3 instead of 1, 0-1 (default 0.15).
+    pub rare_pickup_chance: f32,
+    /// Seconds before a collected pickup reappears elsewhere (default 3).
+    pub pickup_respawn_secs: f32,
+    /// Length of the Playing phase, seconds (default 120).
+    pub round_secs: f32,
+    /// Length of the Intermission phase, seconds (default 8).
+    pub intermission_secs: f32,
+}
+
+impl Default for ArenaConfig {
+    fn default() -> Self {
+        Self {
+            width: 1600,
+            height: 1000,
+            ship_radius: 20.0,
+            thrust: 900.0,
+            boost_multiplier: 1.8,
+            max_speed: 420.0,
+            boost_max_speed: 680.0,
+            drag: 1.2,
+            turn_rate: 10.0,
+            wall_restitution: 0.6,
+            ship_restitution: 0.9,
+            impact_min_speed: 120.0,
+            impact_full_speed: 700.0,
+            spawn_invulnerable_secs: 1.5,
+            pickup_count: 12,
+            pickup_radius: 12.0,
+            rare_pickup_chance: 0.15,
+            pickup_respawn_secs: 3.0,
+            round_secs: 120.0,
+            intermission_secs: 8.0,
+        }
+    }
+}
+
+impl ArenaConfig {
+    /// Replaces non-finite or out-of-range values so the simulation can rely on them
+    /// (finite, non-negative, ranges non-empty) and never panic.
+    fn sanitized(mut self) -> Self {
+        let d = Self::default();
+        let fix = |v: f32, default: f32, lo: f32, hi: f32| {
+            if v.is_finite() { v.max(lo).min(hi) } else { default }
+        };
+        self.width = self.width.clamp(64, 2047);
+        self.height = self.height.clamp(64, 2047);
+        let quarter = f32::from(self.width.min(self.height)) / 4.0;
+        self.ship_radius = fix(self.ship_radius, d.ship_radius, 1.0, quarter);
+        self.pickup_radius = fix(self.pickup_radius, d.pickup_radius, 1.0, quarter);
+        self.thrust = fix(self.thrust, d.thrust, 0.0, 1e5);
+        self.boost_multiplier = fix(self.boost_multiplier, d.boost_multiplier, 0.0, 100.0);
+        self.max_speed = fix(self.max_speed, d.max_speed, 0.0, 4000.0);
+        self.boost_max_speed = fix(self.boost_max_speed, d.boost_max_speed, 0.0, 4000.0);
+        self.drag = fix(self.drag, d.drag, 0.0, 100.0);
+        self.turn_rate = fix(self.turn_rate, d.turn_rate, 0.0, 1000.0);
+        self.wall_restitution = fix(self.wall_restitution, d.wall_restitution, 0.0, 1.0);
+        self.ship_restitution = fix(self.ship_restitution, d.ship_restitution, 0.0, 1.0);
+        self.impact_min_speed = fix(self.impact_min_speed, d.impact_min_speed, 0.0, 1e5);
+        self.impact_full_speed = fix(self.impact_full_speed, d.impact_full_speed, 1.0, 1e5);
+        self.spawn_invulnerable_secs = fix(self.spawn_invulnerable_secs, 0.0, 0.0, 1e6);
+        // Leaves room for the ships within a snapshot's 1024-entity cap.
+        self.pickup_count = self.pickup_count.min(512);
+        self.rare_pickup_chance = fix(self.rare_pickup_chance, 0.0, 0.0, 1.0);
+        self.pickup_respawn_secs = fix(self.pickup_respawn_secs, d.pickup_respawn_secs, 0.0, 1e6);
+        self.round_secs = fix(self.round_secs, d.round_secs, 1.0, 1e6);
+        self.intermission_secs = fix(self.intermission_secs, d.intermission_secs, 0.0, 1e6);
+        self
+    }
+
+    /// Impact strength for a hit at `closing_speed`, if hard enough to feel.
+    fn impact_strength(&self, closing_speed: f32) -> Option<u8> {
+        (closing_speed >= self.impact_min_speed)
+            .then(|| (closing_speed / self.impact_full_speed * 255.0).clamp(1.0, 255.0) as u8)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Ship {
+    player: PlayerId,
+    pos: Vec2,
+    vel: Vec2,
+    heading: f32,
+    /// Sanitized: finite, each axis in [-1, 1], length at most 1.
+    input: PlayerInput,
+    score: u16,
+    invulnerable: f32,
+    /// (game time, strength) of the latest impact.
+    last_impact: Option<(f64, u8)>,
+}
+
+impl Ship {
+    fn boosting(&self) -> bool {
+        self.input.buttons.held(Buttons::BOOST)
+    }
+
+    fn hit(&mut self, time: f64, strength: u8, events: &mut Vec<GameEvent>) {
+        // Within one step keep the strongest hit rather than the last one processed.
+        let strength = match self.last_impact {
+            Some((t, s)) if t == time => s.max(strength),
+            _ => strength,
+        };
+        self.last_impact = Some((time, strength));
+        events.push(GameEvent::Impact { player: self.player, strength });
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Pickup {
+    pos: Vec2,
+    value: u16,
+    /// `Some(seconds)` while collected and waiting to reappear.
+    respawn_in: Option<f32>,
+}
+
+/// The arena game; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Arena {
+    config: ArenaConfig,
+    rng: StdRng,
+    /// Sorted by player id, so every loop over ships is in a deterministic order.
+    ships: Vec<Ship>,
+    pickups: Vec<Pickup>,
+    round: u16,
+    phase: RoundPhase,
+    /// Seconds left in the phase; f64 so thousands of fixed steps sum without drift.
+    phase_left: f64,
+    /// Game time in seconds; f64 so rumble timing stays exact in long-lived rooms.
+    time: f64,
+}
+
+impl Arena {
+    /// A fresh arena in round 1, Playing, with its pickups placed from `seed`.
+    pub fn new(config: ArenaConfig, seed: u64) -> Arena {
+        let config = config.sanitized();
+        let mut arena = Arena {
+            rng: StdRng::seed_from_u64(seed),
+            ships: Vec::new(),
+            pickups: Vec::new(),
+            round: 1,
+            phase: RoundPhase::Playing,
+            phase_left: f64::from(config.round_secs),
+            time: 0.0,
+            config,
+        };
+        arena.shuffle_pickups();
+        arena
+    }
+
+    /// The configuration in use (after correction of out-of-range values).
+    pub fn config(&self) -> &ArenaConfig {
+        &self.config
+    }
+
+    fn ship_index(&self, player: PlayerId) -> Result<usize, usize> {
+        self.ships.binary_search_by_key(&player, |s| s.player)
+    }
+
+    /// A uniformly random point at least `margin` from every wall.
+    fn random_point(&mut self, margin: f32) -> Vec2 {
+        let (w, h) = (f32::from(self.config.width), f32::from(self.config.height));
+        let mut axis = |hi: f32| {
+            let (lo, hi) = (margin, hi - margin);
+            if lo < hi { self.rng.random_range(lo..hi) } else { (lo + hi) / 2.0 }
+        };
+        Vec2::new(axis(w), axis(h))
+    }
+
+    /// A random spot clear of every ship but `except` (falls back to the last try when the
+    /// arena is packed; spawn invulnerability sorts that out).
+    fn free_spot(&mut self, except: Option<PlayerId>) -> Vec2 {
+        let r = self.config.ship_radius;
+        let mut spot = Vec2::ZERO;
+        for _ in 0..SPAWN_ATTEMPTS {
+            spot = self.random_point(r);
+            let clear = self
+                .ships
+                .iter()
+                .filter(|s| Some(s.player) != except)
+                .all(|s| s.pos.distance(spot) >= 3.0 * r);
+            if clear {
+                break;
+            }
+        }
+        spot
+    }
+
+    fn centre(&self) -> Vec2 {
+        Vec2::new(f32::from(self.config.width), f32::from(self.config.height)) / 2.0
+    }
+
+    fn respawn_ship(&mut self, index: usize) {
+        let pos = self.free_spot(Some(self.ships[index].player));
+        let to_centre = self.centre() - pos;
+        let ship = &mut self.ships[index];
+        ship.pos = pos;
+        ship.vel = Vec2::ZERO;
+        ship.heading = to_centre.y.atan2(to_centre.x).rem_euclid(TAU);
+        ship.invulnerable = self.config.spawn_invulnerable_secs;
+    }
+
+    fn place_pickup(&mut self, slot: usize) {
+        let pos = self.random_point(self.config.pickup_radius);
+        let rare = self.rng.random::<f32>() < self.config.rare_pickup_chance;
+        self.pickups[slot] = Pickup { pos, value: if rare { 3 } else { 1 }, respawn_in: None };
+    }
+
+    fn shuffle_pickups(&mut self) {
+        let blank = Pickup { pos: Vec2::ZERO, value: 1, respawn_in: None };
+        self.pickups = vec![blank; usize::from(self.config.pickup_count)];
+        for slot in 0..self.pickups.len() {
+            self.place_pickup(slot);
+        }
+    }
+
+    /// Thrust, drag, speed cap, motion and wall bounces for every ship.
+    fn move_ships(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+        let c = self.config.clone();
+        let hi = Vec2::new(f32::from(c.width), f32::from(c.height)) - c.ship_radius;
+        let lo = Vec2::splat(c.ship_radius);
+        for i in 0..self.ships.len() {
+            let ship = &mut self.ships[i];
+            ship.invulnerable = (ship.invulnerable - dt).max(0.0);
+            let stick = Vec2::new(ship.input.x, ship.input.y);
+            let boosting = ship.boosting();
+            if stick.length() > DEAD_ZONE {
+                let target = stick.y.atan2(stick.x);
+                let diff = (target - ship.heading + PI).rem_euclid(TAU) - PI;
+                let turn = diff.clamp(-c.turn_rate * dt, c.turn_rate * dt);
+                ship.heading = (ship.heading + turn).rem_euclid(TAU);
+            }
+            // Thrust follows the stick directly (twin-stick feel); the heading only shows it.
+            let speed_before = ship.vel.length();
+            let thrust = if boosting { c.thrust * c.boost_multiplier } else { c.thrust };
+            ship.vel += stick * thrust * dt;
+            ship.vel *= (-c.drag * dt).exp(); // exponential: the same feel at any tick rate
+            let cap = if boosting { c.boost_max_speed } else { c.max_speed };
+            // Thrust never pushes past the cap, but speed already above it (boost released,
+            // a shove) bleeds off smoothly instead of snapping down in one tick.
+            let limit = if speed_before > cap {
+                cap + (speed_before - cap) * (-OVERSPEED_DECAY * dt).exp()
+            } else {
+                cap
+            };
+            ship.vel = ship.vel.clamp_length_max(limit);
+            ship.pos += ship.vel * dt;
+            let mut worst = 0.0f32;
+            for axis in 0..2 {
+                if ship.pos[axis] < lo[axis] {
+                    ship.pos[axis] = lo[axis];
+                    if ship.vel[axis] < 0.0 {
+                        worst = worst.max(-ship.vel[axis]);
+                        ship.vel[axis] *= -c.wall_restitution;
+                    }
+                } else if ship.pos[axis] > hi[axis] {
+                    ship.pos[axis] = hi[axis];
+                    if ship.vel[axis] > 0.0 {
+                        worst = worst.max(ship.vel[axis]);
+                        ship.vel[axis] *= -c.wall_restitution;
+                    }
+                }
+            }
+            if !(ship.pos.is_finite() && ship.vel.is_finite()) {
+                // Unreachable with sanitized inputs; recover rather than poison the world.
+                ship.pos = (lo + hi) / 2.0;
+                ship.vel = Vec2::ZERO;
+            }
+            if let Some(strength) = c.impact_strength(worst) {
+                self.ships[i].hit(self.time, strength, events);
+            }
+        }
+    }
+
+    /// Pushes overlapping ships apart and exchanges momentum along the contact normal.
+    fn collide_ships(&mut self, events: &mut Vec<GameEvent>) {
+        let r = self.config.ship_radius;
+        let lo = Vec2::splat(r);
+        let hi = Vec2::new(f32::from(self.config.width), f32::from(self.config.height)) - r;
+        for j in 1..self.ships.len() {
+            for i in 0..j {
+                let (head, tail) = self.ships.split_at_mut(j);
+                let (a, b) = (&mut head[i], &mut tail[0]);
+                if a.invulnerable > 0.0 || b.invulnerable > 0.0 {
+                    continue;
+                }
+                let offset = b.pos - a.pos;
+                let dist = offset.length();
+                if dist >= 2.0 * r {
+                    continue;
+                }
+                // Exactly stacked ships get a fixed normal so the outcome stays deterministic.
+                let normal = if dist > 1e-4 { offset / dist } else { Vec2::X };
+                let push = normal * (2.0 * r - dist) / 2.0;
+                a.pos = (a.pos - push).clamp(lo, hi);
+                b.pos = (b.pos + push).clamp(lo, hi);
+                let closing = (a.vel - b.vel).dot(normal);
+                if closing <= 0.0 {
+                    continue; // already separating: only the overlap needed fixing
+                }
+                // Equal masses: each takes half the impulse.
+                let impulse = normal * closing * (1.0 + self.config.ship_restitution) / 2.0;
+                a.vel -= impulse;
+                b.vel += impulse;
+                if let Some(strength) = self.config.impact_strength(closing) {
+                    a.hit(self.time, strength, events);
+                    b.hit(self.time, strength, events);
+                }
+            }
+        }
+    }
+
+    /// Ships (lowest id first, so ties are deterministic) collect the pickups they touch.
+    fn collect_pickups(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+        let reach = self.config.ship_radius + self.config.pickup_radius;
+        for slot in 0..self.pickups.len() {
+            match self.pickups[slot].respawn_in {
+                Some(left) if left > dt => self.pickups[slot].respawn_in = Some(left - dt),
+                Some(_) => self.place_pickup(slot),
+                None => {}
+            }
+            let pickup = &mut self.pickups[slot];
+            if pickup.respawn_in.is_some() {
+                continue;
+            }
+            if let Some(ship) = self.ships.iter_mut().find(|s| s.pos.distance(pickup.pos) < reach) {
+                ship.score = ship.score.saturating_add(pickup.value);
+                pickup.respawn_in = Some(self.config.pickup_respawn_secs);
+                events.push(GameEvent::Scored { player: ship.player, score: ship.score });
+            }
+        }
+    }
+
+    fn end_round(&mut self, events: &mut Vec<GameEvent>) {
+        // Ships are sorted by id, so keeping only strictly better scores breaks ties by
+        // lowest id.
+        let best = self.ships.iter().fold(None::<&Ship>, |best, s| match best {
+            Some(b) if b.score >= s.score => Some(b),
+            _ => Some(s),
+        });
+        let (winner, score) = match best {
+            Some(s) if s.score > 0 => (Some(s.player), s.score),
+            _ => (None, 0),
+        };
+        events.push(GameEvent::RoundOver { round: self.round, winner, score });
+        for ship in &mut self.ships {
+            ship.vel = Vec2::ZERO; // frozen for the scoreboard
+        }
+        self.phase = RoundPhase::Intermission;
+        self.phase_left = f64::from(self.config.intermission_secs);
+    }
+
+    fn start_round(&mut self) {
+        self.round = self.round.saturating_add(1);
+        self.phase = RoundPhase::Playing;
+        self.phase_left = f64::from(self.config.round_secs);
+        for i in 0..self.ships.len() {
+            self.ships[i].score = 0;
+            self.respawn_ship(i);
+        }
+        self.shuffle_pickups();
+    }
+}
+
+/// NaN and infinities count as 0; each axis is clamped to [-1, 1] and the vector to length 1.
+fn sanitize_input(input: PlayerInput) -> PlayerInput {
+    let axis = |v: f32| if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+    let stick = Vec2::new(axis(input.x), axis(input.y)).clamp_length_max(1.0);
+    PlayerInput { x: stick.x, y: stick.y, buttons: input.buttons }
+}
+
+impl Game for Arena {
+    fn bounds(&self) -> WorldBounds {
+        WorldBounds { width: self.config.width, height: self.config.height }
+    }
+
+    fn add_player(&mut self, player: PlayerId) -> EntityId {
+        if let Err(index) = self.ship_index(player) {
+            let ship = Ship {
+                player,
+                pos: Vec2::ZERO,
+                vel: Vec2::ZERO,
+                heading: 0.0,
+                input: PlayerInput::default(),
+                score: 0,
+                invulnerable: 0.0,
+                last_impact: None,
+            };
+            self.ships.insert(index, ship);
+            self.respawn_ship(index);
+        }
+        EntityId(u32::from(player.0))
+    }
+
+    fn remove_player(&mut self, player: PlayerId) {
+        if let Ok(index) = self.ship_index(player) {
+            self.ships.remove(index);
+        }
+    }
+
+    fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
+        if let Ok(index) = self.ship_index(player) {
+            self.ships[index].input = sanitize_input(input);
+        }
+    }
+
+    fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+        // NaN, infinite, zero and negative steps all do nothing.
+        if !dt.is_finite() || dt <= 0.0 {
+            return;
+        }
+        let dt = dt.min(MAX_DT);
+        self.time += f64::from(dt);
+        self.phase_left -= f64::from(dt);
+        match self.phase {
+            RoundPhase::Playing => {
+                self.move_ships(dt, events);
+                self.collide_ships(events);
+                self.collect_pickups(dt, events);
+                if self.phase_left <= PHASE_EPSILON {
+                    self.end_round(events);
+                }
+            }
+            RoundPhase::Intermission => {
+                if self.phase_left <= PHASE_EPSILON {
+                    self.start_round();
+                }
+            }
+        }
+    }
+
+    fn entities(&self, out: &mut Vec<EntityState>) {
+        for ship in &self.ships {
+            let mut flags = FLAG_ALIVE;
+            if ship.boosting() && self.phase == RoundPhase::Playing {
+                flags |= FLAG_BOOSTING;
+            }
+            if ship.invulnerable > 0.0 {
+                flags |= FLAG_INVULNERABLE;
+            }
+            out.push(EntityState {
+                id: EntityId(u32::from(ship.player.0)),
+                kind: KIND_SHIP,
+                pos: quantize_position(ship.pos),
+                vel: quantize_velocity(ship.vel),
+                heading: quantize_heading(ship.heading),
+                flags,
+                value: ship.score,
+            });
+        }
+        for (slot, pickup) in self.pickups.iter().enumerate() {
+            if pickup.respawn_in.is_none() {
+                out.push(EntityState {
+                    id: EntityId(PICKUP_ID_BASE + slot as u32),
+                    kind: KIND_PICKUP,
+                    pos: quantize_position(pickup.pos),
+                    vel: quantize_velocity(Vec2::ZERO),
+                    heading: 0,
+                    flags: FLAG_ALIVE,
+                    value: pickup.value,
+                });
+            }
+        }
+    }
+
+    fn round(&self) -> RoundState {
+        // Rounded up ("0" only once over), with the same tolerance as the phase end; `as`
+        // saturates.
+        let seconds_left = (self.phase_left - PHASE_EPSILON).max(0.0).ceil() as u16;
+        RoundState { round: self.round, phase: self.phase, seconds_left }
+    }
+
+    fn focus(&self, player: PlayerId) -> Option<Vec2> {
+        self.ship_index(player).ok().map(|i| self.ships[i].pos)
+    }
+
+    fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
+        let ship = &self.ships[self.ship_index(player).ok()?];
+        let rumble = match ship.last_impact {
+            Some((t, strength)) if self.time - t <= RUMBLE_SECS => strength,
+            _ => 0,
+        };
+        Some(ControllerFeedback {
+            colour: player_colour(player),
+            score: ship.score,
+            alive: true,
+            rumble,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const DT: f32 = 1.0 / 30.0;
+
+    /// No pickups and no spawn invulnerability, so tests control every interaction.
+    fn quiet() -> ArenaConfig {
+        ArenaConfig { pickup_count: 0, spawn_invulnerable_secs: 0.0, ..ArenaConfig::default() }
+    }
+
+    fn stick(x: f32, y: f32, boost: bool) -> PlayerInput {
+        PlayerInput { x, y, buttons: Buttons(if boost { Buttons::BOOST } else { 0 }) }
+    }
+
+    fn run(arena: &mut Arena, steps: usize) -> Vec<GameEvent> {
+        let mut events = Vec::new();
+        for _ in 0..steps {
+            arena.step(DT, &mut events);
+        }
+        events
+    }
+
+    fn ship(arena: &mut Arena, player: u16) -> &mut Ship {
+        let index = arena.ship_index(PlayerId(player)).expect("ship exists");
+        &mut arena.ships[index]
+    }
+
+    fn place(arena: &mut Arena, player: u16, pos: Vec2, vel: Vec2) {
+        arena.add_player(PlayerId(player));
+        let s = ship(arena, player);
+        (s.pos, s.vel) = (pos, vel);
+    }
+
+    fn entities(arena: &Arena) -> Vec<EntityState> {
+        let mut out = Vec::new();
+        arena.entities(&mut out);
+        out
+    }
+
+    fn scripted_run(seed: u64) -> Vec<EntityState> {
+        let mut arena = Arena::new(ArenaConfig::default(), seed);
+        for p in 1..=4 {
+            arena.add_player(PlayerId(p));
+        }
+        for t in 0..900 {
+            for p in 1..=4u16 {
+                let a = t as f32 * 0.01 * f32::from(p);
+                arena.set_input(
+                    PlayerId(p),
+                    stick(a.cos(), a.sin(), (t / 50 + p as usize) % 3 == 0),
+                );
+            }
+            arena.step(DT, &mut Vec::new());
+        }
+        entities(&arena)
+    }
+
+    #[test]
+    fn same_seed_and_inputs_give_identical_worlds() {
+        assert_eq!(scripted_run(7), scripted_run(7));
+        assert_ne!(scripted_run(7), scripted_run(8));
+    }
+
+    #[test]
+    fn thrust_moves_ship_in_input_direction() {
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(800.0, 500.0), Vec2::ZERO);
+        arena.set_input(PlayerId(1), stick(0.0, -1.0, false));
+        run(&mut arena, 15);
+        let s = ship(&mut arena, 1);
+        assert!(s.pos.y < 450.0 && (s.pos.x - 800.0).abs() < 1.0, "{:?}", s.pos);
+        assert!((s.heading - 1.5 * PI).abs() < 0.01, "turned to face up: {}", s.heading);
+    }
+
+    #[test]
+    fn boost_is_faster_than_no_boost() {
+        let speed_after = |boost: bool| {
+            let mut arena = Arena::new(quiet(), 1);
+            place(&mut arena, 1, Vec2::new(100.0, 500.0), Vec2::ZERO);
+            arena.set_input(PlayerId(1), stick(1.0, 0.0, boost));
+            run(&mut arena, 45);
+            ship(&mut arena, 1).vel.length()
+        };
+        let (plain, boosted) = (speed_after(false), speed_after(true));
+        assert!((plain - 420.0).abs() < 1.0, "plain speed settles at the cap: {plain}");
+        assert!(boosted > plain + 100.0, "boosted {boosted} vs plain {plain}");
+    }
+
+    #[test]
+    fn wall_bounce_keeps_ships_in_bounds_and_reports_impact() {
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(1570.0, 500.0), Vec2::new(600.0, 0.0));
+        let events = run(&mut arena, 1);
+        let s = ship(&mut arena, 1);
+        assert!(s.pos.x <= 1600.0 - 20.0 && s.vel.x < 0.0, "{:?} {:?}", s.pos, s.vel);
+        assert!(s.vel.x.abs() < 600.0, "lost speed: {:?}", s.vel);
+        assert!(
+            matches!(events[..], [GameEvent::Impact { player: PlayerId(1), strength }] if strength > 100)
+        );
+    }
+
+    #[test]
+    fn ship_collision_separates_ships() {
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(500.0, 500.0), Vec2::new(300.0, 0.0));
+        place(&mut arena, 2, Vec2::new(550.0, 500.0), Vec2::new(-300.0, 0.0));
+        let events = run(&mut arena, 3);
+        let (a, b) = (ship(&mut arena, 1).clone(), ship(&mut arena, 2).clone());
+        assert!(a.pos.distance(b.pos) >= 40.0 - 1e-3, "{:?} {:?}", a.pos, b.pos);
+        assert!(a.vel.x < 0.0 && b.vel.x > 0.0, "bounced: {:?} {:?}", a.vel, b.vel);
+        for p in [1, 2] {
+            assert!(
+                events
+                    .iter()
+                    .any(|e| matches!(e, GameEvent::Impact { player, .. } if player.0 == p))
+            );
+        }
+    }
+
+    #[test]
+    fn invulnerable_ships_pass_through_each_other() {
+        let mut arena = Arena::new(ArenaConfig { pickup_count: 0, ..ArenaConfig::default() }, 1);
+        place(&mut arena, 1, Vec2::new(500.0, 500.0), Vec2::ZERO);
+        place(&mut arena, 2, Vec2::new(510.0, 500.0), Vec2::ZERO);
+        assert!(entities(&arena).iter().all(|e| e.flags & FLAG_INVULNERABLE != 0));
+        assert!(run(&mut arena, 1).is_empty());
+        assert_eq!(ship(&mut arena, 2).pos.x - ship(&mut arena, 1).pos.x, 10.0);
+    }
+
+    #[test]
+    fn collecting_a_pickup_scores_and_it_respawns() {
+        let config = ArenaConfig { pickup_count: 1, rare_pickup_chance: 0.0, ..quiet() };
+        let mut arena = Arena::new(config, 3);
+        let at = arena.pickups[0].pos;
+        place(&mut arena, 1, at, Vec2::ZERO);
+        let events = run(&mut arena, 1);
+        assert_eq!(events, [GameEvent::Scored { player: PlayerId(1), score: 1 }]);
+        let pickup_listed = |a: &Arena| entities(a).iter().any(|e| e.id.0 == PICKUP_ID_BASE);
+        assert!(!pickup_listed(&arena));
+        place(&mut arena, 1, Vec2::new(-1.0, -1.0), Vec2::ZERO); // park it in a corner
+        run(&mut arena, 80); // pickup_respawn_secs = 3
+        assert!(!pickup_listed(&arena));
+        run(&mut arena, 15);
+        let e = entities(&arena).into_iter().find(|e| e.id.0 == PICKUP_ID_BASE).unwrap();
+        assert_eq!((e.kind, e.flags, e.value), (KIND_PICKUP, FLAG_ALIVE, 1));
+        assert_ne!(e.pos, quantize_position(at), "respawned elsewhere");
+        assert_eq!(entities(&arena)[0].value, 1, "ship entity carries the score");
+    }
+
+    #[test]
+    fn round_over_names_winner_then_next_round_resets() {
+        let config = ArenaConfig { round_secs: 2.0, intermission_secs: 1.0, ..quiet() };
+        let mut arena = Arena::new(config, 5);
+        assert_eq!(
+            arena.round(),
+            RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 2 }
+        );
+        for p in [3, 1, 2] {
+            arena.add_player(PlayerId(p));
+        }
+        ship(&mut arena, 2).score = 4;
+        ship(&mut arena, 3).score = 4; // tie: the lower id (2) wins
+        ship(&mut arena, 1).score = 1;
+        arena.set_input(PlayerId(1), stick(1.0, 0.0, true));
+        let events = run(&mut arena, 60);
+        let over = [GameEvent::RoundOver { round: 1, winner: Some(PlayerId(2)), score: 4 }];
+        assert_eq!(events.iter().filter(|e| matches!(e, GameEvent::RoundOver { .. })).count(), 1);
+        assert!(events.ends_with(&over), "{events:?}");
+        assert_eq!(arena.round().phase, RoundPhase::Intermission);
+        assert_eq!(arena.round().seconds_left, 1);
+        let frozen = ship(&mut arena, 1).pos;
+        run(&mut arena, 15);
+        assert_eq!(ship(&mut arena, 1).pos, frozen, "no movement in intermission");
+        run(&mut arena, 15);
+        assert_eq!(
+            arena.round(),
+            RoundState { round: 2, phase: RoundPhase::Playing, seconds_left: 2 }
+        );
+        assert!(arena.ships.iter().all(|s| s.score == 0));
+        // Nobody scores in round 2.
+        let events = run(&mut arena, 60);
+        assert!(events.contains(&GameEvent::RoundOver { round: 2, winner: None, score: 0 }));
+    }
+
+    #[test]
+    fn rumble_follows_impact_then_decays() {
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(30.0, 500.0), Vec2::new(-400.0, 0.0));
+        let feedback = |a: &Arena| a.feedback(PlayerId(1)).unwrap();
+        assert_eq!(feedback(&arena).rumble, 0);
+        run(&mut arena, 1);
+        let f = feedback(&arena);
+        assert!(f.rumble > 0, "{f:?}");
+        assert_eq!((f.colour, f.alive), (player_colour(PlayerId(1)), true));
+        run(&mut arena, 4);
+        assert_eq!(feedback(&arena).rumble, f.rumble, "still within 0.2 s");
+        run(&mut arena, 3);
+        assert_eq!(feedback(&arena).rumble, 0);
+        assert_eq!(arena.feedback(PlayerId(9)), None);
+    }
+
+    #[test]
+    fn nan_input_is_ignored() {
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(800.0, 500.0), Vec2::ZERO);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            arena.set_input(PlayerId(1), stick(bad, bad, true));
+            run(&mut arena, 5);
+            arena.step(bad, &mut Vec::new());
+            arena.step(-1.0, &mut Vec::new());
+        }
+        assert_eq!(arena.focus(PlayerId(1)), Some(Vec2::new(800.0, 500.0)));
+        arena.set_input(PlayerId(1), stick(1e30, 0.0, false)); // clamped to full stick
+        run(&mut arena, 60);
+        assert!(ship(&mut arena, 1).vel.length() <= 420.0 + 1e-3);
+    }
+
+    #[test]
+    fn add_player_is_idempotent_and_spawns_apart() {
+        let mut arena = Arena::new(ArenaConfig::default(), 11);
+        assert_eq!(arena.add_player(PlayerId(4)), EntityId(4));
+        let before = arena.focus(PlayerId(4));
+        assert_eq!(arena.add_player(PlayerId(4)), EntityId(4));
+        assert_eq!(arena.focus(PlayerId(4)), before);
+        for p in 0..20 {
+            arena.add_player(PlayerId(p));
+        }
+        let ships = entities(&arena).into_iter().filter(|e| e.kind == KIND_SHIP).count();
+        assert_eq!(ships, 20);
+        for (i, a) in arena.ships.iter().enumerate() {
+            assert!(arena.ships[i + 1..].iter().all(|b| a.pos.distance(b.pos) >= 40.0));
+        }
+    }
+
+    #[test]
+    fn remove_player_removes_the_ship() {
+        let mut arena = Arena::new(quiet(), 1);
+        arena.add_player(PlayerId(1));
+        arena.add_player(PlayerId(2));
+        arena.remove_player(PlayerId(1));
+        arena.remove_player(PlayerId(77)); // unknown: no-op
+        let ids: Vec<_> = entities(&arena).iter().map(|e| e.id).collect();
+        assert_eq!(ids, [EntityId(2)]);
+        assert_eq!(arena.focus(PlayerId(1)), None);
+    }
+
+    #[test]
+    fn palette_has_distinct_colours() {
+        let mut colours: Vec<_> = (0..10).map(|p| player_colour(PlayerId(p)).0).collect();
+        colours.sort();
+        colours.dedup();
+        assert_eq!(colours.len(), 10);
+        assert_eq!(player_colour(PlayerId(10)), player_colour(PlayerId(0)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn random_inputs_keep_ships_in_bounds(
+            seed in any::<u64>(),
+            script in proptest::collection::vec((0u16..6, -1.5f32..1.5, -1.5f32..1.5, any::<bool>()), 1..400),
+        ) {
+            let mut arena = Arena::new(ArenaConfig { round_secs: 5.0, intermission_secs: 1.0, ..ArenaConfig::default() }, seed);
+            let mut events = Vec::new();
+            for (p, x, y, boost) in script {
+                arena.add_player(PlayerId(p));
+                arena.set_input(PlayerId(p), stick(x, y, boost));
+                arena.step(DT, &mut events);
+                for e in entities(&arena) {
+                    let (x, y) = (e.pos.x as f32 / 16.0, e.pos.y as f32 / 16.0);
+                    prop_assert!((0.0..1600.0).contains(&x) && (0.0..1000.0).contains(&y), "{e:?}");
+                }
+                for s in &arena.ships {
+                    prop_assert!(s.pos.is_finite() && s.vel.is_finite() && s.heading.is_finite());
+                }
+            }
+        }
+    }
+}

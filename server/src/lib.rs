@@ -1,0 +1,36 @@
+//! # tickwire-server: the authoritative game server
+//!
+//! Players, spectators and microcontroller controllers connect over one WebSocket each
+//! (`GET /ws`, subprotocol `tickwire.v1`). Each room is one task running a fixed-rate tick
+//! loop over its [`game::Game`]; every tick every client gets one binary frame, delta-encoded
+//! against the newest snapshot it acknowledged. The wire format lives in `tickwire-shared`.
+//!
+//! # Layout
+//! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.
+//! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`) and upgrade checks.
+//! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
+//! - [`echo`]: the diagnostics echo.
+//! - [`context`]: shared state: config, metrics, room directory, connection limits.
+//! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
+//! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
+//! - [`interest`]: the spatial grid that decides what each player sees.
+//! - [`ratelimit`]: token buckets.
+//! - [`game`]: the `Game` trait and the arena game.
+//! - [`config`], [`metrics`].
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+pub mod connection;
+pub mod context;
+pub mod echo;
+pub mod game;
+pub mod http;
+pub mod interest;
+pub mod metrics;
+pub mod outbox;
+pub mod ratelimit;
+pub mod room;
+pub mod server;
+
+pub use config::ServerConfig;
+pub use server::run;

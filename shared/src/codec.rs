@@ -1,0 +1,460 @@
+//! The bincode configuration and the functions that put messages on the wire.
+//!
+//! Configuration: bincode 2 `standard()`: **little endian, variable-length integers**
+//! (unsigned: one byte below 251, else a marker byte 251/252/253 and 2/4/8 bytes; signed values
+//! zigzag-mapped first), enum tags and lengths as varint `u32`/`u64`, `Option` as a `0`/`1`
+//! byte, `bool` as one byte, fixed arrays without a length. `QVec2` and `EntityDelta` are
+//! hand-coded (fixed `i16`s; a field mask). `PROTOCOL.md` shows every message byte by byte.
+//!
+//! Decoders check every length against its limit before they copy or allocate, reject
+//! trailing bytes, and return [`DecodeError`], never panic.
+
+use crate::messages::*;
+use bincode::de::{Decoder, read::Reader};
+use bincode::enc::{Encoder, write::Writer};
+use bincode::error::{DecodeError as BincodeDecodeError, EncodeError as BincodeEncodeError};
+use bincode::{Decode, Encode};
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+/// The exact bincode configuration of the protocol (see the module docs).
+pub type WireConfig = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_SERVER_MESSAGE_SIZE>,
+>;
+
+/// The configuration value.
+pub const CONFIG: WireConfig = bincode::config::standard().with_limit::<MAX_SERVER_MESSAGE_SIZE>();
+
+pub(crate) const ERR_STRING_TOO_LONG: &str = "string longer than its limit";
+pub(crate) const ERR_INVALID_UTF8: &str = "string is not valid UTF-8";
+const ERR_TOO_MANY_ENTITIES: &str = "more entries than MAX_SNAPSHOT_ENTITIES";
+const ERR_INVALID_MASK: &str = "entity field mask has reserved bits set";
+
+/// Why bytes did not decode into a message. Whoever reads the message must treat the sender
+/// as broken: a server closes that one connection (1002, or 1007 for [`Self::InvalidUtf8`],
+/// 1009 for [`Self::TooLarge`]); a client drops the connection and reconnects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes ended before the message did.
+    #[error("message is truncated")]
+    Truncated,
+    /// An enum tag that this protocol version does not define.
+    #[error("unknown {type_name} tag {tag}")]
+    UnknownTag {
+        /// The Rust type whose tag was read.
+        type_name: &'static str,
+        /// The tag found.
+        tag: u32,
+    },
+    /// A varint that is malformed or does not fit its field.
+    #[error("integer is malformed or out of range")]
+    InvalidInteger,
+    /// A `bool` byte other than 0 or 1.
+    #[error("boolean byte {0} is neither 0 nor 1")]
+    InvalidBool(u8),
+    /// A string (name, room, chat) longer than its limit.
+    #[error("string is longer than its limit")]
+    StringTooLong,
+    /// A string that is not UTF-8.
+    #[error("string is not valid UTF-8")]
+    InvalidUtf8,
+    /// A snapshot with more than [`MAX_SNAPSHOT_ENTITIES`] entities or removals.
+    #[error("snapshot lists more than {MAX_SNAPSHOT_ENTITIES} entities")]
+    TooManyEntities,
+    /// An entity field mask with reserved bits set.
+    #[error("entity field mask has reserved bits set")]
+    InvalidMask,
+    /// Bytes left over after a complete message.
+    #[error("{extra} bytes after the end of the message")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+    /// The message is longer than any message of its direction may be.
+    #[error("message of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl From<BincodeDecodeError> for DecodeError {
+    fn from(e: BincodeDecodeError) -> Self {
+        match e {
+            BincodeDecodeError::UnexpectedEnd { .. } => DecodeError::Truncated,
+            BincodeDecodeError::UnexpectedVariant { type_name, found, .. } => {
+                DecodeError::UnknownTag { type_name, tag: found }
+            }
+            BincodeDecodeError::InvalidBooleanValue(b) => DecodeError::InvalidBool(b),
+            BincodeDecodeError::Utf8 { .. } => DecodeError::InvalidUtf8,
+            BincodeDecodeError::LimitExceeded => DecodeError::TooLarge {
+                len: MAX_SERVER_MESSAGE_SIZE + 1,
+                max: MAX_SERVER_MESSAGE_SIZE,
+            },
+            BincodeDecodeError::Other(ERR_STRING_TOO_LONG) => DecodeError::StringTooLong,
+            BincodeDecodeError::Other(ERR_INVALID_UTF8) => DecodeError::InvalidUtf8,
+            BincodeDecodeError::Other(ERR_TOO_MANY_ENTITIES) => DecodeError::TooManyEntities,
+            BincodeDecodeError::Other(ERR_INVALID_MASK) => DecodeError::InvalidMask,
+            _ => DecodeError::InvalidInteger,
+        }
+    }
+}
+
+/// Why a message did not encode. Only [`Self::BufferTooSmall`] can happen with the sizes
+/// documented in [`crate::messages`]: the caller's buffer is smaller than the limit it should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The output buffer is too small for this message.
+    #[error("output buffer too small")]
+    BufferTooSmall,
+    /// The message holds more entities than [`MAX_SNAPSHOT_ENTITIES`]: the sender must split
+    /// its world or raise its interest filtering.
+    #[error("snapshot lists more than {MAX_SNAPSHOT_ENTITIES} entities")]
+    TooManyEntities,
+}
+
+impl From<BincodeEncodeError> for EncodeError {
+    fn from(e: BincodeEncodeError) -> Self {
+        match e {
+            BincodeEncodeError::Other(ERR_TOO_MANY_ENTITIES) => EncodeError::TooManyEntities,
+            _ => EncodeError::BufferTooSmall,
+        }
+    }
+}
+
+// ---- hand-coded wire types -------------------------------------------------------------
+
+impl Encode for QVec2 {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
+        let [x0, x1] = self.x.to_le_bytes();
+        let [y0, y1] = self.y.to_le_bytes();
+        encoder.writer().write(&[x0, x1, y0, y1])
+    }
+}
+
+impl<C> Decode<C> for QVec2 {
+    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
+        let mut b = [0u8; 4];
+        decoder.claim_bytes_read(4)?;
+        decoder.reader().read(&mut b)?;
+        Ok(QVec2 { x: i16::from_le_bytes([b[0], b[1]]), y: i16::from_le_bytes([b[2], b[3]]) })
+    }
+}
+bincode::impl_borrow_decode!(QVec2);
+
+impl Encode for EntityDelta {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
+        self.id.encode(encoder)?;
+        self.mask().encode(encoder)?;
+        if let Some(kind) = self.kind {
+            kind.encode(encoder)?;
+        }
+        if let Some(pos) = self.pos {
+            pos.encode(encoder)?;
+        }
+        if let Some(vel) = self.vel {
+            vel.encode(encoder)?;
+        }
+        if let Some(heading) = self.heading {
+            heading.encode(encoder)?;
+        }
+        if let Some(flags) = self.flags {
+            flags.encode(encoder)?;
+        }
+        if let Some(value) = self.value {
+            value.encode(encoder)?;
+        }
+        Ok(())
+    }
+}
+
+impl<C> Decode<C> for EntityDelta {
+    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
+        let id = EntityId::decode(decoder)?;
+        let mask = u8::decode(decoder)?;
+        if mask & !EntityDelta::ALL != 0 {
+            return Err(BincodeDecodeError::Other(ERR_INVALID_MASK));
+        }
+        let has = |bit: u8| mask & bit != 0;
+        Ok(EntityDelta {
+            id,
+            kind: if has(Self::KIND) { Some(u8::decode(decoder)?) } else { None },
+            pos: if has(Self::POS) { Some(QVec2::decode(decoder)?) } else { None },
+            vel: if has(Self::VEL) { Some(QVec2::decode(decoder)?) } else { None },
+            heading: if has(Self::HEADING) { Some(u8::decode(decoder)?) } else { None },
+            flags: if has(Self::FLAGS) { Some(u8::decode(decoder)?) } else { None },
+            value: if has(Self::VALUE) { Some(u16::decode(decoder)?) } else { None },
+        })
+    }
+}
+bincode::impl_borrow_decode!(EntityDelta);
+
+/// Reads a list length and refuses it above [`MAX_SNAPSHOT_ENTITIES`] before anything is
+/// allocated.
+#[cfg(feature = "alloc")]
+fn decode_list_len<D: Decoder>(decoder: &mut D) -> Result<usize, BincodeDecodeError> {
+    let len = u64::decode(decoder)?;
+    if len > MAX_SNAPSHOT_ENTITIES as u64 {
+        return Err(BincodeDecodeError::Other(ERR_TOO_MANY_ENTITIES));
+    }
+    Ok(len as usize)
+}
+
+#[cfg(feature = "alloc")]
+fn encode_list<E: Encoder, T: Encode>(
+    items: &[T],
+    encoder: &mut E,
+) -> Result<(), BincodeEncodeError> {
+    if items.len() > MAX_SNAPSHOT_ENTITIES {
+        return Err(BincodeEncodeError::Other(ERR_TOO_MANY_ENTITIES));
+    }
+    (items.len() as u64).encode(encoder)?;
+    items.iter().try_for_each(|item| item.encode(encoder))
+}
+
+#[cfg(feature = "alloc")]
+impl Encode for Snapshot {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
+        self.header.encode(encoder)?;
+        encode_list(&self.entities, encoder)?;
+        encode_list(&self.removed, encoder)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<C> Decode<C> for Snapshot {
+    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
+        let header = SnapshotHeader::decode(decoder)?;
+        let count = decode_list_len(decoder)?;
+        let mut entities = Vec::with_capacity(count);
+        for _ in 0..count {
+            entities.push(EntityDelta::decode(decoder)?);
+        }
+        let count = decode_list_len(decoder)?;
+        let mut removed = Vec::with_capacity(count);
+        for _ in 0..count {
+            removed.push(EntityId::decode(decoder)?);
+        }
+        Ok(Snapshot { header, entities, removed })
+    }
+}
+#[cfg(feature = "alloc")]
+bincode::impl_borrow_decode!(Snapshot);
+
+// Server messages are tagged by hand so that `ServerMessage` and `ControlMessage` share tags.
+
+fn encode_tagged<E: Encoder, T: Encode>(
+    tag: u32,
+    body: &T,
+    encoder: &mut E,
+) -> Result<(), BincodeEncodeError> {
+    tag.encode(encoder)?;
+    body.encode(encoder)
+}
+
+#[cfg(feature = "alloc")]
+impl Encode for ServerMessage {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
+        match self {
+            ServerMessage::Welcome(m) => encode_tagged(server_tag::WELCOME, m, encoder),
+            ServerMessage::Snapshot(m) => encode_tagged(server_tag::SNAPSHOT, m, encoder),
+            ServerMessage::Event(m) => encode_tagged(server_tag::EVENT, m, encoder),
+            ServerMessage::ControllerFeedback(m) => {
+                encode_tagged(server_tag::CONTROLLER_FEEDBACK, m, encoder)
+            }
+            ServerMessage::Pong(m) => encode_tagged(server_tag::PONG, m, encoder),
+            ServerMessage::Kick(m) => encode_tagged(server_tag::KICK, m, encoder),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<C> Decode<C> for ServerMessage {
+    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
+        Ok(match u32::decode(decoder)? {
+            server_tag::WELCOME => ServerMessage::Welcome(Decode::decode(decoder)?),
+            server_tag::SNAPSHOT => ServerMessage::Snapshot(Decode::decode(decoder)?),
+            server_tag::EVENT => ServerMessage::Event(Decode::decode(decoder)?),
+            server_tag::CONTROLLER_FEEDBACK => {
+                ServerMessage::ControllerFeedback(Decode::decode(decoder)?)
+            }
+            server_tag::PONG => ServerMessage::Pong(Decode::decode(decoder)?),
+            server_tag::KICK => ServerMessage::Kick(Decode::decode(decoder)?),
+            found => return Err(unknown_server_tag::<ServerMessage>(found)),
+        })
+    }
+}
+
+fn unknown_server_tag<T>(found: u32) -> BincodeDecodeError {
+    BincodeDecodeError::UnexpectedVariant {
+        type_name: core::any::type_name::<T>(),
+        allowed: &bincode::error::AllowedEnumVariants::Range { min: 0, max: 5 },
+        found,
+    }
+}
+
+impl Encode for ControlMessage {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
+        match self {
+            ControlMessage::Welcome(m) => encode_tagged(server_tag::WELCOME, m, encoder),
+            ControlMessage::Snapshot(header) => {
+                // A header alone is a snapshot with no entity changes.
+                encode_tagged(server_tag::SNAPSHOT, header, encoder)?;
+                0u64.encode(encoder)?;
+                0u64.encode(encoder)
+            }
+            ControlMessage::Event(m) => encode_tagged(server_tag::EVENT, m, encoder),
+            ControlMessage::ControllerFeedback(m) => {
+                encode_tagged(server_tag::CONTROLLER_FEEDBACK, m, encoder)
+            }
+            ControlMessage::Pong(m) => encode_tagged(server_tag::PONG, m, encoder),
+            ControlMessage::Kick(m) => encode_tagged(server_tag::KICK, m, encoder),
+        }
+    }
+}
+
+impl<C> Decode<C> for ControlMessage {
+    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
+        Ok(match u32::decode(decoder)? {
+            server_tag::WELCOME => ControlMessage::Welcome(Decode::decode(decoder)?),
+            server_tag::SNAPSHOT => ControlMessage::Snapshot(Decode::decode(decoder)?),
+            server_tag::EVENT => ControlMessage::Event(Decode::decode(decoder)?),
+            server_tag::CONTROLLER_FEEDBACK => {
+                ControlMessage::ControllerFeedback(Decode::decode(decoder)?)
+            }
+            server_tag::PONG => ControlMessage::Pong(Decode::decode(decoder)?),
+            server_tag::KICK => ControlMessage::Kick(Decode::decode(decoder)?),
+            found => return Err(unknown_server_tag::<ControlMessage>(found)),
+        })
+    }
+}
+
+// ---- entry points ------------------------------------------------------------------------
+
+/// A [`Writer`] into a caller's slice that remembers how much it wrote.
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Writer for SliceWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BincodeEncodeError> {
+        let end = self.len + bytes.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(BincodeEncodeError::UnexpectedEnd)?;
+        dst.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+}
+
+fn encode_into_slice<T: Encode>(msg: &T, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    let mut writer = SliceWriter { buf, len: 0 };
+    bincode::encode_into_writer(msg, &mut writer, CONFIG)?;
+    Ok(writer.len)
+}
+
+fn decode_exact<T: Decode<()>>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+    if bytes.len() > max {
+        return Err(DecodeError::TooLarge { len: bytes.len(), max });
+    }
+    let (msg, used) = bincode::decode_from_slice(bytes, CONFIG)?;
+    if used != bytes.len() {
+        return Err(DecodeError::TrailingBytes { extra: bytes.len() - used });
+    }
+    Ok(msg)
+}
+
+/// Encodes a client message into `buf` (at least [`MAX_CLIENT_MESSAGE_SIZE`] bytes always
+/// suffice) and returns the length written.
+pub fn encode_client(msg: &ClientMessage, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_into_slice(msg, buf)
+}
+
+/// Decodes one whole client message (one WebSocket binary message).
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage, DecodeError> {
+    decode_exact(bytes, MAX_CLIENT_MESSAGE_SIZE)
+}
+
+/// Reads the protocol version of a `Hello` without decoding the rest, so that a client of
+/// another version is refused by its version rather than by whatever its bytes decode into.
+/// `None` when the bytes do not start with the `Hello` tag and a version.
+pub fn peek_hello_version(bytes: &[u8]) -> Option<u16> {
+    #[derive(Decode)]
+    struct Prefix {
+        tag: u32,
+        version: u16,
+    }
+    let (prefix, _): (Prefix, usize) = bincode::decode_from_slice(bytes, CONFIG).ok()?;
+    (prefix.tag == 0).then_some(prefix.version)
+}
+
+/// Encodes a server message without allocating (at least [`MAX_CONTROL_MESSAGE_SIZE`] bytes
+/// always suffice). Used by servers on the control path and by tests on small targets.
+pub fn encode_control(msg: &ControlMessage, buf: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_into_slice(msg, buf)
+}
+
+/// Decodes one whole server message without allocating; a `Snapshot` yields its header only.
+pub fn decode_control(bytes: &[u8]) -> Result<ControlMessage, DecodeError> {
+    if bytes.len() > MAX_SERVER_MESSAGE_SIZE {
+        return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_SERVER_MESSAGE_SIZE });
+    }
+    let (msg, used): (ControlMessage, usize) = bincode::decode_from_slice(bytes, CONFIG)?;
+    // A snapshot's entities are deliberately left unread; everything else must fit exactly.
+    if !matches!(msg, ControlMessage::Snapshot(_)) && used != bytes.len() {
+        return Err(DecodeError::TrailingBytes { extra: bytes.len() - used });
+    }
+    Ok(msg)
+}
+
+#[cfg(feature = "alloc")]
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+#[cfg(feature = "alloc")]
+impl Writer for VecWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), BincodeEncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Appends a server message to `out` (reuse one buffer to avoid an allocation per frame).
+#[cfg(feature = "alloc")]
+pub fn encode_server_into(msg: &ServerMessage, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    let result = bincode::encode_into_writer(msg, VecWriter(out), CONFIG);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    Ok(result?)
+}
+
+/// Encodes a server message into a new buffer.
+#[cfg(feature = "alloc")]
+pub fn encode_server(msg: &ServerMessage) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    encode_server_into(msg, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes one whole server message.
+#[cfg(feature = "alloc")]
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
+    decode_exact(bytes, MAX_SERVER_MESSAGE_SIZE)
+}
+
+/// Encodes a client message into a new buffer (for std clients: bots, tests).
+#[cfg(feature = "alloc")]
+pub fn encode_client_to_vec(msg: &ClientMessage) -> Vec<u8> {
+    let mut buf = [0u8; MAX_CLIENT_MESSAGE_SIZE];
+    // Every client message fits MAX_CLIENT_MESSAGE_SIZE by construction (bounded strings).
+    let len = encode_client(msg, &mut buf).unwrap_or(0);
+    buf[..len].to_vec()
+}

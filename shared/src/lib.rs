@@ -1,0 +1,46 @@
+//! # tickwire-shared: the tickwire wire protocol
+//!
+//! One definition of every message that crosses a tickwire WebSocket, the exact bincode
+//! configuration that puts them on the wire, and the sans-IO snapshot logic (quantization, delta
+//! against an acknowledged baseline, apply). It opens no socket and reads no clock, so the server,
+//! the bots, the browser client's test vectors and a microcontroller firmware all share it.
+//!
+//! `#![no_std]`. Everything a controller needs (`Hello`, `Input`, `Ack`, `Chat`, `Ping` out;
+//! `Welcome`, `Event`, `ControllerFeedback`, `Pong`, `Kick` in) encodes into and decodes out of
+//! caller buffers with **no allocator**. The `alloc` feature (default) adds the variable-size
+//! [`Snapshot`](messages::Snapshot), [`ServerMessage`](messages::ServerMessage) and the
+//! [`delta`] module. `PROTOCOL.md` at the repository root specifies every byte.
+//!
+//! # Layout
+//! - [`bounded`]: `BoundedStr<N>`, a fixed-capacity UTF-8 string whose length is checked on decode.
+//! - [`messages`]: ids, client-to-server and server-to-client messages, limits.
+//! - [`codec`]: the bincode configuration, `encode_*`/`decode_*` functions and their error enums.
+//! - [`quant`]: fixed-point quantization of positions, velocities and headings.
+//! - [`delta`] (`alloc`): `World`, `delta(baseline, next)` and `apply(baseline, snapshot)`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod bounded;
+pub mod codec;
+#[cfg(feature = "alloc")]
+pub mod delta;
+pub mod messages;
+pub mod quant;
+
+pub use bounded::BoundedStr;
+pub use codec::{DecodeError, EncodeError};
+pub use messages::*;
+
+/// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`. The number in it
+/// changes together with [`PROTOCOL_VERSION`]'s major meaning: a server refuses the upgrade
+/// when the client does not offer it.
+pub const SUBPROTOCOL: &str = "tickwire.v1";
+
+/// The protocol version a client states in `Hello`. bincode does not describe itself, so a
+/// server compares this number before it decodes anything else of the client's messages, and
+/// refuses a mismatch with `Kick { reason: VersionMismatch }` and close 1002.
+pub const PROTOCOL_VERSION: u16 = 1;

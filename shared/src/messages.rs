@@ -1,0 +1,580 @@
+//! Every message of protocol version 1, its ids and its limits.
+//!
+//! Field order is wire order: bincode writes fields in declaration order and enum variants as
+//! their index, so **reordering anything here is a protocol change** (the golden vectors in
+//! `shared/testdata` fail when it happens by accident).
+
+use crate::bounded::BoundedStr;
+use bincode::{Decode, Encode};
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+/// Longest display name, in UTF-8 bytes.
+pub const MAX_NAME_LEN: usize = 24;
+/// Longest room name, in UTF-8 bytes.
+pub const MAX_ROOM_NAME_LEN: usize = 16;
+/// Longest chat line, in UTF-8 bytes.
+pub const MAX_CHAT_LEN: usize = 200;
+/// Longest human-readable text in a `Kick`.
+pub const MAX_KICK_MESSAGE_LEN: usize = 96;
+/// Largest encoded client-to-server message. Every client message fits (a full `Chat` is 203
+/// bytes), so a server sets its WebSocket frame and message limits to this and closes with 1009
+/// above it.
+pub const MAX_CLIENT_MESSAGE_SIZE: usize = 256;
+/// Largest encoded server message other than `Snapshot`: the buffer size a no-alloc client needs
+/// to receive `Welcome`, `Event`, `ControllerFeedback`, `Pong` and `Kick`.
+pub const MAX_CONTROL_MESSAGE_SIZE: usize = 256;
+/// Most entity entries (spawns plus updates) in one `Snapshot`, and most removals.
+pub const MAX_SNAPSHOT_ENTITIES: usize = 1024;
+/// Largest encoded `Snapshot` (1024 full entities of at most 25 bytes, plus removals).
+pub const MAX_SERVER_MESSAGE_SIZE: usize = 64 * 1024;
+
+/// A simulation step number. Starts at 0 when a room opens; +1 per tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Tick(pub u32);
+
+/// A client's input sequence number, +1 per `Input` it sends; the server echoes the newest
+/// one it applied in every `Snapshot` so the client can reconcile its prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct InputSeq(pub u32);
+
+/// A player within its room (players, spectators and controllers all get one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct PlayerId(pub u16);
+
+/// An entity within its room's world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct EntityId(pub u32);
+
+/// 128 random bits from the server's CSPRNG that let a dropped client take its seat back.
+/// On the wire: 16 raw bytes, no length prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct ResumeToken(pub [u8; 16]);
+
+/// A display name (at most [`MAX_NAME_LEN`] bytes).
+pub type Name = BoundedStr<MAX_NAME_LEN>;
+/// A room name (at most [`MAX_ROOM_NAME_LEN`] bytes).
+pub type RoomName = BoundedStr<MAX_ROOM_NAME_LEN>;
+/// A chat line (at most [`MAX_CHAT_LEN`] bytes).
+pub type ChatText = BoundedStr<MAX_CHAT_LEN>;
+/// Text of a `Kick` (at most [`MAX_KICK_MESSAGE_LEN`] bytes).
+pub type KickText = BoundedStr<MAX_KICK_MESSAGE_LEN>;
+
+/// What a client is in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum Role {
+    /// Steers a ship and receives the world within its view radius.
+    Player,
+    /// Has no ship and receives the whole room.
+    Spectator,
+    /// A microcontroller gamepad: steers a ship, receives only `ControllerFeedback`.
+    Controller,
+}
+
+impl Role {
+    /// Roles that own a ship and send inputs.
+    pub fn plays(self) -> bool {
+        matches!(self, Role::Player | Role::Controller)
+    }
+}
+
+/// Which room a `Hello` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum RoomRequest {
+    /// Matchmaking: the fullest open room, or a new one.
+    Any,
+    /// This room, created if it does not exist yet.
+    Named(RoomName),
+}
+
+/// First client message. Its first field is the protocol version so that a server can read
+/// it (see [`crate::codec::peek_hello_version`]) before decoding the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Hello {
+    /// Must equal [`crate::PROTOCOL_VERSION`].
+    pub version: u16,
+    /// What this client is.
+    pub role: Role,
+    /// Shown to others; the server may trim whitespace and pick a default for "".
+    pub name: Name,
+    /// Room to join.
+    pub room: RoomRequest,
+    /// A token from an earlier `Welcome`, to take back a dropped seat.
+    pub resume: Option<ResumeToken>,
+}
+
+/// Button bits of an `Input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Buttons(pub u8);
+
+impl Buttons {
+    /// Boost: stronger thrust while held, at the cost of handling.
+    pub const BOOST: u8 = 0x01;
+    /// A second action button; arena ignores it, other games may use it.
+    pub const ACTION: u8 = 0x02;
+
+    /// True when every bit of `mask` is held.
+    pub fn held(self, mask: u8) -> bool {
+        self.0 & mask == mask
+    }
+}
+
+/// One sample of a client's controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Input {
+    /// +1 per input sent; the server applies the newest and ignores older and repeated ones.
+    pub seq: InputSeq,
+    /// Steering x in -127..=127 (right is positive); see [`crate::quant::quantize_axis_input`].
+    pub x: i8,
+    /// Steering y in -127..=127 (down is positive, as on screen).
+    pub y: i8,
+    /// [`Buttons`] bits.
+    pub buttons: Buttons,
+}
+
+/// "I have received the snapshot of this tick": the server deltas against it from now on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Ack {
+    /// Newest snapshot tick the client holds in full.
+    pub tick: Tick,
+}
+
+/// A chat line to the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Chat {
+    /// UTF-8 text, at most [`MAX_CHAT_LEN`] bytes.
+    pub text: ChatText,
+}
+
+/// Round-trip probe; the server answers `Pong` with the same nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Ping {
+    /// Any value; echoed back.
+    pub nonce: u32,
+}
+
+/// Everything a client sends. Tags: Hello 0, Input 1, Ack 2, Chat 3, Ping 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum ClientMessage {
+    /// Tag 0: the first message, exactly once.
+    Hello(Hello),
+    /// Tag 1.
+    Input(Input),
+    /// Tag 2.
+    Ack(Ack),
+    /// Tag 3.
+    Chat(Chat),
+    /// Tag 4.
+    Ping(Ping),
+}
+
+/// The playfield: x in `[0, width)`, y in `[0, height)`, world units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct WorldBounds {
+    /// Width in world units.
+    pub width: u16,
+    /// Height in world units.
+    pub height: u16,
+}
+
+/// The answer to a good `Hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Welcome {
+    /// This client's id in the room.
+    pub player_id: PlayerId,
+    /// The role granted.
+    pub role: Role,
+    /// The room joined.
+    pub room: RoomName,
+    /// Snapshots per second.
+    pub tick_rate: u8,
+    /// The playfield.
+    pub world: WorldBounds,
+    /// Players see entities within this distance of their ship (0: everything).
+    pub view_radius: u16,
+    /// The ship this client steers, if its role plays.
+    pub entity: Option<EntityId>,
+    /// Present this in a later `Hello` to resume this seat after a drop.
+    pub resume_token: ResumeToken,
+    /// True when this `Welcome` answers a successful resume.
+    pub resumed: bool,
+}
+
+/// A 2D vector in fixed point; see [`crate::quant`] for the scales.
+/// On the wire: x then y, each 2 bytes little endian (not varint: world coordinates are
+/// rarely small, and a fixed width keeps an entity's size predictable). Codec in [`crate::codec`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct QVec2 {
+    /// x in steps.
+    pub x: i16,
+    /// y in steps.
+    pub y: i16,
+}
+
+/// What stage a round is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum RoundPhase {
+    /// Ships fly and score.
+    Playing,
+    /// The scoreboard is shown; scores reset when the next round starts.
+    Intermission,
+}
+
+/// Room-wide state sent in every snapshot (small, so never delta-encoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct RoundState {
+    /// 1 for the first round.
+    pub round: u16,
+    /// Stage of the round.
+    pub phase: RoundPhase,
+    /// Whole seconds left in this phase.
+    pub seconds_left: u16,
+}
+
+/// One entity's complete, quantized state. The delta logic compares these exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct EntityState {
+    /// Identity within the room.
+    pub id: EntityId,
+    /// Game-defined kind (arena: 0 ship, 1 pickup).
+    pub kind: u8,
+    /// Position, 1/16 unit steps.
+    pub pos: QVec2,
+    /// Velocity, 1/8 unit/s steps.
+    pub vel: QVec2,
+    /// Heading, 1/256 turn steps.
+    pub heading: u8,
+    /// Game-defined bits (arena: 1 alive, 2 boosting, 4 invulnerable).
+    pub flags: u8,
+    /// Game-defined number (arena: a ship's score, a pickup's worth).
+    pub value: u16,
+}
+
+/// One entity entry of a `Snapshot`: the fields that differ from the baseline.
+///
+/// On the wire: `id` (varint), a mask byte (bit 0 kind, 1 pos, 2 vel, 3 heading, 4 flags,
+/// 5 value; bits 6-7 must be 0), then each present field in that order. A spawn carries every
+/// field; an entity absent from the baseline with a field missing is a decode-time-valid but
+/// apply-time error ([`crate::delta::ApplyError::IncompleteSpawn`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct EntityDelta {
+    /// The entity.
+    pub id: EntityId,
+    /// New kind, if changed or spawned.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub kind: Option<u8>,
+    /// New position.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub pos: Option<QVec2>,
+    /// New velocity.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub vel: Option<QVec2>,
+    /// New heading.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub heading: Option<u8>,
+    /// New flags.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub flags: Option<u8>,
+    /// New value.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub value: Option<u16>,
+}
+
+impl EntityDelta {
+    /// Mask bit of `kind`.
+    pub const KIND: u8 = 1 << 0;
+    /// Mask bit of `pos`.
+    pub const POS: u8 = 1 << 1;
+    /// Mask bit of `vel`.
+    pub const VEL: u8 = 1 << 2;
+    /// Mask bit of `heading`.
+    pub const HEADING: u8 = 1 << 3;
+    /// Mask bit of `flags`.
+    pub const FLAGS: u8 = 1 << 4;
+    /// Mask bit of `value`.
+    pub const VALUE: u8 = 1 << 5;
+    /// Every field bit.
+    pub const ALL: u8 = 0x3f;
+
+    /// The full state as a spawn entry.
+    pub fn spawn(e: &EntityState) -> Self {
+        Self {
+            id: e.id,
+            kind: Some(e.kind),
+            pos: Some(e.pos),
+            vel: Some(e.vel),
+            heading: Some(e.heading),
+            flags: Some(e.flags),
+            value: Some(e.value),
+        }
+    }
+
+    /// The wire mask of the fields present.
+    pub fn mask(&self) -> u8 {
+        let present = [
+            (self.kind.is_some(), Self::KIND),
+            (self.pos.is_some(), Self::POS),
+            (self.vel.is_some(), Self::VEL),
+            (self.heading.is_some(), Self::HEADING),
+            (self.flags.is_some(), Self::FLAGS),
+            (self.value.is_some(), Self::VALUE),
+        ];
+        present.iter().filter(|(is, _)| *is).fold(0, |mask, (_, bit)| mask | bit)
+    }
+
+    /// The complete state, when every field is present.
+    pub fn as_full(&self) -> Option<EntityState> {
+        Some(EntityState {
+            id: self.id,
+            kind: self.kind?,
+            pos: self.pos?,
+            vel: self.vel?,
+            heading: self.heading?,
+            flags: self.flags?,
+            value: self.value?,
+        })
+    }
+}
+
+/// The header of a `Snapshot`, which a no-alloc client can read (to `Ack` it) without
+/// decoding the entities behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct SnapshotHeader {
+    /// The tick this snapshot describes.
+    pub tick: Tick,
+    /// The acked tick it is delta-encoded against, or `None` for a full snapshot.
+    pub baseline: Option<Tick>,
+    /// Newest input sequence of this client that the server applied (0 before any).
+    pub last_input: InputSeq,
+    /// Room-wide round state.
+    pub round: RoundState,
+}
+
+/// The world as one client may see it at one tick, delta-encoded against its acked baseline.
+/// Wire order: the [`SnapshotHeader`] fields, then `entities`, then `removed`, each a varint
+/// count then the items.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Snapshot {
+    /// Tick, baseline, last input, round.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub header: SnapshotHeader,
+    /// Spawned and changed entities, sorted by id.
+    pub entities: Vec<EntityDelta>,
+    /// Entities in the baseline that are gone (or out of view), sorted by id.
+    pub removed: Vec<EntityId>,
+}
+
+/// What happened in the room, for feeds and scoreboards.
+// Chat carries its text inline (no allocator on controllers), so that variant is large by
+// design; boxing it would need `alloc`.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum EventKind {
+    /// A client joined (or resumed).
+    Joined {
+        /// Who.
+        player: PlayerId,
+        /// Their name.
+        name: Name,
+        /// Their role.
+        role: Role,
+    },
+    /// A client left or its seat expired.
+    Left {
+        /// Who.
+        player: PlayerId,
+    },
+    /// A player scored.
+    Scored {
+        /// Who.
+        player: PlayerId,
+        /// Their new score.
+        score: u16,
+    },
+    /// A round ended.
+    RoundOver {
+        /// The round that ended.
+        round: u16,
+        /// The top scorer, if anyone scored.
+        winner: Option<PlayerId>,
+        /// The top score.
+        score: u16,
+    },
+    /// A chat line.
+    Chat {
+        /// Who said it.
+        from: PlayerId,
+        /// Their name at the time.
+        name: Name,
+        /// What they said.
+        text: ChatText,
+    },
+}
+
+/// An event and the tick it happened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Event {
+    /// Tick of the event.
+    pub tick: Tick,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Colour as 8-bit red, green, blue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Rgb(pub [u8; 3]);
+
+/// What a controller shows its player: sent on change and at a low rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct ControllerFeedback {
+    /// The ship's colour, for an RGB LED.
+    pub colour: Rgb,
+    /// Current score.
+    pub score: u16,
+    /// False while the ship is waiting to respawn.
+    pub alive: bool,
+    /// Rumble strength 0-255 for the next ~200 ms (0: none), e.g. after a collision.
+    pub rumble: u8,
+}
+
+/// The answer to a `Ping`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Pong {
+    /// The ping's nonce.
+    pub nonce: u32,
+    /// The room's tick when it answered.
+    pub server_tick: Tick,
+}
+
+/// Why the server is about to close a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum KickReason {
+    /// The client speaks another protocol version (close 1002).
+    VersionMismatch {
+        /// The version this server speaks.
+        server: u16,
+    },
+    /// The first message was not a valid `Hello`, or a second `Hello` came (close 1002).
+    BadHello,
+    /// The message could not be decoded (close 1002 or 1007).
+    MalformedMessage,
+    /// The room or every room is full (close 1013: try again later).
+    Full,
+    /// The resume token is unknown or its seat expired (close 1008).
+    ResumeRejected,
+    /// Too many inputs or chat lines per second (close 1008).
+    RateLimited,
+    /// Nothing heard for too long (close 1008 or 1011).
+    Idle,
+    /// The client did not read its frames for too long (close 1008).
+    TooSlow,
+    /// This seat was resumed by another connection (close 1008).
+    Replaced,
+    /// The server is going down (close 1001).
+    ShuttingDown,
+}
+
+/// Sent just before the server closes a connection, saying why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Kick {
+    /// Machine-readable reason.
+    pub reason: KickReason,
+    /// Human-readable detail.
+    pub message: KickText,
+}
+
+/// Everything a server sends. Tags: Welcome 0, Snapshot 1, Event 2, ControllerFeedback 3,
+/// Pong 4, Kick 5.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum ServerMessage {
+    /// Tag 0.
+    Welcome(Welcome),
+    /// Tag 1.
+    Snapshot(Snapshot),
+    /// Tag 2.
+    Event(Event),
+    /// Tag 3.
+    ControllerFeedback(ControllerFeedback),
+    /// Tag 4.
+    Pong(Pong),
+    /// Tag 5.
+    Kick(Kick),
+}
+
+/// A server message as a no-alloc client reads it: the same tags as [`ServerMessage`], with a
+/// snapshot reduced to its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum ControlMessage {
+    /// Tag 0.
+    Welcome(Welcome),
+    /// Tag 1: only the header is decoded; the entities are skipped.
+    Snapshot(SnapshotHeader),
+    /// Tag 2.
+    Event(Event),
+    /// Tag 3.
+    ControllerFeedback(ControllerFeedback),
+    /// Tag 4.
+    Pong(Pong),
+    /// Tag 5.
+    Kick(Kick),
+}
+
+/// Wire tags of server messages.
+pub mod server_tag {
+    /// `Welcome`.
+    pub const WELCOME: u32 = 0;
+    /// `Snapshot`.
+    pub const SNAPSHOT: u32 = 1;
+    /// `Event`.
+    pub const EVENT: u32 = 2;
+    /// `ControllerFeedback`.
+    pub const CONTROLLER_FEEDBACK: u32 = 3;
+    /// `Pong`.
+    pub const PONG: u32 = 4;
+    /// `Kick`.
+    pub const KICK: u32 = 5;
+}

@@ -1,0 +1,575 @@
+//! End-to-end tests: the real server on 127.0.0.1 port 0, real WebSocket clients.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use std::time::{Duration, Instant};
+use support::*;
+use tickwire_shared::codec::decode_server;
+use tickwire_shared::quant::dequantize_position;
+use tickwire_shared::{
+    Chat, ChatText, ClientMessage, EntityId, EventKind, KickReason, Ping, Role, ServerMessage,
+};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn join_and_receive_snapshots_at_the_tick_rate() {
+    let server = TestServer::start(test_config()).await;
+    let mut player = Client::join(&server.ws_url(), hello(Role::Player, "ada")).await;
+    assert_eq!(player.welcome.tick_rate, 30);
+    assert!(!player.welcome.resumed);
+    assert_eq!(player.welcome.entity, Some(EntityId(u32::from(player.welcome.player_id.0))));
+
+    let first = player.next_world().await;
+    let started = Instant::now();
+    let mut last = first.tick.0;
+    for _ in 0..45 {
+        let world = player.next_world().await;
+        assert!(world.tick.0 > last, "ticks only move forward");
+        last = world.tick.0;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = f64::from(last - first.tick.0) / elapsed;
+    // The room ticks at 30 Hz; allow a wide band for a loaded machine.
+    assert!((15.0..=45.0).contains(&rate), "observed {rate:.1} ticks/s");
+    // The first snapshot is full, later ones are deltas against what was acked.
+    assert_eq!(player.snapshots[0].header.baseline, None);
+    assert!(player.snapshots.iter().skip(5).all(|s| s.header.baseline.is_some()));
+    // The player's own ship is in its world.
+    let ship = player.welcome.entity.unwrap();
+    assert!(player.latest().unwrap().get(ship).is_some());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn inputs_move_the_ship_and_are_echoed_as_processed() {
+    let server = TestServer::start(test_config()).await;
+    let mut player = Client::join(&server.ws_url(), hello_in(Role::Player, "mover", "move")).await;
+    let ship = player.welcome.entity.unwrap();
+    let start = player.next_world().await.get(ship).unwrap().pos;
+    let mut last_seq = tickwire_shared::InputSeq(0);
+    for _ in 0..20 {
+        // Thrust left or right, whichever has more room.
+        let x = if start.x > 800 * 16 { -127 } else { 127 };
+        last_seq = player.input(x, 0, 0).await;
+        player.next_world().await;
+    }
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let world = player.next_world().await;
+        let snap = player.snapshots.last().unwrap();
+        if snap.header.last_input == last_seq {
+            let now = world.get(ship).unwrap().pos;
+            let moved = dequantize_position(now) - dequantize_position(start);
+            assert!(moved.x.abs() > 20.0, "ship moved {moved:?}");
+            assert!(moved.x.abs() > moved.y.abs(), "ship moved mostly along x: {moved:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "last input never echoed");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_rebuilt_from_deltas_equals_full_snapshots_of_the_same_tick() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut mover = Client::join(&url, hello_in(Role::Player, "mover", "same")).await;
+    let mut acking = Client::join(&url, hello_in(Role::Spectator, "delta", "same")).await;
+    let mut full = Client::join(&url, hello_in(Role::Spectator, "full", "same")).await;
+    full.auto_ack = false;
+    for i in 0..60 {
+        mover.input(if i % 20 < 10 { 127 } else { -127 }, 60, (i % 3 == 0) as u8).await;
+        mover.next_world().await;
+        acking.next_world().await;
+        full.next_world().await;
+    }
+    assert!(full.snapshots.iter().all(|s| s.header.baseline.is_none()));
+    assert!(acking.snapshots.iter().filter(|s| s.header.baseline.is_some()).count() > 50);
+    let mut compared = 0;
+    for (tick, world) in &acking.worlds {
+        if let Some(reference) = full.worlds.get(tick) {
+            assert_eq!(world, reference, "tick {tick}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 20, "compared {compared} ticks");
+    // Deltas are smaller than full snapshots of the same world.
+    let delta_bytes: usize = acking.snapshots.iter().skip(5).map(|s| s.entities.len()).sum();
+    let full_bytes: usize = full.snapshots.iter().skip(5).map(|s| s.entities.len()).sum();
+    assert!(delta_bytes < full_bytes, "delta entries {delta_bytes} vs full {full_bytes}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn interest_management_hides_far_entities_from_players_only() {
+    let mut config = test_config();
+    config.view_radius = 150;
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let mut player = Client::join(&url, hello_in(Role::Player, "near", "view")).await;
+    let mut spectator = Client::join(&url, hello_in(Role::Spectator, "all", "view")).await;
+    let ship = player.welcome.entity.unwrap();
+    let mine = player.next_world().await;
+    let everything = spectator.next_world().await;
+    let centre = dequantize_position(mine.get(ship).unwrap().pos);
+    assert!(everything.entities.len() > mine.entities.len(), "the spectator sees more");
+    for e in &mine.entities {
+        let d = dequantize_position(e.pos).distance(centre);
+        assert!(d <= 150.5, "entity {:?} at distance {d}", e.id);
+    }
+    let hidden = everything
+        .entities
+        .iter()
+        .filter(|e| dequantize_position(e.pos).distance(centre) > 151.0)
+        .count();
+    assert!(hidden > 0);
+    server.shutdown().await;
+}
+
+/// Steers toward the nearest pickup until the score rises.
+async fn score_a_point(player: &mut Client) -> u16 {
+    let ship = player.welcome.entity.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let world = player.next_world().await;
+        let me = world.get(ship).unwrap();
+        if me.value > 0 {
+            return me.value;
+        }
+        let here = dequantize_position(me.pos);
+        let target = world
+            .entities
+            .iter()
+            .filter(|e| e.kind == 1)
+            .map(|e| dequantize_position(e.pos))
+            .min_by(|a, b| a.distance(here).total_cmp(&b.distance(here)));
+        let dir = target.map_or(glam::Vec2::ZERO, |t| (t - here).normalize_or_zero());
+        player.input((dir.x * 127.0) as i8, (dir.y * 127.0) as i8, 0).await;
+        assert!(Instant::now() < deadline, "never reached a pickup");
+    }
+}
+
+#[tokio::test]
+async fn resume_after_an_abrupt_disconnect_keeps_ship_and_score() {
+    let mut config = test_config();
+    config.view_radius = 0; // see the whole field to find pickups
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let mut player = Client::join(&url, hello_in(Role::Player, "phoenix", "resume")).await;
+    let score = score_a_point(&mut player).await;
+    assert!(score > 0);
+    let (id, ship, token) =
+        (player.welcome.player_id, player.welcome.entity.unwrap(), player.welcome.resume_token);
+    player.drop_abruptly();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = hello_in(Role::Player, "phoenix", "resume");
+    again.resume = Some(token);
+    let mut resumed = Client::join(&url, again).await;
+    assert!(resumed.welcome.resumed);
+    assert_eq!(resumed.welcome.player_id, id);
+    assert_eq!(resumed.welcome.entity, Some(ship));
+    let world = resumed.next_world().await;
+    assert_eq!(resumed.snapshots[0].header.baseline, None, "a resumed client starts from full");
+    assert!(world.get(ship).unwrap().value >= score, "score kept");
+    assert!(server.metric("tickwire_resumes_total").await >= 1.0);
+
+    // A token from nowhere is not an error: it joins fresh.
+    let mut stranger = hello_in(Role::Player, "stranger", "resume");
+    stranger.resume = Some(tickwire_shared::ResumeToken([9; 16]));
+    let fresh = Client::join(&url, stranger).await;
+    assert!(!fresh.welcome.resumed);
+    assert_ne!(fresh.welcome.player_id, id);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dropped_seat_expires_after_the_grace_period() {
+    let mut config = test_config();
+    config.resume_grace = Duration::from_millis(300);
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let mut watcher = Client::join(&url, hello_in(Role::Spectator, "watch", "expire")).await;
+    let player = Client::join(&url, hello_in(Role::Player, "gone", "expire")).await;
+    let id = player.welcome.player_id;
+    player.drop_abruptly();
+    let left =
+        watcher.wait_event(|e| matches!(e, EventKind::Left { player } if *player == id)).await;
+    let mut world = watcher.next_world().await;
+    while world.tick < left.tick {
+        world = watcher.next_world().await;
+    }
+    assert!(world.get(EntityId(u32::from(id.0))).is_none(), "ship removed");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing_others() {
+    let mut config = test_config();
+    config.socket_send_buffer = 4096;
+    config.slow_client_timeout = Duration::from_millis(1500);
+    config.tick_rate = 60;
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    // The stalled client never acks, so it is sent full snapshots; it reads nothing.
+    let mut stalled = Client::join_over(
+        open_small_buffer(server.addr).await,
+        hello_in(Role::Spectator, "stalled", "slow"),
+    )
+    .await;
+    stalled.auto_ack = false;
+    let mut healthy = Client::join(&url, hello_in(Role::Spectator, "healthy", "slow")).await;
+    for _ in 0..8 {
+        Client::join(&url, hello_in(Role::Player, "filler", "slow")).await.drop_abruptly();
+    }
+
+    let started = Instant::now();
+    let first = healthy.next_world().await.tick.0;
+    let mut last = first;
+    while started.elapsed() < Duration::from_secs(3) {
+        last = healthy.next_world().await.tick.0;
+    }
+    let rate = f64::from(last - first) / started.elapsed().as_secs_f64();
+    assert!(rate > 30.0, "the healthy client kept receiving ({rate:.1} ticks/s at 60 Hz)");
+    assert!(server.metric("tickwire_frames_skipped_total").await > 0.0);
+
+    // Reading again, the stalled client finds its backlog cut short by a 1008 close.
+    let closed = stalled.closed().await;
+    assert_eq!(closed.code, 1008, "{closed:?}");
+    assert_eq!(closed.kick.map(|k| k.reason), Some(KickReason::TooSlow));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn handshake_refusals_are_http_statuses_with_messages() {
+    let mut config = test_config();
+    config.allowed_origins = vec!["https://play.example".into()];
+    let server = TestServer::start(config).await;
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let upgrade = |extra: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n{extra}\r\n"
+        )
+    };
+    let (status, _, body) = http_request(server.addr, &upgrade("")).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("tickwire.v1"), "{body}");
+
+    let (status, _, body) = http_request(
+        server.addr,
+        &upgrade("Sec-WebSocket-Protocol: tickwire.v1\r\nOrigin: https://evil.example\r\n"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("evil.example"));
+
+    let (status, head, _) = http_request(
+        server.addr,
+        &upgrade("Sec-WebSocket-Protocol: tickwire.v1\r\nOrigin: https://play.example\r\n"),
+    )
+    .await;
+    assert_eq!(status, 101, "{head}");
+
+    // Upgrade without Connection: upgrade is a cross-protocol attempt.
+    let half = format!(
+        "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: tickwire.v1\r\nConnection: close\r\n\r\n"
+    );
+    let (status, _, body) = http_request(server.addr, &half).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("cross-protocol"), "{body}");
+
+    let (status, head, _) =
+        http_request(server.addr, "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 426);
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"));
+
+    let wrong_version =
+        upgrade("Sec-WebSocket-Protocol: tickwire.v1\r\n").replace("Version: 13", "Version: 8");
+    let (status, _, _) = http_request(server.addr, &wrong_version).await;
+    assert_eq!(status, 426);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_messages_get_their_close_codes_while_others_keep_playing() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut bystander = Client::join(&url, hello_in(Role::Player, "calm", "bad")).await;
+    let before = bystander.next_world().await.tick.0;
+
+    // Wrong protocol version: a Kick saying so, then 1002.
+    let mut ws = open(&url).await;
+    let mut old = hello_in(Role::Player, "old", "bad");
+    old.version = 99;
+    send_raw(&mut ws, &ClientMessage::Hello(old)).await;
+    let closed = closed_with(&mut ws, None).await;
+    assert_eq!(closed.code, 1002);
+    assert_eq!(closed.kick.map(|k| k.reason), Some(KickReason::VersionMismatch { server: 1 }));
+    assert!(closed.reason.contains("protocol 1"), "{}", closed.reason);
+
+    // First message not a Hello.
+    let mut ws = open(&url).await;
+    send_raw(&mut ws, &ClientMessage::Ping(Ping { nonce: 1 })).await;
+    let closed = closed_with(&mut ws, None).await;
+    assert_eq!((closed.code, closed.kick.map(|k| k.reason)), (1002, Some(KickReason::BadHello)));
+
+    let mut refused = Vec::new();
+
+    // Garbage after joining.
+    let mut garbage = Client::join(&url, hello_in(Role::Player, "g", "bad")).await;
+    refused.push(garbage.welcome.player_id);
+    garbage.ws.send(Message::Binary(vec![7, 1, 2, 3].into())).await.unwrap();
+    let closed = garbage.closed().await;
+    assert_eq!(closed.code, 1002);
+    assert_eq!(closed.kick.map(|k| k.reason), Some(KickReason::MalformedMessage));
+
+    // Oversized.
+    let mut big = Client::join(&url, hello_in(Role::Player, "big", "bad")).await;
+    refused.push(big.welcome.player_id);
+    big.ws.send(Message::Binary(vec![3; 4000].into())).await.unwrap();
+    assert_eq!(big.closed().await.code, 1009);
+
+    // Text frames.
+    let mut text = Client::join(&url, hello_in(Role::Player, "txt", "bad")).await;
+    refused.push(text.welcome.player_id);
+    text.ws.send(Message::Text("hi".into())).await.unwrap();
+    assert_eq!(text.closed().await.code, 1003);
+
+    // Invalid UTF-8 in a chat line: tag 3, length 2, then bytes that are not UTF-8.
+    let mut utf = Client::join(&url, hello_in(Role::Player, "utf", "bad")).await;
+    refused.push(utf.welcome.player_id);
+    utf.ws.send(Message::Binary(vec![3, 2, 0xc3, 0x28].into())).await.unwrap();
+    assert_eq!(utf.closed().await.code, 1007);
+
+    // Input flood.
+    let mut flood = Client::join(&url, hello_in(Role::Player, "flood", "bad")).await;
+    refused.push(flood.welcome.player_id);
+    for _ in 0..400 {
+        flood.input(1, 1, 0).await;
+    }
+    let closed = flood.closed().await;
+    assert_eq!((closed.code, closed.kick.map(|k| k.reason)), (1008, Some(KickReason::RateLimited)));
+
+    // The bystander never noticed.
+    let after = bystander.next_world().await.tick.0;
+    assert!(after > before);
+    // A refused client's seat ends at once (no resume for misbehaving clients).
+    for id in refused {
+        bystander.wait_event(|e| matches!(e, EventKind::Left { player } if *player == id)).await;
+    }
+    assert!(server.metric("tickwire_closes_total{code=\"1002\"}").await >= 3.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn silence_and_a_missing_hello_are_closed_with_1008() {
+    let mut config = test_config();
+    config.handshake_timeout = Duration::from_millis(300);
+    config.idle_timeout = Duration::from_millis(400);
+    config.heartbeat_interval = Duration::from_secs(30);
+    let server = TestServer::start(config).await;
+    let mut mute = open(&server.ws_url()).await;
+    assert_eq!(closed_with(&mut mute, None).await.code, 1008);
+
+    let player = Client::join(&server.ws_url(), hello(Role::Player, "quiet")).await;
+    let closed = player.closed().await;
+    assert_eq!((closed.code, closed.kick.map(|k| k.reason)), (1008, Some(KickReason::Idle)));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_room_answers_1013() {
+    let mut config = test_config();
+    config.room_capacity = 1;
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let _first = Client::join(&url, hello_in(Role::Player, "one", "tiny")).await;
+    let mut ws = open(&url).await;
+    send_raw(&mut ws, &ClientMessage::Hello(hello_in(Role::Player, "two", "tiny"))).await;
+    let closed = closed_with(&mut ws, None).await;
+    assert_eq!((closed.code, closed.kick.map(|k| k.reason)), (1013, Some(KickReason::Full)));
+    // Matchmaking puts the next player in a new room instead.
+    let other = Client::join(&url, hello(Role::Player, "three")).await;
+    assert_ne!(other.welcome.room.as_str(), "tiny");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn matchmaking_fills_the_fullest_open_room() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let _a = Client::join(&url, hello_in(Role::Player, "a", "small")).await;
+    let _b = Client::join(&url, hello_in(Role::Player, "b", "big")).await;
+    let _c = Client::join(&url, hello_in(Role::Player, "c", "big")).await;
+    let d = Client::join(&url, hello(Role::Player, "d")).await;
+    assert_eq!(d.welcome.room.as_str(), "big");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_sends_1001_to_everyone() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut a = Client::join(&url, hello(Role::Player, "a")).await;
+    let mut b = Client::join(&url, hello(Role::Spectator, "b")).await;
+    let c = Client::join(&url, hello(Role::Controller, "c")).await;
+    a.next_world().await;
+    b.next_world().await;
+    let stopping = tokio::spawn(server.shutdown());
+    for client in [a, b, c] {
+        let closed = client.closed().await;
+        assert_eq!(closed.code, 1001);
+        assert_eq!(closed.kick.map(|k| k.reason), Some(KickReason::ShuttingDown));
+    }
+    stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn chat_reaches_the_room_and_pings_are_answered() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut alice = Client::join(&url, hello_in(Role::Player, "alice", "chat")).await;
+    let mut bob = Client::join(&url, hello_in(Role::Spectator, "bob", "chat")).await;
+    // Bob learns who was already there.
+    bob.wait_event(|e| matches!(e, EventKind::Joined { name, .. } if name.as_str() == "alice"))
+        .await;
+    alice
+        .send(&ClientMessage::Chat(Chat {
+            text: ChatText::truncated("  h\u{e9}llo \u{1F680}\u{7} "),
+        }))
+        .await;
+    let event = bob.wait_event(|e| matches!(e, EventKind::Chat { .. })).await;
+    match event.kind {
+        EventKind::Chat { from, name, text } => {
+            assert_eq!(from, alice.welcome.player_id);
+            assert_eq!(name.as_str(), "alice");
+            assert_eq!(
+                text.as_str(),
+                "h\u{e9}llo \u{1F680}",
+                "trimmed, control characters removed"
+            );
+        }
+        _ => unreachable!(),
+    }
+    alice.send(&ClientMessage::Ping(Ping { nonce: 4242 })).await;
+    loop {
+        if let Some(ServerMessage::Pong(pong)) = alice.recv().await {
+            assert_eq!(pong.nonce, 4242);
+            assert!(pong.server_tick.0 > 0);
+            break;
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn controllers_get_feedback_and_no_snapshots() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut pad = Client::join(&url, hello_in(Role::Controller, "pad", "ctl")).await;
+    assert!(pad.welcome.entity.is_some(), "a controller steers a ship");
+    let mut spectator = Client::join(&url, hello_in(Role::Spectator, "eye", "ctl")).await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        pad.input(127, 0, 1).await;
+        match pad.recv().await {
+            Some(ServerMessage::Snapshot(_)) => panic!("controllers receive no snapshots"),
+            Some(ServerMessage::Event(_)) => panic!("controllers receive no events"),
+            _ => {}
+        }
+    }
+    // Feedback on change and at least once a second, never every tick.
+    assert!(pad.feedback.len() >= 2, "{} feedback messages", pad.feedback.len());
+    assert!(pad.feedback.len() < 40, "{} feedback messages", pad.feedback.len());
+    assert!(pad.feedback.iter().all(|f| f.alive));
+    let world = spectator.next_world().await;
+    assert!(world.get(pad.welcome.entity.unwrap()).is_some(), "its ship is in the world");
+    let rooms = server.get("/rooms").await.2;
+    let rooms: serde_json::Value = serde_json::from_str(&rooms).unwrap();
+    let ctl = rooms.as_array().unwrap().iter().find(|r| r["id"] == "ctl").unwrap();
+    assert_eq!(ctl["controllers"], 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn http_endpoints_answer() {
+    let server = TestServer::start(test_config()).await;
+    let _p = Client::join(&server.ws_url(), hello_in(Role::Player, "p", "http")).await;
+    let (status, _, body) = server.get("/healthz").await;
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, _, body) = server.get("/rooms").await;
+    assert_eq!(status, 200);
+    let rooms: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let room = &rooms.as_array().unwrap()[0];
+    assert_eq!(room["id"], "http");
+    assert_eq!(room["players"], 1);
+    assert_eq!(room["capacity"], 32);
+    assert!(room["tick"].as_u64().is_some());
+    let (status, head, body) = server.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("openmetrics"));
+    for metric in [
+        "tickwire_clients{role=\"Player\"} 1",
+        "tickwire_rooms 1",
+        "tickwire_tick_duration_seconds_bucket",
+        "tickwire_late_ticks_total",
+        "tickwire_frames_sent_total",
+        "tickwire_bytes_sent_total",
+        "tickwire_frames_skipped_total",
+        "tickwire_resumes_total",
+    ] {
+        assert!(body.contains(metric), "missing {metric} in\n{body}");
+    }
+    let (status, _, body) = server.get("/nope").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("/ws"));
+    let (status, _, body) = server.get("/echo").await;
+    assert_eq!(status, 404, "echo is off by default");
+    assert!(body.contains("--echo"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_echo_endpoint_echoes_when_enabled() {
+    let mut config = test_config();
+    config.echo = true;
+    let server = TestServer::start(config).await;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/echo", server.addr)).await.unwrap();
+    ws.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    ws.send(Message::Text("h\u{e9}".into())).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        if let m @ (Message::Binary(_) | Message::Text(_)) = ws.next().await.unwrap().unwrap() {
+            got.push(m);
+        }
+    }
+    assert_eq!(got, vec![Message::Binary(vec![1, 2, 3].into()), Message::Text("h\u{e9}".into())]);
+    ws.close(None).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn frames_decode_with_the_shared_codec_only() {
+    // Every binary message a player receives is one whole protocol message.
+    let server = TestServer::start(test_config()).await;
+    let mut ws = open(&server.ws_url()).await;
+    send_raw(&mut ws, &ClientMessage::Hello(hello(Role::Player, "raw"))).await;
+    let mut kinds = Vec::new();
+    while kinds.len() < 5 {
+        if let Some(Ok(Message::Binary(bytes))) = ws.next().await {
+            kinds.push(match decode_server(&bytes).expect("whole message") {
+                ServerMessage::Welcome(_) => "welcome",
+                ServerMessage::Snapshot(_) => "snapshot",
+                ServerMessage::Event(_) => "event",
+                _ => "other",
+            });
+        }
+    }
+    assert_eq!(kinds[0], "welcome");
+    assert!(kinds.contains(&"snapshot"));
+    server.shutdown().await;
+}

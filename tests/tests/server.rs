@@ -573,3 +573,46 @@ async fn frames_decode_with_the_shared_codec_only() {
     assert!(kinds.contains(&"snapshot"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn empty_rooms_close_after_the_grace_period() {
+    let mut config = test_config();
+    config.room_idle_grace = Duration::from_millis(200);
+    let server = TestServer::start(config).await;
+    let mut player = Client::join(&server.ws_url(), hello_in(Role::Player, "p", "brief")).await;
+    player.next_world().await;
+    assert!(server.get("/rooms").await.2.contains("brief"));
+    player.ws.close(None).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while server.get("/rooms").await.2.contains("brief") {
+        assert!(Instant::now() < deadline, "the empty room never closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.metric("tickwire_rooms").await, 0.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_caps_answer_429_and_503() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 1;
+    let server = TestServer::start(config).await;
+    let _first = Client::join(&server.ws_url(), hello(Role::Player, "one")).await;
+    let upgrade = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Protocol: tickwire.v1\r\n\r\n";
+    let (status, head, body) = http_request(server.addr, upgrade).await;
+    assert_eq!(status, 429);
+    assert!(head.to_ascii_lowercase().contains("retry-after"));
+    assert!(body.contains("too many connections"));
+    server.shutdown().await;
+
+    let mut config = test_config();
+    config.max_connections = 1;
+    let server = TestServer::start(config).await;
+    let _first = Client::join(&server.ws_url(), hello(Role::Player, "one")).await;
+    let (status, _, body) = http_request(server.addr, upgrade).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("connection limit"));
+    server.shutdown().await;
+}

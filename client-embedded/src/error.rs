@@ -1,0 +1,188 @@
+//! Error enums. Each variant says who reacts and how; none of them is fatal to the
+//! [`Client`](crate::Client), which reconnects forever.
+
+use embedded_io_async::ErrorKind;
+use tickwire_shared::{DecodeError, KickReason};
+
+/// Why the server's answer to the HTTP upgrade was refused.
+///
+/// Who reacts: the [`Session`](crate::Session) counts it as a failed attempt and backs off.
+/// One that persists is a deployment problem for a person to fix (wrong path or port, a proxy
+/// in between, a server of another protocol version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The status was not `101 Switching Protocols` (e.g. 404 wrong path, 400 no subprotocol,
+    /// 429/503 server limits).
+    #[error("HTTP status {0} instead of 101")]
+    Status(u16),
+    /// The response head is not HTTP/1.x (or not ASCII headers).
+    #[error("malformed HTTP response")]
+    Malformed,
+    /// `Upgrade: websocket` or `Connection: upgrade` is missing.
+    #[error("response does not upgrade to WebSocket")]
+    NotWebSocket,
+    /// `Sec-WebSocket-Accept` is missing or does not match our key: a proxy or a cache
+    /// answered, not the server.
+    #[error("Sec-WebSocket-Accept does not match the key")]
+    BadAccept,
+    /// `Sec-WebSocket-Protocol` is missing or is not `tickwire.v1`.
+    #[error("server did not select the tickwire.v1 subprotocol")]
+    Subprotocol,
+    /// The response head does not fit the receive buffer.
+    #[error("HTTP response head larger than the receive buffer")]
+    TooLarge,
+    /// The request (host and path) does not fit the transmit buffer: a configuration error,
+    /// fixed by a shorter host/path or a larger buffer.
+    #[error("HTTP request larger than the transmit buffer")]
+    RequestTooLarge,
+}
+
+/// A frame from the server that breaks RFC 6455 or does not fit this client's buffers.
+///
+/// Who reacts: the connection sends a close frame with [`FrameError::close_code`] and the
+/// [`Session`](crate::Session) reconnects. [`FrameError::MessageTooLarge`] on a controller
+/// means the server sent something other than control messages (e.g. snapshots to a
+/// `Role::Player`): give such a client larger buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// RSV1-3 set without a negotiated extension.
+    #[error("reserved bits set")]
+    ReservedBits,
+    /// An opcode RFC 6455 does not define.
+    #[error("unknown opcode {0}")]
+    UnknownOpcode(u8),
+    /// A control frame (close, ping, pong) without FIN.
+    #[error("fragmented control frame")]
+    FragmentedControl,
+    /// A control frame with more than 125 payload bytes.
+    #[error("control frame longer than 125 bytes")]
+    ControlTooLong,
+    /// A server frame with the mask bit set.
+    #[error("masked frame from the server")]
+    Masked,
+    /// A continuation frame with no message open.
+    #[error("continuation frame without a message")]
+    UnexpectedContinuation,
+    /// A new text or binary frame while a fragmented message is still open.
+    #[error("new message before the previous one ended")]
+    InterleavedMessage,
+    /// A close frame with a one-byte payload or a reserved status code.
+    #[error("malformed close frame")]
+    BadClose,
+    /// A frame larger than the receive buffer can hold whole.
+    #[error("frame of {len} bytes exceeds the receive buffer ({max} bytes)")]
+    FrameTooLarge {
+        /// Header plus payload length announced.
+        len: u64,
+        /// Receive buffer size.
+        max: usize,
+    },
+    /// A message (all its fragments) larger than the message buffer.
+    #[error("message of at least {len} bytes exceeds the message buffer ({max} bytes)")]
+    MessageTooLarge {
+        /// Bytes the message would need so far.
+        len: u64,
+        /// Message buffer size.
+        max: usize,
+    },
+    /// embedded-websocket's codec disagreed with the frame parser about a whole frame (a bug
+    /// in one of them).
+    #[error("WebSocket codec rejected a frame")]
+    Codec,
+}
+
+impl FrameError {
+    /// The close status to send: 1009 (message too big) for the size errors, 1002 (protocol
+    /// error) otherwise.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            FrameError::FrameTooLarge { .. } | FrameError::MessageTooLarge { .. } => 1009,
+            _ => 1002,
+        }
+    }
+}
+
+/// Why a connection ended or could not be opened.
+///
+/// Who reacts: the [`Session`](crate::Session), always the same way: it backs off and
+/// reconnects, resuming its seat with the token of the last `Welcome`. The application sees it
+/// in [`Event::Disconnected`](crate::Event::Disconnected) and may show it (e.g. blink an LED);
+/// it has nothing to fix except for the variants that say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// The [`Connector`](crate::Connector) could not open a transport (no route, refused,
+    /// Wi-Fi down).
+    #[error("could not open a connection")]
+    Connect,
+    /// Opening the transport plus the upgrade took longer than
+    /// [`Config::connect_timeout_ms`](crate::Config::connect_timeout_ms).
+    #[error("connection attempt timed out")]
+    ConnectTimeout,
+    /// The server refused or botched the HTTP upgrade.
+    #[error("WebSocket upgrade failed: {0}")]
+    Handshake(HandshakeError),
+    /// The transport reported an error while reading or writing.
+    #[error("transport error: {0:?}")]
+    Io(ErrorKind),
+    /// A write did not complete within
+    /// [`Config::write_timeout_ms`](crate::Config::write_timeout_ms): the link is stalled.
+    #[error("write timed out")]
+    WriteTimeout,
+    /// The transport ended (TCP FIN or reset) without a close frame.
+    #[error("connection closed by the peer without a close frame")]
+    Eof,
+    /// The server broke the WebSocket protocol, or sent a frame too large for our buffers.
+    #[error("WebSocket protocol error: {0}")]
+    Frame(FrameError),
+    /// The server closed the WebSocket with this status (1005 when it gave none).
+    #[error("server closed the WebSocket with status {code}")]
+    Closed {
+        /// The close status code.
+        code: u16,
+    },
+    /// The server sent a `Kick` saying why it is closing. With `ResumeRejected` the session
+    /// forgets its token and joins afresh next time; with `VersionMismatch` this firmware
+    /// needs an update, and the session retries only every `backoff_max_ms`.
+    #[error("kicked by the server: {0:?}")]
+    Kicked(KickReason),
+    /// Nothing was received for [`Config::silence_timeout_ms`](crate::Config::silence_timeout_ms).
+    #[error("nothing heard from the server for too long")]
+    Silence,
+    /// No `Welcome` within [`Config::join_timeout_ms`](crate::Config::join_timeout_ms).
+    #[error("no Welcome from the server in time")]
+    JoinTimeout,
+    /// A binary message from the server did not decode as a tickwire control message (a
+    /// server of another protocol version, or a bug).
+    #[error("undecodable message from the server: {0}")]
+    Decode(DecodeError),
+}
+
+impl From<HandshakeError> for Disconnect {
+    fn from(e: HandshakeError) -> Self {
+        Disconnect::Handshake(e)
+    }
+}
+
+impl From<FrameError> for Disconnect {
+    fn from(e: FrameError) -> Self {
+        Disconnect::Frame(e)
+    }
+}
+
+/// A caller-provided buffer is smaller than the documented minimum.
+///
+/// Who reacts: the programmer, at start-up; see [`Buffers`](crate::Buffers) for the sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[error("{which} buffer has {len} bytes, needs at least {min}")]
+pub struct BufferTooSmall {
+    /// Which buffer: "rx", "tx" or "message".
+    pub which: &'static str,
+    /// Its length.
+    pub len: usize,
+    /// The minimum.
+    pub min: usize,
+}

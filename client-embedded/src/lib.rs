@@ -1,0 +1,54 @@
+//! # tickwire-client-embedded: a tickwire controller on a microcontroller
+//!
+//! A `no_std`, allocation-free client that joins a tickwire server as a `Role::Controller`
+//! (a gamepad): it upgrades to WebSocket (`tickwire.v1`), sends `Hello`, streams `Input`s at a
+//! fixed rate, hands `ControllerFeedback` (colour, score, alive, rumble) to the application,
+//! pings, detects silence, and reconnects forever with jittered exponential backoff, resuming
+//! its ship with the token of the last `Welcome`.
+//!
+//! It runs over any [`embedded_io_async::Read`] + [`Write`](embedded_io_async::Write)
+//! transport (embassy-net TCP on a board, tokio on a host) and keeps all state in fixed,
+//! caller-provided [`Buffers`].
+//!
+//! # Layout
+//! - [`config`]: [`Config`], every timing knob with its default.
+//! - [`session`]: [`Session`], the sans-IO core: time and bytes in, messages, events and
+//!   timers out.
+//! - [`ws`]: the WebSocket client (upgrade, whole-frame buffering over embedded-websocket's
+//!   codec, fragments, pings, closing handshake).
+//! - [`transport`]: the [`Connector`] trait, and an embassy-net adapter (feature
+//!   `embassy-net`).
+//! - [`client`]: [`Client::run`], the async driver, and the [`App`] trait.
+//! - [`error`]: error enums; each variant says who reacts and how.
+//!
+//!
+//! # Features
+//! - `defmt`: log through `defmt`. `log`: log through the `log` facade. Both off by default;
+//!   enabling both is a compile error.
+//! - `embassy-net`: `transport::embassy_net::TcpConnector` over embassy-net's `TcpSocket`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[macro_use]
+mod fmt;
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod session;
+pub mod transport;
+pub mod ws;
+
+pub use client::{App, Client, Endpoint};
+pub use config::Config;
+pub use error::{BufferTooSmall, Disconnect, FrameError, HandshakeError};
+pub use session::{CloseAction, Event, Identity, Joined, Pad, Session, SessionState};
+pub use transport::Connector;
+pub use ws::Buffers;
+
+/// The protocol crate, re-exported so firmware uses the same version.
+pub use tickwire_shared as protocol;
+
+#[cfg(test)]
+mod testutil;

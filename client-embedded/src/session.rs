@@ -1,0 +1,897 @@
+//! [`Session`]: the sans-IO tickwire client. It opens no socket and reads no clock: the
+//! driver hands it the time (`now`, milliseconds from any fixed origin) and what arrived, and
+//! asks it what to send, what to tell the application, and when to wake up.
+
+use crate::config::Config;
+use crate::error::Disconnect;
+use tickwire_shared::codec::{decode_control, encode_client};
+use tickwire_shared::{
+    Ack, Buttons, ClientMessage, ControlMessage, ControllerFeedback, EntityId, Hello, Input,
+    InputSeq, Kick, KickReason, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken, Role,
+    RoomName, RoomRequest, Tick,
+};
+
+/// Where a session is in its connect, join, drop, reconnect cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SessionState {
+    /// Not connected and not waiting: the next [`Session::poll_connect`] starts an attempt.
+    /// The state of a new session.
+    Disconnected,
+    /// The driver is opening the transport and upgrading to WebSocket.
+    Connecting,
+    /// The WebSocket is open and `Hello` is sent (or about to be); waiting for `Welcome`.
+    Handshaking,
+    /// `Welcome` arrived: inputs flow, feedback arrives.
+    Joined,
+    /// The last connection ended or failed; the next attempt is due at `until_ms`.
+    Backoff {
+        /// When [`Session::poll_connect`] starts the next attempt.
+        until_ms: u64,
+    },
+}
+
+impl SessionState {
+    /// True once `Welcome` arrived and until the connection ends.
+    pub fn is_joined(&self) -> bool {
+        matches!(self, SessionState::Joined)
+    }
+
+    /// True while a WebSocket is open (handshaking or joined): the driver keeps the
+    /// connection exactly while this holds.
+    pub fn is_connected(&self) -> bool {
+        matches!(self, SessionState::Handshaking | SessionState::Joined)
+    }
+
+    /// True while waiting to reconnect.
+    pub fn is_backing_off(&self) -> bool {
+        matches!(self, SessionState::Backoff { .. })
+    }
+}
+
+/// One sample of the controls, read from the application at each input send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pad {
+    /// Steering x, -127 (left) to 127 (right); -128 is sent as -127.
+    pub x: i8,
+    /// Steering y, -127 (up) to 127 (down); -128 is sent as -127.
+    pub y: i8,
+    /// Button bits: [`Buttons::BOOST`], [`Buttons::ACTION`].
+    pub buttons: u8,
+}
+
+impl Pad {
+    /// Centred stick, nothing pressed.
+    pub const NEUTRAL: Pad = Pad { x: 0, y: 0, buttons: 0 };
+}
+
+/// Who this client is: the fields of its `Hello` other than the version and resume token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// `Role::Controller` for a gamepad (receives only feedback). `Role::Player` also works but
+    /// receives snapshots, which need buffers sized for them.
+    pub role: Role,
+    /// Display name (at most 24 bytes; [`Identity::controller`] truncates).
+    pub name: Name,
+    /// The room to join, or `RoomRequest::Any` for matchmaking.
+    pub room: RoomRequest,
+}
+
+impl Identity {
+    /// A controller named `name` (truncated to 24 bytes) joining `room` (truncated to 16
+    /// bytes), or any room for `None`.
+    pub fn controller(name: &str, room: Option<&str>) -> Identity {
+        Identity {
+            role: Role::Controller,
+            name: Name::truncated(name),
+            room: match room {
+                Some(room) => RoomRequest::Named(RoomName::truncated(room)),
+                None => RoomRequest::Any,
+            },
+        }
+    }
+}
+
+/// What `Welcome` said, as the application needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    /// This client's id in the room (the same after a resume).
+    pub player_id: PlayerId,
+    /// The ship it steers.
+    pub entity: Option<EntityId>,
+    /// True when the server resumed the seat of the previous connection.
+    pub resumed: bool,
+    /// The room joined.
+    pub room: RoomName,
+    /// The room's ticks per second.
+    pub tick_rate: u8,
+}
+
+/// Something for the application, from [`Session::poll_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A connection attempt starts; `attempt` counts attempts since the last `Welcome` (1 for
+    /// the first).
+    Connecting {
+        /// 1-based attempt number.
+        attempt: u32,
+    },
+    /// The server welcomed us (a fresh join or a resume).
+    Joined(Joined),
+    /// New controller feedback: colour, score, alive, rumble.
+    Feedback(ControllerFeedback),
+    /// The server is closing the connection and said why; a
+    /// [`Event::Disconnected`] follows.
+    Kicked(Kick),
+    /// The connection ended or could not be opened; the next attempt starts in `retry_in_ms`.
+    Disconnected {
+        /// Why.
+        reason: Disconnect,
+        /// Delay before the next attempt, jitter included.
+        retry_in_ms: u32,
+    },
+}
+
+/// How the driver must end the connection after the session left a connected state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CloseAction {
+    /// Drop the transport without a close frame. The server then keeps the seat for
+    /// its resume grace: used when the link is dead or stalled (silence, timeouts).
+    Abort,
+    /// Send a close frame with this status, wait for the echo, then drop the transport.
+    /// A close frame gives the seat up on the server: used after a kick (the server is
+    /// closing anyway) and when the server broke the protocol.
+    Close {
+        /// Close status code.
+        code: u16,
+    },
+}
+
+const EVENT_QUEUE: usize = 4;
+
+/// The sans-IO tickwire client session.
+///
+/// # Call order (one loop of a driver)
+/// 1. [`handle_timeout(now)`](Self::handle_timeout), then drain
+///    [`poll_event`](Self::poll_event) into the application.
+/// 2. Not connected: when [`poll_connect(now)`](Self::poll_connect) is true, open the transport
+///    and the WebSocket, then call [`handle_connected`](Self::handle_connected) or, on failure,
+///    [`handle_disconnected`](Self::handle_disconnected). Otherwise sleep until
+///    [`poll_timeout`](Self::poll_timeout).
+/// 3. Connected: send every [`poll_transmit`](Self::poll_transmit) payload as one binary
+///    message; wait for a message until [`poll_timeout`](Self::poll_timeout); pass it to
+///    [`handle_message`](Self::handle_message) (any other frame, e.g. a WebSocket ping, to
+///    [`handle_heard`](Self::handle_heard)); report transport failures with
+///    [`handle_disconnected`](Self::handle_disconnected). When [`poll_close`](Self::poll_close)
+///    returns an action, end the connection that way.
+///
+/// Sequence numbers keep increasing across reconnects, so a resumed seat never ignores new
+/// inputs as stale.
+#[derive(Debug, Clone)]
+pub struct Session {
+    config: Config,
+    identity: Identity,
+    state: SessionState,
+    token: Option<ResumeToken>,
+    joined: Option<Joined>,
+    /// Failed attempts since the last `Welcome`; drives the backoff exponent.
+    failures: u32,
+    entered_ms: u64,
+    last_heard_ms: u64,
+    hello_pending: bool,
+    ack_pending: Option<Tick>,
+    next_seq: u32,
+    input_epoch_ms: u64,
+    inputs_in_epoch: u64,
+    next_ping_ms: u64,
+    ping_nonce: u32,
+    ping_outstanding: Option<(u32, u64)>,
+    rtt_ms: Option<u32>,
+    close: Option<CloseAction>,
+    events: [Option<Event>; EVENT_QUEUE],
+    events_head: usize,
+    events_len: usize,
+    rng: u64,
+}
+
+impl Session {
+    /// A disconnected session. `seed` should come from the platform RNG: it only spreads
+    /// reconnect times (jitter), so it needs no cryptographic quality.
+    pub fn new(config: Config, identity: Identity, seed: u64) -> Session {
+        Session {
+            config,
+            identity,
+            state: SessionState::Disconnected,
+            token: None,
+            joined: None,
+            failures: 0,
+            entered_ms: 0,
+            last_heard_ms: 0,
+            hello_pending: false,
+            ack_pending: None,
+            next_seq: 1,
+            input_epoch_ms: 0,
+            inputs_in_epoch: 0,
+            next_ping_ms: 0,
+            ping_nonce: 0,
+            ping_outstanding: None,
+            rtt_ms: None,
+            close: None,
+            events: [None; EVENT_QUEUE],
+            events_head: 0,
+            events_len: 0,
+            rng: seed,
+        }
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The resume token of the last `Welcome`, sent in the next `Hello`.
+    pub fn resume_token(&self) -> Option<ResumeToken> {
+        self.token
+    }
+
+    /// What the last `Welcome` said (kept while reconnecting).
+    pub fn joined(&self) -> Option<&Joined> {
+        self.joined.as_ref()
+    }
+
+    /// Round trip of the last answered `Ping`, in milliseconds.
+    pub fn rtt_ms(&self) -> Option<u32> {
+        self.rtt_ms
+    }
+
+    /// The sequence number the next `Input` will carry.
+    pub fn next_input_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    // ---- input -----------------------------------------------------------------------------
+
+    /// Starts a connection attempt when one is due (state `Disconnected`, or `Backoff` whose
+    /// time has come): moves to `Connecting`, queues [`Event::Connecting`], returns true.
+    pub fn poll_connect(&mut self, now: u64) -> bool {
+        let due = match self.state {
+            SessionState::Disconnected => true,
+            SessionState::Backoff { until_ms } => now >= until_ms,
+            _ => false,
+        };
+        if due {
+            self.enter(SessionState::Connecting, now);
+            self.close = None;
+            self.push_event(Event::Connecting { attempt: self.failures.saturating_add(1) });
+        }
+        due
+    }
+
+    /// The WebSocket is open: queues `Hello` (with the resume token, if any) and waits for
+    /// `Welcome`. Ignored unless `Connecting`.
+    pub fn handle_connected(&mut self, now: u64) {
+        if self.state != SessionState::Connecting {
+            return;
+        }
+        self.enter(SessionState::Handshaking, now);
+        self.last_heard_ms = now;
+        self.hello_pending = true;
+        self.ack_pending = None;
+        self.ping_outstanding = None;
+    }
+
+    /// Any frame arrived (also WebSocket pings and pongs): the link is alive.
+    pub fn handle_heard(&mut self, now: u64) {
+        self.last_heard_ms = self.last_heard_ms.max(now);
+    }
+
+    /// One whole binary message from the server. Decodes it and updates the state; a message
+    /// that does not decode ends the connection with close 1002.
+    pub fn handle_message(&mut self, now: u64, bytes: &[u8]) {
+        if !self.state.is_connected() {
+            return;
+        }
+        self.handle_heard(now);
+        let msg = match decode_control(bytes) {
+            Ok(msg) => msg,
+            Err(e) => {
+                warn!("undecodable server message: {}", crate::fmt::Dbg(&e));
+                self.disconnect(now, Disconnect::Decode(e), CloseAction::Close { code: 1002 });
+                return;
+            }
+        };
+        match msg {
+            ControlMessage::Welcome(welcome) if self.state == SessionState::Handshaking => {
+                let joined = Joined {
+                    player_id: welcome.player_id,
+                    entity: welcome.entity,
+                    resumed: welcome.resumed,
+                    room: welcome.room,
+                    tick_rate: welcome.tick_rate,
+                };
+                info!(
+                    "joined room {} as player {} (resumed: {})",
+                    welcome.room.as_str(),
+                    welcome.player_id.0,
+                    welcome.resumed
+                );
+                self.token = Some(welcome.resume_token);
+                self.joined = Some(joined);
+                self.failures = 0;
+                self.enter(SessionState::Joined, now);
+                self.input_epoch_ms = now;
+                self.inputs_in_epoch = 0;
+                self.next_ping_ms = now.saturating_add(u64::from(self.config.ping_interval_ms));
+                self.push_event(Event::Joined(joined));
+            }
+            ControlMessage::Welcome(_) => debug!("ignoring a second Welcome"),
+            ControlMessage::ControllerFeedback(feedback) => {
+                if self.state.is_joined() {
+                    self.push_event(Event::Feedback(feedback));
+                }
+            }
+            ControlMessage::Pong(pong) => {
+                if let Some((nonce, sent)) = self.ping_outstanding
+                    && nonce == pong.nonce
+                {
+                    self.ping_outstanding = None;
+                    self.rtt_ms = Some(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                }
+            }
+            ControlMessage::Kick(kick) => {
+                warn!("kicked: {}", crate::fmt::Dbg(&kick.reason));
+                match kick.reason {
+                    // The seat is gone: join afresh next time.
+                    KickReason::ResumeRejected => self.token = None,
+                    // Retrying quickly cannot help; poll at the cap.
+                    KickReason::VersionMismatch { .. } => self.failures = self.failures.max(32),
+                    _ => {}
+                }
+                self.push_event(Event::Kicked(kick));
+                self.disconnect(
+                    now,
+                    Disconnect::Kicked(kick.reason),
+                    CloseAction::Close { code: 1000 },
+                );
+            }
+            ControlMessage::Snapshot(header) => {
+                // Only a `Role::Player` gets these; acking lets the server send deltas.
+                if self.state.is_joined() && self.identity.role == Role::Player {
+                    self.ack_pending = Some(header.tick);
+                }
+            }
+            ControlMessage::Event(_) => {}
+        }
+    }
+
+    /// The connection ended or the attempt failed (transport error, close frame, upgrade
+    /// refused). Moves to `Backoff` and queues [`Event::Disconnected`]. Ignored when already
+    /// disconnected (e.g. the driver reports the end of a connection the session dropped).
+    /// [`poll_close`](Self::poll_close) then says `Close` after a close frame from the server
+    /// (the closing handshake is already done: nothing more is sent), `Abort` otherwise.
+    pub fn handle_disconnected(&mut self, now: u64, reason: Disconnect) {
+        if matches!(self.state, SessionState::Connecting) || self.state.is_connected() {
+            // After the server's close frame the handshake is complete (the driver echoed
+            // it): end the transport gracefully. Any other end is abrupt.
+            let close = match reason {
+                Disconnect::Closed { code } => CloseAction::Close { code },
+                _ => CloseAction::Abort,
+            };
+            self.disconnect(now, reason, close);
+        }
+    }
+
+    /// Checks the timers: join timeout while handshaking, silence while connected.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.state == SessionState::Handshaking
+            && now >= self.entered_ms.saturating_add(u64::from(self.config.join_timeout_ms))
+        {
+            self.disconnect(now, Disconnect::JoinTimeout, CloseAction::Abort);
+        } else if self.state.is_connected()
+            && now >= self.last_heard_ms.saturating_add(u64::from(self.config.silence_timeout_ms))
+        {
+            self.disconnect(now, Disconnect::Silence, CloseAction::Abort);
+        }
+    }
+
+    // ---- output ----------------------------------------------------------------------------
+
+    /// The next message to send, encoded into `buf` (at least
+    /// [`MAX_CLIENT_MESSAGE_SIZE`](tickwire_shared::MAX_CLIENT_MESSAGE_SIZE) bytes; a smaller
+    /// one may fail to hold a `Hello`, which then times out). Returns its length; `None` when
+    /// nothing is due. `input` is called only when an `Input` is due. Call until `None`.
+    pub fn poll_transmit(
+        &mut self,
+        now: u64,
+        buf: &mut [u8],
+        input: impl FnOnce() -> Pad,
+    ) -> Option<usize> {
+        if !self.state.is_connected() {
+            return None;
+        }
+        let msg = if self.hello_pending {
+            self.hello_pending = false;
+            ClientMessage::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                role: self.identity.role,
+                name: self.identity.name,
+                room: self.identity.room,
+                resume: self.token,
+            })
+        } else if !self.state.is_joined() {
+            return None;
+        } else if let Some(tick) = self.ack_pending.take() {
+            ClientMessage::Ack(Ack { tick })
+        } else if self.config.ping_interval_ms > 0 && now >= self.next_ping_ms {
+            self.ping_nonce = self.ping_nonce.wrapping_add(1);
+            self.ping_outstanding = Some((self.ping_nonce, now));
+            self.next_ping_ms = now.saturating_add(u64::from(self.config.ping_interval_ms));
+            ClientMessage::Ping(Ping { nonce: self.ping_nonce })
+        } else if let Some(due) = self.next_input_ms()
+            && now >= due
+        {
+            let period = 1000 / u64::from(self.config.input_rate_hz).max(1);
+            if now - due >= period.max(1) {
+                // Stalled for more than a period (slow write, busy app): resume the cadence
+                // from now instead of sending a burst of catch-up inputs.
+                self.input_epoch_ms = now;
+                self.inputs_in_epoch = 0;
+            }
+            self.inputs_in_epoch += 1;
+            let pad = input();
+            let seq = InputSeq(self.next_seq);
+            self.next_seq = self.next_seq.wrapping_add(1).max(1);
+            ClientMessage::Input(Input {
+                seq,
+                x: pad.x.max(-127),
+                y: pad.y.max(-127),
+                buttons: Buttons(pad.buttons),
+            })
+        } else {
+            return None;
+        };
+        match encode_client(&msg, buf) {
+            Ok(len) => Some(len),
+            Err(e) => {
+                error!("message does not fit the encode buffer: {}", crate::fmt::Dbg(&e));
+                None
+            }
+        }
+    }
+
+    /// The next event for the application, oldest first. The queue holds 4; when the driver
+    /// does not drain it, the oldest events are dropped.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events_len == 0 {
+            return None;
+        }
+        let event = self.events[self.events_head].take();
+        self.events_head = (self.events_head + 1) % EVENT_QUEUE;
+        self.events_len -= 1;
+        event
+    }
+
+    /// How to end the current connection, once, after the session decided to drop it.
+    pub fn poll_close(&mut self) -> Option<CloseAction> {
+        self.close.take()
+    }
+
+    /// The earliest time at which [`handle_timeout`](Self::handle_timeout),
+    /// [`poll_transmit`](Self::poll_transmit) or [`poll_connect`](Self::poll_connect) has
+    /// something to do; `None` while `Connecting` (the driver's own timeout applies). A time
+    /// in the past means "now".
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let silence = self.last_heard_ms.saturating_add(u64::from(self.config.silence_timeout_ms));
+        match self.state {
+            SessionState::Disconnected => Some(0),
+            SessionState::Connecting => None,
+            SessionState::Backoff { until_ms } => Some(until_ms),
+            SessionState::Handshaking => {
+                let join = self.entered_ms.saturating_add(u64::from(self.config.join_timeout_ms));
+                Some(silence.min(join))
+            }
+            SessionState::Joined => {
+                let mut at = silence;
+                if self.config.ping_interval_ms > 0 {
+                    at = at.min(self.next_ping_ms);
+                }
+                if let Some(input) = self.next_input_ms() {
+                    at = at.min(input);
+                }
+                if self.ack_pending.is_some() {
+                    at = 0;
+                }
+                Some(at)
+            }
+        }
+    }
+
+    // ---- internals -------------------------------------------------------------------------
+
+    fn next_input_ms(&self) -> Option<u64> {
+        let hz = u64::from(self.config.input_rate_hz);
+        (hz > 0).then(|| self.input_epoch_ms.saturating_add(self.inputs_in_epoch * 1000 / hz))
+    }
+
+    fn enter(&mut self, state: SessionState, now: u64) {
+        self.state = state;
+        self.entered_ms = now;
+    }
+
+    fn disconnect(&mut self, now: u64, reason: Disconnect, close: CloseAction) {
+        let was_connected = self.state.is_connected();
+        let delay = self.backoff_delay();
+        self.failures = self.failures.saturating_add(1);
+        self.enter(SessionState::Backoff { until_ms: now.saturating_add(u64::from(delay)) }, now);
+        self.hello_pending = false;
+        self.ack_pending = None;
+        self.ping_outstanding = None;
+        self.close = was_connected.then_some(close);
+        info!("disconnected ({}); retrying in {} ms", crate::fmt::Dbg(&reason), delay);
+        self.push_event(Event::Disconnected { reason, retry_in_ms: delay });
+    }
+
+    /// `backoff_initial_ms * 2^failures`, capped at `backoff_max_ms`, then spread by
+    /// ±`backoff_jitter_percent` and capped again.
+    fn backoff_delay(&mut self) -> u32 {
+        let max = u64::from(self.config.backoff_max_ms);
+        let base = u64::from(self.config.backoff_initial_ms)
+            .checked_shl(self.failures.min(32))
+            .unwrap_or(max)
+            .min(max);
+        let span = base * u64::from(self.config.backoff_jitter_percent.min(100)) / 100;
+        let jittered = base - span + self.next_random() % (2 * span + 1);
+        jittered.min(max) as u32
+    }
+
+    /// SplitMix64: tiny, and plenty for spreading reconnects.
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events_len == EVENT_QUEUE {
+            // Full: drop the oldest.
+            self.events_head = (self.events_head + 1) % EVENT_QUEUE;
+            self.events_len -= 1;
+        }
+        let tail = (self.events_head + self.events_len) % EVENT_QUEUE;
+        self.events[tail] = Some(event);
+        self.events_len += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::vec::Vec;
+    use tickwire_shared::codec::{decode_client, encode_control};
+    use tickwire_shared::{KickText, Pong, Rgb, Welcome, WorldBounds};
+
+    const TOKEN: ResumeToken = ResumeToken([7; 16]);
+
+    fn session() -> Session {
+        Session::new(Config::DEFAULT, Identity::controller("pico", Some("lobby")), 42)
+    }
+
+    fn welcome(resumed: bool) -> Vec<u8> {
+        control(ControlMessage::Welcome(Welcome {
+            player_id: PlayerId(3),
+            role: Role::Controller,
+            room: RoomName::truncated("lobby"),
+            tick_rate: 30,
+            world: WorldBounds { width: 2000, height: 2000 },
+            view_radius: 0,
+            entity: Some(EntityId(11)),
+            resume_token: TOKEN,
+            resumed,
+        }))
+    }
+
+    fn control(msg: ControlMessage) -> Vec<u8> {
+        let mut buf = [0u8; 256];
+        let len = encode_control(&msg, &mut buf).unwrap();
+        buf[..len].to_vec()
+    }
+
+    fn transmit(s: &mut Session, now: u64) -> Option<ClientMessage> {
+        let mut buf = [0u8; 256];
+        let len = s.poll_transmit(now, &mut buf, || Pad { x: 5, y: -128, buttons: 1 })?;
+        Some(decode_client(&buf[..len]).unwrap())
+    }
+
+    fn events(s: &mut Session) -> Vec<Event> {
+        core::iter::from_fn(|| s.poll_event()).collect()
+    }
+
+    /// Connects at `now` and joins 10 ms later; returns the Hello sent.
+    fn join(s: &mut Session, now: u64, resumed: bool) -> Hello {
+        assert!(s.poll_connect(now));
+        s.handle_connected(now);
+        let Some(ClientMessage::Hello(hello)) = transmit(s, now) else { panic!("Hello first") };
+        s.handle_message(now + 10, &welcome(resumed));
+        hello
+    }
+
+    #[test]
+    fn join_sends_hello_and_welcome_joins() {
+        let mut s = session();
+        assert_eq!(s.state(), SessionState::Disconnected);
+        assert_eq!(s.poll_timeout(), Some(0), "a new session connects at once");
+        assert!(s.poll_connect(0));
+        assert_eq!(s.state(), SessionState::Connecting);
+        assert!(!s.poll_connect(0), "one attempt at a time");
+        s.handle_connected(5);
+        assert_eq!(s.state(), SessionState::Handshaking);
+        let Some(ClientMessage::Hello(hello)) = transmit(&mut s, 5) else { panic!() };
+        assert_eq!(hello.version, PROTOCOL_VERSION);
+        assert_eq!(hello.role, Role::Controller);
+        assert_eq!(hello.name.as_str(), "pico");
+        assert_eq!(hello.room, RoomRequest::Named(RoomName::truncated("lobby")));
+        assert_eq!(hello.resume, None);
+        assert_eq!(transmit(&mut s, 5), None, "no input before Welcome");
+
+        s.handle_message(20, &welcome(false));
+        assert!(s.state().is_joined());
+        assert_eq!(s.resume_token(), Some(TOKEN));
+        let joined = Joined {
+            player_id: PlayerId(3),
+            entity: Some(EntityId(11)),
+            resumed: false,
+            room: RoomName::truncated("lobby"),
+            tick_rate: 30,
+        };
+        assert_eq!(events(&mut s), [Event::Connecting { attempt: 1 }, Event::Joined(joined)]);
+    }
+
+    #[test]
+    fn inputs_go_out_at_30_hz_with_increasing_sequence_numbers() {
+        let mut s = session();
+        join(&mut s, 1000, false);
+        let mut sent = Vec::new();
+        for now in 1010..2010 {
+            while let Some(msg) = transmit(&mut s, now) {
+                if let ClientMessage::Input(input) = msg {
+                    sent.push((now, input));
+                }
+            }
+        }
+        assert_eq!(sent.len(), 30, "one second at 30 Hz");
+        for (i, (_, input)) in sent.iter().enumerate() {
+            assert_eq!(input.seq, InputSeq(i as u32 + 1));
+            assert_eq!((input.x, input.y, input.buttons), (5, -127, Buttons(1)), "-128 clamps");
+        }
+        for pair in sent.windows(2) {
+            let gap = pair[1].0 - pair[0].0;
+            assert!((33..=34).contains(&gap), "gap {gap} ms");
+        }
+        // poll_timeout names the next input.
+        let next = s.poll_timeout().unwrap();
+        assert!(next > 2009 && next <= 2010 + 34, "next wake-up {next}");
+    }
+
+    #[test]
+    fn a_stall_sends_one_input_not_a_burst() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        assert!(matches!(transmit(&mut s, 10), Some(ClientMessage::Input(_))));
+        // Nothing for 500 ms (a slow write): one input, then the cadence restarts.
+        assert!(matches!(transmit(&mut s, 510), Some(ClientMessage::Input(_))));
+        assert_eq!(transmit(&mut s, 510), None);
+        assert_eq!(transmit(&mut s, 530), None);
+        assert!(matches!(transmit(&mut s, 543), Some(ClientMessage::Input(_))));
+    }
+
+    #[test]
+    fn feedback_reaches_the_application() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        events(&mut s);
+        let feedback =
+            ControllerFeedback { colour: Rgb([255, 0, 64]), score: 12, alive: true, rumble: 128 };
+        s.handle_message(50, &control(ControlMessage::ControllerFeedback(feedback)));
+        assert_eq!(events(&mut s), [Event::Feedback(feedback)]);
+    }
+
+    #[test]
+    fn a_kick_surfaces_its_reason_and_closes() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        events(&mut s);
+        let kick = Kick { reason: KickReason::Full, message: KickText::truncated("room is full") };
+        s.handle_message(100, &control(ControlMessage::Kick(kick)));
+        let retry = match events(&mut s).as_slice() {
+            [Event::Kicked(k), Event::Disconnected { reason, retry_in_ms }] => {
+                assert_eq!(k, &kick);
+                assert_eq!(reason, &Disconnect::Kicked(KickReason::Full));
+                *retry_in_ms
+            }
+            other => panic!("unexpected events {other:?}"),
+        };
+        assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1000 }));
+        assert_eq!(s.poll_close(), None, "once");
+        assert_eq!(s.state(), SessionState::Backoff { until_ms: 100 + u64::from(retry) });
+        assert_eq!(s.resume_token(), Some(TOKEN), "a kick other than ResumeRejected keeps it");
+    }
+
+    #[test]
+    fn a_rejected_resume_forgets_the_token() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        let kick = Kick { reason: KickReason::ResumeRejected, message: KickText::new() };
+        s.handle_message(100, &control(ControlMessage::Kick(kick)));
+        assert_eq!(s.resume_token(), None);
+    }
+
+    #[test]
+    fn pings_go_out_every_interval_and_pongs_measure_the_round_trip() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        let drain = |s: &mut Session, now| {
+            core::iter::from_fn(|| transmit(s, now))
+                .filter(|m| matches!(m, ClientMessage::Ping(_)))
+                .collect::<Vec<_>>()
+        };
+        assert!(drain(&mut s, 4_999).is_empty());
+        let pings = drain(&mut s, 5_010);
+        let [ClientMessage::Ping(ping)] = pings.as_slice() else { panic!("{pings:?}") };
+        let pong = Pong { nonce: ping.nonce, server_tick: Tick(1) };
+        s.handle_message(5_052, &control(ControlMessage::Pong(pong)));
+        assert_eq!(s.rtt_ms(), Some(42));
+        assert!(drain(&mut s, 10_000).is_empty());
+        assert_eq!(drain(&mut s, 10_010).len(), 1);
+    }
+
+    #[test]
+    fn silence_drops_the_connection_without_a_close_frame() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        events(&mut s);
+        s.handle_timeout(14_000);
+        assert!(s.state().is_joined());
+        s.handle_heard(14_000); // a WebSocket ping
+        s.handle_timeout(28_999);
+        assert!(s.state().is_joined());
+        assert_eq!(s.poll_timeout(), Some(29_000).min(s.poll_timeout()));
+        s.handle_timeout(29_000);
+        assert!(s.state().is_backing_off());
+        assert_eq!(s.poll_close(), Some(CloseAction::Abort), "keep the seat for a resume");
+        assert!(matches!(
+            events(&mut s).as_slice(),
+            [Event::Disconnected { reason: Disconnect::Silence, .. }]
+        ));
+    }
+
+    #[test]
+    fn no_welcome_in_time_is_a_join_timeout() {
+        let mut s = session();
+        assert!(s.poll_connect(0));
+        s.handle_connected(100);
+        transmit(&mut s, 100);
+        assert_eq!(s.poll_timeout(), Some(5_100));
+        s.handle_timeout(5_099);
+        assert_eq!(s.state(), SessionState::Handshaking);
+        s.handle_timeout(5_100);
+        assert!(s.state().is_backing_off());
+        assert_eq!(s.poll_close(), Some(CloseAction::Abort));
+    }
+
+    #[test]
+    fn a_close_from_the_server_ends_gracefully() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        s.handle_disconnected(10, Disconnect::Closed { code: 1001 });
+        assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1001 }));
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_within_the_jitter_bounds() {
+        let config = Config::DEFAULT;
+        let mut spread = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let mut s = Session::new(config, Identity::controller("pico", None), seed);
+            let mut now = 0;
+            for failure in 0..12u32 {
+                assert!(s.poll_connect(now), "attempt due at {now}");
+                let attempt = failure + 1;
+                assert_eq!(s.poll_event(), Some(Event::Connecting { attempt }));
+                s.handle_disconnected(now, Disconnect::Connect);
+                let Some(Event::Disconnected { retry_in_ms, .. }) = s.poll_event() else {
+                    panic!()
+                };
+                let base = (250u32 << failure).min(10_000);
+                let (low, high) = (base * 3 / 4, (base * 5 / 4).min(10_000));
+                assert!(
+                    (low..=high).contains(&retry_in_ms),
+                    "failure {failure}: {retry_in_ms} outside {low}..={high}"
+                );
+                assert_eq!(
+                    s.state(),
+                    SessionState::Backoff { until_ms: now + u64::from(retry_in_ms) }
+                );
+                assert!(!s.poll_connect(now + u64::from(retry_in_ms) - 1));
+                now += u64::from(retry_in_ms);
+                if failure == 0 {
+                    spread.insert(retry_in_ms);
+                }
+            }
+        }
+        assert!(spread.len() > 50, "jitter spreads the first retry: {} values", spread.len());
+    }
+
+    #[test]
+    fn reconnect_resumes_with_the_token_and_keeps_counting_inputs() {
+        let mut s = session();
+        assert_eq!(join(&mut s, 0, false).resume, None);
+        let mut last_seq = 0;
+        for now in 10..200 {
+            while let Some(msg) = transmit(&mut s, now) {
+                if let ClientMessage::Input(i) = msg {
+                    last_seq = i.seq.0;
+                }
+            }
+        }
+        s.handle_disconnected(200, Disconnect::Eof);
+        assert_eq!(s.poll_close(), Some(CloseAction::Abort));
+        let SessionState::Backoff { until_ms } = s.state() else { panic!() };
+        assert!((200 + 187..=200 + 313).contains(&until_ms), "first retry ~250 ms");
+        assert_eq!(transmit(&mut s, until_ms), None, "nothing to send while disconnected");
+        let hello = join(&mut s, until_ms, true);
+        assert_eq!(hello.resume, Some(TOKEN));
+        assert!(matches!(
+            events(&mut s).last(),
+            Some(Event::Joined(Joined { resumed: true, player_id: PlayerId(3), .. }))
+        ));
+        let first = core::iter::from_fn(|| transmit(&mut s, until_ms + 20))
+            .find_map(|m| match m {
+                ClientMessage::Input(i) => Some(i.seq.0),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(first, last_seq + 1);
+        // A Welcome resets the backoff.
+        s.handle_disconnected(until_ms + 30, Disconnect::Eof);
+        let SessionState::Backoff { until_ms: again } = s.state() else { panic!() };
+        assert!(again - (until_ms + 30) <= 313);
+    }
+
+    #[test]
+    fn an_undecodable_message_closes_with_a_protocol_error() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        s.handle_message(10, &[0xff, 0xff]);
+        assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1002 }));
+        assert!(s.state().is_backing_off());
+    }
+
+    #[test]
+    fn the_event_queue_keeps_the_newest() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        for score in 0..10 {
+            let f = ControllerFeedback { colour: Rgb([0; 3]), score, alive: true, rumble: 0 };
+            s.handle_message(10, &control(ControlMessage::ControllerFeedback(f)));
+        }
+        let scores: Vec<u16> = events(&mut s)
+            .iter()
+            .map(|e| match e {
+                Event::Feedback(f) => f.score,
+                _ => 999,
+            })
+            .collect();
+        assert_eq!(scores, [6, 7, 8, 9]);
+    }
+}

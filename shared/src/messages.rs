@@ -21,7 +21,7 @@ pub const MAX_ROOM_NAME_LEN: usize = 16;
 pub const MAX_CHAT_LEN: usize = 200;
 /// Longest human-readable text in a `Kick`.
 pub const MAX_KICK_MESSAGE_LEN: usize = 96;
-/// Largest encoded client-to-server message. Every client message fits (a full `Chat` is 203
+/// Largest encoded client-to-server message. Every client message fits (a full `Chat` is 202
 /// bytes), so a server sets its WebSocket frame and message limits to this and closes with 1009
 /// above it.
 pub const MAX_CLIENT_MESSAGE_SIZE: usize = 256;
@@ -30,7 +30,7 @@ pub const MAX_CLIENT_MESSAGE_SIZE: usize = 256;
 pub const MAX_CONTROL_MESSAGE_SIZE: usize = 256;
 /// Most entity entries (spawns plus updates) in one `Snapshot`, and most removals.
 pub const MAX_SNAPSHOT_ENTITIES: usize = 1024;
-/// Largest encoded `Snapshot` (1024 full entities of at most 25 bytes, plus removals).
+/// Largest encoded `Snapshot` (1024 full entities of at most 20 bytes, plus removals).
 pub const MAX_SERVER_MESSAGE_SIZE: usize = 64 * 1024;
 
 /// A simulation step number. Starts at 0 when a room opens; +1 per tick.

@@ -1,20 +1,176 @@
-//! Decoders never panic and say what was wrong: random bytes, truncations, mutations, and
-//! each hand-made bad input.
+//! Decoders never panic, never allocate where they promise not to, and say what was wrong:
+//! random bytes, every truncation and single-byte mutation of arbitrary valid messages, and
+//! one hand-made bad input per error.
+//!
+//! Passes with and without the `alloc` feature (`decode_server` and snapshots only with it).
 
 use proptest::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use tickwire_shared::codec::{
     decode_client, decode_control, encode_client, encode_control, peek_hello_version,
 };
 use tickwire_shared::*;
 
-fn hello() -> ClientMessage {
-    ClientMessage::Hello(Hello {
-        version: PROTOCOL_VERSION,
-        role: Role::Controller,
-        name: Name::try_from_str("pico \u{e9}").unwrap(),
-        room: RoomRequest::Named(RoomName::try_from_str("lobby").unwrap()),
-        resume: Some(ResumeToken([7; 16])),
-    })
+// ---- an allocator that counts what each thread asks for --------------------------------------
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; it only adds a counter, in a
+// const-initialised thread-local that itself never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATED.try_with(|n| n.set(n.get() + layout.size()));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Runs `f` and returns its result and the bytes this thread allocated meanwhile.
+fn allocated_by<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = ALLOCATED.with(Cell::get);
+    let out = f();
+    (out, ALLOCATED.with(Cell::get) - before)
+}
+
+/// The zero-allocation assertions below mean something: the counter sees allocations.
+#[test]
+fn the_allocation_counter_counts() {
+    let (v, n) = allocated_by(|| vec![0u8; 100]);
+    assert!(n >= 100 && v.len() == 100);
+}
+
+// ---- arbitrary valid messages ----------------------------------------------------------------
+
+fn bounded<const N: usize>() -> impl Strategy<Value = BoundedStr<N>> {
+    // Any Unicode, often longer than N: `truncated` cuts it at a character boundary.
+    prop_oneof![".{0,40}", "[a-z0-9\u{e9}\u{20ac}\u{1F680}]{0,80}"]
+        .prop_map(|s: String| BoundedStr::truncated(&s))
+}
+
+fn role() -> impl Strategy<Value = Role> {
+    prop_oneof![Just(Role::Player), Just(Role::Spectator), Just(Role::Controller)]
+}
+
+fn tick() -> impl Strategy<Value = Tick> {
+    // Small values and values on both sides of every varint width.
+    prop_oneof![0u32..300, 65_000u32..70_000, any::<u32>()].prop_map(Tick)
+}
+
+fn client_message() -> impl Strategy<Value = ClientMessage> {
+    let hello = (
+        any::<u16>(),
+        role(),
+        bounded(),
+        prop_oneof![Just(RoomRequest::Any), bounded().prop_map(RoomRequest::Named)],
+        proptest::option::of(any::<[u8; 16]>().prop_map(ResumeToken)),
+    )
+        .prop_map(|(version, role, name, room, resume)| {
+            ClientMessage::Hello(Hello { version, role, name, room, resume })
+        });
+    let input = (tick(), any::<i8>(), any::<i8>(), any::<u8>()).prop_map(|(seq, x, y, b)| {
+        ClientMessage::Input(Input { seq: InputSeq(seq.0), x, y, buttons: Buttons(b) })
+    });
+    prop_oneof![
+        hello,
+        input,
+        tick().prop_map(|tick| ClientMessage::Ack(Ack { tick })),
+        bounded().prop_map(|text| ClientMessage::Chat(Chat { text })),
+        any::<u32>().prop_map(|nonce| ClientMessage::Ping(Ping { nonce })),
+    ]
+}
+
+fn header() -> impl Strategy<Value = SnapshotHeader> {
+    (tick(), proptest::option::of(tick()), tick(), any::<u16>(), any::<bool>(), any::<u16>())
+        .prop_map(|(tick, baseline, last, round, intermission, seconds_left)| SnapshotHeader {
+            tick,
+            baseline,
+            last_input: InputSeq(last.0),
+            round: RoundState {
+                round,
+                phase: if intermission { RoundPhase::Intermission } else { RoundPhase::Playing },
+                seconds_left,
+            },
+        })
+}
+
+fn control_message() -> impl Strategy<Value = ControlMessage> {
+    let player = any::<u16>().prop_map(PlayerId);
+    let welcome = (
+        (player.clone(), role(), bounded(), any::<u8>(), any::<(u16, u16, u16)>()),
+        (proptest::option::of(tick()), any::<[u8; 16]>(), any::<bool>()),
+    )
+        .prop_map(
+            |((player_id, role, room, tick_rate, (w, h, r)), (entity, token, resumed))| {
+                ControlMessage::Welcome(Welcome {
+                    player_id,
+                    role,
+                    room,
+                    tick_rate,
+                    world: WorldBounds { width: w, height: h },
+                    view_radius: r,
+                    entity: entity.map(|t| EntityId(t.0)),
+                    resume_token: ResumeToken(token),
+                    resumed,
+                })
+            },
+        );
+    let kind =
+        prop_oneof![
+            (player.clone(), bounded(), role())
+                .prop_map(|(player, name, role)| EventKind::Joined { player, name, role }),
+            player.clone().prop_map(|player| EventKind::Left { player }),
+            (player.clone(), any::<u16>())
+                .prop_map(|(player, score)| EventKind::Scored { player, score }),
+            (any::<u16>(), proptest::option::of(player.clone()), any::<u16>())
+                .prop_map(|(round, winner, score)| EventKind::RoundOver { round, winner, score }),
+            (player, bounded(), bounded()).prop_map(|(from, name, text)| EventKind::Chat {
+                from,
+                name,
+                text
+            }),
+        ];
+    let reason = prop_oneof![
+        any::<u16>().prop_map(|server| KickReason::VersionMismatch { server }),
+        Just(KickReason::BadHello),
+        Just(KickReason::MalformedMessage),
+        Just(KickReason::Full),
+        Just(KickReason::ResumeRejected),
+        Just(KickReason::RateLimited),
+        Just(KickReason::Idle),
+        Just(KickReason::TooSlow),
+        Just(KickReason::Replaced),
+        Just(KickReason::ShuttingDown),
+    ];
+    prop_oneof![
+        welcome,
+        header().prop_map(ControlMessage::Snapshot),
+        (tick(), kind).prop_map(|(tick, kind)| ControlMessage::Event(Event { tick, kind })),
+        (any::<[u8; 3]>(), any::<u16>(), any::<bool>(), any::<u8>()).prop_map(
+            |(c, score, alive, rumble)| ControlMessage::ControllerFeedback(ControllerFeedback {
+                colour: Rgb(c),
+                score,
+                alive,
+                rumble,
+            })
+        ),
+        (any::<u32>(), tick())
+            .prop_map(|(nonce, server_tick)| ControlMessage::Pong(Pong { nonce, server_tick })),
+        (reason, bounded())
+            .prop_map(|(reason, message)| ControlMessage::Kick(Kick { reason, message })),
+    ]
 }
 
 fn encoded_client(msg: &ClientMessage) -> Vec<u8> {
@@ -23,133 +179,497 @@ fn encoded_client(msg: &ClientMessage) -> Vec<u8> {
     buf[..len].to_vec()
 }
 
-fn samples() -> Vec<Vec<u8>> {
-    let mut out = vec![
-        encoded_client(&hello()),
-        encoded_client(&ClientMessage::Input(Input {
-            seq: InputSeq(70_000),
-            x: -5,
-            y: 9,
-            buttons: Buttons(1),
-        })),
-        encoded_client(&ClientMessage::Chat(Chat {
-            text: ChatText::try_from_str("h\u{e9}llo").unwrap(),
-        })),
-    ];
+fn encoded_control(msg: &ControlMessage) -> Vec<u8> {
     let mut buf = [0u8; MAX_CONTROL_MESSAGE_SIZE];
-    let welcome = ControlMessage::Welcome(Welcome {
-        player_id: PlayerId(3),
-        role: Role::Controller,
-        room: RoomName::try_from_str("arena-1").unwrap(),
-        tick_rate: 30,
-        world: WorldBounds { width: 1600, height: 1000 },
-        view_radius: 700,
-        entity: Some(EntityId(3)),
-        resume_token: ResumeToken([1; 16]),
-        resumed: false,
-    });
-    let len = encode_control(&welcome, &mut buf).unwrap();
-    out.push(buf[..len].to_vec());
-    out
+    let len = encode_control(msg, &mut buf).unwrap();
+    buf[..len].to_vec()
+}
+
+/// Runs every decoder on `bytes`. The no-alloc decoders must not allocate, whatever the bytes.
+fn decode_everything(bytes: &[u8]) {
+    let (_, n) = allocated_by(|| decode_client(bytes));
+    assert_eq!(n, 0, "decode_client allocated");
+    let (_, n) = allocated_by(|| decode_control(bytes));
+    assert_eq!(n, 0, "decode_control allocated");
+    let (_, n) = allocated_by(|| peek_hello_version(bytes));
+    assert_eq!(n, 0, "peek_hello_version allocated");
+    #[cfg(feature = "alloc")]
+    if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server(bytes) {
+        assert!(s.entities.len() <= MAX_SNAPSHOT_ENTITIES);
+        assert!(s.removed.len() <= MAX_SNAPSHOT_ENTITIES);
+    }
+}
+
+/// A client message: every strict prefix is `Truncated`, and a byte more is `TrailingBytes`.
+fn check_client_framing(bytes: &[u8]) {
+    for cut in 0..bytes.len() {
+        assert_eq!(decode_client(&bytes[..cut]), Err(DecodeError::Truncated), "cut at {cut}");
+    }
+    let mut longer = bytes.to_vec();
+    longer.push(0);
+    assert_eq!(decode_client(&longer), Err(DecodeError::TrailingBytes { extra: 1 }));
+}
+
+/// A control message: every strict prefix is `Truncated`, except that a snapshot cut after
+/// its header still yields that same header (`decode_control` never reads the entity lists).
+/// Never `Ok` with other content.
+fn check_control_framing(msg: &ControlMessage, bytes: &[u8]) {
+    for cut in 0..bytes.len() {
+        match decode_control(&bytes[..cut]) {
+            Err(e) => assert_eq!(e, DecodeError::Truncated, "cut at {cut}"),
+            Ok(got) => {
+                assert!(matches!(msg, ControlMessage::Snapshot(_)), "cut at {cut}: Ok({got:?})");
+                assert_eq!(&got, msg, "cut at {cut}: a different header");
+                assert!(cut >= bytes.len() - 2, "cut at {cut}: inside the header");
+            }
+        }
+    }
+    let mut longer = bytes.to_vec();
+    longer.push(0);
+    match msg {
+        ControlMessage::Snapshot(_) => assert_eq!(decode_control(&longer).as_ref(), Ok(msg)),
+        _ => assert_eq!(decode_control(&longer), Err(DecodeError::TrailingBytes { extra: 1 })),
+    }
 }
 
 #[cfg(feature = "alloc")]
-fn decode_server_any(bytes: &[u8]) {
-    let _ = tickwire_shared::codec::decode_server(bytes);
+mod server {
+    //! The allocating decoder, on whole snapshots.
+    use super::*;
+    use tickwire_shared::codec::{decode_server, encode_server};
+
+    fn entity() -> impl Strategy<Value = EntityDelta> {
+        let qvec = any::<(i16, i16)>().prop_map(|(x, y)| QVec2 { x, y });
+        (
+            super::tick(),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(qvec.clone()),
+            proptest::option::of(qvec),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(any::<u16>()),
+        )
+            .prop_map(|(id, kind, pos, vel, heading, flags, value)| EntityDelta {
+                id: EntityId(id.0),
+                kind,
+                pos,
+                vel,
+                heading,
+                flags,
+                value,
+            })
+    }
+
+    fn snapshot() -> impl Strategy<Value = Snapshot> {
+        (
+            header(),
+            proptest::collection::vec(entity(), 0..12),
+            proptest::collection::vec(super::tick().prop_map(|t| EntityId(t.0)), 0..6),
+        )
+            .prop_map(|(header, entities, removed)| Snapshot { header, entities, removed })
+    }
+
+    proptest! {
+        #[test]
+        fn snapshots_round_trip_and_every_truncation_fails(s in snapshot()) {
+            let msg = ServerMessage::Snapshot(s.clone());
+            let bytes = encode_server(&msg).unwrap();
+            prop_assert_eq!(decode_server(&bytes), Ok(msg));
+            prop_assert_eq!(decode_control(&bytes), Ok(ControlMessage::Snapshot(s.header)));
+            for cut in 0..bytes.len() {
+                prop_assert_eq!(decode_server(&bytes[..cut]), Err(DecodeError::Truncated));
+                // The no-alloc view of a truncated snapshot is an error or the same header.
+                if let Ok(view) = decode_control(&bytes[..cut]) {
+                    prop_assert_eq!(view, ControlMessage::Snapshot(s.header));
+                }
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert_eq!(decode_server(&longer), Err(DecodeError::TrailingBytes { extra: 1 }));
+        }
+
+        #[test]
+        fn mutated_snapshots_never_panic(s in snapshot(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let mut bytes = encode_server(&ServerMessage::Snapshot(s)).unwrap();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            decode_everything(&bytes);
+        }
+
+        #[test]
+        fn control_messages_decode_the_same_with_decode_server(msg in control_message()) {
+            let bytes = encoded_control(&msg);
+            let expected = match msg {
+                ControlMessage::Welcome(m) => ServerMessage::Welcome(m),
+                ControlMessage::Snapshot(header) => {
+                    ServerMessage::Snapshot(Snapshot { header, entities: vec![], removed: vec![] })
+                }
+                ControlMessage::Event(m) => ServerMessage::Event(m),
+                ControlMessage::ControllerFeedback(m) => ServerMessage::ControllerFeedback(m),
+                ControlMessage::Pong(m) => ServerMessage::Pong(m),
+                ControlMessage::Kick(m) => ServerMessage::Kick(m),
+            };
+            prop_assert_eq!(encode_server(&expected).unwrap(), bytes.clone());
+            prop_assert_eq!(decode_server(&bytes), Ok(expected));
+        }
+    }
+
+    /// Snapshot header `tick 1, full, last_input 0, round 1 Playing 5 s`, after the tag.
+    const HEADER: [u8; 7] = [1, 1, 0, 0, 1, 0, 5];
+
+    fn snapshot_bytes(tail: &[u8]) -> Vec<u8> {
+        let mut bytes = HEADER.to_vec();
+        bytes.extend_from_slice(tail);
+        bytes
+    }
+
+    #[test]
+    fn huge_entity_counts_are_refused_before_anything_is_allocated() {
+        let mut claims: Vec<Vec<u8>> = Vec::new();
+        for count in [1u64 << 40, u64::MAX] {
+            let mut varint = vec![253];
+            varint.extend(count.to_le_bytes());
+            // As the entity count, and as the removal count after no entities.
+            claims.push(snapshot_bytes(&varint));
+            claims.push(snapshot_bytes(&[[0].as_slice(), &varint].concat()));
+        }
+        // 1025 (marker 251 + u16) of each.
+        claims.push(snapshot_bytes(&[251, 0x01, 0x04]));
+        claims.push(snapshot_bytes(&[0, 251, 0x01, 0x04]));
+        for bytes in claims {
+            let (result, allocated) = allocated_by(|| decode_server(&bytes));
+            assert_eq!(result, Err(DecodeError::TooManyEntities), "{bytes:02x?}");
+            assert_eq!(allocated, 0, "{bytes:02x?}");
+        }
+        // Exactly 1024 is allowed: the count passes, then the missing entities are truncation.
+        assert_eq!(decode_server(&snapshot_bytes(&[251, 0x00, 0x04])), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn reserved_mask_bits_are_invalid_mask() {
+        for mask in [0x40, 0x80, 0xc0, 0xff, 0x7f] {
+            // One entity, id 3, with the mask and enough bytes for every field.
+            let mut tail = vec![1, 3, mask];
+            tail.extend([0; 20]);
+            tail.push(0);
+            assert_eq!(decode_server(&snapshot_bytes(&tail)), Err(DecodeError::InvalidMask));
+        }
+        // Every allowed mask decodes (fields in bit order, widths as specified).
+        for mask in 0..=EntityDelta::ALL {
+            let mut tail = vec![1, 3, mask];
+            let widths = [1, 4, 4, 1, 1, 1];
+            for (bit, width) in widths.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    tail.extend(std::iter::repeat_n(7, *width));
+                }
+            }
+            tail.push(0);
+            let Ok(ServerMessage::Snapshot(s)) = decode_server(&snapshot_bytes(&tail)) else {
+                panic!("mask {mask:#04x} did not decode");
+            };
+            assert_eq!(s.entities[0].mask(), mask);
+        }
+    }
+
+    #[test]
+    fn server_messages_refuse_their_own_errors() {
+        let huge = vec![0u8; MAX_SERVER_MESSAGE_SIZE + 1];
+        assert!(matches!(decode_server(&huge), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(decode_server(&[6]), Err(DecodeError::UnknownTag { tag: 6, .. })));
+        assert!(matches!(
+            decode_server(&snapshot_bytes(&[1, 3, 0])[..5]),
+            Err(DecodeError::Truncated)
+        ));
+        assert_eq!(
+            decode_server(&snapshot_bytes(&[0, 0, 9])),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
+    }
 }
-#[cfg(not(feature = "alloc"))]
-fn decode_server_any(_: &[u8]) {}
 
 proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = decode_client(&bytes);
-        let _ = decode_control(&bytes);
-        let _ = peek_hello_version(&bytes);
-        decode_server_any(&bytes);
+        decode_everything(&bytes);
+    }
+
+    /// Random bytes behind a valid tag reach deeper into each message's decoder.
+    #[test]
+    fn random_bytes_behind_a_valid_tag_never_panic(
+        tag in 0u8..6,
+        rest in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut bytes = vec![tag];
+        bytes.extend(rest);
+        decode_everything(&bytes);
     }
 
     #[test]
-    fn mutated_messages_never_panic(which in 0usize..4, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
-        let mut bytes = samples()[which].clone();
-        let i = at.index(bytes.len());
-        bytes[i] = byte;
-        let _ = decode_client(&bytes);
-        let _ = decode_control(&bytes);
-        decode_server_any(&bytes);
+    fn client_messages_round_trip_and_every_truncation_fails(msg in client_message()) {
+        let bytes = encoded_client(&msg);
+        prop_assert!(bytes.len() <= MAX_CLIENT_MESSAGE_SIZE);
+        prop_assert_eq!(decode_client(&bytes), Ok(msg));
+        check_client_framing(&bytes);
     }
-}
 
-#[test]
-fn every_truncation_is_an_error() {
-    for bytes in samples() {
-        for cut in 0..bytes.len() {
-            assert!(
-                decode_client(&bytes[..cut]).is_err() || decode_control(&bytes[..cut]).is_err()
-            );
+    #[test]
+    fn control_messages_round_trip_and_every_truncation_fails(msg in control_message()) {
+        let bytes = encoded_control(&msg);
+        prop_assert!(bytes.len() <= MAX_CONTROL_MESSAGE_SIZE);
+        prop_assert_eq!(decode_control(&bytes), Ok(msg));
+        check_control_framing(&msg, &bytes);
+    }
+
+    #[test]
+    fn mutated_messages_never_panic(
+        client in client_message(),
+        control in control_message(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        for mut bytes in [encoded_client(&client), encoded_control(&control)] {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            decode_everything(&bytes);
+            bytes.truncate(cut.index(bytes.len() + 1));
+            decode_everything(&bytes);
         }
     }
-    let input = encoded_client(&ClientMessage::Input(Input {
-        seq: InputSeq(70_000),
-        x: 1,
-        y: 1,
-        buttons: Buttons(0),
-    }));
-    for cut in 0..input.len() {
-        assert_eq!(decode_client(&input[..cut]), Err(DecodeError::Truncated), "cut at {cut}");
+
+    /// The version is read from any bytes that start like a `Hello`, however the rest looks.
+    #[test]
+    fn peek_reads_the_version_whatever_follows(
+        version in any::<u16>(),
+        rest in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = vec![0];
+        bytes.extend(varint_u16(version));
+        bytes.extend(rest);
+        prop_assert_eq!(peek_hello_version(&bytes), Some(version));
+    }
+
+    /// Any other client tag is not a `Hello`.
+    #[test]
+    fn peek_is_none_for_other_messages(msg in client_message()) {
+        let bytes = encoded_client(&msg);
+        let expected = match msg {
+            ClientMessage::Hello(h) => Some(h.version),
+            _ => None,
+        };
+        prop_assert_eq!(peek_hello_version(&bytes), expected);
+    }
+}
+
+/// A u16 as the protocol's varint: one byte below 251, else 251 and two bytes little endian.
+fn varint_u16(v: u16) -> Vec<u8> {
+    match u8::try_from(v) {
+        Ok(b) if b < 251 => vec![b],
+        _ => [[251].as_slice(), &v.to_le_bytes()].concat(),
+    }
+}
+
+/// `Hello` bytes with the given name, room and resume parts (version 1, role Player).
+fn hello_bytes(name: &[u8], room: &[u8], resume: &[u8]) -> Vec<u8> {
+    [&[0, 1, 0][..], name, room, resume].concat()
+}
+
+/// A string on the wire: length (< 251) then the bytes.
+fn wire_str(bytes: &[u8]) -> Vec<u8> {
+    [&[u8::try_from(bytes.len()).unwrap()][..], bytes].concat()
+}
+
+#[test]
+fn oversized_strings_are_string_too_long() {
+    let a = |n: usize| vec![b'a'; n];
+    // At the limit: fine. One byte over: StringTooLong.
+    assert!(decode_client(&hello_bytes(&wire_str(&a(24)), &[0], &[0])).is_ok());
+    assert_eq!(
+        decode_client(&hello_bytes(&wire_str(&a(25)), &[0], &[0])),
+        Err(DecodeError::StringTooLong),
+        "name"
+    );
+    let room = |n| [&[1][..], &wire_str(&a(n))].concat();
+    assert!(decode_client(&hello_bytes(&[0], &room(16), &[0])).is_ok());
+    assert_eq!(
+        decode_client(&hello_bytes(&[0], &room(17), &[0])),
+        Err(DecodeError::StringTooLong),
+        "room"
+    );
+    assert!(decode_client(&[&[3][..], &wire_str(&a(200))].concat()).is_ok());
+    assert_eq!(
+        decode_client(&[&[3][..], &wire_str(&a(201))].concat()),
+        Err(DecodeError::StringTooLong),
+        "chat"
+    );
+    // Kick message (reason BadHello), event name and text, welcome room.
+    assert!(decode_control(&[&[5, 1][..], &wire_str(&a(96))].concat()).is_ok());
+    assert_eq!(
+        decode_control(&[&[5, 1][..], &wire_str(&a(97))].concat()),
+        Err(DecodeError::StringTooLong),
+        "kick message"
+    );
+    assert_eq!(
+        decode_control(&[&[2, 9, 0, 1][..], &wire_str(&a(25)), &[0]].concat()),
+        Err(DecodeError::StringTooLong),
+        "joined name"
+    );
+    assert_eq!(
+        decode_control(&[&[2, 9, 4, 1, 0][..], &wire_str(&a(201))].concat()),
+        Err(DecodeError::StringTooLong),
+        "chat event text"
+    );
+    assert_eq!(
+        decode_control(&[&[0, 1, 0][..], &wire_str(&a(17))].concat()),
+        Err(DecodeError::StringTooLong),
+        "welcome room"
+    );
+    // Absurd lengths (2^40, u64::MAX) are refused from the length alone, with no allocation.
+    for len in [1u64 << 40, u64::MAX] {
+        let bytes = [&[3, 253][..], &len.to_le_bytes()].concat();
+        let (result, allocated) = allocated_by(|| decode_client(&bytes));
+        assert_eq!(result, Err(DecodeError::StringTooLong));
+        assert_eq!(allocated, 0);
     }
 }
 
 #[test]
-fn each_bad_input_has_its_error() {
-    // Chat (tag 3) of 201 bytes: longer than MAX_CHAT_LEN.
-    let mut long = vec![3, 201];
-    long.extend(std::iter::repeat_n(b'a', 201));
-    assert_eq!(decode_client(&long), Err(DecodeError::StringTooLong));
-    // A name longer than 24 bytes.
-    let mut hello = vec![0, 1, 0, 25];
-    hello.extend(std::iter::repeat_n(b'n', 25));
-    hello.extend([0, 0]);
-    assert_eq!(decode_client(&hello), Err(DecodeError::StringTooLong));
-    // Invalid UTF-8.
-    assert_eq!(decode_client(&[3, 2, 0xc3, 0x28]), Err(DecodeError::InvalidUtf8));
-    // Trailing bytes after a Ping.
-    assert_eq!(decode_client(&[4, 5, 9]), Err(DecodeError::TrailingBytes { extra: 1 }));
-    // Unknown tags.
-    assert!(matches!(decode_client(&[9]), Err(DecodeError::UnknownTag { tag: 9, .. })));
-    assert!(matches!(decode_control(&[6]), Err(DecodeError::UnknownTag { tag: 6, .. })));
-    // A bool that is neither 0 nor 1 (ControllerFeedback.alive).
-    assert_eq!(decode_control(&[3, 1, 2, 3, 0, 2, 0]), Err(DecodeError::InvalidBool(2)));
-    // Too large.
-    let huge = vec![0u8; MAX_CLIENT_MESSAGE_SIZE + 1];
-    assert!(matches!(decode_client(&huge), Err(DecodeError::TooLarge { .. })));
+fn invalid_utf8_is_invalid_utf8() {
+    let bad: [&[u8]; 7] = [
+        &[0xff],                   // never valid
+        &[0x80],                   // a lone continuation byte
+        &[0xc3, 0x28],             // a lead byte without its continuation
+        &[0xc0, 0x80],             // an overlong NUL
+        &[0xed, 0xa0, 0x80],       // a UTF-16 surrogate
+        &[b'a', 0xe2, 0x82],       // a character cut by the length
+        &[0xf4, 0x90, 0x80, 0x80], // above U+10FFFF
+    ];
+    for s in bad {
+        let text = wire_str(s);
+        assert_eq!(decode_client(&[&[3][..], &text].concat()), Err(DecodeError::InvalidUtf8));
+        assert_eq!(
+            decode_client(&hello_bytes(&text, &[0], &[0])),
+            Err(DecodeError::InvalidUtf8),
+            "name {s:02x?}"
+        );
+        assert_eq!(
+            decode_client(&hello_bytes(&[0], &[&[1][..], &text].concat(), &[0])),
+            Err(DecodeError::InvalidUtf8),
+            "room {s:02x?}"
+        );
+        assert_eq!(
+            decode_control(&[&[5, 2][..], &text].concat()),
+            Err(DecodeError::InvalidUtf8),
+            "kick {s:02x?}"
+        );
+    }
+    // Multi-byte text that is valid decodes.
+    let ok = wire_str("\u{e9}\u{20ac}\u{1F680}".as_bytes());
+    assert!(decode_client(&[&[3][..], &ok].concat()).is_ok());
 }
 
-#[cfg(feature = "alloc")]
 #[test]
-fn snapshot_lists_are_bounded_before_allocation() {
-    use tickwire_shared::codec::decode_server;
-    // Snapshot header, then an entity count of 2^40 (marker 253 + u64).
-    let mut bytes = vec![1, 1, 0, 0, 1, 0, 5];
-    bytes.push(253);
+fn trailing_bytes_are_trailing_bytes() {
+    assert_eq!(decode_client(&[4, 5, 9]), Err(DecodeError::TrailingBytes { extra: 1 }));
+    assert_eq!(decode_client(&[2, 5, 0, 0, 0]), Err(DecodeError::TrailingBytes { extra: 3 }));
+    let hello = hello_bytes(&wire_str(b"ada"), &[0], &[0, 0xaa]);
+    assert_eq!(decode_client(&hello), Err(DecodeError::TrailingBytes { extra: 1 }));
+    // Pong { nonce 5, tick 6 } and one byte more.
+    assert_eq!(decode_control(&[4, 5, 6, 0]), Err(DecodeError::TrailingBytes { extra: 1 }));
+}
+
+#[test]
+fn unknown_tags_are_unknown_tag() {
+    let tag_of = |r: Result<ClientMessage, DecodeError>| match r {
+        Err(DecodeError::UnknownTag { tag, .. }) => tag,
+        other => panic!("expected UnknownTag, got {other:?}"),
+    };
+    assert_eq!(tag_of(decode_client(&[5])), 5);
+    assert_eq!(tag_of(decode_client(&[250])), 250);
+    assert_eq!(tag_of(decode_client(&[252, 0, 0, 0, 1])), 1 << 24);
+    // Role 3 in a Hello, RoomRequest 2, Option byte 2 (resume).
+    assert_eq!(tag_of(decode_client(&[0, 1, 3, 0, 0, 0])), 3);
+    assert_eq!(tag_of(decode_client(&[0, 1, 0, 0, 2, 0])), 2);
+    assert_eq!(tag_of(decode_client(&[0, 1, 0, 0, 0, 2])), 2);
+
+    let control_tag = |bytes: &[u8]| match decode_control(bytes) {
+        Err(DecodeError::UnknownTag { tag, .. }) => tag,
+        other => panic!("expected UnknownTag for {bytes:02x?}, got {other:?}"),
+    };
+    assert_eq!(control_tag(&[6]), 6);
+    assert_eq!(control_tag(&[2, 0, 5]), 5, "EventKind");
+    assert_eq!(control_tag(&[5, 10, 0]), 10, "KickReason");
+    assert_eq!(control_tag(&[1, 1, 0, 0, 1, 2, 5]), 2, "RoundPhase");
+    assert_eq!(control_tag(&[0, 1, 3]), 3, "Role in Welcome");
+}
+
+#[test]
+fn other_malformed_fields_have_their_error() {
+    // ControllerFeedback.alive must be 0 or 1.
+    assert_eq!(decode_control(&[3, 1, 2, 3, 0, 2, 0]), Err(DecodeError::InvalidBool(2)));
+    // A varint marker wider than its field (252 on a u16, 253 on a u32), or 254/255.
+    assert_eq!(decode_client(&[0, 252, 1, 0, 0, 0, 0, 0, 0, 0]), Err(DecodeError::InvalidInteger));
+    assert_eq!(decode_client(&[2, 253, 1, 0, 0, 0, 0, 0, 0, 0]), Err(DecodeError::InvalidInteger));
+    assert_eq!(decode_client(&[2, 254, 1]), Err(DecodeError::InvalidInteger));
+    assert_eq!(decode_client(&[2, 255, 1]), Err(DecodeError::InvalidInteger));
+    // A marker no wider than its field is fine: tick 70000 as 252 + u32.
+    assert_eq!(
+        decode_client(&[2, 252, 0x70, 0x11, 1, 0]),
+        Ok(ClientMessage::Ack(Ack { tick: Tick(70_000) }))
+    );
+    // Larger than any message of its direction.
+    let huge = vec![0u8; MAX_CLIENT_MESSAGE_SIZE + 1];
+    assert_eq!(
+        decode_client(&huge),
+        Err(DecodeError::TooLarge {
+            len: MAX_CLIENT_MESSAGE_SIZE + 1,
+            max: MAX_CLIENT_MESSAGE_SIZE
+        })
+    );
+    let huge = vec![0u8; MAX_SERVER_MESSAGE_SIZE + 1];
+    assert!(matches!(decode_control(&huge), Err(DecodeError::TooLarge { .. })));
+    // Empty.
+    assert_eq!(decode_client(&[]), Err(DecodeError::Truncated));
+    assert_eq!(decode_control(&[]), Err(DecodeError::Truncated));
+}
+
+#[test]
+fn a_snapshot_header_decodes_without_reading_the_entities() {
+    // decode_control reads a snapshot's header only: a huge entity count behind it is not
+    // read, let alone allocated (decode_server refuses it: see `server` above).
+    let mut bytes = vec![1, 1, 0, 0, 1, 0, 5, 253];
     bytes.extend((1u64 << 40).to_le_bytes());
-    assert_eq!(decode_server(&bytes), Err(DecodeError::TooManyEntities));
-    // One entity whose mask has a reserved bit.
-    let reserved = [1, 1, 0, 0, 1, 0, 5, 1, 3, 0x40];
-    assert_eq!(decode_server(&reserved), Err(DecodeError::InvalidMask));
+    let (result, allocated) = allocated_by(|| decode_control(&bytes));
+    let header = SnapshotHeader {
+        tick: Tick(1),
+        baseline: None,
+        last_input: InputSeq(0),
+        round: RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 5 },
+    };
+    assert_eq!(result, Ok(ControlMessage::Snapshot(header)));
+    assert_eq!(allocated, 0);
 }
 
 #[test]
 fn hello_version_is_read_before_the_rest() {
-    let bytes = encoded_client(&hello());
+    let hello = ClientMessage::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Controller,
+        name: Name::try_from_str("pico \u{e9}").unwrap(),
+        room: RoomRequest::Named(RoomName::try_from_str("lobby").unwrap()),
+        resume: Some(ResumeToken([7; 16])),
+    });
+    let bytes = encoded_client(&hello);
     assert_eq!(peek_hello_version(&bytes), Some(PROTOCOL_VERSION));
-    // A future version whose remainder this version cannot decode is still identified.
+    // A Hello prefix whose remainder this version cannot decode still shows its version.
     let future = [0, 2, 0xff, 0xff, 0xff];
     assert_eq!(peek_hello_version(&future), Some(2));
     assert!(decode_client(&future).is_err());
+    assert_eq!(peek_hello_version(&[0, 1]), Some(1), "nothing after the version");
     // Version 300 (varint 251 + u16).
-    assert_eq!(peek_hello_version(&[0, 251, 0x2c, 0x01]), Some(300));
-    // Not a Hello.
-    assert_eq!(peek_hello_version(&[4, 1]), None);
-    assert_eq!(peek_hello_version(&[]), None);
+    assert_eq!(peek_hello_version(&[0, 251, 0x2c, 0x01, 0xde, 0xad]), Some(300));
+    // Not a Hello, or too short to hold a version.
+    for not_hello in [&[4, 1][..], &[1, 1, 0, 0, 0], &[2, 0], &[3, 0], &[], &[0], &[0, 251, 1]] {
+        assert_eq!(peek_hello_version(not_hello), None, "{not_hello:02x?}");
+    }
 }

@@ -9,18 +9,20 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use std::net::SocketAddr;
 use std::time::Instant;
 use tickwire_client_embedded::{
-    App, Buffers, Client, Config, Connector, Endpoint, Event, Identity, Pad,
+    App, Buffers, Client, Config, Connector, Event, Identity, Pad, ServerUrl,
 };
 use tokio::net::TcpStream;
 
-struct TokioConnector(SocketAddr);
+/// Connects to the first of the resolved addresses that answers (`localhost` may resolve
+/// to `::1` before `127.0.0.1`).
+struct TokioConnector(Vec<SocketAddr>);
 
 impl Connector for TokioConnector {
     type Transport<'a> = FromTokio<TcpStream>;
     type Error = std::io::Error;
 
     async fn connect(&mut self) -> Result<FromTokio<TcpStream>, std::io::Error> {
-        let stream = TcpStream::connect(self.0).await?;
+        let stream = TcpStream::connect(&self.0[..]).await?;
         stream.set_nodelay(true)?;
         Ok(FromTokio::new(stream))
     }
@@ -68,42 +70,33 @@ impl App for Circles {
     }
 }
 
-/// `ws://host[:port]/path` into (host header, address, path).
-async fn parse(url: &str) -> anyhow::Result<(String, SocketAddr, String)> {
-    let rest =
-        url.strip_prefix("ws://").ok_or_else(|| anyhow::anyhow!("expected ws://host:port/path"))?;
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/ws"),
-    };
-    let lookup = if host.contains(':') { host.to_string() } else { format!("{host}:80") };
-    let addr = tokio::net::lookup_host(&lookup)
-        .await?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("{host} does not resolve"))?;
-    Ok((host.to_string(), addr, path.to_string()))
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".into());
     let room = args.next();
     let name = args.next().unwrap_or_else(|| "host-controller".into());
-    let (host, addr, path) = parse(&url).await?;
-    println!("virtual controller {name} -> {addr} (Host: {host}, path {path})");
+    // The same parser a board runs on its build-time URL.
+    let server = ServerUrl::parse(&url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let addrs: Vec<SocketAddr> =
+        tokio::net::lookup_host((server.host(), server.port())).await?.collect();
+    anyhow::ensure!(!addrs.is_empty(), "{} does not resolve", server.host());
+    println!(
+        "virtual controller {name} -> {addrs:?} (Host: {}, path {})",
+        server.authority(),
+        server.path()
+    );
 
     // The same fixed buffers a board would keep in statics.
     let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
     let buffers = Buffers::new(&mut rx, &mut tx, &mut msg)?;
     let identity = Identity::controller(&name, room.as_deref());
-    let endpoint = Endpoint { host: &host, path: &path };
     let mut client = Client::new(
-        TokioConnector(addr),
+        TokioConnector(addrs),
         rand_core::OsRng,
         Config::DEFAULT,
         identity,
-        endpoint,
+        server.endpoint(),
         buffers,
     );
     let mut app = Circles { start: Instant::now(), last: None };

@@ -17,7 +17,9 @@
 //! - [`ws`]: the WebSocket client (upgrade, whole-frame buffering over embedded-websocket's
 //!   codec, fragments, pings, closing handshake).
 //! - [`transport`]: the [`Connector`] trait, and an embassy-net adapter (feature
-//!   `embassy-net`).
+//!   `embassy-net`; host names resolved with feature `dns`).
+//! - [`url`]: [`ServerUrl`], the `ws://host[:port][/path]` to join, parsed in a `const`.
+//! - [`pad`]: [`pad::Axis`], joystick calibration from raw ADC counts.
 //! - [`client`]: [`Client::run`], the async driver, and the [`App`] trait.
 //! - [`error`]: error enums; each variant says who reacts and how.
 //!
@@ -26,6 +28,7 @@
 //! - `defmt`: log through `defmt`. `log`: log through the `log` facade. Both off by default;
 //!   enabling both is a compile error.
 //! - `embassy-net`: `transport::embassy_net::TcpConnector` over embassy-net's `TcpSocket`.
+//! - `dns`: `TcpConnector::for_url` resolves host names through embassy-net's DNS.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -36,8 +39,10 @@ mod fmt;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod pad;
 pub mod session;
 pub mod transport;
+pub mod url;
 pub mod ws;
 
 pub use client::{App, Client, Endpoint};
@@ -45,6 +50,7 @@ pub use config::Config;
 pub use error::{BufferTooSmall, Disconnect, FrameError, HandshakeError};
 pub use session::{CloseAction, Event, Identity, Joined, Pad, Session, SessionState};
 pub use transport::Connector;
+pub use url::{ServerUrl, UrlError};
 pub use ws::Buffers;
 
 /// The protocol crate, re-exported so firmware uses the same version.

@@ -38,28 +38,103 @@ pub trait Connector {
 #[cfg(feature = "embassy-net")]
 pub mod embassy_net {
     use super::Connector;
+    use crate::url::ServerUrl;
     use embassy_net::tcp::{ConnectError, TcpSocket};
-    use embassy_net::{IpEndpoint, Stack};
+    use embassy_net::{IpEndpoint, Ipv4Address, Stack};
     use embassy_time::Duration;
 
-    /// Opens a `TcpSocket` to `remote` over `stack` with the given socket buffers, which every
-    /// connection reuses. 1 KiB each is plenty for a controller (its frames are < 300 bytes).
+    /// Where a [`TcpConnector`] connects: a fixed address, or a name resolved on every
+    /// connect (so a server whose DHCP lease moves is found again).
+    #[derive(Debug, Clone, Copy)]
+    enum Remote<'d> {
+        Address(IpEndpoint),
+        #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+        Name {
+            host: &'d str,
+            port: u16,
+        },
+    }
+
+    /// Why a [`TcpConnector`] could not open a connection. Only logged: the session backs
+    /// off and tries again.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum TcpConnectError {
+        /// The TCP connect failed (refused, timed out, no route, or the stack has no address
+        /// yet). Usually the server is down or unreachable from this network.
+        #[error("TCP connect failed: {0:?}")]
+        Connect(ConnectError),
+        /// The host name did not resolve (no DNS server from DHCP, or an unknown name).
+        #[cfg(feature = "dns")]
+        #[error("DNS lookup failed: {0:?}")]
+        Dns(embassy_net::dns::Error),
+        /// The host is a name but the crate was built without the `dns` feature: a build
+        /// configuration error, fixed by enabling `dns` or using an IPv4 address.
+        #[error("the server host is a name; enable feature `dns` or use an IPv4 address")]
+        NeedsDns,
+    }
+
+    /// Opens a `TcpSocket` to the server over `stack` with the given socket buffers, which
+    /// every connection reuses. 1 KiB each is plenty for a controller (its frames are < 300
+    /// bytes).
     pub struct TcpConnector<'d> {
         stack: Stack<'d>,
-        remote: IpEndpoint,
+        remote: Remote<'d>,
         rx: &'d mut [u8],
         tx: &'d mut [u8],
     }
 
     impl<'d> TcpConnector<'d> {
-        /// A connector to `remote` (e.g. `(Ipv4Address::new(192, 168, 1, 20), 8080).into()`).
+        /// A connector to a fixed `remote` (e.g.
+        /// `(Ipv4Address::new(192, 168, 1, 20), 8080).into()`).
         pub fn new(
             stack: Stack<'d>,
             remote: IpEndpoint,
             rx: &'d mut [u8],
             tx: &'d mut [u8],
         ) -> Self {
+            TcpConnector { stack, remote: Remote::Address(remote), rx, tx }
+        }
+
+        /// A connector to `url`'s host and port: an IPv4 address is used as is; a name is
+        /// resolved through the stack's DNS servers (from DHCP) on every connect, which needs
+        /// feature `dns` (without it, every connect fails with
+        /// [`TcpConnectError::NeedsDns`]).
+        pub fn for_url(
+            stack: Stack<'d>,
+            url: &ServerUrl<'d>,
+            rx: &'d mut [u8],
+            tx: &'d mut [u8],
+        ) -> Self {
+            let remote = match url.ipv4() {
+                Some([a, b, c, d]) => Remote::Address(IpEndpoint::new(
+                    Ipv4Address::new(a, b, c, d).into(),
+                    url.port(),
+                )),
+                None => Remote::Name { host: url.host(), port: url.port() },
+            };
             TcpConnector { stack, remote, rx, tx }
+        }
+
+        async fn resolve(&self) -> Result<IpEndpoint, TcpConnectError> {
+            match self.remote {
+                Remote::Address(endpoint) => Ok(endpoint),
+                #[cfg(feature = "dns")]
+                Remote::Name { host, port } => {
+                    let addresses = self
+                        .stack
+                        .dns_query(host, embassy_net::dns::DnsQueryType::A)
+                        .await
+                        .map_err(TcpConnectError::Dns)?;
+                    let address: embassy_net::IpAddress = *addresses
+                        .first()
+                        .ok_or(TcpConnectError::Dns(embassy_net::dns::Error::Failed))?;
+                    debug!("{} resolved", host);
+                    Ok(IpEndpoint::new(address, port))
+                }
+                #[cfg(not(feature = "dns"))]
+                Remote::Name { .. } => Err(TcpConnectError::NeedsDns),
+            }
         }
     }
 
@@ -68,15 +143,16 @@ pub mod embassy_net {
             = TcpSocket<'a>
         where
             Self: 'a;
-        type Error = ConnectError;
+        type Error = TcpConnectError;
 
-        async fn connect(&mut self) -> Result<TcpSocket<'_>, ConnectError> {
+        async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
+            let remote = self.resolve().await?;
             let mut socket = TcpSocket::new(self.stack, self.rx, self.tx);
             // TCP keep-alive is redundant with WebSocket pings; a smoltcp timeout makes a
             // half-dead socket fail its reads instead of waiting forever.
             socket.set_timeout(Some(Duration::from_secs(30)));
             socket.set_nagle_enabled(false); // inputs are tiny and latency-bound
-            socket.connect(self.remote).await?;
+            socket.connect(remote).await.map_err(TcpConnectError::Connect)?;
             Ok(socket)
         }
 

@@ -7,6 +7,7 @@
 #
 #   bash client-embedded/size/report.sh            # from anywhere
 #   LIMIT_FLASH=24576 LIMIT_RAM=8192 STRICT=1 ...  # exit 1 when over the limits
+#   OPT_LEVEL=z ...                                # another opt-level ("s" by default)
 #
 # flash = text + data (llvm-size's text includes .vector_table and .rodata); RAM = data + bss
 # (static RAM only: the stack is not counted).
@@ -17,13 +18,15 @@ TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf)
 LIMIT_FLASH=${LIMIT_FLASH:-24576}
 LIMIT_RAM=${LIMIT_RAM:-8192}
 STRICT=${STRICT:-0}
+OPT_LEVEL=${OPT_LEVEL:-s}
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=$OPT_LEVEL
 
 rustup target add "${TARGETS[@]}" >&2
 rustup component add llvm-tools >&2
 SIZE="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
 [[ -x "$SIZE" ]] || { echo "llvm-size not found at $SIZE" >&2; exit 1; }
 
-OUT=target/size-report
+OUT=target/size-report-$OPT_LEVEL
 mkdir -p "$OUT"
 
 NM="$(dirname "$SIZE")/llvm-nm"
@@ -64,7 +67,7 @@ for target in "${TARGETS[@]}"; do
 done
 
 echo
-echo "tickwire-client-embedded size (opt-level \"s\", fat LTO; bytes)"
+echo "tickwire-client-embedded size (opt-level \"$OPT_LEVEL\", fat LTO; bytes)"
 echo
 echo "| target                | baseline flash | baseline RAM | with client flash | with client RAM | client flash | client RAM | of which compiler-builtins |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"

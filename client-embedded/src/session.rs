@@ -4,11 +4,11 @@
 
 use crate::config::Config;
 use crate::error::Disconnect;
-use tickwire_shared::codec::{decode_control, encode_client};
+use tickwire_shared::codec::{decode_controller, encode_client};
 use tickwire_shared::{
-    Ack, Buttons, ClientMessage, ControlMessage, ControllerFeedback, EntityId, Hello, Input,
+    Ack, Buttons, ClientMessage, ControllerFeedback, ControllerMessage, EntityId, Hello, Input,
     InputSeq, Kick, KickReason, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken, Role,
-    RoomName, RoomRequest, Tick,
+    RoomName, RoomRequest, SkippedEvent, Tick,
 };
 
 /// Where a session is in its connect, join, drop, reconnect cycle.
@@ -299,7 +299,9 @@ impl Session {
             return;
         }
         self.handle_heard(now);
-        let msg = match decode_control(bytes) {
+        // Events (joins, chat, scores) are for screens: skipped unread, which keeps their
+        // decoding out of the firmware.
+        let msg = match decode_controller(bytes) {
             Ok(msg) => msg,
             Err(e) => {
                 warn!("undecodable server message: {}", crate::fmt::Dbg(&e));
@@ -308,7 +310,7 @@ impl Session {
             }
         };
         match msg {
-            ControlMessage::Welcome(welcome) if self.state == SessionState::Handshaking => {
+            ControllerMessage::Welcome(welcome) if self.state == SessionState::Handshaking => {
                 let joined = Joined {
                     player_id: welcome.player_id,
                     entity: welcome.entity,
@@ -331,13 +333,13 @@ impl Session {
                 self.next_ping_ms = now.saturating_add(u64::from(self.config.ping_interval_ms));
                 self.push_event(Event::Joined(joined));
             }
-            ControlMessage::Welcome(_) => debug!("ignoring a second Welcome"),
-            ControlMessage::ControllerFeedback(feedback) => {
+            ControllerMessage::Welcome(_) => debug!("ignoring a second Welcome"),
+            ControllerMessage::ControllerFeedback(feedback) => {
                 if self.state.is_joined() {
                     self.push_event(Event::Feedback(feedback));
                 }
             }
-            ControlMessage::Pong(pong) => {
+            ControllerMessage::Pong(pong) => {
                 if let Some((nonce, sent)) = self.ping_outstanding
                     && nonce == pong.nonce
                 {
@@ -345,7 +347,7 @@ impl Session {
                     self.rtt_ms = Some(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
                 }
             }
-            ControlMessage::Kick(kick) => {
+            ControllerMessage::Kick(kick) => {
                 warn!("kicked: {}", crate::fmt::Dbg(&kick.reason));
                 match kick.reason {
                     // The seat is gone: join afresh next time.
@@ -361,13 +363,13 @@ impl Session {
                     CloseAction::Close { code: 1000 },
                 );
             }
-            ControlMessage::Snapshot(header) => {
+            ControllerMessage::Snapshot(header) => {
                 // Only a `Role::Player` gets these; acking lets the server send deltas.
                 if self.state.is_joined() && self.identity.role == Role::Player {
                     self.ack_pending = Some(header.tick);
                 }
             }
-            ControlMessage::Event(_) => {}
+            ControllerMessage::Event(SkippedEvent) => {}
         }
     }
 
@@ -579,7 +581,7 @@ mod tests {
     use super::*;
     use std::vec::Vec;
     use tickwire_shared::codec::{decode_client, encode_control};
-    use tickwire_shared::{KickText, Pong, Rgb, Welcome, WorldBounds};
+    use tickwire_shared::{ControlMessage, KickText, Pong, Rgb, Welcome, WorldBounds};
 
     const TOKEN: ResumeToken = ResumeToken([7; 16]);
 
@@ -875,6 +877,35 @@ mod tests {
         s.handle_message(10, &[0xff, 0xff]);
         assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1002 }));
         assert!(s.state().is_backing_off());
+    }
+
+    #[test]
+    fn room_events_are_skipped_but_count_as_heard() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        events(&mut s);
+        let chat = tickwire_shared::Event {
+            tick: Tick(9),
+            kind: tickwire_shared::EventKind::Chat {
+                from: PlayerId(4),
+                name: Name::truncated("ana"),
+                text: tickwire_shared::ChatText::truncated("hello"),
+            },
+        };
+        let silence = u64::from(Config::DEFAULT.silence_timeout_ms);
+        s.handle_message(silence - 1, &control(ControlMessage::Event(chat)));
+        assert!(s.state().is_joined());
+        assert_eq!(s.poll_close(), None);
+        assert_eq!(events(&mut s), []);
+        // Heard at silence - 1, so not silent at silence + 10.
+        s.handle_timeout(silence + 10);
+        assert!(s.state().is_joined());
+        // A truncated event is skipped unread too (its body is never decoded)...
+        s.handle_message(silence + 20, &[2]);
+        assert!(s.state().is_joined());
+        // ...but an unknown tag is still a protocol error.
+        s.handle_message(silence + 30, &[9]);
+        assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1002 }));
     }
 
     #[test]

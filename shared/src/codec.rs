@@ -320,19 +320,27 @@ impl Encode for ControlMessage {
     }
 }
 
-impl<C> Decode<C> for ControlMessage {
+impl<C, E: Decode<C>> Decode<C> for ServerView<E> {
     fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
         Ok(match u32::decode(decoder)? {
-            server_tag::WELCOME => ControlMessage::Welcome(Decode::decode(decoder)?),
-            server_tag::SNAPSHOT => ControlMessage::Snapshot(Decode::decode(decoder)?),
-            server_tag::EVENT => ControlMessage::Event(Decode::decode(decoder)?),
+            server_tag::WELCOME => ServerView::Welcome(Decode::decode(decoder)?),
+            server_tag::SNAPSHOT => ServerView::Snapshot(Decode::decode(decoder)?),
+            server_tag::EVENT => ServerView::Event(E::decode(decoder)?),
             server_tag::CONTROLLER_FEEDBACK => {
-                ControlMessage::ControllerFeedback(Decode::decode(decoder)?)
+                ServerView::ControllerFeedback(Decode::decode(decoder)?)
             }
-            server_tag::PONG => ControlMessage::Pong(Decode::decode(decoder)?),
-            server_tag::KICK => ControlMessage::Kick(Decode::decode(decoder)?),
+            server_tag::PONG => ServerView::Pong(Decode::decode(decoder)?),
+            server_tag::KICK => ServerView::Kick(Decode::decode(decoder)?),
+            // One name for both readings: the tag space is the same.
             found => return Err(unknown_server_tag::<ControlMessage>(found)),
         })
+    }
+}
+
+impl<C> Decode<C> for SkippedEvent {
+    /// Reads nothing: the event's body is left in the buffer.
+    fn decode<D: Decoder<Context = C>>(_: &mut D) -> Result<Self, BincodeDecodeError> {
+        Ok(SkippedEvent)
     }
 }
 
@@ -403,15 +411,37 @@ pub fn encode_control(msg: &ControlMessage, buf: &mut [u8]) -> Result<usize, Enc
 
 /// Decodes one whole server message without allocating; a `Snapshot` yields its header only.
 pub fn decode_control(bytes: &[u8]) -> Result<ControlMessage, DecodeError> {
+    decode_view(bytes, false)
+}
+
+/// `skips_events`: `E` leaves an event's body unread, so bytes after the tag are expected.
+fn decode_view<E: Decode<()>>(
+    bytes: &[u8],
+    skips_events: bool,
+) -> Result<ServerView<E>, DecodeError> {
     if bytes.len() > MAX_SERVER_MESSAGE_SIZE {
         return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_SERVER_MESSAGE_SIZE });
     }
-    let (msg, used): (ControlMessage, usize) = bincode::decode_from_slice(bytes, CONFIG)?;
-    // A snapshot's entities are deliberately left unread; everything else must fit exactly.
-    if !matches!(msg, ControlMessage::Snapshot(_)) && used != bytes.len() {
+    let (msg, used): (ServerView<E>, usize) = bincode::decode_from_slice(bytes, CONFIG)?;
+    // A snapshot's entities are deliberately left unread, and so is a skipped event's body;
+    // everything else must fit exactly.
+    let partial = match msg {
+        ServerView::Snapshot(_) => true,
+        ServerView::Event(_) => skips_events,
+        _ => false,
+    };
+    if !partial && used != bytes.len() {
         return Err(DecodeError::TrailingBytes { extra: bytes.len() - used });
     }
     Ok(msg)
+}
+
+/// What a controller reads: [`decode_control`], except that an `Event` (a feed for screens:
+/// joins, chat, scores, which the server does not send to controllers anyway) is recognised
+/// by its tag and skipped unread (`ServerView::Event(SkippedEvent)`), which keeps the name and
+/// chat decoding out of a controller's flash. Everything else decodes as in [`decode_control`].
+pub fn decode_controller(bytes: &[u8]) -> Result<ControllerMessage, DecodeError> {
+    decode_view(bytes, true)
 }
 
 #[cfg(feature = "alloc")]

@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use tickwire_shared::codec::{
-    decode_client, decode_control, encode_client, encode_control, peek_hello_version,
+    decode_client, decode_control, decode_controller, encode_client, encode_control,
+    peek_hello_version,
 };
 use tickwire_shared::*;
 
@@ -189,8 +190,17 @@ fn encoded_control(msg: &ControlMessage) -> Vec<u8> {
 fn decode_everything(bytes: &[u8]) {
     let (_, n) = allocated_by(|| decode_client(bytes));
     assert_eq!(n, 0, "decode_client allocated");
-    let (_, n) = allocated_by(|| decode_control(bytes));
+    let (control, n) = allocated_by(|| decode_control(bytes));
     assert_eq!(n, 0, "decode_control allocated");
+    let (controller, n) = allocated_by(|| decode_controller(bytes));
+    assert_eq!(n, 0, "decode_controller allocated");
+    // `decode_controller` is `decode_control` with events (tag 2, one varint byte) unread.
+    if bytes.first() == Some(&2) && bytes.len() <= MAX_SERVER_MESSAGE_SIZE {
+        let skipped = ControllerMessage::Event(SkippedEvent);
+        assert_eq!(controller, Ok(skipped), "an event is skipped whatever its body");
+    } else {
+        assert_eq!(controller, control.map(ControllerMessage::from), "decode_controller");
+    }
     let (_, n) = allocated_by(|| peek_hello_version(bytes));
     assert_eq!(n, 0, "peek_hello_version allocated");
     #[cfg(feature = "alloc")]

@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Once;
 use tickwire_shared::codec::{
-    decode_client, decode_control, decode_server, encode_client, encode_control, encode_server,
-    peek_hello_version,
+    decode_client, decode_control, decode_controller, decode_server, encode_client, encode_control,
+    encode_server, peek_hello_version,
 };
 use tickwire_shared::delta::{World, apply, delta};
 use tickwire_shared::*;
@@ -443,7 +443,8 @@ fn vectors_rebuild_from_json_and_match_their_bytes() {
 
 /// The paths a no-alloc controller uses agree with the vectors: `peek_hello_version` on what
 /// it sends; `decode_control` (identical to `decode_server` except that a snapshot yields its
-/// header) and `encode_control` on what it receives.
+/// header), `decode_controller` (the same, with events skipped) and `encode_control` on what
+/// it receives.
 #[test]
 fn controller_paths_agree_with_the_vectors() {
     for v in read_vectors() {
@@ -466,6 +467,8 @@ fn controller_paths_agree_with_the_vectors() {
                     ServerMessage::Kick(m) => ControlMessage::Kick(*m),
                 };
                 assert_eq!(decode_control(&bytes), Ok(view), "{n}: decode_control");
+                let controller = ControllerMessage::from(view);
+                assert_eq!(decode_controller(&bytes), Ok(controller), "{n}: decode_controller");
 
                 let mut buf = [0u8; MAX_CONTROL_MESSAGE_SIZE];
                 let len = encode_control(&view, &mut buf).expect("fits the control buffer");

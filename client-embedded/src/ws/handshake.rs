@@ -1,8 +1,8 @@
 //! The HTTP/1.1 upgrade: the request we write and an incremental check of the response,
 //! which may arrive split at any byte.
 
+use super::sha1;
 use crate::error::HandshakeError;
-use sha1::{Digest, Sha1};
 use tickwire_shared::SUBPROTOCOL;
 
 /// Length of a base64 `Sec-WebSocket-Key` (16 random bytes).
@@ -38,10 +38,7 @@ pub fn key_from_nonce(nonce: &[u8; 16]) -> [u8; KEY_LEN] {
 
 /// The `Sec-WebSocket-Accept` a server must answer to `key` (RFC 6455 section 4.2.2).
 pub fn accept_for(key: &[u8; KEY_LEN]) -> [u8; ACCEPT_LEN] {
-    let mut sha = Sha1::new();
-    sha.update(key);
-    sha.update(GUID);
-    let digest: [u8; 20] = sha.finalize().into();
+    let digest = sha1::digest(&[key, GUID]);
     let mut accept = [0u8; ACCEPT_LEN];
     base64(&digest, &mut accept);
     accept

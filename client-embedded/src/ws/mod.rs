@@ -10,6 +10,7 @@ pub mod connection;
 pub mod deframer;
 pub mod frame;
 pub mod handshake;
+mod sha1;
 
 pub use connection::{Buffers, Incoming, WsConnection};
 pub use deframer::{Deframer, Received};

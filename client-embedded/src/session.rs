@@ -294,6 +294,9 @@ impl Session {
 
     /// One whole binary message from the server. Decodes it and updates the state; a message
     /// that does not decode ends the connection with close 1002.
+    // Out of line: inlined into the driver's `run` state machine it costs 1.9 KB more flash
+    // on a Cortex-M0+ (measured with `size/report.sh`).
+    #[inline(never)]
     pub fn handle_message(&mut self, now: u64, bytes: &[u8]) {
         if !self.state.is_connected() {
             return;

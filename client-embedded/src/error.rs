@@ -9,6 +9,7 @@ use tickwire_shared::{DecodeError, KickReason};
 /// Who reacts: the [`Session`](crate::Session) counts it as a failed attempt and backs off.
 /// One that persists is a deployment problem for a person to fix (wrong path or port, a proxy
 /// in between, a server of another protocol version).
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
@@ -44,6 +45,7 @@ pub enum HandshakeError {
 /// [`Session`](crate::Session) reconnects. [`FrameError::MessageTooLarge`] on a controller
 /// means the server sent something other than control messages (e.g. snapshots to a
 /// `Role::Player`): give such a client larger buffers.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
@@ -110,6 +112,7 @@ impl FrameError {
 /// reconnects, resuming its seat with the token of the last `Welcome`. The application sees it
 /// in [`Event::Disconnected`](crate::Event::Disconnected) and may show it (e.g. blink an LED);
 /// it has nothing to fix except for the variants that say so.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Disconnect {

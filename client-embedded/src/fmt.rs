@@ -37,19 +37,19 @@ macro_rules! error {
     ($($t:tt)*) => { log_with!(error, $($t)*) };
 }
 
-/// Logs any `Debug` value with `{}` in either backend (`Display` for `log`, `Format` for
-/// `defmt`), so types from other crates need no `defmt::Format` of their own.
-pub(crate) struct Dbg<'a, T: core::fmt::Debug>(pub(crate) &'a T);
+/// Logs a value with `{}` in either backend: its `Debug` for `log`, its `defmt::Format` for
+/// `defmt` (deliberately not `Debug2Format`, which would pull `core::fmt` into the firmware).
+pub(crate) struct Dbg<'a, T: ?Sized>(pub(crate) &'a T);
 
-impl<T: core::fmt::Debug> core::fmt::Display for Dbg<'_, T> {
+impl<T: core::fmt::Debug + ?Sized> core::fmt::Display for Dbg<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         core::fmt::Debug::fmt(self.0, f)
     }
 }
 
 #[cfg(feature = "defmt")]
-impl<T: core::fmt::Debug> defmt::Format for Dbg<'_, T> {
+impl<T: defmt::Format + ?Sized> defmt::Format for Dbg<'_, T> {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "{}", defmt::Debug2Format(self.0))
+        self.0.format(f)
     }
 }

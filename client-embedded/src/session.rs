@@ -95,6 +95,7 @@ impl Identity {
 
 /// What `Welcome` said, as the application needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Joined {
     /// This client's id in the room (the same after a resume).
     pub player_id: PlayerId,
@@ -110,6 +111,7 @@ pub struct Joined {
 
 /// Something for the application, from [`Session::poll_event`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
     /// A connection attempt starts; `attempt` counts attempts since the last `Welcome` (1 for
     /// the first).

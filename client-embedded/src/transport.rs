@@ -3,6 +3,22 @@
 
 use embedded_io_async::{Read, Write};
 
+/// What the driver needs of a [`Connector::Error`] to log it: `Debug`, and with feature
+/// `defmt` also `defmt::Format` (so that logging it does not pull `core::fmt`, about 11 KB,
+/// into the firmware). Implemented for every such type.
+#[cfg(not(feature = "defmt"))]
+pub trait LogError: core::fmt::Debug {}
+#[cfg(not(feature = "defmt"))]
+impl<T: core::fmt::Debug> LogError for T {}
+
+/// What the driver needs of a [`Connector::Error`] to log it: `Debug`, and with feature
+/// `defmt` also `defmt::Format` (so that logging it does not pull `core::fmt`, about 11 KB,
+/// into the firmware). Implemented for every such type.
+#[cfg(feature = "defmt")]
+pub trait LogError: core::fmt::Debug + defmt::Format {}
+#[cfg(feature = "defmt")]
+impl<T: core::fmt::Debug + defmt::Format> LogError for T {}
+
 /// Opens a fresh transport to the server for each connection attempt.
 ///
 /// Contract for the transport: `write` hands bytes to the network without waiting for
@@ -15,8 +31,8 @@ pub trait Connector {
     type Transport<'a>: Read + Write
     where
         Self: 'a;
-    /// Why an attempt failed; only logged (with `Debug`), then the session backs off.
-    type Error: core::fmt::Debug;
+    /// Why an attempt failed; only logged, then the session backs off.
+    type Error: LogError;
 
     /// Opens a connection (e.g. a TCP connect). The driver bounds it with
     /// [`Config::connect_timeout_ms`](crate::Config::connect_timeout_ms).
@@ -57,6 +73,7 @@ pub mod embassy_net {
 
     /// Why a [`TcpConnector`] could not open a connection. Only logged: the session backs
     /// off and tries again.
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
     #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
     #[non_exhaustive]
     pub enum TcpConnectError {

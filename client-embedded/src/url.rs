@@ -20,6 +20,7 @@
 use crate::client::Endpoint;
 
 /// Why a server URL was refused. Whoever configures the firmware fixes the URL.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     /// The URL starts with `wss://`: TLS is not supported on the controller.

@@ -186,3 +186,10 @@ mod tests {
         assert_eq!(BoundedStr::<4>::try_from_str("abcde"), Err(TooLong { len: 5, max: 4 }));
     }
 }
+
+#[cfg(feature = "defmt")]
+impl<const N: usize> defmt::Format for BoundedStr<N> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str())
+    }
+}

@@ -36,6 +36,7 @@ const ERR_INVALID_MASK: &str = "entity field mask has reserved bits set";
 /// Why bytes did not decode into a message. Whoever reads the message must treat the sender
 /// as broken: a server closes that one connection (1002, or 1007 for [`Self::InvalidUtf8`],
 /// 1009 for [`Self::TooLarge`]); a client drops the connection and reconnects.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -108,6 +109,7 @@ impl From<BincodeDecodeError> for DecodeError {
 
 /// Why a message did not encode. Only [`Self::BufferTooSmall`] can happen with the sizes
 /// documented in [`crate::messages`]: the caller's buffer is smaller than the limit it should be.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {

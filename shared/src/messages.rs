@@ -37,6 +37,7 @@ pub const MAX_SERVER_MESSAGE_SIZE: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Tick(pub u32);
 
 /// A client's input sequence number, +1 per `Input` it sends; the server echoes the newest
@@ -50,12 +51,14 @@ pub struct InputSeq(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PlayerId(pub u16);
 
 /// An entity within its room's world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct EntityId(pub u32);
 
 /// 128 random bits from the server's CSPRNG that let a dropped client take its seat back.
@@ -459,11 +462,13 @@ pub struct Event {
 /// Colour as 8-bit red, green, blue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rgb(pub [u8; 3]);
 
 /// What a controller shows its player: sent on change and at a low rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ControllerFeedback {
     /// The ship's colour, for an RGB LED.
     pub colour: Rgb,
@@ -488,6 +493,7 @@ pub struct Pong {
 /// Why the server is about to close a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum KickReason {
     /// The client speaks another protocol version (close 1002).
     VersionMismatch {
@@ -517,6 +523,7 @@ pub enum KickReason {
 /// Sent just before the server closes a connection, saying why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Kick {
     /// Machine-readable reason.
     pub reason: KickReason,

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds every board example (each its own crate outside the workspace, with its own
+# .cargo/config.toml and Cargo.lock): rustfmt check, release build, clippy with -D warnings,
+# then prints the image's flash and static RAM with llvm-size. Called by .ci/run.
+#
+#   bash client-embedded/boards/build.sh              # every board
+#   bash client-embedded/boards/build.sh pico-w       # some boards
+#
+# The Pico W firmware embeds the CYW43439 NVRAM blob, which no crate ships: set CYW43_NVRAM
+# to its path (CI uses ../shared/data/cyw43/nvram_rp2040.bin beside the checkout; see
+# pico-w/README.md for where to get it).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+boards=("$@")
+if ((${#boards[@]} == 0)); then
+  for dir in */; do
+    [[ -f "$dir/Cargo.toml" ]] && boards+=("${dir%/}")
+  done
+fi
+
+rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf >&2
+rustup component add rustfmt clippy llvm-tools >&2
+SIZE="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
+
+report=()
+for board in "${boards[@]}"; do
+  echo "=== $board" >&2
+  (
+    cd "$board"
+    # Each board builds into its own target/ whatever CARGO_TARGET_DIR says outside.
+    export CARGO_TARGET_DIR=target
+    cargo fmt --check
+    cargo build --release --locked
+    cargo clippy --release --locked -- -D warnings
+  )
+  target=$(sed -n 's/^target *= *"\(.*\)"/\1/p' "$board/.cargo/config.toml" | head -1)
+  name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$board/Cargo.toml" | head -1)
+  read -r text data bss < <("$SIZE" "$board/target/$target/release/$name" | awk 'NR == 2 { print $1, $2, $3 }')
+  report+=("$(printf '| %-15s | %-27s | %10d | %9d |' "$board" "$target" $((text + data)) $((data + bss)))")
+done
+
+echo
+echo "| board           | target                      | flash (B)  | RAM (B)   |"
+echo "|---|---|---:|---:|"
+printf '%s\n' "${report[@]}"

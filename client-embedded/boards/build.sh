@@ -23,6 +23,22 @@ rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-no
 rustup component add rustfmt clippy llvm-tools >&2
 SIZE="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
 
+# "flash RAM" of a firmware ELF from its allocated sections: flash is everything loaded from
+# flash (code, rodata, initialised data, code copied to RAM), RAM is data plus bss-like
+# sections. Skipped: empty sections, the main stack, and the address-range placeholders
+# esp-hal's linker script defines (`*_dummy`, `.dram2_uninit`), which plain llvm-size totals
+# would count.
+sizes() {
+  "$SIZE" -A "$1" | awk '
+    NR > 2 && NF == 3 {
+      if ($3 == 0 || $1 ~ /_dummy$/ || $1 == ".stack" || $1 == ".dram2_uninit") next
+      if ($1 ~ /^\.(bss|noinit|uninit)/) { ram += $2; next }
+      if ($1 ~ /^\.data/) ram += $2
+      flash += $2
+    }
+    END { print flash + 0, ram + 0 }'
+}
+
 report=()
 for board in "${boards[@]}"; do
   echo "=== $board" >&2
@@ -36,8 +52,8 @@ for board in "${boards[@]}"; do
   )
   target=$(sed -n 's/^target *= *"\(.*\)"/\1/p' "$board/.cargo/config.toml" | head -1)
   name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$board/Cargo.toml" | head -1)
-  read -r text data bss < <("$SIZE" "$board/target/$target/release/$name" | awk 'NR == 2 { print $1, $2, $3 }')
-  report+=("$(printf '| %-15s | %-27s | %10d | %9d |' "$board" "$target" $((text + data)) $((data + bss)))")
+  read -r flash ram < <(sizes "$board/target/$target/release/$name")
+  report+=("$(printf '| %-15s | %-27s | %10d | %9d |' "$board" "$target" "$flash" "$ram")")
 done
 
 echo

@@ -51,16 +51,16 @@ pub struct ServerConfig {
 
     /// Time to send the HTTP request head and then the first `Hello`; slower peers are dropped
     /// (HTTP: connection closed; WebSocket: close 1008).
-    #[arg(long, env = "TICKWIRE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "TICKWIRE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration)]
     pub handshake_timeout: Duration,
 
     /// Interval of WebSocket pings the server sends, so idle-but-alive clients stay known.
-    #[arg(long, env = "TICKWIRE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "TICKWIRE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     pub heartbeat_interval: Duration,
 
     /// Silence (no frame of any kind received) after which a client is closed with 1008 and
     /// its seat is kept for resume.
-    #[arg(long, env = "TICKWIRE_IDLE_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "TICKWIRE_IDLE_TIMEOUT", default_value = "15s", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
 
     /// How long a ship stays in the world after its connection dropped without a close, waiting
@@ -70,7 +70,7 @@ pub struct ServerConfig {
 
     /// How long a client may make no write progress (its socket buffer full) before it is
     /// closed with 1008. Until then it just skips stale frames.
-    #[arg(long, env = "TICKWIRE_SLOW_CLIENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "TICKWIRE_SLOW_CLIENT_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub slow_client_timeout: Duration,
 
     /// How long an empty room lingers before it closes (a quick rejoin finds it still there).
@@ -170,6 +170,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// [`parse_duration`] for a period or timeout that must be positive (at least 1 ms): a zero
+/// heartbeat, handshake, idle or slow-client timeout has no sensible meaning.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration < Duration::from_millis(1) {
+        return Err(format!("`{}` must be at least 1ms", text.trim()));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +192,10 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("0.0001").is_err());
+        assert_eq!(parse_positive_duration("1ms"), Ok(Duration::from_millis(1)));
     }
 
     #[test]

@@ -202,7 +202,6 @@ where
     match peek_hello_version(&bytes) {
         Some(PROTOCOL_VERSION) => {}
         Some(theirs) => {
-            info!(client_version = theirs, "refused: protocol version mismatch");
             link.close(kick(
                 close_code::PROTOCOL,
                 KickReason::VersionMismatch { server: PROTOCOL_VERSION },
@@ -263,10 +262,11 @@ async fn join(
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
 ) -> Option<(Joined, RoomHandle)> {
-    // A room can close between the directory lookup and our join; then ask again (once more
-    // than enough in practice, bounded regardless).
-    for _attempt in 0..3 {
-        let handle = match ctx.find_room(
+    // A room can close between the directory lookup and our join, or (for `Any`) fill up
+    // with named joins; then ask again, a bounded number of times.
+    for _attempt in 0..4 {
+        // Held until the room answers, so concurrent `Any` joins spread over rooms.
+        let (handle, _reservation) = match ctx.find_room(
             &hello.room,
             hello.resume.as_ref(),
             hello.role == Role::Spectator,
@@ -294,6 +294,8 @@ async fn join(
         match reply {
             Ok(Ok(Ok(joined))) => return Some((joined, handle)),
             Ok(Ok(Err(JoinRefused::Closing))) | Ok(Err(_)) => continue,
+            // Matchmaking picks another room (this one now counts as full).
+            Ok(Ok(Err(JoinRefused::Full))) if hello.room == RoomRequest::Any => continue,
             Ok(Ok(Err(JoinRefused::Full))) => {
                 link.close(kick(
                     close_code::TRY_AGAIN_LATER,
@@ -313,11 +315,11 @@ async fn join(
             Err(_) => break,
         }
     }
-    warn!("room did not answer the join");
+    warn!("no room accepted the join");
     link.close(kick(
         close_code::TRY_AGAIN_LATER,
         KickReason::Full,
-        "the room did not answer; try again",
+        "no room could take the join; try again",
     ));
     None
 }
@@ -350,7 +352,6 @@ where
         let bytes = match message {
             Err(_) => {
                 let silence = config.idle_timeout.as_secs_f32();
-                info!(silence, "closing silent client");
                 link.close(kick(
                     close_code::POLICY,
                     KickReason::Idle,
@@ -362,7 +363,6 @@ where
             Ok(Some(Err(e))) => {
                 return match ws_failure(&e) {
                     Some(close) => {
-                        info!(code = close.code, reason = %close.reason, "closing: bad frame");
                         link.close(close);
                         ReadEnd::Refused
                     }
@@ -389,7 +389,6 @@ where
             }
         };
         let refuse = |close: CloseRequest| {
-            info!(code = close.code, reason = %close.reason, "closing client");
             link.close(close);
             ReadEnd::Refused
         };
@@ -496,7 +495,8 @@ async fn write_loop<S>(mut sink: Sink<S>, link: Arc<ClientLink>, ctx: Arc<Server
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let heartbeat_every = ctx.config.heartbeat_interval;
+    // `interval_at` panics on a zero period; the CLI refuses 0, a library caller might not.
+    let heartbeat_every = ctx.config.heartbeat_interval.max(Duration::from_millis(1));
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     let close = loop {
         tokio::select! {
@@ -532,6 +532,13 @@ where
         }
     };
     let code = close.code;
+    // Every close is logged here, once, in the connection's span: a violation (any code but
+    // normal and going-away) at info, with the reason the client is told.
+    if matches!(code, close_code::NORMAL | close_code::GOING_AWAY) {
+        debug!(code, reason = %close.reason, "closing");
+    } else {
+        info!(code, reason = %close.reason, "closing");
+    }
     let sent = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
         if let Some(kick) = close.kick
             && let Ok(frame) = encode_server(&ServerMessage::Kick(kick))

@@ -7,7 +7,7 @@
 use crate::config::ServerConfig;
 use crate::game::arena::{Arena, ArenaConfig};
 use crate::metrics::Metrics;
-use crate::room::{self, RoomCommand, RoomShared};
+use crate::room::{self, Reservation, RoomCommand, RoomShared};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -114,34 +114,45 @@ impl ServerContext {
     }
 
     /// The room a `Hello` should go to, created if needed. A resume token that names a live
-    /// room wins over the request.
+    /// room wins over the request. A player or controller sent by matchmaking (`Any`) gets a
+    /// [`Reservation`] to hold until the room answers its join.
     pub fn find_room(
         self: &Arc<Self>,
         request: &RoomRequest,
         resume: Option<&ResumeToken>,
         spectating: bool,
-    ) -> Result<RoomHandle, FindRoomError> {
+    ) -> Result<(RoomHandle, Option<Reservation>), FindRoomError> {
         let mut dir = lock(&self.directory);
         if let Some(name) = resume.and_then(|t| dir.tokens.get(t))
             && let Some(room) = dir.rooms.get(name)
         {
-            return Ok(room.clone());
+            return Ok((room.clone(), None));
         }
-        match request {
+        let room = match request {
             RoomRequest::Named(name) => match dir.rooms.get(name) {
-                Some(room) => Ok(room.clone()),
-                None => self.create_room(&mut dir, *name),
+                Some(room) => return Ok((room.clone(), None)),
+                None => self.create_room(&mut dir, *name)?,
             },
             RoomRequest::Any => {
                 // Fill the fullest room that has space, so players meet each other; spectators
-                // go where the most players are.
+                // go where the most players are, among rooms that still take spectators.
+                let max_spectators = u32::from(self.config.max_spectators);
                 let best = dir
                     .rooms
                     .values()
-                    .filter(|r| spectating || r.shared.has_player_room())
-                    .max_by_key(|r| (r.shared.players(), std::cmp::Reverse(r.shared.name)));
+                    .filter(|r| {
+                        if spectating {
+                            r.shared.spectators() < max_spectators
+                        } else {
+                            r.shared.has_unreserved_player_room()
+                        }
+                    })
+                    .max_by_key(|r| {
+                        let promised = r.shared.reserved.load(Ordering::Relaxed);
+                        (r.shared.players() + promised, std::cmp::Reverse(r.shared.name))
+                    });
                 match best {
-                    Some(room) => Ok(room.clone()),
+                    Some(room) => room.clone(),
                     None => {
                         let name = loop {
                             let name =
@@ -151,11 +162,14 @@ impl ServerContext {
                             }
                             dir.rooms_created += 1;
                         };
-                        self.create_room(&mut dir, name)
+                        self.create_room(&mut dir, name)?
                     }
                 }
             }
-        }
+        };
+        // Reserved under the directory lock, so the next joiner already sees it.
+        let reservation = (!spectating).then(|| Reservation::new(room.shared.clone()));
+        Ok((room, reservation))
     }
 
     fn create_room(
@@ -184,6 +198,13 @@ impl ServerContext {
             true
         } else {
             false
+        }
+    }
+
+    /// Drops a room from the directory unconditionally (its task has died).
+    pub fn remove_room(&self, name: &RoomName) {
+        if lock(&self.directory).rooms.remove(name).is_some() {
+            self.metrics.rooms.dec();
         }
     }
 

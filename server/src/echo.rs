@@ -30,8 +30,13 @@ where
                 Err(_) => break Some((close_code::POLICY, "idle".to_string())),
                 Ok(None) => break None,
                 Ok(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
-                    if ws.send(message).await.is_err() {
-                        break None;
+                    // A peer that sends but never reads would otherwise hold this task and
+                    // its connection slot forever.
+                    let sent = tokio::time::timeout(ctx.config.slow_client_timeout, ws.send(message));
+                    match sent.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break None,
+                        Err(_) => break Some((close_code::POLICY, "not reading the echo".to_string())),
                     }
                 }
                 // tungstenite answers pings and close frames itself.

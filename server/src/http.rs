@@ -36,7 +36,18 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .route("/metrics", get(metrics))
         .route("/rooms", get(rooms))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let mut response = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}: every route answers GET only\n", uri.path()),
+    )
+        .into_response();
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 /// The WebSocket settings of game connections.
@@ -81,6 +92,22 @@ async fn rooms(State(ctx): State<Arc<ServerContext>>) -> Json<Vec<crate::context
 
 /// A refusal with a message. The connection closes after it: a client whose upgrade failed
 /// has nothing more to say on it.
+/// A connection over the global or per-address cap: 503 or 429, counted, with `Retry-After`.
+fn refuse_admission(ctx: &ServerContext, e: AdmitError) -> Response {
+    let (status, reason) = match e {
+        AdmitError::ServerFull => (StatusCode::SERVICE_UNAVAILABLE, "server_full"),
+        AdmitError::TooManyFromAddress => (StatusCode::TOO_MANY_REQUESTS, "per_ip"),
+    };
+    ctx.metrics.refused(reason);
+    retry_after(refuse(status, e.to_string()))
+}
+
+/// Adds `Retry-After: 5` (seconds) to a refusal the client may retry.
+fn retry_after(mut response: Response) -> Response {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     let mut text = message.into();
     text.push('\n');
@@ -169,7 +196,7 @@ fn check_upgrade<B>(
         ));
     }
     if ctx.is_shutting_down() {
-        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"));
+        return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
     }
     Ok(derive_accept_key(key.as_bytes()))
 }
@@ -199,16 +226,7 @@ async fn game_upgrade(
     };
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
-        Err(e) => {
-            let (status, reason) = match e {
-                AdmitError::ServerFull => (StatusCode::SERVICE_UNAVAILABLE, "server_full"),
-                AdmitError::TooManyFromAddress => (StatusCode::TOO_MANY_REQUESTS, "per_ip"),
-            };
-            ctx.metrics.refused(reason);
-            let mut response = refuse(status, e.to_string());
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return response;
-        }
+        Err(e) => return refuse_admission(&ctx, e),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let task_ctx = ctx.clone();
@@ -245,17 +263,23 @@ async fn echo_upgrade(
     };
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return refuse_admission(&ctx, e),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let task_ctx = ctx.clone();
     ctx.tasks.spawn(async move {
         let _permit = permit;
         if let Ok(upgraded) = on_upgrade.await {
+            // The echo writes back what it reads: its write buffer is capped like a game
+            // connection's, so a peer that never reads cannot make it hold more than a
+            // couple of messages.
+            let max_message = task_ctx.config.echo_max_message;
             let config = WebSocketConfig::default()
                 .read_buffer_size(8 * 1024)
-                .max_message_size(Some(task_ctx.config.echo_max_message))
-                .max_frame_size(Some(task_ctx.config.echo_max_message));
+                .write_buffer_size(16 * 1024)
+                .max_write_buffer_size(2 * max_message + 16 * 1024)
+                .max_message_size(Some(max_message))
+                .max_frame_size(Some(max_message));
             let ws = WebSocketStream::from_raw_socket(
                 TokioIo::new(upgraded),
                 WsRole::Server,

@@ -62,7 +62,7 @@ pub struct Metrics {
     /// Time spent in one room tick (simulate, encode, hand frames to clients), seconds.
     pub tick_duration: Histogram,
     /// Ticks that started later than one tick period after they were due, or took longer than
-    /// one period.
+    /// one period; an overrun that also delays the next tick counts once.
     pub late_ticks: Counter,
     /// WebSocket messages written to clients.
     pub frames_sent: Counter,

@@ -11,7 +11,7 @@ use crate::config::ServerConfig;
 use crate::context::ServerContext;
 use crate::game::{Game, GameEvent, PlayerInput};
 use crate::interest::InterestGrid;
-use crate::outbox::{ClientLink, CloseRequest};
+use crate::outbox::{CONTROL_QUEUE_CAP, ClientLink, CloseRequest};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use tickwire_shared::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 /// Snapshots remembered per client: an ack older than this many ticks gets a full snapshot.
 pub const HISTORY_TICKS: usize = 32;
@@ -131,6 +131,29 @@ pub struct RoomShared {
     pub tick: AtomicU32,
     /// Ship-owning seat limit.
     pub capacity: u16,
+    /// Players and controllers that matchmaking sent here whose join the room has not
+    /// answered yet (see [`Reservation`]).
+    pub reserved: AtomicU32,
+}
+
+/// A seat held for a joiner between matchmaking and the room's answer, so that joins that
+/// arrive together spread over rooms instead of all picking the same one and being refused.
+/// Released when dropped (after the answer, or if the connection ends first).
+#[derive(Debug)]
+pub struct Reservation(Arc<RoomShared>);
+
+impl Reservation {
+    /// Holds a seat in `room` until dropped.
+    pub fn new(room: Arc<RoomShared>) -> Self {
+        room.reserved.fetch_add(1, Ordering::Relaxed);
+        Reservation(room)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.0.reserved.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl RoomShared {
@@ -143,6 +166,7 @@ impl RoomShared {
             controllers: AtomicU32::new(0),
             tick: AtomicU32::new(0),
             capacity,
+            reserved: AtomicU32::new(0),
         }
     }
 
@@ -151,9 +175,20 @@ impl RoomShared {
         self.players.load(Ordering::Relaxed)
     }
 
-    /// True when a new player or controller fits.
+    /// True when a new player or controller fits (the room's own admission check).
     pub fn has_player_room(&self) -> bool {
         self.players() < u32::from(self.capacity)
+    }
+
+    /// True when matchmaking may send one more player or controller here: a free seat that
+    /// no earlier joiner has been promised.
+    pub fn has_unreserved_player_room(&self) -> bool {
+        self.players() + self.reserved.load(Ordering::Relaxed) < u32::from(self.capacity)
+    }
+
+    /// Spectators in the room.
+    pub fn spectators(&self) -> u32 {
+        self.spectators.load(Ordering::Relaxed)
     }
 }
 
@@ -196,6 +231,9 @@ struct Seat {
     last_feedback: Option<(ControllerFeedback, Instant)>,
 }
 
+/// Most `Joined` events in the roster a newcomer receives.
+pub const ROSTER_MAX: usize = CONTROL_QUEUE_CAP / 2;
+
 /// The room task's state. Generic over the game so tests can plug in another one.
 pub struct Room<G: Game> {
     shared: Arc<RoomShared>,
@@ -210,6 +248,9 @@ pub struct Room<G: Game> {
     game_events: Vec<GameEvent>,
     encode_buf: Vec<u8>,
     empty_since: Option<Instant>,
+    /// The last tick took longer than a period (and was counted late for it), so the next
+    /// one starting late is the same incident, not another.
+    last_tick_overran: bool,
     /// The time passed to the current `handle` or `tick` call.
     now: Instant,
 }
@@ -230,6 +271,7 @@ impl<G: Game> Room<G> {
             game_events: Vec::new(),
             encode_buf: Vec::with_capacity(4096),
             empty_since: None,
+            last_tick_overran: false,
             now: Instant::now(),
         }
     }
@@ -260,7 +302,7 @@ impl<G: Game> Room<G> {
                     _ = shutdown.changed() => break,
                     due = ticker.tick() => {
                         let now = Instant::now();
-                        if now - due > period {
+                        if now - due > period && !self.last_tick_overran {
                             self.ctx.metrics.late_ticks.inc();
                         }
                         self.tick(now);
@@ -437,6 +479,10 @@ impl<G: Game> Room<G> {
             .seats
             .iter()
             .filter(|(other, _)| **other != newcomer)
+            // Half the newcomer's reliable queue at most, so the roster of a very large room
+            // cannot overflow it (which would close the newcomer as too slow) and the events
+            // that follow still fit; a client names any further seat when it sees one.
+            .take(ROSTER_MAX)
             .map(|(&other, seat)| Event {
                 tick: self.tick,
                 kind: EventKind::Joined { player: other, name: seat.name, role: seat.role },
@@ -444,6 +490,7 @@ impl<G: Game> Room<G> {
             .collect();
         for event in roster {
             let frame = self.encode(&ServerMessage::Event(event));
+            // Cannot overflow: a fresh link's queue holds only the Welcome before this.
             let _ = link.push_control(frame);
         }
     }
@@ -518,7 +565,7 @@ impl<G: Game> Room<G> {
     fn kick_slow(&mut self, player: PlayerId, why: &str, now: Instant) {
         let Some(seat) = self.seats.get_mut(&player) else { return };
         if let Some(link) = seat.link.take() {
-            warn!(player = player.0, why, "closing slow client");
+            debug!(player = player.0, why, "closing slow client");
             link.close(CloseRequest {
                 code: 1008,
                 reason: why.into(),
@@ -587,7 +634,8 @@ impl<G: Game> Room<G> {
 
         let elapsed = started.elapsed();
         self.ctx.metrics.tick_duration.observe(elapsed.as_secs_f64());
-        if elapsed > self.config().tick_period() {
+        self.last_tick_overran = elapsed > self.config().tick_period();
+        if self.last_tick_overran {
             self.ctx.metrics.late_ticks.inc();
         }
     }
@@ -704,6 +752,30 @@ fn encode_frame(buf: &mut Vec<u8>, msg: &ServerMessage) {
     }
 }
 
+impl<G: Game> Drop for Room<G> {
+    /// A room whose task panics (a bug in the game, most likely) must not leave its clients
+    /// connected to nothing: each is closed with 1011, its resume token forgotten, and the
+    /// room taken out of the directory so matchmaking stops choosing it. The rest of the
+    /// server goes on (tokio contains the panic to this task).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        error!("room crashed; closing its clients with 1011");
+        for seat in self.seats.values() {
+            if let Some(link) = &seat.link {
+                link.close(CloseRequest {
+                    code: 1011,
+                    reason: "internal error: the room stopped".into(),
+                    kick: None,
+                });
+            }
+            self.ctx.forget_token(&seat.token);
+        }
+        self.ctx.remove_room(&self.shared.name);
+    }
+}
+
 /// Spawns a room task running `game` and returns its handle.
 pub fn spawn<G: Game>(
     ctx: &Arc<ServerContext>,
@@ -725,6 +797,7 @@ mod tests {
     use crate::game::arena::{Arena, ArenaConfig};
     use tickwire_shared::codec::decode_server;
     use tickwire_shared::delta::apply;
+    use tickwire_shared::{RoundState, WorldBounds};
 
     fn room(configure: impl FnOnce(&mut ServerConfig)) -> Room<Arena> {
         let mut config = ServerConfig { seed: Some(3), ..ServerConfig::default() };
@@ -773,6 +846,68 @@ mod tests {
                 _ => None,
             })
             .expect("a snapshot")
+    }
+
+    /// The arena, except that its world step panics: a bug in a plugged-in game.
+    struct Crashing(Arena);
+
+    impl Game for Crashing {
+        fn bounds(&self) -> WorldBounds {
+            self.0.bounds()
+        }
+        fn add_player(&mut self, player: PlayerId) -> EntityId {
+            self.0.add_player(player)
+        }
+        fn remove_player(&mut self, player: PlayerId) {
+            self.0.remove_player(player)
+        }
+        fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
+            self.0.set_input(player, input)
+        }
+        fn step(&mut self, _dt: f32, _events: &mut Vec<GameEvent>) {
+            panic!("a bug in the game");
+        }
+        fn entities(&self, out: &mut Vec<EntityState>) {
+            self.0.entities(out)
+        }
+        fn round(&self) -> RoundState {
+            self.0.round()
+        }
+        fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
+            self.0.focus(player)
+        }
+        fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
+            self.0.feedback(player)
+        }
+    }
+
+    #[test]
+    fn a_room_that_panics_closes_its_clients_with_1011() {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
+        let mut room = Room::new(shared, ctx, Crashing(Arena::new(ArenaConfig::default(), 3)));
+        let t0 = Instant::now();
+        let (link, joined) = {
+            let link = Arc::new(ClientLink::new());
+            let (reply, mut answer) = oneshot::channel();
+            let request = JoinRequest {
+                role: Role::Player,
+                name: Name::new(),
+                resume: None,
+                link: link.clone(),
+            };
+            room.handle(RoomCommand::Join { request, reply }, t0);
+            (link, answer.try_recv().expect("answered"))
+        };
+        assert!(joined.is_ok());
+        let _ = messages(&link);
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || room.tick(t0)));
+        assert!(crashed.is_err(), "the game's panic unwinds through the room");
+        let (_, close) = messages(&link);
+        let close = close.expect("the client is closed");
+        assert_eq!(close.code, 1011);
+        assert!(close.reason.contains("internal error"), "{}", close.reason);
     }
 
     #[test]

@@ -70,10 +70,15 @@ struct Directory {
     rooms_created: u64,
 }
 
+/// TCP connections an address may hold beyond its WebSocket sessions.
+pub const HTTP_CONNECTIONS_PER_IP: u32 = 16;
+
 #[derive(Debug, Default)]
 struct Connections {
     total: u32,
     per_ip: HashMap<IpAddr, u32>,
+    /// Open TCP connections per address, upgraded or not (see [`ServerContext::admit_tcp`]).
+    tcp_per_ip: HashMap<IpAddr, u32>,
 }
 
 /// Everything the server's tasks share.
@@ -249,6 +254,25 @@ impl ServerContext {
         Ok(ConnectionPermit { ctx: self.clone(), ip })
     }
 
+    /// Admits one accepted TCP connection from `ip`, or `None` when that address already
+    /// holds [`Self::tcp_limit_per_ip`] of them: one address must not be able to fill the
+    /// listener's connection slots (which pauses accepting for everyone).
+    pub fn admit_tcp(self: &Arc<Self>, ip: IpAddr) -> Option<TcpPermit> {
+        let mut conns = lock(&self.connections);
+        let open = conns.tcp_per_ip.entry(ip).or_default();
+        if *open >= self.tcp_limit_per_ip() {
+            return None;
+        }
+        *open += 1;
+        Some(TcpPermit { ctx: self.clone(), ip })
+    }
+
+    /// TCP connections one address may hold: its WebSocket sessions plus
+    /// [`HTTP_CONNECTIONS_PER_IP`] for plain requests (`/rooms`, `/metrics`, upgrades).
+    pub fn tcp_limit_per_ip(&self) -> u32 {
+        self.config.max_connections_per_ip.saturating_add(HTTP_CONNECTIONS_PER_IP)
+    }
+
     /// True once shutdown began.
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
@@ -260,6 +284,25 @@ impl ServerContext {
 pub struct ConnectionPermit {
     ctx: Arc<ServerContext>,
     ip: IpAddr,
+}
+
+/// One accepted TCP connection; dropping it frees its place in its address's count.
+#[derive(Debug)]
+pub struct TcpPermit {
+    ctx: Arc<ServerContext>,
+    ip: IpAddr,
+}
+
+impl Drop for TcpPermit {
+    fn drop(&mut self) {
+        let mut conns = lock(&self.ctx.connections);
+        if let Some(n) = conns.tcp_per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                conns.tcp_per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Drop for ConnectionPermit {

@@ -21,6 +21,23 @@ use tracing::{debug, error, info, warn};
 /// accepting pauses until one finishes.
 const HTTP_CONNECTION_HEADROOM: u32 = 1024;
 
+/// Answers a connection from an address over its connection limit with a 429 and closes it,
+/// without reading its request (a bounded write: a peer that does not read gets dropped).
+async fn refuse_busy_address(mut stream: tokio::net::TcpStream, limit: u32) {
+    use tokio::io::AsyncWriteExt;
+    let body = format!("too many connections from your address (limit {limit}); retry later\n");
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
 /// Serves on `listener` until `shutdown` resolves, then closes every client with 1001.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future) {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -57,6 +74,11 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
                 continue;
             }
         };
+        let Some(tcp_permit) = ctx.admit_tcp(peer.ip()) else {
+            ctx.metrics.refused("per_ip");
+            ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
+            continue;
+        };
         // Snapshots are small and latency-bound: never wait to coalesce them.
         let _ = stream.set_nodelay(true);
         if ctx.config.socket_send_buffer > 0 {
@@ -66,7 +88,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         let app = app.clone();
         let ctx_conn = ctx.clone();
         ctx.tasks.spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, tcp_permit);
             let service = hyper::service::service_fn(move |mut req| {
                 req.extensions_mut().insert(PeerAddr(peer));
                 app.clone().oneshot(req)

@@ -3,6 +3,8 @@
 mod support;
 
 use futures_util::{SinkExt, StreamExt};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
 use tickwire_shared::codec::decode_server;
@@ -224,6 +226,7 @@ async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing
         Client::join(&url, hello_in(Role::Player, "filler", "slow")).await.drop_abruptly();
     }
 
+    let late_before = server.metric("tickwire_late_ticks_total").await;
     let started = Instant::now();
     let first = healthy.next_world().await.tick.0;
     let mut last = first;
@@ -232,12 +235,18 @@ async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing
     }
     let rate = f64::from(last - first) / started.elapsed().as_secs_f64();
     assert!(rate > 20.0, "the healthy client kept receiving ({rate:.1} ticks/s at 60 Hz)");
-    assert!(server.metric("tickwire_frames_skipped_total").await > 0.0);
+    // The room's tick loop never waited on the stalled socket...
+    let late = server.metric("tickwire_late_ticks_total").await - late_before;
+    assert!(late <= 1.0, "{late} late ticks while one client stopped reading");
+    // ...it replaced the frame the stalled client had not taken, tick after tick, and counted
+    // each: the client is stalled for the 1.5 s slow-client timeout, 90 ticks at 60 Hz (at most
+    // one frame per tick for it; the healthy client takes every frame).
+    let skipped = server.metric("tickwire_frames_skipped_total").await;
+    assert!(skipped >= 30.0, "only {skipped} frames counted as skipped");
+    assert!(skipped <= f64::from(last), "{skipped} frames skipped in {last} ticks");
 
     // Reading again, the stalled client finds its backlog cut short by a 1008 close.
-    let closed = stalled.closed().await;
-    assert_eq!(closed.code, 1008, "{closed:?}");
-    assert_eq!(closed.kick.map(|k| k.reason), Some(KickReason::TooSlow));
+    stalled.closed().await.assert_is(1008, Some(KickReason::TooSlow), "no progress");
     server.shutdown().await;
 }
 
@@ -614,5 +623,289 @@ async fn connection_caps_answer_429_and_503() {
     let (status, _, body) = http_request(server.addr, upgrade).await;
     assert_eq!(status, 503);
     assert!(body.contains("connection limit"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_over_the_rate_limit_is_closed_with_1008_and_the_room_plays_on() {
+    let mut config = test_config();
+    config.chat_rate = 2;
+    config.chat_burst = 3;
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let mut bystander = Client::join(&url, hello_in(Role::Spectator, "calm", "chatty")).await;
+    let mut chatty = Client::join(&url, hello_in(Role::Player, "chatty", "chatty")).await;
+    let id = chatty.welcome.player_id;
+    for i in 0..10 {
+        let text = ChatText::truncated(&format!("line {i}"));
+        chatty.send(&ClientMessage::Chat(Chat { text })).await;
+    }
+    let closed = chatty.closed().await;
+    closed.assert_is(1008, Some(KickReason::RateLimited), "more than 2 chat lines per second");
+
+    // The seat ends at once; the burst got through before the close, the rest did not.
+    let left = bystander.wait_left(id).await;
+    let lines = bystander
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Chat { from, .. } if from == id))
+        .count();
+    assert!((3..=4).contains(&lines), "{lines} chat lines delivered with a burst of 3");
+    bystander.snapshots_past(left.tick, 5).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_lines_too_long_or_not_utf8_get_1002_1009_and_1007_and_the_room_plays_on() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut bystander = Client::join(&url, hello_in(Role::Player, "calm", "long")).await;
+
+    // Exactly at the 200-byte bound: delivered whole.
+    let mut fits = Client::join(&url, hello_in(Role::Player, "fits", "long")).await;
+    let text = ChatText::truncated(&"a".repeat(200));
+    assert_eq!(text.len(), 200);
+    fits.send(&ClientMessage::Chat(Chat { text })).await;
+    let from_fits = fits.welcome.player_id;
+    let event = bystander
+        .wait_event(|e| matches!(e, EventKind::Chat { from, .. } if *from == from_fits))
+        .await;
+    assert!(matches!(event.kind, EventKind::Chat { text, .. } if text.len() == 200));
+
+    let mut refused = Vec::new();
+    // 201 bytes of text in a 203-byte message: the string is over its bound, so the message
+    // does not decode (StringTooLong): 1002 with a Kick.
+    let mut long = Client::join(&url, hello_in(Role::Player, "long", "long")).await;
+    refused.push(long.welcome.player_id);
+    let mut bytes = vec![3, 201];
+    bytes.extend([b'a'; 201]);
+    long.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    let closed = long.closed().await;
+    closed.assert_is(1002, Some(KickReason::MalformedMessage), "string is longer than its limit");
+
+    // 300 bytes of text: the message is above 256 bytes and is refused by the WebSocket layer
+    // before it is buffered: 1009, no Kick.
+    let mut huge = Client::join(&url, hello_in(Role::Player, "huge", "long")).await;
+    refused.push(huge.welcome.player_id);
+    let mut bytes = vec![3, 0xfb, 0x2c, 0x01];
+    bytes.extend([b'a'; 300]);
+    huge.ws.send(Message::Binary(bytes.into())).await.unwrap();
+    huge.closed().await.assert_is(1009, None, "exceeds the limit of 256");
+
+    // Not UTF-8 ("ok" then a cut-off two-byte sequence): 1007 with a Kick.
+    let mut bad = Client::join(&url, hello_in(Role::Player, "bad", "long")).await;
+    refused.push(bad.welcome.player_id);
+    bad.ws.send(Message::Binary(vec![3, 4, b'o', b'k', 0xc3, 0x28].into())).await.unwrap();
+    let closed = bad.closed().await;
+    closed.assert_is(1007, Some(KickReason::MalformedMessage), "not valid UTF-8");
+
+    let mut last_left = tick(0);
+    for id in refused {
+        last_left = last_left.max(bystander.wait_left(id).await.tick);
+    }
+    bystander.snapshots_past(last_left, 5).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_hello_is_closed_with_1002_and_the_room_plays_on() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut bystander = Client::join(&url, hello_in(Role::Spectator, "calm", "twice")).await;
+    let mut twice = Client::join(&url, hello_in(Role::Player, "twice", "twice")).await;
+    let id = twice.welcome.player_id;
+    twice.next_world().await;
+    twice.send(&ClientMessage::Hello(hello_in(Role::Player, "twice", "twice"))).await;
+    twice.closed().await.assert_is(1002, Some(KickReason::BadHello), "Hello was already sent");
+    let left = bystander.wait_left(id).await;
+    bystander.snapshots_past(left.tick, 5).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_spectator_sending_input_is_closed_with_1008_and_the_room_plays_on() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut bystander = Client::join(&url, hello_in(Role::Player, "calm", "watch")).await;
+    let mut eye = Client::join(&url, hello_in(Role::Spectator, "eye", "watch")).await;
+    let id = eye.welcome.player_id;
+    eye.next_world().await;
+    eye.input(127, 0, 1).await;
+    let closed = eye.closed().await;
+    closed.assert_is(1008, Some(KickReason::MalformedMessage), "spectators do not send input");
+    let left = bystander.wait_left(id).await;
+    bystander.snapshots_past(left.tick, 5).await;
+    let rooms: serde_json::Value = serde_json::from_str(&server.get("/rooms").await.2).unwrap();
+    assert_eq!(rooms[0]["spectators"], 0, "{rooms}");
+    assert_eq!(rooms[0]["players"], 1, "{rooms}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn past_the_room_limit_new_rooms_are_refused_with_1013() {
+    let mut config = test_config();
+    config.max_rooms = 2;
+    config.room_capacity = 1;
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let mut watcher = Client::join(&url, hello_in(Role::Spectator, "eye", "one")).await;
+    let _a = Client::join(&url, hello_in(Role::Player, "a", "one")).await;
+    let _b = Client::join(&url, hello_in(Role::Player, "b", "two")).await;
+    let before = watcher.next_world().await.tick;
+
+    // A third named room would pass the limit.
+    let mut ws = open(&url).await;
+    send_raw(&mut ws, &ClientMessage::Hello(hello_in(Role::Player, "c", "three"))).await;
+    closed_with(&mut ws, None).await.assert_is(1013, Some(KickReason::Full), "room limit");
+
+    // So would matchmaking, both rooms being full.
+    let mut ws = open(&url).await;
+    send_raw(&mut ws, &ClientMessage::Hello(hello(Role::Player, "d"))).await;
+    closed_with(&mut ws, None).await.assert_is(1013, Some(KickReason::Full), "room limit");
+
+    // The open rooms are untouched: still two, still ticking, still taking spectators.
+    let late = Client::join(&url, hello_in(Role::Spectator, "late", "two")).await;
+    assert_eq!(late.welcome.room.as_str(), "two");
+    watcher.snapshots_past(before, 5).await;
+    let rooms: serde_json::Value = serde_json::from_str(&server.get("/rooms").await.2).unwrap();
+    let names: Vec<_> = rooms.as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(names, ["one", "two"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_server_pings_and_closes_a_silent_client_after_the_idle_timeout() {
+    let idle = Duration::from_millis(600);
+    let mut config = test_config();
+    config.heartbeat_interval = Duration::from_millis(100);
+    config.idle_timeout = idle;
+    let server = TestServer::start(config).await;
+
+    // A spectator that never acks sends nothing but the pongs tungstenite answers pings with
+    // (as browsers do): it sees the pings, and pongs count as life.
+    let mut answering =
+        Client::join(&server.ws_url(), hello_in(Role::Spectator, "pong", "beat")).await;
+    let answering = async move {
+        let started = Instant::now();
+        let mut pings = 0;
+        while started.elapsed() < 2 * idle || pings < 3 {
+            assert!(started.elapsed() < PATIENCE, "{pings} pings in {:?}", started.elapsed());
+            let next = tokio::time::timeout(PATIENCE, answering.ws.next()).await.expect("frames");
+            match next {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Close(frame))) => {
+                    panic!("closed although it answered every ping: {frame:?}")
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("connection failed: {e}"),
+                None => panic!("connection ended"),
+            }
+        }
+        pings
+    };
+
+    // A client that answers nothing (not even pings) is closed once the idle timeout passes.
+    let mut mute = RawWs::connect(server.addr).await;
+    let silent = async move {
+        mute.send(&ClientMessage::Hello(hello_in(Role::Player, "mute", "beat"))).await;
+        let sent = Instant::now();
+        let (mut welcomed, mut pings, mut kick) = (false, 0, None);
+        let (code, reason) = loop {
+            match mute.next_frame().await.expect("a close frame before the connection ends") {
+                RawFrame::Binary(bytes) => match decode_server(&bytes).expect("decodes") {
+                    ServerMessage::Welcome(_) => welcomed = true,
+                    ServerMessage::Kick(k) => kick = Some(k),
+                    _ => {}
+                },
+                RawFrame::Ping(_) => pings += 1,
+                RawFrame::Close(code, reason) => break (code, reason),
+                other => panic!("unexpected frame {other:?}"),
+            }
+        };
+        (welcomed, pings, Closed { code, reason, kick }, sent.elapsed())
+    };
+
+    let (answered_pings, (welcomed, mute_pings, closed, silent_for)) =
+        tokio::join!(answering, silent);
+    assert!(answered_pings >= 3, "{answered_pings} pings");
+    assert!(welcomed);
+    assert!(mute_pings >= 2, "pings before the idle close: {mute_pings}");
+    closed.assert_is(1008, Some(KickReason::Idle), "nothing received for 0.6 s");
+    assert!(silent_for >= idle, "closed after {silent_for:?}, before the idle timeout");
+    assert!(silent_for < idle + Duration::from_secs(5), "closed only after {silent_for:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_matchmaking_welcomes_everyone_and_never_overfills_a_room() {
+    const N: usize = 40;
+    const CAPACITY: usize = 4;
+    let mut config = test_config();
+    config.room_capacity = CAPACITY as u16;
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let go = Arc::new(tokio::sync::Barrier::new(N));
+    let joins: Vec<_> = (0..N)
+        .map(|i| {
+            let (url, go) = (url.clone(), go.clone());
+            tokio::spawn(async move {
+                let ws = open(&url).await;
+                go.wait().await; // every socket is open: all the Hellos go out together
+                try_join(ws, hello(Role::Player, &format!("p{i}"))).await
+            })
+        })
+        .collect();
+    let mut welcomed = Vec::new();
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for join in joins {
+        match join.await.unwrap() {
+            Ok(seated) => welcomed.push(seated),
+            Err(closed) => {
+                let kick = closed.kick.map(|k| k.reason);
+                let key = format!("{} {kick:?} {:?}", closed.code, closed.reason);
+                *refused.entry(key).or_default() += 1;
+            }
+        }
+    }
+    let mut per_room: BTreeMap<String, usize> = BTreeMap::new();
+    for (welcome, _) in &welcomed {
+        *per_room.entry(welcome.room.as_str().to_string()).or_default() += 1;
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of {N} clients joining Any were refused instead of seated (close code, kick, \
+         reason: count): {refused:?}; the welcomed ones are in {per_room:?}",
+        N - welcomed.len()
+    );
+    for (room, players) in &per_room {
+        assert!(*players <= CAPACITY, "room {room} holds {players} players: {per_room:?}");
+    }
+    let rooms = per_room.len();
+    assert!(
+        (N.div_ceil(CAPACITY)..=N / CAPACITY + 3).contains(&rooms),
+        "{rooms} rooms for {N} players of capacity {CAPACITY}: {per_room:?}"
+    );
+    // The server's own view agrees.
+    let listed: serde_json::Value = serde_json::from_str(&server.get("/rooms").await.2).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert!(listed.iter().all(|r| r["players"].as_u64().unwrap() <= CAPACITY as u64), "{listed:?}");
+    let seated: u64 = listed.iter().map(|r| r["players"].as_u64().unwrap()).sum();
+    assert_eq!(seated, N as u64, "{listed:?}");
+    drop(welcomed);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn other_methods_on_the_game_endpoint_get_405_saying_which_is_allowed() {
+    let server = TestServer::start(test_config()).await;
+    let (status, head, body) = http_request(
+        server.addr,
+        "POST /ws HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 405, "{head}");
+    assert!(head.to_ascii_lowercase().contains("allow: get"), "{head}");
+    assert!(!body.trim().is_empty(), "the 405 has an empty body; it should say GET is allowed");
+    assert!(body.contains("GET"), "{body}");
     server.shutdown().await;
 }

@@ -12,8 +12,8 @@ use tickwire_shared::codec::{decode_server, encode_client_to_vec};
 use tickwire_shared::delta::{World, apply};
 use tickwire_shared::{
     Ack, Buttons, ClientMessage, ControllerFeedback, Event, EventKind, Hello, Input, InputSeq,
-    Kick, Name, PROTOCOL_VERSION, ResumeToken, Role, RoomName, RoomRequest, SUBPROTOCOL,
-    ServerMessage, Snapshot, Tick, Welcome,
+    Kick, KickReason, Name, PROTOCOL_VERSION, PlayerId, ResumeToken, Role, RoomName, RoomRequest,
+    SUBPROTOCOL, ServerMessage, Snapshot, Tick, Welcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -294,6 +294,16 @@ impl Client {
     }
 }
 
+/// A close frame (and the `Kick` before it, if any) as a [`Closed`].
+fn closed_by(frame: Option<CloseFrame>, kick: Option<Kick>) -> Closed {
+    match frame {
+        Some(CloseFrame { code, reason }) => {
+            Closed { code: code.into(), reason: reason.to_string(), kick }
+        }
+        None => Closed { code: 1005, reason: String::new(), kick },
+    }
+}
+
 /// Reads `ws` until its close frame.
 pub async fn closed_with(ws: &mut Ws, mut kick: Option<Kick>) -> Closed {
     loop {
@@ -304,12 +314,7 @@ pub async fn closed_with(ws: &mut Ws, mut kick: Option<Kick>) -> Closed {
                     kick = Some(k);
                 }
             }
-            Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
-                return Closed { code: code.into(), reason: reason.to_string(), kick };
-            }
-            Some(Ok(Message::Close(None))) => {
-                return Closed { code: 1005, reason: String::new(), kick };
-            }
+            Some(Ok(Message::Close(frame))) => return closed_by(frame, kick),
             Some(Ok(_)) => {}
             Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) | None => {
                 panic!("connection ended without a close frame")
@@ -339,4 +344,171 @@ fn placeholder_welcome() -> Welcome {
 
 pub fn tick(t: u32) -> Tick {
     Tick(t)
+}
+
+impl Closed {
+    /// Asserts the close code, the `Kick` reason (`None`: no `Kick` was sent) and that both the
+    /// close reason and the `Kick`'s message say `why`.
+    #[track_caller]
+    pub fn assert_is(&self, code: u16, kick: Option<KickReason>, why: &str) {
+        assert_eq!(self.code, code, "close code of {self:?}");
+        assert_eq!(self.kick.map(|k| k.reason), kick, "kick of {self:?}");
+        assert!(self.reason.contains(why), "close reason {:?} should say {why:?}", self.reason);
+        if let Some(k) = &self.kick {
+            let message = k.message.as_str();
+            assert!(message.contains(why), "kick message {message:?} should say {why:?}");
+        }
+    }
+}
+
+impl Client {
+    /// Reads until the event that `player` left arrives.
+    pub async fn wait_left(&mut self, player: PlayerId) -> Event {
+        self.wait_event(|e| matches!(e, EventKind::Left { player: p } if *p == player)).await
+    }
+
+    /// Reads snapshots until one is at least `ticks` ticks past `after` (the room kept ticking
+    /// and this client kept receiving); returns its tick.
+    pub async fn snapshots_past(&mut self, after: Tick, ticks: u32) -> Tick {
+        loop {
+            let tick = self.next_world().await.tick;
+            if tick.0 >= after.0 + ticks {
+                return tick;
+            }
+        }
+    }
+}
+
+/// Sends `hello` on `ws` and reads the answer: the `Welcome` (and the socket, still open), or
+/// how the server refused.
+pub async fn try_join(mut ws: Ws, hello: Hello) -> Result<(Welcome, Ws), Closed> {
+    send_raw(&mut ws, &ClientMessage::Hello(hello)).await;
+    loop {
+        let next = tokio::time::timeout(PATIENCE, ws.next()).await.expect("an answer in time");
+        match next {
+            Some(Ok(Message::Binary(bytes))) => match decode_server(&bytes) {
+                Ok(ServerMessage::Welcome(welcome)) => return Ok((welcome, ws)),
+                Ok(ServerMessage::Kick(kick)) => return Err(closed_with(&mut ws, Some(kick)).await),
+                other => panic!("expected Welcome or Kick, got {other:?}"),
+            },
+            Some(Ok(Message::Close(frame))) => return Err(closed_by(frame, None)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("connection failed before Welcome: {e}"),
+            None => panic!("connection ended before Welcome"),
+        }
+    }
+}
+
+/// A frame as a hand-rolled WebSocket client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawFrame {
+    Binary(Vec<u8>),
+    Text(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(u16, String),
+    Other(u8, Vec<u8>),
+}
+
+/// A minimal WebSocket client over a plain TCP socket that sends only what it is told to: unlike
+/// tungstenite it never answers a ping, so it can be truly silent.
+pub struct RawWs {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawWs {
+    /// Upgrades `GET /ws` offering `tickwire.v1`.
+    pub async fn connect(addr: SocketAddr) -> RawWs {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = RawWs { stream, buf: Vec::new() };
+        let head_end = loop {
+            if let Some(at) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            assert!(raw.fill().await, "connection closed during the upgrade");
+        };
+        let head = String::from_utf8_lossy(&raw.buf[..head_end]).to_string();
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        raw.buf.drain(..head_end);
+        raw
+    }
+
+    /// Reads more bytes into the buffer; false at end of stream.
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout(PATIENCE, self.stream.read(&mut chunk))
+            .await
+            .expect("the server sent something in time")
+            .unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    /// Sends one masked binary frame.
+    pub async fn send_binary(&mut self, payload: &[u8]) {
+        let mask = [0x5a, 0xc3, 0x17, 0x88];
+        let mut frame = vec![0x82];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await.unwrap();
+    }
+
+    /// Sends a protocol message.
+    pub async fn send(&mut self, msg: &ClientMessage) {
+        self.send_binary(&encode_client_to_vec(msg)).await;
+    }
+
+    /// The next whole frame (server frames are unmasked and, from this server, unfragmented);
+    /// `None` when the TCP connection ends.
+    pub async fn next_frame(&mut self) -> Option<RawFrame> {
+        loop {
+            if let Some((frame, used)) = parse_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+}
+
+/// Parses one unmasked frame at the start of `buf`: the frame and the bytes it took.
+fn parse_frame(buf: &[u8]) -> Option<(RawFrame, usize)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    assert_eq!(b1 & 0x80, 0, "server frames are not masked");
+    let (len, mut at) = match b1 & 0x7f {
+        126 => (usize::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)), 4),
+        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+        n => (usize::from(n), 2),
+    };
+    let payload = buf.get(at..at + len)?.to_vec();
+    at += len;
+    let frame = match b0 & 0x0f {
+        0x1 => RawFrame::Text(payload),
+        0x2 => RawFrame::Binary(payload),
+        0x8 => {
+            let code = payload.get(..2).map_or(1005, |c| u16::from_be_bytes([c[0], c[1]]));
+            let reason = String::from_utf8_lossy(payload.get(2..).unwrap_or(&[])).to_string();
+            RawFrame::Close(code, reason)
+        }
+        0x9 => RawFrame::Ping(payload),
+        0xa => RawFrame::Pong(payload),
+        op => RawFrame::Other(op, payload),
+    };
+    Some((frame, at))
 }

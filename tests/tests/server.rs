@@ -12,6 +12,8 @@ use tickwire_shared::quant::dequantize_position;
 use tickwire_shared::{
     Chat, ChatText, ClientMessage, EntityId, EventKind, KickReason, Ping, Role, ServerMessage,
 };
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -623,6 +625,42 @@ async fn connection_caps_answer_429_and_503() {
     let (status, _, body) = http_request(server.addr, upgrade).await;
     assert_eq!(status, 503);
     assert!(body.contains("connection limit"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_address_cannot_fill_the_listener_with_idle_connections() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 1;
+    let limit = 1 + tickwire_server::context::HTTP_CONNECTIONS_PER_IP as usize;
+    let server = TestServer::start(config).await;
+    // Idle TCP connections that never send a request hold the address's places...
+    let mut idle = Vec::new();
+    for _ in 0..limit {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    // ...so the next one is answered 429 at once, before it sends anything.
+    let mut refused = TcpStream::connect(server.addr).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), refused.read_to_end(&mut response))
+        .await
+        .expect("the refusal comes without a request")
+        .expect("readable");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 429 "), "{response}");
+    assert!(response.to_ascii_lowercase().contains("retry-after: 5"), "{response}");
+    assert!(response.contains("too many connections from your address"), "{response}");
+    // Their places free up when they go, and the address is served again.
+    drop(idle);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _, _) = server.get("/healthz").await;
+        if status == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still refused: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.shutdown().await;
 }
 

@@ -119,8 +119,9 @@ impl ServerContext {
     }
 
     /// The room a `Hello` should go to, created if needed. A resume token that names a live
-    /// room wins over the request. A player or controller sent by matchmaking (`Any`) gets a
-    /// [`Reservation`] to hold until the room answers its join.
+    /// room wins over the request. A player or controller sent to a room that matchmaking
+    /// picked or that was just created gets a [`Reservation`] to hold until the room answers
+    /// its join.
     pub fn find_room(
         self: &Arc<Self>,
         request: &RoomRequest,
@@ -295,12 +296,16 @@ pub struct TcpPermit {
 
 impl Drop for TcpPermit {
     fn drop(&mut self) {
-        let mut conns = lock(&self.ctx.connections);
-        if let Some(n) = conns.tcp_per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                conns.tcp_per_ip.remove(&self.ip);
-            }
+        release(&mut lock(&self.ctx.connections).tcp_per_ip, self.ip);
+    }
+}
+
+/// One connection from `ip` ended: count it down, forgetting addresses with none left.
+fn release(per_ip: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
+    if let Some(n) = per_ip.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            per_ip.remove(&ip);
         }
     }
 }
@@ -309,11 +314,6 @@ impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         let mut conns = lock(&self.ctx.connections);
         conns.total = conns.total.saturating_sub(1);
-        if let Some(n) = conns.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                conns.per_ip.remove(&self.ip);
-            }
-        }
+        release(&mut conns.per_ip, self.ip);
     }
 }

@@ -10,7 +10,8 @@ use support::*;
 use tickwire_shared::codec::decode_server;
 use tickwire_shared::quant::dequantize_position;
 use tickwire_shared::{
-    Chat, ChatText, ClientMessage, EntityId, EventKind, KickReason, Ping, Role, ServerMessage,
+    Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason, Ping,
+    Role, ServerMessage,
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -237,9 +238,17 @@ async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing
     }
     let rate = f64::from(last - first) / started.elapsed().as_secs_f64();
     assert!(rate > 20.0, "the healthy client kept receiving ({rate:.1} ticks/s at 60 Hz)");
-    // The room's tick loop never waited on the stalled socket...
+    // The room's tick loop never waited on the stalled socket (had it, nearly every tick of
+    // the ~90-tick stall would be late)... Allowed: 1 late tick, plus 1 in 30 ticks for what a
+    // starved CPU alone causes (2 cores running two test suites and two busy loops measured up
+    // to 3 late ticks in ~180).
     let late = server.metric("tickwire_late_ticks_total").await - late_before;
-    assert!(late <= 1.0, "{late} late ticks while one client stopped reading");
+    let allowed = 1.0 + f64::from(last - first) / 30.0;
+    assert!(
+        late <= allowed,
+        "{late} late ticks in {} ticks while one client stopped reading (allowed {allowed:.0})",
+        last - first
+    );
     // ...it replaced the frame the stalled client had not taken, tick after tick, and counted
     // each: the client is stalled for the 1.5 s slow-client timeout, 90 ticks at 60 Hz (at most
     // one frame per tick for it; the healthy client takes every frame).
@@ -358,8 +367,11 @@ async fn bad_messages_get_their_close_codes_while_others_keep_playing() {
     // Input flood.
     let mut flood = Client::join(&url, hello_in(Role::Player, "flood", "bad")).await;
     refused.push(flood.welcome.player_id);
-    for _ in 0..400 {
-        flood.input(1, 1, 0).await;
+    for seq in 1..=400 {
+        let input = Input { seq: InputSeq(seq), x: 1, y: 1, buttons: Buttons(0) };
+        if !flood.try_send(&ClientMessage::Input(input)).await {
+            break; // closed and gone already: the close frame is still there to read
+        }
     }
     let closed = flood.closed().await;
     assert_eq!((closed.code, closed.kick.map(|k| k.reason)), (1008, Some(KickReason::RateLimited)));
@@ -676,7 +688,9 @@ async fn chat_over_the_rate_limit_is_closed_with_1008_and_the_room_plays_on() {
     let id = chatty.welcome.player_id;
     for i in 0..10 {
         let text = ChatText::truncated(&format!("line {i}"));
-        chatty.send(&ClientMessage::Chat(Chat { text })).await;
+        if !chatty.try_send(&ClientMessage::Chat(Chat { text })).await {
+            break; // closed and gone already: the close frame is still there to read
+        }
     }
     let closed = chatty.closed().await;
     closed.assert_is(1008, Some(KickReason::RateLimited), "more than 2 chat lines per second");

@@ -205,6 +205,12 @@ impl Client {
         send_raw(&mut self.ws, msg).await;
     }
 
+    /// Sends `msg`; false when the connection is already gone (a client flooding the server
+    /// can find its socket reset under its feet once the server closed it and went away).
+    pub async fn try_send(&mut self, msg: &ClientMessage) -> bool {
+        self.ws.send(Message::Binary(encode_client_to_vec(msg).into())).await.is_ok()
+    }
+
     pub async fn input(&mut self, x: i8, y: i8, buttons: u8) -> InputSeq {
         let seq = InputSeq(self.next_seq);
         self.next_seq += 1;

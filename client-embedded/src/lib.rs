@@ -48,7 +48,9 @@ pub mod ws;
 pub use client::{App, Client, Endpoint};
 pub use config::Config;
 pub use error::{BufferTooSmall, Disconnect, FrameError, HandshakeError};
-pub use session::{CloseAction, Event, Identity, Joined, Pad, Session, SessionState};
+pub use session::{
+    CloseAction, Event, Identity, IdentityError, Joined, Pad, Session, SessionState,
+};
 pub use transport::Connector;
 pub use url::{ServerUrl, UrlError};
 pub use ws::Buffers;

@@ -7,8 +7,8 @@ use crate::error::Disconnect;
 use tickwire_shared::codec::{decode_controller, encode_client};
 use tickwire_shared::{
     Ack, Buttons, ClientMessage, ControllerFeedback, ControllerMessage, EntityId, Hello, Input,
-    InputSeq, Kick, KickReason, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken, Role,
-    RoomName, RoomRequest, SkippedEvent, Tick,
+    InputSeq, Kick, KickReason, MAX_NAME_LEN, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken,
+    Role, RoomName, RoomRequest, SkippedEvent, Tick, is_valid_room_name,
 };
 
 /// Where a session is in its connect, join, drop, reconnect cycle.
@@ -78,7 +78,52 @@ pub struct Identity {
     pub room: RoomRequest,
 }
 
+/// Why [`Identity::check`] refused a name or room; [`IdentityError::as_str`] says it in words
+/// (for a compile-time `panic!`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum IdentityError {
+    /// The display name is empty or longer than `MAX_NAME_LEN` (24) bytes.
+    Name,
+    /// The room is not 1 to 16 letters, digits, `-`, `_` or `.` (the server would refuse the
+    /// `Hello` with close 1002).
+    Room,
+}
+
+impl IdentityError {
+    /// What is wrong, for a person configuring the firmware.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IdentityError::Name => "the name must hold 1 to 24 bytes",
+            IdentityError::Room => {
+                "the room must hold 1 to 16 letters, digits, '-', '_' or '.' (or be empty for any)"
+            }
+        }
+    }
+}
+
 impl Identity {
+    /// Checks a display name and a room (empty: any room) as the server will, so firmware
+    /// can refuse bad build-time settings when it compiles rather than be kicked at run time:
+    ///
+    /// ```
+    /// use tickwire_client_embedded::Identity;
+    /// const _: () = match Identity::check("pico-1", "lobby") {
+    ///     Ok(()) => {}
+    ///     Err(e) => panic!("{}", e.as_str()),
+    /// };
+    /// assert!(Identity::check("pico", "my room").is_err());
+    /// ```
+    pub const fn check(name: &str, room: &str) -> Result<(), IdentityError> {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(IdentityError::Name);
+        }
+        if !room.is_empty() && !is_valid_room_name(room) {
+            return Err(IdentityError::Room);
+        }
+        Ok(())
+    }
+
     /// A controller named `name` (truncated to 24 bytes) joining `room` (truncated to 16
     /// bytes), or any room for `None`.
     pub fn controller(name: &str, room: Option<&str>) -> Identity {
@@ -882,6 +927,19 @@ mod tests {
         s.handle_message(10, &[0xff, 0xff]);
         assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1002 }));
         assert!(s.state().is_backing_off());
+    }
+
+    #[test]
+    fn identity_check_matches_the_server_rules() {
+        assert_eq!(Identity::check("pico", ""), Ok(()));
+        assert_eq!(Identity::check("pico", "lobby-2_b.x"), Ok(()));
+        assert_eq!(Identity::check(&"n".repeat(24), &"r".repeat(16)), Ok(()));
+        assert_eq!(Identity::check("", "lobby"), Err(IdentityError::Name));
+        assert_eq!(Identity::check(&"n".repeat(25), ""), Err(IdentityError::Name));
+        assert_eq!(Identity::check("pico", &"r".repeat(17)), Err(IdentityError::Room));
+        for bad in ["my room", "caf\u{e9}", "a/b", "x?"] {
+            assert_eq!(Identity::check("pico", bad), Err(IdentityError::Room), "{bad:?}");
+        }
     }
 
     #[test]

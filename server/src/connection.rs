@@ -19,7 +19,7 @@ use std::time::Duration;
 use tickwire_shared::codec::{decode_client, encode_server, peek_hello_version};
 use tickwire_shared::{
     ClientMessage, DecodeError, Hello, Kick, KickReason, KickText, Name, PROTOCOL_VERSION, Pong,
-    Role, RoomRequest, ServerMessage,
+    Role, RoomRequest, ServerMessage, is_valid_room_name,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
@@ -239,9 +239,7 @@ where
 
 fn validate_hello(hello: &Hello) -> Result<(), String> {
     if let RoomRequest::Named(name) = &hello.room {
-        let ok = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !ok {
+        if !is_valid_room_name(name.as_str()) {
             return Err(format!(
                 "room name {:?} must be 1-16 letters, digits, '-', '_' or '.'",
                 name.as_str()

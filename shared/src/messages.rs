@@ -17,6 +17,25 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME_LEN: usize = 24;
 /// Longest room name, in UTF-8 bytes.
 pub const MAX_ROOM_NAME_LEN: usize = 16;
+
+/// Whether a server accepts `name` as a room to join: 1 to [`MAX_ROOM_NAME_LEN`] ASCII
+/// letters, digits, `-`, `_` or `.` (it appears in URLs, logs and metrics). A `const fn`, so
+/// firmware can check its build-time room when it compiles.
+pub const fn is_valid_room_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_ROOM_NAME_LEN {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if !(c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 /// Longest chat line, in UTF-8 bytes.
 pub const MAX_CHAT_LEN: usize = 200;
 /// Longest human-readable text in a `Kick`.

@@ -84,14 +84,10 @@ const _: () = {
         WIFI_PASSWORD.is_empty() || (WIFI_PASSWORD.len() >= 8 && WIFI_PASSWORD.len() <= 64),
         "WIFI_PASSWORD must hold 8 to 64 characters (or be empty for an open network)"
     );
-    assert!(!NAME.is_empty() && NAME.len() <= 24, "TICKWIRE_NAME must hold 1 to 24 bytes");
-    assert!(
-        match ROOM {
-            Some(room) => room.len() <= 16,
-            None => true,
-        },
-        "TICKWIRE_ROOM must hold at most 16 bytes"
-    );
+    // TICKWIRE_NAME and TICKWIRE_ROOM, checked as the server will check them.
+    if let Err(e) = Identity::check(NAME, env!("TICKWIRE_ROOM")) {
+        panic!("{}", e.as_str()); // about TICKWIRE_NAME or TICKWIRE_ROOM
+    }
 };
 
 // ---- Hardware settings ------------------------------------------------------------------------

@@ -49,8 +49,10 @@ const NAME: &str = env!("TICKWIRE_NAME");
 /// Room to join; empty for any room.
 const ROOM: &str = env!("TICKWIRE_ROOM");
 
-const _: () = assert!(!NAME.is_empty() && NAME.len() <= 24, "TICKWIRE_NAME: 1 to 24 bytes");
-const _: () = assert!(ROOM.len() <= 16, "TICKWIRE_ROOM: at most 16 bytes");
+// TICKWIRE_NAME and TICKWIRE_ROOM, checked as the server will check them.
+const _: () = if let Err(e) = Identity::check(NAME, ROOM) {
+    panic!("{}", e.as_str()); // about TICKWIRE_NAME or TICKWIRE_ROOM
+};
 
 // ---- Joystick calibration -------------------------------------------------------------------
 

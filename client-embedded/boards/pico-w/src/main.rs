@@ -74,14 +74,10 @@ const _: () = {
             || (WIFI_PASSWORD.len() >= 8 && WIFI_PASSWORD.len() <= 63),
         "WIFI_PASSWORD must hold 8 to 63 characters (or set WIFI_AUTH=open)"
     );
-    assert!(!NAME.is_empty() && NAME.len() <= 24, "TICKWIRE_NAME must hold 1 to 24 bytes");
-    assert!(
-        match ROOM {
-            Some(room) => room.len() <= 16,
-            None => true,
-        },
-        "TICKWIRE_ROOM must hold at most 16 bytes"
-    );
+    // TICKWIRE_NAME and TICKWIRE_ROOM, checked as the server will check them.
+    if let Err(e) = Identity::check(NAME, env!("TICKWIRE_ROOM")) {
+        panic!("{}", e.as_str()); // about TICKWIRE_NAME or TICKWIRE_ROOM
+    }
 };
 
 // ---- Hardware settings ------------------------------------------------------------------------

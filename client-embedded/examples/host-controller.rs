@@ -1,5 +1,6 @@
 //! A virtual controller on the host: the same no_std client, on tokio, over
-//! `FromTokio<TcpStream>`. Steers in circles and prints feedback and status.
+//! `FromTokio<TcpStream>`. Steers in circles and prints feedback and status; Ctrl-C leaves
+//! the room properly (close 1000, the seat is freed at once).
 //!
 //! ```text
 //! cargo run -p tickwire-client-embedded --example host-controller -- ws://127.0.0.1:8080/ws [room] [name]
@@ -7,6 +8,8 @@
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tickwire_client_embedded::{
     App, Buffers, Client, Config, Connector, Event, Identity, Pad, ServerUrl,
@@ -32,6 +35,8 @@ impl Connector for TokioConnector {
 struct Circles {
     start: Instant,
     last: Option<tickwire_shared::ControllerFeedback>,
+    /// Set by Ctrl-C.
+    quit: Arc<AtomicBool>,
 }
 
 impl App for Circles {
@@ -68,6 +73,10 @@ impl App for Circles {
             }
         }
     }
+
+    fn wants_to_leave(&mut self) -> bool {
+        self.quit.load(Ordering::Relaxed)
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -99,10 +108,14 @@ async fn main() -> anyhow::Result<()> {
         server.endpoint(),
         buffers,
     );
-    let mut app = Circles { start: Instant::now(), last: None };
-    tokio::select! {
-        _ = client.run(&mut app) => unreachable!("run never returns"),
-        _ = tokio::signal::ctrl_c() => println!("bye"),
-    }
+    let quit = Arc::new(AtomicBool::new(false));
+    let mut app = Circles { start: Instant::now(), last: None, quit: quit.clone() };
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        quit.store(true, Ordering::Relaxed);
+    });
+    let left = client.run(&mut app).await;
+    let how = if left.answered { "the server answered" } else { "no answer" };
+    println!("left the room ({how})");
     Ok(())
 }

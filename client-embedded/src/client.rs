@@ -22,6 +22,23 @@ pub trait App {
     /// Status and feedback: [`Event::Joined`], [`Event::Feedback`] (colour, score, alive,
     /// rumble), [`Event::Kicked`], [`Event::Disconnected`], [`Event::Connecting`].
     fn event(&mut self, event: &Event);
+
+    /// Asked once per turn of the driver's loop (at least at every input send): true leaves
+    /// the room for good. The driver closes with 1000, which frees the seat on the server at
+    /// once (a dropped connection would keep the ship waiting for a resume), waits for the
+    /// server's answer, and [`Client::run`] returns. The default never leaves.
+    fn wants_to_leave(&mut self) -> bool {
+        false
+    }
+}
+
+/// How a session the application left ended, returned by [`Client::run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Left {
+    /// True when a connection was open and the server answered its close frame (the closing
+    /// handshake completed); false when there was no connection or no answer in time.
+    pub answered: bool,
 }
 
 /// Where to upgrade: the HTTP `Host` header value and the request path.
@@ -71,16 +88,26 @@ impl<'b, C: Connector, R: RngCore> Client<'b, C, R> {
     }
 
     /// Connects, joins, sends inputs, delivers feedback; on any failure backs off and
-    /// reconnects, resuming the seat. Never returns; drop the future to stop (the server
-    /// then keeps the seat for its resume grace).
-    pub async fn run<A: App>(&mut self, app: &mut A) -> ! {
+    /// reconnects, resuming the seat. Returns only when the application leaves
+    /// ([`App::wants_to_leave`]); dropping the future instead stops abruptly (the server then
+    /// keeps the seat for its resume grace).
+    pub async fn run<A: App>(&mut self, app: &mut A) -> Left {
         loop {
             let now = now_ms();
+            if app.wants_to_leave() {
+                self.session.leave(now);
+            }
+            if self.session.state().has_left() {
+                return Left { answered: false };
+            }
             self.session.handle_timeout(now);
             deliver(&mut self.session, app);
             if self.session.poll_connect(now) {
                 deliver(&mut self.session, app);
-                self.connect_and_serve(app).await;
+                let answered = self.connect_and_serve(app).await;
+                if self.session.state().has_left() {
+                    return Left { answered };
+                }
             } else {
                 match self.session.poll_timeout() {
                     Some(at) => Timer::at(Instant::from_millis(at)).await,
@@ -91,7 +118,8 @@ impl<'b, C: Connector, R: RngCore> Client<'b, C, R> {
     }
 
     /// One connection: open, serve until the session leaves the connected states, release.
-    async fn connect_and_serve<A: App>(&mut self, app: &mut A) {
+    /// True when it ended with a completed closing handshake.
+    async fn connect_and_serve<A: App>(&mut self, app: &mut A) -> bool {
         let Client { connector, rng, session, endpoint, buffers } = self;
         let config = *session.config();
         let write_timeout = millis(config.write_timeout_ms);
@@ -110,25 +138,31 @@ impl<'b, C: Connector, R: RngCore> Client<'b, C, R> {
         .await;
         let mut conn = match opened {
             Ok(Ok(conn)) => conn,
-            Ok(Err(reason)) => return session.handle_disconnected(now_ms(), reason),
-            Err(_) => return session.handle_disconnected(now_ms(), Disconnect::ConnectTimeout),
+            Ok(Err(reason)) => {
+                session.handle_disconnected(now_ms(), reason);
+                return false;
+            }
+            Err(_) => {
+                session.handle_disconnected(now_ms(), Disconnect::ConnectTimeout);
+                return false;
+            }
         };
         debug!("WebSocket open");
         session.handle_connected(now_ms());
         let mut scratch = [0u8; MAX_CLIENT_MESSAGE_SIZE];
         loop {
+            if app.wants_to_leave() {
+                session.leave(now_ms());
+            }
             deliver(session, app);
             if let Some(action) = session.poll_close() {
-                let graceful = match action {
-                    CloseAction::Close { code } => {
-                        conn.close(code, close_timeout).await;
-                        true
-                    }
-                    CloseAction::Abort => false,
+                let (graceful, answered) = match action {
+                    CloseAction::Close { code } => (true, conn.close(code, close_timeout).await),
+                    CloseAction::Abort => (false, false),
                 };
                 let _ =
                     with_timeout(close_timeout, C::release(conn.transport_mut(), graceful)).await;
-                return;
+                return answered;
             }
             let now = now_ms();
             while let Some(len) = session.poll_transmit(now, &mut scratch, || app.input()) {

@@ -45,7 +45,7 @@ pub mod transport;
 pub mod url;
 pub mod ws;
 
-pub use client::{App, Client, Endpoint};
+pub use client::{App, Client, Endpoint, Left};
 pub use config::Config;
 pub use error::{BufferTooSmall, Disconnect, FrameError, HandshakeError};
 pub use session::{

@@ -29,6 +29,9 @@ pub enum SessionState {
         /// When [`Session::poll_connect`] starts the next attempt.
         until_ms: u64,
     },
+    /// The application left ([`Session::leave`]): the seat is given up and nothing
+    /// reconnects. Final.
+    Left,
 }
 
 impl SessionState {
@@ -46,6 +49,11 @@ impl SessionState {
     /// True while waiting to reconnect.
     pub fn is_backing_off(&self) -> bool {
         matches!(self, SessionState::Backoff { .. })
+    }
+
+    /// True once the application left: the session is over.
+    pub fn has_left(&self) -> bool {
+        matches!(self, SessionState::Left)
     }
 }
 
@@ -188,8 +196,9 @@ pub enum CloseAction {
     /// its resume grace: used when the link is dead or stalled (silence, timeouts).
     Abort,
     /// Send a close frame with this status, wait for the echo, then drop the transport.
-    /// A close frame gives the seat up on the server: used after a kick (the server is
-    /// closing anyway) and when the server broke the protocol.
+    /// A close frame gives the seat up on the server: used when the application leaves
+    /// (1000), after a kick (the server is closing anyway) and when the server broke the
+    /// protocol (1002).
     Close {
         /// Close status code.
         code: u16,
@@ -319,6 +328,19 @@ impl Session {
             self.push_event(Event::Connecting { attempt: self.failures.saturating_add(1) });
         }
         due
+    }
+
+    /// Leaves for good: a connected session closes with 1000, which frees the seat on the
+    /// server at once (no resume), and no new connection is attempted. The driver ends the
+    /// connection as [`poll_close`](Self::poll_close) says, then stops.
+    pub fn leave(&mut self, now: u64) {
+        if self.state.is_connected() {
+            self.close = Some(CloseAction::Close { code: 1000 });
+        }
+        self.enter(SessionState::Left, now);
+        self.hello_pending = false;
+        self.ack_pending = None;
+        info!("leaving");
     }
 
     /// The WebSocket is open: queues `Hello` (with the resume token, if any) and waits for
@@ -543,7 +565,7 @@ impl Session {
         let silence = self.last_heard_ms.saturating_add(u64::from(self.config.silence_timeout_ms));
         match self.state {
             SessionState::Disconnected => Some(0),
-            SessionState::Connecting => None,
+            SessionState::Connecting | SessionState::Left => None,
             SessionState::Backoff { until_ms } => Some(until_ms),
             SessionState::Handshaking => {
                 let join = self.entered_ms.saturating_add(u64::from(self.config.join_timeout_ms));
@@ -847,6 +869,32 @@ mod tests {
         join(&mut s, 0, false);
         s.handle_disconnected(10, Disconnect::Closed { code: 1001 });
         assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1001 }));
+    }
+
+    #[test]
+    fn leaving_closes_with_1000_and_never_reconnects() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        s.leave(10);
+        assert!(s.state().has_left());
+        assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1000 }));
+        let mut buf = [0u8; 256];
+        assert_eq!(s.poll_transmit(20, &mut buf, || Pad::NEUTRAL), None, "nothing more is sent");
+        assert!(!s.poll_connect(1_000_000), "no reconnect, however long we wait");
+        assert_eq!(s.poll_timeout(), None);
+        // A report of the connection's end that arrives late changes nothing.
+        s.handle_disconnected(30, Disconnect::Eof);
+        assert!(s.state().has_left());
+        assert_eq!(s.poll_close(), None);
+
+        // Leaving while backing off just stops: there is no connection to close.
+        let mut s = session();
+        join(&mut s, 0, false);
+        s.handle_disconnected(10, Disconnect::Eof);
+        let _ = s.poll_close();
+        s.leave(20);
+        assert_eq!(s.poll_close(), None);
+        assert!(!s.poll_connect(1_000_000));
     }
 
     #[test]

@@ -88,6 +88,40 @@ async fn a_dropped_connection_reconnects_and_resumes_the_same_ship() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_closes_with_1000_the_server_answers_and_the_seat_is_freed_at_once() {
+    let addr = start_server().await;
+    let (probe, _task) = spawn_client(addr, "e2e-leave", Config::DEFAULT);
+    probe.wait_for("Welcome", |e| e.iter().any(|e| matches!(e, Event::Joined(_)))).await;
+    let joined = probe.joins()[0];
+    let mut spectator = Spectator::join(addr, "e2e-leave").await;
+    spectator.next_state_of(joined.entity.unwrap()).await;
+
+    probe.leave.store(true, std::sync::atomic::Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let left = loop {
+        if let Some(left) = *probe.left.lock().unwrap() {
+            break left;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "run did not return after leaving");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(left.answered, "the server answered the close frame");
+    // The server counted the echo of a client-initiated 1000, and the seat is gone at once,
+    // not kept for the 10 s resume grace.
+    let metrics = http_get(addr, "/metrics").await;
+    assert!(
+        metrics.contains("tickwire_closes_total{code=\"1000\",initiator=\"Client\"} 1"),
+        "{metrics}"
+    );
+    let rooms: serde_json::Value = serde_json::from_str(&http_get(addr, "/rooms").await).unwrap();
+    assert_eq!(rooms[0]["controllers"], 0, "{rooms}");
+    assert_eq!(rooms[0]["players"], 0, "{rooms}");
+    // It does not come back.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(probe.joins().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_writes_one_byte_at_a_time_still_works() {
     let addr = start_server().await;
     let proxy = Proxy::start(addr, true).await;

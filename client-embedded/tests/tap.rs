@@ -192,7 +192,9 @@ async fn client_task(
     mut app: Probe,
 ) -> ! {
     stack.wait_config_up().await;
-    client.run(&mut app).await
+    // The probe never asks to leave, so `run` does not return.
+    let _left = client.run(&mut app).await;
+    match core::future::pending::<core::convert::Infallible>().await {}
 }
 
 fn enter_private_network_namespace() {

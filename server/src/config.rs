@@ -113,6 +113,13 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_ECHO_MAX_MESSAGE", default_value_t = 1 << 20)]
     pub echo_max_message: usize,
 
+    /// Time a closing handshake may take, each way: writing the server's close frame and then
+    /// waiting for the client's answer, or flushing the answer to a client's close. The socket
+    /// is dropped when it passes. Longer lets a client on a slow link close cleanly (it sees
+    /// its close code, not 1006); shorter frees a hostile peer's socket sooner.
+    #[arg(long, env = "TICKWIRE_CLOSE_TIMEOUT", default_value = "2s", value_parser = parse_positive_duration)]
+    pub close_timeout: Duration,
+
     /// Time allowed on SIGINT/SIGTERM to send every client close 1001 and flush, before exit.
     #[arg(long, env = "TICKWIRE_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -205,6 +212,7 @@ mod tests {
         assert_eq!(c.tick_rate, 30);
         assert_eq!(c.room_capacity, 32);
         assert_eq!(c.resume_grace, Duration::from_secs(10));
+        assert_eq!(c.close_timeout, Duration::from_secs(2));
         assert!(!c.echo);
     }
 }

@@ -4,14 +4,25 @@
 //! waiting on it (inputs and acks go into the [`ClientLink`]; chat through the room's bounded
 //! channel). The writer drains the link: reliable frames, then the newest snapshot, then a
 //! close when one is requested. Every way a connection ends maps to a close code with a reason.
+//!
+//! # The closing handshake (RFC 6455 section 7)
+//! The reader side owns its end. When the client closes first, tungstenite queues the echo of
+//! its close code inside the shared WebSocket state; the reader tells the writer to stop
+//! writing ([`ClientLink::client_closed`]) and keeps reading, which is what flushes the echo,
+//! until the stream ends. When the server closes first, the writer sends `Kick` and the close
+//! frame, and the reader keeps reading (and discarding) until the client's answering close
+//! arrives. Either way the socket is dropped only then, or after
+//! [`ServerConfig::close_timeout`](crate::ServerConfig::close_timeout): a peer that closed
+//! cleanly sees its close code, and unread bytes never turn the server's close into a reset.
 
 use crate::context::{RoomHandle, ServerContext};
+use crate::metrics::Initiator;
 use crate::outbox::{Batch, ClientLink, CloseRequest};
 use crate::ratelimit::TokenBucket;
 use crate::room::{Departure, JoinRefused, JoinRequest, Joined, RoomCommand};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, Stream, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,9 +41,6 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{Instrument, debug, info, info_span, warn};
-
-/// Time a close (with its `Kick`) may take to write before the socket is dropped anyway.
-const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Time the room may take to answer a join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,13 +111,35 @@ fn ws_failure(e: &WsError) -> Option<CloseRequest> {
 }
 
 /// How the reader loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadEnd {
-    /// The client sent a close frame.
-    ClientClosed,
+    /// The client sent a close frame; tungstenite has queued its echo, carrying this code.
+    /// The seat ends: a client that says goodbye does not come back with a resume token.
+    ClientClosed {
+        /// The code of the echo (the client's own, or 1002 for a code it may not send, or
+        /// 1005 when its close frame had no code).
+        echo: u16,
+    },
     /// The socket died, went silent, or the server closed it for a reason that keeps the seat.
     Dropped,
     /// The server closed it for a reason that ends the seat.
     Refused,
+}
+
+/// The code tungstenite echoes to a client's close frame (see `WebSocketContext::do_close`).
+pub(crate) fn echo_code(frame: Option<&CloseFrame>) -> u16 {
+    match frame {
+        None => 1005,
+        Some(frame) if frame.code.is_allowed() => frame.code.into(),
+        Some(_) => close_code::PROTOCOL,
+    }
+}
+
+/// What the writer task did with the connection's close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WriterEnd {
+    /// It wrote the server's close frame, so an answer from the client is worth waiting for.
+    close_sent: bool,
 }
 
 /// Serves one upgraded game connection until it ends.
@@ -124,28 +154,89 @@ where
         let link = Arc::new(ClientLink::new());
         let writer = ctx.tasks.spawn(write_loop(sink, link.clone(), ctx.clone()).in_current_span());
 
-        if let Some((joined, handle)) = handshake(&mut stream, &link, &ctx).await {
-            let span = tracing::Span::current();
-            span.record("player", joined.player.0);
-            span.record("room", joined.room.name.as_str());
-            let end = read_loop(&mut stream, &link, &ctx, &joined, &handle).await;
-            let how = match end {
-                ReadEnd::ClientClosed | ReadEnd::Refused => Departure::Left,
-                ReadEnd::Dropped => Departure::Dropped,
-            };
-            let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
-            // The room may be gone already during shutdown; nothing is left to tell then.
-            let _ = handle.commands.send(leave).await;
-            if matches!(end, ReadEnd::ClientClosed) {
-                link.close(close_only(close_code::NORMAL, ""));
+        let end = match handshake(&mut stream, &link, &ctx).await {
+            Ok((joined, handle)) => {
+                let span = tracing::Span::current();
+                span.record("player", joined.player.0);
+                span.record("room", joined.room.name.as_str());
+                let end = read_loop(&mut stream, &link, &ctx, &joined, &handle).await;
+                if let ReadEnd::ClientClosed { .. } = end {
+                    // Before the room hears of it, so nothing more is queued for this client.
+                    link.client_closed();
+                }
+                let how = match end {
+                    ReadEnd::ClientClosed { .. } | ReadEnd::Refused => Departure::Left,
+                    ReadEnd::Dropped => Departure::Dropped,
+                };
+                let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
+                // The room may be gone already during shutdown; nothing is left to tell then.
+                let _ = handle.commands.send(leave).await;
+                end
             }
-        }
-        // Whatever ended the session, make sure the writer closes and exits.
-        link.close(close_only(close_code::NORMAL, ""));
-        let _ = writer.await;
+            Err(end) => end,
+        };
+        finish(stream, &link, writer, &ctx, end).await;
     }
     .instrument(span)
     .await
+}
+
+/// Completes the closing handshake (see the module docs), bounded by `close_timeout` each way,
+/// and waits for the writer to exit.
+async fn finish<S>(
+    mut stream: SplitStream<WebSocketStream<S>>,
+    link: &ClientLink,
+    writer: tokio::task::JoinHandle<WriterEnd>,
+    ctx: &ServerContext,
+    end: ReadEnd,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let timeout = ctx.config.close_timeout;
+    if let ReadEnd::ClientClosed { echo } = end {
+        link.client_closed();
+        // Reading on is what writes tungstenite's queued echo; the stream ends once it is out.
+        if tokio::time::timeout(timeout, drain(&mut stream)).await == Ok(true) {
+            ctx.metrics.closed(echo, Initiator::Client);
+            debug!(code = echo, "client closed; echoed");
+        } else {
+            debug!(code = echo, "client closed; the echo could not be written");
+        }
+        let _ = writer.await;
+        return;
+    }
+    // Whatever ended the session, make sure the writer sends a close and exits.
+    link.close(close_only(close_code::NORMAL, ""));
+    let drained = drain(&mut stream);
+    tokio::pin!(drained);
+    let mut writer = writer;
+    tokio::select! {
+        // The client answered (or the socket is gone): nothing left to wait for.
+        _ = &mut drained => {
+            let _ = writer.await;
+        }
+        written = &mut writer => {
+            if written.is_ok_and(|w| w.close_sent) {
+                let _ = tokio::time::timeout(timeout, drained).await;
+            }
+        }
+    }
+}
+
+/// Reads and discards until the stream ends. True when it ended cleanly: the closing handshake
+/// completed (tungstenite ends a server's stream once both close frames have crossed and its
+/// own is written), false when the socket failed first.
+pub(crate) async fn drain<S>(stream: &mut S) -> bool
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    loop {
+        match stream.next().await {
+            None => return true,
+            Some(Err(_)) => return false,
+            Some(Ok(_)) => {}
+        }
+    }
 }
 
 async fn next_message<S>(
@@ -157,44 +248,50 @@ where
     stream.next().await
 }
 
-/// Reads the `Hello` and seats the client. On failure the close is already requested.
+/// Reads the `Hello` and seats the client. On failure the close is already requested and the
+/// error says how the connection ends.
 async fn handshake<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
-) -> Option<(Joined, RoomHandle)>
+) -> Result<(Joined, RoomHandle), ReadEnd>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let refused = |close: CloseRequest| {
+        link.close(close);
+        Err(ReadEnd::Refused)
+    };
     let deadline = Instant::now() + ctx.config.handshake_timeout;
     let bytes = loop {
         let message = tokio::select! {
             m = tokio::time::timeout_at(deadline, next_message(stream)) => m,
-            _ = shutdown_signal(ctx) => {
-                link.close(going_away());
-                return None;
-            }
+            _ = shutdown_signal(ctx) => return refused(going_away()),
         };
         match message {
             Err(_) => {
-                link.close(close_only(close_code::POLICY, "no Hello within the handshake timeout"));
-                return None;
+                return refused(close_only(
+                    close_code::POLICY,
+                    "no Hello within the handshake timeout",
+                ));
             }
-            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return None,
+            Ok(None) => return Err(ReadEnd::Dropped),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Err(ReadEnd::ClientClosed { echo: echo_code(frame.as_ref()) });
+            }
             Ok(Some(Ok(Message::Binary(bytes)))) => break bytes,
             Ok(Some(Ok(Message::Text(_)))) => {
-                link.close(close_only(
+                return refused(close_only(
                     close_code::UNSUPPORTED,
                     "tickwire speaks binary messages only",
                 ));
-                return None;
             }
             Ok(Some(Ok(_))) => continue, // ping, pong
             Ok(Some(Err(e))) => {
-                if let Some(close) = ws_failure(&e) {
-                    link.close(close);
-                }
-                return None;
+                return match ws_failure(&e) {
+                    Some(close) => refused(close),
+                    None => Err(ReadEnd::Dropped),
+                };
             }
         }
     };
@@ -202,20 +299,18 @@ where
     match peek_hello_version(&bytes) {
         Some(PROTOCOL_VERSION) => {}
         Some(theirs) => {
-            link.close(kick(
+            return refused(kick(
                 close_code::PROTOCOL,
                 KickReason::VersionMismatch { server: PROTOCOL_VERSION },
                 format!("this server speaks protocol {PROTOCOL_VERSION}, the client {theirs}"),
             ));
-            return None;
         }
         None => {
-            link.close(kick(
+            return refused(kick(
                 close_code::PROTOCOL,
                 KickReason::BadHello,
                 "the first message must be Hello",
             ));
-            return None;
         }
     }
     let hello = match decode_client(&bytes) {
@@ -226,15 +321,13 @@ where
             if let Some(k) = close.kick.as_mut() {
                 k.reason = KickReason::BadHello;
             }
-            link.close(close);
-            return None;
+            return refused(close);
         }
     };
     if let Err(why) = validate_hello(&hello) {
-        link.close(kick(close_code::PROTOCOL, KickReason::BadHello, why));
-        return None;
+        return refused(kick(close_code::PROTOCOL, KickReason::BadHello, why));
     }
-    join(hello, link, ctx).await
+    join(hello, link, ctx).await.ok_or(ReadEnd::Refused)
 }
 
 fn validate_hello(hello: &Hello) -> Result<(), String> {
@@ -374,7 +467,9 @@ where
                 last_heard = now;
                 match message {
                     Message::Binary(bytes) => bytes,
-                    Message::Close(_) => return ReadEnd::ClientClosed,
+                    Message::Close(frame) => {
+                        return ReadEnd::ClientClosed { echo: echo_code(frame.as_ref()) };
+                    }
                     Message::Text(_) => {
                         link.close(close_only(
                             close_code::UNSUPPORTED,
@@ -488,28 +583,37 @@ where
     Ok(())
 }
 
-/// The writer task: sends what the link holds, heartbeats, and the close.
-async fn write_loop<S>(mut sink: Sink<S>, link: Arc<ClientLink>, ctx: Arc<ServerContext>)
+/// The writer task: sends what the link holds, heartbeats, and the server's close. It stops
+/// without a word once the client closed: the reader side answers that close.
+async fn write_loop<S>(
+    mut sink: Sink<S>,
+    link: Arc<ClientLink>,
+    ctx: Arc<ServerContext>,
+) -> WriterEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let unsent = WriterEnd { close_sent: false };
     // `interval_at` panics on a zero period; the CLI refuses 0, a library caller might not.
     let heartbeat_every = ctx.config.heartbeat_interval.max(Duration::from_millis(1));
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     let close = loop {
         tokio::select! {
             mut batch = link.next_batch() => {
+                if batch.client_closed {
+                    return unsent;
+                }
                 let close = batch.close.take();
                 // A blocked write is abandoned when a close is requested (the room gave up on
-                // this client) or the server shuts down; tungstenite keeps whole frames in its
-                // buffer, so the close that follows is still well-formed.
+                // this client, or the client closed) or the server shuts down; tungstenite
+                // keeps whole frames in its buffer, so the close that follows is well-formed.
                 let wrote = tokio::select! {
                     r = write_batch(&mut sink, &mut batch, &ctx) => r.is_ok(),
                     _ = link.close_requested(), if close.is_none() => true,
                     _ = shutdown_signal(&ctx) => true,
                 };
                 if !wrote {
-                    return;
+                    return unsent;
                 }
                 if let Some(close) = close {
                     break close;
@@ -521,7 +625,7 @@ where
             _ = heartbeat.tick() => {
                 let ping = tokio::time::timeout(heartbeat_every, sink.send(Message::Ping(Bytes::new())));
                 if !matches!(ping.await, Ok(Ok(()))) {
-                    return;
+                    return unsent;
                 }
             }
             _ = shutdown_signal(&ctx) => {
@@ -537,7 +641,9 @@ where
     } else {
         info!(code, reason = %close.reason, "closing");
     }
-    let sent = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
+    // `send` flushes: the close frame is on the socket when it returns. The reader side then
+    // waits for the client's answer.
+    let sent = tokio::time::timeout(ctx.config.close_timeout, async {
         if let Some(kick) = close.kick
             && let Ok(frame) = encode_server(&ServerMessage::Kick(kick))
         {
@@ -552,11 +658,11 @@ where
         .await
     })
     .await;
-    if matches!(sent, Ok(Ok(()))) {
-        ctx.metrics.closed(code);
+    let close_sent = matches!(sent, Ok(Ok(())));
+    if close_sent {
+        ctx.metrics.closed(code, Initiator::Server);
     }
-    // Give the client a moment to answer the close, then drop the socket either way.
-    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, sink.close()).await;
+    WriterEnd { close_sent }
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary (a close reason must fit in

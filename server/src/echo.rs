@@ -2,8 +2,9 @@
 //! back unchanged, so a firmware author can test a WebSocket layer against a known-good peer
 //! and a conformance suite can exercise the stack. Errors close with the same codes as games.
 
-use crate::connection::{close_code, shutdown_signal, truncate_utf8};
+use crate::connection::{close_code, drain, echo_code, shutdown_signal, truncate_utf8};
 use crate::context::ServerContext;
+use crate::metrics::Initiator;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,9 +40,13 @@ where
                         Err(_) => break Some((close_code::POLICY, "not reading the echo".to_string())),
                     }
                 }
-                // tungstenite answers pings and close frames itself.
-                Ok(Some(Ok(Message::Close(_)))) => {
-                    let _ = ws.flush().await;
+                // tungstenite answers pings and close frames itself; reading on writes the echo
+                // of a close and ends the stream once it is out.
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let echo = echo_code(frame.as_ref());
+                    if tokio::time::timeout(ctx.config.close_timeout, drain(&mut ws)).await == Ok(true) {
+                        ctx.metrics.closed(echo, Initiator::Client);
+                    }
                     break None;
                 }
                 Ok(Some(Ok(_))) => {}
@@ -59,8 +64,13 @@ where
         if let Some((code, mut reason)) = close {
             truncate_utf8(&mut reason, 123);
             let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(Some(frame))).await;
-            ctx.metrics.closed(code);
+            let timeout = ctx.config.close_timeout;
+            if let Ok(Ok(())) = tokio::time::timeout(timeout, ws.close(Some(frame))).await {
+                ctx.metrics.closed(code, Initiator::Server);
+                // Wait for the peer's answer, discarding what it still sends, so the close
+                // is not destroyed by a reset over unread bytes.
+                let _ = tokio::time::timeout(timeout, drain(&mut ws)).await;
+            }
         }
     }
     .instrument(span)

@@ -37,11 +37,22 @@ pub struct RoleLabels {
     pub role: RoleLabel,
 }
 
-/// `code` label set (WebSocket close code).
+/// Who started a closing handshake.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Initiator {
+    /// The client sent the first close frame; the server's is the echo.
+    Client,
+    /// The server sent the first close frame (a kick, a refusal, shutdown).
+    Server,
+}
+
+/// `code` and `initiator` label set of a close.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CodeLabels {
-    /// The close code.
+pub struct CloseLabels {
+    /// The close code of the server's close frame.
     pub code: u16,
+    /// Who closed first.
+    pub initiator: Initiator,
 }
 
 /// `reason` label set (why an upgrade was refused).
@@ -70,8 +81,9 @@ pub struct Metrics {
     pub bytes_sent: Counter,
     /// Snapshots replaced before a slow client's socket took them.
     pub frames_skipped: Counter,
-    /// Closes the server sent, by close code.
-    pub closes: Family<CodeLabels, Counter>,
+    /// Close frames the server sent (its own or its echo of the client's), by code and by who
+    /// closed first.
+    pub closes: Family<CloseLabels, Counter>,
     /// Seats taken back with a resume token.
     pub resumes: Counter,
     /// Upgrades refused before a WebSocket existed, by reason.
@@ -96,7 +108,7 @@ impl Metrics {
         let frames_sent = Counter::default();
         let bytes_sent = Counter::default();
         let frames_skipped = Counter::default();
-        let closes = Family::<CodeLabels, Counter>::default();
+        let closes = Family::<CloseLabels, Counter>::default();
         let resumes = Counter::default();
         let refused = Family::<ReasonLabels, Counter>::default();
         registry.register("clients", "Clients in rooms, by role", clients.clone());
@@ -118,7 +130,11 @@ impl Metrics {
             "Snapshots replaced before a slow client took them",
             frames_skipped.clone(),
         );
-        registry.register("closes", "Close frames sent, by code", closes.clone());
+        registry.register(
+            "closes",
+            "Close frames sent (the server's own or its echo of the client's), by code and initiator",
+            closes.clone(),
+        );
         registry.register("resumes", "Seats resumed with a token", resumes.clone());
         registry.register("refused", "Upgrades refused, by reason", refused.clone());
         Metrics {
@@ -144,9 +160,9 @@ impl Metrics {
         out
     }
 
-    /// Counts a close frame sent with `code`.
-    pub fn closed(&self, code: u16) {
-        self.closes.get_or_create(&CodeLabels { code }).inc();
+    /// Counts a close frame sent with `code` in a handshake `initiator` started.
+    pub fn closed(&self, code: u16, initiator: Initiator) {
+        self.closes.get_or_create(&CloseLabels { code, initiator }).inc();
     }
 
     /// Counts an upgrade refused for `reason`.

@@ -38,12 +38,18 @@ pub struct Batch {
     pub snapshot: Option<Bytes>,
     /// Close after sending the above.
     pub close: Option<CloseRequest>,
+    /// The client closed first: send nothing more (its close is answered by the reader side,
+    /// which owns the closing handshake; see `connection`).
+    pub client_closed: bool,
 }
 
 impl Batch {
     /// True when there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.control.is_empty() && self.snapshot.is_none() && self.close.is_none()
+        self.control.is_empty()
+            && self.snapshot.is_none()
+            && self.close.is_none()
+            && !self.client_closed
     }
 }
 
@@ -54,6 +60,13 @@ struct Slots {
     /// When the snapshot slot last went from empty to full without the writer emptying it.
     occupied_since: Option<Instant>,
     close: Option<CloseRequest>,
+    client_closed: bool,
+}
+
+impl Slots {
+    fn is_closing(&self) -> bool {
+        self.close.is_some() || self.client_closed
+    }
 }
 
 /// The connection-side half of a client that the room talks to.
@@ -88,7 +101,7 @@ impl ClientLink {
     /// not taken (a skipped frame).
     pub fn offer_snapshot(&self, frame: Bytes, now: Instant) -> bool {
         let mut slots = self.slots();
-        if slots.close.is_some() {
+        if slots.is_closing() {
             return false;
         }
         let skipped = slots.snapshot.replace(frame).is_some();
@@ -101,7 +114,7 @@ impl ClientLink {
     /// Queues a reliable frame.
     pub fn push_control(&self, frame: Bytes) -> Result<(), ControlOverflow> {
         let mut slots = self.slots();
-        if slots.close.is_some() {
+        if slots.is_closing() {
             return Ok(());
         }
         if slots.control.len() >= CONTROL_QUEUE_CAP {
@@ -113,10 +126,11 @@ impl ClientLink {
         Ok(())
     }
 
-    /// Asks the writer to close the connection; the first request wins.
+    /// Asks the writer to close the connection; the first request wins, and none is taken once
+    /// the client closed.
     pub fn close(&self, request: CloseRequest) {
         let mut slots = self.slots();
-        if slots.close.is_none() {
+        if !slots.is_closing() {
             slots.close = Some(request);
         }
         drop(slots);
@@ -124,9 +138,23 @@ impl ClientLink {
         self.close_wake.notify_one();
     }
 
-    /// True once a close was requested.
+    /// The client sent a close frame: nothing more is written to it, and a close the server
+    /// requested but has not sent yet is dropped (RFC 6455 7.1: once a close is received, the
+    /// only frame left to send is its echo).
+    pub fn client_closed(&self) {
+        let mut slots = self.slots();
+        slots.client_closed = true;
+        slots.close = None;
+        slots.control.clear();
+        slots.snapshot = None;
+        drop(slots);
+        self.wake.notify_one();
+        self.close_wake.notify_one();
+    }
+
+    /// True once a close was requested by the server or started by the client.
     pub fn is_closing(&self) -> bool {
-        self.slots().close.is_some()
+        self.slots().is_closing()
     }
 
     /// How long the snapshot slot has stayed full without the writer taking it: the time the
@@ -143,6 +171,7 @@ impl ClientLink {
             control: slots.control.drain(..).collect(),
             snapshot: slots.snapshot.take(),
             close: slots.close.clone(),
+            client_closed: slots.client_closed,
         }
     }
 
@@ -157,7 +186,8 @@ impl ClientLink {
         }
     }
 
-    /// Resolves once a close is requested (to abandon a write that is blocked).
+    /// Resolves once a close is requested or the client closed (to abandon a write that is
+    /// blocked).
     pub async fn close_requested(&self) {
         loop {
             if self.is_closing() {
@@ -225,6 +255,24 @@ mod tests {
         link.offer_snapshot(Bytes::from_static(b"a"), t0);
         link.offer_snapshot(Bytes::from_static(b"b"), t0 + std::time::Duration::from_secs(1));
         assert_eq!(link.stalled_for(t0 + std::time::Duration::from_secs(3)).as_secs(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_client_close_drops_what_is_pending_and_overrides_an_unsent_server_close() {
+        let link = ClientLink::new();
+        let now = Instant::now();
+        link.offer_snapshot(Bytes::from_static(b"s"), now);
+        link.push_control(Bytes::from_static(b"c")).unwrap();
+        link.close(CloseRequest { code: 1008, reason: "slow".into(), kick: None });
+        link.client_closed();
+        assert!(link.is_closing());
+        link.close_requested().await;
+        let batch = link.next_batch().await;
+        assert!(batch.client_closed);
+        assert!(batch.close.is_none() && batch.snapshot.is_none() && batch.control.is_empty());
+        assert!(!link.offer_snapshot(Bytes::from_static(b"t"), now), "nothing is queued after");
+        link.close(CloseRequest { code: 1001, reason: "late".into(), kick: None });
+        assert!(link.take_batch().close.is_none(), "no server close after the client's");
     }
 
     #[test]

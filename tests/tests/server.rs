@@ -383,7 +383,9 @@ async fn bad_messages_get_their_close_codes_while_others_keep_playing() {
     for id in refused {
         bystander.wait_event(|e| matches!(e, EventKind::Left { player } if *player == id)).await;
     }
-    assert!(server.metric("tickwire_closes_total{code=\"1002\"}").await >= 3.0);
+    assert!(
+        server.metric("tickwire_closes_total{code=\"1002\",initiator=\"Server\"}").await >= 3.0
+    );
     server.shutdown().await;
 }
 

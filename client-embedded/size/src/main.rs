@@ -247,7 +247,9 @@ mod client {
 
     #[embassy_executor::task]
     async fn run(mut client: TheClient) -> ! {
-        client.run(&mut Gamepad).await
+        // `Gamepad` never asks to leave, so `run` does not return.
+        let _left = client.run(&mut Gamepad).await;
+        match core::future::pending::<core::convert::Infallible>().await {}
     }
 
     pub fn start(spawner: Spawner) {

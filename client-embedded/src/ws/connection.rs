@@ -194,32 +194,35 @@ impl<'c, T: Read + Write, R: RngCore> WsConnection<'c, T, R> {
 
     /// The closing handshake: sends a close frame with `code`, then reads (discarding
     /// messages) until the server's close frame arrives, the transport ends or `timeout`
-    /// passes. Best effort: errors only end it early. Nothing is sent when the server closed
-    /// first (its close was already echoed by [`WsConnection::recv`]).
-    pub async fn close(&mut self, code: u16, timeout: Duration) {
-        let _ = with_timeout(timeout, async {
+    /// passes. Returns whether the handshake completed: true when the server's close frame
+    /// arrived, or when the server closed first (its close was already echoed by
+    /// [`WsConnection::recv`], so nothing is sent). Best effort: errors only end it early.
+    pub async fn close(&mut self, code: u16, timeout: Duration) -> bool {
+        let answered = with_timeout(timeout, async {
             if self.codec.state != WebSocketState::Open {
-                return;
+                return true;
             }
-            let Ok(len) = self.codec.close(status(code), None, self.tx) else { return };
+            let Ok(len) = self.codec.close(status(code), None, self.tx) else { return false };
             if write_all(&mut self.transport, &self.tx[..len], self.write_timeout).await.is_err() {
-                return;
+                return false;
             }
             let _ = self.transport.flush().await;
             loop {
                 match self.deframer.next(&mut self.codec) {
-                    Ok(Some(Received::Close { .. })) | Err(_) => return,
+                    Ok(Some(Received::Close { .. })) => return true,
+                    Err(_) => return false,
                     Ok(Some(_)) => continue,
                     Ok(None) => {}
                 }
                 let spare = self.deframer.spare();
                 match self.transport.read(spare).await {
                     Ok(n) if n > 0 => self.deframer.commit(n),
-                    _ => return,
+                    _ => return false,
                 }
             }
         })
         .await;
+        answered == Ok(true)
     }
 
     /// The transport, to shut it down (see [`Connector::release`](crate::Connector::release)).
@@ -440,9 +443,7 @@ mod tests {
         let mut conn = WsConnection::open(&mut script, TestRng(1), "h", "/ws", &mut bufs, SECOND)
             .await
             .unwrap();
-        let started = Instant::now();
-        conn.close(1000, SECOND).await;
-        assert!(started.elapsed() < Duration::from_millis(500), "the echo ends it");
+        assert!(conn.close(1000, SECOND).await, "the echo ends it");
         assert_eq!(script.written(), [(true, 8, 1000u16.to_be_bytes().to_vec())]);
 
         // A silent server: the timeout ends it.
@@ -452,7 +453,7 @@ mod tests {
             .await
             .unwrap();
         let started = Instant::now();
-        conn.close(1000, Duration::from_millis(100)).await;
+        assert!(!conn.close(1000, Duration::from_millis(100)).await, "no answer");
         assert!(started.elapsed() >= Duration::from_millis(100));
     }
 

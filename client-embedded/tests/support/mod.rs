@@ -6,11 +6,12 @@
 use embedded_io_adapters::tokio_1::FromTokio;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tickwire_client_embedded::{
-    App, Buffers, Client, Config, Connector, Endpoint, Event, Identity, Joined, Pad,
+    App, Buffers, Client, Config, Connector, Endpoint, Event, Identity, Joined, Left, Pad,
 };
 use tickwire_server::ServerConfig;
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
@@ -28,6 +29,16 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// How long any single expected thing may take.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The body of `GET path` on the server.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
 
 /// Starts a tickwire server; it stops when the test's runtime ends.
 pub async fn start_server() -> SocketAddr {
@@ -93,6 +104,10 @@ pub struct Probe {
     pub events: Arc<Mutex<Vec<Event>>>,
     pub pad: Arc<Mutex<Pad>>,
     pub reads: ReadStats,
+    /// Set to make the client leave.
+    pub leave: Arc<AtomicBool>,
+    /// What `Client::run` returned, once it did.
+    pub left: Arc<Mutex<Option<Left>>>,
 }
 
 impl App for Probe {
@@ -102,6 +117,10 @@ impl App for Probe {
 
     fn event(&mut self, event: &Event) {
         self.events.lock().unwrap().push(*event);
+    }
+
+    fn wants_to_leave(&mut self) -> bool {
+        self.leave.load(Ordering::Relaxed)
     }
 }
 
@@ -162,7 +181,7 @@ pub fn spawn_client(addr: SocketAddr, room: &str, config: Config) -> (Probe, Cli
             let mut client =
                 Client::new(TokioConnector(addr, reads), rng, config, identity, endpoint, buffers);
             tokio::select! {
-                _ = client.run(&mut app) => {}
+                left = client.run(&mut app) => *app.left.lock().unwrap() = Some(left),
                 _ = stopped => {}
             }
         });

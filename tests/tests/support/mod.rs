@@ -459,8 +459,18 @@ impl RawWs {
 
     /// Sends one masked binary frame.
     pub async fn send_binary(&mut self, payload: &[u8]) {
+        self.send_frame(0x82, payload).await;
+    }
+
+    /// Sends a masked close frame with `code` and no reason.
+    pub async fn send_close(&mut self, code: u16) {
+        self.send_frame(0x88, &code.to_be_bytes()).await;
+    }
+
+    /// Sends one masked frame whose first header byte is `b0` (FIN, opcode).
+    pub async fn send_frame(&mut self, b0: u8, payload: &[u8]) {
         let mask = [0x5a, 0xc3, 0x17, 0x88];
-        let mut frame = vec![0x82];
+        let mut frame = vec![b0];
         match payload.len() {
             n if n < 126 => frame.push(0x80 | n as u8),
             n => {

@@ -471,5 +471,7 @@ async fn main(spawner: Spawner) -> ! {
         buffers,
     );
     info!("playing on {}{} as \"{NAME}\"", SERVER.authority(), SERVER.path());
-    client.run(&mut gamepad).await
+    // `Gamepad` never asks to leave, so `run` does not return; if it ever does, stay parked.
+    let _left = client.run(&mut gamepad).await;
+    match core::future::pending::<core::convert::Infallible>().await {}
 }

@@ -271,7 +271,9 @@ async fn net_watch(stack: Stack<'static>) -> ! {
 
 #[embassy_executor::task]
 async fn client_task(mut client: TheClient, mut gamepad: Gamepad) -> ! {
-    client.run(&mut gamepad).await
+    // `Gamepad` never asks to leave, so `run` does not return; if it ever does, stay parked.
+    let _left = client.run(&mut gamepad).await;
+    match core::future::pending::<core::convert::Infallible>().await {}
 }
 
 /// LD1 green: joined and alive. LD2 blue: fast blink while connecting, a short flash a second

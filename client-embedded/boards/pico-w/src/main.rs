@@ -527,7 +527,8 @@ async fn main(spawner: Spawner) {
         buffers,
     );
     info!("playing on {=str}{=str} as \"{=str}\"", SERVER.authority(), SERVER.path(), NAME);
-    client.run(&mut gamepad).await
+    // `Gamepad` never asks to leave, so `run` does not return.
+    let _left = client.run(&mut gamepad).await;
 }
 
 /// `WIFI_AUTH` as a [`JoinAuth`], at compile time.

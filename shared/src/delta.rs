@@ -9,6 +9,7 @@
 use crate::messages::{
     EntityDelta, EntityId, EntityState, InputSeq, RoundState, Snapshot, SnapshotHeader, Tick,
 };
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
@@ -55,6 +56,9 @@ pub enum ApplyError {
     /// Entries are not sorted by id or repeat an id.
     #[error("snapshot entries are not strictly sorted by id")]
     Unsorted,
+    /// The snapshot names a baseline the client no longer keeps (or never rebuilt).
+    #[error("baseline {0:?} is not kept")]
+    MissingBaseline(Tick),
 }
 
 fn changed<T: PartialEq + Copy>(old: T, new: T) -> Option<T> {
@@ -180,6 +184,75 @@ pub fn apply(baseline: Option<&World>, snapshot: &Snapshot) -> Result<World, App
     Ok(World { tick: snapshot.header.tick, round: snapshot.header.round, entities: out })
 }
 
+/// The worlds a client keeps to rebuild snapshots: the newest [`WorldHistory::CAPACITY`] it
+/// rebuilt, by tick. Feed every snapshot to [`WorldHistory::apply`] and `Ack` the tick of each
+/// world it returns; on an error, ack nothing new (the server then falls back to a snapshot
+/// this client can rebuild) and carry on.
+///
+/// The server deltas against the newest tick a client acked, at most 32 ticks back, so 64
+/// worlds cover any ack in flight.
+#[derive(Debug, Clone)]
+pub struct WorldHistory {
+    /// Rebuilt worlds, oldest first, ticks strictly increasing.
+    worlds: VecDeque<World>,
+    tick_rate: u8,
+}
+
+impl WorldHistory {
+    /// Worlds kept.
+    pub const CAPACITY: usize = 64;
+
+    /// An empty history for a room ticking `tick_rate` times a second (`Welcome::tick_rate`).
+    pub fn new(tick_rate: u8) -> Self {
+        WorldHistory { worlds: VecDeque::with_capacity(Self::CAPACITY), tick_rate }
+    }
+
+    /// The room's tick rate this history was made for.
+    pub fn tick_rate(&self) -> u8 {
+        self.tick_rate
+    }
+
+    /// Rebuilds the world `snapshot` describes from the baseline it names, keeps it, and
+    /// returns it. On an error nothing is kept.
+    pub fn apply(&mut self, snapshot: &Snapshot) -> Result<&World, ApplyError> {
+        let baseline = match snapshot.header.baseline {
+            Some(tick) => Some(self.get(tick).ok_or(ApplyError::MissingBaseline(tick))?),
+            None => None,
+        };
+        let world = apply(baseline, snapshot)?;
+        // A world of a tick already held replaces it; anything newer stays after it.
+        let at = self.worlds.partition_point(|w| w.tick < world.tick);
+        if self.worlds.get(at).is_some_and(|w| w.tick == world.tick) {
+            self.worlds[at] = world;
+        } else {
+            self.worlds.insert(at, world);
+        }
+        // Evict the oldest, never the world just rebuilt (a server may resend an old tick).
+        let tick = snapshot.header.tick;
+        while self.worlds.len() > Self::CAPACITY {
+            let oldest = usize::from(self.worlds[0].tick == tick);
+            self.worlds.remove(oldest);
+        }
+        Ok(&self.worlds[self.worlds.partition_point(|w| w.tick < tick)])
+    }
+
+    /// The world of `tick`, if kept.
+    pub fn get(&self, tick: Tick) -> Option<&World> {
+        let at = self.worlds.partition_point(|w| w.tick < tick);
+        self.worlds.get(at).filter(|w| w.tick == tick)
+    }
+
+    /// The newest world.
+    pub fn latest(&self) -> Option<&World> {
+        self.worlds.back()
+    }
+
+    /// Forgets every world (a new connection starts from a full snapshot).
+    pub fn clear(&mut self) {
+        self.worlds.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +367,24 @@ mod tests {
                 }));
                 (base.clone(), World::from_unsorted(Tick(base.tick.0 + 3), base.round, es))
             })
+    }
+
+    #[test]
+    fn a_history_rebuilds_a_chain_of_snapshots_and_forgets_the_oldest() {
+        let mut history = WorldHistory::new(30);
+        let w = |t: u32, x: i16| World::from_unsorted(Tick(t), round(), vec![entity(1, x)]);
+        assert_eq!(history.apply(&delta(None, &w(1, 0), InputSeq(0))), Ok(&w(1, 0)));
+        for t in 2..=70u32 {
+            let snap = delta(Some(&w(t - 1, t as i16 - 1)), &w(t, t as i16), InputSeq(0));
+            assert_eq!(history.apply(&snap).cloned(), Ok(w(t, t as i16)));
+        }
+        assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)));
+        assert!(history.get(Tick(7)).is_some() && history.get(Tick(6)).is_none());
+        let stale = delta(Some(&w(3, 3)), &w(71, 71), InputSeq(0));
+        assert_eq!(history.apply(&stale), Err(ApplyError::MissingBaseline(Tick(3))));
+        assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)), "nothing kept on error");
+        history.clear();
+        assert!(history.latest().is_none());
     }
 
     proptest! {

@@ -330,7 +330,9 @@ where
     join(hello, link, ctx).await.ok_or(ReadEnd::Refused)
 }
 
-fn validate_hello(hello: &Hello) -> Result<(), String> {
+/// Checks what `decode_client` cannot: the room name's characters. `Err` says why, for the
+/// `Kick { BadHello }` and close 1002 the caller sends.
+pub fn validate_hello(hello: &Hello) -> Result<(), String> {
     if let RoomRequest::Named(name) = &hello.room {
         if !is_valid_room_name(name.as_str()) {
             return Err(format!(

@@ -133,10 +133,11 @@ fn valid_key(key: &str) -> bool {
         && key[..22].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
-/// Checks an upgrade request; `Ok` carries the accept key.
+/// Checks an upgrade request; `Ok` carries the accept key, `Err` the refusal to send (a status
+/// with a message). `subprotocol`: the one the client must offer, if any.
 // The refusal is the response itself; it is built once on a cold path, so boxing buys nothing.
 #[allow(clippy::result_large_err)]
-fn check_upgrade<B>(
+pub fn check_upgrade<B>(
     req: &Request<B>,
     ctx: &ServerContext,
     subprotocol: Option<&str>,

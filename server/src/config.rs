@@ -49,6 +49,14 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: u32,
 
+    /// Largest HTTP request head (request line and headers), in bytes; a larger one gets 431
+    /// with a message, and past twice this (or past 100 headers) the connection gets a bare 431
+    /// before the request is read whole. Bounds what one connection makes the server buffer;
+    /// browsers send under 2 KiB, cookies included, unless a site sets many.
+    #[arg(long, env = "TICKWIRE_MAX_REQUEST_HEAD", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
+    pub max_request_head: u32,
+
     /// Time to send the HTTP request head and then the first `Hello`; slower peers are dropped
     /// (HTTP: connection closed; WebSocket: close 1008).
     #[arg(long, env = "TICKWIRE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration)]

@@ -16,6 +16,7 @@
 //! cleanly sees its close code, and unread bytes never turn the server's close into a reset.
 
 use crate::context::{RoomHandle, ServerContext};
+use crate::guard::Violation;
 use crate::metrics::Initiator;
 use crate::outbox::{Batch, ClientLink, CloseRequest};
 use crate::ratelimit::TokenBucket;
@@ -41,6 +42,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{Instrument, debug, info, info_span, warn};
+
+/// A closing connection whose peer sends nothing for this long is done sending.
+const LINGER_QUIET: Duration = Duration::from_millis(250);
 
 /// Time the room may take to answer a join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -106,6 +110,14 @@ fn ws_failure(e: &WsError) -> Option<CloseRequest> {
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(p) => Some(close_only(close_code::PROTOCOL, p.to_string())),
         WsError::Utf8(_) => Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8")),
+        WsError::Io(io) => match Violation::of(io)? {
+            Violation::TextFrame => {
+                Some(close_only(close_code::UNSUPPORTED, "tickwire speaks binary messages only"))
+            }
+            Violation::InvalidUtf8 => {
+                Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8"))
+            }
+        },
         _ => None,
     }
 }
@@ -124,6 +136,10 @@ enum ReadEnd {
     Dropped,
     /// The server closed it for a reason that ends the seat.
     Refused,
+    /// The client broke the WebSocket protocol (a frame too big, invalid UTF-8, a text frame,
+    /// bad framing): the server closes for it and the seat ends. The message stream is dead,
+    /// so the closing handshake lingers on the raw socket.
+    Broken,
 }
 
 /// The code tungstenite echoes to a client's close frame (see `WebSocketContext::do_close`).
@@ -165,7 +181,9 @@ where
                     link.client_closed();
                 }
                 let how = match end {
-                    ReadEnd::ClientClosed { .. } | ReadEnd::Refused => Departure::Left,
+                    ReadEnd::ClientClosed { .. } | ReadEnd::Refused | ReadEnd::Broken => {
+                        Departure::Left
+                    }
                     ReadEnd::Dropped => Departure::Dropped,
                 };
                 let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
@@ -186,41 +204,78 @@ where
 async fn finish<S>(
     mut stream: SplitStream<WebSocketStream<S>>,
     link: &ClientLink,
-    writer: tokio::task::JoinHandle<WriterEnd>,
+    writer: tokio::task::JoinHandle<(WriterEnd, Sink<S>)>,
     ctx: &ServerContext,
     end: ReadEnd,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let timeout = ctx.config.close_timeout;
-    if let ReadEnd::ClientClosed { echo } = end {
-        link.client_closed();
-        // Reading on is what writes tungstenite's queued echo; the stream ends once it is out.
-        if tokio::time::timeout(timeout, drain(&mut stream)).await == Ok(true) {
-            ctx.metrics.closed(echo, Initiator::Client);
-            debug!(code = echo, "client closed; echoed");
-        } else {
-            debug!(code = echo, "client closed; the echo could not be written");
-        }
-        let _ = writer.await;
-        return;
-    }
-    // Whatever ended the session, make sure the writer sends a close and exits.
-    link.close(close_only(close_code::NORMAL, ""));
-    let drained = drain(&mut stream);
-    tokio::pin!(drained);
     let mut writer = writer;
-    tokio::select! {
-        // The client answered (or the socket is gone): nothing left to wait for.
-        _ = &mut drained => {
-            let _ = writer.await;
+    let mut written = None;
+    let clean = match end {
+        ReadEnd::ClientClosed { echo } => {
+            link.client_closed();
+            // Reading on is what writes tungstenite's queued echo; the stream ends once it is
+            // out.
+            let clean = tokio::time::timeout(timeout, drain(&mut stream)).await == Ok(true);
+            if clean {
+                ctx.metrics.closed(echo, Initiator::Client);
+                debug!(code = echo, "client closed; echoed");
+            } else {
+                debug!(code = echo, "client closed; the echo could not be written");
+            }
+            clean
         }
-        written = &mut writer => {
-            if written.is_ok_and(|w| w.close_sent) {
-                let _ = tokio::time::timeout(timeout, drained).await;
+        // The message stream died with the error the close is about: nothing to read on it.
+        ReadEnd::Broken => false,
+        ReadEnd::Refused | ReadEnd::Dropped => {
+            // Whatever ended the session, make sure the writer sends a close and exits.
+            link.close(close_only(close_code::NORMAL, ""));
+            let drained = drain(&mut stream);
+            tokio::pin!(drained);
+            tokio::select! {
+                // The client answered (or the socket is gone): nothing left to wait for.
+                clean = &mut drained => clean,
+                out = &mut writer => {
+                    let sent = out.as_ref().is_ok_and(|(end, _)| end.close_sent);
+                    written = out.ok();
+                    sent && tokio::time::timeout(timeout, drained).await == Ok(true)
+                }
             }
         }
+    };
+    let written = match written {
+        Some(written) => Some(written),
+        None => writer.await.ok(),
+    };
+    if clean || matches!(end, ReadEnd::Dropped) {
+        return;
     }
+    // The client broke the protocol or its answer did not come cleanly, but its socket may be
+    // alive with bytes in flight: read them off before dropping it, or the kernel answers them
+    // with a reset that can destroy the close frame before the client reads it.
+    if let Some((end, sink)) = written
+        && end.close_sent
+        && let Ok(mut ws) = stream.reunite(sink)
+    {
+        linger(ws.get_mut(), timeout).await;
+    }
+}
+
+/// Reads and discards raw bytes until the peer closes, the socket fails, nothing has come for
+/// [`LINGER_QUIET`], or `timeout` passes (nginx's lingering close does the same).
+pub(crate) async fn linger<S: AsyncRead + Unpin>(io: &mut S, timeout: Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut discard = [0u8; 4096];
+    let _ = tokio::time::timeout(timeout, async {
+        while let Ok(Ok(n)) = tokio::time::timeout(LINGER_QUIET, io.read(&mut discard)).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads and discards until the stream ends. True when it ended cleanly: the closing handshake
@@ -289,7 +344,10 @@ where
             Ok(Some(Ok(_))) => continue, // ping, pong
             Ok(Some(Err(e))) => {
                 return match ws_failure(&e) {
-                    Some(close) => refused(close),
+                    Some(close) => {
+                        link.close(close);
+                        Err(ReadEnd::Broken)
+                    }
                     None => Err(ReadEnd::Dropped),
                 };
             }
@@ -457,7 +515,7 @@ where
                 return match ws_failure(&e) {
                     Some(close) => {
                         link.close(close);
-                        ReadEnd::Refused
+                        ReadEnd::Broken
                     }
                     None => {
                         debug!(error = %e, "connection lost");
@@ -591,7 +649,7 @@ async fn write_loop<S>(
     mut sink: Sink<S>,
     link: Arc<ClientLink>,
     ctx: Arc<ServerContext>,
-) -> WriterEnd
+) -> (WriterEnd, Sink<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -603,7 +661,7 @@ where
         tokio::select! {
             mut batch = link.next_batch() => {
                 if batch.client_closed {
-                    return unsent;
+                    return (unsent, sink);
                 }
                 let close = batch.close.take();
                 // A blocked write is abandoned when a close is requested (the room gave up on
@@ -615,7 +673,7 @@ where
                     _ = shutdown_signal(&ctx) => true,
                 };
                 if !wrote {
-                    return unsent;
+                    return (unsent, sink);
                 }
                 if let Some(close) = close {
                     break close;
@@ -627,7 +685,7 @@ where
             _ = heartbeat.tick() => {
                 let ping = tokio::time::timeout(heartbeat_every, sink.send(Message::Ping(Bytes::new())));
                 if !matches!(ping.await, Ok(Ok(()))) {
-                    return unsent;
+                    return (unsent, sink);
                 }
             }
             _ = shutdown_signal(&ctx) => {
@@ -664,7 +722,7 @@ where
     if close_sent {
         ctx.metrics.closed(code, Initiator::Server);
     }
-    WriterEnd { close_sent }
+    (WriterEnd { close_sent }, sink)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary (a close reason must fit in

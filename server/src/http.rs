@@ -9,6 +9,7 @@
 use crate::connection;
 use crate::context::{AdmitError, ServerContext};
 use crate::echo;
+use crate::guard::{FrameGuard, TextPolicy};
 use axum::Router;
 use axum::extract::{Extension, Json, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version, header};
@@ -100,6 +101,28 @@ fn refuse_admission(ctx: &ServerContext, e: AdmitError) -> Response {
     };
     ctx.metrics.refused(reason);
     retry_after(refuse(status, e.to_string()))
+}
+
+/// The size of a request head as it came on the wire: request line, headers, blank line.
+pub fn head_size<B>(req: &Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + "  HTTP/1.1\r\n".len();
+    let headers: usize =
+        req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    line + headers + 2
+}
+
+/// A 431 for a request head above [`ServerConfig::max_request_head`](crate::ServerConfig), or
+/// `None`. (Twice that, hyper refuses with a bare 431 before a request exists.)
+pub fn refuse_large_head<B>(req: &Request<B>, ctx: &ServerContext) -> Option<Response> {
+    let size = head_size(req);
+    let limit = ctx.config.max_request_head as usize;
+    (size > limit).then(|| {
+        ctx.metrics.refused("head_too_large");
+        refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("request head of {size} bytes exceeds the limit of {limit}"),
+        )
+    })
 }
 
 /// Adds `Retry-After: 5` (seconds) to a refusal the client may retry.
@@ -235,7 +258,7 @@ async fn game_upgrade(
         let _permit = permit;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let io = TokioIo::new(upgraded);
+                let io = FrameGuard::new(TokioIo::new(upgraded), TextPolicy::Refuse);
                 let ws =
                     WebSocketStream::from_raw_socket(io, WsRole::Server, Some(game_ws_config()))
                         .await;
@@ -281,12 +304,8 @@ async fn echo_upgrade(
                 .max_write_buffer_size(2 * max_message + 16 * 1024)
                 .max_message_size(Some(max_message))
                 .max_frame_size(Some(max_message));
-            let ws = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                WsRole::Server,
-                Some(config),
-            )
-            .await;
+            let io = FrameGuard::new(TokioIo::new(upgraded), TextPolicy::Validate);
+            let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(config)).await;
             echo::serve(ws, task_ctx, peer).await;
         }
     });

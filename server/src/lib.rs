@@ -10,6 +10,8 @@
 //! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`) and upgrade checks.
 //! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
 //! - [`echo`]: the diagnostics echo.
+//! - [`guard`]: a watch on the client's frames below tungstenite (text refused or UTF-8
+//!   checked at the first bad byte).
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
@@ -24,6 +26,7 @@ pub mod connection;
 pub mod context;
 pub mod echo;
 pub mod game;
+pub mod guard;
 pub mod http;
 pub mod interest;
 pub mod metrics;

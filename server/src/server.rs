@@ -6,7 +6,7 @@
 
 use crate::config::ServerConfig;
 use crate::context::ServerContext;
-use crate::http::{PeerAddr, router};
+use crate::http::{PeerAddr, refuse_large_head, router};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
@@ -89,12 +89,24 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         let ctx_conn = ctx.clone();
         ctx.tasks.spawn(async move {
             let _permits = (permit, tcp_permit);
+            let ctx_req = ctx_conn.clone();
             let service = hyper::service::service_fn(move |mut req| {
                 req.extensions_mut().insert(PeerAddr(peer));
-                app.clone().oneshot(req)
+                let refusal = refuse_large_head(&req, &ctx_req);
+                let app = app.clone();
+                async move {
+                    match refusal {
+                        Some(refusal) => Ok(refusal),
+                        None => app.oneshot(req).await,
+                    }
+                }
             });
+            let head_limit = ctx_conn.config.max_request_head as usize;
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
+                // Past twice the documented limit hyper refuses (431) before a request exists.
+                .max_header_size(2 * head_limit)
+                .max_buf_size((2 * head_limit).max(8192) + 4096)
                 .header_read_timeout(ctx_conn.config.handshake_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();

@@ -113,6 +113,16 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_SOCKET_SEND_BUFFER", default_value_t = 0)]
     pub socket_send_buffer: usize,
 
+    /// PEM certificate chain (leaf first) to serve `https://` and `wss://` on `--bind`; needs
+    /// `--tls-key`. Reloaded from disk on SIGHUP without dropping a connection. Unset: plain
+    /// HTTP (run behind a TLS proxy, or on a LAN).
+    #[arg(long, env = "TICKWIRE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "TICKWIRE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Serve the diagnostics echo at `/echo` (echoes every WebSocket message back).
     #[arg(long, env = "TICKWIRE_ECHO", default_value_t = false)]
     pub echo: bool,

@@ -17,6 +17,7 @@
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
 //! - [`interest`]: the spatial grid that decides what each player sees.
 //! - [`ratelimit`]: token buckets.
+//! - [`tls`]: certificates for `https://` and `wss://`, reloadable.
 //! - [`game`]: the `Game` trait and the arena game.
 //! - [`config`], [`metrics`].
 #![warn(missing_docs, unreachable_pub)]
@@ -34,6 +35,7 @@ pub mod outbox;
 pub mod ratelimit;
 pub mod room;
 pub mod server;
+pub mod tls;
 
 pub use config::ServerConfig;
 pub use server::run;

@@ -25,6 +25,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
+    // Checked here so that a bad file stops the binary with a message naming the flag.
+    if let (Some(cert), Some(key)) = (&cli.config.tls_cert, &cli.config.tls_key) {
+        tickwire_server::tls::Certificates::load(cert, key)
+            .context("cannot serve TLS with --tls-cert and --tls-key")?;
+    }
+    let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
     let listener = TcpListener::bind(cli.config.bind)
         .await
         .with_context(|| format!("cannot listen on {} (--bind)", cli.config.bind))?;
@@ -36,11 +42,11 @@ async fn main() -> anyhow::Result<()> {
     };
     tracing::info!(%addr, tick_rate = cli.config.tick_rate, "tickwire listening");
     println!("tickwire-server listening on {addr}");
-    println!("  game WebSocket: ws://{shown}/ws (subprotocol tickwire.v1)");
-    println!("  rooms:          http://{shown}/rooms");
-    println!("  metrics:        http://{shown}/metrics");
+    println!("  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)");
+    println!("  rooms:          {http}://{shown}/rooms");
+    println!("  metrics:        {http}://{shown}/metrics");
     if cli.config.echo {
-        println!("  echo:           ws://{shown}/echo");
+        println!("  echo:           {ws}://{shown}/echo");
     }
     tickwire_server::run(listener, cli.config, shutdown_signal()).await;
     Ok(())

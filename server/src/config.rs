@@ -102,6 +102,14 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_CHAT_BURST", default_value_t = 5)]
     pub chat_burst: u32,
 
+    /// Proxies and load balancers whose `Forwarded` / `X-Forwarded-For` headers are believed
+    /// (comma separated CIDR ranges or addresses, e.g. `10.0.0.0/8,192.0.2.7`). Requests from
+    /// them count against the per-address caps, rate limits and logs of the client they name;
+    /// they are exempt from the per-address TCP cap themselves. Empty: no header is believed
+    /// (anyone could write any address there).
+    #[arg(long, env = "TICKWIRE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
+
     /// Origins allowed to open `/ws` (comma separated, e.g. `https://play.example.com`). Empty
     /// allows any; requests without an Origin header (non-browser clients) are always allowed.
     #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]

@@ -24,9 +24,15 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
 use tracing::debug;
 
-/// The client's address, inserted into each request by the listener.
+/// The TCP peer's address, inserted into each request by the listener.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// The client's address: the TCP peer's, or, behind a trusted proxy, the one the proxy names
+/// (with port 0: a proxy does not say the client's port). Inserted by the listener; caps, rate
+/// limits and logs use it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
 
 /// The router of every route.
 pub fn router(ctx: Arc<ServerContext>) -> Router {
@@ -241,7 +247,7 @@ fn switching_protocols(accept: String, subprotocol: Option<&'static str>) -> Res
 
 async fn game_upgrade(
     State(ctx): State<Arc<ServerContext>>,
-    Extension(PeerAddr(peer)): Extension<PeerAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
     let accept = match check_upgrade(&req, &ctx, Some(SUBPROTOCOL)) {
@@ -272,7 +278,7 @@ async fn game_upgrade(
 
 async fn echo_upgrade(
     State(ctx): State<Arc<ServerContext>>,
-    Extension(PeerAddr(peer)): Extension<PeerAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
     if !ctx.config.echo {

@@ -16,6 +16,7 @@
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
 //! - [`interest`]: the spatial grid that decides what each player sees.
+//! - [`proxy`]: the client's address behind trusted proxies (`Forwarded`, `X-Forwarded-For`).
 //! - [`ratelimit`]: token buckets.
 //! - [`tls`]: certificates for `https://` and `wss://`, reloadable.
 //! - [`game`]: the `Game` trait and the arena game.
@@ -32,6 +33,7 @@ pub mod http;
 pub mod interest;
 pub mod metrics;
 pub mod outbox;
+pub mod proxy;
 pub mod ratelimit;
 pub mod room;
 pub mod server;

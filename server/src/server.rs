@@ -6,7 +6,8 @@
 
 use crate::config::ServerConfig;
 use crate::context::ServerContext;
-use crate::http::{PeerAddr, refuse_large_head, router};
+use crate::http::{ClientAddr, PeerAddr, refuse_large_head, router};
+use crate::proxy::client_ip;
 use crate::tls::{Certificates, TLS_HANDSHAKE_RECORD};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -97,10 +98,17 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
                 continue;
             }
         };
-        let Some(tcp_permit) = ctx.admit_tcp(peer.ip()) else {
-            ctx.metrics.refused("per_ip");
-            ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
-            continue;
+        // A trusted proxy carries many clients: each is capped by its own address instead.
+        let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer.ip()));
+        let tcp_permit = if trusted {
+            None
+        } else {
+            let Some(permit) = ctx.admit_tcp(peer.ip()) else {
+                ctx.metrics.refused("per_ip");
+                ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
+                continue;
+            };
+            Some(permit)
         };
         // Snapshots are small and latency-bound: never wait to coalesce them.
         let _ = stream.set_nodelay(true);
@@ -148,7 +156,13 @@ where
 {
     let ctx_req = ctx.clone();
     let service = hyper::service::service_fn(move |mut req| {
+        let trusted = &ctx_req.config.trusted_proxies;
+        let client = match client_ip(peer, req.headers(), trusted) {
+            ip if ip == peer.ip() => peer,
+            ip => SocketAddr::new(ip, 0),
+        };
         req.extensions_mut().insert(PeerAddr(peer));
+        req.extensions_mut().insert(ClientAddr(client));
         let refusal = refuse_large_head(&req, &ctx_req);
         let app = app.clone();
         async move {

@@ -110,6 +110,22 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
 
+    /// Turns on signed join tokens: HS256 with this secret. Every upgrade of `/ws` must then
+    /// carry a token a game backend minted (`?token=` or `Authorization: Bearer`), else 401.
+    /// Prefer the environment variable: a flag shows in `ps`. See SECURITY.md.
+    #[arg(
+        long,
+        env = "TICKWIRE_JOIN_SECRET",
+        hide_env_values = true,
+        conflicts_with = "join_public_key"
+    )]
+    pub join_secret: Option<Secret>,
+
+    /// Turns on signed join tokens verified with this Ed25519 public key (a PEM file): EdDSA
+    /// tokens the backend signs with the private key, which never reaches the game servers.
+    #[arg(long, env = "TICKWIRE_JOIN_PUBLIC_KEY")]
+    pub join_public_key: Option<std::path::PathBuf>,
+
     /// Origins allowed to open `/ws` (comma separated, e.g. `https://play.example.com`). Empty
     /// allows any; requests without an Origin header (non-browser clients) are always allowed.
     #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -174,7 +190,37 @@ impl Default for ServerConfig {
     }
 }
 
+/// A secret from the command line or environment, kept out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_owned()))
+    }
+}
+
 impl ServerConfig {
+    /// The join-token verifier the configuration asks for, if any.
+    pub fn join_verifier(
+        &self,
+    ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
+        use crate::auth::JoinVerifier;
+        match (&self.join_secret, &self.join_public_key) {
+            (Some(secret), _) => JoinVerifier::from_secret(&secret.0).map(Some),
+            (None, Some(path)) => JoinVerifier::from_public_key_file(path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Length of one tick.
     pub fn tick_period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate.max(1)))
@@ -239,6 +285,9 @@ mod tests {
         assert_eq!(c.room_capacity, 32);
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));
+        assert!(c.join_secret.is_none() && c.join_public_key.is_none());
+        let secret: Secret = "hunter2".parse().unwrap();
+        assert!(!format!("{secret:?}").contains("hunter2"), "secrets stay out of Debug");
         assert!(!c.echo);
     }
 }

@@ -15,6 +15,7 @@
 //! [`ServerConfig::close_timeout`](crate::ServerConfig::close_timeout): a peer that closed
 //! cleanly sees its close code, and unread bytes never turn the server's close into a reset.
 
+use crate::auth::JoinGrant;
 use crate::context::{RoomHandle, ServerContext};
 use crate::guard::Violation;
 use crate::metrics::Initiator;
@@ -159,8 +160,14 @@ struct WriterEnd {
 }
 
 /// Serves one upgraded game connection until it ends.
-pub async fn serve<S>(ws: WebSocketStream<S>, ctx: Arc<ServerContext>, peer: SocketAddr)
-where
+///
+/// `grant`: what the client's join token allows, when tokens are required.
+pub async fn serve<S>(
+    ws: WebSocketStream<S>,
+    ctx: Arc<ServerContext>,
+    peer: SocketAddr,
+    grant: Option<JoinGrant>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let span =
@@ -170,7 +177,7 @@ where
         let link = Arc::new(ClientLink::new());
         let writer = ctx.tasks.spawn(write_loop(sink, link.clone(), ctx.clone()).in_current_span());
 
-        let end = match handshake(&mut stream, &link, &ctx).await {
+        let end = match handshake(&mut stream, &link, &ctx, grant).await {
             Ok((joined, handle)) => {
                 let span = tracing::Span::current();
                 span.record("player", joined.player.0);
@@ -309,6 +316,7 @@ async fn handshake<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
+    grant: Option<JoinGrant>,
 ) -> Result<(Joined, RoomHandle), ReadEnd>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -385,7 +393,30 @@ where
     if let Err(why) = validate_hello(&hello) {
         return refused(kick(close_code::PROTOCOL, KickReason::BadHello, why));
     }
+    let mut hello = hello;
+    if let Some(grant) = grant {
+        if let Err(why) = apply_grant(&mut hello, &grant) {
+            return refused(kick(close_code::POLICY, KickReason::BadHello, why));
+        }
+    }
     join(hello, link, ctx).await.ok_or(ReadEnd::Refused)
+}
+
+/// Holds a `Hello` to what its join token allows: the token's name replaces the one asked
+/// for; a room or role the token pins must be the one asked for.
+pub fn apply_grant(hello: &mut Hello, grant: &JoinGrant) -> Result<(), String> {
+    if let Some(room) = grant.room
+        && hello.room != RoomRequest::Named(room)
+    {
+        return Err(format!("this join token is for room {} only", room.as_str()));
+    }
+    if let Some(role) = grant.role
+        && hello.role != role
+    {
+        return Err(format!("this join token joins as a {role:?} only"));
+    }
+    hello.name = grant.name;
+    Ok(())
 }
 
 /// Checks what `decode_client` cannot: the room name's characters. `Err` says why, for the

@@ -92,6 +92,8 @@ pub struct ServerContext {
     pub tasks: TaskTracker,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Checks join tokens when they are required; set once by [`crate::server::run`].
+    pub join: std::sync::OnceLock<crate::auth::JoinVerifier>,
     directory: Mutex<Directory>,
     connections: Mutex<Connections>,
     seed: u64,
@@ -112,6 +114,7 @@ impl ServerContext {
             metrics: Metrics::new(),
             tasks: TaskTracker::new(),
             shutdown,
+            join: std::sync::OnceLock::new(),
             directory: Mutex::default(),
             connections: Mutex::default(),
             seed,

@@ -6,6 +6,7 @@
 //! an Origin outside the allowlist (403), a missing `tickwire.v1` subprotocol (400), or a full
 //! server (503, 429 per address).
 
+use crate::auth::{AuthError, JoinGrant, JoinVerifier};
 use crate::connection;
 use crate::context::{AdmitError, ServerContext};
 use crate::echo;
@@ -131,6 +132,55 @@ pub fn refuse_large_head<B>(req: &Request<B>, ctx: &ServerContext) -> Option<Res
     })
 }
 
+/// The join token of an upgrade (`?token=` or `Authorization: Bearer`), checked.
+fn authorize<B>(req: &Request<B>, verifier: &JoinVerifier) -> Result<JoinGrant, AuthError> {
+    let from_query = req.uri().query().and_then(|q| query_param(q, "token"));
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned());
+    let token = from_query.or(from_header).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+    verifier.verify(&token)
+}
+
+/// The percent-decoded value of `name` in a query string.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let value = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })?;
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// 401 for a join token that is missing or not good, with the reason.
+fn unauthorized(e: &AuthError) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, e.to_string());
+    let challenge = HeaderValue::from_static("Bearer realm=\"tickwire\", error=\"invalid_token\"");
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+    response
+}
+
 /// Adds `Retry-After: 5` (seconds) to a refusal the client may retry.
 fn retry_after(mut response: Response) -> Response {
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -254,6 +304,14 @@ async fn game_upgrade(
         Ok(accept) => accept,
         Err(response) => return response,
     };
+    let grant = match ctx.join.get().map(|verifier| authorize(&req, verifier)) {
+        None => None,
+        Some(Ok(grant)) => Some(grant),
+        Some(Err(e)) => {
+            ctx.metrics.refused("auth");
+            return unauthorized(&e);
+        }
+    };
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
         Err(e) => return refuse_admission(&ctx, e),
@@ -268,7 +326,7 @@ async fn game_upgrade(
                 let ws =
                     WebSocketStream::from_raw_socket(io, WsRole::Server, Some(game_ws_config()))
                         .await;
-                connection::serve(ws, task_ctx, peer).await;
+                connection::serve(ws, task_ctx, peer, grant).await;
             }
             Err(e) => debug!(%peer, error = %e, "upgrade failed"),
         }
@@ -291,6 +349,11 @@ async fn echo_upgrade(
         Ok(accept) => accept,
         Err(response) => return response,
     };
+    // With join tokens on, the echo wants one too: it is not a way around them.
+    if let Some(Err(e)) = ctx.join.get().map(|verifier| authorize(&req, verifier)) {
+        ctx.metrics.refused("auth");
+        return unauthorized(&e);
+    }
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
         Err(e) => return refuse_admission(&ctx, e),
@@ -321,6 +384,15 @@ async fn echo_upgrade(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_is_read_from_the_query_percent_decoded() {
+        assert_eq!(query_param("token=a.b.c", "token"), Some("a.b.c".into()));
+        assert_eq!(query_param("room=x&token=a%2Eb%2ec&z", "token"), Some("a.b.c".into()));
+        assert_eq!(query_param("tokens=1", "token"), None);
+        assert_eq!(query_param("token=%zz%4", "token"), Some("%zz%4".into()));
+        assert_eq!(query_param("token", "token"), Some(String::new()));
+    }
 
     #[test]
     fn key_shape_is_checked() {

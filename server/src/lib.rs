@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.
+//! - [`auth`]: signed join tokens (JWT, HS256 or EdDSA).
 //! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`) and upgrade checks.
 //! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
 //! - [`echo`]: the diagnostics echo.
@@ -23,6 +24,7 @@
 //! - [`config`], [`metrics`].
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod context;

@@ -64,7 +64,17 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         },
         _ => None,
     };
+    let join = match config.join_verifier() {
+        Ok(join) => join,
+        Err(e) => {
+            error!(error = %e, "cannot check join tokens (--join-secret, --join-public-key)");
+            return;
+        }
+    };
     let ctx = ServerContext::new(config, shutdown_rx);
+    if let Some(join) = join {
+        let _ = ctx.join.set(join);
+    }
     let app = router(ctx.clone());
     let acceptor = tls.as_ref().map(|certificates| {
         ctx.tasks.spawn(reload_on_sighup(certificates.clone(), ctx.clone()));

@@ -41,6 +41,9 @@ async fn refuse_busy_address(mut stream: tokio::net::TcpStream, limit: u32) {
         stream.shutdown().await
     })
     .await;
+    // The request it sent is still unread: read it off, or the close becomes a reset that can
+    // destroy the 429 before the client reads it.
+    crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every client with 1001.
@@ -225,6 +228,7 @@ async fn refuse_plain_http(mut stream: TcpStream) {
         stream.shutdown().await
     })
     .await;
+    crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
 /// Reloads the certificate files on each SIGHUP until shutdown (Unix; elsewhere nothing).

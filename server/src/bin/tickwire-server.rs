@@ -103,7 +103,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::MintToken(args)) = cli.command {
         return mint_token(args);
     }
+    // Logs on stderr; stdout carries only the addresses printed below, for people and scripts.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -128,13 +130,15 @@ async fn main() -> anyhow::Result<()> {
         addr.to_string()
     };
     tracing::info!(%addr, tick_rate = cli.config.tick_rate, "tickwire listening");
-    println!("tickwire-server listening on {addr}");
-    println!("  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)");
-    println!("  rooms:          {http}://{shown}/rooms");
-    println!("  metrics:        {http}://{shown}/metrics");
+    // Written, not `println!`: a server whose stdout was closed (a pipe that went away) must
+    // go on serving, not panic.
+    let mut banner = format!(
+        "tickwire-server listening on {addr}\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n  metrics:        {http}://{shown}/metrics\n"
+    );
     if cli.config.echo {
-        println!("  echo:           {ws}://{shown}/echo");
+        banner.push_str(&format!("  echo:           {ws}://{shown}/echo\n"));
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     tickwire_server::run(listener, cli.config, shutdown_signal()).await;
     Ok(())
 }

@@ -2,57 +2,15 @@
 //! chat, resume after an abrupt drop, kicks and refusals as typed endings, and the closing
 //! handshake in both directions.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::Duration;
+use support::{PATIENCE, TestServer, server_config};
 use tickwire_client::{
     Client, Config, Controls, Disconnect, End, Event, Identity, Kicked, LinkError, Reconnect,
     Refusal, SnapshotInfo,
 };
-use tickwire_server::ServerConfig;
 use tickwire_shared::{EventKind, KickReason};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-/// How long any single expected thing may take before a test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl TestServer {
-    async fn start(config: ServerConfig) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(tickwire_server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        TestServer { addr, stop: Some(stop), task }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(PATIENCE, &mut self.task).await.expect("run returns").unwrap();
-    }
-}
-
-fn server_config() -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.seed = Some(7);
-    config.max_connections_per_ip = 1000;
-    config.shutdown_timeout = Duration::from_secs(3);
-    config
-}
 
 fn quick_reconnect() -> Config {
     let mut config = Config::default();

@@ -116,11 +116,15 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
     let mut inputs = tokio::time::interval_at((now + phase).into(), period);
     inputs.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let plays = args.role != BotRole::Spectator;
+    // Registered once, not once per event: thousands of bots wait on the same token.
+    let stop = shared.stop.clone();
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
 
     loop {
         tokio::select! {
             biased;
-            () = shared.stop.cancelled() => break,
+            () = &mut stopped => break,
             event = client.next_event() => match event {
                 Some(event) => {
                     if !bot.on_event(event, &client) {

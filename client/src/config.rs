@@ -58,9 +58,11 @@ pub struct Config {
     /// events are dropped and counted in [`Stats::events_dropped`](crate::Stats::events_dropped).
     /// Default 1024.
     pub max_events: usize,
-    /// tungstenite's read buffer, in bytes (the tokio driver). Default 4096: a snapshot of a
-    /// full room is about 1 KB, and a bigger buffer costs memory per connection and time
-    /// (tungstenite zero-fills it before each read).
+    /// tungstenite's read buffer, in bytes (the tokio driver). Default 4096, which is also
+    /// the floor: tungstenite 0.30's client handshake hands its 4 KiB response buffer on as
+    /// the read buffer, so smaller values change nothing. A snapshot of a full room is about
+    /// 1 KB; a bigger buffer costs memory per connection and time (tungstenite zero-fills the
+    /// free part before each read).
     pub read_buffer_size: usize,
 }
 

@@ -50,7 +50,7 @@ gap = r["interarrival_ms"] or {}
 print(f'run: joined {r["bots"]["joined"]}/{r["run"]["bots"]} fps mean {fps.get("mean", 0):.2f} p1 {fps.get("p1", 0):.2f} '
       f'delivered {100 * (f["delivered_ratio"] or 0):.1f}% input-to-ack p50/p99 {lat.get("p50", 0):.1f}/{lat.get("p99", 0):.1f} ms '
       f'inter-arrival p99 {gap.get("p99", 0):.1f} ms bots CPU {res["bots_cpu_percent"] or 0:.0f}% '
-      f'server CPU {res["server_cpu_percent"] or 0:.0f}% RSS/bot {res["rss_per_bot_kib"] or 0:.1f} KiB '
+      f'server CPU {res["server_cpu_percent"] or 0:.0f}% waited for a CPU: bots {res["bots_wait_percent"] or 0:.0f}% server {res["server_wait_percent"] or 0:.0f}% RSS/bot {res["rss_per_bot_kib"] or 0:.1f} KiB '
       f'failed {sum(r["bots"]["failures"].values())} dropped {sum(r["bots"]["drops"].values())} errors {sum(r["errors"].values())}')
 PY
 done
@@ -73,5 +73,6 @@ print(f"median of {runs}: {role} {bots}: fps mean {fps:.2f} p1 {p1:.2f}, "
       f"inter-arrival p99 {med(lambda r: (r['interarrival_ms'] or {}).get('p99')):.1f} ms, "
       f"bytes/bot/s in {med(lambda r: r['bytes_per_bot_per_s']['in']):.0f} out {med(lambda r: r['bytes_per_bot_per_s']['out']):.0f}, "
       f"bots CPU {cpu:.0f}% ({cpu / 100 * 1e6 / frames_s:.2f} us per frame), server CPU {scpu:.0f}% "
-      f"({scpu / 100 * 1e6 / frames_s:.2f} us per frame), RSS per bot {med(lambda r: r['resources']['rss_per_bot_kib']):.1f} KiB")
+      f"({scpu / 100 * 1e6 / frames_s:.2f} us per frame), waited for a CPU: bots "
+      f"{med(lambda r: r['resources']['bots_wait_percent']):.0f}% server {med(lambda r: r['resources']['server_wait_percent']):.0f}%, RSS per bot {med(lambda r: r['resources']['rss_per_bot_kib']):.1f} KiB")
 PY

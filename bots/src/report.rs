@@ -138,6 +138,11 @@ pub struct Resources {
     pub rss_per_bot_kib: Option<f64>,
     /// CPU time of the bots process over the window, in percent of one core.
     pub bots_cpu_percent: Option<f64>,
+    /// Time the bots' threads waited for a CPU while runnable, over the window, in percent of
+    /// the window: above a few percent, other processes on the machine held the bots back.
+    pub bots_wait_percent: Option<f64>,
+    /// The same for the server (`--server-pid`).
+    pub server_wait_percent: Option<f64>,
     /// The server's CPU over the window, in percent of one core (`--server-pid`).
     pub server_cpu_percent: Option<f64>,
     /// The server's resident memory at the end of the window, in KiB (`--server-pid`).
@@ -298,15 +303,22 @@ impl Report {
         let res = &self.resources;
         let kib =
             |v: Option<u64>| v.map_or("-".into(), |v| format!("{:.1} MiB", v as f64 / 1024.0));
+        let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}%"));
         let mut resources = format!(
-            "bots RSS {} -> {} ({} per bot), bots CPU {} of a core",
+            "bots RSS {} -> {} ({} per bot), bots CPU {} of a core (waited for a CPU {})",
             kib(res.bots_rss_before_kib),
             kib(res.bots_rss_after_kib),
             res.rss_per_bot_kib.map_or("-".into(), |v| format!("{v:.1} KiB")),
-            res.bots_cpu_percent.map_or("-".into(), |v| format!("{v:.0}%")),
+            pct(res.bots_cpu_percent),
+            pct(res.bots_wait_percent),
         );
         if let Some(cpu) = res.server_cpu_percent {
-            let _ = write!(resources, "; server CPU {cpu:.0}%, RSS {}", kib(res.server_rss_kib));
+            let _ = write!(
+                resources,
+                "; server CPU {cpu:.0}% (waited {}), RSS {}",
+                pct(res.server_wait_percent),
+                kib(res.server_rss_kib)
+            );
         }
         row("resources", resources);
         for check in &self.checks {
@@ -400,6 +412,8 @@ mod tests {
                 bots_rss_after_kib: Some(4196),
                 rss_per_bot_kib: Some(25.0),
                 bots_cpu_percent: Some(3.0),
+                bots_wait_percent: Some(1.0),
+                server_wait_percent: None,
                 server_cpu_percent: None,
                 server_rss_kib: None,
             },

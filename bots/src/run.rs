@@ -90,6 +90,8 @@ struct Snapshot {
     connected: u64,
     cpu_s: Option<f64>,
     server_cpu_s: Option<f64>,
+    wait_s: Option<f64>,
+    server_wait_s: Option<f64>,
     rss_kib: Option<u64>,
     server_rss_kib: Option<u64>,
 }
@@ -106,6 +108,8 @@ impl Snapshot {
             connected: Counters::get(&c.connected),
             cpu_s: proc_stat::cpu_seconds(None),
             server_cpu_s: server.and_then(|pid| proc_stat::cpu_seconds(Some(pid))),
+            wait_s: proc_stat::runqueue_wait_seconds(None),
+            server_wait_s: server.and_then(|pid| proc_stat::runqueue_wait_seconds(Some(pid))),
             rss_kib: proc_stat::rss_kib(None),
             server_rss_kib: server.and_then(|pid| proc_stat::rss_kib(Some(pid))),
         }
@@ -184,6 +188,8 @@ fn build(
                 .map(|(before, after)| after.saturating_sub(before) as f64 / end.connected as f64),
             bots_cpu_percent: percent(start.cpu_s, end.cpu_s),
             server_cpu_percent: percent(start.server_cpu_s, end.server_cpu_s),
+            bots_wait_percent: percent(start.wait_s, end.wait_s),
+            server_wait_percent: percent(start.server_wait_s, end.server_wait_s),
             server_rss_kib: end.server_rss_kib,
         },
         checks: Vec::new(),
@@ -300,6 +306,18 @@ pub mod proc_stat {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// Time the process's threads waited for a CPU while runnable (`schedstat`), in seconds:
+    /// on a shared machine, how much other processes held the load generator (or the server)
+    /// back.
+    pub fn runqueue_wait_seconds(pid: Option<u32>) -> Option<f64> {
+        let mut total = 0u64;
+        for task in std::fs::read_dir(path(pid, "task")).ok()? {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            total += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+        }
+        Some(total as f64 / 1e9)
+    }
+
     /// User plus system CPU time, in seconds.
     pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
         parse_cpu(&std::fs::read_to_string(path(pid, "stat")).ok()?)
@@ -326,5 +344,6 @@ mod tests {
         assert_eq!(proc_stat::parse_cpu(line), Some(3.25));
         assert!(proc_stat::rss_kib(None).is_some_and(|kib| kib > 0));
         assert!(proc_stat::cpu_seconds(None).is_some());
+        assert!(proc_stat::runqueue_wait_seconds(None).is_some());
     }
 }

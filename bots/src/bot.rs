@@ -2,7 +2,7 @@
 //! snapshots (the client does), checks the world it rebuilds, and records what it measured.
 
 use crate::behaviour::Behaviour;
-use crate::cli::{Args, BotRole, RoomChoice};
+use crate::cli::{Args, BotRole, InputRate, RoomChoice};
 use crate::stats::{Counters, Recorder};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tickwire_client::{Client, Config, Disconnect, Event, Identity, Reconnect, SnapshotInfo};
 use tickwire_shared::Welcome;
 use tickwire_shared::quant::POSITION_SCALE;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 /// What every bot shares: the plan, the counters, the recorder, the window and the stop signal.
@@ -110,12 +110,9 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
         bytes_seen: (0, 0),
         behaviour: Behaviour::new(seed),
     };
-    // Each bot samples its controls at its own phase, as players' frames do.
-    let period = Duration::from_secs_f64(1.0 / f64::from(args.input_rate));
-    let phase = period.mul_f64(f64::from(index % 97) / 97.0);
-    let mut inputs = tokio::time::interval_at((now + phase).into(), period);
-    inputs.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let plays = args.role != BotRole::Spectator;
+    // Inputs from the bot's own clock (`--input-rate HZ`, or controllers, which get no
+    // snapshots to pace them), started once joined.
+    let mut inputs: Option<Interval> = None;
     // Registered once, not once per event: thousands of bots wait on the same token.
     let stop = shared.stop.clone();
     let stopped = stop.cancelled();
@@ -127,17 +124,17 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
             () = &mut stopped => break,
             event = client.next_event() => match event {
                 Some(event) => {
-                    if !bot.on_event(event, &client) {
+                    if !bot.on_event(event, &mut client) {
                         break;
+                    }
+                    if inputs.is_none() && bot.joined {
+                        inputs = bot.input_clock(index);
                     }
                 }
                 None => break,
             },
-            _ = inputs.tick(), if plays && bot.joined => {
-                let ship = bot.welcome.and_then(|w| w.entity);
-                let controls = bot.behaviour.steer(Instant::now(), client.world(), ship);
-                // Refused only when not joined, which the guard excludes.
-                let _ = client.send_input(controls);
+            _ = async { inputs.as_mut()?.tick().await; Some(()) }, if bot.joined && inputs.is_some() => {
+                bot.send_input(&mut client);
             }
         }
     }
@@ -145,8 +142,33 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
 }
 
 impl Bot {
+    /// The clock of this bot's inputs, when they are not paced by snapshots: at its own
+    /// phase, as players' frames are.
+    fn input_clock(&self, index: u32) -> Option<Interval> {
+        let args = &self.shared.args;
+        let hz = match (args.input_rate, args.role) {
+            (_, BotRole::Spectator) => return None,
+            (InputRate::Hz(hz), _) => hz,
+            (InputRate::Tick, BotRole::Controller) => u16::from(self.welcome?.tick_rate.max(1)),
+            (InputRate::Tick, BotRole::Player) => return None,
+        };
+        let period = Duration::from_secs_f64(1.0 / f64::from(hz));
+        let phase = period.mul_f64(f64::from(index % 97) / 97.0);
+        let mut clock = tokio::time::interval_at((Instant::now() + phase).into(), period);
+        clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        Some(clock)
+    }
+
+    /// Steers from the newest world and queues the input.
+    fn send_input(&mut self, client: &mut Client) {
+        let ship = self.welcome.and_then(|w| w.entity);
+        let controls = self.behaviour.steer(Instant::now(), client.world(), ship);
+        // Refused only when not joined, which callers exclude.
+        let _ = client.send_input(controls);
+    }
+
     /// Handles one event; false when the session is over.
-    fn on_event(&mut self, event: Event, client: &Client) -> bool {
+    fn on_event(&mut self, event: Event, client: &mut Client) -> bool {
         let now = Instant::now();
         let measuring = self.shared.measuring();
         match event {
@@ -159,7 +181,14 @@ impl Bot {
                 self.shared.tick_rate.store(u32::from(welcome.tick_rate), Ordering::Relaxed);
                 Counters::add(&self.shared.counters.connected, 1);
             }
-            Event::Snapshot(info) => self.on_snapshot(now, measuring, info, client),
+            Event::Snapshot(info) => {
+                self.on_snapshot(now, measuring, info, client);
+                if self.shared.args.input_rate == InputRate::Tick
+                    && self.shared.args.role == BotRole::Player
+                {
+                    self.send_input(client);
+                }
+            }
             Event::Feedback(_) => {
                 Counters::add(&self.shared.counters.frames, 1);
                 if measuring {

@@ -69,9 +69,13 @@ pub struct Args {
     #[arg(long, value_name = "FPS", value_parser = parse_positive)]
     pub min_fps: Option<f64>,
 
-    /// Inputs each player or controller sends per second.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=120))]
-    pub input_rate: u16,
+    /// When players and controllers send inputs: `tick` sends one right after each snapshot
+    /// (in the same write as its ack), as a client that samples its controls when a new world
+    /// arrives; a number (1 to 120) sends that many per second from the bot's own clock, at
+    /// its own phase, as a client on its own frame rate. Controllers get no snapshots: with
+    /// `tick` they send at the room's tick rate.
+    #[arg(long, default_value = "tick", value_name = "tick|HZ", value_parser = parse_input_rate)]
+    pub input_rate: InputRate,
 
     /// Interval of the bots' pings (round-trip samples).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -117,6 +121,26 @@ impl BotRole {
     /// True when this role receives a snapshot every tick.
     pub fn gets_snapshots(self) -> bool {
         !matches!(self, BotRole::Controller)
+    }
+}
+
+/// `--input-rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputRate {
+    /// One input per snapshot received.
+    Tick,
+    /// This many inputs per second.
+    Hz(u16),
+}
+
+fn parse_input_rate(text: &str) -> Result<InputRate, String> {
+    if text.trim().eq_ignore_ascii_case("tick") {
+        return Ok(InputRate::Tick);
+    }
+    match text.trim().parse::<u16>() {
+        Ok(hz) if (1..=120).contains(&hz) => Ok(InputRate::Hz(hz)),
+        _ => Err(format!("`{text}` is neither `tick` nor a rate from 1 to 120 per second")),
     }
 }
 
@@ -259,6 +283,7 @@ mod tests {
         assert!(err(&["--bots", "0"]).contains("--bots"));
         assert!(err(&["--max-p99-ms", "0"]).contains("--max-p99-ms"));
         assert!(err(&["--source-ips", "1.2.3"]).contains("--source-ips"));
+        assert!(err(&["--input-rate", "200"]).contains("--input-rate"));
         assert!(err(&["--role", "controller", "--min-fps", "29"]).contains("--min-fps"));
         let ok = Args::try_parse_from([
             "tickwire-bots",
@@ -278,5 +303,7 @@ mod tests {
         .unwrap();
         assert_eq!((ok.bots, ok.duration, ok.ramp), (2000, Duration::from_secs(60), 200.0));
         assert_eq!(ok.room, RoomChoice::Named("lobby".into()));
+        assert_eq!(ok.input_rate, InputRate::Tick);
+        assert_eq!(parse_input_rate("60"), Ok(InputRate::Hz(60)));
     }
 }

@@ -1,7 +1,7 @@
 //! The final report: what the run measured ([`Report`], serialized as JSON), its table, and
 //! the checks that decide the exit code.
 
-use crate::cli::{BotRole, RoomChoice};
+use crate::cli::{BotRole, InputRate, RoomChoice};
 use crate::stats::{FpsSummary, Percentiles};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -61,8 +61,8 @@ pub struct RunInfo {
     pub ramp_s: f64,
     /// The measurement window as it ran (shorter than asked after Ctrl-C).
     pub window_s: f64,
-    /// Inputs per second per player.
-    pub input_rate: u16,
+    /// When players sent inputs (`tick`: one per snapshot; or a rate per second).
+    pub input_rate: InputRate,
     /// Runtime worker threads (1: current-thread).
     pub threads: u16,
     /// Source addresses used.
@@ -372,7 +372,7 @@ mod tests {
                 ramp_per_s: 100.0,
                 ramp_s: 0.1,
                 window_s: 2.0,
-                input_rate: 30,
+                input_rate: InputRate::Tick,
                 threads: 1,
                 source_ips: 0,
                 tick_rate: 30,

@@ -167,7 +167,12 @@ fn build(
             expected,
             delivered_ratio: expected.filter(|e| *e > 0).map(|e| received as f64 / e as f64),
             ticks_skipped: recorder.ticks_skipped,
-            per_bot_fps: fps_summary(&recorder.window_frames, window),
+            // Controllers get feedback on change, not a frame per tick: no rate to judge.
+            per_bot_fps: args
+                .role
+                .gets_snapshots()
+                .then(|| fps_summary(&recorder.window_frames, window))
+                .flatten(),
         },
         input_to_ack_ms: recorder.input_to_ack.summary(),
         interarrival_ms: recorder.interarrival.summary(),

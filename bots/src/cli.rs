@@ -1,4 +1,5 @@
-//! The command line ([`Args`], clap) and the [`Plan`] it becomes once every flag is checked.
+//! The command line ([`Args`], clap) and [`check`], which refuses flag combinations that make
+//! no sense.
 //! A bad value is refused by clap with a message naming the flag, and exit code 2.
 
 use clap::{Parser, ValueEnum};

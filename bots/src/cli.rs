@@ -230,9 +230,32 @@ pub fn parse_source_ips(text: &str) -> Result<SourceIps, String> {
     Ok(SourceIps(ips))
 }
 
+/// File descriptors kept free for the runtime, the report and stdio.
+const FD_HEADROOM: u64 = 64;
+
+/// The soft limit on open files (`ulimit -n`), from `/proc/self/limits` (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// Refuses flag combinations that make no sense, naming the flag (clap's usage error, exit 2).
 pub fn check(args: &Args) -> Result<(), clap::Error> {
     use clap::CommandFactory;
+    if let Some(limit) = open_files_limit()
+        && u64::from(args.bots) + FD_HEADROOM > limit
+    {
+        return Err(Args::command().error(
+            clap::error::ErrorKind::ValueValidation,
+            format!(
+                "--bots {}: each bot holds a socket, and this process may open {limit} files \
+                 (ulimit -n); at most {} bots fit",
+                args.bots,
+                limit.saturating_sub(FD_HEADROOM)
+            ),
+        ));
+    }
     if args.min_fps.is_some() && !args.role.gets_snapshots() {
         return Err(Args::command().error(
             clap::error::ErrorKind::ArgumentConflict,
@@ -286,6 +309,10 @@ mod tests {
         assert!(err(&["--source-ips", "1.2.3"]).contains("--source-ips"));
         assert!(err(&["--input-rate", "200"]).contains("--input-rate"));
         assert!(err(&["--role", "controller", "--min-fps", "29"]).contains("--min-fps"));
+        if let Some(limit) = open_files_limit().filter(|l| *l < 100_000) {
+            let too_many = (limit + 1).to_string();
+            assert!(err(&["--bots", &too_many]).contains("ulimit -n"));
+        }
         let ok = Args::try_parse_from([
             "tickwire-bots",
             "--bots",

@@ -165,8 +165,10 @@ pub struct Closed {
 pub struct Client {
     pub ws: Ws,
     pub welcome: Welcome,
-    /// Rebuilt worlds by tick (the newest few).
+    /// What rebuilds snapshots (it keeps only the worlds later snapshots can name).
     pub worlds: WorldHistory,
+    /// Every world rebuilt, by tick (the newest 64), for tests to compare.
+    pub rebuilt: std::collections::BTreeMap<u32, World>,
     pub events: Vec<Event>,
     pub feedback: Vec<ControllerFeedback>,
     pub snapshots: Vec<Snapshot>,
@@ -186,6 +188,7 @@ impl Client {
             ws,
             welcome: placeholder_welcome(),
             worlds: WorldHistory::new(30),
+            rebuilt: std::collections::BTreeMap::new(),
             events: Vec::new(),
             feedback: Vec::new(),
             snapshots: Vec::new(),
@@ -235,7 +238,13 @@ impl Client {
                 }
                 ServerMessage::Snapshot(snap) => {
                     let tick = match self.worlds.apply(snap) {
-                        Ok(world) => world.tick,
+                        Ok(world) => {
+                            self.rebuilt.insert(world.tick.0, world.clone());
+                            while self.rebuilt.len() > 64 {
+                                self.rebuilt.pop_first();
+                            }
+                            world.tick
+                        }
                         Err(e) => panic!("snapshot {:?} does not apply: {e}", snap.header),
                     };
                     self.snapshots.push(snap.clone());

@@ -7,7 +7,11 @@
 //!
 //! # Layout
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.
-//! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`) and upgrade checks.
+//! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`, `/stats`, the web
+//!   client's) and upgrade checks.
+//! - [`web`]: the browser game and dashboard (`client-web/`, embedded or `--web-root`).
+//! - [`stats`]: once-a-second metric samples for the dashboard (`/stats`).
+//! - [`lan`]: the LAN address, invite links and their QR codes (`/invite`, `/invite.svg`).
 //! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
 //! - [`echo`]: the diagnostics echo.
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
@@ -26,11 +30,14 @@ pub mod echo;
 pub mod game;
 pub mod http;
 pub mod interest;
+pub mod lan;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;
 pub mod room;
 pub mod server;
+pub mod stats;
+pub mod web;
 
 pub use config::ServerConfig;
 pub use server::run;

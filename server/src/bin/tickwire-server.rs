@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use tickwire_server::config::ServerConfig;
+use tickwire_server::lan::lan_base_url;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -34,8 +35,28 @@ async fn main() -> anyhow::Result<()> {
     } else {
         addr.to_string()
     };
+    if let Some(root) = &cli.config.web_root
+        && !root.join("index.html").is_file()
+    {
+        anyhow::bail!(
+            "--web-root {}: no index.html there (point it at client-web/)",
+            root.display()
+        );
+    }
     tracing::info!(%addr, tick_rate = cli.config.tick_rate, "tickwire listening");
     println!("tickwire-server listening on {addr}");
+    println!("  play:           http://{shown}/");
+    match lan_base_url(addr) {
+        Some(url) => println!("  on your network: {url} (phones: scan the QR code in the lobby)"),
+        None if addr.ip().is_loopback() => {
+            println!(
+                "  on your network: unreachable (bound to loopback; --bind 0.0.0.0:{} lets phones join)",
+                addr.port()
+            )
+        }
+        None => println!("  on your network: no LAN address found"),
+    }
+    println!("  dashboard:      http://{shown}/dashboard");
     println!("  game WebSocket: ws://{shown}/ws (subprotocol tickwire.v1)");
     println!("  rooms:          http://{shown}/rooms");
     println!("  metrics:        http://{shown}/metrics");

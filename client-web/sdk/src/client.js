@@ -36,6 +36,9 @@ export class TickwireClient {
       throw new TypeError('no WebSocket implementation: pass one as options.WebSocket (e.g. the `ws` package on Node 20)');
     }
     this.now = options.now ?? (() => performance.now());
+    /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
+     * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
+    this.useEventTime = options.now === undefined;
     this.session = new Session(options);
     /** @type {any} */
     this.socket = null;
@@ -151,12 +154,15 @@ export class TickwireClient {
       this.session.handleOpen(this.now());
       this.drive();
     });
-    socket.onmessage = (/** @type {{ data: any }} */ event) => {
+    socket.onmessage = (/** @type {{ data: any, timeStamp?: number }} */ event) => {
       if (this.socket !== socket) return;
       if (typeof event.data === 'string') return; // the protocol is binary only
       const size = event.data.byteLength ?? event.data.length ?? 0;
       this.bytesIn += size;
-      this.session.handleMessage(event.data, this.now());
+      const at = this.useEventTime && typeof event.timeStamp === 'number' && event.timeStamp > 0
+        ? Math.min(event.timeStamp, this.now())
+        : this.now();
+      this.session.handleMessage(event.data, at);
       this.drive();
     };
     socket.onclose = (/** @type {{ code: number, reason: string, wasClean: boolean }} */ event) => {

@@ -68,17 +68,26 @@ export class Game {
     this.lastBytes = { in: 0, out: 0, at: performance.now() };
     this.rate = { in: 0, out: 0 };
     this.scoreboardKey = '';
+    /** @type {import('../sdk/index.js').RenderEntity | null} */
+    this.ownShown = null;
+    /** @type {import('../sdk/index.js').RenderEntity[]} */
+    this.lastEntities = [];
     this.running = true;
     this.abort = new AbortController();
+    this.client = this.createClient();
     this.bindUi();
     this.connect();
     requestAnimationFrame((t) => this.frame(t));
   }
 
-  connect() {
+  createClient() {
     const { name, room, spectate } = this.options;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    this.client = new TickwireClient({ url: `${scheme}://${location.host}/ws`, name, room, role: spectate ? 'Spectator' : 'Player' });
+    return new TickwireClient({ url: `${scheme}://${location.host}/ws`, name, room, role: spectate ? 'Spectator' : 'Player' });
+  }
+
+  connect() {
+    const { spectate } = this.options;
     const c = this.client;
     c.on('state', (e) => this.onState(e.state, e.attempt, e.delayMs));
     c.on('welcome', (e) => this.onWelcome(e.welcome));
@@ -119,6 +128,7 @@ export class Game {
     $('#failure-retry').addEventListener('click', () => {
       $('#failure').hidden = true;
       this.reset();
+      this.client = this.createClient();
       this.connect();
     }, opts);
     $('#failure-lobby').addEventListener('click', () => this.exit(), opts);
@@ -257,7 +267,7 @@ export class Game {
   /** @param {number} player */
   shipPosition(player) {
     if (player === this.welcome?.entity && this.ownShown) return this.ownShown;
-    return this.lastEntities?.find((e) => e.id === player);
+    return this.lastEntities.find((e) => e.id === player);
   }
 
   /** @param {number | null} from @param {string} text @param {string} [name] */

@@ -113,8 +113,8 @@ export class Lobby {
     $('#rooms-empty').hidden = rooms.length > 0;
     $('#rooms-body').replaceChildren(...rooms.map((room) => {
       const full = room.players >= room.capacity;
-      const join = el('button', { className: 'btn small primary', type: 'button', disabled: full ? 'true' : '' }, full ? 'Full' : 'Join');
-      if (!full) join.removeAttribute('disabled');
+      const join = /** @type {HTMLButtonElement} */ (el('button', { className: 'btn small primary', type: 'button' }, full ? 'Full' : 'Join'));
+      join.disabled = full;
       const watch = el('button', { className: 'btn small ghost', type: 'button' }, 'Watch');
       join.addEventListener('click', (e) => { e.stopPropagation(); this.join(room.id, false); });
       watch.addEventListener('click', (e) => { e.stopPropagation(); this.join(room.id, true); });

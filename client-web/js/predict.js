@@ -102,16 +102,20 @@ export function simulate(server, inputs, tickRate, world, playing, now) {
  */
 export class ShipPredictor {
   constructor() {
-    this.reset();
-  }
-
-  reset() {
     /** Display offset still to blend away (world units). */
     this.errX = 0;
     this.errY = 0;
     /** @type {import('../sdk/index.js').EntityState | null} */
     this.prevServer = null;
     /** @type {import('../sdk/index.js').SentInput[]} */
+    this.prevPending = [];
+    this.prevTick = -1;
+  }
+
+  reset() {
+    this.errX = 0;
+    this.errY = 0;
+    this.prevServer = null;
     this.prevPending = [];
     this.prevTick = -1;
   }
@@ -135,7 +139,9 @@ export class ShipPredictor {
       const lastSeq = this.prevPending.length ? this.prevPending[this.prevPending.length - 1].seq : 0;
       const inputs = this.prevPending.concat(pending.filter((i) => i.seq > lastSeq));
       const before = simulate(this.prevServer, inputs, tickRate, world, playing, now);
+      /** @type {number} */
       const jumpX = before.x + this.errX - s.x;
+      /** @type {number} */
       const jumpY = before.y + this.errY - s.y;
       if (Math.hypot(jumpX, jumpY) < 120) {
         this.errX = jumpX;

@@ -5,9 +5,9 @@
 import { SUBPROTOCOL } from './constants.js';
 import { Session } from './session.js';
 
-/** @typedef {import('./session.js').SessionOptions} SessionOptions */
-/** @typedef {import('./session.js').SessionEvent} SessionEvent */
-/** @typedef {import('./session.js').InputState} InputState */
+/** @import { SessionOptions } from './session.js' */
+/** @import { SessionEvent } from './session.js' */
+/** @import { InputState } from './session.js' */
 
 /**
  * @typedef {object} ClientOptions

@@ -4,8 +4,8 @@
 
 import { worldEntity } from './snapshot.js';
 
-/** @typedef {import('./snapshot.js').World} World */
-/** @typedef {import('./snapshot.js').EntityState} EntityState */
+/** @import { World } from './snapshot.js' */
+/** @import { EntityState } from './snapshot.js' */
 
 /**
  * An entity ready to draw, in world units and radians.

@@ -8,7 +8,7 @@ import {
 } from './constants.js';
 import { readSnapshot, writeSnapshot } from './snapshot.js';
 
-/** @typedef {import('./snapshot.js').Snapshot} Snapshot */
+/** @import { Snapshot } from './snapshot.js' */
 /** @typedef {'Player' | 'Spectator' | 'Controller'} Role */
 /** @typedef {typeof KICK_REASONS[number]} KickReason */
 

@@ -18,13 +18,13 @@ import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError }
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
 
-/** @typedef {import('./messages.js').Role} Role */
-/** @typedef {import('./messages.js').Welcome} Welcome */
-/** @typedef {import('./messages.js').ClientMessage} ClientMessage */
-/** @typedef {import('./messages.js').EventKind} EventKind */
-/** @typedef {import('./messages.js').ControllerFeedback} ControllerFeedback */
-/** @typedef {import('./snapshot.js').World} World */
-/** @typedef {import('./snapshot.js').Snapshot} Snapshot */
+/** @import { Role } from './messages.js' */
+/** @import { Welcome } from './messages.js' */
+/** @import { ClientMessage } from './messages.js' */
+/** @import { EventKind } from './messages.js' */
+/** @import { ControllerFeedback } from './messages.js' */
+/** @import { World } from './snapshot.js' */
+/** @import { Snapshot } from './snapshot.js' */
 
 /**
  * The session's lifecycle.
@@ -41,7 +41,7 @@ import { ApplyError, WorldHistory } from './snapshot.js';
  * @property {number} [maxDelayMs] the backoff stops growing here (default 4000), well inside
  *   the server's 10 s resume grace so a dropped seat is still there
  * @property {number} [factor] growth per failed attempt (default 2)
- * @property {number} [jitter] ± share of randomness on each delay (default 0.2), so a crowd
+ * @property {number} [jitter] +/- share of randomness on each delay (default 0.2), so a crowd
  *   dropped at once does not come back in lockstep
  * @property {number} [maxAttempts] consecutive failed attempts before giving up (default 20)
  */
@@ -76,8 +76,10 @@ import { ApplyError, WorldHistory } from './snapshot.js';
 /** @typedef {{ seq: number, x: number, y: number, buttons: number, sentAt: number }} SentInput quantized */
 
 /** Kicks after which retrying would fail the same way. */
+/** @type {Set<string>} */
 const FATAL_KICKS = new Set(['VersionMismatch', 'BadHello', 'MalformedMessage', 'Full', 'ResumeRejected', 'RateLimited', 'Replaced']);
 /** Close codes (without a kick) that mean this client is broken, not the connection. */
+/** @type {Set<number>} */
 const FATAL_CODES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG]);
 /** Inputs kept for prediction; at 30 Hz, four seconds of unacknowledged inputs. */
 const MAX_PENDING_INPUTS = 128;

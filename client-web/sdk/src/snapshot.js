@@ -5,8 +5,8 @@
 import { DecodeError } from './errors.js';
 import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
 
-/** @typedef {import('./wire.js').Reader} Reader */
-/** @typedef {import('./wire.js').Writer} Writer */
+/** @import { Reader } from './wire.js' */
+/** @import { Writer } from './wire.js' */
 
 /** @typedef {{ x: number, y: number }} QVec2 a quantized vector (position: 1/16 unit, velocity: 1/8 unit/s) */
 /** @typedef {'Playing' | 'Intermission'} RoundPhase */

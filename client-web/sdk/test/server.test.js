@@ -52,7 +52,7 @@ test('a player joins, sees its ship, and acks so snapshots become deltas', async
   assert.ok(ship.flags & Arena.FLAG_ALIVE);
   assert.equal(snapshots[0].baseline, null, 'the first snapshot is full');
   await until(() => snapshots.some((s) => s.baseline !== null), 'a delta snapshot (the acks arrived)');
-  assert.ok(c.session.world.entities.some((e) => e.kind === Arena.KIND_PICKUP), 'pickups are in view');
+  assert.ok(c.session.world?.entities.some((e) => e.kind === Arena.KIND_PICKUP), 'pickups are in view');
   const left = await c.leave();
   assert.equal(left.code, 1000);
   assert.equal(left.answered, true, 'the server answered the close 1000');

@@ -121,7 +121,7 @@ test('an abnormal close reconnects with growing backoff and resumes with the tok
 });
 
 test('fatal kicks fail the session; going-away kicks retry', () => {
-  for (const [reason, code] of [['RateLimited', 1008], ['Replaced', 1008], ['Full', 1013], ['ResumeRejected', 1008], ['BadHello', 1002]]) {
+  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['Full', 1013], ['ResumeRejected', 1008], ['BadHello', 1002]])) {
     const s = joined();
     s.handleMessage(encodeServerMessage({ type: 'Kick', reason: /** @type {any} */ (reason), message: 'no' }), 10);
     s.handleClose(code, 'no', true, 11);
@@ -135,7 +135,7 @@ test('fatal kicks fail the session; going-away kicks retry', () => {
   v.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'VersionMismatch', serverVersion: 2, message: 'speak 2' }), 1);
   v.handleClose(1002, 'speak 2', true, 2);
   assert.ok(v.error instanceof VersionMismatchError && v.error.serverVersion === 2);
-  for (const [reason, code] of [['ShuttingDown', 1001], ['Idle', 1008], ['TooSlow', 1008]]) {
+  for (const [reason, code] of /** @type {[string, number][]} */ ([['ShuttingDown', 1001], ['Idle', 1008], ['TooSlow', 1008]])) {
     const s = joined();
     s.handleMessage(encodeServerMessage({ type: 'Kick', reason: /** @type {any} */ (reason), message: 'bye' }), 10);
     s.handleClose(code, 'bye', true, 11);

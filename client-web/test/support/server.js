@@ -105,13 +105,13 @@ export function startProxy(port) {
  * @param {() => T | Promise<T>} check
  * @param {string} what
  * @param {number} [ms]
- * @returns {Promise<T>}
+ * @returns {Promise<NonNullable<T>>}
  */
 export async function until(check, what, ms = 10000) {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return /** @type {NonNullable<T>} */ (value);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -54,13 +54,15 @@ export class Renderer {
 
   /**
    * Points the camera: the whole arena for spectators (and when it fits), else following
-   * `focus` at a scale that shows about 900 units across the shorter side.
+   * `focus`.
    * @param {{ width: number, height: number }} world
    * @param {{ x: number, y: number } | null} focus
    */
   aim(world, focus) {
     const fit = Math.min(this.width / (world.width + 80), this.height / (world.height + 80));
-    const follow = Math.min(Math.max(Math.min(this.width, this.height) / 900, fit), 1.6);
+    // About 1.1 million square units on screen whatever its shape (a 1280x760 window shows
+    // 1420x845 units, a phone held upright 750x1620).
+    const follow = Math.min(Math.max(Math.sqrt(this.width * this.height) / 1100, fit), 1.6);
     const scale = focus ? follow : fit;
     const halfW = this.width / scale / 2;
     const halfH = this.height / scale / 2;

@@ -435,10 +435,10 @@ impl Session {
                     CloseAction::Close { code: 1000 },
                 );
             }
-            ControllerMessage::Snapshot(header) => {
+            ControllerMessage::Snapshot(tick) => {
                 // Only a `Role::Player` gets these; acking lets the server send deltas.
                 if self.state.is_joined() && self.identity.role == Role::Player {
-                    self.ack_pending = Some(header.tick);
+                    self.ack_pending = Some(tick);
                 }
             }
             ControllerMessage::Event(SkippedEvent) => {}

@@ -113,7 +113,7 @@ async fn controller_plays(server: SocketAddr, probe: &Probe) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let now = spectator.next_state_of(entity).await;
-        if now.vel.x > 40 && now.pos.x != before.pos.x {
+        if now.vel.x > 5 && now.pos.x != before.pos.x {
             println!("ship flies right: {now:?}");
             break;
         }
@@ -123,7 +123,7 @@ async fn controller_plays(server: SocketAddr, probe: &Probe) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let now = spectator.next_state_of(entity).await;
-        if now.vel.x < -40 {
+        if now.vel.x < -5 {
             println!("ship turns left: {now:?}");
             break;
         }

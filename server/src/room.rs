@@ -17,13 +17,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use tickwire_shared::EncodeError;
 use tickwire_shared::codec::encode_server_into;
-use tickwire_shared::delta::{World, delta};
+use tickwire_shared::delta::{Baseline, World, delta};
 use tickwire_shared::quant::dequantize_axis_input;
 use tickwire_shared::{
     ChatText, ControllerFeedback, EntityId, EntityState, Event, EventKind, InputSeq, Kick,
-    KickReason, KickText, Name, PlayerId, ResumeToken, Role, RoomName, ServerMessage, Tick,
-    Welcome,
+    KickReason, KickText, Name, PlayerId, ResumeToken, Role, RoomName, ServerMessage, Snapshot,
+    Tick, Welcome,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -192,29 +193,53 @@ impl RoomShared {
     }
 }
 
+/// A world sent to one client and the baseline it was encoded against.
+#[derive(Debug, Clone)]
+struct Sent {
+    world: Arc<World>,
+    baseline: Option<Tick>,
+}
+
 /// The last [`HISTORY_TICKS`] worlds sent to one client, by tick.
 #[derive(Debug, Default)]
 struct History {
-    worlds: Vec<Option<Arc<World>>>,
+    sent: Vec<Option<Sent>>,
 }
 
 impl History {
-    fn get(&self, tick: Tick) -> Option<&Arc<World>> {
-        let slot = self.worlds.get(tick.0 as usize % HISTORY_TICKS)?.as_ref()?;
-        (slot.tick == tick).then_some(slot)
+    fn get(&self, tick: Tick) -> Option<&Sent> {
+        let slot = self.sent.get(tick.0 as usize % HISTORY_TICKS)?.as_ref()?;
+        (slot.world.tick == tick).then_some(slot)
     }
 
-    fn put(&mut self, world: Arc<World>) {
-        if self.worlds.is_empty() {
-            self.worlds.resize(HISTORY_TICKS, None);
+    /// What to encode against for a client that acked `acked`: that world, and the world it
+    /// was itself encoded against while it is still held (the client holds it too: it rebuilt
+    /// the acked world from it), so motion can be extrapolated from the two.
+    fn baseline(&self, acked: Option<Tick>) -> Option<(Arc<World>, Option<Arc<World>>)> {
+        let sent = self.get(acked?)?;
+        let reference = sent.baseline.and_then(|t| self.get(t)).map(|r| r.world.clone());
+        Some((sent.world.clone(), reference))
+    }
+
+    fn put(&mut self, world: Arc<World>, baseline: Option<Tick>) {
+        if self.sent.is_empty() {
+            self.sent.resize(HISTORY_TICKS, None);
         }
         let slot = world.tick.0 as usize % HISTORY_TICKS;
-        self.worlds[slot] = Some(world);
+        self.sent[slot] = Some(Sent { world, baseline });
     }
 
     fn clear(&mut self) {
-        self.worlds.clear();
+        self.sent.clear();
     }
+}
+
+/// The ticks of a baseline and its reference: spectators whose keys match get the same frame.
+type BaselineKey = (Tick, Option<Tick>);
+
+/// A [`Baseline`] borrowing from what [`History::baseline`] returned.
+fn as_baseline(held: &Option<(Arc<World>, Option<Arc<World>>)>) -> Option<Baseline<'_>> {
+    held.as_ref().map(|(world, reference)| Baseline { world, reference: reference.as_deref() })
 }
 
 #[derive(Debug)]
@@ -646,8 +671,10 @@ impl<G: Game> Room<G> {
         let view_radius = self.config().view_radius;
         let slow_limit = self.config().slow_client_timeout;
         let mut whole_world: Option<Arc<World>> = None;
-        // Spectators acking the same tick get byte-identical frames: encode each once.
-        let mut spectator_frames: Vec<(Option<Tick>, Bytes)> = Vec::new();
+        // Spectators acking the same tick (whose worlds were sent against the same baseline)
+        // get byte-identical frames: encode each once.
+        let mut spectator_frames: Vec<(Option<BaselineKey>, Bytes)> = Vec::new();
+        let tick_rate = self.config().tick_rate;
         let mut slow = Vec::new();
         let mut skipped = 0u64;
         let mut buf = std::mem::take(&mut self.encode_buf);
@@ -671,7 +698,9 @@ impl<G: Game> Room<G> {
                         continue;
                     }
                     seat.last_feedback = Some((feedback, now));
-                    encode_frame(&mut buf, &ServerMessage::ControllerFeedback(feedback));
+                    if !encode_frame(&mut buf, &ServerMessage::ControllerFeedback(feedback)) {
+                        continue;
+                    }
                     if link.push_control(Bytes::copy_from_slice(&buf)).is_err() {
                         slow.push(player);
                     }
@@ -683,19 +712,22 @@ impl<G: Game> Room<G> {
                             Arc::new(World { tick, round, entities: self.entities.clone() })
                         })
                         .clone();
-                    let baseline = link.acked().and_then(|t| seat.history.get(t)).cloned();
-                    let key = baseline.as_ref().map(|b| b.tick);
+                    let held = seat.history.baseline(link.acked());
+                    let baseline = as_baseline(&held);
+                    let key = baseline.map(|b| (b.world.tick, b.reference.map(|r| r.tick)));
                     let frame = match spectator_frames.iter().find(|(k, _)| *k == key) {
                         Some((_, frame)) => frame.clone(),
                         None => {
-                            let snap = delta(baseline.as_deref(), &world, InputSeq(0));
-                            encode_frame(&mut buf, &ServerMessage::Snapshot(snap));
+                            let snap = delta(baseline, &world, InputSeq(0), tick_rate);
+                            if !encode_snapshot(&mut buf, snap) {
+                                continue;
+                            }
                             let frame = Bytes::copy_from_slice(&buf);
                             spectator_frames.push((key, frame.clone()));
                             frame
                         }
                     };
-                    seat.history.put(world);
+                    seat.history.put(world, key.map(|(baseline, _)| baseline));
                     frame
                 }
                 Role::Player => {
@@ -710,10 +742,13 @@ impl<G: Game> Room<G> {
                         _ => self.entities.clone(),
                     };
                     let world = Arc::new(World { tick, round, entities: visible });
-                    let baseline = link.acked().and_then(|t| seat.history.get(t));
-                    let snap = delta(baseline.map(|b| &**b), &world, seat.last_input);
-                    encode_frame(&mut buf, &ServerMessage::Snapshot(snap));
-                    seat.history.put(world);
+                    let held = seat.history.baseline(link.acked());
+                    let baseline = as_baseline(&held);
+                    let snap = delta(baseline, &world, seat.last_input, tick_rate);
+                    if !encode_snapshot(&mut buf, snap) {
+                        continue;
+                    }
+                    seat.history.put(world, baseline.map(|b| b.world.tick));
                     Bytes::copy_from_slice(&buf)
                 }
             };
@@ -743,12 +778,28 @@ impl<G: Game> Room<G> {
     }
 }
 
-fn encode_frame(buf: &mut Vec<u8>, msg: &ServerMessage) {
+/// Encodes a snapshot into `buf`; false (logged) when it could not be, and nothing is sent.
+fn encode_snapshot(buf: &mut Vec<u8>, snapshot: Result<Snapshot, EncodeError>) -> bool {
+    match snapshot {
+        Ok(snapshot) => encode_frame(buf, &ServerMessage::Snapshot(snapshot)),
+        Err(e) => {
+            // Only a world above the protocol's entity limit fails; the room's own state caused
+            // it, so log it rather than disturb the client.
+            warn!(error = %e, "could not encode a snapshot");
+            false
+        }
+    }
+}
+
+/// Encodes `msg` into `buf`; false (logged) when it could not be.
+fn encode_frame(buf: &mut Vec<u8>, msg: &ServerMessage) -> bool {
     buf.clear();
-    if let Err(e) = encode_server_into(msg, buf) {
-        // Only an entity count above the protocol limit can fail; the room's own state caused
-        // it, so log it rather than disturb the client.
-        warn!(error = %e, "could not encode a frame");
+    match encode_server_into(msg, buf) {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(error = %e, "could not encode a frame");
+            false
+        }
     }
 }
 
@@ -796,7 +847,7 @@ mod tests {
     use super::*;
     use crate::game::arena::{Arena, ArenaConfig};
     use tickwire_shared::codec::decode_server;
-    use tickwire_shared::delta::apply;
+    use tickwire_shared::delta::WorldHistory;
     use tickwire_shared::{RoundState, WorldBounds};
 
     fn room(configure: impl FnOnce(&mut ServerConfig)) -> Room<Arena> {
@@ -919,15 +970,23 @@ mod tests {
         let (msgs, _) = messages(&link);
         let w = welcome(&msgs);
         assert_eq!(w.player_id, joined.player);
+        let mut history = WorldHistory::new(w.tick_rate);
         room.tick(t0);
         let first = snapshot(&messages(&link).0);
         assert_eq!(first.header.baseline, None);
-        let world = apply(None, &first).unwrap();
+        history.apply(&first).unwrap();
         link.record_ack(first.header.tick);
         room.tick(t0 + Duration::from_millis(33));
         let second = snapshot(&messages(&link).0);
         assert_eq!(second.header.baseline, Some(first.header.tick));
-        assert!(apply(Some(&world), &second).is_ok());
+        assert_eq!(second.header.reference, None, "the full snapshot had no baseline");
+        history.apply(&second).unwrap();
+        link.record_ack(second.header.tick);
+        room.tick(t0 + Duration::from_millis(66));
+        let third = snapshot(&messages(&link).0);
+        assert_eq!(third.header.baseline, Some(second.header.tick));
+        assert_eq!(third.header.reference, Some(first.header.tick), "extrapolated");
+        assert_eq!(history.apply(&third).map(|w| w.tick), Ok(third.header.tick));
     }
 
     #[test]

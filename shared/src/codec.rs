@@ -3,14 +3,15 @@
 //! Configuration: bincode 2 `standard()`: **little endian, variable-length integers**
 //! (unsigned: one byte below 251, else a marker byte 251/252/253 and 2/4/8 bytes; signed values
 //! zigzag-mapped first), enum tags and lengths as varint `u32`/`u64`, `Option` as a `0`/`1`
-//! byte, `bool` as one byte, fixed arrays without a length. `QVec2` and `EntityDelta` are
-//! hand-coded (fixed `i16`s; a field mask). `PROTOCOL.md` shows every message byte by byte.
+//! byte, `bool` as one byte, fixed arrays without a length. The snapshot header is hand-coded
+//! (ages as bytes, a flags byte) and its body is a bit stream read by [`crate::delta`].
+//! `PROTOCOL.md` shows every message byte by byte.
 //!
 //! Decoders check every length against its limit before they copy or allocate, reject
 //! trailing bytes, and return [`DecodeError`], never panic.
 
 use crate::messages::*;
-use bincode::de::{Decoder, read::Reader};
+use bincode::de::Decoder;
 use bincode::enc::{Encoder, write::Writer};
 use bincode::error::{DecodeError as BincodeDecodeError, EncodeError as BincodeEncodeError};
 use bincode::{Decode, Encode};
@@ -30,8 +31,7 @@ pub const CONFIG: WireConfig = bincode::config::standard().with_limit::<MAX_SERV
 
 pub(crate) const ERR_STRING_TOO_LONG: &str = "string longer than its limit";
 pub(crate) const ERR_INVALID_UTF8: &str = "string is not valid UTF-8";
-const ERR_TOO_MANY_ENTITIES: &str = "more entries than MAX_SNAPSHOT_ENTITIES";
-const ERR_INVALID_MASK: &str = "entity field mask has reserved bits set";
+const ERR_INVALID_SNAPSHOT_HEADER: &str = "snapshot header is inconsistent";
 
 /// Why bytes did not decode into a message. Whoever reads the message must treat the sender
 /// as broken: a server closes that one connection (1002, or 1007 for [`Self::InvalidUtf8`],
@@ -63,12 +63,10 @@ pub enum DecodeError {
     /// A string that is not UTF-8.
     #[error("string is not valid UTF-8")]
     InvalidUtf8,
-    /// A snapshot with more than [`MAX_SNAPSHOT_ENTITIES`] entities or removals.
-    #[error("snapshot lists more than {MAX_SNAPSHOT_ENTITIES} entities")]
-    TooManyEntities,
-    /// An entity field mask with reserved bits set.
-    #[error("entity field mask has reserved bits set")]
-    InvalidMask,
+    /// A snapshot header whose flags have reserved bits set, whose ages point before tick 0
+    /// or at a reference without a baseline, or a full snapshot without its round state.
+    #[error("snapshot header is inconsistent")]
+    InvalidSnapshotHeader,
     /// Bytes left over after a complete message.
     #[error("{extra} bytes after the end of the message")]
     TrailingBytes {
@@ -100,8 +98,9 @@ impl From<BincodeDecodeError> for DecodeError {
             },
             BincodeDecodeError::Other(ERR_STRING_TOO_LONG) => DecodeError::StringTooLong,
             BincodeDecodeError::Other(ERR_INVALID_UTF8) => DecodeError::InvalidUtf8,
-            BincodeDecodeError::Other(ERR_TOO_MANY_ENTITIES) => DecodeError::TooManyEntities,
-            BincodeDecodeError::Other(ERR_INVALID_MASK) => DecodeError::InvalidMask,
+            BincodeDecodeError::Other(ERR_INVALID_SNAPSHOT_HEADER) => {
+                DecodeError::InvalidSnapshotHeader
+            }
             _ => DecodeError::InvalidInteger,
         }
     }
@@ -120,12 +119,19 @@ pub enum EncodeError {
     /// its world or raise its interest filtering.
     #[error("snapshot lists more than {MAX_SNAPSHOT_ENTITIES} entities")]
     TooManyEntities,
+    /// A snapshot header that cannot be written: a baseline not 1 to 255 ticks before the
+    /// tick, a reference not 1 to 255 ticks before the baseline (or without one), or a full
+    /// snapshot without its round state. A bug in the encoder's caller.
+    #[error("snapshot header is inconsistent")]
+    InvalidSnapshotHeader,
 }
 
 impl From<BincodeEncodeError> for EncodeError {
     fn from(e: BincodeEncodeError) -> Self {
         match e {
-            BincodeEncodeError::Other(ERR_TOO_MANY_ENTITIES) => EncodeError::TooManyEntities,
+            BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER) => {
+                EncodeError::InvalidSnapshotHeader
+            }
             _ => EncodeError::BufferTooSmall,
         }
     }
@@ -133,122 +139,94 @@ impl From<BincodeEncodeError> for EncodeError {
 
 // ---- hand-coded wire types -------------------------------------------------------------
 
-impl Encode for QVec2 {
-    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
-        let [x0, x1] = self.x.to_le_bytes();
-        let [y0, y1] = self.y.to_le_bytes();
-        encoder.writer().write(&[x0, x1, y0, y1])
-    }
+/// Flags byte of a snapshot header: the round state follows.
+const HAS_ROUND: u8 = 1 << 0;
+/// Flags byte of a snapshot header: a reference age follows.
+const HAS_REFERENCE: u8 = 1 << 1;
+
+/// `later - earlier` as an age byte, 1 to 255.
+fn age(later: Tick, earlier: Tick) -> Result<u8, BincodeEncodeError> {
+    later
+        .0
+        .checked_sub(earlier.0)
+        .and_then(|a| u8::try_from(a).ok())
+        .filter(|&a| a > 0)
+        .ok_or(BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER))
 }
 
-impl<C> Decode<C> for QVec2 {
-    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
-        let mut b = [0u8; 4];
-        decoder.claim_bytes_read(4)?;
-        decoder.reader().read(&mut b)?;
-        Ok(QVec2 { x: i16::from_le_bytes([b[0], b[1]]), y: i16::from_le_bytes([b[2], b[3]]) })
-    }
-}
-bincode::impl_borrow_decode!(QVec2);
-
-impl Encode for EntityDelta {
+impl Encode for SnapshotHeader {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
-        self.id.encode(encoder)?;
-        self.mask().encode(encoder)?;
-        if let Some(kind) = self.kind {
-            kind.encode(encoder)?;
+        let invalid = BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER);
+        let baseline_age = match self.baseline {
+            Some(baseline) => age(self.tick, baseline)?,
+            None if self.reference.is_some() || self.round.is_none() => return Err(invalid),
+            None => 0,
+        };
+        let reference_age = match (self.baseline, self.reference) {
+            (Some(baseline), Some(reference)) => Some(age(baseline, reference)?),
+            _ => None,
+        };
+        let flags = if self.round.is_some() { HAS_ROUND } else { 0 }
+            | if reference_age.is_some() { HAS_REFERENCE } else { 0 };
+        self.tick.encode(encoder)?;
+        encoder.writer().write(&[baseline_age, flags])?;
+        if let Some(reference_age) = reference_age {
+            encoder.writer().write(&[reference_age])?;
         }
-        if let Some(pos) = self.pos {
-            pos.encode(encoder)?;
-        }
-        if let Some(vel) = self.vel {
-            vel.encode(encoder)?;
-        }
-        if let Some(heading) = self.heading {
-            heading.encode(encoder)?;
-        }
-        if let Some(flags) = self.flags {
-            flags.encode(encoder)?;
-        }
-        if let Some(value) = self.value {
-            value.encode(encoder)?;
+        self.last_input.encode(encoder)?;
+        if let Some(round) = self.round {
+            round.encode(encoder)?;
         }
         Ok(())
     }
 }
 
-impl<C> Decode<C> for EntityDelta {
+impl<C> Decode<C> for SnapshotHeader {
     fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
-        let id = EntityId::decode(decoder)?;
-        let mask = u8::decode(decoder)?;
-        if mask & !EntityDelta::ALL != 0 {
-            return Err(BincodeDecodeError::Other(ERR_INVALID_MASK));
+        let invalid = || BincodeDecodeError::Other(ERR_INVALID_SNAPSHOT_HEADER);
+        let tick = Tick::decode(decoder)?;
+        let baseline_age = u8::decode(decoder)?;
+        let flags = u8::decode(decoder)?;
+        if flags & !(HAS_ROUND | HAS_REFERENCE) != 0 {
+            return Err(invalid());
         }
-        let has = |bit: u8| mask & bit != 0;
-        Ok(EntityDelta {
-            id,
-            kind: if has(Self::KIND) { Some(u8::decode(decoder)?) } else { None },
-            pos: if has(Self::POS) { Some(QVec2::decode(decoder)?) } else { None },
-            vel: if has(Self::VEL) { Some(QVec2::decode(decoder)?) } else { None },
-            heading: if has(Self::HEADING) { Some(u8::decode(decoder)?) } else { None },
-            flags: if has(Self::FLAGS) { Some(u8::decode(decoder)?) } else { None },
-            value: if has(Self::VALUE) { Some(u16::decode(decoder)?) } else { None },
-        })
+        let before = |t: Tick, age: u8| t.0.checked_sub(u32::from(age)).map(Tick);
+        let baseline = match baseline_age {
+            0 => None,
+            age => Some(before(tick, age).ok_or_else(invalid)?),
+        };
+        let reference = if flags & HAS_REFERENCE != 0 {
+            let age = u8::decode(decoder)?;
+            match (baseline, age) {
+                (Some(baseline), 1..) => Some(before(baseline, age).ok_or_else(invalid)?),
+                _ => return Err(invalid()),
+            }
+        } else {
+            None
+        };
+        let last_input = InputSeq::decode(decoder)?;
+        let round = if flags & HAS_ROUND != 0 { Some(RoundState::decode(decoder)?) } else { None };
+        if baseline.is_none() && round.is_none() {
+            return Err(invalid());
+        }
+        Ok(SnapshotHeader { tick, baseline, reference, last_input, round })
     }
 }
-bincode::impl_borrow_decode!(EntityDelta);
+bincode::impl_borrow_decode!(SnapshotHeader);
 
-/// Reads a list length and refuses it above [`MAX_SNAPSHOT_ENTITIES`] before anything is
-/// allocated.
+/// Writes raw bytes (a snapshot body) through an encoder.
 #[cfg(feature = "alloc")]
-fn decode_list_len<D: Decoder>(decoder: &mut D) -> Result<usize, BincodeDecodeError> {
-    let len = u64::decode(decoder)?;
-    if len > MAX_SNAPSHOT_ENTITIES as u64 {
-        return Err(BincodeDecodeError::Other(ERR_TOO_MANY_ENTITIES));
-    }
-    Ok(len as usize)
-}
-
-#[cfg(feature = "alloc")]
-fn encode_list<E: Encoder, T: Encode>(
-    items: &[T],
-    encoder: &mut E,
-) -> Result<(), BincodeEncodeError> {
-    if items.len() > MAX_SNAPSHOT_ENTITIES {
-        return Err(BincodeEncodeError::Other(ERR_TOO_MANY_ENTITIES));
-    }
-    (items.len() as u64).encode(encoder)?;
-    items.iter().try_for_each(|item| item.encode(encoder))
+fn write_raw<E: Encoder>(bytes: &[u8], encoder: &mut E) -> Result<(), BincodeEncodeError> {
+    encoder.writer().write(bytes)
 }
 
 #[cfg(feature = "alloc")]
 impl Encode for Snapshot {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
         self.header.encode(encoder)?;
-        encode_list(&self.entities, encoder)?;
-        encode_list(&self.removed, encoder)
+        write_raw(&self.body, encoder)
     }
 }
-
-#[cfg(feature = "alloc")]
-impl<C> Decode<C> for Snapshot {
-    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
-        let header = SnapshotHeader::decode(decoder)?;
-        let count = decode_list_len(decoder)?;
-        let mut entities = Vec::with_capacity(count);
-        for _ in 0..count {
-            entities.push(EntityDelta::decode(decoder)?);
-        }
-        let count = decode_list_len(decoder)?;
-        let mut removed = Vec::with_capacity(count);
-        for _ in 0..count {
-            removed.push(EntityId::decode(decoder)?);
-        }
-        Ok(Snapshot { header, entities, removed })
-    }
-}
-#[cfg(feature = "alloc")]
-bincode::impl_borrow_decode!(Snapshot);
 
 // Server messages are tagged by hand so that `ServerMessage` and `ControlMessage` share tags.
 
@@ -282,7 +260,11 @@ impl<C> Decode<C> for ServerMessage {
     fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
         Ok(match u32::decode(decoder)? {
             server_tag::WELCOME => ServerMessage::Welcome(Decode::decode(decoder)?),
-            server_tag::SNAPSHOT => ServerMessage::Snapshot(Decode::decode(decoder)?),
+            // The body is the rest of the message: `decode_server` splits it off.
+            server_tag::SNAPSHOT => ServerMessage::Snapshot(Snapshot {
+                header: Decode::decode(decoder)?,
+                body: Vec::new(),
+            }),
             server_tag::EVENT => ServerMessage::Event(Decode::decode(decoder)?),
             server_tag::CONTROLLER_FEEDBACK => {
                 ServerMessage::ControllerFeedback(Decode::decode(decoder)?)
@@ -306,11 +288,10 @@ impl Encode for ControlMessage {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
         match self {
             ControlMessage::Welcome(m) => encode_tagged(server_tag::WELCOME, m, encoder),
+            // A header with an empty body: a snapshot of an empty world (or of nothing new
+            // against an empty baseline).
             ControlMessage::Snapshot(header) => {
-                // A header alone is a snapshot with no entity changes.
-                encode_tagged(server_tag::SNAPSHOT, header, encoder)?;
-                0u64.encode(encoder)?;
-                0u64.encode(encoder)
+                encode_tagged(server_tag::SNAPSHOT, header, encoder)
             }
             ControlMessage::Event(m) => encode_tagged(server_tag::EVENT, m, encoder),
             ControlMessage::ControllerFeedback(m) => {
@@ -322,11 +303,11 @@ impl Encode for ControlMessage {
     }
 }
 
-impl<C, E: Decode<C>> Decode<C> for ServerView<E> {
+impl<C, E: Decode<C>, S: Decode<C>> Decode<C> for ServerView<E, S> {
     fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
         Ok(match u32::decode(decoder)? {
             server_tag::WELCOME => ServerView::Welcome(Decode::decode(decoder)?),
-            server_tag::SNAPSHOT => ServerView::Snapshot(Decode::decode(decoder)?),
+            server_tag::SNAPSHOT => ServerView::Snapshot(S::decode(decoder)?),
             server_tag::EVENT => ServerView::Event(E::decode(decoder)?),
             server_tag::CONTROLLER_FEEDBACK => {
                 ServerView::ControllerFeedback(Decode::decode(decoder)?)
@@ -417,15 +398,15 @@ pub fn decode_control(bytes: &[u8]) -> Result<ControlMessage, DecodeError> {
 }
 
 /// `skips_events`: `E` leaves an event's body unread, so bytes after the tag are expected.
-fn decode_view<E: Decode<()>>(
+fn decode_view<E: Decode<()>, S: Decode<()>>(
     bytes: &[u8],
     skips_events: bool,
-) -> Result<ServerView<E>, DecodeError> {
+) -> Result<ServerView<E, S>, DecodeError> {
     if bytes.len() > MAX_SERVER_MESSAGE_SIZE {
         return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_SERVER_MESSAGE_SIZE });
     }
-    let (msg, used): (ServerView<E>, usize) = bincode::decode_from_slice(bytes, CONFIG)?;
-    // A snapshot's entities are deliberately left unread, and so is a skipped event's body;
+    let (msg, used): (ServerView<E, S>, usize) = bincode::decode_from_slice(bytes, CONFIG)?;
+    // A snapshot's body is deliberately left unread, and so is a skipped event's body;
     // everything else must fit exactly.
     let partial = match msg {
         ServerView::Snapshot(_) => true,
@@ -440,8 +421,9 @@ fn decode_view<E: Decode<()>>(
 
 /// What a controller reads: [`decode_control`], except that an `Event` (a feed for screens:
 /// joins, chat, scores, which the server does not send to controllers anyway) is recognised
-/// by its tag and skipped unread (`ServerView::Event(SkippedEvent)`), which keeps the name and
-/// chat decoding out of a controller's flash. Everything else decodes as in [`decode_control`].
+/// by its tag and skipped unread (`ServerView::Event(SkippedEvent)`), and a snapshot yields only
+/// its tick, which keeps name, chat and header decoding out of a controller's flash.
+/// Everything else decodes as in [`decode_control`].
 pub fn decode_controller(bytes: &[u8]) -> Result<ControllerMessage, DecodeError> {
     decode_view(bytes, true)
 }
@@ -476,10 +458,22 @@ pub fn encode_server(msg: &ServerMessage) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// Decodes one whole server message.
+/// Decodes one whole server message. A snapshot's body is taken as it is (everything after
+/// its header); [`crate::delta::apply`] reads it against the worlds the header names.
 #[cfg(feature = "alloc")]
 pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
-    decode_exact(bytes, MAX_SERVER_MESSAGE_SIZE)
+    if bytes.len() > MAX_SERVER_MESSAGE_SIZE {
+        return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_SERVER_MESSAGE_SIZE });
+    }
+    let (mut msg, used): (ServerMessage, usize) = bincode::decode_from_slice(bytes, CONFIG)?;
+    match &mut msg {
+        ServerMessage::Snapshot(snapshot) => snapshot.body = bytes[used..].to_vec(),
+        _ if used != bytes.len() => {
+            return Err(DecodeError::TrailingBytes { extra: bytes.len() - used });
+        }
+        _ => {}
+    }
+    Ok(msg)
 }
 
 /// Encodes a client message into a new buffer (for std clients: bots, tests).

@@ -1,20 +1,31 @@
-//! Acked-delta snapshots, sans-IO: `delta(baseline, next)` and `apply(baseline, snapshot)`.
+//! Acked-delta snapshots, sans-IO: [`delta`] encodes a world against what a client holds,
+//! [`apply`] rebuilds it, [`WorldHistory`] keeps what a client holds.
 //!
 //! A [`World`] is the quantized state one client may see at one tick, entities sorted by id.
 //! The server keeps recent worlds per client; each tick it encodes the next world against the
-//! newest one that client acknowledged (or against nothing, a full snapshot). The client keeps
-//! the worlds it rebuilt and applies each snapshot to the baseline the snapshot names. Because
-//! both sides compare quantized integers, `apply(b, &delta(b, n)) == n` exactly.
+//! newest one that client acknowledged (its *baseline*), or against nothing (a full snapshot).
+//!
+//! The body of a snapshot is a bit stream ([`crate::bits`]) that spends bits only on what the
+//! client cannot predict. Every entity of the baseline is predicted forward to the new tick:
+//! its velocity and heading keep changing at the rate they changed between the baseline's own
+//! baseline (the *reference*, when the client holds it) and the baseline, and its position
+//! moves by the velocity over the ticks in between. An entity that matches its prediction costs
+//! one bit; a moving one costs the small errors of the prediction; ids of baseline entities are
+//! never sent. `PROTOCOL.md` section 6 specifies every bit and every integer formula. Both
+//! sides compute in integers, so `apply(b, &delta(b, n)?) == n` exactly.
 
+use crate::bits::{BitReader, BitWriter, BitsError};
+use crate::codec::EncodeError;
 use crate::messages::{
-    EntityDelta, EntityId, EntityState, InputSeq, RoundState, Snapshot, SnapshotHeader, Tick,
+    EntityId, EntityState, InputSeq, MAX_SNAPSHOT_ENTITIES, QVec2, RoundState, Snapshot,
+    SnapshotHeader, Tick,
 };
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::cmp::Ordering;
 
 /// The quantized world at one tick, as one client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct World {
     /// The tick.
     pub tick: Tick,
@@ -38,9 +49,32 @@ impl World {
     }
 }
 
-/// Why a snapshot cannot be applied. The client must drop its state and stop acking until a
-/// full snapshot arrives (the server sends one when the client acks nothing new), or reconnect.
+/// What a snapshot is encoded against: the world a client acked and, when the encoder
+/// extrapolates motion, the world that one was itself rebuilt against.
+#[derive(Debug, Clone, Copy)]
+pub struct Baseline<'a> {
+    /// The acked world.
+    pub world: &'a World,
+    /// The baseline's own baseline, if the client still holds it.
+    pub reference: Option<&'a World>,
+}
+
+impl<'a> Baseline<'a> {
+    /// A baseline without a reference (motion is predicted but not extrapolated).
+    pub fn new(world: &'a World) -> Self {
+        Baseline { world, reference: None }
+    }
+
+    /// A baseline whose motion is extrapolated from `reference`.
+    pub fn with_reference(world: &'a World, reference: &'a World) -> Self {
+        Baseline { world, reference: Some(reference) }
+    }
+}
+
+/// Why a snapshot cannot be applied. The client must drop the snapshot and not ack it (the
+/// server then falls back to what this client acked, or to a full snapshot), or reconnect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApplyError {
     /// The snapshot is encoded against a baseline other than the one given.
     #[error("snapshot is against baseline {expected:?}, applied to {given:?}")]
@@ -50,138 +84,433 @@ pub enum ApplyError {
         /// The baseline the caller passed.
         given: Option<Tick>,
     },
-    /// An entity not in the baseline arrived without all its fields.
-    #[error("entity {0:?} is new but not every field was sent")]
-    IncompleteSpawn(EntityId),
-    /// Entries are not sorted by id or repeat an id.
-    #[error("snapshot entries are not strictly sorted by id")]
-    Unsorted,
-    /// The snapshot names a baseline the client no longer keeps (or never rebuilt).
-    #[error("baseline {0:?} is not kept")]
+    /// The snapshot extrapolates from a reference world other than the one given (or none).
+    #[error("snapshot extrapolates from {expected:?}, given {given:?}")]
+    ReferenceMismatch {
+        /// The reference the snapshot names.
+        expected: Tick,
+        /// The reference the caller passed.
+        given: Option<Tick>,
+    },
+    /// The snapshot names a baseline (or reference) the client no longer keeps.
+    #[error("world {0:?} is not kept")]
     MissingBaseline(Tick),
+    /// The body ended inside a field.
+    #[error("snapshot body is truncated")]
+    Truncated,
+    /// An Exp-Golomb code longer than 32 bits, or a field group of zero.
+    #[error("snapshot body holds an invalid code")]
+    InvalidCode,
+    /// A decoded position, velocity, value or id outside its type's range.
+    #[error("snapshot body decodes to a value out of range")]
+    OutOfRange,
+    /// A spawned id that is already in the baseline, or not above the previous spawn's.
+    #[error("entity {0:?} is spawned twice or out of order")]
+    DuplicateEntity(EntityId),
+    /// More than [`MAX_SNAPSHOT_ENTITIES`] entities or spawns.
+    #[error("snapshot describes more than {MAX_SNAPSHOT_ENTITIES} entities")]
+    TooManyEntities,
+    /// Bits or bytes after the last field that are not zero padding.
+    #[error("snapshot body has trailing bits")]
+    TrailingBits,
 }
 
-fn changed<T: PartialEq + Copy>(old: T, new: T) -> Option<T> {
-    (old != new).then_some(new)
+impl From<BitsError> for ApplyError {
+    fn from(e: BitsError) -> Self {
+        match e {
+            BitsError::Truncated => ApplyError::Truncated,
+            BitsError::Overlong => ApplyError::InvalidCode,
+        }
+    }
 }
 
-/// The entry that turns `old` into `new`, or `None` when nothing changed.
-pub fn entity_delta(old: &EntityState, new: &EntityState) -> Option<EntityDelta> {
-    let d = EntityDelta {
-        id: new.id,
-        kind: changed(old.kind, new.kind),
-        pos: changed(old.pos, new.pos),
-        vel: changed(old.vel, new.vel),
-        heading: changed(old.heading, new.heading),
-        flags: changed(old.flags, new.flags),
-        value: changed(old.value, new.value),
+// ---- the code of one baseline entity (PROTOCOL.md 6.3) -----------------------------------
+
+/// Field group bit: velocity and position residuals.
+const MOTION: u32 = 1 << 0;
+/// Field group bit: heading residual.
+const HEADING: u32 = 1 << 1;
+/// Field group bit: kind, flags and value.
+const OTHER: u32 = 1 << 2;
+/// Sub-field bits of [`OTHER`].
+const KIND: u32 = 1 << 0;
+const FLAGS: u32 = 1 << 1;
+const VALUE: u32 = 1 << 2;
+
+/// Exp-Golomb orders of the residuals, chosen on the recorded trace (BENCHMARKS.md): velocity
+/// errors are a few units, position errors mostly 0 or ±1 step, heading errors small turns.
+const K_VELOCITY: u32 = 1;
+const K_POSITION: u32 = 0;
+const K_HEADING: u32 = 1;
+
+/// `a / d` rounded half away from zero (`d > 0`), in integers so every client agrees.
+fn round_div(a: i64, d: i64) -> i64 {
+    let q = (2 * a.abs() + d) / (2 * d);
+    if a < 0 { -q } else { q }
+}
+
+/// A heading difference as the shortest turn, -128..=127 steps.
+fn turn(from: u8, to: u8) -> i64 {
+    i64::from(to.wrapping_sub(from) as i8)
+}
+
+/// What a client expects of one baseline entity at the new tick, before the snapshot's
+/// corrections (see PROTOCOL.md 6.2).
+struct Prediction<'a> {
+    base: &'a EntityState,
+    /// Ticks from the baseline to the new tick.
+    ticks: i64,
+    tick_rate: i64,
+    vel: [i64; 2],
+    heading: u8,
+}
+
+impl<'a> Prediction<'a> {
+    fn new(
+        base: &'a EntityState,
+        reference: Option<(&EntityState, i64)>,
+        ticks: i64,
+        tick_rate: i64,
+    ) -> Self {
+        let mut vel = [i64::from(base.vel.x), i64::from(base.vel.y)];
+        let mut heading = base.heading;
+        if let Some((old, span)) = reference {
+            let old_vel = [i64::from(old.vel.x), i64::from(old.vel.y)];
+            for axis in 0..2 {
+                vel[axis] += round_div((vel[axis] - old_vel[axis]) * ticks, span);
+            }
+            let turned = round_div(turn(old.heading, base.heading) * ticks, span);
+            heading = (i64::from(base.heading) + turned).rem_euclid(256) as u8;
+        }
+        Prediction { base, ticks, tick_rate, vel, heading }
+    }
+
+    /// The position after moving from the baseline's with velocity ramping to `vel`.
+    fn pos(&self, vel: [i64; 2]) -> [i64; 2] {
+        let base_pos = [i64::from(self.base.pos.x), i64::from(self.base.pos.y)];
+        let base_vel = [i64::from(self.base.vel.x), i64::from(self.base.vel.y)];
+        let k = self.ticks;
+        // Position steps (1/16 unit) per velocity step (1 unit/s) per tick: 16 / tick_rate;
+        // the sum over the ticks of a velocity ramping linearly from base_vel to vel is
+        // ((k + 1) vel + (k - 1) base_vel) / 2 ticks' worth.
+        core::array::from_fn(|axis| {
+            base_pos[axis]
+                + round_div(((k + 1) * vel[axis] + (k - 1) * base_vel[axis]) * 8, self.tick_rate)
+        })
+    }
+}
+
+fn vec_of(q: QVec2) -> [i64; 2] {
+    [i64::from(q.x), i64::from(q.y)]
+}
+
+fn qvec(v: [i64; 2]) -> Result<QVec2, ApplyError> {
+    let axis = |a: i64| i16::try_from(a).map_err(|_| ApplyError::OutOfRange);
+    Ok(QVec2 { x: axis(v[0])?, y: axis(v[1])? })
+}
+
+/// The residuals of `next` against its prediction, written as the entity's code.
+fn write_update(w: &mut BitWriter<'_>, p: &Prediction<'_>, next: &EntityState) {
+    let base = p.base;
+    let new_vel = vec_of(next.vel);
+    let dv = [new_vel[0] - p.vel[0], new_vel[1] - p.vel[1]];
+    let pos = p.pos(new_vel);
+    let dp = [i64::from(next.pos.x) - pos[0], i64::from(next.pos.y) - pos[1]];
+    let dh = turn(p.heading, next.heading);
+    let others = if next.kind != base.kind { KIND } else { 0 }
+        | if next.flags != base.flags { FLAGS } else { 0 }
+        | if next.value != base.value { VALUE } else { 0 };
+    let groups = if dv != [0, 0] || dp != [0, 0] { MOTION } else { 0 }
+        | if dh != 0 { HEADING } else { 0 }
+        | if others != 0 { OTHER } else { 0 };
+    match groups {
+        0 => w.bit(false),
+        MOTION => w.bits(0b01, 2),
+        g if g == MOTION | HEADING => w.bits(0b011, 3),
+        g => {
+            w.bits(0b0111, 4);
+            w.bits(g, 3);
+        }
+    }
+    // Residuals of i16 fields against predictions within a few ticks fit an i32.
+    if groups & MOTION != 0 {
+        w.se(dv[0] as i32, K_VELOCITY);
+        w.se(dv[1] as i32, K_VELOCITY);
+        w.se(dp[0] as i32, K_POSITION);
+        w.se(dp[1] as i32, K_POSITION);
+    }
+    if groups & HEADING != 0 {
+        w.se(dh as i32, K_HEADING);
+    }
+    if groups & OTHER != 0 {
+        w.bits(others, 3);
+        if others & KIND != 0 {
+            w.bits(u32::from(next.kind), 8);
+        }
+        if others & FLAGS != 0 {
+            w.bits(u32::from(next.flags), 8);
+        }
+        if others & VALUE != 0 {
+            w.eg(u32::from(next.value), 0);
+        }
+    }
+}
+
+/// Reads one baseline entity's code: the entity at the new tick, or `None` when removed.
+fn read_update(
+    r: &mut BitReader<'_>,
+    p: &Prediction<'_>,
+) -> Result<Option<EntityState>, ApplyError> {
+    let groups = if !r.bit()? {
+        0
+    } else if !r.bit()? {
+        MOTION
+    } else if !r.bit()? {
+        MOTION | HEADING
+    } else if !r.bit()? {
+        match r.bits(3)? {
+            0 => return Err(ApplyError::InvalidCode),
+            g => g,
+        }
+    } else {
+        return Ok(None);
     };
-    (d.mask() != 0).then_some(d)
+    let mut next = *p.base;
+    let mut vel = p.vel;
+    let mut pos_error = [0, 0];
+    if groups & MOTION != 0 {
+        vel[0] += i64::from(r.se(K_VELOCITY)?);
+        vel[1] += i64::from(r.se(K_VELOCITY)?);
+        pos_error = [i64::from(r.se(K_POSITION)?), i64::from(r.se(K_POSITION)?)];
+    }
+    let pos = p.pos(vel);
+    next.vel = qvec(vel)?;
+    next.pos = qvec([pos[0] + pos_error[0], pos[1] + pos_error[1]])?;
+    next.heading = p.heading;
+    if groups & HEADING != 0 {
+        let dh = i64::from(r.se(K_HEADING)?);
+        next.heading = (i64::from(p.heading) + dh).rem_euclid(256) as u8;
+    }
+    if groups & OTHER != 0 {
+        let others = r.bits(3)?;
+        if others == 0 {
+            return Err(ApplyError::InvalidCode);
+        }
+        if others & KIND != 0 {
+            next.kind = r.bits(8)? as u8;
+        }
+        if others & FLAGS != 0 {
+            next.flags = r.bits(8)? as u8;
+        }
+        if others & VALUE != 0 {
+            next.value = u16::try_from(r.eg(0)?).map_err(|_| ApplyError::OutOfRange)?;
+        }
+    }
+    Ok(Some(next))
+}
+
+// ---- spawns (PROTOCOL.md 6.4) --------------------------------------------------------------
+
+fn write_spawn(w: &mut BitWriter<'_>, e: &EntityState, previous: Option<EntityId>) {
+    let gap = match previous {
+        Some(previous) => e.id.0 - previous.0 - 1,
+        None => e.id.0,
+    };
+    w.eg(gap, 0);
+    w.bits(u32::from(e.kind), 8);
+    for v in [e.pos.x, e.pos.y, e.vel.x, e.vel.y] {
+        w.bits(u32::from(v as u16), 16);
+    }
+    w.bits(u32::from(e.heading), 8);
+    w.bits(u32::from(e.flags), 8);
+    w.eg(u32::from(e.value), 0);
+}
+
+fn read_spawn(
+    r: &mut BitReader<'_>,
+    previous: Option<EntityId>,
+) -> Result<EntityState, ApplyError> {
+    let gap = r.eg(0)?;
+    let id = match previous {
+        Some(previous) => previous.0.checked_add(1).and_then(|n| n.checked_add(gap)),
+        None => Some(gap),
+    }
+    .ok_or(ApplyError::OutOfRange)?;
+    let kind = r.bits(8)? as u8;
+    let mut v = [0i16; 4];
+    for slot in &mut v {
+        *slot = r.bits(16)? as u16 as i16;
+    }
+    Ok(EntityState {
+        id: EntityId(id),
+        kind,
+        pos: QVec2 { x: v[0], y: v[1] },
+        vel: QVec2 { x: v[2], y: v[3] },
+        heading: r.bits(8)? as u8,
+        flags: r.bits(8)? as u8,
+        value: u16::try_from(r.eg(0)?).map_err(|_| ApplyError::OutOfRange)?,
+    })
+}
+
+// ---- encode and apply ------------------------------------------------------------------------
+
+/// The reference entity of `id` and the ticks from the reference to the baseline.
+/// A reference that is not older than the baseline plays no part (the header decoder never
+/// lets one through; a hand-built header must not divide by zero).
+fn reference_of<'w>(baseline: &Baseline<'w>, id: EntityId) -> Option<(&'w EntityState, i64)> {
+    let reference = baseline.reference?;
+    let span = i64::from(baseline.world.tick.0) - i64::from(reference.tick.0);
+    reference.get(id).filter(|_| span > 0).map(|e| (e, span))
 }
 
 /// Encodes `next` against `baseline` (a full snapshot when `None`), for a client whose newest
-/// applied input is `last_input`. Entries and removals come out sorted by id.
-pub fn delta(baseline: Option<&World>, next: &World, last_input: InputSeq) -> Snapshot {
-    let empty: &[EntityState] = &[];
-    let old = baseline.map_or(empty, |b| &b.entities[..]);
-    let mut entities = Vec::new();
-    let mut removed = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < next.entities.len() {
-        let order = match (old.get(i), next.entities.get(j)) {
-            (Some(o), Some(n)) => o.id.0.cmp(&n.id.0),
-            (Some(_), None) => Ordering::Less,
-            (None, _) => Ordering::Greater,
-        };
-        match order {
-            Ordering::Less => {
-                removed.push(old[i].id);
-                i += 1;
-            }
-            Ordering::Greater => {
-                entities.push(EntityDelta::spawn(&next.entities[j]));
-                j += 1;
-            }
-            Ordering::Equal => {
-                entities.extend(entity_delta(&old[i], &next.entities[j]));
-                i += 1;
-                j += 1;
-            }
+/// applied input is `last_input`, in a room ticking `tick_rate` times a second.
+///
+/// A baseline must be 1 to 255 ticks before `next` and a reference 1 to 255 ticks before the
+/// baseline ([`EncodeError::InvalidSnapshotHeader`] otherwise); `next` may hold at most
+/// [`MAX_SNAPSHOT_ENTITIES`] entities ([`EncodeError::TooManyEntities`]).
+pub fn delta(
+    baseline: Option<Baseline<'_>>,
+    next: &World,
+    last_input: InputSeq,
+    tick_rate: u8,
+) -> Result<Snapshot, EncodeError> {
+    if next.entities.len() > MAX_SNAPSHOT_ENTITIES {
+        return Err(EncodeError::TooManyEntities);
+    }
+    let before =
+        |later: Tick, earlier: Tick| matches!(later.0.checked_sub(earlier.0), Some(1..=255));
+    if let Some(b) = &baseline {
+        let reference_ok = b.reference.is_none_or(|r| before(b.world.tick, r.tick));
+        if !before(next.tick, b.world.tick) || !reference_ok {
+            return Err(EncodeError::InvalidSnapshotHeader);
         }
     }
-    Snapshot {
-        header: SnapshotHeader {
-            tick: next.tick,
-            baseline: baseline.map(|b| b.tick),
-            last_input,
-            round: next.round,
+    let header = SnapshotHeader {
+        tick: next.tick,
+        baseline: baseline.map(|b| b.world.tick),
+        reference: baseline.and_then(|b| b.reference).map(|r| r.tick),
+        last_input,
+        round: match &baseline {
+            Some(b) if b.world.round == next.round => None,
+            _ => Some(next.round),
         },
-        entities,
-        removed,
+    };
+    let mut body = Vec::new();
+    let mut w = BitWriter::new(&mut body);
+    let old: &[EntityState] = baseline.map_or(&[], |b| &b.world.entities[..]);
+    let ticks = i64::from(next.tick.0) - baseline.map_or(0, |b| i64::from(b.world.tick.0));
+    let tick_rate = i64::from(tick_rate.max(1));
+    let mut spawns = 0;
+    let mut j = 0;
+    for base in old {
+        while next.entities.get(j).is_some_and(|n| n.id.0 < base.id.0) {
+            j += 1;
+            spawns += 1;
+        }
+        match next.entities.get(j) {
+            Some(n) if n.id == base.id => {
+                let reference = baseline.and_then(|b| reference_of(&b, base.id));
+                let prediction = Prediction::new(base, reference, ticks, tick_rate);
+                write_update(&mut w, &prediction, n);
+                j += 1;
+            }
+            _ => w.bits(0b1111, 4),
+        }
     }
+    spawns += next.entities.len() - j;
+    w.eg(spawns as u32, 0);
+    let mut previous = None;
+    let mut old_ids = old.iter().map(|e| e.id.0).peekable();
+    for n in &next.entities {
+        while old_ids.next_if(|&id| id < n.id.0).is_some() {}
+        if old_ids.peek() != Some(&n.id.0) {
+            write_spawn(&mut w, n, previous);
+            previous = Some(n.id);
+        }
+    }
+    Ok(Snapshot { header, body })
 }
 
-/// Rebuilds the world a snapshot describes from the baseline it names.
-pub fn apply(baseline: Option<&World>, snapshot: &Snapshot) -> Result<World, ApplyError> {
-    let given = baseline.map(|b| b.tick);
-    if given != snapshot.header.baseline {
-        return Err(ApplyError::BaselineMismatch { expected: snapshot.header.baseline, given });
+/// Rebuilds the world a snapshot describes from the baseline (and reference) it names, in a
+/// room ticking `tick_rate` times a second (`Welcome::tick_rate`). Never panics, whatever the
+/// bytes; allocates at most [`MAX_SNAPSHOT_ENTITIES`] entities.
+pub fn apply(
+    baseline: Option<Baseline<'_>>,
+    snapshot: &Snapshot,
+    tick_rate: u8,
+) -> Result<World, ApplyError> {
+    let header = &snapshot.header;
+    let given = baseline.map(|b| b.world.tick);
+    if given != header.baseline {
+        return Err(ApplyError::BaselineMismatch { expected: header.baseline, given });
     }
-    fn strictly_sorted(mut ids: impl Iterator<Item = u32>) -> bool {
-        let mut prev: Option<u32> = None;
-        ids.all(|id| {
-            let ok = prev.is_none_or(|p| p < id);
-            prev = Some(id);
-            ok
-        })
-    }
-    if !strictly_sorted(snapshot.entities.iter().map(|e| e.id.0))
-        || !strictly_sorted(snapshot.removed.iter().map(|id| id.0))
-    {
-        return Err(ApplyError::Unsorted);
-    }
-
-    let empty: &[EntityState] = &[];
-    let old = baseline.map_or(empty, |b| &b.entities[..]);
-    let mut out = Vec::with_capacity(old.len() + snapshot.entities.len());
-    let mut removed = snapshot.removed.iter().peekable();
-    let mut updates = snapshot.entities.iter().peekable();
-    let mut old_iter = old.iter().peekable();
-    loop {
-        let next_old = old_iter.peek().map(|e| e.id.0);
-        let next_upd = updates.peek().map(|d| d.id.0);
-        match (next_old, next_upd) {
-            (None, None) => break,
-            (Some(o), u) if u.is_none_or(|u| o < u) => {
-                let e = old_iter.next().copied();
-                while removed.next_if(|r| r.0 < o).is_some() {}
-                if removed.next_if(|r| r.0 == o).is_none() {
-                    out.extend(e);
-                }
+    let baseline = match (baseline, header.reference) {
+        (Some(b), Some(expected)) => {
+            let given = b.reference.map(|r| r.tick);
+            if given != Some(expected) {
+                return Err(ApplyError::ReferenceMismatch { expected, given });
             }
-            (o, _) => {
-                // The guard above failed, so an update exists and its id is <= the old one's.
-                let Some(delta) = updates.next().copied() else {
-                    break;
-                };
-                let base = if o == Some(delta.id.0) { old_iter.next().copied() } else { None };
-                let merged = match base {
-                    Some(b) => EntityState {
-                        id: b.id,
-                        kind: delta.kind.unwrap_or(b.kind),
-                        pos: delta.pos.unwrap_or(b.pos),
-                        vel: delta.vel.unwrap_or(b.vel),
-                        heading: delta.heading.unwrap_or(b.heading),
-                        flags: delta.flags.unwrap_or(b.flags),
-                        value: delta.value.unwrap_or(b.value),
-                    },
-                    None => delta.as_full().ok_or(ApplyError::IncompleteSpawn(delta.id))?,
-                };
-                out.push(merged);
-            }
+            Some(b)
         }
+        // A reference the snapshot does not name plays no part.
+        (Some(b), None) => Some(Baseline::new(b.world)),
+        (None, _) => None,
+    };
+    let round = match (header.round, baseline) {
+        (Some(round), _) => round,
+        (None, Some(b)) => b.world.round,
+        // The header decoder refuses this; a hand-built header gets an error, not a panic.
+        (None, None) => return Err(ApplyError::InvalidCode),
+    };
+    let old: &[EntityState] = baseline.map_or(&[], |b| &b.world.entities[..]);
+    if old.len() > MAX_SNAPSHOT_ENTITIES {
+        return Err(ApplyError::TooManyEntities);
     }
-    Ok(World { tick: snapshot.header.tick, round: snapshot.header.round, entities: out })
+    let ticks = i64::from(header.tick.0) - baseline.map_or(0, |b| i64::from(b.world.tick.0));
+    let tick_rate = i64::from(tick_rate.max(1));
+    let mut r = BitReader::new(&snapshot.body);
+    let mut kept = Vec::with_capacity(old.len());
+    for base in old {
+        let reference = baseline.and_then(|b| reference_of(&b, base.id));
+        let prediction = Prediction::new(base, reference, ticks, tick_rate);
+        kept.extend(read_update(&mut r, &prediction)?);
+    }
+    let spawns = r.eg(0)? as usize;
+    if spawns > MAX_SNAPSHOT_ENTITIES || kept.len() + spawns > MAX_SNAPSHOT_ENTITIES {
+        return Err(ApplyError::TooManyEntities);
+    }
+    let mut entities = Vec::with_capacity(kept.len() + spawns);
+    let mut kept = kept.into_iter().peekable();
+    let mut old_ids = old.iter().map(|e| e.id.0).peekable();
+    let mut previous = None;
+    for _ in 0..spawns {
+        let spawn = read_spawn(&mut r, previous)?;
+        while old_ids.next_if(|&id| id < spawn.id.0).is_some() {}
+        if old_ids.peek() == Some(&spawn.id.0) {
+            return Err(ApplyError::DuplicateEntity(spawn.id));
+        }
+        while let Some(e) = kept.next_if(|e| e.id.0 < spawn.id.0) {
+            entities.push(e);
+        }
+        entities.push(spawn);
+        previous = Some(spawn.id);
+    }
+    entities.extend(kept);
+    if !r.at_end() {
+        return Err(ApplyError::TrailingBits);
+    }
+    Ok(World { tick: header.tick, round, entities })
+}
+
+// ---- what a client keeps ---------------------------------------------------------------------
+
+/// A rebuilt world and the baseline it was rebuilt against (the reference of a snapshot that
+/// extrapolates from it).
+#[derive(Debug, Clone)]
+struct Kept {
+    world: World,
+    baseline: Option<Tick>,
 }
 
 /// The worlds a client keeps to rebuild snapshots: the newest [`WorldHistory::CAPACITY`] it
@@ -189,12 +518,13 @@ pub fn apply(baseline: Option<&World>, snapshot: &Snapshot) -> Result<World, App
 /// world it returns; on an error, ack nothing new (the server then falls back to a snapshot
 /// this client can rebuild) and carry on.
 ///
-/// The server deltas against the newest tick a client acked, at most 32 ticks back, so 64
-/// worlds cover any ack in flight.
+/// The server deltas against the newest tick a client acked, at most 32 ticks back, and
+/// extrapolates from that world's own baseline only while it is within the same 32 ticks, so
+/// 64 worlds cover any ack in flight.
 #[derive(Debug, Clone)]
 pub struct WorldHistory {
     /// Rebuilt worlds, oldest first, ticks strictly increasing.
-    worlds: VecDeque<World>,
+    worlds: VecDeque<Kept>,
     tick_rate: u8,
 }
 
@@ -212,39 +542,60 @@ impl WorldHistory {
         self.tick_rate
     }
 
-    /// Rebuilds the world `snapshot` describes from the baseline it names, keeps it, and
-    /// returns it. On an error nothing is kept.
+    fn kept(&self, tick: Tick) -> Option<&Kept> {
+        let at = self.worlds.partition_point(|k| k.world.tick < tick);
+        self.worlds.get(at).filter(|k| k.world.tick == tick)
+    }
+
+    /// Rebuilds the world `snapshot` describes from the worlds its header names, keeps it,
+    /// and returns it. On an error nothing is kept.
     pub fn apply(&mut self, snapshot: &Snapshot) -> Result<&World, ApplyError> {
-        let baseline = match snapshot.header.baseline {
-            Some(tick) => Some(self.get(tick).ok_or(ApplyError::MissingBaseline(tick))?),
+        let header = &snapshot.header;
+        let find = |tick: Tick| self.get(tick).ok_or(ApplyError::MissingBaseline(tick));
+        let baseline = match header.baseline {
+            Some(tick) => Some(Baseline {
+                world: find(tick)?,
+                reference: header.reference.map(find).transpose()?,
+            }),
             None => None,
         };
-        let world = apply(baseline, snapshot)?;
+        let world = apply(baseline, snapshot, self.tick_rate)?;
+        let tick = world.tick;
+        let kept = Kept { world, baseline: header.baseline };
         // A world of a tick already held replaces it; anything newer stays after it.
-        let at = self.worlds.partition_point(|w| w.tick < world.tick);
-        if self.worlds.get(at).is_some_and(|w| w.tick == world.tick) {
-            self.worlds[at] = world;
+        let at = self.worlds.partition_point(|k| k.world.tick < tick);
+        if self.worlds.get(at).is_some_and(|k| k.world.tick == tick) {
+            self.worlds[at] = kept;
         } else {
-            self.worlds.insert(at, world);
+            self.worlds.insert(at, kept);
         }
         // Evict the oldest, never the world just rebuilt (a server may resend an old tick).
-        let tick = snapshot.header.tick;
         while self.worlds.len() > Self::CAPACITY {
-            let oldest = usize::from(self.worlds[0].tick == tick);
+            let oldest = usize::from(self.worlds[0].world.tick == tick);
             self.worlds.remove(oldest);
         }
-        Ok(&self.worlds[self.worlds.partition_point(|w| w.tick < tick)])
+        Ok(&self.worlds[self.worlds.partition_point(|k| k.world.tick < tick)].world)
     }
 
     /// The world of `tick`, if kept.
     pub fn get(&self, tick: Tick) -> Option<&World> {
-        let at = self.worlds.partition_point(|w| w.tick < tick);
-        self.worlds.get(at).filter(|w| w.tick == tick)
+        self.kept(tick).map(|k| &k.world)
+    }
+
+    /// The baseline the world of `tick` was rebuilt against (`None` for a full snapshot, or
+    /// when `tick` is not kept).
+    pub fn baseline_of(&self, tick: Tick) -> Option<Tick> {
+        self.kept(tick).and_then(|k| k.baseline)
+    }
+
+    /// The worlds kept, oldest first (for an interpolation buffer).
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &World> {
+        self.worlds.iter().map(|k| &k.world)
     }
 
     /// The newest world.
     pub fn latest(&self) -> Option<&World> {
-        self.worlds.back()
+        self.worlds.back().map(|k| &k.world)
     }
 
     /// Forgets every world (a new connection starts from a full snapshot).
@@ -256,9 +607,11 @@ impl WorldHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{QVec2, RoundPhase};
+    use crate::messages::RoundPhase;
     use alloc::vec;
     use proptest::prelude::*;
+
+    const RATE: u8 = 30;
 
     fn round() -> RoundState {
         RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 60 }
@@ -276,52 +629,136 @@ mod tests {
         }
     }
 
-    #[test]
-    fn unchanged_entities_are_omitted_and_changes_carry_only_changed_fields() {
-        let a = World::from_unsorted(
-            Tick(1),
-            round(),
-            vec![entity(1, 10), entity(2, 20), entity(3, 30)],
-        );
-        let b = World::from_unsorted(
-            Tick(2),
-            round(),
-            vec![entity(1, 10), entity(3, 31), entity(4, 40)],
-        );
-        let snap = delta(Some(&a), &b, InputSeq(7));
-        assert_eq!(snap.header.baseline, Some(Tick(1)));
-        assert_eq!(snap.header.last_input, InputSeq(7));
-        assert_eq!(snap.removed, vec![EntityId(2)]);
-        assert_eq!(snap.entities.len(), 2);
-        assert_eq!(snap.entities[0].mask(), EntityDelta::POS);
-        assert_eq!(snap.entities[1].mask(), EntityDelta::ALL);
-        assert_eq!(apply(Some(&a), &snap).unwrap(), b);
+    fn ship(id: u32, pos: (i16, i16), vel: (i16, i16), heading: u8) -> EntityState {
+        EntityState {
+            pos: QVec2 { x: pos.0, y: pos.1 },
+            vel: QVec2 { x: vel.0, y: vel.1 },
+            heading,
+            ..entity(id, 0)
+        }
+    }
+
+    fn world(tick: u32, entities: Vec<EntityState>) -> World {
+        World::from_unsorted(Tick(tick), round(), entities)
     }
 
     #[test]
-    fn wrong_baseline_and_incomplete_spawn_are_refused() {
-        let a = World::from_unsorted(Tick(1), round(), vec![entity(1, 10)]);
-        let b = World::from_unsorted(Tick(2), round(), vec![entity(1, 11)]);
-        let snap = delta(Some(&a), &b, InputSeq(0));
+    fn unchanged_and_predicted_entities_cost_one_bit_each() {
+        // 16 still pickups and 8 ships flying at a constant 300 units/s: each lands exactly
+        // where the prediction puts it (10 position steps a tick at 30 Hz).
+        let still = || (100..116).map(|id| entity(id, id as i16)).collect::<Vec<_>>();
+        let flying = |t: i16| (1..=8).map(move |id| ship(id, (t * 160, 0), (300, 0), 0));
+        let a = world(1, still().into_iter().chain(flying(1)).collect());
+        let b = world(2, still().into_iter().chain(flying(2)).collect());
+        let snap = delta(Some(Baseline::new(&a)), &b, InputSeq(7), RATE).unwrap();
+        assert_eq!(snap.header.round, None, "the round did not change");
+        // 24 one-bit codes, then `eg(0)` of zero spawns: 25 bits.
+        assert_eq!(snap.body.len(), 4);
+        assert_eq!(apply(Some(Baseline::new(&a)), &snap, RATE), Ok(b));
+    }
+
+    #[test]
+    fn removals_spawns_and_changes_rebuild_exactly() {
+        let a = world(1, vec![entity(1, 10), entity(2, 20), entity(3, 30)]);
+        let mut changed = entity(3, 31);
+        changed.value = 9;
+        let b = world(2, vec![entity(1, 10), changed, entity(4, 40), entity(100_000, -5)]);
+        let snap = delta(Some(Baseline::new(&a)), &b, InputSeq(7), RATE).unwrap();
+        assert_eq!(snap.header.baseline, Some(Tick(1)));
+        assert_eq!(snap.header.last_input, InputSeq(7));
+        assert_eq!(apply(Some(Baseline::new(&a)), &snap, RATE), Ok(b.clone()));
+        let full = delta(None, &b, InputSeq(7), RATE).unwrap();
+        assert_eq!(full.header.round, Some(round()));
+        assert_eq!(apply(None, &full, RATE), Ok(b));
+    }
+
+    #[test]
+    fn extrapolation_makes_steady_turns_and_acceleration_free() {
+        // Accelerating by 30 units/s and turning 10 steps every tick, from a reference two
+        // ticks before the baseline: the prediction is exact.
+        let at = |t: i64| {
+            let v = 100 + 30 * t;
+            let x: i64 = (1..=t).map(|i| (100 + 30 * i) * 16 / 30).sum();
+            ship(5, (x as i16, 0), (v as i16, 0), (10 * t) as u8)
+        };
+        let (r, a, b) = (world(10, vec![at(0)]), world(12, vec![at(2)]), world(13, vec![at(3)]));
+        let base = Baseline::with_reference(&a, &r);
+        let snap = delta(Some(base), &b, InputSeq(0), RATE).unwrap();
+        assert_eq!(snap.header.reference, Some(Tick(10)));
+        assert_eq!(apply(Some(base), &snap, RATE), Ok(b.clone()));
+        let plain = delta(Some(Baseline::new(&a)), &b, InputSeq(0), RATE).unwrap();
+        assert!(snap.body.len() < plain.body.len(), "{:?} vs {:?}", snap.body, plain.body);
         assert_eq!(
-            apply(None, &snap),
+            apply(Some(Baseline::new(&a)), &snap, RATE),
+            Err(ApplyError::ReferenceMismatch { expected: Tick(10), given: None })
+        );
+    }
+
+    #[test]
+    fn wrong_baselines_and_bad_bodies_are_errors() {
+        let a = world(1, vec![entity(1, 10)]);
+        let b = world(2, vec![entity(1, 11)]);
+        let snap = delta(Some(Baseline::new(&a)), &b, InputSeq(0), RATE).unwrap();
+        assert_eq!(
+            apply(None, &snap, RATE),
             Err(ApplyError::BaselineMismatch { expected: Some(Tick(1)), given: None })
         );
-        let mut partial = delta(None, &b, InputSeq(0));
-        partial.entities[0].vel = None;
-        assert_eq!(apply(None, &partial), Err(ApplyError::IncompleteSpawn(EntityId(1))));
-        let mut unsorted = delta(
-            None,
-            &World::from_unsorted(Tick(2), round(), vec![entity(1, 0), entity(2, 0)]),
-            InputSeq(0),
+        let mut cut = snap.clone();
+        cut.body.clear();
+        assert_eq!(apply(Some(Baseline::new(&a)), &cut, RATE), Err(ApplyError::Truncated));
+        let mut long = snap.clone();
+        long.body.push(0);
+        assert_eq!(apply(Some(Baseline::new(&a)), &long, RATE), Err(ApplyError::TrailingBits));
+        // A spawn of an id the baseline holds.
+        let mut twice = Vec::new();
+        let mut w = BitWriter::new(&mut twice);
+        w.bit(false); // entity 1 as predicted
+        w.eg(1, 0); // one spawn
+        write_spawn(&mut w, &entity(1, 0), None);
+        let twice = Snapshot { header: snap.header, body: twice };
+        assert_eq!(
+            apply(Some(Baseline::new(&a)), &twice, RATE),
+            Err(ApplyError::DuplicateEntity(EntityId(1)))
         );
-        unsorted.entities.swap(0, 1);
-        assert_eq!(apply(None, &unsorted), Err(ApplyError::Unsorted));
+        // The general code with no field group.
+        let mut empty = Vec::new();
+        BitWriter::new(&mut empty).bits(0b000_0111, 7);
+        let empty = Snapshot { header: snap.header, body: empty };
+        assert_eq!(apply(Some(Baseline::new(&a)), &empty, RATE), Err(ApplyError::InvalidCode));
+        // Too old a baseline cannot be written.
+        let old = world(1000, vec![]);
+        assert_eq!(
+            delta(Some(Baseline::new(&a)), &old, InputSeq(0), RATE),
+            Err(EncodeError::InvalidSnapshotHeader)
+        );
+    }
+
+    #[test]
+    fn a_history_rebuilds_a_chain_of_extrapolated_snapshots_and_forgets_the_oldest() {
+        let mut history = WorldHistory::new(RATE);
+        let w = |t: u32| world(t, vec![ship(1, (t as i16 * 3, 0), (t as i16, 2), t as u8)]);
+        let full = delta(None, &w(1), InputSeq(0), RATE).unwrap();
+        assert_eq!(history.apply(&full), Ok(&w(1)));
+        for t in 2..=70u32 {
+            let reference = history.baseline_of(Tick(t - 1)).and_then(|r| history.get(r));
+            let base = Baseline { world: history.get(Tick(t - 1)).unwrap(), reference };
+            let snap = delta(Some(base), &w(t), InputSeq(0), RATE).unwrap();
+            assert_eq!(snap.header.reference.is_some(), t > 2);
+            assert_eq!(history.apply(&snap).cloned(), Ok(w(t)));
+        }
+        assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)));
+        assert_eq!(history.baseline_of(Tick(70)), Some(Tick(69)));
+        assert!(history.get(Tick(7)).is_some() && history.get(Tick(6)).is_none());
+        let stale = delta(Some(Baseline::new(&w(6))), &w(71), InputSeq(0), RATE).unwrap();
+        assert_eq!(history.apply(&stale), Err(ApplyError::MissingBaseline(Tick(6))));
+        assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)), "nothing kept on error");
+        history.clear();
+        assert!(history.latest().is_none());
     }
 
     fn arb_entity() -> impl Strategy<Value = EntityState> {
-        (0u32..64, 0u8..3, any::<(i16, i16, i16, i16)>(), any::<u8>(), 0u8..4, 0u16..50).prop_map(
-            |(id, kind, (px, py, vx, vy), heading, flags, value)| EntityState {
+        (0u32..64, 0u8..3, any::<(i16, i16, i16, i16)>(), any::<u8>(), 0u8..4, any::<u16>())
+            .prop_map(|(id, kind, (px, py, vx, vy), heading, flags, value)| EntityState {
                 id: EntityId(id),
                 kind,
                 pos: QVec2 { x: px, y: py },
@@ -329,8 +766,7 @@ mod tests {
                 heading,
                 flags,
                 value,
-            },
-        )
+            })
     }
 
     fn arb_world(tick: u32) -> impl Strategy<Value = World> {
@@ -343,70 +779,77 @@ mod tests {
         })
     }
 
-    /// A world that shares most entities with `base`: the common case of a small change.
-    fn arb_successor(base: World) -> impl Strategy<Value = (World, World)> {
-        let n = base.entities.len();
+    /// Three worlds that share most entities, moving by small random steps: the common case.
+    fn arb_motion() -> impl Strategy<Value = (World, World, World, u8)> {
         (
-            proptest::collection::vec((any::<bool>(), any::<bool>(), any::<i16>()), n),
-            arb_world(base.tick.0 + 3),
+            arb_world(10),
+            1u32..6,
+            1u32..6,
+            proptest::collection::vec(any::<(i8, i8, i8, bool)>(), 40),
+            1u8..=120,
         )
-            .prop_map(move |(edits, extra)| {
-                let mut es: Vec<EntityState> = Vec::new();
-                for (e, (keep, moved, x)) in base.entities.iter().zip(edits) {
-                    if keep {
-                        let mut e = *e;
-                        if moved {
-                            e.pos.x = x;
-                        }
-                        es.push(e);
-                    }
-                }
-                es.extend(extra.entities.into_iter().map(|mut e| {
-                    e.id.0 += 100; // new ids
-                    e
-                }));
-                (base.clone(), World::from_unsorted(Tick(base.tick.0 + 3), base.round, es))
+            .prop_map(|(r, j, k, steps, rate)| {
+                let step = |w: &World, tick: u32, flip: bool| {
+                    let es = w
+                        .entities
+                        .iter()
+                        .zip(&steps)
+                        .filter(|(_, s)| !(flip && s.3))
+                        .map(|(e, s)| {
+                            let mut e = *e;
+                            e.vel.x = e.vel.x.saturating_add(i16::from(s.0));
+                            e.pos.y = e.pos.y.saturating_add(i16::from(s.1));
+                            e.heading = e.heading.wrapping_add(s.2 as u8);
+                            e
+                        })
+                        .collect();
+                    World::from_unsorted(Tick(tick), w.round, es)
+                };
+                let a = step(&r, 10 + j, false);
+                let b = step(&a, 10 + j + k, true);
+                (r, a, b, rate)
             })
-    }
-
-    #[test]
-    fn a_history_rebuilds_a_chain_of_snapshots_and_forgets_the_oldest() {
-        let mut history = WorldHistory::new(30);
-        let w = |t: u32, x: i16| World::from_unsorted(Tick(t), round(), vec![entity(1, x)]);
-        assert_eq!(history.apply(&delta(None, &w(1, 0), InputSeq(0))), Ok(&w(1, 0)));
-        for t in 2..=70u32 {
-            let snap = delta(Some(&w(t - 1, t as i16 - 1)), &w(t, t as i16), InputSeq(0));
-            assert_eq!(history.apply(&snap).cloned(), Ok(w(t, t as i16)));
-        }
-        assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)));
-        assert!(history.get(Tick(7)).is_some() && history.get(Tick(6)).is_none());
-        let stale = delta(Some(&w(3, 3)), &w(71, 71), InputSeq(0));
-        assert_eq!(history.apply(&stale), Err(ApplyError::MissingBaseline(Tick(3))));
-        assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)), "nothing kept on error");
-        history.clear();
-        assert!(history.latest().is_none());
     }
 
     proptest! {
         #[test]
-        fn apply_inverts_delta_for_random_worlds(b in arb_world(10), n in arb_world(11)) {
-            prop_assert_eq!(apply(Some(&b), &delta(Some(&b), &n, InputSeq(3))), Ok(n.clone()));
-            prop_assert_eq!(apply(None, &delta(None, &n, InputSeq(3))), Ok(n));
+        fn apply_inverts_delta_for_random_worlds(r in arb_world(10), a in arb_world(11), b in arb_world(14), rate in 1u8..=120) {
+            prop_assert_eq!(apply(None, &delta(None, &b, InputSeq(3), rate).unwrap(), rate), Ok(b.clone()));
+            let plain = Baseline::new(&a);
+            prop_assert_eq!(apply(Some(plain), &delta(Some(plain), &b, InputSeq(3), rate).unwrap(), rate), Ok(b.clone()));
+            let extrapolated = Baseline::with_reference(&a, &r);
+            let snap = delta(Some(extrapolated), &b, InputSeq(3), rate).unwrap();
+            prop_assert_eq!(apply(Some(extrapolated), &snap, rate), Ok(b));
         }
 
         #[test]
-        fn apply_inverts_delta_for_successor_worlds((b, n) in arb_world(50).prop_flat_map(arb_successor)) {
-            let snap = delta(Some(&b), &n, InputSeq(1));
-            prop_assert!(snap.entities.len() <= n.entities.len());
-            prop_assert_eq!(apply(Some(&b), &snap), Ok(n));
+        fn apply_inverts_delta_for_moving_worlds((r, a, b, rate) in arb_motion()) {
+            let base = Baseline::with_reference(&a, &r);
+            let snap = delta(Some(base), &b, InputSeq(1), rate).unwrap();
+            prop_assert_eq!(apply(Some(base), &snap, rate), Ok(b));
         }
 
         #[test]
-        fn delta_against_itself_is_empty(b in arb_world(10)) {
+        fn delta_against_itself_is_tiny(b in arb_world(10)) {
             let mut same = b.clone();
             same.tick = Tick(11);
-            let snap = delta(Some(&b), &same, InputSeq(0));
-            prop_assert!(snap.entities.is_empty() && snap.removed.is_empty());
+            for e in &mut same.entities {
+                e.vel = QVec2::default(); // no motion: nothing to predict
+            }
+            let mut base = same.clone();
+            base.tick = Tick(10);
+            let snap = delta(Some(Baseline::new(&base)), &same, InputSeq(0), RATE).unwrap();
+            prop_assert_eq!(snap.body.len(), (same.entities.len() + 1).div_ceil(8));
+        }
+
+        #[test]
+        fn apply_never_panics_on_random_bodies(a in arb_world(11), r in arb_world(10), body in proptest::collection::vec(any::<u8>(), 0..300), rate in any::<u8>()) {
+            let header = SnapshotHeader { tick: Tick(12), baseline: Some(Tick(11)), reference: Some(Tick(10)), last_input: InputSeq(0), round: None };
+            let _ = apply(Some(Baseline::with_reference(&a, &r)), &Snapshot { header, body: body.clone() }, rate);
+            let full = SnapshotHeader { baseline: None, reference: None, round: Some(a.round), ..header };
+            if let Ok(world) = apply(None, &Snapshot { header: full, body }, rate) {
+                prop_assert!(world.entities.windows(2).all(|w| w[0].id.0 < w[1].id.0));
+            }
         }
     }
 }

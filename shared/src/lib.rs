@@ -16,7 +16,9 @@
 //! - [`messages`]: ids, client-to-server and server-to-client messages, limits.
 //! - [`codec`]: the bincode configuration, `encode_*`/`decode_*` functions and their error enums.
 //! - [`quant`]: fixed-point quantization of positions, velocities and headings.
-//! - [`delta`] (`alloc`): `World`, `delta(baseline, next)` and `apply(baseline, snapshot)`.
+//! - [`bits`]: the bit stream of a snapshot body (fixed-width fields, Exp-Golomb codes).
+//! - [`delta`] (`alloc`): `World`, `delta(baseline, next)`, `apply(baseline, snapshot)` and
+//!   `WorldHistory`, what a client keeps to rebuild snapshots.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -24,6 +26,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod bits;
 pub mod bounded;
 pub mod codec;
 #[cfg(feature = "alloc")]
@@ -35,12 +38,16 @@ pub use bounded::BoundedStr;
 pub use codec::{DecodeError, EncodeError};
 pub use messages::*;
 
-/// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`. The number in it
-/// changes together with [`PROTOCOL_VERSION`]'s major meaning: a server refuses the upgrade
-/// when the client does not offer it.
+/// The WebSocket subprotocol a client must offer in `Sec-WebSocket-Protocol`. It names the
+/// message family (binary bincode messages, `Hello` first with its version), not the version:
+/// it stays `tickwire.v1` so that a client of another [`PROTOCOL_VERSION`] still reaches the
+/// `Hello` check and is told `Kick { VersionMismatch }`, rather than failing the upgrade.
 pub const SUBPROTOCOL: &str = "tickwire.v1";
 
 /// The protocol version a client states in `Hello`. bincode does not describe itself, so a
 /// server compares this number before it decodes anything else of the client's messages, and
 /// refuses a mismatch with `Kick { reason: VersionMismatch }` and close 1002.
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2 (this one) changed the snapshot body to bit-packed corrections of a prediction
+/// (`PROTOCOL.md` section 6) and velocities to 1 unit/s steps.
+pub const PROTOCOL_VERSION: u16 = 2;

@@ -1,4 +1,4 @@
-//! Every message of protocol version 1, its ids and its limits.
+//! Every message of protocol version 2, its ids and its limits.
 //!
 //! Field order is wire order: bincode writes fields in declaration order and enum variants as
 //! their index, so **reordering anything here is a protocol change** (the golden vectors in
@@ -47,9 +47,9 @@ pub const MAX_CLIENT_MESSAGE_SIZE: usize = 256;
 /// Largest encoded server message other than `Snapshot`: the buffer size a no-alloc client needs
 /// to receive `Welcome`, `Event`, `ControllerFeedback`, `Pong` and `Kick`.
 pub const MAX_CONTROL_MESSAGE_SIZE: usize = 256;
-/// Most entity entries (spawns plus updates) in one `Snapshot`, and most removals.
+/// Most entities in the world a `Snapshot` describes (and so most spawns in one).
 pub const MAX_SNAPSHOT_ENTITIES: usize = 1024;
-/// Largest encoded `Snapshot` (1024 full entities of at most 20 bytes, plus removals).
+/// Largest encoded `Snapshot`: 1024 spawns of at most 22 bytes each, and the header.
 pub const MAX_SERVER_MESSAGE_SIZE: usize = 64 * 1024;
 
 /// A simulation step number. Starts at 0 when a room opens; +1 per tick.
@@ -248,9 +248,8 @@ pub struct Welcome {
     pub resumed: bool,
 }
 
-/// A 2D vector in fixed point; see [`crate::quant`] for the scales.
-/// On the wire: x then y, each 2 bytes little endian (not varint: world coordinates are
-/// rarely small, and a fixed width keeps an entity's size predictable). Codec in [`crate::codec`].
+/// A 2D vector in fixed point; see [`crate::quant`] for the scales. On the wire only inside a
+/// snapshot body: whole as two `u(16)` in a spawn, or as residuals against a prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct QVec2 {
@@ -270,7 +269,8 @@ pub enum RoundPhase {
     Intermission,
 }
 
-/// Room-wide state sent in every snapshot (small, so never delta-encoded).
+/// Room-wide round state: in every full snapshot, and in a delta whenever it differs from the
+/// baseline's (about once a second, as `seconds_left` counts down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RoundState {
@@ -283,7 +283,7 @@ pub struct RoundState {
 }
 
 /// One entity's complete, quantized state. The delta logic compares these exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct EntityState {
     /// Identity within the room.
@@ -292,7 +292,7 @@ pub struct EntityState {
     pub kind: u8,
     /// Position, 1/16 unit steps.
     pub pos: QVec2,
-    /// Velocity, 1/8 unit/s steps.
+    /// Velocity, 1 unit/s steps.
     pub vel: QVec2,
     /// Heading, 1/256 turn steps.
     pub heading: u8,
@@ -302,122 +302,72 @@ pub struct EntityState {
     pub value: u16,
 }
 
-/// One entity entry of a `Snapshot`: the fields that differ from the baseline.
-///
-/// On the wire: `id` (varint), a mask byte (bit 0 kind, 1 pos, 2 vel, 3 heading, 4 flags,
-/// 5 value; bits 6-7 must be 0), then each present field in that order. A spawn carries every
-/// field; an entity absent from the baseline with a field missing is a decode-time-valid but
-/// apply-time error ([`crate::delta::ApplyError::IncompleteSpawn`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
-pub struct EntityDelta {
-    /// The entity.
-    pub id: EntityId,
-    /// New kind, if changed or spawned.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
-    pub kind: Option<u8>,
-    /// New position.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
-    pub pos: Option<QVec2>,
-    /// New velocity.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
-    pub vel: Option<QVec2>,
-    /// New heading.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
-    pub heading: Option<u8>,
-    /// New flags.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
-    pub flags: Option<u8>,
-    /// New value.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
-    pub value: Option<u16>,
-}
-
-impl EntityDelta {
-    /// Mask bit of `kind`.
-    pub const KIND: u8 = 1 << 0;
-    /// Mask bit of `pos`.
-    pub const POS: u8 = 1 << 1;
-    /// Mask bit of `vel`.
-    pub const VEL: u8 = 1 << 2;
-    /// Mask bit of `heading`.
-    pub const HEADING: u8 = 1 << 3;
-    /// Mask bit of `flags`.
-    pub const FLAGS: u8 = 1 << 4;
-    /// Mask bit of `value`.
-    pub const VALUE: u8 = 1 << 5;
-    /// Every field bit.
-    pub const ALL: u8 = 0x3f;
-
-    /// The full state as a spawn entry.
-    pub fn spawn(e: &EntityState) -> Self {
-        Self {
-            id: e.id,
-            kind: Some(e.kind),
-            pos: Some(e.pos),
-            vel: Some(e.vel),
-            heading: Some(e.heading),
-            flags: Some(e.flags),
-            value: Some(e.value),
-        }
-    }
-
-    /// The wire mask of the fields present.
-    pub fn mask(&self) -> u8 {
-        let present = [
-            (self.kind.is_some(), Self::KIND),
-            (self.pos.is_some(), Self::POS),
-            (self.vel.is_some(), Self::VEL),
-            (self.heading.is_some(), Self::HEADING),
-            (self.flags.is_some(), Self::FLAGS),
-            (self.value.is_some(), Self::VALUE),
-        ];
-        present.iter().filter(|(is, _)| *is).fold(0, |mask, (_, bit)| mask | bit)
-    }
-
-    /// The complete state, when every field is present.
-    pub fn as_full(&self) -> Option<EntityState> {
-        Some(EntityState {
-            id: self.id,
-            kind: self.kind?,
-            pos: self.pos?,
-            vel: self.vel?,
-            heading: self.heading?,
-            flags: self.flags?,
-            value: self.value?,
-        })
-    }
-}
-
 /// The header of a `Snapshot`, which a no-alloc client can read (to `Ack` it) without
-/// decoding the entities behind it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+/// decoding the body behind it.
+///
+/// On the wire (`PROTOCOL.md` section 6.1): `tick` (varint), the baseline's age in ticks (a
+/// byte, 0 for none), a flags byte, the reference's age behind the baseline (a byte, only when
+/// there is a reference), `last_input` (varint), and `round` only when it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct SnapshotHeader {
     /// The tick this snapshot describes.
     pub tick: Tick,
-    /// The acked tick it is delta-encoded against, or `None` for a full snapshot.
+    /// The acked tick it is delta-encoded against (at most 255 ticks before `tick`), or
+    /// `None` for a full snapshot.
     pub baseline: Option<Tick>,
+    /// The world the baseline was itself rebuilt against, when the encoder extrapolates motion
+    /// from the two (at most 255 ticks before `baseline`); only with a baseline.
+    pub reference: Option<Tick>,
     /// Newest input sequence of this client that the server applied (0 before any).
     pub last_input: InputSeq,
-    /// Room-wide round state.
-    pub round: RoundState,
+    /// Room-wide round state; `None` when it equals the baseline's (never in a full snapshot).
+    pub round: Option<RoundState>,
 }
 
 /// The world as one client may see it at one tick, delta-encoded against its acked baseline.
-/// Wire order: the [`SnapshotHeader`] fields, then `entities`, then `removed`, each a varint
-/// count then the items.
+/// Wire order: the [`SnapshotHeader`], then `body` to the end of the message: a bit stream
+/// that only [`crate::delta::apply`] reads, given the baseline (and reference) worlds the
+/// header names (`PROTOCOL.md` section 6).
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Snapshot {
-    /// Tick, baseline, last input, round.
+    /// Tick, baseline, reference, last input, round.
     #[cfg_attr(feature = "serde", serde(flatten))]
     pub header: SnapshotHeader,
-    /// Spawned and changed entities, sorted by id.
-    pub entities: Vec<EntityDelta>,
-    /// Entities in the baseline that are gone (or out of view), sorted by id.
-    pub removed: Vec<EntityId>,
+    /// The entity bit stream, padded with zero bits to a whole byte.
+    #[cfg_attr(feature = "serde", serde(with = "hex_bytes"))]
+    pub body: Vec<u8>,
+}
+
+/// `Snapshot::body` as a lowercase hex string in JSON (golden vectors, tools).
+#[cfg(all(feature = "alloc", feature = "serde"))]
+mod hex_bytes {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let hex: String = bytes
+            .iter()
+            .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+            .map(char::from)
+            .collect();
+        s.serialize_str(&hex)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let hex = String::deserialize(d)?;
+        if hex.len() % 2 != 0 {
+            return Err(D::Error::custom("odd number of hex digits"));
+        }
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(D::Error::custom))
+            .collect()
+    }
 }
 
 /// What happened in the room, for feeds and scoreboards.
@@ -571,18 +521,21 @@ pub enum ServerMessage {
 }
 
 /// A server message as a no-alloc client reads it: the same tags as [`ServerMessage`], with a
-/// snapshot reduced to its header and the event body as `E`. Two readings exist:
-/// - [`ControlMessage`] (`E = Event`, from `decode_control`) decodes events;
-/// - [`ControllerMessage`] (`E = SkippedEvent`, from `decode_controller`) recognises an event
-///   by its tag and leaves its body unread: a controller shows no feed, and leaving out the
-///   name and chat decoding (and 236-byte messages) saves it about 2.5 KB of flash.
+/// snapshot reduced to the start of its header (`S`) and the event body as `E`. Two readings
+/// exist:
+/// - [`ControlMessage`] (`E = Event`, `S = SnapshotHeader`, from `decode_control`) decodes
+///   events and whole snapshot headers;
+/// - [`ControllerMessage`] (`E = SkippedEvent`, `S = Tick`, from `decode_controller`) recognises
+///   an event by its tag and leaves its body unread, and reads of a snapshot only its tick (what
+///   an `Ack` needs): a controller shows no feed and no world, and leaving that decoding out
+///   saves it about 2.5 KB of flash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
-pub enum ServerView<E> {
+pub enum ServerView<E, S = SnapshotHeader> {
     /// Tag 0.
     Welcome(Welcome),
-    /// Tag 1: only the header is decoded; the entities are skipped.
-    Snapshot(SnapshotHeader),
+    /// Tag 1: only the header (or its tick) is decoded; the body is left unread.
+    Snapshot(S),
     /// Tag 2.
     Event(E),
     /// Tag 3.
@@ -596,8 +549,9 @@ pub enum ServerView<E> {
 /// A server message with events decoded (`decode_control`, `encode_control`).
 pub type ControlMessage = ServerView<Event>;
 
-/// A server message as a controller reads it (`decode_controller`): events skipped unread.
-pub type ControllerMessage = ServerView<SkippedEvent>;
+/// A server message as a controller reads it (`decode_controller`): events skipped unread, a
+/// snapshot reduced to its tick.
+pub type ControllerMessage = ServerView<SkippedEvent, Tick>;
 
 /// An `Event` recognised by its tag and left unread (see [`ControllerMessage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -609,7 +563,7 @@ impl From<ControlMessage> for ControllerMessage {
     fn from(msg: ControlMessage) -> Self {
         match msg {
             ServerView::Welcome(m) => ServerView::Welcome(m),
-            ServerView::Snapshot(m) => ServerView::Snapshot(m),
+            ServerView::Snapshot(m) => ServerView::Snapshot(m.tick),
             ServerView::Event(_) => ServerView::Event(SkippedEvent),
             ServerView::ControllerFeedback(m) => ServerView::ControllerFeedback(m),
             ServerView::Pong(m) => ServerView::Pong(m),

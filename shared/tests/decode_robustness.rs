@@ -93,17 +93,33 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
     ]
 }
 
+/// Every header the encoder can write: a baseline 1-255 ticks back (or none), a reference
+/// 1-255 ticks behind it (or none), the round when it is sent (always in a full snapshot).
 fn header() -> impl Strategy<Value = SnapshotHeader> {
-    (tick(), proptest::option::of(tick()), tick(), any::<u16>(), any::<bool>(), any::<u16>())
-        .prop_map(|(tick, baseline, last, round, intermission, seconds_left)| SnapshotHeader {
-            tick,
-            baseline,
-            last_input: InputSeq(last.0),
-            round: RoundState {
-                round,
-                phase: if intermission { RoundPhase::Intermission } else { RoundPhase::Playing },
-                seconds_left,
-            },
+    let round = (any::<u16>(), any::<bool>(), any::<u16>()).prop_map(
+        |(round, intermission, seconds_left)| RoundState {
+            round,
+            phase: if intermission { RoundPhase::Intermission } else { RoundPhase::Playing },
+            seconds_left,
+        },
+    );
+    (
+        600u32..,
+        proptest::option::of((1u32..=255, proptest::option::of(1u32..=255))),
+        tick(),
+        proptest::option::of(round.clone()),
+        round,
+    )
+        .prop_map(|(tick, ages, last, round, full_round)| {
+            let baseline = ages.map(|(age, _)| Tick(tick - age));
+            let reference = ages.and_then(|(age, r)| Some(Tick(tick - age - r?)));
+            SnapshotHeader {
+                tick: Tick(tick),
+                baseline,
+                reference,
+                last_input: InputSeq(last.0),
+                round: if baseline.is_none() { Some(round.unwrap_or(full_round)) } else { round },
+            }
         })
 }
 
@@ -198,6 +214,13 @@ fn decode_everything(bytes: &[u8]) {
     if bytes.first() == Some(&2) && bytes.len() <= MAX_SERVER_MESSAGE_SIZE {
         let skipped = ControllerMessage::Event(SkippedEvent);
         assert_eq!(controller, Ok(skipped), "an event is skipped whatever its body");
+    } else if bytes.first() == Some(&1) && controller.is_ok() {
+        // Of a snapshot a controller reads only the tick: the rest of the header may be
+        // anything, but where the whole header decodes the two readings agree.
+        assert!(matches!(controller, Ok(ControllerMessage::Snapshot(_))), "{controller:?}");
+        if let Ok(control) = control {
+            assert_eq!(controller, Ok(ControllerMessage::from(control)), "decode_controller");
+        }
     } else {
         assert_eq!(controller, control.map(ControllerMessage::from), "decode_controller");
     }
@@ -205,8 +228,16 @@ fn decode_everything(bytes: &[u8]) {
     assert_eq!(n, 0, "peek_hello_version allocated");
     #[cfg(feature = "alloc")]
     if let Ok(ServerMessage::Snapshot(s)) = codec::decode_server(bytes) {
-        assert!(s.entities.len() <= MAX_SNAPSHOT_ENTITIES);
-        assert!(s.removed.len() <= MAX_SNAPSHOT_ENTITIES);
+        // Whatever the body, rebuilding it against nothing (or a small world) is bounded.
+        let world = tickwire_shared::delta::World {
+            tick: s.header.baseline.unwrap_or(Tick(0)),
+            round: RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 1 },
+            entities: Vec::new(),
+        };
+        let baseline = s.header.baseline.map(|_| tickwire_shared::delta::Baseline::new(&world));
+        if let Ok(rebuilt) = tickwire_shared::delta::apply(baseline, &s, 30) {
+            assert!(rebuilt.entities.len() <= MAX_SNAPSHOT_ENTITIES);
+        }
     }
 }
 
@@ -220,19 +251,12 @@ fn check_client_framing(bytes: &[u8]) {
     assert_eq!(decode_client(&longer), Err(DecodeError::TrailingBytes { extra: 1 }));
 }
 
-/// A control message: every strict prefix is `Truncated`, except that a snapshot cut after
-/// its header still yields that same header (`decode_control` never reads the entity lists).
-/// Never `Ok` with other content.
+/// A control message: every strict prefix is `Truncated` (a snapshot header encodes with an
+/// empty body, so its prefixes cut the header). A byte more is `TrailingBytes`, except behind a
+/// snapshot header, where it is body (`decode_control` never reads the body).
 fn check_control_framing(msg: &ControlMessage, bytes: &[u8]) {
     for cut in 0..bytes.len() {
-        match decode_control(&bytes[..cut]) {
-            Err(e) => assert_eq!(e, DecodeError::Truncated, "cut at {cut}"),
-            Ok(got) => {
-                assert!(matches!(msg, ControlMessage::Snapshot(_)), "cut at {cut}: Ok({got:?})");
-                assert_eq!(&got, msg, "cut at {cut}: a different header");
-                assert!(cut >= bytes.len() - 2, "cut at {cut}: inside the header");
-            }
-        }
+        assert_eq!(decode_control(&bytes[..cut]), Err(DecodeError::Truncated), "cut at {cut}");
     }
     let mut longer = bytes.to_vec();
     longer.push(0);
@@ -248,54 +272,33 @@ mod server {
     use super::*;
     use tickwire_shared::codec::{decode_server, encode_server};
 
-    fn entity() -> impl Strategy<Value = EntityDelta> {
-        let qvec = any::<(i16, i16)>().prop_map(|(x, y)| QVec2 { x, y });
-        (
-            super::tick(),
-            proptest::option::of(any::<u8>()),
-            proptest::option::of(qvec.clone()),
-            proptest::option::of(qvec),
-            proptest::option::of(any::<u8>()),
-            proptest::option::of(any::<u8>()),
-            proptest::option::of(any::<u16>()),
-        )
-            .prop_map(|(id, kind, pos, vel, heading, flags, value)| EntityDelta {
-                id: EntityId(id.0),
-                kind,
-                pos,
-                vel,
-                heading,
-                flags,
-                value,
-            })
-    }
-
     fn snapshot() -> impl Strategy<Value = Snapshot> {
-        (
-            header(),
-            proptest::collection::vec(entity(), 0..12),
-            proptest::collection::vec(super::tick().prop_map(|t| EntityId(t.0)), 0..6),
-        )
-            .prop_map(|(header, entities, removed)| Snapshot { header, entities, removed })
+        (header(), proptest::collection::vec(any::<u8>(), 0..40))
+            .prop_map(|(header, body)| Snapshot { header, body })
     }
 
     proptest! {
         #[test]
-        fn snapshots_round_trip_and_every_truncation_fails(s in snapshot()) {
+        fn snapshots_round_trip_and_truncation_inside_the_header_fails(s in snapshot()) {
             let msg = ServerMessage::Snapshot(s.clone());
             let bytes = encode_server(&msg).unwrap();
             prop_assert_eq!(decode_server(&bytes), Ok(msg));
             prop_assert_eq!(decode_control(&bytes), Ok(ControlMessage::Snapshot(s.header)));
+            let header_len = bytes.len() - s.body.len();
             for cut in 0..bytes.len() {
-                prop_assert_eq!(decode_server(&bytes[..cut]), Err(DecodeError::Truncated));
-                // The no-alloc view of a truncated snapshot is an error or the same header.
-                if let Ok(view) = decode_control(&bytes[..cut]) {
-                    prop_assert_eq!(view, ControlMessage::Snapshot(s.header));
+                if cut < header_len {
+                    prop_assert_eq!(decode_server(&bytes[..cut]), Err(DecodeError::Truncated));
+                    prop_assert_eq!(decode_control(&bytes[..cut]), Err(DecodeError::Truncated));
+                } else {
+                    // The body is the rest of the message: a shorter one is still a snapshot
+                    // (its bit stream then fails to apply).
+                    let Ok(ServerMessage::Snapshot(cut_short)) = decode_server(&bytes[..cut]) else {
+                        panic!("cut at {cut} inside the body");
+                    };
+                    prop_assert_eq!(cut_short.header, s.header);
+                    prop_assert_eq!(&cut_short.body[..], &s.body[..cut - header_len]);
                 }
             }
-            let mut longer = bytes.clone();
-            longer.push(0);
-            prop_assert_eq!(decode_server(&longer), Err(DecodeError::TrailingBytes { extra: 1 }));
         }
 
         #[test]
@@ -312,7 +315,7 @@ mod server {
             let expected = match msg {
                 ControlMessage::Welcome(m) => ServerMessage::Welcome(m),
                 ControlMessage::Snapshot(header) => {
-                    ServerMessage::Snapshot(Snapshot { header, entities: vec![], removed: vec![] })
+                    ServerMessage::Snapshot(Snapshot { header, body: vec![] })
                 }
                 ControlMessage::Event(m) => ServerMessage::Event(m),
                 ControlMessage::ControllerFeedback(m) => ServerMessage::ControllerFeedback(m),
@@ -324,61 +327,69 @@ mod server {
         }
     }
 
-    /// Snapshot header `tick 1, full, last_input 0, round 1 Playing 5 s`, after the tag.
-    const HEADER: [u8; 7] = [1, 1, 0, 0, 1, 0, 5];
+    /// A full snapshot at tick 1 (baseline age 0, flags: round), last_input 0, round 1 Playing
+    /// 5 s, after the tag; then `body`.
+    const FULL_HEADER: [u8; 8] = [1, 1, 0, 1, 0, 1, 0, 5];
 
-    fn snapshot_bytes(tail: &[u8]) -> Vec<u8> {
-        let mut bytes = HEADER.to_vec();
-        bytes.extend_from_slice(tail);
-        bytes
+    fn full_snapshot(body: &[u8]) -> Snapshot {
+        let mut bytes = FULL_HEADER.to_vec();
+        bytes.extend_from_slice(body);
+        match decode_server(&bytes) {
+            Ok(ServerMessage::Snapshot(s)) => s,
+            other => panic!("not a snapshot: {other:?}"),
+        }
     }
 
     #[test]
-    fn huge_entity_counts_are_refused_before_anything_is_allocated() {
+    fn huge_spawn_counts_are_refused_before_anything_is_allocated() {
+        use tickwire_shared::delta::{ApplyError, apply};
+        // `eg(0)` spawn counts of 2^20 - 1 and 1025, then nothing.
         let mut claims: Vec<Vec<u8>> = Vec::new();
-        for count in [1u64 << 40, u64::MAX] {
-            let mut varint = vec![253];
-            varint.extend(count.to_le_bytes());
-            // As the entity count, and as the removal count after no entities.
-            claims.push(snapshot_bytes(&varint));
-            claims.push(snapshot_bytes(&[[0].as_slice(), &varint].concat()));
+        let mut big = Vec::new();
+        let mut w = tickwire_shared::bits::BitWriter::new(&mut big);
+        w.eg((1 << 20) - 1, 0);
+        claims.push(big);
+        let mut over = Vec::new();
+        tickwire_shared::bits::BitWriter::new(&mut over).eg(1025, 0);
+        claims.push(over);
+        for body in claims {
+            let snapshot = full_snapshot(&body);
+            let (result, allocated) = allocated_by(|| apply(None, &snapshot, 30));
+            assert_eq!(result, Err(ApplyError::TooManyEntities), "{body:02x?}");
+            assert_eq!(allocated, 0, "{body:02x?}");
         }
-        // 1025 (marker 251 + u16) of each.
-        claims.push(snapshot_bytes(&[251, 0x01, 0x04]));
-        claims.push(snapshot_bytes(&[0, 251, 0x01, 0x04]));
-        for bytes in claims {
-            let (result, allocated) = allocated_by(|| decode_server(&bytes));
-            assert_eq!(result, Err(DecodeError::TooManyEntities), "{bytes:02x?}");
-            assert_eq!(allocated, 0, "{bytes:02x?}");
-        }
-        // Exactly 1024 is allowed: the count passes, then the missing entities are truncation.
-        assert_eq!(decode_server(&snapshot_bytes(&[251, 0x00, 0x04])), Err(DecodeError::Truncated));
+        // Exactly 1024 passes the count, then the missing spawns are truncation.
+        let mut exact = Vec::new();
+        tickwire_shared::bits::BitWriter::new(&mut exact).eg(1024, 0);
+        assert_eq!(apply(None, &full_snapshot(&exact), 30), Err(ApplyError::Truncated));
     }
 
     #[test]
-    fn reserved_mask_bits_are_invalid_mask() {
-        for mask in [0x40, 0x80, 0xc0, 0xff, 0x7f] {
-            // One entity, id 3, with the mask and enough bytes for every field.
-            let mut tail = vec![1, 3, mask];
-            tail.extend([0; 20]);
-            tail.push(0);
-            assert_eq!(decode_server(&snapshot_bytes(&tail)), Err(DecodeError::InvalidMask));
+    fn inconsistent_snapshot_headers_are_refused() {
+        let invalid = Err(DecodeError::InvalidSnapshotHeader);
+        // Reserved flag bits.
+        for flags in [0x04, 0x80, 0xff] {
+            assert_eq!(decode_server(&[1, 1, 0, flags, 0, 1, 0, 5]), invalid, "{flags:#x}");
         }
-        // Every allowed mask decodes (fields in bit order, widths as specified).
-        for mask in 0..=EntityDelta::ALL {
-            let mut tail = vec![1, 3, mask];
-            let widths = [1, 4, 4, 1, 1, 1];
-            for (bit, width) in widths.iter().enumerate() {
-                if mask & (1 << bit) != 0 {
-                    tail.extend(std::iter::repeat_n(7, *width));
-                }
-            }
-            tail.push(0);
-            let Ok(ServerMessage::Snapshot(s)) = decode_server(&snapshot_bytes(&tail)) else {
-                panic!("mask {mask:#04x} did not decode");
-            };
-            assert_eq!(s.entities[0].mask(), mask);
-        }
+        // A full snapshot without its round.
+        assert_eq!(decode_server(&[1, 1, 0, 0, 0]), invalid);
+        // A baseline before tick 0.
+        assert_eq!(decode_server(&[1, 1, 2, 0, 0]), invalid);
+        // A reference without a baseline, a reference age of 0, a reference before tick 0.
+        assert_eq!(decode_server(&[1, 9, 0, 3, 1, 0, 1, 0, 5]), invalid);
+        assert_eq!(decode_server(&[1, 9, 1, 2, 0, 0]), invalid);
+        assert_eq!(decode_server(&[1, 9, 1, 2, 9, 0]), invalid);
+        // And the smallest valid delta header: tick 9 against 8 extrapolated from 5.
+        let Ok(ServerMessage::Snapshot(s)) = decode_server(&[1, 9, 1, 2, 3, 0]) else {
+            panic!("a valid header");
+        };
+        assert_eq!((s.header.baseline, s.header.reference), (Some(Tick(8)), Some(Tick(5))));
+        assert_eq!(s.header.round, None);
+        // Encoding refuses what decoding would refuse.
+        let mut header = s.header;
+        header.baseline = Some(Tick(9));
+        let snapshot = ServerMessage::Snapshot(Snapshot { header, body: vec![] });
+        assert_eq!(encode_server(&snapshot), Err(EncodeError::InvalidSnapshotHeader));
     }
 
     #[test]
@@ -386,13 +397,11 @@ mod server {
         let huge = vec![0u8; MAX_SERVER_MESSAGE_SIZE + 1];
         assert!(matches!(decode_server(&huge), Err(DecodeError::TooLarge { .. })));
         assert!(matches!(decode_server(&[6]), Err(DecodeError::UnknownTag { tag: 6, .. })));
-        assert!(matches!(
-            decode_server(&snapshot_bytes(&[1, 3, 0])[..5]),
-            Err(DecodeError::Truncated)
-        ));
+        assert_eq!(decode_server(&FULL_HEADER[..5]), Err(DecodeError::Truncated));
         assert_eq!(
-            decode_server(&snapshot_bytes(&[0, 0, 9])),
-            Err(DecodeError::TrailingBytes { extra: 1 })
+            decode_server(&[4, 1, 2, 0]),
+            Err(DecodeError::TrailingBytes { extra: 1 }),
+            "a Pong with a byte more"
         );
     }
 }
@@ -609,7 +618,7 @@ fn unknown_tags_are_unknown_tag() {
     assert_eq!(control_tag(&[6]), 6);
     assert_eq!(control_tag(&[2, 0, 5]), 5, "EventKind");
     assert_eq!(control_tag(&[5, 10, 0]), 10, "KickReason");
-    assert_eq!(control_tag(&[1, 1, 0, 0, 1, 2, 5]), 2, "RoundPhase");
+    assert_eq!(control_tag(&[1, 1, 0, 1, 0, 1, 2, 5]), 2, "RoundPhase");
     assert_eq!(control_tag(&[0, 1, 3]), 3, "Role in Welcome");
 }
 
@@ -644,17 +653,18 @@ fn other_malformed_fields_have_their_error() {
 }
 
 #[test]
-fn a_snapshot_header_decodes_without_reading_the_entities() {
-    // decode_control reads a snapshot's header only: a huge entity count behind it is not
-    // read, let alone allocated (decode_server refuses it: see `server` above).
-    let mut bytes = vec![1, 1, 0, 0, 1, 0, 5, 253];
-    bytes.extend((1u64 << 40).to_le_bytes());
+fn a_snapshot_header_decodes_without_reading_the_body() {
+    // decode_control reads a snapshot's header only: whatever follows is not read, let alone
+    // allocated.
+    let mut bytes = vec![1, 1, 0, 1, 0, 1, 0, 5];
+    bytes.extend([0xff; 300]);
     let (result, allocated) = allocated_by(|| decode_control(&bytes));
     let header = SnapshotHeader {
         tick: Tick(1),
         baseline: None,
+        reference: None,
         last_input: InputSeq(0),
-        round: RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 5 },
+        round: Some(RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 5 }),
     };
     assert_eq!(result, Ok(ControlMessage::Snapshot(header)));
     assert_eq!(allocated, 0);

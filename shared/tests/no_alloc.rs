@@ -107,19 +107,20 @@ fn largest_control_messages() -> [(ControlMessage, usize); 10] {
             }),
             55,
         ),
-        // tag 1 + tick 5 + baseline 1+5 + last_input 5 + round 3+1+3 + two empty lists 1+1
+        // tag 1 + tick 5 + ages and flags 1+1+1 + last_input 5 + round 3+1+3 (and no body)
         (
             ControlMessage::Snapshot(SnapshotHeader {
                 tick,
-                baseline: Some(Tick(u32::MAX - 1)),
+                baseline: Some(Tick(tick.0 - 255)),
+                reference: Some(Tick(tick.0 - 510)),
                 last_input: InputSeq(u32::MAX),
-                round: RoundState {
+                round: Some(RoundState {
                     round: u16::MAX,
                     phase: RoundPhase::Intermission,
                     seconds_left: u16::MAX,
-                },
+                }),
             }),
-            26,
+            21,
         ),
         // tag 1 + tick 5 + kind 1 + fields
         (event(EventKind::Joined { player, name: longest(), role: Role::Spectator }), 36),
@@ -264,13 +265,21 @@ fn every_controller_bound_server_message_round_trips_in_a_fixed_buffer() {
         control_round_trip(ControlMessage::Kick(Kick { reason, message: KickText::new() }));
         control_round_trip(ControlMessage::Kick(Kick { reason, message: longest() }));
     }
-    for baseline in [None, Some(Tick(0)), Some(Tick(69_999))] {
-        control_round_trip(ControlMessage::Snapshot(SnapshotHeader {
-            tick,
+    let round = RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 60 };
+    for (baseline, reference, round) in [
+        (None, None, Some(round)),
+        (Some(Tick(69_999)), None, None),
+        (Some(Tick(69_999)), Some(Tick(69_998)), Some(round)),
+        (Some(Tick(tick.0 - 255)), Some(Tick(tick.0 - 510)), None),
+    ] {
+        let header = SnapshotHeader {
+            tick: Tick(70_000),
             baseline,
+            reference,
             last_input: InputSeq(0),
-            round: RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 60 },
-        }));
+            round,
+        };
+        control_round_trip(ControlMessage::Snapshot(SnapshotHeader { tick, ..header }));
     }
     for (msg, _) in largest_control_messages() {
         control_round_trip(msg);
@@ -307,48 +316,52 @@ fn a_buffer_too_small_is_an_error_not_a_panic() {
     }
 }
 
-/// The one allocating bound: 1024 spawns and 1024 removals, every field and id at its widest,
-/// fit `MAX_SERVER_MESSAGE_SIZE`; one entity more is refused when encoding.
+/// The one allocating bound: the largest snapshot the encoder can write fits
+/// `MAX_SERVER_MESSAGE_SIZE`: 1024 entities that each jump across the whole range of every field
+/// against an extrapolation that points the other way, or 1024 spawns with every field and id at
+/// its widest. One entity more is refused when encoding.
 #[cfg(feature = "alloc")]
 #[test]
 fn the_largest_snapshot_fits_max_server_message_size() {
     use tickwire_shared::codec::{decode_server, encode_server};
-    let ids = (u32::MAX - MAX_SNAPSHOT_ENTITIES as u32 + 1)..=u32::MAX;
-    let wide = QVec2 { x: i16::MIN, y: i16::MAX };
-    let mut snapshot = Snapshot {
-        header: SnapshotHeader {
-            tick: Tick(u32::MAX),
-            baseline: Some(Tick(u32::MAX - 1)),
-            last_input: InputSeq(u32::MAX),
-            round: RoundState {
-                round: u16::MAX,
-                phase: RoundPhase::Intermission,
-                seconds_left: u16::MAX,
-            },
-        },
+    use tickwire_shared::delta::{Baseline, World, delta};
+    let round =
+        |r: u16| RoundState { round: r, phase: RoundPhase::Intermission, seconds_left: u16::MAX };
+    let world = |tick: u32, ids: std::ops::RangeInclusive<u32>, v: i16, field: u8, r: u16| World {
+        tick: Tick(tick),
+        round: round(r),
         entities: ids
-            .clone()
-            .map(|id| EntityDelta {
+            .map(|id| EntityState {
                 id: EntityId(id),
-                kind: Some(u8::MAX),
-                pos: Some(wide),
-                vel: Some(wide),
-                heading: Some(u8::MAX),
-                flags: Some(u8::MAX),
-                value: Some(u16::MAX),
+                kind: field,
+                pos: QVec2 { x: v, y: v },
+                vel: QVec2 { x: v, y: v },
+                heading: field,
+                flags: field,
+                value: if field == 0 { 0 } else { u16::MAX },
             })
             .collect(),
-        removed: ids.map(EntityId).collect(),
     };
-    let msg = ServerMessage::Snapshot(snapshot.clone());
-    let bytes = encode_server(&msg).unwrap();
-    // tag 1 + header 23 + entity count 3 + 1024 x (id 5 + mask 1 + fields 1+4+4+1+1+3)
-    // + removal count 3 + 1024 x id 5 = 25,630 bytes
-    assert_eq!(bytes.len(), 24 + 3 + 1024 * 20 + 3 + 1024 * 5);
-    assert!(bytes.len() <= MAX_SERVER_MESSAGE_SIZE);
-    assert_eq!(decode_server(&bytes), Ok(msg));
+    let ids = (u32::MAX - MAX_SNAPSHOT_ENTITIES as u32 + 1)..=u32::MAX;
+    // Extrapolated over 255 ticks from a reference one tick older: the widest prediction.
+    let reference = world(u32::MAX - 256, ids.clone(), i16::MIN, 0, 1);
+    let baseline = world(u32::MAX - 255, ids.clone(), i16::MAX, 255, 2);
+    let next = world(u32::MAX, ids.clone(), i16::MIN, 0, 3);
+    let mut largest = 0;
+    for (base, next) in
+        [(Some(Baseline::with_reference(&baseline, &reference)), &next), (None, &baseline)]
+    {
+        let snapshot = delta(base, next, InputSeq(u32::MAX), 1).unwrap();
+        let msg = ServerMessage::Snapshot(snapshot);
+        let bytes = encode_server(&msg).unwrap();
+        assert_eq!(decode_server(&bytes), Ok(msg));
+        largest = largest.max(bytes.len());
+    }
+    assert!(largest <= MAX_SERVER_MESSAGE_SIZE, "{largest} bytes");
+    // The extreme delta is the larger: about 25 bytes an entity.
+    assert!(largest > 24 * MAX_SNAPSHOT_ENTITIES, "{largest} bytes");
 
-    snapshot.removed.push(EntityId(0));
-    let too_many = ServerMessage::Snapshot(snapshot);
-    assert_eq!(encode_server(&too_many), Err(EncodeError::TooManyEntities));
+    let mut too_many = next.clone();
+    too_many.entities.insert(0, EntityState { id: EntityId(0), ..next.entities[0] });
+    assert_eq!(delta(None, &too_many, InputSeq(0), 30), Err(EncodeError::TooManyEntities));
 }

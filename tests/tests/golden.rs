@@ -16,7 +16,7 @@ use tickwire_shared::codec::{
     decode_client, decode_control, decode_controller, decode_server, encode_client, encode_control,
     encode_server, peek_hello_version,
 };
-use tickwire_shared::delta::{World, apply, delta};
+use tickwire_shared::delta::{Baseline, World, WorldHistory, apply, delta};
 use tickwire_shared::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,7 @@ const REQUIRED: &[&str] = &[
     "welcome",
     "snapshot_full",
     "snapshot_delta",
+    "snapshot_extrapolated",
     "event_chat",
     "controller_feedback",
     "pong",
@@ -117,6 +118,9 @@ fn round() -> RoundState {
     RoundState { round: 3, phase: RoundPhase::Playing, seconds_left: 87 }
 }
 
+/// The room's tick rate in every snapshot vector.
+const TICK_RATE: u8 = 30;
+
 /// The world `snapshot_full` describes (tick 100), and the one `snapshot_delta` describes
 /// against it (tick 103): ship 3 moved and turned, ship 7 scored, pickup 100000 was taken,
 /// ship 9 joined.
@@ -141,6 +145,85 @@ fn worlds() -> (World, World) {
     (t100, t103)
 }
 
+/// The world `snapshot_extrapolated` describes (tick 104) against tick 103, extrapolating from
+/// tick 100: ship 7 is exactly where it is predicted (one bit), ship 3 turned further and sped
+/// up a little more than predicted, ship 9 boosts (flags) and the pickup stays.
+fn extrapolated_world() -> World {
+    let (_, t103) = worlds();
+    let mut ship3 = *t103.get(EntityId(3)).unwrap();
+    ship3.pos = QVec2 { x: 3960, y: 12010 };
+    ship3.vel = QVec2 { x: -99, y: 41 };
+    ship3.heading = 73;
+    let mut ship7 = *t103.get(EntityId(7)).unwrap();
+    // The prediction: velocity unchanged, moved by 2 x (-96, 40) x 8 / 30 steps.
+    ship7.pos = QVec2 { x: -16 - 51, y: 300 + 21 };
+    let mut ship9 = *t103.get(EntityId(9)).unwrap();
+    ship9.flags |= 0b100;
+    ship9.pos = QVec2 { x: 49, y: 221 };
+    World::from_unsorted(
+        Tick(104),
+        round(),
+        vec![ship3, ship7, ship9, *t103.get(EntityId(100_001)).unwrap()],
+    )
+}
+
+/// One snapshot vector: what it is encoded against and the world it describes. The bytes are
+/// the message vector of the same name in `vectors.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotCase {
+    /// The vector in `vectors.json` holding the encoded message.
+    vector: String,
+    tick_rate: u8,
+    last_input: u32,
+    baseline: Option<World>,
+    reference: Option<World>,
+    world: World,
+}
+
+/// The snapshot vectors as cases: a full snapshot, a delta with a removal, a spawn and
+/// changes, a delta extrapolated from a reference, and a tick past 65535 with a new round.
+fn snapshot_cases() -> Vec<SnapshotCase> {
+    let (t100, t103) = worlds();
+    let empty = |tick, round| World { tick: Tick(tick), round, entities: vec![] };
+    let intermission = RoundState { round: 12, phase: RoundPhase::Intermission, seconds_left: 8 };
+    let case = |vector: &str,
+                last_input,
+                baseline: Option<&World>,
+                reference: Option<&World>,
+                world: &World| SnapshotCase {
+        vector: vector.into(),
+        tick_rate: TICK_RATE,
+        last_input,
+        baseline: baseline.cloned(),
+        reference: reference.cloned(),
+        world: world.clone(),
+    };
+    vec![
+        case("snapshot_full", 41, None, None, &t100),
+        case("snapshot_delta", 44, Some(&t100), None, &t103),
+        case("snapshot_extrapolated", 45, Some(&t103), Some(&t100), &extrapolated_world()),
+        case(
+            "snapshot_large_tick",
+            300,
+            Some(&empty(69_998, round())),
+            None,
+            &empty(70_000, intermission),
+        ),
+    ]
+}
+
+impl SnapshotCase {
+    fn baseline(&self) -> Option<Baseline<'_>> {
+        self.baseline.as_ref().map(|world| Baseline { world, reference: self.reference.as_ref() })
+    }
+
+    fn encode(&self) -> Snapshot {
+        delta(self.baseline(), &self.world, InputSeq(self.last_input), self.tick_rate)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.vector))
+    }
+}
+
 /// The canonical vectors, built in code: blessing writes these; checking compares the files
 /// against both these and the codec.
 fn canonical() -> Vec<(&'static str, Msg)> {
@@ -163,7 +246,11 @@ fn canonical() -> Vec<(&'static str, Msg)> {
         resume_token: token(),
         resumed: false,
     };
-    let (t100, t103) = worlds();
+    let snapshots = snapshot_cases();
+    let snapshot = |name: &str| {
+        let case = snapshots.iter().find(|c| c.vector == name).expect("a snapshot case");
+        S(ServerMessage::Snapshot(case.encode()))
+    };
     vec![
         ("hello_player", C(ClientMessage::Hello(hello(Role::Player, "ada")))),
         ("hello_spectator", C(ClientMessage::Hello(hello(Role::Spectator, "watcher")))),
@@ -214,25 +301,10 @@ fn canonical() -> Vec<(&'static str, Msg)> {
                 ..welcome
             })),
         ),
-        ("snapshot_full", S(ServerMessage::Snapshot(delta(None, &t100, InputSeq(41))))),
-        ("snapshot_delta", S(ServerMessage::Snapshot(delta(Some(&t100), &t103, InputSeq(44))))),
-        (
-            "snapshot_large_tick",
-            S(ServerMessage::Snapshot(Snapshot {
-                header: SnapshotHeader {
-                    tick: Tick(70_000),
-                    baseline: Some(Tick(69_998)),
-                    last_input: InputSeq(300),
-                    round: RoundState {
-                        round: 12,
-                        phase: RoundPhase::Intermission,
-                        seconds_left: 8,
-                    },
-                },
-                entities: vec![],
-                removed: vec![],
-            })),
-        ),
+        ("snapshot_full", snapshot("snapshot_full")),
+        ("snapshot_delta", snapshot("snapshot_delta")),
+        ("snapshot_extrapolated", snapshot("snapshot_extrapolated")),
+        ("snapshot_large_tick", snapshot("snapshot_large_tick")),
         (
             "event_joined",
             S(ServerMessage::Event(Event {
@@ -289,8 +361,8 @@ fn canonical() -> Vec<(&'static str, Msg)> {
         (
             "kick",
             S(ServerMessage::Kick(Kick {
-                reason: KickReason::VersionMismatch { server: 1 },
-                message: KickText::try_from_str("this server speaks protocol 1, the client 2")
+                reason: KickReason::VersionMismatch { server: 2 },
+                message: KickText::try_from_str("this server speaks protocol 2, the client 1")
                     .unwrap(),
             })),
         ),
@@ -395,6 +467,8 @@ fn testdata_ready() {
         let vectors: Vec<Vector> = canonical.iter().map(|(n, m)| to_vector(n, m)).collect();
         let json = serde_json::to_string_pretty(&vectors).unwrap() + "\n";
         std::fs::write(dir.join("vectors.json"), json).unwrap();
+        let json = serde_json::to_string_pretty(&snapshot_cases()).unwrap() + "\n";
+        std::fs::write(dir.join("snapshots.json"), json).unwrap();
     });
 }
 
@@ -473,14 +547,10 @@ fn controller_paths_agree_with_the_vectors() {
                 let mut buf = [0u8; MAX_CONTROL_MESSAGE_SIZE];
                 let len = encode_control(&view, &mut buf).expect("fits the control buffer");
                 match m {
-                    // `encode_control` writes a header-only snapshot: the header, then two
-                    // empty lists. The header is a prefix of the full snapshot's bytes.
+                    // `encode_control` writes a snapshot's header with an empty body: a prefix
+                    // of the whole snapshot's bytes.
                     ServerMessage::Snapshot(s) => {
-                        assert_eq!(&buf[len - 2..len], &[0, 0], "{n}: empty lists");
-                        let header = &buf[..len - 2];
-                        assert!(bytes.starts_with(header), "{n}: header is not a prefix");
-                        let empty = s.entities.is_empty() && s.removed.is_empty();
-                        assert_eq!(&buf[..len] == bytes.as_slice(), empty, "{n}");
+                        assert_eq!(&buf[..len], &bytes[..bytes.len() - s.body.len()], "{n}");
                     }
                     _ => assert_eq!(hex(&buf[..len]), v.hex, "{n}: encode_control"),
                 }
@@ -544,29 +614,72 @@ fn vectors_json_is_the_canonical_list() {
     }
 }
 
-/// The snapshot vectors are what the server's delta encoder produces, and a client rebuilds
-/// the worlds from them: `snapshot_delta` applies to the world of `snapshot_full`.
-#[test]
-fn snapshot_vectors_form_a_consistent_full_then_delta_sequence() {
-    let (t100, t103) = worlds();
-    let decode = |name: &str| match decode_server(&read_bin(name)).unwrap() {
+fn read_snapshot_cases() -> Vec<SnapshotCase> {
+    testdata_ready();
+    let text = std::fs::read_to_string(testdata().join("snapshots.json"))
+        .expect("shared/testdata/snapshots.json exists (bless with TICKWIRE_BLESS=1)");
+    serde_json::from_str(&text).expect("snapshots.json parses")
+}
+
+fn decode_snapshot(name: &str) -> Snapshot {
+    match decode_server(&read_bin(name)).unwrap() {
         ServerMessage::Snapshot(s) => s,
         other => panic!("{name} is not a snapshot: {other:?}"),
-    };
-    let full = decode("snapshot_full");
-    let step = decode("snapshot_delta");
-    assert_eq!(full.header.baseline, None);
-    assert_eq!(step.header.baseline, Some(full.header.tick));
-    let rebuilt = apply(None, &full).unwrap();
-    assert_eq!(rebuilt, t100);
-    assert_eq!(apply(Some(&rebuilt), &step).unwrap(), t103);
-    assert!(
-        full.entities.iter().any(|e| e.pos.is_some_and(|p| p.x < 0 || p.y < 0)),
-        "snapshot_full shows a negative coordinate"
+    }
+}
+
+/// Every case of `snapshots.json`, rebuilt from its JSON alone: encoding its world against its
+/// baseline and reference gives exactly the bytes of its vector, and applying those bytes to
+/// them gives its world back. Other clients (JavaScript, tools) test their decoders on it.
+#[test]
+fn snapshot_cases_encode_to_their_vectors_and_apply_back() {
+    let cases = read_snapshot_cases();
+    assert_eq!(
+        cases,
+        snapshot_cases(),
+        "snapshots.json differs from the code; bless if deliberate"
     );
-    assert!(step.entities.iter().any(|e| e.mask() != EntityDelta::ALL), "a partial update");
-    assert!(step.entities.iter().any(|e| e.mask() == EntityDelta::ALL), "a spawn");
-    assert!(!step.removed.is_empty(), "a removal");
+    for case in &cases {
+        let n = &case.vector;
+        let bytes = read_bin(n);
+        let encoded = encode_server(&ServerMessage::Snapshot(case.encode())).unwrap();
+        assert_eq!(hex(&encoded), hex(&bytes), "{n}: encoding the case");
+        let snapshot = decode_snapshot(n);
+        assert_eq!(
+            apply(case.baseline(), &snapshot, case.tick_rate),
+            Ok(case.world.clone()),
+            "{n}"
+        );
+        assert_eq!(snapshot.header.baseline, case.baseline.as_ref().map(|w| w.tick), "{n}");
+        assert_eq!(snapshot.header.reference, case.reference.as_ref().map(|w| w.tick), "{n}");
+        assert_eq!(snapshot.header.last_input, InputSeq(case.last_input), "{n}");
+    }
+}
+
+/// The snapshot vectors form one client's stream: full (tick 100), delta (103), extrapolated
+/// (104), rebuilt one after another by `WorldHistory` as a client does; and they show every
+/// kind of entity code.
+#[test]
+fn snapshot_vectors_form_a_full_delta_extrapolated_sequence() {
+    let mut history = WorldHistory::new(TICK_RATE);
+    let (t100, t103) = worlds();
+    assert_eq!(history.apply(&decode_snapshot("snapshot_full")), Ok(&t100));
+    assert_eq!(history.apply(&decode_snapshot("snapshot_delta")), Ok(&t103));
+    assert_eq!(history.apply(&decode_snapshot("snapshot_extrapolated")), Ok(&extrapolated_world()));
+    assert!(t100.entities.iter().any(|e| e.pos.x < 0 || e.pos.y < 0), "a negative coordinate");
+    assert!(t100.entities.iter().any(|e| e.id.0 >= 100_000), "a large id");
+    let full = decode_snapshot("snapshot_full");
+    assert_eq!(full.header.round, Some(round()));
+    let step = decode_snapshot("snapshot_delta");
+    assert_eq!(step.header.round, None, "an unchanged round is not sent");
+    assert!(t103.get(EntityId(100_000)).is_none() && t100.get(EntityId(100_000)).is_some());
+    assert!(t103.get(EntityId(9)).is_some() && t100.get(EntityId(9)).is_none());
+    // The extrapolated step spends one bit on ship 7, which is where it was predicted.
+    let extrapolated = decode_snapshot("snapshot_extrapolated");
+    assert_eq!(extrapolated.body[0] & 1, 1, "ship 3: the first code is not `0`");
+    let plain =
+        delta(Some(Baseline::new(&t103)), &extrapolated_world(), InputSeq(45), TICK_RATE).unwrap();
+    assert!(extrapolated.body.len() <= plain.body.len(), "extrapolating does not cost more");
 }
 
 /// Parses one line of a ```hex block: hex digit pairs, spaces between bytes, and an optional

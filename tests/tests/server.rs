@@ -91,18 +91,20 @@ async fn a_client_rebuilt_from_deltas_equals_full_snapshots_of_the_same_tick() {
     }
     assert!(full.snapshots.iter().all(|s| s.header.baseline.is_none()));
     assert!(acking.snapshots.iter().filter(|s| s.header.baseline.is_some()).count() > 50);
+    let extrapolated = acking.snapshots.iter().filter(|s| s.header.reference.is_some()).count();
+    assert!(extrapolated > 40, "{extrapolated} snapshots extrapolated from a reference");
     let mut compared = 0;
-    for (tick, world) in &acking.worlds {
-        if let Some(reference) = full.worlds.get(tick) {
-            assert_eq!(world, reference, "tick {tick}");
+    for world in acking.worlds.iter() {
+        if let Some(reference) = full.worlds.get(world.tick) {
+            assert_eq!(world, reference, "tick {:?}", world.tick);
             compared += 1;
         }
     }
     assert!(compared > 20, "compared {compared} ticks");
     // Deltas are smaller than full snapshots of the same world.
-    let delta_bytes: usize = acking.snapshots.iter().skip(5).map(|s| s.entities.len()).sum();
-    let full_bytes: usize = full.snapshots.iter().skip(5).map(|s| s.entities.len()).sum();
-    assert!(delta_bytes < full_bytes, "delta entries {delta_bytes} vs full {full_bytes}");
+    let delta_bytes: usize = acking.snapshots.iter().skip(5).map(|s| s.body.len()).sum();
+    let full_bytes: usize = full.snapshots.iter().skip(5).map(|s| s.body.len()).sum();
+    assert!(delta_bytes * 3 < full_bytes, "delta bodies {delta_bytes} B vs full {full_bytes} B");
     server.shutdown().await;
 }
 
@@ -320,15 +322,16 @@ async fn bad_messages_get_their_close_codes_while_others_keep_playing() {
     let mut bystander = Client::join(&url, hello_in(Role::Player, "calm", "bad")).await;
     let before = bystander.next_world().await.tick.0;
 
-    // Wrong protocol version: a Kick saying so, then 1002.
+    // A client of protocol 1 (before the bit-packed snapshots): a Kick saying so, then 1002.
     let mut ws = open(&url).await;
     let mut old = hello_in(Role::Player, "old", "bad");
-    old.version = 99;
+    old.version = 1;
     send_raw(&mut ws, &ClientMessage::Hello(old)).await;
     let closed = closed_with(&mut ws, None).await;
     assert_eq!(closed.code, 1002);
-    assert_eq!(closed.kick.map(|k| k.reason), Some(KickReason::VersionMismatch { server: 1 }));
-    assert!(closed.reason.contains("protocol 1"), "{}", closed.reason);
+    let mismatch = KickReason::VersionMismatch { server: tickwire_shared::PROTOCOL_VERSION };
+    assert_eq!(closed.kick.map(|k| k.reason), Some(mismatch));
+    assert!(closed.reason.contains("protocol 2, the client 1"), "{}", closed.reason);
 
     // First message not a Hello.
     let mut ws = open(&url).await;

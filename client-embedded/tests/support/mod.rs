@@ -15,7 +15,7 @@ use tickwire_client_embedded::{
 };
 use tickwire_server::ServerConfig;
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
-use tickwire_shared::delta::{World, apply};
+use tickwire_shared::delta::WorldHistory;
 use tickwire_shared::{
     Ack, ClientMessage, EntityId, EntityState, Hello, Name, PROTOCOL_VERSION, Role, RoomName,
     RoomRequest, SUBPROTOCOL, ServerMessage,
@@ -267,7 +267,7 @@ async fn forward(client: TcpStream, upstream: SocketAddr, one_byte: bool) {
 /// A spectator in `room` that rebuilds the world from snapshots.
 pub struct Spectator {
     ws: tokio_tungstenite::WebSocketStream<TcpStream>,
-    world: Option<World>,
+    worlds: WorldHistory,
 }
 
 impl Spectator {
@@ -286,7 +286,7 @@ impl Spectator {
             resume: None,
         });
         ws.send(Message::Binary(encode_client_to_vec(&hello).into())).await.unwrap();
-        Spectator { ws, world: None }
+        Spectator { ws, worlds: WorldHistory::new(30) }
     }
 
     /// The entity's state in the next snapshot that contains it.
@@ -298,11 +298,17 @@ impl Spectator {
                 .expect("open")
                 .expect("no error");
             let Message::Binary(bytes) = message else { continue };
-            let Ok(ServerMessage::Snapshot(snap)) = decode_server(&bytes) else { continue };
-            let world = apply(self.world.as_ref(), &snap).expect("snapshot applies");
+            let snap = match decode_server(&bytes) {
+                Ok(ServerMessage::Welcome(w)) => {
+                    self.worlds = WorldHistory::new(w.tick_rate);
+                    continue;
+                }
+                Ok(ServerMessage::Snapshot(snap)) => snap,
+                _ => continue,
+            };
+            let world = self.worlds.apply(&snap).expect("snapshot applies");
             let tick = world.tick;
-            let state = world.entities.iter().find(|e| e.id == entity).copied();
-            self.world = Some(world);
+            let state = world.get(entity).copied();
             let ack = ClientMessage::Ack(Ack { tick });
             self.ws.send(Message::Binary(encode_client_to_vec(&ack).into())).await.unwrap();
             if let Some(state) = state {

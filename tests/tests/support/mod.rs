@@ -4,12 +4,11 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use futures_util::{SinkExt, StreamExt};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tickwire_server::ServerConfig;
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
-use tickwire_shared::delta::{World, apply};
+use tickwire_shared::delta::{World, WorldHistory};
 use tickwire_shared::{
     Ack, Buttons, ClientMessage, ControllerFeedback, Event, EventKind, Hello, Input, InputSeq,
     Kick, KickReason, Name, PROTOCOL_VERSION, PlayerId, ResumeToken, Role, RoomName, RoomRequest,
@@ -167,7 +166,7 @@ pub struct Client {
     pub ws: Ws,
     pub welcome: Welcome,
     /// Rebuilt worlds by tick (the newest few).
-    pub worlds: BTreeMap<u32, World>,
+    pub worlds: WorldHistory,
     pub events: Vec<Event>,
     pub feedback: Vec<ControllerFeedback>,
     pub snapshots: Vec<Snapshot>,
@@ -186,7 +185,7 @@ impl Client {
         let mut client = Client {
             ws,
             welcome: placeholder_welcome(),
-            worlds: BTreeMap::new(),
+            worlds: WorldHistory::new(30),
             events: Vec::new(),
             feedback: Vec::new(),
             snapshots: Vec::new(),
@@ -231,18 +230,14 @@ impl Client {
             };
             let msg = decode_server(&bytes).expect("server messages decode");
             match &msg {
+                ServerMessage::Welcome(welcome) => {
+                    self.worlds = WorldHistory::new(welcome.tick_rate);
+                }
                 ServerMessage::Snapshot(snap) => {
-                    let baseline = snap.header.baseline.map(|t| {
-                        self.worlds
-                            .get(&t.0)
-                            .unwrap_or_else(|| panic!("baseline {t:?} was received"))
-                    });
-                    let world = apply(baseline, snap).expect("snapshot applies to its baseline");
-                    let tick = world.tick;
-                    self.worlds.insert(tick.0, world);
-                    while self.worlds.len() > 64 {
-                        self.worlds.pop_first();
-                    }
+                    let tick = match self.worlds.apply(snap) {
+                        Ok(world) => world.tick,
+                        Err(e) => panic!("snapshot {:?} does not apply: {e}", snap.header),
+                    };
                     self.snapshots.push(snap.clone());
                     if self.auto_ack {
                         send_raw(&mut self.ws, &ClientMessage::Ack(Ack { tick })).await;
@@ -262,7 +257,7 @@ impl Client {
         loop {
             match self.recv().await {
                 Some(ServerMessage::Snapshot(snap)) => {
-                    return self.worlds[&snap.header.tick.0].clone();
+                    return self.worlds.get(snap.header.tick).expect("just rebuilt").clone();
                 }
                 Some(_) => {}
                 None => panic!("connection closed while waiting for a snapshot"),
@@ -285,7 +280,7 @@ impl Client {
     }
 
     pub fn latest(&self) -> Option<&World> {
-        self.worlds.values().next_back()
+        self.worlds.latest()
     }
 
     /// Reads until the server closes; returns the close frame and any `Kick` before it.

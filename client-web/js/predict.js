@@ -83,7 +83,7 @@ export function simulate(server, inputs, tickRate, world, playing, now) {
   const dt = 1 / tickRate;
   /** @type {ShipState} */
   const s = {
-    x: server.pos.x / 16, y: server.pos.y / 16, vx: server.vel.x / 8, vy: server.vel.y / 8,
+    x: server.pos.x / 16, y: server.pos.y / 16, vx: server.vel.x, vy: server.vel.y,
     heading: (server.heading * TAU) / 256,
   };
   if (!playing) return s; // intermission: ships are frozen

@@ -26,7 +26,7 @@ const TAU = Math.PI * 2;
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e) {
   return {
-    id: e.id, kind: e.kind, x: e.pos.x / 16, y: e.pos.y / 16, vx: e.vel.x / 8, vy: e.vel.y / 8,
+    id: e.id, kind: e.kind, x: e.pos.x / 16, y: e.pos.y / 16, vx: e.vel.x, vy: e.vel.y,
     heading: (e.heading * TAU) / 256, flags: e.flags, value: e.value,
   };
 }

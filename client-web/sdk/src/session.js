@@ -124,7 +124,7 @@ export class Session {
     this.welcome = null;
     /** @type {Error | null} why the session failed */
     this.error = null;
-    this.history = new WorldHistory();
+    this.history = new WorldHistory(30);
     /** @type {World | null} */
     this.world = null;
     /** Newest `Snapshot.lastInput`: inputs up to it are in the server's world. */
@@ -139,6 +139,8 @@ export class Session {
     this.attempt = 0;
     /** Connections that reached `Welcome`, the first included. */
     this.connections = 0;
+    /** Snapshots that could not be applied (and were not acked). */
+    this.applyErrors = 0;
 
     /** @type {InputState} */
     this.input = { x: 0, y: 0, buttons: 0 };
@@ -404,7 +406,7 @@ export class Session {
     this.attempt = 0;
     this.connections += 1;
     // A new connection starts from a full snapshot and numbers its inputs from 1.
-    this.history.clear();
+    this.history = new WorldHistory(welcome.tickRate);
     this.world = null;
     this.inputSeq = 0;
     this.lastInputApplied = 0;
@@ -423,9 +425,9 @@ export class Session {
       world = this.history.apply(snapshot);
     } catch (e) {
       if (!(e instanceof ApplyError)) throw e;
-      // PROTOCOL.md 6, client step 4: drop the state and stop acking; the server falls back
-      // to a full snapshot once our last ack leaves its ring.
-      this.history.clear();
+      // PROTOCOL.md 6.1, client step 4: drop the snapshot and ack nothing new; the server
+      // keeps encoding against our last good ack, or falls back to a full snapshot.
+      this.applyErrors += 1;
       return;
     }
     this.send({ type: 'Ack', tick: world.tick });

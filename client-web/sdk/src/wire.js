@@ -212,13 +212,6 @@ export class Reader {
     return b === 1;
   }
 
-  /** A list count, checked against `bound` before anything is allocated. */
-  count(bound = Infinity) {
-    const n = this.varint(8);
-    if (n > bound) throw new DecodeError('TooManyEntities', `${n} entries`);
-    return n;
-  }
-
   /** Throws unless every byte was consumed. */
   end() {
     const extra = this.bytes.length - this.pos;

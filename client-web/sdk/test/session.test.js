@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Session, decodeClientMessage, encodeServerMessage, KickedError, VersionMismatchError,
+  Session, decodeClientMessage, encodeServerMessage, encodeSnapshot, KickedError, VersionMismatchError,
   ConnectionClosedError, InterpolationBuffer, quantizeAxis,
 } from '../index.js';
 
@@ -46,7 +46,7 @@ test('connect opens, Hello goes first with name, role and room', () => {
   assert.deepEqual(drain(s).actions, [{ type: 'open' }]);
   s.handleOpen(5);
   const { sent } = drain(s);
-  assert.deepEqual(sent[0], { type: 'Hello', version: 1, role: 'Player', name: 'ada', room: 'r1', resume: null });
+  assert.deepEqual(sent[0], { type: 'Hello', version: 2, role: 'Player', name: 'ada', room: 'r1', resume: null });
   s.handleMessage(welcome(), 10);
   const { events } = drain(s);
   assert.ok(events.some((e) => e.type === 'welcome'));
@@ -74,21 +74,27 @@ test('snapshots are applied, acked, and acked inputs leave the pending list', ()
   s.setInput({ x: 1 });
   for (let now = 0; now <= 100; now += 10) s.handleTimeout(now);
   drain(s);
-  const pending = s.pendingInputs.length;
-  assert.ok(pending >= 3);
-  s.handleMessage(encodeServerMessage({ type: 'Snapshot', tick: 10, baseline: null, lastInput: 2, round, entities: [ship(100)], removed: [] }), 120);
+  assert.ok(s.pendingInputs.length >= 3);
+  const w10 = { tick: 10, round, entities: [ship(100)] };
+  const w11 = { tick: 11, round, entities: [{ ...ship(120), vel: { x: 18, y: 0 }, heading: 3 }] };
+  const w12 = { tick: 12, round: { ...round, secondsLeft: 89 }, entities: [{ ...ship(140), vel: { x: 18, y: 0 }, heading: 3 }] };
+  s.handleMessage(encodeServerMessage(encodeSnapshot(null, null, w10, 2, 30)), 120);
   let out = drain(s);
   assert.deepEqual(out.sent.filter((m) => m.type === 'Ack'), [{ type: 'Ack', tick: 10 }]);
-  assert.equal(s.pendingInputs[0].seq, 3);
-  s.handleMessage(encodeServerMessage({ type: 'Snapshot', tick: 11, baseline: 10, lastInput: 3, round, entities: [{ id: 3, pos: { x: 120, y: 160 } }], removed: [] }), 150);
+  assert.equal(s.pendingInputs[0].seq, 3, 'inputs 1 and 2 were applied');
+  s.handleMessage(encodeServerMessage(encodeSnapshot(w10, null, w11, 3, 30)), 150);
+  s.handleMessage(encodeServerMessage(encodeSnapshot(w11, w10, w12, 3, 30)), 180);
   out = drain(s);
-  assert.equal(s.world?.entities[0].pos.x, 120);
-  assert.equal(s.world?.entities[0].heading, 0, 'unchanged fields come from the baseline');
-  // A delta against a tick we do not hold: nothing acked, state dropped, no crash.
-  s.handleMessage(encodeServerMessage({ type: 'Snapshot', tick: 13, baseline: 12, lastInput: 3, round, entities: [], removed: [] }), 160);
+  assert.deepEqual(out.sent.filter((m) => m.type === 'Ack').map((m) => m.type === 'Ack' && m.tick), [11, 12]);
+  assert.deepEqual(s.world, w12, 'rebuilt from a delta extrapolated from the reference');
+  assert.equal(out.events.filter((e) => e.type === 'snapshot').length, 2);
+  // A snapshot against a tick we do not hold: dropped, nothing acked, the history kept.
+  s.handleMessage(encodeServerMessage(encodeSnapshot({ ...w12, tick: 13 }, null, { ...w12, tick: 14 }, 3, 30)), 190);
   out = drain(s);
   assert.equal(out.sent.filter((m) => m.type === 'Ack').length, 0);
-  assert.equal(s.history.latest(), undefined);
+  assert.equal(s.applyErrors, 1);
+  assert.equal(s.history.latest()?.tick, 12);
+  assert.equal(s.world?.tick, 12);
 });
 
 test('an abnormal close reconnects with growing backoff and resumes with the token', () => {

@@ -51,8 +51,8 @@ export function toSdk(value) {
       };
     case 'Snapshot':
       return {
-        type, tick: f.tick, baseline: f.baseline, lastInput: f.last_input, round: toRound(f.round),
-        entities: f.entities, removed: f.removed,
+        type, tick: f.tick, baseline: f.baseline, reference: f.reference, lastInput: f.last_input,
+        round: f.round === null ? null : toRound(f.round), body: fromHex(f.body),
       };
     case 'Event': {
       const [kind, k] = variant(f.kind);
@@ -67,6 +67,28 @@ export function toSdk(value) {
     default:
       return { type, ...Object.fromEntries(Object.entries(f).map(([k, v]) => [camel(k), v])) };
   }
+}
+
+/**
+ * A world of snapshots.json in the SDK's shape.
+ * @param {any} world
+ * @returns {import('../index.js').World}
+ */
+export function toWorld(world) {
+  return { tick: world.tick, round: toRound(world.round), entities: world.entities };
+}
+
+/**
+ * The snapshot cases of shared/testdata/snapshots.json.
+ * @returns {{ vector: string, tickRate: number, lastInput: number, baseline: import('../index.js').World | null,
+ *   reference: import('../index.js').World | null, world: import('../index.js').World }[]}
+ */
+export function loadSnapshotCases() {
+  const cases = JSON.parse(readFileSync(join(TESTDATA, 'snapshots.json'), 'utf8'));
+  return cases.map((/** @type {any} */ c) => ({
+    vector: c.vector, tickRate: c.tick_rate, lastInput: c.last_input,
+    baseline: c.baseline && toWorld(c.baseline), reference: c.reference && toWorld(c.reference), world: toWorld(c.world),
+  }));
 }
 
 /** @returns {{ name: string, direction: string, message: string, hex: string, value: any }[]} */

@@ -1,9 +1,10 @@
 /**
  * @typedef {'Truncated'|'TrailingBytes'|'UnknownTag'|'InvalidInteger'|'InvalidBool'|'StringTooLong'
- *   |'InvalidUtf8'|'TooManyEntities'|'InvalidMask'|'TooLarge'} DecodeErrorKind
+ *   |'InvalidUtf8'|'InvalidSnapshotHeader'|'TooLarge'} DecodeErrorKind
  */
 /**
- * Bytes that do not decode into a message (PROTOCOL.md 2.5). The receiver treats the sender
+ * Bytes that do not decode into a message (PROTOCOL.md 2.5). (A snapshot's body is read only
+ * when it is applied: its errors are `ApplyError`s.) The receiver treats the sender
  * as broken: the SDK drops the connection and reconnects.
  */
 export class DecodeError extends Error {
@@ -51,4 +52,4 @@ export class ConnectionClosedError extends Error {
     reason: string;
     retryable: boolean;
 }
-export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "TooManyEntities" | "InvalidMask" | "TooLarge";
+export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge";

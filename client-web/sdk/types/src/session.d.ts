@@ -45,6 +45,8 @@ export class Session {
     attempt: number;
     /** Connections that reached `Welcome`, the first included. */
     connections: number;
+    /** Snapshots that could not be applied (and were not acked). */
+    applyErrors: number;
     /** @type {InputState} */
     input: InputState;
     inputSeq: number;

@@ -3,24 +3,42 @@ export function writeRound(w: Writer, round: RoundState): void;
 /** @param {Reader} r @returns {RoundState} */
 export function readRound(r: Reader): RoundState;
 /**
- * Writes a snapshot's body (everything after the message tag).
+ * Writes a snapshot after its message tag: the header, then the body as it is.
  * @param {Writer} w
  * @param {Snapshot} s
  */
 export function writeSnapshot(w: Writer, s: Snapshot): void;
 /**
- * Reads a snapshot's body (after the tag).
+ * Reads a snapshot after its message tag: the header, and every byte after it as the body.
  * @param {Reader} r
  * @returns {Snapshot}
  */
 export function readSnapshot(r: Reader): Snapshot;
+/** `a / d` rounded half away from zero (`d > 0`), exactly. @param {number} a @param {number} d */
+export function roundDiv(a: number, d: number): number;
+/** The shortest turn from heading `from` to `to`, -128..=127. @param {number} from @param {number} to */
+export function turn(from: number, to: number): number;
 /**
- * Rebuilds the world `snapshot` describes from `baseline` (null for a full snapshot).
+ * Encodes `next` against `baseline` (and `reference`, the world the baseline was rebuilt
+ * against, to extrapolate motion), as the server does: a full snapshot when `baseline` is null.
  * @param {World | null} baseline
+ * @param {World | null} reference
+ * @param {World} next
+ * @param {number} lastInput
+ * @param {number} tickRate
+ * @returns {Snapshot}
+ */
+export function encodeSnapshot(baseline: World | null, reference: World | null, next: World, lastInput: number, tickRate: number): Snapshot;
+/**
+ * Rebuilds the world `snapshot` describes from the baseline and reference it names, in a room
+ * ticking `tickRate` times a second (`Welcome.tickRate`). Throws {@link ApplyError}.
+ * @param {World | null} baseline
+ * @param {World | null} reference
  * @param {Snapshot} snapshot
+ * @param {number} tickRate
  * @returns {World}
  */
-export function applySnapshot(baseline: World | null, snapshot: Snapshot): World;
+export function applySnapshot(baseline: World | null, reference: World | null, snapshot: Snapshot, tickRate: number): World;
 /**
  * The entity `id` of `world`, by binary search.
  * @param {World} world
@@ -28,23 +46,69 @@ export function applySnapshot(baseline: World | null, snapshot: Snapshot): World
  * @returns {EntityState | undefined}
  */
 export function worldEntity(world: World, id: number): EntityState | undefined;
-/** Why a snapshot could not be applied (PROTOCOL.md 6, client step 4): the client drops its
- * state and stops acking; the server falls back to a snapshot it can rebuild. */
+/**
+ * Why a snapshot could not be applied (PROTOCOL.md 6.6). The client drops the snapshot and
+ * acks nothing new; the server falls back to what it acked, or to a full snapshot.
+ * @typedef {'BaselineMismatch' | 'ReferenceMismatch' | 'MissingBaseline' | 'Truncated' | 'InvalidCode'
+ *   | 'OutOfRange' | 'DuplicateEntity' | 'TooManyEntities' | 'TrailingBits'} ApplyErrorKind
+ */
 export class ApplyError extends Error {
-    /** @param {'MissingBaseline' | 'BaselineMismatch' | 'Unsorted' | 'IncompleteSpawn'} kind @param {string} detail */
-    constructor(kind: "MissingBaseline" | "BaselineMismatch" | "Unsorted" | "IncompleteSpawn", detail: string);
-    kind: "MissingBaseline" | "BaselineMismatch" | "Unsorted" | "IncompleteSpawn";
+    /** @param {ApplyErrorKind} kind @param {string} [detail] */
+    constructor(kind: ApplyErrorKind, detail?: string);
+    /** @type {ApplyErrorKind} */
+    kind: ApplyErrorKind;
+}
+/** Reads a body bit by bit, least significant bit of each byte first. */
+export class BitReader {
+    /** @param {Uint8Array} bytes */
+    constructor(bytes: Uint8Array);
+    bytes: Uint8Array<ArrayBufferLike>;
+    /** Bits read so far. */
+    at: number;
+    bit(): number;
+    /** `u(n)`, n <= 32, as a non-negative number. @param {number} n */
+    bits(n: number): number;
+    /** `eg(k)`. @param {number} k */
+    eg(k: number): number;
+    /** `se(k)`: zigzag back to a signed value. @param {number} k */
+    se(k: number): number;
+    /** Whether only zero padding bits remain in the last byte and no byte follows. */
+    atEnd(): boolean;
+}
+/** Writes a body bit by bit. */
+export class BitWriter {
+    /** @type {number[]} */
+    out: number[];
+    /** Bits used in the last byte (0: start a new one). */
+    used: number;
+    /** @param {boolean | number} bit */
+    bit(bit: boolean | number): void;
+    /** `u(n)`: the low `n` bits of `value`, low bit first. @param {number} value @param {number} n */
+    bits(value: number, n: number): void;
+    /** `eg(k)`. @param {number} value @param {number} k */
+    eg(value: number, k: number): void;
+    /** `se(k)`. @param {number} value @param {number} k */
+    se(value: number, k: number): void;
+    finish(): Uint8Array<ArrayBuffer>;
 }
 /**
- * The worlds a client keeps to rebuild snapshots: the newest {@link WorldHistory.CAPACITY}
- * by tick. Feed every snapshot to {@link WorldHistory#apply} and ack the tick of each world
- * it returns; on an error ack nothing new and carry on.
+ * The worlds a client keeps to rebuild snapshots: the newest {@link WorldHistory.CAPACITY},
+ * each with the baseline it was rebuilt against. Feed every snapshot to
+ * {@link WorldHistory#apply} and ack the tick of each world it returns; on an error ack
+ * nothing new and carry on.
  */
 export class WorldHistory {
-    /** Worlds kept: the server deltas at most 32 ticks back, so 64 cover any ack in flight. */
+    /** Worlds kept: the server encodes against acks at most 32 ticks old and extrapolates from
+     * their own baselines within the same 32 ticks, so 64 cover any ack in flight. */
     static CAPACITY: number;
-    /** @type {World[]} oldest first, ticks strictly increasing */
-    worlds: World[];
+    /** @param {number} tickRate the room's (`Welcome.tickRate`) */
+    constructor(tickRate: number);
+    tickRate: number;
+    /** @type {{ world: World, baseline: number | null }[]} oldest first, ticks strictly increasing */
+    kept: {
+        world: World;
+        baseline: number | null;
+    }[];
     /**
      * Rebuilds and keeps the world `snapshot` describes; throws {@link ApplyError}.
      * @param {Snapshot} snapshot
@@ -53,11 +117,13 @@ export class WorldHistory {
     apply(snapshot: Snapshot): World;
     /** @param {number} tick */
     get(tick: number): World | undefined;
+    /** The baseline the world of `tick` was rebuilt against. @param {number} tick */
+    baselineOf(tick: number): number | null;
     latest(): World | undefined;
     clear(): void;
 }
 /**
- * a quantized vector (position: 1/16 unit, velocity: 1/8 unit/s)
+ * a quantized vector (position: 1/16 unit, velocity: 1 unit/s)
  */
 export type QVec2 = {
     x: number;
@@ -70,7 +136,7 @@ export type RoundState = {
     secondsLeft: number;
 };
 /**
- * One entity, complete and quantized (PROTOCOL.md 3.2).
+ * One entity, quantized (PROTOCOL.md 3.2).
  */
 export type EntityState = {
     id: number;
@@ -83,7 +149,7 @@ export type EntityState = {
      */
     pos: QVec2;
     /**
-     * velocity in 1/8 units per second
+     * velocity in units per second
      */
     vel: QVec2;
     /**
@@ -100,19 +166,8 @@ export type EntityState = {
     value: number;
 };
 /**
- * One entry of a snapshot: the id and the fields that changed (all of them for a spawn).
- */
-export type EntityDelta = {
-    id: number;
-    kind?: number | undefined;
-    pos?: QVec2 | undefined;
-    vel?: QVec2 | undefined;
-    heading?: number | undefined;
-    flags?: number | undefined;
-    value?: number | undefined;
-};
-/**
- * A `Snapshot` message.
+ * A `Snapshot` message: the header, and the body still packed (it means something only next
+ * to the worlds the header names; {@link applySnapshot} reads it).
  */
 export type Snapshot = {
     type: "Snapshot";
@@ -121,22 +176,25 @@ export type Snapshot = {
      */
     tick: number;
     /**
-     * the acked tick this is a delta against; null: full
+     * the acked tick it is encoded against; null: a full snapshot
      */
     baseline: number | null;
+    /**
+     * the world the baseline was rebuilt against, which motion is extrapolated from
+     */
+    reference: number | null;
     /**
      * newest `Input.seq` of this client the server applied
      */
     lastInput: number;
-    round: RoundState;
     /**
-     * spawned or changed entities, sorted by id
+     * the round state; null: as in the baseline
      */
-    entities: EntityDelta[];
+    round: RoundState | null;
     /**
-     * ids gone since the baseline, sorted
+     * the bit stream (section 6)
      */
-    removed: number[];
+    body: Uint8Array;
 };
 /**
  * The world one client sees at one tick.
@@ -149,5 +207,10 @@ export type World = {
      */
     entities: EntityState[];
 };
+/**
+ * Why a snapshot could not be applied (PROTOCOL.md 6.6). The client drops the snapshot and
+ * acks nothing new; the server falls back to what it acked, or to a full snapshot.
+ */
+export type ApplyErrorKind = "BaselineMismatch" | "ReferenceMismatch" | "MissingBaseline" | "Truncated" | "InvalidCode" | "OutOfRange" | "DuplicateEntity" | "TooManyEntities" | "TrailingBits";
 import type { Writer } from './wire.js';
 import type { Reader } from './wire.js';

@@ -68,8 +68,6 @@ export class Reader {
     fixed(n: number): Uint8Array<ArrayBuffer>;
     /** An `Option` marker: false for none, true for some. */
     option(): boolean;
-    /** A list count, checked against `bound` before anything is allocated. */
-    count(bound?: number): number;
     /** Throws unless every byte was consumed. */
     end(): void;
 }

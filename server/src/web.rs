@@ -43,7 +43,8 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 #[include = "favicon.svg"]
 #[include = "css/*"]
 #[include = "js/*"]
-#[include = "vendor/**/*"]
+#[include = "vendor/**/*.js"]
+#[include = "vendor/**/*.css"]
 #[include = "sdk/index.js"]
 #[include = "sdk/src/*"]
 #[exclude = "node_modules/*"]
@@ -63,7 +64,7 @@ pub fn is_servable(path: &str) -> bool {
     (top_level && (path.ends_with(".html") || path == "favicon.svg"))
         || path.strip_prefix("css/").is_some_and(|rest| !rest.contains('/'))
         || path.strip_prefix("js/").is_some_and(|rest| !rest.contains('/'))
-        || path.starts_with("vendor/")
+        || (path.starts_with("vendor/") && (path.ends_with(".js") || path.ends_with(".css")))
         || path == "sdk/index.js"
         || path.strip_prefix("sdk/src/").is_some_and(|rest| !rest.contains('/'))
 }
@@ -342,6 +343,8 @@ mod tests {
             "node_modules/x/index.js",
             "sdk/test/codec.test.js",
             "sdk/package.json",
+            "vendor/uplot/LICENSE",
+            "vendor/uplot/uPlot.esm.d.ts",
             "../Cargo.toml",
             "js/../../secret",
             "js//app.js",

@@ -106,6 +106,36 @@ test('a player joins from the lobby and key presses move the ship on the server'
   await context.close();
 });
 
+test('a gamepad (Gamepad API) steers and boosts', async () => {
+  const { context, page, errors } = await openPage(browser);
+  // A standard-mapping pad, as navigator.getGamepads() reports a connected one.
+  await context.addInitScript(() => {
+    const pad = {
+      id: 'virtual pad', index: 0, connected: true, mapping: 'standard', timestamp: 0, axes: [0, 0, 0, 0],
+      buttons: Array.from({ length: 17 }, () => ({ pressed: false, touched: false, value: 0 })),
+    };
+    Object.defineProperty(globalThis, 'virtualPad', { value: pad });
+    Object.defineProperty(navigator, 'getGamepads', { value: () => [pad, null, null, null] });
+  });
+  await page.goto(`${server.http}/?room=e2e-pad`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const entity = Number((await gameState(page)).entity);
+  const referee = await watch(server.ws, 'e2e-pad');
+  const setPad = (/** @type {number} */ x, /** @type {boolean} */ a) => page.evaluate(([x, a]) => {
+    const pad = /** @type {any} */ (globalThis).virtualPad;
+    pad.axes[0] = x;
+    pad.buttons[0].pressed = a;
+  }, /** @type {[number, boolean]} */ ([x, a]));
+  const moved = await pushAndMeasure(referee, entity, (dir) => setPad(dir * 0.9, false), () => setPad(0, false));
+  assert.ok(moved > 80);
+  await setPad(0, true);
+  await until(() => (referee.ship(entity)?.flags ?? 0) & 2, 'the server sees the pad boost');
+  await setPad(0, false);
+  await referee.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('two browsers see each other and chat goes across', async () => {
   const a = await openPage(browser);
   const b = await openPage(browser);

@@ -23,7 +23,8 @@ const bots = NAMES.map((name, i) => {
     let bestScore = Infinity;
     for (const e of world.entities) {
       if (e.kind !== Arena.KIND_PICKUP) continue;
-      const d = Math.hypot(e.pos.x - ship.pos.x, e.pos.y - ship.pos.y) / (e.value >= 3 ? 2 : 1) + (i * 977 + e.id * 131) % 1600;
+      // Each bot has its own taste in pickups (up to 500 units of bias), so they spread out.
+      const d = Math.hypot(e.pos.x - ship.pos.x, e.pos.y - ship.pos.y) / (e.value >= 3 ? 2 : 1) + ((i * 977 + e.id * 131) % 500) * 16;
       if (d < bestScore) { bestScore = d; best = e; }
     }
     if (!best) return;

@@ -66,8 +66,10 @@ export class Renderer {
     const scale = focus ? follow : fit;
     const halfW = this.width / scale / 2;
     const halfH = this.height / scale / 2;
+    // Near a wall the camera stops following, 120 units past it, so the ship never sits under
+    // the HUD in a corner; a world narrower than the screen is centred.
     const axis = (/** @type {number} */ c, /** @type {number} */ half, /** @type {number} */ size) =>
-      half * 2 >= size + 80 ? size / 2 : Math.min(Math.max(c, half - 40), size + 40 - half);
+      half * 2 >= size + 240 ? size / 2 : Math.min(Math.max(c, half - 120), size + 120 - half);
     const x = focus ? axis(focus.x, halfW, world.width) : world.width / 2;
     const y = focus ? axis(focus.y, halfH, world.height) : world.height / 2;
     // Ease the camera so corrections and respawns do not jerk the view.

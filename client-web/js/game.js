@@ -133,6 +133,14 @@ export class Game {
     }, opts);
     $('#failure-lobby').addEventListener('click', () => this.exit(), opts);
     window.addEventListener('pagehide', () => this.client.leave(), opts);
+    // A hidden tab stops drawing frames, so controls are no longer read: let go of the stick
+    // rather than keep flying on whatever was held when the tab was switched.
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) {
+        this.controls.keys.clear();
+        this.client.setInput({ x: 0, y: 0, buttons: 0 });
+      }
+    }, opts);
   }
 
   reset() {

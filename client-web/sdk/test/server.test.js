@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TickwireClient, KickedError, Arena, worldEntity } from '../index.js';
+import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity } from '../index.js';
 import { startServer, startProxy, until } from '../../test/support/server.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
@@ -135,6 +135,28 @@ test('kicks surface as typed errors and are not retried', async (t) => {
     assert.equal(error.reason, 'Replaced');
     assert.equal(first.c.state, 'failed');
     await second.c.leave();
+  });
+
+  await t.test('VersionMismatch: a client of another protocol version', async () => {
+    // A WebSocket that rewrites the Hello's version byte, as an out-of-date page would send it.
+    const Outdated = class extends WebSocket {
+      /** @param {any} data */
+      send(data) {
+        const bytes = new Uint8Array(data);
+        if (bytes[0] === 0) bytes[1] = 1;
+        super.send(bytes);
+      }
+    };
+    const c = new TickwireClient({ url: server.ws, name: 'old', room: 'sdk-kick', WebSocket: Outdated });
+    /** @type {Error[]} */
+    const errors = [];
+    c.on('error', (e) => errors.push(e.error));
+    c.connect();
+    const error = await until(() => errors[0], 'refused');
+    assert.ok(error instanceof VersionMismatchError);
+    assert.equal(error.serverVersion, 2);
+    assert.equal(error.code, 1002);
+    assert.equal(c.state, 'failed');
   });
 
   await t.test('Full: a room at capacity', async () => {

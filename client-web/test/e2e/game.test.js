@@ -222,6 +222,27 @@ test('a kick shows its reason instead of retrying', async () => {
   await context.close();
 });
 
+test('a version mismatch shows its reason instead of retrying', async () => {
+  const { context, page, errors } = await openPage(browser);
+  // An out-of-date page: its Hello states protocol version 1.
+  await context.addInitScript(() => {
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (/** @type {any} */ data) {
+      const bytes = new Uint8Array(data);
+      if (bytes[0] === 0) bytes[1] = 1;
+      return send.call(this, bytes);
+    };
+  });
+  await page.goto(`${server.http}/?room=e2e-old`);
+  await page.waitForSelector('#failure:not([hidden])');
+  assert.match(await page.textContent('#failure-text') ?? '', /different protocol version .*speaks 2.*Reload/);
+  assert.equal((await gameState(page)).failure, 'VersionMismatch');
+  await page.waitForTimeout(800);
+  assert.equal((await gameState(page)).state, 'failed', 'no reconnect after a version mismatch');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a deep-linked spectator sees the match', async () => {
   const bots = ['comet', 'nova', 'vega'].map((name, i) => {
     const bot = new TickwireClient({ url: server.ws, name, room: 'e2e-watch' });

@@ -156,20 +156,20 @@ export class BitReader {
     this.bytes = bytes;
     /** Bits read so far. */
     this.at = 0;
+    this.limit = bytes.length * 8;
   }
 
   bit() {
-    const byte = this.bytes[this.at >>> 3];
-    if (byte === undefined) throw new ApplyError('Truncated');
-    const bit = (byte >>> (this.at & 7)) & 1;
-    this.at += 1;
-    return bit;
+    const at = this.at;
+    if (at >= this.limit) throw new ApplyError('Truncated');
+    this.at = at + 1;
+    return (this.bytes[at >>> 3] >>> (at & 7)) & 1;
   }
 
   /** `u(n)`, n <= 32, as a non-negative number. @param {number} n */
   bits(n) {
     let value = 0;
-    for (let i = 0; i < n; i++) value += this.bit() * 2 ** i;
+    for (let i = 0, unit = 1; i < n; i++, unit *= 2) if (this.bit()) value += unit;
     return value;
   }
 
@@ -272,10 +272,15 @@ const mod256 = (v) => ((v % 256) + 256) % 256;
 
 /**
  * What a client expects of one baseline entity at the new tick.
+ * @typedef {{ base: EntityState, vx: number, vy: number, heading: number, ticks: number, tickRate: number }} Prediction
+ */
+
+/**
  * @param {EntityState} base
  * @param {{ entity: EntityState, span: number } | null} reference
  * @param {number} ticks from the baseline to the new tick
  * @param {number} tickRate
+ * @returns {Prediction}
  */
 function predict(base, reference, ticks, tickRate) {
   let vx = base.vel.x;
@@ -287,16 +292,15 @@ function predict(base, reference, ticks, tickRate) {
     vy += roundDiv((base.vel.y - old.vel.y) * ticks, reference.span);
     heading = mod256(base.heading + roundDiv(turn(old.heading, base.heading) * ticks, reference.span));
   }
-  return {
-    base,
-    vel: { x: vx, y: vy },
-    heading,
-    /** The position after moving from the baseline's with velocity ramping to `vel`. @param {QVec2} vel */
-    pos: (vel) => ({
-      x: base.pos.x + roundDiv(((ticks + 1) * vel.x + (ticks - 1) * base.vel.x) * 8, tickRate),
-      y: base.pos.y + roundDiv(((ticks + 1) * vel.y + (ticks - 1) * base.vel.y) * 8, tickRate),
-    }),
-  };
+  return { base, vx, vy, heading, ticks, tickRate };
+}
+
+/**
+ * One axis of the position after moving from the baseline's with velocity ramping to `vel`.
+ * @param {Prediction} p @param {number} basePos @param {number} baseVel @param {number} vel
+ */
+function predictedPos(p, basePos, baseVel, vel) {
+  return basePos + roundDiv(((p.ticks + 1) * vel + (p.ticks - 1) * baseVel) * 8, p.tickRate);
 }
 
 /** @param {number} v */
@@ -394,14 +398,16 @@ function sameRoundState(a, b) {
 
 /**
  * @param {BitWriter} w
- * @param {ReturnType<typeof predict>} p
+ * @param {Prediction} p
  * @param {EntityState} next
  */
 function writeUpdate(w, p, next) {
   const base = p.base;
-  const dv = { x: next.vel.x - p.vel.x, y: next.vel.y - p.vel.y };
-  const pos = p.pos(next.vel);
-  const dp = { x: next.pos.x - pos.x, y: next.pos.y - pos.y };
+  const dv = { x: next.vel.x - p.vx, y: next.vel.y - p.vy };
+  const dp = {
+    x: next.pos.x - predictedPos(p, base.pos.x, base.vel.x, next.vel.x),
+    y: next.pos.y - predictedPos(p, base.pos.y, base.vel.y, next.vel.y),
+  };
   const dh = turn(p.heading, next.heading);
   const others = (next.kind !== base.kind ? KIND : 0) | (next.flags !== base.flags ? FLAGS : 0) | (next.value !== base.value ? VALUE : 0);
   const groups = (dv.x || dv.y || dp.x || dp.y ? MOTION : 0) | (dh ? HEADING : 0) | (others ? OTHER : 0);
@@ -430,9 +436,11 @@ function writeUpdate(w, p, next) {
 // ---- applying (the client's side) ---------------------------------------------------------
 
 /**
- * Reads one baseline entity's code: the entity at the new tick, or null when removed.
+ * Reads one baseline entity's code: the entity at the new tick, or null when removed. An
+ * entity that did not change at all (a pickup at rest) is the baseline's own object: worlds
+ * share what they have in common.
  * @param {BitReader} r
- * @param {ReturnType<typeof predict>} p
+ * @param {Prediction} p
  * @returns {EntityState | null}
  */
 function readUpdate(r, p) {
@@ -444,35 +452,43 @@ function readUpdate(r, p) {
     groups = r.bits(3);
     if (groups === 0) throw new ApplyError('InvalidCode', 'an empty field group');
   } else return null;
-  const vel = { ...p.vel };
+  const base = p.base;
+  let vx = p.vx;
+  let vy = p.vy;
   let ex = 0;
   let ey = 0;
   if (groups & MOTION) {
-    vel.x += r.se(K_VELOCITY);
-    vel.y += r.se(K_VELOCITY);
+    vx += r.se(K_VELOCITY);
+    vy += r.se(K_VELOCITY);
     ex = r.se(K_POSITION);
     ey = r.se(K_POSITION);
   }
-  const pos = p.pos(vel);
-  /** @type {EntityState} */
-  const next = {
-    id: p.base.id,
-    kind: p.base.kind,
-    pos: { x: i16(pos.x + ex), y: i16(pos.y + ey) },
-    vel: { x: i16(vel.x), y: i16(vel.y) },
-    heading: p.heading,
-    flags: p.base.flags,
-    value: p.base.value,
-  };
-  if (groups & HEADING) next.heading = mod256(p.heading + r.se(K_HEADING));
+  const px = predictedPos(p, base.pos.x, base.vel.x, vx) + ex;
+  const py = predictedPos(p, base.pos.y, base.vel.y, vy) + ey;
+  let heading = p.heading;
+  if (groups & HEADING) heading = mod256(p.heading + r.se(K_HEADING));
+  let { kind, flags, value } = base;
   if (groups & OTHER) {
     const others = r.bits(3);
     if (others === 0) throw new ApplyError('InvalidCode', 'an empty field set');
-    if (others & KIND) next.kind = r.bits(8);
-    if (others & FLAGS) next.flags = r.bits(8);
-    if (others & VALUE) next.value = u16(r.eg(0));
+    if (others & KIND) kind = r.bits(8);
+    if (others & FLAGS) flags = r.bits(8);
+    if (others & VALUE) value = u16(r.eg(0));
   }
-  return next;
+  const samePos = px === base.pos.x && py === base.pos.y;
+  const sameVel = vx === base.vel.x && vy === base.vel.y;
+  if (samePos && sameVel && heading === base.heading && kind === base.kind && flags === base.flags && value === base.value) {
+    return base;
+  }
+  return {
+    id: base.id,
+    kind,
+    pos: samePos ? base.pos : { x: i16(px), y: i16(py) },
+    vel: sameVel ? base.vel : { x: i16(vx), y: i16(vy) },
+    heading,
+    flags,
+    value,
+  };
 }
 
 /** @param {number} u a `u(16)` @returns {number} as an i16 */

@@ -65,6 +65,7 @@ export class BitReader {
     bytes: Uint8Array<ArrayBufferLike>;
     /** Bits read so far. */
     at: number;
+    limit: number;
     bit(): number;
     /** `u(n)`, n <= 32, as a non-negative number. @param {number} n */
     bits(n: number): number;
@@ -122,6 +123,17 @@ export class WorldHistory {
     latest(): World | undefined;
     clear(): void;
 }
+/**
+ * What a client expects of one baseline entity at the new tick.
+ */
+export type Prediction = {
+    base: EntityState;
+    vx: number;
+    vy: number;
+    heading: number;
+    ticks: number;
+    tickRate: number;
+};
 /**
  * a quantized vector (position: 1/16 unit, velocity: 1 unit/s)
  */

@@ -22,7 +22,9 @@ function toLobby() {
   game = null;
   $('#game').hidden = true;
   for (const id of ['#failure', '#banner', '#invite', '#center-msg']) $(id).hidden = true;
-  history.replaceState(null, '', '/');
+  // Back to the bare lobby URL, keeping a join token if the page was given one.
+  const token = new URLSearchParams(location.search).get('token');
+  history.replaceState(null, '', token ? `/?token=${encodeURIComponent(token)}` : '/');
   lobby.show();
 }
 

@@ -83,7 +83,11 @@ export class Game {
   createClient() {
     const { name, room, spectate } = this.options;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    return new TickwireClient({ url: `${scheme}://${location.host}/ws`, name, room, role: spectate ? 'Spectator' : 'Player' });
+    // A server with join tokens (--join-secret) wants one on /ws: a game backend hands the
+    // page a link carrying `?token=`, which goes along.
+    const token = new URLSearchParams(location.search).get('token');
+    const query = token ? `?token=${encodeURIComponent(token)}` : '';
+    return new TickwireClient({ url: `${scheme}://${location.host}/ws${query}`, name, room, role: spectate ? 'Spectator' : 'Player' });
   }
 
   connect() {

@@ -58,20 +58,26 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 /// The base URL (ending in `/`) an invite link should start with; see the module docs.
-pub fn invite_base(public_url: Option<&str>, host: Option<&str>, bind: SocketAddr) -> String {
+/// `scheme` is `https` when the server itself serves TLS, else `http`.
+pub fn invite_base(
+    public_url: Option<&str>,
+    host: Option<&str>,
+    bind: SocketAddr,
+    scheme: &str,
+) -> String {
     if let Some(url) = public_url {
         return format!("{}/", url.trim_end_matches('/'));
     }
     match host {
-        Some(host) if !is_loopback_host(host) => format!("http://{host}/"),
+        Some(host) if !is_loopback_host(host) => format!("{scheme}://{host}/"),
         host => {
             let port = host
                 .and_then(|h| h.rsplit_once(':'))
                 .and_then(|(_, p)| p.parse().ok())
                 .unwrap_or(bind.port());
             match lan_addresses().first() {
-                Some(ip) if !bind.ip().is_loopback() => format!("http://{ip}:{port}/"),
-                _ => format!("http://{}/", host.unwrap_or("127.0.0.1")),
+                Some(ip) if !bind.ip().is_loopback() => format!("{scheme}://{ip}:{port}/"),
+                _ => format!("{scheme}://{}/", host.unwrap_or("127.0.0.1")),
             }
         }
     }
@@ -103,7 +109,8 @@ fn invite(
     query: &InviteQuery,
 ) -> Result<Invite, &'static str> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let base = invite_base(ctx.config.public_url.as_deref(), host, ctx.config.bind);
+    let scheme = if ctx.config.tls_cert.is_some() { "https" } else { "http" };
+    let base = invite_base(ctx.config.public_url.as_deref(), host, ctx.config.bind, scheme);
     let mut url = base;
     if let Some(room) = &query.room {
         if !is_valid_room_name(room) {
@@ -196,14 +203,20 @@ mod tests {
     fn invite_base_prefers_public_url_then_a_real_host() {
         let bind: SocketAddr = "0.0.0.0:8080".parse().unwrap();
         assert_eq!(
-            invite_base(Some("https://play.example.com/"), Some("localhost"), bind),
+            invite_base(Some("https://play.example.com/"), Some("localhost"), bind, "http"),
             "https://play.example.com/"
         );
-        assert_eq!(invite_base(None, Some("192.168.1.20:8080"), bind), "http://192.168.1.20:8080/");
+        assert_eq!(
+            invite_base(None, Some("192.168.1.20:8080"), bind, "http"),
+            "http://192.168.1.20:8080/"
+        );
         let loopback: SocketAddr = "127.0.0.1:9000".parse().unwrap();
-        assert_eq!(invite_base(None, Some("127.0.0.1:9000"), loopback), "http://127.0.0.1:9000/");
+        assert_eq!(
+            invite_base(None, Some("127.0.0.1:9000"), loopback, "http"),
+            "http://127.0.0.1:9000/"
+        );
         // Bound to all interfaces and opened on loopback: the LAN address when there is one.
-        let base = invite_base(None, Some("127.0.0.1:8080"), bind);
+        let base = invite_base(None, Some("127.0.0.1:8080"), bind, "http");
         match lan_addresses().first() {
             Some(ip) => assert_eq!(base, format!("http://{ip}:8080/")),
             None => assert_eq!(base, "http://127.0.0.1:8080/"),

@@ -31,39 +31,61 @@ pub struct BitReader<'a> {
     at: usize,
 }
 
+/// The low `n` bits set (`n <= 32`).
+fn mask(n: u32) -> u64 {
+    (1u64 << n) - 1
+}
+
 impl<'a> BitReader<'a> {
     /// A reader at the first bit of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
         BitReader { bytes, at: 0 }
     }
 
+    /// Bits not read yet.
+    fn remaining(&self) -> usize {
+        self.bytes.len() * 8 - self.at
+    }
+
+    /// The next (at least 57) bits, the next bit lowest; zero past the end.
+    fn window(&self) -> u64 {
+        let start = (self.at / 8).min(self.bytes.len());
+        let rest = &self.bytes[start..];
+        let mut word = [0u8; 8];
+        let take = rest.len().min(8);
+        word[..take].copy_from_slice(&rest[..take]);
+        u64::from_le_bytes(word) >> (self.at % 8)
+    }
+
     /// One bit.
     pub fn bit(&mut self) -> Result<bool, BitsError> {
-        let byte = self.bytes.get(self.at / 8).ok_or(BitsError::Truncated)?;
-        let bit = byte >> (self.at % 8) & 1 == 1;
-        self.at += 1;
-        Ok(bit)
+        Ok(self.bits(1)? == 1)
     }
 
     /// `u(n)`, `n <= 32`.
     pub fn bits(&mut self, n: u32) -> Result<u32, BitsError> {
         debug_assert!(n <= 32);
-        let mut value = 0u64;
-        for i in 0..n {
-            value |= u64::from(self.bit()?) << i;
+        if self.remaining() < n as usize {
+            return Err(BitsError::Truncated);
         }
+        let value = self.window() & mask(n);
+        self.at += n as usize;
         Ok(value as u32)
     }
 
     /// `eg(k)`, `k < 32`; a value above `u32::MAX` is [`BitsError::Overlong`].
     pub fn eg(&mut self, k: u32) -> Result<u32, BitsError> {
-        let mut zeros = 0;
-        while !self.bit()? {
-            zeros += 1;
-            if zeros + k > MAX_EG_BITS {
-                return Err(BitsError::Overlong);
-            }
+        // More zeros than this make the code too long, whatever follows them.
+        let too_many = MAX_EG_BITS + 1 - k;
+        let available = self.remaining().min(57) as u32;
+        let zeros = self.window().trailing_zeros().min(available);
+        if zeros >= too_many {
+            return Err(BitsError::Overlong);
         }
+        if zeros == available {
+            return Err(BitsError::Truncated); // the stream ends before the code's one bit
+        }
+        self.at += zeros as usize + 1;
         let n = zeros + k;
         let w = (1u64 << n) + u64::from(self.bits(n)?);
         u32::try_from(w - (1u64 << k)).map_err(|_| BitsError::Overlong)
@@ -77,65 +99,79 @@ impl<'a> BitReader<'a> {
 
     /// True when only zero padding bits are left in the last byte and no byte follows it.
     pub fn at_end(&self) -> bool {
-        let used = self.at.div_ceil(8);
-        used == self.bytes.len() && self.at % 8 != 0 && self.bytes[used - 1] >> (self.at % 8) == 0
-            || self.at == self.bytes.len() * 8
+        self.remaining() < 8 && self.window() == 0
     }
 }
 
-/// Writes a bit stream into a byte vector.
+/// Writes a bit stream into a byte vector; [`BitWriter::finish`] writes the last byte.
 #[cfg(feature = "alloc")]
 #[derive(Debug)]
 pub struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
-    /// Bits used in the last byte of `out` (0: start a new byte).
-    used: u32,
+    /// Bits not yet written, the next one lowest.
+    pending: u64,
+    /// How many (below 32 between calls).
+    count: u32,
 }
 
 #[cfg(feature = "alloc")]
 impl<'a> BitWriter<'a> {
     /// A writer appending to `out` from a byte boundary.
     pub fn new(out: &'a mut Vec<u8>) -> Self {
-        BitWriter { out, used: 0 }
+        BitWriter { out, pending: 0, count: 0 }
+    }
+
+    /// Appends the low `n` bits of `value` (`n <= 33`, higher bits of `value` zero). Whole
+    /// 32-bit words are written as they fill, so `count` stays below 32 between calls.
+    #[inline]
+    fn put(&mut self, value: u64, n: u32) {
+        self.pending |= value << self.count;
+        self.count += n;
+        while self.count >= 32 {
+            self.out.extend_from_slice(&(self.pending as u32).to_le_bytes());
+            self.pending >>= 32;
+            self.count -= 32;
+        }
     }
 
     /// One bit.
     pub fn bit(&mut self, bit: bool) {
-        if self.used == 0 {
-            self.out.push(0);
-        }
-        if bit {
-            if let Some(last) = self.out.last_mut() {
-                *last |= 1 << self.used;
-            }
-        }
-        self.used = (self.used + 1) % 8;
+        self.put(u64::from(bit), 1);
     }
 
     /// `u(n)`: the low `n` bits of `value`, low bit first.
     pub fn bits(&mut self, value: u32, n: u32) {
-        for i in 0..n {
-            self.bit(value >> i & 1 == 1);
-        }
+        self.put(u64::from(value) & mask(n), n);
     }
 
     /// `eg(k)` of `value`.
+    #[inline]
     pub fn eg(&mut self, value: u32, k: u32) {
         let w = u64::from(value) + (1u64 << k);
-        let n = 63 - w.leading_zeros(); // bits after the leading one
-        for _ in k..n {
-            self.bit(false);
-        }
-        self.bit(true);
-        let low = w - (1u64 << n);
-        for i in 0..n {
-            self.bit(low >> i & 1 == 1);
+        let top = 63 - w.leading_zeros(); // bits after the leading one: z + k
+        let zeros = top - k;
+        // The leading one and the `top` bits below it, low bit first, after the zeros.
+        let tail = 1 | (w - (1u64 << top)) << 1;
+        let len = zeros + top + 1;
+        if len <= 33 {
+            self.put(tail << zeros, len); // one write for the small values that dominate
+        } else {
+            self.put(0, zeros);
+            self.put(tail, top + 1);
         }
     }
 
     /// `se(k)` of `value`.
+    #[inline]
     pub fn se(&mut self, value: i32, k: u32) {
         self.eg(zigzag(value), k);
+    }
+
+    /// Writes the last, partial byte (zero padded). Dropping the writer without it loses up
+    /// to 7 bits.
+    pub fn finish(self) {
+        let bytes = self.count.div_ceil(8) as usize;
+        self.out.extend_from_slice(&self.pending.to_le_bytes()[..bytes]);
     }
 }
 
@@ -164,6 +200,7 @@ mod tests {
         w.eg(1, 0); // 0 1 0
         w.eg(2, 0); // 0 1 1
         w.se(-1, 1); // zigzag 1, w = 3: 1, then u(1) = 1
+        w.finish();
         assert_eq!(out, vec![0b1110_0101, 0b1]);
         assert_eq!(eg_len(0, 0), 1);
         assert_eq!(eg_len(2, 0), 3);
@@ -192,8 +229,15 @@ mod tests {
         let bytes = [0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff];
         assert_eq!(BitReader::new(&bytes).eg(0), Err(BitsError::Overlong));
         let mut out = Vec::new();
-        BitWriter::new(&mut out).eg(u32::MAX, 0);
+        let mut w = BitWriter::new(&mut out);
+        w.eg(u32::MAX, 0);
+        w.finish();
         assert_eq!(BitReader::new(&out).eg(0), Ok(u32::MAX));
+        // 32 zeros then a one is u32::MAX at most; 33 zeros are too many for order 0.
+        assert_eq!(BitReader::new(&[0, 0, 0, 0, 1, 0, 0, 0, 0]).eg(0), Ok(u32::MAX));
+        assert_eq!(BitReader::new(&[0, 0, 0, 0, 2, 0, 0, 0, 0]).eg(0), Err(BitsError::Overlong));
+        // A run of zeros that the stream ends inside is truncation, not overlong.
+        assert_eq!(BitReader::new(&[0, 0]).eg(0), Err(BitsError::Truncated));
     }
 
     proptest! {
@@ -208,6 +252,7 @@ mod tests {
                 w.bits(u, n);
                 bits += eg_len(u, k) + eg_len(zigzag(s), k) + n;
             }
+            w.finish();
             prop_assert_eq!(out.len(), (bits as usize).div_ceil(8));
             let mut r = BitReader::new(&out);
             for &(u, s, k, n) in &values {

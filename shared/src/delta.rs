@@ -177,9 +177,9 @@ impl<'a> Prediction<'a> {
         if let Some((old, span)) = reference {
             let old_vel = [i64::from(old.vel.x), i64::from(old.vel.y)];
             for axis in 0..2 {
-                vel[axis] += round_div((vel[axis] - old_vel[axis]) * ticks, span);
+                vel[axis] += continued(vel[axis] - old_vel[axis], ticks, span);
             }
-            let turned = round_div(turn(old.heading, base.heading) * ticks, span);
+            let turned = continued(turn(old.heading, base.heading), ticks, span);
             heading = (i64::from(base.heading) + turned).rem_euclid(256) as u8;
         }
         Prediction { base, ticks, tick_rate, vel, heading }
@@ -194,9 +194,28 @@ impl<'a> Prediction<'a> {
         // the sum over the ticks of a velocity ramping linearly from base_vel to vel is
         // ((k + 1) vel + (k - 1) base_vel) / 2 ticks' worth.
         core::array::from_fn(|axis| {
-            base_pos[axis]
-                + round_div(((k + 1) * vel[axis] + (k - 1) * base_vel[axis]) * 8, self.tick_rate)
+            let steps = ((k + 1) * vel[axis] + (k - 1) * base_vel[axis]) * 8;
+            // Things at rest (pickups, parked ships) skip the division.
+            base_pos[axis] + if steps == 0 { 0 } else { round_div(steps, self.tick_rate) }
         })
+    }
+
+    /// True when the prediction is the baseline entity itself: at rest, not turning.
+    fn is_still(&self) -> bool {
+        let base = self.base;
+        base.vel == QVec2::default() && self.vel == [0, 0] && self.heading == base.heading
+    }
+}
+
+/// A change of `change` over `span` ticks, continued for `ticks` ticks: `change * ticks / span`
+/// rounded, without dividing in the common case of equal spans (acks every tick).
+fn continued(change: i64, ticks: i64, span: i64) -> i64 {
+    if change == 0 {
+        0
+    } else if ticks == span {
+        change
+    } else {
+        round_div(change * ticks, span)
     }
 }
 
@@ -212,6 +231,10 @@ fn qvec(v: [i64; 2]) -> Result<QVec2, ApplyError> {
 /// The residuals of `next` against its prediction, written as the entity's code.
 fn write_update(w: &mut BitWriter<'_>, p: &Prediction<'_>, next: &EntityState) {
     let base = p.base;
+    if next == base && p.is_still() {
+        w.bit(false); // what the general path below would find, without the arithmetic
+        return;
+    }
     let new_vel = vec_of(next.vel);
     let dv = [new_vel[0] - p.vel[0], new_vel[1] - p.vel[1]];
     let pos = p.pos(new_vel);
@@ -355,12 +378,38 @@ fn read_spawn(
 // ---- encode and apply ------------------------------------------------------------------------
 
 /// The reference entity of `id` and the ticks from the reference to the baseline.
-/// A reference that is not older than the baseline plays no part (the header decoder never
-/// lets one through; a hand-built header must not divide by zero).
-fn reference_of<'w>(baseline: &Baseline<'w>, id: EntityId) -> Option<(&'w EntityState, i64)> {
-    let reference = baseline.reference?;
-    let span = i64::from(baseline.world.tick.0) - i64::from(reference.tick.0);
-    reference.get(id).filter(|_| span > 0).map(|e| (e, span))
+/// Finds the reference entity of each baseline entity in turn: both lists are sorted by id,
+/// so one pass over the reference serves the whole baseline.
+struct References<'w> {
+    entities: &'w [EntityState],
+    /// Ticks from the reference to the baseline.
+    span: i64,
+}
+
+impl<'w> References<'w> {
+    /// A reference that is not older than the baseline plays no part (the header decoder never
+    /// lets one through; a hand-built header must not divide by zero).
+    fn new(baseline: Option<&Baseline<'w>>) -> Self {
+        let none = References { entities: &[], span: 1 };
+        let Some(b) = baseline else { return none };
+        let Some(reference) = b.reference else { return none };
+        let span = i64::from(b.world.tick.0) - i64::from(reference.tick.0);
+        if span <= 0 {
+            return none;
+        }
+        References { entities: &reference.entities, span }
+    }
+
+    /// The reference entity of `id`; ids must be asked in increasing order.
+    fn of(&mut self, id: EntityId) -> Option<(&'w EntityState, i64)> {
+        while let Some((first, rest)) = self.entities.split_first() {
+            if first.id.0 >= id.0 {
+                return (first.id == id).then_some((first, self.span));
+            }
+            self.entities = rest;
+        }
+        None
+    }
 }
 
 /// Encodes `next` against `baseline` (a full snapshot when `None`), for a client whose newest
@@ -396,11 +445,13 @@ pub fn delta(
             _ => Some(next.round),
         },
     };
-    let mut body = Vec::new();
+    // About 2 bytes per moving entity and 12 per spawn; growing past it is rare.
+    let mut body = Vec::with_capacity(next.entities.len() * 3 + 16);
     let mut w = BitWriter::new(&mut body);
     let old: &[EntityState] = baseline.map_or(&[], |b| &b.world.entities[..]);
     let ticks = i64::from(next.tick.0) - baseline.map_or(0, |b| i64::from(b.world.tick.0));
     let tick_rate = i64::from(tick_rate.max(1));
+    let mut references = References::new(baseline.as_ref());
     let mut spawns = 0;
     let mut j = 0;
     for base in old {
@@ -410,7 +461,7 @@ pub fn delta(
         }
         match next.entities.get(j) {
             Some(n) if n.id == base.id => {
-                let reference = baseline.and_then(|b| reference_of(&b, base.id));
+                let reference = references.of(base.id);
                 let prediction = Prediction::new(base, reference, ticks, tick_rate);
                 write_update(&mut w, &prediction, n);
                 j += 1;
@@ -420,15 +471,18 @@ pub fn delta(
     }
     spawns += next.entities.len() - j;
     w.eg(spawns as u32, 0);
-    let mut previous = None;
-    let mut old_ids = old.iter().map(|e| e.id.0).peekable();
-    for n in &next.entities {
-        while old_ids.next_if(|&id| id < n.id.0).is_some() {}
-        if old_ids.peek() != Some(&n.id.0) {
-            write_spawn(&mut w, n, previous);
-            previous = Some(n.id);
+    if spawns > 0 {
+        let mut previous = None;
+        let mut old_ids = old.iter().map(|e| e.id.0).peekable();
+        for n in &next.entities {
+            while old_ids.next_if(|&id| id < n.id.0).is_some() {}
+            if old_ids.peek() != Some(&n.id.0) {
+                write_spawn(&mut w, n, previous);
+                previous = Some(n.id);
+            }
         }
     }
+    w.finish();
     Ok(Snapshot { header, body })
 }
 
@@ -470,9 +524,10 @@ pub fn apply(
     let ticks = i64::from(header.tick.0) - baseline.map_or(0, |b| i64::from(b.world.tick.0));
     let tick_rate = i64::from(tick_rate.max(1));
     let mut r = BitReader::new(&snapshot.body);
+    let mut references = References::new(baseline.as_ref());
     let mut kept = Vec::with_capacity(old.len());
     for base in old {
-        let reference = baseline.and_then(|b| reference_of(&b, base.id));
+        let reference = references.of(base.id);
         let prediction = Prediction::new(base, reference, ticks, tick_rate);
         kept.extend(read_update(&mut r, &prediction)?);
     }
@@ -715,6 +770,7 @@ mod tests {
         w.bit(false); // entity 1 as predicted
         w.eg(1, 0); // one spawn
         write_spawn(&mut w, &entity(1, 0), None);
+        w.finish();
         let twice = Snapshot { header: snap.header, body: twice };
         assert_eq!(
             apply(Some(Baseline::new(&a)), &twice, RATE),
@@ -722,7 +778,9 @@ mod tests {
         );
         // The general code with no field group.
         let mut empty = Vec::new();
-        BitWriter::new(&mut empty).bits(0b000_0111, 7);
+        let mut w = BitWriter::new(&mut empty);
+        w.bits(0b000_0111, 7);
+        w.finish();
         let empty = Snapshot { header: snap.header, body: empty };
         assert_eq!(apply(Some(Baseline::new(&a)), &empty, RATE), Err(ApplyError::InvalidCode));
         // Too old a baseline cannot be written.

@@ -348,9 +348,12 @@ mod server {
         let mut big = Vec::new();
         let mut w = tickwire_shared::bits::BitWriter::new(&mut big);
         w.eg((1 << 20) - 1, 0);
+        w.finish();
         claims.push(big);
         let mut over = Vec::new();
-        tickwire_shared::bits::BitWriter::new(&mut over).eg(1025, 0);
+        let mut w = tickwire_shared::bits::BitWriter::new(&mut over);
+        w.eg(1025, 0);
+        w.finish();
         claims.push(over);
         for body in claims {
             let snapshot = full_snapshot(&body);
@@ -360,7 +363,9 @@ mod server {
         }
         // Exactly 1024 passes the count, then the missing spawns are truncation.
         let mut exact = Vec::new();
-        tickwire_shared::bits::BitWriter::new(&mut exact).eg(1024, 0);
+        let mut w = tickwire_shared::bits::BitWriter::new(&mut exact);
+        w.eg(1024, 0);
+        w.finish();
         assert_eq!(apply(None, &full_snapshot(&exact), 30), Err(ApplyError::Truncated));
     }
 

@@ -1,0 +1,127 @@
+//! A room driven directly, without sockets, by scripted clients: the benchmarks' workload.
+//!
+//! Players steer as the bandwidth issue's measurement did: a new random stick position about
+//! every third of a second, boost now and then, an `Input` every tick. Every client acks the
+//! snapshots it takes, `ack_lag` ticks later (0: before the next tick, as on loopback).
+
+#![allow(dead_code)] // each benchmark uses a different part
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tickwire_server::ServerConfig;
+use tickwire_server::context::ServerContext;
+use tickwire_server::game::arena::{Arena, ArenaConfig};
+use tickwire_server::outbox::ClientLink;
+use tickwire_server::room::{JoinRequest, Room, RoomCommand, RoomShared};
+use tickwire_shared::codec::decode_control;
+use tickwire_shared::{Buttons, ControlMessage, Input, InputSeq, Name, Role, RoomName, Tick};
+use tokio::time::Instant;
+
+/// One scripted client.
+pub struct Scripted {
+    pub link: Arc<ClientLink>,
+    pub role: Role,
+    stick: (i8, i8, u8),
+    /// Acks due: (tick at which to send it, acked tick).
+    acks: VecDeque<(u64, Tick)>,
+}
+
+/// A room and its scripted clients.
+pub struct Match {
+    pub room: Room<Arena>,
+    pub clients: Vec<Scripted>,
+    rng: StdRng,
+    ticks: u64,
+    ack_lag: u64,
+    start: Instant,
+    period: Duration,
+}
+
+/// The frames one client took in one tick.
+pub struct Taken {
+    pub client: usize,
+    pub snapshot: Option<bytes::Bytes>,
+}
+
+impl Match {
+    /// A room of `players` and `spectators`, seeded, that acks `ack_lag` ticks late.
+    pub fn new(players: usize, spectators: usize, seed: u64, ack_lag: u64) -> Match {
+        let mut config = ServerConfig::default();
+        config.seed = Some(seed);
+        config.room_capacity = players.max(1) as u16;
+        config.max_spectators = spectators as u16;
+        let period = config.tick_period();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = ServerContext::new(config, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("bench"), players as u16));
+        let mut room = Room::new(shared, ctx, Arena::new(ArenaConfig::default(), seed));
+        let start = Instant::now();
+        let mut clients = Vec::new();
+        for i in 0..players + spectators {
+            let link = Arc::new(ClientLink::new());
+            let (reply, _) = tokio::sync::oneshot::channel();
+            let role = if i < players { Role::Player } else { Role::Spectator };
+            let request = JoinRequest {
+                role,
+                name: Name::truncated("bot"),
+                resume: None,
+                link: link.clone(),
+            };
+            room.handle(RoomCommand::Join { request, reply }, start);
+            let _ = link.take_batch(); // the Welcome and roster
+            clients.push(Scripted { link, role, stick: (0, 0, 0), acks: VecDeque::new() });
+        }
+        Match { room, clients, rng: StdRng::seed_from_u64(seed), ticks: 0, ack_lag, start, period }
+    }
+
+    /// One tick: the room steps and hands out frames; each client takes its snapshot, acks it
+    /// (now or later) and sends its next input. `taken` gets every snapshot frame.
+    pub fn tick(&mut self, mut taken: impl FnMut(Taken)) {
+        self.ticks += 1;
+        // Simulated time, so a loaded machine does not make clients look slow.
+        let now = self.start + self.period * self.ticks as u32;
+        self.room.tick(now);
+        for (i, client) in self.clients.iter_mut().enumerate() {
+            let batch = client.link.take_batch();
+            if let Some(frame) = &batch.snapshot
+                && let Ok(ControlMessage::Snapshot(header)) = decode_control(frame)
+            {
+                client.acks.push_back((self.ticks + self.ack_lag, header.tick));
+            }
+            while client.acks.front().is_some_and(|(due, _)| *due <= self.ticks) {
+                let (_, tick) = client.acks.pop_front().unwrap_or((0, Tick(0)));
+                client.link.record_ack(tick);
+            }
+            if client.role == Role::Player {
+                if self.rng.random_bool(0.1) {
+                    let boost = if self.rng.random_bool(0.2) { Buttons::BOOST } else { 0 };
+                    client.stick = (
+                        self.rng.random_range(-127..=127),
+                        self.rng.random_range(-127..=127),
+                        boost,
+                    );
+                }
+                let (x, y, buttons) = client.stick;
+                client.link.record_input(Input {
+                    seq: InputSeq(self.ticks as u32),
+                    x,
+                    y,
+                    buttons: Buttons(buttons),
+                });
+            }
+            taken(Taken { client: i, snapshot: batch.snapshot });
+        }
+    }
+}
+
+/// Bytes of the WebSocket frame header of a server message of `len` bytes (unmasked).
+pub fn ws_header(len: usize) -> usize {
+    match len {
+        0..=125 => 2,
+        126..=65535 => 4,
+        _ => 10,
+    }
+}

@@ -5,6 +5,7 @@
 
 use clap::Args;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a server needs to know. `ServerConfig::default()` equals running with no flags.
@@ -166,6 +167,19 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Serve the web client (`/`, `/dashboard`, `/assets/...`) from this directory instead of
+    /// the copy compiled into the binary, re-reading files on every request and disabling
+    /// browser caching: edit `client-web/` and reload. Unset serves the embedded copy.
+    #[arg(long, env = "TICKWIRE_WEB_ROOT", value_name = "DIR")]
+    pub web_root: Option<PathBuf>,
+
+    /// Base URL that invite links and their QR codes point to, e.g.
+    /// `https://play.example.com` behind a TLS proxy. Unset: the host the browser used, or this
+    /// machine's LAN address when that host is loopback, so a phone on the same network can
+    /// scan and join.
+    #[arg(long, env = "TICKWIRE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
     /// Seed of the game's RNG for room N is `seed + N`; unset picks a random seed. Fixed seeds
     /// make matches reproducible.
     #[arg(long, env = "TICKWIRE_SEED")]
@@ -225,6 +239,21 @@ impl ServerConfig {
     pub fn tick_period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate.max(1)))
     }
+}
+
+/// Accepts an `http://` or `https://` URL with a host and no query, e.g.
+/// `https://play.example.com` or `http://10.0.0.5:8080/tickwire`.
+pub fn parse_public_url(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{text}` must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || text.contains(['?', '#', ' ', '"', '<', '>']) {
+        return Err(format!("`{text}` must be a base URL with a host and no query or spaces"));
+    }
+    Ok(text.to_string())
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds (`1.5`).
@@ -289,5 +318,22 @@ mod tests {
         let secret: Secret = "hunter2".parse().unwrap();
         assert!(!format!("{secret:?}").contains("hunter2"), "secrets stay out of Debug");
         assert!(!c.echo);
+        assert_eq!(c.web_root, None);
+        assert_eq!(c.public_url, None);
+    }
+
+    #[test]
+    fn public_urls_are_checked() {
+        assert_eq!(
+            parse_public_url("https://play.example.com/").as_deref(),
+            Ok("https://play.example.com")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5:8080/tw").as_deref(),
+            Ok("http://10.0.0.5:8080/tw")
+        );
+        assert!(parse_public_url("play.example.com").is_err());
+        assert!(parse_public_url("https://").is_err());
+        assert!(parse_public_url("https://x.com/?a=1").is_err());
     }
 }

@@ -11,6 +11,9 @@ use crate::connection;
 use crate::context::{AdmitError, ServerContext};
 use crate::echo;
 use crate::guard::{FrameGuard, TextPolicy};
+use crate::lan;
+use crate::stats::{self, StatsHistory, StatsReply};
+use crate::web::{self, WebAssets};
 use axum::Router;
 use axum::extract::{Extension, Json, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version, header};
@@ -35,9 +38,24 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// The router of every route.
+/// The router of every route. Starts the dashboard's stats sampler on `ctx`'s task tracker.
 pub fn router(ctx: Arc<ServerContext>) -> Router {
+    let assets = Arc::new(match &ctx.config.web_root {
+        Some(root) => WebAssets::from_disk(root.clone()),
+        None => WebAssets::embedded(),
+    });
+    let web = Router::new()
+        .route("/", get(web::index))
+        .route("/index.html", get(web::index))
+        .route("/dashboard", get(web::dashboard))
+        .route("/assets/{version}/{*path}", get(web::asset))
+        .with_state(assets);
+    let stats = Router::new().route("/stats", get(stats_json)).with_state(stats::start(&ctx));
     Router::new()
+        .merge(web)
+        .merge(stats)
+        .route("/invite", get(lan::invite_json))
+        .route("/invite.svg", get(lan::invite_svg))
         .route("/ws", get(game_upgrade))
         .route("/echo", get(echo_upgrade))
         .route("/healthz", get(healthz))
@@ -76,7 +94,29 @@ pub fn game_ws_config() -> WebSocketConfig {
 }
 
 async fn not_found() -> (StatusCode, &'static str) {
-    (StatusCode::NOT_FOUND, "not found: try /ws (WebSocket), /rooms, /healthz or /metrics\n")
+    (
+        StatusCode::NOT_FOUND,
+        "not found: try / (the game), /dashboard, /ws (WebSocket), /rooms, /stats, /healthz or /metrics\n",
+    )
+}
+
+/// Query of `/stats`.
+#[derive(Debug, serde::Deserialize)]
+struct StatsQuery {
+    /// Only samples newer than this sequence number.
+    since: Option<u64>,
+}
+
+async fn stats_json(
+    State(history): State<Arc<StatsHistory>>,
+    axum::extract::Query(query): axum::extract::Query<StatsQuery>,
+) -> impl IntoResponse {
+    let reply = StatsReply {
+        period_ms: stats::SAMPLE_PERIOD.as_millis() as u64,
+        tick_rate: history.tick_rate(),
+        samples: history.since(query.since),
+    };
+    ([(header::CACHE_CONTROL, "no-cache")], Json(reply))
 }
 
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {

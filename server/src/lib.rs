@@ -8,7 +8,11 @@
 //! # Layout
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.
 //! - [`auth`]: signed join tokens (JWT, HS256 or EdDSA).
-//! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`) and upgrade checks.
+//! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`, `/stats`, the web
+//!   client's) and upgrade checks.
+//! - [`web`]: the browser game and dashboard (`client-web/`, embedded or `--web-root`).
+//! - [`stats`]: once-a-second metric samples for the dashboard (`/stats`).
+//! - [`lan`]: the LAN address, invite links and their QR codes (`/invite`, `/invite.svg`).
 //! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
 //! - [`echo`]: the diagnostics echo.
 //! - [`guard`]: a watch on the client's frames below tungstenite (text refused or UTF-8
@@ -33,13 +37,16 @@ pub mod game;
 pub mod guard;
 pub mod http;
 pub mod interest;
+pub mod lan;
 pub mod metrics;
 pub mod outbox;
 pub mod proxy;
 pub mod ratelimit;
 pub mod room;
 pub mod server;
+pub mod stats;
 pub mod tls;
+pub mod web;
 
 pub use config::ServerConfig;
 pub use server::run;

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use tickwire_server::auth::{JoinClaims, MintKey, mint, unix_now};
 use tickwire_server::config::{Secret, ServerConfig};
+use tickwire_server::lan::lan_base_url;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -129,12 +130,33 @@ async fn main() -> anyhow::Result<()> {
     } else {
         addr.to_string()
     };
+    if let Some(root) = &cli.config.web_root
+        && !root.join("index.html").is_file()
+    {
+        anyhow::bail!(
+            "--web-root {}: no index.html there (point it at client-web/)",
+            root.display()
+        );
+    }
     tracing::info!(%addr, tick_rate = cli.config.tick_rate, "tickwire listening");
     // Written, not `println!`: a server whose stdout was closed (a pipe that went away) must
     // go on serving, not panic.
-    let mut banner = format!(
-        "tickwire-server listening on {addr}\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n  metrics:        {http}://{shown}/metrics\n"
-    );
+    let mut banner =
+        format!("tickwire-server listening on {addr}\n  play:           {http}://{shown}/\n");
+    match lan_base_url(addr) {
+        Some(url) => banner.push_str(&format!(
+            "  on your network: {} (phones: scan the QR code in the lobby)\n",
+            url.replacen("http", http, 1)
+        )),
+        None if addr.ip().is_loopback() => banner.push_str(&format!(
+            "  on your network: unreachable (bound to loopback; --bind 0.0.0.0:{} lets phones join)\n",
+            addr.port()
+        )),
+        None => banner.push_str("  on your network: no LAN address found\n"),
+    }
+    banner.push_str(&format!(
+        "  dashboard:      {http}://{shown}/dashboard\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n  metrics:        {http}://{shown}/metrics\n"
+    ));
     if cli.config.echo {
         banner.push_str(&format!("  echo:           {ws}://{shown}/echo\n"));
     }

@@ -107,6 +107,12 @@ const TX_ROOM: u32 = (8 + FRAME_BUFFER) as u32;
 /// the datasheet's worst cases (PHY reset: 500 ms) on any bus.
 const POLL_LIMIT: u32 = 200_000;
 
+/// `FREE_RUN` counts at 25 MHz.
+const FREE_RUN_PER_US: u32 = 25;
+
+/// [`State::interrupted_at`] when no interrupt waits for the driver.
+const NOT_INTERRUPTED: u32 = u32::MAX;
+
 /// Interrupt deassertion interval (`IRQ_CFG.INT_DEAS`), in 10 µs units: after the pin goes
 /// inactive it stays so for at least 220 µs, which bounds the interrupt rate.
 const INT_DEAS: u32 = 22;
@@ -227,6 +233,10 @@ pub struct Stats {
     pub tx_waits: u32,
     /// Interrupts taken.
     pub interrupts: u32,
+    /// Longest time from an interrupt to the network task's next look at the chip, in
+    /// microseconds (from the chip's free-running 25 MHz counter): how promptly frames are
+    /// drained. It is the executor's latency; a wake-up lost would show as seconds here.
+    pub wake_latency_max_us: u32,
 }
 
 /// A `u32` counter with a single writer (the driver, or the interrupt handler): plain loads
@@ -268,6 +278,10 @@ pub struct State<R: Registers = Mmio> {
     tx_errors: Counter,
     tx_waits: Counter,
     interrupts: Counter,
+    /// `FREE_RUN` when the handler last ran, until the driver looks (`u32::MAX`: nothing
+    /// pending; a real stamp of `u32::MAX` is off by one cycle).
+    interrupted_at: AtomicU32,
+    wake_latency_max: Counter,
 }
 
 impl<R: Registers> State<R> {
@@ -285,6 +299,8 @@ impl<R: Registers> State<R> {
             tx_errors: Counter::new(),
             tx_waits: Counter::new(),
             interrupts: Counter::new(),
+            interrupted_at: AtomicU32::new(NOT_INTERRUPTED),
+            wake_latency_max: Counter::new(),
         }
     }
 
@@ -295,9 +311,12 @@ impl<R: Registers> State<R> {
         self.interrupts.add(1);
         if let Some(regs) = self.regs.try_get() {
             regs.write(Reg::IntEn, 0);
-            // Read-after-write: make sure the write reached the chip (and the pin dropped)
-            // before the handler returns, or the interrupt would be taken again.
-            regs.read(Reg::ByteTest);
+            // Also the read-after-write the datasheet asks for: the write has reached the
+            // chip (and the pin dropped) before the handler returns, so it is not taken again.
+            let now = regs.read(Reg::FreeRun);
+            if self.interrupted_at.load(Ordering::Relaxed) == NOT_INTERRUPTED {
+                self.interrupted_at.store(now.min(NOT_INTERRUPTED - 1), Ordering::Relaxed);
+            }
         }
         self.waker.wake();
     }
@@ -314,6 +333,7 @@ impl<R: Registers> State<R> {
             tx_errors: self.tx_errors.get(),
             tx_waits: self.tx_waits.get(),
             interrupts: self.interrupts.get(),
+            wake_latency_max_us: self.wake_latency_max.get() / FREE_RUN_PER_US,
         }
     }
 }
@@ -549,6 +569,12 @@ impl<R: Registers> Lan9118<'_, R> {
     /// follows the link, collects TX statuses and the chip's drop counter.
     fn service(&mut self, cx: &mut Context<'_>) {
         self.state.waker.register(cx.waker());
+        let interrupted_at = self.state.interrupted_at.load(Ordering::Relaxed);
+        if interrupted_at != NOT_INTERRUPTED {
+            let latency = self.regs.read(Reg::FreeRun).wrapping_sub(interrupted_at);
+            self.state.wake_latency_max.raise_to(latency);
+            self.state.interrupted_at.store(NOT_INTERRUPTED, Ordering::Relaxed);
+        }
         let pending = self.regs.read(Reg::IntSts);
         if pending & INT_PHY != 0 {
             self.refresh_link();

@@ -6,6 +6,7 @@ mod chip;
 
 use chip::{Chip, RX_FIFO_WORDS, RX_STATUS_ENTRIES};
 use embassy_net_driver::{Driver, HardwareAddress, LinkState, RxToken, TxToken};
+use embassy_net_lan9118::Registers;
 use embassy_net_lan9118::{Config, Error, IrqPin, Lan9118, MTU, RX_FIFO_BYTES, RX_FIFO_FRAMES};
 use embassy_net_lan9118::{State, Stats};
 use std::sync::Arc;
@@ -297,10 +298,17 @@ fn an_interrupt_disables_the_sources_and_wakes_the_stack_which_re_arms_them() {
     assert_eq!(rig.wakes(), 1, "the handler woke the stack");
     assert_eq!(rig.stats().interrupts, 1);
 
+    // The stack comes back after some bus traffic (the model's clock: 1 µs per access).
+    for _ in 0..40 {
+        rig.chip.read(embassy_net_lan9118::Reg::ByteTest);
+    }
     assert!(receive(&mut dev, &mut cx).is_some());
     assert_eq!(receive(&mut dev, &mut cx), None);
     assert_eq!(rig.chip.model().int_en, (1 << 3) | (1 << 18), "re-armed once empty");
     assert!(!rig.chip.model().irq_active());
+    // From the handler's stamp to the driver's first look: the 40 accesses and a few more.
+    let latency = rig.stats().wake_latency_max_us;
+    assert!((40..60).contains(&latency), "{latency} µs");
 }
 
 #[test]

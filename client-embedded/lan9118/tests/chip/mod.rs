@@ -305,7 +305,8 @@ impl Model {
                 }
             }
             Reg::GpioCfg => self.gpio_cfg,
-            Reg::FreeRun => 12_345,
+            // 25 MHz, and one register access takes 1 µs.
+            Reg::FreeRun => (self.accesses * 25) as u32,
             Reg::RxDrop => std::mem::take(&mut self.rx_drop_register),
             Reg::MacCsrCmd => self.mac_cmd,
             Reg::MacCsrData => self.mac_data,

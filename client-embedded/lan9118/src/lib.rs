@@ -51,9 +51,10 @@
 //! Draining promptly matters more than usual here: QEMU's model (`hw/net/lan9118.c`) drops a
 //! frame that does not fit its RX FIFO without counting it anywhere (its `RX_DROP` always
 //! reads 0). [`Stats::rx_fifo_peak_bytes`] makes that provable: frames leave the FIFO only
-//! when this driver reads them, so the level it sees when it starts draining is the highest
-//! the FIFO reached since the last drain. A peak that stays below the FIFO's size minus one
-//! full-size frame ([`RX_FIFO_BYTES`] − 1 536) means no frame was ever turned away.
+//! when this driver takes them, and it reads the level before taking each one, so between two
+//! looks the level only grows but for the one frame taken. The FIFO therefore never held more
+//! than the peak plus one full frame, and a peak at most [`RX_FIFO_SAFE_PEAK_BYTES`] (two
+//! full frames below the FIFO's size) means every arriving frame fit: none was turned away.
 //!
 //! Link state comes from the internal PHY (basic status register, read again on each PHY
 //! interrupt); duplex is resolved from the auto-negotiation registers and programmed into the
@@ -94,6 +95,12 @@ pub const RX_FIFO_BYTES: u32 = 10_560;
 
 /// RX status FIFO size in frames with the 5 KiB TX FIFO (datasheet table 5.2; QEMU: 176).
 pub const RX_FIFO_FRAMES: u32 = 176;
+
+/// The highest [`Stats::rx_fifo_peak_bytes`] that proves no frame was dropped for lack of
+/// room: the FIFO's size less two full frames (the one the driver may have taken out just
+/// before it looked, and one arriving). [`RX_FIFO_FRAMES`] less two plays the same role for
+/// [`Stats::rx_fifo_peak_frames`].
+pub const RX_FIFO_SAFE_PEAK_BYTES: u32 = RX_FIFO_BYTES - 2 * FRAME_BUFFER as u32;
 
 /// Smallest frame worth handing up: an Ethernet header, plus the 4-byte FCS the chip keeps.
 const MIN_RX_LENGTH: usize = 14 + 4;
@@ -220,8 +227,9 @@ pub struct Stats {
     /// Frames the chip itself dropped for lack of FIFO room (its `RX_DROP` counter; QEMU's
     /// model never counts, see [`Stats::rx_fifo_peak_bytes`]).
     pub rx_dropped: u32,
-    /// Highest RX data FIFO level seen, in bytes, of [`RX_FIFO_BYTES`]. Frames leave the FIFO
-    /// only when the driver reads them, so this is the highest level the FIFO ever reached.
+    /// Highest RX data FIFO level seen, in bytes, of [`RX_FIFO_BYTES`]. The FIFO never held
+    /// more than this plus one full frame: at most [`RX_FIFO_SAFE_PEAK_BYTES`] proves that no
+    /// frame was dropped for lack of room (see the crate docs).
     pub rx_fifo_peak_bytes: u32,
     /// Highest number of frames waiting in the RX FIFO, of [`RX_FIFO_FRAMES`].
     pub rx_fifo_peak_frames: u32,

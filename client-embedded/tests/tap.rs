@@ -23,8 +23,8 @@ use embassy_executor::Spawner;
 use embassy_net::{Ipv4Cidr, Runner, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::Command;
 use std::time::{Duration, Instant};
+use support::netns::{self, fail, ip};
 use support::{PATIENCE, Probe, Spectator};
 use tickwire_client_embedded::transport::embassy_net::TcpConnector;
 use tickwire_client_embedded::{Buffers, Client, Config, Endpoint, Event, Identity, Pad};
@@ -49,8 +49,7 @@ fn main() {
 
     // Before any other thread that touches the network exists: every thread and child
     // process created from here on shares the private namespace.
-    enter_private_network_namespace();
-    ip(&["link", "set", "lo", "up"]);
+    netns::enter();
     let device = TunTapDevice::new(TAP).unwrap_or_else(|e| {
         fail(&format!("cannot create TAP device {TAP} through /dev/net/tun: {e}"))
     });
@@ -195,44 +194,4 @@ async fn client_task(
     // The probe never asks to leave, so `run` does not return.
     let _left = client.run(&mut app).await;
     match core::future::pending::<core::convert::Infallible>().await {}
-}
-
-fn enter_private_network_namespace() {
-    // SAFETY: plain syscalls with no pointers; called before this process has other threads
-    // that use the network (the watchdog only sleeps).
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        fail(&format!(
-            "must run as root (euid is {euid}): it needs CAP_SYS_ADMIN for \
-             unshare(CLONE_NEWNET) and CAP_NET_ADMIN for a TAP device"
-        ));
-    }
-    // SAFETY: as above.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        fail(&format!(
-            "unshare(CLONE_NEWNET) failed: {} (a private network namespace needs root)",
-            std::io::Error::last_os_error()
-        ));
-    }
-}
-
-/// Runs `ip ARGS` (iproute2), failing the test loudly if it is missing or fails.
-fn ip(args: &[&str]) {
-    let status = match Command::new("ip").args(args).status() {
-        Ok(status) => status,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(
-            "the `ip` command is missing: install the Debian package `iproute2` \
-             (apt-get install -y iproute2)",
-        ),
-        Err(e) => fail(&format!("cannot run `ip {}`: {e}", args.join(" "))),
-    };
-    if !status.success() {
-        fail(&format!("`ip {}` failed: {status}", args.join(" ")));
-    }
-}
-
-fn fail(why: &str) -> ! {
-    eprintln!("tap: FAILED: {why}");
-    println!("0 passed, 1 failed");
-    std::process::exit(1);
 }

@@ -5,6 +5,7 @@
 
 use clap::Args;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a server needs to know. `ServerConfig::default()` equals running with no flags.
@@ -48,6 +49,14 @@ pub struct ServerConfig {
     /// machine need this raised.
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: u32,
+
+    /// Largest HTTP request head (request line and headers), in bytes; a larger one gets 431
+    /// with a message, and past twice this (or past 100 headers) the connection gets a bare 431
+    /// before the request is read whole. Bounds what one connection makes the server buffer;
+    /// browsers send under 2 KiB, cookies included, unless a site sets many.
+    #[arg(long, env = "TICKWIRE_MAX_REQUEST_HEAD", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
+    pub max_request_head: u32,
 
     /// Time to send the HTTP request head and then the first `Hello`; slower peers are dropped
     /// (HTTP: connection closed; WebSocket: close 1008).
@@ -94,6 +103,30 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_CHAT_BURST", default_value_t = 5)]
     pub chat_burst: u32,
 
+    /// Proxies and load balancers whose `Forwarded` / `X-Forwarded-For` headers are believed
+    /// (comma separated CIDR ranges or addresses, e.g. `10.0.0.0/8,192.0.2.7`). Requests from
+    /// them count against the per-address caps, rate limits and logs of the client they name;
+    /// they are exempt from the per-address TCP cap themselves. Empty: no header is believed
+    /// (anyone could write any address there).
+    #[arg(long, env = "TICKWIRE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
+
+    /// Turns on signed join tokens: HS256 with this secret. Every upgrade of `/ws` must then
+    /// carry a token a game backend minted (`?token=` or `Authorization: Bearer`), else 401.
+    /// Prefer the environment variable: a flag shows in `ps`. See SECURITY.md.
+    #[arg(
+        long,
+        env = "TICKWIRE_JOIN_SECRET",
+        hide_env_values = true,
+        conflicts_with = "join_public_key"
+    )]
+    pub join_secret: Option<Secret>,
+
+    /// Turns on signed join tokens verified with this Ed25519 public key (a PEM file): EdDSA
+    /// tokens the backend signs with the private key, which never reaches the game servers.
+    #[arg(long, env = "TICKWIRE_JOIN_PUBLIC_KEY")]
+    pub join_public_key: Option<std::path::PathBuf>,
+
     /// Origins allowed to open `/ws` (comma separated, e.g. `https://play.example.com`). Empty
     /// allows any; requests without an Origin header (non-browser clients) are always allowed.
     #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -104,6 +137,16 @@ pub struct ServerConfig {
     /// client start skipping frames sooner.
     #[arg(long, env = "TICKWIRE_SOCKET_SEND_BUFFER", default_value_t = 0)]
     pub socket_send_buffer: usize,
+
+    /// PEM certificate chain (leaf first) to serve `https://` and `wss://` on `--bind`; needs
+    /// `--tls-key`. Reloaded from disk on SIGHUP without dropping a connection. Unset: plain
+    /// HTTP (run behind a TLS proxy, or on a LAN).
+    #[arg(long, env = "TICKWIRE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "TICKWIRE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// Serve the diagnostics echo at `/echo` (echoes every WebSocket message back).
     #[arg(long, env = "TICKWIRE_ECHO", default_value_t = false)]
@@ -123,6 +166,19 @@ pub struct ServerConfig {
     /// Time allowed on SIGINT/SIGTERM to send every client close 1001 and flush, before exit.
     #[arg(long, env = "TICKWIRE_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Serve the web client (`/`, `/dashboard`, `/assets/...`) from this directory instead of
+    /// the copy compiled into the binary, re-reading files on every request and disabling
+    /// browser caching: edit `client-web/` and reload. Unset serves the embedded copy.
+    #[arg(long, env = "TICKWIRE_WEB_ROOT", value_name = "DIR")]
+    pub web_root: Option<PathBuf>,
+
+    /// Base URL that invite links and their QR codes point to, e.g.
+    /// `https://play.example.com` behind a TLS proxy. Unset: the host the browser used, or this
+    /// machine's LAN address when that host is loopback, so a phone on the same network can
+    /// scan and join.
+    #[arg(long, env = "TICKWIRE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
 
     /// Seed of the game's RNG for room N is `seed + N`; unset picks a random seed. Fixed seeds
     /// make matches reproducible.
@@ -148,11 +204,56 @@ impl Default for ServerConfig {
     }
 }
 
+/// A secret from the command line or environment, kept out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(text.to_owned()))
+    }
+}
+
 impl ServerConfig {
+    /// The join-token verifier the configuration asks for, if any.
+    pub fn join_verifier(
+        &self,
+    ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
+        use crate::auth::JoinVerifier;
+        match (&self.join_secret, &self.join_public_key) {
+            (Some(secret), _) => JoinVerifier::from_secret(&secret.0).map(Some),
+            (None, Some(path)) => JoinVerifier::from_public_key_file(path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Length of one tick.
     pub fn tick_period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate.max(1)))
     }
+}
+
+/// Accepts an `http://` or `https://` URL with a host and no query, e.g.
+/// `https://play.example.com` or `http://10.0.0.5:8080/tickwire`.
+pub fn parse_public_url(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{text}` must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || text.contains(['?', '#', ' ', '"', '<', '>']) {
+        return Err(format!("`{text}` must be a base URL with a host and no query or spaces"));
+    }
+    Ok(text.to_string())
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds (`1.5`).
@@ -213,6 +314,26 @@ mod tests {
         assert_eq!(c.room_capacity, 32);
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));
+        assert!(c.join_secret.is_none() && c.join_public_key.is_none());
+        let secret: Secret = "hunter2".parse().unwrap();
+        assert!(!format!("{secret:?}").contains("hunter2"), "secrets stay out of Debug");
         assert!(!c.echo);
+        assert_eq!(c.web_root, None);
+        assert_eq!(c.public_url, None);
+    }
+
+    #[test]
+    fn public_urls_are_checked() {
+        assert_eq!(
+            parse_public_url("https://play.example.com/").as_deref(),
+            Ok("https://play.example.com")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5:8080/tw").as_deref(),
+            Ok("http://10.0.0.5:8080/tw")
+        );
+        assert!(parse_public_url("play.example.com").is_err());
+        assert!(parse_public_url("https://").is_err());
+        assert!(parse_public_url("https://x.com/?a=1").is_err());
     }
 }

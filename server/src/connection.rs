@@ -15,7 +15,9 @@
 //! [`ServerConfig::close_timeout`](crate::ServerConfig::close_timeout): a peer that closed
 //! cleanly sees its close code, and unread bytes never turn the server's close into a reset.
 
+use crate::auth::JoinGrant;
 use crate::context::{RoomHandle, ServerContext};
+use crate::guard::Violation;
 use crate::metrics::Initiator;
 use crate::outbox::{Batch, ClientLink, CloseRequest};
 use crate::ratelimit::TokenBucket;
@@ -41,6 +43,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{Instrument, debug, info, info_span, warn};
+
+/// A closing connection whose peer sends nothing for this long is done sending.
+const LINGER_QUIET: Duration = Duration::from_millis(250);
 
 /// Time the room may take to answer a join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -106,6 +111,14 @@ fn ws_failure(e: &WsError) -> Option<CloseRequest> {
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(p) => Some(close_only(close_code::PROTOCOL, p.to_string())),
         WsError::Utf8(_) => Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8")),
+        WsError::Io(io) => match Violation::of(io)? {
+            Violation::TextFrame => {
+                Some(close_only(close_code::UNSUPPORTED, "tickwire speaks binary messages only"))
+            }
+            Violation::InvalidUtf8 => {
+                Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8"))
+            }
+        },
         _ => None,
     }
 }
@@ -124,6 +137,10 @@ enum ReadEnd {
     Dropped,
     /// The server closed it for a reason that ends the seat.
     Refused,
+    /// The client broke the WebSocket protocol (a frame too big, invalid UTF-8, a text frame,
+    /// bad framing): the server closes for it and the seat ends. The message stream is dead,
+    /// so the closing handshake lingers on the raw socket.
+    Broken,
 }
 
 /// The code tungstenite echoes to a client's close frame (see `WebSocketContext::do_close`).
@@ -143,8 +160,14 @@ struct WriterEnd {
 }
 
 /// Serves one upgraded game connection until it ends.
-pub async fn serve<S>(ws: WebSocketStream<S>, ctx: Arc<ServerContext>, peer: SocketAddr)
-where
+///
+/// `grant`: what the client's join token allows, when tokens are required.
+pub async fn serve<S>(
+    ws: WebSocketStream<S>,
+    ctx: Arc<ServerContext>,
+    peer: SocketAddr,
+    grant: Option<JoinGrant>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let span =
@@ -154,7 +177,7 @@ where
         let link = Arc::new(ClientLink::new());
         let writer = ctx.tasks.spawn(write_loop(sink, link.clone(), ctx.clone()).in_current_span());
 
-        let end = match handshake(&mut stream, &link, &ctx).await {
+        let end = match handshake(&mut stream, &link, &ctx, grant).await {
             Ok((joined, handle)) => {
                 let span = tracing::Span::current();
                 span.record("player", joined.player.0);
@@ -165,7 +188,9 @@ where
                     link.client_closed();
                 }
                 let how = match end {
-                    ReadEnd::ClientClosed { .. } | ReadEnd::Refused => Departure::Left,
+                    ReadEnd::ClientClosed { .. } | ReadEnd::Refused | ReadEnd::Broken => {
+                        Departure::Left
+                    }
                     ReadEnd::Dropped => Departure::Dropped,
                 };
                 let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
@@ -186,41 +211,78 @@ where
 async fn finish<S>(
     mut stream: SplitStream<WebSocketStream<S>>,
     link: &ClientLink,
-    writer: tokio::task::JoinHandle<WriterEnd>,
+    writer: tokio::task::JoinHandle<(WriterEnd, Sink<S>)>,
     ctx: &ServerContext,
     end: ReadEnd,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let timeout = ctx.config.close_timeout;
-    if let ReadEnd::ClientClosed { echo } = end {
-        link.client_closed();
-        // Reading on is what writes tungstenite's queued echo; the stream ends once it is out.
-        if tokio::time::timeout(timeout, drain(&mut stream)).await == Ok(true) {
-            ctx.metrics.closed(echo, Initiator::Client);
-            debug!(code = echo, "client closed; echoed");
-        } else {
-            debug!(code = echo, "client closed; the echo could not be written");
-        }
-        let _ = writer.await;
-        return;
-    }
-    // Whatever ended the session, make sure the writer sends a close and exits.
-    link.close(close_only(close_code::NORMAL, ""));
-    let drained = drain(&mut stream);
-    tokio::pin!(drained);
     let mut writer = writer;
-    tokio::select! {
-        // The client answered (or the socket is gone): nothing left to wait for.
-        _ = &mut drained => {
-            let _ = writer.await;
+    let mut written = None;
+    let clean = match end {
+        ReadEnd::ClientClosed { echo } => {
+            link.client_closed();
+            // Reading on is what writes tungstenite's queued echo; the stream ends once it is
+            // out.
+            let clean = tokio::time::timeout(timeout, drain(&mut stream)).await == Ok(true);
+            if clean {
+                ctx.metrics.closed(echo, Initiator::Client);
+                debug!(code = echo, "client closed; echoed");
+            } else {
+                debug!(code = echo, "client closed; the echo could not be written");
+            }
+            clean
         }
-        written = &mut writer => {
-            if written.is_ok_and(|w| w.close_sent) {
-                let _ = tokio::time::timeout(timeout, drained).await;
+        // The message stream died with the error the close is about: nothing to read on it.
+        ReadEnd::Broken => false,
+        ReadEnd::Refused | ReadEnd::Dropped => {
+            // Whatever ended the session, make sure the writer sends a close and exits.
+            link.close(close_only(close_code::NORMAL, ""));
+            let drained = drain(&mut stream);
+            tokio::pin!(drained);
+            tokio::select! {
+                // The client answered (or the socket is gone): nothing left to wait for.
+                clean = &mut drained => clean,
+                out = &mut writer => {
+                    let sent = out.as_ref().is_ok_and(|(end, _)| end.close_sent);
+                    written = out.ok();
+                    sent && tokio::time::timeout(timeout, drained).await == Ok(true)
+                }
             }
         }
+    };
+    let written = match written {
+        Some(written) => Some(written),
+        None => writer.await.ok(),
+    };
+    if clean || matches!(end, ReadEnd::Dropped) {
+        return;
     }
+    // The client broke the protocol or its answer did not come cleanly, but its socket may be
+    // alive with bytes in flight: read them off before dropping it, or the kernel answers them
+    // with a reset that can destroy the close frame before the client reads it.
+    if let Some((end, sink)) = written
+        && end.close_sent
+        && let Ok(mut ws) = stream.reunite(sink)
+    {
+        linger(ws.get_mut(), timeout).await;
+    }
+}
+
+/// Reads and discards raw bytes until the peer closes, the socket fails, nothing has come for
+/// [`LINGER_QUIET`], or `timeout` passes (nginx's lingering close does the same).
+pub(crate) async fn linger<S: AsyncRead + Unpin>(io: &mut S, timeout: Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut discard = [0u8; 4096];
+    let _ = tokio::time::timeout(timeout, async {
+        while let Ok(Ok(n)) = tokio::time::timeout(LINGER_QUIET, io.read(&mut discard)).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads and discards until the stream ends. True when it ended cleanly: the closing handshake
@@ -254,6 +316,7 @@ async fn handshake<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
+    grant: Option<JoinGrant>,
 ) -> Result<(Joined, RoomHandle), ReadEnd>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -289,7 +352,10 @@ where
             Ok(Some(Ok(_))) => continue, // ping, pong
             Ok(Some(Err(e))) => {
                 return match ws_failure(&e) {
-                    Some(close) => refused(close),
+                    Some(close) => {
+                        link.close(close);
+                        Err(ReadEnd::Broken)
+                    }
                     None => Err(ReadEnd::Dropped),
                 };
             }
@@ -327,7 +393,30 @@ where
     if let Err(why) = validate_hello(&hello) {
         return refused(kick(close_code::PROTOCOL, KickReason::BadHello, why));
     }
+    let mut hello = hello;
+    if let Some(grant) = grant {
+        if let Err(why) = apply_grant(&mut hello, &grant) {
+            return refused(kick(close_code::POLICY, KickReason::BadHello, why));
+        }
+    }
     join(hello, link, ctx).await.ok_or(ReadEnd::Refused)
+}
+
+/// Holds a `Hello` to what its join token allows: the token's name replaces the one asked
+/// for; a room or role the token pins must be the one asked for.
+pub fn apply_grant(hello: &mut Hello, grant: &JoinGrant) -> Result<(), String> {
+    if let Some(room) = grant.room
+        && hello.room != RoomRequest::Named(room)
+    {
+        return Err(format!("this join token is for room {} only", room.as_str()));
+    }
+    if let Some(role) = grant.role
+        && hello.role != role
+    {
+        return Err(format!("this join token joins as a {role:?} only"));
+    }
+    hello.name = grant.name;
+    Ok(())
 }
 
 /// Checks what `decode_client` cannot: the room name's characters. `Err` says why, for the
@@ -457,7 +546,7 @@ where
                 return match ws_failure(&e) {
                     Some(close) => {
                         link.close(close);
-                        ReadEnd::Refused
+                        ReadEnd::Broken
                     }
                     None => {
                         debug!(error = %e, "connection lost");
@@ -591,7 +680,7 @@ async fn write_loop<S>(
     mut sink: Sink<S>,
     link: Arc<ClientLink>,
     ctx: Arc<ServerContext>,
-) -> WriterEnd
+) -> (WriterEnd, Sink<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -603,7 +692,7 @@ where
         tokio::select! {
             mut batch = link.next_batch() => {
                 if batch.client_closed {
-                    return unsent;
+                    return (unsent, sink);
                 }
                 let close = batch.close.take();
                 // A blocked write is abandoned when a close is requested (the room gave up on
@@ -615,7 +704,7 @@ where
                     _ = shutdown_signal(&ctx) => true,
                 };
                 if !wrote {
-                    return unsent;
+                    return (unsent, sink);
                 }
                 if let Some(close) = close {
                     break close;
@@ -627,7 +716,7 @@ where
             _ = heartbeat.tick() => {
                 let ping = tokio::time::timeout(heartbeat_every, sink.send(Message::Ping(Bytes::new())));
                 if !matches!(ping.await, Ok(Ok(()))) {
-                    return unsent;
+                    return (unsent, sink);
                 }
             }
             _ = shutdown_signal(&ctx) => {
@@ -664,7 +753,7 @@ where
     if close_sent {
         ctx.metrics.closed(code, Initiator::Server);
     }
-    WriterEnd { close_sent }
+    (WriterEnd { close_sent }, sink)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary (a close reason must fit in

@@ -92,6 +92,8 @@ pub struct ServerContext {
     pub tasks: TaskTracker,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Checks join tokens when they are required; set once by [`crate::server::run`].
+    pub join: std::sync::OnceLock<crate::auth::JoinVerifier>,
     directory: Mutex<Directory>,
     connections: Mutex<Connections>,
     seed: u64,
@@ -112,6 +114,7 @@ impl ServerContext {
             metrics: Metrics::new(),
             tasks: TaskTracker::new(),
             shutdown,
+            join: std::sync::OnceLock::new(),
             directory: Mutex::default(),
             connections: Mutex::default(),
             seed,
@@ -216,12 +219,16 @@ impl ServerContext {
 
     /// Remembers which room a resume token belongs to.
     pub fn register_token(&self, token: ResumeToken, room: &RoomName) {
-        lock(&self.directory).tokens.insert(token, *room);
+        let mut dir = lock(&self.directory);
+        dir.tokens.insert(token, *room);
+        self.metrics.resume_tokens.set(dir.tokens.len() as i64);
     }
 
     /// Forgets a token whose seat ended.
     pub fn forget_token(&self, token: &ResumeToken) {
-        lock(&self.directory).tokens.remove(token);
+        let mut dir = lock(&self.directory);
+        dir.tokens.remove(token);
+        self.metrics.resume_tokens.set(dir.tokens.len() as i64);
     }
 
     /// The rooms, for `GET /rooms`.
@@ -252,6 +259,7 @@ impl ServerContext {
         }
         *from_ip += 1;
         conns.total += 1;
+        self.metrics.sessions.set(i64::from(conns.total));
         Ok(ConnectionPermit { ctx: self.clone(), ip })
     }
 
@@ -314,6 +322,7 @@ impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         let mut conns = lock(&self.ctx.connections);
         conns.total = conns.total.saturating_sub(1);
+        self.ctx.metrics.sessions.set(i64::from(conns.total));
         release(&mut conns.per_ip, self.ip);
     }
 }

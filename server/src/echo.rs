@@ -2,8 +2,9 @@
 //! back unchanged, so a firmware author can test a WebSocket layer against a known-good peer
 //! and a conformance suite can exercise the stack. Errors close with the same codes as games.
 
-use crate::connection::{close_code, drain, echo_code, shutdown_signal, truncate_utf8};
+use crate::connection::{close_code, drain, echo_code, linger, shutdown_signal, truncate_utf8};
 use crate::context::ServerContext;
+use crate::guard::Violation;
 use crate::metrics::Initiator;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ where
 {
     let span = info_span!("echo", %peer);
     async move {
+        // The message stream failed (a protocol error): the close lingers on the raw socket.
+        let mut broken = false;
         let close = loop {
             let next = tokio::select! {
                 m = tokio::time::timeout(ctx.config.idle_timeout, ws.next()) => m,
@@ -52,10 +55,13 @@ where
                 Ok(Some(Ok(_))) => {}
                 Ok(Some(Err(e))) => {
                     debug!(error = %e, "echo read failed");
+                    broken = true;
+                    let utf8 = || (close_code::INVALID_DATA, "text frame is not UTF-8".to_string());
                     break match e {
                         WsError::Capacity(c) => Some((close_code::TOO_BIG, c.to_string())),
                         WsError::Protocol(p) => Some((close_code::PROTOCOL, p.to_string())),
-                        WsError::Utf8(_) => Some((close_code::INVALID_DATA, "text frame is not UTF-8".to_string())),
+                        WsError::Utf8(_) => Some(utf8()),
+                        WsError::Io(io) if Violation::of(&io).is_some() => Some(utf8()),
                         _ => None,
                     };
                 }
@@ -68,8 +74,12 @@ where
             if let Ok(Ok(())) = tokio::time::timeout(timeout, ws.close(Some(frame))).await {
                 ctx.metrics.closed(code, Initiator::Server);
                 // Wait for the peer's answer, discarding what it still sends, so the close
-                // is not destroyed by a reset over unread bytes.
-                let _ = tokio::time::timeout(timeout, drain(&mut ws)).await;
+                // is not destroyed by a reset over unread bytes; after a protocol error the
+                // message stream is dead and the bytes are read raw.
+                let answered = !broken && tokio::time::timeout(timeout, drain(&mut ws)).await == Ok(true);
+                if !answered {
+                    linger(ws.get_mut(), timeout).await;
+                }
             }
         }
     }

@@ -6,9 +6,14 @@
 //! an Origin outside the allowlist (403), a missing `tickwire.v1` subprotocol (400), or a full
 //! server (503, 429 per address).
 
+use crate::auth::{AuthError, JoinGrant, JoinVerifier};
 use crate::connection;
 use crate::context::{AdmitError, ServerContext};
 use crate::echo;
+use crate::guard::{FrameGuard, TextPolicy};
+use crate::lan;
+use crate::stats::{self, StatsHistory, StatsReply};
+use crate::web::{self, WebAssets};
 use axum::Router;
 use axum::extract::{Extension, Json, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version, header};
@@ -23,13 +28,34 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
 use tracing::debug;
 
-/// The client's address, inserted into each request by the listener.
+/// The TCP peer's address, inserted into each request by the listener.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// The router of every route.
+/// The client's address: the TCP peer's, or, behind a trusted proxy, the one the proxy names
+/// (with port 0: a proxy does not say the client's port). Inserted by the listener; caps, rate
+/// limits and logs use it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The router of every route. Starts the dashboard's stats sampler on `ctx`'s task tracker.
 pub fn router(ctx: Arc<ServerContext>) -> Router {
+    let assets = Arc::new(match &ctx.config.web_root {
+        Some(root) => WebAssets::from_disk(root.clone()),
+        None => WebAssets::embedded(),
+    });
+    let web = Router::new()
+        .route("/", get(web::index))
+        .route("/index.html", get(web::index))
+        .route("/dashboard", get(web::dashboard))
+        .route("/assets/{version}/{*path}", get(web::asset))
+        .with_state(assets);
+    let stats = Router::new().route("/stats", get(stats_json)).with_state(stats::start(&ctx));
     Router::new()
+        .merge(web)
+        .merge(stats)
+        .route("/invite", get(lan::invite_json))
+        .route("/invite.svg", get(lan::invite_svg))
         .route("/ws", get(game_upgrade))
         .route("/echo", get(echo_upgrade))
         .route("/healthz", get(healthz))
@@ -68,7 +94,29 @@ pub fn game_ws_config() -> WebSocketConfig {
 }
 
 async fn not_found() -> (StatusCode, &'static str) {
-    (StatusCode::NOT_FOUND, "not found: try /ws (WebSocket), /rooms, /healthz or /metrics\n")
+    (
+        StatusCode::NOT_FOUND,
+        "not found: try / (the game), /dashboard, /ws (WebSocket), /rooms, /stats, /healthz or /metrics\n",
+    )
+}
+
+/// Query of `/stats`.
+#[derive(Debug, serde::Deserialize)]
+struct StatsQuery {
+    /// Only samples newer than this sequence number.
+    since: Option<u64>,
+}
+
+async fn stats_json(
+    State(history): State<Arc<StatsHistory>>,
+    axum::extract::Query(query): axum::extract::Query<StatsQuery>,
+) -> impl IntoResponse {
+    let reply = StatsReply {
+        period_ms: stats::SAMPLE_PERIOD.as_millis() as u64,
+        tick_rate: history.tick_rate(),
+        samples: history.since(query.since),
+    };
+    ([(header::CACHE_CONTROL, "no-cache")], Json(reply))
 }
 
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
@@ -100,6 +148,77 @@ fn refuse_admission(ctx: &ServerContext, e: AdmitError) -> Response {
     };
     ctx.metrics.refused(reason);
     retry_after(refuse(status, e.to_string()))
+}
+
+/// The size of a request head as it came on the wire: request line, headers, blank line.
+pub fn head_size<B>(req: &Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + "  HTTP/1.1\r\n".len();
+    let headers: usize =
+        req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    line + headers + 2
+}
+
+/// A 431 for a request head above [`ServerConfig::max_request_head`](crate::ServerConfig), or
+/// `None`. (Twice that, hyper refuses with a bare 431 before a request exists.)
+pub fn refuse_large_head<B>(req: &Request<B>, ctx: &ServerContext) -> Option<Response> {
+    let size = head_size(req);
+    let limit = ctx.config.max_request_head as usize;
+    (size > limit).then(|| {
+        ctx.metrics.refused("head_too_large");
+        refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("request head of {size} bytes exceeds the limit of {limit}"),
+        )
+    })
+}
+
+/// The join token of an upgrade (`?token=` or `Authorization: Bearer`), checked.
+fn authorize<B>(req: &Request<B>, verifier: &JoinVerifier) -> Result<JoinGrant, AuthError> {
+    let from_query = req.uri().query().and_then(|q| query_param(q, "token"));
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned());
+    let token = from_query.or(from_header).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+    verifier.verify(&token)
+}
+
+/// The percent-decoded value of `name` in a query string.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let value = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })?;
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// 401 for a join token that is missing or not good, with the reason.
+fn unauthorized(e: &AuthError) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, e.to_string());
+    let challenge = HeaderValue::from_static("Bearer realm=\"tickwire\", error=\"invalid_token\"");
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+    response
 }
 
 /// Adds `Retry-After: 5` (seconds) to a refusal the client may retry.
@@ -218,12 +337,20 @@ fn switching_protocols(accept: String, subprotocol: Option<&'static str>) -> Res
 
 async fn game_upgrade(
     State(ctx): State<Arc<ServerContext>>,
-    Extension(PeerAddr(peer)): Extension<PeerAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
     let accept = match check_upgrade(&req, &ctx, Some(SUBPROTOCOL)) {
         Ok(accept) => accept,
         Err(response) => return response,
+    };
+    let grant = match ctx.join.get().map(|verifier| authorize(&req, verifier)) {
+        None => None,
+        Some(Ok(grant)) => Some(grant),
+        Some(Err(e)) => {
+            ctx.metrics.refused("auth");
+            return unauthorized(&e);
+        }
     };
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
@@ -235,11 +362,11 @@ async fn game_upgrade(
         let _permit = permit;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let io = TokioIo::new(upgraded);
+                let io = FrameGuard::new(TokioIo::new(upgraded), TextPolicy::Refuse);
                 let ws =
                     WebSocketStream::from_raw_socket(io, WsRole::Server, Some(game_ws_config()))
                         .await;
-                connection::serve(ws, task_ctx, peer).await;
+                connection::serve(ws, task_ctx, peer, grant).await;
             }
             Err(e) => debug!(%peer, error = %e, "upgrade failed"),
         }
@@ -249,7 +376,7 @@ async fn game_upgrade(
 
 async fn echo_upgrade(
     State(ctx): State<Arc<ServerContext>>,
-    Extension(PeerAddr(peer)): Extension<PeerAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
     if !ctx.config.echo {
@@ -262,6 +389,11 @@ async fn echo_upgrade(
         Ok(accept) => accept,
         Err(response) => return response,
     };
+    // With join tokens on, the echo wants one too: it is not a way around them.
+    if let Some(Err(e)) = ctx.join.get().map(|verifier| authorize(&req, verifier)) {
+        ctx.metrics.refused("auth");
+        return unauthorized(&e);
+    }
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
         Err(e) => return refuse_admission(&ctx, e),
@@ -281,12 +413,8 @@ async fn echo_upgrade(
                 .max_write_buffer_size(2 * max_message + 16 * 1024)
                 .max_message_size(Some(max_message))
                 .max_frame_size(Some(max_message));
-            let ws = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                WsRole::Server,
-                Some(config),
-            )
-            .await;
+            let io = FrameGuard::new(TokioIo::new(upgraded), TextPolicy::Validate);
+            let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(config)).await;
             echo::serve(ws, task_ctx, peer).await;
         }
     });
@@ -296,6 +424,15 @@ async fn echo_upgrade(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_is_read_from_the_query_percent_decoded() {
+        assert_eq!(query_param("token=a.b.c", "token"), Some("a.b.c".into()));
+        assert_eq!(query_param("room=x&token=a%2Eb%2ec&z", "token"), Some("a.b.c".into()));
+        assert_eq!(query_param("tokens=1", "token"), None);
+        assert_eq!(query_param("token=%zz%4", "token"), Some("%zz%4".into()));
+        assert_eq!(query_param("token", "token"), Some(String::new()));
+    }
 
     #[test]
     fn key_shape_is_checked() {

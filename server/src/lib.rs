@@ -7,30 +7,46 @@
 //!
 //! # Layout
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.
-//! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`) and upgrade checks.
+//! - [`auth`]: signed join tokens (JWT, HS256 or EdDSA).
+//! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`, `/stats`, the web
+//!   client's) and upgrade checks.
+//! - [`web`]: the browser game and dashboard (`client-web/`, embedded or `--web-root`).
+//! - [`stats`]: once-a-second metric samples for the dashboard (`/stats`).
+//! - [`lan`]: the LAN address, invite links and their QR codes (`/invite`, `/invite.svg`).
 //! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
 //! - [`echo`]: the diagnostics echo.
+//! - [`guard`]: a watch on the client's frames below tungstenite (text refused or UTF-8
+//!   checked at the first bad byte).
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
 //! - [`interest`]: the spatial grid that decides what each player sees.
+//! - [`proxy`]: the client's address behind trusted proxies (`Forwarded`, `X-Forwarded-For`).
 //! - [`ratelimit`]: token buckets.
+//! - [`tls`]: certificates for `https://` and `wss://`, reloadable.
 //! - [`game`]: the `Game` trait and the arena game.
 //! - [`config`], [`metrics`].
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod context;
 pub mod echo;
 pub mod game;
+pub mod guard;
 pub mod http;
 pub mod interest;
+pub mod lan;
 pub mod metrics;
 pub mod outbox;
+pub mod proxy;
 pub mod ratelimit;
 pub mod room;
 pub mod server;
+pub mod stats;
+pub mod tls;
+pub mod web;
 
 pub use config::ServerConfig;
 pub use server::run;

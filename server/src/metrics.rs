@@ -70,6 +70,10 @@ pub struct Metrics {
     pub clients: Family<RoleLabels, Gauge>,
     /// Open rooms.
     pub rooms: Gauge,
+    /// Open WebSocket sessions (upgraded connections, seated or not).
+    pub sessions: Gauge,
+    /// Resume tokens the directory holds (seats attached or waiting for a resume).
+    pub resume_tokens: Gauge,
     /// Time spent in one room tick (simulate, encode, hand frames to clients), seconds.
     pub tick_duration: Histogram,
     /// Ticks that started later than one tick period after they were due, or took longer than
@@ -102,6 +106,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("tickwire");
         let clients = Family::<RoleLabels, Gauge>::default();
         let rooms = Gauge::default();
+        let sessions = Gauge::default();
+        let resume_tokens = Gauge::default();
         // 50 us to ~0.4 s: a healthy 30 Hz tick is well under 33 ms.
         let tick_duration = Histogram::new(exponential_buckets(0.000_05, 2.0, 14));
         let late_ticks = Counter::default();
@@ -113,6 +119,8 @@ impl Metrics {
         let refused = Family::<ReasonLabels, Counter>::default();
         registry.register("clients", "Clients in rooms, by role", clients.clone());
         registry.register("rooms", "Open rooms", rooms.clone());
+        registry.register("sessions", "Open WebSocket sessions", sessions.clone());
+        registry.register("resume_tokens", "Resume tokens held", resume_tokens.clone());
         registry.register(
             "tick_duration_seconds",
             "Time spent in one room tick",
@@ -141,6 +149,8 @@ impl Metrics {
             registry,
             clients,
             rooms,
+            sessions,
+            resume_tokens,
             tick_duration,
             late_ticks,
             frames_sent,

@@ -245,7 +245,10 @@ mod tests {
         let batch = link.next_batch().await;
         assert_eq!(batch.snapshot.as_deref(), Some(&b"b"[..]));
         assert_eq!(batch.control, vec![Bytes::from_static(b"c1"), Bytes::from_static(b"c2")]);
-        assert_eq!(link.stalled_for(now + std::time::Duration::from_secs(9)), Default::default());
+        assert_eq!(
+            link.stalled_for(now + std::time::Duration::from_secs(9)),
+            std::time::Duration::ZERO
+        );
     }
 
     #[test]

@@ -6,13 +6,18 @@
 
 use crate::config::ServerConfig;
 use crate::context::ServerContext;
-use crate::http::{PeerAddr, router};
+use crate::http::{ClientAddr, PeerAddr, refuse_large_head, router};
+use crate::proxy::client_ip;
+use crate::tls::{Certificates, TLS_HANDSHAKE_RECORD};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 use tracing::{debug, error, info, warn};
@@ -36,16 +41,48 @@ async fn refuse_busy_address(mut stream: tokio::net::TcpStream, limit: u32) {
         stream.shutdown().await
     })
     .await;
+    // The request it sent is still unread: read it off, or the close becomes a reset that can
+    // destroy the 429 before the client reads it.
+    crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every client with 1001.
+///
+/// With [`ServerConfig::tls_cert`] and [`ServerConfig::tls_key`] it serves `https://` and
+/// `wss://` and reloads the files on SIGHUP (Unix). If they cannot be loaded it logs why and
+/// returns at once: a binary checks them first ([`crate::tls::Certificates::load`]) to exit
+/// with a message naming the flag.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future) {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shutdown_timeout = config.shutdown_timeout;
     let http_limit =
         Arc::new(Semaphore::new((config.max_connections + HTTP_CONNECTION_HEADROOM) as usize));
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => match Certificates::load(cert, key) {
+            Ok(certificates) => Some(certificates),
+            Err(e) => {
+                error!(error = %e, "cannot serve TLS (--tls-cert, --tls-key)");
+                return;
+            }
+        },
+        _ => None,
+    };
+    let join = match config.join_verifier() {
+        Ok(join) => join,
+        Err(e) => {
+            error!(error = %e, "cannot check join tokens (--join-secret, --join-public-key)");
+            return;
+        }
+    };
     let ctx = ServerContext::new(config, shutdown_rx);
+    if let Some(join) = join {
+        let _ = ctx.join.set(join);
+    }
     let app = router(ctx.clone());
+    let acceptor = tls.as_ref().map(|certificates| {
+        ctx.tasks.spawn(reload_on_sighup(certificates.clone(), ctx.clone()));
+        certificates.acceptor()
+    });
     tokio::pin!(shutdown);
 
     let mut backoff = Duration::from_millis(10);
@@ -74,10 +111,17 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
                 continue;
             }
         };
-        let Some(tcp_permit) = ctx.admit_tcp(peer.ip()) else {
-            ctx.metrics.refused("per_ip");
-            ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
-            continue;
+        // A trusted proxy carries many clients: each is capped by its own address instead.
+        let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer.ip()));
+        let tcp_permit = if trusted {
+            None
+        } else {
+            let Some(permit) = ctx.admit_tcp(peer.ip()) else {
+                ctx.metrics.refused("per_ip");
+                ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
+                continue;
+            };
+            Some(permit)
         };
         // Snapshots are small and latency-bound: never wait to coalesce them.
         let _ = stream.set_nodelay(true);
@@ -85,30 +129,24 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             let _ =
                 socket2::SockRef::from(&stream).set_send_buffer_size(ctx.config.socket_send_buffer);
         }
-        let app = app.clone();
-        let ctx_conn = ctx.clone();
+        let (app, ctx_conn, acceptor) = (app.clone(), ctx.clone(), acceptor.clone());
         ctx.tasks.spawn(async move {
             let _permits = (permit, tcp_permit);
-            let service = hyper::service::service_fn(move |mut req| {
-                req.extensions_mut().insert(PeerAddr(peer));
-                app.clone().oneshot(req)
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(ctx_conn.config.handshake_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        debug!(%peer, error = %e, "http connection ended with an error");
-                    }
+            let Some(acceptor) = acceptor else {
+                return serve_http(stream, peer, app, ctx_conn).await;
+            };
+            // The TLS handshake counts against the same deadline as an HTTP request head.
+            let handshake = async {
+                if !starts_with_tls(&stream).await {
+                    refuse_plain_http(stream).await;
+                    return None;
                 }
-                _ = crate::connection::shutdown_signal(&ctx_conn) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
-                }
+                acceptor.accept(stream).await.ok()
+            };
+            match tokio::time::timeout(ctx_conn.config.handshake_timeout, handshake).await {
+                Ok(Some(tls)) => serve_http(tls, peer, app, ctx_conn).await,
+                Ok(None) => debug!(%peer, "TLS handshake failed"),
+                Err(_) => debug!(%peer, "TLS handshake timed out"),
             }
         });
     }
@@ -122,4 +160,96 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     } else {
         info!("shutdown complete");
     }
+}
+
+/// Serves HTTP/1.1 (with upgrades) on one accepted connection, plain or TLS.
+async fn serve_http<I>(io: I, peer: SocketAddr, app: axum::Router, ctx: Arc<ServerContext>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ctx_req = ctx.clone();
+    let service = hyper::service::service_fn(move |mut req| {
+        let trusted = &ctx_req.config.trusted_proxies;
+        let client = match client_ip(peer, req.headers(), trusted) {
+            ip if ip == peer.ip() => peer,
+            ip => SocketAddr::new(ip, 0),
+        };
+        req.extensions_mut().insert(PeerAddr(peer));
+        req.extensions_mut().insert(ClientAddr(client));
+        let refusal = refuse_large_head(&req, &ctx_req);
+        let app = app.clone();
+        async move {
+            match refusal {
+                Some(refusal) => Ok(refusal),
+                None => app.oneshot(req).await,
+            }
+        }
+    });
+    let head_limit = ctx.config.max_request_head as usize;
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        // Past twice the documented limit hyper refuses (431) before a request exists.
+        .max_header_size(2 * head_limit)
+        .max_buf_size((2 * head_limit).max(8192) + 4096)
+        .header_read_timeout(ctx.config.handshake_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "http connection ended with an error");
+            }
+        }
+        _ = crate::connection::shutdown_signal(&ctx) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+        }
+    }
+}
+
+/// Whether the connection's first byte starts a TLS handshake (waiting for it to arrive).
+async fn starts_with_tls(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0] == TLS_HANDSHAKE_RECORD)
+}
+
+/// Plain HTTP on the TLS port: a plain-text 400 saying so, instead of a failed handshake.
+async fn refuse_plain_http(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "this server speaks TLS: use https:// or wss://\n";
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+    crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
+}
+
+/// Reloads the certificate files on each SIGHUP until shutdown (Unix; elsewhere nothing).
+async fn reload_on_sighup(certificates: Arc<Certificates>, ctx: Arc<ServerContext>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            warn!("cannot listen for SIGHUP; TLS certificates will not reload");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hangups.recv() => match certificates.reload() {
+                    Ok(()) => info!("SIGHUP: TLS certificate reloaded"),
+                    Err(e) => error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the previous one"),
+                },
+                _ = crate::connection::shutdown_signal(&ctx) => return,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (certificates, ctx);
 }

@@ -568,14 +568,16 @@ struct Kept {
     baseline: Option<Tick>,
 }
 
-/// The worlds a client keeps to rebuild snapshots: the newest [`WorldHistory::CAPACITY`] it
-/// rebuilt, by tick. Feed every snapshot to [`WorldHistory::apply`] and `Ack` the tick of each
-/// world it returns; on an error, ack nothing new (the server then falls back to a snapshot
-/// this client can rebuild) and carry on.
+/// The worlds a client keeps to rebuild snapshots, by tick. Feed every snapshot to
+/// [`WorldHistory::apply`] and `Ack` the tick of each world it returns; on an error, ack
+/// nothing new (the server then falls back to a snapshot this client can rebuild) and carry on.
 ///
-/// The server deltas against the newest tick a client acked, at most 32 ticks back, and
-/// extrapolates from that world's own baseline only while it is within the same 32 ticks, so
-/// 64 worlds cover any ack in flight.
+/// It keeps only what a later snapshot can still name (the server's baselines only move
+/// forward, and a snapshot extrapolates from its baseline's own baseline), so a client that
+/// acks promptly holds about three worlds, and never more than [`WorldHistory::CAPACITY`] (the server deltas against the newest
+/// acked tick at most 32 ticks back, and extrapolates from that world's own baseline only while
+/// it is within the same 32 ticks). A renderer that interpolates further back keeps its own
+/// copies.
 #[derive(Debug, Clone)]
 pub struct WorldHistory {
     /// Rebuilt worlds, oldest first, ticks strictly increasing.
@@ -623,6 +625,23 @@ impl WorldHistory {
             self.worlds[at] = kept;
         } else {
             self.worlds.insert(at, kept);
+        }
+        // Nothing older than what a later snapshot can name is needed again. The server's
+        // baselines only move forward, so a later snapshot is against this one's baseline or a
+        // newer world, and extrapolates from that world's own baseline: the oldest of the kept
+        // worlds from this baseline on and of their baselines bounds what is still needed. (A
+        // full snapshot bounds nothing: the server may still see an older ack arrive.) A
+        // client that acks promptly keeps about three worlds.
+        if let Some(baseline) = header.baseline {
+            let from = self.worlds.partition_point(|k| k.world.tick < baseline);
+            let oldest_needed = self
+                .worlds
+                .range(from..)
+                .map(|k| k.baseline.map_or(k.world.tick, |b| b.min(k.world.tick)))
+                .min()
+                .unwrap_or(baseline);
+            let stale = self.worlds.partition_point(|k| k.world.tick < oldest_needed);
+            self.worlds.drain(..stale);
         }
         // Evict the oldest, never the world just rebuilt (a server may resend an old tick).
         while self.worlds.len() > Self::CAPACITY {
@@ -695,6 +714,49 @@ mod tests {
 
     fn world(tick: u32, entities: Vec<EntityState>) -> World {
         World::from_unsorted(Tick(tick), round(), entities)
+    }
+
+    #[test]
+    fn late_acks_keep_what_later_snapshots_name() {
+        // Acks two ticks late, as on a 70-100 ms round trip: snapshot t is against t - 3,
+        // extrapolated from t - 6; every one must find both after pruning.
+        let mut history = WorldHistory::new(RATE);
+        let w = |t: u32| world(t, vec![ship(1, (t as i16 * 5, 0), (t as i16, 0), 0)]);
+        let mut baseline_of = alloc::collections::BTreeMap::new();
+        for t in 1..=40u32 {
+            let acked = t.checked_sub(3).filter(|&a| a >= 1);
+            let snap = match acked {
+                None => delta(None, &w(t), InputSeq(0), RATE).unwrap(),
+                Some(a) => {
+                    let reference = baseline_of.get(&a).copied().flatten().map(w);
+                    let base = Baseline { world: &w(a), reference: reference.as_ref() };
+                    delta(Some(base), &w(t), InputSeq(0), RATE).unwrap()
+                }
+            };
+            baseline_of.insert(t, acked);
+            assert_eq!(history.apply(&snap).map(|w| w.tick), Ok(Tick(t)), "tick {t}");
+        }
+        assert!(history.iter().count() <= 8, "{} worlds kept", history.iter().count());
+
+        // Acks arriving between full snapshots: 4 is against 1, 5 against 3 (which was full),
+        // and 6 against 4 extrapolates from 1, older than 5's baseline.
+        let mut history = WorldHistory::new(RATE);
+        let snap = |t: u32, base: Option<u32>, reference: Option<u32>| {
+            let (b, r) = (base.map(w), reference.map(w));
+            let base = b.as_ref().map(|world| Baseline { world, reference: r.as_ref() });
+            delta(base, &w(t), InputSeq(0), RATE).unwrap()
+        };
+        for (t, base, reference) in [
+            (1, None, None),
+            (2, None, None),
+            (3, None, None),
+            (4, Some(1), None),
+            (5, Some(3), None),
+            (6, Some(4), Some(1)),
+        ] {
+            let applied = history.apply(&snap(t, base, reference)).map(|w| w.tick);
+            assert_eq!(applied, Ok(Tick(t)), "tick {t}");
+        }
     }
 
     #[test]
@@ -806,7 +868,8 @@ mod tests {
         }
         assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)));
         assert_eq!(history.baseline_of(Tick(70)), Some(Tick(69)));
-        assert!(history.get(Tick(7)).is_some() && history.get(Tick(6)).is_none());
+        // Acked every tick: only the baseline's baseline onwards is kept.
+        assert_eq!(history.iter().map(|w| w.tick.0).collect::<Vec<_>>(), [68, 69, 70]);
         let stale = delta(Some(Baseline::new(&w(6))), &w(71), InputSeq(0), RATE).unwrap();
         assert_eq!(history.apply(&stale), Err(ApplyError::MissingBaseline(Tick(6))));
         assert_eq!(history.latest().map(|w| w.tick), Some(Tick(70)), "nothing kept on error");

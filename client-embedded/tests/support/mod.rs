@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use embedded_io_adapters::tokio_1::FromTokio;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -199,7 +201,12 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(upstream: SocketAddr, one_byte: bool) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Proxy::start_at("127.0.0.1:0".parse().unwrap(), upstream, one_byte).await
+    }
+
+    /// A proxy listening on `listen` (which may name port 0).
+    pub async fn start_at(listen: SocketAddr, upstream: SocketAddr, one_byte: bool) -> Proxy {
+        let listener = TcpListener::bind(listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accepted: Arc<Mutex<usize>> = Arc::default();

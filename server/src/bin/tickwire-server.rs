@@ -1,8 +1,11 @@
 //! `tickwire-server`: parses flags, sets up logging, binds, runs.
 
 use anyhow::Context;
-use clap::Parser;
-use tickwire_server::config::ServerConfig;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use tickwire_server::auth::{JoinClaims, MintKey, mint, unix_now};
+use tickwire_server::config::{Secret, ServerConfig};
+use tickwire_server::lan::lan_base_url;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -10,21 +13,114 @@ use tracing_subscriber::EnvFilter;
 ///
 /// Logging follows RUST_LOG (default: info), e.g. RUST_LOG=tickwire_server=debug.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     config: ServerConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes a join token (a JWT) for one player, as a game backend does, and prints it. A
+    /// server started with the matching --join-secret or --join-public-key accepts it.
+    MintToken(MintArgs),
+}
+
+#[derive(Debug, Args)]
+struct MintArgs {
+    /// HS256 secret: the server's --join-secret.
+    #[arg(
+        long,
+        env = "TICKWIRE_JOIN_SECRET",
+        hide_env_values = true,
+        required_unless_present = "private_key",
+        conflicts_with = "private_key"
+    )]
+    secret: Option<Secret>,
+    /// Ed25519 private key (PEM, PKCS#8) whose public key is the server's --join-public-key.
+    #[arg(long)]
+    private_key: Option<PathBuf>,
+    /// The player's display name (1 to 24 bytes); it wins over the name in Hello.
+    #[arg(long)]
+    name: String,
+    /// The only room the token joins.
+    #[arg(long)]
+    room: Option<String>,
+    /// The only role the token joins as.
+    #[arg(long, value_parser = ["player", "spectator", "controller"])]
+    role: Option<String>,
+    /// How long the token is valid: 90s, 10m, 2h, 30d. A controller's build-time token wants
+    /// days; a browser's should outlive a match and its reconnects, not much more.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    ttl: u64,
+}
+
+/// `90s`, `10m`, `2h`, `30d` (or bare seconds) as seconds, at most ten years.
+fn parse_ttl(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.trim().char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&text.trim()[..at], c),
+        _ => (text.trim(), 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("`{text}`: use s, m, h or d (e.g. 10m)")),
+    };
+    let n: u64 =
+        number.trim().parse().map_err(|_| format!("`{text}` is not a duration (e.g. 10m)"))?;
+    let secs = n.checked_mul(scale).filter(|&s| s > 0 && s <= 3650 * 86_400);
+    secs.ok_or_else(|| format!("`{text}` must be between 1 second and 10 years"))
+}
+
+fn mint_token(args: MintArgs) -> anyhow::Result<()> {
+    let key = match (args.secret, &args.private_key) {
+        (Some(secret), _) => MintKey::Secret(secret.0),
+        (None, Some(path)) => MintKey::Ed25519Pem(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --private-key {}", path.display()))?,
+        ),
+        (None, None) => anyhow::bail!("give --secret or --private-key"),
+    };
+    let claims = JoinClaims {
+        sub: args.name,
+        exp: unix_now() + args.ttl,
+        nbf: None,
+        room: args.room,
+        role: args.role,
+    };
+    let token = mint(&claims, &key)
+        .context("cannot sign the token (--private-key must be an Ed25519 PKCS#8 PEM)")?;
+    println!("{token}");
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::MintToken(args)) = cli.command {
+        return mint_token(args);
+    }
+    // Logs on stderr; stdout carries only the addresses printed below, for people and scripts.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
 
+    // Checked here so that a bad file stops the binary with a message naming the flag.
+    cli.config
+        .join_verifier()
+        .context("cannot check join tokens with --join-secret or --join-public-key")?;
+    if let (Some(cert), Some(key)) = (&cli.config.tls_cert, &cli.config.tls_key) {
+        tickwire_server::tls::Certificates::load(cert, key)
+            .context("cannot serve TLS with --tls-cert and --tls-key")?;
+    }
+    let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
     let listener = TcpListener::bind(cli.config.bind)
         .await
         .with_context(|| format!("cannot listen on {} (--bind)", cli.config.bind))?;
@@ -34,14 +130,37 @@ async fn main() -> anyhow::Result<()> {
     } else {
         addr.to_string()
     };
-    tracing::info!(%addr, tick_rate = cli.config.tick_rate, "tickwire listening");
-    println!("tickwire-server listening on {addr}");
-    println!("  game WebSocket: ws://{shown}/ws (subprotocol tickwire.v1)");
-    println!("  rooms:          http://{shown}/rooms");
-    println!("  metrics:        http://{shown}/metrics");
-    if cli.config.echo {
-        println!("  echo:           ws://{shown}/echo");
+    if let Some(root) = &cli.config.web_root
+        && !root.join("index.html").is_file()
+    {
+        anyhow::bail!(
+            "--web-root {}: no index.html there (point it at client-web/)",
+            root.display()
+        );
     }
+    tracing::info!(%addr, tick_rate = cli.config.tick_rate, "tickwire listening");
+    // Written, not `println!`: a server whose stdout was closed (a pipe that went away) must
+    // go on serving, not panic.
+    let mut banner =
+        format!("tickwire-server listening on {addr}\n  play:           {http}://{shown}/\n");
+    match lan_base_url(addr) {
+        Some(url) => banner.push_str(&format!(
+            "  on your network: {} (phones: scan the QR code in the lobby)\n",
+            url.replacen("http", http, 1)
+        )),
+        None if addr.ip().is_loopback() => banner.push_str(&format!(
+            "  on your network: unreachable (bound to loopback; --bind 0.0.0.0:{} lets phones join)\n",
+            addr.port()
+        )),
+        None => banner.push_str("  on your network: no LAN address found\n"),
+    }
+    banner.push_str(&format!(
+        "  dashboard:      {http}://{shown}/dashboard\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n  metrics:        {http}://{shown}/metrics\n"
+    ));
+    if cli.config.echo {
+        banner.push_str(&format!("  echo:           {ws}://{shown}/echo\n"));
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     tickwire_server::run(listener, cli.config, shutdown_signal()).await;
     Ok(())
 }

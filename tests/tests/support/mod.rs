@@ -165,8 +165,10 @@ pub struct Closed {
 pub struct Client {
     pub ws: Ws,
     pub welcome: Welcome,
-    /// Rebuilt worlds by tick (the newest few).
+    /// What rebuilds snapshots (it keeps only the worlds later snapshots can name).
     pub worlds: WorldHistory,
+    /// Every world rebuilt, by tick (the newest 64), for tests to compare.
+    pub rebuilt: std::collections::BTreeMap<u32, World>,
     pub events: Vec<Event>,
     pub feedback: Vec<ControllerFeedback>,
     pub snapshots: Vec<Snapshot>,
@@ -186,6 +188,7 @@ impl Client {
             ws,
             welcome: placeholder_welcome(),
             worlds: WorldHistory::new(30),
+            rebuilt: std::collections::BTreeMap::new(),
             events: Vec::new(),
             feedback: Vec::new(),
             snapshots: Vec::new(),
@@ -235,7 +238,13 @@ impl Client {
                 }
                 ServerMessage::Snapshot(snap) => {
                     let tick = match self.worlds.apply(snap) {
-                        Ok(world) => world.tick,
+                        Ok(world) => {
+                            self.rebuilt.insert(world.tick.0, world.clone());
+                            while self.rebuilt.len() > 64 {
+                                self.rebuilt.pop_first();
+                            }
+                            world.tick
+                        }
                         Err(e) => panic!("snapshot {:?} does not apply: {e}", snap.header),
                     };
                     self.snapshots.push(snap.clone());
@@ -421,24 +430,7 @@ pub struct RawWs {
 impl RawWs {
     /// Upgrades `GET /ws` offering `tickwire.v1`.
     pub async fn connect(addr: SocketAddr) -> RawWs {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-             Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = RawWs { stream, buf: Vec::new() };
-        let head_end = loop {
-            if let Some(at) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            assert!(raw.fill().await, "connection closed during the upgrade");
-        };
-        let head = String::from_utf8_lossy(&raw.buf[..head_end]).to_string();
-        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
-        raw.buf.drain(..head_end);
-        raw
+        RawWs::connect_to(addr, "/ws", Some(SUBPROTOCOL)).await
     }
 
     /// Reads more bytes into the buffer; false at end of stream.
@@ -464,18 +456,46 @@ impl RawWs {
 
     /// Sends one masked frame whose first header byte is `b0` (FIN, opcode).
     pub async fn send_frame(&mut self, b0: u8, payload: &[u8]) {
-        let mask = [0x5a, 0xc3, 0x17, 0x88];
-        let mut frame = vec![b0];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
+        let frame = masked_frame(b0, payload.len() as u64, payload);
+        self.stream.write_all(&frame).await.unwrap();
+    }
+
+    /// Writes bytes as they are; the error when the connection is gone.
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// Upgrades `path` offering `subprotocol`, if any.
+    pub async fn connect_to(addr: SocketAddr, path: &str, subprotocol: Option<&str>) -> RawWs {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let protocol =
+            subprotocol.map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n")).unwrap_or_default();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{protocol}\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = RawWs { stream, buf: Vec::new() };
+        let head_end = loop {
+            if let Some(at) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            assert!(raw.fill().await, "connection closed during the upgrade");
+        };
+        let head = String::from_utf8_lossy(&raw.buf[..head_end]).to_string();
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        raw.buf.drain(..head_end);
+        raw
+    }
+
+    /// Reads frames until a close frame; its code and reason.
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        loop {
+            match self.next_frame().await? {
+                RawFrame::Close(code, reason) => return Some((code, reason)),
+                _ => continue,
             }
         }
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame).await.unwrap();
     }
 
     /// Sends a protocol message.
@@ -496,6 +516,34 @@ impl RawWs {
             }
         }
     }
+}
+
+/// The mask every test frame uses.
+const MASK: [u8; 4] = [0x5a, 0xc3, 0x17, 0x88];
+
+/// A masked client frame whose header declares `len` payload bytes and carries `payload` (which
+/// may be shorter, to send the rest later with [`masked_payload`]).
+pub fn masked_frame(b0: u8, len: u64, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![b0];
+    match len {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n < 65536 => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&MASK);
+    frame.extend(masked_payload(payload, 0));
+    frame
+}
+
+/// `payload` masked as bytes `offset..` of a frame's payload.
+pub fn masked_payload(payload: &[u8], offset: usize) -> Vec<u8> {
+    payload.iter().enumerate().map(|(i, b)| b ^ MASK[(offset + i) % 4]).collect()
 }
 
 /// Parses one unmasked frame at the start of `buf`: the frame and the bytes it took.

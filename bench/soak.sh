@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The long churn soak: 16 clients connect, play, drop, resume and leave in a loop against the
+# release server binary for SECONDS (default 1800), then the test checks that sessions, seats,
+# resume tokens and rooms are back to zero and that the server's RSS grew by at most 3 MiB
+# after warm-up. Prints the soak line (cycles, RSS before and after).
+#
+#   bash bench/soak.sh            # 30 minutes
+#   SECONDS_TO_RUN=300 bash bench/soak.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TICKWIRE_SOAK_SECONDS="${SECONDS_TO_RUN:-1800}" \
+  cargo test --release -p tickwire-server --test soak -- --nocapture 2>&1 | grep -E "^soak:|test result"

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Load-tests a release tickwire-server with tickwire-bots on this machine, the way
+# BENCHMARKS.md reports it: the server pinned to core 0, the bots to core 1, loopback only,
+# every run bounded in time. Prints one line per run and the medians.
+#
+#   bots/scripts/load-test.sh ROLE BOTS [RUNS] [DURATION] [-- extra tickwire-bots flags]
+#   bots/scripts/load-test.sh spectator 3000 3 20s
+#   bots/scripts/load-test.sh player 1000 3 20s -- --threads 2
+#
+# Reports (one JSON per run) go to target/load-test/. Needs taskset (util-linux) and python3.
+# Environment: PORT (18090), RAMP (bots started per second, 250/s), NICE (e.g. -10 on a
+# shared machine, as root: the measured processes then wait less behind other work).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+role=${1:?role: player, spectator or controller}
+bots=${2:?number of bots}
+runs=${3:-3}
+duration=${4:-20s}
+shift $(( $# < 4 ? $# : 4 ))
+[[ "${1:-}" == "--" ]] && shift
+extra=("$@")
+
+port=${PORT:-18090}
+ramp=${RAMP:-250/s}
+nice=${NICE:-0}
+out=target/load-test
+mkdir -p "$out"
+cargo build --release -q -p tickwire-server -p tickwire-bots
+
+for run in $(seq 1 "$runs"); do
+    # Caps raised for one load machine: every bot comes from 127.0.0.1.
+    nice -n "$nice" taskset -c 0 target/release/tickwire-server --bind "127.0.0.1:$port" --seed "$run" \
+        --max-connections 20000 --max-connections-per-ip 20000 >"$out/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    json="$out/$role-$bots-$run.json"
+    nice -n "$nice" taskset -c 1 target/release/tickwire-bots --url "ws://127.0.0.1:$port/ws" --bots "$bots" \
+        --role "$role" --ramp "$ramp" --duration "$duration" --seed "$run" \
+        --server-pid "$server" --quiet --json "$json" "${extra[@]}" >"$out/bots.txt" || true
+    kill -TERM "$server"
+    wait "$server" || true
+    python3 - "$json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+f, res = r["frames"], r["resources"]
+fps = f["per_bot_fps"] or {}
+lat = r["input_to_ack_ms"] or {}
+gap = r["interarrival_ms"] or {}
+print(f'run: joined {r["bots"]["joined"]}/{r["run"]["bots"]} fps mean {fps.get("mean", 0):.2f} p1 {fps.get("p1", 0):.2f} '
+      f'delivered {100 * (f["delivered_ratio"] or 0):.1f}% input-to-ack p50/p99 {lat.get("p50", 0):.1f}/{lat.get("p99", 0):.1f} ms '
+      f'inter-arrival p99 {gap.get("p99", 0):.1f} ms bots CPU {res["bots_cpu_percent"] or 0:.0f}% '
+      f'server CPU {res["server_cpu_percent"] or 0:.0f}% waited for a CPU: bots {res["bots_wait_percent"] or 0:.0f}% server {res["server_wait_percent"] or 0:.0f}% RSS/bot {res["rss_per_bot_kib"] or 0:.1f} KiB '
+      f'failed {sum(r["bots"]["failures"].values())} dropped {sum(r["bots"]["drops"].values())} errors {sum(r["errors"].values())}')
+PY
+done
+
+python3 - "$out" "$role" "$bots" "$runs" <<'PY'
+import json, statistics, sys
+out, role, bots, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+reports = [json.load(open(f"{out}/{role}-{bots}-{i}.json")) for i in range(1, runs + 1)]
+def med(get):
+    values = [v for v in (get(r) for r in reports) if v is not None]
+    return statistics.median(values) if values else float("nan")
+fps = med(lambda r: (r["frames"]["per_bot_fps"] or {}).get("mean"))
+p1 = med(lambda r: (r["frames"]["per_bot_fps"] or {}).get("p1"))
+frames_s = med(lambda r: r["frames"]["received"] / r["run"]["window_s"])
+cpu = med(lambda r: r["resources"]["bots_cpu_percent"])
+scpu = med(lambda r: r["resources"]["server_cpu_percent"])
+print(f"median of {runs}: {role} {bots}: fps mean {fps:.2f} p1 {p1:.2f}, "
+      f"input-to-ack p50 {med(lambda r: (r['input_to_ack_ms'] or {}).get('p50')):.1f} "
+      f"p99 {med(lambda r: (r['input_to_ack_ms'] or {}).get('p99')):.1f} ms, "
+      f"inter-arrival p99 {med(lambda r: (r['interarrival_ms'] or {}).get('p99')):.1f} ms, "
+      f"bytes/bot/s in {med(lambda r: r['bytes_per_bot_per_s']['in']):.0f} out {med(lambda r: r['bytes_per_bot_per_s']['out']):.0f}, "
+      f"bots CPU {cpu:.0f}% ({cpu / 100 * 1e6 / frames_s:.2f} us per frame), server CPU {scpu:.0f}% "
+      f"({scpu / 100 * 1e6 / frames_s:.2f} us per frame), waited for a CPU: bots "
+      f"{med(lambda r: r['resources']['bots_wait_percent']):.0f}% server {med(lambda r: r['resources']['server_wait_percent']):.0f}%, RSS per bot {med(lambda r: r['resources']['rss_per_bot_kib']):.1f} KiB")
+PY

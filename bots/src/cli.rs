@@ -1,0 +1,337 @@
+//! The command line ([`Args`], clap) and [`check`], which refuses flag combinations that make
+//! no sense.
+//! A bad value is refused by clap with a message naming the flag, and exit code 2.
+
+use clap::{Parser, ValueEnum};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tickwire_client::{Endpoint, UrlError};
+use tickwire_shared::{Role, is_valid_room_name};
+
+/// Load-test a tickwire server with real clients, and report what players feel.
+///
+/// Every bot joins, plays (or watches) with a seeded behaviour, acknowledges snapshots and
+/// checks that the world it rebuilds stays consistent. Bots start at the --ramp rate; once all
+/// have joined (or failed), the measurement window of --duration starts; then every bot leaves
+/// with a close frame and the report is printed (and written as JSON with --json).
+///
+/// Exit code: 0 when every bot joined and stayed, nothing was inconsistent and the thresholds
+/// held; 1 when a check failed (each is listed on stderr); 2 for a bad command line.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tickwire-bots", version, about, long_about)]
+pub struct Args {
+    /// The server's game WebSocket.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws", value_parser = parse_url)]
+    pub url: Arc<Endpoint>,
+
+    /// Bots to run.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub bots: u32,
+
+    /// Length of the measurement window, after the ramp (e.g. 60s, 2m, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Bots started per second, as `N/s` or `N` (e.g. 200/s).
+    #[arg(long, default_value = "100/s", value_parser = parse_rate)]
+    pub ramp: f64,
+
+    /// What every bot is.
+    #[arg(long, value_enum, default_value_t = BotRole::Player)]
+    pub role: BotRole,
+
+    /// `any` for matchmaking, or the name of one room for every bot.
+    #[arg(long, default_value = "any", value_parser = parse_room)]
+    pub room: RoomChoice,
+
+    /// Seed of the bots' behaviours (bot N uses seed + N) and reconnect jitter.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Writes the report as JSON to this file (`-`: standard output).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Local addresses to open connections from, bot N from address N modulo their count:
+    /// a range `127.0.0.2-127.0.0.60` or a list `127.0.0.2,127.0.0.3`. The server caps
+    /// sessions per address (64 by default).
+    #[arg(long, value_name = "ADDRESSES", value_parser = parse_source_ips)]
+    pub source_ips: Option<SourceIps>,
+
+    /// Fail (exit 1) when the p99 latency is above this many milliseconds: input-to-ack for
+    /// players, snapshot inter-arrival for spectators, ping round trip for controllers.
+    #[arg(long, value_name = "MS", value_parser = parse_positive)]
+    pub max_p99_ms: Option<f64>,
+
+    /// Fail (exit 1) when the mean delivered snapshot rate per bot is below this (players and
+    /// spectators).
+    #[arg(long, value_name = "FPS", value_parser = parse_positive)]
+    pub min_fps: Option<f64>,
+
+    /// When players and controllers send inputs: `tick` sends one right after each snapshot
+    /// (in the same write as its ack), as a client that samples its controls when a new world
+    /// arrives; a number (1 to 120) sends that many per second from the bot's own clock, at
+    /// its own phase, as a client on its own frame rate. Controllers get no snapshots: with
+    /// `tick` they send at the room's tick rate.
+    #[arg(long, default_value = "tick", value_name = "tick|HZ", value_parser = parse_input_rate)]
+    pub input_rate: InputRate,
+
+    /// Interval of the bots' pings (round-trip samples).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// Worker threads: 1 runs every bot on one current-thread runtime (measured cheaper
+    /// on one core, see BENCHMARKS.md); more uses a multi-threaded runtime.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+
+    /// PID of the server process, to report its CPU and memory over the window (same
+    /// machine only).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// No live progress on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The role every bot plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotRole {
+    /// Steers a ship (wander, chase, boost), acks snapshots of its view.
+    Player,
+    /// Watches a whole room, acks snapshots.
+    Spectator,
+    /// A gamepad: steers a ship, receives only controller feedback.
+    Controller,
+}
+
+impl BotRole {
+    /// The protocol role.
+    pub fn role(self) -> Role {
+        match self {
+            BotRole::Player => Role::Player,
+            BotRole::Spectator => Role::Spectator,
+            BotRole::Controller => Role::Controller,
+        }
+    }
+
+    /// True when this role receives a snapshot every tick.
+    pub fn gets_snapshots(self) -> bool {
+        !matches!(self, BotRole::Controller)
+    }
+}
+
+/// `--input-rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputRate {
+    /// One input per snapshot received.
+    Tick,
+    /// This many inputs per second.
+    Hz(u16),
+}
+
+fn parse_input_rate(text: &str) -> Result<InputRate, String> {
+    if text.trim().eq_ignore_ascii_case("tick") {
+        return Ok(InputRate::Tick);
+    }
+    match text.trim().parse::<u16>() {
+        Ok(hz) if (1..=120).contains(&hz) => Ok(InputRate::Hz(hz)),
+        _ => Err(format!("`{text}` is neither `tick` nor a rate from 1 to 120 per second")),
+    }
+}
+
+/// `--room`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomChoice {
+    /// Matchmaking.
+    Any,
+    /// One named room.
+    Named(String),
+}
+
+/// `--source-ips`: the local addresses to spread connections over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceIps(pub Vec<IpAddr>);
+
+impl SourceIps {
+    /// The address of bot `index`.
+    pub fn for_bot(&self, index: u32) -> Option<IpAddr> {
+        (!self.0.is_empty()).then(|| self.0[index as usize % self.0.len()])
+    }
+}
+
+fn parse_url(text: &str) -> Result<Arc<Endpoint>, String> {
+    Endpoint::parse(text).map(Arc::new).map_err(|e: UrlError| e.to_string())
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration (examples: 60s, 2m, 500ms): {e}"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// `200/s` or `200`: bots started per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix("/s").unwrap_or(text.trim());
+    match number.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("`{text}` is not a positive rate such as 200/s")),
+    }
+}
+
+fn parse_room(text: &str) -> Result<RoomChoice, String> {
+    if text.eq_ignore_ascii_case("any") {
+        Ok(RoomChoice::Any)
+    } else if is_valid_room_name(text) {
+        Ok(RoomChoice::Named(text.to_string()))
+    } else {
+        Err(format!("`{text}` is neither `any` nor 1 to 16 letters, digits, '-', '_' or '.'"))
+    }
+}
+
+fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+/// Most source addresses accepted (a /16): more is a typo.
+const MAX_SOURCE_IPS: u32 = 65_536;
+
+/// `127.0.0.2-127.0.0.60` (IPv4, inclusive) or `a,b,c` (any addresses).
+pub fn parse_source_ips(text: &str) -> Result<SourceIps, String> {
+    let text = text.trim();
+    if let Some((start, end)) = text.split_once('-') {
+        let parse = |s: &str| {
+            s.trim().parse::<Ipv4Addr>().map_err(|_| format!("`{s}` is not an IPv4 address"))
+        };
+        let (start, end) = (u32::from(parse(start)?), u32::from(parse(end)?));
+        if start > end {
+            return Err(format!("`{text}`: the range ends before it starts"));
+        }
+        if end - start >= MAX_SOURCE_IPS {
+            return Err(format!("`{text}`: more than {MAX_SOURCE_IPS} addresses"));
+        }
+        return Ok(SourceIps((start..=end).map(|ip| IpAddr::V4(ip.into())).collect()));
+    }
+    let ips = text
+        .split(',')
+        .map(|s| s.trim().parse::<IpAddr>().map_err(|_| format!("`{s}` is not an IP address")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SourceIps(ips))
+}
+
+/// File descriptors kept free for the runtime, the report and stdio.
+const FD_HEADROOM: u64 = 64;
+
+/// The soft limit on open files (`ulimit -n`), from `/proc/self/limits` (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Refuses flag combinations that make no sense, naming the flag (clap's usage error, exit 2).
+pub fn check(args: &Args) -> Result<(), clap::Error> {
+    use clap::CommandFactory;
+    if let Some(limit) = open_files_limit()
+        && u64::from(args.bots) + FD_HEADROOM > limit
+    {
+        return Err(Args::command().error(
+            clap::error::ErrorKind::ValueValidation,
+            format!(
+                "--bots {}: each bot holds a socket, and this process may open {limit} files \
+                 (ulimit -n); at most {} bots fit",
+                args.bots,
+                limit.saturating_sub(FD_HEADROOM)
+            ),
+        ));
+    }
+    if args.min_fps.is_some() && !args.role.gets_snapshots() {
+        return Err(Args::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--min-fps needs --role player or spectator: controllers receive no snapshots",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramps_parse_with_or_without_the_unit() {
+        assert_eq!(parse_rate("200/s"), Ok(200.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn source_ips_parse_as_ranges_or_lists() {
+        let range = parse_source_ips("127.0.0.2-127.0.0.60").unwrap();
+        assert_eq!(range.0.len(), 59);
+        assert_eq!(range.for_bot(0), Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(range.for_bot(59), Some("127.0.0.2".parse().unwrap()), "wraps around");
+        assert_eq!(range.for_bot(60), Some("127.0.0.3".parse().unwrap()));
+        assert_eq!(parse_source_ips("127.0.0.5, ::1").unwrap().0.len(), 2);
+        assert!(parse_source_ips("127.0.0.9-127.0.0.2").is_err());
+        assert!(parse_source_ips("10.0.0.0-10.2.0.0").is_err());
+        assert!(parse_source_ips("127.0.0.x").is_err());
+    }
+
+    #[test]
+    fn bad_flags_are_refused_naming_the_flag() {
+        let err = |argv: &[&str]| {
+            let mut full = vec!["tickwire-bots"];
+            full.extend_from_slice(argv);
+            match Args::try_parse_from(full) {
+                Ok(args) => check(&args).expect_err("refused").to_string(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert!(err(&["--ramp", "zero"]).contains("--ramp"));
+        assert!(err(&["--room", "my room"]).contains("--room"));
+        assert!(err(&["--url", "http://x/ws"]).contains("--url"));
+        assert!(err(&["--duration", "soon"]).contains("--duration"));
+        assert!(err(&["--bots", "0"]).contains("--bots"));
+        assert!(err(&["--max-p99-ms", "0"]).contains("--max-p99-ms"));
+        assert!(err(&["--source-ips", "1.2.3"]).contains("--source-ips"));
+        assert!(err(&["--input-rate", "200"]).contains("--input-rate"));
+        assert!(err(&["--role", "controller", "--min-fps", "29"]).contains("--min-fps"));
+        if let Some(limit) = open_files_limit().filter(|l| *l < 100_000) {
+            let too_many = (limit + 1).to_string();
+            assert!(err(&["--bots", &too_many]).contains("ulimit -n"));
+        }
+        let ok = Args::try_parse_from([
+            "tickwire-bots",
+            "--bots",
+            "2000",
+            "--duration",
+            "60s",
+            "--ramp",
+            "200/s",
+            "--role",
+            "spectator",
+            "--room",
+            "lobby",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!((ok.bots, ok.duration, ok.ramp), (2000, Duration::from_secs(60), 200.0));
+        assert_eq!(ok.room, RoomChoice::Named("lobby".into()));
+        assert_eq!(ok.input_rate, InputRate::Tick);
+        assert_eq!(parse_input_rate("60"), Ok(InputRate::Hz(60)));
+    }
+}

@@ -1,0 +1,485 @@
+//! The final report: what the run measured ([`Report`], serialized as JSON), its table, and
+//! the checks that decide the exit code.
+
+use crate::cli::{BotRole, InputRate, RoomChoice};
+use crate::stats::{FpsSummary, Percentiles};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// What was run.
+    pub run: RunInfo,
+    /// What became of the bots.
+    pub bots: BotsInfo,
+    /// From starting TCP to `Welcome`.
+    pub connect_ms: Option<Percentiles>,
+    /// Snapshots delivered in the window.
+    pub frames: FramesInfo,
+    /// From sending an input to the first snapshot whose `last_input` reached it (players).
+    pub input_to_ack_ms: Option<Percentiles>,
+    /// Time between consecutive snapshots of a bot.
+    pub interarrival_ms: Option<Percentiles>,
+    /// Distance of each inter-arrival from the tick period.
+    pub jitter_ms: Option<Percentiles>,
+    /// Ping round trips.
+    pub rtt_ms: Option<Percentiles>,
+    /// Socket bytes per joined bot per second in the window (upgrade and WebSocket frame
+    /// headers included, TCP/IP headers not).
+    pub bytes_per_bot_per_s: Bytes,
+    /// Decode, apply and consistency errors by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Close codes received from the server, by code (the answers to the bots' own leaves
+    /// included).
+    pub close_codes: BTreeMap<String, u64>,
+    /// CPU and memory of the bots process (and of the server, with `--server-pid`).
+    pub resources: Resources,
+    /// The checks behind the exit code.
+    pub checks: Vec<Check>,
+    /// True when every check passed.
+    pub passed: bool,
+}
+
+/// What was run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// Server URL.
+    pub url: String,
+    /// Bot role.
+    pub role: BotRole,
+    /// Bots asked for.
+    pub bots: u32,
+    /// `any` or the room name.
+    pub room: String,
+    /// Behaviour seed.
+    pub seed: u64,
+    /// Bots started per second.
+    pub ramp_per_s: f64,
+    /// How long the ramp took, until every bot had joined or failed.
+    pub ramp_s: f64,
+    /// The measurement window as it ran (shorter than asked after Ctrl-C).
+    pub window_s: f64,
+    /// When players sent inputs (`tick`: one per snapshot; or a rate per second).
+    pub input_rate: InputRate,
+    /// Runtime worker threads (1: current-thread).
+    pub threads: u16,
+    /// Source addresses used.
+    pub source_ips: usize,
+    /// The room tick rate the server announced.
+    pub tick_rate: u32,
+}
+
+impl RunInfo {
+    /// `any` or the room's name.
+    pub fn room_label(room: &RoomChoice) -> String {
+        match room {
+            RoomChoice::Any => "any".into(),
+            RoomChoice::Named(name) => name.clone(),
+        }
+    }
+}
+
+/// What became of the bots.
+#[derive(Debug, Clone, Serialize)]
+pub struct BotsInfo {
+    /// Started a connection.
+    pub started: u64,
+    /// Got a `Welcome`.
+    pub joined: u64,
+    /// Never joined, and why (`http-429`, `kick-Full`, `timeout-connect` ...).
+    pub failures: BTreeMap<String, u64>,
+    /// Joined, then lost their connection before the end, and why.
+    pub drops: BTreeMap<String, u64>,
+    /// Joined before the window opened and still joined when it closed.
+    pub stayed: u64,
+    /// Left at the end and got the server's answering close frame, or not.
+    pub leaves_answered: u64,
+    /// See [`BotsInfo::leaves_answered`].
+    pub leaves_unanswered: u64,
+}
+
+/// Snapshots delivered in the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct FramesInfo {
+    /// Snapshots received by all bots in the window (controllers: feedback messages).
+    pub received: u64,
+    /// tick rate x window x bots, for roles that get a snapshot every tick.
+    pub expected: Option<u64>,
+    /// received / expected.
+    pub delivered_ratio: Option<f64>,
+    /// Ticks that never arrived between consecutive snapshots (the server skips stale
+    /// frames for a client that reads slowly).
+    pub ticks_skipped: u64,
+    /// Snapshots per second per bot, over the bots that stayed the whole window.
+    pub per_bot_fps: Option<FpsSummary>,
+}
+
+/// Bytes per bot per second.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Bytes {
+    /// Received.
+    #[serde(rename = "in")]
+    pub received: f64,
+    /// Sent.
+    #[serde(rename = "out")]
+    pub sent: f64,
+}
+
+/// CPU and memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resources {
+    /// Resident memory of the bots process before the first bot started, in KiB.
+    pub bots_rss_before_kib: Option<u64>,
+    /// ... and at the end of the window.
+    pub bots_rss_after_kib: Option<u64>,
+    /// (after - before) / bots joined at the end of the window, in KiB.
+    pub rss_per_bot_kib: Option<f64>,
+    /// CPU time of the bots process over the window, in percent of one core.
+    pub bots_cpu_percent: Option<f64>,
+    /// Time the bots' threads waited for a CPU while runnable, over the window, in percent of
+    /// the window: above a few percent, other processes on the machine held the bots back.
+    pub bots_wait_percent: Option<f64>,
+    /// The same for the server (`--server-pid`).
+    pub server_wait_percent: Option<f64>,
+    /// The server's CPU over the window, in percent of one core (`--server-pid`).
+    pub server_cpu_percent: Option<f64>,
+    /// The server's resident memory at the end of the window, in KiB (`--server-pid`).
+    pub server_rss_kib: Option<u64>,
+}
+
+/// One pass/fail check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// What is checked.
+    pub name: String,
+    /// Whether it held.
+    pub ok: bool,
+    /// The measured value against its limit, in words.
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: &str, ok: bool, detail: String) -> Check {
+        Check { name: name.to_string(), ok, detail }
+    }
+}
+
+/// The thresholds of the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Thresholds {
+    /// `--max-p99-ms`.
+    pub max_p99_ms: Option<f64>,
+    /// `--min-fps`.
+    pub min_fps: Option<f64>,
+}
+
+impl Report {
+    /// The p99 that `--max-p99-ms` limits for this role, and its name.
+    pub fn p99_for_role(&self) -> (&'static str, Option<f64>) {
+        match self.run.role {
+            BotRole::Player => ("input-to-ack p99", self.input_to_ack_ms.map(|p| p.p99)),
+            BotRole::Spectator => {
+                ("snapshot inter-arrival p99", self.interarrival_ms.map(|p| p.p99))
+            }
+            BotRole::Controller => ("ping round trip p99", self.rtt_ms.map(|p| p.p99)),
+        }
+    }
+
+    /// Fills [`Report::checks`] and [`Report::passed`]: every bot joined and stayed, no
+    /// errors, and the thresholds held.
+    pub fn evaluate(&mut self, thresholds: Thresholds) {
+        let mut checks = Vec::new();
+        let failed: u64 = self.bots.failures.values().sum();
+        checks.push(Check::new(
+            "every bot joined",
+            failed == 0 && self.bots.joined == u64::from(self.run.bots),
+            format!("{} of {} joined, {failed} failed", self.bots.joined, self.run.bots),
+        ));
+        let dropped: u64 = self.bots.drops.values().sum();
+        checks.push(Check::new("no bot dropped", dropped == 0, format!("{dropped} dropped")));
+        let errors: u64 = self.errors.values().sum();
+        checks.push(Check::new(
+            "worlds consistent",
+            errors == 0,
+            format!("{errors} decode, apply or consistency errors"),
+        ));
+        if let Some(limit) = thresholds.max_p99_ms {
+            let (name, value) = self.p99_for_role();
+            let check = match value {
+                Some(v) => Check::new(name, v <= limit, format!("{v:.1} ms, limit {limit} ms")),
+                None => Check::new(name, false, format!("no samples, limit {limit} ms")),
+            };
+            checks.push(check);
+        }
+        if let Some(limit) = thresholds.min_fps {
+            let value = self.frames.per_bot_fps.map(|f| f.mean);
+            let check = match value {
+                Some(v) => {
+                    Check::new("delivered fps", v >= limit, format!("{v:.2}, limit {limit}"))
+                }
+                None => Check::new("delivered fps", false, format!("no bot stayed, limit {limit}")),
+            };
+            checks.push(check);
+        }
+        self.passed = checks.iter().all(|c| c.ok);
+        self.checks = checks;
+    }
+
+    /// The report as a table for a terminal.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(String, String)> = Vec::new();
+        let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
+        let r = &self.run;
+        row(
+            "run",
+            format!(
+                "{} {}s, room {}, {} ticks/s, {:.1} s window after a {:.1} s ramp ({}/s), seed {}, {} thread(s), {} source address(es)",
+                r.bots,
+                role_name(r.role),
+                r.room,
+                r.tick_rate,
+                r.window_s,
+                r.ramp_s,
+                r.ramp_per_s,
+                r.seed,
+                r.threads,
+                r.source_ips.max(1),
+            ),
+        );
+        let b = &self.bots;
+        row(
+            "bots",
+            format!(
+                "started {}, joined {}, failed {}, dropped {}, stayed the window {}, leaves answered {}/{}",
+                b.started,
+                b.joined,
+                b.failures.values().sum::<u64>(),
+                b.drops.values().sum::<u64>(),
+                b.stayed,
+                b.leaves_answered,
+                b.leaves_answered + b.leaves_unanswered,
+            ),
+        );
+        if !b.failures.is_empty() {
+            row("failed by reason", tally(&b.failures));
+        }
+        if !b.drops.is_empty() {
+            row("dropped by reason", tally(&b.drops));
+        }
+        row("connect (ms)", percentiles(self.connect_ms));
+        let f = &self.frames;
+        let expected = match (f.expected, f.delivered_ratio) {
+            (Some(e), Some(ratio)) => format!(" of {e} expected ({:.2}%)", ratio * 100.0),
+            _ => String::new(),
+        };
+        row("frames", format!("{}{expected}, {} ticks skipped", f.received, f.ticks_skipped));
+        if let Some(fps) = f.per_bot_fps {
+            row(
+                "fps per bot",
+                format!(
+                    "mean {:.2}, p50 {:.2}, p1 {:.2}, min {:.2} ({} bots)",
+                    fps.mean, fps.p50, fps.p1, fps.min, fps.bots
+                ),
+            );
+        }
+        row("input-to-ack (ms)", percentiles(self.input_to_ack_ms));
+        row("inter-arrival (ms)", percentiles(self.interarrival_ms));
+        row("jitter (ms)", percentiles(self.jitter_ms));
+        row("ping rtt (ms)", percentiles(self.rtt_ms));
+        row(
+            "bytes/bot/s",
+            format!(
+                "in {:.0}, out {:.0}",
+                self.bytes_per_bot_per_s.received, self.bytes_per_bot_per_s.sent
+            ),
+        );
+        row("errors", if self.errors.is_empty() { "none".into() } else { tally(&self.errors) });
+        row(
+            "close codes",
+            if self.close_codes.is_empty() { "none".into() } else { tally(&self.close_codes) },
+        );
+        let res = &self.resources;
+        let kib =
+            |v: Option<u64>| v.map_or("-".into(), |v| format!("{:.1} MiB", v as f64 / 1024.0));
+        let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}%"));
+        let mut resources = format!(
+            "bots RSS {} -> {} ({} per bot), bots CPU {} of a core (waited for a CPU {})",
+            kib(res.bots_rss_before_kib),
+            kib(res.bots_rss_after_kib),
+            res.rss_per_bot_kib.map_or("-".into(), |v| format!("{v:.1} KiB")),
+            pct(res.bots_cpu_percent),
+            pct(res.bots_wait_percent),
+        );
+        if let Some(cpu) = res.server_cpu_percent {
+            let _ = write!(
+                resources,
+                "; server CPU {cpu:.0}% (waited {}), RSS {}",
+                pct(res.server_wait_percent),
+                kib(res.server_rss_kib)
+            );
+        }
+        row("resources", resources);
+        for check in &self.checks {
+            let verdict = if check.ok { "pass" } else { "FAIL" };
+            row(&format!("check: {}", check.name), format!("{verdict} ({})", check.detail));
+        }
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (k, v) in rows {
+            let _ = writeln!(out, "{k:<width$}  {v}");
+        }
+        out
+    }
+}
+
+fn role_name(role: BotRole) -> &'static str {
+    match role {
+        BotRole::Player => "player",
+        BotRole::Spectator => "spectator",
+        BotRole::Controller => "controller",
+    }
+}
+
+fn percentiles(p: Option<Percentiles>) -> String {
+    match p {
+        Some(p) => format!(
+            "p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1} ({} samples)",
+            p.p50, p.p90, p.p99, p.max, p.samples
+        ),
+        None => "-".into(),
+    }
+}
+
+fn tally(counts: &BTreeMap<String, u64>) -> String {
+    counts.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        let p = |p99| Percentiles { samples: 10, mean: 5.0, p50: 5.0, p90: 8.0, p99, max: 20.0 };
+        Report {
+            run: RunInfo {
+                url: "ws://127.0.0.1:8080/ws".into(),
+                role: BotRole::Player,
+                bots: 4,
+                room: "any".into(),
+                seed: 1,
+                ramp_per_s: 100.0,
+                ramp_s: 0.1,
+                window_s: 2.0,
+                input_rate: InputRate::Tick,
+                threads: 1,
+                source_ips: 0,
+                tick_rate: 30,
+            },
+            bots: BotsInfo {
+                started: 4,
+                joined: 4,
+                failures: BTreeMap::new(),
+                drops: BTreeMap::new(),
+                stayed: 4,
+                leaves_answered: 4,
+                leaves_unanswered: 0,
+            },
+            connect_ms: Some(p(3.0)),
+            frames: FramesInfo {
+                received: 240,
+                expected: Some(240),
+                delivered_ratio: Some(1.0),
+                ticks_skipped: 0,
+                per_bot_fps: Some(FpsSummary {
+                    bots: 4,
+                    mean: 30.0,
+                    min: 30.0,
+                    p1: 30.0,
+                    p50: 30.0,
+                }),
+            },
+            input_to_ack_ms: Some(p(40.0)),
+            interarrival_ms: Some(p(60.0)),
+            jitter_ms: Some(p(20.0)),
+            rtt_ms: Some(p(2.0)),
+            bytes_per_bot_per_s: Bytes { received: 3000.0, sent: 400.0 },
+            errors: BTreeMap::new(),
+            close_codes: BTreeMap::from([("1000".to_string(), 4)]),
+            resources: Resources {
+                bots_rss_before_kib: Some(4096),
+                bots_rss_after_kib: Some(4196),
+                rss_per_bot_kib: Some(25.0),
+                bots_cpu_percent: Some(3.0),
+                bots_wait_percent: Some(1.0),
+                server_wait_percent: None,
+                server_cpu_percent: None,
+                server_rss_kib: None,
+            },
+            checks: Vec::new(),
+            passed: false,
+        }
+    }
+
+    #[test]
+    fn thresholds_decide_the_verdict_per_role() {
+        let mut r = report();
+        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: Some(29.0) });
+        assert!(r.passed, "{:?}", r.checks);
+        assert_eq!(r.checks.len(), 5);
+        r.evaluate(Thresholds { max_p99_ms: Some(30.0), min_fps: None });
+        assert!(!r.passed, "input-to-ack p99 40 > 30");
+        assert_eq!(r.checks.iter().filter(|c| !c.ok).count(), 1);
+        r.run.role = BotRole::Spectator;
+        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None });
+        assert!(!r.passed, "spectators are held to their inter-arrival p99 (60)");
+        r.run.role = BotRole::Controller;
+        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None });
+        assert!(r.passed, "controllers to their round trip (2)");
+        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(31.0) });
+        assert!(!r.passed);
+    }
+
+    #[test]
+    fn failures_drops_and_errors_fail_the_run_without_thresholds() {
+        let mut r = report();
+        r.bots.failures.insert("http-429".into(), 1);
+        r.bots.joined = 3;
+        r.evaluate(Thresholds::default());
+        assert!(!r.passed);
+        let mut r = report();
+        r.errors.insert("apply-MissingBaseline".into(), 2);
+        r.evaluate(Thresholds::default());
+        assert!(!r.passed);
+        let mut r = report();
+        r.evaluate(Thresholds::default());
+        assert!(r.passed);
+    }
+
+    #[test]
+    fn the_table_and_the_json_carry_every_figure() {
+        let mut r = report();
+        r.bots.failures.insert("http-429".into(), 1);
+        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None });
+        let table = r.table();
+        for needle in [
+            "4 players",
+            "http-429 x1",
+            "p99 40.0",
+            "mean 30.00",
+            "in 3000, out 400",
+            "1000 x4",
+            "25.0 KiB per bot",
+            "FAIL",
+        ] {
+            assert!(table.contains(needle), "{needle:?} missing from\n{table}");
+        }
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["frames"]["expected"], 240);
+        assert_eq!(json["input_to_ack_ms"]["p99"], 40.0);
+        assert_eq!(json["bytes_per_bot_per_s"]["in"], 3000.0);
+        assert_eq!(json["run"]["role"], "player");
+        assert_eq!(json["passed"], false);
+    }
+}

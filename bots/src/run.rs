@@ -1,0 +1,354 @@
+//! A whole run: the ramp, the measurement window, the leave, and the [`Report`]; with live
+//! progress on stderr and the CPU and memory read from `/proc`.
+
+use crate::bot::{Shared, run_bot};
+use crate::cli::Args;
+use crate::report::{BotsInfo, Bytes, FramesInfo, Report, Resources, RunInfo, Thresholds};
+use crate::stats::{Counters, fps_summary};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Time every bot has to join once started: the client's connect plus join timeouts.
+const JOIN_PATIENCE: Duration = Duration::from_secs(16);
+/// Time every bot has to leave once stopped: the client's close timeout, plus slack.
+const LEAVE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Runs the bots `args` describes and returns the report (checks evaluated). `interrupt`
+/// resolving (Ctrl-C) ends the ramp or the window early.
+pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
+    tokio::pin!(interrupt);
+    let thresholds = Thresholds { max_p99_ms: args.max_p99_ms, min_fps: args.min_fps };
+    let shared = Arc::new(Shared::new(args));
+    let args = &shared.args;
+    let rss_before = proc_stat::rss_kib(None);
+    let progress = Progress::start(shared.clone());
+
+    // Ramp: start bots at the asked rate, then wait until each joined or failed.
+    let ramp_start = Instant::now();
+    let mut bots = JoinSet::new();
+    let mut interrupted = false;
+    for index in 0..args.bots {
+        let at = ramp_start + Duration::from_secs_f64(f64::from(index) / args.ramp);
+        tokio::select! {
+            () = tokio::time::sleep_until(at.into()) => {}
+            () = &mut interrupt => { interrupted = true; break; }
+        }
+        bots.spawn(run_bot(shared.clone(), index));
+    }
+    let settle_until = Instant::now() + JOIN_PATIENCE;
+    while !interrupted && Instant::now() < settle_until {
+        let c = &shared.counters;
+        let settled =
+            Counters::get(&c.connected) + Counters::get(&c.failed) + Counters::get(&c.dropped)
+                >= Counters::get(&c.started);
+        if settled && Counters::get(&c.started) == u64::from(args.bots) {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = &mut interrupt => interrupted = true,
+        }
+    }
+    let ramp_s = ramp_start.elapsed().as_secs_f64();
+
+    // The window.
+    let start = Instant::now();
+    let _ = shared.window_start.set(start);
+    let at_start = Snapshot::take(&shared);
+    if !interrupted {
+        tokio::select! {
+            () = tokio::time::sleep(args.duration) => {}
+            () = &mut interrupt => {}
+        }
+    }
+    let at_end = Snapshot::take(&shared);
+    let _ = shared.window_end.set(Instant::now());
+    let window = at_end.at - at_start.at;
+
+    // Everyone leaves with a close frame; stragglers are dropped after the patience.
+    shared.stop.cancel();
+    let _ =
+        tokio::time::timeout(LEAVE_PATIENCE, async { while bots.join_next().await.is_some() {} })
+            .await;
+    bots.abort_all();
+    progress.finish();
+
+    let mut report = build(&shared, ramp_s, window, rss_before, &at_start, &at_end);
+    report.evaluate(thresholds);
+    report
+}
+
+/// Counters and resources at one instant.
+struct Snapshot {
+    at: Instant,
+    frames: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    connected: u64,
+    cpu_s: Option<f64>,
+    server_cpu_s: Option<f64>,
+    wait_s: Option<f64>,
+    server_wait_s: Option<f64>,
+    rss_kib: Option<u64>,
+    server_rss_kib: Option<u64>,
+}
+
+impl Snapshot {
+    fn take(shared: &Shared) -> Snapshot {
+        let c = &shared.counters;
+        let server = shared.args.server_pid;
+        Snapshot {
+            at: Instant::now(),
+            frames: Counters::get(&c.frames),
+            bytes_in: Counters::get(&c.bytes_in),
+            bytes_out: Counters::get(&c.bytes_out),
+            connected: Counters::get(&c.connected),
+            cpu_s: proc_stat::cpu_seconds(None),
+            server_cpu_s: server.and_then(|pid| proc_stat::cpu_seconds(Some(pid))),
+            wait_s: proc_stat::runqueue_wait_seconds(None),
+            server_wait_s: server.and_then(|pid| proc_stat::runqueue_wait_seconds(Some(pid))),
+            rss_kib: proc_stat::rss_kib(None),
+            server_rss_kib: server.and_then(|pid| proc_stat::rss_kib(Some(pid))),
+        }
+    }
+}
+
+fn build(
+    shared: &Shared,
+    ramp_s: f64,
+    window: Duration,
+    rss_before: Option<u64>,
+    start: &Snapshot,
+    end: &Snapshot,
+) -> Report {
+    let args = &shared.args;
+    let recorder = shared.recorder();
+    let c = &shared.counters;
+    let secs = window.as_secs_f64();
+    let tick_rate = shared.tick_rate.load(Ordering::Relaxed);
+    let received = end.frames - start.frames;
+    let expected = (args.role.gets_snapshots() && tick_rate > 0)
+        .then(|| (f64::from(tick_rate) * secs * f64::from(args.bots)).round() as u64);
+    let joined = recorder.connect.len();
+    let bot_seconds = (start.connected.min(end.connected).max(1)) as f64 * secs.max(1e-9);
+    let percent = |from: Option<f64>, to: Option<f64>| {
+        from.zip(to).map(|(a, b)| (b - a) / secs.max(1e-9) * 100.0)
+    };
+    Report {
+        run: RunInfo {
+            url: args.url.uri().to_string(),
+            role: args.role,
+            bots: args.bots,
+            room: RunInfo::room_label(&args.room),
+            seed: args.seed,
+            ramp_per_s: args.ramp,
+            ramp_s,
+            window_s: secs,
+            input_rate: args.input_rate,
+            threads: args.threads,
+            source_ips: args.source_ips.as_ref().map_or(0, |ips| ips.0.len()),
+            tick_rate,
+        },
+        bots: BotsInfo {
+            started: Counters::get(&c.started),
+            joined,
+            failures: recorder.failures.clone(),
+            drops: recorder.drops.clone(),
+            stayed: recorder.window_frames.len() as u64,
+            leaves_answered: recorder.leaves_answered,
+            leaves_unanswered: recorder.leaves_unanswered,
+        },
+        connect_ms: recorder.connect.summary(),
+        frames: FramesInfo {
+            received,
+            expected,
+            delivered_ratio: expected.filter(|e| *e > 0).map(|e| received as f64 / e as f64),
+            ticks_skipped: recorder.ticks_skipped,
+            // Controllers get feedback on change, not a frame per tick: no rate to judge.
+            per_bot_fps: args
+                .role
+                .gets_snapshots()
+                .then(|| fps_summary(&recorder.window_frames, window))
+                .flatten(),
+        },
+        input_to_ack_ms: recorder.input_to_ack.summary(),
+        interarrival_ms: recorder.interarrival.summary(),
+        jitter_ms: recorder.jitter.summary(),
+        rtt_ms: recorder.rtt.summary(),
+        bytes_per_bot_per_s: Bytes {
+            received: (end.bytes_in - start.bytes_in) as f64 / bot_seconds,
+            sent: (end.bytes_out - start.bytes_out) as f64 / bot_seconds,
+        },
+        errors: recorder.errors.clone(),
+        close_codes: recorder.close_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        resources: Resources {
+            bots_rss_before_kib: rss_before,
+            bots_rss_after_kib: end.rss_kib,
+            rss_per_bot_kib: rss_before
+                .zip(end.rss_kib)
+                .filter(|_| end.connected > 0)
+                .map(|(before, after)| after.saturating_sub(before) as f64 / end.connected as f64),
+            bots_cpu_percent: percent(start.cpu_s, end.cpu_s),
+            server_cpu_percent: percent(start.server_cpu_s, end.server_cpu_s),
+            bots_wait_percent: percent(start.wait_s, end.wait_s),
+            server_wait_percent: percent(start.server_wait_s, end.server_wait_s),
+            server_rss_kib: end.server_rss_kib,
+        },
+        checks: Vec::new(),
+        passed: false,
+    }
+}
+
+/// Live progress on stderr: a bar on a terminal, a line every 5 s otherwise.
+struct Progress {
+    task: Option<tokio::task::JoinHandle<()>>,
+    bar: ProgressBar,
+}
+
+impl Progress {
+    fn start(shared: Arc<Shared>) -> Progress {
+        let bar = ProgressBar::with_draw_target(
+            Some(u64::from(shared.args.bots)),
+            ProgressDrawTarget::stderr(),
+        );
+        // The template is a constant that indicatif parses.
+        let style =
+            ProgressStyle::with_template("{elapsed:>4} [{bar:24}] {pos}/{len} joined {msg}")
+                .expect("valid template")
+                .progress_chars("=> ");
+        bar.set_style(style);
+        if shared.args.quiet {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+            return Progress { task: None, bar };
+        }
+        let lines = bar.is_hidden(); // stderr is not a terminal: print plain lines instead
+        let period = if lines { Duration::from_secs(5) } else { Duration::from_secs(1) };
+        let task_bar = bar.clone();
+        let task = tokio::spawn(async move {
+            let c = &shared.counters;
+            let mut last = (Instant::now(), 0u64, 0u64, 0u64);
+            let mut ticker = tokio::time::interval_at((Instant::now() + period).into(), period);
+            loop {
+                ticker.tick().await;
+                let now = Instant::now();
+                let (frames, bytes_in, bytes_out) = (
+                    Counters::get(&c.frames),
+                    Counters::get(&c.bytes_in),
+                    Counters::get(&c.bytes_out),
+                );
+                let dt = (now - last.0).as_secs_f64().max(1e-3);
+                let phase = if shared.window_end.get().is_some() {
+                    "leaving".to_string()
+                } else if let Some(start) = shared.window_start.get() {
+                    format!(
+                        "window {:.0}/{:.0}s",
+                        (now - *start).as_secs_f64(),
+                        shared.args.duration.as_secs_f64()
+                    )
+                } else {
+                    "ramp".to_string()
+                };
+                let msg = format!(
+                    "| failed {} dropped {} | {:.0} frames/s | in {} out {} | errors {} | {phase}",
+                    Counters::get(&c.failed),
+                    Counters::get(&c.dropped),
+                    (frames - last.1) as f64 / dt,
+                    rate(bytes_in - last.2, dt),
+                    rate(bytes_out - last.3, dt),
+                    Counters::get(&c.errors),
+                );
+                let connected = Counters::get(&c.connected);
+                if lines {
+                    eprintln!("{connected}/{} joined {msg}", shared.args.bots);
+                } else {
+                    task_bar.set_position(connected);
+                    task_bar.set_message(msg);
+                }
+                last = (now, frames, bytes_in, bytes_out);
+            }
+        });
+        Progress { task: Some(task), bar }
+    }
+
+    fn finish(self) {
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        self.bar.finish_and_clear();
+    }
+}
+
+fn rate(bytes: u64, secs: f64) -> String {
+    let per_s = bytes as f64 / secs;
+    if per_s >= 1e6 {
+        format!("{:.1} MB/s", per_s / 1e6)
+    } else {
+        format!("{:.0} kB/s", per_s / 1e3)
+    }
+}
+
+/// CPU time and resident memory of a process, from `/proc` (Linux). `None` elsewhere, or
+/// when the process is gone.
+pub mod proc_stat {
+    /// Clock ticks per second of `utime`/`stime`: Linux's `USER_HZ`, fixed at 100 in its
+    /// user ABI on every architecture it runs tickwire on.
+    const USER_HZ: f64 = 100.0;
+
+    fn path(pid: Option<u32>, file: &str) -> String {
+        match pid {
+            Some(pid) => format!("/proc/{pid}/{file}"),
+            None => format!("/proc/self/{file}"),
+        }
+    }
+
+    /// Resident set size in KiB (`VmRSS`).
+    pub fn rss_kib(pid: Option<u32>) -> Option<u64> {
+        let status = std::fs::read_to_string(path(pid, "status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Time the process's threads waited for a CPU while runnable (`schedstat`), in seconds:
+    /// on a shared machine, how much other processes held the load generator (or the server)
+    /// back.
+    pub fn runqueue_wait_seconds(pid: Option<u32>) -> Option<f64> {
+        let mut total = 0u64;
+        for task in std::fs::read_dir(path(pid, "task")).ok()? {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            total += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+        }
+        Some(total as f64 / 1e9)
+    }
+
+    /// User plus system CPU time, in seconds.
+    pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+        parse_cpu(&std::fs::read_to_string(path(pid, "stat")).ok()?)
+    }
+
+    /// `utime + stime` of a `/proc/PID/stat` line; the command name (field 2) may hold
+    /// spaces and parentheses, so fields are counted after its last `)`.
+    pub(crate) fn parse_cpu(stat: &str) -> Option<f64> {
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut fields = rest.split_whitespace().skip(11); // fields 3..=13
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        Some((utime + stime) as f64 / USER_HZ)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proc_stat;
+
+    #[test]
+    fn proc_stat_reads_cpu_and_memory() {
+        let line = "4242 (tick wire) bots) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 1 0";
+        assert_eq!(proc_stat::parse_cpu(line), Some(3.25));
+        assert!(proc_stat::rss_kib(None).is_some_and(|kib| kib > 0));
+        assert!(proc_stat::cpu_seconds(None).is_some());
+        assert!(proc_stat::runqueue_wait_seconds(None).is_some());
+    }
+}

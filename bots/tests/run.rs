@@ -1,0 +1,137 @@
+//! Short runs of tickwire-bots against the real server on 127.0.0.1 port 0: every bot joins,
+//! nothing is inconsistent, the report is filled and plausible; refusals are reported by
+//! reason; `--source-ips` spreads connections over local addresses.
+
+#[path = "../../client/tests/support/mod.rs"]
+mod support;
+
+use clap::Parser;
+use support::{TestServer, server_config};
+use tickwire_bots::cli::Args;
+use tickwire_bots::report::Report;
+
+async fn run_bots(server: &TestServer, flags: &[&str]) -> Report {
+    let url = server.url();
+    let mut argv = vec!["tickwire-bots", "--url", &url, "--quiet", "--ramp", "50/s"];
+    argv.extend_from_slice(flags);
+    let args = Args::try_parse_from(argv).expect("valid flags");
+    tickwire_bots::run::run(args, std::future::pending()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_players_join_play_and_report_what_they_felt() {
+    let server = TestServer::start(server_config()).await;
+    let report = run_bots(
+        &server,
+        &["--bots", "6", "--role", "player", "--room", "bots-e2e", "--duration", "2s"],
+    )
+    .await;
+    let table = report.table();
+    assert!(report.passed, "{table}");
+    assert_eq!((report.bots.started, report.bots.joined, report.bots.stayed), (6, 6, 6), "{table}");
+    assert!(report.bots.failures.is_empty() && report.bots.drops.is_empty(), "{table}");
+    assert!(report.errors.is_empty(), "{table}");
+    assert_eq!(report.run.tick_rate, 30);
+    assert_eq!(report.bots.leaves_answered, 6, "every leave answered with a close frame");
+    assert_eq!(report.close_codes.get("1000"), Some(&6), "{table}");
+
+    let connect = report.connect_ms.expect("connect times");
+    assert_eq!(connect.samples, 6);
+    assert!(connect.p50 > 0.0 && connect.max < 10_000.0, "{connect:?}");
+
+    let expected = report.frames.expected.expect("players get a snapshot per tick");
+    let window = report.run.window_s;
+    assert!(window >= 2.0, "the window ran its course: {window}");
+    assert_eq!(expected, (30.0 * window * 6.0).round() as u64);
+    // Plausible, not fast: a busy CI machine may deliver fewer frames, but the figures must
+    // agree with each other.
+    let ratio = report.frames.delivered_ratio.unwrap();
+    assert!(ratio > 0.1 && ratio < 1.1, "at most one snapshot per tick: {table}");
+    let fps = report.frames.per_bot_fps.expect("bots stayed the window");
+    assert_eq!(fps.bots, 6);
+    assert!((fps.mean / 30.0 - ratio).abs() < 0.1, "fps agrees with the delivered share: {table}");
+    assert!(fps.min <= fps.p50 && fps.p50 <= 31.0, "{table}");
+
+    let ack = report.input_to_ack_ms.expect("inputs acknowledged");
+    assert!(
+        ack.samples as f64 > 0.5 * report.frames.received as f64,
+        "an input per snapshot: {table}"
+    );
+    assert!(ack.p50 > 0.0 && ack.p50 <= ack.p99 && ack.p99 <= ack.max, "{ack:?}");
+    let gaps = report.interarrival_ms.expect("inter-arrival times");
+    assert!(gaps.p50 >= 20.0, "snapshots come a tick (33 ms) or more apart: {gaps:?}");
+    assert!(report.jitter_ms.is_some() && report.rtt_ms.is_some(), "{table}");
+    let bytes = report.bytes_per_bot_per_s;
+    let per_frame = bytes.received / (fps.mean.max(1.0));
+    // Its WebSocket and snapshot headers alone are 8 bytes; protocol 2 sends a moving ship in
+    // a few bits more.
+    assert!(per_frame > 8.0, "a snapshot of a 6-ship room is more than its headers: {table}");
+    assert!(bytes.sent > 8.0 * fps.mean, "an ack and an input per snapshot: {table}");
+    assert!(report.resources.bots_cpu_percent.is_some(), "{table}");
+    assert!(report.resources.rss_per_bot_kib.is_some(), "{table}");
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["bots"]["joined"], 6);
+    assert_eq!(json["passed"], true);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spectators_watch_and_thresholds_decide_the_verdict() {
+    let server = TestServer::start(server_config()).await;
+    let report = run_bots(
+        &server,
+        &["--bots", "3", "--role", "spectator", "--duration", "1s", "--min-fps", "1000"],
+    )
+    .await;
+    let table = report.table();
+    assert_eq!(report.bots.joined, 3, "{table}");
+    assert!(report.input_to_ack_ms.is_none(), "spectators send no inputs");
+    assert!(report.interarrival_ms.is_some(), "{table}");
+    assert!(!report.passed, "nobody gets 1000 fps: {table}");
+    let failed: Vec<&str> =
+        report.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+    assert_eq!(failed, ["delivered fps"], "{table}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_reported_by_reason_and_not_retried() {
+    let mut config = server_config();
+    config.max_connections_per_ip = 2;
+    let server = TestServer::start(config).await;
+    let report =
+        run_bots(&server, &["--bots", "4", "--role", "controller", "--duration", "1s"]).await;
+    let table = report.table();
+    assert_eq!(report.bots.joined, 2, "{table}");
+    assert_eq!(report.bots.failures.get("http-429"), Some(&2), "{table}");
+    assert!(!report.passed);
+    assert!(report.frames.expected.is_none(), "controllers get no snapshots");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_ips_spread_connections_over_local_addresses() {
+    let mut config = server_config();
+    config.max_connections_per_ip = 1;
+    let server = TestServer::start(config).await;
+    let report = run_bots(
+        &server,
+        &[
+            "--bots",
+            "3",
+            "--role",
+            "spectator",
+            "--duration",
+            "500ms",
+            "--source-ips",
+            "127.0.0.2-127.0.0.4",
+        ],
+    )
+    .await;
+    let table = report.table();
+    assert_eq!(report.bots.joined, 3, "one session per address is enough: {table}");
+    assert_eq!(report.run.source_ips, 3);
+    assert!(report.passed, "{table}");
+    server.shutdown().await;
+}

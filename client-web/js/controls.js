@@ -1,0 +1,148 @@
+// Controls: keyboard, the Gamepad API and touch (a virtual stick where the left thumb lands
+// and a boost button), merged into one stick and one button set each frame.
+
+import { Buttons } from '../sdk/index.js';
+
+const STEER_KEYS = {
+  ArrowLeft: [-1, 0], KeyA: [-1, 0],
+  ArrowRight: [1, 0], KeyD: [1, 0],
+  ArrowUp: [0, -1], KeyW: [0, -1],
+  ArrowDown: [0, 1], KeyS: [0, 1],
+};
+const BOOST_KEYS = new Set(['Space', 'ShiftLeft', 'ShiftRight']);
+const PAD_DEAD_ZONE = 0.15;
+/** Stick travel, CSS pixels, for a full deflection. */
+const STICK_RADIUS = 56;
+
+/** @param {number} v @param {number} dead */
+function deadZone(v, dead) {
+  return Math.abs(v) < dead ? 0 : (v - Math.sign(v) * dead) / (1 - dead);
+}
+
+export class Controls {
+  /**
+   * @param {object} el
+   * @param {HTMLElement} el.root the game element (gets a `touching` class on touch devices)
+   * @param {HTMLElement} el.touch the touch layer
+   * @param {HTMLElement} el.zone the stick's zone
+   * @param {HTMLElement} el.base the stick's base
+   * @param {HTMLElement} el.knob the stick's knob
+   * @param {HTMLElement} el.boost the boost button
+   */
+  constructor(el) {
+    this.el = el;
+    /** @type {Set<string>} */
+    this.keys = new Set();
+    this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
+    this.touchBoost = false;
+    this.enabled = false;
+    /** Which device steered last, for the HUD and tests. */
+    this.source = 'none';
+    this.abort = new AbortController();
+    const opts = { signal: this.abort.signal };
+    window.addEventListener('keydown', (e) => this.onKey(e, true), opts);
+    window.addEventListener('keyup', (e) => this.onKey(e, false), opts);
+    window.addEventListener('blur', () => this.keys.clear(), opts);
+    el.zone.addEventListener('pointerdown', (e) => this.stickDown(e), opts);
+    el.zone.addEventListener('pointermove', (e) => this.stickMove(e), opts);
+    for (const type of ['pointerup', 'pointercancel']) el.zone.addEventListener(type, (e) => this.stickUp(/** @type {PointerEvent} */ (e)), opts);
+    el.boost.addEventListener('pointerdown', (e) => { e.preventDefault(); this.setBoost(true); }, opts);
+    for (const type of ['pointerup', 'pointercancel', 'pointerleave']) el.boost.addEventListener(type, () => this.setBoost(false), opts);
+    window.addEventListener('touchstart', () => this.showTouch(), { ...opts, passive: true });
+    if (window.matchMedia?.('(pointer: coarse)').matches) this.showTouch();
+  }
+
+  dispose() {
+    this.abort.abort();
+  }
+
+  showTouch() {
+    this.el.touch.hidden = false;
+    this.el.root.classList.add('touching');
+  }
+
+  /** @param {KeyboardEvent} e @param {boolean} down */
+  onKey(e, down) {
+    if (!this.enabled) return;
+    const target = /** @type {HTMLElement} */ (e.target);
+    if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA')) return;
+    if (e.code in STEER_KEYS || BOOST_KEYS.has(e.code)) {
+      e.preventDefault();
+      if (down) this.keys.add(e.code);
+      else this.keys.delete(e.code);
+    }
+  }
+
+  /** @param {PointerEvent} e */
+  stickDown(e) {
+    if (this.stick.pointer !== -1) return;
+    e.preventDefault();
+    this.el.zone.setPointerCapture?.(e.pointerId);
+    const rect = this.el.zone.getBoundingClientRect();
+    this.stick = { x: 0, y: 0, pointer: e.pointerId, ox: e.clientX, oy: e.clientY };
+    this.el.base.hidden = false;
+    this.el.base.style.left = `${e.clientX - rect.left}px`;
+    this.el.base.style.top = `${e.clientY - rect.top}px`;
+    this.el.knob.style.transform = '';
+    this.showTouch();
+  }
+
+  /** @param {PointerEvent} e */
+  stickMove(e) {
+    if (e.pointerId !== this.stick.pointer) return;
+    e.preventDefault();
+    let dx = (e.clientX - this.stick.ox) / STICK_RADIUS;
+    let dy = (e.clientY - this.stick.oy) / STICK_RADIUS;
+    const len = Math.hypot(dx, dy);
+    if (len > 1) { dx /= len; dy /= len; }
+    this.stick.x = dx;
+    this.stick.y = dy;
+    this.el.knob.style.transform = `translate(${dx * STICK_RADIUS}px, ${dy * STICK_RADIUS}px)`;
+  }
+
+  /** @param {PointerEvent} e */
+  stickUp(e) {
+    if (e.pointerId !== this.stick.pointer) return;
+    this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
+    this.el.base.hidden = true;
+  }
+
+  /** @param {boolean} on */
+  setBoost(on) {
+    this.touchBoost = on;
+    this.el.boost.classList.toggle('on', on);
+  }
+
+  /** The controls held now: stick in [-1, 1] per axis (length at most 1) and buttons. */
+  read() {
+    let x = 0;
+    let y = 0;
+    let buttons = 0;
+    if (!this.enabled) return { x, y, buttons };
+    for (const code of this.keys) {
+      const dir = STEER_KEYS[/** @type {keyof typeof STEER_KEYS} */ (code)];
+      if (dir) { x += dir[0]; y += dir[1]; }
+      if (BOOST_KEYS.has(code)) buttons |= Buttons.BOOST;
+    }
+    if (x || y || buttons) this.source = 'keyboard';
+    for (const pad of navigator.getGamepads?.() ?? []) {
+      if (!pad || !pad.connected) continue;
+      const px = deadZone(pad.axes[0] ?? 0, PAD_DEAD_ZONE);
+      const py = deadZone(pad.axes[1] ?? 0, PAD_DEAD_ZONE);
+      const boost = pad.buttons[0]?.pressed || pad.buttons[7]?.pressed || pad.buttons[5]?.pressed;
+      const dpadX = (pad.buttons[15]?.pressed ? 1 : 0) - (pad.buttons[14]?.pressed ? 1 : 0);
+      const dpadY = (pad.buttons[13]?.pressed ? 1 : 0) - (pad.buttons[12]?.pressed ? 1 : 0);
+      if (px || py || dpadX || dpadY || boost) this.source = 'gamepad';
+      x += px + dpadX;
+      y += py + dpadY;
+      if (boost) buttons |= Buttons.BOOST;
+    }
+    if (this.stick.pointer !== -1 || this.touchBoost) this.source = 'touch';
+    x += this.stick.x;
+    y += this.stick.y;
+    if (this.touchBoost) buttons |= Buttons.BOOST;
+    const len = Math.hypot(x, y);
+    if (len > 1) { x /= len; y /= len; }
+    return { x, y, buttons };
+  }
+}

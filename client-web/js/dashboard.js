@@ -1,0 +1,157 @@
+// The operator dashboard: polls /stats every second (only the samples it does not have) and
+// /rooms every two seconds, and draws the last ten minutes with uPlot.
+
+import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { $, el, formatBytes } from './dom.js';
+
+/** @typedef {{ players: number, spectators: number, controllers: number }} Clients */
+/**
+ * @typedef {object} Sample
+ * @property {number} seq
+ * @property {number} unix_ms
+ * @property {Clients} clients
+ * @property {number} rooms
+ * @property {number} ticks_per_s
+ * @property {number | null} tick_p50_ms
+ * @property {number | null} tick_p99_ms
+ * @property {number} late_ticks_per_s
+ * @property {number} bytes_out_per_s
+ * @property {number} frames_out_per_s
+ * @property {number} frames_skipped_per_s
+ * @property {number} resumes_per_s
+ * @property {number} closes_per_s
+ * @property {Record<string, number>} closes_total
+ */
+
+const KEEP = 600;
+const CLOSE_NAMES = {
+  1000: 'normal (client left)', 1001: 'going away (shutdown)', 1002: 'protocol error', 1003: 'unsupported data',
+  1005: 'no code', 1006: 'abnormal', 1007: 'invalid payload', 1008: 'policy (idle, rate, slow, replaced)',
+  1009: 'message too big', 1011: 'server error', 1013: 'try again later (full)',
+};
+
+/** @type {Sample[]} */
+let samples = [];
+let lastSeq = 0;
+let tickRate = 30;
+
+/** @param {string} id @param {string[]} labels @param {string[]} colours @param {object} [extra] */
+function chart(id, labels, colours, extra = {}) {
+  const host = $(id);
+  /** @type {uPlot.Options} */
+  const opts = {
+    width: host.clientWidth || 400,
+    height: 200,
+    cursor: { drag: { x: false, y: false } },
+    legend: { live: true },
+    scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(max * 1.15, 1)] } },
+    axes: [
+      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' }, ticks: { stroke: 'rgba(130,160,220,0.15)' } },
+      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' }, ticks: { stroke: 'rgba(130,160,220,0.15)' }, size: 56 },
+    ],
+    series: [{}, ...labels.map((label, i) => label === 'budget'
+      ? { label, stroke: colours[i], width: 1, dash: [6, 6], points: { show: false } }
+      : { label, stroke: colours[i], width: 2, fill: `${colours[i]}22`, points: { show: false } })],
+    ...extra,
+  };
+  const plot = new uPlot(opts, [[], ...labels.map(() => [])], host);
+  new ResizeObserver(() => plot.setSize({ width: host.clientWidth, height: 200 })).observe(host);
+  return plot;
+}
+
+const charts = {
+  clients: chart('#c-clients', ['players', 'spectators', 'controllers'], ['#4dabf7', '#cc5de8', '#51cf66']),
+  rooms: chart('#c-rooms', ['rooms'], ['#fcc419']),
+  tick: chart('#c-tick', ['p50', 'p99', 'budget'], ['#51cf66', '#ff922b', '#ff6b6b']),
+  late: chart('#c-late', ['late ticks', 'frames skipped'], ['#ff6b6b', '#fcc419']),
+  bytes: chart('#c-bytes', ['bytes/s'], ['#22b8cf'], {
+    axes: [
+      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' } },
+      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' }, size: 64, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map((t) => formatBytes(t)) },
+    ],
+  }),
+  closes: chart('#c-closes', ['closes/s', 'resumes/s'], ['#f06595', '#94d82d']),
+};
+
+function redraw() {
+  const t = samples.map((s) => s.unix_ms / 1000);
+  const col = (/** @type {(s: Sample) => number | null} */ f) => samples.map(f);
+  charts.clients.setData([t, col((s) => s.clients.players), col((s) => s.clients.spectators), col((s) => s.clients.controllers)]);
+  charts.rooms.setData([t, col((s) => s.rooms)]);
+  charts.tick.setData([t, col((s) => s.tick_p50_ms), col((s) => s.tick_p99_ms), col(() => 1000 / tickRate)]);
+  charts.late.setData([t, col((s) => s.late_ticks_per_s), col((s) => s.frames_skipped_per_s)]);
+  charts.bytes.setData([t, col((s) => s.bytes_out_per_s)]);
+  charts.closes.setData([t, col((s) => s.closes_per_s), col((s) => s.resumes_per_s)]);
+  document.body.dataset.samples = String(samples.length);
+
+  const last = samples[samples.length - 1];
+  if (!last) return;
+  const c = last.clients;
+  $('#t-clients').textContent = String(c.players + c.spectators + c.controllers);
+  $('#t-clients-sub').textContent = `${c.players} players · ${c.spectators} watching · ${c.controllers} controllers`;
+  $('#t-rooms').textContent = String(last.rooms);
+  $('#t-ticks').textContent = `${Math.round(last.ticks_per_s)} ticks/s in all`;
+  const p99 = last.tick_p99_ms;
+  const budget = 1000 / tickRate;
+  const p99El = $('#t-p99');
+  p99El.textContent = p99 === null ? '–' : `${p99 < 1 ? p99.toFixed(2) : p99.toFixed(1)} ms`;
+  p99El.className = `value${p99 !== null && p99 > budget ? ' bad' : p99 !== null && p99 > budget / 2 ? ' warn' : ''}`;
+  $('#t-budget').textContent = `budget ${budget.toFixed(1)} ms per tick at ${tickRate} Hz`;
+  $('#t-bytes').textContent = `${formatBytes(last.bytes_out_per_s)}/s`;
+  $('#t-frames').textContent = `${Math.round(last.frames_out_per_s)} frames/s`;
+  const minute = samples.slice(-60);
+  const avg = (/** @type {(s: Sample) => number} */ f) => minute.reduce((sum, s) => sum + f(s), 0) / minute.length;
+  const late = avg((s) => s.late_ticks_per_s);
+  $('#t-late').textContent = late.toFixed(2);
+  $('#t-late').className = `value${late > 0 ? ' warn' : ''}`;
+  $('#t-skipped').textContent = avg((s) => s.frames_skipped_per_s).toFixed(2);
+
+  const codes = Object.entries(last.closes_total).sort((a, b) => b[1] - a[1]);
+  const most = Math.max(1, ...codes.map(([, n]) => n));
+  $('#closes-empty').hidden = codes.length > 0;
+  $('#closes-body').replaceChildren(...codes.map(([code, n]) => el('tr', {},
+    el('td', {}, code),
+    el('td', { className: 'name' }, CLOSE_NAMES[/** @type {keyof typeof CLOSE_NAMES} */ (Number(code))] ?? ''),
+    el('td', { style: 'width: 40%' }, el('div', { className: 'meter', style: `width: ${(n / most) * 100}%` })),
+    el('td', { style: 'text-align: right' }, String(n)))));
+}
+
+async function pollStats() {
+  const status = $('#status');
+  try {
+    const response = await fetch(`/stats${lastSeq ? `?since=${lastSeq}` : ''}`, { cache: 'no-store' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const reply = await response.json();
+    tickRate = reply.tick_rate;
+    /** @type {Sample[]} */
+    const fresh = reply.samples;
+    if (fresh.length && fresh[0].seq <= lastSeq) samples = []; // the server restarted
+    samples = samples.concat(fresh).slice(-KEEP);
+    if (fresh.length) lastSeq = fresh[fresh.length - 1].seq;
+    redraw();
+    status.className = 'status live';
+    status.textContent = `live · sampled every ${reply.period_ms / 1000} s · ${samples.length} samples`;
+  } catch (e) {
+    status.className = 'status down';
+    status.textContent = `cannot reach the server (${/** @type {Error} */ (e).message}); retrying`;
+  }
+  setTimeout(pollStats, 1000);
+}
+
+async function pollRooms() {
+  try {
+    /** @type {{ id: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }[]} */
+    const rooms = await (await fetch('/rooms', { cache: 'no-store' })).json();
+    $('#rooms-empty').hidden = rooms.length > 0;
+    $('#rooms-body').replaceChildren(...rooms.map((r) => el('tr', {},
+      el('td', {}, r.id), el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
+      el('td', {}, String(r.spectators)), el('td', {}, String(r.tick)),
+      el('td', {}, el('a', { href: `/?room=${encodeURIComponent(r.id)}&spectate=1` }, 'watch')))));
+  } catch {
+    // the stats poll reports the outage
+  }
+  setTimeout(pollRooms, 2000);
+}
+
+pollStats();
+pollRooms();

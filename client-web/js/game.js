@@ -1,0 +1,421 @@
+// The game view: one TickwireClient, the render loop (display refresh rate), prediction of
+// the own ship, interpolation of everything else, HUD, scores, chat, invite, reconnect UI.
+
+import {
+  TickwireClient, InterpolationBuffer, KickedError, VersionMismatchError, ConnectionClosedError,
+  playerColour, worldEntity, toRenderEntity, Arena,
+} from '../sdk/index.js';
+import { Controls } from './controls.js';
+import { Renderer } from './render.js';
+import { ShipPredictor } from './predict.js';
+import { $, el, formatBytes, formatClock } from './dom.js';
+
+/** @typedef {import('../sdk/index.js').Welcome} Welcome */
+
+/** How a failure reads to a player. @param {Error} error */
+export function describeFailure(error) {
+  if (error instanceof VersionMismatchError) {
+    return `This page speaks a different protocol version than the server (which speaks ${error.serverVersion}). Reload the page to get the current game.`;
+  }
+  if (error instanceof KickedError) {
+    const why = {
+      Full: 'This room is full (or the server has no room for another one).',
+      RateLimited: 'You were sending messages too fast.',
+      Replaced: 'Your seat was taken over by another tab or device with your resume token.',
+      ResumeRejected: 'That seat belongs to a different kind of client.',
+      BadHello: 'The server did not accept this client\'s greeting.',
+      MalformedMessage: 'The server could not read a message from this client.',
+    }[/** @type {string} */ (error.reason)] ?? `The server closed the connection (${error.reason}).`;
+    return `${why} The server said: “${error.serverMessage}”`;
+  }
+  if (error instanceof ConnectionClosedError) {
+    return error.retryable
+      ? `Could not reach the server: ${error.reason || `close code ${error.code}`}.`
+      : `The connection was closed with code ${error.code}${error.reason ? `: ${error.reason}` : ''}.`;
+  }
+  return error.message;
+}
+
+export class Game {
+  /**
+   * @param {object} options
+   * @param {string} options.name
+   * @param {string | null} options.room null: matchmaking
+   * @param {boolean} options.spectate
+   * @param {() => void} options.onExit back to the lobby
+   */
+  constructor(options) {
+    this.options = options;
+    this.root = /** @type {HTMLElement} */ ($('#game'));
+    this.renderer = new Renderer(/** @type {HTMLCanvasElement} */ ($('#view')));
+    this.controls = new Controls({
+      root: this.root, touch: $('#touch'), zone: $('#stick-zone'), base: $('#stick-base'), knob: $('#stick-knob'), boost: $('#boost-btn'),
+    });
+    this.predictor = new ShipPredictor();
+    /** @type {InterpolationBuffer | null} */
+    this.interp = null;
+    /** @type {Welcome | null} */
+    this.welcome = null;
+    /** @type {Map<number, number>} scores by player */
+    this.scores = new Map();
+    /** @type {{ round: number, winner: number | null, score: number } | null} */
+    this.lastRoundOver = null;
+    this.phase = '';
+    this.frames = 0;
+    this.fps = 0;
+    this.lastFrame = performance.now();
+    this.lastHud = 0;
+    this.lastBytes = { in: 0, out: 0, at: performance.now() };
+    this.rate = { in: 0, out: 0 };
+    this.scoreboardKey = '';
+    /** @type {import('../sdk/index.js').RenderEntity | null} */
+    this.ownShown = null;
+    /** @type {import('../sdk/index.js').RenderEntity[]} */
+    this.lastEntities = [];
+    this.running = true;
+    this.abort = new AbortController();
+    this.client = this.createClient();
+    this.bindUi();
+    this.connect();
+    requestAnimationFrame((t) => this.frame(t));
+  }
+
+  createClient() {
+    const { name, room, spectate } = this.options;
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    // A server with join tokens (--join-secret) wants one on /ws: a game backend hands the
+    // page a link carrying `?token=`, which goes along.
+    const token = new URLSearchParams(location.search).get('token');
+    const query = token ? `?token=${encodeURIComponent(token)}` : '';
+    return new TickwireClient({ url: `${scheme}://${location.host}/ws${query}`, name, room, role: spectate ? 'Spectator' : 'Player' });
+  }
+
+  connect() {
+    const { spectate } = this.options;
+    const c = this.client;
+    c.on('state', (e) => this.onState(e.state, e.attempt, e.delayMs));
+    c.on('welcome', (e) => this.onWelcome(e.welcome));
+    c.on('snapshot', (e) => this.onSnapshot(e.world, e.receivedAt));
+    c.on('event', (e) => this.onEvent(e.kind));
+    c.on('rtt', (e) => { $('#hud-ping').textContent = `${Math.round(e.smoothedMs)} ms`; });
+    c.on('error', (e) => this.onFailure(e.error));
+    this.controls.enabled = !spectate;
+    this.root.dataset.connections = '0';
+    this.setCentre('Joining…', spectate ? 'as a spectator' : '');
+    c.connect();
+  }
+
+  bindUi() {
+    const opts = { signal: this.abort.signal };
+    const chatInput = /** @type {HTMLInputElement} */ ($('#chat-input'));
+    $('#chat-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const text = chatInput.value;
+      if (text.trim() && this.client.chat(text)) chatInput.value = '';
+      chatInput.blur();
+    }, opts);
+    window.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && document.activeElement !== chatInput && !this.root.hidden) {
+        e.preventDefault();
+        chatInput.focus();
+      } else if (e.key === 'Escape') {
+        chatInput.blur();
+        $('#invite').hidden = true;
+      }
+    }, opts);
+    $('#leave-btn').addEventListener('click', () => this.leave(), opts);
+    $('#invite-btn').addEventListener('click', () => {
+      $('#invite').hidden = !$('#invite').hidden;
+      this.updateInvite();
+    }, opts);
+    $('#invite-spectate').addEventListener('change', () => this.updateInvite(), opts);
+    $('#failure-retry').addEventListener('click', () => {
+      $('#failure').hidden = true;
+      this.reset();
+      this.client = this.createClient();
+      this.connect();
+    }, opts);
+    $('#failure-lobby').addEventListener('click', () => this.exit(), opts);
+    window.addEventListener('pagehide', () => this.client.leave(), opts);
+    // A hidden tab stops drawing frames, so controls are no longer read: let go of the stick
+    // rather than keep flying on whatever was held when the tab was switched.
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) {
+        this.controls.keys.clear();
+        this.client.setInput({ x: 0, y: 0, buttons: 0 });
+      }
+    }, opts);
+  }
+
+  reset() {
+    this.welcome = null;
+    this.interp = null;
+    this.predictor.reset();
+    this.scores.clear();
+    $('#chat-log').replaceChildren();
+  }
+
+  async leave() {
+    const done = this.client.leave();
+    await Promise.race([done, new Promise((r) => setTimeout(r, 2500))]);
+    this.exit();
+  }
+
+  exit() {
+    this.running = false;
+    this.controls.dispose();
+    this.abort.abort();
+    if (!this.client.session.isEnded()) this.client.leave();
+    this.options.onExit();
+  }
+
+  /** @param {string} state @param {number} [attempt] @param {number} [delayMs] */
+  onState(state, attempt, delayMs) {
+    this.root.dataset.state = state;
+    const banner = /** @type {HTMLElement} */ ($('#banner'));
+    if (state === 'reconnecting') {
+      banner.className = 'banner';
+      banner.replaceChildren(el('span', { className: 'spinner' }),
+        `Connection lost. Reconnecting${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}…`);
+      banner.hidden = false;
+      this.controls.enabled = false;
+      void delayMs;
+    } else if (state === 'joined') {
+      this.controls.enabled = !this.options.spectate;
+    }
+  }
+
+  /** @param {Welcome} welcome */
+  onWelcome(welcome) {
+    const again = this.welcome !== null || Number(this.root.dataset.connections) > 0;
+    this.welcome = welcome;
+    this.interp = new InterpolationBuffer({ tickRate: welcome.tickRate, delayTicks: 2 });
+    this.predictor.reset();
+    const d = this.root.dataset;
+    d.room = welcome.room;
+    d.role = welcome.role;
+    d.playerId = String(welcome.playerId);
+    d.entity = welcome.entity === null ? '' : String(welcome.entity);
+    d.resumed = String(welcome.resumed);
+    d.connections = String(Number(d.connections) + 1);
+    $('#hud-room').textContent = welcome.room;
+    $('#hud-role').textContent = welcome.role === 'Spectator' ? 'watching' : 'playing';
+    $('#invite-room').textContent = welcome.room;
+    const url = new URL(location.href);
+    url.searchParams.set('room', welcome.room);
+    if (welcome.role === 'Spectator') url.searchParams.set('spectate', '1');
+    else url.searchParams.delete('spectate');
+    history.replaceState(null, '', url);
+    document.title = `${welcome.room} · tickwire arena`;
+    const banner = /** @type {HTMLElement} */ ($('#banner'));
+    if (again) {
+      banner.className = 'banner ok';
+      banner.textContent = welcome.resumed ? 'Reconnected: your ship is back.' : 'Reconnected (your old seat had expired).';
+      banner.hidden = false;
+      setTimeout(() => { if (banner.classList.contains('ok')) banner.hidden = true; }, 2500);
+    } else {
+      banner.hidden = true;
+      this.addChat(null, `You joined ${welcome.room}${welcome.role === 'Spectator' ? ' as a spectator' : ''}.`);
+    }
+    if (!$('#invite').hidden) this.updateInvite();
+  }
+
+  /** @param {import('../sdk/index.js').World} world @param {number} receivedAt */
+  onSnapshot(world, receivedAt) {
+    this.interp?.push(world, receivedAt);
+    for (const e of world.entities) if (e.kind === Arena.KIND_SHIP) this.scores.set(e.id, e.value);
+    if (world.round.phase !== this.phase) {
+      if (world.round.phase === 'Playing' && this.phase === 'Intermission') {
+        for (const id of this.scores.keys()) this.scores.set(id, 0);
+        this.addChat(null, `Round ${world.round.round}: go!`);
+      }
+      this.phase = world.round.phase;
+    }
+  }
+
+  /** @param {import('../sdk/index.js').EventKind} kind */
+  onEvent(kind) {
+    const names = this.client.session.roster;
+    const who = (/** @type {number} */ id) => names.get(id)?.name ?? `Player ${id}`;
+    switch (kind.type) {
+      case 'Joined':
+        if (kind.player !== this.welcome?.playerId && this.client.session.world) {
+          this.addChat(null, `${kind.name} joined${kind.role === 'Spectator' ? ' to watch' : kind.role === 'Controller' ? ' with a controller' : ''}.`);
+        }
+        break;
+      case 'Left':
+        this.addChat(null, `${who(kind.player)} left.`);
+        this.scores.delete(kind.player);
+        break;
+      case 'Scored': {
+        const before = this.scores.get(kind.player) ?? 0;
+        this.scores.set(kind.player, kind.score);
+        const ship = this.shipPosition(kind.player);
+        if (ship) this.renderer.burst(ship.x, ship.y, Math.max(1, kind.score - before), playerColour(kind.player));
+        break;
+      }
+      case 'RoundOver':
+        this.lastRoundOver = kind;
+        this.addChat(null, kind.winner === null
+          ? `Round ${kind.round} over: nobody scored.`
+          : `Round ${kind.round} over: ${who(kind.winner)} wins with ${kind.score}.`);
+        break;
+      case 'Chat':
+        this.addChat(kind.from, kind.text, kind.name);
+        break;
+    }
+  }
+
+  /** @param {Error} error */
+  onFailure(error) {
+    this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
+    $('#banner').hidden = true;
+    $('#failure-title').textContent = error instanceof KickedError && error.reason === 'Full' ? 'Room full' : 'Disconnected';
+    $('#failure-text').textContent = describeFailure(error);
+    $('#failure').hidden = false;
+    this.controls.enabled = false;
+  }
+
+  /** @param {number} player */
+  shipPosition(player) {
+    if (player === this.welcome?.entity && this.ownShown) return this.ownShown;
+    return this.lastEntities.find((e) => e.id === player);
+  }
+
+  /** @param {number | null} from @param {string} text @param {string} [name] */
+  addChat(from, text, name) {
+    const log = $('#chat-log');
+    const line = el('li', { className: from === null ? 'system' : '' });
+    if (from !== null) {
+      line.append(el('span', { className: 'from', style: `color: ${playerColour(from)}` }, name ?? `Player ${from}`));
+    }
+    line.append(text);
+    log.append(line);
+    while (log.children.length > 8) log.firstElementChild?.remove();
+    setTimeout(() => line.classList.add('old'), 12000);
+  }
+
+  async updateInvite() {
+    if (!this.welcome) return;
+    const spectate = /** @type {HTMLInputElement} */ ($('#invite-spectate')).checked;
+    const query = `room=${encodeURIComponent(this.welcome.room)}${spectate ? '&spectate=1' : ''}`;
+    /** @type {HTMLImageElement} */ ($('#invite-qr')).src = `/invite.svg?${query}`;
+    try {
+      const invite = await (await fetch(`/invite?${query}`)).json();
+      const link = /** @type {HTMLAnchorElement} */ ($('#invite-link'));
+      link.href = invite.url;
+      link.textContent = invite.url;
+    } catch {
+      // The QR code still shows the link.
+    }
+  }
+
+  /** @param {string} big @param {string} [small] */
+  setCentre(big, small = '') {
+    const box = /** @type {HTMLElement} */ ($('#center-msg'));
+    if (!big) {
+      box.hidden = true;
+      return;
+    }
+    const key = `${big}|${small}`;
+    if (box.dataset.key !== key) {
+      box.dataset.key = key;
+      box.replaceChildren(el('div', { className: 'big' }, big), el('div', { className: 'small' }, small));
+    }
+    box.hidden = false;
+  }
+
+  /** @param {number} time */
+  frame(time) {
+    if (!this.running) return;
+    requestAnimationFrame((t) => this.frame(t));
+    const now = performance.now();
+    const dt = Math.min((now - this.lastFrame) / 1000, 0.1);
+    this.lastFrame = now;
+    this.frames += 1;
+
+    const session = this.client.session;
+    if (session.hasShip()) this.client.setInput(this.controls.read());
+
+    const welcome = this.welcome;
+    const world = session.world;
+    if (!welcome || !this.interp || !world) {
+      this.renderer.draw({ entities: [], own: null, world: welcome?.world ?? { width: 1600, height: 1000 }, viewRadius: 0, names: new Map(), time, dt });
+      this.updateHud(now, null);
+      return;
+    }
+    const sample = this.interp.sample(now);
+    /** @type {import('../sdk/index.js').RenderEntity | null} */
+    let own = null;
+    const mine = welcome.entity !== null ? worldEntity(world, welcome.entity) : undefined;
+    if (mine) {
+      const p = this.predictor.predict({
+        server: mine, serverTick: world.tick, pending: session.pendingInputs, tickRate: welcome.tickRate,
+        world: welcome.world, playing: world.round.phase === 'Playing', now, frameDt: dt,
+      });
+      own = { ...toRenderEntity(mine), x: p.x, y: p.y, vx: p.vx, vy: p.vy, heading: p.heading };
+    }
+    this.ownShown = own;
+    const entities = sample.entities.filter((e) => e.id !== welcome.entity);
+    this.lastEntities = entities;
+    /** @type {Map<number, string>} */
+    const names = new Map();
+    for (const [id, info] of session.roster) names.set(id, info.name);
+    this.renderer.draw({ entities, own, world: welcome.world, viewRadius: welcome.role === 'Spectator' ? 0 : welcome.viewRadius, names, time, dt });
+    this.updateHud(now, world);
+  }
+
+  /** @param {number} now @param {import('../sdk/index.js').World | null} world */
+  updateHud(now, world) {
+    if (now - this.lastHud < 250) return;
+    const span = (now - this.lastBytes.at) / 1000;
+    if (span >= 1) {
+      this.rate = { in: (this.client.bytesIn - this.lastBytes.in) / span, out: (this.client.bytesOut - this.lastBytes.out) / span };
+      this.fps = Math.round(this.frames / span);
+      this.frames = 0;
+      this.lastBytes = { in: this.client.bytesIn, out: this.client.bytesOut, at: now };
+      $('#hud-fps').textContent = String(this.fps);
+      $('#hud-in').textContent = `${formatBytes(this.rate.in)}/s`;
+      $('#hud-out').textContent = `${formatBytes(this.rate.out)}/s`;
+    }
+    this.lastHud = now;
+    if (!world) return;
+    $('#hud-tick').textContent = String(world.tick);
+    const r = world.round;
+    const timer = $('#hud-timer');
+    if (r.phase === 'Playing') {
+      $('#hud-round').textContent = `Round ${r.round}`;
+      timer.textContent = formatClock(r.secondsLeft);
+      timer.classList.toggle('low', r.secondsLeft <= 10);
+      this.setCentre('');
+    } else {
+      $('#hud-round').textContent = 'Intermission';
+      timer.textContent = formatClock(r.secondsLeft);
+      timer.classList.remove('low');
+      const over = this.lastRoundOver;
+      const names = this.client.session.roster;
+      const line = over && over.winner !== null
+        ? `${names.get(over.winner)?.name ?? `Player ${over.winner}`} wins with ${over.score}`
+        : 'Nobody scored';
+      this.setCentre(`Round ${over?.round ?? r.round - 1} over`, `${line} · next round in ${r.secondsLeft} s`);
+    }
+    this.updateScoreboard();
+  }
+
+  updateScoreboard() {
+    const roster = this.client.session.roster;
+    const rows = [...roster]
+      .filter(([, info]) => info.role !== 'Spectator')
+      .map(([id, info]) => ({ id, name: info.name, score: this.scores.get(id) ?? 0 }))
+      .sort((a, b) => b.score - a.score || a.id - b.id)
+      .slice(0, 10);
+    const me = this.welcome?.playerId;
+    const key = rows.map((r) => `${r.id}:${r.score}:${r.name}`).join('|') + me;
+    if (key === this.scoreboardKey) return;
+    this.scoreboardKey = key;
+    $('#scoreboard').replaceChildren(...rows.map((r) => el('li', { className: r.id === me ? 'me' : '' },
+      el('span', { className: 'swatch', style: `background: ${playerColour(r.id)}; color: ${playerColour(r.id)}` }),
+      el('span', { className: 'who' }, r.name),
+      el('span', { className: 'pts' }, String(r.score)))));
+  }
+}

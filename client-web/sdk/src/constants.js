@@ -1,0 +1,79 @@
+// Protocol constants (PROTOCOL.md sections 1, 2.3, 7.4 and 8).
+
+/** The protocol version this SDK speaks; sent first in every `Hello`. */
+export const PROTOCOL_VERSION = 2;
+/** The WebSocket subprotocol the server requires. It names the message family, not the version:
+ * it stays `tickwire.v1` under protocol version 2, so a mismatched client still hears why. */
+export const SUBPROTOCOL = 'tickwire.v1';
+/** Largest client-to-server message, bytes. */
+export const MAX_CLIENT_MESSAGE_SIZE = 256;
+/** Largest server-to-client message (a snapshot), bytes. */
+export const MAX_SERVER_MESSAGE_SIZE = 64 * 1024;
+/** Entities, and removals, per snapshot. */
+export const MAX_SNAPSHOT_ENTITIES = 1024;
+/** Byte bounds of the protocol's strings. */
+export const LIMITS = Object.freeze({ name: 24, room: 16, chat: 200, kick: 96 });
+/** `Buttons` bits. */
+export const Buttons = Object.freeze({ BOOST: 0x01, ACTION: 0x02 });
+
+/** WebSocket close codes the server uses (PROTOCOL.md 7.4). */
+export const CloseCode = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  ABNORMAL: 1006,
+  INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  TRY_AGAIN_LATER: 1013,
+});
+
+/** The roles a client can have, by wire index. */
+export const ROLES = /** @type {const} */ (['Player', 'Spectator', 'Controller']);
+/** Round phases, by wire index. */
+export const PHASES = /** @type {const} */ (['Playing', 'Intermission']);
+/** Kick reasons, by wire index. */
+export const KICK_REASONS = /** @type {const} */ ([
+  'VersionMismatch',
+  'BadHello',
+  'MalformedMessage',
+  'Full',
+  'ResumeRejected',
+  'RateLimited',
+  'Idle',
+  'TooSlow',
+  'Replaced',
+  'ShuttingDown',
+]);
+/** Event kinds, by wire index. */
+export const EVENT_KINDS = /** @type {const} */ (['Joined', 'Left', 'Scored', 'RoundOver', 'Chat']);
+
+/** Arena entity kinds and flags (server/src/game/arena.rs). */
+export const Arena = Object.freeze({
+  KIND_SHIP: 0,
+  KIND_PICKUP: 1,
+  FLAG_ALIVE: 1,
+  FLAG_BOOSTING: 2,
+  FLAG_INVULNERABLE: 4,
+  PICKUP_ID_BASE: 100000,
+  /** Ship colours, indexed by `playerId % 10`; mirrors `arena::PALETTE`. */
+  PALETTE: Object.freeze([
+    '#ff6b6b', '#4dabf7', '#51cf66', '#fcc419', '#cc5de8',
+    '#ff922b', '#22b8cf', '#f06595', '#94d82d', '#845ef7',
+  ]),
+});
+
+/** @param {number} playerId @returns {string} the ship colour of a player, as `#rrggbb` */
+export function playerColour(playerId) {
+  return Arena.PALETTE[playerId % Arena.PALETTE.length];
+}
+
+/**
+ * Whether `name` is a valid room name: 1 to 16 bytes of `A-Z a-z 0-9 - _ .`.
+ * @param {string} name
+ */
+export function isValidRoomName(name) {
+  return /^[A-Za-z0-9._-]{1,16}$/.test(name);
+}

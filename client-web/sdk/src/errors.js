@@ -1,0 +1,76 @@
+// Errors, each saying who reacts to it.
+
+/**
+ * @typedef {'Truncated'|'TrailingBytes'|'UnknownTag'|'InvalidInteger'|'InvalidBool'|'StringTooLong'
+ *   |'InvalidUtf8'|'InvalidSnapshotHeader'|'TooLarge'} DecodeErrorKind
+ */
+
+/**
+ * Bytes that do not decode into a message (PROTOCOL.md 2.5). (A snapshot's body is read only
+ * when it is applied: its errors are `ApplyError`s.) The receiver treats the sender
+ * as broken: the SDK drops the connection and reconnects.
+ */
+export class DecodeError extends Error {
+  /** @param {DecodeErrorKind} kind @param {string} [detail] */
+  constructor(kind, detail) {
+    super(detail ? `${kind}: ${detail}` : kind);
+    this.name = 'DecodeError';
+    /** @type {DecodeErrorKind} */
+    this.kind = kind;
+  }
+}
+
+/** A message that cannot be encoded (a string over its bound, a number out of range): a bug
+ * in the caller, thrown before anything is sent. */
+export class EncodeError extends Error {
+  /** @param {string} message */
+  constructor(message) {
+    super(message);
+    this.name = 'EncodeError';
+  }
+}
+
+/**
+ * The server ended the session for good: a `Kick` (or a close code) that retrying would not
+ * fix. The application shows `message` to the user; the SDK does not reconnect.
+ */
+export class KickedError extends Error {
+  /**
+   * @param {import('./messages.js').KickReason} reason the machine-readable reason
+   * @param {string} message the server's human-readable text
+   * @param {number} code the WebSocket close code that followed
+   * @param {number} [serverVersion] for `VersionMismatch`: the version the server speaks
+   */
+  constructor(reason, message, code, serverVersion) {
+    super(`${reason}: ${message}`);
+    this.name = 'KickedError';
+    this.reason = reason;
+    this.serverMessage = message;
+    this.code = code;
+    this.serverVersion = serverVersion;
+  }
+}
+
+/** The server speaks another protocol version; the page must be updated. */
+export class VersionMismatchError extends KickedError {
+  /** @param {string} message @param {number} code @param {number} serverVersion */
+  constructor(message, code, serverVersion) {
+    super('VersionMismatch', message, code, serverVersion);
+    this.name = 'VersionMismatchError';
+  }
+}
+
+/**
+ * The connection closed with a code and reason and no `Kick` before it (an upgrade refused,
+ * a policy close, a server error). `retryable` says whether the SDK will try again.
+ */
+export class ConnectionClosedError extends Error {
+  /** @param {number} code @param {string} reason @param {boolean} retryable */
+  constructor(code, reason, retryable) {
+    super(`connection closed with ${code}${reason ? `: ${reason}` : ''}`);
+    this.name = 'ConnectionClosedError';
+    this.code = code;
+    this.reason = reason;
+    this.retryable = retryable;
+  }
+}

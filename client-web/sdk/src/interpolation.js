@@ -1,0 +1,147 @@
+// Interpolation: other entities are drawn a little in the past, between the two received
+// worlds around that moment, so they move smoothly at any frame rate whatever the network's
+// jitter. Sans-IO: the caller passes arrival times and the render time.
+
+import { worldEntity } from './snapshot.js';
+
+/** @import { World } from './snapshot.js' */
+/** @import { EntityState } from './snapshot.js' */
+
+/**
+ * An entity ready to draw, in world units and radians.
+ * @typedef {object} RenderEntity
+ * @property {number} id
+ * @property {number} kind
+ * @property {number} x
+ * @property {number} y
+ * @property {number} vx units per second
+ * @property {number} vy
+ * @property {number} heading radians, 0 = +x, growing toward +y
+ * @property {number} flags
+ * @property {number} value
+ */
+
+const TAU = Math.PI * 2;
+
+/** @param {EntityState} e @returns {RenderEntity} */
+export function toRenderEntity(e) {
+  return {
+    id: e.id, kind: e.kind, x: e.pos.x / 16, y: e.pos.y / 16, vx: e.vel.x, vy: e.vel.y,
+    heading: (e.heading * TAU) / 256, flags: e.flags, value: e.value,
+  };
+}
+
+/** @param {number} a @param {number} b @param {number} t radians, the short way round */
+export function lerpAngle(a, b, t) {
+  const diff = ((((b - a) % TAU) + TAU + Math.PI) % TAU) - Math.PI;
+  return a + diff * t;
+}
+
+/**
+ * Keeps the last worlds received and answers "what does the world look like at render time".
+ * Render time runs `delayTicks` behind the newest tick expected to have arrived, on a clock
+ * that follows the earliest arrivals (the least delayed ones), so jitter never runs it past
+ * the data.
+ */
+export class InterpolationBuffer {
+  /**
+   * @param {object} options
+   * @param {number} options.tickRate ticks per second (from `Welcome`)
+   * @param {number} [options.delayTicks] how far behind to draw (default 2)
+   * @param {number} [options.capacity] worlds kept (default 32)
+   */
+  constructor({ tickRate, delayTicks = 2, capacity = 32 }) {
+    this.periodMs = 1000 / Math.max(1, tickRate);
+    this.delayTicks = delayTicks;
+    this.capacity = capacity;
+    /** @type {World[]} ticks ascending */
+    this.worlds = [];
+    /** Local time of tick 0 as the clock sees it. @type {number | null} */
+    this.clockBase = null;
+    /** @type {number[]} recent `arrival - tick * period` values */
+    this.bases = [];
+  }
+
+  /** @param {World} world @param {number} receivedAt */
+  push(world, receivedAt) {
+    const last = this.worlds[this.worlds.length - 1];
+    if (last && world.tick <= last.tick) return;
+    this.worlds.push(world);
+    if (this.worlds.length > this.capacity) this.worlds.shift();
+    const base = receivedAt - world.tick * this.periodMs;
+    this.bases.push(base);
+    if (this.bases.length > 60) this.bases.shift();
+    const target = Math.min(...this.bases);
+    if (this.clockBase === null || Math.abs(target - this.clockBase) > 500) {
+      this.clockBase = target; // first world, or the server restarted or stalled: snap
+    } else {
+      this.clockBase += (target - this.clockBase) * 0.1; // follow gently
+    }
+  }
+
+  /** Forgets everything (a new connection, a new room). */
+  clear() {
+    this.worlds = [];
+    this.bases = [];
+    this.clockBase = null;
+  }
+
+  /** The tick (fractional) drawn at `now`. @param {number} now */
+  renderTick(now) {
+    if (this.clockBase === null) return 0;
+    return (now - this.clockBase) / this.periodMs - this.delayTicks;
+  }
+
+  /** The newest world. */
+  latest() {
+    return this.worlds[this.worlds.length - 1];
+  }
+
+  /**
+   * The entities at render time: positions and headings interpolated between the worlds
+   * around it; an entity present in only the later one appears as it is there. Past the
+   * newest world, entities hold there (never extrapolated more than a tick).
+   * @param {number} now
+   * @returns {{ tick: number, entities: RenderEntity[], world: World | undefined }}
+   */
+  sample(now) {
+    const newest = this.latest();
+    if (!newest) return { tick: 0, entities: [], world: undefined };
+    const tick = this.renderTick(now);
+    let i = this.worlds.length - 1;
+    while (i > 0 && this.worlds[i - 1].tick > tick) i--;
+    const to = this.worlds[i];
+    const from = i > 0 ? this.worlds[i - 1] : to;
+    if (tick >= newest.tick || from === to) {
+      const ahead = Math.min(Math.max(tick - newest.tick, 0), 1) * this.periodMs / 1000;
+      return {
+        tick,
+        world: newest,
+        entities: newest.entities.map((e) => {
+          const r = toRenderEntity(e);
+          r.x += r.vx * ahead;
+          r.y += r.vy * ahead;
+          return r;
+        }),
+      };
+    }
+    const t = Math.min(1, Math.max(0, (tick - from.tick) / (to.tick - from.tick)));
+    const entities = to.entities.map((e) => {
+      const b = toRenderEntity(e);
+      const old = worldEntity(from, e.id);
+      if (!old) return b;
+      const a = toRenderEntity(old);
+      // A jump of more than a few hundred units is a respawn: do not sweep across the map.
+      if (Math.hypot(b.x - a.x, b.y - a.y) > 200) return t < 0.5 ? a : b;
+      return {
+        ...b,
+        x: a.x + (b.x - a.x) * t,
+        y: a.y + (b.y - a.y) * t,
+        vx: a.vx + (b.vx - a.vx) * t,
+        vy: a.vy + (b.vy - a.vy) * t,
+        heading: lerpAngle(a.heading, b.heading, t),
+      };
+    });
+    return { tick, world: to, entities };
+  }
+}

@@ -1,0 +1,456 @@
+// The client session, sans-IO: no sockets and no clock. An IO driver (client.js, or your own)
+// feeds it what happened, with the time as an argument, and carries out what it asks.
+//
+// Call order, for a driver:
+//   session.connect(now)                      once, to start
+//   loop:
+//     for each action of session.pollAction(): 'open' → open a WebSocket to the server;
+//                                              'close' → close the socket with code/reason
+//     for each bytes of session.pollTransmit(): socket.send(bytes)
+//     for each event of session.pollEvent():   hand it to the application
+//     wait for the socket or until session.pollTimeout(), then call one of
+//     handleOpen(now) / handleMessage(bytes, now) / handleClose(code, reason, wasClean, now) /
+//     handleTimeout(now)
+// The application calls setInput(), chat() and leave(now) at any time.
+
+import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS } from './constants.js';
+import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError } from './errors.js';
+import { decodeServerMessage, encodeClientMessage } from './messages.js';
+import { ApplyError, WorldHistory } from './snapshot.js';
+
+/** @import { Role } from './messages.js' */
+/** @import { Welcome } from './messages.js' */
+/** @import { ClientMessage } from './messages.js' */
+/** @import { EventKind } from './messages.js' */
+/** @import { ControllerFeedback } from './messages.js' */
+/** @import { World } from './snapshot.js' */
+/** @import { Snapshot } from './snapshot.js' */
+
+/**
+ * The session's lifecycle.
+ * - `idle`: not started. - `connecting`: a socket is opening or the `Hello` is out.
+ * - `joined`: `Welcome` received, playing. - `reconnecting`: the connection dropped; a new one
+ *   opens after a backoff and resumes the seat. - `closing`: `leave()` sent close 1000 and waits
+ *   for the server's answer. - `closed`: left properly. - `failed`: ended for good (`error` says why).
+ * @typedef {'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closing' | 'closed' | 'failed'} SessionState
+ */
+
+/**
+ * @typedef {object} ReconnectOptions
+ * @property {number} [initialDelayMs] first retry after this long (default 250): a blip resumes fast
+ * @property {number} [maxDelayMs] the backoff stops growing here (default 4000), well inside
+ *   the server's 10 s resume grace so a dropped seat is still there
+ * @property {number} [factor] growth per failed attempt (default 2)
+ * @property {number} [jitter] +/- share of randomness on each delay (default 0.2), so a crowd
+ *   dropped at once does not come back in lockstep
+ * @property {number} [maxAttempts] consecutive failed attempts before giving up (default 20)
+ */
+
+/**
+ * @typedef {object} SessionOptions
+ * @property {string} [name] display name, at most 24 UTF-8 bytes (default: empty, the server names it)
+ * @property {Role} [role] default 'Player'
+ * @property {string | null} [room] a room name, or null for matchmaking (default)
+ * @property {Uint8Array | null} [resumeToken] a token from an earlier `Welcome` to take its seat back
+ * @property {ReconnectOptions} [reconnect]
+ * @property {number} [pingIntervalMs] how often to measure the round trip (default 2000)
+ * @property {number} [inputRate] inputs per second while joined; default: the room's tick rate,
+ *   one input per tick, which is what prediction replays
+ * @property {() => number} [random] for jitter; default Math.random (tests pass a fixed one)
+ */
+
+/**
+ * @typedef {{ type: 'state', state: SessionState, attempt?: number, delayMs?: number, cause?: Error }
+ *   | { type: 'welcome', welcome: Welcome }
+ *   | { type: 'snapshot', world: World, snapshot: Snapshot, receivedAt: number }
+ *   | { type: 'event', tick: number, kind: EventKind }
+ *   | { type: 'feedback', feedback: ControllerFeedback }
+ *   | { type: 'rtt', rttMs: number, smoothedMs: number, serverTick: number }
+ *   | { type: 'error', error: Error }
+ *   | { type: 'closed', code: number, reason: string, answered: boolean }} SessionEvent
+ */
+
+/** @typedef {{ type: 'open' } | { type: 'close', code: number, reason: string }} SessionAction */
+
+/** @typedef {{ x: number, y: number, buttons: number }} InputState steering in [-1, 1], buttons bits */
+/** @typedef {{ seq: number, x: number, y: number, buttons: number, sentAt: number }} SentInput quantized */
+
+/** Kicks after which retrying would fail the same way. */
+/** @type {Set<string>} */
+const FATAL_KICKS = new Set(['VersionMismatch', 'BadHello', 'MalformedMessage', 'Full', 'ResumeRejected', 'RateLimited', 'Replaced']);
+/** Close codes (without a kick) that mean this client is broken, not the connection. */
+/** @type {Set<number>} */
+const FATAL_CODES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG]);
+/** Inputs kept for prediction; at 30 Hz, four seconds of unacknowledged inputs. */
+const MAX_PENDING_INPUTS = 128;
+
+/** @param {number} v a stick axis in [-1, 1] @returns {number} its i8 on the wire (PROTOCOL.md 3.2) */
+export function quantizeAxis(v) {
+  if (!Number.isFinite(v)) return 0;
+  // Half away from zero, as Rust's f32::round (Math.round rounds -63.5 to -63).
+  const scaled = Math.max(-1, Math.min(1, v)) * 127;
+  return Math.sign(scaled) * Math.round(Math.abs(scaled));
+}
+
+/** A tickwire client session without IO; see the call order at the top of this file. */
+export class Session {
+  /** @param {SessionOptions} [options] */
+  constructor(options = {}) {
+    const role = options.role ?? 'Player';
+    if (!ROLES.includes(role)) throw new TypeError(`unknown role ${role}`);
+    this.name = options.name ?? '';
+    if (new TextEncoder().encode(this.name).length > LIMITS.name) throw new TypeError('name is longer than 24 bytes');
+    /** @type {Role} */
+    this.role = role;
+    /** @type {string | null} */
+    this.room = options.room ?? null;
+    /** @type {Uint8Array | null} */
+    this.resumeToken = options.resumeToken ?? null;
+    const r = options.reconnect ?? {};
+    this.reconnect = {
+      initialDelayMs: r.initialDelayMs ?? 250,
+      maxDelayMs: r.maxDelayMs ?? 4000,
+      factor: r.factor ?? 2,
+      jitter: r.jitter ?? 0.2,
+      maxAttempts: r.maxAttempts ?? 20,
+    };
+    this.pingIntervalMs = options.pingIntervalMs ?? 2000;
+    this.inputRateOverride = options.inputRate;
+    this.random = options.random ?? Math.random;
+
+    /** @type {SessionState} */
+    this.state = 'idle';
+    /** @type {Welcome | null} the current connection's welcome */
+    this.welcome = null;
+    /** @type {Error | null} why the session failed */
+    this.error = null;
+    this.history = new WorldHistory(30);
+    /** @type {World | null} */
+    this.world = null;
+    /** Newest `Snapshot.lastInput`: inputs up to it are in the server's world. */
+    this.lastInputApplied = 0;
+    /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
+    this.pendingInputs = [];
+    /** @type {Map<number, { name: string, role: Role }>} everyone in the room, by player id */
+    this.roster = new Map();
+    /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
+    this.rttMs = null;
+    /** Consecutive failed connection attempts. */
+    this.attempt = 0;
+    /** Connections that reached `Welcome`, the first included. */
+    this.connections = 0;
+    /** Snapshots that could not be applied (and were not acked). */
+    this.applyErrors = 0;
+
+    /** @type {InputState} */
+    this.input = { x: 0, y: 0, buttons: 0 };
+    this.inputSeq = 0;
+    /** @type {SessionAction[]} */ this.actions = [];
+    /** @type {Uint8Array[]} */ this.transmits = [];
+    /** @type {SessionEvent[]} */ this.events = [];
+    /** @type {number | null} */ this.reconnectAt = null;
+    /** @type {number | null} */ this.nextPingAt = null;
+    /** @type {number | null} */ this.nextInputAt = null;
+    this.pingNonce = 0;
+    /** @type {Map<number, number>} nonce → sent time, bounded to the last few pings */
+    this.pingsInFlight = new Map();
+    /** @type {Error | null} the kick that preceded the coming close */
+    this.pendingKick = null;
+    this.socketOpen = false;
+  }
+
+  // ---- state predicates -------------------------------------------------------------------
+
+  /** Whether a `Welcome` was received on the current connection. */
+  isJoined() {
+    return this.state === 'joined';
+  }
+
+  /** Whether the session ended (left, or failed for good). */
+  isEnded() {
+    return this.state === 'closed' || this.state === 'failed';
+  }
+
+  /** Whether this client steers a ship. */
+  hasShip() {
+    return this.role !== 'Spectator';
+  }
+
+  // ---- driver side ------------------------------------------------------------------------
+
+  /** Starts the session. @param {number} now */
+  connect(now) {
+    if (this.state !== 'idle') return;
+    this.setState('connecting', now);
+    this.actions.push({ type: 'open' });
+  }
+
+  /** The socket opened: say `Hello`. @param {number} now */
+  handleOpen(now) {
+    if (this.state !== 'connecting') return;
+    this.socketOpen = true;
+    this.send({ type: 'Hello', version: PROTOCOL_VERSION, role: this.role, name: this.name, room: this.room, resume: this.resumeToken });
+    this.nextPingAt = now;
+  }
+
+  /**
+   * A binary message arrived.
+   * @param {ArrayBuffer | ArrayBufferView} data
+   * @param {number} now
+   */
+  handleMessage(data, now) {
+    if (!this.socketOpen || this.state === 'closing' || this.isEnded()) return;
+    let message;
+    try {
+      message = decodeServerMessage(data);
+    } catch (e) {
+      // A server we cannot understand: drop the connection and reconnect (PROTOCOL.md 2.5).
+      this.actions.push({ type: 'close', code: CloseCode.PROTOCOL_ERROR, reason: 'undecodable server message' });
+      this.pendingKick = /** @type {Error} */ (e);
+      return;
+    }
+    switch (message.type) {
+      case 'Welcome':
+        this.onWelcome(message, now);
+        break;
+      case 'Snapshot':
+        this.onSnapshot(message, now);
+        break;
+      case 'Event':
+        this.onEvent(message.tick, message.kind);
+        break;
+      case 'ControllerFeedback':
+        this.events.push({ type: 'feedback', feedback: message });
+        break;
+      case 'Pong': {
+        const sentAt = this.pingsInFlight.get(message.nonce);
+        if (sentAt === undefined) break;
+        this.pingsInFlight.delete(message.nonce);
+        const rtt = Math.max(0, now - sentAt);
+        this.rttMs = this.rttMs === null ? rtt : this.rttMs * 0.8 + rtt * 0.2;
+        this.events.push({ type: 'rtt', rttMs: rtt, smoothedMs: this.rttMs, serverTick: message.serverTick });
+        break;
+      }
+      case 'Kick':
+        this.pendingKick = message.reason === 'VersionMismatch'
+          ? new VersionMismatchError(message.message, CloseCode.PROTOCOL_ERROR, message.serverVersion ?? 0)
+          : new KickedError(message.reason, message.message, 0);
+        break;
+    }
+  }
+
+  /**
+   * The socket closed (whoever started it). `wasClean` is the WebSocket's flag: true when the
+   * closing handshake completed.
+   * @param {number} code
+   * @param {string} reason
+   * @param {boolean} wasClean
+   * @param {number} now
+   */
+  handleClose(code, reason, wasClean, now) {
+    this.socketOpen = false;
+    this.welcome = null;
+    this.nextPingAt = null;
+    this.nextInputAt = null;
+    this.pingsInFlight.clear();
+    if (this.state === 'closing') {
+      this.events.push({ type: 'closed', code, reason, answered: wasClean && code === CloseCode.NORMAL });
+      this.setState('closed', now);
+      return;
+    }
+    if (this.isEnded() || this.state === 'reconnecting' || this.state === 'idle') return;
+    const kick = this.pendingKick;
+    this.pendingKick = null;
+    if (kick instanceof KickedError) {
+      kick.code = code;
+      if (FATAL_KICKS.has(kick.reason)) return this.fail(kick, now);
+    } else if (FATAL_CODES.has(code) && !(kick instanceof DecodeError)) {
+      return this.fail(new ConnectionClosedError(code, reason, false), now);
+    }
+    this.scheduleReconnect(kick ?? new ConnectionClosedError(code, reason, true), now);
+  }
+
+  /** Time passed: reconnect, ping or send input when due. @param {number} now */
+  handleTimeout(now) {
+    if (this.state === 'reconnecting' && this.reconnectAt !== null && now >= this.reconnectAt) {
+      this.reconnectAt = null;
+      this.setState('connecting', now);
+      this.actions.push({ type: 'open' });
+    }
+    if (!this.socketOpen || this.state === 'closing') return;
+    if (this.nextPingAt !== null && now >= this.nextPingAt) {
+      this.pingNonce = (this.pingNonce + 1) >>> 0;
+      this.pingsInFlight.set(this.pingNonce, now);
+      if (this.pingsInFlight.size > 8) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value ?? 0);
+      this.send({ type: 'Ping', nonce: this.pingNonce });
+      this.nextPingAt = now + this.pingIntervalMs;
+    }
+    if (this.isJoined() && this.hasShip() && this.nextInputAt !== null && now >= this.nextInputAt) {
+      this.sendInput(now);
+      // Keep the cadence without drifting; after a stall, start again from now.
+      this.nextInputAt = Math.max(this.nextInputAt + this.inputPeriodMs(), now - this.inputPeriodMs());
+    }
+  }
+
+  /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */
+  pollTimeout() {
+    const times = [this.reconnectAt, this.socketOpen ? this.nextPingAt : null,
+      this.isJoined() && this.hasShip() ? this.nextInputAt : null].filter((t) => t !== null);
+    return times.length ? Math.min(...times) : null;
+  }
+
+  /** @returns {SessionAction | undefined} */
+  pollAction() {
+    return this.actions.shift();
+  }
+
+  /** @returns {Uint8Array | undefined} */
+  pollTransmit() {
+    return this.transmits.shift();
+  }
+
+  /** @returns {SessionEvent | undefined} */
+  pollEvent() {
+    return this.events.shift();
+  }
+
+  // ---- application side -------------------------------------------------------------------
+
+  /**
+   * The controls held from now on; sent once per input period while joined.
+   * @param {Partial<InputState>} input x, y in [-1, 1] (right and down positive), buttons bits
+   */
+  setInput(input) {
+    this.input = { x: input.x ?? 0, y: input.y ?? 0, buttons: (input.buttons ?? 0) & 0xff };
+  }
+
+  /**
+   * Sends a chat line (trimmed; at most 200 UTF-8 bytes). Returns false if not joined or empty.
+   * @param {string} text
+   */
+  chat(text) {
+    const line = text.trim();
+    if (!this.isJoined() || line === '') return false;
+    let bytes = new TextEncoder().encode(line);
+    let cut = line;
+    while (bytes.length > LIMITS.chat) {
+      cut = cut.slice(0, -1);
+      bytes = new TextEncoder().encode(cut);
+    }
+    this.send({ type: 'Chat', text: cut });
+    return true;
+  }
+
+  /** Leaves properly: close 1000, then `closed` when the server answers. @param {number} now */
+  leave(now) {
+    if (this.isEnded() || this.state === 'closing') return;
+    this.reconnectAt = null;
+    if (this.socketOpen || this.state === 'connecting') {
+      this.setState('closing', now);
+      this.actions.push({ type: 'close', code: CloseCode.NORMAL, reason: 'leaving' });
+    } else {
+      this.events.push({ type: 'closed', code: CloseCode.NORMAL, reason: 'left while disconnected', answered: false });
+      this.setState('closed', now);
+    }
+  }
+
+  /** Milliseconds between inputs. */
+  inputPeriodMs() {
+    const rate = this.inputRateOverride ?? this.welcome?.tickRate ?? 30;
+    return 1000 / Math.max(1, rate);
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  /** @param {ClientMessage} message */
+  send(message) {
+    this.transmits.push(encodeClientMessage(message));
+  }
+
+  /** @param {SessionState} state @param {number} _now @param {Partial<SessionEvent>} [extra] */
+  setState(state, _now, extra = {}) {
+    this.state = state;
+    this.events.push(/** @type {SessionEvent} */ ({ type: 'state', state, ...extra }));
+  }
+
+  /** @param {Error} error @param {number} now */
+  fail(error, now) {
+    this.error = error;
+    this.reconnectAt = null;
+    this.events.push({ type: 'error', error });
+    this.setState('failed', now, { cause: error });
+  }
+
+  /** @param {Error} cause @param {number} now */
+  scheduleReconnect(cause, now) {
+    this.attempt += 1;
+    const rc = this.reconnect;
+    if (this.attempt > rc.maxAttempts) {
+      return this.fail(new ConnectionClosedError(
+        cause instanceof ConnectionClosedError ? cause.code : CloseCode.ABNORMAL,
+        `gave up after ${rc.maxAttempts} attempts: ${cause.message}`, false), now);
+    }
+    const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (this.attempt - 1));
+    const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));
+    this.reconnectAt = now + delayMs;
+    this.setState('reconnecting', now, { attempt: this.attempt, delayMs, cause });
+  }
+
+  /** @param {Welcome} welcome @param {number} now */
+  onWelcome(welcome, now) {
+    if (this.state !== 'connecting') return;
+    this.welcome = welcome;
+    this.resumeToken = welcome.resumeToken;
+    this.room = welcome.room;
+    this.role = welcome.role;
+    this.attempt = 0;
+    this.connections += 1;
+    // A new connection starts from a full snapshot and numbers its inputs from 1.
+    this.history = new WorldHistory(welcome.tickRate);
+    this.world = null;
+    this.inputSeq = 0;
+    this.lastInputApplied = 0;
+    this.pendingInputs = [];
+    this.roster.clear();
+    this.nextInputAt = now;
+    this.setState('joined', now);
+    this.events.push({ type: 'welcome', welcome });
+  }
+
+  /** @param {Snapshot} snapshot @param {number} now */
+  onSnapshot(snapshot, now) {
+    if (!this.isJoined()) return;
+    let world;
+    try {
+      world = this.history.apply(snapshot);
+    } catch (e) {
+      if (!(e instanceof ApplyError)) throw e;
+      // PROTOCOL.md 6.1, client step 4: drop the snapshot and ack nothing new; the server
+      // keeps encoding against our last good ack, or falls back to a full snapshot.
+      this.applyErrors += 1;
+      return;
+    }
+    this.send({ type: 'Ack', tick: world.tick });
+    if (this.world && world.tick < this.world.tick) return; // an old tick arrived late
+    this.world = world;
+    if (snapshot.lastInput > this.lastInputApplied) this.lastInputApplied = snapshot.lastInput;
+    while (this.pendingInputs.length && this.pendingInputs[0].seq <= this.lastInputApplied) this.pendingInputs.shift();
+    this.events.push({ type: 'snapshot', world, snapshot, receivedAt: now });
+  }
+
+  /** @param {number} tick @param {EventKind} kind */
+  onEvent(tick, kind) {
+    if (kind.type === 'Joined') this.roster.set(kind.player, { name: kind.name, role: kind.role });
+    if (kind.type === 'Left') this.roster.delete(kind.player);
+    this.events.push({ type: 'event', tick, kind });
+  }
+
+  /** @param {number} now */
+  sendInput(now) {
+    this.inputSeq += 1;
+    const input = { seq: this.inputSeq, x: quantizeAxis(this.input.x), y: quantizeAxis(this.input.y), buttons: this.input.buttons };
+    this.send({ type: 'Input', ...input });
+    this.pendingInputs.push({ ...input, sentAt: now });
+    if (this.pendingInputs.length > MAX_PENDING_INPUTS) this.pendingInputs.shift();
+  }
+}

@@ -1,0 +1,109 @@
+// The SDK codec against every golden vector in shared/testdata/, both directions, and the
+// decoding rules of PROTOCOL.md 2.5.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  decodeClientMessage, decodeServerMessage, encodeClientMessage, encodeServerMessage,
+  DecodeError, EncodeError, Writer, Reader,
+} from '../index.js';
+import { TESTDATA, fromHex, loadVectors, toHex, toSdk } from './vectors.js';
+
+const vectors = loadVectors();
+
+test('the vector list covers both directions', () => {
+  assert.ok(vectors.length >= 20, `only ${vectors.length} vectors`);
+  assert.ok(vectors.some((v) => v.direction === 'client_to_server'));
+  assert.ok(vectors.some((v) => v.direction === 'server_to_client'));
+});
+
+for (const vector of vectors) {
+  const toServer = vector.direction === 'client_to_server';
+  const decode = toServer ? decodeClientMessage : decodeServerMessage;
+  const encode = toServer ? encodeClientMessage : encodeServerMessage;
+
+  test(`${vector.name}: decodes to its value`, () => {
+    const bin = readFileSync(join(TESTDATA, `${vector.name}.bin`));
+    assert.equal(toHex(bin), vector.hex, '.bin and hex agree');
+    const decoded = decode(bin);
+    assert.equal(decoded.type, vector.message);
+    assert.deepEqual(decoded, toSdk(vector.value));
+  });
+
+  test(`${vector.name}: its value encodes to its bytes`, () => {
+    assert.equal(toHex(encode(toSdk(vector.value))), vector.hex);
+  });
+
+  test(`${vector.name}: every strict prefix is Truncated, an extra byte is TrailingBytes`, () => {
+    const bytes = fromHex(vector.hex);
+    if (vector.message === 'Snapshot') {
+      // The body is the rest of the message: only the header can be cut short when decoding
+      // (a cut body fails when applied; see snapshots.test.js).
+      const header = bytes.length - vector.value.Snapshot.body.length / 2;
+      for (let n = 0; n < header; n++) {
+        assert.throws(() => decode(bytes.subarray(0, n)), (e) => e instanceof DecodeError && e.kind === 'Truncated', `prefix ${n}`);
+      }
+      return;
+    }
+    for (let n = 0; n < bytes.length; n++) {
+      assert.throws(() => decode(bytes.subarray(0, n)), (e) => e instanceof DecodeError && e.kind === 'Truncated', `prefix ${n}`);
+    }
+    const longer = new Uint8Array(bytes.length + 1);
+    longer.set(bytes);
+    assert.throws(() => decode(longer), (e) => e instanceof DecodeError && e.kind === 'TrailingBytes');
+  });
+}
+
+/** @param {string} hex @param {string} kind @param {(b: Uint8Array) => unknown} decode */
+function rejects(hex, kind, decode = decodeServerMessage) {
+  assert.throws(() => decode(fromHex(hex)), (e) => e instanceof DecodeError && e.kind === kind, `${hex} → ${kind}`);
+}
+
+test('varints: shortest forms written, markers checked against the field width', () => {
+  const cases = [[42, '2a'], [250, 'fa'], [251, 'fbfb00'], [300, 'fb2c01'], [1234, 'fbd204'], [70000, 'fc70110100'], [0xdeadbeef, 'fcefbeadde']];
+  for (const [v, hex] of cases) {
+    const w = new Writer();
+    w.u32(/** @type {number} */ (v));
+    assert.equal(toHex(w.finish()), hex);
+    assert.equal(new Reader(fromHex(/** @type {string} */ (hex))).u32(), v);
+  }
+  const w = new Writer();
+  w.varint(2 ** 40, Number.MAX_SAFE_INTEGER);
+  assert.equal(toHex(w.finish()), 'fd0000000000010000');
+  assert.equal(new Reader(fromHex('fb0500')).u16(), 5, 'a longer form of a small value is accepted');
+  assert.throws(() => new Reader(fromHex('fc01000000')).u16(), (e) => e instanceof DecodeError && e.kind === 'InvalidInteger');
+  assert.throws(() => new Reader(fromHex('fd0100000000000000')).u32(), (e) => e instanceof DecodeError && e.kind === 'InvalidInteger');
+  assert.throws(() => new Reader(fromHex('fe')).u32(), (e) => e instanceof DecodeError && e.kind === 'InvalidInteger');
+  assert.throws(() => new Writer().u16(65536), EncodeError);
+});
+
+test('bad input gets the error PROTOCOL.md names', () => {
+  rejects('06', 'UnknownTag'); // no server message 6
+  rejects('0505216d', 'Truncated');
+  rejects('050a00', 'UnknownTag'); // kick reason 10
+  rejects('0207', 'Truncated');
+  rejects('020505', 'UnknownTag'); // event kind 5
+  rejects('000700fa', 'StringTooLong'); // a room name of 250 bytes
+  rejects('0305000000fb2c0102c8', 'InvalidBool');
+  rejects('01640004290300570000', 'InvalidSnapshotHeader'); // a reserved flag bit
+  rejects('016400002900', 'InvalidSnapshotHeader'); // a full snapshot without its round
+  rejects('0164000203290300570000', 'InvalidSnapshotHeader'); // a reference without a baseline
+  rejects('016465002900', 'InvalidSnapshotHeader'); // a baseline before tick 0
+  rejects('016401020029', 'InvalidSnapshotHeader'); // a reference age of 0
+  rejects('01640101', 'Truncated');
+  rejects('0205000203ff6f6202', 'InvalidUtf8');
+  rejects('0205000203c0af6202', 'InvalidUtf8'); // an overlong form
+  rejects('000100036164610200', 'UnknownTag', decodeClientMessage); // RoomRequest 2
+  assert.throws(() => decodeClientMessage(new Uint8Array(257)), (e) => e instanceof DecodeError && e.kind === 'TooLarge');
+  assert.throws(() => decodeServerMessage(new Uint8Array(65537)), (e) => e instanceof DecodeError && e.kind === 'TooLarge');
+});
+
+test('encoders refuse what the protocol cannot carry', () => {
+  assert.throws(() => encodeClientMessage({ type: 'Chat', text: 'x'.repeat(201) }), EncodeError);
+  assert.throws(() => encodeClientMessage({ type: 'Chat', text: '🚀'.repeat(51) }), EncodeError, 'bounds count bytes');
+  assert.throws(() => encodeClientMessage({ type: 'Input', seq: 1, x: 128, y: 0, buttons: 0 }), EncodeError);
+  assert.throws(() => encodeClientMessage({ type: 'Hello', version: 1, role: 'Player', name: 'a', room: null, resume: new Uint8Array(3) }), EncodeError);
+  assert.equal(encodeClientMessage({ type: 'Chat', text: '🚀'.repeat(50) }).length, 202, 'the largest client message');
+});

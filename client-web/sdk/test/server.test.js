@@ -1,0 +1,190 @@
+// The SDK session against the real server binary on 127.0.0.1 port 0: join, inputs acked,
+// chat, drop and resume the same ship, kick reasons, the closing handshake.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity } from '../index.js';
+import { startServer, startProxy, until } from '../../test/support/server.js';
+
+assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+
+before(async () => {
+  server = await startServer(['--resume-grace', '10s']);
+});
+after(async () => {
+  await server.stop();
+});
+
+/** @param {Partial<import('../index.js').SessionOptions> & { url?: string }} options */
+function client(options) {
+  const c = new TickwireClient({ url: server.ws, name: 'node', ...options });
+  /** @type {any[]} */
+  const events = [];
+  for (const type of /** @type {const} */ (['state', 'welcome', 'event', 'error', 'closed'])) c.on(type, (e) => events.push(e));
+  /** @type {import('../index.js').World[]} */
+  const worlds = [];
+  /** @type {import('../index.js').Snapshot[]} */
+  const snapshots = [];
+  c.on('snapshot', (e) => { worlds.push(e.world); snapshots.push(e.snapshot); });
+  c.connect();
+  return { c, events, worlds, snapshots };
+}
+
+/** @param {TickwireClient} c */
+const ownShip = (c) => {
+  const s = c.session;
+  return s.world && s.welcome?.entity != null ? worldEntity(s.world, s.welcome.entity) : undefined;
+};
+
+test('a player joins, sees its ship, and acks so snapshots become deltas', async () => {
+  const { c, events, snapshots } = client({ room: 'sdk-join' });
+  const welcome = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome');
+  assert.equal(welcome.room, 'sdk-join');
+  assert.equal(welcome.role, 'Player');
+  assert.equal(welcome.entity, welcome.playerId);
+  assert.equal(welcome.resumed, false);
+  assert.equal(welcome.resumeToken.length, 16);
+  const ship = await until(() => ownShip(c), 'own ship in a snapshot');
+  assert.equal(ship.kind, Arena.KIND_SHIP);
+  assert.ok(ship.flags & Arena.FLAG_ALIVE);
+  assert.equal(snapshots[0].baseline, null, 'the first snapshot is full');
+  await until(() => snapshots.some((s) => s.baseline !== null), 'a delta snapshot (the acks arrived)');
+  assert.ok(c.session.world?.entities.some((e) => e.kind === Arena.KIND_PICKUP), 'pickups are in view');
+  const left = await c.leave();
+  assert.equal(left.code, 1000);
+  assert.equal(left.answered, true, 'the server answered the close 1000');
+  assert.equal(c.state, 'closed');
+});
+
+test('inputs are numbered, applied and acknowledged, and move the ship', async () => {
+  const { c } = client({ room: 'sdk-input' });
+  const start = await until(() => ownShip(c), 'own ship');
+  c.setInput({ x: start.pos.x < 800 * 16 ? 1 : -1, y: 0 });
+  const direction = start.pos.x < 800 * 16 ? 1 : -1;
+  await until(() => c.session.lastInputApplied >= 10, 'ten inputs applied');
+  const moved = await until(() => {
+    const ship = ownShip(c);
+    return ship && (ship.pos.x - start.pos.x) * direction > 16 * 30 ? ship : null;
+  }, 'ship moved 30 units the way it was steered');
+  assert.ok(moved.vel.x * direction > 0, 'velocity points the way it was steered');
+  assert.ok(c.session.pendingInputs.every((i) => i.seq > c.session.lastInputApplied));
+  await c.leave();
+});
+
+test('chat goes across to everyone in the room with the sender name', async () => {
+  const a = client({ room: 'sdk-chat', name: 'ada' });
+  const b = client({ room: 'sdk-chat', name: 'bob', role: 'Spectator' });
+  const aWelcome = await until(() => a.events.find((e) => e.type === 'welcome')?.welcome, 'a joined');
+  await until(() => b.c.session.isJoined(), 'b joined');
+  await until(() => b.c.session.roster.get(aWelcome.playerId)?.name === 'ada', 'b knows ada');
+  assert.ok(a.c.chat('gg équipe 🚀'));
+  const line = await until(() => b.events.find((e) => e.type === 'event' && e.kind.type === 'Chat')?.kind, 'chat event');
+  assert.deepEqual(line, { type: 'Chat', from: aWelcome.playerId, name: 'ada', text: 'gg équipe 🚀' });
+  await Promise.all([a.c.leave(), b.c.leave()]);
+});
+
+test('a dropped connection reconnects and resumes the same ship', async () => {
+  const proxy = await startProxy(server.port);
+  const watcher = client({ room: 'sdk-resume', role: 'Spectator', name: 'watch' });
+  const { c, events } = client({ url: `ws://127.0.0.1:${proxy.port}/ws`, room: 'sdk-resume' });
+  const first = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome');
+  await until(() => ownShip(c), 'own ship');
+  c.setInput({ x: 0.5, y: 0.5 });
+  assert.ok(proxy.cut() >= 1, 'a connection was cut');
+  await until(() => events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'reconnecting');
+  const resumed = await until(() => events.filter((e) => e.type === 'welcome')[1]?.welcome, 'a second Welcome');
+  assert.equal(resumed.resumed, true);
+  assert.equal(resumed.playerId, first.playerId);
+  assert.equal(resumed.entity, first.entity);
+  assert.deepEqual(resumed.resumeToken, first.resumeToken);
+  await until(() => ownShip(c), 'own ship after the resume');
+  assert.equal(c.session.connections, 2);
+  assert.ok(!watcher.events.some((e) => e.type === 'event' && e.kind.type === 'Left' && e.kind.player === first.playerId),
+    'the room never saw the ship leave');
+  await Promise.all([c.leave(), watcher.c.leave()]);
+  await proxy.close();
+});
+
+test('kicks surface as typed errors and are not retried', async (t) => {
+  await t.test('RateLimited: chat flood', async () => {
+    const { c, events } = client({ room: 'sdk-kick' });
+    await until(() => c.session.isJoined(), 'joined');
+    for (let i = 0; i < 12; i++) c.chat(`spam ${i}`);
+    const error = await until(() => events.find((e) => e.type === 'error')?.error, 'an error');
+    assert.ok(error instanceof KickedError);
+    assert.equal(error.reason, 'RateLimited');
+    assert.equal(error.code, 1008);
+    assert.match(error.serverMessage, /chat/);
+    assert.equal(c.state, 'failed');
+    await new Promise((r) => setTimeout(r, 600));
+    assert.ok(!events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'no retry after a kick');
+  });
+
+  await t.test('Replaced: the seat resumed elsewhere', async () => {
+    const first = client({ room: 'sdk-kick' });
+    const welcome = await until(() => first.events.find((e) => e.type === 'welcome')?.welcome, 'first joined');
+    const second = client({ room: 'sdk-kick', resumeToken: welcome.resumeToken });
+    const taken = await until(() => second.events.find((e) => e.type === 'welcome')?.welcome, 'second joined');
+    assert.equal(taken.resumed, true);
+    assert.equal(taken.playerId, welcome.playerId);
+    const error = await until(() => first.events.find((e) => e.type === 'error')?.error, 'first kicked');
+    assert.ok(error instanceof KickedError);
+    assert.equal(error.reason, 'Replaced');
+    assert.equal(first.c.state, 'failed');
+    await second.c.leave();
+  });
+
+  await t.test('VersionMismatch: a client of another protocol version', async () => {
+    // A WebSocket that rewrites the Hello's version byte, as an out-of-date page would send it.
+    const Outdated = class extends WebSocket {
+      /** @param {any} data */
+      send(data) {
+        const bytes = new Uint8Array(data);
+        if (bytes[0] === 0) bytes[1] = 1;
+        super.send(bytes);
+      }
+    };
+    const c = new TickwireClient({ url: server.ws, name: 'old', room: 'sdk-kick', WebSocket: Outdated });
+    /** @type {Error[]} */
+    const errors = [];
+    c.on('error', (e) => errors.push(e.error));
+    c.connect();
+    const error = await until(() => errors[0], 'refused');
+    assert.ok(error instanceof VersionMismatchError);
+    assert.equal(error.serverVersion, 2);
+    assert.equal(error.code, 1002);
+    assert.equal(c.state, 'failed');
+  });
+
+  await t.test('Full: a room at capacity', async () => {
+    const small = await startServer(['--room-capacity', '1']);
+    try {
+      const one = client({ url: small.ws, room: 'tiny' });
+      await until(() => one.c.session.isJoined(), 'first player joined');
+      const two = client({ url: small.ws, room: 'tiny' });
+      const error = await until(() => two.events.find((e) => e.type === 'error')?.error, 'second refused');
+      assert.ok(error instanceof KickedError);
+      assert.equal(error.reason, 'Full');
+      assert.equal(error.code, 1013);
+      await one.c.leave();
+    } finally {
+      await small.stop();
+    }
+  });
+
+  await t.test('ShuttingDown: retried, since the server comes back', async () => {
+    const doomed = await startServer([]);
+    const { c, events } = client({ url: doomed.ws, room: 'bye', reconnect: { initialDelayMs: 5000 } });
+    await until(() => c.session.isJoined(), 'joined');
+    await doomed.stop();
+    const retry = await until(() => events.find((e) => e.type === 'state' && e.state === 'reconnecting'), 'reconnecting');
+    assert.ok(retry.cause instanceof KickedError);
+    assert.equal(retry.cause.reason, 'ShuttingDown');
+    assert.equal(retry.cause.code, 1001);
+    await c.leave();
+    assert.equal(c.state, 'closed');
+  });
+});

@@ -1,0 +1,196 @@
+// The session without a network: time is an argument, the server is played by the test with
+// the SDK's own encoder.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Session, decodeClientMessage, encodeServerMessage, encodeSnapshot, KickedError, VersionMismatchError,
+  ConnectionClosedError, InterpolationBuffer, quantizeAxis,
+} from '../index.js';
+
+const token = new Uint8Array(16).fill(7);
+/** @param {Partial<import('../index.js').Welcome>} [over] */
+const welcome = (over = {}) => encodeServerMessage({
+  type: 'Welcome', playerId: 3, role: 'Player', room: 'r1', tickRate: 30, world: { width: 1600, height: 1000 },
+  viewRadius: 700, entity: 3, resumeToken: token, resumed: false, ...over,
+});
+const round = { round: 1, phase: /** @type {const} */ ('Playing'), secondsLeft: 90 };
+/** @param {number} x */
+const ship = (x) => ({ id: 3, kind: 0, pos: { x, y: 160 }, vel: { x: 0, y: 0 }, heading: 0, flags: 1, value: 0 });
+
+/** @param {Session} s */
+function drain(s) {
+  const sent = [];
+  for (let b = s.pollTransmit(); b; b = s.pollTransmit()) sent.push(decodeClientMessage(b));
+  const events = [];
+  for (let e = s.pollEvent(); e; e = s.pollEvent()) events.push(e);
+  const actions = [];
+  for (let a = s.pollAction(); a; a = s.pollAction()) actions.push(a);
+  return { sent, events, actions };
+}
+
+/** A session that reached Welcome at time 0. */
+function joined(options = {}) {
+  const s = new Session({ name: 'ada', room: 'r1', random: () => 0.5, ...options });
+  s.connect(0);
+  s.handleOpen(0);
+  s.handleMessage(welcome(), 0);
+  drain(s);
+  return s;
+}
+
+test('connect opens, Hello goes first with name, role and room', () => {
+  const s = new Session({ name: 'ada', room: 'r1' });
+  assert.equal(s.state, 'idle');
+  s.connect(0);
+  assert.deepEqual(drain(s).actions, [{ type: 'open' }]);
+  s.handleOpen(5);
+  const { sent } = drain(s);
+  assert.deepEqual(sent[0], { type: 'Hello', version: 2, role: 'Player', name: 'ada', room: 'r1', resume: null });
+  s.handleMessage(welcome(), 10);
+  const { events } = drain(s);
+  assert.ok(events.some((e) => e.type === 'welcome'));
+  assert.equal(s.state, 'joined');
+  assert.deepEqual(s.resumeToken, token);
+});
+
+test('inputs go out once per tick with increasing sequence numbers', () => {
+  const s = joined();
+  s.setInput({ x: 1, y: -0.5, buttons: 1 });
+  const seen = [];
+  for (let now = 0; now <= 1000; now += 5) {
+    if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
+    seen.push(...drain(s).sent.filter((m) => m.type === 'Input'));
+  }
+  assert.ok(seen.length >= 30 && seen.length <= 32, `${seen.length} inputs in a second at 30 Hz`);
+  assert.deepEqual(seen.map((m) => m.seq), seen.map((_, i) => i + 1));
+  assert.deepEqual({ x: seen[0].x, y: seen[0].y, buttons: seen[0].buttons }, { x: 127, y: -64, buttons: 1 });
+  assert.equal(quantizeAxis(NaN), 0);
+  assert.equal(quantizeAxis(-3), -127);
+});
+
+test('snapshots are applied, acked, and acked inputs leave the pending list', () => {
+  const s = joined();
+  s.setInput({ x: 1 });
+  for (let now = 0; now <= 100; now += 10) s.handleTimeout(now);
+  drain(s);
+  assert.ok(s.pendingInputs.length >= 3);
+  const w10 = { tick: 10, round, entities: [ship(100)] };
+  const w11 = { tick: 11, round, entities: [{ ...ship(120), vel: { x: 18, y: 0 }, heading: 3 }] };
+  const w12 = { tick: 12, round: { ...round, secondsLeft: 89 }, entities: [{ ...ship(140), vel: { x: 18, y: 0 }, heading: 3 }] };
+  s.handleMessage(encodeServerMessage(encodeSnapshot(null, null, w10, 2, 30)), 120);
+  let out = drain(s);
+  assert.deepEqual(out.sent.filter((m) => m.type === 'Ack'), [{ type: 'Ack', tick: 10 }]);
+  assert.equal(s.pendingInputs[0].seq, 3, 'inputs 1 and 2 were applied');
+  s.handleMessage(encodeServerMessage(encodeSnapshot(w10, null, w11, 3, 30)), 150);
+  s.handleMessage(encodeServerMessage(encodeSnapshot(w11, w10, w12, 3, 30)), 180);
+  out = drain(s);
+  assert.deepEqual(out.sent.filter((m) => m.type === 'Ack').map((m) => m.type === 'Ack' && m.tick), [11, 12]);
+  assert.deepEqual(s.world, w12, 'rebuilt from a delta extrapolated from the reference');
+  assert.equal(out.events.filter((e) => e.type === 'snapshot').length, 2);
+  // A snapshot against a tick we do not hold: dropped, nothing acked, the history kept.
+  s.handleMessage(encodeServerMessage(encodeSnapshot({ ...w12, tick: 13 }, null, { ...w12, tick: 14 }, 3, 30)), 190);
+  out = drain(s);
+  assert.equal(out.sent.filter((m) => m.type === 'Ack').length, 0);
+  assert.equal(s.applyErrors, 1);
+  assert.equal(s.history.latest()?.tick, 12);
+  assert.equal(s.world?.tick, 12);
+});
+
+test('an abnormal close reconnects with growing backoff and resumes with the token', () => {
+  const s = joined({ reconnect: { initialDelayMs: 100, maxDelayMs: 400, jitter: 0 } });
+  s.handleClose(1006, '', false, 1000);
+  assert.equal(s.state, 'reconnecting');
+  assert.equal(s.pollTimeout(), 1100);
+  s.handleTimeout(1099);
+  assert.equal(drain(s).actions.length, 0, 'not before the delay');
+  s.handleTimeout(1100);
+  assert.deepEqual(drain(s).actions, [{ type: 'open' }]);
+  s.handleClose(1006, '', false, 1110); // the server is still down
+  assert.equal(s.pollTimeout(), 1110 + 200);
+  s.handleTimeout(1310);
+  s.handleClose(1006, '', false, 1320);
+  assert.equal(s.pollTimeout(), 1320 + 400);
+  s.handleTimeout(1720);
+  s.handleClose(1006, '', false, 1730);
+  assert.equal(s.pollTimeout(), 1730 + 400, 'capped');
+  s.handleTimeout(2130);
+  drain(s);
+  s.handleOpen(2140);
+  const hello = drain(s).sent[0];
+  assert.equal(hello.type, 'Hello');
+  assert.deepEqual(hello.type === 'Hello' && hello.resume, token);
+  s.handleMessage(welcome({ resumed: true }), 2150);
+  assert.equal(s.state, 'joined');
+  assert.equal(s.attempt, 0, 'a success resets the backoff');
+  assert.equal(s.inputSeq, 0, 'inputs are numbered afresh on a new connection');
+});
+
+test('fatal kicks fail the session; going-away kicks retry', () => {
+  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['Full', 1013], ['ResumeRejected', 1008], ['BadHello', 1002]])) {
+    const s = joined();
+    s.handleMessage(encodeServerMessage({ type: 'Kick', reason: /** @type {any} */ (reason), message: 'no' }), 10);
+    s.handleClose(code, 'no', true, 11);
+    const { events } = drain(s);
+    assert.equal(s.state, 'failed', reason);
+    const error = events.find((e) => e.type === 'error')?.error;
+    assert.ok(error instanceof KickedError && error.reason === reason && error.code === code, reason);
+    assert.equal(s.pollTimeout(), null, 'nothing more to do');
+  }
+  const v = joined();
+  v.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'VersionMismatch', serverVersion: 2, message: 'speak 2' }), 1);
+  v.handleClose(1002, 'speak 2', true, 2);
+  assert.ok(v.error instanceof VersionMismatchError && v.error.serverVersion === 2);
+  for (const [reason, code] of /** @type {[string, number][]} */ ([['ShuttingDown', 1001], ['Idle', 1008], ['TooSlow', 1008]])) {
+    const s = joined();
+    s.handleMessage(encodeServerMessage({ type: 'Kick', reason: /** @type {any} */ (reason), message: 'bye' }), 10);
+    s.handleClose(code, 'bye', true, 11);
+    assert.equal(s.state, 'reconnecting', reason);
+  }
+  const p = joined();
+  p.handleClose(1002, 'bad frame', true, 5);
+  assert.ok(p.error instanceof ConnectionClosedError && !p.error.retryable);
+});
+
+test('an undecodable server message closes with 1002 and reconnects', () => {
+  const s = joined();
+  s.handleMessage(Uint8Array.of(9, 9), 10);
+  assert.deepEqual(drain(s).actions, [{ type: 'close', code: 1002, reason: 'undecodable server message' }]);
+  s.handleClose(1002, 'undecodable server message', true, 12);
+  assert.equal(s.state, 'reconnecting');
+});
+
+test('leave closes with 1000 and reports whether the server answered', () => {
+  const s = joined();
+  s.leave(10);
+  assert.deepEqual(drain(s).actions, [{ type: 'close', code: 1000, reason: 'leaving' }]);
+  assert.equal(s.state, 'closing');
+  s.handleClose(1000, 'leaving', true, 20);
+  const closed = drain(s).events.find((e) => e.type === 'closed');
+  assert.deepEqual(closed, { type: 'closed', code: 1000, reason: 'leaving', answered: true });
+  const t = joined();
+  t.leave(10);
+  t.handleClose(1006, '', false, 20);
+  assert.equal(drain(t).events.find((e) => e.type === 'closed')?.answered, false);
+});
+
+test('pings measure the round trip', () => {
+  const s = joined();
+  s.handleTimeout(0);
+  const ping = drain(s).sent.find((m) => m.type === 'Ping');
+  assert.ok(ping && ping.type === 'Ping');
+  s.handleMessage(encodeServerMessage({ type: 'Pong', nonce: ping.nonce, serverTick: 5 }), 42);
+  assert.equal(s.rttMs, 42);
+});
+
+test('the interpolation buffer draws two ticks behind, between the worlds around that time', () => {
+  const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 2 });
+  const world = (/** @type {number} */ tick, /** @type {number} */ x) => ({ tick, round, entities: [ship(x * 16)] });
+  // Ticks every 100 ms, arriving 30 ms after they were made, with 0-20 ms of jitter.
+  [0, 15, 5, 20, 0, 10].forEach((jitter, tick) => buffer.push(world(tick, tick * 10), tick * 100 + 30 + jitter));
+  const at = buffer.sample(5 * 100 + 30 + 50);
+  assert.ok(Math.abs(at.tick - 3.5) < 0.05, `render tick ${at.tick}`);
+  assert.ok(Math.abs(at.entities[0].x - 35) < 0.6, `x ${at.entities[0].x}`);
+  const late = buffer.sample(5000);
+  assert.equal(late.entities[0].x, 50, 'holds at the newest world, no runaway extrapolation');
+});

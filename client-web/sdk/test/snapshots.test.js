@@ -1,0 +1,171 @@
+// Snapshots (PROTOCOL.md 6) against the cases of shared/testdata/snapshots.json, which the Rust
+// `tickwire-shared` crate wrote: the SDK rebuilds exactly the Rust crate's worlds from the
+// vectors' bytes, its encoder writes exactly the vectors' bytes, the vectors applied in
+// sequence through a WorldHistory give the same worlds, and bad bodies get the errors of 6.6.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  decodeServerMessage, encodeServerMessage, applySnapshot, encodeSnapshot, WorldHistory,
+  ApplyError, BitReader, BitWriter, roundDiv, turn,
+} from '../index.js';
+import { loadSnapshotCases, loadVectors, toHex } from './vectors.js';
+
+const cases = loadSnapshotCases();
+const vectors = new Map(loadVectors().map((v) => [v.name, v]));
+
+/** @param {string} hex */
+const bytesOf = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
+
+/** @param {string} name */
+function snapshotOf(name) {
+  const vector = vectors.get(name);
+  assert.ok(vector, `vector ${name}`);
+  const message = decodeServerMessage(bytesOf(vector.hex));
+  assert.equal(message.type, 'Snapshot');
+  return /** @type {import('../index.js').Snapshot} */ (message);
+}
+
+test('every snapshot vector has a case, and the cases cover full, delta and extrapolated', () => {
+  const snapshotVectors = [...vectors.values()].filter((v) => v.message === 'Snapshot').map((v) => v.name).sort();
+  assert.deepEqual(cases.map((c) => c.vector).sort(), snapshotVectors);
+  assert.ok(cases.some((c) => c.baseline === null));
+  assert.ok(cases.some((c) => c.baseline !== null && c.reference === null));
+  assert.ok(cases.some((c) => c.reference !== null));
+});
+
+for (const c of cases) {
+  test(`${c.vector}: applied to its worlds it rebuilds the case's world`, () => {
+    const snapshot = snapshotOf(c.vector);
+    assert.equal(snapshot.lastInput, c.lastInput);
+    assert.deepEqual(applySnapshot(c.baseline, c.reference, snapshot, c.tickRate), c.world);
+  });
+
+  test(`${c.vector}: the case's world encodes to the vector's bytes`, () => {
+    const snapshot = encodeSnapshot(c.baseline, c.reference, c.world, c.lastInput, c.tickRate);
+    assert.equal(toHex(encodeServerMessage(snapshot)), vectors.get(c.vector)?.hex);
+  });
+
+  test(`${c.vector}: a cut or padded body is refused`, () => {
+    const snapshot = snapshotOf(c.vector);
+    for (let n = 0; n < snapshot.body.length; n++) {
+      const cut = { ...snapshot, body: snapshot.body.subarray(0, n) };
+      assert.throws(() => applySnapshot(c.baseline, c.reference, cut, c.tickRate), ApplyError, `body cut to ${n} bytes`);
+    }
+    const padded = { ...snapshot, body: Uint8Array.from([...snapshot.body, 0]) };
+    assert.throws(() => applySnapshot(c.baseline, c.reference, padded, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'TrailingBits');
+  });
+}
+
+test('the vectors form one stream: full, then delta, then extrapolated, through a WorldHistory', () => {
+  const history = new WorldHistory(30);
+  const byName = new Map(cases.map((c) => [c.vector, c]));
+  for (const name of ['snapshot_full', 'snapshot_delta', 'snapshot_extrapolated']) {
+    const world = history.apply(snapshotOf(name));
+    assert.deepEqual(world, byName.get(name)?.world, name);
+  }
+  assert.equal(history.baselineOf(104), 103);
+  assert.equal(history.baselineOf(103), 100);
+  assert.equal(history.baselineOf(100), null);
+  assert.throws(() => history.apply(snapshotOf('snapshot_large_tick')), (e) => e instanceof ApplyError && e.kind === 'MissingBaseline');
+});
+
+test('worlds given must be the ones the header names', () => {
+  const [full, delta, extrapolated] = ['snapshot_full', 'snapshot_delta', 'snapshot_extrapolated'].map((n) => cases.find((c) => c.vector === n));
+  assert.ok(full && delta && extrapolated);
+  assert.throws(() => applySnapshot(null, null, snapshotOf('snapshot_delta'), 30), (e) => e instanceof ApplyError && e.kind === 'BaselineMismatch');
+  assert.throws(() => applySnapshot(delta.world, null, snapshotOf('snapshot_extrapolated'), 30), (e) => e instanceof ApplyError && e.kind === 'ReferenceMismatch');
+  assert.throws(() => applySnapshot(delta.world, delta.world, snapshotOf('snapshot_extrapolated'), 30), (e) => e instanceof ApplyError && e.kind === 'ReferenceMismatch');
+});
+
+/**
+ * A random but plausible stream of worlds: ships that accelerate, turn and score, pickups
+ * that vanish and respawn, a ship that joins late.
+ * @param {number} seed
+ */
+function* worlds(seed) {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const ships = [3, 7, 12].map((id) => ({ id, x: rand() * 20000, y: rand() * 14000, vx: 0, vy: 0, h: 0, value: 0 }));
+  for (let tick = 1; tick <= 90; tick++) {
+    const entities = [];
+    for (const ship of ships) {
+      if (ship.id === 12 && tick < 20) continue;
+      ship.vx = Math.max(-420, Math.min(420, ship.vx + Math.round((rand() - 0.5) * 60)));
+      ship.vy = Math.max(-420, Math.min(420, ship.vy + Math.round((rand() - 0.5) * 60)));
+      ship.x = Math.max(320, Math.min(25280, ship.x + (ship.vx * 16) / 30));
+      ship.y = Math.max(320, Math.min(15680, ship.y + (ship.vy * 16) / 30));
+      ship.h = (ship.h + Math.round((rand() - 0.5) * 10) + 256) % 256;
+      if (rand() < 0.05) ship.value += 1;
+      entities.push({ id: ship.id, kind: 0, pos: { x: Math.round(ship.x), y: Math.round(ship.y) }, vel: { x: ship.vx, y: ship.vy }, heading: ship.h, flags: rand() < 0.2 ? 3 : 1, value: ship.value });
+    }
+    for (let p = 0; p < 6; p++) {
+      if ((tick + p * 7) % 25 < 4) continue; // collected, waiting to respawn
+      entities.push({ id: 100000 + p, kind: 1, pos: { x: 1000 + p * 3000, y: 2000 + p * 1500 }, vel: { x: 0, y: 0 }, heading: 0, flags: 1, value: p === 2 ? 3 : 1 });
+    }
+    yield { tick, round: { round: 1, phase: /** @type {const} */ ('Playing'), secondsLeft: 120 - Math.floor(tick / 30) }, entities };
+  }
+}
+
+test('encode then apply is the identity over a stream of deltas with extrapolation', () => {
+  for (const seed of [1, 2, 3]) {
+    const history = new WorldHistory(30);
+    /** @type {import('../index.js').World[]} */
+    const sent = [];
+    let bytes = 0;
+    for (const world of worlds(seed)) {
+      // Ack every other tick, like a client whose acks lag a little.
+      const baseline = sent.length >= 2 ? sent[sent.length - 2] : null;
+      const reference = baseline ? history.get(history.baselineOf(baseline.tick) ?? -1) ?? null : null;
+      const snapshot = encodeSnapshot(baseline, reference, world, 0, 30);
+      const wire = encodeServerMessage(snapshot);
+      bytes += wire.length;
+      const rebuilt = history.apply(/** @type {import('../index.js').Snapshot} */ (decodeServerMessage(wire)));
+      assert.deepEqual(rebuilt, world, `seed ${seed} tick ${world.tick}`);
+      sent.push(world);
+    }
+    assert.ok(bytes > 0);
+  }
+});
+
+test('bit codes: Exp-Golomb and signed forms as PROTOCOL.md 6.3 writes them', () => {
+  const bitsOf = (/** @type {(w: BitWriter) => void} */ f) => {
+    const w = new BitWriter();
+    f(w);
+    const bytes = w.finish();
+    const out = [];
+    for (let i = 0; i < w.out.length * 8 - (w.used ? 8 - w.used : 0); i++) out.push((bytes[i >> 3] >> (i & 7)) & 1);
+    return out.join('');
+  };
+  assert.equal(bitsOf((w) => w.eg(0, 0)), '1');
+  assert.equal(bitsOf((w) => w.eg(1, 0)), '010');
+  assert.equal(bitsOf((w) => w.eg(2, 0)), '011');
+  assert.equal(bitsOf((w) => w.eg(3, 0)), '00100');
+  assert.equal(bitsOf((w) => w.se(0, 1)), '10');
+  assert.equal(bitsOf((w) => w.se(-1, 1)), '11');
+  assert.equal(bitsOf((w) => w.se(1, 1)), '0100');
+  for (const v of [0, 1, 5, 250, 65535, 2 ** 31, 2 ** 32 - 1]) {
+    const w = new BitWriter();
+    w.eg(v, 0);
+    w.eg(v, 1);
+    const r = new BitReader(w.finish());
+    assert.equal(r.eg(0), v);
+    assert.equal(r.eg(1), v);
+  }
+  for (const v of [0, 1, -1, 7, -300, 32767, -32768, 2 ** 30]) {
+    const w = new BitWriter();
+    w.se(v, 0);
+    w.se(v, 1);
+    const r = new BitReader(w.finish());
+    assert.equal(r.se(0), v);
+    assert.equal(r.se(1), v);
+  }
+  const overlong = new BitReader(new Uint8Array(5)); // 40 zero bits
+  assert.throws(() => overlong.eg(0), (e) => e instanceof ApplyError && e.kind === 'InvalidCode');
+  assert.equal(roundDiv(-5, 2), -3, 'half away from zero');
+  assert.equal(roundDiv(5, 2), 3);
+  assert.equal(roundDiv(-4, 3), -1);
+  assert.equal(turn(250, 4), 10);
+  assert.equal(turn(4, 250), -10);
+  assert.equal(turn(0, 128), -128);
+});

@@ -1,0 +1,8 @@
+export * from "./src/constants.js";
+export * from "./src/errors.js";
+export * from "./src/messages.js";
+export * from "./src/snapshot.js";
+export * from "./src/session.js";
+export * from "./src/interpolation.js";
+export * from "./src/client.js";
+export { Reader, Writer } from "./src/wire.js";

@@ -1,0 +1,62 @@
+/** @param {number} playerId @returns {string} the ship colour of a player, as `#rrggbb` */
+export function playerColour(playerId: number): string;
+/**
+ * Whether `name` is a valid room name: 1 to 16 bytes of `A-Z a-z 0-9 - _ .`.
+ * @param {string} name
+ */
+export function isValidRoomName(name: string): boolean;
+/** The protocol version this SDK speaks; sent first in every `Hello`. */
+export const PROTOCOL_VERSION: 2;
+/** The WebSocket subprotocol the server requires. It names the message family, not the version:
+ * it stays `tickwire.v1` under protocol version 2, so a mismatched client still hears why. */
+export const SUBPROTOCOL: "tickwire.v1";
+/** Largest client-to-server message, bytes. */
+export const MAX_CLIENT_MESSAGE_SIZE: 256;
+/** Largest server-to-client message (a snapshot), bytes. */
+export const MAX_SERVER_MESSAGE_SIZE: number;
+/** Entities, and removals, per snapshot. */
+export const MAX_SNAPSHOT_ENTITIES: 1024;
+/** Byte bounds of the protocol's strings. */
+export const LIMITS: Readonly<{
+    name: 24;
+    room: 16;
+    chat: 200;
+    kick: 96;
+}>;
+/** `Buttons` bits. */
+export const Buttons: Readonly<{
+    BOOST: 1;
+    ACTION: 2;
+}>;
+/** WebSocket close codes the server uses (PROTOCOL.md 7.4). */
+export const CloseCode: Readonly<{
+    NORMAL: 1000;
+    GOING_AWAY: 1001;
+    PROTOCOL_ERROR: 1002;
+    UNSUPPORTED_DATA: 1003;
+    ABNORMAL: 1006;
+    INVALID_PAYLOAD: 1007;
+    POLICY_VIOLATION: 1008;
+    MESSAGE_TOO_BIG: 1009;
+    INTERNAL_ERROR: 1011;
+    TRY_AGAIN_LATER: 1013;
+}>;
+/** The roles a client can have, by wire index. */
+export const ROLES: readonly ["Player", "Spectator", "Controller"];
+/** Round phases, by wire index. */
+export const PHASES: readonly ["Playing", "Intermission"];
+/** Kick reasons, by wire index. */
+export const KICK_REASONS: readonly ["VersionMismatch", "BadHello", "MalformedMessage", "Full", "ResumeRejected", "RateLimited", "Idle", "TooSlow", "Replaced", "ShuttingDown"];
+/** Event kinds, by wire index. */
+export const EVENT_KINDS: readonly ["Joined", "Left", "Scored", "RoundOver", "Chat"];
+/** Arena entity kinds and flags (server/src/game/arena.rs). */
+export const Arena: Readonly<{
+    KIND_SHIP: 0;
+    KIND_PICKUP: 1;
+    FLAG_ALIVE: 1;
+    FLAG_BOOSTING: 2;
+    FLAG_INVULNERABLE: 4;
+    PICKUP_ID_BASE: 100000;
+    /** Ship colours, indexed by `playerId % 10`; mirrors `arena::PALETTE`. */
+    PALETTE: readonly string[];
+}>;

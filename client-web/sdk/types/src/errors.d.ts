@@ -1,0 +1,55 @@
+/**
+ * @typedef {'Truncated'|'TrailingBytes'|'UnknownTag'|'InvalidInteger'|'InvalidBool'|'StringTooLong'
+ *   |'InvalidUtf8'|'InvalidSnapshotHeader'|'TooLarge'} DecodeErrorKind
+ */
+/**
+ * Bytes that do not decode into a message (PROTOCOL.md 2.5). (A snapshot's body is read only
+ * when it is applied: its errors are `ApplyError`s.) The receiver treats the sender
+ * as broken: the SDK drops the connection and reconnects.
+ */
+export class DecodeError extends Error {
+    /** @param {DecodeErrorKind} kind @param {string} [detail] */
+    constructor(kind: DecodeErrorKind, detail?: string);
+    /** @type {DecodeErrorKind} */
+    kind: DecodeErrorKind;
+}
+/** A message that cannot be encoded (a string over its bound, a number out of range): a bug
+ * in the caller, thrown before anything is sent. */
+export class EncodeError extends Error {
+    /** @param {string} message */
+    constructor(message: string);
+}
+/**
+ * The server ended the session for good: a `Kick` (or a close code) that retrying would not
+ * fix. The application shows `message` to the user; the SDK does not reconnect.
+ */
+export class KickedError extends Error {
+    /**
+     * @param {import('./messages.js').KickReason} reason the machine-readable reason
+     * @param {string} message the server's human-readable text
+     * @param {number} code the WebSocket close code that followed
+     * @param {number} [serverVersion] for `VersionMismatch`: the version the server speaks
+     */
+    constructor(reason: import("./messages.js").KickReason, message: string, code: number, serverVersion?: number);
+    reason: "VersionMismatch" | "BadHello" | "MalformedMessage" | "Full" | "ResumeRejected" | "RateLimited" | "Idle" | "TooSlow" | "Replaced" | "ShuttingDown";
+    serverMessage: string;
+    code: number;
+    serverVersion: number | undefined;
+}
+/** The server speaks another protocol version; the page must be updated. */
+export class VersionMismatchError extends KickedError {
+    /** @param {string} message @param {number} code @param {number} serverVersion */
+    constructor(message: string, code: number, serverVersion: number);
+}
+/**
+ * The connection closed with a code and reason and no `Kick` before it (an upgrade refused,
+ * a policy close, a server error). `retryable` says whether the SDK will try again.
+ */
+export class ConnectionClosedError extends Error {
+    /** @param {number} code @param {string} reason @param {boolean} retryable */
+    constructor(code: number, reason: string, retryable: boolean);
+    code: number;
+    reason: string;
+    retryable: boolean;
+}
+export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge";

@@ -1,0 +1,74 @@
+/** @param {EntityState} e @returns {RenderEntity} */
+export function toRenderEntity(e: EntityState): RenderEntity;
+/** @param {number} a @param {number} b @param {number} t radians, the short way round */
+export function lerpAngle(a: number, b: number, t: number): number;
+/**
+ * Keeps the last worlds received and answers "what does the world look like at render time".
+ * Render time runs `delayTicks` behind the newest tick expected to have arrived, on a clock
+ * that follows the earliest arrivals (the least delayed ones), so jitter never runs it past
+ * the data.
+ */
+export class InterpolationBuffer {
+    /**
+     * @param {object} options
+     * @param {number} options.tickRate ticks per second (from `Welcome`)
+     * @param {number} [options.delayTicks] how far behind to draw (default 2)
+     * @param {number} [options.capacity] worlds kept (default 32)
+     */
+    constructor({ tickRate, delayTicks, capacity }: {
+        tickRate: number;
+        delayTicks?: number | undefined;
+        capacity?: number | undefined;
+    });
+    periodMs: number;
+    delayTicks: number;
+    capacity: number;
+    /** @type {World[]} ticks ascending */
+    worlds: World[];
+    /** Local time of tick 0 as the clock sees it. @type {number | null} */
+    clockBase: number | null;
+    /** @type {number[]} recent `arrival - tick * period` values */
+    bases: number[];
+    /** @param {World} world @param {number} receivedAt */
+    push(world: World, receivedAt: number): void;
+    /** Forgets everything (a new connection, a new room). */
+    clear(): void;
+    /** The tick (fractional) drawn at `now`. @param {number} now */
+    renderTick(now: number): number;
+    /** The newest world. */
+    latest(): World;
+    /**
+     * The entities at render time: positions and headings interpolated between the worlds
+     * around it; an entity present in only the later one appears as it is there. Past the
+     * newest world, entities hold there (never extrapolated more than a tick).
+     * @param {number} now
+     * @returns {{ tick: number, entities: RenderEntity[], world: World | undefined }}
+     */
+    sample(now: number): {
+        tick: number;
+        entities: RenderEntity[];
+        world: World | undefined;
+    };
+}
+/**
+ * An entity ready to draw, in world units and radians.
+ */
+export type RenderEntity = {
+    id: number;
+    kind: number;
+    x: number;
+    y: number;
+    /**
+     * units per second
+     */
+    vx: number;
+    vy: number;
+    /**
+     * radians, 0 = +x, growing toward +y
+     */
+    heading: number;
+    flags: number;
+    value: number;
+};
+import type { EntityState } from './snapshot.js';
+import type { World } from './snapshot.js';

@@ -1,0 +1,262 @@
+/** @param {number} v a stick axis in [-1, 1] @returns {number} its i8 on the wire (PROTOCOL.md 3.2) */
+export function quantizeAxis(v: number): number;
+/** A tickwire client session without IO; see the call order at the top of this file. */
+export class Session {
+    /** @param {SessionOptions} [options] */
+    constructor(options?: SessionOptions);
+    name: string;
+    /** @type {Role} */
+    role: Role;
+    /** @type {string | null} */
+    room: string | null;
+    /** @type {Uint8Array | null} */
+    resumeToken: Uint8Array | null;
+    reconnect: {
+        initialDelayMs: number;
+        maxDelayMs: number;
+        factor: number;
+        jitter: number;
+        maxAttempts: number;
+    };
+    pingIntervalMs: number;
+    inputRateOverride: number | undefined;
+    random: () => number;
+    /** @type {SessionState} */
+    state: SessionState;
+    /** @type {Welcome | null} the current connection's welcome */
+    welcome: Welcome | null;
+    /** @type {Error | null} why the session failed */
+    error: Error | null;
+    history: WorldHistory;
+    /** @type {World | null} */
+    world: World | null;
+    /** Newest `Snapshot.lastInput`: inputs up to it are in the server's world. */
+    lastInputApplied: number;
+    /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
+    pendingInputs: SentInput[];
+    /** @type {Map<number, { name: string, role: Role }>} everyone in the room, by player id */
+    roster: Map<number, {
+        name: string;
+        role: Role;
+    }>;
+    /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
+    rttMs: number | null;
+    /** Consecutive failed connection attempts. */
+    attempt: number;
+    /** Connections that reached `Welcome`, the first included. */
+    connections: number;
+    /** Snapshots that could not be applied (and were not acked). */
+    applyErrors: number;
+    /** @type {InputState} */
+    input: InputState;
+    inputSeq: number;
+    /** @type {SessionAction[]} */ actions: SessionAction[];
+    /** @type {Uint8Array[]} */ transmits: Uint8Array[];
+    /** @type {SessionEvent[]} */ events: SessionEvent[];
+    /** @type {number | null} */ reconnectAt: number | null;
+    /** @type {number | null} */ nextPingAt: number | null;
+    /** @type {number | null} */ nextInputAt: number | null;
+    pingNonce: number;
+    /** @type {Map<number, number>} nonce → sent time, bounded to the last few pings */
+    pingsInFlight: Map<number, number>;
+    /** @type {Error | null} the kick that preceded the coming close */
+    pendingKick: Error | null;
+    socketOpen: boolean;
+    /** Whether a `Welcome` was received on the current connection. */
+    isJoined(): boolean;
+    /** Whether the session ended (left, or failed for good). */
+    isEnded(): boolean;
+    /** Whether this client steers a ship. */
+    hasShip(): boolean;
+    /** Starts the session. @param {number} now */
+    connect(now: number): void;
+    /** The socket opened: say `Hello`. @param {number} now */
+    handleOpen(now: number): void;
+    /**
+     * A binary message arrived.
+     * @param {ArrayBuffer | ArrayBufferView} data
+     * @param {number} now
+     */
+    handleMessage(data: ArrayBuffer | ArrayBufferView, now: number): void;
+    /**
+     * The socket closed (whoever started it). `wasClean` is the WebSocket's flag: true when the
+     * closing handshake completed.
+     * @param {number} code
+     * @param {string} reason
+     * @param {boolean} wasClean
+     * @param {number} now
+     */
+    handleClose(code: number, reason: string, wasClean: boolean, now: number): void;
+    /** Time passed: reconnect, ping or send input when due. @param {number} now */
+    handleTimeout(now: number): void;
+    /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */
+    pollTimeout(): number | null;
+    /** @returns {SessionAction | undefined} */
+    pollAction(): SessionAction | undefined;
+    /** @returns {Uint8Array | undefined} */
+    pollTransmit(): Uint8Array | undefined;
+    /** @returns {SessionEvent | undefined} */
+    pollEvent(): SessionEvent | undefined;
+    /**
+     * The controls held from now on; sent once per input period while joined.
+     * @param {Partial<InputState>} input x, y in [-1, 1] (right and down positive), buttons bits
+     */
+    setInput(input: Partial<InputState>): void;
+    /**
+     * Sends a chat line (trimmed; at most 200 UTF-8 bytes). Returns false if not joined or empty.
+     * @param {string} text
+     */
+    chat(text: string): boolean;
+    /** Leaves properly: close 1000, then `closed` when the server answers. @param {number} now */
+    leave(now: number): void;
+    /** Milliseconds between inputs. */
+    inputPeriodMs(): number;
+    /** @param {ClientMessage} message */
+    send(message: ClientMessage): void;
+    /** @param {SessionState} state @param {number} _now @param {Partial<SessionEvent>} [extra] */
+    setState(state: SessionState, _now: number, extra?: Partial<SessionEvent>): void;
+    /** @param {Error} error @param {number} now */
+    fail(error: Error, now: number): void;
+    /** @param {Error} cause @param {number} now */
+    scheduleReconnect(cause: Error, now: number): void;
+    /** @param {Welcome} welcome @param {number} now */
+    onWelcome(welcome: Welcome, now: number): void;
+    /** @param {Snapshot} snapshot @param {number} now */
+    onSnapshot(snapshot: Snapshot, now: number): void;
+    /** @param {number} tick @param {EventKind} kind */
+    onEvent(tick: number, kind: EventKind): void;
+    /** @param {number} now */
+    sendInput(now: number): void;
+}
+/**
+ * The session's lifecycle.
+ * - `idle`: not started. - `connecting`: a socket is opening or the `Hello` is out.
+ * - `joined`: `Welcome` received, playing. - `reconnecting`: the connection dropped; a new one
+ *   opens after a backoff and resumes the seat. - `closing`: `leave()` sent close 1000 and waits
+ *   for the server's answer. - `closed`: left properly. - `failed`: ended for good (`error` says why).
+ */
+export type SessionState = "idle" | "connecting" | "joined" | "reconnecting" | "closing" | "closed" | "failed";
+export type ReconnectOptions = {
+    /**
+     * first retry after this long (default 250): a blip resumes fast
+     */
+    initialDelayMs?: number | undefined;
+    /**
+     * the backoff stops growing here (default 4000), well inside
+     * the server's 10 s resume grace so a dropped seat is still there
+     */
+    maxDelayMs?: number | undefined;
+    /**
+     * growth per failed attempt (default 2)
+     */
+    factor?: number | undefined;
+    /**
+     * +/- share of randomness on each delay (default 0.2), so a crowd
+     * dropped at once does not come back in lockstep
+     */
+    jitter?: number | undefined;
+    /**
+     * consecutive failed attempts before giving up (default 20)
+     */
+    maxAttempts?: number | undefined;
+};
+export type SessionOptions = {
+    /**
+     * display name, at most 24 UTF-8 bytes (default: empty, the server names it)
+     */
+    name?: string | undefined;
+    /**
+     * default 'Player'
+     */
+    role?: Role | undefined;
+    /**
+     * a room name, or null for matchmaking (default)
+     */
+    room?: string | null | undefined;
+    /**
+     * a token from an earlier `Welcome` to take its seat back
+     */
+    resumeToken?: Uint8Array<ArrayBufferLike> | null | undefined;
+    reconnect?: ReconnectOptions | undefined;
+    /**
+     * how often to measure the round trip (default 2000)
+     */
+    pingIntervalMs?: number | undefined;
+    /**
+     * inputs per second while joined; default: the room's tick rate,
+     * one input per tick, which is what prediction replays
+     */
+    inputRate?: number | undefined;
+    /**
+     * for jitter; default Math.random (tests pass a fixed one)
+     */
+    random?: (() => number) | undefined;
+};
+export type SessionEvent = {
+    type: "state";
+    state: SessionState;
+    attempt?: number;
+    delayMs?: number;
+    cause?: Error;
+} | {
+    type: "welcome";
+    welcome: Welcome;
+} | {
+    type: "snapshot";
+    world: World;
+    snapshot: Snapshot;
+    receivedAt: number;
+} | {
+    type: "event";
+    tick: number;
+    kind: EventKind;
+} | {
+    type: "feedback";
+    feedback: ControllerFeedback;
+} | {
+    type: "rtt";
+    rttMs: number;
+    smoothedMs: number;
+    serverTick: number;
+} | {
+    type: "error";
+    error: Error;
+} | {
+    type: "closed";
+    code: number;
+    reason: string;
+    answered: boolean;
+};
+export type SessionAction = {
+    type: "open";
+} | {
+    type: "close";
+    code: number;
+    reason: string;
+};
+/**
+ * steering in [-1, 1], buttons bits
+ */
+export type InputState = {
+    x: number;
+    y: number;
+    buttons: number;
+};
+/**
+ * quantized
+ */
+export type SentInput = {
+    seq: number;
+    x: number;
+    y: number;
+    buttons: number;
+    sentAt: number;
+};
+import type { Role } from './messages.js';
+import type { Welcome } from './messages.js';
+import { WorldHistory } from './snapshot.js';
+import type { World } from './snapshot.js';
+import type { ClientMessage } from './messages.js';
+import type { Snapshot } from './snapshot.js';
+import type { EventKind } from './messages.js';
+import type { ControllerFeedback } from './messages.js';

@@ -1,0 +1,343 @@
+// The game page and the dashboard end to end, in real headless Chromium against the real server
+// binary (which serves the copy of client-web/ compiled into it). Assertions about movement are
+// made on the server's view (a spectator), not only on the page's.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startServer, startProxy, until, getJson } from '../support/server.js';
+import { launch, openPage, watch, gameState, SCREENSHOTS } from '../support/browser.js';
+import { TickwireClient } from '../../sdk/index.js';
+
+assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  // Everything visible to everyone, so "see each other" does not depend on where ships spawn.
+  server = await startServer(['--view-radius', '0', '--seed', '11']);
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** @param {string} name */
+const shot = (name) => join(SCREENSHOTS, `${name}.png`);
+
+/**
+ * Holds a direction on the page long enough for the server to move the ship, and returns how
+ * far the server saw it move along x.
+ * @param {Awaited<ReturnType<typeof watch>>} referee
+ * @param {number} entity
+ * @param {(direction: 1 | -1) => Promise<void>} press starts holding the control
+ * @param {() => Promise<void>} release
+ */
+async function pushAndMeasure(referee, entity, press, release) {
+  const start = await until(() => referee.ship(entity), 'the ship in the server view');
+  const direction = start.pos.x < 800 * 16 ? 1 : -1;
+  await press(direction);
+  const moved = await until(() => {
+    const now = referee.ship(entity);
+    return now && (now.pos.x - start.pos.x) * direction > 80 * 16 ? now : null;
+  }, 'the server moving the ship 80 units the way it was steered');
+  await release();
+  return (moved.pos.x - start.pos.x) * direction / 16;
+}
+
+test('the lobby loads with no console errors and lists rooms live, with a QR code', async () => {
+  const { context, page, errors } = await openPage(browser);
+  const other = new TickwireClient({ url: server.ws, name: 'early', room: 'lobby-seen' });
+  other.connect();
+  await page.goto(server.http);
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.equal(await page.title(), 'tickwire arena');
+  await page.waitForSelector('#rooms-body tr[data-room="lobby-seen"]', { timeout: 10000 });
+  assert.match(await page.textContent('#rooms-status') ?? '', /open · live/);
+  const qr = await page.waitForFunction(() => {
+    const img = /** @type {HTMLImageElement} */ (document.querySelector('#lobby-qr'));
+    return img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;
+  });
+  assert.ok(Number(await qr.jsonValue()) >= 100, 'the QR code rendered');
+  await page.click('#rooms-body tr[data-room="lobby-seen"]');
+  await page.waitForFunction(() => document.querySelector('#lobby-link')?.textContent?.includes('room=lobby-seen'));
+  await page.screenshot({ path: shot('lobby') });
+  await other.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a player joins from the lobby and key presses move the ship on the server', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.fill('#name', 'keyboard');
+  await page.fill('#room-name', 'e2e-keys');
+  await page.click('#create-form button[type="submit"]');
+  await page.waitForSelector('#game[data-state="joined"]');
+  const state = await gameState(page);
+  assert.equal(state.room, 'e2e-keys');
+  assert.equal(state.role, 'Player');
+  assert.equal(new URL(page.url()).searchParams.get('room'), 'e2e-keys', 'the URL is a deep link to the room');
+  const entity = Number(state.entity);
+  const referee = await watch(server.ws, 'e2e-keys');
+  const moved = await pushAndMeasure(referee, entity,
+    (dir) => page.keyboard.down(dir > 0 ? 'KeyD' : 'KeyA'),
+    async () => { await page.keyboard.up('KeyD'); await page.keyboard.up('KeyA'); });
+  assert.ok(moved > 80);
+  // Boost is a held button the server reports in the ship's flags.
+  await page.keyboard.down('Space');
+  await until(() => (referee.ship(entity)?.flags ?? 0) & 2, 'the server sees the boost');
+  await page.keyboard.up('Space');
+  await page.waitForFunction(() => Number(document.querySelector('#hud-fps')?.textContent) > 0);
+  assert.match(await page.textContent('#hud-tick') ?? '', /^\d+$/);
+  assert.match(await page.textContent('#scoreboard') ?? '', /keyboard/);
+  await page.screenshot({ path: shot('keys') });
+  await referee.leave();
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+  await until(async () => !(await getJson(`${server.http}/rooms`)).some((/** @type {any} */ r) => r.id === 'e2e-keys' && r.players > 0),
+    'the seat freed at once by the close 1000');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a gamepad (Gamepad API) steers and boosts', async () => {
+  const { context, page, errors } = await openPage(browser);
+  // A standard-mapping pad, as navigator.getGamepads() reports a connected one.
+  await context.addInitScript(() => {
+    const pad = {
+      id: 'virtual pad', index: 0, connected: true, mapping: 'standard', timestamp: 0, axes: [0, 0, 0, 0],
+      buttons: Array.from({ length: 17 }, () => ({ pressed: false, touched: false, value: 0 })),
+    };
+    Object.defineProperty(globalThis, 'virtualPad', { value: pad });
+    Object.defineProperty(navigator, 'getGamepads', { value: () => [pad, null, null, null] });
+  });
+  await page.goto(`${server.http}/?room=e2e-pad`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const entity = Number((await gameState(page)).entity);
+  const referee = await watch(server.ws, 'e2e-pad');
+  const setPad = (/** @type {number} */ x, /** @type {boolean} */ a) => page.evaluate(([x, a]) => {
+    const pad = /** @type {any} */ (globalThis).virtualPad;
+    pad.axes[0] = x;
+    pad.buttons[0].pressed = a;
+  }, /** @type {[number, boolean]} */ ([x, a]));
+  const moved = await pushAndMeasure(referee, entity, (dir) => setPad(dir * 0.9, false), () => setPad(0, false));
+  assert.ok(moved > 80);
+  await setPad(0, true);
+  await until(() => (referee.ship(entity)?.flags ?? 0) & 2, 'the server sees the pad boost');
+  await setPad(0, false);
+  await referee.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('two browsers see each other and chat goes across', async () => {
+  const a = await openPage(browser);
+  const b = await openPage(browser);
+  await a.page.goto(server.http);
+  await a.page.fill('#name', 'alice');
+  await a.page.evaluate(() => localStorage.setItem('tickwire.name', 'alice'));
+  await a.page.goto(`${server.http}/?room=e2e-two`);
+  await b.page.goto(server.http);
+  await b.page.evaluate(() => localStorage.setItem('tickwire.name', 'bob'));
+  await b.page.goto(`${server.http}/?room=e2e-two`);
+  await a.page.waitForSelector('#game[data-state="joined"]');
+  await b.page.waitForSelector('#game[data-state="joined"]');
+  const aEntity = Number((await gameState(a.page)).entity);
+  const bEntity = Number((await gameState(b.page)).entity);
+  assert.notEqual(aEntity, bEntity);
+  const sees = (/** @type {import('playwright-core').Page} */ page, /** @type {number} */ id) => page.waitForFunction(
+    (other) => globalThis.tickwire.game?.lastEntities.some((/** @type {any} */ e) => e.id === other), id);
+  await sees(a.page, bEntity);
+  await sees(b.page, aEntity);
+  await a.page.waitForFunction(() => /bob/.test(document.querySelector('#scoreboard')?.textContent ?? ''));
+  await b.page.waitForFunction(() => /alice/.test(document.querySelector('#scoreboard')?.textContent ?? ''));
+
+  await a.page.keyboard.press('Enter');
+  await a.page.keyboard.type('hello from alice ✨');
+  await a.page.keyboard.press('Enter');
+  await b.page.waitForFunction(() => [...document.querySelectorAll('#chat-log li')]
+    .some((li) => li.textContent === 'alicehello from alice ✨'));
+  assert.equal(await a.page.inputValue('#chat-input'), '', 'the chat box clears after sending');
+  await b.page.screenshot({ path: shot('two-players') });
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+  await a.context.close();
+  await b.context.close();
+});
+
+test('a dropped connection shows "reconnecting" and resumes the same ship', async () => {
+  const proxy = await startProxy(server.port);
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`http://127.0.0.1:${proxy.port}/?room=e2e-drop`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const before = await gameState(page);
+  const referee = await watch(server.ws, 'e2e-drop');
+  await until(() => referee.ship(Number(before.entity)), 'the ship in the server view');
+  // Slow the retries a little so the banner is on screen long enough to photograph.
+  await page.evaluate(() => { const game = globalThis.tickwire.game; if (game) game.client.session.reconnect.initialDelayMs = 700; });
+  assert.ok(proxy.cut() >= 1);
+  await page.waitForSelector('#banner:not([hidden]):has-text("Reconnecting")');
+  await page.screenshot({ path: shot('reconnecting') });
+  await page.waitForSelector('#game[data-connections="2"][data-state="joined"]');
+  const after = await gameState(page);
+  assert.equal(after.resumed, 'true');
+  assert.equal(after.playerId, before.playerId);
+  assert.equal(after.entity, before.entity);
+  await page.waitForSelector('#banner.ok:has-text("your ship is back")');
+  assert.ok(referee.ship(Number(before.entity)), 'the ship never left the server');
+  assert.ok(!referee.events.some((e) => e.type === 'Left' && e.player === Number(before.playerId)), 'no Left event');
+  // Still steerable after the resume.
+  const moved = await pushAndMeasure(referee, Number(after.entity),
+    (dir) => page.keyboard.down(dir > 0 ? 'ArrowRight' : 'ArrowLeft'),
+    async () => { await page.keyboard.up('ArrowRight'); await page.keyboard.up('ArrowLeft'); });
+  assert.ok(moved > 80);
+  await referee.leave();
+  // The 1006 of the cut WebSocket is the only error Chromium may log; nothing else.
+  assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed/.test(e)), []);
+  await context.close();
+  await proxy.close();
+});
+
+test('a kick shows its reason instead of retrying', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/?room=e2e-kick`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  // Flood the chat past its rate limit (2 lines per second, burst 5).
+  await page.evaluate(() => { for (let i = 0; i < 10; i++) globalThis.tickwire.game?.client.chat(`spam ${i}`); });
+  await page.waitForSelector('#failure:not([hidden])');
+  assert.match(await page.textContent('#failure-text') ?? '', /too fast/);
+  assert.equal((await gameState(page)).failure, 'RateLimited');
+  await page.waitForTimeout(800);
+  assert.equal((await gameState(page)).state, 'failed', 'no reconnect after a kick');
+  await page.screenshot({ path: shot('kicked') });
+  await page.click('#failure-lobby');
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a version mismatch shows its reason instead of retrying', async () => {
+  const { context, page, errors } = await openPage(browser);
+  // An out-of-date page: its Hello states protocol version 1.
+  await context.addInitScript(() => {
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (/** @type {any} */ data) {
+      const bytes = new Uint8Array(data);
+      if (bytes[0] === 0) bytes[1] = 1;
+      return send.call(this, bytes);
+    };
+  });
+  await page.goto(`${server.http}/?room=e2e-old`);
+  await page.waitForSelector('#failure:not([hidden])');
+  assert.match(await page.textContent('#failure-text') ?? '', /different protocol version .*speaks 2.*Reload/);
+  assert.equal((await gameState(page)).failure, 'VersionMismatch');
+  await page.waitForTimeout(800);
+  assert.equal((await gameState(page)).state, 'failed', 'no reconnect after a version mismatch');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a deep-linked spectator sees the match', async () => {
+  const bots = ['comet', 'nova', 'vega'].map((name, i) => {
+    const bot = new TickwireClient({ url: server.ws, name, room: 'e2e-watch' });
+    bot.connect();
+    let angle = i * 2;
+    const timer = setInterval(() => { angle += 0.3; bot.setInput({ x: Math.cos(angle), y: Math.sin(angle), buttons: i === 1 ? 1 : 0 }); }, 150);
+    return { bot, timer };
+  });
+  await until(() => bots.every(({ bot }) => bot.session.isJoined()), 'bots joined');
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/?room=e2e-watch&spectate=1`);
+  await page.waitForSelector('#game[data-state="joined"][data-role="Spectator"]');
+  assert.equal(await page.textContent('#hud-role'), 'watching');
+  await page.waitForFunction(() => (globalThis.tickwire.game?.lastEntities.filter((/** @type {any} */ e) => e.kind === 0).length ?? 0) >= 3);
+  const shipIds = await page.evaluate(() => (globalThis.tickwire.game?.lastEntities ?? []).filter((/** @type {any} */ e) => e.kind === 0).map((/** @type {any} */ e) => e.id).sort());
+  assert.deepEqual(shipIds, bots.map(({ bot }) => bot.session.welcome?.entity).sort());
+  assert.equal(await page.isHidden('#touch'), true, 'no touch controls on a desktop');
+  await page.waitForFunction(() => /comet/.test(document.querySelector('#scoreboard')?.textContent ?? ''));
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: shot('spectator') });
+  for (const { bot, timer } of bots) {
+    clearInterval(timer);
+    await bot.leave();
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('on a phone, the virtual stick moves the ship', async () => {
+  const { context, page, errors } = await openPage(browser, {
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+  });
+  await page.goto(`${server.http}/?room=e2e-touch`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForSelector('#touch:not([hidden])');
+  const entity = Number((await gameState(page)).entity);
+  const referee = await watch(server.ws, 'e2e-touch');
+  const cdp = await context.newCDPSession(page);
+  /** @param {'touchStart' | 'touchMove' | 'touchEnd'} type @param {number} x @param {number} y */
+  const touch = async (type, x, y) => {
+    await cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [{ x, y, id: 1 }] });
+  };
+  const moved = await pushAndMeasure(referee, entity, async (dir) => {
+    await touch('touchStart', 120, 600);
+    await touch('touchMove', 120 + dir * 30, 600);
+    await touch('touchMove', 120 + dir * 70, 602);
+    await page.screenshot({ path: shot('phone') });
+  }, () => touch('touchEnd', 0, 0));
+  assert.ok(moved > 80);
+  const boost = await page.$('#boost-btn');
+  const box = await boost?.boundingBox();
+  assert.ok(box, 'the boost button is on screen');
+  await touch('touchStart', box.x + box.width / 2, box.y + box.height / 2);
+  await until(() => (referee.ship(entity)?.flags ?? 0) & 2, 'the server sees the touch boost');
+  await touch('touchEnd', 0, 0);
+  await referee.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the dashboard charts live, non-zero data', async () => {
+  const players = ['p1', 'p2'].map((name) => {
+    const c = new TickwireClient({ url: server.ws, name, room: 'e2e-dash' });
+    c.connect();
+    c.setInput({ x: 0.7, y: 0.7 });
+    return c;
+  });
+  const watcher = new TickwireClient({ url: server.ws, name: 'w', room: 'e2e-dash', role: 'Spectator' });
+  watcher.connect();
+  await until(() => players.every((c) => c.session.world) && watcher.session.world, 'the room is busy');
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/dashboard`);
+  await page.waitForFunction(() => Number(document.body.dataset.samples) >= 3);
+  await page.waitForFunction(() => Number(document.querySelector('#t-clients')?.textContent) >= 3);
+  const tiles = await page.evaluate(() => Object.fromEntries(['#t-clients', '#t-rooms', '#t-p99', '#t-bytes']
+    .map((id) => [id, document.querySelector(id)?.textContent ?? ''])));
+  assert.ok(Number(tiles['#t-clients']) >= 3, JSON.stringify(tiles));
+  assert.ok(Number(tiles['#t-rooms']) >= 1, JSON.stringify(tiles));
+  assert.match(tiles['#t-p99'], /ms$/);
+  assert.doesNotMatch(tiles['#t-bytes'], /^0 B/, 'bytes are flowing');
+  // The charts drew something: the clients chart's canvas has non-background pixels.
+  const drawn = await page.$eval('#c-clients canvas', (canvas) => {
+    const ctx = /** @type {HTMLCanvasElement} */ (canvas).getContext('2d');
+    if (!ctx) return 0;
+    const { data } = ctx.getImageData(0, 0, /** @type {HTMLCanvasElement} */ (canvas).width, /** @type {HTMLCanvasElement} */ (canvas).height);
+    let lit = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0) lit++;
+    return lit;
+  });
+  assert.ok(drawn > 500, `the clients chart drew ${drawn} pixels`);
+  await page.waitForSelector('#closes-body tr', { timeout: 10000 });
+  assert.match(await page.textContent('#closes-body') ?? '', /1000/, 'earlier leaves are counted as closes 1000');
+  await page.waitForSelector('#rooms-body tr:has-text("e2e-dash")');
+  await page.screenshot({ path: shot('dashboard'), fullPage: true });
+  for (const c of [...players, watcher]) await c.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -1,0 +1,125 @@
+// Test support: the real tickwire-server binary on 127.0.0.1 port 0, and a TCP proxy that can
+// cut connections without a close frame (a network blip, as the server sees it).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+let built = false;
+
+/** Builds the server with cargo (a no-op when up to date) and returns the binary's path. */
+export function serverBinary() {
+  if (process.env.TICKWIRE_SERVER_BIN) return process.env.TICKWIRE_SERVER_BIN;
+  const target = process.env.CARGO_TARGET_DIR ?? join(REPO, 'target');
+  const bin = join(target, 'debug', 'tickwire-server');
+  if (!built) {
+    const result = spawnSync('cargo', ['build', '--quiet', '-p', 'tickwire-server', '--bin', 'tickwire-server'], { cwd: REPO, stdio: 'inherit' });
+    if (result.status !== 0) throw new Error('cargo build -p tickwire-server failed');
+    built = true;
+  }
+  if (!existsSync(bin)) throw new Error(`no server binary at ${bin}`);
+  return bin;
+}
+
+/**
+ * Starts a server on 127.0.0.1:0 and resolves once it listens.
+ * @param {string[]} [args] extra flags
+ * @returns {Promise<{ port: number, http: string, ws: string, output: () => string, stop: () => Promise<number | null> }>}
+ */
+export function startServer(args = []) {
+  const child = spawn(serverBinary(), ['--bind', '127.0.0.1:0', ...args], {
+    cwd: REPO,
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr.on('data', (d) => { out += d; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20000);
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      const port = Number(m[1]);
+      resolve({
+        port,
+        http: `http://127.0.0.1:${port}`,
+        ws: `ws://127.0.0.1:${port}/ws`,
+        output: () => out,
+        stop: () => new Promise((done) => {
+          if (child.exitCode !== null) return done(child.exitCode);
+          child.once('exit', (code) => done(code));
+          child.kill('SIGTERM');
+        }),
+      });
+    });
+  });
+}
+
+/**
+ * A TCP proxy on 127.0.0.1:0 to `port`. `cut()` destroys every connection through it at
+ * once (no close frame either way), like a dropped Wi-Fi link.
+ * @param {number} port
+ * @returns {Promise<{ port: number, cut: () => number, close: () => Promise<void> }>}
+ */
+export function startProxy(port) {
+  /** @type {Set<import('node:net').Socket>} */
+  const sockets = new Set();
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      sockets.add(a);
+      a.on('close', () => { sockets.delete(a); b.destroy(); });
+      a.on('error', () => b.destroy());
+      a.pipe(b);
+    }
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+      resolve({
+        port: address.port,
+        cut: () => {
+          const n = sockets.size;
+          for (const s of sockets) s.resetAndDestroy();
+          return n;
+        },
+        close: () => new Promise((done) => {
+          for (const s of sockets) s.destroy();
+          server.close(() => done());
+        }),
+      });
+    });
+  });
+}
+
+/**
+ * Waits until `check()` returns a truthy value (polled every 20 ms), or fails after `ms`.
+ * @template T
+ * @param {() => T | Promise<T>} check
+ * @param {string} what
+ * @param {number} [ms]
+ * @returns {Promise<NonNullable<T>>}
+ */
+export async function until(check, what, ms = 10000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return /** @type {NonNullable<T>} */ (value);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** @param {string} url */
+export async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return response.json();
+}

@@ -1,0 +1,126 @@
+//! Watches a room as a spectator and prints a live summary once a second: round, ships and
+//! their scores by name, pickups, snapshot sizes, round trip. Ctrl-C leaves cleanly.
+//!
+//! ```sh
+//! cargo run -p tickwire-client --example spectate -- ws://127.0.0.1:8080/ws [ROOM]
+//! ```
+//! Without a room, matchmaking picks the room with the most players.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tickwire_client::protocol::{EventKind, PlayerId, RoundPhase};
+use tickwire_client::{Client, Config, Event, Identity};
+
+const KIND_SHIP: u8 = 0;
+const KIND_PICKUP: u8 = 1;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let mut args = std::env::args().skip(1);
+    let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_string());
+    let mut identity = Identity::spectator("spectate")?;
+    if let Some(room) = args.next() {
+        identity = identity.in_room(&room)?;
+    }
+    let mut client = Client::new(&url, identity, Config::default())?;
+
+    // Names arrive as `Joined` events (the roster, then newcomers); keep them for the table.
+    let mut names: BTreeMap<PlayerId, String> = BTreeMap::new();
+    let mut frames = 0u32;
+    let mut bytes = 0usize;
+    let mut skipped = 0u32;
+    let mut report = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = client.next_event() => match event {
+                Some(Event::Joined(welcome)) => println!(
+                    "watching room {} ({} ticks/s, {}x{} world)",
+                    welcome.room.as_str(), welcome.tick_rate, welcome.world.width, welcome.world.height
+                ),
+                Some(Event::Snapshot(info)) => {
+                    frames += 1;
+                    bytes += info.bytes;
+                    skipped += info.skipped;
+                }
+                Some(Event::Room(event)) => match event.kind {
+                    EventKind::Joined { player, name, .. } => {
+                        names.insert(player, name.as_str().to_string());
+                    }
+                    EventKind::Left { player } => {
+                        names.remove(&player);
+                    }
+                    EventKind::Chat { name, text, .. } => {
+                        println!("  <{}> {}", name.as_str(), text.as_str());
+                    }
+                    EventKind::RoundOver { round, winner, score } => {
+                        let winner = winner.and_then(|w| names.get(&w)).map_or("nobody", |n| n);
+                        println!("  round {round} over: {winner} wins with {score}");
+                    }
+                    EventKind::Scored { .. } => {}
+                },
+                Some(Event::Disconnected { reason, retry_in }) => {
+                    println!("disconnected: {reason} (retry in {retry_in:?})");
+                }
+                Some(Event::Ended(end)) => println!("ended: {end:?}"),
+                None => break,
+                Some(_) => {}
+            },
+            _ = report.tick() => {
+                print_summary(&client, &names, frames, bytes, skipped);
+                (frames, bytes, skipped) = (0, 0, 0);
+            }
+            _ = tokio::signal::ctrl_c() => {
+                let end = client.leave().await;
+                println!("left: {end:?}");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(
+    client: &Client,
+    names: &BTreeMap<PlayerId, String>,
+    frames: u32,
+    bytes: usize,
+    skipped: u32,
+) {
+    let Some(world) = client.world() else {
+        println!("(no world yet: {:?})", client.session().state());
+        return;
+    };
+    let phase = match world.round.phase {
+        RoundPhase::Playing => "playing",
+        RoundPhase::Intermission => "intermission",
+    };
+    let mut ships: Vec<_> = world.entities.iter().filter(|e| e.kind == KIND_SHIP).collect();
+    ships.sort_by_key(|s| std::cmp::Reverse(s.value));
+    let pickups = world.entities.iter().filter(|e| e.kind == KIND_PICKUP).count();
+    let rtt = client.session().rtt().map_or("-".to_string(), |r| format!("{} ms", r.as_millis()));
+    println!(
+        "tick {} | round {} {phase}, {} s left | {} ships, {pickups} pickups | {frames} frames/s, \
+         {bytes} B/s, {skipped} skipped | rtt {rtt}",
+        world.tick.0,
+        world.round.round,
+        world.round.seconds_left,
+        ships.len(),
+    );
+    let top: Vec<String> = ships
+        .iter()
+        .take(5)
+        .map(|s| {
+            let id = u16::try_from(s.id.0).map(PlayerId).ok();
+            let name = id.and_then(|id| names.get(&id)).map_or("?", |n| n.as_str());
+            format!("{name} {}", s.value)
+        })
+        .collect();
+    if !top.is_empty() {
+        println!("  top: {}", top.join(", "));
+    }
+}

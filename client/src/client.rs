@@ -1,0 +1,617 @@
+//! [`Client`]: the tokio + tokio-tungstenite driver of a [`Session`]. It owns the socket and
+//! the clock, and nothing else: every decision (what to send, when to give up, how long to
+//! back off) is the session's.
+
+use crate::config::Config;
+use crate::error::{Disconnect, LinkError, Refusal};
+use crate::session::{CloseAction, Controls, End, Event, Identity, Session, State};
+use futures_util::{Sink, Stream};
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tickwire_shared::delta::World;
+use tickwire_shared::{InputSeq, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, Welcome};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Sleep;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// Why a server URL was refused.
+///
+/// Who reacts: the programmer or the person who typed the URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// Not a URL.
+    #[error("`{0}` is not a URL")]
+    Invalid(String),
+    /// Only `ws://` is spoken; for TLS put the server behind a proxy and connect to the proxy
+    /// over `ws://` on a trusted network (`wss://` is not supported yet).
+    #[error("`{0}`: only ws:// URLs are supported (wss:// is not yet)")]
+    Scheme(String),
+    /// The URL names no host.
+    #[error("`{0}` has no host")]
+    NoHost(String),
+}
+
+/// Why [`Client::connect`] did not get a `Welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The URL is unusable.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// The reconnect policy gave up; this is the last ending.
+    #[error("gave up: {0}")]
+    GaveUp(Disconnect),
+}
+
+/// Where to connect: a parsed `ws://host[:port]/path` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    uri: Uri,
+    host: String,
+    port: u16,
+}
+
+impl Endpoint {
+    /// Parses a `ws://` URL (port 80 when none is given).
+    pub fn parse(url: &str) -> Result<Endpoint, UrlError> {
+        let uri: Uri = url.parse().map_err(|_| UrlError::Invalid(url.to_string()))?;
+        if uri.scheme_str() != Some("ws") {
+            return Err(UrlError::Scheme(url.to_string()));
+        }
+        let host = uri.host().ok_or_else(|| UrlError::NoHost(url.to_string()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        Ok(Endpoint { uri, host, port })
+    }
+
+    /// The URL.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+}
+
+/// A byte-counting transport: what crossed the socket, HTTP upgrade and frame headers
+/// included.
+#[derive(Debug)]
+struct Counted<S> {
+    inner: S,
+    read: u64,
+    written: u64,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.read += (buf.filled().len() - before) as u64;
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written += n as u64;
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+type Ws = WebSocketStream<Counted<TcpStream>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<Ws, Disconnect>> + Send>>;
+
+enum Conn {
+    None,
+    Connecting(Connecting),
+    Open(Box<Ws>),
+    /// Ending: send `frame` (if any), then read until the server ends TCP or `deadline`.
+    Closing {
+        ws: Box<Ws>,
+        frame: Option<CloseFrame>,
+        deadline: Instant,
+    },
+}
+
+/// What woke the driver.
+enum Wake {
+    Frame(Option<Result<Message, WsError>>),
+    Timer,
+}
+
+/// A tickwire client over tokio: connects, joins, rebuilds the world, acknowledges snapshots,
+/// reconnects with jittered backoff and resumes its seat, and closes cleanly.
+///
+/// Drive it by awaiting [`next_event`](Self::next_event) in a loop: that is where messages
+/// are read, queued inputs and acks are written, and timers fire. `next_event` is
+/// cancel-safe, so it can sit in a `tokio::select!` beside the game's frame timer:
+///
+/// ```no_run
+/// # async fn game() -> Result<(), Box<dyn std::error::Error>> {
+/// use tickwire_client::{Client, Config, Controls, Event, Identity};
+/// let identity = Identity::player("ada")?;
+/// let mut client = Client::connect("ws://127.0.0.1:8080/ws", identity, Config::default()).await?;
+/// let mut frame = tokio::time::interval(std::time::Duration::from_millis(33));
+/// loop {
+///     tokio::select! {
+///         event = client.next_event() => match event {
+///             Some(Event::Snapshot(_)) => { /* draw client.world() */ }
+///             Some(Event::Ended(_)) | None => break,
+///             Some(_) => {}
+///         },
+///         _ = frame.tick() => {
+///             let _ = client.send_input(Controls { x: 1.0, ..Controls::NEUTRAL });
+///         }
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Client {
+    session: Session,
+    endpoint: Arc<Endpoint>,
+    local_ip: Option<IpAddr>,
+    conn: Conn,
+    timer: Pin<Box<Sleep>>,
+    /// Socket bytes (in, out) of connections already closed.
+    wire_closed: (u64, u64),
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.endpoint)
+            .field("state", &self.session.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client that will connect to `url` (`ws://host:port/path`) at the first
+    /// [`next_event`](Self::next_event). Reconnect jitter is seeded from the OS RNG.
+    pub fn new(url: &str, identity: Identity, config: Config) -> Result<Client, UrlError> {
+        Ok(Client::with_endpoint(Arc::new(Endpoint::parse(url)?), identity, config, rand::random()))
+    }
+
+    /// A client for an already parsed endpoint (shared by many clients, as the bots do),
+    /// with a fixed jitter seed.
+    pub fn with_endpoint(
+        endpoint: Arc<Endpoint>,
+        identity: Identity,
+        config: Config,
+        seed: u64,
+    ) -> Client {
+        let now = Instant::now();
+        Client {
+            session: Session::new(config, identity, now, seed),
+            endpoint,
+            local_ip: None,
+            conn: Conn::None,
+            timer: Box::pin(tokio::time::sleep_until(now.into())),
+            wire_closed: (0, 0),
+        }
+    }
+
+    /// Connects and waits for the `Welcome`, retrying as `config.reconnect` allows.
+    pub async fn connect(
+        url: &str,
+        identity: Identity,
+        config: Config,
+    ) -> Result<Client, ConnectError> {
+        let mut client = Client::new(url, identity, config)?;
+        let mut last = None;
+        while let Some(event) = client.next_event().await {
+            match event {
+                Event::Joined(_) => return Ok(client),
+                Event::Disconnected { reason, .. } => last = Some(reason),
+                _ => {}
+            }
+        }
+        Err(ConnectError::GaveUp(last.unwrap_or(Disconnect::Lost(LinkError::Eof))))
+    }
+
+    /// Opens every connection from this local address (e.g. one of `127.0.0.2`..`127.0.0.254`
+    /// to spread a load test over source addresses); `None` lets the OS choose.
+    pub fn set_local_ip(&mut self, ip: Option<IpAddr>) {
+        self.local_ip = ip;
+    }
+
+    /// The sans-IO session: state, world, stats, round trip.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The newest world rebuilt from snapshots.
+    pub fn world(&self) -> Option<&World> {
+        self.session.world()
+    }
+
+    /// The last `Welcome`.
+    pub fn welcome(&self) -> Option<&Welcome> {
+        self.session.welcome()
+    }
+
+    /// Queues an input (see [`Session::send_input`]); the next `next_event` sends it.
+    pub fn send_input(&mut self, controls: Controls) -> Result<InputSeq, crate::SendError> {
+        self.session.send_input(controls)
+    }
+
+    /// Queues a chat line (see [`Session::send_chat`]).
+    pub fn send_chat(&mut self, text: &str) -> Result<(), crate::SendError> {
+        self.session.send_chat(text)
+    }
+
+    /// Bytes that crossed the sockets of this client, (received, sent), HTTP upgrades and
+    /// WebSocket frame headers included, TCP/IP headers not.
+    pub fn wire_bytes(&self) -> (u64, u64) {
+        let (mut read, mut written) = self.wire_closed;
+        if let Conn::Open(ws) | Conn::Closing { ws, .. } = &self.conn {
+            read += ws.get_ref().read;
+            written += ws.get_ref().written;
+        }
+        (read, written)
+    }
+
+    /// Leaves: closes with 1000 and waits for the server's answering close frame (at most
+    /// [`Config::close_timeout`]), so the seat is given up cleanly. Events that arrive
+    /// meanwhile are dropped.
+    pub async fn leave(&mut self) -> End {
+        self.session.leave(Instant::now());
+        while let Some(event) = self.next_event().await {
+            if let Event::Ended(end) = event {
+                return end;
+            }
+        }
+        End::Left { answer: None }
+    }
+
+    /// Drops the connection without a close frame, as a crash or a lost network would: the
+    /// server keeps the seat for its resume grace, and this client reconnects and resumes
+    /// as its policy says. For tests and for simulating a flaky link.
+    pub fn drop_connection(&mut self) {
+        if let Conn::Open(_) = &self.conn {
+            self.take_conn();
+            self.session.handle_lost(Instant::now(), LinkError::Eof);
+            // The session asks for an abort, which is what just happened.
+            let _ = self.session.poll_close();
+        }
+    }
+
+    /// The next event, after doing whatever IO is due. `None` once the session has ended and
+    /// its last event ([`Event::Ended`]) was returned. Cancel-safe.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            let now = Instant::now();
+            self.session.handle_timeout(now);
+            self.apply_close(now);
+            if let Some(event) = self.session.poll_event() {
+                return Some(event);
+            }
+            match &mut self.conn {
+                Conn::None => {
+                    if self.session.state().is_ended() {
+                        return None;
+                    }
+                    if self.session.poll_connect(now) {
+                        self.conn = Conn::Connecting(Box::pin(open(
+                            self.endpoint.clone(),
+                            self.local_ip,
+                            self.session.config().read_buffer_size,
+                        )));
+                        continue;
+                    }
+                    self.sleep_until_timeout().await;
+                }
+                Conn::Connecting(attempt) => {
+                    if self.session.state() != State::Connecting {
+                        self.conn = Conn::None; // timed out, or the application left
+                        continue;
+                    }
+                    let deadline = self.session.poll_timeout();
+                    let timer = rearm(&mut self.timer, deadline);
+                    let opened = poll_fn(|cx| match attempt.as_mut().poll(cx) {
+                        Poll::Ready(result) => Poll::Ready(Some(result)),
+                        Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+                    })
+                    .await;
+                    let now = Instant::now();
+                    match opened {
+                        Some(Ok(ws)) => {
+                            self.conn = Conn::Open(Box::new(ws));
+                            self.session.handle_connected(now);
+                        }
+                        Some(Err(reason)) => {
+                            self.conn = Conn::None;
+                            self.session.handle_connect_failed(now, reason);
+                        }
+                        None => {}
+                    }
+                }
+                Conn::Open(_) if !self.session.state().is_connected() => self.take_conn(),
+                Conn::Open(ws) => {
+                    let deadline = self.session.poll_timeout();
+                    let timer = rearm(&mut self.timer, deadline);
+                    let session = &mut self.session;
+                    let wake = poll_fn(|cx| poll_open(ws, session, timer.as_mut(), cx)).await;
+                    let now = Instant::now();
+                    match wake {
+                        Wake::Frame(Some(Ok(message))) => self.handle_frame(now, message),
+                        Wake::Frame(Some(Err(e))) => self.session.handle_lost(now, link_error(e)),
+                        Wake::Frame(None) => self.session.handle_lost(now, LinkError::Eof),
+                        Wake::Timer => {}
+                    }
+                }
+                Conn::Closing { ws, frame, deadline } => {
+                    let timer = rearm(&mut self.timer, Some(*deadline));
+                    let wake = poll_fn(|cx| poll_closing(ws, frame, timer.as_mut(), cx)).await;
+                    let now = Instant::now();
+                    match wake {
+                        Wake::Frame(Some(Ok(Message::Close(frame)))) => {
+                            let (code, reason) = close_parts(frame.as_ref());
+                            self.session.handle_close_frame(now, code, reason);
+                        }
+                        Wake::Frame(Some(Ok(_))) => {}
+                        Wake::Frame(_) | Wake::Timer => {
+                            // TCP ended (or the time is up): the connection is over.
+                            self.take_conn();
+                            self.session.handle_lost(now, LinkError::Eof);
+                            let _ = self.session.poll_close();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, now: Instant, message: Message) {
+        match message {
+            Message::Binary(bytes) => self.session.handle_message(now, &bytes),
+            Message::Close(frame) => {
+                let (code, reason) = close_parts(frame.as_ref());
+                self.session.handle_close_frame(now, code, reason);
+            }
+            Message::Text(_) => self
+                .session
+                .handle_lost(now, LinkError::WebSocket("the server sent a text message".into())),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                self.session.handle_heard(now);
+            }
+        }
+    }
+
+    /// Ends the connection as the session asked.
+    fn apply_close(&mut self, now: Instant) {
+        let Some(action) = self.session.poll_close() else {
+            return;
+        };
+        let deadline = now + self.session.config().close_timeout;
+        self.conn = match (std::mem::replace(&mut self.conn, Conn::None), action) {
+            (Conn::Open(ws), CloseAction::Close { code, reason }) => {
+                let frame = CloseFrame { code: code.into(), reason: reason.into() };
+                Conn::Closing { ws, frame: Some(frame), deadline }
+            }
+            (Conn::Open(ws), CloseAction::Finish) => Conn::Closing { ws, frame: None, deadline },
+            (Conn::Closing { ws, frame, .. }, CloseAction::Finish | CloseAction::Close { .. }) => {
+                Conn::Closing { ws, frame, deadline }
+            }
+            (conn, CloseAction::Abort) => {
+                self.count_closed(&conn);
+                Conn::None
+            }
+            (conn, _) => conn,
+        };
+    }
+
+    fn take_conn(&mut self) {
+        let conn = std::mem::replace(&mut self.conn, Conn::None);
+        self.count_closed(&conn);
+    }
+
+    fn count_closed(&mut self, conn: &Conn) {
+        if let Conn::Open(ws) | Conn::Closing { ws, .. } = conn {
+            self.wire_closed.0 += ws.get_ref().read;
+            self.wire_closed.1 += ws.get_ref().written;
+        }
+    }
+
+    async fn sleep_until_timeout(&mut self) {
+        match self.session.poll_timeout() {
+            Some(at) => rearm(&mut self.timer, Some(at)).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Points the reusable timer at `deadline` (far in the future for `None`) without
+/// re-registering it when it already points there.
+fn rearm(timer: &mut Pin<Box<Sleep>>, deadline: Option<Instant>) -> &mut Pin<Box<Sleep>> {
+    let at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+    let at = tokio::time::Instant::from_std(at);
+    if timer.deadline() != at {
+        timer.as_mut().reset(at);
+    }
+    timer
+}
+
+/// One wake-up of an open connection: sends what the session has (only as far as the socket
+/// takes it, so nothing is lost if this future is dropped), flushes, then waits for a frame
+/// or the timer.
+fn poll_open(
+    ws: &mut Ws,
+    session: &mut Session,
+    mut timer: Pin<&mut Sleep>,
+    cx: &mut Context<'_>,
+) -> Poll<Wake> {
+    let mut ws = Pin::new(ws);
+    loop {
+        match ws.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Wake::Frame(Some(Err(e)))),
+            Poll::Pending => break,
+        }
+        let Some(bytes) = session.poll_transmit(Instant::now()) else {
+            break;
+        };
+        if let Err(e) = ws.as_mut().start_send(Message::Binary(bytes.into())) {
+            return Poll::Ready(Wake::Frame(Some(Err(e))));
+        }
+    }
+    if let Poll::Ready(Err(e)) = ws.as_mut().poll_flush(cx) {
+        return Poll::Ready(Wake::Frame(Some(Err(e))));
+    }
+    if let Poll::Ready(frame) = ws.as_mut().poll_next(cx) {
+        return Poll::Ready(Wake::Frame(frame));
+    }
+    timer.as_mut().poll(cx).map(|()| Wake::Timer)
+}
+
+/// One wake-up of a closing connection: sends our close frame if one is due, flushes (which
+/// also sends the answer to the server's close), and reads on until TCP ends.
+fn poll_closing(
+    ws: &mut Ws,
+    frame: &mut Option<CloseFrame>,
+    mut timer: Pin<&mut Sleep>,
+    cx: &mut Context<'_>,
+) -> Poll<Wake> {
+    let mut ws = Pin::new(ws);
+    if frame.is_some() {
+        match ws.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => {
+                let close = Message::Close(frame.take());
+                if let Err(e) = ws.as_mut().start_send(close) {
+                    return Poll::Ready(Wake::Frame(Some(Err(e))));
+                }
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Wake::Frame(Some(Err(e)))),
+            Poll::Pending => {}
+        }
+    }
+    // Errors here surface again on the read side.
+    let _ = ws.as_mut().poll_flush(cx);
+    if let Poll::Ready(frame) = ws.as_mut().poll_next(cx) {
+        return Poll::Ready(Wake::Frame(frame));
+    }
+    timer.as_mut().poll(cx).map(|()| Wake::Timer)
+}
+
+fn close_parts(frame: Option<&CloseFrame>) -> (Option<u16>, &str) {
+    match frame {
+        Some(frame) => (Some(frame.code.into()), frame.reason.as_str()),
+        None => (None, ""),
+    }
+}
+
+fn link_error(e: WsError) -> LinkError {
+    match e {
+        WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => LinkError::Eof,
+        WsError::Io(e) => LinkError::Io(e.kind()),
+        other => LinkError::WebSocket(other.to_string()),
+    }
+}
+
+/// Opens TCP (from `local_ip` if given) and upgrades to WebSocket with `tickwire.v1`.
+async fn open(
+    endpoint: Arc<Endpoint>,
+    local_ip: Option<IpAddr>,
+    read_buffer_size: usize,
+) -> Result<Ws, Disconnect> {
+    let lost = |e: io::Error| Disconnect::Lost(LinkError::Connect(e.kind()));
+    let addr: SocketAddr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+        .await
+        .map_err(lost)?
+        .find(|a| local_ip.is_none_or(|ip| ip.is_ipv4() == a.is_ipv4()))
+        .ok_or_else(|| lost(io::ErrorKind::NotFound.into()))?;
+    let socket =
+        if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(lost)?;
+    if let Some(ip) = local_ip {
+        socket.bind(SocketAddr::new(ip, 0)).map_err(lost)?;
+    }
+    let stream = socket.connect(addr).await.map_err(lost)?;
+    // Inputs and acks are a few bytes each and must not wait for Nagle.
+    stream.set_nodelay(true).map_err(lost)?;
+
+    let mut request = endpoint
+        .uri
+        .clone()
+        .into_client_request()
+        .map_err(|e| Disconnect::Lost(LinkError::WebSocket(e.to_string())))?;
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let config = WebSocketConfig::default()
+        .read_buffer_size(read_buffer_size)
+        .max_message_size(Some(MAX_SERVER_MESSAGE_SIZE))
+        .max_frame_size(Some(MAX_SERVER_MESSAGE_SIZE));
+    let counted = Counted { inner: stream, read: 0, written: 0 };
+    match tokio_tungstenite::client_async_with_config(request, counted, Some(config)).await {
+        Ok((ws, response)) => {
+            let selected = response.headers().get("sec-websocket-protocol");
+            if selected.is_none_or(|p| p != SUBPROTOCOL) {
+                return Err(Disconnect::Lost(LinkError::Subprotocol));
+            }
+            Ok(ws)
+        }
+        Err(WsError::Http(response)) => {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response.body().as_deref().unwrap_or_default();
+            let message = String::from_utf8_lossy(body).trim().to_string();
+            Err(Disconnect::Refused(Refusal {
+                status: response.status().as_u16(),
+                message,
+                retry_after,
+            }))
+        }
+        Err(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::NoSubProtocol | SubProtocolError::InvalidSubProtocol,
+        ))) => Err(Disconnect::Lost(LinkError::Subprotocol)),
+        Err(WsError::Io(e)) => Err(Disconnect::Lost(LinkError::Io(e.kind()))),
+        Err(e) => Err(Disconnect::Lost(LinkError::WebSocket(e.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_ws_urls_only() {
+        let e = Endpoint::parse("ws://127.0.0.1:8080/ws").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 8080));
+        assert_eq!(Endpoint::parse("ws://example.com/ws").unwrap().port, 80);
+        assert_eq!(Endpoint::parse("ws://[::1]:9/ws").unwrap().host, "::1");
+        assert!(matches!(Endpoint::parse("wss://example.com/ws"), Err(UrlError::Scheme(_))));
+        assert!(matches!(Endpoint::parse("http://example.com/"), Err(UrlError::Scheme(_))));
+        assert!(matches!(Endpoint::parse("not a url"), Err(UrlError::Invalid(_))));
+    }
+}

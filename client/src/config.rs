@@ -1,0 +1,153 @@
+//! [`Config`]: every timing knob of a session and its driver, and [`Reconnect`], the policy
+//! that says when to try again after a connection ends.
+
+use std::time::Duration;
+
+/// Timing of a [`Session`](crate::Session) and of the tokio [`Client`](crate::Client).
+///
+/// Start from `Config::default()` and change fields; the struct is `#[non_exhaustive]` so new
+/// knobs are not breaking:
+///
+/// ```
+/// let mut config = tickwire_client::Config::default();
+/// config.ping_interval = std::time::Duration::from_secs(1);
+/// config.reconnect = tickwire_client::Reconnect::NEVER;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Interval of tickwire `Ping`s while joined; each answer updates
+    /// [`Session::rtt`](crate::Session::rtt) and yields [`Event::Pong`](crate::Event::Pong).
+    /// Default 5 s. A ping costs 6 bytes each way; `Duration::ZERO` sends none.
+    pub ping_interval: Duration,
+    /// Silence (no frame of any kind received) after which the connection is taken for dead
+    /// and dropped without a close frame, so the server keeps the seat for a resume.
+    /// Default 15 s: the server pings every 5 s and a joined player or spectator gets a
+    /// snapshot every tick, so 15 s rides out a long stall; lower notices a dead link sooner
+    /// at the risk of dropping a merely slow one.
+    pub silence_timeout: Duration,
+    /// Time to open TCP and complete the WebSocket upgrade. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time from the upgrade to the server's `Welcome`. Default 5 s, the server's own
+    /// handshake timeout.
+    pub join_timeout: Duration,
+    /// Time the closing handshake may take: after our close frame, waiting for the server's
+    /// answer; after the server's close frame, waiting for it to end the TCP connection.
+    /// Default 2 s, the server's `--close-timeout`.
+    pub close_timeout: Duration,
+    /// When and how to reconnect after a connection ends. Default: forever, with jittered
+    /// exponential backoff from 250 ms to 10 s ([`Reconnect::default`]).
+    pub reconnect: Reconnect,
+    /// Chat lines sent per second at most, and lines sent back to back before that pacing
+    /// starts. Default 2 per second, burst 5: the server's defaults (`--chat-rate`,
+    /// `--chat-burst`), above which it closes the connection with 1008. Lines over the rate
+    /// wait in a queue of [`Config::chat_queue`] lines.
+    pub chat_rate_per_sec: u32,
+    /// See [`Config::chat_rate_per_sec`]. Default 5.
+    pub chat_burst: u32,
+    /// Chat lines waiting for their turn at most; [`Session::send_chat`](crate::Session::send_chat)
+    /// refuses more. Default 16.
+    pub chat_queue: usize,
+    /// Inputs whose acknowledgement is awaited for [`Event::InputAcked`](crate::Event::InputAcked)
+    /// latencies. Default 64 (about 2 s of inputs at 30 per second); older ones are forgotten
+    /// unmeasured.
+    pub inputs_in_flight: usize,
+    /// Events waiting for the application at most. The tokio driver reads the next message
+    /// only once every event is taken, so this bound matters only to other drivers that
+    /// don't drain [`Session::poll_event`](crate::Session::poll_event); past it the oldest
+    /// events are dropped and counted in [`Stats::events_dropped`](crate::Stats::events_dropped).
+    /// Default 1024.
+    pub max_events: usize,
+    /// tungstenite's read buffer, in bytes (the tokio driver). Default 4096, which is also
+    /// the floor: tungstenite 0.30's client handshake hands its 4 KiB response buffer on as
+    /// the read buffer, so smaller values change nothing. A snapshot of a full room is about
+    /// 1 KB; a bigger buffer costs memory per connection and time (tungstenite zero-fills the
+    /// free part before each read).
+    pub read_buffer_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ping_interval: Duration::from_secs(5),
+            silence_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
+            join_timeout: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(2),
+            reconnect: Reconnect::default(),
+            chat_rate_per_sec: 2,
+            chat_burst: 5,
+            chat_queue: 16,
+            inputs_in_flight: 64,
+            max_events: 1024,
+            read_buffer_size: 4096,
+        }
+    }
+}
+
+/// The reconnect policy, as data: the session computes every delay from it, the driver only
+/// sleeps. Which endings are retried at all is decided per [`Disconnect`](crate::Disconnect)
+/// ([`Disconnect::retry`](crate::Disconnect::retry)); this says how often and how soon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reconnect {
+    /// Attempts after a connection ends (or fails) before giving up; `None` retries forever.
+    /// A `Welcome` resets the count. Default `None`.
+    pub max_attempts: Option<u32>,
+    /// First delay. Default 250 ms: a resume lands well within the server's 10 s grace.
+    pub initial_delay: Duration,
+    /// Cap of the delay, which doubles per consecutive failure. Default 10 s.
+    pub max_delay: Duration,
+    /// Random spread of each delay, in percent either way (never above `max_delay`).
+    /// Default 25, so the clients of a restarted server do not all come back in one instant.
+    pub jitter_percent: u8,
+}
+
+impl Reconnect {
+    /// Never reconnect: every ending is final (load tests report refusals instead of
+    /// retrying them).
+    pub const NEVER: Reconnect = Reconnect {
+        max_attempts: Some(0),
+        initial_delay: Duration::from_millis(250),
+        max_delay: Duration::from_secs(10),
+        jitter_percent: 25,
+    };
+
+    /// The delay before attempt `failures + 1` after `failures` consecutive failures (1 for
+    /// the first), with `unit` in `[0, 1)` drawn at random for the jitter.
+    pub fn delay(&self, failures: u32, unit: f64) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        let base = self.initial_delay.saturating_mul(1 << doublings).min(self.max_delay);
+        let spread = f64::from(self.jitter_percent.min(100)) / 100.0;
+        let factor = 1.0 + spread * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+        base.mul_f64(factor).min(self.max_delay)
+    }
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            max_attempts: None,
+            initial_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(10),
+            jitter_percent: 25,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_jitter_stays_within_its_spread() {
+        let r = Reconnect::default();
+        assert_eq!(r.delay(1, 0.5), Duration::from_millis(250));
+        assert_eq!(r.delay(2, 0.5), Duration::from_millis(500));
+        assert_eq!(r.delay(4, 0.5), Duration::from_secs(2));
+        assert_eq!(r.delay(40, 0.5), Duration::from_secs(10));
+        assert_eq!(r.delay(1, 0.0), Duration::from_micros(187_500));
+        assert_eq!(r.delay(1, 1.0), Duration::from_micros(312_500));
+        assert_eq!(r.delay(40, 1.0), Duration::from_secs(10), "jitter never exceeds the cap");
+    }
+}

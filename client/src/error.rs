@@ -1,0 +1,309 @@
+//! Why a connection ended, and what the application may get wrong. Each variant says who
+//! reacts and how.
+
+use std::io;
+use std::time::Duration;
+use tickwire_shared::{DecodeError, KickReason};
+
+/// Close codes the server uses (PROTOCOL.md section 7.4), and what each means to a client.
+pub mod close_code {
+    /// Normal: the client closed, and the server echoed its code.
+    pub const NORMAL: u16 = 1000;
+    /// Going away: the server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Protocol error: the client sent something the protocol does not allow.
+    pub const PROTOCOL: u16 = 1002;
+    /// Unsupported data: the client sent a text message.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// No status code in the close frame (never sent on the wire).
+    pub const NO_STATUS: u16 = 1005;
+    /// Invalid payload: invalid UTF-8 in a name, room or chat line.
+    pub const INVALID_DATA: u16 = 1007;
+    /// Policy violation: rate limits, silence, too slow, replaced, resume refused.
+    pub const POLICY: u16 = 1008;
+    /// Message too big: a client message above 256 bytes.
+    pub const TOO_BIG: u16 = 1009;
+    /// Internal error: the server failed.
+    pub const INTERNAL: u16 = 1011;
+    /// Try again later: the room or the server is full.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+
+    /// A short name for `code`, for logs and reports.
+    pub fn name(code: u16) -> &'static str {
+        match code {
+            NORMAL => "normal",
+            GOING_AWAY => "going away",
+            PROTOCOL => "protocol error",
+            UNSUPPORTED => "unsupported data",
+            NO_STATUS => "no status",
+            INVALID_DATA => "invalid payload",
+            POLICY => "policy violation",
+            TOO_BIG => "message too big",
+            INTERNAL => "internal error",
+            TRY_AGAIN_LATER => "try again later",
+            _ => "other",
+        }
+    }
+}
+
+/// What to do after a connection ended, as [`Disconnect::retry`] decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Reconnect and present the resume token: the seat (and ship, and score) may still be held.
+    Resume,
+    /// Reconnect without the token: the seat is gone, join afresh.
+    Fresh,
+    /// Do not reconnect: trying again cannot help until a person changes something (the
+    /// client's version, its URL, its name), or another connection now owns the seat.
+    Never,
+}
+
+/// The server refused the WebSocket upgrade with an HTTP status (PROTOCOL.md section 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("HTTP {status}: {message}")]
+pub struct Refusal {
+    /// The status: 429 too many sessions from this address, 503 server full or shutting down,
+    /// 400/403/405/426 a request the server will never accept.
+    pub status: u16,
+    /// The server's plain-text explanation (its response body), trimmed.
+    pub message: String,
+    /// The server's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
+}
+
+/// The server's `Kick` and the close frame that followed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kicked ({reason:?}): {message}")]
+pub struct Kicked {
+    /// Machine-readable reason.
+    pub reason: KickReason,
+    /// The server's human-readable detail.
+    pub message: String,
+    /// The close frame's code, when it arrived (it follows the `Kick` at once).
+    pub close_code: Option<u16>,
+}
+
+/// How the transport failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// TCP could not be opened (refused, unreachable, no address for the host name).
+    #[error("cannot connect: {0}")]
+    Connect(io::ErrorKind),
+    /// Reading or writing failed.
+    #[error("transport error: {0}")]
+    Io(io::ErrorKind),
+    /// The TCP connection ended without a close frame.
+    #[error("connection ended without a close frame")]
+    Eof,
+    /// The server broke the WebSocket protocol (or the upgrade response was malformed).
+    #[error("WebSocket error: {0}")]
+    WebSocket(String),
+    /// The server accepted the upgrade without selecting the `tickwire.v1` subprotocol: not
+    /// a tickwire server of this protocol version, or a proxy in between.
+    #[error("the server did not select the tickwire.v1 subprotocol")]
+    Subprotocol,
+}
+
+/// Why a connection ended or could not be opened. Arrives in
+/// [`Event::Disconnected`](crate::Event::Disconnected) together with the session's decision
+/// (retry when, or stop).
+///
+/// Who reacts: the session, always, by [`Disconnect::retry`] and the
+/// [`Reconnect`](crate::Reconnect) policy. The application shows it; a person reacts only to
+/// the endings [`Retry::Never`] names (update the client, fix the URL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// The upgrade was refused with an HTTP status. 429 and 503 are retried (not before the
+    /// server's `Retry-After`); the others are configuration errors and are not.
+    #[error("upgrade refused: {0}")]
+    Refused(Refusal),
+    /// The server sent a `Kick` and closed. Retried unless the reason is
+    /// `VersionMismatch` (update the client), `BadHello` or `MalformedMessage` (a client bug),
+    /// or `Replaced` (another connection resumed this seat; retrying would take it back and
+    /// forth). After `ResumeRejected` the next attempt joins afresh.
+    #[error("{0}")]
+    Kicked(Kicked),
+    /// The server closed with a close frame and no `Kick` (e.g. 1008 "no Hello within the
+    /// handshake timeout"). Codes that say this client broke the protocol (1002, 1003, 1007,
+    /// 1009) are not retried.
+    #[error("closed by the server with {code} ({}): {reason}", close_code::name(*code))]
+    Closed {
+        /// The close code (1005 when the frame had none).
+        code: u16,
+        /// The close frame's reason text.
+        reason: String,
+    },
+    /// The transport failed or ended without a close frame. Retried with the resume token.
+    #[error("{0}")]
+    Lost(LinkError),
+    /// TCP plus the upgrade took longer than [`Config::connect_timeout`](crate::Config::connect_timeout).
+    #[error("connection attempt timed out")]
+    ConnectTimeout,
+    /// No `Welcome` within [`Config::join_timeout`](crate::Config::join_timeout).
+    #[error("no Welcome from the server in time")]
+    JoinTimeout,
+    /// Nothing received for [`Config::silence_timeout`](crate::Config::silence_timeout).
+    #[error("nothing heard from the server for too long")]
+    Silence,
+    /// A message from the server did not decode (a server of another protocol version, or a
+    /// bug); this client closed with 1002. Retried.
+    #[error("undecodable message from the server: {0}")]
+    Decode(DecodeError),
+}
+
+impl Disconnect {
+    /// What to do next (see each variant).
+    pub fn retry(&self) -> Retry {
+        match self {
+            Disconnect::Refused(r) if matches!(r.status, 429 | 503) => Retry::Resume,
+            Disconnect::Refused(_) => Retry::Never,
+            Disconnect::Kicked(k) => match k.reason {
+                KickReason::VersionMismatch { .. }
+                | KickReason::BadHello
+                | KickReason::MalformedMessage
+                | KickReason::Replaced => Retry::Never,
+                KickReason::ResumeRejected => Retry::Fresh,
+                KickReason::Full
+                | KickReason::RateLimited
+                | KickReason::Idle
+                | KickReason::TooSlow
+                | KickReason::ShuttingDown => Retry::Resume,
+            },
+            Disconnect::Closed { code, .. } => match *code {
+                close_code::PROTOCOL
+                | close_code::UNSUPPORTED
+                | close_code::INVALID_DATA
+                | close_code::TOO_BIG => Retry::Never,
+                _ => Retry::Resume,
+            },
+            Disconnect::Lost(LinkError::Subprotocol) => Retry::Never,
+            Disconnect::Lost(_)
+            | Disconnect::ConnectTimeout
+            | Disconnect::JoinTimeout
+            | Disconnect::Silence
+            | Disconnect::Decode(_) => Retry::Resume,
+        }
+    }
+
+    /// The earliest the server allows another attempt (its `Retry-After`), if it said.
+    pub fn not_before(&self) -> Option<Duration> {
+        match self {
+            Disconnect::Refused(r) => r.retry_after,
+            _ => None,
+        }
+    }
+
+    /// The close code of the frame that ended the connection, if one arrived.
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            Disconnect::Kicked(k) => k.close_code,
+            Disconnect::Closed { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A short, stable label of the kind of ending, for counting in reports and metrics:
+    /// `http-429`, `kick-Full`, `close-1008`, `lost-eof`, `timeout-join`, `decode` ...
+    pub fn label(&self) -> String {
+        match self {
+            Disconnect::Refused(r) => format!("http-{}", r.status),
+            Disconnect::Kicked(k) => {
+                let reason = format!("{:?}", k.reason);
+                let name = reason.split([' ', '{']).next().unwrap_or_default().to_string();
+                format!("kick-{name}")
+            }
+            Disconnect::Closed { code, .. } => format!("close-{code}"),
+            Disconnect::Lost(LinkError::Connect(kind)) => format!("connect-{kind:?}"),
+            Disconnect::Lost(LinkError::Io(kind)) => format!("io-{kind:?}"),
+            Disconnect::Lost(LinkError::Eof) => "lost-eof".into(),
+            Disconnect::Lost(LinkError::WebSocket(_)) => "websocket-error".into(),
+            Disconnect::Lost(LinkError::Subprotocol) => "subprotocol".into(),
+            Disconnect::ConnectTimeout => "timeout-connect".into(),
+            Disconnect::JoinTimeout => "timeout-join".into(),
+            Disconnect::Silence => "timeout-silence".into(),
+            Disconnect::Decode(_) => "decode".into(),
+        }
+    }
+}
+
+/// Why [`Identity`](crate::Identity) refused a name or room.
+///
+/// Who reacts: the programmer or the player typing them; the server would refuse the `Hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The display name is longer than 24 bytes of UTF-8.
+    #[error("the name must hold at most 24 bytes")]
+    Name,
+    /// The room is not 1 to 16 letters, digits, `-`, `_` or `.`.
+    #[error("the room must hold 1 to 16 letters, digits, '-', '_' or '.'")]
+    Room,
+}
+
+/// Why a send was refused. Nothing was queued.
+///
+/// Who reacts: the application; none of these ends the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Not joined (connecting, reconnecting, or ended): inputs and chat of that time would be
+    /// stale when the connection is back.
+    #[error("not joined")]
+    NotJoined,
+    /// A spectator steers nothing; the server would close it with 1008.
+    #[error("a spectator cannot send inputs")]
+    Spectator,
+    /// The chat line is longer than 200 bytes of UTF-8.
+    #[error("chat line longer than 200 bytes")]
+    ChatTooLong,
+    /// The chat line is empty (or only whitespace); the server would drop it.
+    #[error("empty chat line")]
+    ChatEmpty,
+    /// [`Config::chat_queue`](crate::Config::chat_queue) lines already wait for the chat
+    /// rate: slow down.
+    #[error("too many chat lines waiting")]
+    ChatQueueFull,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwire_shared::KickReason;
+
+    fn kicked(reason: KickReason) -> Disconnect {
+        Disconnect::Kicked(Kicked { reason, message: String::new(), close_code: Some(1008) })
+    }
+
+    #[test]
+    fn endings_map_to_retry_decisions() {
+        let refused = |status| {
+            Disconnect::Refused(Refusal { status, message: String::new(), retry_after: None })
+        };
+        assert_eq!(refused(429).retry(), Retry::Resume);
+        assert_eq!(refused(503).retry(), Retry::Resume);
+        assert_eq!(refused(400).retry(), Retry::Never);
+        assert_eq!(kicked(KickReason::VersionMismatch { server: 2 }).retry(), Retry::Never);
+        assert_eq!(kicked(KickReason::Replaced).retry(), Retry::Never);
+        assert_eq!(kicked(KickReason::ResumeRejected).retry(), Retry::Fresh);
+        assert_eq!(kicked(KickReason::ShuttingDown).retry(), Retry::Resume);
+        assert_eq!(Disconnect::Closed { code: 1009, reason: String::new() }.retry(), Retry::Never);
+        assert_eq!(Disconnect::Closed { code: 1011, reason: String::new() }.retry(), Retry::Resume);
+        assert_eq!(Disconnect::Lost(LinkError::Eof).retry(), Retry::Resume);
+        assert_eq!(Disconnect::Lost(LinkError::Subprotocol).retry(), Retry::Never);
+    }
+
+    #[test]
+    fn labels_are_short_and_stable() {
+        assert_eq!(
+            kicked(KickReason::VersionMismatch { server: 2 }).label(),
+            "kick-VersionMismatch"
+        );
+        assert_eq!(kicked(KickReason::Full).label(), "kick-Full");
+        assert_eq!(Disconnect::Closed { code: 1008, reason: "x".into() }.label(), "close-1008");
+        assert_eq!(
+            Disconnect::Lost(LinkError::Io(io::ErrorKind::ConnectionReset)).label(),
+            "io-ConnectionReset"
+        );
+        assert_eq!(kicked(KickReason::Full).close_code(), Some(1008));
+    }
+}

@@ -1,0 +1,83 @@
+//! # tickwire-client: play on a tickwire server from Rust
+//!
+//! The client for native Rust games, tools and load-test bots. You do not need to have read
+//! `PROTOCOL.md` to use it; this page says what you need.
+//!
+//! ## How a tickwire game works, from the client's side
+//! - The **server is authoritative**: it simulates the world in a fixed-rate tick loop
+//!   (30 ticks per second by default). Your client only sends **inputs** (stick and buttons)
+//!   and draws what the server says.
+//! - Every tick the server sends a **snapshot** of the world as your client may see it
+//!   (players: what is within their view radius; spectators: the whole room), encoded as a
+//!   delta against the last snapshot your client acknowledged. This crate rebuilds the world
+//!   ([`Client::world`]) and acknowledges each snapshot for you, so deltas stay small.
+//! - Each input carries a sequence number ([`InputSeq`](tickwire_shared::InputSeq)); each
+//!   snapshot says the newest input the server had applied
+//!   ([`SnapshotInfo::last_input`]), which is what a predicting client reconciles against.
+//!   [`Event::InputAcked`] gives the latency a player feels.
+//! - **Rooms**: join a named room or let matchmaking pick one ([`Identity::in_room`]). The
+//!   server sends [`Event::Room`] for joins, departures, scores, round ends and chat.
+//! - **Drops and resume**: when the connection drops, the client reconnects with jittered
+//!   backoff and presents the resume token of its `Welcome`; within the server's grace
+//!   (10 s by default) it gets the same seat, ship and score back (`welcome.resumed`).
+//! - **Endings are typed**: an HTTP refusal (429, 503), a `Kick` with its reason, a close
+//!   code, a timeout. [`Disconnect::retry`] says whether retrying can help, and the
+//!   [`Reconnect`] policy says how often; [`Event::Disconnected`] tells the application.
+//! - **Leaving** ([`Client::leave`]) closes with a close frame and waits for the server's
+//!   answer: the seat is freed at once and other players see you leave.
+//!
+//! ## Quick start
+//! ```no_run
+//! use tickwire_client::{Client, Config, Controls, Event, Identity};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut client =
+//!     Client::connect("ws://127.0.0.1:8080/ws", Identity::player("ada")?, Config::default())
+//!         .await?;
+//! while let Some(event) = client.next_event().await {
+//!     match event {
+//!         Event::Snapshot(info) => {
+//!             let world = client.world().expect("a snapshot was applied");
+//!             println!("tick {}: {} entities", info.tick.0, world.entities.len());
+//!             client.send_input(Controls { x: 0.5, y: -1.0, boost: true, action: false })?;
+//!         }
+//!         Event::Room(event) => println!("{event:?}"),
+//!         Event::Disconnected { reason, retry_in } => println!("{reason}; retry in {retry_in:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//! `cargo run -p tickwire-client --example spectate -- ws://127.0.0.1:8080/ws` prints a live
+//! summary of a room.
+//!
+//! ## Two layers
+//! [`Session`] is the protocol, sans-IO in the style of quinn-proto: no socket, no clock;
+//! time is an argument (`handle_*` feed it, `poll_*` ask it), so it is deterministic and
+//! tested without a network, and can be driven by any event loop. [`Client`] drives a
+//! session over tokio and tokio-tungstenite.
+//!
+//! # Layout
+//! - [`session`]: [`Session`], [`State`], [`Identity`], [`Controls`], [`Event`], [`Stats`].
+//! - [`client`]: [`Client`], the tokio driver, and [`Endpoint`] (the parsed URL).
+//! - [`config`]: [`Config`] (every timing knob with its default) and [`Reconnect`].
+//! - [`error`]: [`Disconnect`] (why a connection ended, and whether to retry), close codes,
+//!   and the application's errors.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod session;
+
+pub use client::{Client, ConnectError, Endpoint, UrlError};
+pub use config::{Config, Reconnect};
+pub use error::{
+    Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,
+};
+pub use session::{
+    CloseAction, Controls, End, Event, Identity, Session, SnapshotInfo, State, Stats,
+};
+
+/// The protocol crate, re-exported so applications use the same version.
+pub use tickwire_shared as protocol;

@@ -1,0 +1,879 @@
+//! [`Session`]: the sans-IO tickwire client. It opens no socket and reads no clock: the driver
+//! hands it the time and what arrived, and asks it what to send, what to tell the application,
+//! how to end a connection, and when to wake up.
+
+use crate::config::Config;
+use crate::error::{Disconnect, IdentityError, Kicked, LinkError, Retry, SendError, close_code};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
+use tickwire_shared::delta::{ApplyError, World, WorldHistory};
+use tickwire_shared::quant::quantize_axis_input;
+use tickwire_shared::{
+    Ack, Buttons, Chat, ChatText, ClientMessage, ControllerFeedback, Event as RoomEvent, Hello,
+    Input, InputSeq, Kick, Name, PROTOCOL_VERSION, Ping, ResumeToken, Role, RoomName, RoomRequest,
+    ServerMessage, Snapshot, Tick, Welcome, is_valid_room_name,
+};
+use tracing::{debug, info, warn};
+
+/// Where a session is in its connect, join, drop, reconnect cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not connected, nothing attempted yet: the next [`Session::poll_connect`] starts.
+    Idle,
+    /// The driver is opening TCP and upgrading to WebSocket.
+    Connecting,
+    /// The WebSocket is open and `Hello` is sent (or about to be); waiting for `Welcome`.
+    Handshaking,
+    /// `Welcome` arrived: snapshots, events and inputs flow.
+    Joined,
+    /// The application left: our close frame is sent (or about to be), the server's answer
+    /// is awaited.
+    Closing,
+    /// The last connection ended or failed; the next attempt is due at `until`.
+    Backoff {
+        /// When [`Session::poll_connect`] starts the next attempt.
+        until: Instant,
+    },
+    /// Over: the application left, or the reconnect policy gave up. Final.
+    Ended,
+}
+
+impl State {
+    /// True once `Welcome` arrived and until the connection ends.
+    pub fn is_joined(&self) -> bool {
+        matches!(self, State::Joined)
+    }
+
+    /// True while a WebSocket is open (handshaking, joined or closing): the driver keeps its
+    /// connection exactly while this holds.
+    pub fn is_connected(&self) -> bool {
+        matches!(self, State::Handshaking | State::Joined | State::Closing)
+    }
+
+    /// True once the session is over.
+    pub fn is_ended(&self) -> bool {
+        matches!(self, State::Ended)
+    }
+}
+
+/// Who this client is: the fields of its `Hello` other than the version and resume token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// `Player` steers a ship and sees the world around it; `Spectator` sees the whole room;
+    /// `Controller` steers a ship and receives only `ControllerFeedback` (a gamepad).
+    pub role: Role,
+    /// Display name, at most 24 bytes of UTF-8.
+    pub name: Name,
+    /// `RoomRequest::Any` for matchmaking, or a named room (created if it does not exist).
+    pub room: RoomRequest,
+}
+
+impl Identity {
+    /// `name` in any room, as `role`.
+    pub fn new(role: Role, name: &str) -> Result<Identity, IdentityError> {
+        let name = Name::try_from_str(name).map_err(|_| IdentityError::Name)?;
+        Ok(Identity { role, name, room: RoomRequest::Any })
+    }
+
+    /// A player named `name`, in any room.
+    pub fn player(name: &str) -> Result<Identity, IdentityError> {
+        Identity::new(Role::Player, name)
+    }
+
+    /// A spectator named `name`, in any room.
+    pub fn spectator(name: &str) -> Result<Identity, IdentityError> {
+        Identity::new(Role::Spectator, name)
+    }
+
+    /// The same identity joining the room `room` (1 to 16 of `A-Z a-z 0-9 - _ .`).
+    pub fn in_room(self, room: &str) -> Result<Identity, IdentityError> {
+        if !is_valid_room_name(room) {
+            return Err(IdentityError::Room);
+        }
+        let room = RoomName::try_from_str(room).map_err(|_| IdentityError::Room)?;
+        Ok(Identity { room: RoomRequest::Named(room), ..self })
+    }
+}
+
+/// One sample of a player's controls.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Controls {
+    /// Steering x in `[-1, 1]`: right is positive. Clamped.
+    pub x: f32,
+    /// Steering y in `[-1, 1]`: down is positive, as on screen. Clamped.
+    pub y: f32,
+    /// Boost held: stronger thrust, at the cost of handling.
+    pub boost: bool,
+    /// The second button (arena ignores it).
+    pub action: bool,
+}
+
+impl Controls {
+    /// Centred stick, nothing held.
+    pub const NEUTRAL: Controls = Controls { x: 0.0, y: 0.0, boost: false, action: false };
+
+    fn to_input(self, seq: InputSeq) -> Input {
+        let mut buttons = 0;
+        if self.boost {
+            buttons |= Buttons::BOOST;
+        }
+        if self.action {
+            buttons |= Buttons::ACTION;
+        }
+        Input {
+            seq,
+            x: quantize_axis_input(self.x),
+            y: quantize_axis_input(self.y),
+            buttons: Buttons(buttons),
+        }
+    }
+}
+
+/// What a snapshot was, once it is applied ([`Session::world`] holds the world it rebuilt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The tick it describes.
+    pub tick: Tick,
+    /// The tick it was delta-encoded against (`None`: a full snapshot).
+    pub baseline: Option<Tick>,
+    /// The newest of this client's inputs the server had applied: reconcile a prediction
+    /// from here.
+    pub last_input: InputSeq,
+    /// Ticks between the previous snapshot of this connection and this one that never
+    /// arrived (the server sends only the newest frame to a client that reads slowly).
+    pub skipped: u32,
+    /// Its size on the wire (WebSocket payload), in bytes.
+    pub bytes: usize,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The application left ([`Session::leave`]). `answer` is the code of the server's
+    /// answering close frame (it echoes ours, 1000), `None` when it did not answer within
+    /// [`Config::close_timeout`] or nothing was connected.
+    Left {
+        /// The code the server answered with.
+        answer: Option<u16>,
+    },
+    /// A connection ended in a way that is not retried, or the reconnect policy ran out of
+    /// attempts; the [`Event::Disconnected`] before this one says why.
+    GaveUp,
+}
+
+/// Something for the application, from [`Session::poll_event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A connection attempt starts; `attempt` counts attempts since the last `Welcome`.
+    Connecting {
+        /// 1 for the first.
+        attempt: u32,
+    },
+    /// The server welcomed us: a fresh join, or a resume (`welcome.resumed`) with the same
+    /// ship and score.
+    Joined(Welcome),
+    /// A snapshot was applied: [`Session::world`] is the world at `info.tick`, and it is
+    /// acknowledged.
+    Snapshot(SnapshotInfo),
+    /// A snapshot could not be applied (its baseline is no longer kept, or it is
+    /// inconsistent). Nothing was acknowledged for it; the server falls back to a baseline we
+    /// hold, or to a full snapshot. Not an error of ours, but a sign of trouble if frequent.
+    SnapshotRejected {
+        /// The snapshot's tick.
+        tick: Tick,
+        /// Why.
+        error: ApplyError,
+    },
+    /// The server applied input `seq`: `latency` is the time from sending it to receiving the
+    /// first snapshot whose `last_input` reached it (what a player feels).
+    InputAcked {
+        /// The input.
+        seq: InputSeq,
+        /// Sent to acknowledged.
+        latency: Duration,
+    },
+    /// Something happened in the room: a join, a departure, a score, a round end, a chat line.
+    Room(RoomEvent),
+    /// New controller feedback (only `Role::Controller`).
+    Feedback(ControllerFeedback),
+    /// The answer to our `Ping`.
+    Pong {
+        /// Round trip time.
+        rtt: Duration,
+        /// The room's tick when the server answered.
+        server_tick: Tick,
+    },
+    /// The connection ended or could not be opened.
+    Disconnected {
+        /// Why.
+        reason: Disconnect,
+        /// When the next attempt starts; `None` when there is none ([`Event::Ended`] follows).
+        retry_in: Option<Duration>,
+    },
+    /// The session is over. The last event.
+    Ended(End),
+}
+
+/// How the driver must end the connection the session just left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseAction {
+    /// Drop the transport at once, without a close frame. The server then keeps the seat
+    /// for its resume grace: used when the link is dead or stalled.
+    Abort,
+    /// Send a close frame with `code`, read (and report with
+    /// [`Session::handle_close_frame`]) until the server answers and ends the TCP connection,
+    /// at most [`Config::close_timeout`]. A close frame gives the seat up on the server.
+    Close {
+        /// Close code: 1000 when leaving, 1002 when the server sent something undecodable.
+        code: u16,
+        /// Close reason text.
+        reason: &'static str,
+    },
+    /// The server closed first and its close frame was answered by the WebSocket layer:
+    /// flush that answer and read until the server ends TCP, at most
+    /// [`Config::close_timeout`].
+    Finish,
+}
+
+/// Counters of one session, across its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Connection attempts started.
+    pub attempts: u64,
+    /// `Welcome`s received (joins and resumes).
+    pub joins: u64,
+    /// Binary messages received, and their payload bytes.
+    pub messages_in: u64,
+    /// See [`Stats::messages_in`].
+    pub bytes_in: u64,
+    /// Binary messages sent, and their payload bytes.
+    pub messages_out: u64,
+    /// See [`Stats::messages_out`].
+    pub bytes_out: u64,
+    /// Snapshots received (applied or not).
+    pub snapshots: u64,
+    /// Snapshots that could not be applied.
+    pub snapshots_rejected: u64,
+    /// Ticks skipped between consecutive snapshots of a connection.
+    pub ticks_skipped: u64,
+    /// Snapshots older than one already received (never expected from a tickwire server).
+    pub snapshots_stale: u64,
+    /// Messages that did not decode.
+    pub decode_errors: u64,
+    /// Inputs sent, and inputs the server acknowledged within
+    /// [`Config::inputs_in_flight`].
+    pub inputs_sent: u64,
+    /// See [`Stats::inputs_sent`].
+    pub inputs_acked: u64,
+    /// Events dropped because the driver did not take them (see [`Config::max_events`]).
+    pub events_dropped: u64,
+}
+
+/// The sans-IO tickwire client session.
+///
+/// # Call order (one loop of a driver)
+/// 1. [`handle_timeout(now)`](Self::handle_timeout); end the connection if
+///    [`poll_close`](Self::poll_close) says so; drain [`poll_event`](Self::poll_event).
+/// 2. Not connected: when [`poll_connect(now)`](Self::poll_connect) is true, open TCP and the
+///    WebSocket (subprotocol [`SUBPROTOCOL`](tickwire_shared::SUBPROTOCOL)), then call
+///    [`handle_connected`](Self::handle_connected), or
+///    [`handle_connect_failed`](Self::handle_connect_failed) with why it failed.
+/// 3. Connected: send every [`poll_transmit`](Self::poll_transmit) payload as one binary
+///    message; wait for a frame until [`poll_timeout`](Self::poll_timeout); pass a binary
+///    message to [`handle_message`](Self::handle_message), a close frame to
+///    [`handle_close_frame`](Self::handle_close_frame), any other frame (pings) to
+///    [`handle_heard`](Self::handle_heard), a failed or ended transport to
+///    [`handle_lost`](Self::handle_lost).
+///
+/// The application calls [`send_input`](Self::send_input), [`send_chat`](Self::send_chat)
+/// and [`leave`](Self::leave) at any time, and reads [`world`](Self::world).
+///
+/// Worlds are rebuilt only through [`WorldHistory`], and each rebuilt tick is acknowledged,
+/// so the server sends deltas against it. Input sequence numbers start at 1 on every
+/// connection, as PROTOCOL.md says.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    identity: Identity,
+    state: State,
+    rng: SmallRng,
+    token: Option<ResumeToken>,
+    welcome: Option<Welcome>,
+    history: Option<WorldHistory>,
+    /// Newest snapshot tick received on this connection (applied or not).
+    newest_tick: Option<Tick>,
+    /// Newest world rebuilt (kept across reconnects until the next one is rebuilt).
+    world_tick: Option<Tick>,
+    /// Consecutive failed attempts since the last `Welcome`.
+    failures: u32,
+    entered: Instant,
+    last_heard: Instant,
+    hello_pending: bool,
+    ack_pending: Option<Tick>,
+    input_pending: Option<Input>,
+    next_seq: u32,
+    last_input_acked: InputSeq,
+    in_flight: VecDeque<(InputSeq, Instant)>,
+    chat: VecDeque<ChatText>,
+    chat_tokens: f64,
+    chat_refilled: Instant,
+    next_ping: Instant,
+    ping_nonce: u32,
+    ping_outstanding: Option<(u32, Instant)>,
+    rtt: Option<Duration>,
+    kick: Option<Kick>,
+    close: Option<CloseAction>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl Session {
+    /// An idle session; `now` is any instant before the first call. `seed` only spreads
+    /// reconnect delays (jitter): take it from any RNG.
+    pub fn new(config: Config, identity: Identity, now: Instant, seed: u64) -> Session {
+        Session {
+            chat_tokens: f64::from(config.chat_burst),
+            config,
+            identity,
+            state: State::Idle,
+            rng: SmallRng::seed_from_u64(seed),
+            token: None,
+            welcome: None,
+            history: None,
+            newest_tick: None,
+            world_tick: None,
+            failures: 0,
+            entered: now,
+            last_heard: now,
+            hello_pending: false,
+            ack_pending: None,
+            input_pending: None,
+            next_seq: 1,
+            last_input_acked: InputSeq(0),
+            in_flight: VecDeque::new(),
+            chat: VecDeque::new(),
+            chat_refilled: now,
+            next_ping: now,
+            ping_nonce: 0,
+            ping_outstanding: None,
+            rtt: None,
+            kick: None,
+            close: None,
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    // ---- what the application reads --------------------------------------------------------
+
+    /// The lifecycle state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Who this client is.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The last `Welcome` (kept while reconnecting): room, seat, ship, tick rate, bounds.
+    pub fn welcome(&self) -> Option<&Welcome> {
+        self.welcome.as_ref()
+    }
+
+    /// The newest world rebuilt from snapshots (players: what is within their view radius;
+    /// spectators: the whole room). Kept while reconnecting.
+    pub fn world(&self) -> Option<&World> {
+        self.history.as_ref()?.get(self.world_tick?)
+    }
+
+    /// The newest input the server had applied, per the last snapshot.
+    pub fn last_input_acked(&self) -> InputSeq {
+        self.last_input_acked
+    }
+
+    /// The sequence number the next [`send_input`](Self::send_input) gets.
+    pub fn next_input_seq(&self) -> InputSeq {
+        InputSeq(self.next_seq)
+    }
+
+    /// Round trip of the last answered `Ping`.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
+    /// The resume token of the last `Welcome`, presented by the next `Hello`.
+    pub fn resume_token(&self) -> Option<ResumeToken> {
+        self.token
+    }
+
+    /// Counters since the session was made.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    // ---- what the application does ---------------------------------------------------------
+
+    /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit).
+    /// An input still unsent is replaced (the server applies only the newest anyway).
+    /// Returns its sequence number, which snapshots echo in `last_input` once applied.
+    pub fn send_input(&mut self, controls: Controls) -> Result<InputSeq, SendError> {
+        if !self.state.is_joined() {
+            return Err(SendError::NotJoined);
+        }
+        if !self.identity.role.plays() {
+            return Err(SendError::Spectator);
+        }
+        let seq = InputSeq(self.next_seq);
+        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        self.input_pending = Some(controls.to_input(seq));
+        Ok(seq)
+    }
+
+    /// Queues a chat line to the room. Lines are paced to the server's chat rate
+    /// ([`Config::chat_rate_per_sec`]), so a chatty application is never kicked for it.
+    pub fn send_chat(&mut self, text: &str) -> Result<(), SendError> {
+        if !self.state.is_joined() {
+            return Err(SendError::NotJoined);
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SendError::ChatEmpty);
+        }
+        let text = ChatText::try_from_str(text).map_err(|_| SendError::ChatTooLong)?;
+        if self.chat.len() >= self.config.chat_queue {
+            return Err(SendError::ChatQueueFull);
+        }
+        self.chat.push_back(text);
+        Ok(())
+    }
+
+    /// Leaves for good: a connected session closes with 1000, which gives the seat up on the
+    /// server at once (no resume); nothing reconnects. [`Event::Ended`] follows once the
+    /// server answered (or [`Config::close_timeout`] passed).
+    pub fn leave(&mut self, now: Instant) {
+        match self.state {
+            State::Handshaking | State::Joined => {
+                self.reset_connection();
+                self.kick = None;
+                self.close = Some(CloseAction::Close { code: close_code::NORMAL, reason: "bye" });
+                self.enter(State::Closing, now);
+                info!("leaving");
+            }
+            State::Closing | State::Ended => {}
+            State::Idle | State::Connecting | State::Backoff { .. } => {
+                self.enter(State::Ended, now);
+                self.push_event(Event::Ended(End::Left { answer: None }));
+            }
+        }
+    }
+
+    // ---- what the driver reports -----------------------------------------------------------
+
+    /// Starts a connection attempt when one is due (`Idle`, or `Backoff` whose time has
+    /// come): moves to `Connecting`, queues [`Event::Connecting`], returns true.
+    pub fn poll_connect(&mut self, now: Instant) -> bool {
+        let due = match self.state {
+            State::Idle => true,
+            State::Backoff { until } => now >= until,
+            _ => false,
+        };
+        if due {
+            self.enter(State::Connecting, now);
+            self.stats.attempts += 1;
+            self.push_event(Event::Connecting { attempt: self.failures + 1 });
+        }
+        due
+    }
+
+    /// The WebSocket is open: queues `Hello` (with the resume token, if any).
+    /// Ignored unless `Connecting`.
+    pub fn handle_connected(&mut self, now: Instant) {
+        if self.state != State::Connecting {
+            return;
+        }
+        self.enter(State::Handshaking, now);
+        self.last_heard = now;
+        self.reset_connection();
+        self.hello_pending = true;
+    }
+
+    /// The attempt failed before the WebSocket opened (TCP refused, HTTP refusal, timeout).
+    /// Ignored unless `Connecting`.
+    pub fn handle_connect_failed(&mut self, now: Instant, reason: Disconnect) {
+        if self.state == State::Connecting {
+            self.disconnect(now, reason, None);
+        }
+    }
+
+    /// Any frame arrived (also WebSocket pings and pongs): the link is alive.
+    pub fn handle_heard(&mut self, now: Instant) {
+        self.last_heard = self.last_heard.max(now);
+    }
+
+    /// One whole binary message from the server. A message that does not decode ends the
+    /// connection with close 1002 (PROTOCOL.md 2.5).
+    pub fn handle_message(&mut self, now: Instant, bytes: &[u8]) {
+        if !self.state.is_connected() {
+            return;
+        }
+        self.handle_heard(now);
+        self.stats.messages_in += 1;
+        self.stats.bytes_in += bytes.len() as u64;
+        if self.state == State::Closing {
+            return; // leaving: only the close handshake matters now
+        }
+        let msg = match decode_server(bytes) {
+            Ok(msg) => msg,
+            Err(e) => {
+                warn!("undecodable server message: {e}");
+                self.stats.decode_errors += 1;
+                let close =
+                    CloseAction::Close { code: close_code::PROTOCOL, reason: "undecodable" };
+                self.disconnect(now, Disconnect::Decode(e), Some(close));
+                return;
+            }
+        };
+        let joined = self.state.is_joined();
+        match msg {
+            ServerMessage::Welcome(welcome) if self.state == State::Handshaking => {
+                self.welcome_arrived(now, welcome);
+            }
+            ServerMessage::Welcome(_) => debug!("ignoring a second Welcome"),
+            ServerMessage::Snapshot(snapshot) if joined => {
+                self.snapshot_arrived(now, &snapshot, bytes.len());
+            }
+            ServerMessage::Event(event) if joined => self.push_event(Event::Room(event)),
+            ServerMessage::ControllerFeedback(feedback) if joined => {
+                self.push_event(Event::Feedback(feedback));
+            }
+            ServerMessage::Pong(pong) => {
+                if let Some((nonce, sent)) = self.ping_outstanding
+                    && nonce == pong.nonce
+                {
+                    self.ping_outstanding = None;
+                    let rtt = now.saturating_duration_since(sent);
+                    self.rtt = Some(rtt);
+                    self.push_event(Event::Pong { rtt, server_tick: pong.server_tick });
+                }
+            }
+            // The close frame follows at once; the ending is reported with it.
+            ServerMessage::Kick(kick) => {
+                warn!("kicked: {:?}: {}", kick.reason, kick.message.as_str());
+                self.kick = Some(kick);
+            }
+            ServerMessage::Snapshot(_)
+            | ServerMessage::Event(_)
+            | ServerMessage::ControllerFeedback(_) => debug!("ignoring a message before Welcome"),
+        }
+    }
+
+    /// The server's close frame arrived (`code` `None`: it carried none). When the server
+    /// closed first, the WebSocket layer answers it; [`poll_close`](Self::poll_close) then
+    /// says [`CloseAction::Finish`].
+    pub fn handle_close_frame(&mut self, now: Instant, code: Option<u16>, reason: &str) {
+        match self.state {
+            State::Closing => self.left(now, Some(code.unwrap_or(close_code::NO_STATUS))),
+            State::Handshaking | State::Joined => {
+                let code = code.unwrap_or(close_code::NO_STATUS);
+                let reason = Disconnect::Closed { code, reason: reason.to_string() };
+                self.disconnect(now, reason, Some(CloseAction::Finish));
+            }
+            _ => {}
+        }
+    }
+
+    /// The transport failed or ended without a close frame (or, while connecting, the attempt
+    /// failed that way).
+    pub fn handle_lost(&mut self, now: Instant, error: LinkError) {
+        match self.state {
+            State::Closing => self.left(now, None),
+            State::Connecting => self.disconnect(now, Disconnect::Lost(error), None),
+            State::Handshaking | State::Joined => {
+                self.disconnect(now, Disconnect::Lost(error), Some(CloseAction::Abort));
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks the timers: connect and join timeouts, silence, and the closing handshake.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let since_entered = now.saturating_duration_since(self.entered);
+        let silent = now.saturating_duration_since(self.last_heard) >= self.config.silence_timeout;
+        match self.state {
+            State::Connecting if since_entered >= self.config.connect_timeout => {
+                self.disconnect(now, Disconnect::ConnectTimeout, None);
+            }
+            State::Handshaking if since_entered >= self.config.join_timeout => {
+                self.disconnect(now, Disconnect::JoinTimeout, Some(CloseAction::Abort));
+            }
+            State::Handshaking | State::Joined if silent => {
+                self.disconnect(now, Disconnect::Silence, Some(CloseAction::Abort));
+            }
+            State::Closing if since_entered >= self.config.close_timeout => {
+                self.close = Some(CloseAction::Abort);
+                self.left(now, None);
+            }
+            _ => {}
+        }
+    }
+
+    // ---- what the driver does --------------------------------------------------------------
+
+    /// The next message to send, encoded (one binary WebSocket message); `None` when nothing
+    /// is due. Call until `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let msg = if !matches!(self.state, State::Handshaking | State::Joined) {
+            return None;
+        } else if self.hello_pending {
+            self.hello_pending = false;
+            ClientMessage::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                role: self.identity.role,
+                name: self.identity.name,
+                room: self.identity.room,
+                resume: self.token,
+            })
+        } else if !self.state.is_joined() {
+            return None;
+        } else if let Some(tick) = self.ack_pending.take() {
+            ClientMessage::Ack(Ack { tick })
+        } else if let Some(input) = self.input_pending.take() {
+            if self.in_flight.len() >= self.config.inputs_in_flight {
+                self.in_flight.pop_front();
+            }
+            self.in_flight.push_back((input.seq, now));
+            self.stats.inputs_sent += 1;
+            ClientMessage::Input(input)
+        } else if !self.chat.is_empty() && self.chat_token(now) {
+            let text = self.chat.pop_front()?;
+            ClientMessage::Chat(Chat { text })
+        } else if !self.config.ping_interval.is_zero() && now >= self.next_ping {
+            self.ping_nonce = self.ping_nonce.wrapping_add(1);
+            self.ping_outstanding = Some((self.ping_nonce, now));
+            self.next_ping = now + self.config.ping_interval;
+            ClientMessage::Ping(Ping { nonce: self.ping_nonce })
+        } else {
+            return None;
+        };
+        let bytes = encode_client_to_vec(&msg);
+        self.stats.messages_out += 1;
+        self.stats.bytes_out += bytes.len() as u64;
+        Some(bytes)
+    }
+
+    /// The next event for the application, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// How to end the current connection, once, after the session decided to end it.
+    pub fn poll_close(&mut self) -> Option<CloseAction> {
+        self.close.take()
+    }
+
+    /// The earliest time at which [`handle_timeout`](Self::handle_timeout),
+    /// [`poll_transmit`](Self::poll_transmit) or [`poll_connect`](Self::poll_connect) has
+    /// something to do (messages the application queued are due at once: call
+    /// `poll_transmit` before waiting). `None` once ended.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let silence = self.last_heard + self.config.silence_timeout;
+        match self.state {
+            State::Idle => Some(self.entered),
+            State::Connecting => Some(self.entered + self.config.connect_timeout),
+            State::Handshaking => Some(silence.min(self.entered + self.config.join_timeout)),
+            State::Joined => {
+                let mut at = silence;
+                if !self.config.ping_interval.is_zero() {
+                    at = at.min(self.next_ping);
+                }
+                if !self.chat.is_empty() {
+                    at = at.min(self.next_chat_token());
+                }
+                Some(at)
+            }
+            State::Closing => Some(self.entered + self.config.close_timeout),
+            State::Backoff { until } => Some(until),
+            State::Ended => None,
+        }
+    }
+
+    // ---- internals -------------------------------------------------------------------------
+
+    fn welcome_arrived(&mut self, now: Instant, welcome: Welcome) {
+        info!(
+            room = welcome.room.as_str(),
+            player = welcome.player_id.0,
+            resumed = welcome.resumed,
+            "joined"
+        );
+        self.token = Some(welcome.resume_token);
+        match &mut self.history {
+            Some(history) if history.tick_rate() == welcome.tick_rate => history.clear(),
+            _ => self.history = Some(WorldHistory::new(welcome.tick_rate)),
+        }
+        self.world_tick = None;
+        self.welcome = Some(welcome);
+        self.failures = 0;
+        self.stats.joins += 1;
+        self.enter(State::Joined, now);
+        self.next_ping = now + self.config.ping_interval;
+        self.chat_refilled = now;
+        self.push_event(Event::Joined(welcome));
+    }
+
+    fn snapshot_arrived(&mut self, now: Instant, snapshot: &Snapshot, bytes: usize) {
+        let header = snapshot.header;
+        self.stats.snapshots += 1;
+        let skipped = match self.newest_tick {
+            Some(prev) if header.tick > prev => header.tick.0 - prev.0 - 1,
+            Some(_) => {
+                self.stats.snapshots_stale += 1;
+                0
+            }
+            None => 0,
+        };
+        self.stats.ticks_skipped += u64::from(skipped);
+        self.newest_tick = self.newest_tick.max(Some(header.tick));
+
+        if header.last_input > self.last_input_acked {
+            self.last_input_acked = header.last_input;
+            while let Some(&(seq, sent)) = self.in_flight.front()
+                && seq <= header.last_input
+            {
+                self.in_flight.pop_front();
+                self.stats.inputs_acked += 1;
+                let latency = now.saturating_duration_since(sent);
+                self.push_event(Event::InputAcked { seq, latency });
+            }
+        }
+
+        let tick_rate = self.welcome.map_or(30, |w| w.tick_rate);
+        let history = self.history.get_or_insert_with(|| WorldHistory::new(tick_rate));
+        match history.apply(snapshot) {
+            Ok(world) => {
+                let tick = world.tick;
+                self.ack_pending = self.ack_pending.max(Some(tick));
+                self.world_tick = self.world_tick.max(Some(tick));
+                self.push_event(Event::Snapshot(SnapshotInfo {
+                    tick,
+                    baseline: header.baseline,
+                    last_input: header.last_input,
+                    skipped,
+                    bytes,
+                }));
+            }
+            Err(error) => {
+                debug!(tick = header.tick.0, %error, "snapshot rejected");
+                self.stats.snapshots_rejected += 1;
+                self.push_event(Event::SnapshotRejected { tick: header.tick, error });
+            }
+        }
+    }
+
+    /// Ends the current connection (or attempt) for `reason`, then backs off or gives up.
+    fn disconnect(&mut self, now: Instant, reason: Disconnect, close: Option<CloseAction>) {
+        // A Kick names the real reason of the close (or loss) that follows it.
+        let reason = match (self.kick.take(), reason) {
+            (Some(kick), Disconnect::Closed { code, .. }) => Disconnect::Kicked(Kicked {
+                reason: kick.reason,
+                message: kick.message.as_str().to_string(),
+                close_code: Some(code),
+            }),
+            (Some(kick), Disconnect::Lost(_) | Disconnect::Silence) => Disconnect::Kicked(Kicked {
+                reason: kick.reason,
+                message: kick.message.as_str().to_string(),
+                close_code: None,
+            }),
+            (_, reason) => reason,
+        };
+        info!(%reason, "disconnected");
+        if close.is_some() {
+            self.close = close;
+        }
+        self.reset_connection();
+        self.failures = self.failures.saturating_add(1);
+        let retry = reason.retry();
+        if retry == Retry::Fresh {
+            self.token = None;
+        }
+        let out_of_attempts =
+            self.config.reconnect.max_attempts.is_some_and(|max| self.failures > max);
+        if retry == Retry::Never || out_of_attempts {
+            self.enter(State::Ended, now);
+            self.push_event(Event::Disconnected { reason, retry_in: None });
+            self.push_event(Event::Ended(End::GaveUp));
+            return;
+        }
+        let jitter: f64 = self.rng.random();
+        let mut delay = self.config.reconnect.delay(self.failures, jitter);
+        if let Some(not_before) = reason.not_before() {
+            delay = delay.max(not_before);
+        }
+        self.enter(State::Backoff { until: now + delay }, now);
+        self.push_event(Event::Disconnected { reason, retry_in: Some(delay) });
+    }
+
+    fn left(&mut self, now: Instant, answer: Option<u16>) {
+        self.enter(State::Ended, now);
+        self.push_event(Event::Ended(End::Left { answer }));
+    }
+
+    /// Forgets everything that belongs to one connection.
+    fn reset_connection(&mut self) {
+        self.hello_pending = false;
+        self.ack_pending = None;
+        self.input_pending = None;
+        self.in_flight.clear();
+        self.chat.clear();
+        self.ping_outstanding = None;
+        self.newest_tick = None;
+        self.next_seq = 1;
+        self.last_input_acked = InputSeq(0);
+    }
+
+    fn enter(&mut self, state: State, now: Instant) {
+        self.state = state;
+        self.entered = now;
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.len() >= self.config.max_events.max(1) {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+        self.events.push_back(event);
+    }
+
+    /// Takes a chat token if one is available at `now` (token bucket).
+    fn chat_token(&mut self, now: Instant) -> bool {
+        let rate = f64::from(self.config.chat_rate_per_sec.max(1));
+        let elapsed = now.saturating_duration_since(self.chat_refilled).as_secs_f64();
+        self.chat_tokens =
+            (self.chat_tokens + elapsed * rate).min(f64::from(self.config.chat_burst));
+        self.chat_refilled = now;
+        if self.chat_tokens >= 1.0 {
+            self.chat_tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn next_chat_token(&self) -> Instant {
+        let rate = f64::from(self.config.chat_rate_per_sec.max(1));
+        let missing = (1.0 - self.chat_tokens).max(0.0);
+        self.chat_refilled + Duration::from_secs_f64(missing / rate)
+    }
+}
+
+#[cfg(test)]
+mod tests;

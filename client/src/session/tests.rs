@@ -1,0 +1,526 @@
+//! The session without sockets: a scripted server, simulated time.
+
+use super::*;
+use crate::config::Reconnect;
+use crate::error::{Kicked, Refusal};
+use tickwire_shared::codec::{decode_client, encode_server};
+use tickwire_shared::delta::{Baseline, delta};
+use tickwire_shared::{
+    EntityId, EntityState, EventKind, KickReason, KickText, PlayerId, Pong, QVec2, RoundPhase,
+    RoundState, WorldBounds,
+};
+
+const TOKEN: ResumeToken = ResumeToken([7; 16]);
+
+/// A session and its simulated clock.
+struct Harness {
+    session: Session,
+    now: Instant,
+}
+
+impl Harness {
+    fn new(identity: Identity, config: Config) -> Harness {
+        let now = Instant::now();
+        Harness { session: Session::new(config, identity, now, 1), now }
+    }
+
+    fn player() -> Harness {
+        Harness::new(Identity::player("ada").unwrap(), Config::default())
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        self.session.handle_timeout(self.now);
+    }
+
+    fn recv(&mut self, msg: ServerMessage) {
+        let bytes = encode_server(&msg).unwrap();
+        self.session.handle_message(self.now, &bytes);
+    }
+
+    /// Everything the session sends now, decoded.
+    fn sent(&mut self) -> Vec<ClientMessage> {
+        std::iter::from_fn(|| self.session.poll_transmit(self.now))
+            .map(|bytes| decode_client(&bytes).expect("client messages decode"))
+            .collect()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.session.poll_event()).collect()
+    }
+
+    /// Connects, checks the Hello, and joins with `welcome`.
+    fn join(&mut self, welcome: Welcome) -> Hello {
+        assert!(self.session.poll_connect(self.now));
+        self.session.handle_connected(self.now);
+        let sent = self.sent();
+        let [ClientMessage::Hello(hello)] = sent[..] else {
+            panic!("expected one Hello: {sent:?}")
+        };
+        self.recv(ServerMessage::Welcome(welcome));
+        assert!(self.session.state().is_joined());
+        hello
+    }
+}
+
+fn welcome(role: Role) -> Welcome {
+    Welcome {
+        player_id: PlayerId(3),
+        role,
+        room: RoomName::truncated("arena-1"),
+        tick_rate: 30,
+        world: WorldBounds { width: 1600, height: 1000 },
+        view_radius: 700,
+        entity: role.plays().then_some(EntityId(3)),
+        resume_token: TOKEN,
+        resumed: false,
+    }
+}
+
+fn world(tick: u32, x: i16) -> World {
+    let round = RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 90 };
+    let ship = EntityState {
+        id: EntityId(3),
+        kind: 0,
+        pos: QVec2 { x, y: 100 },
+        vel: QVec2::default(),
+        heading: 0,
+        flags: 1,
+        value: 0,
+    };
+    World::from_unsorted(Tick(tick), round, vec![ship])
+}
+
+fn snapshot(baseline: Option<&World>, next: &World, last_input: u32) -> ServerMessage {
+    let baseline = baseline.map(Baseline::new);
+    ServerMessage::Snapshot(delta(baseline, next, InputSeq(last_input), 30).expect("encodes"))
+}
+
+fn kick(reason: KickReason) -> ServerMessage {
+    ServerMessage::Kick(Kick { reason, message: KickText::truncated("go away") })
+}
+
+fn disconnected(events: &[Event]) -> (Disconnect, Option<Duration>) {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::Disconnected { reason, retry_in } => Some((reason.clone(), *retry_in)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Disconnected in {events:?}"))
+}
+
+#[test]
+fn joins_with_a_hello_and_reports_the_welcome() {
+    let mut h = Harness::new(
+        Identity::spectator("watcher").unwrap().in_room("lobby-2").unwrap(),
+        Config::default(),
+    );
+    assert_eq!(h.session.state(), State::Idle);
+    assert_eq!(h.session.poll_timeout(), Some(h.now), "an idle session connects at once");
+    let hello = h.join(welcome(Role::Spectator));
+    assert_eq!(hello.version, PROTOCOL_VERSION);
+    assert_eq!(hello.role, Role::Spectator);
+    assert_eq!(hello.name.as_str(), "watcher");
+    assert_eq!(hello.room, RoomRequest::Named(RoomName::truncated("lobby-2")));
+    assert_eq!(hello.resume, None);
+    let events = h.events();
+    assert!(matches!(events[0], Event::Connecting { attempt: 1 }));
+    assert!(matches!(events[1], Event::Joined(w) if w.player_id == PlayerId(3)));
+    assert_eq!(h.session.resume_token(), Some(TOKEN));
+    assert_eq!(h.session.stats().joins, 1);
+}
+
+#[test]
+fn identities_refuse_what_the_server_would_refuse() {
+    assert_eq!(Identity::player(&"x".repeat(25)), Err(IdentityError::Name));
+    assert_eq!(Identity::player("ok").unwrap().in_room("my room"), Err(IdentityError::Room));
+    assert_eq!(Identity::player("ok").unwrap().in_room(""), Err(IdentityError::Room));
+    assert!(Identity::player("ok").unwrap().in_room("lobby-2.a_b").is_ok());
+}
+
+#[test]
+fn snapshots_rebuild_the_world_and_each_rebuilt_tick_is_acked() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    let (w10, w11, w14) = (world(10, 160), world(11, 176), world(14, 200));
+    h.recv(snapshot(None, &w10, 0));
+    assert_eq!(h.session.world(), Some(&w10));
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(10) })]);
+    h.recv(snapshot(Some(&w10), &w11, 0));
+    // Ticks 12 and 13 never arrive (the server skipped them for us); 14 is against 11.
+    h.recv(snapshot(Some(&w11), &w14, 0));
+    assert_eq!(h.session.world(), Some(&w14));
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(14) })], "acks coalesce");
+    let infos: Vec<SnapshotInfo> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Snapshot(info) => Some(info),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(infos.len(), 3);
+    assert_eq!((infos[0].baseline, infos[0].skipped), (None, 0));
+    assert_eq!((infos[2].tick, infos[2].baseline, infos[2].skipped), (Tick(14), Some(Tick(11)), 2));
+    assert!(infos.iter().all(|i| i.bytes > 3));
+    assert_eq!(h.session.stats().ticks_skipped, 2);
+    assert_eq!(h.session.stats().snapshots, 3);
+}
+
+#[test]
+fn a_snapshot_against_an_unknown_baseline_is_rejected_and_not_acked() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.recv(snapshot(None, &world(10, 0), 0));
+    h.sent();
+    h.events();
+    h.recv(snapshot(Some(&world(9, 0)), &world(11, 5), 0));
+    let events = h.events();
+    assert!(
+        matches!(
+            events[..],
+            [Event::SnapshotRejected {
+                tick: Tick(11),
+                error: ApplyError::MissingBaseline(Tick(9))
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(h.sent(), vec![], "nothing new is acked");
+    assert_eq!(h.session.world(), Some(&world(10, 0)), "the last good world stays");
+    assert_eq!(h.session.stats().snapshots_rejected, 1);
+    // The server falls back to a full snapshot, which applies.
+    h.recv(snapshot(None, &world(12, 7), 0));
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(12) })]);
+}
+
+#[test]
+fn inputs_are_numbered_sent_once_and_timed_until_a_snapshot_acknowledges_them() {
+    let mut h = Harness::player();
+    assert_eq!(h.session.send_input(Controls::NEUTRAL), Err(SendError::NotJoined));
+    h.join(welcome(Role::Player));
+    h.events();
+    let right = Controls { x: 1.0, y: -0.5, boost: true, action: false };
+    assert_eq!(h.session.send_input(Controls::NEUTRAL), Ok(InputSeq(1)));
+    assert_eq!(h.session.send_input(right), Ok(InputSeq(2)), "replaces the unsent input");
+    let sent = h.sent();
+    assert_eq!(
+        sent,
+        vec![ClientMessage::Input(Input {
+            seq: InputSeq(2),
+            x: 127,
+            y: -64,
+            buttons: Buttons(Buttons::BOOST)
+        })]
+    );
+    h.advance(10);
+    assert_eq!(h.session.send_input(Controls::NEUTRAL), Ok(InputSeq(3)));
+    h.sent();
+    h.advance(30);
+    // The server applied input 2 before this tick: 40 ms after it was sent.
+    h.recv(snapshot(None, &world(5, 0), 2));
+    h.advance(15);
+    h.recv(snapshot(Some(&world(5, 0)), &world(6, 0), 3));
+    let acked: Vec<(InputSeq, Duration)> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::InputAcked { seq, latency } => Some((seq, latency)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        acked,
+        vec![(InputSeq(2), Duration::from_millis(40)), (InputSeq(3), Duration::from_millis(45))]
+    );
+    assert_eq!(h.session.last_input_acked(), InputSeq(3));
+    assert_eq!((h.session.stats().inputs_sent, h.session.stats().inputs_acked), (2, 2));
+}
+
+#[test]
+fn spectators_cannot_send_inputs() {
+    let mut h = Harness::new(Identity::spectator("eye").unwrap(), Config::default());
+    h.join(welcome(Role::Spectator));
+    assert_eq!(h.session.send_input(Controls::NEUTRAL), Err(SendError::Spectator));
+}
+
+#[test]
+fn chat_is_paced_to_the_server_rate_and_bounded() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    assert_eq!(h.session.send_chat("   "), Err(SendError::ChatEmpty));
+    assert_eq!(h.session.send_chat(&"x".repeat(201)), Err(SendError::ChatTooLong));
+    for i in 0..7 {
+        h.session.send_chat(&format!("line {i}")).unwrap();
+    }
+    let chats = |sent: Vec<ClientMessage>| {
+        sent.iter().filter(|m| matches!(m, ClientMessage::Chat(_))).count()
+    };
+    let burst = h.sent();
+    assert_eq!(chats(burst.clone()), 5, "the burst goes at once");
+    assert!(matches!(&burst[0], ClientMessage::Chat(c) if c.text.as_str() == "line 0"));
+    assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_millis(500)));
+    h.advance(499);
+    assert_eq!(chats(h.sent()), 0);
+    h.advance(1);
+    assert_eq!(chats(h.sent()), 1, "then 2 per second");
+    // One line still waits; the queue holds 16.
+    for i in 0..15 {
+        h.session.send_chat(&format!("more {i}")).unwrap_or_else(|e| panic!("{i}: {e}"));
+    }
+    assert_eq!(h.session.send_chat("one too many"), Err(SendError::ChatQueueFull));
+}
+
+#[test]
+fn pings_measure_the_round_trip() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    assert_eq!(h.sent(), vec![]);
+    assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_secs(5)));
+    h.advance(5000);
+    let sent = h.sent();
+    let [ClientMessage::Ping(Ping { nonce })] = sent[..] else { panic!("{sent:?}") };
+    h.advance(23);
+    h.recv(ServerMessage::Pong(Pong { nonce: nonce.wrapping_add(1), server_tick: Tick(1) }));
+    assert_eq!(h.session.rtt(), None, "a pong of another ping is ignored");
+    h.recv(ServerMessage::Pong(Pong { nonce, server_tick: Tick(150) }));
+    assert_eq!(h.session.rtt(), Some(Duration::from_millis(23)));
+    assert_eq!(
+        h.events(),
+        vec![Event::Pong { rtt: Duration::from_millis(23), server_tick: Tick(150) }]
+    );
+}
+
+#[test]
+fn room_events_and_feedback_reach_the_application() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    let joined = RoomEvent {
+        tick: Tick(4),
+        kind: EventKind::Joined {
+            player: PlayerId(9),
+            name: Name::truncated("bob"),
+            role: Role::Player,
+        },
+    };
+    h.recv(ServerMessage::Event(joined));
+    assert_eq!(h.events(), vec![Event::Room(joined)]);
+}
+
+#[test]
+fn a_kick_and_its_close_frame_end_the_connection_with_the_kick_as_reason() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    h.recv(kick(KickReason::TooSlow));
+    assert!(h.session.state().is_joined(), "the close frame follows the Kick");
+    h.session.handle_close_frame(h.now, Some(1008), "too slow");
+    let (reason, retry_in) = disconnected(&h.events());
+    assert_eq!(
+        reason,
+        Disconnect::Kicked(Kicked {
+            reason: KickReason::TooSlow,
+            message: "go away".into(),
+            close_code: Some(1008)
+        })
+    );
+    assert!(retry_in.is_some(), "a slow client may come back");
+    assert_eq!(h.session.poll_close(), Some(CloseAction::Finish));
+    assert!(matches!(h.session.state(), State::Backoff { .. }));
+}
+
+#[test]
+fn a_version_mismatch_is_final() {
+    let mut h = Harness::player();
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    h.sent();
+    h.recv(kick(KickReason::VersionMismatch { server: 2 }));
+    h.session.handle_close_frame(h.now, Some(1002), "version");
+    let events = h.events();
+    let (reason, retry_in) = disconnected(&events);
+    assert_eq!(reason.close_code(), Some(1002));
+    assert_eq!(retry_in, None);
+    assert_eq!(events.last(), Some(&Event::Ended(End::GaveUp)));
+    assert!(h.session.state().is_ended());
+    assert_eq!(h.session.poll_timeout(), None);
+}
+
+#[test]
+fn a_dropped_connection_backs_off_then_resumes_with_the_token() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.session.send_input(Controls::NEUTRAL).unwrap();
+    h.sent();
+    h.events();
+    h.session.handle_lost(h.now, LinkError::Eof);
+    assert_eq!(
+        h.session.poll_close(),
+        Some(CloseAction::Abort),
+        "no close frame: the seat is kept"
+    );
+    let (reason, retry_in) = disconnected(&h.events());
+    assert_eq!(reason, Disconnect::Lost(LinkError::Eof));
+    let delay = retry_in.expect("retried");
+    assert!(
+        delay >= Duration::from_millis(187) && delay <= Duration::from_millis(313),
+        "{delay:?}"
+    );
+    assert_eq!(h.session.poll_timeout(), Some(h.now + delay));
+    assert!(!h.session.poll_connect(h.now + delay - Duration::from_millis(1)));
+    h.now += delay;
+    let hello = h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    assert_eq!(hello.resume, Some(TOKEN));
+    assert_eq!(h.session.send_input(Controls::NEUTRAL), Ok(InputSeq(1)), "numbered afresh");
+    assert!(
+        matches!(h.events()[..], [Event::Connecting { attempt: 2 }, Event::Joined(w)] if w.resumed)
+    );
+}
+
+#[test]
+fn consecutive_failures_double_the_delay_and_max_attempts_gives_up() {
+    let config = Config {
+        reconnect: Reconnect { max_attempts: Some(2), jitter_percent: 0, ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        assert!(h.session.poll_connect(h.now));
+        h.session.handle_connect_failed(h.now, Disconnect::ConnectTimeout);
+        let (_, retry_in) = disconnected(&h.events());
+        delays.push(retry_in);
+        h.now += retry_in.unwrap_or_default();
+    }
+    assert_eq!(
+        delays,
+        vec![Some(Duration::from_millis(250)), Some(Duration::from_millis(500)), None]
+    );
+    assert!(h.session.state().is_ended());
+}
+
+#[test]
+fn refusals_respect_retry_after_and_configuration_errors_are_final() {
+    let mut h = Harness::player();
+    assert!(h.session.poll_connect(h.now));
+    let busy = Refusal {
+        status: 429,
+        message: "too many".into(),
+        retry_after: Some(Duration::from_secs(5)),
+    };
+    h.session.handle_connect_failed(h.now, Disconnect::Refused(busy));
+    let (_, retry_in) = disconnected(&h.events());
+    assert_eq!(retry_in, Some(Duration::from_secs(5)));
+
+    let mut h = Harness::player();
+    assert!(h.session.poll_connect(h.now));
+    let bad = Refusal { status: 400, message: "no subprotocol".into(), retry_after: None };
+    h.session.handle_connect_failed(h.now, Disconnect::Refused(bad));
+    assert_eq!(disconnected(&h.events()).1, None);
+    assert!(h.session.state().is_ended());
+}
+
+#[test]
+fn never_reconnect_reports_the_first_ending_and_stops() {
+    let config = Config { reconnect: Reconnect::NEVER, ..Config::default() };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    h.join(welcome(Role::Player));
+    h.events();
+    h.session.handle_lost(h.now, LinkError::Io(std::io::ErrorKind::ConnectionReset));
+    let events = h.events();
+    assert_eq!(disconnected(&events).1, None);
+    assert_eq!(events.last(), Some(&Event::Ended(End::GaveUp)));
+}
+
+#[test]
+fn resume_rejected_forgets_the_token() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.recv(kick(KickReason::ResumeRejected));
+    h.session.handle_close_frame(h.now, Some(1008), "");
+    assert_eq!(h.session.resume_token(), None);
+}
+
+#[test]
+fn silence_and_a_missing_welcome_time_out() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    h.advance(14_000);
+    h.session.handle_heard(h.now); // a WebSocket ping
+    h.advance(14_999);
+    assert!(h.session.state().is_joined());
+    h.advance(1);
+    assert_eq!(disconnected(&h.events()).0, Disconnect::Silence);
+    assert_eq!(h.session.poll_close(), Some(CloseAction::Abort));
+
+    let mut h = Harness::player();
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    h.advance(5_000);
+    assert_eq!(disconnected(&h.events()).0, Disconnect::JoinTimeout);
+
+    let mut h = Harness::player();
+    assert!(h.session.poll_connect(h.now));
+    h.advance(10_000);
+    assert_eq!(disconnected(&h.events()).0, Disconnect::ConnectTimeout);
+}
+
+#[test]
+fn an_undecodable_message_closes_with_1002() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.session.handle_message(h.now, &[0xff, 0x01]);
+    assert!(matches!(disconnected(&h.events()).0, Disconnect::Decode(_)));
+    assert_eq!(
+        h.session.poll_close(),
+        Some(CloseAction::Close { code: 1002, reason: "undecodable" })
+    );
+    assert_eq!(h.session.stats().decode_errors, 1);
+}
+
+#[test]
+fn leaving_closes_with_1000_and_ends_when_the_server_answers() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    h.session.leave(h.now);
+    assert_eq!(h.session.poll_close(), Some(CloseAction::Close { code: 1000, reason: "bye" }));
+    assert_eq!(h.session.state(), State::Closing);
+    h.recv(snapshot(None, &world(3, 0), 0));
+    assert_eq!(h.sent(), vec![], "nothing but the close goes out after leaving");
+    h.session.handle_close_frame(h.now, Some(1000), "");
+    assert_eq!(h.events(), vec![Event::Ended(End::Left { answer: Some(1000) })]);
+    assert!(!h.session.poll_connect(h.now + Duration::from_secs(60)), "nothing reconnects");
+
+    // No answer within the close timeout: given up, and the socket dropped.
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    h.session.leave(h.now);
+    h.session.poll_close();
+    h.advance(2_000);
+    assert_eq!(h.events(), vec![Event::Ended(End::Left { answer: None })]);
+    assert_eq!(h.session.poll_close(), Some(CloseAction::Abort));
+}
+
+#[test]
+fn the_event_queue_is_bounded() {
+    let config = Config { max_events: 3, ..Config::default() };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    h.join(welcome(Role::Player));
+    for tick in 0..5 {
+        h.recv(ServerMessage::Event(RoomEvent {
+            tick: Tick(tick),
+            kind: EventKind::Left { player: PlayerId(2) },
+        }));
+    }
+    let events = h.events();
+    assert_eq!(events.len(), 3);
+    assert!(matches!(events[0], Event::Room(RoomEvent { tick: Tick(2), .. })), "oldest dropped");
+    assert_eq!(h.session.stats().events_dropped, 4);
+}

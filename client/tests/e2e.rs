@@ -1,0 +1,264 @@
+//! tickwire-client against the real server on 127.0.0.1 port 0: join, play, acks and deltas,
+//! chat, resume after an abrupt drop, kicks and refusals as typed endings, and the closing
+//! handshake in both directions.
+
+mod support;
+
+use std::time::Duration;
+use support::{PATIENCE, TestServer, server_config};
+use tickwire_client::{
+    Client, Config, Controls, Disconnect, End, Event, Identity, Kicked, LinkError, Reconnect,
+    Refusal, SnapshotInfo,
+};
+use tickwire_shared::{EventKind, KickReason};
+
+fn quick_reconnect() -> Config {
+    let mut config = Config::default();
+    config.reconnect.initial_delay = Duration::from_millis(50);
+    config
+}
+
+/// Reads events until one matches `pred`; fails the test after [`PATIENCE`].
+async fn wait_for<T>(client: &mut Client, mut pred: impl FnMut(&Event) -> Option<T>) -> T {
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match client.next_event().await {
+                Some(event) => {
+                    if let Some(found) = pred(&event) {
+                        return found;
+                    }
+                }
+                None => panic!("the session ended while waiting"),
+            }
+        }
+    })
+    .await;
+    found.expect("the expected event in time")
+}
+
+async fn next_snapshot(client: &mut Client) -> SnapshotInfo {
+    wait_for(client, |e| match e {
+        Event::Snapshot(info) => Some(*info),
+        _ => None,
+    })
+    .await
+}
+
+async fn disconnected(client: &mut Client) -> (Disconnect, Option<Duration>) {
+    wait_for(client, |e| match e {
+        Event::Disconnected { reason, retry_in } => Some((reason.clone(), *retry_in)),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_player_joins_plays_and_its_inputs_and_snapshots_are_acknowledged() {
+    let server = TestServer::start(server_config()).await;
+    let identity = Identity::player("ada").unwrap().in_room("e2e-play").unwrap();
+    let mut client = Client::connect(&server.url(), identity, Config::default()).await.unwrap();
+    let welcome = *client.welcome().unwrap();
+    let ship = welcome.entity.expect("a player has a ship");
+    assert_eq!(welcome.room.as_str(), "e2e-play");
+
+    let first = next_snapshot(&mut client).await;
+    assert_eq!(first.baseline, None, "the first snapshot is full");
+    let start_x = client.world().unwrap().get(ship).expect("our ship is in view").pos.x;
+
+    // Steer right until 20 inputs are acknowledged: every input gets acknowledged by a
+    // snapshot, and every snapshot after the first acknowledged one is a delta against what
+    // we acked.
+    let mut latencies = Vec::new();
+    let mut deltas = Vec::new();
+    let mut frame = tokio::time::interval(Duration::from_millis(33));
+    let steering = tokio::time::timeout(PATIENCE, async {
+        while latencies.len() < 20 {
+            tokio::select! {
+                event = client.next_event() => match event.expect("still joined") {
+                    Event::InputAcked { latency, .. } => latencies.push(latency),
+                    Event::Snapshot(info) => deltas.push(info),
+                    Event::Disconnected { reason, .. } => panic!("dropped: {reason}"),
+                    _ => {}
+                },
+                _ = frame.tick() => {
+                    client.send_input(Controls { x: 1.0, ..Controls::NEUTRAL }).unwrap();
+                }
+            }
+        }
+    })
+    .await;
+    assert!(steering.is_ok(), "20 inputs acknowledged in time");
+    let stats = *client.session().stats();
+    assert_eq!((stats.snapshots_rejected, stats.decode_errors), (0, 0));
+    assert_eq!(stats.inputs_acked, 20);
+    assert!(latencies.iter().all(|l| *l < PATIENCE));
+    assert!(deltas.len() >= 5, "inputs are acknowledged by snapshots: {}", deltas.len());
+    let later = &deltas[3..];
+    assert!(later.iter().all(|i| i.baseline.is_some()), "deltas against acked ticks: {later:?}");
+    assert!(
+        later.iter().any(|i| i.bytes < first.bytes),
+        "a delta is smaller than the full snapshot ({} bytes)",
+        first.bytes
+    );
+    let end_x = client.world().unwrap().get(ship).unwrap().pos.x;
+    assert!(end_x > start_x, "the ship flew right: {start_x} -> {end_x}");
+    assert!(client.session().last_input_acked().0 >= 20);
+    let (bytes_in, bytes_out) = client.wire_bytes();
+    assert!(bytes_in > stats.bytes_in && bytes_out > stats.bytes_out, "headers counted too");
+
+    assert_eq!(client.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_and_room_events_reach_the_other_players() {
+    let server = TestServer::start(server_config()).await;
+    let room = |name| Identity::player(name).unwrap().in_room("e2e-chat").unwrap();
+    let mut ada = Client::connect(&server.url(), room("ada"), Config::default()).await.unwrap();
+    let mut bob = Client::connect(&server.url(), room("bob"), Config::default()).await.unwrap();
+    let bob_id = bob.welcome().unwrap().player_id;
+    wait_for(&mut ada, |e| match e {
+        Event::Room(ev) => {
+            matches!(ev.kind, EventKind::Joined { player, .. } if player == bob_id).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+
+    bob.send_chat("gg équipe 🚀").unwrap();
+    let (from, text) = tokio::select! {
+        heard = wait_for(&mut ada, |e| match e {
+            Event::Room(ev) => match ev.kind {
+                EventKind::Chat { from, text, .. } => Some((from, text.as_str().to_string())),
+                _ => None,
+            },
+            _ => None,
+        }) => heard,
+        // Bob's client must run for its chat line to go out.
+        _ = async { loop { bob.next_event().await; } } => unreachable!(),
+    };
+    assert_eq!((from, text.as_str()), (bob_id, "gg équipe 🚀"));
+
+    // Bob leaves with a close frame: his seat ends at once and Ada hears of it.
+    assert_eq!(bob.leave().await, End::Left { answer: Some(1000) });
+    wait_for(&mut ada, |e| match e {
+        Event::Room(ev) => {
+            matches!(ev.kind, EventKind::Left { player } if player == bob_id).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(ada.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_abrupt_drop_is_resumed_with_the_same_ship() {
+    let server = TestServer::start(server_config()).await;
+    let identity = Identity::player("ada").unwrap().in_room("e2e-resume").unwrap();
+    let mut client = Client::connect(&server.url(), identity, quick_reconnect()).await.unwrap();
+    let before = *client.welcome().unwrap();
+    next_snapshot(&mut client).await;
+
+    client.drop_connection();
+    let (reason, retry_in) = disconnected(&mut client).await;
+    assert_eq!(reason, Disconnect::Lost(LinkError::Eof));
+    assert!(retry_in.is_some());
+    let after = wait_for(&mut client, |e| match e {
+        Event::Joined(w) => Some(*w),
+        _ => None,
+    })
+    .await;
+    assert!(after.resumed, "the seat was held for us");
+    assert_eq!((after.player_id, after.entity), (before.player_id, before.entity));
+    assert_eq!(after.resume_token, before.resume_token);
+    let full = next_snapshot(&mut client).await;
+    assert_eq!(full.baseline, None, "a new connection starts from a full snapshot");
+    assert!(client.world().unwrap().get(before.entity.unwrap()).is_some(), "same ship");
+    next_snapshot(&mut client).await;
+    assert_eq!(client.session().stats().snapshots_rejected, 0);
+    assert_eq!(client.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_kick_is_surfaced_with_its_reason_and_close_code() {
+    let mut config = server_config();
+    config.room_capacity = 1;
+    let server = TestServer::start(config).await;
+    let room = |name| Identity::player(name).unwrap().in_room("e2e-full").unwrap();
+    let mut first = Client::connect(&server.url(), room("ada"), Config::default()).await.unwrap();
+
+    let mut never = Config::default();
+    never.reconnect = Reconnect::NEVER;
+    let mut second = Client::new(&server.url(), room("bob"), never).unwrap();
+    let (reason, retry_in) = disconnected(&mut second).await;
+    let Disconnect::Kicked(Kicked { reason: KickReason::Full, close_code, message }) = &reason
+    else {
+        panic!("expected a Full kick, got {reason:?}");
+    };
+    assert_eq!(*close_code, Some(1013), "try again later");
+    assert!(!message.is_empty());
+    assert_eq!(retry_in, None, "Reconnect::NEVER");
+    assert_eq!(second.next_event().await, Some(Event::Ended(End::GaveUp)));
+    assert_eq!(second.next_event().await, None);
+
+    assert_eq!(first.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_http_refusal_is_reported_with_its_status_and_retry_after() {
+    let mut config = server_config();
+    config.max_connections_per_ip = 1;
+    let server = TestServer::start(config).await;
+    let mut first =
+        Client::connect(&server.url(), Identity::player("ada").unwrap(), Config::default())
+            .await
+            .unwrap();
+    let mut never = Config::default();
+    never.reconnect = Reconnect::NEVER;
+    let mut second = Client::new(&server.url(), Identity::player("bob").unwrap(), never).unwrap();
+    let (reason, _) = disconnected(&mut second).await;
+    let Disconnect::Refused(Refusal { status, message, retry_after }) = reason else {
+        panic!("expected an HTTP refusal, got {reason:?}");
+    };
+    assert_eq!(status, 429);
+    assert!(message.contains("address"), "the server's text: {message}");
+    assert_eq!(retry_after, Some(Duration::from_secs(5)));
+    assert_eq!(first.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_close_is_answered_and_reported() {
+    // The server waits up to a minute for each answer, so its shutdown completes within the
+    // test's patience only if this client answers its close frame.
+    let mut config = server_config();
+    config.close_timeout = Duration::from_secs(60);
+    config.shutdown_timeout = Duration::from_secs(60);
+    let server = TestServer::start(config).await;
+    let mut client =
+        Client::connect(&server.url(), Identity::spectator("eye").unwrap(), Config::default())
+            .await
+            .unwrap();
+    next_snapshot(&mut client).await;
+    // Shutting down sends Kick { ShuttingDown } and close 1001, then waits for our answer.
+    let shutdown = tokio::spawn(server.shutdown());
+    let (reason, _) = disconnected(&mut client).await;
+    assert_eq!(reason.close_code(), Some(1001));
+    assert!(matches!(reason, Disconnect::Kicked(Kicked { reason: KickReason::ShuttingDown, .. })));
+    // Keep driving the client so it answers, then stop it.
+    let stopped = tokio::time::timeout(PATIENCE, async {
+        loop {
+            tokio::select! {
+                _ = client.next_event() => {}
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {
+                    if shutdown.is_finished() { break; }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(stopped.is_ok(), "the server finished its shutdown");
+}

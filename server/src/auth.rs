@@ -1,0 +1,234 @@
+//! Who may join: signed join tokens (JWT) that a game backend mints.
+//!
+//! With `--join-secret` (HS256) or `--join-public-key` (EdDSA, Ed25519) every upgrade of `/ws`
+//! must carry a token, as `?token=` (browsers cannot set headers on a WebSocket) or
+//! `Authorization: Bearer`; a missing, expired or forged one is refused with 401 and a message
+//! before any WebSocket exists. The token names the player (`sub`, which wins over the name in
+//! `Hello`) and may pin the room (`room`) and the role (`role`), which the `Hello` must then
+//! ask for. `exp` is required; `nbf` is honoured; a leeway of 30 s absorbs clock drift.
+//!
+//! [`mint`] writes tokens (the `tickwire-server mint-token` command uses it); SECURITY.md shows
+//! how a backend in another language does.
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tickwire_shared::{Name, Role, RoomName, is_valid_room_name};
+
+/// Clock drift tolerated on `exp` and `nbf`, seconds.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// The claims of a join token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinClaims {
+    /// The player's display name (at most 24 bytes); wins over `Hello.name`.
+    pub sub: String,
+    /// Expiry, seconds since the Unix epoch (required).
+    pub exp: u64,
+    /// Not before, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// The only room this token joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// The only role this token joins as: `player`, `spectator` or `controller`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// What a verified token allows, as the connection applies it to the `Hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinGrant {
+    /// The name to join under.
+    pub name: Name,
+    /// The room the `Hello` must ask for, if pinned.
+    pub room: Option<RoomName>,
+    /// The role the `Hello` must ask for, if pinned.
+    pub role: Option<Role>,
+}
+
+/// Why a join token was refused (HTTP 401 with this message). The client should get a fresh
+/// token from its backend; retrying the same one cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `?token=` and no `Authorization: Bearer`.
+    #[error("a join token is required: send it as ?token= or Authorization: Bearer")]
+    Missing,
+    /// The token's `exp` has passed.
+    #[error("the join token has expired")]
+    Expired,
+    /// The token's `nbf` is still ahead.
+    #[error("the join token is not valid yet")]
+    NotYetValid,
+    /// The signature does not verify, or the token uses another algorithm.
+    #[error("the join token's signature is invalid")]
+    BadSignature,
+    /// Not a JWT, or its claims are not those of a join token.
+    #[error("the join token is malformed: {0}")]
+    Malformed(String),
+}
+
+/// Why a verification key could not be loaded (the binary stops, naming the flag).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    /// Not an Ed25519 key in PEM.
+    #[error("{0} is not an Ed25519 key in PEM: {1}")]
+    BadKey(String, String),
+    /// An empty secret would make every token trivially forgeable.
+    #[error("the join secret must not be empty")]
+    EmptySecret,
+}
+
+/// Checks join tokens.
+pub struct JoinVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JoinVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinVerifier").field("algorithm", &self.validation.algorithms).finish()
+    }
+}
+
+impl JoinVerifier {
+    /// HS256 tokens signed with `secret`.
+    pub fn from_secret(secret: &str) -> Result<Self, KeyError> {
+        if secret.is_empty() {
+            return Err(KeyError::EmptySecret);
+        }
+        Ok(Self::new(DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256))
+    }
+
+    /// EdDSA (Ed25519) tokens, verified with the public key in the PEM file at `path`.
+    pub fn from_public_key_file(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
+        let key =
+            DecodingKey::from_ed_pem(&pem).map_err(|e| KeyError::BadKey(shown, e.to_string()))?;
+        Ok(Self::new(key, Algorithm::EdDSA))
+    }
+
+    fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        JoinVerifier { key, validation }
+    }
+
+    /// Checks `token` and reads what it grants.
+    pub fn verify(&self, token: &str) -> Result<JoinGrant, AuthError> {
+        let data = jsonwebtoken::decode::<JoinClaims>(token, &self.key, &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                    AuthError::BadSignature
+                }
+                _ => AuthError::Malformed(e.to_string()),
+            },
+        )?;
+        grant(&data.claims)
+    }
+}
+
+/// What `claims` allow, or why they cannot be used.
+fn grant(claims: &JoinClaims) -> Result<JoinGrant, AuthError> {
+    let name = Name::try_from_str(claims.sub.trim())
+        .ok()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AuthError::Malformed("`sub` must be a name of 1 to 24 bytes".into()))?;
+    let room = match &claims.room {
+        Some(room) if is_valid_room_name(room) => Some(RoomName::truncated(room)),
+        Some(room) => {
+            return Err(AuthError::Malformed(format!("`room` {room:?} is not a room name")));
+        }
+        None => None,
+    };
+    let role = match claims.role.as_deref() {
+        None => None,
+        Some("player") => Some(Role::Player),
+        Some("spectator") => Some(Role::Spectator),
+        Some("controller") => Some(Role::Controller),
+        Some(other) => {
+            return Err(AuthError::Malformed(format!(
+                "`role` {other:?} is not player, spectator or controller"
+            )));
+        }
+    };
+    Ok(JoinGrant { name, room, role })
+}
+
+/// A signing key for [`mint`].
+pub enum MintKey {
+    /// HS256 with this secret.
+    Secret(String),
+    /// EdDSA with the Ed25519 private key in this PEM.
+    Ed25519Pem(Vec<u8>),
+}
+
+/// Writes a join token: what a game backend does for each player it lets in.
+pub fn mint(claims: &JoinClaims, key: &MintKey) -> Result<String, jsonwebtoken::errors::Error> {
+    let (algorithm, key) = match key {
+        MintKey::Secret(secret) => (Algorithm::HS256, EncodingKey::from_secret(secret.as_bytes())),
+        MintKey::Ed25519Pem(pem) => (Algorithm::EdDSA, EncodingKey::from_ed_pem(pem)?),
+    };
+    jsonwebtoken::encode(&Header::new(algorithm), claims, &key)
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp_in: i64) -> JoinClaims {
+        JoinClaims {
+            sub: "ada".into(),
+            exp: (unix_now() as i64 + exp_in) as u64,
+            nbf: None,
+            room: Some("lobby".into()),
+            role: Some("player".into()),
+        }
+    }
+
+    #[test]
+    fn a_minted_token_verifies_and_grants_its_claims() {
+        let verifier = JoinVerifier::from_secret("s3cret").unwrap();
+        let token = mint(&claims(60), &MintKey::Secret("s3cret".into())).unwrap();
+        let grant = verifier.verify(&token).unwrap();
+        assert_eq!(grant.name.as_str(), "ada");
+        assert_eq!(grant.room.map(|r| r.to_string()), Some("lobby".into()));
+        assert_eq!(grant.role, Some(Role::Player));
+    }
+
+    #[test]
+    fn forged_expired_early_and_malformed_tokens_are_refused_with_their_reason() {
+        let verifier = JoinVerifier::from_secret("s3cret").unwrap();
+        let forged = mint(&claims(60), &MintKey::Secret("guess".into())).unwrap();
+        assert_eq!(verifier.verify(&forged), Err(AuthError::BadSignature));
+        let expired = mint(&claims(-120), &MintKey::Secret("s3cret".into())).unwrap();
+        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+        let mut early = claims(600);
+        early.nbf = Some(unix_now() + 300);
+        let early = mint(&early, &MintKey::Secret("s3cret".into())).unwrap();
+        assert_eq!(verifier.verify(&early), Err(AuthError::NotYetValid));
+        assert!(matches!(verifier.verify("not.a.jwt"), Err(AuthError::Malformed(_))));
+        let mut bad_role = claims(60);
+        bad_role.role = Some("admin".into());
+        let bad_role = mint(&bad_role, &MintKey::Secret("s3cret".into())).unwrap();
+        assert!(
+            matches!(verifier.verify(&bad_role), Err(AuthError::Malformed(m)) if m.contains("admin"))
+        );
+        // An empty secret is refused outright.
+        assert!(matches!(JoinVerifier::from_secret(""), Err(KeyError::EmptySecret)));
+    }
+}

@@ -1,0 +1,242 @@
+//! Joining from a phone: the machine's LAN address, invite links and their QR codes.
+//!
+//! A browser on the server's own machine opens `http://127.0.0.1:8080/`, a link a phone cannot
+//! follow. So invite links are built from, in order: `--public-url` if set; the `Host` the
+//! browser used if it is not a loopback name; otherwise this machine's LAN address (the first
+//! private IPv4 of an interface that is up) with the port the browser used. `GET /invite`
+//! answers the link as JSON and `GET /invite.svg` as a QR code (crate `qrcode`).
+
+use crate::context::ServerContext;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use qrcode::QrCode;
+use qrcode::render::svg;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tickwire_shared::is_valid_room_name;
+
+/// This machine's addresses other devices on the network can reach: IPv4 addresses of
+/// non-loopback interfaces, private ranges (home and office networks) first.
+pub fn lan_addresses() -> Vec<Ipv4Addr> {
+    let mut found: Vec<Ipv4Addr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && !i.is_link_local())
+        .filter_map(|i| match i.ip() {
+            IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+            _ => None,
+        })
+        .collect();
+    found.sort_by_key(|ip| (!ip.is_private(), *ip));
+    found.dedup();
+    found
+}
+
+/// The address phones should use for a server bound to `bind`, if there is one: the bound
+/// address itself when it is a specific non-loopback one, else the first LAN address when
+/// bound to all interfaces; `None` for a loopback-only server.
+pub fn lan_base_url(bind: SocketAddr) -> Option<String> {
+    let ip = match bind.ip() {
+        ip if ip.is_loopback() => return None,
+        ip if ip.is_unspecified() => IpAddr::V4(*lan_addresses().first()?),
+        ip => ip,
+    };
+    Some(format!("http://{}/", SocketAddr::new(ip, bind.port())))
+}
+
+/// Whether an HTTP `Host` (name or address, with or without port) is this machine only.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
+/// The base URL (ending in `/`) an invite link should start with; see the module docs.
+/// `scheme` is `https` when the server itself serves TLS, else `http`.
+pub fn invite_base(
+    public_url: Option<&str>,
+    host: Option<&str>,
+    bind: SocketAddr,
+    scheme: &str,
+) -> String {
+    if let Some(url) = public_url {
+        return format!("{}/", url.trim_end_matches('/'));
+    }
+    match host {
+        Some(host) if !is_loopback_host(host) => format!("{scheme}://{host}/"),
+        host => {
+            let port = host
+                .and_then(|h| h.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse().ok())
+                .unwrap_or(bind.port());
+            match lan_addresses().first() {
+                Some(ip) if !bind.ip().is_loopback() => format!("{scheme}://{ip}:{port}/"),
+                _ => format!("{scheme}://{}/", host.unwrap_or("127.0.0.1")),
+            }
+        }
+    }
+}
+
+/// Query of `/invite` and `/invite.svg`.
+#[derive(Debug, Deserialize)]
+pub struct InviteQuery {
+    /// The room to link to; the lobby when absent.
+    room: Option<String>,
+    /// `1` to link to spectating.
+    spectate: Option<String>,
+}
+
+/// The `/invite` answer.
+#[derive(Debug, Serialize)]
+pub struct Invite {
+    /// The link.
+    pub url: String,
+    /// False when the link only works on this machine (the server is bound to loopback, or
+    /// no LAN address was found).
+    pub reachable_from_lan: bool,
+}
+
+/// The invite for a request; `Err` is the message of a 400.
+fn invite(
+    ctx: &ServerContext,
+    headers: &HeaderMap,
+    query: &InviteQuery,
+) -> Result<Invite, &'static str> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let scheme = if ctx.config.tls_cert.is_some() { "https" } else { "http" };
+    let base = invite_base(ctx.config.public_url.as_deref(), host, ctx.config.bind, scheme);
+    let mut url = base;
+    if let Some(room) = &query.room {
+        if !is_valid_room_name(room) {
+            return Err("room must be 1 to 16 characters of A-Z a-z 0-9 - _ .\n");
+        }
+        url.push_str("?room=");
+        url.push_str(room);
+        if query.spectate.as_deref() == Some("1") {
+            url.push_str("&spectate=1");
+        }
+    }
+    let reachable_from_lan = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|host| !is_loopback_host(host));
+    Ok(Invite { url, reachable_from_lan })
+}
+
+/// `GET /invite?room=NAME[&spectate=1]`: the link a phone should open, as JSON.
+pub async fn invite_json(
+    State(ctx): State<Arc<ServerContext>>,
+    headers: HeaderMap,
+    Query(query): Query<InviteQuery>,
+) -> Response {
+    match invite(&ctx, &headers, &query) {
+        Ok(invite) => ([(header::CACHE_CONTROL, "no-cache")], Json(invite)).into_response(),
+        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+    }
+}
+
+/// The QR code of `text` as an SVG document (dark modules on white, with the quiet zone a
+/// scanner needs), or `None` if the text is too long for a QR code.
+pub fn qr_svg(text: &str) -> Option<String> {
+    let code = QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
+    Some(
+        code.render::<svg::Color<'_>>()
+            .dark_color(svg::Color("#0b1020"))
+            .light_color(svg::Color("#ffffff"))
+            .min_dimensions(200, 200)
+            .build(),
+    )
+}
+
+/// `GET /invite.svg?room=NAME[&spectate=1]`: the link as a QR code.
+pub async fn invite_svg(
+    State(ctx): State<Arc<ServerContext>>,
+    headers: HeaderMap,
+    Query(query): Query<InviteQuery>,
+) -> Response {
+    let invite = match invite(&ctx, &headers, &query) {
+        Ok(invite) => invite,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    match qr_svg(&invite.url) {
+        Some(svg) => {
+            let mut response = svg.into_response();
+            let out = response.headers_mut();
+            out.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        None => (StatusCode::INTERNAL_SERVER_ERROR, "the link is too long for a QR code\n")
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "0.0.0.0:80",
+            "a.localhost",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["192.168.1.20:8080", "play.example.com", "[fe80::1]:80", "10.0.0.2"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn invite_base_prefers_public_url_then_a_real_host() {
+        let bind: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(
+            invite_base(Some("https://play.example.com/"), Some("localhost"), bind, "http"),
+            "https://play.example.com/"
+        );
+        assert_eq!(
+            invite_base(None, Some("192.168.1.20:8080"), bind, "http"),
+            "http://192.168.1.20:8080/"
+        );
+        let loopback: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(
+            invite_base(None, Some("127.0.0.1:9000"), loopback, "http"),
+            "http://127.0.0.1:9000/"
+        );
+        // Bound to all interfaces and opened on loopback: the LAN address when there is one.
+        let base = invite_base(None, Some("127.0.0.1:8080"), bind, "http");
+        match lan_addresses().first() {
+            Some(ip) => assert_eq!(base, format!("http://{ip}:8080/")),
+            None => assert_eq!(base, "http://127.0.0.1:8080/"),
+        }
+    }
+
+    #[test]
+    fn lan_addresses_are_never_loopback() {
+        assert!(lan_addresses().iter().all(|ip| !ip.is_loopback() && !ip.is_unspecified()));
+        assert_eq!(lan_base_url("127.0.0.1:8080".parse().unwrap()), None);
+        assert_eq!(
+            lan_base_url("10.1.2.3:8080".parse().unwrap()).as_deref(),
+            Some("http://10.1.2.3:8080/")
+        );
+    }
+
+    #[test]
+    fn qr_codes_render_as_svg() {
+        let svg = qr_svg("http://192.168.1.20:8080/?room=arena-1").expect("fits");
+        assert!(svg.contains("<svg") && svg.contains("<path"));
+        assert!(qr_svg(&"x".repeat(4000)).is_none(), "too long for any QR version");
+    }
+}

@@ -1,0 +1,405 @@
+//! Once-a-second samples of the server's metrics for the dashboard (`GET /stats`).
+//!
+//! A sampler task reads the metrics every [`SAMPLE_PERIOD`] and turns the cumulative counters
+//! into rates over that second, and the tick-time histogram into the p50/p99 of the ticks of
+//! that second. It keeps the newest [`HISTORY_LEN`] samples, so a dashboard opened late still
+//! draws the last ten minutes, and dashboards poll `?since=<seq>` for only the new ones.
+//!
+//! The metrics are read through their Prometheus text exposition (the only reading API the
+//! `prometheus-client` histogram offers), parsed by [`parse_exposition`], so `/stats` always
+//! agrees with `/metrics`.
+
+use crate::context::ServerContext;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::time::MissedTickBehavior;
+
+/// Time between samples.
+pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+/// Samples kept: ten minutes at one a second (about 200 bytes each).
+pub const HISTORY_LEN: usize = 600;
+
+/// One series of the exposition: metric name, labels in order, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Full name, e.g. `tickwire_closes_total`.
+    pub name: String,
+    /// Label pairs in the order written.
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: f64,
+}
+
+impl Series {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a Prometheus/OpenMetrics text exposition; comment lines and lines that do not parse
+/// are skipped.
+pub fn parse_exposition(text: &str) -> Vec<Series> {
+    text.lines().filter(|l| !l.starts_with('#')).filter_map(parse_line).collect()
+}
+
+fn parse_line(line: &str) -> Option<Series> {
+    let line = line.trim();
+    let name_end = line.find(['{', ' '])?;
+    let name = line[..name_end].to_string();
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(body) = rest.strip_prefix('{') {
+        let mut chars = body.char_indices().peekable();
+        let mut key = String::new();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '}' => {
+                    end = Some(i);
+                    break;
+                }
+                ',' | ' ' => {}
+                '=' => {
+                    if chars.next().map(|(_, c)| c) != Some('"') {
+                        return None;
+                    }
+                    let mut value = String::new();
+                    loop {
+                        match chars.next()?.1 {
+                            '"' => break,
+                            '\\' => match chars.next()?.1 {
+                                'n' => value.push('\n'),
+                                other => value.push(other),
+                            },
+                            other => value.push(other),
+                        }
+                    }
+                    labels.push((std::mem::take(&mut key), value));
+                }
+                other => key.push(other),
+            }
+        }
+        rest = &body[end? + 1..];
+    }
+    let value = rest.split_whitespace().next()?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Series { name, labels, value })
+}
+
+/// The cumulative values one sample is computed from.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Scrape {
+    counters: BTreeMap<&'static str, f64>,
+    /// Tick-duration buckets: (upper bound in seconds, cumulative count), ascending.
+    tick_buckets: Vec<(f64, f64)>,
+    clients: Clients,
+    rooms: f64,
+    closes: BTreeMap<u16, f64>,
+}
+
+const COUNTERS: [(&str, &str); 6] = [
+    ("ticks", "tickwire_tick_duration_seconds_count"),
+    ("late_ticks", "tickwire_late_ticks_total"),
+    ("frames", "tickwire_frames_sent_total"),
+    ("bytes", "tickwire_bytes_sent_total"),
+    ("frames_skipped", "tickwire_frames_skipped_total"),
+    ("resumes", "tickwire_resumes_total"),
+];
+
+impl Scrape {
+    fn from_series(series: &[Series]) -> Scrape {
+        let mut scrape = Scrape::default();
+        for s in series {
+            if let Some((key, _)) = COUNTERS.iter().find(|(_, name)| *name == s.name) {
+                scrape.counters.insert(key, s.value);
+            }
+            match s.name.as_str() {
+                "tickwire_tick_duration_seconds_bucket" => {
+                    if let Some(le) = s.label("le").and_then(|le| {
+                        if le == "+Inf" { Some(f64::INFINITY) } else { le.parse().ok() }
+                    }) {
+                        scrape.tick_buckets.push((le, s.value));
+                    }
+                }
+                "tickwire_clients" => match s.label("role") {
+                    Some("Player") => scrape.clients.players = s.value as u64,
+                    Some("Spectator") => scrape.clients.spectators = s.value as u64,
+                    Some("Controller") => scrape.clients.controllers = s.value as u64,
+                    _ => {}
+                },
+                "tickwire_rooms" => scrape.rooms = s.value,
+                "tickwire_closes_total" => {
+                    if let Some(code) = s.label("code").and_then(|c| c.parse().ok()) {
+                        *scrape.closes.entry(code).or_default() += s.value;
+                    }
+                }
+                _ => {}
+            }
+        }
+        scrape.tick_buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        scrape
+    }
+
+    fn counter(&self, key: &str) -> f64 {
+        self.counters.get(key).copied().unwrap_or(0.0)
+    }
+}
+
+/// Clients in rooms, by role.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Clients {
+    /// Players.
+    pub players: u64,
+    /// Spectators.
+    pub spectators: u64,
+    /// Controllers.
+    pub controllers: u64,
+}
+
+/// What the server did during one second.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    /// Sequence number, +1 per sample since start.
+    pub seq: u64,
+    /// Wall-clock time of the sample, milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+    /// Clients in rooms now.
+    pub clients: Clients,
+    /// Rooms open now.
+    pub rooms: u64,
+    /// Room ticks run in the second, all rooms together.
+    pub ticks_per_s: f64,
+    /// Median tick duration of that second, milliseconds (estimated from histogram buckets);
+    /// `None` when no room ticked.
+    pub tick_p50_ms: Option<f64>,
+    /// 99th percentile tick duration of that second, milliseconds.
+    pub tick_p99_ms: Option<f64>,
+    /// Late ticks per second.
+    pub late_ticks_per_s: f64,
+    /// Payload bytes sent to clients per second.
+    pub bytes_out_per_s: f64,
+    /// WebSocket messages sent to clients per second.
+    pub frames_out_per_s: f64,
+    /// Snapshots skipped for slow clients per second.
+    pub frames_skipped_per_s: f64,
+    /// Seats resumed per second.
+    pub resumes_per_s: f64,
+    /// Close frames sent per second, all codes.
+    pub closes_per_s: f64,
+    /// Close frames sent since the server started, by close code.
+    pub closes_total: BTreeMap<u16, u64>,
+}
+
+/// The `q` quantile of the observations between two cumulative histograms, interpolated
+/// linearly inside the bucket it falls in (as Prometheus' `histogram_quantile` does).
+pub fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> Option<f64> {
+    let counts: Vec<(f64, f64)> = after
+        .iter()
+        .map(|&(le, n)| {
+            let old = before.iter().find(|(b, _)| *b == le).map_or(0.0, |&(_, n)| n);
+            (le, (n - old).max(0.0))
+        })
+        .collect();
+    let total = counts.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(le, cumulative) in &counts {
+        if cumulative >= rank {
+            if le.is_infinite() {
+                return Some(lower.0);
+            }
+            let in_bucket = cumulative - lower.1;
+            let share = if in_bucket > 0.0 { (rank - lower.1) / in_bucket } else { 1.0 };
+            return Some(lower.0 + (le - lower.0) * share);
+        }
+        lower = (le, cumulative);
+    }
+    Some(lower.0)
+}
+
+fn sample(seq: u64, before: &Scrape, after: &Scrape, elapsed: Duration, unix_ms: u64) -> Sample {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let rate = |key: &str| (after.counter(key) - before.counter(key)).max(0.0) / secs;
+    let ms = |q| quantile(&before.tick_buckets, &after.tick_buckets, q).map(|s| s * 1000.0);
+    let closes_now: f64 = after.closes.values().sum();
+    let closes_then: f64 = before.closes.values().sum();
+    Sample {
+        seq,
+        unix_ms,
+        clients: after.clients,
+        rooms: after.rooms.max(0.0) as u64,
+        ticks_per_s: rate("ticks"),
+        tick_p50_ms: ms(0.5),
+        tick_p99_ms: ms(0.99),
+        late_ticks_per_s: rate("late_ticks"),
+        bytes_out_per_s: rate("bytes"),
+        frames_out_per_s: rate("frames"),
+        frames_skipped_per_s: rate("frames_skipped"),
+        resumes_per_s: rate("resumes"),
+        closes_per_s: (closes_now - closes_then).max(0.0) / secs,
+        closes_total: after.closes.iter().map(|(&code, &n)| (code, n as u64)).collect(),
+    }
+}
+
+/// The newest samples, shared by the sampler and `/stats`.
+#[derive(Debug, Default)]
+pub struct StatsHistory {
+    samples: Mutex<VecDeque<Sample>>,
+    tick_rate: u8,
+}
+
+/// The `/stats` answer.
+#[derive(Debug, Serialize)]
+pub struct StatsReply {
+    /// Milliseconds between samples.
+    pub period_ms: u64,
+    /// The server's tick rate (per room), for scale.
+    pub tick_rate: u8,
+    /// Samples newer than the `since` asked for, oldest first.
+    pub samples: Vec<Sample>,
+}
+
+impl StatsHistory {
+    fn push(&self, sample: Sample) {
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if samples.len() == HISTORY_LEN {
+            samples.pop_front();
+        }
+        samples.push_back(sample);
+    }
+
+    /// The server's tick rate.
+    pub fn tick_rate(&self) -> u8 {
+        self.tick_rate
+    }
+
+    /// Samples with `seq > since`, oldest first.
+    pub fn since(&self, since: Option<u64>) -> Vec<Sample> {
+        let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        samples.iter().filter(|s| since.is_none_or(|since| s.seq > since)).cloned().collect()
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts the sampler on the server's task tracker; it stops when the server shuts down.
+pub fn start(ctx: &Arc<ServerContext>) -> Arc<StatsHistory> {
+    let history =
+        Arc::new(StatsHistory { tick_rate: ctx.config.tick_rate, ..StatsHistory::default() });
+    let task_history = history.clone();
+    let task_ctx = ctx.clone();
+    ctx.tasks.spawn(async move {
+        let mut interval = tokio::time::interval(SAMPLE_PERIOD);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut previous: Option<(Instant, Scrape)> = None;
+        let mut seq = 0;
+        loop {
+            tokio::select! {
+                _ = crate::connection::shutdown_signal(&task_ctx) => break,
+                _ = interval.tick() => {}
+            }
+            let now = Instant::now();
+            let scrape = Scrape::from_series(&parse_exposition(&task_ctx.metrics.render()));
+            if let Some((then, before)) = &previous {
+                seq += 1;
+                task_history.push(sample(seq, before, &scrape, now - *then, unix_ms()));
+            }
+            previous = Some((now, scrape));
+        }
+    });
+    history
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Initiator, Metrics};
+    use tickwire_shared::Role;
+
+    #[test]
+    fn lines_with_labels_escapes_and_infinities_parse() {
+        let series = parse_exposition(
+            "# HELP x y\nplain 3\nwith{a=\"1\",b=\"q\\\"uote\"} 2.5\nbucket{le=\"+Inf\"} 7\nhist_bucket{le=\"5e-5\"} 1\nbroken{a=1} 2\n",
+        );
+        assert_eq!(series.len(), 4);
+        assert_eq!(series[0], Series { name: "plain".into(), labels: vec![], value: 3.0 });
+        assert_eq!(
+            series[1].labels,
+            vec![("a".into(), "1".into()), ("b".into(), "q\"uote".into())]
+        );
+        assert_eq!(series[3].label("le"), Some("5e-5"));
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_the_window() {
+        let before = [(1.0, 10.0), (2.0, 10.0), (4.0, 10.0), (f64::INFINITY, 10.0)];
+        // In the window: 50 observations in (1, 2], 50 in (2, 4].
+        let after = [(1.0, 10.0), (2.0, 60.0), (4.0, 110.0), (f64::INFINITY, 110.0)];
+        assert_eq!(quantile(&before, &after, 0.5), Some(2.0));
+        assert_eq!(quantile(&before, &after, 0.25), Some(1.5));
+        assert_eq!(quantile(&before, &after, 0.99), Some(2.0 + 2.0 * 0.98));
+        assert_eq!(quantile(&after, &after, 0.5), None, "no ticks in the window");
+        let overflow = [(1.0, 0.0), (f64::INFINITY, 5.0)];
+        assert_eq!(quantile(&[], &overflow, 0.5), Some(1.0), "+Inf reports the last bound");
+    }
+
+    #[test]
+    fn a_sample_is_the_difference_of_two_scrapes_of_real_metrics() {
+        let metrics = Metrics::new();
+        let scrape = |m: &Metrics| Scrape::from_series(&parse_exposition(&m.render()));
+        let before = scrape(&metrics);
+        metrics.clients_of(Role::Player).inc_by(3);
+        metrics.clients_of(Role::Spectator).inc();
+        metrics.rooms.set(2);
+        metrics.bytes_sent.inc_by(4000);
+        metrics.frames_sent.inc_by(60);
+        metrics.late_ticks.inc();
+        metrics.closed(1000, Initiator::Client);
+        metrics.closed(1008, Initiator::Server);
+        metrics.closed(1008, Initiator::Client);
+        for _ in 0..99 {
+            metrics.tick_duration.observe(0.000_3);
+        }
+        metrics.tick_duration.observe(0.02);
+        let after = scrape(&metrics);
+        let s = sample(1, &before, &after, Duration::from_secs(2), 0);
+        assert_eq!(s.clients, Clients { players: 3, spectators: 1, controllers: 0 });
+        assert_eq!(s.rooms, 2);
+        assert_eq!(s.bytes_out_per_s, 2000.0);
+        assert_eq!(s.frames_out_per_s, 30.0);
+        assert_eq!(s.late_ticks_per_s, 0.5);
+        assert_eq!(s.ticks_per_s, 50.0);
+        assert_eq!(s.closes_per_s, 1.5);
+        assert_eq!(s.closes_total, BTreeMap::from([(1000, 1), (1008, 2)]));
+        let p50 = s.tick_p50_ms.expect("ticks ran");
+        assert!((0.2..=0.4).contains(&p50), "p50 {p50} ms");
+        let p99 = s.tick_p99_ms.expect("ticks ran");
+        assert!(p99 <= 0.4 + 1e-9, "99 of 100 ticks were 0.3 ms: p99 {p99} ms");
+    }
+
+    #[test]
+    fn history_is_bounded_and_filtered_by_seq() {
+        let history = StatsHistory::default();
+        let blank = sample(0, &Scrape::default(), &Scrape::default(), SAMPLE_PERIOD, 0);
+        for seq in 1..=(HISTORY_LEN as u64 + 5) {
+            history.push(Sample { seq, ..blank.clone() });
+        }
+        let all = history.since(None);
+        assert_eq!(all.len(), HISTORY_LEN);
+        assert_eq!(all[0].seq, 6);
+        let newest: Vec<u64> =
+            history.since(Some(HISTORY_LEN as u64 + 3)).iter().map(|s| s.seq).collect();
+        assert_eq!(newest, vec![HISTORY_LEN as u64 + 4, HISTORY_LEN as u64 + 5]);
+    }
+}

@@ -1,0 +1,427 @@
+//! The browser client: the game at `/`, the dashboard at `/dashboard`, and their scripts and
+//! styles under `/assets/<version>/`.
+//!
+//! The files of `client-web/` are embedded into the binary at compile time, so the server
+//! alone serves the game; `--web-root DIR` reads them from disk instead while developing
+//! (every request reads the file again, so an edit shows on reload).
+//!
+//! Caching: HTML pages are revalidated on every load (`no-cache` with an `ETag`, answered
+//! `304` when unchanged). Every other file is served under `/assets/<version>/`, where
+//! `<version>` is a hash of all embedded files: the pages name their assets through the
+//! `/@assets/` prefix, which is rewritten to the current version as they are served, so a
+//! browser caches assets for a year (`immutable`) and a new build changes every asset URL.
+//! From disk the version is `dev` and nothing is cached.
+//!
+//! Compression: text files above [`COMPRESS_MIN_BYTES`] are gzipped once, on first request,
+//! and kept; the gzip copy is served to clients that accept it when it saves at least a tenth.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rust_embed::RustEmbed;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Component, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// Files smaller than this are not worth compressing (a gzip header and trailer are ~20 bytes,
+/// and a small response fits one TCP segment either way).
+pub const COMPRESS_MIN_BYTES: usize = 1024;
+
+/// The prefix pages use for their assets; rewritten to `/assets/<version>/` when served.
+const ASSET_PLACEHOLDER: &str = "/@assets/";
+
+/// One year, the longest lifetime caches honour; asset URLs change with every build.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The served part of `client-web/`. The globs mirror [`is_servable`].
+#[derive(RustEmbed)]
+#[folder = "../client-web/"]
+#[include = "*.html"]
+#[include = "favicon.svg"]
+#[include = "css/*"]
+#[include = "js/*"]
+#[include = "vendor/**/*.js"]
+#[include = "vendor/**/*.css"]
+#[include = "sdk/index.js"]
+#[include = "sdk/src/*"]
+#[exclude = "node_modules/*"]
+#[exclude = "*/node_modules/*"]
+struct Embedded;
+
+/// Whether `path` (relative, `/`-separated) is part of the web client. Tests, tooling and
+/// `node_modules/` under `client-web/` are never served, from the binary or from disk.
+pub fn is_servable(path: &str) -> bool {
+    if path
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with('.'))
+    {
+        return false;
+    }
+    let top_level = !path.contains('/');
+    (top_level && (path.ends_with(".html") || path == "favicon.svg"))
+        || path.strip_prefix("css/").is_some_and(|rest| !rest.contains('/'))
+        || path.strip_prefix("js/").is_some_and(|rest| !rest.contains('/'))
+        || (path.starts_with("vendor/") && (path.ends_with(".js") || path.ends_with(".css")))
+        || path == "sdk/index.js"
+        || path.strip_prefix("sdk/src/").is_some_and(|rest| !rest.contains('/'))
+}
+
+/// The content type of a file, by extension; `None` for types the client does not use.
+pub fn content_type(path: &str) -> Option<&'static str> {
+    let ext = path.rsplit_once('.').map(|(_, ext)| ext)?;
+    Some(match ext {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "json" => "application/json",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "woff2" => "font/woff2",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        _ => return None,
+    })
+}
+
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.starts_with("image/svg")
+        || content_type == "application/json"
+}
+
+/// One file, ready to serve.
+#[derive(Debug)]
+struct Asset {
+    body: Bytes,
+    content_type: &'static str,
+    etag: HeaderValue,
+    /// Computed on first request: `Some` when gzip pays for this file.
+    gzip: OnceLock<Option<Bytes>>,
+}
+
+impl Asset {
+    fn new(body: Bytes, content_type: &'static str, etag: String) -> Asset {
+        let etag = HeaderValue::from_str(&format!("\"{etag}\""))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        Asset { body, content_type, etag, gzip: OnceLock::new() }
+    }
+
+    fn gzipped(&self) -> Option<&Bytes> {
+        self.gzip
+            .get_or_init(|| {
+                if self.body.len() < COMPRESS_MIN_BYTES || !compressible(self.content_type) {
+                    return None;
+                }
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                encoder.write_all(&self.body).ok()?;
+                let packed = encoder.finish().ok()?;
+                (packed.len() < self.body.len() - self.body.len() / 10).then(|| packed.into())
+            })
+            .as_ref()
+    }
+}
+
+/// Where files come from.
+#[derive(Debug)]
+enum Source {
+    /// Compiled in; assets by path, each built on first request.
+    Embedded(HashMap<String, OnceLock<Arc<Asset>>>),
+    /// Read from this directory on every request (`--web-root`).
+    Disk(PathBuf),
+}
+
+/// The web client's files and their version.
+#[derive(Debug)]
+pub struct WebAssets {
+    source: Source,
+    version: String,
+}
+
+/// A short, stable hex digest (FNV-1a, 64 bits) for ETags of files read from disk.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl WebAssets {
+    /// The files compiled into this binary.
+    pub fn embedded() -> WebAssets {
+        let mut files: Vec<String> = Embedded::iter().map(|p| p.into_owned()).collect();
+        files.sort();
+        // The version covers every file's content hash, so any change makes new asset URLs.
+        let mut digest = Vec::with_capacity(files.len() * 40);
+        for path in &files {
+            digest.extend_from_slice(path.as_bytes());
+            if let Some(file) = Embedded::get(path) {
+                digest.extend_from_slice(&file.metadata.sha256_hash());
+            }
+        }
+        let version = format!("{:016x}", fnv1a(&digest))[..12].to_string();
+        let source =
+            Source::Embedded(files.into_iter().map(|path| (path, OnceLock::new())).collect());
+        WebAssets { source, version }
+    }
+
+    /// Files read from `root` on each request, never cached by browsers.
+    pub fn from_disk(root: PathBuf) -> WebAssets {
+        WebAssets { source: Source::Disk(root), version: "dev".to_string() }
+    }
+
+    /// The asset version in URLs: a content hash, or `dev` when serving from disk.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Paths of the embedded files (empty when serving from disk).
+    pub fn embedded_paths(&self) -> Vec<&str> {
+        match &self.source {
+            Source::Embedded(files) => files.keys().map(String::as_str).collect(),
+            Source::Disk(_) => Vec::new(),
+        }
+    }
+
+    fn load(&self, path: &str) -> Option<Arc<Asset>> {
+        if !is_servable(path) {
+            return None;
+        }
+        let content_type = content_type(path)?;
+        let html = path.ends_with(".html");
+        match &self.source {
+            Source::Embedded(files) => {
+                let slot = files.get(path)?;
+                let asset = slot.get_or_init(|| {
+                    let file = Embedded::get(path).map(|f| f.data.into_owned()).unwrap_or_default();
+                    let hash =
+                        Embedded::get(path).map(|f| f.metadata.sha256_hash()).unwrap_or_default();
+                    let etag: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+                    let body = if html { self.rewrite_html(&file) } else { Bytes::from(file) };
+                    Arc::new(Asset::new(body, content_type, format!("{}-{etag}", self.version)))
+                });
+                Some(asset.clone())
+            }
+            Source::Disk(root) => {
+                let relative: PathBuf = path.split('/').collect();
+                if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+                    return None;
+                }
+                let file = std::fs::read(root.join(relative)).ok()?;
+                let etag = format!("dev-{:016x}", fnv1a(&file));
+                let body = if html { self.rewrite_html(&file) } else { Bytes::from(file) };
+                Some(Arc::new(Asset::new(body, content_type, etag)))
+            }
+        }
+    }
+
+    fn rewrite_html(&self, html: &[u8]) -> Bytes {
+        let text = String::from_utf8_lossy(html);
+        Bytes::from(text.replace(ASSET_PLACEHOLDER, &format!("/assets/{}/", self.version)))
+    }
+
+    fn is_dev(&self) -> bool {
+        matches!(self.source, Source::Disk(_))
+    }
+}
+
+/// Whether the request's `Accept-Encoding` allows gzip (a `q=0` refuses it).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// Whether `If-None-Match` names this ETag (or `*`).
+fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Some(wanted) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let etag = etag.to_str().unwrap_or("");
+    wanted.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+fn serve(
+    assets: &WebAssets,
+    path: &str,
+    headers: &HeaderMap,
+    cache_control: &'static str,
+) -> Response {
+    let Some(asset) = assets.load(path) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("not found: /{path} is not part of the web client\n"),
+        )
+            .into_response();
+    };
+    let cache_control = if assets.is_dev() { "no-cache" } else { cache_control };
+    let mut response = if not_modified(headers, &asset.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match asset.gzipped().filter(|_| accepts_gzip(headers)) {
+            Some(packed) => {
+                let mut response = Response::new(Body::from(packed.clone()));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                response
+            }
+            None => Response::new(Body::from(asset.body.clone())),
+        }
+    };
+    let out = response.headers_mut();
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    out.insert(header::ETAG, asset.etag.clone());
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if asset.content_type.starts_with("text/html") {
+        out.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                 connect-src 'self'; frame-ancestors 'none'",
+            ),
+        );
+        out.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    }
+    response
+}
+
+/// `GET /`: the game.
+pub async fn index(State(assets): State<Arc<WebAssets>>, headers: HeaderMap) -> Response {
+    serve(&assets, "index.html", &headers, "no-cache")
+}
+
+/// `GET /dashboard`: the operator dashboard.
+pub async fn dashboard(State(assets): State<Arc<WebAssets>>, headers: HeaderMap) -> Response {
+    serve(&assets, "dashboard.html", &headers, "no-cache")
+}
+
+/// `GET /assets/{version}/{*path}`: a script, style or image. The current version is cached
+/// for good; another version (a page loaded before an upgrade) gets today's file, revalidated.
+pub async fn asset(
+    State(assets): State<Arc<WebAssets>>,
+    Path((version, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let cache = if version == assets.version() { IMMUTABLE } else { "no-cache" };
+    serve(&assets, &path, &headers, cache)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_client_is_servable() {
+        for path in [
+            "index.html",
+            "favicon.svg",
+            "css/game.css",
+            "js/app.js",
+            "sdk/index.js",
+            "sdk/src/codec.js",
+            "vendor/uplot/uPlot.esm.js",
+        ] {
+            assert!(is_servable(path), "{path}");
+        }
+        for path in [
+            "package.json",
+            "node_modules/x/index.js",
+            "sdk/test/codec.test.js",
+            "sdk/package.json",
+            "vendor/uplot/LICENSE",
+            "vendor/uplot/uPlot.esm.d.ts",
+            "../Cargo.toml",
+            "js/../../secret",
+            "js//app.js",
+            ".git/config",
+            "test/e2e.mjs",
+        ] {
+            assert!(!is_servable(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn every_embedded_file_is_servable_and_typed() {
+        let assets = WebAssets::embedded();
+        let paths = assets.embedded_paths();
+        for page in ["index.html", "dashboard.html", "js/app.js", "sdk/index.js"] {
+            assert!(paths.contains(&page), "{page} is not embedded");
+        }
+        for path in paths {
+            assert!(is_servable(path), "{path} is embedded but not servable");
+            assert!(content_type(path).is_some(), "{path} has no content type");
+        }
+    }
+
+    #[test]
+    fn pages_name_their_assets_by_version() {
+        let assets = WebAssets::embedded();
+        let page = assets.load("index.html").expect("index.html");
+        let text = std::str::from_utf8(&page.body).expect("utf-8");
+        assert!(!text.contains(ASSET_PLACEHOLDER));
+        assert!(text.contains(&format!("/assets/{}/", assets.version())));
+    }
+
+    #[test]
+    fn large_text_is_gzipped_once_and_small_files_are_not() {
+        let big = Asset::new(
+            Bytes::from("let x = 1;\n".repeat(500)),
+            "text/javascript; charset=utf-8",
+            "a".into(),
+        );
+        let packed = big.gzipped().expect("compresses").clone();
+        assert!(packed.len() < big.body.len() / 4);
+        let mut decoder = flate2::read::GzDecoder::new(&packed[..]);
+        let mut round = String::new();
+        std::io::Read::read_to_string(&mut decoder, &mut round).expect("valid gzip");
+        assert_eq!(round.as_bytes(), &big.body[..]);
+        let small = Asset::new(Bytes::from_static(b"tiny"), "text/css; charset=utf-8", "b".into());
+        assert!(small.gzipped().is_none());
+        let png = Asset::new(Bytes::from(vec![0u8; 4096]), "image/png", "c".into());
+        assert!(png.gzipped().is_none(), "binary formats are already compressed");
+    }
+
+    #[test]
+    fn accept_encoding_and_if_none_match_are_parsed() {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0.8"));
+        assert!(accepts_gzip(&h));
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, br"));
+        assert!(!accepts_gzip(&h));
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        assert!(!accepts_gzip(&h));
+        let etag = HeaderValue::from_static("\"v1-abc\"");
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"old\", W/\"v1-abc\""));
+        assert!(not_modified(&h, &etag));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"old\""));
+        assert!(!not_modified(&h, &etag));
+    }
+
+    #[test]
+    fn disk_mode_refuses_escapes() {
+        let root = std::env::temp_dir().join(format!("tickwire-web-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("js")).expect("mkdir");
+        std::fs::write(root.join("js/app.js"), "export {};\n").expect("write");
+        let assets = WebAssets::from_disk(root.clone());
+        assert_eq!(assets.version(), "dev");
+        assert_eq!(&assets.load("js/app.js").expect("served").body[..], b"export {};\n");
+        assert!(assets.load("js/../js/app.js").is_none());
+        assert!(assets.load("js/missing.js").is_none());
+        let _ = std::fs::remove_dir_all(root);
+    }
+}

@@ -1,0 +1,125 @@
+//! Signed join tokens: with `--join-secret` (HS256) or `--join-public-key` (EdDSA) an upgrade
+//! without a good token gets 401 and a reason; a good one joins under the token's name, in the
+//! room and role it pins.
+
+mod support;
+
+use support::*;
+use tickwire_server::auth::{JoinClaims, MintKey, mint, unix_now};
+use tickwire_shared::{EventKind, KickReason, Role};
+
+fn claims(name: &str, room: Option<&str>, role: Option<&str>, ttl: i64) -> JoinClaims {
+    JoinClaims {
+        sub: name.into(),
+        exp: (unix_now() as i64 + ttl) as u64,
+        nbf: None,
+        room: room.map(Into::into),
+        role: role.map(Into::into),
+    }
+}
+
+fn hs256(claims: &JoinClaims, secret: &str) -> String {
+    mint(claims, &MintKey::Secret(secret.into())).unwrap()
+}
+
+fn upgrade_request(query: &str, extra: &str) -> String {
+    format!(
+        "GET /ws{query} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: tickwire.v1\r\n{extra}\r\n"
+    )
+}
+
+async fn secret_server() -> TestServer {
+    let mut config = test_config();
+    config.join_secret = Some("s3cret".parse().unwrap());
+    TestServer::start(config).await
+}
+
+#[tokio::test]
+async fn missing_forged_and_expired_tokens_get_401_with_the_reason() {
+    let server = secret_server().await;
+    let cases = [
+        (String::new(), "a join token is required"),
+        (
+            format!("?token={}", hs256(&claims("ada", None, None, 60), "guess")),
+            "signature is invalid",
+        ),
+        (format!("?token={}", hs256(&claims("ada", None, None, -300), "s3cret")), "expired"),
+        ("?token=not.a.token".to_string(), "malformed"),
+    ];
+    for (query, why) in cases {
+        let (status, head, body) = http_request(server.addr, &upgrade_request(&query, "")).await;
+        assert_eq!(status, 401, "{query}: {head}");
+        assert!(body.contains(why), "{query}: {body}");
+        assert!(head.to_lowercase().contains("www-authenticate: bearer"), "{head}");
+    }
+    // A bearer header that is not the server's either.
+    let bearer =
+        format!("Authorization: Bearer {}\r\n", hs256(&claims("ada", None, None, 60), "nope"));
+    assert_eq!(http_request(server.addr, &upgrade_request("", &bearer)).await.0, 401);
+    assert!(server.metric("tickwire_refused_total{reason=\"auth\"}").await >= 5.0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_good_token_joins_under_its_name_and_pins_room_and_role() {
+    let server = secret_server().await;
+    let base = server.ws_url();
+    let token = hs256(&claims("ada", Some("vip"), Some("player"), 60), "s3cret");
+    let watcher_token = hs256(&claims("watcher", Some("vip"), None, 60), "s3cret");
+    let mut watcher = Client::join(
+        &format!("{base}?token={watcher_token}"),
+        hello_in(Role::Spectator, "w", "vip"),
+    )
+    .await;
+    // The Hello says "mallory": the token's name wins.
+    let ada =
+        Client::join(&format!("{base}?token={token}"), hello_in(Role::Player, "mallory", "vip"))
+            .await;
+    let joined = watcher
+        .wait_event(
+            |e| matches!(e, EventKind::Joined { player, .. } if *player == ada.welcome.player_id),
+        )
+        .await;
+    let EventKind::Joined { name, .. } = joined.kind else { unreachable!() };
+    assert_eq!(name.as_str(), "ada");
+
+    // Another room, or another role, than the token pins: refused with the reason.
+    let ws = open(&format!("{base}?token={token}")).await;
+    let refused = try_join(ws, hello_in(Role::Player, "ada", "other")).await.unwrap_err();
+    refused.assert_is(1008, Some(KickReason::BadHello), "for room vip only");
+    let ws = open(&format!("{base}?token={token}")).await;
+    let refused = try_join(ws, hello_in(Role::Spectator, "ada", "vip")).await.unwrap_err();
+    refused.assert_is(1008, Some(KickReason::BadHello), "joins as a Player only");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn eddsa_tokens_verify_with_the_public_key_only() {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let dir = std::env::temp_dir().join(format!("tickwire-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let public = dir.join("join.pub.pem");
+    std::fs::write(&public, pair.public_key_pem()).unwrap();
+    let mut config = test_config();
+    config.join_public_key = Some(public);
+    let server = TestServer::start(config).await;
+
+    let signed = mint(
+        &claims("pico", None, Some("controller"), 3600),
+        &MintKey::Ed25519Pem(pair.serialize_pem().into_bytes()),
+    )
+    .unwrap();
+    let url = format!("{}?token={signed}", server.ws_url());
+    let controller = Client::join(&url, hello(Role::Controller, "x")).await;
+    assert_eq!(controller.welcome.role, Role::Controller);
+    // An HS256 token, even well formed, is not one the server checks with a public key.
+    let hs = hs256(&claims("pico", None, None, 60), "whatever");
+    let (status, _, body) =
+        http_request(server.addr, &upgrade_request(&format!("?token={hs}"), "")).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("signature is invalid"), "{body}");
+    server.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,78 @@
+//! Behind a proxy: `X-Forwarded-For` and `Forwarded` are believed from `--trusted-proxies`
+//! only, and then the per-address session cap counts the client they name, not the proxy.
+
+mod support;
+
+use std::net::SocketAddr;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An upgrade of `/ws` carrying `forwarding` (a header line or ""); the status, and the
+/// connection kept open so its session stays counted.
+async fn upgrade(addr: SocketAddr, forwarding: &str) -> (u16, TcpStream) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: tickwire.v1\r\n{forwarding}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await.unwrap().unwrap();
+        assert_eq!(n, 1, "the server answered: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    let status = String::from_utf8_lossy(&head)[9..12].parse().unwrap();
+    (status, stream)
+}
+
+fn xff(ip: &str) -> String {
+    format!("X-Forwarded-For: 1.2.3.4, {ip}\r\n")
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_s_clients_are_capped_each_by_their_own_address() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 2;
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let server = TestServer::start(config).await;
+    let mut open = Vec::new();
+    // Three clients behind the same proxy address: each has its own cap.
+    for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let (status, stream) = upgrade(server.addr, &xff(ip)).await;
+        assert_eq!(status, 101, "{ip}");
+        open.push(stream);
+    }
+    // One client's third session is over its cap of 2, whatever it claimed before the proxy.
+    for _ in 0..2 {
+        let (status, stream) = upgrade(server.addr, &xff("203.0.113.7")).await;
+        assert_eq!(status, 101);
+        open.push(stream);
+    }
+    assert_eq!(upgrade(server.addr, &xff("203.0.113.7")).await.0, 429);
+    // The RFC 7239 header names the same client.
+    let forwarded = "Forwarded: for=\"203.0.113.7:5555\";proto=https\r\n";
+    assert_eq!(upgrade(server.addr, forwarded).await.0, 429);
+    let forwarded = "Forwarded: for=\"[2001:db8::9]\"\r\n";
+    assert_eq!(upgrade(server.addr, forwarded).await.0, 101);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn forwarding_headers_from_anyone_else_are_ignored() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 2;
+    let server = TestServer::start(config).await;
+    let mut open = Vec::new();
+    for ip in ["198.51.100.1", "198.51.100.2"] {
+        let (status, stream) = upgrade(server.addr, &xff(ip)).await;
+        assert_eq!(status, 101);
+        open.push(stream);
+    }
+    // Claiming a third address does not escape the cap of the real one (127.0.0.1).
+    assert_eq!(upgrade(server.addr, &xff("198.51.100.3")).await.0, 429);
+    server.shutdown().await;
+}

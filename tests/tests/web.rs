@@ -1,0 +1,190 @@
+//! The web client's routes on a real server: the game and dashboard pages, versioned assets
+//! with their caching and compression, `--web-root`, `/stats`, and the invite QR code.
+
+mod support;
+
+use support::{TestServer, http_request, test_config};
+
+/// A GET with extra header lines (each ending in `\r\n`).
+async fn get(server: &TestServer, path: &str, headers: &str) -> (u16, String, String) {
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n");
+    http_request(server.addr, &request).await
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// The asset URL prefix the page uses, e.g. `/assets/0123abcd4567/`.
+fn asset_prefix(page: &str) -> String {
+    let start = page.find("/assets/").expect("the page names its assets");
+    let end = start + page[start + 8..].find('/').expect("versioned") + 9;
+    page[start..end].to_string()
+}
+
+#[tokio::test]
+async fn the_game_page_is_served_and_revalidated() {
+    let server = TestServer::start(test_config()).await;
+    let (status, head, body) = get(&server, "/", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"));
+    assert!(
+        header(&head, "content-security-policy")
+            .is_some_and(|csp| csp.contains("default-src 'self'"))
+    );
+    assert!(body.contains("tickwire arena"));
+    assert!(!body.contains("/@assets/"), "placeholders are rewritten");
+    let prefix = asset_prefix(&body);
+    assert!(body.contains(&format!("{prefix}js/app.js")));
+
+    let etag = header(&head, "etag").expect("an ETag").to_string();
+    let (status, head, body) = get(&server, "/", &format!("If-None-Match: {etag}\r\n")).await;
+    assert_eq!(status, 304);
+    assert!(body.is_empty());
+    assert_eq!(header(&head, "etag"), Some(etag.as_str()));
+
+    let (status, _, body) = get(&server, "/dashboard", "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("tickwire dashboard"));
+    let (status, _, body) =
+        http_request(server.addr, "HEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 200);
+    assert!(body.is_empty(), "HEAD has no body");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn assets_are_immutable_typed_and_gzipped_when_accepted() {
+    let server = TestServer::start(test_config()).await;
+    let (_, _, page) = get(&server, "/", "").await;
+    let prefix = asset_prefix(&page);
+
+    let (status, head, plain) = get(&server, &format!("{prefix}sdk/src/messages.js"), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(header(&head, "cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(header(&head, "content-encoding"), None);
+    assert!(plain.contains("export function decodeServerMessage"));
+
+    let (status, head, _) =
+        get(&server, &format!("{prefix}sdk/src/messages.js"), "Accept-Encoding: gzip, br\r\n")
+            .await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&head, "vary"), Some("Accept-Encoding"));
+    let packed: usize =
+        header(&head, "content-length").and_then(|n| n.parse().ok()).expect("length");
+    assert!(packed * 2 < plain.len(), "gzip {packed} bytes vs {} plain", plain.len());
+
+    let (_, head, _) = get(&server, &format!("{prefix}css/game.css"), "").await;
+    assert_eq!(header(&head, "content-type"), Some("text/css; charset=utf-8"));
+    let (_, head, _) = get(&server, &format!("{prefix}favicon.svg"), "").await;
+    assert_eq!(header(&head, "content-type"), Some("image/svg+xml"));
+
+    // A page from before an upgrade names an old version: today's file, not cached for good.
+    let (status, head, _) = get(&server, "/assets/0000oldbuild/js/app.js", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"));
+
+    for path in [
+        "package.json",
+        "sdk/package.json",
+        "sdk/test/codec.test.js",
+        "node_modules/x.js",
+        "js/missing.js",
+    ] {
+        let (status, _, body) = get(&server, &format!("{prefix}{path}"), "").await;
+        assert_eq!(status, 404, "{path}");
+        assert!(body.contains("not part of the web client"), "{path}: {body}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn web_root_serves_from_disk_uncached() {
+    let root = std::env::temp_dir().join(format!("tickwire-web-root-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("js")).unwrap();
+    std::fs::write(root.join("index.html"), "<script src=\"/@assets/js/app.js\"></script>dev page")
+        .unwrap();
+    std::fs::write(root.join("js/app.js"), "console.log('v1');").unwrap();
+    let mut config = test_config();
+    config.web_root = Some(root.clone());
+    let server = TestServer::start(config).await;
+    let (status, head, body) = get(&server, "/", "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("/assets/dev/js/app.js") && body.contains("dev page"));
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"));
+    let (_, head, body) = get(&server, "/assets/dev/js/app.js", "").await;
+    assert_eq!(body, "console.log('v1');");
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"));
+    std::fs::write(root.join("js/app.js"), "console.log('v2');").unwrap();
+    let (_, _, body) = get(&server, "/assets/dev/js/app.js", "").await;
+    assert_eq!(body, "console.log('v2');", "an edit shows on the next request");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[tokio::test]
+async fn stats_sample_every_second_and_filter_by_seq() {
+    let server = TestServer::start(test_config()).await;
+    let mut samples = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (status, head, body) = get(&server, "/stats", "").await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&head, "content-type"), Some("application/json"));
+        let reply: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(reply["period_ms"], 1000);
+        assert_eq!(reply["tick_rate"], 30);
+        samples = reply["samples"].as_array().cloned().unwrap_or_default();
+        if samples.len() >= 2 {
+            break;
+        }
+    }
+    assert!(samples.len() >= 2, "two samples within five seconds");
+    let first = &samples[0];
+    for key in [
+        "clients",
+        "rooms",
+        "tick_p50_ms",
+        "tick_p99_ms",
+        "late_ticks_per_s",
+        "bytes_out_per_s",
+        "frames_skipped_per_s",
+        "closes_total",
+    ] {
+        assert!(first.get(key).is_some(), "sample has {key}");
+    }
+    let seq = first["seq"].as_u64().unwrap();
+    let (_, _, body) = get(&server, &format!("/stats?since={seq}"), "").await;
+    let newer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(newer["samples"].as_array().unwrap().iter().all(|s| s["seq"].as_u64().unwrap() > seq));
+    let (status, _, _) = get(&server, "/stats?since=banana", "").await;
+    assert_eq!(status, 400);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn invites_are_links_and_qr_codes_and_bad_rooms_are_refused() {
+    let mut config = test_config();
+    config.public_url = Some("https://play.example.com".into());
+    let server = TestServer::start(config).await;
+    let (status, _, body) = get(&server, "/invite?room=arena-1&spectate=1", "").await;
+    assert_eq!(status, 200);
+    let invite: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(invite["url"], "https://play.example.com/?room=arena-1&spectate=1");
+    assert_eq!(invite["reachable_from_lan"], true);
+    let (status, head, body) = get(&server, "/invite.svg?room=arena-1", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "content-type"), Some("image/svg+xml"));
+    assert!(body.contains("<svg") && body.contains("<path"));
+    let (status, _, body) = get(&server, "/invite.svg?room=no%20spaces", "").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("1 to 16 characters"));
+    server.shutdown().await;
+}

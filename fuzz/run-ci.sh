@@ -5,8 +5,13 @@
 # to reproduce it.
 #
 # Usage: fuzz/run-ci.sh [SECONDS_PER_TARGET] (default 45). FUZZ_JOBS targets run at once
-# (default 2, one per core). Installs what it needs: a nightly toolchain and cargo-fuzz.
-# New inputs go to a scratch directory, never into the committed corpus.
+# (default 2, one per core). FUZZ_TARGETS="a b" runs only those. New inputs go to a scratch
+# directory, never into the committed corpus.
+#
+# Installs what it needs: the pinned nightly toolchain. It builds with the flags
+# `cargo fuzz build -a -s leak` passes (cargo-fuzz 0.13, src/project.rs), into the same
+# directory, so `cargo +nightly fuzz run -a -s leak <target>` reuses this build; cargo-fuzz
+# itself is not needed here (building it takes longer than building the targets).
 #
 # LeakSanitizer rather than cargo-fuzz's default AddressSanitizer: the code under test is safe
 # Rust (`forbid(unsafe_code)` in shared and client-embedded, no `unsafe` in the server), so
@@ -17,11 +22,12 @@ cd "$(dirname "$0")"
 
 seconds="${1:-45}"
 jobs="${FUZZ_JOBS:-2}"
-toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+# Pinned, so that a new nightly cannot break CI on its own; bump it deliberately.
+toolchain="${FUZZ_TOOLCHAIN:-nightly-2026-10-30}"
 sanitizer="${FUZZ_SANITIZER:-leak}"
 
 # Longest input per target: a client message is at most 256 bytes, a URL short; structured
-# inputs need room for worlds and streams.
+# inputs need room for worlds, streams and tokens.
 max_len() {
     case "$1" in
         client_message | hello) echo 512 ;;
@@ -30,18 +36,36 @@ max_len() {
     esac
 }
 
+start=$(date +%s)
 if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
     rustup toolchain install "$toolchain" --profile minimal
 fi
-if ! command -v cargo-fuzz >/dev/null; then
-    cargo install cargo-fuzz --locked --version '^0.13'
+echo "fuzz: $(rustup run "$toolchain" rustc --version) ready in $(($(date +%s) - start)) s"
+
+host=$(rustup run "$toolchain" rustc -vV | sed -n 's/^host: //p')
+flags=(
+    -Cpasses=sancov-module
+    -Cllvm-args=-sanitizer-coverage-level=4
+    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters
+    -Cllvm-args=-sanitizer-coverage-pc-table
+    -Cllvm-args=-sanitizer-coverage-trace-compares
+    --cfg fuzzing
+    -Cllvm-args=-simplifycfg-branch-fold-threshold=0
+    "-Zsanitizer=$sanitizer"
+    -Cllvm-args=-sanitizer-coverage-stack-depth
+    -Cdebug-assertions
+    -Ccodegen-units=1
+)
+build_start=$(date +%s)
+RUSTFLAGS="${flags[*]}" cargo "+$toolchain" build --manifest-path Cargo.toml --target "$host" \
+    --release --config 'profile.release.debug="line-tables-only"' --bins --locked
+targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^tickwire-fuzz$')
+if [[ -n "${FUZZ_TARGETS:-}" ]]; then
+    targets="$FUZZ_TARGETS"
 fi
+echo "fuzz: built $(wc -w <<<"$targets") targets in $(($(date +%s) - build_start)) s"
 
-start=$(date +%s)
-cargo "+$toolchain" fuzz build --debug-assertions --sanitizer "$sanitizer"
-echo "fuzz: built $(cargo "+$toolchain" fuzz list | wc -l) targets in $(($(date +%s) - start)) s"
-
-bin_dir="target/$(rustc "+$toolchain" -vV | sed -n 's/^host: //p')/release"
+bin_dir="target/$host/release"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
@@ -66,13 +90,13 @@ run_target() {
         local artifact
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
         if [[ -n "$artifact" ]]; then
-            echo "fuzz: reproduce with: cargo +$toolchain fuzz run -a -s $sanitizer $target fuzz/$artifact"
+            echo "fuzz: reproduce with: cargo +nightly fuzz run -a -s $sanitizer $target fuzz/$artifact"
+            echo "fuzz: (or, without cargo-fuzz: fuzz/$bin_dir/$target fuzz/$artifact)"
         fi
         return 1
     fi
 }
 
-targets=$(cargo "+$toolchain" fuzz list)
 failed=0
 running=0
 for target in $targets; do

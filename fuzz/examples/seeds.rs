@@ -7,10 +7,12 @@
 //! `cargo +nightly run --example seeds` (from `fuzz/`), then `cargo fuzz cmin <target>`.
 
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use tickwire_client_embedded::ws::handshake::{KEY_LEN, accept_for, key_from_nonce, write_request};
 use tickwire_fuzz::inputs::{
-    ApplyInput, DeframerInput, ResponseInput, RoundtripInput, UpgradeInput,
+    ApplyInput, DeframerInput, ForwardedInput, GuardInput, GuardPiece, ResponseInput,
+    RoundtripInput, TokenInput, UpgradeInput,
 };
 use tickwire_fuzz::worlds::write_bulk;
 use tickwire_fuzz::{Seed, check_seed, server_frame};
@@ -43,10 +45,24 @@ struct Corpus {
 
 impl Corpus {
     fn write(&self, target: &str, name: &str, bytes: &[u8]) {
+        self.write_file(target, &format!("seed-{name}"), bytes);
+    }
+
+    /// The input of a crash the fuzzer found, fixed since: kept so that every run tries it.
+    fn write_regression(&self, target: &str, name: &str, bytes: &[u8]) {
+        self.write_file(target, &format!("regression-{name}"), bytes);
+    }
+
+    fn write_file(&self, target: &str, file: &str, bytes: &[u8]) {
         let dir = self.root.join(target);
         std::fs::create_dir_all(&dir).expect("corpus directory");
-        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("seed written");
+        std::fs::write(dir.join(file), bytes).expect("seed written");
     }
+}
+
+/// A masked client frame, as a [`GuardPiece`] (the writer masks the payload).
+fn client_frame(first: u8, payload: &[u8]) -> GuardPiece {
+    GuardPiece::Frame { first, form: 0, mask: [0x37, 0xfa, 0x21, 0x3d], payload: payload.to_vec() }
 }
 
 fn empty(tick: Tick, round: RoundState) -> World {
@@ -62,12 +78,14 @@ fn main() {
     // Messages, each to the targets that read its direction.
     let vectors: Vec<Vector> = serde_json::from_slice(&read("vectors.json")).expect("vectors.json");
     let mut server_messages = Vec::new();
+    let mut client_messages = Vec::new();
     for v in &vectors {
         let bytes = read(&format!("{}.bin", v.name));
         match v.direction.as_str() {
             "client_to_server" => {
                 corpus.write("client_message", &v.name, &bytes);
                 corpus.write("hello", &v.name, &bytes);
+                client_messages.push(bytes);
             }
             _ => {
                 corpus.write("server_message", &v.name, &bytes);
@@ -212,5 +230,149 @@ fn main() {
         check_seed(&seed, &input);
         corpus.write("upgrade_request", name, &seed);
     }
+    // The regression input of the 64-bit length with its top bit set (the codec read the next
+    // frame as this one's payload; client-embedded's frame.rs and deframer.rs tests).
+    let top_bit = [&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 5][..], b"hello"].concat();
+    let input = DeframerInput {
+        rx_len: 266,
+        msg_len: 256,
+        cuts: vec![],
+        stream: [top_bit, server_frame(true, 2, b"next")].concat(),
+    };
+    let seed = input.write();
+    check_seed(&seed, &input);
+    corpus.write_regression("ws_deframer", "64_bit_length_top_bit", &seed);
+
+    // What clients send the server, below tungstenite: the game's binary messages with
+    // control frames between them, text on the game endpoint, and text on the echo endpoint
+    // split inside characters, invalid, and cut at its end.
+    let mut game: Vec<GuardPiece> = Vec::new();
+    for (i, message) in client_messages.iter().enumerate() {
+        game.push(client_frame(0x82, message));
+        if i % 3 == 0 {
+            game.push(client_frame(0x89, b"ping"));
+        }
+    }
+    let text = "tickwire \u{2713} \u{1f600} \u{fc}mlaut".as_bytes();
+    let (a, rest) = text.split_at(10); // inside the check mark
+    let (b, c) = rest.split_at(6); // inside the emoji
+    let fragments = vec![
+        client_frame(0x01, a),
+        client_frame(0x8a, b""),
+        client_frame(0x00, b),
+        client_frame(0x80, c),
+        client_frame(0x82, &client_messages[0]),
+    ];
+    let invalid =
+        vec![client_frame(0x01, "h\u{e9}llo ".as_bytes()), client_frame(0x80, b"ok\xc0\xafafter")];
+    let cut = vec![client_frame(0x81, &"\u{e9}".as_bytes()[..1])];
+    let close = client_frame(0x88, b"\x03\xe8bye");
+    let guard_seeds = [
+        ("game", 0, [game.clone(), vec![close.clone()]].concat()),
+        ("game_text", 0, [game[..2].to_vec(), vec![client_frame(0x81, b"text")]].concat()),
+        ("echo_fragments", 1, [fragments, vec![close]].concat()),
+        ("echo_invalid", 1, invalid),
+        ("echo_cut_character", 1, cut),
+    ];
+    for (name, policy, pieces) in guard_seeds {
+        let input = GuardInput { policy, read_len: 4096, cuts: vec![3, 9, 40], pieces };
+        let seed = input.write();
+        check_seed(&seed, &input);
+        corpus.write("frame_guard", name, &seed);
+    }
+
+    // Deployments behind proxies, with what clients claim before them.
+    let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+    let forwarded_seeds = [
+        // nginx, `$proxy_add_x_forwarded_for`; the client wrote both headers itself.
+        (
+            "nginx",
+            0,
+            vec![(ip("127.0.0.1"), 32)],
+            ip("203.0.113.9"),
+            vec![(ip("127.0.0.1"), 1)],
+            vec![(0, b"1.2.3.4".to_vec()), (1, b"for=6.6.6.6".to_vec())],
+        ),
+        // Two proxies writing RFC 7239, an IPv6 client.
+        (
+            "forwarded_chain",
+            1,
+            vec![(ip("10.0.0.0"), 8)],
+            ip("2001:db8:cafe::17"),
+            vec![(ip("10.1.2.3"), 4), (ip("10.0.0.1"), 6)],
+            vec![(1, b"for=_hidden;proto=http".to_vec()), (0, b"9.9.9.9".to_vec())],
+        ),
+        // The socket reports the proxy IPv4-mapped; the client is mapped too.
+        (
+            "mapped",
+            2,
+            vec![(ip("10.0.0.0"), 8), (ip("2001:db8::"), 32)],
+            ip("::ffff:198.51.100.7"),
+            vec![(ip("2001:db8::1"), 2), (ip("10.0.0.1"), 0)],
+            vec![],
+        ),
+        // A proxy in the middle that is not trusted: it is the client as far as we know.
+        (
+            "untrusted_middle",
+            0,
+            vec![(ip("192.0.2.7"), 32)],
+            ip("198.51.100.1"),
+            vec![(ip("203.0.113.50"), 0), (ip("192.0.2.7"), 1)],
+            vec![(0, b"unknown, ::1".to_vec())],
+        ),
+    ];
+    for (name, deployment, trusted, client, proxies, sent) in forwarded_seeds {
+        let input = ForwardedInput { deployment, trusted, client, proxies, sent };
+        let seed = input.write();
+        check_seed(&seed, &input);
+        corpus.write("forwarded", name, &seed);
+    }
+
+    // Join tokens: minted right, expired, early, signed otherwise, edited, carried each way.
+    let token = |key: u8, exp: i32, nbf: Option<i32>, edit: (u16, u8, u8), carry: u8| TokenInput {
+        key,
+        sub: "ada".into(),
+        room: Some("lobby".into()),
+        role: Some("player".into()),
+        exp,
+        nbf,
+        edit,
+        carry,
+    };
+    let none = (0, 0, 0);
+    let token_seeds = [
+        ("hs256_query", token(0, 600, None, none, 16)),
+        ("eddsa_bearer", token(1, 600, Some(-10), none, 1)),
+        ("expired", token(0, -3600, None, none, 0)),
+        ("not_yet_valid", token(1, 7200, Some(3600), none, 2)),
+        ("other_key", token(2, 600, None, none, 0)),
+        ("algorithm_confusion", token(5, 600, None, none, 1)),
+        ("unsigned", token(7, 600, None, none, 0)),
+        ("edited_signature", token(1, 600, None, (200, b'A', 1), 0)),
+        ("empty_query_then_bearer", token(0, 600, None, none, 3)),
+        ("bearer_upper_case", token(0, 600, None, none, 9)),
+        (
+            "malformed_claims",
+            TokenInput {
+                sub: " \t ".into(),
+                room: Some("no spaces".into()),
+                role: Some("admin".into()),
+                ..token(0, 600, None, none, 0)
+            },
+        ),
+        (
+            "not_a_token",
+            TokenInput {
+                sub: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEiLCJleHAiOjl9.c2ln".into(),
+                ..token(0x80, 0, None, none, 0)
+            },
+        ),
+    ];
+    for (name, input) in token_seeds {
+        let seed = input.write();
+        check_seed(&seed, &input);
+        corpus.write("join_token", name, &seed);
+    }
+
     println!("seeds written under {}", corpus.root.display());
 }

@@ -21,7 +21,7 @@
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
 //! - [`interest`]: the spatial grid that decides what each player sees.
-//! - [`proxy`]: the client's address behind trusted proxies (`Forwarded`, `X-Forwarded-For`).
+//! - [`proxy`]: the client's address behind trusted proxies (`X-Forwarded-For` or `Forwarded`).
 //! - [`ratelimit`]: token buckets.
 //! - [`tls`]: certificates for `https://` and `wss://`, reloadable.
 //! - [`game`]: the `Game` trait and the arena game.

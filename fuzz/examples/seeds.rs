@@ -203,6 +203,7 @@ fn main() {
         "ws://10.0.0.1:65535/ws",
         "wss://play.example.com/ws",
         "ws://[::1]:80/ws",
+        "ws://192.168.1.20:8080?token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYWQifQ.c2ln",
     ];
     for (i, url) in urls.iter().enumerate() {
         corpus.write("server_url", &format!("{i}"), url.as_bytes());
@@ -212,13 +213,18 @@ fn main() {
     let mut controller = [0u8; 512];
     let key = key_from_nonce(b"sixteen nonce bt");
     let len = write_request("192.168.1.20:8080", "/ws", &key, &mut controller).unwrap();
+    // A controller with a join token in its build-time URL, `ws://host?token=...`.
+    let mut with_token = [0u8; 512];
+    let token_len =
+        write_request("192.168.1.20:8080", "?token=a.b.c", &key, &mut with_token).unwrap();
     let browser = "GET /ws HTTP/1.1\r\nHost: play.example.com\r\nConnection: keep-alive, Upgrade\r\n\
                    Pragma: no-cache\r\nUpgrade: websocket\r\nOrigin: https://play.example.com\r\n\
                    Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
                    Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
                    Sec-WebSocket-Protocol: tickwire.v1\r\n\r\n";
-    let requests: [(&str, u8, &[u8]); 5] = [
+    let requests: [(&str, u8, &[u8]); 6] = [
         ("controller", 0, &controller[..len]),
+        ("controller_token", 0, &with_token[..token_len]),
         ("browser_allowlist", 1, browser.as_bytes()),
         ("browser_shutting_down", 2, browser.as_bytes()),
         ("echo", 4, b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\nSec-WebSocket-Version: 13\r\n\r\n"),

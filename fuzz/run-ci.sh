@@ -63,7 +63,9 @@ targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^tickwire-fuzz
 if [[ -n "${FUZZ_TARGETS:-}" ]]; then
     targets="$FUZZ_TARGETS"
 fi
-echo "fuzz: built $(wc -w <<<"$targets") targets in $(($(date +%s) - build_start)) s"
+# `times`: the CPU time of this script's children so far (the toolchain install and the build).
+build_cpu=$(times | tail -1)
+echo "fuzz: built $(wc -w <<<"$targets") targets in $(($(date +%s) - build_start)) s (CPU so far, user and system: $build_cpu)"
 
 bin_dir="target/$host/release"
 scratch="$(mktemp -d)"

@@ -1,20 +1,36 @@
 //! The server's first-message path, as `connection.rs` runs it on any first binary message:
-//! `peek_hello_version`, then `decode_client`, then `validate_hello` and `clean_name`.
+//! `peek_hello_version`, then `decode_client`, then `validate_hello`, `apply_grant` (what a
+//! join token allows) and `clean_name`.
 //!
 //! Invariants:
 //! - a message whose version `peek_hello_version` reads decodes to a `Hello` of that version
 //!   or fails: never another message (the server's `unreachable!`);
 //! - `validate_hello` accepts exactly matchmaking (`Any`) and room names of 1 to 16 ASCII
 //!   letters, digits, `-`, `_` and `.`, and says why it refuses;
+//! - `apply_grant` refuses exactly a `Hello` asking for another room or role than the token
+//!   pins, saying why, and leaves it unchanged; otherwise it only puts the token's name in;
 //! - `clean_name` keeps the name's characters in order but for control characters and the
 //!   whitespace it trims: no control character, no leading or trailing whitespace, never
 //!   longer, and cleaning twice changes nothing.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tickwire_server::connection::{clean_name, validate_hello};
+use tickwire_server::auth::JoinGrant;
+use tickwire_server::connection::{apply_grant, clean_name, validate_hello};
 use tickwire_shared::codec::{decode_client, peek_hello_version};
-use tickwire_shared::{ClientMessage, RoomRequest};
+use tickwire_shared::{ClientMessage, Name, Role, RoomName, RoomRequest};
+
+/// Grants of join tokens: nothing pinned, a room, a role, both.
+fn grants() -> [JoinGrant; 4] {
+    let name = Name::try_from_str("from token").expect("short");
+    let room = Some(RoomName::truncated("lobby"));
+    [
+        JoinGrant { name, room: None, role: None },
+        JoinGrant { name, room, role: None },
+        JoinGrant { name, room: None, role: Some(Role::Player) },
+        JoinGrant { name, room, role: Some(Role::Controller) },
+    ]
+}
 
 /// `small` is `big` with some characters left out.
 fn is_subsequence(small: &str, big: &str) -> bool {
@@ -43,6 +59,24 @@ fuzz_target!(|bytes: &[u8]| {
         Err(why) => {
             assert!(!valid_room, "refused {:?}: {why}", hello.room);
             assert!(!why.is_empty());
+        }
+    }
+
+    for grant in grants() {
+        let mut granted = hello;
+        let room_ok = grant.room.is_none_or(|room| hello.room == RoomRequest::Named(room));
+        let role_ok = grant.role.is_none_or(|role| hello.role == role);
+        match apply_grant(&mut granted, &grant) {
+            Ok(()) => {
+                assert!(room_ok && role_ok, "{grant:?} let {hello:?} in");
+                let expected = tickwire_shared::Hello { name: grant.name, ..hello };
+                assert_eq!(granted, expected, "only the name is the token's");
+            }
+            Err(why) => {
+                assert!(!(room_ok && role_ok), "{grant:?} refused {hello:?}: {why}");
+                assert!(!why.is_empty());
+                assert_eq!(granted, hello, "a refused Hello is left as it was");
+            }
         }
     }
 

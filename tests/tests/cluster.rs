@@ -15,7 +15,7 @@ use tickwire_server::ServerConfig;
 use tickwire_shared::{EventKind, KickReason, Role};
 
 /// The node TTL of these tests: a dead node is forgotten within it.
-const TTL: Duration = Duration::from_millis(900);
+const TTL: Duration = Duration::from_secs(2);
 
 /// Finds `redis-server`, installing Debian's package when possible; otherwise fails saying
 /// what to install.
@@ -303,6 +303,15 @@ async fn a_named_room_opened_through_one_node_is_joined_through_the_others() {
     assert_eq!(b.metric("tickwire_proxied_sessions").await, 1.0);
     assert_eq!(c.metric("tickwire_proxied_sessions").await, 2.0, "cyd and the spectator");
     assert_eq!(b.metric("tickwire_node_info{node=\"b\"}").await, 1.0, "metrics name their node");
+    assert_eq!(b.metric("tickwire_directory_up").await, 1.0);
+    let listed = b.json("/nodes").await;
+    let local: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n["local"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(local, [("a", false), ("b", true), ("c", false)]);
 
     // Cyd leaves properly through c: the seat ends on a at once.
     let cyd_id = cyd.welcome.player_id;
@@ -352,6 +361,28 @@ async fn concurrent_any_joins_through_three_nodes_never_overfill_a_room() {
         listed.values().map(|(node, _)| node).collect();
     assert!(hosts.len() > 1, "rooms opened on several nodes: {listed:?}");
     drop(sockets);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_open_on_other_nodes_until_every_node_is_at_its_room_limit() {
+    let (_redis, nodes) = fleet(|c| {
+        c.room_capacity = 1;
+        c.max_rooms = 1;
+    })
+    .await;
+    let mut seated = Vec::new();
+    for i in 0..3 {
+        // All through node a: it hosts one room, then the directory opens rooms elsewhere.
+        seated.push(Client::join(&nodes[0].url(), hello(Role::Player, &format!("p{i}"))).await);
+    }
+    let rooms = nodes[2].rooms().await;
+    let hosts: std::collections::BTreeSet<&str> = rooms.values().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(hosts.len(), 3, "one room on each node: {rooms:?}");
+    let refused = try_join(open(&nodes[1].url()).await, hello(Role::Player, "late"))
+        .await
+        .expect_err("the fleet is full");
+    refused.assert_is(1013, Some(KickReason::Full), "room limit");
+    drop(seated);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

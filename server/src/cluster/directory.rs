@@ -39,6 +39,7 @@ macro_rules! script {
 /// a restarted Redis lost them).
 struct Scripts {
     join: Script,
+    release: Script,
     heartbeat: Script,
     sync_room: Script,
     reconcile: Script,
@@ -91,6 +92,8 @@ pub struct Placement {
 pub struct JoinLimits {
     /// Whether this node may host one more room (not draining, below `--max-rooms`).
     pub may_host: bool,
+    /// This node drains: matchmaking places no one in its rooms.
+    pub draining: bool,
     /// Seats for ships per room.
     pub capacity: u16,
     /// Spectators per room.
@@ -201,6 +204,7 @@ impl Directory {
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         let scripts = Scripts {
             join: script!("join.lua"),
+            release: script!("release.lua"),
             heartbeat: script!("heartbeat.lua"),
             sync_room: script!("sync_room.lua"),
             reconcile: script!("reconcile.lua"),
@@ -256,7 +260,8 @@ impl Directory {
             .arg(limits.capacity)
             .arg(limits.max_spectators)
             .arg(limits.promise.as_millis() as u64)
-            .arg(promise_id);
+            .arg(promise_id)
+            .arg(if limits.draining { "1" } else { "0" });
         let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
         let answer = items(&answer).ok_or(DirectoryError::Unexpected("join"))?;
         let room = answer.first().and_then(text).ok_or(DirectoryError::Unexpected("join room"))?;
@@ -273,11 +278,11 @@ impl Directory {
 
     /// Gives back a seat promised by [`Directory::join`] that the joiner did not take.
     pub async fn release(&self, room: &RoomName, promise_id: &str) -> Result<(), DirectoryError> {
-        let key = format!("tickwire:room:{room}");
-        let mut pipe = redis::pipe();
-        pipe.zrem(format!("{key}:resv"), promise_id).zrem(format!("{key}:resv_s"), promise_id);
         let mut conn = self.conn.clone();
-        self.bounded(pipe.query_async::<()>(&mut conn)).await
+        let mut call = self.scripts.release.prepare_invoke();
+        call.arg(room.as_str()).arg(promise_id);
+        let _: u8 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(())
     }
 
     /// Renews this node's registration (see [`Beat`]).

@@ -376,6 +376,7 @@ impl Cluster {
         for _attempt in 0..PLACEMENT_ATTEMPTS {
             let limits = JoinLimits {
                 may_host: !self.is_draining() && ctx.room_count() < ctx.config.max_rooms as usize,
+                draining: self.is_draining(),
                 capacity: ctx.config.room_capacity,
                 max_spectators: ctx.config.max_spectators,
                 promise: PROMISE_HOLD,
@@ -386,7 +387,7 @@ impl Cluster {
                     self.mark_up(true);
                     placement
                 }
-                Err(DirectoryError::Redis(e)) if e.kind() == redis::ErrorKind::Extension => {
+                Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST") => {
                     // The script's own refusal: no node can open another room.
                     return refuse(connection::kick(
                         connection::close_code::TRY_AGAIN_LATER,
@@ -530,13 +531,26 @@ pub async fn rooms_json(ctx: &ServerContext, cluster: &Cluster) -> axum::respons
     axum::Json(rows).into_response()
 }
 
+/// A row of `GET /nodes`.
+#[derive(Debug, Clone, serde::Serialize)]
+struct NodeInfo {
+    #[serde(flatten)]
+    node: directory::FleetNode,
+    /// The node that answered.
+    local: bool,
+}
+
 /// `GET /nodes` in cluster mode: the fleet's live nodes.
 pub async fn nodes_json(cluster: &Cluster) -> axum::response::Response {
     use axum::response::IntoResponse;
     match cluster.directory.list().await {
         Ok((_, mut nodes)) => {
             nodes.sort_by(|a, b| a.id.cmp(&b.id));
-            axum::Json(nodes).into_response()
+            let rows: Vec<NodeInfo> = nodes
+                .into_iter()
+                .map(|node| NodeInfo { local: node.id == cluster.node, node })
+                .collect();
+            axum::Json(rows).into_response()
         }
         Err(e) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -10,6 +10,10 @@
 --                                 max_spectators, tick, created (expires with its node)
 --   room:<name>:resv       zset   seats promised to joiners on their way -> expiry (ms)
 --   room:<name>:resv_s     zset   the same for spectators
+--   open                   zset   rooms that take one more player -> seats filled or promised
+--   watch                  zset   rooms that take one more spectator -> the same score
+--                                 (both hold only rooms of live nodes that are not draining;
+--                                 matchmaking reads their top instead of every room)
 --   seq                    int    numbers the rooms matchmaking opens (arena-<n>)
 --   secret                 string proves a proxied connection comes from a node of the fleet
 -- Keys are built inside the scripts, so the directory runs on one Redis (or a replicated
@@ -44,6 +48,8 @@ local function forget_room(name, node)
   local key = P .. 'room:' .. name
   redis.call('DEL', key, key .. ':resv', key .. ':resv_s')
   redis.call('SREM', P .. 'rooms', name)
+  redis.call('ZREM', P .. 'open', name)
+  redis.call('ZREM', P .. 'watch', name)
   if node then
     redis.call('SREM', P .. 'node:' .. node .. ':rooms', name)
   end
@@ -62,4 +68,26 @@ local function owner_of(name, now)
     return nil
   end
   return node
+end
+
+-- Puts a room in the matchmaking indexes, or takes it out, from its counts and live promises.
+local function reindex(name, now)
+  local key = P .. 'room:' .. name
+  local h = redis.call('HMGET', key, 'node', 'players', 'spectators', 'capacity', 'max_spectators')
+  if not h[1] or not live(h[1], now) or draining(h[1]) then
+    redis.call('ZREM', P .. 'open', name)
+    redis.call('ZREM', P .. 'watch', name)
+    return
+  end
+  local fill = (tonumber(h[2]) or 0) + promised(key .. ':resv', now)
+  if fill < (tonumber(h[4]) or 0) then
+    redis.call('ZADD', P .. 'open', fill, name)
+  else
+    redis.call('ZREM', P .. 'open', name)
+  end
+  if (tonumber(h[3]) or 0) + promised(key .. ':resv_s', now) < (tonumber(h[5]) or 0) then
+    redis.call('ZADD', P .. 'watch', fill, name)
+  else
+    redis.call('ZREM', P .. 'watch', name)
+  end
 end

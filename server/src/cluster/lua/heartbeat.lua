@@ -16,6 +16,8 @@ redis.call('PEXPIRE', node .. ':tokens', ttl)
 redis.call('PEXPIRE', node .. ':rooms', ttl)
 for _, room in ipairs(redis.call('SMEMBERS', node .. ':rooms')) do
   redis.call('PEXPIRE', P .. 'room:' .. room, ttl)
+  -- Lapsed promises, and draining, show in matchmaking from here.
+  reindex(room, now)
 end
 redis.call('SET', P .. 'secret', ARGV[7], 'NX')
 local urls = {}

@@ -3,13 +3,16 @@
 -- capacity, and a room name is claimed by exactly one node.
 --
 -- ARGV: me, mode ('named' or 'any'), name (named only), spectating ('1'/'0'), may_host ('1'
--- when this node may open another room), capacity, max_spectators, promise_ms, promise_id.
+-- when this node may open another room), capacity, max_spectators, promise_ms, promise_id,
+-- draining ('1' when this node drains: matchmaking skips its rooms even before its heartbeat
+-- says so).
 -- Returns {room, node, node_url, created (1/0)} or an error reply.
 local me, mode, name = ARGV[1], ARGV[2], ARGV[3]
 local spectating = ARGV[4] == '1'
 local may_host = ARGV[5] == '1'
 local capacity, max_spectators = tonumber(ARGV[6]), tonumber(ARGV[7])
 local promise_ms, promise_id = tonumber(ARGV[8]), ARGV[9]
+local me_draining = ARGV[10] == '1'
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', P .. 'nodes', '-inf', now)
 
@@ -17,6 +20,7 @@ local function answer(room, node, created)
   local key = P .. 'room:' .. room .. (spectating and ':resv_s' or ':resv')
   redis.call('ZADD', key, now + promise_ms, promise_id)
   redis.call('PEXPIRE', key, promise_ms * 2)
+  reindex(room, now)
   return { room, node, node_url(node), created and 1 or 0 }
 end
 
@@ -42,7 +46,7 @@ end
 local function open_room(room)
   local host = host_for_new_room()
   if not host then
-    return redis.error_reply('no node of the fleet can open another room')
+    return redis.error_reply('TICKWIRE_NO_HOST no node of the fleet can open another room')
   end
   local ttl = tonumber(redis.call('HGET', P .. 'node:' .. host, 'ttl') or '10000') or 10000
   local key = P .. 'room:' .. room
@@ -65,31 +69,35 @@ end
 
 -- Matchmaking: the fullest room with a seat nobody was promised (spectators: the room with
 -- the most players among those that take one more spectator); among equals this node's own
--- rooms (no proxy hop), then the first name. Draining nodes take no one new.
-local best, best_owner, best_fill, best_here = nil, nil, -1, 0
-for _, room in ipairs(redis.call('SMEMBERS', P .. 'rooms')) do
-  local owner = owner_of(room, now)
-  if owner and not draining(owner) then
-    local key = P .. 'room:' .. room
-    local h = redis.call('HMGET', key, 'players', 'spectators', 'capacity', 'max_spectators')
-    local players, spectators = tonumber(h[1]) or 0, tonumber(h[2]) or 0
-    local cap, max_s = tonumber(h[3]) or 0, tonumber(h[4]) or 0
-    local fill = players + promised(key .. ':resv', now)
-    local fits
-    if spectating then
-      fits = spectators + promised(key .. ':resv_s', now) < max_s
-    else
-      fits = fill < cap
-    end
-    local here = (owner == me) and 1 or 0
-    if fits and (fill > best_fill or (fill == best_fill and (here > best_here
-        or (here == best_here and room < best)))) then
-      best, best_owner, best_fill, best_here = room, owner, fill, here
+-- rooms (no proxy hop), then the first name. The index holds only rooms that take one more,
+-- by fill, so this reads its top, not every room; an entry found stale (a node gone, a
+-- promise lapsed) is corrected and the top read again, a bounded number of times.
+local index = P .. (spectating and 'watch' or 'open')
+local TOP = 16
+for _ = 1, 4 do
+  local top = redis.call('ZREVRANGE', index, 0, TOP - 1)
+  if #top == 0 then
+    break
+  end
+  local best, best_owner, best_fill, best_here = nil, nil, -1, 0
+  for _, room in ipairs(top) do
+    local owner = owner_of(room, now)
+    if owner and not (me_draining and owner == me) then
+      reindex(room, now)
+      local fill = redis.call('ZSCORE', index, room)
+      if fill then
+        fill = tonumber(fill)
+        local here = (owner == me) and 1 or 0
+        if fill > best_fill or (fill == best_fill and (here > best_here
+            or (here == best_here and room < best))) then
+          best, best_owner, best_fill, best_here = room, owner, fill, here
+        end
+      end
     end
   end
-end
-if best then
-  return answer(best, best_owner, false)
+  if best then
+    return answer(best, best_owner, false)
+  end
 end
 local room
 repeat

@@ -29,4 +29,5 @@ for i = 10, #ARGV do
   redis.call('ZREM', key .. ':resv', ARGV[i])
   redis.call('ZREM', key .. ':resv_s', ARGV[i])
 end
+reindex(name, now)
 return 1

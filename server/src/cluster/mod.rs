@@ -171,6 +171,7 @@ fn directory_unavailable(why: &str) -> CloseRequest {
 impl Cluster {
     /// This node's membership, from `config` (which has `redis_url`). `bound`: the address
     /// the listener got, for the default node URL. Fails only on a malformed Redis URL.
+    /// Called within the tokio runtime (the Redis connection manager starts on it).
     pub fn new(
         config: &ServerConfig,
         bound: std::net::SocketAddr,
@@ -747,8 +748,9 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
-    #[test]
-    fn a_token_added_then_removed_before_a_write_is_never_written() {
+    // A cluster's Redis connection manager starts on the runtime (it connects lazily).
+    #[tokio::test]
+    async fn a_token_added_then_removed_before_a_write_is_never_written() {
         let config = ServerConfig {
             redis_url: Some("redis://127.0.0.1:1/".into()),
             ..ServerConfig::default()
@@ -765,8 +767,8 @@ mod tests {
         assert_eq!(cluster.node_url, "ws://127.0.0.1:9000/ws");
     }
 
-    #[test]
-    fn hop_headers_need_the_fleet_secret() {
+    #[tokio::test]
+    async fn hop_headers_need_the_fleet_secret() {
         let config = ServerConfig {
             redis_url: Some("redis://127.0.0.1:1/".into()),
             node_id: Some("a".into()),

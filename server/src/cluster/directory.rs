@@ -188,6 +188,12 @@ fn number<T: std::str::FromStr + Default>(value: Option<&Value>) -> T {
     value.and_then(text).and_then(|t| t.parse().ok()).unwrap_or_default()
 }
 
+/// Checks a `--redis-url` without connecting (so a binary can refuse a malformed one, naming
+/// the flag, before it starts).
+pub fn check_url(url: &str) -> Result<(), DirectoryError> {
+    redis::Client::open(url).map(|_| ()).map_err(DirectoryError::from)
+}
+
 impl Directory {
     /// A directory client for node `node`. Does not connect yet (the first call does), so a
     /// node starts even while Redis is down. Fails only on a malformed URL.

@@ -157,14 +157,14 @@ async function pollRooms() {
   setTimeout(pollRooms, 2000);
 }
 
-/** Cluster mode: the fleet's nodes (a single server answers 404 and the panel stays hidden). */
+/** Cluster mode: the fleet's nodes (a single server lists none, and the panel stays hidden). */
 async function pollNodes() {
   try {
     const response = await fetch('/nodes', { cache: 'no-store' });
-    if (response.status === 404) return; // not a fleet: stop asking
     if (response.ok) {
       /** @type {{ id: string, url: string, draining: boolean, rooms: number, local: boolean }[]} */
       const nodes = await response.json();
+      if (nodes.length === 0) return; // not a fleet: stop asking
       $('#nodes-panel').hidden = false;
       $('#nodes-link').hidden = false;
       $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},

@@ -137,10 +137,11 @@ async fn metrics(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {
     )
 }
 
+/// The fleet's nodes; none for a single server (no `--redis-url`).
 async fn nodes(State(ctx): State<Arc<ServerContext>>) -> Response {
     match ctx.cluster() {
         Some(cluster) => crate::cluster::nodes_json(cluster).await,
-        None => refuse(StatusCode::NOT_FOUND, "this server is not part of a fleet (--redis-url)"),
+        None => Json(Vec::<()>::new()).into_response(),
     }
 }
 

@@ -140,11 +140,15 @@ async function pollStats() {
 
 async function pollRooms() {
   try {
-    /** @type {{ id: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }[]} */
+    /** @type {{ id: string, node?: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }[]} */
     const rooms = await (await fetch('/rooms', { cache: 'no-store' })).json();
+    // A node of a fleet lists the fleet's rooms, each with its node.
+    const fleet = rooms.some((r) => r.node !== undefined);
+    for (const th of document.querySelectorAll('th.fleet')) /** @type {HTMLElement} */ (th).hidden = !fleet;
     $('#rooms-empty').hidden = rooms.length > 0;
     $('#rooms-body').replaceChildren(...rooms.map((r) => el('tr', {},
-      el('td', {}, r.id), el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
+      el('td', {}, r.id), ...(fleet ? [el('td', {}, r.node ?? '')] : []),
+      el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
       el('td', {}, String(r.spectators)), el('td', {}, String(r.tick)),
       el('td', {}, el('a', { href: `/?room=${encodeURIComponent(r.id)}&spectate=1` }, 'watch')))));
   } catch {
@@ -153,5 +157,26 @@ async function pollRooms() {
   setTimeout(pollRooms, 2000);
 }
 
+/** Cluster mode: the fleet's nodes (a single server lists none, and the panel stays hidden). */
+async function pollNodes() {
+  try {
+    const response = await fetch('/nodes', { cache: 'no-store' });
+    if (response.ok) {
+      /** @type {{ id: string, url: string, draining: boolean, rooms: number, local: boolean }[]} */
+      const nodes = await response.json();
+      if (nodes.length === 0) return; // not a fleet: stop asking
+      $('#nodes-panel').hidden = false;
+      $('#nodes-link').hidden = false;
+      $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},
+        el('td', {}, n.local ? `${n.id} (this node)` : n.id), el('td', {}, String(n.rooms)),
+        el('td', {}, n.draining ? 'draining' : 'serving'))));
+    }
+  } catch {
+    // the stats poll reports the outage
+  }
+  setTimeout(pollNodes, 2000);
+}
+
 pollStats();
 pollRooms();
+pollNodes();

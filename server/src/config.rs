@@ -204,6 +204,46 @@ pub struct ServerConfig {
     /// make matches reproducible.
     #[arg(long, env = "TICKWIRE_SEED")]
     pub seed: Option<u64>,
+
+    /// Cluster mode: the Redis that holds the fleet's room directory, e.g.
+    /// `redis://10.0.0.2:6379/0` (`redis://:password@host` for AUTH; plain TCP, so keep Redis on
+    /// the fleet's private network).
+    /// Every node of a fleet names the same one; a client may then connect to any node and play
+    /// in any room (README, "Running a fleet"). Unset: a single server that needs no Redis.
+    #[arg(long, env = "TICKWIRE_REDIS_URL", value_name = "URL", value_parser = parse_redis_url)]
+    pub redis_url: Option<String>,
+
+    /// This node's name in the fleet (letters, digits, `-`, `_`, `.`; at most 48 bytes): shown
+    /// in `/rooms`, logs and metrics. Unset: the host name (a pod's name in Kubernetes), or a
+    /// random name when there is none. Two live nodes must not share one.
+    #[arg(long, env = "TICKWIRE_NODE_ID", value_name = "NAME", value_parser = parse_node_id)]
+    pub node_id: Option<String>,
+
+    /// How the other nodes of the fleet reach this one: `ws://host:port/ws` on the fleet's
+    /// private network (a node proxies a client whose room lives here to this URL). Clients
+    /// never see it. Unset: the bound address, or this machine's first LAN address when bound
+    /// to all interfaces.
+    #[arg(long, env = "TICKWIRE_NODE_URL", value_name = "URL", value_parser = parse_node_url)]
+    pub node_url: Option<String>,
+
+    /// How long the directory keeps a node that stopped renewing its registration, and with it
+    /// its rooms and resume tokens; the node renews every third of it. Shorter forgets a crashed
+    /// node sooner; longer rides out longer pauses (a stop-the-world, a Redis failover).
+    #[arg(long, env = "TICKWIRE_NODE_TTL", default_value = "10s", value_parser = parse_node_ttl)]
+    pub node_ttl: Duration,
+
+    /// Longest wait for one Redis request. A directory slower than this counts as down: joins
+    /// that need it are refused with 1013 (running matches never wait for Redis).
+    #[arg(long, env = "TICKWIRE_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_positive_duration)]
+    pub redis_timeout: Duration,
+
+    /// Cluster mode: on SIGTERM or SIGINT the node first drains: it leaves the fleet's
+    /// matchmaking, `/healthz` answers 503 (a load balancer stops sending players), and running
+    /// matches go on for up to this long, or until none is left; then every client gets 1001
+    /// as without a fleet. Set the orchestrator's grace period a little above it (Kubernetes:
+    /// `terminationGracePeriodSeconds`). Without `--redis-url` shutdown does not wait.
+    #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -276,6 +316,51 @@ pub fn parse_public_url(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// Accepts `redis://` and `unix://` URLs (the forms the `redis` crate opens without TLS).
+pub fn parse_redis_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let known = ["redis://", "unix://", "redis+unix://"];
+    if !known.iter().any(|scheme| text.starts_with(scheme)) {
+        return Err(format!("`{text}` must start with redis:// or unix://"));
+    }
+    Ok(text.to_string())
+}
+
+/// A node name: 1 to 48 letters, digits, `-`, `_` or `.` (it goes into Redis keys, metric
+/// labels and `/rooms`).
+pub fn parse_node_id(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let fits = !text.is_empty()
+        && text.len() <= 48
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !fits {
+        return Err(format!("`{text}` must be 1 to 48 letters, digits, '-', '_' or '.'"));
+    }
+    Ok(text.to_string())
+}
+
+/// Accepts `ws://host:port/path` (the fleet's own network is plain WebSocket).
+pub fn parse_node_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let rest =
+        text.strip_prefix("ws://").ok_or_else(|| format!("`{text}` must start with ws://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || text.contains(['?', '#', ' ', '"', '<', '>']) {
+        return Err(format!("`{text}` must be ws://host[:port]/path with no query or spaces"));
+    }
+    Ok(if rest.contains('/') { text.to_string() } else { format!("{text}/ws") })
+}
+
+/// [`parse_duration`] for `--node-ttl`: at least 300 ms (three renewals must fit in it) and at
+/// most 10 minutes.
+pub fn parse_node_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl < Duration::from_millis(300) || ttl > Duration::from_secs(600) {
+        return Err(format!("`{}` must be between 300ms and 10m", text.trim()));
+    }
+    Ok(ttl)
+}
+
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds (`1.5`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -345,6 +430,24 @@ mod tests {
         assert!(!c.echo);
         assert_eq!(c.web_root, None);
         assert_eq!(c.public_url, None);
+        assert_eq!(c.redis_url, None, "a single server unless told otherwise");
+        assert_eq!(c.node_ttl, Duration::from_secs(10));
+        assert_eq!(c.drain_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn cluster_flags_are_checked() {
+        assert!(parse_redis_url("redis://127.0.0.1:6379/0").is_ok());
+        assert!(parse_redis_url("http://127.0.0.1:6379").is_err());
+        assert_eq!(parse_node_id("node-a.1").as_deref(), Ok("node-a.1"));
+        assert!(parse_node_id("a b").is_err());
+        assert!(parse_node_id(&"x".repeat(49)).is_err());
+        assert_eq!(parse_node_url("ws://10.0.0.5:8080").as_deref(), Ok("ws://10.0.0.5:8080/ws"));
+        assert_eq!(parse_node_url("ws://n1:8080/ws").as_deref(), Ok("ws://n1:8080/ws"));
+        assert!(parse_node_url("wss://n1/ws").is_err());
+        assert!(parse_node_url("ws:///ws").is_err());
+        assert!(parse_node_ttl("100ms").is_err());
+        assert_eq!(parse_node_ttl("2s"), Ok(Duration::from_secs(2)));
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-fn kick(code: u16, reason: KickReason, text: impl Into<String>) -> CloseRequest {
+pub(crate) fn kick(code: u16, reason: KickReason, text: impl Into<String>) -> CloseRequest {
     let text = text.into();
     CloseRequest {
         code,
@@ -89,7 +89,7 @@ fn kick(code: u16, reason: KickReason, text: impl Into<String>) -> CloseRequest 
     }
 }
 
-fn going_away() -> CloseRequest {
+pub(crate) fn going_away() -> CloseRequest {
     kick(close_code::GOING_AWAY, KickReason::ShuttingDown, "server shutting down")
 }
 
@@ -108,7 +108,7 @@ fn decode_failure(e: DecodeError) -> CloseRequest {
 }
 
 /// A WebSocket error from the reader as a close (or `None` when the peer is simply gone).
-fn ws_failure(e: &WsError) -> Option<CloseRequest> {
+pub(crate) fn ws_failure(e: &WsError) -> Option<CloseRequest> {
     match e {
         WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some(close_only(
             close_code::TOO_BIG,
@@ -139,7 +139,7 @@ fn ws_failure(e: &WsError) -> Option<CloseRequest> {
 
 /// How the reader loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadEnd {
+pub(crate) enum ReadEnd {
     /// The client sent a close frame; tungstenite has queued its echo, carrying this code.
     /// The seat ends: a client that says goodbye does not come back with a resume token.
     ClientClosed {
@@ -218,16 +218,27 @@ impl<R: Unpin> AsyncWrite for ReadSide<R> {
 /// The message stream of one game connection.
 type Messages<S> = WebSocketStream<ReadSide<ReadHalf<S>>>;
 
+/// Where a client that sent a good `Hello` was seated.
+#[derive(Debug)]
+pub(crate) enum Admitted {
+    /// In a room of this server.
+    Local(Joined, RoomHandle),
+    /// In a room of another node of the fleet, through this connection to it (cluster mode).
+    Remote(Box<crate::cluster::proxy::Upstream>),
+}
+
 /// Serves one upgraded game connection until it ends.
 ///
 /// `io`: the socket after the HTTP upgrade. `config`: tungstenite's limits for what the
 /// client sends. `grant`: what the client's join token allows, when tokens are required.
+/// `hop`: set when another node of the fleet proxies this client here (cluster mode).
 pub async fn serve<S>(
     io: S,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
     ctx: Arc<ServerContext>,
     peer: SocketAddr,
     grant: Option<JoinGrant>,
+    hop: Option<crate::cluster::Hop>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -243,8 +254,11 @@ pub async fn serve<S>(
         let writer =
             ctx.tasks.spawn(write_loop(write_half, link.clone(), ctx.clone()).in_current_span());
 
-        let end = match handshake(&mut stream, &link, &ctx, grant).await {
-            Ok((joined, handle)) => {
+        let end = match handshake(&mut stream, &link, &ctx, grant, hop, peer.ip()).await {
+            Ok(Admitted::Remote(upstream)) => {
+                crate::cluster::proxy::relay(&mut stream, &link, &ctx, upstream).await
+            }
+            Ok(Admitted::Local(joined, handle)) => {
                 let span = tracing::Span::current();
                 span.record("player", joined.player.0);
                 span.record("room", joined.room.name.as_str());
@@ -388,7 +402,9 @@ async fn handshake<St>(
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
     grant: Option<JoinGrant>,
-) -> Result<(Joined, RoomHandle), ReadEnd>
+    hop: Option<crate::cluster::Hop>,
+    client: std::net::IpAddr,
+) -> Result<Admitted, ReadEnd>
 where
     St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
@@ -470,7 +486,13 @@ where
             return refused(kick(close_code::POLICY, KickReason::BadHello, why));
         }
     }
-    join(hello, link, ctx).await.ok_or(ReadEnd::Refused)
+    if let Some(cluster) = ctx.cluster() {
+        return cluster.admit(ctx, hello, link, hop, client).await;
+    }
+    join(hello, link, ctx)
+        .await
+        .map(|(joined, handle)| Admitted::Local(joined, handle))
+        .ok_or(ReadEnd::Refused)
 }
 
 /// Holds a `Hello` to what its join token allows: the token's name replaces the one asked
@@ -510,7 +532,9 @@ pub fn clean_name(name: &Name) -> Name {
     Name::truncated(cleaned.trim())
 }
 
-async fn join(
+/// Seats the client in a room of this server (found or created as `hello` asks); on refusal
+/// the close is already requested on `link`.
+pub(crate) async fn join(
     hello: Hello,
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,

@@ -98,6 +98,8 @@ pub struct ServerContext {
     pub shutdown: watch::Receiver<bool>,
     /// Checks join tokens when they are required; set once by [`crate::server::run`].
     pub join: std::sync::OnceLock<crate::auth::JoinVerifier>,
+    /// This node's fleet, in cluster mode (`--redis-url`); set once by [`crate::server::run`].
+    pub fleet: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     directory: Mutex<Directory>,
     connections: Mutex<Connections>,
     /// Spectators seated in all rooms (see [`ServerContext::take_spectator_place`]).
@@ -114,13 +116,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ServerContext {
     /// A context for a server that stops when `shutdown` becomes true.
     pub fn new(config: ServerConfig, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        Self::build(config, shutdown, Metrics::new())
+    }
+
+    /// A context for a node of `fleet` (cluster mode): its metrics say which node they are.
+    pub fn in_fleet(
+        config: ServerConfig,
+        shutdown: watch::Receiver<bool>,
+        fleet: Arc<crate::cluster::Cluster>,
+    ) -> Arc<Self> {
+        let mut metrics = Metrics::new();
+        metrics.register_node(&fleet.node, fleet.directory_up.clone());
+        let ctx = Self::build(config, shutdown, metrics);
+        let _ = ctx.fleet.set(fleet);
+        ctx
+    }
+
+    fn build(config: ServerConfig, shutdown: watch::Receiver<bool>, metrics: Metrics) -> Arc<Self> {
         let seed = config.seed.unwrap_or_else(rand::random);
         Arc::new(ServerContext {
             config,
-            metrics: Metrics::new(),
+            metrics,
             tasks: TaskTracker::new(),
             shutdown,
             join: std::sync::OnceLock::new(),
+            fleet: std::sync::OnceLock::new(),
             directory: Mutex::default(),
             connections: Mutex::default(),
             spectators: AtomicU32::new(0),
@@ -210,6 +230,9 @@ impl ServerContext {
         let (commands, shared) = room::spawn(self, name, game);
         let handle = RoomHandle { commands, shared };
         dir.rooms.insert(name, handle.clone());
+        if let Some(cluster) = self.cluster() {
+            cluster.room_opened(name);
+        }
         Ok(handle)
     }
 
@@ -219,6 +242,9 @@ impl ServerContext {
         let mut dir = lock(&self.directory);
         if still_idle() {
             dir.rooms.remove(name);
+            if let Some(cluster) = self.cluster() {
+                cluster.room_closed(*name);
+            }
             true
         } else {
             false
@@ -229,6 +255,9 @@ impl ServerContext {
     pub fn remove_room(&self, name: &RoomName) {
         if lock(&self.directory).rooms.remove(name).is_some() {
             self.metrics.rooms.dec();
+            if let Some(cluster) = self.cluster() {
+                cluster.room_closed(*name);
+            }
         }
     }
 
@@ -237,13 +266,45 @@ impl ServerContext {
         let mut dir = lock(&self.directory);
         dir.tokens.insert(token, *room);
         self.metrics.resume_tokens.set(dir.tokens.len() as i64);
+        if let Some(cluster) = self.cluster() {
+            cluster.token_added(token, *room);
+        }
     }
 
     /// Forgets a token whose seat ended.
     pub fn forget_token(&self, token: &ResumeToken) {
         let mut dir = lock(&self.directory);
-        dir.tokens.remove(token);
+        if dir.tokens.remove(token).is_some()
+            && let Some(cluster) = self.cluster()
+        {
+            cluster.token_removed(*token);
+        }
         self.metrics.resume_tokens.set(dir.tokens.len() as i64);
+    }
+
+    /// This node's fleet, in cluster mode.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.fleet.get()
+    }
+
+    /// The room of a resume token held here.
+    pub fn token_room(&self, token: &ResumeToken) -> Option<RoomName> {
+        lock(&self.directory).tokens.get(token).copied()
+    }
+
+    /// Every resume token held here, with its room.
+    pub fn tokens(&self) -> Vec<(ResumeToken, RoomName)> {
+        lock(&self.directory).tokens.iter().map(|(t, r)| (*t, *r)).collect()
+    }
+
+    /// Rooms open here.
+    pub fn room_count(&self) -> usize {
+        lock(&self.directory).rooms.len()
+    }
+
+    /// Whether a room of this name is open here.
+    pub fn has_room(&self, name: &RoomName) -> bool {
+        lock(&self.directory).rooms.contains_key(name)
     }
 
     /// The rooms, for `GET /rooms`.

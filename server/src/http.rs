@@ -61,6 +61,7 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/rooms", get(rooms))
+        .route("/nodes", get(nodes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
@@ -122,6 +123,8 @@ async fn stats_json(
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
     if ctx.is_shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if ctx.cluster().is_some_and(|cluster| cluster.is_draining()) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
     } else {
         (StatusCode::OK, "ok\n")
     }
@@ -134,8 +137,19 @@ async fn metrics(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {
     )
 }
 
-async fn rooms(State(ctx): State<Arc<ServerContext>>) -> Json<Vec<crate::context::RoomInfo>> {
-    Json(ctx.rooms())
+/// The fleet's nodes; none for a single server (no `--redis-url`).
+async fn nodes(State(ctx): State<Arc<ServerContext>>) -> Response {
+    match ctx.cluster() {
+        Some(cluster) => crate::cluster::nodes_json(cluster).await,
+        None => Json(Vec::<()>::new()).into_response(),
+    }
+}
+
+async fn rooms(State(ctx): State<Arc<ServerContext>>) -> Response {
+    match ctx.cluster() {
+        Some(cluster) => crate::cluster::rooms_json(&ctx, cluster).await,
+        None => Json(ctx.rooms()).into_response(),
+    }
 }
 
 /// A refusal with a message. The connection closes after it: a client whose upgrade failed
@@ -348,7 +362,21 @@ async fn game_upgrade(
         Ok(accept) => accept,
         Err(response) => return response,
     };
-    let grant = match ctx.join.get().map(|verifier| authorize(&req, verifier)) {
+    // A node of the fleet proxying a client: it checked the client's token, and says who the
+    // client is, so caps apply to the client.
+    let hop = match ctx.cluster().and_then(|cluster| cluster.verify_hop(req.headers())) {
+        None => None,
+        Some(Ok(hop)) => Some(hop),
+        Some(Err(())) => {
+            ctx.metrics.refused("hop");
+            return refuse(StatusCode::FORBIDDEN, "not a node of this fleet (x-tickwire-hop)");
+        }
+    };
+    let peer = match hop.as_ref().and_then(|hop| hop.client) {
+        Some(ip) => SocketAddr::new(ip, 0),
+        None => peer,
+    };
+    let grant = match ctx.join.get().filter(|_| hop.is_none()).map(|v| authorize(&req, v)) {
         None => None,
         Some(Ok(grant)) => Some(grant),
         Some(Err(e)) => {
@@ -367,7 +395,7 @@ async fn game_upgrade(
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
-                connection::serve(io, game_ws_config(), task_ctx, peer, grant).await;
+                connection::serve(io, game_ws_config(), task_ctx, peer, grant, hop).await;
             }
             Err(e) => debug!(%peer, error = %e, "upgrade failed"),
         }

@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.
 //! - [`auth`]: signed join tokens (JWT, HS256 or EdDSA).
+//! - [`cluster`]: cluster mode (`--redis-url`): the fleet's room directory in Redis, the
+//!   proxy to the node hosting a client's room, registration, draining.
 //! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`, `/stats`, the web
 //!   client's) and upgrade checks.
 //! - [`web`]: the browser game and dashboard (`client-web/`, embedded or `--web-root`).
@@ -30,6 +32,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod context;

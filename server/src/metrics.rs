@@ -97,6 +97,15 @@ pub struct Metrics {
     pub resumes: Counter,
     /// Upgrades refused before a WebSocket existed, by reason.
     pub refused: Family<ReasonLabels, Counter>,
+    /// Clients this node relays to the node hosting their room (cluster mode).
+    pub proxied_sessions: Gauge,
+}
+
+/// `node` label set (cluster mode).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    /// The node's name (`--node-id`).
+    pub node: String,
 }
 
 impl Default for Metrics {
@@ -124,6 +133,7 @@ impl Metrics {
         let closes = Family::<CloseLabels, Counter>::default();
         let resumes = Counter::default();
         let refused = Family::<ReasonLabels, Counter>::default();
+        let proxied_sessions = Gauge::default();
         registry.register("clients", "Clients in rooms, by role", clients.clone());
         registry.register("rooms", "Open rooms", rooms.clone());
         registry.register("sessions", "Open WebSocket sessions", sessions.clone());
@@ -166,6 +176,11 @@ impl Metrics {
         );
         registry.register("resumes", "Seats resumed with a token", resumes.clone());
         registry.register("refused", "Upgrades refused, by reason", refused.clone());
+        registry.register(
+            "proxied_sessions",
+            "Clients relayed to the node hosting their room (cluster mode)",
+            proxied_sessions.clone(),
+        );
         Metrics {
             registry,
             clients,
@@ -182,7 +197,21 @@ impl Metrics {
             closes,
             resumes,
             refused,
+            proxied_sessions,
         }
+    }
+
+    /// Cluster mode: says which node these metrics are (`tickwire_node_info{node} 1`) and
+    /// whether its room directory answers (`tickwire_directory_up`).
+    pub fn register_node(&mut self, node: &str, directory_up: Gauge) {
+        let info = Family::<NodeLabels, Gauge>::default();
+        info.get_or_create(&NodeLabels { node: node.to_string() }).set(1);
+        self.registry.register("node_info", "The node these metrics are from", info);
+        self.registry.register(
+            "directory_up",
+            "1 while the fleet's room directory (Redis) answers, else 0",
+            directory_up,
+        );
     }
 
     /// The Prometheus text exposition of every metric.

@@ -48,6 +48,11 @@ async fn refuse_busy_address(mut stream: tokio::net::TcpStream, limit: u32) {
 
 /// Serves on `listener` until `shutdown` resolves, then closes every client with 1001.
 ///
+/// With [`ServerConfig::redis_url`] the server is a node of a fleet ([`crate::cluster`]):
+/// it registers in the room directory, and when `shutdown` resolves it drains first (leaves
+/// matchmaking, `/healthz` 503, matches go on up to [`ServerConfig::drain_timeout`] or until
+/// none is left), then closes every client with 1001 and leaves the directory.
+///
 /// With [`ServerConfig::tls_cert`] and [`ServerConfig::tls_key`] it serves `https://` and
 /// `wss://` and reloads the files on SIGHUP (Unix). If they cannot be loaded it logs why and
 /// returns at once: a binary checks them first ([`crate::tls::Certificates::load`]) to exit
@@ -74,7 +79,27 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             return;
         }
     };
-    let ctx = ServerContext::new(config, shutdown_rx);
+    let fleet = match &config.redis_url {
+        None => None,
+        Some(_) => {
+            let bound = listener.local_addr().unwrap_or(config.bind);
+            match crate::cluster::Cluster::new(&config, bound) {
+                Ok(cluster) => Some(cluster),
+                Err(e) => {
+                    error!(error = %e, "cannot use the room directory (--redis-url)");
+                    return;
+                }
+            }
+        }
+    };
+    let drain_timeout = config.drain_timeout;
+    let ctx = match &fleet {
+        Some(cluster) => ServerContext::in_fleet(config, shutdown_rx, cluster.clone()),
+        None => ServerContext::new(config, shutdown_rx),
+    };
+    if let Some(cluster) = &fleet {
+        ctx.tasks.spawn(crate::cluster::run(cluster.clone(), ctx.clone()));
+    }
     if let Some(join) = join {
         let _ = ctx.join.set(join);
     }
@@ -83,19 +108,28 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         ctx.tasks.spawn(reload_on_sighup(certificates.clone(), ctx.clone()));
         certificates.acceptor()
     });
-    tokio::pin!(shutdown);
+    // Resolves when the server should stop taking clients: at `shutdown`, or, for a node of a
+    // fleet, once its drain is over.
+    let stop = async {
+        shutdown.await;
+        if let Some(cluster) = &fleet {
+            cluster.start_draining();
+            drain(&ctx, drain_timeout).await;
+        }
+    };
+    tokio::pin!(stop);
 
     let mut backoff = Duration::from_millis(10);
     loop {
         let permit = tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut stop => break,
             permit = http_limit.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
         };
         let accepted = tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut stop => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -112,7 +146,8 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             }
         };
         // A trusted proxy carries many clients: each is capped by its own address instead.
-        let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer.ip()));
+        let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer.ip()))
+            || ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer.ip()));
         let tcp_permit = if trusted {
             None
         } else {
@@ -160,6 +195,27 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     } else {
         info!("shutdown complete");
     }
+    if let Some(cluster) = &fleet {
+        cluster.leave().await;
+    }
+}
+
+/// How often a draining node checks whether its matches are over.
+const DRAIN_CHECK: Duration = Duration::from_millis(100);
+
+/// Waits until no room of this node has anyone in it, or `timeout`.
+async fn drain(ctx: &ServerContext, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let busy = || ctx.rooms().iter().any(|r| r.players > 0 || r.spectators > 0);
+    info!(timeout = ?timeout, "draining: matches go on until they end or the drain timeout");
+    while busy() {
+        if tokio::time::Instant::now() >= deadline {
+            info!("drain timeout reached");
+            return;
+        }
+        tokio::time::sleep(DRAIN_CHECK).await;
+    }
+    info!("drained: no match left");
 }
 
 /// Serves HTTP/1.1 (with upgrades) on one accepted connection, plain or TLS.

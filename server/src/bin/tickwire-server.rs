@@ -120,6 +120,10 @@ async fn main() -> anyhow::Result<()> {
         tickwire_server::tls::Certificates::load(cert, key)
             .context("cannot serve TLS with --tls-cert and --tls-key")?;
     }
+    if let Some(url) = &cli.config.redis_url {
+        tickwire_server::cluster::directory::check_url(url)
+            .context("cannot use the room directory at --redis-url")?;
+    }
     let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
     let listener = TcpListener::bind(cli.config.bind)
         .await
@@ -159,6 +163,11 @@ async fn main() -> anyhow::Result<()> {
     ));
     if cli.config.echo {
         banner.push_str(&format!("  echo:           {ws}://{shown}/echo\n"));
+    }
+    if cli.config.redis_url.is_some() {
+        banner.push_str(&format!(
+            "  fleet:          {http}://{shown}/nodes (a node of a fleet: rooms in Redis, --redis-url)\n"
+        ));
     }
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     tickwire_server::run(listener, cli.config, shutdown_signal()).await;

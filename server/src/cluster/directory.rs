@@ -1,0 +1,484 @@
+//! The fleet's room directory in Redis: typed calls over the Lua scripts in `lua/`, each
+//! bounded by [`ServerConfig::redis_timeout`](crate::ServerConfig::redis_timeout).
+//!
+//! Every decision that several nodes could race on (a room name, a seat promised to a joiner)
+//! is one script, so Redis runs it atomically. Expiry uses Redis's clock (`TIME`), so nodes'
+//! clocks need not agree. The connection is a `redis::aio::ConnectionManager`: one multiplexed
+//! connection that reconnects by itself (with a bounded, jittered backoff) after Redis went
+//! away; while it is away every call fails within the timeout and the caller decides what
+//! still works without the directory.
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use std::time::Duration;
+use tickwire_shared::{ResumeToken, RoomName};
+
+/// Why a directory call failed. The caller treats every variant the same way (the directory
+/// is unavailable for this request) and logs it.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// Redis answered with an error, or the connection failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// No answer within `--redis-timeout`.
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    /// A script answered something this version does not expect (another tickwire version
+    /// sharing the Redis?).
+    #[error("unexpected answer from the directory: {0}")]
+    Unexpected(&'static str),
+}
+
+macro_rules! script {
+    ($file:literal) => {
+        Script::new(concat!(include_str!("lua/common.lua"), include_str!(concat!("lua/", $file))))
+    };
+}
+
+/// The scripts, loaded once (the `redis` crate sends `EVALSHA` and falls back to `EVAL` when
+/// a restarted Redis lost them).
+struct Scripts {
+    join: Script,
+    release: Script,
+    heartbeat: Script,
+    sync_room: Script,
+    reconcile: Script,
+    close_room: Script,
+    find_token: Script,
+    list: Script,
+    deregister: Script,
+}
+
+/// A handle on the directory. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct Directory {
+    conn: ConnectionManager,
+    scripts: std::sync::Arc<Scripts>,
+    node: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+/// What a join asks the directory for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// This room, opened if it does not exist yet.
+    Named(RoomName),
+    /// Matchmaking.
+    Any,
+}
+
+/// A join's place: the room, the node that hosts it, and the promise id of its seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The room.
+    pub room: RoomName,
+    /// The node hosting it.
+    pub node: String,
+    /// How nodes reach that node (`ws://.../ws`).
+    pub node_url: String,
+    /// True when this call opened the room (in the directory; its host opens it for real
+    /// when the joiner arrives).
+    pub created: bool,
+}
+
+/// The limits a join is placed under.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinLimits {
+    /// Whether this node may host one more room (not draining, below `--max-rooms`).
+    pub may_host: bool,
+    /// This node drains: matchmaking places no one in its rooms.
+    pub draining: bool,
+    /// Seats for ships per room.
+    pub capacity: u16,
+    /// Spectators per room.
+    pub max_spectators: u16,
+    /// How long a promised seat is held for a joiner that never arrives.
+    pub promise: Duration,
+}
+
+/// One room's counts, as its node writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomCounts {
+    /// Ship seats (players and controllers).
+    pub players: u32,
+    /// Spectators.
+    pub spectators: u32,
+    /// Controllers.
+    pub controllers: u32,
+    /// Seat limit.
+    pub capacity: u16,
+    /// Spectator limit.
+    pub max_spectators: u16,
+    /// The room's tick.
+    pub tick: u32,
+}
+
+/// What a heartbeat learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beat {
+    /// False when the directory had forgotten this node (first start, a Redis restart, a
+    /// registration that lapsed): everything must be written again.
+    pub was_registered: bool,
+    /// The secret nodes prove themselves with on proxied connections.
+    pub secret: String,
+    /// URLs of every live node.
+    pub peers: Vec<String>,
+}
+
+/// A room of the fleet, for `/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetRoom {
+    /// Room name.
+    pub name: String,
+    /// Its node.
+    pub node: String,
+    /// Ship seats.
+    pub players: u32,
+    /// Spectators.
+    pub spectators: u32,
+    /// Controllers.
+    pub controllers: u32,
+    /// Seat limit.
+    pub capacity: u16,
+    /// Tick when last written.
+    pub tick: u32,
+}
+
+/// A node of the fleet, for `/nodes`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FleetNode {
+    /// Node name.
+    pub id: String,
+    /// How the other nodes reach it.
+    pub url: String,
+    /// Whether it is draining.
+    pub draining: bool,
+    /// Rooms it hosts.
+    pub rooms: u32,
+}
+
+/// A resume token as the directory keys it: 32 hex digits.
+pub fn token_key(token: &ResumeToken) -> String {
+    token.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn items(value: &Value) -> Option<&[Value]> {
+    match value {
+        Value::Array(items) => Some(items),
+        _ => None,
+    }
+}
+
+fn number<T: std::str::FromStr + Default>(value: Option<&Value>) -> T {
+    value.and_then(text).and_then(|t| t.parse().ok()).unwrap_or_default()
+}
+
+/// Checks a `--redis-url` without connecting (so a binary can refuse a malformed one, naming
+/// the flag, before it starts).
+pub fn check_url(url: &str) -> Result<(), DirectoryError> {
+    redis::Client::open(url).map(|_| ()).map_err(DirectoryError::from)
+}
+
+impl Directory {
+    /// A directory client for node `node`. Does not connect yet (the first call does), so a
+    /// node starts even while Redis is down. Fails only on a malformed URL.
+    pub fn new(url: &str, node: &str, timeout: Duration) -> Result<Directory, DirectoryError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            // A few quick reconnects inside one call, then the call fails and the next one
+            // tries again: never an unbounded wait.
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(timeout);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let scripts = Scripts {
+            join: script!("join.lua"),
+            release: script!("release.lua"),
+            heartbeat: script!("heartbeat.lua"),
+            sync_room: script!("sync_room.lua"),
+            reconcile: script!("reconcile.lua"),
+            close_room: script!("close_room.lua"),
+            find_token: script!("find_token.lua"),
+            list: script!("list.lua"),
+            deregister: script!("deregister.lua"),
+        };
+        Ok(Directory {
+            conn,
+            scripts: std::sync::Arc::new(scripts),
+            node: node.to_string(),
+            timeout,
+        })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, DirectoryError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(DirectoryError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Places a join: finds or opens the room, and promises the joiner a seat there under
+    /// `promise_id` (taken up by [`Directory::sync_room`] once seated, given back by
+    /// [`Directory::release`], or lapsing after `limits.promise`).
+    pub async fn join(
+        &self,
+        wanted: Wanted,
+        spectating: bool,
+        limits: JoinLimits,
+        promise_id: &str,
+    ) -> Result<Placement, DirectoryError> {
+        let (mode, name) = match wanted {
+            Wanted::Named(name) => ("named", name.to_string()),
+            Wanted::Any => ("any", String::new()),
+        };
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.join.prepare_invoke();
+        call.arg(&self.node)
+            .arg(mode)
+            .arg(name)
+            .arg(if spectating { "1" } else { "0" })
+            .arg(if limits.may_host { "1" } else { "0" })
+            .arg(limits.capacity)
+            .arg(limits.max_spectators)
+            .arg(limits.promise.as_millis() as u64)
+            .arg(promise_id)
+            .arg(if limits.draining { "1" } else { "0" });
+        let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
+        let answer = items(&answer).ok_or(DirectoryError::Unexpected("join"))?;
+        let room = answer.first().and_then(text).ok_or(DirectoryError::Unexpected("join room"))?;
+        if !tickwire_shared::is_valid_room_name(&room) {
+            return Err(DirectoryError::Unexpected("join room name"));
+        }
+        Ok(Placement {
+            room: RoomName::truncated(&room),
+            node: answer.get(1).and_then(text).ok_or(DirectoryError::Unexpected("join node"))?,
+            node_url: answer.get(2).and_then(text).unwrap_or_default(),
+            created: number::<u8>(answer.get(3)) == 1,
+        })
+    }
+
+    /// Gives back a seat promised by [`Directory::join`] that the joiner did not take.
+    pub async fn release(&self, room: &RoomName, promise_id: &str) -> Result<(), DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.release.prepare_invoke();
+        call.arg(room.as_str()).arg(promise_id);
+        let _: u8 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    /// Renews this node's registration (see [`Beat`]).
+    pub async fn heartbeat(
+        &self,
+        url: &str,
+        ttl: Duration,
+        draining: bool,
+        rooms: usize,
+        max_rooms: u32,
+        secret: &str,
+    ) -> Result<Beat, DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.heartbeat.prepare_invoke();
+        call.arg(&self.node)
+            .arg(url)
+            .arg(ttl.as_millis() as u64)
+            .arg(if draining { "1" } else { "0" })
+            .arg(rooms)
+            .arg(max_rooms)
+            .arg(secret);
+        let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
+        let answer = items(&answer).ok_or(DirectoryError::Unexpected("heartbeat"))?;
+        Ok(Beat {
+            was_registered: number::<u8>(answer.first()) == 1,
+            secret: answer.get(1).and_then(text).ok_or(DirectoryError::Unexpected("secret"))?,
+            peers: answer.get(2).and_then(items).unwrap_or(&[]).iter().filter_map(text).collect(),
+        })
+    }
+
+    /// Writes the counts of rooms this node hosts and the promises their joiners took up, in
+    /// one round trip. Returns the rooms another live node holds the name of.
+    pub async fn sync_rooms(
+        &self,
+        ttl: Duration,
+        rooms: &[(RoomName, RoomCounts, Vec<String>)],
+    ) -> Result<Vec<RoomName>, DirectoryError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Loaded once per batch so the pipeline can use EVALSHA (a restarted Redis has none).
+        let mut conn = self.conn.clone();
+        let _: String = self.bounded(self.scripts.sync_room.load_async(&mut conn)).await?;
+        let mut pipe = redis::pipe();
+        for (name, counts, taken) in rooms {
+            let cmd = pipe
+                .cmd("EVALSHA")
+                .arg(self.scripts.sync_room.get_hash())
+                .arg(0)
+                .arg(&self.node)
+                .arg(ttl.as_millis() as u64)
+                .arg(name.as_str())
+                .arg(counts.players)
+                .arg(counts.spectators)
+                .arg(counts.controllers)
+                .arg(counts.capacity)
+                .arg(counts.max_spectators)
+                .arg(counts.tick);
+            for id in taken {
+                cmd.arg(id);
+            }
+        }
+        let answers: Vec<u8> = self.bounded(pipe.query_async(&mut conn)).await?;
+        Ok(rooms
+            .iter()
+            .zip(answers)
+            .filter(|(_, written)| *written == 0)
+            .map(|(room, _)| room.0)
+            .collect())
+    }
+
+    /// Drops rooms listed under this node that it does not host (`hosted`), once older than
+    /// `grace`. Returns how many.
+    pub async fn reconcile(
+        &self,
+        hosted: &[RoomName],
+        grace: Duration,
+    ) -> Result<u32, DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.reconcile.prepare_invoke();
+        call.arg(&self.node).arg(grace.as_millis() as u64);
+        for room in hosted {
+            call.arg(room.as_str());
+        }
+        self.bounded(call.invoke_async(&mut conn)).await
+    }
+
+    /// Drops a room this node closed.
+    pub async fn close_room(&self, room: &RoomName) -> Result<(), DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.close_room.prepare_invoke();
+        call.arg(&self.node).arg(room.as_str());
+        let _: u8 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    /// Adds and removes this node's resume tokens. `replace_all`: the directory's list is
+    /// replaced by `added` in one transaction (after the directory forgot this node).
+    pub async fn write_tokens(
+        &self,
+        ttl: Duration,
+        added: &[(ResumeToken, RoomName)],
+        removed: &[ResumeToken],
+        replace_all: bool,
+    ) -> Result<(), DirectoryError> {
+        let key = format!("tickwire:node:{}:tokens", self.node);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if replace_all {
+            pipe.del(&key).ignore();
+        }
+        if !removed.is_empty() && !replace_all {
+            pipe.hdel(&key, removed.iter().map(token_key).collect::<Vec<_>>()).ignore();
+        }
+        if !added.is_empty() {
+            let fields: Vec<(String, String)> =
+                added.iter().map(|(t, room)| (token_key(t), room.to_string())).collect();
+            pipe.hset_multiple(&key, &fields).ignore();
+        }
+        pipe.pexpire(&key, ttl.as_millis() as i64).ignore();
+        let mut conn = self.conn.clone();
+        self.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// The live node holding `token`: (node, room, node URL).
+    pub async fn find_token(
+        &self,
+        token: &ResumeToken,
+    ) -> Result<Option<(String, RoomName, String)>, DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.find_token.prepare_invoke();
+        call.arg(token_key(token));
+        let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
+        let Some(answer) = items(&answer) else { return Ok(None) };
+        let (Some(node), Some(room)) =
+            (answer.first().and_then(text), answer.get(1).and_then(text))
+        else {
+            return Err(DirectoryError::Unexpected("find_token"));
+        };
+        Ok(Some((
+            node,
+            RoomName::truncated(&room),
+            answer.get(2).and_then(text).unwrap_or_default(),
+        )))
+    }
+
+    /// Every live room and node of the fleet.
+    pub async fn list(&self) -> Result<(Vec<FleetRoom>, Vec<FleetNode>), DirectoryError> {
+        let mut conn = self.conn.clone();
+        let answer: Value =
+            self.bounded(self.scripts.list.prepare_invoke().invoke_async(&mut conn)).await?;
+        let answer = items(&answer).ok_or(DirectoryError::Unexpected("list"))?;
+        let rooms = answer
+            .first()
+            .and_then(items)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(items)
+            .map(|row| FleetRoom {
+                name: row.first().and_then(text).unwrap_or_default(),
+                node: row.get(1).and_then(text).unwrap_or_default(),
+                players: number(row.get(2)),
+                spectators: number(row.get(3)),
+                controllers: number(row.get(4)),
+                capacity: number(row.get(5)),
+                tick: number(row.get(6)),
+            })
+            .collect();
+        let nodes = answer
+            .get(1)
+            .and_then(items)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(items)
+            .map(|row| FleetNode {
+                id: row.first().and_then(text).unwrap_or_default(),
+                url: row.get(1).and_then(text).unwrap_or_default(),
+                draining: number::<u8>(row.get(2)) == 1,
+                rooms: number(row.get(3)),
+            })
+            .collect();
+        Ok((rooms, nodes))
+    }
+
+    /// Removes this node, its rooms and tokens from the directory (it is leaving).
+    pub async fn deregister(&self) -> Result<(), DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.scripts.deregister.prepare_invoke();
+        call.arg(&self.node);
+        let _: u8 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,27 @@
+-- Renews this node's registration and everything that expires with it.
+--
+-- ARGV: me, url, ttl_ms, draining ('1'/'0'), rooms, max_rooms, secret (a candidate, kept
+-- only when the fleet has none yet).
+-- Returns {registered before (1/0), the fleet's secret, {url of every live node}}.
+local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
+local node = P .. 'node:' .. me
+local registered = redis.call('EXISTS', node)
+redis.call('HSET', node, 'url', url, 'ttl', ttl, 'draining', ARGV[4], 'rooms', ARGV[5],
+  'max_rooms', ARGV[6])
+redis.call('PEXPIRE', node, ttl)
+redis.call('ZADD', P .. 'nodes', now + ttl, me)
+redis.call('ZREMRANGEBYSCORE', P .. 'nodes', '-inf', now)
+redis.call('PEXPIRE', node .. ':tokens', ttl)
+redis.call('PEXPIRE', node .. ':rooms', ttl)
+for _, room in ipairs(redis.call('SMEMBERS', node .. ':rooms')) do
+  redis.call('PEXPIRE', P .. 'room:' .. room, ttl)
+  -- Lapsed promises, and draining, show in matchmaking from here.
+  reindex(room, now)
+end
+redis.call('SET', P .. 'secret', ARGV[7], 'NX')
+local urls = {}
+for _, peer in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '(' .. now, '+inf')) do
+  urls[#urls + 1] = node_url(peer)
+end
+return { registered, redis.call('GET', P .. 'secret'), urls }

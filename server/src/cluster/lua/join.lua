@@ -1,0 +1,106 @@
+-- Where a joiner goes, and a seat promised to it there, in one atomic step: concurrent joins
+-- through any number of nodes see each other's promises, so a room is never chosen past its
+-- capacity, and a room name is claimed by exactly one node.
+--
+-- ARGV: me, mode ('named' or 'any'), name (named only), spectating ('1'/'0'), may_host ('1'
+-- when this node may open another room), capacity, max_spectators, promise_ms, promise_id,
+-- draining ('1' when this node drains: matchmaking skips its rooms even before its heartbeat
+-- says so).
+-- Returns {room, node, node_url, created (1/0)} or an error reply.
+local me, mode, name = ARGV[1], ARGV[2], ARGV[3]
+local spectating = ARGV[4] == '1'
+local may_host = ARGV[5] == '1'
+local capacity, max_spectators = tonumber(ARGV[6]), tonumber(ARGV[7])
+local promise_ms, promise_id = tonumber(ARGV[8]), ARGV[9]
+local me_draining = ARGV[10] == '1'
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', P .. 'nodes', '-inf', now)
+
+local function answer(room, node, created)
+  local key = P .. 'room:' .. room .. (spectating and ':resv_s' or ':resv')
+  redis.call('ZADD', key, now + promise_ms, promise_id)
+  redis.call('PEXPIRE', key, promise_ms * 2)
+  reindex(room, now)
+  return { room, node, node_url(node), created and 1 or 0 }
+end
+
+-- The node that opens a new room: this one when it may, else the live node that is not
+-- draining and has the fewest rooms below its limit.
+local function host_for_new_room()
+  if may_host then
+    return me
+  end
+  local best, best_rooms = nil, nil
+  for _, node in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '(' .. now, '+inf')) do
+    if node ~= me then
+      local h = redis.call('HMGET', P .. 'node:' .. node, 'draining', 'rooms', 'max_rooms')
+      local rooms, max = tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0
+      if h[1] ~= '1' and rooms < max and (best == nil or rooms < best_rooms) then
+        best, best_rooms = node, rooms
+      end
+    end
+  end
+  return best
+end
+
+local function open_room(room)
+  local host = host_for_new_room()
+  if not host then
+    return redis.error_reply('TICKWIRE_NO_HOST no node of the fleet can open another room')
+  end
+  local ttl = tonumber(redis.call('HGET', P .. 'node:' .. host, 'ttl') or '10000') or 10000
+  local key = P .. 'room:' .. room
+  redis.call('HSET', key, 'node', host, 'players', 0, 'spectators', 0, 'controllers', 0,
+    'capacity', capacity, 'max_spectators', max_spectators, 'tick', 0, 'created', now)
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('SADD', P .. 'rooms', room)
+  redis.call('SADD', P .. 'node:' .. host .. ':rooms', room)
+  redis.call('HINCRBY', P .. 'node:' .. host, 'rooms', 1)
+  return answer(room, host, true)
+end
+
+if mode == 'named' then
+  local owner = owner_of(name, now)
+  if owner then
+    return answer(name, owner, false)
+  end
+  return open_room(name)
+end
+
+-- Matchmaking: the fullest room with a seat nobody was promised (spectators: the room with
+-- the most players among those that take one more spectator); among equals this node's own
+-- rooms (no proxy hop), then the first name. The index holds only rooms that take one more,
+-- by fill, so this reads its top, not every room; an entry found stale (a node gone, a
+-- promise lapsed) is corrected and the top read again, a bounded number of times.
+local index = P .. (spectating and 'watch' or 'open')
+local TOP = 16
+for _ = 1, 4 do
+  local top = redis.call('ZREVRANGE', index, 0, TOP - 1)
+  if #top == 0 then
+    break
+  end
+  local best, best_owner, best_fill, best_here = nil, nil, -1, 0
+  for _, room in ipairs(top) do
+    local owner = owner_of(room, now)
+    if owner and not (me_draining and owner == me) then
+      reindex(room, now)
+      local fill = redis.call('ZSCORE', index, room)
+      if fill then
+        fill = tonumber(fill)
+        local here = (owner == me) and 1 or 0
+        if fill > best_fill or (fill == best_fill and (here > best_here
+            or (here == best_here and room < best))) then
+          best, best_owner, best_fill, best_here = room, owner, fill, here
+        end
+      end
+    end
+  end
+  if best then
+    return answer(best, best_owner, false)
+  end
+end
+local room
+repeat
+  room = 'arena-' .. redis.call('INCR', P .. 'seq')
+until redis.call('EXISTS', P .. 'room:' .. room) == 0
+return open_room(room)

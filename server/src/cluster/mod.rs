@@ -1,0 +1,791 @@
+//! Cluster mode (`--redis-url`): server processes share a room directory in Redis, so a
+//! client reaching any node plays in any room of the fleet.
+//!
+//! # How a join is placed
+//! A node that reads a `Hello` asks the directory ([`directory::Directory::join`], one Lua
+//! script) where it goes: a named room is found or opened (its name is claimed by exactly one
+//! node), `Any` picks the fullest open room of the fleet; either way a seat is promised to the
+//! joiner in the same atomic step, so concurrent joins through different nodes never pick a
+//! room past its capacity. When the room is hosted here the client joins it as in a single
+//! server; when it is hosted elsewhere this node proxies the connection to that node
+//! ([`proxy`]): the client keeps the one URL it knows (a microcontroller's baked-in address
+//! included) and the protocol is unchanged. README ("Running a fleet") has the measurements
+//! behind proxying rather than redirecting.
+//!
+//! A resume token is found on the node holding its seat, by token, so a dropped client may
+//! come back through any node and takes the same ship back.
+//!
+//! # Registration
+//! A background task ([`run`]) renews the node's registration every third of `--node-ttl`
+//! (node, rooms and tokens expire together when a node dies), writes room counts when they
+//! change, and writes everything again whenever the directory forgot the node (a Redis
+//! restart, a lapse). Nothing it keeps grows with anything but the node's own rooms, seats
+//! and joins in flight.
+//!
+//! # Redis away
+//! Rooms never wait for Redis: running matches go on. What needs the directory (a join whose
+//! room is not here, a resume whose seat is not here) is refused with 1013 and a reason until
+//! it answers again; joins of rooms and seats hosted here still work.
+//!
+//! # Draining
+//! [`Cluster::start_draining`]: the node takes no new rooms and no matchmaking, `/healthz`
+//! answers 503, and `run` lets its matches go on for `--drain-timeout` (see
+//! [`crate::server::run`]).
+//!
+//! # Layout
+//! - [`directory`]: the Redis calls and their Lua scripts (`lua/`).
+//! - [`proxy`]: the connection to the node that hosts a client's room, and the relay.
+
+pub mod directory;
+pub mod proxy;
+
+use crate::config::ServerConfig;
+use crate::connection::{self, Admitted, ReadEnd};
+use crate::context::ServerContext;
+use crate::outbox::{ClientLink, CloseRequest};
+use directory::{Directory, DirectoryError, JoinLimits, RoomCounts, Wanted};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tickwire_shared::{Hello, KickReason, ResumeToken, Role, RoomName, RoomRequest};
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+/// Header a node sends on a proxied upgrade: the fleet's secret.
+pub const HOP_HEADER: &str = "x-tickwire-hop";
+/// Header carrying the client's address on a proxied upgrade.
+pub const CLIENT_HEADER: &str = "x-tickwire-client";
+/// Header carrying the id of the seat the directory promised the joiner.
+pub const PROMISE_HEADER: &str = "x-tickwire-promise";
+
+/// How long a seat promised to a joiner is held if it never arrives (it arrives within the
+/// join timeouts, a few seconds, or not at all).
+const PROMISE_HOLD: Duration = Duration::from_secs(15);
+/// How often room counts are compared with what the directory was last told.
+const COUNTS_PERIOD: Duration = Duration::from_millis(250);
+/// Promise ids waiting to be written (taken up or given back) at most: past it the oldest
+/// simply lapse in Redis after [`PROMISE_HOLD`].
+const MAX_PENDING_PROMISES: usize = 4096;
+/// Attempts to place an `Any` join whose chosen room turned out full (its counts in the
+/// directory lagged behind, e.g. a room that closed and opened again).
+const PLACEMENT_ATTEMPTS: usize = 3;
+
+/// A proxied upgrade, as the receiving node verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The client's own address, as the proxying node saw it.
+    pub client: Option<IpAddr>,
+    /// The seat promise the joiner carries, taken up when it is seated here.
+    pub promise: Option<String>,
+}
+
+/// Directory writes waiting for the sync task.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Rooms whose counts should be written now (opened, or promises taken up).
+    rooms: HashSet<RoomName>,
+    /// Rooms this node closed.
+    closed: HashSet<RoomName>,
+    /// Promise ids taken up, by room (written with the room's counts).
+    taken: HashMap<RoomName, Vec<String>>,
+    /// Promise ids given back.
+    released: Vec<(RoomName, String)>,
+    tokens_added: HashMap<ResumeToken, RoomName>,
+    tokens_removed: HashSet<ResumeToken>,
+    /// Write everything again (the directory forgot us, or a write failed).
+    everything: bool,
+}
+
+impl Pending {
+    fn promises(&self) -> usize {
+        self.released.len() + self.taken.values().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// This node's membership of a fleet.
+#[derive(Debug)]
+pub struct Cluster {
+    /// This node's name.
+    pub node: String,
+    /// How the other nodes reach this one.
+    pub node_url: String,
+    directory: Directory,
+    ttl: Duration,
+    draining: AtomicBool,
+    /// Heartbeat at once (draining started).
+    announce: AtomicBool,
+    /// `tickwire_directory_up`: 1 while the directory answers.
+    pub directory_up: prometheus_client::metrics::gauge::Gauge,
+    /// The directory answered the last call.
+    up: AtomicBool,
+    /// This node's candidate for the fleet secret (kept when the fleet has none).
+    own_secret: String,
+    /// The fleet's secret as last read.
+    secret: Mutex<Option<String>>,
+    /// Addresses of the fleet's nodes (exempt from the per-address TCP cap: a node proxies
+    /// many clients).
+    peers: Mutex<HashSet<IpAddr>>,
+    pending: Mutex<Pending>,
+    wake: Notify,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each critical section leaves the state consistent (set and map edits).
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A random id: 128 bits as hex.
+fn random_id() -> String {
+    let bits: u128 = rand::random();
+    format!("{bits:032x}")
+}
+
+/// This machine's name, when it has a usable one (a pod's name in Kubernetes).
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())?;
+    crate::config::parse_node_id(name.trim()).ok()
+}
+
+/// The host of a `ws://host:port/path` URL, as an address when it is one.
+fn url_ip(url: &str) -> Option<IpAddr> {
+    let authority = url.strip_prefix("ws://")?.split('/').next()?;
+    authority.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok().or_else(|| {
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        host.parse().ok()
+    })
+}
+
+/// Why a join was refused for lack of the directory.
+fn directory_unavailable(why: &str) -> CloseRequest {
+    connection::kick(
+        connection::close_code::TRY_AGAIN_LATER,
+        KickReason::Full,
+        format!("room directory unavailable ({why}); try again shortly"),
+    )
+}
+
+impl Cluster {
+    /// This node's membership, from `config` (which has `redis_url`). `bound`: the address
+    /// the listener got, for the default node URL. Fails only on a malformed Redis URL.
+    /// Called within the tokio runtime (the Redis connection manager starts on it).
+    pub fn new(
+        config: &ServerConfig,
+        bound: std::net::SocketAddr,
+    ) -> Result<Arc<Cluster>, DirectoryError> {
+        let node = config
+            .node_id
+            .clone()
+            .or_else(host_name)
+            .unwrap_or_else(|| format!("node-{}", &random_id()[..8]));
+        let node_url = config.node_url.clone().unwrap_or_else(|| {
+            let ip = match bound.ip() {
+                ip if ip.is_unspecified() => crate::lan::lan_addresses()
+                    .first()
+                    .map_or(IpAddr::from([127, 0, 0, 1]), |v4| IpAddr::V4(*v4)),
+                ip => ip,
+            };
+            format!("ws://{}/ws", std::net::SocketAddr::new(ip, bound.port()))
+        });
+        let url = config.redis_url.as_deref().unwrap_or("redis://127.0.0.1/");
+        let directory = Directory::new(url, &node, config.redis_timeout)?;
+        Ok(Arc::new(Cluster {
+            node,
+            node_url,
+            directory,
+            ttl: config.node_ttl,
+            draining: AtomicBool::new(false),
+            announce: AtomicBool::new(false),
+            directory_up: Default::default(),
+            up: AtomicBool::new(false),
+            own_secret: random_id(),
+            secret: Mutex::new(None),
+            peers: Mutex::new(HashSet::new()),
+            pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
+            wake: Notify::new(),
+        }))
+    }
+
+    /// The directory (for tools and tests).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// True while the node drains: no new rooms, no matchmaking into it, `/healthz` 503.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// True when the directory answered the last call.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Leaves the fleet's matchmaking (the next heartbeat, sent now, says so).
+    pub fn start_draining(&self) {
+        if !self.draining.swap(true, Ordering::Relaxed) {
+            info!(node = %self.node, "draining: no new rooms or matchmaking here");
+            self.announce.store(true, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Whether `ip` is a node of the fleet.
+    pub fn is_peer(&self, ip: IpAddr) -> bool {
+        lock(&self.peers).contains(&ip)
+    }
+
+    /// The proxied-upgrade headers, checked: `None` when there are none, `Some(Err)` when
+    /// they do not carry the fleet's secret.
+    pub fn verify_hop(&self, headers: &axum::http::HeaderMap) -> Option<Result<Hop, ()>> {
+        let claimed = headers.get(HOP_HEADER)?.to_str().unwrap_or("");
+        let secret = lock(&self.secret).clone();
+        let genuine = secret.is_some_and(|s| constant_time_eq(s.as_bytes(), claimed.as_bytes()));
+        if !genuine {
+            return Some(Err(()));
+        }
+        let value = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Some(Ok(Hop {
+            client: value(CLIENT_HEADER).and_then(|ip| ip.parse().ok()),
+            promise: value(PROMISE_HEADER)
+                .filter(|p| p.len() <= 64 && p.bytes().all(|b| b.is_ascii_hexdigit())),
+        }))
+    }
+
+    /// The fleet's secret, once read.
+    fn secret(&self) -> Option<String> {
+        lock(&self.secret).clone()
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        lock(&self.pending)
+    }
+
+    /// A room opened here: write it.
+    pub fn room_opened(&self, room: RoomName) {
+        let mut pending = self.pending();
+        pending.closed.remove(&room);
+        pending.rooms.insert(room);
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// A room here closed: drop it from the directory.
+    pub fn room_closed(&self, room: RoomName) {
+        let mut pending = self.pending();
+        pending.rooms.remove(&room);
+        pending.closed.insert(room);
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// A seat here has a resume token.
+    pub fn token_added(&self, token: ResumeToken, room: RoomName) {
+        let mut pending = self.pending();
+        pending.tokens_removed.remove(&token);
+        pending.tokens_added.insert(token, room);
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// A seat's token no longer resumes anything.
+    pub fn token_removed(&self, token: ResumeToken) {
+        let mut pending = self.pending();
+        if pending.tokens_added.remove(&token).is_none() {
+            pending.tokens_removed.insert(token);
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// A joiner took up its promised seat in `room` (hosted here).
+    fn promise_taken(&self, room: RoomName, promise: String) {
+        let mut pending = self.pending();
+        if pending.promises() < MAX_PENDING_PROMISES {
+            pending.taken.entry(room).or_default().push(promise);
+            pending.rooms.insert(room);
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// A joiner did not take its promised seat.
+    pub(crate) fn promise_released(&self, room: RoomName, promise: String) {
+        let mut pending = self.pending();
+        if pending.promises() < MAX_PENDING_PROMISES {
+            pending.released.push((room, promise));
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// Seats a client whose `Hello` was read: here, or through the node hosting its room.
+    /// On refusal the close is already requested on `link`.
+    pub(crate) async fn admit(
+        self: &Arc<Self>,
+        ctx: &Arc<ServerContext>,
+        hello: Hello,
+        link: &Arc<ClientLink>,
+        hop: Option<Hop>,
+        client: IpAddr,
+    ) -> Result<Admitted, ReadEnd> {
+        let refuse = |close: CloseRequest| {
+            link.close(close);
+            Err(ReadEnd::Refused)
+        };
+        // Another node proxied this client here after placing it: never proxy again.
+        if let Some(hop) = hop {
+            let room = match hello.room {
+                RoomRequest::Named(room) => Some(room),
+                RoomRequest::Any => None,
+            };
+            let admitted = self.join_here(ctx, hello, link).await;
+            if let (Ok(_), Some(room), Some(promise)) = (&admitted, room, hop.promise) {
+                self.promise_taken(room, promise);
+            }
+            return admitted;
+        }
+        if let Some(token) = &hello.resume {
+            if ctx.token_room(token).is_some() {
+                return self.join_here(ctx, hello, link).await;
+            }
+            match self.directory.find_token(token).await {
+                Ok(Some((node, room, url))) if node != self.node => {
+                    self.mark_up(true);
+                    debug!(%node, %room, "resuming through the node that holds the seat");
+                    return proxy::admit_remote(self, ctx, &hello, link, &url, &node, None, client)
+                        .await
+                        .map_err(|refusal| refusal.end);
+                }
+                // Unknown (or expired) tokens join afresh, as on a single server.
+                Ok(_) => self.mark_up(true),
+                Err(e) => {
+                    self.mark_up(false);
+                    warn!(error = %e, "cannot look up a resume token");
+                    return refuse(directory_unavailable("resume"));
+                }
+            }
+        }
+        let spectating = hello.role == Role::Spectator;
+        let wanted = match hello.room {
+            RoomRequest::Named(room) => Wanted::Named(room),
+            RoomRequest::Any => Wanted::Any,
+        };
+        for _attempt in 0..PLACEMENT_ATTEMPTS {
+            let limits = JoinLimits {
+                may_host: !self.is_draining() && ctx.room_count() < ctx.config.max_rooms as usize,
+                draining: self.is_draining(),
+                capacity: ctx.config.room_capacity,
+                max_spectators: ctx.config.max_spectators,
+                promise: PROMISE_HOLD,
+            };
+            let promise = random_id();
+            let placement = match self.directory.join(wanted, spectating, limits, &promise).await {
+                Ok(placement) => {
+                    self.mark_up(true);
+                    placement
+                }
+                Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST") => {
+                    // The script's own refusal: no node can open another room.
+                    return refuse(connection::kick(
+                        connection::close_code::TRY_AGAIN_LATER,
+                        KickReason::Full,
+                        "every server of the fleet is at its room limit",
+                    ));
+                }
+                Err(e) => {
+                    self.mark_up(false);
+                    warn!(error = %e, "room directory unavailable");
+                    // A room hosted here needs no directory to be joined.
+                    if let Wanted::Named(room) = wanted
+                        && ctx.has_room(&room)
+                    {
+                        return self.join_here(ctx, hello, link).await;
+                    }
+                    return refuse(directory_unavailable("join"));
+                }
+            };
+            let placed = Hello { room: RoomRequest::Named(placement.room), ..hello };
+            if placement.node == self.node {
+                let admitted = self.join_here(ctx, placed, link).await;
+                match &admitted {
+                    Ok(_) => self.promise_taken(placement.room, promise),
+                    Err(_) => self.promise_released(placement.room, promise),
+                }
+                return admitted;
+            }
+            let remote = proxy::admit_remote(
+                self,
+                ctx,
+                &placed,
+                link,
+                &placement.node_url,
+                &placement.node,
+                Some(&promise),
+                client,
+            )
+            .await;
+            match remote {
+                Ok(admitted) => return Ok(admitted),
+                Err(refusal) => {
+                    self.promise_released(placement.room, promise);
+                    if !(refusal.full && wanted == Wanted::Any) {
+                        return Err(refusal.end);
+                    }
+                    debug!(room = %placement.room, "placed in a full room; placing again");
+                }
+            }
+        }
+        refuse(connection::kick(
+            connection::close_code::TRY_AGAIN_LATER,
+            KickReason::Full,
+            "no room could take the join; try again",
+        ))
+    }
+
+    /// Joins a room of this node, as a single server does.
+    async fn join_here(
+        &self,
+        ctx: &Arc<ServerContext>,
+        hello: Hello,
+        link: &Arc<ClientLink>,
+    ) -> Result<Admitted, ReadEnd> {
+        connection::join(hello, link, ctx)
+            .await
+            .map(|(joined, handle)| Admitted::Local(joined, handle))
+            .ok_or(ReadEnd::Refused)
+    }
+
+    fn mark_up(&self, up: bool) {
+        self.directory_up.set(i64::from(up));
+        let was = self.up.swap(up, Ordering::Relaxed);
+        if was != up {
+            if up {
+                info!(node = %self.node, "room directory reachable");
+            } else {
+                warn!(node = %self.node, "room directory unreachable; running matches go on");
+                self.pending().everything = true;
+            }
+        }
+    }
+
+    /// Removes this node from the directory (the end of its drain). Bounded by the Redis
+    /// timeout; a node that cannot say goodbye lapses after `--node-ttl`.
+    pub async fn leave(&self) {
+        match self.directory.deregister().await {
+            Ok(()) => info!(node = %self.node, "left the fleet"),
+            Err(e) => {
+                warn!(error = %e, "could not leave the fleet; it forgets this node after --node-ttl")
+            }
+        }
+    }
+}
+
+/// A row of `GET /rooms` in cluster mode: the fleet's rooms, each with its node.
+#[derive(Debug, Clone, serde::Serialize)]
+struct FleetRoomInfo {
+    id: String,
+    node: String,
+    players: u32,
+    controllers: u32,
+    spectators: u32,
+    capacity: u16,
+    tick: u32,
+}
+
+/// `GET /rooms` in cluster mode: every room of the fleet with its node. While the directory
+/// is away, this node's own rooms, with `x-tickwire-directory: unavailable`.
+pub async fn rooms_json(ctx: &ServerContext, cluster: &Cluster) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut rows: Vec<FleetRoomInfo> = match cluster.directory.list().await {
+        Ok((rooms, _)) => rooms
+            .into_iter()
+            .map(|r| FleetRoomInfo {
+                id: r.name,
+                node: r.node,
+                players: r.players,
+                controllers: r.controllers,
+                spectators: r.spectators,
+                capacity: r.capacity,
+                tick: r.tick,
+            })
+            .collect(),
+        Err(e) => {
+            debug!(error = %e, "room list from this node only");
+            let own = ctx.rooms().into_iter().map(|r| FleetRoomInfo {
+                id: r.id,
+                node: cluster.node.clone(),
+                players: r.players,
+                controllers: r.controllers,
+                spectators: r.spectators,
+                capacity: r.capacity,
+                tick: r.tick,
+            });
+            let rows: Vec<_> = own.collect();
+            return ([("x-tickwire-directory", "unavailable")], axum::Json(rows)).into_response();
+        }
+    };
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    axum::Json(rows).into_response()
+}
+
+/// A row of `GET /nodes`.
+#[derive(Debug, Clone, serde::Serialize)]
+struct NodeInfo {
+    #[serde(flatten)]
+    node: directory::FleetNode,
+    /// The node that answered.
+    local: bool,
+}
+
+/// `GET /nodes` in cluster mode: the fleet's live nodes.
+pub async fn nodes_json(cluster: &Cluster) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match cluster.directory.list().await {
+        Ok((_, mut nodes)) => {
+            nodes.sort_by(|a, b| a.id.cmp(&b.id));
+            let rows: Vec<NodeInfo> = nodes
+                .into_iter()
+                .map(|node| NodeInfo { local: node.id == cluster.node, node })
+                .collect();
+            axum::Json(rows).into_response()
+        }
+        Err(e) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("room directory unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Compares secrets in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The counts of every room hosted here, by name.
+fn local_counts(ctx: &ServerContext) -> HashMap<RoomName, RoomCounts> {
+    ctx.rooms()
+        .into_iter()
+        .map(|info| {
+            let counts = RoomCounts {
+                players: info.players,
+                spectators: info.spectators,
+                controllers: info.controllers,
+                capacity: info.capacity,
+                max_spectators: ctx.config.max_spectators,
+                tick: info.tick,
+            };
+            (RoomName::truncated(&info.id), counts)
+        })
+        .collect()
+}
+
+/// The registration task: heartbeats, room counts, tokens, promises; until shutdown.
+pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
+    let beat_every = cluster.ttl / 3;
+    let mut beat = tokio::time::interval(beat_every);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut counts = tokio::time::interval(COUNTS_PERIOD.min(beat_every));
+    counts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // What the directory was last told of each room.
+    let mut written: HashMap<RoomName, RoomCounts> = HashMap::new();
+    info!(node = %cluster.node, url = %cluster.node_url, "joining the fleet");
+    loop {
+        let heartbeat = tokio::select! {
+            _ = connection::shutdown_signal(&ctx) => return,
+            _ = beat.tick() => true,
+            _ = counts.tick() => false,
+            _ = cluster.wake.notified() => false,
+        };
+        if heartbeat || cluster.announce.swap(false, Ordering::Relaxed) {
+            heartbeat_once(&cluster, &ctx).await;
+        }
+        if let Err(e) = flush(&cluster, &ctx, &mut written).await {
+            cluster.mark_up(false);
+            debug!(error = %e, "directory write failed; writing everything again when it answers");
+            cluster.pending().everything = true;
+        }
+    }
+}
+
+async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
+    let beat = cluster
+        .directory
+        .heartbeat(
+            &cluster.node_url,
+            cluster.ttl,
+            cluster.is_draining(),
+            ctx.room_count(),
+            ctx.config.max_rooms,
+            &cluster.own_secret,
+        )
+        .await;
+    match beat {
+        Ok(beat) => {
+            cluster.mark_up(true);
+            if !beat.was_registered {
+                info!(node = %cluster.node, "registered in the room directory");
+                cluster.pending().everything = true;
+            }
+            *lock(&cluster.secret) = Some(beat.secret);
+            *lock(&cluster.peers) = beat.peers.iter().filter_map(|u| url_ip(u)).collect();
+        }
+        Err(e) => {
+            if cluster.is_up() {
+                warn!(error = %e, "room directory heartbeat failed");
+            }
+            cluster.mark_up(false);
+        }
+    }
+}
+
+/// Writes what is pending (everything, after the directory forgot this node or a write
+/// failed) and the counts that changed.
+async fn flush(
+    cluster: &Cluster,
+    ctx: &ServerContext,
+    written: &mut HashMap<RoomName, RoomCounts>,
+) -> Result<(), DirectoryError> {
+    if !cluster.is_up() && cluster.secret().is_none() {
+        return Ok(()); // never registered yet: the heartbeat comes first
+    }
+    let batch = std::mem::take(&mut *cluster.pending());
+    let result = write_batch(cluster, ctx, written, &batch).await;
+    if result.is_err() {
+        // Promises are written again next time; rooms and tokens are rewritten whole.
+        let mut pending = cluster.pending();
+        for (room, ids) in batch.taken {
+            pending.taken.entry(room).or_default().extend(ids);
+        }
+        pending.released.extend(batch.released);
+        let excess = pending.promises().saturating_sub(MAX_PENDING_PROMISES);
+        let cut = excess.min(pending.released.len());
+        pending.released.drain(..cut);
+    }
+    result
+}
+
+async fn write_batch(
+    cluster: &Cluster,
+    ctx: &ServerContext,
+    written: &mut HashMap<RoomName, RoomCounts>,
+    batch: &Pending,
+) -> Result<(), DirectoryError> {
+    let directory = &cluster.directory;
+    let hosted = local_counts(ctx);
+    if batch.everything {
+        written.clear();
+    }
+    for room in &batch.closed {
+        if !hosted.contains_key(room) {
+            directory.close_room(room).await?;
+            written.remove(room);
+        }
+    }
+    let mut rooms = Vec::new();
+    for (room, counts) in &hosted {
+        let taken = batch.taken.get(room).cloned().unwrap_or_default();
+        let changed = written.get(room) != Some(counts);
+        if batch.everything || changed || !taken.is_empty() || batch.rooms.contains(room) {
+            rooms.push((*room, *counts, taken));
+        }
+    }
+    // Promises of rooms that closed meanwhile: nothing to take up, give them back.
+    let mut released = batch.released.clone();
+    for (room, ids) in &batch.taken {
+        if !hosted.contains_key(room) {
+            released.extend(ids.iter().map(|id| (*room, id.clone())));
+        }
+    }
+    let conflicts = directory.sync_rooms(cluster.ttl, &rooms).await?;
+    for room in &conflicts {
+        warn!(%room, "another node holds this room's name; the room plays on unlisted");
+    }
+    for (room, counts, _) in &rooms {
+        written.insert(*room, *counts);
+    }
+    written.retain(|room, _| hosted.contains_key(room));
+    for (room, id) in &released {
+        directory.release(room, id).await?;
+    }
+    if batch.everything {
+        let tokens = ctx.tokens();
+        directory.write_tokens(cluster.ttl, &tokens, &[], true).await?;
+        let names: Vec<RoomName> = hosted.keys().copied().collect();
+        let dropped = directory.reconcile(&names, PROMISE_HOLD).await?;
+        if dropped > 0 {
+            debug!(dropped, "dropped rooms the directory listed here that are gone");
+        }
+        info!(rooms = hosted.len(), tokens = tokens.len(), "directory written");
+    } else if !batch.tokens_added.is_empty() || !batch.tokens_removed.is_empty() {
+        let added: Vec<_> = batch.tokens_added.iter().map(|(t, r)| (*t, *r)).collect();
+        let removed: Vec<_> = batch.tokens_removed.iter().copied().collect();
+        directory.write_tokens(cluster.ttl, &added, &removed, false).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_urls_name_their_address() {
+        assert_eq!(url_ip("ws://10.1.2.3:8080/ws"), Some(IpAddr::from([10, 1, 2, 3])));
+        assert_eq!(url_ip("ws://10.1.2.3/ws"), Some(IpAddr::from([10, 1, 2, 3])));
+        assert_eq!(url_ip("ws://node-a:8080/ws"), None);
+        assert_eq!(url_ip("http://10.1.2.3/"), None);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    // A cluster's Redis connection manager starts on the runtime (it connects lazily).
+    #[tokio::test]
+    async fn a_token_added_then_removed_before_a_write_is_never_written() {
+        let config = ServerConfig {
+            redis_url: Some("redis://127.0.0.1:1/".into()),
+            ..ServerConfig::default()
+        };
+        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap()).unwrap();
+        let token = ResumeToken([7; 16]);
+        cluster.token_added(token, RoomName::truncated("r"));
+        cluster.token_removed(token);
+        let pending = cluster.pending();
+        assert!(pending.tokens_added.is_empty() && pending.tokens_removed.is_empty());
+        drop(pending);
+        cluster.token_removed(ResumeToken([8; 16]));
+        assert_eq!(cluster.pending().tokens_removed.len(), 1);
+        assert_eq!(cluster.node_url, "ws://127.0.0.1:9000/ws");
+    }
+
+    #[tokio::test]
+    async fn hop_headers_need_the_fleet_secret() {
+        let config = ServerConfig {
+            redis_url: Some("redis://127.0.0.1:1/".into()),
+            node_id: Some("a".into()),
+            ..ServerConfig::default()
+        };
+        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap()).unwrap();
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(cluster.verify_hop(&headers), None, "not a hop");
+        headers.insert(HOP_HEADER, "guess".parse().unwrap());
+        assert_eq!(cluster.verify_hop(&headers), Some(Err(())), "no secret known yet");
+        *lock(&cluster.secret) = Some("s3cret".into());
+        assert_eq!(cluster.verify_hop(&headers), Some(Err(())));
+        headers.insert(HOP_HEADER, "s3cret".parse().unwrap());
+        headers.insert(CLIENT_HEADER, "192.0.2.7".parse().unwrap());
+        headers.insert(PROMISE_HEADER, "00ff".parse().unwrap());
+        let hop = cluster.verify_hop(&headers).unwrap().unwrap();
+        assert_eq!(hop.client, Some(IpAddr::from([192, 0, 2, 7])));
+        assert_eq!(hop.promise.as_deref(), Some("00ff"));
+    }
+}

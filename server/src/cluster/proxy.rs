@@ -1,0 +1,459 @@
+//! The connection to the node that hosts a client's room, and the relay over it.
+//!
+//! The node a client reached opens a WebSocket to the hosting node (`--node-url`), sends the
+//! client's `Hello` (with the room the directory placed it in), and from the answer on passes
+//! messages both ways: the client keeps its one connection, the hosting node runs the match
+//! as for any client. The upgrade carries the fleet's secret (only nodes of the fleet may say
+//! who the client is and which seat it was promised), the client's address (the host applies
+//! its per-address caps to the client, not to the proxying node) and the promise id.
+//!
+//! The relay keeps the single server's guarantees on the client's side: snapshots go into
+//! the client's latest-wins slot (a slow client skips frames here, while the hosting node sees
+//! a fast reader), a tick's events go out with its snapshot, a client that makes no write
+//! progress for `--slow-client-timeout` is closed with 1008, and the closing handshake is the
+//! client's own: a close frame from the client is passed on (its seat ends), a client that
+//! vanishes is dropped on the hosting side without one (its seat waits for a resume, through
+//! any node), and the hosting node's `Kick` and close reach the client as they were sent.
+
+use super::{CLIENT_HEADER, Cluster, HOP_HEADER, PROMISE_HEADER};
+use crate::connection::{self, Admitted, ReadEnd, close_code};
+use crate::context::ServerContext;
+use crate::frame;
+use crate::outbox::{ClientLink, CloseRequest};
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, Stream, StreamExt};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
+use tickwire_shared::{
+    ClientMessage, Hello, KickReason, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, ServerMessage,
+    server_tag,
+};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::{debug, warn};
+
+/// Time to open the connection to the hosting node and upgrade it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time the hosting node may take to answer the `Hello` (its own join timeout is 5 s).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(6);
+/// Time one message to the hosting node may take to be written.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+/// A tick's events held for its snapshot at most (bytes): past it they go out alone.
+const EVENTS_HELD_MAX: usize = 16 * 1024;
+/// How often the relay checks that its client makes write progress.
+const STALL_CHECK: Duration = Duration::from_millis(500);
+
+/// The WebSocket to the hosting node.
+type Hosting = WebSocketStream<TcpStream>;
+
+/// An open connection to the node hosting the client's room, answered with `Welcome`.
+#[derive(Debug)]
+pub struct Upstream {
+    ws: Hosting,
+    node: String,
+}
+
+/// Why [`admit_remote`] did not seat the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// How the client's connection ends (its close is already requested, unless `full`).
+    pub(crate) end: ReadEnd,
+    /// The hosting node said the room is full; nothing was said to the client yet, so
+    /// matchmaking may place it again.
+    pub(crate) full: bool,
+}
+
+/// The settings of node-to-node connections: the hosting node sends server messages (up to
+/// [`MAX_SERVER_MESSAGE_SIZE`]); a small read buffer, as for clients (see
+/// [`crate::http::game_ws_config`]).
+fn hosting_ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(Some(MAX_SERVER_MESSAGE_SIZE))
+        .max_frame_size(Some(MAX_SERVER_MESSAGE_SIZE))
+}
+
+/// Why the hosting node could not be reached.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("the node URL {0:?} is not ws://host:port/path")]
+    Url(String),
+    #[error("not connected within {CONNECT_TIMEOUT:?}")]
+    Timeout,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Ws(#[from] WsError),
+    #[error("the fleet's secret is not known yet")]
+    NoSecret,
+}
+
+async fn connect(
+    cluster: &Cluster,
+    url: &str,
+    client: IpAddr,
+    promise: Option<&str>,
+) -> Result<Hosting, ConnectError> {
+    let secret = cluster.secret().ok_or(ConnectError::NoSecret)?;
+    let authority = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| ConnectError::Url(url.to_string()))?
+        .to_string();
+    let mut request = url.into_client_request()?;
+    let headers = request.headers_mut();
+    headers.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let header =
+        |text: &str| HeaderValue::from_str(text).map_err(|_| ConnectError::Url(url.to_string()));
+    headers.insert(HOP_HEADER, header(&secret)?);
+    headers.insert(CLIENT_HEADER, header(&client.to_string())?);
+    if let Some(promise) = promise {
+        headers.insert(PROMISE_HEADER, header(promise)?);
+    }
+    let open = async {
+        let stream = TcpStream::connect(authority.as_str()).await?;
+        let _ = stream.set_nodelay(true);
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(hosting_ws_config()))
+                .await?;
+        Ok::<_, ConnectError>(ws)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, open).await.map_err(|_| ConnectError::Timeout)?
+}
+
+/// Answers the hosting node's close (or just closes) and reads until it is done, bounded:
+/// run in its own task so the client's side never waits for it.
+async fn close_upstream(mut ws: Hosting, code: Option<u16>, timeout: Duration) {
+    let _ = tokio::time::timeout(timeout, async {
+        let frame = code.map(|code| CloseFrame { code: CloseCode::from(code), reason: "".into() });
+        let _ = ws.close(frame).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// Seats the client in a room of the node at `url` and returns the open connection (the
+/// `Welcome` already handed to the client), or how the client's connection ends.
+/// `retry_if_full`: a `Kick { Full }` is kept from the client so matchmaking can place it
+/// elsewhere.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn admit_remote(
+    cluster: &Cluster,
+    ctx: &Arc<ServerContext>,
+    hello: &Hello,
+    link: &Arc<ClientLink>,
+    url: &str,
+    node: &str,
+    promise: Option<&str>,
+    client: IpAddr,
+) -> Result<Admitted, Refusal> {
+    let retry_if_full = promise.is_some() && hello.resume.is_none();
+    let refused = Refusal { end: ReadEnd::Refused, full: false };
+    let unreachable = |why: String| {
+        warn!(%node, %why, "cannot reach the node hosting the room");
+        link.close(connection::kick(
+            close_code::TRY_AGAIN_LATER,
+            KickReason::Full,
+            format!("the server hosting the room ({node}) is unreachable; try again"),
+        ));
+        refused
+    };
+    let mut ws = match connect(cluster, url, client, promise).await {
+        Ok(ws) => ws,
+        Err(e) => return Err(unreachable(e.to_string())),
+    };
+    let hello = encode_client_to_vec(&ClientMessage::Hello(*hello));
+    if let Err(e) = tokio::time::timeout(FORWARD_TIMEOUT, ws.send(Message::Binary(hello.into())))
+        .await
+        .unwrap_or(Err(WsError::ConnectionClosed))
+    {
+        return Err(unreachable(e.to_string()));
+    }
+    let close_timeout = ctx.config.close_timeout;
+    let answer = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(bytes))) => return Some(Ok(bytes)),
+                Some(Ok(Message::Close(frame))) => return Some(Err(frame)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await;
+    let bytes = match answer {
+        Ok(Some(Ok(bytes))) => bytes,
+        Ok(Some(Err(frame))) => {
+            let (code, reason) = frame
+                .map(|f| (u16::from(f.code), f.reason.to_string()))
+                .unwrap_or((close_code::TRY_AGAIN_LATER, String::new()));
+            link.close(CloseRequest { code, reason, kick: None });
+            ctx.tasks.spawn(close_upstream(ws, None, close_timeout));
+            return Err(refused);
+        }
+        Ok(None) => return Err(unreachable("closed before answering".into())),
+        Err(_) => return Err(unreachable(format!("no answer within {ANSWER_TIMEOUT:?}"))),
+    };
+    match decode_server(&bytes) {
+        Ok(ServerMessage::Welcome(welcome)) => {
+            debug!(%node, room = %welcome.room, "seated through the node hosting the room");
+            // The roster and audience follow as events; they go out with the first snapshot.
+            let _ = link.push_control(frame::binary(&bytes));
+            ctx.metrics.proxied_sessions.inc();
+            Ok(Admitted::Remote(Box::new(Upstream { ws, node: node.to_string() })))
+        }
+        Ok(ServerMessage::Kick(kick)) => {
+            if retry_if_full && kick.reason == KickReason::Full {
+                ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
+                return Err(Refusal { end: ReadEnd::Refused, full: true });
+            }
+            // Pass the refusal on as it was said: the Kick, then the hosting node's close.
+            let _ = link.push_control(frame::binary(&bytes));
+            let close = tokio::time::timeout(close_timeout, async {
+                loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Close(frame))) => return frame,
+                        Some(Ok(_)) => continue,
+                        _ => return None,
+                    }
+                }
+            })
+            .await
+            .ok()
+            .flatten();
+            let (code, reason) = close
+                .map(|f| (u16::from(f.code), f.reason.to_string()))
+                .unwrap_or((close_code::TRY_AGAIN_LATER, kick.message.to_string()));
+            link.close(CloseRequest { code, reason, kick: None });
+            ctx.tasks.spawn(close_upstream(ws, None, close_timeout));
+            Err(refused)
+        }
+        _ => {
+            Err(unreachable("answered the Hello with something other than Welcome or Kick".into()))
+        }
+    }
+}
+
+/// Passes messages between the client (`client`, the reader half of its WebSocket, and
+/// `link`, its writer) and the hosting node until either side ends; returns how the client's
+/// connection ends (see [`connection`]'s closing handshake).
+pub(crate) async fn relay<St>(
+    client: &mut St,
+    link: &Arc<ClientLink>,
+    ctx: &Arc<ServerContext>,
+    upstream: Box<Upstream>,
+) -> ReadEnd
+where
+    St: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    let Upstream { ws, node } = *upstream;
+    let (mut to_host, mut from_host) = ws.split();
+    let config = &ctx.config;
+    let mut last_heard = Instant::now();
+    let mut events = BytesMut::new();
+    let mut stall_check = tokio::time::interval(STALL_CHECK);
+    // How the hosting side ends: `None` drops it without a close frame (the seat waits for a
+    // resume), `Some(code)` closes it with that code (the seat ends).
+    let (end, host_close): (ReadEnd, Option<u16>) = loop {
+        tokio::select! {
+            message = tokio::time::timeout_at(last_heard + config.idle_timeout, client.next()) => {
+                let message = match message {
+                    Err(_) => {
+                        let silence = config.idle_timeout.as_secs_f32();
+                        link.close(connection::kick(
+                            close_code::POLICY,
+                            KickReason::Idle,
+                            format!("nothing received for {silence} s"),
+                        ));
+                        break (ReadEnd::Dropped, None);
+                    }
+                    Ok(None) => break (ReadEnd::Dropped, None),
+                    Ok(Some(Err(e))) => match connection::ws_failure(&e) {
+                        Some(close) => {
+                            let code = close.code;
+                            link.close(close);
+                            break (ReadEnd::Broken, Some(code));
+                        }
+                        None => break (ReadEnd::Dropped, None),
+                    },
+                    Ok(Some(Ok(message))) => message,
+                };
+                last_heard = Instant::now();
+                match message {
+                    Message::Binary(bytes) => {
+                        let sent = tokio::time::timeout(
+                            FORWARD_TIMEOUT,
+                            to_host.send(Message::Binary(bytes)),
+                        )
+                        .await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            break host_gone(link, &node);
+                        }
+                    }
+                    Message::Close(frame) => {
+                        let echo = connection::echo_code(frame.as_ref());
+                        break (ReadEnd::ClientClosed { echo }, Some(echo));
+                    }
+                    Message::Text(_) => {
+                        link.close(CloseRequest {
+                            code: close_code::UNSUPPORTED,
+                            reason: "tickwire speaks binary messages only".into(),
+                            kick: None,
+                        });
+                        break (ReadEnd::Refused, Some(close_code::UNSUPPORTED));
+                    }
+                    _ => {} // pings are answered by tungstenite; pongs prove life
+                }
+            }
+            message = from_host.next() => match message {
+                Some(Ok(Message::Binary(payload))) => {
+                    if !deliver(link, ctx, &mut events, &payload) {
+                        link.close(connection::kick(
+                            close_code::POLICY,
+                            KickReason::TooSlow,
+                            "client is not reading its messages",
+                        ));
+                        break (ReadEnd::Dropped, None);
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    // The hosting node closes the client (its Kick came just before).
+                    flush_events(link, &mut events);
+                    let (code, reason) = frame
+                        .map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((close_code::NORMAL, String::new()));
+                    link.close(CloseRequest { code, reason, kick: None });
+                    // Answered below; the seat is the hosting node's business.
+                    break (ReadEnd::Refused, Some(code));
+                }
+                Some(Ok(_)) => {} // its pings are answered by tungstenite
+                Some(Err(_)) | None => break host_gone(link, &node),
+            },
+            _ = stall_check.tick() => {
+                if link.stalled_for(Instant::now()) > config.slow_client_timeout {
+                    link.close(connection::kick(
+                        close_code::POLICY,
+                        KickReason::TooSlow,
+                        "client made no progress reading its frames",
+                    ));
+                    break (ReadEnd::Dropped, None);
+                }
+            }
+            _ = connection::shutdown_signal(ctx) => {
+                // This node goes away, the match does not: the client comes back through
+                // another node and resumes its seat, which the hosting node keeps for it.
+                link.close(connection::going_away());
+                break (ReadEnd::Refused, None);
+            }
+            _ = link.close_requested() => break (ReadEnd::Dropped, None),
+        }
+    };
+    ctx.metrics.proxied_sessions.dec();
+    match to_host.reunite(from_host) {
+        Ok(ws) => match host_close {
+            Some(code) => {
+                ctx.tasks.spawn(close_upstream(ws, Some(code), config.close_timeout));
+            }
+            // Dropped without a close frame: the hosting node keeps the seat for a resume.
+            None => drop(ws),
+        },
+        Err(_) => unreachable!("the halves of one stream reunite"),
+    }
+    end
+}
+
+/// The hosting node vanished: the client is told to come back (its seat is gone with the
+/// node unless the node returns within the resume grace).
+fn host_gone(link: &ClientLink, node: &str) -> (ReadEnd, Option<u16>) {
+    link.close(connection::kick(
+        close_code::GOING_AWAY,
+        KickReason::ShuttingDown,
+        format!("the server hosting the room ({node}) went away"),
+    ));
+    (ReadEnd::Refused, None)
+}
+
+/// Hands one message of the hosting node to the client's writer: a snapshot into the
+/// latest-wins slot together with the events held for it, anything else queued in order.
+/// False when the client's queue overflowed (it is not reading).
+fn deliver(link: &ClientLink, ctx: &ServerContext, events: &mut BytesMut, payload: &[u8]) -> bool {
+    let framed = frame::binary(payload);
+    match payload.first().map(|&tag| u32::from(tag)) {
+        Some(server_tag::EVENT) => {
+            events.extend_from_slice(&framed);
+            if events.len() > EVENTS_HELD_MAX {
+                return flush_events(link, events);
+            }
+            true
+        }
+        Some(server_tag::SNAPSHOT) => {
+            let held = (!events.is_empty()).then(|| events.split().freeze());
+            let offered = link.offer(held, Some(framed), Instant::now());
+            if offered.skipped {
+                ctx.metrics.frames_skipped.inc();
+            }
+            !offered.overflow
+        }
+        _ => flush_events(link, events) && link.push_control(framed).is_ok(),
+    }
+}
+
+/// Queues the held events by themselves. False on overflow.
+fn flush_events(link: &ClientLink, events: &mut BytesMut) -> bool {
+    if events.is_empty() {
+        return true;
+    }
+    let held: Bytes = events.split().freeze();
+    link.push_control(held).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwire_shared::{Event, EventKind, Tick};
+
+    fn event_payload(spectators: u32) -> Vec<u8> {
+        let mut builder = crate::frame::FrameBuilder::new();
+        builder.push(&ServerMessage::Event(Event {
+            tick: Tick(3),
+            kind: EventKind::Audience { spectators },
+        }));
+        let framed = builder.finish();
+        framed[2..].to_vec() // a one-byte length header: the payload follows it
+    }
+
+    #[test]
+    fn events_wait_for_their_snapshot_and_snapshots_replace_each_other() {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = ServerContext::new(crate::ServerConfig::default(), rx);
+        let link = ClientLink::new();
+        let mut events = BytesMut::new();
+        assert!(deliver(&link, &ctx, &mut events, &event_payload(4)));
+        assert!(link.take_batch().is_empty(), "an event waits for its tick's snapshot");
+        let snapshot = [1u8, 9, 0, 0, 0];
+        assert!(deliver(&link, &ctx, &mut events, &snapshot));
+        assert!(deliver(&link, &ctx, &mut events, &snapshot));
+        assert_eq!(ctx.metrics.frames_skipped.get(), 1, "the first snapshot was never taken");
+        let batch = link.take_batch();
+        assert_eq!(batch.control.len(), 1, "the event, framed");
+        assert_eq!(&batch.control[0][2..], &event_payload(4)[..]);
+        assert_eq!(&batch.snapshot.unwrap()[2..], &snapshot[..]);
+        // Anything else goes out at once, after any held events.
+        assert!(deliver(&link, &ctx, &mut events, &event_payload(5)));
+        assert!(deliver(&link, &ctx, &mut events, &[4, 1, 2]));
+        let batch = link.take_batch();
+        assert_eq!(batch.control.len(), 2);
+        assert_eq!(&batch.control[1][2..], &[4, 1, 2]);
+    }
+}

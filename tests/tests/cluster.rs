@@ -1,0 +1,575 @@
+//! Cluster mode end to end: a real `redis-server` (Debian's `redis-server` package) on a free
+//! loopback port and three server nodes, each `tickwire_server::run` on its own runtime (so a
+//! node can be killed outright: its runtime is dropped with every task and socket), sharing
+//! the room directory. Short TTLs keep it quick.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+use tickwire_server::ServerConfig;
+use tickwire_shared::{EventKind, KickReason, Role};
+
+/// The node TTL of these tests: a dead node is forgotten within it.
+const TTL: Duration = Duration::from_secs(2);
+
+/// Finds `redis-server`, installing Debian's package when possible; otherwise fails saying
+/// what to install.
+fn redis_server() -> PathBuf {
+    let find = || {
+        ["/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    };
+    if let Some(path) = find() {
+        return path;
+    }
+    // Tests run in parallel: one installs, the others wait for it.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = find() {
+        return path;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine may have no package lists yet: update once if the first try fails.
+    let install = ["install", "-y", "-qq", "--no-install-recommends", "redis-server"];
+    let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
+    match find() {
+        Some(path) if installed => path,
+        _ => panic!(
+            "the cluster tests need redis-server: install Debian's `redis-server` package \
+             (apt-get install redis-server); .ci/run does"
+        ),
+    }
+}
+
+/// A `redis-server` on loopback, without persistence (a restart starts empty, as a Redis that
+/// lost its data does).
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Redis { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts it (again) on its port and waits until it answers.
+    fn restart(&mut self) {
+        let child = Command::new(redis_server())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut answer = [0u8; 7];
+                if stream.write_all(b"PING\r\n").is_ok()
+                    && stream.read_exact(&mut answer).is_ok()
+                    && &answer == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One node of the fleet on its own runtime.
+struct Node {
+    id: String,
+    addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn node_config(id: &str, redis: &Redis) -> ServerConfig {
+    let mut config = test_config();
+    config.redis_url = Some(redis.url());
+    config.node_id = Some(id.to_string());
+    config.node_ttl = TTL;
+    config.redis_timeout = Duration::from_millis(300);
+    config.drain_timeout = Duration::from_secs(2);
+    config
+}
+
+impl Node {
+    fn start(config: ServerConfig) -> Node {
+        let id = config.node_id.clone().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            tickwire_server::run(listener, config, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Node { id, addr, runtime: Some(runtime), stop: Some(stop), task: Some(task) }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, String) {
+        http_request(
+            self.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+        )
+        .await
+    }
+
+    async fn json(&self, path: &str) -> serde_json::Value {
+        let (status, head, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {head}\n{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
+    /// The fleet's rooms as this node lists them: name -> (node, players).
+    async fn rooms(&self) -> BTreeMap<String, (String, u64)> {
+        let rooms = self.json("/rooms").await;
+        rooms
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let id = r["id"].as_str().unwrap().to_string();
+                (id, (r["node"].as_str().unwrap().to_string(), r["players"].as_u64().unwrap()))
+            })
+            .collect()
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let (_, _, body) = self.get("/metrics").await;
+        body.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Kills the node outright: every task and socket dropped, no goodbye to the directory.
+    fn kill(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+
+    /// SIGTERM as the binary handles it: drain, close, leave. Returns when `run` returned.
+    async fn terminate(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(20), task).await.expect("run returns").unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Waits until `check` holds, polling; panics with `what` after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Redis and three nodes, all registered.
+async fn fleet(configure: impl Fn(&mut ServerConfig)) -> (Redis, Vec<Node>) {
+    let redis = Redis::start();
+    let nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|id| {
+            let mut config = node_config(id, &redis);
+            configure(&mut config);
+            Node::start(config)
+        })
+        .collect();
+    await_nodes(&nodes[0], &["a", "b", "c"]).await;
+    (redis, nodes)
+}
+
+/// Waits until `via` lists exactly `ids` as the fleet's nodes.
+async fn await_nodes(via: &Node, ids: &[&str]) {
+    eventually(PATIENCE, &format!("the fleet is {ids:?}"), || async {
+        let (status, _, body) = via.get("/nodes").await;
+        let Ok(nodes) = serde_json::from_str::<serde_json::Value>(&body) else { return false };
+        let mut listed: Vec<String> = nodes
+            .as_array()
+            .map(|a| a.iter().filter_map(|n| n["id"].as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        listed.sort();
+        status == 200 && listed == ids
+    })
+    .await;
+}
+
+/// Ships in the newest world a client rebuilt.
+fn ships(client: &Client) -> usize {
+    client.latest().map_or(0, |w| w.entities.iter().filter(|e| e.kind == 0).count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_room_opened_through_one_node_is_joined_through_the_others() {
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let [a, b, c] = &nodes[..] else { unreachable!() };
+    let mut ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "duel")).await;
+    let mut bob = Client::join(&b.url(), hello_in(Role::Player, "bob", "duel")).await;
+    let mut cyd = Client::join(&c.url(), hello_in(Role::Player, "cyd", "duel")).await;
+    for client in [&ada, &bob, &cyd] {
+        assert_eq!(client.welcome.room.as_str(), "duel");
+    }
+    let ids = [ada.welcome.player_id, bob.welcome.player_id, cyd.welcome.player_id];
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "three seats of one room");
+    // One match: each hears of the others and sees their ships.
+    for client in [&mut ada, &mut bob, &mut cyd] {
+        let me = client.welcome.player_id;
+        for other in ids.iter().filter(|id| **id != me) {
+            client
+                .wait_event(|e| matches!(e, EventKind::Joined { player, .. } if player == other))
+                .await;
+        }
+        for _ in 0..5 {
+            client.next_world().await;
+        }
+    }
+    // A spectator through c sees the whole match: three ships.
+    let mut watcher = Client::join(&c.url(), hello_in(Role::Spectator, "eye", "duel")).await;
+    let tick = watcher.next_world().await.tick;
+    watcher.snapshots_past(tick, 3).await;
+    assert_eq!(ships(&watcher), 3, "the proxied spectator sees every ship");
+    // Bob steers through node b; his input reaches the room on node a and is applied.
+    let seq = bob.input(127, 0, 0).await;
+    loop {
+        let world = bob.next_world().await;
+        let snapshot = bob.snapshots.last().unwrap();
+        if snapshot.header.last_input >= seq {
+            assert_eq!(world.tick, snapshot.header.tick);
+            break;
+        }
+    }
+    let rooms = c.rooms().await;
+    assert_eq!(rooms.get("duel"), Some(&("a".to_string(), 3)), "{rooms:?}");
+    assert_eq!(b.rooms().await, rooms, "every node lists the same fleet");
+    assert_eq!(a.metric("tickwire_proxied_sessions").await, 0.0);
+    assert_eq!(b.metric("tickwire_proxied_sessions").await, 1.0);
+    assert_eq!(c.metric("tickwire_proxied_sessions").await, 2.0, "cyd and the spectator");
+    assert_eq!(b.metric("tickwire_node_info{node=\"b\"}").await, 1.0, "metrics name their node");
+    assert_eq!(b.metric("tickwire_directory_up").await, 1.0);
+    let listed = b.json("/nodes").await;
+    let local: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n["local"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(local, [("a", false), ("b", true), ("c", false)]);
+
+    // Cyd leaves properly through c: the seat ends on a at once.
+    let cyd_id = cyd.welcome.player_id;
+    cyd.ws.close(None).await.unwrap();
+    ada.wait_left(cyd_id).await;
+    eventually(PATIENCE, "the directory counts two players", || async {
+        c.rooms().await.get("duel").map(|r| r.1) == Some(2)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_any_joins_through_three_nodes_never_overfill_a_room() {
+    const CAPACITY: u16 = 4;
+    const JOINERS: usize = 30;
+    let (_redis, nodes) = fleet(|c| c.room_capacity = CAPACITY).await;
+    let urls: Vec<String> = nodes.iter().map(Node::url).collect();
+    let joins = (0..JOINERS).map(|i| {
+        let url = urls[i % 3].clone();
+        tokio::spawn(async move {
+            let ws = open(&url).await;
+            try_join(ws, hello(Role::Player, &format!("p{i}"))).await
+        })
+    });
+    let mut seated: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sockets = Vec::new();
+    for join in joins {
+        let (welcome, ws) = join.await.unwrap().unwrap_or_else(|c| panic!("refused: {c:?}"));
+        *seated.entry(welcome.room.to_string()).or_default() += 1;
+        sockets.push(ws);
+    }
+    assert!(seated.values().all(|&n| n <= CAPACITY as usize), "overfilled: {seated:?}");
+    assert_eq!(seated.values().sum::<usize>(), JOINERS);
+    // Fullest first: seven full rooms and one with the last two, no half-empty extras.
+    assert_eq!(seated.len(), JOINERS.div_ceil(CAPACITY as usize), "{seated:?}");
+    let listed = nodes[1].rooms().await;
+    let counts: BTreeMap<String, usize> =
+        listed.iter().map(|(room, (_, players))| (room.clone(), *players as usize)).collect();
+    eventually(PATIENCE, "the directory's counts match the seats", || async {
+        let listed = nodes[2].rooms().await;
+        listed.iter().map(|(r, (_, p))| (r.clone(), *p as usize)).collect::<BTreeMap<_, _>>()
+            == seated
+    })
+    .await;
+    assert!(counts.values().all(|&n| n <= CAPACITY as usize));
+    let hosts: std::collections::BTreeSet<&String> =
+        listed.values().map(|(node, _)| node).collect();
+    assert!(hosts.len() > 1, "rooms opened on several nodes: {listed:?}");
+    drop(sockets);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_open_on_other_nodes_until_every_node_is_at_its_room_limit() {
+    let (_redis, nodes) = fleet(|c| {
+        c.room_capacity = 1;
+        c.max_rooms = 1;
+    })
+    .await;
+    let mut seated = Vec::new();
+    for i in 0..3 {
+        // All through node a: it hosts one room, then the directory opens rooms elsewhere.
+        seated.push(Client::join(&nodes[0].url(), hello(Role::Player, &format!("p{i}"))).await);
+    }
+    let rooms = nodes[2].rooms().await;
+    let hosts: std::collections::BTreeSet<&str> = rooms.values().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(hosts.len(), 3, "one room on each node: {rooms:?}");
+    let refused = try_join(open(&nodes[1].url()).await, hello(Role::Player, "late"))
+        .await
+        .expect_err("the fleet is full");
+    refused.assert_is(1013, Some(KickReason::Full), "room limit");
+    drop(seated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_rooms_leave_the_directory_within_the_ttl_while_others_play_on() {
+    let (_redis, mut nodes) = fleet(|_| {}).await;
+    let c = nodes.pop().unwrap();
+    let b = nodes.pop().unwrap();
+    let a = nodes.pop().unwrap();
+    let _doomed = Client::join(&a.url(), hello_in(Role::Player, "ada", "doomed")).await;
+    let mut local = Client::join(&b.url(), hello_in(Role::Player, "bob", "alive")).await;
+    let mut proxied = Client::join(&c.url(), hello_in(Role::Player, "cyd", "alive")).await;
+    eventually(PATIENCE, "both rooms listed", || async {
+        let rooms = c.rooms().await;
+        rooms.contains_key("doomed") && rooms.get("alive").map(|r| r.1) == Some(2)
+    })
+    .await;
+
+    a.kill();
+    let killed = Instant::now();
+    eventually(TTL * 2 + Duration::from_secs(1), "the dead node's room leaves", || async {
+        !b.rooms().await.contains_key("doomed")
+    })
+    .await;
+    let gone_after = killed.elapsed();
+    await_nodes(&b, &["b", "c"]).await;
+    // The other match never stopped.
+    let tick = local.next_world().await.tick;
+    local.snapshots_past(tick, 10).await;
+    let tick = proxied.next_world().await.tick;
+    proxied.snapshots_past(tick, 10).await;
+    assert_eq!(c.rooms().await.get("alive"), Some(&("b".to_string(), 2)));
+    eprintln!("the killed node's room left the directory after {gone_after:?} (TTL {TTL:?})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again() {
+    let (mut redis, nodes) = fleet(|_| {}).await;
+    let [a, b, c] = &nodes[..] else { unreachable!() };
+    let mut one = Client::join(&a.url(), hello_in(Role::Player, "ada", "one")).await;
+    let mut two = Client::join(&c.url(), hello_in(Role::Player, "bob", "two")).await;
+    let two_again = Client::join(&b.url(), hello_in(Role::Player, "cyd", "two")).await;
+    let host_of_two = c.rooms().await["two"].0.clone();
+
+    redis.kill();
+    // Matches play on: ticks keep coming to a direct and a proxied client.
+    let before = (one.next_world().await.tick, two.next_world().await.tick);
+    one.snapshots_past(before.0, 30).await;
+    two.snapshots_past(before.1, 30).await;
+    // What needs the directory is refused with a reason; what does not still works.
+    let refused = try_join(open(&b.url()).await, hello_in(Role::Player, "dan", "new"))
+        .await
+        .expect_err("a new room needs the directory");
+    refused.assert_is(1013, Some(KickReason::Full), "directory unavailable");
+    let (status, head, _) = b.get("/rooms").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("x-tickwire-directory: unavailable"), "{head}");
+    let host = nodes.iter().find(|n| n.id == host_of_two).unwrap();
+    let mut local_join = Client::join(&host.url(), hello_in(Role::Player, "eve", "two")).await;
+    assert_eq!(local_join.welcome.room.as_str(), "two", "a room hosted here needs no Redis");
+    local_join.next_world().await;
+
+    redis.restart();
+    eventually(PATIENCE, "the directory fills again", || async {
+        let (status, head, body) = a.get("/rooms").await;
+        let rooms: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let players = |name: &str| {
+            rooms.as_array().and_then(|a| {
+                a.iter().find(|r| r["id"] == name).and_then(|r| r["players"].as_u64())
+            })
+        };
+        status == 200
+            && !head.contains("unavailable")
+            && players("one") == Some(1)
+            && players("two") == Some(3)
+    })
+    .await;
+    await_nodes(c, &["a", "b", "c"]).await;
+    // Joins work again, through any node, into the same matches.
+    let mut late = Client::join(&b.url(), hello_in(Role::Player, "fay", "one")).await;
+    late.wait_event(
+        |e| matches!(e, EventKind::Joined { player, .. } if *player == one.welcome.player_id),
+    )
+    .await;
+    let tick = one.next_world().await.tick;
+    one.snapshots_past(tick, 5).await;
+    drop(two_again);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_through_another_node_takes_the_same_ship_back() {
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let [a, b, c] = &nodes[..] else { unreachable!() };
+    let mut first = Client::join(&a.url(), hello_in(Role::Player, "ada", "home")).await;
+    first.next_world().await;
+    let welcome = first.welcome;
+    let token = welcome.resume_token;
+    first.drop_abruptly();
+
+    // Back through another node: the same seat and ship, on the node that holds it.
+    let resume = tickwire_shared::Hello { resume: Some(token), ..hello(Role::Player, "ada") };
+    let mut second = Client::join(&b.url(), resume).await;
+    assert!(second.welcome.resumed);
+    assert_eq!(second.welcome.player_id, welcome.player_id);
+    assert_eq!(second.welcome.entity, welcome.entity);
+    assert_eq!(second.welcome.room.as_str(), "home");
+    let world = second.next_world().await;
+    assert!(world.entities.iter().any(|e| Some(e.id) == welcome.entity), "its ship is there");
+    second.drop_abruptly();
+
+    // And again, from a proxied connection, through the third node.
+    let mut third = Client::join(&c.url(), resume).await;
+    assert!(third.welcome.resumed);
+    assert_eq!(third.welcome.player_id, welcome.player_id);
+    third.next_world().await;
+    assert_eq!(a.metric("tickwire_resumes").await, 2.0, "the seat was resumed twice on a");
+    eventually(PATIENCE, "one player in the room", || async {
+        b.rooms().await.get("home") == Some(&("a".to_string(), 1))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_finishes_its_matches_and_takes_no_new_ones() {
+    let (_redis, mut nodes) = fleet(|_| {}).await;
+    let c = nodes.pop().unwrap();
+    let b = nodes.pop().unwrap();
+    let a = nodes.pop().unwrap();
+    let mut staying = Client::join(&a.url(), hello_in(Role::Player, "ada", "stay")).await;
+    staying.next_world().await;
+    let a_addr = a.addr;
+    let a_get = |path: &'static str| async move {
+        http_request(
+            a_addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        )
+        .await
+    };
+    assert_eq!(a_get("/healthz").await.0, 200);
+    let terminated = tokio::spawn(a.terminate());
+    eventually(PATIENCE, "a reports draining", || async {
+        let (status, _, body) = a_get("/healthz").await;
+        status == 503 && body.contains("draining")
+    })
+    .await;
+    // Matchmaking through the draining node itself places players elsewhere.
+    let placed = Client::join(&format!("ws://{a_addr}/ws"), hello(Role::Player, "bob")).await;
+    let rooms = c.rooms().await;
+    assert_ne!(rooms[placed.welcome.room.as_str()].0, "a", "{rooms:?}");
+    let fresh = Client::join(&b.url(), hello_in(Role::Player, "cyd", "fresh")).await;
+    assert_eq!(c.rooms().await["fresh"].0, "b");
+    // The running match goes on through the drain, then ends with 1001.
+    let tick = staying.next_world().await.tick;
+    staying.snapshots_past(tick, 10).await;
+    let closed = staying.closed().await;
+    closed.assert_is(1001, Some(KickReason::ShuttingDown), "shutting down");
+    tokio::time::timeout(PATIENCE, terminated).await.unwrap().unwrap();
+    await_nodes(&b, &["b", "c"]).await;
+    assert!(!c.rooms().await.contains_key("stay"), "it left the directory with its rooms");
+    drop((placed, fresh));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_nodes_of_the_fleet_may_proxy() {
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let request = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: tickwire.v1\r\nx-tickwire-hop: guessed\r\n\
+         x-tickwire-client: 192.0.2.1\r\n\r\n";
+    let (status, _, body) = http_request(nodes[0].addr, request).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("not a node of this fleet"), "{body}");
+    // A server without --redis-url has no fleet.
+    let single = TestServer::start(test_config()).await;
+    let (status, _, nodes) = single.get("/nodes").await;
+    assert_eq!((status, nodes.as_str()), (200, "[]"), "a single server is no fleet");
+    let (_, _, rooms) = single.get("/rooms").await;
+    assert_eq!(rooms, "[]", "single-server /rooms is unchanged");
+    single.shutdown().await;
+}

@@ -57,11 +57,10 @@ for (let i = 0; i < clients; i++) {
   };
   c.on('welcome', () => sent.clear());
   c.on('snapshot', (e) => {
-    if (!measuring) return;
-    snapshots += 1;
+    if (measuring) snapshots += 1;
     for (const [seq, at] of sent) {
       if (seq > e.snapshot.lastInput) break;
-      latencies.push(performance.now() - at);
+      if (measuring) latencies.push(performance.now() - at);
       sent.delete(seq);
     }
   });

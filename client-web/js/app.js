@@ -22,9 +22,14 @@ function toLobby() {
   game = null;
   $('#game').hidden = true;
   for (const id of ['#failure', '#banner', '#invite', '#center-msg']) $(id).hidden = true;
-  // Back to the bare lobby URL, keeping a join token if the page was given one.
-  const token = new URLSearchParams(location.search).get('token');
-  history.replaceState(null, '', token ? `/?token=${encodeURIComponent(token)}` : '/');
+  // Back to the bare lobby URL, keeping a join token and a forced transport if the page had them.
+  const params = new URLSearchParams(location.search);
+  const kept = new URLSearchParams();
+  for (const key of ['token', 'transport']) {
+    const value = params.get(key);
+    if (value) kept.set(key, value);
+  }
+  history.replaceState(null, '', kept.size ? `/?${kept}` : '/');
   lobby.show();
 }
 

@@ -36,6 +36,9 @@ export function describeFailure(error) {
   return error.message;
 }
 
+/** How the HUD names each transport. */
+const TRANSPORT_NAMES = { ws: 'WebSocket', stream: 'HTTP stream', poll: 'long polling' };
+
 export class Game {
   /**
    * @param {object} options
@@ -85,9 +88,15 @@ export class Game {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     // A server with join tokens (--join-secret) wants one on /ws: a game backend hands the
     // page a link carrying `?token=`, which goes along.
-    const token = new URLSearchParams(location.search).get('token');
+    const params = new URLSearchParams(location.search);
+    const token = params.get('token');
     const query = token ? `?token=${encodeURIComponent(token)}` : '';
-    return new TickwireClient({ url: `${scheme}://${location.host}/ws${query}`, name, room, role: spectate ? 'Spectator' : 'Player' });
+    // `?transport=ws|stream|poll` forces one; by default WebSocket, falling back to HTTP by itself.
+    const forced = params.get('transport');
+    const transport = forced === 'ws' || forced === 'stream' || forced === 'poll' ? forced : 'auto';
+    return new TickwireClient({
+      url: `${scheme}://${location.host}/ws${query}`, name, room, role: spectate ? 'Spectator' : 'Player', transport,
+    });
   }
 
   connect() {
@@ -98,6 +107,10 @@ export class Game {
     c.on('snapshot', (e) => this.onSnapshot(e.world, e.receivedAt));
     c.on('event', (e) => this.onEvent(e.kind));
     c.on('rtt', (e) => { $('#hud-ping').textContent = `${Math.round(e.smoothedMs)} ms`; });
+    c.on('transport', (e) => {
+      $('#hud-transport').textContent = TRANSPORT_NAMES[e.transport];
+      this.root.dataset.transport = e.transport;
+    });
     c.on('error', (e) => this.onFailure(e.error));
     this.controls.enabled = !spectate;
     this.root.dataset.connections = '0';

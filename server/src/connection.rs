@@ -30,6 +30,7 @@ use crate::metrics::Initiator;
 use crate::outbox::{Batch, ClientLink, CloseRequest, RepliesOverflow};
 use crate::ratelimit::TokenBucket;
 use crate::room::{Departure, JoinRefused, JoinRequest, Joined, RoomCommand};
+use crate::transport::{Attached, Transport};
 use futures_util::{Stream, StreamExt};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -120,6 +121,9 @@ pub(crate) fn ws_failure(e: &WsError) -> Option<CloseRequest> {
         WsError::Protocol(p) => Some(close_only(close_code::PROTOCOL, p.to_string())),
         WsError::Utf8(_) => Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8")),
         WsError::Io(io) => {
+            if let Some(refusal) = io.get_ref().and_then(|e| e.downcast_ref::<TransportRefusal>()) {
+                return Some(refusal.0.clone());
+            }
             if let Some(overflow) = io.get_ref().and_then(|e| e.downcast_ref::<RepliesOverflow>()) {
                 return Some(close_only(close_code::POLICY, overflow.to_string()));
             }
@@ -136,6 +140,13 @@ pub(crate) fn ws_failure(e: &WsError) -> Option<CloseRequest> {
         _ => None,
     }
 }
+
+/// What a transport below the reader refused before it became a message (the HTTP fallback's
+/// record parser, [`crate::fallback`]): carried as an I/O error in the message stream, it closes
+/// the connection with its code and reason, and the seat ends, as a WebSocket framing error does.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.reason)]
+pub(crate) struct TransportRefusal(pub(crate) CloseRequest);
 
 /// How the reader loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,10 +179,10 @@ pub(crate) fn echo_code(frame: Option<&CloseFrame>) -> u16 {
 
 /// What the writer task did with the connection's close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct WriterEnd {
+pub(crate) struct WriterEnd {
     /// It wrote the server's close frame (or, after the client's close, tungstenite's echo of
     /// it), so the closing handshake can complete.
-    close_sent: bool,
+    pub(crate) close_sent: bool,
 }
 
 /// The reader's half of the socket as tungstenite sees it: reads come from the client
@@ -254,36 +265,52 @@ pub async fn serve<S>(
         let writer =
             ctx.tasks.spawn(write_loop(write_half, link.clone(), ctx.clone()).in_current_span());
 
-        let end = match handshake(&mut stream, &link, &ctx, grant, hop, peer.ip()).await {
-            Ok(Admitted::Remote(upstream)) => {
-                crate::cluster::proxy::relay(&mut stream, &link, &ctx, upstream).await
-            }
-            Ok(Admitted::Local(joined, handle)) => {
-                let span = tracing::Span::current();
-                span.record("player", joined.player.0);
-                span.record("room", joined.room.name.as_str());
-                let end = read_loop(&mut stream, &link, &ctx, &joined, &handle).await;
-                if let ReadEnd::ClientClosed { .. } = end {
-                    // Before the room hears of it, so nothing more is queued for this client.
-                    link.client_closed();
-                }
-                let how = match end {
-                    ReadEnd::ClientClosed { .. } | ReadEnd::Refused | ReadEnd::Broken => {
-                        Departure::Left
-                    }
-                    ReadEnd::Dropped => Departure::Dropped,
-                };
-                let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
-                // The room may be gone already during shutdown; nothing is left to tell then.
-                let _ = handle.commands.send(leave).await;
-                end
-            }
-            Err(end) => end,
-        };
+        let end = play(&mut stream, &link, &ctx, grant, hop, peer.ip(), Transport::WebSocket).await;
         finish(stream, &link, writer, &ctx, end).await;
     }
     .instrument(span)
     .await
+}
+
+/// Seats the client (its `Hello`, the room's answer), reads its messages until the connection
+/// ends, and tells the room how it ended. Every transport runs this: `stream` yields what the
+/// client sent, as tungstenite's messages (the HTTP fallback makes them from its records).
+pub(crate) async fn play<St>(
+    stream: &mut St,
+    link: &Arc<ClientLink>,
+    ctx: &Arc<ServerContext>,
+    grant: Option<JoinGrant>,
+    hop: Option<crate::cluster::Hop>,
+    client: std::net::IpAddr,
+    transport: Transport,
+) -> ReadEnd
+where
+    St: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    let (joined, handle) = match handshake(stream, link, ctx, grant, hop, client).await {
+        Ok(Admitted::Local(joined, handle)) => (joined, handle),
+        Ok(Admitted::Remote(upstream)) => {
+            return crate::cluster::proxy::relay(stream, link, ctx, upstream).await;
+        }
+        Err(end) => return end,
+    };
+    let span = tracing::Span::current();
+    span.record("player", joined.player.0);
+    span.record("room", joined.room.name.as_str());
+    let _attached = Attached::new(&ctx.metrics, &joined.room, transport);
+    let end = read_loop(stream, link, ctx, &joined, &handle).await;
+    if let ReadEnd::ClientClosed { .. } = end {
+        // Before the room hears of it, so nothing more is queued for this client.
+        link.client_closed();
+    }
+    let how = match end {
+        ReadEnd::ClientClosed { .. } | ReadEnd::Refused | ReadEnd::Broken => Departure::Left,
+        ReadEnd::Dropped => Departure::Dropped,
+    };
+    let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
+    // The room may be gone already during shutdown; nothing is left to tell then.
+    let _ = handle.commands.send(leave).await;
+    end
 }
 
 /// Completes the closing handshake (see the module docs), bounded by `close_timeout` each way,
@@ -834,13 +861,13 @@ where
 /// The writer task: sends what the link holds, heartbeats, and the server's close. Once the
 /// client closed it sends only tungstenite's replies (the echo among them) and stops when the
 /// reader side is done.
-async fn write_loop<S>(
-    mut io: WriteHalf<S>,
+pub(crate) async fn write_loop<W>(
+    mut io: W,
     link: Arc<ClientLink>,
     ctx: Arc<ServerContext>,
-) -> (WriterEnd, WriteHalf<S>)
+) -> (WriterEnd, W)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin,
 {
     let unsent = WriterEnd { close_sent: false };
     // `interval_at` panics on a zero period; the CLI refuses 0, a library caller might not.

@@ -65,6 +65,8 @@ pub struct RoomInfo {
     pub capacity: u16,
     /// Current tick.
     pub tick: u32,
+    /// Attached clients by transport: WebSocket, HTTP stream, long polling.
+    pub transports: crate::transport::TransportsInfo,
 }
 
 #[derive(Debug, Default)]
@@ -319,6 +321,7 @@ impl ServerContext {
                 spectators: r.shared.spectators.load(Ordering::Relaxed),
                 capacity: r.shared.capacity,
                 tick: r.shared.tick.load(Ordering::Relaxed),
+                transports: r.shared.transports.info(),
             })
             .collect()
     }
@@ -352,10 +355,11 @@ impl ServerContext {
         Some(TcpPermit { ctx: self.clone(), ip })
     }
 
-    /// TCP connections one address may hold: its WebSocket sessions plus
-    /// [`HTTP_CONNECTIONS_PER_IP`] for plain requests (`/rooms`, `/metrics`, upgrades).
+    /// TCP connections one address may hold: two per session (an HTTP fallback session holds
+    /// its stream or poll and its POSTs; a WebSocket, one) plus [`HTTP_CONNECTIONS_PER_IP`] for
+    /// plain requests (`/rooms`, `/metrics`, upgrades).
     pub fn tcp_limit_per_ip(&self) -> u32 {
-        self.config.max_connections_per_ip.saturating_add(HTTP_CONNECTIONS_PER_IP)
+        self.config.max_connections_per_ip.saturating_mul(2).saturating_add(HTTP_CONNECTIONS_PER_IP)
     }
 
     /// Spectators seated in all rooms together.

@@ -54,6 +54,7 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
     Router::new()
         .merge(web)
         .merge(stats)
+        .merge(crate::fallback::router(&ctx))
         .route("/invite", get(lan::invite_json))
         .route("/invite.svg", get(lan::invite_svg))
         .route("/ws", get(game_upgrade))
@@ -70,7 +71,10 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let mut response = (
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}: every route answers GET only\n", uri.path()),
+        format!(
+            "{method} is not allowed on {}: every route answers GET only (and POST on /fallback/send)\n",
+            uri.path()
+        ),
     )
         .into_response();
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -97,7 +101,7 @@ pub fn game_ws_config() -> WebSocketConfig {
 async fn not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: try / (the game), /dashboard, /ws (WebSocket), /rooms, /stats, /healthz or /metrics\n",
+        "not found: try / (the game), /dashboard, /ws (WebSocket), /fallback/stream or /fallback/poll (HTTP), /rooms, /stats, /healthz or /metrics\n",
     )
 }
 
@@ -155,7 +159,7 @@ async fn rooms(State(ctx): State<Arc<ServerContext>>) -> Response {
 /// A refusal with a message. The connection closes after it: a client whose upgrade failed
 /// has nothing more to say on it.
 /// A connection over the global or per-address cap: 503 or 429, counted, with `Retry-After`.
-fn refuse_admission(ctx: &ServerContext, e: AdmitError) -> Response {
+pub(crate) fn refuse_admission(ctx: &ServerContext, e: AdmitError) -> Response {
     let (status, reason) = match e {
         AdmitError::ServerFull => (StatusCode::SERVICE_UNAVAILABLE, "server_full"),
         AdmitError::TooManyFromAddress => (StatusCode::TOO_MANY_REQUESTS, "per_ip"),
@@ -232,7 +236,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// 401 for a join token that is missing or not good, with the reason.
-fn unauthorized(e: &AuthError) -> Response {
+pub(crate) fn unauthorized(e: &AuthError) -> Response {
     let mut response = refuse(StatusCode::UNAUTHORIZED, e.to_string());
     let challenge = HeaderValue::from_static("Bearer realm=\"tickwire\", error=\"invalid_token\"");
     response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
@@ -240,12 +244,13 @@ fn unauthorized(e: &AuthError) -> Response {
 }
 
 /// Adds `Retry-After: 5` (seconds) to a refusal the client may retry.
-fn retry_after(mut response: Response) -> Response {
+pub(crate) fn retry_after(mut response: Response) -> Response {
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     response
 }
 
-fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+/// A refusal: `status` with `message` as plain text, and the connection closed after it.
+pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     let mut text = message.into();
     text.push('\n');
     let mut response = (status, text).into_response();
@@ -314,16 +319,7 @@ pub fn check_upgrade<B>(
     if !valid_key(key) {
         return Err(refuse(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing or malformed"));
     }
-    let allowed = &ctx.config.allowed_origins;
-    if let Some(origin) = headers.get(header::ORIGIN)
-        && !allowed.is_empty()
-    {
-        let origin = origin.to_str().unwrap_or("");
-        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-            ctx.metrics.refused("origin");
-            return Err(refuse(StatusCode::FORBIDDEN, format!("origin {origin:?} is not allowed")));
-        }
-    }
+    check_origin(headers, ctx)?;
     if let Some(protocol) = subprotocol
         && !header_has_token(headers, header::SEC_WEBSOCKET_PROTOCOL, protocol)
     {
@@ -337,6 +333,24 @@ pub fn check_upgrade<B>(
         return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
     }
     Ok(derive_accept_key(key.as_bytes()))
+}
+
+/// The Origin policy (`--allowed-origins`), shared by the WebSocket and the HTTP fallback: a
+/// browser's request from an origin off a non-empty allowlist gets 403; requests without an
+/// Origin (non-browser clients) pass.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built on a cold path
+pub(crate) fn check_origin(headers: &HeaderMap, ctx: &ServerContext) -> Result<(), Response> {
+    let allowed = &ctx.config.allowed_origins;
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && !allowed.is_empty()
+    {
+        let origin = origin.to_str().unwrap_or("");
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+            ctx.metrics.refused("origin");
+            return Err(refuse(StatusCode::FORBIDDEN, format!("origin {origin:?} is not allowed")));
+        }
+    }
+    Ok(())
 }
 
 fn switching_protocols(accept: String, subprotocol: Option<&'static str>) -> Response {

@@ -1,7 +1,8 @@
 //! # tickwire-server: the authoritative game server
 //!
 //! Players, spectators and microcontroller controllers connect over one WebSocket each
-//! (`GET /ws`, subprotocol `tickwire.v1`). Each room is one task running a fixed-rate tick
+//! (`GET /ws`, subprotocol `tickwire.v1`), or, where a network blocks WebSocket, over the HTTP
+//! fallback (`/fallback/...`) with the same protocol. Each room is one task running a fixed-rate tick
 //! loop over its [`game::Game`]; every tick every client gets one binary frame, delta-encoded
 //! against the newest snapshot it acknowledged. The wire format lives in `tickwire-shared`.
 //!
@@ -16,6 +17,9 @@
 //! - [`stats`]: once-a-second metric samples for the dashboard (`/stats`).
 //! - [`lan`]: the LAN address, invite links and their QR codes (`/invite`, `/invite.svg`).
 //! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
+//! - [`fallback`]: the HTTP fallback for clients that cannot open a WebSocket: the same
+//!   sessions over a streamed response (or long polls) and POSTs.
+//! - [`transport`]: which transport a client uses, counted per room and server-wide.
 //! - [`echo`]: the diagnostics echo.
 //! - [`guard`]: a watch on the client's frames below tungstenite (text refused or UTF-8
 //!   checked at the first bad byte).
@@ -37,6 +41,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod echo;
+pub mod fallback;
 pub mod frame;
 pub mod game;
 pub mod guard;
@@ -51,6 +56,7 @@ pub mod room;
 pub mod server;
 pub mod stats;
 pub mod tls;
+pub mod transport;
 pub mod web;
 
 pub use config::ServerConfig;

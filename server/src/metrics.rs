@@ -55,6 +55,13 @@ pub struct CloseLabels {
     pub initiator: Initiator,
 }
 
+/// `transport` label set: `ws`, `stream` or `poll` ([`crate::transport::Transport::name`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabels {
+    /// The transport's name.
+    pub transport: &'static str,
+}
+
 /// `reason` label set (why an upgrade was refused).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -68,6 +75,8 @@ pub struct Metrics {
     registry: Registry,
     /// Clients in rooms, by role.
     pub clients: Family<RoleLabels, Gauge>,
+    /// Clients seated in rooms, by transport (WebSocket or an HTTP fallback).
+    pub transport_clients: Family<TransportLabels, Gauge>,
     /// Open rooms.
     pub rooms: Gauge,
     /// Open WebSocket sessions (upgraded connections, seated or not).
@@ -119,6 +128,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("tickwire");
         let clients = Family::<RoleLabels, Gauge>::default();
+        let transport_clients = Family::<TransportLabels, Gauge>::default();
         let rooms = Gauge::default();
         let sessions = Gauge::default();
         let resume_tokens = Gauge::default();
@@ -135,6 +145,11 @@ impl Metrics {
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
         registry.register("clients", "Clients in rooms, by role", clients.clone());
+        registry.register(
+            "transport_clients",
+            "Clients seated in rooms, by transport (ws, stream, poll)",
+            transport_clients.clone(),
+        );
         registry.register("rooms", "Open rooms", rooms.clone());
         registry.register("sessions", "Open WebSocket sessions", sessions.clone());
         registry.register("resume_tokens", "Resume tokens held", resume_tokens.clone());
@@ -181,9 +196,15 @@ impl Metrics {
             "Clients relayed to the node hosting their room (cluster mode)",
             proxied_sessions.clone(),
         );
+        for transport in crate::transport::Transport::ALL {
+            // Present from the start, at 0, so a dashboard sees every transport.
+            let _ =
+                transport_clients.get_or_create(&TransportLabels { transport: transport.name() });
+        }
         Metrics {
             registry,
             clients,
+            transport_clients,
             rooms,
             sessions,
             resume_tokens,
@@ -225,6 +246,12 @@ impl Metrics {
     /// Counts a close frame sent with `code` in a handshake `initiator` started.
     pub fn closed(&self, code: u16, initiator: Initiator) {
         self.closes.get_or_create(&CloseLabels { code, initiator }).inc();
+    }
+
+    /// The clients gauge of `transport`.
+    pub fn transport_clients_of(&self, transport: crate::transport::Transport) -> Gauge {
+        let labels = TransportLabels { transport: transport.name() };
+        self.transport_clients.get_or_create(&labels).clone()
     }
 
     /// Counts an upgrade refused for `reason`.

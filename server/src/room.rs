@@ -146,6 +146,8 @@ pub struct RoomShared {
     pub reserved: AtomicU32,
     /// Spectators sent here whose join the room has not answered yet.
     pub reserved_spectators: AtomicU32,
+    /// Attached clients by transport (counted by their connections, not by the room).
+    pub transports: crate::transport::TransportCounts,
 }
 
 /// A seat held for a joiner between matchmaking and the room's answer, so that joins that
@@ -192,6 +194,7 @@ impl RoomShared {
             capacity,
             reserved: AtomicU32::new(0),
             reserved_spectators: AtomicU32::new(0),
+            transports: Default::default(),
         }
     }
 

@@ -1,23 +1,60 @@
-// The IO driver: a WebSocket and timers around the sans-IO Session, with events for the
-// application. Works with the browser's WebSocket and any WHATWG-compatible one (Node 22+'s
-// global, Node 20 with --experimental-websocket, or the `ws` package passed as `WebSocket`).
+// The IO driver: a transport and timers around the sans-IO Session, with events for the
+// application. The transport is a WebSocket (the browser's, or any WHATWG-compatible one:
+// Node 22+'s global, Node 20 with --experimental-websocket, the `ws` package passed as
+// `WebSocket`), or where none can be opened the HTTP fallback (http.js), which has the same face.
 
 import { SUBPROTOCOL } from './constants.js';
 import { Session } from './session.js';
+import { HttpSocket } from './http.js';
 
 /** @import { SessionOptions } from './session.js' */
 /** @import { SessionEvent } from './session.js' */
 /** @import { InputState } from './session.js' */
 
 /**
- * @typedef {object} ClientOptions
- * @property {string} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
- * @property {any} [WebSocket] a WebSocket constructor; default `globalThis.WebSocket`
- * @property {() => number} [now] the clock, ms; default `performance.now()`
+ * How the client reaches the server: `ws` (WebSocket), `stream` (the HTTP fallback with a
+ * streamed response), `poll` (the HTTP fallback with long polls).
+ * @typedef {'ws' | 'stream' | 'poll'} TransportName
  */
 
 /**
- * @typedef {{ state: Extract<SessionEvent, {type: 'state'}>, welcome: Extract<SessionEvent, {type: 'welcome'}>,
+ * @typedef {object} ClientOptions
+ * @property {string} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
+ * @property {TransportName | 'auto'} [transport] `auto` (default): WebSocket first; when a
+ *   connection cannot even open, the HTTP stream, then long polling, and from then on whichever
+ *   opened. A name forces that one.
+ * @property {string} [fallbackUrl] the HTTP fallback's base, default derived from `url`
+ *   (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
+ * @property {any} [WebSocket] a WebSocket constructor; default `globalThis.WebSocket`
+ * @property {typeof fetch} [fetch] for the HTTP fallback; default `globalThis.fetch`
+ * @property {number} [upgradeTimeoutMs] in `auto`, how long a WebSocket may take to open before
+ *   the fallback is tried (default 5000): some proxies hold a blocked upgrade instead of refusing it
+ * @property {number} [streamTimeoutMs] how long the fallback's first record may take (default
+ *   3000): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
+ * @property {() => number} [now] the clock, ms; default `performance.now()`
+ */
+
+/** The order `auto` tries transports in. @type {TransportName[]} */
+export const TRANSPORTS = ['ws', 'stream', 'poll'];
+
+/**
+ * The HTTP fallback's base URL and query for a game WebSocket URL.
+ * @param {string} url e.g. `wss://play.example.com/ws?token=abc`
+ * @returns {{ base: string, query: string }} e.g. `https://play.example.com/fallback`, `?token=abc`
+ */
+export function fallbackFor(url) {
+  const u = new URL(url);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
+  const query = u.search;
+  u.search = '';
+  u.hash = '';
+  u.pathname = u.pathname.replace(/\/ws\/?$/, '') + '/fallback';
+  return { base: u.toString().replace(/\/$/, ''), query };
+}
+
+/**
+ * @typedef {{ transport: { type: 'transport', transport: TransportName },
+ *   state: Extract<SessionEvent, {type: 'state'}>, welcome: Extract<SessionEvent, {type: 'welcome'}>,
  *   snapshot: Extract<SessionEvent, {type: 'snapshot'}>, event: Extract<SessionEvent, {type: 'event'}>,
  *   feedback: Extract<SessionEvent, {type: 'feedback'}>, rtt: Extract<SessionEvent, {type: 'rtt'}>,
  *   error: Extract<SessionEvent, {type: 'error'}>, closed: Extract<SessionEvent, {type: 'closed'}> }} ClientEventMap
@@ -32,9 +69,27 @@ export class TickwireClient {
   constructor(options) {
     this.url = options.url;
     this.WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
-    if (!this.WebSocketImpl) {
+    const wanted = options.transport ?? 'auto';
+    if (wanted !== 'auto' && !TRANSPORTS.includes(wanted)) throw new TypeError(`unknown transport ${wanted}`);
+    if (wanted === 'ws' && !this.WebSocketImpl) {
       throw new TypeError('no WebSocket implementation: pass one as options.WebSocket (e.g. the `ws` package on Node 20)');
     }
+    /** @type {TransportName[]} what `connect()` tries, in order */
+    this.chain = wanted === 'auto' ? TRANSPORTS.filter((t) => t !== 'ws' || this.WebSocketImpl) : [wanted];
+    /** Where in `chain` a connection attempt starts: the transport that opened last. */
+    this.preferred = 0;
+    /** Where the current attempt is in `chain`. */
+    this.trying = 0;
+    /** @type {TransportName | null} the transport of the open connection (or the last one) */
+    this.transport = null;
+    const fallback = fallbackFor(options.url);
+    this.fallbackBase = options.fallbackUrl ?? fallback.base;
+    this.fallbackQuery = fallback.query;
+    this.fetchImpl = options.fetch;
+    this.upgradeTimeoutMs = options.upgradeTimeoutMs ?? 5000;
+    this.streamTimeoutMs = options.streamTimeoutMs ?? 3000;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.upgradeTimer = null;
     this.now = options.now ?? (() => performance.now());
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
@@ -46,7 +101,7 @@ export class TickwireClient {
     this.timer = null;
     /** @type {Map<string, Set<(event: any) => void>>} */
     this.listeners = new Map();
-    /** Bytes received and sent on all connections (WebSocket payloads). */
+    /** Bytes received and sent on all connections (protocol messages, without framing). */
     this.bytesIn = 0;
     this.bytesOut = 0;
     /** Resolvers of `leave()`. @type {((e: ClientEventMap['closed']) => void)[]} */
@@ -105,7 +160,10 @@ export class TickwireClient {
   drive() {
     const s = this.session;
     for (let action = s.pollAction(); action; action = s.pollAction()) {
-      if (action.type === 'open') this.open();
+      if (action.type === 'open') {
+        this.trying = this.preferred;
+        this.open();
+      }
       else if (this.socket) {
         try {
           this.socket.close(action.code, action.reason);
@@ -143,14 +201,30 @@ export class TickwireClient {
     }
   }
 
+  /** Opens the transport the current attempt is at. */
   open() {
-    const socket = new this.WebSocketImpl(this.url, SUBPROTOCOL);
+    const kind = this.chain[this.trying];
+    const socket = kind === 'ws'
+      ? new this.WebSocketImpl(this.url, SUBPROTOCOL)
+      : new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, { fetch: this.fetchImpl, openTimeoutMs: this.streamTimeoutMs });
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
+    let opened = false;
     const mine = (/** @type {() => void} */ fn) => () => {
       if (this.socket === socket) fn();
     };
+    if (kind === 'ws' && this.trying + 1 < this.chain.length) {
+      // A proxy may hold a blocked upgrade rather than refuse it: give up on it in time.
+      this.upgradeTimer = setTimeout(mine(() => {
+        if (!opened) this.next(socket);
+      }), this.upgradeTimeoutMs);
+    }
     socket.onopen = mine(() => {
+      opened = true;
+      this.clearUpgradeTimer();
+      this.preferred = this.trying;
+      this.transport = kind;
+      for (const listener of this.listeners.get('transport') ?? []) listener({ type: 'transport', transport: kind });
       this.session.handleOpen(this.now());
       this.drive();
     });
@@ -167,10 +241,39 @@ export class TickwireClient {
     };
     socket.onclose = (/** @type {{ code: number, reason: string, wasClean: boolean }} */ event) => {
       if (this.socket !== socket) return;
+      this.clearUpgradeTimer();
+      // In `auto`, a transport that could not even open is not the end: try the next one at
+      // once (a blocked upgrade, a proxy buffering the stream), and tell the session only
+      // when none opened.
+      if (!opened && this.trying + 1 < this.chain.length && this.session.state === 'connecting') {
+        this.socket = null;
+        this.trying += 1;
+        this.open();
+        return;
+      }
       this.socket = null;
+      if (!opened) this.preferred = 0; // none opened: next time, start from the best again
       this.session.handleClose(event.code, event.reason, event.wasClean, this.now());
       this.drive();
     };
     socket.onerror = () => {}; // a close event follows with the details
+  }
+
+  /** Abandons `socket`, which did not open in time, for the next transport. @param {any} socket */
+  next(socket) {
+    socket.onclose = null;
+    try {
+      socket.close();
+    } catch {
+      // still connecting
+    }
+    this.socket = null;
+    this.trying += 1;
+    this.open();
+  }
+
+  clearUpgradeTimer() {
+    if (this.upgradeTimer !== null) clearTimeout(this.upgradeTimer);
+    this.upgradeTimer = null;
   }
 }

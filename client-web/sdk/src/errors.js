@@ -2,7 +2,7 @@
 
 /**
  * @typedef {'Truncated'|'TrailingBytes'|'UnknownTag'|'InvalidInteger'|'InvalidBool'|'StringTooLong'
- *   |'InvalidUtf8'|'InvalidSnapshotHeader'|'TooLarge'} DecodeErrorKind
+ *   |'InvalidUtf8'|'InvalidSnapshotHeader'|'TooLarge'|'InvalidRecord'} DecodeErrorKind
  */
 
 /**

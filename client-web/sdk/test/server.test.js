@@ -1,10 +1,12 @@
-// The SDK session against the real server binary on 127.0.0.1 port 0: join, inputs acked,
-// chat, drop and resume the same ship, kick reasons, the closing handshake.
+// The SDK session against the real server binary on 127.0.0.1 port 0, over each transport
+// (WebSocket, the HTTP stream, long polling): join, inputs acked, chat, drop and resume the same
+// ship, kick reasons, the closing handshake; and `auto` falling back on its own when a proxy
+// blocks WebSocket, or also buffers streamed responses.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity, PROTOCOL_VERSION } from '../index.js';
-import { startServer, startProxy, until } from '../../test/support/server.js';
+import { startServer, startProxy, startHttpProxy, until, getJson } from '../../test/support/server.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
 
@@ -18,9 +20,12 @@ after(async () => {
   await server.stop();
 });
 
-/** @param {Partial<import('../index.js').SessionOptions> & { url?: string }} options */
+/** @param {Partial<import('../index.js').SessionOptions & import('../index.js').ClientOptions>} options */
 function client(options) {
   const c = new TickwireClient({ url: server.ws, name: 'node', ...options });
+  /** @type {string[]} */
+  const transports = [];
+  c.on('transport', (e) => transports.push(e.transport));
   /** @type {any[]} */
   const events = [];
   for (const type of /** @type {const} */ (['state', 'welcome', 'event', 'error', 'closed'])) c.on(type, (e) => events.push(e));
@@ -30,7 +35,7 @@ function client(options) {
   const snapshots = [];
   c.on('snapshot', (e) => { worlds.push(e.world); snapshots.push(e.snapshot); });
   c.connect();
-  return { c, events, worlds, snapshots };
+  return { c, events, worlds, snapshots, transports };
 }
 
 /** @param {TickwireClient} c */
@@ -39,89 +44,97 @@ const ownShip = (c) => {
   return s.world && s.welcome?.entity != null ? worldEntity(s.world, s.welcome.entity) : undefined;
 };
 
-test('a player joins, sees its ship, and acks so snapshots become deltas', async () => {
-  const { c, events, snapshots } = client({ room: 'sdk-join' });
-  const welcome = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome');
-  assert.equal(welcome.room, 'sdk-join');
-  assert.equal(welcome.role, 'Player');
-  assert.equal(welcome.entity, welcome.playerId);
-  assert.equal(welcome.resumed, false);
-  assert.equal(welcome.resumeToken.length, 16);
-  const ship = await until(() => ownShip(c), 'own ship in a snapshot');
-  assert.equal(ship.kind, Arena.KIND_SHIP);
-  assert.ok(ship.flags & Arena.FLAG_ALIVE);
-  assert.equal(snapshots[0].baseline, null, 'the first snapshot is full');
-  await until(() => snapshots.some((s) => s.baseline !== null), 'a delta snapshot (the acks arrived)');
-  assert.ok(c.session.world?.entities.some((e) => e.kind === Arena.KIND_PICKUP), 'pickups are in view');
-  const left = await c.leave();
-  assert.equal(left.code, 1000);
-  assert.equal(left.answered, true, 'the server answered the close 1000');
-  assert.equal(c.state, 'closed');
-});
+for (const transport of /** @type {const} */ (['ws', 'stream', 'poll'])) {
+  test(`a player joins, sees its ship, and acks so snapshots become deltas (${transport})`, async () => {
+    const { c, events, snapshots, transports } = client({ room: `sdk-join-${transport}`, transport });
+    const welcome = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome');
+    assert.equal(welcome.room, `sdk-join-${transport}`);
+    assert.deepEqual(transports, [transport]);
+    const row = (await getJson(`${server.http}/rooms`)).find((/** @type {any} */ r) => r.id === welcome.room);
+    assert.equal(row.transports[transport], 1, 'counted under its transport');
+    assert.equal(welcome.role, 'Player');
+    assert.equal(welcome.entity, welcome.playerId);
+    assert.equal(welcome.resumed, false);
+    assert.equal(welcome.resumeToken.length, 16);
+    const ship = await until(() => ownShip(c), 'own ship in a snapshot');
+    assert.equal(ship.kind, Arena.KIND_SHIP);
+    assert.ok(ship.flags & Arena.FLAG_ALIVE);
+    assert.equal(snapshots[0].baseline, null, 'the first snapshot is full');
+    await until(() => snapshots.some((s) => s.baseline !== null), 'a delta snapshot (the acks arrived)');
+    assert.ok(c.session.world?.entities.some((e) => e.kind === Arena.KIND_PICKUP), 'pickups are in view');
+    const left = await c.leave();
+    assert.equal(left.code, 1000);
+    assert.equal(left.answered, true, 'the server answered the close 1000');
+    assert.equal(c.state, 'closed');
+  });
 
-test('inputs are numbered, applied and acknowledged, and move the ship', async () => {
-  const { c } = client({ room: 'sdk-input' });
-  const start = await until(() => ownShip(c), 'own ship');
-  c.setInput({ x: start.pos.x < 800 * 16 ? 1 : -1, y: 0 });
-  const direction = start.pos.x < 800 * 16 ? 1 : -1;
-  await until(() => c.session.lastInputApplied >= 10, 'ten inputs applied');
-  const moved = await until(() => {
-    const ship = ownShip(c);
-    return ship && (ship.pos.x - start.pos.x) * direction > 16 * 30 ? ship : null;
-  }, 'ship moved 30 units the way it was steered');
-  assert.ok(moved.vel.x * direction > 0, 'velocity points the way it was steered');
-  assert.ok(c.session.pendingInputs.every((i) => i.seq > c.session.lastInputApplied));
-  await c.leave();
-});
+  test(`inputs are numbered, applied and acknowledged, and move the ship (${transport})`, async () => {
+    const { c } = client({ room: `sdk-input-${transport}`, transport });
+    const start = await until(() => ownShip(c), 'own ship');
+    c.setInput({ x: start.pos.x < 800 * 16 ? 1 : -1, y: 0 });
+    const direction = start.pos.x < 800 * 16 ? 1 : -1;
+    await until(() => c.session.lastInputApplied >= 10, 'ten inputs applied');
+    const moved = await until(() => {
+      const ship = ownShip(c);
+      return ship && (ship.pos.x - start.pos.x) * direction > 16 * 30 ? ship : null;
+    }, 'ship moved 30 units the way it was steered');
+    assert.ok(moved.vel.x * direction > 0, 'velocity points the way it was steered');
+    assert.ok(c.session.pendingInputs.every((i) => i.seq > c.session.lastInputApplied));
+    await c.leave();
+  });
 
-test('chat goes across to everyone in the room with the sender name', async () => {
-  const a = client({ room: 'sdk-chat', name: 'ada' });
-  const b = client({ room: 'sdk-chat', name: 'bob', role: 'Spectator' });
-  const aWelcome = await until(() => a.events.find((e) => e.type === 'welcome')?.welcome, 'a joined');
-  await until(() => b.c.session.isJoined(), 'b joined');
-  await until(() => b.c.session.roster.get(aWelcome.playerId)?.name === 'ada', 'b knows ada');
-  assert.ok(a.c.chat('gg équipe 🚀'));
-  const line = await until(() => b.events.find((e) => e.type === 'event' && e.kind.type === 'Chat')?.kind, 'chat event');
-  assert.deepEqual(line, { type: 'Chat', from: aWelcome.playerId, name: 'ada', text: 'gg équipe 🚀' });
-  await Promise.all([a.c.leave(), b.c.leave()]);
-});
+  test(`chat goes across to everyone in the room with the sender name (${transport})`, async () => {
+    const a = client({ room: `sdk-chat-${transport}`, name: 'ada', transport });
+    const b = client({ room: `sdk-chat-${transport}`, name: 'bob', role: 'Spectator' });
+    const aWelcome = await until(() => a.events.find((e) => e.type === 'welcome')?.welcome, 'a joined');
+    await until(() => b.c.session.isJoined(), 'b joined');
+    await until(() => b.c.session.roster.get(aWelcome.playerId)?.name === 'ada', 'b knows ada');
+    assert.ok(a.c.chat('gg équipe 🚀'));
+    const line = await until(() => b.events.find((e) => e.type === 'event' && e.kind.type === 'Chat')?.kind, 'chat event');
+    assert.deepEqual(line, { type: 'Chat', from: aWelcome.playerId, name: 'ada', text: 'gg équipe 🚀' });
+    await Promise.all([a.c.leave(), b.c.leave()]);
+  });
 
-test('a dropped connection reconnects and resumes the same ship', async () => {
-  const proxy = await startProxy(server.port);
-  const watcher = client({ room: 'sdk-resume', role: 'Spectator', name: 'watch' });
-  const { c, events } = client({ url: `ws://127.0.0.1:${proxy.port}/ws`, room: 'sdk-resume' });
-  const first = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome');
-  await until(() => ownShip(c), 'own ship');
-  c.setInput({ x: 0.5, y: 0.5 });
-  assert.ok(proxy.cut() >= 1, 'a connection was cut');
-  await until(() => events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'reconnecting');
-  const resumed = await until(() => events.filter((e) => e.type === 'welcome')[1]?.welcome, 'a second Welcome');
-  assert.equal(resumed.resumed, true);
-  assert.equal(resumed.playerId, first.playerId);
-  assert.equal(resumed.entity, first.entity);
-  assert.deepEqual(resumed.resumeToken, first.resumeToken);
-  await until(() => ownShip(c), 'own ship after the resume');
-  assert.equal(c.session.connections, 2);
-  assert.ok(!watcher.events.some((e) => e.type === 'event' && e.kind.type === 'Left' && e.kind.player === first.playerId),
-    'the room never saw the ship leave');
-  await Promise.all([c.leave(), watcher.c.leave()]);
-  await proxy.close();
-});
+  test(`a dropped connection reconnects and resumes the same ship (${transport})`, async () => {
+    const proxy = await startProxy(server.port);
+    const watcher = client({ room: `sdk-res-${transport}`, role: 'Spectator', name: 'watch' });
+    const { c, events, transports } = client({ url: `ws://127.0.0.1:${proxy.port}/ws`, room: `sdk-res-${transport}`, transport });
+    const first = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome');
+    await until(() => ownShip(c), 'own ship');
+    c.setInput({ x: 0.5, y: 0.5 });
+    assert.ok(proxy.cut() >= 1, 'a connection was cut');
+    await until(() => events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'reconnecting');
+    const resumed = await until(() => events.filter((e) => e.type === 'welcome')[1]?.welcome, 'a second Welcome');
+    assert.equal(resumed.resumed, true);
+    assert.equal(resumed.playerId, first.playerId);
+    assert.equal(resumed.entity, first.entity);
+    assert.deepEqual(resumed.resumeToken, first.resumeToken);
+    await until(() => ownShip(c), 'own ship after the resume');
+    assert.equal(c.session.connections, 2);
+    assert.deepEqual(transports, [transport, transport]);
+    assert.ok(!watcher.events.some((e) => e.type === 'event' && e.kind.type === 'Left' && e.kind.player === first.playerId),
+      'the room never saw the ship leave');
+    await Promise.all([c.leave(), watcher.c.leave()]);
+    await proxy.close();
+  });
+}
 
 test('kicks surface as typed errors and are not retried', async (t) => {
-  await t.test('RateLimited: chat flood', async () => {
-    const { c, events } = client({ room: 'sdk-kick' });
-    await until(() => c.session.isJoined(), 'joined');
-    for (let i = 0; i < 12; i++) c.chat(`spam ${i}`);
-    const error = await until(() => events.find((e) => e.type === 'error')?.error, 'an error');
-    assert.ok(error instanceof KickedError);
-    assert.equal(error.reason, 'RateLimited');
-    assert.equal(error.code, 1008);
-    assert.match(error.serverMessage, /chat/);
-    assert.equal(c.state, 'failed');
-    await new Promise((r) => setTimeout(r, 600));
-    assert.ok(!events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'no retry after a kick');
-  });
+  for (const transport of /** @type {const} */ (['ws', 'stream', 'poll'])) {
+    await t.test(`RateLimited: chat flood (${transport})`, async () => {
+      const { c, events } = client({ room: 'sdk-kick', transport });
+      await until(() => c.session.isJoined(), 'joined');
+      for (let i = 0; i < 12; i++) c.chat(`spam ${i}`);
+      const error = await until(() => events.find((e) => e.type === 'error')?.error, 'an error');
+      assert.ok(error instanceof KickedError);
+      assert.equal(error.reason, 'RateLimited');
+      assert.equal(error.code, 1008);
+      assert.match(error.serverMessage, /chat/);
+      assert.equal(c.state, 'failed');
+      await new Promise((r) => setTimeout(r, 600));
+      assert.ok(!events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'no retry after a kick');
+    });
+  }
 
   await t.test('Replaced: the seat resumed elsewhere', async () => {
     const first = client({ room: 'sdk-kick' });
@@ -187,4 +200,54 @@ test('kicks surface as typed errors and are not retried', async (t) => {
     await c.leave();
     assert.equal(c.state, 'closed');
   });
+});
+
+test('auto: a proxy that blocks WebSocket sends the client to the HTTP stream, by itself', async () => {
+  const proxy = await startHttpProxy(server.port);
+  try {
+    const { c, events, transports } = client({ url: proxy.ws, room: 'sdk-auto' });
+    const welcome = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome through the proxy');
+    assert.ok(proxy.upgrades() >= 1, 'the WebSocket was tried first');
+    assert.deepEqual(transports, ['stream']);
+    assert.equal(c.transport, 'stream');
+    c.setInput({ x: 1 });
+    await until(() => c.session.lastInputApplied >= 10, 'inputs applied over the fallback');
+    const row = (await getJson(`${server.http}/rooms`)).find((/** @type {any} */ r) => r.id === welcome.room);
+    assert.equal(row.transports.stream, 1);
+    assert.equal(row.transports.ws, 0);
+    const left = await c.leave();
+    assert.equal(left.answered, true, 'the server answered the close record');
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('auto: a proxy that also buffers streamed responses sends the client to long polling', async () => {
+  const proxy = await startHttpProxy(server.port, { buffer: true });
+  try {
+    const { c, events, transports } = client({ url: proxy.ws, room: 'sdk-auto-poll', streamTimeoutMs: 1000 });
+    await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome through the buffering proxy');
+    assert.deepEqual(transports, ['poll'], 'the stream delivered nothing in time');
+    c.setInput({ x: -1 });
+    await until(() => c.session.lastInputApplied >= 10, 'inputs applied over long polling');
+    const left = await c.leave();
+    assert.equal(left.answered, true);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a fallback session refused by the server says why', async () => {
+  const strict = await startServer(['--allowed-origins', 'http://game.example']);
+  try {
+    // Node's fetch sends no Origin: forge one, as a page elsewhere would.
+    /** @type {typeof fetch} */
+    const foreign = (input, init = {}) => fetch(input, { ...init, headers: { ...(init.headers ?? {}), origin: 'http://evil.example' } });
+    const { c, events } = client({ url: strict.ws, transport: 'stream', fetch: foreign, reconnect: { maxAttempts: 1, initialDelayMs: 10 } });
+    const error = await until(() => events.find((e) => e.type === 'error')?.error, 'given up');
+    assert.match(error.message, /HTTP 403: origin "http:\/\/evil.example" is not allowed/);
+    assert.equal(c.state, 'failed');
+  } finally {
+    await strict.stop();
+  }
 });

@@ -5,4 +5,6 @@ export * from "./src/snapshot.js";
 export * from "./src/session.js";
 export * from "./src/interpolation.js";
 export * from "./src/client.js";
+export * from "./src/records.js";
+export { HttpSocket, SESSION_HEADER, MAX_POST_BODY } from "./src/http.js";
 export { Reader, Writer } from "./src/wire.js";

@@ -3,6 +3,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, connect } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +91,65 @@ export function startProxy(port) {
           for (const s of sockets) s.resetAndDestroy();
           return n;
         },
+        close: () => new Promise((done) => {
+          for (const s of sockets) s.destroy();
+          server.close(() => done());
+        }),
+      });
+    });
+  });
+}
+
+/**
+ * An HTTP proxy on 127.0.0.1:0 to `port` that blocks WebSocket: an upgrade request gets a 403
+ * (as from a corporate filter), every other request is passed on. With `buffer`, it holds each
+ * response until it is complete (as a proxy that scans downloads does), so a streamed response
+ * delivers nothing until it ends.
+ * @param {number} port
+ * @param {{ buffer?: boolean }} [options]
+ * @returns {Promise<{ port: number, http: string, ws: string, upgrades: () => number, close: () => Promise<void> }>}
+ */
+export function startHttpProxy(port, options = {}) {
+  let upgrades = 0;
+  /** @type {Set<import('node:net').Socket>} */
+  const sockets = new Set();
+  const server = createHttpServer((req, res) => {
+    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      if (options.buffer) {
+        /** @type {Buffer[]} */
+        const chunks = [];
+        up.on('data', (c) => chunks.push(c));
+        up.on('end', () => {
+          const body = Buffer.concat(chunks);
+          const headers = { ...up.headers, 'content-length': String(body.length) };
+          delete headers['transfer-encoding'];
+          res.writeHead(up.statusCode ?? 502, headers);
+          res.end(body);
+        });
+      } else {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        res.flushHeaders();
+        up.pipe(res);
+      }
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('upgrade', (_req, socket) => {
+    upgrades += 1;
+    const body = 'WebSocket is blocked by this proxy\n';
+    socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+      resolve({
+        port: address.port,
+        http: `http://127.0.0.1:${address.port}`,
+        ws: `ws://127.0.0.1:${address.port}/ws`,
+        upgrades: () => upgrades,
         close: () => new Promise((done) => {
           for (const s of sockets) s.destroy();
           server.close(() => done());

@@ -1,14 +1,41 @@
+/**
+ * The HTTP fallback's base URL and query for a game WebSocket URL.
+ * @param {string} url e.g. `wss://play.example.com/ws?token=abc`
+ * @returns {{ base: string, query: string }} e.g. `https://play.example.com/fallback`, `?token=abc`
+ */
+export function fallbackFor(url: string): {
+    base: string;
+    query: string;
+};
 /** @import { SessionOptions } from './session.js' */
 /** @import { SessionEvent } from './session.js' */
 /** @import { InputState } from './session.js' */
 /**
- * @typedef {object} ClientOptions
- * @property {string} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
- * @property {any} [WebSocket] a WebSocket constructor; default `globalThis.WebSocket`
- * @property {() => number} [now] the clock, ms; default `performance.now()`
+ * How the client reaches the server: `ws` (WebSocket), `stream` (the HTTP fallback with a
+ * streamed response), `poll` (the HTTP fallback with long polls).
+ * @typedef {'ws' | 'stream' | 'poll'} TransportName
  */
 /**
- * @typedef {{ state: Extract<SessionEvent, {type: 'state'}>, welcome: Extract<SessionEvent, {type: 'welcome'}>,
+ * @typedef {object} ClientOptions
+ * @property {string} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
+ * @property {TransportName | 'auto'} [transport] `auto` (default): WebSocket first; when a
+ *   connection cannot even open, the HTTP stream, then long polling, and from then on whichever
+ *   opened. A name forces that one.
+ * @property {string} [fallbackUrl] the HTTP fallback's base, default derived from `url`
+ *   (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
+ * @property {any} [WebSocket] a WebSocket constructor; default `globalThis.WebSocket`
+ * @property {typeof fetch} [fetch] for the HTTP fallback; default `globalThis.fetch`
+ * @property {number} [upgradeTimeoutMs] in `auto`, how long a WebSocket may take to open before
+ *   the fallback is tried (default 5000): some proxies hold a blocked upgrade instead of refusing it
+ * @property {number} [streamTimeoutMs] how long the fallback's first record may take (default
+ *   3000): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
+ * @property {() => number} [now] the clock, ms; default `performance.now()`
+ */
+/** The order `auto` tries transports in. @type {TransportName[]} */
+export const TRANSPORTS: TransportName[];
+/**
+ * @typedef {{ transport: { type: 'transport', transport: TransportName },
+ *   state: Extract<SessionEvent, {type: 'state'}>, welcome: Extract<SessionEvent, {type: 'welcome'}>,
  *   snapshot: Extract<SessionEvent, {type: 'snapshot'}>, event: Extract<SessionEvent, {type: 'event'}>,
  *   feedback: Extract<SessionEvent, {type: 'feedback'}>, rtt: Extract<SessionEvent, {type: 'rtt'}>,
  *   error: Extract<SessionEvent, {type: 'error'}>, closed: Extract<SessionEvent, {type: 'closed'}> }} ClientEventMap
@@ -22,6 +49,21 @@ export class TickwireClient {
     constructor(options: ClientOptions & SessionOptions);
     url: string;
     WebSocketImpl: any;
+    /** @type {TransportName[]} what `connect()` tries, in order */
+    chain: TransportName[];
+    /** Where in `chain` a connection attempt starts: the transport that opened last. */
+    preferred: number;
+    /** Where the current attempt is in `chain`. */
+    trying: number;
+    /** @type {TransportName | null} the transport of the open connection (or the last one) */
+    transport: TransportName | null;
+    fallbackBase: string;
+    fallbackQuery: string;
+    fetchImpl: typeof fetch | undefined;
+    upgradeTimeoutMs: number;
+    streamTimeoutMs: number;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    upgradeTimer: ReturnType<typeof setTimeout> | null;
     now: () => number;
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
@@ -33,7 +75,7 @@ export class TickwireClient {
     timer: ReturnType<typeof setTimeout> | null;
     /** @type {Map<string, Set<(event: any) => void>>} */
     listeners: Map<string, Set<(event: any) => void>>;
-    /** Bytes received and sent on all connections (WebSocket payloads). */
+    /** Bytes received and sent on all connections (protocol messages, without framing). */
     bytesIn: number;
     bytesOut: number;
     /** Resolvers of `leave()`. @type {((e: ClientEventMap['closed']) => void)[]} */
@@ -61,23 +103,61 @@ export class TickwireClient {
     get state(): import("./session.js").SessionState;
     /** Runs the session until it has nothing more to do right now. */
     drive(): void;
+    /** Opens the transport the current attempt is at. */
     open(): void;
+    /** Abandons `socket`, which did not open in time, for the next transport. @param {any} socket */
+    next(socket: any): void;
+    clearUpgradeTimer(): void;
 }
+/**
+ * How the client reaches the server: `ws` (WebSocket), `stream` (the HTTP fallback with a
+ * streamed response), `poll` (the HTTP fallback with long polls).
+ */
+export type TransportName = "ws" | "stream" | "poll";
 export type ClientOptions = {
     /**
      * the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
      */
     url: string;
     /**
+     * `auto` (default): WebSocket first; when a
+     * connection cannot even open, the HTTP stream, then long polling, and from then on whichever
+     * opened. A name forces that one.
+     */
+    transport?: "auto" | TransportName | undefined;
+    /**
+     * the HTTP fallback's base, default derived from `url`
+     * (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
+     */
+    fallbackUrl?: string | undefined;
+    /**
      * a WebSocket constructor; default `globalThis.WebSocket`
      */
     WebSocket?: any;
+    /**
+     * for the HTTP fallback; default `globalThis.fetch`
+     */
+    fetch?: typeof fetch | undefined;
+    /**
+     * in `auto`, how long a WebSocket may take to open before
+     * the fallback is tried (default 5000): some proxies hold a blocked upgrade instead of refusing it
+     */
+    upgradeTimeoutMs?: number | undefined;
+    /**
+     * how long the fallback's first record may take (default
+     * 3000): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
+     */
+    streamTimeoutMs?: number | undefined;
     /**
      * the clock, ms; default `performance.now()`
      */
     now?: (() => number) | undefined;
 };
 export type ClientEventMap = {
+    transport: {
+        type: "transport";
+        transport: TransportName;
+    };
     state: Extract<SessionEvent, {
         type: "state";
     }>;

@@ -1,6 +1,6 @@
 /**
  * @typedef {'Truncated'|'TrailingBytes'|'UnknownTag'|'InvalidInteger'|'InvalidBool'|'StringTooLong'
- *   |'InvalidUtf8'|'InvalidSnapshotHeader'|'TooLarge'} DecodeErrorKind
+ *   |'InvalidUtf8'|'InvalidSnapshotHeader'|'TooLarge'|'InvalidRecord'} DecodeErrorKind
  */
 /**
  * Bytes that do not decode into a message (PROTOCOL.md 2.5). (A snapshot's body is read only
@@ -52,4 +52,4 @@ export class ConnectionClosedError extends Error {
     reason: string;
     retryable: boolean;
 }
-export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge";
+export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge" | "InvalidRecord";

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# WebSocket, the HTTP stream and long polling side by side in one run: for 1 client and for
+# 500 players at 30 Hz, bytes on the wire per tick per client (both ways, headers included) and
+# input-to-ack latency p50/p99, through the JavaScript SDK (driver.mjs). Loopback only; the
+# server pinned to core 0 with its per-address caps raised, the driver on core 1.
+#
+#   bench/transports/run.sh [CLIENTS...]      # default: 1 500
+# Env: SECONDS_EACH (default 15), PORT (default 18480), ROUNDS (default 1).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PORT=${PORT:-18480}
+SECONDS_EACH=${SECONDS_EACH:-15}
+ROUNDS=${ROUNDS:-1}
+COUNTS=("${@:-1 500}")
+[ $# -eq 0 ] && COUNTS=(1 500)
+
+cargo build --release -q -p tickwire-server
+(cd client-web && [ -d node_modules ] || npm ci --no-audit --no-fund -q)
+
+taskset -c 0 target/release/tickwire-server --bind "127.0.0.1:$PORT" --max-connections-per-ip 5000 \
+  --max-connections 5000 --room-capacity 32 --seed 7 >/dev/null 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+for round in $(seq "$ROUNDS"); do
+  for n in "${COUNTS[@]}"; do
+    for transport in ws stream poll; do
+      taskset -c 1 node --experimental-websocket bench/transports/driver.mjs --port "$PORT" \
+        --transport "$transport" --clients "$n" --seconds "$SECONDS_EACH" --server-pid "$SERVER"
+      sleep 2 # the seats of the last run leave before the next one joins
+    done
+  done
+done

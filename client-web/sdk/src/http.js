@@ -1,0 +1,266 @@
+// The HTTP fallback transport (PROTOCOL.md 1.1) behind the same face as a WebSocket, so the
+// driver (client.js) runs the session over it unchanged: `send()`, `close()`, and `onopen`,
+// `onmessage`, `onclose` with the WebSocket's event fields.
+//
+// Downstream: one streamed response for the whole session (`stream`), or a long poll after
+// another (`poll`), both read as one byte stream of records. Upstream: POSTs of records, one in
+// flight at a time; what the session sends meanwhile goes in the next one, so a POST carries
+// every message of a moment together.
+
+import { CloseCode } from './constants.js';
+import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, MAX_CLIENT_RECORD } from './records.js';
+
+/** The header that names a session. */
+export const SESSION_HEADER = 'tickwire-session';
+/** The server's largest POST body, bytes. */
+export const MAX_POST_BODY = 8 * 1024;
+
+/**
+ * @typedef {object} HttpSocketOptions
+ * @property {typeof fetch} [fetch] default `globalThis.fetch`
+ * @property {number} [openTimeoutMs] how long the first record may take (default 3000): a
+ *   proxy that buffers streamed responses holds it back, and the socket closes with
+ *   `buffered: true` so the driver can fall back to polling
+ * @property {number} [closeTimeoutMs] how long `close()` waits for the server's answer (default 3000)
+ */
+
+/** @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean }} HttpCloseEvent */
+
+/** A fallback session with a WebSocket's face. */
+export class HttpSocket {
+  /**
+   * @param {string} base the fallback's base URL, e.g. `http://127.0.0.1:8080/fallback`
+   * @param {'stream' | 'poll'} mode
+   * @param {string} query `?token=...` or ''
+   * @param {HttpSocketOptions} [options]
+   */
+  constructor(base, mode, query = '', options = {}) {
+    this.base = base.replace(/\/$/, '');
+    this.mode = mode;
+    this.query = query;
+    const f = options.fetch ?? globalThis.fetch;
+    if (!f) throw new TypeError('no fetch: the HTTP fallback needs fetch (browsers, Node 18+)');
+    // Called as a plain function: a browser's fetch refuses any `this` but the window's.
+    /** @type {typeof fetch} */
+    this.fetch = (input, init) => f(input, init);
+    this.openTimeoutMs = options.openTimeoutMs ?? 3000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
+    /** 0 connecting, 1 open, 2 closing, 3 closed: as a WebSocket's. */
+    this.readyState = 0;
+    this.binaryType = 'arraybuffer';
+    /** @type {string | null} */
+    this.session = null;
+    /** Bytes of records received and sent (bodies; HTTP heads not counted). */
+    this.bytesIn = 0;
+    this.bytesOut = 0;
+    /** @type {(() => void) | null} */ this.onopen = null;
+    /** @type {((e: { data: Uint8Array, timeStamp?: number }) => void) | null} */ this.onmessage = null;
+    /** @type {((e: HttpCloseEvent) => void) | null} */ this.onclose = null;
+    /** @type {((e: unknown) => void) | null} */ this.onerror = null;
+    this.reader = new RecordReader();
+    /** @type {Uint8Array[]} records waiting for the next POST */
+    this.outbox = [];
+    this.posting = false;
+    this.flushQueued = false;
+    /** @type {{ code: number, reason: string } | null} the server's close record */
+    this.closeRecord = null;
+    this.abort = new AbortController();
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.timer = setTimeout(() => this.fail(CloseCode.ABNORMAL,
+      `no record within ${this.openTimeoutMs} ms: a proxy may be buffering responses`, true), this.openTimeoutMs);
+    this.run();
+  }
+
+  /** @param {Uint8Array | ArrayBuffer} data one protocol message */
+  send(data) {
+    if (this.readyState !== 1) return;
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    this.outbox.push(encodeRecord(Record.MESSAGE, bytes));
+    this.queueFlush();
+  }
+
+  /**
+   * Closes as a WebSocket would: sends a close record and waits for the server's answer
+   * (`wasClean`), at most `closeTimeoutMs`.
+   * @param {number} [code] @param {string} [reason]
+   */
+  close(code = CloseCode.NORMAL, reason = '') {
+    if (this.readyState >= 2) return;
+    if (this.readyState === 0 || this.session === null) {
+      this.fail(CloseCode.ABNORMAL, 'closed before the session opened');
+      return;
+    }
+    this.readyState = 2;
+    this.outbox.push(encodeClose(code, reason));
+    this.queueFlush();
+    this.setTimer(() => this.fail(CloseCode.ABNORMAL, 'the server did not answer the close in time'), this.closeTimeoutMs);
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  /** @param {() => void} fn @param {number} ms */
+  setTimer(fn, ms) {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(fn, ms);
+  }
+
+  url(path = '') {
+    return `${this.base}/${this.mode}${path}${this.query}`;
+  }
+
+  async run() {
+    try {
+      const response = await this.fetch(this.url(), { signal: this.abort.signal, cache: 'no-store' });
+      if (!response.ok) {
+        const text = (await response.text().catch(() => '')).trim();
+        return this.fail(CloseCode.ABNORMAL, `HTTP ${response.status}${text ? `: ${text}` : ''}`);
+      }
+      this.session = response.headers.get(SESSION_HEADER);
+      if (!this.session) return this.fail(CloseCode.ABNORMAL, 'the server named no session (is this a tickwire server?)');
+      if (this.mode === 'stream') {
+        if (!response.body) return this.fail(CloseCode.ABNORMAL, 'this fetch cannot stream responses');
+        const body = response.body.getReader();
+        for (;;) {
+          const { done, value } = await body.read();
+          if (done) break;
+          this.receive(value);
+          if (this.readyState === 3) return;
+        }
+      } else {
+        this.receive(new Uint8Array(await response.arrayBuffer()));
+        while (this.readyState !== 3 && this.closeRecord === null) {
+          const poll = await this.fetch(this.url(), {
+            signal: this.abort.signal, cache: 'no-store', headers: { [SESSION_HEADER]: this.session },
+          });
+          if (!poll.ok) {
+            const text = (await poll.text().catch(() => '')).trim();
+            return this.fail(CloseCode.ABNORMAL, `poll: HTTP ${poll.status}${text ? `: ${text}` : ''}`);
+          }
+          this.receive(new Uint8Array(await poll.arrayBuffer()));
+        }
+      }
+      this.ended();
+    } catch (e) {
+      if (this.readyState !== 3) this.fail(CloseCode.ABNORMAL, `connection lost: ${/** @type {Error} */ (e).message}`);
+    }
+  }
+
+  /** @param {Uint8Array} chunk */
+  receive(chunk) {
+    if (this.readyState === 3) return;
+    this.bytesIn += chunk.length;
+    this.reader.push(chunk);
+    for (;;) {
+      let record;
+      try {
+        record = this.reader.next();
+      } catch (e) {
+        return this.fail(CloseCode.PROTOCOL_ERROR, /** @type {Error} */ (e).message);
+      }
+      if (!record) return;
+      if (this.readyState === 0) {
+        this.readyState = 1;
+        if (this.timer !== null) clearTimeout(this.timer);
+        this.timer = null;
+        this.onopen?.();
+        if (this.readyState === 3) return;
+      }
+      if (record.type === Record.MESSAGE) {
+        // A copy: the reader's buffer is shared with records still to come.
+        this.onmessage?.({ data: record.payload.slice() });
+      } else if (record.type === Record.CLOSE) {
+        try {
+          this.closeRecord = decodeClose(record.payload);
+        } catch (e) {
+          return this.fail(CloseCode.PROTOCOL_ERROR, /** @type {Error} */ (e).message);
+        }
+        // The close is the last record: the session is over, whatever the response does next.
+        return this.ended();
+      }
+      if (this.readyState === 3) return;
+    }
+  }
+
+  /** The downstream ended: cleanly if the close record came first. */
+  ended() {
+    if (this.readyState === 3) return;
+    const close = this.closeRecord;
+    if (close) this.finish({ code: close.code, reason: close.reason, wasClean: true });
+    else this.fail(CloseCode.ABNORMAL, 'the session ended without a close record');
+  }
+
+  /** @param {number} code @param {string} reason @param {boolean} [buffered] */
+  fail(code, reason, buffered = false) {
+    this.finish({ code, reason, wasClean: false, buffered });
+  }
+
+  /** @param {HttpCloseEvent} event */
+  finish(event) {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.outbox = [];
+    this.abort.abort();
+    this.onclose?.(event);
+  }
+
+  queueFlush() {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // Everything sent in this turn of the event loop goes in one POST.
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.flush();
+    });
+  }
+
+  async flush() {
+    if (this.posting || this.outbox.length === 0 || this.readyState === 3 || this.session === null) return;
+    this.posting = true;
+    let size = 0;
+    let count = 0;
+    while (count < this.outbox.length && size + this.outbox[count].length <= MAX_POST_BODY) {
+      size += this.outbox[count].length;
+      count += 1;
+    }
+    const records = this.outbox.splice(0, Math.max(1, count));
+    const body = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
+    let at = 0;
+    for (const r of records) {
+      body.set(r, at);
+      at += r.length;
+    }
+    try {
+      const response = await this.fetch(`${this.base}/send`, {
+        method: 'POST',
+        signal: this.abort.signal,
+        headers: { [SESSION_HEADER]: /** @type {string} */ (this.session), 'content-type': 'application/vnd.tickwire.records' },
+        body,
+      });
+      this.bytesOut += body.length;
+      if (response.status === 429) {
+        // Over the session's POST rate: send these again once it allows.
+        this.outbox.unshift(...records);
+        const wait = Number(response.headers.get('retry-after') ?? 1) * 1000;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      } else if (!response.ok) {
+        // 400 and 413 close the session (its close record says why, on the stream); 404 and
+        // 410 mean it is gone already.
+        const text = (await response.text().catch(() => '')).trim();
+        if (response.status === 404 || response.status === 410) {
+          this.fail(CloseCode.ABNORMAL, `send: HTTP ${response.status}${text ? `: ${text}` : ''}`);
+        }
+      } else {
+        await response.arrayBuffer().catch(() => null);
+      }
+    } catch (e) {
+      if (this.readyState !== 3) this.fail(CloseCode.ABNORMAL, `connection lost: ${/** @type {Error} */ (e).message}`);
+    } finally {
+      this.posting = false;
+    }
+    if (this.outbox.length) this.flush();
+  }
+}
+
+export { MAX_CLIENT_RECORD };

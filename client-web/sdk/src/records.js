@@ -1,0 +1,143 @@
+// The records of the HTTP fallback (PROTOCOL.md 1.1): RFC 6455's base framing without mask or
+// fragmentation. Downstream they are exactly the frames a WebSocket would carry; upstream a
+// POST body is one or more of them. Sans-IO: bytes in, records out.
+
+import { MAX_CLIENT_MESSAGE_SIZE, MAX_SERVER_MESSAGE_SIZE } from './constants.js';
+import { DecodeError } from './errors.js';
+
+/** Record types: the first byte of a record (FIN bit and WebSocket opcode). */
+export const Record = Object.freeze({
+  /** One protocol message. */
+  MESSAGE: 0x82,
+  /** A close: code (u16 big endian) and UTF-8 reason; the last record of a session. */
+  CLOSE: 0x88,
+  /** A heartbeat: no payload, only proof that the stream flows. */
+  HEARTBEAT: 0x89,
+});
+
+/**
+ * One record's bytes.
+ * @param {number} type a {@link Record} value
+ * @param {Uint8Array} payload
+ * @returns {Uint8Array}
+ */
+export function encodeRecord(type, payload) {
+  const long = payload.length > 125;
+  if (payload.length > 0xffff) throw new RangeError('a client record carries at most 65535 bytes');
+  const out = new Uint8Array((long ? 4 : 2) + payload.length);
+  out[0] = type;
+  if (long) {
+    out[1] = 126;
+    out[2] = payload.length >> 8;
+    out[3] = payload.length & 0xff;
+  } else {
+    out[1] = payload.length;
+  }
+  out.set(payload, long ? 4 : 2);
+  return out;
+}
+
+/**
+ * A close record's bytes.
+ * @param {number} code
+ * @param {string} reason at most 123 UTF-8 bytes (cut on a character boundary beyond)
+ */
+export function encodeClose(code, reason) {
+  let text = new TextEncoder().encode(reason);
+  while (text.length > 123) {
+    reason = reason.slice(0, -1);
+    text = new TextEncoder().encode(reason);
+  }
+  const payload = new Uint8Array(2 + text.length);
+  payload[0] = code >> 8;
+  payload[1] = code & 0xff;
+  payload.set(text, 2);
+  return encodeRecord(Record.CLOSE, payload);
+}
+
+/**
+ * A close record's code and reason (1005, '' for an empty one).
+ * @param {Uint8Array} payload
+ * @returns {{ code: number, reason: string }}
+ */
+export function decodeClose(payload) {
+  if (payload.length === 0) return { code: 1005, reason: '' };
+  if (payload.length === 1) throw new DecodeError('InvalidRecord', 'a close record of one byte');
+  const code = (payload[0] << 8) | payload[1];
+  let reason;
+  try {
+    reason = new TextDecoder('utf-8', { fatal: true }).decode(payload.subarray(2));
+  } catch {
+    throw new DecodeError('InvalidRecord', 'the close reason is not UTF-8');
+  }
+  return { code, reason };
+}
+
+/** @typedef {{ type: number, payload: Uint8Array }} ParsedRecord */
+
+/**
+ * Reads records from a byte stream that arrives in pieces of any size (HTTP chunks, poll
+ * bodies): `push()` what came, then `next()` until it returns null.
+ */
+export class RecordReader {
+  /** @param {{ maxPayload?: number }} [options] largest message accepted (default 64 KiB, the server's limit) */
+  constructor(options = {}) {
+    this.maxPayload = options.maxPayload ?? MAX_SERVER_MESSAGE_SIZE;
+    /** @type {Uint8Array} bytes not yet read */
+    this.buffered = new Uint8Array(0);
+  }
+
+  /** @param {Uint8Array} chunk */
+  push(chunk) {
+    if (chunk.length === 0) return;
+    if (this.buffered.length === 0) {
+      this.buffered = chunk;
+      return;
+    }
+    const joined = new Uint8Array(this.buffered.length + chunk.length);
+    joined.set(this.buffered);
+    joined.set(chunk, this.buffered.length);
+    this.buffered = joined;
+  }
+
+  /** Bytes held that do not make a whole record yet. */
+  get pending() {
+    return this.buffered.length;
+  }
+
+  /**
+   * The next whole record, or null until more bytes arrive.
+   * @returns {ParsedRecord | null}
+   * @throws {DecodeError} on a record no server sends (masked, fragmented, unknown, too big)
+   */
+  next() {
+    const b = this.buffered;
+    if (b.length < 2) return null;
+    const type = b[0];
+    if (type !== Record.MESSAGE && type !== Record.CLOSE && type !== Record.HEARTBEAT) {
+      throw new DecodeError('InvalidRecord', `unknown record type 0x${type.toString(16)}`);
+    }
+    if (b[1] & 0x80) throw new DecodeError('InvalidRecord', 'a masked record');
+    let length = b[1] & 0x7f;
+    let start = 2;
+    if (length === 126) {
+      if (b.length < 4) return null;
+      length = (b[2] << 8) | b[3];
+      start = 4;
+    } else if (length === 127) {
+      if (b.length < 10) return null;
+      const high = (b[2] << 24 | b[3] << 16 | b[4] << 8 | b[5]) >>> 0;
+      const low = (b[6] << 24 | b[7] << 16 | b[8] << 8 | b[9]) >>> 0;
+      length = high * 2 ** 32 + low;
+      start = 10;
+    }
+    if (length > this.maxPayload) throw new DecodeError('InvalidRecord', `a record of ${length} bytes`);
+    if (b.length < start + length) return null;
+    const payload = b.subarray(start, start + length);
+    this.buffered = b.subarray(start + length);
+    return { type, payload };
+  }
+}
+
+/** The largest record a client sends: a message of the protocol's largest size. */
+export const MAX_CLIENT_RECORD = 4 + MAX_CLIENT_MESSAGE_SIZE;

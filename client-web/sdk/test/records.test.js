@@ -1,0 +1,58 @@
+// The HTTP fallback's records (PROTOCOL.md 1.1) on exact bytes, and the transport choice of
+// `auto`, without a network.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage } from '../index.js';
+
+test('records are RFC 6455 frames without a mask: the bytes of PROTOCOL.md', () => {
+  // The `ping` vector (04 2a) as a record.
+  const ping = encodeClientMessage({ type: 'Ping', nonce: 42 });
+  assert.deepEqual([...encodeRecord(Record.MESSAGE, ping)], [0x82, ping.length, ...ping]);
+  const long = encodeRecord(Record.MESSAGE, new Uint8Array(200).fill(7));
+  assert.deepEqual([...long.subarray(0, 4)], [0x82, 126, 0, 200]);
+  assert.equal(long.length, 204);
+  assert.deepEqual([...encodeClose(1000, 'bye')], [0x88, 5, 0x03, 0xe8, 0x62, 0x79, 0x65]);
+  assert.deepEqual(decodeClose(new Uint8Array([0x03, 0xf0, 0x73, 0x6c, 0x6f, 0x77])), { code: 1008, reason: 'slow' });
+  assert.deepEqual(decodeClose(new Uint8Array()), { code: 1005, reason: '' });
+  const cut = encodeClose(1000, 'é'.repeat(80));
+  assert.ok(cut.length <= 2 + 125, 'a close reason is cut to 123 bytes');
+});
+
+test('a reader takes records out of pieces of any size', () => {
+  const stream = new Uint8Array([
+    0x89, 0x00, // heartbeat
+    0x82, 0x02, 0x04, 0x2a, // a message
+    0x82, 126, 0x00, 0x80, ...new Array(128).fill(9), // a 128-byte message, 16-bit length
+    0x88, 0x02, 0x03, 0xe8, // close 1000
+  ]);
+  for (const size of [1, 2, 3, 7, stream.length]) {
+    const reader = new RecordReader();
+    /** @type {{ type: number, length: number }[]} */
+    const got = [];
+    for (let at = 0; at < stream.length; at += size) {
+      reader.push(stream.subarray(at, at + size));
+      for (let r = reader.next(); r; r = reader.next()) got.push({ type: r.type, length: r.payload.length });
+    }
+    assert.deepEqual(got, [
+      { type: Record.HEARTBEAT, length: 0 }, { type: Record.MESSAGE, length: 2 },
+      { type: Record.MESSAGE, length: 128 }, { type: Record.CLOSE, length: 2 },
+    ], `in pieces of ${size}`);
+    assert.equal(reader.pending, 0);
+  }
+});
+
+test('records no server sends are errors', () => {
+  for (const bad of [[0x81, 0], [0x82, 0x81, 1, 2, 3, 4, 0], [0x02, 0], [0x8a, 0], [0x82, 127, 0, 0, 0, 0, 0, 2, 0, 0]]) {
+    const reader = new RecordReader();
+    reader.push(new Uint8Array(bad));
+    assert.throws(() => reader.next(), DecodeError, `${bad}`);
+  }
+  assert.throws(() => decodeClose(new Uint8Array([3])), DecodeError);
+  assert.throws(() => decodeClose(new Uint8Array([3, 0xe8, 0xff])), DecodeError);
+});
+
+test('the fallback lives beside the WebSocket, join token and all', () => {
+  assert.deepEqual(fallbackFor('ws://127.0.0.1:8080/ws'), { base: 'http://127.0.0.1:8080/fallback', query: '' });
+  assert.deepEqual(fallbackFor('wss://play.example.com/game/ws?token=a.b'), { base: 'https://play.example.com/game/fallback', query: '?token=a.b' });
+});

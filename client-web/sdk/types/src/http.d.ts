@@ -1,0 +1,105 @@
+/** The header that names a session. */
+export const SESSION_HEADER: "tickwire-session";
+/** The server's largest POST body, bytes. */
+export const MAX_POST_BODY: number;
+/**
+ * @typedef {object} HttpSocketOptions
+ * @property {typeof fetch} [fetch] default `globalThis.fetch`
+ * @property {number} [openTimeoutMs] how long the first record may take (default 3000): a
+ *   proxy that buffers streamed responses holds it back, and the socket closes with
+ *   `buffered: true` so the driver can fall back to polling
+ * @property {number} [closeTimeoutMs] how long `close()` waits for the server's answer (default 3000)
+ */
+/** @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean }} HttpCloseEvent */
+/** A fallback session with a WebSocket's face. */
+export class HttpSocket {
+    /**
+     * @param {string} base the fallback's base URL, e.g. `http://127.0.0.1:8080/fallback`
+     * @param {'stream' | 'poll'} mode
+     * @param {string} query `?token=...` or ''
+     * @param {HttpSocketOptions} [options]
+     */
+    constructor(base: string, mode: "stream" | "poll", query?: string, options?: HttpSocketOptions);
+    base: string;
+    mode: "stream" | "poll";
+    query: string;
+    /** @type {typeof fetch} */
+    fetch: typeof fetch;
+    openTimeoutMs: number;
+    closeTimeoutMs: number;
+    /** 0 connecting, 1 open, 2 closing, 3 closed: as a WebSocket's. */
+    readyState: number;
+    binaryType: string;
+    /** @type {string | null} */
+    session: string | null;
+    /** Bytes of records received and sent (bodies; HTTP heads not counted). */
+    bytesIn: number;
+    bytesOut: number;
+    /** @type {(() => void) | null} */ onopen: (() => void) | null;
+    /** @type {((e: { data: Uint8Array, timeStamp?: number }) => void) | null} */ onmessage: ((e: {
+        data: Uint8Array;
+        timeStamp?: number;
+    }) => void) | null;
+    /** @type {((e: HttpCloseEvent) => void) | null} */ onclose: ((e: HttpCloseEvent) => void) | null;
+    /** @type {((e: unknown) => void) | null} */ onerror: ((e: unknown) => void) | null;
+    reader: RecordReader;
+    /** @type {Uint8Array[]} records waiting for the next POST */
+    outbox: Uint8Array[];
+    posting: boolean;
+    flushQueued: boolean;
+    /** @type {{ code: number, reason: string } | null} the server's close record */
+    closeRecord: {
+        code: number;
+        reason: string;
+    } | null;
+    abort: AbortController;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    timer: ReturnType<typeof setTimeout> | null;
+    /** @param {Uint8Array | ArrayBuffer} data one protocol message */
+    send(data: Uint8Array | ArrayBuffer): void;
+    /**
+     * Closes as a WebSocket would: sends a close record and waits for the server's answer
+     * (`wasClean`), at most `closeTimeoutMs`.
+     * @param {number} [code] @param {string} [reason]
+     */
+    close(code?: number, reason?: string): void;
+    /** @param {() => void} fn @param {number} ms */
+    setTimer(fn: () => void, ms: number): void;
+    url(path?: string): string;
+    run(): Promise<void>;
+    /** @param {Uint8Array} chunk */
+    receive(chunk: Uint8Array): void;
+    /** The downstream ended: cleanly if the close record came first. */
+    ended(): void;
+    /** @param {number} code @param {string} reason @param {boolean} [buffered] */
+    fail(code: number, reason: string, buffered?: boolean): void;
+    /** @param {HttpCloseEvent} event */
+    finish(event: HttpCloseEvent): void;
+    queueFlush(): void;
+    flush(): Promise<void>;
+}
+export { MAX_CLIENT_RECORD };
+export type HttpSocketOptions = {
+    /**
+     * default `globalThis.fetch`
+     */
+    fetch?: typeof fetch | undefined;
+    /**
+     * how long the first record may take (default 3000): a
+     * proxy that buffers streamed responses holds it back, and the socket closes with
+     * `buffered: true` so the driver can fall back to polling
+     */
+    openTimeoutMs?: number | undefined;
+    /**
+     * how long `close()` waits for the server's answer (default 3000)
+     */
+    closeTimeoutMs?: number | undefined;
+};
+export type HttpCloseEvent = {
+    code: number;
+    reason: string;
+    wasClean: boolean;
+    buffered?: boolean;
+};
+import { RecordReader } from './records.js';
+import { MAX_CLIENT_RECORD } from './records.js';

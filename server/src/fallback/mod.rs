@@ -1,0 +1,369 @@
+//! The HTTP fallback: the game for clients that cannot open a WebSocket (a proxy or filter
+//! strips `Upgrade`), on the same port, with the same protocol, rooms, seats, resume tokens,
+//! limits and close codes.
+//!
+//! A session is opened by one request and named by an unguessable id ([`SessionId`]) bound to
+//! the client's address. Downstream it carries exactly the bytes a WebSocket would (the room's
+//! frames, built once for everyone, read as records: [`records`]), either as one streamed
+//! response that lasts the whole session (`GET /fallback/stream`) or, for networks that buffer
+//! streamed responses, as long polls (`GET /fallback/poll`). Upstream, the client POSTs one or
+//! more records (`POST /fallback/send`). The session runs the WebSocket connection's own reader
+//! and writer ([`crate::connection::play`], [`crate::connection::write_loop`]) over a pipe
+//! instead of a socket, so the room never knows which transport a client uses, and a close is
+//! a close record with its code and reason, the last thing the client receives.
+//!
+//! # Routes
+//! | request | answer |
+//! |---|---|
+//! | `GET /fallback/stream` | 200, `Tickwire-Session: <id>`, then records for the session's life |
+//! | `GET /fallback/poll` | 200, `Tickwire-Session: <id>`, and the first records |
+//! | `GET /fallback/poll` with `Tickwire-Session` | 200 and what is waiting (waits for something, at most until the next heartbeat) |
+//! | `POST /fallback/send` with `Tickwire-Session` | 204 once its records are handed to the session |
+//!
+//! Refusals are plain-text statuses: 404 for an unknown (or expired, or another address's)
+//! session, 403 for an Origin off the allowlist, 401 without a good join token, 429 and 503
+//! for the caps, 429 for a session's POSTs above [`session::post_rate`], 413 for a body above
+//! [`MAX_POST_BODY`] or a message above 256 bytes, 400 for a malformed record, 409 for a second
+//! poll at once, 410 for a closed session. A malformed or oversized record also closes the
+//! session, with the close code a WebSocket would get.
+//!
+//! # Layout
+//! - [`records`]: the record format, and the strict reader of POST bodies.
+//! - [`pipe`]: the bounded pipe from a session's writer to its responses.
+//! - [`session`]: session ids, the registry, and the task that runs a session.
+
+pub(crate) mod pipe;
+pub(crate) mod records;
+pub mod session;
+
+use crate::connection::close_code;
+use crate::context::ServerContext;
+use crate::http::{
+    ClientAddr, authorize, check_origin, refuse, refuse_admission, retry_after, unauthorized,
+};
+use crate::outbox::CloseRequest;
+use crate::transport::Transport;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use pipe::Pipe;
+use session::{DeliverError, Session, SessionId, Sessions};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub use session::{PIPE_CAPACITY, post_rate};
+
+/// The header that names a session: in the answer that opens it, and in every request after.
+pub const SESSION_HEADER: &str = "tickwire-session";
+
+/// Largest POST body, in bytes: 32 of the largest client messages with their record headers.
+/// A client with more to send sends another POST after this one.
+pub const MAX_POST_BODY: usize = 8 * 1024;
+
+/// The media type of record streams and bodies.
+const RECORDS: &str = "application/vnd.tickwire.records";
+
+/// What the fallback's routes share.
+#[derive(Debug)]
+struct Fallback {
+    ctx: Arc<ServerContext>,
+    sessions: Arc<Sessions>,
+}
+
+/// The fallback's routes, merged into the server's router (whatever its state).
+pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Router<S> {
+    let state = Arc::new(Fallback { ctx: ctx.clone(), sessions: Arc::default() });
+    Router::new()
+        .route("/fallback/stream", get(open_stream))
+        .route("/fallback/poll", get(poll).options(preflight))
+        .route(
+            "/fallback/send",
+            post(send).options(preflight).fallback(|| async {
+                let mut response = refuse(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "/fallback/send takes POSTs of records (PROTOCOL.md, the HTTP fallback)",
+                );
+                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+                response
+            }),
+        )
+        .with_state(state)
+}
+
+/// Opens a session: the checks a WebSocket upgrade gets (Origin, shutdown, join token, caps),
+/// then a registered session and its task.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
+fn open_session(
+    fallback: &Fallback,
+    client: std::net::SocketAddr,
+    req: &Request<Body>,
+    transport: Transport,
+) -> Result<Arc<Session>, Response> {
+    let ctx = &fallback.ctx;
+    check_origin(req.headers(), ctx)?;
+    if ctx.is_shutting_down() {
+        return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
+    }
+    let grant = match ctx.join.get().map(|verifier| authorize(req, verifier)) {
+        None => None,
+        Some(Ok(grant)) => Some(grant),
+        Some(Err(e)) => {
+            ctx.metrics.refused("auth");
+            return Err(unauthorized(&e));
+        }
+    };
+    let permit = ctx.admit(client.ip()).map_err(|e| refuse_admission(ctx, e))?;
+    Ok(session::open(ctx, &fallback.sessions, client, transport, grant, permit))
+}
+
+/// Headers every record response carries: no caching, no sniffing, no proxy buffering.
+fn records_response(status: StatusCode, body: Body, id: Option<SessionId>) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(RECORDS));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // nginx (and proxies that copy it) pass a response with this on as it comes.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(id) = id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        headers.insert(HeaderName::from_static(SESSION_HEADER), value);
+    }
+    response
+}
+
+/// Lets a page of an allowed origin read the answer (CORS; the Origin was checked already).
+fn with_cors(request: &HeaderMap, mut response: Response) -> Response {
+    if let Some(origin) = request.get(header::ORIGIN).cloned() {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(SESSION_HEADER),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    }
+    response
+}
+
+/// `OPTIONS` before a cross-origin poll or POST (they carry `Tickwire-Session`).
+async fn preflight(State(fallback): State<Arc<Fallback>>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_origin(&headers, &fallback.ctx) {
+        return refusal;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let out = response.headers_mut();
+    out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("tickwire-session, content-type, authorization"),
+    );
+    out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    with_cors(&headers, response)
+}
+
+/// `GET /fallback/stream`: a new session whose records come in this one response.
+async fn open_stream(
+    State(fallback): State<Arc<Fallback>>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    req: Request<Body>,
+) -> Response {
+    let session = match open_session(&fallback, client, &req, Transport::Stream) {
+        Ok(session) => session,
+        Err(refusal) => return refusal,
+    };
+    let body =
+        Body::from_stream(StreamBody { pipe: session.pipe.clone(), session: session.clone() });
+    with_cors(req.headers(), records_response(StatusCode::OK, body, Some(session.id)))
+}
+
+/// A streamed response's body: whatever the session's pipe holds, as it comes. Dropped when
+/// the response ends or the connection dies; a session whose stream dies before its close
+/// ends as a WebSocket whose socket died: its seat waits for a resume.
+struct StreamBody {
+    pipe: Arc<Pipe>,
+    session: Arc<Session>,
+}
+
+impl futures_util::Stream for StreamBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.pipe.poll_take(cx).map(|taken| taken.map(Ok))
+    }
+}
+
+impl Drop for StreamBody {
+    fn drop(&mut self) {
+        if !self.pipe.is_ended() {
+            // Never sent (nobody reads any more): it only ends the session's reader.
+            self.session.link.close(CloseRequest {
+                code: close_code::GOING_AWAY,
+                reason: "the stream response ended".into(),
+                kick: None,
+            });
+        }
+        self.pipe.close_reader();
+    }
+}
+
+/// The session a request names, or the 404 (or 400) it gets.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
+fn named_session(
+    fallback: &Fallback,
+    headers: &HeaderMap,
+    client: std::net::SocketAddr,
+) -> Result<Arc<Session>, Response> {
+    let Some(text) = headers.get(SESSION_HEADER) else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "this request needs a Tickwire-Session header",
+        ));
+    };
+    let session = text
+        .to_str()
+        .ok()
+        .and_then(SessionId::parse)
+        .and_then(|id| fallback.sessions.find(id, client.ip()));
+    session.ok_or_else(|| {
+        fallback.ctx.metrics.refused("unknown_session");
+        refuse(
+            StatusCode::NOT_FOUND,
+            "unknown or expired session: open a new one (GET /fallback/stream or /fallback/poll)",
+        )
+    })
+}
+
+/// `GET /fallback/poll`: opens a session without `Tickwire-Session`, else takes what the
+/// session has for its client, waiting for something until at most a heartbeat interval and
+/// a second.
+async fn poll(
+    State(fallback): State<Arc<Fallback>>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    req: Request<Body>,
+) -> Response {
+    if !req.headers().contains_key(SESSION_HEADER) {
+        let session = match open_session(&fallback, client, &req, Transport::Poll) {
+            Ok(session) => session,
+            Err(refusal) => return refusal,
+        };
+        let first = session.pipe.take().await.unwrap_or_default();
+        let response = records_response(StatusCode::OK, Body::from(first), Some(session.id));
+        return with_cors(req.headers(), response);
+    }
+    let session = match named_session(&fallback, req.headers(), client) {
+        Ok(session) => session,
+        Err(refusal) => return refusal,
+    };
+    if session.transport != Transport::Poll {
+        return refuse(
+            StatusCode::CONFLICT,
+            "this session streams its records (GET /fallback/stream); it is not polled",
+        );
+    }
+    let Ok(_polling) = session.polling.try_lock() else {
+        return refuse(StatusCode::CONFLICT, "a poll is already waiting on this session");
+    };
+    session.heard();
+    let wait = fallback.ctx.config.heartbeat_interval + Duration::from_secs(1);
+    let body = match tokio::time::timeout(wait, session.pipe.take()).await {
+        Ok(Some(records)) => records,
+        // Nothing came (the writer sends a heartbeat each interval, so this is rare).
+        Err(_) => Bytes::new(),
+        Ok(None) => return refuse(StatusCode::GONE, "the session is closed"),
+    };
+    with_cors(req.headers(), records_response(StatusCode::OK, Body::from(body), None))
+}
+
+/// `POST /fallback/send`: one or more records from the client.
+async fn send(
+    State(fallback): State<Arc<Fallback>>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    req: Request<Body>,
+) -> Response {
+    let ctx = &fallback.ctx;
+    let (parts, body) = req.into_parts();
+    if let Err(refusal) = check_origin(&parts.headers, ctx) {
+        return refusal;
+    }
+    let session = match named_session(&fallback, &parts.headers, client) {
+        Ok(session) => session,
+        Err(refusal) => return refusal,
+    };
+    if !session.take_post(Instant::now()) {
+        ctx.metrics.refused("post_rate");
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("more than {} POSTs per second on this session", post_rate(ctx)),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return with_cors(&parts.headers, response);
+    }
+    let too_big = |size: Option<u64>| {
+        let size = size.map_or(String::new(), |size| format!(" of {size} bytes"));
+        let reason = format!("POST body{size} exceeds the limit of {MAX_POST_BODY} bytes");
+        CloseRequest { code: close_code::TOO_BIG, reason, kick: None }
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let read = axum::body::to_bytes(body, MAX_POST_BODY);
+    let outcome = match declared {
+        Some(size) if size > MAX_POST_BODY as u64 => Err(too_big(Some(size))),
+        _ => match tokio::time::timeout(ctx.config.handshake_timeout, read).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(_)) => Err(too_big(None)),
+            Err(_) => {
+                let response =
+                    refuse(StatusCode::REQUEST_TIMEOUT, "the POST body did not arrive in time");
+                return with_cors(&parts.headers, response);
+            }
+        },
+    };
+    let (messages, status, reason) = match outcome {
+        Ok(body) => {
+            let (messages, bad) = records::parse(&body);
+            let mut messages: session::Upstream = messages.into_iter().map(Ok).collect();
+            if messages.is_empty() && bad.is_none() {
+                // An empty POST is a heartbeat.
+                messages.push(Ok(tokio_tungstenite::tungstenite::Message::Pong(Bytes::new())));
+            }
+            match bad {
+                None => (messages, StatusCode::NO_CONTENT, String::new()),
+                Some(bad) => {
+                    ctx.metrics.refused("bad_record");
+                    messages.push(session::refusal(bad.close()));
+                    let reason = bad.reason;
+                    let status =
+                        StatusCode::from_u16(bad.status).unwrap_or(StatusCode::BAD_REQUEST);
+                    (messages, status, reason)
+                }
+            }
+        }
+        Err(close) => {
+            ctx.metrics.refused("post_too_large");
+            let reason = close.reason.clone();
+            (vec![session::refusal(close)], StatusCode::PAYLOAD_TOO_LARGE, reason)
+        }
+    };
+    let response = match session.deliver(messages, ctx.config.close_timeout).await {
+        Err(DeliverError::Closed) => refuse(StatusCode::GONE, "the session is closed"),
+        Err(DeliverError::Busy) => retry_after(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the session is not keeping up with its POSTs; send one at a time",
+        )),
+        Ok(()) if status == StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => refuse(status, reason),
+    };
+    with_cors(&parts.headers, response)
+}

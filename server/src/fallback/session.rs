@@ -1,0 +1,316 @@
+//! Fallback sessions: the registry of session ids, and the task that runs one session.
+//!
+//! A session is a WebSocket connection with the socket taken out: the same
+//! [`ClientLink`] the room offers frames to, the same writer loop writing them (into a
+//! [`Pipe`] instead of a socket), and the same reader ([`crate::connection::play`]) reading
+//! what the client's POSTs carried. Only how the bytes cross differs.
+
+use super::pipe::Pipe;
+use crate::auth::JoinGrant;
+use crate::connection::{self, ReadEnd, TransportRefusal, close_code};
+use crate::context::{ConnectionPermit, ServerContext};
+use crate::frame;
+use crate::metrics::Initiator;
+use crate::outbox::{ClientLink, CloseRequest};
+use crate::ratelimit::TokenBucket;
+use crate::transport::Transport;
+use futures_util::Stream;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::{Instrument, debug, info_span};
+
+/// Bytes a session's pipe holds between its writer and its responses: a few ticks of a
+/// player's frames. Past it the writer blocks, and the room sees no write progress (a
+/// WebSocket's kernel send buffer plays this part).
+pub const PIPE_CAPACITY: usize = 16 * 1024;
+
+/// POST bodies a session may have waiting for its reader; the reader only validates and
+/// hands on, so this fills only if a client sends POSTs in parallel, faster than that.
+const UPSTREAM_POSTS: usize = 8;
+
+/// A session's id: 128 random bits, written as 32 lowercase hex digits. It is the only
+/// thing that names a session, so it must not be guessable; it is also bound to the client's
+/// address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId([u8; 16]);
+
+impl SessionId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        SessionId(rand::random())
+    }
+
+    /// Parses 32 hex digits (either case).
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().as_bytes();
+        if text.len() != 32 {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        for (byte, pair) in id.iter_mut().zip(text.chunks_exact(2)) {
+            let hex = |b: u8| (b as char).to_digit(16);
+            *byte = (hex(pair[0])? * 16 + hex(pair[1])?) as u8;
+        }
+        Some(SessionId(id))
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    /// Only a prefix: the id is a credential and stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
+/// What a POST hands the session's reader: the messages of one body, in order.
+pub(crate) type Upstream = Vec<Result<Message, WsError>>;
+
+/// One fallback session, shared by its task and the requests that name it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    /// The client's address: requests from any other address do not find the session.
+    pub(crate) client: IpAddr,
+    pub(crate) transport: Transport,
+    pub(crate) link: Arc<ClientLink>,
+    pub(crate) pipe: Arc<Pipe>,
+    upstream: mpsc::Sender<Upstream>,
+    posts: Mutex<TokenBucket>,
+    /// Held by the one poll that may wait on the session at a time.
+    pub(crate) polling: tokio::sync::Mutex<()>,
+}
+
+/// Why a POST's messages did not reach the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeliverError {
+    /// The session is closing or closed.
+    Closed,
+    /// Its reader did not take them within the close timeout (a client sending POSTs in
+    /// parallel faster than they are read).
+    Busy,
+}
+
+impl Session {
+    /// Takes one token of the session's POST rate; false when the client exceeds it.
+    pub(crate) fn take_post(&self, now: Instant) -> bool {
+        lock(&self.posts).try_take(now)
+    }
+
+    /// Hands a POST's messages to the reader, in order after earlier POSTs', waiting at most
+    /// `patience` for room.
+    pub(crate) async fn deliver(
+        &self,
+        messages: Upstream,
+        patience: std::time::Duration,
+    ) -> Result<(), DeliverError> {
+        match tokio::time::timeout(patience, self.upstream.send(messages)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(DeliverError::Closed),
+            Err(_) => Err(DeliverError::Busy),
+        }
+    }
+
+    /// The client showed life without sending a message (a poll): counts as a heartbeat for
+    /// the idle timeout. Dropped when the reader is busy, which is life enough.
+    pub(crate) fn heard(&self) {
+        let _ = self.upstream.try_send(vec![Ok(Message::Pong(bytes::Bytes::new()))]);
+    }
+}
+
+/// A bad record as the reader's stream carries it: the close it asks for.
+pub(crate) fn refusal(close: CloseRequest) -> Result<Message, WsError> {
+    Err(WsError::Io(io::Error::other(TransportRefusal(close))))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here leaves its data consistent; a poisoned lock is still usable.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every open session, by id. At most `--max-connections` (each holds a connection permit).
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    map: Mutex<HashMap<SessionId, Arc<Session>>>,
+}
+
+impl Sessions {
+    /// The session `id` if it exists and belongs to `client`. A session of another address is
+    /// not told apart from none at all.
+    pub(crate) fn find(&self, id: SessionId, client: IpAddr) -> Option<Arc<Session>> {
+        lock(&self.map).get(&id).filter(|s| s.client == client).cloned()
+    }
+
+    fn insert(&self, session: Arc<Session>) {
+        lock(&self.map).insert(session.id, session);
+    }
+
+    fn remove(&self, id: SessionId) {
+        lock(&self.map).remove(&id);
+    }
+}
+
+/// Opens a session for `client` over `transport` and starts its task; the session is
+/// registered before this returns, so its id may be handed out at once.
+pub(crate) fn open(
+    ctx: &Arc<ServerContext>,
+    sessions: &Arc<Sessions>,
+    client: std::net::SocketAddr,
+    transport: Transport,
+    grant: Option<JoinGrant>,
+    permit: ConnectionPermit,
+) -> Arc<Session> {
+    let (upstream, upstream_rx) = mpsc::channel(UPSTREAM_POSTS);
+    let post_rate = post_rate(ctx);
+    let session = Arc::new(Session {
+        id: SessionId::random(),
+        client: client.ip(),
+        transport,
+        link: Arc::new(ClientLink::new()),
+        pipe: Pipe::new(PIPE_CAPACITY),
+        upstream,
+        posts: Mutex::new(TokenBucket::new(post_rate, post_rate, Instant::now())),
+        polling: tokio::sync::Mutex::new(()),
+    });
+    sessions.insert(session.clone());
+    let span = info_span!(
+        "conn",
+        peer = %client,
+        transport = transport.name(),
+        player = tracing::field::Empty,
+        room = tracing::field::Empty
+    );
+    let task = run(ctx.clone(), sessions.clone(), session.clone(), upstream_rx, grant, permit);
+    ctx.tasks.spawn(task.instrument(span));
+    session
+}
+
+/// POSTs per second a session may send, and its burst: four per tick (an ack, an input and
+/// room to spare; one POST in flight at a time, as the SDK sends them, stays under it), at
+/// least 120.
+pub fn post_rate(ctx: &ServerContext) -> u32 {
+    (4 * u32::from(ctx.config.tick_rate)).max(120)
+}
+
+/// The session's life: the first heartbeat, the reader and the writer, and the end.
+async fn run(
+    ctx: Arc<ServerContext>,
+    sessions: Arc<Sessions>,
+    session: Arc<Session>,
+    upstream: mpsc::Receiver<Upstream>,
+    grant: Option<JoinGrant>,
+    permit: ConnectionPermit,
+) {
+    let _permit = permit;
+    let link = session.link.clone();
+    let mut writer_io = session.pipe.writer();
+    // The first bytes go out at once: a client learns from them that the stream flows (a
+    // proxy that buffers responses holds them back, and the SDK falls back to polling).
+    let _ = writer_io.write_all(frame::PING).await;
+    let writer = ctx
+        .tasks
+        .spawn(connection::write_loop(writer_io, link.clone(), ctx.clone()).in_current_span());
+    let mut messages = Messages { upstream, pending: VecDeque::new() };
+    let end = connection::play(
+        &mut messages,
+        &link,
+        &ctx,
+        grant,
+        None,
+        session.client,
+        session.transport,
+    )
+    .await;
+    match end {
+        ReadEnd::ClientClosed { echo } => {
+            link.client_closed();
+            // The answer to the client's close record, as tungstenite answers a close frame.
+            let _ = link.push_reply(&frame::close(echo, ""));
+        }
+        // Whatever ended it, make sure the writer sends a close and stops (a close requested
+        // earlier wins).
+        _ => {
+            link.close(CloseRequest { code: close_code::NORMAL, reason: String::new(), kick: None })
+        }
+    }
+    link.reader_done();
+    let timeout = ctx.config.close_timeout;
+    let mut writer = writer;
+    match tokio::time::timeout(timeout, &mut writer).await {
+        Ok(Ok((written, mut io))) => {
+            if let ReadEnd::ClientClosed { echo } = end
+                && written.close_sent
+            {
+                ctx.metrics.closed(echo, Initiator::Client);
+            }
+            let _ = io.shutdown().await;
+        }
+        _ => {
+            writer.abort();
+            session.pipe.shut_down();
+        }
+    }
+    // The stream, or the last poll, takes what is left: the close record among it.
+    if tokio::time::timeout(timeout, session.pipe.ended()).await.is_err() {
+        debug!("the client did not take its close record in time");
+    }
+    session.pipe.close_reader();
+    sessions.remove(session.id);
+}
+
+/// What the session's POSTs carried, as the reader's message stream.
+struct Messages {
+    upstream: mpsc::Receiver<Upstream>,
+    pending: VecDeque<Result<Message, WsError>>,
+}
+
+impl Stream for Messages {
+    type Item = Result<Message, WsError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(message) = this.pending.pop_front() {
+                return Poll::Ready(Some(message));
+            }
+            match this.upstream.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => this.pending.extend(batch),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_128_random_bits_in_hex_and_stay_out_of_debug_output() {
+        let id = SessionId::random();
+        let text = id.to_string();
+        assert_eq!(text.len(), 32);
+        assert_eq!(SessionId::parse(&text), Some(id));
+        assert_eq!(SessionId::parse(&text.to_uppercase()), Some(id));
+        assert_ne!(SessionId::random(), id);
+        assert_eq!(SessionId::parse("zz"), None);
+        assert_eq!(SessionId::parse(&"g".repeat(32)), None);
+        assert_eq!(SessionId::parse(&format!("{text}0")), None);
+        assert!(!format!("{id:?}").contains(&text[4..]), "{id:?}");
+    }
+}

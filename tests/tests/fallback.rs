@@ -1,0 +1,707 @@
+//! The HTTP fallback end to end, on a real server: a session over a streamed response and one
+//! over long polls join, play, chat with WebSocket clients, are counted per transport, close
+//! with the closing handshake, and resume after a dropped stream; and the hostile cases (an
+//! unknown or stolen session, an oversized POST, a malformed record, a POST flood, a second
+//! poll, a stream nobody reads, a foreign Origin) each get a clear refusal while WebSocket
+//! players in the same room keep getting every tick.
+
+mod support;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
+use tickwire_shared::delta::WorldHistory;
+use tickwire_shared::{
+    Ack, Buttons, Chat, ChatText, ClientMessage, EventKind, Hello, Input, InputSeq, Kick,
+    KickReason, Role, ServerMessage, Welcome,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const SESSION: &str = "tickwire-session";
+
+/// One HTTP/1.1 connection from `from` (another loopback address, or 127.0.0.1).
+async fn http(addr: SocketAddr, from: IpAddr) -> SendRequest<Full<Bytes>> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let stream = socket.connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    session: Option<&str>,
+    body: Vec<u8>,
+) -> hyper::Request<Full<Bytes>> {
+    let mut builder = hyper::Request::builder().method(method).uri(path).header("host", "test");
+    if let Some(session) = session {
+        builder = builder.header(SESSION, session);
+    }
+    builder.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// A record as a client sends it (PROTOCOL.md 1.1): the first byte, the length, the payload.
+fn record(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    if payload.len() < 126 {
+        out.push(payload.len() as u8);
+    } else {
+        out.push(126);
+        out.extend((payload.len() as u16).to_be_bytes());
+    }
+    out.extend(payload);
+    out
+}
+
+fn message_record(msg: &ClientMessage) -> Vec<u8> {
+    record(0x82, &encode_client_to_vec(msg))
+}
+
+fn close_record(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend(reason.as_bytes());
+    record(0x88, &payload)
+}
+
+/// What arrived downstream.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a test's records, held briefly
+enum Down {
+    Message(ServerMessage),
+    Close(u16, String),
+    Heartbeat,
+}
+
+/// Reads records out of a byte stream that arrives in pieces.
+#[derive(Default)]
+struct Records(Vec<u8>);
+
+impl Records {
+    fn push(&mut self, bytes: &[u8], out: &mut Vec<Down>) {
+        self.0.extend_from_slice(bytes);
+        loop {
+            let b = &self.0;
+            if b.len() < 2 {
+                return;
+            }
+            assert_eq!(b[1] & 0x80, 0, "server records are not masked");
+            let (len, start) = match b[1] & 0x7f {
+                126 if b.len() >= 4 => (usize::from(u16::from_be_bytes([b[2], b[3]])), 4),
+                126 => return,
+                127 if b.len() >= 10 => {
+                    (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10)
+                }
+                127 => return,
+                n => (usize::from(n), 2),
+            };
+            if b.len() < start + len {
+                return;
+            }
+            let payload = &b[start..start + len];
+            out.push(match b[0] {
+                0x82 => Down::Message(decode_server(payload).expect("server messages decode")),
+                0x88 => Down::Close(
+                    u16::from_be_bytes([payload[0], payload[1]]),
+                    String::from_utf8(payload[2..].to_vec()).unwrap(),
+                ),
+                0x89 => Down::Heartbeat,
+                other => panic!("unknown record 0x{other:x}"),
+            });
+            self.0.drain(..start + len);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Stream,
+    Poll,
+}
+
+/// A fallback client: the session's downstream arrives on `down` (read by a task), the
+/// client POSTs on a second connection, and rebuilds worlds as a game client does.
+struct Fallback {
+    addr: SocketAddr,
+    from: IpAddr,
+    session: String,
+    down: mpsc::UnboundedReceiver<Down>,
+    reader: JoinHandle<()>,
+    posts: SendRequest<Full<Bytes>>,
+    worlds: WorldHistory,
+    welcome: Option<Welcome>,
+    kick: Option<Kick>,
+    next_seq: u32,
+    events: Vec<EventKind>,
+}
+
+impl Fallback {
+    async fn open(addr: SocketAddr, mode: Mode) -> Fallback {
+        Fallback::open_from(addr, mode, "127.0.0.1".parse().unwrap()).await
+    }
+
+    async fn open_from(addr: SocketAddr, mode: Mode, from: IpAddr) -> Fallback {
+        let path = match mode {
+            Mode::Stream => "/fallback/stream",
+            Mode::Poll => "/fallback/poll",
+        };
+        let mut conn = http(addr, from).await;
+        let response = conn.send_request(request("GET", path, None, vec![])).await.unwrap();
+        assert_eq!(response.status(), 200, "{path} opens a session");
+        assert_eq!(response.headers()["content-type"], "application/vnd.tickwire.records");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let session = response.headers()[SESSION].to_str().unwrap().to_string();
+        assert_eq!(session.len(), 32);
+        let (tx, down) = mpsc::unbounded_channel();
+        let reader = match mode {
+            Mode::Stream => tokio::spawn(read_stream(response.into_body(), tx)),
+            Mode::Poll => {
+                let first = response.into_body().collect().await.unwrap().to_bytes();
+                let mut records = Records::default();
+                let mut out = Vec::new();
+                records.push(&first, &mut out);
+                assert_eq!(out, [Down::Heartbeat], "a new poll session answers a heartbeat");
+                tokio::spawn(poll_loop(conn, session.clone(), records, tx))
+            }
+        };
+        let posts = http(addr, from).await;
+        Fallback {
+            addr,
+            from,
+            session,
+            down,
+            reader,
+            posts,
+            worlds: WorldHistory::new(30),
+            welcome: None,
+            kick: None,
+            next_seq: 1,
+            events: Vec::new(),
+        }
+    }
+
+    /// POSTs `body` to the session; returns the status and the body text.
+    async fn post(&mut self, body: Vec<u8>) -> (u16, String) {
+        let req = request("POST", "/fallback/send", Some(&self.session), body);
+        if self.posts.ready().await.is_err() {
+            self.posts = http(self.addr, self.from).await;
+        }
+        let response = match self.posts.send_request(req).await {
+            Ok(response) => response,
+            Err(_) => {
+                // A refusal closes its connection: the next POST takes a new one.
+                self.posts = http(self.addr, self.from).await;
+                let req = request("POST", "/fallback/send", Some(&self.session), vec![]);
+                self.posts.send_request(req).await.expect("a fresh connection")
+            }
+        };
+        let status = response.status().as_u16();
+        let closes = response.headers().get("connection").is_some_and(|v| v == "close");
+        let text = response.into_body().collect().await.unwrap().to_bytes();
+        if closes {
+            self.posts = http(self.addr, self.from).await;
+        }
+        (status, String::from_utf8_lossy(&text).into_owned())
+    }
+
+    async fn send(&mut self, msg: &ClientMessage) {
+        let (status, text) = self.post(message_record(msg)).await;
+        assert_eq!(status, 204, "{text}");
+    }
+
+    async fn join(addr: SocketAddr, mode: Mode, hello: Hello) -> Fallback {
+        let mut client = Fallback::open(addr, mode).await;
+        client.send(&ClientMessage::Hello(hello)).await;
+        match client.next().await {
+            Down::Message(ServerMessage::Welcome(welcome)) => client.welcome = Some(welcome),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+        client
+    }
+
+    /// The next record that is not a heartbeat (acking snapshots as a game client does).
+    async fn next(&mut self) -> Down {
+        loop {
+            let down = tokio::time::timeout(PATIENCE, self.down.recv())
+                .await
+                .expect("the server sent something in time")
+                .expect("the session's downstream ended without a close record");
+            match &down {
+                Down::Heartbeat => continue,
+                Down::Message(ServerMessage::Snapshot(snap)) => {
+                    let tick = self.worlds.apply(snap).expect("snapshots apply").tick;
+                    // Not checked: a snapshot that came just before a close is acked to a
+                    // session that may be gone by then (404), as a real client's would be.
+                    let _ = self.post(message_record(&ClientMessage::Ack(Ack { tick }))).await;
+                }
+                Down::Message(ServerMessage::Welcome(w)) => {
+                    self.worlds = WorldHistory::new(w.tick_rate);
+                }
+                Down::Message(ServerMessage::Kick(k)) => self.kick = Some(*k),
+                Down::Message(ServerMessage::Event(e)) => self.events.push(e.kind),
+                _ => {}
+            }
+            return down;
+        }
+    }
+
+    /// Reads until the close record: its code, reason and the kick before it.
+    async fn closed(&mut self) -> (u16, String, Option<Kick>) {
+        loop {
+            if let Down::Close(code, reason) = self.next().await {
+                return (code, reason, self.kick);
+            }
+        }
+    }
+
+    async fn input(&mut self, x: i8) -> InputSeq {
+        let seq = InputSeq(self.next_seq);
+        self.next_seq += 1;
+        self.send(&ClientMessage::Input(Input { seq, x, y: 0, buttons: Buttons(0) })).await;
+        seq
+    }
+
+    /// Sends inputs until a snapshot says one was applied.
+    async fn play_until_applied(&mut self) -> InputSeq {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let seq = self.input(100).await;
+            loop {
+                if let Down::Message(ServerMessage::Snapshot(snap)) = self.next().await {
+                    if snap.header.last_input.0 >= 1 {
+                        return snap.header.last_input;
+                    }
+                    break;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "input {seq:?} never applied");
+        }
+    }
+}
+
+async fn read_stream(mut body: Incoming, tx: mpsc::UnboundedSender<Down>) {
+    let mut records = Records::default();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            let mut out = Vec::new();
+            records.push(data, &mut out);
+            for down in out {
+                let _ = tx.send(down);
+            }
+        }
+    }
+}
+
+async fn poll_loop(
+    mut conn: SendRequest<Full<Bytes>>,
+    session: String,
+    mut records: Records,
+    tx: mpsc::UnboundedSender<Down>,
+) {
+    loop {
+        let req = request("GET", "/fallback/poll", Some(&session), vec![]);
+        if conn.ready().await.is_err() {
+            return;
+        }
+        let response = match conn.send_request(req).await {
+            Ok(response) => response,
+            Err(e) => {
+                eprintln!("poll failed: {e}");
+                return;
+            }
+        };
+        if response.status() != 200 {
+            eprintln!("poll answered {}", response.status());
+            return;
+        }
+        let Ok(body) = response.into_body().collect().await else { return };
+        let mut out = Vec::new();
+        records.push(&body.to_bytes(), &mut out);
+        let closed = out.iter().any(|d| matches!(d, Down::Close(..)));
+        for down in out {
+            let _ = tx.send(down);
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+/// WebSocket players in room `room` that keep playing and record the newest tick each saw.
+struct Bystanders {
+    tasks: Vec<JoinHandle<()>>,
+    ticks: Arc<Mutex<Vec<u32>>>,
+}
+
+impl Bystanders {
+    async fn start(url: &str, room: &str, count: usize) -> Bystanders {
+        let ticks = Arc::new(Mutex::new(vec![0; count]));
+        let mut tasks = Vec::new();
+        for i in 0..count {
+            let mut client =
+                Client::join(url, hello_in(Role::Player, &format!("ws{i}"), room)).await;
+            let ticks = ticks.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    client.input(50, 0, 0).await;
+                    let tick = client.next_world().await.tick.0;
+                    ticks.lock().unwrap()[i] = tick;
+                }
+            }));
+        }
+        Bystanders { tasks, ticks }
+    }
+
+    /// Every bystander saw at least `ticks` more ticks since `before`.
+    async fn kept_playing(&self, before: &[u32], ticks: u32) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let now = self.ticks.lock().unwrap().clone();
+            if now.iter().zip(before).all(|(n, b)| *n >= b + ticks) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "bystanders stalled: {before:?} -> {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn ticks(&self) -> Vec<u32> {
+        self.ticks.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Bystanders {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn rooms(server: &TestServer) -> serde_json::Value {
+    let (status, _, body) = server.get("/rooms").await;
+    assert_eq!(status, 200);
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn play_a_match_over(mode: Mode) {
+    let server = TestServer::start(test_config()).await;
+    let room = if mode == Mode::Stream { "fb-stream" } else { "fb-poll" };
+    let name = if mode == Mode::Stream { "stream" } else { "poll" };
+    let mut watcher = Client::join(&server.ws_url(), hello_in(Role::Spectator, "ws", room)).await;
+    let mut player = Fallback::join(server.addr, mode, hello_in(Role::Player, "http", room)).await;
+    let welcome = player.welcome.unwrap();
+    assert_eq!(welcome.room.as_str(), room);
+    assert!(welcome.entity.is_some(), "a player over the fallback gets a ship");
+
+    // Inputs are applied and acknowledged; snapshots become deltas because acks arrive.
+    let applied = player.play_until_applied().await;
+    assert!(applied.0 >= 1);
+    let delta = loop {
+        if let Down::Message(ServerMessage::Snapshot(snap)) = player.next().await
+            && snap.header.baseline.is_some()
+        {
+            break snap;
+        }
+    };
+    assert!(delta.header.baseline.is_some());
+
+    // The WebSocket watcher sees the fallback player's ship and chat; the fallback player gets
+    // the WebSocket watcher's audience count.
+    let ship = welcome.entity.unwrap();
+    let mut seen = false;
+    for _ in 0..60 {
+        let world = watcher.next_world().await;
+        if world.entities.iter().any(|e| e.id == ship) {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the spectator sees the fallback player's ship");
+    player.send(&ClientMessage::Chat(Chat { text: ChatText::truncated("hello over http") })).await;
+    let chat = watcher.wait_event(|k| matches!(k, EventKind::Chat { .. })).await;
+    let EventKind::Chat { from, text, .. } = chat.kind else { unreachable!() };
+    assert_eq!(from, welcome.player_id);
+    assert_eq!(text.as_str(), "hello over http");
+
+    // Counted per transport, in /rooms and the metrics.
+    let listed = rooms(&server).await;
+    let row = listed.as_array().unwrap().iter().find(|r| r["id"] == room).unwrap().clone();
+    assert_eq!(row["transports"][name], 1, "{row}");
+    assert_eq!(row["transports"]["ws"], 1, "{row}");
+    let gauge = format!("tickwire_transport_clients{{transport=\"{name}\"}}");
+    assert_eq!(server.metric(&gauge).await, 1.0);
+
+    // Leaving: a close record, answered with the same code; the seat ends at once.
+    let (status, _) = player.post(close_record(1000, "bye")).await;
+    assert_eq!(status, 204);
+    let (code, _, _) = player.closed().await;
+    assert_eq!(code, 1000, "the server echoes the client's close code");
+    watcher.wait_left(welcome.player_id).await;
+    assert_eq!(server.metric(&gauge).await, 0.0);
+    assert_eq!(
+        server.metric("tickwire_closes_total{code=\"1000\",initiator=\"Client\"}").await,
+        1.0
+    );
+    // The session is gone: its id finds nothing.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, text) = player.post(vec![]).await;
+        if status == 404 {
+            assert!(text.contains("unknown or expired session"), "{text}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the session lingers: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_plays_over_the_http_stream() {
+    play_a_match_over(Mode::Stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_plays_over_long_polling() {
+    play_a_match_over(Mode::Poll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_keeps_the_seat_and_a_new_session_resumes_it() {
+    let server = TestServer::start(test_config()).await;
+    let mut watcher =
+        Client::join(&server.ws_url(), hello_in(Role::Spectator, "w", "fb-resume")).await;
+    let mut first =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "p", "fb-resume")).await;
+    let welcome = first.welcome.unwrap();
+    first.play_until_applied().await;
+    // The stream's connection dies (no close record either way).
+    first.reader.abort();
+    drop(first);
+    // The seat waits: a new session with the resume token takes it back, ship and all.
+    let mut hello = hello_in(Role::Player, "p", "fb-resume");
+    hello.resume = Some(welcome.resume_token);
+    let mut second = Fallback::join(server.addr, Mode::Poll, hello).await;
+    let resumed = second.welcome.unwrap();
+    assert!(resumed.resumed);
+    assert_eq!(resumed.player_id, welcome.player_id);
+    assert_eq!(resumed.entity, welcome.entity);
+    second.play_until_applied().await;
+    assert!(
+        !watcher.events.iter().any(|e| e.kind == EventKind::Left { player: welcome.player_id }),
+        "the room never saw the ship leave"
+    );
+    let _ = watcher.next_world().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kick_is_the_last_thing_a_fallback_client_receives() {
+    let server = TestServer::start(test_config()).await;
+    let mut player =
+        Fallback::join(server.addr, Mode::Poll, hello_in(Role::Player, "spam", "fb-kick")).await;
+    // Chat above the rate in one POST: the reader kicks as it would a WebSocket client.
+    let mut body = Vec::new();
+    for i in 0..12 {
+        body.extend(message_record(&ClientMessage::Chat(Chat {
+            text: ChatText::truncated(&format!("spam {i}")),
+        })));
+    }
+    let (status, _) = player.post(body).await;
+    assert_eq!(status, 204);
+    let (code, reason, kick) = player.closed().await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("chat"), "{reason}");
+    assert_eq!(kick.map(|k| k.reason), Some(KickReason::RateLimited));
+
+    // Shutdown reaches a stream session as Kick { ShuttingDown } and 1001.
+    let mut streaming =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "s", "fb-kick")).await;
+    let stop = tokio::spawn(server.shutdown());
+    let (code, _, kick) = streaming.closed().await;
+    assert_eq!(code, 1001);
+    assert_eq!(kick.map(|k| k.reason), Some(KickReason::ShuttingDown));
+    stop.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_clear_refusals_and_players_keep_playing() {
+    let mut config = test_config();
+    config.allowed_origins = vec!["http://game.example".into()];
+    let server = TestServer::start(config).await;
+    let bystanders = Bystanders::start(&server.ws_url(), "fb-hostile", 4).await;
+    let mut victim =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "v", "fb-hostile")).await;
+    let before = bystanders.ticks();
+
+    // An unknown session, and a real one named from another address: the same 404.
+    let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+    let bogus = "0".repeat(32);
+    let response =
+        conn.send_request(request("POST", "/fallback/send", Some(&bogus), vec![])).await.unwrap();
+    assert_eq!(response.status(), 404);
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&text).contains("unknown or expired session"));
+    let mut thief = http(server.addr, "127.0.0.2".parse().unwrap()).await;
+    let req = request("POST", "/fallback/send", Some(&victim.session), close_record(1000, ""));
+    assert_eq!(
+        thief.send_request(req).await.unwrap().status(),
+        404,
+        "a session is bound to its address"
+    );
+    let mut thief = http(server.addr, "127.0.0.2".parse().unwrap()).await;
+    let req = request("GET", "/fallback/poll", Some("not-an-id"), vec![]);
+    assert_eq!(thief.send_request(req).await.unwrap().status(), 404);
+    let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+    let req = request("POST", "/fallback/send", None, vec![]);
+    assert_eq!(conn.send_request(req).await.unwrap().status(), 400, "no session header");
+    // The victim did not notice.
+    victim.play_until_applied().await;
+
+    // A foreign Origin cannot open a session.
+    let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+    let mut req = request("GET", "/fallback/stream", None, vec![]);
+    req.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    let response = conn.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 403);
+
+    // An oversized POST: 413 with the limit, and the session closes with 1009.
+    let mut big =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "big", "fb-hostile"))
+            .await;
+    let (status, text) = big.post(vec![0x82; 64 * 1024]).await;
+    assert_eq!(status, 413);
+    assert!(text.contains("exceeds the limit of 8192"), "{text}");
+    let (code, reason, _) = big.closed().await;
+    assert_eq!((code, reason.as_str()), (1009, text.trim()));
+
+    // A message above 256 bytes inside a small POST: 413, close 1009.
+    let mut fat =
+        Fallback::join(server.addr, Mode::Poll, hello_in(Role::Player, "fat", "fb-hostile")).await;
+    let (status, text) = fat.post(record(0x82, &[1; 300])).await;
+    assert_eq!(status, 413);
+    assert!(text.contains("message of 300 bytes exceeds the limit of 256"), "{text}");
+    assert_eq!(fat.closed().await.0, 1009);
+
+    // A malformed record: 400, close 1002; a text record: 400, close 1003.
+    let mut bad =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "bad", "fb-hostile"))
+            .await;
+    let (status, text) = bad.post(vec![0x82, 0x85, 1, 2, 3, 4, 5]).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("not masked"), "{text}");
+    assert_eq!(bad.closed().await.0, 1002);
+    let mut text_sender =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "t", "fb-hostile")).await;
+    assert_eq!(text_sender.post(record(0x81, b"hi")).await.0, 400);
+    assert_eq!(text_sender.closed().await.0, 1003);
+
+    // A POST flood: beyond the session's rate, 429 with Retry-After; the session lives on.
+    let mut flooder =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "f", "fb-hostile")).await;
+    let mut refused = 0;
+    let mut last = String::new();
+    for _ in 0..400 {
+        let (status, text) = flooder.post(vec![]).await;
+        if status == 429 {
+            refused += 1;
+            last = text;
+        } else {
+            assert_eq!(status, 204);
+        }
+    }
+    assert!(refused > 100, "only {refused} of 400 refused");
+    assert!(last.contains("POSTs per second"), "{last}");
+    assert!(server.metric("tickwire_refused_total{reason=\"post_rate\"}").await >= 100.0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    flooder.play_until_applied().await;
+
+    // A second poll while one waits: 409.
+    let poller =
+        Fallback::join(server.addr, Mode::Poll, hello_in(Role::Spectator, "p", "fb-hostile")).await;
+    let mut second = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+    let mut conflicts = 0;
+    for _ in 0..20 {
+        let req = request("GET", "/fallback/poll", Some(&poller.session), vec![]);
+        if second.send_request(req).await.unwrap().status() == 409 {
+            conflicts += 1;
+            break;
+        }
+    }
+    assert_eq!(conflicts, 1, "one poll at a time");
+
+    bystanders.kept_playing(&before, 60).await;
+    victim.play_until_applied().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_stream_is_closed_and_freed() {
+    let mut config = test_config();
+    config.slow_client_timeout = Duration::from_secs(1);
+    config.socket_send_buffer = 4096;
+    config.view_radius = 0;
+    let server = TestServer::start(config).await;
+    let bystanders = Bystanders::start(&server.ws_url(), "fb-stall", 2).await;
+    let before = bystanders.ticks();
+    // Opens a stream on a socket with a tiny receive buffer, joins, then reads nothing past the
+    // response head.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    stream.write_all(b"GET /fallback/stream HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let mut head = Vec::new();
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("tickwire-session: "))
+        .expect("a session id")
+        .to_string();
+    let mut posts = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+    let hello =
+        message_record(&ClientMessage::Hello(hello_in(Role::Spectator, "deaf", "fb-stall")));
+    let req = request("POST", "/fallback/send", Some(&session), hello);
+    assert_eq!(posts.send_request(req).await.unwrap().status(), 204);
+    assert_eq!(server.metric("tickwire_sessions").await, 3.0);
+    // It keeps acking (POSTs work) but its stream backs up: the room closes it as too slow,
+    // its session ends, and its place is freed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = request("POST", "/fallback/send", Some(&session), vec![]);
+        let status = posts.send_request(req).await.map(|r| r.status().as_u16()).unwrap_or(0);
+        if status == 404 || status == 410 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the deaf session lives on: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if status != 204 {
+            posts = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+        }
+    }
+    assert_eq!(server.metric("tickwire_sessions").await, 2.0);
+    assert_eq!(server.metric("tickwire_transport_clients{transport=\"stream\"}").await, 0.0);
+    bystanders.kept_playing(&before, 30).await;
+    server.shutdown().await;
+}

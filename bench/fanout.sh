@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The fan-out bench (BENCHMARKS.md, "Fan-out"): N spectators of one room at 30 Hz, side by side
+# with three peers broadcasting frames of the same size at the same rate:
+#   tickwire     tickwire-server, one room named `bench` with PLAYERS bots playing in it and
+#                N spectators watching (joined over CONNECT_OVER: a join storm), caps raised
+#   node-ws      Node `ws` (bench/node, pinned in its package-lock), ws's own send per client
+#   floor        bench-floor: one pre-framed message written to every socket, one write() each
+#   tungstenite  bench-tungstenite: a plain tokio-tungstenite broadcast loop
+# Each server runs alone, pinned to core 0; the load (bench-swarm, and the players' bots) runs
+# pinned to core 1; loopback only; every run is bounded in time. The peers broadcast the mean
+# payload of the tickwire run just before them (same N, same run number). Prints a line per
+# run, then the table of medians and the ratios of server CPU per delivered frame.
+#
+#   bench/fanout.sh                   # N = 1000 3000, 3 runs each
+#   bench/fanout.sh 1000 3000 5000 8000
+#   RUNS=5 DURATION=20s bench/fanout.sh 5000
+#
+# Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s), PLAYERS (32),
+# SERVERS ("tickwire node-ws floor tungstenite"), PAYLOAD (bytes for the peers when tickwire is
+# not run, 80), OUT (target/bench/fanout-DATE). Needs taskset (util-linux), node and npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+counts=("$@")
+[[ ${#counts[@]} -eq 0 ]] && counts=(1000 3000)
+runs=${RUNS:-3}
+duration=${DURATION:-10s}
+warmup=${WARMUP:-3s}
+connect_over=${CONNECT_OVER:-2s}
+players=${PLAYERS:-32}
+servers=(${SERVERS:-tickwire node-ws floor tungstenite})
+default_payload=${PAYLOAD:-80}
+out=${OUT:-target/bench/fanout-$(date -u +%Y%m%d-%H%M%S)}
+rows="$out/rows.jsonl"
+bin=target/release
+
+for n in "${counts[@]}"; do
+    [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16000 ]] ||
+        { echo "fanout.sh: N must be 1 to 16000 (ulimit -n is 20000), got '$n'" >&2; exit 2; }
+done
+for tool in taskset node npm; do
+    command -v "$tool" >/dev/null || { echo "fanout.sh: needs $tool on PATH" >&2; exit 2; }
+done
+
+mkdir -p "$out"
+cargo build --release -q -p tickwire-server -p tickwire-bots -p tickwire-bench
+if [[ " ${servers[*]} " == *" node-ws "* ]]; then
+    (cd bench/node && npm ci --no-audit --no-fund --silent)
+fi
+
+# Seconds in a duration such as 10s or 500ms, rounded up.
+seconds() { local d=$1; [[ $d == *ms ]] && echo $(( (${d%ms} + 999) / 1000 )) || echo "${d%s}"; }
+# The swarm's bound: connection spread + connect timeout + warm-up + window + leaving.
+bound=$(( $(seconds "$connect_over") + 10 + $(seconds "$warmup") + $(seconds "$duration") + 20 ))
+
+server_pid=""
+load_pid=""
+cleanup() {
+    if [[ -n "$load_pid" ]]; then
+        kill -INT "$load_pid" 2>/dev/null || true
+        wait "$load_pid" 2>/dev/null || true
+    fi
+    if [[ -n "$server_pid" ]]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    load_pid=""
+    server_pid=""
+}
+trap cleanup EXIT
+
+wait_for_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "fanout.sh: nothing listens on port $1 after 10 s (see $out/*.log)" >&2
+    return 1
+}
+
+# swarm LABEL PORT N RUN [bench-swarm flags]
+swarm() {
+    local label=$1 port=$2 n=$3 run=$4
+    shift 4
+    timeout --signal=INT "$bound" taskset -c 1 "$bin/bench-swarm" --url "ws://127.0.0.1:$port/ws" \
+        --clients "$n" --connect-over "$connect_over" --warmup "$warmup" --duration "$duration" \
+        --server-pid "$server_pid" --label "$label" --run "$run" --json "$rows" --quiet "$@" ||
+        echo "fanout.sh: $label N=$n run $run: the swarm failed or timed out" >&2
+}
+
+total_caps=()
+"$bin/tickwire-server" --help | grep -q -- '--max-spectators-total' && total_caps=(--max-spectators-total)
+
+for n in "${counts[@]}"; do
+    for run in $(seq 1 "$runs"); do
+        payload=$default_payload
+        for server in "${servers[@]}"; do
+            log="$out/$server-$n-$run.log"
+            case $server in
+            tickwire)
+                port=18100
+                caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
+                [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
+                taskset -c 0 "$bin/tickwire-server" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
+                    >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port
+                if [[ "$players" -gt 0 ]]; then
+                    taskset -c 1 "$bin/tickwire-bots" --url "ws://127.0.0.1:$port/ws" --bots "$players" \
+                        --role player --room bench --ramp 200/s --duration "$((bound + 10))s" --seed "$run" \
+                        --quiet --json "$out/players-$n-$run.json" >"$out/players-$n-$run.txt" 2>&1 &
+                    load_pid=$!
+                    sleep 1
+                fi
+                swarm tickwire $port "$n" "$run" --server tickwire --room bench
+                if p=$("$bin/bench-table" payload "$rows" --label tickwire --clients "$n" --run "$run" 2>/dev/null); then
+                    payload=$p
+                fi
+                ;;
+            node-ws)
+                port=18103
+                taskset -c 0 node bench/node/ws-broadcast.js --port $port --payload-bytes "$payload" \
+                    --tick-rate 30 >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port
+                swarm node-ws $port "$n" "$run" --server raw
+                ;;
+            floor)
+                port=18101
+                taskset -c 0 "$bin/bench-floor" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
+                    --tick-rate 30 >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port
+                swarm floor $port "$n" "$run" --server raw
+                ;;
+            tungstenite)
+                port=18102
+                taskset -c 0 "$bin/bench-tungstenite" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
+                    --tick-rate 30 >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port
+                swarm tungstenite $port "$n" "$run" --server raw
+                ;;
+            *)
+                echo "fanout.sh: unknown server '$server' in SERVERS" >&2
+                exit 2
+                ;;
+            esac
+            cleanup
+        done
+    done
+done
+
+echo
+echo "Fan-out, $runs runs of $duration per server and N, $(date -u '+%Y-%m-%d %H:%M UTC'), rows in $rows:"
+echo
+"$bin/bench-table" fanout "$rows" | tee "$out/table.md"

@@ -100,28 +100,43 @@ fn scrape(url: &MetricsUrl) -> anyhow::Result<Scrape> {
     Ok(Scrape::parse(&String::from_utf8_lossy(&response[len..])))
 }
 
-const PLAYERS: &str = "tickwire_clients{role=\"player\"}";
+const PLAYERS: &str = "tickwire_clients{role=\"Player\"}";
+
+/// The player count stopped growing for this long: the load generator's ramp is over
+/// (some players may have been refused; the window starts anyway and the rows say so).
+const RAMP_OVER: Duration = Duration::from_secs(3);
+
+/// Waits until `--players` are in rooms, or their count stopped growing for [`RAMP_OVER`].
+fn wait_for_players(url: &MetricsUrl, args: &Args) -> anyhow::Result<()> {
+    let deadline = Instant::now() + args.wait_timeout;
+    let (mut seen, mut grew) = (0.0, Instant::now());
+    loop {
+        let players = scrape(url).context("--metrics")?.value(PLAYERS).unwrap_or(0.0);
+        if players >= f64::from(args.players) {
+            return Ok(());
+        }
+        if players > seen {
+            (seen, grew) = (players, Instant::now());
+        } else if players > 0.0 && grew.elapsed() >= RAMP_OVER {
+            eprintln!(
+                "bench-watch: only {players} of --players {} joined; measuring them",
+                args.players
+            );
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("{players} of --players {} in rooms after {:?}", args.players, args.wait_timeout);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 const TICKS: &str = "tickwire_tick_duration_seconds";
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ProcessSample::read(Some(args.pid)).context("--pid")?;
     if let (Some(url), true) = (&args.metrics, args.wait_players) {
-        let deadline = Instant::now() + args.wait_timeout;
-        loop {
-            let players = scrape(url).context("--metrics")?.value(PLAYERS).unwrap_or(0.0);
-            if players >= f64::from(args.players) {
-                break;
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{players} of --players {} in rooms after {:?}",
-                    args.players,
-                    args.wait_timeout
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_players(url, &args)?;
     }
     std::thread::sleep(args.warmup);
 
@@ -134,7 +149,16 @@ fn main() -> anyhow::Result<()> {
     let metrics_end = args.metrics.as_ref().map(scrape).transpose()?;
 
     let used = end.since(&start);
-    let player_ticks = f64::from(args.players) * f64::from(args.tick_rate) * window_s;
+    let players_in_rooms = metrics_start
+        .as_ref()
+        .zip(metrics_end.as_ref())
+        .map(|(a, b)| (a.value(PLAYERS).unwrap_or(0.0), b.value(PLAYERS).unwrap_or(0.0)));
+    // Those the server counted, when it says (some may have been refused or dropped).
+    let players = players_in_rooms
+        .map(|(a, b)| (a + b) / 2.0)
+        .filter(|p| *p > 0.0)
+        .unwrap_or(f64::from(args.players));
+    let player_ticks = players * f64::from(args.tick_rate) * window_s;
     let ticks = match (&metrics_start, &metrics_end) {
         (Some(before), Some(after)) => {
             let histogram = after
@@ -152,7 +176,7 @@ fn main() -> anyhow::Result<()> {
                 max_le_ms: ms(1.0),
                 late: counter("tickwire_late_ticks_total"),
                 payload_bytes_per_player_s: counter("tickwire_bytes_sent_total")
-                    / f64::from(args.players)
+                    / players
                     / window_s,
             })
         }
@@ -171,10 +195,7 @@ fn main() -> anyhow::Result<()> {
         },
         us_per_player_tick: 1e6 * used.cpu_seconds / player_ticks,
         ticks,
-        players_in_rooms: metrics_start
-            .as_ref()
-            .zip(metrics_end.as_ref())
-            .map(|(a, b)| (a.value(PLAYERS).unwrap_or(0.0), b.value(PLAYERS).unwrap_or(0.0))),
+        players_in_rooms,
     };
     let line = serde_json::to_string(&row)?;
     eprintln!(

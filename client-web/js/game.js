@@ -240,7 +240,7 @@ export class Game {
     switch (kind.type) {
       case 'Joined':
         if (kind.player !== this.welcome?.playerId && this.client.session.world) {
-          this.addChat(null, `${kind.name} joined${kind.role === 'Spectator' ? ' to watch' : kind.role === 'Controller' ? ' with a controller' : ''}.`);
+          this.addChat(null, `${kind.name} joined${kind.role === 'Controller' ? ' with a controller' : ''}.`);
         }
         break;
       case 'Left':
@@ -262,6 +262,9 @@ export class Game {
         break;
       case 'Chat':
         this.addChat(kind.from, kind.text, kind.name);
+        break;
+      case 'Audience':
+        $('#hud-audience').textContent = kind.spectators.toLocaleString('en');
         break;
     }
   }

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Names arrive as `Joined` events (the roster, then newcomers); keep them for the table.
     let mut names: BTreeMap<PlayerId, String> = BTreeMap::new();
+    let mut audience = 0u32;
     let mut frames = 0u32;
     let mut bytes = 0usize;
     let mut skipped = 0u32;
@@ -61,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
                         let winner = winner.and_then(|w| names.get(&w)).map_or("nobody", |n| n);
                         println!("  round {round} over: {winner} wins with {score}");
                     }
+                    EventKind::Audience { spectators } => audience = spectators,
                     EventKind::Scored { .. } => {}
                 },
                 Some(Event::Disconnected { reason, retry_in }) => {
@@ -71,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(_) => {}
             },
             _ = report.tick() => {
-                print_summary(&client, &names, frames, bytes, skipped);
+                print_summary(&client, &names, audience, frames, bytes, skipped);
                 (frames, bytes, skipped) = (0, 0, 0);
             }
             _ = tokio::signal::ctrl_c() => {
@@ -87,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
 fn print_summary(
     client: &Client,
     names: &BTreeMap<PlayerId, String>,
+    audience: u32,
     frames: u32,
     bytes: usize,
     skipped: u32,
@@ -104,8 +107,8 @@ fn print_summary(
     let pickups = world.entities.iter().filter(|e| e.kind == KIND_PICKUP).count();
     let rtt = client.session().rtt().map_or("-".to_string(), |r| format!("{} ms", r.as_millis()));
     println!(
-        "tick {} | round {} {phase}, {} s left | {} ships, {pickups} pickups | {frames} frames/s, \
-         {bytes} B/s, {skipped} skipped | rtt {rtt}",
+        "tick {} | round {} {phase}, {} s left | {} ships, {pickups} pickups, {audience} watching | \
+         {frames} frames/s, {bytes} B/s, {skipped} skipped | rtt {rtt}",
         world.tick.0,
         world.round.round,
         world.round.seconds_left,

@@ -52,7 +52,8 @@ impl Bench {
         for (i, link) in self.links.iter().enumerate() {
             let batch = link.take_batch();
             if let Some(frame) = batch.snapshot
-                && let Ok(ControlMessage::Snapshot(header)) = decode_control(&frame)
+                && let Some(payload) = tickwire_server::frame::payloads(&frame).next()
+                && let Ok(ControlMessage::Snapshot(header)) = decode_control(payload)
             {
                 link.record_ack(header.tick);
             }

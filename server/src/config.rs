@@ -27,9 +27,16 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub room_capacity: u16,
 
-    /// Spectators per room (they cost a whole-room snapshot each, shared when baselines match).
-    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 64)]
+    /// Spectators per room. A crowd costs the server about one socket write per spectator per
+    /// tick: their snapshots are encoded and framed once for all who acked the same tick, and
+    /// joins and leaves reach the room as a count, not one event each (BENCHMARKS.md, crowds).
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 5_000)]
     pub max_spectators: u16,
+
+    /// Spectators server-wide, all rooms together; beyond it spectators get `Kick { Full }`
+    /// and 1013 while players still join (they share `--max-connections`).
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS_TOTAL", default_value_t = 8_000)]
+    pub max_spectators_total: u32,
 
     /// Rooms open at once; matchmaking and named joins are refused with 1013 beyond it.
     #[arg(long, env = "TICKWIRE_MAX_ROOMS", default_value_t = 256,
@@ -102,6 +109,12 @@ pub struct ServerConfig {
     /// Chat lines a client may send back to back.
     #[arg(long, env = "TICKWIRE_CHAT_BURST", default_value_t = 5)]
     pub chat_burst: u32,
+
+    /// Chat lines per second one room relays, all senders together, with bursts of twice as
+    /// many; lines above it are dropped (counted in `tickwire_chat_dropped_total`). Bounds what
+    /// a crowd's chat costs: every line goes to everyone in the room.
+    #[arg(long, env = "TICKWIRE_ROOM_CHAT_RATE", default_value_t = 20)]
+    pub room_chat_rate: u32,
 
     /// Proxies and load balancers whose `Forwarded` / `X-Forwarded-For` headers are believed
     /// (comma separated CIDR ranges or addresses, e.g. `10.0.0.0/8,192.0.2.7`). Requests from
@@ -312,6 +325,9 @@ mod tests {
         assert_eq!(c.bind.port(), 8080);
         assert_eq!(c.tick_rate, 30);
         assert_eq!(c.room_capacity, 32);
+        assert_eq!(c.max_spectators, 5_000);
+        assert_eq!(c.max_spectators_total, 8_000);
+        assert_eq!(c.room_chat_rate, 20);
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));
         assert!(c.join_secret.is_none() && c.join_public_key.is_none());

@@ -1,46 +1,54 @@
 //! One game WebSocket: the `Hello` handshake, the reader loop, and the writer task.
 //!
-//! The reader validates and rate-limits what the client sends and hands it to the room without
-//! waiting on it (inputs and acks go into the [`ClientLink`]; chat through the room's bounded
-//! channel). The writer drains the link: reliable frames, then the newest snapshot, then a
-//! close when one is requested. Every way a connection ends maps to a close code with a reason.
+//! The socket is split in two. The reader half goes to tungstenite, which parses and checks
+//! the client's frames; the reader validates and rate-limits what the client sends and hands
+//! it to the room without waiting on it (inputs and acks go into the [`ClientLink`]; chat
+//! through the room's bounded channel). The writer half belongs to the writer task, which
+//! writes the link's frames as they are: whole WebSocket frames the room built once and shares
+//! with every client that gets the same bytes ([`crate::frame`]), everything one client is
+//! owed in one vectored write, and reports its progress to the link (how the room tells a
+//! slow reader from a dead one). What tungstenite writes on its own, the pongs and the echo of
+//! a close, it writes into the link ([`ReadSide`]), and the writer sends that too.
+//! Every way a connection ends maps to a close code with a reason.
 //!
 //! # The closing handshake (RFC 6455 section 7)
-//! The reader side owns its end. When the client closes first, tungstenite queues the echo of
-//! its close code inside the shared WebSocket state; the reader tells the writer to stop
-//! writing ([`ClientLink::client_closed`]) and keeps reading, which is what flushes the echo,
-//! until the stream ends. When the server closes first, the writer sends `Kick` and the close
-//! frame, and the reader keeps reading (and discarding) until the client's answering close
-//! arrives. Either way the socket is dropped only then, or after
-//! [`ServerConfig::close_timeout`](crate::ServerConfig::close_timeout): a peer that closed
-//! cleanly sees its close code, and unread bytes never turn the server's close into a reset.
+//! The reader side owns its end. When the client closes first, tungstenite makes the echo of
+//! its close code; the reader tells the writer to send nothing else
+//! ([`ClientLink::client_closed`]) and reads on, which is what makes tungstenite write the
+//! echo, until the stream ends; the writer sends it and stops. When the server closes first,
+//! the writer sends `Kick` and the close frame, and the reader keeps reading (and discarding)
+//! until the client's answering close arrives. Either way the socket is dropped only then, or
+//! after [`ServerConfig::close_timeout`](crate::ServerConfig::close_timeout): a peer that
+//! closed cleanly sees its close code, and unread bytes never turn the server's close into a
+//! reset.
 
 use crate::auth::JoinGrant;
 use crate::context::{RoomHandle, ServerContext};
-use crate::guard::Violation;
+use crate::frame::{self, FrameBuilder};
+use crate::guard::{FrameGuard, TextPolicy, Violation};
 use crate::metrics::Initiator;
-use crate::outbox::{Batch, ClientLink, CloseRequest};
+use crate::outbox::{Batch, ClientLink, CloseRequest, RepliesOverflow};
 use crate::ratelimit::TokenBucket;
 use crate::room::{Departure, JoinRefused, JoinRequest, Joined, RoomCommand};
-use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tickwire_shared::codec::{decode_client, encode_server, peek_hello_version};
+use tickwire_shared::codec::{decode_client, peek_hello_version};
 use tickwire_shared::{
     ClientMessage, DecodeError, Hello, Kick, KickReason, KickText, Name, PROTOCOL_VERSION, Pong,
     Role, RoomRequest, ServerMessage, is_valid_room_name,
 };
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role as WsRole};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -111,14 +119,20 @@ fn ws_failure(e: &WsError) -> Option<CloseRequest> {
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(p) => Some(close_only(close_code::PROTOCOL, p.to_string())),
         WsError::Utf8(_) => Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8")),
-        WsError::Io(io) => match Violation::of(io)? {
-            Violation::TextFrame => {
-                Some(close_only(close_code::UNSUPPORTED, "tickwire speaks binary messages only"))
+        WsError::Io(io) => {
+            if let Some(overflow) = io.get_ref().and_then(|e| e.downcast_ref::<RepliesOverflow>()) {
+                return Some(close_only(close_code::POLICY, overflow.to_string()));
             }
-            Violation::InvalidUtf8 => {
-                Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8"))
+            match Violation::of(io)? {
+                Violation::TextFrame => Some(close_only(
+                    close_code::UNSUPPORTED,
+                    "tickwire speaks binary messages only",
+                )),
+                Violation::InvalidUtf8 => {
+                    Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8"))
+                }
             }
-        },
+        }
         _ => None,
     }
 }
@@ -155,15 +169,62 @@ pub(crate) fn echo_code(frame: Option<&CloseFrame>) -> u16 {
 /// What the writer task did with the connection's close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct WriterEnd {
-    /// It wrote the server's close frame, so an answer from the client is worth waiting for.
+    /// It wrote the server's close frame (or, after the client's close, tungstenite's echo of
+    /// it), so the closing handshake can complete.
     close_sent: bool,
 }
 
+/// The reader's half of the socket as tungstenite sees it: reads come from the client
+/// (through the [`FrameGuard`]); what tungstenite writes on its own (pongs, the echo of a
+/// close) goes into the [`ClientLink`] for the writer task to send, bounded (a client that
+/// floods pings and never reads fails its connection with [`RepliesOverflow`]).
+#[derive(Debug)]
+pub struct ReadSide<R> {
+    guard: FrameGuard<R>,
+    link: Arc<ClientLink>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for ReadSide<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().guard).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> AsyncWrite for ReadSide<R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(match self.link.push_reply(bytes) {
+            Ok(()) => Ok(bytes.len()),
+            Err(overflow) => Err(io::Error::other(overflow)),
+        })
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The message stream of one game connection.
+type Messages<S> = WebSocketStream<ReadSide<ReadHalf<S>>>;
+
 /// Serves one upgraded game connection until it ends.
 ///
-/// `grant`: what the client's join token allows, when tokens are required.
+/// `io`: the socket after the HTTP upgrade. `config`: tungstenite's limits for what the
+/// client sends. `grant`: what the client's join token allows, when tokens are required.
 pub async fn serve<S>(
-    ws: WebSocketStream<S>,
+    io: S,
+    config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
     ctx: Arc<ServerContext>,
     peer: SocketAddr,
     grant: Option<JoinGrant>,
@@ -173,9 +234,14 @@ pub async fn serve<S>(
     let span =
         info_span!("conn", %peer, player = tracing::field::Empty, room = tracing::field::Empty);
     async move {
-        let (sink, mut stream) = ws.split();
         let link = Arc::new(ClientLink::new());
-        let writer = ctx.tasks.spawn(write_loop(sink, link.clone(), ctx.clone()).in_current_span());
+        let (read_half, write_half) = tokio::io::split(io);
+        let read_side =
+            ReadSide { guard: FrameGuard::new(read_half, TextPolicy::Refuse), link: link.clone() };
+        let mut stream =
+            WebSocketStream::from_raw_socket(read_side, WsRole::Server, Some(config)).await;
+        let writer =
+            ctx.tasks.spawn(write_loop(write_half, link.clone(), ctx.clone()).in_current_span());
 
         let end = match handshake(&mut stream, &link, &ctx, grant).await {
             Ok((joined, handle)) => {
@@ -209,9 +275,9 @@ pub async fn serve<S>(
 /// Completes the closing handshake (see the module docs), bounded by `close_timeout` each way,
 /// and waits for the writer to exit.
 async fn finish<S>(
-    mut stream: SplitStream<WebSocketStream<S>>,
+    mut stream: Messages<S>,
     link: &ClientLink,
-    writer: tokio::task::JoinHandle<(WriterEnd, Sink<S>)>,
+    writer: tokio::task::JoinHandle<(WriterEnd, WriteHalf<S>)>,
     ctx: &ServerContext,
     end: ReadEnd,
 ) where
@@ -223,9 +289,14 @@ async fn finish<S>(
     let clean = match end {
         ReadEnd::ClientClosed { echo } => {
             link.client_closed();
-            // Reading on is what writes tungstenite's queued echo; the stream ends once it is
-            // out.
-            let clean = tokio::time::timeout(timeout, drain(&mut stream)).await == Ok(true);
+            // Reading on is what makes tungstenite write its echo (into the link); the stream
+            // ends once it has.
+            let drained = tokio::time::timeout(timeout, drain(&mut stream)).await == Ok(true);
+            link.reader_done();
+            let out = tokio::time::timeout(timeout, &mut writer).await;
+            let sent = matches!(&out, Ok(Ok((end, _))) if end.close_sent);
+            written = out.ok().and_then(Result::ok);
+            let clean = drained && sent;
             if clean {
                 ctx.metrics.closed(echo, Initiator::Client);
                 debug!(code = echo, "client closed; echoed");
@@ -252,22 +323,24 @@ async fn finish<S>(
             }
         }
     };
+    link.reader_done();
     let written = match written {
         Some(written) => Some(written),
-        None => writer.await.ok(),
+        // The writer stops at once now (the session is closing); bounded all the same.
+        None => tokio::time::timeout(timeout, writer).await.ok().and_then(Result::ok),
     };
-    if clean || matches!(end, ReadEnd::Dropped) {
-        return;
+    let Some((end_of_writer, mut write_half)) = written else { return };
+    if !clean && !matches!(end, ReadEnd::Dropped) && end_of_writer.close_sent {
+        // The client broke the protocol or its answer did not come cleanly, but its socket may
+        // be alive with bytes in flight: read them off before dropping it, or the kernel
+        // answers them with a reset that can destroy the close frame before the client reads
+        // it.
+        let read_side = stream.get_mut();
+        read_side.guard.disarm();
+        linger(read_side, timeout).await;
     }
-    // The client broke the protocol or its answer did not come cleanly, but its socket may be
-    // alive with bytes in flight: read them off before dropping it, or the kernel answers them
-    // with a reset that can destroy the close frame before the client reads it.
-    if let Some((end, sink)) = written
-        && end.close_sent
-        && let Ok(mut ws) = stream.reunite(sink)
-    {
-        linger(ws.get_mut(), timeout).await;
-    }
+    // FIN after the last frame; dropping both halves then closes the socket.
+    let _ = tokio::time::timeout(timeout, write_half.shutdown()).await;
 }
 
 /// Reads and discards raw bytes until the peer closes, the socket fails, nothing has come for
@@ -301,25 +374,23 @@ where
     }
 }
 
-async fn next_message<S>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
-) -> Option<Result<Message, WsError>>
+async fn next_message<St>(stream: &mut St) -> Option<Result<Message, WsError>>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     stream.next().await
 }
 
 /// Reads the `Hello` and seats the client. On failure the close is already requested and the
 /// error says how the connection ends.
-async fn handshake<S>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
+async fn handshake<St>(
+    stream: &mut St,
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
     grant: Option<JoinGrant>,
 ) -> Result<(Joined, RoomHandle), ReadEnd>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     let refused = |close: CloseRequest| {
         link.close(close);
@@ -506,21 +577,22 @@ async fn join(
     None
 }
 
-async fn read_loop<S>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
+async fn read_loop<St>(
+    stream: &mut St,
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
     joined: &Joined,
     room: &RoomHandle,
 ) -> ReadEnd
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
     let config = &ctx.config;
     let now = Instant::now();
     let mut inputs = TokenBucket::new(config.input_rate, config.input_burst, now);
     let mut chats = TokenBucket::new(config.chat_rate, config.chat_burst, now);
     let mut last_heard = now;
+    let mut pongs = FrameBuilder::new();
     loop {
         let message = tokio::select! {
             m = tokio::time::timeout_at(last_heard + config.idle_timeout, next_message(stream)) => m,
@@ -630,8 +702,8 @@ where
                     nonce: ping.nonce,
                     server_tick: tickwire_shared::Tick(joined.room.tick.load(Ordering::Relaxed)),
                 };
-                if let Ok(frame) = encode_server(&ServerMessage::Pong(pong))
-                    && link.push_control(Bytes::from(frame)).is_err()
+                if pongs.push(&ServerMessage::Pong(pong))
+                    && link.push_control(pongs.finish()).is_err()
                 {
                     return refuse(kick(
                         close_code::POLICY,
@@ -651,36 +723,98 @@ pub async fn shutdown_signal(ctx: &ServerContext) {
     let _ = shutdown.wait_for(|&down| down).await;
 }
 
-type Sink<S> = SplitSink<WebSocketStream<S>, Message>;
+/// Frames written per vectored write at most (a batch with more takes several).
+const WRITE_SLICES: usize = 32;
 
-async fn write_batch<S>(
-    sink: &mut Sink<S>,
-    batch: &mut Batch,
+/// Writes `frames` in order with as few write calls as the socket allows (one, unless it
+/// takes less than everything), reporting progress to `link` after each call that wrote.
+async fn write_frames<'a, W>(
+    io: &mut W,
+    frames: impl Iterator<Item = &'a [u8]>,
+    link: &ClientLink,
     ctx: &ServerContext,
-) -> Result<(), WsError>
+) -> io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin,
 {
-    let mut frames = 0u64;
-    let mut bytes = 0u64;
-    for frame in batch.control.drain(..).chain(batch.snapshot.take()) {
-        frames += 1;
-        bytes += frame.len() as u64;
-        sink.feed(Message::Binary(frame)).await?;
+    let mut frames = frames.filter(|f| !f.is_empty());
+    // The frames being written, the first possibly cut by a short write.
+    let mut window: [&[u8]; WRITE_SLICES] = [&[]; WRITE_SLICES];
+    let mut held = 0;
+    loop {
+        while held < WRITE_SLICES {
+            let Some(frame) = frames.next() else { break };
+            window[held] = frame;
+            held += 1;
+        }
+        if held == 0 {
+            return Ok(());
+        }
+        let slices: [IoSlice<'_>; WRITE_SLICES] = std::array::from_fn(|i| IoSlice::new(window[i]));
+        let wrote = io.write_vectored(&slices[..held]).await?;
+        if wrote == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        ctx.metrics.socket_writes.inc();
+        ctx.metrics.bytes_sent.inc_by(wrote as u64);
+        link.progressed(Instant::now());
+        // Drop what was written from the front of the window.
+        let mut rest = wrote;
+        let mut done = 0;
+        while done < held && window[done].len() <= rest {
+            rest -= window[done].len();
+            done += 1;
+        }
+        if done < held {
+            window[done] = &window[done][rest..];
+        }
+        window.copy_within(done..held, 0);
+        held -= done;
     }
-    sink.flush().await?;
-    ctx.metrics.frames_sent.inc_by(frames);
-    ctx.metrics.bytes_sent.inc_by(bytes);
-    Ok(())
 }
 
-/// The writer task: sends what the link holds, heartbeats, and the server's close. It stops
-/// without a word once the client closed: the reader side answers that close.
+/// Writes a batch's frames; a write blocked when the session starts closing gets
+/// `close_timeout` more to finish (frames are never cut: a close frame must follow whole
+/// frames), then the connection is given up.
+async fn write_batch<W>(
+    io: &mut W,
+    batch: &Batch,
+    link: &ClientLink,
+    ctx: &ServerContext,
+) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    let write = write_frames(io, batch.frames().map(|f| f.as_ref()), link, ctx);
+    tokio::pin!(write);
+    let finished = tokio::select! {
+        result = &mut write => Some(result),
+        () = link.close_requested() => None,
+        () = shutdown_signal(ctx) => None,
+    };
+    let result = match finished {
+        Some(result) => result,
+        None => match tokio::time::timeout(ctx.config.close_timeout, write).await {
+            Ok(result) => result,
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        },
+    };
+    if result.is_ok() {
+        let frames = batch.frames().count() as u64;
+        ctx.metrics.frames_sent.inc_by(frames);
+        link.written(Instant::now());
+    }
+    result
+}
+
+/// The writer task: sends what the link holds, heartbeats, and the server's close. Once the
+/// client closed it sends only tungstenite's replies (the echo among them) and stops when the
+/// reader side is done.
 async fn write_loop<S>(
-    mut sink: Sink<S>,
+    mut io: WriteHalf<S>,
     link: Arc<ClientLink>,
     ctx: Arc<ServerContext>,
-) -> (WriterEnd, Sink<S>)
+) -> (WriterEnd, WriteHalf<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -688,38 +822,37 @@ where
     // `interval_at` panics on a zero period; the CLI refuses 0, a library caller might not.
     let heartbeat_every = ctx.config.heartbeat_interval.max(Duration::from_millis(1));
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+    let mut batch = Batch::default();
     let close = loop {
         tokio::select! {
-            mut batch = link.next_batch() => {
-                if batch.client_closed {
-                    return (unsent, sink);
-                }
+            () = link.next_batch_into(&mut batch) => {
+                let wrote = write_batch(&mut io, &batch, &link, &ctx).await.is_ok();
                 let close = batch.close.take();
-                // A blocked write is abandoned when a close is requested (the room gave up on
-                // this client, or the client closed) or the server shuts down; tungstenite
-                // keeps whole frames in its buffer, so the close that follows is well-formed.
-                let wrote = tokio::select! {
-                    r = write_batch(&mut sink, &mut batch, &ctx) => r.is_ok(),
-                    _ = link.close_requested(), if close.is_none() => true,
-                    _ = shutdown_signal(&ctx) => true,
-                };
+                if batch.client_closed {
+                    if !wrote {
+                        return (unsent, io);
+                    }
+                    if batch.reader_done {
+                        // The reader read on until the stream ended, so the echo (if the
+                        // client's close got one) was among these replies.
+                        return (WriterEnd { close_sent: true }, io);
+                    }
+                    continue;
+                }
                 if !wrote {
-                    return (unsent, sink);
+                    return (unsent, io);
                 }
                 if let Some(close) = close {
                     break close;
                 }
-                if link.is_closing() || ctx.is_shutting_down() {
-                    continue;
+            }
+            _ = heartbeat.tick(), if !link.is_closing() => {
+                let ping = Batch { replies: Some(bytes::Bytes::from_static(frame::PING)), ..Batch::default() };
+                if write_batch(&mut io, &ping, &link, &ctx).await.is_err() {
+                    return (unsent, io);
                 }
             }
-            _ = heartbeat.tick() => {
-                let ping = tokio::time::timeout(heartbeat_every, sink.send(Message::Ping(Bytes::new())));
-                if !matches!(ping.await, Ok(Ok(()))) {
-                    return (unsent, sink);
-                }
-            }
-            _ = shutdown_signal(&ctx) => {
+            _ = shutdown_signal(&ctx), if !link.is_closing() => {
                 break going_away();
             }
         }
@@ -732,28 +865,24 @@ where
     } else {
         info!(code, reason = %close.reason, "closing");
     }
-    // `send` flushes: the close frame is on the socket when it returns. The reader side then
-    // waits for the client's answer.
+    let mut frames = FrameBuilder::new();
+    if let Some(kick) = close.kick {
+        frames.push(&ServerMessage::Kick(kick));
+    }
+    let kick = frames.finish();
+    let close_frame = frame::close(code, &close.reason);
+    let parts = [kick.as_ref(), close_frame.as_ref()];
     let sent = tokio::time::timeout(ctx.config.close_timeout, async {
-        if let Some(kick) = close.kick
-            && let Ok(frame) = encode_server(&ServerMessage::Kick(kick))
-        {
-            sink.feed(Message::Binary(Bytes::from(frame))).await?;
-        }
-        let mut reason = close.reason;
-        truncate_utf8(&mut reason, 123);
-        sink.send(Message::Close(Some(CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        })))
-        .await
+        write_frames(&mut io, parts.into_iter(), &link, &ctx).await?;
+        io.flush().await
     })
     .await;
     let close_sent = matches!(sent, Ok(Ok(())));
     if close_sent {
+        ctx.metrics.frames_sent.inc();
         ctx.metrics.closed(code, Initiator::Server);
     }
-    (WriterEnd { close_sent }, sink)
+    (WriterEnd { close_sent }, io)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary (a close reason must fit in

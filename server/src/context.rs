@@ -11,7 +11,7 @@ use crate::room::{self, Reservation, RoomCommand, RoomShared};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tickwire_shared::{ResumeToken, RoomName, RoomRequest};
 use tokio::sync::{mpsc, watch};
@@ -33,6 +33,10 @@ pub enum FindRoomError {
     /// later (close 1013).
     #[error("the server has reached its room limit")]
     TooManyRooms,
+    /// [`ServerConfig::max_spectators_total`] spectators are watching already; players still
+    /// join (close 1013).
+    #[error("the server holds as many spectators as it takes")]
+    TooManySpectators,
 }
 
 /// Why an upgrade was refused before a WebSocket existed.
@@ -96,6 +100,8 @@ pub struct ServerContext {
     pub join: std::sync::OnceLock<crate::auth::JoinVerifier>,
     directory: Mutex<Directory>,
     connections: Mutex<Connections>,
+    /// Spectators seated in all rooms (see [`ServerContext::take_spectator_place`]).
+    spectators: AtomicU32,
     seed: u64,
 }
 
@@ -117,6 +123,7 @@ impl ServerContext {
             join: std::sync::OnceLock::new(),
             directory: Mutex::default(),
             connections: Mutex::default(),
+            spectators: AtomicU32::new(0),
             seed,
         })
     }
@@ -137,9 +144,12 @@ impl ServerContext {
         {
             return Ok((room.clone(), None));
         }
+        if spectating && self.spectators_admitted() >= self.config.max_spectators_total {
+            return Err(FindRoomError::TooManySpectators);
+        }
         let room = match request {
             RoomRequest::Named(name) => match dir.rooms.get(name) {
-                Some(room) => return Ok((room.clone(), None)),
+                Some(room) => room.clone(),
                 None => self.create_room(&mut dir, *name)?,
             },
             RoomRequest::Any => {
@@ -151,7 +161,7 @@ impl ServerContext {
                     .values()
                     .filter(|r| {
                         if spectating {
-                            r.shared.spectators() < max_spectators
+                            r.shared.has_unreserved_spectator_room(max_spectators)
                         } else {
                             r.shared.has_unreserved_player_room()
                         }
@@ -176,9 +186,14 @@ impl ServerContext {
                 }
             }
         };
-        // Reserved under the directory lock, so the next joiner already sees it.
-        let reservation = (!spectating).then(|| Reservation::new(room.shared.clone()));
-        Ok((room, reservation))
+        // Reserved under the directory lock, so the next joiner already sees it. A named room
+        // is not chosen by counts, but holding the place keeps its counts honest for `Any`.
+        let reservation = if spectating {
+            Reservation::spectator(room.shared.clone())
+        } else {
+            Reservation::new(room.shared.clone())
+        };
+        Ok((room, Some(reservation)))
     }
 
     fn create_room(
@@ -280,6 +295,26 @@ impl ServerContext {
     /// [`HTTP_CONNECTIONS_PER_IP`] for plain requests (`/rooms`, `/metrics`, upgrades).
     pub fn tcp_limit_per_ip(&self) -> u32 {
         self.config.max_connections_per_ip.saturating_add(HTTP_CONNECTIONS_PER_IP)
+    }
+
+    /// Spectators seated in all rooms together.
+    pub fn spectators_admitted(&self) -> u32 {
+        self.spectators.load(Ordering::Relaxed)
+    }
+
+    /// Takes one of the server's [`ServerConfig::max_spectators_total`] places (a room, for a
+    /// spectator it seats); false when none is left. Rooms race for places, so this is one
+    /// atomic step rather than a read and a later write.
+    pub fn take_spectator_place(&self) -> bool {
+        let max = self.config.max_spectators_total;
+        self.spectators
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Gives back a place taken with [`ServerContext::take_spectator_place`].
+    pub fn release_spectator_place(&self) {
+        self.spectators.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// True once shutdown began.

@@ -249,9 +249,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
         if !this.armed || !matches!(polled, Poll::Ready(Ok(()))) {
             return polled;
         }
-        // `filled()` borrows `buf`; copy out the range's bounds first.
-        let new = buf.filled()[before..].to_vec();
-        if let Err(violation) = this.observe(&new) {
+        let observed = this.observe(&buf.filled()[before..]);
+        if let Err(violation) = observed {
             this.disarm();
             buf.set_filled(before);
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, violation)));

@@ -362,11 +362,8 @@ async fn game_upgrade(
         let _permit = permit;
         match on_upgrade.await {
             Ok(upgraded) => {
-                let io = FrameGuard::new(TokioIo::new(upgraded), TextPolicy::Refuse);
-                let ws =
-                    WebSocketStream::from_raw_socket(io, WsRole::Server, Some(game_ws_config()))
-                        .await;
-                connection::serve(ws, task_ctx, peer, grant).await;
+                let io = TokioIo::new(upgraded);
+                connection::serve(io, game_ws_config(), task_ctx, peer, grant).await;
             }
             Err(e) => debug!(%peer, error = %e, "upgrade failed"),
         }

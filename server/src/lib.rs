@@ -20,6 +20,7 @@
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
+//! - [`frame`]: server frames built once and shared by every client that gets the same bytes.
 //! - [`interest`]: the spatial grid that decides what each player sees.
 //! - [`proxy`]: the client's address behind trusted proxies (`Forwarded`, `X-Forwarded-For`).
 //! - [`ratelimit`]: token buckets.
@@ -33,6 +34,7 @@ pub mod config;
 pub mod connection;
 pub mod context;
 pub mod echo;
+pub mod frame;
 pub mod game;
 pub mod guard;
 pub mod http;

@@ -79,10 +79,15 @@ pub struct Metrics {
     /// Ticks that started later than one tick period after they were due, or took longer than
     /// one period; an overrun that also delays the next tick counts once.
     pub late_ticks: Counter,
-    /// WebSocket messages written to clients.
+    /// Frames written to clients: a snapshot, or a tick's reliable messages (sent together),
+    /// or one other message (welcome, pong, kick).
     pub frames_sent: Counter,
-    /// Payload bytes of those messages.
+    /// Bytes written to clients' sockets, WebSocket headers included.
     pub bytes_sent: Counter,
+    /// Write calls on clients' sockets: everything one client gets in a tick goes out in one.
+    pub socket_writes: Counter,
+    /// Chat lines a room did not relay because the room's own chat rate was exceeded.
+    pub chat_dropped: Counter,
     /// Snapshots replaced before a slow client's socket took them.
     pub frames_skipped: Counter,
     /// Close frames the server sent (its own or its echo of the client's), by code and by who
@@ -113,6 +118,8 @@ impl Metrics {
         let late_ticks = Counter::default();
         let frames_sent = Counter::default();
         let bytes_sent = Counter::default();
+        let socket_writes = Counter::default();
+        let chat_dropped = Counter::default();
         let frames_skipped = Counter::default();
         let closes = Family::<CloseLabels, Counter>::default();
         let resumes = Counter::default();
@@ -129,10 +136,24 @@ impl Metrics {
         registry.register("late_ticks", "Ticks that started or ran late", late_ticks.clone());
         registry.register(
             "frames_sent",
-            "WebSocket messages written to clients",
+            "Frames written to clients (a tick's events count as one)",
             frames_sent.clone(),
         );
-        registry.register("bytes_sent", "Payload bytes written to clients", bytes_sent.clone());
+        registry.register(
+            "bytes_sent",
+            "Bytes written to clients, WebSocket headers included",
+            bytes_sent.clone(),
+        );
+        registry.register(
+            "socket_writes",
+            "Write calls on clients' sockets",
+            socket_writes.clone(),
+        );
+        registry.register(
+            "chat_dropped",
+            "Chat lines not relayed: the room's chat rate was exceeded",
+            chat_dropped.clone(),
+        );
         registry.register(
             "frames_skipped",
             "Snapshots replaced before a slow client took them",
@@ -155,6 +176,8 @@ impl Metrics {
             late_ticks,
             frames_sent,
             bytes_sent,
+            socket_writes,
+            chat_dropped,
             frames_skipped,
             closes,
             resumes,

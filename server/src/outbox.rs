@@ -1,22 +1,42 @@
 //! Per-client outbound state shared by the room (producer) and the connection's writer task.
 //!
-//! No queue here can grow with a slow peer: snapshots go through a **latest-frame-wins slot**
-//! (a newer frame replaces one the socket has not taken yet; the client's deltas stay valid
-//! because each is against what it acked), and the rare reliable messages (welcome, events,
-//! pong) go through a queue of at most [`CONTROL_QUEUE_CAP`] frames whose overflow is reported
-//! to the caller, which then closes the client as too slow.
+//! Everything here is whole WebSocket frames ([`crate::frame`]), often the very bytes other
+//! clients get too. No queue can grow with a slow peer: snapshots go through a
+//! **latest-frame-wins slot** (a newer frame replaces one the socket has not taken yet; the
+//! client's deltas stay valid because each is against what it acked); reliable frames (the
+//! welcome, each tick's events, pongs) go through a queue bounded by
+//! [`CONTROL_QUEUE_CAP`] entries and [`CONTROL_QUEUE_BYTES`], and the frames tungstenite
+//! writes on its own (pongs, the echo of a close) through a buffer of [`REPLY_BUFFER_CAP`].
+//!
+//! # Who is slow
+//! A client is judged by its socket's **write progress**, not by how much the room has for
+//! it: [`ClientLink::stalled_for`] is how long the client has been owed bytes while the writer
+//! wrote none of them. A client that reads slowly keeps making progress and skips stale
+//! snapshots; one that does not read at all stalls and is closed by the room after the
+//! slow-client timeout. The queue's bounds are a backstop that a room delivering at most one
+//! events frame per tick does not reach before that timeout.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 use tickwire_shared::{InputSeq, Kick, Tick};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// Reliable frames a client may have waiting. Events arrive a few per second at most, so 256
-/// means the client has not read for a long time.
-pub const CONTROL_QUEUE_CAP: usize = 256;
+/// Reliable frames a client may have waiting. The room queues at most one events frame per
+/// tick, so 1,024 is over 30 s of a 30 Hz room's events: far past the slow-client timeout.
+pub const CONTROL_QUEUE_CAP: usize = 1024;
+
+/// Bytes of reliable frames a client may have waiting (mostly shared with other clients:
+/// this bounds what one client can pin, not a copy per client).
+pub const CONTROL_QUEUE_BYTES: usize = 1024 * 1024;
+
+/// Bytes tungstenite may have written for the writer to send (a pong is at most 127 bytes,
+/// and tungstenite keeps only the newest one pending): only a client that floods pings and
+/// never reads fills it.
+pub const REPLY_BUFFER_CAP: usize = 4 * 1024;
 
 /// How the server ends a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,43 +49,107 @@ pub struct CloseRequest {
     pub kick: Option<Kick>,
 }
 
-/// What the writer should send next.
+/// What the writer should send next, in this order: `replies`, `control`, `snapshot`, then a
+/// close. The writer keeps one `Batch` and refills it with [`ClientLink::take_batch_into`],
+/// so taking frames allocates nothing once its vector has grown.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// Frames tungstenite wrote on its own: pongs, the echo of the client's close.
+    pub replies: Option<Bytes>,
     /// Reliable frames, in order.
     pub control: Vec<Bytes>,
     /// The newest snapshot, if one is waiting.
     pub snapshot: Option<Bytes>,
     /// Close after sending the above.
     pub close: Option<CloseRequest>,
-    /// The client closed first: send nothing more (its close is answered by the reader side,
-    /// which owns the closing handshake; see `connection`).
+    /// The client closed first: send nothing but `replies` (the echo of its close is among
+    /// them once the reader side has read on).
     pub client_closed: bool,
+    /// The reader side is done with the socket: after a client's close, the writer stops once
+    /// the replies are out.
+    pub reader_done: bool,
 }
 
 impl Batch {
-    /// True when there is nothing to send.
+    /// True when there is nothing to send and nothing to act on.
     pub fn is_empty(&self) -> bool {
-        self.control.is_empty()
+        self.replies.is_none()
+            && self.control.is_empty()
             && self.snapshot.is_none()
             && self.close.is_none()
             && !self.client_closed
     }
+
+    /// The frames to write, in order.
+    pub fn frames(&self) -> impl Iterator<Item = &Bytes> {
+        self.replies.iter().chain(&self.control).chain(&self.snapshot)
+    }
+
+    fn clear(&mut self) {
+        self.replies = None;
+        self.control.clear();
+        self.snapshot = None;
+        self.close = None;
+        self.client_closed = false;
+        self.reader_done = false;
+    }
+}
+
+/// What happened to a tick's frames offered with [`ClientLink::offer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offered {
+    /// The snapshot replaced one the writer had not taken (a skipped frame).
+    pub skipped: bool,
+    /// How long the client has been owed bytes without the writer making progress.
+    pub stalled_for: Duration,
+    /// The reliable queue is full: the client has not read for a long time.
+    pub overflow: bool,
 }
 
 #[derive(Debug, Default)]
 struct Slots {
     control: VecDeque<Bytes>,
+    control_bytes: usize,
     snapshot: Option<Bytes>,
-    /// When the snapshot slot last went from empty to full without the writer emptying it.
-    occupied_since: Option<Instant>,
+    replies: BytesMut,
+    /// Since when the client has been owed bytes without progress: set when frames arrive
+    /// for an idle writer, moved forward on every write that makes progress, cleared when
+    /// the writer has caught up.
+    owed_since: Option<Instant>,
+    /// The writer holds frames it has not finished writing.
+    writing: bool,
     close: Option<CloseRequest>,
     client_closed: bool,
+    reader_done: bool,
 }
 
 impl Slots {
     fn is_closing(&self) -> bool {
         self.close.is_some() || self.client_closed
+    }
+
+    fn has_frames(&self) -> bool {
+        !self.control.is_empty() || self.snapshot.is_some() || !self.replies.is_empty()
+    }
+
+    fn owe(&mut self, now: Instant) {
+        self.owed_since.get_or_insert(now);
+    }
+
+    fn stalled_for(&self, now: Instant) -> Duration {
+        self.owed_since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
+    }
+
+    fn queue_control(&mut self, frame: Bytes, now: Instant) -> Result<(), ControlOverflow> {
+        if self.control.len() >= CONTROL_QUEUE_CAP
+            || self.control_bytes + frame.len() > CONTROL_QUEUE_BYTES
+        {
+            return Err(ControlOverflow);
+        }
+        self.control_bytes += frame.len();
+        self.control.push_back(frame);
+        self.owe(now);
+        Ok(())
     }
 }
 
@@ -85,6 +169,12 @@ pub struct ClientLink {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlOverflow;
 
+/// Reported when tungstenite's own replies do not fit: the client floods pings and does not
+/// read. The reader fails the connection with it (close 1008).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("client is not reading its messages (pong replies piled up)")]
+pub struct RepliesOverflow;
+
 impl ClientLink {
     /// A link with nothing pending.
     pub fn new() -> Self {
@@ -92,23 +182,36 @@ impl ClientLink {
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
-        // A panic while holding this lock cannot leave `Slots` inconsistent (each update is
-        // one assignment), so a poisoned lock is still usable.
+        // A panic while holding this lock cannot leave `Slots` inconsistent in a way that
+        // matters (at worst a byte count is off until the queue drains), so a poisoned lock is
+        // still usable.
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands the writer one tick's frames with one lock and one wake-up: `events` (reliable,
+    /// queued) and `snapshot` (latest wins). Nothing is taken once the connection is closing.
+    pub fn offer(&self, events: Option<Bytes>, snapshot: Option<Bytes>, now: Instant) -> Offered {
+        let mut slots = self.slots();
+        let mut offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
+        if slots.is_closing() || (events.is_none() && snapshot.is_none()) {
+            return offered;
+        }
+        if let Some(events) = events {
+            offered.overflow = slots.queue_control(events, now).is_err();
+        }
+        if let Some(snapshot) = snapshot {
+            offered.skipped = slots.snapshot.replace(snapshot).is_some();
+            slots.owe(now);
+        }
+        drop(slots);
+        self.wake.notify_one();
+        offered
     }
 
     /// Puts the newest snapshot in the slot. Returns true when it replaced one the writer had
     /// not taken (a skipped frame).
     pub fn offer_snapshot(&self, frame: Bytes, now: Instant) -> bool {
-        let mut slots = self.slots();
-        if slots.is_closing() {
-            return false;
-        }
-        let skipped = slots.snapshot.replace(frame).is_some();
-        slots.occupied_since.get_or_insert(now);
-        drop(slots);
-        self.wake.notify_one();
-        skipped
+        self.offer(None, Some(frame), now).skipped
     }
 
     /// Queues a reliable frame.
@@ -117,10 +220,21 @@ impl ClientLink {
         if slots.is_closing() {
             return Ok(());
         }
-        if slots.control.len() >= CONTROL_QUEUE_CAP {
-            return Err(ControlOverflow);
+        slots.queue_control(frame, Instant::now())?;
+        drop(slots);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Takes bytes tungstenite writes on its own (pongs, a close echo). They are sent even
+    /// after the client closed: its echo is one of them.
+    pub fn push_reply(&self, bytes: &[u8]) -> Result<(), RepliesOverflow> {
+        let mut slots = self.slots();
+        if slots.replies.len() + bytes.len() > REPLY_BUFFER_CAP {
+            return Err(RepliesOverflow);
         }
-        slots.control.push_back(frame);
+        slots.replies.extend_from_slice(bytes);
+        slots.owe(Instant::now());
         drop(slots);
         self.wake.notify_one();
         Ok(())
@@ -135,21 +249,30 @@ impl ClientLink {
         }
         drop(slots);
         self.wake.notify_one();
-        self.close_wake.notify_one();
+        // The reader and a blocked writer may both be waiting for it.
+        self.close_wake.notify_waiters();
     }
 
-    /// The client sent a close frame: nothing more is written to it, and a close the server
-    /// requested but has not sent yet is dropped (RFC 6455 7.1: once a close is received, the
-    /// only frame left to send is its echo).
+    /// The client sent a close frame: nothing more is written to it but tungstenite's replies,
+    /// and a close the server requested but has not sent yet is dropped (RFC 6455 7.1: once a
+    /// close is received, the only frame left to send is its echo).
     pub fn client_closed(&self) {
         let mut slots = self.slots();
         slots.client_closed = true;
         slots.close = None;
         slots.control.clear();
+        slots.control_bytes = 0;
         slots.snapshot = None;
         drop(slots);
         self.wake.notify_one();
-        self.close_wake.notify_one();
+        self.close_wake.notify_waiters();
+    }
+
+    /// The reader side is done with the socket (after a client's close: the echo, if it could
+    /// be made, is among the replies now).
+    pub fn reader_done(&self) {
+        self.slots().reader_done = true;
+        self.wake.notify_one();
     }
 
     /// True once a close was requested by the server or started by the client.
@@ -157,43 +280,74 @@ impl ClientLink {
         self.slots().is_closing()
     }
 
-    /// How long the snapshot slot has stayed full without the writer taking it: the time the
-    /// client has made no progress.
-    pub fn stalled_for(&self, now: Instant) -> std::time::Duration {
-        self.slots().occupied_since.map_or(Default::default(), |since| now - since)
+    /// How long the client has been owed bytes without the writer making progress.
+    pub fn stalled_for(&self, now: Instant) -> Duration {
+        self.slots().stalled_for(now)
+    }
+
+    /// Moves everything pending into `batch` (emptied first; possibly nothing is pending).
+    pub fn take_batch_into(&self, batch: &mut Batch, now: Instant) {
+        batch.clear();
+        let mut slots = self.slots();
+        if !slots.replies.is_empty() {
+            batch.replies = Some(slots.replies.split().freeze());
+        }
+        batch.control.extend(slots.control.drain(..));
+        slots.control_bytes = 0;
+        batch.snapshot = slots.snapshot.take();
+        batch.close = slots.close.clone();
+        batch.client_closed = slots.client_closed;
+        batch.reader_done = slots.reader_done;
+        slots.writing = batch.frames().next().is_some();
+        // Taking frames is progress; the clock restarts for the write that follows.
+        slots.owed_since = slots.writing.then_some(now);
     }
 
     /// Takes everything pending now (possibly nothing).
     pub fn take_batch(&self) -> Batch {
-        let mut slots = self.slots();
-        slots.occupied_since = None;
-        Batch {
-            control: slots.control.drain(..).collect(),
-            snapshot: slots.snapshot.take(),
-            close: slots.close.clone(),
-            client_closed: slots.client_closed,
+        let mut batch = Batch::default();
+        self.take_batch_into(&mut batch, Instant::now());
+        batch
+    }
+
+    /// Waits until something is pending, then moves it into `batch`.
+    pub async fn next_batch_into(&self, batch: &mut Batch) {
+        loop {
+            // Registered before looking, so a wake-up between the look and the wait is kept.
+            let notified = self.wake.notified();
+            self.take_batch_into(batch, Instant::now());
+            if !batch.is_empty() {
+                return;
+            }
+            notified.await;
         }
     }
 
-    /// Takes everything pending, waiting until something is.
-    pub async fn next_batch(&self) -> Batch {
-        loop {
-            let batch = self.take_batch();
-            if !batch.is_empty() {
-                return batch;
-            }
-            self.wake.notified().await;
+    /// The writer put some of its frames on the socket.
+    pub fn progressed(&self, now: Instant) {
+        let mut slots = self.slots();
+        if slots.owed_since.is_some() {
+            slots.owed_since = Some(now);
         }
+    }
+
+    /// The writer finished writing what it took: the client is owed nothing more unless new
+    /// frames arrived meanwhile.
+    pub fn written(&self, now: Instant) {
+        let mut slots = self.slots();
+        slots.writing = false;
+        slots.owed_since = slots.has_frames().then_some(now);
     }
 
     /// Resolves once a close is requested or the client closed (to abandon a write that is
     /// blocked).
     pub async fn close_requested(&self) {
         loop {
+            let notified = self.close_wake.notified();
             if self.is_closing() {
                 return;
             }
-            self.close_wake.notified().await;
+            notified.await;
         }
     }
 
@@ -234,57 +388,94 @@ mod tests {
         Input { seq: InputSeq(seq), x: 1, y: 0, buttons: Buttons(0) }
     }
 
+    fn bytes(b: &'static [u8]) -> Bytes {
+        Bytes::from_static(b)
+    }
+
     #[tokio::test]
     async fn newer_snapshot_replaces_unsent_one_and_control_keeps_order() {
         let link = ClientLink::new();
         let now = Instant::now();
-        assert!(!link.offer_snapshot(Bytes::from_static(b"a"), now));
-        assert!(link.offer_snapshot(Bytes::from_static(b"b"), now));
-        link.push_control(Bytes::from_static(b"c1")).unwrap();
-        link.push_control(Bytes::from_static(b"c2")).unwrap();
-        let batch = link.next_batch().await;
-        assert_eq!(batch.snapshot.as_deref(), Some(&b"b"[..]));
-        assert_eq!(batch.control, vec![Bytes::from_static(b"c1"), Bytes::from_static(b"c2")]);
-        assert_eq!(
-            link.stalled_for(now + std::time::Duration::from_secs(9)),
-            std::time::Duration::ZERO
-        );
+        assert!(!link.offer_snapshot(bytes(b"a"), now));
+        assert!(link.offer_snapshot(bytes(b"b"), now));
+        link.push_control(bytes(b"c1")).unwrap();
+        link.offer(Some(bytes(b"c2")), None, now);
+        link.push_reply(b"p").unwrap();
+        let mut batch = Batch::default();
+        link.next_batch_into(&mut batch).await;
+        let frames: Vec<&[u8]> = batch.frames().map(|b| b.as_ref()).collect();
+        assert_eq!(frames, [&b"p"[..], b"c1", b"c2", b"b"], "replies, control, then snapshot");
+        link.written(now);
+        assert_eq!(link.stalled_for(now + Duration::from_secs(9)), Duration::ZERO);
     }
 
     #[test]
-    fn stall_is_measured_from_the_first_untaken_frame() {
+    fn a_stall_is_time_owed_without_write_progress() {
         let link = ClientLink::new();
         let t0 = Instant::now();
-        link.offer_snapshot(Bytes::from_static(b"a"), t0);
-        link.offer_snapshot(Bytes::from_static(b"b"), t0 + std::time::Duration::from_secs(1));
-        assert_eq!(link.stalled_for(t0 + std::time::Duration::from_secs(3)).as_secs(), 3);
+        let s = Duration::from_secs;
+        link.offer(Some(bytes(b"e")), Some(bytes(b"a")), t0);
+        let offered = link.offer(None, Some(bytes(b"b")), t0 + s(1));
+        assert!(offered.skipped);
+        assert_eq!(offered.stalled_for, s(1), "owed since the first frame, not the newest");
+        assert_eq!(link.stalled_for(t0 + s(3)), s(3));
+
+        // The writer takes the frames and then writes some bytes now and then: progress.
+        let mut batch = Batch::default();
+        link.take_batch_into(&mut batch, t0 + s(3));
+        assert_eq!(link.stalled_for(t0 + s(4)), s(1));
+        link.progressed(t0 + s(5));
+        link.offer(None, Some(bytes(b"c")), t0 + s(5));
+        assert_eq!(link.stalled_for(t0 + s(6)), s(1), "a slow reader is not stalled");
+        // Then it blocks for good: the stall grows from the last progress.
+        assert_eq!(link.stalled_for(t0 + s(20)), s(15));
+        // Written up: owed only what arrived meanwhile, from now.
+        link.written(t0 + s(21));
+        assert_eq!(link.stalled_for(t0 + s(22)), s(1));
+        link.take_batch_into(&mut batch, t0 + s(22));
+        link.written(t0 + s(22));
+        assert_eq!(link.stalled_for(t0 + s(60)), Duration::ZERO, "nothing owed, never stalled");
     }
 
     #[tokio::test]
-    async fn a_client_close_drops_what_is_pending_and_overrides_an_unsent_server_close() {
+    async fn a_client_close_keeps_only_the_replies_and_overrides_an_unsent_server_close() {
         let link = ClientLink::new();
         let now = Instant::now();
-        link.offer_snapshot(Bytes::from_static(b"s"), now);
-        link.push_control(Bytes::from_static(b"c")).unwrap();
+        link.offer(Some(bytes(b"e")), Some(bytes(b"s")), now);
         link.close(CloseRequest { code: 1008, reason: "slow".into(), kick: None });
         link.client_closed();
         assert!(link.is_closing());
         link.close_requested().await;
-        let batch = link.next_batch().await;
-        assert!(batch.client_closed);
+        link.push_reply(b"echo").unwrap();
+        let mut batch = Batch::default();
+        link.next_batch_into(&mut batch).await;
+        assert!(batch.client_closed && !batch.reader_done);
         assert!(batch.close.is_none() && batch.snapshot.is_none() && batch.control.is_empty());
-        assert!(!link.offer_snapshot(Bytes::from_static(b"t"), now), "nothing is queued after");
+        assert_eq!(batch.replies.as_deref(), Some(&b"echo"[..]));
+        assert!(!link.offer_snapshot(bytes(b"t"), now), "nothing is queued after");
         link.close(CloseRequest { code: 1001, reason: "late".into(), kick: None });
-        assert!(link.take_batch().close.is_none(), "no server close after the client's");
+        link.reader_done();
+        let batch = link.take_batch();
+        assert!(batch.close.is_none(), "no server close after the client's");
+        assert!(batch.reader_done && batch.frames().next().is_none());
     }
 
     #[test]
-    fn control_queue_is_bounded() {
+    fn queues_are_bounded() {
         let link = ClientLink::new();
         for _ in 0..CONTROL_QUEUE_CAP {
             link.push_control(Bytes::new()).unwrap();
         }
         assert_eq!(link.push_control(Bytes::new()), Err(ControlOverflow));
+        assert!(link.offer(Some(Bytes::new()), None, Instant::now()).overflow);
+
+        let link = ClientLink::new();
+        link.push_control(Bytes::from(vec![0; CONTROL_QUEUE_BYTES])).unwrap();
+        assert_eq!(link.push_control(bytes(b"x")), Err(ControlOverflow), "bytes bound too");
+
+        let link = ClientLink::new();
+        link.push_reply(&[0; REPLY_BUFFER_CAP]).unwrap();
+        assert_eq!(link.push_reply(b"x"), Err(RepliesOverflow));
     }
 
     #[test]

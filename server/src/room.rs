@@ -1,24 +1,33 @@
 //! One room: a task that owns its game and runs the fixed-rate tick loop.
 //!
 //! The loop never awaits a socket. Each tick it takes every client's newest input from its
-//! [`ClientLink`], steps the game, and hands each client one frame: a snapshot delta-encoded
-//! against the newest tick that client acked (players see only what is near their ship,
-//! spectators the whole room, with identical frames shared), or `ControllerFeedback` for
-//! controllers. Slow clients skip frames in their latest-wins slot and are closed only after
-//! [`ServerConfig::slow_client_timeout`] without progress.
+//! [`ClientLink`], steps the game, and hands each client its frames with one wake-up: the
+//! tick's events and a snapshot delta-encoded against the newest tick that client acked
+//! (players see only what is near their ship, spectators the whole room), or
+//! `ControllerFeedback` for controllers. Slow clients skip frames in their latest-wins slot
+//! and are closed only after [`ServerConfig::slow_client_timeout`] without write progress.
+//!
+//! # Crowds
+//! Nothing a room sends grows as clients squared. Events (joins and leaves of players,
+//! scores, chat) are collected during a tick and framed once into one buffer that every
+//! client gets the same bytes of; spectators are not announced one by one but counted by one
+//! `Event::Audience` in any tick the count changed; the room relays chat at its own bounded
+//! rate. Spectators who acked the same tick get the same snapshot bytes, encoded and framed
+//! once.
 
 use crate::config::ServerConfig;
 use crate::context::ServerContext;
+use crate::frame::FrameBuilder;
 use crate::game::{Game, GameEvent, PlayerInput};
 use crate::interest::InterestGrid;
-use crate::outbox::{CONTROL_QUEUE_CAP, ClientLink, CloseRequest};
+use crate::outbox::{ClientLink, CloseRequest};
+use crate::ratelimit::TokenBucket;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tickwire_shared::EncodeError;
-use tickwire_shared::codec::encode_server_into;
 use tickwire_shared::delta::{Baseline, World, delta};
 use tickwire_shared::quant::dequantize_axis_input;
 use tickwire_shared::{
@@ -135,25 +144,39 @@ pub struct RoomShared {
     /// Players and controllers that matchmaking sent here whose join the room has not
     /// answered yet (see [`Reservation`]).
     pub reserved: AtomicU32,
+    /// Spectators sent here whose join the room has not answered yet.
+    pub reserved_spectators: AtomicU32,
 }
 
 /// A seat held for a joiner between matchmaking and the room's answer, so that joins that
-/// arrive together spread over rooms instead of all picking the same one and being refused.
+/// arrive together spread over rooms instead of all picking the same one and being refused
+/// (a thousand spectators joining `Any` at once fill one room to its cap, then the next).
 /// Released when dropped (after the answer, or if the connection ends first).
 #[derive(Debug)]
-pub struct Reservation(Arc<RoomShared>);
+pub struct Reservation {
+    room: Arc<RoomShared>,
+    spectator: bool,
+}
 
 impl Reservation {
-    /// Holds a seat in `room` until dropped.
+    /// Holds a player's (or controller's) seat in `room` until dropped.
     pub fn new(room: Arc<RoomShared>) -> Self {
         room.reserved.fetch_add(1, Ordering::Relaxed);
-        Reservation(room)
+        Reservation { room, spectator: false }
+    }
+
+    /// Holds a spectator's place in `room` until dropped.
+    pub fn spectator(room: Arc<RoomShared>) -> Self {
+        room.reserved_spectators.fetch_add(1, Ordering::Relaxed);
+        Reservation { room, spectator: true }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.0.reserved.fetch_sub(1, Ordering::Relaxed);
+        let count =
+            if self.spectator { &self.room.reserved_spectators } else { &self.room.reserved };
+        count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -168,6 +191,7 @@ impl RoomShared {
             tick: AtomicU32::new(0),
             capacity,
             reserved: AtomicU32::new(0),
+            reserved_spectators: AtomicU32::new(0),
         }
     }
 
@@ -190,6 +214,11 @@ impl RoomShared {
     /// Spectators in the room.
     pub fn spectators(&self) -> u32 {
         self.spectators.load(Ordering::Relaxed)
+    }
+
+    /// True when matchmaking may send one more spectator here (of at most `max`).
+    pub fn has_unreserved_spectator_room(&self, max: u32) -> bool {
+        self.spectators() + self.reserved_spectators.load(Ordering::Relaxed) < max
     }
 }
 
@@ -256,8 +285,9 @@ struct Seat {
     last_feedback: Option<(ControllerFeedback, Instant)>,
 }
 
-/// Most `Joined` events in the roster a newcomer receives.
-pub const ROSTER_MAX: usize = CONTROL_QUEUE_CAP / 2;
+/// Most `Joined` events in the roster a newcomer receives (players and controllers only; a
+/// room holds at most 1,000 of them, `--room-capacity`).
+pub const ROSTER_MAX: usize = 128;
 
 /// The room task's state. Generic over the game so tests can plug in another one.
 pub struct Room<G: Game> {
@@ -271,7 +301,15 @@ pub struct Room<G: Game> {
     /// Every entity of this tick, sorted by id (reused between ticks).
     entities: Vec<EntityState>,
     game_events: Vec<GameEvent>,
-    encode_buf: Vec<u8>,
+    /// Frames one tick's shared bytes: the events, each distinct spectator snapshot.
+    frames: FrameBuilder,
+    /// Events since the last tick's frames went out; every player and spectator gets them
+    /// together with the next tick.
+    pending_events: Vec<Event>,
+    /// The spectator count last sent as `Event::Audience`.
+    audience_announced: Option<u32>,
+    /// The room's own chat rate (`--room-chat-rate`), all senders together.
+    chat_budget: TokenBucket,
     empty_since: Option<Instant>,
     /// The last tick took longer than a period (and was counted late for it), so the next
     /// one starting late is the same incident, not another.
@@ -284,6 +322,8 @@ impl<G: Game> Room<G> {
     /// A room around `game`.
     pub fn new(shared: Arc<RoomShared>, ctx: Arc<ServerContext>, game: G) -> Self {
         let grid = InterestGrid::new(ctx.config.view_radius);
+        let chat_rate = ctx.config.room_chat_rate;
+        let chat_budget = TokenBucket::new(chat_rate, chat_rate.saturating_mul(2), Instant::now());
         Room {
             shared,
             ctx,
@@ -294,7 +334,10 @@ impl<G: Game> Room<G> {
             grid,
             entities: Vec::new(),
             game_events: Vec::new(),
-            encode_buf: Vec::with_capacity(4096),
+            frames: FrameBuilder::new(),
+            pending_events: Vec::new(),
+            audience_announced: Some(0),
+            chat_budget,
             empty_since: None,
             last_tick_overran: false,
             now: Instant::now(),
@@ -345,14 +388,22 @@ impl<G: Game> Room<G> {
                     let _ = reply.send(Err(JoinRefused::Closing));
                 }
             }
-            for seat in self.seats.values() {
-                self.ctx.forget_token(&seat.token);
+            for seat in std::mem::take(&mut self.seats).into_values() {
+                self.release(&seat);
             }
             self.ctx.metrics.rooms.dec();
             info!("room closed");
         }
         .instrument(span)
         .await
+    }
+
+    /// Gives back what a seat holds outside the room: its token and a spectator's place.
+    fn release(&self, seat: &Seat) {
+        self.ctx.forget_token(&seat.token);
+        if seat.role == Role::Spectator {
+            self.ctx.release_spectator_place();
+        }
     }
 
     fn should_close(&mut self, now: Instant, commands: &mpsc::Receiver<RoomCommand>) -> bool {
@@ -377,16 +428,15 @@ impl<G: Game> Room<G> {
             RoomCommand::Chat { player, text } => {
                 if let Some(seat) = self.seats.get(&player) {
                     let name = seat.name;
-                    self.broadcast(EventKind::Chat { from: player, name, text });
+                    if self.chat_budget.try_take(now) {
+                        self.broadcast(EventKind::Chat { from: player, name, text });
+                    } else {
+                        self.ctx.metrics.chat_dropped.inc();
+                    }
                 }
             }
             RoomCommand::Leave { player, link, how } => self.leave(player, &link, how, now),
         }
-    }
-
-    fn encode(&mut self, msg: &ServerMessage) -> Bytes {
-        encode_frame(&mut self.encode_buf, msg);
-        Bytes::copy_from_slice(&self.encode_buf)
     }
 
     fn join(&mut self, request: JoinRequest) -> Result<Joined, JoinRefused> {
@@ -415,21 +465,21 @@ impl<G: Game> Room<G> {
             self.ctx.metrics.resumes.inc();
             info!(player = player.0, "seat resumed");
             self.welcome(player, role, entity, token, true, &request.link);
-            self.send_roster(player, &request.link);
             return Ok(Joined { player, role, room: self.shared.clone() });
         }
 
         let fits = match request.role {
-            Role::Spectator => {
-                self.shared.spectators.load(Ordering::Relaxed)
-                    < u32::from(self.config().max_spectators)
-            }
+            // The server-wide place is taken last, once nothing else can refuse the join.
+            Role::Spectator => self.shared.spectators() < u32::from(self.config().max_spectators),
             Role::Player | Role::Controller => self.shared.has_player_room(),
         };
         if !fits {
             return Err(JoinRefused::Full);
         }
         let player = self.allocate_player_id().ok_or(JoinRefused::Full)?;
+        if request.role == Role::Spectator && !self.ctx.take_spectator_place() {
+            return Err(JoinRefused::Full);
+        }
         let name = if request.name.is_empty() {
             Name::truncated(&format!("Player {}", player.0))
         } else {
@@ -448,7 +498,8 @@ impl<G: Game> Room<G> {
         self.ctx.metrics.clients_of(request.role).inc();
         self.ctx.register_token(token, &self.shared.name);
 
-        // Tell the newcomer who is already here, then tell everyone about the newcomer.
+        // Tell the newcomer who is already here; everyone hears of a new player or controller
+        // with the next tick, and of a new spectator as a count.
         self.seats.insert(
             player,
             Seat {
@@ -464,12 +515,19 @@ impl<G: Game> Room<G> {
             },
         );
         self.welcome(player, request.role, entity, token, false, &request.link);
-        self.send_roster(player, &request.link);
-        self.broadcast(EventKind::Joined { player, name, role: request.role });
-        info!(player = player.0, role = ?request.role, %name, "joined");
+        if request.role.plays() {
+            self.broadcast(EventKind::Joined { player, name, role: request.role });
+        }
+        if request.role.plays() {
+            info!(player = player.0, role = ?request.role, %name, "joined");
+        } else {
+            debug!(player = player.0, %name, "spectator joined");
+        }
         Ok(Joined { player, role: request.role, room: self.shared.clone() })
     }
 
+    /// Sends `Welcome` and, to players and spectators, the roster and audience, as one
+    /// buffer with one wake-up.
     fn welcome(
         &mut self,
         player: PlayerId,
@@ -490,34 +548,26 @@ impl<G: Game> Room<G> {
             resume_token: token,
             resumed,
         };
-        let frame = self.encode(&ServerMessage::Welcome(welcome));
-        // A fresh link's queue is empty, so this cannot overflow.
-        let _ = link.push_control(frame);
-    }
-
-    /// Tells a (re)joining client who else is here, so it can name them.
-    fn send_roster(&mut self, newcomer: PlayerId, link: &ClientLink) {
-        if self.seats.get(&newcomer).is_some_and(|s| s.role == Role::Controller) {
-            return;
+        self.frames.push(&ServerMessage::Welcome(welcome));
+        if role != Role::Controller {
+            // Who else plays here, so the newcomer can name them (at most ROSTER_MAX; a
+            // client names any further ship when its Joined comes, or shows a placeholder).
+            let tick = self.tick;
+            let roster = self
+                .seats
+                .iter()
+                .filter(|(other, seat)| **other != player && seat.role.plays())
+                .take(ROSTER_MAX);
+            for (&other, seat) in roster {
+                let kind = EventKind::Joined { player: other, name: seat.name, role: seat.role };
+                self.frames.push(&ServerMessage::Event(Event { tick, kind }));
+            }
+            let spectators = self.shared.spectators();
+            let kind = EventKind::Audience { spectators };
+            self.frames.push(&ServerMessage::Event(Event { tick, kind }));
         }
-        let roster: Vec<Event> = self
-            .seats
-            .iter()
-            .filter(|(other, _)| **other != newcomer)
-            // Half the newcomer's reliable queue at most, so the roster of a very large room
-            // cannot overflow it (which would close the newcomer as too slow) and the events
-            // that follow still fit; a client names any further seat when it sees one.
-            .take(ROSTER_MAX)
-            .map(|(&other, seat)| Event {
-                tick: self.tick,
-                kind: EventKind::Joined { player: other, name: seat.name, role: seat.role },
-            })
-            .collect();
-        for event in roster {
-            let frame = self.encode(&ServerMessage::Event(event));
-            // Cannot overflow: a fresh link's queue holds only the Welcome before this.
-            let _ = link.push_control(frame);
-        }
+        // A fresh link's queue is empty (and a resumed seat's link is new), so this fits.
+        let _ = link.push_control(self.frames.finish());
     }
 
     fn allocate_player_id(&mut self) -> Option<PlayerId> {
@@ -562,29 +612,37 @@ impl<G: Game> Room<G> {
             Role::Player => self.shared.players.fetch_sub(1, Ordering::Relaxed),
         };
         self.ctx.metrics.clients_of(seat.role).dec();
-        self.ctx.forget_token(&seat.token);
-        info!(player = player.0, "left");
-        self.broadcast(EventKind::Left { player });
+        self.release(&seat);
+        if seat.role.plays() {
+            info!(player = player.0, "left");
+            self.broadcast(EventKind::Left { player });
+        } else {
+            // A crowd comes and goes by the thousand: one line each would flood the log.
+            debug!(player = player.0, "spectator left");
+        }
     }
 
-    /// Sends an event to every attached player and spectator.
+    /// Queues an event for every attached player and spectator; it goes out with the next
+    /// tick's frames, together with the tick's other events.
     fn broadcast(&mut self, kind: EventKind) {
-        let frame = self.encode(&ServerMessage::Event(Event { tick: self.tick, kind }));
-        let mut overflowed = Vec::new();
-        for (&player, seat) in &self.seats {
-            if seat.role == Role::Controller {
-                continue;
-            }
-            if let Some(link) = &seat.link
-                && link.push_control(frame.clone()).is_err()
-            {
-                overflowed.push(player);
-            }
+        self.pending_events.push(Event { tick: self.tick, kind });
+    }
+
+    /// The events since the last tick (and the audience, if it changed) as one shared buffer
+    /// of frames, or `None` when nothing happened.
+    fn take_events_frame(&mut self) -> Option<Bytes> {
+        let spectators = self.shared.spectators();
+        if self.audience_announced != Some(spectators) {
+            self.audience_announced = Some(spectators);
+            self.broadcast(EventKind::Audience { spectators });
         }
-        let now = self.now;
-        for player in overflowed {
-            self.kick_slow(player, "client is not reading its messages", now);
+        if self.pending_events.is_empty() {
+            return None;
         }
+        for event in self.pending_events.drain(..) {
+            self.frames.push(&ServerMessage::Event(event));
+        }
+        (!self.frames.is_empty()).then(|| self.frames.finish())
     }
 
     fn kick_slow(&mut self, player: PlayerId, why: &str, now: Instant) {
@@ -670,23 +728,25 @@ impl<G: Game> Room<G> {
         let tick = self.tick;
         let view_radius = self.config().view_radius;
         let slow_limit = self.config().slow_client_timeout;
+        let tick_rate = self.config().tick_rate;
+        let events = self.take_events_frame();
         let mut whole_world: Option<Arc<World>> = None;
         // Spectators acking the same tick (whose worlds were sent against the same baseline)
-        // get byte-identical frames: encode each once.
+        // get byte-identical frames: encode and frame each once.
         let mut spectator_frames: Vec<(Option<BaselineKey>, Bytes)> = Vec::new();
-        let tick_rate = self.config().tick_rate;
         let mut slow = Vec::new();
+        let mut overflowed = Vec::new();
         let mut skipped = 0u64;
-        let mut buf = std::mem::take(&mut self.encode_buf);
+        let mut frames = std::mem::take(&mut self.frames);
 
         for (&player, seat) in self.seats.iter_mut() {
             let Some(link) = seat.link.clone() else { continue };
-            if link.stalled_for(now) > slow_limit {
-                slow.push(player);
-                continue;
-            }
-            let frame = match seat.role {
+            let snapshot = match seat.role {
                 Role::Controller => {
+                    if link.stalled_for(now) > slow_limit {
+                        slow.push(player);
+                        continue;
+                    }
                     let Some(mut feedback) = self.game.feedback(player) else { continue };
                     if rumble_players.contains(&player) && feedback.rumble == 0 {
                         feedback.rumble = 128;
@@ -698,11 +758,10 @@ impl<G: Game> Room<G> {
                         continue;
                     }
                     seat.last_feedback = Some((feedback, now));
-                    if !encode_frame(&mut buf, &ServerMessage::ControllerFeedback(feedback)) {
-                        continue;
-                    }
-                    if link.push_control(Bytes::copy_from_slice(&buf)).is_err() {
-                        slow.push(player);
+                    if frames.push(&ServerMessage::ControllerFeedback(feedback))
+                        && link.push_control(frames.finish()).is_err()
+                    {
+                        overflowed.push(player);
                     }
                     continue;
                 }
@@ -716,18 +775,19 @@ impl<G: Game> Room<G> {
                     let baseline = as_baseline(&held);
                     let key = baseline.map(|b| (b.world.tick, b.reference.map(|r| r.tick)));
                     let frame = match spectator_frames.iter().find(|(k, _)| *k == key) {
-                        Some((_, frame)) => frame.clone(),
+                        Some((_, frame)) => Some(frame.clone()),
                         None => {
                             let snap = delta(baseline, &world, InputSeq(0), tick_rate);
-                            if !encode_snapshot(&mut buf, snap) {
-                                continue;
+                            let frame = frame_snapshot(&mut frames, snap);
+                            if let Some(frame) = &frame {
+                                spectator_frames.push((key, frame.clone()));
                             }
-                            let frame = Bytes::copy_from_slice(&buf);
-                            spectator_frames.push((key, frame.clone()));
                             frame
                         }
                     };
-                    seat.history.put(world, key.map(|(baseline, _)| baseline));
+                    if frame.is_some() {
+                        seat.history.put(world, key.map(|(baseline, _)| baseline));
+                    }
                     frame
                 }
                 Role::Player => {
@@ -745,21 +805,29 @@ impl<G: Game> Room<G> {
                     let held = seat.history.baseline(link.acked());
                     let baseline = as_baseline(&held);
                     let snap = delta(baseline, &world, seat.last_input, tick_rate);
-                    if !encode_snapshot(&mut buf, snap) {
-                        continue;
+                    let frame = frame_snapshot(&mut frames, snap);
+                    if frame.is_some() {
+                        seat.history.put(world, baseline.map(|b| b.world.tick));
                     }
-                    seat.history.put(world, baseline.map(|b| b.world.tick));
-                    Bytes::copy_from_slice(&buf)
+                    frame
                 }
             };
-            if link.offer_snapshot(frame, now) {
-                skipped += 1;
+            // One lock and one wake-up per client per tick, whatever it gets.
+            let offered = link.offer(events.clone(), snapshot, now);
+            if offered.stalled_for > slow_limit {
+                slow.push(player);
+            } else if offered.overflow {
+                overflowed.push(player);
             }
+            skipped += u64::from(offered.skipped);
         }
-        self.encode_buf = buf;
+        self.frames = frames;
         self.ctx.metrics.frames_skipped.inc_by(skipped);
         for player in slow {
             self.kick_slow(player, "client made no progress reading its frames", now);
+        }
+        for player in overflowed {
+            self.kick_slow(player, "client is not reading its messages", now);
         }
     }
 
@@ -778,27 +846,26 @@ impl<G: Game> Room<G> {
     }
 }
 
-/// Encodes a snapshot into `buf`; false (logged) when it could not be, and nothing is sent.
-fn encode_snapshot(buf: &mut Vec<u8>, snapshot: Result<Snapshot, EncodeError>) -> bool {
+/// Frames a snapshot by itself (one buffer, shareable); `None` (logged) when it could not be
+/// encoded.
+fn frame_snapshot(
+    frames: &mut FrameBuilder,
+    snapshot: Result<Snapshot, EncodeError>,
+) -> Option<Bytes> {
+    // Only a world above the protocol's entity limit fails; the room's own state caused it, so
+    // log it rather than disturb the client.
     match snapshot {
-        Ok(snapshot) => encode_frame(buf, &ServerMessage::Snapshot(snapshot)),
-        Err(e) => {
-            // Only a world above the protocol's entity limit fails; the room's own state caused
-            // it, so log it rather than disturb the client.
-            warn!(error = %e, "could not encode a snapshot");
-            false
+        Ok(snapshot) => {
+            if frames.push(&ServerMessage::Snapshot(snapshot)) {
+                Some(frames.finish())
+            } else {
+                warn!("could not encode a snapshot: it exceeds the message size limit");
+                None
+            }
         }
-    }
-}
-
-/// Encodes `msg` into `buf`; false (logged) when it could not be.
-fn encode_frame(buf: &mut Vec<u8>, msg: &ServerMessage) -> bool {
-    buf.clear();
-    match encode_server_into(msg, buf) {
-        Ok(()) => true,
         Err(e) => {
-            warn!(error = %e, "could not encode a frame");
-            false
+            warn!(error = %e, "could not encode a snapshot");
+            None
         }
     }
 }
@@ -821,7 +888,7 @@ impl<G: Game> Drop for Room<G> {
                     kick: None,
                 });
             }
-            self.ctx.forget_token(&seat.token);
+            self.release(seat);
         }
         self.ctx.remove_room(&self.shared.name);
     }
@@ -875,12 +942,21 @@ mod tests {
     fn messages(link: &ClientLink) -> (Vec<ServerMessage>, Option<CloseRequest>) {
         let batch = link.take_batch();
         let decoded = batch
-            .control
-            .iter()
-            .chain(batch.snapshot.iter())
+            .frames()
+            .flat_map(|frames| crate::frame::payloads(frames))
             .map(|b| decode_server(b).expect("decodes"))
             .collect();
         (decoded, batch.close)
+    }
+
+    /// Frames (buffers) and messages a link holds, without taking them.
+    fn events(msgs: &[ServerMessage]) -> Vec<EventKind> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                ServerMessage::Event(e) => Some(e.kind),
+                _ => None,
+            })
+            .collect()
     }
 
     fn welcome(msgs: &[ServerMessage]) -> Welcome {
@@ -1073,5 +1149,141 @@ mod tests {
         link.record_input(input(3));
         room.tick(t0);
         assert_eq!(snapshot(&messages(&link).0).header.last_input, InputSeq(3));
+    }
+
+    #[test]
+    fn spectators_are_counted_not_announced_and_a_join_storm_costs_one_frame_per_tick() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (player, _) = join(&mut room, Role::Player, None, t0);
+        let (msgs, _) = messages(&player);
+        assert_eq!(events(&msgs), [EventKind::Audience { spectators: 0 }], "roster: nobody else");
+        room.tick(t0);
+        let (msgs, _) = messages(&player);
+        assert!(matches!(events(&msgs)[..], [EventKind::Joined { .. }]), "{msgs:?}");
+
+        // 500 spectators join between two ticks.
+        let crowd: Vec<_> =
+            (0..500).map(|_| join(&mut room, Role::Spectator, None, t0).0).collect();
+        let last = messages(crowd.last().unwrap()).0;
+        assert!(
+            matches!(
+                events(&last)[..],
+                [
+                    EventKind::Joined { role: Role::Player, .. },
+                    EventKind::Audience { spectators: 500 }
+                ]
+            ),
+            "its roster names the player and counts the crowd: {last:?}"
+        );
+        room.tick(t0 + Duration::from_millis(33));
+        let batch = player.take_batch();
+        assert_eq!(batch.control.len(), 1, "one events frame for the whole storm");
+        let (msgs, _) = {
+            let link = ClientLink::new();
+            for frame in batch.frames() {
+                let _ = link.push_control(frame.clone());
+            }
+            messages(&link)
+        };
+        assert_eq!(events(&msgs), [EventKind::Audience { spectators: 500 }]);
+        assert!(matches!(msgs.last(), Some(ServerMessage::Snapshot(_))));
+
+        // Every spectator gets the same bytes: the events buffer and the snapshot are shared.
+        let first = crowd[0].take_batch();
+        assert_eq!(first.control.len(), 2, "its welcome, then the tick's events");
+        let (shared_events, shared_snapshot) =
+            (first.control[1].as_ptr(), first.snapshot.as_ref().unwrap().as_ptr());
+        for link in &crowd[1..499] {
+            let batch = link.take_batch();
+            assert_eq!(batch.control.len(), 2);
+            assert_eq!(batch.control[1].as_ptr(), shared_events);
+            assert_eq!(batch.snapshot.unwrap().as_ptr(), shared_snapshot);
+        }
+        let _ = crowd[499].take_batch();
+
+        // Half the crowd leaves at once: still one frame of events per client per tick.
+        for (i, link) in crowd.iter().enumerate().take(250) {
+            let who = PlayerId(u16::try_from(i).unwrap() + 2);
+            room.handle(
+                RoomCommand::Leave { player: who, link: link.clone(), how: Departure::Left },
+                t0,
+            );
+        }
+        room.tick(t0 + Duration::from_millis(66));
+        let batch = crowd[499].take_batch();
+        assert_eq!(batch.control.len(), 1);
+        let link = ClientLink::new();
+        let _ = link.push_control(batch.control[0].clone());
+        assert_eq!(events(&messages(&link).0), [EventKind::Audience { spectators: 250 }]);
+        assert!(!crowd[499].is_closing(), "nobody reading is closed");
+    }
+
+    #[test]
+    fn spectators_share_one_snapshot_buffer_and_players_hear_of_players() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (a, _) = join(&mut room, Role::Spectator, None, t0);
+        let (b, _) = join(&mut room, Role::Spectator, None, t0);
+        let (p, _) = join(&mut room, Role::Player, None, t0);
+        for link in [&a, &b] {
+            let (msgs, _) = messages(link);
+            assert!(!events(&msgs).iter().any(|e| matches!(e, EventKind::Joined { .. })));
+        }
+        let (msgs, _) = messages(&p);
+        assert_eq!(events(&msgs), [EventKind::Audience { spectators: 2 }]);
+        room.tick(t0);
+        let (a, b) = (a.take_batch(), b.take_batch());
+        let (sa, sb) = (a.snapshot.unwrap(), b.snapshot.unwrap());
+        assert_eq!(sa.as_ptr(), sb.as_ptr(), "one buffer, not a copy per spectator");
+        assert_eq!(a.control[0].as_ptr(), b.control[0].as_ptr(), "the events buffer too");
+    }
+
+    #[test]
+    fn the_room_relays_chat_at_its_own_rate() {
+        let mut room = room(|c| c.room_chat_rate = 2);
+        let t0 = Instant::now();
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        let player = joined.unwrap().player;
+        let _ = link.take_batch();
+        let text = ChatText::truncated("hi");
+        for _ in 0..10 {
+            room.handle(RoomCommand::Chat { player, text }, t0);
+        }
+        room.tick(t0);
+        let chats = events(&messages(&link).0)
+            .into_iter()
+            .filter(|e| matches!(e, EventKind::Chat { .. }))
+            .count();
+        assert_eq!(chats, 4, "a burst of twice the rate, then dropped");
+        assert_eq!(room.ctx.metrics.chat_dropped.get(), 6);
+    }
+
+    #[test]
+    fn the_server_wide_spectator_cap_holds_across_rooms() {
+        let (_tx, rx) = watch::channel(false);
+        let config =
+            ServerConfig { seed: Some(3), max_spectators_total: 3, ..ServerConfig::default() };
+        let ctx = ServerContext::new(config, rx);
+        let mut rooms: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|name| {
+                let shared = Arc::new(RoomShared::new(RoomName::truncated(name), 32));
+                Room::new(shared, ctx.clone(), Arena::new(ArenaConfig::default(), 3))
+            })
+            .collect();
+        let t0 = Instant::now();
+        let mut admitted = Vec::new();
+        for i in 0..4 {
+            let (link, result) = join(&mut rooms[i % 2], Role::Spectator, None, t0);
+            admitted.push((link, result));
+        }
+        assert!(admitted[..3].iter().all(|(_, r)| r.is_ok()));
+        assert_eq!(admitted[3].1.as_ref().unwrap_err(), &JoinRefused::Full);
+        assert!(join(&mut rooms[1], Role::Player, None, t0).1.is_ok(), "players still join");
+        let (link, joined) = admitted.remove(0);
+        let player = joined.unwrap().player;
+        rooms[0].handle(RoomCommand::Leave { player, link, how: Departure::Left }, t0);
+        assert!(join(&mut rooms[1], Role::Spectator, None, t0).1.is_ok(), "a place came free");
     }
 }

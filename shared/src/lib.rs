@@ -48,6 +48,7 @@ pub const SUBPROTOCOL: &str = "tickwire.v1";
 /// server compares this number before it decodes anything else of the client's messages, and
 /// refuses a mismatch with `Kick { reason: VersionMismatch }` and close 1002.
 ///
-/// Version 2 (this one) changed the snapshot body to bit-packed corrections of a prediction
-/// (`PROTOCOL.md` section 6) and velocities to 1 unit/s steps.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 2 changed the snapshot body to bit-packed corrections of a prediction
+/// (`PROTOCOL.md` section 6) and velocities to 1 unit/s steps. Version 3 (this one) counts
+/// spectators with `EventKind::Audience` instead of announcing each with `Joined`/`Left`.
+pub const PROTOCOL_VERSION: u16 = 3;

@@ -377,7 +377,9 @@ mod hex_bytes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum EventKind {
-    /// A client joined (or resumed).
+    /// A player or controller joined (spectators are counted by [`EventKind::Audience`]
+    /// instead, so a crowd joining costs every client one small event per tick, not one per
+    /// spectator).
     Joined {
         /// Who.
         player: PlayerId,
@@ -386,7 +388,7 @@ pub enum EventKind {
         /// Their role.
         role: Role,
     },
-    /// A client left or its seat expired.
+    /// A player or controller left, or its seat expired.
     Left {
         /// Who.
         player: PlayerId,
@@ -415,6 +417,12 @@ pub enum EventKind {
         name: Name,
         /// What they said.
         text: ChatText,
+    },
+    /// How many spectators watch the room: sent after the roster, and in any tick the number
+    /// changed (at most once per tick however many came and went).
+    Audience {
+        /// Spectators in the room now.
+        spectators: u32,
     },
 }
 

@@ -158,6 +158,7 @@ fn control_message() -> impl Strategy<Value = ControlMessage> {
                 name,
                 text
             }),
+            any::<u32>().prop_map(|spectators| EventKind::Audience { spectators }),
         ];
     let reason = prop_oneof![
         any::<u16>().prop_map(|server| KickReason::VersionMismatch { server }),
@@ -621,7 +622,7 @@ fn unknown_tags_are_unknown_tag() {
         other => panic!("expected UnknownTag for {bytes:02x?}, got {other:?}"),
     };
     assert_eq!(control_tag(&[6]), 6);
-    assert_eq!(control_tag(&[2, 0, 5]), 5, "EventKind");
+    assert_eq!(control_tag(&[2, 0, 6]), 6, "EventKind");
     assert_eq!(control_tag(&[5, 10, 0]), 10, "KickReason");
     assert_eq!(control_tag(&[1, 1, 0, 1, 0, 1, 2, 5]), 2, "RoundPhase");
     assert_eq!(control_tag(&[0, 1, 3]), 3, "Role in Welcome");

@@ -86,7 +86,7 @@ fn largest_client_messages() -> [(ClientMessage, usize); 5] {
 }
 
 /// The largest controller-bound server message of each kind, with its exact encoded size.
-fn largest_control_messages() -> [(ControlMessage, usize); 10] {
+fn largest_control_messages() -> [(ControlMessage, usize); 11] {
     let tick = Tick(u32::MAX);
     let player = PlayerId(u16::MAX);
     let event = |kind| ControlMessage::Event(Event { tick, kind });
@@ -132,6 +132,7 @@ fn largest_control_messages() -> [(ControlMessage, usize); 10] {
         ),
         // tag 1 + tick 5 + kind 1 + from 3 + name 1+24 + text 1+200: the largest control message
         (event(EventKind::Chat { from: player, name: longest(), text: longest() }), 236),
+        (event(EventKind::Audience { spectators: u32::MAX }), 12),
         (
             ControlMessage::ControllerFeedback(ControllerFeedback {
                 colour: Rgb([0xff; 3]),
@@ -238,6 +239,8 @@ fn every_controller_bound_server_message_round_trips_in_a_fixed_buffer() {
         EventKind::RoundOver { round: 1, winner: None, score: 0 },
         EventKind::RoundOver { round: 2, winner: Some(PlayerId(3)), score: 12 },
         EventKind::Chat { from: PlayerId(1), name: short, text: ChatText::new() },
+        EventKind::Audience { spectators: 0 },
+        EventKind::Audience { spectators: 5_000 },
     ] {
         control_round_trip(ControlMessage::Event(Event { tick, kind }));
     }

@@ -62,6 +62,7 @@ const REQUIRED: &[&str] = &[
     "snapshot_delta",
     "snapshot_extrapolated",
     "event_chat",
+    "event_audience",
     "controller_feedback",
     "pong",
     "kick",
@@ -342,6 +343,13 @@ fn canonical() -> Vec<(&'static str, Msg)> {
             })),
         ),
         (
+            "event_audience",
+            S(ServerMessage::Event(Event {
+                tick: Tick(1300),
+                kind: EventKind::Audience { spectators: 5000 },
+            })),
+        ),
+        (
             "event_round_over",
             S(ServerMessage::Event(Event {
                 tick: Tick(3600),
@@ -361,8 +369,8 @@ fn canonical() -> Vec<(&'static str, Msg)> {
         (
             "kick",
             S(ServerMessage::Kick(Kick {
-                reason: KickReason::VersionMismatch { server: 2 },
-                message: KickText::try_from_str("this server speaks protocol 2, the client 1")
+                reason: KickReason::VersionMismatch { server: 3 },
+                message: KickText::try_from_str("this server speaks protocol 3, the client 2")
                     .unwrap(),
             })),
         ),

@@ -1,7 +1,7 @@
 // Protocol constants (PROTOCOL.md sections 1, 2.3, 7.4 and 8).
 
 /** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
  * it stays `tickwire.v1` under protocol version 2, so a mismatched client still hears why. */
 export const SUBPROTOCOL = 'tickwire.v1';
@@ -48,7 +48,7 @@ export const KICK_REASONS = /** @type {const} */ ([
   'ShuttingDown',
 ]);
 /** Event kinds, by wire index. */
-export const EVENT_KINDS = /** @type {const} */ (['Joined', 'Left', 'Scored', 'RoundOver', 'Chat']);
+export const EVENT_KINDS = /** @type {const} */ (['Joined', 'Left', 'Scored', 'RoundOver', 'Chat', 'Audience']);
 
 /** Arena entity kinds and flags (server/src/game/arena.rs). */
 export const Arena = Object.freeze({

@@ -45,7 +45,8 @@ import { readSnapshot, writeSnapshot } from './snapshot.js';
  *   | { type: 'Left', player: number }
  *   | { type: 'Scored', player: number, score: number }
  *   | { type: 'RoundOver', round: number, winner: number | null, score: number }
- *   | { type: 'Chat', from: number, name: string, text: string }} EventKind
+ *   | { type: 'Chat', from: number, name: string, text: string }
+ *   | { type: 'Audience', spectators: number }} EventKind
  */
 /** @typedef {{ type: 'Event', tick: number, kind: EventKind }} GameEvent */
 /**
@@ -237,6 +238,9 @@ export function encodeServerMessage(m) {
           w.string(k.name, LIMITS.name);
           w.string(k.text, LIMITS.chat);
           break;
+        case 'Audience':
+          w.u32(k.spectators);
+          break;
         default:
           throw new EncodeError(`unknown event ${/** @type {any} */ (k).type}`);
       }
@@ -318,6 +322,9 @@ export function decodeServerMessage(data) {
           break;
         case 4:
           kind = { type: 'Chat', from: r.u16(), name: r.string(LIMITS.name), text: r.string(LIMITS.chat) };
+          break;
+        case 5:
+          kind = { type: 'Audience', spectators: r.u32() };
           break;
         default:
           throw new DecodeError('UnknownTag', `EventKind ${kindTag}`);

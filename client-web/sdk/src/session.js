@@ -131,8 +131,10 @@ export class Session {
     this.lastInputApplied = 0;
     /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
     this.pendingInputs = [];
-    /** @type {Map<number, { name: string, role: Role }>} everyone in the room, by player id */
+    /** @type {Map<number, { name: string, role: Role }>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
     this.roster = new Map();
+    /** Spectators watching the room (from `Event::Audience`; 0 until the first). */
+    this.audience = 0;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     this.rttMs = null;
     /** Consecutive failed connection attempts. */
@@ -412,6 +414,7 @@ export class Session {
     this.lastInputApplied = 0;
     this.pendingInputs = [];
     this.roster.clear();
+    this.audience = 0;
     this.nextInputAt = now;
     this.setState('joined', now);
     this.events.push({ type: 'welcome', welcome });
@@ -442,6 +445,7 @@ export class Session {
   onEvent(tick, kind) {
     if (kind.type === 'Joined') this.roster.set(kind.player, { name: kind.name, role: kind.role });
     if (kind.type === 'Left') this.roster.delete(kind.player);
+    if (kind.type === 'Audience') this.audience = kind.spectators;
     this.events.push({ type: 'event', tick, kind });
   }
 

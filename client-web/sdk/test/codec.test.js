@@ -84,7 +84,7 @@ test('bad input gets the error PROTOCOL.md names', () => {
   rejects('0505216d', 'Truncated');
   rejects('050a00', 'UnknownTag'); // kick reason 10
   rejects('0207', 'Truncated');
-  rejects('020505', 'UnknownTag'); // event kind 5
+  rejects('020506', 'UnknownTag'); // event kind 6
   rejects('000700fa', 'StringTooLong'); // a room name of 250 bytes
   rejects('0305000000fb2c0102c8', 'InvalidBool');
   rejects('01640004290300570000', 'InvalidSnapshotHeader'); // a reserved flag bit

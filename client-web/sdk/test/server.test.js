@@ -3,7 +3,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity } from '../index.js';
+import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity, PROTOCOL_VERSION } from '../index.js';
 import { startServer, startProxy, until } from '../../test/support/server.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
@@ -154,7 +154,7 @@ test('kicks surface as typed errors and are not retried', async (t) => {
     c.connect();
     const error = await until(() => errors[0], 'refused');
     assert.ok(error instanceof VersionMismatchError);
-    assert.equal(error.serverVersion, 2);
+    assert.equal(error.serverVersion, PROTOCOL_VERSION);
     assert.equal(error.code, 1002);
     assert.equal(c.state, 'failed');
   });

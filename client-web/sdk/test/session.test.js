@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Session, decodeClientMessage, encodeServerMessage, encodeSnapshot, KickedError, VersionMismatchError,
-  ConnectionClosedError, InterpolationBuffer, quantizeAxis,
+  ConnectionClosedError, InterpolationBuffer, quantizeAxis, PROTOCOL_VERSION,
 } from '../index.js';
 
 const token = new Uint8Array(16).fill(7);
@@ -46,7 +46,7 @@ test('connect opens, Hello goes first with name, role and room', () => {
   assert.deepEqual(drain(s).actions, [{ type: 'open' }]);
   s.handleOpen(5);
   const { sent } = drain(s);
-  assert.deepEqual(sent[0], { type: 'Hello', version: 2, role: 'Player', name: 'ada', room: 'r1', resume: null });
+  assert.deepEqual(sent[0], { type: 'Hello', version: PROTOCOL_VERSION, role: 'Player', name: 'ada', room: 'r1', resume: null });
   s.handleMessage(welcome(), 10);
   const { events } = drain(s);
   assert.ok(events.some((e) => e.type === 'welcome'));
@@ -193,4 +193,20 @@ test('the interpolation buffer draws two ticks behind, between the worlds around
   assert.ok(Math.abs(at.entities[0].x - 35) < 0.6, `x ${at.entities[0].x}`);
   const late = buffer.sample(5000);
   assert.equal(late.entities[0].x, 50, 'holds at the newest world, no runaway extrapolation');
+});
+
+test('the roster follows Joined and Left; spectators arrive only as the Audience count', () => {
+  const s = joined();
+  /** @param {number} tick @param {any} kind */
+  const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
+  event(20, { type: 'Joined', player: 4, name: 'bob', role: 'Controller' });
+  event(20, { type: 'Audience', spectators: 5000 });
+  assert.deepEqual([...s.roster], [[4, { name: 'bob', role: 'Controller' }]]);
+  assert.equal(s.audience, 5000);
+  event(21, { type: 'Left', player: 4 });
+  event(21, { type: 'Audience', spectators: 4999 });
+  assert.equal(s.roster.size, 0);
+  assert.equal(s.audience, 4999);
+  const kinds = drain(s).events.filter((e) => e.type === 'event').map((e) => e.type === 'event' && e.kind.type);
+  assert.deepEqual(kinds, ['Joined', 'Audience', 'Left', 'Audience']);
 });

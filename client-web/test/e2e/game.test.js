@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startServer, startProxy, until, getJson } from '../support/server.js';
 import { launch, openPage, watch, gameState, SCREENSHOTS } from '../support/browser.js';
-import { TickwireClient } from '../../sdk/index.js';
+import { TickwireClient, PROTOCOL_VERSION } from '../../sdk/index.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
 
@@ -235,7 +235,8 @@ test('a version mismatch shows its reason instead of retrying', async () => {
   });
   await page.goto(`${server.http}/?room=e2e-old`);
   await page.waitForSelector('#failure:not([hidden])');
-  assert.match(await page.textContent('#failure-text') ?? '', /different protocol version .*speaks 2.*Reload/);
+  const said = new RegExp(`different protocol version .*speaks ${PROTOCOL_VERSION}.*Reload`);
+  assert.match(await page.textContent('#failure-text') ?? '', said);
   assert.equal((await gameState(page)).failure, 'VersionMismatch');
   await page.waitForTimeout(800);
   assert.equal((await gameState(page)).state, 'failed', 'no reconnect after a version mismatch');
@@ -256,6 +257,8 @@ test('a deep-linked spectator sees the match', async () => {
   await page.goto(`${server.http}/?room=e2e-watch&spectate=1`);
   await page.waitForSelector('#game[data-state="joined"][data-role="Spectator"]');
   assert.equal(await page.textContent('#hud-role'), 'watching');
+  // The page counts itself among the spectators (Event::Audience), not as a roster entry.
+  await page.waitForFunction(() => document.querySelector('#hud-audience')?.textContent === '1');
   await page.waitForFunction(() => (globalThis.tickwire.game?.lastEntities.filter((/** @type {any} */ e) => e.kind === 0).length ?? 0) >= 3);
   const shipIds = await page.evaluate(() => (globalThis.tickwire.game?.lastEntities ?? []).filter((/** @type {any} */ e) => e.kind === 0).map((/** @type {any} */ e) => e.id).sort());
   assert.deepEqual(shipIds, bots.map(({ bot }) => bot.session.welcome?.entity).sort());

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
+use tickwire_server::frame::payloads;
 use tickwire_server::game::arena::{Arena, ArenaConfig};
 use tickwire_server::outbox::ClientLink;
 use tickwire_server::room::{JoinRequest, Room, RoomCommand, RoomShared};
@@ -86,7 +87,12 @@ impl Match {
         self.room.tick(now);
         for (i, client) in self.clients.iter_mut().enumerate() {
             let batch = client.link.take_batch();
-            if let Some(frame) = &batch.snapshot
+            // The room hands out whole WebSocket frames; the workload is their payloads.
+            let snapshot = batch.snapshot.map(|frame| {
+                let payload = payloads(&frame).next().expect("one whole frame");
+                frame.slice_ref(payload)
+            });
+            if let Some(frame) = &snapshot
                 && let Ok(ControlMessage::Snapshot(header)) = decode_control(frame)
             {
                 client.acks.push_back((self.ticks + self.ack_lag, header.tick));
@@ -112,7 +118,7 @@ impl Match {
                     buttons: Buttons(buttons),
                 });
             }
-            taken(Taken { client: i, snapshot: batch.snapshot });
+            taken(Taken { client: i, snapshot });
         }
     }
 }

@@ -6,7 +6,7 @@ export function playerColour(playerId: number): string;
  */
 export function isValidRoomName(name: string): boolean;
 /** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION: 2;
+export const PROTOCOL_VERSION: 3;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
  * it stays `tickwire.v1` under protocol version 2, so a mismatched client still hears why. */
 export const SUBPROTOCOL: "tickwire.v1";
@@ -48,7 +48,7 @@ export const PHASES: readonly ["Playing", "Intermission"];
 /** Kick reasons, by wire index. */
 export const KICK_REASONS: readonly ["VersionMismatch", "BadHello", "MalformedMessage", "Full", "ResumeRejected", "RateLimited", "Idle", "TooSlow", "Replaced", "ShuttingDown"];
 /** Event kinds, by wire index. */
-export const EVENT_KINDS: readonly ["Joined", "Left", "Scored", "RoundOver", "Chat"];
+export const EVENT_KINDS: readonly ["Joined", "Left", "Scored", "RoundOver", "Chat", "Audience"];
 /** Arena entity kinds and flags (server/src/game/arena.rs). */
 export const Arena: Readonly<{
     KIND_SHIP: 0;

@@ -116,6 +116,9 @@ export type EventKind = {
     from: number;
     name: string;
     text: string;
+} | {
+    type: "Audience";
+    spectators: number;
 };
 export type GameEvent = {
     type: "Event";

@@ -34,11 +34,13 @@ export class Session {
     lastInputApplied: number;
     /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
     pendingInputs: SentInput[];
-    /** @type {Map<number, { name: string, role: Role }>} everyone in the room, by player id */
+    /** @type {Map<number, { name: string, role: Role }>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
     roster: Map<number, {
         name: string;
         role: Role;
     }>;
+    /** Spectators watching the room (from `Event::Audience`; 0 until the first). */
+    audience: number;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     rttMs: number | null;
     /** Consecutive failed connection attempts. */

@@ -46,8 +46,9 @@ pub struct TickTimes {
     pub max_le_ms: f64,
     /// Ticks that started or ran late.
     pub late: f64,
-    /// Payload bytes the server wrote, per player per second.
-    pub payload_bytes_per_player_s: f64,
+    /// Bytes the server wrote to sockets per player per second (`tickwire_bytes_sent`,
+    /// WebSocket headers included).
+    pub sent_bytes_per_player_s: f64,
 }
 
 /// What the load generator reported for its window.

@@ -122,7 +122,7 @@ pub fn game(rows: &[GameRow], baseline: &str) -> String {
     let modes = labels(rows.iter().map(|r| r.server.label.as_str()), baseline);
     out.push_str(
         "| players | run as | runs | joined | dropped (per run) | fps mean (p1) | tick mean / p99 ms | late ticks (per run) \
-         | server CPU | server us per player-tick | B per player per s in | server payload B per player per s \
+         | server CPU | server us per player-tick | B per player per s in | server sent B per player per s \
          | load CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut medians: BTreeMap<(u32, String), (Option<f64>, Option<f64>)> = BTreeMap::new();
@@ -160,7 +160,7 @@ pub fn game(rows: &[GameRow], baseline: &str) -> String {
                 show(m(&|r| Some(r.server.usage.cpu_percent)), 0),
                 show(cpu, 2),
                 show(bytes, 0),
-                show(m(&|r| r.server.ticks.map(|t| t.payload_bytes_per_player_s)), 0),
+                show(m(&|r| r.server.ticks.map(|t| t.sent_bytes_per_player_s)), 0),
                 show(m(&|r| r.load.load_cpu_percent), 0),
             );
         }
@@ -277,7 +277,7 @@ mod tests {
                     p99_le_ms: 0.4,
                     max_le_ms: 0.8,
                     late: 0.0,
-                    payload_bytes_per_player_s: bytes_in - 100.0,
+                    sent_bytes_per_player_s: bytes_in - 100.0,
                 }),
                 players_in_rooms: Some((500.0, 500.0)),
             },

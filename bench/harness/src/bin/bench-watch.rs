@@ -175,9 +175,7 @@ fn main() -> anyhow::Result<()> {
                 p99_le_ms: ms(0.99),
                 max_le_ms: ms(1.0),
                 late: counter("tickwire_late_ticks_total"),
-                payload_bytes_per_player_s: counter("tickwire_bytes_sent_total")
-                    / players
-                    / window_s,
+                sent_bytes_per_player_s: counter("tickwire_bytes_sent_total") / players / window_s,
             })
         }
         _ => None,

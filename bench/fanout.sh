@@ -71,15 +71,24 @@ bound=$(( $(seconds "$connect_over") + 10 + $(seconds "$warmup") + $(seconds "$d
 
 server_pid=""
 load_pid=""
+# Stops a process we started: SIGTERM, then SIGKILL if it is still there after 10 s (noted on
+# stderr: a server that ignores SIGTERM is a bug worth reporting).
+stop() {
+    local pid=$1 signal=$2 what=$3
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "${0##*/}: $what (pid $pid) still running 10 s after SIG$signal; killed" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
 cleanup() {
-    if [[ -n "$load_pid" ]]; then
-        kill -INT "$load_pid" 2>/dev/null || true
-        wait "$load_pid" 2>/dev/null || true
-    fi
-    if [[ -n "$server_pid" ]]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    [[ -n "$load_pid" ]] && stop "$load_pid" INT "the players' bots"
+    [[ -n "$server_pid" ]] && stop "$server_pid" TERM "the server"
     load_pid=""
     server_pid=""
 }

@@ -112,9 +112,11 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     out
 }
 
-/// The game tables: one row per label and player count (medians over runs), then each
-/// label's bytes per player and CPU per player-tick against `baseline`'s.
-pub fn game(rows: &[GameRow], baseline: &str) -> String {
+/// The game tables: one row per label and player count (medians over runs), then for each
+/// of `baselines` present, every other label's bytes per player and CPU per player-tick
+/// against the baseline's.
+pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
+    let baseline = baselines.first().copied().unwrap_or_default();
     let mut out = String::new();
     let mut counts: Vec<u32> = rows.iter().map(|r| r.server.players).collect();
     counts.sort_unstable();
@@ -165,28 +167,30 @@ pub fn game(rows: &[GameRow], baseline: &str) -> String {
             );
         }
     }
-    let others: Vec<&String> = modes.iter().filter(|m| *m != baseline).collect();
-    if others.is_empty() {
-        return out;
-    }
-    let _ = write!(
-        out,
-        "\nAgainst {baseline} (ratios of the medians above):\n\n| players | run as | bytes per player / {baseline}'s \
-         | CPU per player-tick / {baseline}'s |\n|---|---|---|---|\n"
-    );
-    for &n in &counts {
-        let Some(&(base_bytes, base_cpu)) = medians.get(&(n, baseline.to_string())) else {
+    for baseline in baselines {
+        let others: Vec<&String> = modes.iter().filter(|m| m != baseline).collect();
+        if others.is_empty() || !modes.iter().any(|m| m == baseline) {
             continue;
-        };
-        for other in &others {
-            if let Some(&(bytes, cpu)) = medians.get(&(n, (*other).clone())) {
-                let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
-                let _ = writeln!(
-                    out,
-                    "| {n} | {other} | {} | {} |",
-                    show(ratio(bytes, base_bytes), 2),
-                    show(ratio(cpu, base_cpu), 2)
-                );
+        }
+        let _ = write!(
+            out,
+            "\nAgainst {baseline} (ratios of the medians above):\n\n| players | run as \
+             | bytes per player / {baseline}'s | CPU per player-tick / {baseline}'s |\n|---|---|---|---|\n"
+        );
+        for &n in &counts {
+            let Some(&(base_bytes, base_cpu)) = medians.get(&(n, baseline.to_string())) else {
+                continue;
+            };
+            for other in &others {
+                if let Some(&(bytes, cpu)) = medians.get(&(n, (*other).clone())) {
+                    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+                    let _ = writeln!(
+                        out,
+                        "| {n} | {other} | {} | {} |",
+                        show(ratio(bytes, base_bytes), 2),
+                        show(ratio(cpu, base_cpu), 2)
+                    );
+                }
             }
         }
     }
@@ -299,8 +303,9 @@ mod tests {
             row("tickwire-full", 2, 7200.0, 22.0),
             row("tickwire-acked", 2, 1440.0, 11.0),
         ];
-        let table = game(&rows, "tickwire-full");
+        let table = game(&rows, &["tickwire-full", "colyseus"]);
         assert!(table.contains("| 500 | tickwire-full | 2 | 500 | 0, 0 | 29.90 (29.50) | 0.10 / <= 0.4 | 0, 0 | 30% | 21.00 | 7100 |"), "{table}");
         assert!(table.contains("| 500 | tickwire-acked | 0.20 | 0.50 |"), "{table}");
+        assert!(!table.contains("Against colyseus"), "no Colyseus rows, no table: {table}");
     }
 }

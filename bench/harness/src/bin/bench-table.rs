@@ -30,9 +30,9 @@ enum Command {
     Game {
         /// The rows (one JSON object per line).
         rows: PathBuf,
-        /// The run that ratios are taken against.
-        #[arg(long, default_value = "tickwire-full")]
-        baseline: String,
+        /// A run that ratios are taken against (repeat for several tables).
+        #[arg(long, default_values = ["tickwire-full", "colyseus"])]
+        baseline: Vec<String>,
     },
     /// Prints one game row (JSON) from `bench-watch --json` and the load generator's report.
     GameRow {
@@ -84,7 +84,8 @@ fn main() -> anyhow::Result<()> {
             print!("{}", table::fanout(&read_rows::<FanoutRow>(&rows)?, &subject));
         }
         Command::Game { rows, baseline } => {
-            print!("{}", table::game(&read_rows::<GameRow>(&rows)?, &baseline));
+            let baselines: Vec<&str> = baseline.iter().map(String::as_str).collect();
+            print!("{}", table::game(&read_rows::<GameRow>(&rows)?, &baselines));
         }
         Command::GameRow { watch, load } => {
             let server: ServerWindow = serde_json::from_value(read_json(&watch)?)

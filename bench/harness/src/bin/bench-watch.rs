@@ -1,5 +1,6 @@
 //! `bench-watch`: watches a game server over a measurement window, for the game bench. It
-//! waits until the server's player gauge reaches `--players` (tickwire's `/metrics`), lets
+//! waits until the server's player gauge reaches `--players` (tickwire's `/metrics`) or a
+//! `--wait-file` appears (another server's load generator writes it), lets
 //! `--warmup` pass, then reads the server's CPU and memory from `/proc` and its tick-time
 //! histogram, late ticks and bytes from `/metrics` at both ends of `--duration`. One JSON
 //! row ([`ServerWindow`]) goes to `--json`.
@@ -37,7 +38,12 @@ struct Args {
     #[arg(long, requires = "metrics")]
     wait_players: bool,
 
-    /// Longest wait for the players.
+    /// Wait until this file exists (a load generator without /metrics to watch writes it once
+    /// every player joined, as `bench/colyseus/driver.js --ready-file` does).
+    #[arg(long, value_name = "PATH", conflicts_with = "wait_players")]
+    wait_file: Option<PathBuf>,
+
+    /// Longest wait for the players (or the file).
     #[arg(long, default_value = "120s", value_parser = cli::duration)]
     wait_timeout: Duration,
 
@@ -137,6 +143,19 @@ fn main() -> anyhow::Result<()> {
     ProcessSample::read(Some(args.pid)).context("--pid")?;
     if let (Some(url), true) = (&args.metrics, args.wait_players) {
         wait_for_players(url, &args)?;
+    }
+    if let Some(path) = &args.wait_file {
+        let deadline = Instant::now() + args.wait_timeout;
+        while !path.exists() {
+            if Instant::now() >= deadline {
+                bail!(
+                    "--wait-file {} did not appear within {:?}",
+                    path.display(),
+                    args.wait_timeout
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     std::thread::sleep(args.warmup);
 

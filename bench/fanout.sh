@@ -94,13 +94,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Waits until the server just started (pid $2) listens on port $1; fails if it died first
+# (the port was taken, a bad flag: see its log).
 wait_for_port() {
     for _ in $(seq 1 100); do
+        kill -0 "$2" 2>/dev/null || { echo "fanout.sh: the server on port $1 exited at start (see $out/*.log)" >&2; return 1; }
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.1
     done
     echo "fanout.sh: nothing listens on port $1 after 10 s (see $out/*.log)" >&2
     return 1
+}
+
+# A server of an earlier run still on our port would be measured instead of ours.
+port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "fanout.sh: port $1 is already in use; stop what listens there first" >&2
+        exit 2
+    fi
 }
 
 # swarm LABEL PORT N RUN [bench-swarm flags]
@@ -124,12 +135,13 @@ for n in "${counts[@]}"; do
             case $server in
             tickwire | tickwire-noack)
                 port=18100
+                port_free $port
                 caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
                 [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
                 nice -n "$nice" taskset -c 0 "$bin/tickwire-server" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
                     >"$log" 2>&1 &
                 server_pid=$!
-                wait_for_port $port
+                wait_for_port $port "$server_pid"
                 if [[ "$players" -gt 0 ]]; then
                     nice -n "$nice" taskset -c 1 "$bin/tickwire-bots" --url "ws://127.0.0.1:$port/ws" --bots "$players" \
                         --role player --room bench --ramp 200/s --duration "$((bound + 10))s" --seed "$run" \
@@ -148,26 +160,29 @@ for n in "${counts[@]}"; do
                 ;;
             node-ws)
                 port=18103
+                port_free $port
                 nice -n "$nice" taskset -c 0 node bench/node/ws-broadcast.js --port $port --payload-bytes "$payload" \
                     --tick-rate 30 >"$log" 2>&1 &
                 server_pid=$!
-                wait_for_port $port
+                wait_for_port $port "$server_pid"
                 swarm node-ws $port "$n" "$run" --server raw
                 ;;
             floor)
                 port=18101
+                port_free $port
                 nice -n "$nice" taskset -c 0 "$bin/bench-floor" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
                     --tick-rate 30 >"$log" 2>&1 &
                 server_pid=$!
-                wait_for_port $port
+                wait_for_port $port "$server_pid"
                 swarm floor $port "$n" "$run" --server raw
                 ;;
             tungstenite)
                 port=18102
+                port_free $port
                 nice -n "$nice" taskset -c 0 "$bin/bench-tungstenite" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
                     --tick-rate 30 >"$log" 2>&1 &
                 server_pid=$!
-                wait_for_port $port
+                wait_for_port $port "$server_pid"
                 swarm tungstenite $port "$n" "$run" --server raw
                 ;;
             *)

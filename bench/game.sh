@@ -81,13 +81,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Waits until the server just started (pid $2) listens on port $1; fails if it died first
+# (the port was taken, a bad flag: see its log).
 wait_for_port() {
     for _ in $(seq 1 100); do
+        kill -0 "$2" 2>/dev/null || { echo "game.sh: the server on port $1 exited at start (see $out/*.log)" >&2; return 1; }
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.1
     done
     echo "game.sh: nothing listens on port $1 after 10 s (see $out/*.log)" >&2
     return 1
+}
+
+# A server of an earlier run still on our port would be measured instead of ours.
+port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "game.sh: port $1 is already in use; stop what listens there first" >&2
+        exit 2
+    fi
 }
 
 for n in "${counts[@]}"; do
@@ -103,10 +114,11 @@ for n in "${counts[@]}"; do
             full) server_flags=(); ack_flags=(--no-ack) ;;
             acked-all) server_flags=(--view-radius 0); ack_flags=() ;;
             colyseus)
+                port_free "$colyseus_port"
                 nice -n "$nice" taskset -c 0 node bench/colyseus/server.js --port "$colyseus_port" \
                     >"$out/server-$tag.log" 2>&1 &
                 server_pid=$!
-                wait_for_port "$colyseus_port"
+                wait_for_port "$colyseus_port" "$server_pid"
                 ready="$out/ready-$tag"
                 rm -f "$ready"
                 timeout "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-watch" --pid "$server_pid" \
@@ -123,10 +135,11 @@ for n in "${counts[@]}"; do
             *) echo "game.sh: unknown mode '$mode' in MODES (acked, full, acked-all, colyseus)" >&2; exit 2 ;;
             esac
             if [[ $mode != colyseus ]]; then
+                port_free "$port"
                 nice -n "$nice" taskset -c 0 "$bin/tickwire-server" --bind "127.0.0.1:$port" --seed "$run" \
                     --max-connections $((n + 100)) "${server_flags[@]}" >"$out/server-$tag.log" 2>&1 &
                 server_pid=$!
-                wait_for_port "$port"
+                wait_for_port "$port" "$server_pid"
                 timeout "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-watch" --pid "$server_pid" \
                     --metrics "http://127.0.0.1:$port/metrics" --players "$n" --wait-players \
                     --wait-timeout "$((ramp_s + 20))s" --warmup "$warmup" --duration "$duration" \

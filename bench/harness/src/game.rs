@@ -83,10 +83,11 @@ impl LoadSummary {
         };
         let required = |path: &str| number(path).ok_or_else(|| format!("no number at `{path}`"));
         let bots = report.get("bots").ok_or("no `bots` object")?;
+        // `+ 0.0`: an empty sum of floats is -0.0, which would print as "-0".
         let tally = |key: &str| -> f64 {
             bots.get(key)
                 .and_then(Value::as_object)
-                .map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum())
+                .map_or(0.0, |m| m.values().filter_map(Value::as_f64).sum::<f64>() + 0.0)
         };
         Ok(LoadSummary {
             joined: required("bots.joined")?,
@@ -109,6 +110,15 @@ pub struct GameRow {
     pub server: ServerWindow,
     /// The players' side.
     pub load: LoadSummary,
+}
+
+impl GameRow {
+    /// Server CPU per snapshot (or patch) the players received, microseconds: unlike CPU per
+    /// player-tick it stays comparable when a saturated server skips frames.
+    pub fn us_per_delivered_frame(&self) -> Option<f64> {
+        let frames_per_s = self.load.fps_mean? * self.load.joined;
+        (frames_per_s > 0.0).then(|| self.server.usage.cpu_percent / 100.0 * 1e6 / frames_per_s)
+    }
 }
 
 #[cfg(test)]

@@ -123,11 +123,12 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
     counts.dedup();
     let modes = labels(rows.iter().map(|r| r.server.label.as_str()), baseline);
     out.push_str(
-        "| players | run as | runs | joined | dropped (per run) | fps mean (p1) | tick mean / p99 ms | late ticks (per run) \
-         | server CPU | server us per player-tick | B per player per s in | server sent B per player per s \
-         | load CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| players | run as | runs | joined | dropped (per run) | fps mean (p1) | tick mean / p99 ms \
+         | late ticks (per run) | server CPU | server us per player-tick | server us per frame \
+         | B per player per s in | B per frame | load CPU |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    let mut medians: BTreeMap<(u32, String), (Option<f64>, Option<f64>)> = BTreeMap::new();
+    let mut medians: BTreeMap<(u32, String), [Option<f64>; 4]> = BTreeMap::new();
     for &n in &counts {
         for mode in &modes {
             let runs: Vec<&GameRow> =
@@ -138,7 +139,9 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
             let m = |f: &dyn Fn(&GameRow) -> Option<f64>| median(runs.iter().map(|r| f(r)));
             let bytes = m(&|r| Some(r.load.bytes_in_per_s));
             let cpu = m(&|r| Some(r.server.us_per_player_tick));
-            medians.insert((n, mode.clone()), (bytes, cpu));
+            let bytes_per_frame = m(&|r| Some(r.load.bytes_in_per_s / r.load.fps_mean?));
+            let cpu_per_frame = m(&|r| r.us_per_delivered_frame());
+            medians.insert((n, mode.clone()), [bytes, cpu, bytes_per_frame, cpu_per_frame]);
             let tick_ms = match m(&|r| r.server.ticks.map(|t| t.mean_ms)) {
                 Some(mean) => format!(
                     "{mean:.2} / <= {}",
@@ -153,7 +156,7 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {n} | {mode} | {} | {} | {} | {} ({}) | {tick_ms} | {late} | {}% | {} | {} | {} | {}% |",
+                "| {n} | {mode} | {} | {} | {} | {} ({}) | {tick_ms} | {late} | {}% | {} | {} | {} | {} | {}% |",
                 runs.len(),
                 show(m(&|r| Some(r.load.joined)), 0),
                 runs_of(runs.iter().map(|r| r.load.dropped as u64)),
@@ -161,8 +164,9 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
                 show(m(&|r| r.load.fps_p1), 2),
                 show(m(&|r| Some(r.server.usage.cpu_percent)), 0),
                 show(cpu, 2),
+                show(cpu_per_frame, 2),
                 show(bytes, 0),
-                show(m(&|r| r.server.ticks.map(|t| t.sent_bytes_per_player_s)), 0),
+                show(bytes_per_frame, 1),
                 show(m(&|r| r.load.load_cpu_percent), 0),
             );
         }
@@ -174,21 +178,25 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
         }
         let _ = write!(
             out,
-            "\nAgainst {baseline} (ratios of the medians above):\n\n| players | run as \
-             | bytes per player / {baseline}'s | CPU per player-tick / {baseline}'s |\n|---|---|---|---|\n"
+            "\nAgainst {baseline} (ratios of the medians above; per frame is what a saturated \
+             server that skips frames still compares by):\n\n| players | run as \
+             | bytes per player per s | server CPU per player-tick | bytes per frame \
+             | server CPU per frame |\n|---|---|---|---|---|---|\n"
         );
         for &n in &counts {
-            let Some(&(base_bytes, base_cpu)) = medians.get(&(n, baseline.to_string())) else {
+            let Some(base) = medians.get(&(n, baseline.to_string())) else {
                 continue;
             };
             for other in &others {
-                if let Some(&(bytes, cpu)) = medians.get(&(n, (*other).clone())) {
-                    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+                if let Some(values) = medians.get(&(n, (*other).clone())) {
+                    let ratio = |i: usize| show(values[i].zip(base[i]).map(|(a, b)| a / b), 2);
                     let _ = writeln!(
                         out,
-                        "| {n} | {other} | {} | {} |",
-                        show(ratio(bytes, base_bytes), 2),
-                        show(ratio(cpu, base_cpu), 2)
+                        "| {n} | {other} / {baseline} | {} | {} | {} | {} |",
+                        ratio(0),
+                        ratio(1),
+                        ratio(2),
+                        ratio(3)
                     );
                 }
             }
@@ -304,8 +312,18 @@ mod tests {
             row("tickwire-acked", 2, 1440.0, 11.0),
         ];
         let table = game(&rows, &["tickwire-full", "colyseus"]);
-        assert!(table.contains("| 500 | tickwire-full | 2 | 500 | 0, 0 | 29.90 (29.50) | 0.10 / <= 0.4 | 0, 0 | 30% | 21.00 | 7100 |"), "{table}");
-        assert!(table.contains("| 500 | tickwire-acked | 0.20 | 0.50 |"), "{table}");
+        // CPU per frame: 30% of a second over 500 players x 29.9 fps = 20.07 us.
+        assert!(
+            table.contains(
+                "| 500 | tickwire-full | 2 | 500 | 0, 0 | 29.90 (29.50) | 0.10 / <= 0.4 | 0, 0 \
+                 | 30% | 21.00 | 20.07 | 7100 | 237.5 | 40% |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| 500 | tickwire-acked / tickwire-full | 0.20 | 0.50 | 0.20 | 1.00 |"),
+            "{table}"
+        );
         assert!(!table.contains("Against colyseus"), "no Colyseus rows, no table: {table}");
     }
 }

@@ -8,5 +8,10 @@
 #   SECONDS_TO_RUN=300 bash bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The whole output goes to target/soak.log; a failure prints its panic, not only the verdict.
+mkdir -p target
+status=0
 TICKWIRE_SOAK_SECONDS="${SECONDS_TO_RUN:-1800}" \
-  cargo test --release -p tickwire-server --test soak -- --nocapture 2>&1 | grep -E "^soak:|test result"
+  cargo test --release -p tickwire-server --test soak -- --nocapture >target/soak.log 2>&1 || status=$?
+grep -E "^soak:|test result|panicked|^thread" -A2 target/soak.log || true
+exit "$status"

@@ -22,7 +22,8 @@ use tickwire_shared::{Role, is_valid_room_name};
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tickwire-bots", version, about, long_about)]
 pub struct Args {
-    /// The server's game WebSocket.
+    /// The server's game WebSocket: `ws://` or `wss://` (certificate checked against
+    /// Mozilla's roots).
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws", value_parser = parse_url)]
     pub url: Arc<Endpoint>,
 

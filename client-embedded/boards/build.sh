@@ -39,20 +39,22 @@ sizes() {
     END { print flash + 0, ram + 0 }'
 }
 
+# One target directory for every board: their host-side crates (proc macros, build scripts:
+# embassy's, defmt's, serde's) are the same and are built once, not once per board.
+export CARGO_TARGET_DIR="$PWD/target"
+
 report=()
 for board in "${boards[@]}"; do
   echo "=== $board" >&2
   (
     cd "$board"
-    # Each board builds into its own target/ whatever CARGO_TARGET_DIR says outside.
-    export CARGO_TARGET_DIR=target
     cargo fmt --check
     cargo build --release --locked
     cargo clippy --release --locked -- -D warnings
   )
   target=$(sed -n 's/^target *= *"\(.*\)"/\1/p' "$board/.cargo/config.toml" | head -1)
   name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$board/Cargo.toml" | head -1)
-  read -r flash ram < <(sizes "$board/target/$target/release/$name")
+  read -r flash ram < <(sizes "$CARGO_TARGET_DIR/$target/release/$name")
   report+=("$(printf '| %-15s | %-27s | %10d | %9d |' "$board" "$target" "$flash" "$ram")")
 done
 

@@ -64,6 +64,9 @@ pub enum FrameError {
     /// A server frame with the mask bit set.
     #[error("masked frame from the server")]
     Masked,
+    /// A 64-bit payload length with its most significant bit set (RFC 6455 section 5.2).
+    #[error("64-bit frame length with its most significant bit set")]
+    InvalidLength,
     /// A continuation frame with no message open.
     #[error("continuation frame without a message")]
     UnexpectedContinuation,

@@ -118,7 +118,8 @@ impl<'a> ServerUrl<'a> {
         self.port
     }
 
-    /// The request path (and query), `/ws` when the URL has none.
+    /// The request path (and query), `/ws` when the URL has none; a query alone (`?token=...`)
+    /// is sent on `/ws`.
     pub const fn path(&self) -> &'a str {
         self.path
     }

@@ -144,6 +144,48 @@ async fn a_server_that_writes_one_byte_at_a_time_still_works() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_carries_its_join_token_in_the_url_built_into_its_firmware() {
+    let addr = start_server_with(|c| c.join_secret = Some("s3cret".parse().unwrap())).await;
+    // What a backend mints once for a device: long-lived, pinned to the controller role.
+    let claims = tickwire_server::auth::JoinClaims {
+        sub: "pico-7".into(),
+        exp: tickwire_server::auth::unix_now() + 365 * 24 * 3600,
+        nbf: None,
+        room: Some("table-1".into()),
+        role: Some("controller".into()),
+    };
+    let secret = tickwire_server::auth::MintKey::Secret("s3cret".into());
+    let token = tickwire_server::auth::mint(&claims, &secret).unwrap();
+    // As TICKWIRE_SERVER=ws://host:port?token=... gives it: a query alone, on the default path.
+    let url = format!("ws://{addr}?token={token}");
+    let parsed = tickwire_client_embedded::ServerUrl::parse(&url).unwrap();
+    let (probe, task) = spawn_client_at(addr, parsed.path(), "table-1", Config::DEFAULT);
+    probe.wait_for("Welcome", |e| e.iter().any(|e| matches!(e, Event::Joined(_)))).await;
+    assert!(probe.joins()[0].entity.is_some(), "the controller got its ship");
+    task.abort();
+
+    // Without the token the upgrade is refused with 401, and the firmware says so.
+    let (probe, task) = spawn_client(addr, "table-1", Config::DEFAULT);
+    probe
+        .wait_for("a 401", |e| {
+            e.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Disconnected {
+                        reason: Disconnect::Handshake(
+                            tickwire_client_embedded::HandshakeError::Status(401)
+                        ),
+                        ..
+                    }
+                )
+            })
+        })
+        .await;
+    assert!(probe.joins().is_empty());
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_is_down_is_retried_with_backoff() {
     // A port with nothing listening: every attempt fails, delays grow.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -50,8 +50,10 @@ use tickwire_shared::EntityId;
 
 /// The board crate, from this crate's folder.
 const BOARD: &str = "boards/qemu-mps2-an386";
-/// Its image, from the board's folder (it builds into its own `target/`).
-const IMAGE: &str = "target/thumbv7em-none-eabihf/release/tickwire-qemu-mps2-an386";
+/// The target directory all boards share (`boards/build.sh`, which CI runs first), from this
+/// crate's folder, and the image in it.
+const BOARDS_TARGET: &str = "boards/target";
+const IMAGE: &str = "thumbv7em-none-eabihf/release/tickwire-qemu-mps2-an386";
 /// Where the firmware's default `TICKWIRE_SERVER` (`ws://10.0.2.2:8080/ws`) lands.
 const PROXY_ADDR: &str = "127.0.0.1:8080";
 /// The emulation and every check, once the image is built.
@@ -105,12 +107,13 @@ fn main() {
 /// `target/`, its default settings), which is a no-op when that already ran.
 fn build_firmware() -> PathBuf {
     let board = Path::new(env!("CARGO_MANIFEST_DIR")).join(BOARD);
+    let target_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(BOARDS_TARGET);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
     let status = Command::new(cargo)
         .args(["build", "--release", "--locked"])
         .current_dir(&board)
-        .env("CARGO_TARGET_DIR", "target")
+        .env("CARGO_TARGET_DIR", &target_dir)
         // The settings in .cargo/config.toml, whatever this shell says.
         .env("TICKWIRE_SERVER", "ws://10.0.2.2:8080/ws")
         .env("TICKWIRE_NAME", "qemu-mps2")
@@ -124,7 +127,7 @@ fn build_firmware() -> PathBuf {
         ));
     }
     println!("firmware built or up to date in {:?}", started.elapsed());
-    board.join(IMAGE)
+    target_dir.join(IMAGE)
 }
 
 fn check_qemu() {

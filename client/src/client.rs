@@ -18,6 +18,7 @@ use tickwire_shared::{InputSeq, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, Welcome};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Sleep;
+use tokio_rustls::rustls;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
@@ -34,9 +35,8 @@ pub enum UrlError {
     /// Not a URL.
     #[error("`{0}` is not a URL")]
     Invalid(String),
-    /// Only `ws://` is spoken; for TLS put the server behind a proxy and connect to the proxy
-    /// over `ws://` on a trusted network (`wss://` is not supported yet).
-    #[error("`{0}`: only ws:// URLs are supported (wss:// is not yet)")]
+    /// Neither `ws://` nor `wss://`.
+    #[error("`{0}`: only ws:// and wss:// URLs are supported")]
     Scheme(String),
     /// The URL names no host.
     #[error("`{0}` has no host")]
@@ -55,30 +55,92 @@ pub enum ConnectError {
     GaveUp(Disconnect),
 }
 
-/// Where to connect: a parsed `ws://host[:port]/path` URL.
+/// Where to connect: a parsed `ws://` or `wss://` URL, and for `wss://` the TLS settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     uri: Uri,
     host: String,
     port: u16,
+    tls: Option<Tls>,
+}
+
+/// The rustls client configuration of a `wss://` endpoint. Compared by identity: two
+/// endpoints are equal when they share the same configuration.
+#[derive(Clone)]
+struct Tls(Arc<rustls::ClientConfig>);
+
+impl PartialEq for Tls {
+    fn eq(&self, other: &Tls) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Tls {}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls(..)")
+    }
+}
+
+/// The default `wss://` configuration: Mozilla's root certificates (webpki-roots, compiled in,
+/// so it behaves the same on every machine and in containers without a CA bundle), TLS 1.2
+/// and 1.3 with ring. Built once per process and shared by every client.
+fn default_tls() -> Arc<rustls::ClientConfig> {
+    static DEFAULT: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            Arc::new(tls_config(roots))
+        })
+        .clone()
+}
+
+/// A client configuration trusting `roots`, with the ring provider (the one the server uses,
+/// so the workspace builds one crypto library).
+pub fn tls_config(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 impl Endpoint {
-    /// Parses a `ws://` URL (port 80 when none is given).
+    /// Parses a `ws://` URL (port 80 when none is given) or a `wss://` URL (port 443), the
+    /// latter checked against Mozilla's root certificates.
     pub fn parse(url: &str) -> Result<Endpoint, UrlError> {
         let uri: Uri = url.parse().map_err(|_| UrlError::Invalid(url.to_string()))?;
-        if uri.scheme_str() != Some("ws") {
-            return Err(UrlError::Scheme(url.to_string()));
-        }
+        let (tls, default_port) = match uri.scheme_str() {
+            Some("ws") => (None, 80),
+            Some("wss") => (Some(Tls(default_tls())), 443),
+            _ => return Err(UrlError::Scheme(url.to_string())),
+        };
         let host = uri.host().ok_or_else(|| UrlError::NoHost(url.to_string()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        Ok(Endpoint { uri, host, port })
+        let port = uri.port_u16().unwrap_or(default_port);
+        Ok(Endpoint { uri, host, port, tls })
+    }
+
+    /// For a `wss://` endpoint, trusts what `config` trusts instead of Mozilla's roots (a
+    /// private CA, a self-signed development certificate: see [`tls_config`]). No effect on
+    /// `ws://`.
+    #[must_use]
+    pub fn with_tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Endpoint {
+        if self.tls.is_some() {
+            self.tls = Some(Tls(config));
+        }
+        self
     }
 
     /// The URL.
     pub fn uri(&self) -> &Uri {
         &self.uri
+    }
+
+    /// Whether connections are encrypted (`wss://`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 }
 
@@ -126,7 +188,64 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-type Ws = WebSocketStream<Counted<TcpStream>>;
+/// The socket under the WebSocket: TCP, or TLS over TCP. Bytes are counted on TCP, so the
+/// statistics are what crossed the network, TLS records included.
+#[derive(Debug)]
+enum Transport {
+    Plain(Counted<TcpStream>),
+    Tls(Box<tokio_rustls::client::TlsStream<Counted<TcpStream>>>),
+}
+
+impl Transport {
+    fn counted(&self) -> &Counted<TcpStream> {
+        match self {
+            Transport::Plain(tcp) => tcp,
+            Transport::Tls(tls) => tls.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Transport::Tls(tls) => Pin::new(tls).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Transport::Tls(tls) => Pin::new(tls).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Transport::Tls(tls) => Pin::new(tls).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Transport::Tls(tls) => Pin::new(tls).poll_shutdown(cx),
+        }
+    }
+}
+
+type Ws = WebSocketStream<Transport>;
 type Connecting = Pin<Box<dyn Future<Output = Result<Ws, Disconnect>> + Send>>;
 
 enum Conn {
@@ -273,8 +392,8 @@ impl Client {
     pub fn wire_bytes(&self) -> (u64, u64) {
         let (mut read, mut written) = self.wire_closed;
         if let Conn::Open(ws) | Conn::Closing { ws, .. } = &self.conn {
-            read += ws.get_ref().read;
-            written += ws.get_ref().written;
+            read += ws.get_ref().counted().read;
+            written += ws.get_ref().counted().written;
         }
         (read, written)
     }
@@ -436,8 +555,8 @@ impl Client {
 
     fn count_closed(&mut self, conn: &Conn) {
         if let Conn::Open(ws) | Conn::Closing { ws, .. } = conn {
-            self.wire_closed.0 += ws.get_ref().read;
-            self.wire_closed.1 += ws.get_ref().written;
+            self.wire_closed.0 += ws.get_ref().counted().read;
+            self.wire_closed.1 += ws.get_ref().counted().written;
         }
     }
 
@@ -570,7 +689,24 @@ async fn open(
         .max_message_size(Some(MAX_SERVER_MESSAGE_SIZE))
         .max_frame_size(Some(MAX_SERVER_MESSAGE_SIZE));
     let counted = Counted { inner: stream, read: 0, written: 0 };
-    match tokio_tungstenite::client_async_with_config(request, counted, Some(config)).await {
+    let transport = match &endpoint.tls {
+        None => Transport::Plain(counted),
+        Some(Tls(tls)) => {
+            let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
+                .map_err(|e| Disconnect::Lost(LinkError::Tls(e.to_string())))?;
+            let connector = tokio_rustls::TlsConnector::from(tls.clone());
+            match connector.connect(name, counted).await {
+                Ok(tls) => Transport::Tls(Box::new(tls)),
+                // Certificate and protocol failures arrive as InvalidData carrying rustls's
+                // error; anything else is the network.
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    return Err(Disconnect::Lost(LinkError::Tls(e.to_string())));
+                }
+                Err(e) => return Err(Disconnect::Lost(LinkError::Io(e.kind()))),
+            }
+        }
+    };
+    match tokio_tungstenite::client_async_with_config(request, transport, Some(config)).await {
         Ok((ws, response)) => {
             let selected = response.headers().get("sec-websocket-protocol");
             if selected.is_none_or(|p| p != SUBPROTOCOL) {
@@ -610,7 +746,13 @@ mod tests {
         assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 8080));
         assert_eq!(Endpoint::parse("ws://example.com/ws").unwrap().port, 80);
         assert_eq!(Endpoint::parse("ws://[::1]:9/ws").unwrap().host, "::1");
-        assert!(matches!(Endpoint::parse("wss://example.com/ws"), Err(UrlError::Scheme(_))));
+        let secure = Endpoint::parse("wss://example.com/ws").unwrap();
+        assert_eq!((secure.port, secure.is_tls()), (443, true));
+        assert_eq!(Endpoint::parse("wss://example.com:8443/ws").unwrap().port, 8443);
+        assert!(!e.is_tls());
+        let roots = Arc::new(tls_config(rustls::RootCertStore::empty()));
+        assert_ne!(secure.clone().with_tls_config(roots.clone()), secure);
+        assert_eq!(e.clone().with_tls_config(roots), e, "no effect on ws://");
         assert!(matches!(Endpoint::parse("http://example.com/"), Err(UrlError::Scheme(_))));
         assert!(matches!(Endpoint::parse("not a url"), Err(UrlError::Invalid(_))));
     }

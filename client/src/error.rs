@@ -103,6 +103,12 @@ pub enum LinkError {
     /// a tickwire server of this protocol version, or a proxy in between.
     #[error("the server did not select the tickwire.v1 subprotocol")]
     Subprotocol,
+    /// The TLS handshake of a `wss://` connection failed: the server's certificate is not
+    /// trusted by the roots in use, names another host, or has expired. Not retried: another
+    /// attempt meets the same certificate (give the [`Endpoint`](crate::Endpoint) the roots
+    /// that sign it with `Endpoint::with_tls_config`).
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
 }
 
 /// Why a connection ended or could not be opened. Arrives in
@@ -178,7 +184,7 @@ impl Disconnect {
                 | close_code::TOO_BIG => Retry::Never,
                 _ => Retry::Resume,
             },
-            Disconnect::Lost(LinkError::Subprotocol) => Retry::Never,
+            Disconnect::Lost(LinkError::Subprotocol | LinkError::Tls(_)) => Retry::Never,
             Disconnect::Lost(_)
             | Disconnect::ConnectTimeout
             | Disconnect::JoinTimeout
@@ -220,6 +226,7 @@ impl Disconnect {
             Disconnect::Lost(LinkError::Eof) => "lost-eof".into(),
             Disconnect::Lost(LinkError::WebSocket(_)) => "websocket-error".into(),
             Disconnect::Lost(LinkError::Subprotocol) => "subprotocol".into(),
+            Disconnect::Lost(LinkError::Tls(_)) => "tls".into(),
             Disconnect::ConnectTimeout => "timeout-connect".into(),
             Disconnect::JoinTimeout => "timeout-join".into(),
             Disconnect::Silence => "timeout-silence".into(),

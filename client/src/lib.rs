@@ -50,6 +50,24 @@
 //! `cargo run -p tickwire-client --example spectate -- ws://127.0.0.1:8080/ws` prints a live
 //! summary of a room.
 //!
+//! ## TLS
+//! `wss://` URLs are spoken with rustls (ring, TLS 1.2 and 1.3), checking the server's
+//! certificate against Mozilla's roots compiled into the binary. For a private CA or a
+//! self-signed development certificate, trust it explicitly:
+//! ```no_run
+//! # fn run(ca_der: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tickwire_client::{Client, Config, Endpoint, Identity, rustls, tls_config};
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(rustls::pki_types::CertificateDer::from(ca_der))?;
+//! let endpoint = Endpoint::parse("wss://game.example:8443/ws")?
+//!     .with_tls_config(Arc::new(tls_config(roots)));
+//! let client = Client::with_endpoint(Arc::new(endpoint), Identity::player("ada")?, Config::default(), 7);
+//! # Ok(()) }
+//! ```
+//! A certificate that is not trusted ends the session with
+//! [`LinkError::Tls`](crate::LinkError::Tls), which is not retried.
+//!
 //! ## Two layers
 //! [`Session`] is the protocol, sans-IO in the style of quinn-proto: no socket, no clock;
 //! time is an argument (`handle_*` feed it, `poll_*` ask it), so it is deterministic and
@@ -70,7 +88,7 @@ pub mod config;
 pub mod error;
 pub mod session;
 
-pub use client::{Client, ConnectError, Endpoint, UrlError};
+pub use client::{Client, ConnectError, Endpoint, UrlError, tls_config};
 pub use config::{Config, Reconnect};
 pub use error::{
     Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,
@@ -78,6 +96,8 @@ pub use error::{
 pub use session::{
     CloseAction, Controls, End, Event, Identity, Session, SnapshotInfo, State, Stats,
 };
+/// The rustls version this crate speaks, for [`tls_config`] and [`Endpoint::with_tls_config`].
+pub use tokio_rustls::rustls;
 
 /// The protocol crate, re-exported so applications use the same version.
 pub use tickwire_shared as protocol;

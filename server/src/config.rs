@@ -116,13 +116,20 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_ROOM_CHAT_RATE", default_value_t = 20)]
     pub room_chat_rate: u32,
 
-    /// Proxies and load balancers whose `Forwarded` / `X-Forwarded-For` headers are believed
-    /// (comma separated CIDR ranges or addresses, e.g. `10.0.0.0/8,192.0.2.7`). Requests from
-    /// them count against the per-address caps, rate limits and logs of the client they name;
-    /// they are exempt from the per-address TCP cap themselves. Empty: no header is believed
-    /// (anyone could write any address there).
+    /// Proxies and load balancers whose `--proxy-header` is believed (comma separated CIDR
+    /// ranges or addresses, e.g. `10.0.0.0/8,192.0.2.7`). Requests from them count against the
+    /// per-address caps, rate limits and logs of the client they name; they are exempt from the
+    /// per-address TCP cap themselves. Empty: no header is believed (anyone could write any
+    /// address there).
     #[arg(long, env = "TICKWIRE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
+
+    /// The header `--trusted-proxies` write the client's address into: `x-forwarded-for`
+    /// (nginx, HAProxy `option forwardfor`, Envoy, cloud load balancers) or `forwarded`
+    /// (RFC 7239). Only that one is read: a proxy passes the other through as the client wrote
+    /// it, so believing it would let any client claim any address.
+    #[arg(long, env = "TICKWIRE_PROXY_HEADER", value_enum, default_value_t)]
+    pub proxy_header: crate::proxy::ProxyHeader,
 
     /// Turns on signed join tokens: HS256 with this secret. Every upgrade of `/ws` must then
     /// carry a token a game backend minted (`?token=` or `Authorization: Bearer`), else 401.
@@ -331,6 +338,8 @@ mod tests {
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));
         assert!(c.join_secret.is_none() && c.join_public_key.is_none());
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.proxy_header, crate::proxy::ProxyHeader::XForwardedFor);
         let secret: Secret = "hunter2".parse().unwrap();
         assert!(!format!("{secret:?}").contains("hunter2"), "secrets stay out of Debug");
         assert!(!c.echo);

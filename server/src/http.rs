@@ -172,16 +172,20 @@ pub fn refuse_large_head<B>(req: &Request<B>, ctx: &ServerContext) -> Option<Res
     })
 }
 
-/// The join token of an upgrade (`?token=` or `Authorization: Bearer`), checked.
-fn authorize<B>(req: &Request<B>, verifier: &JoinVerifier) -> Result<JoinGrant, AuthError> {
+/// The join token of an upgrade, checked: a non-empty `?token=` (percent-decoded), else
+/// `Authorization: Bearer` (the scheme in any case, RFC 7235 section 2.1). Public for the
+/// `join_token` fuzz target.
+pub fn authorize<B>(req: &Request<B>, verifier: &JoinVerifier) -> Result<JoinGrant, AuthError> {
     let from_query = req.uri().query().and_then(|q| query_param(q, "token"));
-    let from_header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| t.trim().to_owned());
-    let token = from_query.or(from_header).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
+    let from_header = || {
+        let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    };
+    let token = from_query
+        .filter(|t| !t.is_empty())
+        .or_else(|| from_header().filter(|t| !t.is_empty()))
+        .ok_or(AuthError::Missing)?;
     verifier.verify(&token)
 }
 
@@ -429,6 +433,43 @@ mod tests {
         assert_eq!(query_param("tokens=1", "token"), None);
         assert_eq!(query_param("token=%zz%4", "token"), Some("%zz%4".into()));
         assert_eq!(query_param("token", "token"), Some(String::new()));
+    }
+
+    /// Found by the `join_token` fuzz target: an empty `?token=` hid the token in the
+    /// `Authorization` header (401, "a join token is required"), and the `Bearer` scheme,
+    /// case-insensitive by RFC 7235, was matched in two spellings only.
+    #[test]
+    fn the_token_is_a_non_empty_query_else_bearer_in_any_case() {
+        use crate::auth::{JoinClaims, MintKey, mint, unix_now};
+        let verifier = JoinVerifier::from_secret("s").unwrap();
+        let claims = JoinClaims {
+            sub: "ada".into(),
+            exp: unix_now() + 600,
+            nbf: None,
+            room: None,
+            role: None,
+        };
+        let token = mint(&claims, &MintKey::Secret("s".into())).unwrap();
+        let request = |uri: &str, authorization: Option<String>| {
+            let mut request = Request::get(uri);
+            if let Some(value) = authorization {
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            request.body(()).unwrap()
+        };
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let r = request("/ws?token=&room=x", Some(format!("{scheme}  {token}")));
+            assert_eq!(
+                authorize(&r, &verifier).map(|g| g.name.as_str().to_owned()),
+                Ok("ada".into())
+            );
+        }
+        assert_eq!(authorize(&request("/ws?token=", None), &verifier), Err(AuthError::Missing));
+        let basic = Some("Basic YWRhOnNlY3JldA==".to_owned());
+        assert_eq!(authorize(&request("/ws", basic), &verifier), Err(AuthError::Missing));
+        // A token in the query wins over the header.
+        let r = request(&format!("/ws?token={token}"), Some("Bearer forged".into()));
+        assert!(authorize(&r, &verifier).is_ok());
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
 //! - [`frame`]: server frames built once and shared by every client that gets the same bytes.
 //! - [`interest`]: the spatial grid that decides what each player sees.
-//! - [`proxy`]: the client's address behind trusted proxies (`Forwarded`, `X-Forwarded-For`).
+//! - [`proxy`]: the client's address behind trusted proxies (`X-Forwarded-For` or `Forwarded`).
 //! - [`ratelimit`]: token buckets.
 //! - [`tls`]: certificates for `https://` and `wss://`, reloadable.
 //! - [`game`]: the `Game` trait and the arena game.

@@ -2,9 +2,16 @@
 //!
 //! Every client behind a proxy shares the proxy's address, so per-address caps would lock them
 //! all out together and logs would name the proxy. Only requests whose TCP peer is one of
-//! `--trusted-proxies` have their `Forwarded` (RFC 7239) or `X-Forwarded-For` header believed;
-//! anyone else could write any address there. The client is the rightmost address in the chain
-//! that is not itself a trusted proxy (the leftmost entries are whatever the client claimed).
+//! `--trusted-proxies` have their forwarding header believed; anyone else could write any
+//! address there. The client is the rightmost address in the chain that is not itself a
+//! trusted proxy (the leftmost entries are whatever the client claimed).
+//!
+//! Only the one header the proxies write (`--proxy-header`: `X-Forwarded-For` by default, or
+//! RFC 7239 `Forwarded`) is read. A proxy passes the other one through as the client wrote it,
+//! so believing it would let any client name any address (nginx's
+//! `$proxy_add_x_forwarded_for` leaves a client's `Forwarded: for=6.6.6.6` untouched; found by
+//! the `forwarded` fuzz target). Values are split into hops as bytes, so bytes a client wrote
+//! that are not text cost only the hops they are in, never the proxy's hop appended after them.
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
@@ -27,17 +34,43 @@ impl FromStr for TrustedProxy {
     }
 }
 
-/// The address a request is from, after believing what trusted proxies say.
-pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+/// The header trusted proxies write the client's address into (`--proxy-header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, ...` (nginx, HAProxy `option forwardfor`, Envoy,
+    /// Traefik, cloud load balancers).
+    #[default]
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, ...` (HAProxy `option forwarded`, nginx
+    /// with a `Forwarded` map).
+    #[value(name = "forwarded")]
+    Forwarded,
+}
+
+impl ProxyHeader {
+    /// The header's name, lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyHeader::XForwardedFor => "x-forwarded-for",
+            ProxyHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
+/// The address a request is from, after believing what trusted proxies wrote in `header`.
+pub fn client_ip(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trusted: &[TrustedProxy],
+    header: ProxyHeader,
+) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.0.contains(ip));
     let peer_ip = canonical(peer.ip());
     if !is_trusted(&peer_ip) {
         return peer_ip;
     }
-    let chain = match forwarded_for(headers) {
-        Some(chain) => chain,
-        None => x_forwarded_for(headers),
-    };
+    let chain = hops(headers, header);
     // From the proxy nearest to us outwards: the first address that is not a trusted proxy is
     // the client. Anything unparsable ends the walk (a proxy that cannot be read is not
     // followed past).
@@ -65,37 +98,27 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The `for=` addresses of every `Forwarded` element, in order; `None` entries for values that
-/// are not addresses (`unknown`, obfuscated identifiers). `None` when there is no such header.
-fn forwarded_for(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+/// The hops of every `header` line, in order: `None` for one that is not an address
+/// (`unknown`, an obfuscated identifier, bytes that are not text). A `Forwarded` element
+/// without `for=` names no hop.
+fn hops(headers: &HeaderMap, header: ProxyHeader) -> Vec<Option<IpAddr>> {
     let mut chain = Vec::new();
-    let mut present = false;
-    for value in headers.get_all("forwarded") {
-        present = true;
-        let Ok(value) = value.to_str() else { return Some(vec![None]) };
-        for element in value.split(',') {
-            let node = element.split(';').find_map(|pair| {
-                let (key, value) = pair.split_once('=')?;
-                key.trim().eq_ignore_ascii_case("for").then(|| value.trim())
-            });
+    for value in headers.get_all(header.name()) {
+        for element in value.as_bytes().split(|&b| b == b',') {
+            let node = match header {
+                ProxyHeader::XForwardedFor => Some(element),
+                ProxyHeader::Forwarded => element.split(|&b| b == b';').find_map(|pair| {
+                    let at = pair.iter().position(|&b| b == b'=')?;
+                    let (key, value) = (pair[..at].trim_ascii(), &pair[at + 1..]);
+                    key.eq_ignore_ascii_case(b"for").then_some(value)
+                }),
+            };
             if let Some(node) = node {
-                chain.push(parse_node(node));
+                chain.push(std::str::from_utf8(node).ok().and_then(parse_node));
             }
         }
     }
-    present.then_some(chain)
-}
-
-/// The addresses of `X-Forwarded-For`, in order.
-fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .flat_map(|value| match value.to_str() {
-            Ok(list) => list.split(',').map(|hop| parse_node(hop.trim())).collect(),
-            Err(_) => vec![None],
-        })
-        .collect()
+    chain
 }
 
 /// `192.0.2.1`, `192.0.2.1:4711`, `"[2001:db8::1]:4711"`, `2001:db8::1` as an address.
@@ -136,14 +159,19 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn xff(peer: SocketAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+        client_ip(peer, headers, trusted, ProxyHeader::XForwardedFor)
+    }
+
+    fn forwarded(peer: SocketAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+        client_ip(peer, headers, trusted, ProxyHeader::Forwarded)
+    }
+
     #[test]
     fn headers_from_an_untrusted_peer_are_ignored() {
         let h = headers(&[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(
-            client_ip(peer("198.51.100.4"), &h, &trusted(&["10.0.0.0/8"])),
-            ip("198.51.100.4")
-        );
-        assert_eq!(client_ip(peer("198.51.100.4"), &h, &[]), ip("198.51.100.4"));
+        assert_eq!(xff(peer("198.51.100.4"), &h, &trusted(&["10.0.0.0/8"])), ip("198.51.100.4"));
+        assert_eq!(xff(peer("198.51.100.4"), &h, &[]), ip("198.51.100.4"));
     }
 
     #[test]
@@ -151,22 +179,22 @@ mod tests {
         let t = trusted(&["10.0.0.0/8", "192.0.2.7"]);
         // The client claimed 1.2.3.4; the outer proxy saw it come from 203.0.113.9.
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.1.2.3")]);
-        assert_eq!(client_ip(peer("192.0.2.7"), &h, &t), ip("203.0.113.9"));
+        assert_eq!(xff(peer("192.0.2.7"), &h, &t), ip("203.0.113.9"));
         // Split over two headers, the same chain.
         let h = headers(&[
             ("x-forwarded-for", "1.2.3.4, 203.0.113.9"),
             ("x-forwarded-for", "10.1.2.3"),
         ]);
-        assert_eq!(client_ip(peer("10.9.9.9"), &h, &t), ip("203.0.113.9"));
+        assert_eq!(xff(peer("10.9.9.9"), &h, &t), ip("203.0.113.9"));
         // Only proxies in the chain: the leftmost.
         let h = headers(&[("x-forwarded-for", "10.0.0.1, 10.0.0.2")]);
-        assert_eq!(client_ip(peer("10.9.9.9"), &h, &t), ip("10.0.0.1"));
+        assert_eq!(xff(peer("10.9.9.9"), &h, &t), ip("10.0.0.1"));
         // No header: the proxy itself.
-        assert_eq!(client_ip(peer("10.9.9.9"), &HeaderMap::new(), &t), ip("10.9.9.9"));
+        assert_eq!(xff(peer("10.9.9.9"), &HeaderMap::new(), &t), ip("10.9.9.9"));
     }
 
     #[test]
-    fn forwarded_wins_and_its_forms_parse() {
+    fn forwarded_forms_parse() {
         let t = trusted(&["127.0.0.1"]);
         let h = headers(&[
             (
@@ -175,22 +203,68 @@ mod tests {
             ),
             ("x-forwarded-for", "9.9.9.9"),
         ]);
-        assert_eq!(client_ip(peer("127.0.0.1"), &h, &t), ip("2001:db8:cafe::17"));
+        assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("2001:db8:cafe::17"));
         let h = headers(&[("forwarded", "For=198.51.100.17:8080")]);
-        assert_eq!(client_ip(peer("127.0.0.1"), &h, &t), ip("198.51.100.17"));
+        assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("198.51.100.17"));
+        // An element without `for=` names no hop.
+        let h = headers(&[("forwarded", "for=198.51.100.17, proto=https;by=10.0.0.1")]);
+        assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("198.51.100.17"));
         // An obfuscated node stops the walk at the proxy that wrote it.
         let h = headers(&[("forwarded", "for=_hidden")]);
-        assert_eq!(client_ip(peer("127.0.0.1"), &h, &t), ip("127.0.0.1"));
+        assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("127.0.0.1"));
         // Garbage in X-Forwarded-For likewise.
         let h = headers(&[("x-forwarded-for", "not-an-address")]);
-        assert_eq!(client_ip(peer("127.0.0.1"), &h, &t), ip("127.0.0.1"));
+        assert_eq!(xff(peer("127.0.0.1"), &h, &t), ip("127.0.0.1"));
+    }
+
+    /// Found by the `forwarded` fuzz target: behind nginx with the documented
+    /// `$proxy_add_x_forwarded_for`, a `Forwarded` header the client wrote itself reached us
+    /// untouched and was believed over the proxy's `X-Forwarded-For`: any client could claim
+    /// any address. Only the header the proxies write is read.
+    #[test]
+    fn the_header_the_proxies_do_not_write_is_not_believed() {
+        let t = trusted(&["127.0.0.1"]);
+        let h =
+            headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.9"), ("forwarded", "for=6.6.6.6")]);
+        assert_eq!(xff(peer("127.0.0.1"), &h, &t), ip("203.0.113.9"));
+        // And the other way round, behind a proxy that writes `Forwarded`.
+        let h = headers(&[
+            ("forwarded", "for=6.6.6.6, for=203.0.113.9"),
+            ("x-forwarded-for", "1.2.3.4"),
+        ]);
+        assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("203.0.113.9"));
+        assert_eq!(ProxyHeader::default(), ProxyHeader::XForwardedFor);
+    }
+
+    /// Bytes that are not text in what the client wrote made the whole header line unreadable
+    /// (a bad `Forwarded` line, every line), the proxy's hop appended to it included, and the
+    /// client was taken for the proxy: its address hidden from logs, its sessions counted
+    /// against the proxy's caps. The `forwarded` fuzz target's deployment model checks it.
+    #[test]
+    fn a_client_s_bytes_do_not_hide_the_proxy_s_hop() {
+        let t = trusted(&["127.0.0.1"]);
+        let line = |bytes: &[u8]| {
+            let mut map = HeaderMap::new();
+            let value = HeaderValue::from_bytes(bytes).unwrap();
+            map.append("x-forwarded-for", value.clone());
+            map.append("forwarded", value);
+            map
+        };
+        let h = line(b"\xff\xfe, 203.0.113.9");
+        assert_eq!(xff(peer("127.0.0.1"), &h, &t), ip("203.0.113.9"));
+        let h = line(b"for=\xff\xfe, for=203.0.113.9");
+        assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("203.0.113.9"));
+        // A line of its own from the client, then the proxy's.
+        let mut h = line(b"for=\"\xff\"");
+        h.append("forwarded", HeaderValue::from_static("for=203.0.113.9"));
+        assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("203.0.113.9"));
     }
 
     #[test]
     fn mapped_ipv4_is_plain_ipv4_and_entries_parse() {
         let t = trusted(&["10.0.0.0/8"]);
         let h = headers(&[("x-forwarded-for", "::ffff:203.0.113.9")]);
-        assert_eq!(client_ip(peer("::ffff:10.0.0.1"), &h, &t), ip("203.0.113.9"));
+        assert_eq!(xff(peer("::ffff:10.0.0.1"), &h, &t), ip("203.0.113.9"));
         assert!("10.0.0.0/8".parse::<TrustedProxy>().is_ok());
         assert!("2001:db8::/32".parse::<TrustedProxy>().is_ok());
         assert!("192.0.2.7".parse::<TrustedProxy>().is_ok());

@@ -169,11 +169,12 @@ where
 {
     let ctx_req = ctx.clone();
     let service = hyper::service::service_fn(move |mut req| {
-        let trusted = &ctx_req.config.trusted_proxies;
-        let client = match client_ip(peer, req.headers(), trusted) {
-            ip if ip == peer.ip() => peer,
-            ip => SocketAddr::new(ip, 0),
-        };
+        let config = &ctx_req.config;
+        let client =
+            match client_ip(peer, req.headers(), &config.trusted_proxies, config.proxy_header) {
+                ip if ip == peer.ip() => peer,
+                ip => SocketAddr::new(ip, 0),
+            };
         req.extensions_mut().insert(PeerAddr(peer));
         req.extensions_mut().insert(ClientAddr(client));
         let refusal = refuse_large_head(&req, &ctx_req);

@@ -1,5 +1,7 @@
-//! Behind a proxy: `X-Forwarded-For` and `Forwarded` are believed from `--trusted-proxies`
-//! only, and then the per-address session cap counts the client they name, not the proxy.
+//! Behind a proxy: the `--proxy-header` (`X-Forwarded-For` or `Forwarded`) is believed from
+//! `--trusted-proxies` only, and then the per-address session cap counts the client it names,
+//! not the proxy; the other header, which the proxy passes through as the client wrote it, is
+//! never believed.
 
 mod support;
 
@@ -53,11 +55,32 @@ async fn a_trusted_proxy_s_clients_are_capped_each_by_their_own_address() {
         open.push(stream);
     }
     assert_eq!(upgrade(server.addr, &xff("203.0.113.7")).await.0, 429);
-    // The RFC 7239 header names the same client.
+    // A `Forwarded` header the client wrote itself (the proxy writes X-Forwarded-For and passes
+    // it through) is not believed: the session still counts as 203.0.113.7's, not as
+    // 198.51.100.1's, which has room for one more.
+    let spoofed = format!("Forwarded: for=198.51.100.1\r\n{}", xff("203.0.113.7"));
+    assert_eq!(upgrade(server.addr, &spoofed).await.0, 429);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_proxy_writing_forwarded_is_read_with_proxy_header_forwarded() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 1;
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    config.proxy_header = tickwire_server::proxy::ProxyHeader::Forwarded;
+    let server = TestServer::start(config).await;
+    let mut open = Vec::new();
     let forwarded = "Forwarded: for=\"203.0.113.7:5555\";proto=https\r\n";
-    assert_eq!(upgrade(server.addr, forwarded).await.0, 429);
-    let forwarded = "Forwarded: for=\"[2001:db8::9]\"\r\n";
-    assert_eq!(upgrade(server.addr, forwarded).await.0, 101);
+    let (status, stream) = upgrade(server.addr, forwarded).await;
+    assert_eq!(status, 101);
+    open.push(stream);
+    assert_eq!(upgrade(server.addr, forwarded).await.0, 429, "the same client, over its cap");
+    // X-Forwarded-For is now the header the client may have written: not believed.
+    let spoofed = format!("{}{forwarded}", xff("198.51.100.1"));
+    assert_eq!(upgrade(server.addr, &spoofed).await.0, 429);
+    let (status, _other) = upgrade(server.addr, "Forwarded: for=\"[2001:db8::9]\"\r\n").await;
+    assert_eq!(status, 101, "another client");
     server.shutdown().await;
 }
 

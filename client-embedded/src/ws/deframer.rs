@@ -390,5 +390,11 @@ mod tests {
         assert_eq!(run(&[&reserved_code], 270, 256), Err(FrameError::BadClose));
         assert_eq!(run(&[&server_frame(true, 8, b"x")], 270, 256), Err(FrameError::BadClose));
         assert_eq!(run(&[&[0x82, 0x81]], 270, 256), Err(FrameError::Masked));
+        // A 64-bit length with its top bit set: 5 bytes to this deframer once masked, 2^63 + 5
+        // to the codec, which then read the next frame as this one's payload (found by the
+        // `ws_deframer` fuzz target).
+        let top_bit = [&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 5][..], b"hello"].concat();
+        let stream = [top_bit, server_frame(true, 2, b"next")].concat();
+        assert_eq!(run(&[&stream], 270, 256), Err(FrameError::InvalidLength));
     }
 }

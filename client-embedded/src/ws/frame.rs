@@ -89,7 +89,12 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<FrameHeader>, FrameError> {
             Some(b) => {
                 let mut len = [0u8; 8];
                 len.copy_from_slice(b);
-                (10, u64::from_be_bytes(len) & (u64::MAX >> 1))
+                // RFC 6455 5.2: the most significant bit must be 0. Refused, not masked: the
+                // codec reads all 64 bits, and would end the frame elsewhere.
+                match u64::from_be_bytes(len) {
+                    len if len >> 63 != 0 => return Err(FrameError::InvalidLength),
+                    len => (10, len),
+                }
             }
             None => return Ok(None),
         },
@@ -122,5 +127,17 @@ mod tests {
         assert_eq!(parse_header(&[0x82, 0x80]), Err(FrameError::Masked));
         assert_eq!(parse_header(&[0x09, 0]), Err(FrameError::FragmentedControl));
         assert_eq!(parse_header(&[0x89, 126]), Err(FrameError::ControlTooLong));
+    }
+
+    /// Found by the `ws_deframer` fuzz target: a 64-bit length with its top bit set was masked
+    /// to 63 bits here while embedded-websocket's codec read all 64 (on a 64-bit host), so the
+    /// codec took the next frames for the rest of this one's payload.
+    #[test]
+    fn a_64_bit_length_with_its_top_bit_set_is_refused() {
+        let mut header = [0x82, 127, 0x80, 0, 0, 0, 0, 0, 1, 0];
+        assert_eq!(parse_header(&header), Err(FrameError::InvalidLength));
+        header[2] = 0x7f; // the largest valid length is announced, for the size check to refuse
+        let h = parse_header(&header).unwrap().unwrap();
+        assert_eq!(h.payload_len, 0x7f00_0000_0000_0100);
     }
 }

@@ -44,15 +44,19 @@ pub fn accept_for(key: &[u8; KEY_LEN]) -> [u8; ACCEPT_LEN] {
     accept
 }
 
-/// Writes the upgrade request for `GET path` on `host` (with port when not 80) into `out`.
+/// Writes the upgrade request for `GET path` on `host` (with port when not 80) into `out`. A
+/// path that is only a query (`?token=...`, from `ws://host?token=...`) goes on `/ws`, the
+/// default path, as a request line needs a path.
 pub fn write_request(
     host: &str,
     path: &str,
     key: &[u8; KEY_LEN],
     out: &mut [u8],
 ) -> Result<usize, HandshakeError> {
-    let parts: [&[u8]; 9] = [
+    let default_path: &[u8] = if path.starts_with('?') { b"/ws" } else { b"" };
+    let parts: [&[u8]; 10] = [
         b"GET ",
+        default_path,
         path.as_bytes(),
         b" HTTP/1.1\r\nHost: ",
         host.as_bytes(),
@@ -182,6 +186,15 @@ mod tests {
             write_request("example.com", "/ws", RFC_KEY, &mut out[..40]),
             Err(HandshakeError::RequestTooLarge)
         );
+    }
+
+    #[test]
+    fn a_query_alone_goes_on_the_default_path() {
+        let mut out = [0u8; 256];
+        let len = write_request("h", "?token=abc", RFC_KEY, &mut out).unwrap();
+        assert!(out[..len].starts_with(b"GET /ws?token=abc HTTP/1.1\r\nHost: h\r\n"));
+        let len = write_request("h", "/play?token=abc", RFC_KEY, &mut out).unwrap();
+        assert!(out[..len].starts_with(b"GET /play?token=abc HTTP/1.1\r\n"));
     }
 
     #[test]

@@ -44,11 +44,17 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
 
 /// Starts a tickwire server; it stops when the test's runtime ends.
 pub async fn start_server() -> SocketAddr {
+    start_server_with(|_| {}).await
+}
+
+/// [`start_server`] with the test's changes to the default configuration.
+pub async fn start_server_with(change: impl FnOnce(&mut ServerConfig)) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = ServerConfig::default();
     config.seed = Some(7);
     config.max_connections_per_ip = 1000;
+    change(&mut config);
     tokio::spawn(tickwire_server::run(listener, config, std::future::pending::<()>()));
     addr
 }
@@ -163,6 +169,16 @@ impl ClientTask {
 
 /// Runs the embedded client against `addr` (a server or a proxy) on its own thread.
 pub fn spawn_client(addr: SocketAddr, room: &str, config: Config) -> (Probe, ClientTask) {
+    spawn_client_at(addr, "/ws", room, config)
+}
+
+/// [`spawn_client`] upgrading on `path` (which may carry a query, e.g. `?token=`).
+pub fn spawn_client_at(
+    addr: SocketAddr,
+    path: &str,
+    room: &str,
+    config: Config,
+) -> (Probe, ClientTask) {
     let probe = Probe::default();
     let mut app = probe.clone();
     let reads = probe.reads.clone();
@@ -174,7 +190,8 @@ pub fn spawn_client(addr: SocketAddr, room: &str, config: Config) -> (Probe, Cli
         Box::leak(Box::new([0u8; 256])),
     )
     .unwrap();
-    let endpoint = Endpoint { host, path: "/ws" };
+    let path: &'static str = Box::leak(path.to_string().into_boxed_str());
+    let endpoint = Endpoint { host, path };
     let rng = rand_core::OsRng;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {

@@ -93,6 +93,7 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
     // Refusals and drops are reported, never retried: a load test must see them.
     config.reconnect = Reconnect::NEVER;
     config.ping_interval = args.ping_interval;
+    config.ack_snapshots = !args.no_ack;
     let mut client = Client::with_endpoint(args.url.clone(), identity, config, seed);
     client.set_local_ip(args.source_ips.as_ref().and_then(|ips| ips.for_bot(index)));
     Counters::add(&shared.counters.started, 1);

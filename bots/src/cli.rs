@@ -79,6 +79,11 @@ pub struct Args {
     #[arg(long, default_value = "tick", value_name = "tick|HZ", value_parser = parse_input_rate)]
     pub input_rate: InputRate,
 
+    /// Never acknowledge snapshots, so the server sends every bot full snapshots: the
+    /// baseline that delta encoding is measured against (bytes per bot, server CPU).
+    #[arg(long)]
+    pub no_ack: bool,
+
     /// Interval of the bots' pings (round-trip samples).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub ping_interval: Duration,
@@ -333,6 +338,9 @@ mod tests {
         assert_eq!((ok.bots, ok.duration, ok.ramp), (2000, Duration::from_secs(60), 200.0));
         assert_eq!(ok.room, RoomChoice::Named("lobby".into()));
         assert_eq!(ok.input_rate, InputRate::Tick);
+        assert!(!ok.no_ack, "bots ack by default");
+        let full = Args::try_parse_from(["tickwire-bots", "--no-ack"]).unwrap();
+        assert!(full.no_ack);
         assert_eq!(parse_input_rate("60"), Ok(InputRate::Hz(60)));
     }
 }

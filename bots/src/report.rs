@@ -63,6 +63,8 @@ pub struct RunInfo {
     pub window_s: f64,
     /// When players sent inputs (`tick`: one per snapshot; or a rate per second).
     pub input_rate: InputRate,
+    /// Whether bots acknowledged snapshots (false with `--no-ack`: full snapshots).
+    pub acks: bool,
     /// Runtime worker threads (1: current-thread).
     pub threads: u16,
     /// Source addresses used.
@@ -373,6 +375,7 @@ mod tests {
                 ramp_s: 0.1,
                 window_s: 2.0,
                 input_rate: InputRate::Tick,
+                acks: true,
                 threads: 1,
                 source_ips: 0,
                 tick_rate: 30,

@@ -148,6 +148,7 @@ fn build(
             ramp_s,
             window_s: secs,
             input_rate: args.input_rate,
+            acks: !args.no_ack,
             threads: args.threads,
             source_ips: args.source_ips.as_ref().map_or(0, |ips| ips.0.len()),
             tick_rate,

@@ -96,6 +96,24 @@ async fn spectators_watch_and_thresholds_decide_the_verdict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_acks_bots_still_rebuild_every_world_and_send_no_acks() {
+    let server = TestServer::start(server_config()).await;
+    let report =
+        run_bots(&server, &["--bots", "2", "--role", "spectator", "--duration", "1s", "--no-ack"])
+            .await;
+    let table = report.table();
+    assert!(report.passed, "{table}");
+    assert!(!report.run.acks, "{table}");
+    assert!(report.errors.is_empty(), "full snapshots rebuild without errors: {table}");
+    let fps = report.frames.per_bot_fps.expect("bots stayed the window").mean;
+    assert!(fps > 1.0, "{table}");
+    // An ack is a 12-byte masked frame per snapshot; without them only pings and pongs go out.
+    let sent = report.bytes_per_bot_per_s.sent;
+    assert!(sent < 4.0 * fps, "{sent} B/s sent at {fps} fps: acks went out: {table}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_are_reported_by_reason_and_not_retried() {
     let mut config = server_config();
     config.max_connections_per_ip = 2;

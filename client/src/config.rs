@@ -64,6 +64,11 @@ pub struct Config {
     /// 1 KB; a bigger buffer costs memory per connection and time (tungstenite zero-fills the
     /// free part before each read).
     pub read_buffer_size: usize,
+    /// Acknowledge each rebuilt snapshot, so the server sends deltas against it. Default
+    /// true. False never acks: every snapshot is then full, which only a load test that
+    /// measures full snapshots (`tickwire-bots --no-ack`) wants; a game would pay several
+    /// times the bandwidth.
+    pub ack_snapshots: bool,
 }
 
 impl Default for Config {
@@ -81,6 +86,7 @@ impl Default for Config {
             inputs_in_flight: 64,
             max_events: 1024,
             read_buffer_size: 4096,
+            ack_snapshots: true,
         }
     }
 }

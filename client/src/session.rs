@@ -761,7 +761,9 @@ impl Session {
         match history.apply(snapshot) {
             Ok(world) => {
                 let tick = world.tick;
-                self.ack_pending = self.ack_pending.max(Some(tick));
+                if self.config.ack_snapshots {
+                    self.ack_pending = self.ack_pending.max(Some(tick));
+                }
                 self.world_tick = self.world_tick.max(Some(tick));
                 self.push_event(Event::Snapshot(SnapshotInfo {
                     tick,

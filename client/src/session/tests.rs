@@ -170,6 +170,18 @@ fn snapshots_rebuild_the_world_and_each_rebuilt_tick_is_acked() {
 }
 
 #[test]
+fn without_acks_snapshots_still_rebuild_the_world_and_nothing_is_acked() {
+    let config = Config { ack_snapshots: false, ..Config::default() };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    h.join(welcome(Role::Player));
+    h.recv(snapshot(None, &world(10, 160), 0));
+    h.recv(snapshot(None, &world(11, 176), 0));
+    assert_eq!(h.session.world(), Some(&world(11, 176)));
+    assert_eq!(h.sent(), vec![], "no ack, so the server keeps sending full snapshots");
+    assert_eq!(h.session.stats().snapshots, 2);
+}
+
+#[test]
 fn a_snapshot_against_an_unknown_baseline_is_rejected_and_not_acked() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));

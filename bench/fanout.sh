@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The fan-out bench (BENCHMARKS.md, "Fan-out"): N spectators of one room at 30 Hz, side by side
+# with three peers broadcasting frames of the same size at the same rate:
+#   tickwire     tickwire-server, one room named `bench` with PLAYERS bots playing in it and
+#                N spectators watching (joined over CONNECT_OVER: a join storm), caps raised
+#   node-ws      Node `ws` (bench/node, pinned in its package-lock), ws's own send per client
+#   floor        bench-floor: one pre-framed message written to every socket, one write() each
+#   tungstenite  bench-tungstenite: a plain tokio-tungstenite broadcast loop
+#   tickwire-noack (optional, add it to SERVERS) tickwire with spectators that never ack: full
+#                snapshots, and no acks for the server to read, as the peers have none
+# Each server runs alone, pinned to core 0; the load (bench-swarm, and the players' bots) runs
+# pinned to core 1; loopback only; every run is bounded in time. The peers broadcast the mean
+# payload of the tickwire run just before them (same N, same run number). Prints a line per
+# run, then the table of medians and the ratios of server CPU per delivered frame.
+#
+#   bench/fanout.sh                   # N = 1000 3000, 3 runs each
+#   bench/fanout.sh 1000 3000 5000 8000
+#   RUNS=5 DURATION=20s bench/fanout.sh 5000
+#
+# Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s), PLAYERS (32),
+# SERVERS ("tickwire node-ws floor tungstenite"), PAYLOAD (bytes for the peers when tickwire is
+# not run, 80), NICE (niceness of everything measured, e.g. -10 as root on a machine shared with
+# builds: the measured processes then wait less behind them), OUT (target/bench/fanout-DATE).
+# Needs taskset (util-linux), node and npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# With NICE, run in a session of our own and give its scheduling group that niceness: with
+# autogroups on (Linux's default), plain `nice` only ranks processes within their session and
+# does nothing against builds in other sessions.
+if [[ -n "${NICE:-}" && -z "${TICKWIRE_BENCH_SESSION:-}" ]]; then
+    TICKWIRE_BENCH_SESSION=1 exec setsid --wait "$0" "$@"
+fi
+if [[ -n "${NICE:-}" && -w /proc/self/autogroup ]]; then
+    echo "$NICE" >/proc/self/autogroup 2>/dev/null ||
+        echo "${0##*/}: cannot set the session's niceness to $NICE (needs root); running without" >&2
+fi
+
+counts=("$@")
+[[ ${#counts[@]} -eq 0 ]] && counts=(1000 3000)
+runs=${RUNS:-3}
+duration=${DURATION:-10s}
+warmup=${WARMUP:-3s}
+connect_over=${CONNECT_OVER:-2s}
+players=${PLAYERS:-32}
+servers=(${SERVERS:-tickwire node-ws floor tungstenite})
+default_payload=${PAYLOAD:-80}
+nice=${NICE:-0}
+out=${OUT:-target/bench/fanout-$(date -u +%Y%m%d-%H%M%S)}
+rows="$out/rows.jsonl"
+bin=target/release
+
+for n in "${counts[@]}"; do
+    [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16000 ]] ||
+        { echo "fanout.sh: N must be 1 to 16000 (ulimit -n is 20000), got '$n'" >&2; exit 2; }
+done
+for tool in taskset node npm; do
+    command -v "$tool" >/dev/null || { echo "fanout.sh: needs $tool on PATH" >&2; exit 2; }
+done
+
+mkdir -p "$out"
+cargo build --release -q -p tickwire-server -p tickwire-bots -p tickwire-bench
+if [[ " ${servers[*]} " == *" node-ws "* ]]; then
+    (cd bench/node && npm ci --no-audit --no-fund --silent)
+fi
+
+# Seconds in a duration such as 10s or 500ms, rounded up.
+seconds() { local d=$1; [[ $d == *ms ]] && echo $(( (${d%ms} + 999) / 1000 )) || echo "${d%s}"; }
+# The swarm's bound: connection spread + connect timeout + warm-up + window + leaving.
+bound=$(( $(seconds "$connect_over") + 10 + $(seconds "$warmup") + $(seconds "$duration") + 20 ))
+
+server_pid=""
+load_pid=""
+# Stops a process we started: SIGTERM, then SIGKILL if it is still there after 10 s (noted on
+# stderr: a server that ignores SIGTERM is a bug worth reporting).
+stop() {
+    local pid=$1 signal=$2 what=$3
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "${0##*/}: $what (pid $pid) still running 10 s after SIG$signal; killed" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    [[ -n "$load_pid" ]] && stop "$load_pid" INT "the players' bots"
+    [[ -n "$server_pid" ]] && stop "$server_pid" TERM "the server"
+    load_pid=""
+    server_pid=""
+}
+trap cleanup EXIT
+
+# Waits until the server just started (pid $2) listens on port $1; fails if it died first
+# (the port was taken, a bad flag: see its log).
+wait_for_port() {
+    for _ in $(seq 1 100); do
+        kill -0 "$2" 2>/dev/null || { echo "fanout.sh: the server on port $1 exited at start (see $out/*.log)" >&2; return 1; }
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "fanout.sh: nothing listens on port $1 after 10 s (see $out/*.log)" >&2
+    return 1
+}
+
+# A server of an earlier run still on our port would be measured instead of ours.
+port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "fanout.sh: port $1 is already in use; stop what listens there first" >&2
+        exit 2
+    fi
+}
+
+# swarm LABEL PORT N RUN [bench-swarm flags]
+swarm() {
+    local label=$1 port=$2 n=$3 run=$4
+    shift 4
+    timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-swarm" --url "ws://127.0.0.1:$port/ws" \
+        --clients "$n" --connect-over "$connect_over" --warmup "$warmup" --duration "$duration" \
+        --server-pid "$server_pid" --label "$label" --run "$run" --json "$rows" --quiet "$@" ||
+        echo "fanout.sh: $label N=$n run $run: the swarm failed or timed out" >&2
+}
+
+total_caps=()
+"$bin/tickwire-server" --help | grep -q -- '--max-spectators-total' && total_caps=(--max-spectators-total)
+
+for n in "${counts[@]}"; do
+    for run in $(seq 1 "$runs"); do
+        payload=$default_payload
+        for server in "${servers[@]}"; do
+            log="$out/$server-$n-$run.log"
+            case $server in
+            tickwire | tickwire-noack)
+                port=18100
+                port_free $port
+                caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
+                [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
+                nice -n "$nice" taskset -c 0 "$bin/tickwire-server" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
+                    >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port "$server_pid"
+                if [[ "$players" -gt 0 ]]; then
+                    nice -n "$nice" taskset -c 1 "$bin/tickwire-bots" --url "ws://127.0.0.1:$port/ws" --bots "$players" \
+                        --role player --room bench --ramp 200/s --duration "$((bound + 10))s" --seed "$run" \
+                        --quiet --json "$out/players-$n-$run.json" >"$out/players-$n-$run.txt" 2>&1 &
+                    load_pid=$!
+                    sleep 1
+                fi
+                if [[ $server == tickwire-noack ]]; then
+                    swarm tickwire-noack $port "$n" "$run" --server tickwire --room bench --no-ack
+                else
+                    swarm tickwire $port "$n" "$run" --server tickwire --room bench
+                fi
+                if p=$("$bin/bench-table" payload "$rows" --label tickwire --clients "$n" --run "$run" 2>/dev/null); then
+                    payload=$p
+                fi
+                ;;
+            node-ws)
+                port=18103
+                port_free $port
+                nice -n "$nice" taskset -c 0 node bench/node/ws-broadcast.js --port $port --payload-bytes "$payload" \
+                    --tick-rate 30 >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port "$server_pid"
+                swarm node-ws $port "$n" "$run" --server raw
+                ;;
+            floor)
+                port=18101
+                port_free $port
+                nice -n "$nice" taskset -c 0 "$bin/bench-floor" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
+                    --tick-rate 30 >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port "$server_pid"
+                swarm floor $port "$n" "$run" --server raw
+                ;;
+            tungstenite)
+                port=18102
+                port_free $port
+                nice -n "$nice" taskset -c 0 "$bin/bench-tungstenite" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
+                    --tick-rate 30 >"$log" 2>&1 &
+                server_pid=$!
+                wait_for_port $port "$server_pid"
+                swarm tungstenite $port "$n" "$run" --server raw
+                ;;
+            *)
+                echo "fanout.sh: unknown server '$server' in SERVERS" >&2
+                exit 2
+                ;;
+            esac
+            cleanup
+        done
+    done
+done
+
+echo
+echo "Fan-out, $runs runs of $duration per server and N, $(date -u '+%Y-%m-%d %H:%M UTC'), rows in $rows:"
+echo
+"$bin/bench-table" fanout "$rows" | tee "$out/table.md"

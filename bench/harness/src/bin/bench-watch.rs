@@ -1,0 +1,255 @@
+//! `bench-watch`: watches a game server over a measurement window, for the game bench. It
+//! waits until the server's player gauge reaches `--players` (tickwire's `/metrics`) or a
+//! `--wait-file` appears (another server's load generator writes it), lets
+//! `--warmup` pass, then reads the server's CPU and memory from `/proc` and its tick-time
+//! histogram, late ticks and bytes from `/metrics` at both ends of `--duration`. One JSON
+//! row ([`ServerWindow`]) goes to `--json`.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tickwire_bench::cli;
+use tickwire_bench::game::{ServerWindow, TickTimes};
+use tickwire_bench::metrics::Scrape;
+use tickwire_bench::procfs::ProcessSample;
+use tickwire_bench::stats::Usage;
+
+/// Watches a game server's CPU, memory and tick times over a window.
+#[derive(Debug, Parser)]
+#[command(name = "bench-watch", version, about)]
+struct Args {
+    /// PID of the server.
+    #[arg(long)]
+    pid: u32,
+
+    /// The server's metrics, `http://IP:PORT/metrics` (tickwire); without it only CPU and
+    /// memory are read.
+    #[arg(long, value_parser = parse_metrics_url)]
+    metrics: Option<MetricsUrl>,
+
+    /// Players of the run.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    players: u32,
+
+    /// Wait until the server counts this many players in rooms (needs --metrics).
+    #[arg(long, requires = "metrics")]
+    wait_players: bool,
+
+    /// Wait until this file exists (a load generator without /metrics to watch writes it once
+    /// every player joined, as `bench/colyseus/driver.js --ready-file` does).
+    #[arg(long, value_name = "PATH", conflicts_with = "wait_players")]
+    wait_file: Option<PathBuf>,
+
+    /// Longest wait for the players (or the file).
+    #[arg(long, default_value = "120s", value_parser = cli::duration)]
+    wait_timeout: Duration,
+
+    /// Time between the wait and the window.
+    #[arg(long, default_value = "2s", value_parser = cli::duration)]
+    warmup: Duration,
+
+    /// Length of the window.
+    #[arg(long, default_value = "10s", value_parser = cli::duration)]
+    duration: Duration,
+
+    /// Room ticks (or patches) per second, for CPU per player-tick.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    tick_rate: u32,
+
+    /// Name of the run in the row.
+    #[arg(long, default_value = "tickwire")]
+    label: String,
+
+    /// Run number.
+    #[arg(long, default_value_t = 1)]
+    run: u32,
+
+    /// Writes the row as JSON to this file (`-`: standard output).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+struct MetricsUrl {
+    addr: SocketAddr,
+    path: String,
+}
+
+fn parse_metrics_url(text: &str) -> Result<MetricsUrl, String> {
+    let rest =
+        text.strip_prefix("http://").ok_or_else(|| format!("`{text}`: only http:// URLs"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, "metrics"));
+    let addr =
+        host.parse().map_err(|_| format!("`{host}` is not IP:PORT (e.g. 127.0.0.1:18090)"))?;
+    Ok(MetricsUrl { addr, path: format!("/{path}") })
+}
+
+/// GETs the exposition (HTTP/1.1, `Connection: close`).
+fn scrape(url: &MetricsUrl) -> anyhow::Result<Scrape> {
+    let mut stream = TcpStream::connect_timeout(&url.addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", url.path, url.addr)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut head = httparse::Response::new(&mut headers);
+    let len = match head.parse(&response)? {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => bail!("truncated response from {}", url.addr),
+    };
+    if head.code != Some(200) {
+        bail!("GET {} answered {:?}", url.path, head.code);
+    }
+    Ok(Scrape::parse(&String::from_utf8_lossy(&response[len..])))
+}
+
+const PLAYERS: &str = "tickwire_clients{role=\"Player\"}";
+
+/// The player count stopped growing for this long: the load generator's ramp is over
+/// (some players may have been refused; the window starts anyway and the rows say so).
+const RAMP_OVER: Duration = Duration::from_secs(3);
+
+/// Waits until `--players` are in rooms, or their count stopped growing for [`RAMP_OVER`].
+fn wait_for_players(url: &MetricsUrl, args: &Args) -> anyhow::Result<()> {
+    let deadline = Instant::now() + args.wait_timeout;
+    let (mut seen, mut grew) = (0.0, Instant::now());
+    loop {
+        let players = scrape(url).context("--metrics")?.value(PLAYERS).unwrap_or(0.0);
+        if players >= f64::from(args.players) {
+            return Ok(());
+        }
+        if players > seen {
+            (seen, grew) = (players, Instant::now());
+        } else if players > 0.0 && grew.elapsed() >= RAMP_OVER {
+            eprintln!(
+                "bench-watch: only {players} of --players {} joined; measuring them",
+                args.players
+            );
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("{players} of --players {} in rooms after {:?}", args.players, args.wait_timeout);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+const TICKS: &str = "tickwire_tick_duration_seconds";
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ProcessSample::read(Some(args.pid)).context("--pid")?;
+    if let (Some(url), true) = (&args.metrics, args.wait_players) {
+        wait_for_players(url, &args)?;
+    }
+    if let Some(path) = &args.wait_file {
+        let deadline = Instant::now() + args.wait_timeout;
+        while !path.exists() {
+            if Instant::now() >= deadline {
+                bail!(
+                    "--wait-file {} did not appear within {:?}",
+                    path.display(),
+                    args.wait_timeout
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    std::thread::sleep(args.warmup);
+
+    let metrics_start = args.metrics.as_ref().map(scrape).transpose()?;
+    let start = ProcessSample::read(Some(args.pid))?;
+    let opened = Instant::now();
+    std::thread::sleep(args.duration);
+    let end = ProcessSample::read(Some(args.pid))?;
+    let window_s = opened.elapsed().as_secs_f64();
+    let metrics_end = args.metrics.as_ref().map(scrape).transpose()?;
+
+    let used = end.since(&start);
+    let players_in_rooms = metrics_start
+        .as_ref()
+        .zip(metrics_end.as_ref())
+        .map(|(a, b)| (a.value(PLAYERS).unwrap_or(0.0), b.value(PLAYERS).unwrap_or(0.0)));
+    // Those the server counted, when it says (some may have been refused or dropped).
+    let players = players_in_rooms
+        .map(|(a, b)| (a + b) / 2.0)
+        .filter(|p| *p > 0.0)
+        .unwrap_or(f64::from(args.players));
+    let player_ticks = players * f64::from(args.tick_rate) * window_s;
+    let ticks = match (&metrics_start, &metrics_end) {
+        (Some(before), Some(after)) => {
+            let histogram = after
+                .histogram(TICKS)
+                .zip(before.histogram(TICKS))
+                .map(|(a, b)| a.since(&b))
+                .context("no tick histogram in --metrics")?;
+            let counter = |name: &str| after.total(name) - before.total(name);
+            let ms = |q: f64| histogram.quantile_bound(q).unwrap_or(f64::NAN) * 1000.0;
+            Some(TickTimes {
+                count: histogram.count,
+                mean_ms: histogram.mean().unwrap_or(f64::NAN) * 1000.0,
+                p50_le_ms: ms(0.5),
+                p99_le_ms: ms(0.99),
+                max_le_ms: ms(1.0),
+                late: counter("tickwire_late_ticks_total"),
+                sent_bytes_per_player_s: counter("tickwire_bytes_sent_total") / players / window_s,
+            })
+        }
+        _ => None,
+    };
+    let row = ServerWindow {
+        label: args.label.clone(),
+        run: args.run,
+        players: args.players,
+        window_s,
+        tick_rate: args.tick_rate,
+        usage: Usage {
+            cpu_percent: 100.0 * used.cpu_seconds / window_s,
+            wait_percent: 100.0 * used.wait_seconds / window_s,
+            rss_kib: used.rss_kib,
+        },
+        us_per_player_tick: 1e6 * used.cpu_seconds / player_ticks,
+        ticks,
+        players_in_rooms,
+    };
+    let line = serde_json::to_string(&row)?;
+    eprintln!(
+        "bench-watch: {} run {}: CPU {:.0}%, {:.2} us per player-tick, tick p99 <= {} ms, late {}",
+        row.label,
+        row.run,
+        row.usage.cpu_percent,
+        row.us_per_player_tick,
+        row.ticks.map_or("-".into(), |t| format!("{}", t.p99_le_ms)),
+        row.ticks.map_or("-".into(), |t| format!("{}", t.late)),
+    );
+    match &args.json {
+        Some(path) if path.as_os_str() != "-" => std::fs::write(path, line + "\n")
+            .with_context(|| format!("--json {}", path.display()))?,
+        _ => println!("{line}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_flags_are_refused_naming_the_flag() {
+        let err = |argv: &[&str]| {
+            let mut full = vec!["bench-watch"];
+            full.extend_from_slice(argv);
+            Args::try_parse_from(full).unwrap_err().to_string()
+        };
+        assert!(err(&["--players", "10"]).contains("--pid"));
+        assert!(err(&["--pid", "1", "--players", "0"]).contains("--players"));
+        assert!(err(&["--pid", "1", "--players", "5", "--wait-players"]).contains("--metrics"));
+        assert!(
+            err(&["--pid", "1", "--players", "5", "--metrics", "ws://x"]).contains("--metrics")
+        );
+        let url = parse_metrics_url("http://127.0.0.1:18090").unwrap();
+        assert_eq!(url.path, "/metrics");
+    }
+}

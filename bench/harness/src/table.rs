@@ -1,0 +1,329 @@
+//! Medians of runs and the Markdown tables of BENCHMARKS.md, from the JSON rows the swarm
+//! and `bench-table game-row` write. A ratio is taken within each run (servers of one run
+//! number ran side by side, minutes apart at most) and the median of those ratios is shown.
+
+use crate::game::GameRow;
+use crate::stats::FanoutRow;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The median of the values that are there (`None` when none is).
+pub fn median(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
+    let mut values: Vec<f64> = values.into_iter().flatten().filter(|v| v.is_finite()).collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 })
+}
+
+fn show(value: Option<f64>, decimals: usize) -> String {
+    value.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// Per-run values of a count, e.g. `0, 0, 12`.
+fn runs_of(values: impl IntoIterator<Item = u64>) -> String {
+    values.into_iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Labels in first-seen order, `subject` first.
+fn labels<'a>(labels: impl IntoIterator<Item = &'a str>, subject: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for label in labels {
+        if !seen.iter().any(|s| s == label) {
+            seen.push(label.to_string());
+        }
+    }
+    seen.sort_by_key(|l| l != subject);
+    seen
+}
+
+/// The fan-out tables: one row per server and client count (medians over runs), then the
+/// ratios of `subject`'s server CPU per frame to every other server's.
+pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
+    let mut out = String::new();
+    let mut counts: Vec<u32> = rows.iter().map(|r| r.clients).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let servers = labels(rows.iter().map(|r| r.label.as_str()), subject);
+    out.push_str(
+        "| clients | server | runs | joined | closed by server (per run) | fps per client mean (min) \
+         | inter-arrival p50 / p99 ms | fan-out spread p99 ms | payload B | server CPU | server us per frame \
+         | server KiB per conn | swarm CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for &n in &counts {
+        for server in &servers {
+            let runs: Vec<&FanoutRow> =
+                rows.iter().filter(|r| r.clients == n && &r.label == server).collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let m = |f: &dyn Fn(&FanoutRow) -> Option<f64>| median(runs.iter().map(|r| f(r)));
+            let _ = writeln!(
+                out,
+                "| {n} | {server} | {} | {} | {} | {} ({}) | {} / {} | {} | {} | {}% | {} | {} | {}% |",
+                runs.len(),
+                show(m(&|r| Some(r.joined as f64)), 0),
+                runs_of(runs.iter().map(|r| r.closed_by_server.values().sum::<u64>())),
+                show(m(&|r| r.fps.map(|f| f.mean)), 2),
+                show(m(&|r| r.fps.map(|f| f.min)), 2),
+                show(m(&|r| r.interarrival_ms.map(|p| p.p50)), 1),
+                show(m(&|r| r.interarrival_ms.map(|p| p.p99)), 1),
+                show(m(&|r| r.spread_ms.map(|p| p.p99)), 1),
+                show(m(&|r| r.payload_bytes), 0),
+                show(m(&|r| r.server.map(|s| s.usage.cpu_percent)), 0),
+                show(m(&|r| r.server.and_then(|s| s.us_per_frame)), 2),
+                show(m(&|r| r.server.and_then(|s| s.rss_per_conn_kib)), 1),
+                show(m(&|r| Some(r.swarm.cpu_percent)), 0),
+            );
+        }
+    }
+    let others: Vec<&String> = servers.iter().filter(|s| *s != subject).collect();
+    if others.is_empty() {
+        return out;
+    }
+    let _ = write!(
+        out,
+        "\nServer CPU per delivered frame, {subject} / other (median of per-run ratios):\n\n| clients |"
+    );
+    for other in &others {
+        let _ = write!(out, " {subject} / {other} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(others.len()));
+    out.push('\n');
+    let cost = |label: &str, n: u32, run: u32| {
+        rows.iter()
+            .find(|r| r.label == label && r.clients == n && r.run == run)
+            .and_then(|r| r.server.and_then(|s| s.us_per_frame))
+    };
+    for &n in &counts {
+        let _ = write!(out, "| {n} |");
+        for other in &others {
+            let ratios = rows
+                .iter()
+                .filter(|r| r.label == subject && r.clients == n)
+                .map(|r| Some(cost(subject, n, r.run)? / cost(other, n, r.run)?));
+            let _ = write!(out, " {} |", show(median(ratios), 2));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The game tables: one row per label and player count (medians over runs), then for each
+/// of `baselines` present, every other label's bytes per player and CPU per player-tick
+/// against the baseline's.
+pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
+    let baseline = baselines.first().copied().unwrap_or_default();
+    let mut out = String::new();
+    let mut counts: Vec<u32> = rows.iter().map(|r| r.server.players).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let modes = labels(rows.iter().map(|r| r.server.label.as_str()), baseline);
+    out.push_str(
+        "| players | run as | runs | joined | dropped (per run) | fps mean (p1) | tick mean / p99 ms \
+         | late ticks (per run) | server CPU | server us per player-tick | server us per frame \
+         | B per player per s in | B per frame | load CPU |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut medians: BTreeMap<(u32, String), [Option<f64>; 4]> = BTreeMap::new();
+    for &n in &counts {
+        for mode in &modes {
+            let runs: Vec<&GameRow> =
+                rows.iter().filter(|r| r.server.players == n && &r.server.label == mode).collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let m = |f: &dyn Fn(&GameRow) -> Option<f64>| median(runs.iter().map(|r| f(r)));
+            let bytes = m(&|r| Some(r.load.bytes_in_per_s));
+            let cpu = m(&|r| Some(r.server.us_per_player_tick));
+            let bytes_per_frame = m(&|r| Some(r.load.bytes_in_per_s / r.load.fps_mean?));
+            let cpu_per_frame = m(&|r| r.us_per_delivered_frame());
+            medians.insert((n, mode.clone()), [bytes, cpu, bytes_per_frame, cpu_per_frame]);
+            let tick_ms = match m(&|r| r.server.ticks.map(|t| t.mean_ms)) {
+                Some(mean) => format!(
+                    "{mean:.2} / <= {}",
+                    show(m(&|r| r.server.ticks.map(|t| t.p99_le_ms)), 1)
+                ),
+                None => "-".into(),
+            };
+            let late = if runs.iter().any(|r| r.server.ticks.is_some()) {
+                runs_of(runs.iter().map(|r| r.server.ticks.map_or(0, |t| t.late as u64)))
+            } else {
+                "-".into()
+            };
+            let _ = writeln!(
+                out,
+                "| {n} | {mode} | {} | {} | {} | {} ({}) | {tick_ms} | {late} | {}% | {} | {} | {} | {} | {}% |",
+                runs.len(),
+                show(m(&|r| Some(r.load.joined)), 0),
+                runs_of(runs.iter().map(|r| r.load.dropped as u64)),
+                show(m(&|r| r.load.fps_mean), 2),
+                show(m(&|r| r.load.fps_p1), 2),
+                show(m(&|r| Some(r.server.usage.cpu_percent)), 0),
+                show(cpu, 2),
+                show(cpu_per_frame, 2),
+                show(bytes, 0),
+                show(bytes_per_frame, 1),
+                show(m(&|r| r.load.load_cpu_percent), 0),
+            );
+        }
+    }
+    for baseline in baselines {
+        let others: Vec<&String> = modes.iter().filter(|m| m != baseline).collect();
+        if others.is_empty() || !modes.iter().any(|m| m == baseline) {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "\nAgainst {baseline} (ratios of the medians above; per frame is what a saturated \
+             server that skips frames still compares by):\n\n| players | run as \
+             | bytes per player per s | server CPU per player-tick | bytes per frame \
+             | server CPU per frame |\n|---|---|---|---|---|---|\n"
+        );
+        for &n in &counts {
+            let Some(base) = medians.get(&(n, baseline.to_string())) else {
+                continue;
+            };
+            for other in &others {
+                if let Some(values) = medians.get(&(n, (*other).clone())) {
+                    let ratio = |i: usize| show(values[i].zip(base[i]).map(|(a, b)| a / b), 2);
+                    let _ = writeln!(
+                        out,
+                        "| {n} | {other} / {baseline} | {} | {} | {} | {} |",
+                        ratio(0),
+                        ratio(1),
+                        ratio(2),
+                        ratio(3)
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::{LoadSummary, ServerWindow, TickTimes};
+    use crate::stats::{FpsSummary, ServerCost, Usage};
+
+    #[test]
+    fn medians_skip_missing_values() {
+        assert_eq!(median([Some(3.0), None, Some(1.0), Some(2.0)]), Some(2.0));
+        assert_eq!(median([Some(4.0), Some(1.0)]), Some(2.5));
+        assert_eq!(median([None, Some(f64::NAN)]), None);
+    }
+
+    fn fanout_row(label: &str, run: u32, clients: u32, us_per_frame: f64) -> FanoutRow {
+        let usage = Usage { cpu_percent: 50.0, wait_percent: 0.0, rss_kib: 1000 };
+        FanoutRow {
+            label: label.into(),
+            run,
+            clients,
+            window_s: 10.0,
+            connect_s: 1.0,
+            joined: u64::from(clients),
+            failures: BTreeMap::new(),
+            closed_by_server: BTreeMap::from([("close-1008".to_string(), u64::from(run))]),
+            kicks: BTreeMap::new(),
+            stayed: u64::from(clients),
+            frames: 300 * u64::from(clients),
+            payload_bytes: Some(100.0),
+            other_messages: 0,
+            fps: FpsSummary::of(&[300], 10.0),
+            interarrival_ms: None,
+            spread_ms: None,
+            errors: BTreeMap::new(),
+            server: Some(ServerCost {
+                usage,
+                us_per_frame: Some(us_per_frame),
+                rss_per_conn_kib: Some(8.0),
+            }),
+            swarm: usage,
+            closes_answered: 0,
+        }
+    }
+
+    #[test]
+    fn fanout_ratios_are_taken_within_runs() {
+        // Run 2 ran on a machine twice as slow for both servers: its ratio is unchanged.
+        let rows = [
+            fanout_row("floor", 1, 1000, 2.0),
+            fanout_row("tickwire", 1, 1000, 3.0),
+            fanout_row("floor", 2, 1000, 4.0),
+            fanout_row("tickwire", 2, 1000, 6.0),
+            fanout_row("floor", 3, 1000, 2.0),
+            fanout_row("tickwire", 3, 1000, 4.0),
+        ];
+        let table = fanout(&rows, "tickwire");
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[2].starts_with("| 1000 | tickwire | 3 | 1000 | 1, 2, 3 | 30.00 (30.00) |"),
+            "{table}"
+        );
+        assert!(lines[2].contains("| 4.00 |"), "median of 3, 6, 4: {table}");
+        assert!(lines[3].starts_with("| 1000 | floor |"));
+        assert!(table.contains("| clients | tickwire / floor |"));
+        assert!(table.contains("| 1000 | 1.50 |"), "ratios 1.5, 1.5, 2.0: {table}");
+    }
+
+    #[test]
+    fn game_rows_and_ratios_against_the_baseline() {
+        let row = |label: &str, run, bytes_in, us| GameRow {
+            server: ServerWindow {
+                label: String::from(label),
+                run,
+                players: 500,
+                window_s: 10.0,
+                tick_rate: 30,
+                usage: Usage { cpu_percent: 30.0, wait_percent: 0.0, rss_kib: 1 },
+                us_per_player_tick: us,
+                ticks: Some(TickTimes {
+                    count: 4800.0,
+                    mean_ms: 0.1,
+                    p50_le_ms: 0.1,
+                    p99_le_ms: 0.4,
+                    max_le_ms: 0.8,
+                    late: 0.0,
+                    sent_bytes_per_player_s: bytes_in - 100.0,
+                }),
+                players_in_rooms: Some((500.0, 500.0)),
+            },
+            load: LoadSummary {
+                joined: 500.0,
+                dropped: 0.0,
+                failed: 0.0,
+                fps_mean: Some(29.9),
+                fps_p1: Some(29.5),
+                bytes_in_per_s: bytes_in,
+                bytes_out_per_s: 300.0,
+                input_to_ack_p99_ms: Some(30.0),
+                load_cpu_percent: Some(40.0),
+            },
+        };
+        let rows = [
+            row("tickwire-full", 1, 7000.0, 20.0),
+            row("tickwire-acked", 1, 1400.0, 10.0),
+            row("tickwire-full", 2, 7200.0, 22.0),
+            row("tickwire-acked", 2, 1440.0, 11.0),
+        ];
+        let table = game(&rows, &["tickwire-full", "colyseus"]);
+        // CPU per frame: 30% of a second over 500 players x 29.9 fps = 20.07 us.
+        assert!(
+            table.contains(
+                "| 500 | tickwire-full | 2 | 500 | 0, 0 | 29.90 (29.50) | 0.10 / <= 0.4 | 0, 0 \
+                 | 30% | 21.00 | 20.07 | 7100 | 237.5 | 40% |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| 500 | tickwire-acked / tickwire-full | 0.20 | 0.50 | 0.20 | 1.00 |"),
+            "{table}"
+        );
+        assert!(!table.contains("Against colyseus"), "no Colyseus rows, no table: {table}");
+    }
+}

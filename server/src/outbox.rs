@@ -71,13 +71,16 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// True when there is nothing to send and nothing to act on.
+    /// True when there is nothing to send and nothing to act on. After a client's close the
+    /// writer waits for replies or for the reader to finish, so a batch with neither is empty:
+    /// were it not, the writer would take empty batches in a loop that never yields, and on a
+    /// one-worker runtime the reader it waits for would never run.
     pub fn is_empty(&self) -> bool {
         self.replies.is_none()
             && self.control.is_empty()
             && self.snapshot.is_none()
             && self.close.is_none()
-            && !self.client_closed
+            && !(self.client_closed && self.reader_done)
     }
 
     /// The frames to write, in order.
@@ -382,6 +385,7 @@ impl ClientLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use tickwire_shared::{Buttons, Input};
 
     fn input(seq: u32) -> Input {
@@ -458,6 +462,38 @@ mod tests {
         let batch = link.take_batch();
         assert!(batch.close.is_none(), "no server close after the client's");
         assert!(batch.reader_done && batch.frames().next().is_none());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn after_a_client_close_the_writer_waits_for_replies_or_the_reader() {
+        let link = Arc::new(ClientLink::new());
+        link.client_closed();
+        let mut batch = Batch::default();
+        // Nothing to write yet: the writer must wait (on one worker, a batch returned at once
+        // here would be a loop that never lets the reader run).
+        let waited =
+            tokio::time::timeout(Duration::from_millis(50), link.next_batch_into(&mut batch));
+        assert!(
+            waited.await.is_err(),
+            "an empty batch after the client's close does not wake the writer"
+        );
+        let writer = {
+            let link = link.clone();
+            tokio::spawn(async move {
+                let mut batch = Batch::default();
+                link.next_batch_into(&mut batch).await;
+                batch
+            })
+        };
+        tokio::task::yield_now().await;
+        link.push_reply(b"echo").unwrap();
+        let batch = writer.await.unwrap();
+        assert_eq!(batch.replies.as_deref(), Some(&b"echo"[..]));
+        assert!(batch.client_closed && !batch.reader_done);
+        link.reader_done();
+        let mut batch = Batch::default();
+        link.next_batch_into(&mut batch).await;
+        assert!(batch.client_closed && batch.reader_done && batch.frames().next().is_none());
     }
 
     #[test]

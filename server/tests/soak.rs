@@ -33,6 +33,11 @@ const ROOMS: usize = 4;
 /// (the short run goes through thousands).
 const RSS_GROWTH_LIMIT_KB: u64 = 3 * 1024;
 
+/// How long a dropped seat waits for its resume. The server's default (10 s): a loaded machine
+/// can take longer than a second between a drop and the resume's `Hello` (a 500 ms grace made
+/// 30-minute runs at load 12 to 16 fail after about 60,000 cycles with a fresh seat).
+const RESUME_GRACE: &str = "10s";
+
 type Ws = WebSocketStream<TcpStream>;
 
 /// The server binary, killed when dropped.
@@ -45,7 +50,7 @@ impl Server {
     fn start() -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
             .args(["--bind", "127.0.0.1:0", "--seed", "7", "--max-connections-per-ip", "1000"])
-            .args(["--resume-grace", "500ms", "--room-idle-grace", "500ms"])
+            .args(["--resume-grace", RESUME_GRACE, "--room-idle-grace", "500ms"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -160,9 +165,15 @@ async fn cycle(addr: SocketAddr, room: &str) {
     assert!(!resumed);
     play(&mut ws, &mut seq, 3).await;
     drop(ws); // no close frame: the seat waits for a resume
+    let dropped = Instant::now();
     let mut ws = open(addr).await;
     let (again, resumed) = join(&mut ws, room, Some(token)).await;
-    assert!(resumed && again == token, "the dropped seat is resumed");
+    assert!(
+        resumed && again == token,
+        "the dropped seat is resumed (the resume's Welcome came {:?} after the drop; the seat is \
+         held for {RESUME_GRACE})",
+        dropped.elapsed()
+    );
     play(&mut ws, &mut seq, 3).await;
     let bye = CloseFrame { code: CloseCode::Normal, reason: "soak".into() };
     let _ = ws.close(Some(bye)).await;

@@ -8,6 +8,9 @@
 #   tungstenite  bench-tungstenite: a plain tokio-tungstenite broadcast loop
 #   tickwire-noack (optional, add it to SERVERS) tickwire with spectators that never ack: full
 #                snapshots, and no acks for the server to read, as the peers have none
+#   tickwire-base (optional) the tickwire run with another server binary, BASE_SERVER (e.g. a
+#                copy of target/release/tickwire-server built before a change), to measure a
+#                change side by side in one run
 # Each server runs alone, pinned to core 0; the load (bench-swarm, and the players' bots) runs
 # pinned to core 1; loopback only; every run is bounded in time. The peers broadcast the mean
 # payload of the tickwire run just before them (same N, same run number). Prints a line per
@@ -133,12 +136,16 @@ for n in "${counts[@]}"; do
         for server in "${servers[@]}"; do
             log="$out/$server-$n-$run.log"
             case $server in
-            tickwire | tickwire-noack)
+            tickwire | tickwire-noack | tickwire-base)
                 port=18100
                 port_free $port
+                server_bin="$bin/tickwire-server"
+                if [[ $server == tickwire-base ]]; then
+                    server_bin=${BASE_SERVER:?fanout.sh: tickwire-base needs BASE_SERVER, a tickwire-server binary}
+                fi
                 caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
                 [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
-                nice -n "$nice" taskset -c 0 "$bin/tickwire-server" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
+                nice -n "$nice" taskset -c 0 "$server_bin" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
                     >"$log" 2>&1 &
                 server_pid=$!
                 wait_for_port $port "$server_pid"
@@ -151,6 +158,8 @@ for n in "${counts[@]}"; do
                 fi
                 if [[ $server == tickwire-noack ]]; then
                     swarm tickwire-noack $port "$n" "$run" --server tickwire --room bench --no-ack
+                elif [[ $server == tickwire-base ]]; then
+                    swarm tickwire-base $port "$n" "$run" --server tickwire --room bench
                 else
                     swarm tickwire $port "$n" "$run" --server tickwire --room bench
                 fi

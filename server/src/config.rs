@@ -27,15 +27,20 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub room_capacity: u16,
 
-    /// Spectators per room. A crowd costs the server about one socket write per spectator per
-    /// tick: their snapshots are encoded and framed once for all who acked the same tick, and
-    /// joins and leaves reach the room as a count, not one event each (BENCHMARKS.md, crowds).
-    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 5_000)]
+    /// Spectators per room. A crowd costs the server about one socket write and one ack read
+    /// per spectator per tick: their snapshots are encoded and framed once for all who acked
+    /// the same tick, and joins and leaves reach the room as a count, not one event each.
+    /// Default 1,000: what one core delivered at 26 fps (while 32 players played) in
+    /// BENCHMARKS.md's fan-out runs; a bigger crowd is never closed for it, but every
+    /// spectator of the room then skips more frames (3,000 got 12 fps). Raise it on faster cores.
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 1_000)]
     pub max_spectators: u16,
 
     /// Spectators server-wide, all rooms together; beyond it spectators get `Kick { Full }`
-    /// and 1013 while players still join (they share `--max-connections`).
-    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS_TOTAL", default_value_t = 8_000)]
+    /// and 1013 while players still join (they share `--max-connections`). Default: 1,000 per
+    /// core the process may run on (`std::thread::available_parallelism`), the per-room
+    /// figure above, so crowds cannot starve the players' rooms of CPU.
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS_TOTAL", default_value_t = default_spectators_total())]
     pub max_spectators_total: u32,
 
     /// Rooms open at once; matchmaking and named joins are refused with 1013 beyond it.
@@ -246,6 +251,12 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
 }
 
+/// 1,000 spectators per core available to the process (at least one core).
+fn default_spectators_total() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    u32::try_from(cores.saturating_mul(1_000)).unwrap_or(u32::MAX)
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         #[derive(clap::Parser)]
@@ -417,8 +428,9 @@ mod tests {
         assert_eq!(c.bind.port(), 8080);
         assert_eq!(c.tick_rate, 30);
         assert_eq!(c.room_capacity, 32);
-        assert_eq!(c.max_spectators, 5_000);
-        assert_eq!(c.max_spectators_total, 8_000);
+        assert_eq!(c.max_spectators, 1_000);
+        let cores = std::thread::available_parallelism().unwrap().get() as u32;
+        assert_eq!(c.max_spectators_total, 1_000 * cores);
         assert_eq!(c.room_chat_rate, 20);
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));

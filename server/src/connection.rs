@@ -644,18 +644,34 @@ where
     let mut chats = TokenBucket::new(config.chat_rate, config.chat_burst, now);
     let mut last_heard = now;
     let mut pongs = FrameBuilder::new();
+    // Made once, not per message: a crowd's acks are most of what the server reads, and a
+    // timer, a watch receiver and a waiter created and dropped for each one cost locks in the
+    // timer wheel and the notifiers (BENCHMARKS.md, crowds). The idle deadline moves lazily:
+    // the timer is re-armed only when it fires early.
+    let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
+    let shutdown = shutdown_signal(ctx);
+    let closing = link.close_requested();
+    tokio::pin!(idle, shutdown, closing);
     loop {
         let message = tokio::select! {
-            m = tokio::time::timeout_at(last_heard + config.idle_timeout, next_message(stream)) => m,
-            _ = shutdown_signal(ctx) => {
+            m = next_message(stream) => Ok(m),
+            () = &mut idle => {
+                let deadline = last_heard + config.idle_timeout;
+                if deadline > Instant::now() {
+                    idle.as_mut().reset(deadline);
+                    continue;
+                }
+                Err(())
+            }
+            () = &mut shutdown => {
                 link.close(going_away());
                 return ReadEnd::Refused;
             }
-            _ = link.close_requested() => return ReadEnd::Dropped,
+            () = &mut closing => return ReadEnd::Dropped,
         };
         let now = Instant::now();
         let bytes = match message {
-            Err(_) => {
+            Err(()) => {
                 let silence = config.idle_timeout.as_secs_f32();
                 link.close(kick(
                     close_code::POLICY,
@@ -874,6 +890,9 @@ where
     let heartbeat_every = ctx.config.heartbeat_interval.max(Duration::from_millis(1));
     let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     let mut batch = Batch::default();
+    // Once for the connection, not per batch (see `read_loop`).
+    let shutdown = shutdown_signal(&ctx);
+    tokio::pin!(shutdown);
     let close = loop {
         tokio::select! {
             () = link.next_batch_into(&mut batch) => {
@@ -903,7 +922,7 @@ where
                     return (unsent, io);
                 }
             }
-            _ = shutdown_signal(&ctx), if !link.is_closing() => {
+            () = &mut shutdown, if !link.is_closing() => {
                 break going_away();
             }
         }

@@ -131,6 +131,7 @@ async fn a_thousand_spectators_join_at_once_and_stay_half_leave_and_nobody_else_
     let mut config = test_config();
     config.max_connections_per_ip = 2 * CROWD as u32;
     config.max_spectators = 2 * CROWD as u16;
+    config.max_spectators_total = 2 * CROWD as u32;
     config.slow_client_timeout = Duration::from_millis(1500);
     config.socket_send_buffer = 4096;
     let server = TestServer::start(config).await;

@@ -9,7 +9,8 @@
 #
 # Reports (one JSON per run) go to target/load-test/. Needs taskset (util-linux) and python3.
 # Environment: PORT (18090), RAMP (bots started per second, 250/s), NICE (e.g. -10 on a
-# shared machine, as root: the measured processes then wait less behind other work).
+# shared machine, as root: the measured processes then wait less behind other work), BOTS_BIN
+# (another tickwire-bots binary, e.g. one built before a change, to compare side by side).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -38,7 +39,7 @@ for run in $(seq 1 "$runs"); do
         sleep 0.1
     done
     json="$out/$role-$bots-$run.json"
-    nice -n "$nice" taskset -c 1 target/release/tickwire-bots --url "ws://127.0.0.1:$port/ws" --bots "$bots" \
+    nice -n "$nice" taskset -c 1 "${BOTS_BIN:-target/release/tickwire-bots}" --url "ws://127.0.0.1:$port/ws" --bots "$bots" \
         --role "$role" --ramp "$ramp" --duration "$duration" --seed "$run" \
         --server-pid "$server" --quiet --json "$json" "${extra[@]}" >"$out/bots.txt" || true
     kill -TERM "$server"

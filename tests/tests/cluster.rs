@@ -3,6 +3,8 @@
 //! node can be killed outright: its runtime is dropped with every task and socket), sharing
 //! the room directory. Short TTLs keep it quick.
 
+#[path = "support/fallback_client.rs"]
+mod fallback_client;
 mod support;
 
 use std::collections::BTreeMap;
@@ -513,6 +515,42 @@ async fn a_resume_through_another_node_takes_the_same_ship_back() {
         b.rooms().await.get("home") == Some(&("a".to_string(), 1))
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_fallback_client_plays_in_a_room_hosted_by_another_node() {
+    use fallback_client::{Fallback, Mode};
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let mut host = Client::join(&a.url(), hello_in(Role::Player, "host", "far")).await;
+    host.next_world().await;
+    // Players see only what is near their ship; a spectator sees the whole room.
+    let mut watcher = Client::join(&a.url(), hello_in(Role::Spectator, "watcher", "far")).await;
+
+    // Where WebSocket is blocked, through the node that does not host the room: relayed.
+    for mode in [Mode::Stream, Mode::Poll] {
+        let name = format!("{mode:?}").to_lowercase();
+        let mut guest = Fallback::join(b.addr, mode, hello_in(Role::Player, &name, "far")).await;
+        let welcome = guest.welcome.expect("welcomed");
+        assert_eq!(welcome.room.as_str(), "far");
+        let applied = guest.play_until_applied().await;
+        assert!(applied.0 >= 1, "{mode:?}: an input applied by the hosting node");
+        assert_eq!(b.metric("tickwire_proxied_sessions").await, 1.0, "{mode:?}: b relays it");
+        let deadline = Instant::now() + PATIENCE;
+        while !watcher.next_world().await.entities.iter().any(|e| Some(e.id) == welcome.entity) {
+            assert!(Instant::now() < deadline, "{mode:?}: the guest's ship never shows on a");
+        }
+        host.next_world().await;
+        // A proper leave reaches the hosting node as one: the seat is freed there.
+        let (status, text) = guest.post(fallback_client::close_record(1000, "bye")).await;
+        assert_eq!(status, 204, "{text}");
+        let (code, _, _) = guest.closed().await;
+        assert_eq!(code, 1000, "{mode:?}: the close is answered");
+        eventually(PATIENCE, "the guest's seat freed on a", || async {
+            b.rooms().await.get("far") == Some(&("a".to_string(), 1))
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,335 @@
+//! A client of the HTTP fallback (PROTOCOL.md 1.1) for the end-to-end tests: a session over a
+//! streamed response or long polls, POSTs on a second connection, worlds rebuilt from the
+//! records as a game client does. Included by the tests that need it (`#[path]`), so the
+//! others do not build it.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use crate::support::*;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::net::{IpAddr, SocketAddr};
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
+use tickwire_shared::delta::WorldHistory;
+use tickwire_shared::{
+    Ack, Buttons, ClientMessage, EventKind, Hello, Input, InputSeq, Kick, ServerMessage, Welcome,
+};
+use tokio::net::TcpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub(crate) const SESSION: &str = "tickwire-session";
+
+/// One HTTP/1.1 connection from `from` (another loopback address, or 127.0.0.1).
+pub(crate) async fn http(addr: SocketAddr, from: IpAddr) -> SendRequest<Full<Bytes>> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let stream = socket.connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+pub(crate) fn request(
+    method: &str,
+    path: &str,
+    session: Option<&str>,
+    body: Vec<u8>,
+) -> hyper::Request<Full<Bytes>> {
+    let mut builder = hyper::Request::builder().method(method).uri(path).header("host", "test");
+    if let Some(session) = session {
+        builder = builder.header(SESSION, session);
+    }
+    builder.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// A record as a client sends it (PROTOCOL.md 1.1): the first byte, the length, the payload.
+pub(crate) fn record(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    if payload.len() < 126 {
+        out.push(payload.len() as u8);
+    } else {
+        out.push(126);
+        out.extend((payload.len() as u16).to_be_bytes());
+    }
+    out.extend(payload);
+    out
+}
+
+pub(crate) fn message_record(msg: &ClientMessage) -> Vec<u8> {
+    record(0x82, &encode_client_to_vec(msg))
+}
+
+pub(crate) fn close_record(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend(reason.as_bytes());
+    record(0x88, &payload)
+}
+
+/// What arrived downstream.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a test's records, held briefly
+pub(crate) enum Down {
+    Message(ServerMessage),
+    Close(u16, String),
+    Heartbeat,
+}
+
+/// Reads records out of a byte stream that arrives in pieces.
+#[derive(Default)]
+pub(crate) struct Records(Vec<u8>);
+
+impl Records {
+    pub(crate) fn push(&mut self, bytes: &[u8], out: &mut Vec<Down>) {
+        self.0.extend_from_slice(bytes);
+        loop {
+            let b = &self.0;
+            if b.len() < 2 {
+                return;
+            }
+            assert_eq!(b[1] & 0x80, 0, "server records are not masked");
+            let (len, start) = match b[1] & 0x7f {
+                126 if b.len() >= 4 => (usize::from(u16::from_be_bytes([b[2], b[3]])), 4),
+                126 => return,
+                127 if b.len() >= 10 => {
+                    (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10)
+                }
+                127 => return,
+                n => (usize::from(n), 2),
+            };
+            if b.len() < start + len {
+                return;
+            }
+            let payload = &b[start..start + len];
+            out.push(match b[0] {
+                0x82 => Down::Message(decode_server(payload).expect("server messages decode")),
+                0x88 => Down::Close(
+                    u16::from_be_bytes([payload[0], payload[1]]),
+                    String::from_utf8(payload[2..].to_vec()).unwrap(),
+                ),
+                0x89 => Down::Heartbeat,
+                other => panic!("unknown record 0x{other:x}"),
+            });
+            self.0.drain(..start + len);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Stream,
+    Poll,
+}
+
+/// A fallback client: the session's downstream arrives on `down` (read by a task), the
+/// client POSTs on a second connection, and rebuilds worlds as a game client does.
+pub(crate) struct Fallback {
+    pub(crate) addr: SocketAddr,
+    pub(crate) from: IpAddr,
+    pub(crate) session: String,
+    pub(crate) down: mpsc::UnboundedReceiver<Down>,
+    pub(crate) reader: JoinHandle<()>,
+    pub(crate) posts: SendRequest<Full<Bytes>>,
+    pub(crate) worlds: WorldHistory,
+    pub(crate) welcome: Option<Welcome>,
+    pub(crate) kick: Option<Kick>,
+    pub(crate) next_seq: u32,
+    pub(crate) events: Vec<EventKind>,
+}
+
+impl Fallback {
+    pub(crate) async fn open(addr: SocketAddr, mode: Mode) -> Fallback {
+        Fallback::open_from(addr, mode, "127.0.0.1".parse().unwrap()).await
+    }
+
+    pub(crate) async fn open_from(addr: SocketAddr, mode: Mode, from: IpAddr) -> Fallback {
+        let path = match mode {
+            Mode::Stream => "/fallback/stream",
+            Mode::Poll => "/fallback/poll",
+        };
+        let mut conn = http(addr, from).await;
+        let response = conn.send_request(request("GET", path, None, vec![])).await.unwrap();
+        assert_eq!(response.status(), 200, "{path} opens a session");
+        assert_eq!(response.headers()["content-type"], "application/vnd.tickwire.records");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let session = response.headers()[SESSION].to_str().unwrap().to_string();
+        assert_eq!(session.len(), 32);
+        let (tx, down) = mpsc::unbounded_channel();
+        let reader = match mode {
+            Mode::Stream => tokio::spawn(read_stream(response.into_body(), tx)),
+            Mode::Poll => {
+                let first = response.into_body().collect().await.unwrap().to_bytes();
+                let mut records = Records::default();
+                let mut out = Vec::new();
+                records.push(&first, &mut out);
+                assert_eq!(out, [Down::Heartbeat], "a new poll session answers a heartbeat");
+                tokio::spawn(poll_loop(conn, session.clone(), records, tx))
+            }
+        };
+        let posts = http(addr, from).await;
+        Fallback {
+            addr,
+            from,
+            session,
+            down,
+            reader,
+            posts,
+            worlds: WorldHistory::new(30),
+            welcome: None,
+            kick: None,
+            next_seq: 1,
+            events: Vec::new(),
+        }
+    }
+
+    /// POSTs `body` to the session; returns the status and the body text.
+    pub(crate) async fn post(&mut self, body: Vec<u8>) -> (u16, String) {
+        let req = request("POST", "/fallback/send", Some(&self.session), body);
+        if self.posts.ready().await.is_err() {
+            self.posts = http(self.addr, self.from).await;
+        }
+        let response = match self.posts.send_request(req).await {
+            Ok(response) => response,
+            Err(_) => {
+                // A refusal closes its connection: the next POST takes a new one.
+                self.posts = http(self.addr, self.from).await;
+                let req = request("POST", "/fallback/send", Some(&self.session), vec![]);
+                self.posts.send_request(req).await.expect("a fresh connection")
+            }
+        };
+        let status = response.status().as_u16();
+        let closes = response.headers().get("connection").is_some_and(|v| v == "close");
+        let text = response.into_body().collect().await.unwrap().to_bytes();
+        if closes {
+            self.posts = http(self.addr, self.from).await;
+        }
+        (status, String::from_utf8_lossy(&text).into_owned())
+    }
+
+    pub(crate) async fn send(&mut self, msg: &ClientMessage) {
+        let (status, text) = self.post(message_record(msg)).await;
+        assert_eq!(status, 204, "{text}");
+    }
+
+    pub(crate) async fn join(addr: SocketAddr, mode: Mode, hello: Hello) -> Fallback {
+        let mut client = Fallback::open(addr, mode).await;
+        client.send(&ClientMessage::Hello(hello)).await;
+        match client.next().await {
+            Down::Message(ServerMessage::Welcome(welcome)) => client.welcome = Some(welcome),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+        client
+    }
+
+    /// The next record that is not a heartbeat (acking snapshots as a game client does).
+    pub(crate) async fn next(&mut self) -> Down {
+        loop {
+            let down = tokio::time::timeout(PATIENCE, self.down.recv())
+                .await
+                .expect("the server sent something in time")
+                .expect("the session's downstream ended without a close record");
+            match &down {
+                Down::Heartbeat => continue,
+                Down::Message(ServerMessage::Snapshot(snap)) => {
+                    let tick = self.worlds.apply(snap).expect("snapshots apply").tick;
+                    // Not checked: a snapshot that came just before a close is acked to a
+                    // session that may be gone by then (404), as a real client's would be.
+                    let _ = self.post(message_record(&ClientMessage::Ack(Ack { tick }))).await;
+                }
+                Down::Message(ServerMessage::Welcome(w)) => {
+                    self.worlds = WorldHistory::new(w.tick_rate);
+                }
+                Down::Message(ServerMessage::Kick(k)) => self.kick = Some(*k),
+                Down::Message(ServerMessage::Event(e)) => self.events.push(e.kind),
+                _ => {}
+            }
+            return down;
+        }
+    }
+
+    /// Reads until the close record: its code, reason and the kick before it.
+    pub(crate) async fn closed(&mut self) -> (u16, String, Option<Kick>) {
+        loop {
+            if let Down::Close(code, reason) = self.next().await {
+                return (code, reason, self.kick);
+            }
+        }
+    }
+
+    pub(crate) async fn input(&mut self, x: i8) -> InputSeq {
+        let seq = InputSeq(self.next_seq);
+        self.next_seq += 1;
+        self.send(&ClientMessage::Input(Input { seq, x, y: 0, buttons: Buttons(0) })).await;
+        seq
+    }
+
+    /// Sends inputs until a snapshot says one was applied.
+    pub(crate) async fn play_until_applied(&mut self) -> InputSeq {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let seq = self.input(100).await;
+            loop {
+                if let Down::Message(ServerMessage::Snapshot(snap)) = self.next().await {
+                    if snap.header.last_input.0 >= 1 {
+                        return snap.header.last_input;
+                    }
+                    break;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "input {seq:?} never applied");
+        }
+    }
+}
+
+pub(crate) async fn read_stream(mut body: Incoming, tx: mpsc::UnboundedSender<Down>) {
+    let mut records = Records::default();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            let mut out = Vec::new();
+            records.push(data, &mut out);
+            for down in out {
+                let _ = tx.send(down);
+            }
+        }
+    }
+}
+
+pub(crate) async fn poll_loop(
+    mut conn: SendRequest<Full<Bytes>>,
+    session: String,
+    mut records: Records,
+    tx: mpsc::UnboundedSender<Down>,
+) {
+    loop {
+        let req = request("GET", "/fallback/poll", Some(&session), vec![]);
+        if conn.ready().await.is_err() {
+            return;
+        }
+        let response = match conn.send_request(req).await {
+            Ok(response) => response,
+            Err(e) => {
+                eprintln!("poll failed: {e}");
+                return;
+            }
+        };
+        if response.status() != 200 {
+            eprintln!("poll answered {}", response.status());
+            return;
+        }
+        let Ok(body) = response.into_body().collect().await else { return };
+        let mut out = Vec::new();
+        records.push(&body.to_bytes(), &mut out);
+        let closed = out.iter().any(|d| matches!(d, Down::Close(..)));
+        for down in out {
+            let _ = tx.send(down);
+        }
+        if closed {
+            return;
+        }
+    }
+}

@@ -8,6 +8,7 @@
 #   tungstenite  bench-tungstenite: a plain tokio-tungstenite broadcast loop
 #   tickwire-noack (optional, add it to SERVERS) tickwire with spectators that never ack: full
 #                snapshots, and no acks for the server to read, as the peers have none
+#   tickwire-ack4 (optional) tickwire with spectators that ack every fourth snapshot
 #   tickwire-base (optional) the tickwire run with another server binary, BASE_SERVER (e.g. a
 #                copy of target/release/tickwire-server built before a change), to measure a
 #                change side by side in one run
@@ -136,7 +137,7 @@ for n in "${counts[@]}"; do
         for server in "${servers[@]}"; do
             log="$out/$server-$n-$run.log"
             case $server in
-            tickwire | tickwire-noack | tickwire-base)
+            tickwire | tickwire-noack | tickwire-ack4 | tickwire-base)
                 port=18100
                 port_free $port
                 server_bin="$bin/tickwire-server"
@@ -158,6 +159,8 @@ for n in "${counts[@]}"; do
                 fi
                 if [[ $server == tickwire-noack ]]; then
                     swarm tickwire-noack $port "$n" "$run" --server tickwire --room bench --no-ack
+                elif [[ $server == tickwire-ack4 ]]; then
+                    swarm tickwire-ack4 $port "$n" "$run" --server tickwire --room bench --ack-every 4
                 elif [[ $server == tickwire-base ]]; then
                     swarm tickwire-base $port "$n" "$run" --server tickwire --room bench
                 else

@@ -313,6 +313,10 @@ pub struct Session {
     last_heard: Instant,
     hello_pending: bool,
     ack_pending: Option<Tick>,
+    /// Snapshots rebuilt since the last ack, and whether one of them was full (nothing to
+    /// delta against yet: acked at once, whatever the spectator's cadence).
+    unacked_snapshots: u32,
+    unacked_full: bool,
     input_pending: Option<Input>,
     next_seq: u32,
     last_input_acked: InputSeq,
@@ -350,6 +354,8 @@ impl Session {
             last_heard: now,
             hello_pending: false,
             ack_pending: None,
+            unacked_snapshots: 0,
+            unacked_full: false,
             input_pending: None,
             next_seq: 1,
             last_input_acked: InputSeq(0),
@@ -644,7 +650,10 @@ impl Session {
             })
         } else if !self.state.is_joined() {
             return None;
-        } else if let Some(tick) = self.ack_pending.take() {
+        } else if let Some(tick) = self.ack_pending.filter(|_| self.ack_due()) {
+            self.ack_pending = None;
+            self.unacked_snapshots = 0;
+            self.unacked_full = false;
             ClientMessage::Ack(Ack { tick })
         } else if let Some(input) = self.input_pending.take() {
             if self.in_flight.len() >= self.config.inputs_in_flight {
@@ -763,6 +772,8 @@ impl Session {
                 let tick = world.tick;
                 if self.config.ack_snapshots {
                     self.ack_pending = self.ack_pending.max(Some(tick));
+                    self.unacked_snapshots += 1;
+                    self.unacked_full |= header.baseline.is_none();
                 }
                 self.world_tick = self.world_tick.max(Some(tick));
                 self.push_event(Event::Snapshot(SnapshotInfo {
@@ -824,6 +835,14 @@ impl Session {
         self.push_event(Event::Disconnected { reason, retry_in: Some(delay) });
     }
 
+    /// Whether the pending ack goes out now: at once for players and controllers, and for a
+    /// full snapshot; for a spectator once [`Config::spectator_ack_every`] snapshots came.
+    fn ack_due(&self) -> bool {
+        self.identity.role != Role::Spectator
+            || self.unacked_full
+            || self.unacked_snapshots >= self.config.spectator_ack_every.max(1)
+    }
+
     fn left(&mut self, now: Instant, answer: Option<u16>) {
         self.enter(State::Ended, now);
         self.push_event(Event::Ended(End::Left { answer }));
@@ -833,6 +852,8 @@ impl Session {
     fn reset_connection(&mut self) {
         self.hello_pending = false;
         self.ack_pending = None;
+        self.unacked_snapshots = 0;
+        self.unacked_full = false;
         self.input_pending = None;
         self.in_flight.clear();
         self.chat.clear();

@@ -30,9 +30,10 @@ pub struct ServerConfig {
     /// Spectators per room. A crowd costs the server about one socket write and one ack read
     /// per spectator per tick: their snapshots are encoded and framed once for all who acked
     /// the same tick, and joins and leaves reach the room as a count, not one event each.
-    /// Default 1,000: what one core delivered at 26 fps (while 32 players played) in
-    /// BENCHMARKS.md's fan-out runs; a bigger crowd is never closed for it, but every
-    /// spectator of the room then skips more frames (3,000 got 12 fps). Raise it on faster cores.
+    /// Default 1,000: what one core served in BENCHMARKS.md's fan-out runs while 32 players
+    /// played (every frame, 30 fps, at 58% of the core with spectators acking every fourth
+    /// snapshot as tickwire's clients do). A bigger crowd is never closed for it, but every
+    /// spectator of the room then skips more frames (3,000 got 20 fps). Raise it on faster cores.
     #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 1_000)]
     pub max_spectators: u16,
 

@@ -22,12 +22,14 @@ use tickwire_shared::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// A tickwire server: join room `room` as a spectator and ack snapshots (or not, with
-    /// `ack: false`, which makes the server send full snapshots).
+    /// `ack_every: 0`, which makes the server send full snapshots).
     Tickwire {
         /// The room every spectator of the swarm joins.
         room: RoomName,
-        /// Acknowledge the newest snapshot after each read, as a real spectator does.
-        ack: bool,
+        /// Acknowledge the newest snapshot after a read once this many snapshots came since
+        /// the last ack: 1 acks after every read that brought one, as a real spectator does;
+        /// 0 never acks.
+        ack_every: u32,
     },
     /// A reference broadcaster: no hello, no acks; every binary message counts as a frame.
     Raw,
@@ -111,6 +113,8 @@ pub struct Spectator {
     mask_state: u32,
     /// The newest snapshot read since the last ack was written.
     ack_pending: Option<u32>,
+    /// Snapshots read since the last ack was written.
+    unacked: u32,
     /// The server's close frame was read (and answered): nothing more will come.
     closed: bool,
 }
@@ -123,6 +127,7 @@ impl Spectator {
             reader: FrameReader::new(Writer::Server),
             mask_state: seed | 1,
             ack_pending: None,
+            unacked: 0,
             closed: false,
         }
     }
@@ -203,15 +208,22 @@ impl Spectator {
                 },
             };
             if let Received::Frame { tick, .. } = received
-                && matches!(self.mode, Mode::Tickwire { ack: true, .. })
+                && matches!(self.mode, Mode::Tickwire { ack_every: 1.., .. })
             {
                 self.ack_pending = self.ack_pending.max(Some(tick));
+                self.unacked += 1;
             }
             on(received);
         };
-        if let Some(tick) = self.ack_pending.take()
+        let ack_every = match self.mode {
+            Mode::Tickwire { ack_every, .. } => ack_every,
+            Mode::Raw => 0,
+        };
+        if self.unacked >= ack_every.max(1)
+            && let Some(tick) = self.ack_pending.take()
             && !self.closed
         {
+            self.unacked = 0;
             self.send(out, &ClientMessage::Ack(tickwire_shared::Ack { tick: Tick(tick) }));
         }
         result
@@ -258,7 +270,7 @@ mod tests {
     }
 
     fn tickwire(ack: bool) -> Spectator {
-        Spectator::new(Mode::Tickwire { room: room(), ack }, 7)
+        Spectator::new(Mode::Tickwire { room: room(), ack_every: u32::from(ack) }, 7)
     }
 
     fn server_frame(message: &ServerMessage) -> Vec<u8> {
@@ -307,6 +319,24 @@ mod tests {
         out.clear();
         raw.start("swarm-1", &mut out);
         assert!(out.is_empty(), "a reference server gets no hello");
+    }
+
+    #[test]
+    fn acking_every_third_snapshot_acks_the_newest_once_three_came() {
+        let mut spectator = Spectator::new(Mode::Tickwire { room: room(), ack_every: 3 }, 7);
+        let mut out = Vec::new();
+        for tick in [10, 11] {
+            spectator.handle(&server_frame(&snapshot(tick, 20)), &mut out, |_| {}).unwrap();
+        }
+        assert!(out.is_empty(), "two snapshots: no ack yet");
+        spectator.handle(&server_frame(&snapshot(12, 20)), &mut out, |_| {}).unwrap();
+        assert_eq!(
+            client_messages(&out),
+            [ClientMessage::Ack(tickwire_shared::Ack { tick: Tick(12) })]
+        );
+        out.clear();
+        spectator.handle(&server_frame(&snapshot(13, 20)), &mut out, |_| {}).unwrap();
+        assert!(out.is_empty(), "the count starts again after an ack");
     }
 
     #[test]

@@ -97,6 +97,34 @@ test('snapshots are applied, acked, and acked inputs leave the pending list', ()
   assert.equal(s.world?.tick, 12);
 });
 
+test('a spectator acks its first full snapshot at once, then every fourth', () => {
+  const s = new Session({ name: 'eve', room: 'r1', role: 'Spectator', random: () => 0.5 });
+  s.connect(0);
+  s.handleOpen(0);
+  s.handleMessage(welcome({ role: 'Spectator', entity: null }), 0);
+  drain(s);
+  const worlds = [10, 11, 12, 13, 14, 15].map((tick) => ({ tick, round, entities: [ship(100 + tick)] }));
+  const acks = () => drain(s).sent.filter((m) => m.type === 'Ack').map((m) => m.type === 'Ack' && m.tick);
+  s.handleMessage(encodeServerMessage(encodeSnapshot(null, null, worlds[0], 0, 30)), 10);
+  assert.deepEqual(acks(), [10], 'a full snapshot is acked at once');
+  for (const w of worlds.slice(1, 4)) {
+    s.handleMessage(encodeServerMessage(encodeSnapshot(worlds[0], null, w, 0, 30)), 20);
+    assert.deepEqual(acks(), [], `tick ${w.tick}: not yet`);
+  }
+  s.handleMessage(encodeServerMessage(encodeSnapshot(worlds[0], null, worlds[4], 0, 30)), 30);
+  assert.deepEqual(acks(), [14], 'the fourth acks the newest');
+  assert.deepEqual(s.world, worlds[4], 'every snapshot was rebuilt');
+
+  const every = new Session({ name: 'eve', room: 'r1', role: 'Spectator', spectatorAckEvery: 1, random: () => 0.5 });
+  every.connect(0);
+  every.handleOpen(0);
+  every.handleMessage(welcome({ role: 'Spectator', entity: null }), 0);
+  drain(every);
+  every.handleMessage(encodeServerMessage(encodeSnapshot(null, null, worlds[0], 0, 30)), 10);
+  every.handleMessage(encodeServerMessage(encodeSnapshot(worlds[0], null, worlds[1], 0, 30)), 20);
+  assert.deepEqual(drain(every).sent.filter((m) => m.type === 'Ack').map((m) => m.type === 'Ack' && m.tick), [10, 11]);
+});
+
 test('an abnormal close reconnects with growing backoff and resumes with the token', () => {
   const s = joined({ reconnect: { initialDelayMs: 100, maxDelayMs: 400, jitter: 0 } });
   s.handleClose(1006, '', false, 1000);

@@ -54,8 +54,13 @@ struct Args {
     room: RoomName,
 
     /// Never ack snapshots (tickwire then sends full snapshots).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ack_every")]
     no_ack: bool,
+
+    /// Ack the newest snapshot once this many came since the last ack (1: after every read
+    /// that brought one, as tickwire's clients do).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    ack_every: u32,
 
     /// Local addresses to connect from, client N from address N modulo their count: a range
     /// `127.0.0.2-127.0.0.254` or a list.
@@ -422,7 +427,10 @@ async fn client(shared: Rc<Shared>, index: u32) -> Outcome {
     sleep_until((shared.start + offset).into()).await;
     let source = args.source_ips.for_index(index);
     let mode = match args.server {
-        ServerKind::Tickwire => Mode::Tickwire { room: args.room, ack: !args.no_ack },
+        ServerKind::Tickwire => Mode::Tickwire {
+            room: args.room,
+            ack_every: if args.no_ack { 0 } else { args.ack_every },
+        },
         ServerKind::Raw => Mode::Raw,
     };
     let mut spectator = Spectator::new(mode, index.wrapping_mul(2_654_435_761));

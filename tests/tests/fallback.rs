@@ -312,19 +312,35 @@ async fn hostile_requests_get_clear_refusals_and_players_keep_playing() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     flooder.play_until_applied().await;
 
-    // A second poll while one waits: 409.
+    // A second poll while one waits: 409. The session's own poll loop is stopped, and the
+    // test holds the first poll itself: right after a poll took the records, the next one
+    // waits for the next tick, and a second poll sent meanwhile must be refused.
     let poller =
         Fallback::join(server.addr, Mode::Poll, hello_in(Role::Spectator, "p", "fb-hostile")).await;
-    let mut second = http(server.addr, "127.0.0.1".parse().unwrap()).await;
-    let mut conflicts = 0;
-    for _ in 0..20 {
-        let req = request("GET", "/fallback/poll", Some(&poller.session), vec![]);
-        if second.send_request(req).await.unwrap().status() == 409 {
-            conflicts += 1;
+    poller.reader.abort();
+    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let poll = |session: String| async move {
+        let mut conn = http(server.addr, localhost).await;
+        let response = conn.send_request(request("GET", "/fallback/poll", Some(&session), vec![]));
+        let response = response.await.expect("a poll is answered");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    let mut conflict = None;
+    for _ in 0..50 {
+        let first = tokio::spawn(poll(poller.session.clone()));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (status, text) = poll(poller.session.clone()).await;
+        assert_eq!(first.await.unwrap().0, 200, "the first poll gets its records");
+        if status == 409 {
+            conflict = Some(text);
             break;
         }
+        assert_eq!(status, 200, "{text}");
     }
-    assert_eq!(conflicts, 1, "one poll at a time");
+    let conflict = conflict.expect("a second poll while one waits is refused with 409");
+    assert!(conflict.contains("a poll is already waiting"), "{conflict}");
 
     bystanders.kept_playing(&before, 60).await;
     victim.play_until_applied().await;

@@ -273,8 +273,9 @@ pub async fn serve<S>(
 }
 
 /// Seats the client (its `Hello`, the room's answer), reads its messages until the connection
-/// ends, and tells the room how it ended. Every transport runs this: `stream` yields what the
-/// client sent, as tungstenite's messages (the HTTP fallback makes them from its records).
+/// ends, and tells the room how it ended; a client whose room another node of the fleet hosts
+/// is relayed there instead. Every transport runs this: `stream` yields what the client sent,
+/// as tungstenite's messages (the HTTP fallback makes them from its records).
 pub(crate) async fn play<St>(
     stream: &mut St,
     link: &Arc<ClientLink>,

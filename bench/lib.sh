@@ -1,0 +1,57 @@
+# Shared by the bench scripts (`source bench/lib.sh` after `cd` to the repository root): the
+# session niceness, durations, and starting and stopping the processes measured. Messages name
+# the script that sourced it.
+
+bench_name=${0##*/}
+
+# With NICE, run in a session of our own and give its scheduling group that niceness: with
+# autogroups on (Linux's default), plain `nice` only ranks processes within their session and
+# does nothing against builds in other sessions. Call first, with the script's arguments.
+own_session() {
+    if [[ -n "${NICE:-}" && -z "${TICKWIRE_BENCH_SESSION:-}" ]]; then
+        TICKWIRE_BENCH_SESSION=1 exec setsid --wait "$0" "$@"
+    fi
+    if [[ -n "${NICE:-}" && -w /proc/self/autogroup ]]; then
+        echo "$NICE" >/proc/self/autogroup 2>/dev/null ||
+            echo "$bench_name: cannot set the session's niceness to $NICE (needs root); running without" >&2
+    fi
+}
+
+# Seconds in a duration such as 10s or 500ms, rounded up.
+seconds() { local d=$1; [[ $d == *ms ]] && echo $(( (${d%ms} + 999) / 1000 )) || echo "${d%s}"; }
+
+# Stops a process we started: SIGTERM, then SIGKILL if it is still there after 10 s (noted on
+# stderr: a server that ignores SIGTERM is a bug worth reporting).
+stop() {
+    local pid=$1 signal=$2 what=$3
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "$bench_name: $what (pid $pid) still running 10 s after SIG$signal; killed" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# Waits until the server just started (pid $2) listens on port $1; fails if it died first
+# (the port was taken, a bad flag: see its log in $out).
+wait_for_port() {
+    for _ in $(seq 1 100); do
+        kill -0 "$2" 2>/dev/null || { echo "$bench_name: the server on port $1 exited at start (see $out/*.log)" >&2; return 1; }
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$bench_name: nothing listens on port $1 after 10 s (see $out/*.log)" >&2
+    return 1
+}
+
+# A server of an earlier run still on our port would be measured instead of ours.
+port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "$bench_name: port $1 is already in use; stop what listens there first" >&2
+        exit 2
+    fi
+}

@@ -317,8 +317,12 @@ pub mod proc_stat {
     /// back.
     pub fn runqueue_wait_seconds(pid: Option<u32>) -> Option<f64> {
         let mut total = 0u64;
-        for task in std::fs::read_dir(path(pid, "task")).ok()? {
-            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        for task in std::fs::read_dir(path(pid, "task")).ok()?.flatten() {
+            // A thread that exits between the listing and the read is gone, not an error (the
+            // test harness's own threads come and go while it reads itself).
+            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
             total += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
         }
         Some(total as f64 / 1e9)

@@ -22,7 +22,8 @@
 #   RUNS=5 DURATION=20s bench/fanout.sh 5000
 #
 # Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s), PLAYERS (32),
-# SERVERS ("tickwire node-ws floor tungstenite"), PAYLOAD (bytes for the peers when tickwire is
+# SERVERS ("tickwire node-ws floor tungstenite"), ACK_EVERY (how often the spectators of the
+# tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 4th), PAYLOAD (bytes for the peers when tickwire is
 # not run, 80), NICE (niceness of everything measured, e.g. -10 as root on a machine shared with
 # builds: the measured processes then wait less behind them), OUT (target/bench/fanout-DATE).
 # Needs taskset (util-linux), node and npm.
@@ -36,6 +37,7 @@ counts=("$@")
 [[ ${#counts[@]} -eq 0 ]] && counts=(1000 3000)
 runs=${RUNS:-3}
 duration=${DURATION:-10s}
+ack_every=${ACK_EVERY:-1}
 warmup=${WARMUP:-3s}
 connect_over=${CONNECT_OVER:-2s}
 players=${PLAYERS:-32}
@@ -117,11 +119,11 @@ for n in "${counts[@]}"; do
                 elif [[ $server == tickwire-ack4 ]]; then
                     swarm tickwire-ack4 $port "$n" "$run" --server tickwire --room bench --ack-every 4
                 elif [[ $server == tickwire-base ]]; then
-                    swarm tickwire-base $port "$n" "$run" --server tickwire --room bench
+                    swarm tickwire-base $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
                 else
-                    swarm tickwire $port "$n" "$run" --server tickwire --room bench
+                    swarm tickwire $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
                 fi
-                if p=$("$bin/bench-table" payload "$rows" --label tickwire --clients "$n" --run "$run" 2>/dev/null); then
+                if p=$("$bin/bench-table" payload "$rows" --label "$server" --clients "$n" --run "$run" 2>/dev/null); then
                     payload=$p
                 fi
                 ;;

@@ -44,7 +44,7 @@ use tickwire_shared::{
     ClientMessage, DecodeError, Hello, Kick, KickReason, KickText, Name, PROTOCOL_VERSION, Pong,
     Role, RoomRequest, ServerMessage, is_valid_room_name,
 };
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -227,7 +227,7 @@ impl<R: Unpin> AsyncWrite for ReadSide<R> {
 }
 
 /// The message stream of one game connection.
-type Messages<S> = WebSocketStream<ReadSide<ReadHalf<S>>>;
+type Messages<R> = WebSocketStream<ReadSide<R>>;
 
 /// Where a client that sent a good `Hello` was seated.
 #[derive(Debug)]
@@ -253,11 +253,73 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (read_half, write_half) = tokio::io::split(io);
+    serve_halves(read_half, write_half, config, ctx, peer, grant, hop).await;
+}
+
+/// [`serve`] for a plain TCP socket, split without a lock: `tokio::io::split` takes a mutex on
+/// every read and write, and a crowd's writer pays it on every frame. `early` holds bytes the
+/// client sent after its upgrade request that the HTTP server already read.
+pub async fn serve_tcp(
+    socket: tokio::net::TcpStream,
+    early: bytes::Bytes,
+    config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+    ctx: Arc<ServerContext>,
+    peer: SocketAddr,
+    grant: Option<JoinGrant>,
+    hop: Option<crate::cluster::Hop>,
+) {
+    let (read_half, write_half) = socket.into_split();
+    // Even empty, `early` may be a slice of the HTTP server's whole read buffer: keep it only
+    // while it holds bytes.
+    let early = if early.is_empty() { bytes::Bytes::new() } else { early };
+    let read_half = Prefixed { early, inner: read_half };
+    serve_halves(read_half, write_half, config, ctx, peer, grant, hop).await;
+}
+
+/// A reader that yields `early` before reading from `inner`.
+#[derive(Debug)]
+struct Prefixed<R> {
+    early: bytes::Bytes,
+    inner: R,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.early.is_empty() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let n = this.early.len().min(buf.remaining());
+        buf.put_slice(&this.early.split_to(n));
+        if this.early.is_empty() {
+            // Even empty, the slice would keep the HTTP server's whole read buffer alive.
+            this.early = bytes::Bytes::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+async fn serve_halves<R, W>(
+    read_half: R,
+    write_half: W,
+    config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+    ctx: Arc<ServerContext>,
+    peer: SocketAddr,
+    grant: Option<JoinGrant>,
+    hop: Option<crate::cluster::Hop>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let span =
         info_span!("conn", %peer, player = tracing::field::Empty, room = tracing::field::Empty);
     async move {
         let link = Arc::new(ClientLink::new());
-        let (read_half, write_half) = tokio::io::split(io);
         let read_side =
             ReadSide { guard: FrameGuard::new(read_half, TextPolicy::Refuse), link: link.clone() };
         let mut stream =
@@ -316,14 +378,15 @@ where
 
 /// Completes the closing handshake (see the module docs), bounded by `close_timeout` each way,
 /// and waits for the writer to exit.
-async fn finish<S>(
-    mut stream: Messages<S>,
+async fn finish<R, W>(
+    mut stream: Messages<R>,
     link: &ClientLink,
-    writer: tokio::task::JoinHandle<(WriterEnd, WriteHalf<S>)>,
+    writer: tokio::task::JoinHandle<(WriterEnd, W)>,
     ctx: &ServerContext,
     end: ReadEnd,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
     let timeout = ctx.config.close_timeout;
     let mut writer = writer;
@@ -856,6 +919,10 @@ where
     let write = write_frames(io, batch.frames().map(|f| f.as_ref()), link, ctx);
     tokio::pin!(write);
     let finished = tokio::select! {
+        // The write first: it usually completes at once, and then the other two futures are
+        // never polled (registering their waiters and dropping them is a measurable share of a
+        // spectator's cost).
+        biased;
         result = &mut write => Some(result),
         () = link.close_requested() => None,
         () = shutdown_signal(ctx) => None,
@@ -965,5 +1032,28 @@ pub fn truncate_utf8(text: &mut String, max: usize) {
             end -= 1;
         }
         text.truncate(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn prefixed_yields_the_early_bytes_first_then_the_socket() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let early = bytes::Bytes::from_static(b"hello");
+        let mut reader = Prefixed { early, inner: server };
+        client.write_all(b" world").await.unwrap();
+        drop(client);
+        // A buffer smaller than the early bytes takes them in pieces.
+        let mut piece = [0u8; 3];
+        assert_eq!(reader.read(&mut piece).await.unwrap(), 3);
+        assert_eq!(&piece, b"hel");
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"lo world");
+        assert!(reader.early.is_empty());
     }
 }

@@ -407,10 +407,27 @@ async fn game_upgrade(
     ctx.tasks.spawn(async move {
         let _permit = permit;
         match on_upgrade.await {
-            Ok(upgraded) => {
-                let io = TokioIo::new(upgraded);
-                connection::serve(io, game_ws_config(), task_ctx, peer, grant, hop).await;
-            }
+            // A plain TCP socket is served as itself, not through hyper's boxed stream.
+            Ok(upgraded) => match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+                Ok(parts) => {
+                    let socket = parts.io.into_inner();
+                    let config = game_ws_config();
+                    connection::serve_tcp(
+                        socket,
+                        parts.read_buf,
+                        config,
+                        task_ctx,
+                        peer,
+                        grant,
+                        hop,
+                    )
+                    .await;
+                }
+                Err(upgraded) => {
+                    let io = TokioIo::new(upgraded);
+                    connection::serve(io, game_ws_config(), task_ctx, peer, grant, hop).await;
+                }
+            },
             Err(e) => debug!(%peer, error = %e, "upgrade failed"),
         }
     });

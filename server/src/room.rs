@@ -743,7 +743,9 @@ impl<G: Game> Room<G> {
         let mut frames = std::mem::take(&mut self.frames);
 
         for (&player, seat) in self.seats.iter_mut() {
-            let Some(link) = seat.link.clone() else { continue };
+            // Borrowed, not cloned: an `Arc` count touched per client per tick is a cache miss
+            // on every link of a crowd.
+            let Some(link) = seat.link.as_ref() else { continue };
             let snapshot = match seat.role {
                 Role::Controller => {
                     if link.stalled_for(now) > slow_limit {

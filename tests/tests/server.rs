@@ -968,3 +968,40 @@ async fn other_methods_on_the_game_endpoint_get_405_saying_which_is_allowed() {
     assert!(body.contains("GET"), "{body}");
     server.shutdown().await;
 }
+
+/// A client may send its first frames right behind the upgrade request, before the 101 comes
+/// back: the server has read them with the request and must hand them to the game connection.
+#[tokio::test]
+async fn a_hello_sent_with_the_upgrade_request_is_read() {
+    use tickwire_shared::codec::encode_client_to_vec;
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
+    let server = TestServer::start(test_config()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut request =
+        b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Protocol: tickwire.v1\r\n\r\n"
+            .to_vec();
+    let hello = encode_client_to_vec(&ClientMessage::Hello(hello(Role::Player, "eager")));
+    assert!(hello.len() < 126, "a short frame");
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    request.extend([0x82, 0x80 | hello.len() as u8]);
+    request.extend(mask);
+    request.extend(hello.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    // One write: the frame travels in the same segment as the request.
+    stream.write_all(&request).await.unwrap();
+    // The response head, byte by byte, so nothing after it is consumed here.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(stream.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut ws =
+        tokio_tungstenite::WebSocketStream::from_raw_socket(stream, WsRole::Client, None).await;
+    let first = tokio::time::timeout(PATIENCE, ws.next()).await.expect("an answer to the Hello");
+    let Some(Ok(Message::Binary(bytes))) = first else { panic!("{first:?}") };
+    assert!(matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_))), "{bytes:?}");
+    server.shutdown().await;
+}

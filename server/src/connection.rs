@@ -8,7 +8,9 @@
 //! with every client that gets the same bytes ([`crate::frame`]), everything one client is
 //! owed in one vectored write, and reports its progress to the link (how the room tells a
 //! slow reader from a dead one). What tungstenite writes on its own, the pongs and the echo of
-//! a close, it writes into the link ([`ReadSide`]), and the writer sends that too.
+//! a close, it writes into the link ([`ReadSide`]), and the writer sends that too. On a plain
+//! TCP socket ([`serve_tcp`]) the room writes a tick's frames to an idle client's socket
+//! itself, and the writer is not woken at all ([`crate::outbox`]).
 //! Every way a connection ends maps to a close code with a reason.
 //!
 //! # The closing handshake (RFC 6455 section 7)
@@ -30,6 +32,7 @@ use crate::metrics::Initiator;
 use crate::outbox::{Batch, ClientLink, CloseRequest, RepliesOverflow};
 use crate::ratelimit::TokenBucket;
 use crate::room::{Departure, JoinRefused, JoinRequest, Joined, RoomCommand};
+use crate::socket::SharedTcp;
 use crate::transport::{Attached, Transport};
 use futures_util::{Stream, StreamExt};
 use std::io::{self, IoSlice};
@@ -257,9 +260,25 @@ pub async fn serve<S>(
     serve_halves(read_half, write_half, config, ctx, peer, grant, hop).await;
 }
 
-/// [`serve`] for a plain TCP socket, split without a lock: `tokio::io::split` takes a mutex on
-/// every read and write, and a crowd's writer pays it on every frame. `early` holds bytes the
-/// client sent after its upgrade request that the HTTP server already read.
+/// A write half the room may write to itself.
+trait DirectWrite {
+    fn direct(&self) -> Option<SharedTcp> {
+        None
+    }
+}
+
+impl<S> DirectWrite for tokio::io::WriteHalf<S> {}
+
+impl DirectWrite for SharedTcp {
+    fn direct(&self) -> Option<SharedTcp> {
+        Some(self.clone())
+    }
+}
+
+/// [`serve`] for a plain TCP socket: shared without a lock by the reader and the writer, and
+/// with the room, which writes a tick's frames to it itself when the client is owed nothing
+/// ([`crate::outbox`]). `early` holds bytes the client sent after its upgrade request that the
+/// HTTP server already read.
 pub async fn serve_tcp(
     socket: tokio::net::TcpStream,
     early: bytes::Bytes,
@@ -269,12 +288,9 @@ pub async fn serve_tcp(
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
 ) {
-    let (read_half, write_half) = socket.into_split();
-    // Even empty, `early` may be a slice of the HTTP server's whole read buffer: keep it only
-    // while it holds bytes.
-    let early = if early.is_empty() { bytes::Bytes::new() } else { early };
-    let read_half = Prefixed { early, inner: read_half };
-    serve_halves(read_half, write_half, config, ctx, peer, grant, hop).await;
+    let socket = SharedTcp::new(socket);
+    let read_half = Prefixed::new(early, socket.clone());
+    serve_halves(read_half, socket, config, ctx, peer, grant, hop).await;
 }
 
 /// A reader that yields `early` before reading from `inner`.
@@ -282,6 +298,16 @@ pub async fn serve_tcp(
 struct Prefixed<R> {
     early: bytes::Bytes,
     inner: R,
+}
+
+impl<R> Prefixed<R> {
+    fn new(early: bytes::Bytes, inner: R) -> Self {
+        // Even empty, `early` is a slice of the HTTP server's whole read buffer (8 KiB or
+        // more), which it would keep alive for the connection's life: keep it only while it
+        // holds bytes (`early` itself is dropped on return).
+        let early = if early.is_empty() { bytes::Bytes::new() } else { early };
+        Prefixed { early, inner }
+    }
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
@@ -314,12 +340,15 @@ async fn serve_halves<R, W>(
     hop: Option<crate::cluster::Hop>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + DirectWrite + Unpin + Send + 'static,
 {
     let span =
         info_span!("conn", %peer, player = tracing::field::Empty, room = tracing::field::Empty);
     async move {
         let link = Arc::new(ClientLink::new());
+        if let Some(socket) = write_half.direct() {
+            link.set_direct(socket);
+        }
         let read_side =
             ReadSide { guard: FrameGuard::new(read_half, TextPolicy::Refuse), link: link.clone() };
         let mut stream =
@@ -329,6 +358,9 @@ async fn serve_halves<R, W>(
 
         let end = play(&mut stream, &link, &ctx, grant, hop, peer.ip(), Transport::WebSocket).await;
         finish(stream, &link, writer, &ctx, end).await;
+        // The room may hold the link a while longer (a seat waiting for a resume); the socket
+        // closes now.
+        link.release_socket();
     }
     .instrument(span)
     .await
@@ -984,14 +1016,16 @@ where
                     break close;
                 }
             }
+            // Through the link, like every frame, so it never interleaves with the room's
+            // direct writes. (A client whose pongs and pings fill the reply buffer is not
+            // reading: this ping is skipped, and the room closes it for its stall.)
             _ = heartbeat.tick(), if !link.is_closing() => {
-                let ping = Batch { replies: Some(bytes::Bytes::from_static(frame::PING)), ..Batch::default() };
-                if write_batch(&mut io, &ping, &link, &ctx).await.is_err() {
-                    return (unsent, io);
-                }
+                let _ = link.push_reply(frame::PING);
             }
+            // Requested on the link, so the room writes nothing more to the socket itself; the
+            // next batch carries the close.
             () = &mut shutdown, if !link.is_closing() => {
-                break going_away();
+                link.close(going_away());
             }
         }
     };
@@ -1044,7 +1078,7 @@ mod tests {
     async fn prefixed_yields_the_early_bytes_first_then_the_socket() {
         let (mut client, server) = tokio::io::duplex(64);
         let early = bytes::Bytes::from_static(b"hello");
-        let mut reader = Prefixed { early, inner: server };
+        let mut reader = Prefixed::new(early, server);
         client.write_all(b" world").await.unwrap();
         drop(client);
         // A buffer smaller than the early bytes takes them in pieces.
@@ -1055,5 +1089,14 @@ mod tests {
         reader.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest, b"lo world");
         assert!(reader.early.is_empty());
+    }
+
+    #[test]
+    fn prefixed_does_not_keep_the_http_read_buffer_alive() {
+        let buffer = bytes::Bytes::from(vec![0u8; 8192]);
+        let after_the_request = buffer.slice(8192..);
+        let reader = Prefixed::new(after_the_request, tokio::io::empty());
+        assert!(buffer.is_unique(), "the empty rest still holds the buffer");
+        drop(reader);
     }
 }

@@ -25,7 +25,9 @@
 //!   checked at the first bad byte).
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
-//! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue.
+//! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue, and the
+//!   room's direct writes to an idle client's socket.
+//! - [`socket`]: a plain TCP socket shared by the reader, the writer and the room, lock-free.
 //! - [`frame`]: server frames built once and shared by every client that gets the same bytes.
 //! - [`interest`]: the spatial grid that decides what each player sees.
 //! - [`proxy`]: the client's address behind trusted proxies (`X-Forwarded-For` or `Forwarded`).
@@ -54,6 +56,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod room;
 pub mod server;
+pub mod socket;
 pub mod stats;
 pub mod tls;
 pub mod transport;

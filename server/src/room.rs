@@ -317,6 +317,12 @@ pub struct Room<G: Game> {
     /// The last tick took longer than a period (and was counted late for it), so the next
     /// one starting late is the same incident, not another.
     last_tick_overran: bool,
+    /// Clients the room may write to itself per tick (see `send_frames`), learned from the
+    /// ticks before.
+    direct_quota: usize,
+    /// Where in the seat order this tick's direct writes start: it moves on every tick, so
+    /// when the quota is below the room's size every client takes its turn.
+    direct_start: usize,
     /// The time passed to the current `handle` or `tick` call.
     now: Instant,
 }
@@ -343,6 +349,8 @@ impl<G: Game> Room<G> {
             chat_budget,
             empty_since: None,
             last_tick_overran: false,
+            direct_quota: usize::MAX,
+            direct_start: 0,
             now: Instant::now(),
         }
     }
@@ -735,10 +743,18 @@ impl<G: Game> Room<G> {
         // The room writes an idle client's frames to its socket itself (see `outbox`) for up to
         // half a tick; past that, the writer tasks take the rest, which the runtime's other
         // workers can run in parallel, and the tick stays on time. (Measured on one core at
-        // 3,000 spectators, half a tick cost 0.93x the CPU per frame of a quarter.)
+        // 3,000 spectators, half a tick cost 0.93x the CPU per frame of a quarter.) Who is
+        // written directly rotates, so a crowd too big for the budget shares it fairly: the
+        // writers run later and, on a saturated core, skip more frames.
         let direct_budget = self.config().tick_period() / 2;
+        let seated = self.seats.len().max(1);
+        let direct_start = self.direct_start % seated;
+        let direct_quota = self.direct_quota;
         let mut direct = true;
         let mut offers = 0u32;
+        // Clients whose turn it was to be written directly (written, or left to their writer
+        // because it still had frames).
+        let mut direct_turns = 0u64;
         let (mut direct_writes, mut direct_bytes, mut direct_frames) = (0u64, 0u64, 0u64);
         let events = self.take_events_frame();
         let mut whole_world: Option<Arc<World>> = None;
@@ -750,7 +766,7 @@ impl<G: Game> Room<G> {
         let mut skipped = 0u64;
         let mut frames = std::mem::take(&mut self.frames);
 
-        for (&player, seat) in self.seats.iter_mut() {
+        for (index, (&player, seat)) in self.seats.iter_mut().enumerate() {
             // Borrowed, not cloned: an `Arc` count touched per client per tick is a cache miss
             // on every link of a crowd.
             let Some(link) = seat.link.as_ref() else { continue };
@@ -830,7 +846,9 @@ impl<G: Game> Room<G> {
             if direct && offers % 32 == 0 && now.elapsed() > direct_budget {
                 direct = false;
             }
-            let offered = if direct {
+            let turn = (index + seated - direct_start) % seated;
+            let offered = if direct && turn < direct_quota {
+                direct_turns += 1;
                 link.offer(events.clone(), snapshot, now)
             } else {
                 link.offer_later(events.clone(), snapshot, now)
@@ -847,6 +865,15 @@ impl<G: Game> Room<G> {
         }
         self.frames = frames;
         self.ctx.metrics.frames_skipped.inc_by(skipped);
+        self.direct_quota = next_direct_quota(
+            direct_quota,
+            direct_turns,
+            seated,
+            now.elapsed(),
+            direct_budget,
+            !direct,
+        );
+        self.direct_start = (direct_start + direct_quota.min(seated)) % seated;
         let metrics = &self.ctx.metrics;
         metrics.socket_writes.inc_by(direct_writes);
         metrics.bytes_sent.inc_by(direct_bytes);
@@ -871,6 +898,27 @@ impl<G: Game> Room<G> {
             debug!(player = player.0, "resume grace over");
             self.remove_seat(player);
         }
+    }
+}
+
+/// Next tick's quota of clients the room writes to itself: what fit in the budget this tick
+/// (`turns` scaled by how far over the budget the tick went), or more when the tick stayed within
+/// it and not everyone of `seated` had a turn. `cut`: the budget ran out during the tick.
+fn next_direct_quota(
+    quota: usize,
+    turns: u64,
+    seated: usize,
+    elapsed: Duration,
+    budget: Duration,
+    cut: bool,
+) -> usize {
+    if cut || elapsed > budget {
+        let fit = turns as f64 * budget.as_secs_f64() / elapsed.as_secs_f64().max(f64::EPSILON);
+        (fit as usize).max(1)
+    } else if quota < seated {
+        quota + quota / 4 + 32
+    } else {
+        quota
     }
 }
 
@@ -940,6 +988,21 @@ pub fn spawn<G: Game>(
 mod tests {
     //! The room driven directly, without sockets or a runtime: time is an argument.
     use super::*;
+
+    #[test]
+    fn the_direct_write_quota_shrinks_to_what_fits_and_grows_back() {
+        let ms = Duration::from_millis;
+        let budget = ms(16);
+        // 4,000 turns took 32 ms: half of them fit.
+        assert_eq!(next_direct_quota(usize::MAX, 4000, 5000, ms(32), budget, true), 2000);
+        // Within the budget, not everyone had a turn: a quarter more (and at least 32).
+        assert_eq!(next_direct_quota(2000, 2000, 5000, ms(10), budget, false), 2532);
+        assert_eq!(next_direct_quota(0, 0, 10, ms(1), budget, false), 32);
+        // Everyone fits: unchanged.
+        assert_eq!(next_direct_quota(usize::MAX, 100, 100, ms(1), budget, false), usize::MAX);
+        // Never below one, whatever the tick cost.
+        assert_eq!(next_direct_quota(10, 0, 5000, ms(100), budget, true), 1);
+    }
     use crate::game::arena::{Arena, ArenaConfig};
     use tickwire_shared::codec::decode_server;
     use tickwire_shared::delta::WorldHistory;

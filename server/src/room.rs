@@ -988,6 +988,10 @@ pub fn spawn<G: Game>(
 mod tests {
     //! The room driven directly, without sockets or a runtime: time is an argument.
     use super::*;
+    use crate::game::arena::{Arena, ArenaConfig};
+    use tickwire_shared::codec::decode_server;
+    use tickwire_shared::delta::WorldHistory;
+    use tickwire_shared::{RoundState, WorldBounds};
 
     #[test]
     fn the_direct_write_quota_shrinks_to_what_fits_and_grows_back() {
@@ -1003,10 +1007,6 @@ mod tests {
         // Never below one, whatever the tick cost.
         assert_eq!(next_direct_quota(10, 0, 5000, ms(100), budget, true), 1);
     }
-    use crate::game::arena::{Arena, ArenaConfig};
-    use tickwire_shared::codec::decode_server;
-    use tickwire_shared::delta::WorldHistory;
-    use tickwire_shared::{RoundState, WorldBounds};
 
     fn room(configure: impl FnOnce(&mut ServerConfig)) -> Room<Arena> {
         let mut config = ServerConfig { seed: Some(3), ..ServerConfig::default() };

@@ -952,8 +952,7 @@ where
     tokio::pin!(write);
     let finished = tokio::select! {
         // The write first: it usually completes at once, and then the other two futures are
-        // never polled (registering their waiters and dropping them is a measurable share of a
-        // spectator's cost).
+        // never polled (they would register waiters only to drop them).
         biased;
         result = &mut write => Some(result),
         () = link.close_requested() => None,

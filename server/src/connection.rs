@@ -323,7 +323,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
         let n = this.early.len().min(buf.remaining());
         buf.put_slice(&this.early.split_to(n));
         if this.early.is_empty() {
-            // Even empty, the slice would keep the HTTP server's whole read buffer alive.
+            // See `Prefixed::new`.
             this.early = bytes::Bytes::new();
         }
         Poll::Ready(Ok(()))

@@ -751,7 +751,6 @@ impl<G: Game> Room<G> {
         let direct_start = self.direct_start % seated;
         let direct_quota = self.direct_quota;
         let mut direct = true;
-        let mut offers = 0u32;
         // Clients whose turn it was to be written directly (written, or left to their writer
         // because it still had frames).
         let mut direct_turns = 0u64;
@@ -842,8 +841,8 @@ impl<G: Game> Room<G> {
                 }
             };
             // One lock, and one write or one wake-up, per client per tick, whatever it gets.
-            offers += 1;
-            if direct && offers % 32 == 0 && now.elapsed() > direct_budget {
+            // The clock read every 32 seats, not per client.
+            if direct && index % 32 == 31 && now.elapsed() > direct_budget {
                 direct = false;
             }
             let turn = (index + seated - direct_start) % seated;

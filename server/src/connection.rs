@@ -246,18 +246,19 @@ pub(crate) enum Admitted {
 /// `io`: the socket after the HTTP upgrade. `config`: tungstenite's limits for what the
 /// client sends. `grant`: what the client's join token allows, when tokens are required.
 /// `hop`: set when another node of the fleet proxies this client here (cluster mode).
-pub async fn serve<S>(
+pub fn serve<S>(
     io: S,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
     ctx: Arc<ServerContext>,
     peer: SocketAddr,
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
-) where
+) -> impl Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(io);
-    serve_halves(read_half, write_half, config, ctx, peer, grant, hop).await;
+    serve_halves(read_half, write_half, config, ctx, peer, grant, hop)
 }
 
 /// A write half the room may write to itself.
@@ -275,11 +276,11 @@ impl DirectWrite for SharedTcp {
     }
 }
 
-/// [`serve`] for a plain TCP socket: shared without a lock by the reader and the writer, and
-/// with the room, which writes a tick's frames to it itself when the client is owed nothing
-/// ([`crate::outbox`]). `early` holds bytes the client sent after its upgrade request that the
+/// [`serve`] for a plain TCP socket, split without a lock ([`SharedTcp`]): the reader keeps
+/// the read half; the writer shares the write side with the room, which writes a tick's frames
+/// to it itself when the client is owed nothing ([`crate::outbox`]). `early` holds bytes the client sent after its upgrade request that the
 /// HTTP server already read.
-pub async fn serve_tcp(
+pub fn serve_tcp(
     socket: tokio::net::TcpStream,
     early: bytes::Bytes,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
@@ -287,10 +288,10 @@ pub async fn serve_tcp(
     peer: SocketAddr,
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
-) {
-    let socket = SharedTcp::new(socket);
-    let read_half = Prefixed::new(early, socket.clone());
-    serve_halves(read_half, socket, config, ctx, peer, grant, hop).await;
+) -> impl Future<Output = ()> + Send {
+    let (read_half, socket) = SharedTcp::split(socket);
+    let read_half = Prefixed::new(early, read_half);
+    serve_halves(read_half, socket, config, ctx, peer, grant, hop)
 }
 
 /// A reader that yields `early` before reading from `inner`.
@@ -330,7 +331,10 @@ impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
     }
 }
 
-async fn serve_halves<R, W>(
+/// The connection's whole life as one future, which its task holds from the upgrade to the
+/// close: these functions are not `async` themselves, as each `async` layer would keep its own
+/// copy of the arguments in that future (BENCHMARKS.md, memory per spectator).
+fn serve_halves<R, W>(
     read_half: R,
     write_half: W,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
@@ -338,7 +342,8 @@ async fn serve_halves<R, W>(
     peer: SocketAddr,
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
-) where
+) -> impl Future<Output = ()> + Send
+where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + DirectWrite + Unpin + Send + 'static,
 {
@@ -357,13 +362,13 @@ async fn serve_halves<R, W>(
             ctx.tasks.spawn(write_loop(write_half, link.clone(), ctx.clone()).in_current_span());
 
         let end = play(&mut stream, &link, &ctx, grant, hop, peer.ip(), Transport::WebSocket).await;
-        finish(stream, &link, writer, &ctx, end).await;
+        // Boxed, like the handshake: only the connection's end needs its state.
+        Box::pin(finish(stream, &link, writer, &ctx, end)).await;
         // The room may hold the link a while longer (a seat waiting for a resume); the socket
         // closes now.
         link.release_socket();
     }
     .instrument(span)
-    .await
 }
 
 /// Seats the client (its `Hello`, the room's answer), reads its messages until the connection
@@ -382,7 +387,11 @@ pub(crate) async fn play<St>(
 where
     St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
-    let (joined, handle) = match handshake(stream, link, ctx, grant, hop, client).await {
+    // Boxed, and freed once the client is seated: held in place, the handshake's state would
+    // be part of every connection's task for its whole life (BENCHMARKS.md, memory per
+    // spectator).
+    let admitted = Box::pin(handshake(stream, link, ctx, grant, hop, client)).await;
+    let (joined, handle) = match admitted {
         Ok(Admitted::Local(joined, handle)) => (joined, handle),
         Ok(Admitted::Remote(upstream)) => {
             return crate::cluster::proxy::relay(stream, link, ctx, upstream).await;
@@ -484,7 +493,9 @@ async fn finish<R, W>(
 /// [`LINGER_QUIET`], or `timeout` passes (nginx's lingering close does the same).
 pub(crate) async fn linger<S: AsyncRead + Unpin>(io: &mut S, timeout: Duration) {
     use tokio::io::AsyncReadExt;
-    let mut discard = [0u8; 4096];
+    // On the heap, not in the connection's future, which every connection carries for its
+    // whole life while few ever linger.
+    let mut discard = vec![0u8; 4096];
     let _ = tokio::time::timeout(timeout, async {
         while let Ok(Ok(n)) = tokio::time::timeout(LINGER_QUIET, io.read(&mut discard)).await {
             if n == 0 {
@@ -610,7 +621,9 @@ where
         }
     }
     if let Some(cluster) = ctx.cluster() {
-        return cluster.admit(ctx, hello, link, hop, client).await;
+        // Boxed: the fleet's admission future is three times the rest of the handshake, whose
+        // box a server outside a fleet then need not make room for.
+        return Box::pin(cluster.admit(ctx, hello, link, hop, client)).await;
     }
     join(hello, link, ctx)
         .await
@@ -913,8 +926,14 @@ where
         if held == 0 {
             return Ok(());
         }
-        let slices: [IoSlice<'_>; WRITE_SLICES] = std::array::from_fn(|i| IoSlice::new(window[i]));
-        let wrote = io.write_vectored(&slices[..held]).await?;
+        // The slices are made at each poll, not held across the await: in the writer task's
+        // state they would be another 512 bytes per connection.
+        let wrote = std::future::poll_fn(|cx| {
+            let slices: [IoSlice<'_>; WRITE_SLICES] =
+                std::array::from_fn(|i| IoSlice::new(window[i]));
+            Pin::new(&mut *io).poll_write_vectored(cx, &slices[..held])
+        })
+        .await?;
         if wrote == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -1072,6 +1091,31 @@ pub fn truncate_utf8(text: &mut String, max: usize) {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Every connection's two tasks hold these futures from the upgrade to the close, so their
+    /// size is memory per spectator (BENCHMARKS.md): the handshake, the fleet's admission, the
+    /// close and the linger buffer are boxed or on the heap because in place they made the
+    /// reader's future 6.4 KiB. The bounds leave room for unoptimised builds and compiler
+    /// changes, and fail when one of those comes back in place.
+    #[tokio::test]
+    async fn a_connection_holds_small_futures_for_its_life() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = ServerContext::new(crate::ServerConfig::default(), rx);
+        let config = crate::http::game_ws_config();
+        let writer = write_loop(
+            SharedTcp::split(listener.accept().await.unwrap().0).1,
+            Arc::new(ClientLink::new()),
+            ctx.clone(),
+        );
+        let serving = serve_tcp(socket, bytes::Bytes::new(), config, ctx, addr, None, None);
+        let (reader, writer) = (std::mem::size_of_val(&serving), std::mem::size_of_val(&writer));
+        eprintln!("reader {reader} B, writer {writer} B");
+        assert!(reader <= 3 * 1024, "the connection's future is {reader} B");
+        assert!(writer <= 5 * 512, "the writer's future is {writer} B");
+    }
 
     #[tokio::test]
     async fn prefixed_yields_the_early_bytes_first_then_the_socket() {

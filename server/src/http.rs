@@ -81,17 +81,24 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     response
 }
 
+/// Bytes of a game connection's read buffer (see [`game_ws_config`]).
+const GAME_READ_BUFFER: usize = 512;
+// The largest client message and its longest (masked) frame header fit in one read.
+const _: () = assert!(MAX_CLIENT_MESSAGE_SIZE + 14 <= GAME_READ_BUFFER);
+
 /// The WebSocket settings of game connections.
 ///
-/// The read buffer is 4 KiB, not tungstenite's 128 KiB: it is allocated per socket and
-/// zero-filled on read attempts, which at 1,000 clients measured 63% CPU instead of 14% on this
-/// project's reference machine (2 cores, loopback). Client messages are at most [`MAX_CLIENT_MESSAGE_SIZE`] bytes, so both
-/// limits sit there and anything bigger is closed with 1009 before it is buffered. Writes are
-/// fed and flushed once per batch, so a small write buffer suffices; its hard cap bounds what
-/// one stuck socket can hold.
+/// The read buffer is 512 bytes, not tungstenite's 128 KiB: it is held by every socket for its
+/// life and zero-filled on each read. 128 KiB measured 63% CPU instead of 14% at 1,000 clients
+/// on this project's reference machine (2 cores, loopback), and 4 KiB was a quarter of what a
+/// spectator costs in memory (BENCHMARKS.md, memory per spectator). Client messages are at
+/// most [`MAX_CLIENT_MESSAGE_SIZE`] bytes, so the largest, with its header, fits in one read,
+/// and a read of acks and inputs takes a dozen or more; both limits sit there and anything
+/// bigger is closed with 1009 before it is buffered. Writes are fed and flushed once per
+/// batch, so a small write buffer suffices; its hard cap bounds what one stuck socket can hold.
 pub fn game_ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(GAME_READ_BUFFER)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(Some(MAX_CLIENT_MESSAGE_SIZE))

@@ -501,7 +501,7 @@ mod tests {
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let socket = listener.accept().await.unwrap().0;
         let link = ClientLink::new();
-        link.set_direct(SharedTcp::new(socket));
+        link.set_direct(SharedTcp::split(socket).1);
         (link, client)
     }
 

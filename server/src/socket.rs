@@ -1,52 +1,41 @@
-//! A plain TCP game socket shared by the connection's reader, its writer task, and the room.
+//! A plain TCP game socket: its read half for the connection's reader, its write side shared
+//! by the writer task and the room.
 //!
-//! The reader and the writer use it as an ordinary `AsyncRead`/`AsyncWrite` (each polls its
-//! own readiness, so they never steal each other's wake-ups). The room may also write to it
-//! directly ([`SharedTcp::try_write_vectored`]), without waking the writer task: see
-//! [`crate::outbox`] for when it does. `tokio::io::split` would put a lock on every read and
-//! write; this needs none, because the socket's operations all take `&self`.
+//! The writer uses it as an ordinary `AsyncWrite`; the room may also write to it directly
+//! ([`SharedTcp::try_write_vectored`]), without waking the writer task: see [`crate::outbox`]
+//! for when it does. `tokio::io::split` would put a lock on every read and write; this needs
+//! none, because the socket's operations all take `&self`. The reader keeps tokio's own read
+//! half, which knows that a read the buffer did not fill emptied the socket: it waits for the
+//! next readiness instead of asking the kernel again only to hear `WouldBlock`, a second
+//! `recvfrom` per ack a crowd sends (`tests::a_short_read_waits_without_asking_again`).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-/// One TCP socket, shared (cloning shares it).
+/// The write side of one TCP socket, shared (cloning shares it). Dropping the last clone
+/// sends FIN; the socket closes once the read half is dropped too.
 #[derive(Debug, Clone)]
-pub struct SharedTcp(Arc<TcpStream>);
+pub struct SharedTcp(Arc<OwnedWriteHalf>);
 
 impl SharedTcp {
-    /// Shares `socket`.
-    pub fn new(socket: TcpStream) -> Self {
-        SharedTcp(Arc::new(socket))
+    /// Splits `socket` into the reader's half and the shared write side.
+    pub fn split(socket: TcpStream) -> (OwnedReadHalf, SharedTcp) {
+        let (read_half, write_half) = socket.into_split();
+        (read_half, SharedTcp(Arc::new(write_half)))
     }
 
     /// Writes what the socket takes now, without waiting: `WouldBlock` when it takes nothing.
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.0.try_write_vectored(bufs)
     }
-}
 
-impl AsyncRead for SharedTcp {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.0.poll_read_ready(cx))?;
-            // `try_read` clears the readiness it saw on `WouldBlock`, so the next poll waits.
-            match self.0.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+    fn stream(&self) -> &TcpStream {
+        (*self.0).as_ref()
     }
 }
 
@@ -65,7 +54,9 @@ impl AsyncWrite for SharedTcp {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         loop {
-            ready!(self.0.poll_write_ready(cx))?;
+            ready!(self.stream().poll_write_ready(cx))?;
+            // `try_write_vectored` clears the readiness it saw on `WouldBlock`, so the next
+            // poll waits.
             match self.0.try_write_vectored(bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 result => return Poll::Ready(result),
@@ -83,22 +74,22 @@ impl AsyncWrite for SharedTcp {
 
     /// Sends FIN (the read side stays open, as with `TcpStream`'s own shutdown).
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
+        Poll::Ready(socket2::SockRef::from(self.stream()).shutdown(std::net::Shutdown::Write))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     #[tokio::test]
-    async fn reads_writes_and_shuts_down_through_any_clone() {
+    async fn writes_and_shuts_down_through_any_clone_and_reads_through_its_half() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut peer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-        let socket = SharedTcp::new(listener.accept().await.unwrap().0);
-        let (mut reader, mut writer, direct) = (socket.clone(), socket.clone(), socket);
+        let (mut reader, socket) = SharedTcp::split(listener.accept().await.unwrap().0);
+        let (mut writer, direct) = (socket.clone(), socket);
         writer.write_all(b"one ").await.unwrap();
         assert_eq!(direct.try_write_vectored(&[IoSlice::new(b"two")]).unwrap(), 3);
         writer.shutdown().await.unwrap();
@@ -110,5 +101,29 @@ mod tests {
         let mut back = Vec::new();
         reader.read_to_end(&mut back).await.unwrap();
         assert_eq!(back, b"back");
+    }
+
+    /// The reason the reader keeps tokio's read half (see the module docs): after a read that
+    /// did not fill the buffer it waits for the socket's next readiness from the reactor,
+    /// where a `try_read` loop would ask the kernel again at once. Bytes that arrive before
+    /// the reactor looks are read on its next wake-up, not missed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_short_read_waits_for_the_reactor_instead_of_asking_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut reader, _socket) = SharedTcp::split(listener.accept().await.unwrap().0);
+        peer.write_all(b"ack").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(reader.read(&mut buf).await.unwrap(), 3);
+        // Sent without yielding to the reactor (the peer's socket is writable): the bytes are
+        // in the reader's socket, but its readiness was cleared by the short read.
+        peer.write_all(b"more").await.unwrap();
+        let mut read_buf = tokio::io::ReadBuf::new(&mut buf);
+        let polled = std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut reader).poll_read(cx, &mut read_buf))
+        })
+        .await;
+        assert!(polled.is_pending(), "the reader asked the kernel again after a short read");
+        assert_eq!(reader.read(&mut buf).await.unwrap(), 4, "and the reactor woke it for them");
     }
 }

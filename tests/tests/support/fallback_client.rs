@@ -25,14 +25,23 @@ pub(crate) const SESSION: &str = "tickwire-session";
 
 /// One HTTP/1.1 connection from `from` (another loopback address, or 127.0.0.1).
 pub(crate) async fn http(addr: SocketAddr, from: IpAddr) -> SendRequest<Full<Bytes>> {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(from, 0)).unwrap();
-    let stream = socket.connect(addr).await.expect("connect");
-    stream.set_nodelay(true).unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    try_http(addr, from).await.expect("connect")
+}
+
+/// [`http`], or the error when the server cannot be reached (it may have stopped).
+pub(crate) async fn try_http(
+    addr: SocketAddr,
+    from: IpAddr,
+) -> std::io::Result<SendRequest<Full<Bytes>>> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
     tokio::spawn(conn);
-    sender
+    Ok(sender)
 }
 
 pub(crate) fn request(
@@ -135,6 +144,8 @@ pub(crate) struct Fallback {
     pub(crate) down: mpsc::UnboundedReceiver<Down>,
     pub(crate) reader: JoinHandle<()>,
     pub(crate) posts: SendRequest<Full<Bytes>>,
+    /// The server closed `posts` after its last answer.
+    pub(crate) posts_closed: bool,
     pub(crate) worlds: WorldHistory,
     pub(crate) welcome: Option<Welcome>,
     pub(crate) kick: Option<Kick>,
@@ -179,6 +190,7 @@ impl Fallback {
             down,
             reader,
             posts,
+            posts_closed: false,
             worlds: WorldHistory::new(30),
             welcome: None,
             kick: None,
@@ -189,26 +201,31 @@ impl Fallback {
 
     /// POSTs `body` to the session; returns the status and the body text.
     pub(crate) async fn post(&mut self, body: Vec<u8>) -> (u16, String) {
+        self.try_post(body).await.expect("the server takes the POST's connection")
+    }
+
+    /// [`Fallback::post`], or `None` when the server cannot be reached any more (it stopped).
+    pub(crate) async fn try_post(&mut self, body: Vec<u8>) -> Option<(u16, String)> {
         let req = request("POST", "/fallback/send", Some(&self.session), body);
-        if self.posts.ready().await.is_err() {
-            self.posts = http(self.addr, self.from).await;
+        // Reconnected when needed, not as soon as the server closes a connection: a client
+        // answering the last snapshots of a server that is stopping must not need a new one.
+        if self.posts_closed || self.posts.ready().await.is_err() {
+            self.posts = try_http(self.addr, self.from).await.ok()?;
+            self.posts_closed = false;
         }
         let response = match self.posts.send_request(req).await {
             Ok(response) => response,
             Err(_) => {
                 // A refusal closes its connection: the next POST takes a new one.
-                self.posts = http(self.addr, self.from).await;
+                self.posts = try_http(self.addr, self.from).await.ok()?;
                 let req = request("POST", "/fallback/send", Some(&self.session), vec![]);
                 self.posts.send_request(req).await.expect("a fresh connection")
             }
         };
         let status = response.status().as_u16();
-        let closes = response.headers().get("connection").is_some_and(|v| v == "close");
+        self.posts_closed = response.headers().get("connection").is_some_and(|v| v == "close");
         let text = response.into_body().collect().await.unwrap().to_bytes();
-        if closes {
-            self.posts = http(self.addr, self.from).await;
-        }
-        (status, String::from_utf8_lossy(&text).into_owned())
+        Some((status, String::from_utf8_lossy(&text).into_owned()))
     }
 
     pub(crate) async fn send(&mut self, msg: &ClientMessage) {
@@ -238,8 +255,9 @@ impl Fallback {
                 Down::Message(ServerMessage::Snapshot(snap)) => {
                     let tick = self.worlds.apply(snap).expect("snapshots apply").tick;
                     // Not checked: a snapshot that came just before a close is acked to a
-                    // session that may be gone by then (404), as a real client's would be.
-                    let _ = self.post(message_record(&ClientMessage::Ack(Ack { tick }))).await;
+                    // session that may be gone by then (404), or to a server that stopped
+                    // listening, as a real client's would be.
+                    let _ = self.try_post(message_record(&ClientMessage::Ack(Ack { tick }))).await;
                 }
                 Down::Message(ServerMessage::Welcome(w)) => {
                     self.worlds = WorldHistory::new(w.tick_rate);

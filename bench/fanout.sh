@@ -9,6 +9,9 @@
 #   tickwire-noack (optional, add it to SERVERS) tickwire with spectators that never ack: full
 #                snapshots, and no acks for the server to read, as the peers have none
 #   tickwire-ack4 (optional) tickwire with spectators that ack every fourth snapshot
+#   floor-uring  (optional) bench-floor --io-uring: the floor's sends, a tick's as one io_uring
+#                submission instead of one write() each (the crowds issue's moonshot, measured
+#                without a server first)
 #   tickwire-base (optional) the tickwire run with another server binary, BASE_SERVER (e.g. a
 #                copy of target/release/tickwire-server built before a change), to measure a
 #                change side by side in one run
@@ -136,14 +139,16 @@ for n in "${counts[@]}"; do
                 wait_for_port $port "$server_pid"
                 swarm node-ws $port "$n" "$run" --server raw
                 ;;
-            floor)
+            floor | floor-uring)
                 port=18101
                 port_free $port
+                uring=()
+                [[ $server == floor-uring ]] && uring=(--io-uring)
                 nice -n "$nice" taskset -c 0 "$bin/bench-floor" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
-                    --tick-rate 30 >"$log" 2>&1 &
+                    --tick-rate 30 "${uring[@]}" >"$log" 2>&1 &
                 server_pid=$!
                 wait_for_port $port "$server_pid"
-                swarm floor $port "$n" "$run" --server raw
+                swarm "$server" $port "$n" "$run" --server raw
                 ;;
             tungstenite)
                 port=18102

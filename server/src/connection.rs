@@ -278,8 +278,8 @@ impl DirectWrite for SharedTcp {
 
 /// [`serve`] for a plain TCP socket, split without a lock ([`SharedTcp`]): the reader keeps
 /// the read half; the writer shares the write side with the room, which writes a tick's frames
-/// to it itself when the client is owed nothing ([`crate::outbox`]). `early` holds bytes the client sent after its upgrade request that the
-/// HTTP server already read.
+/// to it itself when the client is owed nothing ([`crate::outbox`]). `early` holds bytes the
+/// client sent after its upgrade request that the HTTP server already read.
 pub fn serve_tcp(
     socket: tokio::net::TcpStream,
     early: bytes::Bytes,

@@ -7,6 +7,11 @@
 //! A socket that takes only part of a frame keeps the rest and finishes it on the next tick
 //! instead of a new frame (so the stream stays valid); one whose buffer is full skips the
 //! tick, as a latest-frame-wins server would. A socket that fails is dropped.
+//!
+//! `--io-uring` (Linux): the same sends, but a tick's sends to every socket go to the kernel as
+//! one io_uring submission (in batches of the ring's size) instead of one `write()` each: the
+//! crowds issue's moonshot, measured here first, without a server around it, to learn whether
+//! batching beats the floor at all.
 
 use anyhow::Context;
 use clap::Parser;
@@ -42,6 +47,11 @@ struct Args {
     /// Connections held at most; later upgrades get 503.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_clients: u32,
+
+    /// Send a tick to every socket with one io_uring submission (per 4,096 sockets) instead of
+    /// one write() each (Linux only).
+    #[arg(long)]
+    io_uring: bool,
 }
 
 /// A connected client: its socket and the unwritten end of a frame, if any.
@@ -91,6 +101,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     tokio::task::spawn_local(acceptor);
 
+    #[cfg(target_os = "linux")]
+    let mut ring = match args.io_uring {
+        true => Some(uring::Sender::new().context("--io-uring: setting up the ring")?),
+        false => None,
+    };
+    #[cfg(not(target_os = "linux"))]
+    anyhow::ensure!(!args.io_uring, "--io-uring: io_uring is Linux only");
     let mut ticks = interval(Duration::from_secs(1) / args.tick_rate);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut frame = Vec::with_capacity(args.payload_bytes as usize + 14);
@@ -105,7 +122,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             &raw_payload(tick, args.payload_bytes as usize),
             None,
         );
-        clients.borrow_mut().retain_mut(|client| send(client, &frame));
+        let mut clients = clients.borrow_mut();
+        #[cfg(target_os = "linux")]
+        if let Some(ring) = ring.as_mut() {
+            ring.send_all(&mut clients, &frame);
+            continue;
+        }
+        clients.retain_mut(|client| send(client, &frame));
     }
 }
 
@@ -113,9 +136,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// failed.
 fn send(client: &mut Client, frame: &[u8]) -> bool {
     let pending = if client.backlog.is_empty() { frame } else { &client.backlog[..] };
-    match client.stream.try_write(pending) {
-        Ok(n) if n == pending.len() => client.backlog.clear(),
-        Ok(n) => client.backlog = pending[n..].to_vec(),
+    let result = client.stream.try_write(pending);
+    settle(client, frame, result)
+}
+
+/// Updates `client` after a send of its pending bytes (its backlog, or else `frame`) that
+/// returned `result`: what the socket did not take waits for the next tick. False when the
+/// socket failed.
+fn settle(client: &mut Client, frame: &[u8], result: std::io::Result<usize>) -> bool {
+    match result {
+        Ok(n) if client.backlog.is_empty() => {
+            if n < frame.len() {
+                client.backlog = frame[n..].to_vec();
+            }
+        }
+        Ok(n) => {
+            client.backlog.drain(..n);
+        }
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
         Err(_) => return false,
     }
@@ -158,5 +195,143 @@ async fn upgrade(mut stream: TcpStream, full: bool) -> std::io::Result<TcpStream
                 return Err(refused("bad request"));
             }
         }
+    }
+}
+
+/// The io_uring sender of `--io-uring`.
+#[cfg(target_os = "linux")]
+mod uring {
+    use super::{Client, settle};
+    use io_uring::{IoUring, opcode, types};
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    /// Sends in flight at most: one batch, one `io_uring_enter`.
+    const RING_ENTRIES: u32 = 4096;
+
+    /// A ring and the results of the batch being reaped.
+    pub struct Sender {
+        ring: IoUring,
+        results: Vec<i32>,
+    }
+
+    impl Sender {
+        pub fn new() -> io::Result<Sender> {
+            Ok(Sender { ring: IoUring::new(RING_ENTRIES)?, results: Vec::new() })
+        }
+
+        /// Sends every client its pending bytes (its backlog, or else `frame`), a batch of up
+        /// to [`RING_ENTRIES`] sends per submission, and drops the clients whose socket failed.
+        pub fn send_all(&mut self, clients: &mut Vec<Client>, frame: &[u8]) {
+            self.results.clear();
+            self.results.resize(clients.len(), 0);
+            for (batch, chunk) in clients.chunks(RING_ENTRIES as usize).enumerate() {
+                let first = batch * RING_ENTRIES as usize;
+                for (i, client) in chunk.iter().enumerate() {
+                    let pending = if client.backlog.is_empty() { frame } else { &client.backlog };
+                    let send = opcode::Send::new(
+                        types::Fd(client.stream.as_raw_fd()),
+                        pending.as_ptr(),
+                        pending.len() as u32,
+                    )
+                    // Never wait for room in a full socket: it skips the tick, as with write().
+                    .flags(libc::MSG_DONTWAIT)
+                    .build()
+                    .user_data((first + i) as u64);
+                    // SAFETY: the entry points at `frame` or at a client's backlog, and at its
+                    // socket, and all of them outlive the send: `reap` returns only once every
+                    // entry of this batch has completed (one completion each; otherwise the
+                    // process aborts), and nothing touches `clients` or `frame` until then.
+                    // A batch is at most the submission queue's size, so the push cannot fail.
+                    unsafe { self.ring.submission().push(&send) }
+                        .expect("a batch fits the submission queue");
+                }
+                self.reap(chunk.len());
+            }
+            let mut index = 0;
+            let results = &self.results;
+            clients.retain_mut(|client| {
+                let result = match results[index] {
+                    n if n >= 0 => Ok(n as usize),
+                    errno => Err(io::Error::from_raw_os_error(-errno)),
+                };
+                index += 1;
+                settle(client, frame, result)
+            });
+        }
+
+        /// Submits and waits until all `count` sends of the batch completed, storing each
+        /// result by its client's index.
+        fn reap(&mut self, count: usize) {
+            let mut reaped = 0;
+            while reaped < count {
+                match self.ring.submit_and_wait(count - reaped) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // Sends the kernel may still read from: nothing may be freed or moved.
+                    Err(e) => {
+                        eprintln!("bench-floor: io_uring_enter failed with sends in flight: {e}");
+                        std::process::abort();
+                    }
+                }
+                for completion in self.ring.completion() {
+                    self.results[completion.user_data() as usize] = completion.result();
+                    reaped += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn one_submission_sends_every_client_its_frames_in_order_and_drops_the_failed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut peers = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            peers.push(TcpStream::connect(addr).await.unwrap());
+            let (stream, _) = listener.accept().await.unwrap();
+            clients.push(Client { stream, backlog: Vec::new() });
+        }
+        // The middle client resets its connection: its sends fail and it is dropped.
+        let gone = peers.remove(1);
+        gone.set_zero_linger().unwrap();
+        drop(gone);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut sender = uring::Sender::new().expect("io_uring is available on this kernel");
+        sender.send_all(&mut clients, b"frame one ");
+        sender.send_all(&mut clients, b"frame two");
+        assert_eq!(clients.len(), 2, "the reset client is dropped");
+        for peer in &mut peers {
+            let mut got = [0u8; 19];
+            peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"frame one frame two");
+        }
+    }
+
+    #[test]
+    fn what_a_socket_does_not_take_waits_for_the_next_tick() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let _peer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut client = Client { stream, backlog: Vec::new() };
+            assert!(settle(&mut client, b"abcdef", Ok(2)));
+            assert_eq!(client.backlog, b"cdef");
+            assert!(settle(&mut client, b"ignored", Ok(1)));
+            assert_eq!(client.backlog, b"def", "the backlog goes first, the frame waits");
+            assert!(settle(&mut client, b"ignored", Err(ErrorKind::WouldBlock.into())));
+            assert_eq!(client.backlog, b"def");
+            assert!(settle(&mut client, b"ignored", Ok(3)));
+            assert!(client.backlog.is_empty());
+            assert!(!settle(&mut client, b"x", Err(ErrorKind::ConnectionReset.into())));
+        });
     }
 }

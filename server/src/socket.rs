@@ -7,7 +7,8 @@
 //! none, because the socket's operations all take `&self`. The reader keeps tokio's own read
 //! half, which knows that a read the buffer did not fill emptied the socket: it waits for the
 //! next readiness instead of asking the kernel again only to hear `WouldBlock`, a second
-//! `recvfrom` per ack a crowd sends (`tests::a_short_read_waits_without_asking_again`).
+//! `recvfrom` per ack a crowd sends
+//! (`tests::a_short_read_waits_for_the_reactor_instead_of_asking_again`).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;

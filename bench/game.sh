@@ -7,6 +7,9 @@
 #   acked-all  acked, with --view-radius 0: every player gets the whole room, as Colyseus sends it
 #   colyseus   the same arena as a Colyseus 0.18 room (bench/colyseus, pinned in its
 #              package-lock), driven by N players on Colyseus' own SDK
+#   acked-base, full-base
+#              acked and full on BASE_SERVER (a copy of target/release/tickwire-server built
+#              before a change), to measure the change side by side
 # The server runs pinned to core 0; the load and bench-watch pinned to core 1; loopback only;
 # every run bounded in time. bench-watch reads the server's CPU from /proc (and tickwire's tick
 # times, late ticks and bytes from /metrics) over a window inside the load's window. Prints a
@@ -15,6 +18,7 @@
 #   bench/game.sh                     # N = 500 1000, 3 runs each
 #   bench/game.sh 2000
 #   RUNS=5 DURATION=20s MODES="acked full" bench/game.sh 1000
+#   BASE_SERVER=/tmp/tw-base MODES="acked full acked-base full-base" bench/game.sh 500
 #
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +44,10 @@ for n in "${counts[@]}"; do
     [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16000 ]] ||
         { echo "game.sh: N must be 1 to 16000 (ulimit -n is 20000), got '$n'" >&2; exit 2; }
 done
+if [[ " ${modes[*]} " == *"-base "* ]]; then
+    [[ -x "${BASE_SERVER:-}" ]] ||
+        { echo "game.sh: the *-base modes need BASE_SERVER=path to an older tickwire-server" >&2; exit 2; }
+fi
 for tool in taskset node npm; do
     command -v "$tool" >/dev/null || { echo "game.sh: needs $tool on PATH" >&2; exit 2; }
 done
@@ -66,9 +74,11 @@ for n in "${counts[@]}"; do
     for run in $(seq 1 "$runs"); do
         for mode in "${modes[@]}"; do
             tag="$mode-$n-$run"
+            server_bin=$bin/tickwire-server
+            [[ $mode == *-base ]] && server_bin=$BASE_SERVER
             case $mode in
-            acked) server_flags=(); ack_flags=() ;;
-            full) server_flags=(); ack_flags=(--no-ack) ;;
+            acked|acked-base) server_flags=(); ack_flags=() ;;
+            full|full-base) server_flags=(); ack_flags=(--no-ack) ;;
             acked-all) server_flags=(--view-radius 0); ack_flags=() ;;
             colyseus)
                 port_free "$colyseus_port"
@@ -89,11 +99,11 @@ for n in "${counts[@]}"; do
                     --warmup "$(seconds "$warmup")" --duration "$(seconds "$duration")" --seed "$run" \
                     --json "$out/bots-$tag.json" --ready-file "$ready" >"$out/bots-$tag.txt" 2>&1 || true
                 ;;
-            *) echo "game.sh: unknown mode '$mode' in MODES (acked, full, acked-all, colyseus)" >&2; exit 2 ;;
+            *) echo "game.sh: unknown mode '$mode' in MODES (acked, full, acked-all, colyseus, acked-base, full-base)" >&2; exit 2 ;;
             esac
             if [[ $mode != colyseus ]]; then
                 port_free "$port"
-                nice -n "$nice" taskset -c 0 "$bin/tickwire-server" --bind "127.0.0.1:$port" --seed "$run" \
+                nice -n "$nice" taskset -c 0 "$server_bin" --bind "127.0.0.1:$port" --seed "$run" \
                     --max-connections $((n + 100)) "${server_flags[@]}" >"$out/server-$tag.log" 2>&1 &
                 server_pid=$!
                 wait_for_port "$port" "$server_pid"

@@ -1,6 +1,6 @@
 // The tickwire arena (server/src/game/arena.rs) as a Colyseus room, for the game bench's
 // comparison: the same world (1600 x 1000), ships of radius 20 with the same thrust, boost,
-// drag, speed caps, wall and ship bounces, 12 pickups, rounds of 120 s with 8 s intermissions,
+// drag, speed caps, wall and ship bounces, moving and turning on the wire's grid, 12 pickups, rounds of 120 s with 8 s intermissions,
 // 32 players per room, simulated and patched at 30 Hz. The state is quantized as tickwire's
 // wire is (positions in 1/16 unit as uint16, velocities in whole units/s as int16, headings in
 // 1/256 turn as uint8), so both servers send the same information and differ only in how they
@@ -10,6 +10,13 @@
 
 const { Room } = require('@colyseus/core');
 const { schema, t } = require('@colyseus/schema');
+
+const HEADING_STEP = (Math.PI * 2) / 256;
+/** Rounds half away from zero, as tickwire quantizes. */
+const roundAway = (v) => Math.sign(v) * Math.round(Math.abs(v));
+const headingOnGrid = (h) => ((roundAway((h / (Math.PI * 2)) * 256) % 256 + 256) % 256) * HEADING_STEP;
+const gridStep = (v, dt) => roundAway(roundAway(v) * 16 * dt) / 16;
+const onGrid = (p) => roundAway(p * 16) / 16;
 
 const CONFIG = {
   width: 1600,
@@ -151,6 +158,7 @@ class ArenaRoom extends Room {
     if (this.state.phase === PLAYING) {
       this.moveShips(dt);
       this.collideShips();
+      for (const ship of this.sim.values()) [ship.x, ship.y] = [onGrid(ship.x), onGrid(ship.y)];
       this.collectPickups(dt);
       if (this.phaseLeft <= 1e-4) this.endRound();
     } else if (this.phaseLeft <= 1e-4) {
@@ -185,8 +193,11 @@ class ArenaRoom extends Room {
       if (Math.hypot(sx, sy) > DEAD_ZONE) {
         const target = Math.atan2(sy, sx);
         const diff = ((((target - ship.heading + Math.PI) % TAU) + TAU) % TAU) - Math.PI;
-        const turn = clamp(diff, -c.turnRate * dt, c.turnRate * dt);
-        ship.heading = (((ship.heading + turn) % TAU) + TAU) % TAU;
+        // Whole heading steps, as tickwire's arena turns (arena.rs `grid_turn`).
+        const rate = c.turnRate * dt;
+        const maxTurn = rate > 0 ? Math.max(roundAway(rate / HEADING_STEP), 1) * HEADING_STEP : 0;
+        const turn = clamp(diff, -maxTurn, maxTurn);
+        ship.heading = headingOnGrid(ship.heading + turn);
       }
       const speedBefore = Math.hypot(ship.vx, ship.vy);
       const thrust = boost ? c.thrust * c.boostMultiplier : c.thrust;
@@ -202,8 +213,9 @@ class ArenaRoom extends Room {
         ship.vx *= limit / speed;
         ship.vy *= limit / speed;
       }
-      ship.x += ship.vx * dt;
-      ship.y += ship.vy * dt;
+      // On the position grid by the wire's velocity, as tickwire's arena moves (`grid_step`).
+      ship.x += gridStep(ship.vx, dt);
+      ship.y += gridStep(ship.vy, dt);
       if (ship.x < loX) { ship.x = loX; if (ship.vx < 0) ship.vx *= -c.wallRestitution; }
       else if (ship.x > hiX) { ship.x = hiX; if (ship.vx > 0) ship.vx *= -c.wallRestitution; }
       if (ship.y < loY) { ship.y = loY; if (ship.vy < 0) ship.vy *= -c.wallRestitution; }

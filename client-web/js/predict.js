@@ -17,6 +17,24 @@ export const ARENA = Object.freeze({
 });
 
 const TAU = Math.PI * 2;
+/** The wire's heading step (1/256 turn) and position step (1/16 unit). */
+const HEADING_STEP = TAU / 256;
+const POSITION_SCALE = 16;
+
+/** Rounds half away from zero, as the server's quantization does. */
+const roundAway = (/** @type {number} */ v) => Math.sign(v) * Math.round(Math.abs(v));
+
+/** A heading (any angle) on the wire's grid, in [0, 2π). */
+const headingOnGrid = (/** @type {number} */ h) =>
+  ((roundAway((h / TAU) * 256) % 256 + 256) % 256) * HEADING_STEP;
+
+/**
+ * How far a ship moves in `dt` along one axis: the velocity as the wire carries it (whole
+ * units/s), in whole position steps, as the server moves it (arena.rs `grid_step`).
+ * @param {number} v units/s
+ * @param {number} dt seconds
+ */
+export const gridStep = (v, dt) => roundAway(roundAway(v) * POSITION_SCALE * dt) / POSITION_SCALE;
 
 /** @typedef {{ x: number, y: number, vx: number, vy: number, heading: number }} ShipState */
 
@@ -37,8 +55,11 @@ export function stepShip(s, input, dt, world) {
   if (Math.hypot(sx, sy) > c.deadZone) {
     const target = Math.atan2(sy, sx);
     const diff = ((((target - s.heading + Math.PI) % TAU) + TAU) % TAU) - Math.PI;
-    const turn = Math.max(-c.turnRate * dt, Math.min(c.turnRate * dt, diff));
-    s.heading = (((s.heading + turn) % TAU) + TAU) % TAU;
+    // Whole heading steps, at least one, as the server turns (arena.rs `grid_turn`).
+    const rate = c.turnRate * dt;
+    const maxTurn = rate > 0 ? Math.max(roundAway(rate / HEADING_STEP), 1) * HEADING_STEP : 0;
+    const turn = Math.max(-maxTurn, Math.min(maxTurn, diff));
+    s.heading = headingOnGrid(s.heading + turn);
   }
   const speedBefore = Math.hypot(s.vx, s.vy);
   const thrust = boosting ? c.thrust * c.boostMultiplier : c.thrust;
@@ -54,8 +75,8 @@ export function stepShip(s, input, dt, world) {
     s.vx *= limit / speed;
     s.vy *= limit / speed;
   }
-  s.x += s.vx * dt;
-  s.y += s.vy * dt;
+  s.x += gridStep(s.vx, dt);
+  s.y += gridStep(s.vy, dt);
   const r = c.shipRadius;
   if (s.x < r) { s.x = r; if (s.vx < 0) s.vx *= -c.wallRestitution; }
   if (s.x > world.width - r) { s.x = world.width - r; if (s.vx > 0) s.vx *= -c.wallRestitution; }

@@ -5,9 +5,10 @@
 //! `cargo bench -p tickwire-server --bench bandwidth` (the tables print first, then criterion
 //! times the codec).
 //!
-//! The trace is deterministic: a seeded arena and scripted players (see `common`), 20 s of
-//! play at 30 Hz after 2 s of warm-up, in rooms of 8, 16 and 32 players with a quarter as many
-//! spectators, every client acking every snapshot it takes. Every snapshot is rebuilt by a
+//! The trace is deterministic: a seeded arena and scripted players (see `common`: steering at
+//! random, or chasing as `tickwire-bots` do), 20 s of play at 30 Hz after 2 s of warm-up, in
+//! rooms of 8, 16 and 32 players with a quarter as many spectators, every client acking every
+//! snapshot it takes. Every snapshot is rebuilt by a
 //! client-side `WorldHistory` as it arrives, so the numbers are of frames that decode.
 //!
 //! Protocol 1 no longer exists in the code; its sizes are computed from its layout
@@ -17,7 +18,7 @@
 
 mod common;
 
-use common::{Match, ws_header};
+use common::{Match, Steering, ws_header};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use flate2::{Compress, Compression, FlushCompress};
 use std::collections::HashMap;
@@ -113,8 +114,8 @@ struct Run {
 }
 
 /// The run of one room, keeping up to `keep` player samples.
-fn run(players: usize, spectators: usize, ack_lag: u64, keep: usize) -> Run {
-    let mut game = Match::new(players, spectators, 7, ack_lag);
+fn run(players: usize, spectators: usize, ack_lag: u64, steering: Steering, keep: usize) -> Run {
+    let mut game = Match::steered(players, spectators, 7, ack_lag, steering);
     let mut histories: Vec<WorldHistory> =
         (0..players + spectators).map(|_| WorldHistory::new(TICK_RATE as u8)).collect();
     let mut totals: HashMap<Role, Totals> = HashMap::new();
@@ -176,20 +177,29 @@ fn print_bandwidth() -> Vec<Sample> {
     println!("{TICKS} ticks after {WARMUP_TICKS} of warm-up, every client acking every snapshot:");
     println!();
     println!(
-        "| room | ack lag | role | full v1 | deltas v1 | full v2 | deltas v2 | v2 / v1 deltas | v2 / full v1 | v2 / full v2 |"
+        "| room | players steer | ack lag | role | full v1 | deltas v1 | full v2 | deltas v2 | v2 / v1 deltas | v2 / full v1 | v2 / full v2 |"
     );
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut kept = Vec::new();
-    for (players, spectators, lag) in [(8, 2, 0), (16, 4, 0), (32, 8, 0), (32, 8, 2)] {
-        let Run { totals, samples, .. } = run(players, spectators, lag, 400);
-        if players == 32 && lag == 0 {
+    let random = Steering::Random;
+    let chase = Steering::Chase;
+    for (players, spectators, lag, steering) in [
+        (8, 2, 0, random),
+        (16, 4, 0, random),
+        (32, 8, 0, random),
+        (32, 8, 2, random),
+        (32, 8, 0, chase),
+        (32, 8, 2, chase),
+    ] {
+        let Run { totals, samples, .. } = run(players, spectators, lag, steering, 400);
+        if players == 32 && lag == 0 && steering == random {
             kept = samples;
         }
         for role in [Role::Player, Role::Spectator] {
             let t = totals[&role];
             let rate = |b| per_second(b, t.snapshots);
             println!(
-                "| {players}+{spectators} | {lag} | {role:?} | {:.0} | {:.0} | {:.0} | **{:.0}** | {:.2} | {:.2} | {:.2} |",
+                "| {players}+{spectators} | {steering:?} | {lag} | {role:?} | {:.0} | {:.0} | {:.0} | **{:.0}** | {:.2} | {:.2} | {:.2} |",
                 rate(t.v1_full),
                 rate(t.v1_delta),
                 rate(t.v2_full),
@@ -209,7 +219,7 @@ fn print_bandwidth() -> Vec<Sample> {
 /// a sync flush per message and its 4-byte tail removed, as the extension sends it; with the
 /// compressor's window kept across messages (context takeover) and reset for each.
 fn print_deflate() {
-    let streams = run(32, 8, 0, 0).streams;
+    let streams = run(32, 8, 0, Steering::Random, 0).streams;
     let messages: u64 = streams.iter().map(|s| s.len() as u64).sum();
     let raw: u64 = streams.iter().flatten().map(|m| (m.len() + ws_header(m.len())) as u64).sum();
     println!(

@@ -1,7 +1,6 @@
 //! A room driven directly, without sockets, by scripted clients: the benchmarks' workload.
 //!
-//! Players steer as the bandwidth issue's measurement did: a new random stick position about
-//! every third of a second, boost now and then, an `Input` every tick. Every client acks the
+//! Players steer one of two ways ([`Steering`]), an `Input` every tick. Every client acks the
 //! snapshots it takes, `ack_lag` ticks later (0: before the next tick, as on loopback).
 
 #![allow(dead_code)] // each benchmark uses a different part
@@ -11,21 +10,44 @@ use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+use tickwire_bots::behaviour::Behaviour;
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
 use tickwire_server::frame::payloads;
 use tickwire_server::game::arena::{Arena, ArenaConfig};
 use tickwire_server::outbox::ClientLink;
 use tickwire_server::room::{JoinRequest, Room, RoomCommand, RoomShared};
-use tickwire_shared::codec::decode_control;
-use tickwire_shared::{Buttons, ControlMessage, Input, InputSeq, Name, Role, RoomName, Tick};
+use tickwire_shared::codec::{decode_control, decode_server};
+use tickwire_shared::delta::WorldHistory;
+use tickwire_shared::quant::quantize_axis_input;
+use tickwire_shared::{
+    Buttons, ControlMessage, EntityId, Input, InputSeq, Name, Role, RoomName, ServerMessage, Tick,
+};
 use tokio::time::Instant;
+
+/// How scripted players steer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steering {
+    /// As the bandwidth issue's measurement did: a new random stick position about every
+    /// third of a second, boost now and then.
+    Random,
+    /// As `tickwire-bots` plays (its [`Behaviour`], seeded per player), from the world each
+    /// player rebuilt: for 1 to 4 s at a time wander, chase the nearest pickup or chase the
+    /// nearest ship (boosting when it is over 300 units away), and boost in short random
+    /// bursts. Ships turn and collide more than with `Random`, so deltas cost more.
+    Chase,
+}
 
 /// One scripted client.
 pub struct Scripted {
     pub link: Arc<ClientLink>,
     pub role: Role,
+    /// The entity this player flies (arena ships are `EntityId(player.0)`).
+    ship: EntityId,
     stick: (i8, i8, u8),
+    behaviour: Behaviour,
+    /// The worlds this client rebuilt (kept for [`Steering::Chase`] only).
+    history: WorldHistory,
     /// Acks due: (tick at which to send it, acked tick).
     acks: VecDeque<(u64, Tick)>,
 }
@@ -37,6 +59,7 @@ pub struct Match {
     rng: StdRng,
     ticks: u64,
     ack_lag: u64,
+    steering: Steering,
     start: Instant,
     period: Duration,
 }
@@ -48,8 +71,20 @@ pub struct Taken {
 }
 
 impl Match {
-    /// A room of `players` and `spectators`, seeded, that acks `ack_lag` ticks late.
+    /// A room of `players` steering at random and `spectators`, seeded, that acks `ack_lag`
+    /// ticks late.
     pub fn new(players: usize, spectators: usize, seed: u64, ack_lag: u64) -> Match {
+        Match::steered(players, spectators, seed, ack_lag, Steering::Random)
+    }
+
+    /// [`Match::new`] with players steering as `steering` says.
+    pub fn steered(
+        players: usize,
+        spectators: usize,
+        seed: u64,
+        ack_lag: u64,
+        steering: Steering,
+    ) -> Match {
         let mut config = ServerConfig::default();
         config.seed = Some(seed);
         config.room_capacity = players.max(1) as u16;
@@ -63,7 +98,7 @@ impl Match {
         let mut clients = Vec::new();
         for i in 0..players + spectators {
             let link = Arc::new(ClientLink::new());
-            let (reply, _) = tokio::sync::oneshot::channel();
+            let (reply, mut joined) = tokio::sync::oneshot::channel();
             let role = if i < players { Role::Player } else { Role::Spectator };
             let request = JoinRequest {
                 role,
@@ -73,9 +108,19 @@ impl Match {
             };
             room.handle(RoomCommand::Join { request, reply }, start);
             let _ = link.take_batch(); // the Welcome and roster
-            clients.push(Scripted { link, role, stick: (0, 0, 0), acks: VecDeque::new() });
+            let player = joined.try_recv().expect("answered").expect("joined").player;
+            clients.push(Scripted {
+                link,
+                role,
+                ship: EntityId(u32::from(player.0)),
+                stick: (0, 0, 0),
+                behaviour: Behaviour::new(seed.wrapping_mul(1_000_003).wrapping_add(i as u64)),
+                history: WorldHistory::new(config_tick_rate(period)),
+                acks: VecDeque::new(),
+            });
         }
-        Match { room, clients, rng: StdRng::seed_from_u64(seed), ticks: 0, ack_lag, start, period }
+        let rng = StdRng::seed_from_u64(seed);
+        Match { room, clients, rng, ticks: 0, ack_lag, steering, start, period }
     }
 
     /// One tick: the room steps and hands out frames; each client takes its snapshot, acks it
@@ -102,13 +147,33 @@ impl Match {
                 client.link.record_ack(tick);
             }
             if client.role == Role::Player {
-                if self.rng.random_bool(0.1) {
-                    let boost = if self.rng.random_bool(0.2) { Buttons::BOOST } else { 0 };
-                    client.stick = (
-                        self.rng.random_range(-127..=127),
-                        self.rng.random_range(-127..=127),
-                        boost,
-                    );
+                match self.steering {
+                    Steering::Random => {
+                        if self.rng.random_bool(0.1) {
+                            let boost = if self.rng.random_bool(0.2) { Buttons::BOOST } else { 0 };
+                            client.stick = (
+                                self.rng.random_range(-127..=127),
+                                self.rng.random_range(-127..=127),
+                                boost,
+                            );
+                        }
+                    }
+                    Steering::Chase => {
+                        if let Some(frame) = &snapshot
+                            && let Ok(ServerMessage::Snapshot(s)) = decode_server(frame)
+                        {
+                            client.history.apply(&s).expect("every snapshot rebuilds");
+                        }
+                        let world = client.history.latest();
+                        let controls =
+                            client.behaviour.steer(now.into_std(), world, Some(client.ship));
+                        let boost = if controls.boost { Buttons::BOOST } else { 0 };
+                        client.stick = (
+                            quantize_axis_input(controls.x),
+                            quantize_axis_input(controls.y),
+                            boost,
+                        );
+                    }
                 }
                 let (x, y, buttons) = client.stick;
                 client.link.record_input(Input {
@@ -121,6 +186,10 @@ impl Match {
             taken(Taken { client: i, snapshot });
         }
     }
+}
+
+fn config_tick_rate(period: Duration) -> u8 {
+    (1.0 / period.as_secs_f64()).round() as u8
 }
 
 /// Bytes of the WebSocket frame header of a server message of `len` bytes (unmasked).

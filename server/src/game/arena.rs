@@ -12,6 +12,13 @@
 //! Rounds: Playing for `round_secs`, then `RoundOver` and a frozen Intermission; the next round
 //! resets scores, respawns every ship at a random free spot and reshuffles the pickups.
 //!
+//! Motion on the wire's grid: ships move by their velocity as the wire carries it (whole units
+//! per second), in whole position steps (1/16 unit), and turn in whole heading steps (1/256
+//! turn), so a ship flying or turning steadily lands exactly where a client predicts it from
+//! the snapshots before (PROTOCOL.md 6.2) and costs a bit or two per snapshot instead of a
+//! correction. The velocity itself stays exact, so nothing about the feel changes: the path
+//! differs from the exact one by less than a position step per tick.
+//!
 //! Determinism: all randomness comes from one `StdRng` seeded in [`Arena::new`], ships live in
 //! a `Vec` sorted by player id and pickups in slot order, and no clock is read, so the same
 //! seed and call sequence always give the same world.
@@ -21,7 +28,10 @@ use glam::Vec2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::f32::consts::{PI, TAU};
-use tickwire_shared::quant::{quantize_heading, quantize_position, quantize_velocity};
+use tickwire_shared::quant::{
+    POSITION_SCALE, VELOCITY_SCALE, dequantize_heading, dequantize_position, quantize_heading,
+    quantize_position, quantize_velocity,
+};
 use tickwire_shared::{
     Buttons, ControllerFeedback, EntityId, EntityState, PlayerId, Rgb, RoundPhase, RoundState,
     WorldBounds,
@@ -58,6 +68,42 @@ pub const PALETTE: [Rgb; 10] = [
 /// A player's ship colour: `PALETTE[player.0 % PALETTE.len()]`.
 pub fn player_colour(player: PlayerId) -> Rgb {
     PALETTE[usize::from(player.0) % PALETTE.len()]
+}
+
+/// `pos` on the wire's position grid (1/16 unit).
+fn on_grid(pos: Vec2) -> Vec2 {
+    dequantize_position(quantize_position(pos))
+}
+
+/// How far a ship moves in `dt`: by the velocity the wire carries, rounded to whole position
+/// steps, which is the motion a client predicts (PROTOCOL.md 6.2), so a ship flying freely
+/// costs no position correction in a snapshot. Ships stay on the position grid; a velocity
+/// rounds by at most half a unit per second, so the path differs from the exact one by less
+/// than a step per tick and no motion is lost or stuck (the velocity itself stays exact).
+fn grid_step(vel: Vec2, dt: f32) -> Vec2 {
+    let wire = quantize_velocity(vel);
+    let steps = |v: i16| {
+        // f64: 16 v / tick_rate is never within 1/30 of a half step for whole v, far more
+        // than the rounding error of the product; `round` is half away from zero as `div`.
+        (f64::from(v) * f64::from(POSITION_SCALE / VELOCITY_SCALE) * f64::from(dt)).round() as f32
+    };
+    Vec2::new(steps(wire.x), steps(wire.y)) / POSITION_SCALE
+}
+
+/// The wire's heading step, radians (1/256 turn).
+const HEADING_STEP: f32 = TAU / 256.0;
+
+/// `heading` (any angle) on the wire's heading grid, in `[0, 2π)`.
+fn heading_on_grid(heading: f32) -> f32 {
+    dequantize_heading(quantize_heading(heading))
+}
+
+/// A ship's largest turn in one step, `turn` radians, in whole heading steps (at least one):
+/// a ship turning at full rate turns the same number of steps every tick, which is what a
+/// client predicts from the two ticks before (PROTOCOL.md 6.2); 10 rad/s at 30 Hz is 14
+/// steps, 2% faster than exact.
+fn grid_turn(turn: f32) -> f32 {
+    if turn > 0.0 { (turn / HEADING_STEP).round().max(1.0) * HEADING_STEP } else { 0.0 }
 }
 
 /// A step longer than this is simulated as this long, so a stalled room catching up cannot
@@ -343,8 +389,9 @@ impl Arena {
             if stick.length() > DEAD_ZONE {
                 let target = stick.y.atan2(stick.x);
                 let diff = (target - ship.heading + PI).rem_euclid(TAU) - PI;
-                let turn = diff.clamp(-c.turn_rate * dt, c.turn_rate * dt);
-                ship.heading = (ship.heading + turn).rem_euclid(TAU);
+                let max_turn = grid_turn(c.turn_rate * dt);
+                let turn = diff.clamp(-max_turn, max_turn);
+                ship.heading = heading_on_grid(ship.heading + turn);
             }
             // Thrust follows the stick directly (twin-stick feel); the heading only shows it.
             let speed_before = ship.vel.length();
@@ -360,7 +407,7 @@ impl Arena {
                 cap
             };
             ship.vel = ship.vel.clamp_length_max(limit);
-            ship.pos += ship.vel * dt;
+            ship.pos += grid_step(ship.vel, dt);
             let mut worst = 0.0f32;
             for axis in 0..2 {
                 if ship.pos[axis] < lo[axis] {
@@ -532,6 +579,9 @@ impl Game for Arena {
             RoundPhase::Playing => {
                 self.move_ships(dt, events);
                 self.collide_ships(events);
+                for ship in &mut self.ships {
+                    ship.pos = on_grid(ship.pos);
+                }
                 self.collect_pickups(dt, events);
                 if self.phase_left <= PHASE_EPSILON {
                     self.end_round(events);
@@ -679,6 +729,55 @@ mod tests {
         let s = ship(&mut arena, 1);
         assert!(s.pos.y < 450.0 && (s.pos.x - 800.0).abs() < 1.0, "{:?}", s.pos);
         assert!((s.heading - 1.5 * PI).abs() < 0.01, "turned to face up: {}", s.heading);
+    }
+
+    #[test]
+    fn ships_move_in_whole_steps_of_the_velocity_the_wire_carries() {
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(800.0, 500.0), Vec2::ZERO);
+        arena.set_input(PlayerId(1), stick(1.0, 0.0, false));
+        run(&mut arena, 1);
+        // 900 u/s² for a tick, then drag: 28.82 u/s, 29 on the wire; 29 * 16 / 30 = 15.47
+        // rounds to 15 steps (the browser's prediction test checks the same number).
+        let s = ship(&mut arena, 1);
+        assert_eq!(s.pos, Vec2::new(800.9375, 500.0));
+        assert!((s.vel.x - 28.82).abs() < 0.01, "the velocity stays exact: {}", s.vel.x);
+        // Steering in a circle, boosting now and then: every tick moves each axis by
+        // div(16 v, 30) steps of the velocity the snapshot carries (PROTOCOL.md 6.2, k = 1).
+        let mut before = entities(&arena)[0];
+        for t in 1..120 {
+            let a = t as f32 * 0.15;
+            arena.set_input(PlayerId(1), stick(a.cos(), a.sin(), t % 40 < 10));
+            run(&mut arena, 1);
+            let now = entities(&arena)[0];
+            let div = |v: i16| (f64::from(v) * 16.0 / 30.0).round() as i16;
+            let moved = (now.pos.x - before.pos.x, now.pos.y - before.pos.y);
+            assert_eq!(moved, (div(now.vel.x), div(now.vel.y)), "tick {t}: {before:?} -> {now:?}");
+            let pos = ship(&mut arena, 1).pos * 16.0;
+            assert_eq!(pos, pos.round(), "on the position grid");
+            before = now;
+        }
+    }
+
+    #[test]
+    fn a_ship_turning_at_full_rate_turns_the_same_steps_every_tick() {
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(800.0, 500.0), Vec2::ZERO);
+        ship(&mut arena, 1).heading = 0.0;
+        // Half a turn to go (128 steps) at 10 rad/s: 14 steps a tick, then the rest.
+        arena.set_input(PlayerId(1), stick(-1.0, 0.05, false));
+        let mut headings = vec![0u8];
+        for _ in 0..10 {
+            run(&mut arena, 1);
+            headings.push(entities(&arena)[0].heading);
+        }
+        let turns: Vec<i16> = headings
+            .windows(2)
+            .map(|w| (i16::from(w[1]) - i16::from(w[0])).rem_euclid(256))
+            .collect();
+        assert_eq!(turns[..8], [14; 8], "14 steps each tick: {headings:?}");
+        let target = quantize_heading(0.05f32.atan2(-1.0));
+        assert_eq!(*headings.last().unwrap_or(&0), target, "stops on the stick: {headings:?}");
     }
 
     #[test]

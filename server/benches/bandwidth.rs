@@ -24,7 +24,7 @@ use flate2::{Compress, Compression, FlushCompress};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tickwire_shared::codec::{decode_server, encode_server, encode_server_into};
-use tickwire_shared::delta::{Baseline, World, WorldHistory, apply, delta};
+use tickwire_shared::delta::{Baseline, World, apply, delta};
 use tickwire_shared::{EntityState, InputSeq, Role, ServerMessage, Snapshot};
 
 const TICK_RATE: u64 = 30;
@@ -116,8 +116,6 @@ struct Run {
 /// The run of one room, keeping up to `keep` player samples.
 fn run(players: usize, spectators: usize, ack_lag: u64, steering: Steering, keep: usize) -> Run {
     let mut game = Match::steered(players, spectators, 7, ack_lag, steering);
-    let mut histories: Vec<WorldHistory> =
-        (0..players + spectators).map(|_| WorldHistory::new(TICK_RATE as u8)).collect();
     let mut totals: HashMap<Role, Totals> = HashMap::new();
     let mut samples = Vec::new();
     // Each player's message stream, for the deflate measurement.
@@ -130,10 +128,12 @@ fn run(players: usize, spectators: usize, ack_lag: u64, steering: Steering, keep
             let Ok(ServerMessage::Snapshot(snapshot)) = decode_server(&bytes) else {
                 panic!("the room sent a frame that is not a snapshot");
             };
-            let history = &mut histories[frame.client];
+            // The client rebuilt it as it took it (`Match::tick`); its baseline and reference
+            // are still in its history.
+            let history = &game.clients[frame.client].history;
             let baseline = snapshot.header.baseline.and_then(|b| history.get(b)).cloned();
             let reference = snapshot.header.reference.and_then(|r| history.get(r)).cloned();
-            let world = history.apply(&snapshot).expect("every snapshot rebuilds").clone();
+            let world = history.get(snapshot.header.tick).cloned().expect("rebuilt");
             if t < WARMUP_TICKS {
                 continue;
             }

@@ -1,7 +1,8 @@
 //! A room driven directly, without sockets, by scripted clients: the benchmarks' workload.
 //!
 //! Players steer one of two ways ([`Steering`]), an `Input` every tick. Every client acks the
-//! snapshots it takes, `ack_lag` ticks later (0: before the next tick, as on loopback).
+//! snapshots it takes, `ack_lag` ticks later (0: before the next tick, as on loopback), after
+//! rebuilding it into its `history` as a real client does.
 
 #![allow(dead_code)] // each benchmark uses a different part
 
@@ -17,11 +18,11 @@ use tickwire_server::frame::payloads;
 use tickwire_server::game::arena::{Arena, ArenaConfig};
 use tickwire_server::outbox::ClientLink;
 use tickwire_server::room::{JoinRequest, Room, RoomCommand, RoomShared};
-use tickwire_shared::codec::{decode_control, decode_server};
+use tickwire_shared::codec::decode_server;
 use tickwire_shared::delta::WorldHistory;
 use tickwire_shared::quant::quantize_axis_input;
 use tickwire_shared::{
-    Buttons, ControlMessage, EntityId, Input, InputSeq, Name, Role, RoomName, ServerMessage, Tick,
+    Buttons, EntityId, Input, InputSeq, Name, Role, RoomName, ServerMessage, Tick,
 };
 use tokio::time::Instant;
 
@@ -46,8 +47,8 @@ pub struct Scripted {
     ship: EntityId,
     stick: (i8, i8, u8),
     behaviour: Behaviour,
-    /// The worlds this client rebuilt (kept for [`Steering::Chase`] only).
-    history: WorldHistory,
+    /// The worlds this client rebuilt from the snapshots it took, as a real client does.
+    pub history: WorldHistory,
     /// Acks due: (tick at which to send it, acked tick).
     acks: VecDeque<(u64, Tick)>,
 }
@@ -138,9 +139,10 @@ impl Match {
                 frame.slice_ref(payload)
             });
             if let Some(frame) = &snapshot
-                && let Ok(ControlMessage::Snapshot(header)) = decode_control(frame)
+                && let Ok(ServerMessage::Snapshot(s)) = decode_server(frame)
             {
-                client.acks.push_back((self.ticks + self.ack_lag, header.tick));
+                client.history.apply(&s).expect("every snapshot rebuilds");
+                client.acks.push_back((self.ticks + self.ack_lag, s.header.tick));
             }
             while client.acks.front().is_some_and(|(due, _)| *due <= self.ticks) {
                 let (_, tick) = client.acks.pop_front().unwrap_or((0, Tick(0)));
@@ -159,11 +161,6 @@ impl Match {
                         }
                     }
                     Steering::Chase => {
-                        if let Some(frame) = &snapshot
-                            && let Ok(ServerMessage::Snapshot(s)) = decode_server(frame)
-                        {
-                            client.history.apply(&s).expect("every snapshot rebuilds");
-                        }
                         let world = client.history.latest();
                         let controls =
                             client.behaviour.steer(now.into_std(), world, Some(client.ship));

@@ -9,7 +9,8 @@
 #              package-lock), driven by N players on Colyseus' own SDK
 #   acked-base, full-base
 #              acked and full on BASE_SERVER (a copy of target/release/tickwire-server built
-#              before a change), to measure the change side by side
+#              before a change), to measure the change side by side; driven by BASE_BOTS (a
+#              tickwire-bots built with it) when the change is a new protocol version
 # The server runs pinned to core 0; the load and bench-watch pinned to core 1; loopback only;
 # every run bounded in time. bench-watch reads the server's CPU from /proc (and tickwire's tick
 # times, late ticks and bytes from /metrics) over a window inside the load's window. Prints a
@@ -19,6 +20,7 @@
 #   bench/game.sh 2000
 #   RUNS=5 DURATION=20s MODES="acked full" bench/game.sh 1000
 #   BASE_SERVER=/tmp/tw-base MODES="acked full acked-base full-base" bench/game.sh 500
+#   BASE_SERVER=/tmp/tw-base BASE_BOTS=/tmp/tw-base-bots MODES=... bench/game.sh 500
 #
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +49,8 @@ done
 if [[ " ${modes[*]} " == *"-base "* ]]; then
     [[ -x "${BASE_SERVER:-}" ]] ||
         { echo "game.sh: the *-base modes need BASE_SERVER=path to an older tickwire-server" >&2; exit 2; }
+    [[ -z "${BASE_BOTS:-}" || -x "$BASE_BOTS" ]] ||
+        { echo "game.sh: BASE_BOTS=$BASE_BOTS is not an executable tickwire-bots" >&2; exit 2; }
 fi
 for tool in taskset node npm; do
     command -v "$tool" >/dev/null || { echo "game.sh: needs $tool on PATH" >&2; exit 2; }
@@ -75,7 +79,11 @@ for n in "${counts[@]}"; do
         for mode in "${modes[@]}"; do
             tag="$mode-$n-$run"
             server_bin=$bin/tickwire-server
-            [[ $mode == *-base ]] && server_bin=$BASE_SERVER
+            bots_bin=$bin/tickwire-bots
+            if [[ $mode == *-base ]]; then
+                server_bin=$BASE_SERVER
+                bots_bin=${BASE_BOTS:-$bots_bin}
+            fi
             case $mode in
             acked|acked-base) server_flags=(); ack_flags=() ;;
             full|full-base) server_flags=(); ack_flags=(--no-ack) ;;
@@ -113,7 +121,7 @@ for n in "${counts[@]}"; do
                     --label "tickwire-$mode" --run "$run" --json "$out/watch-$tag.json" &
                 watch_pid=$!
                 # Bots from 253 loopback addresses: the server's per-address cap (64) stays on.
-                timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bin/tickwire-bots" \
+                timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bots_bin" \
                     --url "ws://127.0.0.1:$port/ws" --bots "$n" --role player --room any --ramp "$ramp" \
                     --duration "${bots_window}s" --seed "$run" --source-ips 127.0.0.2-127.0.0.254 \
                     --server-pid "$server_pid" --quiet --json "$out/bots-$tag.json" "${ack_flags[@]}" \

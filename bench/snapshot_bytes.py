@@ -9,7 +9,8 @@ snapshots). Counts the bytes of snapshot messages received, WebSocket header inc
     python3 bench/snapshot_bytes.py ws://127.0.0.1:18080/ws 32 20          # acking
     python3 bench/snapshot_bytes.py ws://127.0.0.1:18080/ws 32 20 --no-ack # full snapshots
 
-The client reads only what it needs: a snapshot's tick (to ack it) is the varint after the tag.
+The client reads only what it needs: a snapshot's tick (to ack it) is the LEB128 number after
+the header's head byte and the age bytes it announces (PROTOCOL.md 2.4).
 """
 import asyncio, random, struct, sys, time
 import websockets
@@ -17,18 +18,26 @@ import websockets
 URL, PLAYERS, SECONDS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 ACK = "--no-ack" not in sys.argv
 ROOM = b"bytes-%d" % random.randrange(10**6)
-VERSION = 2
+VERSION = 4
 
 def varint(v):
     if v < 251: return bytes([v])
     if v < 1 << 16: return b"\xfb" + struct.pack("<H", v)
     return b"\xfc" + struct.pack("<I", v)
 
-def read_varint(b, i):
-    m = b[i]
-    if m < 251: return m, i + 1
-    n = {251: 2, 252: 4, 253: 8}[m]
-    return int.from_bytes(b[i + 1:i + 1 + n], "little"), i + 1 + n
+def read_leb128(b, i):
+    v = shift = 0
+    while True:
+        v |= (b[i] & 0x7F) << shift
+        shift += 7
+        i += 1
+        if b[i - 1] < 0x80:
+            return v, i
+
+def snapshot_tick(msg):
+    head = msg[1]
+    i = 2 + ((head & 0x0F) == 15) + (((head >> 4) & 0x07) == 7)
+    return read_leb128(msg, i)[0]
 
 def hello(name):
     # tag 0, version, role Player, name, room Named, no resume
@@ -57,7 +66,7 @@ async def player(i, stats, start_at):
             async for msg in ws:
                 if msg[0] != 1:
                     continue
-                tick, _ = read_varint(msg, 1)
+                tick = snapshot_tick(msg)
                 now = time.monotonic()
                 if start_at[0] <= now < start_at[1]:
                     stats[0] += len(msg) + ws_header(len(msg))

@@ -8,7 +8,7 @@ use tickwire_shared::codec::{decode_controller, encode_client};
 use tickwire_shared::{
     Ack, Buttons, ClientMessage, ControllerFeedback, ControllerMessage, EntityId, Hello, Input,
     InputSeq, Kick, KickReason, MAX_NAME_LEN, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken,
-    Role, RoomName, RoomRequest, SkippedEvent, Tick, is_valid_room_name,
+    Role, RoomName, RoomRequest, SkippedEvent, SnapshotTick, Tick, is_valid_room_name,
 };
 
 /// Where a session is in its connect, join, drop, reconnect cycle.
@@ -435,7 +435,7 @@ impl Session {
                     CloseAction::Close { code: 1000 },
                 );
             }
-            ControllerMessage::Snapshot(tick) => {
+            ControllerMessage::Snapshot(SnapshotTick(tick)) => {
                 // Only a `Role::Player` gets these; acking lets the server send deltas.
                 if self.state.is_joined() && self.identity.role == Role::Player {
                     self.ack_pending = Some(tick);

@@ -4,7 +4,8 @@
 //! (unsigned: one byte below 251, else a marker byte 251/252/253 and 2/4/8 bytes; signed values
 //! zigzag-mapped first), enum tags and lengths as varint `u32`/`u64`, `Option` as a `0`/`1`
 //! byte, `bool` as one byte, fixed arrays without a length. The snapshot header is hand-coded
-//! (ages as bytes, a flags byte) and its body is a bit stream read by [`crate::delta`].
+//! (one byte for both ages and the round flag, LEB128 tick and last input) and its body is a
+//! bit stream read by [`crate::delta`].
 //! `PROTOCOL.md` shows every message byte by byte.
 //!
 //! Decoders check every length against its limit before they copy or allocate, reject
@@ -63,8 +64,9 @@ pub enum DecodeError {
     /// A string that is not UTF-8.
     #[error("string is not valid UTF-8")]
     InvalidUtf8,
-    /// A snapshot header whose flags have reserved bits set, whose ages point before tick 0
-    /// or at a reference without a baseline, or a full snapshot without its round state.
+    /// A snapshot header whose ages point before tick 0 or at a reference without a baseline,
+    /// that writes an age after an escape although it fits its field, or a full snapshot
+    /// without its round state.
     #[error("snapshot header is inconsistent")]
     InvalidSnapshotHeader,
     /// Bytes left over after a complete message.
@@ -139,10 +141,19 @@ impl From<BincodeEncodeError> for EncodeError {
 
 // ---- hand-coded wire types -------------------------------------------------------------
 
-/// Flags byte of a snapshot header: the round state follows.
-const HAS_ROUND: u8 = 1 << 0;
-/// Flags byte of a snapshot header: a reference age follows.
-const HAS_REFERENCE: u8 = 1 << 1;
+// The snapshot header's first byte (PROTOCOL.md 2.4): both ages and the round flag, so the
+// header of a player's usual delta is that byte and two short numbers.
+/// Bits 0-3: the baseline age 1 to 14, 0 for none (a full snapshot), or [`AGE_FOLLOWS`].
+const BASELINE_AGE_MASK: u8 = 0x0f;
+/// Bits 4-6: the reference age 1 to 6, 0 for none, or [`REFERENCE_FOLLOWS`].
+const REFERENCE_AGE_SHIFT: u32 = 4;
+const REFERENCE_AGE_MASK: u8 = 0x07;
+/// Bit 7: the round state follows.
+const HAS_ROUND: u8 = 0x80;
+/// A baseline age field of 15: the age (15 to 255) follows as a byte.
+const AGE_FOLLOWS: u8 = 15;
+/// A reference age field of 7: the age (7 to 255) follows as a byte.
+const REFERENCE_FOLLOWS: u8 = 7;
 
 /// `later - earlier` as an age byte, 1 to 255.
 fn age(later: Tick, earlier: Tick) -> Result<u8, BincodeEncodeError> {
@@ -154,26 +165,101 @@ fn age(later: Tick, earlier: Tick) -> Result<u8, BincodeEncodeError> {
         .ok_or(BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER))
 }
 
+/// An age in a field of the head byte that holds `escape - 1` at most: the field's value, and
+/// the byte that follows when it does not fit.
+fn age_field(age: Option<u8>, escape: u8) -> (u8, Option<u8>) {
+    match age {
+        None => (0, None),
+        Some(a) if a < escape => (a, None),
+        Some(a) => (escape, Some(a)),
+    }
+}
+
+/// Reads an age from its head field: the field itself, or the byte after an escape, which
+/// must not fit the field (one encoding per header).
+fn read_age<C, D: Decoder<Context = C>>(
+    field: u8,
+    escape: u8,
+    decoder: &mut D,
+) -> Result<Option<u8>, BincodeDecodeError> {
+    match field {
+        0 => Ok(None),
+        f if f < escape => Ok(Some(f)),
+        _ => match u8::decode(decoder)? {
+            a if a >= escape => Ok(Some(a)),
+            _ => Err(BincodeDecodeError::Other(ERR_INVALID_SNAPSHOT_HEADER)),
+        },
+    }
+}
+
+/// Writes `v` as LEB128: seven bits a byte, lowest first, the top bit set on all but the last
+/// (1 byte below 2^7, 2 below 2^14, 3 below 2^21 ...). Ticks and input sequences use it
+/// because they climb: at 30 Hz they pass 65,535 after 36 minutes, where the bincode varint
+/// (2.2) takes 5 bytes, and this one takes 3 for 19 hours.
+fn write_leb128<E: Encoder>(mut v: u32, encoder: &mut E) -> Result<(), BincodeEncodeError> {
+    let mut bytes = [0u8; 5];
+    let mut len = 0;
+    loop {
+        let low = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            bytes[len] = low;
+            len += 1;
+            break;
+        }
+        bytes[len] = low | 0x80;
+        len += 1;
+    }
+    encoder.writer().write(&bytes[..len])
+}
+
+/// One byte of a snapshot header. Not inlined: the header reads up to eight bytes one at a
+/// time, and each inlined read would repeat its bounds check and error (a controller's flash).
+#[inline(never)]
+fn header_byte<C, D: Decoder<Context = C>>(decoder: &mut D) -> Result<u8, BincodeDecodeError> {
+    u8::decode(decoder)
+}
+
+/// Reads a LEB128 `u32` in its shortest form: a last byte of 0 after others, or bits past 32,
+/// are [`DecodeError::InvalidInteger`].
+fn read_leb128<C, D: Decoder<Context = C>>(decoder: &mut D) -> Result<u32, BincodeDecodeError> {
+    let mut v = 0u32;
+    for i in 0..5 {
+        let byte = header_byte(decoder)?;
+        v |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            if (byte == 0 && i > 0) || (i == 4 && byte > 0x0f) {
+                break;
+            }
+            return Ok(v);
+        }
+    }
+    Err(BincodeDecodeError::Other("LEB128 integer not in its shortest form or past 32 bits"))
+}
+
 impl Encode for SnapshotHeader {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
         let invalid = BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER);
         let baseline_age = match self.baseline {
-            Some(baseline) => age(self.tick, baseline)?,
+            Some(baseline) => Some(age(self.tick, baseline)?),
             None if self.reference.is_some() || self.round.is_none() => return Err(invalid),
-            None => 0,
+            None => None,
         };
         let reference_age = match (self.baseline, self.reference) {
             (Some(baseline), Some(reference)) => Some(age(baseline, reference)?),
             _ => None,
         };
-        let flags = if self.round.is_some() { HAS_ROUND } else { 0 }
-            | if reference_age.is_some() { HAS_REFERENCE } else { 0 };
-        self.tick.encode(encoder)?;
-        encoder.writer().write(&[baseline_age, flags])?;
-        if let Some(reference_age) = reference_age {
-            encoder.writer().write(&[reference_age])?;
+        let (baseline_field, baseline_byte) = age_field(baseline_age, AGE_FOLLOWS);
+        let (reference_field, reference_byte) = age_field(reference_age, REFERENCE_FOLLOWS);
+        let head = baseline_field
+            | reference_field << REFERENCE_AGE_SHIFT
+            | if self.round.is_some() { HAS_ROUND } else { 0 };
+        encoder.writer().write(&[head])?;
+        for byte in [baseline_byte, reference_byte].into_iter().flatten() {
+            encoder.writer().write(&[byte])?;
         }
-        self.last_input.encode(encoder)?;
+        write_leb128(self.tick.0, encoder)?;
+        write_leb128(self.last_input.0, encoder)?;
         if let Some(round) = self.round {
             round.encode(encoder)?;
         }
@@ -184,28 +270,23 @@ impl Encode for SnapshotHeader {
 impl<C> Decode<C> for SnapshotHeader {
     fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
         let invalid = || BincodeDecodeError::Other(ERR_INVALID_SNAPSHOT_HEADER);
-        let tick = Tick::decode(decoder)?;
-        let baseline_age = u8::decode(decoder)?;
-        let flags = u8::decode(decoder)?;
-        if flags & !(HAS_ROUND | HAS_REFERENCE) != 0 {
-            return Err(invalid());
-        }
+        let head = u8::decode(decoder)?;
+        let baseline_age = read_age(head & BASELINE_AGE_MASK, AGE_FOLLOWS, decoder)?;
+        let reference_field = (head >> REFERENCE_AGE_SHIFT) & REFERENCE_AGE_MASK;
+        let reference_age = read_age(reference_field, REFERENCE_FOLLOWS, decoder)?;
+        let tick = Tick(read_leb128(decoder)?);
+        let last_input = InputSeq(read_leb128(decoder)?);
         let before = |t: Tick, age: u8| t.0.checked_sub(u32::from(age)).map(Tick);
         let baseline = match baseline_age {
-            0 => None,
-            age => Some(before(tick, age).ok_or_else(invalid)?),
+            None => None,
+            Some(age) => Some(before(tick, age).ok_or_else(invalid)?),
         };
-        let reference = if flags & HAS_REFERENCE != 0 {
-            let age = u8::decode(decoder)?;
-            match (baseline, age) {
-                (Some(baseline), 1..) => Some(before(baseline, age).ok_or_else(invalid)?),
-                _ => return Err(invalid()),
-            }
-        } else {
-            None
+        let reference = match (baseline, reference_age) {
+            (_, None) => None,
+            (Some(baseline), Some(age)) => Some(before(baseline, age).ok_or_else(invalid)?),
+            (None, Some(_)) => return Err(invalid()),
         };
-        let last_input = InputSeq::decode(decoder)?;
-        let round = if flags & HAS_ROUND != 0 { Some(RoundState::decode(decoder)?) } else { None };
+        let round = if head & HAS_ROUND != 0 { Some(RoundState::decode(decoder)?) } else { None };
         if baseline.is_none() && round.is_none() {
             return Err(invalid());
         }
@@ -317,6 +398,20 @@ impl<C, E: Decode<C>, S: Decode<C>> Decode<C> for ServerView<E, S> {
             // One name for both readings: the tag space is the same.
             found => return Err(unknown_server_tag::<ControlMessage>(found)),
         })
+    }
+}
+
+impl<C> Decode<C> for SnapshotTick {
+    /// Reads the header up to its tick: the head byte, the age bytes it announces (passed
+    /// over unchecked: a controller needs the tick alone, and its flash is tight), the tick.
+    fn decode<D: Decoder<Context = C>>(decoder: &mut D) -> Result<Self, BincodeDecodeError> {
+        let head = header_byte(decoder)?;
+        let age_bytes = u8::from(head & BASELINE_AGE_MASK == AGE_FOLLOWS)
+            + u8::from((head >> REFERENCE_AGE_SHIFT) & REFERENCE_AGE_MASK == REFERENCE_FOLLOWS);
+        for _ in 0..age_bytes {
+            header_byte(decoder)?;
+        }
+        Ok(SnapshotTick(Tick(read_leb128(decoder)?)))
     }
 }
 

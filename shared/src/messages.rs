@@ -533,7 +533,7 @@ pub enum ServerMessage {
 /// exist:
 /// - [`ControlMessage`] (`E = Event`, `S = SnapshotHeader`, from `decode_control`) decodes
 ///   events and whole snapshot headers;
-/// - [`ControllerMessage`] (`E = SkippedEvent`, `S = Tick`, from `decode_controller`) recognises
+/// - [`ControllerMessage`] (`E = SkippedEvent`, `S = SnapshotTick`, from `decode_controller`) recognises
 ///   an event by its tag and leaves its body unread, and reads of a snapshot only its tick (what
 ///   an `Ack` needs): a controller shows no feed and no world, and leaving that decoding out
 ///   saves it about 2.5 KB of flash.
@@ -559,7 +559,13 @@ pub type ControlMessage = ServerView<Event>;
 
 /// A server message as a controller reads it (`decode_controller`): events skipped unread, a
 /// snapshot reduced to its tick.
-pub type ControllerMessage = ServerView<SkippedEvent, Tick>;
+pub type ControllerMessage = ServerView<SkippedEvent, SnapshotTick>;
+
+/// A snapshot as a controller reads it (see [`ControllerMessage`]): the header's tick, its
+/// ages passed over and the rest left unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct SnapshotTick(pub Tick);
 
 /// An `Event` recognised by its tag and left unread (see [`ControllerMessage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -571,7 +577,7 @@ impl From<ControlMessage> for ControllerMessage {
     fn from(msg: ControlMessage) -> Self {
         match msg {
             ServerView::Welcome(m) => ServerView::Welcome(m),
-            ServerView::Snapshot(m) => ServerView::Snapshot(m.tick),
+            ServerView::Snapshot(m) => ServerView::Snapshot(SnapshotTick(m.tick)),
             ServerView::Event(_) => ServerView::Event(SkippedEvent),
             ServerView::ControllerFeedback(m) => ServerView::ControllerFeedback(m),
             ServerView::Pong(m) => ServerView::Pong(m),

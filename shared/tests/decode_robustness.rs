@@ -328,9 +328,9 @@ mod server {
         }
     }
 
-    /// A full snapshot at tick 1 (baseline age 0, flags: round), last_input 0, round 1 Playing
+    /// A full snapshot (head: no ages, round follows) at tick 1, last_input 0, round 1 Playing
     /// 5 s, after the tag; then `body`.
-    const FULL_HEADER: [u8; 8] = [1, 1, 0, 1, 0, 1, 0, 5];
+    const FULL_HEADER: [u8; 7] = [1, 0x80, 1, 0, 1, 0, 5];
 
     fn full_snapshot(body: &[u8]) -> Snapshot {
         let mut bytes = FULL_HEADER.to_vec();
@@ -373,20 +373,25 @@ mod server {
     #[test]
     fn inconsistent_snapshot_headers_are_refused() {
         let invalid = Err(DecodeError::InvalidSnapshotHeader);
-        // Reserved flag bits.
-        for flags in [0x04, 0x80, 0xff] {
-            assert_eq!(decode_server(&[1, 1, 0, flags, 0, 1, 0, 5]), invalid, "{flags:#x}");
-        }
+        // Head bytes: bits 0-3 baseline age (15: a byte follows), 4-6 reference age (7: a
+        // byte follows), 7 round. An escaped age that fits its field has another encoding.
+        assert_eq!(decode_server(&[1, 0x0f, 14, 20, 0]), invalid);
+        assert_eq!(decode_server(&[1, 0x71, 6, 20, 0]), invalid);
+        assert_eq!(decode_server(&[1, 0x71, 0, 20, 0]), invalid, "a reference age of 0");
         // A full snapshot without its round.
-        assert_eq!(decode_server(&[1, 1, 0, 0, 0]), invalid);
+        assert_eq!(decode_server(&[1, 0x00, 0, 0]), invalid);
         // A baseline before tick 0.
-        assert_eq!(decode_server(&[1, 1, 2, 0, 0]), invalid);
-        // A reference without a baseline, a reference age of 0, a reference before tick 0.
-        assert_eq!(decode_server(&[1, 9, 0, 3, 1, 0, 1, 0, 5]), invalid);
-        assert_eq!(decode_server(&[1, 9, 1, 2, 0, 0]), invalid);
-        assert_eq!(decode_server(&[1, 9, 1, 2, 9, 0]), invalid);
+        assert_eq!(decode_server(&[1, 0x02, 1, 0]), invalid);
+        // A reference without a baseline, a reference before tick 0.
+        assert_eq!(decode_server(&[1, 0xb0, 9, 0, 1, 0, 5]), invalid);
+        assert_eq!(decode_server(&[1, 0x71, 9, 9, 0]), invalid);
+        // Escaped ages that need the byte are fine: 15 and 7.
+        let Ok(ServerMessage::Snapshot(s)) = decode_server(&[1, 0x7f, 15, 7, 30, 0]) else {
+            panic!("a valid header with both ages escaped");
+        };
+        assert_eq!((s.header.baseline, s.header.reference), (Some(Tick(15)), Some(Tick(8))));
         // And the smallest valid delta header: tick 9 against 8 extrapolated from 5.
-        let Ok(ServerMessage::Snapshot(s)) = decode_server(&[1, 9, 1, 2, 3, 0]) else {
+        let Ok(ServerMessage::Snapshot(s)) = decode_server(&[1, 0x31, 9, 0]) else {
             panic!("a valid header");
         };
         assert_eq!((s.header.baseline, s.header.reference), (Some(Tick(8)), Some(Tick(5))));
@@ -396,6 +401,51 @@ mod server {
         header.baseline = Some(Tick(9));
         let snapshot = ServerMessage::Snapshot(Snapshot { header, body: vec![] });
         assert_eq!(encode_server(&snapshot), Err(EncodeError::InvalidSnapshotHeader));
+    }
+
+    #[test]
+    fn ticks_and_inputs_are_leb128_in_their_shortest_form() {
+        let delta = |tick: u32, last_input: u32| SnapshotHeader {
+            tick: Tick(tick),
+            baseline: Some(Tick(tick - 1)),
+            reference: Some(Tick(tick - 2)),
+            last_input: InputSeq(last_input),
+            round: None,
+        };
+        let bytes = |h: SnapshotHeader| {
+            encode_server(&ServerMessage::Snapshot(Snapshot { header: h, body: vec![] })).unwrap()
+        };
+        // A player's usual delta: tag, head, tick, last input.
+        assert_eq!(bytes(delta(100, 90)), [1, 0x11, 100, 90]);
+        assert_eq!(bytes(delta(5_000, 4_990)), [1, 0x11, 0x88, 0x27, 0xfe, 0x26]);
+        // 36 minutes into a room at 30 Hz (tick 65,536) and 19 hours (2^21 - 1): 3 bytes.
+        assert_eq!(bytes(delta(65_536, 127)), [1, 0x11, 0x80, 0x80, 0x04, 0x7f]);
+        assert_eq!(bytes(delta((1 << 21) - 1, 128)), [1, 0x11, 0xff, 0xff, 0x7f, 0x80, 0x01]);
+        let max = delta(u32::MAX, u32::MAX);
+        let max_bytes = bytes(max);
+        assert_eq!(max_bytes[2..7], [0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert_eq!(
+            decode_server(&max_bytes).map(|m| match m {
+                ServerMessage::Snapshot(s) => s.header,
+                _ => unreachable!(),
+            }),
+            Ok(max)
+        );
+        // A longer form than needed, or bits past 32, is not an integer of this protocol.
+        for bad in [
+            &[1, 0x11, 0x81, 0x00, 0][..],
+            &[1, 0x11, 5, 0x80, 0x00],
+            &[1, 0x11, 0xff, 0xff, 0xff, 0xff, 0x1f, 0],
+            &[1, 0x11, 0xff, 0xff, 0xff, 0xff, 0x8f, 0x01, 0],
+        ] {
+            assert_eq!(decode_server(bad), Err(DecodeError::InvalidInteger), "{bad:02x?}");
+        }
+        // A controller reads the tick alone, with the same rule.
+        assert_eq!(decode_controller(&[1, 0x11, 0x81, 0x00, 0]), Err(DecodeError::InvalidInteger));
+        assert_eq!(
+            decode_controller(&[1, 0x7f, 15, 7, 0x88, 0x27, 0xff]),
+            Ok(ControllerMessage::Snapshot(SnapshotTick(Tick(5_000))))
+        );
     }
 
     #[test]
@@ -624,7 +674,7 @@ fn unknown_tags_are_unknown_tag() {
     assert_eq!(control_tag(&[6]), 6);
     assert_eq!(control_tag(&[2, 0, 6]), 6, "EventKind");
     assert_eq!(control_tag(&[5, 10, 0]), 10, "KickReason");
-    assert_eq!(control_tag(&[1, 1, 0, 1, 0, 1, 2, 5]), 2, "RoundPhase");
+    assert_eq!(control_tag(&[1, 0x80, 1, 0, 1, 2, 5]), 2, "RoundPhase");
     assert_eq!(control_tag(&[0, 1, 3]), 3, "Role in Welcome");
 }
 
@@ -662,7 +712,7 @@ fn other_malformed_fields_have_their_error() {
 fn a_snapshot_header_decodes_without_reading_the_body() {
     // decode_control reads a snapshot's header only: whatever follows is not read, let alone
     // allocated.
-    let mut bytes = vec![1, 1, 0, 1, 0, 1, 0, 5];
+    let mut bytes = vec![1, 0x80, 1, 0, 1, 0, 5];
     bytes.extend([0xff; 300]);
     let (result, allocated) = allocated_by(|| decode_control(&bytes));
     let header = SnapshotHeader {

@@ -50,8 +50,11 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
 
 // ---- the header (PROTOCOL.md 2.4) ---------------------------------------------------------
 
-const HAS_ROUND = 0x01;
-const HAS_REFERENCE = 0x02;
+// The head byte: bits 0-3 the baseline age (0 none, 15: a byte follows), bits 4-6 the
+// reference age (0 none, 7: a byte follows), bit 7 the round follows.
+const HAS_ROUND = 0x80;
+const AGE_FOLLOWS = 15;
+const REFERENCE_FOLLOWS = 7;
 
 /** @param {Writer} w @param {RoundState} round */
 export function writeRound(w, round) {
@@ -88,12 +91,14 @@ export function writeSnapshot(w, s) {
     throw new EncodeError('a full snapshot has no reference and carries its round');
   }
   const baselineAge = s.baseline === null ? 0 : age(s.tick, s.baseline);
-  const referenceAge = s.baseline !== null && s.reference !== null ? age(s.baseline, s.reference) : null;
-  w.u32(s.tick);
-  w.u8(baselineAge);
-  w.u8((s.round ? HAS_ROUND : 0) | (referenceAge !== null ? HAS_REFERENCE : 0));
-  if (referenceAge !== null) w.u8(referenceAge);
-  w.u32(s.lastInput);
+  const referenceAge = s.baseline !== null && s.reference !== null ? age(s.baseline, s.reference) : 0;
+  const baselineField = Math.min(baselineAge, AGE_FOLLOWS);
+  const referenceField = Math.min(referenceAge, REFERENCE_FOLLOWS);
+  w.u8(baselineField | (referenceField << 4) | (s.round ? HAS_ROUND : 0));
+  if (baselineField === AGE_FOLLOWS) w.u8(baselineAge);
+  if (referenceField === REFERENCE_FOLLOWS) w.u8(referenceAge);
+  w.leb128(s.tick);
+  w.leb128(s.lastInput);
   if (s.round) writeRound(w, s.round);
   w.bytes(s.body);
 }
@@ -105,24 +110,30 @@ export function writeSnapshot(w, s) {
  */
 export function readSnapshot(r) {
   const invalid = (/** @type {string} */ why) => new DecodeError('InvalidSnapshotHeader', why);
-  const tick = r.u32();
-  const baselineAge = r.u8();
-  const flags = r.u8();
-  if (flags & ~(HAS_ROUND | HAS_REFERENCE)) throw invalid(`flags ${flags}`);
+  const head = r.u8();
+  /** An age from its head field, or from the byte after its escape, which must not fit the field. */
+  const readAge = (/** @type {number} */ field, /** @type {number} */ escape) => {
+    if (field < escape) return field;
+    const a = r.u8();
+    if (a < escape) throw invalid(`an escaped age of ${a}`);
+    return a;
+  };
+  const baselineAge = readAge(head & 0x0f, AGE_FOLLOWS);
+  const referenceAge = readAge((head >> 4) & 0x07, REFERENCE_FOLLOWS);
+  const tick = r.leb128();
+  const lastInput = r.leb128();
   let baseline = null;
   if (baselineAge !== 0) {
     if (baselineAge > tick) throw invalid('a baseline before tick 0');
     baseline = tick - baselineAge;
   }
   let reference = null;
-  if (flags & HAS_REFERENCE) {
-    const referenceAge = r.u8();
-    if (baseline === null || referenceAge === 0) throw invalid('a reference without a baseline');
+  if (referenceAge !== 0) {
+    if (baseline === null) throw invalid('a reference without a baseline');
     if (referenceAge > baseline) throw invalid('a reference before tick 0');
     reference = baseline - referenceAge;
   }
-  const lastInput = r.u32();
-  const round = flags & HAS_ROUND ? readRound(r) : null;
+  const round = head & HAS_ROUND ? readRound(r) : null;
   if (baseline === null && round === null) throw invalid('a full snapshot without its round');
   const body = r.fixed(r.bytes.length - r.pos);
   return { type: 'Snapshot', tick, baseline, reference, lastInput, round, body };

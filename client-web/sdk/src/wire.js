@@ -82,6 +82,22 @@ export class Writer {
     }
   }
 
+  /**
+   * A u32 as LEB128 (PROTOCOL.md 2.2): seven bits a byte, lowest first, the top bit set on all
+   * but the last. Only the snapshot header's tick and last input use it.
+   * @param {number} v
+   */
+  leb128(v) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new EncodeError(`integer out of range: ${v}`);
+    this.reserve(5);
+    let rest = v;
+    while (rest >= 0x80) {
+      this.buf[this.len++] = (rest % 0x80) | 0x80;
+      rest = Math.floor(rest / 0x80);
+    }
+    this.buf[this.len++] = rest;
+  }
+
   /** @param {number} v */
   u16(v) {
     this.varint(v, 0xffff);
@@ -168,6 +184,25 @@ export class Reader {
     for (let i = size - 1; i >= 0; i--) v = v * 256 + this.bytes[this.pos + i];
     this.pos += size;
     return v;
+  }
+
+  /**
+   * A LEB128 u32 in its shortest form: a last byte of 0 after others, or bits past 32, are
+   * `InvalidInteger`.
+   */
+  leb128() {
+    let v = 0;
+    for (let i = 0; i < 5; i++) {
+      const byte = this.u8();
+      const low = byte & 0x7f;
+      if (i === 4 && low > 0x0f) throw new DecodeError('InvalidInteger', 'LEB128 integer past 32 bits');
+      v += low * 2 ** (7 * i);
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw new DecodeError('InvalidInteger', 'LEB128 integer not in its shortest form');
+        return v;
+      }
+    }
+    throw new DecodeError('InvalidInteger', 'LEB128 integer past 32 bits');
   }
 
   u16() {

@@ -79,6 +79,26 @@ test('varints: shortest forms written, markers checked against the field width',
   assert.throws(() => new Writer().u16(65536), EncodeError);
 });
 
+test('snapshot ticks and inputs are LEB128, and escaped ages read back', () => {
+  const leb = (/** @type {number} */ v) => {
+    const w = new Writer();
+    w.leb128(v);
+    return toHex(w.finish());
+  };
+  assert.deepEqual([0, 127, 128, 300, 5000, 70000, 2 ** 21 - 1, 2 ** 32 - 1].map(leb),
+    ['00', '7f', '8001', 'ac02', '8827', 'f0a204', 'ffff7f', 'ffffffff0f']);
+  assert.equal(new Reader(fromHex('ffffffff0f')).leb128(), 2 ** 32 - 1);
+  assert.throws(() => new Writer().leb128(2 ** 32), EncodeError);
+  const s = decodeServerMessage(fromHex('017f0f071e00'));
+  assert.ok(s.type === 'Snapshot');
+  assert.deepEqual([s.tick, s.baseline, s.reference], [30, 15, 8], 'ages 15 and 7 follow as bytes');
+  assert.equal(toHex(encodeServerMessage(s)), '017f0f071e00');
+  // A player's usual delta at tick 5000: tag, head (ages 1 and 1), tick, last input.
+  /** @type {import('../index.js').ServerMessage} */
+  const usual = { type: 'Snapshot', tick: 5000, baseline: 4999, reference: 4998, lastInput: 4990, round: null, body: new Uint8Array(0) };
+  assert.equal(toHex(encodeServerMessage(usual)), '01118827fe26');
+});
+
 test('bad input gets the error PROTOCOL.md names', () => {
   rejects('06', 'UnknownTag'); // no server message 6
   rejects('0505216d', 'Truncated');
@@ -87,12 +107,18 @@ test('bad input gets the error PROTOCOL.md names', () => {
   rejects('020506', 'UnknownTag'); // event kind 6
   rejects('000700fa', 'StringTooLong'); // a room name of 250 bytes
   rejects('0305000000fb2c0102c8', 'InvalidBool');
-  rejects('01640004290300570000', 'InvalidSnapshotHeader'); // a reserved flag bit
-  rejects('016400002900', 'InvalidSnapshotHeader'); // a full snapshot without its round
-  rejects('0164000203290300570000', 'InvalidSnapshotHeader'); // a reference without a baseline
-  rejects('016465002900', 'InvalidSnapshotHeader'); // a baseline before tick 0
-  rejects('016401020029', 'InvalidSnapshotHeader'); // a reference age of 0
-  rejects('01640101', 'Truncated');
+  // Snapshot heads: bits 0-3 baseline age (15: a byte follows), 4-6 reference age (7: a byte
+  // follows), 7 round; then the tick and last input as LEB128.
+  rejects('010f0e1400', 'InvalidSnapshotHeader'); // an escaped baseline age that fits the field
+  rejects('0171061400', 'InvalidSnapshotHeader'); // an escaped reference age that fits
+  rejects('0171001400', 'InvalidSnapshotHeader'); // a reference age of 0
+  rejects('01000000', 'InvalidSnapshotHeader'); // a full snapshot without its round
+  rejects('01b00900010005', 'InvalidSnapshotHeader'); // a reference without a baseline
+  rejects('01020100', 'InvalidSnapshotHeader'); // a baseline before tick 0
+  rejects('0171090900', 'InvalidSnapshotHeader'); // a reference before tick 0
+  rejects('0111810000', 'InvalidInteger'); // a tick longer than its shortest form
+  rejects('0111ffffffff1f00', 'InvalidInteger'); // a tick past 32 bits
+  rejects('0111e4', 'Truncated'); // a tick that goes on past the end
   rejects('0205000203ff6f6202', 'InvalidUtf8');
   rejects('0205000203c0af6202', 'InvalidUtf8'); // an overlong form
   rejects('000100036164610200', 'UnknownTag', decodeClientMessage); // RoomRequest 2

@@ -6,9 +6,9 @@ export function playerColour(playerId: number): string;
  */
 export function isValidRoomName(name: string): boolean;
 /** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION: 3;
+export const PROTOCOL_VERSION: 4;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
- * it stays `tickwire.v1` under protocol version 2, so a mismatched client still hears why. */
+ * it stays `tickwire.v1` across protocol versions, so a mismatched client still hears why. */
 export const SUBPROTOCOL: "tickwire.v1";
 /** Largest client-to-server message, bytes. */
 export const MAX_CLIENT_MESSAGE_SIZE: 256;

@@ -25,6 +25,12 @@ export class Writer {
      * @param {number} [max]
      */
     varint(v: number, max?: number): void;
+    /**
+     * A u32 as LEB128 (PROTOCOL.md 2.2): seven bits a byte, lowest first, the top bit set on all
+     * but the last. Only the snapshot header's tick and last input use it.
+     * @param {number} v
+     */
+    leb128(v: number): void;
     /** @param {number} v */
     u16(v: number): void;
     /** @param {number} v */
@@ -58,6 +64,11 @@ export class Reader {
      * @param {2 | 4 | 8} width
      */
     varint(width: 2 | 4 | 8): number;
+    /**
+     * A LEB128 u32 in its shortest form: a last byte of 0 after others, or bits past 32, are
+     * `InvalidInteger`.
+     */
+    leb128(): number;
     u16(): number;
     u32(): number;
     /** An enum tag (a varint u32). */

@@ -213,7 +213,7 @@ fn write_leb128<E: Encoder>(mut v: u32, encoder: &mut E) -> Result<(), BincodeEn
     encoder.writer().write(&bytes[..len])
 }
 
-/// One byte of a snapshot header. Not inlined: the header reads up to eight bytes one at a
+/// One byte of a snapshot header. Not inlined: the header reads up to 13 bytes one at a
 /// time, and each inlined read would repeat its bounds check and error (a controller's flash).
 #[inline(never)]
 fn header_byte<C, D: Decoder<Context = C>>(decoder: &mut D) -> Result<u8, BincodeDecodeError> {

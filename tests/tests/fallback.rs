@@ -327,17 +327,34 @@ async fn hostile_requests_get_clear_refusals_and_players_keep_playing() {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())
     };
+    // The aborted loop's last poll can still be waiting in the server until it sees that
+    // connection go: poll until a poll is answered with records, so the ones below are alone.
+    let mut settled = false;
+    for _ in 0..100 {
+        if poll(poller.session.clone()).await.0 == 200 {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(settled, "the session's polls are answered once its own poll loop is gone");
     let mut conflict = None;
     for _ in 0..50 {
         let first = tokio::spawn(poll(poller.session.clone()));
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let (status, text) = poll(poller.session.clone()).await;
-        assert_eq!(first.await.unwrap().0, 200, "the first poll gets its records");
-        if status == 409 {
-            conflict = Some(text);
+        let second = poll(poller.session.clone()).await;
+        let first = first.await.unwrap();
+        // On two connections the polls can reach the server in either order (a loaded
+        // machine): whichever came while the other waited is the one refused.
+        match (first.0, second.0) {
+            (200, 200) => {}
+            (200, 409) => conflict = Some(second.1),
+            (409, 200) => conflict = Some(first.1),
+            statuses => panic!("polls answered {statuses:?}: {first:?} {second:?}"),
+        }
+        if conflict.is_some() {
             break;
         }
-        assert_eq!(status, 200, "{text}");
     }
     let conflict = conflict.expect("a second poll while one waits is refused with 409");
     assert!(conflict.contains("a poll is already waiting"), "{conflict}");

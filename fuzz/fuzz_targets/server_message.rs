@@ -7,7 +7,9 @@
 //!   same error (an unknown tag may name another type), whatever the bytes;
 //! - `decode_controller` is what a controller reads of `decode_control`'s message, and where
 //!   it decodes what `decode_control` refuses, that is only an event's or a snapshot
-//!   header's unread rest; where it fails, it fails with `decode_control`'s error;
+//!   header's unread rest; where it fails, it fails with `decode_control`'s error, except on
+//!   a snapshot whose age bytes `decode_control` refuses: a controller passes over them
+//!   unchecked (its flash is tight) and may then fail on the tick after them instead;
 //! - a decoded message encodes back, no longer than it arrived, to bytes that decode to it;
 //!   without a snapshot body it fits [`MAX_CONTROL_MESSAGE_SIZE`] and `encode_control` writes
 //!   the same bytes; a snapshot's body is the input's tail, whatever it holds;
@@ -60,6 +62,7 @@ fuzz_target!(|bytes: &[u8]| {
     }
     match (&control, &controller) {
         (Ok(c), _) => assert_eq!(controller, Ok(ControllerMessage::from(*c)), "controller"),
+        (Err(DecodeError::InvalidSnapshotHeader), Err(_)) => {}
         (Err(e), Err(f)) => assert_eq!(e, f, "decode_controller fails otherwise"),
         (Err(_), Ok(ServerView::Event(_) | ServerView::Snapshot(_))) => {}
         (Err(e), Ok(other)) => panic!("decode_controller read {other:?} where control: {e:?}"),

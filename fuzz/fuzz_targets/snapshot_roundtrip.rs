@@ -21,7 +21,7 @@ use tickwire_shared::codec::{decode_controller, decode_server, encode_server};
 use tickwire_shared::delta::{ApplyError, Baseline, apply, delta};
 use tickwire_shared::{
     EncodeError, InputSeq, MAX_SERVER_MESSAGE_SIZE, MAX_SNAPSHOT_ENTITIES, ServerMessage,
-    ServerView, Tick,
+    ServerView, SnapshotTick, Tick,
 };
 
 /// `earlier` is 1 to 255 ticks before `later`: what a header can carry.
@@ -61,7 +61,7 @@ fuzz_target!(|input: RoundtripInput| {
     let message = ServerMessage::Snapshot(snapshot);
     let bytes = encode_server(&message).expect("a snapshot encodes");
     assert!(bytes.len() <= MAX_SERVER_MESSAGE_SIZE, "{} bytes", bytes.len());
-    assert_eq!(decode_controller(&bytes), Ok(ServerView::Snapshot(next.tick)));
+    assert_eq!(decode_controller(&bytes), Ok(ServerView::Snapshot(SnapshotTick(next.tick))));
     let Ok(ServerMessage::Snapshot(received)) = decode_server(&bytes) else {
         panic!("the encoded snapshot does not decode");
     };

@@ -535,6 +535,14 @@ pub fn apply(
     if spawns > MAX_SNAPSHOT_ENTITIES || kept.len() + spawns > MAX_SNAPSHOT_ENTITIES {
         return Err(ApplyError::TooManyEntities);
     }
+    if spawns == 0 {
+        // Most snapshots spawn nothing: the kept entities are the world, without a second
+        // vector to merge into (a client applies 30 of these a second; the bots thousands).
+        if !r.at_end() {
+            return Err(ApplyError::TrailingBits);
+        }
+        return Ok(World { tick: header.tick, round, entities: kept });
+    }
     let mut entities = Vec::with_capacity(kept.len() + spawns);
     let mut kept = kept.into_iter().peekable();
     let mut old_ids = old.iter().map(|e| e.id.0).peekable();

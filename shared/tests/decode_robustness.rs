@@ -222,6 +222,12 @@ fn decode_everything(bytes: &[u8]) {
         if let Ok(control) = control {
             assert_eq!(controller, Ok(ControllerMessage::from(control)), "decode_controller");
         }
+    } else if bytes.first() == Some(&1) && control == Err(DecodeError::InvalidSnapshotHeader) {
+        // A controller passes over the age bytes unchecked (its flash is tight), so where
+        // `decode_control` refuses them, it may fail on the tick after them instead.
+        let on_the_tick =
+            matches!(controller, Err(DecodeError::Truncated | DecodeError::InvalidInteger));
+        assert!(on_the_tick, "{controller:?}");
     } else {
         assert_eq!(controller, control.map(ControllerMessage::from), "decode_controller");
     }

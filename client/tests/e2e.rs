@@ -71,6 +71,7 @@ async fn a_player_joins_plays_and_its_inputs_and_snapshots_are_acknowledged() {
     let mut latencies = Vec::new();
     let mut deltas = Vec::new();
     let mut frame = tokio::time::interval(Duration::from_millis(33));
+    let mut sent = 0u64;
     let steering = tokio::time::timeout(PATIENCE, async {
         while latencies.len() < 20 {
             tokio::select! {
@@ -82,6 +83,7 @@ async fn a_player_joins_plays_and_its_inputs_and_snapshots_are_acknowledged() {
                 },
                 _ = frame.tick() => {
                     client.send_input(Controls { x: 1.0, ..Controls::NEUTRAL }).unwrap();
+                    sent += 1;
                 }
             }
         }
@@ -90,7 +92,9 @@ async fn a_player_joins_plays_and_its_inputs_and_snapshots_are_acknowledged() {
     assert!(steering.is_ok(), "20 inputs acknowledged in time");
     let stats = *client.session().stats();
     assert_eq!((stats.snapshots_rejected, stats.decode_errors), (0, 0));
-    assert_eq!(stats.inputs_acked, 20);
+    // The session may have read the snapshot acknowledging the next input too, its event
+    // still queued: at least the 20 seen, never more than were sent.
+    assert!((20..=sent).contains(&stats.inputs_acked), "{} of {sent}", stats.inputs_acked);
     assert!(latencies.iter().all(|l| *l < PATIENCE));
     assert!(deltas.len() >= 5, "inputs are acknowledged by snapshots: {}", deltas.len());
     let later = &deltas[3..];

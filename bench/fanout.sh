@@ -26,7 +26,9 @@
 #
 # Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s), PLAYERS (32),
 # SERVERS ("tickwire node-ws floor tungstenite"), ACK_EVERY (how often the spectators of the
-# tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 4th), PAYLOAD (bytes for the peers when tickwire is
+# tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 8th),
+# BASE_ACK_EVERY (the same for tickwire-base alone, default ACK_EVERY: a base server whose
+# clients acked at another rate), PAYLOAD (bytes for the peers when tickwire is
 # not run, 80), NICE (niceness of everything measured, e.g. -10 as root on a machine shared with
 # builds: the measured processes then wait less behind them), OUT (target/bench/fanout-DATE).
 # Needs taskset (util-linux), node and npm.
@@ -41,6 +43,7 @@ counts=("$@")
 runs=${RUNS:-3}
 duration=${DURATION:-10s}
 ack_every=${ACK_EVERY:-1}
+base_ack_every=${BASE_ACK_EVERY:-$ack_every}
 warmup=${WARMUP:-3s}
 connect_over=${CONNECT_OVER:-2s}
 players=${PLAYERS:-32}
@@ -122,7 +125,7 @@ for n in "${counts[@]}"; do
                 elif [[ $server == tickwire-ack4 ]]; then
                     swarm tickwire-ack4 $port "$n" "$run" --server tickwire --room bench --ack-every 4
                 elif [[ $server == tickwire-base ]]; then
-                    swarm tickwire-base $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
+                    swarm tickwire-base $port "$n" "$run" --server tickwire --room bench --ack-every "$base_ack_every"
                 else
                     swarm tickwire $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
                 fi

@@ -70,11 +70,13 @@ pub struct Config {
     /// times the bandwidth.
     pub ack_snapshots: bool,
     /// A spectator acknowledges the newest rebuilt snapshot once this many arrived since its
-    /// last ack. Default 4. A spectator sends nothing but acks, so each ack is a message the
-    /// server must wake up for and read: in a crowd of 3,000, acking every fourth snapshot
-    /// cost the server 0.66x the CPU per delivered frame, for snapshots about a quarter larger
-    /// (deltas against an older baseline; BENCHMARKS.md, crowds). 1 acks every snapshot.
-    /// Players always ack every snapshot: their acks ride with their inputs.
+    /// last ack. Default 8. A spectator sends nothing but acks, so each ack is a message the
+    /// server must wake up for and read, and a tickwire server encodes against the snapshots
+    /// its socket took rather than against acks (PROTOCOL.md 6.1): acks only need to come
+    /// within 32 ticks, round trip included, or the server sends full snapshots. Smaller
+    /// values make deltas smaller only where the server waits for acks (a client relayed by
+    /// another node of a fleet). 1 acks every snapshot. Players always ack every snapshot:
+    /// their acks ride with their inputs.
     pub spectator_ack_every: u32,
 }
 
@@ -94,7 +96,7 @@ impl Default for Config {
             max_events: 1024,
             read_buffer_size: 4096,
             ack_snapshots: true,
-            spectator_ack_every: 4,
+            spectator_ack_every: 8,
         }
     }
 }

@@ -27,13 +27,13 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub room_capacity: u16,
 
-    /// Spectators per room. A crowd costs the server about one socket write and one ack read
-    /// per spectator per tick: their snapshots are encoded and framed once for all who acked
-    /// the same tick, and joins and leaves reach the room as a count, not one event each.
-    /// Default 1,000: what one core served in BENCHMARKS.md's fan-out runs while 32 players
-    /// played (every frame, 30 fps, at 58% of the core with spectators acking every fourth
-    /// snapshot as tickwire's clients do). A bigger crowd is never closed for it, but every
-    /// spectator of the room then skips more frames (3,000 got 20 fps). Raise it on faster cores.
+    /// Spectators per room. A crowd costs the server about one socket write per spectator per
+    /// tick and one ack read every eighth: their snapshots are encoded and framed once for all
+    /// against the same baseline (the snapshot their sockets took last), and joins and leaves
+    /// reach the room as a count, not one event each. Default 1,000: what one core served in
+    /// BENCHMARKS.md's fan-out runs while 32 players played (every frame, 30 fps, at about
+    /// half of the core). A bigger crowd is never closed for it, but every spectator of the
+    /// room then skips more frames (3,000 got 28 fps, 5,000 got 14). Raise it on faster cores.
     #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 1_000)]
     pub max_spectators: u16,
 

@@ -354,6 +354,11 @@ where
         if let Some(socket) = write_half.direct() {
             link.set_direct(socket);
         }
+        // A relay in front (another node of the fleet) skips frames its client reads too
+        // slowly, so there only the client's acks say what it holds.
+        if hop.is_none() {
+            link.set_in_order();
+        }
         let read_side =
             ReadSide { guard: FrameGuard::new(read_half, TextPolicy::Refuse), link: link.clone() };
         let mut stream =

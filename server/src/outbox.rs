@@ -24,6 +24,14 @@
 //! It does so under the link's lock and only while the writer holds nothing, so the two never
 //! write at the same time. Whatever the socket does not take goes to the writer as usual; the
 //! rest of a frame the socket took only part of goes out first of all ([`Batch::carry`]).
+//!
+//! # What the client will hold
+//! On a connection that delivers everything the socket takes, in order (a WebSocket the
+//! client holds itself, [`ClientLink::set_in_order`]), a snapshot the socket took is one the
+//! client will rebuild unless the connection dies, and a dead connection's client resumes
+//! from a full snapshot. [`ClientLink::taken`] is the newest such tick: the room may encode
+//! against it without waiting for the client's ack (PROTOCOL.md 6.1), so a crowd need not
+//! ack every few snapshots for its deltas to stay small.
 
 use crate::socket::SharedTcp;
 use bytes::{Bytes, BytesMut};
@@ -137,7 +145,8 @@ struct Slots {
     carry: Vec<Bytes>,
     control: VecDeque<Bytes>,
     control_bytes: usize,
-    snapshot: Option<Bytes>,
+    /// The newest snapshot and its tick.
+    snapshot: Option<(Tick, Bytes)>,
     replies: BytesMut,
     /// Since when the client has been owed bytes without progress: set when frames arrive
     /// for an idle writer, moved forward on every write that makes progress, cleared when
@@ -148,6 +157,8 @@ struct Slots {
     close: Option<CloseRequest>,
     client_closed: bool,
     reader_done: bool,
+    /// What the socket takes is delivered in order (see [`ClientLink::set_in_order`]).
+    in_order: bool,
 }
 
 impl Slots {
@@ -193,6 +204,8 @@ pub struct ClientLink {
     latest_input: Mutex<Option<tickwire_shared::Input>>,
     /// Newest acked tick + 1 (0: nothing acked).
     acked: AtomicU32,
+    /// Newest snapshot tick the socket took + 1 (0: none, or the link is not in order).
+    taken: AtomicU32,
 }
 
 /// Reported when a reliable frame does not fit: the client is not reading.
@@ -224,6 +237,13 @@ impl ClientLink {
         self.slots().direct = Some(socket);
     }
 
+    /// Declares that whatever the socket takes reaches the client whole and in order, or the
+    /// connection dies (a WebSocket the client holds itself; not a relayed one, whose relay
+    /// skips frames, nor the HTTP fallback): from now on [`ClientLink::taken`] counts.
+    pub fn set_in_order(&self) {
+        self.slots().in_order = true;
+    }
+
     /// Forgets the socket (the connection is done with it): a room that still holds this link
     /// (a seat waiting for a resume) must not keep the socket open.
     pub fn release_socket(&self) {
@@ -233,7 +253,13 @@ impl ClientLink {
     /// Sends one tick's frames, `events` (reliable) and `snapshot` (latest wins), with one
     /// lock: written to the socket at once when the link may and owes nothing, else handed to
     /// the writer with one wake-up. Nothing is taken once the connection is closing.
-    pub fn offer(&self, events: Option<Bytes>, snapshot: Option<Bytes>, now: Instant) -> Offered {
+    /// `snapshot` is the snapshot's tick and its frame.
+    pub fn offer(
+        &self,
+        events: Option<Bytes>,
+        snapshot: Option<(Tick, Bytes)>,
+        now: Instant,
+    ) -> Offered {
         self.offer_frames(events, snapshot, now, true)
     }
 
@@ -242,7 +268,7 @@ impl ClientLink {
     pub fn offer_later(
         &self,
         events: Option<Bytes>,
-        snapshot: Option<Bytes>,
+        snapshot: Option<(Tick, Bytes)>,
         now: Instant,
     ) -> Offered {
         self.offer_frames(events, snapshot, now, false)
@@ -251,7 +277,7 @@ impl ClientLink {
     fn offer_frames(
         &self,
         events: Option<Bytes>,
-        snapshot: Option<Bytes>,
+        snapshot: Option<(Tick, Bytes)>,
         now: Instant,
         write_now: bool,
     ) -> Offered {
@@ -267,7 +293,8 @@ impl ClientLink {
             Some(socket) if write_now && !slots.writing && !slots.has_frames() => {
                 let mut slices = [IoSlice::new(&[]); 2];
                 let mut held = 0;
-                for frame in [&events, &snapshot].into_iter().flatten().filter(|f| !f.is_empty()) {
+                let frames = [events.as_ref(), snapshot.as_ref().map(|(_, frame)| frame)];
+                for frame in frames.into_iter().flatten().filter(|f| !f.is_empty()) {
                     slices[held] = IoSlice::new(frame);
                     held += 1;
                 }
@@ -277,8 +304,15 @@ impl ClientLink {
         };
         if let Some(wrote) = wrote {
             offered.wrote = wrote;
+            // The socket took the snapshot, whole or as the start of the carry, which goes
+            // out before anything else.
+            if let Some((tick, _)) = &snapshot
+                && slots.in_order
+            {
+                self.record_taken(*tick);
+            }
             let mut rest = wrote;
-            for frame in [events, snapshot].into_iter().flatten() {
+            for frame in [events, snapshot.map(|(_, frame)| frame)].into_iter().flatten() {
                 if rest >= frame.len() {
                     rest -= frame.len();
                     offered.frames_written += u64::from(!frame.is_empty());
@@ -308,10 +342,10 @@ impl ClientLink {
         offered
     }
 
-    /// Puts the newest snapshot in the slot. Returns true when it replaced one the writer had
-    /// not taken (a skipped frame).
-    pub fn offer_snapshot(&self, frame: Bytes, now: Instant) -> bool {
-        self.offer(None, Some(frame), now).skipped
+    /// Puts the newest snapshot (of `tick`) in the slot. Returns true when it replaced one
+    /// the writer had not taken (a skipped frame).
+    pub fn offer_snapshot(&self, tick: Tick, frame: Bytes, now: Instant) -> bool {
+        self.offer(None, Some((tick, frame)), now).skipped
     }
 
     /// Queues a reliable frame.
@@ -396,7 +430,13 @@ impl ClientLink {
         }
         batch.control.extend(slots.control.drain(..));
         slots.control_bytes = 0;
-        batch.snapshot = slots.snapshot.take();
+        if let Some((tick, frame)) = slots.snapshot.take() {
+            // The writer writes all it takes, in order, or the connection dies.
+            if slots.in_order {
+                self.record_taken(tick);
+            }
+            batch.snapshot = Some(frame);
+        }
         batch.close = slots.close.clone();
         batch.client_closed = slots.client_closed;
         batch.reader_done = slots.reader_done;
@@ -479,6 +519,19 @@ impl ClientLink {
             n => Some(Tick(n - 1)),
         }
     }
+
+    fn record_taken(&self, tick: Tick) {
+        self.taken.fetch_max(tick.0.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// The newest snapshot tick the socket took, on a link that delivers in order
+    /// ([`ClientLink::set_in_order`]; `None` on others): the client will hold that world.
+    pub fn taken(&self) -> Option<Tick> {
+        match self.taken.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Tick(n - 1)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -516,7 +569,7 @@ mod tests {
     async fn an_idle_link_writes_a_ticks_frames_itself_without_the_writer() {
         let (link, mut client) = direct_link().await;
         let now = Instant::now();
-        let offered = link.offer(Some(bytes(b"events")), Some(bytes(b"snapshot")), now);
+        let offered = link.offer(Some(bytes(b"events")), Some((Tick(1), bytes(b"snapshot"))), now);
         assert_eq!((offered.wrote, offered.frames_written), (14, 2));
         assert!(link.take_batch().is_empty(), "nothing left for the writer");
         assert_eq!(link.stalled_for(now + Duration::from_secs(9)), Duration::ZERO);
@@ -524,15 +577,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn taken_is_the_newest_snapshot_the_socket_or_the_writer_took_on_an_in_order_link() {
+        let (link, mut client) = direct_link().await;
+        let now = Instant::now();
+        // Not declared in order (a relayed client, the fallback): nothing counts.
+        assert_eq!(link.offer(None, Some((Tick(3), bytes(b"a"))), now).wrote, 1);
+        assert_eq!(link.taken(), None);
+        link.set_in_order();
+        // Written by the room itself.
+        assert_eq!(link.offer(None, Some((Tick(4), bytes(b"b"))), now).wrote, 1);
+        assert_eq!(link.taken(), Some(Tick(4)));
+        // In the slot, not yet taken; then replaced before the writer came (skipped): neither
+        // is held by the client.
+        link.offer_later(None, Some((Tick(5), bytes(b"c"))), now);
+        assert!(link.offer_later(None, Some((Tick(6), bytes(b"d"))), now).skipped);
+        assert_eq!(link.taken(), Some(Tick(4)));
+        // Taken by the writer: it writes all it takes.
+        let mut batch = Batch::default();
+        link.take_batch_into(&mut batch, now);
+        assert_eq!(batch.snapshot, Some(bytes(b"d")));
+        assert_eq!(link.taken(), Some(Tick(6)));
+        // Events alone move nothing.
+        link.written(now);
+        assert_eq!(link.offer(Some(bytes(b"e")), None, now).wrote, 1);
+        assert_eq!(link.taken(), Some(Tick(6)));
+        assert_eq!(read_exactly(&mut client, 3).await, b"abe");
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_the_socket_took_in_part_is_taken() {
+        let (link, _client) = direct_link().await;
+        link.set_in_order();
+        // Bigger than any loopback socket's buffers: its rest waits in the carry, which goes
+        // out before anything else, so the client will hold it.
+        let big = Bytes::from(vec![7u8; 8 << 20]);
+        let offered = link.offer(None, Some((Tick(9), big.clone())), Instant::now());
+        assert!(offered.wrote > 0 && offered.wrote < big.len(), "{}", offered.wrote);
+        assert_eq!(link.taken(), Some(Tick(9)));
+    }
+
+    #[tokio::test]
     async fn frames_go_to_the_writer_while_it_holds_some_or_when_offered_later() {
         let (link, mut client) = direct_link().await;
         let now = Instant::now();
-        let offered = link.offer_later(None, Some(bytes(b"a")), now);
+        let offered = link.offer_later(None, Some((Tick(1), bytes(b"a"))), now);
         assert_eq!(offered.wrote, 0, "offer_later never writes");
         // The writer takes `a` and has not written it yet: the room must not write `b` first.
         let mut batch = Batch::default();
         link.take_batch_into(&mut batch, now);
-        assert_eq!(link.offer(None, Some(bytes(b"b")), now).wrote, 0);
+        assert_eq!(link.offer(None, Some((Tick(1), bytes(b"b"))), now).wrote, 0);
         link.written(now);
         // Owed `b` (pending): still the writer's.
         assert_eq!(link.offer(Some(bytes(b"e")), None, now).wrote, 0);
@@ -540,16 +633,16 @@ mod tests {
         assert_eq!(frames, [bytes(b"e"), bytes(b"b")]);
         link.written(now);
         // Idle again: written at once.
-        assert_eq!(link.offer(None, Some(bytes(b"c")), now).wrote, 1);
+        assert_eq!(link.offer(None, Some((Tick(1), bytes(b"c"))), now).wrote, 1);
         assert_eq!(read_exactly(&mut client, 1).await, b"c");
         // A link whose connection released the socket writes nothing itself.
         link.release_socket();
-        assert_eq!(link.offer(None, Some(bytes(b"x")), now).wrote, 0);
+        assert_eq!(link.offer(None, Some((Tick(1), bytes(b"x"))), now).wrote, 0);
         assert_eq!(link.take_batch().snapshot, Some(bytes(b"x")));
         link.written(now);
         // Closing: nothing is written or taken.
         link.close(CloseRequest { code: 1000, reason: String::new(), kick: None });
-        assert_eq!(link.offer(None, Some(bytes(b"d")), now).wrote, 0);
+        assert_eq!(link.offer(None, Some((Tick(1), bytes(b"d"))), now).wrote, 0);
     }
 
     #[tokio::test]
@@ -558,11 +651,11 @@ mod tests {
         let now = Instant::now();
         // Bigger than any loopback socket's buffers: the client is not reading yet.
         let big = Bytes::from((0..8 << 20).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-        let offered = link.offer(Some(bytes(b"e")), Some(big.clone()), now);
+        let offered = link.offer(Some(bytes(b"e")), Some((Tick(1), big.clone())), now);
         assert!(offered.wrote > 1 && offered.wrote < big.len() + 1, "{}", offered.wrote);
         assert_eq!(offered.frames_written, 1, "the events frame went out whole");
         // The socket is full: the next tick's frames wait for the writer, behind the rest.
-        assert_eq!(link.offer(None, Some(bytes(b"next")), now).wrote, 0);
+        assert_eq!(link.offer(None, Some((Tick(1), bytes(b"next"))), now).wrote, 0);
         link.push_reply(b"pong").unwrap();
         let batch = link.take_batch();
         let frames: Vec<&[u8]> = batch.frames().map(|f| f.as_ref()).collect();
@@ -580,9 +673,9 @@ mod tests {
         let (link, _client) = direct_link().await;
         let now = Instant::now();
         let big = Bytes::from(vec![7u8; 8 << 20]);
-        let wrote = link.offer(None, Some(big.clone()), now).wrote;
+        let wrote = link.offer(None, Some((Tick(1), big.clone())), now).wrote;
         assert!(wrote > 0 && wrote < big.len());
-        link.offer(None, Some(bytes(b"stale")), now);
+        link.offer(None, Some((Tick(1), bytes(b"stale"))), now);
         link.client_closed();
         link.push_reply(b"echo").unwrap();
         let batch = link.take_batch();
@@ -598,8 +691,8 @@ mod tests {
     async fn newer_snapshot_replaces_unsent_one_and_control_keeps_order() {
         let link = ClientLink::new();
         let now = Instant::now();
-        assert!(!link.offer_snapshot(bytes(b"a"), now));
-        assert!(link.offer_snapshot(bytes(b"b"), now));
+        assert!(!link.offer_snapshot(Tick(1), bytes(b"a"), now));
+        assert!(link.offer_snapshot(Tick(1), bytes(b"b"), now));
         link.push_control(bytes(b"c1")).unwrap();
         link.offer(Some(bytes(b"c2")), None, now);
         link.push_reply(b"p").unwrap();
@@ -616,8 +709,8 @@ mod tests {
         let link = ClientLink::new();
         let t0 = Instant::now();
         let s = Duration::from_secs;
-        link.offer(Some(bytes(b"e")), Some(bytes(b"a")), t0);
-        let offered = link.offer(None, Some(bytes(b"b")), t0 + s(1));
+        link.offer(Some(bytes(b"e")), Some((Tick(1), bytes(b"a"))), t0);
+        let offered = link.offer(None, Some((Tick(1), bytes(b"b"))), t0 + s(1));
         assert!(offered.skipped);
         assert_eq!(offered.stalled_for, s(1), "owed since the first frame, not the newest");
         assert_eq!(link.stalled_for(t0 + s(3)), s(3));
@@ -627,7 +720,7 @@ mod tests {
         link.take_batch_into(&mut batch, t0 + s(3));
         assert_eq!(link.stalled_for(t0 + s(4)), s(1));
         link.progressed(t0 + s(5));
-        link.offer(None, Some(bytes(b"c")), t0 + s(5));
+        link.offer(None, Some((Tick(1), bytes(b"c"))), t0 + s(5));
         assert_eq!(link.stalled_for(t0 + s(6)), s(1), "a slow reader is not stalled");
         // Then it blocks for good: the stall grows from the last progress.
         assert_eq!(link.stalled_for(t0 + s(20)), s(15));
@@ -643,7 +736,7 @@ mod tests {
     async fn a_client_close_keeps_only_the_replies_and_overrides_an_unsent_server_close() {
         let link = ClientLink::new();
         let now = Instant::now();
-        link.offer(Some(bytes(b"e")), Some(bytes(b"s")), now);
+        link.offer(Some(bytes(b"e")), Some((Tick(1), bytes(b"s"))), now);
         link.close(CloseRequest { code: 1008, reason: "slow".into(), kick: None });
         link.client_closed();
         assert!(link.is_closing());
@@ -654,7 +747,7 @@ mod tests {
         assert!(batch.client_closed && !batch.reader_done);
         assert!(batch.close.is_none() && batch.snapshot.is_none() && batch.control.is_empty());
         assert_eq!(batch.replies.as_deref(), Some(&b"echo"[..]));
-        assert!(!link.offer_snapshot(bytes(b"t"), now), "nothing is queued after");
+        assert!(!link.offer_snapshot(Tick(1), bytes(b"t"), now), "nothing is queued after");
         link.close(CloseRequest { code: 1001, reason: "late".into(), kick: None });
         link.reader_done();
         let batch = link.take_batch();

@@ -757,8 +757,9 @@ impl<G: Game> Room<G> {
         let (mut direct_writes, mut direct_bytes, mut direct_frames) = (0u64, 0u64, 0u64);
         let events = self.take_events_frame();
         let mut whole_world: Option<Arc<World>> = None;
-        // Spectators acking the same tick (whose worlds were sent against the same baseline)
-        // get byte-identical frames: encode and frame each once.
+        // Spectators with the same baseline and reference (all those whose sockets took the
+        // last tick's frame, in a crowd that keeps up) get byte-identical frames: encode and
+        // frame each once.
         let mut spectator_frames: Vec<(Option<BaselineKey>, Bytes)> = Vec::new();
         let mut slow = Vec::new();
         let mut overflowed = Vec::new();
@@ -799,7 +800,7 @@ impl<G: Game> Room<G> {
                             Arc::new(World { tick, round, entities: self.entities.clone() })
                         })
                         .clone();
-                    let held = seat.history.baseline(link.acked());
+                    let held = seat.history.baseline(baseline_tick(link));
                     let baseline = as_baseline(&held);
                     let key = baseline.map(|b| (b.world.tick, b.reference.map(|r| r.tick)));
                     let frame = match spectator_frames.iter().find(|(k, _)| *k == key) {
@@ -830,7 +831,7 @@ impl<G: Game> Room<G> {
                         _ => self.entities.clone(),
                     };
                     let world = Arc::new(World { tick, round, entities: visible });
-                    let held = seat.history.baseline(link.acked());
+                    let held = seat.history.baseline(baseline_tick(link));
                     let baseline = as_baseline(&held);
                     let snap = delta(baseline, &world, seat.last_input, tick_rate);
                     let frame = frame_snapshot(&mut frames, snap);
@@ -848,9 +849,9 @@ impl<G: Game> Room<G> {
             let turn = (index + seated - direct_start) % seated;
             let offered = if direct && turn < direct_quota {
                 direct_turns += 1;
-                link.offer(events.clone(), snapshot, now)
+                link.offer(events.clone(), snapshot.map(|frame| (tick, frame)), now)
             } else {
-                link.offer_later(events.clone(), snapshot, now)
+                link.offer_later(events.clone(), snapshot.map(|frame| (tick, frame)), now)
             };
             direct_writes += u64::from(offered.wrote > 0);
             direct_bytes += offered.wrote as u64;
@@ -897,6 +898,24 @@ impl<G: Game> Room<G> {
             debug!(player = player.0, "resume grace over");
             self.remove_seat(player);
         }
+    }
+}
+
+/// The tick a client's next snapshot is encoded against (PROTOCOL.md 6.1): the newest one its
+/// socket took, on a link that delivers in order, while the client keeps acking (its newest
+/// ack less than [`HISTORY_TICKS`] behind); else the newest one it acked.
+///
+/// A client that fails to apply a snapshot acks nothing more, so its ack falls behind and it
+/// gets a full snapshot (its ack out of the ring) once the ring has moved past it: the same
+/// recovery as on a link where only acks count. A slow reader's acks fall behind the same way,
+/// and it gets full snapshots, as it would against an ack older than the ring.
+fn baseline_tick(link: &ClientLink) -> Option<Tick> {
+    let acked = link.acked();
+    match (acked, link.taken()) {
+        (Some(acked), Some(taken)) if taken.0 > acked.0 => {
+            if taken.0 - acked.0 < HISTORY_TICKS as u32 { Some(taken) } else { None }
+        }
+        _ => acked,
     }
 }
 
@@ -1153,6 +1172,75 @@ mod tests {
         assert_eq!(third.header.baseline, Some(second.header.tick));
         assert_eq!(third.header.reference, Some(first.header.tick), "extrapolated");
         assert_eq!(history.apply(&third).map(|w| w.tick), Ok(third.header.tick));
+    }
+
+    #[test]
+    fn on_an_in_order_link_snapshots_are_against_what_the_socket_took_while_the_client_acks() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let tick_at = |n: u64| t0 + Duration::from_millis(33 * n);
+        let (link, _) = join(&mut room, Role::Spectator, None, t0);
+        link.set_in_order();
+        let mut history = WorldHistory::new(welcome(&messages(&link).0).tick_rate);
+        room.tick(tick_at(0));
+        let full = snapshot(&messages(&link).0);
+        assert_eq!(full.header.baseline, None, "nothing acked yet");
+        history.apply(&full).unwrap();
+        link.record_ack(full.header.tick);
+        // From here on the client does not ack: each snapshot is against the one before it,
+        // which the writer took, and extrapolates from the one before that.
+        let mut previous = full.header.tick;
+        let mut before = None;
+        for n in 1..=HISTORY_TICKS as u64 {
+            room.tick(tick_at(n));
+            let next = snapshot(&messages(&link).0);
+            assert_eq!(next.header.baseline, Some(previous), "tick {n}");
+            assert_eq!(next.header.reference, before, "tick {n}");
+            history.apply(&next).unwrap();
+            (before, previous) = (Some(previous), next.header.tick);
+        }
+        // The ack is a ring behind what was taken: the client may have failed to apply one,
+        // so it gets a full snapshot.
+        room.tick(tick_at(33));
+        let full_again = snapshot(&messages(&link).0);
+        assert_eq!(full_again.header.baseline, None);
+        history.apply(&full_again).unwrap();
+        // Acking again resumes deltas against what was taken.
+        link.record_ack(full_again.header.tick);
+        room.tick(tick_at(34));
+        let resumed = snapshot(&messages(&link).0);
+        assert_eq!(resumed.header.baseline, Some(full_again.header.tick));
+        history.apply(&resumed).unwrap();
+        // A snapshot the writer never took (replaced in the slot) is no baseline.
+        room.tick(tick_at(35));
+        room.tick(tick_at(36));
+        let after_skip = snapshot(&messages(&link).0);
+        assert_eq!(after_skip.header.baseline, Some(resumed.header.tick), "not the skipped one");
+        assert_eq!(history.apply(&after_skip).map(|w| w.tick), Ok(after_skip.header.tick));
+    }
+
+    #[test]
+    fn the_baseline_is_what_was_taken_while_the_ack_is_within_the_ring() {
+        let link = ClientLink::new();
+        assert_eq!(baseline_tick(&link), None, "nothing acked, nothing taken");
+        link.record_ack(Tick(5));
+        assert_eq!(baseline_tick(&link), Some(Tick(5)), "not in order: acks alone count");
+        link.set_in_order();
+        link.offer_snapshot(Tick(20), Bytes::from_static(b"s"), Instant::now());
+        let _ = link.take_batch();
+        assert_eq!(baseline_tick(&link), Some(Tick(20)));
+        link.record_ack(Tick(25));
+        assert_eq!(baseline_tick(&link), Some(Tick(25)), "an ack past what was taken wins");
+        link.offer_snapshot(
+            Tick(25 + HISTORY_TICKS as u32 - 1),
+            Bytes::from_static(b"s"),
+            Instant::now(),
+        );
+        let _ = link.take_batch();
+        assert_eq!(baseline_tick(&link), Some(Tick(56)));
+        link.offer_snapshot(Tick(57), Bytes::from_static(b"s"), Instant::now());
+        let _ = link.take_batch();
+        assert_eq!(baseline_tick(&link), None, "the ack is a ring behind: a full snapshot");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use support::*;
 use tickwire_shared::codec::decode_server;
 use tickwire_shared::quant::dequantize_position;
 use tickwire_shared::{
-    Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason, Ping,
-    Role, ServerMessage,
+    Ack, Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason,
+    Ping, Role, ServerMessage,
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -105,6 +105,44 @@ async fn a_client_rebuilt_from_deltas_equals_full_snapshots_of_the_same_tick() {
     let delta_bytes: usize = acking.snapshots.iter().skip(5).map(|s| s.body.len()).sum();
     let full_bytes: usize = full.snapshots.iter().skip(5).map(|s| s.body.len()).sum();
     assert!(delta_bytes * 3 < full_bytes, "delta bodies {delta_bytes} B vs full {full_bytes} B");
+    server.shutdown().await;
+}
+
+/// PROTOCOL.md 6.1: on a WebSocket the client holds itself, what the server's socket took
+/// is what the client will hold, so a spectator acking every eighth snapshot (as tickwire's
+/// clients do) still gets each snapshot as a delta against the one it received just before,
+/// never against one it did not receive.
+#[tokio::test]
+async fn a_spectator_acking_rarely_gets_deltas_against_the_snapshot_before() {
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let mut mover = Client::join(&url, hello_in(Role::Player, "mover", "rare")).await;
+    let mut eve = Client::join(&url, hello_in(Role::Spectator, "eve", "rare")).await;
+    eve.auto_ack = false;
+    let mut unacked = 0;
+    for i in 0..48 {
+        mover.input(if i % 16 < 8 { 127 } else { -127 }, 40, 0).await;
+        mover.next_world().await;
+        let world = eve.next_world().await;
+        unacked += 1;
+        let full = eve.snapshots.last().is_some_and(|s| s.header.baseline.is_none());
+        if full || unacked == 8 {
+            eve.send(&ClientMessage::Ack(Ack { tick: world.tick })).await;
+            unacked = 0;
+        }
+    }
+    let snapshots = &eve.snapshots;
+    assert_eq!(snapshots[0].header.baseline, None, "nothing acked yet: a full snapshot");
+    let mut against_the_one_before = 0;
+    for pair in snapshots.windows(2) {
+        // A full snapshot is allowed (a machine stalled past the ring); any delta must be
+        // against the snapshot received just before it, which the client holds.
+        if let Some(baseline) = pair[1].header.baseline {
+            assert_eq!(baseline, pair[0].header.tick, "snapshot {:?}", pair[1].header.tick);
+            against_the_one_before += 1;
+        }
+    }
+    assert!(against_the_one_before > 40, "{against_the_one_before} of 47 deltas");
     server.shutdown().await;
 }
 

@@ -57,10 +57,12 @@ import { ApplyError, WorldHistory } from './snapshot.js';
  * @property {number} [inputRate] inputs per second while joined; default: the room's tick rate,
  *   one input per tick, which is what prediction replays
  * @property {number} [spectatorAckEvery] a spectator acks the newest snapshot once this many came
- *   since its last ack (default 4; a full snapshot is acked at once). A spectator sends nothing
- *   but acks, so each is a message the server wakes up to read: in a crowd of 3,000, acking every
- *   fourth cost the server 0.66x the CPU per frame, for snapshots about a quarter larger
- *   (BENCHMARKS.md). 1 acks every snapshot, as players always do (their acks ride with inputs).
+ *   since its last ack (default 8; a full snapshot is acked at once). A spectator sends nothing
+ *   but acks, so each is a message the server wakes up to read, and a tickwire server encodes
+ *   against the snapshots its socket took rather than against acks (PROTOCOL.md 6.1): acks only
+ *   need to come within 32 ticks, round trip included. Smaller values shrink deltas only where
+ *   the server waits for acks (a client relayed by another node of a fleet). 1 acks every
+ *   snapshot, as players always do (their acks ride with inputs).
  * @property {() => number} [random] for jitter; default Math.random (tests pass a fixed one)
  */
 
@@ -121,7 +123,7 @@ export class Session {
     };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
     this.inputRateOverride = options.inputRate;
-    this.spectatorAckEvery = Math.max(1, Math.floor(options.spectatorAckEvery ?? 4));
+    this.spectatorAckEvery = Math.max(1, Math.floor(options.spectatorAckEvery ?? 8));
     /** Snapshots rebuilt since the last ack, the newest of them, and whether one was full. */
     this.unacked = { count: 0, tick: -1, full: false };
     this.random = options.random ?? Math.random;

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
 use tickwire_shared::{
-    ClientMessage, Hello, KickReason, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, ServerMessage,
+    ClientMessage, Hello, KickReason, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, ServerMessage, Tick,
     server_tag,
 };
 use tokio::net::TcpStream;
@@ -399,7 +399,9 @@ fn deliver(link: &ClientLink, ctx: &ServerContext, events: &mut BytesMut, payloa
         }
         Some(server_tag::SNAPSHOT) => {
             let held = (!events.is_empty()).then(|| events.split().freeze());
-            let offered = link.offer(held, Some(framed), Instant::now());
+            // No room reads what a relay's link took (the hosting node's room encodes against
+            // the relay's acks), so the snapshot's tick is not parsed out of it.
+            let offered = link.offer(held, Some((Tick(0), framed)), Instant::now());
             if offered.skipped {
                 ctx.metrics.frames_skipped.inc();
             }

@@ -204,10 +204,12 @@ export type SessionOptions = {
     inputRate?: number | undefined;
     /**
      * a spectator acks the newest snapshot once this many came
-     * since its last ack (default 4; a full snapshot is acked at once). A spectator sends nothing
-     * but acks, so each is a message the server wakes up to read: in a crowd of 3,000, acking every
-     * fourth cost the server 0.66x the CPU per frame, for snapshots about a quarter larger
-     * (BENCHMARKS.md). 1 acks every snapshot, as players always do (their acks ride with inputs).
+     * since its last ack (default 8; a full snapshot is acked at once). A spectator sends nothing
+     * but acks, so each is a message the server wakes up to read, and a tickwire server encodes
+     * against the snapshots its socket took rather than against acks (PROTOCOL.md 6.1): acks only
+     * need to come within 32 ticks, round trip included. Smaller values shrink deltas only where
+     * the server waits for acks (a client relayed by another node of a fleet). 1 acks every
+     * snapshot, as players always do (their acks ride with inputs).
      */
     spectatorAckEvery?: number | undefined;
     /**

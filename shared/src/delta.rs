@@ -535,31 +535,30 @@ pub fn apply(
     if spawns > MAX_SNAPSHOT_ENTITIES || kept.len() + spawns > MAX_SNAPSHOT_ENTITIES {
         return Err(ApplyError::TooManyEntities);
     }
-    if spawns == 0 {
-        // Most snapshots spawn nothing: the kept entities are the world, without a second
-        // vector to merge into (a client applies 30 of these a second; the bots thousands).
-        if !r.at_end() {
-            return Err(ApplyError::TrailingBits);
+    // Most snapshots spawn nothing: then the kept entities are the world, without a second
+    // vector to merge into (a client applies 30 of these a second; the bots thousands).
+    let entities = if spawns == 0 {
+        kept
+    } else {
+        let mut entities = Vec::with_capacity(kept.len() + spawns);
+        let mut kept = kept.into_iter().peekable();
+        let mut old_ids = old.iter().map(|e| e.id.0).peekable();
+        let mut previous = None;
+        for _ in 0..spawns {
+            let spawn = read_spawn(&mut r, previous)?;
+            while old_ids.next_if(|&id| id < spawn.id.0).is_some() {}
+            if old_ids.peek() == Some(&spawn.id.0) {
+                return Err(ApplyError::DuplicateEntity(spawn.id));
+            }
+            while let Some(e) = kept.next_if(|e| e.id.0 < spawn.id.0) {
+                entities.push(e);
+            }
+            entities.push(spawn);
+            previous = Some(spawn.id);
         }
-        return Ok(World { tick: header.tick, round, entities: kept });
-    }
-    let mut entities = Vec::with_capacity(kept.len() + spawns);
-    let mut kept = kept.into_iter().peekable();
-    let mut old_ids = old.iter().map(|e| e.id.0).peekable();
-    let mut previous = None;
-    for _ in 0..spawns {
-        let spawn = read_spawn(&mut r, previous)?;
-        while old_ids.next_if(|&id| id < spawn.id.0).is_some() {}
-        if old_ids.peek() == Some(&spawn.id.0) {
-            return Err(ApplyError::DuplicateEntity(spawn.id));
-        }
-        while let Some(e) = kept.next_if(|e| e.id.0 < spawn.id.0) {
-            entities.push(e);
-        }
-        entities.push(spawn);
-        previous = Some(spawn.id);
-    }
-    entities.extend(kept);
+        entities.extend(kept);
+        entities
+    };
     if !r.at_end() {
         return Err(ApplyError::TrailingBits);
     }
@@ -581,11 +580,11 @@ struct Kept {
 /// nothing new (the server then falls back to a snapshot this client can rebuild) and carry on.
 ///
 /// It keeps only what a later snapshot can still name (the server's baselines only move
-/// forward, and a snapshot extrapolates from its baseline's own baseline), so a client that
-/// acks promptly holds about three worlds, and never more than [`WorldHistory::CAPACITY`] (the server deltas against the newest
-/// acked tick at most 32 ticks back, and extrapolates from that world's own baseline only while
-/// it is within the same 32 ticks). A renderer that interpolates further back keeps its own
-/// copies.
+/// forward, and a snapshot extrapolates from its baseline's own baseline), so a client holds
+/// about three worlds, and never more than [`WorldHistory::CAPACITY`] (the server deltas
+/// against a tick at most 32 ticks back, the newest acked or the newest its socket took, and
+/// extrapolates from that world's own baseline only while it is within the same 32 ticks). A
+/// renderer that interpolates further back keeps its own copies.
 #[derive(Debug, Clone)]
 pub struct WorldHistory {
     /// Rebuilt worlds, oldest first, ticks strictly increasing.

@@ -593,8 +593,9 @@ export function worldEntity(world, id) {
  * nothing new and carry on.
  */
 export class WorldHistory {
-  /** Worlds kept: the server encodes against acks at most 32 ticks old and extrapolates from
-   * their own baselines within the same 32 ticks, so 64 cover any ack in flight. */
+  /** Worlds kept: the server encodes against a world at most 32 ticks old (the newest acked,
+   * or the newest its socket took) and extrapolates from that world's own baseline within the
+   * same 32 ticks, so 64 cover any ack in flight. */
   static CAPACITY = 64;
 
   /** @param {number} tickRate the room's (`Welcome.tickRate`) */

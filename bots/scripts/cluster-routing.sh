@@ -11,11 +11,15 @@
 # delivered to the clients, the players' input-to-ack latency and join time (tickwire-bots),
 # then the medians of each scenario. Needs redis-server, taskset and python3. Environment:
 # NICE (e.g. -10 on a shared machine, as root: the measured processes then wait less behind
-# other work).
+# other work); ROLE=spectator measures spectators instead of players (32 players then play in
+# the room, joined directly, so there is motion to watch); SERVER=path runs another build of
+# the server (e.g. an older commit's, to compare).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 players=${1:-300}
+role=${ROLE:-player}
+server=${SERVER:-target/release/tickwire-server}
 runs=${2:-3}
 duration=${3:-15s}
 nice=${NICE:-0}
@@ -34,7 +38,7 @@ taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appe
     >"$out/redis.log" 2>&1 &
 pids+=($!)
 node() { # id port
-    nice -n "$nice" taskset -c 0 target/release/tickwire-server --bind "127.0.0.1:$2" --node-id "$1" \
+    nice -n "$nice" taskset -c 0 "$server" --bind "127.0.0.1:$2" --node-id "$1" \
         --redis-url "redis://127.0.0.1:$redis_port/" --room-capacity 1000 \
         --max-connections 20000 --max-connections-per-ip 20000 --seed 7 >"$out/node-$1.log" 2>&1 &
     pids+=($!)
@@ -46,15 +50,14 @@ for port in "$port_a" "$port_b"; do
 done
 sleep 1
 # Opens room "bench" on node A and keeps it there for the whole measurement.
-taskset -c 1 target/release/tickwire-bots --url "ws://127.0.0.1:$port_a/ws" --bots 1 \
-    --role spectator --room bench --duration 3600s --quiet >/dev/null 2>&1 &
+opener=(--bots 1 --role spectator)
+[[ $role == spectator ]] && opener=(--bots 32 --role player)
+taskset -c 1 target/release/tickwire-bots --url "ws://127.0.0.1:$port_a/ws" "${opener[@]}" \
+    --room bench --duration 3600s --quiet >/dev/null 2>&1 &
 pids+=($!)
 sleep 1
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-frames_sent() { # port
-    curl -s "http://127.0.0.1:$1/metrics" | awk '/^tickwire_frames_sent_total/ { print $2 }'
-}
 hz=$(getconf CLK_TCK)
 
 for run in $(seq 1 "$runs"); do
@@ -63,25 +66,26 @@ for run in $(seq 1 "$runs"); do
         [[ $scenario == proxied ]] && port=$port_b
         json="$out/$scenario-$run.json"
         nice -n "$nice" taskset -c 1 target/release/tickwire-bots --url "ws://127.0.0.1:$port/ws" \
-            --bots "$players" --role player --room bench --ramp 1000/s --duration "$duration" \
+            --bots "$players" --role "$role" --room bench --ramp 1000/s --duration "$duration" \
             --seed "$run" --quiet --json "$json" >"$out/bots-$scenario-$run.txt" &
         bots=$!
         sleep 3 # ramp done, steady
-        a0=$(ticks "$pid_a"); b0=$(ticks "$pid_b"); f0=$(frames_sent "$port"); t0=$(date +%s.%N)
+        a0=$(ticks "$pid_a"); b0=$(ticks "$pid_b"); t0=$(date +%s.%N)
         sleep 8
-        a1=$(ticks "$pid_a"); b1=$(ticks "$pid_b"); f1=$(frames_sent "$port"); t1=$(date +%s.%N)
+        a1=$(ticks "$pid_a"); b1=$(ticks "$pid_b"); t1=$(date +%s.%N)
         wait "$bots" || true
-        python3 - "$json" "$scenario" "$a0" "$a1" "$b0" "$b1" "$f0" "$f1" "$t0" "$t1" "$hz" \
+        python3 - "$json" "$scenario" "$a0" "$a1" "$b0" "$b1" "$t0" "$t1" "$hz" \
             >>"$out/runs.txt" <<'PY'
 import json, sys
 path, scenario = sys.argv[1], sys.argv[2]
-a0, a1, b0, b1, f0, f1 = (float(x) for x in sys.argv[3:9])
-t0, t1, hz = float(sys.argv[9]), float(sys.argv[10]), float(sys.argv[11])
+a0, a1, b0, b1 = (float(x) for x in sys.argv[3:7])
+t0, t1, hz = float(sys.argv[7]), float(sys.argv[8]), float(sys.argv[9])
 r = json.load(open(path))
 secs = t1 - t0
 cpu_a = (a1 - a0) / hz / secs * 100
 cpu_b = (b1 - b0) / hz / secs * 100
-frames = (f1 - f0) / secs
+# Frames the bots received: the relaying node's own counter does not see the hosting node's.
+frames = (r["frames"]["per_bot_fps"] or {}).get("mean", 0) * r["bots"]["joined"]
 lat = r["input_to_ack_ms"] or {}
 conn = r["connect_ms"] or {}
 print(json.dumps({
@@ -90,6 +94,7 @@ print(json.dumps({
     "us_per_frame": (cpu_a + cpu_b) / 100 * 1e6 / frames if frames else None,
     "ack_p50": lat.get("p50"), "ack_p99": lat.get("p99"),
     "join_p50": conn.get("p50"), "join_p99": conn.get("p99"),
+    "bytes_in": r["bytes_per_bot_per_s"]["in"], "bytes_out": r["bytes_per_bot_per_s"]["out"],
 }))
 PY
         tail -1 "$out/runs.txt"
@@ -101,8 +106,11 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-2 * int(sys.argv[2]):]
 for scenario in ("direct", "proxied"):
     rs = [r for r in rows if r["scenario"] == scenario]
-    med = lambda k: statistics.median(r[k] for r in rs if r[k] is not None)
+    def med(k):  # nan where no run has it (spectators have no input-to-ack latency)
+        values = [r[k] for r in rs if r[k] is not None]
+        return statistics.median(values) if values else float("nan")
     print(f"{scenario:8} median of {len(rs)}: node A CPU {med('cpu_a'):.0f}% node B CPU {med('cpu_b'):.0f}% "
           f"frames/s {med('frames_per_s'):.0f} -> {med('us_per_frame'):.2f} us per delivered frame; "
+          f"B per bot per s in {med('bytes_in'):.0f} out {med('bytes_out'):.0f}; "
           f"input-to-ack p50 {med('ack_p50'):.1f} p99 {med('ack_p99'):.1f} ms; join p50 {med('join_p50'):.1f} p99 {med('join_p99'):.1f} ms; fps {med('fps'):.2f}")
 PY

@@ -355,7 +355,8 @@ where
             link.set_direct(socket);
         }
         // A relay in front (another node of the fleet) skips frames its client reads too
-        // slowly, so there only the client's acks say what it holds.
+        // slowly, so there acks say what the client holds: the relay's on its behalf (what
+        // the relay's own socket took) and the client's.
         if hop.is_none() {
             link.set_in_order();
         }

@@ -485,6 +485,31 @@ async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_spectator_acking_rarely_gets_deltas_against_the_snapshot_before() {
+    // The hosting node cannot see what the relay's socket took; the relay acks it for its
+    // client, so the client's every-eighth acks do not make its deltas eight ticks old.
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let mut mover = Client::join(&a.url(), hello_in(Role::Player, "mover", "rare")).await;
+    let mut eve = Client::join(&b.url(), hello_in(Role::Spectator, "eve", "rare")).await;
+    assert_eq!(b.metric("tickwire_proxied_sessions").await, 1.0, "eve is relayed by b");
+    watch_acking_every_eighth(&mut mover, &mut eve, 48).await;
+    let received: Vec<u32> = eve.snapshots.iter().map(|s| s.header.tick.0).collect();
+    let mut at_most_three_ticks_old = 0;
+    for snapshot in &eve.snapshots {
+        if let Some(baseline) = snapshot.header.baseline {
+            assert!(received.contains(&baseline.0), "a baseline eve never got: {baseline:?}");
+            if snapshot.header.tick.0 - baseline.0 <= 3 {
+                at_most_three_ticks_old += 1;
+            }
+        }
+    }
+    // The relay acks every second tick, so nearly all would be (a loaded machine delays some
+    // acks); against eve's own acks alone, three in eight would be.
+    assert!(at_most_three_ticks_old > 30, "{at_most_three_ticks_old} of 48: {received:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_through_another_node_takes_the_same_ship_back() {
     let (_redis, nodes) = fleet(|_| {}).await;
     let [a, b, c] = &nodes[..] else { unreachable!() };

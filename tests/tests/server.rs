@@ -10,8 +10,8 @@ use support::*;
 use tickwire_shared::codec::decode_server;
 use tickwire_shared::quant::dequantize_position;
 use tickwire_shared::{
-    Ack, Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason,
-    Ping, Role, ServerMessage,
+    Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason, Ping,
+    Role, ServerMessage,
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -118,19 +118,7 @@ async fn a_spectator_acking_rarely_gets_deltas_against_the_snapshot_before() {
     let url = server.ws_url();
     let mut mover = Client::join(&url, hello_in(Role::Player, "mover", "rare")).await;
     let mut eve = Client::join(&url, hello_in(Role::Spectator, "eve", "rare")).await;
-    eve.auto_ack = false;
-    let mut unacked = 0;
-    for i in 0..48 {
-        mover.input(if i % 16 < 8 { 127 } else { -127 }, 40, 0).await;
-        mover.next_world().await;
-        let world = eve.next_world().await;
-        unacked += 1;
-        let full = eve.snapshots.last().is_some_and(|s| s.header.baseline.is_none());
-        if full || unacked == 8 {
-            eve.send(&ClientMessage::Ack(Ack { tick: world.tick })).await;
-            unacked = 0;
-        }
-    }
+    watch_acking_every_eighth(&mut mover, &mut eve, 48).await;
     let snapshots = &eve.snapshots;
     assert_eq!(snapshots[0].header.baseline, None, "nothing acked yet: a full snapshot");
     let mut against_the_one_before = 0;

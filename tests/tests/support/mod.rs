@@ -161,6 +161,24 @@ pub struct Closed {
     pub kick: Option<Kick>,
 }
 
+/// `mover` steers back and forth while `watcher` (auto-ack off) rebuilds `snapshots` worlds,
+/// acking every eighth (or a full one at once), as tickwire's spectators do.
+pub async fn watch_acking_every_eighth(mover: &mut Client, watcher: &mut Client, snapshots: usize) {
+    watcher.auto_ack = false;
+    let mut unacked = 0;
+    for i in 0..snapshots {
+        mover.input(if i % 16 < 8 { 127 } else { -127 }, 40, 0).await;
+        mover.next_world().await;
+        let world = watcher.next_world().await;
+        unacked += 1;
+        let full = watcher.snapshots.last().is_some_and(|s| s.header.baseline.is_none());
+        if full || unacked == 8 {
+            watcher.send(&ClientMessage::Ack(Ack { tick: world.tick })).await;
+            unacked = 0;
+        }
+    }
+}
+
 /// A game client: rebuilds worlds from snapshots and acks them (unless told not to).
 pub struct Client {
     pub ws: Ws,

@@ -847,11 +847,12 @@ impl<G: Game> Room<G> {
                 direct = false;
             }
             let turn = (index + seated - direct_start) % seated;
+            let snapshot = snapshot.map(|frame| (tick, frame));
             let offered = if direct && turn < direct_quota {
                 direct_turns += 1;
-                link.offer(events.clone(), snapshot.map(|frame| (tick, frame)), now)
+                link.offer(events.clone(), snapshot, now)
             } else {
-                link.offer_later(events.clone(), snapshot.map(|frame| (tick, frame)), now)
+                link.offer_later(events.clone(), snapshot, now)
             };
             direct_writes += u64::from(offered.wrote > 0);
             direct_bytes += offered.wrote as u64;

@@ -372,9 +372,21 @@ impl ServerContext {
     /// atomic step rather than a read and a later write.
     pub fn take_spectator_place(&self) -> bool {
         let max = self.config.max_spectators_total;
-        self.spectators
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
-            .is_ok()
+        // A compare-exchange loop, not `fetch_update`: Rust 1.95 renamed that `try_update`
+        // (and later releases deprecate the old name), which the workspace's rust-version lacks.
+        let mut seated = self.spectators.load(Ordering::Relaxed);
+        while seated < max {
+            match self.spectators.compare_exchange_weak(
+                seated,
+                seated + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => seated = now,
+            }
+        }
+        false
     }
 
     /// Gives back a place taken with [`ServerContext::take_spectator_place`].
@@ -424,5 +436,28 @@ impl Drop for ConnectionPermit {
         conns.total = conns.total.saturating_sub(1);
         self.ctx.metrics.sessions.set(i64::from(conns.total));
         release(&mut conns.per_ip, self.ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spectator_places_taken_at_once_from_many_threads_never_pass_the_cap() {
+        let (_tx, rx) = watch::channel(false);
+        let config = ServerConfig { max_spectators_total: 100, ..ServerConfig::default() };
+        let ctx = ServerContext::new(config, rx);
+        let taken: u32 = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| (0..50).filter(|_| ctx.take_spectator_place()).count()))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap() as u32).sum()
+        });
+        assert_eq!(taken, 100, "400 tries for 100 places");
+        assert_eq!(ctx.spectators_admitted(), 100);
+        ctx.release_spectator_place();
+        assert!(ctx.take_spectator_place(), "a place given back is taken again");
+        assert!(!ctx.take_spectator_place());
     }
 }

@@ -4,39 +4,75 @@
 //! only the cells its view circle touches, so the per-player cost follows what it can see,
 //! not the size of the room.
 
-use std::collections::HashMap;
 use tickwire_shared::quant::POSITION_SCALE;
 use tickwire_shared::{EntityState, QVec2};
 
-/// Entities bucketed by grid cell.
+/// Quantized positions are `i16`: this many steps along an axis.
+const RANGE: i32 = 1 << 16;
+
+/// The grid spans the whole quantized range with at most this many cells along an axis
+/// (1,024 cells, 4 KiB of counts per room at most; about 6 along an axis with the default view
+/// radius), so a cell is found by its index, not by hashing its coordinates. A view radius
+/// under 128 units gets 128-unit cells: a query looks at more entities, the answer is the same.
+const MAX_CELLS_PER_AXIS: i32 = 32;
+
+/// Entities bucketed by grid cell: their indices sorted by cell (a counting sort per tick),
+/// and where each cell's run starts.
 #[derive(Debug, Default)]
 pub struct InterestGrid {
     /// Cell edge in quantized position steps.
     cell: i32,
-    cells: HashMap<(i32, i32), Vec<usize>>,
+    /// Cells along an axis.
+    per_axis: i32,
+    /// Cell `c`'s entities are `by_cell[starts[c]..starts[c + 1]]`.
+    starts: Vec<u32>,
+    by_cell: Vec<u32>,
 }
 
 impl InterestGrid {
     /// An empty grid whose cells are `view_radius` world units wide (so a query touches at
-    /// most 3 x 3 cells).
+    /// most 3 x 3 cells), or wider for a small radius (see [`MAX_CELLS_PER_AXIS`]).
     pub fn new(view_radius: u16) -> Self {
-        let cell = (f32::from(view_radius.max(1)) * POSITION_SCALE) as i32;
-        InterestGrid { cell, cells: HashMap::new() }
+        let cell = ((f32::from(view_radius.max(1)) * POSITION_SCALE) as i32)
+            .max(RANGE / MAX_CELLS_PER_AXIS);
+        let per_axis = (RANGE + cell - 1) / cell;
+        let cells = (per_axis * per_axis) as usize;
+        InterestGrid { cell, per_axis, starts: vec![0; cells + 1], by_cell: Vec::new() }
     }
 
-    fn key(&self, p: QVec2) -> (i32, i32) {
-        (i32::from(p.x).div_euclid(self.cell), i32::from(p.y).div_euclid(self.cell))
+    /// The cell along one axis of a quantized coordinate.
+    fn axis(&self, q: i16) -> i32 {
+        (i32::from(q) - i32::from(i16::MIN)) / self.cell
+    }
+
+    fn index(&self, p: QVec2) -> usize {
+        (self.axis(p.y) * self.per_axis + self.axis(p.x)) as usize
     }
 
     /// Re-buckets `entities` (keeps the allocations of the previous tick).
     pub fn rebuild(&mut self, entities: &[EntityState]) {
-        self.cells.values_mut().for_each(Vec::clear);
-        for (index, e) in entities.iter().enumerate() {
-            let key = self.key(e.pos);
-            self.cells.entry(key).or_default().push(index);
+        // Counts per cell, shifted by one so that the running sum leaves each cell's start.
+        self.starts.fill(0);
+        for e in entities {
+            let cell = self.index(e.pos);
+            self.starts[cell + 1] += 1;
         }
-        // Drop cells that stayed empty so a room whose ships roam does not keep every cell.
-        self.cells.retain(|_, v| !v.is_empty());
+        for c in 1..self.starts.len() {
+            self.starts[c] += self.starts[c - 1];
+        }
+        self.by_cell.clear();
+        self.by_cell.resize(entities.len(), 0);
+        // Fill each cell from its start, using the start as a cursor, then move the cursors
+        // back: cell c's cursor ends where cell c + 1 starts.
+        for (i, e) in entities.iter().enumerate() {
+            let cell = self.index(e.pos);
+            self.by_cell[self.starts[cell] as usize] = i as u32;
+            self.starts[cell] += 1;
+        }
+        for c in (1..self.starts.len()).rev() {
+            self.starts[c] = self.starts[c - 1];
+        }
+        self.starts[0] = 0;
     }
 
     /// Appends to `out` the entities within `radius` world units of `centre`, sorted by id.
@@ -48,14 +84,15 @@ impl InterestGrid {
         out: &mut Vec<EntityState>,
     ) {
         let r = i64::from(radius) * POSITION_SCALE as i64;
-        let (cx, cy) = self.key(centre);
         let reach = (r / i64::from(self.cell)) as i32 + 1;
+        let (cx, cy) = (self.axis(centre.x), self.axis(centre.y));
         let start = out.len();
-        for gx in cx - reach..=cx + reach {
-            for gy in cy - reach..=cy + reach {
-                let Some(indices) = self.cells.get(&(gx, gy)) else { continue };
-                for &i in indices {
-                    let e = &entities[i];
+        for gy in (cy - reach).max(0)..=(cy + reach).min(self.per_axis - 1) {
+            for gx in (cx - reach).max(0)..=(cx + reach).min(self.per_axis - 1) {
+                let cell = (gy * self.per_axis + gx) as usize;
+                let run = self.starts[cell] as usize..self.starts[cell + 1] as usize;
+                for &i in &self.by_cell[run] {
+                    let e = &entities[i as usize];
                     let dx = i64::from(e.pos.x) - i64::from(centre.x);
                     let dy = i64::from(e.pos.y) - i64::from(centre.y);
                     if dx * dx + dy * dy <= r * r {
@@ -122,5 +159,67 @@ mod tests {
             expected.sort_unstable();
             assert_eq!(out.iter().map(|e| e.id.0).collect::<Vec<_>>(), expected);
         }
+    }
+
+    #[test]
+    fn brute_force_agrees_over_the_whole_quantized_range_and_any_radius() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let corner = |x: i16, y: i16| QVec2 { x, y };
+        let mut entities: Vec<EntityState> = (0..400)
+            .map(|i| {
+                let mut e = at(i, 0.0, 0.0);
+                e.pos = corner(rng.random(), rng.random());
+                e
+            })
+            .collect();
+        // The extremes of the range land in the first and last cells.
+        for (n, pos) in
+            [corner(i16::MIN, i16::MIN), corner(i16::MAX, i16::MAX), corner(i16::MIN, i16::MAX)]
+                .into_iter()
+                .enumerate()
+        {
+            let mut e = at(1_000 + n as u32, 0.0, 0.0);
+            e.pos = pos;
+            entities.push(e);
+        }
+        for (view, radius) in
+            [(1, 1), (50, 50), (250, 250), (700, 700), (250, 2_500), (2_047, 2_047)]
+        {
+            let mut grid = InterestGrid::new(view);
+            grid.rebuild(&entities);
+            for probe in entities.iter().rev().take(60) {
+                let mut out = Vec::new();
+                grid.query(&entities, probe.pos, radius, &mut out);
+                let r = i64::from(radius) * 16;
+                let mut expected: Vec<u32> = entities
+                    .iter()
+                    .filter(|e| {
+                        let dx = i64::from(e.pos.x) - i64::from(probe.pos.x);
+                        let dy = i64::from(e.pos.y) - i64::from(probe.pos.y);
+                        dx * dx + dy * dy <= r * r
+                    })
+                    .map(|e| e.id.0)
+                    .collect();
+                expected.sort_unstable();
+                let got: Vec<u32> = out.iter().map(|e| e.id.0).collect();
+                assert_eq!(got, expected, "view {view}, radius {radius}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rebuild_forgets_the_tick_before() {
+        let mut grid = InterestGrid::new(100);
+        grid.rebuild(&[at(1, 10.0, 10.0), at(2, 900.0, 900.0)]);
+        let moved = [at(2, 12.0, 12.0)];
+        grid.rebuild(&moved);
+        let mut out = Vec::new();
+        grid.query(&moved, moved[0].pos, 100, &mut out);
+        assert_eq!(out.iter().map(|e| e.id.0).collect::<Vec<_>>(), [2]);
+        grid.rebuild(&[]);
+        out.clear();
+        grid.query(&[], moved[0].pos, 100, &mut out);
+        assert!(out.is_empty());
     }
 }

@@ -18,7 +18,7 @@ const MAX_CELLS_PER_AXIS: i32 = 32;
 
 /// Entities bucketed by grid cell: their indices sorted by cell (a counting sort per tick),
 /// and where each cell's run starts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InterestGrid {
     /// Cell edge in quantized position steps.
     cell: i32,

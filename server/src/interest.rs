@@ -76,6 +76,7 @@ impl InterestGrid {
     }
 
     /// Appends to `out` the entities within `radius` world units of `centre`, sorted by id.
+    /// `entities` is the slice the grid was last rebuilt from.
     pub fn query(
         &self,
         entities: &[EntityState],

@@ -123,6 +123,23 @@ mod tests {
         }
     }
 
+    /// The ids of the entities within `radius` world units of `centre`, sorted, by looking at
+    /// every one.
+    fn brute_force(entities: &[EntityState], centre: QVec2, radius: u16) -> Vec<u32> {
+        let r = i64::from(radius) * POSITION_SCALE as i64;
+        let mut ids: Vec<u32> = entities
+            .iter()
+            .filter(|e| {
+                let dx = i64::from(e.pos.x) - i64::from(centre.x);
+                let dy = i64::from(e.pos.y) - i64::from(centre.y);
+                dx * dx + dy * dy <= r * r
+            })
+            .map(|e| e.id.0)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     #[test]
     fn query_returns_exactly_the_entities_within_radius_sorted() {
         let entities =
@@ -147,17 +164,7 @@ mod tests {
         for probe in entities.iter().take(40) {
             let mut out = Vec::new();
             grid.query(&entities, probe.pos, 250, &mut out);
-            let r = 250 * 16;
-            let mut expected: Vec<u32> = entities
-                .iter()
-                .filter(|e| {
-                    let dx = i64::from(e.pos.x) - i64::from(probe.pos.x);
-                    let dy = i64::from(e.pos.y) - i64::from(probe.pos.y);
-                    dx * dx + dy * dy <= r * r
-                })
-                .map(|e| e.id.0)
-                .collect();
-            expected.sort_unstable();
+            let expected = brute_force(&entities, probe.pos, 250);
             assert_eq!(out.iter().map(|e| e.id.0).collect::<Vec<_>>(), expected);
         }
     }
@@ -192,17 +199,7 @@ mod tests {
             for probe in entities.iter().rev().take(60) {
                 let mut out = Vec::new();
                 grid.query(&entities, probe.pos, radius, &mut out);
-                let r = i64::from(radius) * 16;
-                let mut expected: Vec<u32> = entities
-                    .iter()
-                    .filter(|e| {
-                        let dx = i64::from(e.pos.x) - i64::from(probe.pos.x);
-                        let dy = i64::from(e.pos.y) - i64::from(probe.pos.y);
-                        dx * dx + dy * dy <= r * r
-                    })
-                    .map(|e| e.id.0)
-                    .collect();
-                expected.sort_unstable();
+                let expected = brute_force(&entities, probe.pos, radius);
                 let got: Vec<u32> = out.iter().map(|e| e.id.0).collect();
                 assert_eq!(got, expected, "view {view}, radius {radius}");
             }

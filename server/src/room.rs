@@ -914,10 +914,17 @@ fn baseline_tick(link: &ClientLink) -> Option<Tick> {
     let acked = link.acked();
     match (acked, link.taken()) {
         (Some(acked), Some(taken)) if taken.0 > acked.0 => {
-            if taken.0 - acked.0 < HISTORY_TICKS as u32 { Some(taken) } else { None }
+            acks_keep_up(acked, taken).then_some(taken)
         }
         _ => acked,
     }
+}
+
+/// True while a client whose newest ack is `acked` may get snapshots against `taken`, the
+/// newest its socket took: the ack is less than [`HISTORY_TICKS`] behind it. The rule of
+/// [`baseline_tick`], and of a fleet's relay acking on its client's behalf.
+pub(crate) fn acks_keep_up(acked: Tick, taken: Tick) -> bool {
+    taken.0.saturating_sub(acked.0) < HISTORY_TICKS as u32
 }
 
 /// Next tick's quota of clients the room writes to itself: what fit in the budget this tick

@@ -25,7 +25,7 @@ use crate::connection::{self, Admitted, ReadEnd, close_code};
 use crate::context::ServerContext;
 use crate::frame;
 use crate::outbox::{ClientLink, CloseRequest};
-use crate::room::HISTORY_TICKS;
+use crate::room::acks_keep_up;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, Stream, StreamExt};
 use std::net::IpAddr;
@@ -452,9 +452,8 @@ const BEHALF_EVERY: u32 = 2;
 /// will hold it), at most every [`BEHALF_EVERY`] ticks, which the hosting node encodes the next
 /// snapshots against.
 ///
-/// On the client's behalf only while the client's own newest ack is less than
-/// [`HISTORY_TICKS`] behind what its socket took, the rule a room applies to a client it
-/// serves itself (`room::baseline_tick`): a client that fails to rebuild a snapshot stops
+/// On the client's behalf only while the client's own newest ack keeps up with what its socket
+/// took ([`acks_keep_up`], the rule a room applies to a client it serves itself): a client that fails to rebuild a snapshot stops
 /// acking, the relay then stops too, and the hosting node sends a full snapshot once its ack
 /// falls out of the ring. A client's ack older than one the hosting node has is not passed on.
 #[derive(Debug, Default)]
@@ -485,7 +484,7 @@ impl RelayAcks {
     fn on_behalf(&mut self, taken: Option<Tick>) -> Option<Tick> {
         let (taken, client) = (taken?, self.client?);
         let fresh = self.sent.is_none_or(|sent| taken.0 >= sent.0.saturating_add(BEHALF_EVERY));
-        if fresh && taken.0.saturating_sub(client.0) < HISTORY_TICKS as u32 {
+        if fresh && acks_keep_up(client, taken) {
             self.sent = Some(taken);
             return Some(taken);
         }
@@ -558,7 +557,7 @@ mod tests {
         assert_eq!(acks.on_behalf(Some(Tick(10))), Some(Tick(10)));
         // The client's own ack falls behind (it stopped rebuilding): the relay stops within
         // the ring, so the hosting node falls back to a full snapshot.
-        let last_in_ring = 8 + HISTORY_TICKS as u32 - 1;
+        let last_in_ring = 8 + crate::room::HISTORY_TICKS as u32 - 1;
         assert_eq!(acks.on_behalf(Some(Tick(last_in_ring))), Some(Tick(last_in_ring)));
         assert_eq!(acks.on_behalf(Some(Tick(last_in_ring + 2))), None);
         assert_eq!(acks.on_behalf(Some(Tick(90))), None);

@@ -18,7 +18,7 @@ import websockets
 URL, PLAYERS, SECONDS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 ACK = "--no-ack" not in sys.argv
 ROOM = b"bytes-%d" % random.randrange(10**6)
-VERSION = 4
+VERSION = 5
 
 def varint(v):
     if v < 251: return bytes([v])

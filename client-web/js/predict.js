@@ -2,6 +2,8 @@
 // `move_ships`, default ArenaConfig) replayed on the inputs the server has not applied yet.
 // Collisions with other ships are left to the server: reconciliation corrects them smoothly.
 
+import { VELOCITY_STEP } from '../sdk/index.js';
+
 /** Mirrors `ArenaConfig::default()`. */
 export const ARENA = Object.freeze({
   shipRadius: 20,
@@ -29,12 +31,14 @@ const headingOnGrid = (/** @type {number} */ h) =>
   ((roundAway((h / TAU) * 256) % 256 + 256) % 256) * HEADING_STEP;
 
 /**
- * How far a ship moves in `dt` along one axis: the velocity as the wire carries it (whole
- * units/s), in whole position steps, as the server moves it (arena.rs `grid_step`).
+ * How far a ship moves in `dt` along one axis: the velocity as the wire carries it (steps of
+ * {@link VELOCITY_STEP} units/s), in whole position steps, as the server moves it (arena.rs
+ * `grid_step`: `quantize_velocity`, then `wire * POSITION_SCALE / VELOCITY_SCALE * dt` rounded).
  * @param {number} v units/s
  * @param {number} dt seconds
  */
-export const gridStep = (v, dt) => roundAway(roundAway(v) * POSITION_SCALE * dt) / POSITION_SCALE;
+export const gridStep = (v, dt) =>
+  roundAway(roundAway(v / VELOCITY_STEP) * (POSITION_SCALE * VELOCITY_STEP) * dt) / POSITION_SCALE;
 
 /** @typedef {{ x: number, y: number, vx: number, vy: number, heading: number }} ShipState */
 
@@ -104,7 +108,8 @@ export function simulate(server, inputs, tickRate, world, playing, now) {
   const dt = 1 / tickRate;
   /** @type {ShipState} */
   const s = {
-    x: server.pos.x / 16, y: server.pos.y / 16, vx: server.vel.x, vy: server.vel.y,
+    x: server.pos.x / 16, y: server.pos.y / 16,
+    vx: server.vel.x * VELOCITY_STEP, vy: server.vel.y * VELOCITY_STEP,
     heading: (server.heading * TAU) / 256,
   };
   if (!playing) return s; // intermission: ships are frozen

@@ -14,7 +14,7 @@
 //! Protocol 1 no longer exists in the code; its sizes are computed from its layout
 //! (PROTOCOL.md version 1: a varint id, a mask byte and whole fields for every changed entity,
 //! every removed id) on the same worlds. Its velocities had 1/8 unit/s steps, which changed on
-//! more ticks than the 1 unit/s steps here, so its numbers are if anything low.
+//! more ticks than the 2 unit/s steps here, so its numbers are if anything low.
 
 mod common;
 

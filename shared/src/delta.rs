@@ -126,7 +126,8 @@ impl From<BitsError> for ApplyError {
 
 // ---- the code of one baseline entity (PROTOCOL.md 6.3) -----------------------------------
 
-/// Field group bit: velocity and position residuals.
+/// Field group bit: velocity residuals, then one bit saying whether position residuals follow
+/// (a ship on the wire's grid is where its new velocity puts it: 0 on 4 of 5 moving ships).
 const MOTION: u32 = 1 << 0;
 /// Field group bit: heading residual.
 const HEADING: u32 = 1 << 1;
@@ -190,11 +191,11 @@ impl<'a> Prediction<'a> {
         let base_pos = [i64::from(self.base.pos.x), i64::from(self.base.pos.y)];
         let base_vel = [i64::from(self.base.vel.x), i64::from(self.base.vel.y)];
         let k = self.ticks;
-        // Position steps (1/16 unit) per velocity step (1 unit/s) per tick: 16 / tick_rate;
+        // Position steps (1/16 unit) per velocity step (2 units/s) per tick: 32 / tick_rate;
         // the sum over the ticks of a velocity ramping linearly from base_vel to vel is
         // ((k + 1) vel + (k - 1) base_vel) / 2 ticks' worth.
         core::array::from_fn(|axis| {
-            let steps = ((k + 1) * vel[axis] + (k - 1) * base_vel[axis]) * 8;
+            let steps = ((k + 1) * vel[axis] + (k - 1) * base_vel[axis]) * 16;
             // Things at rest (pickups, parked ships) skip the division.
             base_pos[axis] + if steps == 0 { 0 } else { round_div(steps, self.tick_rate) }
         })
@@ -259,8 +260,13 @@ fn write_update(w: &mut BitWriter<'_>, p: &Prediction<'_>, next: &EntityState) {
     if groups & MOTION != 0 {
         w.se(dv[0] as i32, K_VELOCITY);
         w.se(dv[1] as i32, K_VELOCITY);
-        w.se(dp[0] as i32, K_POSITION);
-        w.se(dp[1] as i32, K_POSITION);
+        if dp == [0, 0] {
+            w.bit(false); // one bit instead of two 1-bit codes
+        } else {
+            w.bit(true);
+            w.se(dp[0] as i32, K_POSITION);
+            w.se(dp[1] as i32, K_POSITION);
+        }
     }
     if groups & HEADING != 0 {
         w.se(dh as i32, K_HEADING);
@@ -304,7 +310,9 @@ fn read_update(
     if groups & MOTION != 0 {
         vel[0] += i64::from(r.se(K_VELOCITY)?);
         vel[1] += i64::from(r.se(K_VELOCITY)?);
-        pos_error = [i64::from(r.se(K_POSITION)?), i64::from(r.se(K_POSITION)?)];
+        if r.bit()? {
+            pos_error = [i64::from(r.se(K_POSITION)?), i64::from(r.se(K_POSITION)?)];
+        }
     }
     let pos = p.pos(vel);
     next.vel = qvec(vel)?;
@@ -768,16 +776,30 @@ mod tests {
 
     #[test]
     fn unchanged_and_predicted_entities_cost_one_bit_each() {
-        // 16 still pickups and 8 ships flying at a constant 300 units/s: each lands exactly
-        // where the prediction puts it (10 position steps a tick at 30 Hz).
+        // 16 still pickups and 8 ships flying at a constant 300 units/s (150 velocity steps):
+        // each lands exactly where the prediction puts it (160 position steps a tick at 30 Hz).
         let still = || (100..116).map(|id| entity(id, id as i16)).collect::<Vec<_>>();
-        let flying = |t: i16| (1..=8).map(move |id| ship(id, (t * 160, 0), (300, 0), 0));
+        let flying = |t: i16| (1..=8).map(move |id| ship(id, (t * 160, 0), (150, 0), 0));
         let a = world(1, still().into_iter().chain(flying(1)).collect());
         let b = world(2, still().into_iter().chain(flying(2)).collect());
         let snap = delta(Some(Baseline::new(&a)), &b, InputSeq(7), RATE).unwrap();
         assert_eq!(snap.header.round, None, "the round did not change");
         // 24 one-bit codes, then `eg(0)` of zero spawns: 25 bits.
         assert_eq!(snap.body.len(), 4);
+        assert_eq!(apply(Some(Baseline::new(&a)), &snap, RATE), Ok(b));
+    }
+
+    #[test]
+    fn a_moving_entity_where_its_new_velocity_puts_it_spends_one_bit_on_its_position() {
+        // Two ships speeding up from 15 to 16 velocity steps in a tick at 30 Hz: the prediction
+        // puts both at div(2 * 16 * 16, 30) = 17 position steps. Ship 1 is there, ship 2 one
+        // step off on each axis. Ship 1: `10`, se(1) +1 `0100`, se(1) 0 `10`, flag `0`; ship 2
+        // the same with flag `1`, se(0) +1 `011`, se(0) -1 `010`; no spawns `1`: 25 bits,
+        // the same bytes as the JavaScript SDK's test of it.
+        let a = world(1, vec![ship(1, (0, 0), (15, 0), 0), ship(2, (0, 0), (15, 0), 0)]);
+        let b = world(2, vec![ship(1, (17, 0), (16, 0), 0), ship(2, (18, -1), (16, 0), 0)]);
+        let snap = delta(Some(Baseline::new(&a)), &b, InputSeq(0), RATE).unwrap();
+        assert_eq!(snap.body, [0x49, 0x92, 0x5a, 0x01]);
         assert_eq!(apply(Some(Baseline::new(&a)), &snap, RATE), Ok(b));
     }
 

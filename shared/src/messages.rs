@@ -292,7 +292,7 @@ pub struct EntityState {
     pub kind: u8,
     /// Position, 1/16 unit steps.
     pub pos: QVec2,
-    /// Velocity, 1 unit/s steps.
+    /// Velocity, 2 unit/s steps ([`crate::quant::VELOCITY_SCALE`]).
     pub vel: QVec2,
     /// Heading, 1/256 turn steps.
     pub heading: u8,

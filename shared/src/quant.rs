@@ -5,10 +5,11 @@
 //! value is clamped to the nearest representable one):
 //! - positions: step 1/[`POSITION_SCALE`] world units, error at most half a step (1/32 unit)
 //!   per axis, range ±2047.9 units;
-//! - velocities: step 1/[`VELOCITY_SCALE`] (1) unit per second, error at most 1/2 unit/s,
-//!   range ±32767 units/s. Finer would buy nothing: at 30 Hz half a unit per second moves an
-//!   entity 1/60 unit in a tick, a quarter of a position step, and every finer step would cost
-//!   snapshot bits on every moving entity;
+//! - velocities: step 1/[`VELOCITY_SCALE`] (2) units per second, error at most 1 unit/s,
+//!   range ±65534 units/s. Finer would buy little: at 30 Hz 1 unit/s moves an entity 1/30
+//!   unit in a tick, half a position step, a ship's top speed is hundreds of units a second,
+//!   and every finer step costs snapshot bits on every moving entity whose thrust changes
+//!   (protocol 5 went from 1 to 2 units/s: BENCHMARKS.md, "Protocol 5");
 //! - headings: 256 steps per turn, error at most π/256 rad.
 
 use crate::messages::QVec2;
@@ -18,7 +19,7 @@ use glam::Vec2;
 /// Position quantization steps per world unit.
 pub const POSITION_SCALE: f32 = 16.0;
 /// Velocity quantization steps per (world unit per second).
-pub const VELOCITY_SCALE: f32 = 1.0;
+pub const VELOCITY_SCALE: f32 = 0.5;
 /// Largest position error per axis after [`quantize_position`], for in-range values.
 pub const POSITION_MAX_ERROR: f32 = 0.5 / POSITION_SCALE;
 /// Largest velocity error per axis after [`quantize_velocity`], for in-range values.
@@ -54,7 +55,7 @@ pub fn dequantize_position(q: QVec2) -> Vec2 {
     Vec2::new(q.x as f32 / POSITION_SCALE, q.y as f32 / POSITION_SCALE)
 }
 
-/// Velocity to wire form (1 unit per second steps).
+/// Velocity to wire form (2 units per second steps).
 pub fn quantize_velocity(v: Vec2) -> QVec2 {
     QVec2 { x: quantize_axis(v.x, VELOCITY_SCALE), y: quantize_axis(v.y, VELOCITY_SCALE) }
 }

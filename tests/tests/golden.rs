@@ -96,7 +96,7 @@ fn ship(id: u32, x: i16, y: i16, value: u16) -> EntityState {
         id: EntityId(id),
         kind: 0,
         pos: QVec2 { x, y },
-        vel: QVec2 { x: -96, y: 40 },
+        vel: QVec2 { x: -48, y: 20 }, // (-96, 40) units/s
         heading: 64,
         flags: 0b011,
         value,
@@ -152,11 +152,11 @@ fn worlds() -> (World, World) {
 fn extrapolated_world() -> World {
     let (_, t103) = worlds();
     let mut ship3 = *t103.get(EntityId(3)).unwrap();
-    ship3.pos = QVec2 { x: 3960, y: 12010 };
-    ship3.vel = QVec2 { x: -99, y: 41 };
+    ship3.pos = QVec2 { x: 3958, y: 12017 }; // where its new velocity puts it
+    ship3.vel = QVec2 { x: -51, y: 21 };
     ship3.heading = 73;
     let mut ship7 = *t103.get(EntityId(7)).unwrap();
-    // The prediction: velocity unchanged, moved by 2 x (-96, 40) x 8 / 30 steps.
+    // The prediction: velocity unchanged, moved by 2 x (-48, 20) x 16 / 30 steps.
     ship7.pos = QVec2 { x: -16 - 51, y: 300 + 21 };
     let mut ship9 = *t103.get(EntityId(9)).unwrap();
     ship9.flags |= 0b100;

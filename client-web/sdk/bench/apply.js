@@ -6,10 +6,13 @@
 // decode + apply of the whole stream and JSON.parse of the same worlds as JSON text, side by
 // side; the medians of the rounds are reported.
 
-import { encodeSnapshot, encodeServerMessage, decodeServerMessage, WorldHistory } from '../index.js';
+import { encodeSnapshot, encodeServerMessage, decodeServerMessage, WorldHistory, VELOCITY_STEP } from '../index.js';
 
 const ROUNDS = Number(process.argv[2] ?? 7);
 const TICKS = 900;
+
+/** A velocity in units/s on the wire: steps of VELOCITY_STEP, half-way away from zero. @param {number} v */
+const wireVelocity = (v) => Math.sign(v) * Math.round(Math.abs(v) / VELOCITY_STEP);
 
 /** @returns {import('../index.js').World[]} */
 function match() {
@@ -21,13 +24,16 @@ function match() {
     const entities = [];
     for (const ship of ships) {
       if (tick % 20 === ship.id % 20) { ship.ax = (rand() - 0.5) * 30; ship.ay = (rand() - 0.5) * 30; }
+      // Velocities in units/s; the wire carries them in VELOCITY_STEP (2 units/s) steps, and a
+      // tick moves a ship by the wire velocity: q * VELOCITY_STEP * 16 / 30 position steps.
       ship.vx = Math.max(-420, Math.min(420, Math.round(ship.vx * 0.96 + ship.ax)));
       ship.vy = Math.max(-420, Math.min(420, Math.round(ship.vy * 0.96 + ship.ay)));
-      ship.x = Math.max(320, Math.min(25280, ship.x + (ship.vx * 16) / 30));
-      ship.y = Math.max(320, Math.min(15680, ship.y + (ship.vy * 16) / 30));
+      const vel = { x: wireVelocity(ship.vx), y: wireVelocity(ship.vy) };
+      ship.x = Math.max(320, Math.min(25280, ship.x + (vel.x * VELOCITY_STEP * 16) / 30));
+      ship.y = Math.max(320, Math.min(15680, ship.y + (vel.y * VELOCITY_STEP * 16) / 30));
       ship.h = (Math.round((Math.atan2(ship.vy, ship.vx) / (2 * Math.PI)) * 256) + 256) % 256;
       if (rand() < 0.003) ship.value += 1;
-      entities.push({ id: ship.id, kind: 0, pos: { x: Math.round(ship.x), y: Math.round(ship.y) }, vel: { x: ship.vx, y: ship.vy }, heading: ship.h, flags: 1, value: ship.value });
+      entities.push({ id: ship.id, kind: 0, pos: { x: Math.round(ship.x), y: Math.round(ship.y) }, vel, heading: ship.h, flags: 1, value: ship.value });
     }
     for (let p = 0; p < 12; p++) {
       if ((tick + p * 13) % 90 < 8) continue;

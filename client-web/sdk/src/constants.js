@@ -1,7 +1,7 @@
 // Protocol constants (PROTOCOL.md sections 1, 2.3, 7.4 and 8).
 
 /** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
  * it stays `tickwire.v1` across protocol versions, so a mismatched client still hears why. */
 export const SUBPROTOCOL = 'tickwire.v1';
@@ -11,6 +11,9 @@ export const MAX_CLIENT_MESSAGE_SIZE = 256;
 export const MAX_SERVER_MESSAGE_SIZE = 64 * 1024;
 /** Entities, and removals, per snapshot. */
 export const MAX_SNAPSHOT_ENTITIES = 1024;
+/** World units per second of one step of a wire velocity (`EntityState.vel`): a wire velocity
+ * `q` is `q * VELOCITY_STEP` units/s (protocol 5; it was 1 unit/s before). */
+export const VELOCITY_STEP = 2;
 /** Byte bounds of the protocol's strings. */
 export const LIMITS = Object.freeze({ name: 24, room: 16, chat: 200, kick: 96 });
 /** `Buttons` bits. */

@@ -3,6 +3,7 @@
 // jitter. Sans-IO: the caller passes arrival times and the render time.
 
 import { worldEntity } from './snapshot.js';
+import { VELOCITY_STEP } from './constants.js';
 
 /** @import { World } from './snapshot.js' */
 /** @import { EntityState } from './snapshot.js' */
@@ -14,8 +15,8 @@ import { worldEntity } from './snapshot.js';
  * @property {number} kind
  * @property {number} x
  * @property {number} y
- * @property {number} vx units per second
- * @property {number} vy
+ * @property {number} vx units per second (the wire's `vel.x` times `VELOCITY_STEP`)
+ * @property {number} vy units per second
  * @property {number} heading radians, 0 = +x, growing toward +y
  * @property {number} flags
  * @property {number} value
@@ -26,7 +27,8 @@ const TAU = Math.PI * 2;
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e) {
   return {
-    id: e.id, kind: e.kind, x: e.pos.x / 16, y: e.pos.y / 16, vx: e.vel.x, vy: e.vel.y,
+    id: e.id, kind: e.kind, x: e.pos.x / 16, y: e.pos.y / 16,
+    vx: e.vel.x * VELOCITY_STEP, vy: e.vel.y * VELOCITY_STEP,
     heading: (e.heading * TAU) / 256, flags: e.flags, value: e.value,
   };
 }

@@ -11,7 +11,7 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
 
 /** @import { Reader, Writer } from './wire.js' */
 
-/** @typedef {{ x: number, y: number }} QVec2 a quantized vector (position: 1/16 unit, velocity: 1 unit/s) */
+/** @typedef {{ x: number, y: number }} QVec2 a quantized vector (position: 1/16 unit, velocity: 2 units/s, `VELOCITY_STEP`) */
 /** @typedef {'Playing' | 'Intermission'} RoundPhase */
 /** @typedef {{ round: number, phase: RoundPhase, secondsLeft: number }} RoundState */
 
@@ -21,7 +21,7 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
  * @property {number} id
  * @property {number} kind arena: 0 ship, 1 pickup
  * @property {QVec2} pos position in 1/16 world units
- * @property {QVec2} vel velocity in units per second
+ * @property {QVec2} vel velocity in steps of 2 units per second (`VELOCITY_STEP`): `vel.x * VELOCITY_STEP` units/s
  * @property {number} heading 1/256 turn, 0 = +x, growing toward +y
  * @property {number} flags arena: bit 0 alive, 1 boosting, 2 invulnerable
  * @property {number} value arena: a ship's score or a pickup's worth
@@ -254,6 +254,8 @@ export class BitWriter {
 
 // ---- predictions (PROTOCOL.md 6.2) --------------------------------------------------------
 
+/** Field group bit: velocity residuals, then one bit saying whether position residuals follow
+ * (protocol 5: an entity where its new velocity puts it costs 1 bit for its position). */
 const MOTION = 1;
 const HEADING = 2;
 const OTHER = 4;
@@ -308,10 +310,13 @@ function predict(base, reference, ticks, tickRate) {
 
 /**
  * One axis of the position after moving from the baseline's with velocity ramping to `vel`.
+ * Position steps (1/16 unit) per velocity step (2 units/s) per tick: 32 / tickRate; the sum
+ * over the ticks of a velocity ramping linearly from `baseVel` to `vel` is
+ * ((k + 1) vel + (k - 1) baseVel) / 2 ticks' worth.
  * @param {Prediction} p @param {number} basePos @param {number} baseVel @param {number} vel
  */
 function predictedPos(p, basePos, baseVel, vel) {
-  return basePos + roundDiv(((p.ticks + 1) * vel + (p.ticks - 1) * baseVel) * 8, p.tickRate);
+  return basePos + roundDiv(((p.ticks + 1) * vel + (p.ticks - 1) * baseVel) * 16, p.tickRate);
 }
 
 /** @param {number} v */
@@ -432,8 +437,13 @@ function writeUpdate(w, p, next) {
   if (groups & MOTION) {
     w.se(dv.x, K_VELOCITY);
     w.se(dv.y, K_VELOCITY);
-    w.se(dp.x, K_POSITION);
-    w.se(dp.y, K_POSITION);
+    // One bit: whether position errors follow (0: exactly where the new velocity puts it).
+    if (dp.x === 0 && dp.y === 0) w.bit(0);
+    else {
+      w.bit(1);
+      w.se(dp.x, K_POSITION);
+      w.se(dp.y, K_POSITION);
+    }
   }
   if (groups & HEADING) w.se(dh, K_HEADING);
   if (groups & OTHER) {
@@ -471,8 +481,10 @@ function readUpdate(r, p) {
   if (groups & MOTION) {
     vx += r.se(K_VELOCITY);
     vy += r.se(K_VELOCITY);
-    ex = r.se(K_POSITION);
-    ey = r.se(K_POSITION);
+    if (r.bit()) {
+      ex = r.se(K_POSITION);
+      ey = r.se(K_POSITION);
+    }
   }
   const px = predictedPos(p, base.pos.x, base.vel.x, vx) + ex;
   const py = predictedPos(p, base.pos.y, base.vel.y, vy) + ey;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Session, decodeClientMessage, encodeServerMessage, encodeSnapshot, KickedError, VersionMismatchError,
-  ConnectionClosedError, InterpolationBuffer, quantizeAxis, PROTOCOL_VERSION,
+  ConnectionClosedError, InterpolationBuffer, quantizeAxis, toRenderEntity, PROTOCOL_VERSION, VELOCITY_STEP,
 } from '../index.js';
 
 const token = new Uint8Array(16).fill(7);
@@ -222,6 +222,17 @@ test('the interpolation buffer draws two ticks behind, between the worlds around
   assert.ok(Math.abs(at.entities[0].x - 35) < 0.6, `x ${at.entities[0].x}`);
   const late = buffer.sample(5000);
   assert.equal(late.entities[0].x, 50, 'holds at the newest world, no runaway extrapolation');
+});
+
+test('entities are drawn in world units: a wire velocity is 2 units/s steps', () => {
+  assert.equal(VELOCITY_STEP, 2);
+  const drawn = toRenderEntity({ ...ship(40 * 16), vel: { x: 150, y: -21 }, heading: 64 });
+  assert.deepEqual({ x: drawn.x, y: drawn.y, vx: drawn.vx, vy: drawn.vy, heading: drawn.heading }, { x: 40, y: 10, vx: 300, vy: -42, heading: Math.PI / 2 });
+  // Past the newest world an entity moves on by its velocity for at most a tick: 300 units/s
+  // for a whole tick at 10 Hz is 30 units.
+  const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 0 });
+  buffer.push({ tick: 0, round, entities: [{ ...ship(40 * 16), vel: { x: 150, y: 0 } }] }, 0);
+  assert.equal(buffer.sample(100).entities[0].x, 70);
 });
 
 test('the roster follows Joined and Left; spectators arrive only as the Audience count', () => {

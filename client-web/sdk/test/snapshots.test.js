@@ -17,6 +17,9 @@ const vectors = new Map(loadVectors().map((v) => [v.name, v]));
 /** @param {string} hex */
 const bytesOf = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
 
+/** @param {Uint8Array} bytes @returns {string} every bit, least significant of each byte first */
+const bitsOf = (bytes) => Array.from(bytes, (b) => b.toString(2).padStart(8, '0').split('').reverse().join('')).join('');
+
 /** @param {string} name */
 function snapshotOf(name) {
   const vector = vectors.get(name);
@@ -78,6 +81,36 @@ test('worlds given must be the ones the header names', () => {
   assert.throws(() => applySnapshot(delta.world, delta.world, snapshotOf('snapshot_extrapolated'), 30), (e) => e instanceof ApplyError && e.kind === 'ReferenceMismatch');
 });
 
+test('a moving entity exactly where its new velocity puts it says so in one bit (protocol 5)', () => {
+  // Two ships speeding up from 15 to 16 velocity steps (30 to 32 units/s) in one tick at 30 Hz:
+  // the prediction puts both at div((k + 1) * 16 * 16, 30) = div(512, 30) = 17 position steps.
+  // Ship 1 is there; ship 2 is one step off on each axis (18, -1).
+  const round = { round: 1, phase: /** @type {const} */ ('Playing'), secondsLeft: 60 };
+  /** @param {number} id @param {number} x @param {number} y @param {number} vx */
+  const ship = (id, x, y, vx) => ({ id, kind: 0, pos: { x, y }, vel: { x: vx, y: 0 }, heading: 0, flags: 1, value: 0 });
+  const baseline = { tick: 1, round, entities: [ship(1, 0, 0, 15), ship(2, 0, 0, 15)] };
+  const next = { tick: 2, round, entities: [ship(1, 17, 0, 16), ship(2, 18, -1, 16)] };
+  const snapshot = encodeSnapshot(baseline, null, next, 0, 30);
+  const exact = '10' + '0100' + '10' + '0'; // code 10 (motion), se(1) +1, se(1) 0, position flag 0
+  const off = '10' + '0100' + '10' + '1' + '011' + '010'; // ... flag 1, se(0) +1, se(0) -1
+  const spawns = '1'; // eg(0) 0
+  const bits = exact + off + spawns;
+  assert.equal(bits.length, 25);
+  const body = bitsOf(snapshot.body);
+  assert.equal(body, bits.padEnd(32, '0'), 'bit for bit');
+  assert.equal(toHex(snapshot.body), '49925a01');
+  assert.deepEqual(applySnapshot(baseline, null, snapshot, 30), next, 'and back');
+  // Ship 1 alone: its code, its velocity's 6 bits and one position bit (was 2 se(0) codes).
+  const alone = encodeSnapshot({ ...baseline, entities: [baseline.entities[0]] }, null, { ...next, entities: [next.entities[0]] }, 0, 30);
+  assert.equal(bitsOf(alone.body), (exact + spawns).padEnd(16, '0'));
+  assert.equal(alone.body.length, 2);
+  // A decoder that reads the flag as 1 wants the position codes: cut them and it is Truncated.
+  const flagged = Uint8Array.from(alone.body);
+  flagged[1] |= 0x01; // bit 8: ship 1's position flag
+  assert.throws(() => applySnapshot({ ...baseline, entities: [baseline.entities[0]] }, null, { ...alone, body: flagged }, 30),
+    (e) => e instanceof ApplyError && e.kind === 'Truncated');
+});
+
 /**
  * A random but plausible stream of worlds: ships that accelerate, turn and score, pickups
  * that vanish and respawn, a ship that joins late.
@@ -91,10 +124,12 @@ function* worlds(seed) {
     const entities = [];
     for (const ship of ships) {
       if (ship.id === 12 && tick < 20) continue;
-      ship.vx = Math.max(-420, Math.min(420, ship.vx + Math.round((rand() - 0.5) * 60)));
-      ship.vy = Math.max(-420, Math.min(420, ship.vy + Math.round((rand() - 0.5) * 60)));
-      ship.x = Math.max(320, Math.min(25280, ship.x + (ship.vx * 16) / 30));
-      ship.y = Math.max(320, Math.min(15680, ship.y + (ship.vy * 16) / 30));
+      // Wire velocities: 2 units/s steps (VELOCITY_STEP), up to 420 units/s; a tick moves a
+      // ship by q * 2 * 16 / 30 position steps.
+      ship.vx = Math.max(-210, Math.min(210, ship.vx + Math.round((rand() - 0.5) * 30)));
+      ship.vy = Math.max(-210, Math.min(210, ship.vy + Math.round((rand() - 0.5) * 30)));
+      ship.x = Math.max(320, Math.min(25280, ship.x + (ship.vx * 32) / 30));
+      ship.y = Math.max(320, Math.min(15680, ship.y + (ship.vy * 32) / 30));
       ship.h = (ship.h + Math.round((rand() - 0.5) * 10) + 256) % 256;
       if (rand() < 0.05) ship.value += 1;
       entities.push({ id: ship.id, kind: 0, pos: { x: Math.round(ship.x), y: Math.round(ship.y) }, vel: { x: ship.vx, y: ship.vy }, heading: ship.h, flags: rand() < 0.2 ? 3 : 1, value: ship.value });

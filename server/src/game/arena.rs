@@ -12,8 +12,8 @@
 //! Rounds: Playing for `round_secs`, then `RoundOver` and a frozen Intermission; the next round
 //! resets scores, respawns every ship at a random free spot and reshuffles the pickups.
 //!
-//! Motion on the wire's grid: ships move by their velocity as the wire carries it (whole units
-//! per second), in whole position steps (1/16 unit), and turn in whole heading steps (1/256
+//! Motion on the wire's grid: ships move by their velocity as the wire carries it (2 unit/s
+//! steps), in whole position steps (1/16 unit), and turn in whole heading steps (1/256
 //! turn), so a ship flying or turning steadily lands exactly where a client predicts it from
 //! the snapshots before (PROTOCOL.md 6.2) and costs a bit or two per snapshot instead of a
 //! correction. The velocity itself stays exact, so nothing about the feel changes: the path
@@ -78,12 +78,13 @@ fn on_grid(pos: Vec2) -> Vec2 {
 /// How far a ship moves in `dt`: by the velocity the wire carries, rounded to whole position
 /// steps, which is the motion a client predicts (PROTOCOL.md 6.2), so a ship flying freely
 /// costs no position correction in a snapshot. Ships stay on the position grid; a velocity
-/// rounds by at most half a unit per second, so the path differs from the exact one by less
-/// than a step per tick and no motion is lost or stuck (the velocity itself stays exact).
+/// rounds by at most 1 unit per second (2 unit/s steps), so the path differs from the exact
+/// one by less than a step per tick and no motion is lost or stuck (the velocity itself stays
+/// exact).
 fn grid_step(vel: Vec2, dt: f32) -> Vec2 {
     let wire = quantize_velocity(vel);
     let steps = |v: i16| {
-        // f64: 16 v / tick_rate is never within 1/30 of a half step for whole v, far more
+        // f64: 32 v / tick_rate is never within 1/30 of a half step for whole v, far more
         // than the rounding error of the product; `round` is half away from zero as `div`.
         (f64::from(v) * f64::from(POSITION_SCALE / VELOCITY_SCALE) * f64::from(dt)).round() as f32
     };
@@ -737,20 +738,21 @@ mod tests {
         place(&mut arena, 1, Vec2::new(800.0, 500.0), Vec2::ZERO);
         arena.set_input(PlayerId(1), stick(1.0, 0.0, false));
         run(&mut arena, 1);
-        // 900 u/s² for a tick, then drag: 28.82 u/s, 29 on the wire; 29 * 16 / 30 = 15.47
-        // rounds to 15 steps (the browser's prediction test checks the same number).
+        // 900 u/s² for a tick, then drag: 28.82 u/s, 14 on the wire (28 u/s, 2 u/s steps);
+        // 14 * 32 / 30 = 14.93 rounds to 15 steps (the browser's prediction test checks the
+        // same number).
         let s = ship(&mut arena, 1);
         assert_eq!(s.pos, Vec2::new(800.9375, 500.0));
         assert!((s.vel.x - 28.82).abs() < 0.01, "the velocity stays exact: {}", s.vel.x);
         // Steering in a circle, boosting now and then: every tick moves each axis by
-        // div(16 v, 30) steps of the velocity the snapshot carries (PROTOCOL.md 6.2, k = 1).
+        // div(32 v, 30) steps of the velocity the snapshot carries (PROTOCOL.md 6.2, k = 1).
         let mut before = entities(&arena)[0];
         for t in 1..120 {
             let a = t as f32 * 0.15;
             arena.set_input(PlayerId(1), stick(a.cos(), a.sin(), t % 40 < 10));
             run(&mut arena, 1);
             let now = entities(&arena)[0];
-            let div = |v: i16| (f64::from(v) * 16.0 / 30.0).round() as i16;
+            let div = |v: i16| (f64::from(v) * 32.0 / 30.0).round() as i16;
             let moved = (now.pos.x - before.pos.x, now.pos.y - before.pos.y);
             assert_eq!(moved, (div(now.vel.x), div(now.vel.y)), "tick {t}: {before:?} -> {now:?}");
             let pos = ship(&mut arena, 1).pos * 16.0;

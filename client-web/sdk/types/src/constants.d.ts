@@ -6,7 +6,7 @@ export function playerColour(playerId: number): string;
  */
 export function isValidRoomName(name: string): boolean;
 /** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION: 4;
+export const PROTOCOL_VERSION: 5;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
  * it stays `tickwire.v1` across protocol versions, so a mismatched client still hears why. */
 export const SUBPROTOCOL: "tickwire.v1";
@@ -16,6 +16,9 @@ export const MAX_CLIENT_MESSAGE_SIZE: 256;
 export const MAX_SERVER_MESSAGE_SIZE: number;
 /** Entities, and removals, per snapshot. */
 export const MAX_SNAPSHOT_ENTITIES: 1024;
+/** World units per second of one step of a wire velocity (`EntityState.vel`): a wire velocity
+ * `q` is `q * VELOCITY_STEP` units/s (protocol 5; it was 1 unit/s before). */
+export const VELOCITY_STEP: 2;
 /** Byte bounds of the protocol's strings. */
 export const LIMITS: Readonly<{
     name: 24;

@@ -59,9 +59,12 @@ export type RenderEntity = {
     x: number;
     y: number;
     /**
-     * units per second
+     * units per second (the wire's `vel.x` times `VELOCITY_STEP`)
      */
     vx: number;
+    /**
+     * units per second
+     */
     vy: number;
     /**
      * radians, 0 = +x, growing toward +y

@@ -136,7 +136,7 @@ export type Prediction = {
     tickRate: number;
 };
 /**
- * a quantized vector (position: 1/16 unit, velocity: 1 unit/s)
+ * a quantized vector (position: 1/16 unit, velocity: 2 units/s, `VELOCITY_STEP`)
  */
 export type QVec2 = {
     x: number;
@@ -162,7 +162,7 @@ export type EntityState = {
      */
     pos: QVec2;
     /**
-     * velocity in units per second
+     * velocity in steps of 2 units per second (`VELOCITY_STEP`): `vel.x * VELOCITY_STEP` units/s
      */
     vel: QVec2;
     /**

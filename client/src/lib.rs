@@ -26,6 +26,22 @@
 //! - **Leaving** ([`Client::leave`]) closes with a close frame and waits for the server's
 //!   answer: the seat is freed at once and other players see you leave.
 //!
+//! ## Reading the world
+//! An entity's fields are the wire's integers, exact on both sides: position in 1/16 world
+//! units, velocity in 2 units/s steps, heading in 1/256 turns. Turn them into world units with
+//! [`protocol::quant`](tickwire_shared::quant), not by hand (a velocity step is not 1 unit/s):
+//! ```
+//! use tickwire_client::protocol::{EntityId, EntityState, QVec2, quant};
+//! let ship = EntityState {
+//!     id: EntityId(3), kind: 0, pos: QVec2 { x: 1600, y: -8 }, vel: QVec2 { x: 150, y: -21 },
+//!     heading: 64, flags: 1, value: 0,
+//! };
+//! let (pos, vel) = (quant::dequantize_position(ship.pos), quant::dequantize_velocity(ship.vel));
+//! assert_eq!((pos.x, pos.y), (100.0, -0.5)); // world units
+//! assert_eq!((vel.x, vel.y), (300.0, -42.0)); // units per second
+//! assert_eq!(quant::dequantize_heading(ship.heading), std::f32::consts::FRAC_PI_2); // radians
+//! ```
+//!
 //! ## Quick start
 //! ```no_run
 //! use tickwire_client::{Client, Config, Controls, Event, Identity};

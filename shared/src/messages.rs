@@ -305,9 +305,10 @@ pub struct EntityState {
 /// The header of a `Snapshot`, which a no-alloc client can read (to `Ack` it) without
 /// decoding the body behind it.
 ///
-/// On the wire (`PROTOCOL.md` section 6.1): `tick` (varint), the baseline's age in ticks (a
-/// byte, 0 for none), a flags byte, the reference's age behind the baseline (a byte, only when
-/// there is a reference), `last_input` (varint), and `round` only when it is sent.
+/// On the wire (`PROTOCOL.md` section 2.4, since protocol 4): a head byte packing the
+/// baseline's age (0 for none), the reference's age and whether `round` follows; an age byte
+/// for either age too large for the head; `tick` and `last_input` as LEB128; then `round`
+/// only when it is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct SnapshotHeader {

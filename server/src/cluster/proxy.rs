@@ -453,9 +453,9 @@ const BEHALF_EVERY: u32 = 2;
 /// snapshots against.
 ///
 /// On the client's behalf only while the client's own newest ack keeps up with what its socket
-/// took ([`acks_keep_up`], the rule a room applies to a client it serves itself): a client that fails to rebuild a snapshot stops
-/// acking, the relay then stops too, and the hosting node sends a full snapshot once its ack
-/// falls out of the ring. A client's ack older than one the hosting node has is not passed on.
+/// took ([`acks_keep_up`], the rule a room applies to a client it serves itself): a client that
+/// fails to rebuild a snapshot stops acking, the relay then stops too, and the hosting node
+/// sends a full snapshot once its ack falls out of the ring. A client's ack older than one the hosting node has is not passed on.
 #[derive(Debug, Default)]
 struct RelayAcks {
     /// The newest tick the client acked itself (only ticks its socket took count).

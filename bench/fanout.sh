@@ -12,6 +12,8 @@
 #   floor-uring  (optional) bench-floor --io-uring: the floor's sends, a tick's as one io_uring
 #                submission instead of one write() each (the crowds issue's moonshot, measured
 #                without a server first)
+#   tickwire-uring (optional) tickwire with --io-uring: the room's direct writes as one io_uring
+#                submission per 128 clients instead of one writev each
 #   tickwire-base (optional) the tickwire run with another server binary, BASE_SERVER (e.g. a
 #                copy of target/release/tickwire-server built before a change), to measure a
 #                change side by side in one run
@@ -100,7 +102,7 @@ for n in "${counts[@]}"; do
         for server in "${servers[@]}"; do
             log="$out/$server-$n-$run.log"
             case $server in
-            tickwire | tickwire-noack | tickwire-ack4 | tickwire-base)
+            tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring)
                 port=18100
                 port_free $port
                 server_bin="$bin/tickwire-server"
@@ -108,6 +110,7 @@ for n in "${counts[@]}"; do
                     server_bin=${BASE_SERVER:?fanout.sh: tickwire-base needs BASE_SERVER, a tickwire-server binary}
                 fi
                 caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
+                [[ $server == tickwire-uring ]] && caps+=(--io-uring)
                 [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
                 nice -n "$nice" taskset -c 0 "$server_bin" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
                     >"$log" 2>&1 &
@@ -124,6 +127,8 @@ for n in "${counts[@]}"; do
                     swarm tickwire-noack $port "$n" "$run" --server tickwire --room bench --no-ack
                 elif [[ $server == tickwire-ack4 ]]; then
                     swarm tickwire-ack4 $port "$n" "$run" --server tickwire --room bench --ack-every 4
+                elif [[ $server == tickwire-uring ]]; then
+                    swarm tickwire-uring $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
                 elif [[ $server == tickwire-base ]]; then
                     swarm tickwire-base $port "$n" "$run" --server tickwire --room bench --ack-every "$base_ack_every"
                 else

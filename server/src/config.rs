@@ -164,6 +164,13 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_SOCKET_SEND_BUFFER", default_value_t = 0)]
     pub socket_send_buffer: usize,
 
+    /// Linux: rooms hand their direct writes to the kernel as one io_uring submission per
+    /// 128 clients instead of one `writev` each (see BENCHMARKS.md, "io_uring in the
+    /// server", for what it saves). Off by default: io_uring is often disabled in containers
+    /// (the server then refuses to start with this flag), and older kernels lack it.
+    #[arg(long, env = "TICKWIRE_IO_URING", default_value_t = false)]
+    pub io_uring: bool,
+
     /// PEM certificate chain (leaf first) to serve `https://` and `wss://` on `--bind`; needs
     /// `--tls-key`. Reloaded from disk on SIGHUP without dropping a connection. Unset: plain
     /// HTTP (run behind a TLS proxy, or on a LAN).

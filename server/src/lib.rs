@@ -28,6 +28,7 @@
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue, and the
 //!   room's direct writes to an idle client's socket.
 //! - [`socket`]: a plain TCP socket shared by the reader, the writer and the room, lock-free.
+//! - [`uring`]: `--io-uring`: a room's direct writes as one io_uring submission (Linux).
 //! - [`frame`]: server frames built once and shared by every client that gets the same bytes.
 //! - [`interest`]: the spatial grid that decides what each player sees.
 //! - [`proxy`]: the client's address behind trusted proxies (`X-Forwarded-For` or `Forwarded`).
@@ -60,6 +61,7 @@ pub mod socket;
 pub mod stats;
 pub mod tls;
 pub mod transport;
+pub mod uring;
 pub mod web;
 
 pub use config::ServerConfig;

@@ -25,6 +25,13 @@
 //! write at the same time. Whatever the socket does not take goes to the writer as usual; the
 //! rest of a frame the socket took only part of goes out first of all ([`Batch::carry`]).
 //!
+//! With `--io-uring` the same writes go in two halves so that a room can hand a whole batch of
+//! them to the kernel in one system call ([`crate::uring`]): [`ClientLink::offer_batched`]
+//! takes the frames of an idle link as a [`DirectSend`] and marks the link **in flight**;
+//! [`ClientLink::complete_direct`] settles it with what the socket took, exactly as `offer`
+//! settles its own write. While a link is in flight its writer takes nothing, so the two
+//! still never write at the same time.
+//!
 //! # What the client will hold
 //! On a connection that delivers everything the socket takes, in order (a WebSocket the
 //! client holds itself, [`ClientLink::set_in_order`]), a snapshot the socket took is one the
@@ -154,6 +161,9 @@ struct Slots {
     owed_since: Option<Instant>,
     /// The writer holds frames it has not finished writing.
     writing: bool,
+    /// A [`DirectSend`] of this link's frames is out and not yet completed: the writer must
+    /// not write ahead of it or into the middle of it.
+    in_flight: bool,
     close: Option<CloseRequest>,
     client_closed: bool,
     reader_done: bool,
@@ -191,6 +201,48 @@ impl Slots {
         self.control.push_back(frame);
         self.owe(now);
         Ok(())
+    }
+
+    /// True when the room may write to the socket itself now: it has one, and nothing is
+    /// owed or being written before this tick's frames.
+    fn may_write_directly(&self) -> bool {
+        self.direct.is_some() && !self.writing && !self.in_flight && !self.has_frames()
+    }
+}
+
+/// One idle link's frames for a tick, taken by [`ClientLink::offer_batched`] to be written
+/// with others in one submission, then settled with [`ClientLink::complete_direct`].
+#[derive(Debug)]
+pub struct DirectSend<'a> {
+    link: &'a ClientLink,
+    /// Held so the descriptor stays open until the send completes, whatever the connection
+    /// does meanwhile (it may release the socket).
+    socket: SharedTcp,
+    events: Option<Bytes>,
+    snapshot: Option<(Tick, Bytes)>,
+}
+
+impl DirectSend<'_> {
+    /// The socket to write to.
+    pub fn socket(&self) -> &SharedTcp {
+        &self.socket
+    }
+
+    /// The frames to write, in order, whole: the tick's events, then its snapshot.
+    pub fn frames(&self) -> impl Iterator<Item = &Bytes> {
+        self.events.iter().chain(self.snapshot.as_ref().map(|(_, frame)| frame))
+    }
+
+    /// Writes the frames now, without waiting: what the send of a batch would have done, for
+    /// a thread that has no ring.
+    pub fn try_write(&self) -> std::io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); 2];
+        let mut held = 0;
+        for frame in self.frames() {
+            slices[held] = IoSlice::new(frame);
+            held += 1;
+        }
+        self.socket.try_write_vectored(&slices[..held])
     }
 }
 
@@ -281,8 +333,8 @@ impl ClientLink {
         now: Instant,
         write_now: bool,
     ) -> Offered {
-        let mut slots = self.slots();
-        let mut offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
+        let slots = self.slots();
+        let offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
         if slots.is_closing() || (events.is_none() && snapshot.is_none()) {
             return offered;
         }
@@ -290,7 +342,7 @@ impl ClientLink {
         // a cache miss on every link of a crowd. `None` when the frames are the writer's:
         // nothing written (`WouldBlock`, or an error the writer will meet and report).
         let wrote = match &slots.direct {
-            Some(socket) if write_now && !slots.writing && !slots.has_frames() => {
+            Some(socket) if write_now && slots.may_write_directly() => {
                 let mut slices = [IoSlice::new(&[]); 2];
                 let mut held = 0;
                 let frames = [events.as_ref(), snapshot.as_ref().map(|(_, frame)| frame)];
@@ -302,6 +354,21 @@ impl ClientLink {
             }
             _ => None,
         };
+        self.settle(slots, wrote, events, snapshot, now, offered)
+    }
+
+    /// Settles a tick's frames after a direct write of `wrote` bytes (`None`: the socket took
+    /// nothing, or the room did not write): what the socket took is taken, the rest of a cut
+    /// frame goes out first, and frames it did not take at all go to the writer.
+    fn settle(
+        &self,
+        mut slots: std::sync::MutexGuard<'_, Slots>,
+        wrote: Option<usize>,
+        events: Option<Bytes>,
+        snapshot: Option<(Tick, Bytes)>,
+        now: Instant,
+        mut offered: Offered,
+    ) -> Offered {
         if let Some(wrote) = wrote {
             offered.wrote = wrote;
             // The socket took the snapshot, whole or as the start of the carry, which goes
@@ -321,7 +388,7 @@ impl ClientLink {
                     rest = 0;
                 }
             }
-            if slots.carry.is_empty() {
+            if slots.carry.is_empty() && !slots.has_frames() {
                 return offered;
             }
             // Progress was made; the clock starts for the rest.
@@ -330,15 +397,84 @@ impl ClientLink {
             self.wake.notify_one();
             return offered;
         }
-        if let Some(events) = events {
-            offered.overflow = slots.queue_control(events, now).is_err();
-        }
-        if let Some(snapshot) = snapshot {
-            offered.skipped = slots.snapshot.replace(snapshot).is_some();
-            slots.owe(now);
+        if !slots.is_closing() {
+            if let Some(events) = events {
+                offered.overflow = slots.queue_control(events, now).is_err();
+            }
+            if let Some(snapshot) = snapshot {
+                offered.skipped = slots.snapshot.replace(snapshot).is_some();
+                slots.owe(now);
+            }
         }
         drop(slots);
         self.wake.notify_one();
+        offered
+    }
+
+    /// [`ClientLink::offer`] for a room that writes a batch of links at once: when the room may
+    /// write to this link's socket itself, the frames go into `sends` and the link is in flight
+    /// until [`ClientLink::complete_direct`]; otherwise they go to the writer, as with `offer`.
+    pub fn offer_batched<'a>(
+        &'a self,
+        events: Option<Bytes>,
+        snapshot: Option<(Tick, Bytes)>,
+        now: Instant,
+        sends: &mut Vec<DirectSend<'a>>,
+    ) -> Offered {
+        let mut slots = self.slots();
+        let offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
+        if slots.is_closing() || (events.is_none() && snapshot.is_none()) {
+            return offered;
+        }
+        let socket = match &slots.direct {
+            Some(socket) if slots.may_write_directly() => socket.clone(),
+            _ => return self.settle(slots, None, events, snapshot, now, offered),
+        };
+        slots.in_flight = true;
+        let events = events.filter(|frame| !frame.is_empty());
+        let snapshot = snapshot.filter(|(_, frame)| !frame.is_empty());
+        sends.push(DirectSend { link: self, socket, events, snapshot });
+        offered
+    }
+
+    /// Settles a send taken by [`ClientLink::offer_batched`] with its result: bytes the socket
+    /// took, or the error of the send (`WouldBlock`: it took nothing). Returns what was
+    /// written, as [`ClientLink::offer`] reports it.
+    pub fn complete_direct(
+        send: DirectSend<'_>,
+        result: std::io::Result<usize>,
+        now: Instant,
+    ) -> Offered {
+        let DirectSend { link, socket, events, snapshot } = send;
+        // Before the lock: the last clone may be the one that closes the descriptor.
+        drop(socket);
+        let mut slots = link.slots();
+        slots.in_flight = false;
+        let offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
+        // A close asked for while the send was out found the writer unable to take it.
+        let closing = slots.is_closing() || slots.reader_done;
+        let offered = match result.ok().filter(|&n| n > 0) {
+            Some(wrote) => link.settle(slots, Some(wrote), events, snapshot, now, offered),
+            None => {
+                // Reliable frames queued while the send was out came after this tick's events.
+                let mut offered = offered;
+                if let (Some(events), false) = (events, slots.is_closing()) {
+                    if slots.control.len() >= CONTROL_QUEUE_CAP
+                        || slots.control_bytes + events.len() > CONTROL_QUEUE_BYTES
+                    {
+                        offered.overflow = true;
+                    } else {
+                        slots.control_bytes += events.len();
+                        slots.control.push_front(events);
+                        slots.owe(now);
+                    }
+                }
+                link.settle(slots, None, None, snapshot, now, offered)
+            }
+        };
+        if closing {
+            link.wake.notify_one();
+        }
         offered
     }
 
@@ -424,6 +560,12 @@ impl ClientLink {
     pub fn take_batch_into(&self, batch: &mut Batch, now: Instant) {
         batch.clear();
         let mut slots = self.slots();
+        if slots.in_flight {
+            // The room's send completes within its tick and wakes the writer if anything is
+            // left: nothing may go out ahead of it or into its middle.
+            slots.writing = false;
+            return;
+        }
         batch.carry.append(&mut slots.carry);
         if !slots.replies.is_empty() {
             batch.replies = Some(slots.replies.split().freeze());
@@ -666,6 +808,147 @@ mod tests {
         let written = read_exactly(&mut client, offered.wrote).await;
         assert_eq!(written[0], b'e');
         assert_eq!(&written[1..], &big[..offered.wrote - 1]);
+    }
+
+    /// A link whose socket's buffers are full (its client is not reading), with nothing owed.
+    async fn full_link() -> (ClientLink, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let socket = SharedTcp::split(listener.accept().await.unwrap().0).1;
+        let chunk = vec![0u8; 64 << 10];
+        while socket.try_write_vectored(&[IoSlice::new(&chunk)]).is_ok() {}
+        let link = ClientLink::new();
+        link.set_direct(socket);
+        (link, client)
+    }
+
+    fn frames_of(batch: &Batch) -> Vec<Bytes> {
+        batch.frames().cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_idle_links_goes_out_in_one_submission_and_is_settled_as_a_direct_write() {
+        let (first, mut first_client) = direct_link().await;
+        let (second, mut second_client) = direct_link().await;
+        first.set_in_order();
+        let now = Instant::now();
+        let mut sends = Vec::new();
+        let offered = first.offer_batched(
+            Some(bytes(b"events")),
+            Some((Tick(7), bytes(b"one"))),
+            now,
+            &mut sends,
+        );
+        assert_eq!(offered.wrote, 0, "nothing written yet");
+        second.offer_batched(None, Some((Tick(7), bytes(b"two"))), now, &mut sends);
+        assert_eq!(sends.len(), 2);
+        // In flight: the writer takes nothing, and the room does not write past it either.
+        first.push_reply(b"pong").unwrap();
+        assert!(first.take_batch().is_empty(), "the writer waits for the send in flight");
+        assert_eq!(first.offer(None, Some((Tick(8), bytes(b"x"))), now).wrote, 0);
+        assert_eq!(first.taken(), None);
+
+        let mut results = Vec::new();
+        let submissions = crate::uring::send_batch(&sends, &mut results);
+        assert_eq!(submissions, 1, "one submission for the batch");
+        assert_eq!(results.iter().map(|r| *r.as_ref().unwrap()).collect::<Vec<_>>(), [9, 3]);
+        let done: Vec<Offered> = sends
+            .drain(..)
+            .zip(results.drain(..))
+            .map(|(send, result)| ClientLink::complete_direct(send, result, now))
+            .collect();
+        assert_eq!((done[0].wrote, done[0].frames_written), (9, 2));
+        assert_eq!((done[1].wrote, done[1].frames_written), (3, 1));
+        assert_eq!(first.taken(), Some(Tick(7)), "the socket took tick 7");
+        assert_eq!(read_exactly(&mut first_client, 9).await, b"eventsone");
+        assert_eq!(read_exactly(&mut second_client, 3).await, b"two");
+        // What came while it was out is the writer's, after it.
+        assert_eq!(frames_of(&first.take_batch()), [bytes(b"pong"), bytes(b"x")]);
+        assert!(second.take_batch().is_empty(), "nothing left for the second writer");
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_in_a_batch_leaves_the_ticks_frames_to_the_writer_in_order() {
+        let (link, _client) = full_link().await;
+        let now = Instant::now();
+        let mut sends = Vec::new();
+        link.offer_batched(
+            Some(bytes(b"events")),
+            Some((Tick(3), bytes(b"snap"))),
+            now,
+            &mut sends,
+        );
+        // A reliable frame of the next moment, queued while the send is out.
+        link.push_control(bytes(b"later")).unwrap();
+        let mut results = Vec::new();
+        crate::uring::send_batch(&sends, &mut results);
+        assert_eq!(results[0].as_ref().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        let send = sends.pop().unwrap();
+        let offered = ClientLink::complete_direct(send, results.pop().unwrap(), now);
+        assert_eq!(offered.wrote, 0);
+        let batch = link.take_batch();
+        assert_eq!(frames_of(&batch), [bytes(b"events"), bytes(b"later"), bytes(b"snap")]);
+        // Owed since then: a client that never reads is found out by the clock.
+        assert!(link.stalled_for(now + Duration::from_secs(2)) > Duration::from_millis(1900));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_a_batched_send_cut_is_carried_and_taken() {
+        let (link, _client) = direct_link().await;
+        link.set_in_order();
+        let now = Instant::now();
+        let big = Bytes::from(vec![7u8; 8 << 20]);
+        let mut sends = Vec::new();
+        link.offer_batched(None, Some((Tick(9), big.clone())), now, &mut sends);
+        let mut results = Vec::new();
+        crate::uring::send_batch(&sends, &mut results);
+        let result = results.pop().unwrap();
+        let offered = ClientLink::complete_direct(sends.pop().unwrap(), result, now);
+        assert!(offered.wrote > 0 && offered.wrote < big.len(), "{}", offered.wrote);
+        assert_eq!(link.taken(), Some(Tick(9)));
+        assert_eq!(frames_of(&link.take_batch()), [big.slice(offered.wrote..)]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_close_asked_for_while_a_send_is_out_wakes_the_writer_when_it_completes() {
+        let (link, _client) = direct_link().await;
+        let link = Arc::new(link);
+        let now = Instant::now();
+        let mut sends = Vec::new();
+        link.offer_batched(None, Some((Tick(1), bytes(b"snap"))), now, &mut sends);
+        // The writer is waiting; the close wakes it, but it may not take anything yet.
+        let writer = {
+            let link = link.clone();
+            tokio::spawn(async move {
+                let mut batch = Batch::default();
+                link.next_batch_into(&mut batch).await;
+                batch.close
+            })
+        };
+        tokio::task::yield_now().await;
+        link.close(CloseRequest { code: 1001, reason: "going away".into(), kick: None });
+        tokio::task::yield_now().await;
+        assert!(!writer.is_finished(), "nothing taken while the send is out");
+        let mut results = Vec::new();
+        crate::uring::send_batch(&sends, &mut results);
+        let send = sends.pop().unwrap();
+        assert_eq!(ClientLink::complete_direct(send, results.pop().unwrap(), now).wrote, 4);
+        let close = tokio::time::timeout(Duration::from_secs(5), writer).await.unwrap().unwrap();
+        assert_eq!(close.map(|c| c.code), Some(1001));
+    }
+
+    #[tokio::test]
+    async fn a_send_without_a_ring_is_one_writev() {
+        let (link, mut client) = direct_link().await;
+        let mut sends = Vec::new();
+        link.offer_batched(
+            Some(bytes(b"e")),
+            Some((Tick(1), bytes(b"s"))),
+            Instant::now(),
+            &mut sends,
+        );
+        assert_eq!(sends[0].try_write().unwrap(), 2);
+        assert_eq!(read_exactly(&mut client, 2).await, b"es");
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use crate::context::ServerContext;
 use crate::frame::FrameBuilder;
 use crate::game::{Game, GameEvent, PlayerInput};
 use crate::interest::InterestGrid;
-use crate::outbox::{ClientLink, CloseRequest};
+use crate::outbox::{ClientLink, CloseRequest, DirectSend, Offered};
 use crate::ratelimit::TokenBucket;
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -754,7 +754,10 @@ impl<G: Game> Room<G> {
         // Clients whose turn it was to be written directly (written, or left to their writer
         // because it still had frames).
         let mut direct_turns = 0u64;
-        let (mut direct_writes, mut direct_bytes, mut direct_frames) = (0u64, 0u64, 0u64);
+        let mut sent = DirectTotals::default();
+        // `--io-uring`: direct writes wait here and go to the kernel a batch at a time.
+        let mut batch: Option<Vec<DirectSend<'_>>> =
+            self.config().io_uring.then(|| Vec::with_capacity(crate::uring::BATCH_SENDS));
         let events = self.take_events_frame();
         let mut whole_world: Option<Arc<World>> = None;
         // Spectators with the same baseline and reference (all those whose sockets took the
@@ -850,19 +853,29 @@ impl<G: Game> Room<G> {
             let snapshot = snapshot.map(|frame| (tick, frame));
             let offered = if direct && turn < direct_quota {
                 direct_turns += 1;
-                link.offer(events.clone(), snapshot, now)
+                match batch.as_mut() {
+                    Some(sends) => {
+                        let offered = link.offer_batched(events.clone(), snapshot, now, sends);
+                        if sends.len() >= crate::uring::BATCH_SENDS {
+                            sent.send_batch(sends, now);
+                        }
+                        offered
+                    }
+                    None => link.offer(events.clone(), snapshot, now),
+                }
             } else {
                 link.offer_later(events.clone(), snapshot, now)
             };
-            direct_writes += u64::from(offered.wrote > 0);
-            direct_bytes += offered.wrote as u64;
-            direct_frames += offered.frames_written;
+            sent.count(&offered);
             if offered.stalled_for > slow_limit {
                 slow.push(player);
             } else if offered.overflow {
                 overflowed.push(player);
             }
             skipped += u64::from(offered.skipped);
+        }
+        if let Some(sends) = batch.as_mut() {
+            sent.send_batch(sends, now);
         }
         self.frames = frames;
         self.ctx.metrics.frames_skipped.inc_by(skipped);
@@ -876,9 +889,10 @@ impl<G: Game> Room<G> {
         );
         self.direct_start = (direct_start + direct_quota.min(seated)) % seated;
         let metrics = &self.ctx.metrics;
-        metrics.socket_writes.inc_by(direct_writes);
-        metrics.bytes_sent.inc_by(direct_bytes);
-        metrics.frames_sent.inc_by(direct_frames);
+        metrics.socket_writes.inc_by(sent.writes);
+        metrics.bytes_sent.inc_by(sent.bytes);
+        metrics.frames_sent.inc_by(sent.frames);
+        metrics.uring_batches.inc_by(sent.uring_batches);
         for player in slow {
             self.kick_slow(player, "client made no progress reading its frames", now);
         }
@@ -925,6 +939,43 @@ fn baseline_tick(link: &ClientLink) -> Option<Tick> {
 /// [`baseline_tick`], and of a fleet's relay acking on its client's behalf.
 pub(crate) fn acks_keep_up(acked: Tick, taken: Tick) -> bool {
     taken.0.saturating_sub(acked.0) < HISTORY_TICKS as u32
+}
+
+/// What a tick's direct writes put on sockets, for the metrics.
+#[derive(Debug, Default)]
+struct DirectTotals {
+    /// Writes that put bytes on a socket.
+    writes: u64,
+    bytes: u64,
+    /// Frames written whole.
+    frames: u64,
+    /// Batches submitted through io_uring.
+    uring_batches: u64,
+    /// Reused by every batch of the tick.
+    results: Vec<std::io::Result<usize>>,
+}
+
+impl DirectTotals {
+    fn count(&mut self, offered: &Offered) {
+        self.writes += u64::from(offered.wrote > 0);
+        self.bytes += offered.wrote as u64;
+        self.frames += offered.frames_written;
+    }
+
+    /// Writes the batched sends with one submission and settles each link with its result.
+    fn send_batch(&mut self, sends: &mut Vec<DirectSend<'_>>, now: Instant) {
+        if sends.is_empty() {
+            return;
+        }
+        self.uring_batches += crate::uring::send_batch(sends, &mut self.results) as u64;
+        let mut results = std::mem::take(&mut self.results);
+        for (send, result) in sends.drain(..).zip(results.drain(..)) {
+            let offered = ClientLink::complete_direct(send, result, now);
+            self.count(&offered);
+            // A stall or an overflow found here is found again by the next tick's offer.
+        }
+        self.results = results;
+    }
 }
 
 /// Next tick's quota of clients the room writes to itself: what fit in the budget this tick

@@ -40,6 +40,14 @@ impl SharedTcp {
     }
 }
 
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for SharedTcp {
+    /// The socket's descriptor, open as long as this clone lives.
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream().as_raw_fd()
+    }
+}
+
 impl AsyncWrite for SharedTcp {
     fn poll_write(
         self: Pin<&mut Self>,

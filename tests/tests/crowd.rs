@@ -128,7 +128,22 @@ async fn all_receive(crowd: &[Arc<Seen>], more: u64, why: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_spectators_join_at_once_and_stay_half_leave_and_nobody_else_notices() {
+    crowd_joins_stays_and_half_leaves(false).await;
+}
+
+/// The same crowd with the room's direct writes submitted through io_uring (`--io-uring`): a
+/// batch of sends in flight must not let a writer write ahead of it, lose a close asked for
+/// meanwhile, or hide a client that stopped reading; the player rebuilds every snapshot.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_crowd_with_io_uring_writes() {
+    tickwire_server::uring::check().expect("io_uring is available on this kernel");
+    crowd_joins_stays_and_half_leaves(true).await;
+}
+
+async fn crowd_joins_stays_and_half_leaves(io_uring: bool) {
     let mut config = test_config();
+    config.io_uring = io_uring;
     config.max_connections_per_ip = 2 * CROWD as u32;
     config.max_spectators = 2 * CROWD as u16;
     config.max_spectators_total = 2 * CROWD as u32;
@@ -213,6 +228,8 @@ async fn a_thousand_spectators_join_at_once_and_stay_half_leave_and_nobody_else_
     assert_eq!(server.metric("tickwire_clients{role=\"Spectator\"}").await, (CROWD / 2) as f64);
 
     assert!(!observer.is_finished(), "the player was never disturbed");
+    let batches = server.metric("tickwire_uring_batches_total").await;
+    assert_eq!(batches > 0.0, io_uring, "{batches} io_uring batches");
     observer.abort();
     for member in members {
         member.abort();

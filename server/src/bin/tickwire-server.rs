@@ -120,6 +120,10 @@ async fn main() -> anyhow::Result<()> {
         tickwire_server::tls::Certificates::load(cert, key)
             .context("cannot serve TLS with --tls-cert and --tls-key")?;
     }
+    if cli.config.io_uring {
+        tickwire_server::uring::check()
+            .context("--io-uring: this kernel does not let the server set up an io_uring")?;
+    }
     if let Some(url) = &cli.config.redis_url {
         tickwire_server::cluster::directory::check_url(url)
             .context("cannot use the room directory at --redis-url")?;

@@ -192,13 +192,19 @@ impl Slots {
     }
 
     fn queue_control(&mut self, frame: Bytes, now: Instant) -> Result<(), ControlOverflow> {
-        if self.control.len() >= CONTROL_QUEUE_CAP
-            || self.control_bytes + frame.len() > CONTROL_QUEUE_BYTES
+        self.admit_control(frame.len(), now)?;
+        self.control.push_back(frame);
+        Ok(())
+    }
+
+    /// Counts a reliable frame of `len` bytes into the queue's bounds, or refuses it; the
+    /// caller then puts it in the queue.
+    fn admit_control(&mut self, len: usize, now: Instant) -> Result<(), ControlOverflow> {
+        if self.control.len() >= CONTROL_QUEUE_CAP || self.control_bytes + len > CONTROL_QUEUE_BYTES
         {
             return Err(ControlOverflow);
         }
-        self.control_bytes += frame.len();
-        self.control.push_back(frame);
+        self.control_bytes += len;
         self.owe(now);
         Ok(())
     }
@@ -236,14 +242,23 @@ impl DirectSend<'_> {
     /// Writes the frames now, without waiting: what the send of a batch would have done, for
     /// a thread that has no ring.
     pub fn try_write(&self) -> std::io::Result<usize> {
-        let mut slices = [IoSlice::new(&[]); 2];
-        let mut held = 0;
-        for frame in self.frames() {
-            slices[held] = IoSlice::new(frame);
-            held += 1;
-        }
-        self.socket.try_write_vectored(&slices[..held])
+        write_frames(&self.socket, self.frames())
     }
+}
+
+/// Writes a tick's frames (at most two: its events and its snapshot; empty ones skipped) to
+/// `socket` with one `writev`, without waiting.
+fn write_frames<'f>(
+    socket: &SharedTcp,
+    frames: impl Iterator<Item = &'f Bytes>,
+) -> std::io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); 2];
+    let mut held = 0;
+    for frame in frames.filter(|frame| !frame.is_empty()) {
+        slices[held] = IoSlice::new(frame);
+        held += 1;
+    }
+    socket.try_write_vectored(&slices[..held])
 }
 
 /// The connection-side half of a client that the room talks to.
@@ -343,14 +358,8 @@ impl ClientLink {
         // nothing written (`WouldBlock`, or an error the writer will meet and report).
         let wrote = match &slots.direct {
             Some(socket) if write_now && slots.may_write_directly() => {
-                let mut slices = [IoSlice::new(&[]); 2];
-                let mut held = 0;
                 let frames = [events.as_ref(), snapshot.as_ref().map(|(_, frame)| frame)];
-                for frame in frames.into_iter().flatten().filter(|f| !f.is_empty()) {
-                    slices[held] = IoSlice::new(frame);
-                    held += 1;
-                }
-                socket.try_write_vectored(&slices[..held]).ok().filter(|&n| n > 0)
+                write_frames(socket, frames.into_iter().flatten()).ok().filter(|&n| n > 0)
             }
             _ => None,
         };
@@ -459,14 +468,9 @@ impl ClientLink {
                 // Reliable frames queued while the send was out came after this tick's events.
                 let mut offered = offered;
                 if let (Some(events), false) = (events, slots.is_closing()) {
-                    if slots.control.len() >= CONTROL_QUEUE_CAP
-                        || slots.control_bytes + events.len() > CONTROL_QUEUE_BYTES
-                    {
-                        offered.overflow = true;
-                    } else {
-                        slots.control_bytes += events.len();
-                        slots.control.push_front(events);
-                        slots.owe(now);
+                    match slots.admit_control(events.len(), now) {
+                        Ok(()) => slots.control.push_front(events),
+                        Err(ControlOverflow) => offered.overflow = true,
                     }
                 }
                 link.settle(slots, None, None, snapshot, now, offered)

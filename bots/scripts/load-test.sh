@@ -10,7 +10,8 @@
 # Reports (one JSON per run) go to target/load-test/. Needs taskset (util-linux) and python3.
 # Environment: PORT (18090), RAMP (bots started per second, 250/s), NICE (e.g. -10 on a
 # shared machine, as root: the measured processes then wait less behind other work), BOTS_BIN
-# (another tickwire-bots binary, e.g. one built before a change, to compare side by side).
+# (another tickwire-bots binary, e.g. one built before a change, to compare side by side),
+# SERVER_FLAGS (more tickwire-server flags, e.g. "--io-uring").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,9 +31,13 @@ mkdir -p "$out"
 cargo build --release -q -p tickwire-server -p tickwire-bots
 
 for run in $(seq 1 "$runs"); do
-    # Caps raised for one load machine: every bot comes from 127.0.0.1.
+    # Caps raised for one load machine: every bot comes from 127.0.0.1, and the spectator caps
+    # (1,000 per room, 1,000 per core server-wide, and the server is pinned to one core) would
+    # refuse a crowd of spectator bots beyond the first thousand with 1013.
+    # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
     nice -n "$nice" taskset -c 0 target/release/tickwire-server --bind "127.0.0.1:$port" --seed "$run" \
-        --max-connections 20000 --max-connections-per-ip 20000 >"$out/server.log" 2>&1 &
+        --max-connections 20000 --max-connections-per-ip 20000 \
+        --max-spectators 20000 --max-spectators-total 20000 ${SERVER_FLAGS:-} >"$out/server.log" 2>&1 &
     server=$!
     for _ in $(seq 1 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -78,5 +83,7 @@ print(f"median of {runs}: {role} {bots}: fps mean {fps:.2f} p1 {p1:.2f}, "
       f"bytes/bot/s in {med(lambda r: r['bytes_per_bot_per_s']['in']):.0f} out {med(lambda r: r['bytes_per_bot_per_s']['out']):.0f}, "
       f"bots CPU {cpu:.0f}% ({cpu / 100 * 1e6 / frames_s:.2f} us per frame), server CPU {scpu:.0f}% "
       f"({scpu / 100 * 1e6 / frames_s:.2f} us per frame), waited for a CPU: bots "
-      f"{med(lambda r: r['resources']['bots_wait_percent']):.0f}% server {med(lambda r: r['resources']['server_wait_percent']):.0f}%, RSS per bot {med(lambda r: r['resources']['rss_per_bot_kib']):.1f} KiB")
+      f"{med(lambda r: r['resources']['bots_wait_percent']):.0f}% server {med(lambda r: r['resources']['server_wait_percent']):.0f}%, RSS per bot {med(lambda r: r['resources']['rss_per_bot_kib']):.1f} KiB, "
+      f"about {med(lambda r: r['resources']['bots_per_core']):.0f} bots per core"
+      + "".join(f"\n  run {i}: warning: {w}" for i, r in enumerate(reports, 1) for w in r["warnings"]))
 PY

@@ -39,6 +39,9 @@ fn main() -> anyhow::Result<ExitCode> {
         }
     }
     std::io::stdout().flush()?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
     for check in report.checks.iter().filter(|c| !c.ok) {
         eprintln!("check failed: {}: {}", check.name, check.detail);
     }

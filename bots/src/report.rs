@@ -38,6 +38,9 @@ pub struct Report {
     pub resources: Resources,
     /// The checks behind the exit code.
     pub checks: Vec<Check>,
+    /// What makes the figures doubtful without failing the run: above all a bots process
+    /// that was itself the bottleneck (see [`Resources::bots_cpu_available_percent`]).
+    pub warnings: Vec<String>,
     /// True when every check passed.
     pub passed: bool,
 }
@@ -140,6 +143,19 @@ pub struct Resources {
     pub rss_per_bot_kib: Option<f64>,
     /// CPU time of the bots process over the window, in percent of one core.
     pub bots_cpu_percent: Option<f64>,
+    /// What the bots process could use: 100 per runtime worker thread (`--threads`), at
+    /// most 100 per core it may run on (affinity and cgroup quota included). Using 80% of it
+    /// or more ([`Report::SATURATED`]), the bots add delays of their own to what they
+    /// report: the run measures the bots as well as the server.
+    pub bots_cpu_available_percent: f64,
+    /// Bots CPU per snapshot received in the window, in microseconds (players and
+    /// spectators). What one bot costs its machine at the server's tick rate.
+    pub bots_cpu_us_per_frame: Option<f64>,
+    /// How many bots of this role one core could drive at the server's tick rate, from
+    /// [`Resources::bots_cpu_us_per_frame`]: for sizing a fleet of bots machines. On
+    /// loopback the bots also pay the server's TCP receive path, so a separate bots machine
+    /// drives more.
+    pub bots_per_core: Option<u64>,
     /// Time the bots' threads waited for a CPU while runnable, over the window, in percent of
     /// the window: above a few percent, other processes on the machine held the bots back.
     pub bots_wait_percent: Option<f64>,
@@ -227,6 +243,41 @@ impl Report {
         }
         self.passed = checks.iter().all(|c| c.ok);
         self.checks = checks;
+        self.warnings = self.doubts();
+    }
+
+    /// Share of the bots' available CPU from which their own delays show in what they
+    /// report: a frame that arrives in the server's burst of a tick waits for every bot
+    /// ahead of it, and the busier the runtime the longer (Locust warns at 90% of a worker's
+    /// CPU; the latencies here are a few milliseconds, so earlier).
+    pub const SATURATED: f64 = 0.8;
+    /// Share of the window the bots may wait for a CPU before other processes are taken to
+    /// have held them back.
+    pub const CROWDED: f64 = 0.1;
+
+    /// Warnings about the load generator itself.
+    fn doubts(&self) -> Vec<String> {
+        let res = &self.resources;
+        let mut warnings = Vec::new();
+        if let Some(cpu) = res.bots_cpu_percent
+            && cpu >= Self::SATURATED * res.bots_cpu_available_percent
+        {
+            warnings.push(format!(
+                "the bots used {cpu:.0}% CPU of the {:.0}% they can use ({} thread(s)): part of \
+                 the latency, late and skipped frames may be theirs, not the server's; run \
+                 fewer bots per process, or more processes or --threads on free cores",
+                res.bots_cpu_available_percent, self.run.threads,
+            ));
+        }
+        if let Some(wait) = res.bots_wait_percent
+            && wait >= Self::CROWDED * 100.0
+        {
+            warnings.push(format!(
+                "the bots waited for a CPU {wait:.0}% of the window: other processes on this \
+                 machine held them back"
+            ));
+        }
+        warnings
     }
 
     /// The report as a table for a terminal.
@@ -307,13 +358,20 @@ impl Report {
             |v: Option<u64>| v.map_or("-".into(), |v| format!("{:.1} MiB", v as f64 / 1024.0));
         let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}%"));
         let mut resources = format!(
-            "bots RSS {} -> {} ({} per bot), bots CPU {} of a core (waited for a CPU {})",
+            "bots RSS {} -> {} ({} per bot), bots CPU {} of {:.0}% (waited for a CPU {})",
             kib(res.bots_rss_before_kib),
             kib(res.bots_rss_after_kib),
             res.rss_per_bot_kib.map_or("-".into(), |v| format!("{v:.1} KiB")),
             pct(res.bots_cpu_percent),
+            res.bots_cpu_available_percent,
             pct(res.bots_wait_percent),
         );
+        if let Some(us) = res.bots_cpu_us_per_frame {
+            let _ = write!(resources, ", {us:.2} us per frame");
+        }
+        if let Some(n) = res.bots_per_core {
+            let _ = write!(resources, " (about {n} bots per core)");
+        }
         if let Some(cpu) = res.server_cpu_percent {
             let _ = write!(
                 resources,
@@ -323,6 +381,9 @@ impl Report {
             );
         }
         row("resources", resources);
+        for warning in &self.warnings {
+            row("warning", warning.clone());
+        }
         for check in &self.checks {
             let verdict = if check.ok { "pass" } else { "FAIL" };
             row(&format!("check: {}", check.name), format!("{verdict} ({})", check.detail));
@@ -415,12 +476,16 @@ mod tests {
                 bots_rss_after_kib: Some(4196),
                 rss_per_bot_kib: Some(25.0),
                 bots_cpu_percent: Some(3.0),
+                bots_cpu_available_percent: 100.0,
+                bots_cpu_us_per_frame: Some(125.0),
+                bots_per_core: Some(266),
                 bots_wait_percent: Some(1.0),
                 server_wait_percent: None,
                 server_cpu_percent: None,
                 server_rss_kib: None,
             },
             checks: Vec::new(),
+            warnings: Vec::new(),
             passed: false,
         }
     }
@@ -474,6 +539,8 @@ mod tests {
             "in 3000, out 400",
             "1000 x4",
             "25.0 KiB per bot",
+            "3% of 100%",
+            "125.00 us per frame (about 266 bots per core)",
             "FAIL",
         ] {
             assert!(table.contains(needle), "{needle:?} missing from\n{table}");
@@ -484,5 +551,30 @@ mod tests {
         assert_eq!(json["bytes_per_bot_per_s"]["in"], 3000.0);
         assert_eq!(json["run"]["role"], "player");
         assert_eq!(json["passed"], false);
+        assert_eq!(json["resources"]["bots_per_core"], 266);
+        assert_eq!(json["warnings"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_saturated_or_crowded_bots_process_is_warned_about_not_failed() {
+        let mut r = report();
+        r.resources.bots_cpu_percent = Some(79.0);
+        r.evaluate(Thresholds::default());
+        assert!(r.warnings.is_empty(), "79% of one core is below 80%: {:?}", r.warnings);
+        r.resources.bots_cpu_percent = Some(91.0);
+        r.evaluate(Thresholds::default());
+        assert!(r.passed, "a warning is not a failure");
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("91% CPU of the 100%"), "{}", r.warnings[0]);
+        assert!(r.table().contains("warning"), "{}", r.table());
+        // With two threads on two cores, 91% is half of what the bots could use.
+        r.run.threads = 2;
+        r.resources.bots_cpu_available_percent = 200.0;
+        r.evaluate(Thresholds::default());
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        r.resources.bots_wait_percent = Some(12.0);
+        r.evaluate(Thresholds::default());
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("waited for a CPU 12%"), "{}", r.warnings[0]);
     }
 }

@@ -137,6 +137,12 @@ fn build(
     let percent = |from: Option<f64>, to: Option<f64>| {
         from.zip(to).map(|(a, b)| (b - a) / secs.max(1e-9) * 100.0)
     };
+    // Controllers get feedback on change, not a frame per tick: no cost per frame to scale.
+    let bots_cpu_us_per_frame = start
+        .cpu_s
+        .zip(end.cpu_s)
+        .filter(|_| args.role.gets_snapshots() && received > 0)
+        .map(|(a, b)| (b - a) * 1e6 / received as f64);
     Report {
         run: RunInfo {
             url: args.url.uri().to_string(),
@@ -193,14 +199,26 @@ fn build(
                 .filter(|_| end.connected > 0)
                 .map(|(before, after)| after.saturating_sub(before) as f64 / end.connected as f64),
             bots_cpu_percent: percent(start.cpu_s, end.cpu_s),
+            bots_cpu_available_percent: cpu_available_percent(args.threads),
+            bots_cpu_us_per_frame,
+            bots_per_core: bots_cpu_us_per_frame
+                .filter(|us| *us > 0.0 && tick_rate > 0)
+                .map(|us| (1e6 / (us * f64::from(tick_rate))) as u64),
             server_cpu_percent: percent(start.server_cpu_s, end.server_cpu_s),
             bots_wait_percent: percent(start.wait_s, end.wait_s),
             server_wait_percent: percent(start.server_wait_s, end.server_wait_s),
             server_rss_kib: end.server_rss_kib,
         },
         checks: Vec::new(),
+        warnings: Vec::new(),
         passed: false,
     }
+}
+
+/// 100 per runtime worker thread, at most 100 per core this process may run on.
+fn cpu_available_percent(threads: u16) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    100.0 * threads.max(1).min(u16::try_from(cores).unwrap_or(u16::MAX)) as f64
 }
 
 /// Live progress on stderr: a bar on a terminal, a line every 5 s otherwise.

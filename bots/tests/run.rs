@@ -69,6 +69,13 @@ async fn a_few_players_join_play_and_report_what_they_felt() {
     assert!(bytes.sent > 8.0 * fps.mean, "an ack and an input per snapshot: {table}");
     assert!(report.resources.bots_cpu_percent.is_some(), "{table}");
     assert!(report.resources.rss_per_bot_kib.is_some(), "{table}");
+    // One thread (the default): the bots could use at most one core.
+    assert_eq!(report.resources.bots_cpu_available_percent, 100.0, "{table}");
+    // The process is the test's (its server included): only plausible, not the bots' cost.
+    let us = report.resources.bots_cpu_us_per_frame.expect("CPU per snapshot");
+    let per_core = report.resources.bots_per_core.expect("bots per core");
+    assert!(us > 0.0, "{table}");
+    assert_eq!(per_core, (1e6 / (us * 30.0)) as u64, "{table}");
 
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["bots"]["joined"], 6);

@@ -906,6 +906,31 @@ mod tests {
         assert!(history.latest().is_none());
     }
 
+    proptest! {
+        /// Full snapshots bound nothing, so the history fills to its capacity, then evicts the
+        /// oldest world but never the one just rebuilt, whatever order the ticks come in.
+        #[test]
+        fn a_history_of_full_snapshots_keeps_the_newest_ticks_in_order(
+            ticks in proptest::collection::vec(1u32..200, 1..300),
+        ) {
+            let mut history = WorldHistory::new(RATE);
+            let mut model: Vec<u32> = Vec::new();
+            for &t in &ticks {
+                let w = world(t, vec![entity(t % 7, t as i16)]);
+                let snap = delta(None, &w, InputSeq(0), RATE).unwrap();
+                prop_assert_eq!(history.apply(&snap), Ok(&w));
+                if let Err(at) = model.binary_search(&t) {
+                    model.insert(at, t);
+                }
+                while model.len() > WorldHistory::CAPACITY {
+                    model.remove(usize::from(model[0] == t));
+                }
+                prop_assert_eq!(history.iter().map(|w| w.tick.0).collect::<Vec<_>>(), model.clone());
+                prop_assert_eq!(history.get(Tick(t)), Some(&w));
+            }
+        }
+    }
+
     fn arb_entity() -> impl Strategy<Value = EntityState> {
         (0u32..64, 0u8..3, any::<(i16, i16, i16, i16)>(), any::<u8>(), 0u8..4, any::<u16>())
             .prop_map(|(id, kind, (px, py, vx, vy), heading, flags, value)| EntityState {

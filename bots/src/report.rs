@@ -163,6 +163,10 @@ pub struct Resources {
     pub server_wait_percent: Option<f64>,
     /// The server's CPU over the window, in percent of one core (`--server-pid`).
     pub server_cpu_percent: Option<f64>,
+    /// 100 per core the server may run on (its affinity; a cgroup quota is not seen). Using
+    /// 90% of it or more ([`Report::SERVER_SATURATED`]), the server was at capacity: what
+    /// the bots missed is its limit.
+    pub server_cpu_available_percent: Option<f64>,
     /// The server's resident memory at the end of the window, in KiB (`--server-pid`).
     pub server_rss_kib: Option<u64>,
 }
@@ -251,6 +255,8 @@ impl Report {
     /// ahead of it, and the busier the runtime the longer (Locust warns at 90% of a worker's
     /// CPU; the latencies here are a few milliseconds, so earlier).
     pub const SATURATED: f64 = 0.8;
+    /// Share of its available CPU from which the server is taken to be at capacity.
+    pub const SERVER_SATURATED: f64 = 0.9;
     /// Share of the window the bots may wait for a CPU before other processes are taken to
     /// have held them back.
     pub const CROWDED: f64 = 0.1;
@@ -275,6 +281,14 @@ impl Report {
             warnings.push(format!(
                 "the bots waited for a CPU {wait:.0}% of the window: other processes on this \
                  machine held them back"
+            ));
+        }
+        if let Some((cpu, available)) = res.server_cpu_percent.zip(res.server_cpu_available_percent)
+            && cpu >= Self::SERVER_SATURATED * available
+        {
+            warnings.push(format!(
+                "the server used {cpu:.0}% CPU of the {available:.0}% it can use: it was at \
+                 capacity, and late or skipped frames are its limit"
             ));
         }
         warnings
@@ -373,9 +387,11 @@ impl Report {
             let _ = write!(resources, " (about {n} bots per core)");
         }
         if let Some(cpu) = res.server_cpu_percent {
+            let of =
+                res.server_cpu_available_percent.map_or(String::new(), |a| format!(" of {a:.0}%"));
             let _ = write!(
                 resources,
-                "; server CPU {cpu:.0}% (waited {}), RSS {}",
+                "; server CPU {cpu:.0}%{of} (waited {}), RSS {}",
                 pct(res.server_wait_percent),
                 kib(res.server_rss_kib)
             );
@@ -482,6 +498,7 @@ mod tests {
                 bots_wait_percent: Some(1.0),
                 server_wait_percent: None,
                 server_cpu_percent: None,
+                server_cpu_available_percent: None,
                 server_rss_kib: None,
             },
             checks: Vec::new(),
@@ -576,5 +593,21 @@ mod tests {
         r.evaluate(Thresholds::default());
         assert_eq!(r.warnings.len(), 1);
         assert!(r.warnings[0].contains("waited for a CPU 12%"), "{}", r.warnings[0]);
+    }
+
+    #[test]
+    fn a_server_at_capacity_is_named_as_the_limit() {
+        let mut r = report();
+        r.resources.server_cpu_percent = Some(95.0);
+        r.evaluate(Thresholds::default());
+        assert!(r.warnings.is_empty(), "without its available CPU, nothing to judge");
+        r.resources.server_cpu_available_percent = Some(100.0);
+        r.evaluate(Thresholds::default());
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("server used 95% CPU of the 100%"), "{}", r.warnings[0]);
+        assert!(r.table().contains("server CPU 95% of 100%"), "{}", r.table());
+        r.resources.server_cpu_available_percent = Some(200.0);
+        r.evaluate(Thresholds::default());
+        assert!(r.warnings.is_empty(), "95% of two cores: {:?}", r.warnings);
     }
 }

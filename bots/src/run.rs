@@ -205,6 +205,10 @@ fn build(
                 .filter(|us| *us > 0.0 && tick_rate > 0)
                 .map(|us| (1e6 / (us * f64::from(tick_rate))) as u64),
             server_cpu_percent: percent(start.server_cpu_s, end.server_cpu_s),
+            server_cpu_available_percent: args
+                .server_pid
+                .and_then(|pid| proc_stat::cpus_allowed(Some(pid)))
+                .map(|cpus| 100.0 * cpus as f64),
             bots_wait_percent: percent(start.wait_s, end.wait_s),
             server_wait_percent: percent(start.server_wait_s, end.server_wait_s),
             server_rss_kib: end.server_rss_kib,
@@ -346,6 +350,28 @@ pub mod proc_stat {
         Some(total as f64 / 1e9)
     }
 
+    /// How many CPUs the process may run on (`Cpus_allowed_list`, its affinity: `taskset`).
+    pub fn cpus_allowed(pid: Option<u32>) -> Option<usize> {
+        let status = std::fs::read_to_string(path(pid, "status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:"))?;
+        parse_cpu_list(line.split_whitespace().nth(1)?)
+    }
+
+    /// The number of CPUs in a kernel CPU list such as `0-3,6,8-9`.
+    pub(crate) fn parse_cpu_list(list: &str) -> Option<usize> {
+        let mut count = 0;
+        for part in list.split(',') {
+            count += match part.split_once('-') {
+                Some((from, to)) => {
+                    let (from, to) = (from.parse::<usize>().ok()?, to.parse::<usize>().ok()?);
+                    to.checked_sub(from)? + 1
+                }
+                None => part.parse::<usize>().map(|_| 1).ok()?,
+            };
+        }
+        Some(count)
+    }
+
     /// User plus system CPU time, in seconds.
     pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
         parse_cpu(&std::fs::read_to_string(path(pid, "stat")).ok()?)
@@ -370,6 +396,11 @@ mod tests {
     fn proc_stat_reads_cpu_and_memory() {
         let line = "4242 (tick wire) bots) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 1 0";
         assert_eq!(proc_stat::parse_cpu(line), Some(3.25));
+        assert_eq!(proc_stat::parse_cpu_list("0"), Some(1));
+        assert_eq!(proc_stat::parse_cpu_list("0-3,6,8-9"), Some(7));
+        assert_eq!(proc_stat::parse_cpu_list("3-1"), None);
+        assert_eq!(proc_stat::parse_cpu_list("x"), None);
+        assert!(proc_stat::cpus_allowed(None).is_some_and(|n| n >= 1));
         assert!(proc_stat::rss_kib(None).is_some_and(|kib| kib > 0));
         assert!(proc_stat::cpu_seconds(None).is_some());
         assert!(proc_stat::runqueue_wait_seconds(None).is_some());

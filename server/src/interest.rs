@@ -27,6 +27,10 @@ pub struct InterestGrid {
     /// Cell `c`'s entities are `by_cell[starts[c]..starts[c + 1]]`.
     starts: Vec<u32>,
     by_cell: Vec<u32>,
+    /// One bit per entity, all clear between queries: a query marks what it finds and reads
+    /// the marks back in index order, so its answer comes out sorted without a sort (sorting
+    /// each player's entities by id was a tenth of the room tick's instructions).
+    found: Vec<u64>,
 }
 
 impl InterestGrid {
@@ -37,7 +41,13 @@ impl InterestGrid {
             .max(RANGE / MAX_CELLS_PER_AXIS);
         let per_axis = (RANGE + cell - 1) / cell;
         let cells = (per_axis * per_axis) as usize;
-        InterestGrid { cell, per_axis, starts: vec![0; cells + 1], by_cell: Vec::new() }
+        InterestGrid {
+            cell,
+            per_axis,
+            starts: vec![0; cells + 1],
+            by_cell: Vec::new(),
+            found: Vec::new(),
+        }
     }
 
     /// The cell along one axis of a quantized coordinate.
@@ -49,8 +59,12 @@ impl InterestGrid {
         (self.axis(p.y) * self.per_axis + self.axis(p.x)) as usize
     }
 
-    /// Re-buckets `entities` (keeps the allocations of the previous tick).
+    /// Re-buckets `entities`, sorted by id as the room keeps them (keeps the allocations of
+    /// the previous tick).
     pub fn rebuild(&mut self, entities: &[EntityState]) {
+        debug_assert!(entities.is_sorted_by_key(|e| e.id.0), "entities sorted by id");
+        self.found.clear();
+        self.found.resize(entities.len().div_ceil(64), 0);
         // Counts per cell, shifted by one so that the running sum leaves each cell's start.
         self.starts.fill(0);
         for e in entities {
@@ -78,7 +92,7 @@ impl InterestGrid {
     /// Appends to `out` the entities within `radius` world units of `centre`, sorted by id.
     /// `entities` is the slice the grid was last rebuilt from.
     pub fn query(
-        &self,
+        &mut self,
         entities: &[EntityState],
         centre: QVec2,
         radius: u16,
@@ -87,7 +101,6 @@ impl InterestGrid {
         let r = i64::from(radius) * POSITION_SCALE as i64;
         let reach = (r / i64::from(self.cell)) as i32 + 1;
         let (cx, cy) = (self.axis(centre.x), self.axis(centre.y));
-        let start = out.len();
         for gy in (cy - reach).max(0)..=(cy + reach).min(self.per_axis - 1) {
             for gx in (cx - reach).max(0)..=(cx + reach).min(self.per_axis - 1) {
                 let cell = (gy * self.per_axis + gx) as usize;
@@ -97,12 +110,20 @@ impl InterestGrid {
                     let dx = i64::from(e.pos.x) - i64::from(centre.x);
                     let dy = i64::from(e.pos.y) - i64::from(centre.y);
                     if dx * dx + dy * dy <= r * r {
-                        out.push(*e);
+                        self.found[i as usize / 64] |= 1 << (i % 64);
                     }
                 }
             }
         }
-        out[start..].sort_unstable_by_key(|e| e.id.0);
+        // Index order is id order; every mark is cleared for the next query. (A word per 64
+        // entities: reading them all costs less than tracking which were touched.)
+        for word in 0..self.found.len() {
+            let mut bits = std::mem::take(&mut self.found[word]);
+            while bits != 0 {
+                out.push(entities[word * 64 + bits.trailing_zeros() as usize]);
+                bits &= bits - 1;
+            }
+        }
     }
 }
 
@@ -143,13 +164,16 @@ mod tests {
     #[test]
     fn query_returns_exactly_the_entities_within_radius_sorted() {
         let entities =
-            vec![at(9, 100.0, 100.0), at(3, 350.0, 100.0), at(5, 1200.0, 900.0), at(1, 0.0, 0.0)];
+            vec![at(1, 0.0, 0.0), at(3, 350.0, 100.0), at(5, 1200.0, 900.0), at(9, 100.0, 100.0)];
         let mut grid = InterestGrid::new(300);
         grid.rebuild(&entities);
         let mut out = Vec::new();
-        grid.query(&entities, entities[0].pos, 300, &mut out);
+        grid.query(&entities, entities[3].pos, 300, &mut out);
         let ids: Vec<u32> = out.iter().map(|e| e.id.0).collect();
         assert_eq!(ids, vec![1, 3, 9]);
+        // Appended after what `out` held, and the marks cleared: the same answer again.
+        grid.query(&entities, entities[3].pos, 300, &mut out);
+        assert_eq!(out.iter().map(|e| e.id.0).collect::<Vec<_>>(), [1, 3, 9, 1, 3, 9]);
     }
 
     #[test]

@@ -768,6 +768,7 @@ impl<G: Game> Room<G> {
         let mut overflowed = Vec::new();
         let mut skipped = 0u64;
         let mut frames = std::mem::take(&mut self.frames);
+        let mut nearby = Vec::new();
 
         for (index, (&player, seat)) in self.seats.iter_mut().enumerate() {
             // Borrowed, not cloned: an `Arc` count touched per client per tick is a cache miss
@@ -826,10 +827,12 @@ impl<G: Game> Room<G> {
                     let focus = seat.entity.and_then(|_| self.game.focus(player));
                     let visible = match focus {
                         Some(centre) if view_radius > 0 => {
-                            let mut visible = Vec::new();
+                            // Gathered in a buffer of the tick, then copied out at its size:
+                            // one allocation per player instead of one per doubling.
+                            nearby.clear();
                             let centre = tickwire_shared::quant::quantize_position(centre);
-                            self.grid.query(&self.entities, centre, view_radius, &mut visible);
-                            visible
+                            self.grid.query(&self.entities, centre, view_radius, &mut nearby);
+                            nearby.as_slice().to_vec()
                         }
                         _ => self.entities.clone(),
                     };

@@ -149,7 +149,7 @@ pub struct Resources {
     /// report: the run measures the bots as well as the server.
     pub bots_cpu_available_percent: f64,
     /// Bots CPU per snapshot received in the window, in microseconds (players and
-    /// spectators). What one bot costs its machine at the server's tick rate.
+    /// spectators): what each frame a bot reads costs its machine, acks and inputs included.
     pub bots_cpu_us_per_frame: Option<f64>,
     /// How many bots of this role one core could drive at the server's tick rate, from
     /// [`Resources::bots_cpu_us_per_frame`]: for sizing a fleet of bots machines. On

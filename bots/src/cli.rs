@@ -19,6 +19,10 @@ use tickwire_shared::{Role, is_valid_room_name};
 ///
 /// Exit code: 0 when every bot joined and stayed, nothing was inconsistent and the thresholds
 /// held; 1 when a check failed (each is listed on stderr); 2 for a bad command line.
+///
+/// Warnings (on stderr and in the report) never change the exit code: the bots used 80% or
+/// more of the CPU they can use, or waited for a CPU, so part of the delays they report are
+/// their own; or, with --server-pid, the server used 90% or more of the cores it may run on.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tickwire-bots", version, about, long_about)]
 pub struct Args {

@@ -39,6 +39,11 @@ fn labels<'a>(labels: impl IntoIterator<Item = &'a str>, subject: &str) -> Vec<S
     seen
 }
 
+/// The swarm's CPU per frame it read, in microseconds.
+fn client_us_per_frame(row: &FanoutRow) -> Option<f64> {
+    (row.frames > 0).then(|| row.swarm.cpu_percent / 100.0 * row.window_s * 1e6 / row.frames as f64)
+}
+
 /// The fan-out tables: one row per server and client count (medians over runs), then the
 /// ratios of `subject`'s server CPU per frame to every other server's.
 pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
@@ -50,7 +55,7 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     out.push_str(
         "| clients | server | runs | joined | closed by server (per run) | fps per client mean (min) \
          | inter-arrival p50 / p99 ms | fan-out spread p99 ms | payload B | server CPU | server us per frame \
-         | server KiB per conn | swarm CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | server KiB per conn | swarm CPU | swarm us per frame |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &n in &counts {
         for server in &servers {
@@ -62,7 +67,7 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
             let m = |f: &dyn Fn(&FanoutRow) -> Option<f64>| median(runs.iter().map(|r| f(r)));
             let _ = writeln!(
                 out,
-                "| {n} | {server} | {} | {} | {} | {} ({}) | {} / {} | {} | {} | {}% | {} | {} | {}% |",
+                "| {n} | {server} | {} | {} | {} | {} ({}) | {} / {} | {} | {} | {}% | {} | {} | {}% | {} |",
                 runs.len(),
                 show(m(&|r| Some(r.joined as f64)), 0),
                 runs_of(runs.iter().map(|r| r.closed_by_server.values().sum::<u64>())),
@@ -76,6 +81,9 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
                 show(m(&|r| r.server.and_then(|s| s.us_per_frame)), 2),
                 show(m(&|r| r.server.and_then(|s| s.rss_per_conn_kib)), 1),
                 show(m(&|r| Some(r.swarm.cpu_percent)), 0),
+                // What a client costs on this machine: the raw client the bots are measured
+                // against (BENCHMARKS.md, "Bots per core").
+                show(m(&|r| client_us_per_frame(r)), 2),
             );
         }
     }
@@ -266,6 +274,8 @@ mod tests {
             "{table}"
         );
         assert!(lines[2].contains("| 4.00 |"), "median of 3, 6, 4: {table}");
+        // The swarm: 50% of 10 s over 300,000 frames.
+        assert!(lines[2].ends_with("| 50% | 16.67 |"), "{table}");
         assert!(lines[3].starts_with("| 1000 | floor |"));
         assert!(table.contains("| clients | tickwire / floor |"));
         assert!(table.contains("| 1000 | 1.50 |"), "ratios 1.5, 1.5, 2.0: {table}");

@@ -29,7 +29,8 @@
 # Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s), PLAYERS (32),
 # SERVERS ("tickwire node-ws floor tungstenite"), ACK_EVERY (how often the spectators of the
 # tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 8th),
-# BASE_ACK_EVERY (the same for tickwire-base alone, default ACK_EVERY: a base server whose
+# SWARM_FLAGS (more bench-swarm flags for every run, e.g. --io-uring: the swarm reads through
+# one io_uring), BASE_ACK_EVERY (the same for tickwire-base alone, default ACK_EVERY: a base server whose
 # clients acked at another rate), PAYLOAD (bytes for the peers when tickwire is
 # not run, 80), NICE (niceness of everything measured, e.g. -10 as root on a machine shared with
 # builds: the measured processes then wait less behind them), OUT (target/bench/fanout-DATE).
@@ -52,6 +53,7 @@ players=${PLAYERS:-32}
 servers=(${SERVERS:-tickwire node-ws floor tungstenite})
 default_payload=${PAYLOAD:-80}
 nice=${NICE:-0}
+swarm_flags=(${SWARM_FLAGS:-})
 out=${OUT:-target/bench/fanout-$(date -u +%Y%m%d-%H%M%S)}
 rows="$out/rows.jsonl"
 bin=target/release
@@ -89,7 +91,7 @@ swarm() {
     shift 4
     timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-swarm" --url "ws://127.0.0.1:$port/ws" \
         --clients "$n" --connect-over "$connect_over" --warmup "$warmup" --duration "$duration" \
-        --server-pid "$server_pid" --label "$label" --run "$run" --json "$rows" --quiet "$@" ||
+        --server-pid "$server_pid" --label "$label" --run "$run" --json "$rows" --quiet "${swarm_flags[@]}" "$@" ||
         echo "fanout.sh: $label N=$n run $run: the swarm failed or timed out" >&2
 }
 

@@ -7,8 +7,11 @@ use crate::stats::{Counters, Recorder};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
-use tickwire_client::{Client, Config, Disconnect, Event, Identity, Reconnect, SnapshotInfo};
+use tickwire_client::{
+    Client, Config, Controls, Disconnect, End, Event, Identity, Reconnect, SnapshotInfo, Stats,
+};
 use tickwire_shared::Welcome;
+use tickwire_shared::delta::World;
 use tickwire_shared::quant::POSITION_SCALE;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -58,8 +61,34 @@ impl Shared {
     }
 }
 
+/// What a bot needs of its connection, whichever IO drives it: a [`Client`] (a tokio task
+/// per bot) or the io_uring engine (`--io-uring`).
+pub(crate) trait Link {
+    /// The rebuilt world.
+    fn world(&self) -> Option<&World>;
+    /// Queues an input (only called while joined).
+    fn send_input(&mut self, controls: Controls);
+    /// Bytes read and written on the wire so far.
+    fn wire_bytes(&self) -> (u64, u64);
+}
+
+impl Link for Client {
+    fn world(&self) -> Option<&World> {
+        Client::world(self)
+    }
+
+    fn send_input(&mut self, controls: Controls) {
+        // Refused only when not joined, which callers exclude.
+        let _ = Client::send_input(self, controls);
+    }
+
+    fn wire_bytes(&self) -> (u64, u64) {
+        Client::wire_bytes(self)
+    }
+}
+
 /// One bot's own bookkeeping.
-struct Bot {
+pub(crate) struct Bot {
     shared: Arc<Shared>,
     started: Instant,
     welcome: Option<Welcome>,
@@ -80,37 +109,11 @@ struct Bot {
 pub async fn run_bot(shared: Arc<Shared>, index: u32) {
     let args = &shared.args;
     let seed = args.seed.wrapping_add(u64::from(index));
-    let name = format!("bot-{index}");
-    let identity = match Identity::new(args.role.role(), &name) {
-        Ok(identity) => match &args.room {
-            RoomChoice::Any => identity,
-            // The room name was checked on the command line.
-            RoomChoice::Named(room) => identity.in_room(room).unwrap_or(identity),
-        },
-        Err(e) => unreachable!("`{name}` is a valid name: {e}"),
-    };
-    let mut config = Config::default();
-    // Refusals and drops are reported, never retried: a load test must see them.
-    config.reconnect = Reconnect::NEVER;
-    config.ping_interval = args.ping_interval;
-    config.ack_snapshots = !args.no_ack;
-    let mut client = Client::with_endpoint(args.url.clone(), identity, config, seed);
+    let mut client =
+        Client::with_endpoint(args.url.clone(), identity(args, index), client_config(args), seed);
     client.set_local_ip(args.source_ips.as_ref().and_then(|ips| ips.for_bot(index)));
     Counters::add(&shared.counters.started, 1);
-
-    let now = Instant::now();
-    let mut bot = Bot {
-        shared: shared.clone(),
-        started: now,
-        welcome: None,
-        joined_at: None,
-        joined: false,
-        ever_joined: false,
-        last_frame: None,
-        frames_in_window: 0,
-        bytes_seen: (0, 0),
-        behaviour: Behaviour::new(seed),
-    };
+    let mut bot = Bot::new(shared.clone(), Instant::now(), seed);
     // Inputs from the bot's own clock (`--input-rate HZ`, or controllers, which get no
     // snapshots to pace them), started once joined.
     let mut inputs: Option<Interval> = None;
@@ -139,10 +142,61 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
             }
         }
     }
-    bot.finish(&mut client).await;
+    let stayed = bot.stayed();
+    if bot.joined {
+        // Bounded by the client's close timeout.
+        let end = client.leave().await;
+        bot.record_leave(end);
+    }
+    bot.record_end(stayed, *client.session().stats(), &client);
+}
+
+/// Bot `index`'s identity: its role, its name, its room.
+pub(crate) fn identity(args: &Args, index: u32) -> Identity {
+    let name = format!("bot-{index}");
+    let identity = match Identity::new(args.role.role(), &name) {
+        Ok(identity) => identity,
+        Err(e) => unreachable!("`{name}` is a valid name: {e}"),
+    };
+    match &args.room {
+        RoomChoice::Any => identity,
+        // The room name was checked on the command line.
+        RoomChoice::Named(room) => identity.in_room(room).unwrap_or(identity),
+    }
+}
+
+/// The client settings of every bot.
+pub(crate) fn client_config(args: &Args) -> Config {
+    let mut config = Config::default();
+    // Refusals and drops are reported, never retried: a load test must see them.
+    config.reconnect = Reconnect::NEVER;
+    config.ping_interval = args.ping_interval;
+    config.ack_snapshots = !args.no_ack;
+    config
 }
 
 impl Bot {
+    /// A bot started at `started` whose behaviour is seeded with `seed`.
+    pub(crate) fn new(shared: Arc<Shared>, started: Instant, seed: u64) -> Bot {
+        Bot {
+            shared,
+            started,
+            welcome: None,
+            joined_at: None,
+            joined: false,
+            ever_joined: false,
+            last_frame: None,
+            frames_in_window: 0,
+            bytes_seen: (0, 0),
+            behaviour: Behaviour::new(seed),
+        }
+    }
+
+    /// Joined now.
+    pub(crate) fn is_joined(&self) -> bool {
+        self.joined
+    }
+
     /// The clock of this bot's inputs, when they are not paced by snapshots: at its own
     /// phase, as players' frames are.
     fn input_clock(&self, index: u32) -> Option<Interval> {
@@ -161,15 +215,14 @@ impl Bot {
     }
 
     /// Steers from the newest world and queues the input.
-    fn send_input(&mut self, client: &mut Client) {
+    fn send_input(&mut self, link: &mut impl Link) {
         let ship = self.welcome.and_then(|w| w.entity);
-        let controls = self.behaviour.steer(Instant::now(), client.world(), ship);
-        // Refused only when not joined, which callers exclude.
-        let _ = client.send_input(controls);
+        let controls = self.behaviour.steer(Instant::now(), link.world(), ship);
+        link.send_input(controls);
     }
 
     /// Handles one event; false when the session is over.
-    fn on_event(&mut self, event: Event, client: &mut Client) -> bool {
+    pub(crate) fn on_event(&mut self, event: Event, client: &mut impl Link) -> bool {
         let now = Instant::now();
         let measuring = self.shared.measuring();
         match event {
@@ -214,7 +267,13 @@ impl Bot {
         true
     }
 
-    fn on_snapshot(&mut self, now: Instant, measuring: bool, info: SnapshotInfo, client: &Client) {
+    fn on_snapshot(
+        &mut self,
+        now: Instant,
+        measuring: bool,
+        info: SnapshotInfo,
+        client: &impl Link,
+    ) {
         Counters::add(&self.shared.counters.frames, 1);
         let previous = self.last_frame.replace(now);
         if measuring {
@@ -239,7 +298,7 @@ impl Bot {
 
     /// Checks the rebuilt world against what the protocol promises: every entity inside the
     /// playfield, and a player's own ship in its view.
-    fn inconsistency(&self, client: &Client) -> Option<&'static str> {
+    fn inconsistency(&self, client: &impl Link) -> Option<&'static str> {
         let welcome = self.welcome?;
         let Some(world) = client.world() else {
             return Some("world-missing");
@@ -288,31 +347,37 @@ impl Bot {
         Counters::add(&self.shared.counters.errors, 1);
     }
 
-    fn flush_bytes(&mut self, client: &Client) {
+    fn flush_bytes(&mut self, client: &impl Link) {
         let (read, written) = client.wire_bytes();
         Counters::add(&self.shared.counters.bytes_in, read - self.bytes_seen.0);
         Counters::add(&self.shared.counters.bytes_out, written - self.bytes_seen.1);
         self.bytes_seen = (read, written);
     }
 
-    /// Leaves (if still joined), and records what only the end of a bot can say.
-    async fn finish(&mut self, client: &mut Client) {
-        let stayed = self.joined
-            && self.joined_at.zip(self.shared.window_start.get()).is_some_and(|(at, s)| at <= *s);
-        let stats = *client.session().stats();
-        if self.joined {
-            // Bounded by the client's close timeout.
-            let end = client.leave().await;
-            let mut recorder = self.shared.recorder();
-            match end {
-                tickwire_client::End::Left { answer: Some(code) } => {
-                    recorder.leaves_answered += 1;
-                    *recorder.close_codes.entry(code).or_default() += 1;
-                }
-                _ => recorder.leaves_unanswered += 1,
+    /// Joined since before the window opened, and still joined: the bot's frames count.
+    pub(crate) fn stayed(&self) -> bool {
+        self.joined
+            && self.joined_at.zip(self.shared.window_start.get()).is_some_and(|(at, s)| at <= *s)
+    }
+
+    /// Records how the leave of a joined bot ended (answered by the server or not).
+    pub(crate) fn record_leave(&mut self, end: End) {
+        let mut recorder = self.shared.recorder();
+        match end {
+            End::Left { answer: Some(code) } => {
+                recorder.leaves_answered += 1;
+                *recorder.close_codes.entry(code).or_default() += 1;
             }
+            _ => recorder.leaves_unanswered += 1,
+        }
+        if std::mem::replace(&mut self.joined, false) {
             self.shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Records what only the end of a bot can say; `stayed` as [`Bot::stayed`] said before
+    /// it left.
+    pub(crate) fn record_end(&mut self, stayed: bool, stats: Stats, client: &impl Link) {
         self.flush_bytes(client);
         let mut recorder = self.shared.recorder();
         if stayed {

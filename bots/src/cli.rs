@@ -97,6 +97,19 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
 
+    /// Linux: drive every bot from one thread that reads all sockets through one io_uring
+    /// (a multishot receive per socket into shared buffers) instead of a tokio task per bot.
+    /// The same sessions, checks and report, with fewer system calls and wake-ups per
+    /// snapshot: spectators cost about 0.7 times the CPU per snapshot, so one core drives
+    /// about 1.4 times as many; players (an input sent per snapshot) about 0.9 times, with
+    /// more memory per bot (BENCHMARKS.md, "Bots on io_uring"). A snapshot waits up to
+    /// 250 us in the kernel for others to be read with it, which the measured arrival times
+    /// include. `ws://` only; players and spectators with `--input-rate tick`; `--threads`
+    /// then only sizes the runtime that opens the connections. Refused where the kernel (or
+    /// a container's seccomp profile) forbids io_uring.
+    #[arg(long)]
+    pub io_uring: bool,
+
     /// PID of the server process, to report its CPU and memory over the window (same
     /// machine only).
     #[arg(long, value_name = "PID")]
@@ -266,6 +279,23 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
             ),
         ));
     }
+    if args.io_uring {
+        let refuse =
+            |why: String| Err(Args::command().error(clap::error::ErrorKind::ArgumentConflict, why));
+        if args.url.is_tls() {
+            return refuse("--io-uring drives plain sockets: use a ws:// --url".into());
+        }
+        if args.role == BotRole::Controller || args.input_rate != InputRate::Tick {
+            return refuse(
+                "--io-uring runs players and spectators with --input-rate tick (inputs paced \
+                 by snapshots); controllers and --input-rate HZ need the default engine"
+                    .into(),
+            );
+        }
+        if let Err(why) = io_uring_available() {
+            return refuse(format!("--io-uring: {why}"));
+        }
+    }
     if args.min_fps.is_some() && !args.role.gets_snapshots() {
         return Err(Args::command().error(
             clap::error::ErrorKind::ArgumentConflict,
@@ -273,6 +303,16 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
         ));
     }
     Ok(())
+}
+
+/// Whether this kernel lets the process set up the bots' ring (a small one).
+fn io_uring_available() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    return crate::ring::RingReader::new(1, 4, 64)
+        .map(drop)
+        .map_err(|e| format!("io_uring is not available here ({e})"));
+    #[cfg(not(target_os = "linux"))]
+    Err("io_uring is Linux only".into())
 }
 
 #[cfg(test)]
@@ -319,6 +359,19 @@ mod tests {
         assert!(err(&["--source-ips", "1.2.3"]).contains("--source-ips"));
         assert!(err(&["--input-rate", "200"]).contains("--input-rate"));
         assert!(err(&["--role", "controller", "--min-fps", "29"]).contains("--min-fps"));
+        for io_uring_conflict in [
+            &["--io-uring", "--url", "wss://example.com/ws"][..],
+            &["--io-uring", "--role", "controller"],
+            &["--io-uring", "--input-rate", "20"],
+        ] {
+            let message = err(io_uring_conflict);
+            assert!(message.contains("--io-uring"), "{io_uring_conflict:?}: {message}");
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let args = Args::try_parse_from(["tickwire-bots", "--io-uring", "--role", "spectator"]);
+            assert!(check(&args.unwrap()).is_ok(), "this kernel runs io_uring");
+        }
         if let Some(limit) = open_files_limit().filter(|l| *l < 100_000) {
             let too_many = (limit + 1).to_string();
             assert!(err(&["--bots", &too_many]).contains("ulimit -n"));

@@ -1,6 +1,7 @@
 //! # tickwire-bots: load-test a tickwire server with real clients
 //!
-//! One process drives thousands of bots. Each is a real [`tickwire_client::Client`]: it
+//! One process drives thousands of bots. Each is a real [`tickwire_client::Client`] (with
+//! `--io-uring`, the same [`tickwire_client::Session`] driven from one io_uring thread): it
 //! joins, plays with a seeded behaviour (wander, chase pickups and ships, boost), acknowledges
 //! snapshots, and checks that the world it rebuilds stays consistent. The report says what
 //! players feel: connect time, frames delivered against expected, skipped ticks,
@@ -19,6 +20,8 @@
 //! - [`report`]: the report, its table, its JSON and its checks.
 //! - [`ring`] (Linux): many sockets read through one io_uring, no task or system call per
 //!   frame.
+//! - `uring` (Linux, private): `--io-uring`, every bot's session driven from one thread
+//!   through [`ring`].
 // `unsafe` only in `ring`, each block with its proof.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -32,3 +35,5 @@ pub mod report;
 pub mod ring;
 pub mod run;
 pub mod stats;
+#[cfg(target_os = "linux")]
+mod uring;

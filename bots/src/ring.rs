@@ -1,8 +1,7 @@
 //! Reading thousands of sockets through one io_uring (Linux): one multishot receive per socket
 //! into a shared ring of provided buffers, so a frame costs no system call of its own, no
-//! `epoll_wait` and no task wake-up. The question it answers: what does a client pay per frame
-//! when the user-space machinery of a tokio client is gone (BENCHMARKS.md, "A client without
-//! a task per connection").
+//! `epoll_wait` and no task wake-up. `tickwire-bots --io-uring` reads its bots through it, and
+//! `bench-swarm --io-uring` its raw clients (BENCHMARKS.md, "Bots on io_uring").
 //!
 //! A [`RingReader`] owns the ring and the buffers; sockets stay owned by the caller, who
 //! [`add`](RingReader::add)s each one with a token and must keep it open until
@@ -169,18 +168,30 @@ impl RingReader {
         }
     }
 
-    /// Submits what must be (re)armed, waits until something completed or `timeout` passed,
-    /// and reports every completion to `on` as `(token, event)`. Returns how many events.
+    /// Submits what must be (re)armed; waits until `want` receives completed, or `batch`
+    /// passed with at least one, or `timeout` passed; and reports every completion to `on`
+    /// as `(token, event)`. Returns how many events.
+    ///
+    /// Waiting for a batch makes one wake-up serve many sockets; `batch` bounds how long a
+    /// lone completion waits for company. Kernels before 6.12 cannot bound it: there each
+    /// completion is returned as soon as it is there.
     pub fn poll(
         &mut self,
         want: usize,
+        batch: Duration,
         timeout: Duration,
         mut on: impl FnMut(usize, RingEvent<'_>),
     ) -> io::Result<usize> {
         self.arm()?;
         let timespec = types::Timespec::from(timeout);
-        let args = types::SubmitArgs::new().timespec(&timespec);
-        match self.ring.submitter().submit_with_args(want.max(1), &args) {
+        let mut args = types::SubmitArgs::new().timespec(&timespec);
+        let mut want = want.max(1);
+        if self.ring.params().is_feature_min_timeout() {
+            args = args.min_wait_usec(batch.as_micros().min(u128::from(u32::MAX)) as u32);
+        } else {
+            want = 1;
+        }
+        match self.ring.submitter().submit_with_args(want, &args) {
             Ok(_) => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
             Err(e) => return Err(e),
@@ -349,7 +360,7 @@ mod tests {
             && std::time::Instant::now() < deadline
         {
             reader
-                .poll(1, Duration::from_millis(50), |token, event| match event {
+                .poll(1, Duration::ZERO, Duration::from_millis(50), |token, event| match event {
                     RingEvent::Data(bytes) => got[token].extend_from_slice(bytes),
                     other => ends[token] = Some(format!("{other:?}")),
                 })

@@ -30,14 +30,16 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
     let ramp_start = Instant::now();
     let mut bots = JoinSet::new();
     let mut interrupted = false;
+    let mut engine = Engine::start(&shared);
     for index in 0..args.bots {
         let at = ramp_start + Duration::from_secs_f64(f64::from(index) / args.ramp);
         tokio::select! {
             () = tokio::time::sleep_until(at.into()) => {}
             () = &mut interrupt => { interrupted = true; break; }
         }
-        bots.spawn(run_bot(shared.clone(), index));
+        engine.spawn(&mut bots, &shared, index);
     }
+    engine.ramp_over();
     let settle_until = Instant::now() + JOIN_PATIENCE;
     while !interrupted && Instant::now() < settle_until {
         let c = &shared.counters;
@@ -74,11 +76,82 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
         tokio::time::timeout(LEAVE_PATIENCE, async { while bots.join_next().await.is_some() {} })
             .await;
     bots.abort_all();
+    engine.finish(LEAVE_PATIENCE).await;
     progress.finish();
 
     let mut report = build(&shared, ramp_s, window, rss_before, &at_start, &at_end);
     report.evaluate(thresholds);
     report
+}
+
+/// What drives the bots: a tokio task each, or (`--io-uring`) the ring thread, to which a
+/// task per bot hands its connection once upgraded.
+enum Engine {
+    Tasks,
+    /// `to_ring` is dropped when the ramp is over: the thread ends once every task's clone
+    /// is gone too and the last bot has left. `None` when the ring could not be set up.
+    #[cfg(target_os = "linux")]
+    Ring {
+        engine: Option<crate::uring::Engine>,
+        to_ring: Option<std::sync::mpsc::Sender<crate::uring::Connected>>,
+    },
+}
+
+impl Engine {
+    fn start(shared: &Arc<Shared>) -> Engine {
+        if !shared.args.io_uring {
+            return Engine::Tasks;
+        }
+        #[cfg(target_os = "linux")]
+        match crate::uring::Engine::start(shared.clone()) {
+            Ok((engine, to_ring)) => Engine::Ring { engine: Some(engine), to_ring: Some(to_ring) },
+            // The command line checked that a ring can be set up; this one could not (out
+            // of locked memory?): every bot fails with the reason, and the report says so.
+            Err(e) => {
+                let bots = u64::from(shared.args.bots);
+                *shared.recorder().failures.entry(format!("io-uring-setup: {e}")).or_default() +=
+                    bots;
+                Counters::add(&shared.counters.started, bots);
+                Counters::add(&shared.counters.failed, bots);
+                Engine::Ring { engine: None, to_ring: None }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        Engine::Tasks
+    }
+
+    fn spawn(&mut self, bots: &mut JoinSet<()>, shared: &Arc<Shared>, index: u32) {
+        match self {
+            Engine::Tasks => {
+                bots.spawn(run_bot(shared.clone(), index));
+            }
+            #[cfg(target_os = "linux")]
+            Engine::Ring { to_ring, .. } => {
+                if let Some(to_ring) = to_ring {
+                    Counters::add(&shared.counters.started, 1);
+                    bots.spawn(crate::uring::connect(shared.clone(), index, to_ring.clone()));
+                }
+            }
+        }
+    }
+
+    /// No more bots will start.
+    fn ramp_over(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Engine::Ring { to_ring, .. } = self {
+            *to_ring = None;
+        }
+    }
+
+    /// Waits (at most `patience`) for the ring thread's bots to leave.
+    async fn finish(self, patience: Duration) {
+        #[cfg(target_os = "linux")]
+        if let Engine::Ring { engine: Some(engine), .. } = self {
+            engine.finish(patience).await;
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (self, patience);
+    }
 }
 
 /// Counters and resources at one instant.

@@ -160,3 +160,84 @@ async fn source_ips_spread_connections_over_local_addresses() {
     assert!(report.passed, "{table}");
     server.shutdown().await;
 }
+
+/// `--io-uring`: the same bots driven from one thread through one io_uring report the same.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_io_uring_players_play_spectators_watch_and_everyone_leaves_cleanly() {
+    let server = TestServer::start(server_config()).await;
+    let report = run_bots(
+        &server,
+        &["--bots", "5", "--role", "player", "--room", "ring", "--duration", "2s", "--io-uring"],
+    )
+    .await;
+    let table = report.table();
+    assert!(report.passed, "{table}");
+    assert_eq!((report.bots.started, report.bots.joined, report.bots.stayed), (5, 5, 5), "{table}");
+    assert!(report.errors.is_empty(), "every snapshot decoded and applied: {table}");
+    assert_eq!(report.bots.leaves_answered, 5, "every leave answered: {table}");
+    assert_eq!(report.close_codes.get("1000"), Some(&5), "{table}");
+    let fps = report.frames.per_bot_fps.expect("bots stayed the window");
+    assert!(fps.mean > 1.0 && fps.p50 <= 31.0, "{table}");
+    let ack = report.input_to_ack_ms.expect("inputs sent and acknowledged");
+    assert!(ack.samples as f64 > 0.5 * report.frames.received as f64, "{table}");
+    assert!(report.rtt_ms.is_some(), "pings answered: {table}");
+    let bytes = report.bytes_per_bot_per_s;
+    assert!(bytes.sent > 8.0 * fps.mean, "an ack and an input per snapshot: {table}");
+    assert!(bytes.received > 8.0 * fps.mean, "{table}");
+
+    let report = run_bots(
+        &server,
+        &["--bots", "4", "--role", "spectator", "--room", "ring", "--duration", "1s", "--io-uring"],
+    )
+    .await;
+    let table = report.table();
+    assert!(report.passed, "{table}");
+    assert_eq!(report.bots.stayed, 4, "{table}");
+    assert!(report.input_to_ack_ms.is_none(), "spectators send no inputs: {table}");
+    assert!(report.interarrival_ms.is_some_and(|gaps| gaps.p50 >= 20.0), "{table}");
+    server.shutdown().await;
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_io_uring_refusals_and_a_server_going_away_are_reported() {
+    let mut config = server_config();
+    config.max_connections_per_ip = 2;
+    let server = TestServer::start(config).await;
+    let report = run_bots(
+        &server,
+        &["--bots", "4", "--role", "spectator", "--duration", "500ms", "--io-uring"],
+    )
+    .await;
+    let table = report.table();
+    assert_eq!(report.bots.joined, 2, "{table}");
+    assert_eq!(report.bots.failures.get("http-429"), Some(&2), "{table}");
+    assert!(!report.passed);
+
+    // The server shuts down under the bots: each is told (1001) and counted as dropped.
+    let url = server.url();
+    let bots = tokio::spawn(async move {
+        let argv = [
+            "tickwire-bots",
+            "--url",
+            &url,
+            "--quiet",
+            "--bots",
+            "2",
+            "--role",
+            "spectator",
+            "--duration",
+            "3s",
+            "--io-uring",
+        ];
+        tickwire_bots::run::run(Args::try_parse_from(argv).unwrap(), std::future::pending()).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.shutdown().await;
+    let report = bots.await.unwrap();
+    let table = report.table();
+    assert_eq!(report.bots.joined, 2, "{table}");
+    assert_eq!(report.bots.drops.values().sum::<u64>(), 2, "{table}");
+    assert_eq!(report.close_codes.get("1001"), Some(&2), "{table}");
+}

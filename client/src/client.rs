@@ -663,31 +663,7 @@ async fn open(
     local_ip: Option<IpAddr>,
     read_buffer_size: usize,
 ) -> Result<Ws, Disconnect> {
-    let lost = |e: io::Error| Disconnect::Lost(LinkError::Connect(e.kind()));
-    let addr: SocketAddr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-        .await
-        .map_err(lost)?
-        .find(|a| local_ip.is_none_or(|ip| ip.is_ipv4() == a.is_ipv4()))
-        .ok_or_else(|| lost(io::ErrorKind::NotFound.into()))?;
-    let socket =
-        if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(lost)?;
-    if let Some(ip) = local_ip {
-        socket.bind(SocketAddr::new(ip, 0)).map_err(lost)?;
-    }
-    let stream = socket.connect(addr).await.map_err(lost)?;
-    // Inputs and acks are a few bytes each and must not wait for Nagle.
-    stream.set_nodelay(true).map_err(lost)?;
-
-    let mut request = endpoint
-        .uri
-        .clone()
-        .into_client_request()
-        .map_err(|e| Disconnect::Lost(LinkError::WebSocket(e.to_string())))?;
-    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
-    let config = WebSocketConfig::default()
-        .read_buffer_size(read_buffer_size)
-        .max_message_size(Some(MAX_SERVER_MESSAGE_SIZE))
-        .max_frame_size(Some(MAX_SERVER_MESSAGE_SIZE));
+    let stream = connect_tcp(&endpoint, local_ip).await?;
     let counted = Counted { inner: stream, read: 0, written: 0 };
     let transport = match &endpoint.tls {
         None => Transport::Plain(counted),
@@ -706,6 +682,48 @@ async fn open(
             }
         }
     };
+    ws_handshake(&endpoint, transport, read_buffer_size).await
+}
+
+/// TCP to the endpoint, from `local_ip` when given, Nagle off.
+async fn connect_tcp(
+    endpoint: &Endpoint,
+    local_ip: Option<IpAddr>,
+) -> Result<TcpStream, Disconnect> {
+    let lost = |e: io::Error| Disconnect::Lost(LinkError::Connect(e.kind()));
+    let addr: SocketAddr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+        .await
+        .map_err(lost)?
+        .find(|a| local_ip.is_none_or(|ip| ip.is_ipv4() == a.is_ipv4()))
+        .ok_or_else(|| lost(io::ErrorKind::NotFound.into()))?;
+    let socket =
+        if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(lost)?;
+    if let Some(ip) = local_ip {
+        socket.bind(SocketAddr::new(ip, 0)).map_err(lost)?;
+    }
+    let stream = socket.connect(addr).await.map_err(lost)?;
+    // Inputs and acks are a few bytes each and must not wait for Nagle.
+    stream.set_nodelay(true).map_err(lost)?;
+    Ok(stream)
+}
+
+/// The WebSocket upgrade for the tickwire subprotocol over `transport`, refusals and
+/// failures mapped to [`Disconnect`].
+async fn ws_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    endpoint: &Endpoint,
+    transport: S,
+    read_buffer_size: usize,
+) -> Result<WebSocketStream<S>, Disconnect> {
+    let mut request = endpoint
+        .uri
+        .clone()
+        .into_client_request()
+        .map_err(|e| Disconnect::Lost(LinkError::WebSocket(e.to_string())))?;
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let config = WebSocketConfig::default()
+        .read_buffer_size(read_buffer_size)
+        .max_message_size(Some(MAX_SERVER_MESSAGE_SIZE))
+        .max_frame_size(Some(MAX_SERVER_MESSAGE_SIZE));
     match tokio_tungstenite::client_async_with_config(request, transport, Some(config)).await {
         Ok((ws, response)) => {
             let selected = response.headers().get("sec-websocket-protocol");
@@ -733,6 +751,92 @@ async fn open(
         ))) => Err(Disconnect::Lost(LinkError::Subprotocol)),
         Err(WsError::Io(e)) => Err(Disconnect::Lost(LinkError::Io(e.kind()))),
         Err(e) => Err(Disconnect::Lost(LinkError::WebSocket(e.to_string()))),
+    }
+}
+
+/// A connection upgraded to the tickwire subprotocol and handed over as its TCP socket, for
+/// an application that drives a [`Session`] with IO of its own (the load-test bots read
+/// thousands of them through one io_uring). What follows the upgrade is WebSocket frames:
+/// the client masks what it sends and starts with the session's `Hello`
+/// ([`Session::handle_connected`], then [`Session::poll_transmit`]).
+#[derive(Debug)]
+pub struct Upgraded {
+    /// The socket, non-blocking and with Nagle off.
+    pub stream: TcpStream,
+    /// Bytes that came after the server's `101` head: frames to read before the socket's.
+    pub early: Vec<u8>,
+    /// Bytes read and written on the socket by the upgrade.
+    pub wire_bytes: (u64, u64),
+}
+
+/// Opens TCP (from `local_ip` when given) and upgrades it as [`Client`] does, with the same
+/// refusals ([`Disconnect::Refused`] with the status, the message and `Retry-After`), then
+/// hands over the socket. `ws://` only: a `wss://` endpoint fails with [`LinkError::Tls`], as
+/// the TLS session could not be handed over.
+pub async fn upgrade(
+    endpoint: &Endpoint,
+    local_ip: Option<IpAddr>,
+) -> Result<Upgraded, Disconnect> {
+    if endpoint.is_tls() {
+        return Err(Disconnect::Lost(LinkError::Tls(
+            "a wss:// connection cannot be handed over as a socket".into(),
+        )));
+    }
+    let stream = connect_tcp(endpoint, local_ip).await?;
+    let tap =
+        Tap { stream: Some(Counted { inner: stream, read: 0, written: 0 }), read: Vec::new() };
+    let mut ws = ws_handshake(endpoint, tap, 4096).await?;
+    let tap = ws.get_mut();
+    let counted = tap.stream.take().ok_or(Disconnect::Lost(LinkError::Eof))?;
+    // tungstenite may have read past the head: those bytes are the first frames.
+    let head_end =
+        tap.read.windows(4).position(|w| w == b"\r\n\r\n").map_or(tap.read.len(), |i| i + 4);
+    let early = tap.read[head_end..].to_vec();
+    Ok(Upgraded { stream: counted.inner, early, wire_bytes: (counted.read, counted.written) })
+}
+
+/// The socket under an upgrade that is handed over afterwards: keeps every byte read, so
+/// what the handshake read past the head is not lost, and lets the socket be taken out.
+struct Tap {
+    stream: Option<Counted<TcpStream>>,
+    read: Vec<u8>,
+}
+
+impl Tap {
+    fn stream(&mut self) -> io::Result<&mut Counted<TcpStream>> {
+        self.stream.as_mut().ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+}
+
+impl AsyncRead for Tap {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(this.stream()?).poll_read(cx, buf);
+        this.read.extend_from_slice(&buf.filled()[before..]);
+        polled
+    }
+}
+
+impl AsyncWrite for Tap {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.get_mut().stream()?).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()?).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()?).poll_shutdown(cx)
     }
 }
 

@@ -82,7 +82,7 @@
 //! # Ok(()) }
 //! ```
 //! A certificate that is not trusted ends the session with
-//! [`LinkError::Tls`](crate::LinkError::Tls), which is not retried.
+//! [`LinkError::Tls`], which is not retried.
 //!
 //! ## Two layers
 //! [`Session`] is the protocol, sans-IO in the style of quinn-proto: no socket, no clock;
@@ -92,7 +92,9 @@
 //!
 //! # Layout
 //! - [`session`]: [`Session`], [`State`], [`Identity`], [`Controls`], [`Event`], [`Stats`].
-//! - [`client`]: [`Client`], the tokio driver, and [`Endpoint`] (the parsed URL).
+//! - [`client`]: [`Client`], the tokio driver; [`Endpoint`] (the parsed URL); [`upgrade`], a
+//!   connection upgraded and handed over as its socket, for a [`Session`] driven by IO of your
+//!   own (the load-test bots' io_uring engine).
 //! - [`config`]: [`Config`] (every timing knob with its default) and [`Reconnect`].
 //! - [`error`]: [`Disconnect`] (why a connection ended, and whether to retry), close codes,
 //!   and the application's errors.
@@ -104,7 +106,7 @@ pub mod config;
 pub mod error;
 pub mod session;
 
-pub use client::{Client, ConnectError, Endpoint, UrlError, tls_config};
+pub use client::{Client, ConnectError, Endpoint, Upgraded, UrlError, tls_config, upgrade};
 pub use config::{Config, Reconnect};
 pub use error::{
     Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,

@@ -266,3 +266,66 @@ async fn a_server_close_is_answered_and_reported() {
     .await;
     assert!(stopped.is_ok(), "the server finished its shutdown");
 }
+
+#[tokio::test]
+async fn an_upgraded_socket_is_handed_over_and_a_session_joins_over_it() {
+    use std::time::Instant;
+    let mut config = server_config();
+    config.max_connections_per_ip = 1;
+    let server = TestServer::start(config).await;
+    let endpoint = tickwire_client::Endpoint::parse(&server.url()).unwrap();
+    let upgraded = tickwire_client::upgrade(&endpoint, None).await.unwrap();
+    assert!(upgraded.early.is_empty(), "the server says nothing before the Hello");
+    let (read, written) = upgraded.wire_bytes;
+    assert!(read > 100 && written > 100, "the upgrade's heads were counted: {read} {written}");
+
+    // A session over the raw socket, framed by tungstenite by hand, joins.
+    let stream = upgraded.stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut ws = tokio_tungstenite::tungstenite::WebSocket::from_partially_read(
+        stream,
+        upgraded.early,
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    );
+    let now = Instant::now();
+    let mut session = tickwire_client::Session::new(
+        Config::default(),
+        Identity::spectator("raw").unwrap(),
+        now,
+        1,
+    );
+    assert!(session.poll_connect(now));
+    session.handle_connected(now);
+    let hello = session.poll_transmit(now).expect("the Hello");
+    ws.send(tokio_tungstenite::tungstenite::Message::Binary(hello.into())).unwrap();
+    let joined = tokio::task::spawn_blocking(move || {
+        loop {
+            match ws.read().unwrap() {
+                tokio_tungstenite::tungstenite::Message::Binary(bytes) => {
+                    session.handle_message(Instant::now(), &bytes);
+                }
+                _ => continue,
+            }
+            while let Some(event) = session.poll_event() {
+                if let Event::Joined(welcome) = event {
+                    return (welcome, ws);
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(joined.0.role, tickwire_shared::Role::Spectator);
+
+    // The same refusals as a Client: the address's one session is taken.
+    let refused = tickwire_client::upgrade(&endpoint, None).await.unwrap_err();
+    assert!(matches!(refused, Disconnect::Refused(Refusal { status: 429, .. })), "{refused:?}");
+    // And TLS cannot be handed over.
+    let secure = tickwire_client::Endpoint::parse("wss://127.0.0.1:1/ws").unwrap();
+    let tls = tickwire_client::upgrade(&secure, None).await.unwrap_err();
+    assert!(matches!(tls, Disconnect::Lost(LinkError::Tls(_))), "{tls:?}");
+    drop(joined);
+    server.shutdown().await;
+}

@@ -114,11 +114,11 @@ struct Args {
     #[arg(long)]
     io_uring: bool,
 
-    /// With `--io-uring`: the longest the swarm sleeps before reading what arrived, when
-    /// fewer than 64 receives completed. Longer batches cost less per frame and delay the
-    /// reading of a frame (and its measured arrival) by up to this much.
-    #[arg(long, default_value = "2ms", value_parser = cli::duration, requires = "io_uring")]
-    ring_wait: Duration,
+    /// With `--io-uring`: the longest a received frame waits for 63 others before the swarm
+    /// reads the batch (Linux 6.12 and later). Longer batches cost less per frame and delay
+    /// the reading of a frame (and its measured arrival) by up to this much.
+    #[arg(long, default_value = "250us", value_parser = cli::duration, requires = "io_uring")]
+    ring_batch: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -704,8 +704,8 @@ mod ringed {
     /// 5,000 clients between two polls at 2 KiB each (16 MiB).
     const BUFFERS: u16 = 8192;
     const BUFFER_LEN: usize = 2048;
-    /// A poll returns once this many receives completed (or `--ring-wait` passed): one
-    /// wake-up per batch instead of one per frame.
+    /// A poll returns once this many receives completed (or `--ring-batch` after the
+    /// first): one wake-up per batch instead of one per frame.
     const WAKE_AFTER: usize = 64;
 
     pub(super) struct Ringed {
@@ -739,10 +739,10 @@ mod ringed {
                 if now >= until {
                     return Ok(());
                 }
-                let wait = (until - now).min(shared.args.ring_wait);
+                let wait = (until - now).min(Duration::from_millis(10));
                 let want = self.open.len().clamp(1, WAKE_AFTER);
                 let open = &mut self.open;
-                self.reader.poll(want, wait, |token, event| {
+                self.reader.poll(want, shared.args.ring_batch, wait, |token, event| {
                     let Some(connection) = open.get_mut(token).and_then(Option::as_mut) else {
                         return;
                     };
@@ -910,6 +910,10 @@ mod tests {
         assert!(parse(&["--duration", "0s"]).unwrap_err().contains("--duration"));
         assert!(parse(&["--source-ips", "127.0.0.1-x"]).unwrap_err().contains("--source-ips"));
         assert!(parse(&["--server", "nginx"]).unwrap_err().contains("--server"));
+        assert!(parse(&["--ring-batch", "1ms"]).unwrap_err().contains("--io-uring"));
+        assert!(
+            parse(&["--io-uring", "--ring-batch", "soon"]).unwrap_err().contains("--ring-batch")
+        );
     }
 
     #[test]

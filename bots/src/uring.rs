@@ -1,0 +1,604 @@
+//! `--io-uring` (Linux): every bot's [`Session`] driven by one thread that reads all the
+//! sockets through one io_uring ([`crate::ring`]), instead of a tokio task and a
+//! tokio-tungstenite stream per bot.
+//!
+//! Why: a load test's size is what one core of bots can read. Measured against the same
+//! server, a tokio client pays for a task wake-up, an `epoll_wait` share and a `recvfrom` per
+//! snapshot; here one `io_uring_enter` runs the receives of every socket that has data
+//! (BENCHMARKS.md, "Bots on io_uring").
+//!
+//! The bots are the same: the same [`Session`] (joins, acks, decodes and applies every
+//! snapshot), the same [`Bot`] bookkeeping and checks, the same report. Only the IO differs:
+//! - tokio still opens each connection as the ramp starts it ([`tickwire_client::upgrade`]:
+//!   TCP, the upgrade, refusals by status), then hands the socket to the ring thread
+//!   ([`Connected`]);
+//! - the ring thread frames with tungstenite's sans-IO [`WebSocketContext`] over the bytes
+//!   each receive brought, sends with one non-blocking `send` per flush, and runs the
+//!   sessions' timers in a sweep every [`SWEEP`];
+//! - at the stop every joined bot leaves with a close frame and waits for the answer, as the
+//!   tokio bots do.
+
+use crate::bot::{Bot, Link, Shared, client_config, identity};
+use crate::ring::{RingEvent, RingReader};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tickwire_client::{
+    CloseAction, Controls, Disconnect, Event, LinkError, Session, Stats, Upgraded,
+};
+use tickwire_shared::MAX_SERVER_MESSAGE_SIZE;
+use tickwire_shared::delta::World;
+use tokio_tungstenite::tungstenite::protocol::{
+    CloseFrame, Role, WebSocketConfig, WebSocketContext,
+};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// Buffers the kernel receives into, shared by every socket: one per bot, from 256 to 4,096
+/// of 1 KiB (4 MiB), far more than the receives of one poll; a receive that finds none is
+/// armed again at the next. A snapshot larger than a buffer arrives in several.
+fn buffers(bots: u32) -> u16 {
+    bots.next_power_of_two().clamp(256, 4096) as u16
+}
+const BUFFER_LEN: usize = 1024;
+/// A poll returns once this many receives completed, or [`BATCH_WAIT`] after the first:
+/// one wake-up per batch rather than per snapshot.
+const WAKE_AFTER: usize = 64;
+/// The longest a received frame waits for others before the ring thread reads it: the most
+/// this engine adds to the arrival times and round trips the bots measure.
+const BATCH_WAIT: Duration = Duration::from_micros(250);
+/// The longest a poll waits when nothing arrives (the stop and new bots are seen then).
+const POLL_WAIT: Duration = Duration::from_millis(5);
+/// How often the sessions' timers (pings, silence, join and close timeouts) are checked.
+const SWEEP: Duration = Duration::from_millis(25);
+
+/// A connection the ramp opened (or failed to), for the ring thread.
+pub(crate) struct Connected {
+    index: u32,
+    /// When the bot started (its connect time counts from here).
+    started: Instant,
+    result: Result<Handover, Disconnect>,
+}
+
+/// An upgraded socket on its way to the ring thread.
+struct Handover {
+    stream: TcpStream,
+    /// What the upgrade read past its head.
+    early: Vec<u8>,
+    /// Bytes the upgrade read and wrote.
+    wire: (u64, u64),
+}
+
+/// Opens bot `index`'s connection and hands it to the ring thread.
+pub(crate) async fn connect(shared: Arc<Shared>, index: u32, to_ring: Sender<Connected>) {
+    let started = Instant::now();
+    let args = &shared.args;
+    let local_ip = args.source_ips.as_ref().and_then(|ips| ips.for_bot(index));
+    let connect_timeout = client_config(args).connect_timeout;
+    let result =
+        match tokio::time::timeout(connect_timeout, tickwire_client::upgrade(&args.url, local_ip))
+            .await
+        {
+            Ok(Ok(Upgraded { stream, early, wire_bytes })) => stream
+                .into_std()
+                .map(|stream| Handover { stream, early, wire: wire_bytes })
+                .map_err(|e| Disconnect::Lost(LinkError::Io(e.kind()))),
+            Ok(Err(reason)) => Err(reason),
+            Err(_) => Err(Disconnect::ConnectTimeout),
+        };
+    // The ring thread outlives every connect (it ends after the ramp's sender is gone).
+    let _ = to_ring.send(Connected { index, started, result });
+}
+
+/// The ring thread: started before the ramp, ended after the leave.
+pub(crate) struct Engine {
+    thread: JoinHandle<()>,
+    /// Set when the leave patience ran out: the thread stops waiting for answers.
+    abort: Arc<AtomicBool>,
+}
+
+impl Engine {
+    /// Sets up the ring (failing as the kernel does, e.g. where seccomp forbids io_uring)
+    /// and starts the thread; the returned sender takes each bot's [`Connected`], and
+    /// dropping every clone of it tells the thread the ramp is over.
+    pub(crate) fn start(shared: Arc<Shared>) -> io::Result<(Engine, Sender<Connected>)> {
+        let (to_ring, from_ramp) = std::sync::mpsc::channel();
+        let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
+        let abort = Arc::new(AtomicBool::new(false));
+        let thread_abort = abort.clone();
+        let thread =
+            std::thread::Builder::new().name("tickwire-bots-ring".into()).spawn(move || {
+                // The ring belongs to the thread that set it up (single issuer).
+                let bots = shared.args.bots;
+                match RingReader::new(bots as usize, buffers(bots), BUFFER_LEN) {
+                    Ok(reader) => {
+                        let _ = ready_tx.send(Ok(()));
+                        RingThread::new(shared, reader, from_ramp, thread_abort).run();
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })?;
+        match ready.recv() {
+            Ok(Ok(())) => Ok((Engine { thread, abort }, to_ring)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("the ring thread ended while starting")),
+        }
+    }
+
+    /// Waits for every bot to have left, at most `patience`; then stops the thread.
+    pub(crate) async fn finish(self, patience: Duration) {
+        let Engine { thread, abort } = self;
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        tokio::pin!(joined);
+        if tokio::time::timeout(patience, &mut joined).await.is_err() {
+            abort.store(true, Ordering::Relaxed);
+            let _ = joined.await;
+        }
+    }
+}
+
+/// Bytes in from one receive, bytes out to one buffer: the stream tungstenite frames over.
+struct MemoryIo<'a> {
+    input: &'a [u8],
+    output: &'a mut Vec<u8>,
+}
+
+impl Read for MemoryIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.input.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let n = self.input.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.input[..n]);
+        self.input = &self.input[n..];
+        Ok(n)
+    }
+}
+
+impl Write for MemoryIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One bot's open connection.
+struct Socket {
+    stream: TcpStream,
+    ws: WebSocketContext,
+    /// Framed bytes the socket has not taken yet.
+    out: Vec<u8>,
+    /// Bytes read and written, the upgrade's included.
+    wire: (u64, u64),
+    /// Closing: our close frame is out or the server's answered; the TCP end is awaited
+    /// until then.
+    closing_until: Option<Instant>,
+}
+
+/// One bot of the ring thread.
+struct RingBot {
+    session: Session,
+    bot: Bot,
+    socket: Option<Socket>,
+    /// Bytes of connections already closed.
+    wire_closed: (u64, u64),
+    /// Set at the stop for a bot that was joined then: whether its frames count.
+    leaving_stayed: Option<bool>,
+    finished: bool,
+}
+
+/// What [`Bot`] sees of a ring bot.
+struct RingLink<'a> {
+    session: &'a mut Session,
+    wire: (u64, u64),
+}
+
+impl Link for RingLink<'_> {
+    fn world(&self) -> Option<&World> {
+        self.session.world()
+    }
+
+    fn send_input(&mut self, controls: Controls) {
+        // Refused only when not joined, which callers exclude.
+        let _ = self.session.send_input(controls);
+    }
+
+    fn wire_bytes(&self) -> (u64, u64) {
+        self.wire
+    }
+}
+
+impl RingBot {
+    fn wire(&self) -> (u64, u64) {
+        let open = self.socket.as_ref().map_or((0, 0), |s| s.wire);
+        (self.wire_closed.0 + open.0, self.wire_closed.1 + open.1)
+    }
+
+    /// Feeds what a receive brought (or, with `input` empty, what the upgrade read past its
+    /// head) through the framing into the session.
+    fn on_bytes(&mut self, now: Instant, input: &[u8]) {
+        let Some(socket) = self.socket.as_mut() else { return };
+        socket.wire.0 += input.len() as u64;
+        let mut io = MemoryIo { input, output: &mut socket.out };
+        loop {
+            match socket.ws.read(&mut io) {
+                Ok(Message::Binary(bytes)) => self.session.handle_message(now, &bytes),
+                Ok(Message::Close(frame)) => {
+                    let (code, reason) = match &frame {
+                        Some(f) => (Some(u16::from(f.code)), f.reason.as_str()),
+                        None => (None, ""),
+                    };
+                    self.session.handle_close_frame(now, code, reason);
+                }
+                Ok(Message::Text(_)) => {
+                    let error = LinkError::WebSocket("the server sent a text message".into());
+                    self.session.handle_lost(now, error);
+                    return;
+                }
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {
+                    self.session.handle_heard(now);
+                }
+                Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => return,
+                // The close handshake is complete: the TCP end comes next.
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => return,
+                Err(e) => {
+                    self.session.handle_lost(now, LinkError::WebSocket(e.to_string()));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The socket ended (end of stream, error, or our own abort).
+    fn on_lost(&mut self, now: Instant, reader: &mut RingReader, token: usize, error: LinkError) {
+        self.drop_socket(reader, token);
+        self.session.handle_lost(now, error);
+        // The session asks for an abort, which is what happened.
+        let _ = self.session.poll_close();
+    }
+
+    fn drop_socket(&mut self, reader: &mut RingReader, token: usize) {
+        if let Some(socket) = self.socket.take() {
+            reader.remove(token);
+            self.wire_closed.0 += socket.wire.0;
+            self.wire_closed.1 += socket.wire.1;
+        }
+    }
+
+    /// Does what the session asks: its close actions, its events (the bot's bookkeeping),
+    /// its messages (framed and sent).
+    fn drive(&mut self, now: Instant, reader: &mut RingReader, token: usize) {
+        for _ in 0..4 {
+            self.apply_close(now, reader, token);
+            let mut progressed = false;
+            while let Some(event) = self.session.poll_event() {
+                progressed = true;
+                self.on_event(event);
+                if self.finished {
+                    self.drop_socket(reader, token);
+                    return;
+                }
+            }
+            if let Some(socket) = self.socket.as_mut()
+                && socket.closing_until.is_none()
+            {
+                let mut io = MemoryIo { input: &[], output: &mut socket.out };
+                while let Some(message) = self.session.poll_transmit(now) {
+                    if let Err(e) = socket.ws.write(&mut io, Message::Binary(message.into())) {
+                        self.session.handle_lost(now, LinkError::WebSocket(e.to_string()));
+                        progressed = true;
+                        break;
+                    }
+                }
+            }
+            if let Err(error) = self.flush() {
+                self.on_lost(now, reader, token, error);
+                progressed = true;
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Frames what tungstenite holds (pongs, close answers) and writes everything the socket
+    /// takes without blocking; the rest waits for the next drive or sweep.
+    fn flush(&mut self) -> Result<(), LinkError> {
+        let Some(socket) = self.socket.as_mut() else { return Ok(()) };
+        let mut io = MemoryIo { input: &[], output: &mut socket.out };
+        match socket.ws.flush(&mut io) {
+            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {}
+            Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(LinkError::WebSocket(e.to_string())),
+        }
+        while !socket.out.is_empty() {
+            match (&socket.stream).write(&socket.out) {
+                Ok(n) => {
+                    socket.wire.1 += n as u64;
+                    socket.out.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(LinkError::Io(e.kind())),
+            }
+        }
+        Ok(())
+    }
+
+    /// As [`tickwire_client::Client`] ends a connection when the session asks.
+    fn apply_close(&mut self, now: Instant, reader: &mut RingReader, token: usize) {
+        let Some(action) = self.session.poll_close() else { return };
+        let close_timeout = self.session.config().close_timeout;
+        match (self.socket.as_mut(), action) {
+            (Some(socket), CloseAction::Close { code, reason })
+                if socket.closing_until.is_none() =>
+            {
+                let frame = CloseFrame { code: code.into(), reason: reason.into() };
+                let mut io = MemoryIo { input: &[], output: &mut socket.out };
+                // A failed write shows as a failed flush or the TCP end.
+                let _ = socket.ws.write(&mut io, Message::Close(Some(frame)));
+                socket.closing_until = Some(now + close_timeout);
+            }
+            (Some(socket), CloseAction::Finish | CloseAction::Close { .. }) => {
+                socket.closing_until = Some(now + close_timeout);
+            }
+            (Some(_), CloseAction::Abort) => self.drop_socket(reader, token),
+            (None, _) => {}
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let wire = self.wire();
+        let ended = match &event {
+            Event::Ended(end) => Some(*end),
+            _ => None,
+        };
+        let mut link = RingLink { session: &mut self.session, wire };
+        let alive = self.bot.on_event(event, &mut link);
+        if alive {
+            return;
+        }
+        let stayed = match (self.leaving_stayed, ended) {
+            (Some(stayed), Some(end)) => {
+                self.bot.record_leave(end);
+                stayed
+            }
+            _ => self.bot.stayed(),
+        };
+        self.finish(stayed);
+    }
+
+    fn finish(&mut self, stayed: bool) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let stats: Stats = *self.session.stats();
+        let wire = self.wire();
+        let link = RingLink { session: &mut self.session, wire };
+        self.bot.record_end(stayed, stats, &link);
+    }
+}
+
+/// The ring thread's state.
+struct RingThread {
+    shared: Arc<Shared>,
+    reader: RingReader,
+    from_ramp: Receiver<Connected>,
+    abort: Arc<AtomicBool>,
+    /// By bot index (the ring's token).
+    bots: Vec<Option<RingBot>>,
+    /// Bots added and not finished.
+    live: usize,
+    ramp_over: bool,
+    leaving: bool,
+}
+
+impl RingThread {
+    fn new(
+        shared: Arc<Shared>,
+        reader: RingReader,
+        from_ramp: Receiver<Connected>,
+        abort: Arc<AtomicBool>,
+    ) -> RingThread {
+        let count = shared.args.bots as usize;
+        RingThread {
+            shared,
+            reader,
+            from_ramp,
+            abort,
+            bots: (0..count).map(|_| None).collect(),
+            live: 0,
+            ramp_over: false,
+            leaving: false,
+        }
+    }
+
+    fn run(mut self) {
+        let mut touched: Vec<usize> = Vec::new();
+        let mut next_sweep = Instant::now() + SWEEP;
+        loop {
+            self.take_connections();
+            if self.shared.stop.is_cancelled() && !self.leaving {
+                self.leave_all();
+            }
+            if self.abort.load(Ordering::Relaxed)
+                || (self.leaving && self.ramp_over && self.live == 0)
+            {
+                break;
+            }
+            let bots = &mut self.bots;
+            let want = self.live.clamp(1, WAKE_AFTER);
+            let polled = self.reader.poll(want, BATCH_WAIT, POLL_WAIT, |token, event| {
+                let Some(bot) = bots.get_mut(token).and_then(Option::as_mut) else { return };
+                let now = Instant::now();
+                match event {
+                    RingEvent::Data(bytes) => bot.on_bytes(now, bytes),
+                    RingEvent::Eof => bot.session.handle_lost(now, LinkError::Eof),
+                    RingEvent::Error(kind) => bot.session.handle_lost(now, LinkError::Io(kind)),
+                }
+                touched.push(token);
+            });
+            if polled.is_err() {
+                // The ring failed: nothing can be read any more. Every bot drops.
+                let now = Instant::now();
+                for token in 0..self.bots.len() {
+                    self.lose(token, now);
+                }
+                break;
+            }
+            let now = Instant::now();
+            touched.sort_unstable();
+            touched.dedup();
+            for token in touched.drain(..) {
+                self.drive(token, now);
+            }
+            if now >= next_sweep {
+                next_sweep = now + SWEEP;
+                self.sweep(now);
+            }
+        }
+        let _ = self.reader.cancel_all();
+    }
+
+    /// Adds the bots whose connection the ramp opened (or failed to open).
+    fn take_connections(&mut self) {
+        loop {
+            let connected = match self.from_ramp.try_recv() {
+                Ok(connected) => connected,
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.ramp_over = true;
+                    return;
+                }
+            };
+            let Connected { index, started, result } = connected;
+            let token = index as usize;
+            let args = &self.shared.args;
+            let seed = args.seed.wrapping_add(u64::from(index));
+            let mut session =
+                Session::new(client_config(args), identity(args, index), started, seed);
+            let _ = session.poll_connect(started);
+            let mut bot = RingBot {
+                session,
+                bot: Bot::new(self.shared.clone(), started, seed),
+                socket: None,
+                wire_closed: (0, 0),
+                leaving_stayed: None,
+                finished: false,
+            };
+            let now = Instant::now();
+            match result {
+                Ok(Handover { stream, early, wire }) => {
+                    let config = WebSocketConfig::default()
+                        // What one receive brings at most: tungstenite zeroes this much
+                        // before each read.
+                        .read_buffer_size(BUFFER_LEN)
+                        .max_message_size(Some(MAX_SERVER_MESSAGE_SIZE))
+                        .max_frame_size(Some(MAX_SERVER_MESSAGE_SIZE));
+                    let fd = stream.as_raw_fd();
+                    bot.socket = Some(Socket {
+                        stream,
+                        ws: WebSocketContext::from_partially_read(
+                            early,
+                            Role::Client,
+                            Some(config),
+                        ),
+                        out: Vec::new(),
+                        wire,
+                        closing_until: None,
+                    });
+                    self.reader.add(token, fd);
+                    bot.session.handle_connected(now);
+                    bot.on_bytes(now, &[]);
+                }
+                Err(reason) => bot.session.handle_connect_failed(now, reason),
+            }
+            if token < self.bots.len() {
+                self.live += 1;
+                self.bots[token] = Some(bot);
+                if self.leaving {
+                    self.leave(token, now);
+                }
+                self.drive(token, now);
+            }
+        }
+    }
+
+    fn drive(&mut self, token: usize, now: Instant) {
+        let Some(bot) = self.bots.get_mut(token).and_then(Option::as_mut) else { return };
+        if bot.finished {
+            return;
+        }
+        bot.drive(now, &mut self.reader, token);
+        if bot.socket.is_none() && !bot.finished && bot.session.state().is_ended() {
+            // Ended without an `Ended` event left to read: finish it as it stands.
+            bot.finish(false);
+        }
+        if bot.finished {
+            self.live -= 1;
+            self.bots[token] = None;
+        }
+    }
+
+    /// Runs the timers that are due, ends closes that waited too long, and retries writes;
+    /// bots with none of these are not touched.
+    fn sweep(&mut self, now: Instant) {
+        for token in 0..self.bots.len() {
+            let Some(bot) = self.bots[token].as_mut() else { continue };
+            let mut due = false;
+            if bot.session.poll_timeout().is_some_and(|at| at <= now) {
+                bot.session.handle_timeout(now);
+                due = true;
+            }
+            if let Some(socket) = &bot.socket {
+                due |= !socket.out.is_empty();
+                if socket.closing_until.is_some_and(|at| at <= now) {
+                    bot.on_lost(now, &mut self.reader, token, LinkError::Eof);
+                    due = true;
+                }
+            }
+            if due {
+                self.drive(token, now);
+            }
+        }
+    }
+
+    /// The stop: joined bots leave with a close frame; the others are done.
+    fn leave_all(&mut self) {
+        self.leaving = true;
+        let now = Instant::now();
+        for token in 0..self.bots.len() {
+            self.leave(token, now);
+            self.drive(token, now);
+        }
+    }
+
+    fn leave(&mut self, token: usize, now: Instant) {
+        let Some(bot) = self.bots[token].as_mut() else { return };
+        if bot.bot.is_joined() {
+            bot.leaving_stayed = Some(bot.bot.stayed());
+            bot.session.leave(now);
+        } else {
+            bot.drop_socket(&mut self.reader, token);
+            bot.finish(false);
+        }
+    }
+
+    /// The ring failed under this bot.
+    fn lose(&mut self, token: usize, now: Instant) {
+        let Some(bot) = self.bots[token].as_mut() else { return };
+        bot.on_lost(now, &mut self.reader, token, LinkError::Io(ErrorKind::Other));
+        self.drive(token, now);
+    }
+}

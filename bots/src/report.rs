@@ -70,6 +70,9 @@ pub struct RunInfo {
     pub acks: bool,
     /// Runtime worker threads (1: current-thread).
     pub threads: u16,
+    /// Whether the bots were read through one io_uring thread (`--io-uring`) rather than a
+    /// tokio task each.
+    pub io_uring: bool,
     /// Source addresses used.
     pub source_ips: usize,
     /// The room tick rate the server announced.
@@ -302,7 +305,7 @@ impl Report {
         row(
             "run",
             format!(
-                "{} {}s, room {}, {} ticks/s, {:.1} s window after a {:.1} s ramp ({}/s), seed {}, {} thread(s), {} source address(es)",
+                "{} {}s, room {}, {} ticks/s, {:.1} s window after a {:.1} s ramp ({}/s), seed {}, {} thread(s){}, {} source address(es)",
                 r.bots,
                 role_name(r.role),
                 r.room,
@@ -312,6 +315,7 @@ impl Report {
                 r.ramp_per_s,
                 r.seed,
                 r.threads,
+                if r.io_uring { " and an io_uring thread" } else { "" },
                 r.source_ips.max(1),
             ),
         );
@@ -454,6 +458,7 @@ mod tests {
                 input_rate: InputRate::Tick,
                 acks: true,
                 threads: 1,
+                io_uring: false,
                 source_ips: 0,
                 tick_rate: 30,
             },

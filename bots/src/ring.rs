@@ -35,7 +35,8 @@ pub enum RingEvent<'a> {
 
 /// One ring, one buffer group, many sockets.
 pub struct RingReader {
-    // Dropped first: closing the ring ends every receive before the buffers below are freed.
+    // `Drop` ends every receive (and unregisters the buffers) before it frees them; the ring
+    // itself closes after that.
     ring: IoUring,
     /// The ring of buffer descriptors the kernel takes buffers from (page aligned).
     descriptors: *mut types::BufRingEntry,
@@ -212,9 +213,14 @@ impl RingReader {
             let armed = self.fds.get(index).copied().flatten().is_some();
             if result > 0 {
                 let Some(bid) = cqueue::buffer_select(flags) else { continue };
+                // What the kernel promises, checked: a buffer we provided, filled at most.
+                if bid >= self.count || result as usize > self.buffer_len {
+                    return Err(io::Error::other("a receive named a buffer it cannot have"));
+                }
                 let start = usize::from(bid) * self.buffer_len;
-                // SAFETY: the kernel wrote `result` bytes (at most `buffer_len`) into buffer
-                // `bid`, which it handed to us and takes back only once provided again below.
+                // SAFETY: the kernel wrote `result` bytes (checked above: at most
+                // `buffer_len`) into buffer `bid` (checked: inside the allocation), which it
+                // handed to us and takes back only once provided again below.
                 let bytes =
                     unsafe { std::slice::from_raw_parts(self.buffers.add(start), result as usize) };
                 if armed {

@@ -206,7 +206,7 @@ fn build(
     let expected = (args.role.gets_snapshots() && tick_rate > 0)
         .then(|| (f64::from(tick_rate) * secs * f64::from(args.bots)).round() as u64);
     let joined = recorder.connect.len();
-    let bot_seconds = (start.connected.min(end.connected).max(1)) as f64 * secs.max(1e-9);
+    let bot_seconds = bot_seconds(start.connected, end.connected, secs);
     let percent = |from: Option<f64>, to: Option<f64>| {
         from.zip(to).map(|(a, b)| (b - a) / secs.max(1e-9) * 100.0)
     };
@@ -229,6 +229,7 @@ fn build(
             input_rate: args.input_rate,
             acks: !args.no_ack,
             threads: args.threads,
+            io_uring: args.io_uring,
             source_ips: args.source_ips.as_ref().map_or(0, |ips| ips.0.len()),
             tick_rate,
         },
@@ -272,7 +273,13 @@ fn build(
                 .filter(|_| end.connected > 0)
                 .map(|(before, after)| after.saturating_sub(before) as f64 / end.connected as f64),
             bots_cpu_percent: percent(start.cpu_s, end.cpu_s),
-            bots_cpu_available_percent: cpu_available_percent(args.threads),
+            // With --io-uring one thread reads every bot: it can use one core, whatever
+            // the runtime's threads (which only open connections) could.
+            bots_cpu_available_percent: cpu_available_percent(if args.io_uring {
+                1
+            } else {
+                args.threads
+            }),
             bots_cpu_us_per_frame,
             bots_per_core: bots_cpu_us_per_frame
                 .filter(|us| *us > 0.0 && tick_rate > 0)
@@ -290,6 +297,12 @@ fn build(
         warnings: Vec::new(),
         passed: false,
     }
+}
+
+/// Bot-seconds of the window, for bytes per bot per second: bots connected at its start and
+/// its end, averaged (bots that dropped or joined during it count half), at least one.
+fn bot_seconds(connected_at_start: u64, connected_at_end: u64, secs: f64) -> f64 {
+    ((connected_at_start + connected_at_end) as f64 / 2.0).max(1.0) * secs.max(1e-9)
 }
 
 /// 100 per runtime worker thread, at most 100 per core this process may run on.
@@ -463,7 +476,15 @@ pub mod proc_stat {
 
 #[cfg(test)]
 mod tests {
-    use super::proc_stat;
+    use super::{bot_seconds, proc_stat};
+
+    #[test]
+    fn bytes_per_bot_count_the_bots_that_dropped_during_the_window_by_half() {
+        assert_eq!(bot_seconds(900, 900, 10.0), 9000.0);
+        // Every bot dropped during the window (a server killed): not all bytes on one bot.
+        assert_eq!(bot_seconds(900, 0, 10.0), 4500.0);
+        assert_eq!(bot_seconds(0, 0, 2.0), 2.0);
+    }
 
     #[test]
     fn proc_stat_reads_cpu_and_memory() {

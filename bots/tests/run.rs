@@ -173,6 +173,7 @@ async fn on_io_uring_players_play_spectators_watch_and_everyone_leaves_cleanly()
     .await;
     let table = report.table();
     assert!(report.passed, "{table}");
+    assert!(report.run.io_uring && table.contains("io_uring thread"), "{table}");
     assert_eq!((report.bots.started, report.bots.joined, report.bots.stayed), (5, 5, 5), "{table}");
     assert!(report.errors.is_empty(), "every snapshot decoded and applied: {table}");
     assert_eq!(report.bots.leaves_answered, 5, "every leave answered: {table}");

@@ -6,6 +6,7 @@
 #   bots/scripts/load-test.sh ROLE BOTS [RUNS] [DURATION] [-- extra tickwire-bots flags]
 #   bots/scripts/load-test.sh spectator 3000 3 20s
 #   bots/scripts/load-test.sh player 1000 3 20s -- --threads 2
+#   bots/scripts/load-test.sh spectator 4000 3 20s -- --io-uring
 #
 # Reports (one JSON per run) go to target/load-test/. Needs taskset (util-linux) and python3.
 # Environment: PORT (18090), RAMP (bots started per second, 250/s), NICE (e.g. -10 on a

@@ -101,9 +101,8 @@ pub struct Args {
     /// (a multishot receive per socket into shared buffers) instead of a tokio task per bot.
     /// The same sessions, checks and report, with fewer system calls and wake-ups per
     /// snapshot: spectators cost about 0.7 times the CPU per snapshot, so one core drives
-    /// about 1.4 times as many; players (an input sent per snapshot) about 0.9 times. In
-    /// rooms with ships each bot takes about 15 KiB more memory than with tasks
-    /// (BENCHMARKS.md, "Bots on io_uring"): for crowds of spectators first. A snapshot waits up to
+    /// about 1.4 times as many; players (an input sent per snapshot) about the same
+    /// (BENCHMARKS.md, "Bots on io_uring"). A snapshot waits up to
     /// 250 us in the kernel for others to be read with it, which the measured arrival times
     /// include. `ws://` only; players and spectators with `--input-rate tick`; `--threads`
     /// then only sizes the runtime that opens the connections. Refused where the kernel (or

@@ -144,12 +144,12 @@ impl Engine {
 }
 
 /// Bytes in from one receive, bytes out to one buffer: the stream tungstenite frames over.
-struct MemoryIo<'a> {
-    input: &'a [u8],
-    output: &'a mut Vec<u8>,
+struct MemoryIo<'i, 'o> {
+    input: &'i [u8],
+    output: &'o mut Vec<u8>,
 }
 
-impl Read for MemoryIo<'_> {
+impl Read for MemoryIo<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.input.is_empty() {
             return Err(ErrorKind::WouldBlock.into());
@@ -161,7 +161,7 @@ impl Read for MemoryIo<'_> {
     }
 }
 
-impl Write for MemoryIo<'_> {
+impl Write for MemoryIo<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.output.extend_from_slice(buf);
         Ok(buf.len())
@@ -225,13 +225,20 @@ impl RingBot {
     }
 
     /// Feeds what a receive brought (or, with `input` empty, what the upgrade read past its
-    /// head) through the framing into the session.
-    fn on_bytes(&mut self, now: Instant, input: &[u8]) {
-        let Some(socket) = self.socket.as_mut() else { return };
-        socket.wire.0 += input.len() as u64;
-        let mut io = MemoryIo { input, output: &mut socket.out };
-        loop {
-            match socket.ws.read(&mut io) {
+    /// head) through the framing into the session, and hands the bot each message's events
+    /// before the next message is read, as [`tickwire_client::Client`] does: a receive can
+    /// bring dozens of messages (a busy room's first ones), and the session's event queue
+    /// keeps the capacity it once grew to.
+    fn on_bytes(&mut self, now: Instant, mut input: &[u8]) {
+        if let Some(socket) = self.socket.as_mut() {
+            socket.wire.0 += input.len() as u64;
+        }
+        while !self.finished {
+            let Some(socket) = self.socket.as_mut() else { return };
+            let mut io = MemoryIo { input, output: &mut socket.out };
+            let read = socket.ws.read(&mut io);
+            input = io.input;
+            match read {
                 Ok(Message::Binary(bytes)) => self.session.handle_message(now, &bytes),
                 Ok(Message::Close(frame)) => {
                     let (code, reason) = match &frame {
@@ -256,6 +263,12 @@ impl RingBot {
                     return;
                 }
             }
+            while let Some(event) = self.session.poll_event() {
+                self.on_event(event);
+            }
+            // What the events asked for (a player's input) goes before the next message is
+            // read, in the same send.
+            self.frame_transmits(now);
         }
     }
 
@@ -278,6 +291,10 @@ impl RingBot {
     /// Does what the session asks: its close actions, its events (the bot's bookkeeping),
     /// its messages (framed and sent).
     fn drive(&mut self, now: Instant, reader: &mut RingReader, token: usize) {
+        if self.finished {
+            self.drop_socket(reader, token);
+            return;
+        }
         for _ in 0..4 {
             self.apply_close(now, reader, token);
             let mut progressed = false;
@@ -289,18 +306,7 @@ impl RingBot {
                     return;
                 }
             }
-            if let Some(socket) = self.socket.as_mut()
-                && socket.closing_until.is_none()
-            {
-                let mut io = MemoryIo { input: &[], output: &mut socket.out };
-                while let Some(message) = self.session.poll_transmit(now) {
-                    if let Err(e) = socket.ws.write(&mut io, Message::Binary(message.into())) {
-                        self.session.handle_lost(now, LinkError::WebSocket(e.to_string()));
-                        progressed = true;
-                        break;
-                    }
-                }
-            }
+            progressed |= self.frame_transmits(now);
             if let Err(error) = self.flush() {
                 self.on_lost(now, reader, token, error);
                 progressed = true;
@@ -309,6 +315,22 @@ impl RingBot {
                 return;
             }
         }
+    }
+
+    /// Frames what the session has to send into the socket's buffer (sent by
+    /// [`Self::flush`]); true when framing failed and the session was told.
+    fn frame_transmits(&mut self, now: Instant) -> bool {
+        let Some(socket) = self.socket.as_mut().filter(|s| s.closing_until.is_none()) else {
+            return false;
+        };
+        let mut io = MemoryIo { input: &[], output: &mut socket.out };
+        while let Some(message) = self.session.poll_transmit(now) {
+            if let Err(e) = socket.ws.write(&mut io, Message::Binary(message.into())) {
+                self.session.handle_lost(now, LinkError::WebSocket(e.to_string()));
+                return true;
+            }
+        }
+        false
     }
 
     /// Frames what tungstenite holds (pongs, close answers) and writes everything the socket
@@ -537,9 +559,7 @@ impl RingThread {
 
     fn drive(&mut self, token: usize, now: Instant) {
         let Some(bot) = self.bots.get_mut(token).and_then(Option::as_mut) else { return };
-        if bot.finished {
-            return;
-        }
+        // A bot that finished while its bytes were read is removed here.
         bot.drive(now, &mut self.reader, token);
         if bot.socket.is_none() && !bot.finished && bot.session.state().is_ended() {
             // Ended without an `Ended` event left to read: finish it as it stands.
@@ -600,5 +620,85 @@ impl RingThread {
         let Some(bot) = self.bots[token].as_mut() else { return };
         bot.on_lost(now, &mut self.reader, token, LinkError::Io(ErrorKind::Other));
         self.drive(token, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use tickwire_shared::codec::encode_server;
+    use tickwire_shared::{
+        EntityId, EventKind, Name, PlayerId, ResumeToken, RoomName, ServerMessage, Tick, Welcome,
+        WorldBounds,
+    };
+
+    /// A server frame (unmasked, short) around one message.
+    fn frame(message: &ServerMessage) -> Vec<u8> {
+        let payload = encode_server(message).unwrap();
+        assert!(payload.len() < 126);
+        let mut bytes = vec![0x82, payload.len() as u8];
+        bytes.extend_from_slice(&payload);
+        bytes
+    }
+
+    fn ring_bot(shared: &Arc<Shared>) -> (RingBot, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        let now = Instant::now();
+        let args = &shared.args;
+        let mut session = Session::new(client_config(args), identity(args, 0), now, 1);
+        assert!(session.poll_connect(now));
+        session.handle_connected(now);
+        let bot = RingBot {
+            session,
+            bot: Bot::new(shared.clone(), now, 1),
+            socket: Some(Socket {
+                stream,
+                ws: WebSocketContext::new(Role::Client, None),
+                out: Vec::new(),
+                wire: (0, 0),
+                closing_until: None,
+            }),
+            wire_closed: (0, 0),
+            leaving_stayed: None,
+            finished: false,
+        };
+        (bot, server_side)
+    }
+
+    #[test]
+    fn a_receive_of_many_messages_hands_the_bot_each_messages_events_as_it_goes() {
+        let args = crate::cli::Args::try_parse_from(["tickwire-bots", "--role", "spectator"]);
+        let shared = Arc::new(Shared::new(args.unwrap()));
+        let (mut bot, _server_side) = ring_bot(&shared);
+        let welcome = Welcome {
+            player_id: PlayerId(9),
+            role: tickwire_shared::Role::Spectator,
+            room: RoomName::truncated("busy"),
+            tick_rate: 30,
+            world: WorldBounds { width: 1600, height: 1000 },
+            view_radius: 700,
+            entity: None::<EntityId>,
+            resume_token: ResumeToken([7; 16]),
+            resumed: false,
+        };
+        // One receive: the Welcome and a busy room's roster, as a first read brings them.
+        let mut input = frame(&ServerMessage::Welcome(welcome));
+        for player in 0..40u16 {
+            let kind = EventKind::Joined {
+                player: PlayerId(player),
+                name: Name::truncated("ship"),
+                role: tickwire_shared::Role::Player,
+            };
+            let event = tickwire_shared::Event { tick: Tick(1), kind };
+            input.extend(frame(&ServerMessage::Event(event)));
+        }
+        bot.on_bytes(Instant::now(), &input);
+        assert!(bot.bot.is_joined(), "the Welcome reached the bot");
+        assert!(bot.session.poll_event().is_none(), "no event left queued in the session");
+        assert_eq!(bot.socket.as_ref().unwrap().wire.0, input.len() as u64, "bytes counted");
+        assert!(!bot.finished);
     }
 }

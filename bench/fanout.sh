@@ -16,7 +16,8 @@
 #                submission per 128 clients instead of one writev each
 #   tickwire-base (optional) the tickwire run with another server binary, BASE_SERVER (e.g. a
 #                copy of target/release/tickwire-server built before a change), to measure a
-#                change side by side in one run
+#                change side by side in one run; BASE_FLAGS adds server flags to it alone (e.g.
+#                --io-uring, to set it beside tickwire-uring)
 # Each server runs alone, pinned to core 0; the load (bench-swarm, and the players' bots) runs
 # pinned to core 1; loopback only; every run is bounded in time. The peers broadcast the mean
 # payload of the tickwire run just before them (same N, same run number). Prints a line per
@@ -113,6 +114,8 @@ for n in "${counts[@]}"; do
                 fi
                 caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
                 [[ $server == tickwire-uring ]] && caps+=(--io-uring)
+                # shellcheck disable=SC2206 # BASE_FLAGS is a list of flags
+                [[ $server == tickwire-base ]] && caps+=(${BASE_FLAGS:-})
                 [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
                 nice -n "$nice" taskset -c 0 "$server_bin" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
                     >"$log" 2>&1 &

@@ -165,9 +165,11 @@ pub struct ServerConfig {
     pub socket_send_buffer: usize,
 
     /// Linux: rooms hand their direct writes to the kernel as one io_uring submission per
-    /// 128 clients instead of one `writev` each (see BENCHMARKS.md, "io_uring in the
-    /// server", for what it saves). Off by default: io_uring is often disabled in containers
-    /// (the server then refuses to start with this flag), and older kernels lack it.
+    /// 128 clients instead of one `writev` each, and write the clients past half a tick
+    /// themselves after the tick, in such batches, instead of waking each one's writer task
+    /// (see BENCHMARKS.md, "io_uring in the server", for what it saves). Off by default:
+    /// io_uring is often disabled in containers (the server then refuses to start with this
+    /// flag), and older kernels lack it.
     #[arg(long, env = "TICKWIRE_IO_URING", default_value_t = false)]
     pub io_uring: bool,
 

@@ -323,6 +323,12 @@ pub struct Room<G: Game> {
     /// Where in the seat order this tick's direct writes start: it moves on every tick, so
     /// when the quota is below the room's size every client takes its turn.
     direct_start: usize,
+    /// `--io-uring`: the clients a tick left past its budget of direct writes (by their index
+    /// in the seat order, ascending, with their snapshot frames), for [`Room::send_deferred`]
+    /// to write through the ring in batches after the tick, yielding between them.
+    deferred: Vec<(usize, Option<(Tick, Bytes)>)>,
+    /// The events frame of the tick that left `deferred`.
+    deferred_events: Option<Bytes>,
     /// The time passed to the current `handle` or `tick` call.
     now: Instant,
 }
@@ -351,6 +357,8 @@ impl<G: Game> Room<G> {
             last_tick_overran: false,
             direct_quota: usize::MAX,
             direct_start: 0,
+            deferred: Vec::new(),
+            deferred_events: None,
             now: Instant::now(),
         }
     }
@@ -385,6 +393,8 @@ impl<G: Game> Room<G> {
                             self.ctx.metrics.late_ticks.inc();
                         }
                         self.tick(now);
+                        // Ends early enough that the next tick starts on time.
+                        self.send_deferred(due + period * 3 / 4).await;
                         if self.should_close(now, &commands) {
                             break;
                         }
@@ -758,7 +768,12 @@ impl<G: Game> Room<G> {
         // `--io-uring`: direct writes wait here and go to the kernel a batch at a time.
         let mut batch: Option<Vec<DirectSend<'_>>> =
             self.config().io_uring.then(|| Vec::with_capacity(crate::uring::BATCH_SENDS));
+        // A tick's deferred clients are written before the next tick; any left (a caller that
+        // ticks without `send_deferred`) go to their writers first, ahead of this tick's frames.
+        self.hand_deferred_to_writers(now);
         let events = self.take_events_frame();
+        let defer = batch.is_some();
+        let mut deferred = std::mem::take(&mut self.deferred);
         let mut whole_world: Option<Arc<World>> = None;
         // Spectators with the same baseline and reference (all those whose sockets took the
         // last tick's frame, in a crowd that keeps up) get byte-identical frames: encode and
@@ -866,6 +881,10 @@ impl<G: Game> Room<G> {
                     }
                     None => link.offer(events.clone(), snapshot, now),
                 }
+            } else if defer {
+                // Written after the tick, through the ring, by `send_deferred`.
+                deferred.push((index, snapshot));
+                continue;
             } else {
                 link.offer_later(events.clone(), snapshot, now)
             };
@@ -880,6 +899,10 @@ impl<G: Game> Room<G> {
         if let Some(sends) = batch.as_mut() {
             sent.send_batch(sends, now);
         }
+        if !deferred.is_empty() {
+            self.deferred_events = events;
+        }
+        self.deferred = deferred;
         self.frames = frames;
         self.ctx.metrics.frames_skipped.inc_by(skipped);
         self.direct_quota = next_direct_quota(
@@ -901,6 +924,103 @@ impl<G: Game> Room<G> {
         }
         for player in overflowed {
             self.kick_slow(player, "client is not reading its messages", now);
+        }
+    }
+
+    /// `--io-uring`: writes the clients the last tick left past its budget of direct writes
+    /// ([`Room::deferred`]) through the ring, a batch at a time, yielding to the runtime before
+    /// each batch so that the connections' readers (a crowd's acks) and writers run between
+    /// them; whoever is left at `deadline` goes to their writer task.
+    ///
+    /// Why after the tick rather than to the writer tasks at once: a writer costs a wake-up,
+    /// a task switch and a `writev` per client, a batch one system call per 128 clients;
+    /// and rather than in the tick itself: a room that writes for most of its period without
+    /// yielding starves the readers, and its acks and frames wait (BENCHMARKS.md, "io_uring
+    /// in the server").
+    async fn send_deferred(&mut self, deadline: Instant) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let slow_limit = self.config().slow_client_timeout;
+        let mut deferred = std::mem::take(&mut self.deferred);
+        let events = self.deferred_events.take();
+        let mut sent = DirectTotals::default();
+        let mut sends = Vec::with_capacity(crate::uring::BATCH_SENDS);
+        let mut slow = Vec::new();
+        let mut overflowed = Vec::new();
+        let mut skipped = 0u64;
+        {
+            let mut pending = deferred.drain(..);
+            // Both ascend in seat order, and no seat changes while the room task is here.
+            let mut seats = self.seats.iter().enumerate();
+            let mut late = false;
+            loop {
+                if !late {
+                    tokio::task::yield_now().await;
+                    late = Instant::now() >= deadline;
+                }
+                let now = Instant::now();
+                let mut served = 0;
+                for (index, snapshot) in pending.by_ref() {
+                    let Some((_, (&player, seat))) = seats.find(|(at, _)| *at == index) else {
+                        break;
+                    };
+                    let Some(link) = seat.link.as_ref() else { continue };
+                    let offered = if late {
+                        link.offer_later(events.clone(), snapshot, now)
+                    } else {
+                        link.offer_batched(events.clone(), snapshot, now, &mut sends)
+                    };
+                    sent.count(&offered);
+                    if offered.stalled_for > slow_limit {
+                        slow.push(player);
+                    } else if offered.overflow {
+                        overflowed.push(player);
+                    }
+                    skipped += u64::from(offered.skipped);
+                    served += 1;
+                    if served == crate::uring::BATCH_SENDS && !late {
+                        break;
+                    }
+                }
+                sent.send_batch(&mut sends, now);
+                // Late: the loop above handed every client left to its writer.
+                if late || served < crate::uring::BATCH_SENDS {
+                    break;
+                }
+            }
+        }
+        // The vector's capacity serves the next tick.
+        self.deferred = deferred;
+        let metrics = &self.ctx.metrics;
+        metrics.frames_skipped.inc_by(skipped);
+        metrics.socket_writes.inc_by(sent.writes);
+        metrics.bytes_sent.inc_by(sent.bytes);
+        metrics.frames_sent.inc_by(sent.frames);
+        metrics.uring_batches.inc_by(sent.uring_batches);
+        let now = Instant::now();
+        for player in slow {
+            self.kick_slow(player, "client made no progress reading its frames", now);
+        }
+        for player in overflowed {
+            self.kick_slow(player, "client is not reading its messages", now);
+        }
+    }
+
+    /// Hands whatever [`Room::send_deferred`] did not write to the clients' writer tasks.
+    fn hand_deferred_to_writers(&mut self, now: Instant) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let events = self.deferred_events.take();
+        let mut pending = self.deferred.drain(..);
+        let mut seats = self.seats.values().enumerate();
+        for (index, snapshot) in pending.by_ref() {
+            let Some((_, seat)) = seats.find(|(at, _)| *at == index) else { break };
+            if let Some(link) = seat.link.as_ref() {
+                // A stall or an overflow found here is found again by the next tick's offer.
+                link.offer_later(events.clone(), snapshot, now);
+            }
         }
     }
 
@@ -1525,5 +1645,105 @@ mod tests {
         let player = joined.unwrap().player;
         rooms[0].handle(RoomCommand::Leave { player, link, how: Departure::Left }, t0);
         assert!(join(&mut rooms[1], Role::Spectator, None, t0).1.is_ok(), "a place came free");
+    }
+
+    /// `n` spectators whose links write to real sockets (their welcomes taken), and the
+    /// clients' ends of those sockets.
+    async fn spectators_on_sockets(
+        room: &mut Room<Arena>,
+        n: usize,
+        now: Instant,
+    ) -> Vec<(Arc<ClientLink>, std::net::TcpStream)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut crowd = Vec::new();
+        for _ in 0..n {
+            let (link, joined) = join(room, Role::Spectator, None, now);
+            joined.unwrap();
+            let _ = messages(&link);
+            link.written(now);
+            let client =
+                tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+            let socket = listener.accept().await.unwrap().0;
+            link.set_direct(crate::socket::SharedTcp::split(socket).1);
+            // Read with plain system calls: what a send put on loopback is there at once.
+            crowd.push((link, client.into_std().unwrap()));
+        }
+        crowd
+    }
+
+    /// The messages a client's socket holds now (whole frames only).
+    fn received(mut client: &std::net::TcpStream) -> Vec<ServerMessage> {
+        use std::io::Read;
+        let mut bytes = vec![0; 64 * 1024];
+        let n = match client.read(&mut bytes) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("{e}"),
+        };
+        crate::frame::payloads(&bytes[..n]).map(|b| decode_server(b).expect("decodes")).collect()
+    }
+
+    #[tokio::test]
+    async fn with_io_uring_the_clients_past_the_budget_are_written_after_the_tick_in_one_batch() {
+        let mut room = room(|c| c.io_uring = true);
+        let t0 = Instant::now();
+        let crowd = spectators_on_sockets(&mut room, 5, t0).await;
+        // Two clients fit the budget: the other three wait for `send_deferred`, and their
+        // writers are not handed anything.
+        room.direct_quota = 2;
+        room.tick(t0);
+        assert_eq!(room.deferred.len(), 3);
+        let waiting: Vec<_> =
+            crowd.iter().filter(|(_, client)| received(client).is_empty()).collect();
+        assert_eq!(waiting.len(), 3, "only the two direct turns were written in the tick");
+        for (link, _) in &waiting {
+            assert!(link.take_batch().is_empty(), "nothing went to the writer");
+        }
+        let batches = room.ctx.metrics.uring_batches.get();
+        room.send_deferred(Instant::now() + Duration::from_secs(60)).await;
+        assert!(room.deferred.is_empty());
+        assert_eq!(room.ctx.metrics.uring_batches.get(), batches + 1, "one submission for three");
+        for (link, client) in &waiting {
+            let msgs = received(client);
+            assert_eq!(snapshot(&msgs).header.tick, room.tick, "the tick's snapshot arrived");
+            assert!(link.take_batch().is_empty(), "nothing left for the writer");
+        }
+    }
+
+    #[tokio::test]
+    async fn deferred_clients_go_to_their_writers_when_the_deadline_has_passed_or_a_tick_comes() {
+        let mut room = room(|c| c.io_uring = true);
+        let t0 = Instant::now();
+        let crowd = spectators_on_sockets(&mut room, 4, t0).await;
+        room.direct_quota = 1;
+        room.tick(t0);
+        room.broadcast(EventKind::Audience { spectators: 9 });
+        assert_eq!(room.deferred.len(), 3);
+        // Past its deadline: the writers take them, in order.
+        room.send_deferred(t0).await;
+        assert!(room.deferred.is_empty());
+        let handed: Vec<_> =
+            crowd.iter().filter(|(link, _)| !link.take_batch().is_empty()).collect();
+        assert_eq!(handed.len(), 3, "the three deferred clients' frames are their writers'");
+        for (_, client) in &handed {
+            assert!(received(client).is_empty(), "and the room wrote none of them itself");
+        }
+
+        // A tick that finds clients still deferred (no `send_deferred` ran) hands them to
+        // their writers before its own frames, events included.
+        room.direct_quota = 1;
+        room.tick(t0 + Duration::from_millis(33));
+        let first_deferred = room.deferred.clone();
+        assert_eq!(first_deferred.len(), 3);
+        room.direct_quota = 0;
+        room.tick(t0 + Duration::from_millis(66));
+        for (index, _) in &first_deferred {
+            let (link, _) = &crowd[*index];
+            let (msgs, _) = messages(link);
+            assert!(
+                events(&msgs).contains(&EventKind::Audience { spectators: 9 }),
+                "the deferred tick's events were not lost: {msgs:?}"
+            );
+        }
     }
 }

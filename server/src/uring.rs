@@ -10,6 +10,15 @@
 //! call waits for every completion before it returns, so a tick's sends are done, with their
 //! results, when the room settles them; nothing outlives the call but the ring itself.
 //!
+//! A room writes directly for up to half a tick; the clients past that budget are not handed
+//! to their writer tasks (a wake-up, a task switch and a `writev` each) but written after the
+//! tick by the room itself (`Room::send_deferred`), through the ring a batch at a time, with a
+//! yield to the runtime before each batch so that the connections' readers (a crowd's acks)
+//! run between them. Whoever is left three quarters into the period goes to their writer
+//! after all, so the next tick starts on time. The trade-off: on a runtime with several
+//! workers, the writers of a huge room's last clients could have run on other cores in
+//! parallel; here the room's own thread writes them, in the time left of its period.
+//!
 //! Each thread that runs rooms has its own ring of [`BATCH_SENDS`] entries, made on its first
 //! batch (about 24 KiB of shared ring memory). A thread whose ring cannot be made (a kernel or
 //! sandbox that forbids io_uring) writes each send with `writev` instead, and says so once;

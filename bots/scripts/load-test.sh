@@ -12,7 +12,8 @@
 # Environment: PORT (18090), RAMP (bots started per second, 250/s), NICE (e.g. -10 on a
 # shared machine, as root: the measured processes then wait less behind other work), BOTS_BIN
 # (another tickwire-bots binary, e.g. one built before a change, to compare side by side),
-# SERVER_FLAGS (more tickwire-server flags, e.g. "--io-uring").
+# SERVER_FLAGS (more tickwire-server flags, e.g. "--io-uring"), SERVER_BIN (another
+# tickwire-server binary, the same way as BOTS_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,7 +37,7 @@ for run in $(seq 1 "$runs"); do
     # (1,000 per room, 1,000 per core server-wide, and the server is pinned to one core) would
     # refuse a crowd of spectator bots beyond the first thousand with 1013.
     # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
-    nice -n "$nice" taskset -c 0 target/release/tickwire-server --bind "127.0.0.1:$port" --seed "$run" \
+    nice -n "$nice" taskset -c 0 "${SERVER_BIN:-target/release/tickwire-server}" --bind "127.0.0.1:$port" --seed "$run" \
         --max-connections 20000 --max-connections-per-ip 20000 \
         --max-spectators 20000 --max-spectators-total 20000 ${SERVER_FLAGS:-} >"$out/server.log" 2>&1 &
     server=$!

@@ -65,12 +65,20 @@ pub fn close(code: u16, reason: &str) -> Bytes {
     out.freeze()
 }
 
+/// The smallest allocation [`FrameBuilder`] frames into: ten to forty frames of 100 to 400
+/// bytes. A frame that outlives the others of its chunk (a slow client's last snapshot) keeps
+/// the whole chunk alive, so it stays below what a spectator costs otherwise (about 8 KiB).
+pub const FRAME_CHUNK: usize = 4 * 1024;
+
 /// Frames several messages back to back into one buffer, which [`FrameBuilder::finish`]
 /// turns into one [`Bytes`] that any number of writers can share.
 ///
-/// The builder keeps its scratch space between uses, and `finish` hands out the written part
-/// of one growing allocation: once every writer has dropped the frames of an earlier tick,
-/// `BytesMut` reclaims that allocation instead of asking for a new one.
+/// The builder keeps its scratch space between uses, and writes frames into chunks of at
+/// least [`FRAME_CHUNK`] bytes: `finish` hands out the written part of the current chunk, and
+/// the next frames go into the rest of it. A room that frames a snapshot per player per tick
+/// then makes one allocation per chunk instead of two per frame (the
+/// buffer, and the header `Bytes` shares it by). Once every writer has dropped the frames of a
+/// chunk, `BytesMut` reclaims it instead of asking for a new one.
 #[derive(Debug, Default)]
 pub struct FrameBuilder {
     out: BytesMut,
@@ -96,7 +104,10 @@ impl FrameBuilder {
 
     /// Appends a binary frame of `payload`, already encoded.
     pub fn push_encoded(&mut self, payload: &[u8]) {
-        self.out.reserve(payload.len() + 10);
+        let needed = payload.len() + 10;
+        if self.out.capacity() - self.out.len() < needed {
+            self.out.reserve(needed.max(FRAME_CHUNK));
+        }
         put_header(&mut self.out, BINARY, payload.len());
         self.out.put_slice(payload);
     }
@@ -176,6 +187,23 @@ mod tests {
         assert_eq!(frame[1] as usize, frame.len() - 2);
         assert!(std::str::from_utf8(&frame[4..]).is_ok());
         assert_eq!(frame.len() - 4, 1 + 61 * 2);
+    }
+
+    #[test]
+    fn consecutive_frames_are_cut_from_one_chunk_while_it_has_room() {
+        let mut builder = FrameBuilder::new();
+        builder.push_encoded(&[1; 100]);
+        let first = builder.finish();
+        builder.push_encoded(&[2; 100]);
+        let second = builder.finish();
+        // The second frame starts where the first ends, in the same allocation.
+        assert_eq!(second.as_ptr() as usize, first.as_ptr() as usize + first.len(), "same chunk");
+        // A frame larger than a chunk gets an allocation of its size.
+        builder.push_encoded(&vec![3; 2 * FRAME_CHUNK]);
+        let big = builder.finish();
+        assert_eq!(big.len(), 2 * FRAME_CHUNK + 4);
+        assert_eq!(payloads(&big).next().unwrap(), vec![3; 2 * FRAME_CHUNK]);
+        assert_eq!(payloads(&first).next().unwrap(), [1; 100], "earlier frames are untouched");
     }
 
     #[test]

@@ -253,12 +253,13 @@ impl History {
         Some((sent.world.clone(), reference))
     }
 
-    fn put(&mut self, world: Arc<World>, baseline: Option<Tick>) {
+    /// Keeps `world`, and returns the world it replaced ([`HISTORY_TICKS`] older), if any.
+    fn put(&mut self, world: Arc<World>, baseline: Option<Tick>) -> Option<Arc<World>> {
         if self.sent.is_empty() {
             self.sent.resize(HISTORY_TICKS, None);
         }
         let slot = world.tick.0 as usize % HISTORY_TICKS;
-        self.sent[slot] = Some(Sent { world, baseline });
+        self.sent[slot].replace(Sent { world, baseline }).map(|sent| sent.world)
     }
 
     fn clear(&mut self) {
@@ -268,6 +269,52 @@ impl History {
 
 /// The ticks of a baseline and its reference: spectators whose keys match get the same frame.
 type BaselineKey = (Tick, Option<Tick>);
+
+/// Worlds a room keeps to build the next ones in: each player's world of a tick is a copy of
+/// what it sees, and the one it replaces in the player's history (32 ticks older) is usually
+/// held by nobody else by then. Reusing it saves an allocation and a free per player per tick.
+#[derive(Debug, Default)]
+struct SpareWorlds {
+    worlds: Vec<Arc<World>>,
+}
+
+impl SpareWorlds {
+    /// Spares kept: a player's put hands back a world just before the next player needs one.
+    const CAP: usize = 4;
+
+    /// A world of `tick` holding `entities`, in a spare one when there is one of a fitting size.
+    fn world(
+        &mut self,
+        tick: Tick,
+        round: tickwire_shared::RoundState,
+        entities: &[EntityState],
+    ) -> Arc<World> {
+        while let Some(mut spare) = self.worlds.pop() {
+            // Not one much larger than needed: a player's history keeps it for 32 ticks.
+            let Some(world) = Arc::get_mut(&mut spare)
+                .filter(|w| w.entities.capacity() <= 2 * entities.len() + 32)
+            else {
+                continue;
+            };
+            world.tick = tick;
+            world.round = round;
+            world.entities.clear();
+            world.entities.extend_from_slice(entities);
+            return spare;
+        }
+        Arc::new(World { tick, round, entities: entities.to_vec() })
+    }
+
+    /// Keeps `world` for reuse when nobody else holds it.
+    fn put(&mut self, world: Option<Arc<World>>) {
+        if let Some(world) = world
+            && self.worlds.len() < Self::CAP
+            && Arc::strong_count(&world) == 1
+        {
+            self.worlds.push(world);
+        }
+    }
+}
 
 /// A [`Baseline`] borrowing from what [`History::baseline`] returned.
 fn as_baseline(held: &Option<(Arc<World>, Option<Arc<World>>)>) -> Option<Baseline<'_>> {
@@ -329,6 +376,8 @@ pub struct Room<G: Game> {
     deferred: Vec<(usize, Option<(Tick, Bytes)>)>,
     /// The events frame of the tick that left `deferred`.
     deferred_events: Option<Bytes>,
+    /// Players' worlds to reuse (see [`SpareWorlds`]).
+    spare_worlds: SpareWorlds,
     /// The time passed to the current `handle` or `tick` call.
     now: Instant,
 }
@@ -359,6 +408,7 @@ impl<G: Game> Room<G> {
             direct_start: 0,
             deferred: Vec::new(),
             deferred_events: None,
+            spare_worlds: SpareWorlds::default(),
             now: Instant::now(),
         }
     }
@@ -842,22 +892,24 @@ impl<G: Game> Room<G> {
                     let focus = seat.entity.and_then(|_| self.game.focus(player));
                     let visible = match focus {
                         Some(centre) if view_radius > 0 => {
-                            // Gathered in a buffer of the tick, then copied out at its size:
-                            // one allocation per player instead of one per doubling.
+                            // Gathered in a buffer of the tick, then copied into the world at
+                            // its size: one allocation at most, not one per doubling.
                             nearby.clear();
                             let centre = tickwire_shared::quant::quantize_position(centre);
                             self.grid.query(&self.entities, centre, view_radius, &mut nearby);
-                            nearby.as_slice().to_vec()
+                            nearby.as_slice()
                         }
-                        _ => self.entities.clone(),
+                        _ => self.entities.as_slice(),
                     };
-                    let world = Arc::new(World { tick, round, entities: visible });
+                    let world = self.spare_worlds.world(tick, round, visible);
                     let held = seat.history.baseline(baseline_tick(link));
                     let baseline = as_baseline(&held);
                     let snap = delta(baseline, &world, seat.last_input, tick_rate);
                     let frame = frame_snapshot(&mut frames, snap);
                     if frame.is_some() {
-                        seat.history.put(world, baseline.map(|b| b.world.tick));
+                        let replaced = seat.history.put(world, baseline.map(|b| b.world.tick));
+                        drop(held);
+                        self.spare_worlds.put(replaced);
                     }
                     frame
                 }
@@ -1206,6 +1258,45 @@ mod tests {
         assert_eq!(next_direct_quota(usize::MAX, 100, 100, ms(1), budget, false), usize::MAX);
         // Never below one, whatever the tick cost.
         assert_eq!(next_direct_quota(10, 0, 5000, ms(100), budget, true), 1);
+    }
+
+    #[test]
+    fn a_players_world_reuses_the_one_its_history_let_go_when_nobody_else_holds_it() {
+        let round =
+            RoundState { round: 1, phase: tickwire_shared::RoundPhase::Playing, seconds_left: 9 };
+        let entity = |id| EntityState {
+            id: EntityId(id),
+            kind: 0,
+            pos: Default::default(),
+            vel: Default::default(),
+            heading: 0,
+            flags: 1,
+            value: 0,
+        };
+        let mut spares = SpareWorlds::default();
+        let first = spares.world(Tick(1), round, &[entity(1), entity(2)]);
+        let address = Arc::as_ptr(&first);
+        spares.put(Some(first));
+        let reused = spares.world(Tick(2), round, &[entity(3)]);
+        assert_eq!(Arc::as_ptr(&reused), address, "the spare was reused");
+        assert_eq!((reused.tick, &reused.entities[..]), (Tick(2), &[entity(3)][..]));
+
+        // Held elsewhere (another client's baseline): not kept.
+        let shared = reused.clone();
+        spares.put(Some(reused));
+        assert!(spares.worlds.is_empty());
+        drop(shared);
+        // Much larger than needed: not reused, a fresh world instead.
+        let large = spares.world(Tick(3), round, &[entity(1); 200]);
+        spares.put(Some(large));
+        let small = spares.world(Tick(4), round, &[entity(1)]);
+        assert!(small.entities.capacity() < 200);
+        assert!(spares.worlds.is_empty(), "the large one was let go");
+        // At most `CAP` kept.
+        for tick in 0..10 {
+            spares.put(Some(Arc::new(World { tick: Tick(tick), round, entities: Vec::new() })));
+        }
+        assert_eq!(spares.worlds.len(), SpareWorlds::CAP);
     }
 
     fn room(configure: impl FnOnce(&mut ServerConfig)) -> Room<Arena> {

@@ -316,6 +316,16 @@ impl SpareWorlds {
     }
 }
 
+/// Moves `seats` (ascending by player) on to `player`'s seat and returns it; `None` when that
+/// seat has gone (the iterator then rests on the next one).
+fn seat_of<'s>(
+    seats: &mut std::iter::Peekable<std::collections::btree_map::Iter<'s, PlayerId, Seat>>,
+    player: PlayerId,
+) -> Option<&'s Seat> {
+    while seats.next_if(|(at, _)| **at < player).is_some() {}
+    seats.next_if(|(at, _)| **at == player).map(|(_, seat)| seat)
+}
+
 /// A [`Baseline`] borrowing from what [`History::baseline`] returned.
 fn as_baseline(held: &Option<(Arc<World>, Option<Arc<World>>)>) -> Option<Baseline<'_>> {
     held.as_ref().map(|(world, reference)| Baseline { world, reference: reference.as_deref() })
@@ -370,10 +380,11 @@ pub struct Room<G: Game> {
     /// Where in the seat order this tick's direct writes start: it moves on every tick, so
     /// when the quota is below the room's size every client takes its turn.
     direct_start: usize,
-    /// `--io-uring`: the clients a tick left past its budget of direct writes (by their index
-    /// in the seat order, ascending, with their snapshot frames), for [`Room::send_deferred`]
-    /// to write through the ring in batches after the tick, yielding between them.
-    deferred: Vec<(usize, Option<(Tick, Bytes)>)>,
+    /// `--io-uring`: the clients a tick left past its budget of direct writes (ascending, with
+    /// their snapshot frames), for [`Room::send_deferred`] to write through the ring in batches
+    /// after the tick, yielding between them. By player, not by place in the seat order: the
+    /// tick may still close a slow client's seat after it was deferred.
+    deferred: Vec<(PlayerId, Option<(Tick, Bytes)>)>,
     /// The events frame of the tick that left `deferred`.
     deferred_events: Option<Bytes>,
     /// Players' worlds to reuse (see [`SpareWorlds`]).
@@ -935,7 +946,7 @@ impl<G: Game> Room<G> {
                 }
             } else if defer {
                 // Written after the tick, through the ring, by `send_deferred`.
-                deferred.push((index, snapshot));
+                deferred.push((player, snapshot));
                 continue;
             } else {
                 link.offer_later(events.clone(), snapshot, now)
@@ -1003,8 +1014,8 @@ impl<G: Game> Room<G> {
         let mut skipped = 0u64;
         {
             let mut pending = deferred.drain(..);
-            // Both ascend in seat order, and no seat changes while the room task is here.
-            let mut seats = self.seats.iter().enumerate();
+            // Both ascend by player; seats only go (a slow client's, closed by the tick).
+            let mut seats = self.seats.iter().peekable();
             let mut late = false;
             loop {
                 if !late {
@@ -1013,11 +1024,11 @@ impl<G: Game> Room<G> {
                 }
                 let now = Instant::now();
                 let mut served = 0;
-                for (index, snapshot) in pending.by_ref() {
-                    let Some((_, (&player, seat))) = seats.find(|(at, _)| *at == index) else {
-                        break;
+                for (player, snapshot) in pending.by_ref() {
+                    let Some(link) = seat_of(&mut seats, player).and_then(|s| s.link.as_ref())
+                    else {
+                        continue;
                     };
-                    let Some(link) = seat.link.as_ref() else { continue };
                     let offered = if late {
                         link.offer_later(events.clone(), snapshot, now)
                     } else {
@@ -1065,11 +1076,9 @@ impl<G: Game> Room<G> {
             return;
         }
         let events = self.deferred_events.take();
-        let mut pending = self.deferred.drain(..);
-        let mut seats = self.seats.values().enumerate();
-        for (index, snapshot) in pending.by_ref() {
-            let Some((_, seat)) = seats.find(|(at, _)| *at == index) else { break };
-            if let Some(link) = seat.link.as_ref() {
+        let mut seats = self.seats.iter().peekable();
+        for (player, snapshot) in self.deferred.drain(..) {
+            if let Some(link) = seat_of(&mut seats, player).and_then(|s| s.link.as_ref()) {
                 // A stall or an overflow found here is found again by the next tick's offer.
                 link.offer_later(events.clone(), snapshot, now);
             }
@@ -1828,13 +1837,34 @@ mod tests {
         assert_eq!(first_deferred.len(), 3);
         room.direct_quota = 0;
         room.tick(t0 + Duration::from_millis(66));
-        for (index, _) in &first_deferred {
-            let (link, _) = &crowd[*index];
+        for (player, _) in &first_deferred {
+            let link = room.seats[player].link.as_ref().unwrap();
             let (msgs, _) = messages(link);
             assert!(
                 events(&msgs).contains(&EventKind::Audience { spectators: 9 }),
                 "the deferred tick's events were not lost: {msgs:?}"
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_seat_the_tick_closes_does_not_shift_the_deferred_clients_frames() {
+        let mut room = room(|c| c.io_uring = true);
+        let t0 = Instant::now();
+        let crowd = spectators_on_sockets(&mut room, 4, t0).await;
+        // The first spectator has owed bytes since t0 without taking any: the tick that gives
+        // it its direct turn past the slow-client timeout closes its seat.
+        crowd[0].0.push_control(Bytes::from_static(b"unread")).unwrap();
+        let late = t0 + room.config().slow_client_timeout + Duration::from_secs(1);
+        room.direct_start = 0;
+        room.direct_quota = 1;
+        room.tick(late);
+        assert!(crowd[0].0.is_closing(), "the stalled spectator was closed");
+        assert_eq!(room.deferred.len(), 3);
+        room.send_deferred(Instant::now() + Duration::from_secs(60)).await;
+        for (_, client) in &crowd[1..] {
+            let msgs = received(client);
+            assert_eq!(snapshot(&msgs).header.tick, room.tick, "each got its own snapshot");
         }
     }
 }

@@ -840,9 +840,6 @@ impl<G: Game> Room<G> {
         // last tick's frame, in a crowd that keeps up) get byte-identical frames: encode and
         // frame each once.
         let mut spectator_frames: Vec<(Option<BaselineKey>, Bytes)> = Vec::new();
-        let mut slow = Vec::new();
-        let mut overflowed = Vec::new();
-        let mut skipped = 0u64;
         let mut frames = std::mem::take(&mut self.frames);
         let mut nearby = Vec::new();
 
@@ -853,7 +850,7 @@ impl<G: Game> Room<G> {
             let snapshot = match seat.role {
                 Role::Controller => {
                     if link.stalled_for(now) > slow_limit {
-                        slow.push(player);
+                        sent.slow.push(player);
                         continue;
                     }
                     let Some(mut feedback) = self.game.feedback(player) else { continue };
@@ -870,7 +867,7 @@ impl<G: Game> Room<G> {
                     if frames.push(&ServerMessage::ControllerFeedback(feedback))
                         && link.push_control(frames.finish()).is_err()
                     {
-                        overflowed.push(player);
+                        sent.overflowed.push(player);
                     }
                     continue;
                 }
@@ -951,13 +948,7 @@ impl<G: Game> Room<G> {
             } else {
                 link.offer_later(events.clone(), snapshot, now)
             };
-            sent.count(&offered);
-            if offered.stalled_for > slow_limit {
-                slow.push(player);
-            } else if offered.overflow {
-                overflowed.push(player);
-            }
-            skipped += u64::from(offered.skipped);
+            sent.offered(player, &offered, slow_limit);
         }
         if let Some(sends) = batch.as_mut() {
             sent.send_batch(sends, now);
@@ -967,7 +958,6 @@ impl<G: Game> Room<G> {
         }
         self.deferred = deferred;
         self.frames = frames;
-        self.ctx.metrics.frames_skipped.inc_by(skipped);
         self.direct_quota = next_direct_quota(
             direct_quota,
             direct_turns,
@@ -977,15 +967,22 @@ impl<G: Game> Room<G> {
             !direct,
         );
         self.direct_start = (direct_start + direct_quota.min(seated)) % seated;
+        self.settle_sends(sent, now);
+    }
+
+    /// Publishes what a round of sends put on sockets, and closes the clients it found not
+    /// reading.
+    fn settle_sends(&mut self, sent: DirectTotals, now: Instant) {
         let metrics = &self.ctx.metrics;
+        metrics.frames_skipped.inc_by(sent.skipped);
         metrics.socket_writes.inc_by(sent.writes);
         metrics.bytes_sent.inc_by(sent.bytes);
         metrics.frames_sent.inc_by(sent.frames);
         metrics.uring_batches.inc_by(sent.uring_batches);
-        for player in slow {
+        for player in sent.slow {
             self.kick_slow(player, "client made no progress reading its frames", now);
         }
-        for player in overflowed {
+        for player in sent.overflowed {
             self.kick_slow(player, "client is not reading its messages", now);
         }
     }
@@ -1009,9 +1006,6 @@ impl<G: Game> Room<G> {
         let events = self.deferred_events.take();
         let mut sent = DirectTotals::default();
         let mut sends = Vec::with_capacity(crate::uring::BATCH_SENDS);
-        let mut slow = Vec::new();
-        let mut overflowed = Vec::new();
-        let mut skipped = 0u64;
         {
             let mut pending = deferred.drain(..);
             // Both ascend by player; seats only go (a slow client's, closed by the tick).
@@ -1034,13 +1028,7 @@ impl<G: Game> Room<G> {
                     } else {
                         link.offer_batched(events.clone(), snapshot, now, &mut sends)
                     };
-                    sent.count(&offered);
-                    if offered.stalled_for > slow_limit {
-                        slow.push(player);
-                    } else if offered.overflow {
-                        overflowed.push(player);
-                    }
-                    skipped += u64::from(offered.skipped);
+                    sent.offered(player, &offered, slow_limit);
                     served += 1;
                     if served == crate::uring::BATCH_SENDS && !late {
                         break;
@@ -1055,19 +1043,7 @@ impl<G: Game> Room<G> {
         }
         // The vector's capacity serves the next tick.
         self.deferred = deferred;
-        let metrics = &self.ctx.metrics;
-        metrics.frames_skipped.inc_by(skipped);
-        metrics.socket_writes.inc_by(sent.writes);
-        metrics.bytes_sent.inc_by(sent.bytes);
-        metrics.frames_sent.inc_by(sent.frames);
-        metrics.uring_batches.inc_by(sent.uring_batches);
-        let now = Instant::now();
-        for player in slow {
-            self.kick_slow(player, "client made no progress reading its frames", now);
-        }
-        for player in overflowed {
-            self.kick_slow(player, "client is not reading its messages", now);
-        }
+        self.settle_sends(sent, Instant::now());
     }
 
     /// Hands whatever [`Room::send_deferred`] did not write to the clients' writer tasks.
@@ -1135,11 +1111,29 @@ struct DirectTotals {
     frames: u64,
     /// Batches submitted through io_uring.
     uring_batches: u64,
+    /// Snapshots that replaced one the writer had not taken.
+    skipped: u64,
+    /// Clients to close: owed bytes without progress for the slow-client timeout.
+    slow: Vec<PlayerId>,
+    /// Clients to close: their reliable queue is full.
+    overflowed: Vec<PlayerId>,
     /// Reused by every batch of the tick.
     results: Vec<std::io::Result<usize>>,
 }
 
 impl DirectTotals {
+    /// Counts what `player`'s offer of the tick did, and notes the client for closing when
+    /// it has stalled for longer than `slow_limit` or its reliable queue overflowed.
+    fn offered(&mut self, player: PlayerId, offered: &Offered, slow_limit: Duration) {
+        self.count(offered);
+        if offered.stalled_for > slow_limit {
+            self.slow.push(player);
+        } else if offered.overflow {
+            self.overflowed.push(player);
+        }
+        self.skipped += u64::from(offered.skipped);
+    }
+
     fn count(&mut self, offered: &Offered) {
         self.writes += u64::from(offered.wrote > 0);
         self.bytes += offered.wrote as u64;
@@ -1771,6 +1765,16 @@ mod tests {
         crowd
     }
 
+    /// A room with `--io-uring` and `n` spectators on real sockets, and its start time.
+    async fn io_uring_crowd(
+        n: usize,
+    ) -> (Room<Arena>, Instant, Vec<(Arc<ClientLink>, std::net::TcpStream)>) {
+        let mut room = room(|c| c.io_uring = true);
+        let t0 = Instant::now();
+        let crowd = spectators_on_sockets(&mut room, n, t0).await;
+        (room, t0, crowd)
+    }
+
     /// The messages a client's socket holds now (whole frames only).
     fn received(mut client: &std::net::TcpStream) -> Vec<ServerMessage> {
         use std::io::Read;
@@ -1785,9 +1789,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_io_uring_the_clients_past_the_budget_are_written_after_the_tick_in_one_batch() {
-        let mut room = room(|c| c.io_uring = true);
-        let t0 = Instant::now();
-        let crowd = spectators_on_sockets(&mut room, 5, t0).await;
+        let (mut room, t0, crowd) = io_uring_crowd(5).await;
         // Two clients fit the budget: the other three wait for `send_deferred`, and their
         // writers are not handed anything.
         room.direct_quota = 2;
@@ -1812,9 +1814,7 @@ mod tests {
 
     #[tokio::test]
     async fn deferred_clients_go_to_their_writers_when_the_deadline_has_passed_or_a_tick_comes() {
-        let mut room = room(|c| c.io_uring = true);
-        let t0 = Instant::now();
-        let crowd = spectators_on_sockets(&mut room, 4, t0).await;
+        let (mut room, t0, crowd) = io_uring_crowd(4).await;
         room.direct_quota = 1;
         room.tick(t0);
         room.broadcast(EventKind::Audience { spectators: 9 });
@@ -1849,9 +1849,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_seat_the_tick_closes_does_not_shift_the_deferred_clients_frames() {
-        let mut room = room(|c| c.io_uring = true);
-        let t0 = Instant::now();
-        let crowd = spectators_on_sockets(&mut room, 4, t0).await;
+        let (mut room, t0, crowd) = io_uring_crowd(4).await;
         // The first spectator has owed bytes since t0 without taking any: the tick that gives
         // it its direct turn past the slow-client timeout closes its seat.
         crowd[0].0.push_control(Bytes::from_static(b"unread")).unwrap();

@@ -454,8 +454,11 @@ impl<G: Game> Room<G> {
                             self.ctx.metrics.late_ticks.inc();
                         }
                         self.tick(now);
-                        // Ends early enough that the next tick starts on time.
-                        self.send_deferred(due + period * 3 / 4).await;
+                        // Ends when the next tick is due, or at a shutdown.
+                        self.send_deferred(due + period, &shutdown).await;
+                        // A crowd's deferred writes can fill the period, and then the ticker
+                        // is ready again at once and would win every turn of this loop.
+                        self.handle_queued(&mut commands);
                         if self.should_close(now, &commands) {
                             break;
                         }
@@ -478,6 +481,16 @@ impl<G: Game> Room<G> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Handles the commands already queued (at most a channel's worth), so that joins, leaves
+    /// and chat sent while the room wrote its crowd are answered before its next tick.
+    fn handle_queued(&mut self, commands: &mut mpsc::Receiver<RoomCommand>) {
+        // Bounded: on a runtime with several workers, readers elsewhere keep sending.
+        for _ in 0..commands.max_capacity() {
+            let Ok(command) = commands.try_recv() else { break };
+            self.handle(command, Instant::now());
+        }
     }
 
     /// Gives back what a seat holds outside the room: its token and a spectator's place.
@@ -990,14 +1003,20 @@ impl<G: Game> Room<G> {
     /// `--io-uring`: writes the clients the last tick left past its budget of direct writes
     /// ([`Room::deferred`]) through the ring, a batch at a time, yielding to the runtime before
     /// each batch so that the connections' readers (a crowd's acks) and writers run between
-    /// them; whoever is left at `deadline` goes to their writer task.
+    /// them; whoever is left at `deadline` (the next tick's), or when `shutdown` changes, goes
+    /// to their writer task.
+    ///
+    /// Why the whole period and not less: on a core the crowd saturates, the clients handed
+    /// to their writers early are written in the rest of the period all the same, at twice
+    /// the cost each; writing them through the ring until the next tick is due took 0.92x the
+    /// CPU per frame of stopping at three quarters (BENCHMARKS.md, "The crowd's whole period").
     ///
     /// Why after the tick rather than to the writer tasks at once: a writer costs a wake-up,
     /// a task switch and a `writev` per client, a batch one system call per 128 clients;
     /// and rather than in the tick itself: a room that writes for most of its period without
     /// yielding starves the readers, and its acks and frames wait (BENCHMARKS.md, "io_uring
     /// in the server").
-    async fn send_deferred(&mut self, deadline: Instant) {
+    async fn send_deferred(&mut self, deadline: Instant, shutdown: &watch::Receiver<bool>) {
         if self.deferred.is_empty() {
             return;
         }
@@ -1014,7 +1033,7 @@ impl<G: Game> Room<G> {
             loop {
                 if !late {
                     tokio::task::yield_now().await;
-                    late = Instant::now() >= deadline;
+                    late = Instant::now() >= deadline || shutdown.has_changed().unwrap_or(true);
                 }
                 let now = Instant::now();
                 let mut served = 0;
@@ -1789,6 +1808,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_io_uring_the_clients_past_the_budget_are_written_after_the_tick_in_one_batch() {
+        let (_stop, running) = watch::channel(false);
         let (mut room, t0, crowd) = io_uring_crowd(5).await;
         // Two clients fit the budget: the other three wait for `send_deferred`, and their
         // writers are not handed anything.
@@ -1802,7 +1822,7 @@ mod tests {
             assert!(link.take_batch().is_empty(), "nothing went to the writer");
         }
         let batches = room.ctx.metrics.uring_batches.get();
-        room.send_deferred(Instant::now() + Duration::from_secs(60)).await;
+        room.send_deferred(Instant::now() + Duration::from_secs(60), &running).await;
         assert!(room.deferred.is_empty());
         assert_eq!(room.ctx.metrics.uring_batches.get(), batches + 1, "one submission for three");
         for (link, client) in &waiting {
@@ -1814,13 +1834,14 @@ mod tests {
 
     #[tokio::test]
     async fn deferred_clients_go_to_their_writers_when_the_deadline_has_passed_or_a_tick_comes() {
+        let (_stop, running) = watch::channel(false);
         let (mut room, t0, crowd) = io_uring_crowd(4).await;
         room.direct_quota = 1;
         room.tick(t0);
         room.broadcast(EventKind::Audience { spectators: 9 });
         assert_eq!(room.deferred.len(), 3);
         // Past its deadline: the writers take them, in order.
-        room.send_deferred(t0).await;
+        room.send_deferred(t0, &running).await;
         assert!(room.deferred.is_empty());
         let handed: Vec<_> =
             crowd.iter().filter(|(link, _)| !link.take_batch().is_empty()).collect();
@@ -1849,6 +1870,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_seat_the_tick_closes_does_not_shift_the_deferred_clients_frames() {
+        let (_stop, running) = watch::channel(false);
         let (mut room, t0, crowd) = io_uring_crowd(4).await;
         // The first spectator has owed bytes since t0 without taking any: the tick that gives
         // it its direct turn past the slow-client timeout closes its seat.
@@ -1859,10 +1881,46 @@ mod tests {
         room.tick(late);
         assert!(crowd[0].0.is_closing(), "the stalled spectator was closed");
         assert_eq!(room.deferred.len(), 3);
-        room.send_deferred(Instant::now() + Duration::from_secs(60)).await;
+        room.send_deferred(Instant::now() + Duration::from_secs(60), &running).await;
         for (_, client) in &crowd[1..] {
             let msgs = received(client);
             assert_eq!(snapshot(&msgs).header.tick, room.tick, "each got its own snapshot");
         }
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_ends_the_deferred_writes_at_once() {
+        let (mut room, t0, crowd) = io_uring_crowd(4).await;
+        room.direct_quota = 1;
+        room.tick(t0);
+        assert_eq!(room.deferred.len(), 3);
+        let (stop, shutdown) = watch::channel(false);
+        stop.send(true).unwrap();
+        // The deadline is a minute away, but the room is shutting down: nothing is written
+        // after the yield, and every deferred client's frames are its writer's.
+        room.send_deferred(Instant::now() + Duration::from_secs(60), &shutdown).await;
+        assert!(room.deferred.is_empty());
+        let handed = crowd.iter().filter(|(link, _)| !link.take_batch().is_empty()).count();
+        assert_eq!(handed, 3);
+    }
+
+    #[test]
+    fn commands_queued_while_the_room_wrote_are_handled_before_the_next_tick() {
+        let mut room = room(|_| {});
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            let link = Arc::new(ClientLink::new());
+            let (reply, answer) = oneshot::channel();
+            let request = JoinRequest { role: Role::Player, name: Name::new(), resume: None, link };
+            tx.try_send(RoomCommand::Join { request, reply }).unwrap();
+            answers.push(answer);
+        }
+        room.handle_queued(&mut rx);
+        for mut answer in answers {
+            assert!(answer.try_recv().expect("answered").is_ok(), "seated");
+        }
+        assert_eq!(room.seats.len(), 3);
+        assert!(rx.try_recv().is_err(), "nothing left queued");
     }
 }

@@ -14,10 +14,11 @@
 //! to their writer tasks (a wake-up, a task switch and a `writev` each) but written after the
 //! tick by the room itself (`Room::send_deferred`), through the ring a batch at a time, with a
 //! yield to the runtime before each batch so that the connections' readers (a crowd's acks)
-//! run between them. Whoever is left three quarters into the period goes to their writer
-//! after all, so the next tick starts on time. The trade-off: on a runtime with several
-//! workers, the writers of a huge room's last clients could have run on other cores in
-//! parallel; here the room's own thread writes them, in the time left of its period.
+//! and the other rooms run between them. Whoever is left when the next tick is due goes to
+//! their writer after all, and the room handles the joins and leaves that came meanwhile
+//! before it ticks. The trade-off: on a runtime with several workers, the writers of a huge
+//! room's last clients could have run on other cores in parallel; here the room's own thread
+//! writes them, in its period.
 //!
 //! Each thread that runs rooms has its own ring of [`BATCH_SENDS`] entries, made on its first
 //! batch (about 24 KiB of shared ring memory). A thread whose ring cannot be made (a kernel or

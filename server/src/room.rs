@@ -1008,7 +1008,7 @@ impl<G: Game> Room<G> {
     ///
     /// Why the whole period and not less: on a core the crowd saturates, the clients handed
     /// to their writers early are written in the rest of the period all the same, at twice
-    /// the cost each; writing them through the ring until the next tick is due took 0.92x the
+    /// the cost each; writing them through the ring until the next tick is due took 0.91x the
     /// CPU per frame of stopping at three quarters (BENCHMARKS.md, "The crowd's whole period").
     ///
     /// Why after the tick rather than to the writer tasks at once: a writer costs a wake-up,

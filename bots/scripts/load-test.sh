@@ -9,8 +9,6 @@
 #   bots/scripts/load-test.sh spectator 4000 3 20s -- --io-uring
 #
 # Reports (one JSON per run) go to target/load-test/. Needs taskset (util-linux) and python3.
-# Each run's line is followed by the server's count of room ticks, their p99 (as the upper
-# bound of its histogram bucket) and late ticks, read from its /metrics before it stops.
 # Environment: PORT (18090), RAMP (bots started per second, 250/s), NICE (e.g. -10 on a
 # shared machine, as root: the measured processes then wait less behind other work), BOTS_BIN
 # (another tickwire-bots binary, e.g. one built before a change, to compare side by side),
@@ -51,22 +49,6 @@ for run in $(seq 1 "$runs"); do
     nice -n "$nice" taskset -c 1 "${BOTS_BIN:-target/release/tickwire-bots}" --url "ws://127.0.0.1:$port/ws" --bots "$bots" \
         --role "$role" --ramp "$ramp" --duration "$duration" --seed "$run" \
         --server-pid "$server" --quiet --json "$json" "${extra[@]}" >"$out/bots.txt" || true
-    # The server's own view of its ticks, for the whole run (ramp and leaves included).
-    python3 - "$port" >"$out/server-ticks.txt" <<'PY' || echo "server ticks: /metrics unreadable" >"$out/server-ticks.txt"
-import sys, urllib.request
-text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
-late, count, buckets = 0, 0, []
-for line in text.splitlines():
-    if line.startswith("tickwire_late_ticks_total "):
-        late = int(float(line.split()[1]))
-    elif line.startswith("tickwire_tick_duration_seconds_count "):
-        count = int(float(line.split()[1]))
-    elif line.startswith("tickwire_tick_duration_seconds_bucket{"):
-        le = line.split('le="')[1].split('"')[0]
-        buckets.append((float(le), int(float(line.split()[1]))))
-p99 = next((le for le, n in sorted(buckets) if n >= 0.99 * count), float("inf"))
-print(f"server ticks: {count} room ticks, p99 <= {p99 * 1000:g} ms, late {late}")
-PY
     kill -TERM "$server"
     wait "$server" || true
     python3 - "$json" <<'PY'
@@ -82,7 +64,6 @@ print(f'run: joined {r["bots"]["joined"]}/{r["run"]["bots"]} fps mean {fps.get("
       f'server CPU {res["server_cpu_percent"] or 0:.0f}% waited for a CPU: bots {res["bots_wait_percent"] or 0:.0f}% server {res["server_wait_percent"] or 0:.0f}% RSS/bot {res["rss_per_bot_kib"] or 0:.1f} KiB '
       f'failed {sum(r["bots"]["failures"].values())} dropped {sum(r["bots"]["drops"].values())} errors {sum(r["errors"].values())}')
 PY
-    cat "$out/server-ticks.txt"
 done
 
 python3 - "$out" "$role" "$bots" "$runs" <<'PY'

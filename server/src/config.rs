@@ -158,6 +158,25 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Threads that run the rooms' tick loops, apart from the network runtime's (which
+    /// accepts, reads and writes the sockets). A room stays on one thread; a new room goes to
+    /// the thread with the fewest rooms. Default: one per core the process may run on
+    /// (`std::thread::available_parallelism`). 0 runs the rooms as tasks of the network
+    /// runtime, where a saturated CPU makes their ticks wait behind the connections' work.
+    #[arg(long, env = "TICKWIRE_ROOM_THREADS", default_value_t = default_room_threads(),
+          value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub room_threads: u16,
+
+    /// Linux: nice levels by which the binary's network threads run below the room threads, so
+    /// that when the CPU is saturated a tick starts on time and the network waits (with 10, a
+    /// ready room gets about nine tenths of a core the two share). The network threads step
+    /// down rather than the rooms up because that needs no privilege; on a machine shared with
+    /// other busy processes they then get less CPU than those. 0 to 19, default 10; 0 keeps
+    /// every thread at the process's priority.
+    #[arg(long, env = "TICKWIRE_ROOM_PRIORITY", default_value_t = 10,
+          value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub room_priority: u8,
+
     /// Kernel send buffer per client socket in bytes (SO_SNDBUF); 0 keeps the OS default (Linux
     /// autotunes up to several MB). Smaller bounds kernel memory per client and makes a stalled
     /// client start skipping frames sooner.
@@ -262,6 +281,11 @@ pub struct ServerConfig {
 }
 
 /// 1,000 spectators per core available to the process (at least one core).
+fn default_room_threads() -> u16 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    u16::try_from(cores).unwrap_or(u16::MAX).min(1024)
+}
+
 fn default_spectators_total() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     u32::try_from(cores.saturating_mul(1_000)).unwrap_or(u32::MAX)

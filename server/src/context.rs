@@ -8,6 +8,7 @@ use crate::config::ServerConfig;
 use crate::game::arena::{Arena, ArenaConfig};
 use crate::metrics::Metrics;
 use crate::room::{self, Reservation, RoomCommand, RoomShared};
+use crate::threads::RoomThreads;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tickwire_shared::{ResumeToken, RoomName, RoomRequest};
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::TaskTracker;
+use tracing::error;
 
 /// A way to reach a room.
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct ServerContext {
     pub metrics: Metrics,
     /// Every spawned task (rooms, connections) so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// The threads the rooms run on (`--room-threads`).
+    pub room_threads: crate::threads::RoomThreads,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Checks join tokens when they are required; set once by [`crate::server::run`].
@@ -136,10 +140,19 @@ impl ServerContext {
 
     fn build(config: ServerConfig, shutdown: watch::Receiver<bool>, metrics: Metrics) -> Arc<Self> {
         let seed = config.seed.unwrap_or_else(rand::random);
+        let (room_threads, refused) = RoomThreads::start(usize::from(config.room_threads));
+        if let Some(e) = refused {
+            error!(
+                error = %e,
+                started = room_threads.len(),
+                "cannot start every room thread (--room-threads); rooms share those started, or the network runtime"
+            );
+        }
         Arc::new(ServerContext {
             config,
             metrics,
             tasks: TaskTracker::new(),
+            room_threads,
             shutdown,
             join: std::sync::OnceLock::new(),
             fleet: std::sync::OnceLock::new(),

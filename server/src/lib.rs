@@ -25,6 +25,7 @@
 //!   checked at the first bad byte).
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
+//! - [`threads`]: the rooms' own threads, and the network runtime that yields to them.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue, and the
 //!   room's direct writes to an idle client's socket.
 //! - [`socket`]: a plain TCP socket shared by the reader, the writer and the room, lock-free.
@@ -59,6 +60,7 @@ pub mod room;
 pub mod server;
 pub mod socket;
 pub mod stats;
+pub mod threads;
 pub mod tls;
 pub mod transport;
 pub mod uring;

@@ -1,4 +1,5 @@
-//! One room: a task that owns its game and runs the fixed-rate tick loop.
+//! One room: a task that owns its game and runs the fixed-rate tick loop, on one of the
+//! server's room threads ([`crate::threads`]).
 //!
 //! The loop never awaits a socket. Each tick it takes every client's newest input from its
 //! [`ClientLink`], steps the game, and hands each client its frames with one wake-up: the
@@ -486,7 +487,7 @@ impl<G: Game> Room<G> {
     /// Handles the commands already queued (at most a channel's worth), so that joins, leaves
     /// and chat sent while the room wrote its crowd are answered before its next tick.
     fn handle_queued(&mut self, commands: &mut mpsc::Receiver<RoomCommand>) {
-        // Bounded: on a runtime with several workers, readers elsewhere keep sending.
+        // Bounded: the readers, on the network threads, keep sending meanwhile.
         for _ in 0..commands.max_capacity() {
             let Ok(command) = commands.try_recv() else { break };
             self.handle(command, Instant::now());
@@ -825,8 +826,8 @@ impl<G: Game> Room<G> {
         let slow_limit = self.config().slow_client_timeout;
         let tick_rate = self.config().tick_rate;
         // The room writes an idle client's frames to its socket itself (see `outbox`) for up to
-        // half a tick; past that, the writer tasks take the rest, which the runtime's other
-        // workers can run in parallel, and the tick stays on time. (Measured on one core at
+        // half a tick; past that, the writer tasks take the rest, which the network runtime's
+        // workers can run in parallel on other cores, and the tick stays on time. (Measured on one core at
         // 3,000 spectators, half a tick cost 0.93x the CPU per frame of a quarter.) Who is
         // written directly rotates, so a crowd too big for the budget shares it fairly: the
         // writers run later and, on a saturated core, skip more frames.
@@ -1001,10 +1002,11 @@ impl<G: Game> Room<G> {
     }
 
     /// `--io-uring`: writes the clients the last tick left past its budget of direct writes
-    /// ([`Room::deferred`]) through the ring, a batch at a time, yielding to the runtime before
-    /// each batch so that the connections' readers (a crowd's acks) and writers run between
-    /// them; whoever is left at `deadline` (the next tick's), or when `shutdown` changes, goes
-    /// to their writer task.
+    /// ([`Room::deferred`]) through the ring, a batch at a time, yielding before each batch so
+    /// that the other rooms of its thread tick on time; whoever is left at `deadline` (the next
+    /// tick's), or when `shutdown` changes, goes to their writer task. The connections'
+    /// readers (a crowd's acks) run meanwhile on the network threads, in the CPU the kernel
+    /// leaves them ([`crate::threads`]), or, with `--room-threads 0`, in these yields.
     ///
     /// Why the whole period and not less: on a core the crowd saturates, the clients handed
     /// to their writers early are written in the rest of the period all the same, at twice
@@ -1013,9 +1015,9 @@ impl<G: Game> Room<G> {
     ///
     /// Why after the tick rather than to the writer tasks at once: a writer costs a wake-up,
     /// a task switch and a `writev` per client, a batch one system call per 128 clients;
-    /// and rather than in the tick itself: a room that writes for most of its period without
-    /// yielding starves the readers, and its acks and frames wait (BENCHMARKS.md, "io_uring
-    /// in the server").
+    /// and rather than in the tick itself: the other rooms of its thread would wait behind it
+    /// (and with `--room-threads 0` the readers too, and the acks and frames with them:
+    /// BENCHMARKS.md, "io_uring in the server").
     async fn send_deferred(&mut self, deadline: Instant, shutdown: &watch::Receiver<bool>) {
         if self.deferred.is_empty() {
             return;
@@ -1254,7 +1256,7 @@ pub fn spawn<G: Game>(
     let (tx, rx) = mpsc::channel(ROOM_COMMAND_CAPACITY);
     let room = Room::new(shared.clone(), ctx.clone(), game);
     ctx.metrics.rooms.inc();
-    ctx.tasks.spawn(room.run(rx, ctx.shutdown.clone()));
+    ctx.room_threads.spawn(ctx.tasks.track_future(room.run(rx, ctx.shutdown.clone())));
     (tx, shared)
 }
 

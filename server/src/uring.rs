@@ -13,12 +13,12 @@
 //! A room writes directly for up to half a tick; the clients past that budget are not handed
 //! to their writer tasks (a wake-up, a task switch and a `writev` each) but written after the
 //! tick by the room itself (`Room::send_deferred`), through the ring a batch at a time, with a
-//! yield to the runtime before each batch so that the connections' readers (a crowd's acks)
-//! and the other rooms run between them. Whoever is left when the next tick is due goes to
-//! their writer after all, and the room handles the joins and leaves that came meanwhile
-//! before it ticks. The trade-off: on a runtime with several workers, the writers of a huge
-//! room's last clients could have run on other cores in parallel; here the room's own thread
-//! writes them, in its period.
+//! yield before each batch so that the other rooms of its thread run between them (the
+//! connections' readers, a crowd's acks, run on the network threads meanwhile). Whoever is
+//! left when the next tick is due goes to their writer after all, and the room handles the
+//! joins and leaves that came meanwhile before it ticks. The trade-off: with several cores,
+//! the writers of a huge room's last clients could have run on other cores in parallel; here
+//! the room's own thread writes them, in its period.
 //!
 //! Each thread that runs rooms has its own ring of [`BATCH_SENDS`] entries, made on its first
 //! batch (about 24 KiB of shared ring memory). A thread whose ring cannot be made (a kernel or

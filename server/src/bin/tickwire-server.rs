@@ -98,8 +98,7 @@ fn mint_token(args: MintArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::MintToken(args)) = cli.command {
         return mint_token(args);
@@ -111,7 +110,14 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    let runtime = tickwire_server::threads::network_runtime(cli.config.room_priority)
+        .context("cannot start the network runtime")?;
+    // Polled here, on the main thread, which keeps the process's priority: the room threads
+    // that `run` starts inherit it, and only the runtime's workers step down (--room-priority).
+    runtime.block_on(serve(cli))
+}
 
+async fn serve(cli: Cli) -> anyhow::Result<()> {
     // Checked here so that a bad file stops the binary with a message naming the flag.
     cli.config
         .join_verifier()
@@ -146,7 +152,13 @@ async fn main() -> anyhow::Result<()> {
             root.display()
         );
     }
-    tracing::info!(%addr, tick_rate = cli.config.tick_rate, "tickwire listening");
+    tracing::info!(
+        %addr,
+        tick_rate = cli.config.tick_rate,
+        room_threads = cli.config.room_threads,
+        room_priority = cli.config.room_priority,
+        "tickwire listening"
+    );
     // Written, not `println!`: a server whose stdout was closed (a pipe that went away) must
     // go on serving, not panic.
     let mut banner =

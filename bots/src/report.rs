@@ -162,7 +162,9 @@ pub struct Resources {
     /// Time the bots' threads waited for a CPU while runnable, over the window, in percent of
     /// the window: above a few percent, other processes on the machine held the bots back.
     pub bots_wait_percent: Option<f64>,
-    /// The same for the server (`--server-pid`).
+    /// The same for the server (`--server-pid`), its threads summed. A `tickwire-server`'s
+    /// network threads wait for its room threads by design (`--room-priority`), so for it a
+    /// high figure on a saturated core is its own threads taking turns, not other processes.
     pub server_wait_percent: Option<f64>,
     /// The server's CPU over the window, in percent of one core (`--server-pid`).
     pub server_cpu_percent: Option<f64>,

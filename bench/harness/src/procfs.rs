@@ -28,7 +28,9 @@ pub struct ProcessSample {
     /// Resident memory (`VmRSS`), KiB.
     pub rss_kib: u64,
     /// Time the process's live threads were runnable but waited for a CPU, seconds: on a
-    /// shared machine, how much other work held it back.
+    /// shared machine, how much other work held it back; in a process with more busy threads
+    /// than CPUs, also its own threads taking turns (a `tickwire-server`'s network threads wait
+    /// for its room threads by design).
     pub wait_seconds: f64,
 }
 

@@ -7,10 +7,11 @@
 //! `TICKWIRE_SOAK_SECONDS=1800 cargo test --release -p tickwire-server --test soak -- --nocapture`
 //! (`bench/soak.sh` runs it and records the result).
 
+mod common;
+
+use common::{Server, http_get};
 use futures_util::{SinkExt, StreamExt};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
 use tickwire_shared::{
@@ -39,67 +40,6 @@ const RSS_GROWTH_LIMIT_KB: u64 = 3 * 1024;
 const RESUME_GRACE: &str = "10s";
 
 type Ws = WebSocketStream<TcpStream>;
-
-/// The server binary, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
-            .args(["--bind", "127.0.0.1:0", "--seed", "7", "--max-connections-per-ip", "1000"])
-            .args(["--resume-grace", RESUME_GRACE, "--room-idle-grace", "500ms"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("the listening line");
-        // Keep reading whatever else it prints, so its stdout never fills or breaks.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
-        let addr = addr.unwrap_or_else(|| panic!("no address in {line:?}"));
-        Server { child, addr }
-    }
-
-    fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/PID/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
-    }
-
-    async fn metric(&self, name: &str) -> f64 {
-        let body = http_get(self.addr, "/metrics").await;
-        body.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-}
 
 async fn open(addr: SocketAddr) -> Ws {
     let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
@@ -204,7 +144,14 @@ async fn churn(addr: SocketAddr, until: Instant) -> usize {
 async fn after_churn_everything_is_back_to_zero_and_memory_is_flat() {
     let seconds: u64 =
         std::env::var("TICKWIRE_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let server = Server::start();
+    let server = Server::start(&[
+        "--max-connections-per-ip",
+        "1000",
+        "--resume-grace",
+        RESUME_GRACE,
+        "--room-idle-grace",
+        "500ms",
+    ]);
     let addr = server.addr;
     // Warm-up: allocator pools, room tasks, buffers reach their working size.
     let warm = churn(addr, Instant::now() + Duration::from_secs(5)).await;

@@ -21,13 +21,19 @@ fn threads(pid: u32) -> Vec<(u32, String, i32)> {
     threads
 }
 
-#[tokio::test]
-async fn the_network_threads_step_down_below_the_room_threads_which_keep_the_main_threads() {
-    let server = Server::start(&["--room-threads", "2", "--room-priority", "5"]);
+/// The binary started with `flags` and serving, its threads, and its main thread's nice.
+async fn serving(flags: &[&str]) -> (Server, Vec<(u32, String, i32)>, i32) {
+    let server = Server::start(flags);
     assert_eq!(http_get(server.addr, "/healthz").await.trim(), "ok");
     let pid = server.child.id();
     let threads = threads(pid);
     let main = threads.iter().find(|t| t.0 == pid).expect("the main thread").2;
+    (server, threads, main)
+}
+
+#[tokio::test]
+async fn the_network_threads_step_down_below_the_room_threads_which_keep_the_main_threads() {
+    let (_server, threads, main) = serving(&["--room-threads", "2", "--room-priority", "5"]).await;
     let rooms: Vec<i32> =
         threads.iter().filter(|t| t.1.starts_with("tickwire-rooms")).map(|t| t.2).collect();
     let network: Vec<i32> =
@@ -40,11 +46,7 @@ async fn the_network_threads_step_down_below_the_room_threads_which_keep_the_mai
 
 #[tokio::test]
 async fn with_no_room_threads_and_no_priority_every_thread_keeps_the_main_threads() {
-    let server = Server::start(&["--room-threads", "0", "--room-priority", "0"]);
-    assert_eq!(http_get(server.addr, "/healthz").await.trim(), "ok");
-    let pid = server.child.id();
-    let threads = threads(pid);
-    let main = threads.iter().find(|t| t.0 == pid).expect("the main thread").2;
+    let (_server, threads, main) = serving(&["--room-threads", "0", "--room-priority", "0"]).await;
     assert!(!threads.iter().any(|t| t.1.starts_with("tickwire-rooms")), "{threads:?}");
     assert!(threads.iter().all(|t| t.2 == main), "{threads:?}");
 }

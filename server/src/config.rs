@@ -280,12 +280,13 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
 }
 
-/// 1,000 spectators per core available to the process (at least one core).
+/// One per core available to the process (at least one).
 fn default_room_threads() -> u16 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     u16::try_from(cores).unwrap_or(u16::MAX).min(1024)
 }
 
+/// 1,000 spectators per core available to the process (at least one core).
 fn default_spectators_total() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     u32::try_from(cores.saturating_mul(1_000)).unwrap_or(u32::MAX)

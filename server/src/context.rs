@@ -99,7 +99,7 @@ pub struct ServerContext {
     /// Every spawned task (rooms, connections) so shutdown can wait for them.
     pub tasks: TaskTracker,
     /// The threads the rooms run on (`--room-threads`).
-    pub room_threads: crate::threads::RoomThreads,
+    pub room_threads: RoomThreads,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Checks join tokens when they are required; set once by [`crate::server::run`].

@@ -119,17 +119,29 @@ impl Drop for RoomCount {
 
 impl RoomThread {
     fn start(index: usize) -> io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
-        let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (started, handle) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new().name(format!("tickwire-rooms-{index}")).spawn(move || {
+            // Built and dropped on this thread: a runtime dropped on the caller's, which may be
+            // a runtime's, would panic.
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            };
+            let _ = started.send(Ok(runtime.handle().clone()));
             // Drives the rooms until the `RoomThreads` is dropped (the sender with it); the
             // runtime, and any room still on it, is dropped here, outside of it.
             runtime.block_on(async {
                 let _ = stopped.await;
             });
         })?;
-        Ok(RoomThread { runtime: handle, rooms: Arc::default(), _stop: stop })
+        let runtime =
+            handle.recv().map_err(|_| io::Error::other("a room thread ended at its start"))??;
+        Ok(RoomThread { runtime, rooms: Arc::default(), _stop: stop })
     }
 }
 

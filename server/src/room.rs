@@ -317,14 +317,30 @@ impl SpareWorlds {
     }
 }
 
-/// Moves `seats` (ascending by player) on to `player`'s seat and returns it; `None` when that
-/// seat has gone (the iterator then rests on the next one).
-fn seat_of<'s>(
-    seats: &mut std::iter::Peekable<std::collections::btree_map::Iter<'s, PlayerId, Seat>>,
-    player: PlayerId,
-) -> Option<&'s Seat> {
-    while seats.next_if(|(at, _)| **at < player).is_some() {}
-    seats.next_if(|(at, _)| **at == player).map(|(_, seat)| seat)
+/// Finds the seats of players asked for in ascending runs (the deferred clients: two runs, see
+/// [`Room::deferred`]) in one pass over the seats per run, not a map lookup per client.
+struct SeatCursor<'s> {
+    seats: &'s BTreeMap<PlayerId, Seat>,
+    at: std::iter::Peekable<std::collections::btree_map::Iter<'s, PlayerId, Seat>>,
+    last: Option<PlayerId>,
+}
+
+impl<'s> SeatCursor<'s> {
+    fn new(seats: &'s BTreeMap<PlayerId, Seat>) -> Self {
+        SeatCursor { seats, at: seats.iter().peekable(), last: None }
+    }
+
+    /// `player`'s seat; `None` when it has gone (the tick may close a slow client's seat
+    /// after deferring it).
+    fn seat(&mut self, player: PlayerId) -> Option<&'s Seat> {
+        if self.last.is_some_and(|last| player < last) {
+            // The next run starts.
+            self.at = self.seats.iter().peekable();
+        }
+        self.last = Some(player);
+        while self.at.next_if(|(at, _)| **at < player).is_some() {}
+        self.at.next_if(|(at, _)| **at == player).map(|(_, seat)| seat)
+    }
 }
 
 /// A [`Baseline`] borrowing from what [`History::baseline`] returned.
@@ -381,10 +397,14 @@ pub struct Room<G: Game> {
     /// Where in the seat order this tick's direct writes start: it moves on every tick, so
     /// when the quota is below the room's size every client takes its turn.
     direct_start: usize,
-    /// `--io-uring`: the clients a tick left past its budget of direct writes (ascending, with
-    /// their snapshot frames), for [`Room::send_deferred`] to write through the ring in batches
-    /// after the tick, yielding between them. By player, not by place in the seat order: the
-    /// tick may still close a slow client's seat after it was deferred.
+    /// `--io-uring`: the clients a tick left past its budget of direct writes (with their
+    /// snapshot frames), for [`Room::send_deferred`] to write through the ring in batches
+    /// after the tick, yielding between them. In the order of their turns: from the tick's
+    /// first direct turn to the last seat, then from the first seat (two ascending runs), so
+    /// that whoever is left at the deadline is whoever's turn is furthest, which moves on every
+    /// tick with the direct turns; in seat order, the last seats were left every time and
+    /// skipped frames the rest did not. By player, not by place in the seat order: the tick
+    /// may still close a slow client's seat after it was deferred.
     deferred: Vec<(PlayerId, Option<(Tick, Bytes)>)>,
     /// The events frame of the tick that left `deferred`.
     deferred_events: Option<Bytes>,
@@ -856,6 +876,8 @@ impl<G: Game> Room<G> {
         let mut spectator_frames: Vec<(Option<BaselineKey>, Bytes)> = Vec::new();
         let mut frames = std::mem::take(&mut self.frames);
         let mut nearby = Vec::new();
+        // Deferred clients seated before this tick's first direct turn: their run goes last.
+        let mut deferred_before_start = 0;
 
         for (index, (&player, seat)) in self.seats.iter_mut().enumerate() {
             // Borrowed, not cloned: an `Arc` count touched per client per tick is a cache miss
@@ -958,6 +980,9 @@ impl<G: Game> Room<G> {
             } else if defer {
                 // Written after the tick, through the ring, by `send_deferred`.
                 deferred.push((player, snapshot));
+                if index < direct_start {
+                    deferred_before_start += 1;
+                }
                 continue;
             } else {
                 link.offer_later(events.clone(), snapshot, now)
@@ -970,6 +995,8 @@ impl<G: Game> Room<G> {
         if !deferred.is_empty() {
             self.deferred_events = events;
         }
+        // In the order of turns (see `Room::deferred`).
+        deferred.rotate_left(deferred_before_start);
         self.deferred = deferred;
         self.frames = frames;
         self.direct_quota = next_direct_quota(
@@ -1029,8 +1056,7 @@ impl<G: Game> Room<G> {
         let mut sends = Vec::with_capacity(crate::uring::BATCH_SENDS);
         {
             let mut pending = deferred.drain(..);
-            // Both ascend by player; seats only go (a slow client's, closed by the tick).
-            let mut seats = self.seats.iter().peekable();
+            let mut seats = SeatCursor::new(&self.seats);
             let mut late = false;
             loop {
                 if !late {
@@ -1040,8 +1066,7 @@ impl<G: Game> Room<G> {
                 let now = Instant::now();
                 let mut served = 0;
                 for (player, snapshot) in pending.by_ref() {
-                    let Some(link) = seat_of(&mut seats, player).and_then(|s| s.link.as_ref())
-                    else {
+                    let Some(link) = seats.seat(player).and_then(|s| s.link.as_ref()) else {
                         continue;
                     };
                     let offered = if late {
@@ -1073,9 +1098,9 @@ impl<G: Game> Room<G> {
             return;
         }
         let events = self.deferred_events.take();
-        let mut seats = self.seats.iter().peekable();
+        let mut seats = SeatCursor::new(&self.seats);
         for (player, snapshot) in self.deferred.drain(..) {
-            if let Some(link) = seat_of(&mut seats, player).and_then(|s| s.link.as_ref()) {
+            if let Some(link) = seats.seat(player).and_then(|s| s.link.as_ref()) {
                 // A stall or an overflow found here is found again by the next tick's offer.
                 link.offer_later(events.clone(), snapshot, now);
             }
@@ -1888,6 +1913,42 @@ mod tests {
             let msgs = received(client);
             assert_eq!(snapshot(&msgs).header.tick, room.tick, "each got its own snapshot");
         }
+    }
+
+    #[tokio::test]
+    async fn deferred_clients_are_served_in_the_order_of_their_turns_which_moves_every_tick() {
+        let (_stop, running) = watch::channel(false);
+        let (mut room, t0, crowd) = io_uring_crowd(6).await;
+        let players: Vec<PlayerId> = room.seats.keys().copied().collect();
+        // Seats 2 and 3 have the direct turns: the rest wait from seat 4 on, then from seat 0,
+        // so seat 1 (the furthest turn), not seat 5, is the one a deadline would leave.
+        room.direct_start = 2;
+        room.direct_quota = 2;
+        room.tick(t0);
+        let order: Vec<PlayerId> = room.deferred.iter().map(|(player, _)| *player).collect();
+        assert_eq!(order, [players[4], players[5], players[0], players[1]]);
+        // Across the two runs, every deferred client gets its own snapshot.
+        room.send_deferred(Instant::now() + Duration::from_secs(60), &running).await;
+        assert!(room.deferred.is_empty());
+        for (index, (link, client)) in crowd.iter().enumerate() {
+            let msgs = received(client);
+            assert_eq!(snapshot(&msgs).header.tick, room.tick, "seat {index} got the tick");
+            assert!(link.take_batch().is_empty(), "seat {index}: nothing for the writer");
+        }
+        // The turns move on with the direct writes: the next tick starts at seat 4.
+        assert_eq!(room.direct_start, 4);
+        room.direct_quota = 2;
+        room.tick(t0 + Duration::from_millis(33));
+        let order: Vec<PlayerId> = room.deferred.iter().map(|(player, _)| *player).collect();
+        assert_eq!(order, [players[0], players[1], players[2], players[3]]);
+        room.send_deferred(Instant::now() + Duration::from_secs(60), &running).await;
+        // Past the deadline, the writers of both runs' clients take their frames.
+        room.direct_start = 3;
+        room.direct_quota = 1;
+        room.tick(t0 + Duration::from_millis(66));
+        room.send_deferred(t0, &running).await;
+        let handed: Vec<usize> = (0..6).filter(|&i| !crowd[i].0.take_batch().is_empty()).collect();
+        assert_eq!(handed, [0, 1, 2, 4, 5], "every deferred client's, and only theirs");
     }
 
     #[tokio::test]

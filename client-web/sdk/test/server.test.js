@@ -14,7 +14,10 @@ assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20
 let server;
 
 before(async () => {
-  server = await startServer(['--resume-grace', '10s']);
+  // A view radius past the arena's diagonal (1600 x 1000): every player sees the pickups
+  // wherever it spawns. At the default 700, a ship spawned in a corner misses all 12 a few
+  // times in a hundred, and the server's seed is random.
+  server = await startServer(['--resume-grace', '10s', '--view-radius', '2000']);
 });
 after(async () => {
   await server.stop();

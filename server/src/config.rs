@@ -280,16 +280,19 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
 }
 
-/// One per core available to the process (at least one).
-fn default_room_threads() -> u16 {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    u16::try_from(cores).unwrap_or(u16::MAX).min(1024)
+/// Cores the process may run on (its affinity and cgroup quota), at least one.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-/// 1,000 spectators per core available to the process (at least one core).
+/// One per core available to the process.
+fn default_room_threads() -> u16 {
+    u16::try_from(cores()).unwrap_or(u16::MAX).min(1024)
+}
+
+/// 1,000 spectators per core available to the process.
 fn default_spectators_total() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    u32::try_from(cores.saturating_mul(1_000)).unwrap_or(u32::MAX)
+    u32::try_from(cores().saturating_mul(1_000)).unwrap_or(u32::MAX)
 }
 
 impl Default for ServerConfig {

@@ -1021,8 +1021,8 @@ impl<G: Game> Room<G> {
             direct_budget,
             !direct,
         );
-        // With `--io-uring` the deferred clients are written yet: whoever of them is still left
-        // at the deadline moves the start (`send_deferred`).
+        // With `--io-uring` the deferred clients are still to be written: whoever of them is
+        // left at the deadline moves the start (`send_deferred`).
         if !defer {
             self.direct_start = (direct_start + direct_quota.min(seated)) % seated;
         }

@@ -20,8 +20,9 @@
 #                --io-uring, to set it beside tickwire-uring)
 # Each server runs alone, pinned to core 0; the load (bench-swarm, and the players' bots) runs
 # pinned to core 1; loopback only; every run is bounded in time. The peers broadcast the mean
-# payload of the tickwire run just before them (same N, same run number). Prints a line per
-# run, then the table of medians and the ratios of server CPU per delivered frame.
+# payload of the latest tickwire run at the same N. Each run starts one server further along
+# SERVERS (run 2 of "a b c" is b c a: `run_order` in bench/lib.sh). Prints a line per run, then
+# the table of medians and the ratios of server CPU per delivered frame.
 #
 #   bench/fanout.sh                   # N = 1000 3000, 3 runs each
 #   bench/fanout.sh 1000 3000 5000 8000
@@ -34,7 +35,8 @@
 # one io_uring), BASE_ACK_EVERY (the same for tickwire-base alone, default ACK_EVERY: a base server whose
 # clients acked at another rate), PAYLOAD (bytes for the peers when tickwire is
 # not run, 80), NICE (niceness of everything measured, e.g. -10 as root on a machine shared with
-# builds: the measured processes then wait less behind them), OUT (target/bench/fanout-DATE).
+# builds: the measured processes then wait less behind them), ORDER (rotate, the default, or
+# fixed: every run in SERVERS' order), OUT (target/bench/fanout-DATE).
 # Needs taskset (util-linux), node and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +56,7 @@ players=${PLAYERS:-32}
 servers=(${SERVERS:-tickwire node-ws floor tungstenite})
 default_payload=${PAYLOAD:-80}
 nice=${NICE:-0}
+run_order 1 "${servers[@]}" >/dev/null || exit 2
 swarm_flags=(${SWARM_FLAGS:-})
 out=${OUT:-target/bench/fanout-$(date -u +%Y%m%d-%H%M%S)}
 rows="$out/rows.jsonl"
@@ -100,9 +103,10 @@ total_caps=()
 "$bin/tickwire-server" --help | grep -q -- '--max-spectators-total' && total_caps=(--max-spectators-total)
 
 for n in "${counts[@]}"; do
+    payload=$default_payload
     for run in $(seq 1 "$runs"); do
-        payload=$default_payload
-        for server in "${servers[@]}"; do
+        mapfile -t order < <(run_order "$run" "${servers[@]}")
+        for server in "${order[@]}"; do
             log="$out/$server-$n-$run.log"
             case $server in
             tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring)

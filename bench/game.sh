@@ -12,7 +12,8 @@
 #              before a change), to measure the change side by side; driven by BASE_BOTS (a
 #              tickwire-bots built with it) when the change is a new protocol version
 # The server runs pinned to core 0; the load and bench-watch pinned to core 1; loopback only;
-# every run bounded in time. bench-watch reads the server's CPU from /proc (and tickwire's tick
+# every run bounded in time; each run starts one mode further along MODES (ORDER=fixed: not;
+# `run_order` in bench/lib.sh). bench-watch reads the server's CPU from /proc (and tickwire's tick
 # times, late ticks and bytes from /metrics) over a window inside the load's window. Prints a
 # line per run, then the table of medians and the ratios against full snapshots and Colyseus.
 #
@@ -36,6 +37,7 @@ warmup=${WARMUP:-3s}
 ramp=${RAMP:-500/s}
 modes=(${MODES:-acked full acked-all colyseus})
 nice=${NICE:-0}
+run_order 1 "${modes[@]}" >/dev/null || exit 2
 out=${OUT:-target/bench/game-$(date -u +%Y%m%d-%H%M%S)}
 rows="$out/rows.jsonl"
 bin=target/release
@@ -76,7 +78,8 @@ for n in "${counts[@]}"; do
     bots_window=$(( $(seconds "$warmup") + $(seconds "$duration") + 3 ))
     bound=$(( ramp_s + bots_window + 30 ))
     for run in $(seq 1 "$runs"); do
-        for mode in "${modes[@]}"; do
+        mapfile -t order < <(run_order "$run" "${modes[@]}")
+        for mode in "${order[@]}"; do
             tag="$mode-$n-$run"
             server_bin=$bin/tickwire-server
             bots_bin=$bin/tickwire-bots

@@ -18,6 +18,24 @@ own_session() {
 }
 
 # Seconds in a duration such as 10s or 500ms, rounded up.
+# run_order RUN ITEM...: the items in the order run RUN measures them, one per line. With
+# ORDER=rotate (the default) each run starts one item further along (run 2 of "a b c" is
+# "b c a"), so that no server always runs first or right after the same one: the machine's
+# speed drifts by a quarter within minutes, and a fixed order would add that drift to the
+# ratios. ORDER=fixed keeps the given order.
+run_order() {
+    local run=$1
+    shift
+    local first=0
+    case ${ORDER:-rotate} in
+    rotate) first=$(( (run - 1) % $# )) ;;
+    fixed) ;;
+    *) echo "$bench_name: ORDER must be rotate or fixed, got '${ORDER}'" >&2; return 2 ;;
+    esac
+    local items=("$@")
+    printf '%s\n' "${items[@]:first}" "${items[@]:0:first}"
+}
+
 seconds() { local d=$1; [[ $d == *ms ]] && echo $(( (${d%ms} + 999) / 1000 )) || echo "${d%s}"; }
 
 # Stops a process we started: SIGTERM, then SIGKILL if it is still there after 10 s (noted on

@@ -25,6 +25,15 @@
 //! write at the same time. Whatever the socket does not take goes to the writer as usual; the
 //! rest of a frame the socket took only part of goes out first of all ([`Batch::carry`]).
 //!
+//! Frames the writer was woken for but has not taken yet (a pong, a reliable frame, the frames
+//! of a tick the room left to it) do not stop the room: it takes them back, up to
+//! [`OWED_MAX`], and writes them first, in the writer's order, with the tick's own (a newer
+//! snapshot replaces the pending one). On a core a crowd saturates, the writers run behind the
+//! rooms and get little of it; a client whose frames waited for its writer used to wait for
+//! every frame after them too, up to a second at 12,000 spectators, while its neighbours got
+//! every other tick (BENCHMARKS.md, "12,000 spectators"). What the socket takes none of goes
+//! back where it came from.
+//!
 //! With `--io-uring` the same writes go in two halves so that a room can hand a whole batch of
 //! them to the kernel in one system call ([`crate::uring`]): [`ClientLink::offer_batched`]
 //! takes the frames of an idle link as a [`DirectSend`] and marks the link **in flight**;
@@ -63,6 +72,16 @@ pub const CONTROL_QUEUE_BYTES: usize = 1024 * 1024;
 /// and tungstenite keeps only the newest one pending): only a client that floods pings and
 /// never reads fills it.
 pub const REPLY_BUFFER_CAP: usize = 4 * 1024;
+
+/// Most frames owed to a client (the rest of a cut frame, a buffer of pongs, reliable frames)
+/// that the room takes back from an idle writer to write them itself, ahead of a tick's own:
+/// a writer that has not run since they came (a crowd's writers wait behind the rooms on a
+/// saturated core) would otherwise hold its client's every frame until it runs. More than this
+/// and they stay the writer's: the client is behind, not only its writer.
+pub const OWED_MAX: usize = 6;
+
+/// Most frames of one direct write: what was owed, then the tick's events and snapshot.
+pub const DIRECT_FRAMES_MAX: usize = OWED_MAX + 2;
 
 /// How the server ends a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,11 +228,69 @@ impl Slots {
         Ok(())
     }
 
-    /// True when the room may write to the socket itself now: it has one, and nothing is
-    /// owed or being written before this tick's frames.
+    /// True when the room may write to the socket itself now: it has one, the writer is not
+    /// writing (nor is a send of the room's), and what is owed before this tick's frames is
+    /// few enough for the room to take back ([`OWED_MAX`]).
     fn may_write_directly(&self) -> bool {
-        self.direct.is_some() && !self.writing && !self.in_flight && !self.has_frames()
+        self.direct.is_some() && !self.writing && !self.in_flight && self.owed_count() <= OWED_MAX
     }
+
+    fn owed_count(&self) -> usize {
+        self.carry.len() + usize::from(!self.replies.is_empty()) + self.control.len()
+    }
+
+    /// Takes what an idle writer has not taken yet, for the room to write ahead of a tick's
+    /// frames, in the writer's order; and the pending snapshot, which the tick's replaces or,
+    /// when it has none, goes last.
+    fn take_owed(&mut self) -> (Owed, Option<(Tick, Bytes)>) {
+        let mut owed = Owed::default();
+        if self.owed_count() > 0 {
+            owed.carried = self.carry.len();
+            owed.frames.append(&mut self.carry);
+            if !self.replies.is_empty() {
+                owed.replies = true;
+                owed.frames.push(self.replies.split().freeze());
+            }
+            owed.frames.extend(self.control.drain(..));
+            self.control_bytes = 0;
+        }
+        (owed, self.snapshot.take())
+    }
+
+    /// Puts back owed frames the socket took none of, ahead of whatever came meanwhile (a
+    /// send in flight lets pongs and reliable frames queue behind it, nothing else). What came
+    /// meanwhile was admitted against the emptier queues, so these may hold up to twice their
+    /// bounds for as long as the writer takes to drain them.
+    fn restore_owed(&mut self, owed: Owed) {
+        let mut frames = owed.frames.into_iter();
+        // Only a direct write fills the carry, and none runs while these are out.
+        debug_assert!(self.carry.is_empty());
+        self.carry.extend(frames.by_ref().take(owed.carried));
+        if owed.replies
+            && let Some(taken) = frames.next()
+        {
+            let mut replies = BytesMut::with_capacity(taken.len() + self.replies.len());
+            replies.extend_from_slice(&taken);
+            replies.extend_from_slice(&self.replies);
+            self.replies = replies;
+        }
+        for frame in frames.rev() {
+            self.control_bytes += frame.len();
+            self.control.push_front(frame);
+        }
+    }
+}
+
+/// Frames owed to a client that the room took back from its idle writer to write them ahead of
+/// a tick's ([`Slots::take_owed`]), in the writer's order, and where they came from, to put
+/// back what the socket does not take. Empty (and unallocated) for a client owed nothing.
+#[derive(Debug, Default)]
+struct Owed {
+    frames: Vec<Bytes>,
+    /// The first `carried` frames were the carry.
+    carried: usize,
+    /// The frame after them was the buffer of replies.
+    replies: bool,
 }
 
 /// One idle link's frames for a tick, taken by [`ClientLink::offer_batched`] to be written
@@ -224,6 +301,7 @@ pub struct DirectSend<'a> {
     /// Held so the descriptor stays open until the send completes, whatever the connection
     /// does meanwhile (it may release the socket).
     socket: SharedTcp,
+    owed: Owed,
     events: Option<Bytes>,
     snapshot: Option<(Tick, Bytes)>,
 }
@@ -234,9 +312,14 @@ impl DirectSend<'_> {
         &self.socket
     }
 
-    /// The frames to write, in order, whole: the tick's events, then its snapshot.
+    /// The frames to write, in order, whole (at most [`DIRECT_FRAMES_MAX`]): what the client
+    /// was owed, the tick's events, then its snapshot.
     pub fn frames(&self) -> impl Iterator<Item = &Bytes> {
-        self.events.iter().chain(self.snapshot.as_ref().map(|(_, frame)| frame))
+        self.owed
+            .frames
+            .iter()
+            .chain(&self.events)
+            .chain(self.snapshot.as_ref().map(|(_, frame)| frame))
     }
 
     /// Writes the frames now, without waiting: what the send of a batch would have done, for
@@ -246,13 +329,13 @@ impl DirectSend<'_> {
     }
 }
 
-/// Writes a tick's frames (at most two: its events and its snapshot; empty ones skipped) to
-/// `socket` with one `writev`, without waiting.
+/// Writes a tick's frames (at most [`DIRECT_FRAMES_MAX`]: what was owed, its events and its
+/// snapshot; empty ones skipped) to `socket` with one `writev`, without waiting.
 fn write_frames<'f>(
     socket: &SharedTcp,
     frames: impl Iterator<Item = &'f Bytes>,
 ) -> std::io::Result<usize> {
-    let mut slices = [IoSlice::new(&[]); 2];
+    let mut slices = [IoSlice::new(&[]); DIRECT_FRAMES_MAX];
     let mut held = 0;
     for frame in frames.filter(|frame| !frame.is_empty()) {
         slices[held] = IoSlice::new(frame);
@@ -348,31 +431,43 @@ impl ClientLink {
         now: Instant,
         write_now: bool,
     ) -> Offered {
-        let slots = self.slots();
-        let offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
+        let mut slots = self.slots();
+        let mut offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
         if slots.is_closing() || (events.is_none() && snapshot.is_none()) {
             return offered;
         }
+        if !(write_now && slots.may_write_directly()) {
+            return self.settle(slots, None, Owed::default(), events, snapshot, now, offered);
+        }
+        let (owed, pending) = slots.take_owed();
+        offered.skipped = snapshot.is_some() && pending.is_some();
+        let snapshot = snapshot.or(pending);
         // Borrowed under the lock, not cloned: an `Arc` count touched per client per tick is
         // a cache miss on every link of a crowd. `None` when the frames are the writer's:
         // nothing written (`WouldBlock`, or an error the writer will meet and report).
-        let wrote = match &slots.direct {
-            Some(socket) if write_now && slots.may_write_directly() => {
-                let frames = [events.as_ref(), snapshot.as_ref().map(|(_, frame)| frame)];
-                write_frames(socket, frames.into_iter().flatten()).ok().filter(|&n| n > 0)
-            }
-            _ => None,
-        };
-        self.settle(slots, wrote, events, snapshot, now, offered)
+        let wrote = slots.direct.as_ref().and_then(|socket| {
+            let frames = owed.frames.iter().chain(&events);
+            let frames = frames.chain(snapshot.as_ref().map(|(_, frame)| frame));
+            write_frames(socket, frames).ok().filter(|&n| n > 0)
+        });
+        if wrote.is_none() {
+            slots.restore_owed(owed);
+            return self.settle(slots, None, Owed::default(), events, snapshot, now, offered);
+        }
+        self.settle(slots, wrote, owed, events, snapshot, now, offered)
     }
 
-    /// Settles a tick's frames after a direct write of `wrote` bytes (`None`: the socket took
-    /// nothing, or the room did not write): what the socket took is taken, the rest of a cut
-    /// frame goes out first, and frames it did not take at all go to the writer.
+    /// Settles a tick's frames after a direct write of `wrote` bytes of `owed`'s frames and
+    /// the tick's (`None`: the socket took nothing, or the room did not write; `owed` is then
+    /// empty, put back by the caller): what the socket took is taken, the rest of a cut frame
+    /// and every frame after it go out first, and frames of a write that took nothing go to
+    /// the writer.
+    #[allow(clippy::too_many_arguments)]
     fn settle(
         &self,
         mut slots: std::sync::MutexGuard<'_, Slots>,
         wrote: Option<usize>,
+        owed: Owed,
         events: Option<Bytes>,
         snapshot: Option<(Tick, Bytes)>,
         now: Instant,
@@ -388,7 +483,8 @@ impl ClientLink {
                 self.record_taken(*tick);
             }
             let mut rest = wrote;
-            for frame in [events, snapshot.map(|(_, frame)| frame)].into_iter().flatten() {
+            let frames = owed.frames.into_iter().map(Some);
+            for frame in frames.chain([events, snapshot.map(|(_, frame)| frame)]).flatten() {
                 if rest >= frame.len() {
                     rest -= frame.len();
                     offered.frames_written += u64::from(!frame.is_empty());
@@ -398,6 +494,8 @@ impl ClientLink {
                 }
             }
             if slots.carry.is_empty() && !slots.has_frames() {
+                // All out, what was owed before included: the client is owed nothing.
+                slots.owed_since = None;
                 return offered;
             }
             // Progress was made; the clock starts for the rest.
@@ -406,12 +504,13 @@ impl ClientLink {
             self.wake.notify_one();
             return offered;
         }
+        debug_assert!(owed.frames.is_empty(), "put back by the caller");
         if !slots.is_closing() {
             if let Some(events) = events {
                 offered.overflow = slots.queue_control(events, now).is_err();
             }
             if let Some(snapshot) = snapshot {
-                offered.skipped = slots.snapshot.replace(snapshot).is_some();
+                offered.skipped |= slots.snapshot.replace(snapshot).is_some();
                 slots.owe(now);
             }
         }
@@ -437,12 +536,15 @@ impl ClientLink {
         }
         let socket = match &slots.direct {
             Some(socket) if slots.may_write_directly() => socket.clone(),
-            _ => return self.settle(slots, None, events, snapshot, now, offered),
+            _ => return self.settle(slots, None, Owed::default(), events, snapshot, now, offered),
         };
         slots.in_flight = true;
+        let (owed, pending) = slots.take_owed();
+        let mut offered = offered;
+        offered.skipped = snapshot.is_some() && pending.is_some();
         let events = events.filter(|frame| !frame.is_empty());
-        let snapshot = snapshot.filter(|(_, frame)| !frame.is_empty());
-        sends.push(DirectSend { link: self, socket, events, snapshot });
+        let snapshot = snapshot.or(pending).filter(|(_, frame)| !frame.is_empty());
+        sends.push(DirectSend { link: self, socket, owed, events, snapshot });
         offered
     }
 
@@ -454,7 +556,7 @@ impl ClientLink {
         result: std::io::Result<usize>,
         now: Instant,
     ) -> Offered {
-        let DirectSend { link, socket, events, snapshot } = send;
+        let DirectSend { link, socket, owed, events, snapshot } = send;
         // Before the lock: the last clone may be the one that closes the descriptor.
         drop(socket);
         let mut slots = link.slots();
@@ -463,9 +565,10 @@ impl ClientLink {
         // A close asked for while the send was out found the writer unable to take it.
         let closing = slots.is_closing() || slots.reader_done;
         let offered = match result.ok().filter(|&n| n > 0) {
-            Some(wrote) => link.settle(slots, Some(wrote), events, snapshot, now, offered),
+            Some(wrote) => link.settle(slots, Some(wrote), owed, events, snapshot, now, offered),
             None => {
-                // Reliable frames queued while the send was out came after this tick's events.
+                // Reliable frames queued while the send was out came after this tick's events,
+                // and those after what was owed.
                 let mut offered = offered;
                 if let (Some(events), false) = (events, slots.is_closing()) {
                     match slots.admit_control(events.len(), now) {
@@ -473,7 +576,8 @@ impl ClientLink {
                         Err(ControlOverflow) => offered.overflow = true,
                     }
                 }
-                link.settle(slots, None, None, snapshot, now, offered)
+                slots.restore_owed(owed);
+                link.settle(slots, None, Owed::default(), None, snapshot, now, offered)
             }
         };
         if closing {
@@ -773,10 +877,10 @@ mod tests {
         link.take_batch_into(&mut batch, now);
         assert_eq!(link.offer(None, Some((Tick(1), bytes(b"b"))), now).wrote, 0);
         link.written(now);
-        // Owed `b` (pending): still the writer's.
-        assert_eq!(link.offer(Some(bytes(b"e")), None, now).wrote, 0);
+        // Offered later, `c` is the writer's even though the writer is idle.
+        assert_eq!(link.offer_later(None, Some((Tick(1), bytes(b"c"))), now).wrote, 0);
         let frames: Vec<Bytes> = link.take_batch().frames().cloned().collect();
-        assert_eq!(frames, [bytes(b"e"), bytes(b"b")]);
+        assert_eq!(frames, [bytes(b"c")], "the newest snapshot wins");
         link.written(now);
         // Idle again: written at once.
         assert_eq!(link.offer(None, Some((Tick(1), bytes(b"c"))), now).wrote, 1);
@@ -812,6 +916,123 @@ mod tests {
         let written = read_exactly(&mut client, offered.wrote).await;
         assert_eq!(written[0], b'e');
         assert_eq!(&written[1..], &big[..offered.wrote - 1]);
+    }
+
+    #[tokio::test]
+    async fn the_room_writes_what_an_idle_writer_has_not_taken_ahead_of_the_ticks_frames() {
+        let (link, mut client) = direct_link().await;
+        link.set_in_order();
+        let now = Instant::now();
+        // Frames for a writer that has not run since: a reliable frame, a pong, a snapshot.
+        assert_eq!(
+            link.offer_later(Some(bytes(b"e1")), Some((Tick(1), bytes(b"s1"))), now).wrote,
+            0
+        );
+        link.push_reply(b"p1").unwrap();
+        link.push_control(bytes(b"c1")).unwrap();
+        // The next tick's frames take them back: in the writer's order (pongs, then reliable
+        // frames), then the tick's events, and its snapshot instead of the stale one.
+        let offered = link.offer(Some(bytes(b"e2")), Some((Tick(2), bytes(b"s2"))), now);
+        assert_eq!((offered.wrote, offered.frames_written, offered.skipped), (10, 5, true));
+        assert_eq!(read_exactly(&mut client, 10).await, b"p1e1c1e2s2");
+        // Owed nothing, though its writer has still not run: no stall to close it for.
+        assert_eq!(link.stalled_for(now + Duration::from_secs(5)), Duration::ZERO);
+        assert!(link.take_batch().is_empty(), "nothing left for the writer");
+        assert_eq!(link.taken(), Some(Tick(2)));
+
+        // With no snapshot this tick, the pending one goes last.
+        link.offer_later(None, Some((Tick(3), bytes(b"s3"))), now);
+        assert_eq!(link.offer(Some(bytes(b"e4")), None, now).wrote, 4);
+        assert_eq!(read_exactly(&mut client, 4).await, b"e4s3");
+        assert_eq!(link.taken(), Some(Tick(3)));
+
+        // A writer that took its frames is writing them: the room keeps off the socket.
+        link.offer_later(None, Some((Tick(5), bytes(b"s5"))), now);
+        let mut batch = Batch::default();
+        link.take_batch_into(&mut batch, now);
+        assert_eq!(link.offer(None, Some((Tick(6), bytes(b"s6"))), now).wrote, 0);
+        link.written(now);
+
+        // More owed than the room takes back: the client is behind, the writer keeps them.
+        for _ in 0..=OWED_MAX {
+            link.push_control(bytes(b"c")).unwrap();
+        }
+        assert_eq!(link.offer(None, Some((Tick(7), bytes(b"s7"))), now).wrote, 0);
+        let batch = link.take_batch();
+        assert_eq!(batch.control.len(), OWED_MAX + 1);
+        assert_eq!(batch.snapshot, Some(bytes(b"s7")), "the newest, which replaced s6");
+    }
+
+    #[tokio::test]
+    async fn owed_frames_a_full_socket_did_not_take_go_back_in_order() {
+        for batched in [false, true] {
+            let (link, _client) = full_link().await;
+            let now = Instant::now();
+            link.offer_later(Some(bytes(b"e1")), Some((Tick(1), bytes(b"s1"))), now);
+            link.push_reply(b"p1").unwrap();
+            let offered = if batched {
+                let mut sends = Vec::new();
+                let queued = link.offer_batched(
+                    Some(bytes(b"e2")),
+                    Some((Tick(2), bytes(b"s2"))),
+                    now,
+                    &mut sends,
+                );
+                assert!(queued.skipped, "s1 gave way to s2");
+                assert_eq!(sends[0].frames().count(), 4, "p1 e1 e2 s2");
+                // Queued while the send is out: after everything taken.
+                link.push_reply(b"p2").unwrap();
+                link.push_control(bytes(b"c2")).unwrap();
+                let mut results = Vec::new();
+                crate::uring::send_batch(&sends, &mut results);
+                ClientLink::complete_direct(sends.pop().unwrap(), results.pop().unwrap(), now)
+            } else {
+                let offered = link.offer(Some(bytes(b"e2")), Some((Tick(2), bytes(b"s2"))), now);
+                assert!(offered.skipped, "s1 gave way to s2");
+                offered
+            };
+            assert_eq!(offered.wrote, 0, "batched: {batched}");
+            // Still owed, since the first frames: the clock did not restart.
+            assert!(link.stalled_for(now + Duration::from_secs(2)) >= Duration::from_secs(2));
+            let batch = link.take_batch();
+            let replies = if batched { &b"p1p2"[..] } else { b"p1" };
+            assert_eq!(batch.replies.as_deref(), Some(replies), "batched: {batched}");
+            let control = if batched {
+                vec![bytes(b"e1"), bytes(b"e2"), bytes(b"c2")]
+            } else {
+                vec![bytes(b"e1"), bytes(b"e2")]
+            };
+            assert_eq!(batch.control, control, "batched: {batched}");
+            assert_eq!(batch.snapshot, Some(bytes(b"s2")));
+        }
+    }
+
+    #[tokio::test]
+    async fn owed_frames_the_socket_cut_go_out_first_with_everything_after_them() {
+        // Small socket buffers, so that a reliable frame the queue admits is more than the
+        // socket takes while the client is not reading.
+        let listener = tokio::net::TcpSocket::new_v4().unwrap();
+        listener.set_send_buffer_size(64 << 10).unwrap();
+        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listener.listen(1).unwrap();
+        let client = tokio::net::TcpSocket::new_v4().unwrap();
+        client.set_recv_buffer_size(64 << 10).unwrap();
+        let mut client = client.connect(listener.local_addr().unwrap()).await.unwrap();
+        let link = ClientLink::new();
+        link.set_direct(SharedTcp::split(listener.accept().await.unwrap().0).1);
+        let now = Instant::now();
+        let big =
+            Bytes::from((0..CONTROL_QUEUE_BYTES).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+        link.push_control(big.clone()).unwrap();
+        let offered = link.offer(Some(bytes(b"e")), Some((Tick(1), bytes(b"s"))), now);
+        assert!(offered.wrote > 0 && offered.wrote < big.len(), "{}", offered.wrote);
+        assert_eq!(offered.frames_written, 0);
+        link.push_reply(b"pong").unwrap();
+        let batch = link.take_batch();
+        assert_eq!(batch.carry, [big.slice(offered.wrote..), bytes(b"e"), bytes(b"s")]);
+        assert_eq!(batch.replies.as_deref(), Some(&b"pong"[..]), "after the cut frame's rest");
+        let written = read_exactly(&mut client, offered.wrote).await;
+        assert_eq!(written, &big[..offered.wrote]);
     }
 
     /// A link whose socket's buffers are full (its client is not reading), with nothing owed.

@@ -1985,12 +1985,51 @@ mod tests {
         assert_eq!(order(&room), [players[1], players[2], players[3]]);
 
         // A tick that finds clients still deferred (no `send_deferred` ran) hands them to
-        // their writers, and gives the first of them (seat 1) its first turn.
+        // their writers, and gives the first of them (seat 1) its first turn: its writer has
+        // not run since, so the room takes its frames back and writes them with the tick's.
         room.direct_quota = 1;
         room.tick(t0 + Duration::from_millis(99));
         assert_eq!(room.direct_start, 1);
         assert_eq!(order(&room), [players[2], players[3], players[4], players[5], players[0]]);
-        assert_eq!(handed(), [1, 2, 3], "the last tick's three went to their writers");
+        assert_eq!(handed(), [2, 3], "the last tick's three went to their writers");
+        let msgs = received(&crowd[1].1);
+        assert_eq!(snapshot(&msgs).header.tick, room.tick, "seat 1 got this tick's snapshot");
+        assert_eq!(
+            msgs.iter().filter(|m| matches!(m, ServerMessage::Snapshot(_))).count(),
+            1,
+            "and not the one its writer left: {msgs:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crowd_whose_writers_never_run_gets_every_other_tick_from_the_room() {
+        // A core the crowd saturates: every other tick the deadline leaves everyone to their
+        // writer tasks, and the writers never run (nothing here takes their frames). (That
+        // the room's write leaves them owed nothing, so no stall closes them, is
+        // `outbox::tests::the_room_writes_what_an_idle_writer_has_not_taken_ahead_of_the_ticks_frames`.)
+        let (_stop, running) = watch::channel(false);
+        let (mut room, t0, crowd) = io_uring_crowd(3).await;
+        let period = room.config().tick_period();
+        for k in 0..20 {
+            let now = t0 + period * k;
+            room.direct_quota = 0;
+            room.tick(now);
+            if k % 2 == 0 {
+                // A deadline already past (`t0`): everyone goes to their writers.
+                room.send_deferred(t0, &running).await;
+                continue;
+            }
+            // The next tick's turns come before the writers ran: the room writes what they
+            // hold, and this tick's frames after it.
+            room.send_deferred(Instant::now() + Duration::from_secs(60), &running).await;
+            for (index, (link, client)) in crowd.iter().enumerate() {
+                assert!(!link.is_closing(), "tick {k}: seat {index} was closed");
+                let msgs = received(client);
+                let snapshots = msgs.iter().filter(|m| matches!(m, ServerMessage::Snapshot(_)));
+                assert_eq!(snapshots.count(), 1, "tick {k}: seat {index}: {msgs:?}");
+                assert_eq!(snapshot(&msgs).header.tick, room.tick, "tick {k}: seat {index}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -65,7 +65,7 @@ pub fn send_batch(sends: &[DirectSend<'_>], results: &mut Vec<io::Result<usize>>
 #[cfg(target_os = "linux")]
 mod linux {
     use super::BATCH_SENDS;
-    use crate::outbox::DirectSend;
+    use crate::outbox::{DIRECT_FRAMES_MAX, DirectSend};
     use io_uring::{IoUring, opcode, types};
     use std::cell::RefCell;
     use std::io;
@@ -111,8 +111,9 @@ mod linux {
         ring: IoUring,
         /// One `msghdr` per send of the chunk, pointing into `slices`.
         headers: Vec<libc::msghdr>,
-        /// Each send's frames (at most two: the tick's events and its snapshot).
-        slices: Vec<[libc::iovec; 2]>,
+        /// Each send's frames (at most `DIRECT_FRAMES_MAX`: what was owed, the tick's events
+        /// and its snapshot).
+        slices: Vec<[libc::iovec; DIRECT_FRAMES_MAX]>,
         /// Each completion's result, by send.
         completed: Vec<i32>,
     }
@@ -134,7 +135,7 @@ mod linux {
             let empty = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
             self.slices.clear();
             for send in chunk {
-                let mut slices = [empty; 2];
+                let mut slices = [empty; DIRECT_FRAMES_MAX];
                 for (slot, frame) in slices.iter_mut().zip(send.frames()) {
                     // The kernel only reads through it (a send), so the `*mut` is never used
                     // to write the shared frame.
@@ -150,7 +151,7 @@ mod linux {
                 // zero bytes are a valid value (no address, no control data, no flags).
                 let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
                 header.msg_iov = slices.as_mut_ptr();
-                header.msg_iovlen = send.frames().count() as _;
+                header.msg_iovlen = send.frames().count().min(DIRECT_FRAMES_MAX) as _;
                 self.headers.push(header);
             }
             for (index, (send, header)) in chunk.iter().zip(&self.headers).enumerate() {

@@ -17,7 +17,6 @@ own_session() {
     fi
 }
 
-# Seconds in a duration such as 10s or 500ms, rounded up.
 # run_order RUN ITEM...: the items in the order run RUN measures them, one per line. With
 # ORDER=rotate (the default) each run starts one item further along (run 2 of "a b c" is
 # "b c a"), so that no server always runs first or right after the same one: the machine's
@@ -36,6 +35,7 @@ run_order() {
     printf '%s\n' "${items[@]:first}" "${items[@]:0:first}"
 }
 
+# Seconds in a duration such as 10s or 500ms, rounded up.
 seconds() { local d=$1; [[ $d == *ms ]] && echo $(( (${d%ms} + 999) / 1000 )) || echo "${d%s}"; }
 
 # Stops a process we started: SIGTERM, then SIGKILL if it is still there after 10 s (noted on

@@ -31,7 +31,7 @@
 //! snapshot replaces the pending one). On a core a crowd saturates, the writers run behind the
 //! rooms and get little of it; a client whose frames waited for its writer used to wait for
 //! every frame after them too, up to a second at 12,000 spectators, while its neighbours got
-//! every other tick (BENCHMARKS.md, "12,000 spectators"). What the socket takes none of goes
+//! theirs every tick (BENCHMARKS.md, "12,000 spectators"). What the socket takes none of goes
 //! back where it came from.
 //!
 //! With `--io-uring` the same writes go in two halves so that a room can hand a whole batch of

@@ -1991,7 +1991,7 @@ mod tests {
         room.tick(t0 + Duration::from_millis(99));
         assert_eq!(room.direct_start, 1);
         assert_eq!(order(&room), [players[2], players[3], players[4], players[5], players[0]]);
-        assert_eq!(handed(), [2, 3], "the last tick's three went to their writers");
+        assert_eq!(handed(), [2, 3], "the other two of the three are still their writers'");
         let msgs = received(&crowd[1].1);
         assert_eq!(snapshot(&msgs).header.tick, room.tick, "seat 1 got this tick's snapshot");
         assert_eq!(

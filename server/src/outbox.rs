@@ -240,9 +240,13 @@ impl Slots {
     }
 
     /// Takes what an idle writer has not taken yet, for the room to write ahead of a tick's
-    /// frames, in the writer's order; and the pending snapshot, which the tick's replaces or,
-    /// when it has none, goes last.
-    fn take_owed(&mut self) -> (Owed, Option<(Tick, Bytes)>) {
+    /// frames, in the writer's order. Returns it, the snapshot to send (the tick's `snapshot`,
+    /// which replaces the pending one, or else the pending one, which then goes last), and
+    /// whether a pending snapshot was replaced (a skipped frame).
+    fn take_owed(
+        &mut self,
+        snapshot: Option<(Tick, Bytes)>,
+    ) -> (Owed, Option<(Tick, Bytes)>, bool) {
         let mut owed = Owed::default();
         if self.owed_count() > 0 {
             owed.carried = self.carry.len();
@@ -254,7 +258,9 @@ impl Slots {
             owed.frames.extend(self.control.drain(..));
             self.control_bytes = 0;
         }
-        (owed, self.snapshot.take())
+        let pending = self.snapshot.take();
+        let skipped = snapshot.is_some() && pending.is_some();
+        (owed, snapshot.or(pending), skipped)
     }
 
     /// Puts back owed frames the socket took none of, ahead of whatever came meanwhile (a
@@ -439,9 +445,8 @@ impl ClientLink {
         if !(write_now && slots.may_write_directly()) {
             return self.settle(slots, None, Owed::default(), events, snapshot, now, offered);
         }
-        let (owed, pending) = slots.take_owed();
-        offered.skipped = snapshot.is_some() && pending.is_some();
-        let snapshot = snapshot.or(pending);
+        let (owed, snapshot, skipped) = slots.take_owed(snapshot);
+        offered.skipped = skipped;
         // Borrowed under the lock, not cloned: an `Arc` count touched per client per tick is
         // a cache miss on every link of a crowd. `None` when the frames are the writer's:
         // nothing written (`WouldBlock`, or an error the writer will meet and report).
@@ -539,11 +544,10 @@ impl ClientLink {
             _ => return self.settle(slots, None, Owed::default(), events, snapshot, now, offered),
         };
         slots.in_flight = true;
-        let (owed, pending) = slots.take_owed();
-        let mut offered = offered;
-        offered.skipped = snapshot.is_some() && pending.is_some();
+        let (owed, snapshot, skipped) = slots.take_owed(snapshot);
+        let offered = Offered { skipped, ..offered };
         let events = events.filter(|frame| !frame.is_empty());
-        let snapshot = snapshot.or(pending).filter(|(_, frame)| !frame.is_empty());
+        let snapshot = snapshot.filter(|(_, frame)| !frame.is_empty());
         sends.push(DirectSend { link: self, socket, owed, events, snapshot });
         offered
     }

@@ -30,7 +30,7 @@
 #
 # Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s), PLAYERS (32),
 # SERVERS ("tickwire node-ws floor tungstenite"), ACK_EVERY (how often the spectators of the
-# tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 8th),
+# tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 30 ticks),
 # SWARM_FLAGS (more bench-swarm flags for every run, e.g. --io-uring: the swarm reads through
 # one io_uring), BASE_ACK_EVERY (the same for tickwire-base alone, default ACK_EVERY: a base server whose
 # clients acked at another rate), PAYLOAD (bytes for the peers when tickwire is

@@ -69,14 +69,15 @@ pub struct Config {
     /// measures full snapshots (`tickwire-bots --no-ack`) wants; a game would pay several
     /// times the bandwidth.
     pub ack_snapshots: bool,
-    /// A spectator acknowledges the newest rebuilt snapshot once this many arrived since its
-    /// last ack. Default 8. A spectator sends nothing but acks, so each ack is a message the
-    /// server must wake up for and read, and a tickwire server encodes against the snapshots
-    /// its socket took rather than against acks (PROTOCOL.md 6.1): acks only need to come
-    /// within 32 ticks, round trip included, or the server sends full snapshots. Smaller
-    /// values make deltas smaller only where the server waits for acks (a client relayed by
-    /// another node of a fleet). 1 acks every snapshot. Players always ack every snapshot:
-    /// their acks ride with their inputs.
+    /// A spectator acknowledges the newest rebuilt snapshot once it is this many ticks past
+    /// its last ack. Default 30 (once a second at 30 Hz). A spectator sends nothing but acks,
+    /// so each is a message the server must wake up for and read, and a tickwire server
+    /// encodes against the snapshots its socket took rather than against acks (PROTOCOL.md
+    /// 6.1): acks only need to come within 64 ticks, round trip included, or the server sends
+    /// full snapshots. Smaller values make deltas smaller only where the server encodes
+    /// against acks (a server other than tickwire). 1 acks every snapshot. Counted in ticks,
+    /// so a spectator that skips frames acks no later in time. Players always ack every
+    /// snapshot: their acks ride with their inputs.
     pub spectator_ack_every: u32,
 }
 
@@ -96,7 +97,7 @@ impl Default for Config {
             max_events: 1024,
             read_buffer_size: 4096,
             ack_snapshots: true,
-            spectator_ack_every: 8,
+            spectator_ack_every: 30,
         }
     }
 }

@@ -319,9 +319,10 @@ pub struct Session {
     last_heard: Instant,
     hello_pending: bool,
     ack_pending: Option<Tick>,
-    /// Snapshots rebuilt since the last ack, and whether one of them was full (nothing to
-    /// delta against yet: acked at once, whatever the spectator's cadence).
-    unacked_snapshots: u32,
+    /// The tick this connection last acked (a spectator's next ack waits for
+    /// [`Config::spectator_ack_every`] ticks past it), and whether a snapshot rebuilt since was
+    /// full (nothing to delta against yet: acked at once, whatever the spectator's cadence).
+    last_acked: Option<Tick>,
     unacked_full: bool,
     input_pending: Option<Input>,
     next_seq: u32,
@@ -360,7 +361,7 @@ impl Session {
             last_heard: now,
             hello_pending: false,
             ack_pending: None,
-            unacked_snapshots: 0,
+            last_acked: None,
             unacked_full: false,
             input_pending: None,
             next_seq: 1,
@@ -656,9 +657,9 @@ impl Session {
             })
         } else if !self.state.is_joined() {
             return None;
-        } else if let Some(tick) = self.ack_pending.filter(|_| self.ack_due()) {
+        } else if let Some(tick) = self.ack_pending.filter(|&tick| self.ack_due(tick)) {
             self.ack_pending = None;
-            self.unacked_snapshots = 0;
+            self.last_acked = Some(tick);
             self.unacked_full = false;
             ClientMessage::Ack(Ack { tick })
         } else if let Some(input) = self.input_pending.take() {
@@ -778,7 +779,6 @@ impl Session {
                 let tick = world.tick;
                 if self.config.ack_snapshots {
                     self.ack_pending = self.ack_pending.max(Some(tick));
-                    self.unacked_snapshots += 1;
                     self.unacked_full |= header.baseline.is_none();
                 }
                 self.world_tick = self.world_tick.max(Some(tick));
@@ -841,12 +841,16 @@ impl Session {
         self.push_event(Event::Disconnected { reason, retry_in: Some(delay) });
     }
 
-    /// Whether the pending ack goes out now: at once for players and controllers, and for a
-    /// full snapshot; for a spectator once [`Config::spectator_ack_every`] snapshots came.
-    fn ack_due(&self) -> bool {
+    /// Whether the pending ack of `tick` goes out now: at once for players and controllers,
+    /// for a full snapshot, and for the connection's first; for a spectator once `tick` is
+    /// [`Config::spectator_ack_every`] ticks past its last ack. Counted in ticks, not
+    /// snapshots, so that a spectator skipping frames does not ack later in time.
+    fn ack_due(&self, tick: Tick) -> bool {
         self.identity.role != Role::Spectator
             || self.unacked_full
-            || self.unacked_snapshots >= self.config.spectator_ack_every.max(1)
+            || self.last_acked.is_none_or(|last| {
+                tick.0.saturating_sub(last.0) >= self.config.spectator_ack_every.max(1)
+            })
     }
 
     fn left(&mut self, now: Instant, answer: Option<u16>) {
@@ -858,7 +862,7 @@ impl Session {
     fn reset_connection(&mut self) {
         self.hello_pending = false;
         self.ack_pending = None;
-        self.unacked_snapshots = 0;
+        self.last_acked = None;
         self.unacked_full = false;
         self.input_pending = None;
         self.in_flight.clear();

@@ -28,12 +28,13 @@ pub struct ServerConfig {
     pub room_capacity: u16,
 
     /// Spectators per room. A crowd costs the server about one socket write per spectator per
-    /// tick and one ack read every eighth: their snapshots are encoded and framed once for all
-    /// against the same baseline (the snapshot their sockets took last), and joins and leaves
-    /// reach the room as a count, not one event each. Default 1,000: what one core served in
-    /// BENCHMARKS.md's fan-out runs while 32 players played (every frame, 30 fps, at about
-    /// half of the core). A bigger crowd is never closed for it, but every spectator of the
-    /// room then skips more frames (3,000 got 28 fps, 5,000 got 14). Raise it on faster cores.
+    /// tick and one ack read every 30 ticks: their snapshots are encoded and framed once for
+    /// all against the same baseline (the snapshot their sockets took last), and joins and
+    /// leaves reach the room as a count, not one event each. Default 1,000: what one core
+    /// served in BENCHMARKS.md's fan-out runs while 32 players played (every frame, 30 fps, at
+    /// about half of the core). A bigger crowd is never closed for it; past what the core
+    /// holds, every spectator of the room skips frames alike (BENCHMARKS.md, crowds). Raise it
+    /// on faster cores.
     #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 1_000)]
     pub max_spectators: u16,
 

@@ -43,6 +43,14 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 /// Snapshots remembered per client: an ack older than this many ticks gets a full snapshot.
 pub const HISTORY_TICKS: usize = 32;
 
+/// How far (ticks) a client's newest ack may trail the newest snapshot its socket took while
+/// the room still encodes against that snapshot ([`acks_keep_up`]); past it the client gets
+/// full snapshots. It is the time a client that could not apply a snapshot waits for a full
+/// one (2.1 s at 30 Hz), and the slack for a spectator's sparse acks: tickwire's spectators ack
+/// every 30 ticks, so this leaves 34 ticks (1.1 s at 30 Hz) for the round trip. Independent of
+/// [`HISTORY_TICKS`]: the baseline is then the snapshot taken, never the ack.
+pub const ACK_LAG_MAX_TICKS: u32 = 64;
+
 /// Controllers get `ControllerFeedback` at least this often even when nothing changed, so a
 /// firmware that missed one (or just reconnected) converges.
 const FEEDBACK_REFRESH: Duration = Duration::from_secs(1);
@@ -1153,12 +1161,12 @@ impl<G: Game> Room<G> {
 
 /// The tick a client's next snapshot is encoded against (PROTOCOL.md 6.1): the newest one its
 /// socket took, on a link that delivers in order, while the client keeps acking (its newest
-/// ack less than [`HISTORY_TICKS`] behind); else the newest one it acked.
+/// ack less than [`ACK_LAG_MAX_TICKS`] behind); else the newest one it acked.
 ///
 /// A client that fails to apply a snapshot acks nothing more, so its ack falls behind and it
-/// gets a full snapshot (its ack out of the ring) once the ring has moved past it: the same
-/// recovery as on a link where only acks count. A slow reader's acks fall behind the same way,
-/// and it gets full snapshots, as it would against an ack older than the ring.
+/// gets a full snapshot (its ack is then older than the ring of [`HISTORY_TICKS`]) once the
+/// ack is [`ACK_LAG_MAX_TICKS`] behind: the same recovery as on a link where only acks count,
+/// a second later. A slow reader's acks fall behind the same way, and it gets full snapshots.
 fn baseline_tick(link: &ClientLink) -> Option<Tick> {
     let acked = link.acked();
     match (acked, link.taken()) {
@@ -1170,10 +1178,10 @@ fn baseline_tick(link: &ClientLink) -> Option<Tick> {
 }
 
 /// True while a client whose newest ack is `acked` may get snapshots against `taken`, the
-/// newest its socket took: the ack is less than [`HISTORY_TICKS`] behind it. The rule of
+/// newest its socket took: the ack is less than [`ACK_LAG_MAX_TICKS`] behind it. The rule of
 /// [`baseline_tick`], and of a fleet's relay acking on its client's behalf.
 pub(crate) fn acks_keep_up(acked: Tick, taken: Tick) -> bool {
-    taken.0.saturating_sub(acked.0) < HISTORY_TICKS as u32
+    taken.0.saturating_sub(acked.0) < ACK_LAG_MAX_TICKS
 }
 
 /// What a tick's direct writes put on sockets, for the metrics.
@@ -1542,7 +1550,7 @@ mod tests {
         // which the writer took, and extrapolates from the one before that.
         let mut previous = full.header.tick;
         let mut before = None;
-        for n in 1..=HISTORY_TICKS as u64 {
+        for n in 1..=u64::from(ACK_LAG_MAX_TICKS) {
             room.tick(tick_at(n));
             let next = snapshot(&messages(&link).0);
             assert_eq!(next.header.baseline, Some(previous), "tick {n}");
@@ -1550,48 +1558,51 @@ mod tests {
             history.apply(&next).unwrap();
             (before, previous) = (Some(previous), next.header.tick);
         }
-        // The ack is a ring behind what was taken: the client may have failed to apply one,
-        // so it gets a full snapshot.
-        room.tick(tick_at(33));
+        // The ack is `ACK_LAG_MAX_TICKS` behind what was taken: the client may have failed to
+        // apply one, so it gets a full snapshot.
+        let end = u64::from(ACK_LAG_MAX_TICKS);
+        room.tick(tick_at(end + 1));
         let full_again = snapshot(&messages(&link).0);
         assert_eq!(full_again.header.baseline, None);
         history.apply(&full_again).unwrap();
         // Acking again resumes deltas against what was taken.
         link.record_ack(full_again.header.tick);
-        room.tick(tick_at(34));
+        room.tick(tick_at(end + 2));
         let resumed = snapshot(&messages(&link).0);
         assert_eq!(resumed.header.baseline, Some(full_again.header.tick));
         history.apply(&resumed).unwrap();
         // A snapshot the writer never took (replaced in the slot) is no baseline.
-        room.tick(tick_at(35));
-        room.tick(tick_at(36));
+        room.tick(tick_at(end + 3));
+        room.tick(tick_at(end + 4));
         let after_skip = snapshot(&messages(&link).0);
         assert_eq!(after_skip.header.baseline, Some(resumed.header.tick), "not the skipped one");
         assert_eq!(history.apply(&after_skip).map(|w| w.tick), Ok(after_skip.header.tick));
     }
 
     #[test]
-    fn the_baseline_is_what_was_taken_while_the_ack_is_within_the_ring() {
+    fn the_baseline_is_what_was_taken_while_the_ack_keeps_up() {
         let link = ClientLink::new();
         assert_eq!(baseline_tick(&link), None, "nothing acked, nothing taken");
         link.record_ack(Tick(5));
         assert_eq!(baseline_tick(&link), Some(Tick(5)), "not in order: acks alone count");
         link.set_in_order();
-        link.offer_snapshot(Tick(20), Bytes::from_static(b"s"), Instant::now());
-        let _ = link.take_batch();
+        let take = |tick: u32| {
+            link.offer_snapshot(Tick(tick), Bytes::from_static(b"s"), Instant::now());
+            let _ = link.take_batch();
+        };
+        take(20);
         assert_eq!(baseline_tick(&link), Some(Tick(20)));
         link.record_ack(Tick(25));
         assert_eq!(baseline_tick(&link), Some(Tick(25)), "an ack past what was taken wins");
-        link.offer_snapshot(
-            Tick(25 + HISTORY_TICKS as u32 - 1),
-            Bytes::from_static(b"s"),
-            Instant::now(),
-        );
-        let _ = link.take_batch();
-        assert_eq!(baseline_tick(&link), Some(Tick(56)));
-        link.offer_snapshot(Tick(57), Bytes::from_static(b"s"), Instant::now());
-        let _ = link.take_batch();
-        assert_eq!(baseline_tick(&link), None, "the ack is a ring behind: a full snapshot");
+        // Further behind than the ring of worlds: still what was taken, the baseline.
+        let past_ring = 25 + HISTORY_TICKS as u32 + 8;
+        take(past_ring);
+        assert_eq!(baseline_tick(&link), Some(Tick(past_ring)));
+        let last = 25 + ACK_LAG_MAX_TICKS - 1;
+        take(last);
+        assert_eq!(baseline_tick(&link), Some(Tick(last)));
+        take(last + 1);
+        assert_eq!(baseline_tick(&link), None, "the ack fell too far behind: a full snapshot");
     }
 
     #[test]

@@ -109,8 +109,8 @@ async fn a_client_rebuilt_from_deltas_equals_full_snapshots_of_the_same_tick() {
 }
 
 /// PROTOCOL.md 6.1: on a WebSocket the client holds itself, what the server's socket took
-/// is what the client will hold, so a spectator acking every eighth snapshot (as tickwire's
-/// clients do) still gets each snapshot as a delta against the one it received just before,
+/// is what the client will hold, so a spectator acking every 30 ticks (as tickwire's clients
+/// do) still gets each snapshot as a delta against the one it received just before,
 /// never against one it did not receive.
 #[tokio::test]
 async fn a_spectator_acking_rarely_gets_deltas_against_the_snapshot_before() {
@@ -118,7 +118,7 @@ async fn a_spectator_acking_rarely_gets_deltas_against_the_snapshot_before() {
     let url = server.ws_url();
     let mut mover = Client::join(&url, hello_in(Role::Player, "mover", "rare")).await;
     let mut eve = Client::join(&url, hello_in(Role::Spectator, "eve", "rare")).await;
-    watch_acking_every_eighth(&mut mover, &mut eve, 48).await;
+    watch_acking_as_spectators_do(&mut mover, &mut eve, 48).await;
     let snapshots = &eve.snapshots;
     assert_eq!(snapshots[0].header.baseline, None, "nothing acked yet: a full snapshot");
     let mut against_the_one_before = 0;

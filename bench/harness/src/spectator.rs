@@ -26,8 +26,9 @@ pub enum Mode {
     Tickwire {
         /// The room every spectator of the swarm joins.
         room: RoomName,
-        /// Acknowledge the newest snapshot after a read once this many snapshots came since
-        /// the last ack: 1 acks after every read that brought one, as a real spectator does;
+        /// Acknowledge the newest snapshot after a read once it is this many ticks past the
+        /// last ack (the first at once, as tickwire's clients ack their first, full snapshot):
+        /// 1 acks after every read that brought one; tickwire's spectators ack every 30 ticks;
         /// 0 never acks.
         ack_every: u32,
     },
@@ -113,8 +114,8 @@ pub struct Spectator {
     mask_state: u32,
     /// The newest snapshot read since the last ack was written.
     ack_pending: Option<u32>,
-    /// Snapshots read since the last ack was written.
-    unacked: u32,
+    /// The tick of the last ack written.
+    last_acked: Option<u32>,
     /// The server's close frame was read (and answered): nothing more will come.
     closed: bool,
 }
@@ -127,7 +128,7 @@ impl Spectator {
             reader: FrameReader::new(Writer::Server),
             mask_state: seed | 1,
             ack_pending: None,
-            unacked: 0,
+            last_acked: None,
             closed: false,
         }
     }
@@ -211,7 +212,6 @@ impl Spectator {
                 && matches!(self.mode, Mode::Tickwire { ack_every: 1.., .. })
             {
                 self.ack_pending = self.ack_pending.max(Some(tick));
-                self.unacked += 1;
             }
             on(received);
         };
@@ -219,11 +219,12 @@ impl Spectator {
             Mode::Tickwire { ack_every, .. } => ack_every,
             Mode::Raw => 0,
         };
-        if self.unacked >= ack_every.max(1)
-            && let Some(tick) = self.ack_pending.take()
+        if let Some(tick) = self.ack_pending
+            && self.last_acked.is_none_or(|last| tick.saturating_sub(last) >= ack_every.max(1))
             && !self.closed
         {
-            self.unacked = 0;
+            self.ack_pending = None;
+            self.last_acked = Some(tick);
             self.send(out, &ClientMessage::Ack(tickwire_shared::Ack { tick: Tick(tick) }));
         }
         result
@@ -322,21 +323,22 @@ mod tests {
     }
 
     #[test]
-    fn acking_every_third_snapshot_acks_the_newest_once_three_came() {
+    fn acking_every_third_tick_acks_the_first_at_once_then_the_newest_three_ticks_on() {
         let mut spectator = Spectator::new(Mode::Tickwire { room: room(), ack_every: 3 }, 7);
         let mut out = Vec::new();
-        for tick in [10, 11] {
-            spectator.handle(&server_frame(&snapshot(tick, 20)), &mut out, |_| {}).unwrap();
-        }
-        assert!(out.is_empty(), "two snapshots: no ack yet");
-        spectator.handle(&server_frame(&snapshot(12, 20)), &mut out, |_| {}).unwrap();
-        assert_eq!(
-            client_messages(&out),
-            [ClientMessage::Ack(tickwire_shared::Ack { tick: Tick(12) })]
-        );
-        out.clear();
-        spectator.handle(&server_frame(&snapshot(13, 20)), &mut out, |_| {}).unwrap();
-        assert!(out.is_empty(), "the count starts again after an ack");
+        let mut read = |tick: u32, out: &mut Vec<u8>| {
+            out.clear();
+            spectator.handle(&server_frame(&snapshot(tick, 20)), out, |_| {}).unwrap();
+            client_messages(out)
+        };
+        let ack = |tick: u32| [ClientMessage::Ack(tickwire_shared::Ack { tick: Tick(tick) })];
+        assert_eq!(read(10, &mut out), ack(10), "the first at once");
+        assert_eq!(read(11, &mut out), []);
+        assert_eq!(read(12, &mut out), []);
+        assert_eq!(read(13, &mut out), ack(13));
+        assert_eq!(read(14, &mut out), [], "counted from the last ack");
+        // Tick 15 skipped: 16 is three ticks on, the second snapshot since the ack.
+        assert_eq!(read(16, &mut out), ack(16));
     }
 
     #[test]

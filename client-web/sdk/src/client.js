@@ -225,7 +225,7 @@ export class TickwireClient {
       this.preferred = this.trying;
       this.transport = kind;
       for (const listener of this.listeners.get('transport') ?? []) listener({ type: 'transport', transport: kind });
-      this.session.handleOpen(this.now());
+      this.session.handleOpen(this.now(), kind);
       this.drive();
     });
     socket.onmessage = (/** @type {{ data: any, timeStamp?: number }} */ event) => {

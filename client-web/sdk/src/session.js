@@ -9,7 +9,7 @@
 //     for each bytes of session.pollTransmit(): socket.send(bytes)
 //     for each event of session.pollEvent():   hand it to the application
 //     wait for the socket or until session.pollTimeout(), then call one of
-//     handleOpen(now) / handleMessage(bytes, now) / handleClose(code, reason, wasClean, now) /
+//     handleOpen(now, transport) / handleMessage(bytes, now) / handleClose(code, reason, wasClean, now) /
 //     handleTimeout(now)
 // The application calls setInput(), chat() and leave(now) at any time.
 
@@ -17,6 +17,12 @@ import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS } from './constants.js';
 import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError } from './errors.js';
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
+
+/**
+ * On the HTTP fallback the server encodes against the client's acks (PROTOCOL.md 6.1), so a
+ * spectator acks at least this often (ticks) there and its deltas stay a few ticks old.
+ */
+const FALLBACK_SPECTATOR_ACK_EVERY = 8;
 
 /** @import { Role } from './messages.js' */
 /** @import { Welcome } from './messages.js' */
@@ -56,13 +62,14 @@ import { ApplyError, WorldHistory } from './snapshot.js';
  * @property {number} [pingIntervalMs] how often to measure the round trip (default 2000)
  * @property {number} [inputRate] inputs per second while joined; default: the room's tick rate,
  *   one input per tick, which is what prediction replays
- * @property {number} [spectatorAckEvery] a spectator acks the newest snapshot once this many came
- *   since its last ack (default 8; a full snapshot is acked at once). A spectator sends nothing
- *   but acks, so each is a message the server wakes up to read, and a tickwire server encodes
- *   against the snapshots its socket took rather than against acks (PROTOCOL.md 6.1): acks only
- *   need to come within 32 ticks, round trip included. Smaller values shrink deltas only where
- *   the server waits for acks (a client relayed by another node of a fleet). 1 acks every
- *   snapshot, as players always do (their acks ride with inputs).
+ * @property {number} [spectatorAckEvery] a spectator acks the newest snapshot once it is this many
+ *   ticks past its last ack (default 30, once a second at 30 Hz; a full snapshot is acked at
+ *   once). A spectator sends nothing but acks, so each is a message the server wakes up to read,
+ *   and on a WebSocket a tickwire server encodes against the snapshots its socket took rather
+ *   than against acks (PROTOCOL.md 6.1): acks only need to come within 64 ticks, round trip
+ *   included. On the HTTP fallback, where the server encodes against acks, a spectator acks at
+ *   least every 8 ticks. Counted in ticks, so a spectator that skips frames acks no later in
+ *   time. 1 acks every snapshot, as players always do (their acks ride with inputs).
  * @property {() => number} [random] for jitter; default Math.random (tests pass a fixed one)
  */
 
@@ -123,9 +130,12 @@ export class Session {
     };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
     this.inputRateOverride = options.inputRate;
-    this.spectatorAckEvery = Math.max(1, Math.floor(options.spectatorAckEvery ?? 8));
-    /** Snapshots rebuilt since the last ack, the newest of them, and whether one was full. */
-    this.unacked = { count: 0, tick: -1, full: false };
+    this.spectatorAckEvery = Math.max(1, Math.floor(options.spectatorAckEvery ?? 30));
+    /** Whether the open transport's server encodes against acks (the HTTP fallback). */
+    this.acksAreBaselines = false;
+    /** The newest tick rebuilt since the last ack, whether one since was full, and the tick
+     * this connection last acked (-1: none yet). */
+    this.unacked = { tick: -1, full: false, last: -1 };
     this.random = options.random ?? Math.random;
 
     /** @type {SessionState} */
@@ -197,10 +207,16 @@ export class Session {
     this.actions.push({ type: 'open' });
   }
 
-  /** The socket opened: say `Hello`. @param {number} now */
-  handleOpen(now) {
+  /**
+   * The socket opened: say `Hello`.
+   * @param {number} now
+   * @param {'ws' | 'stream' | 'poll'} [transport] what opened (default `ws`): on the HTTP
+   *   fallback (`stream`, `poll`) the server encodes against acks, so spectators ack more often
+   */
+  handleOpen(now, transport = 'ws') {
     if (this.state !== 'connecting') return;
     this.socketOpen = true;
+    this.acksAreBaselines = transport !== 'ws';
     this.send({ type: 'Hello', version: PROTOCOL_VERSION, role: this.role, name: this.name, room: this.room, resume: this.resumeToken });
     this.nextPingAt = now;
   }
@@ -423,7 +439,7 @@ export class Session {
     this.inputSeq = 0;
     this.lastInputApplied = 0;
     this.pendingInputs = [];
-    this.unacked = { count: 0, tick: -1, full: false };
+    this.unacked = { tick: -1, full: false, last: -1 };
     this.roster.clear();
     this.audience = 0;
     this.nextInputAt = now;
@@ -453,18 +469,21 @@ export class Session {
   }
 
   /**
-   * Acks the newest rebuilt tick: at once for players and controllers and for a full
-   * snapshot; for a spectator once `spectatorAckEvery` snapshots came since its last ack.
+   * Acks the newest rebuilt tick: at once for players and controllers, for a full snapshot
+   * and for the connection's first; for a spectator once it is `spectatorAckEvery` ticks past
+   * the last ack (at most 8 on the HTTP fallback).
    * @param {number} tick @param {boolean} full
    */
   ackRebuilt(tick, full) {
     const u = this.unacked;
-    u.count += 1;
     u.full ||= full;
     if (tick > u.tick) u.tick = tick;
-    if (this.role === 'Spectator' && !u.full && u.count < this.spectatorAckEvery) return;
+    const every = this.acksAreBaselines
+      ? Math.min(this.spectatorAckEvery, FALLBACK_SPECTATOR_ACK_EVERY)
+      : this.spectatorAckEvery;
+    if (this.role === 'Spectator' && !u.full && u.last >= 0 && u.tick - u.last < every) return;
     this.send({ type: 'Ack', tick: u.tick });
-    this.unacked = { count: 0, tick: -1, full: false };
+    this.unacked = { tick: -1, full: false, last: u.tick };
   }
 
   /** @param {number} tick @param {EventKind} kind */

@@ -97,24 +97,24 @@ test('snapshots are applied, acked, and acked inputs leave the pending list', ()
   assert.equal(s.world?.tick, 12);
 });
 
-test('a spectator acks its first full snapshot at once, then every eighth', () => {
+test('a spectator acks its first full snapshot at once, then every 30 ticks', () => {
   const s = new Session({ name: 'eve', room: 'r1', role: 'Spectator', random: () => 0.5 });
   s.connect(0);
   s.handleOpen(0);
   s.handleMessage(welcome({ role: 'Spectator', entity: null }), 0);
   drain(s);
-  const worlds = [10, 11, 12, 13, 14, 15, 16, 17, 18].map((tick) => ({ tick, round, entities: [ship(100 + tick)] }));
+  const worlds = Array.from({ length: 36 }, (_, i) => ({ tick: 10 + i, round, entities: [ship(100 + i)] }));
   const acks = () => drain(s).sent.filter((m) => m.type === 'Ack').map((m) => m.type === 'Ack' && m.tick);
   s.handleMessage(encodeServerMessage(encodeSnapshot(null, null, worlds[0], 0, 30)), 10);
   assert.deepEqual(acks(), [10], 'a full snapshot is acked at once');
   // Each delta against the one before it (what the server's socket took).
-  for (let i = 1; i < 8; i++) {
+  for (let i = 1; i < 30; i++) {
     s.handleMessage(encodeServerMessage(encodeSnapshot(worlds[i - 1], null, worlds[i], 0, 30)), 20);
     assert.deepEqual(acks(), [], `tick ${worlds[i].tick}: not yet`);
   }
-  s.handleMessage(encodeServerMessage(encodeSnapshot(worlds[7], null, worlds[8], 0, 30)), 30);
-  assert.deepEqual(acks(), [18], 'the eighth acks the newest');
-  assert.deepEqual(s.world, worlds[8], 'every snapshot was rebuilt');
+  s.handleMessage(encodeServerMessage(encodeSnapshot(worlds[29], null, worlds[30], 0, 30)), 30);
+  assert.deepEqual(acks(), [40], '30 ticks past the last ack: the newest');
+  assert.deepEqual(s.world, worlds[30], 'every snapshot was rebuilt');
 
   const every = new Session({ name: 'eve', room: 'r1', role: 'Spectator', spectatorAckEvery: 1, random: () => 0.5 });
   every.connect(0);
@@ -124,6 +124,38 @@ test('a spectator acks its first full snapshot at once, then every eighth', () =
   every.handleMessage(encodeServerMessage(encodeSnapshot(null, null, worlds[0], 0, 30)), 10);
   every.handleMessage(encodeServerMessage(encodeSnapshot(worlds[0], null, worlds[1], 0, 30)), 20);
   assert.deepEqual(drain(every).sent.filter((m) => m.type === 'Ack').map((m) => m.type === 'Ack' && m.tick), [10, 11]);
+});
+
+test('a spectator acks by ticks, not snapshots, and every 8 ticks on the HTTP fallback', () => {
+  const worlds = Array.from({ length: 21 }, (_, i) => ({ tick: 10 + i, round, entities: [ship(100 + i)] }));
+  const spectator = (/** @type {'ws' | 'poll'} */ transport, /** @type {number} */ every) => {
+    const s = new Session({ name: 'eve', room: 'r1', role: 'Spectator', spectatorAckEvery: every, random: () => 0.5 });
+    s.connect(0);
+    s.handleOpen(0, transport);
+    s.handleMessage(welcome({ role: 'Spectator', entity: null }), 0);
+    drain(s);
+    return s;
+  };
+  const acks = (/** @type {Session} */ s) => drain(s).sent.filter((m) => m.type === 'Ack').map((m) => m.type === 'Ack' && m.tick);
+  // Every other tick arrives (a slow reader skips the rest): acked at tick 18, the fourth
+  // snapshot after the first, not the eighth.
+  const skipping = spectator('ws', 8);
+  skipping.handleMessage(encodeServerMessage(encodeSnapshot(null, null, worlds[0], 0, 30)), 0);
+  assert.deepEqual(acks(skipping), [10]);
+  for (const i of [2, 4, 6, 8]) {
+    skipping.handleMessage(encodeServerMessage(encodeSnapshot(worlds[i - 2], null, worlds[i], 0, 30)), i);
+  }
+  assert.deepEqual(acks(skipping), [18]);
+  // A full snapshot is acked at once, whatever the cadence.
+  skipping.handleMessage(encodeServerMessage(encodeSnapshot(null, null, worlds[9], 0, 30)), 9);
+  assert.deepEqual(acks(skipping), [19]);
+  // On the fallback the server encodes against acks: every 8 ticks even when asked for 30.
+  const polling = spectator('poll', 30);
+  polling.handleMessage(encodeServerMessage(encodeSnapshot(null, null, worlds[0], 0, 30)), 0);
+  for (let i = 1; i <= 16; i++) {
+    polling.handleMessage(encodeServerMessage(encodeSnapshot(worlds[i - 1], null, worlds[i], 0, 30)), i);
+  }
+  assert.deepEqual(acks(polling), [10, 18, 26]);
 });
 
 test('an abnormal close reconnects with growing backoff and resumes with the token', () => {

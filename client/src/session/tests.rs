@@ -170,22 +170,22 @@ fn snapshots_rebuild_the_world_and_each_rebuilt_tick_is_acked() {
 }
 
 #[test]
-fn a_spectator_acks_its_first_full_snapshot_then_every_eighth() {
+fn a_spectator_acks_its_first_full_snapshot_then_every_30_ticks() {
     let mut h = Harness::new(Identity::spectator("eve").unwrap(), Config::default());
     h.join(welcome(Role::Spectator));
-    let worlds: Vec<World> = (10..=19).map(|t| world(t, 160 + 16 * (t as i16 - 10))).collect();
+    let worlds: Vec<World> = (10..=45).map(|t| world(t, 160 + 4 * (t as i16 - 10))).collect();
     // The first snapshot is full: acked at once, so deltas start.
     h.recv(snapshot(None, &worlds[0], 0));
     assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(10) })]);
     // Then deltas, each against the one before it (what the server's socket took): nothing
-    // until the eighth, which acks the newest.
-    for pair in worlds[..8].windows(2) {
+    // until tick 40, 30 ticks past the ack, which acks the newest.
+    for pair in worlds[..30].windows(2) {
         h.recv(snapshot(Some(&pair[0]), &pair[1], 0));
         assert_eq!(h.sent(), vec![], "tick {:?}: not yet", pair[1].tick);
     }
-    h.recv(snapshot(Some(&worlds[7]), &worlds[8], 0));
-    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(18) })]);
-    assert_eq!(h.session.world(), Some(&worlds[8]), "every snapshot was rebuilt");
+    h.recv(snapshot(Some(&worlds[29]), &worlds[30], 0));
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(40) })]);
+    assert_eq!(h.session.world(), Some(&worlds[30]), "every snapshot was rebuilt");
     // `spectator_ack_every: 1` acks every snapshot, as players always do.
     let config = Config { spectator_ack_every: 1, ..Config::default() };
     let mut h = Harness::new(Identity::spectator("eve").unwrap(), config);
@@ -193,6 +193,27 @@ fn a_spectator_acks_its_first_full_snapshot_then_every_eighth() {
     h.recv(snapshot(None, &worlds[0], 0));
     h.recv(snapshot(Some(&worlds[0]), &worlds[1], 0));
     assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(11) })]);
+}
+
+#[test]
+fn a_spectator_skipping_frames_acks_by_ticks_not_by_snapshots() {
+    let config = Config { spectator_ack_every: 8, ..Config::default() };
+    let mut h = Harness::new(Identity::spectator("eve").unwrap(), config);
+    h.join(welcome(Role::Spectator));
+    let worlds: Vec<World> = (10..=30).map(|t| world(t, 160 + 4 * (t as i16 - 10))).collect();
+    h.recv(snapshot(None, &worlds[0], 0));
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(10) })]);
+    // Every other tick arrives (a slow reader skips the rest): the ack is due at tick 18,
+    // the fourth snapshot, not the eighth (tick 26).
+    for (before, next) in [(0, 2), (2, 4), (4, 6)] {
+        h.recv(snapshot(Some(&worlds[before]), &worlds[next], 0));
+        assert_eq!(h.sent(), vec![], "tick {:?}: not yet", worlds[next].tick);
+    }
+    h.recv(snapshot(Some(&worlds[6]), &worlds[8], 0));
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(18) })]);
+    // A full snapshot (the server gave up on the baselines) is acked at once.
+    h.recv(snapshot(None, &worlds[9], 0));
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(19) })]);
 }
 
 #[test]

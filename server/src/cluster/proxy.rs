@@ -16,8 +16,8 @@
 //! any node), and the hosting node's `Kick` and close reach the client as they were sent.
 //!
 //! The hosting node cannot see what the client's socket took (the relay may skip frames), so
-//! it encodes the client's snapshots against the client's acks, which a spectator sends only
-//! every eighth snapshot. The relay can see it, and acks on the client's behalf what its own
+//! it encodes the client's snapshots against the client's acks, which tickwire's spectators
+//! send only every 30 ticks. The relay can see it, and acks on the client's behalf what its own
 //! socket took ([`RelayAcks`]), so a relayed client gets deltas one or two ticks old.
 
 use super::{CLIENT_HEADER, Cluster, HOP_HEADER, PROMISE_HEADER};
@@ -455,7 +455,8 @@ const BEHALF_EVERY: u32 = 2;
 /// On the client's behalf only while the client's own newest ack keeps up with what its socket
 /// took ([`acks_keep_up`], the rule a room applies to a client it serves itself): a client that
 /// fails to rebuild a snapshot stops acking, the relay then stops too, and the hosting node
-/// sends a full snapshot once its ack falls out of the ring. A client's ack older than one the hosting node has is not passed on.
+/// sends a full snapshot once its ack falls out of the ring. A client's ack older than one the
+/// hosting node has is not passed on.
 #[derive(Debug, Default)]
 struct RelayAcks {
     /// The newest tick the client acked itself (only ticks its socket took count).
@@ -541,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn a_relay_acks_what_its_client_s_socket_took_while_the_client_acks_within_the_ring() {
+    fn a_relay_acks_what_its_client_s_socket_took_while_the_client_s_acks_keep_up() {
         let mut acks = RelayAcks::default();
         assert_eq!(acks.on_behalf(Some(Tick(5))), None, "nothing on behalf of a silent client");
         assert!(acks.client_acked(Tick(5), Some(Tick(5))), "the client's first ack goes on");
@@ -555,11 +556,11 @@ mod tests {
         assert!(acks.client_acked(Tick(8), Some(Tick(8))), "a newer one of its own goes on");
         assert_eq!(acks.on_behalf(Some(Tick(9))), None, "it counts as the last ack");
         assert_eq!(acks.on_behalf(Some(Tick(10))), Some(Tick(10)));
-        // The client's own ack falls behind (it stopped rebuilding): the relay stops within
-        // the ring, so the hosting node falls back to a full snapshot.
-        let last_in_ring = 8 + crate::room::HISTORY_TICKS as u32 - 1;
-        assert_eq!(acks.on_behalf(Some(Tick(last_in_ring))), Some(Tick(last_in_ring)));
-        assert_eq!(acks.on_behalf(Some(Tick(last_in_ring + 2))), None);
+        // The client's own ack falls behind (it stopped rebuilding): the relay stops once it
+        // is `ACK_LAG_MAX_TICKS` behind, so the hosting node falls back to a full snapshot.
+        let last = 8 + crate::room::ACK_LAG_MAX_TICKS - 1;
+        assert_eq!(acks.on_behalf(Some(Tick(last))), Some(Tick(last)));
+        assert_eq!(acks.on_behalf(Some(Tick(last + 2))), None);
         assert_eq!(acks.on_behalf(Some(Tick(90))), None);
         // It acks again (it rebuilt the full snapshot): so does the relay.
         assert!(acks.client_acked(Tick(88), Some(Tick(90))));

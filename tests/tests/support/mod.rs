@@ -162,19 +162,22 @@ pub struct Closed {
 }
 
 /// `mover` steers back and forth while `watcher` (auto-ack off) rebuilds `snapshots` worlds,
-/// acking every eighth (or a full one at once), as tickwire's spectators do.
-pub async fn watch_acking_every_eighth(mover: &mut Client, watcher: &mut Client, snapshots: usize) {
+/// acking a full one at once and then every 30 ticks, as tickwire's spectators do.
+pub async fn watch_acking_as_spectators_do(
+    mover: &mut Client,
+    watcher: &mut Client,
+    snapshots: usize,
+) {
     watcher.auto_ack = false;
-    let mut unacked = 0;
+    let mut last_acked: Option<u32> = None;
     for i in 0..snapshots {
         mover.input(if i % 16 < 8 { 127 } else { -127 }, 40, 0).await;
         mover.next_world().await;
         let world = watcher.next_world().await;
-        unacked += 1;
         let full = watcher.snapshots.last().is_some_and(|s| s.header.baseline.is_none());
-        if full || unacked == 8 {
+        if full || last_acked.is_none_or(|last| world.tick.0 - last >= 30) {
             watcher.send(&ClientMessage::Ack(Ack { tick: world.tick })).await;
-            unacked = 0;
+            last_acked = Some(world.tick.0);
         }
     }
 }

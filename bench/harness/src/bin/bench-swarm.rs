@@ -57,8 +57,9 @@ struct Args {
     #[arg(long, conflicts_with = "ack_every")]
     no_ack: bool,
 
-    /// Ack the newest snapshot once this many came since the last ack (1: after every read
-    /// that brought one, as tickwire's clients do).
+    /// Ack the newest snapshot once it is this many ticks past the last ack, the first at
+    /// once (1: after every read that brought one, as tickwire's players do; tickwire's
+    /// spectators ack every 30).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     ack_every: u32,
 

@@ -9,8 +9,8 @@
 //     for each bytes of session.pollTransmit(): socket.send(bytes)
 //     for each event of session.pollEvent():   hand it to the application
 //     wait for the socket or until session.pollTimeout(), then call one of
-//     handleOpen(now, transport) / handleMessage(bytes, now) / handleClose(code, reason, wasClean, now) /
-//     handleTimeout(now)
+//     handleOpen(now, transport) / handleMessage(bytes, now) /
+//     handleClose(code, reason, wasClean, now) / handleTimeout(now)
 // The application calls setInput(), chat() and leave(now) at any time.
 
 import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS } from './constants.js';

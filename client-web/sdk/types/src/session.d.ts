@@ -21,11 +21,14 @@ export class Session {
     pingIntervalMs: number;
     inputRateOverride: number | undefined;
     spectatorAckEvery: number;
-    /** Snapshots rebuilt since the last ack, the newest of them, and whether one was full. */
+    /** Whether the open transport's server encodes against acks (the HTTP fallback). */
+    acksAreBaselines: boolean;
+    /** The newest tick rebuilt since the last ack, whether one since was full, and the tick
+     * this connection last acked (-1: none yet). */
     unacked: {
-        count: number;
         tick: number;
         full: boolean;
+        last: number;
     };
     random: () => number;
     /** @type {SessionState} */
@@ -79,8 +82,13 @@ export class Session {
     hasShip(): boolean;
     /** Starts the session. @param {number} now */
     connect(now: number): void;
-    /** The socket opened: say `Hello`. @param {number} now */
-    handleOpen(now: number): void;
+    /**
+     * The socket opened: say `Hello`.
+     * @param {number} now
+     * @param {'ws' | 'stream' | 'poll'} [transport] what opened (default `ws`): on the HTTP
+     *   fallback (`stream`, `poll`) the server encodes against acks, so spectators ack more often
+     */
+    handleOpen(now: number, transport?: "ws" | "stream" | "poll"): void;
     /**
      * A binary message arrived.
      * @param {ArrayBuffer | ArrayBufferView} data
@@ -133,8 +141,9 @@ export class Session {
     /** @param {Snapshot} snapshot @param {number} now */
     onSnapshot(snapshot: Snapshot, now: number): void;
     /**
-     * Acks the newest rebuilt tick: at once for players and controllers and for a full
-     * snapshot; for a spectator once `spectatorAckEvery` snapshots came since its last ack.
+     * Acks the newest rebuilt tick: at once for players and controllers, for a full snapshot
+     * and for the connection's first; for a spectator once it is `spectatorAckEvery` ticks past
+     * the last ack (at most 8 on the HTTP fallback).
      * @param {number} tick @param {boolean} full
      */
     ackRebuilt(tick: number, full: boolean): void;
@@ -203,13 +212,14 @@ export type SessionOptions = {
      */
     inputRate?: number | undefined;
     /**
-     * a spectator acks the newest snapshot once this many came
-     * since its last ack (default 8; a full snapshot is acked at once). A spectator sends nothing
-     * but acks, so each is a message the server wakes up to read, and a tickwire server encodes
-     * against the snapshots its socket took rather than against acks (PROTOCOL.md 6.1): acks only
-     * need to come within 32 ticks, round trip included. Smaller values shrink deltas only where
-     * the server waits for acks (a client relayed by another node of a fleet). 1 acks every
-     * snapshot, as players always do (their acks ride with inputs).
+     * a spectator acks the newest snapshot once it is this many
+     * ticks past its last ack (default 30, once a second at 30 Hz; a full snapshot is acked at
+     * once). A spectator sends nothing but acks, so each is a message the server wakes up to read,
+     * and on a WebSocket a tickwire server encodes against the snapshots its socket took rather
+     * than against acks (PROTOCOL.md 6.1): acks only need to come within 64 ticks, round trip
+     * included. On the HTTP fallback, where the server encodes against acks, a spectator acks at
+     * least every 8 ticks. Counted in ticks, so a spectator that skips frames acks no later in
+     * time. 1 acks every snapshot, as players always do (their acks ride with inputs).
      */
     spectatorAckEvery?: number | undefined;
     /**

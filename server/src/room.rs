@@ -40,7 +40,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-/// Snapshots remembered per client: an ack older than this many ticks gets a full snapshot.
+/// Snapshots remembered per client: an ack older than this many ticks is no baseline (a
+/// full snapshot, unless the snapshot the socket took serves: [`ACK_LAG_MAX_TICKS`]).
 pub const HISTORY_TICKS: usize = 32;
 
 /// How far (ticks) a client's newest ack may trail the newest snapshot its socket took while

@@ -30,18 +30,20 @@ pub struct ServerConfig {
     /// Spectators per room. A crowd costs the server about one socket write per spectator per
     /// tick and one ack read every 30 ticks: their snapshots are encoded and framed once for
     /// all against the same baseline (the snapshot their sockets took last), and joins and
-    /// leaves reach the room as a count, not one event each. Default 1,000: what one core
-    /// served in BENCHMARKS.md's fan-out runs while 32 players played (every frame, 30 fps, at
-    /// about half of the core). A bigger crowd is never closed for it; past what the core
-    /// holds, every spectator of the room skips frames alike (BENCHMARKS.md, crowds). Raise it
-    /// on faster cores.
-    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 1_000)]
+    /// leaves reach the room as a count, not one event each. Default 3,000: what one core
+    /// served with room to spare in BENCHMARKS.md's fan-out runs while 32 players played
+    /// (every frame to everyone, 30 fps, at 60% of the core without `--io-uring`; 5,000 took
+    /// all of it). A bigger crowd is never closed for it; past what the core holds, every
+    /// spectator of the room skips frames alike (BENCHMARKS.md, crowds). Raise it on faster
+    /// cores or with `--io-uring`.
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 3_000)]
     pub max_spectators: u16,
 
     /// Spectators server-wide, all rooms together; beyond it spectators get `Kick { Full }`
-    /// and 1013 while players still join (they share `--max-connections`). Default: 1,000 per
-    /// core the process may run on (`std::thread::available_parallelism`), the per-room
-    /// figure above, so crowds cannot starve the players' rooms of CPU.
+    /// and 1013 while players still join (they share `--max-connections`). Default: 2,000 per
+    /// core the process may run on (`std::thread::available_parallelism`), about a third of
+    /// each core in the fan-out runs, so crowds cannot starve the players' rooms of CPU. On
+    /// one core it is below the per-room figure, and it is the cap that holds.
     #[arg(long, env = "TICKWIRE_MAX_SPECTATORS_TOTAL", default_value_t = default_spectators_total())]
     pub max_spectators_total: u32,
 
@@ -291,9 +293,9 @@ fn default_room_threads() -> u16 {
     u16::try_from(cores()).unwrap_or(u16::MAX).min(1024)
 }
 
-/// 1,000 spectators per core available to the process.
+/// 2,000 spectators per core available to the process.
 fn default_spectators_total() -> u32 {
-    u32::try_from(cores().saturating_mul(1_000)).unwrap_or(u32::MAX)
+    u32::try_from(cores().saturating_mul(2_000)).unwrap_or(u32::MAX)
 }
 
 impl Default for ServerConfig {
@@ -467,9 +469,9 @@ mod tests {
         assert_eq!(c.bind.port(), 8080);
         assert_eq!(c.tick_rate, 30);
         assert_eq!(c.room_capacity, 32);
-        assert_eq!(c.max_spectators, 1_000);
+        assert_eq!(c.max_spectators, 3_000);
         let cores = std::thread::available_parallelism().unwrap().get() as u32;
-        assert_eq!(c.max_spectators_total, 1_000 * cores);
+        assert_eq!(c.max_spectators_total, 2_000 * cores);
         assert_eq!(c.room_chat_rate, 20);
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));

@@ -163,34 +163,58 @@ pub struct Offered {
     pub frames_written: u64,
 }
 
+// `repr(C)`: the fields stay in this order, those a room's offer reads for every client every
+// tick first, so they share as few cache lines as they can (see `ClientLink`).
 #[derive(Debug, Default)]
+#[repr(C)]
 struct Slots {
-    /// The client's socket, while the room may write to it itself (plain TCP).
-    direct: Option<SharedTcp>,
-    /// See [`Batch::carry`].
-    carry: Vec<Bytes>,
-    control: VecDeque<Bytes>,
-    control_bytes: usize,
-    /// The newest snapshot and its tick.
-    snapshot: Option<(Tick, Bytes)>,
-    replies: BytesMut,
-    /// Since when the client has been owed bytes without progress: set when frames arrive
-    /// for an idle writer, moved forward on every write that makes progress, cleared when
-    /// the writer has caught up.
-    owed_since: Option<Instant>,
     /// The writer holds frames it has not finished writing.
     writing: bool,
     /// A [`DirectSend`] of this link's frames is out and not yet completed: the writer must
     /// not write ahead of it or into the middle of it.
     in_flight: bool,
-    close: Option<CloseRequest>,
     client_closed: bool,
     reader_done: bool,
     /// What the socket takes is delivered in order (see [`ClientLink::set_in_order`]).
     in_order: bool,
+    /// Since when the client has been owed bytes without progress: set when frames arrive
+    /// for an idle writer, moved forward on every write that makes progress, cleared when
+    /// the writer has caught up.
+    owed_since: Option<Instant>,
+    /// The client's socket, while the room may write to it itself (plain TCP).
+    direct: Option<SharedTcp>,
+    /// The socket a [`DirectSend`] in flight writes to, once the connection released or
+    /// replaced it: kept until the send completes, so that its descriptor stays open and is
+    /// not reused for another socket meanwhile (the send holds only the descriptor).
+    retired: Option<SharedTcp>,
+    /// See [`Batch::carry`].
+    carry: Vec<Bytes>,
+    control: VecDeque<Bytes>,
+    /// The newest snapshot and its tick.
+    snapshot: Option<(Tick, Bytes)>,
+    replies: BytesMut,
+    close: Option<CloseRequest>,
+    control_bytes: usize,
 }
 
 impl Slots {
+    /// Takes `socket`, no longer the link's, out of the way: kept as [`Slots::retired`] when a
+    /// send in flight writes to it, else returned, to be dropped after the lock (the last
+    /// clone closes the descriptor).
+    fn retire(&mut self, socket: Option<SharedTcp>) -> Option<SharedTcp> {
+        // A socket retired before is the one in flight; a later one never was.
+        if self.in_flight && self.retired.is_none() {
+            self.retired = socket;
+            return None;
+        }
+        socket
+    }
+
+    /// The socket a send in flight writes to.
+    fn in_flight_socket(&self) -> Option<&SharedTcp> {
+        self.retired.as_ref().or(self.direct.as_ref())
+    }
+
     fn is_closing(&self) -> bool {
         self.close.is_some() || self.client_closed
     }
@@ -304,18 +328,22 @@ struct Owed {
 #[derive(Debug)]
 pub struct DirectSend<'a> {
     link: &'a ClientLink,
-    /// Held so the descriptor stays open until the send completes, whatever the connection
-    /// does meanwhile (it may release the socket).
-    socket: SharedTcp,
+    /// The socket's descriptor, open until the send completes whatever the connection does
+    /// meanwhile: the link keeps the socket while the send is in flight ([`Slots::retired`]).
+    /// Not a clone of the socket: its reference count is a cache miss per client per tick.
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
     owed: Owed,
     events: Option<Bytes>,
     snapshot: Option<(Tick, Bytes)>,
 }
 
 impl DirectSend<'_> {
-    /// The socket to write to.
-    pub fn socket(&self) -> &SharedTcp {
-        &self.socket
+    /// The descriptor of the socket to write to, open until the send is completed
+    /// ([`ClientLink::complete_direct`]).
+    #[cfg(unix)]
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.fd
     }
 
     /// The frames to write, in order, whole (at most [`DIRECT_FRAMES_MAX`]): what the client
@@ -331,7 +359,9 @@ impl DirectSend<'_> {
     /// Writes the frames now, without waiting: what the send of a batch would have done, for
     /// a thread that has no ring.
     pub fn try_write(&self) -> std::io::Result<usize> {
-        write_frames(&self.socket, self.frames())
+        let slots = self.link.slots();
+        let socket = slots.in_flight_socket().ok_or(std::io::ErrorKind::NotConnected)?;
+        write_frames(socket, self.frames())
     }
 }
 
@@ -351,17 +381,21 @@ fn write_frames<'f>(
 }
 
 /// The connection-side half of a client that the room talks to.
+// `repr(C)`: the fields stay in this order. A room's tick reads `acked` and `taken` of every
+// client (its baseline), then takes the lock and reads `Slots`' first fields: in a crowd each
+// link is a cache miss a tick, and kept together they are one miss rather than several.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub struct ClientLink {
+    /// Newest acked tick + 1 (0: nothing acked).
+    acked: AtomicU32,
+    /// Newest snapshot tick the socket took + 1 (0: none, or the link is not in order).
+    taken: AtomicU32,
     slots: Mutex<Slots>,
     wake: Notify,
     close_wake: Notify,
     /// Newest input received (highest sequence); the room takes it each tick.
     latest_input: Mutex<Option<tickwire_shared::Input>>,
-    /// Newest acked tick + 1 (0: nothing acked).
-    acked: AtomicU32,
-    /// Newest snapshot tick the socket took + 1 (0: none, or the link is not in order).
-    taken: AtomicU32,
 }
 
 /// Reported when a reliable frame does not fit: the client is not reading.
@@ -375,6 +409,10 @@ pub struct ControlOverflow;
 pub struct RepliesOverflow;
 
 impl ClientLink {
+    /// How many bytes from its start a room's offer reads of a link: its acks and its slots,
+    /// not the wake-ups and the input (for a prefetch).
+    pub const HOT_BYTES: usize = std::mem::offset_of!(ClientLink, wake);
+
     /// A link with nothing pending.
     pub fn new() -> Self {
         Self::default()
@@ -390,7 +428,11 @@ impl ClientLink {
     /// Lets [`ClientLink::offer`] write to `socket` itself (see the module docs), until
     /// [`ClientLink::release_socket`].
     pub fn set_direct(&self, socket: SharedTcp) {
-        self.slots().direct = Some(socket);
+        let mut slots = self.slots();
+        let replaced = slots.direct.replace(socket);
+        let retired = slots.retire(replaced);
+        drop(slots);
+        drop(retired);
     }
 
     /// Declares that whatever the socket takes reaches the client whole and in order, or the
@@ -403,7 +445,11 @@ impl ClientLink {
     /// Forgets the socket (the connection is done with it): a room that still holds this link
     /// (a seat waiting for a resume) must not keep the socket open.
     pub fn release_socket(&self) {
-        self.slots().direct = None;
+        let mut slots = self.slots();
+        let released = slots.direct.take();
+        let retired = slots.retire(released);
+        drop(slots);
+        drop(retired);
     }
 
     /// Sends one tick's frames, `events` (reliable) and `snapshot` (latest wins), with one
@@ -539,16 +585,24 @@ impl ClientLink {
         if slots.is_closing() || (events.is_none() && snapshot.is_none()) {
             return offered;
         }
-        let socket = match &slots.direct {
-            Some(socket) if slots.may_write_directly() => socket.clone(),
+        #[cfg(unix)]
+        let fd = match &slots.direct {
+            Some(socket) if slots.may_write_directly() => std::os::fd::AsRawFd::as_raw_fd(socket),
             _ => return self.settle(slots, None, Owed::default(), events, snapshot, now, offered),
         };
+        #[cfg(not(unix))]
+        if !slots.may_write_directly() {
+            return self.settle(slots, None, Owed::default(), events, snapshot, now, offered);
+        }
         slots.in_flight = true;
         let (owed, snapshot, skipped) = slots.take_owed(snapshot);
         let offered = Offered { skipped, ..offered };
         let events = events.filter(|frame| !frame.is_empty());
         let snapshot = snapshot.filter(|(_, frame)| !frame.is_empty());
-        sends.push(DirectSend { link: self, socket, owed, events, snapshot });
+        #[cfg(unix)]
+        sends.push(DirectSend { link: self, fd, owed, events, snapshot });
+        #[cfg(not(unix))]
+        sends.push(DirectSend { link: self, owed, events, snapshot });
         offered
     }
 
@@ -560,11 +614,11 @@ impl ClientLink {
         result: std::io::Result<usize>,
         now: Instant,
     ) -> Offered {
-        let DirectSend { link, socket, owed, events, snapshot } = send;
-        // Before the lock: the last clone may be the one that closes the descriptor.
-        drop(socket);
+        let DirectSend { link, owed, events, snapshot, .. } = send;
         let mut slots = link.slots();
         slots.in_flight = false;
+        // Dropped after the lock: the last clone closes the descriptor.
+        let retired = slots.retired.take();
         let offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
         // A close asked for while the send was out found the writer unable to take it.
         let closing = slots.is_closing() || slots.reader_done;
@@ -584,6 +638,7 @@ impl ClientLink {
                 link.settle(slots, None, Owed::default(), None, snapshot, now, offered)
             }
         };
+        drop(retired);
         if closing {
             link.wake.notify_one();
         }
@@ -1164,6 +1219,38 @@ mod tests {
         assert_eq!(ClientLink::complete_direct(send, results.pop().unwrap(), now).wrote, 4);
         let close = tokio::time::timeout(Duration::from_secs(5), writer).await.unwrap().unwrap();
         assert_eq!(close.map(|c| c.code), Some(1001));
+    }
+
+    /// A send holds only the descriptor: the link keeps the socket it writes to until the
+    /// send completes, whatever the connection does meanwhile, so the descriptor is neither
+    /// closed nor reused for another socket under it.
+    #[tokio::test]
+    async fn a_socket_released_or_replaced_while_a_send_is_out_closes_only_when_it_completes() {
+        use std::os::fd::AsRawFd;
+        use tokio::io::AsyncReadExt;
+        let (link, mut first) = direct_link().await;
+        let now = Instant::now();
+        let mut sends = Vec::new();
+        link.offer_batched(None, Some((Tick(1), bytes(b"snap"))), now, &mut sends);
+        let in_flight = sends[0].fd();
+        link.release_socket();
+        let (second_link, mut second) = direct_link().await;
+        let second_socket = second_link.slots().direct.take().unwrap();
+        assert_ne!(second_socket.as_raw_fd(), in_flight, "the descriptor was not reused");
+        link.set_direct(second_socket);
+        let mut results = Vec::new();
+        crate::uring::send_batch(&sends, &mut results);
+        assert_eq!(results[0].as_ref().ok(), Some(&4));
+        ClientLink::complete_direct(sends.pop().unwrap(), results.pop().unwrap(), now);
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut got))
+            .await
+            .expect("the first socket closes once its send completed")
+            .unwrap();
+        assert_eq!(got, b"snap");
+        // The link writes to its new socket.
+        assert_eq!(link.offer(None, Some((Tick(2), bytes(b"next"))), now).wrote, 4);
+        assert_eq!(read_exactly(&mut second, 4).await, b"next");
     }
 
     #[tokio::test]

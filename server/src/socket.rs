@@ -21,22 +21,58 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 /// The write side of one TCP socket, shared (cloning shares it). Dropping the last clone
 /// sends FIN; the socket closes once the read half is dropped too.
 #[derive(Debug, Clone)]
-pub struct SharedTcp(Arc<OwnedWriteHalf>);
+pub struct SharedTcp {
+    half: Arc<OwnedWriteHalf>,
+    /// The socket's descriptor, copied beside the pointer: a crowd's batched sends read it
+    /// for every client every tick (`--io-uring`), and behind the pointer it is two cache
+    /// misses away (the write half, then the stream it shares with the read half).
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
+}
 
 impl SharedTcp {
     /// Splits `socket` into the reader's half and the shared write side.
     pub fn split(socket: TcpStream) -> (OwnedReadHalf, SharedTcp) {
+        #[cfg(unix)]
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
         let (read_half, write_half) = socket.into_split();
-        (read_half, SharedTcp(Arc::new(write_half)))
+        let half = Arc::new(write_half);
+        #[cfg(unix)]
+        return (read_half, SharedTcp { half, fd });
+        #[cfg(not(unix))]
+        return (read_half, SharedTcp { half });
     }
 
     /// Writes what the socket takes now, without waiting: `WouldBlock` when it takes nothing.
+    ///
+    /// On Linux one `writev` on the descriptor kept beside the pointer: a room writes to every
+    /// idle client this way every tick, and tokio's own `try_write_vectored` reaches the
+    /// descriptor and the reactor's readiness through three allocations, each a cache miss in
+    /// a crowd. Tokio's readiness is left as it was: after a `WouldBlock` here the frames go
+    /// to the writer task, whose own write then meets the full socket and waits for the
+    /// reactor (the same as after a batched send, `crate::uring`).
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
+        #[cfg(target_os = "linux")]
+        {
+            // More than `IOV_MAX` (1,024) is refused by the kernel; a room writes at most a
+            // handful.
+            let count = bufs.len().min(1024) as libc::c_int;
+            // SAFETY: `self.fd` is the stream's descriptor, open while `self` holds the
+            // stream; `IoSlice` is ABI-compatible with `iovec` on Unix (std guarantees it),
+            // and the kernel only reads the first `count` of them and the bytes they point at,
+            // all borrowed for the call.
+            let wrote = unsafe { libc::writev(self.fd, bufs.as_ptr().cast(), count) };
+            if wrote < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(wrote as usize)
+        }
+        #[cfg(not(target_os = "linux"))]
+        self.half.try_write_vectored(bufs)
     }
 
     fn stream(&self) -> &TcpStream {
-        (*self.0).as_ref()
+        (*self.half).as_ref()
     }
 }
 
@@ -44,7 +80,7 @@ impl SharedTcp {
 impl std::os::fd::AsRawFd for SharedTcp {
     /// The socket's descriptor, open as long as this clone lives.
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.stream().as_raw_fd()
+        self.fd
     }
 }
 
@@ -66,7 +102,7 @@ impl AsyncWrite for SharedTcp {
             ready!(self.stream().poll_write_ready(cx))?;
             // `try_write_vectored` clears the readiness it saw on `WouldBlock`, so the next
             // poll waits.
-            match self.0.try_write_vectored(bufs) {
+            match self.half.try_write_vectored(bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 result => return Poll::Ready(result),
             }
@@ -98,6 +134,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut peer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (mut reader, socket) = SharedTcp::split(listener.accept().await.unwrap().0);
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let stream_fd = socket.stream().as_raw_fd();
+            assert_eq!(socket.as_raw_fd(), stream_fd, "the copy is the stream's descriptor");
+            assert_eq!(socket.clone().as_raw_fd(), stream_fd);
+        }
         let (mut writer, direct) = (socket.clone(), socket);
         writer.write_all(b"one ").await.unwrap();
         assert_eq!(direct.try_write_vectored(&[IoSlice::new(b"two")]).unwrap(), 3);
@@ -110,6 +153,34 @@ mod tests {
         let mut back = Vec::new();
         reader.read_to_end(&mut back).await.unwrap();
         assert_eq!(back, b"back");
+    }
+
+    /// The room's direct writes bypass tokio's readiness: a write of the writer task after
+    /// one of them found the socket full must still wait for the reactor and finish once the
+    /// peer reads, not spin or stall.
+    #[tokio::test]
+    async fn the_writer_finishes_after_a_direct_write_found_the_socket_full() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (_reader, socket) = SharedTcp::split(listener.accept().await.unwrap().0);
+        let chunk = vec![1u8; 64 << 10];
+        let mut queued = 0;
+        let full = loop {
+            match socket.try_write_vectored(&[IoSlice::new(&chunk)]) {
+                Ok(wrote) => queued += wrote,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(full.kind(), io::ErrorKind::WouldBlock);
+        let mut writer = socket.clone();
+        let write = tokio::spawn(async move { writer.write_all(b"tail").await });
+        let mut got = vec![0; queued + 4];
+        tokio::time::timeout(std::time::Duration::from_secs(10), peer.read_exact(&mut got))
+            .await
+            .expect("the writer's bytes arrive")
+            .unwrap();
+        assert_eq!(&got[queued..], b"tail");
+        write.await.unwrap().unwrap();
     }
 
     /// The reason the reader keeps tokio's read half (see the module docs): after a read that

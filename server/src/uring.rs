@@ -69,7 +69,6 @@ mod linux {
     use io_uring::{IoUring, opcode, types};
     use std::cell::RefCell;
     use std::io;
-    use std::os::fd::AsRawFd;
 
     /// A thread's ring, or why it has none.
     enum State {
@@ -155,15 +154,16 @@ mod linux {
                 self.headers.push(header);
             }
             for (index, (send, header)) in chunk.iter().zip(&self.headers).enumerate() {
-                let entry = opcode::SendMsg::new(types::Fd(send.socket().as_raw_fd()), header)
+                let entry = opcode::SendMsg::new(types::Fd(send.fd()), header)
                     // A full socket answers EAGAIN now instead of waiting in the kernel; a
                     // closed one answers EPIPE, not SIGPIPE.
                     .flags((libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as u32)
                     .build()
                     .user_data(index as u64);
                 // SAFETY: the entry points at `header`, its `slices`, the frames they point at
-                // (held by `chunk`'s sends) and the socket (its descriptor stays open while
-                // the send's `SharedTcp` clone lives, which `chunk` holds). All of them are
+                // (held by `chunk`'s sends) and the socket (its descriptor stays open until
+                // the send is completed: its link keeps the socket while the send is in
+                // flight, `DirectSend::fd`). All of them are
                 // borrowed for this whole function and none moves or is freed before `reap`
                 // has seen every entry of the chunk complete: it returns only then, or aborts
                 // the process. The queue has `BATCH_SENDS` entries and was emptied by the

@@ -23,9 +23,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 #[derive(Debug, Clone)]
 pub struct SharedTcp {
     half: Arc<OwnedWriteHalf>,
-    /// The socket's descriptor, copied beside the pointer: a crowd's batched sends read it
-    /// for every client every tick (`--io-uring`), and behind the pointer it is two cache
-    /// misses away (the write half, then the stream it shares with the read half).
+    /// The socket's descriptor, copied beside the pointer: a room's direct writes read it for
+    /// every client every tick (one `writev`, or a batched send with `--io-uring`), and
+    /// behind the pointer it is two cache misses away (the write half, then the stream it
+    /// shares with the read half).
     #[cfg(unix)]
     fd: std::os::fd::RawFd,
 }

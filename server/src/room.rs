@@ -950,15 +950,15 @@ impl<G: Game> Room<G> {
         let mut deferred_before_start = 0;
 
         let seat_memory = std::mem::take(&mut self.seat_memory);
+        // In each history: the baseline's slot (usually last tick's world) and this tick's.
         let history_slot = std::mem::size_of::<Option<Sent>>();
+        let history_offset = tick.0.wrapping_sub(1) as usize % HISTORY_TICKS * history_slot;
         for (index, (&player, seat)) in self.seats.iter_mut().enumerate() {
             if let Some(ahead) = seat_memory.get(index + PREFETCH_AHEAD) {
                 prefetch(ahead.seat, std::mem::size_of::<Seat>());
                 // What the link's offer reads (its fields are laid out for it).
                 prefetch(ahead.link, ClientLink::HOT_BYTES);
-                // The baseline (usually last tick's world) and this tick's slot.
-                let slot = tick.0.wrapping_sub(1) as usize % HISTORY_TICKS;
-                prefetch(ahead.history + slot * history_slot, 2 * history_slot);
+                prefetch(ahead.history + history_offset, 2 * history_slot);
             }
             // Borrowed, not cloned: an `Arc` count touched per client per tick is a cache miss
             // on every link of a crowd.

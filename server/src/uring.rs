@@ -163,10 +163,9 @@ mod linux {
                 // SAFETY: the entry points at `header`, its `slices`, the frames they point at
                 // (held by `chunk`'s sends) and the socket (its descriptor stays open until
                 // the send is completed: its link keeps the socket while the send is in
-                // flight, `DirectSend::fd`). All of them are
-                // borrowed for this whole function and none moves or is freed before `reap`
-                // has seen every entry of the chunk complete: it returns only then, or aborts
-                // the process. The queue has `BATCH_SENDS` entries and was emptied by the
+                // flight, `DirectSend::fd`). All of them are borrowed for this whole function
+                // and none moves or is freed before `reap` has seen every entry of the chunk
+                // complete: it returns only then, or aborts the process. The queue has `BATCH_SENDS` entries and was emptied by the
                 // previous `reap`, and the chunk has at most that many, so the push fits.
                 unsafe { self.ring.submission().push(&entry) }
                     .expect("a chunk fits the submission queue");

@@ -25,9 +25,9 @@ pub struct Config {
     pub ping_interval_ms: u32,
     /// Silence (no frame of any kind received) after which the connection is considered
     /// dead and dropped without a close frame, so the server keeps the seat for a resume.
-    /// Default 15 000: the server pings every 5 s and sends feedback at least once per second,
-    /// so 15 s rides out three lost pings; lower detects a dead link sooner, at the risk of
-    /// dropping a merely slow one.
+    /// Default 15 000: the server sends feedback at least once per second (and a WebSocket
+    /// ping after 5 s of the controller's silence), so 15 s rides out a long stall; lower
+    /// detects a dead link sooner, at the risk of dropping a merely slow one.
     pub silence_timeout_ms: u32,
     /// Time to open the transport and complete the WebSocket upgrade. Default 10 000: a Wi-Fi
     /// association or ARP can take seconds; lower retries a lost SYN sooner.

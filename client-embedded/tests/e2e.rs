@@ -123,16 +123,26 @@ async fn leaving_closes_with_1000_the_server_answers_and_the_seat_is_freed_at_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_writes_one_byte_at_a_time_still_works() {
-    let addr = start_server().await;
+    // The server pings a client silent for its heartbeat interval; this controller sends
+    // nothing (no inputs, no pings) but its pongs, so it is closed as idle after 3 s unless
+    // it answers the server's pings through the slow path.
+    let addr = start_server_with(|c| {
+        c.heartbeat_interval = Duration::from_secs(1);
+        c.idle_timeout = Duration::from_secs(3);
+    })
+    .await;
     let proxy = Proxy::start(addr, true).await;
-    let (probe, task) = spawn_client(proxy.addr, "e2e-bytes", Config::DEFAULT);
+    let mut quiet = Config::DEFAULT;
+    quiet.input_rate_hz = 0;
+    quiet.ping_interval_ms = 0;
+    let (probe, task) = spawn_client(proxy.addr, "e2e-bytes", quiet);
     probe.wait_for("Welcome", |e| e.iter().any(|e| matches!(e, Event::Joined(_)))).await;
     probe
         .wait_for("three feedbacks", |e| {
             e.iter().filter(|e| matches!(e, Event::Feedback(_))).count() >= 3
         })
         .await;
-    // Server pings (every 5 s) are answered through the slow path too: still connected after.
+    // Twice the idle timeout: still connected, so the pongs went out.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(probe.count(|e| matches!(e, Event::Disconnected { .. })), 0);
     assert_eq!(probe.joins().len(), 1);

@@ -22,9 +22,9 @@ pub struct Config {
     pub ping_interval: Duration,
     /// Silence (no frame of any kind received) after which the connection is taken for dead
     /// and dropped without a close frame, so the server keeps the seat for a resume.
-    /// Default 15 s: the server pings every 5 s and a joined player or spectator gets a
-    /// snapshot every tick, so 15 s rides out a long stall; lower notices a dead link sooner
-    /// at the risk of dropping a merely slow one.
+    /// Default 15 s: a joined player or spectator gets a snapshot every tick (and a WebSocket
+    /// ping after 5 s of its own silence), so 15 s rides out a long stall; lower notices a dead
+    /// link sooner at the risk of dropping a merely slow one.
     pub silence_timeout: Duration,
     /// Time to open TCP and complete the WebSocket upgrade. Default 10 s.
     pub connect_timeout: Duration,

@@ -79,7 +79,10 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration)]
     pub handshake_timeout: Duration,
 
-    /// Interval of WebSocket pings the server sends, so idle-but-alive clients stay known.
+    /// Silence from a client after which the server sends it a WebSocket ping, and again at
+    /// this interval while the silence lasts, so idle-but-alive clients answer and stay known.
+    /// Clients heard from meanwhile (inputs, acks) are not pinged. Shorter finds a dead peer's
+    /// silence no sooner (that is the idle timeout) but costs quiet clients more pings.
     #[arg(long, env = "TICKWIRE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     pub heartbeat_interval: Duration,
 

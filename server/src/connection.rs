@@ -757,27 +757,26 @@ where
     let now = Instant::now();
     let mut inputs = TokenBucket::new(config.input_rate, config.input_burst, now);
     let mut chats = TokenBucket::new(config.chat_rate, config.chat_burst, now);
-    let mut last_heard = now;
+    let mut silence = Silence::new(now, config.heartbeat_interval, config.idle_timeout);
     let mut pongs = FrameBuilder::new();
     // Made once, not per message: a crowd's acks are most of what the server reads, and a
     // timer, a watch receiver and a waiter created and dropped for each one cost locks in the
-    // timer wheel and the notifiers (BENCHMARKS.md, crowds). The idle deadline moves lazily:
-    // the timer is re-armed only when it fires early.
-    let idle = tokio::time::sleep_until(last_heard + config.idle_timeout);
+    // timer wheel and the notifiers (BENCHMARKS.md, crowds). The silence timer moves lazily:
+    // a message only notes the time, and the timer is re-armed when it fires early.
+    let silent = tokio::time::sleep_until(silence.deadline());
     let shutdown = shutdown_signal(ctx);
     let closing = link.close_requested();
-    tokio::pin!(idle, shutdown, closing);
+    tokio::pin!(silent, shutdown, closing);
     loop {
         let message = tokio::select! {
             m = next_message(stream) => Ok(m),
-            () = &mut idle => {
-                let deadline = last_heard + config.idle_timeout;
-                if deadline > Instant::now() {
-                    idle.as_mut().reset(deadline);
+            () = &mut silent => match silence.act(link, Instant::now()) {
+                Some(next) => {
+                    silent.as_mut().reset(next);
                     continue;
                 }
-                Err(())
-            }
+                None => Err(()),
+            },
             () = &mut shutdown => {
                 link.close(going_away());
                 return ReadEnd::Refused;
@@ -787,12 +786,7 @@ where
         let now = Instant::now();
         let bytes = match message {
             Err(()) => {
-                let silence = config.idle_timeout.as_secs_f32();
-                link.close(kick(
-                    close_code::POLICY,
-                    KickReason::Idle,
-                    format!("nothing received for {silence} s"),
-                ));
+                link.close(silence.idle_kick());
                 return ReadEnd::Dropped;
             }
             Ok(None) => return ReadEnd::Dropped,
@@ -809,7 +803,7 @@ where
                 };
             }
             Ok(Some(Ok(message))) => {
-                last_heard = now;
+                silence.heard(now);
                 match message {
                     Message::Binary(bytes) => bytes,
                     Message::Close(frame) => {
@@ -895,6 +889,95 @@ where
                 }
             }
         }
+    }
+}
+
+/// The one timer for a client's silence, sans IO (time is an argument): the reader's, and the
+/// relay's for a client whose room is on another node.
+///
+/// A client silent for a heartbeat interval is pinged, and again every interval while the
+/// silence lasts, so that one which is alive but has nothing to say (a spectator that does not
+/// ack, a tab in the background) answers with a pong; one silent for the idle timeout is
+/// closed. A client heard from meanwhile gets no ping: its own frames prove it alive, and the
+/// room's snapshots, every tick, tell it the server is. (A ping to every client every interval
+/// cost a crowd a wake-up, a write and a pong to read per client per interval: at 5,000
+/// spectators, 1,000 of each a second; BENCHMARKS.md, crowds.)
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Silence {
+    heartbeat: Duration,
+    idle: Duration,
+    last_heard: Instant,
+    /// The earliest time of the next ping within one silence (a ping's interval runs from the
+    /// ping before it).
+    next_ping: Instant,
+}
+
+/// What [`Silence::check`] found when the timer fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SilenceCheck {
+    /// Heard from recently enough: nothing to do until [`Silence::deadline`].
+    Quiet,
+    /// Silent for a heartbeat interval since the client was heard or last pinged: ping it.
+    Ping,
+    /// Silent for the idle timeout: close it.
+    Idle,
+}
+
+impl Silence {
+    pub(crate) fn new(now: Instant, heartbeat: Duration, idle: Duration) -> Self {
+        // A zero heartbeat would ping at every wake-up; the CLI refuses 0, a library caller
+        // might not.
+        let heartbeat = heartbeat.max(Duration::from_millis(1));
+        Self { heartbeat, idle, last_heard: now, next_ping: now }
+    }
+
+    /// The client sent a frame (any frame, pongs included) at `now`.
+    pub(crate) fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+    }
+
+    fn ping_due(&self) -> Instant {
+        self.next_ping.max(self.last_heard + self.heartbeat)
+    }
+
+    /// When the timer must fire next: the next ping due or the idle close, whichever is first.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.ping_due().min(self.last_heard + self.idle)
+    }
+
+    /// Decides at `now` (the timer fired); a ping moves the next one an interval on.
+    fn check(&mut self, now: Instant) -> SilenceCheck {
+        if now >= self.last_heard + self.idle {
+            SilenceCheck::Idle
+        } else if now >= self.ping_due() {
+            self.next_ping = now + self.heartbeat;
+            SilenceCheck::Ping
+        } else {
+            SilenceCheck::Quiet
+        }
+    }
+
+    /// The timer fired at `now`: pings `link`'s client if one is due and returns when the
+    /// timer must fire next, or `None` once the client has been silent for the idle timeout
+    /// (close it with [`Silence::idle_kick`]).
+    pub(crate) fn act(&mut self, link: &ClientLink, now: Instant) -> Option<Instant> {
+        match self.check(now) {
+            SilenceCheck::Idle => return None,
+            // Through the link, like every frame, so it never interleaves with the room's
+            // direct writes. (A client whose pongs and pings fill the reply buffer is not
+            // reading: this ping is skipped, and the room closes it for its stall.)
+            SilenceCheck::Ping if !link.is_closing() => {
+                let _ = link.push_reply(frame::PING);
+            }
+            SilenceCheck::Ping | SilenceCheck::Quiet => {}
+        }
+        Some(self.deadline())
+    }
+
+    /// The close of a client silent for the idle timeout.
+    pub(crate) fn idle_kick(&self) -> CloseRequest {
+        let silence = self.idle.as_secs_f32();
+        kick(close_code::POLICY, KickReason::Idle, format!("nothing received for {silence} s"))
     }
 }
 
@@ -998,9 +1081,9 @@ where
     result
 }
 
-/// The writer task: sends what the link holds, heartbeats, and the server's close. Once the
-/// client closed it sends only tungstenite's replies (the echo among them) and stops when the
-/// reader side is done.
+/// The writer task: sends what the link holds (the reader's heartbeats among the replies, see
+/// [`Silence`]) and the server's close. Once the client closed it sends only tungstenite's
+/// replies (the echo among them) and stops when the reader side is done.
 pub(crate) async fn write_loop<W>(
     mut io: W,
     link: Arc<ClientLink>,
@@ -1010,9 +1093,6 @@ where
     W: AsyncWrite + Unpin,
 {
     let unsent = WriterEnd { close_sent: false };
-    // `interval_at` panics on a zero period; the CLI refuses 0, a library caller might not.
-    let heartbeat_every = ctx.config.heartbeat_interval.max(Duration::from_millis(1));
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
     let mut batch = Batch::default();
     // Once for the connection, not per batch (see `read_loop`).
     let shutdown = shutdown_signal(&ctx);
@@ -1039,12 +1119,6 @@ where
                 if let Some(close) = close {
                     break close;
                 }
-            }
-            // Through the link, like every frame, so it never interleaves with the room's
-            // direct writes. (A client whose pongs and pings fill the reply buffer is not
-            // reading: this ping is skipped, and the room closes it for its stall.)
-            _ = heartbeat.tick(), if !link.is_closing() => {
-                let _ = link.push_reply(frame::PING);
             }
             // Requested on the link, so the room writes nothing more to the socket itself; the
             // next batch carries the close.
@@ -1147,5 +1221,67 @@ mod tests {
         let reader = Prefixed::new(after_the_request, tokio::io::empty());
         assert!(buffer.is_unique(), "the empty rest still holds the buffer");
         drop(reader);
+    }
+
+    /// Runs [`Silence`]'s timer as the reader does, over a client heard at `heard` (offsets
+    /// in ms), until `until` ms or the idle close: what it did and when.
+    fn silence_timeline(heard: &[u64], until: u64) -> Vec<(u64, SilenceCheck)> {
+        let (heartbeat, idle) = (Duration::from_secs(5), Duration::from_secs(15));
+        let t0 = Instant::now();
+        let ms = |t: Instant| t.duration_since(t0).as_millis() as u64;
+        let mut silence = Silence::new(t0, heartbeat, idle);
+        let mut heard = heard.iter().map(|&h| t0 + Duration::from_millis(h)).peekable();
+        let mut timer = silence.deadline();
+        let mut done = Vec::new();
+        while ms(timer) <= until {
+            if let Some(at) = heard.next_if(|&at| at < timer) {
+                silence.heard(at); // the timer is left as it is, as in the reader
+                continue;
+            }
+            let check = silence.check(timer);
+            if check != SilenceCheck::Quiet {
+                done.push((ms(timer), check));
+            }
+            if check == SilenceCheck::Idle {
+                break;
+            }
+            let next = silence.deadline();
+            assert!(next > timer, "the timer re-armed at {} ms, not after {}", ms(next), ms(timer));
+            timer = next;
+        }
+        done
+    }
+
+    #[test]
+    fn a_silent_client_is_pinged_every_interval_then_closed() {
+        use SilenceCheck::{Idle, Ping};
+        assert_eq!(silence_timeline(&[], 60_000), [(5_000, Ping), (10_000, Ping), (15_000, Idle)]);
+        // Silence counts from the last frame heard (here a pong to the first ping, late).
+        assert_eq!(
+            silence_timeline(&[7_000], 60_000),
+            [(5_000, Ping), (12_000, Ping), (17_000, Ping), (22_000, Idle)]
+        );
+    }
+
+    #[test]
+    fn a_client_heard_within_each_interval_is_never_pinged() {
+        // A spectator acking every second, for a minute.
+        let acks: Vec<u64> = (1..=60).map(|s| s * 1_000).collect();
+        assert_eq!(silence_timeline(&acks, 60_000), []);
+        // Heard just before each ping would be due.
+        let late: Vec<u64> = (1..=12).map(|k| k * 4_999).collect();
+        assert_eq!(silence_timeline(&late, 60_000), []);
+    }
+
+    #[test]
+    fn a_client_that_only_answers_pings_stays() {
+        use SilenceCheck::Ping;
+        // Each pong arrives 20 ms after its ping: pinged every interval after its pong, never
+        // closed.
+        let pongs = [5_020, 10_040, 15_060, 20_080];
+        assert_eq!(
+            silence_timeline(&pongs, 25_100),
+            [(5_000, Ping), (10_020, Ping), (15_040, Ping), (20_060, Ping), (25_080, Ping)]
+        );
     }
 }

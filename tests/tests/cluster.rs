@@ -510,6 +510,28 @@ async fn a_relayed_spectator_acking_rarely_gets_deltas_against_the_snapshot_befo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_client_that_only_answers_pings_stays() {
+    // The hosting node hears the relay (it acks on its client's behalf), not the client: the
+    // relaying node pings a quiet client itself, and its pongs keep it.
+    let idle = Duration::from_millis(900);
+    let (_redis, nodes) = fleet(|config| {
+        config.heartbeat_interval = Duration::from_millis(150);
+        config.idle_timeout = idle;
+    })
+    .await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let mut mover = Client::join(&a.url(), hello_in(Role::Player, "mover", "quiet")).await;
+    let mut eve = Client::join(&b.url(), hello_in(Role::Spectator, "eve", "quiet")).await;
+    assert_eq!(b.metric("tickwire_proxied_sessions").await, 1.0, "eve is relayed by b");
+    // The player keeps the room going (it reads and acks); eve sends nothing but the pongs
+    // tungstenite answers pings with, as a browser does.
+    let playing = tokio::spawn(async move { while mover.recv().await.is_some() {} });
+    // Three idle timeouts, and at least three pings answered.
+    answer_pings(&mut eve.ws, 3 * idle, 3).await;
+    playing.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_through_another_node_takes_the_same_ship_back() {
     let (_redis, nodes) = fleet(|_| {}).await;
     let [a, b, c] = &nodes[..] else { unreachable!() };

@@ -10,8 +10,8 @@ use support::*;
 use tickwire_shared::codec::decode_server;
 use tickwire_shared::quant::dequantize_position;
 use tickwire_shared::{
-    Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason, Ping,
-    Role, ServerMessage,
+    Ack, Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason,
+    Ping, Role, ServerMessage,
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -870,24 +870,7 @@ async fn the_server_pings_and_closes_a_silent_client_after_the_idle_timeout() {
     // (as browsers do): it sees the pings, and pongs count as life.
     let mut answering =
         Client::join(&server.ws_url(), hello_in(Role::Spectator, "pong", "beat")).await;
-    let answering = async move {
-        let started = Instant::now();
-        let mut pings = 0;
-        while started.elapsed() < 2 * idle || pings < 3 {
-            assert!(started.elapsed() < PATIENCE, "{pings} pings in {:?}", started.elapsed());
-            let next = tokio::time::timeout(PATIENCE, answering.ws.next()).await.expect("frames");
-            match next {
-                Some(Ok(Message::Ping(_))) => pings += 1,
-                Some(Ok(Message::Close(frame))) => {
-                    panic!("closed although it answered every ping: {frame:?}")
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("connection failed: {e}"),
-                None => panic!("connection ended"),
-            }
-        }
-        pings
-    };
+    let answering = async move { answer_pings(&mut answering.ws, 2 * idle, 3).await };
 
     // A client that answers nothing (not even pings) is closed once the idle timeout passes.
     let mut mute = RawWs::connect(server.addr).await;
@@ -918,6 +901,52 @@ async fn the_server_pings_and_closes_a_silent_client_after_the_idle_timeout() {
     closed.assert_is(1008, Some(KickReason::Idle), "nothing received for 0.6 s");
     assert!(silent_for >= idle, "closed after {silent_for:?}, before the idle timeout");
     assert!(silent_for < idle + Duration::from_secs(5), "closed only after {silent_for:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_server_pings_only_clients_it_has_not_heard_from() {
+    let heartbeat = Duration::from_millis(200);
+    let mut config = test_config();
+    config.heartbeat_interval = heartbeat;
+    config.idle_timeout = Duration::from_secs(30);
+    let server = TestServer::start(config).await;
+
+    // Two spectators that never answer a ping: one acks every snapshot, one sends nothing.
+    // Over eight heartbeat intervals only the silent one is pinged (before, both were, every
+    // interval).
+    let watch = |acks: bool| {
+        let addr = server.addr;
+        async move {
+            let mut ws = RawWs::connect(addr).await;
+            let name = if acks { "acker" } else { "quiet" };
+            ws.send(&ClientMessage::Hello(hello_in(Role::Spectator, name, "pings"))).await;
+            let until = tokio::time::Instant::now() + 8 * heartbeat;
+            let (mut pings, mut snapshots) = (0, 0);
+            while let Ok(frame) = tokio::time::timeout_at(until, ws.next_frame()).await {
+                match frame.expect("open until the window ends") {
+                    RawFrame::Ping(_) => pings += 1,
+                    RawFrame::Binary(bytes) => {
+                        if let ServerMessage::Snapshot(snap) = decode_server(&bytes).unwrap() {
+                            snapshots += 1;
+                            if acks {
+                                ws.send(&ClientMessage::Ack(Ack { tick: snap.header.tick })).await;
+                            }
+                        }
+                    }
+                    RawFrame::Close(code, reason) => panic!("{name} closed: {code} {reason}"),
+                    _ => {}
+                }
+            }
+            (pings, snapshots)
+        }
+    };
+    let ((acker_pings, acker_snapshots), (quiet_pings, _)) =
+        tokio::join!(watch(true), watch(false));
+    assert!(acker_snapshots >= 10, "{acker_snapshots} snapshots to ack");
+    assert!(quiet_pings >= 4, "the silent spectator got {quiet_pings} pings in 1.6 s");
+    // One at most, should this machine hold the acker back a whole interval.
+    assert!(acker_pings <= 1, "the acking spectator got {acker_pings} pings");
     server.shutdown().await;
 }
 

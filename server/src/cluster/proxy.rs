@@ -266,7 +266,10 @@ where
     let Upstream { ws, node } = *upstream;
     let (mut to_host, mut from_host) = ws.split();
     let config = &ctx.config;
-    let mut last_heard = Instant::now();
+    let mut silence =
+        connection::Silence::new(Instant::now(), config.heartbeat_interval, config.idle_timeout);
+    let silent = tokio::time::sleep_until(silence.deadline());
+    tokio::pin!(silent);
     let mut events = BytesMut::new();
     let mut stall_check = tokio::time::interval(STALL_CHECK);
     let mut acks = RelayAcks::default();
@@ -274,19 +277,19 @@ where
     // resume), `Some(code)` closes it with that code (the seat ends).
     let (end, host_close): (ReadEnd, Option<u16>) = loop {
         tokio::select! {
-            message = tokio::time::timeout_at(last_heard + config.idle_timeout, client.next()) => {
+            // The relay pings a quiet client itself, as the reader does (the hosting node pings
+            // only the relay, and tungstenite answers for it).
+            () = &mut silent => match silence.act(link, Instant::now()) {
+                Some(next) => silent.as_mut().reset(next),
+                None => {
+                    link.close(silence.idle_kick());
+                    break (ReadEnd::Dropped, None);
+                }
+            },
+            message = client.next() => {
                 let message = match message {
-                    Err(_) => {
-                        let silence = config.idle_timeout.as_secs_f32();
-                        link.close(connection::kick(
-                            close_code::POLICY,
-                            KickReason::Idle,
-                            format!("nothing received for {silence} s"),
-                        ));
-                        break (ReadEnd::Dropped, None);
-                    }
-                    Ok(None) => break (ReadEnd::Dropped, None),
-                    Ok(Some(Err(e))) => match connection::ws_failure(&e) {
+                    None => break (ReadEnd::Dropped, None),
+                    Some(Err(e)) => match connection::ws_failure(&e) {
                         Some(close) => {
                             let code = close.code;
                             link.close(close);
@@ -294,9 +297,9 @@ where
                         }
                         None => break (ReadEnd::Dropped, None),
                     },
-                    Ok(Some(Ok(message))) => message,
+                    Some(Ok(message)) => message,
                 };
-                last_heard = Instant::now();
+                silence.heard(Instant::now());
                 match message {
                     Message::Binary(bytes) => {
                         let passed_on = match decode_client(&bytes) {

@@ -17,7 +17,7 @@
 //! |---|---|
 //! | `GET /fallback/stream` | 200, `Tickwire-Session: <id>`, then records for the session's life |
 //! | `GET /fallback/poll` | 200, `Tickwire-Session: <id>`, and the first records |
-//! | `GET /fallback/poll` with `Tickwire-Session` | 200 and what is waiting (waits for something, at most until the next heartbeat) |
+//! | `GET /fallback/poll` with `Tickwire-Session` | 200 and what is waiting (waits for something, at most the heartbeat interval and a second) |
 //! | `POST /fallback/send` with `Tickwire-Session` | 204 once its records are handed to the session |
 //!
 //! Refusals are plain-text statuses: 404 for an unknown (or expired, or another address's)
@@ -276,7 +276,8 @@ async fn poll(
     let wait = fallback.ctx.config.heartbeat_interval + Duration::from_secs(1);
     let body = match tokio::time::timeout(wait, session.pipe.take()).await {
         Ok(Some(records)) => records,
-        // Nothing came (the writer sends a heartbeat each interval, so this is rare).
+        // Nothing came: rare, the room sends every tick (a controller's feedback at least
+        // every second), and a silent client gets a heartbeat each interval.
         Err(_) => Bytes::new(),
         Ok(None) => return refuse(StatusCode::GONE, "the session is closed"),
     };

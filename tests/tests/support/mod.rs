@@ -182,6 +182,28 @@ pub async fn watch_acking_as_spectators_do(
     }
 }
 
+/// Reads `ws` for at least `window` and until it saw `at_least` pings (tungstenite answers
+/// each with a pong), sending nothing else; returns the pings seen. Panics if the connection
+/// closes or fails meanwhile, or the pings do not come within [`PATIENCE`].
+pub async fn answer_pings(ws: &mut Ws, window: Duration, at_least: usize) -> usize {
+    let started = std::time::Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < window || pings < at_least {
+        assert!(started.elapsed() < PATIENCE, "{pings} pings in {:?}", started.elapsed());
+        let next = tokio::time::timeout(PATIENCE, ws.next()).await.expect("frames");
+        match next {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(frame))) => {
+                panic!("closed although it answered every ping: {frame:?}")
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("connection failed: {e}"),
+            None => panic!("connection ended"),
+        }
+    }
+    pings
+}
+
 /// A game client: rebuilds worlds from snapshots and acks them (unless told not to).
 pub struct Client {
     pub ws: Ws,

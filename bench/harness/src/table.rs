@@ -45,7 +45,8 @@ fn client_us_per_frame(row: &FanoutRow) -> Option<f64> {
 }
 
 /// The fan-out tables: one row per server and client count (medians over runs), then the
-/// ratios of `subject`'s server CPU per frame to every other server's.
+/// ratios of `subject`'s server CPU per frame to every other server's, and of its server and
+/// swarm CPU per frame together.
 pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     let mut out = String::new();
     let mut counts: Vec<u32> = rows.iter().map(|r| r.clients).collect();
@@ -91,33 +92,56 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     if others.is_empty() {
         return out;
     }
+    let server_us = |r: &FanoutRow| r.server.and_then(|s| s.us_per_frame);
     let _ = write!(
         out,
-        "\nServer CPU per delivered frame, {subject} / other (median of per-run ratios):\n\n| clients |"
+        "\nServer CPU per delivered frame, {subject} / other (median of per-run ratios):\n\n"
     );
-    for other in &others {
+    ratio_table(&mut out, rows, subject, &others, &counts, &server_us);
+    // On loopback the kernel bills a frame's TCP work, the client's acknowledgement of it
+    // included, to whichever core runs it, and that differs between servers (BENCHMARKS.md,
+    // "Where loopback bills the acknowledgements"): the two cores together are the whole cost.
+    let _ = write!(
+        out,
+        "\nServer and swarm CPU per delivered frame together, {subject} / other (median of per-run \
+         ratios):\n\n"
+    );
+    let both_us = |r: &FanoutRow| Some(server_us(r)? + client_us_per_frame(r)?);
+    ratio_table(&mut out, rows, subject, &others, &counts, &both_us);
+    out
+}
+
+/// One row per client count: the median over runs of `subject`'s `cost` divided by each
+/// other's in the same run.
+fn ratio_table(
+    out: &mut String,
+    rows: &[FanoutRow],
+    subject: &str,
+    others: &[&String],
+    counts: &[u32],
+    cost: &dyn Fn(&FanoutRow) -> Option<f64>,
+) {
+    let _ = write!(out, "| clients |");
+    for other in others {
         let _ = write!(out, " {subject} / {other} |");
     }
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(others.len()));
     out.push('\n');
-    let cost = |label: &str, n: u32, run: u32| {
-        rows.iter()
-            .find(|r| r.label == label && r.clients == n && r.run == run)
-            .and_then(|r| r.server.and_then(|s| s.us_per_frame))
+    let cost_of = |label: &str, n: u32, run: u32| {
+        rows.iter().find(|r| r.label == label && r.clients == n && r.run == run).and_then(cost)
     };
-    for &n in &counts {
+    for &n in counts {
         let _ = write!(out, "| {n} |");
-        for other in &others {
+        for other in others {
             let ratios = rows
                 .iter()
                 .filter(|r| r.label == subject && r.clients == n)
-                .map(|r| Some(cost(subject, n, r.run)? / cost(other, n, r.run)?));
+                .map(|r| Some(cost_of(subject, n, r.run)? / cost_of(other, n, r.run)?));
             let _ = write!(out, " {} |", show(median(ratios), 2));
         }
         out.push('\n');
     }
-    out
 }
 
 /// The game tables: one row per label and player count (medians over runs), then for each
@@ -278,7 +302,10 @@ mod tests {
         assert!(lines[2].ends_with("| 50% | 16.67 |"), "{table}");
         assert!(lines[3].starts_with("| 1000 | floor |"));
         assert!(table.contains("| clients | tickwire / floor |"));
-        assert!(table.contains("| 1000 | 1.50 |"), "ratios 1.5, 1.5, 2.0: {table}");
+        let (server, both) = table.split_once("Server and swarm").expect("both ratio tables");
+        assert!(server.contains("| 1000 | 1.50 |"), "ratios 1.5, 1.5, 2.0: {table}");
+        // With the swarm's 16.67 us a frame: 19.67 / 18.67, 22.67 / 20.67, 20.67 / 18.67.
+        assert!(both.contains("| 1000 | 1.10 |"), "ratios 1.05, 1.10, 1.11: {table}");
     }
 
     #[test]

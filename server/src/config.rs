@@ -81,8 +81,9 @@ pub struct ServerConfig {
 
     /// Silence from a client after which the server sends it a WebSocket ping, and again at
     /// this interval while the silence lasts, so idle-but-alive clients answer and stay known.
-    /// Clients heard from meanwhile (inputs, acks) are not pinged. Shorter finds a dead peer's
-    /// silence no sooner (that is the idle timeout) but costs quiet clients more pings.
+    /// Clients heard from meanwhile (inputs, acks) are not pinged. Must be shorter than
+    /// `--idle-timeout`. Shorter finds a dead peer's silence no sooner (that is the idle
+    /// timeout) but costs quiet clients more pings.
     #[arg(long, env = "TICKWIRE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_positive_duration)]
     pub heartbeat_interval: Duration,
 

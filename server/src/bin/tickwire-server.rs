@@ -118,6 +118,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
+    // A client that only answers pings is pinged after a heartbeat interval of silence, so
+    // the idle timeout must leave it that long to answer.
+    anyhow::ensure!(
+        cli.config.heartbeat_interval < cli.config.idle_timeout,
+        "--heartbeat-interval ({:?}) must be shorter than --idle-timeout ({:?}): a client that \
+         only answers pings would be closed for its silence before it is pinged",
+        cli.config.heartbeat_interval,
+        cli.config.idle_timeout,
+    );
     // Checked here so that a bad file stops the binary with a message naming the flag.
     cli.config
         .join_verifier()

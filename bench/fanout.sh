@@ -14,6 +14,11 @@
 #                without a server first)
 #   tickwire-uring (optional) tickwire with --io-uring: the room's direct writes as one io_uring
 #                submission per 128 clients instead of one writev each
+#   tickwire-uring-ackread (optional) tickwire-uring with spectators that leave TCP's delayed-ACK
+#                ping-pong mode after each ack they send (bench-swarm --ack-at-read), so their
+#                kernels acknowledge frames where the swarm reads them, as the never-sending
+#                clients of the peers do: on loopback the server's core then processes no ACKs,
+#                as for the peers (BENCHMARKS.md, "Where loopback bills the acknowledgements")
 #   tickwire-base (optional) the tickwire run with another server binary, BASE_SERVER (e.g. a
 #                copy of target/release/tickwire-server built before a change), to measure a
 #                change side by side in one run; BASE_FLAGS adds server flags to it alone (e.g.
@@ -109,7 +114,7 @@ for n in "${counts[@]}"; do
         for server in "${order[@]}"; do
             log="$out/$server-$n-$run.log"
             case $server in
-            tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring)
+            tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring | tickwire-uring-ackread)
                 port=18100
                 port_free $port
                 server_bin="$bin/tickwire-server"
@@ -117,7 +122,7 @@ for n in "${counts[@]}"; do
                     server_bin=${BASE_SERVER:?fanout.sh: tickwire-base needs BASE_SERVER, a tickwire-server binary}
                 fi
                 caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
-                [[ $server == tickwire-uring ]] && caps+=(--io-uring)
+                [[ $server == tickwire-uring* ]] && caps+=(--io-uring)
                 # shellcheck disable=SC2206 # BASE_FLAGS is a list of flags
                 [[ $server == tickwire-base ]] && caps+=(${BASE_FLAGS:-})
                 [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
@@ -138,6 +143,9 @@ for n in "${counts[@]}"; do
                     swarm tickwire-ack4 $port "$n" "$run" --server tickwire --room bench --ack-every 4
                 elif [[ $server == tickwire-uring ]]; then
                     swarm tickwire-uring $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
+                elif [[ $server == tickwire-uring-ackread ]]; then
+                    swarm tickwire-uring-ackread $port "$n" "$run" --server tickwire --room bench \
+                        --ack-every "$ack_every" --ack-at-read
                 elif [[ $server == tickwire-base ]]; then
                     swarm tickwire-base $port "$n" "$run" --server tickwire --room bench --ack-every "$base_ack_every"
                 else

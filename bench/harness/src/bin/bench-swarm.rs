@@ -120,6 +120,18 @@ struct Args {
     /// the reading of a frame (and its measured arrival) by up to this much.
     #[arg(long, default_value = "250us", value_parser = cli::duration, requires = "io_uring")]
     ring_batch: Duration,
+
+    /// After each send (an ack, a pong), take the socket out of TCP's delayed-ACK ping-pong
+    /// mode (`TCP_QUICKACK`, Linux; one `setsockopt` per send), so that it acknowledges the
+    /// server's frames when it reads them, as a client that never sends does. A client that
+    /// sends soon after a read (each tickwire spectator's ack) is put in that mode by its
+    /// kernel, which then delays its ACKs: on loopback they are sent, and processed by the
+    /// server's socket, on the server's core during its next send, while the never-sending
+    /// clients of the floor and Node `ws` acknowledge on the swarm's core. With this flag
+    /// every server's ACKs are processed on the swarm's core (on a real network each server
+    /// processes its own): BENCHMARKS.md, "Where loopback bills the acknowledgements".
+    #[arg(long)]
+    ack_at_read: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -616,8 +628,12 @@ async fn client(shared: Rc<Shared>, index: u32) -> Ended {
         if let Err(reason) = read {
             break End::Server(reason);
         }
+        let sent = !out.is_empty();
         if write(&mut stream, &mut out).await.is_err() {
             break End::Server(close_code.map_or("write-failed".into(), |c| format!("close-{c}")));
+        }
+        if sent && args.ack_at_read && leave_pingpong(&stream).is_err() {
+            break End::Server("quickack-failed".into());
         }
         if let Some(code) = close_code {
             break End::Server(format!("close-{code}"));
@@ -725,7 +741,7 @@ mod ringed {
             let mut ringed = Ringed { reader, open: parked.into_iter().map(Some).collect(), ended };
             // What a task had left to send (an ack after the Welcome) goes now.
             for token in 0..ringed.open.len() {
-                ringed.flush(token);
+                ringed.flush(token, false);
             }
             Ok(ringed)
         }
@@ -778,7 +794,7 @@ mod ringed {
                     }
                 })?;
                 for token in to_send.drain(..) {
-                    if let Some(failed) = self.flush(token) {
+                    if let Some(failed) = self.flush(token, shared.args.ack_at_read) {
                         ending.push((token, failed));
                     }
                 }
@@ -790,14 +806,18 @@ mod ringed {
 
         /// Writes `token`'s pending bytes without blocking; what the socket does not take
         /// waits for the next poll. `Some(reason)` when the socket failed.
-        fn flush(&mut self, token: usize) -> Option<String> {
+        fn flush(&mut self, token: usize, ack_at_read: bool) -> Option<String> {
             let connection = self.open.get_mut(token)?.as_mut()?;
+            let sent = !connection.out.is_empty();
             while !connection.out.is_empty() {
                 match (&connection.stream).write(&connection.out) {
                     Ok(n) => drop(connection.out.drain(..n)),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
                     Err(_) => return Some("write-failed".into()),
                 }
+            }
+            if sent && ack_at_read && super::leave_pingpong(&connection.stream).is_err() {
+                return Some("quickack-failed".into());
             }
             None
         }
@@ -882,6 +902,20 @@ async fn read_some(stream: &mut TcpStream) -> Result<Vec<u8>, Option<String>> {
     }
 }
 
+/// `--ack-at-read`: takes the socket out of TCP's delayed-ACK ping-pong mode (which a send
+/// soon after a read puts it in), so that it acknowledges what it reads when it reads it, until
+/// it sends again.
+#[cfg(target_os = "linux")]
+fn leave_pingpong(socket: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    socket2::SockRef::from(socket).set_tcp_quickack(true)
+}
+
+/// `--ack-at-read` elsewhere: `TCP_QUICKACK` is Linux's.
+#[cfg(not(target_os = "linux"))]
+fn leave_pingpong<S>(_: &S) -> std::io::Result<()> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "TCP_QUICKACK is Linux only"))
+}
+
 /// Writes and empties `out` (nothing when it is empty).
 async fn write(stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
     if out.is_empty() {
@@ -925,5 +959,33 @@ mod tests {
         assert_eq!(args.source_ips.0.len(), 253);
         assert_eq!(args.server, ServerKind::Tickwire);
         assert_eq!(parse_url("ws://127.0.0.1:1").unwrap().path, "/");
+        assert!(!args.ack_at_read);
+        assert!(parse(&["--ack-at-read"]).unwrap().ack_at_read);
+    }
+
+    /// What `--ack-at-read` relies on: a client that answers soon after each read is put in
+    /// ping-pong mode by its kernel (its ACKs then wait, to ride on its next send: on loopback,
+    /// into the server's next send), and `TCP_QUICKACK` takes it out. Linux reports the mode
+    /// as `TCP_QUICKACK`'s value: 0 in ping-pong mode.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_client_that_answers_reads_is_taken_out_of_pingpong_mode() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let quickack = |socket: &std::net::TcpStream| socket2::SockRef::from(socket).tcp_quickack();
+        assert!(quickack(&client).unwrap(), "a fresh connection is not in ping-pong mode");
+        let mut frame = [0u8; 80];
+        // A few exchanges: some kernels want more than one reply before they call it ping-pong.
+        for _ in 0..5 {
+            server.write_all(&frame).unwrap();
+            client.read_exact(&mut frame).unwrap();
+            client.write_all(b"ack").unwrap();
+            server.read_exact(&mut [0u8; 3]).unwrap();
+        }
+        assert!(!quickack(&client).unwrap(), "replies right after reads: ping-pong mode");
+        leave_pingpong(&client).unwrap();
+        assert!(quickack(&client).unwrap(), "out of ping-pong mode until the next reply");
     }
 }

@@ -18,7 +18,7 @@
 #                ping-pong mode after each ack they send (bench-swarm --ack-at-read), so their
 #                kernels acknowledge frames where the swarm reads them, as the never-sending
 #                clients of the peers do: on loopback the server's core then processes no ACKs,
-#                as for the peers (BENCHMARKS.md, "Where loopback bills the acknowledgements")
+#                as for the peers (BENCHMARKS.md, "Which rule bills tickwire")
 #   tickwire-base (optional) the tickwire run with another server binary, BASE_SERVER (e.g. a
 #                copy of target/release/tickwire-server built before a change), to measure a
 #                change side by side in one run; BASE_FLAGS adds server flags to it alone (e.g.

@@ -129,7 +129,7 @@ struct Args {
     /// server's socket, on the server's core during its next send, while the never-sending
     /// clients of the floor and Node `ws` acknowledge on the swarm's core. With this flag
     /// every server's ACKs are processed on the swarm's core (on a real network each server
-    /// processes its own): BENCHMARKS.md, "Where loopback bills the acknowledgements".
+    /// processes its own): BENCHMARKS.md, "Which rule bills tickwire".
     #[arg(long)]
     ack_at_read: bool,
 }
@@ -306,7 +306,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Err(_) => {}
             }
         }
-        ring = Some(ringed::Ringed::new(parked, outcomes).context("--io-uring")?);
+        ring = Some(ringed::Ringed::new(parked, outcomes, args.ack_at_read).context("--io-uring")?);
     }
     wait(&shared, &mut ring, args.warmup).await?;
 
@@ -733,7 +733,11 @@ mod ringed {
     }
 
     impl Ringed {
-        pub(super) fn new(parked: Vec<Parked>, ended: Vec<Outcome>) -> io::Result<Ringed> {
+        pub(super) fn new(
+            parked: Vec<Parked>,
+            ended: Vec<Outcome>,
+            ack_at_read: bool,
+        ) -> io::Result<Ringed> {
             let mut reader = RingReader::new(parked.len(), BUFFERS, BUFFER_LEN)?;
             for (token, connection) in parked.iter().enumerate() {
                 reader.add(token, connection.stream.as_raw_fd());
@@ -741,7 +745,7 @@ mod ringed {
             let mut ringed = Ringed { reader, open: parked.into_iter().map(Some).collect(), ended };
             // What a task had left to send (an ack after the Welcome) goes now.
             for token in 0..ringed.open.len() {
-                ringed.flush(token, false);
+                ringed.flush(token, ack_at_read);
             }
             Ok(ringed)
         }
@@ -855,7 +859,7 @@ mod ringed {
     pub(super) enum Ringed {}
 
     impl Ringed {
-        pub(super) fn new(_: Vec<Parked>, _: Vec<Outcome>) -> io::Result<Ringed> {
+        pub(super) fn new(_: Vec<Parked>, _: Vec<Outcome>, _: bool) -> io::Result<Ringed> {
             Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring is Linux only"))
         }
 

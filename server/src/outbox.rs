@@ -625,14 +625,23 @@ impl ClientLink {
         let offered = match result.ok().filter(|&n| n > 0) {
             Some(wrote) => link.settle(slots, Some(wrote), owed, events, snapshot, now, offered),
             None => {
-                // Reliable frames queued while the send was out came after this tick's events,
-                // and those after what was owed.
-                let mut offered = offered;
-                if let (Some(events), false) = (events, slots.is_closing()) {
-                    match slots.admit_control(events.len(), now) {
-                        Ok(()) => slots.control.push_front(events),
-                        Err(ControlOverflow) => offered.overflow = true,
-                    }
+                let mut owed = owed;
+                if slots.client_closed {
+                    // The client closed while the send was out, and its echo may be among the
+                    // replies by now: after it nothing may follow (RFC 6455 7.1), so the
+                    // reliable frames it was owed go the way of those `client_closed` dropped.
+                    // The rest of a cut frame and the replies still go, in order.
+                    owed.frames.truncate(owed.carried + usize::from(owed.replies));
+                } else if let (Some(events), false) = (events, slots.is_closing()) {
+                    // Reliable frames queued while the send was out came after this tick's
+                    // events, and those after what was owed. Put back past the queue's
+                    // bounds, as what was owed is: the room had taken them out of a queue
+                    // with room for them, and a reliable frame dropped here would be lost
+                    // without the client being closed. A queue still full at the next offer
+                    // overflows there, and the room closes the client.
+                    slots.control_bytes += events.len();
+                    slots.owe(now);
+                    slots.control.push_front(events);
                 }
                 slots.restore_owed(owed);
                 link.settle(slots, None, Owed::default(), None, snapshot, now, offered)
@@ -1110,6 +1119,27 @@ mod tests {
         batch.frames().cloned().collect()
     }
 
+    /// Offers a tick's `events` and `snap` (tick 3) for a batched send.
+    fn offer_events_and_snapshot<'a>(
+        link: &'a ClientLink,
+        now: Instant,
+        sends: &mut Vec<DirectSend<'a>>,
+    ) {
+        link.offer_batched(Some(bytes(b"events")), Some((Tick(3), bytes(b"snap"))), now, sends);
+    }
+
+    /// Sends the one send of `sends` through the ring on a full socket (it takes nothing) and
+    /// settles it.
+    fn send_to_full_socket(sends: &mut Vec<DirectSend<'_>>, now: Instant) -> Offered {
+        let mut results = Vec::new();
+        crate::uring::send_batch(sends, &mut results);
+        assert_eq!(results[0].as_ref().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        let offered =
+            ClientLink::complete_direct(sends.pop().unwrap(), results.pop().unwrap(), now);
+        assert_eq!(offered.wrote, 0);
+        offered
+    }
+
     #[tokio::test]
     async fn a_batch_of_idle_links_goes_out_in_one_submission_and_is_settled_as_a_direct_write() {
         let (first, mut first_client) = direct_link().await;
@@ -1156,24 +1186,57 @@ mod tests {
         let (link, _client) = full_link().await;
         let now = Instant::now();
         let mut sends = Vec::new();
-        link.offer_batched(
-            Some(bytes(b"events")),
-            Some((Tick(3), bytes(b"snap"))),
-            now,
-            &mut sends,
-        );
+        offer_events_and_snapshot(&link, now, &mut sends);
         // A reliable frame of the next moment, queued while the send is out.
         link.push_control(bytes(b"later")).unwrap();
-        let mut results = Vec::new();
-        crate::uring::send_batch(&sends, &mut results);
-        assert_eq!(results[0].as_ref().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
-        let send = sends.pop().unwrap();
-        let offered = ClientLink::complete_direct(send, results.pop().unwrap(), now);
-        assert_eq!(offered.wrote, 0);
+        send_to_full_socket(&mut sends, now);
         let batch = link.take_batch();
         assert_eq!(frames_of(&batch), [bytes(b"events"), bytes(b"later"), bytes(b"snap")]);
         // Owed since then: a client that never reads is found out by the clock.
         assert!(link.stalled_for(now + Duration::from_secs(2)) > Duration::from_millis(1900));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_closes_while_a_send_is_out_gets_nothing_after_its_echo() {
+        let (link, _client) = full_link().await;
+        let now = Instant::now();
+        // A reliable frame the writer has not taken: the room takes it back for its send.
+        link.push_control(bytes(b"owed")).unwrap();
+        let mut sends = Vec::new();
+        offer_events_and_snapshot(&link, now, &mut sends);
+        assert_eq!(sends[0].frames().count(), 3);
+        // Meanwhile the client's close is read and answered.
+        link.client_closed();
+        link.push_reply(b"echo").unwrap();
+        send_to_full_socket(&mut sends, now);
+        let batch = link.take_batch();
+        assert!(batch.client_closed);
+        assert_eq!(frames_of(&batch), [bytes(b"echo")], "nothing may follow the echo");
+    }
+
+    #[tokio::test]
+    async fn a_ticks_events_a_full_socket_gave_back_are_kept_past_a_queue_filled_meanwhile() {
+        let (link, _client) = full_link().await;
+        let now = Instant::now();
+        let mut sends = Vec::new();
+        offer_events_and_snapshot(&link, now, &mut sends);
+        // The reliable queue fills up to its bound while the send is out (a client flooding
+        // pings gets that many pongs).
+        for _ in 0..CONTROL_QUEUE_CAP {
+            link.push_control(bytes(b"pong")).unwrap();
+        }
+        assert!(!send_to_full_socket(&mut sends, now).overflow);
+        let mut batch = Batch::default();
+        link.take_batch_into(&mut batch, now);
+        assert_eq!(batch.control.len(), CONTROL_QUEUE_CAP + 1);
+        assert_eq!(batch.control[0], bytes(b"events"), "the tick's events first, not lost");
+        // Had the writer not taken them, the next offer finds the queue full: the room then
+        // closes the client.
+        link.written(now);
+        for _ in 0..CONTROL_QUEUE_CAP {
+            link.push_control(bytes(b"pong")).unwrap();
+        }
+        assert!(link.offer_later(Some(bytes(b"next")), None, now).overflow);
     }
 
     #[tokio::test]

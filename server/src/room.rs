@@ -1189,17 +1189,24 @@ impl<G: Game> Room<G> {
         let events = self.deferred_events.take();
         let mut seats = SeatCursor::new(&self.seats);
         let mut first_left = None;
+        let mut overflowed = Vec::new();
         for (player, snapshot) in self.deferred.drain(..) {
             let Some((place, seat)) = seats.seat(player) else { continue };
             if let Some(link) = seat.link.as_ref() {
                 first_left.get_or_insert(place);
-                // A stall or an overflow found here is found again by the next tick's offer.
-                link.offer_later(events.clone(), snapshot, now);
+                // A stall is found again by the next tick's offer. An overflow is not: the
+                // events frame it refused is gone, and the writer may empty the queue first.
+                if link.offer_later(events.clone(), snapshot, now).overflow {
+                    overflowed.push(player);
+                }
             }
         }
         // They go first next time (see `Room::direct_start`).
         if let Some(place) = first_left {
             self.direct_start = place;
+        }
+        for player in overflowed {
+            self.kick_slow(player, "client is not reading its messages", now);
         }
     }
 
@@ -1292,7 +1299,8 @@ impl DirectTotals {
         for (send, result) in sends.drain(..).zip(results.drain(..)) {
             let offered = ClientLink::complete_direct(send, result, now);
             self.count(&offered);
-            // A stall or an overflow found here is found again by the next tick's offer.
+            // A stall found here is found again by the next tick's offer (a completion keeps
+            // the tick's reliable frames, so it never overflows).
         }
         self.results = results;
     }
@@ -1992,6 +2000,25 @@ mod tests {
                 "the deferred tick's events were not lost: {msgs:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_deferred_client_with_no_room_for_the_ticks_events_is_closed_when_handed_over() {
+        let (mut room, t0, _crowd) = io_uring_crowd(2).await;
+        room.direct_quota = 1;
+        room.broadcast(EventKind::Audience { spectators: 9 });
+        room.tick(t0);
+        assert_eq!(room.deferred.len(), 1);
+        let player = room.deferred[0].0;
+        let link = room.seats[&player].link.clone().unwrap();
+        for _ in 0..crate::outbox::CONTROL_QUEUE_CAP {
+            link.push_control(Bytes::from_static(b"pong")).unwrap();
+        }
+        room.hand_deferred_to_writers(t0);
+        assert!(!room.seats.contains_key(&player), "the spectator's seat is gone");
+        let close = link.take_batch().close.expect("the client is closed");
+        assert_eq!(close.code, 1008);
+        assert_eq!(close.kick.map(|k| k.reason), Some(KickReason::TooSlow));
     }
 
     #[tokio::test]

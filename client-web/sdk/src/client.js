@@ -3,7 +3,7 @@
 // Node 22+'s global, Node 20 with --experimental-websocket, the `ws` package passed as
 // `WebSocket`), or where none can be opened the HTTP fallback (http.js), which has the same face.
 
-import { SUBPROTOCOL } from './constants.js';
+import { SUBPROTOCOL, CloseCode } from './constants.js';
 import { Session } from './session.js';
 import { HttpSocket } from './http.js';
 
@@ -106,6 +106,12 @@ export class TickwireClient {
     this.bytesOut = 0;
     /** Resolvers of `leave()`. @type {((e: ClientEventMap['closed']) => void)[]} */
     this.leaving = [];
+    /**
+     * Where an error a listener threw goes: rethrown on its own turn of the event loop, where
+     * the page (or Node) reports it, so that one broken listener does not stop the session.
+     * @type {(error: unknown) => void}
+     */
+    this.reportError = (error) => { setTimeout(() => { throw error; }); };
   }
 
   /**
@@ -145,6 +151,13 @@ export class TickwireClient {
    * @returns {Promise<ClientEventMap['closed']>}
    */
   leave() {
+    if (this.session.isEnded()) {
+      // Nothing to close: it resolves at once rather than waiting for a close that never comes.
+      const code = /** @type {{ code?: number }} */ (this.session.error ?? {}).code ?? CloseCode.NORMAL;
+      /** @type {ClientEventMap['closed']} */
+      const closed = { type: 'closed', code, reason: 'the session had already ended', answered: false };
+      return Promise.resolve(closed);
+    }
     const done = new Promise((resolve) => this.leaving.push(resolve));
     this.session.leave(this.now());
     this.drive();
@@ -168,7 +181,10 @@ export class TickwireClient {
         try {
           this.socket.close(action.code, action.reason);
         } catch {
-          // already closing
+          // The WebSocket API lets a page close only with 1000 or 3000-4999 (it throws on the
+          // 1002 of an undecodable message): close without a code, which the server answers
+          // all the same. Were the socket left open, the session would wait on it for good.
+          this.socket.close();
         }
       }
     }
@@ -180,14 +196,7 @@ export class TickwireClient {
     }
     for (let event = s.pollEvent(); event; event = s.pollEvent()) {
       if (event.type === 'closed') for (const resolve of this.leaving.splice(0)) resolve(event);
-      for (const listener of this.listeners.get(event.type) ?? []) {
-        try {
-          listener(event);
-        } catch (e) {
-          // One broken listener must not stop the session.
-          setTimeout(() => { throw e; });
-        }
-      }
+      this.emit(event);
     }
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -198,6 +207,20 @@ export class TickwireClient {
         s.handleTimeout(this.now());
         this.drive();
       }, Math.max(0, due - this.now()));
+    }
+  }
+
+  /**
+   * Hands `event` to its listeners; what one throws goes to `reportError`.
+   * @param {{ type: string, [field: string]: unknown }} event
+   */
+  emit(event) {
+    for (const listener of this.listeners.get(event.type) ?? []) {
+      try {
+        listener(event);
+      } catch (e) {
+        this.reportError(e);
+      }
     }
   }
 
@@ -224,7 +247,7 @@ export class TickwireClient {
       this.clearUpgradeTimer();
       this.preferred = this.trying;
       this.transport = kind;
-      for (const listener of this.listeners.get('transport') ?? []) listener({ type: 'transport', transport: kind });
+      this.emit({ type: 'transport', transport: kind });
       this.session.handleOpen(this.now(), kind);
       this.drive();
     });

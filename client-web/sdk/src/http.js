@@ -155,7 +155,9 @@ export class HttpSocket {
       try {
         record = this.reader.next();
       } catch (e) {
-        return this.fail(CloseCode.PROTOCOL_ERROR, /** @type {Error} */ (e).message);
+        // As a browser reports a WebSocket it failed itself (a frame it could not parse):
+        // 1006, which the session retries. 1002 would say the server refused this client.
+        return this.fail(CloseCode.ABNORMAL, `malformed record: ${/** @type {Error} */ (e).message}`);
       }
       if (!record) return;
       if (this.readyState === 0) {
@@ -172,7 +174,7 @@ export class HttpSocket {
         try {
           this.closeRecord = decodeClose(record.payload);
         } catch (e) {
-          return this.fail(CloseCode.PROTOCOL_ERROR, /** @type {Error} */ (e).message);
+          return this.fail(CloseCode.ABNORMAL, `malformed close record: ${/** @type {Error} */ (e).message}`);
         }
         // The close is the last record: the session is over, whatever the response does next.
         return this.ended();

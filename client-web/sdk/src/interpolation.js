@@ -114,6 +114,12 @@ export class InterpolationBuffer {
     while (i > 0 && this.worlds[i - 1].tick > tick) i--;
     const to = this.worlds[i];
     const from = i > 0 ? this.worlds[i - 1] : to;
+    if (tick < to.tick && from === to) {
+      // Before the oldest world held (the first worlds of a connection, drawn two ticks
+      // behind): hold the oldest. The newest here would be ahead of the worlds drawn next,
+      // and everything would jump back once the render time reached them.
+      return { tick, world: to, entities: to.entities.map(toRenderEntity) };
+    }
     if (tick >= newest.tick || from === to) {
       const ahead = Math.min(Math.max(tick - newest.tick, 0), 1) * this.periodMs / 1000;
       return {

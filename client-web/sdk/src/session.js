@@ -89,9 +89,17 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
 /** @typedef {{ x: number, y: number, buttons: number }} InputState steering in [-1, 1], buttons bits */
 /** @typedef {{ seq: number, x: number, y: number, buttons: number, sentAt: number }} SentInput quantized */
 
-/** Kicks after which retrying would fail the same way. */
+/** Kicks after which retrying would fail the same way. (`Full` only on a first join: see
+ * {@link Session#handleClose}.) */
 /** @type {Set<string>} */
 const FATAL_KICKS = new Set(['VersionMismatch', 'BadHello', 'MalformedMessage', 'Full', 'ResumeRejected', 'RateLimited', 'Replaced']);
+/**
+ * A connection that lasted this long after its `Welcome` counts as a success and resets the
+ * backoff when it drops; one that ends sooner counts as a failed attempt, so a server that
+ * welcomes and then closes at once (a room that fails on its first tick) is retried ever more
+ * slowly and at last given up on, not every 250 ms forever.
+ */
+const STABLE_CONNECTION_MS = 5000;
 /** Close codes (without a kick) that mean this client is broken, not the connection. */
 /** @type {Set<number>} */
 const FATAL_CODES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG]);
@@ -157,8 +165,11 @@ export class Session {
     this.audience = 0;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     this.rttMs = null;
-    /** Consecutive failed connection attempts. */
+    /** Consecutive failed connection attempts (a connection that dropped within
+     * `STABLE_CONNECTION_MS` of its `Welcome` counts as one). */
     this.attempt = 0;
+    /** When the current connection's `Welcome` arrived (null: none yet). @type {number | null} */
+    this.welcomedAt = null;
     /** Connections that reached `Welcome`, the first included. */
     this.connections = 0;
     /** Snapshots that could not be applied (and were not acked). */
@@ -281,17 +292,23 @@ export class Session {
     this.nextPingAt = null;
     this.nextInputAt = null;
     this.pingsInFlight.clear();
+    const welcomedAt = this.welcomedAt;
+    this.welcomedAt = null;
     if (this.state === 'closing') {
       this.events.push({ type: 'closed', code, reason, answered: wasClean && code === CloseCode.NORMAL });
       this.setState('closed', now);
       return;
     }
     if (this.isEnded() || this.state === 'reconnecting' || this.state === 'idle') return;
+    if (welcomedAt !== null && now - welcomedAt >= STABLE_CONNECTION_MS) this.attempt = 0;
     const kick = this.pendingKick;
     this.pendingKick = null;
     if (kick instanceof KickedError) {
       kick.code = code;
-      if (FATAL_KICKS.has(kick.reason)) return this.fail(kick, now);
+      // A full room ends a first join; a resume is retried: the seat may still be held, and a
+      // fleet answers `Full` while its room directory is unreachable (PROTOCOL.md 7.5).
+      const resuming = kick.reason === 'Full' && this.resumeToken !== null;
+      if (FATAL_KICKS.has(kick.reason) && !resuming) return this.fail(kick, now);
     } else if (FATAL_CODES.has(code) && !(kick instanceof DecodeError)) {
       return this.fail(new ConnectionClosedError(code, reason, false), now);
     }
@@ -431,7 +448,8 @@ export class Session {
     this.resumeToken = welcome.resumeToken;
     this.room = welcome.room;
     this.role = welcome.role;
-    this.attempt = 0;
+    // The backoff resets when this connection proves stable (see `STABLE_CONNECTION_MS`).
+    this.welcomedAt = now;
     this.connections += 1;
     // A new connection starts from a full snapshot and numbers its inputs from 1.
     this.history = new WorldHistory(welcome.tickRate);

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage } from '../index.js';
+import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
 
 test('records are RFC 6455 frames without a mask: the bytes of PROTOCOL.md', () => {
   // The `ping` vector (04 2a) as a record.
@@ -55,4 +55,20 @@ test('records no server sends are errors', () => {
 test('the fallback lives beside the WebSocket, join token and all', () => {
   assert.deepEqual(fallbackFor('ws://127.0.0.1:8080/ws'), { base: 'http://127.0.0.1:8080/fallback', query: '' });
   assert.deepEqual(fallbackFor('wss://play.example.com/game/ws?token=a.b'), { base: 'https://play.example.com/game/fallback', query: '?token=a.b' });
+});
+
+test('a record no server sends fails the fallback socket as a WebSocket fails: 1006, which the session retries', async () => {
+  for (const [body, why] of /** @type {[Uint8Array, RegExp][]} */ ([
+    [Uint8Array.of(0x81, 1, 0x41), /malformed record: .*unknown record type 0x81/],
+    [Uint8Array.of(0x88, 3, 0x03, 0xe8, 0xff), /malformed close record: .*not UTF-8/],
+  ])) {
+    /** @type {typeof globalThis.fetch} */
+    const serve = async () => new Response(/** @type {Uint8Array<ArrayBuffer>} */ (body), { headers: { [SESSION_HEADER]: 's1' } });
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+    /** @type {import('../src/http.js').HttpCloseEvent} */
+    const closed = await new Promise((resolve) => { socket.onclose = resolve; });
+    assert.equal(closed.code, 1006);
+    assert.equal(closed.wasClean, false);
+    assert.match(closed.reason, why);
+  }
 });

@@ -185,6 +185,9 @@ test('kicks surface as typed errors and are not retried', async (t) => {
       assert.ok(error instanceof KickedError);
       assert.equal(error.reason, 'Full');
       assert.equal(error.code, 1013);
+      // Leaving a session that already ended resolves at once, saying how it ended.
+      const left = await two.c.leave();
+      assert.deepEqual({ code: left.code, answered: left.answered }, { code: 1013, answered: false });
       await one.c.leave();
     } finally {
       await small.stop();
@@ -203,6 +206,50 @@ test('kicks surface as typed errors and are not retried', async (t) => {
     await c.leave();
     assert.equal(c.state, 'closed');
   });
+});
+
+test('an undecodable message closes the WebSocket, and the session reconnects and joins again', async () => {
+  // A WebSocket whose first connection garbles its third message, as a broken proxy might.
+  let garbled = 0;
+  const Garbling = class extends WebSocket {
+    /** @param {any} handler */
+    set onmessage(handler) {
+      let seen = 0;
+      const first = garbled === 0;
+      super.onmessage = (/** @type {MessageEvent} */ event) => {
+        seen += 1;
+        if (first && seen === 3) {
+          garbled += 1;
+          handler({ data: Uint8Array.of(250, 250).buffer });
+        } else {
+          handler(event);
+        }
+      };
+    }
+    get onmessage() {
+      return super.onmessage;
+    }
+  };
+  const { c, events } = client({ room: 'sdk-garbled', WebSocket: Garbling, reconnect: { initialDelayMs: 50 } });
+  const retry = await until(() => events.find((e) => e.type === 'state' && e.state === 'reconnecting'), 'reconnecting');
+  assert.equal(garbled, 1);
+  assert.equal(retry.cause?.name, 'DecodeError');
+  await until(() => c.session.connections === 2 && c.session.isJoined(), 'joined again');
+  const left = await c.leave();
+  assert.equal(left.answered, true);
+});
+
+test('a listener that throws is reported, and the session goes on', async () => {
+  const c = new TickwireClient({ url: server.ws, name: 'node', room: 'sdk-throwing' });
+  /** @type {unknown[]} */
+  const reported = [];
+  c.reportError = (error) => reported.push(error);
+  c.on('transport', () => { throw new Error('broken transport listener'); });
+  c.on('welcome', () => { throw new Error('broken welcome listener'); });
+  c.connect();
+  await until(() => c.session.isJoined(), 'joined despite the listeners');
+  assert.deepEqual(reported.map((e) => /** @type {Error} */ (e).message), ['broken transport listener', 'broken welcome listener']);
+  await c.leave();
 });
 
 test('auto: a proxy that blocks WebSocket sends the client to the HTTP stream, by itself', async () => {

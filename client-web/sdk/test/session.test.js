@@ -183,12 +183,14 @@ test('an abnormal close reconnects with growing backoff and resumes with the tok
   assert.deepEqual(hello.type === 'Hello' && hello.resume, token);
   s.handleMessage(welcome({ resumed: true }), 2150);
   assert.equal(s.state, 'joined');
-  assert.equal(s.attempt, 0, 'a success resets the backoff');
   assert.equal(s.inputSeq, 0, 'inputs are numbered afresh on a new connection');
+  // A connection that lasted resets the backoff.
+  s.handleClose(1006, '', false, 2150 + 5000);
+  assert.equal(s.pollTimeout(), 7150 + 100, 'a success resets the backoff');
 });
 
 test('fatal kicks fail the session; going-away kicks retry', () => {
-  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['Full', 1013], ['ResumeRejected', 1008], ['BadHello', 1002]])) {
+  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['ResumeRejected', 1008], ['BadHello', 1002]])) {
     const s = joined();
     s.handleMessage(encodeServerMessage({ type: 'Kick', reason: /** @type {any} */ (reason), message: 'no' }), 10);
     s.handleClose(code, 'no', true, 11);
@@ -211,6 +213,62 @@ test('fatal kicks fail the session; going-away kicks retry', () => {
   const p = joined();
   p.handleClose(1002, 'bad frame', true, 5);
   assert.ok(p.error instanceof ConnectionClosedError && !p.error.retryable);
+});
+
+test('Full ends a first join, and is retried while resuming a seat', () => {
+  const fresh = new Session({ name: 'ada', room: 'r1', random: () => 0.5 });
+  fresh.connect(0);
+  fresh.handleOpen(0);
+  fresh.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'Full', message: 'room is full' }), 1);
+  fresh.handleClose(1013, 'room is full', true, 2);
+  assert.equal(fresh.state, 'failed');
+  assert.ok(fresh.error instanceof KickedError && fresh.error.reason === 'Full' && fresh.error.code === 1013);
+
+  // Dropped, then refused as full on the way back (a fleet whose room directory is down).
+  const s = joined();
+  s.handleClose(1006, '', false, 10);
+  s.handleTimeout(/** @type {number} */ (s.pollTimeout()));
+  s.handleOpen(400);
+  assert.deepEqual(drain(s).sent[0].type === 'Hello' && s.resumeToken, token);
+  s.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'Full', message: 'the room directory is unavailable; try again' }), 401);
+  s.handleClose(1013, 'try again', true, 402);
+  assert.equal(s.state, 'reconnecting');
+  const retry = drain(s).events.find((e) => e.type === 'state' && e.state === 'reconnecting');
+  assert.ok(retry?.type === 'state' && retry.cause instanceof KickedError && retry.cause.reason === 'Full');
+  assert.equal(s.attempt, 2, 'a refused resume is a failed attempt');
+});
+
+test('only a connection that lasted resets the backoff: one closed right after its Welcome does not', () => {
+  const s = joined({ reconnect: { maxAttempts: 3, initialDelayMs: 100, jitter: 0 } });
+  /** @type {number[]} */
+  const delays = [];
+  let now = 0;
+  // A server that welcomes and then fails at once, every time.
+  for (let round = 0; round < 10; round++) {
+    s.handleClose(1011, 'internal error', true, now + 50);
+    const state = drain(s).events.find((e) => e.type === 'state' && e.state === 'reconnecting');
+    if (s.state === 'failed') break;
+    assert.ok(state?.type === 'state' && state.delayMs !== undefined);
+    delays.push(state.delayMs);
+    now = /** @type {number} */ (s.pollTimeout());
+    s.handleTimeout(now);
+    s.handleOpen(now);
+    s.handleMessage(welcome({ resumed: true }), now);
+  }
+  assert.deepEqual(delays, [100, 200, 400], 'the delays grow');
+  assert.match(String(s.error?.message), /gave up after 3 attempts/);
+
+  // A connection that lasted resets it: the next delay is the first one again.
+  const t = joined({ reconnect: { initialDelayMs: 100, jitter: 0 } });
+  t.handleClose(1006, '', false, 10);
+  t.handleTimeout(/** @type {number} */ (t.pollTimeout()));
+  t.handleOpen(200);
+  t.handleMessage(welcome({ resumed: true }), 200);
+  assert.equal(t.attempt, 1, 'not yet: the connection has not proved itself');
+  drain(t);
+  t.handleClose(1006, '', false, 200 + 5000);
+  const state = drain(t).events.find((e) => e.type === 'state' && e.state === 'reconnecting');
+  assert.ok(state?.type === 'state' && state.delayMs === 100 && t.attempt === 1);
 });
 
 test('an undecodable server message closes with 1002 and reconnects', () => {
@@ -254,6 +312,21 @@ test('the interpolation buffer draws two ticks behind, between the worlds around
   assert.ok(Math.abs(at.entities[0].x - 35) < 0.6, `x ${at.entities[0].x}`);
   const late = buffer.sample(5000);
   assert.equal(late.entities[0].x, 50, 'holds at the newest world, no runaway extrapolation');
+});
+
+test('before the oldest world held, the buffer holds that world rather than the newest', () => {
+  const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 2 });
+  const world = (/** @type {number} */ tick, /** @type {number} */ x) => ({ tick, round, entities: [ship(x * 16)] });
+  // A connection's first two worlds, at once: render time is still two ticks behind them.
+  buffer.push(world(40, 100), 1000);
+  buffer.push(world(41, 110), 1000);
+  const first = buffer.sample(1000);
+  assert.ok(first.tick < 40, `render tick ${first.tick}`);
+  assert.equal(first.world?.tick, 40);
+  assert.equal(first.entities[0].x, 100, 'the oldest world, not the newest');
+  // A moment later the render time is between them: nothing jumped backwards.
+  const later = buffer.sample(1000 + 250);
+  assert.ok(later.entities[0].x >= first.entities[0].x && later.entities[0].x <= 110, `x ${later.entities[0].x}`);
 });
 
 test('entities are drawn in world units: a wire velocity is 2 units/s steps', () => {

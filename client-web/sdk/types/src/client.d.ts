@@ -81,6 +81,12 @@ export class TickwireClient {
     /** Resolvers of `leave()`. @type {((e: ClientEventMap['closed']) => void)[]} */
     leaving: ((e: ClientEventMap["closed"]) => void)[];
     /**
+     * Where an error a listener threw goes: rethrown on its own turn of the event loop, where
+     * the page (or Node) reports it, so that one broken listener does not stop the session.
+     * @type {(error: unknown) => void}
+     */
+    reportError: (error: unknown) => void;
+    /**
      * Listens to one kind of session event; returns a function that stops listening.
      * @template {keyof ClientEventMap} K
      * @param {K} type
@@ -103,6 +109,14 @@ export class TickwireClient {
     get state(): import("./session.js").SessionState;
     /** Runs the session until it has nothing more to do right now. */
     drive(): void;
+    /**
+     * Hands `event` to its listeners; what one throws goes to `reportError`.
+     * @param {{ type: string, [field: string]: unknown }} event
+     */
+    emit(event: {
+        type: string;
+        [field: string]: unknown;
+    }): void;
     /** Opens the transport the current attempt is at. */
     open(): void;
     /** Abandons `socket`, which did not open in time, for the next transport. @param {any} socket */

@@ -53,8 +53,11 @@ export class Session {
     audience: number;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     rttMs: number | null;
-    /** Consecutive failed connection attempts. */
+    /** Consecutive failed connection attempts (a connection that dropped within
+     * `STABLE_CONNECTION_MS` of its `Welcome` counts as one). */
     attempt: number;
+    /** When the current connection's `Welcome` arrived (null: none yet). @type {number | null} */
+    welcomedAt: number | null;
     /** Connections that reached `Welcome`, the first included. */
     connections: number;
     /** Snapshots that could not be applied (and were not acked). */

@@ -51,6 +51,12 @@ pub struct Config {
     /// Random spread of each reconnect delay, in percent either way. Default 25 (±25%), so
     /// a room's controllers do not all reconnect in the same instant after a server restart.
     pub backoff_jitter_percent: u8,
+    /// How long a connection must last after its `Welcome` to count as a success, which
+    /// resets the reconnect delay when it ends. Default 5 000. A connection that ends sooner
+    /// counts as a failed attempt, so a server that welcomes and then fails at once is polled
+    /// ever more slowly (up to `backoff_max_ms`), not every `backoff_initial_ms` for good; the
+    /// price is that a link dropping every few seconds also backs off.
+    pub stable_after_ms: u32,
 }
 
 impl Config {
@@ -66,6 +72,7 @@ impl Config {
         backoff_initial_ms: 250,
         backoff_max_ms: 10_000,
         backoff_jitter_percent: 25,
+        stable_after_ms: 5_000,
     };
 }
 

@@ -166,8 +166,8 @@ pub struct Joined {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
-    /// A connection attempt starts; `attempt` counts attempts since the last `Welcome` (1 for
-    /// the first).
+    /// A connection attempt starts; `attempt` is 1 plus the consecutive failed attempts before
+    /// it (a connection that ended within [`Config::stable_after_ms`] of its `Welcome` is one).
     Connecting {
         /// 1-based attempt number.
         attempt: u32,
@@ -232,8 +232,11 @@ pub struct Session {
     state: SessionState,
     token: Option<ResumeToken>,
     joined: Option<Joined>,
-    /// Failed attempts since the last `Welcome`; drives the backoff exponent.
+    /// Consecutive failed attempts (a connection that ended within
+    /// [`Config::stable_after_ms`] of its `Welcome` is one); drives the backoff exponent.
     failures: u32,
+    /// When the current connection's `Welcome` arrived.
+    welcomed_ms: Option<u64>,
     entered_ms: u64,
     last_heard_ms: u64,
     hello_pending: bool,
@@ -263,6 +266,7 @@ impl Session {
             token: None,
             joined: None,
             failures: 0,
+            welcomed_ms: None,
             entered_ms: 0,
             last_heard_ms: 0,
             hello_pending: false,
@@ -398,7 +402,8 @@ impl Session {
                 );
                 self.token = Some(welcome.resume_token);
                 self.joined = Some(joined);
-                self.failures = 0;
+                // The backoff resets when this connection ends, if it lasted.
+                self.welcomed_ms = Some(now);
                 self.enter(SessionState::Joined, now);
                 self.input_epoch_ms = now;
                 self.inputs_in_epoch = 0;
@@ -601,6 +606,10 @@ impl Session {
 
     fn disconnect(&mut self, now: u64, reason: Disconnect, close: CloseAction) {
         let was_connected = self.state.is_connected();
+        let stable = u64::from(self.config.stable_after_ms);
+        if self.welcomed_ms.take().is_some_and(|at| now.saturating_sub(at) >= stable) {
+            self.failures = 0;
+        }
         let delay = self.backoff_delay();
         self.failures = self.failures.saturating_add(1);
         self.enter(SessionState::Backoff { until_ms: now.saturating_add(u64::from(delay)) }, now);
@@ -962,10 +971,33 @@ mod tests {
             })
             .unwrap();
         assert_eq!(first, last_seq + 1);
-        // A Welcome resets the backoff.
-        s.handle_disconnected(until_ms + 30, Disconnect::Eof);
+        // A connection that lasted 5 s after its Welcome (at `until_ms + 10`) resets the backoff.
+        s.handle_disconnected(until_ms + 5_010, Disconnect::Eof);
         let SessionState::Backoff { until_ms: again } = s.state() else { panic!() };
-        assert!(again - (until_ms + 30) <= 313);
+        assert!(again - (until_ms + 5_010) <= 313);
+    }
+
+    #[test]
+    fn a_connection_that_ends_right_after_its_welcome_does_not_reset_the_backoff() {
+        let mut s = session();
+        let mut now = 0;
+        let mut delays = Vec::new();
+        // A server that welcomes and then fails at once, every time.
+        for _ in 0..6 {
+            join(&mut s, now, now > 0);
+            s.handle_disconnected(now + 50, Disconnect::Eof);
+            let SessionState::Backoff { until_ms } = s.state() else { panic!() };
+            delays.push(until_ms - (now + 50));
+            now = until_ms;
+        }
+        // Doubling from 250 ms (within the jitter of 25%) up to the cap.
+        for (failure, delay) in delays.iter().enumerate() {
+            let base = (250u64 << failure).min(10_000);
+            assert!(
+                (base * 3 / 4..=(base * 5 / 4).min(10_000)).contains(delay),
+                "failure {failure}: {delay} ms"
+            );
+        }
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Default for Config {
 #[non_exhaustive]
 pub struct Reconnect {
     /// Attempts after a connection ends (or fails) before giving up; `None` retries forever.
-    /// A `Welcome` resets the count. Default `None`.
+    /// A connection that lasted [`Reconnect::stable_after`] resets the count. Default `None`.
     pub max_attempts: Option<u32>,
     /// First delay. Default 250 ms: a resume lands well within the server's 10 s grace.
     pub initial_delay: Duration,
@@ -118,6 +118,13 @@ pub struct Reconnect {
     /// Random spread of each delay, in percent either way (never above `max_delay`).
     /// Default 25, so the clients of a restarted server do not all come back in one instant.
     pub jitter_percent: u8,
+    /// How long a connection must last after its `Welcome` to count as a success, which
+    /// resets the delay and the attempt count when it ends. Default 5 s. A connection that
+    /// ends sooner counts as a failed attempt, so a server that welcomes and then fails at
+    /// once (a room that breaks on its first tick) is retried ever more slowly, not at
+    /// `initial_delay` forever; the price is that a network dropping every few seconds also
+    /// backs off (to `max_delay`, well inside the server's resume grace).
+    pub stable_after: Duration,
 }
 
 impl Reconnect {
@@ -128,6 +135,7 @@ impl Reconnect {
         initial_delay: Duration::from_millis(250),
         max_delay: Duration::from_secs(10),
         jitter_percent: 25,
+        stable_after: Duration::from_secs(5),
     };
 
     /// The delay before attempt `failures + 1` after `failures` consecutive failures (1 for
@@ -148,6 +156,7 @@ impl Default for Reconnect {
             initial_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(10),
             jitter_percent: 25,
+            stable_after: Duration::from_secs(5),
         }
     }
 }

@@ -167,7 +167,9 @@ pub enum End {
 /// Something for the application, from [`Session::poll_event`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A connection attempt starts; `attempt` counts attempts since the last `Welcome`.
+    /// A connection attempt starts; `attempt` is 1 plus the consecutive failed attempts before
+    /// it (a connection that ended within [`Reconnect::stable_after`](crate::Reconnect::stable_after)
+    /// of its `Welcome` is one).
     Connecting {
         /// 1 for the first.
         attempt: u32,
@@ -313,8 +315,11 @@ pub struct Session {
     newest_tick: Option<Tick>,
     /// Newest world rebuilt (kept across reconnects until the next one is rebuilt).
     world_tick: Option<Tick>,
-    /// Consecutive failed attempts since the last `Welcome`.
+    /// Consecutive failed attempts: connections that failed, or ended within
+    /// [`Reconnect::stable_after`](crate::Reconnect::stable_after) of their `Welcome`.
     failures: u32,
+    /// When the current connection's `Welcome` arrived.
+    welcomed_at: Option<Instant>,
     entered: Instant,
     last_heard: Instant,
     hello_pending: bool,
@@ -357,6 +362,7 @@ impl Session {
             newest_tick: None,
             world_tick: None,
             failures: 0,
+            welcomed_at: None,
             entered: now,
             last_heard: now,
             hello_pending: false,
@@ -738,7 +744,8 @@ impl Session {
         }
         self.world_tick = None;
         self.welcome = Some(welcome);
-        self.failures = 0;
+        // The count resets when this connection ends, if it lasted (`Reconnect::stable_after`).
+        self.welcomed_at = Some(now);
         self.stats.joins += 1;
         self.enter(State::Joined, now);
         self.next_ping = now + self.config.ping_interval;
@@ -819,6 +826,11 @@ impl Session {
             self.close = close;
         }
         self.reset_connection();
+        if self.welcomed_at.take().is_some_and(|at| {
+            now.saturating_duration_since(at) >= self.config.reconnect.stable_after
+        }) {
+            self.failures = 0;
+        }
         self.failures = self.failures.saturating_add(1);
         let retry = reason.retry();
         if retry == Retry::Fresh {

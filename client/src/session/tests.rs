@@ -463,6 +463,56 @@ fn consecutive_failures_double_the_delay_and_max_attempts_gives_up() {
 }
 
 #[test]
+fn only_a_connection_that_lasted_resets_the_backoff() {
+    let config = Config {
+        reconnect: Reconnect { max_attempts: Some(3), jitter_percent: 0, ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    // A server that welcomes and then fails at once, every time.
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        h.join(welcome(Role::Player));
+        h.events();
+        h.now += Duration::from_millis(50);
+        h.session.handle_close_frame(h.now, Some(1011), "internal error");
+        let (_, retry_in) = disconnected(&h.events());
+        delays.push(retry_in);
+        let Some(delay) = retry_in else { break };
+        h.now += delay;
+    }
+    assert_eq!(
+        delays,
+        [250, 500, 1000]
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .into_iter()
+            .chain([None])
+            .collect::<Vec<_>>(),
+        "the delays grow, and the session gives up"
+    );
+    assert!(h.session.state().is_ended());
+
+    // A connection that lasted resets it: the next delay is the first one again.
+    let config = Config {
+        reconnect: Reconnect { jitter_percent: 0, ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    h.join(welcome(Role::Player));
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let (_, retry_in) = disconnected(&h.events());
+    h.now += retry_in.unwrap();
+    h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    h.events();
+    h.now += Duration::from_secs(5);
+    h.session.handle_lost(h.now, LinkError::Eof);
+    assert_eq!(disconnected(&h.events()).1, Some(Duration::from_millis(250)));
+    h.now += Duration::from_millis(250);
+    assert!(h.session.poll_connect(h.now));
+    assert_eq!(h.events(), [Event::Connecting { attempt: 2 }]);
+}
+
+#[test]
 fn refusals_respect_retry_after_and_configuration_errors_are_final() {
     let mut h = Harness::player();
     assert!(h.session.poll_connect(h.now));

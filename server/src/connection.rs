@@ -82,6 +82,9 @@ pub mod close_code {
     pub const INTERNAL: u16 = 1011;
     /// Try again later: server or room full.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// What a close frame without a code reads as; never sent in a frame (an answer to such a
+    /// close has no code either).
+    pub const NO_STATUS: u16 = 1005;
 }
 
 pub(crate) fn kick(code: u16, reason: KickReason, text: impl Into<String>) -> CloseRequest {
@@ -174,7 +177,7 @@ pub(crate) enum ReadEnd {
 /// The code tungstenite echoes to a client's close frame (see `WebSocketContext::do_close`).
 pub(crate) fn echo_code(frame: Option<&CloseFrame>) -> u16 {
     match frame {
-        None => 1005,
+        None => close_code::NO_STATUS,
         Some(frame) if frame.code.is_allowed() => frame.code.into(),
         Some(_) => close_code::PROTOCOL,
     }

@@ -22,6 +22,10 @@ const CLOSE: u8 = 0x88;
 /// A WebSocket ping with no payload: the server's heartbeat.
 pub const PING: &[u8] = &[0x89, 0x00];
 
+/// A close frame without a code: the answer to a client's close that had none (its code
+/// reads as 1005 there, which is never sent in a frame: RFC 6455 7.4.1).
+pub const CLOSE_WITHOUT_CODE: &[u8] = &[CLOSE, 0x00];
+
 /// Longest close reason: a control frame carries at most 125 bytes, two of them the code.
 pub const MAX_CLOSE_REASON: usize = 123;
 

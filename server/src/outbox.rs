@@ -673,9 +673,15 @@ impl ClientLink {
     }
 
     /// Takes bytes tungstenite writes on its own (pongs, a close echo). They are sent even
-    /// after the client closed: its echo is one of them.
+    /// after the client closed: its echo is one of them. Once the server asked to close they
+    /// are dropped: its close frame is the last thing the client gets (RFC 6455 5.5.1), and a
+    /// client's close read meanwhile crossed it, each side's close answering the other's;
+    /// an echo written as well would put a second close, and the Kick before ours, after it.
     pub fn push_reply(&self, bytes: &[u8]) -> Result<(), RepliesOverflow> {
         let mut slots = self.slots();
+        if slots.close.is_some() {
+            return Ok(());
+        }
         if slots.replies.len() + bytes.len() > REPLY_BUFFER_CAP {
             return Err(RepliesOverflow);
         }
@@ -1237,6 +1243,18 @@ mod tests {
             link.push_control(bytes(b"pong")).unwrap();
         }
         assert!(link.offer_later(Some(bytes(b"next")), None, now).overflow);
+    }
+
+    #[test]
+    fn after_the_servers_close_request_tungstenites_own_writes_are_dropped() {
+        let link = ClientLink::new();
+        link.push_reply(b"pong").unwrap();
+        link.close(CloseRequest { code: 1008, reason: "too fast".into(), kick: None });
+        // The client's close, read while ours waits for the writer: tungstenite echoes it.
+        link.push_reply(b"echo").unwrap();
+        let batch = link.take_batch();
+        assert_eq!(frames_of(&batch), [bytes(b"pong")], "what came before the request still goes");
+        assert_eq!(batch.close.map(|c| c.code), Some(1008), "then our close, and nothing else");
     }
 
     #[tokio::test]

@@ -9,7 +9,8 @@ use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
-use tickwire_shared::{Chat, ChatText, ClientMessage, KickReason, Role};
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
+use tickwire_shared::{Chat, ChatText, ClientMessage, KickReason, Role, ServerMessage};
 use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -299,5 +300,53 @@ async fn a_kicked_client_sees_its_close_code_and_a_clean_end() {
     closed.assert_is(1008, Some(KickReason::MalformedMessage), "spectators do not send input");
     let end = tokio::time::timeout(PATIENCE, client.ws.next()).await.expect("TCP closes");
     assert!(matches!(end, None | Some(Err(WsError::ConnectionClosed))), "{end:?}");
+    server.shutdown().await;
+}
+
+/// A client whose close crosses the server's: it floods chat and closes in one write, so the
+/// server kicks it and then reads its close before the writer has sent the kick. The client
+/// gets the Kick and the server's close, once: no echo of its own close, nothing after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_close_that_crosses_a_kick_gets_the_kick_and_one_close_only() {
+    let server = TestServer::start(test_config()).await;
+    for round in 0..5 {
+        let mut raw = RawWs::connect(server.addr).await;
+        raw.send(&ClientMessage::Hello(hello(Role::Player, "spam"))).await;
+        loop {
+            match raw.next_frame().await.expect("a Welcome") {
+                RawFrame::Binary(bytes)
+                    if matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_))) =>
+                {
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let mut burst = Vec::new();
+        for i in 0..12 {
+            let chat = encode_client_to_vec(&ClientMessage::Chat(Chat {
+                text: ChatText::truncated(&format!("spam {i}")),
+            }));
+            burst.extend(masked_frame(0x82, chat.len() as u64, &chat));
+        }
+        burst.extend(masked_frame(0x88, 2, &1000u16.to_be_bytes()));
+        raw.write_raw(&burst).await.unwrap();
+        let (mut kicked, mut closes, mut after_close) = (None, Vec::new(), 0);
+        while let Some(frame) = raw.next_frame().await {
+            match frame {
+                RawFrame::Close(code, _) => closes.push(code),
+                _ if !closes.is_empty() => after_close += 1,
+                RawFrame::Binary(bytes) => {
+                    if let Ok(ServerMessage::Kick(kick)) = decode_server(&bytes) {
+                        kicked = Some(kick.reason);
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(closes, [1008], "round {round}: one close, the server's");
+        assert_eq!(kicked, Some(KickReason::RateLimited), "round {round}");
+        assert_eq!(after_close, 0, "round {round}: nothing after the close");
+    }
     server.shutdown().await;
 }

@@ -163,6 +163,23 @@ async fn a_player_plays_over_long_polling() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_record_without_a_code_is_answered_with_one_without_a_code() {
+    let server = TestServer::start(test_config()).await;
+    let mut player =
+        Fallback::join(server.addr, Mode::Poll, hello_in(Role::Player, "p", "fb-nocode")).await;
+    assert_eq!(player.post(record(0x88, &[])).await.0, 204);
+    // As over WebSocket: 1005 is what such a close reads as, never a code sent (PROTOCOL.md 7.2).
+    loop {
+        match player.next().await {
+            Down::CloseWithoutCode => break,
+            Down::Close(code, reason) => panic!("answered with a code: {code} {reason:?}"),
+            _ => {}
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_stream_keeps_the_seat_and_a_new_session_resumes_it() {
     let server = TestServer::start(test_config()).await;
     let mut watcher =

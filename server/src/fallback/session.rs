@@ -238,8 +238,12 @@ async fn run(
     match end {
         ReadEnd::ClientClosed { echo } => {
             link.client_closed();
-            // The answer to the client's close record, as tungstenite answers a close frame.
-            let _ = link.push_reply(&frame::close(echo, ""));
+            // The answer to the client's close record, as tungstenite answers a close frame:
+            // its code, or none when it had none.
+            let _ = match echo {
+                close_code::NO_STATUS => link.push_reply(frame::CLOSE_WITHOUT_CODE),
+                code => link.push_reply(&frame::close(code, "")),
+            };
         }
         // Whatever ended it, make sure the writer sends a close and stops (a close requested
         // earlier wins).

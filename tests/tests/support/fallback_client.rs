@@ -86,6 +86,8 @@ pub(crate) fn close_record(code: u16, reason: &str) -> Vec<u8> {
 pub(crate) enum Down {
     Message(ServerMessage),
     Close(u16, String),
+    /// A close record without a code (read as 1005 by `Fallback::closed`).
+    CloseWithoutCode,
     Heartbeat,
 }
 
@@ -117,6 +119,7 @@ impl Records {
             let payload = &b[start..start + len];
             out.push(match b[0] {
                 0x82 => Down::Message(decode_server(payload).expect("server messages decode")),
+                0x88 if payload.is_empty() => Down::CloseWithoutCode,
                 0x88 => Down::Close(
                     u16::from_be_bytes([payload[0], payload[1]]),
                     String::from_utf8(payload[2..].to_vec()).unwrap(),
@@ -273,8 +276,10 @@ impl Fallback {
     /// Reads until the close record: its code, reason and the kick before it.
     pub(crate) async fn closed(&mut self) -> (u16, String, Option<Kick>) {
         loop {
-            if let Down::Close(code, reason) = self.next().await {
-                return (code, reason, self.kick);
+            match self.next().await {
+                Down::Close(code, reason) => return (code, reason, self.kick),
+                Down::CloseWithoutCode => return (1005, String::new(), self.kick),
+                _ => {}
             }
         }
     }

@@ -38,10 +38,11 @@ pub struct Config {
     /// When and how to reconnect after a connection ends. Default: forever, with jittered
     /// exponential backoff from 250 ms to 10 s ([`Reconnect::default`]).
     pub reconnect: Reconnect,
-    /// Chat lines sent per second at most, and lines sent back to back before that pacing
-    /// starts. Default 2 per second, burst 5: the server's defaults (`--chat-rate`,
-    /// `--chat-burst`), above which it closes the connection with 1008. Lines over the rate
-    /// wait in a queue of [`Config::chat_queue`] lines.
+    /// The server's chat limit: lines per second, and lines back to back. Default 2 per
+    /// second, burst 5: the server's defaults (`--chat-rate`, `--chat-burst`), above which it
+    /// closes the connection with 1008. The session sends at this rate with a burst of one
+    /// line fewer, so lines that reach the server bunched up still find a token there. Lines
+    /// over the rate wait in a queue of [`Config::chat_queue`] lines.
     pub chat_rate_per_sec: u32,
     /// See [`Config::chat_rate_per_sec`]. Default 5.
     pub chat_burst: u32,

@@ -67,7 +67,8 @@ pub struct Refusal {
     pub status: u16,
     /// The server's plain-text explanation (its response body), trimmed.
     pub message: String,
-    /// The server's `Retry-After`, when it sent one.
+    /// The server's `Retry-After`, when it sent one (the session waits at most
+    /// [`RETRY_AFTER_MAX`](crate::session::RETRY_AFTER_MAX) for it).
     pub retry_after: Option<Duration>,
 }
 

@@ -18,6 +18,14 @@ use tickwire_shared::{
 };
 use tracing::{debug, info, warn};
 
+/// The longest a server's `Retry-After` holds the next attempt back. tickwire asks for
+/// seconds; a longer one (a proxy's, or garbled: `u64::MAX` seconds would overflow the clock)
+/// would leave the client waiting for good.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(5 * 60);
+
+/// Inputs sent back to back before they are paced to the room's tick rate.
+const INPUT_BURST: f64 = 4.0;
+
 /// Where a session is in its connect, join, drop, reconnect cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -334,8 +342,10 @@ pub struct Session {
     last_input_acked: InputSeq,
     in_flight: VecDeque<(InputSeq, Instant)>,
     chat: VecDeque<ChatText>,
-    chat_tokens: f64,
-    chat_refilled: Instant,
+    /// Paces chat lines below the server's chat limit.
+    chat_pace: Pace,
+    /// Paces inputs to the room's tick rate.
+    input_pace: Pace,
     next_ping: Instant,
     ping_nonce: u32,
     ping_outstanding: Option<(u32, Instant)>,
@@ -350,8 +360,8 @@ impl Session {
     /// An idle session; `now` is any instant before the first call. `seed` only spreads
     /// reconnect delays (jitter): take it from any RNG.
     pub fn new(config: Config, identity: Identity, now: Instant, seed: u64) -> Session {
+        let chat_pace = Pace::chat(&config, now);
         Session {
-            chat_tokens: f64::from(config.chat_burst),
             config,
             identity,
             state: State::Idle,
@@ -374,7 +384,8 @@ impl Session {
             last_input_acked: InputSeq(0),
             in_flight: VecDeque::new(),
             chat: VecDeque::new(),
-            chat_refilled: now,
+            chat_pace,
+            input_pace: Pace::inputs(30, now),
             next_ping: now,
             ping_nonce: 0,
             ping_outstanding: None,
@@ -441,8 +452,10 @@ impl Session {
 
     // ---- what the application does ---------------------------------------------------------
 
-    /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit).
-    /// An input still unsent is replaced (the server applies only the newest anyway).
+    /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit),
+    /// paced to the room's tick rate after a burst of 4 (the server applies the newest input
+    /// each tick, and closes a client past its input limit): call it every frame if that is
+    /// simplest. An input still unsent is replaced (the server applies only the newest anyway).
     /// Returns its sequence number, which snapshots echo in `last_input` once applied.
     pub fn send_input(&mut self, controls: Controls) -> Result<InputSeq, SendError> {
         if !self.state.is_joined() {
@@ -668,14 +681,14 @@ impl Session {
             self.last_acked = Some(tick);
             self.unacked_full = false;
             ClientMessage::Ack(Ack { tick })
-        } else if let Some(input) = self.input_pending.take() {
+        } else if let Some(input) = self.input_pending.take_if(|_| self.input_pace.take(now)) {
             if self.in_flight.len() >= self.config.inputs_in_flight {
                 self.in_flight.pop_front();
             }
             self.in_flight.push_back((input.seq, now));
             self.stats.inputs_sent += 1;
             ClientMessage::Input(input)
-        } else if !self.chat.is_empty() && self.chat_token(now) {
+        } else if !self.chat.is_empty() && self.chat_pace.take(now) {
             let text = self.chat.pop_front()?;
             ClientMessage::Chat(Chat { text })
         } else if !self.config.ping_interval.is_zero() && now >= self.next_ping {
@@ -718,7 +731,10 @@ impl Session {
                     at = at.min(self.next_ping);
                 }
                 if !self.chat.is_empty() {
-                    at = at.min(self.next_chat_token());
+                    at = at.min(self.chat_pace.next());
+                }
+                if self.input_pending.is_some() {
+                    at = at.min(self.input_pace.next());
                 }
                 Some(at)
             }
@@ -749,7 +765,9 @@ impl Session {
         self.stats.joins += 1;
         self.enter(State::Joined, now);
         self.next_ping = now + self.config.ping_interval;
-        self.chat_refilled = now;
+        // The server's buckets are the connection's: full again.
+        self.chat_pace = Pace::chat(&self.config, now);
+        self.input_pace = Pace::inputs(welcome.tick_rate, now);
         self.push_event(Event::Joined(welcome));
     }
 
@@ -847,7 +865,7 @@ impl Session {
         let jitter: f64 = self.rng.random();
         let mut delay = self.config.reconnect.delay(self.failures, jitter);
         if let Some(not_before) = reason.not_before() {
-            delay = delay.max(not_before);
+            delay = delay.max(not_before.min(RETRY_AFTER_MAX));
         }
         self.enter(State::Backoff { until: now + delay }, now);
         self.push_event(Event::Disconnected { reason, retry_in: Some(delay) });
@@ -897,26 +915,62 @@ impl Session {
         }
         self.events.push_back(event);
     }
+}
 
-    /// Takes a chat token if one is available at `now` (token bucket).
-    fn chat_token(&mut self, now: Instant) -> bool {
-        let rate = f64::from(self.config.chat_rate_per_sec.max(1));
-        let elapsed = now.saturating_duration_since(self.chat_refilled).as_secs_f64();
-        self.chat_tokens =
-            (self.chat_tokens + elapsed * rate).min(f64::from(self.config.chat_burst));
-        self.chat_refilled = now;
-        if self.chat_tokens >= 1.0 {
-            self.chat_tokens -= 1.0;
+/// A token bucket that keeps what the session sends within one of the server's limits
+/// (PROTOCOL.md 8), sans IO: time is an argument.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// Tokens per second.
+    rate: f64,
+    /// Most tokens held.
+    burst: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Pace {
+    /// Chat at the configured rate with one token fewer than the server's burst: lines that
+    /// reach the server late (a slow link, then a fast one) bunch up, and the spare token
+    /// absorbs that, where pacing at exactly the server's bucket would be kicked for it.
+    fn chat(config: &Config, now: Instant) -> Pace {
+        let burst = f64::from(config.chat_burst.saturating_sub(1).max(1));
+        Pace {
+            rate: f64::from(config.chat_rate_per_sec.max(1)),
+            burst,
+            tokens: burst,
+            refilled: now,
+        }
+    }
+
+    /// Inputs at the room's tick rate, burst [`INPUT_BURST`]: the server applies the newest
+    /// input each tick, so more buy nothing, and a game that calls
+    /// [`Session::send_input`] every frame (144 a second) stays within the server's input
+    /// limit (120 a second, burst 60, by default) instead of being kicked for it.
+    fn inputs(tick_rate: u8, now: Instant) -> Pace {
+        let burst = INPUT_BURST;
+        Pace { rate: f64::from(tick_rate.max(1)), burst, tokens: burst, refilled: now }
+    }
+
+    /// Takes a token if one is there at `now`.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.refilled = now;
+        // Within a rounding error of a whole token is one: `next` may name an instant a
+        // nanosecond short of it, and a driver woken then must find it.
+        if self.tokens >= 1.0 - 1e-6 {
+            self.tokens = (self.tokens - 1.0).max(0.0);
             true
         } else {
             false
         }
     }
 
-    fn next_chat_token(&self) -> Instant {
-        let rate = f64::from(self.config.chat_rate_per_sec.max(1));
-        let missing = (1.0 - self.chat_tokens).max(0.0);
-        self.chat_refilled + Duration::from_secs_f64(missing / rate)
+    /// When the next token is there.
+    fn next(&self) -> Instant {
+        let missing = (1.0 - self.tokens).max(0.0);
+        self.refilled + Duration::from_secs_f64(missing / self.rate)
     }
 }
 

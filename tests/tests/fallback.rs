@@ -179,6 +179,51 @@ async fn a_close_record_without_a_code_is_answered_with_one_without_a_code() {
     server.shutdown().await;
 }
 
+/// Sends `head` and `body` on a raw connection from 127.0.0.1, then drops it (`hang_up`) or
+/// reads the status line of the answer.
+async fn raw_post(server: &TestServer, head: String, body: &[u8], hang_up: bool) -> Option<String> {
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(body).await.unwrap();
+    if hang_up {
+        return None;
+    }
+    let mut answer = vec![0; 512];
+    let n = tokio::time::timeout(PATIENCE, tcp.read(&mut answer)).await.unwrap().unwrap();
+    Some(String::from_utf8_lossy(&answer[..n]).lines().next().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_that_breaks_off_leaves_the_session_and_an_unannounced_oversized_one_closes_it() {
+    let server = TestServer::start(test_config()).await;
+    let mut player =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "p", "fb-cut")).await;
+    player.play_until_applied().await;
+    // The network drops while a POST's body is on its way: a tenth of it arrived.
+    let head = format!(
+        "POST /fallback/send HTTP/1.1\r\nHost: t\r\n{SESSION}: {}\r\nContent-Length: 100\r\n\r\n",
+        player.session
+    );
+    raw_post(&server, head, &[0x82; 10], true).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Not a refusal of the client: the session plays on.
+    player.play_until_applied().await;
+
+    // A chunked body past the limit, its size announced nowhere: 413, and the session closes
+    // with 1009 as for an announced one.
+    let head = format!(
+        "POST /fallback/send HTTP/1.1\r\nHost: t\r\n{SESSION}: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        player.session
+    );
+    let mut body = format!("{:x}\r\n", 9000).into_bytes();
+    body.extend([0x82; 9000]);
+    body.extend(b"\r\n0\r\n\r\n");
+    let status = raw_post(&server, head, &body, false).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    assert_eq!(player.closed().await.0, 1009);
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_stream_keeps_the_seat_and_a_new_session_resumes_it() {
     let server = TestServer::start(test_config()).await;

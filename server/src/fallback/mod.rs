@@ -323,7 +323,19 @@ async fn send(
         Some(size) if size > MAX_POST_BODY as u64 => Err(too_big(Some(size))),
         _ => match tokio::time::timeout(ctx.config.handshake_timeout, read).await {
             Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(_)) => Err(too_big(None)),
+            Ok(Err(e))
+                if std::error::Error::source(&e)
+                    .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>
+            {
+                Err(too_big(None))
+            }
+            // The body broke off (the client's connection dropped as it sent it): a network
+            // failure, not the client's fault, so the session is left alone, and its seat
+            // with it (the records cut off are not taken; a client resends what it missed).
+            Ok(Err(_)) => {
+                let response = refuse(StatusCode::BAD_REQUEST, "the POST body broke off");
+                return with_cors(&parts.headers, response);
+            }
             Err(_) => {
                 let response =
                     refuse(StatusCode::REQUEST_TIMEOUT, "the POST body did not arrive in time");

@@ -41,8 +41,11 @@ pub enum HandshakeError {
 
 /// A frame from the server that breaks RFC 6455 or does not fit this client's buffers.
 ///
-/// Who reacts: the connection sends a close frame with [`FrameError::close_code`] and the
-/// [`Session`](crate::Session) reconnects. [`FrameError::MessageTooLarge`] on a controller
+/// Who reacts: the [`Session`](crate::Session) drops the connection without a close frame,
+/// as for silence, so the server keeps the seat for its resume grace, and reconnects (a frame
+/// that breaks the protocol usually means a broken link or proxy, not a broken server).
+/// [`FrameError::close_code`] is the code RFC 6455 names for it, for logs and for drivers of
+/// their own. [`FrameError::MessageTooLarge`] on a controller
 /// means the server sent something other than control messages (e.g. snapshots to a
 /// `Role::Player`): give such a client larger buffers.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -99,8 +102,8 @@ pub enum FrameError {
 }
 
 impl FrameError {
-    /// The close status to send: 1009 (message too big) for the size errors, 1002 (protocol
-    /// error) otherwise.
+    /// The close status RFC 6455 names for it: 1009 (message too big) for the size errors,
+    /// 1002 (protocol error) otherwise. The session sends none (see [`FrameError`]).
     pub fn close_code(&self) -> u16 {
         match self {
             FrameError::FrameTooLarge { .. } | FrameError::MessageTooLarge { .. } => 1009,

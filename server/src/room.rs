@@ -600,8 +600,20 @@ impl<G: Game> Room<G> {
         self.now = now;
         match command {
             RoomCommand::Join { request, reply } => {
-                let result = self.join(request);
-                let _ = reply.send(result);
+                // The connection stopped waiting for the answer (the room was slow to get to
+                // it): it will never learn the seat, nor send the Leave that ends it.
+                if reply.is_closed() {
+                    return;
+                }
+                let (link, resume) = (request.link.clone(), request.resume);
+                if let Err(Ok(joined)) = reply.send(self.join(request)) {
+                    // It stopped waiting just now: a resumed seat waits for its owner's next
+                    // resume again, as after a drop; a new seat, whose token nobody has, goes.
+                    let resumed =
+                        self.seats.get(&joined.player).is_some_and(|s| Some(s.token) == resume);
+                    let how = if resumed { Departure::Dropped } else { Departure::Left };
+                    self.leave(joined.player, &link, how, now);
+                }
             }
             RoomCommand::Chat { player, text } => {
                 if let Some(seat) = self.seats.get(&player) {
@@ -1370,6 +1382,8 @@ impl<G: Game> Drop for Room<G> {
                 });
             }
             self.release(seat);
+            // Their connections' Leave goes to a room that is gone: count them out here.
+            self.ctx.metrics.clients_of(seat.role).dec();
         }
         self.ctx.remove_room(&self.shared.name);
     }
@@ -1548,7 +1562,8 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
         let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
-        let mut room = Room::new(shared, ctx, Crashing(Arena::new(ArenaConfig::default(), 3)));
+        let mut room =
+            Room::new(shared, ctx.clone(), Crashing(Arena::new(ArenaConfig::default(), 3)));
         let t0 = Instant::now();
         let (link, joined) = {
             let link = Arc::new(ClientLink::new());
@@ -1570,6 +1585,7 @@ mod tests {
         let close = close.expect("the client is closed");
         assert_eq!(close.code, 1011);
         assert!(close.reason.contains("internal error"), "{}", close.reason);
+        assert_eq!(ctx.metrics.clients_of(Role::Player).get(), 0, "counted out of the gauge");
     }
 
     #[test]
@@ -1692,6 +1708,39 @@ mod tests {
         assert_eq!(room.shared.players(), 1);
         let (_, wrong_role) = join(&mut room, Role::Spectator, Some(token), t0);
         assert_eq!(wrong_role.unwrap_err(), JoinRefused::RoleMismatch);
+    }
+
+    #[test]
+    fn a_join_whose_connection_stopped_waiting_takes_no_seat() {
+        let mut room = room(|c| c.resume_grace = Duration::from_secs(10));
+        let t0 = Instant::now();
+        let spectators_before = room.ctx.spectators_admitted();
+        // A busy room gets to the joins after their connections gave up (the reply dropped).
+        let gave_up = |room: &mut Room<Arena>, role, resume| {
+            let link = Arc::new(ClientLink::new());
+            let (reply, answer) = oneshot::channel();
+            drop(answer);
+            let request = JoinRequest { role, name: Name::new(), resume, link: link.clone() };
+            room.handle(RoomCommand::Join { request, reply }, t0);
+            link
+        };
+        gave_up(&mut room, Role::Player, None);
+        gave_up(&mut room, Role::Spectator, None);
+        assert_eq!((room.shared.players(), room.shared.spectators()), (0, 0));
+        assert_eq!(room.ctx.spectators_admitted(), spectators_before, "no spectator place taken");
+        assert!(room.seats.is_empty(), "no ghost seat");
+
+        // A resume that gave up leaves the seat waiting for its owner, not on the dead link.
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        let player = joined.unwrap().player;
+        let token = welcome(&messages(&link).0).resume_token;
+        room.handle(RoomCommand::Leave { player, link, how: Departure::Dropped }, t0);
+        let dead = gave_up(&mut room, Role::Player, Some(token));
+        let seat = &room.seats[&player];
+        assert!(seat.link.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &dead)));
+        assert_eq!(seat.dropped_at, Some(t0), "still dropped, its grace running");
+        let (_, again) = join(&mut room, Role::Player, Some(token), t0);
+        assert_eq!(again.unwrap().player, player, "its owner still resumes it");
     }
 
     #[test]

@@ -48,8 +48,10 @@ use tracing::{debug, warn};
 
 /// Time to open the connection to the hosting node and upgrade it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Time the hosting node may take to answer the `Hello` (its own join timeout is 5 s).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(6);
+/// Time the hosting node may take to answer the `Hello`: past its own wait for a room's
+/// answer (5 s to queue the join, 5 s for the reply), so that a slow room's seat is not
+/// given to a relay that already told its client to go away.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(11);
 /// Time one message to the hosting node may take to be written.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 /// A tick's events held for its snapshot at most (bytes): past it they go out alone.
@@ -209,7 +211,13 @@ pub(crate) async fn admit_remote(
             return Err(refused);
         }
         Ok(None) => return Err(unreachable("closed before answering".into())),
-        Err(_) => return Err(unreachable(format!("no answer within {ANSWER_TIMEOUT:?}"))),
+        Err(_) => {
+            // A close frame, not a dropped socket: should the hosting node seat the client
+            // after all, it reads the close next and frees the seat at once, where a drop
+            // would hold it for the resume grace for a client that never got its token.
+            ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
+            return Err(unreachable(format!("no answer within {ANSWER_TIMEOUT:?}")));
+        }
     };
     match decode_server(&bytes) {
         Ok(ServerMessage::Welcome(welcome)) => {

@@ -35,7 +35,7 @@ export class Controls {
     this.keys = new Set();
     this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
     this.touchBoost = false;
-    this.enabled = false;
+    this.on = false;
     /** Which device steered last, for the HUD and tests. */
     this.source = 'none';
     this.abort = new AbortController();
@@ -56,6 +56,17 @@ export class Controls {
     this.abort.abort();
   }
 
+  /** Whether the controls steer (a playing ship, not a spectator, connected). */
+  get enabled() {
+    return this.on;
+  }
+
+  /** Switched off, they forget what was held: its release may come while they are off. */
+  set enabled(on) {
+    this.on = on;
+    if (!on) this.keys.clear();
+  }
+
   showTouch() {
     this.el.touch.hidden = false;
     this.el.root.classList.add('touching');
@@ -63,13 +74,15 @@ export class Controls {
 
   /** @param {KeyboardEvent} e @param {boolean} down */
   onKey(e, down) {
+    // A release always counts, wherever it lands: a key let go in the chat box (Enter
+    // focuses it mid-flight) must not keep the ship turning.
+    if (!down) this.keys.delete(e.code);
     if (!this.enabled) return;
     const target = /** @type {HTMLElement} */ (e.target);
     if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA')) return;
     if (e.code in STEER_KEYS || BOOST_KEYS.has(e.code)) {
       e.preventDefault();
       if (down) this.keys.add(e.code);
-      else this.keys.delete(e.code);
     }
   }
 

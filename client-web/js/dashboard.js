@@ -33,6 +33,8 @@ const CLOSE_NAMES = {
 /** @type {Sample[]} */
 let samples = [];
 let lastSeq = 0;
+/** When the server process answering began sampling: it changes when the server restarts. @type {number | null} */
+let started = null;
 let tickRate = 30;
 
 /** @param {string} id @param {string[]} labels @param {string[]} colours @param {object} [extra] */
@@ -123,9 +125,17 @@ async function pollStats() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const reply = await response.json();
     tickRate = reply.tick_rate;
+    if (reply.started_unix_ms !== started) {
+      // Another server process (a restart): its numbers start again, so the `since` asked for
+      // is meaningless there. Start over with its whole history.
+      const first = started === null;
+      started = reply.started_unix_ms;
+      samples = [];
+      lastSeq = 0;
+      if (!first) return pollStats();
+    }
     /** @type {Sample[]} */
     const fresh = reply.samples;
-    if (fresh.length && fresh[0].seq <= lastSeq) samples = []; // the server restarted
     samples = samples.concat(fresh).slice(-KEEP);
     if (fresh.length) lastSeq = fresh[fresh.length - 1].seq;
     redraw();

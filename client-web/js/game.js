@@ -77,6 +77,7 @@ export class Game {
     this.lastEntities = [];
     this.running = true;
     this.abort = new AbortController();
+    this.clearView();
     this.client = this.createClient();
     this.bindUi();
     this.connect();
@@ -165,7 +166,18 @@ export class Game {
     this.interp = null;
     this.predictor.reset();
     this.scores.clear();
+    this.clearView();
+  }
+
+  /** Empties what the last room left on screen: its chat, scoreboard and HUD readings. */
+  clearView() {
     $('#chat-log').replaceChildren();
+    $('#scoreboard').replaceChildren();
+    this.scoreboardKey = '';
+    for (const id of ['#hud-room', '#hud-role', '#hud-round', '#hud-timer']) $(id).textContent = '';
+    for (const id of ['#hud-transport', '#hud-ping', '#hud-tick', '#hud-fps', '#hud-in', '#hud-out', '#hud-audience']) {
+      $(id).textContent = '–';
+    }
   }
 
   async leave() {

@@ -126,6 +126,7 @@ async fn stats_json(
     let reply = StatsReply {
         period_ms: stats::SAMPLE_PERIOD.as_millis() as u64,
         tick_rate: history.tick_rate(),
+        started_unix_ms: history.started_unix_ms(),
         samples: history.since(query.since),
     };
     ([(header::CACHE_CONTROL, "no-cache")], Json(reply))

@@ -255,6 +255,7 @@ fn sample(seq: u64, before: &Scrape, after: &Scrape, elapsed: Duration, unix_ms:
 pub struct StatsHistory {
     samples: Mutex<VecDeque<Sample>>,
     tick_rate: u8,
+    started_unix_ms: u64,
 }
 
 /// The `/stats` answer.
@@ -264,6 +265,11 @@ pub struct StatsReply {
     pub period_ms: u64,
     /// The server's tick rate (per room), for scale.
     pub tick_rate: u8,
+    /// When this server process began sampling (Unix milliseconds). Sequence numbers start
+    /// again from 1 in each process: a client that sees this change drops what it holds and
+    /// asks again without `since` (a `since` of the old process would find nothing newer for
+    /// as long as the old one had run).
+    pub started_unix_ms: u64,
     /// Samples newer than the `since` asked for, oldest first.
     pub samples: Vec<Sample>,
 }
@@ -282,6 +288,11 @@ impl StatsHistory {
         self.tick_rate
     }
 
+    /// When the sampler started (Unix milliseconds).
+    pub fn started_unix_ms(&self) -> u64 {
+        self.started_unix_ms
+    }
+
     /// Samples with `seq > since`, oldest first.
     pub fn since(&self, since: Option<u64>) -> Vec<Sample> {
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
@@ -295,8 +306,11 @@ fn unix_ms() -> u64 {
 
 /// Starts the sampler on the server's task tracker; it stops when the server shuts down.
 pub fn start(ctx: &Arc<ServerContext>) -> Arc<StatsHistory> {
-    let history =
-        Arc::new(StatsHistory { tick_rate: ctx.config.tick_rate, ..StatsHistory::default() });
+    let history = Arc::new(StatsHistory {
+        tick_rate: ctx.config.tick_rate,
+        started_unix_ms: unix_ms(),
+        ..StatsHistory::default()
+    });
     let task_history = history.clone();
     let task_ctx = ctx.clone();
     ctx.tasks.spawn(async move {

@@ -166,7 +166,20 @@ async fn stats_sample_every_second_and_filter_by_seq() {
     assert!(newer["samples"].as_array().unwrap().iter().all(|s| s["seq"].as_u64().unwrap() > seq));
     let (status, _, _) = get(&server, "/stats?since=banana", "").await;
     assert_eq!(status, 400);
+    // Each process says when it began sampling, so a dashboard left open across a restart
+    // (whose sequence numbers start again) knows to start over.
+    let started = newer["started_unix_ms"].as_u64().expect("started_unix_ms");
+    assert_eq!(started, reply_started(&server).await, "the same process, the same value");
+    let other = TestServer::start(test_config()).await;
+    assert_ne!(reply_started(&other).await, 0);
     server.shutdown().await;
+    other.shutdown().await;
+}
+
+async fn reply_started(server: &TestServer) -> u64 {
+    let (_, _, body) = get(server, "/stats", "").await;
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    reply["started_unix_ms"].as_u64().unwrap()
 }
 
 #[tokio::test]

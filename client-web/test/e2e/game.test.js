@@ -102,6 +102,14 @@ test('a player joins from the lobby and key presses move the ship on the server'
   await page.waitForSelector('#lobby:not([hidden])');
   await until(async () => !(await getJson(`${server.http}/rooms`)).some((/** @type {any} */ r) => r.id === 'e2e-keys' && r.players > 0),
     'the seat freed at once by the close 1000');
+  // The next room starts clean: nothing of the last one's chat or scoreboard.
+  await page.fill('#room-name', 'e2e-keys-next');
+  await page.click('#create-form button[type="submit"]');
+  await page.waitForFunction(() => document.querySelector('#chat-log')?.textContent?.includes('You joined e2e-keys-next.'));
+  const log = await page.textContent('#chat-log') ?? '';
+  assert.ok(!log.includes('You joined e2e-keys.'), `the last room's chat is gone: ${log}`);
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -340,6 +348,17 @@ test('the dashboard charts live, non-zero data', async () => {
   assert.match(await page.textContent('#closes-body') ?? '', /1000/, 'earlier leaves are counted as closes 1000');
   await page.waitForSelector('#rooms-body tr:has-text("e2e-dash")');
   await page.screenshot({ path: shot('dashboard'), fullPage: true });
+  // The server restarts: the new process numbers its samples from 1 again and answers the
+  // old process's `since` with nothing. The dashboard starts over with the new history.
+  await page.route('**/stats*', async (route) => {
+    const real = await (await route.fetch({ url: `${server.http}/stats` })).json();
+    const since = Number(new URL(route.request().url()).searchParams.get('since') ?? 0);
+    const samples = real.samples.slice(-2).map((/** @type {any} */ s, /** @type {number} */ i) => ({ ...s, seq: i + 1 }))
+      .filter((/** @type {any} */ s) => s.seq > since);
+    await route.fulfill({ json: { ...real, started_unix_ms: real.started_unix_ms + 1, samples } });
+  });
+  await page.waitForFunction(() => Number(document.body.dataset.samples) === 2, undefined, { timeout: 10000 });
+  await page.unroute('**/stats*');
   for (const c of [...players, watcher]) await c.leave();
   assert.deepEqual(errors, []);
   await context.close();

@@ -46,11 +46,20 @@ for run in $(seq 1 "$runs"); do
         sleep 0.1
     done
     json="$out/$role-$bots-$run.json"
+    # An earlier run's report must not pass for this one's.
+    rm -f "$json"
+    status=0
     nice -n "$nice" taskset -c 1 "${BOTS_BIN:-target/release/tickwire-bots}" --url "ws://127.0.0.1:$port/ws" --bots "$bots" \
         --role "$role" --ramp "$ramp" --duration "$duration" --seed "$run" \
-        --server-pid "$server" --quiet --json "$json" "${extra[@]}" >"$out/bots.txt" || true
+        --server-pid "$server" --quiet --json "$json" "${extra[@]}" >"$out/bots.txt" 2>&1 || status=$?
     kill -TERM "$server"
     wait "$server" || true
+    # 1 is a run whose checks failed, still reported; anything else is no run at all.
+    if [[ $status -gt 1 || ! -s "$json" ]]; then
+        echo "load-test.sh: tickwire-bots failed (exit $status), run $run:" >&2
+        cat "$out/bots.txt" >&2
+        exit 1
+    fi
     python3 - "$json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

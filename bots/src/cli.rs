@@ -192,21 +192,28 @@ fn parse_url(text: &str) -> Result<Arc<Endpoint>, String> {
     Endpoint::parse(text).map(Arc::new).map_err(|e: UrlError| e.to_string())
 }
 
+/// Longest duration a flag takes: past it a typo (`300000000000y`) would overflow the clock.
+const DURATION_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| format!("`{text}` is not a duration (examples: 60s, 2m, 500ms): {e}"))?;
     if d.is_zero() {
         return Err("must be longer than zero".into());
     }
+    if d > DURATION_MAX {
+        return Err(format!("`{text}` is longer than 30 days"));
+    }
     Ok(d)
 }
 
-/// `200/s` or `200`: bots started per second.
+/// `200/s` or `200`: bots started per second, at least 0.01 (one every 100 s; slower is a
+/// typo, and `1e-20` would overflow the clock).
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let number = text.trim().strip_suffix("/s").unwrap_or(text.trim());
     match number.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err(format!("`{text}` is not a positive rate such as 200/s")),
+        Ok(rate) if rate.is_finite() && rate >= 0.01 => Ok(rate),
+        _ => Err(format!("`{text}` is not a rate of at least 0.01/s such as 200/s")),
     }
 }
 
@@ -296,6 +303,15 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
             return refuse(format!("--io-uring: {why}"));
         }
     }
+    if let Some(pid) = args.server_pid
+        && std::path::Path::new("/proc/self/stat").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}/stat")).exists()
+    {
+        return Err(Args::command().error(
+            clap::error::ErrorKind::ValueValidation,
+            format!("--server-pid {pid}: no such process on this machine"),
+        ));
+    }
     if args.min_fps.is_some() && !args.role.gets_snapshots() {
         return Err(Args::command().error(
             clap::error::ErrorKind::ArgumentConflict,
@@ -351,6 +367,9 @@ mod tests {
             }
         };
         assert!(err(&["--ramp", "zero"]).contains("--ramp"));
+        assert!(err(&["--ramp", "1e-20"]).contains("--ramp"), "would overflow the clock");
+        assert!(err(&["--ping-interval", "300000000000y"]).contains("--ping-interval"));
+        assert!(err(&["--server-pid", "4294967295"]).contains("--server-pid"));
         assert!(err(&["--room", "my room"]).contains("--room"));
         assert!(err(&["--url", "http://x/ws"]).contains("--url"));
         assert!(err(&["--duration", "soon"]).contains("--duration"));

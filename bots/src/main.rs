@@ -27,7 +27,12 @@ fn main() -> anyhow::Result<ExitCode> {
         let _ = tokio::signal::ctrl_c().await;
     }));
 
-    print!("{}", report.table());
+    // `--json -` puts the JSON alone on stdout, for a pipe into jq: the table goes to stderr.
+    if json.as_ref().is_some_and(|path| path.as_os_str() == "-") {
+        eprint!("{}", report.table());
+    } else {
+        print!("{}", report.table());
+    }
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&report)?;
         if path.as_os_str() == "-" {

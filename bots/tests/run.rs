@@ -114,9 +114,10 @@ async fn without_acks_bots_still_rebuild_every_world_and_send_no_acks() {
     assert!(report.errors.is_empty(), "full snapshots rebuild without errors: {table}");
     let fps = report.frames.per_bot_fps.expect("bots stayed the window").mean;
     assert!(fps > 1.0, "{table}");
-    // An ack is a 12-byte masked frame per snapshot; without them only pings and pongs go out.
+    // An ack is a 12-byte masked frame per snapshot; without them only pings and pongs go out
+    // (about 14 B/s), whatever the frame rate a loaded machine delivers.
     let sent = report.bytes_per_bot_per_s.sent;
-    assert!(sent < 4.0 * fps, "{sent} B/s sent at {fps} fps: acks went out: {table}");
+    assert!(sent < 6.0 * fps + 20.0, "{sent} B/s sent at {fps} fps: acks went out: {table}");
     server.shutdown().await;
 }
 
@@ -241,4 +242,27 @@ async fn on_io_uring_refusals_and_a_server_going_away_are_reported() {
     assert_eq!(report.bots.joined, 2, "{table}");
     assert_eq!(report.bots.drops.values().sum::<u64>(), 2, "{table}");
     assert_eq!(report.close_codes.get("1001"), Some(&2), "{table}");
+}
+
+/// `--json -` is for a pipe into jq: standard output holds the JSON report and nothing else
+/// (the table goes to standard error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_to_standard_output_is_the_report_alone() {
+    let server = TestServer::start(server_config()).await;
+    let url = server.url();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+            .args(["--url", &url, "--quiet", "--bots", "2", "--role", "spectator"])
+            .args(["--room", "bots-json", "--duration", "1s", "--json", "-"])
+            .output()
+            .expect("tickwire-bots runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON alone ({e}): {stdout}"));
+    assert_eq!(report["bots"]["joined"], 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("bots"), "the table on stderr");
+    server.shutdown().await;
 }

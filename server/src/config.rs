@@ -57,8 +57,10 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_VIEW_RADIUS", default_value_t = 700)]
     pub view_radius: u16,
 
-    /// WebSocket sessions open at once, server-wide; beyond it upgrades get HTTP 503.
-    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    /// WebSocket sessions open at once, server-wide; beyond it upgrades get HTTP 503. At most
+    /// 1,000,000 (the process's descriptors run out long before).
+    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
     /// WebSocket sessions per client IP; beyond it upgrades get HTTP 429. Load tests from one
@@ -162,7 +164,8 @@ pub struct ServerConfig {
 
     /// Origins allowed to open `/ws` (comma separated, e.g. `https://play.example.com`). Empty
     /// allows any; requests without an Origin header (non-browser clients) are always allowed.
-    #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    /// Spaces around entries and a trailing `/` are ignored, as a browser sends neither.
+    #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
 
     /// Threads that run the rooms' tick loops, apart from the network runtime's (which
@@ -213,8 +216,10 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_ECHO", default_value_t = false)]
     pub echo: bool,
 
-    /// Largest message `/echo` accepts, in bytes.
-    #[arg(long, env = "TICKWIRE_ECHO_MAX_MESSAGE", default_value_t = 1 << 20)]
+    /// Largest message `/echo` accepts, in bytes: 1 to 64 MiB (each echo connection may buffer
+    /// about twice this for a peer that does not read).
+    #[arg(long, env = "TICKWIRE_ECHO_MAX_MESSAGE", default_value_t = 1 << 20,
+          value_parser = parse_echo_max_message)]
     pub echo_max_message: usize,
 
     /// Time a closing handshake may take, each way: writing the server's close frame and then
@@ -372,6 +377,23 @@ pub fn parse_public_url(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// An Origin as a browser sends it: trimmed, without a trailing `/`.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().trim_end_matches('/');
+    if origin.is_empty() {
+        return Err("an empty origin (a stray comma?)".into());
+    }
+    Ok(origin.to_string())
+}
+
+/// 1 byte to 64 MiB.
+pub fn parse_echo_max_message(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(bytes) if (1..=64 << 20).contains(&bytes) => Ok(bytes),
+        _ => Err(format!("`{}` must be a number of bytes from 1 to {}", text.trim(), 64 << 20)),
+    }
+}
+
 /// Accepts `redis://` and `unix://` URLs (the forms the `redis` crate opens without TLS).
 pub fn parse_redis_url(text: &str) -> Result<String, String> {
     let text = text.trim();
@@ -490,6 +512,35 @@ mod tests {
         assert_eq!(c.redis_url, None, "a single server unless told otherwise");
         assert_eq!(c.node_ttl, Duration::from_secs(10));
         assert_eq!(c.drain_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn flags_that_would_break_later_are_refused_naming_the_flag() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ServerConfig,
+        }
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["tickwire-server"], args].concat()).map(|cli| cli.config)
+        };
+        let refused = |args: &[&str]| parse(args).expect_err("refused").to_string();
+        // 0 made every /echo upgrade panic (tungstenite asserts its write buffer's bound).
+        assert!(refused(&["--echo-max-message", "0"]).contains("--echo-max-message"));
+        assert!(refused(&["--echo-max-message", "99999999999"]).contains("--echo-max-message"));
+        // u32::MAX wrapped the listener's limit to 1,023 connections.
+        assert!(refused(&["--max-connections", "4294967295"]).contains("--max-connections"));
+        assert!(refused(&["--allowed-origins", "https://a.example,,"]).contains("empty origin"));
+        let c = parse(&[
+            "--allowed-origins",
+            "https://a.example, https://b.example/",
+            "--echo-max-message",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(c.echo_max_message, 1);
     }
 
     #[test]

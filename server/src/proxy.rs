@@ -91,7 +91,7 @@ pub fn client_ip(
 
 /// An IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`) as plain IPv4, so caps and CIDR ranges
 /// see one address however the socket reports it.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

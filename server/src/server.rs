@@ -146,12 +146,14 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             }
         };
         // A trusted proxy carries many clients: each is capped by its own address instead.
-        let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer.ip()))
-            || ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer.ip()));
+        // Canonical: on a dual-stack listener an IPv4 peer arrives as `::ffff:a.b.c.d`.
+        let peer_ip = crate::proxy::canonical(peer.ip());
+        let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer_ip))
+            || ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer_ip));
         let tcp_permit = if trusted {
             None
         } else {
-            let Some(permit) = ctx.admit_tcp(peer.ip()) else {
+            let Some(permit) = ctx.admit_tcp(peer_ip) else {
                 ctx.metrics.refused("per_ip");
                 ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
                 continue;

@@ -316,12 +316,22 @@ async fn hostile_requests_get_clear_refusals_and_players_keep_playing() {
     // The victim did not notice.
     victim.play_until_applied().await;
 
-    // A foreign Origin cannot open a session.
+    // A foreign Origin cannot open a session, nor poll one it has the id of.
     let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
     let mut req = request("GET", "/fallback/stream", None, vec![]);
     req.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
     let response = conn.send_request(req).await.unwrap();
     assert_eq!(response.status(), 403);
+    let polled =
+        Fallback::join(server.addr, Mode::Poll, hello_in(Role::Spectator, "pv", "fb-hostile"))
+            .await;
+    let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+    let mut req = request("GET", "/fallback/poll", Some(&polled.session), vec![]);
+    req.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    let response = conn.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+    drop(polled);
 
     // An oversized POST: 413 with the limit, and the session closes with 1009.
     let mut big =

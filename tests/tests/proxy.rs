@@ -63,6 +63,30 @@ async fn a_trusted_proxy_s_clients_are_capped_each_by_their_own_address() {
     server.shutdown().await;
 }
 
+/// On a dual-stack listener (`--bind [::]:8080`) an IPv4 proxy's connections arrive as
+/// `::ffff:127.0.0.1`: still the trusted `127.0.0.0/8`, exempt from the per-address TCP cap.
+#[tokio::test]
+async fn a_trusted_ipv4_proxy_on_a_dual_stack_listener_is_exempt_from_the_tcp_cap() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 1;
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let listener = tokio::net::TcpListener::bind("[::]:0").await.expect("a dual-stack listener");
+    let server = TestServer::start_on(listener, config).await;
+    let via_ipv4 = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    // Past the cap of one address (2 x 1 + 16 TCP connections): requests on their way, each
+    // holding its connection, as a proxy's many clients do.
+    let mut open = Vec::new();
+    for _ in 0..24 {
+        let mut stream = TcpStream::connect(via_ipv4).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n").await.unwrap();
+        open.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, _) = upgrade(via_ipv4, &xff("198.51.100.1")).await;
+    assert_eq!(status, 101, "the proxy is not refused for its number of connections");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_proxy_writing_forwarded_is_read_with_proxy_header_forwarded() {
     let mut config = test_config();

@@ -259,6 +259,11 @@ async fn poll(
         let response = records_response(StatusCode::OK, Body::from(first), Some(session.id));
         return with_cors(req.headers(), response);
     }
+    // As for opening a session and for POSTs: only an allowed origin reads a session's
+    // records (or gets CORS headers naming it).
+    if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
+        return refusal;
+    }
     let session = match named_session(&fallback, req.headers(), client) {
         Ok(session) => session,
         Err(refusal) => return refusal,

@@ -46,6 +46,12 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(config: ServerConfig) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        TestServer::start_on(listener, config).await
+    }
+
+    /// The server on a listener of the test's own (e.g. a dual-stack `[::]`); `addr` is the
+    /// listener's.
+    pub async fn start_on(listener: TcpListener, config: ServerConfig) -> TestServer {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(tickwire_server::run(listener, config, async move {

@@ -174,7 +174,11 @@ impl ServerContext {
         spectating: bool,
     ) -> Result<(RoomHandle, Option<Reservation>), FindRoomError> {
         let mut dir = lock(&self.directory);
+        // A token resumes a seat in the room asked for (any, for `Any`): a join token that pins
+        // a room must not be walked out of it by a resume token for a seat elsewhere. A token
+        // for another room counts as unknown: the client joins the room it named afresh.
         if let Some(name) = resume.and_then(|t| dir.tokens.get(t))
+            && resume_fits(request, name)
             && let Some(room) = dir.rooms.get(name)
         {
             return Ok((room.clone(), None));
@@ -427,6 +431,15 @@ pub struct TcpPermit {
     ip: IpAddr,
 }
 
+/// Whether a resume token for a seat in `seat_room` may resume it for a `Hello` asking for
+/// `request`: in the room named, or anywhere for `Any`.
+pub fn resume_fits(request: &RoomRequest, seat_room: &RoomName) -> bool {
+    match request {
+        RoomRequest::Named(name) => name == seat_room,
+        RoomRequest::Any => true,
+    }
+}
+
 impl Drop for TcpPermit {
     fn drop(&mut self) {
         release(&mut lock(&self.ctx.connections).tcp_per_ip, self.ip);
@@ -472,5 +485,23 @@ mod tests {
         ctx.release_spectator_place();
         assert!(ctx.take_spectator_place(), "a place given back is taken again");
         assert!(!ctx.take_spectator_place());
+    }
+
+    #[tokio::test]
+    async fn a_resume_token_resumes_only_in_the_room_asked_for() {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig::default(), rx);
+        let (casual, finals) = (RoomName::truncated("casual"), RoomName::truncated("finals"));
+        let token = ResumeToken([9; 16]);
+        let found = |request: RoomRequest| {
+            let (handle, _) = ctx.find_room(&request, Some(&token), false).ok().unwrap();
+            handle.shared.name
+        };
+        assert_eq!(found(RoomRequest::Named(casual)), casual);
+        ctx.register_token(token, &casual);
+        // A join token pinned to finals names finals: a seat in casual does not take it there.
+        assert_eq!(found(RoomRequest::Named(finals)), finals);
+        assert_eq!(found(RoomRequest::Named(casual)), casual);
+        assert_eq!(found(RoomRequest::Any), casual, "Any follows the token");
     }
 }

@@ -353,7 +353,9 @@ impl Cluster {
                 return self.join_here(ctx, hello, link).await;
             }
             match self.directory.find_token(token).await {
-                Ok(Some((node, room, url))) if node != self.node => {
+                Ok(Some((node, room, url)))
+                    if node != self.node && crate::context::resume_fits(&hello.room, &room) =>
+                {
                     self.mark_up(true);
                     debug!(%node, %room, "resuming through the node that holds the seat");
                     return proxy::admit_remote(self, ctx, &hello, link, &url, &node, None, client)

@@ -77,6 +77,9 @@ pub struct RunInfo {
     pub source_ips: usize,
     /// The room tick rate the server announced.
     pub tick_rate: u32,
+    /// Ctrl-C ended the run before its window did: the "window complete" check fails, so a
+    /// run cut short never passes on a few seconds of samples.
+    pub interrupted: bool,
 }
 
 impl RunInfo {
@@ -226,6 +229,15 @@ impl Report {
         ));
         let dropped: u64 = self.bots.drops.values().sum();
         checks.push(Check::new("no bot dropped", dropped == 0, format!("{dropped} dropped")));
+        checks.push(Check::new(
+            "window complete",
+            !self.run.interrupted,
+            if self.run.interrupted {
+                format!("interrupted after {:.1} s", self.run.window_s)
+            } else {
+                format!("{:.1} s", self.run.window_s)
+            },
+        ));
         let errors: u64 = self.errors.values().sum();
         checks.push(Check::new(
             "worlds consistent",
@@ -463,6 +475,7 @@ mod tests {
                 io_uring: false,
                 source_ips: 0,
                 tick_rate: 30,
+                interrupted: false,
             },
             bots: BotsInfo {
                 started: 4,
@@ -519,7 +532,7 @@ mod tests {
         let mut r = report();
         r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: Some(29.0) });
         assert!(r.passed, "{:?}", r.checks);
-        assert_eq!(r.checks.len(), 5);
+        assert_eq!(r.checks.len(), 6);
         r.evaluate(Thresholds { max_p99_ms: Some(30.0), min_fps: None });
         assert!(!r.passed, "input-to-ack p99 40 > 30");
         assert_eq!(r.checks.iter().filter(|c| !c.ok).count(), 1);

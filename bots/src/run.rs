@@ -63,7 +63,7 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
     if !interrupted {
         tokio::select! {
             () = tokio::time::sleep(args.duration) => {}
-            () = &mut interrupt => {}
+            () = &mut interrupt => interrupted = true,
         }
     }
     let at_end = Snapshot::take(&shared);
@@ -80,6 +80,7 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
     progress.finish();
 
     let mut report = build(&shared, ramp_s, window, rss_before, &at_start, &at_end);
+    report.run.interrupted = interrupted;
     report.evaluate(thresholds);
     report
 }
@@ -232,6 +233,7 @@ fn build(
             io_uring: args.io_uring,
             source_ips: args.source_ips.as_ref().map_or(0, |ips| ips.0.len()),
             tick_rate,
+            interrupted: false,
         },
         bots: BotsInfo {
             started: Counters::get(&c.started),

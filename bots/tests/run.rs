@@ -266,3 +266,24 @@ async fn json_to_standard_output_is_the_report_alone() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("bots"), "the table on stderr");
     server.shutdown().await;
 }
+
+/// Ctrl-C in the middle of the window ends the run at once, and it does not pass on the few
+/// seconds it measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_interrupted_in_its_window_fails_window_complete() {
+    let server = TestServer::start(server_config()).await;
+    let url = server.url();
+    let argv = ["tickwire-bots", "--url", &url, "--quiet", "--ramp", "50/s", "--bots", "2"];
+    let args = Args::try_parse_from(argv.iter().chain(&["--duration", "60s"])).unwrap();
+    let started = std::time::Instant::now();
+    let interrupt = tokio::time::sleep(std::time::Duration::from_secs(2));
+    let report = tickwire_bots::run::run(args, interrupt).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "it stopped at once");
+    let table = report.table();
+    assert!(report.run.interrupted, "{table}");
+    assert!(!report.passed, "{table}");
+    let failed: Vec<&str> =
+        report.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+    assert_eq!(failed, ["window complete"], "{table}");
+    server.shutdown().await;
+}

@@ -172,6 +172,11 @@ pub(crate) fn client_config(args: &Args) -> Config {
     config.reconnect = Reconnect::NEVER;
     config.ping_interval = args.ping_interval;
     config.ack_snapshots = !args.no_ack;
+    // `--input-rate HZ` sends that many, up to the server's own limit: the session's pacing,
+    // which keeps a game under that limit with a margin, must not send fewer.
+    if let InputRate::Hz(hz) = args.input_rate {
+        config.input_rate_per_sec = config.input_rate_per_sec.max(u32::from(hz));
+    }
     config
 }
 
@@ -415,5 +420,17 @@ mod tests {
             variant(&tickwire_shared::DecodeError::TrailingBytes { extra: 2 }),
             "TrailingBytes"
         );
+    }
+
+    #[test]
+    fn input_rate_hz_is_never_paced_below_what_it_asks() {
+        use clap::Parser;
+        let config = |rate: &str| {
+            let args = Args::try_parse_from(["tickwire-bots", "--input-rate", rate]).unwrap();
+            client_config(&args).input_rate_per_sec
+        };
+        assert_eq!(config("tick"), 100, "the client's default, under the server's limit");
+        assert_eq!(config("60"), 100);
+        assert_eq!(config("120"), 120, "what the flag asks, up to the server's own limit");
     }
 }

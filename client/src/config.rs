@@ -46,6 +46,15 @@ pub struct Config {
     pub chat_rate_per_sec: u32,
     /// See [`Config::chat_rate_per_sec`]. Default 5.
     pub chat_burst: u32,
+    /// Inputs sent per second at most, and back to back before that pacing starts. Default
+    /// 100 per second, burst 50: under the server's defaults (`--input-rate` 120, `--input-burst`
+    /// 60), above which it closes the connection with 1008, so a game may call
+    /// [`Session::send_input`](crate::Session::send_input) every frame at any frame rate. An
+    /// input over the rate waits for the next token, replaced by any newer one meanwhile (the
+    /// server applies the newest each tick); lower it to send less, at up to one period's delay.
+    pub input_rate_per_sec: u32,
+    /// See [`Config::input_rate_per_sec`]. Default 50.
+    pub input_burst: u32,
     /// Chat lines waiting for their turn at most; [`Session::send_chat`](crate::Session::send_chat)
     /// refuses more. Default 16.
     pub chat_queue: usize,
@@ -93,6 +102,8 @@ impl Default for Config {
             reconnect: Reconnect::default(),
             chat_rate_per_sec: 2,
             chat_burst: 5,
+            input_rate_per_sec: 100,
+            input_burst: 50,
             chat_queue: 16,
             inputs_in_flight: 64,
             max_events: 1024,

@@ -23,9 +23,6 @@ use tracing::{debug, info, warn};
 /// would leave the client waiting for good.
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(5 * 60);
 
-/// Inputs sent back to back before they are paced to the room's tick rate.
-const INPUT_BURST: f64 = 4.0;
-
 /// Where a session is in its connect, join, drop, reconnect cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -344,7 +341,7 @@ pub struct Session {
     chat: VecDeque<ChatText>,
     /// Paces chat lines below the server's chat limit.
     chat_pace: Pace,
-    /// Paces inputs to the room's tick rate.
+    /// Paces inputs below the server's input limit.
     input_pace: Pace,
     next_ping: Instant,
     ping_nonce: u32,
@@ -360,7 +357,7 @@ impl Session {
     /// An idle session; `now` is any instant before the first call. `seed` only spreads
     /// reconnect delays (jitter): take it from any RNG.
     pub fn new(config: Config, identity: Identity, now: Instant, seed: u64) -> Session {
-        let chat_pace = Pace::chat(&config, now);
+        let (chat_pace, input_pace) = (Pace::chat(&config, now), Pace::inputs(&config, now));
         Session {
             config,
             identity,
@@ -385,7 +382,7 @@ impl Session {
             in_flight: VecDeque::new(),
             chat: VecDeque::new(),
             chat_pace,
-            input_pace: Pace::inputs(30, now),
+            input_pace,
             next_ping: now,
             ping_nonce: 0,
             ping_outstanding: None,
@@ -453,9 +450,9 @@ impl Session {
     // ---- what the application does ---------------------------------------------------------
 
     /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit),
-    /// paced to the room's tick rate after a burst of 4 (the server applies the newest input
-    /// each tick, and closes a client past its input limit): call it every frame if that is
-    /// simplest. An input still unsent is replaced (the server applies only the newest anyway).
+    /// paced under the server's input limit ([`Config::input_rate_per_sec`]; the server closes
+    /// a client past it): call it every frame if that is simplest. An input still unsent is
+    /// replaced (the server applies only the newest anyway).
     /// Returns its sequence number, which snapshots echo in `last_input` once applied.
     pub fn send_input(&mut self, controls: Controls) -> Result<InputSeq, SendError> {
         if !self.state.is_joined() {
@@ -767,7 +764,7 @@ impl Session {
         self.next_ping = now + self.config.ping_interval;
         // The server's buckets are the connection's: full again.
         self.chat_pace = Pace::chat(&self.config, now);
-        self.input_pace = Pace::inputs(welcome.tick_rate, now);
+        self.input_pace = Pace::inputs(&self.config, now);
         self.push_event(Event::Joined(welcome));
     }
 
@@ -943,13 +940,17 @@ impl Pace {
         }
     }
 
-    /// Inputs at the room's tick rate, burst [`INPUT_BURST`]: the server applies the newest
-    /// input each tick, so more buy nothing, and a game that calls
-    /// [`Session::send_input`] every frame (144 a second) stays within the server's input
+    /// Inputs at [`Config::input_rate_per_sec`], burst [`Config::input_burst`]: a game that
+    /// calls [`Session::send_input`] every frame (144 a second) stays within the server's input
     /// limit (120 a second, burst 60, by default) instead of being kicked for it.
-    fn inputs(tick_rate: u8, now: Instant) -> Pace {
-        let burst = INPUT_BURST;
-        Pace { rate: f64::from(tick_rate.max(1)), burst, tokens: burst, refilled: now }
+    fn inputs(config: &Config, now: Instant) -> Pace {
+        let burst = f64::from(config.input_burst.max(1));
+        Pace {
+            rate: f64::from(config.input_rate_per_sec.max(1)),
+            burst,
+            tokens: burst,
+            refilled: now,
+        }
     }
 
     /// Takes a token if one is there at `now`.

@@ -196,9 +196,9 @@ pub enum CloseAction {
     /// its resume grace: used when the link is dead or stalled (silence, timeouts).
     Abort,
     /// Send a close frame with this status, wait for the echo, then drop the transport.
-    /// A close frame gives the seat up on the server: used when the application leaves
-    /// (1000), after a kick (the server is closing anyway) and when the server broke the
-    /// protocol (1002).
+    /// Used when the application leaves (1000, which gives the seat up on the server), after
+    /// a kick (the server is closing anyway) and when the server broke the protocol (1002,
+    /// which keeps the seat for the resume that follows: PROTOCOL.md 7.1 step 8).
     Close {
         /// Close status code.
         code: u16,
@@ -1007,6 +1007,8 @@ mod tests {
         s.handle_message(10, &[0xff, 0xff]);
         assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1002 }));
         assert!(s.state().is_backing_off());
+        // 1002 keeps the seat on the server (PROTOCOL.md 7.1 step 8): the next Hello resumes it.
+        assert_eq!(s.resume_token(), Some(TOKEN));
     }
 
     #[test]

@@ -232,7 +232,8 @@ pub enum CloseAction {
     Abort,
     /// Send a close frame with `code`, read (and report with
     /// [`Session::handle_close_frame`]) until the server answers and ends the TCP connection,
-    /// at most [`Config::close_timeout`]. A close frame gives the seat up on the server.
+    /// at most [`Config::close_timeout`]. 1000 gives the seat up on the server; 1002 keeps
+    /// it for the resume that follows (PROTOCOL.md 7.1 step 8).
     Close {
         /// Close code: 1000 when leaving, 1002 when the server sent something undecodable.
         code: u16,

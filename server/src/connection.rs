@@ -158,7 +158,8 @@ pub(crate) struct TransportRefusal(pub(crate) CloseRequest);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadEnd {
     /// The client sent a close frame; tungstenite has queued its echo, carrying this code.
-    /// The seat ends: a client that says goodbye does not come back with a resume token.
+    /// A goodbye ends the seat; a close for a fault keeps it for a resume
+    /// ([`close_ends_seat`]).
     ClientClosed {
         /// The code of the echo (the client's own, or 1002 for a code it may not send, or
         /// 1005 when its close frame had no code).
@@ -172,6 +173,15 @@ pub(crate) enum ReadEnd {
     /// bad framing): the server closes for it and the seat ends. The message stream is dead,
     /// so the closing handshake lingers on the raw socket.
     Broken,
+}
+
+/// Whether a client's close, by the code of its echo, gives its seat up (PROTOCOL.md 7.1 step
+/// 8). A goodbye does: 1000, 1001 (a page going away) or no code. Any other code says the
+/// client hit a fault (1002 for a message it could not decode; 4002 from a browser, which may
+/// not send 1002) and will come back with its resume token, as after a dropped connection:
+/// ending the seat would cost the player its ship and score for the server's own bad message.
+pub(crate) fn close_ends_seat(echo: u16) -> bool {
+    matches!(echo, close_code::NORMAL | close_code::GOING_AWAY | close_code::NO_STATUS)
 }
 
 /// The code tungstenite echoes to a client's close frame (see `WebSocketContext::do_close`).
@@ -417,6 +427,7 @@ where
         link.client_closed();
     }
     let how = match end {
+        ReadEnd::ClientClosed { echo } if !close_ends_seat(echo) => Departure::Dropped,
         ReadEnd::ClientClosed { .. } | ReadEnd::Refused | ReadEnd::Broken => Departure::Left,
         ReadEnd::Dropped => Departure::Dropped,
     };

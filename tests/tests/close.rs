@@ -207,6 +207,42 @@ async fn a_client_close_frees_the_seat_at_once_and_its_token_no_longer_resumes()
 }
 
 #[tokio::test]
+async fn a_client_closing_for_a_fault_keeps_its_seat_and_resumes_it() {
+    // 1002: a client that could not decode a message. 4002: the same from a browser, whose
+    // WebSocket API may not send 1002. 1011: a client that failed. Each comes back with its
+    // token and finds its ship, as after a dropped connection; nobody sees it leave.
+    let server = TestServer::start(test_config()).await;
+    let url = server.ws_url();
+    let room = "fault";
+    let mut watcher = Client::join(&url, hello_in(Role::Spectator, "watcher", room)).await;
+    for code in [1002, 4002, 1011] {
+        let mut faulty = Client::join(&url, hello_in(Role::Player, "faulty", room)).await;
+        faulty.next_world().await;
+        let (player, token, ship) =
+            (faulty.welcome.player_id, faulty.welcome.resume_token, faulty.welcome.entity);
+        let seen = close_and_wait(&mut faulty.ws, code).await;
+        assert!(
+            matches!(seen, CloseSeen::Echoed { code: echoed, .. } if echoed == code),
+            "{seen:?}"
+        );
+
+        let mut again = hello_in(Role::Player, "faulty", room);
+        again.resume = Some(token);
+        let mut back = Client::join(&url, again).await;
+        assert!(back.welcome.resumed, "close {code}: the seat was not kept");
+        assert_eq!((back.welcome.player_id, back.welcome.entity), (player, ship));
+        back.next_world().await;
+        // Its goodbye ends the seat at once; the watcher saw no other leave before it.
+        let seen = close_and_wait(&mut back.ws, 1000).await;
+        assert!(matches!(seen, CloseSeen::Echoed { code: 1000, .. }), "{seen:?}");
+        let left = watcher.wait_left(player).await;
+        assert!(left.tick.0 >= back.snapshots[0].header.tick.0, "close {code}: it left first");
+        watcher.events.clear();
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_close_before_hello_is_echoed_too() {
     let server = TestServer::start(test_config()).await;
     let mut ws = open(&server.ws_url()).await;

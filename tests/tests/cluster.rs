@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use support::*;
 use tickwire_server::ServerConfig;
 use tickwire_shared::{EventKind, KickReason, Role};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// The node TTL of these tests: a dead node is forgotten within it.
 const TTL: Duration = Duration::from_secs(2);
@@ -272,7 +274,8 @@ fn ships(client: &Client) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_room_opened_through_one_node_is_joined_through_the_others() {
-    let (_redis, nodes) = fleet(|_| {}).await;
+    // A resume grace past the test's patience: a seat kept for a resume shows as a failure.
+    let (_redis, nodes) = fleet(|config| config.resume_grace = Duration::from_secs(60)).await;
     let [a, b, c] = &nodes[..] else { unreachable!() };
     let mut ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "duel")).await;
     let mut bob = Client::join(&b.url(), hello_in(Role::Player, "bob", "duel")).await;
@@ -329,7 +332,9 @@ async fn a_named_room_opened_through_one_node_is_joined_through_the_others() {
     // Cyd leaves properly through c: the seat ends on a at once.
     let cyd_id = cyd.welcome.player_id;
     cyd.ws.close(None).await.unwrap();
-    ada.wait_left(cyd_id).await;
+    tokio::time::timeout(PATIENCE, ada.wait_left(cyd_id))
+        .await
+        .expect("the seat ends at once, not after the resume grace");
     eventually(PATIENCE, "the directory counts two players", || async {
         c.rooms().await.get("duel").map(|r| r.1) == Some(2)
     })
@@ -562,6 +567,18 @@ async fn a_resume_through_another_node_takes_the_same_ship_back() {
         b.rooms().await.get("home") == Some(&("a".to_string(), 1))
     })
     .await;
+
+    // A relayed client that closes for a fault (1002: it could not decode a message) keeps
+    // its seat on a as well. Once a has let the connection go, the close has reached the room.
+    let fault = CloseFrame { code: CloseCode::Protocol, reason: "undecodable".into() };
+    third.ws.close(Some(fault)).await.unwrap();
+    eventually(PATIENCE, "a lets the relayed connection go", || async {
+        a.metric("tickwire_transport_clients{transport=\"ws\"}").await == 0.0
+    })
+    .await;
+    let fourth = Client::join(&b.url(), resume).await;
+    assert!(fourth.welcome.resumed, "the seat was kept");
+    assert_eq!(fourth.welcome.player_id, welcome.player_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,9 @@ export const CloseCode = Object.freeze({
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
   TRY_AGAIN_LATER: 1013,
+  /** 1002 as a browser sends it: the WebSocket API lets a page close only with 1000 or
+   * 3000-4999. Like 1002, it keeps the seat for the resume that follows (PROTOCOL.md 7.1). */
+  BROWSER_PROTOCOL_ERROR: 4002,
 });
 
 /** The roles a client can have, by wire index. */

@@ -630,16 +630,21 @@ fn silence_and_a_missing_welcome_time_out() {
 }
 
 #[test]
-fn an_undecodable_message_closes_with_1002() {
+fn an_undecodable_message_closes_with_1002_and_resumes_the_seat() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));
     h.session.handle_message(h.now, &[0xff, 0x01]);
-    assert!(matches!(disconnected(&h.events()).0, Disconnect::Decode(_)));
+    let (reason, retry_in) = disconnected(&h.events());
+    assert!(matches!(reason, Disconnect::Decode(_)));
     assert_eq!(
         h.session.poll_close(),
         Some(CloseAction::Close { code: 1002, reason: "undecodable" })
     );
     assert_eq!(h.session.stats().decode_errors, 1);
+    // 1002 keeps the seat on the server (PROTOCOL.md 7.1 step 8): the client comes back for it.
+    h.now += retry_in.expect("retried");
+    let hello = h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    assert_eq!(hello.resume, Some(TOKEN));
 }
 
 #[test]

@@ -144,7 +144,11 @@ async fn connect(
 /// run in its own task so the client's side never waits for it.
 async fn close_upstream(mut ws: Hosting, code: Option<u16>, timeout: Duration) {
     let _ = tokio::time::timeout(timeout, async {
-        let frame = code.map(|code| CloseFrame { code: CloseCode::from(code), reason: "".into() });
+        // A client's close without a code (echoed as 1005, which no frame may carry) is passed
+        // on as one without a code: the hosting node reads the seat's fate from it.
+        let frame = code
+            .filter(|&code| code != close_code::NO_STATUS)
+            .map(|code| CloseFrame { code: CloseCode::from(code), reason: "".into() });
         let _ = ws.close(frame).await;
         while let Some(Ok(_)) = ws.next().await {}
     })

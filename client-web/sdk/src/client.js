@@ -138,9 +138,14 @@ export class TickwireClient {
     this.session.setInput(input);
   }
 
-  /** @param {string} text @returns {boolean} whether it was sent */
+  /**
+   * Sends a chat line now, or once the server's chat limit allows (the session paces lines:
+   * `chatRate`, `chatQueue`).
+   * @param {string} text @returns {boolean} whether it was taken (false: not joined, empty,
+   *   or the queue is full)
+   */
   chat(text) {
-    const sent = this.session.chat(text);
+    const sent = this.session.chat(text, this.now());
     this.drive();
     return sent;
   }
@@ -182,9 +187,14 @@ export class TickwireClient {
           this.socket.close(action.code, action.reason);
         } catch {
           // The WebSocket API lets a page close only with 1000 or 3000-4999 (it throws on the
-          // 1002 of an undecodable message): close without a code, which the server answers
-          // all the same. Were the socket left open, the session would wait on it for good.
-          this.socket.close();
+          // 1002 of an undecodable message): 4002 says the same and keeps the seat for the
+          // resume that follows, where a close without a code would give it up. Were the
+          // socket left open, the session would wait on it for good.
+          try {
+            this.socket.close(CloseCode.BROWSER_PROTOCOL_ERROR, action.reason);
+          } catch {
+            this.socket.close();
+          }
         }
       }
     }

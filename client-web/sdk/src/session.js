@@ -11,7 +11,7 @@
 //     wait for the socket or until session.pollTimeout(), then call one of
 //     handleOpen(now, transport) / handleMessage(bytes, now) /
 //     handleClose(code, reason, wasClean, now) / handleTimeout(now)
-// The application calls setInput(), chat() and leave(now) at any time.
+// The application calls setInput(), chat(text, now) and leave(now) at any time.
 
 import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS } from './constants.js';
 import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError } from './errors.js';
@@ -70,6 +70,14 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  *   included. On the HTTP fallback, where the server encodes against acks, a spectator acks at
  *   least every 8 ticks. Counted in ticks, so a spectator that skips frames acks no later in
  *   time. 1 acks every snapshot, as players always do (their acks ride with inputs).
+ * @property {number} [chatRate] the server's chat limit, lines per second (default 2, the
+ *   server's `--chat-rate`). `chat()` sends lines no faster, so a chatty application is never
+ *   kicked as `RateLimited`; raise it only for a server configured with a higher limit
+ * @property {number} [chatBurst] the server's chat burst (default 5, its `--chat-burst`). The
+ *   session keeps one line of it spare: lines that reach the server bunched up (a slow link,
+ *   then a fast one) would otherwise be kicked
+ * @property {number} [chatQueue] lines waiting for their turn at most (default 16); `chat()`
+ *   returns false past it. Lines still waiting when the connection drops are dropped with it
  * @property {() => number} [random] for jitter; default Math.random (tests pass a fixed one)
  */
 
@@ -105,6 +113,48 @@ const STABLE_CONNECTION_MS = 5000;
 const FATAL_CODES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG]);
 /** Inputs kept for prediction; at 30 Hz, four seconds of unacknowledged inputs. */
 const MAX_PENDING_INPUTS = 128;
+
+/** A token bucket: `rate` tokens per second, at most `burst` held. */
+class Pace {
+  /** @param {number} rate @param {number} burst */
+  constructor(rate, burst) {
+    if (!(rate > 0) || !(burst >= 1)) throw new RangeError(`a pace needs rate > 0 and burst >= 1 (got ${rate}, ${burst})`);
+    this.rate = rate;
+    this.burst = burst;
+    this.tokens = burst;
+    /** @type {number | null} when `tokens` was counted (null: not yet, the bucket is full) */
+    this.countedAt = null;
+  }
+
+  /** Full again from `now`. @param {number} now */
+  refill(now) {
+    this.tokens = this.burst;
+    this.countedAt = now;
+  }
+
+  /** Takes a token if one is there at `now`. @param {number} now @returns {boolean} */
+  take(now) {
+    this.count(now);
+    // Within a rounding error of one: a driver woken at the time `next()` named finds it.
+    if (this.tokens < 1 - 1e-9) return false;
+    this.tokens = Math.max(0, this.tokens - 1);
+    return true;
+  }
+
+  /** When the next token is there (ms, the caller's clock). @returns {number} */
+  next() {
+    const at = this.countedAt ?? 0;
+    return this.tokens >= 1 ? at : at + ((1 - this.tokens) * 1000) / this.rate;
+  }
+
+  /** @param {number} now */
+  count(now) {
+    if (this.countedAt !== null && now > this.countedAt) {
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.countedAt) * this.rate) / 1000);
+    }
+    if (this.countedAt === null || now > this.countedAt) this.countedAt = now;
+  }
+}
 
 /** @param {number} v a stick axis in [-1, 1] @returns {number} its i8 on the wire (PROTOCOL.md 3.2) */
 export function quantizeAxis(v) {
@@ -145,6 +195,10 @@ export class Session {
      * this connection last acked (-1: none yet). */
     this.unacked = { tick: -1, full: false, last: -1 };
     this.random = options.random ?? Math.random;
+    this.chatPace = new Pace(options.chatRate ?? 2, Math.max(1, (options.chatBurst ?? 5) - 1));
+    this.chatQueueMax = Math.max(1, Math.floor(options.chatQueue ?? 16));
+    /** @type {string[]} chat lines waiting for the pace, oldest first */
+    this.chatQueue = [];
 
     /** @type {SessionState} */
     this.state = 'idle';
@@ -292,6 +346,7 @@ export class Session {
     this.nextPingAt = null;
     this.nextInputAt = null;
     this.pingsInFlight.clear();
+    this.chatQueue = [];
     const welcomedAt = this.welcomedAt;
     this.welcomedAt = null;
     if (this.state === 'closing') {
@@ -323,6 +378,7 @@ export class Session {
       this.actions.push({ type: 'open' });
     }
     if (!this.socketOpen || this.state === 'closing') return;
+    this.sendChat(now);
     if (this.nextPingAt !== null && now >= this.nextPingAt) {
       this.pingNonce = (this.pingNonce + 1) >>> 0;
       this.pingsInFlight.set(this.pingNonce, now);
@@ -340,7 +396,8 @@ export class Session {
   /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */
   pollTimeout() {
     const times = [this.reconnectAt, this.socketOpen ? this.nextPingAt : null,
-      this.isJoined() && this.hasShip() ? this.nextInputAt : null].filter((t) => t !== null);
+      this.isJoined() && this.hasShip() ? this.nextInputAt : null,
+      this.isJoined() && this.chatQueue.length > 0 ? this.chatPace.next() : null].filter((t) => t !== null);
     return times.length ? Math.min(...times) : null;
   }
 
@@ -370,20 +427,31 @@ export class Session {
   }
 
   /**
-   * Sends a chat line (trimmed; at most 200 UTF-8 bytes). Returns false if not joined or empty.
+   * Sends a chat line (trimmed; cut to 200 UTF-8 bytes) now, or once the server's chat limit
+   * allows (`chatRate`). Returns false if not joined, empty, or `chatQueue` lines already wait.
    * @param {string} text
+   * @param {number} now
    */
-  chat(text) {
+  chat(text, now) {
     const line = text.trim();
-    if (!this.isJoined() || line === '') return false;
+    if (!this.isJoined() || line === '' || this.chatQueue.length >= this.chatQueueMax) return false;
     let bytes = new TextEncoder().encode(line);
     let cut = line;
     while (bytes.length > LIMITS.chat) {
       cut = cut.slice(0, -1);
       bytes = new TextEncoder().encode(cut);
     }
-    this.send({ type: 'Chat', text: cut });
+    this.chatQueue.push(cut);
+    this.sendChat(now);
     return true;
+  }
+
+  /** Sends the waiting chat lines the pace allows. @param {number} now */
+  sendChat(now) {
+    if (!this.isJoined()) return;
+    while (this.chatQueue.length > 0 && this.chatPace.take(now)) {
+      this.send({ type: 'Chat', text: /** @type {string} */ (this.chatQueue.shift()) });
+    }
   }
 
   /** Leaves properly: close 1000, then `closed` when the server answers. @param {number} now */
@@ -461,6 +529,8 @@ export class Session {
     this.roster.clear();
     this.audience = 0;
     this.nextInputAt = now;
+    // The server's chat bucket is the connection's: full again.
+    this.chatPace.refill(now);
     this.setState('joined', now);
     this.events.push({ type: 'welcome', welcome });
   }

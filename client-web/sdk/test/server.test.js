@@ -122,10 +122,25 @@ for (const transport of /** @type {const} */ (['ws', 'stream', 'poll'])) {
   });
 }
 
+test('a chat flood is paced under the server limit: every line arrives and nobody is kicked', async () => {
+  const a = client({ room: 'sdk-chat-flood', name: 'ada' });
+  const b = client({ room: 'sdk-chat-flood', name: 'bob', role: 'Spectator' });
+  await until(() => a.c.session.isJoined() && b.c.session.isJoined(), 'both joined');
+  const lines = Array.from({ length: 8 }, (_, i) => `line ${i}`);
+  for (const line of lines) assert.ok(a.c.chat(line));
+  const heard = () => b.events.flatMap((e) => (e.type === 'event' && e.kind.type === 'Chat' ? [e.kind.text] : []));
+  await until(() => heard().length === lines.length, 'every line');
+  assert.deepEqual(heard(), lines);
+  assert.deepEqual(a.events.filter((e) => e.type === 'error'), [], 'not kicked');
+  assert.equal(a.c.state, 'joined');
+  await Promise.all([a.c.leave(), b.c.leave()]);
+});
+
 test('kicks surface as typed errors and are not retried', async (t) => {
   for (const transport of /** @type {const} */ (['ws', 'stream', 'poll'])) {
     await t.test(`RateLimited: chat flood (${transport})`, async () => {
-      const { c, events } = client({ room: 'sdk-kick', transport });
+      // Paced for a server with a far higher chat limit than this one's 2 a second, burst 5.
+      const { c, events } = client({ room: 'sdk-kick', transport, chatRate: 1000, chatBurst: 1000 });
       await until(() => c.session.isJoined(), 'joined');
       for (let i = 0; i < 12; i++) c.chat(`spam ${i}`);
       const error = await until(() => events.find((e) => e.type === 'error')?.error, 'an error');
@@ -208,10 +223,17 @@ test('kicks surface as typed errors and are not retried', async (t) => {
   });
 });
 
-test('an undecodable message closes the WebSocket, and the session reconnects and joins again', async () => {
+test('an undecodable message closes the WebSocket with 4002, and the session resumes its seat', async () => {
   // A WebSocket whose first connection garbles its third message, as a broken proxy might.
   let garbled = 0;
+  /** @type {(number | undefined)[]} */
+  const closes = [];
   const Garbling = class extends WebSocket {
+    /** @param {number} [code] @param {string} [reason] */
+    close(code, reason) {
+      closes.push(code);
+      super.close(code, reason);
+    }
     /** @param {any} handler */
     set onmessage(handler) {
       let seen = 0;
@@ -235,6 +257,12 @@ test('an undecodable message closes the WebSocket, and the session reconnects an
   assert.equal(garbled, 1);
   assert.equal(retry.cause?.name, 'DecodeError');
   await until(() => c.session.connections === 2 && c.session.isJoined(), 'joined again');
+  // The browser's 1002 keeps the seat, as a dropped connection does: the same ship, resumed.
+  const welcomes = events.filter((e) => e.type === 'welcome').map((e) => e.welcome);
+  assert.equal(welcomes.length, 2);
+  assert.equal(welcomes[1].resumed, true);
+  assert.equal(welcomes[1].playerId, welcomes[0].playerId);
+  assert.deepEqual(closes, [1002, 4002], 'the browser refuses 1002, then 4002 goes out');
   const left = await c.leave();
   assert.equal(left.answered, true);
 });

@@ -355,3 +355,58 @@ test('the roster follows Joined and Left; spectators arrive only as the Audience
   const kinds = drain(s).events.filter((e) => e.type === 'event').map((e) => e.type === 'event' && e.kind.type);
   assert.deepEqual(kinds, ['Joined', 'Audience', 'Left', 'Audience']);
 });
+
+/** The chat lines among what a session sent. @param {Session} s */
+const chatSent = (s) => drain(s).sent.flatMap((m) => (m.type === 'Chat' ? [m.text] : []));
+
+test('chat is paced under the server limit: a flood arrives whole, and never trips the limit', () => {
+  const s = joined();
+  const lines = Array.from({ length: 12 }, (_, i) => `line ${i}`);
+  for (const line of lines) assert.equal(s.chat(line, 0), true);
+  /** @type {{ text: string, at: number }[]} */
+  const sent = chatSent(s).map((text) => ({ text, at: 0 }));
+  assert.equal(sent.length, 4, "the server's burst of 5, less one spare");
+  for (let now = 0; now <= 6000; now += 10) {
+    if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
+    sent.push(...chatSent(s).map((text) => ({ text, at: now })));
+  }
+  assert.deepEqual(sent.map((l) => l.text), lines, 'every line, in order');
+  // The server's bucket (2 lines a second, burst 5) refuses none of them.
+  let tokens = 5;
+  let last = 0;
+  for (const { at } of sent) {
+    tokens = Math.min(5, tokens + ((at - last) * 2) / 1000);
+    last = at;
+    assert.ok(tokens >= 1, `line at ${at} ms would be refused`);
+    tokens -= 1;
+  }
+  assert.ok(sent[11].at >= 4000 && sent[11].at <= 4020, `the last line at ${sent[11].at} ms`);
+});
+
+test('chat past its queue is refused, and lines still waiting go with the connection', () => {
+  const s = joined({ chatQueue: 3 });
+  for (let i = 0; i < 7; i++) assert.equal(s.chat(`l${i}`, 0), true, `l${i}`);
+  assert.equal(s.chat('one too many', 0), false);
+  assert.equal(s.chat('   ', 0), false);
+  assert.deepEqual(chatSent(s), ['l0', 'l1', 'l2', 'l3']);
+  s.handleClose(1006, '', false, 100);
+  assert.equal(s.chatQueue.length, 0);
+  for (let now = 100; now <= 3000; now += 10) {
+    if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
+    if (s.state === 'connecting' && !s.socketOpen) {
+      s.handleOpen(now);
+      s.handleMessage(welcome({ resumed: true }), now);
+    }
+    assert.deepEqual(chatSent(s), [], 'nothing from the old connection');
+  }
+  assert.equal(s.state, 'joined');
+  // A new connection starts with the server's whole burst.
+  for (let i = 0; i < 4; i++) s.chat(`n${i}`, 3000);
+  assert.deepEqual(chatSent(s), ['n0', 'n1', 'n2', 'n3']);
+  assert.equal(s.chat('late', 3000), true);
+  assert.deepEqual(chatSent(s), []);
+  s.handleTimeout(3499);
+  assert.deepEqual(chatSent(s), [], 'half a second per line');
+  s.handleTimeout(3500);
+  assert.deepEqual(chatSent(s), ['late']);
+});

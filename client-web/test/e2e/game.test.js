@@ -216,8 +216,13 @@ test('a kick shows its reason instead of retrying', async () => {
   const { context, page, errors } = await openPage(browser);
   await page.goto(`${server.http}/?room=e2e-kick`);
   await page.waitForSelector('#game[data-state="joined"]');
-  // Flood the chat past its rate limit (2 lines per second, burst 5).
-  await page.evaluate(() => { for (let i = 0; i < 10; i++) globalThis.tickwire.game?.client.chat(`spam ${i}`); });
+  // Flood the chat past its rate limit (2 lines per second, burst 5), as a page whose chat is
+  // not paced would: the SDK paces `chat()`, so the lines go out through the session directly.
+  await page.evaluate(() => {
+    const client = globalThis.tickwire.game?.client;
+    for (let i = 0; i < 10; i++) client?.session.send({ type: 'Chat', text: `spam ${i}` });
+    client?.drive();
+  });
   await page.waitForSelector('#failure:not([hidden])');
   assert.match(await page.textContent('#failure-text') ?? '', /too fast/);
   assert.equal((await gameState(page)).failure, 'RateLimited');

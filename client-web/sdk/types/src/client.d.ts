@@ -97,7 +97,12 @@ export class TickwireClient {
     connect(): void;
     /** @param {Partial<InputState>} input */
     setInput(input: Partial<InputState>): void;
-    /** @param {string} text @returns {boolean} whether it was sent */
+    /**
+     * Sends a chat line now, or once the server's chat limit allows (the session paces lines:
+     * `chatRate`, `chatQueue`).
+     * @param {string} text @returns {boolean} whether it was taken (false: not joined, empty,
+     *   or the queue is full)
+     */
     chat(text: string): boolean;
     /**
      * Leaves properly (close 1000) and resolves once the server answered the close, or the

@@ -31,6 +31,10 @@ export class Session {
         last: number;
     };
     random: () => number;
+    chatPace: Pace;
+    chatQueueMax: number;
+    /** @type {string[]} chat lines waiting for the pace, oldest first */
+    chatQueue: string[];
     /** @type {SessionState} */
     state: SessionState;
     /** @type {Welcome | null} the current connection's welcome */
@@ -123,10 +127,14 @@ export class Session {
      */
     setInput(input: Partial<InputState>): void;
     /**
-     * Sends a chat line (trimmed; at most 200 UTF-8 bytes). Returns false if not joined or empty.
+     * Sends a chat line (trimmed; cut to 200 UTF-8 bytes) now, or once the server's chat limit
+     * allows (`chatRate`). Returns false if not joined, empty, or `chatQueue` lines already wait.
      * @param {string} text
+     * @param {number} now
      */
-    chat(text: string): boolean;
+    chat(text: string, now: number): boolean;
+    /** Sends the waiting chat lines the pace allows. @param {number} now */
+    sendChat(now: number): void;
     /** Leaves properly: close 1000, then `closed` when the server answers. @param {number} now */
     leave(now: number): void;
     /** Milliseconds between inputs. */
@@ -226,6 +234,23 @@ export type SessionOptions = {
      */
     spectatorAckEvery?: number | undefined;
     /**
+     * the server's chat limit, lines per second (default 2, the
+     * server's `--chat-rate`). `chat()` sends lines no faster, so a chatty application is never
+     * kicked as `RateLimited`; raise it only for a server configured with a higher limit
+     */
+    chatRate?: number | undefined;
+    /**
+     * the server's chat burst (default 5, its `--chat-burst`). The
+     * session keeps one line of it spare: lines that reach the server bunched up (a slow link,
+     * then a fast one) would otherwise be kicked
+     */
+    chatBurst?: number | undefined;
+    /**
+     * lines waiting for their turn at most (default 16); `chat()`
+     * returns false past it. Lines still waiting when the connection drops are dropped with it
+     */
+    chatQueue?: number | undefined;
+    /**
      * for jitter; default Math.random (tests pass a fixed one)
      */
     random?: (() => number) | undefined;
@@ -291,6 +316,24 @@ export type SentInput = {
     sentAt: number;
 };
 import type { Role } from './messages.js';
+/** A token bucket: `rate` tokens per second, at most `burst` held. */
+declare class Pace {
+    /** @param {number} rate @param {number} burst */
+    constructor(rate: number, burst: number);
+    rate: number;
+    burst: number;
+    tokens: number;
+    /** @type {number | null} when `tokens` was counted (null: not yet, the bucket is full) */
+    countedAt: number | null;
+    /** Full again from `now`. @param {number} now */
+    refill(now: number): void;
+    /** Takes a token if one is there at `now`. @param {number} now @returns {boolean} */
+    take(now: number): boolean;
+    /** When the next token is there (ms, the caller's clock). @returns {number} */
+    next(): number;
+    /** @param {number} now */
+    count(now: number): void;
+}
 import type { Welcome } from './messages.js';
 import { WorldHistory } from './snapshot.js';
 import type { World } from './snapshot.js';
@@ -298,3 +341,4 @@ import type { ClientMessage } from './messages.js';
 import type { Snapshot } from './snapshot.js';
 import type { EventKind } from './messages.js';
 import type { ControllerFeedback } from './messages.js';
+export {};

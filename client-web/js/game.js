@@ -103,16 +103,20 @@ export class Game {
   connect() {
     const { spectate } = this.options;
     const c = this.client;
-    c.on('state', (e) => this.onState(e.state, e.attempt, e.delayMs));
-    c.on('welcome', (e) => this.onWelcome(e.welcome));
-    c.on('snapshot', (e) => this.onSnapshot(e.world, e.receivedAt));
-    c.on('event', (e) => this.onEvent(e.kind));
-    c.on('rtt', (e) => { $('#hud-ping').textContent = `${Math.round(e.smoothedMs)} ms`; });
-    c.on('transport', (e) => {
+    // A session this page has replaced (`rejoin`) may still be ending: only the current one
+    // speaks to the screen.
+    /** @template E @param {(e: E) => void} handler @returns {(e: E) => void} */
+    const current = (handler) => (e) => { if (this.client === c) handler(e); };
+    c.on('state', current((e) => this.onState(e.state, e.attempt, e.delayMs)));
+    c.on('welcome', current((e) => this.onWelcome(e.welcome)));
+    c.on('snapshot', current((e) => this.onSnapshot(e.world, e.receivedAt)));
+    c.on('event', current((e) => this.onEvent(e.kind)));
+    c.on('rtt', current((e) => { $('#hud-ping').textContent = `${Math.round(e.smoothedMs)} ms`; }));
+    c.on('transport', current((e) => {
       $('#hud-transport').textContent = TRANSPORT_NAMES[e.transport];
       this.root.dataset.transport = e.transport;
-    });
-    c.on('error', (e) => this.onFailure(e.error));
+    }));
+    c.on('error', current((e) => this.onFailure(e.error)));
     this.controls.enabled = !spectate;
     this.root.dataset.connections = '0';
     this.setCentre('Joining…', spectate ? 'as a spectator' : '');
@@ -143,14 +147,12 @@ export class Game {
       this.updateInvite();
     }, opts);
     $('#invite-spectate').addEventListener('change', () => this.updateInvite(), opts);
-    $('#failure-retry').addEventListener('click', () => {
-      $('#failure').hidden = true;
-      this.reset();
-      this.client = this.createClient();
-      this.connect();
-    }, opts);
+    $('#failure-retry').addEventListener('click', () => this.rejoin(), opts);
     $('#failure-lobby').addEventListener('click', () => this.exit(), opts);
     window.addEventListener('pagehide', () => this.client.leave(), opts);
+    // Back from the back/forward cache: the page gave its seat up when it was hidden (above),
+    // and its session has ended; without this it would show a frozen room for good.
+    window.addEventListener('pageshow', (e) => { if (e.persisted) this.rejoin(); }, opts);
     // A hidden tab stops drawing frames, so controls are no longer read: let go of the stick
     // rather than keep flying on whatever was held when the tab was switched.
     document.addEventListener('visibilitychange', () => {
@@ -159,6 +161,15 @@ export class Game {
         this.client.setInput({ x: 0, y: 0, buttons: 0 });
       }
     }, opts);
+  }
+
+  /** Joins the same room again with a new session (after a failure, or a page restored). */
+  rejoin() {
+    $('#failure').hidden = true;
+    if (!this.client.session.isEnded()) this.client.leave();
+    this.reset();
+    this.client = this.createClient();
+    this.connect();
   }
 
   reset() {

@@ -499,6 +499,9 @@ export class Session {
     this.attempt += 1;
     const rc = this.reconnect;
     if (this.attempt > rc.maxAttempts) {
+      // A kick (`Full`, retried while resuming) is the server's own last word: a game shows it
+      // as such ("Room full") rather than as a lost connection.
+      if (cause instanceof KickedError) return this.fail(cause, now);
       return this.fail(new ConnectionClosedError(
         cause instanceof ConnectionClosedError ? cause.code : CloseCode.ABNORMAL,
         `gave up after ${rc.maxAttempts} attempts: ${cause.message}`, false), now);

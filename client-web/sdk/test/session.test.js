@@ -236,6 +236,20 @@ test('Full ends a first join, and is retried while resuming a seat', () => {
   const retry = drain(s).events.find((e) => e.type === 'state' && e.state === 'reconnecting');
   assert.ok(retry?.type === 'state' && retry.cause instanceof KickedError && retry.cause.reason === 'Full');
   assert.equal(s.attempt, 2, 'a refused resume is a failed attempt');
+
+  // Refused every time: the session ends with the server's last word (the room is full), which
+  // a game shows as such, not as a lost connection.
+  let now = 402;
+  while (s.state === 'reconnecting') {
+    now = /** @type {number} */ (s.pollTimeout());
+    s.handleTimeout(now);
+    s.handleOpen(now);
+    s.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'Full', message: 'room is full' }), now);
+    s.handleClose(1013, 'room is full', true, now);
+  }
+  assert.equal(s.state, 'failed');
+  assert.ok(s.error instanceof KickedError && s.error.reason === 'Full' && s.error.code === 1013, `${s.error}`);
+  assert.equal(s.attempt, 21);
 });
 
 test('only a connection that lasted resets the backoff: one closed right after its Welcome does not', () => {

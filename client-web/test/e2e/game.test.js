@@ -235,6 +235,30 @@ test('a kick shows its reason instead of retrying', async () => {
   await context.close();
 });
 
+test('a page restored from the back/forward cache joins its room again', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/?room=e2e-bfcache`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const players = async () => (await getJson(`${server.http}/rooms`)).find((/** @type {any} */ r) => r.id === 'e2e-bfcache')?.players ?? 0;
+  const first = (await gameState(page)).playerId;
+  // What the browser fires when it puts the page into the cache and takes it out again.
+  await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
+  await page.waitForSelector('#game[data-state="closed"]');
+  await until(async () => (await players()) === 0, 'the seat given up while hidden');
+  await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
+  await page.waitForSelector('#game[data-state="joined"]');
+  const state = await gameState(page);
+  assert.equal(state.room, 'e2e-bfcache');
+  assert.notEqual(state.playerId, first, 'a new seat');
+  await until(async () => (await players()) === 1, 'one player: the page, playing again');
+  // The page still plays: snapshots keep coming.
+  const tick = await page.evaluate(() => globalThis.tickwire.game?.client.session.world?.tick ?? 0);
+  await until(() => page.evaluate((t) => (globalThis.tickwire.game?.client.session.world?.tick ?? 0) > t + 10, tick), 'snapshots after the restore');
+  assert.equal((await gameState(page)).state, 'joined', 'the old session, ending, does not touch the screen');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a version mismatch shows its reason instead of retrying', async () => {
   const { context, page, errors } = await openPage(browser);
   // An out-of-date page: its Hello states protocol version 1.

@@ -223,8 +223,8 @@ const EVENT_QUEUE: usize = 4;
 ///    [`handle_disconnected`](Self::handle_disconnected). When [`poll_close`](Self::poll_close)
 ///    returns an action, end the connection that way.
 ///
-/// Sequence numbers keep increasing across reconnects, so a resumed seat never ignores new
-/// inputs as stale.
+/// Sequence numbers keep increasing across reconnects: the server judges each connection's
+/// afresh (PROTOCOL.md 7.3), so a count that goes on is as good as one that restarts at 1.
 #[derive(Debug, Clone)]
 pub struct Session {
     config: Config,
@@ -594,9 +594,11 @@ impl Session {
 
     // ---- internals -------------------------------------------------------------------------
 
+    /// When the next input is due; never for a spectator, which the server kicks for one.
     fn next_input_ms(&self) -> Option<u64> {
         let hz = u64::from(self.config.input_rate_hz);
-        (hz > 0).then(|| self.input_epoch_ms.saturating_add(self.inputs_in_epoch * 1000 / hz))
+        (hz > 0 && self.identity.role != Role::Spectator)
+            .then(|| self.input_epoch_ms.saturating_add(self.inputs_in_epoch * 1000 / hz))
     }
 
     fn enter(&mut self, state: SessionState, now: u64) {
@@ -776,6 +778,22 @@ mod tests {
         assert_eq!(transmit(&mut s, 510), None);
         assert_eq!(transmit(&mut s, 530), None);
         assert!(matches!(transmit(&mut s, 543), Some(ClientMessage::Input(_))));
+    }
+
+    #[test]
+    fn a_spectator_never_sends_input() {
+        // The server kicks a spectator for an input: sending one would be a reconnect loop.
+        let identity = Identity { role: Role::Spectator, ..Identity::controller("eye", None) };
+        let mut s = Session::new(Config::DEFAULT, identity, 42);
+        join(&mut s, 0, false);
+        let wake = s.poll_timeout().expect("a ping is due some time");
+        assert!(wake >= 1000, "woken at {wake} ms for an input it will not send");
+        for now in (10..3000).step_by(10) {
+            if let Some(msg) = transmit(&mut s, now) {
+                assert!(!matches!(msg, ClientMessage::Input(_)), "an input at {now} ms");
+            }
+        }
+        assert!(s.state().is_joined());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::context::{AdmitError, ServerContext};
 use crate::echo;
 use crate::guard::{FrameGuard, TextPolicy};
 use crate::lan;
+use crate::stall::WriteDeadline;
 use crate::stats::{self, StatsHistory, StatsReply};
 use crate::web::{self, WebAssets};
 use axum::Router;
@@ -23,6 +24,7 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tickwire_shared::{MAX_CLIENT_MESSAGE_SIZE, SUBPROTOCOL};
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
@@ -416,9 +418,10 @@ async fn game_upgrade(
         let _permit = permit;
         match on_upgrade.await {
             // A plain TCP socket is served as itself, not through hyper's boxed stream.
-            Ok(upgraded) => match upgraded.downcast::<TokioIo<tokio::net::TcpStream>>() {
+            Ok(upgraded) => match upgraded.downcast::<TokioIo<WriteDeadline<TcpStream>>>() {
                 Ok(parts) => {
-                    let socket = parts.io.into_inner();
+                    // The room's slow-client rules judge it from now on (crate::stall).
+                    let socket = parts.io.into_inner().into_inner();
                     let config = game_ws_config();
                     connection::serve_tcp(
                         socket,

@@ -23,6 +23,8 @@
 //! - [`echo`]: the diagnostics echo.
 //! - [`guard`]: a watch on the client's frames below tungstenite (text refused or UTF-8
 //!   checked at the first bad byte).
+//! - [`stall`]: a deadline on an HTTP connection's write progress (a client that stops
+//!   reading a response).
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
 //! - [`threads`]: the rooms' own threads, and the network runtime that yields to them.
@@ -59,6 +61,7 @@ pub mod ratelimit;
 pub mod room;
 pub mod server;
 pub mod socket;
+pub mod stall;
 pub mod stats;
 pub mod threads;
 pub mod tls;

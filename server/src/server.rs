@@ -8,6 +8,7 @@ use crate::config::ServerConfig;
 use crate::context::ServerContext;
 use crate::http::{ClientAddr, PeerAddr, refuse_large_head, router};
 use crate::proxy::client_ip;
+use crate::stall::WriteDeadline;
 use crate::tls::{Certificates, TLS_HANDSHAKE_RECORD};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -251,7 +252,7 @@ where
         .max_header_size(2 * head_limit)
         .max_buf_size((2 * head_limit).max(8192) + 4096)
         .header_read_timeout(ctx.config.handshake_timeout)
-        .serve_connection(TokioIo::new(io), service)
+        .serve_connection(TokioIo::new(WriteDeadline::new(io, write_stall_limit(&ctx))), service)
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
@@ -265,6 +266,13 @@ where
             let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
         }
     }
+}
+
+/// How long an HTTP connection's write may stall before the connection is dropped: past the
+/// slow-client timeout and the closing handshake, so that a WebSocket over TLS (which keeps
+/// the deadline) is always judged by the room's rules first (`Kick { TooSlow }`, close 1008).
+pub(crate) fn write_stall_limit(ctx: &ServerContext) -> Duration {
+    ctx.config.slow_client_timeout + ctx.config.close_timeout + Duration::from_secs(1)
 }
 
 /// Whether the connection's first byte starts a TLS handshake (waiting for it to arrive).

@@ -201,3 +201,48 @@ async fn invites_are_links_and_qr_codes_and_bad_rooms_are_refused() {
     assert!(body.contains("1 to 16 characters"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn responses_a_client_never_reads_do_not_hold_its_addresss_places_for_good() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = test_config();
+    config.max_connections_per_ip = 1;
+    // Small socket buffers, so the 145 KB chart library cannot all leave; a stall is dropped
+    // after the slow-client timeout and the closing handshake, plus a second.
+    config.socket_send_buffer = 4096;
+    config.slow_client_timeout = std::time::Duration::from_millis(500);
+    config.close_timeout = std::time::Duration::from_millis(500);
+    let server = TestServer::start(config).await;
+    let (_, _, page) = get(&server, "/", "").await;
+    let chart = format!("{}vendor/uplot/uPlot.esm.js", asset_prefix(&page));
+    let (status, _, body) = get(&server, &chart, "Accept-Encoding: identity\r\n").await;
+    assert_eq!(status, 200);
+    assert!(body.len() > 100_000, "a response larger than the sockets hold: {} bytes", body.len());
+
+    // Every place of the address holds a request for it, and none reads a byte of the answer.
+    let places = 2 + tickwire_server::context::HTTP_CONNECTIONS_PER_IP as usize;
+    let mut stalled = Vec::new();
+    for _ in 0..places {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(server.addr).await.unwrap();
+        let request =
+            format!("GET {chart} HTTP/1.1\r\nHost: test\r\nAccept-Encoding: identity\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(get(&server, "/healthz", "").await.0, 429, "the places are held");
+    // The server gives up on the stalled responses, and the address is served again.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _, _) = get(&server, "/healthz", "").await;
+        if status == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still refused: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(stalled);
+    server.shutdown().await;
+}

@@ -141,13 +141,18 @@ fn node_config(id: &str, redis: &Redis) -> ServerConfig {
 
 impl Node {
     fn start(config: ServerConfig) -> Node {
+        Node::start_at("127.0.0.1:0".parse().unwrap(), config)
+    }
+
+    /// A node listening on `addr` (port 0: any).
+    fn start_at(addr: SocketAddr, config: ServerConfig) -> Node {
         let id = config.node_id.clone().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = std::net::TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -674,4 +679,88 @@ async fn only_nodes_of_the_fleet_may_proxy() {
     let (_, _, rooms) = single.get("/rooms").await;
     assert_eq!(rooms, "[]", "single-server /rooms is unchanged");
     single.shutdown().await;
+}
+
+/// A TCP forwarder to a node that the test can freeze: it stops passing bytes either way but
+/// keeps both connections open, as a node that lost power or a network partition does (no
+/// FIN, no RST).
+struct Freezer {
+    addr: SocketAddr,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Freezer {
+    async fn start(target: SocketAddr) -> Freezer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = frozen.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { continue };
+                let (in_read, in_write) = inbound.into_split();
+                let (out_read, out_write) = outbound.into_split();
+                tokio::spawn(Freezer::pump(in_read, out_write, flag.clone()));
+                tokio::spawn(Freezer::pump(out_read, in_write, flag.clone()));
+            }
+        });
+        Freezer { addr, frozen }
+    }
+
+    /// Copies `from` to `to` until either ends, or for good holds both once frozen.
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if frozen.load(std::sync::atomic::Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_client_whose_hosting_node_goes_silent_is_sent_elsewhere() {
+    let redis = Redis::start();
+    // Node b is reached by the fleet through a forwarder that the test freezes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b_addr = listener.local_addr().unwrap();
+    drop(listener);
+    let freezer = Freezer::start(b_addr).await;
+    let mut b_config = node_config("b", &redis);
+    b_config.node_url = Some(format!("ws://{}/ws", freezer.addr));
+    let b = Node::start_at(b_addr, b_config);
+    let a = Node::start(node_config("a", &redis));
+    await_nodes(&a, &["a", "b"]).await;
+    let _host = Client::join(&b.url(), hello_in(Role::Player, "bob", "far")).await;
+    let mut watcher = Client::join(&a.url(), hello_in(Role::Spectator, "eye", "far")).await;
+    assert_eq!(watcher.welcome.room.as_str(), "far");
+    let tick = watcher.next_world().await.tick;
+    watcher.snapshots_past(tick, 3).await;
+
+    freezer.freeze();
+    // The relay hears nothing more from b, pings it, and tells its client to come back
+    // through another node, within seconds (not when TCP gives up, a quarter of an hour on).
+    // (The relay keeps pinging its client meanwhile, so only a deadline on the whole wait
+    // tells a frozen match from a slow close.)
+    let closed = tokio::time::timeout(Duration::from_secs(20), watcher.closed())
+        .await
+        .expect("told to come back within seconds");
+    closed.assert_is(1001, Some(KickReason::ShuttingDown), "went away");
+    assert_eq!(a.metric("tickwire_proxied_sessions").await, 0.0);
 }

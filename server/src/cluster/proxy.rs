@@ -58,6 +58,13 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 const EVENTS_HELD_MAX: usize = 16 * 1024;
 /// How often the relay checks that its client makes write progress.
 const STALL_CHECK: Duration = Duration::from_millis(500);
+/// A hosting node silent this long is pinged. A live one is never this quiet: every client
+/// gets a snapshot each tick, or a controller its feedback at least every second.
+const HOST_PING_AFTER: Duration = Duration::from_secs(2);
+/// A hosting node silent this long (a ping included) is taken for gone: powered off,
+/// partitioned or hung, its connection half-open, where TCP alone would take a quarter of an
+/// hour to tell and the client would watch a frozen match meanwhile.
+const HOST_SILENCE_LIMIT: Duration = Duration::from_secs(6);
 
 /// The WebSocket to the hosting node.
 type Hosting = WebSocketStream<TcpStream>;
@@ -285,6 +292,9 @@ where
     let mut events = BytesMut::new();
     let mut stall_check = tokio::time::interval(STALL_CHECK);
     let mut acks = RelayAcks::default();
+    let mut host = HostSilence::new(Instant::now());
+    let host_check = tokio::time::sleep_until(host.deadline());
+    tokio::pin!(host_check);
     // How the hosting side ends: `None` drops it without a close frame (the seat waits for a
     // resume), `Some(code)` closes it with that code (the seat ends).
     let (end, host_close): (ReadEnd, Option<u16>) = loop {
@@ -340,8 +350,22 @@ where
                     _ => {} // pings are answered by tungstenite; pongs prove life
                 }
             }
+            () = &mut host_check => match host.act(Instant::now()) {
+                HostAct::Wait(until) => host_check.as_mut().reset(until),
+                HostAct::Ping(until) => {
+                    host_check.as_mut().reset(until);
+                    if !forward_message(&mut to_host, Message::Ping(Bytes::new())).await {
+                        break host_gone(link, &node);
+                    }
+                }
+                HostAct::GiveUp => {
+                    warn!(node = %node, "the hosting node went silent; its client is sent elsewhere");
+                    break host_gone(link, &node);
+                }
+            },
             message = from_host.next() => match message {
                 Some(Ok(Message::Binary(payload))) => {
+                    host.heard(Instant::now());
                     if !deliver(link, ctx, &mut events, &payload) {
                         link.close(connection::kick(
                             close_code::POLICY,
@@ -367,7 +391,8 @@ where
                     // Answered below; the seat is the hosting node's business.
                     break (ReadEnd::Refused, Some(code));
                 }
-                Some(Ok(_)) => {} // its pings are answered by tungstenite
+                // Its pings are answered by tungstenite; pongs answer the relay's.
+                Some(Ok(_)) => host.heard(Instant::now()),
                 Some(Err(_)) | None => break host_gone(link, &node),
             },
             _ = stall_check.tick() => {
@@ -408,8 +433,66 @@ async fn forward<Si>(to_host: &mut Si, message: Bytes) -> bool
 where
     Si: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
-    let sent = tokio::time::timeout(FORWARD_TIMEOUT, to_host.send(Message::Binary(message))).await;
+    forward_message(to_host, Message::Binary(message)).await
+}
+
+/// [`forward`] for any message.
+async fn forward_message<Si>(to_host: &mut Si, message: Message) -> bool
+where
+    Si: futures_util::Sink<Message, Error = WsError> + Unpin,
+{
+    let sent = tokio::time::timeout(FORWARD_TIMEOUT, to_host.send(message)).await;
     matches!(sent, Ok(Ok(())))
+}
+
+/// When the relay last heard from the hosting node, and whether it has pinged it since
+/// ([`HOST_PING_AFTER`], [`HOST_SILENCE_LIMIT`]). Checked lazily: hearing is one store per
+/// message, and the timer is moved only when it fires.
+#[derive(Debug, Clone, Copy)]
+struct HostSilence {
+    heard: Instant,
+    pinged: bool,
+}
+
+/// What the relay does when its check on the hosting node fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostAct {
+    /// Heard from it meanwhile: check again then.
+    Wait(Instant),
+    /// Quiet for [`HOST_PING_AFTER`]: ping it, and check again then.
+    Ping(Instant),
+    /// Quiet for [`HOST_SILENCE_LIMIT`]: it is gone.
+    GiveUp,
+}
+
+impl HostSilence {
+    fn new(now: Instant) -> Self {
+        HostSilence { heard: now, pinged: false }
+    }
+
+    fn heard(&mut self, now: Instant) {
+        self.heard = now;
+        self.pinged = false;
+    }
+
+    /// When the check first fires.
+    fn deadline(&self) -> Instant {
+        self.heard + HOST_PING_AFTER
+    }
+
+    fn act(&mut self, now: Instant) -> HostAct {
+        let quiet = now.saturating_duration_since(self.heard);
+        if quiet >= HOST_SILENCE_LIMIT {
+            HostAct::GiveUp
+        } else if quiet < HOST_PING_AFTER {
+            HostAct::Wait(self.heard + HOST_PING_AFTER)
+        } else if !self.pinged {
+            self.pinged = true;
+            HostAct::Ping(self.heard + HOST_SILENCE_LIMIT)
+        } else {
+            HostAct::Wait(self.heard + HOST_SILENCE_LIMIT)
+        }
+    }
 }
 
 /// The hosting node vanished: the client is told to come back (its seat is gone with the
@@ -530,6 +613,25 @@ mod tests {
         }));
         let framed = builder.finish();
         framed[2..].to_vec() // a one-byte length header: the payload follows it
+    }
+
+    #[test]
+    fn a_quiet_hosting_node_is_pinged_once_then_given_up_on() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut host = HostSilence::new(t0);
+        assert_eq!(host.deadline(), at(2000));
+        // Heard meanwhile: the check that fires just waits for the new deadline.
+        host.heard(at(1500));
+        assert_eq!(host.act(at(2000)), HostAct::Wait(at(3500)));
+        assert_eq!(host.act(at(3500)), HostAct::Ping(at(7500)));
+        assert_eq!(host.act(at(5000)), HostAct::Wait(at(7500)), "one ping per silence");
+        assert_eq!(host.act(at(7500)), HostAct::GiveUp);
+        // The pong (or anything) starts over, ping included.
+        let mut host = HostSilence::new(t0);
+        assert_eq!(host.act(at(2000)), HostAct::Ping(at(6000)));
+        host.heard(at(2100));
+        assert_eq!(host.act(at(6000)), HostAct::Ping(at(8100)));
     }
 
     #[test]

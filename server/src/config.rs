@@ -63,8 +63,8 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
-    /// WebSocket sessions per client IP; beyond it upgrades get HTTP 429. Load tests from one
-    /// machine need this raised.
+    /// WebSocket sessions per client IP (an IPv6 client: per /64, what one host is given);
+    /// beyond it upgrades get HTTP 429. Load tests from one machine need this raised.
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub max_connections_per_ip: u32,
 

@@ -85,6 +85,9 @@ pub mod close_code {
     /// What a close frame without a code reads as; never sent in a frame (an answer to such a
     /// close has no code either).
     pub const NO_STATUS: u16 = 1005;
+    /// 1002 as a browser sends it (its WebSocket API allows only 1000 and 3000-4999): a
+    /// client that could not decode a message. Keeps the seat, as 1002 does.
+    pub const BROWSER_PROTOCOL: u16 = 4002;
 }
 
 pub(crate) fn kick(code: u16, reason: KickReason, text: impl Into<String>) -> CloseRequest {

@@ -345,6 +345,7 @@ impl ServerContext {
 
     /// Counts a WebSocket session from `ip` against the limits; the permit gives it back.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, AdmitError> {
+        let ip = address_key(ip);
         let mut conns = lock(&self.connections);
         if conns.total >= self.config.max_connections {
             return Err(AdmitError::ServerFull);
@@ -363,6 +364,7 @@ impl ServerContext {
     /// holds [`Self::tcp_limit_per_ip`] of them: one address must not be able to fill the
     /// listener's connection slots (which pauses accepting for everyone).
     pub fn admit_tcp(self: &Arc<Self>, ip: IpAddr) -> Option<TcpPermit> {
+        let ip = address_key(ip);
         let mut conns = lock(&self.connections);
         let open = conns.tcp_per_ip.entry(ip).or_default();
         if *open >= self.tcp_limit_per_ip() {
@@ -446,6 +448,19 @@ impl Drop for TcpPermit {
     }
 }
 
+/// What the per-address caps count by: an IPv4 address (one mapped into IPv6 included), or an
+/// IPv6 address's /64. A host is given a /64 to pick its addresses from (SLAAC, privacy
+/// addresses), so counting each IPv6 address apart would hand one machine 2^64 quotas.
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
+    match crate::proxy::canonical(ip) {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
 /// One connection from `ip` ended: count it down, forgetting addresses with none left.
 fn release(per_ip: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
     if let Some(n) = per_ip.get_mut(&ip) {
@@ -485,6 +500,38 @@ mod tests {
         ctx.release_spectator_place();
         assert!(ctx.take_spectator_place(), "a place given back is taken again");
         assert!(!ctx.take_spectator_place());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_address_for_the_caps() {
+        let (_tx, rx) = watch::channel(false);
+        let config = ServerConfig { max_connections_per_ip: 1, ..ServerConfig::default() };
+        let ctx = Arc::new(ServerContext::new(config, rx));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let first = ctx.admit(ip("2001:db8:0:1::1")).unwrap();
+        // Another address of the same /64: the same host, over its cap.
+        assert!(matches!(
+            ctx.admit(ip("2001:db8:0:1:ffff::2")),
+            Err(AdmitError::TooManyFromAddress)
+        ));
+        // Another /64 is another host.
+        let other = ctx.admit(ip("2001:db8:0:2::1")).unwrap();
+        // IPv4, plain or mapped into IPv6, is counted per address.
+        let v4 = ctx.admit(ip("192.0.2.1")).unwrap();
+        assert!(matches!(ctx.admit(ip("::ffff:192.0.2.1")), Err(AdmitError::TooManyFromAddress)));
+        assert!(ctx.admit(ip("192.0.2.2")).is_ok());
+        drop(first);
+        assert!(ctx.admit(ip("2001:db8:0:1::3")).is_ok(), "its place is given back");
+        // TCP connections count the same way.
+        let tcp: Vec<_> = (0..ctx.tcp_limit_per_ip())
+            .map(|i| {
+                ctx.admit_tcp(ip(&format!("2001:db8:0:3::{:x}", i + 1))).expect("under the cap")
+            })
+            .collect();
+        assert!(ctx.admit_tcp(ip("2001:db8:0:3::ffff")).is_none());
+        drop(tcp);
+        assert!(ctx.admit_tcp(ip("2001:db8:0:3::ffff")).is_some());
+        drop((other, v4));
     }
 
     #[tokio::test]

@@ -49,7 +49,8 @@ pub enum Initiator {
 /// `code` and `initiator` label set of a close.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloseLabels {
-    /// The close code of the server's close frame.
+    /// The close code of the server's close frame. A client's own private code (3000 to 4999,
+    /// other than the protocol's 4002) is counted as 3000 or 4000 (see [`Metrics::closed`]).
     pub code: u16,
     /// Who closed first.
     pub initiator: Initiator,
@@ -256,6 +257,7 @@ impl Metrics {
 
     /// Counts a close frame sent with `code` in a handshake `initiator` started.
     pub fn closed(&self, code: u16, initiator: Initiator) {
+        let code = code_label(code);
         self.closes.get_or_create(&CloseLabels { code, initiator }).inc();
     }
 
@@ -273,5 +275,47 @@ impl Metrics {
     /// The clients gauge of `role`.
     pub fn clients_of(&self, role: Role) -> Gauge {
         self.clients.get_or_create(&RoleLabels { role: role.into() }).clone()
+    }
+}
+
+/// The `code` label of a close: the code itself, but a private one (3000 to 4999) that the
+/// protocol does not name is counted by its thousand. A client chooses the code its close is
+/// echoed with, and each distinct label is a series kept for good, here and in every
+/// dashboard sample (`/stats`): 2,000 codes would make each of those many times its size.
+fn code_label(code: u16) -> u16 {
+    match code {
+        crate::connection::close_code::BROWSER_PROTOCOL => code,
+        3000..=3999 => 3000,
+        4000..=4999 => 4000,
+        _ => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_close_codes_a_client_picks_add_no_series() {
+        let metrics = Metrics::new();
+        for code in 3000..=4999 {
+            metrics.closed(code, Initiator::Client);
+        }
+        metrics.closed(1000, Initiator::Client);
+        metrics.closed(1008, Initiator::Server);
+        let rendered = metrics.render();
+        let series: Vec<&str> =
+            rendered.lines().filter(|l| l.starts_with("tickwire_closes_total{")).collect();
+        assert_eq!(series.len(), 5, "{series:#?}");
+        let count = |code: u16, initiator: &str| {
+            let label =
+                format!("tickwire_closes_total{{code=\"{code}\",initiator=\"{initiator}\"}} ");
+            series.iter().find_map(|l| l.strip_prefix(label.as_str())).map(str::to_string)
+        };
+        assert_eq!(count(3000, "Client").as_deref(), Some("1000"));
+        assert_eq!(count(4000, "Client").as_deref(), Some("999"), "4002 apart");
+        assert_eq!(count(4002, "Client").as_deref(), Some("1"));
+        assert_eq!(count(1000, "Client").as_deref(), Some("1"));
+        assert_eq!(count(1008, "Server").as_deref(), Some("1"));
     }
 }

@@ -326,6 +326,10 @@ async fn a_named_room_opened_through_one_node_is_joined_through_the_others() {
     assert_eq!(b.metric("tickwire_node_info{node=\"b\"}").await, 1.0, "metrics name their node");
     assert_eq!(b.metric("tickwire_directory_up").await, 1.0);
     let listed = b.json("/nodes").await;
+    assert!(
+        !listed.to_string().contains("ws://"),
+        "node URLs stay on the private network: {listed}"
+    );
     let local: Vec<(&str, bool)> = listed
         .as_array()
         .unwrap()

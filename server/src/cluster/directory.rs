@@ -155,7 +155,9 @@ pub struct FleetRoom {
 pub struct FleetNode {
     /// Node name.
     pub id: String,
-    /// How the other nodes reach it.
+    /// How the other nodes reach it. Not shown in `/nodes`: it is an address on the fleet's
+    /// private network (SECURITY.md), and clients never use it.
+    #[serde(skip)]
     pub url: String,
     /// Whether it is draining.
     pub draining: bool,

@@ -555,11 +555,12 @@ pub async fn nodes_json(cluster: &Cluster) -> axum::response::Response {
                 .collect();
             axum::Json(rows).into_response()
         }
-        Err(e) => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("room directory unavailable: {e}\n"),
-        )
-            .into_response(),
+        Err(e) => {
+            // The error names Redis's address and state: the operator's log, not the public's.
+            warn!(error = %e, "GET /nodes: the room directory is unavailable");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "room directory unavailable\n")
+                .into_response()
+        }
     }
 }
 

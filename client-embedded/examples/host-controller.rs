@@ -43,7 +43,7 @@ impl App for Circles {
     fn input(&mut self) -> Pad {
         let t = self.start.elapsed().as_secs_f32();
         let angle = t * std::f32::consts::TAU / 3.0;
-        let boost = (t as u32) % 4 == 0;
+        let boost = (t as u32).is_multiple_of(4);
         Pad {
             x: (angle.cos() * 127.0) as i8,
             y: (angle.sin() * 127.0) as i8,

@@ -62,7 +62,7 @@ impl Bench {
                 seq: InputSeq(self.seq),
                 x: (angle.cos() * 127.0) as i8,
                 y: (angle.sin() * 127.0) as i8,
-                buttons: Buttons((self.seq % 7 == 0) as u8),
+                buttons: Buttons(self.seq.is_multiple_of(7) as u8),
             });
         }
     }

@@ -638,10 +638,10 @@ where
         return refused(kick(close_code::PROTOCOL, KickReason::BadHello, why));
     }
     let mut hello = hello;
-    if let Some(grant) = grant {
-        if let Err(why) = apply_grant(&mut hello, &grant) {
-            return refused(kick(close_code::POLICY, KickReason::BadHello, why));
-        }
+    if let Some(grant) = grant
+        && let Err(why) = apply_grant(&mut hello, &grant)
+    {
+        return refused(kick(close_code::POLICY, KickReason::BadHello, why));
     }
     if let Some(cluster) = ctx.cluster() {
         // Boxed: the fleet's admission future is three times the rest of the handshake, whose
@@ -674,13 +674,13 @@ pub fn apply_grant(hello: &mut Hello, grant: &JoinGrant) -> Result<(), String> {
 /// Checks what `decode_client` cannot: the room name's characters. `Err` says why, for the
 /// `Kick { BadHello }` and close 1002 the caller sends.
 pub fn validate_hello(hello: &Hello) -> Result<(), String> {
-    if let RoomRequest::Named(name) = &hello.room {
-        if !is_valid_room_name(name.as_str()) {
-            return Err(format!(
-                "room name {:?} must be 1-16 letters, digits, '-', '_' or '.'",
-                name.as_str()
-            ));
-        }
+    if let RoomRequest::Named(name) = &hello.room
+        && !is_valid_room_name(name.as_str())
+    {
+        return Err(format!(
+            "room name {:?} must be 1-16 letters, digits, '-', '_' or '.'",
+            name.as_str()
+        ));
     }
     Ok(())
 }

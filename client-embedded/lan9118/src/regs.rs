@@ -198,7 +198,7 @@ impl Mmio {
     ///
     /// If `base` is not a multiple of 4 (at compile time in a `const`).
     pub const unsafe fn new(base: usize) -> Self {
-        assert!(base % 4 == 0, "the LAN9118 register block is 32-bit aligned");
+        assert!(base.is_multiple_of(4), "the LAN9118 register block is 32-bit aligned");
         Mmio { base }
     }
 

@@ -707,7 +707,7 @@ mod tests {
                 let a = t as f32 * 0.01 * f32::from(p);
                 arena.set_input(
                     PlayerId(p),
-                    stick(a.cos(), a.sin(), (t / 50 + p as usize) % 3 == 0),
+                    stick(a.cos(), a.sin(), (t / 50 + p as usize).is_multiple_of(3)),
                 );
             }
             arena.step(DT, &mut Vec::new());

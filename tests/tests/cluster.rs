@@ -768,3 +768,42 @@ async fn a_relayed_client_whose_hosting_node_goes_silent_is_sent_elsewhere() {
     closed.assert_is(1001, Some(KickReason::ShuttingDown), "went away");
     assert_eq!(a.metric("tickwire_proxied_sessions").await, 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_restart_a_running_match_is_joined_not_opened_a_second_time() {
+    // A long TTL: the nodes beat every 10 s. Rooms written back before the node's heartbeat
+    // would sit in the directory under a node it does not list as alive, and be reopened.
+    let (mut redis, nodes) = fleet(|config| config.node_ttl = Duration::from_secs(30)).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let mut ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "one")).await;
+    ada.next_world().await;
+    redis.kill();
+    eventually(PATIENCE, "a sees the directory gone", || async {
+        a.metric("tickwire_directory_up").await == 0.0
+    })
+    .await;
+    redis.restart();
+
+    // Joins through b are refused (Full: try again) until the fleet has written its rooms
+    // back, then land in ada's match, on a.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (welcome, _bob) = loop {
+        match try_join(open(&b.url()).await, hello_in(Role::Player, "bob", "one")).await {
+            Ok(joined) => break joined,
+            Err(closed) => closed.assert_is(1013, Some(KickReason::Full), ""),
+        }
+        assert!(Instant::now() < deadline, "never joined");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let bob = welcome.player_id;
+    tokio::time::timeout(
+        PATIENCE,
+        ada.wait_event(
+            |e| matches!(e, EventKind::Joined { player, name, .. } if *player == bob && name.as_str() == "bob"),
+        ),
+    )
+    .await
+    .expect("bob joined ada's match, not a second room of the same name");
+    let rooms = b.rooms().await;
+    assert_eq!(rooms.get("one"), Some(&("a".to_string(), 2)), "{rooms:?}");
+}

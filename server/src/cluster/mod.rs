@@ -48,7 +48,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tickwire_shared::{Hello, KickReason, ResumeToken, Role, RoomName, RoomRequest};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
@@ -129,6 +129,10 @@ pub struct Cluster {
     peers: Mutex<HashSet<IpAddr>>,
     pending: Mutex<Pending>,
     wake: Notify,
+    /// A heartbeat has registered this node before.
+    registered_once: AtomicBool,
+    /// Until then this node opens no new room (see [`Cluster::settling`]).
+    settle_until: Mutex<Option<Instant>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -206,6 +210,8 @@ impl Cluster {
             peers: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
+            registered_once: AtomicBool::new(false),
+            settle_until: Mutex::new(None),
         }))
     }
 
@@ -217,6 +223,16 @@ impl Cluster {
     /// True while the node drains: no new rooms, no matchmaking into it, `/healthz` 503.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// True for one heartbeat period after the directory forgot this node (a Redis restart
+    /// with an empty store): every node writes its rooms back within that period, and until
+    /// then a room missing from the directory may be running on a node not yet back. No node
+    /// that saw the loss opens a new room meanwhile (its heartbeat says it hosts none), so a
+    /// running match's name is never taken by a second room; a join for it is refused as
+    /// `Full` (try again) for those few seconds instead.
+    pub fn settling(&self) -> bool {
+        lock(&self.settle_until).is_some_and(|until| Instant::now() < until)
     }
 
     /// True when the directory answered the last call.
@@ -378,7 +394,9 @@ impl Cluster {
         };
         for _attempt in 0..PLACEMENT_ATTEMPTS {
             let limits = JoinLimits {
-                may_host: !self.is_draining() && ctx.room_count() < ctx.config.max_rooms as usize,
+                may_host: !self.is_draining()
+                    && !self.settling()
+                    && ctx.room_count() < ctx.config.max_rooms as usize,
                 draining: self.is_draining(),
                 capacity: ctx.config.room_capacity,
                 max_spectators: ctx.config.max_spectators,
@@ -391,7 +409,11 @@ impl Cluster {
                     placement
                 }
                 Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST") => {
-                    // The script's own refusal: no node can open another room.
+                    // The script's own refusal: no node can open another room. This node may
+                    // be one the directory forgot (a Redis restart it has not noticed, having
+                    // had nothing to write): a heartbeat now puts it back.
+                    self.announce.store(true, Ordering::Relaxed);
+                    self.wake.notify_one();
                     return refuse(connection::kick(
                         connection::close_code::TRY_AGAIN_LATER,
                         KickReason::Full,
@@ -604,8 +626,24 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
             _ = counts.tick() => false,
             _ = cluster.wake.notified() => false,
         };
-        if heartbeat || cluster.announce.swap(false, Ordering::Relaxed) {
+        let settled = {
+            let mut until = lock(&cluster.settle_until);
+            let over = until.is_some_and(|until| Instant::now() >= until);
+            if over {
+                *until = None;
+            }
+            over
+        };
+        // After the directory was unreachable or forgot this node, the heartbeat goes first:
+        // rooms written back under a node the directory does not list as alive would be
+        // taken for a dead node's, and reopened elsewhere.
+        let rewrite = !cluster.is_up() || cluster.pending().everything;
+        let announce = cluster.announce.swap(false, Ordering::Relaxed);
+        if heartbeat || announce || rewrite || settled {
             heartbeat_once(&cluster, &ctx).await;
+        }
+        if cluster.announce.swap(false, Ordering::Relaxed) {
+            heartbeat_once(&cluster, &ctx).await; // the settling news, at once
         }
         if let Err(e) = flush(&cluster, &ctx, &mut written).await {
             cluster.mark_up(false);
@@ -621,7 +659,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
         .heartbeat(
             &cluster.node_url,
             cluster.ttl,
-            cluster.is_draining(),
+            cluster.is_draining() || cluster.settling(),
             ctx.room_count(),
             ctx.config.max_rooms,
             &cluster.own_secret,
@@ -633,6 +671,18 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
             if !beat.was_registered {
                 info!(node = %cluster.node, "registered in the room directory");
                 cluster.pending().everything = true;
+                if cluster.registered_once.swap(true, Ordering::Relaxed) {
+                    let settle = cluster.ttl / 3 + COUNTS_PERIOD;
+                    warn!(
+                        node = %cluster.node,
+                        ?settle,
+                        "the room directory had forgotten this node (a Redis restart?): \
+                         no new rooms here while the fleet writes its rooms back"
+                    );
+                    *lock(&cluster.settle_until) = Some(Instant::now() + settle);
+                    // Say so now: until this beat, this node was not listed at all.
+                    cluster.announce.store(true, Ordering::Relaxed);
+                }
             }
             *lock(&cluster.secret) = Some(beat.secret);
             *lock(&cluster.peers) = beat.peers.iter().filter_map(|u| url_ip(u)).collect();

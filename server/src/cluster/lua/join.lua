@@ -25,9 +25,11 @@ local function answer(room, node, created)
 end
 
 -- The node that opens a new room: this one when it may, else the live node that is not
--- draining and has the fewest rooms below its limit.
+-- draining and has the fewest rooms below its limit. A node the directory does not list
+-- (its registration lapsed, or Redis restarted empty) opens none: a room missing from the
+-- directory may then be running on a node that has not written it back yet.
 local function host_for_new_room()
-  if may_host then
+  if may_host and live(me, now) then
     return me
   end
   local best, best_rooms = nil, nil

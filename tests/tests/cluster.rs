@@ -807,3 +807,30 @@ async fn after_a_redis_restart_a_running_match_is_joined_not_opened_a_second_tim
     let rooms = b.rooms().await;
     assert_eq!(rooms.get("one"), Some(&("a".to_string(), 2)), "{rooms:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_placed_on_a_node_that_could_not_open_them_leave_the_directory() {
+    // One room per node: concurrent joins for new rooms all find room to host here, and all
+    // but one are refused when the node opens them.
+    let (_redis, nodes) = fleet(|config| config.max_rooms = 1).await;
+    let a = &nodes[0];
+    let joins = (0..8).map(|i| {
+        let url = a.url();
+        async move {
+            let room = format!("r{i}");
+            try_join(open(&url).await, hello_in(Role::Player, "p", &room)).await
+        }
+    });
+    let results = futures_util::future::join_all(joins).await;
+    let seated: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert!(!seated.is_empty(), "some joins are seated (three nodes, one room each)");
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        refused.assert_is(1013, Some(KickReason::Full), "");
+    }
+    // The directory ends up listing exactly the rooms that opened, each with its player.
+    eventually(PATIENCE, "only rooms that opened are listed", || async {
+        let rooms = a.rooms().await;
+        rooms.len() == seated.len() && rooms.values().all(|(_, players)| *players == 1)
+    })
+    .await;
+}

@@ -477,10 +477,21 @@ impl Cluster {
         hello: Hello,
         link: &Arc<ClientLink>,
     ) -> Result<Admitted, ReadEnd> {
-        connection::join(hello, link, ctx)
-            .await
-            .map(|(joined, handle)| Admitted::Local(joined, handle))
-            .ok_or(ReadEnd::Refused)
+        let room = match hello.room {
+            RoomRequest::Named(room) => Some(room),
+            RoomRequest::Any => None,
+        };
+        let joined = connection::join(hello, link, ctx).await;
+        if joined.is_none()
+            && let Some(room) = room
+            && !ctx.has_room(&room)
+        {
+            // The directory placed a new room here, and it could not open (this node reached
+            // its room limit meanwhile): without this, its entry would be renewed with every
+            // heartbeat and listed, and joined, for good.
+            self.room_closed(room);
+        }
+        joined.map(|(joined, handle)| Admitted::Local(joined, handle)).ok_or(ReadEnd::Refused)
     }
 
     fn mark_up(&self, up: bool) {

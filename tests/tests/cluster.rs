@@ -834,3 +834,35 @@ async fn rooms_placed_on_a_node_that_could_not_open_them_leave_the_directory() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promises_given_back_in_one_call_free_every_seat() {
+    use tickwire_server::cluster::directory::{Directory, JoinLimits, Wanted};
+    let redis = Redis::start();
+    let directory = Directory::new(&redis.url(), "solo", Duration::from_millis(500)).unwrap();
+    directory
+        .heartbeat("ws://127.0.0.1:9/ws", Duration::from_secs(30), false, 0, 8, "secret")
+        .await
+        .unwrap();
+    let limits = JoinLimits {
+        may_host: true,
+        draining: false,
+        capacity: 2,
+        max_spectators: 8,
+        promise: Duration::from_secs(30),
+    };
+    let join = |id: &'static str| directory.join(Wanted::Any, false, limits, id);
+    let first = join("p1").await.unwrap();
+    assert!(first.created);
+    assert_eq!(join("p2").await.unwrap().room, first.room);
+    let other = join("p3").await.unwrap();
+    assert!(other.created && other.room != first.room, "both seats of the first are promised");
+    directory.release(&first.room, &["p1", "p2"]).await.unwrap();
+    // Three more seats: the other room's last, then the first room's two, given back.
+    let rooms: Vec<_> = [join("p4").await, join("p5").await, join("p6").await]
+        .into_iter()
+        .map(|placed| placed.unwrap())
+        .collect();
+    assert!(rooms.iter().all(|p| !p.created), "no room opened: {rooms:?}");
+    assert_eq!(rooms.iter().filter(|p| p.room == first.room).count(), 2, "{rooms:?}");
+}

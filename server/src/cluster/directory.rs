@@ -284,11 +284,19 @@ impl Directory {
         })
     }
 
-    /// Gives back a seat promised by [`Directory::join`] that the joiner did not take.
-    pub async fn release(&self, room: &RoomName, promise_id: &str) -> Result<(), DirectoryError> {
+    /// Gives back seats of `room` promised by [`Directory::join`] that their joiners did not
+    /// take, in one call.
+    pub async fn release(
+        &self,
+        room: &RoomName,
+        promise_ids: &[&str],
+    ) -> Result<(), DirectoryError> {
         let mut conn = self.conn.clone();
         let mut call = self.scripts.release.prepare_invoke();
-        call.arg(room.as_str()).arg(promise_id);
+        call.arg(room.as_str());
+        for id in promise_ids {
+            call.arg(*id);
+        }
         let _: u8 = self.bounded(call.invoke_async(&mut conn)).await?;
         Ok(())
     }

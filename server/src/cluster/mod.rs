@@ -773,8 +773,14 @@ async fn write_batch(
         written.insert(*room, *counts);
     }
     written.retain(|room, _| hosted.contains_key(room));
+    // One call per room, not per promise: a node that queued thousands (joins refused while
+    // the directory was away) must not spend its heartbeat's time on round trips.
+    let mut by_room: HashMap<RoomName, Vec<&str>> = HashMap::new();
     for (room, id) in &released {
-        directory.release(room, id).await?;
+        by_room.entry(*room).or_default().push(id);
+    }
+    for (room, ids) in &by_room {
+        directory.release(room, ids).await?;
     }
     if batch.everything {
         let tokens = ctx.tokens();

@@ -7,6 +7,7 @@
 mod fallback_client;
 mod support;
 
+use futures_util::SinkExt;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use support::*;
 use tickwire_server::ServerConfig;
 use tickwire_shared::{EventKind, KickReason, Role};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -865,4 +867,21 @@ async fn promises_given_back_in_one_call_free_every_seat() {
         .collect();
     assert!(rooms.iter().all(|p| !p.created), "no room opened: {rooms:?}");
     assert_eq!(rooms.iter().filter(|p| p.room == first.room).count(), 2, "{rooms:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_client_that_breaks_the_protocol_loses_its_seat_as_on_one_server() {
+    // A resume grace past the test's patience: a seat kept for a resume shows as a failure.
+    let (_redis, nodes) = fleet(|config| config.resume_grace = Duration::from_secs(60)).await;
+    let [a, _, c] = &nodes[..] else { unreachable!() };
+    let mut ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "strict")).await;
+    let mut cyd = Client::join(&c.url(), hello_in(Role::Player, "cyd", "strict")).await;
+    cyd.next_world().await;
+    let cyd_id = cyd.welcome.player_id;
+    // A text frame: tickwire is binary only. Close 1003, and the seat ends at once on a.
+    cyd.ws.send(Message::Text("hello?".into())).await.unwrap();
+    cyd.closed().await.assert_is(1003, None, "binary");
+    tokio::time::timeout(PATIENCE, ada.wait_left(cyd_id))
+        .await
+        .expect("the seat ends at once, not after the resume grace");
 }

@@ -296,7 +296,9 @@ where
     let host_check = tokio::time::sleep_until(host.deadline());
     tokio::pin!(host_check);
     // How the hosting side ends: `None` drops it without a close frame (the seat waits for a
-    // resume), `Some(code)` closes it with that code (the seat ends).
+    // resume), `Some(code)` closes it with that code, which the hosting node reads as a
+    // client's own close (PROTOCOL.md 7.1 step 8): the client's code when it closed, 1000
+    // (the seat ends, as on one server) when the relay refused the client itself.
     let (end, host_close): (ReadEnd, Option<u16>) = loop {
         tokio::select! {
             // The relay pings a quiet client itself, as the reader does (the hosting node pings
@@ -313,9 +315,9 @@ where
                     None => break (ReadEnd::Dropped, None),
                     Some(Err(e)) => match connection::ws_failure(&e) {
                         Some(close) => {
-                            let code = close.code;
                             link.close(close);
-                            break (ReadEnd::Broken, Some(code));
+                            // The client broke the protocol: its seat ends, as on one server.
+                            break (ReadEnd::Broken, Some(close_code::NORMAL));
                         }
                         None => break (ReadEnd::Dropped, None),
                     },
@@ -345,7 +347,7 @@ where
                             reason: "tickwire speaks binary messages only".into(),
                             kick: None,
                         });
-                        break (ReadEnd::Refused, Some(close_code::UNSUPPORTED));
+                        break (ReadEnd::Refused, Some(close_code::NORMAL));
                     }
                     _ => {} // pings are answered by tungstenite; pongs prove life
                 }

@@ -898,11 +898,14 @@ where
                 if pongs.push(&ServerMessage::Pong(pong))
                     && link.push_control(pongs.finish()).is_err()
                 {
-                    return refuse(kick(
+                    // Too slow, as the room judges a client that does not read: the seat waits
+                    // for a resume (PROTOCOL.md 7.3).
+                    link.close(kick(
                         close_code::POLICY,
                         KickReason::TooSlow,
                         "client is not reading its messages",
                     ));
+                    return ReadEnd::Dropped;
                 }
             }
         }

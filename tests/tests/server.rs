@@ -289,6 +289,34 @@ async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing
 }
 
 #[tokio::test]
+async fn a_client_whose_pongs_pile_up_is_too_slow_and_keeps_its_seat() {
+    let mut config = test_config();
+    config.socket_send_buffer = 4096;
+    // Only the pongs decide here, not the time without write progress.
+    config.slow_client_timeout = Duration::from_secs(60);
+    let server = TestServer::start(config).await;
+    let mut deaf =
+        Client::join_over(open_small_buffer(server.addr).await, hello(Role::Player, "deaf")).await;
+    let (id, token) = (deaf.welcome.player_id, deaf.welcome.resume_token);
+    // Snapshots fill the socket's buffers while it reads nothing; then it asks for round trips
+    // whose answers cannot leave.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for nonce in 0..5_000 {
+        if !deaf.try_send(&ClientMessage::Ping(Ping { nonce })).await {
+            break;
+        }
+    }
+    deaf.closed().await.assert_is(1008, Some(KickReason::TooSlow), "not reading");
+    // Too slow keeps the seat for a resume, as the room's own slow-client rule does.
+    let mut again = hello(Role::Player, "deaf");
+    again.resume = Some(token);
+    let back = Client::join(&server.ws_url(), again).await;
+    assert!(back.welcome.resumed, "the seat was given up");
+    assert_eq!(back.welcome.player_id, id);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn handshake_refusals_are_http_statuses_with_messages() {
     let mut config = test_config();
     config.allowed_origins = vec!["https://play.example".into()];

@@ -241,10 +241,13 @@ export class HttpSocket {
         body,
       });
       this.bytesOut += body.length;
-      if (response.status === 429) {
-        // Over the session's POST rate: send these again once it allows.
+      if (response.status === 429 || response.status === 503 || response.status === 408) {
+        // Not taken, the session lives on: over its POST rate (429), a session not keeping
+        // up with its POSTs (503) or a body that arrived too slowly (408). Send these again,
+        // once the server's Retry-After (else a second) has passed.
         this.outbox.unshift(...records);
-        const wait = Number(response.headers.get('retry-after') ?? 1) * 1000;
+        const after = Number(response.headers.get('retry-after') ?? 1);
+        const wait = (Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000;
         await new Promise((resolve) => setTimeout(resolve, wait));
       } else if (!response.ok) {
         // 400 and 413 close the session (its close record says why, on the stream); 404 and

@@ -72,3 +72,33 @@ test('a record no server sends fails the fallback socket as a WebSocket fails: 1
     assert.match(closed.reason, why);
   }
 });
+
+test('records a POST was refused for without ending the session (429, 503, 408) are sent again', async () => {
+  for (const status of [429, 503, 408]) {
+    /** @type {Uint8Array[]} */
+    const posted = [];
+    /** @type {typeof globalThis.fetch} */
+    const serve = async (input, init) => {
+      if (String(input).endsWith('/send')) {
+        posted.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+        return posted.length === 1
+          ? new Response('not now', { status, headers: { 'retry-after': '0' } })
+          : new Response(null, { status: 204 });
+      }
+      if (posted.length === 0 && !init?.headers) {
+        return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } }); // open
+      }
+      return new Promise(() => {}); // polls wait
+    };
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+    await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+    socket.send(encodeClientMessage({ type: 'Ping', nonce: 7 }));
+    const deadline = Date.now() + 5000;
+    while (posted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(posted.length, 2, `HTTP ${status}: sent again`);
+    assert.deepEqual([...posted[1]], [...posted[0]], `HTTP ${status}: the same records`);
+    assert.equal(socket.readyState, 1, `HTTP ${status}: the session lives on`);
+    socket.onclose = () => {};
+    socket.fail(1000, 'test over');
+  }
+});

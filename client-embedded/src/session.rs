@@ -441,8 +441,9 @@ impl Session {
                 );
             }
             ControllerMessage::Snapshot(SnapshotTick(tick)) => {
-                // Only a `Role::Player` gets these; acking lets the server send deltas.
-                if self.state.is_joined() && self.identity.role == Role::Player {
+                // Players and spectators get these (never a controller); acking lets the
+                // server send deltas.
+                if self.state.is_joined() {
                     self.ack_pending = Some(tick);
                 }
             }
@@ -794,6 +795,25 @@ mod tests {
             }
         }
         assert!(s.state().is_joined());
+    }
+
+    #[test]
+    fn players_and_spectators_ack_the_snapshots_they_get() {
+        // `snapshot_full` of the golden vectors (PROTOCOL.md 2.4): a full snapshot of tick 100.
+        let snapshot: Vec<u8> = (0..4)
+            .map(|i| u8::from_str_radix(&"01806429"[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        for role in [Role::Player, Role::Spectator] {
+            let identity = Identity { role, ..Identity::controller("eye", None) };
+            let mut s = Session::new(Config::DEFAULT, identity, 42);
+            join(&mut s, 0, false);
+            s.handle_message(20, &snapshot);
+            let sent: Vec<_> = core::iter::from_fn(|| transmit(&mut s, 20)).collect();
+            assert!(
+                sent.contains(&ClientMessage::Ack(Ack { tick: Tick(100) })),
+                "{role:?}: {sent:?}"
+            );
+        }
     }
 
     #[test]

@@ -135,7 +135,8 @@ pub struct Reconnect {
     /// ends sooner counts as a failed attempt, so a server that welcomes and then fails at
     /// once (a room that breaks on its first tick) is retried ever more slowly, not at
     /// `initial_delay` forever; the price is that a network dropping every few seconds also
-    /// backs off (to `max_delay`, well inside the server's resume grace).
+    /// backs off (up to `max_delay`), and a retry late in that backoff may find its seat
+    /// past the server's resume grace (10 s by default) and join afresh.
     pub stable_after: Duration,
 }
 

@@ -4,7 +4,8 @@
 //! (`GET /ws`, subprotocol `tickwire.v1`), or, where a network blocks WebSocket, over the HTTP
 //! fallback (`/fallback/...`) with the same protocol. Each room is one task running a fixed-rate tick
 //! loop over its [`game::Game`]; every tick every client gets one binary frame, delta-encoded
-//! against the newest snapshot it acknowledged. The wire format lives in `tickwire-shared`.
+//! against a snapshot it holds (the newest its socket took, while its acks keep up; against
+//! its acks on the HTTP fallback). The wire format lives in `tickwire-shared`.
 //!
 //! # Layout
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.

@@ -629,6 +629,7 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
     counts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // What the directory was last told of each room.
     let mut written: HashMap<RoomName, RoomCounts> = HashMap::new();
+    let mut last_beat: Option<Instant> = None;
     info!(node = %cluster.node, url = %cluster.node_url, "joining the fleet");
     loop {
         let heartbeat = tokio::select! {
@@ -649,9 +650,16 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
         // rooms written back under a node the directory does not list as alive would be
         // taken for a dead node's, and reopened elsewhere.
         let rewrite = !cluster.is_up() || cluster.pending().everything;
-        let announce = cluster.announce.swap(false, Ordering::Relaxed);
+        let mut announce = cluster.announce.swap(false, Ordering::Relaxed);
+        if announce && last_beat.is_some_and(|at| at.elapsed() < COUNTS_PERIOD) {
+            // Asked again right after a beat (a storm of joins the fleet has no room for):
+            // the next counts tick sends it.
+            cluster.announce.store(true, Ordering::Relaxed);
+            announce = false;
+        }
         if heartbeat || announce || rewrite || settled {
             heartbeat_once(&cluster, &ctx).await;
+            last_beat = Some(Instant::now());
         }
         if cluster.announce.swap(false, Ordering::Relaxed) {
             heartbeat_once(&cluster, &ctx).await; // the settling news, at once

@@ -143,18 +143,17 @@ fn node_config(id: &str, redis: &Redis) -> ServerConfig {
 
 impl Node {
     fn start(config: ServerConfig) -> Node {
-        Node::start_at("127.0.0.1:0".parse().unwrap(), config)
+        Node::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap(), config)
     }
 
-    /// A node listening on `addr` (port 0: any).
-    fn start_at(addr: SocketAddr, config: ServerConfig) -> Node {
+    /// A node serving `listener` (bound by the test, to know its address first).
+    fn start_on(listener: std::net::TcpListener, config: ServerConfig) -> Node {
         let id = config.node_id.clone().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let listener = std::net::TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -745,12 +744,10 @@ async fn a_relayed_client_whose_hosting_node_goes_silent_is_sent_elsewhere() {
     let redis = Redis::start();
     // Node b is reached by the fleet through a forwarder that the test freezes.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b_addr = listener.local_addr().unwrap();
-    drop(listener);
-    let freezer = Freezer::start(b_addr).await;
+    let freezer = Freezer::start(listener.local_addr().unwrap()).await;
     let mut b_config = node_config("b", &redis);
     b_config.node_url = Some(format!("ws://{}/ws", freezer.addr));
-    let b = Node::start_at(b_addr, b_config);
+    let b = Node::start_on(listener, b_config);
     let a = Node::start(node_config("a", &redis));
     await_nodes(&a, &["a", "b"]).await;
     let _host = Client::join(&b.url(), hello_in(Role::Player, "bob", "far")).await;
@@ -776,7 +773,7 @@ async fn after_a_redis_restart_a_running_match_is_joined_not_opened_a_second_tim
     // A long TTL: the nodes beat every 10 s. Rooms written back before the node's heartbeat
     // would sit in the directory under a node it does not list as alive, and be reopened.
     let (mut redis, nodes) = fleet(|config| config.node_ttl = Duration::from_secs(30)).await;
-    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let [a, b, c] = &nodes[..] else { unreachable!() };
     let mut ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "one")).await;
     ada.next_world().await;
     redis.kill();
@@ -808,6 +805,19 @@ async fn after_a_redis_restart_a_running_match_is_joined_not_opened_a_second_tim
     .expect("bob joined ada's match, not a second room of the same name");
     let rooms = b.rooms().await;
     assert_eq!(rooms.get("one"), Some(&("a".to_string(), 2)), "{rooms:?}");
+
+    // Matchmaking finds the running match meanwhile: only new rooms wait for the settle
+    // period (10 s at this TTL), not joins into rooms written back.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (any, _cyd) = loop {
+        match try_join(open(&c.url()).await, hello(Role::Player, "cyd")).await {
+            Ok(joined) => break joined,
+            Err(closed) => closed.assert_is(1013, Some(KickReason::Full), ""),
+        }
+        assert!(Instant::now() < deadline, "matchmaking waited for the settle period");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(any.room.as_str(), "one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -843,7 +853,15 @@ async fn promises_given_back_in_one_call_free_every_seat() {
     let redis = Redis::start();
     let directory = Directory::new(&redis.url(), "solo", Duration::from_millis(500)).unwrap();
     directory
-        .heartbeat("ws://127.0.0.1:9/ws", Duration::from_secs(30), false, 0, 8, "secret")
+        .heartbeat(
+            "ws://127.0.0.1:9/ws",
+            Duration::from_secs(30),
+            false,
+            0,
+            8,
+            "secret",
+            Duration::ZERO,
+        )
         .await
         .unwrap();
     let limits = JoinLimits {

@@ -301,7 +301,10 @@ impl Directory {
         Ok(())
     }
 
-    /// Renews this node's registration (see [`Beat`]).
+    /// Renews this node's registration (see [`Beat`]). `settle`: when the directory turns
+    /// out to have forgotten this node (a Redis restart), it opens no new room for this long,
+    /// set in the same step that lists it again (zero for a node registering the first time).
+    #[allow(clippy::too_many_arguments)]
     pub async fn heartbeat(
         &self,
         url: &str,
@@ -310,6 +313,7 @@ impl Directory {
         rooms: usize,
         max_rooms: u32,
         secret: &str,
+        settle: Duration,
     ) -> Result<Beat, DirectoryError> {
         let mut conn = self.conn.clone();
         let mut call = self.scripts.heartbeat.prepare_invoke();
@@ -319,7 +323,8 @@ impl Directory {
             .arg(if draining { "1" } else { "0" })
             .arg(rooms)
             .arg(max_rooms)
-            .arg(secret);
+            .arg(secret)
+            .arg(settle.as_millis() as u64);
         let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
         let answer = items(&answer).ok_or(DirectoryError::Unexpected("heartbeat"))?;
         Ok(Beat {

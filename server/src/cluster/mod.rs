@@ -129,10 +129,8 @@ pub struct Cluster {
     peers: Mutex<HashSet<IpAddr>>,
     pending: Mutex<Pending>,
     wake: Notify,
-    /// A heartbeat has registered this node before.
+    /// A heartbeat has registered this node before (see [`settle_period`]).
     registered_once: AtomicBool,
-    /// Until then this node opens no new room (see [`Cluster::settling`]).
-    settle_until: Mutex<Option<Instant>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,7 +209,6 @@ impl Cluster {
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
             registered_once: AtomicBool::new(false),
-            settle_until: Mutex::new(None),
         }))
     }
 
@@ -223,16 +220,6 @@ impl Cluster {
     /// True while the node drains: no new rooms, no matchmaking into it, `/healthz` 503.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
-    }
-
-    /// True for one heartbeat period after the directory forgot this node (a Redis restart
-    /// with an empty store): every node writes its rooms back within that period, and until
-    /// then a room missing from the directory may be running on a node not yet back. No node
-    /// that saw the loss opens a new room meanwhile (its heartbeat says it hosts none), so a
-    /// running match's name is never taken by a second room; a join for it is refused as
-    /// `Full` (try again) for those few seconds instead.
-    pub fn settling(&self) -> bool {
-        lock(&self.settle_until).is_some_and(|until| Instant::now() < until)
     }
 
     /// True when the directory answered the last call.
@@ -394,9 +381,7 @@ impl Cluster {
         };
         for _attempt in 0..PLACEMENT_ATTEMPTS {
             let limits = JoinLimits {
-                may_host: !self.is_draining()
-                    && !self.settling()
-                    && ctx.room_count() < ctx.config.max_rooms as usize,
+                may_host: !self.is_draining() && ctx.room_count() < ctx.config.max_rooms as usize,
                 draining: self.is_draining(),
                 capacity: ctx.config.room_capacity,
                 max_spectators: ctx.config.max_spectators,
@@ -638,14 +623,6 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
             _ = counts.tick() => false,
             _ = cluster.wake.notified() => false,
         };
-        let settled = {
-            let mut until = lock(&cluster.settle_until);
-            let over = until.is_some_and(|until| Instant::now() >= until);
-            if over {
-                *until = None;
-            }
-            over
-        };
         // After the directory was unreachable or forgot this node, the heartbeat goes first:
         // rooms written back under a node the directory does not list as alive would be
         // taken for a dead node's, and reopened elsewhere.
@@ -657,12 +634,9 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
             cluster.announce.store(true, Ordering::Relaxed);
             announce = false;
         }
-        if heartbeat || announce || rewrite || settled {
+        if heartbeat || announce || rewrite {
             heartbeat_once(&cluster, &ctx).await;
             last_beat = Some(Instant::now());
-        }
-        if cluster.announce.swap(false, Ordering::Relaxed) {
-            heartbeat_once(&cluster, &ctx).await; // the settling news, at once
         }
         if let Err(e) = flush(&cluster, &ctx, &mut written).await {
             cluster.mark_up(false);
@@ -672,35 +646,49 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
     }
 }
 
+/// How long a node the directory forgot (a Redis restart with an empty store) opens no new
+/// room once it is listed again: one heartbeat period, within which every node of the fleet
+/// has written its rooms back. Until then a room missing from the directory may be a running
+/// match of a node not yet back, and opening it here would run it twice; a join for it is
+/// refused as `Full` (try again) for those few seconds instead. The directory keeps the
+/// period (`heartbeat.lua`, `join.lua`), so no node can choose this one as a host meanwhile.
+fn settle_period(ttl: Duration) -> Duration {
+    ttl / 3 + COUNTS_PERIOD
+}
+
 async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
+    // A node registering for the first time has no rooms the directory could have lost.
+    let settle = if cluster.registered_once.load(Ordering::Relaxed) {
+        settle_period(cluster.ttl)
+    } else {
+        Duration::ZERO
+    };
     let beat = cluster
         .directory
         .heartbeat(
             &cluster.node_url,
             cluster.ttl,
-            cluster.is_draining() || cluster.settling(),
+            cluster.is_draining(),
             ctx.room_count(),
             ctx.config.max_rooms,
             &cluster.own_secret,
+            settle,
         )
         .await;
     match beat {
         Ok(beat) => {
             cluster.mark_up(true);
+            cluster.registered_once.store(true, Ordering::Relaxed);
             if !beat.was_registered {
                 info!(node = %cluster.node, "registered in the room directory");
                 cluster.pending().everything = true;
-                if cluster.registered_once.swap(true, Ordering::Relaxed) {
-                    let settle = cluster.ttl / 3 + COUNTS_PERIOD;
+                if !settle.is_zero() {
                     warn!(
                         node = %cluster.node,
                         ?settle,
                         "the room directory had forgotten this node (a Redis restart?): \
                          no new rooms here while the fleet writes its rooms back"
                     );
-                    *lock(&cluster.settle_until) = Some(Instant::now() + settle);
-                    // Say so now: until this beat, this node was not listed at all.
-                    cluster.announce.store(true, Ordering::Relaxed);
                 }
             }
             *lock(&cluster.secret) = Some(beat.secret);

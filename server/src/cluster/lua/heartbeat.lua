@@ -1,7 +1,9 @@
 -- Renews this node's registration and everything that expires with it.
 --
 -- ARGV: me, url, ttl_ms, draining ('1'/'0'), rooms, max_rooms, secret (a candidate, kept
--- only when the fleet has none yet).
+-- only when the fleet has none yet), settle_ms (when this node was registered before and the
+-- directory has forgotten it, a Redis restart: it opens no new room for this long, while the
+-- fleet writes its rooms back; 0 for a node registering the first time).
 -- Returns {registered before (1/0), the fleet's secret, {url of every live node}}.
 local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
@@ -9,6 +11,10 @@ local node = P .. 'node:' .. me
 local registered = redis.call('EXISTS', node)
 redis.call('HSET', node, 'url', url, 'ttl', ttl, 'draining', ARGV[4], 'rooms', ARGV[5],
   'max_rooms', ARGV[6])
+local settle_ms = tonumber(ARGV[8]) or 0
+if registered == 0 and settle_ms > 0 then
+  redis.call('HSET', node, 'settle_until', now + settle_ms)
+end
 redis.call('PEXPIRE', node, ttl)
 redis.call('ZADD', P .. 'nodes', now + ttl, me)
 redis.call('ZREMRANGEBYSCORE', P .. 'nodes', '-inf', now)

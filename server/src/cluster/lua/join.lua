@@ -28,16 +28,24 @@ end
 -- draining and has the fewest rooms below its limit. A node the directory does not list
 -- (its registration lapsed, or Redis restarted empty) opens none: a room missing from the
 -- directory may then be running on a node that has not written it back yet.
+-- A node back after the directory forgot it (heartbeat.lua's settle_until) opens none either,
+-- for that period.
+local function settling(node)
+  return (tonumber(redis.call('HGET', P .. 'node:' .. node, 'settle_until') or '0') or 0) > now
+end
+
 local function host_for_new_room()
-  if may_host and live(me, now) then
+  if may_host and live(me, now) and not settling(me) then
     return me
   end
   local best, best_rooms = nil, nil
   for _, node in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '(' .. now, '+inf')) do
     if node ~= me then
-      local h = redis.call('HMGET', P .. 'node:' .. node, 'draining', 'rooms', 'max_rooms')
+      local h = redis.call('HMGET', P .. 'node:' .. node, 'draining', 'rooms', 'max_rooms',
+        'settle_until')
       local rooms, max = tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0
-      if h[1] ~= '1' and rooms < max and (best == nil or rooms < best_rooms) then
+      local settles = (tonumber(h[4] or '0') or 0) > now
+      if h[1] ~= '1' and not settles and rooms < max and (best == nil or rooms < best_rooms) then
         best, best_rooms = node, rooms
       end
     end

@@ -207,6 +207,24 @@ export class HttpSocket {
     this.onclose?.(event);
   }
 
+  /**
+   * Keeps only the newest `Input` and the newest `Ack` waiting: the server applies only the
+   * newest input it has each tick and encodes against the newest ack, so older ones are
+   * worth nothing, and after a stalled POST (a `Retry-After`) a backlog of them would arrive
+   * at once, past the server's input burst, and get the session kicked as `RateLimited`.
+   */
+  compact() {
+    let input = false;
+    let ack = false;
+    for (let i = this.outbox.length - 1; i >= 0; i--) {
+      const tag = messageTag(this.outbox[i]);
+      const older = (tag === INPUT_TAG && input) || (tag === ACK_TAG && ack);
+      if (older) this.outbox.splice(i, 1);
+      input ||= tag === INPUT_TAG;
+      ack ||= tag === ACK_TAG;
+    }
+  }
+
   queueFlush() {
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -220,6 +238,7 @@ export class HttpSocket {
   async flush() {
     if (this.posting || this.outbox.length === 0 || this.readyState === 3 || this.session === null) return;
     this.posting = true;
+    this.compact();
     let size = 0;
     let count = 0;
     while (count < this.outbox.length && size + this.outbox[count].length <= MAX_POST_BODY) {
@@ -266,6 +285,21 @@ export class HttpSocket {
     }
     if (this.outbox.length) this.flush();
   }
+}
+
+/** Client message tags (PROTOCOL.md, the client messages) that {@link HttpSocket#compact} keeps only the newest of. */
+const INPUT_TAG = 1;
+const ACK_TAG = 2;
+
+/**
+ * The message tag of a record (its payload's first byte), or -1 for a close or heartbeat.
+ * @param {Uint8Array} record
+ */
+function messageTag(record) {
+  if (record[0] !== 0x82 || record.length < 3) return -1;
+  const short = record[1] & 0x7f;
+  const at = short < 126 ? 2 : short === 126 ? 4 : 10;
+  return at < record.length ? record[at] : -1;
 }
 
 export { MAX_CLIENT_RECORD };

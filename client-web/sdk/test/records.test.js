@@ -82,7 +82,7 @@ test('records a POST was refused for without ending the session (429, 503, 408) 
       if (String(input).endsWith('/send')) {
         posted.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
         return posted.length === 1
-          ? new Response('not now', { status, headers: { 'retry-after': '0' } })
+          ? new Response('not now', { status, headers: { 'retry-after': '1' } })
           : new Response(null, { status: 204 });
       }
       if (posted.length === 0 && !init?.headers) {
@@ -93,10 +93,18 @@ test('records a POST was refused for without ending the session (429, 503, 408) 
     const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
     await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
     socket.send(encodeClientMessage({ type: 'Ping', nonce: 7 }));
+    while (posted.length < 1) await new Promise((r) => setTimeout(r, 1));
+    // While the refused POST waits, a game goes on sending inputs and acks: only the newest of
+    // each go out with the records sent again, not a backlog past the server's input burst.
+    const input = (/** @type {number} */ seq) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons: 0 });
+    for (const seq of [1, 2, 3]) socket.send(input(seq));
+    for (const tick of [10, 11]) socket.send(encodeClientMessage({ type: 'Ack', tick }));
     const deadline = Date.now() + 5000;
     while (posted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(posted.length, 2, `HTTP ${status}: sent again`);
-    assert.deepEqual([...posted[1]], [...posted[0]], `HTTP ${status}: the same records`);
+    const again = [...posted[0], ...encodeRecord(Record.MESSAGE, input(3)),
+      ...encodeRecord(Record.MESSAGE, encodeClientMessage({ type: 'Ack', tick: 11 }))];
+    assert.deepEqual([...posted[1]], again, `HTTP ${status}: the same records, then the newest input and ack`);
     assert.equal(socket.readyState, 1, `HTTP ${status}: the session lives on`);
     socket.onclose = () => {};
     socket.fail(1000, 'test over');

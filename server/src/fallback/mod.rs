@@ -376,10 +376,15 @@ async fn send(
     };
     let response = match session.deliver(messages, ctx.config.close_timeout).await {
         Err(DeliverError::Closed) => refuse(StatusCode::GONE, "the session is closed"),
-        Err(DeliverError::Busy) => retry_after(refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the session is not keeping up with its POSTs; send one at a time",
-        )),
+        Err(DeliverError::Busy) => {
+            // Soon: the records are a game's inputs, and a second is already long for them.
+            let mut response = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the session is not keeping up with its POSTs; send one at a time",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
         Ok(()) if status == StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
         Ok(()) => refuse(status, reason),
     };

@@ -75,6 +75,13 @@ export class HttpSocket {
     fail(code: number, reason: string, buffered?: boolean): void;
     /** @param {HttpCloseEvent} event */
     finish(event: HttpCloseEvent): void;
+    /**
+     * Keeps only the newest `Input` and the newest `Ack` waiting: the server applies only the
+     * newest input it has each tick and encodes against the newest ack, so older ones are
+     * worth nothing, and after a stalled POST (a `Retry-After`) a backlog of them would arrive
+     * at once, past the server's input burst, and get the session kicked as `RateLimited`.
+     */
+    compact(): void;
     queueFlush(): void;
     flush(): Promise<void>;
 }

@@ -138,6 +138,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The room a `Hello` names, if it names one.
+fn named_room(request: &RoomRequest) -> Option<RoomName> {
+    match request {
+        RoomRequest::Named(room) => Some(*room),
+        RoomRequest::Any => None,
+    }
+}
+
 /// A random id: 128 bits as hex.
 fn random_id() -> String {
     let bits: u128 = rand::random();
@@ -341,10 +349,7 @@ impl Cluster {
         };
         // Another node proxied this client here after placing it: never proxy again.
         if let Some(hop) = hop {
-            let room = match hello.room {
-                RoomRequest::Named(room) => Some(room),
-                RoomRequest::Any => None,
-            };
+            let room = named_room(&hello.room);
             let admitted = self.join_here(ctx, hello, link).await;
             if let (Ok(_), Some(room), Some(promise)) = (&admitted, room, hop.promise) {
                 self.promise_taken(room, promise);
@@ -462,10 +467,7 @@ impl Cluster {
         hello: Hello,
         link: &Arc<ClientLink>,
     ) -> Result<Admitted, ReadEnd> {
-        let room = match hello.room {
-            RoomRequest::Named(room) => Some(room),
-            RoomRequest::Any => None,
-        };
+        let room = named_room(&hello.room);
         let joined = connection::join(hello, link, ctx).await;
         if joined.is_none()
             && let Some(room) = room

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 use tickwire_server::ServerConfig;
-use tickwire_shared::{EventKind, KickReason, Role};
+use tickwire_shared::{EventKind, KickReason, Role, RoomName};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -847,31 +847,94 @@ async fn rooms_placed_on_a_node_that_could_not_open_them_leave_the_directory() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promises_given_back_in_one_call_free_every_seat() {
-    use tickwire_server::cluster::directory::{Directory, JoinLimits, Wanted};
-    let redis = Redis::start();
-    let directory = Directory::new(&redis.url(), "solo", Duration::from_millis(500)).unwrap();
-    directory
-        .heartbeat(
-            "ws://127.0.0.1:9/ws",
-            Duration::from_secs(30),
-            false,
-            0,
-            8,
-            "secret",
-            Duration::ZERO,
-        )
-        .await
-        .unwrap();
-    let limits = JoinLimits {
+/// A node's heartbeat for the directory tests below.
+fn registration<'a>(
+    secret_candidate: &'a str,
+    known_secret: Option<&'a str>,
+    settle: Duration,
+) -> tickwire_server::cluster::directory::Registration<'a> {
+    tickwire_server::cluster::directory::Registration {
+        url: "ws://127.0.0.1:9/ws",
+        ttl: Duration::from_secs(30),
+        draining: false,
+        rooms: 0,
+        max_rooms: 8,
+        secret_candidate,
+        known_secret,
+        settle,
+    }
+}
+
+const OPEN_LIMITS: tickwire_server::cluster::directory::JoinLimits =
+    tickwire_server::cluster::directory::JoinLimits {
         may_host: true,
         draining: false,
         capacity: 2,
         max_spectators: 8,
         promise: Duration::from_secs(30),
     };
-    let join = |id: &'static str| directory.join(Wanted::Any, false, limits, id);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_lost_its_data_a_node_starting_for_the_first_time_opens_no_room_meanwhile() {
+    use tickwire_server::cluster::directory::{Directory, DirectoryError, Wanted};
+    let mut redis = Redis::start();
+    let old = Directory::new(&redis.url(), "old", Duration::from_millis(500)).unwrap();
+    let fleet = old.heartbeat(&registration("first", None, Duration::ZERO)).await.unwrap();
+    assert_eq!(fleet.secret, "first");
+    redis.kill();
+    redis.restart();
+
+    // A node that never ran registers first, then the old node comes back: the directory
+    // no longer holds the secret the old node knew, so it lost its data, and rooms of nodes
+    // not back yet are missing from it.
+    let new = Directory::new(&redis.url(), "new", Duration::from_millis(500)).unwrap();
+    new.heartbeat(&registration("second", None, Duration::ZERO)).await.unwrap();
+    let settle = Duration::from_secs(30);
+    // The old node's connection learns of the restart by failing once, then reconnects.
+    let back = match old.heartbeat(&registration("first", Some(&fleet.secret), settle)).await {
+        Ok(beat) => beat,
+        Err(_) => old.heartbeat(&registration("first", Some(&fleet.secret), settle)).await.unwrap(),
+    };
+    assert!(!back.was_registered);
+    let named = |name: &str| Wanted::Named(RoomName::truncated(name));
+    for (node, name) in [(&new, "lost-1"), (&old, "lost-2")] {
+        let refused = node.join(named(name), false, OPEN_LIMITS, "p").await;
+        assert!(
+            matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST")),
+            "{} opened a room while the fleet writes its rooms back: {refused:?}",
+            node.node()
+        );
+    }
+    assert!(new.join(Wanted::Any, false, OPEN_LIMITS, "p").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_registration_lapsed_holds_back_only_itself() {
+    use tickwire_server::cluster::directory::{Directory, Wanted};
+    let redis = Redis::start();
+    let lapsed = Directory::new(&redis.url(), "lapsed", Duration::from_millis(500)).unwrap();
+    let other = Directory::new(&redis.url(), "other", Duration::from_millis(500)).unwrap();
+    let fleet = lapsed.heartbeat(&registration("s", None, Duration::ZERO)).await.unwrap();
+    other.heartbeat(&registration("t", None, Duration::ZERO)).await.unwrap();
+    lapsed.deregister().await.unwrap();
+
+    let settle = Duration::from_secs(30);
+    let back = lapsed.heartbeat(&registration("s", Some(&fleet.secret), settle)).await.unwrap();
+    assert!(!back.was_registered);
+    let named = |name: &str| Wanted::Named(RoomName::truncated(name));
+    let placed = lapsed.join(named("fresh"), false, OPEN_LIMITS, "p").await.unwrap();
+    assert_eq!((placed.created, placed.node.as_str()), (true, "other"), "{placed:?}");
+    let placed = other.join(named("fresh-2"), false, OPEN_LIMITS, "p").await.unwrap();
+    assert_eq!((placed.created, placed.node.as_str()), (true, "other"), "{placed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promises_given_back_in_one_call_free_every_seat() {
+    use tickwire_server::cluster::directory::{Directory, Wanted};
+    let redis = Redis::start();
+    let directory = Directory::new(&redis.url(), "solo", Duration::from_millis(500)).unwrap();
+    directory.heartbeat(&registration("secret", None, Duration::ZERO)).await.unwrap();
+    let join = |id: &'static str| directory.join(Wanted::Any, false, OPEN_LIMITS, id);
     let first = join("p1").await.unwrap();
     assert!(first.created);
     assert_eq!(join("p2").await.unwrap().room, first.room);

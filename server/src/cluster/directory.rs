@@ -119,6 +119,34 @@ pub struct RoomCounts {
     pub tick: u32,
 }
 
+/// What a node tells the directory at each heartbeat.
+#[derive(Debug, Clone, Copy)]
+pub struct Registration<'a> {
+    /// How nodes reach this one (`ws://.../ws`).
+    pub url: &'a str,
+    /// How long the registration, and every room and token of this node, lives without
+    /// another heartbeat.
+    pub ttl: Duration,
+    /// This node drains: matchmaking skips its rooms and it opens none.
+    pub draining: bool,
+    /// Rooms this node hosts now.
+    pub rooms: usize,
+    /// `--max-rooms`.
+    pub max_rooms: u32,
+    /// This node's candidate for the fleet's secret, kept only when the fleet has none yet.
+    pub secret_candidate: &'a str,
+    /// The fleet's secret as this node last read it (`None` before its first heartbeat). The
+    /// secret never expires, so finding it gone or another means Redis lost its data.
+    pub known_secret: Option<&'a str>,
+    /// When the directory turns out to have forgotten this node (a Redis restart, a lapsed
+    /// registration), it opens no new room for this long, set in the same step that lists it
+    /// again; zero for a node registering the first time. After a Redis restart (see
+    /// `known_secret`) the whole fleet opens none for this long, a node that never ran
+    /// before included: any room missing from the directory may be a running match of a node
+    /// that has not written it back yet.
+    pub settle: Duration,
+}
+
 /// What a heartbeat learned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Beat {
@@ -301,30 +329,19 @@ impl Directory {
         Ok(())
     }
 
-    /// Renews this node's registration (see [`Beat`]). `settle`: when the directory turns
-    /// out to have forgotten this node (a Redis restart), it opens no new room for this long,
-    /// set in the same step that lists it again (zero for a node registering the first time).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn heartbeat(
-        &self,
-        url: &str,
-        ttl: Duration,
-        draining: bool,
-        rooms: usize,
-        max_rooms: u32,
-        secret: &str,
-        settle: Duration,
-    ) -> Result<Beat, DirectoryError> {
+    /// Renews this node's registration (see [`Registration`] and [`Beat`]).
+    pub async fn heartbeat(&self, registration: &Registration<'_>) -> Result<Beat, DirectoryError> {
         let mut conn = self.conn.clone();
         let mut call = self.scripts.heartbeat.prepare_invoke();
         call.arg(&self.node)
-            .arg(url)
-            .arg(ttl.as_millis() as u64)
-            .arg(if draining { "1" } else { "0" })
-            .arg(rooms)
-            .arg(max_rooms)
-            .arg(secret)
-            .arg(settle.as_millis() as u64);
+            .arg(registration.url)
+            .arg(registration.ttl.as_millis() as u64)
+            .arg(if registration.draining { "1" } else { "0" })
+            .arg(registration.rooms)
+            .arg(registration.max_rooms)
+            .arg(registration.secret_candidate)
+            .arg(registration.settle.as_millis() as u64)
+            .arg(registration.known_secret.unwrap_or(""));
         let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
         let answer = items(&answer).ok_or(DirectoryError::Unexpected("heartbeat"))?;
         Ok(Beat {

@@ -43,7 +43,7 @@ use crate::config::ServerConfig;
 use crate::connection::{self, Admitted, ReadEnd};
 use crate::context::ServerContext;
 use crate::outbox::{ClientLink, CloseRequest};
-use directory::{Directory, DirectoryError, JoinLimits, RoomCounts, Wanted};
+use directory::{Directory, DirectoryError, JoinLimits, Registration, RoomCounts, Wanted};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -654,6 +654,8 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
 /// match of a node not yet back, and opening it here would run it twice; a join for it is
 /// refused as `Full` (try again) for those few seconds instead. The directory keeps the
 /// period (`heartbeat.lua`, `join.lua`), so no node can choose this one as a host meanwhile.
+/// When Redis lost its data, the period holds for the whole fleet, so a node that starts for
+/// the first time meanwhile opens no room either.
 fn settle_period(ttl: Duration) -> Duration {
     ttl / 3 + COUNTS_PERIOD
 }
@@ -665,18 +667,18 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
     } else {
         Duration::ZERO
     };
-    let beat = cluster
-        .directory
-        .heartbeat(
-            &cluster.node_url,
-            cluster.ttl,
-            cluster.is_draining(),
-            ctx.room_count(),
-            ctx.config.max_rooms,
-            &cluster.own_secret,
-            settle,
-        )
-        .await;
+    let known_secret = cluster.secret();
+    let registration = Registration {
+        url: &cluster.node_url,
+        ttl: cluster.ttl,
+        draining: cluster.is_draining(),
+        rooms: ctx.room_count(),
+        max_rooms: ctx.config.max_rooms,
+        secret_candidate: &cluster.own_secret,
+        known_secret: known_secret.as_deref(),
+        settle,
+    };
+    let beat = cluster.directory.heartbeat(&registration).await;
     match beat {
         Ok(beat) => {
             cluster.mark_up(true);

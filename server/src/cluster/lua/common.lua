@@ -2,7 +2,8 @@
 --
 -- Keys, all under `tickwire:`:
 --   nodes                  zset   node id -> when its registration lapses (ms, Redis clock)
---   node:<id>              hash   url, ttl, draining, rooms, max_rooms (expires with the node)
+--   node:<id>              hash   url, ttl, draining, rooms, max_rooms, settle_until (expires
+--                                 with the node)
 --   node:<id>:rooms        set    names of the rooms it hosts
 --   node:<id>:tokens       hash   resume token (hex) -> room name
 --   rooms                  set    every room name (stale names are dropped when seen)
@@ -16,6 +17,8 @@
 --                                 matchmaking reads their top instead of every room)
 --   seq                    int    numbers the rooms matchmaking opens (arena-<n>)
 --   secret                 string proves a proxied connection comes from a node of the fleet
+--   settle                 string present (with an expiry) while the fleet writes its rooms
+--                                 back after Redis lost its data: no node opens a new room
 -- Keys are built inside the scripts, so the directory runs on one Redis (or a replicated
 -- primary), not on Redis Cluster.
 local P = 'tickwire:'

@@ -3,7 +3,10 @@
 -- ARGV: me, url, ttl_ms, draining ('1'/'0'), rooms, max_rooms, secret (a candidate, kept
 -- only when the fleet has none yet), settle_ms (when this node was registered before and the
 -- directory has forgotten it, a Redis restart: it opens no new room for this long, while the
--- fleet writes its rooms back; 0 for a node registering the first time).
+-- fleet writes its rooms back; 0 for a node registering the first time), known secret (the
+-- fleet's secret as this node last read it, '' before its first heartbeat: the secret never
+-- expires, so finding it gone or another means Redis lost its data, and then no node of the
+-- fleet opens a new room for settle_ms, one starting for the first time included).
 -- Returns {registered before (1/0), the fleet's secret, {url of every live node}}.
 local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
@@ -14,6 +17,11 @@ redis.call('HSET', node, 'url', url, 'ttl', ttl, 'draining', ARGV[4], 'rooms', A
 local settle_ms = tonumber(ARGV[8]) or 0
 if registered == 0 and settle_ms > 0 then
   redis.call('HSET', node, 'settle_until', now + settle_ms)
+  local known = ARGV[9] or ''
+  if known ~= '' and redis.call('GET', P .. 'secret') ~= known
+      and redis.call('PTTL', P .. 'settle') < settle_ms then
+    redis.call('SET', P .. 'settle', '1', 'PX', settle_ms)
+  end
 end
 redis.call('PEXPIRE', node, ttl)
 redis.call('ZADD', P .. 'nodes', now + ttl, me)

@@ -29,12 +29,15 @@ end
 -- (its registration lapsed, or Redis restarted empty) opens none: a room missing from the
 -- directory may then be running on a node that has not written it back yet.
 -- A node back after the directory forgot it (heartbeat.lua's settle_until) opens none either,
--- for that period.
+-- for that period, and after Redis lost its data (heartbeat.lua's `settle`) no node does.
 local function settling(node)
   return (tonumber(redis.call('HGET', P .. 'node:' .. node, 'settle_until') or '0') or 0) > now
 end
 
 local function host_for_new_room()
+  if redis.call('EXISTS', P .. 'settle') == 1 then
+    return nil
+  end
   if may_host and live(me, now) and not settling(me) then
     return me
   end

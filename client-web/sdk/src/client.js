@@ -239,7 +239,13 @@ export class TickwireClient {
     const kind = this.chain[this.trying];
     const socket = kind === 'ws'
       ? new this.WebSocketImpl(this.url, SUBPROTOCOL)
-      : new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, { fetch: this.fetchImpl, openTimeoutMs: this.streamTimeoutMs });
+      : new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, {
+        fetch: this.fetchImpl,
+        openTimeoutMs: this.streamTimeoutMs,
+        chatRate: this.session.chatPace.rate,
+        chatBurst: this.session.chatPace.burst,
+        now: this.now,
+      });
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     let opened = false;

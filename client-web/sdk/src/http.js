@@ -9,6 +9,7 @@
 
 import { CloseCode } from './constants.js';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, MAX_CLIENT_RECORD } from './records.js';
+import { Pace } from './pace.js';
 
 /** The header that names a session. */
 export const SESSION_HEADER = 'tickwire-session';
@@ -22,6 +23,13 @@ export const MAX_POST_BODY = 8 * 1024;
  *   proxy that buffers streamed responses holds it back, and the socket closes with
  *   `buffered: true` so the driver can fall back to polling
  * @property {number} [closeTimeoutMs] how long `close()` waits for the server's answer (default 3000)
+ * @property {number} [chatRate] chat lines per second a POST may carry on average (default 2,
+ *   the server's `--chat-rate`)
+ * @property {number} [chatBurst] chat lines POSTs may carry at once (default 4: the server's
+ *   `--chat-burst` of 5 with one spare). The session already paces the lines it hands over,
+ *   but lines queued behind a stalled POST would otherwise all go in the next one and arrive
+ *   together, past the server's burst, and the session would be kicked as `RateLimited`.
+ * @property {() => number} [now] the clock for `chatRate`, ms (default `performance.now()`)
  */
 
 /** @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean }} HttpCloseEvent */
@@ -45,6 +53,10 @@ export class HttpSocket {
     this.fetch = (input, init) => f(input, init);
     this.openTimeoutMs = options.openTimeoutMs ?? 3000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
+    this.chatPace = new Pace(options.chatRate ?? 2, options.chatBurst ?? 4);
+    this.now = options.now ?? (() => performance.now());
+    /** @type {ReturnType<typeof setTimeout> | null} a flush waiting for `chatPace` */
+    this.paceTimer = null;
     /** 0 connecting, 1 open, 2 closing, 3 closed: as a WebSocket's. */
     this.readyState = 0;
     this.binaryType = 'arraybuffer';
@@ -202,6 +214,8 @@ export class HttpSocket {
     this.readyState = 3;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.paceTimer !== null) clearTimeout(this.paceTimer);
+    this.paceTimer = null;
     this.outbox = [];
     this.abort.abort();
     this.onclose?.(event);
@@ -237,15 +251,41 @@ export class HttpSocket {
 
   async flush() {
     if (this.posting || this.outbox.length === 0 || this.readyState === 3 || this.session === null) return;
-    this.posting = true;
     this.compact();
+    // In order, up to the body limit; chat lines only as `chatPace` allows: a line it holds
+    // back waits in the outbox with the lines after it, in their order, for a later POST,
+    // while the other records go now.
+    const now = this.now();
+    /** @type {Uint8Array[]} */
+    const records = [];
+    /** @type {Uint8Array[]} */
+    const held = [];
     let size = 0;
-    let count = 0;
-    while (count < this.outbox.length && size + this.outbox[count].length <= MAX_POST_BODY) {
-      size += this.outbox[count].length;
-      count += 1;
+    let full = false;
+    let chatHeld = false;
+    for (const record of this.outbox) {
+      full ||= records.length > 0 && size + record.length > MAX_POST_BODY;
+      const isChat = messageTag(record) === CHAT_TAG;
+      if (!full && !(isChat && (chatHeld || !this.chatPace.take(now)))) {
+        records.push(record);
+        size += record.length;
+      } else {
+        held.push(record);
+        chatHeld ||= isChat;
+      }
     }
-    const records = this.outbox.splice(0, Math.max(1, count));
+    this.outbox = held;
+    if (records.length === 0) {
+      // Only chat lines wait, and none may go yet: try again when the pace allows one.
+      if (this.paceTimer === null) {
+        this.paceTimer = setTimeout(() => {
+          this.paceTimer = null;
+          this.flush();
+        }, Math.max(1, this.chatPace.next() - now));
+      }
+      return;
+    }
+    this.posting = true;
     const body = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
     let at = 0;
     for (const r of records) {
@@ -290,6 +330,8 @@ export class HttpSocket {
 /** Client message tags (PROTOCOL.md, the client messages) that {@link HttpSocket#compact} keeps only the newest of. */
 const INPUT_TAG = 1;
 const ACK_TAG = 2;
+/** The `Chat` message tag, paced by {@link HttpSocket#chatPace}. */
+const CHAT_TAG = 3;
 
 /**
  * The message tag of a record (its payload's first byte), or -1 for a close or heartbeat.

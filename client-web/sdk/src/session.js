@@ -17,6 +17,7 @@ import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS } from './constants.js';
 import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError } from './errors.js';
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
+import { Pace } from './pace.js';
 
 /**
  * On the HTTP fallback the server encodes against the client's acks (PROTOCOL.md 6.1), so a
@@ -113,48 +114,6 @@ const STABLE_CONNECTION_MS = 5000;
 const FATAL_CODES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG]);
 /** Inputs kept for prediction; at 30 Hz, four seconds of unacknowledged inputs. */
 const MAX_PENDING_INPUTS = 128;
-
-/** A token bucket: `rate` tokens per second, at most `burst` held. */
-class Pace {
-  /** @param {number} rate @param {number} burst */
-  constructor(rate, burst) {
-    if (!(rate > 0) || !(burst >= 1)) throw new RangeError(`a pace needs rate > 0 and burst >= 1 (got ${rate}, ${burst})`);
-    this.rate = rate;
-    this.burst = burst;
-    this.tokens = burst;
-    /** @type {number | null} when `tokens` was counted (null: not yet, the bucket is full) */
-    this.countedAt = null;
-  }
-
-  /** Full again from `now`. @param {number} now */
-  refill(now) {
-    this.tokens = this.burst;
-    this.countedAt = now;
-  }
-
-  /** Takes a token if one is there at `now`. @param {number} now @returns {boolean} */
-  take(now) {
-    this.count(now);
-    // Within a rounding error of one: a driver woken at the time `next()` named finds it.
-    if (this.tokens < 1 - 1e-9) return false;
-    this.tokens = Math.max(0, this.tokens - 1);
-    return true;
-  }
-
-  /** When the next token is there (ms, the caller's clock). @returns {number} */
-  next() {
-    const at = this.countedAt ?? 0;
-    return this.tokens >= 1 ? at : at + ((1 - this.tokens) * 1000) / this.rate;
-  }
-
-  /** @param {number} now */
-  count(now) {
-    if (this.countedAt !== null && now > this.countedAt) {
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.countedAt) * this.rate) / 1000);
-    }
-    if (this.countedAt === null || now > this.countedAt) this.countedAt = now;
-  }
-}
 
 /** @param {number} v a stick axis in [-1, 1] @returns {number} its i8 on the wire (PROTOCOL.md 3.2) */
 export function quantizeAxis(v) {

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
+import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, decodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
 
 test('records are RFC 6455 frames without a mask: the bytes of PROTOCOL.md', () => {
   // The `ping` vector (04 2a) as a record.
@@ -109,4 +109,56 @@ test('records a POST was refused for without ending the session (429, 503, 408) 
     socket.onclose = () => {};
     socket.fail(1000, 'test over');
   }
+});
+
+test('chat lines queued behind a stalled POST go out no faster than the server takes them', async () => {
+  // A fast pace keeps the test short; the server's bucket is simulated with the same rate and
+  // one more line of burst, as the session's pace keeps one spare.
+  const rate = 20;
+  const burst = 5;
+  /** @type {{ at: number, lines: string[] }[]} */
+  const posts = [];
+  /** @type {(r: Response) => void} */
+  let releaseFirst = () => {};
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (String(input).endsWith('/send')) {
+      const reader = new RecordReader();
+      reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+      const lines = [];
+      for (let record = reader.next(); record; record = reader.next()) {
+        const message = decodeClientMessage(record.payload);
+        if (message.type === 'Chat') lines.push(message.text);
+      }
+      posts.push({ at: performance.now(), lines });
+      // The first POST stalls, and then is refused as too slow: its lines come again.
+      if (posts.length === 1) return new Promise((resolve) => { releaseFirst = resolve; });
+      return new Response(null, { status: 204 });
+    }
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    return new Promise(() => {}); // polls wait
+  };
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: rate, chatBurst: burst - 1 });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  const chat = (/** @type {string} */ text) => socket.send(encodeClientMessage({ type: 'Chat', text }));
+  chat('line 0');
+  while (posts.length < 1) await new Promise((r) => setTimeout(r, 1));
+  for (let i = 1; i < 12; i++) chat(`line ${i}`); // typed while the POST stalls
+  releaseFirst(new Response('too slow', { status: 408, headers: { 'retry-after': '0' } }));
+  const deadline = Date.now() + 5000;
+  while (posts.flatMap((p) => p.lines).length < 13 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+
+  const sent = posts.slice(1).flatMap((p) => p.lines);
+  assert.deepEqual(sent, Array.from({ length: 12 }, (_, i) => `line ${i}`), 'every line, once, in order');
+  // The server's bucket, at each POST's arrival: full after the stall, refilling at `rate`.
+  let tokens = burst;
+  let last = posts[1].at;
+  for (const post of posts.slice(1)) {
+    tokens = Math.min(burst, tokens + ((post.at - last) * rate) / 1000);
+    last = post.at;
+    tokens -= post.lines.length;
+    assert.ok(tokens > -1e-6, `a POST past the server's chat burst: ${JSON.stringify(posts.map((p) => p.lines.length))}`);
+  }
+  socket.onclose = () => {};
+  socket.fail(1000, 'test over');
 });

@@ -9,6 +9,13 @@ export const MAX_POST_BODY: number;
  *   proxy that buffers streamed responses holds it back, and the socket closes with
  *   `buffered: true` so the driver can fall back to polling
  * @property {number} [closeTimeoutMs] how long `close()` waits for the server's answer (default 3000)
+ * @property {number} [chatRate] chat lines per second a POST may carry on average (default 2,
+ *   the server's `--chat-rate`)
+ * @property {number} [chatBurst] chat lines POSTs may carry at once (default 4: the server's
+ *   `--chat-burst` of 5 with one spare). The session already paces the lines it hands over,
+ *   but lines queued behind a stalled POST would otherwise all go in the next one and arrive
+ *   together, past the server's burst, and the session would be kicked as `RateLimited`.
+ * @property {() => number} [now] the clock for `chatRate`, ms (default `performance.now()`)
  */
 /** @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean }} HttpCloseEvent */
 /** A fallback session with a WebSocket's face. */
@@ -27,6 +34,10 @@ export class HttpSocket {
     fetch: typeof fetch;
     openTimeoutMs: number;
     closeTimeoutMs: number;
+    chatPace: Pace;
+    now: () => number;
+    /** @type {ReturnType<typeof setTimeout> | null} a flush waiting for `chatPace` */
+    paceTimer: ReturnType<typeof setTimeout> | null;
     /** 0 connecting, 1 open, 2 closing, 3 closed: as a WebSocket's. */
     readyState: number;
     binaryType: string;
@@ -101,6 +112,22 @@ export type HttpSocketOptions = {
      * how long `close()` waits for the server's answer (default 3000)
      */
     closeTimeoutMs?: number | undefined;
+    /**
+     * chat lines per second a POST may carry on average (default 2,
+     * the server's `--chat-rate`)
+     */
+    chatRate?: number | undefined;
+    /**
+     * chat lines POSTs may carry at once (default 4: the server's
+     * `--chat-burst` of 5 with one spare). The session already paces the lines it hands over,
+     * but lines queued behind a stalled POST would otherwise all go in the next one and arrive
+     * together, past the server's burst, and the session would be kicked as `RateLimited`.
+     */
+    chatBurst?: number | undefined;
+    /**
+     * the clock for `chatRate`, ms (default `performance.now()`)
+     */
+    now?: (() => number) | undefined;
 };
 export type HttpCloseEvent = {
     code: number;
@@ -108,5 +135,6 @@ export type HttpCloseEvent = {
     wasClean: boolean;
     buffered?: boolean;
 };
+import { Pace } from './pace.js';
 import { RecordReader } from './records.js';
 import { MAX_CLIENT_RECORD } from './records.js';

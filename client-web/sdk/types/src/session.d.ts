@@ -316,24 +316,7 @@ export type SentInput = {
     sentAt: number;
 };
 import type { Role } from './messages.js';
-/** A token bucket: `rate` tokens per second, at most `burst` held. */
-declare class Pace {
-    /** @param {number} rate @param {number} burst */
-    constructor(rate: number, burst: number);
-    rate: number;
-    burst: number;
-    tokens: number;
-    /** @type {number | null} when `tokens` was counted (null: not yet, the bucket is full) */
-    countedAt: number | null;
-    /** Full again from `now`. @param {number} now */
-    refill(now: number): void;
-    /** Takes a token if one is there at `now`. @param {number} now @returns {boolean} */
-    take(now: number): boolean;
-    /** When the next token is there (ms, the caller's clock). @returns {number} */
-    next(): number;
-    /** @param {number} now */
-    count(now: number): void;
-}
+import { Pace } from './pace.js';
 import type { Welcome } from './messages.js';
 import { WorldHistory } from './snapshot.js';
 import type { World } from './snapshot.js';
@@ -341,4 +324,3 @@ import type { ClientMessage } from './messages.js';
 import type { Snapshot } from './snapshot.js';
 import type { EventKind } from './messages.js';
 import type { ControllerFeedback } from './messages.js';
-export {};

@@ -48,7 +48,7 @@ pub struct Config {
     pub chat_burst: u32,
     /// Inputs sent per second at most, and back to back before that pacing starts. Default
     /// 100 per second, burst 50: under the server's defaults (`--input-rate` 120, `--input-burst`
-    /// 60), above which it closes the connection with 1008, so a game may call
+    /// 360), above which it closes the connection with 1008, so a game may call
     /// [`Session::send_input`](crate::Session::send_input) every frame at any frame rate. An
     /// input over the rate waits for the next token, replaced by any newer one meanwhile (the
     /// server applies the newest each tick); lower it to send less, at up to one period's delay.

@@ -943,7 +943,7 @@ impl Pace {
 
     /// Inputs at [`Config::input_rate_per_sec`], burst [`Config::input_burst`]: a game that
     /// calls [`Session::send_input`] every frame (144 a second) stays within the server's input
-    /// limit (120 a second, burst 60, by default) instead of being kicked for it.
+    /// limit (120 a second, burst 360, by default) instead of being kicked for it.
     fn inputs(config: &Config, now: Instant) -> Pace {
         let burst = f64::from(config.input_burst.max(1));
         Pace {

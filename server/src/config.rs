@@ -113,8 +113,11 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_INPUT_RATE", default_value_t = 120)]
     pub input_rate: u32,
 
-    /// Inputs a client may send back to back beyond the sustained rate.
-    #[arg(long, env = "TICKWIRE_INPUT_BURST", default_value_t = 60)]
+    /// Inputs a client may send back to back beyond the sustained rate. Three seconds' worth
+    /// by default: inputs held up by a stall of the client's uplink (a TCP retransmit on
+    /// Wi-Fi) arrive together when it ends, and that is not a flood. A flood goes on past it
+    /// at more than `--input-rate` and is closed all the same.
+    #[arg(long, env = "TICKWIRE_INPUT_BURST", default_value_t = 360)]
     pub input_burst: u32,
 
     /// Sustained chat lines per second per client; above it, close 1008.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
-use tickwire_shared::codec::decode_server;
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
 use tickwire_shared::quant::dequantize_position;
 use tickwire_shared::{
     Ack, Buttons, Chat, ChatText, ClientMessage, EntityId, EventKind, Input, InputSeq, KickReason,
@@ -72,6 +72,34 @@ async fn inputs_move_the_ship_and_are_echoed_as_processed() {
         }
         assert!(Instant::now() < deadline, "last input never echoed");
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn inputs_a_stalled_uplink_held_back_arriving_together_are_not_a_flood() {
+    // Three seconds of a game's inputs at 100 a second, as they arrive when a stall of the
+    // client's uplink ends: the player plays on, and the newest of them is applied.
+    let server = TestServer::start(test_config()).await;
+    let mut player = Client::join(&server.ws_url(), hello_in(Role::Player, "wifi", "stall")).await;
+    player.next_world().await;
+    let mut burst = Vec::new();
+    for seq in 1..=300 {
+        let input = Input { seq: InputSeq(seq), x: 1, y: 1, buttons: Buttons(0) };
+        burst.push(Message::Binary(encode_client_to_vec(&ClientMessage::Input(input)).into()));
+    }
+    for message in burst {
+        player.ws.feed(message).await.unwrap();
+    }
+    player.ws.flush().await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        player.next_world().await;
+        if player.snapshots.last().unwrap().header.last_input == InputSeq(300) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the newest input was never applied");
+    }
+    assert_eq!(player.last_kick, None);
     server.shutdown().await;
 }
 
@@ -424,7 +452,7 @@ async fn bad_messages_get_their_close_codes_while_others_keep_playing() {
     // Input flood.
     let mut flood = Client::join(&url, hello_in(Role::Player, "flood", "bad")).await;
     refused.push(flood.welcome.player_id);
-    for seq in 1..=400 {
+    for seq in 1..=2000 {
         let input = Input { seq: InputSeq(seq), x: 1, y: 1, buttons: Buttons(0) };
         if !flood.try_send(&ClientMessage::Input(input)).await {
             break; // closed and gone already: the close frame is still there to read
@@ -1056,7 +1084,6 @@ async fn other_methods_on_the_game_endpoint_get_405_saying_which_is_allowed() {
 /// back: the server has read them with the request and must hand them to the game connection.
 #[tokio::test]
 async fn a_hello_sent_with_the_upgrade_request_is_read() {
-    use tickwire_shared::codec::encode_client_to_vec;
     use tokio::io::AsyncWriteExt;
     use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
     let server = TestServer::start(test_config()).await;

@@ -321,7 +321,7 @@ fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_ti
             assert!(at > h.now && at <= h.now + Duration::from_millis(11), "{:?}", at - h.now);
         }
     }
-    // A burst of 50, then 100 a second (the server allows 120 a second, burst 60): never more
+    // A burst of 50, then 100 a second (the server allows 120 a second, burst 360): never more
     // than the server's bucket would take.
     let (rate, burst) = (120.0, 60.0);
     let mut tokens: f64 = burst;

@@ -36,6 +36,10 @@ async fn main() -> anyhow::Result<()> {
     let mut bytes = 0usize;
     let mut skipped = 0u32;
     let mut report = tokio::time::interval(Duration::from_secs(1));
+    // Made once: a new `ctrl_c()` each turn could miss a signal that came in a turn another
+    // branch won.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
             event = client.next_event() => match event {
@@ -76,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
                 print_summary(&client, &names, audience, frames, bytes, skipped);
                 (frames, bytes, skipped) = (0, 0, 0);
             }
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut interrupted => {
                 let end = client.leave().await;
                 println!("left: {end:?}");
                 break;

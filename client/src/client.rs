@@ -301,6 +301,9 @@ pub struct Client {
     timer: Pin<Box<Sleep>>,
     /// Socket bytes (in, out) of connections already closed.
     wire_closed: (u64, u64),
+    /// The open connection's write buffer was full at the last look: wait for it, not for
+    /// sends that are due (see [`Session::poll_timeout_unwritable`]).
+    unwritable: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -335,6 +338,7 @@ impl Client {
             conn: Conn::None,
             timer: Box::pin(tokio::time::sleep_until(now.into())),
             wire_closed: (0, 0),
+            unwritable: false,
         }
     }
 
@@ -400,7 +404,7 @@ impl Client {
 
     /// Leaves: closes with 1000 and waits for the server's answering close frame (at most
     /// [`Config::close_timeout`]), so the seat is given up cleanly. Events that arrive
-    /// meanwhile are dropped.
+    /// meanwhile are dropped. A session that had ended already returns how it ended.
     pub async fn leave(&mut self) -> End {
         self.session.leave(Instant::now());
         while let Some(event) = self.next_event().await {
@@ -408,7 +412,7 @@ impl Client {
                 return end;
             }
         }
-        End::Left { answer: None }
+        self.session.end().unwrap_or(End::Left { answer: None })
     }
 
     /// Drops the connection without a close frame, as a crash or a lost network would: the
@@ -464,6 +468,7 @@ impl Client {
                     match opened {
                         Some(Ok(ws)) => {
                             self.conn = Conn::Open(Box::new(ws));
+                            self.unwritable = false;
                             self.session.handle_connected(now);
                         }
                         Some(Err(reason)) => {
@@ -475,10 +480,16 @@ impl Client {
                 }
                 Conn::Open(_) if !self.session.state().is_connected() => self.take_conn(),
                 Conn::Open(ws) => {
-                    let deadline = self.session.poll_timeout();
+                    let deadline = if self.unwritable {
+                        self.session.poll_timeout_unwritable()
+                    } else {
+                        self.session.poll_timeout()
+                    };
                     let timer = rearm(&mut self.timer, deadline);
                     let session = &mut self.session;
-                    let wake = poll_fn(|cx| poll_open(ws, session, timer.as_mut(), cx)).await;
+                    let unwritable = &mut self.unwritable;
+                    let wake =
+                        poll_fn(|cx| poll_open(ws, session, unwritable, timer.as_mut(), cx)).await;
                     let now = Instant::now();
                     match wake {
                         Wake::Frame(Some(Ok(message))) => self.handle_frame(now, message),
@@ -585,15 +596,20 @@ fn rearm(timer: &mut Pin<Box<Sleep>>, deadline: Option<Instant>) -> &mut Pin<Box
 fn poll_open(
     ws: &mut Ws,
     session: &mut Session,
+    unwritable: &mut bool,
     mut timer: Pin<&mut Sleep>,
     cx: &mut Context<'_>,
 ) -> Poll<Wake> {
     let mut ws = Pin::new(ws);
+    let was_unwritable = *unwritable;
     loop {
         match ws.as_mut().poll_ready(cx) {
-            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Ok(())) => *unwritable = false,
             Poll::Ready(Err(e)) => return Poll::Ready(Wake::Frame(Some(Err(e)))),
-            Poll::Pending => break,
+            Poll::Pending => {
+                *unwritable = true;
+                break;
+            }
         }
         let Some(bytes) = session.poll_transmit(Instant::now()) else {
             break;
@@ -607,6 +623,10 @@ fn poll_open(
     }
     if let Poll::Ready(frame) = ws.as_mut().poll_next(cx) {
         return Poll::Ready(Wake::Frame(frame));
+    }
+    if was_unwritable && !*unwritable {
+        // Writable again: the timer was armed without the sends that are due.
+        return Poll::Ready(Wake::Timer);
     }
     timer.as_mut().poll(cx).map(|()| Wake::Timer)
 }
@@ -685,25 +705,56 @@ async fn open(
     ws_handshake(&endpoint, transport, read_buffer_size).await
 }
 
-/// TCP to the endpoint, from `local_ip` when given, Nagle off.
+/// How long one of several resolved addresses may take to connect before the next is tried.
+/// `localhost` resolves to `::1` first on most hosts, while a server bound to `0.0.0.0` listens
+/// on IPv4 only: that refusal is quick, but a host name whose IPv6 route is broken is silent,
+/// and the whole connect timeout must not go to it.
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_secs(2);
+
+/// TCP to the endpoint, from `local_ip` when given, Nagle off. Tries every address the host
+/// name resolves to (of `local_ip`'s family), in the resolver's order, and reports the last
+/// failure when none connects.
 async fn connect_tcp(
     endpoint: &Endpoint,
     local_ip: Option<IpAddr>,
 ) -> Result<TcpStream, Disconnect> {
     let lost = |e: io::Error| Disconnect::Lost(LinkError::Connect(e.kind()));
-    let addr: SocketAddr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
         .await
         .map_err(lost)?
-        .find(|a| local_ip.is_none_or(|ip| ip.is_ipv4() == a.is_ipv4()))
-        .ok_or_else(|| lost(io::ErrorKind::NotFound.into()))?;
-    let socket =
-        if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(lost)?;
-    if let Some(ip) = local_ip {
-        socket.bind(SocketAddr::new(ip, 0)).map_err(lost)?;
+        .filter(|a| local_ip.is_none_or(|ip| ip.is_ipv4() == a.is_ipv4()))
+        .collect();
+    connect_any(&addrs, local_ip).await.map_err(lost)
+}
+
+/// The first of `addrs` that connects, each but the last given [`NEXT_ADDRESS_AFTER`].
+async fn connect_any(addrs: &[SocketAddr], local_ip: Option<IpAddr>) -> io::Result<TcpStream> {
+    let mut failure: io::Error = io::ErrorKind::NotFound.into();
+    for (i, &addr) in addrs.iter().enumerate() {
+        let attempt = connect_one(addr, local_ip);
+        let connected = if i + 1 < addrs.len() {
+            tokio::time::timeout(NEXT_ADDRESS_AFTER, attempt)
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+        } else {
+            attempt.await
+        };
+        match connected {
+            Ok(stream) => return Ok(stream),
+            Err(e) => failure = e,
+        }
     }
-    let stream = socket.connect(addr).await.map_err(lost)?;
+    Err(failure)
+}
+
+async fn connect_one(addr: SocketAddr, local_ip: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+    if let Some(ip) = local_ip {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(addr).await?;
     // Inputs and acks are a few bytes each and must not wait for Nagle.
-    stream.set_nodelay(true).map_err(lost)?;
+    stream.set_nodelay(true)?;
     Ok(stream)
 }
 
@@ -843,6 +894,20 @@ impl AsyncWrite for Tap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_address_that_refuses_passes_the_connect_to_the_next() {
+        // `localhost` as `::1` then `127.0.0.1`, with the server on IPv4 only: a closed port
+        // stands for the address that refuses.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = connect_any(&[closed, open.local_addr().unwrap()], None).await.unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), open.local_addr().unwrap());
+        let refused = connect_any(&[closed], None).await.unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "the last failure is kept");
+        let none = connect_any(&[], None).await.unwrap_err();
+        assert_eq!(none.kind(), io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn endpoints_parse_ws_urls_only() {

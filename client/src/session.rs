@@ -172,9 +172,11 @@ pub enum End {
 /// Something for the application, from [`Session::poll_event`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A connection attempt starts; `attempt` is 1 plus the consecutive failed attempts before
-    /// it (a connection that ended within [`Reconnect::stable_after`](crate::Reconnect::stable_after)
-    /// of its `Welcome` is one).
+    /// A connection attempt starts; `attempt` is 1 for the first connection, and after that 1
+    /// plus the disconnects since the last connection that lasted: attempts that failed,
+    /// connections that ended within [`Reconnect::stable_after`](crate::Reconnect::stable_after)
+    /// of their `Welcome`, and the end of the one that lasted (so the first reconnect after a
+    /// long session is attempt 2, and waits the first backoff step).
     Connecting {
         /// 1 for the first.
         attempt: u32,
@@ -319,7 +321,7 @@ pub struct Session {
     history: Option<WorldHistory>,
     /// Newest snapshot tick received on this connection (applied or not).
     newest_tick: Option<Tick>,
-    /// Newest world rebuilt (kept across reconnects until the next one is rebuilt).
+    /// Newest world rebuilt (kept while reconnecting, until the next `Welcome`).
     world_tick: Option<Tick>,
     /// Consecutive failed attempts: connections that failed, or ended within
     /// [`Reconnect::stable_after`](crate::Reconnect::stable_after) of their `Welcome`.
@@ -351,6 +353,8 @@ pub struct Session {
     kick: Option<Kick>,
     close: Option<CloseAction>,
     events: VecDeque<Event>,
+    /// How the session ended, once it has.
+    end: Option<End>,
     stats: Stats,
 }
 
@@ -391,6 +395,7 @@ impl Session {
             kick: None,
             close: None,
             events: VecDeque::new(),
+            end: None,
             stats: Stats::default(),
         }
     }
@@ -417,8 +422,14 @@ impl Session {
         self.welcome.as_ref()
     }
 
+    /// How the session ended (the same as its [`Event::Ended`]); `None` while it lives.
+    pub fn end(&self) -> Option<End> {
+        self.end
+    }
+
     /// The newest world rebuilt from snapshots (players: what is within their view radius;
-    /// spectators: the whole room). Kept while reconnecting.
+    /// spectators: the whole room). Kept while reconnecting, until the next `Welcome`: a new
+    /// connection starts from a full snapshot, so `None` from then until its first one.
     pub fn world(&self) -> Option<&World> {
         self.history.as_ref()?.get(self.world_tick?)
     }
@@ -713,6 +724,18 @@ impl Session {
         self.close.take()
     }
 
+    /// [`poll_timeout`](Self::poll_timeout) for a driver whose connection takes no more bytes
+    /// for now (its write buffer is full): only the deadlines that need not send anything
+    /// (silence, and those of the states other than joined). A due ping, input or chat line
+    /// waits for the socket; a driver that woke for them would find nothing it can do and
+    /// wake again at once.
+    pub fn poll_timeout_unwritable(&self) -> Option<Instant> {
+        match self.state {
+            State::Joined => Some(self.last_heard + self.config.silence_timeout),
+            _ => self.poll_timeout(),
+        }
+    }
+
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout),
     /// [`poll_transmit`](Self::poll_transmit) or [`poll_connect`](Self::poll_connect) has
     /// something to do (messages the application queued are due at once: call
@@ -907,6 +930,9 @@ impl Session {
     }
 
     fn push_event(&mut self, event: Event) {
+        if let Event::Ended(end) = event {
+            self.end = Some(end);
+        }
         if self.events.len() >= self.config.max_events.max(1) {
             self.events.pop_front();
             self.stats.events_dropped += 1;

@@ -321,8 +321,8 @@ fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_ti
             assert!(at > h.now && at <= h.now + Duration::from_millis(11), "{:?}", at - h.now);
         }
     }
-    // A burst of 50, then 100 a second (the server allows 120 a second, burst 360): never more
-    // than the server's bucket would take.
+    // A burst of 50, then 100 a second: never more than a server at 120 a second would take
+    // with a burst of 60, let alone its default of 360.
     let (rate, burst) = (120.0, 60.0);
     let mut tokens: f64 = burst;
     let mut last = start;
@@ -333,6 +333,25 @@ fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_ti
         tokens -= 1.0;
     }
     assert!((340..=360).contains(&sent.len()), "{} inputs in 3 s", sent.len());
+}
+
+#[test]
+fn a_driver_whose_socket_is_full_waits_for_silence_not_for_sends_that_are_due() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.sent();
+    let joined = h.now;
+    // Inputs every millisecond past the burst, and a ping due: due sends the socket cannot
+    // take now would wake a driver at once, again and again.
+    for _ in 0..60 {
+        h.now += Duration::from_millis(1);
+        h.session.send_input(Controls::NEUTRAL).unwrap();
+    }
+    h.advance(u64::try_from(Config::default().ping_interval.as_millis()).unwrap());
+    assert!(h.session.poll_timeout().unwrap() <= h.now + Duration::from_millis(10));
+    let silence = joined + Config::default().silence_timeout;
+    assert_eq!(h.session.poll_timeout_unwritable(), Some(silence));
+    assert!(silence > h.now + Duration::from_secs(1));
 }
 
 #[test]
@@ -499,6 +518,7 @@ fn consecutive_failures_double_the_delay_and_max_attempts_gives_up() {
         vec![Some(Duration::from_millis(250)), Some(Duration::from_millis(500)), None]
     );
     assert!(h.session.state().is_ended());
+    assert_eq!(h.session.end(), Some(End::GaveUp), "kept for a later leave() to report");
 }
 
 #[test]

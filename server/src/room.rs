@@ -902,6 +902,10 @@ impl<G: Game> Room<G> {
             }
         }
         self.game_events = events;
+        // Looked up once per controller below: sorted, so a packed room's many impacts cost
+        // a binary search each, not a scan.
+        rumble_players.sort_unstable_by_key(|p: &PlayerId| p.0);
+        rumble_players.dedup();
 
         // Before the world is read, so this tick's snapshots and its Left events agree.
         self.expire_dropped_seats(now);
@@ -982,7 +986,8 @@ impl<G: Game> Room<G> {
                         continue;
                     }
                     let Some(mut feedback) = self.game.feedback(player) else { continue };
-                    if rumble_players.contains(&player) && feedback.rumble == 0 {
+                    let impact = rumble_players.binary_search_by_key(&player.0, |p| p.0).is_ok();
+                    if impact && feedback.rumble == 0 {
                         feedback.rumble = 128;
                     }
                     let due = seat
@@ -1475,8 +1480,8 @@ mod tests {
         Room::new(shared, ctx, Arena::new(ArenaConfig::default(), 3))
     }
 
-    fn join(
-        room: &mut Room<Arena>,
+    fn join<G: Game>(
+        room: &mut Room<G>,
         role: Role,
         resume: Option<ResumeToken>,
         now: Instant,
@@ -1554,6 +1559,75 @@ mod tests {
         }
         fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
             self.0.feedback(player)
+        }
+    }
+
+    /// The arena, with an impact reported for `bumped` every step (and no rumble of its own).
+    struct Bumping(Arena, Vec<PlayerId>);
+
+    impl Game for Bumping {
+        fn bounds(&self) -> WorldBounds {
+            self.0.bounds()
+        }
+        fn add_player(&mut self, player: PlayerId) -> EntityId {
+            self.0.add_player(player)
+        }
+        fn remove_player(&mut self, player: PlayerId) {
+            self.0.remove_player(player)
+        }
+        fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
+            self.0.set_input(player, input)
+        }
+        fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+            self.0.step(dt, events);
+            events.retain(|e| !matches!(e, GameEvent::Impact { .. }));
+            for &player in &self.1 {
+                events.push(GameEvent::Impact { player, strength: 200 });
+                events.push(GameEvent::Impact { player, strength: 90 });
+            }
+        }
+        fn entities(&self, out: &mut Vec<EntityState>) {
+            self.0.entities(out)
+        }
+        fn round(&self) -> RoundState {
+            self.0.round()
+        }
+        fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
+            self.0.focus(player)
+        }
+        fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
+            self.0.feedback(player).map(|f| ControllerFeedback { rumble: 0, ..f })
+        }
+    }
+
+    #[test]
+    fn a_controller_rumbles_for_its_own_impacts_only() {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
+        // Impacts of players 5, 2 and 9, out of order and repeated.
+        let bumped = vec![PlayerId(5), PlayerId(2), PlayerId(9)];
+        let mut room =
+            Room::new(shared, ctx, Bumping(Arena::new(ArenaConfig::default(), 3), bumped));
+        let t0 = Instant::now();
+        let controllers: Vec<_> = (0..4)
+            .map(|_| {
+                let (link, joined) = join(&mut room, Role::Controller, None, t0);
+                (link, joined.unwrap().player)
+            })
+            .collect();
+        room.tick(t0);
+        for (link, player) in &controllers {
+            let feedback = messages(link)
+                .0
+                .into_iter()
+                .find_map(|m| match m {
+                    ServerMessage::ControllerFeedback(f) => Some(f),
+                    _ => None,
+                })
+                .expect("feedback");
+            let hit = [2, 5, 9].contains(&player.0);
+            assert_eq!(feedback.rumble > 0, hit, "player {}: {feedback:?}", player.0);
         }
     }
 

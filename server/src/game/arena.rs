@@ -107,9 +107,11 @@ fn grid_turn(turn: f32) -> f32 {
     if turn > 0.0 { (turn / HEADING_STEP).round().max(1.0) * HEADING_STEP } else { 0.0 }
 }
 
-/// A step longer than this is simulated as this long, so a stalled room catching up cannot
-/// tunnel ships through each other or skip a whole phase in one step.
-const MAX_DT: f32 = 0.25;
+/// A step longer than this is simulated as this long: the longest tick the configuration
+/// allows (`--tick-rate 1`). The room steps by exactly one tick period, which is what clients
+/// predict motion and count the round's time by, so anything shorter would slow the game
+/// and move ships off the path they predict.
+const MAX_DT: f32 = 1.0;
 /// Inputs shorter than this neither turn nor thrust (stick noise).
 const DEAD_ZONE: f32 = 0.05;
 /// How fast speed above the cap (boost released, a shove) decays toward it, per second.
@@ -759,6 +761,20 @@ mod tests {
             assert_eq!(pos, pos.round(), "on the position grid");
             before = now;
         }
+    }
+
+    #[test]
+    fn a_tick_of_a_second_is_simulated_whole() {
+        // `--tick-rate 1`: the round's clock and the motion clients predict, div(32 v, 1)
+        // steps of the velocity the snapshot carries, are one whole second.
+        let mut arena = Arena::new(quiet(), 1);
+        place(&mut arena, 1, Vec2::new(400.0, 500.0), Vec2::new(100.0, 0.0));
+        let before = entities(&arena)[0];
+        let left = arena.phase_left;
+        arena.step(1.0, &mut Vec::new());
+        assert_eq!(arena.phase_left, left - 1.0);
+        let now = entities(&arena)[0];
+        assert_eq!(now.pos.x - before.pos.x, now.vel.x * 32, "{before:?} -> {now:?}");
     }
 
     #[test]

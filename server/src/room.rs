@@ -407,6 +407,8 @@ pub struct Room<G: Game> {
     /// The last tick took longer than a period (and was counted late for it), so the next
     /// one starting late is the same incident, not another.
     last_tick_overran: bool,
+    /// The room reached [`LAST_TICK`] and closed its clients: [`Room::run`] ends it.
+    spent: bool,
     /// Clients the room may write to itself per tick (see `send_frames`), learned from the
     /// ticks before.
     direct_quota: usize,
@@ -497,6 +499,7 @@ impl<G: Game> Room<G> {
             chat_budget,
             empty_since: None,
             last_tick_overran: false,
+            spent: false,
             direct_quota: usize::MAX,
             direct_start: 0,
             deferred: Vec::new(),
@@ -537,6 +540,9 @@ impl<G: Game> Room<G> {
                             self.ctx.metrics.late_ticks.inc();
                         }
                         self.tick(now);
+                        if self.spent {
+                            break;
+                        }
                         // Ends when the next tick is due, or at a shutdown.
                         self.send_deferred(due + period, &shutdown).await;
                         // A crowd's deferred writes can fill the period, and then the ticker
@@ -856,6 +862,21 @@ impl<G: Game> Room<G> {
     /// One simulation step and one frame per client, as of `now`.
     pub fn tick(&mut self, now: Instant) {
         self.now = now;
+        if self.tick.0 == LAST_TICK {
+            if !self.spent {
+                info!("the room's tick counter is spent; its clients join a new room");
+                self.close_everyone(CloseRequest {
+                    code: 1001,
+                    reason: "the room ran its last tick: join it again".into(),
+                    kick: Some(Kick {
+                        reason: KickReason::ShuttingDown,
+                        message: KickText::truncated("the room ran its last tick"),
+                    }),
+                });
+                self.spent = true;
+            }
+            return;
+        }
         let started = std::time::Instant::now();
 
         self.seat_memory.clear();
@@ -1368,6 +1389,23 @@ fn frame_snapshot(
     }
 }
 
+impl<G: Game> Room<G> {
+    /// Closes every client with `close`, ends their seats (resume tokens forgotten) and takes
+    /// the room out of the server and the directory, so the next join of its name opens a new
+    /// one.
+    fn close_everyone(&mut self, close: CloseRequest) {
+        for seat in std::mem::take(&mut self.seats).into_values() {
+            if let Some(link) = &seat.link {
+                link.close(close.clone());
+            }
+            self.release(&seat);
+            // Their connections' Leave goes to a room that is gone: count them out here.
+            self.ctx.metrics.clients_of(seat.role).dec();
+        }
+        self.ctx.remove_room(&self.shared.name);
+    }
+}
+
 impl<G: Game> Drop for Room<G> {
     /// A room whose task panics (a bug in the game, most likely) must not leave its clients
     /// connected to nothing: each is closed with 1011, its resume token forgotten, and the
@@ -1378,21 +1416,19 @@ impl<G: Game> Drop for Room<G> {
             return;
         }
         error!("room crashed; closing its clients with 1011");
-        for seat in self.seats.values() {
-            if let Some(link) = &seat.link {
-                link.close(CloseRequest {
-                    code: 1011,
-                    reason: "internal error: the room stopped".into(),
-                    kick: None,
-                });
-            }
-            self.release(seat);
-            // Their connections' Leave goes to a room that is gone: count them out here.
-            self.ctx.metrics.clients_of(seat.role).dec();
-        }
-        self.ctx.remove_room(&self.shared.name);
+        self.close_everyone(CloseRequest {
+            code: 1011,
+            reason: "internal error: the room stopped".into(),
+            kick: None,
+        });
     }
 }
+
+/// The last tick a room runs. A tick is a u32 on the wire and a delta's baseline comes before
+/// its tick, so past this every client's snapshots would stop: the room closes its clients
+/// instead (`Kick { ShuttingDown }`, 1001), and they join a new room of the same name. That
+/// is 414 days at `--tick-rate 120`, 4.5 years at 30.
+const LAST_TICK: u32 = u32::MAX;
 
 /// Spawns a room task running `game` and returns its handle.
 pub fn spawn<G: Game>(
@@ -1660,6 +1696,30 @@ mod tests {
         assert_eq!(close.code, 1011);
         assert!(close.reason.contains("internal error"), "{}", close.reason);
         assert_eq!(ctx.metrics.clients_of(Role::Player).get(), 0, "counted out of the gauge");
+    }
+
+    #[test]
+    fn a_room_that_ran_its_last_tick_sends_its_clients_to_a_new_one() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        joined.unwrap();
+        let _ = messages(&link);
+        room.tick = Tick(LAST_TICK - 1);
+        room.tick(t0);
+        let (msgs, close) = messages(&link);
+        assert_eq!(snapshot(&msgs).header.tick, Tick(LAST_TICK), "the last tick is played");
+        assert_eq!(close, None);
+        assert!(!room.spent);
+
+        room.tick(t0 + Duration::from_millis(33));
+        let (msgs, close) = messages(&link);
+        assert!(!msgs.iter().any(|m| matches!(m, ServerMessage::Snapshot(_))), "no tick past it");
+        let close = close.expect("closed");
+        assert_eq!(close.code, 1001);
+        assert_eq!(close.kick.map(|k| k.reason), Some(KickReason::ShuttingDown));
+        assert!(room.spent && room.seats.is_empty());
+        assert_eq!(room.ctx.metrics.clients_of(Role::Player).get(), 0, "counted out");
     }
 
     #[test]

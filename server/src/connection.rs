@@ -701,6 +701,10 @@ pub(crate) async fn join(
     // A room can close between the directory lookup and our join, or (for `Any`) fill up
     // with named joins; then ask again, a bounded number of times.
     for _attempt in 0..4 {
+        // A room that failed while taking the join (a panic) closed this link already.
+        if link.is_closing() {
+            return None;
+        }
         // Held until the room answers, so concurrent `Any` joins spread over rooms.
         let (handle, _reservation) = match ctx.find_room(
             &hello.room,
@@ -726,7 +730,8 @@ pub(crate) async fn join(
             Ok(Err(_)) => continue, // the room closed meanwhile
             Err(_) => break,        // the room is overloaded
         }
-        let reply = tokio::time::timeout(JOIN_TIMEOUT, reply_rx).await;
+        let mut reply_rx = reply_rx;
+        let reply = tokio::time::timeout(JOIN_TIMEOUT, &mut reply_rx).await;
         match reply {
             Ok(Ok(Ok(joined))) => return Some((joined, handle)),
             Ok(Ok(Err(JoinRefused::Closing))) | Ok(Err(_)) => continue,
@@ -748,7 +753,20 @@ pub(crate) async fn join(
                 ));
                 return None;
             }
-            Err(_) => break,
+            Err(_) => {
+                // The room may have seated the join between the deadline and now: a seat it
+                // gave must be given back, or it would stay without a connection for good.
+                reply_rx.close();
+                if let Ok(Ok(joined)) = reply_rx.try_recv() {
+                    let leave = RoomCommand::Leave {
+                        player: joined.player,
+                        link: link.clone(),
+                        how: Departure::Left,
+                    };
+                    let _ = handle.commands.send(leave).await;
+                }
+                break;
+            }
         }
     }
     warn!("no room accepted the join");

@@ -270,16 +270,6 @@ impl ServerContext {
         }
     }
 
-    /// Drops a room from the directory unconditionally (its task has died).
-    pub fn remove_room(&self, name: &RoomName) {
-        if lock(&self.directory).rooms.remove(name).is_some() {
-            self.metrics.rooms.dec();
-            if let Some(cluster) = self.cluster() {
-                cluster.room_closed(*name);
-            }
-        }
-    }
-
     /// Remembers which room a resume token belongs to.
     pub fn register_token(&self, token: ResumeToken, room: &RoomName) {
         let mut dir = lock(&self.directory);

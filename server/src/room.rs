@@ -409,6 +409,9 @@ pub struct Room<G: Game> {
     last_tick_overran: bool,
     /// The room reached [`LAST_TICK`] and closed its clients: [`Room::run`] ends it.
     spent: bool,
+    /// Counted in the rooms gauge ([`spawn`]): counted out once, when its task ends however
+    /// it ends ([`Room::count_out`]).
+    counted: bool,
     /// Clients the room may write to itself per tick (see `send_frames`), learned from the
     /// ticks before.
     direct_quota: usize,
@@ -500,6 +503,7 @@ impl<G: Game> Room<G> {
             empty_since: None,
             last_tick_overran: false,
             spent: false,
+            counted: false,
             direct_quota: usize::MAX,
             direct_start: 0,
             deferred: Vec::new(),
@@ -530,10 +534,14 @@ impl<G: Game> Room<G> {
             ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
             self.empty_since = Some(Instant::now());
             info!(tick_rate = self.config().tick_rate, "room open");
+            let mut shutting_down = false;
             loop {
                 tokio::select! {
                     biased;
-                    _ = shutdown.changed() => break,
+                    _ = shutdown.changed() => {
+                        shutting_down = true;
+                        break;
+                    }
                     due = ticker.tick() => {
                         let now = Instant::now();
                         if now - due > period && !self.last_tick_overran {
@@ -562,10 +570,17 @@ impl<G: Game> Room<G> {
                     let _ = reply.send(Err(JoinRefused::Closing));
                 }
             }
+            // At a shutdown the connections' Leaves go to a room that is gone: count their
+            // seats out here. (A room that closed idle has none.)
             for seat in std::mem::take(&mut self.seats).into_values() {
                 self.release(&seat);
+                self.ctx.metrics.clients_of(seat.role).dec();
             }
-            self.ctx.metrics.rooms.dec();
+            if shutting_down {
+                // No joiner should find it meanwhile and try it again and again.
+                self.ctx.close_room_if(&self.shared.name, || true);
+            }
+            self.count_out();
             info!("room closed");
         }
         .instrument(span)
@@ -796,9 +811,6 @@ impl<G: Game> Room<G> {
 
     fn remove_seat(&mut self, player: PlayerId) {
         let Some(seat) = self.seats.remove(&player) else { return };
-        if seat.entity.is_some() {
-            self.game.remove_player(player);
-        }
         match seat.role {
             Role::Spectator => self.shared.spectators.fetch_sub(1, Ordering::Relaxed),
             Role::Controller => {
@@ -809,6 +821,11 @@ impl<G: Game> Room<G> {
         };
         self.ctx.metrics.clients_of(seat.role).dec();
         self.release(&seat);
+        // After the seat is counted out and its token forgotten: a game that panics here
+        // leaves the crash cleanup (`Drop`) only the seats still in the map.
+        if seat.entity.is_some() {
+            self.game.remove_player(player);
+        }
         if seat.role.plays() {
             info!(player = player.0, "left");
             self.broadcast(EventKind::Left { player });
@@ -1402,7 +1419,13 @@ impl<G: Game> Room<G> {
             // Their connections' Leave goes to a room that is gone: count them out here.
             self.ctx.metrics.clients_of(seat.role).dec();
         }
-        self.ctx.remove_room(&self.shared.name);
+        self.ctx.close_room_if(&self.shared.name, || true);
+    }
+
+    fn count_out(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            self.ctx.metrics.rooms.dec();
+        }
     }
 }
 
@@ -1421,6 +1444,7 @@ impl<G: Game> Drop for Room<G> {
             reason: "internal error: the room stopped".into(),
             kick: None,
         });
+        self.count_out();
     }
 }
 
@@ -1438,8 +1462,9 @@ pub fn spawn<G: Game>(
 ) -> (mpsc::Sender<RoomCommand>, Arc<RoomShared>) {
     let shared = Arc::new(RoomShared::new(name, ctx.config.room_capacity));
     let (tx, rx) = mpsc::channel(ROOM_COMMAND_CAPACITY);
-    let room = Room::new(shared.clone(), ctx.clone(), game);
+    let mut room = Room::new(shared.clone(), ctx.clone(), game);
     ctx.metrics.rooms.inc();
+    room.counted = true;
     ctx.room_threads.spawn(ctx.tasks.track_future(room.run(rx, ctx.shutdown.clone())));
     (tx, shared)
 }
@@ -1667,6 +1692,62 @@ mod tests {
         }
     }
 
+    /// The arena, except that removing a player panics.
+    struct CrashingOnLeave(Arena);
+
+    impl Game for CrashingOnLeave {
+        fn bounds(&self) -> WorldBounds {
+            self.0.bounds()
+        }
+        fn add_player(&mut self, player: PlayerId) -> EntityId {
+            self.0.add_player(player)
+        }
+        fn remove_player(&mut self, _player: PlayerId) {
+            panic!("a bug in the game");
+        }
+        fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
+            self.0.set_input(player, input)
+        }
+        fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+            self.0.step(dt, events)
+        }
+        fn entities(&self, out: &mut Vec<EntityState>) {
+            self.0.entities(out)
+        }
+        fn round(&self) -> RoundState {
+            self.0.round()
+        }
+        fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
+            self.0.focus(player)
+        }
+        fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
+            self.0.feedback(player)
+        }
+    }
+
+    #[test]
+    fn a_game_that_panics_as_a_player_leaves_leaves_no_seat_counted() {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
+        let game = CrashingOnLeave(Arena::new(ArenaConfig::default(), 3));
+        let mut room = Room::new(shared, ctx.clone(), game);
+        let t0 = Instant::now();
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        let joined = joined.unwrap();
+        let token = welcome(&messages(&link).0).resume_token;
+        assert_eq!(ctx.token_room(&token), Some(RoomName::truncated("t")));
+        let (other, _) = join(&mut room, Role::Player, None, t0);
+        let leave = RoomCommand::Leave { player: joined.player, link, how: Departure::Left };
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            room.handle(leave, t0);
+        }));
+        assert!(crashed.is_err(), "the game's panic unwinds through the room");
+        assert_eq!(ctx.metrics.clients_of(Role::Player).get(), 0, "both counted out");
+        assert_eq!(ctx.token_room(&token), None, "the leaver's token forgotten");
+        assert_eq!(other.take_batch().close.map(|c| c.code), Some(1011));
+    }
+
     #[test]
     fn a_room_that_panics_closes_its_clients_with_1011() {
         let (_tx, rx) = watch::channel(false);
@@ -1720,6 +1801,47 @@ mod tests {
         assert_eq!(close.kick.map(|k| k.reason), Some(KickReason::ShuttingDown));
         assert!(room.spent && room.seats.is_empty());
         assert_eq!(room.ctx.metrics.clients_of(Role::Player).get(), 0, "counted out");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_room_ends_its_task_and_is_counted_out_once() {
+        let mut room = room(|_| {});
+        room.ctx.metrics.rooms.inc();
+        room.counted = true;
+        let ctx = room.ctx.clone();
+        let t0 = Instant::now();
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        joined.unwrap();
+        room.tick = Tick(LAST_TICK - 1);
+        let (_commands, rx) = mpsc::channel(8);
+        let (_stop, shutdown) = watch::channel(false);
+        tokio::time::timeout(Duration::from_secs(5), room.run(rx, shutdown))
+            .await
+            .expect("the room's task ended");
+        assert_eq!(link.take_batch().close.map(|c| c.code), Some(1001));
+        assert_eq!(ctx.metrics.rooms.get(), 0);
+        assert_eq!(ctx.metrics.clients_of(Role::Player).get(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_room_shut_down_counts_its_seats_out() {
+        let mut room = room(|_| {});
+        room.ctx.metrics.rooms.inc();
+        room.counted = true;
+        let ctx = room.ctx.clone();
+        let t0 = Instant::now();
+        for role in [Role::Player, Role::Spectator] {
+            join(&mut room, role, None, t0).1.unwrap();
+        }
+        let (_commands, rx) = mpsc::channel(8);
+        let (stop, shutdown) = watch::channel(false);
+        let task = tokio::spawn(room.run(rx, shutdown));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        assert_eq!(ctx.metrics.rooms.get(), 0);
+        assert_eq!(ctx.metrics.clients_of(Role::Player).get(), 0);
+        assert_eq!(ctx.metrics.clients_of(Role::Spectator).get(), 0);
     }
 
     #[test]

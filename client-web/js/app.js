@@ -6,30 +6,67 @@ import { Lobby, savedName } from './lobby.js';
 import { Game } from './game.js';
 import { $ } from './dom.js';
 
+/** @typedef {{ name: string, room: string | null, spectate: boolean }} Choice */
+
 /** @type {Game | null} */
 let game = null;
+/**
+ * Whether the room on screen has a history entry of its own on top of the lobby's (entered
+ * from the lobby, or again with Forward). Leaving it then goes back to the lobby's entry rather
+ * than writing the lobby over the room's, which would leave Back stepping from the lobby to
+ * the lobby. Kept in the entry's state, so it holds across a reload.
+ */
+let aboveLobby = history.state?.aboveLobby === true;
 
-const lobby = new Lobby((choice) => play(choice));
+const lobby = new Lobby((choice) => enter(choice));
 
-/** @param {{ name: string, room: string | null, spectate: boolean }} choice */
-function play(choice) {
-  lobby.hide();
-  $('#game').hidden = false;
-  game = new Game({ ...choice, onExit: () => toLobby() });
-}
-
-function toLobby() {
-  game = null;
-  $('#game').hidden = true;
-  for (const id of ['#failure', '#banner', '#invite', '#center-msg']) $(id).hidden = true;
-  // Back to the bare lobby URL, keeping a join token and a forced transport if the page had them.
+/**
+ * The page's URL for `room` (the lobby's for null), keeping a join token and a forced transport.
+ * @param {string | null} room @param {boolean} spectate
+ */
+function urlFor(room, spectate) {
   const params = new URLSearchParams(location.search);
   const kept = new URLSearchParams();
   for (const key of ['token', 'transport']) {
     const value = params.get(key);
     if (value) kept.set(key, value);
   }
-  history.replaceState(null, '', kept.size ? `/?${kept}` : '/');
+  if (room) kept.set('room', room);
+  if (room && spectate) kept.set('spectate', '1');
+  return kept.size ? `/?${kept}` : '/';
+}
+
+/** From the lobby into a room, with a history entry: Back returns to the lobby. @param {Choice} choice */
+function enter(choice) {
+  // Matchmaking learns its room from the Welcome, which then names it in the URL.
+  history.pushState({ aboveLobby: true }, '', urlFor(choice.room, choice.spectate));
+  aboveLobby = true;
+  play(choice);
+}
+
+/** @param {Choice} choice */
+function play(choice) {
+  lobby.hide();
+  $('#game').hidden = false;
+  try {
+    game = new Game({ ...choice, onExit: () => toLobby() });
+  } catch (e) {
+    // The game took back whatever it had attached: the lobby, saying what went wrong.
+    toLobby();
+    lobby.showError(`Could not start the game: ${/** @type {Error} */ (e).message}`);
+  }
+}
+
+function toLobby() {
+  game = null;
+  $('#game').hidden = true;
+  for (const id of ['#failure', '#banner', '#invite', '#center-msg']) $(id).hidden = true;
+  if (aboveLobby) {
+    aboveLobby = false;
+    history.back();
+  } else {
+    history.replaceState(null, '', urlFor(null, false));
+  }
   lobby.show();
 }
 
@@ -42,7 +79,17 @@ if (room && isValidRoomName(room)) {
 }
 
 window.addEventListener('popstate', () => {
-  if (game && !new URLSearchParams(location.search).get('room')) game.exit();
+  const params = new URLSearchParams(location.search);
+  const room = params.get('room');
+  if (game && !room) {
+    // Back, to the lobby's entry: leave the room (close 1000) and show the lobby.
+    aboveLobby = false;
+    game.exit();
+  } else if (!game && room && isValidRoomName(room)) {
+    // Forward, to a room left with Back: in again.
+    aboveLobby = true;
+    play({ name: savedName(), room, spectate: params.get('spectate') === '1' });
+  }
 });
 
 // For the browser console and end-to-end tests: the running game, if any.

@@ -14,6 +14,36 @@ const PAD_DEAD_ZONE = 0.15;
 /** Stick travel, CSS pixels, for a full deflection. */
 const STICK_RADIUS = 56;
 
+/** Input types that take typing (or arrow keys, for their value): the game's keys are not the game's there. */
+const TEXT_INPUT_TYPES = new Set([
+  'text', 'search', 'email', 'url', 'tel', 'password', 'number', 'date', 'datetime-local', 'month', 'time', 'week',
+]);
+
+/**
+ * Whether `target` takes typing: a text field, a text area, a select, editable content.
+ * @param {EventTarget | null} target
+ */
+export function isTextEntry(target) {
+  const el = /** @type {HTMLElement | null} */ (target);
+  if (!el || typeof el.tagName !== 'string') return false;
+  if (el.isContentEditable) return true;
+  if (el.tagName === 'TEXTAREA' || el.tagName === 'SELECT') return true;
+  return el.tagName === 'INPUT' && TEXT_INPUT_TYPES.has(/** @type {HTMLInputElement} */ (el).type || 'text');
+}
+
+/**
+ * Whether Space and Enter press `target` (a button, a link, a checkbox, any form field): on a
+ * control reached with the keyboard they are its keys, not boost and chat.
+ * @param {EventTarget | null} target
+ */
+export function isControl(target) {
+  const el = /** @type {HTMLElement | null} */ (target);
+  if (!el || typeof el.tagName !== 'string') return false;
+  if (isTextEntry(el) || ['BUTTON', 'INPUT', 'SUMMARY'].includes(el.tagName)) return true;
+  if (el.tagName === 'A' && el.hasAttribute?.('href')) return true;
+  return ['button', 'checkbox', 'link', 'menuitem', 'switch', 'tab'].includes(el.getAttribute?.('role') ?? '');
+}
+
 /** @param {number} v @param {number} dead */
 function deadZone(v, dead) {
   return Math.abs(v) < dead ? 0 : (v - Math.sign(v) * dead) / (1 - dead);
@@ -28,9 +58,12 @@ export class Controls {
    * @param {HTMLElement} el.base the stick's base
    * @param {HTMLElement} el.knob the stick's knob
    * @param {HTMLElement} el.boost the boost button
+   * @param {{ steers?: boolean }} [options] `steers: false` for a spectator: a touch screen
+   *   gets no stick and no boost button, there being nothing to steer
    */
-  constructor(el) {
+  constructor(el, options = {}) {
     this.el = el;
+    this.steers = options.steers ?? true;
     /** @type {Set<string>} */
     this.keys = new Set();
     this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
@@ -68,8 +101,20 @@ export class Controls {
   }
 
   showTouch() {
-    this.el.touch.hidden = false;
+    this.el.touch.hidden = !this.steers;
     this.el.root.classList.add('touching');
+  }
+
+  /** Back to the keyboard (a touch screen laptop's): the stick, the boost button and the
+   * touch layout (which has no chat box) go until the next touch. */
+  hideTouch() {
+    if (!this.el.root.classList.contains('touching') && this.el.touch.hidden) return;
+    this.el.touch.hidden = true;
+    this.el.root.classList.remove('touching');
+    // A hidden stick gets no pointerup: let go of it now rather than steer on.
+    this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
+    this.el.base.hidden = true;
+    this.setBoost(false);
   }
 
   /** @param {KeyboardEvent} e @param {boolean} down */
@@ -77,9 +122,12 @@ export class Controls {
     // A release always counts, wherever it lands: a key let go in the chat box (Enter
     // focuses it mid-flight) must not keep the ship turning.
     if (!down) this.keys.delete(e.code);
-    if (!this.enabled) return;
-    const target = /** @type {HTMLElement} */ (e.target);
-    if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA')) return;
+    const typing = isTextEntry(e.target);
+    // A phone's on-screen keyboard types only into fields, and as `Unidentified` keys.
+    if (down && !typing && e.key !== 'Unidentified') this.hideTouch();
+    if (!this.enabled || typing) return;
+    // Space presses a button or ticks a checkbox the keyboard is on.
+    if (e.code === 'Space' && isControl(e.target)) return;
     if (e.code in STEER_KEYS || BOOST_KEYS.has(e.code)) {
       e.preventDefault();
       if (down) this.keys.add(e.code);

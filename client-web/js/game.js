@@ -2,10 +2,10 @@
 // the own ship, interpolation of everything else, HUD, scores, chat, invite, reconnect UI.
 
 import {
-  TickwireClient, InterpolationBuffer, KickedError, VersionMismatchError, ConnectionClosedError,
-  playerColour, worldEntity, toRenderEntity, Arena,
+  TickwireClient, InterpolationBuffer, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError,
+  playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS,
 } from '../sdk/index.js';
-import { Controls } from './controls.js';
+import { Controls, isControl, isTextEntry } from './controls.js';
 import { Renderer } from './render.js';
 import { ShipPredictor } from './predict.js';
 import { $, el, formatBytes, formatClock } from './dom.js';
@@ -28,12 +28,81 @@ export function describeFailure(error) {
     }[/** @type {string} */ (error.reason)] ?? `The server closed the connection (${error.reason}).`;
     return `${why} The server said: “${error.serverMessage}”`;
   }
+  if (error instanceof UnreachableError) {
+    return `Could not reach the server${error.reason ? ` (${error.reason})` : ''}. It may be down or out of reach from `
+      + 'this network, or it turned this page away (an expired invite link, or no room for more players).';
+  }
   if (error instanceof ConnectionClosedError) {
-    return error.retryable
-      ? `Could not reach the server: ${error.reason || `close code ${error.code}`}.`
-      : `The connection was closed with code ${error.code}${error.reason ? `: ${error.reason}` : ''}.`;
+    return `The connection was closed with code ${error.code}${error.reason ? `: ${error.reason}` : ''}.`;
   }
   return error.message;
+}
+
+/**
+ * What this page knows of the scores. A ship's score comes with the ship in snapshots while it
+ * is in view, and with `Scored` events; a player out of view since this page joined, who has
+ * not scored since, has a score not known yet, which is not 0.
+ */
+export class ScoreBook {
+  constructor() {
+    /** @type {Map<number, number>} by player */
+    this.known = new Map();
+  }
+
+  /** @param {number} player */
+  get(player) {
+    return this.known.get(player);
+  }
+
+  /** @param {number} player @param {number} score */
+  set(player, score) {
+    this.known.set(player, score);
+  }
+
+  /** @param {number} player */
+  delete(player) {
+    this.known.delete(player);
+  }
+
+  clear() {
+    this.known.clear();
+  }
+
+  /** A round started: everyone, seen or not, is at 0. @param {Iterable<number>} players */
+  newRound(players) {
+    for (const id of [...this.known.keys(), ...players]) this.known.set(id, 0);
+  }
+
+  /**
+   * The scoreboard's rows: players and controllers, the best first; a score not known yet is
+   * null and ranks after the known ones.
+   * @param {Map<number, { name: string, role: string }>} roster
+   * @param {number} [limit]
+   * @returns {{ id: number, name: string, score: number | null }[]}
+   */
+  rows(roster, limit = 10) {
+    return [...roster]
+      .filter(([, info]) => info.role !== 'Spectator')
+      .map(([id, info]) => ({ id, name: info.name, score: this.known.get(id) ?? null }))
+      .sort((a, b) => (b.score ?? -1) - (a.score ?? -1) || a.id - b.id)
+      .slice(0, limit);
+  }
+}
+
+/**
+ * The centre message of an intermission: the round just over and, when this page saw that
+ * round's `RoundOver`, who won it. (A page that joined in the intermission did not.)
+ * @param {{ round: number, secondsLeft: number }} round the world's round: in an intermission,
+ *   the one just over
+ * @param {{ round: number, winner: number | null, score: number } | null} over the last `RoundOver` seen
+ * @param {(player: number) => string} nameOf
+ * @returns {[string, string]}
+ */
+export function intermissionText(round, over, nameOf) {
+  const next = `next round in ${round.secondsLeft} s`;
+  if (!over || over.round !== round.round) return [`Round ${round.round} over`, next];
+  const line = over.winner === null ? 'Nobody scored' : `${nameOf(over.winner)} wins with ${over.score}`;
+  return [`Round ${round.round} over`, `${line} · ${next}`];
 }
 
 /** How the HUD names each transport. */
@@ -50,17 +119,18 @@ export class Game {
   constructor(options) {
     this.options = options;
     this.root = /** @type {HTMLElement} */ ($('#game'));
+    // First, before anything is attached to the page: what throws on a bad option throws here.
+    this.client = this.createClient();
     this.renderer = new Renderer(/** @type {HTMLCanvasElement} */ ($('#view')));
     this.controls = new Controls({
       root: this.root, touch: $('#touch'), zone: $('#stick-zone'), base: $('#stick-base'), knob: $('#stick-knob'), boost: $('#boost-btn'),
-    });
+    }, { steers: !options.spectate });
     this.predictor = new ShipPredictor();
     /** @type {InterpolationBuffer | null} */
     this.interp = null;
     /** @type {Welcome | null} */
     this.welcome = null;
-    /** @type {Map<number, number>} scores by player */
-    this.scores = new Map();
+    this.scores = new ScoreBook();
     /** @type {{ round: number, winner: number | null, score: number } | null} */
     this.lastRoundOver = null;
     this.phase = '';
@@ -77,10 +147,17 @@ export class Game {
     this.lastEntities = [];
     this.running = true;
     this.abort = new AbortController();
-    this.clearView();
-    this.client = this.createClient();
-    this.bindUi();
-    this.connect();
+    try {
+      this.clearView();
+      this.bindUi();
+      this.connect();
+    } catch (e) {
+      // The caller goes back to the lobby: nothing of this game may stay listening.
+      this.running = false;
+      this.controls.dispose();
+      this.abort.abort();
+      throw e;
+    }
     requestAnimationFrame((t) => this.frame(t));
   }
 
@@ -96,7 +173,7 @@ export class Game {
     const forced = params.get('transport');
     const transport = forced === 'ws' || forced === 'stream' || forced === 'poll' ? forced : 'auto';
     return new TickwireClient({
-      url: `${scheme}://${location.host}/ws${query}`, name, room, role: spectate ? 'Spectator' : 'Player', transport,
+      url: `${scheme}://${location.host}/ws${query}`, name: truncateUtf8(name, LIMITS.name), room, role: spectate ? 'Spectator' : 'Player', transport,
     });
   }
 
@@ -110,7 +187,7 @@ export class Game {
     c.on('state', current((e) => this.onState(e.state, e.attempt, e.delayMs)));
     c.on('welcome', current((e) => this.onWelcome(e.welcome)));
     c.on('snapshot', current((e) => this.onSnapshot(e.world, e.receivedAt)));
-    c.on('event', current((e) => this.onEvent(e.kind)));
+    c.on('event', current((e) => this.onEvent(e.kind, e.left?.name)));
     c.on('rtt', current((e) => { $('#hud-ping').textContent = `${Math.round(e.smoothedMs)} ms`; }));
     c.on('transport', current((e) => {
       $('#hud-transport').textContent = TRANSPORT_NAMES[e.transport];
@@ -132,14 +209,29 @@ export class Game {
       if (text.trim() && this.client.chat(text)) chatInput.value = '';
       chatInput.blur();
     }, opts);
+    const failure = $('#failure');
     window.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && document.activeElement !== chatInput && !this.root.hidden) {
+      // Enter on a button or a link the keyboard is on presses it; in the chat box it sends.
+      if (e.key === 'Enter' && !isControl(e.target) && !this.root.hidden && failure.hidden) {
         e.preventDefault();
         chatInput.focus();
       } else if (e.key === 'Escape') {
-        chatInput.blur();
         $('#invite').hidden = true;
+        // Back to the game from the chat box or a control reached with Tab; a failure keeps
+        // the focus in its dialog.
+        const focused = document.activeElement;
+        if (focused instanceof HTMLElement && this.root.contains(focused) && failure.hidden) focused.blur();
       }
+    }, opts);
+    // A control clicked with a mouse or a finger gives the keyboard back to the game, so Space
+    // boosts and Enter chats again; one reached with Tab keeps it, for Space and Enter to press.
+    this.root.addEventListener('click', (e) => {
+      if (e.detail === 0) return; // pressed with a key
+      // After the click's default action, which for a label focuses its checkbox.
+      setTimeout(() => {
+        const focused = document.activeElement;
+        if (focused instanceof HTMLElement && this.root.contains(focused) && !isTextEntry(focused) && failure.hidden) focused.blur();
+      });
     }, opts);
     $('#leave-btn').addEventListener('click', () => this.leave(), opts);
     $('#invite-btn').addEventListener('click', () => {
@@ -175,6 +267,8 @@ export class Game {
   reset() {
     this.welcome = null;
     this.interp = null;
+    this.lastRoundOver = null;
+    this.phase = '';
     this.predictor.reset();
     this.scores.clear();
     this.clearView();
@@ -210,9 +304,13 @@ export class Game {
     this.root.dataset.state = state;
     const banner = /** @type {HTMLElement} */ ($('#banner'));
     if (state === 'reconnecting') {
+      // Nothing was lost before a first Welcome: the server is down or turns this page away.
+      const session = this.client.session;
+      const what = session.connections > 0 ? 'Connection lost. Reconnecting'
+        : session.opened ? 'Could not join. Retrying' : 'Can’t reach the server. Retrying';
       banner.className = 'banner';
       banner.replaceChildren(el('span', { className: 'spinner' }),
-        `Connection lost. Reconnecting${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}…`);
+        `${what}${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}…`);
       banner.hidden = false;
       this.controls.enabled = false;
       void delayMs;
@@ -241,7 +339,7 @@ export class Game {
     url.searchParams.set('room', welcome.room);
     if (welcome.role === 'Spectator') url.searchParams.set('spectate', '1');
     else url.searchParams.delete('spectate');
-    history.replaceState(null, '', url);
+    history.replaceState(history.state, '', url);
     document.title = `${welcome.room} · tickwire arena`;
     const banner = /** @type {HTMLElement} */ ($('#banner'));
     if (again) {
@@ -262,25 +360,30 @@ export class Game {
     for (const e of world.entities) if (e.kind === Arena.KIND_SHIP) this.scores.set(e.id, e.value);
     if (world.round.phase !== this.phase) {
       if (world.round.phase === 'Playing' && this.phase === 'Intermission') {
-        for (const id of this.scores.keys()) this.scores.set(id, 0);
+        this.scores.newRound(this.client.session.roster.keys());
         this.addChat(null, `Round ${world.round.round}: go!`);
       }
       this.phase = world.round.phase;
     }
   }
 
-  /** @param {import('../sdk/index.js').EventKind} kind */
-  onEvent(kind) {
+  /**
+   * @param {import('../sdk/index.js').EventKind} kind
+   * @param {string} [leftName] for `Left`: the name of who left, gone from the roster already
+   */
+  onEvent(kind, leftName) {
     const names = this.client.session.roster;
     const who = (/** @type {number} */ id) => names.get(id)?.name ?? `Player ${id}`;
     switch (kind.type) {
       case 'Joined':
+        // The roster comes before the first snapshot; a player joining later starts at 0.
         if (kind.player !== this.welcome?.playerId && this.client.session.world) {
+          this.scores.set(kind.player, 0);
           this.addChat(null, `${kind.name} joined${kind.role === 'Controller' ? ' with a controller' : ''}.`);
         }
         break;
       case 'Left':
-        this.addChat(null, `${who(kind.player)} left.`);
+        this.addChat(null, `${leftName ?? who(kind.player)} left.`);
         this.scores.delete(kind.player);
         break;
       case 'Scored': {
@@ -309,10 +412,13 @@ export class Game {
   onFailure(error) {
     this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
     $('#banner').hidden = true;
-    $('#failure-title').textContent = error instanceof KickedError && error.reason === 'Full' ? 'Room full' : 'Disconnected';
+    $('#failure-title').textContent = error instanceof KickedError && error.reason === 'Full' ? 'Room full'
+      : error instanceof UnreachableError ? 'Can’t reach the server' : 'Disconnected';
     $('#failure-text').textContent = describeFailure(error);
     $('#failure').hidden = false;
     this.controls.enabled = false;
+    // An alert dialog takes the focus: Enter or Space tries again, Tab reaches the way out.
+    $('#failure-retry').focus();
   }
 
   /** @param {number} player */
@@ -431,23 +537,14 @@ export class Game {
       $('#hud-round').textContent = 'Intermission';
       timer.textContent = formatClock(r.secondsLeft);
       timer.classList.remove('low');
-      const over = this.lastRoundOver;
       const names = this.client.session.roster;
-      const line = over && over.winner !== null
-        ? `${names.get(over.winner)?.name ?? `Player ${over.winner}`} wins with ${over.score}`
-        : 'Nobody scored';
-      this.setCentre(`Round ${over?.round ?? r.round - 1} over`, `${line} · next round in ${r.secondsLeft} s`);
+      this.setCentre(...intermissionText(r, this.lastRoundOver, (id) => names.get(id)?.name ?? `Player ${id}`));
     }
     this.updateScoreboard();
   }
 
   updateScoreboard() {
-    const roster = this.client.session.roster;
-    const rows = [...roster]
-      .filter(([, info]) => info.role !== 'Spectator')
-      .map(([id, info]) => ({ id, name: info.name, score: this.scores.get(id) ?? 0 }))
-      .sort((a, b) => b.score - a.score || a.id - b.id)
-      .slice(0, 10);
+    const rows = this.scores.rows(this.client.session.roster);
     const me = this.welcome?.playerId;
     const key = rows.map((r) => `${r.id}:${r.score}:${r.name}`).join('|') + me;
     if (key === this.scoreboardKey) return;
@@ -455,6 +552,8 @@ export class Game {
     $('#scoreboard').replaceChildren(...rows.map((r) => el('li', { className: r.id === me ? 'me' : '' },
       el('span', { className: 'swatch', style: `background: ${playerColour(r.id)}; color: ${playerColour(r.id)}` }),
       el('span', { className: 'who' }, r.name),
-      el('span', { className: 'pts' }, String(r.score)))));
+      r.score === null
+        ? el('span', { className: 'pts unknown' }, '–')
+        : el('span', { className: 'pts' }, String(r.score)))));
   }
 }

@@ -1,7 +1,7 @@
 // The lobby: name, quick play, rooms from /rooms (refreshing), join or create by name, join as
 // a spectator, and the QR code of the selected room's link for phones.
 
-import { isValidRoomName } from '../sdk/index.js';
+import { isValidRoomName, truncateUtf8, LIMITS } from '../sdk/index.js';
 import { $, el } from './dom.js';
 
 const NAME_KEY = 'tickwire.name';
@@ -13,7 +13,17 @@ export function defaultName() {
   return `${words[Math.floor(Math.random() * words.length)]}-${Math.floor(Math.random() * 90 + 10)}`;
 }
 
-/** The saved display name, or a fresh default (saved). */
+/**
+ * A display name as the protocol takes it: trimmed, and cut to 24 bytes of UTF-8 between
+ * characters. (`maxlength` counts UTF-16 units: 13 Cyrillic letters or 9 CJK characters are
+ * already over, and a cut at 24 units can split an emoji.)
+ * @param {string} name
+ */
+export function fitName(name) {
+  return truncateUtf8(name.trim(), LIMITS.name).trim();
+}
+
+/** The saved display name (cut to fit: it may have been saved before names were), or a fresh default. */
 export function savedName() {
   let name = '';
   try {
@@ -21,7 +31,7 @@ export function savedName() {
   } catch {
     // storage disabled: fine
   }
-  return name || defaultName();
+  return fitName(name) || defaultName();
 }
 
 /** @param {string} name */
@@ -34,6 +44,11 @@ function saveName(name) {
 }
 
 /** @typedef {{ id: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }} RoomInfo */
+/**
+ * A room's row, kept across refreshes.
+ * @typedef {{ tr: HTMLTableRowElement, pick: HTMLButtonElement, players: HTMLElement, spectators: HTMLElement,
+ *   join: HTMLButtonElement, watch: HTMLButtonElement }} RoomRow
+ */
 
 export class Lobby {
   /** @param {(choice: { name: string, room: string | null, spectate: boolean }) => void} onJoin */
@@ -46,7 +61,14 @@ export class Lobby {
     this.selected = null;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null;
-    this.nameInput.addEventListener('change', () => saveName(this.name()));
+    /** @type {Map<string, RoomRow>} the rows on screen, by room */
+    this.rows = new Map();
+    this.nameInput.addEventListener('change', () => {
+      // Shows the name as it will be used, cut to fit.
+      const name = this.name();
+      if (this.nameInput.value !== name) this.nameInput.value = name;
+      saveName(name);
+    });
     $('#quick-play').addEventListener('click', () => this.join(null, false));
     $('#quick-watch').addEventListener('click', () => this.join(null, true));
     $('#create-form').addEventListener('submit', (e) => {
@@ -68,14 +90,22 @@ export class Lobby {
   }
 
   name() {
-    return this.nameInput.value.trim().slice(0, 24);
+    return fitName(this.nameInput.value);
   }
 
   /** @param {string | null} room @param {boolean} spectate */
   join(room, spectate) {
     const name = this.name() || defaultName();
     saveName(name);
+    $('#join-error').hidden = true;
     this.onJoin({ name, room, spectate });
+  }
+
+  /** Says why the last join did not start. @param {string} text */
+  showError(text) {
+    const error = $('#join-error');
+    error.textContent = text;
+    error.hidden = false;
   }
 
   show() {
@@ -107,35 +137,74 @@ export class Lobby {
     if (!this.root.hidden) this.timer = setTimeout(() => this.refresh(), REFRESH_MS);
   }
 
-  /** @param {RoomInfo[]} rooms */
+  /**
+   * Shows `rooms`, most players first. Each room keeps its row across refreshes, updated in
+   * place: a rebuilt row would take the keyboard focus off its buttons every refresh.
+   * @param {RoomInfo[]} rooms
+   */
   renderRooms(rooms) {
     rooms.sort((a, b) => b.players - a.players || a.id.localeCompare(b.id));
     $('#rooms-empty').hidden = rooms.length > 0;
-    $('#rooms-body').replaceChildren(...rooms.map((room) => {
+    const body = $('#rooms-body');
+    const focused = document.activeElement;
+    const focusedRow = focused && body.contains(focused) ? focused.closest('tr') : null;
+    const at = focusedRow ? [...body.children].indexOf(focusedRow) : -1;
+    const part = focusedRow ? [...focusedRow.querySelectorAll('button')].indexOf(/** @type {HTMLButtonElement} */ (focused)) : -1;
+    const open = new Set(rooms.map((room) => room.id));
+    for (const [id, row] of this.rows) {
+      if (open.has(id)) continue;
+      row.tr.remove();
+      this.rows.delete(id);
+    }
+    rooms.forEach((room, i) => {
+      let row = this.rows.get(room.id);
+      if (!row) this.rows.set(room.id, (row = this.createRow(room.id)));
       const full = room.players >= room.capacity;
-      const join = /** @type {HTMLButtonElement} */ (el('button', { className: 'btn small primary', type: 'button' }, full ? 'Full' : 'Join'));
-      join.disabled = full;
-      const watch = el('button', { className: 'btn small ghost', type: 'button' }, 'Watch');
-      join.addEventListener('click', (e) => { e.stopPropagation(); this.join(room.id, false); });
-      watch.addEventListener('click', (e) => { e.stopPropagation(); this.join(room.id, true); });
+      row.join.textContent = full ? 'Full' : 'Join';
+      row.join.disabled = full;
       const share = Math.min(1, room.players / Math.max(1, room.capacity));
-      const row = el('tr', { className: room.id === this.selected ? 'selected' : '' },
-        el('td', { className: 'room-id' }, room.id),
-        el('td', {}, el('span', { className: 'bar' }, el('i', { style: `width: ${Math.round(share * 100)}%` })),
-          `${room.players}/${room.capacity}`, room.controllers ? ` · ${room.controllers} 🎮` : ''),
-        el('td', {}, String(room.spectators)),
-        el('td', {}, join, watch));
-      row.dataset.room = room.id;
-      row.addEventListener('click', () => this.select(room.id));
-      return row;
-    }));
+      row.players.replaceChildren(el('span', { className: 'bar' }, el('i', { style: `width: ${Math.round(share * 100)}%` })),
+        `${room.players}/${room.capacity}`, room.controllers ? ` · ${room.controllers} 🎮` : '');
+      row.spectators.textContent = String(room.spectators);
+      if (body.children[i] !== row.tr) body.insertBefore(row.tr, body.children[i] ?? null);
+    });
+    if (!focusedRow || document.activeElement === focused) return;
+    // Moved (a move blurs it), disabled (the room filled up) or gone (the room closed): the
+    // focus goes to the same button of that row, or of the row now in its place.
+    const row = focusedRow.isConnected ? focusedRow : body.children[Math.min(at, body.children.length - 1)];
+    if (!row) {
+      $('#quick-play').focus();
+      return;
+    }
+    const buttons = /** @type {HTMLButtonElement[]} */ ([...row.querySelectorAll('button')]);
+    const target = buttons[part] && !buttons[part].disabled ? buttons[part] : buttons[buttons.length - 1];
+    target.focus({ preventScroll: true });
+  }
+
+  /** @param {string} id @returns {RoomRow} */
+  createRow(id) {
+    const pick = /** @type {HTMLButtonElement} */ (el('button', { className: 'room-pick', type: 'button', title: `Show the QR code of ${id}` }, id));
+    const join = /** @type {HTMLButtonElement} */ (el('button', { className: 'btn small primary', type: 'button' }, 'Join'));
+    const watch = /** @type {HTMLButtonElement} */ (el('button', { className: 'btn small ghost', type: 'button' }, 'Watch'));
+    pick.setAttribute('aria-pressed', String(id === this.selected));
+    pick.addEventListener('click', (e) => { e.stopPropagation(); this.select(id); });
+    join.addEventListener('click', (e) => { e.stopPropagation(); this.join(id, false); });
+    watch.addEventListener('click', (e) => { e.stopPropagation(); this.join(id, true); });
+    const players = el('td');
+    const spectators = el('td');
+    const tr = /** @type {HTMLTableRowElement} */ (el('tr', { className: id === this.selected ? 'selected' : '' },
+      el('td', { className: 'room-id' }, pick), players, spectators, el('td', {}, join, watch)));
+    tr.dataset.room = id;
+    tr.addEventListener('click', () => this.select(id));
+    return { tr, pick, players, spectators, join, watch };
   }
 
   /** Shows the QR code of `room`'s link (the lobby's when null). @param {string | null} room */
   async select(room) {
     this.selected = room;
-    for (const row of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('#rooms-body tr'))) {
-      row.classList.toggle('selected', row.dataset.room === room);
+    for (const [id, row] of this.rows) {
+      row.tr.classList.toggle('selected', id === room);
+      row.pick.setAttribute('aria-pressed', String(id === room));
     }
     const query = room ? `?room=${encodeURIComponent(room)}` : '';
     $('#qr-target').textContent = room ? `room ${room}` : 'the lobby';

@@ -77,6 +77,27 @@ export function playerColour(playerId) {
 }
 
 /**
+ * The longest start of `text` that fits in `maxBytes` of UTF-8, cut between code points: a
+ * surrogate pair is kept or dropped whole (half of one would be written as U+FFFD, 3 bytes).
+ * What a name (`LIMITS.name`) or a chat line (`LIMITS.chat`) is cut with, since the protocol
+ * bounds them in bytes, not in characters.
+ * @param {string} text
+ * @param {number} maxBytes
+ */
+export function truncateUtf8(text, maxBytes) {
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    const cp = /** @type {number} */ (ch.codePointAt(0));
+    const size = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += ch.length;
+  }
+  return text.slice(0, end);
+}
+
+/**
  * Whether `name` is a valid room name: 1 to 16 bytes of `A-Z a-z 0-9 - _ .`.
  * @param {string} name
  */

@@ -74,3 +74,20 @@ export class ConnectionClosedError extends Error {
     this.retryable = retryable;
   }
 }
+
+/**
+ * The session gave up before any connection to the server opened (`maxInitialAttempts`): the
+ * server is down or cannot be reached from here, or it refuses this client before the
+ * protocol starts (a missing or expired join token, an origin it does not allow, no capacity).
+ * A browser's WebSocket reports all of these as 1006 without the HTTP status; the HTTP
+ * fallback's `reason` names it. `attempts` counts the connections tried.
+ */
+export class UnreachableError extends ConnectionClosedError {
+  /** @param {number} code @param {string} reason @param {number} attempts */
+  constructor(code, reason, attempts) {
+    super(code, reason, false);
+    this.message = `no connection opened in ${attempts} attempts: closed with ${code}${reason ? `: ${reason}` : ''}`;
+    this.name = 'UnreachableError';
+    this.attempts = attempts;
+  }
+}

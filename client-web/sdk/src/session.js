@@ -13,8 +13,8 @@
 //     handleClose(code, reason, wasClean, now) / handleTimeout(now)
 // The application calls setInput(), chat(text, now) and leave(now) at any time.
 
-import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS } from './constants.js';
-import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError } from './errors.js';
+import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS, truncateUtf8 } from './constants.js';
+import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError } from './errors.js';
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
 import { Pace } from './pace.js';
@@ -51,11 +51,18 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  * @property {number} [jitter] +/- share of randomness on each delay (default 0.2), so a crowd
  *   dropped at once does not come back in lockstep
  * @property {number} [maxAttempts] consecutive failed attempts before giving up (default 20)
+ * @property {number} [maxInitialAttempts] the same before the session's first `Welcome`
+ *   (default 5, about 8 s at the default backoff; never more than `maxAttempts`): a first join
+ *   that keeps failing is a server that is down or refuses this client (a bad or expired join
+ *   token, an origin, no capacity: a browser cannot tell which), and a player is better told
+ *   so than kept waiting a minute. Given up with no connection ever opened, the session fails
+ *   with an `UnreachableError`
  */
 
 /**
  * @typedef {object} SessionOptions
- * @property {string} [name] display name, at most 24 UTF-8 bytes (default: empty, the server names it)
+ * @property {string} [name] display name, at most 24 UTF-8 bytes, else the constructor throws:
+ *   `truncateUtf8(name, LIMITS.name)` cuts one that may be longer (default: empty, the server names it)
  * @property {Role} [role] default 'Player'
  * @property {string | null} [room] a room name, or null for matchmaking (default)
  * @property {Uint8Array | null} [resumeToken] a token from an earlier `Welcome` to take its seat back
@@ -82,11 +89,15 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  * @property {() => number} [random] for jitter; default Math.random (tests pass a fixed one)
  */
 
+/** @typedef {{ name: string, role: Role }} RosterEntry a player or controller in `Session.roster` */
+
 /**
+ * What the session has for the application. An `event` of kind `Left` carries in `left` the
+ * roster entry it removed: its listeners no longer find the player in `roster`.
  * @typedef {{ type: 'state', state: SessionState, attempt?: number, delayMs?: number, cause?: Error }
  *   | { type: 'welcome', welcome: Welcome }
  *   | { type: 'snapshot', world: World, snapshot: Snapshot, receivedAt: number }
- *   | { type: 'event', tick: number, kind: EventKind }
+ *   | { type: 'event', tick: number, kind: EventKind, left?: RosterEntry }
  *   | { type: 'feedback', feedback: ControllerFeedback }
  *   | { type: 'rtt', rttMs: number, smoothedMs: number, serverTick: number }
  *   | { type: 'error', error: Error }
@@ -130,7 +141,9 @@ export class Session {
     const role = options.role ?? 'Player';
     if (!ROLES.includes(role)) throw new TypeError(`unknown role ${role}`);
     this.name = options.name ?? '';
-    if (new TextEncoder().encode(this.name).length > LIMITS.name) throw new TypeError('name is longer than 24 bytes');
+    if (new TextEncoder().encode(this.name).length > LIMITS.name) {
+      throw new TypeError('name is longer than 24 bytes of UTF-8 (truncateUtf8 cuts one to fit)');
+    }
     /** @type {Role} */
     this.role = role;
     /** @type {string | null} */
@@ -144,6 +157,7 @@ export class Session {
       factor: r.factor ?? 2,
       jitter: r.jitter ?? 0.2,
       maxAttempts: r.maxAttempts ?? 20,
+      maxInitialAttempts: r.maxInitialAttempts ?? 5,
     };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
     this.inputRateOverride = options.inputRate;
@@ -172,7 +186,7 @@ export class Session {
     this.lastInputApplied = 0;
     /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
     this.pendingInputs = [];
-    /** @type {Map<number, { name: string, role: Role }>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
+    /** @type {Map<number, RosterEntry>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
     this.roster = new Map();
     /** Spectators watching the room (from `Event::Audience`; 0 until the first). */
     this.audience = 0;
@@ -185,6 +199,8 @@ export class Session {
     this.welcomedAt = null;
     /** Connections that reached `Welcome`, the first included. */
     this.connections = 0;
+    /** Whether any connection opened (reached the server), welcomed or not. */
+    this.opened = false;
     /** Snapshots that could not be applied (and were not acked). */
     this.applyErrors = 0;
 
@@ -240,6 +256,7 @@ export class Session {
   handleOpen(now, transport = 'ws') {
     if (this.state !== 'connecting') return;
     this.socketOpen = true;
+    this.opened = true;
     this.acksAreBaselines = transport !== 'ws';
     this.send({ type: 'Hello', version: PROTOCOL_VERSION, role: this.role, name: this.name, room: this.room, resume: this.resumeToken });
     this.nextPingAt = now;
@@ -394,13 +411,7 @@ export class Session {
   chat(text, now) {
     const line = text.trim();
     if (!this.isJoined() || line === '' || this.chatQueue.length >= this.chatQueueMax) return false;
-    let bytes = new TextEncoder().encode(line);
-    let cut = line;
-    while (bytes.length > LIMITS.chat) {
-      cut = cut.slice(0, -1);
-      bytes = new TextEncoder().encode(cut);
-    }
-    this.chatQueue.push(cut);
+    this.chatQueue.push(truncateUtf8(line, LIMITS.chat));
     this.sendChat(now);
     return true;
   }
@@ -457,13 +468,17 @@ export class Session {
   scheduleReconnect(cause, now) {
     this.attempt += 1;
     const rc = this.reconnect;
-    if (this.attempt > rc.maxAttempts) {
+    const limit = this.connections === 0 ? Math.min(rc.maxAttempts, rc.maxInitialAttempts) : rc.maxAttempts;
+    if (this.attempt > limit) {
       // A kick (`Full`, retried while resuming) is the server's own last word: a game shows it
       // as such ("Room full") rather than as a lost connection.
       if (cause instanceof KickedError) return this.fail(cause, now);
-      return this.fail(new ConnectionClosedError(
-        cause instanceof ConnectionClosedError ? cause.code : CloseCode.ABNORMAL,
-        `gave up after ${rc.maxAttempts} attempts: ${cause.message}`, false), now);
+      const code = cause instanceof ConnectionClosedError ? cause.code : CloseCode.ABNORMAL;
+      // Never reached at all: not a lost connection, and a game says so.
+      if (!this.opened) {
+        return this.fail(new UnreachableError(code, cause instanceof ConnectionClosedError ? cause.reason : cause.message, this.attempt), now);
+      }
+      return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false), now);
     }
     const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (this.attempt - 1));
     const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));
@@ -539,8 +554,13 @@ export class Session {
   /** @param {number} tick @param {EventKind} kind */
   onEvent(tick, kind) {
     if (kind.type === 'Joined') this.roster.set(kind.player, { name: kind.name, role: kind.role });
-    if (kind.type === 'Left') this.roster.delete(kind.player);
     if (kind.type === 'Audience') this.audience = kind.spectators;
+    if (kind.type === 'Left') {
+      const left = this.roster.get(kind.player);
+      this.roster.delete(kind.player);
+      this.events.push(left ? { type: 'event', tick, kind, left } : { type: 'event', tick, kind });
+      return;
+    }
     this.events.push({ type: 'event', tick, kind });
   }
 

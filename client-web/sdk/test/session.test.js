@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Session, decodeClientMessage, encodeServerMessage, encodeSnapshot, KickedError, VersionMismatchError,
-  ConnectionClosedError, InterpolationBuffer, quantizeAxis, toRenderEntity, PROTOCOL_VERSION, VELOCITY_STEP,
+  ConnectionClosedError, UnreachableError, InterpolationBuffer, quantizeAxis, toRenderEntity, truncateUtf8,
+  PROTOCOL_VERSION, VELOCITY_STEP, LIMITS,
 } from '../index.js';
 
 const token = new Uint8Array(16).fill(7);
@@ -285,6 +286,58 @@ test('only a connection that lasted resets the backoff: one closed right after i
   assert.ok(state?.type === 'state' && state.delayMs === 100 && t.attempt === 1);
 });
 
+test('a first join that never connects gives up after maxInitialAttempts, as unreachable', () => {
+  const s = new Session({ name: 'ada', room: 'r1', random: () => 0.5, reconnect: { jitter: 0 } });
+  s.connect(0);
+  /** @type {any[]} */
+  const events = [];
+  let now = 0;
+  // The server is down, or refuses the upgrade (a 401 looks the same to a browser: 1006).
+  for (let i = 0; i < 30 && !s.isEnded(); i++) {
+    drain(s);
+    s.handleClose(1006, '', false, now);
+    events.push(...drain(s).events);
+    now = s.pollTimeout() ?? now;
+    s.handleTimeout(now);
+  }
+  const states = events.filter((e) => e.type === 'state');
+  assert.equal(s.state, 'failed');
+  const error = events.find((e) => e.type === 'error')?.error;
+  assert.ok(error instanceof UnreachableError, `${error}`);
+  assert.ok(error instanceof ConnectionClosedError && !error.retryable, 'still a ConnectionClosedError');
+  assert.equal(error.attempts, 6);
+  assert.equal(error.code, 1006);
+  assert.deepEqual(states.filter((e) => e.state === 'reconnecting').map((e) => e.delayMs), [250, 500, 1000, 2000, 4000],
+    'about 8 s of retries, not 70');
+  assert.ok(now < 10000, `gave up at ${now} ms`);
+
+  // The HTTP fallback's refusal names its status, and the error keeps it.
+  const refused = new Session({ name: 'ada', reconnect: { maxInitialAttempts: 0 } });
+  refused.connect(0);
+  refused.handleClose(1006, 'HTTP 401: the join token has expired', false, 5);
+  assert.ok(refused.error instanceof UnreachableError);
+  assert.match(refused.error.message, /HTTP 401: the join token has expired/);
+
+  // A server that opens and closes before its Welcome was reached: the short budget, but not
+  // "unreachable".
+  const opened = new Session({ name: 'ada', reconnect: { maxInitialAttempts: 1, initialDelayMs: 10 } });
+  opened.connect(0);
+  opened.handleOpen(1);
+  opened.handleClose(1011, 'internal error', true, 2);
+  opened.handleTimeout(/** @type {number} */ (opened.pollTimeout()));
+  opened.handleClose(1006, '', false, 30);
+  assert.equal(opened.state, 'failed');
+  assert.ok(opened.error instanceof ConnectionClosedError && !(opened.error instanceof UnreachableError), `${opened.error}`);
+
+  // Once welcomed, a drop is retried maxAttempts times as before.
+  const t = joined({ reconnect: { maxInitialAttempts: 1, initialDelayMs: 10 } });
+  for (let i = 0; i < 5; i++) {
+    t.handleClose(1006, '', false, i * 1000);
+    assert.equal(t.state, 'reconnecting', `attempt ${i + 1}`);
+    t.handleTimeout(/** @type {number} */ (t.pollTimeout()));
+  }
+});
+
 test('an undecodable server message closes with 1002 and reconnects', () => {
   const s = joined();
   s.handleMessage(Uint8Array.of(9, 9), 10);
@@ -368,6 +421,39 @@ test('the roster follows Joined and Left; spectators arrive only as the Audience
   assert.equal(s.audience, 4999);
   const kinds = drain(s).events.filter((e) => e.type === 'event').map((e) => e.type === 'event' && e.kind.type);
   assert.deepEqual(kinds, ['Joined', 'Audience', 'Left', 'Audience']);
+});
+
+test('a Left event carries who left: its listeners no longer find the player in the roster', () => {
+  const s = joined();
+  /** @param {number} tick @param {any} kind */
+  const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
+  event(20, { type: 'Joined', player: 4, name: 'bob', role: 'Player' });
+  event(21, { type: 'Left', player: 4 });
+  // A player the roster never named (a room past the 128 of its roster).
+  event(22, { type: 'Left', player: 9 });
+  const lefts = drain(s).events.filter((e) => e.type === 'event' && e.kind.type === 'Left');
+  assert.deepEqual(lefts, [
+    { type: 'event', tick: 21, kind: { type: 'Left', player: 4 }, left: { name: 'bob', role: 'Player' } },
+    { type: 'event', tick: 22, kind: { type: 'Left', player: 9 } },
+  ]);
+  assert.equal(s.roster.size, 0);
+});
+
+test('names and chat lines are cut to their bytes at whole code points', () => {
+  assert.equal(truncateUtf8('Константинопольский', LIMITS.name), 'Константиноп', '12 letters of 2 bytes');
+  assert.equal(truncateUtf8('東京都渋谷区神宮前一丁目', LIMITS.name), '東京都渋谷区神宮', '8 of 3 bytes');
+  // 22 bytes, then an emoji of 4: it does not fit, and is not cut in half.
+  assert.equal(truncateUtf8(`${'a'.repeat(22)}😀`, LIMITS.name), 'a'.repeat(22));
+  assert.equal(truncateUtf8(`${'a'.repeat(20)}😀`, LIMITS.name), `${'a'.repeat(20)}😀`);
+  assert.equal(truncateUtf8('short', LIMITS.name), 'short');
+  for (const name of ['Константиноп', '東京都渋谷区神宮', `${'a'.repeat(20)}😀`]) {
+    assert.doesNotThrow(() => new Session({ name }), name);
+  }
+  const s = joined();
+  // 201 bytes; a cut between the emoji's halves would leave 200, ending in U+FFFD.
+  s.chat(`${'a'.repeat(197)}😀`, 0);
+  assert.deepEqual(drain(s).sent.filter((m) => m.type === 'Chat').map((m) => m.type === 'Chat' && m.text), ['a'.repeat(197)],
+    'no half emoji at the end');
 });
 
 /** The chat lines among what a session sent. @param {Session} s */

@@ -343,6 +343,230 @@ test('on a phone, the virtual stick moves the ship', async () => {
   await context.close();
 });
 
+test('a name is cut to 24 bytes, and a game that cannot start leaves the lobby as it was', async () => {
+  const { context, page, errors } = await openPage(browser);
+  // Window and document listeners still attached (not aborted): what a failed game must not leave.
+  await context.addInitScript(() => {
+    /** @type {{ type: string, signal?: AbortSignal }[]} */
+    const added = [];
+    const add = EventTarget.prototype.addEventListener;
+    /** @param {string} type @param {any} listener @param {any} [options] */
+    EventTarget.prototype.addEventListener = function (type, listener, options) {
+      if (this === window || this === document) added.push({ type, signal: typeof options === 'object' ? options.signal : undefined });
+      return add.call(this, type, listener, options);
+    };
+    Object.defineProperty(globalThis, 'liveListeners', { value: () => added.filter((l) => !l.signal?.aborted).map((l) => l.type) });
+  });
+  await page.goto(server.http);
+  // Saved by an older page: 29 letters, 55 bytes. Every reload and deep link started with it.
+  await page.evaluate(() => localStorage.setItem('tickwire.name', 'Игорь Святославович Рюрикович'));
+  await page.goto(`${server.http}/?room=e2e-name`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForFunction(() => document.querySelector('#scoreboard')?.textContent?.includes('Игорь Святос'));
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.equal(await page.inputValue('#name'), 'Игорь Святос');
+  // Typed: 9 CJK characters are 27 bytes, within maxlength's 24 characters.
+  await page.fill('#name', '東京都渋谷区神宮前一丁目');
+  await page.fill('#room-name', 'e2e-name');
+  await page.click('#create-form button[type="submit"]');
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForFunction(() => document.querySelector('#scoreboard')?.textContent?.includes('東京都渋谷区神宮'));
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+
+  // A game that throws as it starts (here: WebSocket forced, and none in this browser).
+  await page.evaluate(() => Object.defineProperty(globalThis, 'WebSocket', { value: undefined }));
+  await page.evaluate(() => history.replaceState(null, '', '/?transport=ws'));
+  const before = await page.evaluate(() => /** @type {any} */ (globalThis).liveListeners());
+  await page.click('#quick-play');
+  await page.waitForSelector('#join-error:not([hidden])');
+  assert.match(await page.textContent('#join-error') ?? '', /Could not start the game: no WebSocket/);
+  assert.equal(await page.isVisible('#lobby'), true, 'the lobby, not a black screen');
+  assert.equal(await page.isHidden('#game'), true);
+  assert.deepEqual(await page.evaluate(() => /** @type {any} */ (globalThis).liveListeners()), before, 'no listener left behind');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('keyboard players press the game\'s buttons; a mouse click gives the keys back to the game', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/?room=e2e-tab`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const held = () => page.evaluate(() => globalThis.tickwire.game?.controls.read());
+  // Reached with the keyboard, Space and Enter press the button, and open no chat.
+  await page.focus('#invite-btn');
+  await page.keyboard.press('Space');
+  await page.waitForSelector('#invite:not([hidden])');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#invite', { state: 'hidden' });
+  assert.notEqual(await page.evaluate(() => document.activeElement?.id), 'chat-input');
+  // Escape gives the keys back to the game: Space boosts.
+  await page.keyboard.press('Escape');
+  await page.keyboard.down('Space');
+  assert.equal((await held())?.buttons, 1);
+  await page.keyboard.up('Space');
+  // Clicked with the mouse, the checkbox of the invite steals nothing: keys steer, Space boosts.
+  await page.click('#invite-btn');
+  await page.click('label:has(#invite-spectate)');
+  assert.equal(await page.isChecked('#invite-spectate'), true);
+  await page.waitForFunction(() => document.activeElement === document.body);
+  await page.keyboard.down('KeyD');
+  await page.keyboard.down('Space');
+  assert.deepEqual(await held(), { x: 1, y: 0, buttons: 1 });
+  await page.keyboard.up('Space');
+  await page.keyboard.up('KeyD');
+  assert.equal(await page.isChecked('#invite-spectate'), true, 'Space did not untick it');
+  assert.equal(await page.isVisible('#invite'), true, 'nor close the invite');
+  // Enter on the page chats; on Leave, it leaves.
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'chat-input');
+  await page.keyboard.press('Escape');
+  await page.focus('#leave-btn');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the room list keeps the keyboard focus across refreshes, and rows are chosen by keyboard', async () => {
+  // Room b has more players than a, so it is listed above it.
+  const a = new TickwireClient({ url: server.ws, name: 'a1', room: 'e2e-list-a' });
+  const b = ['b1', 'b2'].map((name) => new TickwireClient({ url: server.ws, name, room: 'e2e-list-b' }));
+  for (const c of [a, ...b]) c.connect();
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  const order = () => page.$$eval('#rooms-body tr', (rows) => rows.map((r) => /** @type {HTMLElement} */ (r).dataset.room)
+    .filter((room) => room === 'e2e-list-a' || room === 'e2e-list-b'));
+  await until(async () => (await order()).join() === 'e2e-list-b,e2e-list-a', 'b listed above a');
+  const watchA = '#rooms-body tr[data-room="e2e-list-a"] .btn.ghost';
+  await page.focus(watchA);
+  // Room a climbs above b (two more players) while the lobby refreshes every 2 s.
+  const more = ['a2', 'a3'].map((name) => new TickwireClient({ url: server.ws, name, room: 'e2e-list-a' }));
+  for (const c of more) c.connect();
+  await until(async () => (await order()).join() === 'e2e-list-a,e2e-list-b', 'a listed above b');
+  await page.waitForTimeout(2500); // and one refresh more
+  assert.equal(await page.evaluate(() => {
+    const focused = document.activeElement;
+    return `${focused?.closest('tr')?.dataset.room} ${focused?.textContent}`;
+  }), 'e2e-list-a Watch', 'still on the same button');
+  // The row's name is a button: Enter on it shows that room's QR code.
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#qr-target')?.textContent === 'room e2e-list-a');
+  assert.equal(await page.getAttribute('#rooms-body tr[data-room="e2e-list-a"] .room-pick', 'aria-pressed'), 'true');
+  for (const c of [a, ...b, ...more]) await c.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('"X left." names who left', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/?room=e2e-left`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const bot = new TickwireClient({ url: server.ws, name: 'zed', room: 'e2e-left' });
+  bot.connect();
+  await page.waitForFunction(() => document.querySelector('#chat-log')?.textContent?.includes('zed joined.'));
+  await bot.leave();
+  const said = await page.waitForFunction(() => [...document.querySelectorAll('#chat-log li')]
+    .map((li) => li.textContent ?? '').find((text) => /^(zed|Player \d+) left\.$/.test(text)));
+  assert.equal(await said.jsonValue(), 'zed left.');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a server that turns the page away says it cannot be reached, not "connection lost"', async () => {
+  const strict = await startServer(['--join-secret', 'e2e-secret']);
+  const { context, page, errors } = await openPage(browser);
+  try {
+    // Quicker retries than a player's, so the test does not wait 8 s for the end.
+    const hurry = () => page.waitForFunction(() => {
+      const s = globalThis.tickwire.game?.client.session;
+      if (s) Object.assign(s.reconnect, { initialDelayMs: 50, maxDelayMs: 100 });
+      return s;
+    });
+    await page.goto(`${strict.http}/?room=e2e-denied&token=expired`);
+    await hurry();
+    await page.waitForSelector('#banner:not([hidden]):has-text("reach the server")');
+    assert.doesNotMatch(await page.textContent('#banner') ?? '', /Connection lost/);
+    await page.waitForSelector('#failure:not([hidden])');
+    assert.equal(await page.textContent('#failure-title'), 'Can’t reach the server');
+    assert.match(await page.textContent('#failure-text') ?? '', /^Could not reach the server \(HTTP 401/);
+    assert.equal((await gameState(page)).failure, 'UnreachableError');
+    // The dialog has the focus: Enter tries again, and Tab, Enter goes to the lobby.
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'failure-retry');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#failure', { state: 'hidden' });
+    await hurry();
+    await page.waitForSelector('#failure:not([hidden])');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#lobby:not([hidden])');
+    // The browser's own reports of the refused upgrade and fetches; nothing else.
+    assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed|status of 401/.test(e)), []);
+  } finally {
+    await context.close();
+    await strict.stop();
+  }
+});
+
+test('Back leaves the room for the lobby, Forward joins it again', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.fill('#room-name', 'e2e-back');
+  await page.click('#create-form button[type="submit"]');
+  await page.waitForSelector('#game[data-state="joined"]');
+  const seated = async () => (await getJson(`${server.http}/rooms`)).some((/** @type {any} */ r) => r.id === 'e2e-back' && r.players > 0);
+  await page.goBack();
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.equal(new URL(page.url()).search, '');
+  await until(async () => !(await seated()), 'the seat freed by the close 1000');
+  await page.goForward();
+  await page.waitForSelector('#game[data-state="joined"][data-room="e2e-back"]');
+  // A reload of the room's entry is a deep link: in again.
+  await page.reload();
+  await page.waitForSelector('#game[data-state="joined"][data-room="e2e-back"]');
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+  await page.waitForFunction(() => !location.search);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('touch: chat lines do not block the stick, spectators get none, and a key press brings the chat box back', async () => {
+  const phone = await openPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await phone.page.goto(`${server.http}/?room=e2e-thumb`);
+  await phone.page.waitForSelector('#game[data-state="joined"]');
+  await phone.page.waitForSelector('#touch:not([hidden])');
+  const line = await (await phone.page.waitForSelector('#chat-log li'))?.boundingBox();
+  assert.ok(line, 'a chat line on screen');
+  const cdp = await phone.context.newCDPSession(phone.page);
+  const at = { x: line.x + 10, y: line.y + line.height / 2 };
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ ...at, id: 1 }] });
+  await phone.page.waitForSelector('#stick-base:not([hidden])');
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await phone.page.goto(`${server.http}/?room=e2e-thumb&spectate=1`);
+  await phone.page.waitForSelector('#game[data-state="joined"][data-role="Spectator"]');
+  assert.equal(await phone.page.isHidden('#touch'), true, 'nothing to steer');
+  assert.deepEqual(phone.errors, []);
+  await phone.context.close();
+
+  // A laptop with a touch screen: a touch, then the keyboard.
+  const laptop = await openPage(browser, { hasTouch: true });
+  await laptop.page.goto(`${server.http}/?room=e2e-thumb`);
+  await laptop.page.waitForSelector('#game[data-state="joined"]');
+  await laptop.page.touchscreen.tap(900, 300);
+  await laptop.page.waitForSelector('#game.touching');
+  await laptop.page.keyboard.press('KeyD');
+  await laptop.page.waitForSelector('#game:not(.touching)');
+  await laptop.page.keyboard.press('Enter');
+  assert.equal(await laptop.page.evaluate(() => document.activeElement?.id), 'chat-input');
+  assert.equal(await laptop.page.isVisible('#chat-input'), true);
+  assert.deepEqual(laptop.errors, []);
+  await laptop.context.close();
+});
+
 test('the dashboard charts live, non-zero data', async () => {
   const players = ['p1', 'p2'].map((name) => {
     const c = new TickwireClient({ url: server.ws, name, room: 'e2e-dash' });

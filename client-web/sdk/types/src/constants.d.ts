@@ -1,6 +1,15 @@
 /** @param {number} playerId @returns {string} the ship colour of a player, as `#rrggbb` */
 export function playerColour(playerId: number): string;
 /**
+ * The longest start of `text` that fits in `maxBytes` of UTF-8, cut between code points: a
+ * surrogate pair is kept or dropped whole (half of one would be written as U+FFFD, 3 bytes).
+ * What a name (`LIMITS.name`) or a chat line (`LIMITS.chat`) is cut with, since the protocol
+ * bounds them in bytes, not in characters.
+ * @param {string} text
+ * @param {number} maxBytes
+ */
+export function truncateUtf8(text: string, maxBytes: number): string;
+/**
  * Whether `name` is a valid room name: 1 to 16 bytes of `A-Z a-z 0-9 - _ .`.
  * @param {string} name
  */

@@ -52,4 +52,16 @@ export class ConnectionClosedError extends Error {
     reason: string;
     retryable: boolean;
 }
+/**
+ * The session gave up before any connection to the server opened (`maxInitialAttempts`): the
+ * server is down or cannot be reached from here, or it refuses this client before the
+ * protocol starts (a missing or expired join token, an origin it does not allow, no capacity).
+ * A browser's WebSocket reports all of these as 1006 without the HTTP status; the HTTP
+ * fallback's `reason` names it. `attempts` counts the connections tried.
+ */
+export class UnreachableError extends ConnectionClosedError {
+    /** @param {number} code @param {string} reason @param {number} attempts */
+    constructor(code: number, reason: string, attempts: number);
+    attempts: number;
+}
 export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge" | "InvalidRecord";

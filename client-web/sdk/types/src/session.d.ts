@@ -17,6 +17,7 @@ export class Session {
         factor: number;
         jitter: number;
         maxAttempts: number;
+        maxInitialAttempts: number;
     };
     pingIntervalMs: number;
     inputRateOverride: number | undefined;
@@ -48,11 +49,8 @@ export class Session {
     lastInputApplied: number;
     /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
     pendingInputs: SentInput[];
-    /** @type {Map<number, { name: string, role: Role }>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
-    roster: Map<number, {
-        name: string;
-        role: Role;
-    }>;
+    /** @type {Map<number, RosterEntry>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
+    roster: Map<number, RosterEntry>;
     /** Spectators watching the room (from `Event::Audience`; 0 until the first). */
     audience: number;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
@@ -64,6 +62,8 @@ export class Session {
     welcomedAt: number | null;
     /** Connections that reached `Welcome`, the first included. */
     connections: number;
+    /** Whether any connection opened (reached the server), welcomed or not. */
+    opened: boolean;
     /** Snapshots that could not be applied (and were not acked). */
     applyErrors: number;
     /** @type {InputState} */
@@ -194,10 +194,20 @@ export type ReconnectOptions = {
      * consecutive failed attempts before giving up (default 20)
      */
     maxAttempts?: number | undefined;
+    /**
+     * the same before the session's first `Welcome`
+     * (default 5, about 8 s at the default backoff; never more than `maxAttempts`): a first join
+     * that keeps failing is a server that is down or refuses this client (a bad or expired join
+     * token, an origin, no capacity: a browser cannot tell which), and a player is better told
+     * so than kept waiting a minute. Given up with no connection ever opened, the session fails
+     * with an `UnreachableError`
+     */
+    maxInitialAttempts?: number | undefined;
 };
 export type SessionOptions = {
     /**
-     * display name, at most 24 UTF-8 bytes (default: empty, the server names it)
+     * display name, at most 24 UTF-8 bytes, else the constructor throws:
+     * `truncateUtf8(name, LIMITS.name)` cuts one that may be longer (default: empty, the server names it)
      */
     name?: string | undefined;
     /**
@@ -255,6 +265,17 @@ export type SessionOptions = {
      */
     random?: (() => number) | undefined;
 };
+/**
+ * a player or controller in `Session.roster`
+ */
+export type RosterEntry = {
+    name: string;
+    role: Role;
+};
+/**
+ * What the session has for the application. An `event` of kind `Left` carries in `left` the
+ * roster entry it removed: its listeners no longer find the player in `roster`.
+ */
 export type SessionEvent = {
     type: "state";
     state: SessionState;
@@ -273,6 +294,7 @@ export type SessionEvent = {
     type: "event";
     tick: number;
     kind: EventKind;
+    left?: RosterEntry;
 } | {
     type: "feedback";
     feedback: ControllerFeedback;

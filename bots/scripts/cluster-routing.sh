@@ -7,7 +7,8 @@
 #   bots/scripts/cluster-routing.sh [PLAYERS] [RUNS] [DURATION]
 #   bots/scripts/cluster-routing.sh 300 3 15s
 #
-# Per run it prints the nodes' CPU (A + B, from /proc over a steady window) per frame
+# Per run it prints the nodes' CPU (A + B, from /proc over up to 8 s of steady play inside the
+# bots' window, clear of the ramp and the leave; DURATION under 5s leaves none) per frame
 # delivered to the clients, the players' input-to-ack latency and join time (tickwire-bots),
 # then the medians of each scenario. Needs redis-server, taskset and python3. Environment:
 # NICE (e.g. -10 on a shared machine, as root: the measured processes then wait less behind
@@ -23,6 +24,37 @@ server=${SERVER:-target/release/tickwire-server}
 runs=${2:-3}
 duration=${3:-15s}
 nice=${NICE:-0}
+[[ $players =~ ^[1-9][0-9]*$ && $runs =~ ^[1-9][0-9]*$ ]] || {
+    echo "cluster-routing.sh: PLAYERS '$players' and RUNS '$runs' must be positive integers" >&2
+    exit 2
+}
+# When to sample the nodes' CPU, in seconds after the bots start: their window opens once the
+# ramp (PLAYERS at 1000/s) is over and the last joins are in, within 2 s after it, and lasts
+# DURATION; the sample ends 1 s before the earliest the leave can start. 8 s at most, as
+# BENCHMARKS.md's figures were sampled.
+read -r sample_from sample_for < <(python3 - "$duration" "$players" <<'PY'
+import math, re, sys
+units = {"ms": 0.001, "msec": 0.001, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60,
+         "mins": 60, "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600}
+text, players = sys.argv[1], int(sys.argv[2])
+parts = re.findall(r"(\d+)([a-z]+)", text)
+if not parts or "".join(n + u for n, u in parts) != text or any(u not in units for _, u in parts):
+    print("invalid")
+    sys.exit()
+duration = sum(int(n) * units[u] for n, u in parts)
+ramp = math.ceil(players / 1000)
+print(ramp + 2, f"{min(8.0, duration - 3):g}")
+PY
+)
+if [[ $sample_from == invalid ]]; then
+    echo "cluster-routing.sh: DURATION '$duration' is not a duration such as 15s or 2m" >&2
+    exit 2
+fi
+if python3 -c "import sys; sys.exit(float(sys.argv[1]) >= 2)" "$sample_for"; then
+    echo "cluster-routing.sh: DURATION $duration leaves no steady window to sample the nodes' CPU in (the first 2 s after the ramp may still be joins, the last 1 s the leave): give at least 5s" >&2
+    exit 2
+fi
+echo "cluster-routing.sh: nodes' CPU sampled ${sample_for} s from ${sample_from} s after each launch of the bots"
 out=target/cluster-routing
 mkdir -p "$out"
 cargo build --release -q -p tickwire-server -p tickwire-bots
@@ -69,9 +101,9 @@ for run in $(seq 1 "$runs"); do
             --bots "$players" --role "$role" --room bench --ramp 1000/s --duration "$duration" \
             --seed "$run" --quiet --json "$json" >"$out/bots-$scenario-$run.txt" &
         bots=$!
-        sleep 3 # ramp done, steady
+        sleep "$sample_from"
         a0=$(ticks "$pid_a"); b0=$(ticks "$pid_b"); t0=$(date +%s.%N)
-        sleep 8
+        sleep "$sample_for"
         a1=$(ticks "$pid_a"); b1=$(ticks "$pid_b"); t1=$(date +%s.%N)
         wait "$bots" || true
         python3 - "$json" "$scenario" "$a0" "$a1" "$b0" "$b1" "$t0" "$t1" "$hz" \

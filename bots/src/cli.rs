@@ -3,7 +3,8 @@
 //! A bad value is refused by clap with a message naming the flag, and exit code 2.
 
 use clap::{Parser, ValueEnum};
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +62,9 @@ pub struct Args {
 
     /// Local addresses to open connections from, bot N from address N modulo their count:
     /// a range `127.0.0.2-127.0.0.60` or a list `127.0.0.2,127.0.0.3`. The server caps
-    /// sessions per address (64 by default).
+    /// sessions per address (64 by default), per /64 for IPv6: IPv6 addresses must each be
+    /// in a /64 of their own. Of the --url host's family; loopback only for a server on
+    /// loopback.
     #[arg(long, value_name = "ADDRESSES", value_parser = parse_source_ips)]
     pub source_ips: Option<SourceIps>,
 
@@ -79,12 +82,14 @@ pub struct Args {
     /// (in the same write as its ack), as a client that samples its controls when a new world
     /// arrives; a number (1 to 120) sends that many per second from the bot's own clock, at
     /// its own phase, as a client on its own frame rate. Controllers get no snapshots: with
-    /// `tick` they send at the room's tick rate.
+    /// `tick` they send at the room's tick rate. Spectators send no inputs: a number is
+    /// refused with them.
     #[arg(long, default_value = "tick", value_name = "tick|HZ", value_parser = parse_input_rate)]
     pub input_rate: InputRate,
 
     /// Never acknowledge snapshots, so the server sends every bot full snapshots: the
-    /// baseline that delta encoding is measured against (bytes per bot, server CPU).
+    /// baseline that delta encoding is measured against (bytes per bot, server CPU). Players
+    /// and spectators (controllers get no snapshots).
     #[arg(long)]
     pub no_ack: bool,
 
@@ -286,21 +291,50 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
             ),
         ));
     }
+    if let Some(ips) = &args.source_ips
+        && let Err(why) = check_source_ips(&ips.0, &url_addresses(args))
+    {
+        return Err(Args::command()
+            .error(clap::error::ErrorKind::ValueValidation, format!("--source-ips: {why}")));
+    }
+    let conflict =
+        |why: String| Err(Args::command().error(clap::error::ErrorKind::ArgumentConflict, why));
+    // Role conflicts come before --io-uring's: they are wrong whatever the engine.
+    if let (BotRole::Spectator, InputRate::Hz(hz)) = (args.role, args.input_rate) {
+        return conflict(format!(
+            "--input-rate {hz} needs --role player or controller: spectators send no inputs"
+        ));
+    }
+    if args.no_ack && args.role == BotRole::Controller {
+        return conflict(
+            "--no-ack needs --role player or spectator: controllers receive no snapshots to \
+             acknowledge"
+                .into(),
+        );
+    }
+    if args.min_fps.is_some() && !args.role.gets_snapshots() {
+        return conflict(
+            "--min-fps needs --role player or spectator: controllers receive no snapshots".into(),
+        );
+    }
     if args.io_uring {
-        let refuse =
-            |why: String| Err(Args::command().error(clap::error::ErrorKind::ArgumentConflict, why));
         if args.url.is_tls() {
-            return refuse("--io-uring drives plain sockets: use a ws:// --url".into());
+            return conflict("--io-uring drives plain sockets: use a ws:// --url".into());
         }
-        if args.role == BotRole::Controller || args.input_rate != InputRate::Tick {
-            return refuse(
-                "--io-uring runs players and spectators with --input-rate tick (inputs paced \
-                 by snapshots); controllers and --input-rate HZ need the default engine"
+        if args.role == BotRole::Controller {
+            return conflict(
+                "--io-uring runs players and spectators: controllers need the default engine"
                     .into(),
             );
         }
+        if let InputRate::Hz(hz) = args.input_rate {
+            return conflict(format!(
+                "--io-uring paces inputs by snapshots (--input-rate tick): --input-rate {hz} \
+                 needs the default engine"
+            ));
+        }
         if let Err(why) = io_uring_available() {
-            return refuse(format!("--io-uring: {why}"));
+            return conflict(format!("--io-uring: {why}"));
         }
     }
     if let Some(pid) = args.server_pid
@@ -312,13 +346,69 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
             format!("--server-pid {pid}: no such process on this machine"),
         ));
     }
-    if args.min_fps.is_some() && !args.role.gets_snapshots() {
-        return Err(Args::command().error(
-            clap::error::ErrorKind::ArgumentConflict,
-            "--min-fps needs --role player or spectator: controllers receive no snapshots",
-        ));
+    Ok(())
+}
+
+/// The addresses `--url`'s host stands for: the IP literal, or what the resolver says;
+/// empty when it cannot tell (the run then reports the connect failures).
+fn url_addresses(args: &Args) -> Vec<IpAddr> {
+    use std::net::ToSocketAddrs;
+    let uri = args.url.uri();
+    let Some(host) = uri.host() else { return Vec::new() };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![ip];
+    }
+    let port = uri.port_u16().unwrap_or(if args.url.is_tls() { 443 } else { 80 });
+    (host, port).to_socket_addrs().map(|addrs| addrs.map(|a| a.ip()).collect()).unwrap_or_default()
+}
+
+/// Refuses source addresses that cannot reach `target` (the `--url` host's addresses; empty
+/// when unknown) or that spread nothing.
+fn check_source_ips(sources: &[IpAddr], target: &[IpAddr]) -> Result<(), String> {
+    let family = |ip: &IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    for source in sources {
+        // The client only tries the host's addresses of the source's family.
+        let reachable: Vec<&IpAddr> =
+            target.iter().filter(|t| t.is_ipv4() == source.is_ipv4()).collect();
+        if !target.is_empty() && reachable.is_empty() {
+            return Err(format!(
+                "{source} is {} but the --url host has only {} addresses ({}): every bot \
+                 from it would fail to connect",
+                family(source),
+                family(&target[0]),
+                list(target),
+            ));
+        }
+        // Linux drops packets from a loopback source routed to another host.
+        if source.is_loopback()
+            && !reachable.is_empty()
+            && !reachable.iter().any(|t| t.is_loopback())
+        {
+            return Err(format!(
+                "{source} is a loopback address and the --url host ({}) is not on loopback: \
+                 the kernel refuses such connections",
+                list(target),
+            ));
+        }
+    }
+    // The server caps sessions per IPv6 /64 (what one host is given), not per address.
+    let mut seen: HashMap<u64, Ipv6Addr> = HashMap::new();
+    for source in sources {
+        if let IpAddr::V6(v6) = source
+            && let Some(first) = seen.insert((u128::from(*v6) >> 64) as u64, *v6)
+        {
+            return Err(format!(
+                "{first} and {v6} share a /64, and the server counts a /64 as one client: \
+                 spreading over them raises no cap; use one address per /64"
+            ));
+        }
     }
     Ok(())
+}
+
+fn list(ips: &[IpAddr]) -> String {
+    ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether this kernel lets the process set up the bots' ring (a small one).
@@ -350,10 +440,70 @@ mod tests {
         assert_eq!(range.for_bot(0), Some("127.0.0.2".parse().unwrap()));
         assert_eq!(range.for_bot(59), Some("127.0.0.2".parse().unwrap()), "wraps around");
         assert_eq!(range.for_bot(60), Some("127.0.0.3".parse().unwrap()));
-        assert_eq!(parse_source_ips("127.0.0.5, ::1").unwrap().0.len(), 2);
+        assert_eq!(parse_source_ips("127.0.0.5, 127.0.0.9").unwrap().0.len(), 2);
         assert!(parse_source_ips("127.0.0.9-127.0.0.2").is_err());
         assert!(parse_source_ips("10.0.0.0-10.2.0.0").is_err());
         assert!(parse_source_ips("127.0.0.x").is_err());
+    }
+
+    #[test]
+    fn source_ips_that_cannot_reach_the_url_or_spread_nothing_are_refused() {
+        let check_ips = |url: &str, ips: &str| {
+            let argv = ["tickwire-bots", "--url", url, "--source-ips", ips];
+            check(&Args::try_parse_from(argv).unwrap()).map_err(|e| e.to_string())
+        };
+        let refused = |url: &str, ips: &str, why: &str| {
+            let message = check_ips(url, ips).expect_err(ips);
+            assert!(message.contains("--source-ips") && message.contains(why), "{ips}: {message}");
+        };
+        let loopback = "ws://127.0.0.1:8080/ws";
+        // Every bot from ::1 failed `connect-NotFound` against an IPv4 server.
+        refused(loopback, "127.0.0.5, ::1", "::1 is IPv6");
+        refused("ws://[::1]:8080/ws", "127.0.0.2", "127.0.0.2 is IPv4");
+        refused("ws://10.1.2.3:8080/ws", "127.0.0.2-127.0.0.4", "loopback");
+        refused("ws://[2001:db8::1]/ws", "2001:db8:0:5::1, 2001:db8:0:5::2", "share a /64");
+        refused(
+            "ws://[2001:db8::1]/ws",
+            "2001:db8:0:5::1, 2001:db8:0:6::1, 2001:db8:0:5::9",
+            "/64",
+        );
+        for (url, ips) in [
+            (loopback, "127.0.0.2-127.0.0.60"),
+            ("ws://[::1]:8080/ws", "::1"),
+            ("ws://10.1.2.3/ws", "10.1.2.10-10.1.2.12"),
+            ("ws://[2001:db8::1]/ws", "2001:db8:0:5::1, 2001:db8:0:6::1"),
+            // A non-loopback source may reach a server on loopback.
+            (loopback, "10.1.2.10"),
+        ] {
+            assert_eq!(check_ips(url, ips), Ok(()), "{url} from {ips}");
+        }
+        // A host that does not resolve: nothing to compare with, the run reports it.
+        let ips = parse_source_ips("::1, 127.0.0.2").unwrap();
+        assert_eq!(check_source_ips(&ips.0, &[]), Ok(()));
+    }
+
+    #[test]
+    fn flags_a_role_would_ignore_are_refused_naming_them() {
+        let err = |argv: &[&str]| {
+            let args = Args::try_parse_from([&["tickwire-bots"], argv].concat()).unwrap();
+            check(&args).expect_err("refused").to_string()
+        };
+        assert!(err(&["--role", "spectator", "--input-rate", "30"]).contains("--input-rate 30"));
+        assert!(err(&["--role", "controller", "--no-ack"]).contains("--no-ack"));
+        // Refused for what the role does, whatever the engine.
+        let message = err(&["--io-uring", "--role", "spectator", "--input-rate", "30"]);
+        assert!(message.contains("spectators send no inputs"), "{message}");
+        assert!(!message.contains("--io-uring"), "{message}");
+        let message = err(&["--io-uring", "--role", "controller", "--input-rate", "20"]);
+        assert!(message.contains("controllers need the default engine"), "{message}");
+        for ok in [
+            &["--role", "controller", "--input-rate", "20"][..],
+            &["--role", "spectator", "--no-ack"],
+            &["--role", "player", "--input-rate", "60", "--no-ack"],
+        ] {
+            let args = Args::try_parse_from([&["tickwire-bots"], ok].concat()).unwrap();
+            assert!(check(&args).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@ use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 use tickwire_bots::cli::{Args, check};
+use tickwire_bots::run::{on_interrupts, run};
+use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
@@ -23,9 +25,26 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     .context("cannot start the tokio runtime")?;
     let json = args.json.clone();
-    let report = runtime.block_on(tickwire_bots::run::run(args, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
+    let interrupted = CancellationToken::new();
+    let first = interrupted.clone();
+    runtime.spawn(on_interrupts(
+        // Where no handler could be installed Ctrl-C still ends the process: no interrupt to
+        // report, and none to invent.
+        || async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        },
+        move || {
+            eprintln!("\ninterrupted: the bots are leaving (Ctrl-C again to quit at once)");
+            first.cancel();
+        },
+        || {
+            eprintln!("\ninterrupted again: quitting without a report");
+            std::process::exit(130);
+        },
+    ));
+    let report = runtime.block_on(run(args, interrupted.cancelled_owned()));
 
     // `--json -` puts the JSON alone on stdout, for a pipe into jq: the table goes to stderr.
     if json.as_ref().is_some_and(|path| path.as_os_str() == "-") {

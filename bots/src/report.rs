@@ -27,8 +27,8 @@ pub struct Report {
     /// Ping round trips.
     pub rtt_ms: Option<Percentiles>,
     /// Socket bytes per joined bot per second in the window (upgrade and WebSocket frame
-    /// headers included, TCP/IP headers not).
-    pub bytes_per_bot_per_s: Bytes,
+    /// headers included, TCP/IP headers not); `None` when no window opened.
+    pub bytes_per_bot_per_s: Option<Bytes>,
     /// Decode, apply and consistency errors by kind.
     pub errors: BTreeMap<String, u64>,
     /// Close codes received from the server, by code (the answers to the bots' own leaves
@@ -62,8 +62,10 @@ pub struct RunInfo {
     pub ramp_per_s: f64,
     /// How long the ramp took, until every bot had joined or failed.
     pub ramp_s: f64,
-    /// The measurement window as it ran (shorter than asked after Ctrl-C).
-    pub window_s: f64,
+    /// The measurement window as it ran (shorter than asked after Ctrl-C); `None` when it
+    /// never opened (Ctrl-C during the ramp, or no bot could start), and with it every
+    /// figure measured over it.
+    pub window_s: Option<f64>,
     /// When players sent inputs (`tick`: one per snapshot; or a rate per second).
     pub input_rate: InputRate,
     /// Whether bots acknowledged snapshots (false with `--no-ack`: full snapshots).
@@ -231,11 +233,12 @@ impl Report {
         checks.push(Check::new("no bot dropped", dropped == 0, format!("{dropped} dropped")));
         checks.push(Check::new(
             "window complete",
-            !self.run.interrupted,
-            if self.run.interrupted {
-                format!("interrupted after {:.1} s", self.run.window_s)
-            } else {
-                format!("{:.1} s", self.run.window_s)
+            !self.run.interrupted && self.run.window_s.is_some(),
+            match (self.run.interrupted, self.run.window_s) {
+                (true, Some(s)) => format!("interrupted after {s:.1} s"),
+                (true, None) => "interrupted during the ramp: no window opened".into(),
+                (false, None) => "no window opened: no bot could start".into(),
+                (false, Some(s)) => format!("{s:.1} s"),
             },
         ));
         let errors: u64 = self.errors.values().sum();
@@ -319,12 +322,13 @@ impl Report {
         row(
             "run",
             format!(
-                "{} {}s, room {}, {} ticks/s, {:.1} s window after a {:.1} s ramp ({}/s), seed {}, {} thread(s){}, {} source address(es)",
+                "{} {}s, room {}, {} ticks/s, {} after a {:.1} s ramp ({}/s), seed {}, {} thread(s){}, {} source address(es)",
                 r.bots,
                 role_name(r.role),
                 r.room,
                 r.tick_rate,
-                r.window_s,
+                r.window_s
+                    .map_or("no measurement window".into(), |s| { format!("{s:.1} s window") }),
                 r.ramp_s,
                 r.ramp_per_s,
                 r.seed,
@@ -375,10 +379,9 @@ impl Report {
         row("ping rtt (ms)", percentiles(self.rtt_ms));
         row(
             "bytes/bot/s",
-            format!(
-                "in {:.0}, out {:.0}",
-                self.bytes_per_bot_per_s.received, self.bytes_per_bot_per_s.sent
-            ),
+            self.bytes_per_bot_per_s.map_or("- (no window)".into(), |b| {
+                format!("in {:.0}, out {:.0}", b.received, b.sent)
+            }),
         );
         row("errors", if self.errors.is_empty() { "none".into() } else { tally(&self.errors) });
         row(
@@ -468,7 +471,7 @@ mod tests {
                 seed: 1,
                 ramp_per_s: 100.0,
                 ramp_s: 0.1,
-                window_s: 2.0,
+                window_s: Some(2.0),
                 input_rate: InputRate::Tick,
                 acks: true,
                 threads: 1,
@@ -504,7 +507,7 @@ mod tests {
             interarrival_ms: Some(p(60.0)),
             jitter_ms: Some(p(20.0)),
             rtt_ms: Some(p(2.0)),
-            bytes_per_bot_per_s: Bytes { received: 3000.0, sent: 400.0 },
+            bytes_per_bot_per_s: Some(Bytes { received: 3000.0, sent: 400.0 }),
             errors: BTreeMap::new(),
             close_codes: BTreeMap::from([("1000".to_string(), 4)]),
             resources: Resources {
@@ -590,6 +593,35 @@ mod tests {
         assert_eq!(json["passed"], false);
         assert_eq!(json["resources"]["bots_per_core"], 266);
         assert_eq!(json["warnings"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_run_without_a_window_says_so_and_fails() {
+        let mut r = report();
+        r.run.window_s = None;
+        r.run.interrupted = true;
+        r.bytes_per_bot_per_s = None;
+        r.resources.bots_cpu_percent = None;
+        r.evaluate(Thresholds::default());
+        assert!(!r.passed);
+        let table = r.table();
+        for needle in [
+            "no measurement window after a 0.1 s ramp",
+            "bytes/bot/s",
+            "- (no window)",
+            "bots CPU - of 100%",
+            "FAIL (interrupted during the ramp: no window opened)",
+        ] {
+            assert!(table.contains(needle), "{needle:?} missing from\n{table}");
+        }
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["run"]["window_s"], serde_json::Value::Null);
+        assert_eq!(json["bytes_per_bot_per_s"], serde_json::Value::Null);
+        // Not interrupted, yet no window: no bot could start (the ring failed).
+        r.run.interrupted = false;
+        r.evaluate(Thresholds::default());
+        assert!(!r.passed, "{:?}", r.checks);
+        assert!(r.table().contains("no window opened: no bot could start"), "{}", r.table());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::cli::Args;
 use crate::report::{BotsInfo, Bytes, FramesInfo, Report, Resources, RunInfo, Thresholds};
 use crate::stats::{Counters, fps_summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,6 +20,15 @@ const LEAVE_PATIENCE: Duration = Duration::from_secs(5);
 /// Runs the bots `args` describes and returns the report (checks evaluated). `interrupt`
 /// resolving (Ctrl-C) ends the ramp or the window early.
 pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
+    run_with(args, interrupt, Engine::start).await
+}
+
+/// [`run`], with the engine from `start_engine` (tests make it fail).
+async fn run_with(
+    args: Args,
+    interrupt: impl Future<Output = ()>,
+    start_engine: impl FnOnce(&Arc<Shared>) -> io::Result<Engine>,
+) -> Report {
     tokio::pin!(interrupt);
     let thresholds = Thresholds { max_p99_ms: args.max_p99_ms, min_fps: args.min_fps };
     let shared = Arc::new(Shared::new(args));
@@ -30,37 +40,52 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
     let ramp_start = Instant::now();
     let mut bots = JoinSet::new();
     let mut interrupted = false;
-    let mut engine = Engine::start(&shared);
-    for index in 0..args.bots {
-        let at = ramp_start + Duration::from_secs_f64(f64::from(index) / args.ramp);
-        tokio::select! {
-            () = tokio::time::sleep_until(at.into()) => {}
-            () = &mut interrupt => { interrupted = true; break; }
+    let mut engine = match start_engine(&shared) {
+        Ok(engine) => Some(engine),
+        // The command line checked that a ring can be set up; this one could not (out of
+        // locked memory?): no bot can run, so there is no ramp or window to wait through.
+        Err(e) => {
+            let bots = u64::from(args.bots);
+            *shared.recorder().failures.entry(format!("io-uring-setup: {e}")).or_default() += bots;
+            Counters::add(&shared.counters.started, bots);
+            Counters::add(&shared.counters.failed, bots);
+            None
         }
-        engine.spawn(&mut bots, &shared, index);
-    }
-    engine.ramp_over();
-    let settle_until = Instant::now() + JOIN_PATIENCE;
-    while !interrupted && Instant::now() < settle_until {
-        let c = &shared.counters;
-        let settled =
-            Counters::get(&c.connected) + Counters::get(&c.failed) + Counters::get(&c.dropped)
-                >= Counters::get(&c.started);
-        if settled && Counters::get(&c.started) == u64::from(args.bots) {
-            break;
+    };
+    if let Some(engine) = &mut engine {
+        for index in 0..args.bots {
+            let at = ramp_start + Duration::from_secs_f64(f64::from(index) / args.ramp);
+            tokio::select! {
+                () = tokio::time::sleep_until(at.into()) => {}
+                () = &mut interrupt => { interrupted = true; break; }
+            }
+            engine.spawn(&mut bots, &shared, index);
         }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(20)) => {}
-            () = &mut interrupt => interrupted = true,
+        engine.ramp_over();
+        let settle_until = Instant::now() + JOIN_PATIENCE;
+        while !interrupted && Instant::now() < settle_until {
+            let c = &shared.counters;
+            let settled =
+                Counters::get(&c.connected) + Counters::get(&c.failed) + Counters::get(&c.dropped)
+                    >= Counters::get(&c.started);
+            if settled && Counters::get(&c.started) == u64::from(args.bots) {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                () = &mut interrupt => interrupted = true,
+            }
         }
     }
     let ramp_s = ramp_start.elapsed().as_secs_f64();
 
-    // The window.
-    let start = Instant::now();
-    let _ = shared.window_start.set(start);
-    let at_start = Snapshot::take(&shared);
-    if !interrupted {
+    // The window, unless the ramp was cut short: figures over a window of microseconds would
+    // be noise divided by almost nothing.
+    let at_start = (engine.is_some() && !interrupted).then(|| {
+        let _ = shared.window_start.set(Instant::now());
+        Snapshot::take(&shared)
+    });
+    if at_start.is_some() {
         tokio::select! {
             () = tokio::time::sleep(args.duration) => {}
             () = &mut interrupt => interrupted = true,
@@ -68,7 +93,6 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
     }
     let at_end = Snapshot::take(&shared);
     let _ = shared.window_end.set(Instant::now());
-    let window = at_end.at - at_start.at;
 
     // Everyone leaves with a close frame; stragglers are dropped after the patience.
     shared.stop.cancel();
@@ -76,13 +100,29 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
         tokio::time::timeout(LEAVE_PATIENCE, async { while bots.join_next().await.is_some() {} })
             .await;
     bots.abort_all();
-    engine.finish(LEAVE_PATIENCE).await;
+    if let Some(engine) = engine {
+        engine.finish(LEAVE_PATIENCE).await;
+    }
     progress.finish();
 
-    let mut report = build(&shared, ramp_s, window, rss_before, &at_start, &at_end);
+    let mut report = build(&shared, ramp_s, rss_before, at_start.as_ref(), &at_end);
     report.run.interrupted = interrupted;
     report.evaluate(thresholds);
     report
+}
+
+/// Ctrl-C for the binary: the first `signal` calls `first` (which ends the run's ramp or
+/// window; every bot then leaves, which can take seconds against a stuck server), a second
+/// one calls `second`, for whoever cannot wait for that.
+pub async fn on_interrupts<F: Future<Output = ()>>(
+    mut signal: impl FnMut() -> F,
+    first: impl FnOnce(),
+    second: impl FnOnce(),
+) {
+    signal().await;
+    first();
+    signal().await;
+    second();
 }
 
 /// What drives the bots: a tokio task each, or (`--io-uring`) the ring thread, to which a
@@ -90,35 +130,26 @@ pub async fn run(args: Args, interrupt: impl Future<Output = ()>) -> Report {
 enum Engine {
     Tasks,
     /// `to_ring` is dropped when the ramp is over: the thread ends once every task's clone
-    /// is gone too and the last bot has left. `None` when the ring could not be set up.
+    /// is gone too and the last bot has left.
     #[cfg(target_os = "linux")]
     Ring {
-        engine: Option<crate::uring::Engine>,
+        engine: crate::uring::Engine,
         to_ring: Option<std::sync::mpsc::Sender<crate::uring::Connected>>,
     },
 }
 
 impl Engine {
-    fn start(shared: &Arc<Shared>) -> Engine {
+    fn start(shared: &Arc<Shared>) -> io::Result<Engine> {
         if !shared.args.io_uring {
-            return Engine::Tasks;
+            return Ok(Engine::Tasks);
         }
         #[cfg(target_os = "linux")]
-        match crate::uring::Engine::start(shared.clone()) {
-            Ok((engine, to_ring)) => Engine::Ring { engine: Some(engine), to_ring: Some(to_ring) },
-            // The command line checked that a ring can be set up; this one could not (out
-            // of locked memory?): every bot fails with the reason, and the report says so.
-            Err(e) => {
-                let bots = u64::from(shared.args.bots);
-                *shared.recorder().failures.entry(format!("io-uring-setup: {e}")).or_default() +=
-                    bots;
-                Counters::add(&shared.counters.started, bots);
-                Counters::add(&shared.counters.failed, bots);
-                Engine::Ring { engine: None, to_ring: None }
-            }
+        {
+            let (engine, to_ring) = crate::uring::Engine::start(shared.clone())?;
+            Ok(Engine::Ring { engine, to_ring: Some(to_ring) })
         }
         #[cfg(not(target_os = "linux"))]
-        Engine::Tasks
+        Ok(Engine::Tasks)
     }
 
     fn spawn(&mut self, bots: &mut JoinSet<()>, shared: &Arc<Shared>, index: u32) {
@@ -147,7 +178,7 @@ impl Engine {
     /// Waits (at most `patience`) for the ring thread's bots to leave.
     async fn finish(self, patience: Duration) {
         #[cfg(target_os = "linux")]
-        if let Engine::Ring { engine: Some(engine), .. } = self {
+        if let Engine::Ring { engine, .. } = self {
             engine.finish(patience).await;
         }
         #[cfg(not(target_os = "linux"))]
@@ -190,33 +221,37 @@ impl Snapshot {
     }
 }
 
+/// The report of a run whose window opened at `start` (`None`: it never opened) and closed
+/// at `end`.
 fn build(
     shared: &Shared,
     ramp_s: f64,
-    window: Duration,
     rss_before: Option<u64>,
-    start: &Snapshot,
+    start: Option<&Snapshot>,
     end: &Snapshot,
 ) -> Report {
     let args = &shared.args;
     let recorder = shared.recorder();
     let c = &shared.counters;
-    let secs = window.as_secs_f64();
+    let window = start.map(|start| end.at - start.at);
+    let secs = window.map(|w| w.as_secs_f64());
     let tick_rate = shared.tick_rate.load(Ordering::Relaxed);
-    let received = end.frames - start.frames;
-    let expected = (args.role.gets_snapshots() && tick_rate > 0)
-        .then(|| (f64::from(tick_rate) * secs * f64::from(args.bots)).round() as u64);
+    let received = start.map_or(0, |start| end.frames - start.frames);
+    let expected = secs
+        .filter(|_| args.role.gets_snapshots() && tick_rate > 0)
+        .map(|secs| (f64::from(tick_rate) * secs * f64::from(args.bots)).round() as u64);
     let joined = recorder.connect.len();
-    let bot_seconds = bot_seconds(start.connected, end.connected, secs);
-    let percent = |from: Option<f64>, to: Option<f64>| {
-        from.zip(to).map(|(a, b)| (b - a) / secs.max(1e-9) * 100.0)
+    // Over the window only: each reading at its start and its end, none without a window.
+    let over_window = |get: fn(&Snapshot) -> Option<f64>| {
+        start.zip(secs).and_then(|(start, secs)| Some((get(end)? - get(start)?, secs)))
+    };
+    let percent = |get: fn(&Snapshot) -> Option<f64>| {
+        over_window(get).map(|(used, secs)| used / secs.max(1e-9) * 100.0)
     };
     // Controllers get feedback on change, not a frame per tick: no cost per frame to scale.
-    let bots_cpu_us_per_frame = start
-        .cpu_s
-        .zip(end.cpu_s)
+    let bots_cpu_us_per_frame = over_window(|s| s.cpu_s)
         .filter(|_| args.role.gets_snapshots() && received > 0)
-        .map(|(a, b)| (b - a) * 1e6 / received as f64);
+        .map(|(cpu_s, _)| cpu_s * 1e6 / received as f64);
     Report {
         run: RunInfo {
             url: args.url.uri().to_string(),
@@ -251,20 +286,21 @@ fn build(
             delivered_ratio: expected.filter(|e| *e > 0).map(|e| received as f64 / e as f64),
             ticks_skipped: recorder.ticks_skipped,
             // Controllers get feedback on change, not a frame per tick: no rate to judge.
-            per_bot_fps: args
-                .role
-                .gets_snapshots()
-                .then(|| fps_summary(&recorder.window_frames, window))
-                .flatten(),
+            per_bot_fps: window
+                .filter(|_| args.role.gets_snapshots())
+                .and_then(|window| fps_summary(&recorder.window_frames, window)),
         },
         input_to_ack_ms: recorder.input_to_ack.summary(),
         interarrival_ms: recorder.interarrival.summary(),
         jitter_ms: recorder.jitter.summary(),
         rtt_ms: recorder.rtt.summary(),
-        bytes_per_bot_per_s: Bytes {
-            received: (end.bytes_in - start.bytes_in) as f64 / bot_seconds,
-            sent: (end.bytes_out - start.bytes_out) as f64 / bot_seconds,
-        },
+        bytes_per_bot_per_s: start.zip(secs).map(|(start, secs)| {
+            let bot_seconds = bot_seconds(start.connected, end.connected, secs);
+            Bytes {
+                received: (end.bytes_in - start.bytes_in) as f64 / bot_seconds,
+                sent: (end.bytes_out - start.bytes_out) as f64 / bot_seconds,
+            }
+        }),
         errors: recorder.errors.clone(),
         close_codes: recorder.close_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         resources: Resources {
@@ -274,7 +310,7 @@ fn build(
                 .zip(end.rss_kib)
                 .filter(|_| end.connected > 0)
                 .map(|(before, after)| after.saturating_sub(before) as f64 / end.connected as f64),
-            bots_cpu_percent: percent(start.cpu_s, end.cpu_s),
+            bots_cpu_percent: percent(|s| s.cpu_s),
             // With --io-uring one thread reads every bot: it can use one core, whatever
             // the runtime's threads (which only open connections) could.
             bots_cpu_available_percent: cpu_available_percent(if args.io_uring {
@@ -286,13 +322,13 @@ fn build(
             bots_per_core: bots_cpu_us_per_frame
                 .filter(|us| *us > 0.0 && tick_rate > 0)
                 .map(|us| (1e6 / (us * f64::from(tick_rate))) as u64),
-            server_cpu_percent: percent(start.server_cpu_s, end.server_cpu_s),
+            server_cpu_percent: percent(|s| s.server_cpu_s),
             server_cpu_available_percent: args
                 .server_pid
                 .and_then(|pid| proc_stat::cpus_allowed(Some(pid)))
                 .map(|cpus| 100.0 * cpus as f64),
-            bots_wait_percent: percent(start.wait_s, end.wait_s),
-            server_wait_percent: percent(start.server_wait_s, end.server_wait_s),
+            bots_wait_percent: percent(|s| s.wait_s),
+            server_wait_percent: percent(|s| s.server_wait_s),
             server_rss_kib: end.server_rss_kib,
         },
         checks: Vec::new(),
@@ -478,7 +514,53 @@ pub mod proc_stat {
 
 #[cfg(test)]
 mod tests {
-    use super::{bot_seconds, proc_stat};
+    use super::*;
+    use clap::Parser;
+    use std::sync::atomic::AtomicU32;
+
+    #[tokio::test]
+    async fn a_ring_that_fails_at_run_time_ends_the_run_at_once_with_its_error() {
+        let argv = ["tickwire-bots", "--quiet", "--bots", "5", "--ramp", "0.1/s"];
+        let args = Args::try_parse_from(argv.iter().chain(&["--duration", "100s"])).unwrap();
+        let failing = |_: &Arc<Shared>| Err(io::Error::other("out of locked memory"));
+        // 40 s of ramp and 100 s of window, were they waited through.
+        let report = tokio::time::timeout(
+            Duration::from_secs(10),
+            run_with(args, std::future::pending(), failing),
+        )
+        .await
+        .expect("reported at once");
+        let table = report.table();
+        assert_eq!(report.bots.failures.get("io-uring-setup: out of locked memory"), Some(&5));
+        assert!(table.contains("io-uring-setup: out of locked memory x5"), "{table}");
+        assert_eq!(report.run.window_s, None, "{table}");
+        assert!(!report.run.interrupted && !report.passed, "{table}");
+    }
+
+    #[tokio::test]
+    async fn a_second_interrupt_aborts_without_waiting_for_the_leave() {
+        let signals = Arc::new(tokio::sync::Notify::new());
+        let calls = Arc::new(AtomicU32::new(0));
+        let signal = {
+            let signals = signals.clone();
+            move || {
+                let signals = signals.clone();
+                async move { signals.notified().await }
+            }
+        };
+        let (first, second) = (calls.clone(), calls.clone());
+        let watcher = tokio::spawn(on_interrupts(
+            signal,
+            move || first.store(1, Ordering::SeqCst),
+            move || second.store(2, Ordering::SeqCst),
+        ));
+        signals.notify_one();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the first ends the run, cleanly");
+        signals.notify_one();
+        tokio::time::timeout(Duration::from_secs(5), watcher).await.unwrap().unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the second aborts");
+    }
 
     #[test]
     fn bytes_per_bot_count_the_bots_that_dropped_during_the_window_by_half() {

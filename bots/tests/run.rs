@@ -40,7 +40,7 @@ async fn a_few_players_join_play_and_report_what_they_felt() {
     assert!(connect.p50 > 0.0 && connect.max < 10_000.0, "{connect:?}");
 
     let expected = report.frames.expected.expect("players get a snapshot per tick");
-    let window = report.run.window_s;
+    let window = report.run.window_s.expect("the window opened");
     assert!(window >= 2.0, "the window ran its course: {window}");
     assert_eq!(expected, (30.0 * window * 6.0).round() as u64);
     // Plausible, not fast: a busy CI machine may deliver fewer frames, but the figures must
@@ -61,7 +61,7 @@ async fn a_few_players_join_play_and_report_what_they_felt() {
     let gaps = report.interarrival_ms.expect("inter-arrival times");
     assert!(gaps.p50 >= 20.0, "snapshots come a tick (33 ms) or more apart: {gaps:?}");
     assert!(report.jitter_ms.is_some() && report.rtt_ms.is_some(), "{table}");
-    let bytes = report.bytes_per_bot_per_s;
+    let bytes = report.bytes_per_bot_per_s.expect("the window opened");
     let per_frame = bytes.received / (fps.mean.max(1.0));
     // Its WebSocket and snapshot headers alone are 8 bytes; protocol 2 sends a moving ship in
     // a few bits more.
@@ -116,7 +116,7 @@ async fn without_acks_bots_still_rebuild_every_world_and_send_no_acks() {
     assert!(fps > 1.0, "{table}");
     // An ack is a 12-byte masked frame per snapshot; without them only pings and pongs go out
     // (about 14 B/s), whatever the frame rate a loaded machine delivers.
-    let sent = report.bytes_per_bot_per_s.sent;
+    let sent = report.bytes_per_bot_per_s.expect("the window opened").sent;
     assert!(sent < 6.0 * fps + 20.0, "{sent} B/s sent at {fps} fps: acks went out: {table}");
     server.shutdown().await;
 }
@@ -184,7 +184,7 @@ async fn on_io_uring_players_play_spectators_watch_and_everyone_leaves_cleanly()
     let ack = report.input_to_ack_ms.expect("inputs sent and acknowledged");
     assert!(ack.samples as f64 > 0.5 * report.frames.received as f64, "{table}");
     assert!(report.rtt_ms.is_some(), "pings answered: {table}");
-    let bytes = report.bytes_per_bot_per_s;
+    let bytes = report.bytes_per_bot_per_s.expect("the window opened");
     assert!(bytes.sent > 8.0 * fps.mean, "an ack and an input per snapshot: {table}");
     assert!(bytes.received > 8.0 * fps.mean, "{table}");
 
@@ -285,5 +285,29 @@ async fn a_run_interrupted_in_its_window_fails_window_complete() {
     let failed: Vec<&str> =
         report.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
     assert_eq!(failed, ["window complete"], "{table}");
+    server.shutdown().await;
+}
+
+/// Ctrl-C during the ramp: no window opens, so nothing is divided by the microseconds
+/// between its two readings; the report says there was no window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_interrupted_in_its_ramp_reports_no_window_figures() {
+    let server = TestServer::start(server_config()).await;
+    let url = server.url();
+    // A bot every 2 s: the interrupt comes after the first joined, long before the last.
+    let argv = ["tickwire-bots", "--url", &url, "--quiet", "--ramp", "0.5/s", "--bots", "3"];
+    let args = Args::try_parse_from(argv.iter().chain(&["--role", "spectator"])).unwrap();
+    let interrupt = tokio::time::sleep(std::time::Duration::from_millis(1500));
+    let report = tickwire_bots::run::run(args, interrupt).await;
+    let table = report.table();
+    assert!(report.run.interrupted, "{table}");
+    assert_eq!(report.bots.started, 1, "{table}");
+    assert_eq!(report.run.window_s, None, "{table}");
+    assert!(report.bytes_per_bot_per_s.is_none(), "{table}");
+    let res = &report.resources;
+    assert_eq!((res.bots_cpu_percent, res.bots_wait_percent), (None, None), "{table}");
+    assert!(report.frames.expected.is_none() && report.frames.per_bot_fps.is_none(), "{table}");
+    assert!(table.contains("no measurement window"), "{table}");
+    assert!(!report.passed, "{table}");
     server.shutdown().await;
 }

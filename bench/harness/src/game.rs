@@ -83,6 +83,11 @@ impl LoadSummary {
         };
         let required = |path: &str| number(path).ok_or_else(|| format!("no number at `{path}`"));
         let bots = report.get("bots").ok_or("no `bots` object")?;
+        if report.pointer("/run/window_s").is_some_and(Value::is_null) {
+            return Err("the bots' run opened no measurement window (interrupted in its ramp, \
+                        or its ring failed): no figures to summarise"
+                .into());
+        }
         // `+ 0.0`: an empty sum of floats is -0.0, which would print as "-0".
         let tally = |key: &str| -> f64 {
             bots.get(key)
@@ -140,6 +145,10 @@ mod tests {
         assert_eq!(summary.fps_p1, Some(29.1));
         assert_eq!(summary.bytes_in_per_s, 1400.5);
         assert_eq!(summary.input_to_ack_p99_ms, Some(40.0));
+
+        let windowless = serde_json::json!({"run": {"window_s": null}, "bots": {"joined": 3}});
+        let err = LoadSummary::from_report(&windowless).unwrap_err();
+        assert!(err.contains("no measurement window"), "{err}");
 
         let missing = serde_json::json!({"bots": {"joined": 3}});
         let err = LoadSummary::from_report(&missing).unwrap_err();

@@ -2,6 +2,9 @@
 //! measured without sockets by driving a `Room` directly. Every simulated client acks the
 //! newest snapshot it took, as a healthy client would, so frames are deltas.
 //!
+//! `arena_step` is the world step alone (inputs, motion, walls, ship collisions, pickups) of
+//! a room of N ships steering at random, the part that grows with ships, not clients.
+//!
 //! `cargo bench -p tickwire-server --bench tick`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -9,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
+use tickwire_server::game::Game;
+use tickwire_server::game::PlayerInput;
 use tickwire_server::game::arena::{Arena, ArenaConfig};
 use tickwire_server::outbox::ClientLink;
 use tickwire_server::room::{JoinRequest, Room, RoomCommand, RoomShared};
@@ -87,5 +92,36 @@ fn ticks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ticks);
+fn arena_steps(c: &mut Criterion) {
+    let mut group = c.benchmark_group("arena_step");
+    group.measurement_time(Duration::from_secs(4));
+    for ships in [32u16, 128, 256, 512, 1000] {
+        let mut arena = Arena::new(ArenaConfig::default(), 1);
+        for p in 1..=ships {
+            arena.add_player(tickwire_shared::PlayerId(p));
+        }
+        let mut events = Vec::new();
+        let mut step = 0u32;
+        let mut advance = |arena: &mut Arena| {
+            step += 1;
+            for p in 1..=ships {
+                let a = (step as f32 * 0.05 + f32::from(p)).sin() * 3.0;
+                let buttons = Buttons(u8::from((step / 40 + u32::from(p)).is_multiple_of(3)));
+                let input = PlayerInput { x: a.cos(), y: a.sin(), buttons };
+                arena.set_input(tickwire_shared::PlayerId(p), input);
+            }
+            events.clear();
+            arena.step(1.0 / 30.0, &mut events);
+        };
+        // Past spawn invulnerability, into a field of ships bumping each other.
+        for _ in 0..150 {
+            advance(&mut arena);
+        }
+        group.throughput(Throughput::Elements(u64::from(ships)));
+        group.bench_function(BenchmarkId::new("ships", ships), |b| b.iter(|| advance(&mut arena)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ticks, arena_steps);
 criterion_main!(benches);

@@ -10,6 +10,8 @@ import { $ } from './dom.js';
 
 /** @type {Game | null} */
 let game = null;
+/** @type {object | null} the turn of the game on screen (see `play`) */
+let current = null;
 /**
  * Whether the room on screen has a history entry of its own on top of the lobby's (entered
  * from the lobby, or again with Forward). Leaving it then goes back to the lobby's entry rather
@@ -48,8 +50,12 @@ function enter(choice) {
 function play(choice) {
   lobby.hide();
   $('#game').hidden = false;
+  // Which game the page is on: a game that ends after another replaced it (its Leave still
+  // waiting when Back and a new room came) must not take the new one down.
+  const turn = {};
+  current = turn;
   try {
-    game = new Game({ ...choice, onExit: () => toLobby() });
+    game = new Game({ ...choice, onExit: () => { if (current === turn) toLobby(); } });
   } catch (e) {
     // The game took back whatever it had attached: the lobby, saying what went wrong.
     toLobby();
@@ -59,6 +65,7 @@ function play(choice) {
 
 function toLobby() {
   game = null;
+  current = null;
   $('#game').hidden = true;
   for (const id of ['#failure', '#banner', '#invite', '#center-msg']) $(id).hidden = true;
   if (aboveLobby) {
@@ -80,12 +87,14 @@ if (room && isValidRoomName(room)) {
 
 window.addEventListener('popstate', () => {
   const params = new URLSearchParams(location.search);
-  const room = params.get('room');
+  // A room name the page would not join is no room: the lobby's entry, as at start.
+  const named = params.get('room');
+  const room = named && isValidRoomName(named) ? named : null;
   if (game && !room) {
     // Back, to the lobby's entry: leave the room (close 1000) and show the lobby.
     aboveLobby = false;
     game.exit();
-  } else if (!game && room && isValidRoomName(room)) {
+  } else if (!game && room) {
     // Forward, to a room left with Back: in again.
     aboveLobby = true;
     play({ name: savedName(), room, spectate: params.get('spectate') === '1' });

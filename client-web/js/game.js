@@ -292,6 +292,9 @@ export class Game {
   }
 
   exit() {
+    // Once: a second Leave (a double click, or Leave's wait ending after Back left already)
+    // must not take the lobby's place in history again, nor end the game that came next.
+    if (!this.running) return;
     this.running = false;
     this.controls.dispose();
     this.abort.abort();

@@ -266,7 +266,9 @@ export class HttpSocket {
     for (const record of this.outbox) {
       full ||= records.length > 0 && size + record.length > MAX_POST_BODY;
       const isChat = messageTag(record) === CHAT_TAG;
-      if (!full && !(isChat && (chatHeld || !this.chatPace.take(now)))) {
+      // The close waits for the lines before it, as on a WebSocket, where they arrive first.
+      const waits = (isChat || record[0] === Record.CLOSE) && (chatHeld || (isChat && !this.chatPace.take(now)));
+      if (!full && !waits) {
         records.push(record);
         size += record.length;
       } else {

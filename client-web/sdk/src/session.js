@@ -51,12 +51,13 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  * @property {number} [jitter] +/- share of randomness on each delay (default 0.2), so a crowd
  *   dropped at once does not come back in lockstep
  * @property {number} [maxAttempts] consecutive failed attempts before giving up (default 20)
- * @property {number} [maxInitialAttempts] the same before the session's first `Welcome`
- *   (default 5, about 8 s at the default backoff; never more than `maxAttempts`): a first join
- *   that keeps failing is a server that is down or refuses this client (a bad or expired join
- *   token, an origin, no capacity: a browser cannot tell which), and a player is better told
- *   so than kept waiting a minute. Given up with no connection ever opened, the session fails
- *   with an `UnreachableError`
+ * @property {number} [maxInitialAttempts] the same before the session's first `Welcome`, for
+ *   a session that has no seat to resume (default 5, about 8 s at the default backoff, or
+ *   `maxAttempts` when that is given): a first join that keeps failing is a server that is
+ *   down or refuses this client (a bad or expired join token, an origin, no capacity: a
+ *   browser cannot tell which), and a player is better told so than kept waiting a minute. A
+ *   session given a `resumeToken` has a seat to get back and keeps to `maxAttempts`. Given up
+ *   with no connection ever opened, the session fails with an `UnreachableError`
  */
 
 /**
@@ -157,7 +158,7 @@ export class Session {
       factor: r.factor ?? 2,
       jitter: r.jitter ?? 0.2,
       maxAttempts: r.maxAttempts ?? 20,
-      maxInitialAttempts: r.maxInitialAttempts ?? 5,
+      maxInitialAttempts: r.maxInitialAttempts ?? r.maxAttempts ?? 5,
     };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
     this.inputRateOverride = options.inputRate;
@@ -468,7 +469,8 @@ export class Session {
   scheduleReconnect(cause, now) {
     this.attempt += 1;
     const rc = this.reconnect;
-    const limit = this.connections === 0 ? Math.min(rc.maxAttempts, rc.maxInitialAttempts) : rc.maxAttempts;
+    const first = this.connections === 0 && this.resumeToken === null;
+    const limit = first ? Math.min(rc.maxAttempts, rc.maxInitialAttempts) : rc.maxAttempts;
     if (this.attempt > limit) {
       // A kick (`Full`, retried while resuming) is the server's own last word: a game shows it
       // as such ("Room full") rather than as a lost connection.

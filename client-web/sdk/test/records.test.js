@@ -111,6 +111,38 @@ test('records a POST was refused for without ending the session (429, 503, 408) 
   }
 });
 
+test('a close queued behind chat lines the pace holds goes after them, as on a WebSocket', async () => {
+  /** @type {string[][]} */
+  const posts = [];
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (String(input).endsWith('/send')) {
+      const reader = new RecordReader();
+      reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+      const kinds = [];
+      for (let record = reader.next(); record; record = reader.next()) {
+        kinds.push(record.type === Record.CLOSE ? 'close' : decodeClientMessage(record.payload).type);
+      }
+      posts.push(kinds);
+      return new Response(null, { status: 204 });
+    }
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    return new Promise(() => {}); // polls wait
+  };
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: 20, chatBurst: 1 });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  for (const text of ['one', 'two', 'three']) socket.send(encodeClientMessage({ type: 'Chat', text }));
+  socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
+  socket.close(1000, 'bye');
+  const deadline = Date.now() + 3000;
+  while (posts.flat().length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const order = posts.flat();
+  assert.deepEqual(order.filter((k) => k !== 'Ping'), ['Chat', 'Chat', 'Chat', 'close'], JSON.stringify(posts));
+  assert.equal(posts[0].includes('Ping'), true, 'other records do not wait for the chat');
+  socket.onclose = () => {};
+  socket.fail(1000, 'test over');
+});
+
 test('chat lines queued behind a stalled POST go out no faster than the server takes them', async () => {
   // A fast pace keeps the test short; the server's bucket is simulated with the same rate and
   // one more line of burst, as the session's pace keeps one spare.

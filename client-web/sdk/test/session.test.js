@@ -329,6 +329,25 @@ test('a first join that never connects gives up after maxInitialAttempts, as unr
   assert.equal(opened.state, 'failed');
   assert.ok(opened.error instanceof ConnectionClosedError && !(opened.error instanceof UnreachableError), `${opened.error}`);
 
+  // An application that asked for more attempts, or a session with a seat to get back, keeps
+  // to maxAttempts.
+  const attemptsOf = (/** @type {import('../src/session.js').SessionOptions} */ options) => {
+    const session = new Session({ name: 'ada', random: () => 0.5, ...options });
+    session.connect(0);
+    let at = 0;
+    let closes = 0;
+    while (!session.isEnded() && closes < 100) {
+      session.handleClose(1006, '', false, at);
+      closes += 1;
+      at = session.pollTimeout() ?? at;
+      session.handleTimeout(at);
+    }
+    return closes;
+  };
+  assert.equal(attemptsOf({ reconnect: { maxAttempts: 12, initialDelayMs: 1 } }), 13);
+  assert.equal(attemptsOf({ reconnect: { initialDelayMs: 1 }, resumeToken: new Uint8Array(16) }), 21);
+  assert.equal(attemptsOf({ reconnect: { initialDelayMs: 1 } }), 6);
+
   // Once welcomed, a drop is retried maxAttempts times as before.
   const t = joined({ reconnect: { maxInitialAttempts: 1, initialDelayMs: 10 } });
   for (let i = 0; i < 5; i++) {

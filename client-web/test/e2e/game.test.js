@@ -534,6 +534,35 @@ test('Back leaves the room for the lobby, Forward joins it again', async () => {
   await context.close();
 });
 
+test('Leave clicked twice, or a lobby URL naming an invalid room, leave history as Back expects', async () => {
+  const { context, page, errors } = await openPage(browser);
+  // A double click on Leave: one exit, one step back, the room's entry still ahead.
+  await page.goto(server.http);
+  await page.fill('#room-name', 'e2e-twice');
+  await page.click('#create-form button[type="submit"]');
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.dblclick('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+  await page.waitForFunction(() => !location.search);
+  await page.goForward();
+  await page.waitForSelector('#game[data-state="joined"][data-room="e2e-twice"]');
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+
+  // The lobby opened on a room name it would not join: Back from a game still leaves it.
+  await page.goto(`${server.http}/?room=bad!`);
+  await page.waitForSelector('#lobby:not([hidden])');
+  await page.fill('#room-name', 'e2e-bad-back');
+  await page.click('#create-form button[type="submit"]');
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.goBack();
+  await page.waitForSelector('#lobby:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#game')?.hasAttribute('hidden'));
+  assert.equal(await page.evaluate(() => /** @type {any} */ (globalThis).tickwire.game), null);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('touch: chat lines do not block the stick, spectators get none, and a key press brings the chat box back', async () => {
   const phone = await openPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
   await phone.page.goto(`${server.http}/?room=e2e-thumb`);

@@ -1590,74 +1590,65 @@ mod tests {
             .expect("a snapshot")
     }
 
-    /// The arena, except that its world step panics: a bug in a plugged-in game.
-    struct Crashing(Arena);
+    /// The arena with a plugged-in game's faults and events, as a test asks.
+    struct Scripted {
+        arena: Arena,
+        /// Its world step panics.
+        panics_in_step: bool,
+        /// Removing a player panics.
+        panics_in_remove: bool,
+        /// Players reported in an impact (twice) every step, instead of the arena's own; no
+        /// rumble of its own.
+        bumped: Vec<PlayerId>,
+    }
 
-    impl Game for Crashing {
-        fn bounds(&self) -> WorldBounds {
-            self.0.bounds()
-        }
-        fn add_player(&mut self, player: PlayerId) -> EntityId {
-            self.0.add_player(player)
-        }
-        fn remove_player(&mut self, player: PlayerId) {
-            self.0.remove_player(player)
-        }
-        fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
-            self.0.set_input(player, input)
-        }
-        fn step(&mut self, _dt: f32, _events: &mut Vec<GameEvent>) {
-            panic!("a bug in the game");
-        }
-        fn entities(&self, out: &mut Vec<EntityState>) {
-            self.0.entities(out)
-        }
-        fn round(&self) -> RoundState {
-            self.0.round()
-        }
-        fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
-            self.0.focus(player)
-        }
-        fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
-            self.0.feedback(player)
+    fn scripted() -> Scripted {
+        Scripted {
+            arena: Arena::new(ArenaConfig::default(), 3),
+            panics_in_step: false,
+            panics_in_remove: false,
+            bumped: Vec::new(),
         }
     }
 
-    /// The arena, with an impact reported for `bumped` every step (and no rumble of its own).
-    struct Bumping(Arena, Vec<PlayerId>);
-
-    impl Game for Bumping {
+    impl Game for Scripted {
         fn bounds(&self) -> WorldBounds {
-            self.0.bounds()
+            self.arena.bounds()
         }
         fn add_player(&mut self, player: PlayerId) -> EntityId {
-            self.0.add_player(player)
+            self.arena.add_player(player)
         }
         fn remove_player(&mut self, player: PlayerId) {
-            self.0.remove_player(player)
+            assert!(!self.panics_in_remove, "a bug in the game");
+            self.arena.remove_player(player)
         }
         fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
-            self.0.set_input(player, input)
+            self.arena.set_input(player, input)
         }
         fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
-            self.0.step(dt, events);
-            events.retain(|e| !matches!(e, GameEvent::Impact { .. }));
-            for &player in &self.1 {
-                events.push(GameEvent::Impact { player, strength: 200 });
-                events.push(GameEvent::Impact { player, strength: 90 });
+            assert!(!self.panics_in_step, "a bug in the game");
+            self.arena.step(dt, events);
+            if !self.bumped.is_empty() {
+                events.retain(|e| !matches!(e, GameEvent::Impact { .. }));
+                for &player in &self.bumped {
+                    events.push(GameEvent::Impact { player, strength: 200 });
+                    events.push(GameEvent::Impact { player, strength: 90 });
+                }
             }
         }
         fn entities(&self, out: &mut Vec<EntityState>) {
-            self.0.entities(out)
+            self.arena.entities(out)
         }
         fn round(&self) -> RoundState {
-            self.0.round()
+            self.arena.round()
         }
         fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
-            self.0.focus(player)
+            self.arena.focus(player)
         }
         fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
-            self.0.feedback(player).map(|f| ControllerFeedback { rumble: 0, ..f })
+            let feedback = self.arena.feedback(player)?;
+            let own = self.bumped.is_empty();
+            Some(if own { feedback } else { ControllerFeedback { rumble: 0, ..feedback } })
         }
     }
 
@@ -1668,8 +1659,7 @@ mod tests {
         let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
         // Impacts of players 5, 2 and 9, out of order and repeated.
         let bumped = vec![PlayerId(5), PlayerId(2), PlayerId(9)];
-        let mut room =
-            Room::new(shared, ctx, Bumping(Arena::new(ArenaConfig::default(), 3), bumped));
+        let mut room = Room::new(shared, ctx, Scripted { bumped, ..scripted() });
         let t0 = Instant::now();
         let controllers: Vec<_> = (0..4)
             .map(|_| {
@@ -1692,45 +1682,12 @@ mod tests {
         }
     }
 
-    /// The arena, except that removing a player panics.
-    struct CrashingOnLeave(Arena);
-
-    impl Game for CrashingOnLeave {
-        fn bounds(&self) -> WorldBounds {
-            self.0.bounds()
-        }
-        fn add_player(&mut self, player: PlayerId) -> EntityId {
-            self.0.add_player(player)
-        }
-        fn remove_player(&mut self, _player: PlayerId) {
-            panic!("a bug in the game");
-        }
-        fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
-            self.0.set_input(player, input)
-        }
-        fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
-            self.0.step(dt, events)
-        }
-        fn entities(&self, out: &mut Vec<EntityState>) {
-            self.0.entities(out)
-        }
-        fn round(&self) -> RoundState {
-            self.0.round()
-        }
-        fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
-            self.0.focus(player)
-        }
-        fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
-            self.0.feedback(player)
-        }
-    }
-
     #[test]
     fn a_game_that_panics_as_a_player_leaves_leaves_no_seat_counted() {
         let (_tx, rx) = watch::channel(false);
         let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
         let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
-        let game = CrashingOnLeave(Arena::new(ArenaConfig::default(), 3));
+        let game = Scripted { panics_in_remove: true, ..scripted() };
         let mut room = Room::new(shared, ctx.clone(), game);
         let t0 = Instant::now();
         let (link, joined) = join(&mut room, Role::Player, None, t0);
@@ -1754,7 +1711,7 @@ mod tests {
         let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
         let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
         let mut room =
-            Room::new(shared, ctx.clone(), Crashing(Arena::new(ArenaConfig::default(), 3)));
+            Room::new(shared, ctx.clone(), Scripted { panics_in_step: true, ..scripted() });
         let t0 = Instant::now();
         let (link, joined) = {
             let link = Arc::new(ClientLink::new());

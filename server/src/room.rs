@@ -1801,6 +1801,24 @@ mod tests {
         assert_eq!(ctx.metrics.clients_of(Role::Spectator).get(), 0);
     }
 
+    #[tokio::test]
+    async fn a_room_shut_down_leaves_the_registry_and_the_gauge() {
+        let (stop, shutdown) = watch::channel(false);
+        let ctx =
+            ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, shutdown);
+        let name = RoomName::truncated("down");
+        let request = tickwire_shared::RoomRequest::Named(name);
+        drop(ctx.find_room(&request, None, false).expect("opened"));
+        assert!(ctx.has_room(&name));
+        assert_eq!(ctx.metrics.rooms.get(), 1);
+        stop.send(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ctx.has_room(&name) || ctx.metrics.rooms.get() != 0 {
+            assert!(Instant::now() < deadline, "still registered after its task ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[test]
     fn join_welcomes_then_snapshots_become_deltas_once_acked() {
         let mut room = room(|_| {});

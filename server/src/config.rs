@@ -47,7 +47,9 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_MAX_SPECTATORS_TOTAL", default_value_t = default_spectators_total())]
     pub max_spectators_total: u32,
 
-    /// Rooms open at once; matchmaking and named joins are refused with 1013 beyond it.
+    /// Rooms open at once; matchmaking and named joins are refused with 1013 beyond it. An
+    /// empty room waiting out `--room-idle-grace` is closed early to make way for a new one,
+    /// so only rooms in use count against it.
     #[arg(long, env = "TICKWIRE_MAX_ROOMS", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,

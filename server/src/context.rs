@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tickwire_shared::{ResumeToken, RoomName, RoomRequest};
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::TaskTracker;
-use tracing::error;
+use tracing::{debug, error};
 
 /// A way to reach a room.
 #[derive(Debug, Clone)]
@@ -240,7 +240,7 @@ impl ServerContext {
         dir: &mut Directory,
         name: RoomName,
     ) -> Result<RoomHandle, FindRoomError> {
-        if dir.rooms.len() >= self.config.max_rooms as usize {
+        if dir.rooms.len() >= self.config.max_rooms as usize && !self.evict_idle_room(dir) {
             return Err(FindRoomError::TooManyRooms);
         }
         dir.rooms_created += 1;
@@ -255,19 +255,54 @@ impl ServerContext {
         Ok(handle)
     }
 
-    /// Drops a room from the directory if `still_idle` holds while the directory is locked
-    /// (so no joiner can find it in between). Returns whether it was dropped.
-    pub fn close_room_if(&self, name: &RoomName, still_idle: impl FnOnce() -> bool) -> bool {
+    /// Drops `room` from the directory if `still_idle` holds while the directory is locked
+    /// (so no joiner can find it in between). Returns whether it is out of the directory. Only
+    /// that room: one evicted at the room limit may have left its name to a new room.
+    pub fn close_room_if(&self, room: &Arc<RoomShared>, still_idle: impl FnOnce() -> bool) -> bool {
         let mut dir = lock(&self.directory);
+        let name = room.name;
+        if !dir.rooms.get(&name).is_some_and(|r| Arc::ptr_eq(&r.shared, room)) {
+            return true;
+        }
         if still_idle() {
-            dir.rooms.remove(name);
+            dir.rooms.remove(&name);
             if let Some(cluster) = self.cluster() {
-                cluster.room_closed(*name);
+                cluster.room_closed(name);
             }
             true
         } else {
             false
         }
+    }
+
+    /// Takes an empty room out of the directory to make way for a new one at the room limit:
+    /// a room lingers empty for `--room-idle-grace` only as a courtesy to a quick rejoin, and
+    /// rooms opened and left at once must not keep everyone else's new rooms out. The room
+    /// ends at its next tick ([`RoomShared::evicted`]). False when every room is in use.
+    fn evict_idle_room(&self, dir: &mut Directory) -> bool {
+        // An empty room that nobody is on the way into: no seat, none promised, no command
+        // queued (a joiner with a resume token gets no reservation, but its seat is counted).
+        let idle = dir
+            .rooms
+            .values()
+            .filter(|r| r.shared.is_idle() && r.commands.capacity() == r.commands.max_capacity())
+            .map(|r| r.shared.name)
+            .min();
+        let Some(name) = idle else { return false };
+        if let Some(room) = dir.rooms.remove(&name) {
+            room.shared.evicted.store(true, Ordering::Relaxed);
+            debug!(room = %name, "empty room closed early to make way for a new one");
+            if let Some(cluster) = self.cluster() {
+                cluster.room_closed(name);
+            }
+        }
+        true
+    }
+
+    /// Rooms open here that are in use (not empty and idle): what the room limit is held to,
+    /// as [`ServerContext::find_room`] makes way for a new room by closing an idle one.
+    pub fn rooms_in_use(&self) -> usize {
+        lock(&self.directory).rooms.values().filter(|r| !r.shared.is_idle()).count()
     }
 
     /// Remembers which room a resume token belongs to.

@@ -26,7 +26,7 @@ use crate::ratelimit::TokenBucket;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use tickwire_shared::EncodeError;
 use tickwire_shared::delta::{Baseline, World, delta};
@@ -156,6 +156,9 @@ pub struct RoomShared {
     pub reserved: AtomicU32,
     /// Spectators sent here whose join the room has not answered yet.
     pub reserved_spectators: AtomicU32,
+    /// Taken out of the directory while empty and idle, to make way for a new room at the
+    /// room limit: the room's task ends at its next tick.
+    pub evicted: AtomicBool,
     /// Attached clients by transport (counted by their connections, not by the room).
     pub transports: crate::transport::TransportCounts,
 }
@@ -204,8 +207,16 @@ impl RoomShared {
             capacity,
             reserved: AtomicU32::new(0),
             reserved_spectators: AtomicU32::new(0),
+            evicted: AtomicBool::new(false),
             transports: Default::default(),
         }
+    }
+
+    /// No seat (not even one kept for a resume) and nobody on the way in.
+    pub fn is_idle(&self) -> bool {
+        [&self.players, &self.spectators, &self.reserved, &self.reserved_spectators]
+            .iter()
+            .all(|count| count.load(Ordering::Relaxed) == 0)
     }
 
     /// Ship-owning seats in use.
@@ -578,7 +589,7 @@ impl<G: Game> Room<G> {
             }
             if shutting_down {
                 // No joiner should find it meanwhile and try it again and again.
-                self.ctx.close_room_if(&self.shared.name, || true);
+                self.ctx.close_room_if(&self.shared, || true);
             }
             self.count_out();
             info!("room closed");
@@ -606,13 +617,17 @@ impl<G: Game> Room<G> {
     }
 
     fn should_close(&mut self, now: Instant, commands: &mpsc::Receiver<RoomCommand>) -> bool {
+        if self.shared.evicted.load(Ordering::Relaxed) {
+            // Out of the directory already; nobody was on the way in.
+            return self.seats.is_empty();
+        }
         if !self.seats.is_empty() {
             self.empty_since = None;
             return false;
         }
         let since = *self.empty_since.get_or_insert(now);
         now - since >= self.config().room_idle_grace
-            && self.ctx.close_room_if(&self.shared.name, || commands.is_empty())
+            && self.ctx.close_room_if(&self.shared, || commands.is_empty())
     }
 
     /// Applies one command. [`Room::run`] calls this for each command received; tests and
@@ -1419,7 +1434,7 @@ impl<G: Game> Room<G> {
             // Their connections' Leave goes to a room that is gone: count them out here.
             self.ctx.metrics.clients_of(seat.role).dec();
         }
-        self.ctx.close_room_if(&self.shared.name, || true);
+        self.ctx.close_room_if(&self.shared, || true);
     }
 
     fn count_out(&mut self) {
@@ -1799,6 +1814,38 @@ mod tests {
         assert_eq!(ctx.metrics.rooms.get(), 0);
         assert_eq!(ctx.metrics.clients_of(Role::Player).get(), 0);
         assert_eq!(ctx.metrics.clients_of(Role::Spectator).get(), 0);
+    }
+
+    #[tokio::test]
+    async fn at_the_room_limit_an_empty_room_makes_way_for_a_new_one() {
+        let (_stop, shutdown) = watch::channel(false);
+        let config = ServerConfig { seed: Some(3), max_rooms: 2, ..ServerConfig::default() };
+        let ctx = ServerContext::new(config, shutdown);
+        let named = |name: &str| tickwire_shared::RoomRequest::Named(RoomName::truncated(name));
+        // Opened and left at once: empty, nobody on the way in.
+        drop(ctx.find_room(&named("a"), None, false).expect("opened"));
+        drop(ctx.find_room(&named("b"), None, false).expect("opened"));
+        let (_c, held) = ctx.find_room(&named("c"), None, false).expect("a made way");
+        assert!(
+            !ctx.has_room(&RoomName::truncated("a")) && ctx.has_room(&RoomName::truncated("b"))
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ctx.metrics.rooms.get() != 2 {
+            assert!(Instant::now() < deadline, "the evicted room's task did not end");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A room someone is on the way into is in use: held there, "b" makes way, then none.
+        let (_d, held_d) = ctx.find_room(&named("d"), None, false).expect("b made way");
+        assert!(matches!(
+            ctx.find_room(&named("e"), None, false),
+            Err(crate::context::FindRoomError::TooManyRooms)
+        ));
+        assert_eq!(ctx.rooms_in_use(), 2);
+        drop((held, held_d));
+        assert_eq!(ctx.rooms_in_use(), 0);
+        // The name an evicted room left is free for a new room of its own.
+        drop(ctx.find_room(&named("a"), None, false).expect("a again"));
+        assert!(ctx.has_room(&RoomName::truncated("a")));
     }
 
     #[tokio::test]

@@ -883,6 +883,43 @@ async fn a_spectator_sending_input_is_closed_with_1008_and_the_room_plays_on() {
 }
 
 #[tokio::test]
+async fn rooms_opened_and_left_at_once_do_not_keep_new_rooms_out() {
+    // The room limit reached by rooms nobody stayed in (each would linger for the idle grace):
+    // a new room still opens, and a room in use is left alone.
+    let mut config = test_config();
+    config.max_rooms = 2;
+    config.room_idle_grace = Duration::from_secs(60);
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let mut stays = Client::join(&url, hello_in(Role::Player, "stays", "kept")).await;
+    for room in ["gone-1", "gone-2", "gone-3"] {
+        let mut left = Client::join(&url, hello_in(Role::Player, "left", room)).await;
+        left.ws.close(None).await.unwrap();
+        while left.ws.next().await.is_some() {}
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let rooms: serde_json::Value =
+                serde_json::from_str(&server.get("/rooms").await.2).unwrap();
+            let seated =
+                rooms.as_array().unwrap().iter().any(|r| r["id"] == room && r["players"] != 0);
+            if !seated {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{room} kept its seat");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let newcomer = Client::join(&url, hello_in(Role::Player, "new", "fresh")).await;
+    assert_eq!(newcomer.welcome.room.as_str(), "fresh");
+    stays.next_world().await;
+    let rooms: serde_json::Value = serde_json::from_str(&server.get("/rooms").await.2).unwrap();
+    let mut names: Vec<_> = rooms.as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+    names.sort_by_key(|n| n.to_string());
+    assert_eq!(names, ["fresh", "kept"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn past_the_room_limit_new_rooms_are_refused_with_1013() {
     let mut config = test_config();
     config.max_rooms = 2;

@@ -386,7 +386,7 @@ impl Cluster {
         };
         for _attempt in 0..PLACEMENT_ATTEMPTS {
             let limits = JoinLimits {
-                may_host: !self.is_draining() && ctx.room_count() < ctx.config.max_rooms as usize,
+                may_host: !self.is_draining() && ctx.rooms_in_use() < ctx.config.max_rooms as usize,
                 draining: self.is_draining(),
                 capacity: ctx.config.room_capacity,
                 max_spectators: ctx.config.max_spectators,
@@ -672,7 +672,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
         url: &cluster.node_url,
         ttl: cluster.ttl,
         draining: cluster.is_draining(),
-        rooms: ctx.room_count(),
+        rooms: ctx.rooms_in_use(),
         max_rooms: ctx.config.max_rooms,
         secret_candidate: &cluster.own_secret,
         known_secret: known_secret.as_deref(),

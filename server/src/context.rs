@@ -341,11 +341,6 @@ impl ServerContext {
         lock(&self.directory).tokens.iter().map(|(t, r)| (*t, *r)).collect()
     }
 
-    /// Rooms open here.
-    pub fn room_count(&self) -> usize {
-        lock(&self.directory).rooms.len()
-    }
-
     /// Whether a room of this name is open here.
     pub fn has_room(&self, name: &RoomName) -> bool {
         lock(&self.directory).rooms.contains_key(name)

@@ -164,24 +164,27 @@ impl ServerContext {
     }
 
     /// The room a `Hello` should go to, created if needed. A resume token that names a live
-    /// room wins over the request. A player or controller sent to a room that matchmaking
-    /// picked or that was just created gets a [`Reservation`] to hold until the room answers
-    /// its join.
+    /// room wins over the request. The joiner gets a [`Reservation`] to hold until the room
+    /// answers its join.
     pub fn find_room(
         self: &Arc<Self>,
         request: &RoomRequest,
         resume: Option<&ResumeToken>,
         spectating: bool,
-    ) -> Result<(RoomHandle, Option<Reservation>), FindRoomError> {
+    ) -> Result<(RoomHandle, Reservation), FindRoomError> {
         let mut dir = lock(&self.directory);
         // A token resumes a seat in the room asked for (any, for `Any`): a join token that pins
         // a room must not be walked out of it by a resume token for a seat elsewhere. A token
         // for another room counts as unknown: the client joins the room it named afresh.
+        // It holds a place too: its seat may expire before the join arrives, and an empty room
+        // nobody is on the way into may make way for a new one at the room limit.
         if let Some(name) = resume.and_then(|t| dir.tokens.get(t))
             && resume_fits(request, name)
             && let Some(room) = dir.rooms.get(name)
         {
-            return Ok((room.clone(), None));
+            let room = room.clone();
+            let reservation = reserve(&room, spectating);
+            return Ok((room, reservation));
         }
         if spectating && self.spectators_admitted() >= self.config.max_spectators_total {
             return Err(FindRoomError::TooManySpectators);
@@ -227,12 +230,8 @@ impl ServerContext {
         };
         // Reserved under the directory lock, so the next joiner already sees it. A named room
         // is not chosen by counts, but holding the place keeps its counts honest for `Any`.
-        let reservation = if spectating {
-            Reservation::spectator(room.shared.clone())
-        } else {
-            Reservation::new(room.shared.clone())
-        };
-        Ok((room, Some(reservation)))
+        let reservation = reserve(&room, spectating);
+        Ok((room, reservation))
     }
 
     fn create_room(
@@ -280,8 +279,8 @@ impl ServerContext {
     /// rooms opened and left at once must not keep everyone else's new rooms out. The room
     /// ends at its next tick ([`RoomShared::evicted`]). False when every room is in use.
     fn evict_idle_room(&self, dir: &mut Directory) -> bool {
-        // An empty room that nobody is on the way into: no seat, none promised, no command
-        // queued (a joiner with a resume token gets no reservation, but its seat is counted).
+        // An empty room that nobody is on the way into: no seat, no joiner holding a place
+        // (a resume too: its seat may expire before its join arrives), no command queued.
         let idle = dir
             .rooms
             .values()
@@ -451,6 +450,15 @@ pub struct ConnectionPermit {
 pub struct TcpPermit {
     ctx: Arc<ServerContext>,
     ip: IpAddr,
+}
+
+/// A place in `room` for one joiner, taken under the directory lock.
+fn reserve(room: &RoomHandle, spectating: bool) -> Reservation {
+    if spectating {
+        Reservation::spectator(room.shared.clone())
+    } else {
+        Reservation::new(room.shared.clone())
+    }
 }
 
 /// Whether a resume token for a seat in `seat_room` may resume it for a `Hello` asking for

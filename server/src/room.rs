@@ -1849,6 +1849,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resume_on_its_way_in_keeps_its_room_from_making_way() {
+        let (_stop, shutdown) = watch::channel(false);
+        let config = ServerConfig { seed: Some(3), max_rooms: 1, ..ServerConfig::default() };
+        let ctx = ServerContext::new(config, shutdown);
+        let named = |name: &str| tickwire_shared::RoomRequest::Named(RoomName::truncated(name));
+        let a = RoomName::truncated("a");
+        drop(ctx.find_room(&named("a"), None, false).expect("opened"));
+        // A resume found its token, and the seat expired before its join arrived: the room
+        // is empty, but someone is on the way in.
+        let token = ResumeToken([7; 16]);
+        ctx.register_token(token, &a);
+        let (_handle, held) = ctx.find_room(&named("a"), Some(&token), false).expect("resumed");
+        assert!(matches!(
+            ctx.find_room(&named("b"), None, false),
+            Err(crate::context::FindRoomError::TooManyRooms)
+        ));
+        assert!(ctx.has_room(&a));
+        drop(held);
+        drop(ctx.find_room(&named("b"), None, false).expect("a made way once nobody was coming"));
+        assert!(!ctx.has_room(&a));
+    }
+
+    #[tokio::test]
     async fn a_room_shut_down_leaves_the_registry_and_the_gauge() {
         let (stop, shutdown) = watch::channel(false);
         let ctx =

@@ -148,6 +148,8 @@ export class Game {
     this.running = true;
     this.abort = new AbortController();
     try {
+      // A failure the previous game left showing (it went back to the lobby from it).
+      this.showFailure(false);
       this.clearView();
       this.bindUi();
       this.connect();
@@ -257,7 +259,7 @@ export class Game {
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
   rejoin() {
-    $('#failure').hidden = true;
+    this.showFailure(false);
     if (!this.client.session.isEnded()) this.client.leave();
     this.reset();
     this.client = this.createClient();
@@ -418,10 +420,23 @@ export class Game {
     $('#failure-title').textContent = error instanceof KickedError && error.reason === 'Full' ? 'Room full'
       : error instanceof UnreachableError ? 'Can’t reach the server' : 'Disconnected';
     $('#failure-text').textContent = describeFailure(error);
-    $('#failure').hidden = false;
+    this.showFailure(true);
     this.controls.enabled = false;
     // An alert dialog takes the focus: Enter or Space tries again, Tab reaches the way out.
     $('#failure-retry').focus();
+  }
+
+  /**
+   * Shows or hides the failure dialog. It is modal: while it shows, the rest of the game is
+   * inert, so Tab cycles through its buttons only and no click reaches the game behind it.
+   * @param {boolean} shown
+   */
+  showFailure(shown) {
+    const failure = $('#failure');
+    failure.hidden = !shown;
+    for (const child of this.root.children) {
+      if (child !== failure && child instanceof HTMLElement) child.inert = shown;
+    }
   }
 
   /** @param {number} player */

@@ -501,6 +501,18 @@ test('a server that turns the page away says it cannot be reached, not "connecti
     await hurry();
     await page.waitForSelector('#failure:not([hidden])');
     await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'failure-lobby');
+    // The dialog is modal: Tab never reaches the game's controls behind it.
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      const outside = await page.evaluate(() => {
+        const focused = document.activeElement;
+        const inDialog = !focused || focused === document.body || document.querySelector('#failure')?.contains(focused);
+        return inDialog ? null : focused.id || focused.tagName;
+      });
+      assert.equal(outside, null);
+    }
+    await page.focus('#failure-lobby');
     await page.keyboard.press('Enter');
     await page.waitForSelector('#lobby:not([hidden])');
     // The browser's own reports of the refused upgrade and fetches; nothing else.

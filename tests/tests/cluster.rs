@@ -108,6 +108,32 @@ impl Redis {
         }
     }
 
+    /// Scripts Redis has run (`EVAL` and `EVALSHA` calls, from `INFO commandstats`).
+    fn script_calls(&self) -> u64 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.write_all(b"INFO commandstats\r\n").unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        // A bulk string: `$<length>\r\n<text>\r\n`.
+        let complete = |answer: &[u8]| {
+            let text = String::from_utf8_lossy(answer);
+            let Some((head, rest)) = text.split_once("\r\n") else { return false };
+            head.trim_start_matches('$').parse::<usize>().is_ok_and(|n| rest.len() >= n)
+        };
+        while !complete(&answer) {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "redis closed the connection");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_eval:") || l.starts_with("cmdstat_evalsha:"))
+            .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -655,7 +681,10 @@ async fn a_draining_node_finishes_its_matches_and_takes_no_new_ones() {
     let rooms = c.rooms().await;
     assert_ne!(rooms[placed.welcome.room.as_str()].0, "a", "{rooms:?}");
     let fresh = Client::join(&b.url(), hello_in(Role::Player, "cyd", "fresh")).await;
-    assert_eq!(c.rooms().await["fresh"].0, "b");
+    eventually(PATIENCE, "the fresh room is listed on b", || async {
+        c.rooms().await.get("fresh").is_some_and(|r| r.0 == "b")
+    })
+    .await;
     // The running match goes on through the drain, then ends with 1001.
     let tick = staying.next_world().await.tick;
     staying.snapshots_past(tick, 10).await;
@@ -926,6 +955,25 @@ async fn a_node_whose_registration_lapsed_holds_back_only_itself() {
     assert_eq!((placed.created, placed.node.as_str()), (true, "other"), "{placed:?}");
     let placed = other.join(named("fresh-2"), false, OPEN_LIMITS, "p").await.unwrap();
     assert_eq!((placed.created, placed.node.as_str()), (true, "other"), "{placed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lobbies_polling_the_room_list_cost_redis_one_reading_a_second() {
+    let redis = Redis::start();
+    let a = Node::start(node_config("a", &redis));
+    await_nodes(&a, &["a"]).await;
+    let _player = Client::join(&a.url(), hello_in(Role::Player, "ada", "listed")).await;
+    eventually(PATIENCE, "the room is listed", || async { a.rooms().await.contains_key("listed") })
+        .await;
+    let before = redis.script_calls();
+    let asked = futures_util::future::join_all((0..100).map(|_| a.get("/rooms"))).await;
+    let after = redis.script_calls();
+    for (status, head, body) in &asked {
+        assert_eq!(*status, 200, "{head}");
+        assert!(body.contains("\"listed\""), "{body}");
+    }
+    // Without the shared reading, 100 scripts; a heartbeat or two may run meanwhile.
+    assert!(after - before <= 10, "{} scripts for 100 room lists", after - before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -189,7 +189,8 @@ pub struct FleetNode {
     pub url: String,
     /// Whether it is draining.
     pub draining: bool,
-    /// Rooms it hosts.
+    /// Rooms it hosts that are in use (its empty ones may make way for new rooms, so they
+    /// do not count toward its `--max-rooms`).
     pub rooms: u32,
 }
 

@@ -43,7 +43,9 @@ use crate::config::ServerConfig;
 use crate::connection::{self, Admitted, ReadEnd};
 use crate::context::ServerContext;
 use crate::outbox::{ClientLink, CloseRequest};
-use directory::{Directory, DirectoryError, JoinLimits, Registration, RoomCounts, Wanted};
+use directory::{
+    Directory, DirectoryError, FleetNode, FleetRoom, JoinLimits, Registration, RoomCounts, Wanted,
+};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +73,11 @@ const MAX_PENDING_PROMISES: usize = 4096;
 /// Attempts to place an `Any` join whose chosen room turned out full (its counts in the
 /// directory lagged behind, e.g. a room that closed and opened again).
 const PLACEMENT_ATTEMPTS: usize = 3;
+/// How long `GET /rooms` and `GET /nodes` answer from one reading of the fleet. A reading is
+/// a script Redis runs over every room of the fleet, holding up joins and heartbeats
+/// meanwhile, and every lobby polls `/rooms` (each browser every 2 s), so a node reads at most
+/// once a second whatever its lobbies ask.
+const LISTING_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// A proxied upgrade, as the receiving node verified it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +138,13 @@ pub struct Cluster {
     wake: Notify,
     /// A heartbeat has registered this node before (see [`settle_period`]).
     registered_once: AtomicBool,
+    /// The last reading of the fleet's rooms and nodes, and when it was taken (see
+    /// [`Cluster::listing`]).
+    listing: tokio::sync::Mutex<Option<(Instant, Listing)>>,
 }
+
+/// The fleet's rooms and nodes as one reading found them, or why the directory did not answer.
+type Listing = Arc<Result<(Vec<FleetRoom>, Vec<FleetNode>), String>>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Each critical section leaves the state consistent (set and map edits).
@@ -217,7 +230,23 @@ impl Cluster {
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
             registered_once: AtomicBool::new(false),
+            listing: tokio::sync::Mutex::new(None),
         }))
+    }
+
+    /// The fleet's rooms and nodes, read at most [`LISTING_MAX_AGE`] ago. One reading at a
+    /// time: requests that arrive during it wait for it and share it, a failure included, so a
+    /// directory that is away is asked again only once the age has passed.
+    async fn listing(&self) -> Listing {
+        let mut cached = self.listing.lock().await;
+        if let Some((taken, listing)) = cached.as_ref()
+            && taken.elapsed() < LISTING_MAX_AGE
+        {
+            return listing.clone();
+        }
+        let listing = Arc::new(self.directory.list().await.map_err(|e| e.to_string()));
+        *cached = Some((Instant::now(), listing.clone()));
+        listing
     }
 
     /// The directory (for tools and tests).
@@ -522,12 +551,12 @@ struct FleetRoomInfo {
 /// is away, this node's own rooms, with `x-tickwire-directory: unavailable`.
 pub async fn rooms_json(ctx: &ServerContext, cluster: &Cluster) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let mut rows: Vec<FleetRoomInfo> = match cluster.directory.list().await {
+    let mut rows: Vec<FleetRoomInfo> = match cluster.listing().await.as_ref() {
         Ok((rooms, _)) => rooms
-            .into_iter()
+            .iter()
             .map(|r| FleetRoomInfo {
-                id: r.name,
-                node: r.node,
+                id: r.name.clone(),
+                node: r.node.clone(),
                 players: r.players,
                 controllers: r.controllers,
                 spectators: r.spectators,
@@ -566,13 +595,13 @@ struct NodeInfo {
 /// `GET /nodes` in cluster mode: the fleet's live nodes.
 pub async fn nodes_json(cluster: &Cluster) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match cluster.directory.list().await {
-        Ok((_, mut nodes)) => {
-            nodes.sort_by(|a, b| a.id.cmp(&b.id));
-            let rows: Vec<NodeInfo> = nodes
-                .into_iter()
-                .map(|node| NodeInfo { local: node.id == cluster.node, node })
+    match cluster.listing().await.as_ref() {
+        Ok((_, nodes)) => {
+            let mut rows: Vec<NodeInfo> = nodes
+                .iter()
+                .map(|node| NodeInfo { local: node.id == cluster.node, node: node.clone() })
                 .collect();
+            rows.sort_by(|a, b| a.node.id.cmp(&b.node.id));
             axum::Json(rows).into_response()
         }
         Err(e) => {

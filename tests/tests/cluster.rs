@@ -618,6 +618,46 @@ async fn a_resume_through_another_node_takes_the_same_ship_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_token_for_another_room_opens_no_second_copy_of_a_named_room() {
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let [a, _, c] = &nodes[..] else { unreachable!() };
+    // Ada's seat in "old" on a waits for her resume.
+    let mut first = Client::join(&a.url(), hello_in(Role::Player, "ada", "old")).await;
+    first.next_world().await;
+    let token = first.welcome.resume_token;
+    first.drop_abruptly();
+    let mut host = Client::join(&c.url(), hello_in(Role::Player, "bob", "party")).await;
+    // Through a, with the old seat's token, to the party on c: she joins it there.
+    let hello =
+        tickwire_shared::Hello { resume: Some(token), ..hello_in(Role::Player, "ada", "party") };
+    let second = Client::join(&a.url(), hello).await;
+    assert!(!second.welcome.resumed);
+    assert_eq!(second.welcome.room.as_str(), "party");
+    let ada = second.welcome.player_id;
+    tokio::time::timeout(
+        PATIENCE,
+        host.wait_event(|e| matches!(e, EventKind::Joined { player, .. } if *player == ada)),
+    )
+    .await
+    .expect("ada joined bob's party on c, not a copy of it on a");
+    eventually(PATIENCE, "one party, on c, with both", || async {
+        a.rooms().await.get("party") == Some(&("c".to_string(), 2))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_named_room_on_another_node_says_so_as_one_server_does() {
+    let (_redis, nodes) = fleet(|config| config.room_capacity = 1).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let _ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "solo")).await;
+    let refused = try_join(open(&b.url()).await, hello_in(Role::Player, "bob", "solo"))
+        .await
+        .expect_err("the room has one seat");
+    refused.assert_is(1013, Some(KickReason::Full), "full");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_fallback_client_plays_in_a_room_hosted_by_another_node() {
     use fallback_client::{Fallback, Mode};
     let (_redis, nodes) = fleet(|_| {}).await;

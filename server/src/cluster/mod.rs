@@ -41,7 +41,7 @@ pub mod proxy;
 
 use crate::config::ServerConfig;
 use crate::connection::{self, Admitted, ReadEnd};
-use crate::context::ServerContext;
+use crate::context::{ServerContext, resume_fits};
 use crate::outbox::{ClientLink, CloseRequest};
 use directory::{
     Directory, DirectoryError, FleetNode, FleetRoom, JoinLimits, Registration, RoomCounts, Wanted,
@@ -386,18 +386,23 @@ impl Cluster {
             return admitted;
         }
         if let Some(token) = &hello.resume {
-            if ctx.token_room(token).is_some() {
+            // A seat here for the room asked for resumes here. A token for a seat in another
+            // room counts as unknown: the join is placed through the directory (a named room
+            // exists once in the fleet; joined here, it would open a second one).
+            if ctx.token_room(token).is_some_and(|room| resume_fits(&hello.room, &room)) {
                 return self.join_here(ctx, hello, link).await;
             }
             match self.directory.find_token(token).await {
                 Ok(Some((node, room, url)))
-                    if node != self.node && crate::context::resume_fits(&hello.room, &room) =>
+                    if node != self.node && resume_fits(&hello.room, &room) =>
                 {
                     self.mark_up(true);
                     debug!(%node, %room, "resuming through the node that holds the seat");
-                    return proxy::admit_remote(self, ctx, &hello, link, &url, &node, None, client)
-                        .await
-                        .map_err(|refusal| refusal.end);
+                    return proxy::admit_remote(
+                        self, ctx, &hello, link, &url, &node, None, false, client,
+                    )
+                    .await
+                    .map_err(|refusal| refusal.end);
                 }
                 // Unknown (or expired) tokens join afresh, as on a single server.
                 Ok(_) => self.mark_up(true),
@@ -468,6 +473,7 @@ impl Cluster {
                 &placement.node_url,
                 &placement.node,
                 Some(&promise),
+                wanted == Wanted::Any,
                 client,
             )
             .await;
@@ -668,6 +674,10 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
         if heartbeat || announce || rewrite {
             heartbeat_once(&cluster, &ctx).await;
             last_beat = Some(Instant::now());
+            if rewrite && !cluster.is_up() {
+                // Still not listed as alive: the rooms wait for the next heartbeat.
+                continue;
+            }
         }
         if let Err(e) = flush(&cluster, &ctx, &mut written).await {
             cluster.mark_up(false);

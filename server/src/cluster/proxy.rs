@@ -164,8 +164,8 @@ async fn close_upstream(mut ws: Hosting, code: Option<u16>, timeout: Duration) {
 
 /// Seats the client in a room of the node at `url` and returns the open connection (the
 /// `Welcome` already handed to the client), or how the client's connection ends.
-/// `retry_if_full`: a `Kick { Full }` is kept from the client so matchmaking can place it
-/// elsewhere.
+/// `retry_if_full` (matchmaking, which may place it elsewhere): a `Kick { Full }` is kept
+/// from the client. Otherwise (a named room, a resume) the client gets it, as from one server.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn admit_remote(
     cluster: &Cluster,
@@ -175,9 +175,9 @@ pub(crate) async fn admit_remote(
     url: &str,
     node: &str,
     promise: Option<&str>,
+    retry_if_full: bool,
     client: IpAddr,
 ) -> Result<Admitted, Refusal> {
-    let retry_if_full = promise.is_some() && hello.resume.is_none();
     let refused = Refusal { end: ReadEnd::Refused, full: false };
     let unreachable = |why: String| {
         warn!(%node, %why, "cannot reach the node hosting the room");

@@ -1017,6 +1017,30 @@ async fn lobbies_polling_the_room_list_cost_redis_one_reading_a_second() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_opened_for_a_joiner_who_never_arrives_leaves_the_directory() {
+    use tickwire_server::cluster::directory::{Directory, Wanted};
+    let redis = Redis::start();
+    let a = Node::start(node_config("a", &redis));
+    await_nodes(&a, &["a"]).await;
+    let _player = Client::join(&a.url(), hello_in(Role::Player, "ada", "real")).await;
+    // Another node's join placed "ghost" on a, and its joiner never got there (a could not
+    // be reached from it): the directory lists a room a does not host.
+    let placing = Directory::new(&redis.url(), "a", Duration::from_millis(500)).unwrap();
+    let placed =
+        placing.join(Wanted::Named(RoomName::truncated("ghost")), false, OPEN_LIMITS, "p").await;
+    let placed = placed.unwrap();
+    assert!(placed.created && placed.node == "a", "{placed:?}");
+    eventually(PATIENCE, "the ghost is listed", || async { a.rooms().await.contains_key("ghost") })
+        .await;
+    // Gone once its promise has lapsed (15 s) and a has reconciled (every TTL).
+    eventually(Duration::from_secs(15) + TTL * 3, "the ghost leaves", || async {
+        !a.rooms().await.contains_key("ghost")
+    })
+    .await;
+    assert!(a.rooms().await.contains_key("real"), "the room a hosts stays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promises_given_back_in_one_call_free_every_seat() {
     use tickwire_server::cluster::directory::{Directory, Wanted};
     let redis = Redis::start();

@@ -652,6 +652,7 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
     // What the directory was last told of each room.
     let mut written: HashMap<RoomName, RoomCounts> = HashMap::new();
     let mut last_beat: Option<Instant> = None;
+    let mut last_reconcile = Instant::now();
     info!(node = %cluster.node, url = %cluster.node_url, "joining the fleet");
     loop {
         let heartbeat = tokio::select! {
@@ -683,6 +684,17 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
             cluster.mark_up(false);
             debug!(error = %e, "directory write failed; writing everything again when it answers");
             cluster.pending().everything = true;
+        } else if last_reconcile.elapsed() >= cluster.ttl {
+            // Rooms another node opened here for a joiner that never arrived (this node was
+            // unreachable from it: a wrong `--node-url`, a partition) are listed under this
+            // node, and its heartbeat renews them: empty rooms in every lobby, for good.
+            last_reconcile = Instant::now();
+            let hosted: Vec<RoomName> = local_counts(&ctx).into_keys().collect();
+            match cluster.directory.reconcile(&hosted, PROMISE_HOLD).await {
+                Ok(0) => {}
+                Ok(dropped) => info!(dropped, "dropped rooms opened here whose joiners never came"),
+                Err(e) => debug!(error = %e, "directory reconcile failed"),
+            }
         }
     }
 }

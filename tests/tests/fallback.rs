@@ -3,7 +3,9 @@
 //! with the closing handshake, and resume after a dropped stream; and the hostile cases (an
 //! unknown or stolen session, an oversized POST, a malformed record, a POST flood, a second
 //! poll, a stream nobody reads, a foreign Origin) each get a clear refusal while WebSocket
-//! players in the same room keep getting every tick.
+//! players in the same room keep getting every tick. A session answers its client's whole
+//! IPv6 /64, refuses POSTs with 410 as soon as it stops reading them, and its refusals are
+//! readable by a page of an allowed origin.
 
 #[path = "support/fallback_client.rs"]
 mod fallback_client;
@@ -487,5 +489,147 @@ async fn a_client_that_never_reads_its_stream_is_closed_and_freed() {
     assert_eq!(server.metric("tickwire_sessions").await, 2.0);
     assert_eq!(server.metric("tickwire_transport_clients{transport=\"stream\"}").await, 0.0);
     bystanders.kept_playing(&before, 30).await;
+    server.shutdown().await;
+}
+
+/// Sends `req` on a connection of its own from 127.0.0.1; the status, headers and body.
+async fn exchange(
+    server: &TestServer,
+    req: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+) -> (u16, hyper::HeaderMap, bytes::Bytes) {
+    let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+    let response = conn.send_request(req).await.expect("an answer");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_session_answers_its_client_s_whole_64_and_nothing_else() {
+    let mut config = test_config();
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let server = TestServer::start(config).await;
+    // Each request through the proxy at 127.0.0.1, on behalf of the client it names.
+    let via_proxy = |method: &str, path: &str, session: Option<&str>, client: &str| {
+        let mut req = request(method, path, session, vec![]);
+        req.headers_mut().insert("x-forwarded-for", client.parse().unwrap());
+        req
+    };
+    let (status, headers, _) =
+        exchange(&server, via_proxy("GET", "/fallback/poll", None, "2001:db8::1")).await;
+    assert_eq!(status, 200);
+    let session = headers[SESSION].to_str().unwrap().to_string();
+    // The same host's other address (a privacy address, a second connection of a dual-stack
+    // browser): its POSTs and polls reach the session, as its caps count it as one client.
+    let post = via_proxy("POST", "/fallback/send", Some(&session), "2001:db8::2");
+    let (status, _, text) = exchange(&server, post).await;
+    assert_eq!(status, 204, "{text:?}");
+    let poll = via_proxy("GET", "/fallback/poll", Some(&session), "2001:db8::3");
+    assert_eq!(exchange(&server, poll).await.0, 200);
+    // Another /64 is another client.
+    let post = via_proxy("POST", "/fallback/send", Some(&session), "2001:db8:0:1::1");
+    let (status, _, text) = exchange(&server, post).await;
+    assert_eq!(status, 404, "{text:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_to_a_closing_session_get_410_while_its_close_record_waits_for_a_poll() {
+    let mut config = test_config();
+    // How long a close record waits to be taken: the session's last stretch, in which the
+    // POSTs below are sent (they take milliseconds).
+    config.close_timeout = Duration::from_secs(10);
+    let server = TestServer::start(config).await;
+    let malformed = vec![0x82, 0x85, 1, 2, 3, 4, 5];
+    for (last, status, code) in [(malformed, 400, 1002), (close_record(1000, "bye"), 204, 1000)] {
+        // A poll session that nobody polls after its first answer: its close record stays in
+        // the session until a poll comes.
+        let (opened, headers, _) =
+            exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
+        assert_eq!(opened, 200);
+        let session = headers[SESSION].to_str().unwrap().to_string();
+        let post = request("POST", "/fallback/send", Some(&session), last);
+        assert_eq!(exchange(&server, post).await.0, status, "{code}");
+        // Until the session's reader has come to that record a POST is still taken; after it,
+        // nothing reads them, and a POST is told at once that the session is closed.
+        let mut posts = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+        let mut taken = 0;
+        let (status, text) = loop {
+            let req = request("POST", "/fallback/send", Some(&session), vec![]);
+            let response = posts.send_request(req).await.expect("an answer");
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            match status {
+                204 => taken += 1,
+                // Above the session's POST rate, or its reader not keeping up: not taken.
+                429 | 503 => tokio::time::sleep(Duration::from_millis(50)).await,
+                _ => break (status, String::from_utf8_lossy(&body).into_owned()),
+            }
+        };
+        assert_eq!(status, 410, "after {taken} POSTs taken ({code}): {text}");
+        assert!(text.contains("the session is closed"), "{text}");
+        // Refused while the session lives on: its close record is still the next poll's.
+        let poll = request("GET", "/fallback/poll", Some(&session), vec![]);
+        let (polled, _, body) = exchange(&server, poll).await;
+        assert_eq!(polled, 200, "the session ended before its POSTs were refused ({code})");
+        let mut down = Vec::new();
+        Records::default().push(&body, &mut down);
+        assert!(matches!(down.last(), Some(Down::Close(c, _)) if *c == code), "{down:?}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_an_allowed_page_may_read_and_a_preflight_for_opening_a_stream() {
+    let page = "http://game.example";
+    let mut config = test_config();
+    config.allowed_origins = vec![page.into()];
+    config.join_secret = Some("s3cret".parse().unwrap());
+    let server = TestServer::start(config).await;
+    let from = |origin: &str, method: &str, path: &str, session: Option<&str>| {
+        let mut req = request(method, path, session, vec![]);
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    let bogus = "0".repeat(32);
+    // Without CORS headers a browser hides the status from the page: a 401 would read as a
+    // network failure, and the SDK could not tell a refusal from a dropped connection.
+    let cases = [
+        ("GET", "/fallback/stream", None, 401),
+        ("GET", "/fallback/poll", None, 401),
+        ("GET", "/fallback/poll", Some(bogus.as_str()), 404),
+        ("POST", "/fallback/send", Some(bogus.as_str()), 404),
+        ("POST", "/fallback/send", None, 400),
+    ];
+    for (method, path, session, expected) in cases {
+        let (status, headers, body) = exchange(&server, from(page, method, path, session)).await;
+        let what = format!("{method} {path} {session:?}: {body:?}");
+        assert_eq!(status, expected, "{what}");
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header("access-control-allow-origin"), Some(page), "{what}");
+        let exposed = header("access-control-expose-headers").unwrap_or_default();
+        assert!(exposed.contains("retry-after"), "{what}: {exposed:?}");
+    }
+    // A stream opened with `Authorization: Bearer` is preflighted as a poll is.
+    let mut req = from(page, "OPTIONS", "/fallback/stream", None);
+    req.headers_mut().insert("access-control-request-method", "GET".parse().unwrap());
+    req.headers_mut().insert("access-control-request-headers", "authorization".parse().unwrap());
+    let (status, headers, _) = exchange(&server, req).await;
+    assert_eq!(status, 204);
+    assert_eq!(headers["access-control-allow-origin"], page);
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("GET"));
+    assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    // A refused Origin reads nothing, not even why.
+    for (method, path) in [("OPTIONS", "/fallback/stream"), ("GET", "/fallback/stream")] {
+        let (status, headers, _) =
+            exchange(&server, from("http://evil.example", method, path, None)).await;
+        assert_eq!(status, 403, "{method} {path}");
+        assert!(headers.get("access-control-allow-origin").is_none(), "{method} {path}");
+    }
+    let evil = from("http://evil.example", "POST", "/fallback/send", Some(&bogus));
+    let (status, headers, _) = exchange(&server, evil).await;
+    assert_eq!(status, 403);
+    assert!(headers.get("access-control-allow-origin").is_none());
     server.shutdown().await;
 }

@@ -25,7 +25,8 @@
 //! for the caps, 429 for a session's POSTs above [`session::post_rate`], 413 for a body above
 //! [`MAX_POST_BODY`] or a message above 256 bytes, 400 for a malformed record, 409 for a second
 //! poll at once, 410 for a closed session. A malformed or oversized record also closes the
-//! session, with the close code a WebSocket would get.
+//! session, with the close code a WebSocket would get. Every answer to a request whose Origin
+//! passed carries CORS headers, refusals too: a page must see why it was refused.
 //!
 //! # Layout
 //! - [`records`]: the record format, and the strict reader of POST bodies.
@@ -81,7 +82,7 @@ struct Fallback {
 pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Router<S> {
     let state = Arc::new(Fallback { ctx: ctx.clone(), sessions: Arc::default() });
     Router::new()
-        .route("/fallback/stream", get(open_stream))
+        .route("/fallback/stream", get(open_stream).options(preflight))
         .route("/fallback/poll", get(poll).options(preflight))
         .route(
             "/fallback/send",
@@ -97,17 +98,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Rou
         .with_state(state)
 }
 
-/// Opens a session: the checks a WebSocket upgrade gets (Origin, shutdown, join token, caps),
-/// then a registered session and its task.
+/// Opens a session: the checks a WebSocket upgrade gets after the Origin's (shutdown, join
+/// token, caps), then a registered session and its task.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
-fn open_session(
+fn open_session<B>(
     fallback: &Fallback,
     client: std::net::SocketAddr,
-    req: &Request<Body>,
+    req: &Request<B>,
     transport: Transport,
 ) -> Result<Arc<Session>, Response> {
     let ctx = &fallback.ctx;
-    check_origin(req.headers(), ctx)?;
     if ctx.is_shutting_down() {
         return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
     }
@@ -140,21 +140,25 @@ fn records_response(status: StatusCode, body: Body, id: Option<SessionId>) -> Re
     response
 }
 
-/// Lets a page of an allowed origin read the answer (CORS; the Origin was checked already).
+/// Lets a page of an allowed origin read the answer, a refusal as much as records (CORS; the
+/// Origin was checked already). Without these headers a browser hides the whole answer from
+/// the page, status and all: a 401 or a 404 would look like a network failure.
 fn with_cors(request: &HeaderMap, mut response: Response) -> Response {
     if let Some(origin) = request.get(header::ORIGIN).cloned() {
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        // Retry-After is not among the headers a page may read unasked, and the SDK waits by it.
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(SESSION_HEADER),
+            HeaderValue::from_static("tickwire-session, retry-after"),
         );
         headers.insert(header::VARY, HeaderValue::from_static("origin"));
     }
     response
 }
 
-/// `OPTIONS` before a cross-origin poll or POST (they carry `Tickwire-Session`).
+/// `OPTIONS` before a cross-origin request that a browser does not send unasked: a poll or
+/// POST (they carry `Tickwire-Session`), or an opening with `Authorization: Bearer`.
 async fn preflight(State(fallback): State<Arc<Fallback>>, headers: HeaderMap) -> Response {
     if let Err(refusal) = check_origin(&headers, &fallback.ctx) {
         return refusal;
@@ -176,13 +180,21 @@ async fn open_stream(
     Extension(ClientAddr(client)): Extension<ClientAddr>,
     req: Request<Body>,
 ) -> Response {
-    let session = match open_session(&fallback, client, &req, Transport::Stream) {
-        Ok(session) => session,
-        Err(refusal) => return refusal,
+    // A refused Origin gets no CORS headers: its page must not read even the refusal.
+    if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
+        return refusal;
+    }
+    let response = match open_session(&fallback, client, &req, Transport::Stream) {
+        Ok(session) => {
+            let body = Body::from_stream(StreamBody {
+                pipe: session.pipe.clone(),
+                session: session.clone(),
+            });
+            records_response(StatusCode::OK, body, Some(session.id))
+        }
+        Err(refusal) => refusal,
     };
-    let body =
-        Body::from_stream(StreamBody { pipe: session.pipe.clone(), session: session.clone() });
-    with_cors(req.headers(), records_response(StatusCode::OK, body, Some(session.id)))
+    with_cors(req.headers(), response)
 }
 
 /// A streamed response's body: whatever the session's pipe holds, as it comes. Dropped when
@@ -250,21 +262,32 @@ async fn poll(
     Extension(ClientAddr(client)): Extension<ClientAddr>,
     req: Request<Body>,
 ) -> Response {
+    // Only an allowed origin reads a session's records, or gets CORS headers on anything.
+    if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
+        return refusal;
+    }
+    // Without its body (a GET has none): a `Body` is not `Sync`, and the request is held
+    // across the poll's wait.
+    let req = Request::from_parts(req.into_parts().0, ());
+    let response = poll_answer(&fallback, client, &req).await;
+    with_cors(req.headers(), response)
+}
+
+/// [`poll`] once the Origin passed: the records, or the refusal.
+async fn poll_answer(
+    fallback: &Fallback,
+    client: std::net::SocketAddr,
+    req: &Request<()>,
+) -> Response {
     if !req.headers().contains_key(SESSION_HEADER) {
-        let session = match open_session(&fallback, client, &req, Transport::Poll) {
+        let session = match open_session(fallback, client, req, Transport::Poll) {
             Ok(session) => session,
             Err(refusal) => return refusal,
         };
         let first = session.pipe.take().await.unwrap_or_default();
-        let response = records_response(StatusCode::OK, Body::from(first), Some(session.id));
-        return with_cors(req.headers(), response);
+        return records_response(StatusCode::OK, Body::from(first), Some(session.id));
     }
-    // As for opening a session and for POSTs: only an allowed origin reads a session's
-    // records (or gets CORS headers naming it).
-    if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
-        return refusal;
-    }
-    let session = match named_session(&fallback, req.headers(), client) {
+    let session = match named_session(fallback, req.headers(), client) {
         Ok(session) => session,
         Err(refusal) => return refusal,
     };
@@ -286,7 +309,7 @@ async fn poll(
         Err(_) => Bytes::new(),
         Ok(None) => return refuse(StatusCode::GONE, "the session is closed"),
     };
-    with_cors(req.headers(), records_response(StatusCode::OK, Body::from(body), None))
+    records_response(StatusCode::OK, Body::from(body), None)
 }
 
 /// `POST /fallback/send`: one or more records from the client.
@@ -295,12 +318,23 @@ async fn send(
     Extension(ClientAddr(client)): Extension<ClientAddr>,
     req: Request<Body>,
 ) -> Response {
-    let ctx = &fallback.ctx;
     let (parts, body) = req.into_parts();
-    if let Err(refusal) = check_origin(&parts.headers, ctx) {
+    if let Err(refusal) = check_origin(&parts.headers, &fallback.ctx) {
         return refusal;
     }
-    let session = match named_session(&fallback, &parts.headers, client) {
+    let response = send_answer(&fallback, client, &parts.headers, body).await;
+    with_cors(&parts.headers, response)
+}
+
+/// [`send`] once the Origin passed: 204, or the refusal.
+async fn send_answer(
+    fallback: &Fallback,
+    client: std::net::SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let ctx = &fallback.ctx;
+    let session = match named_session(fallback, headers, client) {
         Ok(session) => session,
         Err(refusal) => return refusal,
     };
@@ -311,15 +345,14 @@ async fn send(
             format!("more than {} POSTs per second on this session", post_rate(ctx)),
         );
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return with_cors(&parts.headers, response);
+        return response;
     }
     let too_big = |size: Option<u64>| {
         let size = size.map_or(String::new(), |size| format!(" of {size} bytes"));
         let reason = format!("POST body{size} exceeds the limit of {MAX_POST_BODY} bytes");
         CloseRequest { code: close_code::TOO_BIG, reason, kick: None }
     };
-    let declared = parts
-        .headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -337,14 +370,9 @@ async fn send(
             // The body broke off (the client's connection dropped as it sent it): a network
             // failure, not the client's fault, so the session is left alone, and its seat
             // with it (the records cut off are not taken; a client resends what it missed).
-            Ok(Err(_)) => {
-                let response = refuse(StatusCode::BAD_REQUEST, "the POST body broke off");
-                return with_cors(&parts.headers, response);
-            }
+            Ok(Err(_)) => return refuse(StatusCode::BAD_REQUEST, "the POST body broke off"),
             Err(_) => {
-                let response =
-                    refuse(StatusCode::REQUEST_TIMEOUT, "the POST body did not arrive in time");
-                return with_cors(&parts.headers, response);
+                return refuse(StatusCode::REQUEST_TIMEOUT, "the POST body did not arrive in time");
             }
         },
     };
@@ -374,7 +402,7 @@ async fn send(
             (vec![session::refusal(close)], StatusCode::PAYLOAD_TOO_LARGE, reason)
         }
     };
-    let response = match session.deliver(messages, ctx.config.close_timeout).await {
+    match session.deliver(messages, ctx.config.close_timeout).await {
         Err(DeliverError::Closed) => refuse(StatusCode::GONE, "the session is closed"),
         Err(DeliverError::Busy) => {
             // Soon: the records are a game's inputs, and a second is already long for them.
@@ -387,6 +415,5 @@ async fn send(
         }
         Ok(()) if status == StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
         Ok(()) => refuse(status, reason),
-    };
-    with_cors(&parts.headers, response)
+    }
 }

@@ -8,7 +8,7 @@
 use super::pipe::Pipe;
 use crate::auth::JoinGrant;
 use crate::connection::{self, ReadEnd, TransportRefusal, close_code};
-use crate::context::{ConnectionPermit, ServerContext};
+use crate::context::{ConnectionPermit, ServerContext, address_key};
 use crate::frame;
 use crate::metrics::Initiator;
 use crate::outbox::{ClientLink, CloseRequest};
@@ -39,7 +39,7 @@ const UPSTREAM_POSTS: usize = 8;
 
 /// A session's id: 128 random bits, written as 32 lowercase hex digits. It is the only
 /// thing that names a session, so it must not be guessable; it is also bound to the client's
-/// address.
+/// address (for IPv6, its /64).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId([u8; 16]);
 
@@ -84,7 +84,8 @@ pub(crate) type Upstream = Vec<Result<Message, WsError>>;
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) id: SessionId,
-    /// The client's address: requests from any other address do not find the session.
+    /// The client's address: requests from any other address (for IPv6, from outside its
+    /// /64) do not find the session.
     pub(crate) client: IpAddr,
     pub(crate) transport: Transport,
     pub(crate) link: Arc<ClientLink>,
@@ -151,8 +152,13 @@ pub(crate) struct Sessions {
 impl Sessions {
     /// The session `id` if it exists and belongs to `client`. A session of another address is
     /// not told apart from none at all.
+    ///
+    /// An IPv6 client is its /64, as the per-address caps count it: a host picks its addresses
+    /// there (privacy addresses rotate), and its polls and POSTs travel on connections of their
+    /// own, so they need not leave from the address that opened the session.
     pub(crate) fn find(&self, id: SessionId, client: IpAddr) -> Option<Arc<Session>> {
-        lock(&self.map).get(&id).filter(|s| s.client == client).cloned()
+        let key = address_key(client);
+        lock(&self.map).get(&id).filter(|s| address_key(s.client) == key).cloned()
     }
 
     fn insert(&self, session: Arc<Session>) {
@@ -235,6 +241,9 @@ async fn run(
         session.transport,
     )
     .await;
+    // Nothing reads the client's records any more: from here a POST is refused with 410 at
+    // once, rather than queued for nobody (and answered 204) while the close goes out.
+    drop(messages);
     match end {
         ReadEnd::ClientClosed { echo } => {
             link.client_closed();

@@ -183,17 +183,29 @@ export class TickwireClient {
         this.open();
       }
       else if (this.socket) {
+        const socket = this.socket;
+        // Whatever the close is for, this socket's attempt is over: a fallback transport opened
+        // now would serve a session that no longer waits for it.
+        this.clearUpgradeTimer();
+        if (action.abandon) {
+          // The session gave up on this connection and moved on; on a dead link its close
+          // event may come minutes later, or never, and must not reach the session then.
+          socket.onopen = socket.onmessage = socket.onclose = null;
+          socket.onerror = () => {};
+          this.socket = null;
+          if (socket.readyState === 0) this.preferred = 0; // never opened: start from the best again
+        }
         try {
-          this.socket.close(action.code, action.reason);
+          socket.close(action.code, action.reason);
         } catch {
           // The WebSocket API lets a page close only with 1000 or 3000-4999 (it throws on the
           // 1002 of an undecodable message): 4002 says the same and keeps the seat for the
           // resume that follows, where a close without a code would give it up. Were the
           // socket left open, the session would wait on it for good.
           try {
-            this.socket.close(CloseCode.BROWSER_PROTOCOL_ERROR, action.reason);
+            socket.close(CloseCode.BROWSER_PROTOCOL_ERROR, action.reason);
           } catch {
-            this.socket.close();
+            socket.close();
           }
         }
       }
@@ -244,6 +256,8 @@ export class TickwireClient {
         openTimeoutMs: this.streamTimeoutMs,
         chatRate: this.session.chatPace.rate,
         chatBurst: this.session.chatPace.burst,
+        // The session stops waiting then too; past it the socket aborts its requests.
+        closeTimeoutMs: this.session.closeTimeoutMs,
         now: this.now,
       });
     socket.binaryType = 'arraybuffer';
@@ -255,7 +269,9 @@ export class TickwireClient {
     if (kind === 'ws' && this.trying + 1 < this.chain.length) {
       // A proxy may hold a blocked upgrade rather than refuse it: give up on it in time.
       this.upgradeTimer = setTimeout(mine(() => {
-        if (!opened) this.next(socket);
+        // Only for a session still waiting to connect (as in `onclose`): one that is leaving
+        // waits for this socket's close, which `next` would silence.
+        if (!opened && this.session.state === 'connecting') this.next(socket);
       }), this.upgradeTimeoutMs);
     }
     socket.onopen = mine(() => {
@@ -287,6 +303,7 @@ export class TickwireClient {
       if (!opened && this.trying + 1 < this.chain.length && this.session.state === 'connecting') {
         this.socket = null;
         this.trying += 1;
+        this.session.handleOpening(this.now());
         this.open();
         return;
       }
@@ -308,6 +325,7 @@ export class TickwireClient {
     }
     this.socket = null;
     this.trying += 1;
+    this.session.handleOpening(this.now());
     this.open();
   }
 

@@ -76,6 +76,8 @@ export class HttpSocket {
     this.flushQueued = false;
     /** @type {{ code: number, reason: string } | null} the server's close record */
     this.closeRecord = null;
+    /** The server reads this session's records no more (a POST got 410): nothing more is POSTed. */
+    this.upstreamClosed = false;
     this.abort = new AbortController();
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = setTimeout(() => this.fail(CloseCode.ABNORMAL,
@@ -250,6 +252,7 @@ export class HttpSocket {
   }
 
   async flush() {
+    if (this.upstreamClosed) this.outbox = [];
     if (this.posting || this.outbox.length === 0 || this.readyState === 3 || this.session === null) return;
     this.compact();
     // In order, up to the body limit; chat lines only as `chatPace` allows: a line it holds
@@ -311,11 +314,19 @@ export class HttpSocket {
         const wait = (Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000;
         await new Promise((resolve) => setTimeout(resolve, wait));
       } else if (!response.ok) {
-        // 400 and 413 close the session (its close record says why, on the stream); 404 and
-        // 410 mean it is gone already.
+        // 400 and 413 close the session (its close record says why, on the stream); 404 means
+        // it is gone already.
         const text = (await response.text().catch(() => '')).trim();
-        if (response.status === 404 || response.status === 410) {
-          this.fail(CloseCode.ABNORMAL, `send: HTTP ${response.status}${text ? `: ${text}` : ''}`);
+        const why = `send: HTTP ${response.status}${text ? `: ${text}` : ''}`;
+        if (response.status === 404) {
+          this.fail(CloseCode.ABNORMAL, why);
+        } else if (response.status === 410 && !this.upstreamClosed) {
+          // The server closed the session (a kick, or an answer to this client's close) and
+          // reads no more of its records, but its close record, with the code and reason that
+          // say what happened, is still on its way down: wait for it as a close waits.
+          this.upstreamClosed = true;
+          this.outbox = [];
+          if (this.readyState !== 3) this.setTimer(() => this.fail(CloseCode.ABNORMAL, why), this.closeTimeoutMs);
         }
       } else {
         await response.arrayBuffer().catch(() => null);

@@ -5,12 +5,18 @@
 //   session.connect(now)                      once, to start
 //   loop:
 //     for each action of session.pollAction(): 'open' → open a WebSocket to the server;
-//                                              'close' → close the socket with code/reason
+//                                              'close' → close the socket with code/reason;
+//                                              with `abandon`, also stop listening to it
 //     for each bytes of session.pollTransmit(): socket.send(bytes)
 //     for each event of session.pollEvent():   hand it to the application
 //     wait for the socket or until session.pollTimeout(), then call one of
 //     handleOpen(now, transport) / handleMessage(bytes, now) /
 //     handleClose(code, reason, wasClean, now) / handleTimeout(now)
+//     (handleOpening(now) when it gives up on a transport that did not open and tries another)
+// A close action with `abandon: true` means the session has already taken the connection as
+// lost (it went silent, or never opened or answered in time) and moved on: a dead link may never
+// deliver the socket's close event, so the driver must ignore everything that socket still
+// reports, its close included, which would otherwise be taken for the next connection's.
 // The application calls setInput(), chat(text, now) and leave(now) at any time.
 
 import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS, truncateUtf8 } from './constants.js';
@@ -36,9 +42,10 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
 /**
  * The session's lifecycle.
  * - `idle`: not started. - `connecting`: a socket is opening or the `Hello` is out.
- * - `joined`: `Welcome` received, playing. - `reconnecting`: the connection dropped; a new one
- *   opens after a backoff and resumes the seat. - `closing`: `leave()` sent close 1000 and waits
- *   for the server's answer. - `closed`: left properly. - `failed`: ended for good (`error` says why).
+ * - `joined`: `Welcome` received, playing. - `reconnecting`: the connection dropped (or went
+ *   silent); a new one opens after a backoff and resumes the seat. - `closing`: `leave()` sent
+ *   close 1000 and waits for the server's answer, at most `closeTimeoutMs`. - `closed`: left
+ *   properly. - `failed`: ended for good (`error` says why).
  * @typedef {'idle' | 'connecting' | 'joined' | 'reconnecting' | 'closing' | 'closed' | 'failed'} SessionState
  */
 
@@ -68,7 +75,26 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  * @property {string | null} [room] a room name, or null for matchmaking (default)
  * @property {Uint8Array | null} [resumeToken] a token from an earlier `Welcome` to take its seat back
  * @property {ReconnectOptions} [reconnect]
- * @property {number} [pingIntervalMs] how often to measure the round trip (default 2000)
+ * @property {number} [pingIntervalMs] how often to measure the round trip once joined (default
+ *   2000); the first ping goes with the `Welcome`
+ * @property {number} [silenceTimeoutMs] how long a connection may stay silent (no message at
+ *   all) before it is taken for dead, closed with a code that keeps the seat
+ *   (`CloseCode.BROWSER_TIMEOUT`) and resumed on a new one (default 5000). A healthy server is
+ *   never that quiet: a player or spectator gets a snapshot every tick, a controller its
+ *   feedback at least every second, and everyone the answers to these pings. A dead link
+ *   (a NAT that dropped the flow, a laptop that slept) leaves a browser's socket open for
+ *   minutes, long past the server's 10 s resume grace: 5 s notices it with time to spare for
+ *   the reconnect, and is the server's own heartbeat interval. Lower notices sooner at the risk
+ *   of dropping a merely stalled link, which costs a resume (a full snapshot); `Infinity` turns
+ *   the check off (a page paused in a debugger then keeps its connection)
+ * @property {number} [connectTimeoutMs] how long a socket may take to open (default 10000; each
+ *   transport `TickwireClient` tries in `auto` gets its own): a proxy may hold a blocked upgrade
+ *   instead of refusing it. Past it the attempt counts as failed and the next is scheduled
+ * @property {number} [joinTimeoutMs] how long the `Welcome` may take once the socket opened
+ *   (default 5000, the server's own handshake timeout)
+ * @property {number} [closeTimeoutMs] how long `leave()` waits for the server to answer its close
+ *   (default 3000: the server's 2 s close timeout and a round trip); past it the session is
+ *   `closed` anyway, with `answered: false`
  * @property {number} [inputRate] inputs per second while joined; default: the room's tick rate,
  *   one input per tick, which is what prediction replays
  * @property {number} [spectatorAckEvery] a spectator acks the newest snapshot once it is this many
@@ -105,7 +131,12 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  *   | { type: 'closed', code: number, reason: string, answered: boolean }} SessionEvent
  */
 
-/** @typedef {{ type: 'open' } | { type: 'close', code: number, reason: string }} SessionAction */
+/**
+ * What the driver must do with its socket: open one, or close it with `code` and `reason`. A
+ * close with `abandon` comes after the session took the connection as lost and moved on (see
+ * the call order at the top of this file): the driver also stops listening to that socket.
+ * @typedef {{ type: 'open' } | { type: 'close', code: number, reason: string, abandon?: true }} SessionAction
+ */
 
 /** @typedef {{ x: number, y: number, buttons: number }} InputState steering in [-1, 1], buttons bits */
 /** @typedef {{ seq: number, x: number, y: number, buttons: number, sentAt: number }} SentInput quantized */
@@ -161,6 +192,10 @@ export class Session {
       maxInitialAttempts: r.maxInitialAttempts ?? r.maxAttempts ?? 5,
     };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
+    this.silenceTimeoutMs = options.silenceTimeoutMs ?? 5000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10000;
+    this.joinTimeoutMs = options.joinTimeoutMs ?? 5000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
     this.inputRateOverride = options.inputRate;
     this.spectatorAckEvery = Math.max(1, Math.floor(options.spectatorAckEvery ?? 30));
     /** Whether the open transport's server encodes against acks (the HTTP fallback). */
@@ -220,6 +255,14 @@ export class Session {
     /** @type {Error | null} the kick that preceded the coming close */
     this.pendingKick = null;
     this.socketOpen = false;
+    /** When the socket being opened was asked for (the connect deadline counts from it). @type {number | null} */
+    this.openingAt = null;
+    /** When the current socket opened (the join deadline counts from it). @type {number | null} */
+    this.openedAt = null;
+    /** When the current connection last showed life: opened, or a message arrived. @type {number | null} */
+    this.lastHeardAt = null;
+    /** When `leave()` asked for the close (the close deadline counts from it). @type {number | null} */
+    this.closingAt = null;
   }
 
   // ---- state predicates -------------------------------------------------------------------
@@ -244,8 +287,16 @@ export class Session {
   /** Starts the session. @param {number} now */
   connect(now) {
     if (this.state !== 'idle') return;
-    this.setState('connecting', now);
-    this.actions.push({ type: 'open' });
+    this.open(now);
+  }
+
+  /**
+   * The driver gave up on a transport that did not open and opens another for the same attempt
+   * (`TickwireClient`'s `auto`): the connect deadline starts again for it.
+   * @param {number} now
+   */
+  handleOpening(now) {
+    if (this.state === 'connecting' && !this.socketOpen) this.openingAt = now;
   }
 
   /**
@@ -259,8 +310,9 @@ export class Session {
     this.socketOpen = true;
     this.opened = true;
     this.acksAreBaselines = transport !== 'ws';
+    this.openedAt = now;
+    this.lastHeardAt = now;
     this.send({ type: 'Hello', version: PROTOCOL_VERSION, role: this.role, name: this.name, room: this.room, resume: this.resumeToken });
-    this.nextPingAt = now;
   }
 
   /**
@@ -270,6 +322,8 @@ export class Session {
    */
   handleMessage(data, now) {
     if (!this.socketOpen || this.state === 'closing' || this.isEnded()) return;
+    // `now` may be the message's own arrival time, before a later one already handled.
+    this.lastHeardAt = Math.max(this.lastHeardAt ?? now, now);
     let message;
     try {
       message = decodeServerMessage(data);
@@ -319,6 +373,8 @@ export class Session {
    */
   handleClose(code, reason, wasClean, now) {
     this.socketOpen = false;
+    this.openedAt = null;
+    this.lastHeardAt = null;
     this.welcome = null;
     this.nextPingAt = null;
     this.nextInputAt = null;
@@ -347,12 +403,20 @@ export class Session {
     this.scheduleReconnect(kick ?? new ConnectionClosedError(code, reason, true), now);
   }
 
-  /** Time passed: reconnect, ping or send input when due. @param {number} now */
+  /**
+   * Time passed: reconnect, ping or send input when due; give up on a connection that went
+   * silent, or did not open, welcome or close in time.
+   * @param {number} now
+   */
   handleTimeout(now) {
     if (this.state === 'reconnecting' && this.reconnectAt !== null && now >= this.reconnectAt) {
       this.reconnectAt = null;
-      this.setState('connecting', now);
-      this.actions.push({ type: 'open' });
+      this.open(now);
+    }
+    const deadline = this.connectionDeadline();
+    if (deadline !== null && now >= deadline.at) {
+      this.abandon(deadline.reason, now);
+      return;
     }
     if (!this.socketOpen || this.state === 'closing') return;
     this.sendChat(now);
@@ -372,10 +436,14 @@ export class Session {
 
   /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */
   pollTimeout() {
-    const times = [this.reconnectAt, this.socketOpen ? this.nextPingAt : null,
-      this.isJoined() && this.hasShip() ? this.nextInputAt : null,
-      this.isJoined() && this.chatQueue.length > 0 ? this.chatPace.next() : null].filter((t) => t !== null);
-    return times.length ? Math.min(...times) : null;
+    // Pings, inputs and chat only while joined: a closing session sends none of them, and a due
+    // one left here would wake the driver again and again until the socket closes.
+    const joined = this.isJoined() && this.socketOpen;
+    const times = [this.reconnectAt, this.connectionDeadline()?.at ?? null, joined ? this.nextPingAt : null,
+      joined && this.hasShip() ? this.nextInputAt : null,
+      joined && this.chatQueue.length > 0 ? this.chatPace.next() : null];
+    const due = /** @type {number[]} */ (times.filter((t) => t !== null && Number.isFinite(t)));
+    return due.length ? Math.min(...due) : null;
   }
 
   /** @returns {SessionAction | undefined} */
@@ -430,6 +498,7 @@ export class Session {
     if (this.isEnded() || this.state === 'closing') return;
     this.reconnectAt = null;
     if (this.socketOpen || this.state === 'connecting') {
+      this.closingAt = now;
       this.setState('closing', now);
       this.actions.push({ type: 'close', code: CloseCode.NORMAL, reason: 'leaving' });
     } else {
@@ -445,6 +514,54 @@ export class Session {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** Asks the driver for a socket: a connection attempt starts. @param {number} now */
+  open(now) {
+    this.openingAt = now;
+    this.setState('connecting', now);
+    this.actions.push({ type: 'open' });
+  }
+
+  /**
+   * When the current connection is given up on, and why: a socket that does not open, a
+   * `Welcome` that does not come, silence, a close the server does not answer. Null when no
+   * connection is under way.
+   * @returns {{ at: number, reason: string } | null}
+   */
+  connectionDeadline() {
+    if (this.state === 'closing') {
+      if (this.closingAt === null) return null;
+      const reason = `the server did not answer the close within ${this.closeTimeoutMs} ms`;
+      return { at: this.closingAt + this.closeTimeoutMs, reason };
+    }
+    if (this.state === 'connecting' && !this.socketOpen) {
+      if (this.openingAt === null) return null;
+      return { at: this.openingAt + this.connectTimeoutMs, reason: `the connection did not open within ${this.connectTimeoutMs} ms` };
+    }
+    if (!this.socketOpen || this.lastHeardAt === null) return null;
+    const silence = { at: this.lastHeardAt + this.silenceTimeoutMs, reason: `nothing from the server for ${this.silenceTimeoutMs} ms` };
+    // By default both come 5 s after the Hello: a missing Welcome is the truer reason.
+    if (this.state === 'connecting' && this.openedAt !== null && this.openedAt + this.joinTimeoutMs <= silence.at) {
+      return { at: this.openedAt + this.joinTimeoutMs, reason: `no Welcome within ${this.joinTimeoutMs} ms` };
+    }
+    return silence;
+  }
+
+  /**
+   * Gives the current connection up at once, without waiting for its socket's close, which a
+   * dead link may never deliver: the driver closes the socket and stops listening to it, and
+   * the session goes on as after a drop (reconnecting, and resuming the seat), or, leaving, is
+   * closed unanswered.
+   * @param {string} reason @param {number} now
+   */
+  abandon(reason, now) {
+    // A browser may send only 1000 or 3000-4999, and 1000 would give the seat up: should the
+    // server still hear this close, it keeps the seat for the resume that follows.
+    const code = this.state === 'closing' ? CloseCode.NORMAL : CloseCode.BROWSER_TIMEOUT;
+    this.actions.push({ type: 'close', code, reason, abandon: true });
+    // 1006, as a browser reports a connection that ended without a closing handshake.
+    this.handleClose(CloseCode.ABNORMAL, reason, false, now);
+  }
 
   /** @param {ClientMessage} message */
   send(message) {
@@ -508,6 +625,9 @@ export class Session {
     this.roster.clear();
     this.audience = 0;
     this.nextInputAt = now;
+    // Pings start here, not with the Hello: the server answers them only once joined, and a
+    // first sample that waited for the join would seed the smoothed RTT with the join's time.
+    this.nextPingAt = now;
     // The server's chat bucket is the connection's: full again.
     this.chatPace.refill(now);
     this.setState('joined', now);

@@ -126,6 +126,13 @@ test('bad input gets the error PROTOCOL.md names', () => {
   assert.throws(() => decodeServerMessage(new Uint8Array(65537)), (e) => e instanceof DecodeError && e.kind === 'TooLarge');
 });
 
+test('strings keep a leading U+FEFF, byte for byte, as the Rust codec does', () => {
+  const chat = Uint8Array.of(3, 5, 0xef, 0xbb, 0xbf, 0x68, 0x69);
+  const decoded = decodeClientMessage(chat);
+  assert.deepEqual(decoded, { type: 'Chat', text: '\uFEFFhi' });
+  assert.deepEqual([...encodeClientMessage(decoded)], [...chat]);
+});
+
 test('encoders refuse what the protocol cannot carry', () => {
   assert.throws(() => encodeClientMessage({ type: 'Chat', text: 'x'.repeat(201) }), EncodeError);
   assert.throws(() => encodeClientMessage({ type: 'Chat', text: '🚀'.repeat(51) }), EncodeError, 'bounds count bytes');

@@ -111,6 +111,39 @@ test('records a POST was refused for without ending the session (429, 503, 408) 
   }
 });
 
+test('a POST refused with 410 waits for the close record that says why, and POSTs nothing more', async () => {
+  let posts = 0;
+  /** @type {(body: Uint8Array) => void} */
+  let answerPoll = () => {};
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (String(input).endsWith('/send')) {
+      posts += 1;
+      return new Response('the session is closed', { status: 410 });
+    }
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    return new Promise((resolve) => { answerPoll = (body) => resolve(new Response(/** @type {Uint8Array<ArrayBuffer>} */ (body))); });
+  };
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  /** @type {import('../src/http.js').HttpCloseEvent[]} */
+  const closes = [];
+  socket.onclose = (e) => closes.push(e);
+  const input = (/** @type {number} */ seq) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons: 0 });
+  socket.send(input(1));
+  while (posts < 1) await new Promise((r) => setTimeout(r, 1));
+  await new Promise((r) => setTimeout(r, 20));
+  for (const seq of [2, 3]) socket.send(input(seq));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(posts, 1, 'nothing more is POSTed to a session that reads no more');
+  assert.deepEqual(closes, [], 'the close record is still to come');
+  // The kick's close record, as the server sends it downstream.
+  const kicked = encodeRecord(Record.CLOSE, Uint8Array.of(0x03, 0xf0, ...new TextEncoder().encode('too fast')));
+  answerPoll(kicked);
+  while (closes.length === 0) await new Promise((r) => setTimeout(r, 1));
+  assert.deepEqual(closes, [{ code: 1008, reason: 'too fast', wasClean: true }]);
+});
+
 test('a close queued behind chat lines the pace holds goes after them, as on a WebSocket', async () => {
   /** @type {string[][]} */
   const posts = [];

@@ -379,6 +379,101 @@ test('leave closes with 1000 and reports whether the server answered', () => {
   assert.equal(drain(t).events.find((e) => e.type === 'closed')?.answered, false);
 });
 
+test('a connection silent past silenceTimeoutMs is closed keeping the seat, and resumed at once', () => {
+  const s = joined();
+  s.handleTimeout(4999);
+  assert.equal(s.state, 'joined', 'not before the limit');
+  assert.deepEqual(drain(s).actions, []);
+  s.handleTimeout(5000);
+  const { actions, events } = drain(s);
+  // 4000, not 1000: a server that still hears it keeps the seat for the resume (PROTOCOL.md 7.1).
+  assert.deepEqual(actions, [{ type: 'close', code: 4000, reason: 'nothing from the server for 5000 ms', abandon: true }]);
+  assert.equal(s.state, 'reconnecting', 'without waiting for the socket to close');
+  const state = events.find((e) => e.type === 'state');
+  assert.ok(state?.type === 'state' && state.cause instanceof ConnectionClosedError && state.cause.code === 1006);
+  // A dead link's close event, should it come after all, changes nothing.
+  s.handleClose(1006, '', false, 5100);
+  assert.equal(s.attempt, 1);
+  s.handleTimeout(/** @type {number} */ (s.pollTimeout()));
+  assert.deepEqual(drain(s).actions, [{ type: 'open' }]);
+  s.handleOpen(5300);
+  const hello = drain(s).sent[0];
+  assert.deepEqual(hello.type === 'Hello' && hello.resume, token);
+});
+
+test('a connection that keeps hearing from the server stays, and the silence deadline wakes the driver', () => {
+  // A spectator pinging once a minute has nothing else to wake up for.
+  const s = new Session({ name: 'eve', role: 'Spectator', pingIntervalMs: 60000 });
+  s.connect(0);
+  s.handleOpen(0);
+  s.handleMessage(welcome({ role: 'Spectator', entity: null }), 0);
+  s.handleTimeout(0);
+  drain(s);
+  assert.equal(s.pollTimeout(), 5000);
+  for (let now = 1000; now <= 30000; now += 1000) {
+    s.handleMessage(encodeServerMessage({ type: 'Event', tick: now, kind: { type: 'Audience', spectators: 1 } }), now);
+    s.handleTimeout(now + 999);
+    assert.equal(s.state, 'joined', `at ${now + 999} ms`);
+  }
+  assert.equal(s.pollTimeout(), 35000);
+  assert.equal(drain(s).actions.length, 0);
+});
+
+test('a socket that does not open, or a Welcome that does not come, is given up on in time', () => {
+  const s = new Session({ name: 'ada', random: () => 0.5, connectTimeoutMs: 1000, joinTimeoutMs: 500 });
+  s.connect(0);
+  drain(s);
+  assert.equal(s.pollTimeout(), 1000);
+  // A driver trying another transport for the same attempt restarts the clock.
+  s.handleOpening(600);
+  s.handleTimeout(1000);
+  assert.equal(s.state, 'connecting');
+  s.handleTimeout(1600);
+  assert.deepEqual(drain(s).actions, [{ type: 'close', code: 4000, reason: 'the connection did not open within 1000 ms', abandon: true }]);
+  assert.equal(s.state, 'reconnecting');
+  s.handleTimeout(/** @type {number} */ (s.pollTimeout()));
+  s.handleOpen(2000);
+  drain(s);
+  assert.equal(s.pollTimeout(), 2500, 'the Hello is out: the join deadline');
+  s.handleTimeout(2499);
+  assert.equal(s.state, 'connecting');
+  s.handleTimeout(2500);
+  assert.deepEqual(drain(s).actions, [{ type: 'close', code: 4000, reason: 'no Welcome within 500 ms', abandon: true }]);
+  assert.equal(s.state, 'reconnecting');
+});
+
+test('while closing nothing but the close is due, and an unanswered close ends the session', () => {
+  const s = joined();
+  s.leave(10);
+  drain(s);
+  s.handleTimeout(10);
+  assert.ok((s.pollTimeout() ?? Infinity) > 10, `due at ${s.pollTimeout()}: the driver would spin`);
+  assert.equal(s.pollTimeout(), 10 + 3000);
+  assert.deepEqual(drain(s), { sent: [], events: [], actions: [] });
+  s.handleTimeout(3010);
+  const { actions, events } = drain(s);
+  assert.deepEqual(actions, [{ type: 'close', code: 1000, reason: 'the server did not answer the close within 3000 ms', abandon: true }]);
+  assert.deepEqual(events.find((e) => e.type === 'closed'),
+    { type: 'closed', code: 1006, reason: 'the server did not answer the close within 3000 ms', answered: false });
+  assert.equal(s.state, 'closed');
+  assert.equal(s.pollTimeout(), null);
+});
+
+test('the first round trip is measured from the Welcome, not from the Hello', () => {
+  const s = new Session({ name: 'ada', room: 'r1' });
+  s.connect(0);
+  s.handleOpen(0);
+  s.handleTimeout(0); // a driver wakes up as soon as the session asks
+  const early = drain(s).sent;
+  s.handleMessage(welcome(), 300);
+  s.handleTimeout(300);
+  const pings = [...early, ...drain(s).sent].flatMap((m) => (m.type === 'Ping' ? [m.nonce] : []));
+  assert.ok(pings.length > 0, 'a ping once joined');
+  // The server answers every ping it got, once joined.
+  for (const nonce of pings) s.handleMessage(encodeServerMessage({ type: 'Pong', nonce, serverTick: 9 }), 310);
+  assert.equal(s.rttMs, 10);
+});
+
 test('pings measure the round trip', () => {
   const s = joined();
   s.handleTimeout(0);

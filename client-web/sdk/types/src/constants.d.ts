@@ -55,6 +55,12 @@ export const CloseCode: Readonly<{
     /** 1002 as a browser sends it: the WebSocket API lets a page close only with 1000 or
      * 3000-4999. Like 1002, it keeps the seat for the resume that follows (PROTOCOL.md 7.1). */
     BROWSER_PROTOCOL_ERROR: 4002;
+    /** What the SDK closes a connection with when it gives up on it as dead (silent, or not
+     * opened or welcomed in time) and resumes on a new one. The protocol names no code for it,
+     * but any code other than 1000, 1001 or none keeps the seat (PROTOCOL.md 7.1 step 8), so a
+     * server that still hears it waits for the resume. 4000 because the server's metrics count
+     * every private code they do not name as 4000 (PROTOCOL.md 7.2): it shows there as itself. */
+    BROWSER_TIMEOUT: 4000;
 }>;
 /** The roles a client can have, by wire index. */
 export const ROLES: readonly ["Player", "Spectator", "Controller"];

@@ -63,6 +63,8 @@ export class HttpSocket {
         code: number;
         reason: string;
     } | null;
+    /** The server reads this session's records no more (a POST got 410): nothing more is POSTed. */
+    upstreamClosed: boolean;
     abort: AbortController;
     /** @type {ReturnType<typeof setTimeout> | null} */
     timer: ReturnType<typeof setTimeout> | null;

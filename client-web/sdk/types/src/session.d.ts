@@ -20,6 +20,10 @@ export class Session {
         maxInitialAttempts: number;
     };
     pingIntervalMs: number;
+    silenceTimeoutMs: number;
+    connectTimeoutMs: number;
+    joinTimeoutMs: number;
+    closeTimeoutMs: number;
     inputRateOverride: number | undefined;
     spectatorAckEvery: number;
     /** Whether the open transport's server encodes against acks (the HTTP fallback). */
@@ -81,6 +85,14 @@ export class Session {
     /** @type {Error | null} the kick that preceded the coming close */
     pendingKick: Error | null;
     socketOpen: boolean;
+    /** When the socket being opened was asked for (the connect deadline counts from it). @type {number | null} */
+    openingAt: number | null;
+    /** When the current socket opened (the join deadline counts from it). @type {number | null} */
+    openedAt: number | null;
+    /** When the current connection last showed life: opened, or a message arrived. @type {number | null} */
+    lastHeardAt: number | null;
+    /** When `leave()` asked for the close (the close deadline counts from it). @type {number | null} */
+    closingAt: number | null;
     /** Whether a `Welcome` was received on the current connection. */
     isJoined(): boolean;
     /** Whether the session ended (left, or failed for good). */
@@ -89,6 +101,12 @@ export class Session {
     hasShip(): boolean;
     /** Starts the session. @param {number} now */
     connect(now: number): void;
+    /**
+     * The driver gave up on a transport that did not open and opens another for the same attempt
+     * (`TickwireClient`'s `auto`): the connect deadline starts again for it.
+     * @param {number} now
+     */
+    handleOpening(now: number): void;
     /**
      * The socket opened: say `Hello`.
      * @param {number} now
@@ -111,7 +129,11 @@ export class Session {
      * @param {number} now
      */
     handleClose(code: number, reason: string, wasClean: boolean, now: number): void;
-    /** Time passed: reconnect, ping or send input when due. @param {number} now */
+    /**
+     * Time passed: reconnect, ping or send input when due; give up on a connection that went
+     * silent, or did not open, welcome or close in time.
+     * @param {number} now
+     */
     handleTimeout(now: number): void;
     /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */
     pollTimeout(): number | null;
@@ -139,6 +161,26 @@ export class Session {
     leave(now: number): void;
     /** Milliseconds between inputs. */
     inputPeriodMs(): number;
+    /** Asks the driver for a socket: a connection attempt starts. @param {number} now */
+    open(now: number): void;
+    /**
+     * When the current connection is given up on, and why: a socket that does not open, a
+     * `Welcome` that does not come, silence, a close the server does not answer. Null when no
+     * connection is under way.
+     * @returns {{ at: number, reason: string } | null}
+     */
+    connectionDeadline(): {
+        at: number;
+        reason: string;
+    } | null;
+    /**
+     * Gives the current connection up at once, without waiting for its socket's close, which a
+     * dead link may never deliver: the driver closes the socket and stops listening to it, and
+     * the session goes on as after a drop (reconnecting, and resuming the seat), or, leaving, is
+     * closed unanswered.
+     * @param {string} reason @param {number} now
+     */
+    abandon(reason: string, now: number): void;
     /** @param {ClientMessage} message */
     send(message: ClientMessage): void;
     /** @param {SessionState} state @param {number} _now @param {Partial<SessionEvent>} [extra] */
@@ -166,9 +208,10 @@ export class Session {
 /**
  * The session's lifecycle.
  * - `idle`: not started. - `connecting`: a socket is opening or the `Hello` is out.
- * - `joined`: `Welcome` received, playing. - `reconnecting`: the connection dropped; a new one
- *   opens after a backoff and resumes the seat. - `closing`: `leave()` sent close 1000 and waits
- *   for the server's answer. - `closed`: left properly. - `failed`: ended for good (`error` says why).
+ * - `joined`: `Welcome` received, playing. - `reconnecting`: the connection dropped (or went
+ *   silent); a new one opens after a backoff and resumes the seat. - `closing`: `leave()` sent
+ *   close 1000 and waits for the server's answer, at most `closeTimeoutMs`. - `closed`: left
+ *   properly. - `failed`: ended for good (`error` says why).
  */
 export type SessionState = "idle" | "connecting" | "joined" | "reconnecting" | "closing" | "closed" | "failed";
 export type ReconnectOptions = {
@@ -225,9 +268,40 @@ export type SessionOptions = {
     resumeToken?: Uint8Array<ArrayBufferLike> | null | undefined;
     reconnect?: ReconnectOptions | undefined;
     /**
-     * how often to measure the round trip (default 2000)
+     * how often to measure the round trip once joined (default
+     * 2000); the first ping goes with the `Welcome`
      */
     pingIntervalMs?: number | undefined;
+    /**
+     * how long a connection may stay silent (no message at
+     * all) before it is taken for dead, closed with a code that keeps the seat
+     * (`CloseCode.BROWSER_TIMEOUT`) and resumed on a new one (default 5000). A healthy server is
+     * never that quiet: a player or spectator gets a snapshot every tick, a controller its
+     * feedback at least every second, and everyone the answers to these pings. A dead link
+     * (a NAT that dropped the flow, a laptop that slept) leaves a browser's socket open for
+     * minutes, long past the server's 10 s resume grace: 5 s notices it with time to spare for
+     * the reconnect, and is the server's own heartbeat interval. Lower notices sooner at the risk
+     * of dropping a merely stalled link, which costs a resume (a full snapshot); `Infinity` turns
+     * the check off (a page paused in a debugger then keeps its connection)
+     */
+    silenceTimeoutMs?: number | undefined;
+    /**
+     * how long a socket may take to open (default 10000; each
+     * transport `TickwireClient` tries in `auto` gets its own): a proxy may hold a blocked upgrade
+     * instead of refusing it. Past it the attempt counts as failed and the next is scheduled
+     */
+    connectTimeoutMs?: number | undefined;
+    /**
+     * how long the `Welcome` may take once the socket opened
+     * (default 5000, the server's own handshake timeout)
+     */
+    joinTimeoutMs?: number | undefined;
+    /**
+     * how long `leave()` waits for the server to answer its close
+     * (default 3000: the server's 2 s close timeout and a round trip); past it the session is
+     * `closed` anyway, with `answered: false`
+     */
+    closeTimeoutMs?: number | undefined;
     /**
      * inputs per second while joined; default: the room's tick rate,
      * one input per tick, which is what prediction replays
@@ -313,12 +387,18 @@ export type SessionEvent = {
     reason: string;
     answered: boolean;
 };
+/**
+ * What the driver must do with its socket: open one, or close it with `code` and `reason`. A
+ * close with `abandon` comes after the session took the connection as lost and moved on (see
+ * the call order at the top of this file): the driver also stops listening to that socket.
+ */
 export type SessionAction = {
     type: "open";
 } | {
     type: "close";
     code: number;
     reason: string;
+    abandon?: true;
 };
 /**
  * steering in [-1, 1], buttons bits

@@ -1,0 +1,221 @@
+// The driver (TickwireClient) on sockets the test plays: a WebSocket, and the HTTP fallback's
+// fetch, that say only what the test makes them say. A dead link is one that goes quiet and
+// never reports its close; real timers, with timeouts of a few tens of milliseconds.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  TickwireClient, decodeClientMessage, encodeServerMessage, RecordReader, Record, encodeRecord, SESSION_HEADER,
+} from '../index.js';
+
+const token = new Uint8Array(16).fill(7);
+/** @type {import('../index.js').ServerMessage} */
+const welcome = {
+  type: 'Welcome', playerId: 3, role: 'Player', room: 'r1', tickRate: 30, world: { width: 1600, height: 1000 },
+  viewRadius: 700, entity: 3, resumeToken: token, resumed: false,
+};
+
+/**
+ * Resolves with `check()` once it is truthy; throws after `ms`.
+ * @template T @param {() => T} check @param {string} what @param {number} [ms]
+ * @returns {Promise<NonNullable<T>>}
+ */
+async function until(check, what, ms = 3000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value) return /** @type {NonNullable<T>} */ (value);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Ends a client however its test went: one that missed what the test waited for would go on
+ * pinging and reconnecting, and the test file would never exit.
+ * @param {TickwireClient} c
+ */
+function dispose(c) {
+  c.clearUpgradeTimer();
+  if (!c.session.isEnded()) c.session.fail(new Error('test over'), c.now());
+  c.socket?.close();
+  c.drive();
+}
+
+/** A WebSocket class whose sockets open, deliver and close only when the test says so. */
+function fakeWebSocket() {
+  /** @type {FakeSocket[]} */
+  const sockets = [];
+  class FakeSocket {
+    /** @param {string} url @param {string} protocol */
+    constructor(url, protocol) {
+      this.url = url;
+      this.protocol = protocol;
+      this.readyState = 0;
+      this.binaryType = 'blob';
+      /** @type {import('../index.js').ClientMessage[]} */
+      this.sent = [];
+      /** @type {{ code?: number, reason?: string } | null} */
+      this.closed = null;
+      /** @type {any} */ this.onopen = null;
+      /** @type {any} */ this.onmessage = null;
+      /** @type {any} */ this.onclose = null;
+      /** @type {any} */ this.onerror = null;
+      sockets.push(this);
+    }
+
+    /** @param {Uint8Array} bytes */
+    send(bytes) {
+      this.sent.push(decodeClientMessage(bytes));
+    }
+
+    /** Sends the close frame, and hears nothing back: a dead link. @param {number} [code] @param {string} [reason] */
+    close(code, reason) {
+      if (this.readyState >= 2) return; // as a WebSocket ignores a second close
+      this.closed = { code, reason };
+      this.readyState = 2;
+    }
+
+    open() {
+      this.readyState = 1;
+      this.onopen?.();
+    }
+
+    /** @param {import('../index.js').ServerMessage} message */
+    receive(message) {
+      this.onmessage?.({ data: encodeServerMessage(message) });
+    }
+  }
+  return { FakeSocket, sockets };
+}
+
+test('a joined client whose link dies silently closes it keeping the seat, and resumes on a new socket', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada', room: 'r1',
+    silenceTimeoutMs: 80, closeTimeoutMs: 50, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  /** @type {string[]} */
+  const states = [];
+  c.on('state', (e) => states.push(e.state));
+  c.connect();
+  const first = sockets[0];
+  first.open();
+  first.receive(welcome);
+  assert.equal(c.state, 'joined');
+  const joinedAt = performance.now();
+  // Nothing more arrives, and the socket never reports a close.
+  await until(() => c.state === 'reconnecting', 'reconnecting');
+  assert.ok(performance.now() - joinedAt < 1000, 'within the silence limit, not whenever the OS gives up');
+  assert.deepEqual(first.closed, { code: 4000, reason: 'nothing from the server for 80 ms' });
+  assert.equal(first.onclose, null, 'the old socket is no longer listened to');
+  const second = await until(() => sockets[1], 'a new socket');
+  second.open();
+  assert.deepEqual(second.sent[0].type === 'Hello' && second.sent[0].resume, token, 'the Hello resumes the seat');
+  second.receive({ ...welcome, resumed: true });
+  assert.equal(c.state, 'joined');
+  assert.deepEqual(states, ['connecting', 'joined', 'reconnecting', 'connecting', 'joined']);
+  // Leaving on a link that dies too: the close goes unanswered, and leave() resolves anyway.
+  const left = await c.leave();
+  assert.deepEqual(second.closed, { code: 1000, reason: 'leaving' });
+  assert.equal(left.answered, false);
+  assert.equal(c.state, 'closed');
+});
+
+test('leave() while the WebSocket is still opening in auto mode tries no fallback, and resolves', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  /** @type {string[]} */
+  const fetched = [];
+  /** @type {typeof fetch} */
+  const fetchSpy = (input) => {
+    fetched.push(String(input));
+    return new Promise(() => {});
+  };
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada', upgradeTimeoutMs: 20,
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  // A proxy holds the upgrade; the page leaves before the upgrade timer gives up on it.
+  const left = c.leave();
+  assert.deepEqual(sockets[0].closed, { code: 1000, reason: 'leaving' });
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(fetched, [], 'no HTTP fallback session for a client that left');
+  sockets[0].onclose?.({ code: 1006, reason: '', wasClean: false });
+  const closed = await left;
+  assert.equal(closed.answered, false);
+  assert.equal(c.state, 'closed');
+});
+
+test('on the HTTP fallback a silent session is given up too, and its requests are aborted', { timeout: 10000 }, async (t) => {
+  /** @type {{ session: string, kind: string, signal: AbortSignal }[]} */
+  const requests = [];
+  let sessions = 0;
+  /** @type {typeof fetch} */
+  const server = async (input, init = {}) => {
+    const url = String(input);
+    const headers = /** @type {Record<string, string>} */ (init.headers ?? {});
+    const session = url.endsWith('/send') ? headers[SESSION_HEADER] : headers[SESSION_HEADER] ?? `s${++sessions}`;
+    const kind = url.endsWith('/send') ? 'send' : headers[SESSION_HEADER] ? 'poll' : 'open';
+    const signal = /** @type {AbortSignal} */ (init.signal);
+    requests.push({ session, kind, signal });
+    const count = requests.filter((r) => r.session === session && r.kind === kind).length;
+    // The session opens, the Hello is taken, one poll brings the Welcome; then the link dies:
+    // every request hangs until aborted.
+    if (kind === 'open') return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: session } });
+    if (kind === 'send' && count === 1) return new Response(null, { status: 204 });
+    if (kind === 'poll' && count === 1 && session === 's1') {
+      return new Response(/** @type {Uint8Array<ArrayBuffer>} */ (encodeRecord(Record.MESSAGE, encodeServerMessage(welcome))));
+    }
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+  };
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'poll', fetch: server, name: 'ada',
+    silenceTimeoutMs: 80, closeTimeoutMs: 50, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  await until(() => c.state === 'joined', 'joined over long polling');
+  await until(() => c.state === 'reconnecting', 'reconnecting');
+  await until(() => requests.some((r) => r.session === 's2'), 'a new fallback session');
+  const old = requests.filter((r) => r.session === 's1');
+  await until(() => old.every((r) => r.signal.aborted), 'the old session let go of its requests');
+  assert.ok(old.some((r) => r.kind === 'poll'));
+  await c.leave();
+});
+
+test('a close record goes out when a fallback session is given up on a link that still carries POSTs', { timeout: 10000 }, async (t) => {
+  /** @type {{ code: number }[]} */
+  const closes = [];
+  let sessions = 0;
+  let polls = 0;
+  /** @type {typeof fetch} */
+  const server = async (input, init = {}) => {
+    const url = String(input);
+    const headers = /** @type {Record<string, string>} */ (init.headers ?? {});
+    const signal = /** @type {AbortSignal} */ (init.signal);
+    if (url.endsWith('/send')) {
+      const reader = new RecordReader();
+      reader.push(new Uint8Array(/** @type {Uint8Array} */ (init.body)));
+      for (let r = reader.next(); r; r = reader.next()) {
+        if (r.type === Record.CLOSE) closes.push({ code: (r.payload[0] << 8) | r.payload[1] });
+      }
+      return new Response(null, { status: 204 });
+    }
+    if (!headers[SESSION_HEADER]) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: `s${++sessions}` } });
+    // Downstream stalls after the Welcome; upstream still works.
+    if (++polls === 1) return new Response(/** @type {Uint8Array<ArrayBuffer>} */ (encodeRecord(Record.MESSAGE, encodeServerMessage(welcome))));
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+  };
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'poll', fetch: server, name: 'ada',
+    silenceTimeoutMs: 80, closeTimeoutMs: 50, reconnect: { initialDelayMs: 1000, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  await until(() => c.state === 'reconnecting', 'reconnecting');
+  await until(() => closes.length > 0, 'a close record');
+  assert.deepEqual(closes, [{ code: 4000 }], 'a code that keeps the seat, not 1000');
+  await c.leave();
+});

@@ -1,5 +1,7 @@
 // The operator dashboard: polls /stats every second (only the samples it does not have) and
-// /rooms every two seconds, and draws the last ten minutes with uPlot.
+// /rooms every two seconds, and draws the last ten minutes with uPlot. A /stats reply carries
+// at most a minute of samples (it answers anyone), so a dashboard opened late pages through
+// the history with `since` while the reply says there is `more`.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { $, el, formatBytes } from './dom.js';
@@ -138,6 +140,7 @@ async function pollStats() {
     const fresh = reply.samples;
     samples = samples.concat(fresh).slice(-KEEP);
     if (fresh.length) lastSeq = fresh[fresh.length - 1].seq;
+    if (reply.more && fresh.length) return pollStats();
     redraw();
     status.className = 'status live';
     status.textContent = `live · sampled every ${reply.period_ms / 1000} s · ${samples.length} samples`;
@@ -167,16 +170,19 @@ async function pollRooms() {
   setTimeout(pollRooms, 2000);
 }
 
-/** Cluster mode: the fleet's nodes (a single server lists none, and the panel stays hidden). */
+/**
+ * Cluster mode: the fleet's nodes. A single server lists none, and the panel stays hidden; so
+ * does a fleet's for a moment when Redis comes back empty, until the nodes register again, so
+ * an empty list is no proof of a single server and the polling goes on.
+ */
 async function pollNodes() {
   try {
     const response = await fetch('/nodes', { cache: 'no-store' });
     if (response.ok) {
-      /** @type {{ id: string, url: string, draining: boolean, rooms: number, local: boolean }[]} */
+      /** @type {{ id: string, draining: boolean, rooms: number, local: boolean }[]} */
       const nodes = await response.json();
-      if (nodes.length === 0) return; // not a fleet: stop asking
-      $('#nodes-panel').hidden = false;
-      $('#nodes-link').hidden = false;
+      $('#nodes-panel').hidden = nodes.length === 0;
+      $('#nodes-link').hidden = nodes.length === 0;
       $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},
         el('td', {}, n.local ? `${n.id} (this node)` : n.id), el('td', {}, String(n.rooms)),
         el('td', {}, n.draining ? 'draining' : 'serving'))));

@@ -4,7 +4,8 @@
 //! with a message: a missing or wrong `Upgrade`/`Connection` pair (RFC 6455 4.2.1; a half pair
 //! is treated as a cross-protocol attempt), a wrong `Sec-WebSocket-Version` (426), a bad key,
 //! an Origin outside the allowlist (403), a missing `tickwire.v1` subprotocol (400), or a full
-//! server (503, 429 per address).
+//! server (503, 429 per address). Each is counted in `tickwire_refused_total` under a reason of
+//! its own ([`Metrics::refused`](crate::metrics::Metrics::refused) lists them).
 
 use crate::auth::{AuthError, JoinGrant, JoinVerifier};
 use crate::connection;
@@ -13,7 +14,7 @@ use crate::echo;
 use crate::guard::{FrameGuard, TextPolicy};
 use crate::lan;
 use crate::stall::WriteDeadline;
-use crate::stats::{self, StatsHistory, StatsReply};
+use crate::stats::{self, StatsHistory};
 use crate::web::{self, WebAssets};
 use axum::Router;
 use axum::extract::{Extension, Json, State};
@@ -125,13 +126,7 @@ async fn stats_json(
     State(history): State<Arc<StatsHistory>>,
     axum::extract::Query(query): axum::extract::Query<StatsQuery>,
 ) -> impl IntoResponse {
-    let reply = StatsReply {
-        period_ms: stats::SAMPLE_PERIOD.as_millis() as u64,
-        tick_rate: history.tick_rate(),
-        started_unix_ms: history.started_unix_ms(),
-        samples: history.since(query.since),
-    };
-    ([(header::CACHE_CONTROL, "no-cache")], Json(reply))
+    ([(header::CACHE_CONTROL, "no-cache")], Json(history.reply(query.since)))
 }
 
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
@@ -298,11 +293,14 @@ pub fn check_upgrade<B>(
     let upgrade = header_has_token(headers, header::UPGRADE, "websocket");
     let connection = header_has_token(headers, header::CONNECTION, "upgrade");
     if req.method() != Method::GET || req.version() != Version::HTTP_11 {
+        ctx.metrics.refused("not_upgrade");
         return Err(refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade is an HTTP/1.1 GET"));
     }
     match (upgrade, connection) {
         (true, true) => {}
         (false, false) => {
+            // A page visit, or a proxy on the way that strips the upgrade headers.
+            ctx.metrics.refused("not_upgrade");
             let mut response = refuse(
                 StatusCode::UPGRADE_REQUIRED,
                 "this endpoint speaks WebSocket: send Connection: Upgrade and Upgrade: websocket",
@@ -311,6 +309,7 @@ pub fn check_upgrade<B>(
             return Err(response);
         }
         _ => {
+            ctx.metrics.refused("cross_protocol");
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "Upgrade and Connection headers do not form a WebSocket upgrade (cross-protocol request refused)",
@@ -318,6 +317,7 @@ pub fn check_upgrade<B>(
         }
     }
     if headers.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
+        ctx.metrics.refused("ws_version");
         let mut response =
             refuse(StatusCode::UPGRADE_REQUIRED, "only WebSocket version 13 is supported");
         response
@@ -327,6 +327,7 @@ pub fn check_upgrade<B>(
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !valid_key(key) {
+        ctx.metrics.refused("ws_key");
         return Err(refuse(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing or malformed"));
     }
     check_origin(headers, ctx)?;
@@ -340,6 +341,7 @@ pub fn check_upgrade<B>(
         ));
     }
     if ctx.is_shutting_down() {
+        ctx.metrics.refused("shutting_down");
         return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
     }
     Ok(derive_accept_key(key.as_bytes()))
@@ -547,6 +549,49 @@ mod tests {
         assert!(valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
         assert!(!valid_key("dGhlIHNhbXBsZSBub25jZQ"));
         assert!(!valid_key("dGhlIHNhbXBsZSBub25jZ!=="));
+    }
+
+    /// Every refusal of an upgrade is counted, each under a reason of its own.
+    #[test]
+    fn each_upgrade_refusal_is_counted_under_its_own_reason() {
+        let (shutdown, rx) = tokio::sync::watch::channel(false);
+        let ctx = ServerContext::new(crate::ServerConfig::default(), rx);
+        let upgrade = || {
+            Request::get("/ws")
+                .header(header::CONNECTION, "Upgrade")
+                .header(header::UPGRADE, "websocket")
+                .header(header::SEC_WEBSOCKET_VERSION, "13")
+                .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+                .header(header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL)
+        };
+        let without = |name: header::HeaderName| {
+            let mut request = upgrade().body(()).unwrap();
+            request.headers_mut().remove(name);
+            request
+        };
+        let count = |reason: &'static str| {
+            ctx.metrics.refused.get_or_create(&crate::metrics::ReasonLabels { reason }).get()
+        };
+        let cases = [
+            (upgrade().version(Version::HTTP_10).body(()).unwrap(), 400, "not_upgrade"),
+            (upgrade().method(Method::HEAD).body(()).unwrap(), 400, "not_upgrade"),
+            (Request::get("/ws").body(()).unwrap(), 426, "not_upgrade"),
+            (without(header::CONNECTION), 400, "cross_protocol"),
+            (without(header::SEC_WEBSOCKET_VERSION), 426, "ws_version"),
+            (without(header::SEC_WEBSOCKET_KEY), 400, "ws_key"),
+            (without(header::SEC_WEBSOCKET_PROTOCOL), 400, "subprotocol"),
+        ];
+        for (request, status, reason) in cases {
+            let before = count(reason);
+            let refusal = check_upgrade(&request, &ctx, Some(SUBPROTOCOL)).unwrap_err();
+            assert_eq!(refusal.status().as_u16(), status, "{reason}");
+            assert_eq!(count(reason), before + 1, "{reason}");
+        }
+        assert!(check_upgrade(&upgrade().body(()).unwrap(), &ctx, Some(SUBPROTOCOL)).is_ok());
+        shutdown.send_replace(true);
+        let refusal = check_upgrade(&upgrade().body(()).unwrap(), &ctx, Some(SUBPROTOCOL));
+        assert_eq!(refusal.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(count("shutting_down"), 1);
     }
 
     #[test]

@@ -80,7 +80,8 @@ pub struct Metrics {
     pub transport_clients: Family<TransportLabels, Gauge>,
     /// Open rooms.
     pub rooms: Gauge,
-    /// Open WebSocket sessions (upgraded connections, seated or not).
+    /// Open sessions, WebSocket or HTTP fallback, seated or not: what `--max-connections` and
+    /// `--max-connections-per-ip` cap (both transports are admitted alike).
     pub sessions: Gauge,
     /// Resume tokens the directory holds (seats attached or waiting for a resume).
     pub resume_tokens: Gauge,
@@ -109,7 +110,7 @@ pub struct Metrics {
     pub closes: Family<CloseLabels, Counter>,
     /// Seats taken back with a resume token.
     pub resumes: Counter,
-    /// Upgrades refused before a WebSocket existed, by reason.
+    /// Connections and requests refused, by reason (see [`Metrics::refused`]).
     pub refused: Family<ReasonLabels, Counter>,
     /// Clients this node relays to the node hosting their room (cluster mode).
     pub proxied_sessions: Gauge,
@@ -157,7 +158,11 @@ impl Metrics {
             transport_clients.clone(),
         );
         registry.register("rooms", "Open rooms", rooms.clone());
-        registry.register("sessions", "Open WebSocket sessions", sessions.clone());
+        registry.register(
+            "sessions",
+            "Open sessions, WebSocket or HTTP fallback (tickwire_transport_clients splits the seated ones by transport)",
+            sessions.clone(),
+        );
         registry.register("resume_tokens", "Resume tokens held", resume_tokens.clone());
         registry.register(
             "tick_duration_seconds",
@@ -201,7 +206,11 @@ impl Metrics {
             closes.clone(),
         );
         registry.register("resumes", "Seats resumed with a token", resumes.clone());
-        registry.register("refused", "Upgrades refused, by reason", refused.clone());
+        registry.register(
+            "refused",
+            "Connections and requests refused (TCP cap, upgrades, sessions, HTTP fallback), by reason (SECURITY.md lists the reasons)",
+            refused.clone(),
+        );
         registry.register(
             "proxied_sessions",
             "Clients relayed to the node hosting their room (cluster mode)",
@@ -267,7 +276,19 @@ impl Metrics {
         self.transport_clients.get_or_create(&labels).clone()
     }
 
-    /// Counts an upgrade refused for `reason`.
+    /// Counts a refusal for `reason`. The reasons, so that an operator can tell a misbehaving
+    /// proxy or client from a full server:
+    ///
+    /// - before a request: `tcp_per_ip` (an address holds too many TCP connections),
+    ///   `plain_http` (plain HTTP on the TLS port);
+    /// - any request: `head_too_large`;
+    /// - a WebSocket upgrade: `not_upgrade` (not an HTTP/1.1 GET, or no upgrade headers at
+    ///   all: a page visit, or a proxy that strips them), `cross_protocol` (only one of
+    ///   `Upgrade` and `Connection`), `ws_version`, `ws_key`, `origin`, `subprotocol`, `hop`
+    ///   (a forged fleet hop), `shutting_down`;
+    /// - a session of either transport: `auth`, `server_full`, `per_ip` (the address's
+    ///   session cap);
+    /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`.
     pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabels { reason }).inc();
     }

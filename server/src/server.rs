@@ -155,7 +155,9 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             None
         } else {
             let Some(permit) = ctx.admit_tcp(peer_ip) else {
-                ctx.metrics.refused("per_ip");
+                // Apart from the sessions' `per_ip`: this cap is hit by idle or plain-HTTP
+                // connections, before any request is read.
+                ctx.metrics.refused("tcp_per_ip");
                 ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
                 continue;
             };
@@ -176,6 +178,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             // The TLS handshake counts against the same deadline as an HTTP request head.
             let handshake = async {
                 if !starts_with_tls(&stream).await {
+                    ctx_conn.metrics.refused("plain_http");
                     refuse_plain_http(stream).await;
                     return None;
                 }

@@ -5,6 +5,11 @@
 //! that second. It keeps the newest [`HISTORY_LEN`] samples, so a dashboard opened late still
 //! draws the last ten minutes, and dashboards poll `?since=<seq>` for only the new ones.
 //!
+//! `/stats` answers anyone, so one reply carries at most [`MAX_SAMPLES_PER_REPLY`] samples:
+//! the whole history in one answer was about 3,000 times the size of the request asking for
+//! it, copied under the sampler's lock and serialised anew for each asker. A dashboard opened
+//! late pages through the history with `since` while the reply says there is `more`.
+//!
 //! The metrics are read through their Prometheus text exposition (the only reading API the
 //! `prometheus-client` histogram offers), parsed by [`parse_exposition`], so `/stats` always
 //! agrees with `/metrics`.
@@ -20,6 +25,10 @@ use tokio::time::MissedTickBehavior;
 pub const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 /// Samples kept: ten minutes at one a second (about 200 bytes each).
 pub const HISTORY_LEN: usize = 600;
+/// Samples one `/stats` reply carries at most: a minute's, under 64 KiB of JSON at their
+/// largest, less than the chart library the dashboard page loads (see the module's
+/// documentation).
+pub const MAX_SAMPLES_PER_REPLY: usize = 60;
 
 /// One series of the exposition: metric name, labels in order, value.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,8 +279,11 @@ pub struct StatsReply {
     /// asks again without `since` (a `since` of the old process would find nothing newer for
     /// as long as the old one had run).
     pub started_unix_ms: u64,
-    /// Samples newer than the `since` asked for, oldest first.
+    /// Samples newer than the `since` asked for, oldest first, at most
+    /// [`MAX_SAMPLES_PER_REPLY`].
     pub samples: Vec<Sample>,
+    /// Newer samples were left out: ask again with `since` the last `seq` of these.
+    pub more: bool,
 }
 
 impl StatsHistory {
@@ -283,20 +295,19 @@ impl StatsHistory {
         samples.push_back(sample);
     }
 
-    /// The server's tick rate.
-    pub fn tick_rate(&self) -> u8 {
-        self.tick_rate
-    }
-
-    /// When the sampler started (Unix milliseconds).
-    pub fn started_unix_ms(&self) -> u64 {
-        self.started_unix_ms
-    }
-
-    /// Samples with `seq > since`, oldest first.
-    pub fn since(&self, since: Option<u64>) -> Vec<Sample> {
+    /// The `/stats` answer: the oldest [`MAX_SAMPLES_PER_REPLY`] samples with `seq > since`.
+    pub fn reply(&self, since: Option<u64>) -> StatsReply {
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        samples.iter().filter(|s| since.is_none_or(|since| s.seq > since)).cloned().collect()
+        // Sequence numbers ascend, so the lock is held for a search and one reply's copies.
+        let first = since.map_or(0, |since| samples.partition_point(|s| s.seq <= since));
+        let end = samples.len().min(first + MAX_SAMPLES_PER_REPLY);
+        StatsReply {
+            period_ms: SAMPLE_PERIOD.as_millis() as u64,
+            tick_rate: self.tick_rate,
+            started_unix_ms: self.started_unix_ms,
+            samples: samples.range(first..end).cloned().collect(),
+            more: end < samples.len(),
+        }
     }
 }
 
@@ -402,6 +413,60 @@ mod tests {
         assert!(p99 <= 0.4 + 1e-9, "99 of 100 ticks were 0.3 ms: p99 {p99} ms");
     }
 
+    /// A sample as large as they come: every close-code label a client can make the server
+    /// echo or the server sends itself, counts in the billions, rates without round numbers.
+    fn heavy_sample(seq: u64) -> Sample {
+        let codes = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014];
+        let closes_total =
+            codes.into_iter().chain([3000, 4000, 4002]).map(|c| (c, 9_876_543_210)).collect();
+        let rate = 123_456.789_012_345_67;
+        Sample {
+            seq,
+            unix_ms: 1_900_000_000_000 + seq * 1000,
+            clients: Clients { players: 20_000, spectators: 100_000, controllers: 20_000 },
+            rooms: 4096,
+            ticks_per_s: rate,
+            tick_p50_ms: Some(1.234_567_890_123_4),
+            tick_p99_ms: Some(33.333_333_333_333_336),
+            late_ticks_per_s: rate,
+            bytes_out_per_s: 987_654_321.123_456_7,
+            frames_out_per_s: rate,
+            frames_skipped_per_s: rate,
+            resumes_per_s: rate,
+            closes_per_s: rate,
+            closes_total,
+        }
+    }
+
+    /// `/stats` answers anyone: a request of about 80 bytes must not get the whole history
+    /// (300 KB and more) back, however long the server has run.
+    #[test]
+    fn one_reply_is_bounded_and_pages_through_the_history() {
+        const BOUND: usize = 64 * 1024;
+        let history = StatsHistory::default();
+        let total = HISTORY_LEN as u64 + 5;
+        for seq in 1..=total {
+            history.push(heavy_sample(seq));
+        }
+        let first = history.reply(None);
+        let size = serde_json::to_vec(&first).unwrap().len();
+        assert!(size <= BOUND, "a reply of {size} bytes");
+        assert_eq!(first.samples[0].seq, 6, "the oldest kept comes first");
+        assert!(first.more);
+        // Paging with `since` reaches every sample once, in order.
+        let mut seen: Vec<u64> = first.samples.iter().map(|s| s.seq).collect();
+        let mut more = first.more;
+        while more {
+            let page = history.reply(seen.last().copied());
+            assert!(serde_json::to_vec(&page).unwrap().len() <= BOUND);
+            seen.extend(page.samples.iter().map(|s| s.seq));
+            more = page.more;
+        }
+        assert_eq!(seen, (6..=total).collect::<Vec<_>>());
+        let caught_up = history.reply(Some(total));
+        assert!(caught_up.samples.is_empty() && !caught_up.more);
+    }
+
     #[test]
     fn history_is_bounded_and_filtered_by_seq() {
         let history = StatsHistory::default();
@@ -409,11 +474,12 @@ mod tests {
         for seq in 1..=(HISTORY_LEN as u64 + 5) {
             history.push(Sample { seq, ..blank.clone() });
         }
-        let all = history.since(None);
-        assert_eq!(all.len(), HISTORY_LEN);
-        assert_eq!(all[0].seq, 6);
-        let newest: Vec<u64> =
-            history.since(Some(HISTORY_LEN as u64 + 3)).iter().map(|s| s.seq).collect();
+        assert_eq!(history.samples.lock().unwrap().len(), HISTORY_LEN);
+        let newest = history.reply(Some(HISTORY_LEN as u64 + 3));
+        let newest: Vec<u64> = newest.samples.iter().map(|s| s.seq).collect();
         assert_eq!(newest, vec![HISTORY_LEN as u64 + 4, HISTORY_LEN as u64 + 5]);
+        // A `since` older than the history, or from the future, finds the oldest or nothing.
+        assert_eq!(history.reply(Some(2)).samples[0].seq, 6);
+        assert!(history.reply(Some(u64::MAX)).samples.is_empty());
     }
 }

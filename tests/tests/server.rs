@@ -396,6 +396,19 @@ async fn handshake_refusals_are_http_statuses_with_messages() {
     server.shutdown().await;
 }
 
+/// SECURITY.md: every refusal is counted in `tickwire_refused_total{reason}`.
+#[tokio::test]
+async fn an_upgrade_without_a_key_is_refused_and_counted() {
+    let server = TestServer::start(test_config()).await;
+    let keyless = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: tickwire.v1\r\n\r\n";
+    let (status, _, body) = http_request(server.addr, keyless).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Sec-WebSocket-Key"), "{body}");
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"ws_key\"}").await, 1.0);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_messages_get_their_close_codes_while_others_keep_playing() {
     let server = TestServer::start(test_config()).await;
@@ -715,6 +728,8 @@ async fn connection_caps_answer_429_and_503() {
     assert_eq!(status, 429);
     assert!(head.to_ascii_lowercase().contains("retry-after"));
     assert!(body.contains("too many connections"));
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"per_ip\"}").await, 1.0);
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"tcp_per_ip\"}").await, 0.0);
     server.shutdown().await;
 
     let mut config = test_config();
@@ -761,6 +776,9 @@ async fn one_address_cannot_fill_the_listener_with_idle_connections() {
         assert!(tokio::time::Instant::now() < deadline, "still refused: {status}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Told apart from the session cap's `per_ip`: none of these got as far as a request.
+    assert!(server.metric("tickwire_refused_total{reason=\"tcp_per_ip\"}").await >= 1.0);
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"per_ip\"}").await, 0.0);
     server.shutdown().await;
 }
 

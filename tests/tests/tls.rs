@@ -122,6 +122,14 @@ async fn wss_and_https_serve_and_a_sighup_rotates_the_certificate_mid_match() {
     let (status, _, body) = server.get("/healthz").await;
     assert_eq!(status, 400);
     assert!(body.contains("speaks TLS"), "{body}");
+    let mut https = tls(&server, &old).await.unwrap();
+    https
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut metrics = String::new();
+    https.read_to_string(&mut metrics).await.unwrap();
+    assert!(metrics.contains("tickwire_refused_total{reason=\"plain_http\"} 1"), "{metrics}");
 
     // Rotate: a new pair in the same files, then SIGHUP.
     let (_, _, second) = make_pair(&dir);

@@ -141,6 +141,7 @@ async fn stats_sample_every_second_and_filter_by_seq() {
         let reply: serde_json::Value = serde_json::from_str(&body).expect("JSON");
         assert_eq!(reply["period_ms"], 1000);
         assert_eq!(reply["tick_rate"], 30);
+        assert_eq!(reply["more"], false, "a minute's samples fit one reply");
         samples = reply["samples"].as_array().cloned().unwrap_or_default();
         if samples.len() >= 2 {
             break;

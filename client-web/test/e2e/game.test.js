@@ -641,6 +641,9 @@ test('the dashboard charts live, non-zero data', async () => {
   await page.waitForSelector('#closes-body tr', { timeout: 10000 });
   assert.match(await page.textContent('#closes-body') ?? '', /1000/, 'earlier leaves are counted as closes 1000');
   await page.waitForSelector('#rooms-body tr:has-text("e2e-dash")');
+  // A room's players count its controllers (and seats held for a resume) too, unlike the
+  // clients tile's: the column says seats.
+  assert.match(await page.textContent('table.rooms thead') ?? '', /seats.*of them controllers/);
   await page.screenshot({ path: shot('dashboard'), fullPage: true });
   // The server restarts: the new process numbers its samples from 1 again and answers the
   // old process's `since` with nothing. The dashboard starts over with the new history.
@@ -649,11 +652,57 @@ test('the dashboard charts live, non-zero data', async () => {
     const since = Number(new URL(route.request().url()).searchParams.get('since') ?? 0);
     const samples = real.samples.slice(-2).map((/** @type {any} */ s, /** @type {number} */ i) => ({ ...s, seq: i + 1 }))
       .filter((/** @type {any} */ s) => s.seq > since);
-    await route.fulfill({ json: { ...real, started_unix_ms: real.started_unix_ms + 1, samples } });
+    await route.fulfill({ json: { ...real, started_unix_ms: real.started_unix_ms + 1, samples, more: false } });
   });
   await page.waitForFunction(() => Number(document.body.dataset.samples) === 2, undefined, { timeout: 10000 });
   await page.unroute('**/stats*');
   for (const c of [...players, watcher]) await c.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the dashboard draws a long history at once, and the nodes panel follows the fleet\'s list', async () => {
+  const real = await until(async () => {
+    const reply = await getJson(`${server.http}/stats`);
+    return reply.samples.length ? reply : null;
+  }, 'a first sample');
+  const template = real.samples[real.samples.length - 1];
+  const { context, page, errors } = await openPage(browser);
+  // A server up for a while: more history than one reply carries, so the dashboard pages.
+  const total = 150;
+  /** @type {(string | undefined)[]} */
+  const drawnWhilePaging = [];
+  await page.route('**/stats*', async (route) => {
+    const since = Number(new URL(route.request().url()).searchParams.get('since') ?? 0);
+    const rest = Array.from({ length: Math.max(0, total - since) }, (_, i) => since + i + 1)
+      .map((seq) => ({ ...template, seq, unix_ms: template.unix_ms - (total - seq) * 1000 }));
+    if (since > 0 && rest.length > 0) drawnWhilePaging.push(await page.evaluate(() => document.body.dataset.samples));
+    await route.fulfill({ json: { ...real, samples: rest.slice(0, 60), more: rest.length > 60 } });
+  });
+  /** @type {object[]} */
+  let nodes = [];
+  let nodeAsks = 0;
+  await page.route('**/nodes', (route) => {
+    nodeAsks += 1;
+    return route.fulfill({ json: nodes });
+  });
+  await page.goto(`${server.http}/dashboard`);
+  await page.waitForFunction((n) => Number(document.body.dataset.samples) === n, total);
+  // The later pages were asked for at once, before anything was drawn: the first draw has
+  // the whole history, not a minute of it.
+  assert.deepEqual(drawnWhilePaging, [undefined, undefined]);
+
+  // In a fleet, /nodes is empty for a moment when Redis comes back empty: the dashboard asks
+  // again, and shows the panel once the nodes have registered again.
+  await until(() => nodeAsks >= 2, 'the dashboard asking /nodes again after an empty list');
+  assert.equal(await page.isHidden('#nodes-panel'), true);
+  nodes = [{ id: 'a', draining: false, rooms: 3, local: true }, { id: 'b', draining: true, rooms: 0, local: false }];
+  await page.waitForSelector('#nodes-panel', { state: 'visible', timeout: 10000 });
+  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)3serving.*b0draining/);
+  assert.match(await page.textContent('table.nodes thead') ?? '', /rooms in use/);
+  nodes = [];
+  await page.waitForSelector('#nodes-panel', { state: 'hidden', timeout: 10000 });
+  assert.equal(await page.isHidden('#nodes-link'), true);
   assert.deepEqual(errors, []);
   await context.close();
 });

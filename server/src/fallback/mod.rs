@@ -109,6 +109,7 @@ fn open_session<B>(
 ) -> Result<Arc<Session>, Response> {
     let ctx = &fallback.ctx;
     if ctx.is_shutting_down() {
+        ctx.metrics.refused("shutting_down");
         return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
     }
     let grant = match ctx.join.get().map(|verifier| authorize(req, verifier)) {

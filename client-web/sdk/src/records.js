@@ -66,7 +66,7 @@ export function decodeClose(payload) {
   const code = (payload[0] << 8) | payload[1];
   let reason;
   try {
-    reason = new TextDecoder('utf-8', { fatal: true }).decode(payload.subarray(2));
+    reason = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(payload.subarray(2));
   } catch {
     throw new DecodeError('InvalidRecord', 'the close reason is not UTF-8');
   }

@@ -15,6 +15,8 @@ test('records are RFC 6455 frames without a mask: the bytes of PROTOCOL.md', () 
   assert.deepEqual([...encodeClose(1000, 'bye')], [0x88, 5, 0x03, 0xe8, 0x62, 0x79, 0x65]);
   assert.deepEqual(decodeClose(new Uint8Array([0x03, 0xf0, 0x73, 0x6c, 0x6f, 0x77])), { code: 1008, reason: 'slow' });
   assert.deepEqual(decodeClose(new Uint8Array()), { code: 1005, reason: '' });
+  // The reason's bytes as sent, a leading byte order mark too (as a WebSocket close's reason).
+  assert.deepEqual(decodeClose(new Uint8Array([0x03, 0xe8, 0xef, 0xbb, 0xbf, 0x68, 0x69])), { code: 1000, reason: '\uFEFFhi' });
   const cut = encodeClose(1000, 'é'.repeat(80));
   assert.ok(cut.length <= 2 + 125, 'a close reason is cut to 123 bytes');
 });

@@ -23,6 +23,10 @@ import { VELOCITY_STEP } from './constants.js';
  */
 
 const TAU = Math.PI * 2;
+/** Arrival bases the clock follows the earliest of (two seconds at 30 Hz). */
+const BASES_KEPT = 60;
+/** Worlds in a row that, all late by more than a tick and arriving at the tick rate, show the server's schedule moved. */
+const STEP_WORLDS = 8;
 
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e) {
@@ -62,6 +66,8 @@ export class InterpolationBuffer {
     this.clockBase = null;
     /** @type {number[]} recent `arrival - tick * period` values */
     this.bases = [];
+    /** @type {number[]} their arrival times */
+    this.arrivals = [];
   }
 
   /** @param {World} world @param {number} receivedAt */
@@ -72,19 +78,47 @@ export class InterpolationBuffer {
     if (this.worlds.length > this.capacity) this.worlds.shift();
     const base = receivedAt - world.tick * this.periodMs;
     this.bases.push(base);
-    if (this.bases.length > 60) this.bases.shift();
+    this.arrivals.push(receivedAt);
+    if (this.bases.length > BASES_KEPT) {
+      this.bases.shift();
+      this.arrivals.shift();
+    }
+    if (this.scheduleMoved()) {
+      // A room that stalled skips the ticks it missed: every tick since comes later by the
+      // same amount, for good. The earlier bases describe a schedule that is gone, and
+      // following their minimum would draw past the newest world for seconds.
+      this.bases = this.bases.slice(-STEP_WORLDS);
+      this.arrivals = this.arrivals.slice(-STEP_WORLDS);
+      this.clockBase = Math.min(...this.bases);
+      return;
+    }
     const target = Math.min(...this.bases);
     if (this.clockBase === null || Math.abs(target - this.clockBase) > 500) {
-      this.clockBase = target; // first world, or the server restarted or stalled: snap
+      this.clockBase = target; // first world, or the server restarted: snap
     } else {
       this.clockBase += (target - this.clockBase) * 0.1; // follow gently
     }
+  }
+
+  /**
+   * Whether the last worlds all came more than a tick after the clock expects them, one by
+   * one at the tick rate: the server's tick schedule moved later. Worlds held up by the network
+   * are late too, but arrive together once it lets them through, and the ones after are on
+   * time again: the clock must not follow those.
+   */
+  scheduleMoved() {
+    if (this.clockBase === null || this.bases.length < STEP_WORLDS) return false;
+    const bases = this.bases.slice(-STEP_WORLDS);
+    const arrivals = this.arrivals.slice(-STEP_WORLDS);
+    const spread = arrivals[arrivals.length - 1] - arrivals[0];
+    return Math.min(...bases) > this.clockBase + this.periodMs && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5;
   }
 
   /** Forgets everything (a new connection, a new room). */
   clear() {
     this.worlds = [];
     this.bases = [];
+    this.arrivals = [];
     this.clockBase = null;
   }
 

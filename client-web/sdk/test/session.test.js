@@ -495,6 +495,34 @@ test('the interpolation buffer draws two ticks behind, between the worlds around
   assert.equal(late.entities[0].x, 50, 'holds at the newest world, no runaway extrapolation');
 });
 
+test('after the room stalls, the clock follows its later schedule within a few worlds', () => {
+  const buffer = new InterpolationBuffer({ tickRate: 30, delayTicks: 2 });
+  const period = 1000 / 30;
+  const world = (/** @type {number} */ tick) => ({ tick, round, entities: [ship(tick * 16)] });
+  for (let tick = 0; tick < 60; tick++) buffer.push(world(tick), tick * period + 20);
+  // The room stalled for 200 ms and skipped the ticks it missed: every tick since comes 200 ms
+  // later than before.
+  let tick = 60;
+  for (; tick < 70; tick++) buffer.push(world(tick), tick * period + 20 + 200);
+  const now = (tick - 1) * period + 20 + 200;
+  const drawn = buffer.renderTick(now);
+  assert.ok(drawn <= tick - 1, `drawn at tick ${drawn.toFixed(1)}, past the newest (${tick - 1})`);
+  assert.ok(drawn >= tick - 1 - 3, `drawn at tick ${drawn.toFixed(1)}, far behind the newest`);
+});
+
+test('worlds the network held up and let through together do not move the clock', () => {
+  const buffer = new InterpolationBuffer({ tickRate: 30, delayTicks: 2 });
+  const period = 1000 / 30;
+  const world = (/** @type {number} */ tick) => ({ tick, round, entities: [ship(tick * 16)] });
+  for (let tick = 0; tick < 60; tick++) buffer.push(world(tick), tick * period + 20);
+  const before = buffer.renderTick(60 * period + 20);
+  // A 400 ms stall of the link: ticks 60-71 arrive together when it ends, then on time again.
+  for (let tick = 60; tick < 72; tick++) buffer.push(world(tick), 72 * period + 20);
+  for (let tick = 72; tick < 80; tick++) buffer.push(world(tick), tick * period + 20);
+  const after = buffer.renderTick(60 * period + 20);
+  assert.ok(Math.abs(after - before) < 0.5, `the clock moved by ${(after - before).toFixed(2)} ticks`);
+});
+
 test('before the oldest world held, the buffer holds that world rather than the newest', () => {
   const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 2 });
   const world = (/** @type {number} */ tick, /** @type {number} */ x) => ({ tick, round, entities: [ship(x * 16)] });

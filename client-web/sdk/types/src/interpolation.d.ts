@@ -29,8 +29,17 @@ export class InterpolationBuffer {
     clockBase: number | null;
     /** @type {number[]} recent `arrival - tick * period` values */
     bases: number[];
+    /** @type {number[]} their arrival times */
+    arrivals: number[];
     /** @param {World} world @param {number} receivedAt */
     push(world: World, receivedAt: number): void;
+    /**
+     * Whether the last worlds all came more than a tick after the clock expects them, one by
+     * one at the tick rate: the server's tick schedule moved later. Worlds held up by the network
+     * are late too, but arrive together once it lets them through, and the ones after are on
+     * time again: the clock must not follow those.
+     */
+    scheduleMoved(): boolean;
     /** Forgets everything (a new connection, a new room). */
     clear(): void;
     /** The tick (fractional) drawn at `now`. @param {number} now */

@@ -965,6 +965,9 @@ impl<G: Game> Room<G> {
         self.entities.clear();
         self.game.entities(&mut self.entities);
         self.entities.sort_unstable_by_key(|e| e.id.0);
+        // A game that reports an id twice (a bug in it) must not make snapshots no client can
+        // apply, for as long as it does: the first of them is the entity.
+        self.entities.dedup_by_key(|e| e.id.0);
         self.grid.rebuild(&self.entities);
         self.send_frames(now, &rumble_players);
 
@@ -1615,6 +1618,8 @@ mod tests {
         /// Players reported in an impact (twice) every step, instead of the arena's own; no
         /// rumble of its own.
         bumped: Vec<PlayerId>,
+        /// Reports every entity twice.
+        doubled: bool,
     }
 
     fn scripted() -> Scripted {
@@ -1623,6 +1628,7 @@ mod tests {
             panics_in_step: false,
             panics_in_remove: false,
             bumped: Vec::new(),
+            doubled: false,
         }
     }
 
@@ -1652,7 +1658,10 @@ mod tests {
             }
         }
         fn entities(&self, out: &mut Vec<EntityState>) {
-            self.arena.entities(out)
+            self.arena.entities(out);
+            if self.doubled {
+                out.extend_from_within(..);
+            }
         }
         fn round(&self) -> RoundState {
             self.arena.round()
@@ -1665,6 +1674,27 @@ mod tests {
             let own = self.bumped.is_empty();
             Some(if own { feedback } else { ControllerFeedback { rumble: 0, ..feedback } })
         }
+    }
+
+    #[test]
+    fn a_game_that_reports_an_entity_twice_still_sends_snapshots_clients_apply() {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
+        let mut room = Room::new(shared, ctx, Scripted { doubled: true, ..scripted() });
+        let t0 = Instant::now();
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        let w = welcome(&messages(&link).0);
+        let mut history = WorldHistory::new(w.tick_rate);
+        for step in 0..3u64 {
+            room.tick(t0 + Duration::from_millis(33 * step));
+            let snap = snapshot(&messages(&link).0);
+            let world = history.apply(&snap).expect("a snapshot the client can apply");
+            let own = world.entities.iter().filter(|e| Some(e.id) == w.entity).count();
+            assert_eq!(own, 1, "its ship once");
+            link.record_ack(snap.header.tick);
+        }
+        drop(joined);
     }
 
     #[test]

@@ -113,6 +113,11 @@ pub enum ApplyError {
     /// Bits or bytes after the last field that are not zero padding.
     #[error("snapshot body has trailing bits")]
     TrailingBits,
+    /// A header whose baseline is not 1 to 255 ticks before its tick, or whose reference is
+    /// not 1 to 255 ticks before its baseline (or comes without one). The decoder refuses
+    /// such headers; this catches one built by other means (serde, tools).
+    #[error("snapshot header ages out of range")]
+    InvalidHeader,
 }
 
 impl From<BitsError> for ApplyError {
@@ -503,6 +508,19 @@ pub fn apply(
     tick_rate: u8,
 ) -> Result<World, ApplyError> {
     let header = &snapshot.header;
+    // Extrapolation multiplies by these ages: a header the decoder never let through could
+    // overflow it.
+    let before =
+        |later: Tick, earlier: Tick| matches!(later.0.checked_sub(earlier.0), Some(1..=255));
+    let ages_ok = match (header.baseline, header.reference) {
+        (None, None) => true,
+        (Some(b), None) => before(header.tick, b),
+        (Some(b), Some(r)) => before(header.tick, b) && before(b, r),
+        (None, Some(_)) => false,
+    };
+    if !ages_ok {
+        return Err(ApplyError::InvalidHeader);
+    }
     let given = baseline.map(|b| b.world.tick);
     if given != header.baseline {
         return Err(ApplyError::BaselineMismatch { expected: header.baseline, given });
@@ -729,6 +747,25 @@ mod tests {
 
     fn world(tick: u32, entities: Vec<EntityState>) -> World {
         World::from_unsorted(Tick(tick), round(), entities)
+    }
+
+    #[test]
+    fn a_header_the_decoder_would_refuse_is_refused_by_apply_too() {
+        // Built by hand (serde, tools), with ages the wire cannot carry: extrapolating over
+        // 2^32 ticks from the fastest velocity would overflow.
+        let reference = world(0, vec![ship(1, (0, 0), (i16::MIN, 0), 0)]);
+        let base = world(1, vec![ship(1, (0, 0), (i16::MAX, 0), 0)]);
+        let next = world(2, vec![ship(1, (i16::MIN, 0), (i16::MAX, 0), 0)]);
+        let baseline = || Baseline { world: &base, reference: Some(&reference) };
+        let mut snapshot = delta(Some(baseline()), &next, InputSeq(0), RATE).unwrap();
+        assert_eq!(apply(Some(baseline()), &snapshot, RATE), Ok(next.clone()));
+        snapshot.header.tick = Tick(u32::MAX);
+        assert_eq!(apply(Some(baseline()), &snapshot, RATE), Err(ApplyError::InvalidHeader));
+        snapshot.header.tick = Tick(1);
+        assert_eq!(apply(Some(baseline()), &snapshot, RATE), Err(ApplyError::InvalidHeader));
+        snapshot.header.tick = Tick(2);
+        snapshot.header.baseline = None;
+        assert_eq!(apply(None, &snapshot, RATE), Err(ApplyError::InvalidHeader));
     }
 
     #[test]

@@ -1096,7 +1096,13 @@ async fn write_batch<W>(
 where
     W: AsyncWrite + Unpin,
 {
-    let write = write_frames(io, batch.frames().map(|f| f.as_ref()), link, ctx);
+    let write = async {
+        write_frames(&mut *io, batch.frames().map(|f| f.as_ref()), link, ctx).await?;
+        // Over TLS a write is done once rustls has taken the bytes, not the socket: what a full
+        // socket could not take yet would wait for the next batch (a tick; a second for a
+        // controller's feedback), and the slow-client clock would think it sent. Free on TCP.
+        io.flush().await
+    };
     tokio::pin!(write);
     let finished = tokio::select! {
         // The write first: it usually completes at once, and then the other two futures are
@@ -1235,6 +1241,57 @@ mod tests {
         eprintln!("reader {reader} B, writer {writer} B");
         assert!(reader <= 3 * 1024, "the connection's future is {reader} B");
         assert!(writer <= 5 * 512, "the writer's future is {writer} B");
+    }
+
+    /// A writer that takes everything and passes it on only when flushed, as TLS does when the
+    /// socket under it is full.
+    struct HeldUntilFlushed {
+        held: Vec<u8>,
+        delivered: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncWrite for HeldUntilFlushed {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.held.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            let held = std::mem::take(&mut self.held);
+            self.delivered.lock().unwrap().extend_from_slice(&held);
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_flushed_not_left_for_the_next() {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = ServerContext::new(crate::ServerConfig::default(), rx);
+        let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let io = HeldUntilFlushed { held: Vec::new(), delivered: delivered.clone() };
+        let link = Arc::new(ClientLink::new());
+        let writer = tokio::spawn(write_loop(io, link.clone(), ctx));
+        let pong = frame::binary(&[7, 7, 7]);
+        link.push_control(pong.clone()).unwrap();
+        // Nothing else comes: the frame must reach the socket on its own.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while delivered.lock().unwrap().as_slice() != pong.as_ref() {
+            assert!(Instant::now() < deadline, "the frame waits in the writer for the next batch");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        writer.abort();
     }
 
     #[tokio::test]

@@ -231,6 +231,11 @@ impl Slots {
     }
 
     fn stalled_for(&self, now: Instant) -> Duration {
+        if self.is_closing() {
+            // Its end is decided already (a goodbye on its way to the room ends the seat): a
+            // slow-client kick now would keep the seat for a resume nobody will make.
+            return Duration::ZERO;
+        }
         self.owed_since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since))
     }
 

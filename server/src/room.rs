@@ -2042,6 +2042,23 @@ mod tests {
     }
 
     #[test]
+    fn a_goodbye_from_a_client_that_stopped_reading_still_ends_its_seat() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        let player = joined.unwrap().player;
+        let token = welcome(&messages(&link).0).resume_token;
+        // Owed bytes it never takes, then its close 1000: the tick before its leave arrives
+        // finds it stalled past the slow-client timeout.
+        room.tick(t0);
+        link.client_closed();
+        room.tick(t0 + room.config().slow_client_timeout + Duration::from_secs(1));
+        room.handle(RoomCommand::Leave { player, link, how: Departure::Left }, t0);
+        assert_eq!(room.shared.players(), 0, "the seat ended with the goodbye");
+        assert_eq!(room.ctx.token_room(&token), None, "its token resumes nothing");
+    }
+
+    #[test]
     fn a_join_whose_connection_stopped_waiting_takes_no_seat() {
         let mut room = room(|c| c.resume_grace = Duration::from_secs(10));
         let t0 = Instant::now();

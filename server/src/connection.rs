@@ -477,8 +477,12 @@ async fn finish<R, W>(
         // The message stream died with the error the close is about: nothing to read on it.
         ReadEnd::Broken => false,
         ReadEnd::Refused | ReadEnd::Dropped => {
-            // Whatever ended the session, make sure the writer sends a close and exits.
-            link.close(close_only(close_code::NORMAL, ""));
+            // Whatever ended the session, make sure the writer sends a close and exits (a
+            // refusal requested its own, with its reason, and the first request wins).
+            link.close(close_only(
+                close_code::NORMAL,
+                "the connection ended without a closing handshake",
+            ));
             let drained = drain(&mut stream);
             tokio::pin!(drained);
             tokio::select! {

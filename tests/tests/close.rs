@@ -140,6 +140,28 @@ fn assert_all_echoed_1000(seen: &[CloseSeen]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_without_a_close_frame_is_told_why() {
+    let server = TestServer::start(test_config()).await;
+    let mut raw = RawWs::connect(server.addr).await;
+    raw.send(&ClientMessage::Hello(hello(Role::Player, "fin"))).await;
+    loop {
+        match raw.next_frame().await.expect("a Welcome") {
+            RawFrame::Binary(bytes)
+                if matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_))) =>
+            {
+                break;
+            }
+            _ => {}
+        }
+    }
+    // TCP's FIN, no close frame: the server still reads as far as it can write.
+    raw.shutdown_write().await;
+    let (code, reason) = raw.close_frame().await.expect("a close frame");
+    assert_eq!((code, reason.as_str()), (1000, "the connection ended without a closing handshake"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_clients_closing_at_once_each_get_their_close_echoed() {
     crowd_closes(200, 2, Duration::ZERO).await;
 }

@@ -509,6 +509,12 @@ impl RawWs {
         self.stream.write_all(&frame).await.unwrap();
     }
 
+    /// Ends the TCP stream's sending side (FIN), still reading: a client that leaves without
+    /// a close frame.
+    pub async fn shutdown_write(&mut self) {
+        self.stream.shutdown().await.unwrap();
+    }
+
     /// Writes bytes as they are; the error when the connection is gone.
     pub async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes).await

@@ -369,8 +369,9 @@ impl Encode for ControlMessage {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
         match self {
             ControlMessage::Welcome(m) => encode_tagged(server_tag::WELCOME, m, encoder),
-            // A header with an empty body: a snapshot of an empty world (or of nothing new
-            // against an empty baseline).
+            // The header alone, as the no-alloc decoder reads a snapshot (its body skipped):
+            // for round trips of that view. No client can apply it: even an empty world's
+            // body is a byte (PROTOCOL.md 6.4), so snapshots are encoded from `Snapshot`.
             ControlMessage::Snapshot(header) => {
                 encode_tagged(server_tag::SNAPSHOT, header, encoder)
             }

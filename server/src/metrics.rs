@@ -114,6 +114,9 @@ pub struct Metrics {
     pub refused: Family<ReasonLabels, Counter>,
     /// Clients this node relays to the node hosting their room (cluster mode).
     pub proxied_sessions: Gauge,
+    /// HTTP fallback requests this node passed on to the node holding their session (cluster
+    /// mode).
+    pub fallback_forwarded: Counter,
 }
 
 /// `node` label set (cluster mode).
@@ -151,6 +154,7 @@ impl Metrics {
         let resumes = Counter::default();
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
+        let fallback_forwarded = Counter::default();
         registry.register("clients", "Clients in rooms, by role", clients.clone());
         registry.register(
             "transport_clients",
@@ -216,6 +220,11 @@ impl Metrics {
             "Clients relayed to the node hosting their room (cluster mode)",
             proxied_sessions.clone(),
         );
+        registry.register(
+            "fallback_forwarded",
+            "HTTP fallback requests passed on to the node holding their session (cluster mode)",
+            fallback_forwarded.clone(),
+        );
         for transport in crate::transport::Transport::ALL {
             // Present from the start, at 0, so a dashboard sees every transport.
             let _ =
@@ -240,6 +249,7 @@ impl Metrics {
             resumes,
             refused,
             proxied_sessions,
+            fallback_forwarded,
         }
     }
 
@@ -288,7 +298,8 @@ impl Metrics {
     ///   (a forged fleet hop), `shutting_down`;
     /// - a session of either transport: `auth`, `server_full`, `per_ip` (the address's
     ///   session cap);
-    /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`.
+    /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`,
+    ///   and `hop` as for an upgrade.
     pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabels { reason }).inc();
     }

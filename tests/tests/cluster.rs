@@ -134,6 +134,19 @@ impl Redis {
             .sum()
     }
 
+    /// The fleet's secret (`tickwire:secret`), as a node of the fleet proves itself with.
+    fn secret(&self) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.write_all(b"GET tickwire:secret\r\n").unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // A bulk string: `$<length>\r\n<text>\r\n`.
+        let mut lines = BufReader::new(stream).lines();
+        let head = lines.next().unwrap().unwrap();
+        assert!(head.starts_with('$') && head != "$-1", "the fleet has a secret: {head}");
+        lines.next().unwrap().unwrap()
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -1077,4 +1090,246 @@ async fn a_relayed_client_that_breaks_the_protocol_loses_its_seat_as_on_one_serv
     tokio::time::timeout(PATIENCE, ada.wait_left(cyd_id))
         .await
         .expect("the seat ends at once, not after the resume grace");
+}
+
+/// A fallback client (`from`, an address other than the nodes' own) whose poll session is
+/// opened on `open_on`, whose polls then go to each of `polls` in turn, and whose POSTs go to
+/// `posts`: what a load balancer that lost affinity does to it.
+async fn roaming_poll_client(
+    open_on: SocketAddr,
+    polls: &[SocketAddr],
+    posts: SocketAddr,
+    from: std::net::IpAddr,
+) -> fallback_client::Fallback {
+    use fallback_client::{Down, Records, SESSION, http, request};
+    use http_body_util::BodyExt;
+    let mut opener = http(open_on, from).await;
+    let response =
+        opener.send_request(request("GET", "/fallback/poll", None, vec![])).await.unwrap();
+    assert_eq!(response.status(), 200, "the session opens");
+    let session = response.headers()[SESSION].to_str().unwrap().to_string();
+    let first = response.into_body().collect().await.unwrap().to_bytes();
+    let mut records = Records::default();
+    let mut out = Vec::new();
+    records.push(&first, &mut out);
+    assert_eq!(out, [Down::Heartbeat]);
+    let mut conns = Vec::new();
+    for addr in polls {
+        conns.push(http(*addr, from).await);
+    }
+    let (tx, down) = tokio::sync::mpsc::unbounded_channel();
+    let polled = session.clone();
+    let turns = conns.len();
+    let reader = tokio::spawn(async move {
+        // One poll at a time, each to the next node: a refused poll ends the downstream, and
+        // the test's next read fails saying so.
+        for turn in 0.. {
+            let conn = &mut conns[turn % turns];
+            if conn.ready().await.is_err() {
+                eprintln!("poll connection {turn} closed");
+                return;
+            }
+            let req = request("GET", "/fallback/poll", Some(&polled), vec![]);
+            let response = conn.send_request(req).await.expect("the poll is answered");
+            if response.status() != 200 {
+                eprintln!("poll {turn} answered {}", response.status());
+                return;
+            }
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let mut out = Vec::new();
+            records.push(&body, &mut out);
+            let closed = out.iter().any(|d| matches!(d, Down::Close(..)));
+            for down in out {
+                let _ = tx.send(down);
+            }
+            if closed {
+                return;
+            }
+        }
+    });
+    fallback_client::Fallback {
+        addr: posts,
+        from,
+        session,
+        down,
+        reader,
+        posts: http(posts, from).await,
+        posts_closed: false,
+        worlds: tickwire_shared::delta::WorldHistory::new(30),
+        welcome: None,
+        kick: None,
+        next_seq: 1,
+        events: Vec::new(),
+    }
+}
+
+/// Sends the `Hello` and reads the `Welcome`.
+async fn roaming_join(client: &mut fallback_client::Fallback, hello: tickwire_shared::Hello) {
+    use fallback_client::Down;
+    use tickwire_shared::{ClientMessage, ServerMessage};
+    client.send(&ClientMessage::Hello(hello)).await;
+    match client.next().await {
+        Down::Message(ServerMessage::Welcome(welcome)) => client.welcome = Some(welcome),
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+}
+
+/// A fallback request from `from` to `addr` naming `session`, with `extra` headers: its status
+/// and body.
+async fn session_request(
+    addr: SocketAddr,
+    from: std::net::IpAddr,
+    method: &str,
+    path: &str,
+    session: &str,
+    extra: &[(&str, &str)],
+) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let mut conn = fallback_client::http(addr, from).await;
+    let mut req = fallback_client::request(method, path, Some(session), vec![]);
+    for (name, value) in extra {
+        req.headers_mut().insert(
+            hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let response = conn.send_request(req).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Not a node's address: the node holding a session must check the client's, not the address
+/// of the node that forwarded its request (127.0.0.1).
+fn roamer() -> std::net::IpAddr {
+    "127.0.0.2".parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_client_whose_requests_land_on_other_nodes_plays_on() {
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let [a, b, c] = &nodes[..] else { unreachable!() };
+    // Opened on a, then polled through b, c and a in turn, and every POST through b.
+    let mut guest = roaming_poll_client(a.addr, &[b.addr, c.addr, a.addr], b.addr, roamer()).await;
+    roaming_join(&mut guest, hello_in(Role::Player, "roamer", "roam")).await;
+    let applied = guest.play_until_applied().await;
+    assert!(applied.0 >= 1, "an input sent through b applied");
+    // More polls, until one went through c too.
+    let deadline = Instant::now() + PATIENCE;
+    while c.metric("tickwire_fallback_forwarded_total").await < 1.0 {
+        assert!(Instant::now() < deadline, "c forwards its polls");
+        guest.next().await;
+    }
+    assert!(b.metric("tickwire_fallback_forwarded_total").await >= 3.0, "b forwards");
+    assert_eq!(a.metric("tickwire_fallback_forwarded_total").await, 0.0, "a holds it");
+    // The session stays bound to its client's address through a hop.
+    let elsewhere = "127.0.0.3".parse().unwrap();
+    let (status, _) =
+        session_request(b.addr, elsewhere, "POST", "/fallback/send", &guest.session, &[]).await;
+    assert_eq!(status, 404, "another address does not find the session through b");
+    // A leave through b is the session's close, answered down the polls.
+    let (status, text) = guest.post(fallback_client::close_record(1000, "bye")).await;
+    assert_eq!(status, 204, "{text}");
+    let (code, _, _) = guest.closed().await;
+    assert_eq!(code, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_nodes_fallback_sessions_are_reached_through_the_others() {
+    // The drain outlasts the test: the match ends because the guest leaves.
+    let (_redis, mut nodes) = fleet(|config| config.drain_timeout = Duration::from_secs(60)).await;
+    let b = nodes.remove(1);
+    let a = nodes.remove(0);
+    let a_addr = a.addr;
+    // Opened on a; once a drains the load balancer sends everything to b.
+    let mut guest = roaming_poll_client(a_addr, &[b.addr], b.addr, roamer()).await;
+    roaming_join(&mut guest, hello_in(Role::Player, "stayer", "drained")).await;
+    guest.play_until_applied().await;
+    let terminated = tokio::spawn(a.terminate());
+    eventually(PATIENCE, "a reports draining", || async {
+        let get = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        let (status, _, body) = http_request(a_addr, get).await;
+        status == 503 && body.contains("draining")
+    })
+    .await;
+    let forwarded = b.metric("tickwire_fallback_forwarded_total").await;
+    // Inputs sent through b while a drains are still applied by a.
+    let before = guest.input(100).await;
+    loop {
+        if let fallback_client::Down::Message(tickwire_shared::ServerMessage::Snapshot(snap)) =
+            guest.next().await
+            && snap.header.last_input.0 >= before.0
+        {
+            break;
+        }
+    }
+    assert!(b.metric("tickwire_fallback_forwarded_total").await > forwarded);
+    let (status, text) = guest.post(fallback_client::close_record(1000, "bye")).await;
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(guest.closed().await.0, 1000);
+    // Its last match over, a leaves.
+    tokio::time::timeout(PATIENCE, terminated).await.expect("a drained").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_requests_with_a_forged_hop_or_a_session_of_no_live_node_are_refused() {
+    use fallback_client::{Fallback, Mode};
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let session = Fallback::open(nodes[0].addr, Mode::Poll).await.session.clone();
+    let localhost = "127.0.0.1".parse().unwrap();
+    let forged = [("x-tickwire-hop", "guessed"), ("x-tickwire-client", "127.0.0.1")];
+    for node in &nodes {
+        let (status, body) =
+            session_request(node.addr, localhost, "POST", "/fallback/send", &session, &forged)
+                .await;
+        assert_eq!(status, 403, "{}: {body}", node.id);
+        assert!(body.contains("not a node of this fleet"), "{body}");
+        assert_eq!(node.metric("tickwire_refused_total{reason=\"hop\"}").await, 1.0);
+    }
+    // A tag no node of the fleet has: no node to forward to.
+    let orphan = format!("ffffffff{}", &session[8..]);
+    let tag = tickwire_server::fallback::session::node_tag;
+    assert!(nodes.iter().all(|node| tag(&node.id) != [0xff; 4]));
+    let a_tag: String = tag("a").iter().map(|b| format!("{b:02x}")).collect();
+    assert!(session.starts_with(&a_tag), "ids carry their node's tag: {session}");
+    for node in &nodes {
+        for (method, path) in [("POST", "/fallback/send"), ("GET", "/fallback/poll")] {
+            let (status, body) =
+                session_request(node.addr, localhost, method, path, &orphan, &[]).await;
+            assert_eq!(status, 404, "{} {method}: {body}", node.id);
+        }
+        assert_eq!(node.metric("tickwire_fallback_forwarded_total").await, 0.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_fallback_request_is_never_forwarded_again() {
+    let (redis, nodes) = fleet(|_| {}).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let guest = roaming_poll_client(a.addr, &[a.addr], a.addr, roamer()).await;
+    let secret = redis.secret();
+    let hop = |client: &'static str| {
+        [("x-tickwire-hop", secret.clone()), ("x-tickwire-client", client.to_string())]
+    };
+    let send = |node: &Node, hop: [(&'static str, String); 2]| {
+        let (addr, session) = (node.addr, guest.session.clone());
+        async move {
+            let extra: Vec<(&str, &str)> = hop.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            session_request(
+                addr,
+                "127.0.0.1".parse().unwrap(),
+                "POST",
+                "/fallback/send",
+                &session,
+                &extra,
+            )
+            .await
+        }
+    };
+    // The owner takes a verified hop's word for who the client is, from the node's address.
+    assert_eq!(send(a, hop("127.0.0.2")).await.0, 204, "the hop speaks for the session's client");
+    assert_eq!(send(a, hop("127.0.0.3")).await.0, 404, "the hop speaks for another address");
+    // A node that does not hold the session never forwards a forwarded request again.
+    assert_eq!(send(b, hop("127.0.0.2")).await.0, 404, "not forwarded twice");
+    assert_eq!(b.metric("tickwire_fallback_forwarded_total").await, 0.0);
 }

@@ -182,6 +182,13 @@ fn url_ip(url: &str) -> Option<IpAddr> {
     })
 }
 
+/// The `http://host:port` of a node's `ws://host:port/path` URL: the same listener serves
+/// its plain HTTP routes.
+fn http_base(url: &str) -> Option<String> {
+    let authority = url.strip_prefix("ws://")?.split('/').next()?;
+    (!authority.is_empty()).then(|| format!("http://{authority}"))
+}
+
 /// Why a join was refused for lack of the directory.
 fn directory_unavailable(why: &str) -> CloseRequest {
     connection::kick(
@@ -293,6 +300,34 @@ impl Cluster {
             promise: value(PROMISE_HEADER)
                 .filter(|p| p.len() <= 64 && p.bytes().all(|b| b.is_ascii_hexdigit())),
         }))
+    }
+
+    /// The headers by which a node of the fleet proves itself to another and says who the
+    /// client is ([`Cluster::verify_hop`] checks them); `None` before the fleet's secret is
+    /// known.
+    pub(crate) fn hop_headers(&self, client: IpAddr) -> Option<axum::http::HeaderMap> {
+        let secret = axum::http::HeaderValue::from_str(&self.secret()?).ok()?;
+        let client = axum::http::HeaderValue::from_str(&client.to_string()).ok()?;
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(HOP_HEADER, secret);
+        headers.insert(CLIENT_HEADER, client);
+        Some(headers)
+    }
+
+    /// `http://host:port` of the live node, other than this one, whose fallback sessions carry
+    /// `tag` ([`crate::fallback::session::node_tag`]), from the cached listing
+    /// ([`Cluster::listing`]); `None` when no such node is listed or the directory is away.
+    pub(crate) async fn fallback_node(
+        &self,
+        tag: crate::fallback::session::NodeTag,
+    ) -> Option<String> {
+        let listing = self.listing().await;
+        let (_, nodes) = listing.as_ref().as_ref().ok()?;
+        nodes
+            .iter()
+            .filter(|node| node.id != self.node)
+            .find(|node| crate::fallback::session::node_tag(&node.id) == tag)
+            .and_then(|node| http_base(&node.url))
     }
 
     /// The fleet's secret, once read.
@@ -863,6 +898,15 @@ mod tests {
     }
 
     #[test]
+    fn node_urls_serve_http_on_the_same_authority() {
+        assert_eq!(http_base("ws://10.1.2.3:8080/ws").as_deref(), Some("http://10.1.2.3:8080"));
+        assert_eq!(http_base("ws://[::1]:8080/ws").as_deref(), Some("http://[::1]:8080"));
+        assert_eq!(http_base("ws://node-a/ws").as_deref(), Some("http://node-a"));
+        assert_eq!(http_base("wss://10.1.2.3/ws"), None);
+        assert_eq!(http_base("ws:///ws"), None);
+    }
+
+    #[test]
     fn secrets_compare_whole() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
@@ -900,6 +944,7 @@ mod tests {
         assert_eq!(cluster.verify_hop(&headers), None, "not a hop");
         headers.insert(HOP_HEADER, "guess".parse().unwrap());
         assert_eq!(cluster.verify_hop(&headers), Some(Err(())), "no secret known yet");
+        assert_eq!(cluster.hop_headers(IpAddr::from([192, 0, 2, 7])), None, "nothing to prove");
         *lock(&cluster.secret) = Some("s3cret".into());
         assert_eq!(cluster.verify_hop(&headers), Some(Err(())));
         headers.insert(HOP_HEADER, "s3cret".parse().unwrap());
@@ -908,5 +953,10 @@ mod tests {
         let hop = cluster.verify_hop(&headers).unwrap().unwrap();
         assert_eq!(hop.client, Some(IpAddr::from([192, 0, 2, 7])));
         assert_eq!(hop.promise.as_deref(), Some("00ff"));
+        // What a node sends for a forwarded fallback request verifies as such a hop.
+        let client = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]);
+        let forwarded = cluster.hop_headers(client).expect("the secret is known");
+        let hop = cluster.verify_hop(&forwarded).unwrap().unwrap();
+        assert_eq!(hop, Hop { client: Some(client), promise: None });
     }
 }

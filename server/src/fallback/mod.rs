@@ -20,19 +20,27 @@
 //! | `GET /fallback/poll` with `Tickwire-Session` | 200 and what is waiting (waits for something, at most the heartbeat interval and a second) |
 //! | `POST /fallback/send` with `Tickwire-Session` | 204 once its records are handed to the session |
 //!
+//! In a fleet, a session's polls and POSTs that reach another node are passed on to the node
+//! holding the session ([`forward`]), so a client keeps playing when the load balancer sends
+//! them elsewhere.
+//!
 //! Refusals are plain-text statuses: 404 for an unknown (or expired, or another address's)
-//! session, 403 for an Origin off the allowlist, 401 without a good join token, 429 and 503
-//! for the caps, 429 for a session's POSTs above [`session::post_rate`], 413 for a body above
-//! [`MAX_POST_BODY`] or a message above 256 bytes, 400 for a malformed record, 409 for a second
-//! poll at once, 410 for a closed session. A malformed or oversized record also closes the
-//! session, with the close code a WebSocket would get. Every answer to a request whose Origin
-//! passed carries CORS headers, refusals too: a page must see why it was refused.
+//! session, 403 for an Origin off the allowlist or a forged fleet hop (`x-tickwire-hop`), 401
+//! without a good join token, 429 and 503 for the caps, 429 for a session's POSTs above
+//! [`session::post_rate`], 413 for a body above [`MAX_POST_BODY`] or a message above 256
+//! bytes, 400 for a malformed record, 409 for a second poll at once, 410 for a closed session.
+//! A malformed or oversized record also closes the session, with the close code a WebSocket
+//! would get. Every answer to a request whose Origin passed carries CORS headers, refusals
+//! too: a page must see why it was refused.
 //!
 //! # Layout
 //! - [`records`]: the record format, and the strict reader of POST bodies.
 //! - [`pipe`]: the bounded pipe from a session's writer to its responses.
 //! - [`session`]: session ids, the registry, and the task that runs a session.
+//! - [`forward`]: in a fleet, a session's requests that reach another node are passed on to
+//!   the node holding it.
 
+pub(crate) mod forward;
 pub(crate) mod pipe;
 pub(crate) mod records;
 pub mod session;
@@ -47,17 +55,20 @@ use crate::transport::Transport;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use pipe::Pipe;
 use session::{DeliverError, Session, SessionId, Sessions};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::debug;
 
 pub use session::{PIPE_CAPACITY, post_rate};
 
@@ -76,11 +87,14 @@ const RECORDS: &str = "application/vnd.tickwire.records";
 struct Fallback {
     ctx: Arc<ServerContext>,
     sessions: Arc<Sessions>,
+    /// Connections to the fleet's other nodes, for the requests of their sessions.
+    forwarder: forward::Forwarder,
 }
 
 /// The fallback's routes, merged into the server's router (whatever its state).
 pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Router<S> {
-    let state = Arc::new(Fallback { ctx: ctx.clone(), sessions: Arc::default() });
+    let forwarder = forward::Forwarder::new(&ctx.config);
+    let state = Arc::new(Fallback { ctx: ctx.clone(), sessions: Arc::default(), forwarder });
     Router::new()
         .route("/fallback/stream", get(open_stream).options(preflight))
         .route("/fallback/poll", get(poll).options(preflight))
@@ -185,6 +199,10 @@ async fn open_stream(
     if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
         return refusal;
     }
+    let client = match requester(&fallback, req.headers(), client) {
+        Ok((client, _)) => client,
+        Err(refusal) => return with_cors(req.headers(), refusal),
+    };
     let response = match open_session(&fallback, client, &req, Transport::Stream) {
         Ok(session) => {
             let body = Body::from_stream(StreamBody {
@@ -246,13 +264,54 @@ fn named_session(
         .ok()
         .and_then(SessionId::parse)
         .and_then(|id| fallback.sessions.find(id, client.ip()));
-    session.ok_or_else(|| {
-        fallback.ctx.metrics.refused("unknown_session");
-        refuse(
-            StatusCode::NOT_FOUND,
-            "unknown or expired session: open a new one (GET /fallback/stream or /fallback/poll)",
-        )
-    })
+    session.ok_or_else(|| unknown_session(&fallback.ctx))
+}
+
+/// The answer to a request naming a session that is not (or no longer) anywhere it can reach.
+fn unknown_session(ctx: &ServerContext) -> Response {
+    ctx.metrics.refused("unknown_session");
+    refuse(
+        StatusCode::NOT_FOUND,
+        "unknown or expired session: open a new one (GET /fallback/stream or /fallback/poll)",
+    )
+}
+
+/// The client a request speaks for, and whether another node of the fleet forwarded it
+/// ([`forward`]): the client address the listener found (the TCP peer, or the one a trusted
+/// proxy names), or the one a verified hop names. A hop that does not verify is refused, as a
+/// WebSocket upgrade's is.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
+fn requester(
+    fallback: &Fallback,
+    headers: &HeaderMap,
+    client: SocketAddr,
+) -> Result<(SocketAddr, bool), Response> {
+    match fallback.ctx.cluster().and_then(|cluster| cluster.verify_hop(headers)) {
+        None => Ok((client, false)),
+        Some(Ok(hop)) => Ok((hop.client.map_or(client, |ip| SocketAddr::new(ip, 0)), true)),
+        Some(Err(())) => {
+            fallback.ctx.metrics.refused("hop");
+            Err(refuse(StatusCode::FORBIDDEN, "not a node of this fleet (x-tickwire-hop)"))
+        }
+    }
+}
+
+/// Passes a request on to the node holding its session ([`forward::forward`]): that node's
+/// answer, or the 404 of an unknown session when it cannot be reached (the client resumes).
+async fn forwarded(
+    fallback: &Fallback,
+    (cluster, url): (Arc<crate::cluster::Cluster>, String),
+    parts: &Parts,
+    body: Body,
+    client: std::net::IpAddr,
+) -> Response {
+    match forward::forward(fallback, &cluster, &url, parts, body, client).await {
+        Ok(response) => response,
+        Err(e) => {
+            debug!(error = %e, %url, "cannot forward a fallback request to its session's node");
+            with_cors(&parts.headers, unknown_session(&fallback.ctx))
+        }
+    }
 }
 
 /// `GET /fallback/poll`: opens a session without `Tickwire-Session`, else takes what the
@@ -267,9 +326,17 @@ async fn poll(
     if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
         return refusal;
     }
+    let (client, hop) = match requester(&fallback, req.headers(), client) {
+        Ok(requester) => requester,
+        Err(refusal) => return with_cors(req.headers(), refusal),
+    };
     // Without its body (a GET has none): a `Body` is not `Sync`, and the request is held
     // across the poll's wait.
-    let req = Request::from_parts(req.into_parts().0, ());
+    let parts = req.into_parts().0;
+    if let Some(owner) = forward::owner(&fallback, &parts.headers, client.ip(), hop).await {
+        return forwarded(&fallback, owner, &parts, Body::empty(), client.ip()).await;
+    }
+    let req = Request::from_parts(parts, ());
     let response = poll_answer(&fallback, client, &req).await;
     with_cors(req.headers(), response)
 }
@@ -322,6 +389,14 @@ async fn send(
     let (parts, body) = req.into_parts();
     if let Err(refusal) = check_origin(&parts.headers, &fallback.ctx) {
         return refusal;
+    }
+    let (client, hop) = match requester(&fallback, &parts.headers, client) {
+        Ok(requester) => requester,
+        Err(refusal) => return with_cors(&parts.headers, refusal),
+    };
+    // The body streams on as it comes: the owner applies its limits to it, as to its own.
+    if let Some(owner) = forward::owner(&fallback, &parts.headers, client.ip(), hop).await {
+        return forwarded(&fallback, owner, &parts, body, client.ip()).await;
     }
     let response = send_answer(&fallback, client, &parts.headers, body).await;
     with_cors(&parts.headers, response)

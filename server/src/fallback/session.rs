@@ -37,16 +37,49 @@ pub const PIPE_CAPACITY: usize = 16 * 1024;
 /// hands on, so this fills only if a client sends POSTs in parallel, faster than that.
 const UPSTREAM_POSTS: usize = 8;
 
-/// A session's id: 128 random bits, written as 32 lowercase hex digits. It is the only
-/// thing that names a session, so it must not be guessable; it is also bound to the client's
-/// address (for IPv6, its /64).
+/// A session's id: 128 bits, written as 32 lowercase hex digits. It is the only thing that
+/// names a session, so it must not be guessable; it is also bound to the client's address
+/// (for IPv6, its /64).
+///
+/// In a fleet the first 4 bytes are the [`NodeTag`] of the node holding the session, so that
+/// any node can send the session's requests on to it (`forward`), and the other 12 are
+/// random: 96 bits of secret are still far beyond guessing. On a single server, which forwards
+/// nothing, all 16 bytes are random.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId([u8; 16]);
+
+/// The part of a [`SessionId`] that names the node holding the session: [`node_tag`].
+pub type NodeTag = [u8; 4];
+
+/// The tag of the node named `node` (`--node-id`): FNV-1a (32 bits) over the name. Every
+/// node computes every other's from the directory's listing, so it must not vary between
+/// processes (as `RandomState` would). Two nodes of one fleet sharing a tag (about one chance
+/// in 10 million for a fleet of 30) only lose forwarding between them: a request that reaches
+/// the other gets 404, and the client resumes, as before forwarding existed.
+pub fn node_tag(node: &str) -> NodeTag {
+    let hash = node
+        .bytes()
+        .fold(0x811c_9dc5_u32, |hash, b| (hash ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash.to_be_bytes()
+}
 
 impl SessionId {
     /// A fresh random id.
     pub fn random() -> Self {
         SessionId(rand::random())
+    }
+
+    /// A fresh id of a session held by the node tagged `tag`: the tag, then 96 random bits.
+    pub fn tagged(tag: NodeTag) -> Self {
+        let mut id: [u8; 16] = rand::random();
+        id[..4].copy_from_slice(&tag);
+        SessionId(id)
+    }
+
+    /// The tag of the node that holds the session, if it was opened in a fleet (a single
+    /// server's ids carry random bits here).
+    pub fn tag(&self) -> NodeTag {
+        [self.0[0], self.0[1], self.0[2], self.0[3]]
     }
 
     /// Parses 32 hex digits (either case).
@@ -183,7 +216,10 @@ pub(crate) fn open(
     let (upstream, upstream_rx) = mpsc::channel(UPSTREAM_POSTS);
     let post_rate = post_rate(ctx);
     let session = Arc::new(Session {
-        id: SessionId::random(),
+        id: match ctx.cluster() {
+            Some(cluster) => SessionId::tagged(node_tag(&cluster.node)),
+            None => SessionId::random(),
+        },
         client: client.ip(),
         transport,
         link: Arc::new(ClientLink::new()),
@@ -325,5 +361,24 @@ mod tests {
         assert_eq!(SessionId::parse(&"g".repeat(32)), None);
         assert_eq!(SessionId::parse(&format!("{text}0")), None);
         assert!(!format!("{id:?}").contains(&text[4..]), "{id:?}");
+    }
+
+    #[test]
+    fn a_tagged_id_names_its_node_in_the_same_format() {
+        // FNV-1a's published vectors: the tag is the same in every process.
+        assert_eq!(node_tag(""), 0x811c_9dc5_u32.to_be_bytes());
+        assert_eq!(node_tag("a"), 0xe40c_292c_u32.to_be_bytes());
+        assert_eq!(node_tag("foobar"), 0xbf9c_f968_u32.to_be_bytes());
+        let tag = node_tag("node-7");
+        let id = SessionId::tagged(tag);
+        let text = id.to_string();
+        assert_eq!(text.len(), 32);
+        assert!(text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_eq!(SessionId::parse(&text), Some(id));
+        assert_eq!(id.tag(), tag);
+        assert_eq!(SessionId::parse(&text).map(|id| id.tag()), Some(tag));
+        let other = SessionId::tagged(tag);
+        assert_ne!(other, id, "the rest is random");
+        assert_eq!(other.tag(), tag);
     }
 }

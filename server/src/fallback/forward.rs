@@ -1,0 +1,181 @@
+//! Node-to-node forwarding of fallback session requests (cluster mode).
+//!
+//! A session lives on the node that opened it, but its client's later requests (a POST, a
+//! poll) reach whichever node the load balancer picks: affinity is lost when a node drains
+//! (its `/healthz` answers 503), when a readiness check blips, and for pages of another
+//! origin, whose requests carry no affinity cookie. A WebSocket is relayed to the node hosting
+//! its room ([`crate::cluster::proxy`]); a fallback request is passed on to the node holding
+//! its session, found by the tag in the session's id ([`super::session::node_tag`]), over a
+//! pool of plain HTTP/1.1 connections, and its answer streamed back as it comes.
+//!
+//! A forwarded request carries the fleet's hop headers ([`Cluster::hop_headers`]): the secret,
+//! by which the owner knows a node of the fleet speaks for the client, and the client's
+//! address, which the owner checks the session's address binding against. A verified hop is
+//! never forwarded again, so no request can travel in a loop. A session whose node is not
+//! listed, or does not answer, gets the 404 of an unknown session, and the client resumes.
+
+use super::session::{SessionId, node_tag};
+use super::{Fallback, SESSION_HEADER};
+use crate::cluster::Cluster;
+use crate::config::ServerConfig;
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Request, header};
+use axum::response::Response;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Time to open a connection to the owning node: as for a WebSocket relay.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Idle connections kept to each node: enough for the requests of a busy moment to find one
+/// open, few enough that a node forwarding for a while keeps little open afterwards.
+const MAX_IDLE_PER_NODE: usize = 32;
+/// Time for the owner's answer to begin, past the longest it waits itself before answering.
+const HEAD_MARGIN: Duration = Duration::from_secs(10);
+
+/// Why a request could not be forwarded (the client then gets the 404 of an unknown session).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ForwardError {
+    /// The fleet's secret is not known yet: the owner would refuse the hop.
+    #[error("the fleet's secret is not known yet")]
+    NoSecret,
+    /// The owner's URL or a header did not make a request.
+    #[error("cannot build the request: {0}")]
+    Request(#[from] axum::http::Error),
+    /// The owner could not be reached, or broke off.
+    #[error("{0}")]
+    Client(#[from] hyper_util::client::legacy::Error),
+    /// The owner did not begin to answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// The pool of connections to the fleet's other nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct Forwarder {
+    client: Client<HttpConnector, Body>,
+    head_timeout: Duration,
+}
+
+impl Forwarder {
+    /// A pool with no connection yet (nothing runs until the first request).
+    pub(crate) fn new(config: &ServerConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            // Idle connections are closed by the owner once its header read timeout (the
+            // handshake timeout) passes; one dropped here first is never written to as the
+            // owner closes it.
+            .pool_idle_timeout(config.handshake_timeout / 2)
+            .pool_max_idle_per_host(MAX_IDLE_PER_NODE)
+            .build(connector);
+        Forwarder { client, head_timeout: head_timeout(config) }
+    }
+}
+
+/// How long the owner may take to begin its answer: a poll waits up to a heartbeat interval
+/// and a second, a POST for its body (the handshake timeout) and for room in the session (the
+/// close timeout).
+fn head_timeout(config: &ServerConfig) -> Duration {
+    let poll = config.heartbeat_interval + Duration::from_secs(1);
+    let post = config.handshake_timeout + config.close_timeout;
+    poll.max(post) + HEAD_MARGIN
+}
+
+/// The node to forward a request to: `Some` only in a fleet, for a request that did not come
+/// through another node (`hop`), naming a session not held here for `client` whose tag is
+/// another live node's.
+pub(super) async fn owner(
+    fallback: &Fallback,
+    headers: &axum::http::HeaderMap,
+    client: IpAddr,
+    hop: bool,
+) -> Option<(Arc<Cluster>, String)> {
+    // Never twice: the node that forwarded it found the owner already.
+    if hop {
+        return None;
+    }
+    let cluster = fallback.ctx.cluster()?;
+    let id = headers.get(SESSION_HEADER)?.to_str().ok().and_then(SessionId::parse)?;
+    if fallback.sessions.find(id, client).is_some() || id.tag() == node_tag(&cluster.node) {
+        return None;
+    }
+    let url = cluster.fallback_node(id.tag()).await?;
+    Some((cluster.clone(), url))
+}
+
+/// Sends the request (`parts` and `body`) to the node at `url` for `client`, and returns its
+/// answer, whose body streams from that node as it comes.
+pub(super) async fn forward(
+    fallback: &Fallback,
+    cluster: &Cluster,
+    url: &str,
+    parts: &Parts,
+    body: Body,
+    client: IpAddr,
+) -> Result<Response, ForwardError> {
+    let hop = cluster.hop_headers(client).ok_or(ForwardError::NoSecret)?;
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = Request::builder().method(parts.method.clone()).uri(format!("{url}{path}"));
+    // Only what the owner reads: anything else the client sent is no business of the hop.
+    for name in [&header::CONTENT_TYPE, &header::CONTENT_LENGTH, &header::ORIGIN] {
+        if let Some(value) = parts.headers.get(name) {
+            request = request.header(name, value);
+        }
+    }
+    if let Some(session) = parts.headers.get(SESSION_HEADER) {
+        request = request.header(SESSION_HEADER, session);
+    }
+    let mut request = request.body(body)?;
+    request.headers_mut().extend(hop);
+    let timeout = fallback.forwarder.head_timeout;
+    let response = tokio::time::timeout(timeout, fallback.forwarder.client.request(request))
+        .await
+        .map_err(|_| ForwardError::Timeout(timeout))??;
+    fallback.ctx.metrics.fallback_forwarded.inc();
+    let (mut head, body) = response.into_parts();
+    // Hop-by-hop headers describe the owner's connection to this node, not this node's to
+    // the client; but a refusal's `Connection: close` is kept, so that the client's
+    // connection ends after it as after a refusal of this node's own.
+    let close = head
+        .headers
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        head.headers.remove(name);
+    }
+    head.headers.remove("keep-alive");
+    if close {
+        head.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok(Response::from_parts(head, Body::new(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_owner_has_past_its_own_longest_wait_to_answer() {
+        let config = ServerConfig::default();
+        let timeout = head_timeout(&config);
+        assert!(timeout > config.heartbeat_interval + Duration::from_secs(1));
+        assert!(timeout > config.handshake_timeout + config.close_timeout);
+        let slow = ServerConfig { heartbeat_interval: Duration::from_secs(30), ..config };
+        assert!(head_timeout(&slow) > Duration::from_secs(31));
+    }
+}

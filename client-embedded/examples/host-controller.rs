@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run -p tickwire-client-embedded --example host-controller -- ws://127.0.0.1:8080/ws [room] [name]
 //! ```
+//!
+//! Without a room (or with ""), it joins any room with a free seat.
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use std::net::SocketAddr;
@@ -83,10 +85,14 @@ impl App for Circles {
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".into());
-    let room = args.next();
+    // "" joins any room, as an empty TICKWIRE_ROOM does on a board.
+    let room = args.next().filter(|room| !room.is_empty());
     let name = args.next().unwrap_or_else(|| "host-controller".into());
     // The same parser a board runs on its build-time URL.
     let server = ServerUrl::parse(&url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    // Refused here, with the reason, rather than kicked by the server on every attempt.
+    let identity = Identity::controller(&name, room.as_deref())
+        .map_err(|e| anyhow::anyhow!("name {name:?}, room {room:?}: {e}"))?;
     let addrs: Vec<SocketAddr> =
         tokio::net::lookup_host((server.host(), server.port())).await?.collect();
     anyhow::ensure!(!addrs.is_empty(), "{} does not resolve", server.host());
@@ -99,7 +105,6 @@ async fn main() -> anyhow::Result<()> {
     // The same fixed buffers a board would keep in statics.
     let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
     let buffers = Buffers::new(&mut rx, &mut tx, &mut msg)?;
-    let identity = Identity::controller(&name, room.as_deref());
     let mut client = Client::new(
         TokioConnector(addrs),
         rand_core::OsRng,

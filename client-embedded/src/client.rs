@@ -23,14 +23,21 @@ pub trait App {
     /// rumble), [`Event::Kicked`], [`Event::Disconnected`], [`Event::Connecting`].
     fn event(&mut self, event: &Event);
 
-    /// Asked once per turn of the driver's loop (at least at every input send): true leaves
-    /// the room for good. The driver closes with 1000, which frees the seat on the server at
-    /// once (a dropped connection would keep the ship waiting for a resume), waits for the
-    /// server's answer, and [`Client::run`] returns. The default never leaves.
+    /// Asked once per turn of the driver's loop: true leaves the room for good. Joined, that
+    /// is at least at every input send; waiting to reconnect, at least every 100 ms; and as
+    /// soon as a connection attempt ends (an attempt is not cut short: it lasts at most
+    /// [`Config::connect_timeout_ms`]). The driver closes with 1000, which frees the seat on
+    /// the server at once (a dropped connection would keep the ship waiting for a resume),
+    /// waits for the server's answer, and [`Client::run`] returns. The default never leaves.
     fn wants_to_leave(&mut self) -> bool {
         false
     }
 }
+
+/// Longest sleep between two [`App::wants_to_leave`] questions while the driver waits to
+/// reconnect: a backoff lasts up to [`Config::backoff_max_ms`] (10 s by default), too long
+/// for a person who asked to leave to wait.
+const LEAVE_POLL_MS: u64 = 100;
 
 /// How a session the application left ended, returned by [`Client::run`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +62,9 @@ pub struct Endpoint<'a> {
 /// Typical use (the board examples in `boards/` show it whole):
 ///
 /// ```text
-/// let mut client = Client::new(connector, rng, Config::DEFAULT,
-///     Identity::controller("pico", Some("lobby")), Endpoint { host, path: "/ws" }, buffers);
+/// let identity = Identity::controller("pico", Some("lobby"))?;
+/// let mut client = Client::new(connector, rng, Config::DEFAULT, identity,
+///     Endpoint { host, path: "/ws" }, buffers);
 /// client.run(&mut my_app).await // never returns
 /// ```
 pub struct Client<'b, C, R> {
@@ -109,10 +117,8 @@ impl<'b, C: Connector, R: RngCore> Client<'b, C, R> {
                     return Left { answered };
                 }
             } else {
-                match self.session.poll_timeout() {
-                    Some(at) => Timer::at(Instant::from_millis(at)).await,
-                    None => Timer::after_millis(100).await,
-                }
+                let at = self.session.poll_timeout().unwrap_or(u64::MAX);
+                Timer::at(Instant::from_millis(at.min(now + LEAVE_POLL_MS))).await;
             }
         }
     }
@@ -199,4 +205,129 @@ fn now_ms() -> u64 {
 
 fn millis(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::testutil::TestRng;
+    use core::convert::Infallible;
+    use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// The transport of a connection that never opens.
+    enum Unopened {}
+
+    impl ErrorType for Unopened {
+        type Error = Infallible;
+    }
+
+    impl Read for Unopened {
+        async fn read(&mut self, _: &mut [u8]) -> Result<usize, Infallible> {
+            match *self {}
+        }
+    }
+
+    impl Write for Unopened {
+        async fn write(&mut self, _: &[u8]) -> Result<usize, Infallible> {
+            match *self {}
+        }
+
+        async fn flush(&mut self) -> Result<(), Infallible> {
+            match *self {}
+        }
+    }
+
+    /// A server that refuses every attempt at once; `leave_on_attempt` asks to leave from
+    /// inside the attempt, as a person might while the client connects.
+    struct Refusing {
+        attempts: u32,
+        leave_on_attempt: bool,
+        leave: Rc<Cell<bool>>,
+    }
+
+    impl Connector for Refusing {
+        type Transport<'a> = Unopened;
+        type Error = ErrorKind;
+
+        async fn connect(&mut self) -> Result<Unopened, ErrorKind> {
+            self.attempts += 1;
+            if self.leave_on_attempt {
+                self.leave.set(true);
+            }
+            Err(ErrorKind::ConnectionRefused)
+        }
+    }
+
+    /// Counts the driver's questions; with `leave_when_refused`, asks to leave once told of
+    /// the first failure, i.e. while the backoff after it runs.
+    struct Leaver {
+        leave: Rc<Cell<bool>>,
+        leave_when_refused: bool,
+        asked: u32,
+    }
+
+    impl App for Leaver {
+        fn input(&mut self) -> Pad {
+            Pad::NEUTRAL
+        }
+
+        fn event(&mut self, event: &Event) {
+            if self.leave_when_refused && matches!(event, Event::Disconnected { .. }) {
+                self.leave.set(true);
+            }
+        }
+
+        fn wants_to_leave(&mut self) -> bool {
+            self.asked += 1;
+            self.leave.get()
+        }
+    }
+
+    /// Runs a client against [`Refusing`] with an hour of backoff after each failure; returns
+    /// how it left, the attempts made and the questions asked.
+    async fn leave_against_a_refusing_server(while_connecting: bool) -> (Left, u32, u32) {
+        let mut config = Config::DEFAULT;
+        config.backoff_initial_ms = 3_600_000;
+        config.backoff_max_ms = 3_600_000;
+        config.backoff_jitter_percent = 0;
+        let leave = Rc::new(Cell::new(false));
+        let connector =
+            Refusing { attempts: 0, leave_on_attempt: while_connecting, leave: leave.clone() };
+        let mut app = Leaver { leave, leave_when_refused: !while_connecting, asked: 0 };
+        let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
+        let buffers = Buffers::new(&mut rx, &mut tx, &mut msg).unwrap();
+        let identity = Identity::controller("pico", None).unwrap();
+        let endpoint = Endpoint { host: "h", path: "/ws" };
+        let mut client = Client::new(connector, TestRng(1), config, identity, endpoint, buffers);
+        // Not a measure of anything: only turns sleeping out the hour into a failure.
+        let hang_guard = std::time::Duration::from_secs(30);
+        let left = tokio::time::timeout(hang_guard, client.run(&mut app))
+            .await
+            .expect("run slept out the backoff instead of asking whether to leave");
+        assert!(client.session().state().has_left());
+        (left, client.connector.attempts, app.asked)
+    }
+
+    #[tokio::test]
+    async fn leaving_during_a_backoff_ends_run_at_the_next_poll_step() {
+        let (left, attempts, asked) = leave_against_a_refusing_server(false).await;
+        assert_eq!(left, Left { answered: false });
+        assert_eq!(attempts, 1);
+        // Before the attempt; after it, just before the failure (and the wish to leave) is
+        // delivered; then after one sleep of at most `LEAVE_POLL_MS`, not the hour.
+        assert_eq!(asked, 3);
+    }
+
+    #[tokio::test]
+    async fn leaving_during_a_connection_attempt_ends_run_when_it_returns() {
+        let (left, attempts, asked) = leave_against_a_refusing_server(true).await;
+        assert_eq!(left, Left { answered: false });
+        assert_eq!(attempts, 1);
+        // Before the attempt, and right after it: no sleep in between.
+        assert_eq!(asked, 2);
+    }
 }

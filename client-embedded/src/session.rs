@@ -80,14 +80,19 @@ pub struct Identity {
     /// `Role::Controller` for a gamepad (receives only feedback). `Role::Player` also works but
     /// receives snapshots, which need buffers sized for them.
     pub role: Role,
-    /// Display name (at most 24 bytes; [`Identity::controller`] truncates).
+    /// Display name (at most 24 bytes).
     pub name: Name,
     /// The room to join, or `RoomRequest::Any` for matchmaking.
     pub room: RoomRequest,
 }
 
-/// Why [`Identity::check`] refused a name or room; [`IdentityError::as_str`] says it in words
-/// (for a compile-time `panic!`).
+/// Why [`Identity::check`] or [`Identity::controller`] refused a name or room;
+/// [`IdentityError::as_str`] says it in words (for a compile-time `panic!`, or a message).
+///
+/// Who reacts: whoever chose the name and room, before anything connects. Firmware that
+/// takes them from build-time settings checks them when it compiles; a host tool that takes
+/// them from its user reports the error to that user. Connecting anyway would not help: the
+/// server refuses such a `Hello` (`Kick { BadHello }`, close 1002) on every attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum IdentityError {
@@ -98,13 +103,21 @@ pub enum IdentityError {
     Room,
 }
 
+impl core::fmt::Display for IdentityError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::error::Error for IdentityError {}
+
 impl IdentityError {
-    /// What is wrong, for a person configuring the firmware.
+    /// What is wrong, in words for the person who chose the name and room.
     pub const fn as_str(self) -> &'static str {
         match self {
             IdentityError::Name => "the name must hold 1 to 24 bytes",
             IdentityError::Room => {
-                "the room must hold 1 to 16 letters, digits, '-', '_' or '.' (or be empty for any)"
+                "the room must hold 1 to 16 letters, digits, '-', '_' or '.' (or none, for any room)"
             }
         }
     }
@@ -132,17 +145,29 @@ impl Identity {
         Ok(())
     }
 
-    /// A controller named `name` (truncated to 24 bytes) joining `room` (truncated to 16
-    /// bytes), or any room for `None`.
-    pub fn controller(name: &str, room: Option<&str>) -> Identity {
-        Identity {
-            role: Role::Controller,
-            name: Name::truncated(name),
-            room: match room {
-                Some(room) => RoomRequest::Named(RoomName::truncated(room)),
-                None => RoomRequest::Any,
-            },
-        }
+    /// A controller named `name` joining `room`, or any room for `None`, checked as
+    /// [`check`](Self::check) does. Nothing is truncated: a room cut to 16 bytes would be
+    /// another room, and one the server refuses would be retried forever, so both are
+    /// errors here.
+    ///
+    /// ```
+    /// use tickwire_client_embedded::{Identity, IdentityError};
+    /// assert!(Identity::controller("pico", Some("lobby")).is_ok());
+    /// assert!(Identity::controller("pico", None).is_ok());
+    /// let too_long = Identity::controller("pico", Some("tournament-final-1"));
+    /// assert_eq!(too_long, Err(IdentityError::Room));
+    /// assert_eq!(Identity::controller("pico", Some("")), Err(IdentityError::Room));
+    /// ```
+    pub fn controller(name: &str, room: Option<&str>) -> Result<Identity, IdentityError> {
+        Identity::check(name, "")?; // the name only: "" is any room to `check`
+        let room = match room {
+            // Unlike `check`'s "", `Some("")` is not "any room": `None` says that.
+            Some(room) if is_valid_room_name(room) => RoomRequest::Named(RoomName::truncated(room)),
+            Some(_) => return Err(IdentityError::Room),
+            None => RoomRequest::Any,
+        };
+        // Both fit, as checked: `truncated` cuts nothing.
+        Ok(Identity { role: Role::Controller, name: Name::truncated(name), room })
     }
 }
 
@@ -670,7 +695,7 @@ mod tests {
     const TOKEN: ResumeToken = ResumeToken([7; 16]);
 
     fn session() -> Session {
-        Session::new(Config::DEFAULT, Identity::controller("pico", Some("lobby")), 42)
+        Session::new(Config::DEFAULT, Identity::controller("pico", Some("lobby")).unwrap(), 42)
     }
 
     fn welcome(resumed: bool) -> Vec<u8> {
@@ -784,7 +809,8 @@ mod tests {
     #[test]
     fn a_spectator_never_sends_input() {
         // The server kicks a spectator for an input: sending one would be a reconnect loop.
-        let identity = Identity { role: Role::Spectator, ..Identity::controller("eye", None) };
+        let identity =
+            Identity { role: Role::Spectator, ..Identity::controller("eye", None).unwrap() };
         let mut s = Session::new(Config::DEFAULT, identity, 42);
         join(&mut s, 0, false);
         let wake = s.poll_timeout().expect("a ping is due some time");
@@ -804,7 +830,7 @@ mod tests {
             .map(|i| u8::from_str_radix(&"01806429"[2 * i..2 * i + 2], 16).unwrap())
             .collect();
         for role in [Role::Player, Role::Spectator] {
-            let identity = Identity { role, ..Identity::controller("eye", None) };
+            let identity = Identity { role, ..Identity::controller("eye", None).unwrap() };
             let mut s = Session::new(Config::DEFAULT, identity, 42);
             join(&mut s, 0, false);
             s.handle_message(20, &snapshot);
@@ -949,7 +975,7 @@ mod tests {
         let config = Config::DEFAULT;
         let mut spread = std::collections::BTreeSet::new();
         for seed in 0..200 {
-            let mut s = Session::new(config, Identity::controller("pico", None), seed);
+            let mut s = Session::new(config, Identity::controller("pico", None).unwrap(), seed);
             let mut now = 0;
             for failure in 0..12u32 {
                 assert!(s.poll_connect(now), "attempt due at {now}");
@@ -1060,6 +1086,29 @@ mod tests {
         for bad in ["my room", "caf\u{e9}", "a/b", "x?"] {
             assert_eq!(Identity::check("pico", bad), Err(IdentityError::Room), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_controller_identity_is_refused_rather_than_cut_or_kicked() {
+        let room = |identity: Identity| identity.room;
+        let lobby = Identity::controller("pico", Some("lobby")).map(room);
+        assert_eq!(lobby, Ok(RoomRequest::Named(RoomName::truncated("lobby"))));
+        assert_eq!(Identity::controller("pico", None).map(room), Ok(RoomRequest::Any));
+        let longest = Identity::controller("pico", Some(&"r".repeat(16))).map(room);
+        assert_eq!(longest, Ok(RoomRequest::Named(RoomName::truncated(&"r".repeat(16)))));
+        // 17 bytes: cut to 16 it would be another room ("tournament-final").
+        let cut = Identity::controller("pico", Some("tournament-final-1"));
+        assert_eq!(cut, Err(IdentityError::Room));
+        // The server kicks these with BadHello on every attempt.
+        for bad in ["", "my room", "caf\u{e9}", "a/b"] {
+            let refused = Identity::controller("pico", Some(bad));
+            assert_eq!(refused, Err(IdentityError::Room), "{bad:?}");
+        }
+        assert_eq!(Identity::controller("", None), Err(IdentityError::Name));
+        let long_name = "n".repeat(25);
+        assert_eq!(Identity::controller(&long_name, None), Err(IdentityError::Name));
+        let name = Identity::controller(&"n".repeat(24), None).map(|i| i.name);
+        assert_eq!(name, Ok(Name::truncated(&"n".repeat(24))));
     }
 
     #[test]

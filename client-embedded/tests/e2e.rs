@@ -231,7 +231,7 @@ fn memory_footprint_of_the_client_on_the_host() {
     // Sizes on x86_64 (pointers are 8 bytes; on a Cortex-M they are 4): a guard against the
     // state growing unnoticed. Buffers are the caller's and not included.
     use tickwire_client_embedded::{Buffers, Client, Identity, Session};
-    let session = Session::new(Config::DEFAULT, Identity::controller("pico", None), 1);
+    let session = Session::new(Config::DEFAULT, Identity::controller("pico", None).unwrap(), 1);
     let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
     let buffers = Buffers::new(&mut rx, &mut tx, &mut msg).unwrap();
     let endpoint = tickwire_client_embedded::Endpoint { host: "h", path: "/ws" };
@@ -240,7 +240,7 @@ fn memory_footprint_of_the_client_on_the_host() {
         TokioConnector(addr, ReadStats::default()),
         rand_core::OsRng,
         Config::DEFAULT,
-        Identity::controller("pico", None),
+        Identity::controller("pico", None).unwrap(),
         endpoint,
         buffers,
     );

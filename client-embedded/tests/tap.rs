@@ -172,7 +172,7 @@ fn start_client(spawner: Spawner, device: TunTapDevice, server: SocketAddr, app:
         connector,
         rand_core::OsRng,
         Config::DEFAULT,
-        Identity::controller("tap", Some(ROOM)),
+        Identity::controller("tap", Some(ROOM)).unwrap(),
         Endpoint { host, path: "/ws" },
         buffers,
     );

@@ -584,12 +584,14 @@ impl<R: Registers> Lan9118<'_, R> {
             self.state.interrupted_at.store(NOT_INTERRUPTED, Ordering::Relaxed);
         }
         let pending = self.regs.read(Reg::IntSts);
-        if pending & INT_PHY != 0 {
-            self.refresh_link();
-        }
         let handled = pending & (INT_RSFL | INT_PHY | INT_TDFA | INT_RXE | INT_TXE);
         if handled != 0 {
             self.regs.write(Reg::IntSts, handled);
+        }
+        // Only after the acknowledgement: QEMU sets PHY_INT again for a link change while the
+        // PHY is read, which a later write to INT_STS would clear unseen.
+        if pending & INT_PHY != 0 {
+            self.refresh_link();
         }
         let statuses = (self.regs.read(Reg::TxFifoInf) >> 16) & 0xff;
         for _ in 0..statuses {

@@ -360,6 +360,30 @@ fn link_changes_interrupt_and_are_followed() {
 }
 
 #[test]
+fn a_link_change_while_the_driver_reads_the_phy_is_not_lost() {
+    let rig = Rig::new();
+    let mut dev = rig.driver(Config::new()).unwrap();
+    let mut cx = Context::from_waker(&rig.waker);
+    assert!(dev.link_state(&mut cx) == LinkState::Up);
+    // A flap the driver has not looked at yet, and the cable pulled again just after the
+    // second of its two BSR reads (the first clears the latched bit): after its last look at
+    // the link, before it acknowledges PHY_INT in INT_STS.
+    {
+        let mut model = rig.chip.model();
+        model.set_link(false);
+        model.set_link(true);
+        model.link_change_at_bsr_read = Some((2, false));
+    }
+    assert!(rig.interrupt_if_pending());
+    assert!(dev.link_state(&mut cx) == LinkState::Up, "up when the driver read it");
+    assert_eq!(rig.chip.model().link_change_at_bsr_read, None, "the cable was pulled");
+    assert!(!rig.chip.model().link_up);
+    let interrupted = rig.interrupt_if_pending();
+    assert!(dev.link_state(&mut cx) == LinkState::Down, "the pull was acknowledged unseen");
+    assert!(interrupted, "the PHY interrupt for the pull stayed pending");
+}
+
+#[test]
 fn half_duplex_partners_get_a_half_duplex_mac() {
     let rig = Rig::new();
     rig.chip.model().phy_partner = 0x00a1; // 10 and 100 half duplex only

@@ -260,11 +260,14 @@ mod client {
         let Ok(buffers) = Buffers::new(rx, tx, msg) else {
             return;
         };
+        let Ok(identity) = Identity::controller("pico", Some("lobby")) else {
+            return;
+        };
         let client = Client::new(
             StubConnector,
             XorShift(0x7469_636b_7769_7265 ^ u64::from(adc())),
             Config::DEFAULT,
-            Identity::controller("pico", Some("lobby")),
+            identity,
             Endpoint { host: "192.168.1.20:8080", path: "/ws" },
             buffers,
         );

@@ -182,7 +182,7 @@ pub fn spawn_client_at(
     let probe = Probe::default();
     let mut app = probe.clone();
     let reads = probe.reads.clone();
-    let identity = Identity::controller("embedded", Some(room));
+    let identity = Identity::controller("embedded", Some(room)).unwrap();
     let host: &'static str = Box::leak(addr.to_string().into_boxed_str());
     let buffers = Buffers::new(
         Box::leak(Box::new([0u8; 512])),

@@ -462,14 +462,10 @@ async fn main(spawner: Spawner) -> ! {
     let connector = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
     let buffers =
         Buffers::new(RX.take(), TX.take(), MSG.take()).expect("buffers above the minimums");
-    let mut client = Client::new(
-        connector,
-        rng,
-        Config::DEFAULT,
-        Identity::controller(NAME, ROOM),
-        SERVER.endpoint(),
-        buffers,
-    );
+    let identity =
+        Identity::controller(NAME, ROOM).expect("TICKWIRE_NAME and TICKWIRE_ROOM checked above");
+    let mut client =
+        Client::new(connector, rng, Config::DEFAULT, identity, SERVER.endpoint(), buffers);
     info!("playing on {}{} as \"{NAME}\"", SERVER.authority(), SERVER.path());
     // `Gamepad` never asks to leave, so `run` does not return; if it ever does, stay parked.
     let _left = client.run(&mut gamepad).await;

@@ -392,13 +392,11 @@ async fn main(spawner: Spawner) {
         Ok(buffers) => buffers,
         Err(_) => panic!("buffers below the client's minimum"),
     };
-    let client = Client::new(
-        connector,
-        rng,
-        ClientConfig::DEFAULT,
-        Identity::controller(NAME, room),
-        SERVER.endpoint(),
-        buffers,
-    );
+    let identity = match Identity::controller(NAME, room) {
+        Ok(identity) => identity,
+        Err(_) => panic!("TICKWIRE_NAME and TICKWIRE_ROOM are checked at compile time"),
+    };
+    let client =
+        Client::new(connector, rng, ClientConfig::DEFAULT, identity, SERVER.endpoint(), buffers);
     spawner.spawn(unwrap!(client_task(client, gamepad)));
 }

@@ -518,14 +518,10 @@ async fn main(spawner: Spawner) {
 
     let connector = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
     let buffers = unwrap!(Buffers::new(RX.take(), TX.take(), MSG.take()));
-    let mut client = Client::new(
-        connector,
-        rng,
-        Config::DEFAULT,
-        Identity::controller(NAME, ROOM),
-        SERVER.endpoint(),
-        buffers,
-    );
+    // Checked at compile time (above): never fails here.
+    let identity = unwrap!(Identity::controller(NAME, ROOM));
+    let mut client =
+        Client::new(connector, rng, Config::DEFAULT, identity, SERVER.endpoint(), buffers);
     info!("playing on {=str}{=str} as \"{=str}\"", SERVER.authority(), SERVER.path(), NAME);
     // `Gamepad` never asks to leave, so `run` does not return.
     let _left = client.run(&mut gamepad).await;

@@ -317,14 +317,11 @@ fn start_client(spawner: Spawner, stack: Stack<'static>, seed: u64) {
     let Ok(buffers) = Buffers::new(WS_RX.take(), WS_TX.take(), WS_MSG.take()) else {
         panic!("buffers below the client's minimum");
     };
-    let client = Client::new(
-        connector,
-        rng,
-        ClientConfig::DEFAULT,
-        Identity::controller(NAME, ROOM),
-        SERVER.endpoint(),
-        buffers,
-    );
+    let Ok(identity) = Identity::controller(NAME, ROOM) else {
+        panic!("TICKWIRE_NAME and TICKWIRE_ROOM are checked at compile time");
+    };
+    let client =
+        Client::new(connector, rng, ClientConfig::DEFAULT, identity, SERVER.endpoint(), buffers);
     let gamepad = Gamepad { step: usize::MAX, last_feedback: None, rumbling: false };
     spawner.spawn(client_task(client, gamepad).expect("one client task"));
 }

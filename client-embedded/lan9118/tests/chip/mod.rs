@@ -79,6 +79,10 @@ pub struct Model {
     pub phy_int_mask: u16,
     pub link_up: bool,
     pub phy_resets: u32,
+    /// Set by a test: `(n, up)` sets the link to `up` right after the `n`-th read of the
+    /// basic status register from now returns (with the old state), like a cable pulled
+    /// while the driver looks at the PHY. Cleared when it happens.
+    pub link_change_at_bsr_read: Option<(u32, bool)>,
 
     // RX.
     rx_data: VecDeque<u32>,
@@ -134,6 +138,7 @@ impl Model {
             phy_int_mask: 0,
             link_up: true,
             phy_resets: 0,
+            link_change_at_bsr_read: None,
             rx_data: VecDeque::new(),
             rx_status: VecDeque::new(),
             rx_turned_away: 0,
@@ -386,7 +391,18 @@ impl Model {
     fn phy_read(&mut self, reg: u32) -> u16 {
         match reg {
             0 => self.phy_control,
-            1 => 0x7809 | if self.link_up { 0x0024 } else { 0 },
+            1 => {
+                let bsr = 0x7809 | if self.link_up { 0x0024 } else { 0 };
+                match self.link_change_at_bsr_read {
+                    Some((1, up)) => {
+                        self.link_change_at_bsr_read = None;
+                        self.set_link(up);
+                    }
+                    Some((n, up)) => self.link_change_at_bsr_read = Some((n - 1, up)),
+                    None => {}
+                }
+                bsr
+            }
             2 => 0x0007,
             3 => 0xc0d1,
             4 => self.phy_advertise,

@@ -193,7 +193,12 @@ export class TickwireClient {
           socket.onopen = socket.onmessage = socket.onclose = null;
           socket.onerror = () => {};
           this.socket = null;
-          if (socket.readyState === 0) this.preferred = 0; // never opened: start from the best again
+          if (socket.readyState === 0) {
+            // Never opened in time (a proxy holding the upgrade, or buffering the stream, past
+            // the connect timeout): the next attempt starts at the next transport, as the
+            // upgrade timer would have moved on, or from the best again after the last.
+            this.preferred = this.trying + 1 < this.chain.length ? this.trying + 1 : 0;
+          }
         }
         try {
           socket.close(action.code, action.reason);

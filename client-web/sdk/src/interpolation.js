@@ -25,7 +25,7 @@ import { VELOCITY_STEP } from './constants.js';
 const TAU = Math.PI * 2;
 /** Arrival bases the clock follows the earliest of (two seconds at 30 Hz). */
 const BASES_KEPT = 60;
-/** Worlds in a row that, all late by more than a tick and arriving at the tick rate, show the server's schedule moved. */
+/** Worlds in a row that, all late enough to be drawn past and arriving at the tick rate, show the server's schedule moved. */
 const STEP_WORLDS = 8;
 
 /** @param {EntityState} e @returns {RenderEntity} */
@@ -86,11 +86,10 @@ export class InterpolationBuffer {
     if (this.scheduleMoved()) {
       // A room that stalled skips the ticks it missed: every tick since comes later by the
       // same amount, for good. The earlier bases describe a schedule that is gone, and
-      // following their minimum would draw past the newest world for seconds.
+      // following their minimum would draw past the newest world for seconds: follow the
+      // recent ones (gently, as ever: a jump would show).
       this.bases = this.bases.slice(-STEP_WORLDS);
       this.arrivals = this.arrivals.slice(-STEP_WORLDS);
-      this.clockBase = Math.min(...this.bases);
-      return;
     }
     const target = Math.min(...this.bases);
     if (this.clockBase === null || Math.abs(target - this.clockBase) > 500) {
@@ -101,8 +100,10 @@ export class InterpolationBuffer {
   }
 
   /**
-   * Whether the last worlds all came more than a tick after the clock expects them, one by
-   * one at the tick rate: the server's tick schedule moved later. Worlds held up by the network
+   * Whether the last worlds all came so long after the clock expects them that each was
+   * already due to be drawn when it arrived (later than the `delayTicks` the clock keeps in
+   * hand), one by one at the tick rate: the server's tick schedule moved later. Lateness the
+   * delay absorbs is jitter and is left to the gentle following; worlds held up by the network
    * are late too, but arrive together once it lets them through, and the ones after are on
    * time again: the clock must not follow those.
    */
@@ -111,7 +112,8 @@ export class InterpolationBuffer {
     const bases = this.bases.slice(-STEP_WORLDS);
     const arrivals = this.arrivals.slice(-STEP_WORLDS);
     const spread = arrivals[arrivals.length - 1] - arrivals[0];
-    return Math.min(...bases) > this.clockBase + this.periodMs && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5;
+    const drawnPast = this.clockBase + Math.max(1, this.delayTicks) * this.periodMs;
+    return Math.min(...bases) > drawnPast && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5;
   }
 
   /** Forgets everything (a new connection, a new room). */

@@ -123,6 +123,27 @@ test('a joined client whose link dies silently closes it keeping the seat, and r
   assert.equal(c.state, 'closed');
 });
 
+test('in auto mode, an upgrade held past the connect timeout is followed by the fallback', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  /** @type {string[]} */
+  const fetched = [];
+  /** @type {typeof fetch} */
+  const fetchSpy = (input) => {
+    fetched.push(String(input));
+    return new Promise(() => {});
+  };
+  // The upgrade timer is longer than the connect timeout: the session gives up first.
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada',
+    upgradeTimeoutMs: 5000, connectTimeoutMs: 40, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  await until(() => fetched.length > 0, 'an HTTP fallback session');
+  assert.equal(sockets.length, 1, 'no second upgrade to the proxy holding the first');
+  assert.match(fetched[0], /\/fallback\/stream$/);
+});
+
 test('leave() while the WebSocket is still opening in auto mode tries no fallback, and resolves', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   /** @type {string[]} */

@@ -34,8 +34,10 @@ export class InterpolationBuffer {
     /** @param {World} world @param {number} receivedAt */
     push(world: World, receivedAt: number): void;
     /**
-     * Whether the last worlds all came more than a tick after the clock expects them, one by
-     * one at the tick rate: the server's tick schedule moved later. Worlds held up by the network
+     * Whether the last worlds all came so long after the clock expects them that each was
+     * already due to be drawn when it arrived (later than the `delayTicks` the clock keeps in
+     * hand), one by one at the tick rate: the server's tick schedule moved later. Lateness the
+     * delay absorbs is jitter and is left to the gentle following; worlds held up by the network
      * are late too, but arrive together once it lets them through, and the ones after are on
      * time again: the clock must not follow those.
      */

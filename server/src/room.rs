@@ -966,7 +966,7 @@ impl<G: Game> Room<G> {
         self.game.entities(&mut self.entities);
         self.entities.sort_unstable_by_key(|e| e.id.0);
         // A game that reports an id twice (a bug in it) must not make snapshots no client can
-        // apply, for as long as it does: the first of them is the entity.
+        // apply, for as long as it does: one of them is the entity.
         self.entities.dedup_by_key(|e| e.id.0);
         self.grid.rebuild(&self.entities);
         self.send_frames(now, &rumble_players);

@@ -141,6 +141,9 @@ pub struct Cluster {
     /// The last reading of the fleet's rooms and nodes, and when it was taken (see
     /// [`Cluster::listing`]).
     listing: tokio::sync::Mutex<Option<(Instant, Listing)>>,
+    /// The fleet's nodes as the last good reading found them, and when: fallback requests are
+    /// passed on by them without waiting for Redis ([`Cluster::fallback_node`]).
+    nodes: Mutex<(Option<Instant>, Vec<FleetNode>)>,
 }
 
 /// The fleet's rooms and nodes as one reading found them, or why the directory did not answer.
@@ -238,6 +241,7 @@ impl Cluster {
             wake: Notify::new(),
             registered_once: AtomicBool::new(false),
             listing: tokio::sync::Mutex::new(None),
+            nodes: Mutex::new((None, Vec::new())),
         }))
     }
 
@@ -252,6 +256,9 @@ impl Cluster {
             return listing.clone();
         }
         let listing = Arc::new(self.directory.list().await.map_err(|e| e.to_string()));
+        if let Ok((_, nodes)) = listing.as_ref() {
+            *lock(&self.nodes) = (Some(Instant::now()), nodes.clone());
+        }
         *cached = Some((Instant::now(), listing.clone()));
         listing
     }
@@ -315,19 +322,34 @@ impl Cluster {
     }
 
     /// `http://host:port` of the live node, other than this one, whose fallback sessions carry
-    /// `tag` ([`crate::fallback::session::node_tag`]), from the cached listing
-    /// ([`Cluster::listing`]); `None` when no such node is listed or the directory is away.
+    /// `tag` ([`crate::fallback::session::node_tag`]). From the nodes the last good reading
+    /// found, when it is younger than a node's TTL and names the node: a session's every poll
+    /// and POST asks, and they must not wait behind a reading of the whole fleet. Otherwise
+    /// from a new reading ([`Cluster::listing`]), or, should Redis not answer it, from the last
+    /// good one all the same: a node that did not answer would only refuse, as would anyone.
     pub(crate) async fn fallback_node(
         &self,
         tag: crate::fallback::session::NodeTag,
     ) -> Option<String> {
-        let listing = self.listing().await;
-        let (_, nodes) = listing.as_ref().as_ref().ok()?;
-        nodes
-            .iter()
-            .filter(|node| node.id != self.node)
-            .find(|node| crate::fallback::session::node_tag(&node.id) == tag)
-            .and_then(|node| http_base(&node.url))
+        let find = |nodes: &[FleetNode]| {
+            nodes
+                .iter()
+                .filter(|node| node.id != self.node)
+                .find(|node| crate::fallback::session::node_tag(&node.id) == tag)
+                .and_then(|node| http_base(&node.url))
+        };
+        {
+            let known = lock(&self.nodes);
+            if known.0.is_some_and(|at| at.elapsed() < self.ttl)
+                && let Some(url) = find(&known.1)
+            {
+                return Some(url);
+            }
+        }
+        match self.listing().await.as_ref() {
+            Ok((_, nodes)) => find(nodes),
+            Err(_) => find(&lock(&self.nodes).1),
+        }
     }
 
     /// The fleet's secret, once read.

@@ -124,7 +124,10 @@ pub(super) async fn forward(
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut request = Request::builder().method(parts.method.clone()).uri(format!("{url}{path}"));
     // Only what the owner reads: anything else the client sent is no business of the hop.
-    for name in [&header::CONTENT_TYPE, &header::CONTENT_LENGTH, &header::ORIGIN] {
+    // Not the length: the client derives it from the body (a POST's is the client's, a poll
+    // goes without one), and a copied one a poll does not carry would leave the pooled
+    // connection waiting for bytes that never come.
+    for name in [&header::CONTENT_TYPE, &header::ORIGIN] {
         if let Some(value) = parts.headers.get(name) {
             request = request.header(name, value);
         }

@@ -143,17 +143,7 @@ fn assert_all_echoed_1000(seen: &[CloseSeen]) {
 async fn a_client_that_leaves_without_a_close_frame_is_told_why() {
     let server = TestServer::start(test_config()).await;
     let mut raw = RawWs::connect(server.addr).await;
-    raw.send(&ClientMessage::Hello(hello(Role::Player, "fin"))).await;
-    loop {
-        match raw.next_frame().await.expect("a Welcome") {
-            RawFrame::Binary(bytes)
-                if matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_))) =>
-            {
-                break;
-            }
-            _ => {}
-        }
-    }
+    raw.join(hello(Role::Player, "fin")).await;
     // TCP's FIN, no close frame: the server still reads as far as it can write.
     raw.shutdown_write().await;
     let (code, reason) = raw.close_frame().await.expect("a close frame");
@@ -369,17 +359,7 @@ async fn a_client_close_that_crosses_a_kick_gets_the_kick_and_one_close_only() {
     let server = TestServer::start(test_config()).await;
     for round in 0..5 {
         let mut raw = RawWs::connect(server.addr).await;
-        raw.send(&ClientMessage::Hello(hello(Role::Player, "spam"))).await;
-        loop {
-            match raw.next_frame().await.expect("a Welcome") {
-                RawFrame::Binary(bytes)
-                    if matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_))) =>
-                {
-                    break;
-                }
-                _ => {}
-            }
-        }
+        raw.join(hello(Role::Player, "spam")).await;
         let mut burst = Vec::new();
         for i in 0..12 {
             let chat = encode_client_to_vec(&ClientMessage::Chat(Chat {

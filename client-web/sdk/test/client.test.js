@@ -89,6 +89,18 @@ function fakeWebSocket() {
   return { FakeSocket, sockets };
 }
 
+/** A fetch that notes each URL asked for and never answers: an HTTP fallback held up. */
+function heldFetch() {
+  /** @type {string[]} */
+  const fetched = [];
+  /** @type {typeof fetch} */
+  const fetchSpy = (input) => {
+    fetched.push(String(input));
+    return new Promise(() => {});
+  };
+  return { fetched, fetchSpy };
+}
+
 test('a joined client whose link dies silently closes it keeping the seat, and resumes on a new socket', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   const c = new TickwireClient({
@@ -125,13 +137,7 @@ test('a joined client whose link dies silently closes it keeping the seat, and r
 
 test('in auto mode, an upgrade held past the connect timeout is followed by the fallback', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
-  /** @type {string[]} */
-  const fetched = [];
-  /** @type {typeof fetch} */
-  const fetchSpy = (input) => {
-    fetched.push(String(input));
-    return new Promise(() => {});
-  };
+  const { fetched, fetchSpy } = heldFetch();
   // The upgrade timer is longer than the connect timeout: the session gives up first.
   const c = new TickwireClient({
     url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada',
@@ -146,13 +152,7 @@ test('in auto mode, an upgrade held past the connect timeout is followed by the 
 
 test('leave() while the WebSocket is still opening in auto mode tries no fallback, and resolves', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
-  /** @type {string[]} */
-  const fetched = [];
-  /** @type {typeof fetch} */
-  const fetchSpy = (input) => {
-    fetched.push(String(input));
-    return new Promise(() => {});
-  };
+  const { fetched, fetchSpy } = heldFetch();
   const c = new TickwireClient({
     url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada', upgradeTimeoutMs: 20,
   });

@@ -558,6 +558,18 @@ impl RawWs {
         self.send_binary(&encode_client_to_vec(msg)).await;
     }
 
+    /// Sends `hello` and reads until the `Welcome`.
+    pub async fn join(&mut self, hello: Hello) {
+        self.send(&ClientMessage::Hello(hello)).await;
+        loop {
+            if let RawFrame::Binary(bytes) = self.next_frame().await.expect("a Welcome")
+                && matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_)))
+            {
+                return;
+            }
+        }
+    }
+
     /// The next whole frame (server frames are unmasked and, from this server, unfragmented);
     /// `None` when the TCP connection ends.
     pub async fn next_frame(&mut self) -> Option<RawFrame> {

@@ -178,18 +178,22 @@ fn host_name() -> Option<String> {
 
 /// The host of a `ws://host:port/path` URL, as an address when it is one.
 fn url_ip(url: &str) -> Option<IpAddr> {
-    let authority = url.strip_prefix("ws://")?.split('/').next()?;
+    let authority = node_authority(url)?;
     authority.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok().or_else(|| {
         let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
         host.parse().ok()
     })
 }
 
+/// The `host:port` of a node's `ws://host:port/path` URL.
+fn node_authority(url: &str) -> Option<&str> {
+    url.strip_prefix("ws://")?.split('/').next().filter(|authority| !authority.is_empty())
+}
+
 /// The `http://host:port` of a node's `ws://host:port/path` URL: the same listener serves
 /// its plain HTTP routes.
 fn http_base(url: &str) -> Option<String> {
-    let authority = url.strip_prefix("ws://")?.split('/').next()?;
-    (!authority.is_empty()).then(|| format!("http://{authority}"))
+    node_authority(url).map(|authority| format!("http://{authority}"))
 }
 
 /// Why a join was refused for lack of the directory.

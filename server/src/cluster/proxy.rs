@@ -20,7 +20,7 @@
 //! send only every 30 ticks. The relay can see it, and acks on the client's behalf what its own
 //! socket took ([`RelayAcks`]), so a relayed client gets deltas one or two ticks old.
 
-use super::{CLIENT_HEADER, Cluster, HOP_HEADER, PROMISE_HEADER};
+use super::{Cluster, PROMISE_HEADER};
 use crate::connection::{self, Admitted, ReadEnd, close_code};
 use crate::context::ServerContext;
 use crate::frame;
@@ -119,22 +119,17 @@ async fn connect(
     client: IpAddr,
     promise: Option<&str>,
 ) -> Result<Hosting, ConnectError> {
-    let secret = cluster.secret().ok_or(ConnectError::NoSecret)?;
-    let authority = url
-        .strip_prefix("ws://")
-        .and_then(|rest| rest.split('/').next())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ConnectError::Url(url.to_string()))?
-        .to_string();
+    let hop = cluster.hop_headers(client).ok_or(ConnectError::NoSecret)?;
+    let authority =
+        super::node_authority(url).ok_or_else(|| ConnectError::Url(url.to_string()))?.to_string();
     let mut request = url.into_client_request()?;
     let headers = request.headers_mut();
     headers.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
-    let header =
-        |text: &str| HeaderValue::from_str(text).map_err(|_| ConnectError::Url(url.to_string()));
-    headers.insert(HOP_HEADER, header(&secret)?);
-    headers.insert(CLIENT_HEADER, header(&client.to_string())?);
+    headers.extend(hop);
     if let Some(promise) = promise {
-        headers.insert(PROMISE_HEADER, header(promise)?);
+        let promise =
+            HeaderValue::from_str(promise).map_err(|_| ConnectError::Url(url.to_string()))?;
+        headers.insert(PROMISE_HEADER, promise);
     }
     let open = async {
         let stream = TcpStream::connect(authority.as_str()).await?;

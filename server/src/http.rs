@@ -263,8 +263,31 @@ pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response
     response
 }
 
+/// The client a request speaks for, and the fleet hop that brought it, if one did: the address
+/// the listener found (the TCP peer, or the one a trusted proxy names), or the one a verified
+/// hop names. A hop that does not verify is refused (403): only a node of the fleet may say
+/// who the client is.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
+pub(crate) fn requester(
+    ctx: &ServerContext,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<(SocketAddr, Option<crate::cluster::Hop>), Response> {
+    match ctx.cluster().and_then(|cluster| cluster.verify_hop(headers)) {
+        None => Ok((peer, None)),
+        Some(Ok(hop)) => {
+            let client = hop.client.map_or(peer, |ip| SocketAddr::new(ip, 0));
+            Ok((client, Some(hop)))
+        }
+        Some(Err(())) => {
+            ctx.metrics.refused("hop");
+            Err(refuse(StatusCode::FORBIDDEN, "not a node of this fleet (x-tickwire-hop)"))
+        }
+    }
+}
+
 /// Whether the comma-separated header `name` contains `token` (case-insensitive).
-fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+pub(crate) fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
         .get_all(name)
         .iter()
@@ -390,17 +413,9 @@ async fn game_upgrade(
     };
     // A node of the fleet proxying a client: it checked the client's token, and says who the
     // client is, so caps apply to the client.
-    let hop = match ctx.cluster().and_then(|cluster| cluster.verify_hop(req.headers())) {
-        None => None,
-        Some(Ok(hop)) => Some(hop),
-        Some(Err(())) => {
-            ctx.metrics.refused("hop");
-            return refuse(StatusCode::FORBIDDEN, "not a node of this fleet (x-tickwire-hop)");
-        }
-    };
-    let peer = match hop.as_ref().and_then(|hop| hop.client) {
-        Some(ip) => SocketAddr::new(ip, 0),
-        None => peer,
+    let (peer, hop) = match requester(&ctx, req.headers(), peer) {
+        Ok(requester) => requester,
+        Err(refusal) => return refusal,
     };
     let grant = match ctx.join.get().filter(|_| hop.is_none()).map(|v| authorize(&req, v)) {
         None => None,

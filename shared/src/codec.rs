@@ -156,13 +156,24 @@ const AGE_FOLLOWS: u8 = 15;
 const REFERENCE_FOLLOWS: u8 = 7;
 
 /// `later - earlier` as an age byte, 1 to 255.
-fn age(later: Tick, earlier: Tick) -> Result<u8, BincodeEncodeError> {
-    later
-        .0
-        .checked_sub(earlier.0)
-        .and_then(|a| u8::try_from(a).ok())
-        .filter(|&a| a > 0)
-        .ok_or(BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER))
+fn age(later: Tick, earlier: Tick) -> Option<u8> {
+    later.0.checked_sub(earlier.0).and_then(|a| u8::try_from(a).ok()).filter(|&a| a > 0)
+}
+
+impl SnapshotHeader {
+    /// The baseline's age (ticks before this one) and the reference's (ticks before the
+    /// baseline), each 1 to 255 as the head byte carries them; `None` for a header the wire
+    /// cannot carry (an age out of range, a reference without a baseline).
+    pub fn ages(&self) -> Option<(Option<u8>, Option<u8>)> {
+        match (self.baseline, self.reference) {
+            (None, None) => Some((None, None)),
+            (Some(baseline), None) => Some((Some(age(self.tick, baseline)?), None)),
+            (Some(baseline), Some(reference)) => {
+                Some((Some(age(self.tick, baseline)?), Some(age(baseline, reference)?)))
+            }
+            (None, Some(_)) => None,
+        }
+    }
 }
 
 /// An age in a field of the head byte that holds `escape - 1` at most: the field's value, and
@@ -239,16 +250,12 @@ fn read_leb128<C, D: Decoder<Context = C>>(decoder: &mut D) -> Result<u32, Binco
 
 impl Encode for SnapshotHeader {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), BincodeEncodeError> {
-        let invalid = BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER);
-        let baseline_age = match self.baseline {
-            Some(baseline) => Some(age(self.tick, baseline)?),
-            None if self.reference.is_some() || self.round.is_none() => return Err(invalid),
-            None => None,
-        };
-        let reference_age = match (self.baseline, self.reference) {
-            (Some(baseline), Some(reference)) => Some(age(baseline, reference)?),
-            _ => None,
-        };
+        let invalid = || BincodeEncodeError::Other(ERR_INVALID_SNAPSHOT_HEADER);
+        let (baseline_age, reference_age) = self.ages().ok_or_else(invalid)?;
+        // A full snapshot carries the round: there is no baseline to take it from.
+        if self.baseline.is_none() && self.round.is_none() {
+            return Err(invalid());
+        }
         let (baseline_field, baseline_byte) = age_field(baseline_age, AGE_FOLLOWS);
         let (reference_field, reference_byte) = age_field(reference_age, REFERENCE_FOLLOWS);
         let head = baseline_field

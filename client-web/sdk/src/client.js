@@ -189,9 +189,8 @@ export class TickwireClient {
         this.clearUpgradeTimer();
         if (action.abandon) {
           // The session gave up on this connection and moved on; on a dead link its close
-          // event may come minutes later, or never, and must not reach the session then.
-          socket.onopen = socket.onmessage = socket.onclose = null;
-          socket.onerror = () => {};
+          // event may come minutes later, or never, and must not reach the session then: no
+          // longer `this.socket`, nothing it reports is heard (see `open`).
           this.socket = null;
           if (socket.readyState === 0) {
             // Never opened in time (a proxy holding the upgrade, or buffering the stream, past
@@ -306,10 +305,7 @@ export class TickwireClient {
       // once (a blocked upgrade, a proxy buffering the stream), and tell the session only
       // when none opened.
       if (!opened && this.trying + 1 < this.chain.length && this.session.state === 'connecting') {
-        this.socket = null;
-        this.trying += 1;
-        this.session.handleOpening(this.now());
-        this.open();
+        this.next(socket);
         return;
       }
       this.socket = null;
@@ -320,7 +316,7 @@ export class TickwireClient {
     socket.onerror = () => {}; // a close event follows with the details
   }
 
-  /** Abandons `socket`, which did not open in time, for the next transport. @param {any} socket */
+  /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
   next(socket) {
     socket.onclose = null;
     try {

@@ -4,6 +4,7 @@
 
 import { MAX_CLIENT_MESSAGE_SIZE, MAX_SERVER_MESSAGE_SIZE } from './constants.js';
 import { DecodeError } from './errors.js';
+import { utf8Decoder } from './wire.js';
 
 /** Record types: the first byte of a record (FIN bit and WebSocket opcode). */
 export const Record = Object.freeze({
@@ -66,7 +67,7 @@ export function decodeClose(payload) {
   const code = (payload[0] << 8) | payload[1];
   let reason;
   try {
-    reason = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(payload.subarray(2));
+    reason = utf8Decoder.decode(payload.subarray(2));
   } catch {
     throw new DecodeError('InvalidRecord', 'the close reason is not UTF-8');
   }

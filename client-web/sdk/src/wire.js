@@ -6,7 +6,7 @@ import { DecodeError, EncodeError } from './errors.js';
 const utf8Encoder = new TextEncoder();
 // `ignoreBOM` keeps a leading U+FEFF, as the Rust codec does: by default a TextDecoder strips
 // it, so a name or chat line starting with one would change on its way through the SDK.
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+export const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Unsigned varint markers (2.2). */
 const U16_MARKER = 251;

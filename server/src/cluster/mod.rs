@@ -116,6 +116,8 @@ impl Pending {
 pub struct Cluster {
     /// This node's name.
     pub node: String,
+    /// The tag its HTTP fallback sessions' ids carry ([`crate::fallback::session::node_tag`]).
+    pub(crate) fallback_tag: crate::fallback::session::NodeTag,
     /// How the other nodes reach this one.
     pub node_url: String,
     directory: Directory,
@@ -230,6 +232,7 @@ impl Cluster {
         let url = config.redis_url.as_deref().unwrap_or("redis://127.0.0.1/");
         let directory = Directory::new(url, &node, config.redis_timeout)?;
         Ok(Arc::new(Cluster {
+            fallback_tag: crate::fallback::session::node_tag(&node),
             node,
             node_url,
             directory,

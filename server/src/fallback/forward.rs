@@ -14,7 +14,7 @@
 //! never forwarded again, so no request can travel in a loop. A session whose node is not
 //! listed, or does not answer, gets the 404 of an unknown session, and the client resumes.
 
-use super::session::{SessionId, node_tag};
+use super::session::SessionId;
 use super::{Fallback, SESSION_HEADER};
 use crate::cluster::Cluster;
 use crate::config::ServerConfig;
@@ -103,7 +103,7 @@ pub(super) async fn owner(
     }
     let cluster = fallback.ctx.cluster()?;
     let id = headers.get(SESSION_HEADER)?.to_str().ok().and_then(SessionId::parse)?;
-    if fallback.sessions.find(id, client).is_some() || id.tag() == node_tag(&cluster.node) {
+    if fallback.sessions.find(id, client).is_some() || id.tag() == cluster.fallback_tag {
         return None;
     }
     let url = cluster.fallback_node(id.tag()).await?;
@@ -146,11 +146,7 @@ pub(super) async fn forward(
     // Hop-by-hop headers describe the owner's connection to this node, not this node's to
     // the client; but a refusal's `Connection: close` is kept, so that the client's
     // connection ends after it as after a refusal of this node's own.
-    let close = head
-        .headers
-        .get(header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    let close = crate::http::header_has_token(&head.headers, header::CONNECTION, "close");
     for name in [
         header::CONNECTION,
         header::TRANSFER_ENCODING,

@@ -48,7 +48,8 @@ pub mod session;
 use crate::connection::close_code;
 use crate::context::ServerContext;
 use crate::http::{
-    ClientAddr, authorize, check_origin, refuse, refuse_admission, retry_after, unauthorized,
+    ClientAddr, authorize, check_origin, refuse, refuse_admission, requester, retry_after,
+    unauthorized,
 };
 use crate::outbox::CloseRequest;
 use crate::transport::Transport;
@@ -62,7 +63,6 @@ use axum::routing::{get, post};
 use pipe::Pipe;
 use session::{DeliverError, Session, SessionId, Sessions};
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -199,7 +199,7 @@ async fn open_stream(
     if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
         return refusal;
     }
-    let client = match requester(&fallback, req.headers(), client) {
+    let client = match requester(&fallback.ctx, req.headers(), client) {
         Ok((client, _)) => client,
         Err(refusal) => return with_cors(req.headers(), refusal),
     };
@@ -276,26 +276,6 @@ fn unknown_session(ctx: &ServerContext) -> Response {
     )
 }
 
-/// The client a request speaks for, and whether another node of the fleet forwarded it
-/// ([`forward`]): the client address the listener found (the TCP peer, or the one a trusted
-/// proxy names), or the one a verified hop names. A hop that does not verify is refused, as a
-/// WebSocket upgrade's is.
-#[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
-fn requester(
-    fallback: &Fallback,
-    headers: &HeaderMap,
-    client: SocketAddr,
-) -> Result<(SocketAddr, bool), Response> {
-    match fallback.ctx.cluster().and_then(|cluster| cluster.verify_hop(headers)) {
-        None => Ok((client, false)),
-        Some(Ok(hop)) => Ok((hop.client.map_or(client, |ip| SocketAddr::new(ip, 0)), true)),
-        Some(Err(())) => {
-            fallback.ctx.metrics.refused("hop");
-            Err(refuse(StatusCode::FORBIDDEN, "not a node of this fleet (x-tickwire-hop)"))
-        }
-    }
-}
-
 /// Passes a request on to the node holding its session ([`forward::forward`]): that node's
 /// answer, or the 404 of an unknown session when it cannot be reached (the client resumes).
 async fn forwarded(
@@ -326,8 +306,8 @@ async fn poll(
     if let Err(refusal) = check_origin(req.headers(), &fallback.ctx) {
         return refusal;
     }
-    let (client, hop) = match requester(&fallback, req.headers(), client) {
-        Ok(requester) => requester,
+    let (client, hop) = match requester(&fallback.ctx, req.headers(), client) {
+        Ok((client, hop)) => (client, hop.is_some()),
         Err(refusal) => return with_cors(req.headers(), refusal),
     };
     // Without its body (a GET has none): a `Body` is not `Sync`, and the request is held
@@ -390,8 +370,8 @@ async fn send(
     if let Err(refusal) = check_origin(&parts.headers, &fallback.ctx) {
         return refusal;
     }
-    let (client, hop) = match requester(&fallback, &parts.headers, client) {
-        Ok(requester) => requester,
+    let (client, hop) = match requester(&fallback.ctx, &parts.headers, client) {
+        Ok((client, hop)) => (client, hop.is_some()),
         Err(refusal) => return with_cors(&parts.headers, refusal),
     };
     // The body streams on as it comes: the owner applies its limits to it, as to its own.

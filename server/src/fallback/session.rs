@@ -217,7 +217,7 @@ pub(crate) fn open(
     let post_rate = post_rate(ctx);
     let session = Arc::new(Session {
         id: match ctx.cluster() {
-            Some(cluster) => SessionId::tagged(node_tag(&cluster.node)),
+            Some(cluster) => SessionId::tagged(cluster.fallback_tag),
             None => SessionId::random(),
         },
         client: client.ip(),

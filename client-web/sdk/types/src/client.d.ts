@@ -124,7 +124,7 @@ export class TickwireClient {
     }): void;
     /** Opens the transport the current attempt is at. */
     open(): void;
-    /** Abandons `socket`, which did not open in time, for the next transport. @param {any} socket */
+    /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
     next(socket: any): void;
     clearUpgradeTimer(): void;
 }

@@ -3,6 +3,7 @@
  * @param {ArrayBuffer | ArrayBufferView} data
  */
 export function asBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array<ArrayBufferLike>;
+export const utf8Decoder: TextDecoder;
 /** Builds one message. */
 export class Writer {
     constructor(capacity?: number);

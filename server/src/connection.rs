@@ -202,6 +202,10 @@ pub(crate) struct WriterEnd {
     /// It wrote the server's close frame (or, after the client's close, tungstenite's echo of
     /// it), so the closing handshake can complete.
     pub(crate) close_sent: bool,
+    /// What it wrote was the echo of the client's close, not a close of the server's own: the
+    /// handshake counts as the client's. When the two closes cross, the server's went out
+    /// first and was counted as the server's.
+    pub(crate) echoed: bool,
 }
 
 /// The reader's half of the socket as tungstenite sees it: reads come from the client
@@ -464,9 +468,10 @@ async fn finish<R, W>(
             link.reader_done();
             let out = tokio::time::timeout(timeout, &mut writer).await;
             let sent = matches!(&out, Ok(Ok((end, _))) if end.close_sent);
+            let echoed = matches!(&out, Ok(Ok((end, _))) if end.echoed);
             written = out.ok().and_then(Result::ok);
             let clean = drained && sent;
-            if clean {
+            if clean && echoed {
                 ctx.metrics.closed(echo, Initiator::Client);
                 debug!(code = echo, "client closed; echoed");
             } else {
@@ -1142,7 +1147,7 @@ pub(crate) async fn write_loop<W>(
 where
     W: AsyncWrite + Unpin,
 {
-    let unsent = WriterEnd { close_sent: false };
+    let unsent = WriterEnd { close_sent: false, echoed: false };
     let mut batch = Batch::default();
     // Once for the connection, not per batch (see `read_loop`).
     let shutdown = shutdown_signal(&ctx);
@@ -1159,7 +1164,7 @@ where
                     if batch.reader_done {
                         // The reader read on until the stream ended, so the echo (if the
                         // client's close got one) was among these replies.
-                        return (WriterEnd { close_sent: true }, io);
+                        return (WriterEnd { close_sent: true, echoed: true }, io);
                     }
                     continue;
                 }
@@ -1202,7 +1207,7 @@ where
         ctx.metrics.frames_sent.inc();
         ctx.metrics.closed(code, Initiator::Server);
     }
-    (WriterEnd { close_sent }, io)
+    (WriterEnd { close_sent, echoed: false }, io)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary (a close reason must fit in
@@ -1296,6 +1301,29 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         writer.abort();
+    }
+
+    /// The close metrics count a handshake once, under whoever started it: a writer that sent
+    /// the server's own close must not report it as the echo of a client's close that crossed
+    /// it, or the handshake is counted under both.
+    #[tokio::test]
+    async fn the_writer_tells_its_own_close_from_an_echo() {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = ServerContext::new(crate::ServerConfig::default(), rx);
+
+        let link = Arc::new(ClientLink::new());
+        let writer = tokio::spawn(write_loop(tokio::io::sink(), link.clone(), ctx.clone()));
+        link.close(going_away());
+        let (end, _) = writer.await.unwrap();
+        assert_eq!(end, WriterEnd { close_sent: true, echoed: false });
+
+        let link = Arc::new(ClientLink::new());
+        let writer = tokio::spawn(write_loop(tokio::io::sink(), link.clone(), ctx));
+        link.client_closed();
+        link.push_reply(&frame::close(1000, "")).unwrap();
+        link.reader_done();
+        let (end, _) = writer.await.unwrap();
+        assert_eq!(end, WriterEnd { close_sent: true, echoed: true });
     }
 
     #[tokio::test]

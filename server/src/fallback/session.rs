@@ -302,7 +302,7 @@ async fn run(
     match tokio::time::timeout(timeout, &mut writer).await {
         Ok(Ok((written, mut io))) => {
             if let ReadEnd::ClientClosed { echo } = end
-                && written.close_sent
+                && written.echoed
             {
                 ctx.metrics.closed(echo, Initiator::Client);
             }

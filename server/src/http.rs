@@ -80,7 +80,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         ),
     )
         .into_response();
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    // No `Allow` here: axum adds the route's own methods to a 405 that has none.
     response
 }
 

@@ -98,15 +98,21 @@ struct Asset {
     body: Bytes,
     content_type: &'static str,
     etag: HeaderValue,
+    /// The gzip representation's own tag: a strong tag names one representation, or a cache
+    /// revalidating with it could hand the gzip bytes to a client that never accepted them
+    /// (RFC 9110 8.8.3).
+    etag_gzip: HeaderValue,
     /// Computed on first request: `Some` when gzip pays for this file.
     gzip: OnceLock<Option<Bytes>>,
 }
 
 impl Asset {
     fn new(body: Bytes, content_type: &'static str, etag: String) -> Asset {
-        let etag = HeaderValue::from_str(&format!("\"{etag}\""))
-            .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
-        Asset { body, content_type, etag, gzip: OnceLock::new() }
+        let tag = |suffix: &str| {
+            HeaderValue::from_str(&format!("\"{etag}{suffix}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+        };
+        Asset { body, content_type, etag: tag(""), etag_gzip: tag("-gz"), gzip: OnceLock::new() }
     }
 
     fn gzipped(&self) -> Option<&Bytes> {
@@ -267,10 +273,12 @@ fn serve(
             .into_response();
     };
     let cache_control = if assets.is_dev() { "no-cache" } else { cache_control };
-    let mut response = if not_modified(headers, &asset.etag) {
+    let packed = asset.gzipped().filter(|_| accepts_gzip(headers));
+    let etag = if packed.is_some() { &asset.etag_gzip } else { &asset.etag };
+    let mut response = if not_modified(headers, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        match asset.gzipped().filter(|_| accepts_gzip(headers)) {
+        match packed {
             Some(packed) => {
                 let mut response = Response::new(Body::from(packed.clone()));
                 response
@@ -283,7 +291,7 @@ fn serve(
     };
     let out = response.headers_mut();
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
-    out.insert(header::ETAG, asset.etag.clone());
+    out.insert(header::ETAG, etag.clone());
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
     out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -1132,6 +1132,18 @@ async fn other_methods_on_the_game_endpoint_get_405_saying_which_is_allowed() {
     assert!(head.to_ascii_lowercase().contains("allow: get"), "{head}");
     assert!(!body.trim().is_empty(), "the 405 has an empty body; it should say GET is allowed");
     assert!(body.contains("GET"), "{body}");
+    // Each route's own methods: the fallback's also answer preflights.
+    let (status, head, _) = http_request(
+        server.addr,
+        "DELETE /fallback/poll HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 405, "{head}");
+    let allow = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("allow:").map(str::to_owned))
+        .expect("an Allow header");
+    assert!(allow.contains("get") && allow.contains("options"), "{head}");
     server.shutdown().await;
 }
 

@@ -80,6 +80,19 @@ async fn assets_are_immutable_typed_and_gzipped_when_accepted() {
     let packed: usize =
         header(&head, "content-length").and_then(|n| n.parse().ok()).expect("length");
     assert!(packed * 2 < plain.len(), "gzip {packed} bytes vs {} plain", plain.len());
+    // Each representation has its own strong tag, and a revalidation matches only its own: a
+    // cache holding the gzip bytes cannot hand them to a client that does not accept gzip.
+    let gzip_tag = header(&head, "etag").expect("an ETag").to_string();
+    let (_, head, _) = get(&server, &format!("{prefix}sdk/src/messages.js"), "").await;
+    let plain_tag = header(&head, "etag").expect("an ETag").to_string();
+    assert_ne!(gzip_tag, plain_tag);
+    let path = format!("{prefix}sdk/src/messages.js");
+    let (status, _, _) = get(&server, &path, &format!("If-None-Match: {gzip_tag}\r\n")).await;
+    assert_eq!(status, 200, "the gzip tag revalidated the identity representation");
+    let revalidate = format!("If-None-Match: {gzip_tag}\r\nAccept-Encoding: gzip\r\n");
+    let (status, head, _) = get(&server, &path, &revalidate).await;
+    assert_eq!(status, 304);
+    assert_eq!(header(&head, "etag"), Some(gzip_tag.as_str()));
 
     let (_, head, _) = get(&server, &format!("{prefix}css/game.css"), "").await;
     assert_eq!(header(&head, "content-type"), Some("text/css; charset=utf-8"));

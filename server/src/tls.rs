@@ -31,6 +31,16 @@ pub enum TlsError {
     /// The certificate file holds no PEM certificate.
     #[error("{0} holds no PEM certificate")]
     NoCertificate(PathBuf),
+    /// A block of the certificate file cannot be read: usually a file caught half-written.
+    /// Serving the blocks before it would drop the intermediates, and browsers would refuse
+    /// the leaf alone.
+    #[error("{path} holds a broken PEM block: {reason}")]
+    BadCertificate {
+        /// The file.
+        path: PathBuf,
+        /// What the PEM reader said.
+        reason: String,
+    },
     /// The key file holds no PEM private key (PKCS#8, PKCS#1 or SEC1).
     #[error("{path} holds no usable PEM private key: {reason}")]
     BadKey {
@@ -91,8 +101,9 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&read(cert)?).filter_map(Result::ok).collect();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::BadCertificate { path: cert.into(), reason: e.to_string() })?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(cert.into()));
     }
@@ -143,6 +154,14 @@ mod tests {
         let before = certificates.current.read().unwrap().clone();
         std::fs::write(&cert, "not a certificate").unwrap();
         assert!(certificates.reload().is_err());
+        assert!(Arc::ptr_eq(&before, &certificates.current.read().unwrap()), "kept");
+        // Caught half-written: the leaf is whole, the intermediate after it is cut off.
+        let (leaf, _) = write_pair(&dir, "d");
+        let (second, _) = write_pair(&dir, "e");
+        let leaf = std::fs::read_to_string(leaf).unwrap();
+        let second = std::fs::read_to_string(second).unwrap();
+        std::fs::write(&cert, format!("{leaf}{}", &second[..second.len() / 2])).unwrap();
+        assert!(matches!(certificates.reload(), Err(TlsError::BadCertificate { .. })));
         assert!(Arc::ptr_eq(&before, &certificates.current.read().unwrap()), "kept");
         let (fresh_cert, fresh_key) = write_pair(&dir, "c");
         std::fs::copy(&fresh_cert, &cert).unwrap();

@@ -6,6 +6,8 @@
 //! before any WebSocket exists. The token names the player (`sub`, which wins over the name in
 //! `Hello`) and may pin the room (`room`) and the role (`role`), which the `Hello` must then
 //! ask for. `exp` is required; `nbf` is honoured; a leeway of 30 s absorbs clock drift.
+//! `--join-audience` and `--join-issuer` pin `aud` and `iss`; without an audience, a token that
+//! names one is refused, as one minted for something else that shares the key.
 //!
 //! [`mint`] writes tokens (the `tickwire-server mint-token` command uses it); SECURITY.md shows
 //! how a backend in another language does.
@@ -67,6 +69,10 @@ pub enum AuthError {
     /// Not a JWT, or its claims are not those of a join token.
     #[error("the join token is malformed: {0}")]
     Malformed(String),
+    /// The token was minted for another audience or by another issuer than the server's
+    /// `--join-audience` and `--join-issuer` name (the message says which).
+    #[error("the join token is not for this server: {0}")]
+    NotForUs(String),
 }
 
 /// Why a verification key could not be loaded (the binary stops, naming the flag).
@@ -87,6 +93,8 @@ pub enum KeyError {
 pub struct JoinVerifier {
     key: DecodingKey,
     validation: Validation,
+    /// Said in refusals: what `aud` the server wants, if any.
+    audience: Option<String>,
 }
 
 impl std::fmt::Debug for JoinVerifier {
@@ -118,7 +126,26 @@ impl JoinVerifier {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        JoinVerifier { key, validation }
+        JoinVerifier { key, validation, audience: None }
+    }
+
+    /// Tokens must name `audience` (`aud`) and `issuer` (`iss`) where given. Without an
+    /// audience, a token that names one is refused (RFC 7519 4.1.3: a principal the audience
+    /// does not name must reject it).
+    #[must_use]
+    pub fn expecting(mut self, audience: Option<&str>, issuer: Option<&str>) -> Self {
+        let mut required = vec!["exp", "sub"];
+        if let Some(audience) = audience {
+            self.validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        if let Some(issuer) = issuer {
+            self.validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        self.validation.set_required_spec_claims(&required);
+        self.audience = audience.map(str::to_owned);
+        self
     }
 
     /// Checks `token` and reads what it grants.
@@ -129,6 +156,18 @@ impl JoinVerifier {
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
                     AuthError::BadSignature
+                }
+                ErrorKind::InvalidAudience => AuthError::NotForUs(match &self.audience {
+                    Some(audience) => format!("`aud` does not name {audience:?}"),
+                    None => "it names an audience (`aud`) and the server was started without \
+                             --join-audience"
+                        .into(),
+                }),
+                ErrorKind::InvalidIssuer => {
+                    AuthError::NotForUs("`iss` is not the issuer the server expects".into())
+                }
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    AuthError::Malformed(format!("the `{claim}` claim is required"))
                 }
                 _ => AuthError::Malformed(e.to_string()),
             },
@@ -230,5 +269,48 @@ mod tests {
         );
         // An empty secret is refused outright.
         assert!(matches!(JoinVerifier::from_secret(""), Err(KeyError::EmptySecret)));
+    }
+
+    /// Claims with an audience and an issuer, as an identity provider mints them.
+    #[derive(Serialize)]
+    struct Provider<'a> {
+        sub: &'a str,
+        exp: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        aud: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        iss: Option<&'a str>,
+    }
+
+    fn provider_token(aud: Option<&str>, iss: Option<&str>) -> String {
+        let claims = Provider { sub: "ada", exp: unix_now() + 60, aud, iss };
+        let key = EncodingKey::from_secret(b"s3cret");
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn audience_and_issuer_are_checked_as_configured() {
+        let plain = JoinVerifier::from_secret("s3cret").unwrap();
+        assert!(plain.verify(&provider_token(None, Some("anyone"))).is_ok(), "iss unchecked");
+        // A token for some other audience that shares the key is not a join token.
+        let refused = plain.verify(&provider_token(Some("billing"), None));
+        assert!(
+            matches!(&refused, Err(AuthError::NotForUs(m)) if m.contains("--join-audience")),
+            "{refused:?}"
+        );
+
+        let strict = JoinVerifier::from_secret("s3cret")
+            .unwrap()
+            .expecting(Some("tickwire"), Some("https://id.example"));
+        let good = provider_token(Some("tickwire"), Some("https://id.example"));
+        assert_eq!(strict.verify(&good).unwrap().name.as_str(), "ada");
+        let other = strict.verify(&provider_token(Some("billing"), Some("https://id.example")));
+        assert!(matches!(&other, Err(AuthError::NotForUs(m)) if m.contains("tickwire")));
+        let issuer = strict.verify(&provider_token(Some("tickwire"), Some("https://evil")));
+        assert!(matches!(&issuer, Err(AuthError::NotForUs(m)) if m.contains("iss")));
+        let missing = strict.verify(&provider_token(None, Some("https://id.example")));
+        assert!(matches!(&missing, Err(AuthError::Malformed(m)) if m.contains("aud")));
+        let missing = strict.verify(&provider_token(Some("tickwire"), None));
+        assert!(matches!(&missing, Err(AuthError::Malformed(m)) if m.contains("iss")));
     }
 }

@@ -167,6 +167,16 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_JOIN_PUBLIC_KEY")]
     pub join_public_key: Option<std::path::PathBuf>,
 
+    /// With join tokens on, the audience they must name (`aud`), e.g. the client id an
+    /// identity provider puts there. Unset, a token that names any audience is refused: it
+    /// was minted for something else that shares the key.
+    #[arg(long, env = "TICKWIRE_JOIN_AUDIENCE")]
+    pub join_audience: Option<String>,
+
+    /// With join tokens on, the issuer they must name (`iss`). Unset, `iss` is not checked.
+    #[arg(long, env = "TICKWIRE_JOIN_ISSUER")]
+    pub join_issuer: Option<String>,
+
     /// Origins allowed to open `/ws` (comma separated, e.g. `https://play.example.com`). Empty
     /// allows any; requests without an Origin header (non-browser clients) are always allowed.
     /// Spaces around entries and a trailing `/` are ignored, as a browser sends neither.
@@ -354,11 +364,12 @@ impl ServerConfig {
         &self,
     ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
         use crate::auth::JoinVerifier;
-        match (&self.join_secret, &self.join_public_key) {
-            (Some(secret), _) => JoinVerifier::from_secret(&secret.0).map(Some),
-            (None, Some(path)) => JoinVerifier::from_public_key_file(path).map(Some),
-            (None, None) => Ok(None),
-        }
+        let verifier = match (&self.join_secret, &self.join_public_key) {
+            (Some(secret), _) => JoinVerifier::from_secret(&secret.0)?,
+            (None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(verifier.expecting(self.join_audience.as_deref(), self.join_issuer.as_deref())))
     }
 
     /// Length of one tick.
@@ -479,6 +490,28 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_join_audience_and_issuer_reach_the_verifier() {
+        use crate::auth::{AuthError, JoinClaims, MintKey, mint, unix_now};
+        let mut config = ServerConfig::default();
+        assert!(config.join_verifier().unwrap().is_none());
+        config.join_secret = Some("s3cret".parse().unwrap());
+        config.join_audience = Some("tickwire".into());
+        let verifier = config.join_verifier().unwrap().expect("tokens are on");
+        let claims = JoinClaims {
+            sub: "ada".into(),
+            exp: unix_now() + 60,
+            nbf: None,
+            room: None,
+            role: None,
+        };
+        let token = mint(&claims, &MintKey::Secret("s3cret".into())).unwrap();
+        assert!(
+            matches!(verifier.verify(&token), Err(AuthError::Malformed(m)) if m.contains("aud")),
+            "a token without the audience passed"
+        );
+    }
 
     #[test]
     fn durations_parse_with_units_and_refuse_nonsense() {

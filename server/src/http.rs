@@ -71,17 +71,12 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .with_state(ctx)
 }
 
+/// The 405 body. No `Allow` header here: axum adds the route's own methods to a 405 that has
+/// none (the fallback's routes also answer preflights).
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let mut response = (
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "{method} is not allowed on {}: every route answers GET only (and POST on /fallback/send)\n",
-            uri.path()
-        ),
-    )
-        .into_response();
-    // No `Allow` here: axum adds the route's own methods to a 405 that has none.
-    response
+    let path = uri.path();
+    let body = format!("{method} is not allowed on {path}: the Allow header lists what is\n");
+    (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
 }
 
 /// Bytes of a game connection's read buffer (see [`game_ws_config`]).

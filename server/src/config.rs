@@ -67,7 +67,8 @@ pub struct ServerConfig {
 
     /// WebSocket sessions per client IP (an IPv6 client: per /64, what one host is given);
     /// beyond it upgrades get HTTP 429. Load tests from one machine need this raised.
-    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections_per_ip: u32,
 
     /// Largest HTTP request head (request line and headers), in bytes; a larger one gets 431
@@ -569,6 +570,10 @@ mod tests {
         assert!(refused(&["--echo-max-message", "99999999999"]).contains("--echo-max-message"));
         // u32::MAX wrapped the listener's limit to 1,023 connections.
         assert!(refused(&["--max-connections", "4294967295"]).contains("--max-connections"));
+        // 0 refused every session as "too many from your address", and kept an entry for
+        // every address that tried.
+        let zero = refused(&["--max-connections-per-ip", "0"]);
+        assert!(zero.contains("--max-connections-per-ip"), "{zero}");
         assert!(refused(&["--allowed-origins", "https://a.example,,"]).contains("empty origin"));
         let c = parse(&[
             "--allowed-origins",

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{debug, error, info, warn};
 
@@ -27,9 +28,40 @@ use tracing::{debug, error, info, warn};
 /// accepting pauses until one finishes.
 const HTTP_CONNECTION_HEADROOM: u32 = 1024;
 
+/// Refusals of over-cap connections under way at once; past it, a connection over its
+/// address's cap is closed without an answer. A refusal holds its socket for up to a few
+/// seconds (the TLS handshake, the answer, the linger) and counts against no other bound:
+/// without this, a peer opening connections faster than that holds sockets in proportion to
+/// its rate and can run the process out of file descriptors, for everyone.
+pub const REFUSALS_IN_FLIGHT: usize = 64;
+
 /// Answers a connection from an address over its connection limit with a 429 and closes it,
-/// without reading its request (a bounded write: a peer that does not read gets dropped).
-async fn refuse_busy_address(mut stream: tokio::net::TcpStream, limit: u32) {
+/// without reading its request (bounded: a peer that does not read gets dropped). On the TLS
+/// port the 429 goes inside a TLS session, or the client would see only a protocol error.
+async fn refuse_busy_address(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    limit: u32,
+    handshake_timeout: Duration,
+) {
+    let Some(acceptor) = tls else {
+        return answer_busy(stream, limit).await;
+    };
+    match tokio::time::timeout(handshake_timeout, starts_with_tls(&stream)).await {
+        Ok(Some(true)) => {
+            let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+            if let Ok(Ok(tls)) = handshake.await {
+                answer_busy(tls, limit).await;
+            }
+        }
+        Ok(Some(false)) => answer_busy(stream, limit).await,
+        // Gone before a byte, or silent: nobody to answer.
+        Ok(None) | Err(_) => {}
+    }
+}
+
+/// The 429 itself, written and the connection closed.
+async fn answer_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: u32) {
     use tokio::io::AsyncWriteExt;
     let body = format!("too many connections from your address (limit {limit}); retry later\n");
     let response = format!(
@@ -109,6 +141,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         ctx.tasks.spawn(reload_on_sighup(certificates.clone(), ctx.clone()));
         certificates.acceptor()
     });
+    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     // Resolves when the server should stop taking clients: at `shutdown`, or, for a node of a
     // fleet, once its drain is over.
     let stop = async {
@@ -158,7 +191,19 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
                 // Apart from the sessions' `per_ip`: this cap is hit by idle or plain-HTTP
                 // connections, before any request is read.
                 ctx.metrics.refused("tcp_per_ip");
-                ctx.tasks.spawn(refuse_busy_address(stream, ctx.tcp_limit_per_ip()));
+                // Past the refusals' own bound the connection closes unanswered (dropped).
+                if let Ok(slot) = refusals.clone().try_acquire_owned() {
+                    let refusal = refuse_busy_address(
+                        stream,
+                        acceptor.clone(),
+                        ctx.tcp_limit_per_ip(),
+                        ctx.config.handshake_timeout,
+                    );
+                    ctx.tasks.spawn(async move {
+                        let _slot = slot;
+                        refusal.await;
+                    });
+                }
                 continue;
             };
             Some(permit)
@@ -177,12 +222,16 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             };
             // The TLS handshake counts against the same deadline as an HTTP request head.
             let handshake = async {
-                if !starts_with_tls(&stream).await {
-                    ctx_conn.metrics.refused("plain_http");
-                    refuse_plain_http(stream).await;
-                    return None;
+                match starts_with_tls(&stream).await {
+                    Some(true) => acceptor.accept(stream).await.ok(),
+                    Some(false) => {
+                        ctx_conn.metrics.refused("plain_http");
+                        refuse_plain_http(stream).await;
+                        None
+                    }
+                    // Connected and closed: a load balancer's TCP check, or a port scan.
+                    None => None,
                 }
-                acceptor.accept(stream).await.ok()
             };
             match tokio::time::timeout(ctx_conn.config.handshake_timeout, handshake).await {
                 Ok(Some(tls)) => serve_http(tls, peer, app, ctx_conn).await,
@@ -278,10 +327,14 @@ pub(crate) fn write_stall_limit(ctx: &ServerContext) -> Duration {
     ctx.config.slow_client_timeout + ctx.config.close_timeout + Duration::from_secs(1)
 }
 
-/// Whether the connection's first byte starts a TLS handshake (waiting for it to arrive).
-async fn starts_with_tls(stream: &TcpStream) -> bool {
+/// Whether the connection's first byte starts a TLS handshake (waiting for it to arrive);
+/// `None` when the peer closed (or the socket failed) before sending one.
+async fn starts_with_tls(stream: &TcpStream) -> Option<bool> {
     let mut first = [0u8; 1];
-    matches!(stream.peek(&mut first).await, Ok(1) if first[0] == TLS_HANDSHAKE_RECORD)
+    match stream.peek(&mut first).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(first[0] == TLS_HANDSHAKE_RECORD),
+    }
 }
 
 /// Plain HTTP on the TLS port: a plain-text 400 saying so, instead of a failed handshake.

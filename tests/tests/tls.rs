@@ -153,3 +153,62 @@ async fn wss_and_https_serve_and_a_sighup_rotates_the_certificate_mid_match() {
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// GET `path` over `https://`: the whole response.
+async fn https_get(server: &TestServer, connector: &TlsConnector, path: &str) -> String {
+    let mut https = tls(server, connector).await.expect("TLS handshake");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    https.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    https.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_its_cap_a_tls_client_reads_its_429_and_refusals_are_bounded() {
+    let dir = std::env::temp_dir().join(format!("tickwire-tls-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, pem) = make_pair(&dir);
+    let mut config = test_config();
+    config.tls_cert = Some(cert);
+    config.tls_key = Some(key);
+    config.max_connections_per_ip = 1;
+    config.handshake_timeout = Duration::from_secs(20);
+    let server = TestServer::start(config).await;
+    let connector = trusting(&pem);
+
+    // Connected and closed without a byte (a load balancer's TCP check): not plain HTTP.
+    for _ in 0..3 {
+        drop(TcpStream::connect(server.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.get("/healthz").await.0, 400, "plain HTTP is told to use TLS");
+    let metrics = https_get(&server, &connector, "/metrics").await;
+    assert!(metrics.contains("tickwire_refused_total{reason=\"plain_http\"} 1\n"), "{metrics}");
+
+    // The address's places, held by idle connections.
+    let limit = 2 + tickwire_server::context::HTTP_CONNECTIONS_PER_IP as usize;
+    let mut idle = Vec::new();
+    for _ in 0..limit {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    // Over the cap, a TLS client gets its 429 inside TLS, not plain text it cannot read.
+    let response = https_get(&server, &connector, "/healthz").await;
+    assert!(response.starts_with("HTTP/1.1 429 "), "{response}");
+    assert!(response.contains("too many connections from your address"), "{response}");
+
+    // Refusals that wait for a handshake that never comes hold their sockets; past the bound,
+    // a connection over the cap is closed at once instead of held too.
+    let mut held = Vec::new();
+    for _ in 0..tickwire_server::server::REFUSALS_IN_FLIGHT {
+        held.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let mut dropped = TcpStream::connect(server.addr).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), dropped.read_to_end(&mut answer));
+    assert!(closed.await.is_ok(), "past the bound, an over-cap connection is held too");
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    drop((held, idle));
+    server.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -252,11 +252,12 @@ enum Conn {
     None,
     Connecting(Connecting),
     Open(Box<Ws>),
-    /// Ending: send `frame` (if any), then read until the server ends TCP or `deadline`.
+    /// Ending: send `frame` (if any), then read until the server ends TCP or `deadline`
+    /// (`None`: [`Config::close_timeout`] is off).
     Closing {
         ws: Box<Ws>,
         frame: Option<CloseFrame>,
-        deadline: Instant,
+        deadline: Option<Instant>,
     },
 }
 
@@ -298,7 +299,9 @@ pub struct Client {
     endpoint: Arc<Endpoint>,
     local_ip: Option<IpAddr>,
     conn: Conn,
-    timer: Pin<Box<Sleep>>,
+    /// Made at the first wait, not in the constructor: a tokio `Sleep` needs a runtime, and a
+    /// client may be built outside one (then driven inside it).
+    timer: Option<Pin<Box<Sleep>>>,
     /// Socket bytes (in, out) of connections already closed.
     wire_closed: (u64, u64),
     /// The open connection's write buffer was full at the last look: wait for it, not for
@@ -336,7 +339,7 @@ impl Client {
             endpoint,
             local_ip: None,
             conn: Conn::None,
-            timer: Box::pin(tokio::time::sleep_until(now.into())),
+            timer: None,
             wire_closed: (0, 0),
             unwritable: false,
         }
@@ -432,6 +435,14 @@ impl Client {
     pub async fn next_event(&mut self) -> Option<Event> {
         loop {
             let now = Instant::now();
+            // Before a timeout ends the connection, what already arrived: an application that
+            // did not call this for longer than the silence timeout finds the socket's buffer
+            // full of snapshots (or a Kick), not a dead link. Only then, so that reading a
+            // backlog does not hold back the acks and inputs that the next wait sends.
+            let expiring = self.session.poll_timeout_unwritable().is_some_and(|at| at <= now);
+            if expiring && self.read_ready(now).await {
+                continue;
+            }
             self.session.handle_timeout(now);
             self.apply_close(now);
             if let Some(event) = self.session.poll_event() {
@@ -499,7 +510,8 @@ impl Client {
                     }
                 }
                 Conn::Closing { ws, frame, deadline } => {
-                    let timer = rearm(&mut self.timer, Some(*deadline));
+                    let timed = deadline.is_some();
+                    let timer = rearm(&mut self.timer, *deadline);
                     let wake = poll_fn(|cx| poll_closing(ws, frame, timer.as_mut(), cx)).await;
                     let now = Instant::now();
                     match wake {
@@ -508,6 +520,8 @@ impl Client {
                             self.session.handle_close_frame(now, code, reason);
                         }
                         Wake::Frame(Some(Ok(_))) => {}
+                        // No close timeout: the far-off stand-in deadline ends nothing.
+                        Wake::Timer if !timed => {}
                         Wake::Frame(_) | Wake::Timer => {
                             // TCP ended (or the time is up): the connection is over.
                             self.take_conn();
@@ -518,6 +532,24 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Hands the session a frame that is already there, if the connection is open and one
+    /// is; never waits.
+    async fn read_ready(&mut self, now: Instant) -> bool {
+        let Conn::Open(ws) = &mut self.conn else { return false };
+        if !self.session.state().is_connected() {
+            return false;
+        }
+        let mut ws = Pin::new(ws.as_mut());
+        let ready = poll_fn(|cx| Poll::Ready(ws.as_mut().poll_next(cx))).await;
+        match ready {
+            Poll::Pending => return false,
+            Poll::Ready(Some(Ok(message))) => self.handle_frame(now, message),
+            Poll::Ready(Some(Err(e))) => self.session.handle_lost(now, link_error(e)),
+            Poll::Ready(None) => self.session.handle_lost(now, LinkError::Eof),
+        }
+        true
     }
 
     fn handle_frame(&mut self, now: Instant, message: Message) {
@@ -541,7 +573,7 @@ impl Client {
         let Some(action) = self.session.poll_close() else {
             return;
         };
-        let deadline = now + self.session.config().close_timeout;
+        let deadline = crate::session::deadline(now, self.session.config().close_timeout);
         self.conn = match (std::mem::replace(&mut self.conn, Conn::None), action) {
             (Conn::Open(ws), CloseAction::Close { code, reason }) => {
                 let frame = CloseFrame { code: code.into(), reason: reason.into() };
@@ -580,10 +612,11 @@ impl Client {
 }
 
 /// Points the reusable timer at `deadline` (far in the future for `None`) without
-/// re-registering it when it already points there.
-fn rearm(timer: &mut Pin<Box<Sleep>>, deadline: Option<Instant>) -> &mut Pin<Box<Sleep>> {
+/// re-registering it when it already points there; makes it at the first call.
+fn rearm(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Option<Instant>) -> &mut Pin<Box<Sleep>> {
     let at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
     let at = tokio::time::Instant::from_std(at);
+    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
     if timer.deadline() != at {
         timer.as_mut().reset(at);
     }
@@ -907,6 +940,18 @@ mod tests {
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "the last failure is kept");
         let none = connect_any(&[], None).await.unwrap_err();
         assert_eq!(none.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_client_is_made_outside_a_tokio_runtime_and_driven_inside_one() {
+        // As the TLS example of the crate's page does, from a plain function.
+        let endpoint = Arc::new(Endpoint::parse("wss://game.example:8443/ws").unwrap());
+        let identity = Identity::player("ada").unwrap();
+        let mut client = Client::with_endpoint(endpoint, identity, Config::default(), 7);
+        assert_eq!(client.session().state(), State::Idle);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let first = runtime.block_on(client.next_event());
+        assert_eq!(first, Some(Event::Connecting { attempt: 1 }));
     }
 
     #[test]

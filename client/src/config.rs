@@ -6,7 +6,8 @@ use std::time::Duration;
 /// Timing of a [`Session`](crate::Session) and of the tokio [`Client`](crate::Client).
 ///
 /// Start from `Config::default()` and change fields; the struct is `#[non_exhaustive]` so new
-/// knobs are not breaking:
+/// knobs are not breaking. `Duration::ZERO` turns any timeout or interval off, and so does a
+/// duration too long for the clock (`Duration::MAX`):
 ///
 /// ```
 /// let mut config = tickwire_client::Config::default();
@@ -18,30 +19,41 @@ use std::time::Duration;
 pub struct Config {
     /// Interval of tickwire `Ping`s while joined; each answer updates
     /// [`Session::rtt`](crate::Session::rtt) and yields [`Event::Pong`](crate::Event::Pong).
-    /// Default 5 s. A ping costs 6 bytes each way; `Duration::ZERO` sends none.
+    /// Default 5 s. A ping costs 6 bytes each way; `Duration::ZERO` sends no periodic one
+    /// (the session still pings when inputs or chat lines wait for the server to confirm
+    /// earlier ones: see [`Config::max_inputs_unconfirmed`], [`Config::chat_rate_per_sec`]).
     pub ping_interval: Duration,
     /// Silence (no frame of any kind received) after which the connection is taken for dead
     /// and dropped without a close frame, so the server keeps the seat for a resume.
     /// Default 15 s: a joined player or spectator gets a snapshot every tick (and a WebSocket
     /// ping after 5 s of its own silence), so 15 s rides out a long stall; lower notices a dead
-    /// link sooner at the risk of dropping a merely slow one.
+    /// link sooner at the risk of dropping a merely slow one. `Duration::ZERO`: never, only a
+    /// failing socket ends the connection (a dead link may then go unnoticed for as long as
+    /// TCP takes, many minutes).
     pub silence_timeout: Duration,
     /// Time to open TCP and complete the WebSocket upgrade. Default 10 s.
+    /// `Duration::ZERO`: no limit but the operating system's own TCP connect timeout.
     pub connect_timeout: Duration,
     /// Time from the upgrade to the server's `Welcome`. Default 5 s, the server's own
-    /// handshake timeout.
+    /// handshake timeout. `Duration::ZERO`: no limit but the server's (and silence).
     pub join_timeout: Duration,
     /// Time the closing handshake may take: after our close frame, waiting for the server's
     /// answer; after the server's close frame, waiting for it to end the TCP connection.
-    /// Default 2 s, the server's `--close-timeout`.
+    /// Default 2 s, the server's `--close-timeout`. `Duration::ZERO`: no limit, waiting as
+    /// long as the server keeps the connection (a tickwire server ends it after its own close
+    /// timeout; leaving may hang on another one).
     pub close_timeout: Duration,
     /// When and how to reconnect after a connection ends. Default: forever, with jittered
     /// exponential backoff from 250 ms to 10 s ([`Reconnect::default`]).
     pub reconnect: Reconnect,
     /// The server's chat limit: lines per second, and lines back to back. Default 2 per
     /// second, burst 5: the server's defaults (`--chat-rate`, `--chat-burst`), above which it
-    /// closes the connection with 1008. The session sends at this rate with a burst of one
-    /// line fewer, so lines that reach the server bunched up still find a token there. Lines
+    /// closes the connection with 1008, ending the seat. The session sends at this rate with
+    /// a burst of one line fewer, and counts every line the server has not confirmed yet
+    /// (with the `Pong` of a `Ping` sent after it) as arriving with the next one: lines held
+    /// up by a stalled uplink reach the server back to back, and must still find tokens
+    /// there. When a line waits for such a confirmation the session sends that `Ping`, so
+    /// past the burst a line may wait a round trip longer than the rate alone says. Lines
     /// over the rate wait in a queue of [`Config::chat_queue`] lines.
     pub chat_rate_per_sec: u32,
     /// See [`Config::chat_rate_per_sec`]. Default 5.
@@ -55,6 +67,16 @@ pub struct Config {
     pub input_rate_per_sec: u32,
     /// See [`Config::input_rate_per_sec`]. Default 50.
     pub input_burst: u32,
+    /// Inputs sent that the server has not confirmed yet (by a snapshot's `last_input`, or the
+    /// `Pong` of a `Ping` sent after them), at most. Past it the newest input waits, replaced
+    /// by newer ones, until a confirmation comes (the session pings for one once half of
+    /// them are unconfirmed, which a controller, without snapshots, needs). Default 200:
+    /// inputs held up by a stalled uplink (Wi-Fi) reach the server back to back when it
+    /// recovers, and this many plus [`Config::input_burst`] (250) must fit the server's input
+    /// burst (360, `--input-burst`) or it kicks the client (1008, `RateLimited`), ending the
+    /// seat. At 100 inputs a second, 200 is 2 s of inputs: lower stops sending sooner on a
+    /// long round trip; higher, past that sum, risks the kick.
+    pub max_inputs_unconfirmed: usize,
     /// Chat lines waiting for their turn at most; [`Session::send_chat`](crate::Session::send_chat)
     /// refuses more. Default 16.
     pub chat_queue: usize,
@@ -104,6 +126,7 @@ impl Default for Config {
             chat_burst: 5,
             input_rate_per_sec: 100,
             input_burst: 50,
+            max_inputs_unconfirmed: 200,
             chat_queue: 16,
             inputs_in_flight: 64,
             max_events: 1024,
@@ -125,7 +148,8 @@ pub struct Reconnect {
     pub max_attempts: Option<u32>,
     /// First delay. Default 250 ms: a resume lands well within the server's 10 s grace.
     pub initial_delay: Duration,
-    /// Cap of the delay, which doubles per consecutive failure. Default 10 s.
+    /// Cap of the delay, which doubles per consecutive failure. Default 10 s. A delay too long
+    /// for the clock waits 30 years.
     pub max_delay: Duration,
     /// Random spread of each delay, in percent either way (never above `max_delay`).
     /// Default 25, so the clients of a restarted server do not all come back in one instant.
@@ -158,7 +182,9 @@ impl Reconnect {
         let base = self.initial_delay.saturating_mul(1 << doublings).min(self.max_delay);
         let spread = f64::from(self.jitter_percent.min(100)) / 100.0;
         let factor = 1.0 + spread * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
-        base.mul_f64(factor).min(self.max_delay)
+        // `mul_f64` would panic past `Duration::MAX` (a cap of `Duration::MAX`, jittered up).
+        Duration::try_from_secs_f64(base.as_secs_f64() * factor)
+            .map_or(self.max_delay, |delay| delay.min(self.max_delay))
     }
 }
 
@@ -188,5 +214,15 @@ mod tests {
         assert_eq!(r.delay(1, 0.0), Duration::from_micros(187_500));
         assert_eq!(r.delay(1, 1.0), Duration::from_micros(312_500));
         assert_eq!(r.delay(40, 1.0), Duration::from_secs(10), "jitter never exceeds the cap");
+    }
+
+    #[test]
+    fn a_delay_of_duration_max_does_not_overflow() {
+        let r = Reconnect {
+            initial_delay: Duration::MAX,
+            max_delay: Duration::MAX,
+            ..Reconnect::default()
+        };
+        assert_eq!(r.delay(1, 1.0), Duration::MAX, "jittered up past the clock: the cap");
     }
 }

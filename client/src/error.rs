@@ -63,7 +63,8 @@ pub enum Retry {
 #[error("HTTP {status}: {message}")]
 pub struct Refusal {
     /// The status: 429 too many sessions from this address, 503 server full or shutting down,
-    /// 400/403/405/426 a request the server will never accept.
+    /// 502/504 a reverse proxy whose node is restarting, 400/403/405/426 a request the server
+    /// will never accept. [`Disconnect::retry`] says which are retried.
     pub status: u16,
     /// The server's plain-text explanation (its response body), trimmed.
     pub message: String,
@@ -122,8 +123,13 @@ pub enum LinkError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Disconnect {
-    /// The upgrade was refused with an HTTP status. 429 and 503 are retried (not before the
-    /// server's `Retry-After`); the others are configuration errors and are not.
+    /// The upgrade was refused with an HTTP status. Retried (not before the server's
+    /// `Retry-After`): 408, 429 and every 5xx, which say the server or a proxy in front of it
+    /// is busy, restarting or unreachable for now (Caddy and nginx answer 502 or 504 while a
+    /// node restarts). Not retried: every other status (400, 401, 403, 404, 405, 426, 431, a
+    /// redirect), which says the request itself is wrong (URL, subprotocol, credentials) and
+    /// is refused again until a person changes it. 404 included: a mistyped path is far more
+    /// common than a proxy that answers 404 while a node restarts.
     #[error("upgrade refused: {0}")]
     Refused(Refusal),
     /// The server sent a `Kick` and closed. Retried unless the reason is
@@ -164,7 +170,7 @@ impl Disconnect {
     /// What to do next (see each variant).
     pub fn retry(&self) -> Retry {
         match self {
-            Disconnect::Refused(r) if matches!(r.status, 429 | 503) => Retry::Resume,
+            Disconnect::Refused(r) if matches!(r.status, 408 | 429 | 500..=599) => Retry::Resume,
             Disconnect::Refused(_) => Retry::Never,
             Disconnect::Kicked(k) => match k.reason {
                 KickReason::VersionMismatch { .. }
@@ -298,6 +304,19 @@ mod tests {
         assert_eq!(Disconnect::Closed { code: 1011, reason: String::new() }.retry(), Retry::Resume);
         assert_eq!(Disconnect::Lost(LinkError::Eof).retry(), Retry::Resume);
         assert_eq!(Disconnect::Lost(LinkError::Subprotocol).retry(), Retry::Never);
+    }
+
+    #[test]
+    fn a_proxy_whose_node_restarts_is_retried_and_a_wrong_request_is_not() {
+        let refused = |status| {
+            Disconnect::Refused(Refusal { status, message: String::new(), retry_after: None })
+        };
+        for status in [408, 429, 500, 502, 503, 504, 599] {
+            assert_eq!(refused(status).retry(), Retry::Resume, "HTTP {status}");
+        }
+        for status in [301, 400, 401, 403, 404, 405, 426, 431, 600] {
+            assert_eq!(refused(status).retry(), Retry::Never, "HTTP {status}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! - Every tick the server sends a **snapshot** of the world as your client may see it
 //!   (players: what is within their view radius; spectators: the whole room), encoded as a
 //!   delta against the last snapshot your client acknowledged. This crate rebuilds the world
-//!   ([`Client::world`]) and acknowledges each snapshot for you, so deltas stay small.
+//!   ([`Client::world`]) and acknowledges the snapshots for you, so deltas stay small.
 //! - Each input carries a sequence number ([`InputSeq`](tickwire_shared::InputSeq)); each
 //!   snapshot says the newest input the server had applied
 //!   ([`SnapshotInfo::last_input`]), which is what a predicting client reconciles against.
@@ -20,7 +20,7 @@
 //! - **Drops and resume**: when the connection drops, the client reconnects with jittered
 //!   backoff and presents the resume token of its `Welcome`; within the server's grace
 //!   (10 s by default) it gets the same seat, ship and score back (`welcome.resumed`).
-//! - **Endings are typed**: an HTTP refusal (429, 503), a `Kick` with its reason, a close
+//! - **Endings are typed**: an HTTP refusal (429, 502, 503), a `Kick` with its reason, a close
 //!   code, a timeout. [`Disconnect::retry`] says whether retrying can help, and the
 //!   [`Reconnect`] policy says how often; [`Event::Disconnected`] tells the application.
 //! - **Leaving** ([`Client::leave`]) closes with a close frame and waits for the server's

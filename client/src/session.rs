@@ -23,6 +23,21 @@ use tracing::{debug, info, warn};
 /// would leave the client waiting for good.
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(5 * 60);
 
+/// A wait that stands for "never" where an instant is needed (tokio's far future).
+const FOREVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// When a timer of `after` started at `from` expires: `None` for never, which is what
+/// `Duration::ZERO` means for every timeout and interval of [`Config`], and what a duration
+/// too large for the clock (`Duration::MAX`) means too, instead of overflowing `Instant`.
+pub(crate) fn deadline(from: Instant, after: Duration) -> Option<Instant> {
+    if after.is_zero() { None } else { from.checked_add(after) }
+}
+
+/// Whether a timer of `after` started at `from` has expired at `now` (see [`deadline`]).
+fn expired(now: Instant, from: Instant, after: Duration) -> bool {
+    !after.is_zero() && now.saturating_duration_since(from) >= after
+}
+
 /// Where a session is in its connect, join, drop, reconnect cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -184,8 +199,13 @@ pub enum Event {
     /// The server welcomed us: a fresh join, or a resume (`welcome.resumed`) with the same
     /// ship and score.
     Joined(Welcome),
-    /// A snapshot was applied: [`Session::world`] is the world at `info.tick`, and it is
-    /// acknowledged.
+    /// A snapshot was applied: the world at `info.tick` is rebuilt and kept, a baseline the
+    /// server may encode against. [`Session::world`] is the newest world rebuilt, which is
+    /// `info.tick` unless this snapshot is older than one applied before (never expected
+    /// from a tickwire server). The tick is queued for acknowledgement: a player's or a
+    /// controller's goes out with the next [`Session::poll_transmit`]; a spectator acks only
+    /// every [`Config::spectator_ack_every`] ticks (and a full snapshot at once), acking the
+    /// newest tick rebuilt; with [`Config::ack_snapshots`] off nothing is acknowledged.
     Snapshot(SnapshotInfo),
     /// A snapshot could not be applied (its baseline is no longer kept, or it is
     /// inconsistent). Nothing was acknowledged for it; the server falls back to a baseline we
@@ -287,6 +307,10 @@ pub struct Stats {
 /// # Call order (one loop of a driver)
 /// 1. [`handle_timeout(now)`](Self::handle_timeout); end the connection if
 ///    [`poll_close`](Self::poll_close) says so; drain [`poll_event`](Self::poll_event).
+///    Once [`poll_timeout_unwritable`](Self::poll_timeout_unwritable) has passed, hand it
+///    first a frame the socket already holds (step 3, without waiting): after a pause of the
+///    driver longer than [`Config::silence_timeout`], the snapshots waiting there prove the
+///    link alive, and a `Kick` there says why it ends.
 /// 2. Not connected: when [`poll_connect(now)`](Self::poll_connect) is true, open TCP and the
 ///    WebSocket (subprotocol [`SUBPROTOCOL`](tickwire_shared::SUBPROTOCOL)), then call
 ///    [`handle_connected`](Self::handle_connected), or
@@ -307,9 +331,9 @@ pub struct Stats {
 /// The application calls [`send_input`](Self::send_input), [`send_chat`](Self::send_chat)
 /// and [`leave`](Self::leave) at any time, and reads [`world`](Self::world).
 ///
-/// Worlds are rebuilt only through [`WorldHistory`], and each rebuilt tick is acknowledged,
-/// so the server sends deltas against it. Input sequence numbers start at 1 on every
-/// connection, as PROTOCOL.md says.
+/// Worlds are rebuilt only through [`WorldHistory`], and the newest rebuilt tick is
+/// acknowledged (see [`Event::Snapshot`] for when), so the server sends deltas against it.
+/// Input sequence numbers start at 1 on every connection, as PROTOCOL.md says.
 #[derive(Debug)]
 pub struct Session {
     config: Config,
@@ -341,14 +365,19 @@ pub struct Session {
     next_seq: u32,
     last_input_acked: InputSeq,
     in_flight: VecDeque<(InputSeq, Instant)>,
+    /// The inputs sent on this connection that the server has not confirmed yet, oldest
+    /// first, at most [`Config::max_inputs_unconfirmed`]; and the newest sent.
+    inputs_unconfirmed: VecDeque<InputSeq>,
+    last_input_sent: InputSeq,
     chat: VecDeque<ChatText>,
-    /// Paces chat lines below the server's chat limit.
-    chat_pace: Pace,
+    /// Keeps chat lines within the server's chat limit, however they bunch up on the way.
+    chat_budget: ChatBudget,
     /// Paces inputs below the server's input limit.
     input_pace: Pace,
-    next_ping: Instant,
+    /// When the next periodic `Ping` is due; `None`: none is.
+    next_ping: Option<Instant>,
     ping_nonce: u32,
-    ping_outstanding: Option<(u32, Instant)>,
+    ping_outstanding: Option<PingSent>,
     rtt: Option<Duration>,
     kick: Option<Kick>,
     close: Option<CloseAction>,
@@ -362,7 +391,7 @@ impl Session {
     /// An idle session; `now` is any instant before the first call. `seed` only spreads
     /// reconnect delays (jitter): take it from any RNG.
     pub fn new(config: Config, identity: Identity, now: Instant, seed: u64) -> Session {
-        let (chat_pace, input_pace) = (Pace::chat(&config, now), Pace::inputs(&config, now));
+        let (chat_budget, input_pace) = (ChatBudget::new(&config, now), Pace::inputs(&config, now));
         Session {
             config,
             identity,
@@ -385,10 +414,12 @@ impl Session {
             next_seq: 1,
             last_input_acked: InputSeq(0),
             in_flight: VecDeque::new(),
+            inputs_unconfirmed: VecDeque::new(),
+            last_input_sent: InputSeq(0),
             chat: VecDeque::new(),
-            chat_pace,
+            chat_budget,
             input_pace,
-            next_ping: now,
+            next_ping: None,
             ping_nonce: 0,
             ping_outstanding: None,
             rtt: None,
@@ -464,7 +495,9 @@ impl Session {
     /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit),
     /// paced under the server's input limit ([`Config::input_rate_per_sec`]; the server closes
     /// a client past it): call it every frame if that is simplest. An input still unsent is
-    /// replaced (the server applies only the newest anyway).
+    /// replaced (the server applies only the newest anyway). While the server has not
+    /// confirmed [`Config::max_inputs_unconfirmed`] inputs (a stalled uplink), the newest
+    /// waits for a confirmation instead of piling up.
     /// Returns its sequence number, which snapshots echo in `last_input` once applied.
     pub fn send_input(&mut self, controls: Controls) -> Result<InputSeq, SendError> {
         if !self.state.is_joined() {
@@ -481,6 +514,9 @@ impl Session {
 
     /// Queues a chat line to the room. Lines are paced to the server's chat rate
     /// ([`Config::chat_rate_per_sec`]), so a chatty application is never kicked for it.
+    /// Lines still waiting when the connection drops are sent once the seat is resumed; a
+    /// fresh join (the seat was lost, perhaps in another room) drops them, and
+    /// [`leave`](Self::leave) does.
     pub fn send_chat(&mut self, text: &str) -> Result<(), SendError> {
         if !self.state.is_joined() {
             return Err(SendError::NotJoined);
@@ -504,6 +540,7 @@ impl Session {
         match self.state {
             State::Handshaking | State::Joined => {
                 self.reset_connection();
+                self.chat.clear();
                 self.kick = None;
                 self.close = Some(CloseAction::Close { code: close_code::NORMAL, reason: "bye" });
                 self.enter(State::Closing, now);
@@ -597,11 +634,15 @@ impl Session {
                 self.push_event(Event::Feedback(feedback));
             }
             ServerMessage::Pong(pong) => {
-                if let Some((nonce, sent)) = self.ping_outstanding
-                    && nonce == pong.nonce
+                if let Some(ping) = self.ping_outstanding
+                    && ping.nonce == pong.nonce
                 {
                     self.ping_outstanding = None;
-                    let rtt = now.saturating_duration_since(sent);
+                    // The server reads a connection's messages in order, and took what was
+                    // sent before the Ping through its rate limits before answering it.
+                    self.confirm_inputs(ping.inputs);
+                    self.chat_budget.confirm(now, ping.chats);
+                    let rtt = now.saturating_duration_since(ping.sent);
                     self.rtt = Some(rtt);
                     self.push_event(Event::Pong { rtt, server_tick: pong.server_tick });
                 }
@@ -647,19 +688,19 @@ impl Session {
 
     /// Checks the timers: connect and join timeouts, silence, and the closing handshake.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let since_entered = now.saturating_duration_since(self.entered);
-        let silent = now.saturating_duration_since(self.last_heard) >= self.config.silence_timeout;
+        let after = |limit| expired(now, self.entered, limit);
+        let silent = expired(now, self.last_heard, self.config.silence_timeout);
         match self.state {
-            State::Connecting if since_entered >= self.config.connect_timeout => {
+            State::Connecting if after(self.config.connect_timeout) => {
                 self.disconnect(now, Disconnect::ConnectTimeout, None);
             }
-            State::Handshaking if since_entered >= self.config.join_timeout => {
+            State::Handshaking if after(self.config.join_timeout) => {
                 self.disconnect(now, Disconnect::JoinTimeout, Some(CloseAction::Abort));
             }
             State::Handshaking | State::Joined if silent => {
                 self.disconnect(now, Disconnect::Silence, Some(CloseAction::Abort));
             }
-            State::Closing if since_entered >= self.config.close_timeout => {
+            State::Closing if after(self.config.close_timeout) => {
                 self.close = Some(CloseAction::Abort);
                 self.left(now, None);
             }
@@ -672,6 +713,7 @@ impl Session {
     /// The next message to send, encoded (one binary WebSocket message); `None` when nothing
     /// is due. Call until `None`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let inputs_capped = self.inputs_capped();
         let msg = if !matches!(self.state, State::Handshaking | State::Joined) {
             return None;
         } else if self.hello_pending {
@@ -690,20 +732,29 @@ impl Session {
             self.last_acked = Some(tick);
             self.unacked_full = false;
             ClientMessage::Ack(Ack { tick })
-        } else if let Some(input) = self.input_pending.take_if(|_| self.input_pace.take(now)) {
+        } else if let Some(input) =
+            self.input_pending.take_if(|_| !inputs_capped && self.input_pace.take(now))
+        {
             if self.in_flight.len() >= self.config.inputs_in_flight {
                 self.in_flight.pop_front();
             }
             self.in_flight.push_back((input.seq, now));
+            self.inputs_unconfirmed.push_back(input.seq);
+            self.last_input_sent = input.seq;
             self.stats.inputs_sent += 1;
             ClientMessage::Input(input)
-        } else if !self.chat.is_empty() && self.chat_pace.take(now) {
+        } else if !self.chat.is_empty() && self.chat_budget.take(now) {
             let text = self.chat.pop_front()?;
             ClientMessage::Chat(Chat { text })
-        } else if !self.config.ping_interval.is_zero() && now >= self.next_ping {
+        } else if self.ping_due(now) || self.confirmation_wanted() {
             self.ping_nonce = self.ping_nonce.wrapping_add(1);
-            self.ping_outstanding = Some((self.ping_nonce, now));
-            self.next_ping = now + self.config.ping_interval;
+            self.ping_outstanding = Some(PingSent {
+                nonce: self.ping_nonce,
+                sent: now,
+                inputs: self.last_input_sent,
+                chats: self.chat_budget.sent,
+            });
+            self.next_ping = deadline(now, self.config.ping_interval);
             ClientMessage::Ping(Ping { nonce: self.ping_nonce })
         } else {
             return None;
@@ -731,7 +782,7 @@ impl Session {
     /// wake again at once.
     pub fn poll_timeout_unwritable(&self) -> Option<Instant> {
         match self.state {
-            State::Joined => Some(self.last_heard + self.config.silence_timeout),
+            State::Joined => deadline(self.last_heard, self.config.silence_timeout),
             _ => self.poll_timeout(),
         }
     }
@@ -739,27 +790,34 @@ impl Session {
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout),
     /// [`poll_transmit`](Self::poll_transmit) or [`poll_connect`](Self::poll_connect) has
     /// something to do (messages the application queued are due at once: call
-    /// `poll_transmit` before waiting). `None` once ended.
+    /// `poll_transmit` before waiting). `None` once ended, and while nothing is timed (the
+    /// timeouts that apply are off, see [`Config`]): wait for a message then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let silence = self.last_heard + self.config.silence_timeout;
+        let silence = deadline(self.last_heard, self.config.silence_timeout);
+        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match self.state {
             State::Idle => Some(self.entered),
-            State::Connecting => Some(self.entered + self.config.connect_timeout),
-            State::Handshaking => Some(silence.min(self.entered + self.config.join_timeout)),
-            State::Joined => {
-                let mut at = silence;
-                if !self.config.ping_interval.is_zero() {
-                    at = at.min(self.next_ping);
-                }
-                if !self.chat.is_empty() {
-                    at = at.min(self.chat_pace.next());
-                }
-                if self.input_pending.is_some() {
-                    at = at.min(self.input_pace.next());
-                }
-                Some(at)
+            State::Connecting => deadline(self.entered, self.config.connect_timeout),
+            State::Handshaking => {
+                earliest(silence, deadline(self.entered, self.config.join_timeout))
             }
-            State::Closing => Some(self.entered + self.config.close_timeout),
+            State::Joined => {
+                // A ping waits for the answer to the one before (see `ping_due`).
+                let ping = self.next_ping.filter(|_| self.ping_outstanding.is_none());
+                let mut at = earliest(silence, ping);
+                if !self.chat.is_empty() {
+                    // None: only a confirmation frees a token, and it comes as a message.
+                    at = earliest(at, self.chat_budget.next());
+                }
+                if self.input_pending.is_some() && !self.inputs_capped() {
+                    at = earliest(at, Some(self.input_pace.next()));
+                }
+                at
+            }
+            State::Closing => deadline(self.entered, self.config.close_timeout),
             State::Backoff { until } => Some(until),
             State::Ended => None,
         }
@@ -785,10 +843,15 @@ impl Session {
         self.welcomed_at = Some(now);
         self.stats.joins += 1;
         self.enter(State::Joined, now);
-        self.next_ping = now + self.config.ping_interval;
+        self.next_ping = deadline(now, self.config.ping_interval);
         // The server's buckets are the connection's: full again.
-        self.chat_pace = Pace::chat(&self.config, now);
+        self.chat_budget = ChatBudget::new(&self.config, now);
         self.input_pace = Pace::inputs(&self.config, now);
+        if !welcome.resumed {
+            // Another seat, perhaps in another room: the lines were written for a
+            // conversation it did not see.
+            self.chat.clear();
+        }
         self.push_event(Event::Joined(welcome));
     }
 
@@ -808,6 +871,7 @@ impl Session {
 
         if header.last_input > self.last_input_acked {
             self.last_input_acked = header.last_input;
+            self.confirm_inputs(header.last_input);
             while let Some(&(seq, sent)) = self.in_flight.front()
                 && seq <= header.last_input
             {
@@ -888,7 +952,9 @@ impl Session {
         if let Some(not_before) = reason.not_before() {
             delay = delay.max(not_before.min(RETRY_AFTER_MAX));
         }
-        self.enter(State::Backoff { until: now + delay }, now);
+        // A delay too large for the clock (a policy of `Duration::MAX`) waits 30 years.
+        let until = now.checked_add(delay).or_else(|| now.checked_add(FOREVER)).unwrap_or(now);
+        self.enter(State::Backoff { until }, now);
         self.push_event(Event::Disconnected { reason, retry_in: Some(delay) });
     }
 
@@ -904,6 +970,41 @@ impl Session {
             })
     }
 
+    /// Whether [`Config::max_inputs_unconfirmed`] inputs await the server's confirmation, so
+    /// the next waits.
+    fn inputs_capped(&self) -> bool {
+        self.inputs_unconfirmed.len() >= self.config.max_inputs_unconfirmed.max(1)
+    }
+
+    /// The server took every input up to `seq`.
+    fn confirm_inputs(&mut self, seq: InputSeq) {
+        while self.inputs_unconfirmed.front().is_some_and(|&sent| sent <= seq) {
+            self.inputs_unconfirmed.pop_front();
+        }
+    }
+
+    /// Whether the periodic `Ping` is due: its interval has passed and the one before was
+    /// answered. Sending it over an unanswered one would discard that one's round trip, so
+    /// round trips longer than the interval (the ones worth knowing) would never be measured.
+    fn ping_due(&self, now: Instant) -> bool {
+        self.ping_outstanding.is_none() && self.next_ping.is_some_and(|at| now >= at)
+    }
+
+    /// Whether a `Ping` must go now for its `Pong` to confirm what was sent: half of
+    /// [`Config::max_inputs_unconfirmed`] inputs await a confirmation (so that it usually
+    /// comes before the rest are sent), or a chat line waits while earlier ones await one.
+    /// A player's snapshots confirm its inputs too, but a controller gets none, and nothing
+    /// else confirms chat. One `Ping` at a time: its `Pong` frees what it can, and the next
+    /// asks for the rest.
+    fn confirmation_wanted(&self) -> bool {
+        if self.ping_outstanding.is_some() {
+            return false;
+        }
+        let half = (self.config.max_inputs_unconfirmed / 2).max(1);
+        self.inputs_unconfirmed.len() >= half
+            || (!self.chat.is_empty() && self.chat_budget.unconfirmed() > 0)
+    }
+
     fn left(&mut self, now: Instant, answer: Option<u16>) {
         self.enter(State::Ended, now);
         self.push_event(Event::Ended(End::Left { answer }));
@@ -917,7 +1018,9 @@ impl Session {
         self.unacked_full = false;
         self.input_pending = None;
         self.in_flight.clear();
-        self.chat.clear();
+        self.inputs_unconfirmed.clear();
+        self.last_input_sent = InputSeq(0);
+        // The chat queue stays: `send_chat` accepted those lines, and a resume sends them.
         self.ping_outstanding = None;
         self.newest_tick = None;
         self.next_seq = 1;
@@ -941,6 +1044,77 @@ impl Session {
     }
 }
 
+/// A `Ping` whose `Pong` is awaited, and what it confirms when it comes.
+#[derive(Debug, Clone, Copy)]
+struct PingSent {
+    nonce: u32,
+    sent: Instant,
+    /// The newest input sent before it.
+    inputs: InputSeq,
+    /// The chat lines sent before it on this connection.
+    chats: u64,
+}
+
+/// The server's chat bucket as the worst case can leave it. Lines sent but not yet confirmed
+/// (by the `Pong` of a `Ping` sent after them) may still be in a stalled uplink and reach the
+/// server together with the next one, at any later time; a confirmed line reached it at the
+/// latest when its confirmation came. So the model takes each line's token at its
+/// confirmation, and counts the unconfirmed lines as taken now: a line goes only if a token
+/// is left after those. A fixed pace would not do: during a stall of a few seconds it lets
+/// more lines into the socket than the server's burst, and they arrive back to back.
+#[derive(Debug, Clone, Copy)]
+struct ChatBudget {
+    /// The bucket, with the tokens of confirmed lines taken.
+    pace: Pace,
+    /// Lines sent on this connection, and of those the ones confirmed.
+    sent: u64,
+    confirmed: u64,
+}
+
+impl ChatBudget {
+    fn new(config: &Config, now: Instant) -> ChatBudget {
+        ChatBudget { pace: Pace::chat(config, now), sent: 0, confirmed: 0 }
+    }
+
+    fn unconfirmed(&self) -> u64 {
+        self.sent - self.confirmed
+    }
+
+    /// Takes a line's turn if the server has a token for it, however the unconfirmed lines
+    /// arrive.
+    fn take(&mut self, now: Instant) -> bool {
+        self.pace.refill(now);
+        // Within a rounding error of a whole token is one (see `Pace::take`).
+        let free = self.pace.tokens - self.unconfirmed() as f64;
+        if free >= 1.0 - 1e-6 {
+            self.sent += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The first `upto` lines of this connection are confirmed at `now`.
+    fn confirm(&mut self, now: Instant, upto: u64) {
+        let upto = upto.min(self.sent);
+        if upto > self.confirmed {
+            self.pace.refill(now);
+            self.pace.tokens -= (upto - self.confirmed) as f64;
+            self.confirmed = upto;
+        }
+    }
+
+    /// When the next line may go if no confirmation comes; `None`: only one frees a token.
+    fn next(&self) -> Option<Instant> {
+        let needed = self.unconfirmed() as f64 + 1.0;
+        if needed > self.pace.burst + 1e-6 {
+            return None;
+        }
+        let missing = (needed - self.pace.tokens).max(0.0);
+        Some(self.pace.refilled + Duration::from_secs_f64(missing / self.pace.rate))
+    }
+}
+
 /// A token bucket that keeps what the session sends within one of the server's limits
 /// (PROTOCOL.md 8), sans IO: time is an argument.
 #[derive(Debug, Clone, Copy)]
@@ -954,9 +1128,9 @@ struct Pace {
 }
 
 impl Pace {
-    /// Chat at the configured rate with one token fewer than the server's burst: lines that
-    /// reach the server late (a slow link, then a fast one) bunch up, and the spare token
-    /// absorbs that, where pacing at exactly the server's bucket would be kicked for it.
+    /// Chat at the configured rate with one token fewer than the server's burst: the
+    /// [`ChatBudget`] already allows for lines that bunch up on the way, and the spare token
+    /// is a margin for what it cannot see (the two clocks, rounding).
     fn chat(config: &Config, now: Instant) -> Pace {
         let burst = f64::from(config.chat_burst.saturating_sub(1).max(1));
         Pace {
@@ -980,11 +1154,16 @@ impl Pace {
         }
     }
 
-    /// Takes a token if one is there at `now`.
-    fn take(&mut self, now: Instant) -> bool {
+    /// Adds the tokens earned since the last refill.
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.refilled = now;
+        self.refilled = self.refilled.max(now);
+    }
+
+    /// Takes a token if one is there at `now`.
+    fn take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         // Within a rounding error of a whole token is one: `next` may name an instant a
         // nanosecond short of it, and a driver woken then must find it.
         if self.tokens >= 1.0 - 1e-6 {

@@ -157,6 +157,28 @@ async fn chat_and_room_events_reach_the_other_players() {
 }
 
 #[tokio::test]
+async fn an_application_that_reads_late_finds_the_snapshots_that_waited_not_a_dead_link() {
+    let server = TestServer::start(server_config()).await;
+    let identity = Identity::player("ada").unwrap().in_room("e2e-late").unwrap();
+    let mut config = Config::default();
+    config.silence_timeout = Duration::from_millis(300);
+    let mut client = Client::connect(&server.url(), identity, config).await.unwrap();
+    next_snapshot(&mut client).await;
+    // The application is busy (a long frame, a loading screen) for twice the silence
+    // timeout, while the server's snapshots wait in the socket.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let first = wait_for(&mut client, |e| match e {
+        Event::Snapshot(_) => Some(Ok(())),
+        Event::Disconnected { reason, .. } => Some(Err(reason.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first, Ok(()), "the link was alive all along");
+    assert_eq!(client.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_abrupt_drop_is_resumed_with_the_same_ship() {
     let server = TestServer::start(server_config()).await;
     let identity = Identity::player("ada").unwrap().in_room("e2e-resume").unwrap();

@@ -305,14 +305,20 @@ fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_ti
     h.events();
     let start = h.now;
     let mut sent = Vec::new();
-    // A game at 240 frames a second for three seconds, an input every frame.
+    let mut newest_sent = 0;
+    // A game at 240 frames a second for three seconds, an input every frame; a server that
+    // applies the newest each tick (every 8 frames) and says so in its snapshot.
     for frame in 0..720u32 {
         h.now = start + Duration::from_micros(u64::from(frame) * 1_000_000 / 240);
+        if frame % 8 == 0 {
+            h.recv(snapshot(None, &world(frame / 8 + 1, 0), newest_sent));
+        }
         let seq = h.session.send_input(Controls::NEUTRAL).unwrap();
         for message in h.sent() {
             if let ClientMessage::Input(input) = message {
                 assert_eq!(input.seq, seq, "each input sent is the newest");
                 sent.push(h.now);
+                newest_sent = seq.0;
             }
         }
         // The session says when the held input may go.
@@ -373,12 +379,18 @@ fn chat_is_paced_to_the_server_rate_and_bounded() {
     let chats = |sent: Vec<ClientMessage>| {
         sent.iter().filter(|m| matches!(m, ClientMessage::Chat(_))).count()
     };
+    let start = h.now;
     let burst = h.sent();
-    // One line fewer than the server's burst of 5: lines that reach it bunched up (a slow
-    // link, then a fast one) still find a token there.
+    // One line fewer than the server's burst of 5, as a margin.
     assert_eq!(chats(burst.clone()), 4, "the burst goes at once");
     assert!(matches!(&burst[0], ClientMessage::Chat(c) if c.text.as_str() == "line 0"));
-    assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_millis(500)));
+    // Then a line must wait for the server to confirm those: they may still be on the way.
+    let Some(ClientMessage::Ping(Ping { nonce })) = burst.last() else { panic!("{burst:?}") };
+    assert!(h.session.poll_timeout().unwrap() > start + Duration::from_secs(1));
+    h.advance(20);
+    h.recv(ServerMessage::Pong(Pong { nonce: *nonce, server_tick: Tick(1) }));
+    // They may have reached the server just before it answered: its bucket refills from then.
+    assert_eq!(h.session.poll_timeout(), Some(start + Duration::from_millis(520)));
     h.advance(499);
     assert_eq!(chats(h.sent()), 0);
     h.advance(1);
@@ -409,6 +421,26 @@ fn pings_measure_the_round_trip() {
         h.events(),
         vec![Event::Pong { rtt: Duration::from_millis(23), server_tick: Tick(150) }]
     );
+}
+
+#[test]
+fn a_round_trip_longer_than_the_ping_interval_is_measured() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    h.advance(5000);
+    let sent = h.sent();
+    let [ClientMessage::Ping(Ping { nonce })] = sent[..] else { panic!("{sent:?}") };
+    // The answer is slow: no second ping replaces the first (its round trip would be lost),
+    // and the driver is not woken for one.
+    h.advance(6000);
+    assert_eq!(h.sent(), vec![]);
+    assert!(h.session.poll_timeout().is_some_and(|at| at > h.now), "woken for nothing");
+    h.recv(ServerMessage::Pong(Pong { nonce, server_tick: Tick(330) }));
+    assert_eq!(h.session.rtt(), Some(Duration::from_secs(6)));
+    // The interval has passed: the next goes at once.
+    let sent = h.sent();
+    assert!(matches!(sent[..], [ClientMessage::Ping(_)]), "{sent:?}");
 }
 
 #[test]
@@ -707,4 +739,282 @@ fn the_event_queue_is_bounded() {
     assert_eq!(events.len(), 3);
     assert!(matches!(events[0], Event::Room(RoomEvent { tick: Tick(2), .. })), "oldest dropped");
     assert_eq!(h.session.stats().events_dropped, 4);
+}
+
+/// A token bucket as the tickwire server keeps one per connection (server/src/ratelimit.rs).
+struct ServerBucket {
+    rate: f64,
+    tokens: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl ServerBucket {
+    fn new(rate: u32, burst: u32, now: Instant) -> ServerBucket {
+        let burst = f64::from(burst);
+        ServerBucket { rate: f64::from(rate), tokens: burst, burst, last: now }
+    }
+
+    fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        let ok = self.tokens >= 1.0;
+        if ok {
+            self.tokens -= 1.0;
+        }
+        ok
+    }
+}
+
+/// A session joined to a simulated tickwire server with its default limits, over a link whose
+/// uplink stalls: what the session sends reaches the server `ONE_WAY` later, or all at once
+/// when the stall ends. The server reads in order, answers pings, and sends a snapshot every
+/// tick whose `last_input` is the newest input it took.
+struct Link {
+    h: Harness,
+    stall: (Instant, Instant),
+    uplink: VecDeque<(Instant, ClientMessage)>,
+    downlink: VecDeque<(Instant, ServerMessage)>,
+    inputs: ServerBucket,
+    chats: ServerBucket,
+    last_input: u32,
+    tick: u32,
+    next_tick: Instant,
+    /// What the server took, and why it kicked (if it did).
+    inputs_taken: usize,
+    chats_taken: usize,
+    kicked: Option<String>,
+}
+
+const ONE_WAY: Duration = Duration::from_millis(20);
+
+impl Link {
+    fn new(mut h: Harness, role: Role, stall_from_ms: u64, stall_ms: u64) -> Link {
+        let now = h.now;
+        h.join(welcome(role));
+        h.events();
+        let from = now + Duration::from_millis(stall_from_ms);
+        Link {
+            h,
+            stall: (from, from + Duration::from_millis(stall_ms)),
+            uplink: VecDeque::new(),
+            downlink: VecDeque::new(),
+            inputs: ServerBucket::new(120, 360, now),
+            chats: ServerBucket::new(2, 5, now),
+            last_input: 0,
+            tick: 0,
+            next_tick: now,
+            inputs_taken: 0,
+            chats_taken: 0,
+            kicked: None,
+        }
+    }
+
+    /// Moves time on by `ms`, a millisecond at a time, calling `app` every millisecond.
+    fn run(&mut self, ms: u64, mut app: impl FnMut(&mut Session, u64)) {
+        for step in 0..ms {
+            self.h.now += Duration::from_millis(1);
+            let now = self.h.now;
+            while self.downlink.front().is_some_and(|(at, _)| *at <= now) {
+                let (_, msg) = self.downlink.pop_front().unwrap();
+                self.h.recv(msg);
+            }
+            self.h.session.handle_timeout(now);
+            app(&mut self.h.session, step);
+            let last = self.uplink.back().map_or(now, |(at, _)| *at);
+            for msg in self.h.sent() {
+                let mut at = now + ONE_WAY;
+                if at >= self.stall.0 && at < self.stall.1 {
+                    at = self.stall.1;
+                }
+                self.uplink.push_back((at.max(last), msg));
+            }
+            while self.uplink.front().is_some_and(|(at, _)| *at <= now) {
+                let (_, msg) = self.uplink.pop_front().unwrap();
+                self.server_reads(now, msg);
+            }
+            if now >= self.next_tick {
+                self.tick += 1;
+                self.next_tick += Duration::from_micros(33_333);
+                let snap = snapshot(None, &world(self.tick, 0), self.last_input);
+                if self.h.session.identity().role != Role::Controller {
+                    self.downlink.push_back((now + ONE_WAY, snap));
+                }
+            }
+        }
+    }
+
+    fn server_reads(&mut self, now: Instant, msg: ClientMessage) {
+        match msg {
+            ClientMessage::Input(input) => {
+                if !self.inputs.try_take(now) {
+                    self.kicked.get_or_insert(format!("inputs, after {}", self.inputs_taken));
+                }
+                self.inputs_taken += 1;
+                self.last_input = input.seq.0;
+            }
+            ClientMessage::Chat(_) => {
+                if !self.chats.try_take(now) {
+                    self.kicked.get_or_insert(format!("chat, after {}", self.chats_taken));
+                }
+                self.chats_taken += 1;
+            }
+            ClientMessage::Ping(Ping { nonce }) => {
+                let pong = Pong { nonce, server_tick: Tick(self.tick) };
+                self.downlink.push_back((now + ONE_WAY, ServerMessage::Pong(pong)));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn inputs_held_up_by_a_stalled_uplink_arrive_within_the_servers_burst() {
+    // A game at 100 frames a second, an input every frame; the uplink stalls for 4 s.
+    let mut link = Link::new(Harness::player(), Role::Player, 1_000, 4_000);
+    let mut newest = InputSeq(0);
+    link.run(8_000, |session, ms| {
+        if ms % 10 == 0 {
+            newest = session.send_input(Controls::NEUTRAL).unwrap();
+        }
+    });
+    assert_eq!(link.kicked, None, "{} inputs reached the server", link.inputs_taken);
+    assert!(link.h.session.stats().inputs_sent > 450, "{:?}", link.h.session.stats());
+    // Once the stall is over, the newest input goes out again.
+    assert!(link.last_input + 5 >= newest.0, "{} of {}", link.last_input, newest.0);
+    assert!(link.h.session.state().is_joined());
+}
+
+#[test]
+fn a_controller_gets_its_inputs_confirmed_by_pongs() {
+    // No snapshots: only the pongs of pings sent after its inputs confirm them, and on a
+    // healthy link they come before the inputs ever wait for them.
+    let mut link = Link::new(
+        Harness::new(Identity::new(Role::Controller, "pad").unwrap(), Config::default()),
+        Role::Controller,
+        0,
+        0,
+    );
+    let mut newest = InputSeq(0);
+    link.run(8_000, |session, ms| {
+        if ms % 10 == 0 {
+            newest = session.send_input(Controls::NEUTRAL).unwrap();
+        }
+    });
+    assert_eq!(link.kicked, None, "{} inputs reached the server", link.inputs_taken);
+    assert_eq!(link.h.session.stats().inputs_sent, 800, "none waited");
+    assert!(link.last_input + 5 >= newest.0, "{} of {}", link.last_input, newest.0);
+}
+
+#[test]
+fn chat_held_up_by_a_stalled_uplink_arrives_within_the_servers_burst() {
+    // A player who types a line every 400 ms (faster than the 2 a second it may send), into
+    // an uplink that stalls for 3 s.
+    let mut link = Link::new(Harness::player(), Role::Player, 300, 3_000);
+    let mut typed = 0;
+    link.run(12_000, |session, ms| {
+        if ms % 400 == 0 && typed < 16 && session.send_chat("hello").is_ok() {
+            typed += 1;
+        }
+    });
+    assert_eq!(link.kicked, None);
+    assert_eq!((typed, link.chats_taken), (16, 16), "every line typed reached the room");
+}
+
+#[test]
+fn a_resume_sends_the_chat_lines_still_queued_and_a_fresh_join_drops_them() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    for i in 0..6 {
+        h.session.send_chat(&format!("line {i}")).unwrap();
+    }
+    h.sent();
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let (_, retry_in) = disconnected(&h.events());
+    h.now += retry_in.unwrap();
+    h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    let lines: Vec<String> = h
+        .sent()
+        .into_iter()
+        .filter_map(|m| match m {
+            ClientMessage::Chat(c) => Some(c.text.as_str().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines, ["line 4", "line 5"], "accepted by send_chat, so sent after the resume");
+
+    h.session.send_chat("for the old seat").unwrap();
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let (_, retry_in) = disconnected(&h.events());
+    h.now += retry_in.unwrap();
+    h.join(welcome(Role::Player));
+    assert!(!h.sent().iter().any(|m| matches!(m, ClientMessage::Chat(_))), "a fresh seat");
+}
+
+#[test]
+fn a_zero_timeout_is_off_and_duration_max_does_not_overflow() {
+    let config = Config {
+        silence_timeout: Duration::ZERO,
+        join_timeout: Duration::ZERO,
+        connect_timeout: Duration::ZERO,
+        ping_interval: Duration::ZERO,
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    assert!(h.session.poll_connect(h.now));
+    h.advance(3_600_000);
+    assert_eq!(h.session.state(), State::Connecting, "no connect timeout");
+    assert_eq!(h.session.poll_timeout(), None, "nothing timed");
+    h.session.handle_connected(h.now);
+    h.sent();
+    h.advance(3_600_000);
+    assert_eq!(h.session.state(), State::Handshaking, "no join timeout, no silence");
+    h.recv(ServerMessage::Welcome(welcome(Role::Player)));
+    h.advance(3_600_000);
+    assert!(h.session.state().is_joined());
+    assert_eq!(h.sent(), vec![], "no periodic ping");
+
+    let config = Config {
+        silence_timeout: Duration::MAX,
+        join_timeout: Duration::MAX,
+        connect_timeout: Duration::MAX,
+        close_timeout: Duration::MAX,
+        ping_interval: Duration::MAX,
+        reconnect: Reconnect { initial_delay: Duration::MAX, ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    assert!(h.session.poll_connect(h.now));
+    assert_eq!(h.session.poll_timeout(), None);
+    h.session.handle_connected(h.now);
+    assert_eq!(h.session.poll_timeout(), None);
+    h.sent();
+    h.recv(ServerMessage::Welcome(welcome(Role::Player)));
+    assert_eq!(h.session.poll_timeout(), None);
+    assert_eq!(h.session.poll_timeout_unwritable(), None);
+    h.advance(3_600_000);
+    assert!(h.session.state().is_joined());
+    h.session.handle_lost(h.now, LinkError::Eof);
+    assert!(matches!(h.session.state(), State::Backoff { until } if until > h.now));
+    assert!(h.session.poll_timeout().is_some());
+}
+
+#[test]
+fn after_an_older_snapshot_the_world_stays_the_newest() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.recv(snapshot(None, &world(12, 7), 0));
+    h.recv(snapshot(None, &world(11, 3), 0));
+    let ticks: Vec<Tick> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Snapshot(info) => Some(info.tick),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ticks, [Tick(12), Tick(11)]);
+    assert_eq!(h.session.world(), Some(&world(12, 7)), "as Event::Snapshot says");
+    assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(12) })], "the newest is acked");
 }

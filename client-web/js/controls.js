@@ -75,10 +75,15 @@ export class Controls {
     const opts = { signal: this.abort.signal };
     window.addEventListener('keydown', (e) => this.onKey(e, true), opts);
     window.addEventListener('keyup', (e) => this.onKey(e, false), opts);
-    window.addEventListener('blur', () => this.keys.clear(), opts);
+    // The releases of what was held then go to another window (or none come, from a hidden page).
+    window.addEventListener('blur', () => this.release(), opts);
     el.zone.addEventListener('pointerdown', (e) => this.stickDown(e), opts);
     el.zone.addEventListener('pointermove', (e) => this.stickMove(e), opts);
-    for (const type of ['pointerup', 'pointercancel']) el.zone.addEventListener(type, (e) => this.stickUp(/** @type {PointerEvent} */ (e)), opts);
+    // A capture can end without a pointerup (the page hidden under the finger, say): the stick
+    // would stay held, and would take no new touch while it waits for that pointer.
+    for (const type of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+      el.zone.addEventListener(type, (e) => this.stickUp(/** @type {PointerEvent} */ (e)), opts);
+    }
     el.boost.addEventListener('pointerdown', (e) => { e.preventDefault(); this.setBoost(true); }, opts);
     for (const type of ['pointerup', 'pointercancel', 'pointerleave']) el.boost.addEventListener(type, () => this.setBoost(false), opts);
     window.addEventListener('touchstart', () => this.showTouch(), { ...opts, passive: true });
@@ -112,6 +117,16 @@ export class Controls {
     this.el.touch.hidden = true;
     this.el.root.classList.remove('touching');
     // A hidden stick gets no pointerup: let go of it now rather than steer on.
+    this.releaseTouch();
+  }
+
+  /** Lets go of everything held (keys, stick, boost button): their releases will not come here. */
+  release() {
+    this.keys.clear();
+    this.releaseTouch();
+  }
+
+  releaseTouch() {
     this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
     this.el.base.hidden = true;
     this.setBoost(false);

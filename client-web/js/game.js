@@ -134,6 +134,8 @@ export class Game {
     /** @type {{ round: number, winner: number | null, score: number } | null} */
     this.lastRoundOver = null;
     this.phase = '';
+    /** The round of the newest world seen (null: none yet). @type {number | null} */
+    this.round = null;
     this.frames = 0;
     this.fps = 0;
     this.lastFrame = performance.now();
@@ -141,6 +143,8 @@ export class Game {
     this.lastBytes = { in: 0, out: 0, at: performance.now() };
     this.rate = { in: 0, out: 0 };
     this.scoreboardKey = '';
+    /** Counts invite updates: only the newest one's link may be shown. */
+    this.invites = 0;
     /** @type {import('../sdk/index.js').RenderEntity | null} */
     this.ownShown = null;
     /** @type {import('../sdk/index.js').RenderEntity[]} */
@@ -251,7 +255,7 @@ export class Game {
     // rather than keep flying on whatever was held when the tab was switched.
     document.addEventListener('visibilitychange', () => {
       if (document.hidden) {
-        this.controls.keys.clear();
+        this.controls.release();
         this.client.setInput({ x: 0, y: 0, buttons: 0 });
       }
     }, opts);
@@ -271,8 +275,12 @@ export class Game {
     this.interp = null;
     this.lastRoundOver = null;
     this.phase = '';
+    this.round = null;
     this.predictor.reset();
     this.scores.clear();
+    // The next client counts its bytes from 0: a rate against the last one's counts is negative.
+    this.lastBytes = { in: 0, out: 0, at: performance.now() };
+    this.frames = 0;
     this.clearView();
   }
 
@@ -330,6 +338,9 @@ export class Game {
     this.welcome = welcome;
     this.interp = new InterpolationBuffer({ tickRate: welcome.tickRate, delayTicks: 2 });
     this.predictor.reset();
+    // A round found running after a reconnect did not start now: it is not announced, and the
+    // scores are not zeroed (the phase seen before the drop would say so).
+    this.phase = '';
     const d = this.root.dataset;
     d.room = welcome.room;
     d.role = welcome.role;
@@ -362,14 +373,19 @@ export class Game {
   /** @param {import('../sdk/index.js').World} world @param {number} receivedAt */
   onSnapshot(world, receivedAt) {
     this.interp?.push(world, receivedAt);
-    for (const e of world.entities) if (e.kind === Arena.KIND_SHIP) this.scores.set(e.id, e.value);
-    if (world.round.phase !== this.phase) {
-      if (world.round.phase === 'Playing' && this.phase === 'Intermission') {
-        this.scores.newRound(this.client.session.roster.keys());
-        this.addChat(null, `Round ${world.round.round}: go!`);
-      }
-      this.phase = world.round.phase;
+    const round = world.round;
+    if (round.phase === 'Playing' && this.phase === 'Intermission') {
+      this.scores.newRound(this.client.session.roster.keys());
+      this.addChat(null, `Round ${round.round}: go!`);
+    } else if (this.round !== null && round.round !== this.round) {
+      // A round started while this page was reconnecting: the scores it knows are an earlier
+      // round's, and those of ships out of view are not known yet.
+      this.scores.clear();
     }
+    this.phase = round.phase;
+    this.round = round.round;
+    // After a round's start has zeroed them: a ship may score in its first tick.
+    for (const e of world.entities) if (e.kind === Arena.KIND_SHIP) this.scores.set(e.id, e.value);
   }
 
   /**
@@ -463,8 +479,12 @@ export class Game {
     const spectate = /** @type {HTMLInputElement} */ ($('#invite-spectate')).checked;
     const query = `room=${encodeURIComponent(this.welcome.room)}${spectate ? '&spectate=1' : ''}`;
     /** @type {HTMLImageElement} */ ($('#invite-qr')).src = `/invite.svg?${query}`;
+    const update = ++this.invites;
     try {
       const invite = await (await fetch(`/invite?${query}`)).json();
+      // The box ticked twice quickly: a reply that comes after a newer one's would show a
+      // link other than the QR code's.
+      if (update !== this.invites) return;
       const link = /** @type {HTMLAnchorElement} */ ($('#invite-link'));
       link.href = invite.url;
       link.textContent = invite.url;
@@ -513,7 +533,8 @@ export class Game {
     const mine = welcome.entity !== null ? worldEntity(world, welcome.entity) : undefined;
     if (mine) {
       const p = this.predictor.predict({
-        server: mine, serverTick: world.tick, pending: session.pendingInputs, tickRate: welcome.tickRate,
+        server: mine, serverTick: world.tick, pending: session.pendingInputs, applied: session.lastInputApplied,
+        stick: session.input, nextSendAt: session.nextInputAt, tickRate: welcome.tickRate,
         world: welcome.world, playing: world.round.phase === 'Playing', now, frameDt: dt,
       });
       own = { ...toRenderEntity(mine), x: p.x, y: p.y, vx: p.vx, vy: p.vy, heading: p.heading };

@@ -59,6 +59,8 @@ export class Lobby {
     this.nameInput.value = savedName();
     /** @type {string | null} */
     this.selected = null;
+    /** Counts selections: only the newest one's link may be shown. */
+    this.selections = 0;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null;
     /** @type {Map<string, RoomRow>} the rows on screen, by room */
@@ -202,6 +204,7 @@ export class Lobby {
   /** Shows the QR code of `room`'s link (the lobby's when null). @param {string | null} room */
   async select(room) {
     this.selected = room;
+    const selection = ++this.selections;
     for (const [id, row] of this.rows) {
       row.tr.classList.toggle('selected', id === room);
       row.pick.setAttribute('aria-pressed', String(id === room));
@@ -211,6 +214,9 @@ export class Lobby {
     /** @type {HTMLImageElement} */ ($('#lobby-qr')).src = `/invite.svg${query}`;
     try {
       const invite = await (await fetch(`/invite${query}`)).json();
+      // Typing a room name selects each name on the way: a reply that comes after a newer
+      // selection's would put an earlier room's link under this one's QR code.
+      if (selection !== this.selections) return;
       const link = /** @type {HTMLAnchorElement} */ ($('#lobby-link'));
       link.href = invite.url;
       link.textContent = invite.url;

@@ -2,7 +2,7 @@
 // `move_ships`, default ArenaConfig) replayed on the inputs the server has not applied yet.
 // Collisions with other ships are left to the server: reconciliation corrects them smoothly.
 
-import { VELOCITY_STEP } from '../sdk/index.js';
+import { VELOCITY_STEP, quantizeAxis } from '../sdk/index.js';
 
 /** Mirrors `ArenaConfig::default()`. */
 export const ARENA = Object.freeze({
@@ -22,6 +22,9 @@ const TAU = Math.PI * 2;
 /** The wire's heading step (1/256 turn) and position step (1/16 unit). */
 const HEADING_STEP = TAU / 256;
 const POSITION_SCALE = 16;
+/** Inputs replayed at most to carry a correction over: a state older than the session keeps
+ * inputs for (`MAX_PENDING_INPUTS`) is snapped to. */
+const MAX_REPLAYED = 128;
 
 /** Rounds half away from zero, as the server's quantization does. */
 const roundAway = (/** @type {number} */ v) => Math.sign(v) * Math.round(Math.abs(v));
@@ -102,9 +105,12 @@ export function stepShip(s, input, dt, world) {
  * @param {{ width: number, height: number }} world
  * @param {boolean} playing
  * @param {number} now
+ * @param {number | null} [sentAt] when the newest input `server` has applied was sent, for
+ *   when `inputs` is empty: the ship flies on from there rather than back to `server`, which
+ *   is a whole tick behind once the server has applied everything sent
  * @returns {ShipState}
  */
-export function simulate(server, inputs, tickRate, world, playing, now) {
+export function simulate(server, inputs, tickRate, world, playing, now, sentAt = null) {
   const dt = 1 / tickRate;
   /** @type {ShipState} */
   const s = {
@@ -114,8 +120,8 @@ export function simulate(server, inputs, tickRate, world, playing, now) {
   };
   if (!playing) return s; // intermission: ships are frozen
   for (const input of inputs) stepShip(s, input, dt, world);
-  const newest = inputs[inputs.length - 1];
-  const since = newest ? Math.min(Math.max((now - newest.sentAt) / 1000, 0), dt) : 0;
+  const from = inputs.length ? inputs[inputs.length - 1].sentAt : sentAt;
+  const since = from === null ? 0 : Math.min(Math.max((now - from) / 1000, 0), dt);
   s.x = Math.min(Math.max(s.x + s.vx * since, ARENA.shipRadius), world.width - ARENA.shipRadius);
   s.y = Math.min(Math.max(s.y + s.vy * since, ARENA.shipRadius), world.height - ARENA.shipRadius);
   return s;
@@ -133,17 +139,29 @@ export class ShipPredictor {
     this.errY = 0;
     /** @type {import('../sdk/index.js').EntityState | null} */
     this.prevServer = null;
+    /** The newest input `prevServer` has applied. */
+    this.prevApplied = 0;
     /** @type {import('../sdk/index.js').SentInput[]} */
     this.prevPending = [];
     this.prevTick = -1;
+    /**
+     * The newest input sent, kept once applied: the ship flies on from its send time (see
+     * `simulate`). @type {import('../sdk/index.js').SentInput | null}
+     */
+    this.newest = null;
+    /** The stick as the previous frame set it, quantized. @type {{ x: number, y: number, buttons: number } | null} */
+    this.stick = null;
   }
 
   reset() {
     this.errX = 0;
     this.errY = 0;
     this.prevServer = null;
+    this.prevApplied = 0;
     this.prevPending = [];
     this.prevTick = -1;
+    this.newest = null;
+    this.stick = null;
   }
 
   /**
@@ -151,6 +169,11 @@ export class ShipPredictor {
    * @param {import('../sdk/index.js').EntityState} p.server the ship in the newest world
    * @param {number} p.serverTick that world's tick
    * @param {import('../sdk/index.js').SentInput[]} p.pending inputs the server has not applied
+   * @param {number} p.applied the newest input the server has applied (`Session.lastInputApplied`)
+   * @param {{ x: number, y: number, buttons: number }} p.stick the input the session sends now
+   *   (`Session.input`, set by this frame)
+   * @param {number | null} p.nextSendAt ms, when the session sends its next input (`Session.nextInputAt`);
+   *   it sends one a tick
    * @param {number} p.tickRate
    * @param {{ width: number, height: number }} p.world
    * @param {boolean} p.playing false in intermission (ships are frozen)
@@ -158,17 +181,39 @@ export class ShipPredictor {
    * @param {number} p.frameDt seconds since the last frame
    * @returns {ShipState} where to draw the ship
    */
-  predict({ server, serverTick, pending, tickRate, world, playing, now, frameDt }) {
-    const s = simulate(server, pending, tickRate, world, playing, now);
+  predict({ server, serverTick, pending, applied, stick, nextSendAt, tickRate, world, playing, now, frameDt }) {
+    const current = { x: quantizeAxis(stick.x), y: quantizeAxis(stick.y), buttons: stick.buttons };
+    // Inputs sent since the previous frame went with the stick it set.
+    const sentStick = this.stick ?? current;
+    /** @type {import('../sdk/index.js').SentInput | null} */
+    let newest = pending[pending.length - 1] ?? this.newest;
+    if (!pending.length && newest?.seq !== applied) {
+      // Sent and applied between two frames, which on a fast connection is often: no frame saw
+      // it pending, but it went at the last point of the session's cadence.
+      newest = applied > 0 && nextSendAt !== null
+        ? { seq: applied, ...sentStick, sentAt: nextSendAt - 1000 / tickRate }
+        : null;
+    }
+    const sentAt = newest ? newest.sentAt : null;
+    const s = simulate(server, pending, tickRate, world, playing, now, sentAt);
     if (this.prevServer && serverTick !== this.prevTick) {
-      // Where the previous state puts the ship now, with the inputs sent since.
-      const lastSeq = this.prevPending.length ? this.prevPending[this.prevPending.length - 1].seq : 0;
-      const inputs = this.prevPending.concat(pending.filter((i) => i.seq > lastSeq));
-      const before = simulate(this.prevServer, inputs, tickRate, world, playing, now);
-      /** @type {number} */
-      const jumpX = before.x + this.errX - s.x;
-      /** @type {number} */
-      const jumpY = before.y + this.errY - s.y;
+      // Where the previous state puts the ship now, with every input sent since it (the ones no
+      // frame saw pending included: leaving one out would take a tick of travel for an error).
+      /** @type {Map<number, import('../sdk/index.js').SentInput>} */
+      const known = new Map([...this.prevPending, ...pending].map((i) => [i.seq, i]));
+      if (newest) known.set(newest.seq, newest);
+      const last = newest ? newest.seq : this.prevApplied;
+      let jumpX = Infinity;
+      let jumpY = Infinity;
+      if (last - this.prevApplied <= MAX_REPLAYED) {
+        const inputs = [];
+        for (let seq = this.prevApplied + 1; seq <= last; seq++) {
+          inputs.push(known.get(seq) ?? { seq, ...sentStick, sentAt: now });
+        }
+        const before = simulate(this.prevServer, inputs, tickRate, world, playing, now, sentAt);
+        jumpX = before.x + this.errX - s.x;
+        jumpY = before.y + this.errY - s.y;
+      }
       if (Math.hypot(jumpX, jumpY) < 120) {
         this.errX = jumpX;
         this.errY = jumpY;
@@ -178,8 +223,11 @@ export class ShipPredictor {
       }
     }
     this.prevServer = server;
+    this.prevApplied = applied;
     this.prevPending = pending.slice();
     this.prevTick = serverTick;
+    this.newest = newest;
+    this.stick = current;
     const decay = Math.exp(-frameDt * 15);
     this.errX *= decay;
     this.errY *= decay;

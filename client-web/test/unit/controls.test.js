@@ -1,6 +1,7 @@
 // The keyboard half of the game's controls, in Node with a stand-in window: a key released
 // while the controls were off, or while typing in the chat box, is not left held; keys on a
-// focused button or checkbox; and the touch layout on a screen that also has a keyboard.
+// focused button or checkbox; the touch layout on a screen that also has a keyboard; and a
+// touch stick whose release never comes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -39,7 +40,8 @@ function key(type, code, target, key = code) {
 
 /** @param {{ steers?: boolean }} [options] */
 function controls(options) {
-  const el = { root: element(), touch: element(), zone: element(), base: element(), knob: element(), boost: element('BUTTON') };
+  const zone = Object.assign(element(), { getBoundingClientRect: () => ({ left: 0, top: 0 }) });
+  const el = { root: element(), touch: element(), zone, base: element(), knob: element(), boost: element('BUTTON') };
   return { c: new Controls(el, options), el };
 }
 
@@ -140,5 +142,45 @@ test('a key pressed after a touch goes back to the keyboard layout, and lets go 
   assert.deepEqual(c.read(), { x: 1, y: 0, buttons: 0 }, 'only the key steers');
   window.dispatchEvent(new Event('touchstart'));
   assert.equal(el.root.classList.contains('touching'), true, 'a touch brings it back');
+  c.dispose();
+});
+
+/** A touch on the stick's zone. @param {HTMLElement} zone @param {string} type @param {number} pointerId */
+function touch(zone, type, pointerId, clientX = 100, clientY = 100) {
+  zone.dispatchEvent(Object.assign(new Event(type, { cancelable: true }), { pointerId, clientX, clientY }));
+}
+
+test('the stick and the boost button are let go of when the window loses the focus', () => {
+  const { c, el } = controls();
+  c.enabled = true;
+  touch(el.zone, 'pointerdown', 3);
+  touch(el.zone, 'pointermove', 3, 100 + 56, 100);
+  el.boost.dispatchEvent(new Event('pointerdown', { cancelable: true }));
+  assert.deepEqual(c.read(), { x: 1, y: 0, buttons: 1 });
+  assert.equal(el.base.hidden, false);
+  // Switched to another app: the finger's release goes there.
+  window.dispatchEvent(new Event('blur'));
+  assert.deepEqual(c.read(), { x: 0, y: 0, buttons: 0 }, 'the ship does not fly on by itself');
+  assert.equal(el.base.hidden, true);
+  assert.equal(el.boost.classList.contains('on'), false);
+  // Back: a new touch takes the stick.
+  touch(el.zone, 'pointerdown', 4);
+  touch(el.zone, 'pointermove', 4, 100, 100 - 56);
+  assert.deepEqual(c.read(), { x: 0, y: -1, buttons: 0 });
+  c.dispose();
+});
+
+test('a stick whose pointer capture is lost without a pointerup lets go, and takes the next touch', () => {
+  const { c, el } = controls();
+  c.enabled = true;
+  touch(el.zone, 'pointerdown', 7);
+  touch(el.zone, 'pointermove', 7, 100 - 56, 100);
+  assert.equal(c.read().x, -1);
+  touch(el.zone, 'lostpointercapture', 7);
+  assert.deepEqual(c.read(), { x: 0, y: 0, buttons: 0 });
+  assert.equal(el.base.hidden, true);
+  touch(el.zone, 'pointerdown', 8);
+  touch(el.zone, 'pointermove', 8, 100 + 56, 100);
+  assert.equal(c.read().x, 1, 'the new finger steers');
   c.dispose();
 });

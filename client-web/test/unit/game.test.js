@@ -1,12 +1,14 @@
 // What the game view says, in Node: failures, the scoreboard of a page that joined mid-round,
-// and the intermission message of one that joined in it.
+// and the intermission message of one that joined in it. On a stand-in page, with a client that
+// connects nowhere: scores across a reconnect, the invite link, a hidden page's controls and
+// the bandwidth readings after "Try again".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectionClosedError, UnreachableError } from '../../sdk/index.js';
+import { Arena, ConnectionClosedError, UnreachableError } from '../../sdk/index.js';
+import { heldFetch, installPage } from '../support/page.js';
 
-// Node 20 has no navigator (the controls read gamepads from it).
-/** @type {any} */ (globalThis).navigator ??= {};
-const { describeFailure, ScoreBook, intermissionText } = await import('../../js/game.js');
+const { document } = installPage();
+const { describeFailure, ScoreBook, intermissionText, Game } = await import('../../js/game.js');
 
 test('a first join that never connected says the server could not be reached', () => {
   const refused = describeFailure(new UnreachableError(1006, 'HTTP 401: the join token has expired', 6));
@@ -52,4 +54,150 @@ test('an intermission names the winner only of a RoundOver this page saw', () =>
   // A RoundOver of an earlier round (this one's was missed while reconnecting) is not this round's.
   assert.deepEqual(intermissionText({ round: 4, secondsLeft: 2 }, { round: 3, winner: 1, score: 9 }, nameOf),
     ['Round 4 over', 'next round in 2 s']);
+});
+
+/** What a game uses of its client, connected nowhere. */
+class FakeClient {
+  constructor() {
+    this.session = {
+      /** @type {Map<number, { name: string, role: string }>} */
+      roster: new Map(), world: null, connections: 0, opened: false,
+      pendingInputs: [], lastInputApplied: 0, input: { x: 0, y: 0, buttons: 0 }, nextInputAt: null,
+      isEnded: () => false, hasShip: () => true,
+    };
+    this.bytesIn = 0;
+    this.bytesOut = 0;
+  }
+
+  on() { return () => {}; }
+  connect() {}
+  leave() { return Promise.resolve(); }
+  /** @param {{ x: number, y: number, buttons: number }} input */
+  setInput(input) { this.session.input = input; }
+  chat() { return true; }
+}
+
+/** A game on the stand-in page; it keeps its chat lines rather than show them. */
+class TestGame extends Game {
+  /** @type {string[]} */
+  chatLines = [];
+
+  createClient() {
+    return /** @type {any} */ (new FakeClient());
+  }
+
+  /** @param {number | null} from @param {string} text */
+  addChat(from, text) {
+    this.chatLines.push(text);
+  }
+}
+
+/** A game that ends with the test, listeners and all. @param {import('node:test').TestContext} t */
+function newGame(t) {
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+  t.after(() => game.exit());
+  return game;
+}
+
+/** @param {number} room @param {{ resumed?: boolean }} [o] @returns {any} */
+const welcome = (room, { resumed = false } = {}) => ({
+  type: 'Welcome', playerId: 1, role: 'Player', room: `room-${room}`, tickRate: 30, world: { width: 1600, height: 1000 },
+  viewRadius: 600, entity: 1, resumeToken: new Uint8Array(16), resumed,
+});
+
+/**
+ * A world with ships of the given scores in view.
+ * @param {number} tick @param {'Playing' | 'Intermission'} phase @param {number} round
+ * @param {Record<number, number>} scores by ship (a ship's id is its player's)
+ * @returns {any}
+ */
+const world = (tick, phase, round, scores) => ({
+  tick, round: { phase, round, secondsLeft: 30 },
+  entities: Object.entries(scores).map(([id, value]) => ({
+    id: Number(id), kind: Arena.KIND_SHIP, pos: { x: 0, y: 0 }, vel: { x: 0, y: 0 }, heading: 0, flags: 1, value,
+  })),
+});
+
+test('a reconnect into a round that started meanwhile neither announces it nor zeroes the scores in view', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
+  const game = newGame(t);
+  game.client.session.roster = /** @type {any} */ (roster);
+  game.onWelcome(welcome(1));
+  game.onSnapshot(world(100, 'Playing', 3, { 1: 2, 2: 5 }), 0);
+  game.onSnapshot(world(101, 'Intermission', 3, { 1: 2 }), 0);
+  // The connection drops in the intermission; it is back in round 4, where ada scored once.
+  game.onWelcome(welcome(1, { resumed: true }));
+  game.onSnapshot(world(400, 'Playing', 4, { 1: 1 }), 0);
+  assert.equal(game.scores.get(1), 1, 'the score in view');
+  assert.equal(game.scores.get(2), undefined, 'bob\'s round-4 score is not known (his 5 was round 3\'s)');
+  assert.deepEqual(game.chatLines.filter((l) => l.includes('go!')), [], 'no round starts now');
+  // A round this page sees start zeroes everyone, then takes the scores in view.
+  game.onSnapshot(world(900, 'Intermission', 4, { 1: 6 }), 0);
+  game.onSnapshot(world(1000, 'Playing', 5, { 1: 1 }), 0);
+  assert.equal(game.scores.get(1), 1, 'ada scored in the round\'s first tick');
+  assert.equal(game.scores.get(2), 0);
+  assert.deepEqual(game.chatLines.filter((l) => l.includes('go!')), ['Round 5: go!']);
+});
+
+test('the invite link is the newest choice\'s, whatever order the replies come in', async (t) => {
+  const calls = heldFetch();
+  const game = newGame(t);
+  const box = document.querySelector('#invite');
+  box.hidden = true;
+  game.onWelcome(welcome(7));
+  document.querySelector('#invite-btn').dispatchEvent(new Event('click'));
+  assert.equal(box.hidden, false);
+  // Spectating ticked, and unticked again at once.
+  const spectate = document.querySelector('#invite-spectate');
+  spectate.checked = true;
+  spectate.dispatchEvent(new Event('change'));
+  spectate.checked = false;
+  spectate.dispatchEvent(new Event('change'));
+  assert.deepEqual(calls.map((c) => c.url), ['/invite?room=room-7', '/invite?room=room-7&spectate=1', '/invite?room=room-7']);
+  assert.equal(document.querySelector('#invite-qr').src, '/invite.svg?room=room-7');
+  const link = document.querySelector('#invite-link');
+  for (const i of [2, 0, 1]) {
+    calls[i].reply({ url: `http://192.168.1.5:8080/${calls[i].url.slice('/invite'.length)}` });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.equal(link.href, 'http://192.168.1.5:8080/?room=room-7', 'the QR code\'s link, to play');
+  assert.equal(link.textContent, link.href);
+});
+
+test('a page hidden while the touch stick and boost are held lets go of them', (t) => {
+  const game = newGame(t);
+  const zone = document.querySelector('#stick-zone');
+  const press = (/** @type {string} */ type, /** @type {number} */ pointerId, clientX = 100) =>
+    zone.dispatchEvent(Object.assign(new Event(type, { cancelable: true }), { pointerId, clientX, clientY: 100 }));
+  press('pointerdown', 3);
+  press('pointermove', 3, 156);
+  document.querySelector('#boost-btn').dispatchEvent(new Event('pointerdown', { cancelable: true }));
+  assert.deepEqual(game.controls.read(), { x: 1, y: 0, buttons: 1 });
+  document.hidden = true;
+  document.dispatchEvent(new Event('visibilitychange'));
+  document.hidden = false;
+  assert.deepEqual(game.client.session.input, { x: 0, y: 0, buttons: 0 });
+  // Shown again (the finger was lifted meanwhile, elsewhere): the ship does not fly on.
+  assert.deepEqual(game.controls.read(), { x: 0, y: 0, buttons: 0 });
+  assert.equal(document.querySelector('#stick-base').hidden, true);
+  press('pointerdown', 4);
+  press('pointermove', 4, 44);
+  assert.equal(game.controls.read().x, -1, 'a new touch takes the stick');
+});
+
+test('the bandwidth after "Try again" is the new connection\'s, never negative', (t) => {
+  const game = newGame(t);
+  const start = game.lastBytes.at;
+  game.client.bytesIn = 900_000;
+  game.client.bytesOut = 90_000;
+  game.updateHud(start + 2000, null);
+  assert.equal(document.querySelector('#hud-in').textContent, '450 KB/s');
+  game.rejoin();
+  game.client.bytesIn = 3000;
+  game.client.bytesOut = 1000;
+  game.updateHud(start + 3500, null);
+  assert.equal(document.querySelector('#hud-fps').textContent, '0', 'the HUD was updated');
+  assert.ok(game.rate.in >= 0 && game.rate.out >= 0, `rates ${JSON.stringify(game.rate)}`);
+  assert.doesNotMatch(document.querySelector('#hud-in').textContent, /-/);
+  assert.doesNotMatch(document.querySelector('#hud-out').textContent, /-/);
 });

@@ -1,8 +1,10 @@
 // Display names, in Node with a stand-in localStorage: cut to the protocol's 24 bytes of UTF-8
-// (not 24 characters) at whole characters, so a session can always be made with one.
+// (not 24 characters) at whole characters, so a session can always be made with one. And, on a
+// stand-in page, the link under the QR code of the room being typed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Session, LIMITS } from '../../sdk/index.js';
+import { heldFetch, installPage } from '../support/page.js';
 
 /** @type {Map<string, string>} */
 const stored = new Map();
@@ -10,7 +12,7 @@ const stored = new Map();
   getItem: (/** @type {string} */ k) => stored.get(k) ?? null,
   setItem: (/** @type {string} */ k, /** @type {string} */ v) => { stored.set(k, v); },
 };
-const { fitName, savedName } = await import('../../js/lobby.js');
+const { Lobby, fitName, savedName } = await import('../../js/lobby.js');
 
 const bytes = (/** @type {string} */ s) => new TextEncoder().encode(s).length;
 
@@ -39,4 +41,29 @@ test('a saved name too long for the protocol (saved by an older page) comes back
   assert.doesNotThrow(() => new Session({ name }));
   stored.set('tickwire.name', '   ');
   assert.match(savedName(), /^[A-Z][a-z]+-\d\d$/, 'a blank one gets a default');
+});
+
+test('the link shown is the newest selection\'s, whatever order the invite replies come in', async () => {
+  const { document } = installPage();
+  const calls = heldFetch();
+  const lobby = new Lobby(() => {});
+  const roomName = document.querySelector('#room-name');
+  // Typing "ab": each keystroke selects the name so far.
+  roomName.value = 'a';
+  roomName.dispatchEvent(new Event('input'));
+  roomName.value = 'ab';
+  roomName.dispatchEvent(new Event('input'));
+  assert.deepEqual(calls.map((c) => c.url), ['/invite?room=a', '/invite?room=ab']);
+  assert.equal(document.querySelector('#lobby-qr').src, '/invite.svg?room=ab');
+  const link = document.querySelector('#lobby-link');
+  const reply = (/** @type {number} */ i, /** @type {string} */ room) => {
+    calls[i].reply({ url: `http://192.168.1.5:8080/?room=${room}`, reachable_from_lan: true });
+    return new Promise((resolve) => setImmediate(resolve));
+  };
+  await reply(1, 'ab');
+  assert.equal(link.href, 'http://192.168.1.5:8080/?room=ab');
+  await reply(0, 'a'); // the slower reply for "a"
+  assert.equal(link.href, 'http://192.168.1.5:8080/?room=ab', 'the link is the QR code\'s room');
+  assert.equal(link.textContent, 'http://192.168.1.5:8080/?room=ab');
+  lobby.hide();
 });

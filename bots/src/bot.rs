@@ -4,15 +4,16 @@
 use crate::behaviour::Behaviour;
 use crate::cli::{Args, BotRole, InputRate, RoomChoice};
 use crate::stats::{Counters, Recorder};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tickwire_client::{
     Client, Config, Controls, Disconnect, End, Event, Identity, Reconnect, SnapshotInfo, Stats,
 };
-use tickwire_shared::Welcome;
 use tickwire_shared::delta::World;
 use tickwire_shared::quant::POSITION_SCALE;
+use tickwire_shared::{InputSeq, Welcome};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -66,8 +67,8 @@ impl Shared {
 pub(crate) trait Link {
     /// The rebuilt world.
     fn world(&self) -> Option<&World>;
-    /// Queues an input (only called while joined).
-    fn send_input(&mut self, controls: Controls);
+    /// Queues an input (only called while joined); its sequence number, `None` if refused.
+    fn send_input(&mut self, controls: Controls) -> Option<InputSeq>;
     /// Bytes read and written on the wire so far.
     fn wire_bytes(&self) -> (u64, u64);
 }
@@ -77,9 +78,8 @@ impl Link for Client {
         Client::world(self)
     }
 
-    fn send_input(&mut self, controls: Controls) {
-        // Refused only when not joined, which callers exclude.
-        let _ = Client::send_input(self, controls);
+    fn send_input(&mut self, controls: Controls) -> Option<InputSeq> {
+        Client::send_input(self, controls).ok()
     }
 
     fn wire_bytes(&self) -> (u64, u64) {
@@ -99,6 +99,16 @@ pub(crate) struct Bot {
     ever_joined: bool,
     last_frame: Option<Instant>,
     frames_in_window: u64,
+    /// The inputs this bot queued that no acknowledgement reached yet, oldest first, with
+    /// when: each becomes one input-to-ack sample, whether the session measures it or not.
+    inputs: VecDeque<(InputSeq, Instant)>,
+    /// Most entries of [`Bot::inputs`]: the session's own memory of inputs in flight; 0 for
+    /// roles whose inputs no snapshot acknowledges (nothing to measure).
+    inputs_cap: usize,
+    /// [`Bot::close_window`] ran: this bot's window is over.
+    window_closed: bool,
+    /// The session's counters already added to the recorder.
+    stats_recorded: Stats,
     /// Socket bytes already added to the counters.
     bytes_seen: (u64, u64),
     behaviour: Behaviour,
@@ -128,7 +138,7 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
             () = &mut stopped => break,
             event = client.next_event() => match event {
                 Some(event) => {
-                    if !bot.on_event(event, &mut client) {
+                    if !bot.on_event(Instant::now(), event, &mut client) {
                         break;
                     }
                     if inputs.is_none() && bot.joined {
@@ -138,17 +148,19 @@ pub async fn run_bot(shared: Arc<Shared>, index: u32) {
                 None => break,
             },
             _ = async { inputs.as_mut()?.tick().await; Some(()) }, if bot.joined && inputs.is_some() => {
-                bot.send_input(&mut client);
+                bot.send_input(Instant::now(), &mut client);
             }
         }
     }
-    let stayed = bot.stayed();
+    // Before the leave: a leave the run's patience cuts short must not take the bot's window
+    // with it.
+    bot.close_window(Instant::now(), *client.session().stats(), &client);
     if bot.joined {
         // Bounded by the client's close timeout.
         let end = client.leave().await;
         bot.record_leave(end);
     }
-    bot.record_end(stayed, *client.session().stats(), &client);
+    bot.record_end(*client.session().stats(), &client);
 }
 
 /// Bot `index`'s identity: its role, its name, its room.
@@ -177,6 +189,15 @@ pub(crate) fn client_config(args: &Args) -> Config {
     if let InputRate::Hz(hz) = args.input_rate {
         config.input_rate_per_sec = config.input_rate_per_sec.max(u32::from(hz));
     }
+    // The session measures an input's latency only while it remembers the input: past its
+    // memory the oldest are forgotten unmeasured, and a stall looks no longer than the memory
+    // (the default 64 inputs are 0.53 s at 120 Hz). Ten seconds of the most it sends covers
+    // any stall a window should pass. Players only: nothing acknowledges a controller's
+    // inputs, so a larger memory would only fill up.
+    if args.role == BotRole::Player {
+        config.inputs_in_flight =
+            config.inputs_in_flight.max(config.input_rate_per_sec as usize * 10);
+    }
     config
 }
 
@@ -184,7 +205,6 @@ impl Bot {
     /// A bot started at `started` whose behaviour is seeded with `seed`.
     pub(crate) fn new(shared: Arc<Shared>, started: Instant, seed: u64) -> Bot {
         Bot {
-            shared,
             started,
             welcome: None,
             joined_at: None,
@@ -192,8 +212,16 @@ impl Bot {
             ever_joined: false,
             last_frame: None,
             frames_in_window: 0,
+            inputs: VecDeque::new(),
+            inputs_cap: match shared.args.role {
+                BotRole::Player => client_config(&shared.args).inputs_in_flight.max(1),
+                BotRole::Controller | BotRole::Spectator => 0,
+            },
+            window_closed: false,
+            stats_recorded: Stats::default(),
             bytes_seen: (0, 0),
             behaviour: Behaviour::new(seed),
+            shared,
         }
     }
 
@@ -220,15 +248,63 @@ impl Bot {
     }
 
     /// Steers from the newest world and queues the input.
-    fn send_input(&mut self, link: &mut impl Link) {
+    fn send_input(&mut self, now: Instant, link: &mut impl Link) {
         let ship = self.welcome.and_then(|w| w.entity);
-        let controls = self.behaviour.steer(Instant::now(), link.world(), ship);
-        link.send_input(controls);
+        let controls = self.behaviour.steer(now, link.world(), ship);
+        if let Some(seq) = link.send_input(controls) {
+            self.input_queued(now, seq);
+        }
     }
 
-    /// Handles one event; false when the session is over.
-    pub(crate) fn on_event(&mut self, event: Event, client: &mut impl Link) -> bool {
-        let now = Instant::now();
+    /// True while this bot's input-to-ack samples count: from the window's opening to this
+    /// bot's [`Bot::close_window`], so that no input falls between its acks and the inputs
+    /// counted there.
+    fn measuring_inputs(&self) -> bool {
+        self.shared.window_start.get().is_some() && !self.window_closed
+    }
+
+    /// Remembers input `seq`, queued at `now`, until an acknowledgement reaches it.
+    fn input_queued(&mut self, now: Instant, seq: InputSeq) {
+        if self.inputs_cap == 0 {
+            return;
+        }
+        if self.inputs.len() >= self.inputs_cap
+            && let Some((_, queued)) = self.inputs.pop_front()
+            && self.measuring_inputs()
+        {
+            // Waiting for longer than the session remembers inputs: counted at its wait so
+            // far, which is already past any limit worth setting.
+            let mut recorder = self.shared.recorder();
+            recorder.input_to_ack.record(now - queued);
+            recorder.inputs_still_waiting += 1;
+        }
+        self.inputs.push_back((seq, now));
+    }
+
+    /// Input `seq` acknowledged at `now`, `latency` after the session sent it. Inputs before
+    /// it that had no acknowledgement of their own (replaced by a newer one before they went
+    /// out, or forgotten by the session) were reached by this one: their sample is their wait
+    /// since they were queued.
+    fn input_acked(&mut self, now: Instant, seq: InputSeq, latency: Duration) {
+        let measuring = self.measuring_inputs();
+        let mut recorder = measuring.then(|| self.shared.recorder());
+        while let Some(&(queued_seq, queued)) = self.inputs.front()
+            && queued_seq <= seq
+        {
+            self.inputs.pop_front();
+            if let Some(recorder) = recorder.as_mut()
+                && queued_seq < seq
+            {
+                recorder.input_to_ack.record(now - queued);
+            }
+        }
+        if let Some(recorder) = recorder.as_mut() {
+            recorder.input_to_ack.record(latency);
+        }
+    }
+
+    /// Handles one event, taken at `now`; false when the session is over.
+    pub(crate) fn on_event(&mut self, now: Instant, event: Event, client: &mut impl Link) -> bool {
         let measuring = self.shared.measuring();
         match event {
             Event::Joined(welcome) => {
@@ -245,7 +321,7 @@ impl Bot {
                 if self.shared.args.input_rate == InputRate::Tick
                     && self.shared.args.role == BotRole::Player
                 {
-                    self.send_input(client);
+                    self.send_input(now, client);
                 }
             }
             Event::Feedback(_) => {
@@ -258,16 +334,11 @@ impl Bot {
             Event::SnapshotRejected { error, .. } => {
                 self.error(format!("apply-{}", variant(&error)));
             }
-            Event::InputAcked { latency, .. } if measuring => {
-                self.shared.recorder().input_to_ack.record(latency);
-            }
+            Event::InputAcked { seq, latency } => self.input_acked(now, seq, latency),
             Event::Pong { rtt, .. } if measuring => self.shared.recorder().rtt.record(rtt),
             Event::Disconnected { reason, .. } => self.on_disconnected(&reason),
             Event::Ended(_) => return false,
-            Event::Connecting { .. }
-            | Event::InputAcked { .. }
-            | Event::Pong { .. }
-            | Event::Room(_) => {}
+            Event::Connecting { .. } | Event::Pong { .. } | Event::Room(_) => {}
         }
         true
     }
@@ -365,32 +436,68 @@ impl Bot {
             && self.joined_at.zip(self.shared.window_start.get()).is_some_and(|(at, s)| at <= *s)
     }
 
-    /// Records how the leave of a joined bot ended (answered by the server or not).
-    pub(crate) fn record_leave(&mut self, end: End) {
-        let mut recorder = self.shared.recorder();
-        match end {
-            End::Left { answer: Some(code) } => {
-                recorder.leaves_answered += 1;
-                *recorder.close_codes.entry(code).or_default() += 1;
+    /// Records what the window says of this bot, once, at the stop (before a joined bot
+    /// leaves) or at its end if that came first: its frames if it stayed, its inputs still
+    /// unacknowledged (each an input-to-ack sample of its wait so far: a stall at the end of
+    /// the window is not hidden by the leave), and a leave begun, unanswered until
+    /// [`Bot::record_leave`] says otherwise. Recorded here, a bot whose leave the run stops
+    /// waiting for still counts.
+    pub(crate) fn close_window(&mut self, now: Instant, stats: Stats, link: &impl Link) {
+        if self.window_closed {
+            return;
+        }
+        let stayed = self.stayed();
+        let measured = self.measuring_inputs();
+        self.window_closed = true;
+        {
+            let mut recorder = self.shared.recorder();
+            if stayed {
+                recorder.window_frames.push(self.frames_in_window);
             }
-            _ => recorder.leaves_unanswered += 1,
+            if measured {
+                for (_, queued) in self.inputs.drain(..) {
+                    recorder.input_to_ack.record(now - queued);
+                    recorder.inputs_still_waiting += 1;
+                }
+            }
+            if self.joined {
+                recorder.leaves += 1;
+            }
+        }
+        self.inputs.clear();
+        self.record_stats(stats);
+        self.flush_bytes(link);
+    }
+
+    /// Records how the leave of a joined bot ended: answered by the server, or not (as
+    /// [`Bot::close_window`] counted it).
+    pub(crate) fn record_leave(&mut self, end: End) {
+        if let End::Left { answer: Some(code) } = end {
+            let mut recorder = self.shared.recorder();
+            recorder.leaves_answered += 1;
+            *recorder.close_codes.entry(code).or_default() += 1;
         }
         if std::mem::replace(&mut self.joined, false) {
             self.shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    /// Records what only the end of a bot can say; `stayed` as [`Bot::stayed`] said before
-    /// it left.
-    pub(crate) fn record_end(&mut self, stayed: bool, stats: Stats, client: &impl Link) {
-        self.flush_bytes(client);
+    /// Records what only the end of a bot can say.
+    pub(crate) fn record_end(&mut self, stats: Stats, link: &impl Link) {
+        self.close_window(Instant::now(), stats, link);
+        self.record_stats(stats);
+        self.flush_bytes(link);
+    }
+
+    /// Adds what the session counted since the last call.
+    fn record_stats(&mut self, stats: Stats) {
+        let before = std::mem::replace(&mut self.stats_recorded, stats);
         let mut recorder = self.shared.recorder();
-        if stayed {
-            recorder.window_frames.push(self.frames_in_window);
-        }
+        recorder.inputs_sent += stats.inputs_sent.saturating_sub(before.inputs_sent);
+        recorder.inputs_acked += stats.inputs_acked.saturating_sub(before.inputs_acked);
         for (kind, n) in [
-            ("snapshot-stale", stats.snapshots_stale),
-            ("client-events-dropped", stats.events_dropped),
+            ("snapshot-stale", stats.snapshots_stale.saturating_sub(before.snapshots_stale)),
+            ("client-events-dropped", stats.events_dropped.saturating_sub(before.events_dropped)),
         ] {
             if n > 0 {
                 *recorder.errors.entry(kind.to_string()).or_default() += n;
@@ -409,8 +516,135 @@ fn variant(error: &impl std::fmt::Debug) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickwire_shared::Tick;
-    use tickwire_shared::delta::ApplyError;
+    use clap::Parser;
+    use tickwire_client::Session;
+    use tickwire_shared::codec::encode_server;
+    use tickwire_shared::delta::{ApplyError, delta};
+    use tickwire_shared::{
+        EntityId, EntityState, PlayerId, QVec2, ResumeToken, RoomName, RoundPhase, RoundState,
+        ServerMessage, Tick, WorldBounds,
+    };
+
+    /// A bot's view of a session driven by the test, on the test's clock.
+    struct SessionLink<'a>(&'a mut Session);
+
+    impl Link for SessionLink<'_> {
+        fn world(&self) -> Option<&World> {
+            self.0.world()
+        }
+
+        fn send_input(&mut self, controls: Controls) -> Option<InputSeq> {
+            self.0.send_input(controls).ok()
+        }
+
+        fn wire_bytes(&self) -> (u64, u64) {
+            (0, 0)
+        }
+    }
+
+    fn player_welcome() -> Welcome {
+        Welcome {
+            player_id: PlayerId(3),
+            role: tickwire_shared::Role::Player,
+            room: RoomName::truncated("stall"),
+            tick_rate: 30,
+            world: WorldBounds { width: 1600, height: 1000 },
+            view_radius: 700,
+            entity: Some(EntityId(3)),
+            resume_token: ResumeToken([7; 16]),
+            resumed: false,
+        }
+    }
+
+    /// A full snapshot of tick `tick` (the bot's ship alone) acknowledging `last_input`.
+    fn snapshot(tick: u32, last_input: InputSeq) -> Vec<u8> {
+        let round = RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 90 };
+        let ship = EntityState {
+            id: EntityId(3),
+            kind: 0,
+            pos: QVec2 { x: 100, y: 100 },
+            vel: QVec2::default(),
+            heading: 0,
+            flags: 1,
+            value: 0,
+        };
+        let world = World::from_unsorted(Tick(tick), round, vec![ship]);
+        encode_server(&ServerMessage::Snapshot(delta(None, &world, last_input, 30).unwrap()))
+            .unwrap()
+    }
+
+    /// A player bot of `--input-rate HZ`, joined at `at` on a session driven by the test,
+    /// its window open from `at`.
+    fn joined_player(hz: u16, at: Instant) -> (Arc<Shared>, Session, Bot) {
+        let argv = ["tickwire-bots", "--input-rate", &hz.to_string()];
+        let shared = Arc::new(Shared::new(Args::try_parse_from(argv).unwrap()));
+        let args = &shared.args;
+        let mut session = Session::new(client_config(args), identity(args, 0), at, 1);
+        let mut bot = Bot::new(shared.clone(), at, 1);
+        assert!(session.poll_connect(at));
+        session.handle_connected(at);
+        while session.poll_transmit(at).is_some() {}
+        let welcome = encode_server(&ServerMessage::Welcome(player_welcome())).unwrap();
+        session.handle_message(at, &welcome);
+        deliver(&mut session, &mut bot, at);
+        assert!(bot.is_joined());
+        shared.window_start.set(at).unwrap();
+        (shared, session, bot)
+    }
+
+    /// Hands the bot the session's events, at `now`.
+    fn deliver(session: &mut Session, bot: &mut Bot, now: Instant) {
+        while let Some(event) = session.poll_event() {
+            assert!(bot.on_event(now, event, &mut SessionLink(session)));
+        }
+    }
+
+    /// A test clock that starts in the past, so that the bot's own readings of the clock
+    /// come after it.
+    fn past(secs: u64) -> Instant {
+        Instant::now().checked_sub(Duration::from_secs(secs)).expect("the clock runs")
+    }
+
+    #[test]
+    fn a_room_stall_at_120_hz_is_measured_whole_not_cut_at_the_clients_memory() {
+        let start = past(5);
+        let (shared, mut session, mut bot) = joined_player(120, start);
+        // The room stalls for a second: 120 inputs go out, no snapshot comes back.
+        for i in 0..120u64 {
+            let now = start + Duration::from_micros(i * 1_000_000 / 120);
+            bot.send_input(now, &mut SessionLink(&mut session));
+            while session.poll_transmit(now).is_some() {}
+        }
+        assert_eq!(session.stats().inputs_sent, 120, "paced at what --input-rate asks");
+        // Then a snapshot reaches the newest.
+        let end = start + Duration::from_secs(1);
+        session.handle_message(end, &snapshot(1, InputSeq(120)));
+        deliver(&mut session, &mut bot, end);
+        assert_eq!(session.stats().inputs_acked, 120, "the client remembered every input");
+        let ack = shared.recorder().input_to_ack.summary().expect("samples");
+        assert_eq!(ack.samples, 120, "every input measured: {ack:?}");
+        assert!(ack.max >= 990.0 && ack.p99 >= 980.0, "the whole stall shows: {ack:?}");
+    }
+
+    #[test]
+    fn inputs_the_window_closes_on_count_at_their_wait_so_far() {
+        let start = past(5);
+        let (shared, mut session, mut bot) = joined_player(60, start);
+        // The room stalls from the middle of the window to its end.
+        for i in 0..30u64 {
+            let now = start + Duration::from_micros(i * 1_000_000 / 60);
+            bot.send_input(now, &mut SessionLink(&mut session));
+            while session.poll_transmit(now).is_some() {}
+        }
+        let close = start + Duration::from_millis(1500);
+        let stats = *session.stats();
+        bot.close_window(close, stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        let ack = recorder.input_to_ack.summary().expect("samples");
+        assert_eq!((ack.samples, recorder.inputs_still_waiting), (30, 30), "{ack:?}");
+        assert!(ack.max >= 1490.0 && ack.p50 >= 1000.0, "their wait so far: {ack:?}");
+        assert_eq!((recorder.inputs_sent, recorder.inputs_acked), (30, 0));
+    }
 
     #[test]
     fn error_kinds_are_variant_names() {
@@ -422,9 +656,84 @@ mod tests {
         );
     }
 
+    /// A server that upgrades one connection, welcomes it and then never reads again: the
+    /// bot's leave is never answered.
+    #[cfg(target_os = "linux")]
+    async fn deaf_server() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut buf = [0; 1024];
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request head ended early");
+                head.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&head);
+            let key = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim())
+                })
+                .expect("a WebSocket key");
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
+                derive_accept_key(key.as_bytes()),
+                tickwire_shared::SUBPROTOCOL,
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+            let welcome = Welcome {
+                role: tickwire_shared::Role::Spectator,
+                entity: None,
+                ..player_welcome()
+            };
+            let payload = encode_server(&ServerMessage::Welcome(welcome)).unwrap();
+            let mut frame = vec![0x82, u8::try_from(payload.len()).unwrap()];
+            frame.extend_from_slice(&payload);
+            stream.write_all(&frame).await.unwrap();
+            std::future::pending::<()>().await;
+            drop(stream);
+        });
+        url
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_bot_whose_leave_is_cut_short_still_stayed_and_left_unanswered() {
+        let url = deaf_server().await;
+        let argv = ["tickwire-bots", "--url", &url, "--role", "spectator"];
+        let shared = Arc::new(Shared::new(Args::try_parse_from(argv).unwrap()));
+        let task = tokio::spawn(run_bot(shared.clone(), 0));
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while Counters::get(&shared.counters.connected) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the bot joined");
+        shared.window_start.set(Instant::now()).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shared.window_end.set(Instant::now()).unwrap();
+        shared.stop.cancel();
+        // The bot waits for an answer (the client's close timeout is 2 s) when the run's
+        // patience runs out.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!task.is_finished(), "still waiting for the answer");
+        task.abort();
+        let _ = task.await;
+        let recorder = shared.recorder();
+        assert_eq!(recorder.window_frames, [0], "it stayed the window");
+        assert_eq!((recorder.leaves, recorder.leaves_answered), (1, 0), "one leave, unanswered");
+    }
+
     #[test]
     fn input_rate_hz_is_never_paced_below_what_it_asks() {
-        use clap::Parser;
         let config = |rate: &str| {
             let args = Args::try_parse_from(["tickwire-bots", "--input-rate", rate]).unwrap();
             client_config(&args).input_rate_per_sec

@@ -3,7 +3,7 @@
 //! A bad value is refused by clap with a message naming the flag, and exit code 2.
 
 use clap::{Parser, ValueEnum};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,9 +62,9 @@ pub struct Args {
 
     /// Local addresses to open connections from, bot N from address N modulo their count:
     /// a range `127.0.0.2-127.0.0.60` or a list `127.0.0.2,127.0.0.3`. The server caps
-    /// sessions per address (64 by default), per /64 for IPv6: IPv6 addresses must each be
-    /// in a /64 of their own. Of the --url host's family; loopback only for a server on
-    /// loopback.
+    /// sessions per address (64 by default), per /64 for IPv6: each address once, and IPv6
+    /// addresses each in a /64 of their own. Of the --url host's family; loopback only for a
+    /// server on loopback.
     #[arg(long, value_name = "ADDRESSES", value_parser = parse_source_ips)]
     pub source_ips: Option<SourceIps>,
 
@@ -394,14 +394,26 @@ fn check_source_ips(sources: &[IpAddr], target: &[IpAddr]) -> Result<(), String>
     }
     // The server caps sessions per IPv6 /64 (what one host is given), not per address.
     let mut seen: HashMap<u64, Ipv6Addr> = HashMap::new();
+    // An IPv4 address listed twice spreads nothing either: its bots share its cap.
+    let mut seen_v4: HashSet<Ipv4Addr> = HashSet::new();
     for source in sources {
-        if let IpAddr::V6(v6) = source
-            && let Some(first) = seen.insert((u128::from(*v6) >> 64) as u64, *v6)
-        {
-            return Err(format!(
-                "{first} and {v6} share a /64, and the server counts a /64 as one client: \
-                 spreading over them raises no cap; use one address per /64"
-            ));
+        match source {
+            IpAddr::V6(v6) => {
+                if let Some(first) = seen.insert((u128::from(*v6) >> 64) as u64, *v6) {
+                    return Err(format!(
+                        "{first} and {v6} share a /64, and the server counts a /64 as one \
+                         client: spreading over them raises no cap; use one address per /64"
+                    ));
+                }
+            }
+            IpAddr::V4(v4) => {
+                if !seen_v4.insert(*v4) {
+                    return Err(format!(
+                        "{v4} is listed twice, and the server counts an address as one \
+                         client: repeating it raises no cap; list each address once"
+                    ));
+                }
+            }
         }
     }
     Ok(())
@@ -480,6 +492,22 @@ mod tests {
         // A host that does not resolve: nothing to compare with, the run reports it.
         let ips = parse_source_ips("::1, 127.0.0.2").unwrap();
         assert_eq!(check_source_ips(&ips.0, &[]), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv4_source_address_listed_twice_is_refused_as_spreading_nothing() {
+        let check_ips = |ips: &str| {
+            let argv = ["tickwire-bots", "--url", "ws://127.0.0.1:8080/ws", "--source-ips", ips];
+            check(&Args::try_parse_from(argv).unwrap()).map_err(|e| e.to_string())
+        };
+        for ips in ["127.0.0.2,127.0.0.2", "127.0.0.2, 127.0.0.3, 127.0.0.2"] {
+            let message = check_ips(ips).expect_err(ips);
+            assert!(
+                message.contains("--source-ips") && message.contains("127.0.0.2 is listed twice"),
+                "{ips}: {message}"
+            );
+        }
+        assert_eq!(check_ips("127.0.0.2, 127.0.0.3"), Ok(()));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! `tickwire-bots`: parses flags, builds the runtime, runs, prints the report.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::process::ExitCode;
 use tickwire_bots::cli::{Args, check};
+use tickwire_bots::report::Report;
 use tickwire_bots::run::{on_interrupts, run};
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +15,22 @@ fn main() -> anyhow::Result<ExitCode> {
     if let Err(e) = check(&args) {
         e.exit();
     }
+    // Opened now, so a path that cannot be written is refused before a run of minutes, not
+    // after it; not truncated, so an earlier report stays until this one replaces it.
+    let json_file = match args.json.as_deref().filter(|path| path.as_os_str() != "-") {
+        Some(path) => {
+            match OpenOptions::new().write(true).create(true).truncate(false).open(path) {
+                Ok(file) => Some(file),
+                Err(e) => Args::command()
+                    .error(
+                        clap::error::ErrorKind::Io,
+                        format!("--json {}: cannot write the report there: {e}", path.display()),
+                    )
+                    .exit(),
+            }
+        }
+        None => None,
+    };
     // One current-thread runtime is the cheapest way to drive thousands of mostly idle
     // sockets from one core (BENCHMARKS.md); --threads N spreads them over N workers.
     let runtime = if args.threads <= 1 {
@@ -24,7 +42,8 @@ fn main() -> anyhow::Result<ExitCode> {
             .build()
     }
     .context("cannot start the tokio runtime")?;
-    let json = args.json.clone();
+    let json_to_stdout = args.json.as_ref().is_some_and(|path| path.as_os_str() == "-");
+    let json_path = args.json.clone();
     let interrupted = CancellationToken::new();
     let first = interrupted.clone();
     runtime.spawn(on_interrupts(
@@ -47,27 +66,47 @@ fn main() -> anyhow::Result<ExitCode> {
     let report = runtime.block_on(run(args, interrupted.cancelled_owned()));
 
     // `--json -` puts the JSON alone on stdout, for a pipe into jq: the table goes to stderr.
-    if json.as_ref().is_some_and(|path| path.as_os_str() == "-") {
+    if json_to_stdout {
         eprint!("{}", report.table());
     } else {
         print!("{}", report.table());
     }
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&report)?;
-        if path.as_os_str() == "-" {
-            println!("{text}");
-        } else {
-            std::fs::write(&path, text + "\n").with_context(|| {
-                format!("cannot write the report to {} (--json)", path.display())
-            })?;
-        }
-    }
-    std::io::stdout().flush()?;
+    // Held until the verdict is printed: a report that cannot be written still says what
+    // failed.
+    let written = write_json(&report, json_to_stdout, json_file).and_then(|()| {
+        std::io::stdout().flush().context("cannot write the report to standard output")
+    });
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
     for check in report.checks.iter().filter(|c| !c.ok) {
         eprintln!("check failed: {}: {}", check.name, check.detail);
     }
+    written.with_context(|| match &json_path {
+        Some(path) => format!("the report was not written (--json {})", path.display()),
+        None => "the report was not written".into(),
+    })?;
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Writes the JSON report to standard output or to `file` (the `--json` file, opened before
+/// the run).
+fn write_json(report: &Report, to_stdout: bool, file: Option<File>) -> anyhow::Result<()> {
+    if !to_stdout && file.is_none() {
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(report)?;
+    if to_stdout {
+        println!("{text}");
+    }
+    if let Some(mut file) = file {
+        // Only a regular file holds an earlier report (a pipe or /dev/stdout cannot be cut).
+        if file.metadata()?.is_file() {
+            file.set_len(0)?;
+        }
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.flush()?;
+    }
+    Ok(())
 }

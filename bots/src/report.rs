@@ -19,7 +19,13 @@ pub struct Report {
     /// Snapshots delivered in the window.
     pub frames: FramesInfo,
     /// From sending an input to the first snapshot whose `last_input` reached it (players).
+    /// An input that never went out (a newer one replaced it) or that the client forgot
+    /// counts from when the bot queued it; one still unacknowledged when the window closed
+    /// counts its wait so far ([`InputsInfo::still_waiting`]). Every input of the window is
+    /// a sample: none goes unmeasured.
     pub input_to_ack_ms: Option<Percentiles>,
+    /// Inputs sent and acknowledged (players).
+    pub inputs: Option<InputsInfo>,
     /// Time between consecutive snapshots of a bot.
     pub interarrival_ms: Option<Percentiles>,
     /// Distance of each inter-arrival from the tick period.
@@ -107,7 +113,8 @@ pub struct BotsInfo {
     pub drops: BTreeMap<String, u64>,
     /// Joined before the window opened and still joined when it closed.
     pub stayed: u64,
-    /// Left at the end and got the server's answering close frame, or not.
+    /// Left at the end and got the server's answering close frame, or not (a leave the run
+    /// stopped waiting for is unanswered).
     pub leaves_answered: u64,
     /// See [`BotsInfo::leaves_answered`].
     pub leaves_unanswered: u64,
@@ -127,6 +134,21 @@ pub struct FramesInfo {
     pub ticks_skipped: u64,
     /// Snapshots per second per bot, over the bots that stayed the whole window.
     pub per_bot_fps: Option<FpsSummary>,
+}
+
+/// Inputs sent and acknowledged (players).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InputsInfo {
+    /// Inputs the bots sent, over their whole sessions (ramp and leave included).
+    pub sent: u64,
+    /// Of those, acknowledged by a snapshot.
+    pub acked: u64,
+    /// `sent - acked`: in flight when a bot left or dropped, or never acknowledged.
+    pub unacked: u64,
+    /// Input-to-ack samples of inputs still unacknowledged when the window closed (or
+    /// waiting longer than a client remembers inputs): their wait so far, so at least what
+    /// they count. Many of them, or long ones, mean a stall the window ended in.
+    pub still_waiting: u64,
 }
 
 /// Bytes per bot per second.
@@ -249,8 +271,21 @@ impl Report {
         ));
         if let Some(limit) = thresholds.max_p99_ms {
             let (name, value) = self.p99_for_role();
+            // Inputs still waiting are among the samples at their wait so far: a stall the
+            // window ended in fails the check rather than going unmeasured.
+            let waiting = match self.inputs {
+                Some(inputs) if self.run.role == BotRole::Player && inputs.still_waiting > 0 => {
+                    format!(
+                        "; {} inputs unacknowledged at the close counted at their wait so far",
+                        inputs.still_waiting
+                    )
+                }
+                _ => String::new(),
+            };
             let check = match value {
-                Some(v) => Check::new(name, v <= limit, format!("{v:.1} ms, limit {limit} ms")),
+                Some(v) => {
+                    Check::new(name, v <= limit, format!("{v:.1} ms, limit {limit} ms{waiting}"))
+                }
                 None => Check::new(name, false, format!("no samples, limit {limit} ms")),
             };
             checks.push(check);
@@ -374,6 +409,16 @@ impl Report {
             );
         }
         row("input-to-ack (ms)", percentiles(self.input_to_ack_ms));
+        if let Some(inputs) = self.inputs {
+            row(
+                "inputs",
+                format!(
+                    "sent {}, acked {}, unacked {}; {} unacknowledged at the window's close \
+                     counted at their wait so far",
+                    inputs.sent, inputs.acked, inputs.unacked, inputs.still_waiting
+                ),
+            );
+        }
         row("inter-arrival (ms)", percentiles(self.interarrival_ms));
         row("jitter (ms)", percentiles(self.jitter_ms));
         row("ping rtt (ms)", percentiles(self.rtt_ms));
@@ -504,6 +549,7 @@ mod tests {
                 }),
             },
             input_to_ack_ms: Some(p(40.0)),
+            inputs: Some(InputsInfo { sent: 240, acked: 236, unacked: 4, still_waiting: 4 }),
             interarrival_ms: Some(p(60.0)),
             jitter_ms: Some(p(20.0)),
             rtt_ms: Some(p(2.0)),
@@ -581,6 +627,8 @@ mod tests {
             "25.0 KiB per bot",
             "3% of 100%",
             "125.00 us per frame (about 266 bots per core)",
+            "sent 240, acked 236, unacked 4; 4 unacknowledged",
+            "limit 50 ms; 4 inputs unacknowledged at the close counted at their wait so far)",
             "FAIL",
         ] {
             assert!(table.contains(needle), "{needle:?} missing from\n{table}");
@@ -588,6 +636,7 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["frames"]["expected"], 240);
         assert_eq!(json["input_to_ack_ms"]["p99"], 40.0);
+        assert_eq!(json["inputs"]["unacked"], 4);
         assert_eq!(json["bytes_per_bot_per_s"]["in"], 3000.0);
         assert_eq!(json["run"]["role"], "player");
         assert_eq!(json["passed"], false);

@@ -2,8 +2,10 @@
 //! progress on stderr and the CPU and memory read from `/proc`.
 
 use crate::bot::{Shared, run_bot};
-use crate::cli::Args;
-use crate::report::{BotsInfo, Bytes, FramesInfo, Report, Resources, RunInfo, Thresholds};
+use crate::cli::{Args, BotRole};
+use crate::report::{
+    BotsInfo, Bytes, FramesInfo, InputsInfo, Report, Resources, RunInfo, Thresholds,
+};
 use crate::stats::{Counters, fps_summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io;
@@ -195,8 +197,8 @@ struct Snapshot {
     connected: u64,
     cpu_s: Option<f64>,
     server_cpu_s: Option<f64>,
-    wait_s: Option<f64>,
-    server_wait_s: Option<f64>,
+    waits: Option<proc_stat::ThreadWaits>,
+    server_waits: Option<proc_stat::ThreadWaits>,
     rss_kib: Option<u64>,
     server_rss_kib: Option<u64>,
 }
@@ -213,8 +215,8 @@ impl Snapshot {
             connected: Counters::get(&c.connected),
             cpu_s: proc_stat::cpu_seconds(None),
             server_cpu_s: server.and_then(|pid| proc_stat::cpu_seconds(Some(pid))),
-            wait_s: proc_stat::runqueue_wait_seconds(None),
-            server_wait_s: server.and_then(|pid| proc_stat::runqueue_wait_seconds(Some(pid))),
+            waits: proc_stat::runqueue_waits(None),
+            server_waits: server.and_then(|pid| proc_stat::runqueue_waits(Some(pid))),
             rss_kib: proc_stat::rss_kib(None),
             server_rss_kib: server.and_then(|pid| proc_stat::rss_kib(Some(pid))),
         }
@@ -248,6 +250,12 @@ fn build(
     let percent = |get: fn(&Snapshot) -> Option<f64>| {
         over_window(get).map(|(used, secs)| used / secs.max(1e-9) * 100.0)
     };
+    let wait_percent = |get: fn(&Snapshot) -> Option<&proc_stat::ThreadWaits>| {
+        start.zip(secs).and_then(|(start, secs)| {
+            let waited = proc_stat::waited_between(get(start)?, get(end)?);
+            Some(waited / secs.max(1e-9) * 100.0)
+        })
+    };
     // Controllers get feedback on change, not a frame per tick: no cost per frame to scale.
     let bots_cpu_us_per_frame = over_window(|s| s.cpu_s)
         .filter(|_| args.role.gets_snapshots() && received > 0)
@@ -277,7 +285,7 @@ fn build(
             drops: recorder.drops.clone(),
             stayed: recorder.window_frames.len() as u64,
             leaves_answered: recorder.leaves_answered,
-            leaves_unanswered: recorder.leaves_unanswered,
+            leaves_unanswered: recorder.leaves.saturating_sub(recorder.leaves_answered),
         },
         connect_ms: recorder.connect.summary(),
         frames: FramesInfo {
@@ -291,6 +299,12 @@ fn build(
                 .and_then(|window| fps_summary(&recorder.window_frames, window)),
         },
         input_to_ack_ms: recorder.input_to_ack.summary(),
+        inputs: (args.role == BotRole::Player).then(|| InputsInfo {
+            sent: recorder.inputs_sent,
+            acked: recorder.inputs_acked,
+            unacked: recorder.inputs_sent.saturating_sub(recorder.inputs_acked),
+            still_waiting: recorder.inputs_still_waiting,
+        }),
         interarrival_ms: recorder.interarrival.summary(),
         jitter_ms: recorder.jitter.summary(),
         rtt_ms: recorder.rtt.summary(),
@@ -327,8 +341,8 @@ fn build(
                 .server_pid
                 .and_then(|pid| proc_stat::cpus_allowed(Some(pid)))
                 .map(|cpus| 100.0 * cpus as f64),
-            bots_wait_percent: percent(|s| s.wait_s),
-            server_wait_percent: percent(|s| s.server_wait_s),
+            bots_wait_percent: wait_percent(|s| s.waits.as_ref()),
+            server_wait_percent: wait_percent(|s| s.server_waits.as_ref()),
             server_rss_kib: end.server_rss_kib,
         },
         checks: Vec::new(),
@@ -440,6 +454,8 @@ fn rate(bytes: u64, secs: f64) -> String {
 /// CPU time and resident memory of a process, from `/proc` (Linux). `None` elsewhere, or
 /// when the process is gone.
 pub mod proc_stat {
+    use std::collections::HashMap;
+
     /// Clock ticks per second of `utime`/`stime`: Linux's `USER_HZ`, fixed at 100 in its
     /// user ABI on every architecture it runs tickwire on.
     const USER_HZ: f64 = 100.0;
@@ -458,20 +474,39 @@ pub mod proc_stat {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
-    /// Time the process's threads waited for a CPU while runnable (`schedstat`), in seconds:
+    /// Nanoseconds each thread of a process waited for a CPU while runnable, by thread id.
+    pub type ThreadWaits = HashMap<u32, u64>;
+
+    /// Time each thread of the process waited for a CPU while runnable so far (`schedstat`):
     /// on a shared machine, how much other processes held the load generator (or the server)
-    /// back.
-    pub fn runqueue_wait_seconds(pid: Option<u32>) -> Option<f64> {
-        let mut total = 0u64;
+    /// back. [`waited_between`] turns two readings into the wait in between.
+    pub fn runqueue_waits(pid: Option<u32>) -> Option<ThreadWaits> {
+        let mut waits = ThreadWaits::new();
         for task in std::fs::read_dir(path(pid, "task")).ok()?.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else {
+                continue;
+            };
             // A thread that exits between the listing and the read is gone, not an error (the
             // test harness's own threads come and go while it reads itself).
             let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
                 continue;
             };
-            total += stat.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+            waits.insert(tid, stat.split_whitespace().nth(1)?.parse::<u64>().ok()?);
         }
-        Some(total as f64 / 1e9)
+        Some(waits)
+    }
+
+    /// Seconds the threads waited between two readings of [`runqueue_waits`]. Thread by
+    /// thread, not total against total: a thread that exits in between takes the wait it had
+    /// before the first reading with it, which would shrink the total (even below zero).
+    /// Threads born in between waited only in between, so all of their wait counts; a
+    /// thread id the kernel gave again to a newer thread reads lower, and counts nothing.
+    pub fn waited_between(start: &ThreadWaits, end: &ThreadWaits) -> f64 {
+        let waited: u64 = end
+            .iter()
+            .map(|(tid, at_end)| at_end.saturating_sub(start.get(tid).copied().unwrap_or(0)))
+            .sum();
+        waited as f64 / 1e9
     }
 
     /// How many CPUs the process may run on (`Cpus_allowed_list`, its affinity: `taskset`).
@@ -581,6 +616,20 @@ mod tests {
         assert!(proc_stat::cpus_allowed(None).is_some_and(|n| n >= 1));
         assert!(proc_stat::rss_kib(None).is_some_and(|kib| kib > 0));
         assert!(proc_stat::cpu_seconds(None).is_some());
-        assert!(proc_stat::runqueue_wait_seconds(None).is_some());
+        assert!(proc_stat::runqueue_waits(None).is_some_and(|waits| !waits.is_empty()));
+    }
+
+    #[test]
+    fn the_wait_over_a_window_is_summed_thread_by_thread() {
+        let waits = |threads: &[(u32, u64)]| threads.iter().copied().collect();
+        let start = waits(&[(1, 5_000_000_000), (2, 1_000_000_000), (3, 400_000_000)]);
+        // Thread 1 (which had waited 5 s before the window) exited during it; 2 waited 0.5 s
+        // more, 3 none, and thread 4 was born and waited 0.25 s.
+        let end = waits(&[(2, 1_500_000_000), (3, 400_000_000), (4, 250_000_000)]);
+        assert!((proc_stat::waited_between(&start, &end) - 0.75).abs() < 1e-9);
+        // A reused thread id reads lower than the thread it replaced: nothing, not negative.
+        let reused = waits(&[(2, 1_500_000_000), (3, 100_000_000)]);
+        assert!((proc_stat::waited_between(&start, &reused) - 0.5).abs() < 1e-9);
+        assert_eq!(proc_stat::waited_between(&start, &start), 0.0);
     }
 }

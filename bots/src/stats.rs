@@ -111,7 +111,9 @@ pub struct Percentiles {
 pub struct Recorder {
     /// From starting TCP to `Welcome`.
     pub connect: Latency,
-    /// From sending an input to the first snapshot whose `last_input` reached it.
+    /// From sending an input to the first snapshot whose `last_input` reached it; inputs
+    /// never acknowledged on their own count their wait (see
+    /// [`crate::report::Report::input_to_ack_ms`]).
     pub input_to_ack: Latency,
     /// Between consecutive snapshots of a bot.
     pub interarrival: Latency,
@@ -131,10 +133,19 @@ pub struct Recorder {
     pub window_frames: Vec<u64>,
     /// Ticks skipped between consecutive snapshots, in the window.
     pub ticks_skipped: u64,
-    /// Leaves answered by the server's close frame, and not.
+    /// Leaves begun by joined bots at the stop (those the run stopped waiting for included).
+    pub leaves: u64,
+    /// Of [`Recorder::leaves`], those the server answered with its close frame.
     pub leaves_answered: u64,
-    /// See [`Recorder::leaves_answered`].
-    pub leaves_unanswered: u64,
+    /// Inputs the bots' sessions sent, over their whole sessions.
+    pub inputs_sent: u64,
+    /// Of [`Recorder::inputs_sent`], those the server acknowledged while the session still
+    /// remembered them.
+    pub inputs_acked: u64,
+    /// Samples of [`Recorder::input_to_ack`] that are inputs still unacknowledged when they
+    /// were recorded (at the window's close, or past the bot's memory of inputs): their
+    /// wait so far.
+    pub inputs_still_waiting: u64,
 }
 
 impl Recorder {

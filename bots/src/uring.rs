@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use tickwire_client::{
     CloseAction, Controls, Disconnect, Event, LinkError, Session, Stats, Upgraded,
 };
-use tickwire_shared::MAX_SERVER_MESSAGE_SIZE;
 use tickwire_shared::delta::World;
+use tickwire_shared::{InputSeq, MAX_SERVER_MESSAGE_SIZE};
 use tokio_tungstenite::tungstenite::protocol::{
     CloseFrame, Role, WebSocketConfig, WebSocketContext,
 };
@@ -55,6 +55,12 @@ const BATCH_WAIT: Duration = Duration::from_micros(250);
 const POLL_WAIT: Duration = Duration::from_millis(5);
 /// How often the sessions' timers (pings, silence, join and close timeouts) are checked.
 const SWEEP: Duration = Duration::from_millis(25);
+/// Unsent bytes a socket may hold before the session's messages are left with the session.
+/// Bytes a flush leaves mean the kernel's buffer is full: framing more would queue every ack
+/// and input without limit, where the session merges what waits (the newest ack and input
+/// win), as it does for the tokio engine when its socket is not ready. The slack keeps a
+/// socket one write behind framing.
+const OUT_HIGH_WATER: usize = 1024;
 
 /// A connection the ramp opened (or failed to), for the ring thread.
 pub(crate) struct Connected {
@@ -192,8 +198,8 @@ struct RingBot {
     socket: Option<Socket>,
     /// Bytes of connections already closed.
     wire_closed: (u64, u64),
-    /// Set at the stop for a bot that was joined then: whether its frames count.
-    leaving_stayed: Option<bool>,
+    /// Set at the stop for a bot that was joined then: its end is how its leave ended.
+    leaving: bool,
     finished: bool,
 }
 
@@ -208,9 +214,8 @@ impl Link for RingLink<'_> {
         self.session.world()
     }
 
-    fn send_input(&mut self, controls: Controls) {
-        // Refused only when not joined, which callers exclude.
-        let _ = self.session.send_input(controls);
+    fn send_input(&mut self, controls: Controls) -> Option<InputSeq> {
+        self.session.send_input(controls).ok()
     }
 
     fn wire_bytes(&self) -> (u64, u64) {
@@ -306,8 +311,14 @@ impl RingBot {
                     return;
                 }
             }
-            progressed |= self.frame_transmits(now);
-            if let Err(error) = self.flush() {
+            // Flushed first as well: what the socket takes now makes room under the high water
+            // for what the session has waiting.
+            let mut flushed = self.flush();
+            if flushed.is_ok() {
+                progressed |= self.frame_transmits(now);
+                flushed = self.flush();
+            }
+            if let Err(error) = flushed {
                 self.on_lost(now, reader, token, error);
                 progressed = true;
             }
@@ -318,9 +329,15 @@ impl RingBot {
     }
 
     /// Frames what the session has to send into the socket's buffer (sent by
-    /// [`Self::flush`]); true when framing failed and the session was told.
+    /// [`Self::flush`]), unless that holds more than [`OUT_HIGH_WATER`] unsent; true when
+    /// framing failed and the session was told.
     fn frame_transmits(&mut self, now: Instant) -> bool {
-        let Some(socket) = self.socket.as_mut().filter(|s| s.closing_until.is_none()) else {
+        // Checked once: tungstenite holds what is framed here until the flush.
+        let Some(socket) = self
+            .socket
+            .as_mut()
+            .filter(|s| s.closing_until.is_none() && s.out.len() <= OUT_HIGH_WATER)
+        else {
             return false;
         };
         let mut io = MemoryIo { input: &[], output: &mut socket.out };
@@ -386,21 +403,28 @@ impl RingBot {
             _ => None,
         };
         let mut link = RingLink { session: &mut self.session, wire };
-        let alive = self.bot.on_event(event, &mut link);
+        let alive = self.bot.on_event(Instant::now(), event, &mut link);
         if alive {
             return;
         }
-        let stayed = match (self.leaving_stayed, ended) {
-            (Some(stayed), Some(end)) => {
-                self.bot.record_leave(end);
-                stayed
-            }
-            _ => self.bot.stayed(),
-        };
-        self.finish(stayed);
+        if self.leaving
+            && let Some(end) = ended
+        {
+            self.bot.record_leave(end);
+        }
+        self.finish();
     }
 
-    fn finish(&mut self, stayed: bool) {
+    /// The stop: records the bot's window (before a joined bot leaves, so that a leave the
+    /// run stops waiting for does not take it along).
+    fn close_window(&mut self) {
+        let stats: Stats = *self.session.stats();
+        let wire = self.wire();
+        let link = RingLink { session: &mut self.session, wire };
+        self.bot.close_window(Instant::now(), stats, &link);
+    }
+
+    fn finish(&mut self) {
         if self.finished {
             return;
         }
@@ -408,7 +432,7 @@ impl RingBot {
         let stats: Stats = *self.session.stats();
         let wire = self.wire();
         let link = RingLink { session: &mut self.session, wire };
-        self.bot.record_end(stayed, stats, &link);
+        self.bot.record_end(stats, &link);
     }
 }
 
@@ -516,7 +540,7 @@ impl RingThread {
                 bot: Bot::new(self.shared.clone(), started, seed),
                 socket: None,
                 wire_closed: (0, 0),
-                leaving_stayed: None,
+                leaving: false,
                 finished: false,
             };
             let now = Instant::now();
@@ -563,7 +587,7 @@ impl RingThread {
         bot.drive(now, &mut self.reader, token);
         if bot.socket.is_none() && !bot.finished && bot.session.state().is_ended() {
             // Ended without an `Ended` event left to read: finish it as it stands.
-            bot.finish(false);
+            bot.finish();
         }
         if bot.finished {
             self.live -= 1;
@@ -606,12 +630,13 @@ impl RingThread {
 
     fn leave(&mut self, token: usize, now: Instant) {
         let Some(bot) = self.bots[token].as_mut() else { return };
+        bot.close_window();
         if bot.bot.is_joined() {
-            bot.leaving_stayed = Some(bot.bot.stayed());
+            bot.leaving = true;
             bot.session.leave(now);
         } else {
             bot.drop_socket(&mut self.reader, token);
-            bot.finish(false);
+            bot.finish();
         }
     }
 
@@ -627,10 +652,10 @@ impl RingThread {
 mod tests {
     use super::*;
     use clap::Parser;
-    use tickwire_shared::codec::encode_server;
+    use tickwire_shared::codec::{decode_client, encode_server};
     use tickwire_shared::{
-        EntityId, EventKind, Name, PlayerId, ResumeToken, RoomName, ServerMessage, Tick, Welcome,
-        WorldBounds,
+        ClientMessage, EntityId, EventKind, Name, PlayerId, ResumeToken, RoomName, ServerMessage,
+        Tick, Welcome, WorldBounds,
     };
 
     /// A server frame (unmasked, short) around one message.
@@ -662,10 +687,48 @@ mod tests {
                 closing_until: None,
             }),
             wire_closed: (0, 0),
-            leaving_stayed: None,
+            leaving: false,
             finished: false,
         };
         (bot, server_side)
+    }
+
+    #[test]
+    fn a_socket_that_takes_nothing_leaves_the_sessions_messages_to_merge_in_it() {
+        let args = crate::cli::Args::try_parse_from(["tickwire-bots", "--role", "player"]);
+        let shared = Arc::new(Shared::new(args.unwrap()));
+        let (mut bot, _server_side) = ring_bot(&shared);
+        let welcome = Welcome {
+            player_id: PlayerId(9),
+            role: tickwire_shared::Role::Player,
+            room: RoomName::truncated("full"),
+            tick_rate: 30,
+            world: WorldBounds { width: 1600, height: 1000 },
+            view_radius: 700,
+            entity: Some(EntityId(9)),
+            resume_token: ResumeToken([7; 16]),
+            resumed: false,
+        };
+        let now = Instant::now();
+        bot.on_bytes(now, &frame(&ServerMessage::Welcome(welcome)));
+        assert!(bot.bot.is_joined());
+        // The kernel has taken nothing for a while: what was framed waits in the buffer.
+        bot.socket.as_mut().unwrap().out = vec![0; OUT_HIGH_WATER + 1];
+        for _ in 0..100 {
+            bot.session.send_input(Controls::NEUTRAL).unwrap();
+            assert!(!bot.frame_transmits(now));
+        }
+        let waiting: Vec<ClientMessage> = std::iter::from_fn(|| bot.session.poll_transmit(now))
+            .map(|bytes| decode_client(&bytes).unwrap())
+            .collect();
+        let inputs: Vec<InputSeq> = waiting
+            .iter()
+            .filter_map(|m| match m {
+                ClientMessage::Input(input) => Some(input.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(inputs, [InputSeq(100)], "the newest input alone, in the session: {waiting:?}");
     }
 
     #[test]

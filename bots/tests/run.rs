@@ -311,3 +311,38 @@ async fn a_run_interrupted_in_its_ramp_reports_no_window_figures() {
     assert!(!report.passed, "{table}");
     server.shutdown().await;
 }
+
+/// A `--json` path that cannot be written is refused before the run (exit 2, naming the
+/// flag), not found out after minutes of it.
+#[test]
+fn a_json_path_that_cannot_be_written_is_refused_before_the_run() {
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+        // Nothing listens on port 1: were the run to start, its bot would fail at once.
+        .args(["--url", "ws://127.0.0.1:1/ws", "--quiet", "--bots", "1", "--duration", "5s"])
+        .args(["--json", "/nonexistent-tickwire-dir/report.json"])
+        .output()
+        .expect("tickwire-bots runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a bad command line: {stderr}");
+    assert!(stderr.contains("--json /nonexistent-tickwire-dir/report.json"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no run, no table");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused at once");
+}
+
+/// A report that cannot be written (a full disk: /dev/full) still prints the failed checks
+/// before the error.
+#[cfg(target_os = "linux")]
+#[test]
+fn failed_checks_are_printed_even_when_the_report_cannot_be_written() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+        .args(["--url", "ws://127.0.0.1:1/ws", "--quiet", "--bots", "1", "--duration", "100ms"])
+        .args(["--json", "/dev/full"])
+        .output()
+        .expect("tickwire-bots runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let check = stderr.find("check failed: every bot joined").expect(&stderr);
+    let error = stderr.find("--json /dev/full").expect(&stderr);
+    assert!(check < error, "the verdict, then the write error: {stderr}");
+}

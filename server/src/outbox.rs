@@ -554,8 +554,10 @@ impl ClientLink {
                 slots.owed_since = None;
                 return offered;
             }
-            // Progress was made; the clock starts for the rest.
-            slots.owe(now);
+            // Progress was made: the client reads, however slowly, and the clock starts
+            // again for the rest (as the writer's `progressed` moves it).
+            slots.owed_since = Some(now);
+            offered.stalled_for = Duration::ZERO;
             drop(slots);
             self.wake.notify_one();
             return offered;
@@ -943,6 +945,26 @@ mod tests {
         let offered = link.offer(None, Some((Tick(9), big.clone())), Instant::now());
         assert!(offered.wrote > 0 && offered.wrote < big.len(), "{}", offered.wrote);
         assert_eq!(link.taken(), Some(Tick(9)));
+    }
+
+    #[tokio::test]
+    async fn a_socket_the_room_writes_a_little_of_each_tick_is_not_stalled() {
+        let (link, mut client) = direct_link().await;
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // Bigger than any loopback socket's buffers: the rest waits, owed from now.
+        let big = Bytes::from(vec![7u8; 8 << 20]);
+        let first = link.offer(None, Some((Tick(1), big)), t0);
+        assert!(first.wrote > 0);
+        assert_eq!(link.stalled_for(t0 + s(5)), s(5));
+        // The client reads some, so the room's next write makes progress: a slow reader, not a
+        // stalled one, even though the writer task never ran.
+        read_exactly(&mut client, first.wrote).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let next = link.offer(None, Some((Tick(2), bytes(b"b"))), t0 + s(5));
+        assert!(next.wrote > 0, "the socket took nothing");
+        assert_eq!(next.stalled_for, Duration::ZERO, "judged by the stall before the write");
+        assert_eq!(link.stalled_for(t0 + s(6)), s(1), "the clock did not move on progress");
     }
 
     #[tokio::test]

@@ -707,7 +707,6 @@ pub(crate) async fn join(
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
 ) -> Option<(Joined, RoomHandle)> {
-    let resuming = hello.resume.is_some();
     // A room can close between the directory lookup and our join, or (for `Any`) fill up
     // with named joins; then ask again, a bounded number of times.
     for _attempt in 0..4 {
@@ -768,10 +767,10 @@ pub(crate) async fn join(
                 // gave must be given back, or it would stay without a connection for good.
                 reply_rx.close();
                 if let Ok(Ok(joined)) = reply_rx.try_recv() {
-                    // A seat this Hello may have resumed is kept for another resume, as the
-                    // room keeps one whose joiner went away before its answer (a fresh seat
-                    // given for a stale token then ends with the grace); a fresh one ends now.
-                    let how = if resuming { Departure::Dropped } else { Departure::Left };
+                    // A seat this Hello resumed is kept for another resume, as the room keeps
+                    // one whose joiner went away before its answer; a fresh one (a stale
+                    // token's included), whose token nobody has, ends now.
+                    let how = if joined.resumed { Departure::Dropped } else { Departure::Left };
                     let leave =
                         RoomCommand::Leave { player: joined.player, link: link.clone(), how };
                     let _ = handle.commands.send(leave).await;

@@ -120,6 +120,10 @@ pub struct Joined {
     pub role: Role,
     /// The room's shared counters (for `Pong` ticks).
     pub room: Arc<RoomShared>,
+    /// The seat is one the `Hello`'s resume token named, not a fresh one: a joiner that went
+    /// away before learning it leaves it for the token's next resume, where a fresh seat,
+    /// whose token nobody has, goes at once.
+    pub resumed: bool,
 }
 
 /// Why a seat was refused.
@@ -641,13 +645,11 @@ impl<G: Game> Room<G> {
                 if reply.is_closed() {
                     return;
                 }
-                let (link, resume) = (request.link.clone(), request.resume);
+                let link = request.link.clone();
                 if let Err(Ok(joined)) = reply.send(self.join(request)) {
                     // It stopped waiting just now: a resumed seat waits for its owner's next
                     // resume again, as after a drop; a new seat, whose token nobody has, goes.
-                    let resumed =
-                        self.seats.get(&joined.player).is_some_and(|s| Some(s.token) == resume);
-                    let how = if resumed { Departure::Dropped } else { Departure::Left };
+                    let how = if joined.resumed { Departure::Dropped } else { Departure::Left };
                     self.leave(joined.player, &link, how, now);
                 }
             }
@@ -691,7 +693,7 @@ impl<G: Game> Room<G> {
             self.ctx.metrics.resumes.inc();
             info!(player = player.0, "seat resumed");
             self.welcome(player, role, entity, token, true, &request.link);
-            return Ok(Joined { player, role, room: self.shared.clone() });
+            return Ok(Joined { player, role, room: self.shared.clone(), resumed: true });
         }
 
         let fits = match request.role {
@@ -749,7 +751,7 @@ impl<G: Game> Room<G> {
         } else {
             debug!(player = player.0, %name, "spectator joined");
         }
-        Ok(Joined { player, role: request.role, room: self.shared.clone() })
+        Ok(Joined { player, role: request.role, room: self.shared.clone(), resumed: false })
     }
 
     /// Sends `Welcome` and, to players and spectators, the roster and audience, as one
@@ -2027,7 +2029,11 @@ mod tests {
         let player = joined.unwrap().player;
         let token = welcome(&messages(&old).0).resume_token;
         let (new, again) = join(&mut room, Role::Player, Some(token), t0);
-        assert_eq!(again.unwrap().player, player);
+        let again = again.unwrap();
+        assert_eq!(again.player, player);
+        // What a joiner that gave up before the answer gives back: a seat to keep for the
+        // token's next resume, not one to end.
+        assert!(again.resumed);
         let w = welcome(&messages(&new).0);
         assert!(w.resumed);
         let (_, close) = messages(&old);
@@ -2039,6 +2045,10 @@ mod tests {
         assert_eq!(room.shared.players(), 1);
         let (_, wrong_role) = join(&mut room, Role::Spectator, Some(token), t0);
         assert_eq!(wrong_role.unwrap_err(), JoinRefused::RoleMismatch);
+        // A token no seat holds gets a fresh seat, which nobody can resume: given back, it
+        // ends rather than coasting as a ghost for the grace.
+        let (_, fresh) = join(&mut room, Role::Player, Some(ResumeToken([7; 16])), t0);
+        assert!(!fresh.unwrap().resumed);
     }
 
     #[test]

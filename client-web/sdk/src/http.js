@@ -305,10 +305,12 @@ export class HttpSocket {
         body,
       });
       this.bytesOut += body.length;
-      if (response.status === 429 || response.status === 503 || response.status === 408) {
+      if (response.status === 429 || response.status === 408 || response.status >= 500) {
         // Not taken, the session lives on: over its POST rate (429), a session not keeping
-        // up with its POSTs (503) or a body that arrived too slowly (408). Send these again,
-        // once the server's Retry-After (else a second) has passed.
+        // up with its POSTs (503), a body that arrived too slowly (408), or a proxy in front
+        // that could not reach the node (502, 504). Send these again, once the server's
+        // Retry-After (else a second) has passed: a session that is truly gone ends with its
+        // stream or poll.
         this.outbox.unshift(...records);
         const after = Number(response.headers.get('retry-after') ?? 1);
         const wait = (Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000;

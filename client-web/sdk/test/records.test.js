@@ -75,8 +75,8 @@ test('a record no server sends fails the fallback socket as a WebSocket fails: 1
   }
 });
 
-test('records a POST was refused for without ending the session (429, 503, 408) are sent again', async () => {
-  for (const status of [429, 503, 408]) {
+test('records a POST was refused for without ending the session (429, 408, 5xx) are sent again', async () => {
+  for (const status of [429, 503, 408, 502, 504]) {
     /** @type {Uint8Array[]} */
     const posted = [];
     /** @type {typeof globalThis.fetch} */

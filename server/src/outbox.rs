@@ -531,6 +531,8 @@ impl ClientLink {
     ) -> Offered {
         if let Some(wrote) = wrote {
             offered.wrote = wrote;
+            // Progress was made: the client reads, however slowly (see below).
+            offered.stalled_for = Duration::ZERO;
             // The socket took the snapshot, whole or as the start of the carry, which goes
             // out before anything else.
             if let Some((tick, _)) = &snapshot
@@ -554,10 +556,9 @@ impl ClientLink {
                 slots.owed_since = None;
                 return offered;
             }
-            // Progress was made: the client reads, however slowly, and the clock starts
-            // again for the rest (as the writer's `progressed` moves it).
+            // Progress was made: the clock starts again for the rest (as the writer's
+            // `progressed` moves it).
             slots.owed_since = Some(now);
-            offered.stalled_for = Duration::ZERO;
             drop(slots);
             self.wake.notify_one();
             return offered;
@@ -603,7 +604,10 @@ impl ClientLink {
         }
         slots.in_flight = true;
         let (owed, snapshot, skipped) = slots.take_owed(snapshot);
-        let offered = Offered { skipped, ..offered };
+        // Not judged by the stall before a send that may make progress: a send that does
+        // restarts the clock, and one that does not leaves the frames to the writer, so the
+        // stall goes on and the next tick's offer (through the writer) judges it.
+        let offered = Offered { skipped, stalled_for: Duration::ZERO, ..offered };
         let events = events.filter(|frame| !frame.is_empty());
         let snapshot = snapshot.filter(|(_, frame)| !frame.is_empty());
         #[cfg(unix)]
@@ -964,7 +968,24 @@ mod tests {
         let next = link.offer(None, Some((Tick(2), bytes(b"b"))), t0 + s(5));
         assert!(next.wrote > 0, "the socket took nothing");
         assert_eq!(next.stalled_for, Duration::ZERO, "judged by the stall before the write");
-        assert_eq!(link.stalled_for(t0 + s(6)), s(1), "the clock did not move on progress");
+        // Owed nothing more, or the rest since the progress (the buffers' sizes decide).
+        assert!(link.stalled_for(t0 + s(6)) <= s(1), "the clock did not move on progress");
+
+        // The same through a batched send (--io-uring), owed since t0 + 5 s.
+        let more = Bytes::from(vec![8u8; 8 << 20]);
+        let owed = link.offer(None, Some((Tick(3), more)), t0 + s(5));
+        read_exactly(&mut client, next.wrote + owed.wrote).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut sends = Vec::new();
+        let batched =
+            link.offer_batched(None, Some((Tick(4), bytes(b"c"))), t0 + s(20), &mut sends);
+        assert_eq!(batched.stalled_for, Duration::ZERO, "judged before its send made progress");
+        let mut results = Vec::new();
+        crate::uring::send_batch(&sends, &mut results);
+        let done =
+            ClientLink::complete_direct(sends.pop().unwrap(), results.pop().unwrap(), t0 + s(20));
+        assert!(done.wrote > 0, "the socket took nothing");
+        assert!(link.stalled_for(t0 + s(21)) <= s(1), "owed since before the progress");
     }
 
     #[tokio::test]

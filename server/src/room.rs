@@ -1124,9 +1124,13 @@ impl<G: Game> Room<G> {
                 direct_turns += 1;
                 match batch.as_mut() {
                     Some(sends) => {
+                        let before = sends.len();
                         let offered = link.offer_batched(events.clone(), snapshot, now, sends);
+                        if sends.len() > before {
+                            sent.in_flight.push(player);
+                        }
                         if sends.len() >= crate::uring::BATCH_SENDS {
-                            sent.send_batch(sends, now);
+                            sent.send_batch(sends, now, slow_limit);
                         }
                         offered
                     }
@@ -1145,7 +1149,7 @@ impl<G: Game> Room<G> {
             sent.offered(player, &offered, slow_limit);
         }
         if let Some(sends) = batch.as_mut() {
-            sent.send_batch(sends, now);
+            sent.send_batch(sends, now, slow_limit);
         }
         if !deferred.is_empty() {
             self.deferred_events = events;
@@ -1233,7 +1237,12 @@ impl<G: Game> Room<G> {
                         first_left.get_or_insert(place);
                         link.offer_later(events.clone(), snapshot, now)
                     } else {
-                        link.offer_batched(events.clone(), snapshot, now, &mut sends)
+                        let before = sends.len();
+                        let offered = link.offer_batched(events.clone(), snapshot, now, &mut sends);
+                        if sends.len() > before {
+                            sent.in_flight.push(player);
+                        }
+                        offered
                     };
                     sent.offered(player, &offered, slow_limit);
                     served += 1;
@@ -1241,7 +1250,7 @@ impl<G: Game> Room<G> {
                         break;
                     }
                 }
-                sent.send_batch(&mut sends, now);
+                sent.send_batch(&mut sends, now, slow_limit);
                 // Late: the loop above handed every client left to its writer.
                 if late || served < crate::uring::BATCH_SENDS {
                     break;
@@ -1341,6 +1350,9 @@ struct DirectTotals {
     slow: Vec<PlayerId>,
     /// Clients to close: their reliable queue is full.
     overflowed: Vec<PlayerId>,
+    /// The clients of the batched sends not yet submitted, in their order: each is judged
+    /// when its send completes, not by the stall before it.
+    in_flight: Vec<PlayerId>,
     /// Reused by every batch of the tick.
     results: Vec<std::io::Result<usize>>,
 }
@@ -1364,20 +1376,26 @@ impl DirectTotals {
         self.frames += offered.frames_written;
     }
 
-    /// Writes the batched sends with one submission and settles each link with its result.
-    fn send_batch(&mut self, sends: &mut Vec<DirectSend<'_>>, now: Instant) {
+    /// Writes the batched sends with one submission, settles each link with its result and
+    /// judges it: a send that made progress restarted its clock, one that did not leaves it
+    /// stalled, closed past `slow_limit` (a completion keeps the tick's reliable frames, so
+    /// it never overflows).
+    fn send_batch(&mut self, sends: &mut Vec<DirectSend<'_>>, now: Instant, slow_limit: Duration) {
         if sends.is_empty() {
             return;
         }
+        debug_assert_eq!(sends.len(), self.in_flight.len());
         self.uring_batches += crate::uring::send_batch(sends, &mut self.results) as u64;
         let mut results = std::mem::take(&mut self.results);
-        for (send, result) in sends.drain(..).zip(results.drain(..)) {
+        let mut players = std::mem::take(&mut self.in_flight);
+        for ((send, result), player) in
+            sends.drain(..).zip(results.drain(..)).zip(players.drain(..))
+        {
             let offered = ClientLink::complete_direct(send, result, now);
-            self.count(&offered);
-            // A stall found here is found again by the next tick's offer (a completion keeps
-            // the tick's reliable frames, so it never overflows).
+            self.offered(player, &offered, slow_limit);
         }
         self.results = results;
+        self.in_flight = players;
     }
 }
 
@@ -2432,9 +2450,11 @@ mod tests {
     async fn a_seat_the_tick_closes_does_not_shift_the_deferred_clients_frames() {
         let (_stop, running) = watch::channel(false);
         let (mut room, t0, crowd) = io_uring_crowd(4).await;
-        // The first spectator has owed bytes since t0 without taking any: the tick that gives
-        // it its direct turn past the slow-client timeout closes its seat.
-        crowd[0].0.push_control(Bytes::from_static(b"unread")).unwrap();
+        // The first spectator's socket is full since t0 (it reads nothing): the tick that
+        // gives it its direct turn past the slow-client timeout finds its send take nothing,
+        // and closes its seat.
+        let full = Bytes::from(vec![0u8; 16 << 20]);
+        assert!(crowd[0].0.offer(None, Some((Tick(0), full)), t0).wrote > 0);
         let late = t0 + room.config().slow_client_timeout + Duration::from_secs(1);
         room.direct_start = 0;
         room.direct_quota = 1;

@@ -256,11 +256,10 @@ impl Bot {
         }
     }
 
-    /// True while this bot's input-to-ack samples count: from the window's opening to this
-    /// bot's [`Bot::close_window`], so that no input falls between its acks and the inputs
-    /// counted there.
+    /// True while this bot's input-to-ack samples count: within the window, as frames and
+    /// inter-arrival times are (what waits at its end is counted by [`Bot::close_window`]).
     fn measuring_inputs(&self) -> bool {
-        self.shared.window_start.get().is_some() && !self.window_closed
+        self.shared.measuring() && !self.window_closed
     }
 
     /// Remembers input `seq`, queued at `now`, until an acknowledgement reaches it.
@@ -288,17 +287,21 @@ impl Bot {
     fn input_acked(&mut self, now: Instant, seq: InputSeq, latency: Duration) {
         let measuring = self.measuring_inputs();
         let mut recorder = measuring.then(|| self.shared.recorder());
+        let mut held = false;
         while let Some(&(queued_seq, queued)) = self.inputs.front()
             && queued_seq <= seq
         {
             self.inputs.pop_front();
+            held |= queued_seq == seq;
             if let Some(recorder) = recorder.as_mut()
                 && queued_seq < seq
             {
                 recorder.input_to_ack.record(now - queued);
             }
         }
-        if let Some(recorder) = recorder.as_mut() {
+        // Only an input this bot still held: one it let go of was counted then, at its wait
+        // so far (see `input_queued`), and must not be counted twice.
+        if let Some(recorder) = recorder.as_mut().filter(|_| held) {
             recorder.input_to_ack.record(latency);
         }
     }
@@ -447,7 +450,7 @@ impl Bot {
             return;
         }
         let stayed = self.stayed();
-        let measured = self.measuring_inputs();
+        let measured = self.shared.window_start.get().is_some();
         self.window_closed = true;
         {
             let mut recorder = self.shared.recorder();
@@ -455,9 +458,14 @@ impl Bot {
                 recorder.window_frames.push(self.frames_in_window);
             }
             if measured {
+                // Waits up to the window's end: this bot may get here a while after it, and
+                // inputs queued meanwhile are not the window's.
+                let end = self.shared.window_end.get().map_or(now, |&end| end.min(now));
                 for (_, queued) in self.inputs.drain(..) {
-                    recorder.input_to_ack.record(now - queued);
-                    recorder.inputs_still_waiting += 1;
+                    if queued < end {
+                        recorder.input_to_ack.record(end - queued);
+                        recorder.inputs_still_waiting += 1;
+                    }
                 }
             }
             if self.joined {
@@ -644,6 +652,60 @@ mod tests {
         assert_eq!((ack.samples, recorder.inputs_still_waiting), (30, 30), "{ack:?}");
         assert!(ack.max >= 1490.0 && ack.p50 >= 1000.0, "their wait so far: {ack:?}");
         assert_eq!((recorder.inputs_sent, recorder.inputs_acked), (30, 0));
+    }
+
+    #[test]
+    fn an_input_let_go_of_then_acknowledged_is_one_sample() {
+        let start = past(5);
+        let (shared, mut session, mut bot) = joined_player(60, start);
+        // The bot remembers fewer inputs than the session (a stall longer than its memory):
+        // the ones it lets go of are counted then, and their acks later add nothing.
+        bot.inputs_cap = 10;
+        for i in 0..30u64 {
+            let now = start + Duration::from_micros(i * 1_000_000 / 60);
+            bot.send_input(now, &mut SessionLink(&mut session));
+            while session.poll_transmit(now).is_some() {}
+        }
+        let end = start + Duration::from_secs(1);
+        session.handle_message(end, &snapshot(1, InputSeq(30)));
+        deliver(&mut session, &mut bot, end);
+        let recorder = shared.recorder();
+        let ack = recorder.input_to_ack.summary().expect("samples");
+        assert_eq!((ack.samples, recorder.inputs_still_waiting), (30, 20), "{ack:?}");
+    }
+
+    #[test]
+    fn inputs_after_the_windows_end_are_not_the_windows() {
+        let start = past(5);
+        let (shared, mut session, mut bot) = joined_player(60, start);
+        let send = |bot: &mut Bot, session: &mut Session, i: u64| {
+            let now = start + Duration::from_micros(i * 1_000_000 / 60);
+            bot.send_input(now, &mut SessionLink(session));
+            while session.poll_transmit(now).is_some() {}
+        };
+        for i in 0..10 {
+            send(&mut bot, &mut session, i);
+        }
+        // The window ends at 0.5 s; this bot gets to its close a while later, acking and
+        // queuing inputs meanwhile.
+        let end = start + Duration::from_millis(500);
+        shared.window_end.set(end).unwrap();
+        for i in 30..40 {
+            send(&mut bot, &mut session, i);
+        }
+        let late = start + Duration::from_millis(700);
+        session.handle_message(late, &snapshot(1, InputSeq(5)));
+        deliver(&mut session, &mut bot, late);
+        bot.close_window(
+            start + Duration::from_secs(1),
+            *session.stats(),
+            &SessionLink(&mut session),
+        );
+        let recorder = shared.recorder();
+        let ack = recorder.input_to_ack.summary().expect("samples");
+        // Inputs 6 to 10, still waiting at the end of the window, and nothing after it.
+        assert_eq!((ack.samples, recorder.inputs_still_waiting), (5, 5), "{ack:?}");
+        assert!(ack.max <= 500.0, "waits are counted up to the window's end: {ack:?}");
     }
 
     #[test]

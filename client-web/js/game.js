@@ -341,6 +341,12 @@ export class Game {
     // A round found running after a reconnect did not start now: it is not announced, and the
     // scores are not zeroed (the phase seen before the drop would say so).
     this.phase = '';
+    if (!welcome.resumed) {
+      // Another seat, perhaps in another room: the scores known are of other players, who may
+      // carry the same ids there.
+      this.scores.clear();
+      this.round = null;
+    }
     const d = this.root.dataset;
     d.room = welcome.room;
     d.role = welcome.role;

@@ -139,6 +139,17 @@ test('a reconnect into a round that started meanwhile neither announces it nor z
   assert.deepEqual(game.chatLines.filter((l) => l.includes('go!')), ['Round 5: go!']);
 });
 
+test('a fresh seat after a reconnect shows none of the old seat\'s scores', (t) => {
+  const game = newGame(t);
+  game.client.session.roster = /** @type {any} */ (roster);
+  game.onWelcome(welcome(1));
+  game.onSnapshot(world(100, 'Playing', 3, { 1: 2, 2: 5 }), 0);
+  // The seat expired: a fresh one, in a room whose round has the same number.
+  game.onWelcome(welcome(1, { resumed: false }));
+  game.onSnapshot(world(50, 'Playing', 3, { 1: 0 }), 0);
+  assert.equal(game.scores.get(2), undefined, 'player 2 here is not the old room\'s player 2');
+});
+
 test('the invite link is the newest choice\'s, whatever order the replies come in', async (t) => {
   const calls = heldFetch();
   const game = newGame(t);

@@ -24,10 +24,13 @@
 #                change side by side in one run; BASE_FLAGS adds server flags to it alone (e.g.
 #                --io-uring, to set it beside tickwire-uring)
 # Each server runs alone, pinned to core 0; the load (bench-swarm, and the players' bots) runs
-# pinned to core 1; loopback only; every run is bounded in time. The peers broadcast the mean
-# payload of the latest tickwire run at the same N. Each run starts one server further along
-# SERVERS (run 2 of "a b c" is b c a: `run_order` in bench/lib.sh). Prints a line per run, then
-# the table of medians and the ratios of server CPU per delivered frame.
+# pinned to core 1; loopback only; every run is bounded in time. The peers broadcast frames of
+# one size for every run at an N: the mean payload of PAYLOAD_FROM (a tickwire variant, plain
+# tickwire by default), measured up front at that N in a run of its own that no table counts,
+# so that the order of the runs does not change what the peers send. Each run starts one server
+# further along SERVERS (run 2 of "a b c" is b c a: `run_order` in bench/lib.sh). Prints a line
+# per run, then the table of medians and the ratios of server CPU per delivered frame, of
+# PAYLOAD_FROM to every other server when it is in SERVERS, else of SERVERS' first.
 #
 #   bench/fanout.sh                   # N = 1000 3000, 3 runs each
 #   bench/fanout.sh 1000 3000 5000 8000
@@ -38,9 +41,11 @@
 # tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 30 ticks),
 # SWARM_FLAGS (more bench-swarm flags for every run, e.g. --io-uring: the swarm reads through
 # one io_uring), BASE_ACK_EVERY (the same for tickwire-base alone, default ACK_EVERY: a base server whose
-# clients acked at another rate), PAYLOAD (bytes for the peers when tickwire is
-# not run, 80), NICE (niceness of everything measured, e.g. -10 as root on a machine shared with
-# builds: the measured processes then wait less behind them), ORDER (rotate, the default, or
+# clients acked at another rate), PAYLOAD_FROM (tickwire: the variant whose payload the peers
+# send, with its flags), PAYLOAD (bytes the peers send instead, for every N: no measuring run;
+# 80 when SERVERS has peers only and PAYLOAD_FROM is not set), NICE (niceness of everything
+# measured, e.g. -10 as root on a machine shared with builds: the measured processes then wait
+# less behind them), ORDER (rotate, the default, or
 # fixed: every run in SERVERS' order), OUT (target/bench/fanout-DATE).
 # Needs taskset (util-linux), node and npm.
 set -euo pipefail
@@ -59,7 +64,7 @@ warmup=${WARMUP:-3s}
 connect_over=${CONNECT_OVER:-2s}
 players=${PLAYERS:-32}
 servers=(${SERVERS:-tickwire node-ws floor tungstenite})
-default_payload=${PAYLOAD:-80}
+payload_from=${PAYLOAD_FROM:-tickwire}
 nice=${NICE:-0}
 run_order 1 "${servers[@]}" >/dev/null || exit 2
 swarm_flags=(${SWARM_FLAGS:-})
@@ -71,6 +76,31 @@ for n in "${counts[@]}"; do
     [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16000 ]] ||
         { echo "fanout.sh: N must be 1 to 16000 (ulimit -n is 20000), got '$n'" >&2; exit 2; }
 done
+case $payload_from in
+tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring | tickwire-uring-ackread) ;;
+*) echo "fanout.sh: PAYLOAD_FROM must be a tickwire variant (tickwire, tickwire-noack ...), got '$payload_from'" >&2; exit 2 ;;
+esac
+peers=0
+for server in "${servers[@]}"; do
+    case $server in node-ws | floor | floor-uring | tungstenite) peers=1 ;; esac
+done
+# Without peers nothing needs the size; with PAYLOAD it is given; a run of peers alone sends
+# 80 B unless PAYLOAD_FROM asks for tickwire's.
+measure_payload=0
+if [[ -z "${PAYLOAD:-}" && $peers -eq 1 ]]; then
+    if [[ " ${servers[*]} " == *" tickwire"* || -n "${PAYLOAD_FROM:-}" ]]; then
+        measure_payload=1
+    else
+        PAYLOAD=80
+    fi
+fi
+if [[ -n "${PAYLOAD:-}" ]] && ! [[ "$PAYLOAD" =~ ^[0-9]+$ && "$PAYLOAD" -ge 4 ]]; then
+    echo "fanout.sh: PAYLOAD must be a whole number of bytes, at least 4 (the tick), got '$PAYLOAD'" >&2
+    exit 2
+fi
+# The ratios' subject: the server the peers match, when it runs.
+subject=${servers[0]}
+[[ " ${servers[*]} " == *" $payload_from "* ]] && subject=$payload_from
 for tool in taskset node npm; do
     command -v "$tool" >/dev/null || { echo "fanout.sh: needs $tool on PATH" >&2; exit 2; }
 done
@@ -94,66 +124,80 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# swarm LABEL PORT N RUN [bench-swarm flags]
+# swarm LABEL PORT N RUN [bench-swarm flags]: its row goes to $swarm_rows.
+swarm_rows=$rows
 swarm() {
     local label=$1 port=$2 n=$3 run=$4
     shift 4
     timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-swarm" --url "ws://127.0.0.1:$port/ws" \
         --clients "$n" --connect-over "$connect_over" --warmup "$warmup" --duration "$duration" \
-        --server-pid "$server_pid" --label "$label" --run "$run" --json "$rows" --quiet "${swarm_flags[@]}" "$@" ||
+        --server-pid "$server_pid" --label "$label" --run "$run" --json "$swarm_rows" --quiet "${swarm_flags[@]}" "$@" ||
         echo "fanout.sh: $label N=$n run $run: the swarm failed or timed out" >&2
 }
 
 total_caps=()
 "$bin/tickwire-server" --help | grep -q -- '--max-spectators-total' && total_caps=(--max-spectators-total)
 
+# tickwire_run VARIANT N RUN TAG: tickwire-server as VARIANT runs it, its players and the
+# swarm; logs and the players' report are named by TAG.
+tickwire_run() {
+    local server=$1 n=$2 run=$3 tag=$4
+    local port=18100
+    port_free $port
+    local server_bin="$bin/tickwire-server"
+    if [[ $server == tickwire-base ]]; then
+        server_bin=${BASE_SERVER:?fanout.sh: tickwire-base needs BASE_SERVER, a tickwire-server binary}
+    fi
+    local caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
+    [[ $server == tickwire-uring* ]] && caps+=(--io-uring)
+    # shellcheck disable=SC2206 # BASE_FLAGS is a list of flags
+    [[ $server == tickwire-base ]] && caps+=(${BASE_FLAGS:-})
+    [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
+    nice -n "$nice" taskset -c 0 "$server_bin" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
+        >"$out/$tag.log" 2>&1 &
+    server_pid=$!
+    wait_for_port $port "$server_pid"
+    if [[ "$players" -gt 0 ]]; then
+        nice -n "$nice" taskset -c 1 "$bin/tickwire-bots" --url "ws://127.0.0.1:$port/ws" --bots "$players" \
+            --role player --room bench --ramp 200/s --duration "$((bound + 10))s" --seed "$run" \
+            --quiet --json "$out/players-$tag.json" >"$out/players-$tag.txt" 2>&1 &
+        load_pid=$!
+        sleep 1
+    fi
+    case $server in
+    tickwire-noack) swarm "$server" $port "$n" "$run" --server tickwire --room bench --no-ack ;;
+    tickwire-ack4) swarm "$server" $port "$n" "$run" --server tickwire --room bench --ack-every 4 ;;
+    tickwire-uring-ackread)
+        swarm "$server" $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every" --ack-at-read ;;
+    tickwire-base) swarm "$server" $port "$n" "$run" --server tickwire --room bench --ack-every "$base_ack_every" ;;
+    *) swarm "$server" $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every" ;;
+    esac
+}
+
 for n in "${counts[@]}"; do
-    payload=$default_payload
+    payload=${PAYLOAD:-}
+    if [[ $measure_payload -eq 1 ]]; then
+        # Measured once for every run at this N: taken from whichever variant ran last, the
+        # peers sent the noack variant's full snapshots in some runs and acked deltas in others.
+        swarm_rows="$out/payload-rows.jsonl"
+        tickwire_run "$payload_from" "$n" 1 "payload-$payload_from-$n"
+        cleanup
+        swarm_rows=$rows
+        payload=$("$bin/bench-table" payload "$out/payload-rows.jsonl" --label "$payload_from" \
+            --clients "$n" --run 1) || {
+            echo "fanout.sh: no payload size measured for $payload_from at N=$n (see $out/payload-$payload_from-$n.log);" \
+                "the peers would broadcast frames of another size: stopping" >&2
+            exit 1
+        }
+        echo "N=$n: the peers broadcast $payload B, the mean payload of $payload_from"
+    fi
     for run in $(seq 1 "$runs"); do
         mapfile -t order < <(run_order "$run" "${servers[@]}")
         for server in "${order[@]}"; do
             log="$out/$server-$n-$run.log"
             case $server in
             tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring | tickwire-uring-ackread)
-                port=18100
-                port_free $port
-                server_bin="$bin/tickwire-server"
-                if [[ $server == tickwire-base ]]; then
-                    server_bin=${BASE_SERVER:?fanout.sh: tickwire-base needs BASE_SERVER, a tickwire-server binary}
-                fi
-                caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
-                [[ $server == tickwire-uring* ]] && caps+=(--io-uring)
-                # shellcheck disable=SC2206 # BASE_FLAGS is a list of flags
-                [[ $server == tickwire-base ]] && caps+=(${BASE_FLAGS:-})
-                [[ ${#total_caps[@]} -gt 0 ]] && caps+=(--max-spectators-total "$n")
-                nice -n "$nice" taskset -c 0 "$server_bin" --bind "127.0.0.1:$port" --seed "$run" "${caps[@]}" \
-                    >"$log" 2>&1 &
-                server_pid=$!
-                wait_for_port $port "$server_pid"
-                if [[ "$players" -gt 0 ]]; then
-                    nice -n "$nice" taskset -c 1 "$bin/tickwire-bots" --url "ws://127.0.0.1:$port/ws" --bots "$players" \
-                        --role player --room bench --ramp 200/s --duration "$((bound + 10))s" --seed "$run" \
-                        --quiet --json "$out/players-$n-$run.json" >"$out/players-$n-$run.txt" 2>&1 &
-                    load_pid=$!
-                    sleep 1
-                fi
-                if [[ $server == tickwire-noack ]]; then
-                    swarm tickwire-noack $port "$n" "$run" --server tickwire --room bench --no-ack
-                elif [[ $server == tickwire-ack4 ]]; then
-                    swarm tickwire-ack4 $port "$n" "$run" --server tickwire --room bench --ack-every 4
-                elif [[ $server == tickwire-uring ]]; then
-                    swarm tickwire-uring $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
-                elif [[ $server == tickwire-uring-ackread ]]; then
-                    swarm tickwire-uring-ackread $port "$n" "$run" --server tickwire --room bench \
-                        --ack-every "$ack_every" --ack-at-read
-                elif [[ $server == tickwire-base ]]; then
-                    swarm tickwire-base $port "$n" "$run" --server tickwire --room bench --ack-every "$base_ack_every"
-                else
-                    swarm tickwire $port "$n" "$run" --server tickwire --room bench --ack-every "$ack_every"
-                fi
-                if p=$("$bin/bench-table" payload "$rows" --label "$server" --clients "$n" --run "$run" 2>/dev/null); then
-                    payload=$p
-                fi
+                tickwire_run "$server" "$n" "$run" "$server-$n-$run"
                 ;;
             node-ws)
                 port=18103
@@ -197,4 +241,4 @@ done
 echo
 echo "Fan-out, $runs runs of $duration per server and N, $(date -u '+%Y-%m-%d %H:%M UTC'), rows in $rows:"
 echo
-"$bin/bench-table" fanout "$rows" | tee "$out/table.md"
+"$bin/bench-table" fanout "$rows" --subject "$subject" | tee "$out/table.md"

@@ -13,9 +13,11 @@
 #              tickwire-bots built with it) when the change is a new protocol version
 # The server runs pinned to core 0; the load and bench-watch pinned to core 1; loopback only;
 # every run bounded in time; each run starts one mode further along MODES (ORDER=fixed: not;
-# `run_order` in bench/lib.sh). bench-watch reads the server's CPU from /proc (and tickwire's tick
-# times, late ticks and bytes from /metrics) over a window inside the load's window. Prints a
-# line per run, then the table of medians and the ratios against full snapshots and Colyseus.
+# `run_order` in bench/lib.sh). The load generator writes a ready file when its ramp is over;
+# from it, it and bench-watch both let WARMUP pass and measure the same DURATION: the load's
+# bytes, fps and latencies, and the server's CPU from /proc (and tickwire's tick times, late
+# ticks and bytes from /metrics), over one window. Prints a line per run, then the table of
+# medians and the ratios (median of per-run ratios) against full snapshots and Colyseus.
 #
 #   bench/game.sh                     # N = 500 1000, 3 runs each
 #   bench/game.sh 2000
@@ -63,7 +65,15 @@ if [[ " ${modes[*]} " == *" colyseus "* ]]; then
     (cd bench/colyseus && npm ci --no-audit --no-fund --silent)
 fi
 
-seconds() { local d=$1; [[ $d == *ms ]] && echo $(( (${d%ms} + 999) / 1000 )) || echo "${d%s}"; }
+# A tickwire-bots from before --warmup and --ready-file (an older BASE_BOTS) can only measure
+# from the end of its ramp: its window then holds the warm-up and starts up to the watcher's
+# poll apart from the server's, as in the game tables before they were aligned.
+unaligned_bots=""
+if [[ -n "${BASE_BOTS:-}" ]] && ! "$BASE_BOTS" --help 2>/dev/null | grep -q -- '--ready-file'; then
+    unaligned_bots=$BASE_BOTS
+    echo "game.sh: BASE_BOTS has no --warmup or --ready-file: in its runs the bots' window" \
+        "includes the warm-up and is not bench-watch's" >&2
+fi
 
 server_pid=""
 cleanup() {
@@ -73,10 +83,9 @@ cleanup() {
 trap cleanup EXIT
 
 for n in "${counts[@]}"; do
-    # The ramp, then the watcher's warm-up and window, with room to spare.
+    # The ramp, the warm-up and the window, with room for the joins' and leaves' timeouts.
     ramp_s=$(( n / ${ramp%/s} + 2 ))
-    bots_window=$(( $(seconds "$warmup") + $(seconds "$duration") + 3 ))
-    bound=$(( ramp_s + bots_window + 30 ))
+    bound=$(( ramp_s + $(seconds "$warmup") + $(seconds "$duration") + 35 ))
     for run in $(seq 1 "$runs"); do
         mapfile -t order < <(run_order "$run" "${modes[@]}")
         for mode in "${order[@]}"; do
@@ -118,15 +127,25 @@ for n in "${counts[@]}"; do
                     --max-connections $((n + 100)) "${server_flags[@]}" >"$out/server-$tag.log" 2>&1 &
                 server_pid=$!
                 wait_for_port "$port" "$server_pid"
+                ready="$out/ready-$tag"
+                rm -f "$ready"
+                if [[ $bots_bin == "$unaligned_bots" ]]; then
+                    wait_flags=(--wait-players --wait-timeout "$((ramp_s + 20))s")
+                    window_flags=(--duration "$(( $(seconds "$warmup") + $(seconds "$duration") + 3 ))s")
+                else
+                    # The bots' window is the watcher's: both start from the ready file.
+                    wait_flags=(--wait-file "$ready" --wait-timeout "$((ramp_s + 30))s")
+                    window_flags=(--warmup "$warmup" --duration "$duration" --ready-file "$ready")
+                fi
                 timeout "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-watch" --pid "$server_pid" \
-                    --metrics "http://127.0.0.1:$port/metrics" --players "$n" --wait-players \
-                    --wait-timeout "$((ramp_s + 20))s" --warmup "$warmup" --duration "$duration" \
+                    --metrics "http://127.0.0.1:$port/metrics" --players "$n" "${wait_flags[@]}" \
+                    --warmup "$warmup" --duration "$duration" \
                     --label "tickwire-$mode" --run "$run" --json "$out/watch-$tag.json" &
                 watch_pid=$!
                 # Bots from 253 loopback addresses: the server's per-address cap (64) stays on.
                 timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bots_bin" \
                     --url "ws://127.0.0.1:$port/ws" --bots "$n" --role player --room any --ramp "$ramp" \
-                    --duration "${bots_window}s" --seed "$run" --source-ips 127.0.0.2-127.0.0.254 \
+                    "${window_flags[@]}" --seed "$run" --source-ips 127.0.0.2-127.0.0.254 \
                     --server-pid "$server_pid" --quiet --json "$out/bots-$tag.json" "${ack_flags[@]}" \
                     >"$out/bots-$tag.txt" 2>&1 || true
             fi

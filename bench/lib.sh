@@ -1,20 +1,54 @@
-# Shared by the bench scripts (`source bench/lib.sh` after `cd` to the repository root): the
-# session niceness, durations, and starting and stopping the processes measured. Messages name
-# the script that sourced it.
+# Shared by the bench scripts and bots/scripts (`source bench/lib.sh` after `cd` to the
+# repository root): a clean TICKWIRE_* environment, the session niceness, durations, and
+# starting and stopping the processes measured. Messages name the script that sourced it.
 
 bench_name=${0##*/}
+
+# tickwire-server takes every flag from a TICKWIRE_* variable when the flag is not given: one
+# left in the shell (TICKWIRE_IO_URING, TICKWIRE_LOG=debug ...) would change the server under
+# test without a word. The servers measured get their flags from the scripts alone.
+for var in "${!TICKWIRE_@}"; do
+    [[ $var == TICKWIRE_BENCH_SESSION ]] || unset "$var"
+done
+unset var
 
 # With NICE, run in a session of our own and give its scheduling group that niceness: with
 # autogroups on (Linux's default), plain `nice` only ranks processes within their session and
 # does nothing against builds in other sessions. Call first, with the script's arguments.
+#
+# The terminal's Ctrl-C reaches only its own session, so this process stays to pass it on: it
+# ends every process of the new session (the script, its server, swarm and bots, `timeout`'s
+# children included, which sit in process groups of their own), then waits for the script's
+# cleanup. A script has no job control, so setsid(1) is not a group leader here and does not
+# fork: its pid is the new session's id.
 own_session() {
     if [[ -n "${NICE:-}" && -z "${TICKWIRE_BENCH_SESSION:-}" ]]; then
-        TICKWIRE_BENCH_SESSION=1 exec setsid --wait "$0" "$@"
+        # A script's background command starts with SIGINT ignored, and everything it runs
+        # would inherit that: the scripts stop their bots and swarms with SIGINT.
+        TICKWIRE_BENCH_SESSION=1 setsid --wait env --default-signal=INT,QUIT "$0" "$@" &
+        bench_session=$!
+        trap 'end_session 130' INT
+        trap 'end_session 143' TERM
+        local status=0
+        wait "$bench_session" || status=$?
+        exit "$status"
     fi
     if [[ -n "${NICE:-}" && -w /proc/self/autogroup ]]; then
         echo "$NICE" >/proc/self/autogroup 2>/dev/null ||
             echo "$bench_name: cannot set the session's niceness to $NICE (needs root); running without" >&2
     fi
+}
+
+# end_session STATUS: SIGTERM to every process of the session own_session started, then wait
+# for it (the script's EXIT trap stops what it started); a second Ctrl-C kills them at once.
+end_session() {
+    trap 'pkill -KILL -s "$bench_session" 2>/dev/null' INT TERM
+    echo "$bench_name: interrupted: stopping the session's processes (Ctrl-C again to kill them)" >&2
+    pkill -TERM -s "$bench_session" 2>/dev/null || true
+    while kill -0 "$bench_session" 2>/dev/null; do
+        wait "$bench_session" 2>/dev/null || true
+    done
+    exit "$1"
 }
 
 # run_order RUN ITEM...: the items in the order run RUN measures them, one per line. With

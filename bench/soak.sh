@@ -8,6 +8,8 @@
 #   SECONDS_TO_RUN=300 bash bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Clears stray TICKWIRE_* variables: the soak's server gets its settings from the test alone.
+source bench/lib.sh
 # The whole output goes to target/soak.log; a failure prints its panic, not only the verdict.
 mkdir -p target
 status=0

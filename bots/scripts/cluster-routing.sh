@@ -17,6 +17,8 @@
 # the server (e.g. an older commit's, to compare).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Clears stray TICKWIRE_* variables: the server under test gets its flags from this script alone.
+source bench/lib.sh
 
 players=${1:-300}
 role=${ROLE:-player}

@@ -18,6 +18,8 @@
 # tickwire-server binary, the same way as BOTS_BIN). Only the binaries not given are built.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Clears stray TICKWIRE_* variables: the server under test gets its flags from this script alone.
+source bench/lib.sh
 
 usage() {
     echo "load-test.sh: $1" >&2

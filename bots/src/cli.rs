@@ -15,8 +15,9 @@ use tickwire_shared::{Role, is_valid_room_name};
 ///
 /// Every bot joins, plays (or watches) with a seeded behaviour, acknowledges snapshots and
 /// checks that the world it rebuilds stays consistent. Bots start at the --ramp rate; once all
-/// have joined (or failed), the measurement window of --duration starts; then every bot leaves
-/// with a close frame and the report is printed (and written as JSON with --json).
+/// have joined (or failed), --warmup passes and the measurement window of --duration starts;
+/// then every bot leaves with a close frame and the report is printed (and written as JSON with
+/// --json).
 ///
 /// Exit code: 0 when every bot joined and stayed, nothing was inconsistent and the thresholds
 /// held; 1 when a check failed (each is listed on stderr); 2 for a bad command line.
@@ -39,6 +40,23 @@ pub struct Args {
     /// Length of the measurement window, after the ramp (e.g. 60s, 2m, 500ms).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+
+    /// Time between the end of the ramp (every bot joined or failed) and the measurement
+    /// window. The first seconds after a join are not steady play: full snapshots until the
+    /// first acks, rooms still filling, the server's caches warming; a warm-up keeps them out
+    /// of every figure measured over the window, at the cost of that much more run time (a
+    /// bot that drops during it still counts as dropped, and did not stay the window). 0
+    /// opens the window as the ramp ends.
+    #[arg(long, default_value = "0s", value_parser = parse_warmup)]
+    pub warmup: Duration,
+
+    /// Writes this file (the number of bots that joined) when the ramp is over, before the
+    /// warm-up: a watcher of the server that waits for it and then lets the same --warmup and
+    /// --duration pass measures the bots' own window (`bench-watch --wait-file`, as
+    /// `bench/game.sh` runs it). Refused if it exists already: a watcher would take it for
+    /// this run's.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
 
     /// Bots started per second, as `N/s` or `N` (e.g. 200/s).
     #[arg(long, default_value = "100/s", value_parser = parse_rate)]
@@ -212,6 +230,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A duration that may be zero (`0s`, `0`: none), at most [`DURATION_MAX`].
+fn parse_warmup(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Ok(d),
+        _ => parse_duration(text),
+    }
+}
+
 /// `200/s` or `200`: bots started per second, at least 0.01 (one every 100 s; slower is a
 /// typo, and `1e-20` would overflow the clock).
 pub fn parse_rate(text: &str) -> Result<f64, String> {
@@ -335,6 +361,25 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
         }
         if let Err(why) = io_uring_available() {
             return conflict(format!("--io-uring: {why}"));
+        }
+    }
+    if let Some(path) = &args.ready_file {
+        let invalid =
+            |why: String| Err(Args::command().error(clap::error::ErrorKind::ValueValidation, why));
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if path.exists() {
+            return invalid(format!(
+                "--ready-file {}: exists already, and a watcher would take it for this run's \
+                 ready signal; remove it first",
+                path.display()
+            ));
+        }
+        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            return invalid(format!(
+                "--ready-file {}: no directory {} to write it in",
+                path.display(),
+                dir.display()
+            ));
         }
     }
     if let Some(pid) = args.server_pid
@@ -596,5 +641,43 @@ mod tests {
         let full = Args::try_parse_from(["tickwire-bots", "--no-ack"]).unwrap();
         assert!(full.no_ack);
         assert_eq!(parse_input_rate("60"), Ok(InputRate::Hz(60)));
+    }
+
+    #[test]
+    fn warmup_is_a_duration_that_may_be_zero_and_defaults_to_none() {
+        use clap::CommandFactory;
+        let parse = |argv: &[&str]| Args::try_parse_from([&["tickwire-bots"], argv].concat());
+        assert_eq!(parse(&[]).unwrap().warmup, Duration::ZERO, "the window opens as the ramp ends");
+        assert_eq!(parse(&["--warmup", "3s"]).unwrap().warmup, Duration::from_secs(3));
+        assert_eq!(parse(&["--warmup", "500ms"]).unwrap().warmup, Duration::from_millis(500));
+        assert_eq!(parse(&["--warmup", "0"]).unwrap().warmup, Duration::ZERO);
+        assert_eq!(parse(&["--warmup", "0s"]).unwrap().warmup, Duration::ZERO);
+        for bad in ["soon", "3 parsecs", "300000000000y"] {
+            let message = parse(&["--warmup", bad]).unwrap_err().to_string();
+            assert!(message.contains("--warmup"), "{bad}: {message}");
+        }
+        let help = Args::command().render_long_help().to_string();
+        assert!(help.contains("--warmup") && help.contains("[default: 0s]"), "{help}");
+    }
+
+    #[test]
+    fn a_ready_file_that_exists_or_has_no_directory_is_refused() {
+        let check_file = |path: &std::path::Path| {
+            let argv = ["tickwire-bots", "--ready-file", path.to_str().unwrap()];
+            check(&Args::try_parse_from(argv).unwrap()).map_err(|e| e.to_string())
+        };
+        let path = std::env::temp_dir().join(format!("tickwire-bots-ready-{}", std::process::id()));
+        assert_eq!(check_file(&path), Ok(()));
+        std::fs::write(&path, "0\n").unwrap();
+        let message = check_file(&path).unwrap_err();
+        assert!(
+            message.contains("--ready-file") && message.contains("exists already"),
+            "{message}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        let message =
+            check_file(std::path::Path::new("/nonexistent-tickwire-dir/ready")).unwrap_err();
+        assert!(message.contains("--ready-file") && message.contains("no directory"), "{message}");
+        assert_eq!(check_file(std::path::Path::new("ready-in-the-working-directory")), Ok(()));
     }
 }

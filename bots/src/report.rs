@@ -68,6 +68,8 @@ pub struct RunInfo {
     pub ramp_per_s: f64,
     /// How long the ramp took, until every bot had joined or failed.
     pub ramp_s: f64,
+    /// The warm-up asked for between the ramp and the window (`--warmup`), seconds.
+    pub warmup_s: f64,
     /// The measurement window as it ran (shorter than asked after Ctrl-C); `None` when it
     /// never opened (Ctrl-C during the ramp, or no bot could start), and with it every
     /// figure measured over it.
@@ -357,7 +359,7 @@ impl Report {
         row(
             "run",
             format!(
-                "{} {}s, room {}, {} ticks/s, {} after a {:.1} s ramp ({}/s), seed {}, {} thread(s){}, {} source address(es)",
+                "{} {}s, room {}, {} ticks/s, {} after a {:.1} s ramp ({}/s){}, seed {}, {} thread(s){}, {} source address(es)",
                 r.bots,
                 role_name(r.role),
                 r.room,
@@ -366,6 +368,11 @@ impl Report {
                     .map_or("no measurement window".into(), |s| { format!("{s:.1} s window") }),
                 r.ramp_s,
                 r.ramp_per_s,
+                if r.warmup_s > 0.0 {
+                    format!(" and a {:.1} s warm-up", r.warmup_s)
+                } else {
+                    String::new()
+                },
                 r.seed,
                 r.threads,
                 if r.io_uring { " and an io_uring thread" } else { "" },
@@ -516,6 +523,7 @@ mod tests {
                 seed: 1,
                 ramp_per_s: 100.0,
                 ramp_s: 0.1,
+                warmup_s: 0.0,
                 window_s: Some(2.0),
                 input_rate: InputRate::Tick,
                 acks: true,

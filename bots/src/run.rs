@@ -1,5 +1,5 @@
-//! A whole run: the ramp, the measurement window, the leave, and the [`Report`]; with live
-//! progress on stderr and the CPU and memory read from `/proc`.
+//! A whole run: the ramp, the warm-up, the measurement window, the leave, and the
+//! [`Report`]; with live progress on stderr and the CPU and memory read from `/proc`.
 
 use crate::bot::{Shared, run_bot};
 use crate::cli::{Args, BotRole};
@@ -83,10 +83,13 @@ async fn run_with(
 
     // The window, unless the ramp was cut short: figures over a window of microseconds would
     // be noise divided by almost nothing.
-    let at_start = (engine.is_some() && !interrupted).then(|| {
-        let _ = shared.window_start.set(Instant::now());
-        Snapshot::take(&shared)
-    });
+    let at_start = if engine.is_some() && !interrupted {
+        let opened = open_window(&shared, &mut interrupt).await;
+        interrupted |= opened.is_none();
+        opened
+    } else {
+        None
+    };
     if at_start.is_some() {
         tokio::select! {
             () = tokio::time::sleep(args.duration) => {}
@@ -111,6 +114,30 @@ async fn run_with(
     report.run.interrupted = interrupted;
     report.evaluate(thresholds);
     report
+}
+
+/// Once the ramp is over: writes `--ready-file`, lets `--warmup` pass and opens the window,
+/// returning what it starts from; `None` when `interrupt` came first (no window then).
+async fn open_window(
+    shared: &Shared,
+    interrupt: &mut (impl Future<Output = ()> + Unpin),
+) -> Option<Snapshot> {
+    let args = &shared.args;
+    if let Some(path) = &args.ready_file {
+        let joined = shared.recorder().connect.len();
+        // The run is still worth its report without it; the watcher then says it waited.
+        if let Err(e) = std::fs::write(path, format!("{joined}\n")) {
+            eprintln!("tickwire-bots: --ready-file {}: cannot write it: {e}", path.display());
+        }
+    }
+    if !args.warmup.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(args.warmup) => {}
+            () = &mut *interrupt => return None,
+        }
+    }
+    let _ = shared.window_start.set(Instant::now());
+    Some(Snapshot::take(shared))
 }
 
 /// Ctrl-C for the binary: the first `signal` calls `first` (which ends the run's ramp or
@@ -269,6 +296,7 @@ fn build(
             seed: args.seed,
             ramp_per_s: args.ramp,
             ramp_s,
+            warmup_s: args.warmup.as_secs_f64(),
             window_s: secs,
             input_rate: args.input_rate,
             acks: !args.no_ack,
@@ -631,5 +659,59 @@ mod tests {
         let reused = waits(&[(2, 1_500_000_000), (3, 100_000_000)]);
         assert!((proc_stat::waited_between(&start, &reused) - 0.5).abs() < 1e-9);
         assert_eq!(proc_stat::waited_between(&start, &start), 0.0);
+    }
+
+    fn ready_path(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("tickwire-bots-{name}-{}", std::process::id()))
+    }
+
+    #[tokio::test]
+    async fn the_window_opens_after_the_warmup_and_the_ready_file_before_it() {
+        let ready = ready_path("ready");
+        let _ = std::fs::remove_file(&ready);
+        let argv = ["tickwire-bots", "--quiet", "--warmup", "300ms", "--ready-file"];
+        let args = Args::try_parse_from(argv.iter().chain(&[ready.to_str().unwrap()])).unwrap();
+        let shared = Shared::new(args);
+        let ramp_over = Instant::now();
+        let opened = open_window(&shared, &mut std::future::pending()).await;
+        assert!(opened.is_some());
+        let start = *shared.window_start.get().expect("the window opened");
+        assert!(start - ramp_over >= Duration::from_millis(300), "{:?}", start - ramp_over);
+        // Written at the ramp's end, so a watcher's warm-up counts from the same instant.
+        let written = std::fs::metadata(&ready).and_then(|m| m.modified()).expect("written");
+        let written_ago = written.elapsed().unwrap_or_default();
+        assert!(written_ago >= Duration::from_millis(300), "{written_ago:?}");
+        assert_eq!(std::fs::read_to_string(&ready).unwrap(), "0\n", "no bot joined");
+        std::fs::remove_file(&ready).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_during_the_warmup_opens_no_window() {
+        let argv = ["tickwire-bots", "--quiet", "--warmup", "60s"];
+        let shared = Shared::new(Args::try_parse_from(argv).unwrap());
+        let interrupt = tokio::time::sleep(Duration::from_millis(50));
+        tokio::pin!(interrupt);
+        let opened =
+            tokio::time::timeout(Duration::from_secs(10), open_window(&shared, &mut interrupt))
+                .await
+                .expect("the interrupt ends the warm-up");
+        assert!(opened.is_none() && shared.window_start.get().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_run_waits_out_the_warmup_between_its_ramp_and_its_window() {
+        // Nothing listens on port 1: the bot fails at once, and the ramp is over.
+        let argv = ["tickwire-bots", "--quiet", "--url", "ws://127.0.0.1:1/ws", "--bots", "1"];
+        let timing = ["--warmup", "400ms", "--duration", "100ms"];
+        let args = Args::try_parse_from(argv.iter().chain(&timing)).unwrap();
+        let started = Instant::now();
+        let report = run(args, std::future::pending()).await;
+        let table = report.table();
+        assert!(started.elapsed() >= Duration::from_millis(500), "{table}");
+        assert_eq!(report.run.warmup_s, 0.4, "{table}");
+        let window = report.run.window_s.expect("a window");
+        assert!((0.1..0.4).contains(&window), "the warm-up is not in the window: {table}");
+        assert!(table.contains("and a 0.4 s warm-up"), "{table}");
+        assert!(!report.run.interrupted, "{table}");
     }
 }

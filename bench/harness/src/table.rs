@@ -4,7 +4,6 @@
 
 use crate::game::GameRow;
 use crate::stats::FanoutRow;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The median of the values that are there (`None` when none is).
@@ -111,6 +110,71 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     out
 }
 
+/// A row of one run of one server (or mode), for pairing it with the rows that ran beside it.
+trait Measured {
+    fn label(&self) -> &str;
+    /// Clients or players.
+    fn count(&self) -> u32;
+    fn run(&self) -> u32;
+}
+
+impl Measured for FanoutRow {
+    fn label(&self) -> &str {
+        &self.label
+    }
+    fn count(&self) -> u32 {
+        self.clients
+    }
+    fn run(&self) -> u32 {
+        self.run
+    }
+}
+
+impl Measured for GameRow {
+    fn label(&self) -> &str {
+        &self.server.label
+    }
+    fn count(&self) -> u32 {
+        self.server.players
+    }
+    fn run(&self) -> u32 {
+        self.server.run
+    }
+}
+
+/// The rows of `subject` and `other` at count `n` that ran side by side: same run, and the
+/// same place among that run's rows of their label, since a run may measure a label twice
+/// (`MODES="acked acked-base acked acked-base"`), and its first `acked` ran beside its first
+/// `acked-base`, minutes from the second pair.
+fn side_by_side<'a, R: Measured>(
+    rows: &'a [R],
+    subject: &str,
+    other: &str,
+    n: u32,
+) -> Vec<(&'a R, &'a R)> {
+    let mut runs: Vec<u32> =
+        rows.iter().filter(|r| r.label() == subject && r.count() == n).map(R::run).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let of = |label: &str, run: u32| -> Vec<&'a R> {
+        rows.iter().filter(|r| r.label() == label && r.count() == n && r.run() == run).collect()
+    };
+    runs.into_iter().flat_map(|run| of(subject, run).into_iter().zip(of(other, run))).collect()
+}
+
+/// The median over the pairs [`side_by_side`] finds of `subject`'s `cost` over `other`'s.
+fn median_ratio<R: Measured>(
+    rows: &[R],
+    subject: &str,
+    other: &str,
+    n: u32,
+    cost: &dyn Fn(&R) -> Option<f64>,
+) -> Option<f64> {
+    median(
+        side_by_side(rows, subject, other, n).into_iter().map(|(s, o)| Some(cost(s)? / cost(o)?)),
+    )
+}
+
 /// One row per client count: the median over runs of `subject`'s `cost` divided by each
 /// other's in the same run.
 fn ratio_table(
@@ -128,25 +192,24 @@ fn ratio_table(
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(others.len()));
     out.push('\n');
-    let cost_of = |label: &str, n: u32, run: u32| {
-        rows.iter().find(|r| r.label == label && r.clients == n && r.run == run).and_then(cost)
-    };
     for &n in counts {
         let _ = write!(out, "| {n} |");
         for other in others {
-            let ratios = rows
-                .iter()
-                .filter(|r| r.label == subject && r.clients == n)
-                .map(|r| Some(cost_of(subject, n, r.run)? / cost_of(other, n, r.run)?));
-            let _ = write!(out, " {} |", show(median(ratios), 2));
+            let _ = write!(out, " {} |", show(median_ratio(rows, subject, other, n, cost), 2));
         }
         out.push('\n');
     }
 }
 
+/// Bytes a player received per frame.
+fn bytes_per_frame(row: &GameRow) -> Option<f64> {
+    Some(row.load.bytes_in_per_s / row.load.fps_mean?)
+}
+
 /// The game tables: one row per label and player count (medians over runs), then for each
 /// of `baselines` present, every other label's bytes per player and CPU per player-tick
-/// against the baseline's.
+/// against the baseline's: the median of the ratios within each run, as for fan-out, since
+/// the machine's speed drifts between runs and a ratio of medians would mix runs.
 pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
     let baseline = baselines.first().copied().unwrap_or_default();
     let mut out = String::new();
@@ -160,7 +223,6 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
          | B per player per s in | B per frame | load CPU |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
-    let mut medians: BTreeMap<(u32, String), [Option<f64>; 4]> = BTreeMap::new();
     for &n in &counts {
         for mode in &modes {
             let runs: Vec<&GameRow> =
@@ -171,9 +233,8 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
             let m = |f: &dyn Fn(&GameRow) -> Option<f64>| median(runs.iter().map(|r| f(r)));
             let bytes = m(&|r| Some(r.load.bytes_in_per_s));
             let cpu = m(&|r| Some(r.server.us_per_player_tick));
-            let bytes_per_frame = m(&|r| Some(r.load.bytes_in_per_s / r.load.fps_mean?));
+            let bytes_per_frame = m(&|r| bytes_per_frame(r));
             let cpu_per_frame = m(&|r| r.us_per_delivered_frame());
-            medians.insert((n, mode.clone()), [bytes, cpu, bytes_per_frame, cpu_per_frame]);
             let tick_ms = match m(&|r| r.server.ticks.map(|t| t.mean_ms)) {
                 Some(mean) => format!(
                     "{mean:.2} / <= {}",
@@ -210,27 +271,30 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
         }
         let _ = write!(
             out,
-            "\nAgainst {baseline} (ratios of the medians above; per frame is what a saturated \
+            "\nAgainst {baseline} (median of per-run ratios; per frame is what a saturated \
              server that skips frames still compares by):\n\n| players | run as \
              | bytes per player per s | server CPU per player-tick | bytes per frame \
              | server CPU per frame |\n|---|---|---|---|---|---|\n"
         );
+        let ran = |label: &str, n: u32| {
+            rows.iter().any(|r| r.server.label == label && r.server.players == n)
+        };
         for &n in &counts {
-            let Some(base) = medians.get(&(n, baseline.to_string())) else {
+            if !ran(baseline, n) {
                 continue;
-            };
-            for other in &others {
-                if let Some(values) = medians.get(&(n, (*other).clone())) {
-                    let ratio = |i: usize| show(values[i].zip(base[i]).map(|(a, b)| a / b), 2);
-                    let _ = writeln!(
-                        out,
-                        "| {n} | {other} / {baseline} | {} | {} | {} | {} |",
-                        ratio(0),
-                        ratio(1),
-                        ratio(2),
-                        ratio(3)
-                    );
-                }
+            }
+            for other in others.iter().filter(|other| ran(other, n)) {
+                let ratio = |cost: &dyn Fn(&GameRow) -> Option<f64>| {
+                    show(median_ratio(rows, other, baseline, n, cost), 2)
+                };
+                let _ = writeln!(
+                    out,
+                    "| {n} | {other} / {baseline} | {} | {} | {} | {} |",
+                    ratio(&|r| Some(r.load.bytes_in_per_s)),
+                    ratio(&|r| Some(r.server.us_per_player_tick)),
+                    ratio(&bytes_per_frame),
+                    ratio(&GameRow::us_per_delivered_frame),
+                );
             }
         }
     }
@@ -242,6 +306,7 @@ mod tests {
     use super::*;
     use crate::game::{LoadSummary, ServerWindow, TickTimes};
     use crate::stats::{FpsSummary, ServerCost, Usage};
+    use std::collections::BTreeMap;
 
     #[test]
     fn medians_skip_missing_values() {
@@ -308,9 +373,8 @@ mod tests {
         assert!(both.contains("| 1000 | 1.10 |"), "ratios 1.05, 1.10, 1.11: {table}");
     }
 
-    #[test]
-    fn game_rows_and_ratios_against_the_baseline() {
-        let row = |label: &str, run, bytes_in, us| GameRow {
+    fn game_row(label: &str, run: u32, bytes_in: f64, us: f64) -> GameRow {
+        GameRow {
             server: ServerWindow {
                 label: String::from(label),
                 run,
@@ -341,12 +405,16 @@ mod tests {
                 input_to_ack_p99_ms: Some(30.0),
                 load_cpu_percent: Some(40.0),
             },
-        };
+        }
+    }
+
+    #[test]
+    fn game_rows_and_ratios_against_the_baseline() {
         let rows = [
-            row("tickwire-full", 1, 7000.0, 20.0),
-            row("tickwire-acked", 1, 1400.0, 10.0),
-            row("tickwire-full", 2, 7200.0, 22.0),
-            row("tickwire-acked", 2, 1440.0, 11.0),
+            game_row("tickwire-full", 1, 7000.0, 20.0),
+            game_row("tickwire-acked", 1, 1400.0, 10.0),
+            game_row("tickwire-full", 2, 7200.0, 22.0),
+            game_row("tickwire-acked", 2, 1440.0, 11.0),
         ];
         let table = game(&rows, &["tickwire-full", "colyseus"]);
         // CPU per frame: 30% of a second over 500 players x 29.9 fps = 20.07 us.
@@ -362,5 +430,54 @@ mod tests {
             "{table}"
         );
         assert!(!table.contains("Against colyseus"), "no Colyseus rows, no table: {table}");
+    }
+
+    #[test]
+    fn game_ratios_are_the_median_of_ratios_within_runs() {
+        // Run 2 ran on a machine twice as slow as run 1; run 3 slower still for the baseline.
+        let rows = [
+            game_row("tickwire-full", 1, 7000.0, 20.0),
+            game_row("tickwire-acked", 1, 1400.0, 10.0),
+            game_row("tickwire-full", 2, 7000.0, 40.0),
+            game_row("tickwire-acked", 2, 1400.0, 22.0),
+            game_row("tickwire-full", 3, 7000.0, 30.0),
+            game_row("tickwire-acked", 3, 1400.0, 27.0),
+        ];
+        let table = game(&rows, &["tickwire-full"]);
+        // Ratios 0.5, 0.55, 0.9: their median, not 22 / 30 = 0.73 of the medians.
+        assert!(
+            table.contains("| 500 | tickwire-acked / tickwire-full | 0.20 | 0.55 | 0.20 | 1.00 |"),
+            "{table}"
+        );
+        assert!(table.contains("median of per-run ratios"), "{table}");
+    }
+
+    #[test]
+    fn a_label_measured_twice_in_a_run_pairs_with_its_neighbour() {
+        // MODES="acked acked-base acked acked-base": each acked against the base beside it.
+        let rows = [
+            game_row("tickwire-acked", 1, 1400.0, 10.0),
+            game_row("tickwire-acked-base", 1, 1400.0, 20.0),
+            game_row("tickwire-acked", 1, 1400.0, 30.0),
+            game_row("tickwire-acked-base", 1, 1400.0, 30.0),
+        ];
+        let table = game(&rows, &["tickwire-acked-base"]);
+        // 10 / 20 and 30 / 30; pairing both with the first base would give 0.5 and 1.5.
+        assert!(
+            table.contains(
+                "| 500 | tickwire-acked / tickwire-acked-base | 1.00 | 0.75 | 1.00 | 1.00 |"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn servers_of_different_runs_give_no_ratio() {
+        let rows = [fanout_row("floor", 1001, 1000, 2.0), fanout_row("tickwire", 2001, 1000, 3.0)];
+        let table = fanout(&rows, "tickwire");
+        assert!(
+            table.contains("| clients | tickwire / floor |\n|---|---|\n| 1000 | - |"),
+            "{table}"
+        );
     }
 }

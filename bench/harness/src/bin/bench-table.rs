@@ -20,16 +20,20 @@ struct Args {
 enum Command {
     /// The fan-out table of `bench-swarm --json` rows.
     Fanout {
-        /// The rows (one JSON object per line).
-        rows: PathBuf,
-        /// The server compared against the others.
+        /// The rows (one JSON object per line), of one or more runs of the script; ratios
+        /// pair only runs of one file.
+        #[arg(required = true)]
+        rows: Vec<PathBuf>,
+        /// The server compared against the others (the left side of each ratio).
         #[arg(long, default_value = "tickwire")]
         subject: String,
     },
     /// The game table of `bench-table game-row` rows.
     Game {
-        /// The rows (one JSON object per line).
-        rows: PathBuf,
+        /// The rows (one JSON object per line), of one or more runs of the script; ratios
+        /// pair only runs of one file.
+        #[arg(required = true)]
+        rows: Vec<PathBuf>,
         /// A run that ratios are taken against (repeat for several tables).
         #[arg(long, default_values = ["tickwire-full", "colyseus"])]
         baseline: Vec<String>,
@@ -72,6 +76,43 @@ fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<
         .collect()
 }
 
+/// Run numbers of a file's rows are shifted by this times the file's place (from 1) when
+/// several files are read: run 1 of two invocations of a script ran hours apart, not side by
+/// side, and must not be paired.
+const RUNS_PER_FILE: u32 = 1000;
+
+/// The rows of every file, each row's run number (through `run`) made unique to its file
+/// when there are several: run 2 of the second file becomes 2002.
+fn read_files<T: serde::de::DeserializeOwned>(
+    paths: &[PathBuf],
+    run: impl Fn(&mut T) -> &mut u32,
+) -> anyhow::Result<Vec<T>> {
+    let mut all = Vec::new();
+    for (index, path) in paths.iter().enumerate() {
+        let mut rows = read_rows::<T>(path)?;
+        if paths.len() > 1 {
+            let file = u32::try_from(index + 1).ok().filter(|f| *f < u32::MAX / RUNS_PER_FILE);
+            for row in &mut rows {
+                let number = run(row);
+                match file {
+                    Some(file) if *number < RUNS_PER_FILE => *number += file * RUNS_PER_FILE,
+                    _ => bail!(
+                        "{}: run {} with {} row files: runs of several files are kept apart \
+                         only up to run {} of at most {} files; pass the file alone",
+                        path.display(),
+                        number,
+                        paths.len(),
+                        RUNS_PER_FILE - 1,
+                        u32::MAX / RUNS_PER_FILE - 1,
+                    ),
+                }
+            }
+        }
+        all.extend(rows);
+    }
+    Ok(all)
+}
+
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -81,11 +122,13 @@ fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
 fn main() -> anyhow::Result<()> {
     match Args::parse().command {
         Command::Fanout { rows, subject } => {
-            print!("{}", table::fanout(&read_rows::<FanoutRow>(&rows)?, &subject));
+            let rows = read_files(&rows, |r: &mut FanoutRow| &mut r.run)?;
+            print!("{}", table::fanout(&rows, &subject));
         }
         Command::Game { rows, baseline } => {
             let baselines: Vec<&str> = baseline.iter().map(String::as_str).collect();
-            print!("{}", table::game(&read_rows::<GameRow>(&rows)?, &baselines));
+            let rows = read_files(&rows, |r: &mut GameRow| &mut r.server.run)?;
+            print!("{}", table::game(&rows, &baselines));
         }
         Command::GameRow { watch, load } => {
             let server: ServerWindow = serde_json::from_value(read_json(&watch)?)
@@ -105,4 +148,51 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row_file(name: &str, lines: &[serde_json::Value]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("bench-table-{}-{name}", std::process::id()));
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn several_row_files_are_read_with_their_runs_kept_apart() {
+        // The documented `bench-table fanout target/bench/fanout-*/rows.jsonl`.
+        let args = Args::try_parse_from(["bench-table", "fanout", "a.jsonl", "b.jsonl"]).unwrap();
+        assert!(matches!(&args.command, Command::Fanout { rows, .. } if rows.len() == 2));
+        let err = Args::try_parse_from(["bench-table", "fanout"]).unwrap_err().to_string();
+        assert!(err.contains("<ROWS>"), "{err}");
+
+        let runs = |values: &[u32]| -> Vec<serde_json::Value> {
+            values.iter().map(|r| serde_json::json!({ "run": r })).collect()
+        };
+        let first = row_file("first", &runs(&[1, 2]));
+        let second = row_file("second", &runs(&[1]));
+        #[derive(serde::Deserialize)]
+        struct Run {
+            run: u32,
+        }
+        let read = |paths: &[PathBuf]| {
+            read_files(paths, |r: &mut Run| &mut r.run)
+                .map(|rows| rows.iter().map(|r| r.run).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            read(std::slice::from_ref(&first)).unwrap(),
+            [1, 2],
+            "one file: runs as they are"
+        );
+        assert_eq!(read(&[first.clone(), second.clone()]).unwrap(), [1001, 1002, 2001]);
+        let big = row_file("big", &runs(&[1000]));
+        let err = read(&[first.clone(), big.clone()]).unwrap_err().to_string();
+        assert!(err.contains("run 1000") && err.contains("pass the file alone"), "{err}");
+        for path in [first, second, big] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! `bench-watch`: watches a game server over a measurement window, for the game bench. It
 //! waits until the server's player gauge reaches `--players` (tickwire's `/metrics`) or a
-//! `--wait-file` appears (another server's load generator writes it), lets
-//! `--warmup` pass, then reads the server's CPU and memory from `/proc` and its tick-time
+//! `--wait-file` appears (the load generator writes it when its ramp is over), lets
+//! `--warmup` pass (from the file's write, so that the load generator's window of the same
+//! warm-up and length is this one), then reads the server's CPU and memory from `/proc` and its tick-time
 //! histogram, late ticks and bytes from `/metrics` at both ends of `--duration`. One JSON
 //! row ([`ServerWindow`]) goes to `--json`.
 
@@ -38,8 +39,8 @@ struct Args {
     #[arg(long, requires = "metrics")]
     wait_players: bool,
 
-    /// Wait until this file exists (a load generator without /metrics to watch writes it once
-    /// every player joined, as `bench/colyseus/driver.js --ready-file` does).
+    /// Wait until this file exists (the load generator writes it once every player joined or
+    /// failed, as `tickwire-bots --ready-file` and `bench/colyseus/driver.js --ready-file` do).
     #[arg(long, value_name = "PATH", conflicts_with = "wait_players")]
     wait_file: Option<PathBuf>,
 
@@ -47,7 +48,8 @@ struct Args {
     #[arg(long, default_value = "120s", value_parser = cli::duration)]
     wait_timeout: Duration,
 
-    /// Time between the wait and the window.
+    /// Time between the wait and the window; with --wait-file, from the file's modification
+    /// time.
     #[arg(long, default_value = "2s", value_parser = cli::duration)]
     warmup: Duration,
 
@@ -144,6 +146,7 @@ fn main() -> anyhow::Result<()> {
     if let (Some(url), true) = (&args.metrics, args.wait_players) {
         wait_for_players(url, &args)?;
     }
+    let mut warmup = args.warmup;
     if let Some(path) = &args.wait_file {
         let deadline = Instant::now() + args.wait_timeout;
         while !path.exists() {
@@ -156,8 +159,14 @@ fn main() -> anyhow::Result<()> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The load generator wrote the file, then started its own warm-up of the same length:
+        // counted from that write, not from when this poll saw it, the two windows open
+        // together.
+        let written = path.metadata().and_then(|m| m.modified()).ok();
+        let since = written.and_then(|at| at.elapsed().ok()).unwrap_or_default();
+        warmup = warmup_left(args.warmup, since);
     }
-    std::thread::sleep(args.warmup);
+    std::thread::sleep(warmup);
 
     let metrics_start = args.metrics.as_ref().map(scrape).transpose()?;
     let start = ProcessSample::read(Some(args.pid))?;
@@ -232,9 +241,22 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What is left of a warm-up of `warmup` that started `since` ago.
+fn warmup_left(warmup: Duration, since: Duration) -> Duration {
+    warmup.saturating_sub(since)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warmup_counts_from_when_the_file_was_written() {
+        let s = Duration::from_millis;
+        assert_eq!(warmup_left(s(3000), s(40)), s(2960));
+        assert_eq!(warmup_left(s(3000), s(5000)), Duration::ZERO, "seen late: open at once");
+        assert_eq!(warmup_left(s(3000), Duration::ZERO), s(3000));
+    }
 
     #[test]
     fn bad_flags_are_refused_naming_the_flag() {

@@ -179,16 +179,19 @@ for n in "${counts[@]}"; do
     if [[ $measure_payload -eq 1 ]]; then
         # Measured once for every run at this N: taken from whichever variant ran last, the
         # peers sent the noack variant's full snapshots in some runs and acked deltas in others.
-        swarm_rows="$out/payload-rows.jsonl"
+        # A file of its own, emptied first: with OUT reused, an earlier invocation's row would
+        # stand in for a run that failed.
+        swarm_rows="$out/payload-$n.jsonl"
+        rm -f "$swarm_rows"
         tickwire_run "$payload_from" "$n" 1 "payload-$payload_from-$n"
         cleanup
-        swarm_rows=$rows
-        payload=$("$bin/bench-table" payload "$out/payload-rows.jsonl" --label "$payload_from" \
+        payload=$("$bin/bench-table" payload "$swarm_rows" --label "$payload_from" \
             --clients "$n" --run 1) || {
             echo "fanout.sh: no payload size measured for $payload_from at N=$n (see $out/payload-$payload_from-$n.log);" \
                 "the peers would broadcast frames of another size: stopping" >&2
             exit 1
         }
+        swarm_rows=$rows
         echo "N=$n: the peers broadcast $payload B, the mean payload of $payload_from"
     fi
     for run in $(seq 1 "$runs"); do

@@ -23,12 +23,19 @@ unset var
 # fork: its pid is the new session's id.
 own_session() {
     if [[ -n "${NICE:-}" && -z "${TICKWIRE_BENCH_SESSION:-}" ]]; then
-        # A script's background command starts with SIGINT ignored, and everything it runs
-        # would inherit that: the scripts stop their bots and swarms with SIGINT.
-        TICKWIRE_BENCH_SESSION=1 setsid --wait env --default-signal=INT,QUIT "$0" "$@" &
-        bench_session=$!
+        # The script by its absolute path: it has changed directory since it was started, so
+        # a relative "$0" (`cd bench && ./game.sh`) names nothing here. Bash keeps the script
+        # it runs open on descriptor 255.
+        local script
+        script=$(readlink -f "/proc/$$/fd/255" 2>/dev/null) || script=$0
+        # Set before the session starts: a Ctrl-C between the two would leave it running.
+        bench_session=
         trap 'end_session 130' INT
         trap 'end_session 143' TERM
+        # A script's background command starts with SIGINT ignored, and everything it runs
+        # would inherit that: the scripts stop their bots and swarms with SIGINT.
+        TICKWIRE_BENCH_SESSION=1 setsid --wait env --default-signal=INT,QUIT "$script" "$@" &
+        bench_session=$!
         local status=0
         wait "$bench_session" || status=$?
         exit "$status"
@@ -42,6 +49,7 @@ own_session() {
 # end_session STATUS: SIGTERM to every process of the session own_session started, then wait
 # for it (the script's EXIT trap stops what it started); a second Ctrl-C kills them at once.
 end_session() {
+    [[ -n "$bench_session" ]] || exit "$1"
     trap 'pkill -KILL -s "$bench_session" 2>/dev/null' INT TERM
     echo "$bench_name: interrupted: stopping the session's processes (Ctrl-C again to kill them)" >&2
     pkill -TERM -s "$bench_session" 2>/dev/null || true

@@ -285,23 +285,35 @@ impl Bot {
     /// out, or forgotten by the session) were reached by this one: their sample is their wait
     /// since they were queued.
     fn input_acked(&mut self, now: Instant, seq: InputSeq, latency: Duration) {
-        let measuring = self.measuring_inputs();
-        let mut recorder = measuring.then(|| self.shared.recorder());
+        let window = self.shared.window_start.get().is_some() && !self.window_closed;
+        let end = self.shared.window_end.get().copied();
+        let mut recorder = window.then(|| self.shared.recorder());
         let mut held = false;
         while let Some(&(queued_seq, queued)) = self.inputs.front()
             && queued_seq <= seq
         {
             self.inputs.pop_front();
-            held |= queued_seq == seq;
-            if let Some(recorder) = recorder.as_mut()
-                && queued_seq < seq
-            {
-                recorder.input_to_ack.record(now - queued);
+            let acked = queued_seq == seq;
+            held |= acked;
+            let Some(recorder) = recorder.as_mut() else { continue };
+            match end {
+                // Replaced or forgotten: reached by this acknowledgement.
+                None if !acked => recorder.input_to_ack.record(now - queued),
+                None => {}
+                // Acknowledged after the window's end, this bot not yet at its close: an
+                // input of the window waited at least to its end, and is counted so, as the
+                // close counts those still waiting (the longest waits of a stall that spans
+                // the end would otherwise be lost).
+                Some(end) if queued < end => {
+                    recorder.input_to_ack.record(end.min(now).saturating_duration_since(queued));
+                    recorder.inputs_still_waiting += 1;
+                }
+                Some(_) => {}
             }
         }
         // Only an input this bot still held: one it let go of was counted then, at its wait
         // so far (see `input_queued`), and must not be counted twice.
-        if let Some(recorder) = recorder.as_mut().filter(|_| held) {
+        if let Some(recorder) = recorder.as_mut().filter(|_| held && end.is_none()) {
             recorder.input_to_ack.record(latency);
         }
     }
@@ -703,9 +715,10 @@ mod tests {
         );
         let recorder = shared.recorder();
         let ack = recorder.input_to_ack.summary().expect("samples");
-        // Inputs 6 to 10, still waiting at the end of the window, and nothing after it.
-        assert_eq!((ack.samples, recorder.inputs_still_waiting), (5, 5), "{ack:?}");
-        assert!(ack.max <= 500.0, "waits are counted up to the window's end: {ack:?}");
+        // Inputs 1 to 10, all waiting at the end of the window (1 to 5 acknowledged after
+        // it, 6 to 10 at the close), and nothing queued after it.
+        assert_eq!((ack.samples, recorder.inputs_still_waiting), (10, 10), "{ack:?}");
+        assert!(ack.max <= 501.0, "waits are counted up to the window's end: {ack:?}");
     }
 
     #[test]

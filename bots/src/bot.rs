@@ -534,7 +534,7 @@ fn variant(error: &impl std::fmt::Debug) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use clap::Parser;
     use tickwire_client::Session;
@@ -562,7 +562,8 @@ mod tests {
         }
     }
 
-    fn player_welcome() -> Welcome {
+    /// A player's Welcome (player and ship 3), for the bots' tests.
+    pub(crate) fn player_welcome() -> Welcome {
         Welcome {
             player_id: PlayerId(3),
             role: tickwire_shared::Role::Player,

@@ -698,17 +698,7 @@ mod tests {
         let args = crate::cli::Args::try_parse_from(["tickwire-bots", "--role", "player"]);
         let shared = Arc::new(Shared::new(args.unwrap()));
         let (mut bot, _server_side) = ring_bot(&shared);
-        let welcome = Welcome {
-            player_id: PlayerId(9),
-            role: tickwire_shared::Role::Player,
-            room: RoomName::truncated("full"),
-            tick_rate: 30,
-            world: WorldBounds { width: 1600, height: 1000 },
-            view_radius: 700,
-            entity: Some(EntityId(9)),
-            resume_token: ResumeToken([7; 16]),
-            resumed: false,
-        };
+        let welcome = crate::bot::tests::player_welcome();
         let now = Instant::now();
         bot.on_bytes(now, &frame(&ServerMessage::Welcome(welcome)));
         assert!(bot.bot.is_joined());

@@ -3,7 +3,7 @@
 // first use, so a test reads what the code wrote into `#invite-link` and the like.
 
 /** A class list that keeps its classes. */
-function classList() {
+export function classList() {
   const names = new Set();
   return {
     add: (/** @type {string} */ c) => { names.add(c); },

@@ -4,17 +4,7 @@
 // touch stick whose release never comes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-
-/** A class list that keeps its classes. */
-function classList() {
-  const names = new Set();
-  return {
-    add: (/** @type {string} */ c) => { names.add(c); },
-    remove: (/** @type {string} */ c) => { names.delete(c); },
-    contains: (/** @type {string} */ c) => names.has(c),
-    toggle: (/** @type {string} */ c, /** @type {boolean} */ on) => { if (on) names.add(c); else names.delete(c); },
-  };
-}
+import { classList } from '../support/page.js';
 
 /** A stand-in for the page's elements: what the controls touch of them. @returns {HTMLElement} */
 const element = (tagName = 'DIV', attributes = {}) => /** @type {any} */ (Object.assign(new EventTarget(), {

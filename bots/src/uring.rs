@@ -311,9 +311,10 @@ impl RingBot {
                     return;
                 }
             }
-            // Flushed first as well: what the socket takes now makes room under the high water
-            // for what the session has waiting.
-            let mut flushed = self.flush();
+            // Over the high water, flushed first as well: what the socket takes now makes room
+            // for what the session has waiting (under it, framing goes ahead anyway).
+            let backed_up = self.socket.as_ref().is_some_and(|s| s.out.len() > OUT_HIGH_WATER);
+            let mut flushed = if backed_up { self.flush() } else { Ok(()) };
             if flushed.is_ok() {
                 progressed |= self.frame_transmits(now);
                 flushed = self.flush();

@@ -540,7 +540,7 @@ export class Game {
     if (mine) {
       const p = this.predictor.predict({
         server: mine, serverTick: world.tick, pending: session.pendingInputs, applied: session.lastInputApplied,
-        stick: session.input, nextSendAt: session.nextInputAt, tickRate: welcome.tickRate,
+        stick: session.input, nextSendAt: session.nextInputAt, inputPeriodMs: session.inputPeriodMs(), tickRate: welcome.tickRate,
         world: welcome.world, playing: world.round.phase === 'Playing', now, frameDt: dt,
       });
       own = { ...toRenderEntity(mine), x: p.x, y: p.y, vx: p.vx, vy: p.vy, heading: p.heading };

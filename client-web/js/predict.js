@@ -172,8 +172,9 @@ export class ShipPredictor {
    * @param {number} p.applied the newest input the server has applied (`Session.lastInputApplied`)
    * @param {{ x: number, y: number, buttons: number }} p.stick the input the session sends now
    *   (`Session.input`, set by this frame)
-   * @param {number | null} p.nextSendAt ms, when the session sends its next input (`Session.nextInputAt`);
-   *   it sends one a tick
+   * @param {number | null} p.nextSendAt ms, when the session sends its next input (`Session.nextInputAt`)
+   * @param {number} [p.inputPeriodMs] ms between the session's inputs (`Session.inputPeriodMs()`);
+   *   by default one a tick
    * @param {number} p.tickRate
    * @param {{ width: number, height: number }} p.world
    * @param {boolean} p.playing false in intermission (ships are frozen)
@@ -181,7 +182,7 @@ export class ShipPredictor {
    * @param {number} p.frameDt seconds since the last frame
    * @returns {ShipState} where to draw the ship
    */
-  predict({ server, serverTick, pending, applied, stick, nextSendAt, tickRate, world, playing, now, frameDt }) {
+  predict({ server, serverTick, pending, applied, stick, nextSendAt, tickRate, inputPeriodMs = 1000 / tickRate, world, playing, now, frameDt }) {
     const current = { x: quantizeAxis(stick.x), y: quantizeAxis(stick.y), buttons: stick.buttons };
     // Inputs sent since the previous frame went with the stick it set.
     const sentStick = this.stick ?? current;
@@ -191,7 +192,7 @@ export class ShipPredictor {
       // Sent and applied between two frames, which on a fast connection is often: no frame saw
       // it pending, but it went at the last point of the session's cadence.
       newest = applied > 0 && nextSendAt !== null
-        ? { seq: applied, ...sentStick, sentAt: nextSendAt - 1000 / tickRate }
+        ? { seq: applied, ...sentStick, sentAt: nextSendAt - inputPeriodMs }
         : null;
     }
     const sentAt = newest ? newest.sentAt : null;

@@ -35,7 +35,7 @@ pub(crate) fn deadline(from: Instant, after: Duration) -> Option<Instant> {
 
 /// Whether a timer of `after` started at `from` has expired at `now` (see [`deadline`]).
 fn expired(now: Instant, from: Instant, after: Duration) -> bool {
-    !after.is_zero() && now.saturating_duration_since(from) >= after
+    deadline(from, after).is_some_and(|at| now >= at)
 }
 
 /// Where a session is in its connect, join, drop, reconnect cycle.
@@ -366,9 +366,8 @@ pub struct Session {
     last_input_acked: InputSeq,
     in_flight: VecDeque<(InputSeq, Instant)>,
     /// The inputs sent on this connection that the server has not confirmed yet, oldest
-    /// first, at most [`Config::max_inputs_unconfirmed`]; and the newest sent.
+    /// first, at most [`Config::max_inputs_unconfirmed`].
     inputs_unconfirmed: VecDeque<InputSeq>,
-    last_input_sent: InputSeq,
     chat: VecDeque<ChatText>,
     /// Keeps chat lines within the server's chat limit, however they bunch up on the way.
     chat_budget: ChatBudget,
@@ -415,7 +414,6 @@ impl Session {
             last_input_acked: InputSeq(0),
             in_flight: VecDeque::new(),
             inputs_unconfirmed: VecDeque::new(),
-            last_input_sent: InputSeq(0),
             chat: VecDeque::new(),
             chat_budget,
             input_pace,
@@ -740,7 +738,6 @@ impl Session {
             }
             self.in_flight.push_back((input.seq, now));
             self.inputs_unconfirmed.push_back(input.seq);
-            self.last_input_sent = input.seq;
             self.stats.inputs_sent += 1;
             ClientMessage::Input(input)
         } else if !self.chat.is_empty() && self.chat_budget.take(now) {
@@ -751,7 +748,8 @@ impl Session {
             self.ping_outstanding = Some(PingSent {
                 nonce: self.ping_nonce,
                 sent: now,
-                inputs: self.last_input_sent,
+                // Everything sent before it is confirmed by its answer.
+                inputs: self.inputs_unconfirmed.back().copied().unwrap_or(InputSeq(0)),
                 chats: self.chat_budget.sent,
             });
             self.next_ping = deadline(now, self.config.ping_interval);
@@ -1019,7 +1017,6 @@ impl Session {
         self.input_pending = None;
         self.in_flight.clear();
         self.inputs_unconfirmed.clear();
-        self.last_input_sent = InputSeq(0);
         // The chat queue stays: `send_chat` accepted those lines, and a resume sends them.
         self.ping_outstanding = None;
         self.newest_tick = None;

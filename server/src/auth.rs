@@ -21,6 +21,9 @@ use tickwire_shared::{Name, Role, RoomName, is_valid_room_name};
 /// Clock drift tolerated on `exp` and `nbf`, seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
+/// The claims every join token carries (`aud` and `iss` too when the server names them).
+const REQUIRED_CLAIMS: [&str; 2] = ["exp", "sub"];
+
 /// The claims of a join token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinClaims {
@@ -93,8 +96,6 @@ pub enum KeyError {
 pub struct JoinVerifier {
     key: DecodingKey,
     validation: Validation,
-    /// Said in refusals: what `aud` the server wants, if any.
-    audience: Option<String>,
 }
 
 impl std::fmt::Debug for JoinVerifier {
@@ -125,8 +126,8 @@ impl JoinVerifier {
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        JoinVerifier { key, validation, audience: None }
+        validation.set_required_spec_claims(&REQUIRED_CLAIMS);
+        JoinVerifier { key, validation }
     }
 
     /// Tokens must name `audience` (`aud`) and `issuer` (`iss`) where given. Without an
@@ -134,7 +135,7 @@ impl JoinVerifier {
     /// does not name must reject it).
     #[must_use]
     pub fn expecting(mut self, audience: Option<&str>, issuer: Option<&str>) -> Self {
-        let mut required = vec!["exp", "sub"];
+        let mut required = REQUIRED_CLAIMS.to_vec();
         if let Some(audience) = audience {
             self.validation.set_audience(&[audience]);
             required.push("aud");
@@ -144,7 +145,6 @@ impl JoinVerifier {
             required.push("iss");
         }
         self.validation.set_required_spec_claims(&required);
-        self.audience = audience.map(str::to_owned);
         self
     }
 
@@ -157,7 +157,7 @@ impl JoinVerifier {
                 ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
                     AuthError::BadSignature
                 }
-                ErrorKind::InvalidAudience => AuthError::NotForUs(match &self.audience {
+                ErrorKind::InvalidAudience => AuthError::NotForUs(match &self.validation.aud {
                     Some(audience) => format!("`aud` does not name {audience:?}"),
                     None => "it names an audience (`aud`) and the server was started without \
                              --join-audience"

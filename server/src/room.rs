@@ -1124,11 +1124,8 @@ impl<G: Game> Room<G> {
                 direct_turns += 1;
                 match batch.as_mut() {
                     Some(sends) => {
-                        let before = sends.len();
-                        let offered = link.offer_batched(events.clone(), snapshot, now, sends);
-                        if sends.len() > before {
-                            sent.in_flight.push(player);
-                        }
+                        let offered =
+                            sent.offer_batched(player, link, events.clone(), snapshot, now, sends);
                         if sends.len() >= crate::uring::BATCH_SENDS {
                             sent.send_batch(sends, now, slow_limit);
                         }
@@ -1237,12 +1234,7 @@ impl<G: Game> Room<G> {
                         first_left.get_or_insert(place);
                         link.offer_later(events.clone(), snapshot, now)
                     } else {
-                        let before = sends.len();
-                        let offered = link.offer_batched(events.clone(), snapshot, now, &mut sends);
-                        if sends.len() > before {
-                            sent.in_flight.push(player);
-                        }
-                        offered
+                        sent.offer_batched(player, link, events.clone(), snapshot, now, &mut sends)
                     };
                     sent.offered(player, &offered, slow_limit);
                     served += 1;
@@ -1368,6 +1360,25 @@ impl DirectTotals {
             self.overflowed.push(player);
         }
         self.skipped += u64::from(offered.skipped);
+    }
+
+    /// [`ClientLink::offer_batched`] for `player`, who is judged by [`Self::send_batch`] when
+    /// its frames went into `sends`.
+    fn offer_batched<'a>(
+        &mut self,
+        player: PlayerId,
+        link: &'a ClientLink,
+        events: Option<Bytes>,
+        snapshot: Option<(Tick, Bytes)>,
+        now: Instant,
+        sends: &mut Vec<DirectSend<'a>>,
+    ) -> Offered {
+        let before = sends.len();
+        let offered = link.offer_batched(events, snapshot, now, sends);
+        if sends.len() > before {
+            self.in_flight.push(player);
+        }
+        offered
     }
 
     fn count(&mut self, offered: &Offered) {

@@ -63,6 +63,7 @@ class FakeClient {
       /** @type {Map<number, { name: string, role: string }>} */
       roster: new Map(), world: null, connections: 0, opened: false,
       pendingInputs: [], lastInputApplied: 0, input: { x: 0, y: 0, buttons: 0 }, nextInputAt: null,
+      inputPeriodMs: () => 1000 / 30,
       isEnded: () => false, hasShip: () => true,
     };
     this.bytesIn = 0;

@@ -258,8 +258,8 @@ export class TickwireClient {
       : new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, {
         fetch: this.fetchImpl,
         openTimeoutMs: this.streamTimeoutMs,
-        chatRate: this.session.chatPace.rate,
-        chatBurst: this.session.chatPace.burst,
+        chatRate: this.session.chatBudget.pace.rate,
+        chatBurst: this.session.chatBudget.pace.burst,
         // The session stops waiting then too; past it the socket aborts its requests.
         closeTimeoutMs: this.session.closeTimeoutMs,
         now: this.now,

@@ -42,3 +42,63 @@ export class Pace {
     if (this.countedAt === null || now > this.countedAt) this.countedAt = now;
   }
 }
+
+/**
+ * The server's chat bucket as the session can know it. A line the server has not confirmed (by
+ * the `Pong` of a `Ping` sent after it) may still sit in a stalled uplink, and reach the server
+ * with every later line at once: so each unconfirmed line keeps its token taken until its
+ * confirmation, and the bucket's refill meanwhile pays only for the lines that did arrive.
+ * Without it a 4 s stall of a chatting player's uplink brought 12 lines to a bucket of 5, and the
+ * server kicked the player (`RateLimited`).
+ */
+export class ChatBudget {
+  /** @param {number} rate lines per second @param {number} burst */
+  constructor(rate, burst) {
+    this.pace = new Pace(rate, burst);
+    /** Lines sent on this connection, and of those the ones confirmed. */
+    this.sent = 0;
+    this.confirmed = 0;
+  }
+
+  /** A new connection: the server's bucket is full again. @param {number} now */
+  reset(now) {
+    this.pace.refill(now);
+    this.sent = 0;
+    this.confirmed = 0;
+  }
+
+  /** Lines sent whose arrival no `Pong` confirmed yet. */
+  unconfirmed() {
+    return this.sent - this.confirmed;
+  }
+
+  /** Takes a line's turn if the server has a token for it, however the unconfirmed lines
+   * arrive. @param {number} now @returns {boolean} */
+  take(now) {
+    this.pace.count(now);
+    // Within a rounding error of one, as `Pace.take`.
+    if (this.pace.tokens - this.unconfirmed() < 1 - 1e-9) return false;
+    this.sent += 1;
+    return true;
+  }
+
+  /** The first `upto` lines of this connection reached the server by `now`. @param {number} now
+   * @param {number} upto */
+  confirm(now, upto) {
+    const confirmed = Math.min(upto, this.sent);
+    if (confirmed <= this.confirmed) return;
+    this.pace.count(now);
+    this.pace.tokens = Math.max(0, this.pace.tokens - (confirmed - this.confirmed));
+    this.confirmed = confirmed;
+  }
+
+  /** When the next line may go if no confirmation comes; null: only a confirmation frees a
+   * token (then the session pings for one). @returns {number | null} */
+  next() {
+    const needed = this.unconfirmed() + 1;
+    if (needed > this.pace.burst + 1e-9) return null;
+    const at = this.pace.countedAt ?? 0;
+    const missing = Math.max(0, needed - this.pace.tokens);
+    return at + (missing * 1000) / this.pace.rate;
+  }
+}

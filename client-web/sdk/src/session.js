@@ -23,7 +23,7 @@ import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS, truncateUtf8 } from './cons
 import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError } from './errors.js';
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
-import { Pace } from './pace.js';
+import { ChatBudget } from './pace.js';
 
 /**
  * On the HTTP fallback the server encodes against the client's acks (PROTOCOL.md 6.1), so a
@@ -108,9 +108,10 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  * @property {number} [chatRate] the server's chat limit, lines per second (default 2, the
  *   server's `--chat-rate`). `chat()` sends lines no faster, so a chatty application is never
  *   kicked as `RateLimited`; raise it only for a server configured with a higher limit
- * @property {number} [chatBurst] the server's chat burst (default 5, its `--chat-burst`). The
- *   session keeps one line of it spare: lines that reach the server bunched up (a slow link,
- *   then a fast one) would otherwise be kicked
+ * @property {number} [chatBurst] the server's chat burst (default 5, its `--chat-burst`). Lines
+ *   may reach the server bunched up (a stalled uplink, then a fast one), so a line counts against
+ *   the burst until the `Pong` of a `Ping` sent after it confirms its arrival (the session pings
+ *   for that when lines wait); one line of the burst is kept spare besides
  * @property {number} [chatQueue] lines waiting for their turn at most (default 16); `chat()`
  *   returns false past it. Lines still waiting when the connection drops are dropped with it
  * @property {() => number} [random] for jitter; default Math.random (tests pass a fixed one)
@@ -140,6 +141,7 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
 
 /** @typedef {{ x: number, y: number, buttons: number }} InputState steering in [-1, 1], buttons bits */
 /** @typedef {{ seq: number, x: number, y: number, buttons: number, sentAt: number }} SentInput quantized */
+/** @typedef {{ at: number, chats: number }} PingSent when a `Ping` went, and the chat lines of its connection sent before it */
 
 /** Kicks after which retrying would fail the same way. (`Full` only on a first join: see
  * {@link Session#handleClose}.) */
@@ -204,7 +206,7 @@ export class Session {
      * this connection last acked (-1: none yet). */
     this.unacked = { tick: -1, full: false, last: -1 };
     this.random = options.random ?? Math.random;
-    this.chatPace = new Pace(options.chatRate ?? 2, Math.max(1, (options.chatBurst ?? 5) - 1));
+    this.chatBudget = new ChatBudget(options.chatRate ?? 2, Math.max(1, (options.chatBurst ?? 5) - 1));
     this.chatQueueMax = Math.max(1, Math.floor(options.chatQueue ?? 16));
     /** @type {string[]} chat lines waiting for the pace, oldest first */
     this.chatQueue = [];
@@ -250,7 +252,7 @@ export class Session {
     /** @type {number | null} */ this.nextPingAt = null;
     /** @type {number | null} */ this.nextInputAt = null;
     this.pingNonce = 0;
-    /** @type {Map<number, number>} nonce → sent time, bounded to the last few pings */
+    /** @type {Map<number, PingSent>} by nonce, bounded to the last few pings */
     this.pingsInFlight = new Map();
     /** @type {Error | null} the kick that preceded the coming close */
     this.pendingKick = null;
@@ -347,10 +349,13 @@ export class Session {
         this.events.push({ type: 'feedback', feedback: message });
         break;
       case 'Pong': {
-        const sentAt = this.pingsInFlight.get(message.nonce);
-        if (sentAt === undefined) break;
+        const ping = this.pingsInFlight.get(message.nonce);
+        if (ping === undefined) break;
         this.pingsInFlight.delete(message.nonce);
-        const rtt = Math.max(0, now - sentAt);
+        // The server read every line sent before this ping: their tokens are spent.
+        this.chatBudget.confirm(now, ping.chats);
+        this.sendChat(now);
+        const rtt = Math.max(0, now - ping.at);
         this.rttMs = this.rttMs === null ? rtt : this.rttMs * 0.8 + rtt * 0.2;
         this.events.push({ type: 'rtt', rttMs: rtt, smoothedMs: this.rttMs, serverTick: message.serverTick });
         break;
@@ -421,10 +426,7 @@ export class Session {
     if (!this.socketOpen || this.state === 'closing') return;
     this.sendChat(now);
     if (this.nextPingAt !== null && now >= this.nextPingAt) {
-      this.pingNonce = (this.pingNonce + 1) >>> 0;
-      this.pingsInFlight.set(this.pingNonce, now);
-      if (this.pingsInFlight.size > 8) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value ?? 0);
-      this.send({ type: 'Ping', nonce: this.pingNonce });
+      this.ping(now);
       this.nextPingAt = now + this.pingIntervalMs;
     }
     if (this.isJoined() && this.hasShip() && this.nextInputAt !== null && now >= this.nextInputAt) {
@@ -441,7 +443,7 @@ export class Session {
     const joined = this.isJoined() && this.socketOpen;
     const times = [this.reconnectAt, this.connectionDeadline()?.at ?? null, joined ? this.nextPingAt : null,
       joined && this.hasShip() ? this.nextInputAt : null,
-      joined && this.chatQueue.length > 0 ? this.chatPace.next() : null];
+      joined && this.chatQueue.length > 0 ? this.chatBudget.next() : null];
     const due = /** @type {number[]} */ (times.filter((t) => t !== null && Number.isFinite(t)));
     return due.length ? Math.min(...due) : null;
   }
@@ -488,9 +490,24 @@ export class Session {
   /** Sends the waiting chat lines the pace allows. @param {number} now */
   sendChat(now) {
     if (!this.isJoined()) return;
-    while (this.chatQueue.length > 0 && this.chatPace.take(now)) {
+    while (this.chatQueue.length > 0 && this.chatBudget.take(now)) {
       this.send({ type: 'Chat', text: /** @type {string} */ (this.chatQueue.shift()) });
     }
+    // Lines wait that only a confirmation can free: ask for one, once per line sent.
+    const budget = this.chatBudget;
+    if (this.chatQueue.length > 0 && budget.next() === null
+        && ![...this.pingsInFlight.values()].some((p) => p.chats === budget.sent)) {
+      this.ping(now);
+    }
+  }
+
+  /** Sends a `Ping`: its `Pong` measures the round trip and confirms the chat sent before it.
+   * @param {number} now */
+  ping(now) {
+    this.pingNonce = (this.pingNonce + 1) >>> 0;
+    this.pingsInFlight.set(this.pingNonce, { at: now, chats: this.chatBudget.sent });
+    if (this.pingsInFlight.size > 8) this.pingsInFlight.delete(this.pingsInFlight.keys().next().value ?? 0);
+    this.send({ type: 'Ping', nonce: this.pingNonce });
   }
 
   /** Leaves properly: close 1000, then `closed` when the server answers. @param {number} now */
@@ -629,7 +646,7 @@ export class Session {
     // first sample that waited for the join would seed the smoothed RTT with the join's time.
     this.nextPingAt = now;
     // The server's chat bucket is the connection's: full again.
-    this.chatPace.refill(now);
+    this.chatBudget.reset(now);
     this.setState('joined', now);
     this.events.push({ type: 'welcome', welcome });
   }

@@ -619,28 +619,71 @@ test('names and chat lines are cut to their bytes at whole code points', () => {
 /** The chat lines among what a session sent. @param {Session} s */
 const chatSent = (s) => drain(s).sent.flatMap((m) => (m.type === 'Chat' ? [m.text] : []));
 
+/**
+ * Plays a session against a server with the default chat limit (2 lines a second, burst 5) over
+ * an uplink that takes 20 ms, and holds everything sent in `stall` until its end. The server
+ * answers each Ping 20 ms later. Returns the lines as the server read them, with when.
+ * @param {Session} s @param {{ from: number, to: number } | null} stall @param {number} until
+ */
+function chatAgainstServer(s, stall, until) {
+  /** @type {{ text: string, at: number }[]} */
+  const read = [];
+  /** @type {{ at: number, message: any }[]} on the way up, in order */
+  const uplink = [];
+  /** @type {{ at: number, nonce: number }[]} pongs on the way down */
+  const downlink = [];
+  let tokens = 5;
+  let counted = 0;
+  for (let now = 0; now <= until; now += 10) {
+    while (uplink.length && uplink[0].at <= now) {
+      const { at, message } = /** @type {{ at: number, message: any }} */ (uplink.shift());
+      if (message.type === 'Chat') {
+        tokens = Math.min(5, tokens + ((at - counted) * 2) / 1000);
+        counted = at;
+        assert.ok(tokens >= 1, `the server kicks for chat: ${message.text} read at ${at} ms`);
+        tokens -= 1;
+        read.push({ text: message.text, at });
+      } else if (message.type === 'Ping') {
+        downlink.push({ at: at + 20, nonce: message.nonce });
+      }
+    }
+    while (downlink.length && downlink[0].at <= now) {
+      const { nonce } = /** @type {{ nonce: number }} */ (downlink.shift());
+      s.handleMessage(encodeServerMessage({ type: 'Pong', nonce, serverTick: 1 }), now);
+    }
+    if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
+    for (const message of drain(s).sent) {
+      const stalled = stall !== null && now >= stall.from && now < stall.to;
+      const at = Math.max(stalled ? stall.to : now + 20, uplink.at(-1)?.at ?? 0);
+      uplink.push({ at, message });
+    }
+  }
+  return read;
+}
+
 test('chat is paced under the server limit: a flood arrives whole, and never trips the limit', () => {
   const s = joined();
   const lines = Array.from({ length: 12 }, (_, i) => `line ${i}`);
   for (const line of lines) assert.equal(s.chat(line, 0), true);
-  /** @type {{ text: string, at: number }[]} */
-  const sent = chatSent(s).map((text) => ({ text, at: 0 }));
-  assert.equal(sent.length, 4, "the server's burst of 5, less one spare");
-  for (let now = 0; now <= 6000; now += 10) {
-    if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
-    sent.push(...chatSent(s).map((text) => ({ text, at: now })));
-  }
-  assert.deepEqual(sent.map((l) => l.text), lines, 'every line, in order');
-  // The server's bucket (2 lines a second, burst 5) refuses none of them.
-  let tokens = 5;
-  let last = 0;
-  for (const { at } of sent) {
-    tokens = Math.min(5, tokens + ((at - last) * 2) / 1000);
-    last = at;
-    assert.ok(tokens >= 1, `line at ${at} ms would be refused`);
-    tokens -= 1;
-  }
-  assert.ok(sent[11].at >= 4000 && sent[11].at <= 4020, `the last line at ${sent[11].at} ms`);
+  const read = chatAgainstServer(s, null, 6000);
+  assert.deepEqual(read.map((l) => l.text), lines, 'every line, in order');
+  assert.equal(read.filter((l) => l.at <= 20).length, 4, "the server's burst of 5, less one spare");
+  assert.ok(read[11].at >= 4000 && read[11].at <= 4100, `the last line at ${read[11].at} ms`);
+});
+
+test('chat held up by a stalled uplink reaches the server within its limit', () => {
+  // 4 s of stall: lines paced at 2 a second on the client would reach the server as one burst
+  // of 12, and the 6th would be kicked. Unconfirmed lines keep their tokens instead.
+  const s = joined({ chatQueue: 32 });
+  const lines = Array.from({ length: 24 }, (_, i) => `line ${i}`);
+  for (const line of lines) assert.equal(s.chat(line, 0), true);
+  const read = chatAgainstServer(s, { from: 500, to: 4500 }, 14000);
+  assert.deepEqual(read.map((l) => l.text), lines, 'every line, in order');
+  const during = read.filter((l) => l.at === 4500).length;
+  assert.ok(during >= 1 && during <= 5, `${during} lines bunched at the stall's end`);
+  // Once confirmed, lines flow at the server's rate again: the last within a second of it.
+  const ideal = 500 * (lines.length - 5);
+  assert.ok(read[23].at <= ideal + 1000 + 4000, `the last line at ${read[23].at} ms`);
 });
 
 test('chat past its queue is refused, and lines still waiting go with the connection', () => {
@@ -664,7 +707,11 @@ test('chat past its queue is refused, and lines still waiting go with the connec
   for (let i = 0; i < 4; i++) s.chat(`n${i}`, 3000);
   assert.deepEqual(chatSent(s), ['n0', 'n1', 'n2', 'n3']);
   assert.equal(s.chat('late', 3000), true);
-  assert.deepEqual(chatSent(s), []);
+  // Four unconfirmed lines hold the whole budget: the session asks for their confirmation.
+  const ping = drain(s).sent.find((m) => m.type === 'Ping');
+  assert.ok(ping, 'a confirmation ping');
+  assert.equal(s.chatBudget.next(), null, 'no chat timer: only the Pong frees a token');
+  s.handleMessage(encodeServerMessage({ type: 'Pong', nonce: ping.nonce, serverTick: 1 }), 3000);
   s.handleTimeout(3499);
   assert.deepEqual(chatSent(s), [], 'half a second per line');
   s.handleTimeout(3500);

@@ -36,7 +36,7 @@ export class Session {
         last: number;
     };
     random: () => number;
-    chatPace: Pace;
+    chatBudget: ChatBudget;
     chatQueueMax: number;
     /** @type {string[]} chat lines waiting for the pace, oldest first */
     chatQueue: string[];
@@ -80,8 +80,8 @@ export class Session {
     /** @type {number | null} */ nextPingAt: number | null;
     /** @type {number | null} */ nextInputAt: number | null;
     pingNonce: number;
-    /** @type {Map<number, number>} nonce → sent time, bounded to the last few pings */
-    pingsInFlight: Map<number, number>;
+    /** @type {Map<number, PingSent>} by nonce, bounded to the last few pings */
+    pingsInFlight: Map<number, PingSent>;
     /** @type {Error | null} the kick that preceded the coming close */
     pendingKick: Error | null;
     socketOpen: boolean;
@@ -157,6 +157,9 @@ export class Session {
     chat(text: string, now: number): boolean;
     /** Sends the waiting chat lines the pace allows. @param {number} now */
     sendChat(now: number): void;
+    /** Sends a `Ping`: its `Pong` measures the round trip and confirms the chat sent before it.
+     * @param {number} now */
+    ping(now: number): void;
     /** Leaves properly: close 1000, then `closed` when the server answers. @param {number} now */
     leave(now: number): void;
     /** Milliseconds between inputs. */
@@ -325,9 +328,10 @@ export type SessionOptions = {
      */
     chatRate?: number | undefined;
     /**
-     * the server's chat burst (default 5, its `--chat-burst`). The
-     * session keeps one line of it spare: lines that reach the server bunched up (a slow link,
-     * then a fast one) would otherwise be kicked
+     * the server's chat burst (default 5, its `--chat-burst`). Lines
+     * may reach the server bunched up (a stalled uplink, then a fast one), so a line counts against
+     * the burst until the `Pong` of a `Ping` sent after it confirms its arrival (the session pings
+     * for that when lines wait); one line of the burst is kept spare besides
      */
     chatBurst?: number | undefined;
     /**
@@ -418,8 +422,15 @@ export type SentInput = {
     buttons: number;
     sentAt: number;
 };
+/**
+ * when a `Ping` went, and the chat lines of its connection sent before it
+ */
+export type PingSent = {
+    at: number;
+    chats: number;
+};
 import type { Role } from './messages.js';
-import { Pace } from './pace.js';
+import { ChatBudget } from './pace.js';
 import type { Welcome } from './messages.js';
 import { WorldHistory } from './snapshot.js';
 import type { World } from './snapshot.js';

@@ -24,7 +24,7 @@ use crate::interest::InterestGrid;
 use crate::outbox::{ClientLink, CloseRequest, DirectSend, Offered};
 use crate::ratelimit::TokenBucket;
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -403,6 +403,11 @@ pub struct Room<G: Game> {
     ctx: Arc<ServerContext>,
     game: G,
     seats: BTreeMap<PlayerId, Seat>,
+    /// The seat each resume token holds: a resume finds its seat without scanning a crowd.
+    seat_of_token: HashMap<ResumeToken, PlayerId>,
+    /// The seats of players and controllers, a few dozen among thousands of spectators: the
+    /// roster each newcomer gets, without scanning the crowd.
+    ships: BTreeSet<PlayerId>,
     next_player: u16,
     tick: Tick,
     grid: InterestGrid,
@@ -506,6 +511,8 @@ impl<G: Game> Room<G> {
             ctx,
             game,
             seats: BTreeMap::new(),
+            seat_of_token: HashMap::new(),
+            ships: BTreeSet::new(),
             next_player: 1,
             tick: Tick(0),
             grid,
@@ -587,7 +594,7 @@ impl<G: Game> Room<G> {
             }
             // At a shutdown the connections' Leaves go to a room that is gone: count their
             // seats out here. (A room that closed idle has none.)
-            for seat in std::mem::take(&mut self.seats).into_values() {
+            for seat in self.take_seats().into_values() {
                 self.release(&seat);
                 self.ctx.metrics.clients_of(seat.role).dec();
             }
@@ -669,7 +676,8 @@ impl<G: Game> Room<G> {
 
     fn join(&mut self, request: JoinRequest) -> Result<Joined, JoinRefused> {
         if let Some(token) = request.resume
-            && let Some((&player, seat)) = self.seats.iter_mut().find(|(_, s)| s.token == token)
+            && let Some(&player) = self.seat_of_token.get(&token)
+            && let Some(seat) = self.seats.get_mut(&player)
         {
             if seat.role != request.role {
                 return Err(JoinRefused::RoleMismatch);
@@ -728,6 +736,10 @@ impl<G: Game> Room<G> {
 
         // Tell the newcomer who is already here; everyone hears of a new player or controller
         // with the next tick, and of a new spectator as a count.
+        self.seat_of_token.insert(token, player);
+        if request.role.plays() {
+            self.ships.insert(player);
+        }
         self.seats.insert(
             player,
             Seat {
@@ -782,9 +794,10 @@ impl<G: Game> Room<G> {
             // client names any further ship when its Joined comes, or shows a placeholder).
             let tick = self.tick;
             let roster = self
-                .seats
+                .ships
                 .iter()
-                .filter(|(other, seat)| **other != player && seat.role.plays())
+                .filter(|&&other| other != player)
+                .filter_map(|other| self.seats.get_key_value(other))
                 .take(ROSTER_MAX);
             for (&other, seat) in roster {
                 let kind = EventKind::Joined { player: other, name: seat.name, role: seat.role };
@@ -826,8 +839,17 @@ impl<G: Game> Room<G> {
         }
     }
 
+    /// Empties the room of its seats, and their indexes with them.
+    fn take_seats(&mut self) -> BTreeMap<PlayerId, Seat> {
+        self.seat_of_token.clear();
+        self.ships.clear();
+        std::mem::take(&mut self.seats)
+    }
+
     fn remove_seat(&mut self, player: PlayerId) {
         let Some(seat) = self.seats.remove(&player) else { return };
+        self.seat_of_token.remove(&seat.token);
+        self.ships.remove(&player);
         match seat.role {
             Role::Spectator => self.shared.spectators.fetch_sub(1, Ordering::Relaxed),
             Role::Controller => {
@@ -1460,7 +1482,7 @@ impl<G: Game> Room<G> {
     /// the room out of the server and the directory, so the next join of its name opens a new
     /// one.
     fn close_everyone(&mut self, close: CloseRequest) {
-        for seat in std::mem::take(&mut self.seats).into_values() {
+        for seat in self.take_seats().into_values() {
             if let Some(link) = &seat.link {
                 link.close(close.clone());
             }
@@ -2078,6 +2100,48 @@ mod tests {
         // ends rather than coasting as a ghost for the grace.
         let (_, fresh) = join(&mut room, Role::Player, Some(ResumeToken([7; 16])), t0);
         assert!(!fresh.unwrap().resumed);
+    }
+
+    #[test]
+    fn the_seat_indexes_follow_joins_resumes_and_leaves() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let joined = |room: &mut Room<Arena>, role, resume| {
+            let (link, joined) = join(room, role, resume, t0);
+            let joined = joined.unwrap();
+            let msgs = messages(&link).0;
+            (link, joined, welcome(&msgs).resume_token, events(&msgs))
+        };
+        let (a_link, a, a_token, _) = joined(&mut room, Role::Player, None);
+        let (_, s, s_token, _) = joined(&mut room, Role::Spectator, None);
+        let (_, c, _, _) = joined(&mut room, Role::Controller, None);
+        let (_, b, b_token, _) = joined(&mut room, Role::Player, None);
+        // The spectator's token resumes the spectator, not a ship.
+        let (_, again, _, roster) = joined(&mut room, Role::Spectator, Some(s_token));
+        assert_eq!((again.player, again.resumed), (s.player, true));
+        let named: Vec<_> = roster
+            .iter()
+            .filter_map(|e| match e {
+                EventKind::Joined { player, .. } => Some(*player),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named, [a.player, c.player, b.player], "the ships, in seat order");
+        room.handle(
+            RoomCommand::Leave { player: a.player, link: a_link, how: Departure::Left },
+            t0,
+        );
+        let (_, newcomer, _, roster) = joined(&mut room, Role::Player, Some(a_token));
+        assert!(!newcomer.resumed, "a left seat's token resumes nothing");
+        assert_ne!(newcomer.player, a.player);
+        assert!(
+            !roster
+                .iter()
+                .any(|e| matches!(e, EventKind::Joined { player, .. } if *player == a.player)),
+            "the left player is off the roster: {roster:?}"
+        );
+        let (_, again, _, _) = joined(&mut room, Role::Player, Some(b_token));
+        assert_eq!((again.player, again.resumed), (b.player, true));
     }
 
     #[test]

@@ -122,7 +122,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ServerContext {
     /// A context for a server that stops when `shutdown` becomes true.
     pub fn new(config: ServerConfig, shutdown: watch::Receiver<bool>) -> Arc<Self> {
-        Self::build(config, shutdown, Metrics::new())
+        let metrics = Metrics::for_tick_period(config.tick_period());
+        Self::build(config, shutdown, metrics)
     }
 
     /// A context for a node of `fleet` (cluster mode): its metrics say which node they are.
@@ -131,7 +132,7 @@ impl ServerContext {
         shutdown: watch::Receiver<bool>,
         fleet: Arc<crate::cluster::Cluster>,
     ) -> Arc<Self> {
-        let mut metrics = Metrics::new();
+        let mut metrics = Metrics::for_tick_period(config.tick_period());
         metrics.register_node(&fleet.node, fleet.directory_up.clone());
         let ctx = Self::build(config, shutdown, metrics);
         let _ = ctx.fleet.set(fleet);

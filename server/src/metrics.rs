@@ -7,8 +7,9 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::time::Duration;
 use tickwire_shared::Role;
 
 /// Label value for a client's role.
@@ -132,17 +133,37 @@ impl Default for Metrics {
     }
 }
 
+/// The tick-duration buckets (seconds) for ticks of `period`: doubling from 50 us up to half
+/// the period, then bounds at 1/2, 3/4, 1, 1.5, 2 and 4 periods. A bucket ending at the period
+/// itself lets `histogram_quantile` and the dashboard tell a tick within its budget from one
+/// over it; with only doubling bounds the period fell inside a bucket (25.6-51.2 ms at 30 Hz),
+/// and a p99 estimated inside it read as over budget when no tick was.
+pub fn tick_buckets(period: Duration) -> Vec<f64> {
+    let period = period.as_secs_f64().max(1e-3);
+    let mut buckets: Vec<f64> = std::iter::successors(Some(0.000_05), |b| Some(b * 2.0))
+        .take_while(|b| *b < period / 2.0)
+        .collect();
+    // Whole microseconds, so the `le` labels read as the period does (0.033333 at 30 Hz).
+    buckets.extend([0.5, 0.75, 1.0, 1.5, 2.0, 4.0].map(|k| (k * period * 1e6).round() / 1e6));
+    buckets
+}
+
 impl Metrics {
-    /// Registers every metric under the `tickwire_` prefix.
+    /// Registers every metric under the `tickwire_` prefix, for rooms ticking at 30 Hz.
     pub fn new() -> Self {
+        Self::for_tick_period(Duration::from_secs(1) / 30)
+    }
+
+    /// Registers every metric under the `tickwire_` prefix, the tick duration's buckets
+    /// placed around `tick_period` (see [`tick_buckets`]).
+    pub fn for_tick_period(tick_period: Duration) -> Self {
         let mut registry = Registry::with_prefix("tickwire");
         let clients = Family::<RoleLabels, Gauge>::default();
         let transport_clients = Family::<TransportLabels, Gauge>::default();
         let rooms = Gauge::default();
         let sessions = Gauge::default();
         let resume_tokens = Gauge::default();
-        // 50 us to ~0.4 s: a healthy 30 Hz tick is well under 33 ms.
-        let tick_duration = Histogram::new(exponential_buckets(0.000_05, 2.0, 14));
+        let tick_duration = Histogram::new(tick_buckets(tick_period));
         let late_ticks = Counter::default();
         let frames_sent = Counter::default();
         let bytes_sent = Counter::default();
@@ -326,6 +347,24 @@ fn code_label(code: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_ends_at_the_tick_period() {
+        for hz in [1u32, 20, 30, 60, 120] {
+            let period = Duration::from_secs(1) / hz;
+            let buckets = tick_buckets(period);
+            assert!(buckets.windows(2).all(|w| w[0] < w[1]), "{hz} Hz: {buckets:?}");
+            let micros = (period.as_secs_f64() * 1e6).round() / 1e6;
+            assert!(buckets.contains(&micros), "{hz} Hz: {buckets:?}");
+            assert_eq!(buckets[0], 0.000_05, "fine below: a healthy tick takes tens of us");
+        }
+        let metrics = Metrics::for_tick_period(Duration::from_secs(1) / 30);
+        assert!(
+            metrics.render().contains("tickwire_tick_duration_seconds_bucket{le=\"0.033333\"}"),
+            "{}",
+            metrics.render()
+        );
+    }
 
     #[test]
     fn private_close_codes_a_client_picks_add_no_series() {

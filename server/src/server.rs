@@ -173,6 +173,7 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             }
             Err(e) => {
                 // Usually out of file descriptors: wait for some to free instead of spinning.
+                ctx.metrics.refused("accept_failed");
                 warn!(error = %e, "accept failed; backing off");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));

@@ -170,6 +170,35 @@ pub fn step_down(levels: u8) -> io::Result<i32> {
     nice()
 }
 
+/// Raises this process's soft limit on open files to its hard limit, as the Go runtime does
+/// at start, and returns the soft limit now in force (`None` where it cannot be read: not
+/// Linux). Each connection takes a descriptor, and shells and containers commonly start
+/// processes at a soft limit of 1,024 (a hard limit of 524,288 is usual): without this the
+/// server took about a thousand clients of its default ten thousand, and then could only log
+/// that accepting failed. A soft limit is the process's own to raise up to the hard one.
+pub fn raise_open_files_limit() -> io::Result<Option<u64>> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one `rlimit` through the pointer, which points at a live,
+        // properly aligned local of that type.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            // SAFETY: setrlimit only reads one `rlimit` through the pointer, a live local.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            limit = raised;
+        }
+        Ok(Some(limit.rlim_cur))
+    }
+    #[cfg(not(target_os = "linux"))]
+    Ok(None)
+}
+
 /// The calling thread's nice value (Linux: nice is per thread); 0 elsewhere.
 pub fn nice() -> io::Result<i32> {
     #[cfg(target_os = "linux")]
@@ -222,6 +251,44 @@ mod tests {
 
     fn thread_name() -> String {
         std::thread::current().name().unwrap_or("").to_string()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        const CHILD: &str = "TICKWIRE_TEST_OPEN_FILES_CHILD";
+        const NAME: &str = "threads::tests::the_open_files_limit_is_raised_to_the_hard_limit";
+        if std::env::var_os(CHILD).is_none() {
+            // In a process of its own: the limit is the process's, and lowered here it would
+            // fail the sockets of tests running beside this one.
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+            assert!(stdout.contains("open files raised"), "the child ran no test: {stdout}");
+            return;
+        }
+        let read = || {
+            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: as in `raise_open_files_limit`.
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+            limit
+        };
+        let before = read();
+        // Lowered first (always allowed), as a shell's 1,024 would be.
+        let lowered =
+            libc::rlimit { rlim_cur: before.rlim_max.min(256), rlim_max: before.rlim_max };
+        // SAFETY: as in `raise_open_files_limit`.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        let now = raise_open_files_limit().unwrap();
+        let after = read();
+        assert_eq!(after.rlim_cur, before.rlim_max, "the soft limit reaches the hard one");
+        assert_eq!(now, Some(after.rlim_cur));
+        println!("open files raised from 256 to {}", after.rlim_cur);
     }
 
     #[tokio::test]

@@ -110,6 +110,23 @@ fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // Before any thread starts, so that they all see it. Every client takes a descriptor.
+    match tickwire_server::threads::raise_open_files_limit() {
+        Ok(Some(open_files)) => {
+            let wanted = u64::from(cli.config.max_connections) * 2;
+            if open_files < wanted {
+                tracing::warn!(
+                    open_files,
+                    max_connections = cli.config.max_connections,
+                    "the open-files limit (ulimit -n) is below twice --max-connections: \
+                     accepting will fail before the server is full; raise the hard limit \
+                     (LimitNOFILE=, docker --ulimit nofile=) or lower --max-connections"
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit (ulimit -n)"),
+    }
     let runtime = tickwire_server::threads::network_runtime(cli.config.room_priority)
         .context("cannot start the network runtime")?;
     // Polled here, on the main thread, which keeps the process's priority: the room threads

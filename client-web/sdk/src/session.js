@@ -162,7 +162,8 @@ const MAX_PENDING_INPUTS = 128;
 
 /** @param {number} v a stick axis in [-1, 1] @returns {number} its i8 on the wire (PROTOCOL.md 3.2) */
 export function quantizeAxis(v) {
-  if (!Number.isFinite(v)) return 0;
+  // NaN steers nowhere; an infinite axis clamps to full steering, as in Rust (quant.rs).
+  if (Number.isNaN(v)) return 0;
   // Half away from zero, as Rust's f32::round (Math.round rounds -63.5 to -63).
   const scaled = Math.max(-1, Math.min(1, v)) * 127;
   return Math.sign(scaled) * Math.round(Math.abs(scaled));

@@ -68,6 +68,8 @@ test('inputs go out once per tick with increasing sequence numbers', () => {
   assert.deepEqual({ x: seen[0].x, y: seen[0].y, buttons: seen[0].buttons }, { x: 127, y: -64, buttons: 1 });
   assert.equal(quantizeAxis(NaN), 0);
   assert.equal(quantizeAxis(-3), -127);
+  assert.equal(quantizeAxis(Infinity), 127, 'clamped, as quantize_axis_input');
+  assert.equal(quantizeAxis(-Infinity), -127);
 });
 
 test('snapshots are applied, acked, and acked inputs leave the pending list', () => {

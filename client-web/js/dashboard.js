@@ -1,43 +1,22 @@
 // The operator dashboard: polls /stats every second (only the samples it does not have) and
 // /rooms every two seconds, and draws the last ten minutes with uPlot. A /stats reply carries
 // at most a minute of samples (it answers anyone), so a dashboard opened late pages through
-// the history with `since` while the reply says there is `more`.
+// the history with `since` while the reply says there is `more`. It follows one server process
+// (dashboard-poll.js): after a restart it starts over, and in a fleet whose balancer sends the
+// polls to different nodes it charts one of them and says so in the status line.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { $, el, formatBytes } from './dom.js';
+import { StatsFeed, closeName, statusOf } from './dashboard-poll.js';
 
-/** @typedef {{ players: number, spectators: number, controllers: number }} Clients */
-/**
- * @typedef {object} Sample
- * @property {number} seq
- * @property {number} unix_ms
- * @property {Clients} clients
- * @property {number} rooms
- * @property {number} ticks_per_s
- * @property {number | null} tick_p50_ms
- * @property {number | null} tick_p99_ms
- * @property {number} late_ticks_per_s
- * @property {number} bytes_out_per_s
- * @property {number} frames_out_per_s
- * @property {number} frames_skipped_per_s
- * @property {number} resumes_per_s
- * @property {number} closes_per_s
- * @property {Record<string, number>} closes_total
- */
+/** @typedef {import('./dashboard-poll.js').Sample} Sample */
 
-const KEEP = 600;
-const CLOSE_NAMES = {
-  1000: 'normal (client left)', 1001: 'going away (shutdown)', 1002: 'protocol error', 1003: 'unsupported data',
-  1005: 'no code', 1006: 'abnormal', 1007: 'invalid payload', 1008: 'policy (idle, rate, slow, replaced)',
-  1009: 'message too big', 1011: 'server error', 1013: 'try again later (full)',
-};
-
-/** @type {Sample[]} */
-let samples = [];
-let lastSeq = 0;
-/** When the server process answering began sampling: it changes when the server restarts. @type {number | null} */
-let started = null;
-let tickRate = 30;
+/** What the dashboard holds of `/stats`: one server process's samples. */
+const feed = new StatsFeed(async (since) => {
+  const response = await fetch(`/stats${since ? `?since=${since}` : ''}`, { cache: 'no-store' });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+});
 
 /** @param {string} id @param {string[]} labels @param {string[]} colours @param {object} [extra] */
 function chart(id, labels, colours, extra = {}) {
@@ -78,6 +57,7 @@ const charts = {
 };
 
 function redraw() {
+  const { samples, tickRate } = feed;
   const t = samples.map((s) => s.unix_ms / 1000);
   const col = (/** @type {(s: Sample) => number | null} */ f) => samples.map(f);
   charts.clients.setData([t, col((s) => s.clients.players), col((s) => s.clients.spectators), col((s) => s.clients.controllers)]);
@@ -115,35 +95,24 @@ function redraw() {
   $('#closes-empty').hidden = codes.length > 0;
   $('#closes-body').replaceChildren(...codes.map(([code, n]) => el('tr', {},
     el('td', {}, code),
-    el('td', { className: 'name' }, CLOSE_NAMES[/** @type {keyof typeof CLOSE_NAMES} */ (Number(code))] ?? ''),
+    el('td', { className: 'name' }, closeName(code)),
     el('td', { style: 'width: 40%' }, el('div', { className: 'meter', style: `width: ${(n / most) * 100}%` })),
     el('td', { style: 'text-align: right' }, String(n)))));
 }
 
+/**
+ * Once a second: one round of the feed (a request, more while paging through a long history,
+ * one more after a restart), then a redraw. Never asks again at once for a reply from another
+ * server process, so a fleet behind a balancer without sticky sessions cannot make it spin.
+ */
 async function pollStats() {
   const status = $('#status');
   try {
-    const response = await fetch(`/stats${lastSeq ? `?since=${lastSeq}` : ''}`, { cache: 'no-store' });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const reply = await response.json();
-    tickRate = reply.tick_rate;
-    if (reply.started_unix_ms !== started) {
-      // Another server process (a restart): its numbers start again, so the `since` asked for
-      // is meaningless there. Start over with its whole history.
-      const first = started === null;
-      started = reply.started_unix_ms;
-      samples = [];
-      lastSeq = 0;
-      if (!first) return pollStats();
-    }
-    /** @type {Sample[]} */
-    const fresh = reply.samples;
-    samples = samples.concat(fresh).slice(-KEEP);
-    if (fresh.length) lastSeq = fresh[fresh.length - 1].seq;
-    if (reply.more && fresh.length) return pollStats();
+    await feed.poll();
     redraw();
-    status.className = 'status live';
-    status.textContent = `live · sampled every ${reply.period_ms / 1000} s · ${samples.length} samples`;
+    const line = statusOf(feed);
+    status.className = line.className;
+    status.textContent = line.text;
   } catch (e) {
     status.className = 'status down';
     status.textContent = `cannot reach the server (${/** @type {Error} */ (e).message}); retrying`;

@@ -1,0 +1,188 @@
+// What the dashboard keeps of `/stats`, apart from the page so it can be tested in Node: the
+// samples of one server process, asked for with `since` once a poll round.
+//
+// A server process is told apart by `started_unix_ms`. A new one that started later is the
+// server restarted: its sequence numbers start again from 1, so the series starts over with its
+// history. But a fleet behind a load balancer without sticky sessions answers from any node,
+// each with its own start: the feed keeps following one and ignores the others' answers (its
+// `since` picks up whatever it missed when that node answers next), and says so, rather than
+// starting over, and asking again at once, on every answer.
+
+/** @typedef {{ players: number, spectators: number, controllers: number }} Clients */
+/**
+ * @typedef {object} Sample
+ * @property {number} seq
+ * @property {number} unix_ms
+ * @property {Clients} clients
+ * @property {number} rooms
+ * @property {number} ticks_per_s
+ * @property {number | null} tick_p50_ms
+ * @property {number | null} tick_p99_ms
+ * @property {number} late_ticks_per_s
+ * @property {number} bytes_out_per_s
+ * @property {number} frames_out_per_s
+ * @property {number} frames_skipped_per_s
+ * @property {number} resumes_per_s
+ * @property {number} closes_per_s
+ * @property {Record<string, number>} closes_total
+ */
+/**
+ * The `/stats` answer.
+ * @typedef {object} StatsReply
+ * @property {number} period_ms
+ * @property {number} tick_rate
+ * @property {number} started_unix_ms when the answering server process began sampling
+ * @property {Sample[]} samples newer than the `since` asked for, oldest first, a minute at most
+ * @property {boolean} more newer samples were left out
+ */
+
+/**
+ * What the close codes counted in `closes_total` mean (PROTOCOL.md 7.2 and 7.4): the server's
+ * own, and a client's it echoes. Private codes it does not name are counted as 3000 or 4000.
+ * @type {Record<number, string>}
+ */
+export const CLOSE_NAMES = {
+  1000: 'normal (client left)', 1001: 'going away (shutdown)', 1002: 'protocol error', 1003: 'unsupported data',
+  1005: 'no code', 1006: 'abnormal', 1007: 'invalid payload', 1008: 'policy (idle, rate, slow, replaced)',
+  1009: 'message too big', 1010: 'extension required (client)', 1011: 'server error', 1012: 'service restart',
+  1013: 'try again later (full)', 1014: 'bad gateway',
+  3000: 'private code (3000-3999)', 4000: 'silent link (browser), or another private code',
+  4002: 'protocol error (browser)',
+};
+
+/** The name of a close code as `closes_total` keys it; '' for a code without one. @param {string | number} code */
+export function closeName(code) {
+  return CLOSE_NAMES[Number(code)] ?? '';
+}
+
+/** Ten minutes of samples, as the server keeps. */
+export const KEEP = 600;
+/**
+ * Requests in one poll round at most: the pages of a whole history (a minute each), and one
+ * more after a restart. A round never asks again just because another process answered.
+ */
+export const MAX_ASKS_PER_ROUND = KEEP / 60 + 2;
+/**
+ * The process followed has not answered for this long while others did: it is gone (a node
+ * left the fleet, or a restart's clock went back), and the feed follows one that answers.
+ */
+export const STALE_MS = 30_000;
+/** Another process that answered within this long counts as answering still. */
+export const OTHERS_MS = 60_000;
+
+export class StatsFeed {
+  /**
+   * @param {(since: number) => Promise<StatsReply>} fetchStats asks `/stats` (`since` 0: without it)
+   * @param {{ keep?: number, now?: () => number }} [options]
+   */
+  constructor(fetchStats, { keep = KEEP, now = Date.now } = {}) {
+    this.fetchStats = fetchStats;
+    this.keep = keep;
+    this.now = now;
+    /** The followed process's newest samples, oldest first. @type {Sample[]} */
+    this.samples = [];
+    /** The last `seq` held, asked for as `since`; 0 for the whole history. */
+    this.lastSeq = 0;
+    /** When the process followed began sampling. @type {number | null} */
+    this.started = null;
+    /** When the process followed last answered (`now()`). */
+    this.heard = 0;
+    this.tickRate = 30;
+    this.periodMs = 1000;
+    /** How many times the series started over for another process. */
+    this.restarts = 0;
+    /** Other processes that answered, by start: when each last did. @type {Map<number, number>} */
+    this.heardOthers = new Map();
+  }
+
+  /** The starts of other server processes that answered lately, oldest first. @returns {number[]} */
+  others() {
+    const now = this.now();
+    for (const [start, at] of this.heardOthers) if (now - at > OTHERS_MS) this.heardOthers.delete(start);
+    return [...this.heardOthers.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * One poll round: asks for what is new, paging while the reply has `more`, and once more
+   * without `since` after a restart. Throws when the server cannot be reached.
+   * @returns {Promise<void>}
+   */
+  async poll() {
+    for (let asks = 1; asks <= MAX_ASKS_PER_ROUND; asks++) {
+      const since = this.lastSeq;
+      const next = this.take(await this.fetchStats(since), since);
+      if (next === 'done') return;
+    }
+  }
+
+  /**
+   * Takes one reply to a request with `since`.
+   * @param {StatsReply} reply @param {number} since
+   * @returns {'done' | 'more' | 'again'} whether to ask again in this round: for the next
+   *   page, or (`again`) for the whole history of a process the feed has just switched to
+   */
+  take(reply, since) {
+    const start = reply.started_unix_ms;
+    const now = this.now();
+    if (start !== this.started) {
+      // Some other process answered. A restarted server starts later than the one before; one
+      // that started earlier is another node. So is a later one, possibly: it turns out when
+      // the one followed answers again, as earlier now, and is ignored in turn.
+      const restart = this.started === null || start > this.started || now - this.heard >= STALE_MS;
+      if (!restart) {
+        this.heardOthers.set(start, now);
+        return 'done';
+      }
+      if (this.started !== null) this.restarts += 1;
+      this.started = start;
+      this.heardOthers.delete(start);
+      this.samples = [];
+      this.lastSeq = 0;
+      // Its samples after a `since` of the old process are not its history: ask again.
+      if (since !== 0) {
+        this.heard = now;
+        return 'again';
+      }
+    }
+    this.heard = now;
+    this.tickRate = reply.tick_rate;
+    this.periodMs = reply.period_ms;
+    const fresh = reply.samples;
+    this.samples = this.samples.concat(fresh).slice(-this.keep);
+    if (fresh.length) this.lastSeq = fresh[fresh.length - 1].seq;
+    return reply.more && fresh.length ? 'more' : 'done';
+  }
+}
+
+/**
+ * A server start as the status line shows it: the time of day, with the date if not today.
+ * @param {number} unixMs @param {number} now
+ */
+export function formatStart(unixMs, now) {
+  const at = new Date(unixMs);
+  const time = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return at.toDateString() === new Date(now).toDateString() ? time : `${at.toLocaleDateString()} ${time}`;
+}
+
+/**
+ * The status line of a feed that answered: which server process it follows, and whether
+ * others answer too.
+ * @param {StatsFeed} feed
+ * @returns {{ className: string, text: string }}
+ */
+export function statusOf(feed) {
+  const now = feed.now();
+  const followed = feed.started === null ? '' : formatStart(feed.started, now);
+  const others = feed.others();
+  if (others.length) {
+    const starts = [...others.map((s) => formatStart(s, now)), followed].join(', ');
+    return {
+      className: 'status live mixed',
+      text: `answers come from more than one server (started ${starts}): the charts follow the one started ${followed}; pin the dashboard to one node`,
+    };
+  }
+  return {
+    className: 'status live',
+    text: `live · server started ${followed} · sampled every ${feed.periodMs / 1000} s · ${feed.samples.length} samples`,
+  };
+}

@@ -294,6 +294,26 @@ pub fn parse_source_ips(text: &str) -> Result<SourceIps, String> {
 /// File descriptors kept free for the runtime, the report and stdio.
 const FD_HEADROOM: u64 = 64;
 
+/// Raises the soft limit on open files to the hard one (a shell's soft 1,024 is commonly under a
+/// hard 524,288): each bot holds a socket, and a load test wants thousands. [`check`] then
+/// judges `--bots` against the raised limit. Quietly does nothing where it cannot.
+#[allow(unsafe_code)]
+pub fn raise_open_files_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one `rlimit` through the pointer, a live, aligned local.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
+            && limit.rlim_cur < limit.rlim_max
+        {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            // SAFETY: setrlimit only reads one `rlimit` through the pointer, a live local. On
+            // failure the limit stays as it was, and `check` names it.
+            let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+        }
+    }
+}
+
 /// The soft limit on open files (`ulimit -n`), from `/proc/self/limits` (Linux).
 fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -311,7 +331,7 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
             clap::error::ErrorKind::ValueValidation,
             format!(
                 "--bots {}: each bot holds a socket, and this process may open {limit} files \
-                 (ulimit -n); at most {} bots fit",
+                 (ulimit -n, raised to the hard limit ulimit -Hn); at most {} bots fit",
                 args.bots,
                 limit.saturating_sub(FD_HEADROOM)
             ),

@@ -22,7 +22,7 @@
 //!   frame.
 //! - `uring` (Linux, private): `--io-uring`, every bot's session driven from one thread
 //!   through [`ring`].
-// `unsafe` only in `ring`, each block with its proof.
+// `unsafe` only in `ring` and `cli::raise_open_files_limit`, each block with its proof.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 

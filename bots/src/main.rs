@@ -5,13 +5,14 @@ use clap::{CommandFactory, Parser};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::process::ExitCode;
-use tickwire_bots::cli::{Args, check};
+use tickwire_bots::cli::{Args, check, raise_open_files_limit};
 use tickwire_bots::report::Report;
 use tickwire_bots::run::{on_interrupts, run};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    raise_open_files_limit();
     if let Err(e) = check(&args) {
         e.exit();
     }

@@ -346,3 +346,30 @@ fn failed_checks_are_printed_even_when_the_report_cannot_be_written() {
     let error = stderr.find("--json /dev/full").expect(&stderr);
     assert!(check < error, "the verdict, then the write error: {stderr}");
 }
+
+/// A shell's soft open-files limit (1,024 is common) does not cap the bots: they raise it to
+/// the hard limit before judging `--bots` against it.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_soft_open_files_limit_is_raised_before_bots_are_counted_against_it() {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let hard: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(hard >= 1000, "this test needs a hard open-files limit of 1,000 or more: {hard}");
+    // 500 bots under a soft limit of 100; the --json path that cannot be written then stops the
+    // run before it starts, so the exit says which check came first.
+    let output = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Sn 100 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_tickwire-bots")])
+        .args(["--url", "ws://127.0.0.1:1/ws", "--quiet", "--bots", "500", "--duration", "1s"])
+        .args(["--json", "/nonexistent-tickwire-dir/report.json"])
+        .output()
+        .expect("tickwire-bots runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("ulimit -n"), "the soft limit was not raised: {stderr}");
+    assert!(stderr.contains("--json /nonexistent-tickwire-dir/report.json"), "{stderr}");
+}

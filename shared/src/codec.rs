@@ -126,6 +126,10 @@ pub enum EncodeError {
     /// snapshot without its round state. A bug in the encoder's caller.
     #[error("snapshot header is inconsistent")]
     InvalidSnapshotHeader,
+    /// A world given to the snapshot encoder whose entities are not sorted by id with unique
+    /// ids (`World::from_unsorted` builds one that is). A bug in the encoder's caller.
+    #[error("world entities are not sorted by unique id")]
+    UnsortedEntities,
 }
 
 impl From<BincodeEncodeError> for EncodeError {

@@ -104,8 +104,9 @@ pub enum ApplyError {
     /// A decoded position, velocity, value or id outside its type's range.
     #[error("snapshot body decodes to a value out of range")]
     OutOfRange,
-    /// A spawned id that is already in the baseline, or not above the previous spawn's.
-    #[error("entity {0:?} is spawned twice or out of order")]
+    /// A spawned id that the baseline already holds. (Spawned ids cannot come out of order:
+    /// each is the previous one plus 1 plus its gap.)
+    #[error("entity {0:?} is spawned but the baseline holds it")]
     DuplicateEntity(EntityId),
     /// More than [`MAX_SNAPSHOT_ENTITIES`] entities or spawns.
     #[error("snapshot describes more than {MAX_SNAPSHOT_ENTITIES} entities")]
@@ -347,6 +348,13 @@ fn read_update(
 
 // ---- spawns (PROTOCOL.md 6.4) --------------------------------------------------------------
 
+/// Whether ids strictly increase: what [`delta`] needs of every world it is given.
+fn sorted_by_unique_id(entities: &[EntityState]) -> bool {
+    entities.windows(2).all(|pair| pair[0].id.0 < pair[1].id.0)
+}
+
+/// Writes a spawn; `previous` is the previous spawn's id, below `e`'s ([`delta`] checks that
+/// the world is sorted by unique id before it writes anything).
 fn write_spawn(w: &mut BitWriter<'_>, e: &EntityState, previous: Option<EntityId>) {
     let gap = match previous {
         Some(previous) => e.id.0 - previous.0 - 1,
@@ -430,7 +438,10 @@ impl<'w> References<'w> {
 ///
 /// A baseline must be 1 to 255 ticks before `next` and a reference 1 to 255 ticks before the
 /// baseline ([`EncodeError::InvalidSnapshotHeader`] otherwise); `next` may hold at most
-/// [`MAX_SNAPSHOT_ENTITIES`] entities ([`EncodeError::TooManyEntities`]).
+/// [`MAX_SNAPSHOT_ENTITIES`] entities ([`EncodeError::TooManyEntities`]); every world given
+/// must hold its entities sorted by id, ids unique, as [`World`] promises
+/// ([`EncodeError::UnsortedEntities`] otherwise: `entities` is public, and the codes of an
+/// unsorted world would be wrong bytes, not an error, on the client's side).
 pub fn delta(
     baseline: Option<Baseline<'_>>,
     next: &World,
@@ -439,6 +450,12 @@ pub fn delta(
 ) -> Result<Snapshot, EncodeError> {
     if next.entities.len() > MAX_SNAPSHOT_ENTITIES {
         return Err(EncodeError::TooManyEntities);
+    }
+    // Everything below merges the worlds by id and writes each spawn's id as its gap from the
+    // previous spawn's, which only sorted, unique ids make meaningful (and non-negative).
+    let worlds = [Some(next), baseline.map(|b| b.world), baseline.and_then(|b| b.reference)];
+    if !worlds.into_iter().flatten().all(|w| sorted_by_unique_id(&w.entities)) {
+        return Err(EncodeError::UnsortedEntities);
     }
     let before =
         |later: Tick, earlier: Tick| matches!(later.0.checked_sub(earlier.0), Some(1..=255));
@@ -598,7 +615,8 @@ struct Kept {
 /// nothing new (the server then falls back to a snapshot this client can rebuild) and carry on.
 ///
 /// It keeps only what a later snapshot can still name (the server's baselines only move
-/// forward, and a snapshot extrapolates from its baseline's own baseline), so a client holds
+/// forward, `PROTOCOL.md` 6.1 server step 5, and a snapshot extrapolates from its baseline's
+/// own baseline), so a client holds
 /// about three worlds, and never more than [`WorldHistory::CAPACITY`] (the server deltas
 /// against a tick at most 32 ticks back, the newest acked or the newest its socket took, and
 /// extrapolates from that world's own baseline only while it is within the same 32 ticks). A
@@ -909,6 +927,39 @@ mod tests {
             delta(Some(Baseline::new(&a)), &old, InputSeq(0), RATE),
             Err(EncodeError::InvalidSnapshotHeader)
         );
+    }
+
+    #[test]
+    fn worlds_not_sorted_by_unique_id_are_refused_not_encoded() {
+        // `entities` is public, so a caller can build these without `World::from_unsorted`.
+        // Spawning ids 5 then 3 once reached `3 - 5 - 1` (a panic in debug builds, wrong bytes
+        // in release ones).
+        let sorted = world(1, vec![entity(3, 30), entity(5, 50)]);
+        let by_hand = |tick: u32, ids: &[u32]| World {
+            tick: Tick(tick),
+            round: round(),
+            entities: ids.iter().map(|&id| entity(id, id as i16)).collect(),
+        };
+        let unsorted = by_hand(2, &[5, 3]);
+        let duplicate = by_hand(2, &[3, 3]);
+        for next in [&unsorted, &duplicate] {
+            assert_eq!(delta(None, next, InputSeq(0), RATE), Err(EncodeError::UnsortedEntities));
+            let base = Baseline::new(&sorted);
+            let refused = delta(Some(base), next, InputSeq(0), RATE);
+            assert_eq!(refused, Err(EncodeError::UnsortedEntities));
+        }
+        // A baseline or reference out of order is refused too: the client holds them sorted,
+        // so its predictions would not be the encoder's.
+        let (old, older) = (by_hand(1, &[5, 3]), by_hand(0, &[3, 3]));
+        let next = world(2, vec![entity(3, 31), entity(5, 50)]);
+        for base in [Baseline::new(&old), Baseline::with_reference(&sorted, &older)] {
+            let refused = delta(Some(base), &next, InputSeq(0), RATE);
+            assert_eq!(refused, Err(EncodeError::UnsortedEntities));
+        }
+        // The same entities sorted encode and apply back.
+        let fixed = World::from_unsorted(Tick(2), round(), unsorted.entities.clone());
+        let snap = delta(Some(Baseline::new(&sorted)), &fixed, InputSeq(0), RATE).unwrap();
+        assert_eq!(apply(Some(Baseline::new(&sorted)), &snap, RATE), Ok(fixed));
     }
 
     #[test]

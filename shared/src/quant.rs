@@ -4,12 +4,12 @@
 //! encoder relies on. Error bounds (for values inside the representable range; outside it the
 //! value is clamped to the nearest representable one):
 //! - positions: step 1/[`POSITION_SCALE`] world units, error at most half a step (1/32 unit)
-//!   per axis, range ±2047.9 units;
+//!   per axis, range -2048 to 2047.9375 units (`i16` / 16);
 //! - velocities: step 1/[`VELOCITY_SCALE`] (2) units per second, error at most 1 unit/s,
-//!   range ±65534 units/s. Finer would buy little: at 30 Hz 1 unit/s moves an entity 1/30
-//!   unit in a tick, half a position step, a ship's top speed is hundreds of units a second,
-//!   and every finer step costs snapshot bits on every moving entity whose thrust changes
-//!   (protocol 5 went from 1 to 2 units/s: BENCHMARKS.md, "Protocol 5");
+//!   range -65536 to 65534 units/s (`i16` * 2). Finer would buy little: at 30 Hz 1 unit/s
+//!   moves an entity 1/30 unit in a tick, half a position step, a ship's top speed is hundreds
+//!   of units a second, and every finer step costs snapshot bits on every moving entity whose
+//!   thrust changes (protocol 5 went from 1 to 2 units/s: BENCHMARKS.md, "Protocol 5");
 //! - headings: 256 steps per turn, error at most π/256 rad.
 
 use crate::messages::QVec2;

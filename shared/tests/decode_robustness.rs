@@ -391,6 +391,18 @@ mod server {
         // A reference without a baseline, a reference before tick 0.
         assert_eq!(decode_server(&[1, 0xb0, 9, 0, 1, 0, 5]), invalid);
         assert_eq!(decode_server(&[1, 0x71, 9, 9, 0]), invalid);
+        // A controller reads a snapshot's tick alone and passes the ages over unchecked, so
+        // `decode_controller` takes these headers (PROTOCOL.md 5 says so).
+        for (bytes, tick) in [
+            (&[1, 0x0f, 14, 20, 0][..], 20),
+            (&[1, 0x00, 0, 0], 0),
+            (&[1, 0x02, 1, 0], 1),
+            (&[1, 0xb0, 9, 0, 1, 0, 5], 9),
+            (&[1, 0x71, 9, 9, 0], 9),
+        ] {
+            let read = ControllerMessage::Snapshot(SnapshotTick(Tick(tick)));
+            assert_eq!(decode_controller(bytes), Ok(read), "{bytes:02x?}");
+        }
         // Escaped ages that need the byte are fine: 15 and 7.
         let Ok(ServerMessage::Snapshot(s)) = decode_server(&[1, 0x7f, 15, 7, 30, 0]) else {
             panic!("a valid header with both ages escaped");

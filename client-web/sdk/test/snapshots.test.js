@@ -1,7 +1,10 @@
-// Snapshots (PROTOCOL.md 6) against the cases of shared/testdata/snapshots.json, which the Rust
-// `tickwire-shared` crate wrote: the SDK rebuilds exactly the Rust crate's worlds from the
-// vectors' bytes, its encoder writes exactly the vectors' bytes, the vectors applied in
-// sequence through a WorldHistory give the same worlds, and bad bodies get the errors of 6.6.
+// Snapshots (PROTOCOL.md 6) against the cases of shared/testdata/snapshots.json and
+// predictions.json, which the Rust `tickwire-shared` crate wrote: the SDK rebuilds exactly the
+// Rust crate's worlds from the vectors' bytes, its encoder writes exactly the vectors' bytes,
+// the vectors applied in sequence through a WorldHistory give the same worlds, and bad bodies
+// get the errors of 6.6. The prediction cases pin what the others leave open (extrapolated
+// velocities, the velocity ramp, div's rounding of halves): the SDK's encoder and decoder share
+// predict(), so a round trip of its own cannot catch a mistake there; the Rust crate's bytes do.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +12,7 @@ import {
   decodeServerMessage, encodeServerMessage, applySnapshot, encodeSnapshot, WorldHistory,
   ApplyError, BitReader, BitWriter, roundDiv, turn,
 } from '../index.js';
-import { loadSnapshotCases, loadVectors, toHex } from './vectors.js';
+import { fromHex, loadPredictionCases, loadSnapshotCases, loadVectors, toHex } from './vectors.js';
 
 const cases = loadSnapshotCases();
 const vectors = new Map(loadVectors().map((v) => [v.name, v]));
@@ -57,6 +60,55 @@ for (const c of cases) {
     }
     const padded = { ...snapshot, body: Uint8Array.from([...snapshot.body, 0]) };
     assert.throws(() => applySnapshot(c.baseline, c.reference, padded, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'TrailingBits');
+  });
+}
+
+const predictionCases = loadPredictionCases();
+
+test('the prediction cases are there and name their worlds', () => {
+  assert.deepEqual(predictionCases.map((c) => c.name), ['snapshot_extrapolated_lagged', 'snapshot_half_steps', 'snapshot_escaped_ages']);
+  assert.ok(predictionCases.some((c) => c.baseline && c.reference && c.baseline.tick - c.reference.tick === 2));
+  assert.ok(predictionCases.some((c) => c.tickRate === 64));
+});
+
+for (const c of predictionCases) {
+  const bytes = fromHex(c.hex);
+  /** @returns {import('../index.js').Snapshot} */
+  const decoded = () => {
+    const message = decodeServerMessage(bytes);
+    assert.equal(message.type, 'Snapshot');
+    return /** @type {import('../index.js').Snapshot} */ (message);
+  };
+
+  test(`${c.name}: its header names its worlds and its last input`, () => {
+    const snapshot = decoded();
+    assert.equal(snapshot.tick, c.world.tick);
+    assert.equal(snapshot.baseline, c.baseline ? c.baseline.tick : null);
+    assert.equal(snapshot.reference, c.reference ? c.reference.tick : null);
+    assert.equal(snapshot.lastInput, c.lastInput);
+    assert.equal(toHex(encodeServerMessage(snapshot)), c.hex, 're-encoded as it came');
+  });
+
+  test(`${c.name}: applied to its worlds it rebuilds the Rust crate's world`, () => {
+    assert.deepEqual(applySnapshot(c.baseline, c.reference, decoded(), c.tickRate), c.world, c.about);
+  });
+
+  test(`${c.name}: the case's world encodes to the Rust crate's bytes`, () => {
+    const snapshot = encodeSnapshot(c.baseline, c.reference, c.world, c.lastInput, c.tickRate);
+    assert.equal(toHex(encodeServerMessage(snapshot)), c.hex);
+  });
+
+  test(`${c.name}: a cut or padded body is refused, and so is a missing reference`, () => {
+    const snapshot = decoded();
+    for (let n = 0; n < snapshot.body.length; n++) {
+      const cut = { ...snapshot, body: snapshot.body.subarray(0, n) };
+      assert.throws(() => applySnapshot(c.baseline, c.reference, cut, c.tickRate), ApplyError, `body cut to ${n} bytes`);
+    }
+    const padded = { ...snapshot, body: Uint8Array.from([...snapshot.body, 0]) };
+    assert.throws(() => applySnapshot(c.baseline, c.reference, padded, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'TrailingBits');
+    if (c.reference) {
+      assert.throws(() => applySnapshot(c.baseline, null, snapshot, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'ReferenceMismatch');
+    }
   });
 }
 

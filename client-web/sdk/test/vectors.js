@@ -91,6 +91,21 @@ export function loadSnapshotCases() {
   }));
 }
 
+/**
+ * The cases of shared/testdata/predictions.json: snapshots that pin the prediction rules of
+ * PROTOCOL.md 6.2 (extrapolation, the velocity ramp, div's rounding), each with its bytes.
+ * @returns {{ name: string, about: string, hex: string, tickRate: number, lastInput: number,
+ *   baseline: import('../index.js').World | null, reference: import('../index.js').World | null,
+ *   world: import('../index.js').World }[]}
+ */
+export function loadPredictionCases() {
+  const cases = JSON.parse(readFileSync(join(TESTDATA, 'predictions.json'), 'utf8'));
+  return cases.map((/** @type {any} */ c) => ({
+    name: c.name, about: c.about, hex: c.hex, tickRate: c.tick_rate, lastInput: c.last_input,
+    baseline: c.baseline && toWorld(c.baseline), reference: c.reference && toWorld(c.reference), world: toWorld(c.world),
+  }));
+}
+
 /** @returns {{ name: string, direction: string, message: string, hex: string, value: any }[]} */
 export function loadVectors() {
   return JSON.parse(readFileSync(join(TESTDATA, 'vectors.json'), 'utf8'));

@@ -23,7 +23,8 @@ export const SUBPROTOCOL: "tickwire.v1";
 export const MAX_CLIENT_MESSAGE_SIZE: 256;
 /** Largest server-to-client message (a snapshot), bytes. */
 export const MAX_SERVER_MESSAGE_SIZE: number;
-/** Entities, and removals, per snapshot. */
+/** Most entities in the world a snapshot describes, and so most spawns in one; a baseline it
+ * applies to holds at most as many (removals are not limited on their own). */
 export const MAX_SNAPSHOT_ENTITIES: 1024;
 /** World units per second of one step of a wire velocity (`EntityState.vel`): a wire velocity
  * `q` is `q * VELOCITY_STEP` units/s (protocol 5; it was 1 unit/s before). */

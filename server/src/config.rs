@@ -434,7 +434,8 @@ pub fn parse_node_id(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// Accepts `ws://host:port/path` (the fleet's own network is plain WebSocket).
+/// Accepts `ws://host[:port]/path` (the fleet's own network is plain WebSocket); without a
+/// port the other nodes connect to port 80.
 pub fn parse_node_url(text: &str) -> Result<String, String> {
     let text = text.trim();
     let rest =
@@ -442,6 +443,14 @@ pub fn parse_node_url(text: &str) -> Result<String, String> {
     let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() || text.contains(['?', '#', ' ', '"', '<', '>']) {
         return Err(format!("`{text}` must be ws://host[:port]/path with no query or spaces"));
+    }
+    // `[v6]:port`, or `host:port`: what follows the last colon outside brackets.
+    let port = match authority.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => authority.rsplit_once(':').map(|(_, port)| port),
+    };
+    if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
+        return Err(format!("`{text}`: the port must be a number from 1 to 65535"));
     }
     Ok(if rest.contains('/') { text.to_string() } else { format!("{text}/ws") })
 }
@@ -597,6 +606,11 @@ mod tests {
         assert_eq!(parse_node_url("ws://n1:8080/ws").as_deref(), Ok("ws://n1:8080/ws"));
         assert!(parse_node_url("wss://n1/ws").is_err());
         assert!(parse_node_url("ws:///ws").is_err());
+        assert_eq!(parse_node_url("ws://10.0.0.5/ws").as_deref(), Ok("ws://10.0.0.5/ws"));
+        assert_eq!(parse_node_url("ws://[fd00::5]:8080").as_deref(), Ok("ws://[fd00::5]:8080/ws"));
+        assert!(parse_node_url("ws://10.0.0.5:/ws").is_err());
+        assert!(parse_node_url("ws://10.0.0.5:http/ws").is_err());
+        assert!(parse_node_url("ws://10.0.0.5:0/ws").is_err());
         assert!(parse_node_ttl("100ms").is_err());
         assert_eq!(parse_node_ttl("2s"), Ok(Duration::from_secs(2)));
     }

@@ -387,7 +387,10 @@ where
         let writer =
             ctx.tasks.spawn(write_loop(write_half, link.clone(), ctx.clone()).in_current_span());
 
-        let end = play(&mut stream, &link, &ctx, grant, hop, peer.ip(), Transport::WebSocket).await;
+        // Proxied by another node of the fleet: the client's own transport, which the proxying
+        // node says (a fallback client is relayed over a WebSocket).
+        let transport = hop.as_ref().map_or(Transport::WebSocket, |hop| hop.transport);
+        let end = play(&mut stream, &link, &ctx, grant, hop, peer.ip(), transport).await;
         // Boxed, like the handshake: only the connection's end needs its state.
         Box::pin(finish(stream, &link, writer, &ctx, end)).await;
         // The room may hold the link a while longer (a seat waiting for a resume); the socket
@@ -416,7 +419,7 @@ where
     // Boxed, and freed once the client is seated: held in place, the handshake's state would
     // be part of every connection's task for its whole life (BENCHMARKS.md, memory per
     // spectator).
-    let admitted = Box::pin(handshake(stream, link, ctx, grant, hop, client)).await;
+    let admitted = Box::pin(handshake(stream, link, ctx, grant, hop, client, transport)).await;
     let (joined, handle) = match admitted {
         Ok(Admitted::Local(joined, handle)) => (joined, handle),
         Ok(Admitted::Remote(upstream)) => {
@@ -570,6 +573,7 @@ async fn handshake<St>(
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
     client: std::net::IpAddr,
+    transport: Transport,
 ) -> Result<Admitted, ReadEnd>
 where
     St: Stream<Item = Result<Message, WsError>> + Unpin,
@@ -655,7 +659,7 @@ where
     if let Some(cluster) = ctx.cluster() {
         // Boxed: the fleet's admission future is three times the rest of the handshake, whose
         // box a server outside a fleet then need not make room for.
-        return Box::pin(cluster.admit(ctx, hello, link, hop, client)).await;
+        return Box::pin(cluster.admit(ctx, hello, link, hop, client, transport)).await;
     }
     join(hello, link, ctx)
         .await

@@ -84,7 +84,7 @@ async fn answer_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: u3
 /// With [`ServerConfig::redis_url`] the server is a node of a fleet ([`crate::cluster`]):
 /// it registers in the room directory, and when `shutdown` resolves it drains first (leaves
 /// matchmaking, `/healthz` 503, matches go on up to [`ServerConfig::drain_timeout`] or until
-/// none is left), then closes every client with 1001 and leaves the directory.
+/// none is left), then leaves the directory and closes every client with 1001.
 ///
 /// With [`ServerConfig::tls_cert`] and [`ServerConfig::tls_key`] it serves `https://` and
 /// `wss://` and reloads the files on SIGHUP (Unix). If they cannot be loaded it logs why and
@@ -130,9 +130,9 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         Some(cluster) => ServerContext::in_fleet(config, shutdown_rx, cluster.clone()),
         None => ServerContext::new(config, shutdown_rx),
     };
-    if let Some(cluster) = &fleet {
-        ctx.tasks.spawn(crate::cluster::run(cluster.clone(), ctx.clone()));
-    }
+    let registration = fleet
+        .as_ref()
+        .map(|cluster| ctx.tasks.spawn(crate::cluster::run(cluster.clone(), ctx.clone())));
     if let Some(join) = join {
         let _ = ctx.join.set(join);
     }
@@ -242,17 +242,19 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         });
     }
 
-    info!("shutting down: closing every client with 1001");
     drop(listener);
+    if let Some(cluster) = &fleet {
+        // Before the 1001: its clients come back through other nodes at once, and the
+        // directory must no longer send them here.
+        cluster.leave(registration).await;
+    }
+    info!("shutting down: closing every client with 1001");
     let _ = shutdown_tx.send(true);
     ctx.tasks.close();
     if tokio::time::timeout(shutdown_timeout, ctx.tasks.wait()).await.is_err() {
         error!(remaining = ctx.tasks.len(), "shutdown timed out; dropping remaining tasks");
     } else {
         info!("shutdown complete");
-    }
-    if let Some(cluster) = &fleet {
-        cluster.leave().await;
     }
 }
 

@@ -492,6 +492,7 @@ async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again()
     let mut two = Client::join(&c.url(), hello_in(Role::Player, "bob", "two")).await;
     let two_again = Client::join(&b.url(), hello_in(Role::Player, "cyd", "two")).await;
     let host_of_two = c.rooms().await["two"].0.clone();
+    let secret = redis.secret();
 
     redis.kill();
     // Matches play on: ticks keep coming to a direct and a proxied client.
@@ -510,6 +511,15 @@ async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again()
     let mut local_join = Client::join(&host.url(), hello_in(Role::Player, "eve", "two")).await;
     assert_eq!(local_join.welcome.room.as_str(), "two", "a room hosted here needs no Redis");
     local_join.next_world().await;
+    // Nor with a token of a seat that is gone (expired, or of another server): a seat of a
+    // room hosted here would be here, so none is elsewhere, and the client joins afresh.
+    let stale = tickwire_shared::Hello {
+        resume: Some(tickwire_shared::ResumeToken([0x5a; 16])),
+        ..hello_in(Role::Player, "gus", "two")
+    };
+    let stale_join = Client::join(&host.url(), stale).await;
+    assert!(!stale_join.welcome.resumed);
+    assert_eq!(stale_join.welcome.room.as_str(), "two");
 
     redis.restart();
     eventually(PATIENCE, "the directory fills again", || async {
@@ -523,10 +533,13 @@ async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again()
         status == 200
             && !head.contains("unavailable")
             && players("one") == Some(1)
-            && players("two") == Some(3)
+            && players("two") == Some(4)
     })
     .await;
     await_nodes(c, &["a", "b", "c"]).await;
+    // The first node back wrote the fleet's secret back: the others, which may not have
+    // beaten since, take its hops as before.
+    assert_eq!(redis.secret(), secret, "the fleet's secret survives a Redis that lost its data");
     // Joins work again, through any node, into the same matches.
     let mut late = Client::join(&b.url(), hello_in(Role::Player, "fay", "one")).await;
     late.wait_event(
@@ -535,7 +548,7 @@ async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again()
     .await;
     let tick = one.next_world().await.tick;
     one.snapshots_past(tick, 5).await;
-    drop(two_again);
+    drop((two_again, stale_join));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -689,6 +702,9 @@ async fn an_http_fallback_client_plays_in_a_room_hosted_by_another_node() {
         let applied = guest.play_until_applied().await;
         assert!(applied.0 >= 1, "{mode:?}: an input applied by the hosting node");
         assert_eq!(b.metric("tickwire_proxied_sessions").await, 1.0, "{mode:?}: b relays it");
+        // The hosting node counts the guest by its own transport, not the relay's WebSocket.
+        let counted = format!("tickwire_transport_clients{{transport=\"{name}\"}}");
+        assert_eq!(a.metric(&counted).await, 1.0, "{mode:?}: a counts it as {name}");
         let deadline = Instant::now() + PATIENCE;
         while !watcher.next_world().await.entities.iter().any(|e| Some(e.id) == welcome.entity) {
             assert!(Instant::now() < deadline, "{mode:?}: the guest's ship never shows on a");
@@ -714,6 +730,10 @@ async fn a_draining_node_finishes_its_matches_and_takes_no_new_ones() {
     let a = nodes.pop().unwrap();
     let mut staying = Client::join(&a.url(), hello_in(Role::Player, "ada", "stay")).await;
     staying.next_world().await;
+    let token = staying.welcome.resume_token;
+    // A client that never answers the 1001: a's connections take the closing handshake's
+    // whole timeout to end.
+    let _lingering = Client::join(&a.url(), hello_in(Role::Player, "lin", "stay")).await;
     let a_addr = a.addr;
     let a_get = |path: &'static str| async move {
         http_request(
@@ -743,9 +763,22 @@ async fn a_draining_node_finishes_its_matches_and_takes_no_new_ones() {
     staying.snapshots_past(tick, 10).await;
     let closed = staying.closed().await;
     closed.assert_is(1001, Some(KickReason::ShuttingDown), "shutting down");
+    // Sent elsewhere, the client comes back through b at once with its token. a has left the
+    // directory before the 1001, taking its seats along: the seat is unknown, and the client
+    // joins its room afresh, opened on another node, as after a node died (README).
+    let back =
+        tickwire_shared::Hello { resume: Some(token), ..hello_in(Role::Player, "ada", "stay") };
+    let (welcome, _back) = try_join(open(&b.url()).await, back)
+        .await
+        .unwrap_or_else(|closed| panic!("not sent back to a stopped node: {closed:?}"));
+    assert!(!welcome.resumed);
+    assert_eq!(welcome.room.as_str(), "stay");
     tokio::time::timeout(PATIENCE, terminated).await.unwrap().unwrap();
     await_nodes(&b, &["b", "c"]).await;
-    assert!(!c.rooms().await.contains_key("stay"), "it left the directory with its rooms");
+    eventually(PATIENCE, "a left the directory with its rooms: \"stay\" is b's", || async {
+        c.rooms().await.get("stay") == Some(&("b".to_string(), 1))
+    })
+    .await;
     drop((placed, fresh));
 }
 
@@ -1356,4 +1389,172 @@ async fn a_forwarded_fallback_request_is_never_forwarded_again() {
     // A node that does not hold the session never forwards a forwarded request again.
     assert_eq!(send(b, hop("127.0.0.2")).await.0, 404, "not forwarded twice");
     assert_eq!(b.metric("tickwire_fallback_forwarded_total").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_relayed_for_a_seat_that_ended_opens_no_room_outside_the_directory() {
+    use tickwire_server::cluster::directory::Directory;
+    let (redis, nodes) = fleet(|config| config.room_capacity = 2).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let _ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "home")).await;
+    let _bob = Client::join(&a.url(), hello_in(Role::Player, "bob", "home")).await;
+    // The directory lists a seat of a's in "home" that a no longer holds: it ended as b read
+    // the directory, before a wrote its token's removal.
+    let token = tickwire_shared::ResumeToken([0x77; 16]);
+    let as_a = Directory::new(&redis.url(), "a", Duration::from_millis(500)).unwrap();
+    as_a.write_tokens(TTL, &[(token, RoomName::truncated("home"))], &[], false).await.unwrap();
+    // Matchmaking with that token through b: relayed to a, which neither matchmakes among its
+    // own rooms ("home" is full: it would open one the directory never placed there) nor
+    // seats it without the directory's promise. The client is told to try again.
+    let hello = tickwire_shared::Hello { resume: Some(token), ..hello(Role::Player, "cyd") };
+    let refused = try_join(open(&b.url()).await, hello).await.expect_err("no seat to resume");
+    refused.assert_is(1013, Some(KickReason::Full), "try again");
+    assert_eq!(a.metric("tickwire_rooms").await, 1.0, "a opened no room of its own");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosting_node_at_its_connection_limit_is_busy_not_unreachable() {
+    let (_redis, nodes) = fleet(|config| {
+        if config.node_id.as_deref() == Some("a") {
+            config.max_connections = 1;
+        }
+    })
+    .await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let _ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "packed")).await;
+    // a refuses b's relay at the door (503), as it refuses a client of its own: the client
+    // hears the same, try again later.
+    let refused = try_join(open(&b.url()).await, hello_in(Role::Player, "bob", "packed"))
+        .await
+        .expect_err("a takes no second session");
+    refused.assert_is(1013, Some(KickReason::Full), "server is at its connection limit");
+}
+
+/// What the stand-in hosting node of the test below saw.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Hello,
+    Closed(Option<u16>),
+}
+
+/// A stand-in node that upgrades a relay's connection and never answers its `Hello` (hung, or
+/// too busy); it reports what it reads.
+async fn silent_node() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Seen>) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen, saw) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                #[allow(clippy::result_large_err)] // tungstenite's callback's own type
+                let answer = |_: &Request, mut response: Response| {
+                    let protocol = tickwire_shared::SUBPROTOCOL.parse().unwrap();
+                    response.headers_mut().insert("sec-websocket-protocol", protocol);
+                    Ok::<_, ErrorResponse>(response)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, answer).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    let _ = match message {
+                        Message::Binary(_) => seen.send(Seen::Hello),
+                        Message::Close(frame) => {
+                            seen.send(Seen::Closed(frame.map(|f| u16::from(f.code))))
+                        }
+                        _ => Ok(()),
+                    };
+                }
+            });
+        }
+    });
+    (addr, saw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_being_relayed_stops_with_its_node() {
+    use tickwire_server::cluster::directory::{Directory, Wanted};
+    let redis = Redis::start();
+    let config = node_config("b", &redis);
+    let shutdown_timeout = config.shutdown_timeout;
+    let b = Node::start(config);
+    await_nodes(&b, &["b"]).await;
+    // Node z hosts "hung" and never answers a Hello.
+    let (z_addr, mut z_saw) = silent_node().await;
+    let z = Directory::new(&redis.url(), "z", Duration::from_millis(500)).unwrap();
+    let z_url = format!("ws://{z_addr}/ws");
+    let z_registration = tickwire_server::cluster::directory::Registration {
+        url: &z_url,
+        ..registration("z", None, Duration::ZERO)
+    };
+    z.heartbeat(&z_registration).await.unwrap();
+    let hung = Wanted::Named(RoomName::truncated("hung"));
+    assert_eq!(z.join(hung, false, OPEN_LIMITS, "p").await.unwrap().node, "z");
+
+    let mut ws = open(&b.url()).await;
+    let hello = hello_in(Role::Player, "ada", "hung");
+    send_raw(&mut ws, &tickwire_shared::ClientMessage::Hello(hello)).await;
+    let relayed = tokio::time::timeout(PATIENCE, z_saw.recv()).await.expect("b relays the Hello");
+    assert_eq!(relayed, Some(Seen::Hello));
+    // b stops while it waits for z's answer (11 s at most).
+    let stopping = Instant::now();
+    let terminated = tokio::spawn(b.terminate());
+    let closed = tokio::time::timeout(Duration::from_secs(3), closed_with(&mut ws, None))
+        .await
+        .expect("told to come back at once");
+    closed.assert_is(1001, Some(KickReason::ShuttingDown), "shutting down");
+    // The join stops too: it lets z go at once (a fresh joiner never learns its seat's token:
+    // should z seat it late, the close ends the seat), and b's shutdown does not wait for it.
+    let let_go = tokio::time::timeout(Duration::from_secs(2), z_saw.recv())
+        .await
+        .expect("b lets go of z when it stops, not when z's answer is overdue");
+    assert_eq!(let_go, Some(Seen::Closed(Some(1000))));
+    tokio::time::timeout(PATIENCE, terminated).await.expect("b stops").unwrap();
+    assert!(stopping.elapsed() < shutdown_timeout, "b's shutdown waited for the join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_lost_its_data_the_fleet_keeps_its_secret_and_settles_until_the_last_node_is_back()
+ {
+    use tickwire_server::cluster::directory::{Directory, DirectoryError, Wanted};
+    let mut redis = Redis::start();
+    let one = Directory::new(&redis.url(), "one", Duration::from_millis(500)).unwrap();
+    let two = Directory::new(&redis.url(), "two", Duration::from_millis(500)).unwrap();
+    let secret = one.heartbeat(&registration("s-one", None, Duration::ZERO)).await.unwrap().secret;
+    assert_eq!(
+        two.heartbeat(&registration("s-two", None, Duration::ZERO)).await.unwrap().secret,
+        secret
+    );
+    redis.kill();
+    redis.restart();
+
+    // Each node's connection learns of the restart by failing once, then reconnects.
+    let back = async |node: &Directory, candidate: &str, settle: Duration| {
+        let beat = registration(candidate, Some(&secret), settle);
+        match node.heartbeat(&beat).await {
+            Ok(beat) => beat,
+            Err(_) => node.heartbeat(&beat).await.unwrap(),
+        }
+    };
+    // The first node back holds the fleet back for a short settle; it writes the fleet's secret
+    // back, not a candidate of its own.
+    let first = back(&one, "s-one-again", Duration::from_millis(600)).await;
+    assert!(!first.was_registered);
+    assert_eq!(first.secret, secret);
+    // The second finds the secret it knew, yet comes back from the same loss while the fleet
+    // settles: the settle runs from its return.
+    let second = back(&two, "s-two-again", Duration::from_secs(30)).await;
+    assert!(!second.was_registered);
+    assert_eq!(second.secret, secret);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let new = Directory::new(&redis.url(), "new", Duration::from_millis(500)).unwrap();
+    new.heartbeat(&registration("s-new", None, Duration::ZERO)).await.unwrap();
+    let refused =
+        new.join(Wanted::Named(RoomName::truncated("lost")), false, OPEN_LIMITS, "p").await;
+    assert!(
+        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST")),
+        "a room opened while the second node writes its rooms back: {refused:?}"
+    );
 }

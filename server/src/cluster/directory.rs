@@ -133,7 +133,8 @@ pub struct Registration<'a> {
     pub rooms: usize,
     /// `--max-rooms`.
     pub max_rooms: u32,
-    /// This node's candidate for the fleet's secret, kept only when the fleet has none yet.
+    /// This node's candidate for the fleet's secret, kept only when the fleet has none yet
+    /// and the node knows none ([`Registration::known_secret`] is offered first).
     pub secret_candidate: &'a str,
     /// The fleet's secret as this node last read it (`None` before its first heartbeat). The
     /// secret never expires, so finding it gone or another means Redis lost its data.
@@ -340,7 +341,7 @@ impl Directory {
             .arg(if registration.draining { "1" } else { "0" })
             .arg(registration.rooms)
             .arg(registration.max_rooms)
-            .arg(registration.secret_candidate)
+            .arg(registration.known_secret.unwrap_or(registration.secret_candidate))
             .arg(registration.settle.as_millis() as u64)
             .arg(registration.known_secret.unwrap_or(""));
         let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;

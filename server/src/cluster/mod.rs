@@ -30,7 +30,8 @@
 //! # Draining
 //! [`Cluster::start_draining`]: the node takes no new rooms and no matchmaking, `/healthz`
 //! answers 503, and `run` lets its matches go on for `--drain-timeout` (see
-//! [`crate::server::run`]).
+//! [`crate::server::run`]). Then it leaves the directory ([`Cluster::leave`]) before its
+//! clients get the 1001 that sends them to other nodes.
 //!
 //! # Layout
 //! - [`directory`]: the Redis calls and their Lua scripts (`lua/`).
@@ -43,6 +44,7 @@ use crate::config::ServerConfig;
 use crate::connection::{self, Admitted, ReadEnd};
 use crate::context::{ServerContext, resume_fits};
 use crate::outbox::{ClientLink, CloseRequest};
+use crate::transport::Transport;
 use directory::{
     Directory, DirectoryError, FleetNode, FleetRoom, JoinLimits, Registration, RoomCounts, Wanted,
 };
@@ -53,6 +55,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tickwire_shared::{Hello, KickReason, ResumeToken, Role, RoomName, RoomRequest};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 /// Header a node sends on a proxied upgrade: the fleet's secret.
@@ -61,6 +64,11 @@ pub const HOP_HEADER: &str = "x-tickwire-hop";
 pub const CLIENT_HEADER: &str = "x-tickwire-client";
 /// Header carrying the id of the seat the directory promised the joiner.
 pub const PROMISE_HEADER: &str = "x-tickwire-promise";
+/// Header naming the transport the client reached the proxying node over (`stream`, `poll`),
+/// so the hosting node counts the client where it belongs; absent for a WebSocket. A node
+/// that does not know it ignores it (and counts a WebSocket), and a hop without it is read as
+/// one, so nodes of the versions before and after it proxy to each other unchanged.
+pub const TRANSPORT_HEADER: &str = "x-tickwire-transport";
 
 /// How long a seat promised to a joiner is held if it never arrives (it arrives within the
 /// join timeouts, a few seconds, or not at all).
@@ -86,6 +94,8 @@ pub struct Hop {
     pub client: Option<IpAddr>,
     /// The seat promise the joiner carries, taken up when it is seated here.
     pub promise: Option<String>,
+    /// The transport the client reached the proxying node over.
+    pub transport: Transport,
 }
 
 /// Directory writes waiting for the sync task.
@@ -146,6 +156,12 @@ pub struct Cluster {
     /// The fleet's nodes as the last good reading found them, and when: fallback requests are
     /// passed on by them without waiting for Redis ([`Cluster::fallback_node`]).
     nodes: Mutex<(Option<Instant>, Vec<FleetNode>)>,
+    /// The last reading of the fleet failed: logged once when it starts failing, not with
+    /// every `/rooms` or `/nodes` request (public routes) answered from it.
+    listing_failed: AtomicBool,
+    /// Stops the registration task ([`run`]) for good: the node is leaving the directory,
+    /// and a heartbeat after that would list it again.
+    stop: CancellationToken,
 }
 
 /// The fleet's rooms and nodes as one reading found them, or why the directory did not answer.
@@ -180,16 +196,20 @@ fn host_name() -> Option<String> {
 
 /// The host of a `ws://host:port/path` URL, as an address when it is one.
 fn url_ip(url: &str) -> Option<IpAddr> {
-    let authority = node_authority(url)?;
-    authority.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok().or_else(|| {
-        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-        host.parse().ok()
-    })
+    node_authority(url)?.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok()
 }
 
-/// The `host:port` of a node's `ws://host:port/path` URL.
-fn node_authority(url: &str) -> Option<&str> {
-    url.strip_prefix("ws://")?.split('/').next().filter(|authority| !authority.is_empty())
+/// The `host:port` of a node's `ws://host[:port]/path` URL, port 80 when it names none, as
+/// for any `ws://` URL: `--node-url` may leave it out, and a socket cannot.
+fn node_authority(url: &str) -> Option<String> {
+    let authority =
+        url.strip_prefix("ws://")?.split('/').next().filter(|authority| !authority.is_empty())?;
+    // `[v6]` or `[v6]:port`; any other colon starts the port.
+    let has_port = match authority.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => authority.contains(':'),
+    };
+    Some(if has_port { authority.to_string() } else { format!("{authority}:80") })
 }
 
 /// The `http://host:port` of a node's `ws://host:port/path` URL: the same listener serves
@@ -249,6 +269,8 @@ impl Cluster {
             registered_once: AtomicBool::new(false),
             listing: tokio::sync::Mutex::new(None),
             nodes: Mutex::new((None, Vec::new())),
+            listing_failed: AtomicBool::new(false),
+            stop: CancellationToken::new(),
         }))
     }
 
@@ -263,8 +285,23 @@ impl Cluster {
             return listing.clone();
         }
         let listing = Arc::new(self.directory.list().await.map_err(|e| e.to_string()));
-        if let Ok((_, nodes)) = listing.as_ref() {
-            *lock(&self.nodes) = (Some(Instant::now()), nodes.clone());
+        match listing.as_ref() {
+            Ok((_, nodes)) => {
+                *lock(&self.nodes) = (Some(Instant::now()), nodes.clone());
+                if self.listing_failed.swap(false, Ordering::Relaxed) {
+                    info!("the fleet's rooms and nodes can be read again");
+                }
+            }
+            // The error names Redis's address and state: the operator's log, not the public's.
+            Err(e) => {
+                if !self.listing_failed.swap(true, Ordering::Relaxed) {
+                    warn!(
+                        error = %e,
+                        "cannot read the fleet's rooms and nodes: /rooms lists this node's own, \
+                         /nodes answers 503"
+                    );
+                }
+            }
         }
         *cached = Some((Instant::now(), listing.clone()));
         listing
@@ -309,10 +346,14 @@ impl Cluster {
             return Some(Err(()));
         }
         let value = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let transport = value(TRANSPORT_HEADER)
+            .and_then(|name| Transport::ALL.into_iter().find(|t| t.name() == name))
+            .unwrap_or(Transport::WebSocket);
         Some(Ok(Hop {
             client: value(CLIENT_HEADER).and_then(|ip| ip.parse().ok()),
             promise: value(PROMISE_HEADER)
                 .filter(|p| p.len() <= 64 && p.bytes().all(|b| b.is_ascii_hexdigit())),
+            transport,
         }))
     }
 
@@ -427,7 +468,9 @@ impl Cluster {
     }
 
     /// Seats a client whose `Hello` was read: here, or through the node hosting its room.
-    /// On refusal the close is already requested on `link`.
+    /// `transport`: how the client reached this node. On refusal the close is already
+    /// requested on `link`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn admit(
         self: &Arc<Self>,
         ctx: &Arc<ServerContext>,
@@ -435,19 +478,15 @@ impl Cluster {
         link: &Arc<ClientLink>,
         hop: Option<Hop>,
         client: IpAddr,
+        transport: Transport,
     ) -> Result<Admitted, ReadEnd> {
         let refuse = |close: CloseRequest| {
             link.close(close);
             Err(ReadEnd::Refused)
         };
-        // Another node proxied this client here after placing it: never proxy again.
+        // Another node proxied this client here: never proxy again.
         if let Some(hop) = hop {
-            let room = named_room(&hello.room);
-            let admitted = self.join_here(ctx, hello, link).await;
-            if let (Ok(_), Some(room), Some(promise)) = (&admitted, room, hop.promise) {
-                self.promise_taken(room, promise);
-            }
-            return admitted;
+            return self.admit_hop(ctx, hello, link, hop).await;
         }
         if let Some(token) = &hello.resume {
             // A seat here for the room asked for resumes here. A token for a seat in another
@@ -462,8 +501,12 @@ impl Cluster {
                 {
                     self.mark_up(true);
                     debug!(%node, %room, "resuming through the node that holds the seat");
+                    // The seat's room by name, not the client's `Any`: should the seat end
+                    // before the Hello gets there, the hosting node must not matchmake it
+                    // into a room of its own choosing, outside the directory.
+                    let resume = Hello { room: RoomRequest::Named(room), ..hello };
                     return proxy::admit_remote(
-                        self, ctx, &hello, link, &url, &node, None, false, client,
+                        self, ctx, &resume, link, &url, &node, None, false, client, transport,
                     )
                     .await
                     .map_err(|refusal| refusal.end);
@@ -471,8 +514,18 @@ impl Cluster {
                 // Unknown (or expired) tokens join afresh, as on a single server.
                 Ok(_) => self.mark_up(true),
                 Err(e) => {
+                    // Logged when the directory becomes unreachable, not per join: any client
+                    // may send a token.
                     self.mark_up(false);
-                    warn!(error = %e, "cannot look up a resume token");
+                    debug!(error = %e, "cannot look up a resume token");
+                    // Not a seat here, so none anywhere in a room hosted here (a named room
+                    // exists once in the fleet): the join needs no directory, as without a
+                    // token.
+                    if let RoomRequest::Named(room) = hello.room
+                        && ctx.has_room(&room)
+                    {
+                        return self.join_here(ctx, hello, link).await;
+                    }
                     return refuse(directory_unavailable("resume"));
                 }
             }
@@ -509,8 +562,9 @@ impl Cluster {
                     ));
                 }
                 Err(e) => {
+                    // Logged when the directory becomes unreachable, not per join.
                     self.mark_up(false);
-                    warn!(error = %e, "room directory unavailable");
+                    debug!(error = %e, "room directory unavailable");
                     // A room hosted here needs no directory to be joined.
                     if let Wanted::Named(room) = wanted
                         && ctx.has_room(&room)
@@ -539,6 +593,7 @@ impl Cluster {
                 Some(&promise),
                 wanted == Wanted::Any,
                 client,
+                transport,
             )
             .await;
             match remote {
@@ -557,6 +612,46 @@ impl Cluster {
             KickReason::Full,
             "no room could take the join; try again",
         ))
+    }
+
+    /// Seats a client another node proxied here. With a promise, the directory placed it in a
+    /// room of this node (the `Hello` names it). Without one it resumes a seat the directory
+    /// lists here; should that seat be gone by now, it is refused (try again, and the join is
+    /// placed through the directory) rather than joined afresh here: a fresh seat would take
+    /// no promise (filling a seat promised to another joiner), and `Any`, sent by nodes before
+    /// they named the seat's room, would matchmake among this node's rooms alone, or open one
+    /// whose name the directory never gave this node.
+    async fn admit_hop(
+        &self,
+        ctx: &Arc<ServerContext>,
+        mut hello: Hello,
+        link: &Arc<ClientLink>,
+        hop: Hop,
+    ) -> Result<Admitted, ReadEnd> {
+        if let Some(promise) = hop.promise {
+            let room = named_room(&hello.room);
+            let admitted = self.join_here(ctx, hello, link).await;
+            if let (Ok(_), Some(room)) = (&admitted, room) {
+                self.promise_taken(room, promise);
+            }
+            return admitted;
+        }
+        let seat = hello.resume.as_ref().and_then(|token| ctx.token_room(token));
+        match seat.filter(|room| resume_fits(&hello.room, room)) {
+            Some(room) => {
+                hello.room = RoomRequest::Named(room);
+                self.join_here(ctx, hello, link).await
+            }
+            None => {
+                debug!("a resume proxied here for a seat that is gone");
+                link.close(connection::kick(
+                    connection::close_code::TRY_AGAIN_LATER,
+                    KickReason::Full,
+                    "the seat to resume is gone; try again",
+                ));
+                Err(ReadEnd::Refused)
+            }
+        }
     }
 
     /// Joins a room of this node, as a single server does.
@@ -593,9 +688,18 @@ impl Cluster {
         }
     }
 
-    /// Removes this node from the directory (the end of its drain). Bounded by the Redis
-    /// timeout; a node that cannot say goodbye lapses after `--node-ttl`.
-    pub async fn leave(&self) {
+    /// Removes this node, its rooms and its seats' tokens from the directory at the end of its
+    /// drain, once `registration` (the task [`run`] runs in) has stopped: a heartbeat after
+    /// this would list the node again. Called before the node closes its clients with 1001:
+    /// they come back through other nodes at once, and the directory must not send them back
+    /// here, where nobody answers any more (resumed through another node, a seat of this node
+    /// is then unknown, and the client joins afresh, as after the node died). Bounded by the
+    /// Redis timeout; a node that cannot say goodbye lapses after `--node-ttl`.
+    pub async fn leave(&self, registration: Option<tokio::task::JoinHandle<()>>) {
+        self.stop.cancel();
+        if let Some(registration) = registration {
+            let _ = registration.await;
+        }
         match self.directory.deregister().await {
             Ok(()) => info!(node = %self.node, "left the fleet"),
             Err(e) => {
@@ -675,8 +779,8 @@ pub async fn nodes_json(cluster: &Cluster) -> axum::response::Response {
             axum::Json(rows).into_response()
         }
         Err(e) => {
-            // The error names Redis's address and state: the operator's log, not the public's.
-            warn!(error = %e, "GET /nodes: the room directory is unavailable");
+            // A public route: the failure is logged once, by the reading ([`Cluster::listing`]).
+            debug!(error = %e, "GET /nodes: the room directory is unavailable");
             (axum::http::StatusCode::SERVICE_UNAVAILABLE, "room directory unavailable\n")
                 .into_response()
         }
@@ -706,60 +810,108 @@ fn local_counts(ctx: &ServerContext) -> HashMap<RoomName, RoomCounts> {
         .collect()
 }
 
-/// The registration task: heartbeats, room counts, tokens, promises; until shutdown.
+/// What the registration task keeps between its steps.
+struct Registrar {
+    /// What the directory was last told of each room.
+    written: HashMap<RoomName, RoomCounts>,
+    /// Rooms whose name another node holds (see [`Conflicts`]).
+    conflicts: Conflicts,
+    last_beat: Option<Instant>,
+    last_reconcile: Instant,
+}
+
+/// The registration task: heartbeats, room counts, tokens, promises; until shutdown, or until
+/// the node leaves the directory ([`Cluster::leave`]).
 pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
     let beat_every = cluster.ttl / 3;
     let mut beat = tokio::time::interval(beat_every);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut counts = tokio::time::interval(COUNTS_PERIOD.min(beat_every));
     counts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // What the directory was last told of each room.
-    let mut written: HashMap<RoomName, RoomCounts> = HashMap::new();
-    let mut last_beat: Option<Instant> = None;
-    let mut last_reconcile = Instant::now();
+    let mut state = Registrar {
+        written: HashMap::new(),
+        conflicts: Conflicts::default(),
+        last_beat: None,
+        last_reconcile: Instant::now(),
+    };
     info!(node = %cluster.node, url = %cluster.node_url, "joining the fleet");
     loop {
         let heartbeat = tokio::select! {
             _ = connection::shutdown_signal(&ctx) => return,
+            () = cluster.stop.cancelled() => return,
             _ = beat.tick() => true,
             _ = counts.tick() => false,
             _ = cluster.wake.notified() => false,
         };
-        // After the directory was unreachable or forgot this node, the heartbeat goes first:
-        // rooms written back under a node the directory does not list as alive would be
-        // taken for a dead node's, and reopened elsewhere.
-        let rewrite = !cluster.is_up() || cluster.pending().everything;
-        let mut announce = cluster.announce.swap(false, Ordering::Relaxed);
-        if announce && last_beat.is_some_and(|at| at.elapsed() < COUNTS_PERIOD) {
-            // Asked again right after a beat (a storm of joins the fleet has no room for):
-            // the next counts tick sends it.
-            cluster.announce.store(true, Ordering::Relaxed);
-            announce = false;
+        // Cut short when the node leaves: what it would write the deregistration removes, and
+        // the node must not wait for a directory that is slow to answer.
+        tokio::select! {
+            () = cluster.stop.cancelled() => return,
+            () = step(&cluster, &ctx, heartbeat, &mut state) => {}
         }
-        if heartbeat || announce || rewrite {
-            heartbeat_once(&cluster, &ctx).await;
-            last_beat = Some(Instant::now());
-            if rewrite && !cluster.is_up() {
-                // Still not listed as alive: the rooms wait for the next heartbeat.
-                continue;
+    }
+}
+
+/// One round of the registration task: a heartbeat when due, then what is pending.
+async fn step(cluster: &Cluster, ctx: &ServerContext, heartbeat: bool, state: &mut Registrar) {
+    // After the directory was unreachable or forgot this node, the heartbeat goes first:
+    // rooms written back under a node the directory does not list as alive would be
+    // taken for a dead node's, and reopened elsewhere.
+    let rewrite = !cluster.is_up() || cluster.pending().everything;
+    let mut announce = cluster.announce.swap(false, Ordering::Relaxed);
+    if announce && state.last_beat.is_some_and(|at| at.elapsed() < COUNTS_PERIOD) {
+        // Asked again right after a beat (a storm of joins the fleet has no room for):
+        // the next counts tick sends it.
+        cluster.announce.store(true, Ordering::Relaxed);
+        announce = false;
+    }
+    if heartbeat || announce || rewrite {
+        heartbeat_once(cluster, ctx).await;
+        state.last_beat = Some(Instant::now());
+        if rewrite && !cluster.is_up() {
+            // Still not listed as alive: the rooms wait for the next heartbeat.
+            return;
+        }
+    }
+    if let Err(e) = flush(cluster, ctx, state).await {
+        cluster.mark_up(false);
+        debug!(error = %e, "directory write failed; writing everything again when it answers");
+        cluster.pending().everything = true;
+    } else if state.last_reconcile.elapsed() >= cluster.ttl {
+        // Rooms another node opened here for a joiner that never arrived (this node was
+        // unreachable from it: a wrong `--node-url`, a partition) are listed under this
+        // node, and its heartbeat renews them: empty rooms in every lobby, for good.
+        state.last_reconcile = Instant::now();
+        let hosted: Vec<RoomName> = local_counts(ctx).into_keys().collect();
+        match cluster.directory.reconcile(&hosted, PROMISE_HOLD).await {
+            Ok(0) => {}
+            Ok(dropped) => info!(dropped, "dropped rooms opened here whose joiners never came"),
+            Err(e) => debug!(error = %e, "directory reconcile failed"),
+        }
+    }
+}
+
+/// Rooms of this node whose name another live node holds in the directory: they play on,
+/// unlisted. Their counts are written on every change (each tick), and refused each time, so
+/// the conflict is reported when it starts, and again only once it ended and came back.
+#[derive(Debug, Default)]
+struct Conflicts(HashSet<RoomName>);
+
+impl Conflicts {
+    /// Notes one write of `written`, of which the directory refused `refused`. Returns the
+    /// rooms newly in conflict.
+    fn written(&mut self, written: &[RoomName], refused: &[RoomName]) -> Vec<RoomName> {
+        for room in written {
+            if !refused.contains(room) {
+                self.0.remove(room);
             }
         }
-        if let Err(e) = flush(&cluster, &ctx, &mut written).await {
-            cluster.mark_up(false);
-            debug!(error = %e, "directory write failed; writing everything again when it answers");
-            cluster.pending().everything = true;
-        } else if last_reconcile.elapsed() >= cluster.ttl {
-            // Rooms another node opened here for a joiner that never arrived (this node was
-            // unreachable from it: a wrong `--node-url`, a partition) are listed under this
-            // node, and its heartbeat renews them: empty rooms in every lobby, for good.
-            last_reconcile = Instant::now();
-            let hosted: Vec<RoomName> = local_counts(&ctx).into_keys().collect();
-            match cluster.directory.reconcile(&hosted, PROMISE_HOLD).await {
-                Ok(0) => {}
-                Ok(dropped) => info!(dropped, "dropped rooms opened here whose joiners never came"),
-                Err(e) => debug!(error = %e, "directory reconcile failed"),
-            }
-        }
+        refused.iter().filter(|room| self.0.insert(**room)).copied().collect()
+    }
+
+    /// Forgets rooms no longer hosted here.
+    fn retain(&mut self, hosted: &HashMap<RoomName, RoomCounts>) {
+        self.0.retain(|room| hosted.contains_key(room));
     }
 }
 
@@ -827,13 +979,13 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
 async fn flush(
     cluster: &Cluster,
     ctx: &ServerContext,
-    written: &mut HashMap<RoomName, RoomCounts>,
+    state: &mut Registrar,
 ) -> Result<(), DirectoryError> {
     if !cluster.is_up() && cluster.secret().is_none() {
         return Ok(()); // never registered yet: the heartbeat comes first
     }
     let batch = std::mem::take(&mut *cluster.pending());
-    let result = write_batch(cluster, ctx, written, &batch).await;
+    let result = write_batch(cluster, ctx, state, &batch).await;
     if result.is_err() {
         // Promises are written again next time; rooms and tokens are rewritten whole.
         let mut pending = cluster.pending();
@@ -851,9 +1003,10 @@ async fn flush(
 async fn write_batch(
     cluster: &Cluster,
     ctx: &ServerContext,
-    written: &mut HashMap<RoomName, RoomCounts>,
+    state: &mut Registrar,
     batch: &Pending,
 ) -> Result<(), DirectoryError> {
+    let written = &mut state.written;
     let directory = &cluster.directory;
     let hosted = local_counts(ctx);
     if batch.everything {
@@ -881,9 +1034,11 @@ async fn write_batch(
         }
     }
     let conflicts = directory.sync_rooms(cluster.ttl, &rooms).await?;
-    for room in &conflicts {
+    let synced: Vec<RoomName> = rooms.iter().map(|(room, _, _)| *room).collect();
+    for room in state.conflicts.written(&synced, &conflicts) {
         warn!(%room, "another node holds this room's name; the room plays on unlisted");
     }
+    state.conflicts.retain(&hosted);
     for (room, counts, _) in &rooms {
         written.insert(*room, *counts);
     }
@@ -927,10 +1082,25 @@ mod tests {
     }
 
     #[test]
+    fn a_node_url_without_a_port_is_reached_on_port_80() {
+        assert_eq!(node_authority("ws://10.0.0.5/ws").as_deref(), Some("10.0.0.5:80"));
+        assert_eq!(node_authority("ws://10.0.0.5:8080/ws").as_deref(), Some("10.0.0.5:8080"));
+        assert_eq!(node_authority("ws://node-a/ws").as_deref(), Some("node-a:80"));
+        assert_eq!(node_authority("ws://[fd00::5]/ws").as_deref(), Some("[fd00::5]:80"));
+        assert_eq!(node_authority("ws://[fd00::5]:9/ws").as_deref(), Some("[fd00::5]:9"));
+        // What a socket is opened to: an address with its port.
+        let addr: std::net::SocketAddr =
+            node_authority("ws://10.0.0.5/ws").unwrap().parse().unwrap();
+        assert_eq!(addr, "10.0.0.5:80".parse().unwrap());
+        assert_eq!(node_authority("ws:///ws"), None);
+        assert_eq!(node_authority("wss://10.0.0.5/ws"), None);
+    }
+
+    #[test]
     fn node_urls_serve_http_on_the_same_authority() {
         assert_eq!(http_base("ws://10.1.2.3:8080/ws").as_deref(), Some("http://10.1.2.3:8080"));
         assert_eq!(http_base("ws://[::1]:8080/ws").as_deref(), Some("http://[::1]:8080"));
-        assert_eq!(http_base("ws://node-a/ws").as_deref(), Some("http://node-a"));
+        assert_eq!(http_base("ws://node-a/ws").as_deref(), Some("http://node-a:80"));
         assert_eq!(http_base("wss://10.1.2.3/ws"), None);
         assert_eq!(http_base("ws:///ws"), None);
     }
@@ -982,10 +1152,82 @@ mod tests {
         let hop = cluster.verify_hop(&headers).unwrap().unwrap();
         assert_eq!(hop.client, Some(IpAddr::from([192, 0, 2, 7])));
         assert_eq!(hop.promise.as_deref(), Some("00ff"));
+        assert_eq!(hop.transport, Transport::WebSocket, "no transport said: a WebSocket");
+        headers.insert(TRANSPORT_HEADER, "poll".parse().unwrap());
+        assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().transport, Transport::Poll);
+        headers.insert(TRANSPORT_HEADER, "carrier-pigeon".parse().unwrap());
+        assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().transport, Transport::WebSocket);
         // What a node sends for a forwarded fallback request verifies as such a hop.
         let client = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]);
         let forwarded = cluster.hop_headers(client).expect("the secret is known");
         let hop = cluster.verify_hop(&forwarded).unwrap().unwrap();
-        assert_eq!(hop, Hop { client: Some(client), promise: None });
+        assert_eq!(
+            hop,
+            Hop { client: Some(client), promise: None, transport: Transport::WebSocket }
+        );
+    }
+
+    #[test]
+    fn a_room_in_conflict_is_reported_when_the_conflict_starts() {
+        let mut conflicts = Conflicts::default();
+        let [one, two] = [RoomName::truncated("one"), RoomName::truncated("two")];
+        assert_eq!(conflicts.written(&[one, two], &[one]), [one]);
+        // Its counts change with every tick, and are refused every time: reported once.
+        for _ in 0..8 {
+            assert!(conflicts.written(&[one, two], &[one]).is_empty());
+        }
+        assert!(conflicts.written(&[two], &[]).is_empty(), "not written: still in conflict");
+        // The other node lets the name go, then a node takes it again: reported again.
+        assert!(conflicts.written(&[one], &[]).is_empty());
+        assert_eq!(conflicts.written(&[one], &[one]), [one]);
+        // A room closed here is forgotten: opened again and refused, it is reported.
+        conflicts.retain(&HashMap::new());
+        assert_eq!(conflicts.written(&[one], &[one]), [one]);
+    }
+
+    /// Counts the warnings logged on this thread.
+    struct Warnings(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if *event.metadata().level() == tracing::Level::WARN {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    // `GET /nodes` is public: while Redis is away, a peer asking it in a loop must not write
+    // the node's log.
+    #[tokio::test]
+    async fn asking_for_the_fleet_s_nodes_while_redis_is_away_logs_one_warning() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry().with(Warnings(warnings.clone()));
+        let _log = tracing::subscriber::set_default(subscriber);
+        let config = ServerConfig {
+            redis_url: Some("redis://127.0.0.1:1/".into()),
+            redis_timeout: Duration::from_millis(200),
+            ..ServerConfig::default()
+        };
+        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap()).unwrap();
+        let ask = async || {
+            for _ in 0..3 {
+                let answer = nodes_json(&cluster).await;
+                assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            }
+            // Past the reading's age: the next request reads (and fails) again.
+            *cluster.listing.lock().await = None;
+        };
+        ask().await;
+        ask().await;
+        assert_eq!(warnings.load(Ordering::Relaxed), 1);
+        // A good reading meanwhile (as `listing` notes it), then failing again: logged again.
+        cluster.listing_failed.store(false, Ordering::Relaxed);
+        ask().await;
+        assert_eq!(warnings.load(Ordering::Relaxed), 2);
     }
 }

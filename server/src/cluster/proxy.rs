@@ -20,12 +20,13 @@
 //! send only every 30 ticks. The relay can see it, and acks on the client's behalf what its own
 //! socket took ([`RelayAcks`]), so a relayed client gets deltas one or two ticks old.
 
-use super::{Cluster, PROMISE_HEADER};
+use super::{Cluster, PROMISE_HEADER, TRANSPORT_HEADER};
 use crate::connection::{self, Admitted, ReadEnd, close_code};
 use crate::context::ServerContext;
 use crate::frame;
 use crate::outbox::{ClientLink, CloseRequest};
 use crate::room::acks_keep_up;
+use crate::transport::Transport;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, Stream, StreamExt};
 use std::net::IpAddr;
@@ -40,7 +41,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -118,14 +119,17 @@ async fn connect(
     url: &str,
     client: IpAddr,
     promise: Option<&str>,
+    transport: Transport,
 ) -> Result<Hosting, ConnectError> {
     let hop = cluster.hop_headers(client).ok_or(ConnectError::NoSecret)?;
-    let authority =
-        super::node_authority(url).ok_or_else(|| ConnectError::Url(url.to_string()))?.to_string();
+    let authority = super::node_authority(url).ok_or_else(|| ConnectError::Url(url.to_string()))?;
     let mut request = url.into_client_request()?;
     let headers = request.headers_mut();
     headers.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     headers.extend(hop);
+    if transport != Transport::WebSocket {
+        headers.insert(TRANSPORT_HEADER, HeaderValue::from_static(transport.name()));
+    }
     if let Some(promise) = promise {
         let promise =
             HeaderValue::from_str(promise).map_err(|_| ConnectError::Url(url.to_string()))?;
@@ -157,10 +161,33 @@ async fn close_upstream(mut ws: Hosting, code: Option<u16>, timeout: Duration) {
     .await;
 }
 
+/// The answer to a client whose hosting node refused the proxied upgrade at its door (its
+/// connection caps, or it is stopping), as the client gets it when it reaches that node
+/// itself: try again later. `None` for any other failure to connect.
+fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
+    let ConnectError::Ws(WsError::Http(response)) = error else { return None };
+    let generic = match response.status() {
+        StatusCode::TOO_MANY_REQUESTS => "too many connections from this address",
+        StatusCode::SERVICE_UNAVAILABLE => "the server hosting the room is busy",
+        _ => return None,
+    };
+    // The hosting node's own words (a node of the fleet: "server is at its connection limit",
+    // "server shutting down"), when they are short plain text.
+    let said = response
+        .body()
+        .as_deref()
+        .and_then(|body| std::str::from_utf8(body).ok())
+        .map(str::trim)
+        .filter(|text| !text.is_empty() && text.len() <= 64 && !text.contains(char::is_control));
+    let text = format!("{}; try again", said.unwrap_or(generic));
+    Some(connection::kick(close_code::TRY_AGAIN_LATER, KickReason::Full, text))
+}
+
 /// Seats the client in a room of the node at `url` and returns the open connection (the
 /// `Welcome` already handed to the client), or how the client's connection ends.
 /// `retry_if_full` (matchmaking, which may place it elsewhere): a `Kick { Full }` is kept
 /// from the client. Otherwise (a named room, a resume) the client gets it, as from one server.
+/// `transport`: how the client reached this node (the hosting node counts it so).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn admit_remote(
     cluster: &Cluster,
@@ -172,6 +199,7 @@ pub(crate) async fn admit_remote(
     promise: Option<&str>,
     retry_if_full: bool,
     client: IpAddr,
+    transport: Transport,
 ) -> Result<Admitted, Refusal> {
     let refused = Refusal { end: ReadEnd::Refused, full: false };
     let unreachable = |why: String| {
@@ -183,29 +211,62 @@ pub(crate) async fn admit_remote(
         ));
         refused
     };
-    let mut ws = match connect(cluster, url, client, promise).await {
-        Ok(ws) => ws,
-        Err(e) => return Err(unreachable(e.to_string())),
+    // When this node stops, so does the join: these waits (16 s at most) would outlast the
+    // shutdown's own timeout, and keep a seat the client was already told to leave.
+    let going_away = || {
+        link.close(connection::going_away());
+        refused
     };
-    let hello = encode_client_to_vec(&ClientMessage::Hello(*hello));
-    if let Err(e) = tokio::time::timeout(FORWARD_TIMEOUT, ws.send(Message::Binary(hello.into())))
-        .await
-        .unwrap_or(Err(WsError::ConnectionClosed))
-    {
+    let connected = tokio::select! {
+        connected = connect(cluster, url, client, promise, transport) => connected,
+        () = connection::shutdown_signal(ctx) => return Err(going_away()),
+    };
+    let mut ws = match connected {
+        Ok(ws) => ws,
+        Err(e) => {
+            if let Some(close) = refused_at_the_door(&e) {
+                // As busy as any server may be, and a client's to repeat at will: not a fault.
+                debug!(%node, error = %e, "the node hosting the room refused the connection");
+                link.close(close);
+                return Err(refused);
+            }
+            return Err(unreachable(e.to_string()));
+        }
+    };
+    let close_timeout = ctx.config.close_timeout;
+    // Abandoned on shutdown: a seat the hosting node gave a fresh joiner, who never learns its
+    // token, ends at once (a close); one it resumed waits for the client's next resume,
+    // through another node (no close).
+    let abandon = |ws: Hosting| {
+        if hello.resume.is_some() && promise.is_none() {
+            drop(ws);
+        } else {
+            ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
+        }
+        going_away()
+    };
+    let hello_bytes = encode_client_to_vec(&ClientMessage::Hello(*hello));
+    let send = ws.send(Message::Binary(hello_bytes.into()));
+    let sent = tokio::select! {
+        sent = tokio::time::timeout(FORWARD_TIMEOUT, send) => sent,
+        () = connection::shutdown_signal(ctx) => return Err(abandon(ws)),
+    };
+    if let Err(e) = sent.unwrap_or(Err(WsError::ConnectionClosed)) {
         return Err(unreachable(e.to_string()));
     }
-    let close_timeout = ctx.config.close_timeout;
-    let answer = tokio::time::timeout(ANSWER_TIMEOUT, async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(bytes))) => return Some(Ok(bytes)),
-                Some(Ok(Message::Close(frame))) => return Some(Err(frame)),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return None,
+    let answer = tokio::select! {
+        answer = tokio::time::timeout(ANSWER_TIMEOUT, async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(bytes))) => return Some(Ok(bytes)),
+                    Some(Ok(Message::Close(frame))) => return Some(Err(frame)),
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return None,
+                }
             }
-        }
-    })
-    .await;
+        }) => answer,
+        () = connection::shutdown_signal(ctx) => return Err(abandon(ws)),
+    };
     let bytes = match answer {
         Ok(Some(Ok(bytes))) => bytes,
         Ok(Some(Err(frame))) => {

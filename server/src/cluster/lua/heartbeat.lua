@@ -1,12 +1,16 @@
 -- Renews this node's registration and everything that expires with it.
 --
--- ARGV: me, url, ttl_ms, draining ('1'/'0'), rooms, max_rooms, secret (a candidate, kept
--- only when the fleet has none yet), settle_ms (when this node was registered before and the
--- directory has forgotten it, a Redis restart: it opens no new room for this long, while the
--- fleet writes its rooms back; 0 for a node registering the first time), known secret (the
--- fleet's secret as this node last read it, '' before its first heartbeat: the secret never
--- expires, so finding it gone or another means Redis lost its data, and then no node of the
--- fleet opens a new room for settle_ms, one starting for the first time included).
+-- ARGV: me, url, ttl_ms, draining ('1'/'0'), rooms, max_rooms, secret (kept only when the
+-- fleet has none: the known secret when the node has one, so a Redis that lost its data gets
+-- the fleet's secret back and nodes that have not beaten since go on trusting each other's
+-- hops; otherwise the node's own candidate), settle_ms (when this node was registered before
+-- and the directory has forgotten it, a Redis restart: it opens no new room for this long,
+-- while the fleet writes its rooms back; 0 for a node registering the first time), known
+-- secret (the fleet's secret as this node last read it, '' before its first heartbeat: the
+-- secret never expires, so finding it gone or another means Redis lost its data, and then no
+-- node of the fleet opens a new room for settle_ms, one starting for the first time included;
+-- a node forgotten while the fleet settles came back from that loss too, the first node back
+-- having restored the secret, and holds the fleet back for settle_ms from its own return).
 -- Returns {registered before (1/0), the fleet's secret, {url of every live node}}.
 local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
@@ -18,8 +22,9 @@ local settle_ms = tonumber(ARGV[8]) or 0
 if registered == 0 and settle_ms > 0 then
   redis.call('HSET', node, 'settle_until', now + settle_ms)
   local known = ARGV[9] or ''
-  if known ~= '' and redis.call('GET', P .. 'secret') ~= known
-      and redis.call('PTTL', P .. 'settle') < settle_ms then
+  local settling = redis.call('PTTL', P .. 'settle')
+  if known ~= '' and (redis.call('GET', P .. 'secret') ~= known or settling > 0)
+      and settling < settle_ms then
     redis.call('SET', P .. 'settle', '1', 'PX', settle_ms)
   end
 end

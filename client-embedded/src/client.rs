@@ -6,7 +6,7 @@ use crate::error::Disconnect;
 use crate::session::{CloseAction, Event, Identity, Pad, Session};
 use crate::transport::Connector;
 use crate::ws::{Buffers, Incoming, WsConnection};
-use embassy_time::{Duration, Instant, Timer, with_timeout};
+use embassy_time::{Duration, Instant, Timer, with_deadline, with_timeout};
 use rand_core::RngCore;
 use tickwire_shared::MAX_CLIENT_MESSAGE_SIZE;
 
@@ -26,7 +26,8 @@ pub trait App {
     /// Asked once per turn of the driver's loop: true leaves the room for good. Joined, that
     /// is at least at every input send; waiting to reconnect, at least every 100 ms; and as
     /// soon as a connection attempt ends (an attempt is not cut short: it lasts at most
-    /// [`Config::connect_timeout_ms`]). The driver closes with 1000, which frees the seat on
+    /// [`Config::connect_timeout_ms`], plus up to [`Config::close_timeout_ms`] to release the
+    /// transport of a failed upgrade). The driver closes with 1000, which frees the seat on
     /// the server at once (a dropped connection would keep the ship waiting for a resume),
     /// waits for the server's answer, and [`Client::run`] returns. The default never leaves.
     fn wants_to_leave(&mut self) -> bool {
@@ -130,65 +131,83 @@ impl<'b, C: Connector, R: RngCore> Client<'b, C, R> {
         let config = *session.config();
         let write_timeout = millis(config.write_timeout_ms);
         let close_timeout = millis(config.close_timeout_ms);
-        let opened = with_timeout(millis(config.connect_timeout_ms), async {
-            let transport = match connector.connect().await {
-                Ok(transport) => transport,
-                Err(e) => {
-                    warn!("connect failed: {}", crate::fmt::Dbg(&e));
-                    return Err(Disconnect::Connect);
-                }
-            };
-            let (host, path) = (endpoint.host, endpoint.path);
-            WsConnection::open(transport, &mut *rng, host, path, buffers, write_timeout).await
-        })
-        .await;
-        let mut conn = match opened {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(reason)) => {
+        // One limit for the TCP connect and the upgrade together.
+        let deadline = Instant::now() + millis(config.connect_timeout_ms);
+        let mut transport = match with_deadline(deadline, connector.connect()).await {
+            Ok(Ok(transport)) => transport,
+            failed => {
+                let reason = match failed {
+                    Ok(Err(e)) => {
+                        warn!("connect failed: {}", crate::fmt::Dbg(&e));
+                        Disconnect::Connect
+                    }
+                    _ => Disconnect::ConnectTimeout,
+                };
                 session.handle_disconnected(now_ms(), reason);
                 return false;
             }
-            Err(_) => {
-                session.handle_disconnected(now_ms(), Disconnect::ConnectTimeout);
-                return false;
-            }
         };
-        debug!("WebSocket open");
-        session.handle_connected(now_ms());
-        let mut scratch = [0u8; MAX_CLIENT_MESSAGE_SIZE];
-        loop {
-            if app.wants_to_leave() {
-                session.leave(now_ms());
-            }
-            deliver(session, app);
-            if let Some(action) = session.poll_close() {
-                let (graceful, answered) = match action {
-                    CloseAction::Close { code } => (true, conn.close(code, close_timeout).await),
-                    CloseAction::Abort => (false, false),
-                };
-                let _ =
-                    with_timeout(close_timeout, C::release(conn.transport_mut(), graceful)).await;
-                return answered;
-            }
-            let now = now_ms();
-            while let Some(len) = session.poll_transmit(now, &mut scratch, || app.input()) {
-                if let Err(reason) = conn.send_binary(&scratch[..len]).await {
-                    session.handle_disconnected(now_ms(), reason);
-                    break;
+        let (host, path) = (endpoint.host, endpoint.path);
+        let opened = with_deadline(
+            deadline,
+            WsConnection::open(&mut transport, &mut *rng, host, path, buffers, write_timeout),
+        )
+        .await;
+        // How to release the transport, and whether a closing handshake completed. Every
+        // transport the connector opened is released, a failed upgrade's too: on embassy-net
+        // a dropped socket sends nothing (no FIN, no RST), and the server would hold the
+        // half-open connection until its own handshake timeout.
+        let (graceful, answered) = match opened {
+            Ok(Ok(mut conn)) => {
+                debug!("WebSocket open");
+                session.handle_connected(now_ms());
+                let mut scratch = [0u8; MAX_CLIENT_MESSAGE_SIZE];
+                loop {
+                    if app.wants_to_leave() {
+                        session.leave(now_ms());
+                    }
+                    deliver(session, app);
+                    if let Some(action) = session.poll_close() {
+                        break match action {
+                            CloseAction::Close { code } => {
+                                (true, conn.close(code, close_timeout).await)
+                            }
+                            CloseAction::Abort => (false, false),
+                        };
+                    }
+                    let now = now_ms();
+                    while let Some(len) = session.poll_transmit(now, &mut scratch, || app.input()) {
+                        if let Err(reason) = conn.send_binary(&scratch[..len]).await {
+                            session.handle_disconnected(now_ms(), reason);
+                            break;
+                        }
+                    }
+                    if !session.state().is_connected() {
+                        continue; // poll_close says how to end it
+                    }
+                    let deadline = session.poll_timeout().map(Instant::from_millis);
+                    match conn.recv(deadline).await {
+                        Ok(Some(Incoming::Binary(bytes))) => {
+                            session.handle_message(now_ms(), bytes)
+                        }
+                        Ok(Some(Incoming::Other)) => session.handle_heard(now_ms()),
+                        Ok(None) => {}
+                        Err(reason) => session.handle_disconnected(now_ms(), reason),
+                    }
+                    session.handle_timeout(now_ms());
                 }
             }
-            if !session.state().is_connected() {
-                continue; // poll_close says how to end it
+            failed => {
+                let reason = match failed {
+                    Ok(Err(reason)) => reason,
+                    _ => Disconnect::ConnectTimeout,
+                };
+                session.handle_disconnected(now_ms(), reason);
+                (false, false)
             }
-            let deadline = session.poll_timeout().map(Instant::from_millis);
-            match conn.recv(deadline).await {
-                Ok(Some(Incoming::Binary(bytes))) => session.handle_message(now_ms(), bytes),
-                Ok(Some(Incoming::Other)) => session.handle_heard(now_ms()),
-                Ok(None) => {}
-                Err(reason) => session.handle_disconnected(now_ms(), reason),
-            }
-            session.handle_timeout(now_ms());
-        }
+        };
+        let _ = with_timeout(close_timeout, C::release(&mut transport, graceful)).await;
+        answered
     }
 }
 
@@ -212,11 +231,13 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::testutil::TestRng;
+    use crate::error::HandshakeError;
+    use crate::testutil::{Script, TestRng, server_frame};
     use core::convert::Infallible;
     use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
     use std::cell::Cell;
     use std::rc::Rc;
+    use std::vec::Vec;
 
     /// The transport of a connection that never opens.
     enum Unopened {}
@@ -329,5 +350,116 @@ mod tests {
         assert_eq!(attempts, 1);
         // Before the attempt, and right after it: no sleep in between.
         assert_eq!(asked, 2);
+    }
+
+    /// Hands out one scripted server for every attempt; its `release`s are recorded in
+    /// [`Script::released`].
+    struct Scripted {
+        script: Script,
+        attempts: u32,
+    }
+
+    impl Connector for Scripted {
+        type Transport<'a> = &'a mut Script;
+        type Error = Infallible;
+
+        async fn connect(&mut self) -> Result<&mut Script, Infallible> {
+            self.attempts += 1;
+            Ok(&mut self.script)
+        }
+
+        async fn release<'a>(script: &mut &'a mut Script, graceful: bool)
+        where
+            Self: 'a,
+        {
+            script.released.push(graceful);
+        }
+    }
+
+    /// Records why connections ended; asks to leave from its `leave_at`-th question on.
+    struct Recorder {
+        leave_at: u32,
+        asked: u32,
+        reasons: Vec<Disconnect>,
+    }
+
+    impl App for Recorder {
+        fn input(&mut self) -> Pad {
+            Pad::NEUTRAL
+        }
+
+        fn event(&mut self, event: &Event) {
+            if let Event::Disconnected { reason, .. } = event {
+                self.reasons.push(*reason);
+            }
+        }
+
+        fn wants_to_leave(&mut self) -> bool {
+            self.asked += 1;
+            self.asked >= self.leave_at
+        }
+    }
+
+    /// Runs a client against `script` with short timeouts (connect 200 ms, write 50 ms, close
+    /// 200 ms) and an hour of backoff; returns how it left, the disconnect reasons, the
+    /// attempts made and the script's `release`s.
+    async fn run_against(script: Script, leave_at: u32) -> (Left, Vec<Disconnect>, u32, Vec<bool>) {
+        let mut config = Config::DEFAULT;
+        config.connect_timeout_ms = 200;
+        config.write_timeout_ms = 50;
+        config.close_timeout_ms = 200;
+        config.backoff_initial_ms = 3_600_000;
+        config.backoff_max_ms = 3_600_000;
+        config.backoff_jitter_percent = 0;
+        let mut app = Recorder { leave_at, asked: 0, reasons: Vec::new() };
+        let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
+        let buffers = Buffers::new(&mut rx, &mut tx, &mut msg).unwrap();
+        let identity = Identity::controller("pico", None).unwrap();
+        let endpoint = Endpoint { host: "h", path: "/ws" };
+        let connector = Scripted { script, attempts: 0 };
+        let mut client = Client::new(connector, TestRng(1), config, identity, endpoint, buffers);
+        let hang_guard = std::time::Duration::from_secs(30);
+        let left = tokio::time::timeout(hang_guard, client.run(&mut app)).await.expect("run hung");
+        let Scripted { script, attempts } = client.connector;
+        (left, app.reasons, attempts, script.released)
+    }
+
+    #[tokio::test]
+    async fn a_refused_upgrade_releases_the_transport() {
+        let mut script = Script::new(Vec::new(), usize::MAX, usize::MAX);
+        script.response = Some(b"HTTP/1.1 503 Service Unavailable\r\n\r\n".to_vec());
+        // Questions: before the attempt, right after it, then in the backoff: leave there.
+        let (left, reasons, attempts, released) = run_against(script, 3).await;
+        assert_eq!(reasons, [Disconnect::Handshake(HandshakeError::Status(503))]);
+        assert_eq!((left, attempts), (Left { answered: false }, 1));
+        assert_eq!(released, [false], "aborted, not just dropped");
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_that_times_out_releases_the_transport() {
+        let mut script = Script::new(Vec::new(), usize::MAX, usize::MAX);
+        script.response = Some(Vec::new()); // connects, then never answers the upgrade
+        let (left, reasons, attempts, released) = run_against(script, 3).await;
+        assert_eq!(reasons, [Disconnect::ConnectTimeout]);
+        assert_eq!((left, attempts), (Left { answered: false }, 1));
+        assert_eq!(released, [false], "aborted, not just dropped");
+    }
+
+    #[tokio::test]
+    async fn leaving_after_the_server_closed_is_answered_only_if_the_echo_went_out() {
+        for stalled in [false, true] {
+            let mut script =
+                Script::new(server_frame(true, 8, &1001u16.to_be_bytes()), usize::MAX, usize::MAX);
+            if stalled {
+                script.writes_until_stall = 2; // the upgrade request and `Hello`, not the echo
+            }
+            // Questions: before the attempt, once open, then right after the server's close
+            // was handled: leave there, before the driver ends the connection.
+            let (left, reasons, attempts, released) = run_against(script, 3).await;
+            assert_eq!(reasons, [Disconnect::Closed { code: 1001 }], "stalled: {stalled}");
+            assert_eq!(attempts, 1);
+            assert_eq!(left, Left { answered: !stalled }, "stalled: {stalled}");
+            assert_eq!(released, [true], "stalled: {stalled}");
+        }
     }
 }

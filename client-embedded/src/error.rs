@@ -79,6 +79,9 @@ pub enum FrameError {
     /// A close frame with a one-byte payload or a reserved status code.
     #[error("malformed close frame")]
     BadClose,
+    /// A close frame whose reason is not valid UTF-8 (RFC 6455 section 8.1).
+    #[error("close frame reason is not UTF-8")]
+    BadCloseReason,
     /// A frame larger than the receive buffer can hold whole.
     #[error("frame of {len} bytes exceeds the receive buffer ({max} bytes)")]
     FrameTooLarge {
@@ -103,10 +106,12 @@ pub enum FrameError {
 
 impl FrameError {
     /// The close status RFC 6455 names for it: 1009 (message too big) for the size errors,
-    /// 1002 (protocol error) otherwise. The session sends none (see [`FrameError`]).
+    /// 1007 (invalid payload data) for a close reason that is not UTF-8, 1002 (protocol error)
+    /// otherwise. The session sends none (see [`FrameError`]).
     pub fn close_code(&self) -> u16 {
         match self {
             FrameError::FrameTooLarge { .. } | FrameError::MessageTooLarge { .. } => 1009,
+            FrameError::BadCloseReason => 1007,
             _ => 1002,
         }
     }

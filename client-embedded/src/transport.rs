@@ -40,7 +40,9 @@ pub trait Connector {
 
     /// Shuts a transport down before it is dropped: `graceful` after a closing handshake
     /// (send FIN), otherwise abort (RST where possible), so the server notices at once. The
-    /// driver bounds it with [`Config::close_timeout_ms`](crate::Config::close_timeout_ms).
+    /// driver calls it for every transport [`connect`](Self::connect) returned, one whose
+    /// WebSocket upgrade failed or timed out included, and bounds it with
+    /// [`Config::close_timeout_ms`](crate::Config::close_timeout_ms).
     /// The default does nothing: dropping the transport is enough for OS sockets.
     async fn release<'a>(transport: &mut Self::Transport<'a>, graceful: bool)
     where

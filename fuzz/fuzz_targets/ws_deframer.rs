@@ -8,8 +8,9 @@
 //! - the deframer never stalls: while bytes are left, it takes some or reports an error;
 //! - what it reports is what RFC 6455 says the stream holds, as an independent reading of the
 //!   stream (`expected` below) finds it: whole messages reassembled from their fragments with
-//!   control frames between them passed on in order, close codes checked, every rule breach
-//!   and size limit refused from the first bytes that show it, nothing read after a close.
+//!   control frames between them passed on in order, close codes and reasons checked, every
+//!   rule breach and size limit refused from the first bytes that show it, nothing read after
+//!   a close.
 #![no_main]
 
 use embedded_websocket::{WebSocketClient, WebSocketState};
@@ -114,6 +115,9 @@ fn expected(stream: &[u8], rx_len: usize, msg_len: usize) -> Outcome {
                 let code = u16::from_be_bytes([*hi, *lo]);
                 if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
                     return fail(got, FrameError::BadClose);
+                }
+                if std::str::from_utf8(reason).is_err() {
+                    return fail(got, FrameError::BadCloseReason); // RFC 6455 section 8.1
                 }
                 Some(Received::Close { code: Some(code), len: reason.len() })
             }

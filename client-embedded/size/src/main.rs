@@ -26,6 +26,9 @@ const TICKS_PER_MS: u64 = embassy_time_driver::TICK_HZ / 1000;
 
 // ---- Fake hardware registers -------------------------------------------------------------
 
+// These `static mut`s (and the FIFO's in `client`) are only ever read and written through raw
+// pointers with volatile accesses, never through a reference, so no two references can alias
+// them (one thread of execution; no interrupt handler touches them).
 static mut ADC: u16 = 0;
 static mut LED: u32 = 0;
 
@@ -114,6 +117,7 @@ mod client {
     use embassy_executor::Spawner;
     use embassy_time::Timer;
     use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
+    use static_cell::ConstStaticCell;
     use tickwire_client_embedded::{
         App, Buffers, Client, Config, Connector, Endpoint, Event, Identity, Pad,
     };
@@ -127,9 +131,9 @@ mod client {
     /// One reassembled server message.
     const MSG: usize = FRAME;
 
-    static mut RX_BUF: [u8; RX] = [0; RX];
-    static mut TX_BUF: [u8; TX] = [0; TX];
-    static mut MSG_BUF: [u8; MSG] = [0; MSG];
+    /// The client's buffers, handed out once (as the boards do with theirs).
+    static BUFFERS: ConstStaticCell<([u8; RX], [u8; TX], [u8; MSG])> =
+        ConstStaticCell::new(([0; RX], [0; TX], [0; MSG]));
 
     // A UART-like byte FIFO standing in for a network stack.
     static mut LINK_UP: u8 = 0;
@@ -253,9 +257,9 @@ mod client {
     }
 
     pub fn start(spawner: Spawner) {
-        // SAFETY: `start` runs once, from `main`; nothing else touches the buffers.
-        let (rx, tx, msg) = unsafe {
-            (&mut *addr_of_mut!(RX_BUF), &mut *addr_of_mut!(TX_BUF), &mut *addr_of_mut!(MSG_BUF))
+        // A second call finds the buffers taken and starts nothing.
+        let Some((rx, tx, msg)) = BUFFERS.try_take() else {
+            return;
         };
         let Ok(buffers) = Buffers::new(rx, tx, msg) else {
             return;

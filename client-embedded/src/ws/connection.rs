@@ -162,11 +162,24 @@ impl<'c, T: Read + Write, R: RngCore> WsConnection<'c, T, R> {
                     // Echo the status (RFC 6455 section 5.5.1), or nothing when there was none.
                     let status_bytes = code.map(u16::to_be_bytes);
                     let echo: &[u8] = status_bytes.as_ref().map_or(&[], |b| b.as_slice());
-                    if let Ok(len) =
-                        self.codec.write(WebSocketSendMessageType::CloseReply, true, echo, self.tx)
-                    {
-                        let _ = write_all(&mut self.transport, &self.tx[..len], self.write_timeout)
-                            .await;
+                    // Framing the echo moves the codec to `Closed`; an echo that did not go
+                    // out whole puts it back to `CloseReceived`, and `close` then reports no
+                    // completed handshake.
+                    let echoed = match self.codec.write(
+                        WebSocketSendMessageType::CloseReply,
+                        true,
+                        echo,
+                        self.tx,
+                    ) {
+                        Ok(len) => {
+                            write_all(&mut self.transport, &self.tx[..len], self.write_timeout)
+                                .await
+                                .is_ok()
+                        }
+                        Err(_) => false,
+                    };
+                    if !echoed {
+                        self.codec.state = WebSocketState::CloseReceived;
                     }
                     return Err(Disconnect::Closed { code: code.unwrap_or(1005) });
                 }
@@ -195,12 +208,13 @@ impl<'c, T: Read + Write, R: RngCore> WsConnection<'c, T, R> {
     /// The closing handshake: sends a close frame with `code`, then reads (discarding
     /// messages) until the server's close frame arrives, the transport ends or `timeout`
     /// passes. Returns whether the handshake completed: true when the server's close frame
-    /// arrived, or when the server closed first (its close was already echoed by
-    /// [`WsConnection::recv`], so nothing is sent). Best effort: errors only end it early.
+    /// arrived, or when the server closed first and [`WsConnection::recv`] wrote its echo
+    /// (nothing is sent then; an echo that did not go out is not retried and gives false).
+    /// Best effort: errors only end it early.
     pub async fn close(&mut self, code: u16, timeout: Duration) -> bool {
         let answered = with_timeout(timeout, async {
             if self.codec.state != WebSocketState::Open {
-                return true;
+                return self.codec.state == WebSocketState::Closed;
             }
             let Ok(len) = self.codec.close(status(code), None, self.tx) else { return false };
             if write_all(&mut self.transport, &self.tx[..len], self.write_timeout).await.is_err() {
@@ -261,83 +275,8 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::testutil::{TestRng, client_frames, server_frame};
-    use core::convert::Infallible;
+    use crate::testutil::{Script, TestRng, server_frame};
     use std::vec::Vec;
-
-    /// A fake server: answers the upgrade request with a valid response followed by
-    /// `frames`, delivered in reads of at most `chunk` bytes, never across `cut`.
-    struct Script {
-        frames: Vec<u8>,
-        response: Option<Vec<u8>>,
-        input: Vec<u8>,
-        pos: usize,
-        chunk: usize,
-        cut: usize,
-        eof: bool,
-        out: Vec<u8>,
-        request_len: usize,
-    }
-
-    impl Script {
-        fn new(frames: Vec<u8>, chunk: usize, cut: usize) -> Script {
-            let (response, input, out) = (None, Vec::new(), Vec::new());
-            Script { frames, response, input, pos: 0, chunk, cut, eof: false, out, request_len: 0 }
-        }
-
-        /// Frames the client wrote after its request: (fin, opcode, payload).
-        fn written(&self) -> Vec<(bool, u8, Vec<u8>)> {
-            client_frames(&self.out[self.request_len..])
-        }
-    }
-
-    impl embedded_io_async::ErrorType for Script {
-        type Error = Infallible;
-    }
-
-    impl Read for Script {
-        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
-            if self.request_len == 0 {
-                let request = core::str::from_utf8(&self.out).unwrap();
-                self.request_len = request.find("\r\n\r\n").unwrap() + 4;
-                let key = request.split("Sec-WebSocket-Key: ").nth(1).unwrap();
-                let key: [u8; 24] = key.as_bytes()[..24].try_into().unwrap();
-                let accept = accept_for(&key);
-                let accept = core::str::from_utf8(&accept).unwrap();
-                let default = std::format!(
-                    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-                     Sec-WebSocket-Protocol: tickwire.v1\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-                );
-                self.input = self.response.clone().unwrap_or(default.into_bytes());
-                self.input.extend_from_slice(&self.frames);
-            }
-            let mut end = (self.pos + self.chunk.min(buf.len())).min(self.input.len());
-            if self.pos < self.cut && end > self.cut {
-                end = self.cut;
-            }
-            let n = end - self.pos;
-            if n == 0 {
-                if self.eof {
-                    return Ok(0);
-                }
-                core::future::pending::<()>().await;
-            }
-            buf[..n].copy_from_slice(&self.input[self.pos..end]);
-            self.pos = end;
-            Ok(n)
-        }
-    }
-
-    impl Write for Script {
-        async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
-            self.out.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        async fn flush(&mut self) -> Result<(), Infallible> {
-            Ok(())
-        }
-    }
 
     fn buffers<'b>(rx: &'b mut [u8], tx: &'b mut [u8], msg: &'b mut [u8]) -> Buffers<'b> {
         Buffers::new(rx, tx, msg).unwrap()
@@ -455,6 +394,31 @@ mod tests {
         let started = Instant::now();
         assert!(!conn.close(1000, Duration::from_millis(100)).await, "no answer");
         assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_close_echo_that_did_not_go_out_does_not_complete_the_handshake() {
+        // The server closes first; `close` afterwards reports whether the echo went out. With
+        // the client's writes stalled after its upgrade request, the echo times out.
+        for stalled in [false, true] {
+            let mut script =
+                Script::new(server_frame(true, 8, &1001u16.to_be_bytes()), 1, usize::MAX);
+            if stalled {
+                script.writes_until_stall = 1;
+            }
+            let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
+            let mut bufs = buffers(&mut rx, &mut tx, &mut msg);
+            let write_timeout = Duration::from_millis(50);
+            let mut conn =
+                WsConnection::open(&mut script, TestRng(1), "h", "/ws", &mut bufs, write_timeout)
+                    .await
+                    .unwrap();
+            assert_eq!(conn.recv(None).await, Err(Disconnect::Closed { code: 1001 }));
+            assert_eq!(conn.close(1000, SECOND).await, !stalled, "stalled: {stalled}");
+            let echo = (true, 8, 1001u16.to_be_bytes().to_vec());
+            let expected = if stalled { Vec::new() } else { std::vec![echo] };
+            assert_eq!(script.written(), expected, "nothing sent by `close`");
+        }
     }
 
     #[tokio::test]

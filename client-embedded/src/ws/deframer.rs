@@ -208,7 +208,8 @@ impl<'b> Deframer<'b> {
     }
 }
 
-/// Decodes a close payload: nothing, or a valid status code and a reason.
+/// Decodes a close payload: nothing, or a valid status code and a UTF-8 reason (RFC 6455
+/// sections 5.5.1 and 8.1).
 fn close(payload: &[u8]) -> Result<Received, FrameError> {
     match payload {
         [] => Ok(Received::Close { code: None, len: 0 }),
@@ -218,6 +219,9 @@ fn close(payload: &[u8]) -> Result<Received, FrameError> {
             let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             if !valid {
                 return Err(FrameError::BadClose);
+            }
+            if core::str::from_utf8(reason).is_err() {
+                return Err(FrameError::BadCloseReason);
             }
             Ok(Received::Close { code: Some(code), len: reason.len() })
         }
@@ -389,6 +393,12 @@ mod tests {
         let reserved_code = server_frame(true, 8, &1005u16.to_be_bytes());
         assert_eq!(run(&[&reserved_code], 270, 256), Err(FrameError::BadClose));
         assert_eq!(run(&[&server_frame(true, 8, b"x")], 270, 256), Err(FrameError::BadClose));
+        // A close reason that is not UTF-8 fails the connection (RFC 6455 section 8.1): a
+        // lone continuation byte, an overlong encoding, a surrogate, a sequence cut short.
+        for reason in [&b"\x80"[..], b"\xc0\xaf", b"\xed\xa0\x80", b"ok\xe2\x82"] {
+            let close = server_frame(true, 8, &[&1000u16.to_be_bytes()[..], reason].concat());
+            assert_eq!(run(&[&close], 270, 256), Err(FrameError::BadCloseReason), "{reason:?}");
+        }
         assert_eq!(run(&[&[0x82, 0x81]], 270, 256), Err(FrameError::Masked));
         // A 64-bit length with its top bit set: 5 bytes to this deframer once masked, 2^63 + 5
         // to the codec, which then read the next frame as this one's payload (found by the

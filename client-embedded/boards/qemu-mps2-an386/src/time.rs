@@ -87,6 +87,30 @@ fn now_ticks(clock: &Clock) -> u64 {
     cycles(clock) / CYCLES_PER_TICK
 }
 
+/// TIMER1's load value for a wake-up at tick `next`, at tick `now`: at least one cycle (a
+/// timer already due, woken by `arm`, never gets here) and at most [`MAX_ALARM_CYCLES`]. A far
+/// wake-up (up to `u64::MAX`, e.g. `Timer::at(Instant::MAX)`) saturates instead of overflowing.
+const fn alarm_cycles(now: u64, next: u64) -> u32 {
+    let cycles = next.saturating_sub(now).saturating_mul(CYCLES_PER_TICK);
+    if cycles < 1 {
+        1
+    } else if cycles > MAX_ALARM_CYCLES {
+        MAX_ALARM_CYCLES as u32
+    } else {
+        cycles as u32
+    }
+}
+
+// Checked when the firmware compiles (it has no host tests): the bounds, and wake-ups far
+// enough out that their cycle count does not fit 64 bits.
+const _: () = {
+    assert!(alarm_cycles(5, 5) == 1);
+    assert!(alarm_cycles(7, 1_000_007) == 25_000_000); // one second
+    assert!(alarm_cycles(0, 86_000_000) == MAX_ALARM_CYCLES as u32); // 86 s, past the cap
+    assert!(alarm_cycles(0, u64::MAX / CYCLES_PER_TICK + 1) == MAX_ALARM_CYCLES as u32);
+    assert!(alarm_cycles(1000, u64::MAX - 1) == MAX_ALARM_CYCLES as u32);
+};
+
 /// Wakes the timers that are due and loads TIMER1 for the next one.
 fn arm(clock: &mut Clock) {
     let now = now_ticks(clock);
@@ -96,8 +120,7 @@ fn arm(clock: &mut Clock) {
     if next == u64::MAX {
         return;
     }
-    // At least one cycle: a timer already due (woken above) never returns here.
-    let delay = (next.saturating_sub(now) * CYCLES_PER_TICK).clamp(1, MAX_ALARM_CYCLES) as u32;
+    let delay = alarm_cycles(now, next);
     TIMER1.write(RELOAD, delay);
     TIMER1.write(VALUE, delay);
     TIMER1.write(CTRL, CTRL_ENABLE | CTRL_IRQ_ENABLE);

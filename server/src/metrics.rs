@@ -134,7 +134,9 @@ impl Default for Metrics {
 }
 
 /// The tick-duration buckets (seconds) for ticks of `period`: doubling from 50 us up to half
-/// the period, then bounds at 1/2, 3/4, 1, 1.5, 2 and 4 periods. A bucket ending at the period
+/// the period, then bounds at 1/2, 3/4, 1, 1.5, 2, 4, 8, 16 and 32 periods (the tail says how
+/// bad a stall was: a p99 past the last bound reads as that bound). The bounds follow
+/// `--tick-rate`: nodes of a fleet summed in one `histogram_quantile` must share it. A bucket ending at the period
 /// itself lets `histogram_quantile` and the dashboard tell a tick within its budget from one
 /// over it; with only doubling bounds the period fell inside a bucket (25.6-51.2 ms at 30 Hz),
 /// and a p99 estimated inside it read as over budget when no tick was.
@@ -144,7 +146,8 @@ pub fn tick_buckets(period: Duration) -> Vec<f64> {
         .take_while(|b| *b < period / 2.0)
         .collect();
     // Whole microseconds, so the `le` labels read as the period does (0.033333 at 30 Hz).
-    buckets.extend([0.5, 0.75, 1.0, 1.5, 2.0, 4.0].map(|k| (k * period * 1e6).round() / 1e6));
+    let periods = [0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 32.0];
+    buckets.extend(periods.map(|k| (k * period * 1e6).round() / 1e6));
     buckets
 }
 
@@ -310,8 +313,9 @@ impl Metrics {
     /// Counts a refusal for `reason`. The reasons, so that an operator can tell a misbehaving
     /// proxy or client from a full server:
     ///
-    /// - before a request: `tcp_per_ip` (an address holds too many TCP connections),
-    ///   `plain_http` (plain HTTP on the TLS port);
+    /// - before a request: `accept_failed` (a failed `accept()` call, usually out of file
+    ///   descriptors), `tcp_per_ip` (an address holds too many TCP connections), `plain_http`
+    ///   (plain HTTP on the TLS port);
     /// - any request: `head_too_large`;
     /// - a WebSocket upgrade: `not_upgrade` (not an HTTP/1.1 GET, or no upgrade headers at
     ///   all: a page visit, or a proxy that strips them), `cross_protocol` (only one of

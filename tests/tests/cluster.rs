@@ -1558,3 +1558,34 @@ async fn after_redis_lost_its_data_the_fleet_keeps_its_secret_and_settles_until_
         "a room opened while the second node writes its rooms back: {refused:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_after_the_first_nodes_settle_still_holds_the_fleet_back() {
+    use tickwire_server::cluster::directory::{Directory, DirectoryError, Wanted};
+    let mut redis = Redis::start();
+    let one = Directory::new(&redis.url(), "one", Duration::from_millis(500)).unwrap();
+    let late = Directory::new(&redis.url(), "late", Duration::from_millis(500)).unwrap();
+    let secret = one.heartbeat(&registration("s-one", None, Duration::ZERO)).await.unwrap().secret;
+    late.heartbeat(&registration("s-late", None, Duration::ZERO)).await.unwrap();
+    redis.kill();
+    redis.restart();
+    let back = async |node: &Directory, settle: Duration| {
+        let beat = registration("candidate", Some(&secret), settle);
+        match node.heartbeat(&beat).await {
+            Ok(beat) => beat,
+            Err(_) => node.heartbeat(&beat).await.unwrap(),
+        }
+    };
+    // The first node's settle is over before the late one returns: the late one finds the
+    // secret it knew (the first restored it), yet its rooms are not written back yet.
+    assert_eq!(back(&one, Duration::from_millis(300)).await.secret, secret);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let returned = back(&late, Duration::from_secs(30)).await;
+    assert!(!returned.was_registered);
+    let refused =
+        one.join(Wanted::Named(RoomName::truncated("lost")), false, OPEN_LIMITS, "p").await;
+    assert!(
+        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST")),
+        "a room opened while the late node writes its rooms back: {refused:?}"
+    );
+}

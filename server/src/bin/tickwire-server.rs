@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    // Before any thread starts, so that they all see it. Every client takes a descriptor.
+    // Before any socket opens: every client takes a descriptor.
     match tickwire_server::threads::raise_open_files_limit() {
         Ok(Some(open_files)) => {
             let wanted = u64::from(cli.config.max_connections) * 2;

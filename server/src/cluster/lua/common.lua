@@ -19,6 +19,8 @@
 --   secret                 string proves a proxied connection comes from a node of the fleet
 --   settle                 string present (with an expiry) while the fleet writes its rooms
 --                                 back after Redis lost its data: no node opens a new room
+--   restored               string present for three node ttls after a node found that Redis
+--                                 lost its data: a node forgotten meanwhile settles the fleet
 -- Keys are built inside the scripts, so the directory runs on one Redis (or a replicated
 -- primary), not on Redis Cluster.
 local P = 'tickwire:'

@@ -9,8 +9,10 @@
 -- secret (the fleet's secret as this node last read it, '' before its first heartbeat: the
 -- secret never expires, so finding it gone or another means Redis lost its data, and then no
 -- node of the fleet opens a new room for settle_ms, one starting for the first time included;
--- a node forgotten while the fleet settles came back from that loss too, the first node back
--- having restored the secret, and holds the fleet back for settle_ms from its own return).
+-- a node forgotten within three ttls of the first node's return came back from that loss too,
+-- the first node back having restored the secret, and holds the fleet back for settle_ms from
+-- its own return: `restored` marks the loss for that long, since a settle shorter than some
+-- node's way back would otherwise end before that node's rooms are written back).
 -- Returns {registered before (1/0), the fleet's secret, {url of every live node}}.
 local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
@@ -23,7 +25,11 @@ if registered == 0 and settle_ms > 0 then
   redis.call('HSET', node, 'settle_until', now + settle_ms)
   local known = ARGV[9] or ''
   local settling = redis.call('PTTL', P .. 'settle')
-  if known ~= '' and (redis.call('GET', P .. 'secret') ~= known or settling > 0)
+  local lost = known ~= '' and redis.call('GET', P .. 'secret') ~= known
+  if lost then
+    redis.call('SET', P .. 'restored', '1', 'PX', 3 * ttl)
+  end
+  if known ~= '' and (lost or redis.call('EXISTS', P .. 'restored') == 1)
       and settling < settle_ms then
     redis.call('SET', P .. 'settle', '1', 'PX', settle_ms)
   end

@@ -249,12 +249,17 @@ pub(crate) fn retry_after(mut response: Response) -> Response {
     response
 }
 
-/// A refusal: `status` with `message` as plain text, and the connection closed after it.
+/// A refusal: `status` with `message` as plain text, never stored by a cache, and the
+/// connection closed after it. A refusal answers one request of one client at one moment:
+/// some are cacheable by default (404, 405, 410), and the HTTP fallback's session routes have
+/// one URL for every session, so a cache keeping one would refuse others with it.
 pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     let mut text = message.into();
     text.push('\n');
     let mut response = (status, text).into_response();
-    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

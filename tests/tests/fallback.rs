@@ -5,7 +5,9 @@
 //! poll, a stream nobody reads, a foreign Origin) each get a clear refusal while WebSocket
 //! players in the same room keep getting every tick. A session answers its client's whole
 //! IPv6 /64, refuses POSTs with 410 as soon as it stops reading them, and its refusals are
-//! readable by a page of an allowed origin.
+//! readable by a page of an allowed origin. Numbered polls and POSTs may be sent again: a
+//! repeated poll gets the same bytes (its close record too), a repeated POST is delivered once;
+//! every answer is `no-store`, and a session needs its join token only to open.
 
 #[path = "support/fallback_client.rs"]
 mod fallback_client;
@@ -632,4 +634,306 @@ async fn refusals_an_allowed_page_may_read_and_a_preflight_for_opening_a_stream(
     assert_eq!(status, 403);
     assert!(headers.get("access-control-allow-origin").is_none());
     server.shutdown().await;
+}
+
+/// `req` with the header `name: value` (a poll's or POST's number).
+fn numbered(
+    mut req: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+    name: &'static str,
+    value: &str,
+) -> hyper::Request<http_body_util::Full<bytes::Bytes>> {
+    req.headers_mut().insert(name, value.parse().unwrap());
+    req
+}
+
+/// Poll `n` of `session` (its own connection): status and body.
+async fn poll_numbered(server: &TestServer, session: &str, n: &str) -> (u16, bytes::Bytes) {
+    let req = numbered(request("GET", "/fallback/poll", Some(session), vec![]), "tickwire-poll", n);
+    let (status, _, body) = exchange(server, req).await;
+    (status, body)
+}
+
+/// A proxy whose connection to the server dies after the server answered retries the GET
+/// (Caddy does, by default), or a node forwarding a poll dies after the owner answered and the
+/// client polls again: the first answer never arrives. A poll takes its records out of the
+/// session, so without numbers the repeat took the next ones, and a tick's reliable frames (the
+/// Welcome, events, a Kick) were lost. With `Tickwire-Poll` a repeat gets the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
+    let server = TestServer::start(test_config()).await;
+    let (status, headers, first) =
+        exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
+    assert_eq!(status, 200);
+    let session = headers[SESSION].to_str().unwrap().to_string();
+    let mut records = Records::default();
+    let mut down = Vec::new();
+    records.push(&first, &mut down);
+    let hello = message_record(&ClientMessage::Hello(hello_in(Role::Player, "p", "fb-repeat")));
+    let (status, _, _) =
+        exchange(&server, request("POST", "/fallback/send", Some(&session), hello)).await;
+    assert_eq!(status, 204);
+
+    // Every poll is sent twice and only the second answer is read: each first answer is
+    // "lost on its way". The records still form one whole stream: the Welcome, then the
+    // player's own chat line (an event, sent once).
+    let mut n = 0u64;
+    let mut chatted = false;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        n += 1;
+        let (status, lost) = poll_numbered(&server, &session, &n.to_string()).await;
+        assert_eq!(status, 200, "poll {n}: {lost:?}");
+        let (status, again) = poll_numbered(&server, &session, &n.to_string()).await;
+        assert_eq!(status, 200, "poll {n} again: {again:?}");
+        assert_eq!(again, lost, "poll {n} repeated: the same bytes");
+        records.push(&again, &mut down);
+        let welcome = down.iter().find_map(|d| match d {
+            Down::Message(ServerMessage::Welcome(w)) => Some(w.player_id),
+            _ => None,
+        });
+        if welcome.is_some() && !chatted {
+            let chat = ClientMessage::Chat(Chat { text: ChatText::truncated("once") });
+            let post = request("POST", "/fallback/send", Some(&session), message_record(&chat));
+            assert_eq!(exchange(&server, post).await.0, 204);
+            chatted = true;
+        }
+        let said = down
+            .iter()
+            .filter(|d| {
+                matches!(d, Down::Message(ServerMessage::Event(e))
+                    if matches!(&e.kind, EventKind::Chat { from, text, .. }
+                        if Some(*from) == welcome && text.as_str() == "once"))
+            })
+            .count();
+        if said > 0 {
+            assert_eq!(said, 1, "the chat line once");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Welcome and chat line: {down:?}");
+    }
+
+    // Neither the last poll's number nor the next: 409, saying which are.
+    for wrong in [n + 2, n - 1] {
+        let (status, text) = poll_numbered(&server, &session, &wrong.to_string()).await;
+        assert_eq!(status, 409, "poll {wrong} after {n}");
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.contains(&format!("the last poll answered was {n}")), "{text}");
+    }
+    let (status, text) = poll_numbered(&server, &session, "two").await;
+    assert_eq!(status, 400, "{text:?}");
+    // A poll without a number is served as before (and takes records as it goes).
+    let (status, _, _) =
+        exchange(&server, request("GET", "/fallback/poll", Some(&session), vec![])).await;
+    assert_eq!(status, 200);
+
+    // The poll that takes the close record may be lost too: the session stays long enough
+    // for its repeat to get it.
+    let post = request("POST", "/fallback/send", Some(&session), close_record(1000, "bye"));
+    assert_eq!(exchange(&server, post).await.0, 204);
+    let mut records = Records::default();
+    let last = loop {
+        n += 1;
+        let (status, body) = poll_numbered(&server, &session, &n.to_string()).await;
+        assert_eq!(status, 200, "poll {n}");
+        let mut out = Vec::new();
+        records.push(&body, &mut out);
+        if out.iter().any(|d| matches!(d, Down::Close(1000, _))) {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no close record");
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, again) = poll_numbered(&server, &session, &n.to_string()).await;
+    assert_eq!((status, &again), (200, &last), "the close record, again");
+    // Then the session is forgotten.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while poll_numbered(&server, &session, &n.to_string()).await.0 != 404 {
+        assert!(tokio::time::Instant::now() < deadline, "the ended session lingers on");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown().await;
+}
+
+/// A proxy whose connection to the server died retries the poll at once, before the server
+/// saw that connection go: the first poll of that number still waits in the server. The repeat
+/// waits its turn (not 409, as a second poll at once gets) and is answered with what the first
+/// took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_of_a_poll_still_waiting_waits_for_it_and_gets_the_same_records() {
+    let mut config = test_config();
+    // A session that sent no Hello has nothing for its polls: one waits its whole time (the
+    // heartbeat interval and a second), and is answered empty.
+    config.heartbeat_interval = Duration::from_millis(600);
+    let server = TestServer::start(config).await;
+    let (status, headers, _) =
+        exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
+    assert_eq!(status, 200);
+    let session = headers[SESSION].to_str().unwrap().to_string();
+    let first = {
+        let session = session.clone();
+        let addr = server.addr;
+        tokio::spawn(async move {
+            let mut conn = http(addr, "127.0.0.1".parse().unwrap()).await;
+            let req = numbered(
+                request("GET", "/fallback/poll", Some(&session), vec![]),
+                "tickwire-poll",
+                "1",
+            );
+            let response = conn.send_request(req).await.expect("an answer");
+            let status = response.status().as_u16();
+            (status, response.into_body().collect().await.unwrap().to_bytes())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, again) = poll_numbered(&server, &session, "1").await;
+    let (first_status, first) = first.await.unwrap();
+    assert_eq!((first_status, status), (200, 200), "{again:?}");
+    assert_eq!(again, first, "the repeat got what the first took");
+    server.shutdown().await;
+}
+
+/// A proxy in front of the server can answer 502 or 504 after the server took a POST (its
+/// connection died before the answer came back), and the client sends it again. Without
+/// numbers its chat lines came twice, past the chat burst, and the seat was kicked. With
+/// `Tickwire-Seq` a repeat is answered 204 and not delivered; a number out of sequence is
+/// refused with 409 and not taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() {
+    let server = TestServer::start(test_config()).await;
+    let room = "fb-seq";
+    let mut watcher = Client::join(&server.ws_url(), hello_in(Role::Spectator, "w", room)).await;
+    let mut player =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "p", room)).await;
+    let id = player.welcome.unwrap().player_id;
+    let chat = |texts: &[&str]| {
+        let mut body = Vec::new();
+        for text in texts {
+            body.extend(message_record(&ClientMessage::Chat(Chat {
+                text: ChatText::truncated(text),
+            })));
+        }
+        body
+    };
+    let post = |seq: &str, body: Vec<u8>| {
+        numbered(
+            request("POST", "/fallback/send", Some(&player.session), body),
+            "tickwire-seq",
+            seq,
+        )
+    };
+    // Three lines, sent three times (the client's answer lost twice): nine would be past the
+    // chat burst of five.
+    for _ in 0..3 {
+        let (status, _, text) = exchange(&server, post("1", chat(&["a", "b", "c"]))).await;
+        assert_eq!(status, 204, "{text:?}");
+    }
+    // Out of sequence: refused, and its records not taken.
+    for (seq, expected) in [("3", 409), ("0", 400), ("x", 400)] {
+        let (status, _, text) = exchange(&server, post(seq, chat(&["lost"]))).await;
+        assert_eq!(status, expected, "POST {seq}: {text:?}");
+        if status == 409 {
+            let text = String::from_utf8_lossy(&text);
+            assert!(text.contains("out of sequence"), "{text}");
+            assert!(text.contains("the last POST delivered was 1"), "{text}");
+        }
+    }
+    let (status, _, text) = exchange(&server, post("2", chat(&["d"]))).await;
+    assert_eq!(status, 204, "{text:?}");
+    // A POST without a number is delivered as before.
+    player.send(&ClientMessage::Chat(Chat { text: ChatText::truncated("end") })).await;
+    watcher
+        .wait_event(|k| matches!(k, EventKind::Chat { from, text, .. } if *from == id && text.as_str() == "end"))
+        .await;
+    let lines: Vec<String> = watcher
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Chat { from, text, .. } if *from == id => Some(text.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines, ["a", "b", "c", "d", "end"], "each line once, nothing out of sequence");
+    // Not kicked: it plays on.
+    player.play_until_applied().await;
+    assert!(player.kick.is_none(), "{:?}", player.kick);
+    server.shutdown().await;
+}
+
+/// `/fallback/poll` is one URL for every session, and `Vary` does not name the session header:
+/// a cache that stored an answer (a 404 or 410 is cacheable by default) would hand it to other
+/// sessions. Every answer of the fallback says `no-store`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fallback_answer_is_no_store() {
+    let page = "http://game.example";
+    let mut config = test_config();
+    config.allowed_origins = vec![page.into()];
+    let server = TestServer::start(config).await;
+    let (_, headers, _) = exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
+    let session = headers[SESSION].to_str().unwrap().to_string();
+    // The stream's answer lasts as long as its session: only its head is read.
+    let streaming = Fallback::open(server.addr, Mode::Stream).await;
+    let streamed = streaming.session.clone();
+    let bogus = "0".repeat(32);
+    let with = |mut req: hyper::Request<_>, name: &'static str, value: &str| {
+        req.headers_mut().insert(name, value.parse().unwrap());
+        req
+    };
+    let cases = [
+        (request("GET", "/fallback/poll", None, vec![]), 200),
+        (request("POST", "/fallback/send", Some(&session), vec![]), 204),
+        (request("POST", "/fallback/send", Some(&bogus), vec![]), 404),
+        (request("GET", "/fallback/poll", Some(&bogus), vec![]), 404),
+        (request("POST", "/fallback/send", None, vec![]), 400),
+        (with(request("GET", "/fallback/poll", Some(&session), vec![]), "tickwire-poll", "x"), 400),
+        (with(request("GET", "/fallback/poll", Some(&session), vec![]), "tickwire-poll", "9"), 409),
+        (request("GET", "/fallback/poll", Some(&streamed), vec![]), 409),
+        (request("PUT", "/fallback/poll", None, vec![]), 405),
+        (request("GET", "/fallback/send", None, vec![]), 405),
+        (
+            with(request("GET", "/fallback/stream", None, vec![]), "origin", "http://evil.example"),
+            403,
+        ),
+        (with(request("OPTIONS", "/fallback/poll", None, vec![]), "origin", page), 204),
+    ];
+    for (req, expected) in cases {
+        let what = format!("{} {} {:?}", req.method(), req.uri(), req.headers());
+        let (status, headers, body) = exchange(&server, req).await;
+        assert_eq!(status, expected, "{what}: {body:?}");
+        let cache = headers.get("cache-control").and_then(|v| v.to_str().ok());
+        assert_eq!(cache, Some("no-store"), "{what}: {status}");
+    }
+    server.shutdown().await;
+}
+
+/// The SDK sends the join token on the request that opens a session only (a token in every
+/// poll's URL is a token in every proxy's access log): the server reads it there alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_opened_with_a_join_token_is_polled_without_it() {
+    use tickwire_server::auth::{JoinClaims, MintKey, mint, unix_now};
+    let mut config = test_config();
+    config.join_secret = Some("s3cret".parse().unwrap());
+    let server = TestServer::start(config).await;
+    let claims =
+        JoinClaims { sub: "ada".into(), exp: unix_now() + 600, nbf: None, room: None, role: None };
+    let token = mint(&claims, &MintKey::Secret("s3cret".into())).unwrap();
+    let (status, _, _) = exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
+    assert_eq!(status, 401, "no token, no session");
+    let open = request("GET", &format!("/fallback/poll?token={token}"), None, vec![]);
+    let (status, headers, _) = exchange(&server, open).await;
+    assert_eq!(status, 200);
+    let session = headers[SESSION].to_str().unwrap().to_string();
+    let hello = message_record(&ClientMessage::Hello(hello_in(Role::Player, "x", "fb-token")));
+    let post = request("POST", "/fallback/send", Some(&session), hello);
+    assert_eq!(exchange(&server, post).await.0, 204);
+    let mut records = Records::default();
+    let mut down = Vec::new();
+    for n in 1..=20 {
+        let (status, body) = poll_numbered(&server, &session, &n.to_string()).await;
+        assert_eq!(status, 200, "poll {n} without the token");
+        records.push(&body, &mut down);
+        if down.iter().any(|d| matches!(d, Down::Message(ServerMessage::Welcome(_)))) {
+            return server.shutdown().await;
+        }
+    }
+    panic!("no Welcome: {down:?}");
 }

@@ -6,6 +6,10 @@
 // another (`poll`), both read as one byte stream of records. Upstream: POSTs of records, one in
 // flight at a time; what the session sends meanwhile goes in the next one, so a POST carries
 // every message of a moment together.
+//
+// Polls and POSTs are numbered (`Tickwire-Poll`, `Tickwire-Seq`), so that one whose answer was
+// lost on its way can be sent again as it was: the server answers a repeated poll with the same
+// records and takes a repeated POST once (PROTOCOL.md 1.1).
 
 import { CloseCode } from './constants.js';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, MAX_CLIENT_RECORD } from './records.js';
@@ -13,6 +17,14 @@ import { Pace } from './pace.js';
 
 /** The header that names a session. */
 export const SESSION_HEADER = 'tickwire-session';
+/** The header that numbers a session's polls: 1, 2, ... (the opening request is 0). */
+export const POLL_HEADER = 'tickwire-poll';
+/** The header that numbers a session's POSTs: 1, 2, ... */
+export const SEQ_HEADER = 'tickwire-seq';
+/** Times a poll or POST that failed in transit is sent, in all, before the socket gives up. */
+export const ATTEMPTS = 3;
+/** Before the second attempt, ms; each later one waits as much more. */
+export const RETRY_MS = 200;
 /** The server's largest POST body, bytes. */
 export const MAX_POST_BODY = 8 * 1024;
 
@@ -72,6 +84,15 @@ export class HttpSocket {
     this.reader = new RecordReader();
     /** @type {Uint8Array[]} records waiting for the next POST */
     this.outbox = [];
+    /**
+     * @type {{ body: Uint8Array<ArrayBuffer>, seq: number, attempts: number } | null} the POST in flight or
+     * to be sent again, until it is answered: sent again, it is sent as it was, with its number
+     */
+    this.unanswered = null;
+    /** The number of the last POST answered (`Tickwire-Seq`). */
+    this.seq = 0;
+    /** The number of the last poll sent (`Tickwire-Poll`). */
+    this.polls = 0;
     this.posting = false;
     this.flushQueued = false;
     /** @type {{ code: number, reason: string } | null} the server's close record */
@@ -118,13 +139,19 @@ export class HttpSocket {
     this.timer = setTimeout(fn, ms);
   }
 
-  url(path = '') {
-    return `${this.base}/${this.mode}${path}${this.query}`;
+  /**
+   * The URL of this mode's route. The query (a join token) only on the request that opens the
+   * session: the server reads it there alone, and a token in every poll's URL would be a token
+   * in every log of every proxy on the way.
+   * @param {boolean} [opening]
+   */
+  url(opening = false) {
+    return `${this.base}/${this.mode}${opening ? this.query : ''}`;
   }
 
   async run() {
     try {
-      const response = await this.fetch(this.url(), { signal: this.abort.signal, cache: 'no-store' });
+      const response = await this.fetch(this.url(true), { signal: this.abort.signal, cache: 'no-store' });
       if (!response.ok) {
         const text = (await response.text().catch(() => '')).trim();
         return this.fail(CloseCode.ABNORMAL, `HTTP ${response.status}${text ? `: ${text}` : ''}`);
@@ -143,20 +170,51 @@ export class HttpSocket {
       } else {
         this.receive(new Uint8Array(await response.arrayBuffer()));
         while (this.readyState !== 3 && this.closeRecord === null) {
-          const poll = await this.fetch(this.url(), {
-            signal: this.abort.signal, cache: 'no-store', headers: { [SESSION_HEADER]: this.session },
-          });
-          if (!poll.ok) {
-            const text = (await poll.text().catch(() => '')).trim();
-            return this.fail(CloseCode.ABNORMAL, `poll: HTTP ${poll.status}${text ? `: ${text}` : ''}`);
-          }
-          this.receive(new Uint8Array(await poll.arrayBuffer()));
+          this.polls += 1;
+          const records = await this.poll(this.polls);
+          if (records === null) return;
+          this.receive(records);
         }
       }
       this.ended();
     } catch (e) {
       if (this.readyState !== 3) this.fail(CloseCode.ABNORMAL, `connection lost: ${/** @type {Error} */ (e).message}`);
     }
+  }
+
+  /**
+   * Poll `number`'s records, or null once the socket failed. A poll that fails in transit (a
+   * network error, a response cut short, a proxy's 502, 503 or 504) is sent again with the
+   * same number, up to {@link ATTEMPTS} times in all: the server answers a repeated number
+   * with the records it answered the first time, so none is lost and none read twice.
+   * @param {number} number
+   * @returns {Promise<Uint8Array | null>}
+   */
+  async poll(number) {
+    const session = /** @type {string} */ (this.session);
+    let why = '';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const poll = await this.fetch(this.url(), {
+          signal: this.abort.signal,
+          cache: 'no-store',
+          headers: { [SESSION_HEADER]: session, [POLL_HEADER]: String(number) },
+        });
+        // The whole body before any of it is used: one cut short is asked for again, whole.
+        if (poll.ok) return new Uint8Array(await poll.arrayBuffer());
+        const text = (await poll.text().catch(() => '')).trim();
+        why = `poll: HTTP ${poll.status}${text ? `: ${text}` : ''}`;
+        if (!IN_TRANSIT.includes(poll.status)) break;
+      } catch (e) {
+        if (this.readyState === 3) return null;
+        why = `connection lost: ${/** @type {Error} */ (e).message}`;
+      }
+      if (attempt >= ATTEMPTS) break;
+      await sleep(RETRY_MS * attempt);
+      if (this.readyState === 3) return null;
+    }
+    this.fail(CloseCode.ABNORMAL, why);
+    return null;
   }
 
   /** @param {Uint8Array} chunk */
@@ -219,6 +277,7 @@ export class HttpSocket {
     if (this.paceTimer !== null) clearTimeout(this.paceTimer);
     this.paceTimer = null;
     this.outbox = [];
+    this.unanswered = null;
     this.abort.abort();
     this.onclose?.(event);
   }
@@ -253,11 +312,83 @@ export class HttpSocket {
 
   async flush() {
     if (this.upstreamClosed) this.outbox = [];
-    if (this.posting || this.outbox.length === 0 || this.readyState === 3 || this.session === null) return;
+    if (this.posting || this.readyState === 3 || this.session === null) return;
+    const post = this.unanswered ?? this.compose();
+    if (!post) return;
+    this.unanswered = post;
+    this.posting = true;
+    post.attempts += 1;
+    try {
+      const response = await this.fetch(`${this.base}/send`, {
+        method: 'POST',
+        signal: this.abort.signal,
+        headers: {
+          [SESSION_HEADER]: /** @type {string} */ (this.session),
+          [SEQ_HEADER]: String(post.seq),
+          'content-type': 'application/vnd.tickwire.records',
+        },
+        body: post.body,
+      });
+      this.bytesOut += post.body.length;
+      if (response.status === 429 || response.status === 408 || response.status >= 500) {
+        // Not taken, the session lives on: over its POST rate (429), a session not keeping
+        // up with its POSTs (503), a body that arrived too slowly (408); or perhaps taken: a
+        // proxy in front that lost its connection to the node (502, 504) may have lost only
+        // the answer. Sent again as it was, with its number, once the server's Retry-After
+        // (else a second) has passed: the server delivers a number once, so its chat lines
+        // cannot arrive twice (past the chat burst: a RateLimited kick), and they were
+        // charged to the chat pace once, when they went first. A session that is truly gone
+        // ends with its stream or poll.
+        await response.arrayBuffer().catch(() => null);
+        post.attempts = 0;
+        const after = Number(response.headers.get('retry-after') ?? 1);
+        await sleep((Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000);
+      } else {
+        this.unanswered = null;
+        this.seq = post.seq;
+        if (!response.ok) {
+          // 400 and 413 close the session (its close record says why, on the stream); 404
+          // means it is gone already; 409, that its POSTs are out of sequence: the upstream
+          // cannot be mended.
+          const text = (await response.text().catch(() => '')).trim();
+          const why = `send: HTTP ${response.status}${text ? `: ${text}` : ''}`;
+          if (response.status === 404 || response.status === 409) {
+            this.fail(CloseCode.ABNORMAL, why);
+          } else if (response.status === 410 && !this.upstreamClosed) {
+            // The server closed the session (a kick, or an answer to this client's close) and
+            // reads no more of its records, but its close record, with the code and reason
+            // that say what happened, is still on its way down: wait for it as a close waits.
+            this.upstreamClosed = true;
+            this.outbox = [];
+            if (this.readyState !== 3) this.setTimer(() => this.fail(CloseCode.ABNORMAL, why), this.closeTimeoutMs);
+          }
+        } else {
+          await response.arrayBuffer().catch(() => null);
+        }
+      }
+    } catch (e) {
+      // Failed in transit: perhaps delivered, perhaps not. Sent again as it was, as for a 502.
+      if (this.readyState !== 3) {
+        if (post.attempts < ATTEMPTS) await sleep(RETRY_MS * post.attempts);
+        else this.fail(CloseCode.ABNORMAL, `connection lost: ${/** @type {Error} */ (e).message}`);
+      }
+    } finally {
+      this.posting = false;
+    }
+    if (this.unanswered || this.outbox.length) this.flush();
+  }
+
+  /**
+   * The next POST from the outbox, numbered, or null when nothing may go yet. In order, up to
+   * the body limit; chat lines only as `chatPace` allows: a line it holds back waits in the
+   * outbox with the lines after it, in their order, for a later POST, while the other records
+   * go now. A line is charged to the pace once, when it goes: one held back for the body limit
+   * takes no token, and a POST sent again is sent as it was.
+   * @returns {{ body: Uint8Array<ArrayBuffer>, seq: number, attempts: number } | null}
+   */
+  compose() {
+    if (this.outbox.length === 0) return null;
     this.compact();
-    // In order, up to the body limit; chat lines only as `chatPace` allows: a line it holds
-    // back waits in the outbox with the lines after it, in their order, for a later POST,
-    // while the other records go now.
     const now = this.now();
     /** @type {Uint8Array[]} */
     const records = [];
@@ -270,8 +401,9 @@ export class HttpSocket {
       full ||= records.length > 0 && size + record.length > MAX_POST_BODY;
       const isChat = messageTag(record) === CHAT_TAG;
       // The close waits for the lines before it, as on a WebSocket, where they arrive first.
-      const waits = (isChat || record[0] === Record.CLOSE) && (chatHeld || (isChat && !this.chatPace.take(now)));
-      if (!full && !waits) {
+      const ordered = isChat || record[0] === Record.CLOSE;
+      // `full` first: a line that does not fit must not take a token.
+      if (!full && !(ordered && (chatHeld || (isChat && !this.chatPace.take(now))))) {
         records.push(record);
         size += record.length;
       } else {
@@ -288,58 +420,24 @@ export class HttpSocket {
           this.flush();
         }, Math.max(1, this.chatPace.next() - now));
       }
-      return;
+      return null;
     }
-    this.posting = true;
-    const body = new Uint8Array(records.reduce((n, r) => n + r.length, 0));
+    const body = new Uint8Array(size);
     let at = 0;
     for (const r of records) {
       body.set(r, at);
       at += r.length;
     }
-    try {
-      const response = await this.fetch(`${this.base}/send`, {
-        method: 'POST',
-        signal: this.abort.signal,
-        headers: { [SESSION_HEADER]: /** @type {string} */ (this.session), 'content-type': 'application/vnd.tickwire.records' },
-        body,
-      });
-      this.bytesOut += body.length;
-      if (response.status === 429 || response.status === 408 || response.status >= 500) {
-        // Not taken, the session lives on: over its POST rate (429), a session not keeping
-        // up with its POSTs (503), a body that arrived too slowly (408), or a proxy in front
-        // that could not reach the node (502, 504). Send these again, once the server's
-        // Retry-After (else a second) has passed: a session that is truly gone ends with its
-        // stream or poll.
-        this.outbox.unshift(...records);
-        const after = Number(response.headers.get('retry-after') ?? 1);
-        const wait = (Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      } else if (!response.ok) {
-        // 400 and 413 close the session (its close record says why, on the stream); 404 means
-        // it is gone already.
-        const text = (await response.text().catch(() => '')).trim();
-        const why = `send: HTTP ${response.status}${text ? `: ${text}` : ''}`;
-        if (response.status === 404) {
-          this.fail(CloseCode.ABNORMAL, why);
-        } else if (response.status === 410 && !this.upstreamClosed) {
-          // The server closed the session (a kick, or an answer to this client's close) and
-          // reads no more of its records, but its close record, with the code and reason that
-          // say what happened, is still on its way down: wait for it as a close waits.
-          this.upstreamClosed = true;
-          this.outbox = [];
-          if (this.readyState !== 3) this.setTimer(() => this.fail(CloseCode.ABNORMAL, why), this.closeTimeoutMs);
-        }
-      } else {
-        await response.arrayBuffer().catch(() => null);
-      }
-    } catch (e) {
-      if (this.readyState !== 3) this.fail(CloseCode.ABNORMAL, `connection lost: ${/** @type {Error} */ (e).message}`);
-    } finally {
-      this.posting = false;
-    }
-    if (this.outbox.length) this.flush();
+    return { body, seq: this.seq + 1, attempts: 0 };
   }
+}
+
+/** HTTP statuses of a poll that failed in transit, sent again with its number: a proxy's. */
+const IN_TRANSIT = [502, 503, 504];
+
+/** @param {number} ms */
+function sleep(ms) {
+  return new Promise((resolve) => { setTimeout(resolve, ms); });
 }
 
 /** Client message tags (PROTOCOL.md, the client messages) that {@link HttpSocket#compact} keeps only the newest of. */

@@ -4,6 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, decodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
+import { POLL_HEADER, SEQ_HEADER } from '../src/http.js';
+
+/** @param {RequestInit | undefined} init @param {string} name */
+const header = (init, name) => /** @type {Record<string, string>} */ (init?.headers ?? {})[name];
 
 test('records are RFC 6455 frames without a mask: the bytes of PROTOCOL.md', () => {
   // The `ping` vector (04 2a) as a record.
@@ -75,14 +79,17 @@ test('a record no server sends fails the fallback socket as a WebSocket fails: 1
   }
 });
 
-test('records a POST was refused for without ending the session (429, 408, 5xx) are sent again', async () => {
+test('a POST refused without ending the session (429, 408, 5xx) is sent again as it was, with its number', async () => {
   for (const status of [429, 503, 408, 502, 504]) {
     /** @type {Uint8Array[]} */
     const posted = [];
+    /** @type {string[]} */
+    const numbers = [];
     /** @type {typeof globalThis.fetch} */
     const serve = async (input, init) => {
       if (String(input).endsWith('/send')) {
         posted.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+        numbers.push(header(init, SEQ_HEADER));
         return posted.length === 1
           ? new Response('not now', { status, headers: { 'retry-after': '1' } })
           : new Response(null, { status: 204 });
@@ -97,16 +104,20 @@ test('records a POST was refused for without ending the session (429, 408, 5xx) 
     socket.send(encodeClientMessage({ type: 'Ping', nonce: 7 }));
     while (posted.length < 1) await new Promise((r) => setTimeout(r, 1));
     // While the refused POST waits, a game goes on sending inputs and acks: only the newest of
-    // each go out with the records sent again, not a backlog past the server's input burst.
+    // each go out in the POST after the one sent again, not a backlog past the server's input
+    // burst. The one sent again goes as it was, with its number: a 502 or 504 may come from a
+    // proxy that lost only the server's answer, and the server takes a number once.
     const input = (/** @type {number} */ seq) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons: 0 });
     for (const seq of [1, 2, 3]) socket.send(input(seq));
     for (const tick of [10, 11]) socket.send(encodeClientMessage({ type: 'Ack', tick }));
     const deadline = Date.now() + 5000;
-    while (posted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(posted.length, 2, `HTTP ${status}: sent again`);
-    const again = [...posted[0], ...encodeRecord(Record.MESSAGE, input(3)),
+    while (posted.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(posted.length, 3, `HTTP ${status}: sent again, then the next`);
+    assert.deepEqual([...posted[1]], [...posted[0]], `HTTP ${status}: the same records`);
+    const next = [...encodeRecord(Record.MESSAGE, input(3)),
       ...encodeRecord(Record.MESSAGE, encodeClientMessage({ type: 'Ack', tick: 11 }))];
-    assert.deepEqual([...posted[1]], again, `HTTP ${status}: the same records, then the newest input and ack`);
+    assert.deepEqual([...posted[2]], next, `HTTP ${status}: then the newest input and ack`);
+    assert.deepEqual(numbers, ['1', '1', '2'], `HTTP ${status}: numbered, the same number again`);
     assert.equal(socket.readyState, 1, `HTTP ${status}: the session lives on`);
     socket.onclose = () => {};
     socket.fail(1000, 'test over');
@@ -228,4 +239,171 @@ test('chat lines queued behind a stalled POST go out no faster than the server t
   }
   socket.onclose = () => {};
   socket.fail(1000, 'test over');
+});
+
+test('polls are numbered, and one that fails in transit goes again with its number', async () => {
+  /** @type {string[]} */
+  const polls = [];
+  let failed = 0;
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (String(input).endsWith('/send')) return new Response(null, { status: 204 });
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } }); // open
+    const number = header(init, POLL_HEADER);
+    polls.push(number);
+    // Poll 2's first answer is lost on its way (a dropped connection), poll 3's comes from a
+    // proxy that lost its connection to the server: each goes again with its number.
+    if (number === '2' && failed === 0) {
+      failed += 1;
+      throw new TypeError('fetch failed');
+    }
+    if (number === '3' && failed === 1) {
+      failed += 1;
+      return new Response('bad gateway', { status: 502 });
+    }
+    if (Number(number) <= 3) return new Response(Uint8Array.of(0x89, 0));
+    return new Promise(() => {}); // poll 4 waits
+  };
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+  /** @type {import('../src/http.js').HttpCloseEvent[]} */
+  const closes = [];
+  socket.onclose = (e) => closes.push(e);
+  const deadline = Date.now() + 5000;
+  while (polls.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(polls, ['1', '2', '2', '3', '3', '4']);
+  assert.deepEqual(closes, [], 'the session lives on');
+  socket.onclose = () => {};
+  socket.fail(1000, 'test over');
+});
+
+test('a poll that keeps failing in transit fails the socket, after a few attempts', async () => {
+  let polls = 0;
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    polls += 1;
+    throw new TypeError('fetch failed');
+  };
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+  /** @type {import('../src/http.js').HttpCloseEvent} */
+  const closed = await new Promise((resolve) => { socket.onclose = resolve; });
+  assert.equal(polls, 3);
+  assert.equal(closed.code, 1006);
+  assert.match(closed.reason, /connection lost: fetch failed/);
+});
+
+test('only the request that opens a session carries the query (its join token)', async () => {
+  for (const mode of /** @type {const} */ (['poll', 'stream'])) {
+    /** @type {string[]} */
+    const urls = [];
+    /** @type {typeof globalThis.fetch} */
+    const serve = async (input, init) => {
+      urls.push(String(input));
+      if (String(input).endsWith('/send')) return new Response(null, { status: 204 });
+      // A stream that stays open, or a poll session.
+      const first = mode === 'stream'
+        ? new ReadableStream({ start: (c) => c.enqueue(Uint8Array.of(0x89, 0)) })
+        : Uint8Array.of(0x89, 0);
+      if (!init?.headers) return new Response(first, { headers: { [SESSION_HEADER]: 's1' } });
+      if (urls.length < 4) return new Response(Uint8Array.of(0x89, 0));
+      return new Promise(() => {});
+    };
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', mode, '?token=a.b.c', { fetch: serve });
+    await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+    socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
+    const deadline = Date.now() + 3000;
+    while (urls.length < (mode === 'poll' ? 5 : 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(urls[0], `http://127.0.0.1:9/fallback/${mode}?token=a.b.c`, mode);
+    assert.ok(urls.length >= 2, `${mode}: ${urls}`);
+    for (const url of urls.slice(1)) assert.ok(!url.includes('?') && !url.includes('a.b.c'), `${mode}: ${url}`);
+    socket.onclose = () => {};
+    socket.fail(1000, 'test over');
+  }
+});
+
+test('a chat line held back because the POST is full takes its pace token once, when it goes', async () => {
+  /** @type {string[][]} */
+  const posts = [];
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (String(input).endsWith('/send')) {
+      const reader = new RecordReader();
+      reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+      const kinds = [];
+      for (let record = reader.next(); record; record = reader.next()) kinds.push(record.payload[0] === 3 ? 'Chat' : 'big');
+      posts.push(kinds);
+      return new Response(null, { status: 204 });
+    }
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    return new Promise(() => {}); // polls wait
+  };
+  // A clock that stands still: the pace has one token, and never another.
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: 1, chatBurst: 1, now: () => 0 });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  // 33 records of 256 bytes: 32 fill a POST (8 KiB), the last and the line wait for the next.
+  for (let i = 0; i < 33; i++) socket.send(new Uint8Array(252).fill(9));
+  socket.send(encodeClientMessage({ type: 'Chat', text: 'hi' }));
+  const deadline = Date.now() + 3000;
+  while (posts.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(posts.map((p) => p.length), [32, 2], JSON.stringify(posts));
+  assert.deepEqual(posts[1], ['big', 'Chat'], 'the line goes with the next POST: its token was not spent on it while it waited');
+  socket.onclose = () => {};
+  socket.fail(1000, 'test over');
+});
+
+test('a chat line in a POST sent again is charged to the pace once', async () => {
+  /** @type {string[][]} */
+  const posts = [];
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (String(input).endsWith('/send')) {
+      const reader = new RecordReader();
+      reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+      const kinds = [];
+      for (let record = reader.next(); record; record = reader.next()) kinds.push(decodeClientMessage(record.payload).type);
+      posts.push(kinds);
+      return posts.length === 1
+        ? new Response('too many', { status: 429, headers: { 'retry-after': '0' } })
+        : new Response(null, { status: 204 });
+    }
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    return new Promise(() => {}); // polls wait
+  };
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: 1, chatBurst: 1, now: () => 0 });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  socket.send(encodeClientMessage({ type: 'Chat', text: 'hi' }));
+  const deadline = Date.now() + 3000;
+  while (posts.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(posts, [['Chat'], ['Chat']], 'sent again at once: the pace has no second token, and needs none');
+  socket.onclose = () => {};
+  socket.fail(1000, 'test over');
+});
+
+test('a POST that fails in transit goes again as it was, with its number; one out of sequence (409) fails the socket', async () => {
+  /** @type {{ seq: string, body: number[] }[]} */
+  const posted = [];
+  /** @type {typeof globalThis.fetch} */
+  const serve = async (input, init) => {
+    if (String(input).endsWith('/send')) {
+      posted.push({ seq: header(init, SEQ_HEADER), body: [...new Uint8Array(/** @type {Uint8Array} */ (init?.body))] });
+      if (posted.length === 1) throw new TypeError('fetch failed'); // perhaps taken, perhaps not
+      if (posted.length === 3) return new Response('POST 2 is out of sequence', { status: 409 });
+      return new Response(null, { status: 204 });
+    }
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    return new Promise(() => {}); // polls wait
+  };
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  /** @type {import('../src/http.js').HttpCloseEvent} */
+  const closed = await new Promise((resolve) => {
+    socket.onclose = resolve;
+    socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
+    const next = () => (posted.length >= 2 ? socket.send(encodeClientMessage({ type: 'Ping', nonce: 2 })) : setTimeout(next, 5));
+    next();
+  });
+  assert.deepEqual(posted.map((p) => p.seq), ['1', '1', '2']);
+  assert.deepEqual(posted[1].body, posted[0].body, 'sent again as it was');
+  assert.equal(closed.code, 1006);
+  assert.match(closed.reason, /send: HTTP 409: POST 2 is out of sequence/);
 });

@@ -5,8 +5,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity, PROTOCOL_VERSION } from '../index.js';
+import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity, PROTOCOL_VERSION, SESSION_HEADER } from '../index.js';
 import { startServer, startProxy, startHttpProxy, until, getJson } from '../../test/support/server.js';
+import { POLL_HEADER, SEQ_HEADER } from '../src/http.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
 
@@ -105,8 +106,12 @@ for (const transport of /** @type {const} */ (['ws', 'stream', 'poll'])) {
     const first = await until(() => events.find((e) => e.type === 'welcome')?.welcome, 'Welcome');
     await until(() => ownShip(c), 'own ship');
     c.setInput({ x: 0.5, y: 0.5 });
+    // Long polling sends a poll cut once again, with its number, and goes on: the link stays
+    // down here (every connection cut as it opens) until the client gives up on it.
+    const down = transport === 'poll' ? setInterval(() => proxy.cut(), 5) : null;
     assert.ok(proxy.cut() >= 1, 'a connection was cut');
-    await until(() => events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'reconnecting');
+    await until(() => events.some((e) => e.type === 'state' && e.state === 'reconnecting'), 'reconnecting')
+      .finally(() => { if (down) clearInterval(down); });
     const resumed = await until(() => events.filter((e) => e.type === 'welcome')[1]?.welcome, 'a second Welcome');
     assert.equal(resumed.resumed, true);
     assert.equal(resumed.playerId, first.playerId);
@@ -328,4 +333,87 @@ test('a fallback session refused by the server says why', async () => {
   } finally {
     await strict.stop();
   }
+});
+
+/** Whether `bytes` contain `text`'s UTF-8. @param {Uint8Array} bytes @param {string} text */
+function carries(bytes, text) {
+  return Buffer.from(bytes).includes(Buffer.from(text));
+}
+
+/** @param {any[]} events @param {string} text */
+const chatLines = (events, text) => events.filter((e) => e.type === 'event' && e.kind.type === 'Chat' && e.kind.text === text).length;
+
+test('a poll whose answer is lost on its way is sent again with its number: the same records, none lost', async () => {
+  // The first answer of the poll that carries the line is lost after the server answered it
+  // (a proxy whose upstream died mid-response, a dying forwarding node): the SDK polls again
+  // with the same number, and the server answers with the same bytes.
+  /** @type {Map<string, Uint8Array[]>} */
+  const answers = new Map();
+  let lost = 0;
+  let polls = 0;
+  /** @type {typeof fetch} */
+  const lossy = async (input, init = {}) => {
+    const response = await fetch(input, init);
+    const headers = /** @type {Record<string, string>} */ (init.headers ?? {});
+    // Every poll (the opening request and POSTs pass), by its number, or its place if none.
+    if (String(input).endsWith('/send') || !headers[SESSION_HEADER] || !response.ok) return response;
+    const number = headers[POLL_HEADER] ?? `unnumbered ${++polls}`;
+    const body = new Uint8Array(await response.arrayBuffer());
+    answers.set(number, [...(answers.get(number) ?? []), body]);
+    if (lost === 0 && carries(body, 'found again')) {
+      lost += 1;
+      throw new TypeError('fetch failed: the answer was lost on its way');
+    }
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+  const a = client({ room: 'sdk-lost-poll', name: 'ada', transport: 'poll', fetch: lossy });
+  const b = client({ room: 'sdk-lost-poll', name: 'bob', role: 'Spectator' });
+  await until(() => a.c.session.isJoined() && b.c.session.isJoined(), 'both joined');
+  assert.ok(a.c.chat('found again'));
+  await until(() => chatLines(b.events, 'found again') === 1, 'bob hears the line');
+  await until(() => chatLines(a.events, 'found again') === 1, 'ada gets her own line, from the poll sent again');
+  assert.equal(lost, 1);
+  const repeated = [...answers.values()].filter((bodies) => bodies.length > 1);
+  assert.equal(repeated.length, 1, 'one poll sent twice');
+  assert.deepEqual(repeated[0][1], repeated[0][0], 'answered with the same bytes');
+  assert.equal(a.c.session.connections, 1, 'the session went on: no reconnect, no resume');
+  assert.equal(a.c.state, 'joined');
+  await Promise.all([a.c.leave(), b.c.leave()]);
+});
+
+test('a POST whose answer a proxy lost (502 after the server took it) is sent again and delivered once', async () => {
+  /** @type {string[]} */
+  const numbers = [];
+  let lost = 0;
+  /** @type {typeof fetch} */
+  const lossy = async (input, init = {}) => {
+    const response = await fetch(input, init);
+    if (!String(input).endsWith('/send')) return response;
+    numbers.push(/** @type {Record<string, string>} */ (init.headers ?? {})[SEQ_HEADER]);
+    // The server took it; the proxy in front says it could not reach it, twice.
+    if (lost < 2 && carries(/** @type {Uint8Array} */ (init.body), 'only once')) {
+      lost += 1;
+      await response.arrayBuffer();
+      return new Response('bad gateway', { status: 502, headers: { 'retry-after': '0' } });
+    }
+    return response;
+  };
+  const a = client({ room: 'sdk-lost-post', name: 'ada', transport: 'poll', fetch: lossy });
+  const b = client({ room: 'sdk-lost-post', name: 'bob', role: 'Spectator' });
+  await until(() => a.c.session.isJoined() && b.c.session.isJoined(), 'both joined');
+  // Three lines in one POST: taken three times they would be nine, past the server's burst
+  // of five, and ada would be kicked.
+  for (const text of ['only once', 'only once', 'only once']) assert.ok(a.c.chat(text));
+  await until(() => lost === 2, 'the answers lost');
+  assert.ok(a.c.chat('after'));
+  await until(() => chatLines(b.events, 'after') === 1, 'the line after');
+  assert.equal(chatLines(b.events, 'only once'), 3, 'each line once');
+  assert.deepEqual(a.events.filter((e) => e.type === 'error'), [], 'not kicked');
+  assert.equal(a.c.state, 'joined');
+  // Numbered 1, 2, ...: the POST sent again kept its number.
+  const at = numbers.findIndex((n, i) => i > 0 && n === numbers[i - 1]);
+  assert.ok(at > 0 && numbers[at + 1] === numbers[at], `sent three times with one number: ${numbers}`);
+  assert.deepEqual(numbers.filter((n, i) => i === 0 || n !== numbers[i - 1]).map(Number),
+    Array.from({ length: new Set(numbers).size }, (_, i) => i + 1), `numbered in order: ${numbers}`);
+  await Promise.all([a.c.leave(), b.c.leave()]);
 });

@@ -15,12 +15,12 @@
 //! listed, or does not answer, gets the 404 of an unknown session, and the client resumes.
 
 use super::session::SessionId;
-use super::{Fallback, SESSION_HEADER};
+use super::{Fallback, POLL_HEADER, SEQ_HEADER, SESSION_HEADER};
 use crate::cluster::Cluster;
 use crate::config::ServerConfig;
 use axum::body::Body;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Request, header};
+use axum::http::{HeaderMap, HeaderValue, Request, header};
 use axum::response::Response;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -80,11 +80,12 @@ impl Forwarder {
 }
 
 /// How long the owner may take to begin its answer: a poll waits up to a heartbeat interval
-/// and a second, a POST for its body (the handshake timeout) and for room in the session (the
-/// close timeout).
+/// and a second, and a numbered one as long again for the poll before it to finish; a POST
+/// for its body (the handshake timeout), for its number's turn and for room in the session
+/// (the close timeout each).
 fn head_timeout(config: &ServerConfig) -> Duration {
-    let poll = config.heartbeat_interval + Duration::from_secs(1);
-    let post = config.handshake_timeout + config.close_timeout;
+    let poll = 2 * (config.heartbeat_interval + Duration::from_secs(1));
+    let post = config.handshake_timeout + 2 * config.close_timeout;
     poll.max(post) + HEAD_MARGIN
 }
 
@@ -122,20 +123,9 @@ pub(super) async fn forward(
 ) -> Result<Response, ForwardError> {
     let hop = cluster.hop_headers(client).ok_or(ForwardError::NoSecret)?;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = Request::builder().method(parts.method.clone()).uri(format!("{url}{path}"));
-    // Only what the owner reads: anything else the client sent is no business of the hop.
-    // Not the length: the client derives it from the body (a POST's is the client's, a poll
-    // goes without one), and a copied one a poll does not carry would leave the pooled
-    // connection waiting for bytes that never come.
-    for name in [&header::CONTENT_TYPE, &header::ORIGIN] {
-        if let Some(value) = parts.headers.get(name) {
-            request = request.header(name, value);
-        }
-    }
-    if let Some(session) = parts.headers.get(SESSION_HEADER) {
-        request = request.header(SESSION_HEADER, session);
-    }
+    let request = Request::builder().method(parts.method.clone()).uri(format!("{url}{path}"));
     let mut request = request.body(body)?;
+    *request.headers_mut() = passed_on(&parts.headers);
     request.headers_mut().extend(hop);
     let timeout = fallback.forwarder.head_timeout;
     let response = tokio::time::timeout(timeout, fallback.forwarder.client.request(request))
@@ -164,17 +154,63 @@ pub(super) async fn forward(
     Ok(Response::from_parts(head, Body::new(body)))
 }
 
+/// The headers of a client's request that go on to the owner: only what the owner reads,
+/// anything else the client sent is no business of the hop. The poll and POST numbers too:
+/// without them a repeat through another node would take the next records, or be delivered
+/// twice. Not the length: the client derives it from the body (a POST's is the client's, a
+/// poll goes without one), and a copied one a poll does not carry would leave the pooled
+/// connection waiting for bytes that never come.
+fn passed_on(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    let names = [header::CONTENT_TYPE, header::ORIGIN];
+    let ours = [SESSION_HEADER, POLL_HEADER, SEQ_HEADER].map(header::HeaderName::from_static);
+    for name in names.into_iter().chain(ours) {
+        if let Some(value) = headers.get(&name) {
+            out.insert(name, value.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn a_forwarded_request_keeps_its_session_and_numbers_and_nothing_else() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (SESSION_HEADER, "00112233445566778899aabbccddeeff"),
+            (POLL_HEADER, "7"),
+            (SEQ_HEADER, "9"),
+            ("origin", "http://game.example"),
+            ("content-type", "application/vnd.tickwire.records"),
+            ("content-length", "12"),
+            ("cookie", "affinity=a"),
+            ("x-tickwire-hop", "forged"),
+        ] {
+            headers.insert(header::HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        let out = passed_on(&headers);
+        let mut names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["content-type", "origin", "tickwire-poll", "tickwire-seq", "tickwire-session"]
+        );
+        assert_eq!(out[POLL_HEADER], "7");
+        assert_eq!(out[SEQ_HEADER], "9");
+    }
+
+    #[test]
     fn the_owner_has_past_its_own_longest_wait_to_answer() {
         let config = ServerConfig::default();
         let timeout = head_timeout(&config);
-        assert!(timeout > config.heartbeat_interval + Duration::from_secs(1));
-        assert!(timeout > config.handshake_timeout + config.close_timeout);
+        // A numbered poll waits for the one before it, then for records.
+        assert!(timeout > 2 * (config.heartbeat_interval + Duration::from_secs(1)));
+        // A numbered POST reads its body, waits for its number's turn, then for room.
+        assert!(timeout > config.handshake_timeout + 2 * config.close_timeout);
         let slow = ServerConfig { heartbeat_interval: Duration::from_secs(30), ..config };
-        assert!(head_timeout(&slow) > Duration::from_secs(31));
+        assert!(head_timeout(&slow) > Duration::from_secs(62));
     }
 }

@@ -20,6 +20,15 @@
 //! | `GET /fallback/poll` with `Tickwire-Session` | 200 and what is waiting (waits for something, at most the heartbeat interval and a second) |
 //! | `POST /fallback/send` with `Tickwire-Session` | 204 once its records are handed to the session |
 //!
+//! A poll takes its records out of the session, and a POST hands its records on, so neither
+//! may simply be sent again: a poll answered into a connection that died would lose a tick's
+//! frames, a POST whose answer was lost would be delivered twice. A client that numbers them
+//! may: `Tickwire-Poll: n` (1, 2, ... after the opening, which is 0) is answered with the same
+//! bytes for a repeated `n`, kept until poll `n + 1` comes ([`session::Polls`]), and
+//! `Tickwire-Seq: n` (1, 2, ...) delivers a POST once, a repeat of the last number is
+//! answered 204 without delivering it again. Either out of order: 409. Requests without them
+//! are served as before the headers existed.
+//!
 //! In a fleet, a session's polls and POSTs that reach another node are passed on to the node
 //! holding the session ([`forward`]), so a client keeps playing when the load balancer sends
 //! them elsewhere.
@@ -28,10 +37,13 @@
 //! session, 403 for an Origin off the allowlist or a forged fleet hop (`x-tickwire-hop`), 401
 //! without a good join token, 429 and 503 for the caps, 429 for a session's POSTs above
 //! [`session::post_rate`], 413 for a body above [`MAX_POST_BODY`] or a message above 256
-//! bytes, 400 for a malformed record, 409 for a second poll at once, 410 for a closed session.
+//! bytes, 400 for a malformed record, 409 for a second poll at once or a poll or POST number
+//! out of order, 410 for a closed session.
 //! A malformed or oversized record also closes the session, with the close code a WebSocket
 //! would get. Every answer to a request whose Origin passed carries CORS headers, refusals
-//! too: a page must see why it was refused.
+//! too: a page must see why it was refused. Every answer is `Cache-Control: no-store`: the
+//! routes' URLs are the same for every session, and a cache must never hand one session's
+//! answer, a refusal least of all (a 404 or 410 is cacheable by default), to another request.
 //!
 //! # Layout
 //! - [`records`]: the record format, and the strict reader of POST bodies.
@@ -75,6 +87,14 @@ pub use session::{PIPE_CAPACITY, post_rate};
 /// The header that names a session: in the answer that opens it, and in every request after.
 pub const SESSION_HEADER: &str = "tickwire-session";
 
+/// The header that numbers a session's polls, 1 and up (the opening request is 0): a repeated
+/// number gets the same bytes again ([`session::Polls`]).
+pub const POLL_HEADER: &str = "tickwire-poll";
+
+/// The header that numbers a session's POSTs, 1 and up: each number is delivered once, in
+/// order.
+pub const SEQ_HEADER: &str = "tickwire-seq";
+
 /// Largest POST body, in bytes: 32 of the largest client messages with their record headers.
 /// A client with more to send sends another POST after this one.
 pub const MAX_POST_BODY: usize = 8 * 1024;
@@ -96,8 +116,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Rou
     let forwarder = forward::Forwarder::new(&ctx.config);
     let state = Arc::new(Fallback { ctx: ctx.clone(), sessions: Arc::default(), forwarder });
     Router::new()
-        .route("/fallback/stream", get(open_stream).options(preflight))
-        .route("/fallback/poll", get(poll).options(preflight))
+        // Their own 405s (axum adds `Allow`), not the server's: those are added after this
+        // router's layer, and would go out without `no-store`.
+        .route("/fallback/stream", get(open_stream).options(preflight).fallback(wrong_method))
+        .route("/fallback/poll", get(poll).options(preflight).fallback(wrong_method))
         .route(
             "/fallback/send",
             post(send).options(preflight).fallback(|| async {
@@ -109,7 +131,25 @@ pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Rou
                 response
             }),
         )
+        .layer(axum::middleware::map_response(no_store))
         .with_state(state)
+}
+
+/// A 405 of the opening routes, as the server's own say it.
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {path}: the Allow header lists what is"),
+    )
+}
+
+/// Every answer of the fallback's routes, records, 204s and refusals alike, is never stored:
+/// a poll's URL is the same for every session (and `Vary` does not name the session header),
+/// so a cache that kept one would answer another session's poll with it.
+async fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Opens a session: the checks a WebSocket upgrade gets after the Origin's (shutdown, join
@@ -183,7 +223,9 @@ async fn preflight(State(fallback): State<Arc<Fallback>>, headers: HeaderMap) ->
     out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
     out.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("tickwire-session, content-type, authorization"),
+        HeaderValue::from_static(
+            "tickwire-session, tickwire-poll, tickwire-seq, content-type, authorization",
+        ),
     );
     out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     with_cors(&headers, response)
@@ -267,6 +309,21 @@ fn named_session(
     session.ok_or_else(|| unknown_session(&fallback.ctx))
 }
 
+/// The number a request carries in `name` ([`POLL_HEADER`], [`SEQ_HEADER`]): `None` without
+/// one, the 400 for one that is not a number (decimal digits, at most a u64).
+#[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
+fn number(headers: &HeaderMap, name: &'static str) -> Result<Option<u64>, Response> {
+    let Some(value) = headers.get(name) else { return Ok(None) };
+    let text = value.to_str().unwrap_or("").trim();
+    match text.parse::<u64>() {
+        Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+        _ => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("{name} must be a whole number (PROTOCOL.md, the HTTP fallback)"),
+        )),
+    }
+}
+
 /// The answer to a request naming a session that is not (or no longer) anywhere it can reach.
 fn unknown_session(ctx: &ServerContext) -> Response {
     ctx.metrics.refused("unknown_session");
@@ -332,9 +389,17 @@ async fn poll_answer(
             Ok(session) => session,
             Err(refusal) => return refusal,
         };
+        // Nobody else knows the session yet: the lock is free.
+        let mut polls = session.polling.lock().await;
         let first = session.pipe.take().await.unwrap_or_default();
+        // Poll 0: a repeat of it (a client that counts the opening) gets the same heartbeat.
+        polls.body = first.clone();
         return records_response(StatusCode::OK, Body::from(first), Some(session.id));
     }
+    let number = match number(req.headers(), POLL_HEADER) {
+        Ok(number) => number,
+        Err(refusal) => return refusal,
+    };
     let session = match named_session(fallback, req.headers(), client) {
         Ok(session) => session,
         Err(refusal) => return refusal,
@@ -345,11 +410,40 @@ async fn poll_answer(
             "this session streams its records (GET /fallback/stream); it is not polled",
         );
     }
-    let Ok(_polling) = session.polling.try_lock() else {
-        return refuse(StatusCode::CONFLICT, "a poll is already waiting on this session");
+    let wait = fallback.ctx.config.heartbeat_interval + Duration::from_secs(1);
+    let waiting = || refuse(StatusCode::CONFLICT, "a poll is already waiting on this session");
+    let mut polls = match number {
+        None => match session.polling.try_lock() {
+            Ok(polls) => polls,
+            Err(_) => return waiting(),
+        },
+        // A numbered poll may be a repeat of one still waiting here: a proxy that lost its
+        // connection to this server retries at once, before this server saw that connection
+        // go and dropped the first. It waits its turn, then gets what the first took.
+        Some(_) => match tokio::time::timeout(wait, session.polling.lock()).await {
+            Ok(polls) => polls,
+            Err(_) => return waiting(),
+        },
     };
     session.heard();
-    let wait = fallback.ctx.config.heartbeat_interval + Duration::from_secs(1);
+    if let Some(n) = number {
+        session.polls_numbered();
+        if n == polls.last {
+            // A repeat: its first answer was lost on the way. The same bytes, none lost.
+            return records_response(StatusCode::OK, Body::from(polls.body.clone()), None);
+        }
+        if Some(n) != polls.last.checked_add(1) {
+            let last = polls.last;
+            return refuse(
+                StatusCode::CONFLICT,
+                format!(
+                    "poll {n} is out of order: the last poll answered was {last}; \
+                     send {last} again, or {}",
+                    last.saturating_add(1)
+                ),
+            );
+        }
+    }
     let body = match tokio::time::timeout(wait, session.pipe.take()).await {
         Ok(Some(records)) => records,
         // Nothing came: rare, the room sends every tick (a controller's feedback at least
@@ -357,6 +451,13 @@ async fn poll_answer(
         Err(_) => Bytes::new(),
         Ok(None) => return refuse(StatusCode::GONE, "the session is closed"),
     };
+    // Kept (no await between the take and this: a poll dropped with its connection either
+    // took nothing or kept it) until the next number acknowledges it. The previous body goes:
+    // this poll's number says it arrived.
+    if let Some(n) = number {
+        polls.last = n;
+        polls.body = body.clone();
+    }
     records_response(StatusCode::OK, Body::from(body), None)
 }
 
@@ -392,6 +493,14 @@ async fn send_answer(
     let ctx = &fallback.ctx;
     let session = match named_session(fallback, headers, client) {
         Ok(session) => session,
+        Err(refusal) => return refusal,
+    };
+    let seq = match number(headers, SEQ_HEADER) {
+        Ok(Some(0)) => {
+            // 0 would read as a repeat of "none yet", and the POST would go undelivered.
+            return refuse(StatusCode::BAD_REQUEST, "Tickwire-Seq counts from 1");
+        }
+        Ok(seq) => seq,
         Err(refusal) => return refusal,
     };
     if !session.take_post(Instant::now()) {
@@ -432,6 +541,34 @@ async fn send_answer(
             }
         },
     };
+    // A numbered POST is delivered once, in order. Its number is checked once the body is
+    // read, and held until it is delivered: a repeat that came while the first was still
+    // being read (a proxy retrying early) waits here, then finds it delivered.
+    let mut sequence = None;
+    if let Some(seq) = seq {
+        let Ok(posted) =
+            tokio::time::timeout(ctx.config.close_timeout, session.posted.lock()).await
+        else {
+            return busy();
+        };
+        if *posted == seq {
+            // Delivered already; its answer was lost on the way (a proxy's 502 or 504 after
+            // this server took it, a dropped connection). Delivering it again would repeat
+            // its chat lines, past the chat rate, and the seat would be kicked.
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        if Some(seq) != posted.checked_add(1) {
+            let last = *posted;
+            return refuse(
+                StatusCode::CONFLICT,
+                format!(
+                    "POST {seq} is out of sequence: the last POST delivered was {last}; \
+                     its records are not taken"
+                ),
+            );
+        }
+        sequence = Some((posted, seq));
+    }
     let (messages, status, reason) = match outcome {
         Ok(body) => {
             let (messages, bad) = records::parse(&body);
@@ -458,18 +595,28 @@ async fn send_answer(
             (vec![session::refusal(close)], StatusCode::PAYLOAD_TOO_LARGE, reason)
         }
     };
-    match session.deliver(messages, ctx.config.close_timeout).await {
+    let delivered = session.deliver(messages, ctx.config.close_timeout).await;
+    if delivered.is_ok()
+        && let Some((mut posted, seq)) = sequence
+    {
+        *posted = seq;
+    }
+    match delivered {
         Err(DeliverError::Closed) => refuse(StatusCode::GONE, "the session is closed"),
-        Err(DeliverError::Busy) => {
-            // Soon: the records are a game's inputs, and a second is already long for them.
-            let mut response = refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the session is not keeping up with its POSTs; send one at a time",
-            );
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            response
-        }
+        Err(DeliverError::Busy) => busy(),
         Ok(()) if status == StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
         Ok(()) => refuse(status, reason),
     }
+}
+
+/// A POST the session did not take in time (its reader is behind, or another POST of it is
+/// being delivered): 503, to be sent again soon (the records are a game's inputs, and a
+/// second is already long for them).
+fn busy() -> Response {
+    let mut response = refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the session is not keeping up with its POSTs; send one at a time",
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }

@@ -20,6 +20,7 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWriteExt;
@@ -113,6 +114,23 @@ impl fmt::Debug for SessionId {
 /// What a POST hands the session's reader: the messages of one body, in order.
 pub(crate) type Upstream = Vec<Result<Message, WsError>>;
 
+/// What a session remembers of its polls for a repeat (`Tickwire-Poll`, PROTOCOL.md 1.1).
+///
+/// A poll takes its records out of the session's pipe, so an answer lost on its way (a proxy
+/// whose upstream died mid-response retries the GET; a forwarding node dies after the owner
+/// answered) would take that tick's reliable frames with it, and the next poll would get the
+/// tick after. So the session keeps the last body it answered until the poll after it comes:
+/// that one acknowledges it, and a repeat of the same number gets the same bytes again.
+#[derive(Debug, Default)]
+pub(crate) struct Polls {
+    /// The number of the last poll answered: 0, the request that opened the session, until
+    /// a numbered poll comes.
+    pub(crate) last: u64,
+    /// The body poll `last` was answered with: one take of the pipe, so at most
+    /// [`PIPE_CAPACITY`] bytes; one per session.
+    pub(crate) body: bytes::Bytes,
+}
+
 /// One fallback session, shared by its task and the requests that name it.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -125,8 +143,16 @@ pub(crate) struct Session {
     pub(crate) pipe: Arc<Pipe>,
     upstream: mpsc::Sender<Upstream>,
     posts: Mutex<TokenBucket>,
-    /// Held by the one poll that may wait on the session at a time.
-    pub(crate) polling: tokio::sync::Mutex<()>,
+    /// Held by the one poll that may wait on the session at a time, with what a repeat of the
+    /// last one is answered.
+    pub(crate) polling: tokio::sync::Mutex<Polls>,
+    /// A numbered poll came: at its end the session stays findable for a while, so that a
+    /// repeat of the poll that took its close record gets it again ([`LINGER`]).
+    numbered: AtomicBool,
+    /// The `Tickwire-Seq` of the last numbered POST delivered (0: none yet), held while one
+    /// is delivered: a repeat of it is not delivered again, and one out of sequence is
+    /// refused (PROTOCOL.md 1.1).
+    pub(crate) posted: tokio::sync::Mutex<u64>,
 }
 
 /// Why a POST's messages did not reach the session.
@@ -164,6 +190,11 @@ impl Session {
     pub(crate) fn heard(&self) {
         let _ = self.upstream.try_send(vec![Ok(Message::Pong(bytes::Bytes::new()))]);
     }
+
+    /// The client numbers its polls: see [`Session::numbered`].
+    pub(crate) fn polls_numbered(&self) {
+        self.numbered.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A bad record as the reader's stream carries it: the close it asks for.
@@ -176,10 +207,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Every open session, by id. At most `--max-connections` (each holds a connection permit).
+/// Every open session, by id: at most `--max-connections` (each holds a connection permit),
+/// and at most [`LINGERING_MAX`] ended ones lingering ([`LINGER`]).
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     map: Mutex<HashMap<SessionId, Arc<Session>>>,
+    /// Ended sessions still in `map` for a repeat of their last poll.
+    lingering: std::sync::atomic::AtomicUsize,
 }
 
 impl Sessions {
@@ -200,6 +234,12 @@ impl Sessions {
 
     fn remove(&self, id: SessionId) {
         lock(&self.map).remove(&id);
+    }
+
+    /// Counts one more ended session lingering, unless [`LINGERING_MAX`] already do.
+    fn start_lingering(&self) -> bool {
+        let add = |n: usize| (n < LINGERING_MAX).then_some(n + 1);
+        self.lingering.fetch_update(Ordering::Relaxed, Ordering::Relaxed, add).is_ok()
     }
 }
 
@@ -226,7 +266,9 @@ pub(crate) fn open(
         pipe: Pipe::new(PIPE_CAPACITY),
         upstream,
         posts: Mutex::new(TokenBucket::new(post_rate, post_rate, Instant::now())),
-        polling: tokio::sync::Mutex::new(()),
+        polling: tokio::sync::Mutex::default(),
+        numbered: AtomicBool::new(false),
+        posted: tokio::sync::Mutex::new(0),
     });
     sessions.insert(session.clone());
     let span = info_span!(
@@ -248,6 +290,19 @@ pub fn post_rate(ctx: &ServerContext) -> u32 {
     (4 * u32::from(ctx.config.tick_rate)).max(120)
 }
 
+/// How long a session whose client numbers its polls stays findable after its last records
+/// were taken: long enough for a proxy, or the client, to repeat the poll that took the close
+/// record (at once, as a retry is sent), short enough that an ended session is soon forgotten.
+/// It no longer counts against the session caps meanwhile, reads no POSTs (410) and has
+/// nothing new for a poll (410).
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ended sessions that linger at once at most. They hold no connection permit, so without a
+/// bound a client opening and ending sessions as fast as it can would keep any number of them
+/// (each with its last poll body, up to 16 KiB); past it an ended session goes at once, as
+/// one whose client never numbered its polls.
+pub(crate) const LINGERING_MAX: usize = 1024;
+
 /// The session's life: the first heartbeat, the reader and the writer, and the end.
 async fn run(
     ctx: Arc<ServerContext>,
@@ -257,7 +312,6 @@ async fn run(
     grant: Option<JoinGrant>,
     permit: ConnectionPermit,
 ) {
-    let _permit = permit;
     let link = session.link.clone();
     let mut writer_io = session.pipe.writer();
     // The first bytes go out at once: a client learns from them that the stream flows (a
@@ -318,6 +372,17 @@ async fn run(
         debug!("the client did not take its close record in time");
     }
     session.pipe.close_reader();
+    // The seat is gone: the session no longer counts against the caps.
+    drop(permit);
+    if session.numbered.load(Ordering::Relaxed) && sessions.start_lingering() {
+        // Its last poll's answer, the close record in it, may still be lost on its way; a
+        // repeat of that poll finds the session and gets it again.
+        tokio::select! {
+            () = tokio::time::sleep(LINGER) => {}
+            () = connection::shutdown_signal(&ctx) => {}
+        }
+        sessions.lingering.fetch_sub(1, Ordering::Relaxed);
+    }
     sessions.remove(session.id);
 }
 
@@ -348,6 +413,17 @@ impl Stream for Messages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ended_sessions_linger_only_up_to_their_bound() {
+        let sessions = Sessions::default();
+        for _ in 0..LINGERING_MAX {
+            assert!(sessions.start_lingering());
+        }
+        assert!(!sessions.start_lingering(), "one past the bound goes at once");
+        sessions.lingering.fetch_sub(1, Ordering::Relaxed);
+        assert!(sessions.start_lingering(), "a place freed is taken again");
+    }
 
     #[test]
     fn ids_are_128_random_bits_in_hex_and_stay_out_of_debug_output() {

@@ -1,5 +1,13 @@
 /** The header that names a session. */
 export const SESSION_HEADER: "tickwire-session";
+/** The header that numbers a session's polls: 1, 2, ... (the opening request is 0). */
+export const POLL_HEADER: "tickwire-poll";
+/** The header that numbers a session's POSTs: 1, 2, ... */
+export const SEQ_HEADER: "tickwire-seq";
+/** Times a poll or POST that failed in transit is sent, in all, before the socket gives up. */
+export const ATTEMPTS: 3;
+/** Before the second attempt, ms; each later one waits as much more. */
+export const RETRY_MS: 200;
 /** The server's largest POST body, bytes. */
 export const MAX_POST_BODY: number;
 /**
@@ -56,6 +64,19 @@ export class HttpSocket {
     reader: RecordReader;
     /** @type {Uint8Array[]} records waiting for the next POST */
     outbox: Uint8Array[];
+    /**
+     * @type {{ body: Uint8Array<ArrayBuffer>, seq: number, attempts: number } | null} the POST in flight or
+     * to be sent again, until it is answered: sent again, it is sent as it was, with its number
+     */
+    unanswered: {
+        body: Uint8Array<ArrayBuffer>;
+        seq: number;
+        attempts: number;
+    } | null;
+    /** The number of the last POST answered (`Tickwire-Seq`). */
+    seq: number;
+    /** The number of the last poll sent (`Tickwire-Poll`). */
+    polls: number;
     posting: boolean;
     flushQueued: boolean;
     /** @type {{ code: number, reason: string } | null} the server's close record */
@@ -78,8 +99,23 @@ export class HttpSocket {
     close(code?: number, reason?: string): void;
     /** @param {() => void} fn @param {number} ms */
     setTimer(fn: () => void, ms: number): void;
-    url(path?: string): string;
+    /**
+     * The URL of this mode's route. The query (a join token) only on the request that opens the
+     * session: the server reads it there alone, and a token in every poll's URL would be a token
+     * in every log of every proxy on the way.
+     * @param {boolean} [opening]
+     */
+    url(opening?: boolean): string;
     run(): Promise<void>;
+    /**
+     * Poll `number`'s records, or null once the socket failed. A poll that fails in transit (a
+     * network error, a response cut short, a proxy's 502, 503 or 504) is sent again with the
+     * same number, up to {@link ATTEMPTS} times in all: the server answers a repeated number
+     * with the records it answered the first time, so none is lost and none read twice.
+     * @param {number} number
+     * @returns {Promise<Uint8Array | null>}
+     */
+    poll(number: number): Promise<Uint8Array | null>;
     /** @param {Uint8Array} chunk */
     receive(chunk: Uint8Array): void;
     /** The downstream ended: cleanly if the close record came first. */
@@ -97,6 +133,19 @@ export class HttpSocket {
     compact(): void;
     queueFlush(): void;
     flush(): Promise<void>;
+    /**
+     * The next POST from the outbox, numbered, or null when nothing may go yet. In order, up to
+     * the body limit; chat lines only as `chatPace` allows: a line it holds back waits in the
+     * outbox with the lines after it, in their order, for a later POST, while the other records
+     * go now. A line is charged to the pace once, when it goes: one held back for the body limit
+     * takes no token, and a POST sent again is sent as it was.
+     * @returns {{ body: Uint8Array<ArrayBuffer>, seq: number, attempts: number } | null}
+     */
+    compose(): {
+        body: Uint8Array<ArrayBuffer>;
+        seq: number;
+        attempts: number;
+    } | null;
 }
 export { MAX_CLIENT_RECORD };
 export type HttpSocketOptions = {

@@ -213,6 +213,38 @@ async fn a_post_that_breaks_off_leaves_the_session_and_an_unannounced_oversized_
     // Not a refusal of the client: the session plays on.
     player.play_until_applied().await;
 
+    // A body that breaks off on a connection that stays up (its chunked framing cut short,
+    // and garbled after the cut) is answered: 408, as one that came too slowly, since nothing
+    // of it was taken, its number neither. (A 400 said the number was spent: the SDK's next
+    // POST got 409, and its socket failed.)
+    let line = message_record(&ClientMessage::Chat(Chat { text: ChatText::truncated("whole") }));
+    let head = format!(
+        "POST /fallback/send HTTP/1.1\r\nHost: t\r\n{SESSION}: {}\r\ntickwire-seq: 1\r\n\
+         Transfer-Encoding: chunked\r\n\r\n",
+        player.session
+    );
+    let mut body = b"4\r\n".to_vec();
+    body.extend(&line[..4]);
+    body.extend(b"\r\nzz\r\n");
+    let status = raw_post(&server, head, &body, false).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    // Sent again whole, with the same number: delivered, once; the next number follows it.
+    let seq = |n: &str, body: Vec<u8>| {
+        let req = request("POST", "/fallback/send", Some(&player.session), body);
+        numbered(req, "tickwire-seq", n)
+    };
+    assert_eq!(exchange(&server, seq("1", line.clone())).await.0, 204);
+    assert_eq!(exchange(&server, seq("2", vec![])).await.0, 204);
+    let id = player.welcome.as_ref().unwrap().player_id;
+    loop {
+        if let Down::Message(ServerMessage::Event(e)) = player.next().await
+            && matches!(&e.kind, EventKind::Chat { from, text, .. }
+                if *from == id && text.as_str() == "whole")
+        {
+            break;
+        }
+    }
+
     // A chunked body past the limit, its size announced nowhere: 413, and the session closes
     // with 1009 as for an announced one.
     let head = format!(
@@ -729,7 +761,7 @@ async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
     // The poll that takes the close record may be lost too: the session stays long enough
     // for its repeat to get it.
     let post = request("POST", "/fallback/send", Some(&session), close_record(1000, "bye"));
-    assert_eq!(exchange(&server, post).await.0, 204);
+    assert_eq!(exchange(&server, numbered(post, "tickwire-seq", "1")).await.0, 204);
     let mut records = Records::default();
     let last = loop {
         n += 1;
@@ -745,6 +777,16 @@ async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, again) = poll_numbered(&server, &session, &n.to_string()).await;
     assert_eq!((status, &again), (200, &last), "the close record, again");
+    // While it lingers, a repeat of its last POST is answered as one (204, not delivered);
+    // anything new gets 410.
+    let post = |seq: &str| {
+        numbered(request("POST", "/fallback/send", Some(&session), vec![]), "tickwire-seq", seq)
+    };
+    assert_eq!(exchange(&server, post("1")).await.0, 204, "the close POST again");
+    assert_eq!(exchange(&server, post("2")).await.0, 410, "a new POST");
+    assert_eq!(poll_numbered(&server, &session, &(n + 1).to_string()).await.0, 410, "a new poll");
+    let (status, again) = poll_numbered(&server, &session, &n.to_string()).await;
+    assert_eq!((status, &again), (200, &last), "the close record, still");
     // Then the session is forgotten.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while poll_numbered(&server, &session, &n.to_string()).await.0 != 404 {
@@ -757,38 +799,171 @@ async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
 /// A proxy whose connection to the server died retries the poll at once, before the server
 /// saw that connection go: the first poll of that number still waits in the server. The repeat
 /// waits its turn (not 409, as a second poll at once gets) and is answered with what the first
-/// took.
+/// took; the poll after it gets the records after those.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeat_of_a_poll_still_waiting_waits_for_it_and_gets_the_same_records() {
     let mut config = test_config();
+    // Two ticks a second: a poll that comes right after one took a tick's frames waits most of
+    // half a second for the next tick's, time enough for its repeat to come while it waits.
+    config.tick_rate = 2;
+    let server = TestServer::start(config).await;
+    let (status, headers, first) =
+        exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
+    assert_eq!(status, 200);
+    let session = headers[SESSION].to_str().unwrap().to_string();
+    let mut records = Records::default();
+    let mut down = Vec::new();
+    records.push(&first, &mut down);
+    // A player in a room: every tick brings a snapshot of its own tick, so no two polls'
+    // records are alike (a session that never joined gets nothing but heartbeats, `89 00`).
+    let hello = message_record(&ClientMessage::Hello(hello_in(Role::Player, "p", "fb-waiting")));
+    let post = request("POST", "/fallback/send", Some(&session), hello);
+    assert_eq!(exchange(&server, post).await.0, 204);
+    let ticks = |down: &[Down]| -> Vec<u32> {
+        down.iter()
+            .filter_map(|d| match d {
+                Down::Message(ServerMessage::Snapshot(snap)) => Some(snap.header.tick.0),
+                _ => None,
+            })
+            .collect()
+    };
+    let spawn_poll = |n: u64| {
+        let (session, addr) = (session.clone(), server.addr);
+        tokio::spawn(async move {
+            let mut conn = http(addr, "127.0.0.1".parse().unwrap()).await;
+            let req = request("GET", "/fallback/poll", Some(&session), vec![]);
+            let response = conn.send_request(numbered(req, "tickwire-poll", &n.to_string()));
+            let response = response.await.expect("an answer");
+            let status = response.status().as_u16();
+            (status, response.into_body().collect().await.unwrap().to_bytes())
+        })
+    };
+    let mut n = 0u64;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let (first, again) = loop {
+        assert!(tokio::time::Instant::now() < deadline, "no poll waited: {down:?}");
+        n += 1;
+        let polled = spawn_poll(n);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let welcomed = down.iter().any(|d| matches!(d, Down::Message(ServerMessage::Welcome(_))));
+        if polled.is_finished() || !welcomed {
+            // Answered already (there were records waiting), or not playing yet: the next.
+            let (status, body) = polled.await.unwrap();
+            assert_eq!(status, 200, "poll {n}: {body:?}");
+            records.push(&body, &mut down);
+            continue;
+        }
+        // Poll n waits for the next tick: its repeat comes meanwhile.
+        let (status, again) = poll_numbered(&server, &session, &n.to_string()).await;
+        let (first_status, first) = polled.await.unwrap();
+        assert_eq!((first_status, status), (200, 200), "poll {n} and its repeat: {again:?}");
+        break (first, again);
+    };
+    assert_eq!(again, first, "the repeat got what the first took, byte for byte");
+    let mut taken = Vec::new();
+    records.push(&first, &mut taken);
+    let taken = ticks(&taken);
+    assert!(!taken.is_empty(), "poll {n} took a tick's snapshot: {first:?}");
+    // The next poll acknowledges it, and takes the records after it: a later tick.
+    let (status, next) = poll_numbered(&server, &session, &(n + 1).to_string()).await;
+    assert_eq!(status, 200);
+    assert_ne!(next, first, "poll {} got new records", n + 1);
+    let mut after = Vec::new();
+    records.push(&next, &mut after);
+    let after = ticks(&after);
+    assert!(
+        after.first() > taken.last(),
+        "poll {} took later ticks: {after:?} after {taken:?}",
+        n + 1
+    );
+    server.shutdown().await;
+}
+
+/// At most one poll waits on a session, and behind it at most one repeat of it: any other
+/// poll is refused at once (409), so polls cannot pile up on a session, each waiting its
+/// time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_cannot_pile_up_behind_a_waiting_poll_only_its_one_repeat_waits() {
+    let mut config = test_config();
     // A session that sent no Hello has nothing for its polls: one waits its whole time (the
-    // heartbeat interval and a second), and is answered empty.
-    config.heartbeat_interval = Duration::from_millis(600);
+    // heartbeat interval and a second, 3 s here).
+    config.heartbeat_interval = Duration::from_secs(2);
     let server = TestServer::start(config).await;
     let (status, headers, _) =
         exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
     assert_eq!(status, 200);
     let session = headers[SESSION].to_str().unwrap().to_string();
-    let first = {
-        let session = session.clone();
-        let addr = server.addr;
+    let spawn_poll = |n: &'static str| {
+        let (session, addr) = (session.clone(), server.addr);
         tokio::spawn(async move {
             let mut conn = http(addr, "127.0.0.1".parse().unwrap()).await;
-            let req = numbered(
-                request("GET", "/fallback/poll", Some(&session), vec![]),
-                "tickwire-poll",
-                "1",
-            );
-            let response = conn.send_request(req).await.expect("an answer");
+            let req = request("GET", "/fallback/poll", Some(&session), vec![]);
+            let response = conn.send_request(numbered(req, "tickwire-poll", n));
+            let response = response.await.expect("an answer");
             let status = response.status().as_u16();
             (status, response.into_body().collect().await.unwrap().to_bytes())
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (status, again) = poll_numbered(&server, &session, "1").await;
-    let (first_status, first) = first.await.unwrap();
-    assert_eq!((first_status, status), (200, 200), "{again:?}");
-    assert_eq!(again, first, "the repeat got what the first took");
+    let first = spawn_poll("1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let repeat = spawn_poll("1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!first.is_finished() && !repeat.is_finished(), "poll 1 and its repeat wait");
+    // A second repeat, the next number, another number, an unnumbered poll: none waits.
+    let unnumbered = request("GET", "/fallback/poll", Some(&session), vec![]);
+    let started = tokio::time::Instant::now();
+    for n in ["1", "2", "7"] {
+        let (status, text) = poll_numbered(&server, &session, n).await;
+        let text = String::from_utf8_lossy(&text);
+        assert_eq!(status, 409, "poll {n} while poll 1 and a repeat wait: {text}");
+        assert!(text.contains("a poll is already waiting"), "{text}");
+    }
+    let (status, _, text) = exchange(&server, unnumbered).await;
+    assert_eq!(status, 409, "an unnumbered poll: {text:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "refused at once: {:?}", started.elapsed());
+    assert!(!first.is_finished() && !repeat.is_finished(), "still waiting");
+    let (first, repeat) = (first.await.unwrap(), repeat.await.unwrap());
+    assert_eq!(first.0, 200);
+    assert_eq!(repeat, first, "the repeat got what poll 1 got");
+    // The queue is free again: poll 2 is answered.
+    let (status, _) = poll_numbered(&server, &session, "2").await;
+    assert_eq!(status, 200);
+    server.shutdown().await;
+}
+
+/// The SDK numbers its polls and POSTs, and sends one again that failed in transit, only for a
+/// server that says it takes numbers: an older one refuses their headers in a CORS preflight
+/// (every poll would fail) and otherwise ignores them (a repeated poll would take the next
+/// records, a repeated POST would be delivered twice). The answer that opens a session says
+/// so, readable by a page of another origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_that_opens_a_session_says_it_takes_numbered_polls_and_posts() {
+    let page = "http://game.example";
+    let mut config = test_config();
+    config.allowed_origins = vec![page.into()];
+    let server = TestServer::start(config).await;
+    for path in ["/fallback/poll", "/fallback/stream"] {
+        let mut req = request("GET", path, None, vec![]);
+        req.headers_mut().insert("origin", page.parse().unwrap());
+        let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
+        // Only the head: a stream's answer lasts as long as its session.
+        let response = conn.send_request(req).await.expect("an answer");
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header("tickwire-numbering"), Some("1"), "{path}");
+        let exposed = header("access-control-expose-headers").unwrap_or_default();
+        for name in ["tickwire-session", "tickwire-numbering", "retry-after"] {
+            assert!(exposed.split(", ").any(|n| n == name), "{path}: {name} in {exposed:?}");
+        }
+    }
+    // A preflight lets a page send the numbers.
+    let mut req = request("OPTIONS", "/fallback/poll", None, vec![]);
+    req.headers_mut().insert("origin", page.parse().unwrap());
+    req.headers_mut().insert("access-control-request-method", "GET".parse().unwrap());
+    let (status, headers, _) = exchange(&server, req).await;
+    assert_eq!(status, 204);
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("tickwire-poll") && allowed.contains("tickwire-seq"), "{allowed}");
     server.shutdown().await;
 }
 
@@ -827,6 +1002,17 @@ async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() 
         let (status, _, text) = exchange(&server, post("1", chat(&["a", "b", "c"]))).await;
         assert_eq!(status, 204, "{text:?}");
     }
+    // A repeat is answered at once, its body not read nor counted against the POST rate: one
+    // whose body never arrives whole too (read, it would get 408 after the handshake timeout).
+    let head = format!(
+        "POST /fallback/send HTTP/1.1\r\nHost: t\r\n{SESSION}: {}\r\ntickwire-seq: 1\r\n\
+         Content-Length: 100\r\n\r\n",
+        player.session
+    );
+    let started = tokio::time::Instant::now();
+    let status = raw_post(&server, head, &[0x82; 10], false).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 204"), "{status} after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(2), "at once: {:?}", started.elapsed());
     // Out of sequence: refused, and its records not taken.
     for (seq, expected) in [("3", 409), ("0", 400), ("x", 400)] {
         let (status, _, text) = exchange(&server, post(seq, chat(&["lost"]))).await;

@@ -7,9 +7,13 @@
 // flight at a time; what the session sends meanwhile goes in the next one, so a POST carries
 // every message of a moment together.
 //
-// Polls and POSTs are numbered (`Tickwire-Poll`, `Tickwire-Seq`), so that one whose answer was
+// Polls and POSTs are numbered (`Tickwire-Poll`, `Tickwire-Seq`) when the answer that opened the
+// session says the server takes numbers (`Tickwire-Numbering: 1`), so that one whose answer was
 // lost on its way can be sent again as it was: the server answers a repeated poll with the same
-// records and takes a repeated POST once (PROTOCOL.md 1.1).
+// records and takes a repeated POST once (PROTOCOL.md 1.1). A server that does not say so (one
+// older than the numbers) gets neither header, and nothing that may have reached it is sent
+// again: a failed poll, or a POST that failed in transit, ends the socket, and the session
+// resumes its seat in a new one.
 
 import { CloseCode } from './constants.js';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, MAX_CLIENT_RECORD } from './records.js';
@@ -21,6 +25,8 @@ export const SESSION_HEADER = 'tickwire-session';
 export const POLL_HEADER = 'tickwire-poll';
 /** The header that numbers a session's POSTs: 1, 2, ... */
 export const SEQ_HEADER = 'tickwire-seq';
+/** The header of the opening answer that says the server takes numbered polls and POSTs: `1`. */
+export const NUMBERING_HEADER = 'tickwire-numbering';
 /** Times a poll or POST that failed in transit is sent, in all, before the socket gives up. */
 export const ATTEMPTS = 3;
 /** Before the second attempt, ms; each later one waits as much more. */
@@ -93,6 +99,11 @@ export class HttpSocket {
     this.seq = 0;
     /** The number of the last poll sent (`Tickwire-Poll`). */
     this.polls = 0;
+    /**
+     * The server takes numbered polls and POSTs (its opening answer said so): only then are they
+     * numbered, and sent again when they fail in transit.
+     */
+    this.numbered = false;
     this.posting = false;
     this.flushQueued = false;
     /** @type {{ code: number, reason: string } | null} the server's close record */
@@ -158,6 +169,9 @@ export class HttpSocket {
       }
       this.session = response.headers.get(SESSION_HEADER);
       if (!this.session) return this.fail(CloseCode.ABNORMAL, 'the server named no session (is this a tickwire server?)');
+      // An older server refuses the numbers' headers in a CORS preflight, and otherwise ignores
+      // them: a poll sent again would take the next records, a POST would be delivered twice.
+      this.numbered = response.headers.get(NUMBERING_HEADER)?.trim() === '1';
       if (this.mode === 'stream') {
         if (!response.body) return this.fail(CloseCode.ABNORMAL, 'this fetch cannot stream responses');
         const body = response.body.getReader();
@@ -183,23 +197,26 @@ export class HttpSocket {
   }
 
   /**
-   * Poll `number`'s records, or null once the socket failed. A poll that fails in transit (a
-   * network error, a response cut short, a proxy's 502, 503 or 504) is sent again with the
-   * same number, up to {@link ATTEMPTS} times in all: the server answers a repeated number
-   * with the records it answered the first time, so none is lost and none read twice.
+   * Poll `number`'s records, or null once the socket failed. A numbered poll that fails in
+   * transit (a network error, a response cut short, a proxy's 502, 503 or 504) is sent again
+   * with the same number, up to {@link ATTEMPTS} times in all: the server answers a repeated
+   * number with the records it answered the first time, so none is lost and none read twice.
+   * Unnumbered (the server does not take numbers), a poll is sent once: sent again it would take
+   * the next records, and those it took would be lost. Any failure then ends the socket, and
+   * the session resumes in a new one.
    * @param {number} number
    * @returns {Promise<Uint8Array | null>}
    */
   async poll(number) {
     const session = /** @type {string} */ (this.session);
+    /** @type {Record<string, string>} */
+    const headers = { [SESSION_HEADER]: session };
+    if (this.numbered) headers[POLL_HEADER] = String(number);
+    const attempts = this.numbered ? ATTEMPTS : 1;
     let why = '';
     for (let attempt = 1; ; attempt++) {
       try {
-        const poll = await this.fetch(this.url(), {
-          signal: this.abort.signal,
-          cache: 'no-store',
-          headers: { [SESSION_HEADER]: session, [POLL_HEADER]: String(number) },
-        });
+        const poll = await this.fetch(this.url(), { signal: this.abort.signal, cache: 'no-store', headers });
         // The whole body before any of it is used: one cut short is asked for again, whole.
         if (poll.ok) return new Uint8Array(await poll.arrayBuffer());
         const text = (await poll.text().catch(() => '')).trim();
@@ -209,7 +226,7 @@ export class HttpSocket {
         if (this.readyState === 3) return null;
         why = `connection lost: ${/** @type {Error} */ (e).message}`;
       }
-      if (attempt >= ATTEMPTS) break;
+      if (attempt >= attempts) break;
       await sleep(RETRY_MS * attempt);
       if (this.readyState === 3) return null;
     }
@@ -318,24 +335,23 @@ export class HttpSocket {
     this.unanswered = post;
     this.posting = true;
     post.attempts += 1;
+    /** @type {Record<string, string>} */
+    const headers = { [SESSION_HEADER]: /** @type {string} */ (this.session), 'content-type': 'application/vnd.tickwire.records' };
+    if (this.numbered) headers[SEQ_HEADER] = String(post.seq);
     try {
-      const response = await this.fetch(`${this.base}/send`, {
-        method: 'POST',
-        signal: this.abort.signal,
-        headers: {
-          [SESSION_HEADER]: /** @type {string} */ (this.session),
-          [SEQ_HEADER]: String(post.seq),
-          'content-type': 'application/vnd.tickwire.records',
-        },
-        body: post.body,
-      });
+      const response = await this.fetch(`${this.base}/send`, { method: 'POST', signal: this.abort.signal, headers, body: post.body });
       this.bytesOut += post.body.length;
-      if (response.status === 429 || response.status === 408 || response.status >= 500) {
+      // Unnumbered, only what the server says it did not take goes again (429, 408, 503): a
+      // proxy's 502 or 504 may come after the server took it, and it would be delivered twice.
+      const again = this.numbered
+        ? response.status === 429 || response.status === 408 || response.status >= 500
+        : response.status === 429 || response.status === 408 || response.status === 503;
+      if (again) {
         // Not taken, the session lives on: over its POST rate (429), a session not keeping
         // up with its POSTs (503), a body that arrived too slowly (408); or perhaps taken: a
         // proxy in front that lost its connection to the node (502, 504) may have lost only
-        // the answer. Sent again as it was, with its number, once the server's Retry-After
-        // (else a second) has passed: the server delivers a number once, so its chat lines
+        // the answer (numbered only). Sent again as it was, with its number, once the server's
+        // Retry-After (else a second) has passed: the server delivers a number once, so its chat lines
         // cannot arrive twice (past the chat burst: a RateLimited kick), and they were
         // charged to the chat pace once, when they went first. A session that is truly gone
         // ends with its stream or poll.
@@ -349,10 +365,11 @@ export class HttpSocket {
         if (!response.ok) {
           // 400 and 413 close the session (its close record says why, on the stream); 404
           // means it is gone already; 409, that its POSTs are out of sequence: the upstream
-          // cannot be mended.
+          // cannot be mended. Unnumbered, a 5xx other than 503 (a proxy's 502 or 504) may
+          // have been taken, and is not sent again: the session resumes in a new one.
           const text = (await response.text().catch(() => '')).trim();
           const why = `send: HTTP ${response.status}${text ? `: ${text}` : ''}`;
-          if (response.status === 404 || response.status === 409) {
+          if (response.status === 404 || response.status === 409 || response.status >= 500) {
             this.fail(CloseCode.ABNORMAL, why);
           } else if (response.status === 410 && !this.upstreamClosed) {
             // The server closed the session (a kick, or an answer to this client's close) and
@@ -367,9 +384,10 @@ export class HttpSocket {
         }
       }
     } catch (e) {
-      // Failed in transit: perhaps delivered, perhaps not. Sent again as it was, as for a 502.
+      // Failed in transit: perhaps delivered, perhaps not. Numbered, sent again as it was, as
+      // for a 502; unnumbered, the socket fails (sent again, it might be delivered twice).
       if (this.readyState !== 3) {
-        if (post.attempts < ATTEMPTS) await sleep(RETRY_MS * post.attempts);
+        if (this.numbered && post.attempts < ATTEMPTS) await sleep(RETRY_MS * post.attempts);
         else this.fail(CloseCode.ABNORMAL, `connection lost: ${/** @type {Error} */ (e).message}`);
       }
     } finally {

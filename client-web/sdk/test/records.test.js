@@ -4,10 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, decodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
-import { POLL_HEADER, SEQ_HEADER } from '../src/http.js';
+import { POLL_HEADER, SEQ_HEADER, NUMBERING_HEADER } from '../src/http.js';
 
 /** @param {RequestInit | undefined} init @param {string} name */
 const header = (init, name) => /** @type {Record<string, string>} */ (init?.headers ?? {})[name];
+
+/** The head of an answer that opens session `s1` on a server that takes numbered polls and POSTs. */
+const NUMBERED = { [SESSION_HEADER]: 's1', [NUMBERING_HEADER]: '1' };
 
 test('records are RFC 6455 frames without a mask: the bytes of PROTOCOL.md', () => {
   // The `ping` vector (04 2a) as a record.
@@ -95,7 +98,7 @@ test('a POST refused without ending the session (429, 408, 5xx) is sent again as
           : new Response(null, { status: 204 });
       }
       if (posted.length === 0 && !init?.headers) {
-        return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } }); // open
+        return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED }); // open
       }
       return new Promise(() => {}); // polls wait
     };
@@ -248,7 +251,7 @@ test('polls are numbered, and one that fails in transit goes again with its numb
   /** @type {typeof globalThis.fetch} */
   const serve = async (input, init) => {
     if (String(input).endsWith('/send')) return new Response(null, { status: 204 });
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } }); // open
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED }); // open
     const number = header(init, POLL_HEADER);
     polls.push(number);
     // Poll 2's first answer is lost on its way (a dropped connection), poll 3's comes from a
@@ -280,7 +283,7 @@ test('a poll that keeps failing in transit fails the socket, after a few attempt
   let polls = 0;
   /** @type {typeof globalThis.fetch} */
   const serve = async (input, init) => {
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED });
     polls += 1;
     throw new TypeError('fetch failed');
   };
@@ -366,7 +369,7 @@ test('a chat line in a POST sent again is charged to the pace once', async () =>
         ? new Response('too many', { status: 429, headers: { 'retry-after': '0' } })
         : new Response(null, { status: 204 });
     }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED });
     return new Promise(() => {}); // polls wait
   };
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: 1, chatBurst: 1, now: () => 0 });
@@ -390,7 +393,7 @@ test('a POST that fails in transit goes again as it was, with its number; one ou
       if (posted.length === 3) return new Response('POST 2 is out of sequence', { status: 409 });
       return new Response(null, { status: 204 });
     }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED });
     return new Promise(() => {}); // polls wait
   };
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
@@ -406,4 +409,107 @@ test('a POST that fails in transit goes again as it was, with its number; one ou
   assert.deepEqual(posted[1].body, posted[0].body, 'sent again as it was');
   assert.equal(closed.code, 1006);
   assert.match(closed.reason, /send: HTTP 409: POST 2 is out of sequence/);
+});
+
+test('the opening answer decides: numbers only for a server that says it takes them', async () => {
+  for (const numbering of [undefined, '1']) {
+    /** @type {{ path: string, headers: string[] }[]} */
+    const requests = [];
+    /** @type {typeof globalThis.fetch} */
+    const serve = async (input, init) => {
+      requests.push({ path: String(input), headers: Object.keys(/** @type {Record<string, string>} */ (init?.headers ?? {})) });
+      if (String(input).endsWith('/send')) return new Response(null, { status: 204 });
+      if (requests.length === 1) {
+        return new Response(Uint8Array.of(0x89, 0), { headers: numbering ? NUMBERED : { [SESSION_HEADER]: 's1' } });
+      }
+      if (requests.filter((r) => r.path.endsWith('/poll')).length < 3) return new Response(Uint8Array.of(0x89, 0));
+      return new Promise(() => {}); // the third poll waits
+    };
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+    await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+    socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
+    const deadline = Date.now() + 3000;
+    while (requests.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const polls = requests.slice(1).filter((r) => r.path.endsWith('/poll'));
+    const posts = requests.filter((r) => r.path.endsWith('/send'));
+    assert.equal(polls.length, 2, JSON.stringify(requests));
+    assert.equal(posts.length, 1, JSON.stringify(requests));
+    // An older server refuses these headers in a CORS preflight (every poll would fail), and
+    // otherwise ignores them: a request sent again would take the next records, or be
+    // delivered twice.
+    for (const r of [...polls, ...posts]) {
+      assert.equal(r.headers.includes(POLL_HEADER), numbering !== undefined && r.path.endsWith('/poll'), `${numbering}: ${JSON.stringify(r)}`);
+      assert.equal(r.headers.includes(SEQ_HEADER), numbering !== undefined && r.path.endsWith('/send'), `${numbering}: ${JSON.stringify(r)}`);
+    }
+    assert.equal(socket.numbered, numbering !== undefined);
+    socket.onclose = () => {};
+    socket.fail(1000, 'test over');
+  }
+});
+
+test('against a server that takes no numbers, nothing that may have reached it is sent again', async () => {
+  // A poll that failed in transit may have taken records; a POST may have been delivered.
+  // Sent again unnumbered, the poll would take the next records (those lost for good) and the
+  // POST would repeat its chat lines: the socket fails at once, and the session resumes its
+  // seat in a new one, as before the numbers existed.
+  const cases = [
+    { poll: () => { throw new TypeError('fetch failed'); }, reason: /connection lost: fetch failed/, polls: 1, posts: 0 },
+    { poll: () => new Response('bad gateway', { status: 502 }), reason: /poll: HTTP 502: bad gateway/, polls: 1, posts: 0 },
+    { post: () => { throw new TypeError('fetch failed'); }, reason: /connection lost: fetch failed/, polls: 0, posts: 1 },
+    { post: () => new Response('bad gateway', { status: 502 }), reason: /send: HTTP 502: bad gateway/, polls: 0, posts: 1 },
+    { post: () => new Response('gateway timeout', { status: 504 }), reason: /send: HTTP 504/, polls: 0, posts: 1 },
+  ];
+  for (const { poll, post, reason, polls: pollsExpected, posts: postsExpected } of cases) {
+    let polls = 0;
+    let posts = 0;
+    /** @type {typeof globalThis.fetch} */
+    const serve = async (input, init) => {
+      if (String(input).endsWith('/send')) {
+        posts += 1;
+        return post ? post() : new Response(null, { status: 204 });
+      }
+      if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+      polls += 1;
+      return poll ? poll() : new Promise(() => {}); // polls wait
+    };
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+    await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+    /** @type {import('../src/http.js').HttpCloseEvent} */
+    const closed = await new Promise((resolve) => {
+      socket.onclose = resolve;
+      if (post) socket.send(encodeClientMessage({ type: 'Chat', text: 'once' }));
+    });
+    await new Promise((r) => setTimeout(r, 3 * 200)); // longer than the numbered retries take
+    assert.equal(closed.code, 1006, String(reason));
+    assert.match(closed.reason, reason);
+    assert.equal(poll ? polls : posts, poll ? pollsExpected : postsExpected, `${reason}: sent once`);
+  }
+});
+
+test('against a server that takes no numbers, a POST it did not take (429, 408, 503) is sent again', async () => {
+  for (const status of [429, 408, 503]) {
+    /** @type {{ seq: string | undefined, body: number[] }[]} */
+    const posted = [];
+    /** @type {typeof globalThis.fetch} */
+    const serve = async (input, init) => {
+      if (String(input).endsWith('/send')) {
+        posted.push({ seq: header(init, SEQ_HEADER), body: [...new Uint8Array(/** @type {Uint8Array} */ (init?.body))] });
+        return posted.length === 1
+          ? new Response('not now', { status, headers: { 'retry-after': '0' } })
+          : new Response(null, { status: 204 });
+      }
+      if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
+      return new Promise(() => {}); // polls wait
+    };
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+    await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+    socket.send(encodeClientMessage({ type: 'Ping', nonce: 3 }));
+    const deadline = Date.now() + 3000;
+    while (posted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(posted.map((p) => p.seq), [undefined, undefined], `HTTP ${status}`);
+    assert.deepEqual(posted[1].body, posted[0].body, `HTTP ${status}: sent again`);
+    assert.equal(socket.readyState, 1, `HTTP ${status}: the session lives on`);
+    socket.onclose = () => {};
+    socket.fail(1000, 'test over');
+  }
 });

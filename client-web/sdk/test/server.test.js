@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TickwireClient, KickedError, VersionMismatchError, Arena, worldEntity, PROTOCOL_VERSION, SESSION_HEADER } from '../index.js';
 import { startServer, startProxy, startHttpProxy, until, getJson } from '../../test/support/server.js';
-import { POLL_HEADER, SEQ_HEADER } from '../src/http.js';
+import { POLL_HEADER, SEQ_HEADER, NUMBERING_HEADER } from '../src/http.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
 
@@ -415,5 +415,49 @@ test('a POST whose answer a proxy lost (502 after the server took it) is sent ag
   assert.ok(at > 0 && numbers[at + 1] === numbers[at], `sent three times with one number: ${numbers}`);
   assert.deepEqual(numbers.filter((n, i) => i === 0 || n !== numbers[i - 1]).map(Number),
     Array.from({ length: new Set(numbers).size }, (_, i) => i + 1), `numbered in order: ${numbers}`);
+  await Promise.all([a.c.leave(), b.c.leave()]);
+});
+
+test('against a server that takes no numbers, nothing is numbered, and a poll whose answer is lost resumes the seat', async () => {
+  // A server older than the numbers: its opening answer lacks `Tickwire-Numbering` (taken off
+  // here). It would refuse the numbers' headers in a CORS preflight, and otherwise ignore them:
+  // a poll sent again would take the next records. So the SDK sends no numbers, and a poll
+  // that failed ends the socket; the session resumes its seat in a new one, as before.
+  /** @type {Record<string, string>[]} */
+  const sent = [];
+  let lost = 0;
+  /** @type {typeof fetch} */
+  const old = async (input, init = {}) => {
+    const headers = /** @type {Record<string, string>} */ (init.headers ?? {});
+    sent.push(headers);
+    const response = await fetch(input, init);
+    if (!headers[SESSION_HEADER]) {
+      // An opening: as an older server answers it.
+      const head = new Headers(response.headers);
+      head.delete(NUMBERING_HEADER);
+      return new Response(response.body, { status: response.status, headers: head });
+    }
+    if (String(input).endsWith('/send') || !response.ok) return response;
+    const body = new Uint8Array(await response.arrayBuffer());
+    if (lost === 0 && carries(body, 'lost poll')) {
+      lost += 1;
+      throw new TypeError('fetch failed: the answer was lost on its way');
+    }
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+  const a = client({ room: 'sdk-old-server', name: 'ada', transport: 'poll', fetch: old });
+  const b = client({ room: 'sdk-old-server', name: 'bob', role: 'Spectator' });
+  await until(() => a.c.session.isJoined() && b.c.session.isJoined(), 'both joined');
+  const first = a.events.find((e) => e.type === 'welcome').welcome;
+  assert.ok(a.c.chat('lost poll'));
+  await until(() => lost === 1, 'the poll answer with the line lost');
+  const resumed = await until(() => a.events.filter((e) => e.type === 'welcome')[1]?.welcome, 'a second Welcome');
+  assert.equal(resumed.resumed, true, 'the seat resumed in a new session');
+  assert.equal(resumed.playerId, first.playerId);
+  assert.equal(chatLines(b.events, 'lost poll'), 1, 'the line went out once');
+  assert.ok(sent.length > 4, `${sent.length} requests`);
+  for (const headers of sent) {
+    assert.ok(!(POLL_HEADER in headers) && !(SEQ_HEADER in headers), `no numbers: ${JSON.stringify(headers)}`);
+  }
   await Promise.all([a.c.leave(), b.c.leave()]);
 });

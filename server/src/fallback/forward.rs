@@ -37,7 +37,9 @@ const MAX_IDLE_PER_NODE: usize = 32;
 /// Time for the owner's answer to begin, past the longest it waits itself before answering.
 const HEAD_MARGIN: Duration = Duration::from_secs(10);
 
-/// Why a request could not be forwarded (the client then gets the 404 of an unknown session).
+/// Why a request could not be forwarded: the client then gets the 404 of an unknown session,
+/// or 502 for a numbered request that may have reached the owner
+/// ([`ForwardError::may_have_arrived`]).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ForwardError {
     /// The fleet's secret is not known yet: the owner would refuse the hop.
@@ -52,6 +54,19 @@ pub(crate) enum ForwardError {
     /// The owner did not begin to answer in time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+}
+
+impl ForwardError {
+    /// Whether the request may have reached the owner, and been taken by it: it was sent
+    /// (or being sent) when its answer broke off or did not come in time. A connection that
+    /// could not be opened, or a request that was never built, reached nobody.
+    pub(crate) fn may_have_arrived(&self) -> bool {
+        match self {
+            ForwardError::NoSecret | ForwardError::Request(_) => false,
+            ForwardError::Client(e) => !e.is_connect(),
+            ForwardError::Timeout(_) => true,
+        }
+    }
 }
 
 /// The pool of connections to the fleet's other nodes.
@@ -200,6 +215,68 @@ mod tests {
         );
         assert_eq!(out[POLL_HEADER], "7");
         assert_eq!(out[SEQ_HEADER], "9");
+    }
+
+    /// A request that reached the node holding its session, whose answer then broke off or
+    /// did not come, may have been taken there: a poll's records taken out of the session, a
+    /// POST's delivered. Answered 404, a numbered one was never sent again (the client resumed,
+    /// and a poll's records were lost); 502 says "perhaps", and the client repeats it with its
+    /// number, which the owner answers as it did the first time. One that never got there (no
+    /// connection) is still the 404 of an unknown session, and so is an unnumbered one, which
+    /// would take the next records or be delivered twice if sent again.
+    #[tokio::test]
+    async fn a_numbered_request_the_owner_may_have_taken_gets_502_and_one_it_never_got_404() {
+        use tokio::io::AsyncReadExt;
+        let (_shutdown, rx) = tokio::sync::watch::channel(false);
+        let ctx = crate::context::ServerContext::new(ServerConfig::default(), rx);
+        let forwarder = Forwarder::new(&ctx.config);
+        let send = |addr: std::net::SocketAddr| {
+            let request = Request::get(format!("http://{addr}/fallback/poll")).body(Body::empty());
+            let sent = forwarder.client.request(request.unwrap());
+            async move { ForwardError::from(sent.await.expect_err("no answer")) }
+        };
+        // Nobody listens: refused, never sent.
+        let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone_addr = gone.local_addr().unwrap();
+        drop(gone);
+        let refused = send(gone_addr).await;
+        // The owner reads the request, then its connection breaks (it died, or was cut).
+        let owner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let owner_addr = owner.local_addr().unwrap();
+        let dies = tokio::spawn(async move {
+            let (mut conn, _) = owner.accept().await.unwrap();
+            let mut head = [0; 1024];
+            let _ = conn.read(&mut head).await;
+        });
+        let broke_off = send(owner_addr).await;
+        dies.await.unwrap();
+        let timed_out = ForwardError::Timeout(Duration::from_secs(25));
+
+        let with = |name: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                SESSION_HEADER,
+                HeaderValue::from_static("00112233445566778899aabbccddeeff"),
+            );
+            if !name.is_empty() {
+                headers.insert(name, HeaderValue::from_static("3"));
+            }
+            headers
+        };
+        let answer = |headers: &HeaderMap, e: &ForwardError| {
+            super::super::forward_failed(&ctx, headers, e).status().as_u16()
+        };
+        for (e, what) in [(&broke_off, "broke off"), (&timed_out, "timed out")] {
+            assert!(e.may_have_arrived(), "{what}: {e}");
+            assert_eq!(answer(&with(POLL_HEADER), e), 502, "a numbered poll that {what}: {e}");
+            assert_eq!(answer(&with(SEQ_HEADER), e), 502, "a numbered POST that {what}: {e}");
+            assert_eq!(answer(&with(""), e), 404, "an unnumbered request that {what}: {e}");
+        }
+        for (e, what) in [(&refused, "refused"), (&ForwardError::NoSecret, "no secret")] {
+            assert!(!e.may_have_arrived(), "{what}: {e}");
+            assert_eq!(answer(&with(POLL_HEADER), e), 404, "{what}: {e}");
+            assert_eq!(answer(&with(SEQ_HEADER), e), 404, "{what}: {e}");
+        }
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! # Routes
 //! | request | answer |
 //! |---|---|
-//! | `GET /fallback/stream` | 200, `Tickwire-Session: <id>`, then records for the session's life |
-//! | `GET /fallback/poll` | 200, `Tickwire-Session: <id>`, and the first records |
+//! | `GET /fallback/stream` | 200, `Tickwire-Session: <id>`, `Tickwire-Numbering: 1`, then records for the session's life |
+//! | `GET /fallback/poll` | 200, `Tickwire-Session: <id>`, `Tickwire-Numbering: 1`, and the first records |
 //! | `GET /fallback/poll` with `Tickwire-Session` | 200 and what is waiting (waits for something, at most the heartbeat interval and a second) |
 //! | `POST /fallback/send` with `Tickwire-Session` | 204 once its records are handed to the session |
 //!
@@ -26,19 +26,24 @@
 //! may: `Tickwire-Poll: n` (1, 2, ... after the opening, which is 0) is answered with the same
 //! bytes for a repeated `n`, kept until poll `n + 1` comes ([`session::Polls`]), and
 //! `Tickwire-Seq: n` (1, 2, ...) delivers a POST once, a repeat of the last number is
-//! answered 204 without delivering it again. Either out of order: 409. Requests without them
-//! are served as before the headers existed.
+//! answered 204 without delivering it again (and, once that one was delivered, without being
+//! read). Either out of order: 409. Requests without them are served as before the headers
+//! existed. The answer that opens a session says the server takes them
+//! (`Tickwire-Numbering: 1`, [`NUMBERING_HEADER`]): a client numbers them only then, since an
+//! older server would refuse the headers in a CORS preflight, or ignore them.
 //!
 //! In a fleet, a session's polls and POSTs that reach another node are passed on to the node
 //! holding the session ([`forward`]), so a client keeps playing when the load balancer sends
-//! them elsewhere.
+//! them elsewhere. One that node may have taken before its answer broke off gets 502 when it
+//! is numbered (to be sent again), 404 otherwise ([`forward_failed`]).
 //!
 //! Refusals are plain-text statuses: 404 for an unknown (or expired, or another address's)
 //! session, 403 for an Origin off the allowlist or a forged fleet hop (`x-tickwire-hop`), 401
 //! without a good join token, 429 and 503 for the caps, 429 for a session's POSTs above
 //! [`session::post_rate`], 413 for a body above [`MAX_POST_BODY`] or a message above 256
-//! bytes, 400 for a malformed record, 409 for a second poll at once or a poll or POST number
-//! out of order, 410 for a closed session.
+//! bytes, 400 for a malformed record, 408 for a POST body that broke off or came too slowly
+//! (not taken), 409 for a second poll at once (but one repeat of a waiting numbered poll, which
+//! waits: [`Session::turn`]) or a poll or POST number out of order, 410 for a closed session.
 //! A malformed or oversized record also closes the session, with the close code a WebSocket
 //! would get. Every answer to a request whose Origin passed carries CORS headers, refusals
 //! too: a page must see why it was refused. Every answer is `Cache-Control: no-store`: the
@@ -94,6 +99,12 @@ pub const POLL_HEADER: &str = "tickwire-poll";
 /// The header that numbers a session's POSTs, 1 and up: each number is delivered once, in
 /// order.
 pub const SEQ_HEADER: &str = "tickwire-seq";
+
+/// The header of the answer that opens a session saying that the server takes numbered polls
+/// and POSTs ([`POLL_HEADER`], [`SEQ_HEADER`]): `1`. A client numbers them only when it is
+/// there: a server without it (older than the numbers) refuses them in a CORS preflight and
+/// ignores them otherwise, so a repeat would take the next records, or be delivered twice.
+pub const NUMBERING_HEADER: &str = "tickwire-numbering";
 
 /// Largest POST body, in bytes: 32 of the largest client messages with their record headers.
 /// A client with more to send sends another POST after this one.
@@ -191,6 +202,9 @@ fn records_response(status: StatusCode, body: Body, id: Option<SessionId>) -> Re
         && let Ok(value) = HeaderValue::from_str(&id.to_string())
     {
         headers.insert(HeaderName::from_static(SESSION_HEADER), value);
+        // The session takes numbered polls and POSTs: the client may number them, and send
+        // one again whose answer it did not get.
+        headers.insert(HeaderName::from_static(NUMBERING_HEADER), HeaderValue::from_static("1"));
     }
     response
 }
@@ -202,10 +216,12 @@ fn with_cors(request: &HeaderMap, mut response: Response) -> Response {
     if let Some(origin) = request.get(header::ORIGIN).cloned() {
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        // Retry-After is not among the headers a page may read unasked, and the SDK waits by it.
+        // None of these is among the headers a page may read unasked: the session's id, that
+        // it takes numbered requests (the SDK numbers them only then), and Retry-After, which
+        // the SDK waits by.
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("tickwire-session, retry-after"),
+            HeaderValue::from_static("tickwire-session, tickwire-numbering, retry-after"),
         );
         headers.insert(header::VARY, HeaderValue::from_static("origin"));
     }
@@ -334,7 +350,7 @@ fn unknown_session(ctx: &ServerContext) -> Response {
 }
 
 /// Passes a request on to the node holding its session ([`forward::forward`]): that node's
-/// answer, or the 404 of an unknown session when it cannot be reached (the client resumes).
+/// answer, or [`forward_failed`]'s when it did not come.
 async fn forwarded(
     fallback: &Fallback,
     (cluster, url): (Arc<crate::cluster::Cluster>, String),
@@ -346,9 +362,31 @@ async fn forwarded(
         Ok(response) => response,
         Err(e) => {
             debug!(error = %e, %url, "cannot forward a fallback request to its session's node");
-            with_cors(&parts.headers, unknown_session(&fallback.ctx))
+            with_cors(&parts.headers, forward_failed(&fallback.ctx, &parts.headers, &e))
         }
     }
+}
+
+/// The answer to a request that could not be passed on to its session's node (`e`).
+///
+/// Sent, and its answer broke off or never came: the owner may have taken it (a poll's
+/// records, a POST's), so a numbered request gets 502, and the client sends it again with its
+/// number, which the owner answers as it answered the first. An unnumbered one gets the 404 of
+/// an unknown session, as every failure did before the numbers: sent again, it could take the
+/// next records or be delivered twice, so its client had better resume. Never sent (no such
+/// node, connection refused, no fleet secret yet): the 404 of an unknown session; the client
+/// resumes.
+fn forward_failed(ctx: &ServerContext, headers: &HeaderMap, e: &forward::ForwardError) -> Response {
+    let numbered = headers.contains_key(POLL_HEADER) || headers.contains_key(SEQ_HEADER);
+    if !(numbered && e.may_have_arrived()) {
+        return unknown_session(ctx);
+    }
+    // Why (`e`) is the operator's log's (`forwarded`), not the public's: it names the fleet.
+    refuse(
+        StatusCode::BAD_GATEWAY,
+        "the node holding this session may have taken this request, but its answer did not \
+         come back: send it again with the same number",
+    )
 }
 
 /// `GET /fallback/poll`: opens a session without `Tickwire-Session`, else takes what the
@@ -393,7 +431,7 @@ async fn poll_answer(
         let mut polls = session.polling.lock().await;
         let first = session.pipe.take().await.unwrap_or_default();
         // Poll 0: a repeat of it (a client that counts the opening) gets the same heartbeat.
-        polls.body = first.clone();
+        let first = polls.keep(0, &first);
         return records_response(StatusCode::OK, Body::from(first), Some(session.id));
     }
     let number = match number(req.headers(), POLL_HEADER) {
@@ -411,19 +449,12 @@ async fn poll_answer(
         );
     }
     let wait = fallback.ctx.config.heartbeat_interval + Duration::from_secs(1);
-    let waiting = || refuse(StatusCode::CONFLICT, "a poll is already waiting on this session");
-    let mut polls = match number {
-        None => match session.polling.try_lock() {
-            Ok(polls) => polls,
-            Err(_) => return waiting(),
-        },
-        // A numbered poll may be a repeat of one still waiting here: a proxy that lost its
-        // connection to this server retries at once, before this server saw that connection
-        // go and dropped the first. It waits its turn, then gets what the first took.
-        Some(_) => match tokio::time::timeout(wait, session.polling.lock()).await {
-            Ok(polls) => polls,
-            Err(_) => return waiting(),
-        },
+    // One poll at a time. A numbered poll may be a repeat of the one still waiting here: a
+    // proxy that lost its connection to this server retries at once, before this server saw
+    // that connection go and dropped the first. That one repeat waits its turn, then gets what
+    // the first took; any other poll is refused at once, so none pile up ([`Session::turn`]).
+    let Some(mut polls) = session.turn(number, wait).await else {
+        return refuse(StatusCode::CONFLICT, "a poll is already waiting on this session");
     };
     session.heard();
     if let Some(n) = number {
@@ -454,10 +485,10 @@ async fn poll_answer(
     // Kept (no await between the take and this: a poll dropped with its connection either
     // took nothing or kept it) until the next number acknowledges it. The previous body goes:
     // this poll's number says it arrived.
-    if let Some(n) = number {
-        polls.last = n;
-        polls.body = body.clone();
-    }
+    let body = match number {
+        Some(n) => polls.keep(n, &body),
+        None => body,
+    };
     records_response(StatusCode::OK, Body::from(body), None)
 }
 
@@ -503,6 +534,15 @@ async fn send_answer(
         Ok(seq) => seq,
         Err(refusal) => return refusal,
     };
+    // A repeat of the POST delivered last is answered at once, its body unread and no token of
+    // the POST rate spent: it was taken already, and reading it again could only turn its 204
+    // into a 429 or a 408 to be sent again. (A repeat that comes while the first is still being
+    // read or delivered holds no answer yet: it goes the whole way, and is answered below.)
+    if let Some(seq) = seq
+        && session.posted.try_lock().is_ok_and(|posted| *posted == seq)
+    {
+        return StatusCode::NO_CONTENT.into_response();
+    }
     if !session.take_post(Instant::now()) {
         ctx.metrics.refused("post_rate");
         let mut response = refuse(
@@ -532,12 +572,22 @@ async fn send_answer(
             {
                 Err(too_big(None))
             }
-            // The body broke off (the client's connection dropped as it sent it): a network
-            // failure, not the client's fault, so the session is left alone, and its seat
-            // with it (the records cut off are not taken; a client resends what it missed).
-            Ok(Err(_)) => return refuse(StatusCode::BAD_REQUEST, "the POST body broke off"),
+            // The body broke off (the connection it came on dropped as it was sent): a
+            // network failure, not the client's fault, so the session is left alone, and its
+            // seat with it. Nothing of it is taken, its number neither: 408, as for a body
+            // that came too slowly, which a client sends again (PROTOCOL.md 1.1).
+            Ok(Err(_)) => {
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the POST body broke off: its records are not taken (send them again)",
+                );
+            }
             Err(_) => {
-                return refuse(StatusCode::REQUEST_TIMEOUT, "the POST body did not arrive in time");
+                return refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the POST body did not arrive in time: its records are not taken (send them \
+                     again)",
+                );
             }
         },
     };

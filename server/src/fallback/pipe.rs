@@ -78,11 +78,12 @@ impl Pipe {
         std::future::poll_fn(|cx| self.poll_take(cx)).await
     }
 
-    /// Nobody reads any more: the writer's next write fails with `BrokenPipe`.
+    /// Nobody reads any more: the writer's next write fails with `BrokenPipe`, and the buffer
+    /// goes (not only what it holds: a session may linger after this, its pipe with it).
     pub(crate) fn close_reader(&self) {
         let mut state = self.state();
         state.reader_gone = true;
-        state.buffered.clear();
+        state.buffered = BytesMut::new();
         let writer = state.writer.take();
         drop(state);
         if let Some(writer) = writer {
@@ -244,6 +245,7 @@ mod tests {
         writer.write_all(b"left behind").await.unwrap();
         pipe.close_reader();
         assert!(pipe.is_ended());
+        assert_eq!(pipe.state().buffered.capacity(), 0, "the buffer is freed, not only emptied");
         let e = writer.write_all(b"y").await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
     }

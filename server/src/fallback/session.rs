@@ -127,8 +127,34 @@ pub(crate) struct Polls {
     /// a numbered poll comes.
     pub(crate) last: u64,
     /// The body poll `last` was answered with: one take of the pipe, so at most
-    /// [`PIPE_CAPACITY`] bytes; one per session.
+    /// [`PIPE_CAPACITY`] bytes; one per session, in an allocation of its own ([`Polls::keep`]).
     pub(crate) body: bytes::Bytes,
+}
+
+impl Polls {
+    /// Poll `n` is answered with `body`: kept for a repeat of it, and returned to be sent.
+    ///
+    /// A copy, in an allocation of its own: a take of the pipe shares the pipe's buffer (a
+    /// `BytesMut` split off), so it would keep all of that buffer alive for as long as it is
+    /// kept (a session lingering for a repeat too), whatever its own size. Sent too, so the
+    /// pipe's buffer goes as soon as the pipe moves on. At most [`PIPE_CAPACITY`] bytes, one
+    /// poll at a time.
+    pub(crate) fn keep(&mut self, n: u64, body: &bytes::Bytes) -> bytes::Bytes {
+        self.last = n;
+        self.body = bytes::Bytes::copy_from_slice(body);
+        self.body.clone()
+    }
+}
+
+/// Who holds a session's polls ([`Session::polling`]), and whether a repeat of that poll waits
+/// behind it: what [`Session::turn`] decides by.
+#[derive(Debug, Default)]
+struct PollQueue {
+    /// The number of the poll holding [`Session::polling`] (`None`: an unnumbered one, or
+    /// nobody since the lock was last taken through [`Session::turn`]).
+    holder: Option<u64>,
+    /// A repeat of the holder's number waits for it.
+    waiting: bool,
 }
 
 /// One fallback session, shared by its task and the requests that name it.
@@ -144,8 +170,10 @@ pub(crate) struct Session {
     upstream: mpsc::Sender<Upstream>,
     posts: Mutex<TokenBucket>,
     /// Held by the one poll that may wait on the session at a time, with what a repeat of the
-    /// last one is answered.
+    /// last one is answered; taken through [`Session::turn`] once the session is known.
     pub(crate) polling: tokio::sync::Mutex<Polls>,
+    /// Who holds `polling`, and whether a repeat waits for it.
+    poll_queue: Mutex<PollQueue>,
     /// A numbered poll came: at its end the session stays findable for a while, so that a
     /// repeat of the poll that took its close record gets it again ([`LINGER`]).
     numbered: AtomicBool,
@@ -183,6 +211,45 @@ impl Session {
             Ok(Err(_)) => Err(DeliverError::Closed),
             Err(_) => Err(DeliverError::Busy),
         }
+    }
+
+    /// The session's polls for a poll numbered `number` (`None`: unnumbered), or `None` when it
+    /// is refused: another poll holds them, and this is not the one repeat of that poll that
+    /// may wait for it. That one waits at most `patience` for the holder to finish (a proxy
+    /// retrying a poll whose connection died before this server noticed: the holder still
+    /// waits for records nobody will read, then keeps them for the repeat). Any other poll is
+    /// refused at once, so that polls cannot pile up on a session, each waiting its time.
+    pub(crate) async fn turn(
+        &self,
+        number: Option<u64>,
+        patience: std::time::Duration,
+    ) -> Option<tokio::sync::MutexGuard<'_, Polls>> {
+        {
+            // The holder is named under the queue's lock, so whoever finds `polling` taken
+            // reads the number of the poll that took it.
+            let mut queue = lock(&self.poll_queue);
+            if let Ok(polls) = self.polling.try_lock() {
+                queue.holder = number;
+                return Some(polls);
+            }
+            if number.is_none() || queue.holder != number || queue.waiting {
+                return None;
+            }
+            queue.waiting = true;
+        }
+        /// Frees the one place behind the holder however the wait ends (its connection may
+        /// go, and its future with it).
+        struct Waiting<'a>(&'a Mutex<PollQueue>);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                lock(self.0).waiting = false;
+            }
+        }
+        let waiting = Waiting(&self.poll_queue);
+        let polls = tokio::time::timeout(patience, self.polling.lock()).await.ok()?;
+        lock(&self.poll_queue).holder = number;
+        drop(waiting);
+        Some(polls)
     }
 
     /// The client showed life without sending a message (a poll): counts as a heartbeat for
@@ -236,10 +303,31 @@ impl Sessions {
         lock(&self.map).remove(&id);
     }
 
-    /// Counts one more ended session lingering, unless [`LINGERING_MAX`] already do.
-    fn start_lingering(&self) -> bool {
+    /// Counts one more ended session lingering, unless [`LINGERING_MAX`] already do: its
+    /// place, given back when dropped.
+    fn start_lingering(&self) -> Option<Lingering<'_>> {
         let add = |n: usize| (n < LINGERING_MAX).then_some(n + 1);
-        self.lingering.fetch_update(Ordering::Relaxed, Ordering::Relaxed, add).is_ok()
+        let counted = self.lingering.fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
+        counted.is_ok().then_some(Lingering(self))
+    }
+
+    /// Keeps a place among the lingering sessions ([`Sessions::start_lingering`]) until
+    /// `until` resolves: `false` when none was free.
+    async fn linger(&self, until: impl std::future::Future<Output = ()>) -> bool {
+        let Some(_place) = self.start_lingering() else { return false };
+        until.await;
+        true
+    }
+}
+
+/// A place among the sessions lingering ([`LINGERING_MAX`]), given back when dropped: when the
+/// lingering ends, and when the session's task is dropped while it lingers (a runtime going
+/// down), so that no place is lost for good.
+struct Lingering<'a>(&'a Sessions);
+
+impl Drop for Lingering<'_> {
+    fn drop(&mut self) {
+        self.0.lingering.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -267,6 +355,7 @@ pub(crate) fn open(
         upstream,
         posts: Mutex::new(TokenBucket::new(post_rate, post_rate, Instant::now())),
         polling: tokio::sync::Mutex::default(),
+        poll_queue: Mutex::default(),
         numbered: AtomicBool::new(false),
         posted: tokio::sync::Mutex::new(0),
     });
@@ -293,8 +382,8 @@ pub fn post_rate(ctx: &ServerContext) -> u32 {
 /// How long a session whose client numbers its polls stays findable after its last records
 /// were taken: long enough for a proxy, or the client, to repeat the poll that took the close
 /// record (at once, as a retry is sent), short enough that an ended session is soon forgotten.
-/// It no longer counts against the session caps meanwhile, reads no POSTs (410) and has
-/// nothing new for a poll (410).
+/// It no longer counts against the session caps meanwhile, reads no POSTs (410; a repeat of
+/// its last numbered POST still gets 204) and has nothing new for a poll (410).
 pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Ended sessions that linger at once at most. They hold no connection permit, so without a
@@ -374,14 +463,16 @@ async fn run(
     session.pipe.close_reader();
     // The seat is gone: the session no longer counts against the caps.
     drop(permit);
-    if session.numbered.load(Ordering::Relaxed) && sessions.start_lingering() {
+    if session.numbered.load(Ordering::Relaxed) {
         // Its last poll's answer, the close record in it, may still be lost on its way; a
         // repeat of that poll finds the session and gets it again.
-        tokio::select! {
-            () = tokio::time::sleep(LINGER) => {}
-            () = connection::shutdown_signal(&ctx) => {}
-        }
-        sessions.lingering.fetch_sub(1, Ordering::Relaxed);
+        let linger = async {
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = connection::shutdown_signal(&ctx) => {}
+            }
+        };
+        sessions.linger(linger).await;
     }
     sessions.remove(session.id);
 }
@@ -417,12 +508,50 @@ mod tests {
     #[test]
     fn ended_sessions_linger_only_up_to_their_bound() {
         let sessions = Sessions::default();
-        for _ in 0..LINGERING_MAX {
-            assert!(sessions.start_lingering());
+        let mut places: Vec<_> =
+            (0..LINGERING_MAX).map(|_| sessions.start_lingering().expect("a place")).collect();
+        assert!(sessions.start_lingering().is_none(), "one past the bound goes at once");
+        places.pop();
+        assert!(sessions.start_lingering().is_some(), "a place freed is taken again");
+    }
+
+    /// A session's task can be dropped while it lingers (its runtime going down, an abort):
+    /// its place must come back all the same, or the places would run out for good.
+    #[tokio::test]
+    async fn a_lingering_session_dropped_midway_gives_its_place_back() {
+        let sessions = Arc::new(Sessions::default());
+        let lingering = {
+            let sessions = sessions.clone();
+            tokio::spawn(async move { sessions.linger(std::future::pending()).await })
+        };
+        while sessions.lingering.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
         }
-        assert!(!sessions.start_lingering(), "one past the bound goes at once");
-        sessions.lingering.fetch_sub(1, Ordering::Relaxed);
-        assert!(sessions.start_lingering(), "a place freed is taken again");
+        lingering.abort();
+        assert!(lingering.await.unwrap_err().is_cancelled());
+        assert_eq!(sessions.lingering.load(Ordering::Relaxed), 0, "the place is given back");
+        assert!(sessions.linger(std::future::ready(())).await, "and taken again");
+        assert_eq!(sessions.lingering.load(Ordering::Relaxed), 0);
+    }
+
+    /// A take of the pipe is a view of the pipe's buffer; kept as it is, a few bytes would
+    /// keep the whole buffer alive for as long as the session keeps its last poll's answer.
+    #[tokio::test]
+    async fn a_kept_poll_answer_holds_its_own_bytes_only() {
+        use tokio::io::AsyncWriteExt;
+        let pipe = Pipe::new(PIPE_CAPACITY);
+        let mut writer = pipe.writer();
+        writer.write_all(&[7; 8000]).await.unwrap();
+        let _ = pipe.take().await;
+        writer.write_all(b"tick").await.unwrap();
+        let taken = pipe.take().await.unwrap();
+        let mut polls = Polls::default();
+        let sent = polls.keep(3, &taken);
+        assert_eq!((polls.last, &sent[..], &polls.body[..]), (3, &b"tick"[..], &b"tick"[..]));
+        drop((taken, sent));
+        assert!(polls.body.is_unique(), "kept in an allocation of its own, not the pipe's");
+        writer.write_all(b"more").await.unwrap();
+        assert_eq!(pipe.take().await.as_deref(), Some(&b"more"[..]));
     }
 
     #[test]

@@ -4,6 +4,8 @@ export const SESSION_HEADER: "tickwire-session";
 export const POLL_HEADER: "tickwire-poll";
 /** The header that numbers a session's POSTs: 1, 2, ... */
 export const SEQ_HEADER: "tickwire-seq";
+/** The header of the opening answer that says the server takes numbered polls and POSTs: `1`. */
+export const NUMBERING_HEADER: "tickwire-numbering";
 /** Times a poll or POST that failed in transit is sent, in all, before the socket gives up. */
 export const ATTEMPTS: 3;
 /** Before the second attempt, ms; each later one waits as much more. */
@@ -77,6 +79,11 @@ export class HttpSocket {
     seq: number;
     /** The number of the last poll sent (`Tickwire-Poll`). */
     polls: number;
+    /**
+     * The server takes numbered polls and POSTs (its opening answer said so): only then are they
+     * numbered, and sent again when they fail in transit.
+     */
+    numbered: boolean;
     posting: boolean;
     flushQueued: boolean;
     /** @type {{ code: number, reason: string } | null} the server's close record */
@@ -108,10 +115,13 @@ export class HttpSocket {
     url(opening?: boolean): string;
     run(): Promise<void>;
     /**
-     * Poll `number`'s records, or null once the socket failed. A poll that fails in transit (a
-     * network error, a response cut short, a proxy's 502, 503 or 504) is sent again with the
-     * same number, up to {@link ATTEMPTS} times in all: the server answers a repeated number
-     * with the records it answered the first time, so none is lost and none read twice.
+     * Poll `number`'s records, or null once the socket failed. A numbered poll that fails in
+     * transit (a network error, a response cut short, a proxy's 502, 503 or 504) is sent again
+     * with the same number, up to {@link ATTEMPTS} times in all: the server answers a repeated
+     * number with the records it answered the first time, so none is lost and none read twice.
+     * Unnumbered (the server does not take numbers), a poll is sent once: sent again it would take
+     * the next records, and those it took would be lost. Any failure then ends the socket, and
+     * the session resumes in a new one.
      * @param {number} number
      * @returns {Promise<Uint8Array | null>}
      */

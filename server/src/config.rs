@@ -434,6 +434,15 @@ pub fn parse_node_id(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// The port an authority (`host:port`, `[v6]:port`, or either without a port) names: what
+/// follows the last colon outside brackets.
+pub(crate) fn authority_port(authority: &str) -> Option<&str> {
+    match authority.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':'),
+        None => authority.rsplit_once(':').map(|(_, port)| port),
+    }
+}
+
 /// Accepts `ws://host[:port]/path` (the fleet's own network is plain WebSocket); without a
 /// port the other nodes connect to port 80.
 pub fn parse_node_url(text: &str) -> Result<String, String> {
@@ -444,12 +453,7 @@ pub fn parse_node_url(text: &str) -> Result<String, String> {
     if authority.is_empty() || text.contains(['?', '#', ' ', '"', '<', '>']) {
         return Err(format!("`{text}` must be ws://host[:port]/path with no query or spaces"));
     }
-    // `[v6]:port`, or `host:port`: what follows the last colon outside brackets.
-    let port = match authority.rsplit_once(']') {
-        Some((_, after)) => after.strip_prefix(':'),
-        None => authority.rsplit_once(':').map(|(_, port)| port),
-    };
-    if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
+    if authority_port(authority).is_some_and(|port| port.parse::<u16>().map_or(true, |p| p == 0)) {
         return Err(format!("`{text}`: the port must be a number from 1 to 65535"));
     }
     Ok(if rest.contains('/') { text.to_string() } else { format!("{text}/ws") })

@@ -72,11 +72,14 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
 }
 
 /// The 405 body. No `Allow` header here: axum adds the route's own methods to a 405 that has
-/// none (the fallback's routes also answer preflights).
+/// none (the fallback's routes also answer preflights). Never stored, as every refusal
+/// ([`refuse`]): a 405 is cacheable by default.
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let path = uri.path();
     let body = format!("{method} is not allowed on {path}: the Allow header lists what is\n");
-    (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Bytes of a game connection's read buffer (see [`game_ws_config`]).

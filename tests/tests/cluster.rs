@@ -980,6 +980,21 @@ fn registration<'a>(
     }
 }
 
+/// `node`'s heartbeat (`registration(candidate, Some(secret), settle)`) after Redis restarted:
+/// its connection learns of the restart by failing once, then reconnects.
+async fn heartbeat_back(
+    node: &tickwire_server::cluster::directory::Directory,
+    candidate: &str,
+    secret: &str,
+    settle: Duration,
+) -> tickwire_server::cluster::directory::Beat {
+    let beat = registration(candidate, Some(secret), settle);
+    match node.heartbeat(&beat).await {
+        Ok(beat) => beat,
+        Err(_) => node.heartbeat(&beat).await.unwrap(),
+    }
+}
+
 const OPEN_LIMITS: tickwire_server::cluster::directory::JoinLimits =
     tickwire_server::cluster::directory::JoinLimits {
         may_host: true,
@@ -1530,22 +1545,14 @@ async fn after_redis_lost_its_data_the_fleet_keeps_its_secret_and_settles_until_
     redis.kill();
     redis.restart();
 
-    // Each node's connection learns of the restart by failing once, then reconnects.
-    let back = async |node: &Directory, candidate: &str, settle: Duration| {
-        let beat = registration(candidate, Some(&secret), settle);
-        match node.heartbeat(&beat).await {
-            Ok(beat) => beat,
-            Err(_) => node.heartbeat(&beat).await.unwrap(),
-        }
-    };
     // The first node back holds the fleet back for a short settle; it writes the fleet's secret
     // back, not a candidate of its own.
-    let first = back(&one, "s-one-again", Duration::from_millis(600)).await;
+    let first = heartbeat_back(&one, "s-one-again", &secret, Duration::from_millis(600)).await;
     assert!(!first.was_registered);
     assert_eq!(first.secret, secret);
     // The second finds the secret it knew, yet comes back from the same loss while the fleet
     // settles: the settle runs from its return.
-    let second = back(&two, "s-two-again", Duration::from_secs(30)).await;
+    let second = heartbeat_back(&two, "s-two-again", &secret, Duration::from_secs(30)).await;
     assert!(!second.was_registered);
     assert_eq!(second.secret, secret);
     tokio::time::sleep(Duration::from_millis(900)).await;
@@ -1569,13 +1576,7 @@ async fn a_node_back_after_the_first_nodes_settle_still_holds_the_fleet_back() {
     late.heartbeat(&registration("s-late", None, Duration::ZERO)).await.unwrap();
     redis.kill();
     redis.restart();
-    let back = async |node: &Directory, settle: Duration| {
-        let beat = registration("candidate", Some(&secret), settle);
-        match node.heartbeat(&beat).await {
-            Ok(beat) => beat,
-            Err(_) => node.heartbeat(&beat).await.unwrap(),
-        }
-    };
+    let back = async |node, settle| heartbeat_back(node, "candidate", &secret, settle).await;
     // The first node's settle is over before the late one returns: the late one finds the
     // secret it knew (the first restored it), yet its rooms are not written back yet.
     assert_eq!(back(&one, Duration::from_millis(300)).await.secret, secret);

@@ -15,9 +15,11 @@ mod support;
 
 use fallback_client::*;
 use http_body_util::BodyExt;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
+use tickwire_server::ServerConfig;
 use tickwire_shared::{Chat, ChatText, ClientMessage, EventKind, KickReason, Role, ServerMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
@@ -320,9 +322,7 @@ async fn a_kick_is_the_last_thing_a_fallback_client_receives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_get_clear_refusals_and_players_keep_playing() {
-    let mut config = test_config();
-    config.allowed_origins = vec!["http://game.example".into()];
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(page_config()).await;
     let bystanders = Bystanders::start(&server.ws_url(), "fb-hostile", 4).await;
     let mut victim =
         Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "v", "fb-hostile")).await;
@@ -539,6 +539,31 @@ async fn exchange(
     (status, headers, body)
 }
 
+/// Opens a poll session with `req`, a poll without a session: its id and the first answer.
+async fn open_poll_session_with(
+    server: &TestServer,
+    req: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+) -> (String, bytes::Bytes) {
+    let (status, headers, body) = exchange(server, req).await;
+    assert_eq!(status, 200);
+    (headers[SESSION].to_str().unwrap().to_string(), body)
+}
+
+/// Opens a poll session: its id and the first answer.
+async fn open_poll_session(server: &TestServer) -> (String, bytes::Bytes) {
+    open_poll_session_with(server, request("GET", "/fallback/poll", None, vec![])).await
+}
+
+/// The origin of the game's page.
+const PAGE: &str = "http://game.example";
+
+/// The test configuration, with `PAGE` an allowed origin.
+fn page_config() -> ServerConfig {
+    let mut config = test_config();
+    config.allowed_origins = vec![PAGE.into()];
+    config
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipv6_session_answers_its_client_s_whole_64_and_nothing_else() {
     let mut config = test_config();
@@ -550,10 +575,9 @@ async fn an_ipv6_session_answers_its_client_s_whole_64_and_nothing_else() {
         req.headers_mut().insert("x-forwarded-for", client.parse().unwrap());
         req
     };
-    let (status, headers, _) =
-        exchange(&server, via_proxy("GET", "/fallback/poll", None, "2001:db8::1")).await;
-    assert_eq!(status, 200);
-    let session = headers[SESSION].to_str().unwrap().to_string();
+    let (session, _) =
+        open_poll_session_with(&server, via_proxy("GET", "/fallback/poll", None, "2001:db8::1"))
+            .await;
     // The same host's other address (a privacy address, a second connection of a dual-stack
     // browser): its POSTs and polls reach the session, as its caps count it as one client.
     let post = via_proxy("POST", "/fallback/send", Some(&session), "2001:db8::2");
@@ -579,10 +603,7 @@ async fn posts_to_a_closing_session_get_410_while_its_close_record_waits_for_a_p
     for (last, status, code) in [(malformed, 400, 1002), (close_record(1000, "bye"), 204, 1000)] {
         // A poll session that nobody polls after its first answer: its close record stays in
         // the session until a poll comes.
-        let (opened, headers, _) =
-            exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
-        assert_eq!(opened, 200);
-        let session = headers[SESSION].to_str().unwrap().to_string();
+        let (session, _) = open_poll_session(&server).await;
         let post = request("POST", "/fallback/send", Some(&session), last);
         assert_eq!(exchange(&server, post).await.0, status, "{code}");
         // Until the session's reader has come to that record a POST is still taken; after it,
@@ -616,9 +637,7 @@ async fn posts_to_a_closing_session_get_410_while_its_close_record_waits_for_a_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_an_allowed_page_may_read_and_a_preflight_for_opening_a_stream() {
-    let page = "http://game.example";
-    let mut config = test_config();
-    config.allowed_origins = vec![page.into()];
+    let mut config = page_config();
     config.join_secret = Some("s3cret".parse().unwrap());
     let server = TestServer::start(config).await;
     let from = |origin: &str, method: &str, path: &str, session: Option<&str>| {
@@ -637,21 +656,21 @@ async fn refusals_an_allowed_page_may_read_and_a_preflight_for_opening_a_stream(
         ("POST", "/fallback/send", None, 400),
     ];
     for (method, path, session, expected) in cases {
-        let (status, headers, body) = exchange(&server, from(page, method, path, session)).await;
+        let (status, headers, body) = exchange(&server, from(PAGE, method, path, session)).await;
         let what = format!("{method} {path} {session:?}: {body:?}");
         assert_eq!(status, expected, "{what}");
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        assert_eq!(header("access-control-allow-origin"), Some(page), "{what}");
+        assert_eq!(header("access-control-allow-origin"), Some(PAGE), "{what}");
         let exposed = header("access-control-expose-headers").unwrap_or_default();
         assert!(exposed.contains("retry-after"), "{what}: {exposed:?}");
     }
     // A stream opened with `Authorization: Bearer` is preflighted as a poll is.
-    let mut req = from(page, "OPTIONS", "/fallback/stream", None);
+    let mut req = from(PAGE, "OPTIONS", "/fallback/stream", None);
     req.headers_mut().insert("access-control-request-method", "GET".parse().unwrap());
     req.headers_mut().insert("access-control-request-headers", "authorization".parse().unwrap());
     let (status, headers, _) = exchange(&server, req).await;
     assert_eq!(status, 204);
-    assert_eq!(headers["access-control-allow-origin"], page);
+    assert_eq!(headers["access-control-allow-origin"], PAGE);
     assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("GET"));
     assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
     // A refused Origin reads nothing, not even why.
@@ -668,7 +687,7 @@ async fn refusals_an_allowed_page_may_read_and_a_preflight_for_opening_a_stream(
     server.shutdown().await;
 }
 
-/// `req` with the header `name: value` (a poll's or POST's number).
+/// `req` with the header `name: value` (a poll's or POST's number, an Origin).
 fn numbered(
     mut req: hyper::Request<http_body_util::Full<bytes::Bytes>>,
     name: &'static str,
@@ -685,6 +704,18 @@ async fn poll_numbered(server: &TestServer, session: &str, n: &str) -> (u16, byt
     (status, body)
 }
 
+/// Poll `n` of `session` at `addr`, its own connection, in a task of its own: status and body.
+fn spawn_poll(addr: SocketAddr, session: String, n: u64) -> JoinHandle<(u16, bytes::Bytes)> {
+    tokio::spawn(async move {
+        let mut conn = http(addr, "127.0.0.1".parse().unwrap()).await;
+        let req = request("GET", "/fallback/poll", Some(&session), vec![]);
+        let response = conn.send_request(numbered(req, "tickwire-poll", &n.to_string()));
+        let response = response.await.expect("an answer");
+        let status = response.status().as_u16();
+        (status, response.into_body().collect().await.unwrap().to_bytes())
+    })
+}
+
 /// A proxy whose connection to the server dies after the server answered retries the GET
 /// (Caddy does, by default), or a node forwarding a poll dies after the owner answered and the
 /// client polls again: the first answer never arrives. A poll takes its records out of the
@@ -693,10 +724,7 @@ async fn poll_numbered(server: &TestServer, session: &str, n: &str) -> (u16, byt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
     let server = TestServer::start(test_config()).await;
-    let (status, headers, first) =
-        exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
-    assert_eq!(status, 200);
-    let session = headers[SESSION].to_str().unwrap().to_string();
+    let (session, first) = open_poll_session(&server).await;
     let mut records = Records::default();
     let mut down = Vec::new();
     records.push(&first, &mut down);
@@ -807,10 +835,7 @@ async fn a_repeat_of_a_poll_still_waiting_waits_for_it_and_gets_the_same_records
     // half a second for the next tick's, time enough for its repeat to come while it waits.
     config.tick_rate = 2;
     let server = TestServer::start(config).await;
-    let (status, headers, first) =
-        exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
-    assert_eq!(status, 200);
-    let session = headers[SESSION].to_str().unwrap().to_string();
+    let (session, first) = open_poll_session(&server).await;
     let mut records = Records::default();
     let mut down = Vec::new();
     records.push(&first, &mut down);
@@ -827,23 +852,12 @@ async fn a_repeat_of_a_poll_still_waiting_waits_for_it_and_gets_the_same_records
             })
             .collect()
     };
-    let spawn_poll = |n: u64| {
-        let (session, addr) = (session.clone(), server.addr);
-        tokio::spawn(async move {
-            let mut conn = http(addr, "127.0.0.1".parse().unwrap()).await;
-            let req = request("GET", "/fallback/poll", Some(&session), vec![]);
-            let response = conn.send_request(numbered(req, "tickwire-poll", &n.to_string()));
-            let response = response.await.expect("an answer");
-            let status = response.status().as_u16();
-            (status, response.into_body().collect().await.unwrap().to_bytes())
-        })
-    };
     let mut n = 0u64;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let (first, again) = loop {
         assert!(tokio::time::Instant::now() < deadline, "no poll waited: {down:?}");
         n += 1;
-        let polled = spawn_poll(n);
+        let polled = spawn_poll(server.addr, session.clone(), n);
         tokio::time::sleep(Duration::from_millis(100)).await;
         let welcomed = down.iter().any(|d| matches!(d, Down::Message(ServerMessage::Welcome(_))));
         if polled.is_finished() || !welcomed {
@@ -889,24 +903,10 @@ async fn polls_cannot_pile_up_behind_a_waiting_poll_only_its_one_repeat_waits() 
     // heartbeat interval and a second, 3 s here).
     config.heartbeat_interval = Duration::from_secs(2);
     let server = TestServer::start(config).await;
-    let (status, headers, _) =
-        exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
-    assert_eq!(status, 200);
-    let session = headers[SESSION].to_str().unwrap().to_string();
-    let spawn_poll = |n: &'static str| {
-        let (session, addr) = (session.clone(), server.addr);
-        tokio::spawn(async move {
-            let mut conn = http(addr, "127.0.0.1".parse().unwrap()).await;
-            let req = request("GET", "/fallback/poll", Some(&session), vec![]);
-            let response = conn.send_request(numbered(req, "tickwire-poll", n));
-            let response = response.await.expect("an answer");
-            let status = response.status().as_u16();
-            (status, response.into_body().collect().await.unwrap().to_bytes())
-        })
-    };
-    let first = spawn_poll("1");
+    let (session, _) = open_poll_session(&server).await;
+    let first = spawn_poll(server.addr, session.clone(), 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let repeat = spawn_poll("1");
+    let repeat = spawn_poll(server.addr, session.clone(), 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!first.is_finished() && !repeat.is_finished(), "poll 1 and its repeat wait");
     // A second repeat, the next number, another number, an unnumbered poll: none waits.
@@ -938,13 +938,10 @@ async fn polls_cannot_pile_up_behind_a_waiting_poll_only_its_one_repeat_waits() 
 /// so, readable by a page of another origin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_answer_that_opens_a_session_says_it_takes_numbered_polls_and_posts() {
-    let page = "http://game.example";
-    let mut config = test_config();
-    config.allowed_origins = vec![page.into()];
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(page_config()).await;
     for path in ["/fallback/poll", "/fallback/stream"] {
         let mut req = request("GET", path, None, vec![]);
-        req.headers_mut().insert("origin", page.parse().unwrap());
+        req.headers_mut().insert("origin", PAGE.parse().unwrap());
         let mut conn = http(server.addr, "127.0.0.1".parse().unwrap()).await;
         // Only the head: a stream's answer lasts as long as its session.
         let response = conn.send_request(req).await.expect("an answer");
@@ -958,7 +955,7 @@ async fn the_answer_that_opens_a_session_says_it_takes_numbered_polls_and_posts(
     }
     // A preflight lets a page send the numbers.
     let mut req = request("OPTIONS", "/fallback/poll", None, vec![]);
-    req.headers_mut().insert("origin", page.parse().unwrap());
+    req.headers_mut().insert("origin", PAGE.parse().unwrap());
     req.headers_mut().insert("access-control-request-method", "GET".parse().unwrap());
     let (status, headers, _) = exchange(&server, req).await;
     assert_eq!(status, 204);
@@ -1050,36 +1047,27 @@ async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() 
 /// sessions. Every answer of the fallback says `no-store`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fallback_answer_is_no_store() {
-    let page = "http://game.example";
-    let mut config = test_config();
-    config.allowed_origins = vec![page.into()];
-    let server = TestServer::start(config).await;
-    let (_, headers, _) = exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
-    let session = headers[SESSION].to_str().unwrap().to_string();
+    let server = TestServer::start(page_config()).await;
+    let (session, _) = open_poll_session(&server).await;
     // The stream's answer lasts as long as its session: only its head is read.
     let streaming = Fallback::open(server.addr, Mode::Stream).await;
     let streamed = streaming.session.clone();
     let bogus = "0".repeat(32);
-    let with = |mut req: hyper::Request<_>, name: &'static str, value: &str| {
-        req.headers_mut().insert(name, value.parse().unwrap());
-        req
-    };
+    let poll = || request("GET", "/fallback/poll", Some(&session), vec![]);
+    let evil = "http://evil.example";
     let cases = [
         (request("GET", "/fallback/poll", None, vec![]), 200),
         (request("POST", "/fallback/send", Some(&session), vec![]), 204),
         (request("POST", "/fallback/send", Some(&bogus), vec![]), 404),
         (request("GET", "/fallback/poll", Some(&bogus), vec![]), 404),
         (request("POST", "/fallback/send", None, vec![]), 400),
-        (with(request("GET", "/fallback/poll", Some(&session), vec![]), "tickwire-poll", "x"), 400),
-        (with(request("GET", "/fallback/poll", Some(&session), vec![]), "tickwire-poll", "9"), 409),
+        (numbered(poll(), "tickwire-poll", "x"), 400),
+        (numbered(poll(), "tickwire-poll", "9"), 409),
         (request("GET", "/fallback/poll", Some(&streamed), vec![]), 409),
         (request("PUT", "/fallback/poll", None, vec![]), 405),
         (request("GET", "/fallback/send", None, vec![]), 405),
-        (
-            with(request("GET", "/fallback/stream", None, vec![]), "origin", "http://evil.example"),
-            403,
-        ),
-        (with(request("OPTIONS", "/fallback/poll", None, vec![]), "origin", page), 204),
+        (numbered(request("GET", "/fallback/stream", None, vec![]), "origin", evil), 403),
+        (numbered(request("OPTIONS", "/fallback/poll", None, vec![]), "origin", PAGE), 204),
     ];
     for (req, expected) in cases {
         let what = format!("{} {} {:?}", req.method(), req.uri(), req.headers());
@@ -1105,9 +1093,7 @@ async fn a_session_opened_with_a_join_token_is_polled_without_it() {
     let (status, _, _) = exchange(&server, request("GET", "/fallback/poll", None, vec![])).await;
     assert_eq!(status, 401, "no token, no session");
     let open = request("GET", &format!("/fallback/poll?token={token}"), None, vec![]);
-    let (status, headers, _) = exchange(&server, open).await;
-    assert_eq!(status, 200);
-    let session = headers[SESSION].to_str().unwrap().to_string();
+    let (session, _) = open_poll_session_with(&server, open).await;
     let hello = message_record(&ClientMessage::Hello(hello_in(Role::Player, "x", "fb-token")));
     let post = request("POST", "/fallback/send", Some(&session), hello);
     assert_eq!(exchange(&server, post).await.0, 204);

@@ -5,12 +5,30 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, decodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
 import { POLL_HEADER, SEQ_HEADER, NUMBERING_HEADER } from '../src/http.js';
+import { until } from '../../test/support/server.js';
 
 /** @param {RequestInit | undefined} init @param {string} name */
 const header = (init, name) => /** @type {Record<string, string>} */ (init?.headers ?? {})[name];
 
 /** The head of an answer that opens session `s1` on a server that takes numbered polls and POSTs. */
 const NUMBERED = { [SESSION_HEADER]: 's1', [NUMBERING_HEADER]: '1' };
+
+/** @typedef {(init: RequestInit | undefined) => Response | Promise<Response>} Answer */
+
+/**
+ * A fallback server as `fetch`, without a network: the request without headers opens session
+ * `s1` (taking numbered polls and POSTs when `numbered`), a POST is answered by `onSend` (204
+ * without it), a poll by `onPoll` (without it, polls wait for ever).
+ * @param {{ numbered?: boolean, onSend?: Answer, onPoll?: Answer }} [options]
+ * @returns {typeof globalThis.fetch}
+ */
+function fakeFallback({ numbered = false, onSend, onPoll } = {}) {
+  return async (input, init) => {
+    if (String(input).endsWith('/send')) return onSend ? onSend(init) : new Response(null, { status: 204 });
+    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: numbered ? NUMBERED : { [SESSION_HEADER]: 's1' } });
+    return onPoll ? onPoll(init) : new Promise(() => {}); // polls wait
+  };
+}
 
 test('records are RFC 6455 frames without a mask: the bytes of PROTOCOL.md', () => {
   // The `ping` vector (04 2a) as a record.
@@ -88,24 +106,20 @@ test('a POST refused without ending the session (429, 408, 5xx) is sent again as
     const posted = [];
     /** @type {string[]} */
     const numbers = [];
-    /** @type {typeof globalThis.fetch} */
-    const serve = async (input, init) => {
-      if (String(input).endsWith('/send')) {
+    const serve = fakeFallback({
+      numbered: true,
+      onSend: (init) => {
         posted.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
         numbers.push(header(init, SEQ_HEADER));
         return posted.length === 1
           ? new Response('not now', { status, headers: { 'retry-after': '1' } })
           : new Response(null, { status: 204 });
-      }
-      if (posted.length === 0 && !init?.headers) {
-        return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED }); // open
-      }
-      return new Promise(() => {}); // polls wait
-    };
+      },
+    });
     const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
     await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
     socket.send(encodeClientMessage({ type: 'Ping', nonce: 7 }));
-    while (posted.length < 1) await new Promise((r) => setTimeout(r, 1));
+    await until(() => posted.length >= 1, 'the first POST');
     // While the refused POST waits, a game goes on sending inputs and acks: only the newest of
     // each go out in the POST after the one sent again, not a backlog past the server's input
     // burst. The one sent again goes as it was, with its number: a 502 or 504 may come from a
@@ -113,8 +127,7 @@ test('a POST refused without ending the session (429, 408, 5xx) is sent again as
     const input = (/** @type {number} */ seq) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons: 0 });
     for (const seq of [1, 2, 3]) socket.send(input(seq));
     for (const tick of [10, 11]) socket.send(encodeClientMessage({ type: 'Ack', tick }));
-    const deadline = Date.now() + 5000;
-    while (posted.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until(() => posted.length >= 3, `HTTP ${status}: three POSTs`, 5000);
     assert.equal(posted.length, 3, `HTTP ${status}: sent again, then the next`);
     assert.deepEqual([...posted[1]], [...posted[0]], `HTTP ${status}: the same records`);
     const next = [...encodeRecord(Record.MESSAGE, input(3)),
@@ -131,15 +144,13 @@ test('a POST refused with 410 waits for the close record that says why, and POST
   let posts = 0;
   /** @type {(body: Uint8Array) => void} */
   let answerPoll = () => {};
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (String(input).endsWith('/send')) {
+  const serve = fakeFallback({
+    onSend: () => {
       posts += 1;
       return new Response('the session is closed', { status: 410 });
-    }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
-    return new Promise((resolve) => { answerPoll = (body) => resolve(new Response(/** @type {Uint8Array<ArrayBuffer>} */ (body))); });
-  };
+    },
+    onPoll: () => new Promise((resolve) => { answerPoll = (body) => resolve(new Response(/** @type {Uint8Array<ArrayBuffer>} */ (body))); }),
+  });
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
   await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
   /** @type {import('../src/http.js').HttpCloseEvent[]} */
@@ -147,7 +158,7 @@ test('a POST refused with 410 waits for the close record that says why, and POST
   socket.onclose = (e) => closes.push(e);
   const input = (/** @type {number} */ seq) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons: 0 });
   socket.send(input(1));
-  while (posts < 1) await new Promise((r) => setTimeout(r, 1));
+  await until(() => posts >= 1, 'the first POST');
   await new Promise((r) => setTimeout(r, 20));
   for (const seq of [2, 3]) socket.send(input(seq));
   await new Promise((r) => setTimeout(r, 20));
@@ -156,16 +167,15 @@ test('a POST refused with 410 waits for the close record that says why, and POST
   // The kick's close record, as the server sends it downstream.
   const kicked = encodeRecord(Record.CLOSE, Uint8Array.of(0x03, 0xf0, ...new TextEncoder().encode('too fast')));
   answerPoll(kicked);
-  while (closes.length === 0) await new Promise((r) => setTimeout(r, 1));
+  await until(() => closes.length > 0, 'the close');
   assert.deepEqual(closes, [{ code: 1008, reason: 'too fast', wasClean: true }]);
 });
 
 test('a close queued behind chat lines the pace holds goes after them, as on a WebSocket', async () => {
   /** @type {string[][]} */
   const posts = [];
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (String(input).endsWith('/send')) {
+  const serve = fakeFallback({
+    onSend: (init) => {
       const reader = new RecordReader();
       reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
       const kinds = [];
@@ -174,17 +184,14 @@ test('a close queued behind chat lines the pace holds goes after them, as on a W
       }
       posts.push(kinds);
       return new Response(null, { status: 204 });
-    }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
-    return new Promise(() => {}); // polls wait
-  };
+    },
+  });
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: 20, chatBurst: 1 });
   await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
   for (const text of ['one', 'two', 'three']) socket.send(encodeClientMessage({ type: 'Chat', text }));
   socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
   socket.close(1000, 'bye');
-  const deadline = Date.now() + 3000;
-  while (posts.flat().length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await until(() => posts.flat().length >= 5, 'five records POSTed', 3000);
   const order = posts.flat();
   assert.deepEqual(order.filter((k) => k !== 'Ping'), ['Chat', 'Chat', 'Chat', 'close'], JSON.stringify(posts));
   assert.equal(posts[0].includes('Ping'), true, 'other records do not wait for the chat');
@@ -201,9 +208,8 @@ test('chat lines queued behind a stalled POST go out no faster than the server t
   const posts = [];
   /** @type {(r: Response) => void} */
   let releaseFirst = () => {};
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (String(input).endsWith('/send')) {
+  const serve = fakeFallback({
+    onSend: (init) => {
       const reader = new RecordReader();
       reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
       const lines = [];
@@ -215,19 +221,16 @@ test('chat lines queued behind a stalled POST go out no faster than the server t
       // The first POST stalls, and then is refused as too slow: its lines come again.
       if (posts.length === 1) return new Promise((resolve) => { releaseFirst = resolve; });
       return new Response(null, { status: 204 });
-    }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
-    return new Promise(() => {}); // polls wait
-  };
+    },
+  });
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: rate, chatBurst: burst - 1 });
   await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
   const chat = (/** @type {string} */ text) => socket.send(encodeClientMessage({ type: 'Chat', text }));
   chat('line 0');
-  while (posts.length < 1) await new Promise((r) => setTimeout(r, 1));
+  await until(() => posts.length >= 1, 'the first POST');
   for (let i = 1; i < 12; i++) chat(`line ${i}`); // typed while the POST stalls
   releaseFirst(new Response('too slow', { status: 408, headers: { 'retry-after': '0' } }));
-  const deadline = Date.now() + 5000;
-  while (posts.flatMap((p) => p.lines).length < 13 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await until(() => posts.flatMap((p) => p.lines).length >= 13, 'thirteen lines POSTed', 5000);
 
   const sent = posts.slice(1).flatMap((p) => p.lines);
   assert.deepEqual(sent, Array.from({ length: 12 }, (_, i) => `line ${i}`), 'every line, once, in order');
@@ -248,31 +251,30 @@ test('polls are numbered, and one that fails in transit goes again with its numb
   /** @type {string[]} */
   const polls = [];
   let failed = 0;
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (String(input).endsWith('/send')) return new Response(null, { status: 204 });
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED }); // open
-    const number = header(init, POLL_HEADER);
-    polls.push(number);
-    // Poll 2's first answer is lost on its way (a dropped connection), poll 3's comes from a
-    // proxy that lost its connection to the server: each goes again with its number.
-    if (number === '2' && failed === 0) {
-      failed += 1;
-      throw new TypeError('fetch failed');
-    }
-    if (number === '3' && failed === 1) {
-      failed += 1;
-      return new Response('bad gateway', { status: 502 });
-    }
-    if (Number(number) <= 3) return new Response(Uint8Array.of(0x89, 0));
-    return new Promise(() => {}); // poll 4 waits
-  };
+  const serve = fakeFallback({
+    numbered: true,
+    onPoll: (init) => {
+      const number = header(init, POLL_HEADER);
+      polls.push(number);
+      // Poll 2's first answer is lost on its way (a dropped connection), poll 3's comes from a
+      // proxy that lost its connection to the server: each goes again with its number.
+      if (number === '2' && failed === 0) {
+        failed += 1;
+        throw new TypeError('fetch failed');
+      }
+      if (number === '3' && failed === 1) {
+        failed += 1;
+        return new Response('bad gateway', { status: 502 });
+      }
+      if (Number(number) <= 3) return new Response(Uint8Array.of(0x89, 0));
+      return new Promise(() => {}); // poll 4 waits
+    },
+  });
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
   /** @type {import('../src/http.js').HttpCloseEvent[]} */
   const closes = [];
   socket.onclose = (e) => closes.push(e);
-  const deadline = Date.now() + 5000;
-  while (polls.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await until(() => polls.length >= 6, 'six polls', 5000);
   assert.deepEqual(polls, ['1', '2', '2', '3', '3', '4']);
   assert.deepEqual(closes, [], 'the session lives on');
   socket.onclose = () => {};
@@ -281,12 +283,13 @@ test('polls are numbered, and one that fails in transit goes again with its numb
 
 test('a poll that keeps failing in transit fails the socket, after a few attempts', async () => {
   let polls = 0;
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED });
-    polls += 1;
-    throw new TypeError('fetch failed');
-  };
+  const serve = fakeFallback({
+    numbered: true,
+    onPoll: () => {
+      polls += 1;
+      throw new TypeError('fetch failed');
+    },
+  });
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
   /** @type {import('../src/http.js').HttpCloseEvent} */
   const closed = await new Promise((resolve) => { socket.onclose = resolve; });
@@ -314,10 +317,10 @@ test('only the request that opens a session carries the query (its join token)',
     const socket = new HttpSocket('http://127.0.0.1:9/fallback', mode, '?token=a.b.c', { fetch: serve });
     await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
     socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
-    const deadline = Date.now() + 3000;
-    while (urls.length < (mode === 'poll' ? 5 : 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    // Poll: the open, two polls answered at once, the POST, and the poll left waiting.
+    const made = mode === 'poll' ? 4 : 2;
+    await until(() => urls.length >= made, `${mode}: ${made} requests`, 3000);
     assert.equal(urls[0], `http://127.0.0.1:9/fallback/${mode}?token=a.b.c`, mode);
-    assert.ok(urls.length >= 2, `${mode}: ${urls}`);
     for (const url of urls.slice(1)) assert.ok(!url.includes('?') && !url.includes('a.b.c'), `${mode}: ${url}`);
     socket.onclose = () => {};
     socket.fail(1000, 'test over');
@@ -327,27 +330,23 @@ test('only the request that opens a session carries the query (its join token)',
 test('a chat line held back because the POST is full takes its pace token once, when it goes', async () => {
   /** @type {string[][]} */
   const posts = [];
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (String(input).endsWith('/send')) {
+  const serve = fakeFallback({
+    onSend: (init) => {
       const reader = new RecordReader();
       reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
       const kinds = [];
       for (let record = reader.next(); record; record = reader.next()) kinds.push(record.payload[0] === 3 ? 'Chat' : 'big');
       posts.push(kinds);
       return new Response(null, { status: 204 });
-    }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
-    return new Promise(() => {}); // polls wait
-  };
+    },
+  });
   // A clock that stands still: the pace has one token, and never another.
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: 1, chatBurst: 1, now: () => 0 });
   await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
   // 33 records of 256 bytes: 32 fill a POST (8 KiB), the last and the line wait for the next.
   for (let i = 0; i < 33; i++) socket.send(new Uint8Array(252).fill(9));
   socket.send(encodeClientMessage({ type: 'Chat', text: 'hi' }));
-  const deadline = Date.now() + 3000;
-  while (posts.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await until(() => posts.length >= 2, 'two POSTs', 3000);
   assert.deepEqual(posts.map((p) => p.length), [32, 2], JSON.stringify(posts));
   assert.deepEqual(posts[1], ['big', 'Chat'], 'the line goes with the next POST: its token was not spent on it while it waited');
   socket.onclose = () => {};
@@ -357,9 +356,9 @@ test('a chat line held back because the POST is full takes its pace token once, 
 test('a chat line in a POST sent again is charged to the pace once', async () => {
   /** @type {string[][]} */
   const posts = [];
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (String(input).endsWith('/send')) {
+  const serve = fakeFallback({
+    numbered: true,
+    onSend: (init) => {
       const reader = new RecordReader();
       reader.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
       const kinds = [];
@@ -368,15 +367,12 @@ test('a chat line in a POST sent again is charged to the pace once', async () =>
       return posts.length === 1
         ? new Response('too many', { status: 429, headers: { 'retry-after': '0' } })
         : new Response(null, { status: 204 });
-    }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED });
-    return new Promise(() => {}); // polls wait
-  };
+    },
+  });
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, chatRate: 1, chatBurst: 1, now: () => 0 });
   await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
   socket.send(encodeClientMessage({ type: 'Chat', text: 'hi' }));
-  const deadline = Date.now() + 3000;
-  while (posts.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await until(() => posts.length >= 2, 'two POSTs', 3000);
   assert.deepEqual(posts, [['Chat'], ['Chat']], 'sent again at once: the pace has no second token, and needs none');
   socket.onclose = () => {};
   socket.fail(1000, 'test over');
@@ -385,17 +381,15 @@ test('a chat line in a POST sent again is charged to the pace once', async () =>
 test('a POST that fails in transit goes again as it was, with its number; one out of sequence (409) fails the socket', async () => {
   /** @type {{ seq: string, body: number[] }[]} */
   const posted = [];
-  /** @type {typeof globalThis.fetch} */
-  const serve = async (input, init) => {
-    if (String(input).endsWith('/send')) {
+  const serve = fakeFallback({
+    numbered: true,
+    onSend: (init) => {
       posted.push({ seq: header(init, SEQ_HEADER), body: [...new Uint8Array(/** @type {Uint8Array} */ (init?.body))] });
       if (posted.length === 1) throw new TypeError('fetch failed'); // perhaps taken, perhaps not
       if (posted.length === 3) return new Response('POST 2 is out of sequence', { status: 409 });
       return new Response(null, { status: 204 });
-    }
-    if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: NUMBERED });
-    return new Promise(() => {}); // polls wait
-  };
+    },
+  });
   const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
   await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
   /** @type {import('../src/http.js').HttpCloseEvent} */
@@ -428,8 +422,7 @@ test('the opening answer decides: numbers only for a server that says it takes t
     const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
     await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
     socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
-    const deadline = Date.now() + 3000;
-    while (requests.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await until(() => requests.length >= 4, `${numbering}: four requests`, 3000);
     const polls = requests.slice(1).filter((r) => r.path.endsWith('/poll'));
     const posts = requests.filter((r) => r.path.endsWith('/send'));
     assert.equal(polls.length, 2, JSON.stringify(requests));
@@ -462,16 +455,16 @@ test('against a server that takes no numbers, nothing that may have reached it i
   for (const { poll, post, reason, polls: pollsExpected, posts: postsExpected } of cases) {
     let polls = 0;
     let posts = 0;
-    /** @type {typeof globalThis.fetch} */
-    const serve = async (input, init) => {
-      if (String(input).endsWith('/send')) {
+    const serve = fakeFallback({
+      onSend: () => {
         posts += 1;
         return post ? post() : new Response(null, { status: 204 });
-      }
-      if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
-      polls += 1;
-      return poll ? poll() : new Promise(() => {}); // polls wait
-    };
+      },
+      onPoll: () => {
+        polls += 1;
+        return poll ? poll() : new Promise(() => {}); // polls wait
+      },
+    });
     const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
     await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
     /** @type {import('../src/http.js').HttpCloseEvent} */
@@ -490,22 +483,18 @@ test('against a server that takes no numbers, a POST it did not take (429, 408, 
   for (const status of [429, 408, 503]) {
     /** @type {{ seq: string | undefined, body: number[] }[]} */
     const posted = [];
-    /** @type {typeof globalThis.fetch} */
-    const serve = async (input, init) => {
-      if (String(input).endsWith('/send')) {
+    const serve = fakeFallback({
+      onSend: (init) => {
         posted.push({ seq: header(init, SEQ_HEADER), body: [...new Uint8Array(/** @type {Uint8Array} */ (init?.body))] });
         return posted.length === 1
           ? new Response('not now', { status, headers: { 'retry-after': '0' } })
           : new Response(null, { status: 204 });
-      }
-      if (!init?.headers) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: 's1' } });
-      return new Promise(() => {}); // polls wait
-    };
+      },
+    });
     const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
     await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
     socket.send(encodeClientMessage({ type: 'Ping', nonce: 3 }));
-    const deadline = Date.now() + 3000;
-    while (posted.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await until(() => posted.length >= 2, `HTTP ${status}: two POSTs`, 3000);
     assert.deepEqual(posted.map((p) => p.seq), [undefined, undefined], `HTTP ${status}`);
     assert.deepEqual(posted[1].body, posted[0].body, `HTTP ${status}: sent again`);
     assert.equal(socket.readyState, 1, `HTTP ${status}: the session lives on`);

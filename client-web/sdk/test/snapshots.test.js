@@ -17,19 +17,36 @@ import { fromHex, loadPredictionCases, loadSnapshotCases, loadVectors, toHex } f
 const cases = loadSnapshotCases();
 const vectors = new Map(loadVectors().map((v) => [v.name, v]));
 
-/** @param {string} hex */
-const bytesOf = (hex) => Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
-
 /** @param {Uint8Array} bytes @returns {string} every bit, least significant of each byte first */
 const bitsOf = (bytes) => Array.from(bytes, (b) => b.toString(2).padStart(8, '0').split('').reverse().join('')).join('');
+
+/** @param {string} hex @returns {import('../index.js').Snapshot} */
+function decodeSnapshot(hex) {
+  const message = decodeServerMessage(fromHex(hex));
+  assert.equal(message.type, 'Snapshot');
+  return /** @type {import('../index.js').Snapshot} */ (message);
+}
 
 /** @param {string} name */
 function snapshotOf(name) {
   const vector = vectors.get(name);
   assert.ok(vector, `vector ${name}`);
-  const message = decodeServerMessage(bytesOf(vector.hex));
-  assert.equal(message.type, 'Snapshot');
-  return /** @type {import('../index.js').Snapshot} */ (message);
+  return decodeSnapshot(vector.hex);
+}
+
+/**
+ * `snapshot` applied to the worlds of case `c` with its body cut short, or padded with a byte,
+ * is refused.
+ * @param {{ baseline: import('../index.js').World | null, reference: import('../index.js').World | null, tickRate: number }} c
+ * @param {import('../index.js').Snapshot} snapshot
+ */
+function assertCutOrPaddedRefused(c, snapshot) {
+  for (let n = 0; n < snapshot.body.length; n++) {
+    const cut = { ...snapshot, body: snapshot.body.subarray(0, n) };
+    assert.throws(() => applySnapshot(c.baseline, c.reference, cut, c.tickRate), ApplyError, `body cut to ${n} bytes`);
+  }
+  const padded = { ...snapshot, body: Uint8Array.from([...snapshot.body, 0]) };
+  assert.throws(() => applySnapshot(c.baseline, c.reference, padded, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'TrailingBits');
 }
 
 test('every snapshot vector has a case, and the cases cover full, delta and extrapolated', () => {
@@ -53,13 +70,7 @@ for (const c of cases) {
   });
 
   test(`${c.vector}: a cut or padded body is refused`, () => {
-    const snapshot = snapshotOf(c.vector);
-    for (let n = 0; n < snapshot.body.length; n++) {
-      const cut = { ...snapshot, body: snapshot.body.subarray(0, n) };
-      assert.throws(() => applySnapshot(c.baseline, c.reference, cut, c.tickRate), ApplyError, `body cut to ${n} bytes`);
-    }
-    const padded = { ...snapshot, body: Uint8Array.from([...snapshot.body, 0]) };
-    assert.throws(() => applySnapshot(c.baseline, c.reference, padded, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'TrailingBits');
+    assertCutOrPaddedRefused(c, snapshotOf(c.vector));
   });
 }
 
@@ -72,16 +83,8 @@ test('the prediction cases are there and name their worlds', () => {
 });
 
 for (const c of predictionCases) {
-  const bytes = fromHex(c.hex);
-  /** @returns {import('../index.js').Snapshot} */
-  const decoded = () => {
-    const message = decodeServerMessage(bytes);
-    assert.equal(message.type, 'Snapshot');
-    return /** @type {import('../index.js').Snapshot} */ (message);
-  };
-
   test(`${c.name}: its header names its worlds and its last input`, () => {
-    const snapshot = decoded();
+    const snapshot = decodeSnapshot(c.hex);
     assert.equal(snapshot.tick, c.world.tick);
     assert.equal(snapshot.baseline, c.baseline ? c.baseline.tick : null);
     assert.equal(snapshot.reference, c.reference ? c.reference.tick : null);
@@ -90,7 +93,7 @@ for (const c of predictionCases) {
   });
 
   test(`${c.name}: applied to its worlds it rebuilds the Rust crate's world`, () => {
-    assert.deepEqual(applySnapshot(c.baseline, c.reference, decoded(), c.tickRate), c.world, c.about);
+    assert.deepEqual(applySnapshot(c.baseline, c.reference, decodeSnapshot(c.hex), c.tickRate), c.world, c.about);
   });
 
   test(`${c.name}: the case's world encodes to the Rust crate's bytes`, () => {
@@ -99,13 +102,8 @@ for (const c of predictionCases) {
   });
 
   test(`${c.name}: a cut or padded body is refused, and so is a missing reference`, () => {
-    const snapshot = decoded();
-    for (let n = 0; n < snapshot.body.length; n++) {
-      const cut = { ...snapshot, body: snapshot.body.subarray(0, n) };
-      assert.throws(() => applySnapshot(c.baseline, c.reference, cut, c.tickRate), ApplyError, `body cut to ${n} bytes`);
-    }
-    const padded = { ...snapshot, body: Uint8Array.from([...snapshot.body, 0]) };
-    assert.throws(() => applySnapshot(c.baseline, c.reference, padded, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'TrailingBits');
+    const snapshot = decodeSnapshot(c.hex);
+    assertCutOrPaddedRefused(c, snapshot);
     if (c.reference) {
       assert.throws(() => applySnapshot(c.baseline, null, snapshot, c.tickRate), (e) => e instanceof ApplyError && e.kind === 'ReferenceMismatch');
     }

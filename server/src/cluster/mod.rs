@@ -204,12 +204,10 @@ fn url_ip(url: &str) -> Option<IpAddr> {
 fn node_authority(url: &str) -> Option<String> {
     let authority =
         url.strip_prefix("ws://")?.split('/').next().filter(|authority| !authority.is_empty())?;
-    // `[v6]` or `[v6]:port`; any other colon starts the port.
-    let has_port = match authority.rsplit_once(']') {
-        Some((_, after)) => after.starts_with(':'),
-        None => authority.contains(':'),
-    };
-    Some(if has_port { authority.to_string() } else { format!("{authority}:80") })
+    Some(match crate::config::authority_port(authority) {
+        Some(_) => authority.to_string(),
+        None => format!("{authority}:80"),
+    })
 }
 
 /// The `http://host:port` of a node's `ws://host:port/path` URL: the same listener serves

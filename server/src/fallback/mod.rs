@@ -127,10 +127,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Rou
     let forwarder = forward::Forwarder::new(&ctx.config);
     let state = Arc::new(Fallback { ctx: ctx.clone(), sessions: Arc::default(), forwarder });
     Router::new()
-        // Their own 405s (axum adds `Allow`), not the server's: those are added after this
-        // router's layer, and would go out without `no-store`.
-        .route("/fallback/stream", get(open_stream).options(preflight).fallback(wrong_method))
-        .route("/fallback/poll", get(poll).options(preflight).fallback(wrong_method))
+        .route("/fallback/stream", get(open_stream).options(preflight))
+        .route("/fallback/poll", get(poll).options(preflight))
         .route(
             "/fallback/send",
             post(send).options(preflight).fallback(|| async {
@@ -146,16 +144,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(ctx: &Arc<ServerContext>) -> Rou
         .with_state(state)
 }
 
-/// A 405 of the opening routes, as the server's own say it.
-async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let path = uri.path();
-    refuse(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {path}: the Allow header lists what is"),
-    )
-}
-
-/// Every answer of the fallback's routes, records, 204s and refusals alike, is never stored:
+/// Every answer of the fallback's routes, records, 204s and refusals alike, is never stored (a
+/// 405 the server's router answers, outside this layer, says so itself):
 /// a poll's URL is the same for every session (and `Vary` does not name the session header),
 /// so a cache that kept one would answer another session's poll with it.
 async fn no_store(mut response: Response) -> Response {

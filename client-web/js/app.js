@@ -35,7 +35,10 @@ function urlFor(room, spectate) {
   }
   if (room) kept.set('room', room);
   if (room && spectate) kept.set('spectate', '1');
-  return kept.size ? `/?${kept}` : '/';
+  // Not `kept.size`: Safari before 17 (and Chrome before 113) have none, and every URL would
+  // be the bare lobby's, dropping the join token.
+  const query = kept.toString();
+  return query ? `/?${query}` : '/';
 }
 
 /** From the lobby into a room, with a history entry: Back returns to the lobby. @param {Choice} choice */

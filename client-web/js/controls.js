@@ -99,10 +99,14 @@ export class Controls {
     return this.on;
   }
 
-  /** Switched off, they forget what was held: its release may come while they are off. */
+  /**
+   * Switched off, they read as nothing held but keep what is: keys held through a reconnect
+   * steer again when it is back (only the last one pressed auto-repeats; the others would not
+   * come down again). A key let go meanwhile is gone, releases counting while off, and a focus
+   * lost lets go of everything (`release`).
+   */
   set enabled(on) {
     this.on = on;
-    if (!on) this.keys.clear();
   }
 
   showTouch() {

@@ -119,6 +119,13 @@ export class Game {
   constructor(options) {
     this.options = options;
     this.root = /** @type {HTMLElement} */ ($('#game'));
+    /**
+     * The room a new session joins: the one asked for until a Welcome names one. After
+     * matchmaking, "Try again" and a page restored from the back/forward cache go back to the
+     * room the page was in (and its URL names), not to wherever matchmaking puts them now.
+     * @type {string | null}
+     */
+    this.room = options.room;
     // First, before anything is attached to the page: what throws on a bad option throws here.
     this.client = this.createClient();
     this.renderer = new Renderer(/** @type {HTMLCanvasElement} */ ($('#view')));
@@ -168,7 +175,8 @@ export class Game {
   }
 
   createClient() {
-    const { name, room, spectate } = this.options;
+    const { name, spectate } = this.options;
+    const room = this.room;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     // A server with join tokens (--join-secret) wants one on /ws: a game backend hands the
     // page a link carrying `?token=`, which goes along.
@@ -336,6 +344,7 @@ export class Game {
   onWelcome(welcome) {
     const again = this.welcome !== null || Number(this.root.dataset.connections) > 0;
     this.welcome = welcome;
+    this.room = welcome.room;
     this.interp = new InterpolationBuffer({ tickRate: welcome.tickRate, delayTicks: 2 });
     this.predictor.reset();
     // A round found running after a reconnect did not start now: it is not announced, and the

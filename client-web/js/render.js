@@ -4,6 +4,12 @@
 import { Arena, playerColour } from '../sdk/index.js';
 
 const SHIP_SHAPE = [[20, 0], [-14, -13], [-7, 0], [-14, 13]];
+/**
+ * Effects are pruned only as they are drawn, and a hidden tab draws nothing while scores keep
+ * coming: beyond these counts the oldest go.
+ */
+const MAX_PARTICLES = 600;
+const MAX_POPUPS = 50;
 
 /** @param {string} hex `#rrggbb` @param {number} alpha */
 function hexToRgba(hex, alpha) {
@@ -304,8 +310,9 @@ export class Renderer {
       const max = 0.4 + Math.random() * 0.4;
       this.particles.push({ x, y, vx: Math.cos(a) * v, vy: Math.sin(a) * v, life: max, max, colour: i % 3 ? colour : '#ffffff', size: 1.5 + Math.random() * 2 });
     }
-    if (this.particles.length > 600) this.particles.splice(0, this.particles.length - 600);
+    if (this.particles.length > MAX_PARTICLES) this.particles.splice(0, this.particles.length - MAX_PARTICLES);
     this.popups.push({ x, y: y - 30, text: `+${gained}`, life: 0.9, colour });
+    if (this.popups.length > MAX_POPUPS) this.popups.splice(0, this.popups.length - MAX_POPUPS);
   }
 
   /** @param {number} dt @param {number} px */

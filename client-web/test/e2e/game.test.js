@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { createHmac } from 'node:crypto';
 import { startServer, startProxy, until, getJson } from '../support/server.js';
 import { launch, openPage, watch, gameState, SCREENSHOTS } from '../support/browser.js';
 import { TickwireClient, PROTOCOL_VERSION } from '../../sdk/index.js';
@@ -226,6 +227,14 @@ test('a kick shows its reason instead of retrying', async () => {
   await page.waitForSelector('#failure:not([hidden])');
   assert.match(await page.textContent('#failure-text') ?? '', /too fast/);
   assert.equal((await gameState(page)).failure, 'RateLimited');
+  // A screen reader announces the dialog by its title and, as its description, the reason.
+  const cdp = await context.newCDPSession(page);
+  const { root } = await cdp.send('DOM.getDocument');
+  const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector: '#failure' });
+  const [dialog] = (await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false })).nodes;
+  assert.equal(dialog.role?.value, 'alertdialog');
+  assert.equal(dialog.name?.value, 'Disconnected');
+  assert.match(String(dialog.description?.value ?? ''), /too fast/, 'the reason is the dialog\'s description');
   await page.waitForTimeout(800);
   assert.equal((await gameState(page)).state, 'failed', 'no reconnect after a kick');
   await page.screenshot({ path: shot('kicked') });
@@ -339,6 +348,46 @@ test('on a phone, the virtual stick moves the ship', async () => {
   await until(() => (referee.ship(entity)?.flags ?? 0) & 2, 'the server sees the touch boost');
   await touch('touchEnd', 0, 0);
   await referee.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('on a phone with a notch, the HUD keeps clear of the unsafe edges', async () => {
+  const { context, page, errors } = await openPage(browser, {
+    viewport: { width: 844, height: 390 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+  });
+  await page.goto(`${server.http}/?room=e2e-notch`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForSelector('#touch:not([hidden])');
+  await page.waitForSelector('#scoreboard li');
+  await page.click('#invite-btn');
+  await page.waitForSelector('#invite:not([hidden])');
+  /**
+   * The HUD pieces that reach into the insets, set as an iPhone's are (Chromium has none of
+   * its own). @param {Record<string, string>} insets
+   */
+  const unsafe = (insets) => page.evaluate((insets) => {
+    const root = document.documentElement.style;
+    for (const [side, px] of Object.entries(insets)) root.setProperty(`--safe-${side}`, px);
+    const inset = (/** @type {string} */ side) => parseFloat(insets[side] ?? '0');
+    /** @type {string[]} */
+    const out = [];
+    for (const selector of ['#leave-btn', '#invite-btn', '.hud-left', '.hud-top', '#scoreboard', '#chat', '#invite', '#boost-btn']) {
+      const el = document.querySelector(selector);
+      if (!el || !(el instanceof HTMLElement) || el.offsetParent === null) continue;
+      const box = el.getBoundingClientRect();
+      if (box.left < inset('l') || box.top < inset('t') || box.right > innerWidth - inset('r') || box.bottom > innerHeight - inset('b')) {
+        out.push(`${selector} ${JSON.stringify(box)}`);
+      }
+    }
+    return out;
+  }, insets);
+  // Held sideways, the notch on the left: the insets of an iPhone 14 in landscape.
+  assert.deepEqual(await unsafe({ t: '0px', r: '47px', b: '21px', l: '47px' }), []);
+  await page.screenshot({ path: shot('notch') });
+  // Upright (the narrow layout): the notch on top, the home indicator below.
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.deepEqual(await unsafe({ t: '47px', r: '0px', b: '34px', l: '0px' }), []);
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -517,6 +566,56 @@ test('a server that turns the page away says it cannot be reached, not "connecti
     await page.waitForSelector('#lobby:not([hidden])');
     // The browser's own reports of the refused upgrade and fetches; nothing else.
     assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed|status of 401/.test(e)), []);
+  } finally {
+    await context.close();
+    await strict.stop();
+  }
+});
+
+/**
+ * A join token as a game backend mints one (HS256, `--join-secret`).
+ * @param {string} secret @param {Record<string, unknown>} claims
+ */
+function mintToken(secret, claims) {
+  const part = (/** @type {object} */ o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${signed}.${createHmac('sha256', secret).update(signed).digest('base64url')}`;
+}
+
+test('the join token and a forced transport stay in the URL into games and back out, without URLSearchParams.size', async () => {
+  const strict = await startServer(['--join-secret', 'e2e-secret']);
+  const { context, page, errors } = await openPage(browser);
+  try {
+    // As in Safari before 17, Chrome before 113 and Firefox before 112.
+    await context.addInitScript(() => { delete (/** @type {any} */ (URLSearchParams.prototype)).size; });
+    const token = mintToken('e2e-secret', { sub: 'keeper', exp: Math.floor(Date.now() / 1000) + 600 });
+    const kept = (/** @type {string} */ url) => {
+      const params = new URL(url).searchParams;
+      return { token: params.get('token'), transport: params.get('transport') };
+    };
+    // From the lobby into a matchmade room: the game connects with the token the URL carries.
+    await page.goto(`${strict.http}/?token=${token}&transport=ws`);
+    await page.waitForSelector('#lobby:not([hidden])');
+    await page.click('#quick-play');
+    assert.deepEqual(kept(page.url()), { token, transport: 'ws' });
+    await page.waitForSelector('#game[data-state="joined"]');
+    assert.equal(new URL(page.url()).searchParams.get('room'), (await gameState(page)).room);
+    assert.deepEqual(kept(page.url()), { token, transport: 'ws' });
+    await page.click('#leave-btn');
+    await page.waitForSelector('#lobby:not([hidden])');
+    await page.waitForFunction(() => !location.search.includes('room='));
+    assert.deepEqual(kept(page.url()), { token, transport: 'ws' });
+    // Deep linked, Leave writes the lobby over the room's entry: the token stays for the next game.
+    await page.goto(`${strict.http}/?room=e2e-kept&token=${token}&transport=ws`);
+    await page.waitForSelector('#game[data-state="joined"][data-room="e2e-kept"]');
+    await page.click('#leave-btn');
+    await page.waitForSelector('#lobby:not([hidden])');
+    await page.waitForFunction(() => !location.search.includes('room='));
+    assert.deepEqual(kept(page.url()), { token, transport: 'ws' });
+    await page.click('#quick-play');
+    await page.waitForSelector('#game[data-state="joined"]');
+    assert.deepEqual(kept(page.url()), { token, transport: 'ws' });
+    assert.deepEqual(errors, []);
   } finally {
     await context.close();
     await strict.stop();

@@ -1,7 +1,7 @@
 // The keyboard half of the game's controls, in Node with a stand-in window: a key released
-// while the controls were off, or while typing in the chat box, is not left held; keys on a
-// focused button or checkbox; the touch layout on a screen that also has a keyboard; and a
-// touch stick whose release never comes.
+// while the controls were off, or while typing in the chat box, is not left held, and one held
+// through their being off still is; keys on a focused button or checkbox; the touch layout on
+// a screen that also has a keyboard; and a touch stick whose release never comes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classList } from '../support/page.js';
@@ -44,6 +44,21 @@ test('a key released while the controls were off is not held when they come back
   key('keyup', 'KeyD');
   c.enabled = true; // resumed
   assert.equal(c.read().x, 0, 'the ship does not turn by itself');
+  c.dispose();
+});
+
+test('keys held through a reconnect steer again when it is back, with no key pressed again', () => {
+  const { c } = controls();
+  c.enabled = true;
+  key('keydown', 'KeyW');
+  key('keydown', 'Space');
+  assert.deepEqual(c.read(), { x: 0, y: -1, buttons: 1 });
+  c.enabled = false; // the connection dropped: reconnecting
+  assert.deepEqual(c.read(), { x: 0, y: 0, buttons: 0 }, 'nothing steers while off');
+  c.enabled = true; // resumed, W and Space still down (and neither repeating)
+  assert.deepEqual(c.read(), { x: 0, y: -1, buttons: 1 }, 'thrusting and boosting as before');
+  key('keyup', 'KeyW');
+  key('keyup', 'Space');
   c.dispose();
 });
 

@@ -1,7 +1,7 @@
 // What the game view says, in Node: failures, the scoreboard of a page that joined mid-round,
 // and the intermission message of one that joined in it. On a stand-in page, with a client that
-// connects nowhere: scores across a reconnect, the invite link, a hidden page's controls and
-// the bandwidth readings after "Try again".
+// connects nowhere: scores across a reconnect, the invite link, a hidden page's controls, the
+// bandwidth readings after "Try again", and the room it joins again after matchmaking.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Arena, ConnectionClosedError, UnreachableError } from '../../sdk/index.js';
@@ -212,4 +212,22 @@ test('the bandwidth after "Try again" is the new connection\'s, never negative',
   assert.ok(game.rate.in >= 0 && game.rate.out >= 0, `rates ${JSON.stringify(game.rate)}`);
   assert.doesNotMatch(document.querySelector('#hud-in').textContent, /-/);
   assert.doesNotMatch(document.querySelector('#hud-out').textContent, /-/);
+});
+
+test('after quick play, "Try again" and a page restored from the cache join the room the Welcome named', (t) => {
+  /** @type {(string | null)[]} */
+  const asked = [];
+  /** Builds each client for real, to see the room it would ask for, then one that connects nowhere. */
+  class Matchmade extends TestGame {
+    createClient() {
+      asked.push(Game.prototype.createClient.call(this).session.room);
+      return super.createClient();
+    }
+  }
+  const game = new Matchmade({ name: 'ada', room: null, spectate: false, onExit() {} });
+  t.after(() => game.exit());
+  game.onWelcome(welcome(4));
+  document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
+  window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
+  assert.deepEqual(asked, [null, 'room-4', 'room-4'], 'matchmaking once, then the room the URL names');
 });

@@ -1,0 +1,22 @@
+// What the game page's markup asks of the browser, read from index.html itself.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+
+const html = await readFile(new URL('../../index.html', import.meta.url), 'utf8');
+
+test('the page can be zoomed: the lobby\'s forms are read and filled at any size', () => {
+  const meta = /<meta\s+name="viewport"\s+content="([^"]*)"/.exec(html);
+  assert.ok(meta, 'a viewport meta tag');
+  /** @type {Map<string, string>} */
+  const viewport = new Map(meta[1].split(',').map((part) => {
+    const [key, value = ''] = part.split('=').map((s) => s.trim().toLowerCase());
+    return [key, value];
+  }));
+  // The game view stops pinches itself (`touch-action: none`); the lobby must not.
+  assert.ok(!['no', '0'].includes(viewport.get('user-scalable') ?? 'yes'), `user-scalable=${viewport.get('user-scalable')}`);
+  const most = viewport.get('maximum-scale');
+  assert.ok(most === undefined || Number(most) >= 2, `maximum-scale=${most}`);
+  // The HUD keeps clear of notches itself (css/game.css, the --safe-* insets).
+  assert.equal(viewport.get('viewport-fit'), 'cover');
+});

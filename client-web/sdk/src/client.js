@@ -253,17 +253,26 @@ export class TickwireClient {
   /** Opens the transport the current attempt is at. */
   open() {
     const kind = this.chain[this.trying];
-    const socket = kind === 'ws'
-      ? new this.WebSocketImpl(this.url, SUBPROTOCOL)
-      : new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, {
-        fetch: this.fetchImpl,
-        openTimeoutMs: this.streamTimeoutMs,
-        chatRate: this.session.chatBudget.pace.rate,
-        chatBurst: this.session.chatBudget.pace.burst,
-        // The session stops waiting then too; past it the socket aborts its requests.
-        closeTimeoutMs: this.session.closeTimeoutMs,
-        now: this.now,
-      });
+    let socket;
+    try {
+      socket = kind === 'ws'
+        ? new this.WebSocketImpl(this.url, SUBPROTOCOL)
+        : new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, {
+          fetch: this.fetchImpl,
+          openTimeoutMs: this.streamTimeoutMs,
+          chatRate: this.session.chatBudget.pace.rate,
+          chatBurst: this.session.chatBudget.pace.burst,
+          // The session stops waiting then too; past it the socket aborts its requests.
+          closeTimeoutMs: this.session.closeTimeoutMs,
+          now: this.now,
+        });
+    } catch (error) {
+      // A WebSocket constructor throws where a connection would fail: a `ws:` URL on an
+      // https page, a Content-Security-Policy whose 'self' an older Safari does not read as
+      // covering ws:. Taken as a socket that closed unopened: the next transport, or a failed
+      // attempt, rather than an exception out of connect() that stops the session for good.
+      socket = new UnopenedSocket(error instanceof Error ? error.message : String(error));
+    }
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     let opened = false;
@@ -334,4 +343,30 @@ export class TickwireClient {
     if (this.upgradeTimer !== null) clearTimeout(this.upgradeTimer);
     this.upgradeTimer = null;
   }
+}
+
+/**
+ * Stands in for a transport whose constructor threw: it never opens, and reports a close
+ * without a handshake (1006) on the next turn of the event loop, as a browser reports a
+ * connection refused.
+ */
+class UnopenedSocket {
+  /** @param {string} reason */
+  constructor(reason) {
+    this.readyState = 0;
+    this.binaryType = 'arraybuffer';
+    /** @type {any} */ this.onopen = null;
+    /** @type {any} */ this.onmessage = null;
+    /** @type {any} */ this.onclose = null;
+    /** @type {any} */ this.onerror = null;
+    setTimeout(() => {
+      this.readyState = 3;
+      this.onclose?.({ code: CloseCode.ABNORMAL, reason, wasClean: false });
+    });
+  }
+
+  send() {}
+
+  /** Its close event comes anyway. */
+  close() {}
 }

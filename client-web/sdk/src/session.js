@@ -31,6 +31,16 @@ import { ChatBudget } from './pace.js';
  */
 const FALLBACK_SPECTATOR_ACK_EVERY = 8;
 
+/**
+ * A deadline handled this long after it fell due was handled by a thread that did not run
+ * meanwhile (a long script, a debugger, a machine waking from sleep); the messages that arrived
+ * during the pause may still wait in the browser's queue behind the timer, where the driver
+ * cannot look. Such a deadline is held for {@link LATE_WAKE_GRACE_MS} once, for them to be
+ * handled. A background tab's timers run up to a second late and do not count.
+ */
+const LATE_WAKE_MS = 1000;
+const LATE_WAKE_GRACE_MS = 1000;
+
 /** @import { Role } from './messages.js' */
 /** @import { Welcome } from './messages.js' */
 /** @import { ClientMessage } from './messages.js' */
@@ -86,7 +96,9 @@ const FALLBACK_SPECTATOR_ACK_EVERY = 8;
  *   minutes, long past the server's 10 s resume grace: 5 s notices it with time to spare for
  *   the reconnect, and is the server's own heartbeat interval. Lower notices sooner at the risk
  *   of dropping a merely stalled link, which costs a resume (a full snapshot); `Infinity` turns
- *   the check off (a page paused in a debugger then keeps its connection)
+ *   the check off. A page whose thread was held (a long script, a debugger, sleep) past the
+ *   limit gets one second more, once, to read the messages that arrived meanwhile: a
+ *   deadline handled a second or more late is not judged until they had their turn
  * @property {number} [connectTimeoutMs] how long a socket may take to open (default 10000; each
  *   transport `TickwireClient` tries in `auto` gets its own): a proxy may hold a blocked upgrade
  *   instead of refusing it. Past it the attempt counts as failed and the next is scheduled
@@ -266,6 +278,9 @@ export class Session {
     this.lastHeardAt = null;
     /** When `leave()` asked for the close (the close deadline counts from it). @type {number | null} */
     this.closingAt = null;
+    /** A deadline handled late, and how long it is held for the messages queued behind it
+     * (see {@link LATE_WAKE_MS}). @type {{ at: number, until: number } | null} */
+    this.lateWake = null;
   }
 
   // ---- state predicates -------------------------------------------------------------------
@@ -419,10 +434,16 @@ export class Session {
       this.reconnectAt = null;
       this.open(now);
     }
-    const deadline = this.connectionDeadline();
+    const deadline = this.dueDeadline();
     if (deadline !== null && now >= deadline.at) {
-      this.abandon(deadline.reason, now);
-      return;
+      const held = this.lateWake?.at === deadline.at ? this.lateWake : null;
+      if (held === null && now - deadline.at >= LATE_WAKE_MS) {
+        // Once per deadline: a dead link stays silent through the grace too.
+        this.lateWake = { at: deadline.at, until: now + LATE_WAKE_GRACE_MS };
+      } else if (held === null || now >= held.until) {
+        this.abandon(deadline.reason, now);
+        return;
+      }
     }
     if (!this.socketOpen || this.state === 'closing') return;
     this.sendChat(now);
@@ -547,6 +568,14 @@ export class Session {
    * @returns {{ at: number, reason: string } | null}
    */
   connectionDeadline() {
+    const deadline = this.dueDeadline();
+    // Held for the messages queued behind a late wake-up; anything heard since moved it.
+    if (deadline !== null && this.lateWake?.at === deadline.at) return { at: this.lateWake.until, reason: deadline.reason };
+    return deadline;
+  }
+
+  /** {@link connectionDeadline} before a late wake-up's grace. @returns {{ at: number, reason: string } | null} */
+  dueDeadline() {
     if (this.state === 'closing') {
       if (this.closingAt === null) return null;
       const reason = `the server did not answer the close within ${this.closeTimeoutMs} ms`;

@@ -137,6 +137,73 @@ test('a joined client whose link dies silently closes it keeping the seat, and r
   assert.equal(c.state, 'closed');
 });
 
+test('a page whose thread was blocked past the silence limit reads the messages queued meanwhile before judging the link', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada', room: 'r1',
+    silenceTimeoutMs: 80, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  const socket = sockets[0];
+  socket.open();
+  socket.receive(welcome);
+  // A long script holds the thread past the silence deadline; a message that arrived meanwhile
+  // waits in the queue behind the driver's timer, as a browser may run a due timer before a
+  // socket's message. (An immediate queued from an immediate runs in the event loop's next
+  // turn, after the timers that fell due.)
+  await new Promise((resolve) => {
+    setImmediate(() => {
+      setImmediate(() => {
+        socket.receive({ type: 'Event', tick: 40, kind: { type: 'Audience', spectators: 1 } });
+        resolve(undefined);
+      });
+      const until = performance.now() + 1300;
+      while (performance.now() < until) { /* the page is busy */ }
+    });
+  });
+  assert.equal(socket.closed, null, 'the link is alive: not abandoned');
+  assert.equal(c.state, 'joined');
+  // Silence after that is judged as before.
+  await until(() => c.state === 'reconnecting', 'reconnecting after real silence');
+  assert.deepEqual(socket.closed, { code: 4000, reason: 'nothing from the server for 80 ms' });
+});
+
+test('a WebSocket constructor that throws (mixed content, an older Safari\'s CSP) moves on to the fallback, or counts as a failed attempt', { timeout: 10000 }, async (t) => {
+  class RefusedWebSocket {
+    constructor() {
+      throw new DOMException('The operation is insecure.', 'SecurityError');
+    }
+  }
+  const { fetched, fetchSpy } = heldFetch();
+  const auto = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: RefusedWebSocket, fetch: fetchSpy, name: 'ada',
+    reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(auto));
+  auto.connect();
+  await until(() => fetched.length > 0, 'the HTTP fallback');
+  assert.match(fetched[0], /\/fallback\/stream/);
+  assert.equal(auto.state, 'connecting');
+
+  // With WebSocket alone, each attempt fails as a refused connection would, and the session
+  // gives up after its initial attempts saying why.
+  const only = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: RefusedWebSocket, name: 'ada',
+    reconnect: { initialDelayMs: 10, jitter: 0, maxInitialAttempts: 2 },
+  });
+  t.after(() => dispose(only));
+  /** @type {unknown[]} */
+  const errors = [];
+  only.on('error', (e) => errors.push(e.error));
+  only.connect();
+  await until(() => only.state === 'failed', 'the session to give up');
+  const error = /** @type {import('../index.js').UnreachableError} */ (errors[0]);
+  assert.equal(error.name, 'UnreachableError');
+  assert.equal(error.code, 1006);
+  assert.match(error.message, /The operation is insecure/);
+});
+
 test('in auto mode, an upgrade held past the connect timeout is followed by the fallback', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   const { fetched, fetchSpy } = heldFetch();

@@ -403,6 +403,36 @@ test('a connection silent past silenceTimeoutMs is closed keeping the seat, and 
   assert.deepEqual(hello.type === 'Hello' && hello.resume, token);
 });
 
+test('a deadline handled a second or more late is held once, for the messages queued behind it', () => {
+  // The page's thread did not run from 1000 to 8000 ms: the timer comes before the snapshots
+  // that arrived meanwhile, which wait behind it in the browser's queue.
+  const s = joined();
+  s.handleTimeout(8000);
+  assert.equal(s.state, 'joined', 'not abandoned before the queue is read');
+  assert.deepEqual(drain(s).actions, []);
+  assert.equal(s.connectionDeadline()?.at, 9000, 'the driver wakes at the end of the grace');
+  // The queued messages prove the link alive.
+  s.handleMessage(encodeServerMessage({ type: 'Event', tick: 240, kind: { type: 'Audience', spectators: 1 } }), 8001);
+  s.handleTimeout(9000);
+  assert.equal(s.state, 'joined');
+  assert.equal(s.connectionDeadline()?.at, 13001, 'silence counts from the last message again');
+
+  // A dead link stays silent through the grace: abandoned at its end, even when that timer
+  // is late again (a background tab's), and not held a second time.
+  const dead = joined();
+  dead.handleTimeout(8000);
+  dead.handleTimeout(8999);
+  assert.equal(dead.state, 'joined');
+  dead.handleTimeout(70000);
+  assert.deepEqual(drain(dead).actions, [{ type: 'close', code: 4000, reason: 'nothing from the server for 5000 ms', abandon: true }]);
+  assert.equal(dead.state, 'reconnecting');
+
+  // Less than a second late is a timer's ordinary lateness: no grace.
+  const punctual = joined();
+  punctual.handleTimeout(5999);
+  assert.equal(punctual.state, 'reconnecting');
+});
+
 test('a connection that keeps hearing from the server stays, and the silence deadline wakes the driver', () => {
   // A spectator pinging once a minute has nothing else to wake up for.
   const s = new Session({ name: 'eve', role: 'Spectator', pingIntervalMs: 60000 });

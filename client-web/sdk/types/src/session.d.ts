@@ -93,6 +93,12 @@ export class Session {
     lastHeardAt: number | null;
     /** When `leave()` asked for the close (the close deadline counts from it). @type {number | null} */
     closingAt: number | null;
+    /** A deadline handled late, and how long it is held for the messages queued behind it
+     * (see {@link LATE_WAKE_MS}). @type {{ at: number, until: number } | null} */
+    lateWake: {
+        at: number;
+        until: number;
+    } | null;
     /** Whether a `Welcome` was received on the current connection. */
     isJoined(): boolean;
     /** Whether the session ended (left, or failed for good). */
@@ -173,6 +179,11 @@ export class Session {
      * @returns {{ at: number, reason: string } | null}
      */
     connectionDeadline(): {
+        at: number;
+        reason: string;
+    } | null;
+    /** {@link connectionDeadline} before a late wake-up's grace. @returns {{ at: number, reason: string } | null} */
+    dueDeadline(): {
         at: number;
         reason: string;
     } | null;
@@ -285,7 +296,9 @@ export type SessionOptions = {
      * minutes, long past the server's 10 s resume grace: 5 s notices it with time to spare for
      * the reconnect, and is the server's own heartbeat interval. Lower notices sooner at the risk
      * of dropping a merely stalled link, which costs a resume (a full snapshot); `Infinity` turns
-     * the check off (a page paused in a debugger then keeps its connection)
+     * the check off. A page whose thread was held (a long script, a debugger, sleep) past the
+     * limit gets one second more, once, to read the messages that arrived meanwhile: a
+     * deadline handled a second or more late is not judged until they had their turn
      */
     silenceTimeoutMs?: number | undefined;
     /**

@@ -50,7 +50,11 @@ pub enum ConnectError {
     /// The URL is unusable.
     #[error(transparent)]
     Url(#[from] UrlError),
-    /// The reconnect policy gave up; this is the last ending.
+    /// No `Welcome`: the ending was final, or the reconnect policy ran out of attempts
+    /// ([`Reconnect::max_initial_attempts`](crate::Reconnect::max_initial_attempts)). This
+    /// is the last ending: for a server that could not be reached,
+    /// [`Disconnect::Lost`]`(`[`LinkError::Connect`]`)`, [`Disconnect::ConnectTimeout`] or an
+    /// HTTP refusal.
     #[error("gave up: {0}")]
     GaveUp(Disconnect),
 }
@@ -345,7 +349,11 @@ impl Client {
         }
     }
 
-    /// Connects and waits for the `Welcome`, retrying as `config.reconnect` allows.
+    /// Connects and waits for the `Welcome`, retrying as `config.reconnect` allows: until
+    /// [`Reconnect::max_initial_attempts`](crate::Reconnect::max_initial_attempts) (default 5)
+    /// attempts after the first have failed, or at once for an ending that is not retried
+    /// (a full room among them). Then [`ConnectError::GaveUp`] says the last ending. With
+    /// both limits `None` it waits for a server as long as it takes.
     pub async fn connect(
         url: &str,
         identity: Identity,

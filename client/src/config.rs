@@ -34,8 +34,14 @@ pub struct Config {
     /// Time to open TCP and complete the WebSocket upgrade. Default 10 s.
     /// `Duration::ZERO`: no limit but the operating system's own TCP connect timeout.
     pub connect_timeout: Duration,
-    /// Time from the upgrade to the server's `Welcome`. Default 5 s, the server's own
-    /// handshake timeout. `Duration::ZERO`: no limit but the server's (and silence).
+    /// Time from the upgrade to the server's `Welcome`. Default 5 s. The server's handshake
+    /// timeout (also 5 s by default, `--handshake-timeout`) bounds only the arrival of our
+    /// `Hello`, not its answer: a busy room may take up to about 10 s to seat a join, and in a
+    /// fleet the hop to the node holding the room adds to that. A join that times out is
+    /// dropped and retried as a failed attempt, so the default gives up early on a join that
+    /// is merely slow, in exchange for retrying soon a server that never answers; raise it
+    /// for a heavily loaded server or a fleet. `Duration::ZERO`: no limit but
+    /// [`Config::silence_timeout`].
     pub join_timeout: Duration,
     /// Time the closing handshake may take: after our close frame, waiting for the server's
     /// answer; after the server's close frame, waiting for it to end the TCP connection.
@@ -43,8 +49,9 @@ pub struct Config {
     /// long as the server keeps the connection (a tickwire server ends it after its own close
     /// timeout; leaving may hang on another one).
     pub close_timeout: Duration,
-    /// When and how to reconnect after a connection ends. Default: forever, with jittered
-    /// exponential backoff from 250 ms to 10 s ([`Reconnect::default`]).
+    /// When and how to reconnect after a connection ends. Default: forever once a `Welcome`
+    /// arrived, 5 times before the first one, with jittered exponential backoff from 250 ms
+    /// to 10 s ([`Reconnect::default`]).
     pub reconnect: Reconnect,
     /// The server's chat limit: lines per second, and lines back to back. Default 2 per
     /// second, burst 5: the server's defaults (`--chat-rate`, `--chat-burst`), above which it
@@ -145,7 +152,23 @@ impl Default for Config {
 pub struct Reconnect {
     /// Attempts after a connection ends (or fails) before giving up; `None` retries forever.
     /// A connection that lasted [`Reconnect::stable_after`] resets the count. Default `None`.
+    /// Before the session's first `Welcome`, [`Reconnect::max_initial_attempts`] applies too.
     pub max_attempts: Option<u32>,
+    /// Attempts after the first connection fails before giving up, while the session has
+    /// never been welcomed (so it holds no resume token, no seat to get back); the lower of
+    /// this and [`Reconnect::max_attempts`] applies then, `max_attempts` alone once a
+    /// `Welcome` arrived. Counted in attempts (connections opened, or tried, after the
+    /// first); `None` retries forever. Default 5: six tries in all, about 8 s of backoff at the
+    /// default delays (250 ms doubling to 4 s) plus the time each try takes (up to
+    /// [`Config::connect_timeout`] or [`Config::join_timeout`]). A first join that keeps
+    /// failing is a server that is down, a wrong host or port, or a server that refuses
+    /// this client, and an application (and [`Client::connect`](crate::Client::connect),
+    /// which returns only when the session joins or gives up) is better told so than kept
+    /// waiting; the price is that a server restarting for longer than that is given up on
+    /// (raise it, or `None` to wait for it). As in the JavaScript SDK (`maxInitialAttempts`).
+    /// A first join refused with `Kick { Full }` is not retried at all (see
+    /// [`Disconnect::Kicked`](crate::Disconnect::Kicked)).
+    pub max_initial_attempts: Option<u32>,
     /// First delay. Default 250 ms: a resume lands well within the server's 10 s grace.
     pub initial_delay: Duration,
     /// Cap of the delay, which doubles per consecutive failure. Default 10 s. A delay too long
@@ -169,6 +192,7 @@ impl Reconnect {
     /// retrying them).
     pub const NEVER: Reconnect = Reconnect {
         max_attempts: Some(0),
+        max_initial_attempts: Some(0),
         initial_delay: Duration::from_millis(250),
         max_delay: Duration::from_secs(10),
         jitter_percent: 25,
@@ -192,6 +216,7 @@ impl Default for Reconnect {
     fn default() -> Self {
         Reconnect {
             max_attempts: None,
+            max_initial_attempts: Some(5),
             initial_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(10),
             jitter_percent: 25,

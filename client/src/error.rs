@@ -102,13 +102,14 @@ pub enum LinkError {
     #[error("WebSocket error: {0}")]
     WebSocket(String),
     /// The server accepted the upgrade without selecting the `tickwire.v1` subprotocol: not
-    /// a tickwire server of this protocol version, or a proxy in between.
+    /// a tickwire server of this protocol version, or a proxy in between. Not retried: another
+    /// attempt meets the same server ([`Retry::Never`]).
     #[error("the server did not select the tickwire.v1 subprotocol")]
     Subprotocol,
     /// The TLS handshake of a `wss://` connection failed: the server's certificate is not
-    /// trusted by the roots in use, names another host, or has expired. Not retried: another
-    /// attempt meets the same certificate (give the [`Endpoint`](crate::Endpoint) the roots
-    /// that sign it with `Endpoint::with_tls_config`).
+    /// trusted by the roots in use, names another host, or has expired. Not retried
+    /// ([`Retry::Never`]): another attempt meets the same certificate (give the
+    /// [`Endpoint`](crate::Endpoint) the roots that sign it with `Endpoint::with_tls_config`).
     #[error("TLS handshake failed: {0}")]
     Tls(String),
 }
@@ -135,7 +136,11 @@ pub enum Disconnect {
     /// The server sent a `Kick` and closed. Retried unless the reason is
     /// `VersionMismatch` (update the client), `BadHello` or `MalformedMessage` (a client bug),
     /// or `Replaced` (another connection resumed this seat; retrying would take it back and
-    /// forth). After `ResumeRejected` the next attempt joins afresh.
+    /// forth). After `ResumeRejected` the next attempt joins afresh. `Full` is retried while
+    /// the session has a seat to get back (a `Welcome` arrived: the seat may still be held,
+    /// and a fleet answers `Full` while its room directory is unreachable), but ends a first
+    /// join, as in the JavaScript SDK: the session decides that, while [`Disconnect::retry`]
+    /// alone says [`Retry::Resume`].
     #[error("{0}")]
     Kicked(Kicked),
     /// The server closed with a close frame and no `Kick` (e.g. 1008 "no Hello within the
@@ -148,7 +153,10 @@ pub enum Disconnect {
         /// The close frame's reason text.
         reason: String,
     },
-    /// The transport failed or ended without a close frame. Retried with the resume token.
+    /// The transport failed or ended without a close frame, or TCP could not be opened.
+    /// Retried with the resume token, except [`LinkError::Subprotocol`] and
+    /// [`LinkError::Tls`], which are not retried ([`Retry::Never`]): another attempt meets the
+    /// same server, or the same certificate.
     #[error("{0}")]
     Lost(LinkError),
     /// TCP plus the upgrade took longer than [`Config::connect_timeout`](crate::Config::connect_timeout).
@@ -304,6 +312,9 @@ mod tests {
         assert_eq!(Disconnect::Closed { code: 1011, reason: String::new() }.retry(), Retry::Resume);
         assert_eq!(Disconnect::Lost(LinkError::Eof).retry(), Retry::Resume);
         assert_eq!(Disconnect::Lost(LinkError::Subprotocol).retry(), Retry::Never);
+        assert_eq!(Disconnect::Lost(LinkError::Tls("expired".into())).retry(), Retry::Never);
+        let refused = LinkError::Connect(io::ErrorKind::ConnectionRefused);
+        assert_eq!(Disconnect::Lost(refused).retry(), Retry::Resume);
     }
 
     #[test]

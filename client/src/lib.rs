@@ -22,7 +22,8 @@
 //!   (10 s by default) it gets the same seat, ship and score back (`welcome.resumed`).
 //! - **Endings are typed**: an HTTP refusal (429, 502, 503), a `Kick` with its reason, a close
 //!   code, a timeout. [`Disconnect::retry`] says whether retrying can help, and the
-//!   [`Reconnect`] policy says how often; [`Event::Disconnected`] tells the application.
+//!   [`Reconnect`] policy says how often (by default: forever once joined, 5 more attempts
+//!   for a first join); [`Event::Disconnected`] tells the application.
 //! - **Leaving** ([`Client::leave`]) closes with a close frame and waits for the server's
 //!   answer: the seat is freed at once and other players see you leave.
 //!

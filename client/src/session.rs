@@ -13,8 +13,8 @@ use tickwire_shared::delta::{ApplyError, World, WorldHistory};
 use tickwire_shared::quant::quantize_axis_input;
 use tickwire_shared::{
     Ack, Buttons, Chat, ChatText, ClientMessage, ControllerFeedback, Event as RoomEvent, Hello,
-    Input, InputSeq, Kick, Name, PROTOCOL_VERSION, Ping, ResumeToken, Role, RoomName, RoomRequest,
-    ServerMessage, Snapshot, Tick, Welcome, is_valid_room_name,
+    Input, InputSeq, Kick, KickReason, Name, PROTOCOL_VERSION, Ping, ResumeToken, Role, RoomName,
+    RoomRequest, ServerMessage, Snapshot, Tick, Welcome, is_valid_room_name,
 };
 use tracing::{debug, info, warn};
 
@@ -88,6 +88,7 @@ pub struct Identity {
     /// Display name, at most 24 bytes of UTF-8.
     pub name: Name,
     /// `RoomRequest::Any` for matchmaking, or a named room (created if it does not exist).
+    /// Once a `Welcome` arrived, the session's later `Hello`s name the room it joined.
     pub room: RoomRequest,
 }
 
@@ -160,7 +161,9 @@ pub struct SnapshotInfo {
     /// The tick it was delta-encoded against (`None`: a full snapshot).
     pub baseline: Option<Tick>,
     /// The newest of this client's inputs the server had applied: reconcile a prediction
-    /// from here.
+    /// from here. The server counts only this connection's inputs: a new connection's
+    /// snapshots say 0 until it applies one of them. Input numbers keep growing across
+    /// connections, so from then on this is past every input of the connections before.
     pub last_input: InputSeq,
     /// Ticks between the previous snapshot of this connection and this one that never
     /// arrived (the server sends only the newest frame to a client that reads slowly).
@@ -197,7 +200,8 @@ pub enum Event {
         attempt: u32,
     },
     /// The server welcomed us: a fresh join, or a resume (`welcome.resumed`) with the same
-    /// ship and score.
+    /// ship and score. Inputs go on numbering from where the last connection stopped;
+    /// later connections name `welcome.room` in their `Hello`.
     Joined(Welcome),
     /// A snapshot was applied: the world at `info.tick` is rebuilt and kept, a baseline the
     /// server may encode against. [`Session::world`] is the newest world rebuilt, which is
@@ -333,11 +337,18 @@ pub struct Stats {
 ///
 /// Worlds are rebuilt only through [`WorldHistory`], and the newest rebuilt tick is
 /// acknowledged (see [`Event::Snapshot`] for when), so the server sends deltas against it.
-/// Input sequence numbers start at 1 on every connection, as PROTOCOL.md says.
+/// Input sequence numbers start at 1 and keep counting across connections (PROTOCOL.md 7.3
+/// lets a client restart at 1 or count on): they only grow, so an application that keeps
+/// its inputs by [`InputSeq`] for prediction drops those of an earlier connection once the
+/// new connection's [`SnapshotInfo::last_input`] passes them, as it drops any other.
 #[derive(Debug)]
 pub struct Session {
     config: Config,
     identity: Identity,
+    /// The room the next `Hello` names: the identity's until a `Welcome`, then the room it
+    /// named (PROTOCOL.md 7.1 step 8: a client that lost its seat joins a new room of the
+    /// same name, not wherever matchmaking places it).
+    room: RoomRequest,
     state: State,
     rng: SmallRng,
     token: Option<ResumeToken>,
@@ -394,6 +405,7 @@ impl Session {
         Session {
             config,
             identity,
+            room: identity.room,
             state: State::Idle,
             rng: SmallRng::seed_from_u64(seed),
             token: None,
@@ -720,7 +732,7 @@ impl Session {
                 version: PROTOCOL_VERSION,
                 role: self.identity.role,
                 name: self.identity.name,
-                room: self.identity.room,
+                room: self.room,
                 resume: self.token,
             })
         } else if !self.state.is_joined() {
@@ -831,6 +843,9 @@ impl Session {
             "joined"
         );
         self.token = Some(welcome.resume_token);
+        // Later Hellos name this room: a resume finds its seat there, and a client whose seat
+        // is gone joins a new room of the same name (PROTOCOL.md 7.1 step 8).
+        self.room = RoomRequest::Named(welcome.room);
         match &mut self.history {
             Some(history) if history.tick_rate() == welcome.tick_rate => history.clear(),
             _ => self.history = Some(WorldHistory::new(welcome.tick_rate)),
@@ -923,6 +938,9 @@ impl Session {
             (_, reason) => reason,
         };
         info!(%reason, "disconnected");
+        // No seat to get back (never welcomed, no token): `Reconnect::max_initial_attempts`
+        // applies, and a full room is final, as in the JavaScript SDK.
+        let first_join = self.welcome.is_none() && self.token.is_none();
         if close.is_some() {
             self.close = close;
         }
@@ -933,12 +951,18 @@ impl Session {
             self.failures = 0;
         }
         self.failures = self.failures.saturating_add(1);
-        let retry = reason.retry();
+        let full = matches!(&reason, Disconnect::Kicked(k) if k.reason == KickReason::Full);
+        let retry = if first_join && full { Retry::Never } else { reason.retry() };
         if retry == Retry::Fresh {
             self.token = None;
         }
-        let out_of_attempts =
-            self.config.reconnect.max_attempts.is_some_and(|max| self.failures > max);
+        let policy = &self.config.reconnect;
+        let max_attempts = match (first_join, policy.max_attempts, policy.max_initial_attempts) {
+            (true, Some(a), Some(b)) => Some(a.min(b)),
+            (true, a, b) => a.or(b),
+            (false, a, _) => a,
+        };
+        let out_of_attempts = max_attempts.is_some_and(|max| self.failures > max);
         if retry == Retry::Never || out_of_attempts {
             self.enter(State::Ended, now);
             self.push_event(Event::Disconnected { reason, retry_in: None });
@@ -1020,7 +1044,7 @@ impl Session {
         // The chat queue stays: `send_chat` accepted those lines, and a resume sends them.
         self.ping_outstanding = None;
         self.newest_tick = None;
-        self.next_seq = 1;
+        // `next_seq` counts on: input numbers only grow, across connections too.
         self.last_input_acked = InputSeq(0);
     }
 

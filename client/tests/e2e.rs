@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 use support::{PATIENCE, TestServer, server_config};
 use tickwire_client::{
-    Client, Config, Controls, Disconnect, End, Event, Identity, Kicked, LinkError, Reconnect,
-    Refusal, SnapshotInfo,
+    Client, Config, ConnectError, Controls, Disconnect, End, Event, Identity, Kicked, LinkError,
+    Reconnect, Refusal, SnapshotInfo,
 };
 use tickwire_shared::{EventKind, KickReason};
 
@@ -229,6 +229,53 @@ async fn a_kick_is_surfaced_with_its_reason_and_close_code() {
     assert_eq!(second.next_event().await, Some(Event::Ended(End::GaveUp)));
     assert_eq!(second.next_event().await, None);
 
+    assert_eq!(first.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connect_to_a_closed_port_gives_up_after_the_initial_attempts() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // The default policy but for shorter delays (6 attempts, 5 waits: 10 + 20 + 40 + 80 + 160
+    // ms), so the test is quick; the timeout is only a guard against waiting forever.
+    let mut config = Config::default();
+    config.reconnect.initial_delay = Duration::from_millis(10);
+    let url = format!("ws://{closed}/ws");
+    let connect = Client::connect(&url, Identity::player("ada").unwrap(), config);
+    let result = tokio::time::timeout(Duration::from_secs(60), connect)
+        .await
+        .expect("Client::connect returns once the first join is given up");
+    let Err(ConnectError::GaveUp(reason)) = result else {
+        panic!("expected to give up, got {result:?}");
+    };
+    assert_eq!(reason, Disconnect::Lost(LinkError::Connect(std::io::ErrorKind::ConnectionRefused)));
+}
+
+#[tokio::test]
+async fn a_first_join_refused_as_full_is_not_retried() {
+    let mut config = server_config();
+    config.room_capacity = 1;
+    let server = TestServer::start(config).await;
+    let room = |name| Identity::player(name).unwrap().in_room("e2e-full-2").unwrap();
+    let mut first = Client::connect(&server.url(), room("ada"), Config::default()).await.unwrap();
+    // The default policy: a full room ends a join that has no seat to get back.
+    let mut second = Client::new(&server.url(), room("bob"), Config::default()).unwrap();
+    assert_eq!(second.next_event().await, Some(Event::Connecting { attempt: 1 }));
+    let (reason, retry_in) = disconnected(&mut second).await;
+    let Disconnect::Kicked(Kicked { reason: KickReason::Full, close_code, .. }) = &reason else {
+        panic!("expected a Full kick, got {reason:?}");
+    };
+    assert_eq!(*close_code, Some(1013));
+    assert_eq!(retry_in, None, "not retried");
+    assert_eq!(second.next_event().await, Some(Event::Ended(End::GaveUp)));
+    assert_eq!(second.session().stats().attempts, 1);
+    let url = server.url();
+    let connect = Client::connect(&url, room("cy"), Config::default());
+    let result = tokio::time::timeout(PATIENCE, connect).await.expect("connect returns");
+    assert!(
+        matches!(&result, Err(ConnectError::GaveUp(Disconnect::Kicked(k))) if k.reason == KickReason::Full),
+        "{result:?}"
+    );
     assert_eq!(first.leave().await, End::Left { answer: Some(1000) });
     server.shutdown().await;
 }

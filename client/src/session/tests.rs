@@ -524,7 +524,7 @@ fn a_dropped_connection_backs_off_then_resumes_with_the_token() {
     h.now += delay;
     let hello = h.join(Welcome { resumed: true, ..welcome(Role::Player) });
     assert_eq!(hello.resume, Some(TOKEN));
-    assert_eq!(h.session.send_input(Controls::NEUTRAL), Ok(InputSeq(1)), "numbered afresh");
+    assert_eq!(h.session.send_input(Controls::NEUTRAL), Ok(InputSeq(2)), "numbers count on");
     assert!(
         matches!(h.events()[..], [Event::Connecting { attempt: 2 }, Event::Joined(w)] if w.resumed)
     );
@@ -551,6 +551,151 @@ fn consecutive_failures_double_the_delay_and_max_attempts_gives_up() {
     );
     assert!(h.session.state().is_ended());
     assert_eq!(h.session.end(), Some(End::GaveUp), "kept for a later leave() to report");
+}
+
+/// Fails `n` connection attempts in a row as a closed port does, returning the events.
+fn refuse_connects(h: &mut Harness, n: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    for _ in 0..n {
+        assert!(h.session.poll_connect(h.now), "an attempt is due");
+        let refused = LinkError::Connect(std::io::ErrorKind::ConnectionRefused);
+        h.session.handle_connect_failed(h.now, Disconnect::Lost(refused));
+        let more = h.events();
+        let (_, retry_in) = disconnected(&more);
+        events.extend(more);
+        h.now += retry_in.unwrap_or_default();
+    }
+    events
+}
+
+#[test]
+fn a_first_join_that_never_connects_gives_up_after_max_initial_attempts() {
+    let mut h = Harness::player();
+    assert_eq!(Config::default().reconnect.max_initial_attempts, Some(5));
+    let events = refuse_connects(&mut h, 5);
+    assert!(matches!(h.session.state(), State::Backoff { .. }), "five failures are retried");
+    let events = [events, refuse_connects(&mut h, 1)].concat();
+    let refused = Disconnect::Lost(LinkError::Connect(std::io::ErrorKind::ConnectionRefused));
+    assert_eq!(
+        events[events.len() - 2..],
+        [Event::Disconnected { reason: refused, retry_in: None }, Event::Ended(End::GaveUp)],
+        "the sixth failed connect is the last"
+    );
+    assert!(h.session.state().is_ended());
+    assert_eq!(h.session.stats().attempts, 6);
+    assert_eq!(h.session.poll_timeout(), None);
+
+    // `max_attempts`, if lower, applies before the first Welcome too; `None` for both waits
+    // for a server forever.
+    let mut config = Config::default();
+    config.reconnect.max_attempts = Some(2);
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    refuse_connects(&mut h, 3);
+    assert!(h.session.state().is_ended());
+    let mut config = Config::default();
+    config.reconnect.max_initial_attempts = None;
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    refuse_connects(&mut h, 30);
+    assert!(matches!(h.session.state(), State::Backoff { .. }));
+}
+
+#[test]
+fn once_welcomed_a_session_keeps_reconnecting_past_max_initial_attempts() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let delay = disconnected(&h.events()).1.expect("retried");
+    h.now += delay;
+    // The server is gone: every reconnect is refused, and the seat is still worth trying for.
+    refuse_connects(&mut h, 20);
+    assert!(matches!(h.session.state(), State::Backoff { .. }), "max_attempts: None");
+}
+
+#[test]
+fn a_full_room_ends_a_first_join_but_not_a_resume() {
+    let full = |h: &mut Harness| {
+        h.recv(kick(KickReason::Full));
+        h.session.handle_close_frame(h.now, Some(1013), "room is full");
+        disconnected(&h.events())
+    };
+    let mut h = Harness::player();
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    h.sent();
+    let (reason, retry_in) = full(&mut h);
+    assert!(matches!(reason, Disconnect::Kicked(Kicked { reason: KickReason::Full, .. })));
+    assert_eq!(retry_in, None, "nothing to get back: the player is told the room is full");
+    assert!(h.session.state().is_ended());
+    assert_eq!(h.session.end(), Some(End::GaveUp));
+
+    // With a seat to resume, `Full` is retried: a fleet answers it while its room directory
+    // is unreachable.
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let delay = disconnected(&h.events()).1.expect("retried");
+    h.now += delay;
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    assert!(matches!(h.sent()[..], [ClientMessage::Hello(Hello { resume: Some(TOKEN), .. })]));
+    assert!(full(&mut h).1.is_some(), "retried");
+}
+
+#[test]
+fn after_a_welcome_later_hellos_name_the_room_it_named() {
+    let mut h = Harness::player();
+    let hello = h.join(welcome(Role::Player));
+    assert_eq!(hello.room, RoomRequest::Any, "quick play");
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let delay = disconnected(&h.events()).1.expect("retried");
+    h.now += delay;
+    // The seat's room: a resume finds the seat there, and a client whose seat (or room) is
+    // gone joins a new room of that name, not wherever matchmaking places it.
+    let arena_1 = RoomRequest::Named(RoomName::truncated("arena-1"));
+    let hello = h.join(Welcome { room: RoomName::truncated("arena-7"), ..welcome(Role::Player) });
+    assert_eq!((hello.room, hello.resume), (arena_1, Some(TOKEN)));
+    // Each Welcome's room, should a server seat the client in another one.
+    h.session.handle_close_frame(h.now, Some(1011), "internal error");
+    let delay = disconnected(&h.events()).1.expect("retried");
+    h.now += delay;
+    let hello = h.join(welcome(Role::Player));
+    assert_eq!(hello.room, RoomRequest::Named(RoomName::truncated("arena-7")));
+    assert_eq!(h.session.identity().room, RoomRequest::Any, "the identity is the application's");
+}
+
+#[test]
+fn input_numbers_keep_growing_across_connections() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    for _ in 0..3 {
+        h.session.send_input(Controls::NEUTRAL).unwrap();
+        h.sent();
+        h.advance(20);
+    }
+    h.recv(snapshot(None, &world(5, 0), 3));
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let delay = disconnected(&h.events()).1.expect("retried");
+    h.now += delay;
+    h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    h.events();
+    assert_eq!(h.session.next_input_seq(), InputSeq(4));
+    assert_eq!(h.session.send_input(Controls::NEUTRAL), Ok(InputSeq(4)));
+    assert!(matches!(h.sent()[..], [ClientMessage::Input(Input { seq: InputSeq(4), .. })]));
+    // The server judges the new connection afresh: its first snapshot says 0 (nothing of
+    // this connection applied), then the new number, past every input an application kept
+    // from the connection before.
+    h.recv(snapshot(None, &world(9, 0), 0));
+    h.recv(snapshot(Some(&world(9, 0)), &world(10, 0), 4));
+    let last_inputs: Vec<InputSeq> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Snapshot(info) => Some(info.last_input),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(last_inputs, [InputSeq(0), InputSeq(4)]);
+    assert_eq!(h.session.last_input_acked(), InputSeq(4));
 }
 
 #[test]

@@ -38,7 +38,8 @@
 //! them to the kernel in one system call ([`crate::uring`]): [`ClientLink::offer_batched`]
 //! takes the frames of an idle link as a [`DirectSend`] and marks the link **in flight**;
 //! [`ClientLink::complete_direct`] settles it with what the socket took, exactly as `offer`
-//! settles its own write. While a link is in flight its writer takes nothing, so the two
+//! settles its own write (one dropped unsettled, by a panic in the room's tick, settles as a
+//! write that took nothing). While a link is in flight its writer takes nothing, so the two
 //! still never write at the same time.
 //!
 //! # What the client will hold
@@ -329,7 +330,8 @@ struct Owed {
 }
 
 /// One idle link's frames for a tick, taken by [`ClientLink::offer_batched`] to be written
-/// with others in one submission, then settled with [`ClientLink::complete_direct`].
+/// with others in one submission, then settled with [`ClientLink::complete_direct`]. One
+/// dropped unsettled is settled as a send the socket took none of (see its `Drop`).
 #[derive(Debug)]
 pub struct DirectSend<'a> {
     link: &'a ClientLink,
@@ -341,6 +343,45 @@ pub struct DirectSend<'a> {
     owed: Owed,
     events: Option<Bytes>,
     snapshot: Option<(Tick, Bytes)>,
+    /// When it was offered: the time a send dropped unsettled is settled as of.
+    offered_at: Instant,
+    /// [`ClientLink::complete_direct`] settled it (and took its frames): `Drop` has nothing
+    /// left to do.
+    settled: bool,
+}
+
+/// A send dropped before [`ClientLink::complete_direct`] settled it (the room's tick panicked
+/// between the offer and the submission, say: a bug in its game) would leave its link in
+/// flight for good, and a link in flight gives its writer nothing, not even the close the
+/// crashed room asks for ([`ClientLink::take_batch_into`]): the client would get silence
+/// instead of 1011, and the writer, its socket with it, would never end. So it is settled here
+/// as a send the socket took none of, as `complete_direct` settles `WouldBlock`: the link is
+/// out of flight, what it was owed and the tick's frames are the writer's again, and the
+/// writer is woken.
+///
+/// Submitting and completing are one call ([`crate::uring::send_batch`]), and the room
+/// settles each send right after it, so a send dropped unsettled was not written, unless
+/// settling an earlier one of its batch panicked; its frames would then go out twice, to a
+/// client its dying room is closing anyway.
+///
+/// It may run while unwinding, where a second panic aborts the process: the lock is taken
+/// poisoned or not ([`ClientLink::slots`]), nothing is unwrapped, and the time is the offer's
+/// (the one the room would have completed it with), not a read of a clock.
+impl Drop for DirectSend<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let owed = std::mem::take(&mut self.owed);
+        self.link.settle_direct(
+            owed,
+            self.events.take(),
+            self.snapshot.take(),
+            None,
+            self.offered_at,
+        );
+    }
 }
 
 impl DirectSend<'_> {
@@ -610,10 +651,16 @@ impl ClientLink {
         let offered = Offered { skipped, stalled_for: Duration::ZERO, ..offered };
         let events = events.filter(|frame| !frame.is_empty());
         let snapshot = snapshot.filter(|(_, frame)| !frame.is_empty());
-        #[cfg(unix)]
-        sends.push(DirectSend { link: self, fd, owed, events, snapshot });
-        #[cfg(not(unix))]
-        sends.push(DirectSend { link: self, owed, events, snapshot });
+        sends.push(DirectSend {
+            link: self,
+            #[cfg(unix)]
+            fd,
+            owed,
+            events,
+            snapshot,
+            offered_at: now,
+            settled: false,
+        });
         offered
     }
 
@@ -621,20 +668,39 @@ impl ClientLink {
     /// took, or the error of the send (`WouldBlock`: it took nothing). Returns what was
     /// written, as [`ClientLink::offer`] reports it.
     pub fn complete_direct(
-        send: DirectSend<'_>,
+        mut send: DirectSend<'_>,
         result: std::io::Result<usize>,
         now: Instant,
     ) -> Offered {
-        let DirectSend { link, owed, events, snapshot, .. } = send;
-        let mut slots = link.slots();
+        // Settled here with its result, so its `Drop` (for a send nobody completed) does
+        // nothing: a flag, and its frames taken out of it.
+        send.settled = true;
+        let owed = std::mem::take(&mut send.owed);
+        let (events, snapshot) = (send.events.take(), send.snapshot.take());
+        send.link.settle_direct(owed, events, snapshot, result.ok().filter(|&n| n > 0), now)
+    }
+
+    /// Settles a send's frames after the socket took `wrote` bytes of them (`None`: nothing,
+    /// or the send was never made): [`ClientLink::complete_direct`], and a [`DirectSend`]
+    /// dropped unsettled. Must not panic while the invariants hold: a drop may call it while
+    /// unwinding.
+    fn settle_direct(
+        &self,
+        owed: Owed,
+        events: Option<Bytes>,
+        snapshot: Option<(Tick, Bytes)>,
+        wrote: Option<usize>,
+        now: Instant,
+    ) -> Offered {
+        let mut slots = self.slots();
         slots.in_flight = false;
         // Dropped after the lock: the last clone closes the descriptor.
         let retired = slots.retired.take();
         let offered = Offered { stalled_for: slots.stalled_for(now), ..Offered::default() };
         // A close asked for while the send was out found the writer unable to take it.
         let closing = slots.is_closing() || slots.reader_done;
-        let offered = match result.ok().filter(|&n| n > 0) {
-            Some(wrote) => link.settle(slots, Some(wrote), owed, events, snapshot, now, offered),
+        let offered = match wrote {
+            Some(wrote) => self.settle(slots, Some(wrote), owed, events, snapshot, now, offered),
             None => {
                 let mut owed = owed;
                 if slots.client_closed {
@@ -655,12 +721,12 @@ impl ClientLink {
                     slots.control.push_front(events);
                 }
                 slots.restore_owed(owed);
-                link.settle(slots, None, Owed::default(), None, snapshot, now, offered)
+                self.settle(slots, None, Owed::default(), None, snapshot, now, offered)
             }
         };
         drop(retired);
         if closing {
-            link.wake.notify_one();
+            self.wake.notify_one();
         }
         offered
     }
@@ -1348,6 +1414,46 @@ mod tests {
         assert_eq!(ClientLink::complete_direct(send, results.pop().unwrap(), now).wrote, 4);
         let close = tokio::time::timeout(Duration::from_secs(5), writer).await.unwrap().unwrap();
         assert_eq!(close.map(|c| c.code), Some(1001));
+    }
+
+    /// A send nobody completed (the room's tick panicked before submitting its batch) must
+    /// not leave the link in flight, where its writer takes nothing, not even a close: it is
+    /// settled as a send the socket took none of.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_send_dropped_unsettled_leaves_the_link_to_its_writer_with_its_frames() {
+        use tokio::io::AsyncReadExt;
+        let (link, mut client) = direct_link().await;
+        let link = Arc::new(link);
+        link.push_reply(b"pong").unwrap();
+        let now = Instant::now();
+        let mut sends = Vec::new();
+        offer_events_and_snapshot(&link, now, &mut sends);
+        assert_eq!(sends.len(), 1, "the pong and the tick's frames, in one send");
+        let writer = {
+            let link = link.clone();
+            tokio::spawn(async move {
+                let mut batch = Batch::default();
+                link.next_batch_into(&mut batch).await;
+                batch
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!writer.is_finished(), "nothing taken while the send is out");
+        // Never submitted.
+        drop(sends);
+        assert!(!link.slots().in_flight, "out of flight");
+        let batch = tokio::time::timeout(Duration::from_secs(5), writer).await.unwrap().unwrap();
+        assert_eq!(
+            frames_of(&batch),
+            [bytes(b"pong"), bytes(b"events"), bytes(b"snap")],
+            "what was owed, then the tick's frames, still the writer's, in order"
+        );
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(50), client.read(&mut byte)).await;
+        assert!(read.is_err(), "nothing was written to the socket");
+        // And a close asked for afterwards goes out.
+        link.close(CloseRequest { code: 1011, reason: "internal error".into(), kick: None });
+        assert_eq!(link.take_batch().close.map(|c| c.code), Some(1011));
     }
 
     /// A send holds only the descriptor: the link keeps the socket it writes to until the

@@ -1170,6 +1170,10 @@ impl<G: Game> Room<G> {
         if let Some(sends) = batch.as_mut() {
             sent.send_batch(sends, now, slow_limit);
         }
+        // Empty now. Its sends borrow the seats' links until it is dropped (one dropped
+        // unsettled, by a panic above, settles its link: `DirectSend`'s `Drop`), so it goes
+        // before the room is borrowed again.
+        drop(batch);
         if !deferred.is_empty() {
             self.deferred_events = events;
         }
@@ -1236,10 +1240,12 @@ impl<G: Game> Room<G> {
         let mut deferred = std::mem::take(&mut self.deferred);
         let events = self.deferred_events.take();
         let mut sent = DirectTotals::default();
-        let mut sends = Vec::with_capacity(crate::uring::BATCH_SENDS);
         {
             let mut pending = deferred.drain(..);
             let mut seats = SeatCursor::new(&self.seats);
+            // In this block: its sends borrow the seats' links until it is dropped (see
+            // `DirectSend`'s `Drop`), before the room is borrowed again.
+            let mut sends = Vec::with_capacity(crate::uring::BATCH_SENDS);
             let mut late = false;
             let mut first_left = None;
             loop {
@@ -1668,6 +1674,8 @@ mod tests {
         panics_in_step: bool,
         /// Removing a player panics.
         panics_in_remove: bool,
+        /// Its players' focus panics.
+        panics_in_focus: bool,
         /// Players reported in an impact (twice) every step, instead of the arena's own; no
         /// rumble of its own.
         bumped: Vec<PlayerId>,
@@ -1680,6 +1688,7 @@ mod tests {
             arena: Arena::new(ArenaConfig::default(), 3),
             panics_in_step: false,
             panics_in_remove: false,
+            panics_in_focus: false,
             bumped: Vec::new(),
             doubled: false,
         }
@@ -1720,6 +1729,7 @@ mod tests {
             self.arena.round()
         }
         fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
+            assert!(!self.panics_in_focus, "a bug in the game");
             self.arena.focus(player)
         }
         fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
@@ -1832,6 +1842,35 @@ mod tests {
         assert_eq!(close.code, 1011);
         assert!(close.reason.contains("internal error"), "{}", close.reason);
         assert_eq!(ctx.metrics.clients_of(Role::Player).get(), 0, "counted out of the gauge");
+    }
+
+    /// With `--io-uring`, a tick that panics after a client's frames went into its batch of
+    /// sends and before the batch was submitted: the send, never completed, must not leave
+    /// that client's link in flight, where its writer takes nothing, not even the room's 1011
+    /// (the client would get silence, and its writer and socket would never end).
+    #[tokio::test]
+    async fn a_room_that_panics_with_a_batched_send_out_still_closes_its_clients_with_1011() {
+        let (_tx, rx) = watch::channel(false);
+        let config = ServerConfig { seed: Some(3), io_uring: true, ..ServerConfig::default() };
+        let ctx = ServerContext::new(config, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
+        let mut room = Room::new(shared, ctx, Scripted { panics_in_focus: true, ..scripted() });
+        let t0 = Instant::now();
+        // Seated first: its frames are in the tick's batch when the player's focus panics.
+        let (spectator, client) = spectators_on_sockets(&mut room, 1, t0).await.remove(0);
+        let (player, joined) = join(&mut room, Role::Player, None, t0);
+        joined.unwrap();
+        let roles: Vec<Role> = room.seats.values().map(|seat| seat.role).collect();
+        assert_eq!(roles, [Role::Spectator, Role::Player], "the spectator's turn comes first");
+        let _ = messages(&player);
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || room.tick(t0)));
+        assert!(crashed.is_err(), "the game's panic unwinds through the room");
+        assert!(received(&client).is_empty(), "the batch was never submitted");
+        let (msgs, close) = messages(&spectator);
+        let close = close.expect("the spectator is closed, not left in flight");
+        assert_eq!(close.code, 1011);
+        assert_eq!(snapshot(&msgs).header.tick, Tick(1), "the tick's frames went to its writer");
+        assert_eq!(messages(&player).1.map(|c| c.code), Some(1011));
     }
 
     #[test]
@@ -2396,8 +2435,8 @@ mod tests {
 
     /// `n` spectators whose links write to real sockets (their welcomes taken), and the
     /// clients' ends of those sockets.
-    async fn spectators_on_sockets(
-        room: &mut Room<Arena>,
+    async fn spectators_on_sockets<G: Game>(
+        room: &mut Room<G>,
         n: usize,
         now: Instant,
     ) -> Vec<(Arc<ClientLink>, std::net::TcpStream)> {

@@ -81,8 +81,9 @@ pub struct Args {
     /// Local addresses to open connections from, bot N from address N modulo their count:
     /// a range `127.0.0.2-127.0.0.60` or a list `127.0.0.2,127.0.0.3`. The server caps
     /// sessions per address (64 by default), per /64 for IPv6: each address once, and IPv6
-    /// addresses each in a /64 of their own. Of the --url host's family; loopback only for a
-    /// server on loopback.
+    /// addresses each in a /64 of their own (one /48 holds four addresses' worth at most:
+    /// from one site, raise the server's --max-connections-per-ip). Of the --url host's
+    /// family; loopback only for a server on loopback.
     #[arg(long, value_name = "ADDRESSES", value_parser = parse_source_ips)]
     pub source_ips: Option<SourceIps>,
 

@@ -21,6 +21,17 @@ use tickwire_shared::{Name, Role, RoomName, is_valid_room_name};
 /// Clock drift tolerated on `exp` and `nbf`, seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
+/// The shortest `--join-secret` the server does not warn about, in bytes: HS256's own key size
+/// (RFC 7518 3.2). Anyone who sees one token (a player reading their own) can test guesses of
+/// the secret offline, as fast as they can compute HMACs; 32 random bytes are out of reach.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Whether an HS256 secret is too short to withstand an offline guess (the server warns at
+/// start; it still runs, as tests and local play use short ones).
+pub fn is_weak_secret(secret: &str) -> bool {
+    secret.len() < MIN_SECRET_BYTES
+}
+
 /// The claims every join token carries (`aud` and `iss` too when the server names them).
 const REQUIRED_CLAIMS: [&str; 2] = ["exp", "sub"];
 
@@ -269,6 +280,19 @@ mod tests {
         );
         // An empty secret is refused outright.
         assert!(matches!(JoinVerifier::from_secret(""), Err(KeyError::EmptySecret)));
+    }
+
+    #[test]
+    fn secrets_shorter_than_32_bytes_are_weak() {
+        assert!(is_weak_secret(""));
+        assert!(is_weak_secret("s3cret"));
+        assert!(is_weak_secret(&"x".repeat(31)));
+        assert!(!is_weak_secret(&"x".repeat(32)));
+        // `openssl rand -base64 32`: 44 characters.
+        assert!(!is_weak_secret("q1b0Vv6pQzq3m0Jt0yXh8yW5m5Qk3k0u9dQmN2x4e7Y="));
+        // Bytes, not characters: 11 four-byte characters are 44 bytes.
+        assert!(!is_weak_secret(&"\u{1F600}".repeat(11)));
+        assert!(is_weak_secret(&"\u{1F600}".repeat(7)));
     }
 
     /// Claims with an audience and an issuer, as an identity provider mints them.

@@ -65,8 +65,19 @@ pub struct ServerConfig {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
-    /// WebSocket sessions per client IP (an IPv6 client: per /64, what one host is given);
-    /// beyond it upgrades get HTTP 429. Load tests from one machine need this raised.
+    /// TCP connections still speaking HTTP (page loads, `/metrics`, `/healthz`, upgrades under
+    /// way, HTTP fallback sessions), server-wide, beyond `--max-connections`. Past
+    /// `--max-connections` plus this, a new connection is answered 503 (or, while 64 such
+    /// refusals are under way, closed) as soon as it is accepted, and counted as
+    /// `tickwire_refused_total{reason="http_full"}`. A connection upgraded to a WebSocket no
+    /// longer counts.
+    #[arg(long, env = "TICKWIRE_HTTP_HEADROOM", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_headroom: u32,
+
+    /// WebSocket sessions per client IP (an IPv6 client: per /64, what one host is given, and
+    /// one /48, a site, holds four addresses' worth at most); beyond it upgrades get HTTP 429.
+    /// Load tests from one machine need this raised.
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections_per_ip: u32,
@@ -154,7 +165,9 @@ pub struct ServerConfig {
 
     /// Turns on signed join tokens: HS256 with this secret. Every upgrade of `/ws` must then
     /// carry a token a game backend minted (`?token=` or `Authorization: Bearer`), else 401.
-    /// Prefer the environment variable: a flag shows in `ps`. See SECURITY.md.
+    /// Use at least 32 random bytes (`openssl rand -base64 32`): anyone who sees one token can
+    /// test guesses of a shorter one offline, and the server warns at start when it is
+    /// shorter. Prefer the environment variable: a flag shows in `ps`. See SECURITY.md.
     #[arg(
         long,
         env = "TICKWIRE_JOIN_SECRET",
@@ -178,9 +191,12 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_JOIN_ISSUER")]
     pub join_issuer: Option<String>,
 
-    /// Origins allowed to open `/ws` (comma separated, e.g. `https://play.example.com`). Empty
-    /// allows any; requests without an Origin header (non-browser clients) are always allowed.
-    /// Spaces around entries and a trailing `/` are ignored, as a browser sends neither.
+    /// Origins allowed to open `/ws` and HTTP fallback sessions (comma separated, e.g.
+    /// `https://play.example.com`). Empty allows any. A request without an Origin header (a
+    /// non-browser client) is allowed unless its `Sec-Fetch-Site` says a browser sent it from
+    /// another site (`cross-site`, `same-site`: an `<img>` or a no-cors fetch of another page,
+    /// which carries no Origin), which gets 403. Spaces around entries and a trailing `/` are
+    /// ignored, as a browser sends neither.
     #[arg(long, env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub allowed_origins: Vec<String>,
 
@@ -269,10 +285,12 @@ pub struct ServerConfig {
 
     /// Cluster mode: the Redis that holds the fleet's room directory, e.g.
     /// `redis://10.0.0.2:6379/0` (`redis://:password@host` for AUTH; plain TCP, so keep Redis on
-    /// the fleet's private network).
+    /// the fleet's private network). With a password, prefer the environment variable: a flag
+    /// shows in `ps`.
     /// Every node of a fleet names the same one; a client may then connect to any node and play
     /// in any room (README, "Running a fleet"). Unset: a single server that needs no Redis.
-    #[arg(long, env = "TICKWIRE_REDIS_URL", value_name = "URL", value_parser = parse_redis_url)]
+    #[arg(long, env = "TICKWIRE_REDIS_URL", hide_env_values = true, value_name = "URL",
+          value_parser = RedisUrlParser)]
     pub redis_url: Option<String>,
 
     /// This node's name in the fleet (letters, digits, `-`, `_`, `.`; at most 48 bytes): shown
@@ -283,8 +301,10 @@ pub struct ServerConfig {
 
     /// How the other nodes of the fleet reach this one: `ws://host:port/ws` on the fleet's
     /// private network (a node proxies a client whose room lives here to this URL). Clients
-    /// never see it. Unset: the bound address, or this machine's first LAN address when bound
-    /// to all interfaces.
+    /// never see it. Unset: the bound address, or this machine's first LAN address (private
+    /// ranges first) when bound to all interfaces. Set it on a host whose addresses are all
+    /// public: relays to the node carry the fleet's secret in plain text, and the server warns
+    /// at start when the default is not a private address.
     #[arg(long, env = "TICKWIRE_NODE_URL", value_name = "URL", value_parser = parse_node_url)]
     pub node_url: Option<String>,
 
@@ -411,14 +431,46 @@ pub fn parse_echo_max_message(text: &str) -> Result<usize, String> {
     }
 }
 
-/// Accepts `redis://` and `unix://` URLs (the forms the `redis` crate opens without TLS).
+/// Accepts `redis://` and `unix://` URLs (the forms the `redis` crate opens without TLS). The
+/// error never repeats the text, which may hold a password.
 pub fn parse_redis_url(text: &str) -> Result<String, String> {
     let text = text.trim();
     let known = ["redis://", "unix://", "redis+unix://"];
     if !known.iter().any(|scheme| text.starts_with(scheme)) {
-        return Err(format!("`{text}` must start with redis:// or unix://"));
+        let tls = ["rediss://", "valkeys://"].iter().any(|scheme| text.starts_with(scheme));
+        return Err(if tls {
+            "Redis over TLS (rediss://) is not supported: use redis:// or unix:// on the \
+             fleet's private network"
+                .to_string()
+        } else {
+            "a Redis URL starts with redis:// or unix://".to_string()
+        });
     }
     Ok(text.to_string())
+}
+
+/// `--redis-url`'s parser: [`parse_redis_url`], with clap's error built without the value. A
+/// plain function parser makes clap print "invalid value '<the URL>'", password and all.
+#[derive(Debug, Clone, Copy)]
+struct RedisUrlParser;
+
+impl clap::builder::TypedValueParser for RedisUrlParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let flag = arg.map_or_else(|| "--redis-url".to_string(), ToString::to_string);
+        let refused = |problem: &str| {
+            let message = format!("invalid value for '{flag}': {problem}\n");
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| refused("the URL is not valid UTF-8"))?;
+        parse_redis_url(text).map_err(|problem| refused(&problem))
+    }
 }
 
 /// A node name: 1 to 48 letters, digits, `-`, `_` or `.` (it goes into Redis keys, metric
@@ -553,6 +605,7 @@ mod tests {
         assert_eq!(c.room_chat_rate, 20);
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));
+        assert_eq!(c.http_headroom, 1024);
         assert!(c.join_secret.is_none() && c.join_public_key.is_none());
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.proxy_header, crate::proxy::ProxyHeader::XForwardedFor);
@@ -617,6 +670,74 @@ mod tests {
         assert!(parse_node_url("ws://10.0.0.5:0/ws").is_err());
         assert!(parse_node_ttl("100ms").is_err());
         assert_eq!(parse_node_ttl("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    /// A Redis URL clap refuses is not echoed: clap's own "invalid value '<value>'" would print
+    /// the password, and so would a parser's message that quotes the text.
+    #[test]
+    fn a_refused_redis_url_is_not_echoed() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: ServerConfig,
+        }
+        for url in ["rediss://:hunter2@10.0.0.2:6379/0", "http://:hunter2@10.0.0.2", "hunter2@h"] {
+            let refused = Cli::try_parse_from(["tickwire-server", "--redis-url", url])
+                .err()
+                .expect("refused");
+            let rendered = refused.render().to_string();
+            assert!(!rendered.contains("hunter2"), "{rendered}");
+            assert!(!format!("{refused:?}").contains("hunter2"), "{refused:?}");
+            assert!(rendered.contains("--redis-url"), "names the flag: {rendered}");
+            assert!(rendered.contains("redis://"), "says what is wanted: {rendered}");
+            assert_eq!(refused.kind(), clap::error::ErrorKind::ValueValidation);
+            assert!(!parse_redis_url(url).unwrap_err().contains("hunter2"));
+        }
+        assert!(parse_redis_url("rediss://h").unwrap_err().contains("TLS"));
+        let cli = Cli::try_parse_from(["tickwire-server", "--redis-url", " redis://:pw@h:1/0 "]);
+        assert_eq!(cli.ok().and_then(|c| c.config.redis_url).as_deref(), Some("redis://:pw@h:1/0"));
+    }
+
+    /// The environment this test's child sets, and what must not show in `--help`.
+    const SECRET_ENV: [(&str, &str); 2] = [
+        ("TICKWIRE_REDIS_URL", "redis://:hunter2@10.0.0.2:6379/0"),
+        ("TICKWIRE_JOIN_SECRET", "correct-horse-battery-staple"),
+    ];
+
+    /// Secrets set in the environment stay out of `--help`, which otherwise shows each
+    /// variable's value (`[env: TICKWIRE_REDIS_URL=redis://:pw@...]`). The environment is set
+    /// for a child process (this test binary again, running this test alone as the child),
+    /// never in this one, where other tests read it concurrently.
+    #[test]
+    fn help_shows_no_secret_from_the_environment() {
+        const CHILD: &str = "TICKWIRE_PRINT_HELP_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            #[derive(clap::Parser)]
+            struct Cli {
+                #[command(flatten)]
+                config: ServerConfig,
+            }
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            println!("{}", cmd.render_long_help());
+            println!("{}", cmd.render_help());
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["config::tests::help_shows_no_secret_from_the_environment", "--exact"])
+            .arg("--nocapture")
+            .envs(SECRET_ENV)
+            .env(CHILD, "1")
+            .output()
+            .expect("the test binary runs");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{help}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(help.contains("[env: TICKWIRE_REDIS_URL"), "the help was printed: {help}");
+        assert!(help.contains("[env: TICKWIRE_JOIN_SECRET"), "{help}");
+        for (_, secret) in SECRET_ENV {
+            assert!(!help.contains(secret), "{secret} in --help:\n{help}");
+        }
+        assert!(!help.contains("hunter2"), "{help}");
     }
 
     #[test]

@@ -81,12 +81,23 @@ struct Directory {
 /// TCP connections an address may hold beyond its WebSocket sessions.
 pub const HTTP_CONNECTIONS_PER_IP: u32 = 16;
 
+/// How many addresses' worth of sessions and TCP connections one IPv6 /48 may hold. A /48 is
+/// one site (what a provider hands one customer, one campus), and a site picks its /64s from
+/// 65,536: counted only by /64, one site could fill the server from its own prefix. Four
+/// addresses' worth still seats a LAN party or a classroom behind one prefix at the default
+/// cap (256 sessions); a load test from one site raises `--max-connections-per-ip`.
+pub const ADDRESSES_PER_IPV6_SITE: u32 = 4;
+
 #[derive(Debug, Default)]
 struct Connections {
     total: u32,
     per_ip: HashMap<IpAddr, u32>,
+    /// Sessions per IPv6 /48 ([`ADDRESSES_PER_IPV6_SITE`]).
+    per_site: HashMap<IpAddr, u32>,
     /// Open TCP connections per address, upgraded or not (see [`ServerContext::admit_tcp`]).
     tcp_per_ip: HashMap<IpAddr, u32>,
+    /// Open TCP connections per IPv6 /48.
+    tcp_per_site: HashMap<IpAddr, u32>,
 }
 
 /// Everything the server's tasks share.
@@ -365,33 +376,43 @@ impl ServerContext {
 
     /// Counts a WebSocket session from `ip` against the limits; the permit gives it back.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, AdmitError> {
-        let ip = address_key(ip);
+        let (site, ip) = (site_key(ip), address_key(ip));
+        let limit = self.config.max_connections_per_ip;
         let mut conns = lock(&self.connections);
         if conns.total >= self.config.max_connections {
             return Err(AdmitError::ServerFull);
         }
-        let from_ip = conns.per_ip.entry(ip).or_default();
-        if *from_ip >= self.config.max_connections_per_ip {
+        if conns.per_ip.get(&ip).is_some_and(|&n| n >= limit)
+            || site.is_some_and(|site| over_site_limit(&conns.per_site, site, limit))
+        {
             return Err(AdmitError::TooManyFromAddress);
         }
-        *from_ip += 1;
+        *conns.per_ip.entry(ip).or_default() += 1;
+        if let Some(site) = site {
+            *conns.per_site.entry(site).or_default() += 1;
+        }
         conns.total += 1;
         self.metrics.sessions.set(i64::from(conns.total));
-        Ok(ConnectionPermit { ctx: self.clone(), ip })
+        Ok(ConnectionPermit { ctx: self.clone(), ip, site })
     }
 
     /// Admits one accepted TCP connection from `ip`, or `None` when that address already
     /// holds [`Self::tcp_limit_per_ip`] of them: one address must not be able to fill the
     /// listener's connection slots (which pauses accepting for everyone).
     pub fn admit_tcp(self: &Arc<Self>, ip: IpAddr) -> Option<TcpPermit> {
-        let ip = address_key(ip);
+        let (site, ip) = (site_key(ip), address_key(ip));
+        let limit = self.tcp_limit_per_ip();
         let mut conns = lock(&self.connections);
-        let open = conns.tcp_per_ip.entry(ip).or_default();
-        if *open >= self.tcp_limit_per_ip() {
+        if conns.tcp_per_ip.get(&ip).is_some_and(|&n| n >= limit)
+            || site.is_some_and(|site| over_site_limit(&conns.tcp_per_site, site, limit))
+        {
             return None;
         }
-        *open += 1;
-        Some(TcpPermit { ctx: self.clone(), ip })
+        *conns.tcp_per_ip.entry(ip).or_default() += 1;
+        if let Some(site) = site {
+            *conns.tcp_per_site.entry(site).or_default() += 1;
+        }
+        Some(TcpPermit { ctx: self.clone(), ip, site })
     }
 
     /// TCP connections one address may hold: two per session (an HTTP fallback session holds
@@ -444,6 +465,7 @@ impl ServerContext {
 pub struct ConnectionPermit {
     ctx: Arc<ServerContext>,
     ip: IpAddr,
+    site: Option<IpAddr>,
 }
 
 /// One accepted TCP connection; dropping it frees its place in its address's count.
@@ -451,6 +473,7 @@ pub struct ConnectionPermit {
 pub struct TcpPermit {
     ctx: Arc<ServerContext>,
     ip: IpAddr,
+    site: Option<IpAddr>,
 }
 
 /// A place in `room` for one joiner, taken under the directory lock.
@@ -473,7 +496,11 @@ pub fn resume_fits(request: &RoomRequest, seat_room: &RoomName) -> bool {
 
 impl Drop for TcpPermit {
     fn drop(&mut self) {
-        release(&mut lock(&self.ctx.connections).tcp_per_ip, self.ip);
+        let mut conns = lock(&self.ctx.connections);
+        release(&mut conns.tcp_per_ip, self.ip);
+        if let Some(site) = self.site {
+            release(&mut conns.tcp_per_site, site);
+        }
     }
 }
 
@@ -488,6 +515,23 @@ pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
         }
         v4 => v4,
     }
+}
+
+/// The IPv6 /48 an address belongs to, which the caps count too
+/// ([`ADDRESSES_PER_IPV6_SITE`]); `None` for IPv4 (one mapped into IPv6 included).
+fn site_key(ip: IpAddr) -> Option<IpAddr> {
+    match crate::proxy::canonical(ip) {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::MAX >> 48);
+            Some(IpAddr::V6(std::net::Ipv6Addr::from(prefix)))
+        }
+        IpAddr::V4(_) => None,
+    }
+}
+
+/// Whether `site` holds as many as [`ADDRESSES_PER_IPV6_SITE`] addresses at `per_address` each.
+fn over_site_limit(per_site: &HashMap<IpAddr, u32>, site: IpAddr, per_address: u32) -> bool {
+    per_site.get(&site).is_some_and(|&n| n >= per_address.saturating_mul(ADDRESSES_PER_IPV6_SITE))
 }
 
 /// One connection from `ip` ended: count it down, forgetting addresses with none left.
@@ -506,6 +550,9 @@ impl Drop for ConnectionPermit {
         conns.total = conns.total.saturating_sub(1);
         self.ctx.metrics.sessions.set(i64::from(conns.total));
         release(&mut conns.per_ip, self.ip);
+        if let Some(site) = self.site {
+            release(&mut conns.per_site, site);
+        }
     }
 }
 
@@ -561,6 +608,41 @@ mod tests {
         drop(tcp);
         assert!(ctx.admit_tcp(ip("2001:db8:0:3::ffff")).is_some());
         drop((other, v4));
+    }
+
+    #[test]
+    fn an_ipv6_slash_48_holds_a_few_addresses_worth_not_65536() {
+        let (_tx, rx) = watch::channel(false);
+        let config = ServerConfig { max_connections_per_ip: 2, ..ServerConfig::default() };
+        let ctx = Arc::new(ServerContext::new(config, rx));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let site_cap = 2 * ADDRESSES_PER_IPV6_SITE;
+        // Every session from another /64 of one /48: each /64 is under its own cap.
+        let mut sessions: Vec<_> = (0..site_cap)
+            .map(|i| ctx.admit(ip(&format!("2001:db8:7:{:x}::1", i + 1))).expect("under the cap"))
+            .collect();
+        assert!(matches!(ctx.admit(ip("2001:db8:7:ff::1")), Err(AdmitError::TooManyFromAddress)));
+        // Another site, and IPv4, are not held to it.
+        let other_site = ctx.admit(ip("2001:db8:8:1::1")).expect("another /48");
+        let v4: Vec<_> = (0..site_cap + 1)
+            .map(|i| ctx.admit(ip(&format!("192.0.2.{}", i + 1))).expect("IPv4 by address"))
+            .collect();
+        // A place given back is the site's again.
+        sessions.pop();
+        let again = ctx.admit(ip("2001:db8:7:ff::1")).expect("the place given back");
+        assert!(ctx.admit(ip("2001:db8:7:fe::1")).is_err(), "and only that one");
+        // TCP connections the same, at four times an address's TCP cap.
+        let tcp_cap = ctx.tcp_limit_per_ip() * ADDRESSES_PER_IPV6_SITE;
+        let tcp: Vec<_> = (0..tcp_cap)
+            .map(|i| {
+                let host = i / ctx.tcp_limit_per_ip() + 1;
+                ctx.admit_tcp(ip(&format!("2001:db8:9:{host:x}::{:x}", i + 1))).expect("under")
+            })
+            .collect();
+        assert!(ctx.admit_tcp(ip("2001:db8:9:ff::1")).is_none());
+        drop(tcp);
+        assert!(ctx.admit_tcp(ip("2001:db8:9:ff::1")).is_some());
+        drop((other_site, v4, again, sessions));
     }
 
     #[tokio::test]

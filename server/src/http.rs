@@ -373,19 +373,42 @@ pub fn check_upgrade<B>(
     Ok(derive_accept_key(key.as_bytes()))
 }
 
-/// The Origin policy (`--allowed-origins`), shared by the WebSocket and the HTTP fallback: a
-/// browser's request from an origin off a non-empty allowlist gets 403; requests without an
-/// Origin (non-browser clients) pass.
+/// The Origin policy (`--allowed-origins`), shared by the WebSocket and the HTTP fallback. With
+/// a non-empty allowlist: a browser's request from an origin off it gets 403; so does one
+/// without an Origin that a browser sent from another site, as `Sec-Fetch-Site` says
+/// (`cross-site` or `same-site`): a no-cors request (`<img src=".../fallback/poll">` on any
+/// page) carries no Origin, and would open a session that holds one of the address's places.
+/// Requests without an Origin and with `Sec-Fetch-Site` absent (non-browser clients, older
+/// browsers), `same-origin` or `none` (typed into the address bar) pass.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, built on a cold path
 pub(crate) fn check_origin(headers: &HeaderMap, ctx: &ServerContext) -> Result<(), Response> {
     let allowed = &ctx.config.allowed_origins;
-    if let Some(origin) = headers.get(header::ORIGIN)
-        && !allowed.is_empty()
-    {
-        let origin = origin.to_str().unwrap_or("");
-        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-            ctx.metrics.refused("origin");
-            return Err(refuse(StatusCode::FORBIDDEN, format!("origin {origin:?} is not allowed")));
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    match headers.get(header::ORIGIN) {
+        Some(origin) => {
+            let origin = origin.to_str().unwrap_or("");
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+                ctx.metrics.refused("origin");
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    format!("origin {origin:?} is not allowed"),
+                ));
+            }
+        }
+        None => {
+            let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
+                ctx.metrics.refused("origin");
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "a {site} request without an Origin header is not allowed: this server \
+                         takes browser requests only from the origins it allows"
+                    ),
+                ));
+            }
         }
     }
     Ok(())
@@ -610,6 +633,61 @@ mod tests {
         let refusal = check_upgrade(&upgrade().body(()).unwrap(), &ctx, Some(SUBPROTOCOL));
         assert_eq!(refusal.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(count("shutting_down"), 1);
+    }
+
+    /// `--allowed-origins`: an Origin off the list is refused, and so is a request a browser
+    /// sent from another site without one (a no-cors `<img>` or `fetch`); other requests
+    /// without an Origin (non-browser clients, a page of the same origin, the address bar)
+    /// pass. Without a list, everything passes.
+    #[test]
+    fn origins_and_cross_site_requests_without_one_are_checked() {
+        let (_shutdown, rx) = tokio::sync::watch::channel(false);
+        let config = crate::ServerConfig {
+            allowed_origins: vec!["https://play.example".into()],
+            ..crate::ServerConfig::default()
+        };
+        let ctx = ServerContext::new(config, rx);
+        let (_shutdown, rx) = tokio::sync::watch::channel(false);
+        let open = ServerContext::new(crate::ServerConfig::default(), rx);
+        let headers = |origin: Option<&'static str>, site: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(origin) = origin {
+                headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+            }
+            if let Some(site) = site {
+                headers.insert("sec-fetch-site", HeaderValue::from_static(site));
+            }
+            headers
+        };
+        let refused = |ctx: &ServerContext, h: &HeaderMap| match check_origin(h, ctx) {
+            Ok(()) => None,
+            Err(refusal) => Some(refusal.status()),
+        };
+        let count = || {
+            ctx.metrics
+                .refused
+                .get_or_create(&crate::metrics::ReasonLabels { reason: "origin" })
+                .get()
+        };
+        let cases = [
+            (Some("https://play.example"), Some("cross-site"), None),
+            (Some("HTTPS://PLAY.EXAMPLE"), None, None),
+            (Some("https://evil.example"), None, Some(StatusCode::FORBIDDEN)),
+            (Some("https://evil.example"), Some("same-origin"), Some(StatusCode::FORBIDDEN)),
+            (None, None, None),
+            (None, Some("same-origin"), None),
+            (None, Some("none"), None),
+            (None, Some("cross-site"), Some(StatusCode::FORBIDDEN)),
+            (None, Some("Cross-Site"), Some(StatusCode::FORBIDDEN)),
+            (None, Some("same-site"), Some(StatusCode::FORBIDDEN)),
+        ];
+        for (origin, site, expected) in cases {
+            let before = count();
+            let h = headers(origin, site);
+            assert_eq!(refused(&ctx, &h), expected, "{origin:?} {site:?}");
+            assert_eq!(count(), before + u64::from(expected.is_some()), "{origin:?} {site:?}");
+            assert_eq!(refused(&open, &h), None, "no allowlist: {origin:?} {site:?}");
+        }
     }
 
     #[test]

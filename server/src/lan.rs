@@ -34,6 +34,19 @@ pub fn lan_addresses() -> Vec<Ipv4Addr> {
     found
 }
 
+/// Whether other machines reach `ip` only over a private network: loopback, link-local, the
+/// private IPv4 ranges (RFC 1918) and IPv6 unique local addresses (fc00::/7). Anything else,
+/// a public address or a carrier's shared range included, may be reached over the internet.
+pub fn is_private_network(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_private_network(IpAddr::V4(v4)),
+            None => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
+        },
+    }
+}
+
 /// The address phones should use for a server bound to `bind`, if there is one: the bound
 /// address itself when it is a specific non-loopback one, else the first LAN address when
 /// bound to all interfaces; `None` for a loopback-only server.
@@ -231,6 +244,33 @@ mod tests {
             lan_base_url("10.1.2.3:8080".parse().unwrap()).as_deref(),
             Some("http://10.1.2.3:8080/")
         );
+    }
+
+    #[test]
+    fn private_networks_are_told_from_public_addresses() {
+        for ip in [
+            "10.0.0.5",
+            "172.16.1.1",
+            "192.168.1.20",
+            "127.0.0.1",
+            "169.254.3.4",
+            "fd00::5",
+            "fe80::1",
+            "::1",
+            "::ffff:10.0.0.5",
+        ] {
+            assert!(is_private_network(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "203.0.113.7",
+            "8.8.8.8",
+            "100.64.0.1",
+            "172.32.0.1",
+            "2001:db8::1",
+            "::ffff:203.0.113.7",
+        ] {
+            assert!(!is_private_network(ip.parse().unwrap()), "{ip}");
+        }
     }
 
     #[test]

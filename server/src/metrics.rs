@@ -314,15 +314,17 @@ impl Metrics {
     /// proxy or client from a full server:
     ///
     /// - before a request: `accept_failed` (a failed `accept()` call, usually out of file
-    ///   descriptors), `tcp_per_ip` (an address holds too many TCP connections), `plain_http`
-    ///   (plain HTTP on the TLS port);
+    ///   descriptors), `http_full` (the server holds as many HTTP connections as it takes),
+    ///   `tcp_per_ip` (an address, or an IPv6 /48, holds too many TCP connections),
+    ///   `plain_http` (plain HTTP on the TLS port);
     /// - any request: `head_too_large`;
     /// - a WebSocket upgrade: `not_upgrade` (not an HTTP/1.1 GET, or no upgrade headers at
     ///   all: a page visit, or a proxy that strips them), `cross_protocol` (only one of
-    ///   `Upgrade` and `Connection`), `ws_version`, `ws_key`, `origin`, `subprotocol`, `hop`
-    ///   (a forged fleet hop), `shutting_down`;
-    /// - a session of either transport: `auth`, `server_full`, `per_ip` (the address's
-    ///   session cap);
+    ///   `Upgrade` and `Connection`), `ws_version`, `ws_key`, `origin` (an Origin not allowed,
+    ///   or none from a browser on another site), `subprotocol`, `hop` (a forged fleet hop),
+    ///   `shutting_down`;
+    /// - a session of either transport: `auth`, `server_full`, `per_ip` (the address's, or
+    ///   its IPv6 /48's, session cap);
     /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`,
     ///   and `hop` as for an upgrade.
     pub fn refused(&self, reason: &'static str) {

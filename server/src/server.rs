@@ -24,48 +24,64 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::{debug, error, info, warn};
 
-/// TCP connections still speaking HTTP (not yet upgraded) beyond the WebSocket cap; past it,
-/// accepting pauses until one finishes.
-const HTTP_CONNECTION_HEADROOM: u32 = 1024;
-
-/// Refusals of over-cap connections under way at once; past it, a connection over its
-/// address's cap is closed without an answer. A refusal holds its socket for up to a few
-/// seconds (the TLS handshake, the answer, the linger) and counts against no other bound:
-/// without this, a peer opening connections faster than that holds sockets in proportion to
-/// its rate and can run the process out of file descriptors, for everyone.
+/// Refusals of over-cap connections under way at once (over their address's cap, or over the
+/// server's limit of HTTP connections); past it, such a connection is closed without an
+/// answer. A refusal holds its socket for up to a few seconds (the TLS handshake, the answer,
+/// the linger) and counts against no other bound: without this, a peer opening connections
+/// faster than that holds sockets in proportion to its rate and can run the process out of
+/// file descriptors, for everyone.
 pub const REFUSALS_IN_FLIGHT: usize = 64;
 
-/// Answers a connection from an address over its connection limit with a 429 and closes it,
-/// without reading its request (bounded: a peer that does not read gets dropped). On the TLS
-/// port the 429 goes inside a TLS session, or the client would see only a protocol error.
-async fn refuse_busy_address(
+/// Why a connection is refused as soon as it is accepted, before its request is read.
+#[derive(Debug, Clone, Copy)]
+enum EarlyRefusal {
+    /// Its address holds this many connections already (429).
+    BusyAddress(u32),
+    /// The server holds its limit of HTTP connections (503): `--max-connections` and
+    /// `--http-headroom` together.
+    ServerBusy,
+}
+
+/// Answers a connection refused on accepting it (a 429 or a 503) and closes it, without
+/// reading its request (bounded: a peer that does not read gets dropped). On the TLS port the
+/// answer goes inside a TLS session, or the client would see only a protocol error.
+async fn refuse_early(
     stream: TcpStream,
     tls: Option<TlsAcceptor>,
-    limit: u32,
+    refusal: EarlyRefusal,
     handshake_timeout: Duration,
 ) {
     let Some(acceptor) = tls else {
-        return answer_busy(stream, limit).await;
+        return answer_early(stream, refusal).await;
     };
     match tokio::time::timeout(handshake_timeout, starts_with_tls(&stream)).await {
         Ok(Some(true)) => {
             let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
             if let Ok(Ok(tls)) = handshake.await {
-                answer_busy(tls, limit).await;
+                answer_early(tls, refusal).await;
             }
         }
-        Ok(Some(false)) => answer_busy(stream, limit).await,
+        Ok(Some(false)) => answer_early(stream, refusal).await,
         // Gone before a byte, or silent: nobody to answer.
         Ok(None) | Err(_) => {}
     }
 }
 
-/// The 429 itself, written and the connection closed.
-async fn answer_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: u32) {
+/// The 429 or 503 itself, written and the connection closed.
+async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal: EarlyRefusal) {
     use tokio::io::AsyncWriteExt;
-    let body = format!("too many connections from your address (limit {limit}); retry later\n");
+    let (status, body) = match refusal {
+        EarlyRefusal::BusyAddress(limit) => (
+            "429 Too Many Requests",
+            format!("too many connections from your address (limit {limit}); retry later\n"),
+        ),
+        EarlyRefusal::ServerBusy => (
+            "503 Service Unavailable",
+            "the server holds as many connections as it takes; retry later\n".to_string(),
+        ),
+    };
     let response = format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\n\
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\n\
          content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -75,7 +91,7 @@ async fn answer_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: u3
     })
     .await;
     // The request it sent is still unread: read it off, or the close becomes a reset that can
-    // destroy the 429 before the client reads it.
+    // destroy the answer before the client reads it.
     crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
@@ -89,12 +105,21 @@ async fn answer_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: u3
 /// With [`ServerConfig::tls_cert`] and [`ServerConfig::tls_key`] it serves `https://` and
 /// `wss://` and reloads the files on SIGHUP (Unix). If they cannot be loaded it logs why and
 /// returns at once: a binary checks them first ([`crate::tls::Certificates::load`]) to exit
-/// with a message naming the flag.
+/// with a message naming the flag. Without TLS a SIGHUP is logged and changes nothing: it
+/// never ends the process.
+///
+/// Connections still speaking HTTP (not upgraded to a WebSocket) are bounded by
+/// [`ServerConfig::max_connections`] plus [`ServerConfig::http_headroom`]; past it a new
+/// connection is accepted and refused at once with a 503, counted in
+/// `tickwire_refused_total{reason="http_full"}`.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future) {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shutdown_timeout = config.shutdown_timeout;
-    let http_limit =
-        Arc::new(Semaphore::new((config.max_connections + HTTP_CONNECTION_HEADROOM) as usize));
+    // Connections still speaking HTTP (not yet upgraded, or an HTTP fallback session's): as
+    // many as there may be WebSocket sessions, upgrading, and the headroom beyond.
+    let http_limit = Arc::new(Semaphore::new(
+        config.max_connections.saturating_add(config.http_headroom) as usize,
+    ));
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => match Certificates::load(cert, key) {
             Ok(certificates) => Some(certificates),
@@ -136,11 +161,22 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     if let Some(join) = join {
         let _ = ctx.join.set(join);
     }
+    if let Some(secret) = &ctx.config.join_secret
+        && crate::auth::is_weak_secret(&secret.0)
+    {
+        warn!(
+            bytes = secret.0.len(),
+            minimum = crate::auth::MIN_SECRET_BYTES,
+            "--join-secret is shorter than {} bytes: anyone who sees one token can guess it \
+             offline and mint their own; use 32 random bytes or more \
+             (`openssl rand -base64 32`), or --join-public-key",
+            crate::auth::MIN_SECRET_BYTES
+        );
+    }
     let app = router(ctx.clone());
-    let acceptor = tls.as_ref().map(|certificates| {
-        ctx.tasks.spawn(reload_on_sighup(certificates.clone(), ctx.clone()));
-        certificates.acceptor()
-    });
+    // Before the first connection is accepted, so that a SIGHUP from then on never kills it.
+    listen_for_sighup(tls.clone(), &ctx);
+    let acceptor = tls.as_ref().map(|certificates| certificates.acceptor());
     let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     // Resolves when the server should stop taking clients: at `shutdown`, or, for a node of a
     // fleet, once its drain is over.
@@ -155,13 +191,6 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
 
     let mut backoff = Duration::from_millis(10);
     loop {
-        let permit = tokio::select! {
-            _ = &mut stop => break,
-            permit = http_limit.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => accepted,
@@ -185,6 +214,17 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         let peer_ip = crate::proxy::canonical(peer.ip());
         let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer_ip))
             || ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer_ip));
+        // Past the refusals' own bound a refused connection closes unanswered (dropped).
+        let refuse = |stream, refusal| {
+            if let Ok(slot) = refusals.clone().try_acquire_owned() {
+                let refusal =
+                    refuse_early(stream, acceptor.clone(), refusal, ctx.config.handshake_timeout);
+                ctx.tasks.spawn(async move {
+                    let _slot = slot;
+                    refusal.await;
+                });
+            }
+        };
         let tcp_permit = if trusted {
             None
         } else {
@@ -192,22 +232,17 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
                 // Apart from the sessions' `per_ip`: this cap is hit by idle or plain-HTTP
                 // connections, before any request is read.
                 ctx.metrics.refused("tcp_per_ip");
-                // Past the refusals' own bound the connection closes unanswered (dropped).
-                if let Ok(slot) = refusals.clone().try_acquire_owned() {
-                    let refusal = refuse_busy_address(
-                        stream,
-                        acceptor.clone(),
-                        ctx.tcp_limit_per_ip(),
-                        ctx.config.handshake_timeout,
-                    );
-                    ctx.tasks.spawn(async move {
-                        let _slot = slot;
-                        refusal.await;
-                    });
-                }
+                refuse(stream, EarlyRefusal::BusyAddress(ctx.tcp_limit_per_ip()));
                 continue;
             };
             Some(permit)
+        };
+        // Refused at once rather than left waiting to be accepted: a full backlog would leave
+        // every new connection hanging, health checks and the fleet's relays included.
+        let Ok(permit) = http_limit.clone().try_acquire_owned() else {
+            ctx.metrics.refused("http_full");
+            refuse(stream, EarlyRefusal::ServerBusy);
+            continue;
         };
         // Snapshots are small and latency-bound: never wait to coalesce them.
         let _ = stream.set_nodelay(true);
@@ -357,24 +392,39 @@ async fn refuse_plain_http(mut stream: TcpStream) {
     crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
-/// Reloads the certificate files on each SIGHUP until shutdown (Unix; elsewhere nothing).
-async fn reload_on_sighup(certificates: Arc<Certificates>, ctx: Arc<ServerContext>) {
+/// Listens for SIGHUP until shutdown (Unix; elsewhere nothing): with TLS each one reloads the
+/// certificate files, without there is nothing to reload and it is only logged. Installed
+/// whether or not the server serves TLS: SIGHUP's default action ends the process at once,
+/// with no drain and no 1001, and a service manager's reload (`systemctl reload`, a stray
+/// `kill -HUP`) must not do that.
+fn listen_for_sighup(certificates: Option<Arc<Certificates>>, ctx: &Arc<ServerContext>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            warn!("cannot listen for SIGHUP; TLS certificates will not reload");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = hangups.recv() => match certificates.reload() {
-                    Ok(()) => info!("SIGHUP: TLS certificate reloaded"),
-                    Err(e) => error!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the previous one"),
-                },
-                _ = crate::connection::shutdown_signal(&ctx) => return,
+        // Installed here, not in the task: the handler is in place once this returns.
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; TLS certificates will not reload");
+                return;
             }
-        }
+        };
+        let ctx_task = ctx.clone();
+        ctx.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = hangups.recv() => match certificates.as_deref().map(Certificates::reload) {
+                        Some(Ok(())) => info!("SIGHUP: TLS certificate reloaded"),
+                        Some(Err(e)) => error!(
+                            error = %e,
+                            "SIGHUP: TLS certificate not reloaded; keeping the previous one"
+                        ),
+                        None => info!("SIGHUP: nothing to reload (no --tls-cert); serving on"),
+                    },
+                    _ = crate::connection::shutdown_signal(&ctx_task) => return,
+                }
+            }
+        });
     }
     #[cfg(not(unix))]
     let _ = (certificates, ctx);

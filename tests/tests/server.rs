@@ -1181,3 +1181,183 @@ async fn a_hello_sent_with_the_upgrade_request_is_read() {
     assert!(matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_))), "{bytes:?}");
     server.shutdown().await;
 }
+
+/// Makes [`sighup_child_server`] run a server (it is otherwise a no-op).
+const SIGHUP_CHILD: &str = "TICKWIRE_SIGHUP_CHILD";
+
+/// The line [`sighup_child_server`] prints its address after.
+const SIGHUP_CHILD_ADDR: &str = "sighup child listening on ";
+
+/// A child process, killed if the test ends before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A blocking GET of `/healthz`: its status, 0 when it could not be read.
+fn healthz_blocking(addr: std::net::SocketAddr) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let mut response = String::new();
+    if stream.write_all(request).is_err() || stream.read_to_string(&mut response).is_err() {
+        return 0;
+    }
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// SIGHUP ends a process by default. With `--tls-cert` it reloads the certificate; without
+/// TLS there is nothing to reload, and a `systemctl reload` (deploy/README.md suggests
+/// `ExecReload=/bin/kill -HUP`) or a stray `kill -HUP` must not end it, without a drain or a
+/// 1001, either.
+/// The server runs in a child process (this test binary again, running this test alone as
+/// the child: `sighup_child_server`), so that the signal reaches no other test.
+#[test]
+fn a_sighup_without_tls_does_not_end_the_server() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    if std::env::var_os(SIGHUP_CHILD).is_some() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        return runtime.block_on(sighup_child_server());
+    }
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["a_sighup_without_tls_does_not_end_the_server", "--exact", "--nocapture"])
+            .env(SIGHUP_CHILD, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the test binary runs"),
+    );
+    // Read to its end, as the child writes it (a closed pipe would fail the child's output).
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some((_, addr)) = line.split_once(SIGHUP_CHILD_ADDR) {
+                let _ = tx.send(addr.trim().parse::<std::net::SocketAddr>().unwrap());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(PATIENCE).expect("the child server started");
+    assert_eq!(healthz_blocking(addr), 200);
+    for _ in 0..2 {
+        let pid = child.0.id().to_string();
+        let status = Command::new("kill").args(["-HUP", &pid]).status().expect("kill runs");
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("SIGHUP ended the server: {status}");
+        }
+        assert_eq!(healthz_blocking(addr), 200, "serving on after SIGHUP");
+    }
+    // It still shuts down as told (the helper does when its stdin closes).
+    drop(child.0.stdin.take());
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the child server did not shut down");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// [`a_sighup_without_tls_does_not_end_the_server`] in its child process: a server without
+/// TLS, its address on stdout, until stdin closes.
+async fn sighup_child_server() {
+    let server = TestServer::start(test_config()).await;
+    // Served once: `run` installed its signal handlers before accepting.
+    assert_eq!(server.get("/healthz").await.0, 200);
+    println!("{SIGHUP_CHILD_ADDR}{}", server.addr);
+    let stdin_closed = tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    });
+    stdin_closed.await.unwrap();
+    server.shutdown().await;
+}
+
+/// Past the server's limit of HTTP connections (`--max-connections` and `--http-headroom`), a
+/// new connection is accepted and answered 503 at once, and counted: not left in the kernel's
+/// backlog, where it and every connection after it (health checks, the fleet's relays) would
+/// hang until a place frees up.
+#[tokio::test]
+async fn past_the_http_connection_limit_a_connection_gets_503_at_once_and_is_counted() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = test_config();
+    config.max_connections = 1;
+    config.http_headroom = 1;
+    // The idle connections below keep their places for the whole test.
+    config.handshake_timeout = Duration::from_secs(30);
+    let server = TestServer::start(config).await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    for _ in 0..2 {
+        let mut refused = TcpStream::connect(server.addr).await.unwrap();
+        refused.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), refused.read_to_end(&mut response))
+            .await
+            .expect("refused at once, not left waiting")
+            .expect("readable");
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 503 "), "{response}");
+        let lower = response.to_ascii_lowercase();
+        assert!(lower.contains("connection: close"), "{response}");
+        assert!(lower.contains("retry-after: 5"), "{response}");
+        assert!(response.contains("retry later"), "{response}");
+    }
+    // Once the idle ones go, the server is reached again, and it counted both refusals.
+    drop(idle);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let metrics = loop {
+        let (status, _, body) = server.get("/metrics").await;
+        if status == 200 {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still refused: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(metrics.contains("tickwire_refused_total{reason=\"http_full\"} 2\n"), "{metrics}");
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"tcp_per_ip\"}").await, 0.0);
+    server.shutdown().await;
+}
+
+/// With `--allowed-origins`, a request a browser sends from another site without an Origin (a
+/// no-cors `<img src=".../fallback/poll">`) opens no HTTP fallback session, which would hold
+/// one of the address's places; a non-browser client's, and a same-origin page's, still do.
+#[tokio::test]
+async fn with_allowed_origins_a_cross_site_request_without_origin_opens_no_fallback_session() {
+    let mut config = test_config();
+    config.allowed_origins = vec!["https://play.example".into()];
+    let server = TestServer::start(config).await;
+    let request = |path: &str, site: Option<&str>| {
+        let site = site.map_or(String::new(), |site| format!("Sec-Fetch-Site: {site}\r\n"));
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\n{site}Connection: close\r\n\r\n")
+    };
+    for (path, site) in [("/fallback/poll", "cross-site"), ("/fallback/stream", "same-site")] {
+        let (status, head, body) = http_request(server.addr, &request(path, Some(site))).await;
+        assert_eq!(status, 403, "{path} {site}: {head}\n{body}");
+        assert!(body.contains("without an Origin"), "{body}");
+        assert!(!head.to_ascii_lowercase().contains("tickwire-session"), "{head}");
+    }
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"origin\"}").await, 2.0);
+    for site in [None, Some("same-origin"), Some("none")] {
+        let (status, head, _) = http_request(server.addr, &request("/fallback/poll", site)).await;
+        assert_eq!(status, 200, "{site:?}: {head}");
+        assert!(head.to_ascii_lowercase().contains("tickwire-session"), "{head}");
+    }
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"origin\"}").await, 2.0);
+    server.shutdown().await;
+}

@@ -78,7 +78,16 @@ fn parse_ttl(text: &str) -> Result<u64, String> {
 
 fn mint_token(args: MintArgs) -> anyhow::Result<()> {
     let key = match (args.secret, &args.private_key) {
-        (Some(secret), _) => MintKey::Secret(secret.0),
+        (Some(secret), _) => {
+            if tickwire_server::auth::is_weak_secret(&secret.0) {
+                eprintln!(
+                    "warning: the secret is shorter than {} bytes: anyone who sees a token can \
+                     guess it offline; use 32 random bytes or more (openssl rand -base64 32)",
+                    tickwire_server::auth::MIN_SECRET_BYTES
+                );
+            }
+            MintKey::Secret(secret.0)
+        }
         (None, Some(path)) => MintKey::Ed25519Pem(
             std::fs::read(path)
                 .with_context(|| format!("cannot read --private-key {}", path.display()))?,

@@ -225,6 +225,23 @@ fn directory_unavailable(why: &str) -> CloseRequest {
     )
 }
 
+/// The node URL when `--node-url` is unset, from the address the listener got (`bound`) and
+/// this machine's LAN addresses (`lan`, private ranges first, as
+/// [`crate::lan::lan_addresses`] lists them): the bound address, or the first LAN address when
+/// bound to all interfaces (loopback when there is none). With it, whether that address is
+/// not on a private network ([`crate::lan::is_private_network`]): the other nodes' relays would
+/// then carry the fleet's secret in plain text over what may be the internet.
+fn default_node_url(bound: std::net::SocketAddr, lan: &[std::net::Ipv4Addr]) -> (String, bool) {
+    let ip = match bound.ip() {
+        ip if ip.is_unspecified() => {
+            lan.first().map_or(IpAddr::from([127, 0, 0, 1]), |v4| IpAddr::V4(*v4))
+        }
+        ip => ip,
+    };
+    let url = format!("ws://{}/ws", std::net::SocketAddr::new(ip, bound.port()));
+    (url, !crate::lan::is_private_network(ip))
+}
+
 impl Cluster {
     /// This node's membership, from `config` (which has `redis_url`). `bound`: the address
     /// the listener got, for the default node URL. Fails only on a malformed Redis URL.
@@ -238,15 +255,22 @@ impl Cluster {
             .clone()
             .or_else(host_name)
             .unwrap_or_else(|| format!("node-{}", &random_id()[..8]));
-        let node_url = config.node_url.clone().unwrap_or_else(|| {
-            let ip = match bound.ip() {
-                ip if ip.is_unspecified() => crate::lan::lan_addresses()
-                    .first()
-                    .map_or(IpAddr::from([127, 0, 0, 1]), |v4| IpAddr::V4(*v4)),
-                ip => ip,
-            };
-            format!("ws://{}/ws", std::net::SocketAddr::new(ip, bound.port()))
-        });
+        let node_url = match &config.node_url {
+            Some(url) => url.clone(),
+            None => {
+                let (url, public) = default_node_url(bound, &crate::lan::lan_addresses());
+                if public {
+                    warn!(
+                        node_url = %url,
+                        "--node-url is unset and its default is not a private address: the \
+                         fleet's relays to this node would carry its secret (x-tickwire-hop) \
+                         and its players' traffic in plain text, maybe over the internet; set \
+                         --node-url to an address on the fleet's private network"
+                    );
+                }
+                url
+            }
+        };
         let url = config.redis_url.as_deref().unwrap_or("redis://127.0.0.1/");
         let directory = Directory::new(url, &node, config.redis_timeout)?;
         Ok(Arc::new(Cluster {
@@ -1077,6 +1101,30 @@ mod tests {
         assert_eq!(url_ip("ws://10.1.2.3/ws"), Some(IpAddr::from([10, 1, 2, 3])));
         assert_eq!(url_ip("ws://node-a:8080/ws"), None);
         assert_eq!(url_ip("http://10.1.2.3/"), None);
+    }
+
+    /// Unset, `--node-url` is the bound address or the first LAN address; one that is not
+    /// private is flagged, for the warning that the fleet's secret would cross it in plain text.
+    #[test]
+    fn a_default_node_url_off_the_private_networks_is_flagged() {
+        let any: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let private =
+            [std::net::Ipv4Addr::new(10, 0, 0, 5), std::net::Ipv4Addr::new(203, 0, 113, 7)];
+        assert_eq!(default_node_url(any, &private), ("ws://10.0.0.5:8080/ws".into(), false));
+        // A host with only a public address: the default is that one, flagged.
+        let public = [std::net::Ipv4Addr::new(203, 0, 113, 7)];
+        assert_eq!(default_node_url(any, &public), ("ws://203.0.113.7:8080/ws".into(), true));
+        // No LAN address at all: loopback, which reaches no other node but leaks nothing.
+        assert_eq!(default_node_url(any, &[]), ("ws://127.0.0.1:8080/ws".into(), false));
+        // Bound to one address: that one, whatever the LAN addresses.
+        let bound: std::net::SocketAddr = "198.51.100.9:9000".parse().unwrap();
+        assert_eq!(default_node_url(bound, &private), ("ws://198.51.100.9:9000/ws".into(), true));
+        let bound: std::net::SocketAddr = "192.168.1.20:9000".parse().unwrap();
+        assert_eq!(default_node_url(bound, &public), ("ws://192.168.1.20:9000/ws".into(), false));
+        let bound: std::net::SocketAddr = "[fd00::5]:9000".parse().unwrap();
+        assert_eq!(default_node_url(bound, &public), ("ws://[fd00::5]:9000/ws".into(), false));
+        let bound: std::net::SocketAddr = "[2001:db8::5]:9000".parse().unwrap();
+        assert_eq!(default_node_url(bound, &[]), ("ws://[2001:db8::5]:9000/ws".into(), true));
     }
 
     #[test]

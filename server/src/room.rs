@@ -65,7 +65,7 @@ pub enum RoomCommand {
         /// What the client asked for.
         request: JoinRequest,
         /// Where the answer goes.
-        reply: oneshot::Sender<Result<Joined, JoinRefused>>,
+        reply: oneshot::Sender<JoinAnswer>,
     },
     /// A chat line (already rate-limited and validated by the connection).
     Chat {
@@ -139,6 +139,9 @@ pub enum JoinRefused {
     #[error("room is closing")]
     Closing,
 }
+
+/// The room's answer to a join.
+pub type JoinAnswer = Result<Joined, JoinRefused>;
 
 /// Counters of a room that other tasks read without asking it.
 #[derive(Debug)]
@@ -652,13 +655,7 @@ impl<G: Game> Room<G> {
                 if reply.is_closed() {
                     return;
                 }
-                let link = request.link.clone();
-                if let Err(Ok(joined)) = reply.send(self.join(request)) {
-                    // It stopped waiting just now: a resumed seat waits for its owner's next
-                    // resume again, as after a drop; a new seat, whose token nobody has, goes.
-                    let how = if joined.resumed { Departure::Dropped } else { Departure::Left };
-                    self.leave(joined.player, &link, how, now);
-                }
+                self.answer_join(request, |answer| reply.send(answer), now);
             }
             RoomCommand::Chat { player, text } => {
                 if let Some(seat) = self.seats.get(&player) {
@@ -674,7 +671,64 @@ impl<G: Game> Room<G> {
         }
     }
 
-    fn join(&mut self, request: JoinRequest) -> Result<Joined, JoinRefused> {
+    /// Seats (or refuses) `request`'s client and hands the answer to `send`, which fails when
+    /// the joiner stopped waiting meanwhile (it then gets the answer back).
+    fn answer_join(
+        &mut self,
+        request: JoinRequest,
+        send: impl FnOnce(JoinAnswer) -> Result<(), JoinAnswer>,
+        now: Instant,
+    ) {
+        let link = request.link.clone();
+        let mut replaced = None;
+        let joined = self.join(request, &mut replaced);
+        let resumed = joined.as_ref().ok().filter(|joined| joined.resumed).map(|j| j.player);
+        match send(joined) {
+            Ok(()) => {
+                if let Some(player) = resumed {
+                    self.ctx.metrics.resumes.inc();
+                    info!(player = player.0, "seat resumed");
+                }
+                // Only now, with the resume delivered: had its joiner gone, the connection it
+                // replaces would have been kicked for nothing.
+                if let Some(old) = replaced {
+                    old.close(CloseRequest {
+                        code: 1008,
+                        reason: "seat resumed by another connection".into(),
+                        kick: Some(Kick {
+                            reason: KickReason::Replaced,
+                            message: KickText::truncated("seat resumed by another connection"),
+                        }),
+                    });
+                }
+            }
+            // It stopped waiting just now. A resume that replaced a connection gives the seat
+            // back to it, untouched but for a fresh history (its next snapshot is full); any
+            // other resumed seat waits for its owner's next resume again, as after a drop; a
+            // new seat, whose token nobody has, goes.
+            Err(Ok(joined)) => match replaced {
+                Some(old) => {
+                    if let Some(seat) = self.seats.get_mut(&joined.player) {
+                        seat.link = Some(old);
+                    }
+                }
+                None => {
+                    let how = if joined.resumed { Departure::Dropped } else { Departure::Left };
+                    self.leave(joined.player, &link, how, now);
+                }
+            },
+            Err(Err(_)) => {}
+        }
+    }
+
+    /// Seats `request`'s client. A resume of a seat that still had a connection leaves that
+    /// connection in `replaced`, for the caller to kick once the joiner has the answer, or to
+    /// give the seat back to should the joiner be gone.
+    fn join(
+        &mut self,
+        request: JoinRequest,
+        replaced: &mut Option<Arc<ClientLink>>,
+    ) -> Result<Joined, JoinRefused> {
         if let Some(token) = request.resume
             && let Some(&player) = self.seat_of_token.get(&token)
             && let Some(seat) = self.seats.get_mut(&player)
@@ -682,24 +736,13 @@ impl<G: Game> Room<G> {
             if seat.role != request.role {
                 return Err(JoinRefused::RoleMismatch);
             }
-            if let Some(old) = seat.link.replace(request.link.clone()) {
-                old.close(CloseRequest {
-                    code: 1008,
-                    reason: "seat resumed by another connection".into(),
-                    kick: Some(Kick {
-                        reason: KickReason::Replaced,
-                        message: KickText::truncated("seat resumed by another connection"),
-                    }),
-                });
-            }
+            *replaced = seat.link.replace(request.link.clone());
             seat.dropped_at = None;
             seat.history.clear();
             seat.last_feedback = None;
             // The new connection numbers its inputs afresh.
             seat.last_input = InputSeq(0);
             let (role, entity) = (seat.role, seat.entity);
-            self.ctx.metrics.resumes.inc();
-            info!(player = player.0, "seat resumed");
             self.welcome(player, role, entity, token, true, &request.link);
             return Ok(Joined { player, role, room: self.shared.clone(), resumed: true });
         }
@@ -2139,6 +2182,44 @@ mod tests {
         // ends rather than coasting as a ghost for the grace.
         let (_, fresh) = join(&mut room, Role::Player, Some(ResumeToken([7; 16])), t0);
         assert!(!fresh.unwrap().resumed);
+    }
+
+    /// The race a oneshot cannot close: the joiner gives up after the room checked it was
+    /// still waiting and before the answer reaches it. A resume must not have kicked the
+    /// connection it would replace (whose client may well be playing on it), nor count.
+    #[test]
+    fn a_resume_whose_joiner_is_gone_by_the_answer_leaves_the_old_connection_its_seat() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (old, joined) = join(&mut room, Role::Player, None, t0);
+        let player = joined.unwrap().player;
+        let token = welcome(&messages(&old).0).resume_token;
+        let new = Arc::new(ClientLink::new());
+        let request =
+            JoinRequest { role: Role::Player, name: Name::new(), resume: Some(token), link: new };
+        let mut answered = None;
+        room.answer_join(
+            request,
+            |answer| {
+                answered = Some(answer.as_ref().map(|j| j.resumed).ok());
+                Err(answer)
+            },
+            t0,
+        );
+        assert_eq!(answered, Some(Some(true)), "it was a resume");
+        assert_eq!(room.ctx.metrics.resumes.get(), 0, "not counted: nobody resumed");
+        let (_, close) = messages(&old);
+        assert!(close.is_none(), "the old connection is not kicked: {close:?}");
+        let seat = &room.seats[&player];
+        assert!(seat.link.as_ref().is_some_and(|link| Arc::ptr_eq(link, &old)), "its seat again");
+        // It plays on: its next snapshot (full, its history was cleared) comes to it.
+        room.tick(t0 + Duration::from_millis(40));
+        assert!(messages(&old).0.iter().any(|m| matches!(m, ServerMessage::Snapshot(_))));
+        // And a resume whose joiner waits replaces it, counted.
+        let (_, again) = join(&mut room, Role::Player, Some(token), t0);
+        assert!(again.unwrap().resumed);
+        assert_eq!(room.ctx.metrics.resumes.get(), 1);
+        assert_eq!(messages(&old).1.map(|c| c.code), Some(1008));
     }
 
     #[test]

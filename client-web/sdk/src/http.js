@@ -105,6 +105,8 @@ export class HttpSocket {
      */
     this.numbered = false;
     this.posting = false;
+    /** Ends a POST's wait for its Retry-After at once (a close is asked for). @type {(() => void) | null} */
+    this.cutRetryWait = null;
     this.flushQueued = false;
     /** @type {{ code: number, reason: string } | null} the server's close record */
     this.closeRecord = null;
@@ -138,11 +140,43 @@ export class HttpSocket {
     }
     this.readyState = 2;
     this.outbox.push(encodeClose(code, reason));
+    // A POST waiting out a Retry-After (a proxy's may say 30 s) would hold the close record
+    // past the close timeout: the server would take the leave for a drop and keep the seat.
+    this.cutRetryWait?.();
+    this.cutRetryWait = null;
     this.queueFlush();
     this.setTimer(() => this.fail(CloseCode.ABNORMAL, 'the server did not answer the close in time'), this.closeTimeoutMs);
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /**
+   * Resolves after `ms`, or at once when the socket ends (no timer outlives it, to keep a Node
+   * process alive). A Retry-After's wait (`closeCuts`) lasts at most {@link RETRY_MS} once a
+   * close is asked for: the close has `closeTimeoutMs` to get through.
+   * @param {number} ms @param {boolean} [closeCuts]
+   * @returns {Promise<void>}
+   */
+  wait(ms, closeCuts = false) {
+    const signal = this.abort.signal;
+    const closing = () => this.readyState === 2;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (this.cutRetryWait === cut) this.cutRetryWait = null;
+        resolve();
+      };
+      let timer = setTimeout(done, closeCuts && closing() ? Math.min(ms, RETRY_MS) : ms);
+      const cut = () => {
+        clearTimeout(timer);
+        timer = setTimeout(done, Math.min(ms, RETRY_MS));
+      };
+      signal.addEventListener('abort', done);
+      if (closeCuts) this.cutRetryWait = cut;
+    });
+  }
 
   /** @param {() => void} fn @param {number} ms */
   setTimer(fn, ms) {
@@ -227,7 +261,7 @@ export class HttpSocket {
         why = `connection lost: ${/** @type {Error} */ (e).message}`;
       }
       if (attempt >= attempts) break;
-      await sleep(RETRY_MS * attempt);
+      await this.wait(RETRY_MS * attempt);
       if (this.readyState === 3) return null;
     }
     this.fail(CloseCode.ABNORMAL, why);
@@ -358,7 +392,7 @@ export class HttpSocket {
         await response.arrayBuffer().catch(() => null);
         post.attempts = 0;
         const after = Number(response.headers.get('retry-after') ?? 1);
-        await sleep((Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000);
+        await this.wait((Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000, true);
       } else {
         this.unanswered = null;
         this.seq = post.seq;
@@ -387,7 +421,7 @@ export class HttpSocket {
       // Failed in transit: perhaps delivered, perhaps not. Numbered, sent again as it was, as
       // for a 502; unnumbered, the socket fails (sent again, it might be delivered twice).
       if (this.readyState !== 3) {
-        if (this.numbered && post.attempts < ATTEMPTS) await sleep(RETRY_MS * post.attempts);
+        if (this.numbered && post.attempts < ATTEMPTS) await this.wait(RETRY_MS * post.attempts);
         else this.fail(CloseCode.ABNORMAL, `connection lost: ${/** @type {Error} */ (e).message}`);
       }
     } finally {
@@ -454,10 +488,6 @@ export class HttpSocket {
 const IN_TRANSIT = [502, 503, 504];
 
 /** @param {number} ms */
-function sleep(ms) {
-  return new Promise((resolve) => { setTimeout(resolve, ms); });
-}
-
 /** Client message tags (PROTOCOL.md, the client messages) that {@link HttpSocket#compact} keeps only the newest of. */
 const INPUT_TAG = 1;
 const ACK_TAG = 2;

@@ -130,7 +130,7 @@ export class InterpolationBuffer {
     return (now - this.clockBase) / this.periodMs - this.delayTicks;
   }
 
-  /** The newest world. */
+  /** The newest world, if one was pushed. @returns {World | undefined} */
   latest() {
     return this.worlds[this.worlds.length - 1];
   }

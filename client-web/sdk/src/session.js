@@ -19,7 +19,7 @@
 // reports, its close included, which would otherwise be taken for the next connection's.
 // The application calls setInput(), chat(text, now) and leave(now) at any time.
 
-import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS, truncateUtf8 } from './constants.js';
+import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS, truncateUtf8, isValidRoomName } from './constants.js';
 import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError } from './errors.js';
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
@@ -82,8 +82,10 @@ const LATE_WAKE_GRACE_MS = 1000;
  * @property {string} [name] display name, at most 24 UTF-8 bytes, else the constructor throws:
  *   `truncateUtf8(name, LIMITS.name)` cuts one that may be longer (default: empty, the server names it)
  * @property {Role} [role] default 'Player'
- * @property {string | null} [room] a room name, or null for matchmaking (default)
- * @property {Uint8Array | null} [resumeToken] a token from an earlier `Welcome` to take its seat back
+ * @property {string | null} [room] a room name (1 to 16 of `A-Z a-z 0-9 . _ -`, else the
+ *   constructor throws: `isValidRoomName`), or null for matchmaking (default)
+ * @property {ArrayLike<number> | null} [resumeToken] a token from an earlier `Welcome` (16
+ *   bytes, else the constructor throws) to take its seat back
  * @property {ReconnectOptions} [reconnect]
  * @property {number} [pingIntervalMs] how often to measure the round trip once joined (default
  *   2000); the first ping goes with the `Welcome`
@@ -193,10 +195,20 @@ export class Session {
     }
     /** @type {Role} */
     this.role = role;
+    // Checked here, where the mistake is: it would otherwise throw encoding each Hello, inside
+    // the socket's open handler, and look like a server that never answers.
+    const room = options.room ?? null;
+    if (room !== null && !isValidRoomName(room)) {
+      throw new TypeError(`room ${JSON.stringify(room)} is not a room name: 1 to 16 of A-Z a-z 0-9 . _ -`);
+    }
     /** @type {string | null} */
-    this.room = options.room ?? null;
+    this.room = room;
+    const token = options.resumeToken ?? null;
+    if (token !== null && !(token.length === 16 && Array.from(token).every((b) => Number.isInteger(b) && b >= 0 && b <= 255))) {
+      throw new TypeError('resumeToken is not 16 bytes (keep Welcome.resumeToken as it came, or Array.from it)');
+    }
     /** @type {Uint8Array | null} */
-    this.resumeToken = options.resumeToken ?? null;
+    this.resumeToken = token === null ? null : Uint8Array.from(token);
     const r = options.reconnect ?? {};
     this.reconnect = {
       initialDelayMs: r.initialDelayMs ?? 250,

@@ -42,10 +42,13 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
 
 /**
  * The world one client sees at one tick.
+ * A world at a tick. The worlds {@link applySnapshot} rebuilds are frozen, their entities
+ * too: each is the baseline of deltas to come, and shares what did not change with the worlds
+ * around it. Copy what a game wants to change (sort for drawing, predict).
  * @typedef {object} World
  * @property {number} tick
  * @property {RoundState} round
- * @property {EntityState[]} entities sorted by id, ids unique
+ * @property {readonly EntityState[]} entities sorted by id, ids unique
  */
 
 // ---- the header (PROTOCOL.md 2.4) ---------------------------------------------------------
@@ -503,15 +506,15 @@ function readUpdate(r, p) {
   if (samePos && sameVel && heading === base.heading && kind === base.kind && flags === base.flags && value === base.value) {
     return base;
   }
-  return {
+  return Object.freeze({
     id: base.id,
     kind,
-    pos: samePos ? base.pos : { x: i16(px), y: i16(py) },
-    vel: sameVel ? base.vel : { x: i16(vx), y: i16(vy) },
+    pos: samePos ? base.pos : Object.freeze({ x: i16(px), y: i16(py) }),
+    vel: sameVel ? base.vel : Object.freeze({ x: i16(vx), y: i16(vy) }),
     heading,
     flags,
     value,
-  };
+  });
 }
 
 /** @param {number} u a `u(16)` @returns {number} as an i16 */
@@ -568,7 +571,10 @@ export function applySnapshot(baseline, reference, snapshot, tickRate) {
     if (id > 0xffffffff) throw new ApplyError('OutOfRange', `entity id ${id}`);
     const kind = r.bits(8);
     const [px, py, vx, vy] = [r.bits(16), r.bits(16), r.bits(16), r.bits(16)].map(signed16);
-    const spawn = { id, kind, pos: { x: px, y: py }, vel: { x: vx, y: vy }, heading: r.bits(8), flags: r.bits(8), value: u16(r.eg(0)) };
+    const spawn = Object.freeze({
+      id, kind, pos: Object.freeze({ x: px, y: py }), vel: Object.freeze({ x: vx, y: vy }),
+      heading: r.bits(8), flags: r.bits(8), value: u16(r.eg(0)),
+    });
     while (o < old.length && old[o].id < id) o++;
     if (o < old.length && old[o].id === id) throw new ApplyError('DuplicateEntity', `entity ${id} is in the baseline`);
     while (k < kept.length && kept[k].id < id) entities.push(kept[k++]);
@@ -577,7 +583,11 @@ export function applySnapshot(baseline, reference, snapshot, tickRate) {
   }
   while (k < kept.length) entities.push(kept[k++]);
   if (!r.atEnd()) throw new ApplyError('TrailingBits');
-  return { tick: snapshot.tick, round, entities };
+  // Frozen: a world is the baseline of the deltas to come, and shares its unchanged entities
+  // with the worlds before and after it. A game that sorted its entities for drawing, or
+  // wrote a predicted position into one, would corrupt every later world without a sound
+  // (and ack it); frozen, the mistake throws where it is made.
+  return Object.freeze({ tick: snapshot.tick, round: Object.freeze(round), entities: Object.freeze(entities) });
 }
 
 /**

@@ -100,6 +100,48 @@ test('a record no server sends fails the fallback socket as a WebSocket fails: 1
   }
 });
 
+test('a close does not wait out a long Retry-After, and the socket ended leaves no timer behind', { timeout: 10000 }, async () => {
+  /** @type {Uint8Array[]} */
+  const posted = [];
+  const serve = fakeFallback({
+    numbered: true,
+    onSend: (init) => {
+      posted.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+      // A proxy in front asks for 20 s; then the server takes everything.
+      return posted.length === 1
+        ? new Response('busy', { status: 503, headers: { 'retry-after': '20' } })
+        : new Response(null, { status: 204 });
+    },
+  });
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve, closeTimeoutMs: 2000 });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  socket.send(encodeClientMessage({ type: 'Ping', nonce: 7 }));
+  await until(() => posted.length === 1 && !socket.flushQueued, 'the refused POST');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(socket.posting, true, 'waiting out the Retry-After');
+  socket.close(1000, 'leaving');
+  // Within the close timeout (2 s), not 20 s later: the POST again, then the close record.
+  await until(() => posted.length >= 2, 'the POSTs after the close', 1900);
+  const records = new RecordReader();
+  for (const body of posted.slice(1)) records.push(body);
+  /** @type {number[]} */
+  const types = [];
+  for (let r = records.next(); r; r = records.next()) types.push(r.type);
+  assert.deepEqual(types, [Record.MESSAGE, Record.CLOSE], 'the Ping sent again, then the close record');
+
+  // A socket that ends while a POST waits out a Retry-After stops waiting: no timer of its
+  // keeps a Node process alive for up to 30 s.
+  posted.length = 0;
+  const ended = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+  await new Promise((resolve) => { ended.onopen = () => resolve(undefined); });
+  ended.send(encodeClientMessage({ type: 'Ping', nonce: 8 }));
+  await until(() => posted.length === 1, 'the refused POST');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(ended.posting, true);
+  ended.fail(1006, 'gone');
+  await until(() => !ended.posting, 'the wait ended with the socket', 1000);
+});
+
 test('a POST refused without ending the session (429, 408, 5xx) is sent again as it was, with its number', async () => {
   for (const status of [429, 503, 408, 502, 504]) {
     /** @type {Uint8Array[]} */

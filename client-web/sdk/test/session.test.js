@@ -515,6 +515,34 @@ test('pings measure the round trip', () => {
   assert.equal(s.rttMs, 42);
 });
 
+test('a room name or resume token the Hello cannot carry is refused at construction, not at each connection', () => {
+  for (const room of ['tournament-finals-eu', '', 'a b', 'é']) {
+    assert.throws(() => new Session({ name: 'ada', room }), TypeError, `room ${room}`);
+  }
+  assert.equal(new Session({ room: 'finals.eu-1_b' }).room, 'finals.eu-1_b');
+  // A token kept with JSON.stringify comes back an object of numbered keys, with no length.
+  const stringified = JSON.parse(JSON.stringify(token));
+  for (const resumeToken of [new Uint8Array(15), stringified, [...token.subarray(1), 256]]) {
+    assert.throws(() => new Session({ name: 'ada', resumeToken }), TypeError);
+  }
+  // An array of its bytes is taken, as a Uint8Array.
+  const s = new Session({ name: 'ada', resumeToken: Array.from(token) });
+  assert.deepEqual(s.resumeToken, token);
+  s.connect(0);
+  s.handleOpen(1);
+  const hello = drain(s).sent[0];
+  assert.deepEqual(hello.type === 'Hello' && hello.resume, token, 'and sent in the Hello');
+});
+
+test('an interpolation buffer has no newest world before the first, and says so', () => {
+  const buffer = new InterpolationBuffer({ tickRate: 30 });
+  assert.equal(buffer.latest(), undefined);
+  assert.throws(() => {
+    // @ts-expect-error: `World | undefined`, so a game checks before reading it
+    void buffer.latest().tick;
+  }, TypeError);
+});
+
 test('the interpolation buffer draws two ticks behind, between the worlds around that time', () => {
   const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 2 });
   const world = (/** @type {number} */ tick, /** @type {number} */ x) => ({ tick, round, entities: [ship(x * 16)] });

@@ -123,6 +123,22 @@ test('the vectors form one stream: full, then delta, then extrapolated, through 
   assert.throws(() => history.apply(snapshotOf('snapshot_large_tick')), (e) => e instanceof ApplyError && e.kind === 'MissingBaseline');
 });
 
+test('a rebuilt world cannot be changed, so a game cannot corrupt the deltas built on it', () => {
+  const history = new WorldHistory(30);
+  const world = history.apply(snapshotOf('snapshot_full'));
+  assert.ok(world.entities.length >= 2, 'two entities to reorder');
+  const mutable = /** @type {any} */ (world);
+  // Sorting for drawing, writing a predicted position in: each throws where it is done.
+  assert.throws(() => mutable.entities.reverse(), TypeError);
+  assert.throws(() => { mutable.entities[0].pos.x += 16; }, TypeError);
+  assert.throws(() => { mutable.entities[0].heading = 3; }, TypeError);
+  assert.throws(() => { mutable.tick = 0; }, TypeError);
+  // And the next delta rebuilds the world it names, on the untouched baseline.
+  const byName = new Map(cases.map((c) => [c.vector, c]));
+  assert.deepEqual(history.apply(snapshotOf('snapshot_delta')), byName.get('snapshot_delta')?.world);
+  assert.ok(Object.isFrozen(history.apply(snapshotOf('snapshot_extrapolated')).entities[0].pos));
+});
+
 test('worlds given must be the ones the header names', () => {
   const [full, delta, extrapolated] = ['snapshot_full', 'snapshot_delta', 'snapshot_extrapolated'].map((n) => cases.find((c) => c.vector === n));
   assert.ok(full && delta && extrapolated);

@@ -85,6 +85,8 @@ export class HttpSocket {
      */
     numbered: boolean;
     posting: boolean;
+    /** Ends a POST's wait for its Retry-After at once (a close is asked for). @type {(() => void) | null} */
+    cutRetryWait: (() => void) | null;
     flushQueued: boolean;
     /** @type {{ code: number, reason: string } | null} the server's close record */
     closeRecord: {
@@ -104,6 +106,14 @@ export class HttpSocket {
      * @param {number} [code] @param {string} [reason]
      */
     close(code?: number, reason?: string): void;
+    /**
+     * Resolves after `ms`, or at once when the socket ends (no timer outlives it, to keep a Node
+     * process alive). A Retry-After's wait (`closeCuts`) lasts at most {@link RETRY_MS} once a
+     * close is asked for: the close has `closeTimeoutMs` to get through.
+     * @param {number} ms @param {boolean} [closeCuts]
+     * @returns {Promise<void>}
+     */
+    wait(ms: number, closeCuts?: boolean): Promise<void>;
     /** @param {() => void} fn @param {number} ms */
     setTimer(fn: () => void, ms: number): void;
     /**

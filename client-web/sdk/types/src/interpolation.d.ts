@@ -46,8 +46,8 @@ export class InterpolationBuffer {
     clear(): void;
     /** The tick (fractional) drawn at `now`. @param {number} now */
     renderTick(now: number): number;
-    /** The newest world. */
-    latest(): World;
+    /** The newest world, if one was pushed. @returns {World | undefined} */
+    latest(): World | undefined;
     /**
      * The entities at render time: positions and headings interpolated between the worlds
      * around it; an entity present in only the later one appears as it is there. Past the

@@ -273,13 +273,15 @@ export type SessionOptions = {
      */
     role?: Role | undefined;
     /**
-     * a room name, or null for matchmaking (default)
+     * a room name (1 to 16 of `A-Z a-z 0-9 . _ -`, else the
+     * constructor throws: `isValidRoomName`), or null for matchmaking (default)
      */
     room?: string | null | undefined;
     /**
-     * a token from an earlier `Welcome` to take its seat back
+     * a token from an earlier `Welcome` (16
+     * bytes, else the constructor throws) to take its seat back
      */
-    resumeToken?: Uint8Array<ArrayBufferLike> | null | undefined;
+    resumeToken?: ArrayLike<number> | null | undefined;
     reconnect?: ReconnectOptions | undefined;
     /**
      * how often to measure the round trip once joined (default

@@ -211,6 +211,9 @@ export type Snapshot = {
 };
 /**
  * The world one client sees at one tick.
+ * A world at a tick. The worlds {@link applySnapshot} rebuilds are frozen, their entities
+ * too: each is the baseline of deltas to come, and shares what did not change with the worlds
+ * around it. Copy what a game wants to change (sort for drawing, predict).
  */
 export type World = {
     tick: number;
@@ -218,7 +221,7 @@ export type World = {
     /**
      * sorted by id, ids unique
      */
-    entities: EntityState[];
+    entities: readonly EntityState[];
 };
 /**
  * Why a snapshot could not be applied (PROTOCOL.md 6.6). The client drops the snapshot and

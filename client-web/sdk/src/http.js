@@ -400,10 +400,12 @@ export class HttpSocket {
           // 400 and 413 close the session (its close record says why, on the stream); 404
           // means it is gone already; 409, that its POSTs are out of sequence: the upstream
           // cannot be mended. Unnumbered, a 5xx other than 503 (a proxy's 502 or 504) may
-          // have been taken, and is not sent again: the session resumes in a new one.
+          // have been taken, and is not sent again: the session resumes in a new one. Any
+          // other status is no tickwire server's answer to a POST (a proxy's 403 or 431, say):
+          // what it carried was not taken, so the next POST would only meet a 409.
           const text = (await response.text().catch(() => '')).trim();
           const why = `send: HTTP ${response.status}${text ? `: ${text}` : ''}`;
-          if (response.status === 404 || response.status === 409 || response.status >= 500) {
+          if (response.status !== 400 && response.status !== 410 && response.status !== 413) {
             this.fail(CloseCode.ABNORMAL, why);
           } else if (response.status === 410 && !this.upstreamClosed) {
             // The server closed the session (a kick, or an answer to this client's close) and

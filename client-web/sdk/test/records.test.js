@@ -447,6 +447,29 @@ test('a POST that fails in transit goes again as it was, with its number; one ou
   assert.match(closed.reason, /send: HTTP 409: POST 2 is out of sequence/);
 });
 
+test('a POST answered with a status no tickwire server sends (a proxy\'s 403, 431) fails the socket at once', async () => {
+  for (const status of [403, 431]) {
+    let posts = 0;
+    const serve = fakeFallback({
+      numbered: true,
+      onSend: () => {
+        posts += 1;
+        return new Response('not through this proxy', { status });
+      },
+    });
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+    await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+    /** @type {import('../src/http.js').HttpCloseEvent} */
+    const closed = await new Promise((resolve) => {
+      socket.onclose = resolve;
+      socket.send(encodeClientMessage({ type: 'Ping', nonce: 1 }));
+    });
+    assert.equal(closed.code, 1006);
+    assert.match(closed.reason, new RegExp(`send: HTTP ${status}: not through this proxy`));
+    assert.equal(posts, 1, 'nothing more is POSTed into a session that did not take it');
+  }
+});
+
 test('the opening answer decides: numbers only for a server that says it takes them', async () => {
   for (const numbering of [undefined, '1']) {
     /** @type {{ path: string, headers: string[] }[]} */

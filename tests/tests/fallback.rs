@@ -283,11 +283,24 @@ async fn a_dropped_stream_keeps_the_seat_and_a_new_session_resumes_it() {
     assert_eq!(resumed.player_id, welcome.player_id);
     assert_eq!(resumed.entity, welcome.entity);
     second.play_until_applied().await;
+    // The watcher reads the room past a tick that came after the resume: a `Left` sent when
+    // the stream died, or when the old session was cleaned up, would be in what it read.
+    let resumed_at = second.worlds.latest().expect("a world after the resume").tick;
+    watcher.snapshots_past(resumed_at, 10).await;
+    let player = welcome.player_id;
     assert!(
-        !watcher.events.iter().any(|e| e.kind == EventKind::Left { player: welcome.player_id }),
-        "the room never saw the ship leave"
+        watcher
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Joined { player: p, .. } if p == player)),
+        "the watcher read the room's events: {:?}",
+        watcher.events
     );
-    let _ = watcher.next_world().await;
+    assert!(
+        !watcher.events.iter().any(|e| e.kind == EventKind::Left { player }),
+        "the room never saw the ship leave: {:?}",
+        watcher.events
+    );
     server.shutdown().await;
 }
 
@@ -401,22 +414,72 @@ async fn hostile_requests_get_clear_refusals_and_players_keep_playing() {
     assert_eq!(text_sender.closed().await.0, 1003);
 
     // A POST flood: beyond the session's rate, 429 with Retry-After; the session lives on.
+    // The session's bucket holds POST_RATE POSTs and refills POST_RATE a second, so however
+    // slowly a loaded machine runs the flood, no more than the burst and the refill over the
+    // flood's whole time are accepted (the bound loosens with time, it never tightens); and the
+    // Hello took one of the burst, so the first POST_RATE - 1 are all accepted.
+    const POST_RATE: f64 = 120.0;
     let mut flooder =
         Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "f", "fb-hostile")).await;
-    let mut refused = 0;
+    let post_rate_refusals = "tickwire_refused_total{reason=\"post_rate\"}";
+    let counted_before = server.metric(post_rate_refusals).await;
+    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let (mut accepted, mut refused, mut first_refused) = (0u32, 0u32, None);
     let mut last = String::new();
-    for _ in 0..400 {
-        let (status, text) = flooder.post(vec![]).await;
-        if status == 429 {
-            refused += 1;
-            last = text;
-        } else {
-            assert_eq!(status, 204);
+    let started = std::time::Instant::now();
+    // Until a hundred refusals, however long it takes; a server that never refuses fails the
+    // first assertion below after all of these.
+    for sent in 0..2000 {
+        // As `Fallback::post` does, with the headers kept: a refusal closes its connection.
+        if flooder.posts_closed || flooder.posts.ready().await.is_err() {
+            flooder.posts = http(server.addr, localhost).await;
+        }
+        let post = || request("POST", "/fallback/send", Some(&flooder.session), vec![]);
+        let response = match flooder.posts.send_request(post()).await {
+            Ok(response) => response,
+            Err(_) => {
+                // The connection broke under the request (closed as it was sent): a new one.
+                flooder.posts = http(server.addr, localhost).await;
+                flooder.posts.send_request(post()).await.expect("a POST is answered")
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        flooder.posts_closed = headers.get("connection").is_some_and(|v| v == "close");
+        let text = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&text).into_owned();
+        match status {
+            204 => accepted += 1,
+            429 => {
+                refused += 1;
+                first_refused.get_or_insert(sent);
+                let retry = headers.get("retry-after").and_then(|v| v.to_str().ok());
+                assert!(
+                    retry.and_then(|s| s.parse::<u32>().ok()).is_some_and(|s| s >= 1),
+                    "a 429 says when to retry, in seconds: {retry:?}"
+                );
+                last = text;
+            }
+            other => panic!("POST {sent}: {other} {text}"),
+        }
+        if refused == 100 {
+            break;
         }
     }
-    assert!(refused > 100, "only {refused} of 400 refused");
-    assert!(last.contains("POSTs per second"), "{last}");
-    assert!(server.metric("tickwire_refused_total{reason=\"post_rate\"}").await >= 100.0);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(refused >= 1, "none of {accepted} POSTs in {elapsed:.2} s refused");
+    assert!(last.contains("more than 120 POSTs per second"), "{last}");
+    let counted = server.metric(post_rate_refusals).await - counted_before;
+    assert_eq!(counted, f64::from(refused), "each 429 counted once, as post_rate");
+    assert!(
+        first_refused.is_some_and(|n| n >= POST_RATE as u32 - 1),
+        "refused within the burst: POST {first_refused:?}"
+    );
+    let allowed = POST_RATE + POST_RATE * elapsed + 1.0;
+    assert!(
+        f64::from(accepted) <= allowed,
+        "{accepted} POSTs accepted in {elapsed:.2} s, at most {allowed:.0} allowed"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     flooder.play_until_applied().await;
 
@@ -802,7 +865,7 @@ async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
         }
         assert!(tokio::time::Instant::now() < deadline, "no close record");
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // At once: all six exchanges below must land within the session's 2 s linger.
     let (status, again) = poll_numbered(&server, &session, &n.to_string()).await;
     assert_eq!((status, &again), (200, &last), "the close record, again");
     // While it lingers, a repeat of its last POST is answered as one (204, not delivered);
@@ -911,7 +974,6 @@ async fn polls_cannot_pile_up_behind_a_waiting_poll_only_its_one_repeat_waits() 
     assert!(!first.is_finished() && !repeat.is_finished(), "poll 1 and its repeat wait");
     // A second repeat, the next number, another number, an unnumbered poll: none waits.
     let unnumbered = request("GET", "/fallback/poll", Some(&session), vec![]);
-    let started = tokio::time::Instant::now();
     for n in ["1", "2", "7"] {
         let (status, text) = poll_numbered(&server, &session, n).await;
         let text = String::from_utf8_lossy(&text);
@@ -920,7 +982,7 @@ async fn polls_cannot_pile_up_behind_a_waiting_poll_only_its_one_repeat_waits() 
     }
     let (status, _, text) = exchange(&server, unnumbered).await;
     assert_eq!(status, 409, "an unnumbered poll: {text:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "refused at once: {:?}", started.elapsed());
+    // Refused at once: a refusal that waited for poll 1 would come after its answer.
     assert!(!first.is_finished() && !repeat.is_finished(), "still waiting");
     let (first, repeat) = (first.await.unwrap(), repeat.await.unwrap());
     assert_eq!(first.0, 200);
@@ -1008,8 +1070,8 @@ async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() 
     );
     let started = tokio::time::Instant::now();
     let status = raw_post(&server, head, &[0x82; 10], false).await.unwrap();
+    // Answered without its body: reading it, the server would answer 408 (handshake timeout).
     assert!(status.starts_with("HTTP/1.1 204"), "{status} after {:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(2), "at once: {:?}", started.elapsed());
     // Out of sequence: refused, and its records not taken.
     for (seq, expected) in [("3", 409), ("0", 400), ("x", 400)] {
         let (status, _, text) = exchange(&server, post(seq, chat(&["lost"]))).await;

@@ -177,7 +177,12 @@ async fn stats_sample_every_second_and_filter_by_seq() {
     let seq = first["seq"].as_u64().unwrap();
     let (_, _, body) = get(&server, &format!("/stats?since={seq}"), "").await;
     let newer: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(newer["samples"].as_array().unwrap().iter().all(|s| s["seq"].as_u64().unwrap() > seq));
+    let newer_seqs: Vec<u64> =
+        newer["samples"].as_array().unwrap().iter().map(|s| s["seq"].as_u64().unwrap()).collect();
+    assert!(newer_seqs.iter().all(|&s| s > seq), "only samples after {seq}: {newer_seqs:?}");
+    // The second sample was there before this request: the filtered reply starts with it.
+    let second = samples[1]["seq"].as_u64().unwrap();
+    assert_eq!(newer_seqs.first(), Some(&second), "samples after {seq}: {newer_seqs:?}");
     let (status, _, _) = get(&server, "/stats?since=banana", "").await;
     assert_eq!(status, 400);
     // Each process says when it began sampling, so a dashboard left open across a restart
@@ -222,10 +227,13 @@ async fn responses_a_client_never_reads_do_not_hold_its_addresss_places_for_good
     let mut config = test_config();
     config.max_connections_per_ip = 1;
     // Small socket buffers, so the 145 KB chart library cannot all leave; a stall is dropped
-    // after the slow-client timeout and the closing handshake, plus a second.
+    // after the slow-client timeout and the closing handshake, plus a second: 5 s here, so the
+    // first 429 below comes long before any stall is dropped (the server accepts connections in
+    // the order they came, so it takes the check's after all of the stalled ones).
     config.socket_send_buffer = 4096;
-    config.slow_client_timeout = std::time::Duration::from_millis(500);
-    config.close_timeout = std::time::Duration::from_millis(500);
+    config.slow_client_timeout = std::time::Duration::from_secs(2);
+    config.close_timeout = std::time::Duration::from_secs(2);
+    let stall_limit = config.slow_client_timeout + config.close_timeout + support::PATIENCE;
     let server = TestServer::start(config).await;
     let (_, _, page) = get(&server, "/", "").await;
     let chart = format!("{}vendor/uplot/uPlot.esm.js", asset_prefix(&page));
@@ -245,10 +253,9 @@ async fn responses_a_client_never_reads_do_not_hold_its_addresss_places_for_good
         stream.write_all(request.as_bytes()).await.unwrap();
         stalled.push(stream);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(get(&server, "/healthz", "").await.0, 429, "the places are held");
     // The server gives up on the stalled responses, and the address is served again.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + stall_limit;
     loop {
         let (status, _, _) = get(&server, "/healthz", "").await;
         if status == 200 {

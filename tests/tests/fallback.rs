@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
 use tickwire_server::ServerConfig;
-use tickwire_shared::{Chat, ChatText, ClientMessage, EventKind, KickReason, Role, ServerMessage};
+use tickwire_shared::{
+    Chat, ChatText, ClientMessage, EventKind, KickReason, Ping, Role, ServerMessage,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio::task::JoinHandle;
@@ -248,9 +250,10 @@ async fn a_post_that_breaks_off_leaves_the_session_and_an_unannounced_oversized_
     }
 
     // A chunked body past the limit, its size announced nowhere: 413, and the session closes
-    // with 1009 as for an announced one.
+    // with 1009 as for an announced one. (Numbered, as this session's POSTs now are.)
     let head = format!(
-        "POST /fallback/send HTTP/1.1\r\nHost: t\r\n{SESSION}: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /fallback/send HTTP/1.1\r\nHost: t\r\n{SESSION}: {}\r\ntickwire-seq: 3\r\n\
+         Transfer-Encoding: chunked\r\n\r\n",
         player.session
     );
     let mut body = format!("{:x}\r\n", 9000).into_bytes();
@@ -800,6 +803,7 @@ async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
     // "lost on its way". The records still form one whole stream: the Welcome, then the
     // player's own chat line (an event, sent once).
     let mut n = 0u64;
+    let mut last;
     let mut chatted = false;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
@@ -810,6 +814,7 @@ async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
         assert_eq!(status, 200, "poll {n} again: {again:?}");
         assert_eq!(again, lost, "poll {n} repeated: the same bytes");
         records.push(&again, &mut down);
+        last = again.clone();
         let welcome = down.iter().find_map(|d| match d {
             Down::Message(ServerMessage::Welcome(w)) => Some(w.player_id),
             _ => None,
@@ -844,10 +849,16 @@ async fn a_repeated_poll_gets_the_same_records_again_and_none_are_lost() {
     }
     let (status, text) = poll_numbered(&server, &session, "two").await;
     assert_eq!(status, 400, "{text:?}");
-    // A poll without a number is served as before (and takes records as it goes).
-    let (status, _, _) =
+    // Once its polls are numbered, one without a number (a repeat whose number a node older
+    // than the numbers dropped, say) is refused: served, it would take the next records and
+    // lose the ones its number kept.
+    let (status, _, text) =
         exchange(&server, request("GET", "/fallback/poll", Some(&session), vec![])).await;
+    assert_eq!(status, 409, "{text:?}");
+    assert!(String::from_utf8_lossy(&text).contains("numbers its polls"), "{text:?}");
+    let (status, again) = poll_numbered(&server, &session, &n.to_string()).await;
     assert_eq!(status, 200);
+    assert_eq!(again, last, "the unnumbered poll took nothing: the repeat gets the same bytes");
 
     // The poll that takes the close record may be lost too: the session stays long enough
     // for its repeat to get it.
@@ -1036,7 +1047,7 @@ async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() 
     let server = TestServer::start(test_config()).await;
     let room = "fb-seq";
     let mut watcher = Client::join(&server.ws_url(), hello_in(Role::Spectator, "w", room)).await;
-    let mut player =
+    let player =
         Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "p", room)).await;
     let id = player.welcome.unwrap().player_id;
     let chat = |texts: &[&str]| {
@@ -1084,8 +1095,15 @@ async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() 
     }
     let (status, _, text) = exchange(&server, post("2", chat(&["d"]))).await;
     assert_eq!(status, 204, "{text:?}");
-    // A POST without a number is delivered as before.
-    player.send(&ClientMessage::Chat(Chat { text: ChatText::truncated("end") })).await;
+    // Once its POSTs are numbered, one without a number (a repeat of 2 whose number a node
+    // older than the numbers dropped, say) is refused, not delivered a second time.
+    let (status, _, text) =
+        exchange(&server, request("POST", "/fallback/send", Some(&player.session), chat(&["d"])))
+            .await;
+    assert_eq!(status, 409, "{text:?}");
+    assert!(String::from_utf8_lossy(&text).contains("numbers its POSTs"), "{text:?}");
+    let (status, _, text) = exchange(&server, post("3", chat(&["end"]))).await;
+    assert_eq!(status, 204, "{text:?}");
     watcher
         .wait_event(|k| matches!(k, EventKind::Chat { from, text, .. } if *from == id && text.as_str() == "end"))
         .await;
@@ -1098,8 +1116,10 @@ async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() 
         })
         .collect();
     assert_eq!(lines, ["a", "b", "c", "d", "end"], "each line once, nothing out of sequence");
-    // Not kicked: it plays on.
-    player.play_until_applied().await;
+    // Not kicked: its session still takes POSTs (a closed one answers 410).
+    let ping = message_record(&ClientMessage::Ping(Ping { nonce: 9 }));
+    let (status, _, text) = exchange(&server, post("4", ping)).await;
+    assert_eq!(status, 204, "{text:?}");
     assert!(player.kick.is_none(), "{:?}", player.kick);
     server.shutdown().await;
 }

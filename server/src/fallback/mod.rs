@@ -438,6 +438,17 @@ async fn poll_answer(
             "this session streams its records (GET /fallback/stream); it is not polled",
         );
     }
+    // Numbering is for a whole session: a poll that lost its number on the way (passed on by a
+    // node older than the numbers, in a fleet being upgraded) may be a repeat, and served
+    // unnumbered it would take the next records and lose the ones its number kept. The client
+    // resumes its seat in a new session instead.
+    if number.is_none() && session.are_polls_numbered() {
+        return refuse(
+            StatusCode::CONFLICT,
+            "this session numbers its polls (Tickwire-Poll) and this one has none: its records \
+             are not taken",
+        );
+    }
     let wait = fallback.ctx.config.heartbeat_interval + Duration::from_secs(1);
     // One poll at a time. A numbered poll may be a repeat of the one still waiting here: a
     // proxy that lost its connection to this server retries at once, before this server saw
@@ -524,6 +535,19 @@ async fn send_answer(
         Ok(seq) => seq,
         Err(refusal) => return refusal,
     };
+    // As for polls: once the client numbers its POSTs, one without a number (passed on by a
+    // node older than the numbers) may be a repeat, which would be delivered twice.
+    match seq {
+        Some(_) => session.posts_numbered(),
+        None if session.are_posts_numbered() => {
+            return refuse(
+                StatusCode::CONFLICT,
+                "this session numbers its POSTs (Tickwire-Seq) and this one has none: its \
+                 records are not taken",
+            );
+        }
+        None => {}
+    }
     // A repeat of the POST delivered last is answered at once, its body unread and no token of
     // the POST rate spent: it was taken already, and reading it again could only turn its 204
     // into a 429 or a 408 to be sent again. (A repeat that comes while the first is still being

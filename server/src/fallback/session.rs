@@ -175,8 +175,11 @@ pub(crate) struct Session {
     /// Who holds `polling`, and whether a repeat waits for it.
     poll_queue: Mutex<PollQueue>,
     /// A numbered poll came: at its end the session stays findable for a while, so that a
-    /// repeat of the poll that took its close record gets it again ([`LINGER`]).
+    /// repeat of the poll that took its close record gets it again ([`LINGER`]); and an
+    /// unnumbered poll is refused from then on.
     numbered: AtomicBool,
+    /// A numbered POST came: an unnumbered one is refused from then on.
+    posts_numbered: AtomicBool,
     /// The `Tickwire-Seq` of the last numbered POST delivered (0: none yet), held while one
     /// is delivered: a repeat of it is not delivered again, and one out of sequence is
     /// refused (PROTOCOL.md 1.1).
@@ -261,6 +264,21 @@ impl Session {
     /// The client numbers its polls: see [`Session::numbered`].
     pub(crate) fn polls_numbered(&self) {
         self.numbered.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a numbered poll came.
+    pub(crate) fn are_polls_numbered(&self) -> bool {
+        self.numbered.load(Ordering::Relaxed)
+    }
+
+    /// The client numbers its POSTs.
+    pub(crate) fn posts_numbered(&self) {
+        self.posts_numbered.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a numbered POST came.
+    pub(crate) fn are_posts_numbered(&self) -> bool {
+        self.posts_numbered.load(Ordering::Relaxed)
     }
 }
 
@@ -357,6 +375,7 @@ pub(crate) fn open(
         polling: tokio::sync::Mutex::default(),
         poll_queue: Mutex::default(),
         numbered: AtomicBool::new(false),
+        posts_numbered: AtomicBool::new(false),
         posted: tokio::sync::Mutex::new(0),
     });
     sessions.insert(session.clone());

@@ -60,7 +60,8 @@ const PROXY_ADDR: &str = "127.0.0.1:8080";
 const WATCHDOG: Duration = Duration::from_secs(120);
 /// How long the link stays down.
 const OUTAGE: Duration = Duration::from_secs(3);
-/// The server's resume grace (`ServerConfig::default().resume_grace`).
+/// The server's resume grace (`ServerConfig::default().resume_grace`), which [`OUTAGE`] and
+/// the reconnect after it must stay inside for the seat to be resumed.
 const RESUME_GRACE: Duration = Duration::from_secs(10);
 /// The driver's RX FIFO (`embassy_net_lan9118::RX_FIFO_BYTES`, `RX_FIFO_FRAMES`) and the
 /// highest peak that proves no frame was dropped (`RX_FIFO_SAFE_PEAK_BYTES`: two full frames
@@ -362,8 +363,9 @@ async fn firmware_plays(image: &Path) {
     let back_in = cut.elapsed();
     println!("resumed {back_in:?} after the cut ({OUTAGE:?} of it without a link)");
     assert!(line.contains("(resumed: true)"), "the seat was resumed: {line}");
+    // Resumed, so within the server's grace: a seat past it is gone, and the Welcome says
+    // `resumed: false` (as would a fresh join). How long it took is for the log above.
     assert_eq!(ship_of(&line), ship, "the same ship");
-    assert!(back_in < RESUME_GRACE, "resumed within the server's grace");
     board.wait_line("(resumed: true)", before_drop).await; // the client's own log line
     let (room_after, players) = controller_room(server).await;
     assert_eq!((room_after.as_str(), players), (room.as_str(), 1), "the same single seat");

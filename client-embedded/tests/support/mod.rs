@@ -59,8 +59,9 @@ pub async fn start_server_with(change: impl FnOnce(&mut ServerConfig)) -> Socket
     addr
 }
 
-/// Opens a `FromTokio<TcpStream>` to a fixed address, counting reads and bytes read.
-pub struct TokioConnector(pub SocketAddr, pub ReadStats);
+/// Opens a `FromTokio<TcpStream>` to a fixed address, counting reads and bytes read, and
+/// returning at most the third field's number of bytes a read (`usize::MAX`: whatever TCP has).
+pub struct TokioConnector(pub SocketAddr, pub ReadStats, pub usize);
 
 /// Reads and bytes the client's transports returned, over all connections.
 #[derive(Clone, Default)]
@@ -69,8 +70,8 @@ pub struct ReadStats {
     pub bytes: Arc<AtomicUsize>,
 }
 
-/// `FromTokio<TcpStream>` that counts its reads.
-pub struct Counted(FromTokio<TcpStream>, ReadStats);
+/// `FromTokio<TcpStream>` that counts its reads and returns at most `.2` bytes a read.
+pub struct Counted(FromTokio<TcpStream>, ReadStats, usize);
 
 impl embedded_io_async::ErrorType for Counted {
     type Error = std::io::Error;
@@ -78,7 +79,9 @@ impl embedded_io_async::ErrorType for Counted {
 
 impl embedded_io_async::Read for Counted {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, std::io::Error> {
-        let n = self.0.read(buf).await?;
+        // Still cancel-safe: a read cut short by the client's deadline has taken no bytes.
+        let len = buf.len().min(self.2);
+        let n = self.0.read(&mut buf[..len]).await?;
         self.1.reads.fetch_add(1, Ordering::Relaxed);
         self.1.bytes.fetch_add(n, Ordering::Relaxed);
         Ok(n)
@@ -102,7 +105,7 @@ impl Connector for TokioConnector {
     async fn connect(&mut self) -> Result<Counted, std::io::Error> {
         let stream = TcpStream::connect(self.0).await?;
         stream.set_nodelay(true)?;
-        Ok(Counted(FromTokio::new(stream), self.1.clone()))
+        Ok(Counted(FromTokio::new(stream), self.1.clone(), self.2))
     }
 }
 
@@ -179,6 +182,26 @@ pub fn spawn_client_at(
     room: &str,
     config: Config,
 ) -> (Probe, ClientTask) {
+    spawn(addr, path, room, config, usize::MAX)
+}
+
+/// [`spawn_client`] whose transport hands the client one byte a read, every read: however
+/// TCP coalesces the bytes, each frame header and payload arrives split across reads.
+pub fn spawn_client_reading_one_byte(
+    addr: SocketAddr,
+    room: &str,
+    config: Config,
+) -> (Probe, ClientTask) {
+    spawn(addr, "/ws", room, config, 1)
+}
+
+fn spawn(
+    addr: SocketAddr,
+    path: &str,
+    room: &str,
+    config: Config,
+    max_read: usize,
+) -> (Probe, ClientTask) {
     let probe = Probe::default();
     let mut app = probe.clone();
     let reads = probe.reads.clone();
@@ -197,8 +220,8 @@ pub fn spawn_client_at(
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async move {
-            let mut client =
-                Client::new(TokioConnector(addr, reads), rng, config, identity, endpoint, buffers);
+            let connector = TokioConnector(addr, reads, max_read);
+            let mut client = Client::new(connector, rng, config, identity, endpoint, buffers);
             tokio::select! {
                 left = client.run(&mut app) => *app.left.lock().unwrap() = Some(left),
                 _ = stopped => {}
@@ -209,7 +232,8 @@ pub fn spawn_client_at(
 }
 
 /// A TCP proxy in front of the server that can cut every connection it carries, and can
-/// deliver the server's bytes one byte per TCP write.
+/// deliver the server's bytes one byte per TCP write with a pause after each (so the client's
+/// reads often wait mid-frame; how the bytes reach its reads is up to the kernel's timing).
 pub struct Proxy {
     pub addr: SocketAddr,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,

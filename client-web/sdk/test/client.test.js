@@ -116,10 +116,9 @@ test('a joined client whose link dies silently closes it keeping the seat, and r
   first.open();
   first.receive(welcome);
   assert.equal(c.state, 'joined');
-  const joinedAt = performance.now();
-  // Nothing more arrives, and the socket never reports a close.
+  // Nothing more arrives, and the socket never reports a close: only the silence limit can
+  // end the connection, and its close frame says it did.
   await until(() => c.state === 'reconnecting', 'reconnecting');
-  assert.ok(performance.now() - joinedAt < 1000, 'within the silence limit, not whenever the OS gives up');
   assert.deepEqual(first.closed, { code: 4000, reason: 'nothing from the server for 80 ms' });
   // The old socket's close, should it ever come, is no longer heard.
   first.onclose?.({ code: 1006, reason: '', wasClean: false });

@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
-import { startServer, startProxy, until, getJson } from '../support/server.js';
+import { createServer, connect } from 'node:net';
+import { startServer, until, getJson } from '../support/server.js';
 import { launch, openPage, watch, gameState, SCREENSHOTS } from '../support/browser.js';
 import { TickwireClient, PROTOCOL_VERSION } from '../../sdk/index.js';
 
@@ -49,6 +50,60 @@ async function pushAndMeasure(referee, entity, press, release) {
   }, 'the server moving the ship 80 units the way it was steered');
   await release();
   return (moved.pos.x - start.pos.x) * direction / 16;
+}
+
+/**
+ * `startProxy` (../support/server.js), which can also hold: while held, a connection is taken
+ * (its bytes wait unread) but carried to the server only once `release()` is called, so a page
+ * reconnecting meanwhile waits at its socket's opening for as long as the test needs.
+ * @param {number} port
+ * @returns {Promise<{ port: number, cut: () => number, hold: () => void, release: () => void, close: () => Promise<void> }>}
+ */
+function startHoldingProxy(port) {
+  /** @type {Set<import('node:net').Socket>} */
+  const sockets = new Set();
+  /** @type {import('node:net').Socket[] | null} */
+  let held = null;
+  /** @param {import('node:net').Socket} client */
+  const carry = (client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      sockets.add(a);
+      a.on('close', () => { sockets.delete(a); b.destroy(); });
+      a.on('error', () => b.destroy());
+      a.pipe(b);
+    }
+  };
+  const server = createServer((client) => {
+    if (!held) return carry(client);
+    held.push(client);
+    sockets.add(client);
+    client.on('error', () => {});
+    client.on('close', () => sockets.delete(client));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+      resolve({
+        port: address.port,
+        cut: () => {
+          const n = sockets.size;
+          for (const s of sockets) s.resetAndDestroy();
+          return n;
+        },
+        hold: () => { held ??= []; },
+        release: () => {
+          const waiting = held ?? [];
+          held = null;
+          for (const client of waiting) if (!client.destroyed) carry(client);
+        },
+        close: () => new Promise((done) => {
+          for (const s of sockets) s.destroy();
+          server.close(() => done());
+        }),
+      });
+    });
+  });
 }
 
 test('the lobby loads with no console errors and lists rooms live, with a QR code', async () => {
@@ -181,24 +236,28 @@ test('two browsers see each other and chat goes across', async () => {
 });
 
 test('a dropped connection shows "reconnecting" and resumes the same ship', async () => {
-  const proxy = await startProxy(server.port);
+  const proxy = await startHoldingProxy(server.port);
   const { context, page, errors } = await openPage(browser);
   await page.goto(`http://127.0.0.1:${proxy.port}/?room=e2e-drop`);
   await page.waitForSelector('#game[data-state="joined"]');
   const before = await gameState(page);
   const referee = await watch(server.ws, 'e2e-drop');
   await until(() => referee.ship(Number(before.entity)), 'the ship in the server view');
-  // Slow the retries a little so the banner is on screen long enough to photograph.
-  await page.evaluate(() => { const game = globalThis.tickwire.game; if (game) game.client.session.reconnect.initialDelayMs = 700; });
+  // The reconnect is held at the proxy until the banner has been seen and photographed: it
+  // stays up until the next Welcome, which cannot come before then, however slow the machine.
+  proxy.hold();
   assert.ok(proxy.cut() >= 1);
   await page.waitForSelector('#banner:not([hidden]):has-text("Reconnecting")');
   await page.screenshot({ path: shot('reconnecting') });
+  proxy.release();
   await page.waitForSelector('#game[data-connections="2"][data-state="joined"]');
   const after = await gameState(page);
   assert.equal(after.resumed, 'true');
   assert.equal(after.playerId, before.playerId);
   assert.equal(after.entity, before.entity);
-  await page.waitForSelector('#banner.ok:has-text("your ship is back")');
+  // The page tells the player, in the Welcome's handler (the one that counted the connection);
+  // it hides that banner 2.5 s later, so the test asks for its text, shown or hidden by then.
+  await page.waitForSelector('#banner.ok:has-text("your ship is back")', { state: 'attached' });
   assert.ok(referee.ship(Number(before.entity)), 'the ship never left the server');
   assert.ok(!referee.events.some((e) => e.type === 'Left' && e.player === Number(before.playerId)), 'no Left event');
   // Still steerable after the resume.

@@ -42,8 +42,13 @@ fn room_with(players: usize, spectators: usize) -> Bench {
         // The answer is awaited, as a connection awaits it: a join nobody waits for is dropped.
         let (reply, mut answer) = tokio::sync::oneshot::channel();
         let role = if i < players { Role::Player } else { Role::Spectator };
-        let request =
-            JoinRequest { role, name: Name::truncated("bot"), resume: None, link: link.clone() };
+        let request = JoinRequest {
+            role,
+            name: Name::truncated("bot"),
+            resume: None,
+            link: link.clone(),
+            reservation: None,
+        };
         room.handle(RoomCommand::Join { request, reply }, now);
         assert!(matches!(answer.try_recv(), Ok(Ok(_))), "client {i} was not seated");
         links.push(link);

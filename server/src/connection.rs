@@ -718,8 +718,8 @@ pub(crate) async fn join(
         if link.is_closing() {
             return None;
         }
-        // Held until the room answers, so concurrent `Any` joins spread over rooms.
-        let (handle, _reservation) = match ctx.find_room(
+        // Held until the room takes the join, so concurrent `Any` joins spread over rooms.
+        let (handle, reservation) = match ctx.find_room(
             &hello.room,
             hello.resume.as_ref(),
             hello.role == Role::Spectator,
@@ -736,6 +736,7 @@ pub(crate) async fn join(
             name: clean_name(&hello.name),
             resume: hello.resume,
             link: link.clone(),
+            reservation: Some(reservation),
         };
         let command = RoomCommand::Join { request, reply: reply_tx };
         match tokio::time::timeout(JOIN_TIMEOUT, handle.commands.send(command)).await {

@@ -109,6 +109,12 @@ pub struct JoinRequest {
     pub resume: Option<ResumeToken>,
     /// The connection's link.
     pub link: Arc<ClientLink>,
+    /// The place matchmaking promised this joiner ([`ServerContext::find_room`]), given back
+    /// as the room takes the join: once it counted the seat, or refused it. (Held until the
+    /// connection read the answer, a seat counted twice on a busy server, where the
+    /// connection's thread runs behind the room's, made later joiners find the room full and
+    /// spread over more rooms than needed.)
+    pub reservation: Option<Reservation>,
 }
 
 /// A seat granted.
@@ -1669,7 +1675,8 @@ mod tests {
     ) -> (Arc<ClientLink>, Result<Joined, JoinRefused>) {
         let link = Arc::new(ClientLink::new());
         let (reply, mut answer) = oneshot::channel();
-        let request = JoinRequest { role, name: Name::new(), resume, link: link.clone() };
+        let request =
+            JoinRequest { role, name: Name::new(), resume, link: link.clone(), reservation: None };
         room.handle(RoomCommand::Join { request, reply }, now);
         (link, answer.try_recv().expect("a join is answered at once"))
     }
@@ -1872,6 +1879,7 @@ mod tests {
                 name: Name::new(),
                 resume: None,
                 link: link.clone(),
+                reservation: None,
             };
             room.handle(RoomCommand::Join { request, reply }, t0);
             (link, answer.try_recv().expect("answered"))
@@ -2184,6 +2192,40 @@ mod tests {
         assert!(!fresh.unwrap().resumed);
     }
 
+    /// Matchmaking's promise of a place ends as the room counts the seat, not when the
+    /// connection gets round to reading the answer: on a busy server the connection's thread
+    /// runs behind the room's, and a seat counted twice meanwhile sent later joiners to new
+    /// rooms.
+    #[test]
+    fn a_join_gives_its_reserved_place_back_as_the_room_seats_it() {
+        let mut room = room(|config| config.room_capacity = 2);
+        let t0 = Instant::now();
+        // Joins whose answers the connection has not read yet: it runs behind.
+        let join_reserved = |room: &mut Room<Arena>| {
+            let link = Arc::new(ClientLink::new());
+            let (reply, answer) = oneshot::channel();
+            let reservation = Some(Reservation::new(room.shared.clone()));
+            let request = JoinRequest {
+                role: Role::Player,
+                name: Name::new(),
+                resume: None,
+                link,
+                reservation,
+            };
+            room.handle(RoomCommand::Join { request, reply }, t0);
+            answer
+        };
+        let _first = join_reserved(&mut room);
+        assert_eq!(room.shared.players(), 1);
+        assert!(room.shared.has_unreserved_player_room(), "one seat of two taken, none promised");
+        let _second = join_reserved(&mut room);
+        assert!(!room.shared.has_unreserved_player_room(), "both seats taken");
+        // A refused join gives its place back too.
+        let mut third = join_reserved(&mut room);
+        assert_eq!(third.try_recv().unwrap().unwrap_err(), JoinRefused::Full);
+        assert_eq!(room.shared.reserved.load(Ordering::Relaxed), 0, "no promise outlives its join");
+    }
+
     /// The race a oneshot cannot close: the joiner gives up after the room checked it was
     /// still waiting and before the answer reaches it. A resume must not have kicked the
     /// connection it would replace (whose client may well be playing on it), nor count.
@@ -2195,8 +2237,13 @@ mod tests {
         let player = joined.unwrap().player;
         let token = welcome(&messages(&old).0).resume_token;
         let new = Arc::new(ClientLink::new());
-        let request =
-            JoinRequest { role: Role::Player, name: Name::new(), resume: Some(token), link: new };
+        let request = JoinRequest {
+            role: Role::Player,
+            name: Name::new(),
+            resume: Some(token),
+            link: new,
+            reservation: None,
+        };
         let mut answered = None;
         room.answer_join(
             request,
@@ -2291,7 +2338,13 @@ mod tests {
             let link = Arc::new(ClientLink::new());
             let (reply, answer) = oneshot::channel();
             drop(answer);
-            let request = JoinRequest { role, name: Name::new(), resume, link: link.clone() };
+            let request = JoinRequest {
+                role,
+                name: Name::new(),
+                resume,
+                link: link.clone(),
+                reservation: None,
+            };
             room.handle(RoomCommand::Join { request, reply }, t0);
             link
         };
@@ -2814,7 +2867,13 @@ mod tests {
         for _ in 0..3 {
             let link = Arc::new(ClientLink::new());
             let (reply, answer) = oneshot::channel();
-            let request = JoinRequest { role: Role::Player, name: Name::new(), resume: None, link };
+            let request = JoinRequest {
+                role: Role::Player,
+                name: Name::new(),
+                resume: None,
+                link,
+                reservation: None,
+            };
             tx.try_send(RoomCommand::Join { request, reply }).unwrap();
             answers.push(answer);
         }

@@ -1047,8 +1047,7 @@ async fn a_repeated_post_is_delivered_once_and_one_out_of_sequence_is_refused() 
     let server = TestServer::start(test_config()).await;
     let room = "fb-seq";
     let mut watcher = Client::join(&server.ws_url(), hello_in(Role::Spectator, "w", room)).await;
-    let player =
-        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "p", room)).await;
+    let player = Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "p", room)).await;
     let id = player.welcome.unwrap().player_id;
     let chat = |texts: &[&str]| {
         let mut body = Vec::new();

@@ -106,6 +106,7 @@ impl Match {
                 name: Name::truncated("bot"),
                 resume: None,
                 link: link.clone(),
+                reservation: None,
             };
             room.handle(RoomCommand::Join { request, reply }, start);
             let _ = link.take_batch(); // the Welcome and roster

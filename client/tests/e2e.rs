@@ -235,7 +235,11 @@ async fn a_kick_is_surfaced_with_its_reason_and_close_code() {
 
 #[tokio::test]
 async fn connect_to_a_closed_port_gives_up_after_the_initial_attempts() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // Bound and never listening: connections to it are refused, and no other test's server
+    // can take the port meanwhile.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = held.local_addr().unwrap();
     // The default policy but for shorter delays (6 attempts, 5 waits: 10 + 20 + 40 + 80 + 160
     // ms), so the test is quick; the timeout is only a guard against waiting forever.
     let mut config = Config::default();

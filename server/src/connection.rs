@@ -768,17 +768,13 @@ pub(crate) async fn join(
                 return None;
             }
             Err(_) => {
-                // The room may have seated the join between the deadline and now: a seat it
-                // gave must be given back, or it would stay without a connection for good.
+                // The room may have seated the join between the deadline and now: it did the
+                // whole join then (its Welcome is on the link, and a resume kicked the
+                // connection it replaced), so the seat is this connection's to serve. Closed
+                // first, so that the room sees a join answered after this as given up.
                 reply_rx.close();
                 if let Ok(Ok(joined)) = reply_rx.try_recv() {
-                    // A seat this Hello resumed is kept for another resume, as the room keeps
-                    // one whose joiner went away before its answer; a fresh one (a stale
-                    // token's included), whose token nobody has, ends now.
-                    let how = if joined.resumed { Departure::Dropped } else { Departure::Left };
-                    let leave =
-                        RoomCommand::Leave { player: joined.player, link: link.clone(), how };
-                    let _ = handle.commands.send(leave).await;
+                    return Some((joined, handle));
                 }
                 break;
             }

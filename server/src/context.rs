@@ -47,7 +47,8 @@ pub enum AdmitError {
     /// [`ServerConfig::max_connections`] sessions are open (HTTP 503).
     #[error("server is at its connection limit")]
     ServerFull,
-    /// [`ServerConfig::max_connections_per_ip`] sessions are open from this address (HTTP 429).
+    /// [`ServerConfig::max_connections_per_ip`] sessions are open from this address, or four
+    /// times as many from its IPv6 /48 ([`ADDRESSES_PER_IPV6_SITE`]) (HTTP 429).
     #[error("too many connections from this address")]
     TooManyFromAddress,
 }
@@ -91,13 +92,68 @@ pub const ADDRESSES_PER_IPV6_SITE: u32 = 4;
 #[derive(Debug, Default)]
 struct Connections {
     total: u32,
-    per_ip: HashMap<IpAddr, u32>,
-    /// Sessions per IPv6 /48 ([`ADDRESSES_PER_IPV6_SITE`]).
-    per_site: HashMap<IpAddr, u32>,
-    /// Open TCP connections per address, upgraded or not (see [`ServerContext::admit_tcp`]).
-    tcp_per_ip: HashMap<IpAddr, u32>,
-    /// Open TCP connections per IPv6 /48.
-    tcp_per_site: HashMap<IpAddr, u32>,
+    /// Sessions.
+    sessions: PerAddress,
+    /// Open TCP connections, upgraded or not (see [`ServerContext::admit_tcp`]).
+    tcp: PerAddress,
+}
+
+/// Who a client is for the per-address caps: its address (an IPv6 one's /64), and for IPv6
+/// the /48 it belongs to.
+#[derive(Debug, Clone, Copy)]
+struct AddressKeys {
+    address: IpAddr,
+    site: Option<IpAddr>,
+}
+
+impl AddressKeys {
+    fn of(ip: IpAddr) -> Self {
+        AddressKeys { address: address_key(ip), site: ipv6_prefix(ip, 48) }
+    }
+}
+
+/// Places taken per address and per IPv6 /48 ([`ADDRESSES_PER_IPV6_SITE`]), addresses with
+/// none left forgotten.
+#[derive(Debug, Default)]
+struct PerAddress {
+    by_address: HashMap<IpAddr, u32>,
+    by_site: HashMap<IpAddr, u32>,
+}
+
+impl PerAddress {
+    /// Takes a place for `keys`, at most `limit` an address: false when it or its /48 is full.
+    fn take(&mut self, keys: AddressKeys, limit: u32) -> bool {
+        let site_limit = limit.saturating_mul(ADDRESSES_PER_IPV6_SITE);
+        let full = |counts: &HashMap<IpAddr, u32>, key, limit| {
+            counts.get(&key).is_some_and(|&n: &u32| n >= limit)
+        };
+        if full(&self.by_address, keys.address, limit)
+            || keys.site.is_some_and(|site| full(&self.by_site, site, site_limit))
+        {
+            return false;
+        }
+        *self.by_address.entry(keys.address).or_default() += 1;
+        if let Some(site) = keys.site {
+            *self.by_site.entry(site).or_default() += 1;
+        }
+        true
+    }
+
+    /// Gives back a place [`PerAddress::take`] took.
+    fn give_back(&mut self, keys: AddressKeys) {
+        fn release(counts: &mut HashMap<IpAddr, u32>, key: IpAddr) {
+            if let Some(n) = counts.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&key);
+                }
+            }
+        }
+        release(&mut self.by_address, keys.address);
+        if let Some(site) = keys.site {
+            release(&mut self.by_site, site);
+        }
+    }
 }
 
 /// Everything the server's tasks share.
@@ -176,8 +232,8 @@ impl ServerContext {
     }
 
     /// The room a `Hello` should go to, created if needed. A resume token that names a live
-    /// room wins over the request. The joiner gets a [`Reservation`] to hold until the room
-    /// answers its join.
+    /// room wins over the request. The joiner gets a [`Reservation`], which goes to the room
+    /// with its join ([`crate::room::JoinRequest::reservation`]).
     pub fn find_room(
         self: &Arc<Self>,
         request: &RoomRequest,
@@ -376,43 +432,26 @@ impl ServerContext {
 
     /// Counts a WebSocket session from `ip` against the limits; the permit gives it back.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, AdmitError> {
-        let (site, ip) = (site_key(ip), address_key(ip));
-        let limit = self.config.max_connections_per_ip;
+        let keys = AddressKeys::of(ip);
         let mut conns = lock(&self.connections);
         if conns.total >= self.config.max_connections {
             return Err(AdmitError::ServerFull);
         }
-        if conns.per_ip.get(&ip).is_some_and(|&n| n >= limit)
-            || site.is_some_and(|site| over_site_limit(&conns.per_site, site, limit))
-        {
+        if !conns.sessions.take(keys, self.config.max_connections_per_ip) {
             return Err(AdmitError::TooManyFromAddress);
-        }
-        *conns.per_ip.entry(ip).or_default() += 1;
-        if let Some(site) = site {
-            *conns.per_site.entry(site).or_default() += 1;
         }
         conns.total += 1;
         self.metrics.sessions.set(i64::from(conns.total));
-        Ok(ConnectionPermit { ctx: self.clone(), ip, site })
+        Ok(ConnectionPermit { ctx: self.clone(), keys })
     }
 
     /// Admits one accepted TCP connection from `ip`, or `None` when that address already
     /// holds [`Self::tcp_limit_per_ip`] of them: one address must not be able to fill the
     /// listener's connection slots (which pauses accepting for everyone).
     pub fn admit_tcp(self: &Arc<Self>, ip: IpAddr) -> Option<TcpPermit> {
-        let (site, ip) = (site_key(ip), address_key(ip));
+        let keys = AddressKeys::of(ip);
         let limit = self.tcp_limit_per_ip();
-        let mut conns = lock(&self.connections);
-        if conns.tcp_per_ip.get(&ip).is_some_and(|&n| n >= limit)
-            || site.is_some_and(|site| over_site_limit(&conns.tcp_per_site, site, limit))
-        {
-            return None;
-        }
-        *conns.tcp_per_ip.entry(ip).or_default() += 1;
-        if let Some(site) = site {
-            *conns.tcp_per_site.entry(site).or_default() += 1;
-        }
-        Some(TcpPermit { ctx: self.clone(), ip, site })
+        lock(&self.connections).tcp.take(keys, limit).then(|| TcpPermit { ctx: self.clone(), keys })
     }
 
     /// TCP connections one address may hold: two per session (an HTTP fallback session holds
@@ -464,16 +503,14 @@ impl ServerContext {
 #[derive(Debug)]
 pub struct ConnectionPermit {
     ctx: Arc<ServerContext>,
-    ip: IpAddr,
-    site: Option<IpAddr>,
+    keys: AddressKeys,
 }
 
 /// One accepted TCP connection; dropping it frees its place in its address's count.
 #[derive(Debug)]
 pub struct TcpPermit {
     ctx: Arc<ServerContext>,
-    ip: IpAddr,
-    site: Option<IpAddr>,
+    keys: AddressKeys,
 }
 
 /// A place in `room` for one joiner, taken under the directory lock.
@@ -496,11 +533,7 @@ pub fn resume_fits(request: &RoomRequest, seat_room: &RoomName) -> bool {
 
 impl Drop for TcpPermit {
     fn drop(&mut self) {
-        let mut conns = lock(&self.ctx.connections);
-        release(&mut conns.tcp_per_ip, self.ip);
-        if let Some(site) = self.site {
-            release(&mut conns.tcp_per_site, site);
-        }
+        lock(&self.ctx.connections).tcp.give_back(self.keys);
     }
 }
 
@@ -508,39 +541,17 @@ impl Drop for TcpPermit {
 /// IPv6 address's /64. A host is given a /64 to pick its addresses from (SLAAC, privacy
 /// addresses), so counting each IPv6 address apart would hand one machine 2^64 quotas.
 pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
-    match crate::proxy::canonical(ip) {
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !(u128::from(u64::MAX));
-            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
-        }
-        v4 => v4,
-    }
+    ipv6_prefix(ip, 64).unwrap_or_else(|| crate::proxy::canonical(ip))
 }
 
-/// The IPv6 /48 an address belongs to, which the caps count too
-/// ([`ADDRESSES_PER_IPV6_SITE`]); `None` for IPv4 (one mapped into IPv6 included).
-fn site_key(ip: IpAddr) -> Option<IpAddr> {
+/// The first `bits` of an IPv6 address (`None` for IPv4, one mapped into IPv6 included).
+fn ipv6_prefix(ip: IpAddr, bits: u32) -> Option<IpAddr> {
     match crate::proxy::canonical(ip) {
         IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !(u128::MAX >> 48);
+            let prefix = u128::from(v6) & !(u128::MAX >> bits);
             Some(IpAddr::V6(std::net::Ipv6Addr::from(prefix)))
         }
         IpAddr::V4(_) => None,
-    }
-}
-
-/// Whether `site` holds as many as [`ADDRESSES_PER_IPV6_SITE`] addresses at `per_address` each.
-fn over_site_limit(per_site: &HashMap<IpAddr, u32>, site: IpAddr, per_address: u32) -> bool {
-    per_site.get(&site).is_some_and(|&n| n >= per_address.saturating_mul(ADDRESSES_PER_IPV6_SITE))
-}
-
-/// One connection from `ip` ended: count it down, forgetting addresses with none left.
-fn release(per_ip: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
-    if let Some(n) = per_ip.get_mut(&ip) {
-        *n -= 1;
-        if *n == 0 {
-            per_ip.remove(&ip);
-        }
     }
 }
 
@@ -549,10 +560,7 @@ impl Drop for ConnectionPermit {
         let mut conns = lock(&self.ctx.connections);
         conns.total = conns.total.saturating_sub(1);
         self.ctx.metrics.sessions.set(i64::from(conns.total));
-        release(&mut conns.per_ip, self.ip);
-        if let Some(site) = self.site {
-            release(&mut conns.per_site, site);
-        }
+        conns.sessions.give_back(self.keys);
     }
 }
 

@@ -176,10 +176,11 @@ pub struct RoomShared {
     pub transports: crate::transport::TransportCounts,
 }
 
-/// A seat held for a joiner between matchmaking and the room's answer, so that joins that
-/// arrive together spread over rooms instead of all picking the same one and being refused
-/// (a thousand spectators joining `Any` at once fill one room to its cap, then the next).
-/// Released when dropped (after the answer, or if the connection ends first).
+/// A seat held for a joiner between matchmaking and the room taking its join, so that joins
+/// that arrive together spread over rooms instead of all picking the same one and being
+/// refused (a thousand spectators joining `Any` at once fill one room to its cap, then the
+/// next). It travels in the [`JoinRequest`] and is released when dropped: once the room has
+/// counted the seat or refused the join, or with a join command never taken.
 #[derive(Debug)]
 pub struct Reservation {
     room: Arc<RoomShared>,

@@ -73,7 +73,11 @@ async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal:
     let (status, body) = match refusal {
         EarlyRefusal::BusyAddress(limit) => (
             "429 Too Many Requests",
-            format!("too many connections from your address (limit {limit}); retry later\n"),
+            format!(
+                "too many connections from your address (limit {limit}; an IPv6 /48 holds \
+                 {} at most); retry later\n",
+                limit.saturating_mul(crate::context::ADDRESSES_PER_IPV6_SITE)
+            ),
         ),
         EarlyRefusal::ServerBusy => (
             "503 Service Unavailable",

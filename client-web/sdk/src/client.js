@@ -254,24 +254,26 @@ export class TickwireClient {
   open() {
     const kind = this.chain[this.trying];
     let socket;
-    try {
-      socket = kind === 'ws'
-        ? new this.WebSocketImpl(this.url, SUBPROTOCOL)
-        : new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, {
-          fetch: this.fetchImpl,
-          openTimeoutMs: this.streamTimeoutMs,
-          chatRate: this.session.chatBudget.pace.rate,
-          chatBurst: this.session.chatBudget.pace.burst,
-          // The session stops waiting then too; past it the socket aborts its requests.
-          closeTimeoutMs: this.session.closeTimeoutMs,
-          now: this.now,
-        });
-    } catch (error) {
-      // A WebSocket constructor throws where a connection would fail: a `ws:` URL on an
-      // https page, a Content-Security-Policy whose 'self' an older Safari does not read as
-      // covering ws:. Taken as a socket that closed unopened: the next transport, or a failed
-      // attempt, rather than an exception out of connect() that stops the session for good.
-      socket = new UnopenedSocket(error instanceof Error ? error.message : String(error));
+    if (kind === 'ws') {
+      try {
+        socket = new this.WebSocketImpl(this.url, SUBPROTOCOL);
+      } catch (error) {
+        // A WebSocket constructor throws where a connection would fail: a `ws:` URL on an
+        // https page, a Content-Security-Policy whose 'self' an older Safari does not read as
+        // covering ws:. Taken as a socket that closed unopened: the next transport, or a failed
+        // attempt, rather than an exception out of connect() that stops the session for good.
+        socket = new UnopenedSocket(error instanceof Error ? error.message : String(error));
+      }
+    } else {
+      socket = new HttpSocket(this.fallbackBase, kind, this.fallbackQuery, {
+        fetch: this.fetchImpl,
+        openTimeoutMs: this.streamTimeoutMs,
+        chatRate: this.session.chatBudget.pace.rate,
+        chatBurst: this.session.chatBudget.pace.burst,
+        // The session stops waiting then too; past it the socket aborts its requests.
+        closeTimeoutMs: this.session.closeTimeoutMs,
+        now: this.now,
+      });
     }
     socket.binaryType = 'arraybuffer';
     this.socket = socket;

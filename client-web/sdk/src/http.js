@@ -105,7 +105,7 @@ export class HttpSocket {
      */
     this.numbered = false;
     this.posting = false;
-    /** Ends a POST's wait for its Retry-After at once (a close is asked for). @type {(() => void) | null} */
+    /** Cuts a POST's wait for its Retry-After to at most `RETRY_MS` (a close is asked for). @type {(() => void) | null} */
     this.cutRetryWait = null;
     this.flushQueued = false;
     /** @type {{ code: number, reason: string } | null} the server's close record */
@@ -397,20 +397,19 @@ export class HttpSocket {
         this.unanswered = null;
         this.seq = post.seq;
         if (!response.ok) {
-          // 400 and 413 close the session (its close record says why, on the stream); 404
-          // means it is gone already; 409, that its POSTs are out of sequence: the upstream
-          // cannot be mended. Unnumbered, a 5xx other than 503 (a proxy's 502 or 504) may
-          // have been taken, and is not sent again: the session resumes in a new one. Any
-          // other status is no tickwire server's answer to a POST (a proxy's 403 or 431, say):
-          // what it carried was not taken, so the next POST would only meet a 409.
+          // A tickwire server answers 400 and 413 when it closes the session for what the POST
+          // carried, and 410 when the session is closed already: its close record, with the
+          // code and reason that say what happened, is on its way down, and is waited for as a
+          // close waits (a proxy's 400, which closes nothing, then ends the socket in time).
+          // Any other refusal leaves nothing to mend: 404, the session is gone; 409, its POSTs
+          // are out of sequence; a 5xx other than 503, unnumbered, may have been taken and is
+          // not sent again; a 403 (Origin) or 431 (head too large) would meet every POST. The
+          // socket fails, and the session resumes in a new one.
           const text = (await response.text().catch(() => '')).trim();
           const why = `send: HTTP ${response.status}${text ? `: ${text}` : ''}`;
           if (response.status !== 400 && response.status !== 410 && response.status !== 413) {
             this.fail(CloseCode.ABNORMAL, why);
-          } else if (response.status === 410 && !this.upstreamClosed) {
-            // The server closed the session (a kick, or an answer to this client's close) and
-            // reads no more of its records, but its close record, with the code and reason
-            // that say what happened, is still on its way down: wait for it as a close waits.
+          } else if (!this.upstreamClosed) {
             this.upstreamClosed = true;
             this.outbox = [];
             if (this.readyState !== 3) this.setTimer(() => this.fail(CloseCode.ABNORMAL, why), this.closeTimeoutMs);
@@ -489,7 +488,6 @@ export class HttpSocket {
 /** HTTP statuses of a poll that failed in transit, sent again with its number: a proxy's. */
 const IN_TRANSIT = [502, 503, 504];
 
-/** @param {number} ms */
 /** Client message tags (PROTOCOL.md, the client messages) that {@link HttpSocket#compact} keeps only the newest of. */
 const INPUT_TAG = 1;
 const ACK_TAG = 2;

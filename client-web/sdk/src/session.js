@@ -32,10 +32,11 @@ import { ChatBudget } from './pace.js';
 const FALLBACK_SPECTATOR_ACK_EVERY = 8;
 
 /**
- * A deadline handled this long after it fell due was handled by a thread that did not run
- * meanwhile (a long script, a debugger, a machine waking from sleep); the messages that arrived
- * during the pause may still wait in the browser's queue behind the timer, where the driver
- * cannot look. Such a deadline is held for {@link LATE_WAKE_GRACE_MS} once, for them to be
+ * A wake-up this long after the one {@link Session#pollTimeout} asked for (or, for a driver that
+ * does not ask, after the deadline it handles) comes from a thread that did not run meanwhile (a
+ * long script, a debugger, a machine waking from sleep): the messages that arrived during the
+ * pause may still wait in the browser's queue behind the timer, where the driver cannot look. A
+ * deadline that fell due by then is held for {@link LATE_WAKE_GRACE_MS} once, for them to be
  * handled. A background tab's timers run up to a second late and do not count.
  */
 const LATE_WAKE_MS = 1000;
@@ -293,6 +294,8 @@ export class Session {
     /** A deadline handled late, and how long it is held for the messages queued behind it
      * (see {@link LATE_WAKE_MS}). @type {{ at: number, until: number } | null} */
     this.lateWake = null;
+    /** The wake-up {@link pollTimeout} last asked the driver for. @type {number | null} */
+    this.wakeAt = null;
   }
 
   // ---- state predicates -------------------------------------------------------------------
@@ -449,7 +452,7 @@ export class Session {
     const deadline = this.dueDeadline();
     if (deadline !== null && now >= deadline.at) {
       const held = this.lateWake?.at === deadline.at ? this.lateWake : null;
-      if (held === null && now - deadline.at >= LATE_WAKE_MS) {
+      if (held === null && now - Math.min(this.wakeAt ?? deadline.at, deadline.at) >= LATE_WAKE_MS) {
         // Once per deadline: a dead link stays silent through the grace too.
         this.lateWake = { at: deadline.at, until: now + LATE_WAKE_GRACE_MS };
       } else if (held === null || now >= held.until) {
@@ -479,7 +482,9 @@ export class Session {
       joined && this.hasShip() ? this.nextInputAt : null,
       joined && this.chatQueue.length > 0 ? this.chatBudget.next() : null];
     const due = /** @type {number[]} */ (times.filter((t) => t !== null && Number.isFinite(t)));
-    return due.length ? Math.min(...due) : null;
+    // Remembered: a wake-up long after it tells a thread that did not run (LATE_WAKE_MS).
+    this.wakeAt = due.length ? Math.min(...due) : null;
+    return this.wakeAt;
   }
 
   /** @returns {SessionAction | undefined} */

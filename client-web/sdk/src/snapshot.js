@@ -42,9 +42,9 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
 
 /**
  * The world one client sees at one tick.
- * A world at a tick. The worlds {@link applySnapshot} rebuilds are frozen, their entities
- * too: each is the baseline of deltas to come, and shares what did not change with the worlds
- * around it. Copy what a game wants to change (sort for drawing, predict).
+ * The worlds {@link applySnapshot} rebuilds are frozen, their entities too: each is the
+ * baseline of deltas to come, and shares what did not change with the worlds around it. Copy
+ * what a game wants to change (sort for drawing, predict).
  * @typedef {object} World
  * @property {number} tick
  * @property {RoundState} round
@@ -587,7 +587,9 @@ export function applySnapshot(baseline, reference, snapshot, tickRate) {
   // with the worlds before and after it. A game that sorted its entities for drawing, or
   // wrote a predicted position into one, would corrupt every later world without a sound
   // (and ack it); frozen, the mistake throws where it is made.
-  return Object.freeze({ tick: snapshot.tick, round: Object.freeze(round), entities: Object.freeze(entities) });
+  // The round a snapshot carries is copied, not frozen in place: the message is the caller's.
+  const frozenRound = snapshot.round ? Object.freeze({ ...snapshot.round }) : round;
+  return Object.freeze({ tick: snapshot.tick, round: frozenRound, entities: Object.freeze(entities) });
 }
 
 /**

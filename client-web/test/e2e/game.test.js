@@ -6,8 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
-import { createServer, connect } from 'node:net';
-import { startServer, until, getJson } from '../support/server.js';
+import { startServer, startProxy, until, getJson } from '../support/server.js';
 import { launch, openPage, watch, gameState, SCREENSHOTS } from '../support/browser.js';
 import { TickwireClient, PROTOCOL_VERSION } from '../../sdk/index.js';
 
@@ -50,60 +49,6 @@ async function pushAndMeasure(referee, entity, press, release) {
   }, 'the server moving the ship 80 units the way it was steered');
   await release();
   return (moved.pos.x - start.pos.x) * direction / 16;
-}
-
-/**
- * `startProxy` (../support/server.js), which can also hold: while held, a connection is taken
- * (its bytes wait unread) but carried to the server only once `release()` is called, so a page
- * reconnecting meanwhile waits at its socket's opening for as long as the test needs.
- * @param {number} port
- * @returns {Promise<{ port: number, cut: () => number, hold: () => void, release: () => void, close: () => Promise<void> }>}
- */
-function startHoldingProxy(port) {
-  /** @type {Set<import('node:net').Socket>} */
-  const sockets = new Set();
-  /** @type {import('node:net').Socket[] | null} */
-  let held = null;
-  /** @param {import('node:net').Socket} client */
-  const carry = (client) => {
-    const upstream = connect(port, '127.0.0.1');
-    for (const [a, b] of [[client, upstream], [upstream, client]]) {
-      sockets.add(a);
-      a.on('close', () => { sockets.delete(a); b.destroy(); });
-      a.on('error', () => b.destroy());
-      a.pipe(b);
-    }
-  };
-  const server = createServer((client) => {
-    if (!held) return carry(client);
-    held.push(client);
-    sockets.add(client);
-    client.on('error', () => {});
-    client.on('close', () => sockets.delete(client));
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
-      resolve({
-        port: address.port,
-        cut: () => {
-          const n = sockets.size;
-          for (const s of sockets) s.resetAndDestroy();
-          return n;
-        },
-        hold: () => { held ??= []; },
-        release: () => {
-          const waiting = held ?? [];
-          held = null;
-          for (const client of waiting) if (!client.destroyed) carry(client);
-        },
-        close: () => new Promise((done) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => done());
-        }),
-      });
-    });
-  });
 }
 
 test('the lobby loads with no console errors and lists rooms live, with a QR code', async () => {
@@ -236,7 +181,7 @@ test('two browsers see each other and chat goes across', async () => {
 });
 
 test('a dropped connection shows "reconnecting" and resumes the same ship', async () => {
-  const proxy = await startHoldingProxy(server.port);
+  const proxy = await startProxy(server.port);
   const { context, page, errors } = await openPage(browser);
   await page.goto(`http://127.0.0.1:${proxy.port}/?room=e2e-drop`);
   await page.waitForSelector('#game[data-state="joined"]');

@@ -65,14 +65,19 @@ export function startServer(args = []) {
 
 /**
  * A TCP proxy on 127.0.0.1:0 to `port`. `cut()` destroys every connection through it at
- * once (no close frame either way), like a dropped Wi-Fi link.
+ * once (no close frame either way), like a dropped Wi-Fi link. While `hold()` holds, a new
+ * connection is taken (its bytes wait unread) but carried to the server only at `release()`,
+ * so a client reconnecting meanwhile waits at its socket's opening for as long as a test needs.
  * @param {number} port
- * @returns {Promise<{ port: number, cut: () => number, close: () => Promise<void> }>}
+ * @returns {Promise<{ port: number, cut: () => number, hold: () => void, release: () => void, close: () => Promise<void> }>}
  */
 export function startProxy(port) {
   /** @type {Set<import('node:net').Socket>} */
   const sockets = new Set();
-  const server = createServer((client) => {
+  /** @type {import('node:net').Socket[] | null} */
+  let held = null;
+  /** @param {import('node:net').Socket} client */
+  const carry = (client) => {
     const upstream = connect(port, '127.0.0.1');
     for (const [a, b] of [[client, upstream], [upstream, client]]) {
       sockets.add(a);
@@ -80,6 +85,13 @@ export function startProxy(port) {
       a.on('error', () => b.destroy());
       a.pipe(b);
     }
+  };
+  const server = createServer((client) => {
+    if (!held) return carry(client);
+    held.push(client);
+    sockets.add(client);
+    client.on('error', () => {});
+    client.on('close', () => sockets.delete(client));
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
@@ -90,6 +102,12 @@ export function startProxy(port) {
           const n = sockets.size;
           for (const s of sockets) s.resetAndDestroy();
           return n;
+        },
+        hold: () => { held ??= []; },
+        release: () => {
+          const waiting = held ?? [];
+          held = null;
+          for (const client of waiting) if (!client.destroyed) carry(client);
         },
         close: () => new Promise((done) => {
           for (const s of sockets) s.destroy();

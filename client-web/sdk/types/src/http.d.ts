@@ -85,7 +85,7 @@ export class HttpSocket {
      */
     numbered: boolean;
     posting: boolean;
-    /** Ends a POST's wait for its Retry-After at once (a close is asked for). @type {(() => void) | null} */
+    /** Cuts a POST's wait for its Retry-After to at most `RETRY_MS` (a close is asked for). @type {(() => void) | null} */
     cutRetryWait: (() => void) | null;
     flushQueued: boolean;
     /** @type {{ code: number, reason: string } | null} the server's close record */

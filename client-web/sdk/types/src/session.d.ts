@@ -99,6 +99,8 @@ export class Session {
         at: number;
         until: number;
     } | null;
+    /** The wake-up {@link pollTimeout} last asked the driver for. @type {number | null} */
+    wakeAt: number | null;
     /** Whether a `Welcome` was received on the current connection. */
     isJoined(): boolean;
     /** Whether the session ended (left, or failed for good). */

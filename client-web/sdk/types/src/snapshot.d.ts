@@ -211,9 +211,9 @@ export type Snapshot = {
 };
 /**
  * The world one client sees at one tick.
- * A world at a tick. The worlds {@link applySnapshot} rebuilds are frozen, their entities
- * too: each is the baseline of deltas to come, and shares what did not change with the worlds
- * around it. Copy what a game wants to change (sort for drawing, predict).
+ * The worlds {@link applySnapshot} rebuilds are frozen, their entities too: each is the
+ * baseline of deltas to come, and shares what did not change with the worlds around it. Copy
+ * what a game wants to change (sort for drawing, predict).
  */
 export type World = {
     tick: number;

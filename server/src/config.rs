@@ -291,7 +291,7 @@ pub struct ServerConfig {
     /// in any room (README, "Running a fleet"). Unset: a single server that needs no Redis.
     #[arg(long, env = "TICKWIRE_REDIS_URL", hide_env_values = true, value_name = "URL",
           value_parser = RedisUrlParser)]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<RedisUrl>,
 
     /// This node's name in the fleet (letters, digits, `-`, `_`, `.`; at most 48 bytes): shown
     /// in `/rooms`, logs and metrics. Unset: the host name (a pod's name in Kubernetes), or a
@@ -449,27 +449,77 @@ pub fn parse_redis_url(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A Redis URL, which may carry a password (`redis://:password@host`, or
+/// `unix:///path?pass=password`): its `Debug` shows the URL with the user part and the query
+/// replaced by `***`, so a logged or printed [`ServerConfig`] does not leak it. Dereferences to
+/// the whole URL for the code that connects.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL with any `user:password@` replaced by `***@` and any query by `?***`.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else { return "***".into() };
+        let (rest, query) = match rest.split_once('?') {
+            Some((before, _)) => (before, "?***"),
+            None => (rest, ""),
+        };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let rest = match rest[..authority_end].rfind('@') {
+            Some(at) => format!("***{}", &rest[at..]),
+            None => rest.to_owned(),
+        };
+        format!("{scheme}://{rest}{query}")
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisUrl({:?})", self.redacted())
+    }
+}
+
+impl std::ops::Deref for RedisUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RedisUrl {
+    fn from(url: String) -> Self {
+        RedisUrl(url)
+    }
+}
+
+impl From<&str> for RedisUrl {
+    fn from(url: &str) -> Self {
+        RedisUrl(url.to_owned())
+    }
+}
+
 /// `--redis-url`'s parser: [`parse_redis_url`], with clap's error built without the value. A
 /// plain function parser makes clap print "invalid value '<the URL>'", password and all.
 #[derive(Debug, Clone, Copy)]
 struct RedisUrlParser;
 
 impl clap::builder::TypedValueParser for RedisUrlParser {
-    type Value = String;
+    type Value = RedisUrl;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<String, clap::Error> {
+    ) -> Result<RedisUrl, clap::Error> {
         let flag = arg.map_or_else(|| "--redis-url".to_string(), ToString::to_string);
         let refused = |problem: &str| {
             let message = format!("invalid value for '{flag}': {problem}\n");
             clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd)
         };
         let text = value.to_str().ok_or_else(|| refused("the URL is not valid UTF-8"))?;
-        parse_redis_url(text).map_err(|problem| refused(&problem))
+        parse_redis_url(text).map(RedisUrl).map_err(|problem| refused(&problem))
     }
 }
 
@@ -697,6 +747,29 @@ mod tests {
         assert!(parse_redis_url("rediss://h").unwrap_err().contains("TLS"));
         let cli = Cli::try_parse_from(["tickwire-server", "--redis-url", " redis://:pw@h:1/0 "]);
         assert_eq!(cli.ok().and_then(|c| c.config.redis_url).as_deref(), Some("redis://:pw@h:1/0"));
+    }
+
+    /// A configuration printed with `{:?}` (a log line, a panic message) shows where Redis is
+    /// but not its password.
+    #[test]
+    fn debug_hides_the_redis_password() {
+        let config = ServerConfig {
+            redis_url: Some("redis://:hunter2@10.0.0.2:6379/0".into()),
+            ..ServerConfig::default()
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("redis://***@10.0.0.2:6379/0"), "{printed}");
+        let cases = [
+            ("redis://user:pw@h/0", "redis://***@h/0"),
+            ("redis://h:6379/0", "redis://h:6379/0"),
+            ("unix:///run/redis.sock?pass=pw", "unix:///run/redis.sock?***"),
+            ("redis://h/0?x=a@b", "redis://h/0?***"),
+            ("redis://:p@w@h", "redis://***@h"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(RedisUrl::from(url).redacted(), shown);
+        }
     }
 
     /// The environment this test's child sets, and what must not show in `--help`.

@@ -241,7 +241,7 @@ struct Node {
 
 fn node_config(id: &str, redis: &Redis) -> ServerConfig {
     let mut config = test_config();
-    config.redis_url = Some(redis.url());
+    config.redis_url = Some(redis.url().into());
     config.node_id = Some(id.to_string());
     config.node_ttl = TTL;
     config.redis_timeout = Duration::from_millis(300);

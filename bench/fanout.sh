@@ -65,6 +65,21 @@ connect_over=${CONNECT_OVER:-2s}
 players=${PLAYERS:-32}
 servers=(${SERVERS:-tickwire node-ws floor tungstenite})
 payload_from=${PAYLOAD_FROM:-tickwire}
+# Every server this script runs (each described at the top): the checks and the runs below
+# take their names from here alone.
+tickwire_variants=(tickwire tickwire-noack tickwire-ack4 tickwire-base tickwire-uring tickwire-uring-ackread)
+peer_servers=(node-ws floor floor-uring tungstenite)
+# listed NAME LIST...: whether LIST holds NAME.
+listed() { local name=$1; shift; [[ " $* " == *" $name "* ]]; }
+# Before the build and the runs: a typo would otherwise stop the script only when its turn
+# came, minutes in.
+[[ ${#servers[@]} -gt 0 ]] || { echo "fanout.sh: SERVERS names no server" >&2; exit 2; }
+for server in "${servers[@]}"; do
+    listed "$server" "${tickwire_variants[@]}" "${peer_servers[@]}" || {
+        echo "fanout.sh: unknown server '$server' in SERVERS; known: ${tickwire_variants[*]} ${peer_servers[*]}" >&2
+        exit 2
+    }
+done
 nice=${NICE:-0}
 run_order 1 "${servers[@]}" >/dev/null || exit 2
 swarm_flags=(${SWARM_FLAGS:-})
@@ -76,13 +91,13 @@ for n in "${counts[@]}"; do
     [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16000 ]] ||
         { echo "fanout.sh: N must be 1 to 16000 (ulimit -n is 20000), got '$n'" >&2; exit 2; }
 done
-case $payload_from in
-tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring | tickwire-uring-ackread) ;;
-*) echo "fanout.sh: PAYLOAD_FROM must be a tickwire variant (tickwire, tickwire-noack ...), got '$payload_from'" >&2; exit 2 ;;
-esac
+listed "$payload_from" "${tickwire_variants[@]}" || {
+    echo "fanout.sh: PAYLOAD_FROM must be a tickwire variant (${tickwire_variants[*]}), got '$payload_from'" >&2
+    exit 2
+}
 peers=0
 for server in "${servers[@]}"; do
-    case $server in node-ws | floor | floor-uring | tungstenite) peers=1 ;; esac
+    if listed "$server" "${peer_servers[@]}"; then peers=1; fi
 done
 # Without peers nothing needs the size; with PAYLOAD it is given; a run of peers alone sends
 # 80 B unless PAYLOAD_FROM asks for tickwire's.
@@ -124,14 +139,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# swarm LABEL PORT N RUN [bench-swarm flags]: its row goes to $swarm_rows.
+# swarm LABEL PORT N RUN [bench-swarm flags]: its row goes to $swarm_rows, as measurement
+# $repeat of LABEL in run RUN.
 swarm_rows=$rows
 swarm() {
     local label=$1 port=$2 n=$3 run=$4
     shift 4
     timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-swarm" --url "ws://127.0.0.1:$port/ws" \
         --clients "$n" --connect-over "$connect_over" --warmup "$warmup" --duration "$duration" \
-        --server-pid "$server_pid" --label "$label" --run "$run" --json "$swarm_rows" --quiet "${swarm_flags[@]}" "$@" ||
+        --server-pid "$server_pid" --label "$label" --run "$run" --repeat "$repeat" --json "$swarm_rows" \
+        --quiet "${swarm_flags[@]}" "$@" ||
         echo "fanout.sh: $label N=$n run $run: the swarm failed or timed out" >&2
 }
 
@@ -183,6 +200,7 @@ for n in "${counts[@]}"; do
         # stand in for a run that failed.
         swarm_rows="$out/payload-$n.jsonl"
         rm -f "$swarm_rows"
+        repeat=1
         tickwire_run "$payload_from" "$n" 1 "payload-$payload_from-$n"
         cleanup
         payload=$("$bin/bench-table" payload "$swarm_rows" --label "$payload_from" \
@@ -196,10 +214,17 @@ for n in "${counts[@]}"; do
     fi
     for run in $(seq 1 "$runs"); do
         mapfile -t order < <(run_order "$run" "${servers[@]}")
+        # Counted as the servers run, not from the rows written: bench-table pairs a run's
+        # rows by it, and a swarm that failed must not shift the pairs after it.
+        declare -A repeats=()
         for server in "${order[@]}"; do
+            repeats[$server]=$(( ${repeats[$server]:-0} + 1 ))
+            repeat=${repeats[$server]}
             log="$out/$server-$n-$run.log"
-            case $server in
-            tickwire | tickwire-noack | tickwire-ack4 | tickwire-base | tickwire-uring | tickwire-uring-ackread)
+            kind=$server
+            if listed "$server" "${tickwire_variants[@]}"; then kind=tickwire; fi
+            case $kind in
+            tickwire)
                 tickwire_run "$server" "$n" "$run" "$server-$n-$run"
                 ;;
             node-ws)
@@ -232,7 +257,7 @@ for n in "${counts[@]}"; do
                 swarm tungstenite $port "$n" "$run" --server raw
                 ;;
             *)
-                echo "fanout.sh: unknown server '$server' in SERVERS" >&2
+                echo "fanout.sh: $server is in peer_servers but has no case here" >&2
                 exit 2
                 ;;
             esac

@@ -88,7 +88,11 @@ for n in "${counts[@]}"; do
     bound=$(( ramp_s + $(seconds "$warmup") + $(seconds "$duration") + 35 ))
     for run in $(seq 1 "$runs"); do
         mapfile -t order < <(run_order "$run" "${modes[@]}")
+        # Counted as the modes run, not from the rows written: bench-table pairs a run's rows
+        # by it, and a mode that wrote no row must not shift the pairs after it.
+        declare -A repeats=()
         for mode in "${order[@]}"; do
+            repeats[$mode]=$(( ${repeats[$mode]:-0} + 1 ))
             tag="$mode-$n-$run"
             server_bin=$bin/tickwire-server
             bots_bin=$bin/tickwire-bots
@@ -111,7 +115,7 @@ for n in "${counts[@]}"; do
                 timeout "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-watch" --pid "$server_pid" \
                     --players "$n" --wait-file "$ready" --wait-timeout "$((ramp_s + 30))s" \
                     --warmup "$warmup" --duration "$duration" --label colyseus --run "$run" \
-                    --json "$out/watch-$tag.json" &
+                    --repeat "${repeats[$mode]}" --json "$out/watch-$tag.json" &
                 watch_pid=$!
                 # The driver's window is the watcher's: both start from the ready file.
                 timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 node bench/colyseus/driver.js \
@@ -140,7 +144,8 @@ for n in "${counts[@]}"; do
                 timeout "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-watch" --pid "$server_pid" \
                     --metrics "http://127.0.0.1:$port/metrics" --players "$n" "${wait_flags[@]}" \
                     --warmup "$warmup" --duration "$duration" \
-                    --label "tickwire-$mode" --run "$run" --json "$out/watch-$tag.json" &
+                    --label "tickwire-$mode" --run "$run" --repeat "${repeats[$mode]}" \
+                    --json "$out/watch-$tag.json" &
                 watch_pid=$!
                 # Bots from 253 loopback addresses: the server's per-address cap (64) stays on.
                 timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bots_bin" \

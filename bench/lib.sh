@@ -12,17 +12,19 @@ for var in "${!TICKWIRE_@}"; do
 done
 unset var
 
-# With NICE, run in a session of our own and give its scheduling group that niceness: with
-# autogroups on (Linux's default), plain `nice` only ranks processes within their session and
-# does nothing against builds in other sessions. Call first, with the script's arguments.
+# Runs the script in a session of our own and, with NICE, gives its scheduling group that
+# niceness: with autogroups on (Linux's default), plain `nice` only ranks processes within
+# their session and does nothing against builds in other sessions. Call first, with the
+# script's arguments.
 #
-# The terminal's Ctrl-C reaches only its own session, so this process stays to pass it on: it
-# ends every process of the new session (the script, its server, swarm and bots, `timeout`'s
-# children included, which sit in process groups of their own), then waits for the script's
-# cleanup. A script has no job control, so setsid(1) is not a group leader here and does not
-# fork: its pid is the new session's id.
+# The terminal's Ctrl-C reaches only its foreground process group, and `timeout` puts the
+# swarm, bots and drivers it bounds in process groups of their own, so the Ctrl-C would miss
+# them (and the script, seeing them not killed by it, would carry on). This process stays in
+# the terminal's group to pass it on, with or without NICE: it ends every process of the new
+# session, then waits for the script's cleanup. A script has no job control, so setsid(1) is
+# not a group leader here and does not fork: its pid is the new session's id.
 own_session() {
-    if [[ -n "${NICE:-}" && -z "${TICKWIRE_BENCH_SESSION:-}" ]]; then
+    if [[ -z "${TICKWIRE_BENCH_SESSION:-}" ]]; then
         # The script by its absolute path: it has changed directory since it was started, so
         # a relative "$0" (`cd bench && ./game.sh`) names nothing here. Bash keeps the script
         # it runs open on descriptor 255.

@@ -15,29 +15,19 @@ SECONDS_EACH=${SECONDS_EACH:-15}
 ROUNDS=${ROUNDS:-1}
 COUNTS=("${@:-1 500}")
 [ $# -eq 0 ] && COUNTS=(1 500)
-command -v curl >/dev/null || { echo "run.sh: needs curl on PATH" >&2; exit 2; }
 
 cargo build --release -q -p tickwire-server
 (cd client-web && [ -d node_modules ] || npm ci --no-audit --no-fund -q)
 
 port_free "$PORT"
-log=target/bench/transports-server.log
-mkdir -p target/bench
+out=target/bench # where wait_for_port points at the log
+log=$out/transports-server.log
+mkdir -p "$out"
 taskset -c 0 target/release/tickwire-server --bind "127.0.0.1:$PORT" --max-connections-per-ip 5000 \
   --max-connections 5000 --room-capacity 32 --seed 7 >"$log" 2>&1 &
 SERVER=$!
 trap 'stop "$SERVER" TERM "the server"' EXIT
-healthy=0
-for _ in $(seq 50); do
-  kill -0 "$SERVER" 2>/dev/null || break
-  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && { healthy=1; break; }
-  sleep 0.1
-done
-if [ "$healthy" -ne 1 ]; then
-  echo "run.sh: the server on port $PORT exited or did not answer /healthz within 5 s; $log:" >&2
-  tail -n 20 "$log" >&2
-  exit 1
-fi
+wait_for_port "$PORT" "$SERVER" || { tail -n 20 "$log" >&2; exit 1; }
 
 for round in $(seq "$ROUNDS"); do
   for n in "${COUNTS[@]}"; do

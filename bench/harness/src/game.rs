@@ -3,7 +3,7 @@
 //! `tickwire-bots --json` report or the Colyseus driver's report, which uses the same field
 //! names), and the two merged into one [`GameRow`] per run.
 
-use crate::stats::Usage;
+use crate::stats::{Usage, first_repeat};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,6 +14,10 @@ pub struct ServerWindow {
     pub label: String,
     /// Run number.
     pub run: u32,
+    /// Which measurement of `label` in its run this is, from 1 (`MODES="acked acked-base
+    /// acked acked-base"` measures each twice); rows from before it was written are 1.
+    #[serde(default = "first_repeat")]
+    pub repeat: u32,
     /// Players asked for.
     pub players: u32,
     /// Length of the window, seconds.

@@ -153,6 +153,11 @@ pub struct FanoutRow {
     pub label: String,
     /// Run number (runs of different servers with the same number ran side by side).
     pub run: u32,
+    /// Which measurement of `label` in its run this is, from 1: a run that measures a server
+    /// twice pairs each with the other servers' measurement of the same repeat. Rows from
+    /// before it was written are 1.
+    #[serde(default = "first_repeat")]
+    pub repeat: u32,
     /// Clients asked for.
     pub clients: u32,
     /// Length of the measurement window, seconds.
@@ -190,6 +195,11 @@ pub struct FanoutRow {
     pub swarm: Usage,
     /// Clients that got the server's answer to their closing frame at the end.
     pub closes_answered: u64,
+}
+
+/// The `repeat` of a row that does not say.
+pub fn first_repeat() -> u32 {
+    1
 }
 
 #[cfg(test)]
@@ -235,6 +245,7 @@ mod tests {
         let row = FanoutRow {
             label: "floor".into(),
             run: 2,
+            repeat: 2,
             clients: 1000,
             window_s: 10.0,
             connect_s: 1.5,
@@ -256,5 +267,8 @@ mod tests {
         };
         let text = serde_json::to_string(&row).unwrap();
         assert_eq!(serde_json::from_str::<FanoutRow>(&text).unwrap(), row);
+        let older = text.replace(r#""repeat":2,"#, "");
+        assert_ne!(older, text);
+        assert_eq!(serde_json::from_str::<FanoutRow>(&older).unwrap().repeat, 1);
     }
 }

@@ -116,6 +116,7 @@ trait Measured {
     /// Clients or players.
     fn count(&self) -> u32;
     fn run(&self) -> u32;
+    fn repeat(&self) -> u32;
 }
 
 impl Measured for FanoutRow {
@@ -127,6 +128,9 @@ impl Measured for FanoutRow {
     }
     fn run(&self) -> u32 {
         self.run
+    }
+    fn repeat(&self) -> u32 {
+        self.repeat
     }
 }
 
@@ -140,26 +144,36 @@ impl Measured for GameRow {
     fn run(&self) -> u32 {
         self.server.run
     }
+    fn repeat(&self) -> u32 {
+        self.server.repeat
+    }
 }
 
-/// The rows of `subject` and `other` at count `n` that ran side by side: same run, and the
-/// same place among that run's rows of their label, since a run may measure a label twice
-/// (`MODES="acked acked-base acked acked-base"`), and its first `acked` ran beside its first
-/// `acked-base`, minutes from the second pair.
+/// The rows of `subject` and `other` at count `n` that ran side by side: same run and same
+/// repeat, since a run may measure a label twice (`MODES="acked acked-base acked
+/// acked-base"`), and its first `acked` ran beside its first `acked-base`, minutes from the
+/// second pair. By that key, not by their place in the file, so that a measurement with no
+/// row (a failed swarm) leaves its pair out instead of shifting the later ones. A key with
+/// two rows of a label (two invocations appended to one file, or rows from before `repeat`)
+/// pairs nothing: which of them ran beside the other's is not known.
 fn side_by_side<'a, R: Measured>(
     rows: &'a [R],
     subject: &str,
     other: &str,
     n: u32,
 ) -> Vec<(&'a R, &'a R)> {
-    let mut runs: Vec<u32> =
-        rows.iter().filter(|r| r.label() == subject && r.count() == n).map(R::run).collect();
-    runs.sort_unstable();
-    runs.dedup();
-    let of = |label: &str, run: u32| -> Vec<&'a R> {
-        rows.iter().filter(|r| r.label() == label && r.count() == n && r.run() == run).collect()
+    let key = |r: &R| (r.run(), r.repeat());
+    let mut keys: Vec<(u32, u32)> =
+        rows.iter().filter(|r| r.label() == subject && r.count() == n).map(key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let only = |label: &str, at: (u32, u32)| -> Option<&'a R> {
+        let mut found =
+            rows.iter().filter(|r| r.label() == label && r.count() == n && key(r) == at);
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
     };
-    runs.into_iter().flat_map(|run| of(subject, run).into_iter().zip(of(other, run))).collect()
+    keys.into_iter().filter_map(|at| Some((only(subject, at)?, only(other, at)?))).collect()
 }
 
 /// The median over the pairs [`side_by_side`] finds of `subject`'s `cost` over `other`'s.
@@ -320,6 +334,7 @@ mod tests {
         FanoutRow {
             label: label.into(),
             run,
+            repeat: 1,
             clients,
             window_s: 10.0,
             connect_s: 1.0,
@@ -378,6 +393,7 @@ mod tests {
             server: ServerWindow {
                 label: String::from(label),
                 run,
+                repeat: 1,
                 players: 500,
                 window_s: 10.0,
                 tick_rate: 30,
@@ -452,14 +468,19 @@ mod tests {
         assert!(table.contains("median of per-run ratios"), "{table}");
     }
 
+    fn repeated(mut row: GameRow, repeat: u32) -> GameRow {
+        row.server.repeat = repeat;
+        row
+    }
+
     #[test]
     fn a_label_measured_twice_in_a_run_pairs_with_its_neighbour() {
         // MODES="acked acked-base acked acked-base": each acked against the base beside it.
         let rows = [
-            game_row("tickwire-acked", 1, 1400.0, 10.0),
-            game_row("tickwire-acked-base", 1, 1400.0, 20.0),
-            game_row("tickwire-acked", 1, 1400.0, 30.0),
-            game_row("tickwire-acked-base", 1, 1400.0, 30.0),
+            repeated(game_row("tickwire-acked", 1, 1400.0, 10.0), 1),
+            repeated(game_row("tickwire-acked-base", 1, 1400.0, 20.0), 1),
+            repeated(game_row("tickwire-acked", 1, 1400.0, 30.0), 2),
+            repeated(game_row("tickwire-acked-base", 1, 1400.0, 30.0), 2),
         ];
         let table = game(&rows, &["tickwire-acked-base"]);
         // 10 / 20 and 30 / 30; pairing both with the first base would give 0.5 and 1.5.
@@ -467,6 +488,43 @@ mod tests {
             table.contains(
                 "| 500 | tickwire-acked / tickwire-acked-base | 1.00 | 0.75 | 1.00 | 1.00 |"
             ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_missing_row_leaves_its_pair_out_without_shifting_the_others() {
+        // The first acked-base of the run wrote no row (its bots failed).
+        let rows = [
+            repeated(game_row("tickwire-acked", 1, 1400.0, 10.0), 1),
+            repeated(game_row("tickwire-acked", 1, 1400.0, 30.0), 2),
+            repeated(game_row("tickwire-acked-base", 1, 1400.0, 30.0), 2),
+        ];
+        let table = game(&rows, &["tickwire-acked-base"]);
+        // 30 / 30 alone; by place in the file the first acked (10) would pair with the
+        // second base: 0.33.
+        assert!(
+            table.contains(
+                "| 500 | tickwire-acked / tickwire-acked-base | 1.00 | 1.00 | 1.00 | 1.00 |"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_run_and_repeat_with_two_rows_of_a_label_pairs_nothing() {
+        // Run 1 twice under one repeat (two invocations appended to one file): which floor
+        // ran beside the tickwire is not known. Run 2 still pairs.
+        let rows = [
+            fanout_row("floor", 1, 1000, 100.0),
+            fanout_row("floor", 1, 1000, 2.0),
+            fanout_row("tickwire", 1, 1000, 3.0),
+            fanout_row("floor", 2, 1000, 2.0),
+            fanout_row("tickwire", 2, 1000, 4.0),
+        ];
+        let table = fanout(&rows, "tickwire");
+        assert!(
+            table.contains("| clients | tickwire / floor |\n|---|---|\n| 1000 | 2.00 |"),
             "{table}"
         );
     }

@@ -100,6 +100,11 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     run: u32,
 
+    /// Which measurement of `--label` in its run this is (1, or 2 when the run measures it
+    /// again): `bench-table` pairs the rows of one run by it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+
     /// Appends the row as one JSON line to this file (`-`: standard output).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -379,6 +384,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ServerKind::Raw => "raw".into(),
         }),
         run: args.run,
+        repeat: args.repeat,
         clients,
         window_s,
         connect_s,
@@ -943,6 +949,7 @@ mod tests {
     #[test]
     fn bad_flags_are_refused_naming_the_flag() {
         assert!(parse(&["--clients", "0"]).unwrap_err().contains("--clients"));
+        assert!(parse(&["--repeat", "0"]).unwrap_err().contains("--repeat"));
         assert!(parse(&["--url", "http://127.0.0.1/ws"]).unwrap_err().contains("--url"));
         assert!(parse(&["--url", "ws://localhost:80/ws"]).unwrap_err().contains("IP:PORT"));
         assert!(parse(&["--room", "a room"]).unwrap_err().contains("--room"));

@@ -69,6 +69,11 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     run: u32,
 
+    /// Which measurement of `--label` in its run this is (1, or 2 when the run measures it
+    /// again): `bench-table` pairs the rows of one run by it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+
     /// Writes the row as JSON to this file (`-`: standard output).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -207,6 +212,7 @@ fn main() -> anyhow::Result<()> {
     let row = ServerWindow {
         label: args.label.clone(),
         run: args.run,
+        repeat: args.repeat,
         players: args.players,
         window_s,
         tick_rate: args.tick_rate,
@@ -280,6 +286,7 @@ mod tests {
         };
         assert!(err(&["--players", "10"]).contains("--pid"));
         assert!(err(&["--pid", "1", "--players", "0"]).contains("--players"));
+        assert!(err(&["--pid", "1", "--players", "5", "--repeat", "0"]).contains("--repeat"));
         assert!(err(&["--pid", "1", "--players", "5", "--wait-players"]).contains("--metrics"));
         assert!(
             err(&["--pid", "1", "--players", "5", "--metrics", "ws://x"]).contains("--metrics")

@@ -16,6 +16,15 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_BIND", default_value = "0.0.0.0:8080")]
     pub bind: SocketAddr,
 
+    /// A second, plain-HTTP listener for operators, e.g. `10.0.0.5:9090` or `0.0.0.0:9090` in
+    /// a pod: it serves `/metrics`, `/healthz`, `/stats`, `/rooms`, `/nodes` and `/dashboard`,
+    /// with a pool of its own (32 connections), so that a public port full of clients never
+    /// answers a liveness probe or a scrape with 503. `/metrics` then leaves the public port.
+    /// Keep it on a private network: it has no TLS and no per-address caps. Unset: everything
+    /// on `--bind`. Read by the binary, which binds it ([`crate::server::run_with_admin`]).
+    #[arg(long, env = "TICKWIRE_ADMIN_BIND", value_name = "ADDR")]
+    pub admin_bind: Option<SocketAddr>,
+
     /// Simulation ticks (and snapshots) per second, 1 to 120. Higher feels smoother and costs
     /// CPU and bandwidth linearly.
     #[arg(long, env = "TICKWIRE_TICK_RATE", default_value_t = 30,
@@ -555,6 +564,13 @@ pub fn parse_node_url(text: &str) -> Result<String, String> {
     if authority.is_empty() || text.contains(['?', '#', ' ', '"', '<', '>']) {
         return Err(format!("`{text}` must be ws://host[:port]/path with no query or spaces"));
     }
+    // `fd00::5:8080` reads as a host and a port to nobody but a person: the dialing nodes
+    // would take `8080` as part of the address (a Kubernetes `$(POD_IP)` on IPv6 does this).
+    if !authority.starts_with('[') && authority.matches(':').count() > 1 {
+        return Err(format!(
+            "`{text}`: an IPv6 address goes in brackets, as in ws://[fd00::5]:8080/ws"
+        ));
+    }
     if authority_port(authority).is_some_and(|port| port.parse::<u16>().map_or(true, |p| p == 0)) {
         return Err(format!("`{text}`: the port must be a number from 1 to 65535"));
     }
@@ -656,6 +672,7 @@ mod tests {
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));
         assert_eq!(c.http_headroom, 1024);
+        assert_eq!(c.admin_bind, None, "one listener unless told otherwise");
         assert!(c.join_secret.is_none() && c.join_public_key.is_none());
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.proxy_header, crate::proxy::ProxyHeader::XForwardedFor);
@@ -718,6 +735,9 @@ mod tests {
         assert!(parse_node_url("ws://10.0.0.5:/ws").is_err());
         assert!(parse_node_url("ws://10.0.0.5:http/ws").is_err());
         assert!(parse_node_url("ws://10.0.0.5:0/ws").is_err());
+        let unbracketed = parse_node_url("ws://fd00::5:8080/ws").unwrap_err();
+        assert!(unbracketed.contains("brackets"), "{unbracketed}");
+        assert!(parse_node_url("ws://fd00::5/ws").is_err());
         assert!(parse_node_ttl("100ms").is_err());
         assert_eq!(parse_node_ttl("2s"), Ok(Duration::from_secs(2)));
     }

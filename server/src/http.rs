@@ -41,34 +41,76 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// The router of every route. Starts the dashboard's stats sampler on `ctx`'s task tracker.
+/// The router of every route, for a server on one listener. Starts the dashboard's stats
+/// sampler on `ctx`'s task tracker.
 pub fn router(ctx: Arc<ServerContext>) -> Router {
-    let assets = Arc::new(match &ctx.config.web_root {
-        Some(root) => WebAssets::from_disk(root.clone()),
-        None => WebAssets::embedded(),
-    });
-    let web = Router::new()
-        .route("/", get(web::index))
-        .route("/index.html", get(web::index))
-        .route("/dashboard", get(web::dashboard))
-        .route("/assets/{version}/{*path}", get(web::asset))
-        .with_state(assets);
-    let stats = Router::new().route("/stats", get(stats_json)).with_state(stats::start(&ctx));
-    Router::new()
-        .merge(web)
-        .merge(stats)
-        .merge(crate::fallback::router(&ctx))
-        .route("/invite", get(lan::invite_json))
-        .route("/invite.svg", get(lan::invite_svg))
-        .route("/ws", get(game_upgrade))
-        .route("/echo", get(echo_upgrade))
+    Routes::new(&ctx).public(ctx, true)
+}
+
+/// The routers of a server with an admin listener ([`ServerConfig::admin_bind`]): the public
+/// one, without `/metrics`, and the admin one with the operators' routes. One stats sampler
+/// feeds both.
+///
+/// [`ServerConfig::admin_bind`]: crate::config::ServerConfig::admin_bind
+pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
+    let routes = Routes::new(&ctx);
+    let admin = Router::new()
+        .merge(routes.pages.clone())
+        .merge(routes.stats.clone())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/rooms", get(rooms))
         .route("/nodes", get(nodes))
-        .fallback(not_found)
+        .fallback(admin_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(ctx)
+        .with_state(ctx.clone());
+    (routes.public(ctx, false), admin)
+}
+
+/// The routes both listeners may serve, built once.
+struct Routes {
+    /// The game's page, the dashboard and their assets.
+    pages: Router<Arc<ServerContext>>,
+    /// `/stats`, over the one sampler.
+    stats: Router<Arc<ServerContext>>,
+}
+
+impl Routes {
+    fn new(ctx: &Arc<ServerContext>) -> Self {
+        let assets = Arc::new(match &ctx.config.web_root {
+            Some(root) => WebAssets::from_disk(root.clone()),
+            None => WebAssets::embedded(),
+        });
+        let pages = Router::new()
+            .route("/", get(web::index))
+            .route("/index.html", get(web::index))
+            .route("/dashboard", get(web::dashboard))
+            .route("/assets/{version}/{*path}", get(web::asset))
+            .with_state(assets);
+        let stats = Router::new().route("/stats", get(stats_json)).with_state(stats::start(ctx));
+        Routes { pages, stats }
+    }
+
+    /// The public listener's router; `/metrics` only when there is no admin listener.
+    fn public(self, ctx: Arc<ServerContext>, with_metrics: bool) -> Router {
+        let public = Router::new()
+            .merge(self.pages)
+            .merge(self.stats)
+            .merge(crate::fallback::router(&ctx))
+            .route("/invite", get(lan::invite_json))
+            .route("/invite.svg", get(lan::invite_svg))
+            .route("/ws", get(game_upgrade))
+            .route("/echo", get(echo_upgrade))
+            .route("/healthz", get(healthz))
+            .route("/rooms", get(rooms))
+            .route("/nodes", get(nodes));
+        let public = if with_metrics {
+            public.route("/metrics", get(metrics))
+        } else {
+            public.route("/metrics", get(metrics_elsewhere))
+        };
+        public.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(ctx)
+    }
 }
 
 /// The 405 body. No `Allow` header here: axum adds the route's own methods to a 405 that has
@@ -111,6 +153,20 @@ async fn not_found() -> (StatusCode, &'static str) {
         StatusCode::NOT_FOUND,
         "not found: try / (the game), /dashboard, /ws (WebSocket), /fallback/stream or /fallback/poll (HTTP), /rooms, /stats, /healthz or /metrics\n",
     )
+}
+
+/// The admin listener's 404.
+async fn admin_not_found() -> (StatusCode, &'static str) {
+    (
+        StatusCode::NOT_FOUND,
+        "not found: the admin listener serves /metrics, /healthz, /stats, /rooms, /nodes and /dashboard\n",
+    )
+}
+
+/// `/metrics` on the public port of a server with an admin listener: a scraper pointed at the
+/// old address learns where they went.
+async fn metrics_elsewhere() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found: /metrics is served on the admin listener (--admin-bind)\n")
 }
 
 /// Query of `/stats`.

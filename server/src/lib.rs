@@ -8,7 +8,8 @@
 //! its acks on the HTTP fallback). The wire format lives in `tickwire-shared`.
 //!
 //! # Layout
-//! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown.
+//! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown
+//!   (`run_with_admin`: with a listener for the operators' routes).
 //! - [`auth`]: signed join tokens (JWT, HS256 or EdDSA).
 //! - [`cluster`]: cluster mode (`--redis-url`): the fleet's room directory in Redis, the
 //!   proxy to the node hosting a client's room, registration, draining.
@@ -71,4 +72,4 @@ pub mod uring;
 pub mod web;
 
 pub use config::ServerConfig;
-pub use server::run;
+pub use server::{run, run_with_admin};

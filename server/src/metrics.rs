@@ -316,7 +316,8 @@ impl Metrics {
     /// - before a request: `accept_failed` (a failed `accept()` call, usually out of file
     ///   descriptors), `http_full` (the server holds as many HTTP connections as it takes),
     ///   `tcp_per_ip` (an address, or an IPv6 /48, holds too many TCP connections),
-    ///   `plain_http` (plain HTTP on the TLS port);
+    ///   `plain_http` (plain HTTP on the TLS port), `admin_full` (the admin port,
+    ///   `--admin-bind`, serves as many connections as it takes);
     /// - any request: `head_too_large`;
     /// - a WebSocket upgrade: `not_upgrade` (not an HTTP/1.1 GET, or no upgrade headers at
     ///   all: a page visit, or a proxy that strips them), `cross_protocol` (only one of

@@ -3,10 +3,11 @@
 //!
 //! `run(listener, config, shutdown)` returns once every client got its close 1001 and every
 //! task ended, or after [`ServerConfig::shutdown_timeout`], whichever comes first.
+//! `run_with_admin` also serves the operators' routes on a listener of their own.
 
 use crate::config::ServerConfig;
 use crate::context::ServerContext;
-use crate::http::{ClientAddr, PeerAddr, refuse_large_head, router};
+use crate::http::{ClientAddr, PeerAddr, refuse_large_head, router, routers_with_admin};
 use crate::proxy::client_ip;
 use crate::stall::WriteDeadline;
 use crate::tls::{Certificates, TLS_HANDSHAKE_RECORD};
@@ -117,6 +118,35 @@ async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal:
 /// connection is accepted and refused at once with a 503, counted in
 /// `tickwire_refused_total{reason="http_full"}`.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future) {
+    serve(listener, None, config, shutdown).await;
+}
+
+/// [`run`], with the operators' routes (`/metrics`, `/healthz`, `/stats`, `/rooms`, `/nodes`,
+/// `/dashboard`) also served on `admin` ([`ServerConfig::admin_bind`]), and `/metrics` only
+/// there. The admin listener has a pool of its own ([`ADMIN_CONNECTIONS`]) and no
+/// per-address caps, so a public port full of clients does not fail a liveness probe or a
+/// scrape; it is plain HTTP, meant for a private network. It serves through the drain and
+/// stops with the public listener.
+pub async fn run_with_admin(
+    listener: TcpListener,
+    admin: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future,
+) {
+    serve(listener, Some(admin), config, shutdown).await;
+}
+
+/// Connections the admin listener serves at once: a scraper, probes and a few dashboards need
+/// a handful. Past it a new connection is closed unanswered, counted as
+/// `tickwire_refused_total{reason="admin_full"}`.
+pub const ADMIN_CONNECTIONS: usize = 32;
+
+async fn serve(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future,
+) {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shutdown_timeout = config.shutdown_timeout;
     // Connections still speaking HTTP (not yet upgraded, or an HTTP fallback session's): as
@@ -177,7 +207,14 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
             crate::auth::MIN_SECRET_BYTES
         );
     }
-    let app = router(ctx.clone());
+    let app = match admin {
+        None => router(ctx.clone()),
+        Some(admin) => {
+            let (public, operators) = routers_with_admin(ctx.clone());
+            ctx.tasks.spawn(serve_admin(admin, operators, ctx.clone()));
+            public
+        }
+    };
     // Before the first connection is accepted, so that a SIGHUP from then on never kills it.
     listen_for_sighup(tls.clone(), &ctx);
     let acceptor = tls.as_ref().map(|certificates| certificates.acceptor());
@@ -294,6 +331,37 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
         error!(remaining = ctx.tasks.len(), "shutdown timed out; dropping remaining tasks");
     } else {
         info!("shutdown complete");
+    }
+}
+
+/// The admin listener's accept loop, until shutdown (after the drain: probes and scrapes see
+/// it through).
+async fn serve_admin(listener: TcpListener, app: axum::Router, ctx: Arc<ServerContext>) {
+    let slots = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
+    let shutdown = crate::connection::shutdown_signal(&ctx);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "admin accept failed; backing off");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            ctx.metrics.refused("admin_full");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, ctx) = (app.clone(), ctx.clone());
+        ctx.clone().tasks.spawn(async move {
+            let _slot = slot;
+            serve_http(stream, peer, app, ctx).await;
+        });
     }
 }
 

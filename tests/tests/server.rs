@@ -1362,6 +1362,50 @@ async fn past_the_http_connection_limit_a_connection_gets_503_at_once_and_is_cou
     server.shutdown().await;
 }
 
+/// With an admin listener (`--admin-bind`), the operators' routes answer there while the
+/// public port is full (a liveness probe or a scrape is never refused for the clients'
+/// traffic), `/metrics` leaves the public port, and the game's routes stay off the admin one.
+#[tokio::test]
+async fn the_admin_listener_answers_while_the_public_port_is_full() {
+    let mut config = test_config();
+    config.max_connections = 1;
+    config.http_headroom = 1;
+    config.handshake_timeout = Duration::from_secs(30);
+    let server = TestServer::start_with_admin(config).await;
+    let admin = server.admin.expect("an admin listener");
+    async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
+        http_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+            .await
+    }
+    let (status, _, body) = get(server.addr, "/metrics").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("--admin-bind"), "says where they went: {body}");
+    for path in ["/ws", "/fallback/poll", "/invite"] {
+        let (status, _, body) = get(admin, path).await;
+        assert_eq!(status, 404, "{path} on the admin listener: {body}");
+    }
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    // The public port is full: wait until it says so (it accepts in its own time).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while get(server.addr, "/healthz").await.0 != 503 {
+        assert!(tokio::time::Instant::now() < deadline, "the public port never filled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (path, wanted) in [("/healthz", "ok"), ("/stats", "samples"), ("/rooms", "[")] {
+        let (status, _, body) = get(admin, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains(wanted), "{path}: {body}");
+    }
+    let (status, _, metrics) = get(admin, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("tickwire_refused_total{reason=\"http_full\"}"), "{metrics}");
+    drop(idle);
+    server.shutdown().await;
+}
+
 /// With `--allowed-origins`, a request a browser sends from another site without an Origin (a
 /// no-cors `<img src=".../fallback/poll">`) opens no HTTP fallback session, which would hold
 /// one of the address's places; a non-browser client's, and a same-origin page's, still do.

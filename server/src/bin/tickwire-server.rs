@@ -174,6 +174,14 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (--bind)", cli.config.bind))?;
     let addr = listener.local_addr()?;
+    let admin = match cli.config.admin_bind {
+        Some(bind) => Some(
+            TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} (--admin-bind)"))?,
+        ),
+        None => None,
+    };
     let shown = if addr.ip().is_unspecified() {
         format!("127.0.0.1:{}", addr.port())
     } else {
@@ -210,8 +218,17 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         None => banner.push_str("  on your network: no LAN address found\n"),
     }
     banner.push_str(&format!(
-        "  dashboard:      {http}://{shown}/dashboard\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n  metrics:        {http}://{shown}/metrics\n"
+        "  dashboard:      {http}://{shown}/dashboard\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n"
     ));
+    match &admin {
+        Some(admin) => {
+            let admin = admin.local_addr()?;
+            banner.push_str(&format!(
+                "  metrics:        http://{admin}/metrics (admin listener, --admin-bind: also /healthz, /stats, /dashboard)\n"
+            ));
+        }
+        None => banner.push_str(&format!("  metrics:        {http}://{shown}/metrics\n")),
+    }
     if cli.config.echo {
         banner.push_str(&format!("  echo:           {ws}://{shown}/echo\n"));
     }
@@ -221,7 +238,12 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         ));
     }
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
-    tickwire_server::run(listener, cli.config, shutdown_signal()).await;
+    match admin {
+        Some(admin) => {
+            tickwire_server::run_with_admin(listener, admin, cli.config, shutdown_signal()).await;
+        }
+        None => tickwire_server::run(listener, cli.config, shutdown_signal()).await,
+    }
     Ok(())
 }
 

@@ -39,6 +39,8 @@ pub fn test_config() -> ServerConfig {
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The admin listener's address, for a server started with one.
+    pub admin: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -57,7 +59,20 @@ impl TestServer {
         let task = tokio::spawn(tickwire_server::run(listener, config, async move {
             let _ = stopped.await;
         }));
-        TestServer { addr, stop: Some(stop), task }
+        TestServer { addr, admin: None, stop: Some(stop), task }
+    }
+
+    /// The server with an admin listener of its own on another port 0 (`--admin-bind`).
+    pub async fn start_with_admin(config: ServerConfig) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let (addr, admin_addr) = (listener.local_addr().unwrap(), admin.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run = tickwire_server::run_with_admin(listener, admin, config, async move {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(run);
+        TestServer { addr, admin: Some(admin_addr), stop: Some(stop), task }
     }
 
     pub fn ws_url(&self) -> String {

@@ -38,7 +38,8 @@ function urlFor(room, spectate) {
   // Not `kept.size`: Safari before 17 (and Chrome before 113) have none, and every URL would
   // be the bare lobby's, dropping the join token.
   const query = kept.toString();
-  return query ? `/?${query}` : '/';
+  // `./`, not `/`: the page is at the server's root, which a reverse proxy may put under a prefix.
+  return query ? `./?${query}` : './';
 }
 
 /** From the lobby into a room, with a history entry: Back returns to the lobby. @param {Choice} choice */

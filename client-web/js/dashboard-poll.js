@@ -69,16 +69,62 @@ export const MAX_ASKS_PER_ROUND = KEEP / 60 + 2;
 export const STALE_MS = 30_000;
 /** Another process that answered within this long counts as answering still. */
 export const OTHERS_MS = 60_000;
+/** The page starts a poll round this long after the last one ended. */
+export const POLL_MS = 1000;
+/**
+ * A request not answered in this long is called off and its round fails. Without a limit a
+ * node that takes the request and never answers (behind an ingress, whose read timeout can be
+ * an hour) would stop the polling for good. A saturated node answering late still gets this
+ * long to be drawn; nothing is lost by giving up, as the next round's `since` asks again.
+ */
+export const ANSWER_MS = 10_000;
+/**
+ * Nothing heard for this many periods (sample periods, or poll rounds if longer): the status
+ * says the server is not answering, even while the request waits for its limit.
+ */
+export const SILENT_PERIODS = 3;
+
+/**
+ * `ask(signal)`, called off through `signal` after `ms`, and rejected then with a
+ * `TimeoutError` even if `ask` does not heed the signal.
+ * @template T
+ * @param {number} ms @param {(signal: AbortSignal) => Promise<T>} ask
+ * @returns {Promise<T>}
+ */
+export function within(ms, ask) {
+  const controller = new AbortController();
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  /** @type {Promise<never>} */
+  const expired = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`no answer in ${ms / 1000} s`);
+      error.name = 'TimeoutError';
+      controller.abort(error);
+      reject(error);
+    }, ms);
+  });
+  return Promise.race([ask(controller.signal), expired]).finally(() => clearTimeout(timer));
+}
 
 export class StatsFeed {
   /**
-   * @param {(since: number) => Promise<StatsReply>} fetchStats asks `/stats` (`since` 0: without it)
-   * @param {{ keep?: number, now?: () => number }} [options]
+   * @param {(since: number, signal: AbortSignal) => Promise<StatsReply>} fetchStats asks
+   *   `/stats` (`since` 0: without it), giving up when `signal` aborts
+   * @param {{ keep?: number, now?: () => number, answerMs?: number }} [options]
    */
-  constructor(fetchStats, { keep = KEEP, now = Date.now } = {}) {
+  constructor(fetchStats, { keep = KEEP, now = Date.now, answerMs = ANSWER_MS } = {}) {
     this.fetchStats = fetchStats;
     this.keep = keep;
     this.now = now;
+    this.answerMs = answerMs;
+    /**
+     * When any server process last answered (`now()`); the feed's start before the first
+     * answer, so a first request that hangs shows too.
+     */
+    this.lastAnswer = now();
+    /** Why the last round failed, until one succeeds. @type {Error | null} */
+    this.failure = null;
     /** The followed process's newest samples, oldest first. @type {Sample[]} */
     this.samples = [];
     /** The last `seq` held, asked for as `since`; 0 for the whole history. */
@@ -104,15 +150,33 @@ export class StatsFeed {
 
   /**
    * One poll round: asks for what is new, paging while the reply has `more`, and once more
-   * without `since` after a restart. Throws when the server cannot be reached.
+   * without `since` after a restart. Throws (and keeps as `failure`) when the server cannot
+   * be reached or a request is not answered within `answerMs`.
    * @returns {Promise<void>}
    */
   async poll() {
-    for (let asks = 1; asks <= MAX_ASKS_PER_ROUND; asks++) {
-      const since = this.lastSeq;
-      const next = this.take(await this.fetchStats(since), since);
-      if (next === 'done') return;
+    try {
+      for (let asks = 1; asks <= MAX_ASKS_PER_ROUND; asks++) {
+        const since = this.lastSeq;
+        const reply = await within(this.answerMs, (signal) => this.fetchStats(since, signal));
+        this.lastAnswer = this.now();
+        if (this.take(reply, since) === 'done') break;
+      }
+      this.failure = null;
+    } catch (e) {
+      this.failure = e instanceof Error ? e : new Error(String(e));
+      throw e;
     }
+  }
+
+  /** How long nothing has been heard from any server process, in ms. */
+  silentFor() {
+    return this.now() - this.lastAnswer;
+  }
+
+  /** Whether nothing has been heard for `SILENT_PERIODS`. */
+  silent() {
+    return this.silentFor() >= SILENT_PERIODS * Math.max(this.periodMs, POLL_MS);
   }
 
   /**
@@ -165,14 +229,26 @@ export function formatStart(unixMs, now) {
 }
 
 /**
- * The status line of a feed that answered: which server process it follows, and whether
- * others answer too.
+ * The status line: whether the server answers, which server process the feed follows, and
+ * whether others answer too. It is not "live" over charts that stopped: a server silent for
+ * `SILENT_PERIODS` (a request hanging, or timed out) is "not answering".
  * @param {StatsFeed} feed
  * @returns {{ className: string, text: string }}
  */
 export function statusOf(feed) {
   const now = feed.now();
-  const followed = feed.started === null ? '' : formatStart(feed.started, now);
+  const failure = feed.failure;
+  if (feed.silent() && (!failure || failure.name === 'TimeoutError')) {
+    const last = feed.samples[feed.samples.length - 1];
+    const stopped = last ? `; the charts stop at ${formatStart(last.unix_ms, now)}` : '';
+    return {
+      className: 'status stale',
+      text: `not answering · nothing heard for ${Math.round(feed.silentFor() / 1000)} s${stopped}; still asking`,
+    };
+  }
+  if (failure) return { className: 'status down', text: `cannot reach the server (${failure.message}); retrying` };
+  if (feed.started === null) return { className: 'status', text: 'connecting…' };
+  const followed = formatStart(feed.started, now);
   const others = feed.others();
   if (others.length) {
     const starts = [...others.map((s) => formatStart(s, now)), followed].join(', ');

@@ -7,13 +7,16 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { $, el, formatBytes } from './dom.js';
-import { StatsFeed, closeName, statusOf } from './dashboard-poll.js';
+import { ANSWER_MS, POLL_MS, StatsFeed, closeName, statusOf, within } from './dashboard-poll.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
 
+// Every URL is relative to the page (at the server's root), so a reverse proxy may serve the
+// server under a path prefix.
+
 /** What the dashboard holds of `/stats`: one server process's samples. */
-const feed = new StatsFeed(async (since) => {
-  const response = await fetch(`/stats${since ? `?since=${since}` : ''}`, { cache: 'no-store' });
+const feed = new StatsFeed(async (since, signal) => {
+  const response = await fetch(`stats${since ? `?since=${since}` : ''}`, { cache: 'no-store', signal });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return response.json();
 });
@@ -106,24 +109,28 @@ function redraw() {
  * server process, so a fleet behind a balancer without sticky sessions cannot make it spin.
  */
 async function pollStats() {
-  const status = $('#status');
   try {
     await feed.poll();
     redraw();
-    const line = statusOf(feed);
-    status.className = line.className;
-    status.textContent = line.text;
   } catch (e) {
-    status.className = 'status down';
-    status.textContent = `cannot reach the server (${/** @type {Error} */ (e).message}); retrying`;
+    // The feed keeps a failed round's error for the status line; anything else is a bug.
+    if (e !== feed.failure) console.error(e);
   }
-  setTimeout(pollStats, 1000);
+  showStatus();
+  setTimeout(pollStats, POLL_MS);
+}
+
+function showStatus() {
+  const status = $('#status');
+  const line = statusOf(feed);
+  status.className = line.className;
+  status.textContent = line.text;
 }
 
 async function pollRooms() {
   try {
     /** @type {{ id: string, node?: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }[]} */
-    const rooms = await (await fetch('/rooms', { cache: 'no-store' })).json();
+    const rooms = await within(ANSWER_MS, async (signal) => (await fetch('rooms', { cache: 'no-store', signal })).json());
     // A node of a fleet lists the fleet's rooms, each with its node.
     const fleet = rooms.some((r) => r.node !== undefined);
     for (const th of document.querySelectorAll('th.fleet')) /** @type {HTMLElement} */ (th).hidden = !fleet;
@@ -132,7 +139,7 @@ async function pollRooms() {
       el('td', {}, r.id), ...(fleet ? [el('td', {}, r.node ?? '')] : []),
       el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
       el('td', {}, String(r.spectators)), el('td', {}, String(r.tick)),
-      el('td', {}, el('a', { href: `/?room=${encodeURIComponent(r.id)}&spectate=1` }, 'watch')))));
+      el('td', {}, el('a', { href: `./?room=${encodeURIComponent(r.id)}&spectate=1` }, 'watch')))));
   } catch {
     // the stats poll reports the outage
   }
@@ -146,10 +153,12 @@ async function pollRooms() {
  */
 async function pollNodes() {
   try {
-    const response = await fetch('/nodes', { cache: 'no-store' });
-    if (response.ok) {
-      /** @type {{ id: string, draining: boolean, rooms: number, local: boolean }[]} */
-      const nodes = await response.json();
+    /** @type {{ id: string, draining: boolean, rooms: number, local: boolean }[] | null} */
+    const nodes = await within(ANSWER_MS, async (signal) => {
+      const response = await fetch('nodes', { cache: 'no-store', signal });
+      return response.ok ? response.json() : null;
+    });
+    if (nodes) {
       $('#nodes-panel').hidden = nodes.length === 0;
       $('#nodes-link').hidden = nodes.length === 0;
       $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},
@@ -165,3 +174,6 @@ async function pollNodes() {
 pollStats();
 pollRooms();
 pollNodes();
+// Also while a round waits for its answer: a node that takes the request and never answers
+// must not leave "live" over charts that stopped.
+setInterval(showStatus, POLL_MS);

@@ -108,6 +108,23 @@ export function intermissionText(round, over, nameOf) {
 /** How the HUD names each transport. */
 const TRANSPORT_NAMES = { ws: 'WebSocket', stream: 'HTTP stream', poll: 'long polling' };
 
+/**
+ * The game's WebSocket URL for the page at `href`: `ws` next to the page, which is at the
+ * server's root, so a server a reverse proxy serves under a path prefix is reached under it
+ * too (the SDK finds the HTTP fallback next to this URL). A server with join tokens
+ * (--join-secret) wants one on /ws: a game backend hands the page a link carrying `?token=`,
+ * which goes along.
+ * @param {string} href
+ */
+export function gameSocketUrl(href) {
+  const page = new URL(href);
+  const url = new URL('ws', page);
+  url.protocol = page.protocol === 'https:' ? 'wss:' : 'ws:';
+  const token = page.searchParams.get('token');
+  if (token) url.search = `?token=${encodeURIComponent(token)}`;
+  return url.href;
+}
+
 export class Game {
   /**
    * @param {object} options
@@ -177,17 +194,11 @@ export class Game {
   createClient() {
     const { name, spectate } = this.options;
     const room = this.room;
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    // A server with join tokens (--join-secret) wants one on /ws: a game backend hands the
-    // page a link carrying `?token=`, which goes along.
-    const params = new URLSearchParams(location.search);
-    const token = params.get('token');
-    const query = token ? `?token=${encodeURIComponent(token)}` : '';
     // `?transport=ws|stream|poll` forces one; by default WebSocket, falling back to HTTP by itself.
-    const forced = params.get('transport');
+    const forced = new URLSearchParams(location.search).get('transport');
     const transport = forced === 'ws' || forced === 'stream' || forced === 'poll' ? forced : 'auto';
     return new TickwireClient({
-      url: `${scheme}://${location.host}/ws${query}`, name: truncateUtf8(name, LIMITS.name), room, role: spectate ? 'Spectator' : 'Player', transport,
+      url: gameSocketUrl(location.href), name: truncateUtf8(name, LIMITS.name), room, role: spectate ? 'Spectator' : 'Player', transport,
     });
   }
 
@@ -493,10 +504,11 @@ export class Game {
     if (!this.welcome) return;
     const spectate = /** @type {HTMLInputElement} */ ($('#invite-spectate')).checked;
     const query = `room=${encodeURIComponent(this.welcome.room)}${spectate ? '&spectate=1' : ''}`;
-    /** @type {HTMLImageElement} */ ($('#invite-qr')).src = `/invite.svg?${query}`;
+    // Relative to the page, as every URL the pages use: under a reverse proxy's path prefix too.
+    /** @type {HTMLImageElement} */ ($('#invite-qr')).src = `invite.svg?${query}`;
     const update = ++this.invites;
     try {
-      const invite = await (await fetch(`/invite?${query}`)).json();
+      const invite = await (await fetch(`invite?${query}`)).json();
       // The box ticked twice quickly: a reply that comes after a newer one's would show a
       // link other than the QR code's.
       if (update !== this.invites) return;

@@ -127,7 +127,8 @@ export class Lobby {
     if (this.timer) clearTimeout(this.timer);
     const status = $('#rooms-status');
     try {
-      const response = await fetch('/rooms', { cache: 'no-store' });
+      // Relative to the page, as every URL the pages use: under a reverse proxy's path prefix too.
+      const response = await fetch('rooms', { cache: 'no-store' });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       /** @type {RoomInfo[]} */
       const rooms = await response.json();
@@ -211,9 +212,9 @@ export class Lobby {
     }
     const query = room ? `?room=${encodeURIComponent(room)}` : '';
     $('#qr-target').textContent = room ? `room ${room}` : 'the lobby';
-    /** @type {HTMLImageElement} */ ($('#lobby-qr')).src = `/invite.svg${query}`;
+    /** @type {HTMLImageElement} */ ($('#lobby-qr')).src = `invite.svg${query}`;
     try {
-      const invite = await (await fetch(`/invite${query}`)).json();
+      const invite = await (await fetch(`invite${query}`)).json();
       // Typing a room name selects each name on the way: a reply that comes after a newer
       // selection's would put an earlier room's link under this one's QR code.
       if (selection !== this.selections) return;

@@ -12,6 +12,10 @@
 //! browser caches assets for a year (`immutable`) and a new build changes every asset URL.
 //! From disk the version is `dev` and nothing is cached.
 //!
+//! Path prefixes: the rewritten asset URLs are relative (`./assets/<version>/`), as is every
+//! other URL the pages use. Every page is at the root, so they resolve to the same paths, and
+//! a reverse proxy may serve the server under a prefix (`https://example.com/tw/`) unchanged.
+//!
 //! Compression: text files above [`COMPRESS_MIN_BYTES`] are gzipped once, on first request,
 //! and kept; the gzip copy is served to clients that accept it when it saves at least a tenth.
 
@@ -30,7 +34,7 @@ use std::sync::{Arc, OnceLock};
 /// and a small response fits one TCP segment either way).
 pub const COMPRESS_MIN_BYTES: usize = 1024;
 
-/// The prefix pages use for their assets; rewritten to `/assets/<version>/` when served.
+/// The prefix pages use for their assets; rewritten to `./assets/<version>/` when served.
 const ASSET_PLACEHOLDER: &str = "/@assets/";
 
 /// One year, the longest lifetime caches honour; asset URLs change with every build.
@@ -225,7 +229,10 @@ impl WebAssets {
 
     fn rewrite_html(&self, html: &[u8]) -> Bytes {
         let text = String::from_utf8_lossy(html);
-        Bytes::from(text.replace(ASSET_PLACEHOLDER, &format!("/assets/{}/", self.version)))
+        // Relative, not `/assets/`: under a reverse proxy's path prefix a root-absolute URL
+        // would leave the prefix. `./` rather than a bare `assets/` keeps a page's version
+        // findable as `/assets/<version>/` in its text.
+        Bytes::from(text.replace(ASSET_PLACEHOLDER, &format!("./assets/{}/", self.version)))
     }
 
     fn is_dev(&self) -> bool {
@@ -379,10 +386,31 @@ mod tests {
     #[test]
     fn pages_name_their_assets_by_version() {
         let assets = WebAssets::embedded();
-        let page = assets.load("index.html").expect("index.html");
-        let text = std::str::from_utf8(&page.body).expect("utf-8");
-        assert!(!text.contains(ASSET_PLACEHOLDER));
-        assert!(text.contains(&format!("/assets/{}/", assets.version())));
+        for path in ["index.html", "dashboard.html"] {
+            let page = assets.load(path).expect("a page");
+            let text = std::str::from_utf8(&page.body).expect("utf-8");
+            assert!(!text.contains(ASSET_PLACEHOLDER), "{path}");
+            assert!(text.contains(&format!("\"./assets/{}/js/", assets.version())), "{path}");
+        }
+    }
+
+    #[test]
+    fn pages_name_their_assets_relative_to_themselves() {
+        // A reverse proxy may serve the server under a path prefix: a root-absolute asset URL
+        // would leave it.
+        let assets = WebAssets::embedded();
+        for path in ["index.html", "dashboard.html"] {
+            let page = assets.load(path).expect("a page");
+            let text = std::str::from_utf8(&page.body).expect("utf-8");
+            assert!(!text.contains("\"/assets/"), "{path} names an asset from the root");
+        }
+        let root = std::env::temp_dir().join(format!("tickwire-web-rel-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::write(root.join("index.html"), "<script src=\"/@assets/js/app.js\"></script>")
+            .expect("write");
+        let page = WebAssets::from_disk(root.clone()).load("index.html").expect("served");
+        assert_eq!(&page.body[..], b"<script src=\"./assets/dev/js/app.js\"></script>");
+        let _ = std::fs::remove_dir_all(root);
     }
 
     #[test]

@@ -122,17 +122,35 @@ export function startProxy(port) {
  * An HTTP proxy on 127.0.0.1:0 to `port` that blocks WebSocket: an upgrade request gets a 403
  * (as from a corporate filter), every other request is passed on. With `buffer`, it holds each
  * response until it is complete (as a proxy that scans downloads does), so a streamed response
- * delivers nothing until it ends.
+ * delivers nothing until it ends. With `prefix` (e.g. `/tw`) it serves the server under that
+ * path, as a reverse proxy routing by path does: the prefix is taken off, and a request outside
+ * it gets a 404 and is kept in `strays()`. With `websocket`, upgrades are carried, not refused.
  * @param {number} port
- * @param {{ buffer?: boolean }} [options]
- * @returns {Promise<{ port: number, http: string, ws: string, upgrades: () => number, close: () => Promise<void> }>}
+ * @param {{ buffer?: boolean, prefix?: string, websocket?: boolean }} [options]
+ * @returns {Promise<{ port: number, http: string, ws: string, upgrades: () => number, strays: () => string[], close: () => Promise<void> }>}
  */
 export function startHttpProxy(port, options = {}) {
   let upgrades = 0;
+  const prefix = options.prefix ?? '';
+  /** @type {string[]} */
+  const strays = [];
+  /** @param {string | undefined} url @returns {string | null} the server's path, null if outside the prefix */
+  const route = (url = '/') => {
+    if (!prefix) return url;
+    if (!url.startsWith(`${prefix}/`)) return null;
+    return url.slice(prefix.length);
+  };
   /** @type {Set<import('node:net').Socket>} */
   const sockets = new Set();
   const server = createHttpServer((req, res) => {
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+    const path = route(req.url);
+    if (path === null) {
+      strays.push(`${req.method} ${req.url}`);
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end(`not under ${prefix}/\n`);
+      return;
+    }
+    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path, headers: req.headers }, (up) => {
       if (options.buffer) {
         /** @type {Buffer[]} */
         const chunks = [];
@@ -155,19 +173,39 @@ export function startHttpProxy(port, options = {}) {
     req.pipe(upstream);
   });
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
-  server.on('upgrade', (_req, socket) => {
+  server.on('upgrade', (req, socket, head) => {
     upgrades += 1;
-    const body = 'WebSocket is blocked by this proxy\n';
-    socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    const path = route(req.url);
+    if (path === null) strays.push(`${req.method} ${req.url} (upgrade)`);
+    if (path === null || !options.websocket) {
+      const body = path === null ? `not under ${prefix}/\n` : 'WebSocket is blocked by this proxy\n';
+      const status = path === null ? '404 Not Found' : '403 Forbidden';
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+      return;
+    }
+    // The request again, at the server's path, then the two sockets joined.
+    const lines = [`${req.method} ${path} HTTP/${req.httpVersion}`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    const upstream = connect(port, '127.0.0.1');
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    upstream.write(head);
+    const client = /** @type {import('node:net').Socket} */ (socket);
+    for (const [a, b] of [[client, upstream], [upstream, client]]) {
+      sockets.add(a);
+      a.on('close', () => { sockets.delete(a); b.destroy(); });
+      a.on('error', () => b.destroy());
+      a.pipe(b);
+    }
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const address = /** @type {import('node:net').AddressInfo} */ (server.address());
       resolve({
         port: address.port,
-        http: `http://127.0.0.1:${address.port}`,
-        ws: `ws://127.0.0.1:${address.port}/ws`,
+        http: `http://127.0.0.1:${address.port}${prefix}`,
+        ws: `ws://127.0.0.1:${address.port}${prefix}/ws`,
         upgrades: () => upgrades,
+        strays: () => [...strays],
         close: () => new Promise((done) => {
           for (const s of sockets) s.destroy();
           server.close(() => done());

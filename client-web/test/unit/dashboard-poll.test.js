@@ -4,7 +4,7 @@
 // a warning, rather than asking again at once forever; a real restart starts the series over once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OTHERS_MS, STALE_MS, StatsFeed, closeName, statusOf } from '../../js/dashboard-poll.js';
+import { OTHERS_MS, SILENT_PERIODS, STALE_MS, StatsFeed, closeName, statusOf } from '../../js/dashboard-poll.js';
 
 /** @typedef {import('../../js/dashboard-poll.js').Sample & { node: string }} TaggedSample */
 /** @typedef {import('../../js/dashboard-poll.js').StatsReply} StatsReply */
@@ -181,6 +181,51 @@ test('a node that leaves the fleet: the feed follows one that still answers, and
   assert.equal(sim.feed.others().length, 0);
   assert.match(statusOf(sim.feed).text, /^live · server started .* · \d+ samples$/);
   assert.equal(sim.runaway, false);
+});
+
+test('a node that takes the request and never answers: the status stops saying live, and the round gives up', async () => {
+  const t0 = 1_900_000_000_000;
+  const clock = { now: t0 };
+  const node = serverProcess('a', t0 - 100_000);
+  let hang = false;
+  /** @type {AbortSignal[]} */
+  const signals = [];
+  const feed = new StatsFeed(async (since, signal) => {
+    if (!hang) return node.reply(since, clock.now);
+    signals.push(signal);
+    // Accepted and never answered (a saturated node behind an ingress that waits an hour),
+    // and deaf to the abort: the round must end all the same.
+    return new Promise(() => {});
+  }, { now: () => clock.now, answerMs: 20 });
+  await feed.poll();
+  assert.match(statusOf(feed).className, /\blive\b/);
+  const held = feed.samples.length;
+
+  hang = true;
+  clock.now += PERIOD;
+  const round = feed.poll();
+  // While the request waits: live for a moment yet, then not.
+  clock.now += PERIOD;
+  assert.match(statusOf(feed).className, /\blive\b/, 'one quiet period is no outage');
+  clock.now += SILENT_PERIODS * PERIOD;
+  const waiting = statusOf(feed);
+  assert.doesNotMatch(waiting.className, /\blive\b/, `the status while the request hangs: ${waiting.text}`);
+  assert.match(waiting.className, /\bstale\b/);
+  assert.match(waiting.text, /^not answering · nothing heard for 5 s; the charts stop at /);
+
+  await assert.rejects(round, { name: 'TimeoutError' });
+  assert.equal(signals.length, 1);
+  assert.equal(signals[0].aborted, true, 'the request is called off');
+  const after = statusOf(feed);
+  assert.match(after.className, /\bstale\b/);
+  assert.match(after.text, /^not answering/);
+  assert.equal(feed.samples.length, held, 'what was drawn stays');
+
+  // It answers again: live, with what it sampled meanwhile.
+  hang = false;
+  await feed.poll();
+  assert.match(statusOf(feed).text, /^live · /);
+  assert.equal(feed.samples.length, held + 5);
 });
 
 test('every close code the server counts has a name', () => {

@@ -4,11 +4,20 @@
 // bandwidth readings after "Try again", and the room it joins again after matchmaking.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Arena, ConnectionClosedError, UnreachableError } from '../../sdk/index.js';
+import { Arena, ConnectionClosedError, UnreachableError, fallbackFor } from '../../sdk/index.js';
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, ScoreBook, intermissionText, Game } = await import('../../js/game.js');
+const { describeFailure, ScoreBook, intermissionText, Game, gameSocketUrl } = await import('../../js/game.js');
+
+test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
+  assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
+  assert.equal(gameSocketUrl('http://arena.test/index.html?room=den'), 'ws://arena.test/ws');
+  assert.equal(gameSocketUrl('https://arena.test:8443/tw/?room=den&token=a+b%2F&transport=poll#x'), 'wss://arena.test:8443/tw/ws?token=a%20b%2F');
+  assert.equal(gameSocketUrl('http://arena.test/tw/index.html'), 'ws://arena.test/tw/ws');
+  // The SDK finds the HTTP fallback next to it.
+  assert.deepEqual(fallbackFor(gameSocketUrl('https://arena.test/tw/?token=t')), { base: 'https://arena.test/tw/fallback', query: '?token=t' });
+});
 
 test('a first join that never connected says the server could not be reached', () => {
   const refused = describeFailure(new UnreachableError(1006, 'HTTP 401: the join token has expired', 6));
@@ -165,11 +174,12 @@ test('the invite link is the newest choice\'s, whatever order the replies come i
   spectate.dispatchEvent(new Event('change'));
   spectate.checked = false;
   spectate.dispatchEvent(new Event('change'));
-  assert.deepEqual(calls.map((c) => c.url), ['/invite?room=room-7', '/invite?room=room-7&spectate=1', '/invite?room=room-7']);
-  assert.equal(document.querySelector('#invite-qr').src, '/invite.svg?room=room-7');
+  // Relative to the page, so a reverse proxy may serve the server under a path prefix.
+  assert.deepEqual(calls.map((c) => c.url), ['invite?room=room-7', 'invite?room=room-7&spectate=1', 'invite?room=room-7']);
+  assert.equal(document.querySelector('#invite-qr').src, 'invite.svg?room=room-7');
   const link = document.querySelector('#invite-link');
   for (const i of [2, 0, 1]) {
-    calls[i].reply({ url: `http://192.168.1.5:8080/${calls[i].url.slice('/invite'.length)}` });
+    calls[i].reply({ url: `http://192.168.1.5:8080/${calls[i].url.slice('invite'.length)}` });
     await new Promise((resolve) => setImmediate(resolve));
   }
   assert.equal(link.href, 'http://192.168.1.5:8080/?room=room-7', 'the QR code\'s link, to play');

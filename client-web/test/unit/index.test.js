@@ -20,3 +20,14 @@ test('the page can be zoomed: the lobby\'s forms are read and filled at any size
   // The HUD keeps clear of notches itself (css/game.css, the --safe-* insets).
   assert.equal(viewport.get('viewport-fit'), 'cover');
 });
+
+test('the pages name every URL relative to themselves, so a reverse proxy may serve them under a path prefix', async () => {
+  const pages = { 'index.html': html, 'dashboard.html': await readFile(new URL('../../dashboard.html', import.meta.url), 'utf8') };
+  for (const [name, page] of Object.entries(pages)) {
+    const urls = [...page.matchAll(/\b(?:href|src|action)="([^"]*)"/g)].map((m) => m[1]);
+    assert.ok(urls.length > 3, `${name}: its URLs are found`);
+    // `/@assets/` is the server's placeholder, rewritten to a relative `./assets/<version>/`.
+    const rooted = urls.filter((url) => url.startsWith('/') && !url.startsWith('/@assets/'));
+    assert.deepEqual(rooted, [], `${name}: root-absolute URLs`);
+  }
+});

@@ -7,6 +7,7 @@
 use crate::config::ServerConfig;
 use crate::game::arena::{Arena, ArenaConfig};
 use crate::metrics::Metrics;
+use crate::ratelimit::PerAddressRate;
 use crate::room::{self, Reservation, RoomCommand, RoomShared};
 use crate::threads::RoomThreads;
 use serde::Serialize;
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tickwire_shared::{ResumeToken, RoomName, RoomRequest};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error};
 
@@ -79,6 +81,24 @@ struct Directory {
     rooms_created: u64,
 }
 
+/// Why [`ServerContext::admit_tcp`] refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpRefusal {
+    /// Its address (or IPv6 /48) holds as many connections as it may.
+    TooMany,
+    /// Its address (or IPv6 /48) opened as many connections in the last second as it may.
+    TooFast,
+}
+
+/// The least rate of new connections an address is allowed, a second (see
+/// [`ServerContext::new_connections_per_second`]). A TLS handshake costs the server a few
+/// hundred microseconds of CPU, so an address held to this spends a few percent of a core on
+/// them at most.
+pub const NEW_CONNECTIONS_FLOOR: u32 = 100;
+
+/// The burst of new connections an address may open at once, in seconds of its rate.
+pub const NEW_CONNECTION_BURST_SECONDS: u32 = 2;
+
 /// TCP connections an address may hold beyond its WebSocket sessions.
 pub const HTTP_CONNECTIONS_PER_IP: u32 = 16;
 
@@ -96,6 +116,9 @@ struct Connections {
     sessions: PerAddress,
     /// Open TCP connections, upgraded or not (see [`ServerContext::admit_tcp`]).
     tcp: PerAddress,
+    /// New TCP connections per address, and per IPv6 /48 (see [`ServerContext::admit_tcp`]).
+    opened: PerAddressRate,
+    opened_by_site: PerAddressRate,
 }
 
 /// Who a client is for the per-address caps: its address (an IPv6 one's /64), and for IPv6
@@ -445,13 +468,38 @@ impl ServerContext {
         Ok(ConnectionPermit { ctx: self.clone(), keys })
     }
 
-    /// Admits one accepted TCP connection from `ip`, or `None` when that address already
-    /// holds [`Self::tcp_limit_per_ip`] of them: one address must not be able to fill the
-    /// listener's connection slots (which pauses accepting for everyone).
-    pub fn admit_tcp(self: &Arc<Self>, ip: IpAddr) -> Option<TcpPermit> {
+    /// Admits one accepted TCP connection from `ip`. Refused when that address already holds
+    /// [`Self::tcp_limit_per_ip`] of them (one address must not be able to fill the server's
+    /// connection slots), or opened as many in the last second (a connection that ends at
+    /// once holds no slot, but on a TLS port each costs a handshake: without a rate, one
+    /// address could spend a core on them).
+    pub fn admit_tcp(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Result<TcpPermit, TcpRefusal> {
         let keys = AddressKeys::of(ip);
         let limit = self.tcp_limit_per_ip();
-        lock(&self.connections).tcp.take(keys, limit).then(|| TcpPermit { ctx: self.clone(), keys })
+        let mut conns = lock(&self.connections);
+        let rate = self.new_connections_per_second();
+        let site_rate = rate.saturating_mul(ADDRESSES_PER_IPV6_SITE);
+        let burst = |rate: u32| rate.saturating_mul(NEW_CONNECTION_BURST_SECONDS);
+        if !conns.opened.try_take(keys.address, rate, burst(rate), now)
+            || keys.site.is_some_and(|site| {
+                !conns.opened_by_site.try_take(site, site_rate, burst(site_rate), now)
+            })
+        {
+            return Err(TcpRefusal::TooFast);
+        }
+        if !conns.tcp.take(keys, limit) {
+            return Err(TcpRefusal::TooMany);
+        }
+        Ok(TcpPermit { ctx: self.clone(), keys })
+    }
+
+    /// New TCP connections one address may open a second ([`ServerContext::admit_tcp`]),
+    /// after a burst of [`NEW_CONNECTION_BURST_SECONDS`] times as many: as many as it may
+    /// hold ([`Self::tcp_limit_per_ip`]), and at least [`NEW_CONNECTIONS_FLOOR`]. So a load
+    /// test that raises `--max-connections-per-ip` is not slowed, and a classroom behind one
+    /// address loading the page at once (six connections a browser) fits in the burst.
+    pub fn new_connections_per_second(&self) -> u32 {
+        self.tcp_limit_per_ip().max(NEW_CONNECTIONS_FLOOR)
     }
 
     /// TCP connections one address may hold: two per session (an HTTP fallback session holds
@@ -606,15 +654,21 @@ mod tests {
         assert!(ctx.admit(ip("192.0.2.2")).is_ok());
         drop(first);
         assert!(ctx.admit(ip("2001:db8:0:1::3")).is_ok(), "its place is given back");
-        // TCP connections count the same way.
+        // TCP connections count the same way (asked seconds apart: not the rate's refusal).
+        let t0 = Instant::now();
         let tcp: Vec<_> = (0..ctx.tcp_limit_per_ip())
             .map(|i| {
-                ctx.admit_tcp(ip(&format!("2001:db8:0:3::{:x}", i + 1))).expect("under the cap")
+                ctx.admit_tcp(ip(&format!("2001:db8:0:3::{:x}", i + 1)), t0).expect("under the cap")
             })
             .collect();
-        assert!(ctx.admit_tcp(ip("2001:db8:0:3::ffff")).is_none());
+        let later = t0 + std::time::Duration::from_secs(10);
+        let refused = ctx.admit_tcp(ip("2001:db8:0:3::ffff"), later);
+        assert_eq!(refused.err(), Some(TcpRefusal::TooMany));
         drop(tcp);
-        assert!(ctx.admit_tcp(ip("2001:db8:0:3::ffff")).is_some());
+        assert!(
+            ctx.admit_tcp(ip("2001:db8:0:3::ffff"), t0 + std::time::Duration::from_secs(20))
+                .is_ok()
+        );
         drop((other, v4));
     }
 
@@ -641,16 +695,57 @@ mod tests {
         assert!(ctx.admit(ip("2001:db8:7:fe::1")).is_err(), "and only that one");
         // TCP connections the same, at four times an address's TCP cap.
         let tcp_cap = ctx.tcp_limit_per_ip() * ADDRESSES_PER_IPV6_SITE;
+        let t0 = Instant::now();
         let tcp: Vec<_> = (0..tcp_cap)
             .map(|i| {
                 let host = i / ctx.tcp_limit_per_ip() + 1;
-                ctx.admit_tcp(ip(&format!("2001:db8:9:{host:x}::{:x}", i + 1))).expect("under")
+                let address = ip(&format!("2001:db8:9:{host:x}::{:x}", i + 1));
+                ctx.admit_tcp(address, t0).expect("under")
             })
             .collect();
-        assert!(ctx.admit_tcp(ip("2001:db8:9:ff::1")).is_none());
+        let later = t0 + std::time::Duration::from_secs(10);
+        let refused = ctx.admit_tcp(ip("2001:db8:9:ff::1"), later);
+        assert_eq!(refused.err(), Some(TcpRefusal::TooMany));
         drop(tcp);
-        assert!(ctx.admit_tcp(ip("2001:db8:9:ff::1")).is_some());
+        assert!(
+            ctx.admit_tcp(ip("2001:db8:9:ff::1"), t0 + std::time::Duration::from_secs(20)).is_ok()
+        );
         drop((other_site, v4, again, sessions));
+    }
+
+    /// Connections that end at once hold no place, so the count alone never stops a peer
+    /// that opens them in a loop (on a TLS port, a handshake each): an address opens at most
+    /// its rate a second, after a burst; an IPv6 /48, four times that. A raised cap raises it.
+    #[test]
+    fn an_address_opens_new_connections_at_a_bounded_rate() {
+        let (_tx, rx) = watch::channel(false);
+        let config = ServerConfig { max_connections_per_ip: 2, ..ServerConfig::default() };
+        let ctx = Arc::new(ServerContext::new(config, rx));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let rate = ctx.new_connections_per_second();
+        assert_eq!(rate, NEW_CONNECTIONS_FLOOR, "a small cap still allows the floor");
+        let burst = rate * NEW_CONNECTION_BURST_SECONDS;
+        let t0 = Instant::now();
+        let open_and_close = |address: &str, now| ctx.admit_tcp(ip(address), now).map(drop);
+        for _ in 0..burst {
+            assert_eq!(open_and_close("192.0.2.1", t0), Ok(()));
+        }
+        assert_eq!(open_and_close("192.0.2.1", t0), Err(TcpRefusal::TooFast));
+        assert_eq!(open_and_close("192.0.2.2", t0), Ok(()), "another address has its own");
+        let tick = std::time::Duration::from_secs(1) / rate;
+        assert_eq!(open_and_close("192.0.2.1", t0 + tick * 3 / 2), Ok(()), "refilled at the rate");
+        assert_eq!(open_and_close("192.0.2.1", t0 + tick * 3 / 2), Err(TcpRefusal::TooFast));
+        // One /48, from a new /64 each time: held to four addresses' worth all the same.
+        let site = burst * ADDRESSES_PER_IPV6_SITE;
+        for i in 0..site {
+            assert_eq!(open_and_close(&format!("2001:db8:5:{:x}::1", i + 1), t0), Ok(()));
+        }
+        assert_eq!(open_and_close("2001:db8:5:ffff::1", t0), Err(TcpRefusal::TooFast));
+        assert_eq!(open_and_close("2001:db8:6:1::1", t0), Ok(()), "another /48");
+        let (_tx, rx) = watch::channel(false);
+        let load_test = ServerConfig { max_connections_per_ip: 60_000, ..ServerConfig::default() };
+        let ctx = ServerContext::new(load_test, rx);
+        assert_eq!(ctx.new_connections_per_second(), ctx.tcp_limit_per_ip());
     }
 
     #[tokio::test]

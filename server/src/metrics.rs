@@ -316,6 +316,7 @@ impl Metrics {
     /// - before a request: `accept_failed` (a failed `accept()` call, usually out of file
     ///   descriptors), `http_full` (the server holds as many HTTP connections as it takes),
     ///   `tcp_per_ip` (an address, or an IPv6 /48, holds too many TCP connections),
+    ///   `tcp_rate` (an address, or an IPv6 /48, opened too many in the last second),
     ///   `plain_http` (plain HTTP on the TLS port), `admin_full` (the admin port,
     ///   `--admin-bind`, serves as many connections as it takes);
     /// - any request: `head_too_large`;

@@ -6,7 +6,7 @@
 //! `run_with_admin` also serves the operators' routes on a listener of their own.
 
 use crate::config::ServerConfig;
-use crate::context::ServerContext;
+use crate::context::{ServerContext, TcpRefusal};
 use crate::http::{ClientAddr, PeerAddr, refuse_large_head, router, routers_with_admin};
 use crate::proxy::client_ip;
 use crate::stall::WriteDeadline;
@@ -41,6 +41,8 @@ enum EarlyRefusal {
     /// The server holds its limit of HTTP connections (503): `--max-connections` and
     /// `--http-headroom` together.
     ServerBusy,
+    /// Its address opened this many connections in the last second (429); plain HTTP only.
+    TooFast(u32),
 }
 
 /// Answers a connection refused on accepting it (a 429 or a 503) and closes it, without
@@ -84,10 +86,22 @@ async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal:
             "503 Service Unavailable",
             "the server holds as many connections as it takes; retry later\n".to_string(),
         ),
+        EarlyRefusal::TooFast(limit) => (
+            "429 Too Many Requests",
+            format!(
+                "too many new connections from your address (at most {limit} a second; an \
+                 IPv6 /48 {} at most); retry in a second\n",
+                limit.saturating_mul(crate::context::ADDRESSES_PER_IPV6_SITE)
+            ),
+        ),
+    };
+    let retry_after = match refusal {
+        EarlyRefusal::TooFast(_) => 1,
+        EarlyRefusal::BusyAddress(_) | EarlyRefusal::ServerBusy => 5,
     };
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\n\
-         content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
+         content-length: {}\r\nretry-after: {retry_after}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -269,14 +283,25 @@ async fn serve(
         let tcp_permit = if trusted {
             None
         } else {
-            let Some(permit) = ctx.admit_tcp(peer_ip) else {
-                // Apart from the sessions' `per_ip`: this cap is hit by idle or plain-HTTP
-                // connections, before any request is read.
-                ctx.metrics.refused("tcp_per_ip");
-                refuse(stream, EarlyRefusal::BusyAddress(ctx.tcp_limit_per_ip()));
-                continue;
-            };
-            Some(permit)
+            match ctx.admit_tcp(peer_ip, tokio::time::Instant::now()) {
+                Ok(permit) => Some(permit),
+                Err(TcpRefusal::TooMany) => {
+                    // Apart from the sessions' `per_ip`: this cap is hit by idle or
+                    // plain-HTTP connections, before any request is read.
+                    ctx.metrics.refused("tcp_per_ip");
+                    refuse(stream, EarlyRefusal::BusyAddress(ctx.tcp_limit_per_ip()));
+                    continue;
+                }
+                Err(TcpRefusal::TooFast) => {
+                    ctx.metrics.refused("tcp_rate");
+                    // On the TLS port an answer would cost the very handshake the rate is
+                    // there to spare: the connection is closed unanswered.
+                    if acceptor.is_none() {
+                        refuse(stream, EarlyRefusal::TooFast(ctx.tcp_limit_per_ip()));
+                    }
+                    continue;
+                }
+            }
         };
         // Refused at once rather than left waiting to be accepted: a full backlog would leave
         // every new connection hanging, health checks and the fleet's relays included.

@@ -786,6 +786,50 @@ async fn one_address_cannot_fill_the_listener_with_idle_connections() {
     server.shutdown().await;
 }
 
+/// Connections that end at once hold no place, so only a rate stops an address opening them
+/// in a loop (on a TLS port, each costs a handshake): past it, 429 with `Retry-After: 1`
+/// before any request is read, counted apart from the cap on connections held.
+#[tokio::test]
+async fn an_address_opening_connections_in_a_loop_is_slowed_to_its_rate() {
+    let mut config = test_config();
+    // 96 connections held at most (2 x 40 + 16), far more than the loop below holds open
+    // even on a slow machine, and a rate of 100 a second (the floor).
+    config.max_connections_per_ip = 40;
+    let server = TestServer::start(config).await;
+    let mut refusal = None;
+    for _ in 0..100 {
+        for _ in 0..50 {
+            drop(TcpStream::connect(server.addr).await.unwrap());
+        }
+        let (status, head, body) = server.get("/healthz").await;
+        if status == 429 {
+            refusal = Some((head, body));
+            break;
+        }
+        assert_eq!(status, 200, "{head}\n{body}");
+    }
+    let (head, body) = refusal.expect("5,000 connections in a loop were never slowed");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(body.contains("too many new connections from your address"), "{body}");
+    // Served again once the rate allows, and counted as the rate's refusal.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let metrics = loop {
+        let (status, _, body) = server.get("/metrics").await;
+        if status == 200 {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still refused: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let refused = |reason: &str| {
+        let line = format!("tickwire_refused_total{{reason=\"{reason}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&line)?.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    assert!(refused("tcp_rate") >= 1.0, "{metrics}");
+    assert_eq!(refused("tcp_per_ip"), 0.0, "none of them was held: {metrics}");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn chat_over_the_rate_limit_is_closed_with_1008_and_the_room_plays_on() {
     let mut config = test_config();

@@ -98,6 +98,9 @@ pub(crate) struct Bot {
     /// Ever joined, dropped or not.
     ever_joined: bool,
     last_frame: Option<Instant>,
+    /// The last snapshot received in the window: where the gap open at its end starts (frames
+    /// that arrive after the end, before this bot gets to its close, do not shorten it).
+    last_window_frame: Option<Instant>,
     frames_in_window: u64,
     /// The inputs this bot queued that no acknowledgement reached yet, oldest first, with
     /// when: each becomes one input-to-ack sample, whether the session measures it or not.
@@ -211,6 +214,7 @@ impl Bot {
             joined: false,
             ever_joined: false,
             last_frame: None,
+            last_window_frame: None,
             frames_in_window: 0,
             inputs: VecDeque::new(),
             inputs_cap: match shared.args.role {
@@ -369,9 +373,8 @@ impl Bot {
         let previous = self.last_frame.replace(now);
         if measuring {
             self.frames_in_window += 1;
-            let period = Duration::from_secs_f64(
-                1.0 / f64::from(self.welcome.map_or(30, |w| w.tick_rate.max(1))),
-            );
+            self.last_window_frame = Some(now);
+            let period = self.tick_period();
             let mut recorder = self.shared.recorder();
             recorder.ticks_skipped += u64::from(info.skipped);
             // Only intervals that lie wholly in the window.
@@ -385,6 +388,11 @@ impl Bot {
             self.error(problem);
         }
         self.flush_bytes(client);
+    }
+
+    /// The room's tick period, from the Welcome (30 ticks/s before it).
+    fn tick_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.welcome.map_or(30, |w| w.tick_rate.max(1))))
     }
 
     /// Checks the rebuilt world against what the protocol promises: every entity inside the
@@ -462,17 +470,30 @@ impl Bot {
             return;
         }
         let stayed = self.stayed();
-        let measured = self.shared.window_start.get().is_some();
         self.window_closed = true;
         {
             let mut recorder = self.shared.recorder();
             if stayed {
                 recorder.window_frames.push(self.frames_in_window);
             }
-            if measured {
+            if let Some(&start) = self.shared.window_start.get() {
                 // Waits up to the window's end: this bot may get here a while after it, and
                 // inputs queued meanwhile are not the window's.
                 let end = self.shared.window_end.get().map_or(now, |&end| end.min(now));
+                // The gap still open at the window's end is an inter-arrival time of at least
+                // that much: a stall the window ends in would otherwise leave no sample at
+                // all. Only once it is longer than a tick: a shorter one says nothing (the
+                // next snapshot was not due yet), and would read as jitter it is not.
+                if self.joined
+                    && self.shared.args.role.gets_snapshots()
+                    && let Some(since) = self.last_window_frame.or(self.joined_at)
+                {
+                    let open = end.saturating_duration_since(since.max(start));
+                    let period = self.tick_period();
+                    if open > period {
+                        recorder.record_interarrival(open, period);
+                    }
+                }
                 for (_, queued) in self.inputs.drain(..) {
                     if queued < end {
                         recorder.input_to_ack.record(end - queued);
@@ -537,6 +558,7 @@ fn variant(error: &impl std::fmt::Debug) -> String {
 pub(crate) mod tests {
     use super::*;
     use clap::Parser;
+    use std::collections::BTreeMap;
     use tickwire_client::Session;
     use tickwire_shared::codec::encode_server;
     use tickwire_shared::delta::{ApplyError, delta};
@@ -597,7 +619,13 @@ pub(crate) mod tests {
     /// A player bot of `--input-rate HZ`, joined at `at` on a session driven by the test,
     /// its window open from `at`.
     fn joined_player(hz: u16, at: Instant) -> (Arc<Shared>, Session, Bot) {
-        let argv = ["tickwire-bots", "--input-rate", &hz.to_string()];
+        joined(&["--input-rate", &hz.to_string()], player_welcome(), at)
+    }
+
+    /// A bot of the command line `flags`, welcomed with `welcome` at `at` on a session driven
+    /// by the test, its window open from `at`.
+    fn joined(flags: &[&str], welcome: Welcome, at: Instant) -> (Arc<Shared>, Session, Bot) {
+        let argv = [&["tickwire-bots"], flags].concat();
         let shared = Arc::new(Shared::new(Args::try_parse_from(argv).unwrap()));
         let args = &shared.args;
         let mut session = Session::new(client_config(args), identity(args, 0), at, 1);
@@ -605,7 +633,7 @@ pub(crate) mod tests {
         assert!(session.poll_connect(at));
         session.handle_connected(at);
         while session.poll_transmit(at).is_some() {}
-        let welcome = encode_server(&ServerMessage::Welcome(player_welcome())).unwrap();
+        let welcome = encode_server(&ServerMessage::Welcome(welcome)).unwrap();
         session.handle_message(at, &welcome);
         deliver(&mut session, &mut bot, at);
         assert!(bot.is_joined());
@@ -720,6 +748,75 @@ pub(crate) mod tests {
         // it, 6 to 10 at the close), and nothing queued after it.
         assert_eq!((ack.samples, recorder.inputs_still_waiting), (10, 10), "{ack:?}");
         assert!(ack.max <= 501.0, "waits are counted up to the window's end: {ack:?}");
+    }
+
+    #[test]
+    fn a_stall_that_reaches_the_windows_end_shows_in_the_inter_arrival_times() {
+        let start = past(5);
+        let welcome =
+            Welcome { role: tickwire_shared::Role::Spectator, entity: None, ..player_welcome() };
+        let (shared, mut session, mut bot) = joined(&["--role", "spectator"], welcome, start);
+        // A snapshot every 33 ms for a second, then nothing until the window ends at 3 s.
+        for tick in 1..=30u32 {
+            let at = start + Duration::from_millis(33 * u64::from(tick));
+            session.handle_message(at, &snapshot(tick, InputSeq(0)));
+            deliver(&mut session, &mut bot, at);
+        }
+        let end = start + Duration::from_secs(3);
+        shared.window_end.set(end).unwrap();
+        // The stall ends just after the window, before this bot gets to its close.
+        let late = end + Duration::from_millis(50);
+        session.handle_message(late, &snapshot(31, InputSeq(0)));
+        deliver(&mut session, &mut bot, late);
+        let stats = *session.stats();
+        bot.close_window(end + Duration::from_millis(200), stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        let gaps = recorder.interarrival.summary().expect("samples");
+        assert!(gaps.max >= 1990.0, "the open gap up to the window's end counts: {gaps:?}");
+        let jitter = recorder.jitter.summary().expect("samples");
+        assert!(jitter.max >= 1950.0, "{jitter:?}");
+        assert_eq!(recorder.errors, BTreeMap::new());
+    }
+
+    #[test]
+    fn a_healthy_bot_adds_no_partial_gap_at_the_windows_end() {
+        let start = past(5);
+        let welcome =
+            Welcome { role: tickwire_shared::Role::Spectator, entity: None, ..player_welcome() };
+        let (shared, mut session, mut bot) = joined(&["--role", "spectator"], welcome, start);
+        for tick in 1..=30u32 {
+            let at = start + Duration::from_millis(33 * u64::from(tick));
+            session.handle_message(at, &snapshot(tick, InputSeq(0)));
+            deliver(&mut session, &mut bot, at);
+        }
+        // The window ends 5 ms after the last snapshot: the next one was not due yet.
+        let end = start + Duration::from_millis(33 * 30 + 5);
+        shared.window_end.set(end).unwrap();
+        let stats = *session.stats();
+        bot.close_window(end, stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        let jitter = recorder.jitter.summary().expect("samples");
+        assert_eq!(jitter.samples, 29, "consecutive snapshots only: {jitter:?}");
+        assert!(jitter.max < 5.0, "{jitter:?}");
+    }
+
+    /// A server that welcomes its bots and then sends nothing, nor answers their leave, fails
+    /// a run with no threshold given.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_server_that_sends_no_snapshots_fails_the_default_checks() {
+        let url = deaf_server().await;
+        let argv = ["tickwire-bots", "--quiet", "--url", &url, "--bots", "1"];
+        let args =
+            Args::try_parse_from(argv.iter().chain(&["--role", "spectator", "--duration", "1s"]))
+                .unwrap();
+        let report = crate::run::run(args, std::future::pending()).await;
+        let table = report.table();
+        assert_eq!((report.bots.joined, report.bots.stayed), (1, 1), "{table}");
+        assert!(!report.passed, "{table}");
+        let failed: Vec<&str> =
+            report.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+        assert_eq!(failed, ["snapshots delivered", "every leave answered"], "{table}");
     }
 
     #[test]

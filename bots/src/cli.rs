@@ -19,8 +19,15 @@ use tickwire_shared::{Role, is_valid_room_name};
 /// then every bot leaves with a close frame and the report is printed (and written as JSON with
 /// --json).
 ///
-/// Exit code: 0 when every bot joined and stayed, nothing was inconsistent and the thresholds
-/// held; 1 when a check failed (each is listed on stderr); 2 for a bad command line.
+/// Exit code: 0 when every bot joined and stayed the window, each of them (players and
+/// spectators) got snapshots in it, every leave was answered, nothing panicked or was
+/// inconsistent, the window ran to its end and the thresholds held; 1 when a check failed
+/// (each is listed on stderr), an interrupted run included; 2 for a bad command line.
+///
+/// Ctrl-C or SIGTERM ends the ramp, warm-up or window early: the bots leave and the report
+/// is printed and written, marked interrupted; a second one quits at once without a report
+/// (exit 130). A --json file is emptied as the run starts, so an earlier report never passes
+/// for this run's.
 ///
 /// Warnings (on stderr and in the report) never change the exit code: the bots used 80% or
 /// more of the CPU they can use, or waited for a CPU, so part of the delays they report are
@@ -92,8 +99,9 @@ pub struct Args {
     #[arg(long, value_name = "MS", value_parser = parse_positive)]
     pub max_p99_ms: Option<f64>,
 
-    /// Fail (exit 1) when the mean delivered snapshot rate per bot is below this (players and
-    /// spectators).
+    /// Fail (exit 1) when the slowest bot's delivered snapshot rate is below this: the
+    /// minimum over the bots that stayed the window, not the mean (which the report gives
+    /// too, with the 1st percentile). Players and spectators.
     #[arg(long, value_name = "FPS", value_parser = parse_positive)]
     pub min_fps: Option<f64>,
 

@@ -5,9 +5,11 @@ use clap::{CommandFactory, Parser};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tickwire_bots::cli::{Args, check, raise_open_files_limit};
 use tickwire_bots::report::Report;
 use tickwire_bots::run::{on_interrupts, run};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -17,10 +19,21 @@ fn main() -> anyhow::Result<ExitCode> {
         e.exit();
     }
     // Opened now, so a path that cannot be written is refused before a run of minutes, not
-    // after it; not truncated, so an earlier report stays until this one replaces it.
+    // after it. An earlier report is emptied now, not kept until this one replaces it: a run
+    // that ends without a report (a second interrupt, a kill, a crash) would leave it to pass
+    // for this run's. Only a regular file is cut: a pipe, /dev/stdout or /dev/full holds no
+    // report, and cutting what stands behind /dev/stdout would cut the caller's log (hence
+    // no truncate(true) in the open).
     let json_file = match args.json.as_deref().filter(|path| path.as_os_str() != "-") {
         Some(path) => {
-            match OpenOptions::new().write(true).create(true).truncate(false).open(path) {
+            let opened = OpenOptions::new().write(true).create(true).truncate(false).open(path);
+            let emptied = opened.and_then(|file| {
+                if file.metadata()?.is_file() {
+                    file.set_len(0)?;
+                }
+                Ok(file)
+            });
+            match emptied {
                 Ok(file) => Some(file),
                 Err(e) => Args::command()
                     .error(
@@ -47,16 +60,21 @@ fn main() -> anyhow::Result<ExitCode> {
     let json_path = args.json.clone();
     let interrupted = CancellationToken::new();
     let first = interrupted.clone();
+    // Installed before the run starts: a signal that came before its handler would still end
+    // the process.
+    let signals = {
+        let _runtime = runtime.enter();
+        interrupts()
+    };
     runtime.spawn(on_interrupts(
-        // Where no handler could be installed Ctrl-C still ends the process: no interrupt to
-        // report, and none to invent.
-        || async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
+        move || {
+            let signals = signals.clone();
+            async move { signals.notified().await }
         },
         move || {
-            eprintln!("\ninterrupted: the bots are leaving (Ctrl-C again to quit at once)");
+            eprintln!(
+                "\ninterrupted: the bots are leaving (Ctrl-C or SIGTERM again to quit at once)"
+            );
             first.cancel();
         },
         || {
@@ -88,6 +106,42 @@ fn main() -> anyhow::Result<ExitCode> {
         None => "the report was not written".into(),
     })?;
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Ctrl-C and, on Unix, SIGTERM, each a notification: a process manager, `timeout` or `kill`
+/// stops a run with SIGTERM, and a run so stopped must still leave and report, as after
+/// Ctrl-C. Needs the runtime entered. Where a handler cannot be installed its signal keeps
+/// its default action, ending the process: no interrupt to report, and none to invent.
+fn interrupts() -> Arc<Notify> {
+    let notify = Arc::new(Notify::new());
+    let to = notify.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn recv(signal: &mut Option<Signal>) -> Option<()> {
+            signal.as_mut()?.recv().await
+        }
+        let mut int = signal(SignalKind::interrupt()).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    Some(()) = recv(&mut int) => {}
+                    Some(()) = recv(&mut term) => {}
+                    else => return,
+                }
+                // Kept until the watcher waits for it: a signal is never lost in between.
+                to.notify_one();
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            to.notify_one();
+        }
+    });
+    notify
 }
 
 /// Writes the JSON report to standard output or to `file` (the `--json` file, opened before

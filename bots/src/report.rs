@@ -87,9 +87,23 @@ pub struct RunInfo {
     pub source_ips: usize,
     /// The room tick rate the server announced.
     pub tick_rate: u32,
-    /// Ctrl-C ended the run before its window did: the "window complete" check fails, so a
-    /// run cut short never passes on a few seconds of samples.
+    /// Ctrl-C (or SIGTERM) ended the run before its window did: the "window complete" check
+    /// fails, so a run cut short never passes on a few seconds of samples.
     pub interrupted: bool,
+    /// The phase the interrupt came in; `None` when the run was not interrupted.
+    pub interrupted_in: Option<Phase>,
+}
+
+/// The phases of a run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Bots starting, until each joined or failed.
+    Ramp,
+    /// `--warmup`, between the ramp and the window.
+    Warmup,
+    /// The measurement window.
+    Window,
 }
 
 impl RunInfo {
@@ -120,6 +134,9 @@ pub struct BotsInfo {
     pub leaves_answered: u64,
     /// See [`BotsInfo::leaves_answered`].
     pub leaves_unanswered: u64,
+    /// Panics of the bots' tasks and of the io_uring thread, by message: each is a bug of
+    /// the bots, and the bots it took down measured nothing after it.
+    pub panics: BTreeMap<String, u64>,
 }
 
 /// Snapshots delivered in the window.
@@ -127,7 +144,10 @@ pub struct BotsInfo {
 pub struct FramesInfo {
     /// Snapshots received by all bots in the window (controllers: feedback messages).
     pub received: u64,
-    /// tick rate x window x bots, for roles that get a snapshot every tick.
+    /// tick rate x window x bots present in the window (those joined at its start and at its
+    /// end, averaged: as for [`Report::bytes_per_bot_per_s`]), for roles that get a snapshot
+    /// every tick. Not the bots asked for: bots refused at the ramp would read as frames the
+    /// server failed to deliver.
     pub expected: Option<u64>,
     /// received / expected.
     pub delivered_ratio: Option<f64>,
@@ -243,27 +263,102 @@ impl Report {
         }
     }
 
-    /// Fills [`Report::checks`] and [`Report::passed`]: every bot joined and stayed, no
-    /// errors, and the thresholds held.
+    /// Fills [`Report::checks`] and [`Report::passed`]: every bot joined and stayed, got
+    /// snapshots and had its leave answered, nothing panicked or was inconsistent, and the
+    /// thresholds held.
     pub fn evaluate(&mut self, thresholds: Thresholds) {
         let mut checks = Vec::new();
-        let failed: u64 = self.bots.failures.values().sum();
+        let b = &self.bots;
+        let failed: u64 = b.failures.values().sum();
         checks.push(Check::new(
             "every bot joined",
-            failed == 0 && self.bots.joined == u64::from(self.run.bots),
-            format!("{} of {} joined, {failed} failed", self.bots.joined, self.run.bots),
+            failed == 0 && b.joined == u64::from(self.run.bots),
+            format!("{} of {} joined, {failed} failed", b.joined, self.run.bots),
         ));
-        let dropped: u64 = self.bots.drops.values().sum();
+        let dropped: u64 = b.drops.values().sum();
         checks.push(Check::new("no bot dropped", dropped == 0, format!("{dropped} dropped")));
+        // Drops have their check above: this one is for the joined bots that neither stayed
+        // nor dropped (joined after the window opened, or lost to a panic).
+        let missing = b.joined.saturating_sub(b.stayed + dropped);
+        checks.push(match self.run.window_s {
+            Some(_) => Check::new(
+                "every bot stayed",
+                missing == 0,
+                format!(
+                    "{} of {} joined stayed the window, {dropped} dropped{}",
+                    b.stayed,
+                    b.joined,
+                    if missing > 0 {
+                        format!(
+                            ", {missing} did neither (joined after the window opened, or lost \
+                             to a panic)"
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            None => Check::new("every bot stayed", false, "no window opened".into()),
+        });
         checks.push(Check::new(
             "window complete",
             !self.run.interrupted && self.run.window_s.is_some(),
             match (self.run.interrupted, self.run.window_s) {
                 (true, Some(s)) => format!("interrupted after {s:.1} s"),
-                (true, None) => "interrupted during the ramp: no window opened".into(),
+                (true, None) => match self.run.interrupted_in {
+                    Some(Phase::Warmup) => "interrupted during the warm-up: no window opened",
+                    Some(Phase::Ramp) => "interrupted during the ramp: no window opened",
+                    _ => "interrupted before the window opened",
+                }
+                .into(),
                 (false, None) => "no window opened: no bot could start".into(),
                 (false, Some(s)) => format!("{s:.1} s"),
             },
+        ));
+        // Zero snapshots in a whole window is no slow server but one that does not serve
+        // that bot (a room that never ticks, a broadcast that skips it): failed whatever the
+        // thresholds. How many frames a slow machine may miss is --min-fps's to say, so a
+        // share of the expected frames is no default (a loaded CI machine delivers far less
+        // than a production server, and must not fail for it).
+        if self.run.role.gets_snapshots() {
+            checks.push(match self.frames.per_bot_fps {
+                Some(fps) => Check::new(
+                    "snapshots delivered",
+                    fps.min > 0.0,
+                    if fps.min > 0.0 {
+                        format!(
+                            "each of the {} bots that stayed got some, the slowest {:.2} fps",
+                            fps.bots, fps.min
+                        )
+                    } else {
+                        format!(
+                            "at least one of the {} bots that stayed got none in the window",
+                            fps.bots
+                        )
+                    },
+                ),
+                None => Check::new(
+                    "snapshots delivered",
+                    false,
+                    "no bot stayed a window to receive any".into(),
+                ),
+            });
+        }
+        // An unanswered leave is a server that stopped reading, or a close it got wrong.
+        checks.push(Check::new(
+            "every leave answered",
+            b.leaves_unanswered == 0,
+            format!(
+                "{} of {} leaves answered with a close frame",
+                b.leaves_answered,
+                b.leaves_answered + b.leaves_unanswered
+            ),
+        ));
+        let panics: u64 = b.panics.values().sum();
+        checks.push(Check::new(
+            "nothing panicked",
+            panics == 0,
+            if panics == 0 { "no panic".into() } else { tally(&b.panics) },
         ));
         let errors: u64 = self.errors.values().sum();
         checks.push(Check::new(
@@ -292,12 +387,18 @@ impl Report {
             };
             checks.push(check);
         }
+        // The slowest bot, not the mean: a mean of 29.7 fps holds a bot at 0 fps among 99 at
+        // 30, and the flag is a floor every player should get.
         if let Some(limit) = thresholds.min_fps {
-            let value = self.frames.per_bot_fps.map(|f| f.mean);
-            let check = match value {
-                Some(v) => {
-                    Check::new("delivered fps", v >= limit, format!("{v:.2}, limit {limit}"))
-                }
+            let check = match self.frames.per_bot_fps {
+                Some(f) => Check::new(
+                    "delivered fps",
+                    f.min >= limit,
+                    format!(
+                        "slowest bot {:.2}, limit {limit} (mean {:.2}, p1 {:.2})",
+                        f.min, f.mean, f.p1
+                    ),
+                ),
                 None => Check::new("delivered fps", false, format!("no bot stayed, limit {limit}")),
             };
             checks.push(check);
@@ -368,7 +469,9 @@ impl Report {
                     .map_or("no measurement window".into(), |s| { format!("{s:.1} s window") }),
                 r.ramp_s,
                 r.ramp_per_s,
-                if r.warmup_s > 0.0 {
+                if r.interrupted_in == Some(Phase::Warmup) {
+                    format!(" and a {:.1} s warm-up cut short", r.warmup_s)
+                } else if r.warmup_s > 0.0 {
                     format!(" and a {:.1} s warm-up", r.warmup_s)
                 } else {
                     String::new()
@@ -398,6 +501,9 @@ impl Report {
         }
         if !b.drops.is_empty() {
             row("dropped by reason", tally(&b.drops));
+        }
+        if !b.panics.is_empty() {
+            row("panicked", tally(&b.panics));
         }
         row("connect (ms)", percentiles(self.connect_ms));
         let f = &self.frames;
@@ -532,6 +638,7 @@ mod tests {
                 source_ips: 0,
                 tick_rate: 30,
                 interrupted: false,
+                interrupted_in: None,
             },
             bots: BotsInfo {
                 started: 4,
@@ -541,6 +648,7 @@ mod tests {
                 stayed: 4,
                 leaves_answered: 4,
                 leaves_unanswered: 0,
+                panics: BTreeMap::new(),
             },
             connect_ms: Some(p(3.0)),
             frames: FramesInfo {
@@ -584,12 +692,70 @@ mod tests {
         }
     }
 
+    fn failed(r: &Report) -> Vec<&str> {
+        r.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_bot_that_stayed_without_a_snapshot_or_a_leave_unanswered_fails_by_default() {
+        // One of four bots got nothing in the window: the mean (22.5 fps) hides it.
+        let mut r = report();
+        r.frames.per_bot_fps =
+            Some(FpsSummary { bots: 4, mean: 22.5, min: 0.0, p1: 0.0, p50: 30.0 });
+        r.evaluate(Thresholds::default());
+        assert!(!r.passed, "{:?}", r.checks);
+        assert_eq!(failed(&r), ["snapshots delivered"], "{:?}", r.checks);
+        let mut r = report();
+        r.bots.leaves_answered = 3;
+        r.bots.leaves_unanswered = 1;
+        r.evaluate(Thresholds::default());
+        assert!(!r.passed, "{:?}", r.checks);
+        assert_eq!(failed(&r), ["every leave answered"], "{:?}", r.checks);
+        // Controllers get feedback, not snapshots: nothing to ask of them.
+        let mut r = report();
+        r.run.role = BotRole::Controller;
+        r.frames.per_bot_fps = None;
+        r.evaluate(Thresholds::default());
+        assert!(r.passed, "{:?}", r.checks);
+    }
+
+    #[test]
+    fn min_fps_holds_the_slowest_bot_not_the_mean() {
+        let mut r = report();
+        r.frames.per_bot_fps =
+            Some(FpsSummary { bots: 100, mean: 29.7, min: 0.0, p1: 0.0, p50: 30.0 });
+        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(29.0) });
+        assert!(!r.passed, "{:?}", r.checks);
+        let fps = r.checks.iter().find(|c| c.name == "delivered fps").expect("checked");
+        assert!(!fps.ok, "{fps:?}");
+        assert!(fps.detail.contains("mean 29.70"), "the mean stays in the detail: {fps:?}");
+        // A slow bot, not a silent one: only the threshold fails.
+        r.frames.per_bot_fps =
+            Some(FpsSummary { bots: 100, mean: 29.7, min: 20.0, p1: 20.0, p50: 30.0 });
+        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(29.0) });
+        assert_eq!(failed(&r), ["delivered fps"], "{:?}", r.checks);
+    }
+
+    #[test]
+    fn a_joined_bot_that_did_not_stay_fails_the_run_even_without_a_drop() {
+        let mut r = report();
+        r.run.bots = 6;
+        (r.bots.started, r.bots.joined, r.bots.stayed) = (6, 6, 5);
+        r.evaluate(Thresholds::default());
+        assert!(!r.passed, "{:?}", r.checks);
+        assert_eq!(failed(&r), ["every bot stayed"], "{:?}", r.checks);
+        // A drop is its own check: the bot that dropped is not counted twice.
+        r.bots.drops.insert("lost-Eof".into(), 1);
+        r.evaluate(Thresholds::default());
+        assert_eq!(failed(&r), ["no bot dropped"], "{:?}", r.checks);
+    }
+
     #[test]
     fn thresholds_decide_the_verdict_per_role() {
         let mut r = report();
         r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: Some(29.0) });
         assert!(r.passed, "{:?}", r.checks);
-        assert_eq!(r.checks.len(), 6);
+        assert_eq!(r.checks.len(), 10);
         r.evaluate(Thresholds { max_p99_ms: Some(30.0), min_fps: None });
         assert!(!r.passed, "input-to-ack p99 40 > 30");
         assert_eq!(r.checks.iter().filter(|c| !c.ok).count(), 1);
@@ -657,6 +823,7 @@ mod tests {
         let mut r = report();
         r.run.window_s = None;
         r.run.interrupted = true;
+        r.run.interrupted_in = Some(Phase::Ramp);
         r.bytes_per_bot_per_s = None;
         r.resources.bots_cpu_percent = None;
         r.evaluate(Thresholds::default());
@@ -676,6 +843,7 @@ mod tests {
         assert_eq!(json["bytes_per_bot_per_s"], serde_json::Value::Null);
         // Not interrupted, yet no window: no bot could start (the ring failed).
         r.run.interrupted = false;
+        r.run.interrupted_in = None;
         r.evaluate(Thresholds::default());
         assert!(!r.passed, "{:?}", r.checks);
         assert!(r.table().contains("no window opened: no bot could start"), "{}", r.table());

@@ -4,15 +4,17 @@
 use crate::bot::{Shared, run_bot};
 use crate::cli::{Args, BotRole};
 use crate::report::{
-    BotsInfo, Bytes, FramesInfo, InputsInfo, Report, Resources, RunInfo, Thresholds,
+    BotsInfo, Bytes, FramesInfo, InputsInfo, Phase, Report, Resources, RunInfo, Thresholds,
 };
 use crate::stats::{Counters, fps_summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 /// Time every bot has to join once started: the client's connect plus join timeouts.
 const JOIN_PATIENCE: Duration = Duration::from_secs(16);
@@ -41,7 +43,7 @@ async fn run_with(
     // Ramp: start bots at the asked rate, then wait until each joined or failed.
     let ramp_start = Instant::now();
     let mut bots = JoinSet::new();
-    let mut interrupted = false;
+    let mut interrupted_in = None;
     let mut engine = match start_engine(&shared) {
         Ok(engine) => Some(engine),
         // The command line checked that a ring can be set up; this one could not (out of
@@ -59,13 +61,13 @@ async fn run_with(
             let at = ramp_start + Duration::from_secs_f64(f64::from(index) / args.ramp);
             tokio::select! {
                 () = tokio::time::sleep_until(at.into()) => {}
-                () = &mut interrupt => { interrupted = true; break; }
+                () = &mut interrupt => { interrupted_in = Some(Phase::Ramp); break; }
             }
             engine.spawn(&mut bots, &shared, index);
         }
         engine.ramp_over();
         let settle_until = Instant::now() + JOIN_PATIENCE;
-        while !interrupted && Instant::now() < settle_until {
+        while interrupted_in.is_none() && Instant::now() < settle_until {
             let c = &shared.counters;
             let settled =
                 Counters::get(&c.connected) + Counters::get(&c.failed) + Counters::get(&c.dropped)
@@ -75,7 +77,7 @@ async fn run_with(
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(20)) => {}
-                () = &mut interrupt => interrupted = true,
+                () = &mut interrupt => interrupted_in = Some(Phase::Ramp),
             }
         }
     }
@@ -83,9 +85,11 @@ async fn run_with(
 
     // The window, unless the ramp was cut short: figures over a window of microseconds would
     // be noise divided by almost nothing.
-    let at_start = if engine.is_some() && !interrupted {
+    let at_start = if engine.is_some() && interrupted_in.is_none() {
         let opened = open_window(&shared, &mut interrupt).await;
-        interrupted |= opened.is_none();
+        if opened.is_none() {
+            interrupted_in = Some(Phase::Warmup);
+        }
         opened
     } else {
         None
@@ -93,7 +97,7 @@ async fn run_with(
     if at_start.is_some() {
         tokio::select! {
             () = tokio::time::sleep(args.duration) => {}
-            () = &mut interrupt => interrupted = true,
+            () = &mut interrupt => interrupted_in = Some(Phase::Window),
         }
     }
     let at_end = Snapshot::take(&shared);
@@ -101,23 +105,59 @@ async fn run_with(
 
     // Everyone leaves with a close frame; stragglers are dropped after the patience.
     shared.stop.cancel();
-    let _ =
-        tokio::time::timeout(LEAVE_PATIENCE, async { while bots.join_next().await.is_some() {} })
-            .await;
+    let mut panics = BTreeMap::new();
+    let _ = tokio::time::timeout(LEAVE_PATIENCE, async {
+        while let Some(ended) = bots.join_next().await {
+            count_panic(&mut panics, ended);
+        }
+    })
+    .await;
     bots.abort_all();
-    if let Some(engine) = engine {
-        engine.finish(LEAVE_PATIENCE).await;
+    // Aborted at an await, these end at once; one that panicked before says so here.
+    while let Some(ended) = bots.join_next().await {
+        count_panic(&mut panics, ended);
+    }
+    if let Some(engine) = engine
+        && let Some(panic) = engine.finish(LEAVE_PATIENCE).await
+    {
+        *panics.entry(format!("the io_uring thread: {panic}")).or_default() += 1;
     }
     progress.finish();
+    shared.recorder().panics.append(&mut panics);
 
     let mut report = build(&shared, ramp_s, rss_before, at_start.as_ref(), &at_end);
-    report.run.interrupted = interrupted;
+    report.run.interrupted = interrupted_in.is_some();
+    report.run.interrupted_in = interrupted_in;
     report.evaluate(thresholds);
     report
 }
 
+/// Counts a bot task that panicked, by its message (a task aborted after the leave
+/// patience is no panic).
+fn count_panic(panics: &mut BTreeMap<String, u64>, ended: Result<(), JoinError>) {
+    if let Err(e) = ended
+        && e.is_panic()
+    {
+        let message = panic_message(e.into_panic());
+        *panics.entry(format!("a bot task: {message}")).or_default() += 1;
+    }
+}
+
+/// What a panic said (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(message) => (*message).to_string(),
+            Err(_) => "a panic without a message".into(),
+        },
+    }
+}
+
 /// Once the ramp is over: writes `--ready-file`, lets `--warmup` pass and opens the window,
-/// returning what it starts from; `None` when `interrupt` came first (no window then).
+/// returning what it starts from; `None` when `interrupt` came first (no window then, and
+/// the ready file is taken back: a watcher that has not seen it yet would wait through a
+/// window that never runs).
 async fn open_window(
     shared: &Shared,
     interrupt: &mut (impl Future<Output = ()> + Unpin),
@@ -133,7 +173,16 @@ async fn open_window(
     if !args.warmup.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(args.warmup) => {}
-            () = &mut *interrupt => return None,
+            () = &mut *interrupt => {
+                if let Some(path) = &args.ready_file
+                    && let Err(e) = std::fs::remove_file(path)
+                    && e.kind() != io::ErrorKind::NotFound
+                {
+                    let path = path.display();
+                    eprintln!("tickwire-bots: --ready-file {path}: cannot remove it: {e}");
+                }
+                return None;
+            }
         }
     }
     let _ = shared.window_start.set(Instant::now());
@@ -154,10 +203,14 @@ pub async fn on_interrupts<F: Future<Output = ()>>(
     second();
 }
 
+/// One bot's task, spawned on the runtime.
+type BotTask = fn(Arc<Shared>, u32) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// What drives the bots: a tokio task each, or (`--io-uring`) the ring thread, to which a
 /// task per bot hands its connection once upgraded.
 enum Engine {
-    Tasks,
+    /// Each bot runs as `bot` (`run_bot`, or a stand-in in tests).
+    Tasks(BotTask),
     /// `to_ring` is dropped when the ramp is over: the thread ends once every task's clone
     /// is gone too and the last bot has left.
     #[cfg(target_os = "linux")]
@@ -170,7 +223,7 @@ enum Engine {
 impl Engine {
     fn start(shared: &Arc<Shared>) -> io::Result<Engine> {
         if !shared.args.io_uring {
-            return Ok(Engine::Tasks);
+            return Ok(Engine::Tasks(|shared, index| Box::pin(run_bot(shared, index))));
         }
         #[cfg(target_os = "linux")]
         {
@@ -178,13 +231,13 @@ impl Engine {
             Ok(Engine::Ring { engine, to_ring: Some(to_ring) })
         }
         #[cfg(not(target_os = "linux"))]
-        Ok(Engine::Tasks)
+        Ok(Engine::Tasks(|shared, index| Box::pin(run_bot(shared, index))))
     }
 
     fn spawn(&mut self, bots: &mut JoinSet<()>, shared: &Arc<Shared>, index: u32) {
         match self {
-            Engine::Tasks => {
-                bots.spawn(run_bot(shared.clone(), index));
+            Engine::Tasks(bot) => {
+                bots.spawn(bot(shared.clone(), index));
             }
             #[cfg(target_os = "linux")]
             Engine::Ring { to_ring, .. } => {
@@ -204,14 +257,16 @@ impl Engine {
         }
     }
 
-    /// Waits (at most `patience`) for the ring thread's bots to leave.
-    async fn finish(self, patience: Duration) {
+    /// Waits (at most `patience`) for the ring thread's bots to leave; what the thread's
+    /// panic said, if it panicked.
+    async fn finish(self, patience: Duration) -> Option<String> {
         #[cfg(target_os = "linux")]
         if let Engine::Ring { engine, .. } = self {
-            engine.finish(patience).await;
+            return engine.finish(patience).await;
         }
         #[cfg(not(target_os = "linux"))]
         let _ = (self, patience);
+        None
     }
 }
 
@@ -266,9 +321,14 @@ fn build(
     let secs = window.map(|w| w.as_secs_f64());
     let tick_rate = shared.tick_rate.load(Ordering::Relaxed);
     let received = start.map_or(0, |start| end.frames - start.frames);
-    let expected = secs
-        .filter(|_| args.role.gets_snapshots() && tick_rate > 0)
-        .map(|secs| (f64::from(tick_rate) * secs * f64::from(args.bots)).round() as u64);
+    // The bots present, not those asked for: bots refused at the ramp are "every bot joined"'s
+    // to report, and counted here they would halve a perfect delivery.
+    let expected = start.zip(secs).filter(|_| args.role.gets_snapshots() && tick_rate > 0).map(
+        |(start, secs)| {
+            let present = bots_present(start.connected, end.connected);
+            (f64::from(tick_rate) * secs * present).round() as u64
+        },
+    );
     let joined = recorder.connect.len();
     // Over the window only: each reading at its start and its end, none without a window.
     let over_window = |get: fn(&Snapshot) -> Option<f64>| {
@@ -305,6 +365,7 @@ fn build(
             source_ips: args.source_ips.as_ref().map_or(0, |ips| ips.0.len()),
             tick_rate,
             interrupted: false,
+            interrupted_in: None,
         },
         bots: BotsInfo {
             started: Counters::get(&c.started),
@@ -314,6 +375,7 @@ fn build(
             stayed: recorder.window_frames.len() as u64,
             leaves_answered: recorder.leaves_answered,
             leaves_unanswered: recorder.leaves.saturating_sub(recorder.leaves_answered),
+            panics: recorder.panics.clone(),
         },
         connect_ms: recorder.connect.summary(),
         frames: FramesInfo {
@@ -379,10 +441,15 @@ fn build(
     }
 }
 
-/// Bot-seconds of the window, for bytes per bot per second: bots connected at its start and
-/// its end, averaged (bots that dropped or joined during it count half), at least one.
+/// Bots present in the window: bots connected at its start and its end, averaged (bots that
+/// dropped or joined during it count half).
+fn bots_present(connected_at_start: u64, connected_at_end: u64) -> f64 {
+    (connected_at_start + connected_at_end) as f64 / 2.0
+}
+
+/// Bot-seconds of the window, for bytes per bot per second: [`bots_present`], at least one.
 fn bot_seconds(connected_at_start: u64, connected_at_end: u64, secs: f64) -> f64 {
-    ((connected_at_start + connected_at_end) as f64 / 2.0).max(1.0) * secs.max(1e-9)
+    bots_present(connected_at_start, connected_at_end).max(1.0) * secs.max(1e-9)
 }
 
 /// 100 per runtime worker thread, at most 100 per core this process may run on.
@@ -601,6 +668,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_bot_task_that_panics_fails_the_run_naming_the_panic() {
+        // Nothing listens on port 1: both bots fail to join at once, and one then panics.
+        let argv = ["tickwire-bots", "--quiet", "--url", "ws://127.0.0.1:1/ws", "--bots", "2"];
+        let args = Args::try_parse_from(argv.iter().chain(&["--duration", "100ms"])).unwrap();
+        let engine = |_: &Arc<Shared>| {
+            Ok(Engine::Tasks(|shared, index| {
+                Box::pin(async move {
+                    run_bot(shared, index).await;
+                    assert!(index != 1, "bot {index} broke");
+                })
+            }))
+        };
+        let report = run_with(args, std::future::pending(), engine).await;
+        let table = report.table();
+        let expected = BTreeMap::from([("a bot task: bot 1 broke".to_string(), 1)]);
+        assert_eq!(report.bots.panics, expected, "{table}");
+        let check = report.checks.iter().find(|c| c.name == "nothing panicked").expect(&table);
+        assert!(!check.ok && check.detail.contains("bot 1 broke"), "{table}");
+        assert!(table.contains("panicked"), "{table}");
+    }
+
+    #[tokio::test]
     async fn a_second_interrupt_aborts_without_waiting_for_the_leave() {
         let signals = Arc::new(tokio::sync::Notify::new());
         let calls = Arc::new(AtomicU32::new(0));
@@ -696,6 +785,30 @@ mod tests {
                 .await
                 .expect("the interrupt ends the warm-up");
         assert!(opened.is_none() && shared.window_start.get().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_in_the_warmup_is_reported_as_such_and_takes_the_ready_file_back() {
+        let ready = ready_path("warmup-interrupted");
+        let _ = std::fs::remove_file(&ready);
+        // Nothing listens on port 1: the bot fails at once, and the ramp is over.
+        let argv = ["tickwire-bots", "--quiet", "--url", "ws://127.0.0.1:1/ws", "--bots", "1"];
+        let flags = ["--warmup", "60s", "--ready-file", ready.to_str().unwrap()];
+        let args = Args::try_parse_from(argv.iter().chain(&flags)).unwrap();
+        // Ctrl-C once the ramp is over, that is in the warm-up.
+        let interrupt = async {
+            while !ready.exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let report = tokio::time::timeout(Duration::from_secs(30), run(args, interrupt))
+            .await
+            .expect("the interrupt ends the warm-up");
+        let table = report.table();
+        assert!(report.run.interrupted && report.run.window_s.is_none(), "{table}");
+        assert!(table.contains("interrupted during the warm-up"), "{table}");
+        assert!(!table.contains("during the ramp"), "{table}");
+        assert!(!ready.exists(), "no window opened: a watcher must not wait for one");
     }
 
     #[tokio::test]

@@ -123,6 +123,8 @@ pub struct Recorder {
     pub rtt: Latency,
     /// Bots that never joined, by reason.
     pub failures: BTreeMap<String, u64>,
+    /// Panics of bot tasks and of the io_uring thread, by message.
+    pub panics: BTreeMap<String, u64>,
     /// Joined bots whose connection ended early, by reason.
     pub drops: BTreeMap<String, u64>,
     /// Decode, apply and consistency errors, by kind.

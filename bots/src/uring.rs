@@ -137,14 +137,25 @@ impl Engine {
         }
     }
 
-    /// Waits for every bot to have left, at most `patience`; then stops the thread.
-    pub(crate) async fn finish(self, patience: Duration) {
+    /// Waits for every bot to have left, at most `patience`; then stops the thread. Returns
+    /// what the thread's panic said, if it panicked: every bot it drove went with it.
+    pub(crate) async fn finish(self, patience: Duration) -> Option<String> {
         let Engine { thread, abort } = self;
         let joined = tokio::task::spawn_blocking(move || thread.join());
         tokio::pin!(joined);
-        if tokio::time::timeout(patience, &mut joined).await.is_err() {
-            abort.store(true, Ordering::Relaxed);
-            let _ = joined.await;
+        let ended = match tokio::time::timeout(patience, &mut joined).await {
+            Ok(ended) => ended,
+            Err(_) => {
+                abort.store(true, Ordering::Relaxed);
+                joined.await
+            }
+        };
+        match ended {
+            Ok(Ok(())) => None,
+            Ok(Err(payload)) => Some(crate::run::panic_message(payload)),
+            // The blocking task itself cannot panic (join does not); only a runtime
+            // shutting down cancels it, and then nobody reads the report.
+            Err(e) => Some(format!("its join failed: {e}")),
         }
     }
 }
@@ -692,6 +703,17 @@ mod tests {
             finished: false,
         };
         (bot, server_side)
+    }
+
+    #[tokio::test]
+    async fn a_ring_thread_that_panics_says_so_when_it_is_finished() {
+        let thread = std::thread::spawn(|| panic!("the ring broke"));
+        let engine = Engine { thread, abort: Arc::new(AtomicBool::new(false)) };
+        let panic = engine.finish(Duration::from_secs(10)).await;
+        assert_eq!(panic.as_deref(), Some("the ring broke"));
+        let thread = std::thread::spawn(|| {});
+        let engine = Engine { thread, abort: Arc::new(AtomicBool::new(false)) };
+        assert_eq!(engine.finish(Duration::from_secs(10)).await, None);
     }
 
     #[test]

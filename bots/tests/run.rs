@@ -74,10 +74,18 @@ async fn a_few_players_join_play_and_report_what_they_felt() {
     // One thread (the default): the bots could use at most one core.
     assert_eq!(report.resources.bots_cpu_available_percent, 100.0, "{table}");
     // The process is the test's (its server included): only plausible, not the bots' cost.
+    // Bots per core again, from other figures of the report: the CPU share over the window
+    // and the frames the bots that stayed counted, at the room's 30 ticks/s.
     let us = report.resources.bots_cpu_us_per_frame.expect("CPU per snapshot");
     let per_core = report.resources.bots_per_core.expect("bots per core");
     assert!(us > 0.0, "{table}");
-    assert_eq!(per_core, (1e6 / (us * 30.0)) as u64, "{table}");
+    let cpu_share = report.resources.bots_cpu_percent.expect("CPU over the window") / 100.0;
+    let frames_per_s = fps.mean * fps.bots as f64;
+    let from_cpu_share = frames_per_s / 30.0 / cpu_share;
+    assert!(
+        (per_core as f64 / from_cpu_share - 1.0).abs() < 0.1,
+        "{per_core} bots per core, {from_cpu_share:.0} from the CPU share: {table}"
+    );
 
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["bots"]["joined"], 6);
@@ -135,6 +143,27 @@ async fn refusals_are_reported_by_reason_and_not_retried() {
     assert_eq!(report.bots.failures.get("http-429"), Some(&2), "{table}");
     assert!(!report.passed);
     assert!(report.frames.expected.is_none(), "controllers get no snapshots");
+    server.shutdown().await;
+}
+
+/// Frames expected are those of the bots present in the window, not of the bots asked for:
+/// two of four refused, the two that joined are not held to four bots' frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_expected_count_the_bots_present_not_the_bots_asked_for() {
+    let mut config = server_config();
+    config.max_connections_per_ip = 2;
+    let server = TestServer::start(config).await;
+    let report =
+        run_bots(&server, &["--bots", "4", "--role", "spectator", "--duration", "1s"]).await;
+    let table = report.table();
+    assert_eq!((report.bots.joined, report.bots.stayed), (2, 2), "{table}");
+    let window = report.run.window_s.expect("the window opened");
+    let expected = report.frames.expected.expect("spectators get a snapshot per tick");
+    assert_eq!(expected, (30.0 * window * 2.0).round() as u64, "{table}");
+    // However many frames a loaded machine delivers, the share agrees with the bots' fps.
+    let ratio = report.frames.delivered_ratio.expect("a ratio");
+    let fps = report.frames.per_bot_fps.expect("bots stayed the window");
+    assert!((fps.mean / 30.0 - ratio).abs() < 0.1, "fps agrees with the delivered share: {table}");
     server.shutdown().await;
 }
 
@@ -374,4 +403,76 @@ fn the_soft_open_files_limit_is_raised_before_bots_are_counted_against_it() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("ulimit -n"), "the soft limit was not raised: {stderr}");
     assert!(stderr.contains("--json /nonexistent-tickwire-dir/report.json"), "{stderr}");
+}
+
+/// SIGTERM (a process manager, `timeout`, `kill`) ends the run as Ctrl-C does: the bots leave,
+/// the report is printed and written, and says it was interrupted. A report from an earlier
+/// run is gone from the start: a run that ends without one cannot pass for it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_run_with_its_report_and_no_stale_one_survives() {
+    use std::time::{Duration, Instant};
+    let server = TestServer::start(server_config()).await;
+    let url = server.url();
+    let dir = scratch_dir();
+    let (json, ready) = (dir.join("report.json"), dir.join("ready"));
+    std::fs::write(&json, "{\"passed\":true}\n").unwrap();
+    let bots = std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+        .args(["--url", &url, "--quiet", "--bots", "2", "--role", "spectator"])
+        .args(["--room", "bots-term", "--duration", "60s", "--json", json.to_str().unwrap()])
+        .args(["--ready-file", ready.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tickwire-bots runs");
+    let mut bots = KillOnDrop(Some(bots));
+    // A bound, not a timing: the ramp of two bots takes milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the bots never joined");
+        let exited = bots.0.as_mut().unwrap().try_wait().unwrap();
+        assert!(exited.is_none(), "tickwire-bots exited before the window: {exited:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), "", "the earlier report is gone");
+    let bots = bots.0.take().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &bots.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || bots.wait_with_output()).await.unwrap();
+    let output = output.expect("tickwire-bots ends");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "an interrupted run fails: {stderr}");
+    assert!(stdout.contains("check: window complete") && stdout.contains("FAIL"), "{stdout}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a report ({e}): {text}"));
+    assert_eq!(report["run"]["interrupted"], true, "{text}");
+    assert_eq!(report["passed"], false, "{text}");
+    assert_eq!(report["bots"]["joined"], 2, "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    server.shutdown().await;
+}
+
+/// A child process that a failed assertion does not leave running.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A fresh directory from mktemp(1).
+#[cfg(unix)]
+fn scratch_dir() -> std::path::PathBuf {
+    let output = std::process::Command::new("mktemp").arg("-d").output().expect("mktemp runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }

@@ -593,7 +593,7 @@ pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 /// The first `bits` of an IPv6 address (`None` for IPv4, one mapped into IPv6 included).
-fn ipv6_prefix(ip: IpAddr, bits: u32) -> Option<IpAddr> {
+pub(crate) fn ipv6_prefix(ip: IpAddr, bits: u32) -> Option<IpAddr> {
     match crate::proxy::canonical(ip) {
         IpAddr::V6(v6) => {
             let prefix = u128::from(v6) & !(u128::MAX >> bits);

@@ -298,7 +298,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Sessions {
     map: Mutex<HashMap<SessionId, Arc<Session>>>,
     /// Ended sessions still in `map` for a repeat of their last poll.
-    lingering: std::sync::atomic::AtomicUsize,
+    lingering: Mutex<LingerPlaces>,
+}
+
+/// The places of lingering sessions: all of them, and by address (an IPv6 client by its /64
+/// and its /48), so that one address cannot take every place.
+#[derive(Debug, Default)]
+struct LingerPlaces {
+    total: usize,
+    by_key: HashMap<IpAddr, usize>,
+}
+
+/// The keys a lingering session counts under, each with its bound: its address (an IPv6 one's
+/// /64), and for IPv6 its /48, at four addresses' worth.
+fn linger_keys(client: IpAddr) -> [Option<(IpAddr, usize)>; 2] {
+    let site = crate::context::ADDRESSES_PER_IPV6_SITE as usize * LINGERING_PER_ADDRESS;
+    [
+        Some((address_key(client), LINGERING_PER_ADDRESS)),
+        crate::context::ipv6_prefix(client, 48).map(|prefix| (prefix, site)),
+    ]
 }
 
 impl Sessions {
@@ -321,31 +339,61 @@ impl Sessions {
         lock(&self.map).remove(&id);
     }
 
-    /// Counts one more ended session lingering, unless [`LINGERING_MAX`] already do: its
+    /// Counts one more ended session of `client` lingering, unless [`LINGERING_MAX`] already
+    /// do, or [`LINGERING_PER_ADDRESS`] of its address (four times that of its IPv6 /48): its
     /// place, given back when dropped.
-    fn start_lingering(&self) -> Option<Lingering<'_>> {
-        let add = |n: usize| (n < LINGERING_MAX).then_some(n + 1);
-        let counted = self.lingering.fetch_update(Ordering::Relaxed, Ordering::Relaxed, add);
-        counted.is_ok().then_some(Lingering(self))
+    fn start_lingering(&self, client: IpAddr) -> Option<Lingering<'_>> {
+        let keys = linger_keys(client);
+        let mut places = lock(&self.lingering);
+        let full = keys
+            .iter()
+            .flatten()
+            .any(|(key, bound)| places.by_key.get(key).is_some_and(|&taken| taken >= *bound));
+        if full || places.total >= LINGERING_MAX {
+            return None;
+        }
+        places.total += 1;
+        for (key, _) in keys.iter().flatten() {
+            *places.by_key.entry(*key).or_default() += 1;
+        }
+        Some(Lingering { sessions: self, client })
     }
 
     /// Keeps a place among the lingering sessions ([`Sessions::start_lingering`]) until
     /// `until` resolves: `false` when none was free.
-    async fn linger(&self, until: impl std::future::Future<Output = ()>) -> bool {
-        let Some(_place) = self.start_lingering() else { return false };
+    async fn linger(&self, client: IpAddr, until: impl std::future::Future<Output = ()>) -> bool {
+        let Some(_place) = self.start_lingering(client) else { return false };
         until.await;
         true
+    }
+
+    /// Sessions lingering now.
+    #[cfg(test)]
+    fn lingering(&self) -> usize {
+        lock(&self.lingering).total
     }
 }
 
 /// A place among the sessions lingering ([`LINGERING_MAX`]), given back when dropped: when the
 /// lingering ends, and when the session's task is dropped while it lingers (a runtime going
 /// down), so that no place is lost for good.
-struct Lingering<'a>(&'a Sessions);
+struct Lingering<'a> {
+    sessions: &'a Sessions,
+    client: IpAddr,
+}
 
 impl Drop for Lingering<'_> {
     fn drop(&mut self) {
-        self.0.lingering.fetch_sub(1, Ordering::Relaxed);
+        let mut places = lock(&self.sessions.lingering);
+        places.total -= 1;
+        for (key, _) in linger_keys(self.client).iter().flatten() {
+            if let Some(taken) = places.by_key.get_mut(key) {
+                *taken -= 1;
+                if *taken == 0 {
+                    places.by_key.remove(key);
+                }
+            }
+        }
     }
 }
 
@@ -410,6 +458,11 @@ pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(2)
 /// (each with its last poll body, up to 16 KiB); past it an ended session goes at once, as
 /// one whose client never numbered its polls.
 pub(crate) const LINGERING_MAX: usize = 1024;
+
+/// Ended sessions of one address that linger at once at most (of an IPv6 /48, four times as
+/// many): one address opening and ending sessions in a loop would otherwise take every place
+/// of [`LINGERING_MAX`], and everyone else's sessions would end without one.
+pub(crate) const LINGERING_PER_ADDRESS: usize = 16;
 
 /// The session's life: the first heartbeat, the reader and the writer, and the end.
 async fn run(
@@ -491,7 +544,7 @@ async fn run(
                 () = connection::shutdown_signal(&ctx) => {}
             }
         };
-        sessions.linger(linger).await;
+        sessions.linger(session.client, linger).await;
     }
     sessions.remove(session.id);
 }
@@ -527,11 +580,43 @@ mod tests {
     #[test]
     fn ended_sessions_linger_only_up_to_their_bound() {
         let sessions = Sessions::default();
-        let mut places: Vec<_> =
-            (0..LINGERING_MAX).map(|_| sessions.start_lingering().expect("a place")).collect();
-        assert!(sessions.start_lingering().is_none(), "one past the bound goes at once");
+        let client = |i: usize| IpAddr::from(u32::try_from(i).unwrap().to_be_bytes());
+        let mut places: Vec<_> = (0..LINGERING_MAX)
+            .map(|i| sessions.start_lingering(client(i % 1000)).expect("a place"))
+            .collect();
+        assert!(sessions.start_lingering(client(5000)).is_none(), "one past the bound goes");
         places.pop();
-        assert!(sessions.start_lingering().is_some(), "a place freed is taken again");
+        assert!(sessions.start_lingering(client(5000)).is_some(), "a place freed is taken again");
+    }
+
+    /// One address opening and ending sessions in a loop takes its own few places, not all:
+    /// an IPv4 address, an IPv6 /64 whatever address of it, and a /48 from many /64s.
+    #[test]
+    fn one_address_takes_only_its_own_few_lingering_places() {
+        let sessions = Sessions::default();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let v4: Vec<_> = (0..LINGERING_PER_ADDRESS)
+            .map(|_| sessions.start_lingering(ip("192.0.2.1")).expect("its own places"))
+            .collect();
+        assert!(sessions.start_lingering(ip("192.0.2.1")).is_none());
+        assert!(sessions.start_lingering(ip("192.0.2.2")).is_some(), "others keep theirs");
+        let host: Vec<_> = (0..LINGERING_PER_ADDRESS)
+            .map(|i| sessions.start_lingering(ip(&format!("2001:db8:1:1::{:x}", i + 1))).unwrap())
+            .collect();
+        assert!(sessions.start_lingering(ip("2001:db8:1:1::ffff")).is_none(), "one /64");
+        let site_places = crate::context::ADDRESSES_PER_IPV6_SITE as usize * LINGERING_PER_ADDRESS;
+        let site: Vec<_> = (LINGERING_PER_ADDRESS..site_places)
+            .map(|i| {
+                let address = format!("2001:db8:1:{:x}::1", 2 + i / LINGERING_PER_ADDRESS);
+                sessions.start_lingering(ip(&address)).expect("under the /48's bound")
+            })
+            .collect();
+        assert!(sessions.start_lingering(ip("2001:db8:1:ff::1")).is_none(), "one /48");
+        assert!(sessions.start_lingering(ip("2001:db8:2:ff::1")).is_some(), "another /48");
+        drop((v4, host, site));
+        assert!(sessions.start_lingering(ip("192.0.2.1")).is_some(), "given back");
+        assert_eq!(sessions.lingering(), 0, "every place given back, the last one too");
+        assert!(lock(&sessions.lingering).by_key.is_empty(), "no address is remembered");
     }
 
     /// A session's task can be dropped while it lingers (its runtime going down, an abort):
@@ -539,18 +624,19 @@ mod tests {
     #[tokio::test]
     async fn a_lingering_session_dropped_midway_gives_its_place_back() {
         let sessions = Arc::new(Sessions::default());
+        let client: IpAddr = "192.0.2.9".parse().unwrap();
         let lingering = {
             let sessions = sessions.clone();
-            tokio::spawn(async move { sessions.linger(std::future::pending()).await })
+            tokio::spawn(async move { sessions.linger(client, std::future::pending()).await })
         };
-        while sessions.lingering.load(Ordering::Relaxed) == 0 {
+        while sessions.lingering() == 0 {
             tokio::task::yield_now().await;
         }
         lingering.abort();
         assert!(lingering.await.unwrap_err().is_cancelled());
-        assert_eq!(sessions.lingering.load(Ordering::Relaxed), 0, "the place is given back");
-        assert!(sessions.linger(std::future::ready(())).await, "and taken again");
-        assert_eq!(sessions.lingering.load(Ordering::Relaxed), 0);
+        assert_eq!(sessions.lingering(), 0, "the place is given back");
+        assert!(sessions.linger(client, std::future::ready(())).await, "and taken again");
+        assert_eq!(sessions.lingering(), 0);
     }
 
     /// A take of the pipe is a view of the pipe's buffer; kept as it is, a few bytes would

@@ -134,6 +134,13 @@ impl<'a> ServerUrl<'a> {
         parse_ipv4(self.host.as_bytes())
     }
 
+    /// The length of this URL's upgrade request: the least send buffer
+    /// ([`Buffers`](crate::Buffers)`::tx`) that connects to it. A `const fn`: firmware with its
+    /// URL in a `const` sizes its buffer at compile time, at no cost in flash.
+    pub const fn upgrade_request_len(&self) -> usize {
+        crate::ws::handshake::request_len(self.authority, self.path)
+    }
+
     /// Where [`Client`](crate::Client) upgrades: this URL's `Host` header and path.
     pub const fn endpoint(&self) -> Endpoint<'a> {
         Endpoint { host: self.authority, path: self.path }

@@ -224,6 +224,9 @@ async fn a_server_that_is_down_is_retried_with_backoff() {
             _ => None,
         })
         .collect();
+    // Refused connects are `Connect`; had they come out as another reason (e.g. a timeout), the
+    // loop below would check nothing.
+    assert!(delays.len() >= 4, "four refused connects, got {delays:?}");
     for (i, delay) in delays.iter().take(4).enumerate() {
         let base = 250u32 << i;
         assert!((base * 3 / 4..=base * 5 / 4).contains(delay), "attempt {i}: {delay} ms");

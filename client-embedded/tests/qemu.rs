@@ -19,19 +19,23 @@
 //! the same namespace, its UART on a pipe, its monitor on a Unix socket.
 //!
 //! What it checks, each step bounded by [`PATIENCE`] and the whole by a watchdog:
-//! 1. the board comes up (DHCP), joins as a controller: the UART says which ship, `GET /rooms`
-//!    shows the seat, a spectator rebuilding the world (`WorldHistory`) finds the ship;
+//! 1. the board comes up (its watchdog armed, DHCP), joins as a controller: the UART says which
+//!    ship, `GET /rooms` shows the seat, a spectator rebuilding the world (`WorldHistory`) finds
+//!    the ship;
 //! 2. the scripted stick steers it: the spectator sees it point east, south, west and north
 //!    in the script's order, and move;
 //! 3. feedback reaches the firmware: ship colour and score lines on the UART;
 //! 4. the network drops: the link goes down (monitor `set_link net0 off`, which the driver
 //!    reports from the PHY's interrupt) and the proxy cuts the connection; 3 s later the link
-//!    comes back, and the firmware reconnects and resumes the same ship (`Welcome.resumed`,
-//!    the same entity, still one seat, the server's `tickwire_resumes` counter at 1), which
-//!    the spectator sees moving again;
+//!    comes back, and the firmware reconnects and resumes the same ship (`Welcome.resumed` in
+//!    the client's log line and the board's, the same entity, still one seat, the server's
+//!    `tickwire_resumes` counter at 1), which the spectator sees moving again. The attempt
+//!    that got back in had started during the outage and waited for DHCP (the board's
+//!    `OnlineConnector`), rather than failing at once and backing off ever longer;
 //! 5. nothing stalled on QEMU's RX FIFO quirk (it drops a frame that does not fit, silently):
 //!    the driver's FIFO high-water mark, logged on the UART, stayed more than two full frames
-//!    below the FIFO's size, so no frame can have been dropped; no RX errors; no panic.
+//!    below the FIFO's size, so no frame can have been dropped; no RX errors; no panic, no
+//!    watchdog reset.
 
 mod support;
 
@@ -334,6 +338,7 @@ async fn firmware_plays(image: &Path) {
     let mut board = Board::boot(image);
 
     // 1. Up, joined, seen.
+    board.wait_line("watchdog armed", 0).await;
     board.wait_line("IP address 10.0.2.15", 0).await;
     let (line, at) = board.wait_line("steering ship", 0).await;
     assert!(line.contains("(resumed: false)"), "a fresh join: {line}");
@@ -362,11 +367,22 @@ async fn firmware_plays(image: &Path) {
     let (line, resumed_at) = board.wait_line("steering ship", before_drop).await;
     let back_in = cut.elapsed();
     println!("resumed {back_in:?} after the cut ({OUTAGE:?} of it without a link)");
+    // The link loss resets the socket at once (smoltcp drops a connection whose address is
+    // gone), so the next attempt starts well inside the outage; it must still be the one that
+    // got back in, parked until DHCP answered, not a later one after a backoff.
+    let (_, online_at) = board.wait_line("IP address 10.0.2.15/24 again", before_drop).await;
+    let uart = board.uart.lock().unwrap().clone();
+    let attempt = uart[..resumed_at].iter().rposition(|l| l.contains("connecting to "));
+    let attempt = attempt.expect("a connection attempt before the resume");
+    assert!(attempt < online_at, "the resuming attempt began after DHCP: {}", uart[attempt]);
     assert!(line.contains("(resumed: true)"), "the seat was resumed: {line}");
     // Resumed, so within the server's grace: a seat past it is gone, and the Welcome says
     // `resumed: false` (as would a fresh join). How long it took is for the log above.
     assert_eq!(ship_of(&line), ship, "the same ship");
-    board.wait_line("(resumed: true)", before_drop).await; // the client's own log line
+    // The client's own line ("joined room R as player P (resumed: B)"), which comes just before
+    // the board's: both must say so.
+    let (joined, _) = board.wait_line(" as player ", before_drop).await;
+    assert!(joined.contains("(resumed: true)"), "the client logged a resume: {joined}");
     let (room_after, players) = controller_room(server).await;
     assert_eq!((room_after.as_str(), players), (room.as_str(), 1), "the same single seat");
     let metrics = http_get(server, "/metrics").await;
@@ -391,7 +407,9 @@ async fn firmware_plays(image: &Path) {
     assert!(peak_frames <= RX_FIFO_SAFE_PEAK_FRAMES, "a frame may have been dropped: {line}");
     assert!(line.contains("(0 errors, 0 dropped)"), "{line}");
     let uart = board.uart.lock().unwrap().clone();
-    assert!(!uart.iter().any(|l| l.contains("PANIC") || l.contains("HARD FAULT")));
+    assert!(
+        !uart.iter().any(|l| ["PANIC", "HARD FAULT", "WATCHDOG"].iter().any(|w| l.contains(w)))
+    );
     assert_eq!(uart.iter().filter(|l| l.contains("steering ship")).count(), 2, "two joins");
     assert!(board.qemu.try_wait().unwrap().is_none(), "QEMU still running");
     println!("{} UART lines in {:?}", uart.len(), booted.elapsed());

@@ -44,6 +44,21 @@ pub fn accept_for(key: &[u8; KEY_LEN]) -> [u8; ACCEPT_LEN] {
     accept
 }
 
+// The request's fixed pieces, shared by `write_request` and `request_len`.
+const GET: &[u8] = b"GET ";
+const DEFAULT_PATH: &[u8] = b"/ws";
+const BEFORE_HOST: &[u8] = b" HTTP/1.1\r\nHost: ";
+const BEFORE_KEY: &[u8] =
+    b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+      Sec-WebSocket-Key: ";
+const BEFORE_PROTOCOL: &[u8] = b"\r\nSec-WebSocket-Protocol: ";
+const END: &[u8] = b"\r\n\r\n";
+
+/// Whether `path` is only a query, which goes on [`DEFAULT_PATH`].
+const fn query_only(path: &str) -> bool {
+    matches!(path.as_bytes().first(), Some(b'?'))
+}
+
 /// Writes the upgrade request for `GET path` on `host` (with port when not 80) into `out`. A
 /// path that is only a query (`?token=...`, from `ws://host?token=...`) goes on `/ws`, the
 /// default path, as a request line needs a path.
@@ -53,19 +68,18 @@ pub fn write_request(
     key: &[u8; KEY_LEN],
     out: &mut [u8],
 ) -> Result<usize, HandshakeError> {
-    let default_path: &[u8] = if path.starts_with('?') { b"/ws" } else { b"" };
+    let default_path: &[u8] = if query_only(path) { DEFAULT_PATH } else { b"" };
     let parts: [&[u8]; 10] = [
-        b"GET ",
+        GET,
         default_path,
         path.as_bytes(),
-        b" HTTP/1.1\r\nHost: ",
+        BEFORE_HOST,
         host.as_bytes(),
-        b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-          Sec-WebSocket-Key: ",
+        BEFORE_KEY,
         key,
-        b"\r\nSec-WebSocket-Protocol: ",
+        BEFORE_PROTOCOL,
         SUBPROTOCOL.as_bytes(),
-        b"\r\n\r\n",
+        END,
     ];
     let mut len = 0;
     for part in parts {
@@ -74,6 +88,24 @@ pub fn write_request(
         len += part.len();
     }
     Ok(len)
+}
+
+/// The length of the request [`write_request`] writes for `host` and `path`: what the send
+/// buffer must hold at least. A `const fn`, so that firmware sizes its buffer from its
+/// configured URL at compile time (a join token in the URL makes the request hundreds of
+/// bytes); evaluated there, it costs no flash.
+pub const fn request_len(host: &str, path: &str) -> usize {
+    let default_path = if query_only(path) { DEFAULT_PATH.len() } else { 0 };
+    GET.len()
+        + default_path
+        + path.len()
+        + BEFORE_HOST.len()
+        + host.len()
+        + BEFORE_KEY.len()
+        + KEY_LEN
+        + BEFORE_PROTOCOL.len()
+        + SUBPROTOCOL.len()
+        + END.len()
 }
 
 /// Checks the server's response head in `buf` (the bytes received so far).
@@ -186,6 +218,26 @@ mod tests {
             write_request("example.com", "/ws", RFC_KEY, &mut out[..40]),
             Err(HandshakeError::RequestTooLarge)
         );
+    }
+
+    #[test]
+    fn request_len_is_what_write_request_writes() {
+        let long_token =
+            "?token=eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJjb250cm9sbGVyLTAwMSJ9.c2lnbmF0dXJl";
+        let cases = [
+            ("example.com:8080", "/ws"),
+            ("h", "?token=abc"),
+            ("h", "/play?token=abc"),
+            ("192.168.1.20:8080", long_token),
+            ("a-rather-long-host-name.example.org:65535", "/ws?token=x"),
+        ];
+        let mut out = [0u8; 512];
+        for (host, path) in cases {
+            let len = write_request(host, path, RFC_KEY, &mut out).unwrap();
+            assert_eq!(request_len(host, path), len, "{host} {path}");
+            let one_short = write_request(host, path, RFC_KEY, &mut out[..len - 1]);
+            assert_eq!(one_short, Err(HandshakeError::RequestTooLarge));
+        }
     }
 
     #[test]

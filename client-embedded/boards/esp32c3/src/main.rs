@@ -10,6 +10,8 @@
 //!   conversion is awaited, and `App::input` must not wait);
 //! - `feedback_task`: the on-board WS2812 RGB LED (status, the ship's colour) and the rumble
 //!   motor;
+//! - `watchdog_task`: feeds TIMG0's watchdog, so that a panic or a task that never awaits resets
+//!   the board instead of leaving a dead gamepad;
 //! - `main`: brings everything up, then runs the tickwire [`Client`] with [`Gamepad`] as its
 //!   [`App`]: `App::input` returns the latest stick sample and reads the buttons, and
 //!   `App::event` hands news to `feedback_task` through a shared cell and a signal, never
@@ -28,6 +30,7 @@ use core::cell::Cell;
 
 use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
+use embassy_net::tcp::TcpSocket;
 use embassy_net::{Runner, Stack, StackResources};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
@@ -38,11 +41,11 @@ use esp_hal::Async;
 use esp_hal::analog::adc::{Adc, AdcChannel, AdcConfig, AdcPin, Attenuation};
 use esp_hal::clock::CpuClock;
 use esp_hal::gpio::{Input, InputConfig, Level, Output, OutputConfig, Pull};
-use esp_hal::peripherals::{ADC1, GPIO0, GPIO1};
+use esp_hal::peripherals::{ADC1, GPIO0, GPIO1, TIMG0};
 use esp_hal::rmt::Rmt;
 use esp_hal::rng::{Rng, TrngSource};
 use esp_hal::time::Rate;
-use esp_hal::timer::timg::TimerGroup;
+use esp_hal::timer::timg::{MwdtStage, TimerGroup, Wdt};
 use esp_hal_smartled::{RmtSmartLeds, buffer_size, color_order};
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{
@@ -53,9 +56,11 @@ use log::{debug, info, warn};
 use smart_leds_trait::{RGB8, SmartLedsWriteAsync};
 use static_cell::{ConstStaticCell, StaticCell};
 use tickwire_client_embedded::pad::Axis;
-use tickwire_client_embedded::protocol::Buttons;
-use tickwire_client_embedded::transport::embassy_net::TcpConnector;
-use tickwire_client_embedded::{App, Buffers, Client, Config, Event, Identity, Pad, ServerUrl};
+use tickwire_client_embedded::protocol::{Buttons, KickReason};
+use tickwire_client_embedded::transport::embassy_net::{TcpConnectError, TcpConnector};
+use tickwire_client_embedded::{
+    App, Buffers, Client, Config, Connector, Event, Identity, Pad, ServerUrl,
+};
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
@@ -116,11 +121,25 @@ const RUMBLE_FOR: Duration = Duration::from_millis(200);
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Pause between failed joins.
 const JOIN_RETRY: Duration = Duration::from_secs(2);
+/// How long the executor may go without feeding the watchdog before it resets the board; the
+/// longest legitimate pause between two feeds is one feeding period, as every wait in this
+/// firmware is an `await`.
+const WATCHDOG_TIMEOUT_S: u64 = 8;
+/// How often `watchdog_task` feeds it.
+const WATCHDOG_FEED: Duration = Duration::from_secs(1);
 
 // ---- Buffers ----------------------------------------------------------------------------------
 
+/// The WebSocket transmit buffer holds the upgrade request, then one frame at a time: the
+/// client's recommended 384 bytes, or more for a long `TICKWIRE_SERVER` (a `?token=<jwt>` makes
+/// the request 400 bytes and up), so that a URL that parses also fits.
+const TX_LEN: usize = {
+    let request = SERVER.upgrade_request_len();
+    if request > 384 { request } else { 384 }
+};
+
 static RX: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
-static TX: ConstStaticCell<[u8; 384]> = ConstStaticCell::new([0; 384]);
+static TX: ConstStaticCell<[u8; TX_LEN]> = ConstStaticCell::new([0; TX_LEN]);
 static MSG: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
 static TCP_RX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
 static TCP_TX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
@@ -136,7 +155,7 @@ enum Play {
     Alive,
     /// Joined; the ship waits to respawn.
     Dead,
-    /// The server refused or removed us (e.g. the room is full); retrying until it takes us.
+    /// The server turned us away (see [`refused`]); retrying until it takes us.
     Kicked,
 }
 
@@ -178,7 +197,7 @@ const WHITE: [u8; 3] = [255, 255, 255];
 /// - amber, slow blink (1 Hz): connecting to the server, or waiting to retry;
 /// - the ship's colour, solid: joined, ship alive (white until the first feedback);
 /// - the ship's colour, a short flash every 2 s: joined, ship waiting to respawn;
-/// - red, three quick flashes every 2 s: kicked (e.g. room full), retrying.
+/// - red, three quick flashes every 2 s: turned away (e.g. room full), retrying.
 fn led_colour(online: bool, status: Status, ms: u64) -> [u8; 3] {
     let blink = |on: bool, colour: [u8; 3]| if on { colour } else { OFF };
     if !online {
@@ -230,7 +249,9 @@ impl App for Gamepad {
                 self.last_feedback = None;
                 update_status(|s| s.play = Play::Alive);
             }
-            Event::Kicked(_) => update_status(|s| s.play = Play::Kicked),
+            Event::Kicked(kick) => update_status(|s| {
+                s.play = if refused(kick.reason) { Play::Kicked } else { Play::Connecting };
+            }),
             Event::Feedback(feedback) => {
                 let now = (feedback.score, feedback.alive, feedback.colour.0);
                 if self.last_feedback != Some(now) {
@@ -253,7 +274,62 @@ impl App for Gamepad {
     }
 }
 
+/// Whether a kick means the server turned this controller away: a full room (or server),
+/// another protocol version, or a `Hello` it does not accept (PROTOCOL.md 7.1 step 2). The LED
+/// shows those until a join succeeds. Any other kick ends a session that was going well (a
+/// server restart's `ShuttingDown`, `Idle`, `Replaced`, ...): the board just reconnects.
+fn refused(reason: KickReason) -> bool {
+    matches!(reason, KickReason::Full | KickReason::VersionMismatch { .. } | KickReason::BadHello)
+}
+
+// ---- The connection ---------------------------------------------------------------------------
+
+/// The client's [`TcpConnector`], started only once the stack has an IPv4 address. Without one
+/// embassy-net fails a connect at once (`NoRoute`), so during an outage every attempt would count
+/// as a failure and double the client's backoff, leaving the board idle for up to 10 s after the
+/// network is back while the server holds its seat only for the resume grace (10 s once it notices
+/// the drop). Waiting here, an attempt goes out as soon as DHCP answers. The client bounds the
+/// whole `connect`, this wait included, by `Config::connect_timeout_ms`.
+struct OnlineConnector {
+    stack: Stack<'static>,
+    tcp: TcpConnector<'static>,
+}
+
+impl Connector for OnlineConnector {
+    type Transport<'a>
+        = TcpSocket<'a>
+    where
+        Self: 'a;
+    type Error = TcpConnectError;
+
+    async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
+        if !self.stack.is_config_up() {
+            info!("no IP address: connecting once the network is back");
+            self.stack.wait_config_up().await;
+        }
+        self.tcp.connect().await
+    }
+
+    async fn release<'a>(socket: &mut TcpSocket<'a>, graceful: bool)
+    where
+        Self: 'a,
+    {
+        TcpConnector::release(socket, graceful).await
+    }
+}
+
 // ---- Tasks ------------------------------------------------------------------------------------
+
+/// Feeds the watchdog every [`WATCHDOG_FEED`]. It runs on the executor like every other task, so
+/// a panic (esp-backtrace then spins with interrupts off) or a task that never awaits (which
+/// starves the executor) ends the feeding, and the watchdog resets the board.
+#[embassy_executor::task]
+async fn watchdog_task(mut watchdog: Wdt<TIMG0<'static>>) -> ! {
+    loop {
+        watchdog.feed();
+        Timer::after(WATCHDOG_FEED).await;
+    }
+}
 
 #[embassy_executor::task]
 async fn net_task(mut runner: Runner<'static, Interface>) -> ! {
@@ -417,6 +493,15 @@ async fn main(spawner: Spawner) -> ! {
     let timg0 = TimerGroup::new(p.TIMG0);
     esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
 
+    // `esp_hal::init` turned every watchdog off; TIMG0's, a full system reset at its first
+    // timeout, comes back on here. The C3 cannot pause it while a debugger halts the CPU (see
+    // README.md).
+    let mut watchdog = timg0.wdt;
+    watchdog.set_timeout(MwdtStage::Stage0, esp_hal::time::Duration::from_secs(WATCHDOG_TIMEOUT_S));
+    watchdog.enable();
+    spawner.spawn(watchdog_task(watchdog).expect("watchdog_task spawned once"));
+    info!("watchdog armed: a hang resets the board after {WATCHDOG_TIMEOUT_S} s");
+
     // Wi-Fi station, configured here and joined by `wifi_task`.
     let authentication = if WIFI_PASSWORD.is_empty() {
         AuthenticationMethodConfig::Open
@@ -459,7 +544,8 @@ async fn main(spawner: Spawner) -> ! {
 
     stack.wait_config_up().await;
 
-    let connector = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
+    let tcp = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
+    let connector = OnlineConnector { stack, tcp };
     let buffers =
         Buffers::new(RX.take(), TX.take(), MSG.take()).expect("buffers above the minimums");
     let identity =

@@ -6,6 +6,8 @@
 //! - `wifi_task`: joins the Wi-Fi network (again whenever it is lost, forever) and drives the
 //!   on-board LED, which sits on the Wi-Fi chip and so needs the chip's `Control`;
 //! - `feedback_task`: the ship's colour on an external RGB LED and the rumble motor;
+//! - `watchdog_task`: feeds the RP2040's watchdog, so that a panic or a task that never awaits
+//!   resets the board instead of leaving a dead gamepad;
 //! - `main`: brings everything up, then runs the tickwire [`Client`] with [`Gamepad`] as its
 //!   [`App`]: the stick is read with blocking ADC conversions (2 µs each) right in
 //!   `App::input`, and `App::event` hands news to the two tasks above through a shared cell
@@ -23,6 +25,7 @@ use cyw43::{A4, Aligned, JoinAuth, JoinOptions};
 use cyw43_pio::{DEFAULT_CLOCK_DIVIDER, PioSpi};
 use defmt::{info, unwrap, warn};
 use embassy_executor::Spawner;
+use embassy_net::tcp::TcpSocket;
 use embassy_net::{Stack, StackResources};
 use embassy_rp::adc::{self, Adc};
 use embassy_rp::clocks::RoscRng;
@@ -30,6 +33,7 @@ use embassy_rp::gpio::{Input, Level, Output, Pull};
 use embassy_rp::peripherals::{DMA_CH0, PIO0};
 use embassy_rp::pio::{InterruptHandler as PioInterruptHandler, Pio};
 use embassy_rp::pwm::{self, Pwm};
+use embassy_rp::watchdog::Watchdog;
 use embassy_rp::{bind_interrupts, dma};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
@@ -37,9 +41,11 @@ use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Instant, Timer, with_timeout};
 use static_cell::{ConstStaticCell, StaticCell};
 use tickwire_client_embedded::pad::Axis;
-use tickwire_client_embedded::protocol::Buttons;
-use tickwire_client_embedded::transport::embassy_net::TcpConnector;
-use tickwire_client_embedded::{App, Buffers, Client, Config, Event, Identity, Pad, ServerUrl};
+use tickwire_client_embedded::protocol::{Buttons, KickReason};
+use tickwire_client_embedded::transport::embassy_net::{TcpConnectError, TcpConnector};
+use tickwire_client_embedded::{
+    App, Buffers, Client, Config, Connector, Event, Identity, Pad, ServerUrl,
+};
 use {defmt_rtt as _, panic_probe as _};
 
 // ---- Build-time settings ----------------------------------------------------------------------
@@ -109,6 +115,12 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 const JOIN_RETRY: Duration = Duration::from_secs(2);
 /// How long the Wi-Fi link may stay down before the network is joined again.
 const LINK_GRACE: Duration = Duration::from_secs(5);
+/// How long the executor may go without feeding the watchdog before it resets the board. The
+/// RP2040's watchdog counts at most 8.3 s; the longest legitimate pause between two feeds is
+/// one feeding period, as every wait in this firmware is an `await`.
+const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(8);
+/// How often `watchdog_task` feeds it.
+const WATCHDOG_FEED: Duration = Duration::from_secs(1);
 
 // ---- Blobs for the Wi-Fi chip (in flash, 4-byte aligned) ---------------------------------------
 
@@ -120,8 +132,16 @@ static NVRAM: &Aligned<A4, [u8]> =
 
 // ---- Buffers ----------------------------------------------------------------------------------
 
+/// The WebSocket transmit buffer holds the upgrade request, then one frame at a time: the
+/// client's recommended 384 bytes, or more for a long `TICKWIRE_SERVER` (a `?token=<jwt>` makes
+/// the request 400 bytes and up), so that a URL that parses also fits.
+const TX_LEN: usize = {
+    let request = SERVER.upgrade_request_len();
+    if request > 384 { request } else { 384 }
+};
+
 static RX: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
-static TX: ConstStaticCell<[u8; 384]> = ConstStaticCell::new([0; 384]);
+static TX: ConstStaticCell<[u8; TX_LEN]> = ConstStaticCell::new([0; TX_LEN]);
 static MSG: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
 static TCP_RX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
 static TCP_TX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
@@ -142,7 +162,7 @@ enum Play {
     Alive,
     /// Joined; the ship waits to respawn.
     Dead,
-    /// The server refused or removed us (e.g. the room is full); retrying until it takes us.
+    /// The server turned us away (see [`refused`]); retrying until it takes us.
     Kicked,
 }
 
@@ -178,7 +198,7 @@ fn update_status(change: impl FnOnce(&mut Status)) {
 /// - slow blink (1 Hz): connecting to the server, or waiting to retry;
 /// - solid: joined, ship alive;
 /// - a short flash every 2 s: joined, ship waiting to respawn;
-/// - three quick flashes every 2 s: kicked (e.g. room full), retrying.
+/// - three quick flashes every 2 s: turned away (e.g. room full), retrying.
 fn onboard_led(status: Status, ms: u64) -> bool {
     if !status.online {
         return ms % 200 < 100;
@@ -252,7 +272,9 @@ impl App for Gamepad {
                 self.last_feedback = None;
                 update_status(|s| s.play = Play::Alive);
             }
-            Event::Kicked(_) => update_status(|s| s.play = Play::Kicked),
+            Event::Kicked(kick) => update_status(|s| {
+                s.play = if refused(kick.reason) { Play::Kicked } else { Play::Connecting };
+            }),
             Event::Feedback(feedback) => {
                 let now = (feedback.score, feedback.alive, feedback.colour.0);
                 if self.last_feedback != Some(now) {
@@ -275,7 +297,62 @@ impl App for Gamepad {
     }
 }
 
+/// Whether a kick means the server turned this controller away: a full room (or server),
+/// another protocol version, or a `Hello` it does not accept (PROTOCOL.md 7.1 step 2). The LED
+/// shows those until a join succeeds. Any other kick ends a session that was going well (a
+/// server restart's `ShuttingDown`, `Idle`, `Replaced`, ...): the board just reconnects.
+fn refused(reason: KickReason) -> bool {
+    matches!(reason, KickReason::Full | KickReason::VersionMismatch { .. } | KickReason::BadHello)
+}
+
+// ---- The connection ---------------------------------------------------------------------------
+
+/// The client's [`TcpConnector`], started only once the stack has an IPv4 address. Without one
+/// embassy-net fails a connect at once (`NoRoute`), so during an outage every attempt would count
+/// as a failure and double the client's backoff, leaving the board idle for up to 10 s after the
+/// network is back while the server holds its seat only for the resume grace (10 s once it notices
+/// the drop). Waiting here, an attempt goes out as soon as DHCP answers. The client bounds the
+/// whole `connect`, this wait included, by `Config::connect_timeout_ms`.
+struct OnlineConnector {
+    stack: Stack<'static>,
+    tcp: TcpConnector<'static>,
+}
+
+impl Connector for OnlineConnector {
+    type Transport<'a>
+        = TcpSocket<'a>
+    where
+        Self: 'a;
+    type Error = TcpConnectError;
+
+    async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
+        if !self.stack.is_config_up() {
+            info!("no IP address: connecting once the network is back");
+            self.stack.wait_config_up().await;
+        }
+        self.tcp.connect().await
+    }
+
+    async fn release<'a>(socket: &mut TcpSocket<'a>, graceful: bool)
+    where
+        Self: 'a,
+    {
+        TcpConnector::release(socket, graceful).await
+    }
+}
+
 // ---- Tasks ------------------------------------------------------------------------------------
+
+/// Feeds the watchdog every [`WATCHDOG_FEED`]. It runs on the executor like every other task, so
+/// a panic (which stops the executor) or a task that never awaits (which starves it) ends the
+/// feeding, and the watchdog resets the board.
+#[embassy_executor::task]
+async fn watchdog_task(mut watchdog: Watchdog) -> ! {
+    loop {
+        watchdog.feed(WATCHDOG_TIMEOUT);
+        Timer::after(WATCHDOG_FEED).await;
+    }
+}
 
 type Cyw43Runner = cyw43::Runner<'static, cyw43::SpiBus<Output<'static>, PioSpi<'static, PIO0, 0>>>;
 
@@ -460,6 +537,14 @@ async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
     info!("tickwire controller \"{=str}\" for {=str}", NAME, SERVER.authority());
 
+    let mut watchdog = Watchdog::new(p.WATCHDOG);
+    // Paused while a debugger halts the core (the chip's reset default, made explicit), so a
+    // probe-rs session stopped at a breakpoint is not reset.
+    watchdog.pause_on_debug(true);
+    watchdog.start(WATCHDOG_TIMEOUT);
+    spawner.spawn(unwrap!(watchdog_task(watchdog)));
+    info!("watchdog armed: a hang resets the board after {} s", WATCHDOG_TIMEOUT.as_secs());
+
     // Controls first, so that the LEDs and the motor are quiet while Wi-Fi comes up.
     let rgb = RgbLed {
         red_green: Pwm::new_output_ab(p.PWM_SLICE1, p.PIN_18, p.PIN_19, RgbLed::config()),
@@ -516,7 +601,8 @@ async fn main(spawner: Spawner) {
 
     stack.wait_config_up().await;
 
-    let connector = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
+    let tcp = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
+    let connector = OnlineConnector { stack, tcp };
     let buffers = unwrap!(Buffers::new(RX.take(), TX.take(), MSG.take()));
     // Checked at compile time (above): never fails here.
     let identity = unwrap!(Identity::controller(NAME, ROOM));

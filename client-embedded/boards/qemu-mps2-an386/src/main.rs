@@ -6,6 +6,7 @@
 //! - [`uart`]: UART0 as the log console; panics and hard faults are printed and reset the board
 //!   (QEMU exits under `-no-reboot`).
 //! - [`time`]: embassy-time on the CMSDK timers (a 64-bit clock and a one-shot alarm).
+//! - [`watchdog`]: the CMSDK watchdog, fed by a task; a hang is reported and resets the board.
 //! - here: the LAN9118 (`embassy-net-lan9118`, IRQ 13), the network stack, the scripted
 //!   [`Gamepad`], the client task, and a task that logs the link and the driver's counters.
 //!
@@ -17,10 +18,12 @@
 
 mod time;
 mod uart;
+mod watchdog;
 
 use cortex_m::interrupt::InterruptNumber;
 use cortex_m::peripheral::NVIC;
 use embassy_executor::Spawner;
+use embassy_net::tcp::TcpSocket;
 use embassy_net::{Runner, Stack, StackResources};
 use embassy_net_lan9118::{Config as EthConfig, Lan9118, Mmio, RX_FIFO_BYTES, State};
 use embassy_time::{Duration, Instant, Ticker};
@@ -29,9 +32,9 @@ use rand_core::SeedableRng;
 use rand_pcg::Pcg32;
 use static_cell::ConstStaticCell;
 use tickwire_client_embedded::protocol::Buttons;
-use tickwire_client_embedded::transport::embassy_net::TcpConnector;
+use tickwire_client_embedded::transport::embassy_net::{TcpConnectError, TcpConnector};
 use tickwire_client_embedded::{
-    App, Buffers, Client, Config as ClientConfig, Event, Identity, Pad, ServerUrl,
+    App, Buffers, Client, Config as ClientConfig, Connector, Event, Identity, Pad, ServerUrl,
 };
 
 // ---- Build-time settings --------------------------------------------------------------------
@@ -96,6 +99,18 @@ unsafe fn DefaultHandler(irqn: i16) {
     }
 }
 
+/// The watchdog's first timeout, the only source of the NMI on the MPS2: the executor has not
+/// run the feeding task for [`watchdog::TIMEOUT`].
+// SAFETY: the handler touches no data that a critical section guards: `report_and_reset`
+// writes only to the UART's registers (a line being logged may come out cut) and resets.
+#[cortex_m_rt::exception]
+unsafe fn NonMaskableInt() -> ! {
+    uart::report_and_reset(format_args!(
+        "WATCHDOG: not fed for {} s (a task that never awaits?)",
+        watchdog::TIMEOUT.as_secs()
+    ))
+}
+
 // ---- Memory ---------------------------------------------------------------------------------
 
 /// Sockets: DHCP, DNS and the one TCP connection.
@@ -103,12 +118,56 @@ static NET_RESOURCES: ConstStaticCell<StackResources<3>> =
     ConstStaticCell::new(StackResources::new());
 static TCP_RX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
 static TCP_TX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
+/// The WebSocket transmit buffer holds the upgrade request, then one frame at a time: the
+/// client's recommended 384 bytes, or more for a long `TICKWIRE_SERVER` (a `?token=<jwt>` makes
+/// the request 400 bytes and up), so that a URL that parses also fits.
+const WS_TX_LEN: usize = {
+    let request = SERVER.upgrade_request_len();
+    if request > 384 { request } else { 384 }
+};
+
 static WS_RX: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
-static WS_TX: ConstStaticCell<[u8; 384]> = ConstStaticCell::new([0; 384]);
+static WS_TX: ConstStaticCell<[u8; WS_TX_LEN]> = ConstStaticCell::new([0; WS_TX_LEN]);
 static WS_MSG: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
 
 type Device = Lan9118<'static>;
-type TheClient = Client<'static, TcpConnector<'static>, Pcg32>;
+type TheClient = Client<'static, OnlineConnector, Pcg32>;
+
+// ---- The connection -------------------------------------------------------------------------
+
+/// The client's [`TcpConnector`], started only once the stack has an IPv4 address. Without one
+/// embassy-net fails a connect at once (`NoRoute`), so while the link is down every attempt would
+/// count as a failure and double the client's backoff, leaving the board idle for up to 10 s after
+/// the network is back while the server holds its seat only for the resume grace (10 s once it
+/// notices the drop). Waiting here, an attempt goes out as soon as DHCP answers. The client bounds
+/// the whole `connect`, this wait included, by `Config::connect_timeout_ms`.
+struct OnlineConnector {
+    stack: Stack<'static>,
+    tcp: TcpConnector<'static>,
+}
+
+impl Connector for OnlineConnector {
+    type Transport<'a>
+        = TcpSocket<'a>
+    where
+        Self: 'a;
+    type Error = TcpConnectError;
+
+    async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
+        if !self.stack.is_config_up() {
+            info!("no IP address: connecting once the network is back");
+            self.stack.wait_config_up().await;
+        }
+        self.tcp.connect().await
+    }
+
+    async fn release<'a>(socket: &mut TcpSocket<'a>, graceful: bool)
+    where
+        Self: 'a,
+    {
+        TcpConnector::release(socket, graceful).await
+    }
+}
 
 // ---- The scripted stick ---------------------------------------------------------------------
 
@@ -313,7 +372,8 @@ fn start_network(spawner: Spawner) -> (Stack<'static>, u64) {
 /// Builds the client (not async, for the same reason as [`start_network`]) and spawns it.
 fn start_client(spawner: Spawner, stack: Stack<'static>, seed: u64) {
     let rng = Pcg32::seed_from_u64(seed);
-    let connector = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
+    let tcp = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
+    let connector = OnlineConnector { stack, tcp };
     let Ok(buffers) = Buffers::new(WS_RX.take(), WS_TX.take(), WS_MSG.take()) else {
         panic!("buffers below the client's minimum");
     };
@@ -341,6 +401,9 @@ async fn main(spawner: Spawner) {
         SERVER.authority(),
         ROOM.unwrap_or("any")
     );
+    watchdog::start();
+    spawner.spawn(watchdog::task().expect("one watchdog task"));
+    info!("watchdog armed: a hang resets the board after {} s", watchdog::TIMEOUT.as_secs());
     let (stack, seed) = start_network(spawner);
     spawner.spawn(stats_task().expect("one stats task"));
 

@@ -1,16 +1,31 @@
 //! Hostile input, each with its answer, while other clients play: an oversized request head,
 //! a message above the limit, a reserved close code, a flood of messages, a text frame on the
-//! game endpoint and invalid UTF-8 inside a fragmented text message on the echo. Every one gets
-//! its status or its close frame (never a reset that destroys it), and the bystanders keep
-//! receiving snapshots throughout.
+//! game endpoint and invalid UTF-8 inside a fragmented text message on the echo; pings before
+//! the `Hello`, malformed `Hello`s, a forged fleet hop on a single server and, on the HTTP
+//! fallback, POST bodies that stall, drip or are longer than their Content-Length, and
+//! cross-site requests without an Origin. Every one gets its status or its close frame (never
+//! a reset that destroys it), and the bystanders keep receiving snapshots throughout. (A
+//! malformed record and an oversized POST are in `fallback.rs`, with their bystanders.)
 
+#[path = "support/fallback_client.rs"]
+mod fallback_client;
 mod support;
 
+use fallback_client::{Fallback, Mode, SESSION, http, message_record, request};
+use http_body_util::BodyExt;
+use std::net::SocketAddr;
 use std::time::Duration;
 use support::*;
-use tickwire_shared::codec::encode_client_to_vec;
-use tickwire_shared::{Buttons, ClientMessage, Input, InputSeq, Role};
+use tickwire_server::ServerConfig;
+use tickwire_shared::codec::{decode_server, encode_client_to_vec};
+use tickwire_shared::{
+    Buttons, Chat, ChatText, ClientMessage, EventKind, Input, InputSeq, KickReason, Role,
+    ServerMessage,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Clients that keep the server busy and record the newest tick they rebuilt.
 struct Load {
@@ -69,9 +84,15 @@ impl Drop for Load {
 }
 
 async fn loaded_server() -> (TestServer, Load) {
+    loaded_server_with(|_| {}).await
+}
+
+/// [`loaded_server`] with `change` made to its config.
+async fn loaded_server_with(change: impl FnOnce(&mut ServerConfig)) -> (TestServer, Load) {
     let mut config = test_config();
     config.echo = true;
     config.max_spectators = 200;
+    change(&mut config);
     let server = TestServer::start(config).await;
     let load = Load::start(&server.ws_url(), 40).await;
     (server, load)
@@ -196,6 +217,326 @@ async fn invalid_utf8_in_a_fragmented_text_message_fails_at_the_bad_byte() {
     good.write_raw(&masked_frame(0x01, 3, "éa".as_bytes())).await.unwrap();
     good.write_raw(&masked_frame(0x80, 3, "✓".as_bytes())).await.unwrap();
     assert_eq!(good.next_frame().await, Some(RawFrame::Text("éa✓".as_bytes().to_vec())));
+    load.kept_playing(&before, 30).await;
+    server.shutdown().await;
+}
+
+/// The handshake timeout of the tests below that wait it out (5 s by default): the time a
+/// POST's body has to arrive, and a new WebSocket its `Hello`.
+const HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// Sends `head`, then `body` at once or, with `drip`, a byte at a time at that pace, on a
+/// connection of its own from 127.0.0.1, and never anything more (nor closes its side);
+/// returns everything the server sent until it closed the connection.
+async fn raw_http(addr: SocketAddr, head: String, body: Vec<u8>, drip: Option<Duration>) -> String {
+    let (mut read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
+    write.write_all(head.as_bytes()).await.unwrap();
+    let writer = tokio::spawn(async move {
+        match drip {
+            None => {
+                let _ = write.write_all(&body).await;
+            }
+            Some(pace) => {
+                for byte in body {
+                    if write.write_all(&[byte]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(pace).await;
+                }
+            }
+        }
+        // A client that stalls: its side stays open, without a FIN.
+        std::future::pending::<()>().await;
+        drop(write);
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, read.read_to_end(&mut answer)).await;
+    writer.abort();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(read.is_ok(), "the server neither answered nor closed in time: {answer:?}");
+    answer
+}
+
+fn chat(text: &str) -> Vec<u8> {
+    message_record(&ClientMessage::Chat(Chat { text: ChatText::truncated(text) }))
+}
+
+/// A raw `POST /fallback/send` head for `session` announcing `length` body bytes.
+fn post_head(session: &str, length: usize) -> String {
+    format!(
+        "POST /fallback/send HTTP/1.1\r\nHost: t\r\n{SESSION}: {session}\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// The texts of the chat lines `client` saw.
+fn chat_lines(client: &Fallback) -> Vec<String> {
+    let lines = client.events.iter().filter_map(|e| match e {
+        EventKind::Chat { text, .. } => Some(text.as_str().to_owned()),
+        _ => None,
+    });
+    lines.collect()
+}
+
+/// Reads `client`'s downstream until the chat line `text`.
+async fn read_until_chat(client: &mut Fallback, text: &str) {
+    while !chat_lines(client).iter().any(|line| line == text) {
+        client.next().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_body_that_stalls_or_drips_gets_408_and_nothing_of_it_is_taken() {
+    let (server, load) = loaded_server_with(|config| config.handshake_timeout = HANDSHAKE).await;
+    let mut player =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "slow", "load")).await;
+    let before = load.ticks();
+    // A Content-Length of 100 and a whole chat line of its body sent, then nothing: the
+    // client stalls.
+    let stalled = chat("stalled");
+    let head = post_head(&player.session, 100);
+    let lying = tokio::spawn(raw_http(server.addr, head, stalled, None));
+    // A body dripped a byte every 200 ms: every byte comes in time, the whole body does not.
+    let mut dripped = Vec::new();
+    while dripped.len() < 4 * HANDSHAKE.as_millis() as usize / 200 {
+        dripped.extend(chat("dripped"));
+    }
+    let head = post_head(&player.session, dripped.len());
+    let drip = Some(Duration::from_millis(200));
+    let dripping = tokio::spawn(raw_http(server.addr, head, dripped, drip));
+    // The room ticks on meanwhile.
+    load.kept_playing(&before, 30).await;
+    for (what, answer) in [("stalled", lying.await.unwrap()), ("dripped", dripping.await.unwrap())]
+    {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer}");
+        assert!(answer.contains("did not arrive in time"), "{what}: {answer}");
+    }
+    // Nothing of either was taken, and the session plays on: a line sent whole after them is
+    // the first the room hears from it.
+    player.send(&ClientMessage::Chat(Chat { text: ChatText::truncated("whole") })).await;
+    read_until_chat(&mut player, "whole").await;
+    assert_eq!(chat_lines(&player), ["whole"]);
+    player.play_until_applied().await;
+    assert!(server.metric("tickwire_sessions").await >= 1.0);
+    load.kept_playing(&load.ticks(), 30).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_length_shorter_than_the_body_ends_the_body_there() {
+    let (server, load) = loaded_server().await;
+    let before = load.ticks();
+    // The Content-Length ends the body inside its second record, which is cut short there: a
+    // malformed record (400, close 1002). The bytes past it are no request of their own (the
+    // refusal closes the connection).
+    let mut cut =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "cut", "load")).await;
+    let (first, second) = (chat("first"), chat("second"));
+    let mut body = first.clone();
+    body.extend(&second);
+    let head = post_head(&cut.session, first.len() + 3);
+    let answer = raw_http(server.addr, head, body, None).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("cut short"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "one answer: {answer}");
+    let (code, reason, _) = cut.closed().await;
+    assert_eq!(code, 1002, "{reason}");
+    assert!(reason.contains("cut short"), "{reason}");
+
+    // It ends at a record's end: those records are delivered, and what follows on the
+    // connection (a whole record) is read as the next request, refused, and not delivered.
+    let mut whole =
+        Fallback::join(server.addr, Mode::Stream, hello_in(Role::Player, "whole", "load")).await;
+    let mut body = chat("counted");
+    body.extend(chat("smuggled"));
+    let head = post_head(&whole.session, chat("counted").len());
+    let answer = raw_http(server.addr, head, body, None).await;
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    assert!(answer.contains("HTTP/1.1 400"), "the bytes after the body, refused: {answer}");
+    read_until_chat(&mut whole, "counted").await;
+    whole.play_until_applied().await;
+    assert!(!chat_lines(&whole).contains(&"smuggled".to_string()), "{:?}", chat_lines(&whole));
+    load.kept_playing(&before, 30).await;
+    server.shutdown().await;
+}
+
+/// PROTOCOL.md 1 (403) and SECURITY.md: `x-tickwire-hop` is refused only in a fleet; on a
+/// single server the fleet's headers mean nothing, so they neither refuse the request nor
+/// change whom it speaks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_fleet_hop_means_nothing_on_a_single_server() {
+    let (server, load) = loaded_server().await;
+    let before = load.ticks();
+    let forged = [("x-tickwire-hop", "guessed"), ("x-tickwire-client", "192.0.2.1")];
+    // An upgrade: served as any other.
+    let mut upgrade = server.ws_url().into_client_request().unwrap();
+    upgrade.headers_mut().insert("sec-websocket-protocol", "tickwire.v1".parse().unwrap());
+    for (name, value) in forged {
+        upgrade.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let (ws, response) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(upgrade))
+        .await
+        .expect("an answer in time")
+        .expect("upgraded, not refused");
+    assert_eq!(response.status(), 101);
+    let mut forger = Client::join_over(ws, hello_in(Role::Player, "forger", "load")).await;
+    forger.next_world().await;
+
+    // A fallback session opened with them is its TCP peer's (127.0.0.1), not 192.0.2.1's.
+    let localhost = "127.0.0.1".parse().unwrap();
+    let mut open = request("GET", "/fallback/poll", None, vec![]);
+    for (name, value) in forged {
+        open.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let response = http(server.addr, localhost).await.send_request(open).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()[SESSION].to_str().unwrap().to_string();
+    let hello = message_record(&ClientMessage::Hello(hello_in(Role::Spectator, "s", "load")));
+    let post = request("POST", "/fallback/send", Some(&session), hello);
+    let response = http(server.addr, localhost).await.send_request(post).await.unwrap();
+    assert_eq!(response.status(), 204, "the session answers its peer's address");
+    // Another address naming the session's in a forged hop: the 404 of any other address.
+    let mut steal = request("POST", "/fallback/send", Some(&session), vec![]);
+    let headers = steal.headers_mut();
+    headers.insert("x-tickwire-hop", "guessed".parse().unwrap());
+    headers.insert("x-tickwire-client", "127.0.0.1".parse().unwrap());
+    let thief = "127.0.0.2".parse().unwrap();
+    let response = http(server.addr, thief).await.send_request(steal).await.unwrap();
+    let status = response.status();
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&text));
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"hop\"}").await, 0.0);
+    forger.next_world().await;
+    load.kept_playing(&before, 30).await;
+    server.shutdown().await;
+}
+
+/// The refusal itself is `server.rs`'s; here it is made while the server is loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_allowed_origins_cross_site_requests_without_origin_get_403_and_players_play_on() {
+    let allowed = |config: &mut ServerConfig| {
+        config.allowed_origins = vec!["https://play.example".into()];
+    };
+    let (server, load) = loaded_server_with(allowed).await;
+    let before = load.ticks();
+    let upgrade = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Protocol: tickwire.v1\r\nSec-Fetch-Site: cross-site\r\n\r\n";
+    let poll = "GET /fallback/poll HTTP/1.1\r\nHost: t\r\nSec-Fetch-Site: cross-site\r\n\r\n";
+    let stream = "GET /fallback/stream HTTP/1.1\r\nHost: t\r\nSec-Fetch-Site: same-site\r\n\r\n";
+    for request in [upgrade, poll, stream] {
+        let (status, head, body) = http_request(server.addr, request).await;
+        assert_eq!(status, 403, "{request}{head}");
+        assert!(body.contains("without an Origin"), "{body}");
+        assert!(!head.to_ascii_lowercase().contains("tickwire-session"), "{head}");
+    }
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"origin\"}").await, 3.0);
+    load.kept_playing(&before, 30).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_before_the_hello_are_answered_and_do_not_put_its_deadline_off() {
+    let (server, load) = loaded_server_with(|config| config.handshake_timeout = HANDSHAKE).await;
+    let before = load.ticks();
+    // Pings, each answered with its payload, then the Hello: welcomed.
+    let mut early = RawWs::connect(server.addr).await;
+    for n in 0..5u8 {
+        early.send_frame(0x89, &[b'p', n]).await;
+        assert_eq!(early.next_frame().await, Some(RawFrame::Pong(vec![b'p', n])));
+    }
+    early.join(hello_in(Role::Spectator, "early", "load")).await;
+
+    // Pings every 200 ms and never a Hello: each is answered, and the handshake timeout still
+    // closes the connection (1008, no Kick). Were it put off by each ping, no close would
+    // come.
+    let mut pinger = RawWs::connect(server.addr).await;
+    let mut pongs = 0;
+    let (code, reason) = loop {
+        pinger.send_frame(0x89, b"still here").await;
+        match pinger.next_frame().await.expect("a close frame before the connection ends") {
+            RawFrame::Pong(payload) => {
+                assert_eq!(payload, b"still here");
+                pongs += 1;
+                // A bound on the loop (50 pings take 10 s and more), not a timing: the close
+                // comes once HANDSHAKE (2 s) has passed.
+                assert!(pongs < 50, "{pongs} pings answered and no close");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            RawFrame::Close(code, reason) => break (code, reason),
+            other => panic!("only pongs and a close before a Hello, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("no Hello within the handshake timeout"), "{reason}");
+    assert!(pongs >= 1);
+    load.kept_playing(&before, 30).await;
+    // The early one was welcomed and is sent snapshots like the rest.
+    loop {
+        if let RawFrame::Binary(bytes) = early.next_frame().await.expect("open")
+            && matches!(decode_server(&bytes), Ok(ServerMessage::Snapshot(_)))
+        {
+            break;
+        }
+    }
+    server.shutdown().await;
+}
+
+/// Sends `bytes` as the first message of a new WebSocket; how the server refused it.
+async fn refused_hello(addr: SocketAddr, bytes: &[u8]) -> Closed {
+    let mut raw = RawWs::connect(addr).await;
+    raw.send_binary(bytes).await;
+    let mut kick = None;
+    loop {
+        match raw.next_frame().await.expect("a close frame before the connection ends") {
+            RawFrame::Binary(bytes) => match decode_server(&bytes) {
+                Ok(ServerMessage::Kick(k)) => kick = Some(k),
+                other => panic!("only a Kick before the close, got {other:?}"),
+            },
+            RawFrame::Close(code, reason) => return Closed { code, reason, kick },
+            other => panic!("only a Kick and a close, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_hellos_get_bad_hello_and_their_close_codes() {
+    let (server, load) = loaded_server().await;
+    let before = load.ticks();
+    // 00 05 00 03 "ada" 00 00 (PROTOCOL.md, `hello_player`).
+    let good = encode_client_to_vec(&ClientMessage::Hello(hello(Role::Player, "ada")));
+    assert_eq!(good, [0, 5, 0, 3, b'a', b'd', b'a', 0, 0]);
+    let mut bad_role = good.clone();
+    bad_role[2] = 9;
+    let mut long_name = good.clone();
+    long_name[3] = 100;
+    let mut not_utf8 = good.clone();
+    not_utf8[4..7].copy_from_slice(&[0xff, 0xfe, 0xfd]);
+    let bad_room = encode_client_to_vec(&ClientMessage::Hello(hello_in(Role::Player, "a", "a b")));
+    let cases: [(&str, &[u8], u16, &str); 6] = [
+        ("only the version", &good[..2], 1002, "undecodable"),
+        ("cut short", &good[..6], 1002, "undecodable"),
+        ("an unknown role", &bad_role, 1002, "undecodable"),
+        ("a name longer than the message", &long_name, 1002, "undecodable"),
+        ("a name not UTF-8", &not_utf8, 1007, "undecodable"),
+        ("a bad room name", &bad_room, 1002, "room name"),
+    ];
+    for (what, bytes, code, why) in cases {
+        let closed = refused_hello(server.addr, bytes).await;
+        assert_eq!(closed.code, code, "{what}: {closed:?}");
+        assert_eq!(closed.kick.map(|k| k.reason), Some(KickReason::BadHello), "{what}: {closed:?}");
+        assert!(closed.reason.contains(why), "{what}: {closed:?}");
+    }
+    // The Hello itself, whole, is welcomed.
+    let mut raw = RawWs::connect(server.addr).await;
+    raw.send_binary(&good).await;
+    loop {
+        if let RawFrame::Binary(bytes) = raw.next_frame().await.expect("a Welcome")
+            && matches!(decode_server(&bytes), Ok(ServerMessage::Welcome(_)))
+        {
+            break;
+        }
+    }
     load.kept_playing(&before, 30).await;
     server.shutdown().await;
 }

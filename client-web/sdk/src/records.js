@@ -79,31 +79,118 @@ export function decodeClose(payload) {
 /**
  * Reads records from a byte stream that arrives in pieces of any size (HTTP chunks, poll
  * bodies): `push()` what came, then `next()` until it returns null.
+ *
+ * The pieces are kept as they came, not joined on every push (a record sent a byte per chunk
+ * copied all it held so far each time: a 64 KiB one, 2 GiB). A record's payload is a view of
+ * its piece when it lies in one, else copied out once; either way, nothing the reader does
+ * later writes to it.
  */
 export class RecordReader {
+  /** @type {Uint8Array[]} the pieces held, oldest first: `#pieces[#first]` from `#offset` is the first unread byte */
+  #pieces = [];
+  #first = 0;
+  #offset = 0;
+  /** Bytes held, in all the pieces. */
+  #held = 0;
+
   /** @param {{ maxPayload?: number }} [options] largest message accepted (default 64 KiB, the server's limit) */
   constructor(options = {}) {
     this.maxPayload = options.maxPayload ?? MAX_SERVER_MESSAGE_SIZE;
-    /** @type {Uint8Array} bytes not yet read */
-    this.buffered = new Uint8Array(0);
+  }
+
+  /**
+   * The bytes not yet read, as one array (joined here when they are in several pieces).
+   * @type {Uint8Array}
+   */
+  get buffered() {
+    if (this.#held === 0) return new Uint8Array(0);
+    if (this.#pieces.length - this.#first > 1) {
+      const joined = new Uint8Array(this.#held);
+      let at = 0;
+      for (let i = this.#first; i < this.#pieces.length; i++) {
+        const piece = i === this.#first ? this.#pieces[i].subarray(this.#offset) : this.#pieces[i];
+        joined.set(piece, at);
+        at += piece.length;
+      }
+      this.#pieces = [joined];
+      this.#first = 0;
+      this.#offset = 0;
+    }
+    return this.#pieces[this.#first].subarray(this.#offset);
+  }
+
+  set buffered(bytes) {
+    this.#pieces = bytes.length === 0 ? [] : [bytes];
+    this.#first = 0;
+    this.#offset = 0;
+    this.#held = bytes.length;
   }
 
   /** @param {Uint8Array} chunk */
   push(chunk) {
     if (chunk.length === 0) return;
-    if (this.buffered.length === 0) {
-      this.buffered = chunk;
-      return;
-    }
-    const joined = new Uint8Array(this.buffered.length + chunk.length);
-    joined.set(this.buffered);
-    joined.set(chunk, this.buffered.length);
-    this.buffered = joined;
+    this.#pieces.push(chunk);
+    this.#held += chunk.length;
   }
 
   /** Bytes held that do not make a whole record yet. */
   get pending() {
-    return this.buffered.length;
+    return this.#held;
+  }
+
+  /**
+   * The byte `at` places past the first unread one (`at` < the bytes held).
+   * @param {number} at
+   */
+  #byte(at) {
+    let i = this.#first;
+    at += this.#offset;
+    while (at >= this.#pieces[i].length) {
+      at -= this.#pieces[i].length;
+      i += 1;
+    }
+    return this.#pieces[i][at];
+  }
+
+  /**
+   * Takes the next `length` bytes out: a view of the first piece when they lie in it, else a
+   * copy.
+   * @param {number} length
+   * @returns {Uint8Array}
+   */
+  #take(length) {
+    this.#held -= length;
+    const piece = this.#pieces[this.#first];
+    if (piece && this.#offset + length <= piece.length) {
+      const out = piece.subarray(this.#offset, this.#offset + length);
+      this.#offset += length;
+      if (this.#offset === piece.length) this.#drop();
+      return out;
+    }
+    const out = new Uint8Array(length);
+    for (let at = 0; at < length;) {
+      const from = this.#pieces[this.#first];
+      const part = from.subarray(this.#offset, this.#offset + length - at);
+      out.set(part, at);
+      at += part.length;
+      this.#offset += part.length;
+      if (this.#offset === from.length) this.#drop();
+    }
+    return out;
+  }
+
+  /** Forgets the first piece, read to its end. */
+  #drop() {
+    this.#first += 1;
+    this.#offset = 0;
+    if (this.#first === this.#pieces.length) {
+      this.#pieces = [];
+      this.#first = 0;
+    } else if (this.#first >= 1024 && this.#first * 2 >= this.#pieces.length) {
+      // Read pieces go in bulk, so that a stream of tiny chunks costs no more per byte.
+      this.#pieces = this.#pieces.slice(this.#first);
+      this.#first = 0;
+    }
   }
 
   /**
@@ -112,30 +199,32 @@ export class RecordReader {
    * @throws {DecodeError} on a record no server sends (masked, fragmented, unknown, too big)
    */
   next() {
-    const b = this.buffered;
-    if (b.length < 2) return null;
-    const type = b[0];
+    const held = this.#held;
+    if (held < 2) return null;
+    const type = this.#byte(0);
     if (type !== Record.MESSAGE && type !== Record.CLOSE && type !== Record.HEARTBEAT) {
       throw new DecodeError('InvalidRecord', `unknown record type 0x${type.toString(16)}`);
     }
-    if (b[1] & 0x80) throw new DecodeError('InvalidRecord', 'a masked record');
-    let length = b[1] & 0x7f;
+    const second = this.#byte(1);
+    if (second & 0x80) throw new DecodeError('InvalidRecord', 'a masked record');
+    let length = second & 0x7f;
     let start = 2;
     if (length === 126) {
-      if (b.length < 4) return null;
-      length = (b[2] << 8) | b[3];
+      if (held < 4) return null;
+      length = (this.#byte(2) << 8) | this.#byte(3);
       start = 4;
     } else if (length === 127) {
-      if (b.length < 10) return null;
-      const high = (b[2] << 24 | b[3] << 16 | b[4] << 8 | b[5]) >>> 0;
-      const low = (b[6] << 24 | b[7] << 16 | b[8] << 8 | b[9]) >>> 0;
+      if (held < 10) return null;
+      const b = (/** @type {number} */ i) => this.#byte(i);
+      const high = (b(2) << 24 | b(3) << 16 | b(4) << 8 | b(5)) >>> 0;
+      const low = (b(6) << 24 | b(7) << 16 | b(8) << 8 | b(9)) >>> 0;
       length = high * 2 ** 32 + low;
       start = 10;
     }
     if (length > this.maxPayload) throw new DecodeError('InvalidRecord', `a record of ${length} bytes`);
-    if (b.length < start + length) return null;
-    const payload = b.subarray(start, start + length);
-    this.buffered = b.subarray(start + length);
+    if (held < start + length) return null;
+    this.#take(start);
+    const payload = this.#take(length);
     return { type, payload };
   }
 }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, decodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
 import { POLL_HEADER, SEQ_HEADER, NUMBERING_HEADER } from '../src/http.js';
+import { MAX_SERVER_MESSAGE_SIZE } from '../src/constants.js';
 import { until } from '../../test/support/server.js';
 
 /** @param {RequestInit | undefined} init @param {string} name */
@@ -67,6 +68,85 @@ test('a reader takes records out of pieces of any size', () => {
     ], `in pieces of ${size}`);
     assert.equal(reader.pending, 0);
   }
+});
+
+/**
+ * Runs `work` and counts the bytes typed arrays copied meanwhile (`set`, `slice`,
+ * `copyWithin`): deterministic, unlike its time.
+ * @param {() => void} work
+ */
+function bytesCopied(work) {
+  const proto = /** @type {any} */ (Object.getPrototypeOf(Uint8Array.prototype));
+  const { set, slice, copyWithin } = proto;
+  let copied = 0;
+  /** @this {Uint8Array} @param {ArrayLike<number>} source @param {number} [offset] */
+  proto.set = function (source, offset) {
+    copied += source.length;
+    return set.call(this, source, offset);
+  };
+  /** @this {Uint8Array} @param {number} [start] @param {number} [end] */
+  proto.slice = function (start, end) {
+    const out = slice.call(this, start, end);
+    copied += out.length;
+    return out;
+  };
+  /** @this {Uint8Array} @param {number} target @param {number} start @param {number} [end] */
+  proto.copyWithin = function (target, start, end) {
+    const stop = end === undefined ? this.length : Math.min(end, this.length);
+    copied += Math.max(0, stop - start);
+    return copyWithin.call(this, target, start, end);
+  };
+  try {
+    work();
+  } finally {
+    Object.assign(proto, { set, slice, copyWithin });
+  }
+  return copied;
+}
+
+test('a record of the largest size, a byte per chunk, is read whole and each byte copied once at most', () => {
+  // 64 KiB: past a 16-bit length, so with the 64-bit one. Pushed a byte at a time, a reader
+  // that joined what it held on every push copied 2 GiB.
+  const size = MAX_SERVER_MESSAGE_SIZE;
+  const payload = Uint8Array.from({ length: size }, (_, i) => (i * 31 + (i >> 8)) & 0xff);
+  const head = [0x82, 127, 0, 0, 0, 0, 0, size >> 16, (size >> 8) & 0xff, size & 0xff];
+  const stream = new Uint8Array(2 + head.length + size + 4);
+  stream.set([0x89, 0x00], 0); // heartbeat
+  stream.set(head, 2);
+  stream.set(payload, 2 + head.length);
+  stream.set([0x82, 0x02, 0x04, 0x2a], 2 + head.length + size); // a message after it
+  const reader = new RecordReader();
+  /** @type {import('../src/records.js').ParsedRecord[]} */
+  const got = [];
+  const copied = bytesCopied(() => {
+    for (let at = 0; at < stream.length; at++) {
+      reader.push(stream.subarray(at, at + 1));
+      for (let r = reader.next(); r; r = reader.next()) got.push(r);
+    }
+  });
+  assert.deepEqual(got.map((r) => [r.type, r.payload.length]), [[Record.HEARTBEAT, 0], [Record.MESSAGE, size], [Record.MESSAGE, 2]]);
+  assert.deepEqual(got[1].payload, payload);
+  assert.deepEqual([...got[2].payload], [0x04, 0x2a]);
+  assert.equal(reader.pending, 0);
+  assert.ok(copied <= stream.length, `${copied} bytes copied to read ${stream.length}`);
+});
+
+test('a reader\'s buffered bytes read as one array, and what it returned stays as it was', () => {
+  const reader = new RecordReader();
+  for (const piece of [[0x82], [0x03, 1], [2, 3, 0x82, 0x02], [4]]) reader.push(Uint8Array.from(piece));
+  assert.deepEqual([...reader.buffered], [0x82, 0x03, 1, 2, 3, 0x82, 0x02, 4]);
+  const first = reader.next();
+  assert.deepEqual(first && [...first.payload], [1, 2, 3]);
+  assert.equal(reader.next(), null);
+  assert.deepEqual([...reader.buffered], [0x82, 0x02, 4]);
+  reader.push(Uint8Array.of(5, 0x89));
+  const second = reader.next();
+  assert.deepEqual(second && [...second.payload], [4, 5]);
+  assert.deepEqual(first && [...first.payload], [1, 2, 3], 'a record read earlier is not written over');
+  assert.equal(reader.pending, 1);
+  reader.buffered = Uint8Array.of(0x89, 0);
+  assert.deepEqual(reader.next(), { type: Record.HEARTBEAT, payload: new Uint8Array(0) });
+  assert.equal(reader.pending, 0);
 });
 
 test('records no server sends are errors', () => {

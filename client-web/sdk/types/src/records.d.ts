@@ -33,6 +33,11 @@ export const Record: Readonly<{
 /**
  * Reads records from a byte stream that arrives in pieces of any size (HTTP chunks, poll
  * bodies): `push()` what came, then `next()` until it returns null.
+ *
+ * The pieces are kept as they came, not joined on every push (a record sent a byte per chunk
+ * copied all it held so far each time: a 64 KiB one, 2 GiB). A record's payload is a view of
+ * its piece when it lies in one, else copied out once; either way, nothing the reader does
+ * later writes to it.
  */
 export class RecordReader {
     /** @param {{ maxPayload?: number }} [options] largest message accepted (default 64 KiB, the server's limit) */
@@ -40,8 +45,12 @@ export class RecordReader {
         maxPayload?: number;
     });
     maxPayload: number;
-    /** @type {Uint8Array} bytes not yet read */
-    buffered: Uint8Array;
+    set buffered(bytes: Uint8Array);
+    /**
+     * The bytes not yet read, as one array (joined here when they are in several pieces).
+     * @type {Uint8Array}
+     */
+    get buffered(): Uint8Array;
     /** @param {Uint8Array} chunk */
     push(chunk: Uint8Array): void;
     /** Bytes held that do not make a whole record yet. */
@@ -52,6 +61,7 @@ export class RecordReader {
      * @throws {DecodeError} on a record no server sends (masked, fragmented, unknown, too big)
      */
     next(): ParsedRecord | null;
+    #private;
 }
 /** The largest record a client sends: a message of the protocol's largest size. */
 export const MAX_CLIENT_RECORD: number;

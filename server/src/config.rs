@@ -306,7 +306,9 @@ pub struct ServerConfig {
 
     /// This node's name in the fleet (letters, digits, `-`, `_`, `.`; at most 48 bytes): shown
     /// in `/rooms`, logs and metrics. Unset: the host name (a pod's name in Kubernetes), or a
-    /// random name when there is none. Two live nodes must not share one.
+    /// random name when there is none. Two live nodes must not share one: a server that finds
+    /// its id held by another live server exits at start (or, had they raced, stays out of the
+    /// fleet and refuses joins, logging why).
     #[arg(long, env = "TICKWIRE_NODE_ID", value_name = "NAME", value_parser = parse_node_id)]
     pub node_id: Option<String>,
 
@@ -408,7 +410,32 @@ impl ServerConfig {
     pub fn tick_period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate.max(1)))
     }
+
+    /// In a fleet (`--redis-url`), refuses a `--node-ttl` shorter than
+    /// [`NODE_TTL_PER_REDIS_TIMEOUT`] times `--redis-timeout`, naming both flags (clap checks
+    /// each flag alone).
+    pub fn check_node_ttl(&self) -> Result<(), String> {
+        if self.redis_url.is_none()
+            || self.node_ttl >= self.redis_timeout * NODE_TTL_PER_REDIS_TIMEOUT
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "--node-ttl ({:?}) must be at least {NODE_TTL_PER_REDIS_TIMEOUT} times \
+             --redis-timeout ({:?}): the node renews its registration every third of the TTL, \
+             and a single renewal lost to a slow Redis reply would let it lapse, taking its \
+             rooms and seats out of the fleet",
+            self.node_ttl, self.redis_timeout,
+        ))
+    }
 }
+
+/// `--node-ttl` is at least this many `--redis-timeout`s. The node renews its registration
+/// every third of the TTL, and must ride out one renewal lost to a slow reply (given up after
+/// the timeout): the next renewal is sent two thirds of the TTL after the last one that landed
+/// and may itself take up to the timeout to land, so `2/3 ttl + timeout <= ttl`, that is
+/// `ttl >= 3 timeout`.
+pub const NODE_TTL_PER_REDIS_TIMEOUT: u32 = 3;
 
 /// Accepts an `http://` or `https://` URL with a host and no query, e.g.
 /// `https://play.example.com` or `http://10.0.0.5:8080/tickwire`.
@@ -742,6 +769,28 @@ mod tests {
         assert!(parse_node_url("ws://fd00::5/ws").is_err());
         assert!(parse_node_ttl("100ms").is_err());
         assert_eq!(parse_node_ttl("2s"), Ok(Duration::from_secs(2)));
+    }
+
+    /// Renewed every third of the TTL, a node whose Redis replies as slowly as the timeout
+    /// allows lapses with one lost renewal unless the TTL is three timeouts or more.
+    #[test]
+    fn a_node_ttl_below_three_redis_timeouts_is_refused_naming_both_flags() {
+        let fleet = |ttl: u64, timeout: u64| ServerConfig {
+            redis_url: Some("redis://127.0.0.1/".into()),
+            node_ttl: Duration::from_millis(ttl),
+            redis_timeout: Duration::from_millis(timeout),
+            ..ServerConfig::default()
+        };
+        let refused = fleet(300, 1000).check_node_ttl().unwrap_err();
+        assert!(refused.contains("--node-ttl (300ms)"), "{refused}");
+        assert!(refused.contains("--redis-timeout (1s)"), "{refused}");
+        assert!(fleet(2999, 1000).check_node_ttl().is_err());
+        assert_eq!(fleet(3000, 1000).check_node_ttl(), Ok(()));
+        assert_eq!(ServerConfig::default().check_node_ttl(), Ok(()), "the defaults");
+        assert_eq!(fleet(10_000, 1000).check_node_ttl(), Ok(()));
+        // A single server has no registration to keep.
+        let single = ServerConfig { redis_url: None, ..fleet(300, 1000) };
+        assert_eq!(single.check_node_ttl(), Ok(()));
     }
 
     /// A Redis URL clap refuses is not echoed: clap's own "invalid value '<value>'" would print

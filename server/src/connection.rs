@@ -103,7 +103,9 @@ pub(crate) fn going_away() -> CloseRequest {
     kick(close_code::GOING_AWAY, KickReason::ShuttingDown, "server shutting down")
 }
 
-fn close_only(code: u16, text: impl Into<String>) -> CloseRequest {
+/// A close without a `Kick`: for what no `KickReason` says (a fault of the frame, or a refusal
+/// a client should simply retry, which `Kick { Full }` on a first join would end).
+pub(crate) fn close_only(code: u16, text: impl Into<String>) -> CloseRequest {
     CloseRequest { code, reason: text.into(), kick: None }
 }
 

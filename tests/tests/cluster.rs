@@ -172,6 +172,22 @@ impl Redis {
             .sum()
     }
 
+    /// Calls of `command` Redis has run (`evalsha`, `script|load`: `INFO commandstats`).
+    fn calls(&self, command: &str) -> u64 {
+        let line = format!("cmdstat_{command}:");
+        bulk_reply(self.port, "INFO commandstats", Duration::from_secs(5))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with(&line))
+            .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// A field of a hash (`HGET key field`), `None` when there is none.
+    fn hget(&self, key: &str, field: &str) -> Option<String> {
+        bulk_reply(self.port, &format!("HGET {key} {field}"), Duration::from_secs(5)).ok()
+    }
+
     /// The fleet's secret (`tickwire:secret`), as a node of the fleet proves itself with.
     fn secret(&self) -> String {
         use std::io::{BufRead, BufReader, Write};
@@ -578,7 +594,8 @@ async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again()
     let refused = try_join(open(&b.url()).await, hello_in(Role::Player, "dan", "new"))
         .await
         .expect_err("a new room needs the directory");
-    refused.assert_is(1013, Some(KickReason::Full), "directory unavailable");
+    // Not `Kick { Full }`, which ends a first join in both SDKs: a plain 1013, retried.
+    refused.assert_is(1013, None, "room directory unavailable");
     let (status, head, _) = b.get("/rooms").await;
     assert_eq!(status, 200);
     assert!(head.contains("x-tickwire-directory: unavailable"), "{head}");
@@ -987,13 +1004,13 @@ async fn after_a_redis_restart_a_running_match_is_joined_not_opened_a_second_tim
     .await;
     redis.restart();
 
-    // Joins through b are refused (Full: try again) until the fleet has written its rooms
-    // back, then land in ada's match, on a.
+    // Joins through b are refused (1013 without a `Kick`: try again) until the fleet has
+    // written its rooms back, then land in ada's match, on a.
     let deadline = Instant::now() + rejoin;
     let (welcome, _bob) = loop {
         match try_join(open(&b.url()).await, hello_in(Role::Player, "bob", "one")).await {
             Ok(joined) => break joined,
-            Err(closed) => closed.assert_is(1013, Some(KickReason::Full), ""),
+            Err(closed) => closed.assert_is(1013, None, ""),
         }
         assert!(Instant::now() < deadline, "never joined");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1019,7 +1036,7 @@ async fn after_a_redis_restart_a_running_match_is_joined_not_opened_a_second_tim
     let (any, _cyd) = loop {
         match try_join(open(&c.url()).await, hello(Role::Player, "cyd")).await {
             Ok(joined) => break joined,
-            Err(closed) => closed.assert_is(1013, Some(KickReason::Full), ""),
+            Err(closed) => closed.assert_is(1013, None, ""),
         }
         assert!(Instant::now() < deadline, "matchmaking waited for the settle period");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1122,7 +1139,7 @@ async fn after_redis_lost_its_data_a_node_starting_for_the_first_time_opens_no_r
     for (node, name) in [(&new, "lost-1"), (&old, "lost-2")] {
         let refused = node.join(named(name), false, OPEN_LIMITS, "p").await;
         assert!(
-            matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST")),
+            matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_SETTLING")),
             "{} opened a room while the fleet writes its rooms back: {refused:?}",
             node.node()
         );
@@ -1357,10 +1374,16 @@ async fn fallback_requests_are_passed_on_while_redis_is_away() {
     let mut guest = roaming_poll_client(a.addr, &[a.addr], b.addr, roamer()).await;
     roaming_join(&mut guest, hello_in(Role::Player, "roamer", "away")).await;
     guest.play_until_applied().await;
-    // Redis goes away, and b's reading of the fleet is past its second: b still knows where
-    // the session lives, and the match needs nothing of Redis.
+    // Redis goes away. b answers from its last good reading of the fleet's nodes for a node's
+    // TTL, without asking Redis; past it, b reads again, fails, and still passes the request on
+    // by that last good reading: a node that did not answer would only refuse it.
     redis.kill();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let killed = tokio::time::Instant::now();
+    eventually(PATIENCE, "b cannot read the fleet", || async { b.get("/nodes").await.0 == 503 })
+        .await;
+    // b's last good reading was taken before Redis went away: once a TTL has passed since,
+    // it is too old to be used without asking Redis first.
+    tokio::time::sleep_until(killed + TTL + Duration::from_millis(100)).await;
     let (status, text) =
         session_request(b.addr, roamer(), "POST", "/fallback/send", &guest.session, &[]).await;
     assert_eq!(status, 204, "{text}");
@@ -1660,7 +1683,7 @@ async fn after_redis_lost_its_data_the_fleet_keeps_its_secret_and_settles_until_
     let refused =
         new.join(Wanted::Named(RoomName::truncated("lost")), false, OPEN_LIMITS, "p").await;
     assert!(
-        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST")),
+        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_SETTLING")),
         "a room opened while the second node writes its rooms back: {refused:?}"
     );
 }
@@ -1685,7 +1708,158 @@ async fn a_node_back_after_the_first_nodes_settle_still_holds_the_fleet_back() {
     let refused =
         one.join(Wanted::Named(RoomName::truncated("lost")), false, OPEN_LIMITS, "p").await;
     assert!(
-        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST")),
+        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_SETTLING")),
         "a room opened while the late node writes its rooms back: {refused:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_refused_for_a_passing_fleet_fault_gets_1013_without_a_kick() {
+    // `Kick { Full }` ends a first join in both SDKs (a full room is final); a plain 1013 is
+    // retried. A node that cannot reach a room's host, or the directory, is no full room.
+    use tickwire_server::cluster::directory::{Directory, Registration, Wanted};
+    let mut redis = Redis::start();
+    let b = Node::start(node_config("b", &redis));
+    await_nodes(&b, &["b"]).await;
+    // Node z hosts "gone", and nothing answers at its URL.
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let z = Directory::new(&redis.url(), "z", Duration::from_millis(500)).unwrap();
+    let z_url = format!("ws://{nobody}/ws");
+    z.heartbeat(&Registration { url: &z_url, ..registration("z", None, Duration::ZERO) })
+        .await
+        .unwrap();
+    let gone = Wanted::Named(RoomName::truncated("gone"));
+    assert_eq!(z.join(gone, false, OPEN_LIMITS, "p").await.unwrap().node, "z");
+    let refused = try_join(open(&b.url()).await, hello_in(Role::Player, "ada", "gone"))
+        .await
+        .expect_err("z cannot be reached");
+    refused.assert_is(1013, None, "unreachable");
+
+    redis.kill();
+    let refused = try_join(open(&b.url()).await, hello_in(Role::Player, "bob", "new"))
+        .await
+        .expect_err("a new room needs the directory");
+    refused.assert_is(1013, None, "room directory unavailable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_live_node_with_the_same_id_stays_out_of_the_fleet() {
+    let redis = Redis::start();
+    let first = Node::start(node_config("a", &redis));
+    await_nodes(&first, &["a"]).await;
+    let _ada = Client::join(&first.url(), hello_in(Role::Player, "ada", "home")).await;
+    eventually(PATIENCE, "\"home\" listed on a", || async {
+        first.rooms().await.get("home") == Some(&("a".to_string(), 1))
+    })
+    .await;
+
+    // The binary checks this before it starts: it exits, naming the flag to change.
+    let taken = tickwire_server::cluster::check_node_id(&node_config("a", &redis))
+        .await
+        .expect_err("a live server has the id");
+    assert!(taken.contains("--node-id") && taken.contains("`a`"), "{taken}");
+    tickwire_server::cluster::check_node_id(&node_config("b", &redis)).await.expect("a free id");
+
+    // Started all the same (as two racing starts would), the second finds the id held by a
+    // process that keeps renewing it: it says so to the clients it cannot place (a plain 1013:
+    // they try again, elsewhere) and stays out.
+    let second = Node::start(node_config("a", &redis));
+    eventually(PATIENCE, "the second node refuses joins, naming the duplicate id", || async {
+        match try_join(open(&second.url()).await, hello_in(Role::Player, "p", "twin")).await {
+            Ok(_) => false,
+            Err(closed) => {
+                closed.kick.is_none()
+                    && closed.code == 1013
+                    && closed.reason.contains("another live server")
+            }
+        }
+    })
+    .await;
+    // The first keeps its registration, its room and its seat's token.
+    assert_eq!(redis.hget("tickwire:node:a", "url"), Some(first.url()));
+    await_nodes(&first, &["a"]).await;
+    assert_eq!(first.rooms().await.get("home"), Some(&("a".to_string(), 1)));
+    let _bob = Client::join(&first.url(), hello_in(Role::Player, "bob", "home")).await;
+    eventually(PATIENCE, "\"home\" on a with two", || async {
+        first.rooms().await.get("home") == Some(&("a".to_string(), 2))
+    })
+    .await;
+    // Stopped, the second leaves nothing of the first's behind it.
+    second.terminate().await;
+    assert_eq!(redis.hget("tickwire:node:a", "url"), Some(first.url()));
+    await_nodes(&first, &["a"]).await;
+    assert_eq!(first.rooms().await.get("home"), Some(&("a".to_string(), 2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_under_its_id_before_its_registration_lapsed_takes_its_place() {
+    let redis = Redis::start();
+    let crashed = Node::start(node_config("a", &redis));
+    await_nodes(&crashed, &["a"]).await;
+    crashed.kill();
+    // Started again at once, as a supervisor restarts it: the directory still lists the dead
+    // process for up to a TTL, which renews nothing, so the new one takes the id once it lapses.
+    // The binary's check waits for that, then lets it start.
+    tickwire_server::cluster::check_node_id(&node_config("a", &redis))
+        .await
+        .expect("a dead process's registration lapses: the id is free");
+    let crashed_again = Node::start(node_config("a", &redis));
+    await_nodes(&crashed_again, &["a"]).await;
+    crashed_again.kill();
+    // Without the binary's check, the node waits for the lapse itself.
+    let again = Node::start(node_config("a", &redis));
+    eventually(PATIENCE, "the restarted node is listed under its URL", || async {
+        redis.hget("tickwire:node:a", "url") == Some(again.url())
+    })
+    .await;
+    let ada = Client::join(&again.url(), hello_in(Role::Player, "ada", "back")).await;
+    assert_eq!(ada.welcome.room.as_str(), "back");
+    eventually(PATIENCE, "\"back\" listed on a", || async {
+        again.rooms().await.get("back") == Some(&("a".to_string(), 1))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_room_costs_redis_nothing_between_heartbeats() {
+    let redis = Redis::start();
+    let mut config = node_config("a", &redis);
+    // Heartbeats every 40 s, a reconcile every 120 s: none within this test after the first.
+    config.node_ttl = Duration::from_secs(120);
+    let a = Node::start(config);
+    await_nodes(&a, &["a"]).await;
+    let _ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "idle")).await;
+    let players = || redis.hget("tickwire:room:idle", "players");
+    eventually(PATIENCE, "ada counted", || async { players().as_deref() == Some("1") }).await;
+    // The room ticks on and nobody comes or goes: nothing to write.
+    let scripts = redis.script_calls();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(redis.script_calls(), scripts, "scripts run for a room whose counts held");
+    // Counts that change are written, without loading a script Redis already has.
+    let loads = redis.calls("script|load");
+    let mut joined = Vec::new();
+    for name in ["bob", "cyd", "dan"] {
+        joined.push(Client::join(&a.url(), hello_in(Role::Player, name, "idle")).await);
+        let counted = (joined.len() + 1).to_string();
+        eventually(PATIENCE, "the join counted", || async {
+            players().as_deref() == Some(counted.as_str())
+        })
+        .await;
+    }
+    assert_eq!(redis.calls("script|load"), loads, "scripts loaded again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_rooms_tick_is_written_with_the_heartbeat() {
+    let redis = Redis::start();
+    let a = Node::start(node_config("a", &redis));
+    await_nodes(&a, &["a"]).await;
+    let _ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "idle")).await;
+    let tick = || redis.hget("tickwire:room:idle", "tick").and_then(|t| t.parse::<u64>().ok());
+    eventually(PATIENCE, "the room is written", || async { tick().is_some() }).await;
+    let first = tick().unwrap();
+    eventually(PATIENCE, "the room's tick is written again", || async {
+        tick().is_some_and(|t| t > first)
+    })
+    .await;
 }

@@ -168,6 +168,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = &cli.config.redis_url {
         tickwire_server::cluster::directory::check_url(url)
             .context("cannot use the room directory at --redis-url")?;
+        cli.config.check_node_ttl().map_err(anyhow::Error::msg)?;
+        // A second live server with this node id would write over the first's rooms and seats.
+        tickwire_server::cluster::check_node_id(&cli.config).await.map_err(anyhow::Error::msg)?;
     }
     let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
     let listener = TcpListener::bind(cli.config.bind)

@@ -13,8 +13,9 @@ use redis::{Script, Value};
 use std::time::Duration;
 use tickwire_shared::{ResumeToken, RoomName};
 
-/// Why a directory call failed. The caller treats every variant the same way (the directory
-/// is unavailable for this request) and logs it.
+/// Why a directory call failed. The caller treats every variant but
+/// [`DirectoryError::NodeIdTaken`] the same way (the directory is unavailable for this
+/// request) and logs it.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     /// Redis answered with an error, or the connection failed.
@@ -27,6 +28,15 @@ pub enum DirectoryError {
     /// sharing the Redis?).
     #[error("unexpected answer from the directory: {0}")]
     Unexpected(&'static str),
+    /// A heartbeat found this node's id registered by another process (`heartbeat.lua`): a
+    /// previous run of this node that died less than a TTL ago, or another live server with
+    /// the same `--node-id`. `last_beat`: that process's last renewal (Redis's clock, ms); a
+    /// live one renews it.
+    #[error("another process is registered under this node id (last renewed at {last_beat})")]
+    NodeIdTaken {
+        /// When the other process last renewed the registration.
+        last_beat: String,
+    },
 }
 
 macro_rules! script {
@@ -55,6 +65,9 @@ pub struct Directory {
     conn: ConnectionManager,
     scripts: std::sync::Arc<Scripts>,
     node: String,
+    /// This process's own id (random): a registration of `node` under another one is another
+    /// process's (see [`DirectoryError::NodeIdTaken`]).
+    instance: String,
     timeout: Duration,
 }
 
@@ -117,6 +130,14 @@ pub struct RoomCounts {
     pub max_spectators: u16,
     /// The room's tick.
     pub tick: u32,
+}
+
+impl RoomCounts {
+    /// Whether `other` has the same counts and limits, the tick left out: it changes with every
+    /// tick, and only `/rooms` shows it (written with each heartbeat, see `cluster::run`).
+    pub fn same_seats(&self, other: &RoomCounts) -> bool {
+        RoomCounts { tick: other.tick, ..*self } == *other
+    }
 }
 
 /// What a node tells the directory at each heartbeat.
@@ -255,6 +276,7 @@ impl Directory {
             conn,
             scripts: std::sync::Arc::new(scripts),
             node: node.to_string(),
+            instance: super::random_id(),
             timeout,
         })
     }
@@ -262,6 +284,18 @@ impl Directory {
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// The process registered under this node's id, if one is: its last renewal (Redis's
+    /// clock, ms, as [`DirectoryError::NodeIdTaken`] names it) and the TTL it renews with. A
+    /// registration expires with its TTL, so one that is found was renewed less than a TTL ago.
+    pub async fn holder(&self) -> Result<Option<(String, Duration)>, DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(format!("tickwire:node:{}", self.node)).arg("instance").arg("beat").arg("ttl");
+        let (instance, beat, ttl): (Option<String>, Option<String>, Option<u64>) =
+            self.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(instance.and(beat).map(|beat| (beat, Duration::from_millis(ttl.unwrap_or(0)))))
     }
 
     async fn bounded<T>(
@@ -343,8 +377,16 @@ impl Directory {
             .arg(registration.max_rooms)
             .arg(registration.known_secret.unwrap_or(registration.secret_candidate))
             .arg(registration.settle.as_millis() as u64)
-            .arg(registration.known_secret.unwrap_or(""));
-        let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
+            .arg(registration.known_secret.unwrap_or(""))
+            .arg(&self.instance);
+        let answer: Value = match self.bounded(call.invoke_async(&mut conn)).await {
+            Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_DUPLICATE") => {
+                let beat = e.detail().and_then(|detail| detail.split_whitespace().next());
+                let last_beat = beat.unwrap_or_default().to_string();
+                return Err(DirectoryError::NodeIdTaken { last_beat });
+            }
+            answer => answer?,
+        };
         let answer = items(&answer).ok_or(DirectoryError::Unexpected("heartbeat"))?;
         Ok(Beat {
             was_registered: number::<u8>(answer.first()) == 1,
@@ -363,9 +405,7 @@ impl Directory {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
-        // Loaded once per batch so the pipeline can use EVALSHA (a restarted Redis has none).
         let mut conn = self.conn.clone();
-        let _: String = self.bounded(self.scripts.sync_room.load_async(&mut conn)).await?;
         let mut pipe = redis::pipe();
         for (name, counts, taken) in rooms {
             let cmd = pipe
@@ -385,7 +425,17 @@ impl Directory {
                 cmd.arg(id);
             }
         }
-        let answers: Vec<u8> = self.bounded(pipe.query_async(&mut conn)).await?;
+        // A pipeline of EVALSHA, which does not load the script as `Script::invoke_async` does:
+        // loaded here when Redis does not have it (its first use, or a restarted Redis).
+        let answers: Vec<u8> = match self.bounded(pipe.query_async(&mut conn)).await {
+            Err(DirectoryError::Redis(e))
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                let _: String = self.bounded(self.scripts.sync_room.load_async(&mut conn)).await?;
+                self.bounded(pipe.query_async(&mut conn)).await?
+            }
+            answers => answers?,
+        };
         Ok(rooms
             .iter()
             .zip(answers)
@@ -507,11 +557,19 @@ impl Directory {
         Ok((rooms, nodes))
     }
 
-    /// Removes this node, its rooms and tokens from the directory (it is leaving).
+    /// Checks that Redis answers (over this node's connection, which reconnects after it
+    /// failed: a restarted Redis is noticed by the first call after the restart failing).
+    pub async fn ping(&self) -> Result<(), DirectoryError> {
+        let mut conn = self.conn.clone();
+        self.bounded(redis::cmd("PING").query_async::<()>(&mut conn)).await
+    }
+
+    /// Removes this node, its rooms and tokens from the directory (it is leaving); nothing
+    /// when another process holds the node's id.
     pub async fn deregister(&self) -> Result<(), DirectoryError> {
         let mut conn = self.conn.clone();
         let mut call = self.scripts.deregister.prepare_invoke();
-        call.arg(&self.node);
+        call.arg(&self.node).arg(&self.instance);
         let _: u8 = self.bounded(call.invoke_async(&mut conn)).await?;
         Ok(())
     }

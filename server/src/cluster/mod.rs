@@ -18,9 +18,9 @@
 //! # Registration
 //! A background task ([`run`]) renews the node's registration every third of `--node-ttl`
 //! (node, rooms and tokens expire together when a node dies), writes room counts when they
-//! change, and writes everything again whenever the directory forgot the node (a Redis
-//! restart, a lapse). Nothing it keeps grows with anything but the node's own rooms, seats
-//! and joins in flight.
+//! change (and every room's tick, for `/rooms`, with each renewal), and writes everything
+//! again whenever the directory forgot the node (a Redis restart, a lapse). Nothing it keeps
+//! grows with anything but the node's own rooms, seats and joins in flight.
 //!
 //! # Redis away
 //! Rooms never wait for Redis: running matches go on. What needs the directory (a join whose
@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 use tickwire_shared::{Hello, KickReason, ResumeToken, Role, RoomName, RoomRequest};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Header a node sends on a proxied upgrade: the fleet's secret.
 pub const HOP_HEADER: &str = "x-tickwire-hop";
@@ -150,6 +150,8 @@ pub struct Cluster {
     wake: Notify,
     /// A heartbeat has registered this node before (see [`settle_period`]).
     registered_once: AtomicBool,
+    /// Whether this process holds the node's id in the directory (see [`Hold`]).
+    hold: Mutex<Hold>,
     /// The last reading of the fleet's rooms and nodes, and when it was taken (see
     /// [`Cluster::listing`]).
     listing: tokio::sync::Mutex<Option<(Instant, Listing)>>,
@@ -216,11 +218,75 @@ fn http_base(url: &str) -> Option<String> {
     node_authority(url).map(|authority| format!("http://{authority}"))
 }
 
-/// Why a join was refused for lack of the directory.
+/// Whether this process holds its node's id in the directory: a second process given the same
+/// `--node-id` must not write over the first's registration, rooms and seats, nor place joins
+/// in the first's rooms as its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Hold {
+    /// No heartbeat answered yet (Redis away since the start).
+    Unknown,
+    /// The last heartbeat that answered registered this process.
+    Held,
+    /// Another process holds the id; its last renewal as first seen. A previous run of this
+    /// node that died renews nothing and lapses within its TTL: then this process takes the
+    /// id. One that renews is alive: [`Hold::Duplicate`].
+    Taken(String),
+    /// Another live process holds the id: this one stays out of the fleet for good.
+    Duplicate,
+}
+
+/// This node's name: `--node-id`, else the host name, else a random one.
+fn node_id(config: &ServerConfig) -> String {
+    config
+        .node_id
+        .clone()
+        .or_else(host_name)
+        .unwrap_or_else(|| format!("node-{}", &random_id()[..8]))
+}
+
+/// How often [`check_node_id`] reads the registration it waits on.
+const HOLDER_POLL: Duration = Duration::from_millis(100);
+
+/// Checks, before a node starts, that no other live process is registered under its id at
+/// `--redis-url` (`Ok` without one). A registration found may be a previous run of this node
+/// that died less than its TTL ago: it is watched until it lapses (`Ok`) or is renewed, by a
+/// live server with the same id (`Err`, saying which flag to change). `Ok` when Redis does not
+/// answer: a node starts without it, and its heartbeat refuses to take a live id all the same
+/// (the node then stays out of the fleet, logging why).
+pub async fn check_node_id(config: &ServerConfig) -> Result<(), String> {
+    let Some(url) = config.redis_url.as_deref() else { return Ok(()) };
+    let node = node_id(config);
+    let directory = Directory::new(url, &node, config.redis_timeout).map_err(|e| e.to_string())?;
+    let Ok(Some((first, ttl))) = directory.holder().await else { return Ok(()) };
+    info!(
+        %node,
+        ?ttl,
+        "this node id is registered: waiting for it to lapse (a previous run of this node) or \
+         be renewed (another live server with the same id)"
+    );
+    let deadline = Instant::now() + ttl + config.redis_timeout;
+    while Instant::now() < deadline {
+        tokio::time::sleep(HOLDER_POLL).await;
+        match directory.holder().await {
+            Ok(Some((beat, _))) if beat != first => {
+                return Err(format!(
+                    "another live server is registered as node `{node}` in the fleet at \
+                     --redis-url: give each server its own --node-id (TICKWIRE_NODE_ID; unset, \
+                     it is the host name)"
+                ));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Why a join was refused for lack of the directory. A passing fault, not a full room: 1013
+/// without a `Kick`, which clients retry (a `Kick { Full }` ends a first join in both SDKs).
 fn directory_unavailable(why: &str) -> CloseRequest {
-    connection::kick(
+    connection::close_only(
         connection::close_code::TRY_AGAIN_LATER,
-        KickReason::Full,
         format!("room directory unavailable ({why}); try again shortly"),
     )
 }
@@ -250,11 +316,7 @@ impl Cluster {
         config: &ServerConfig,
         bound: std::net::SocketAddr,
     ) -> Result<Arc<Cluster>, DirectoryError> {
-        let node = config
-            .node_id
-            .clone()
-            .or_else(host_name)
-            .unwrap_or_else(|| format!("node-{}", &random_id()[..8]));
+        let node = node_id(config);
         let node_url = match &config.node_url {
             Some(url) => url.clone(),
             None => {
@@ -289,6 +351,7 @@ impl Cluster {
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
             registered_once: AtomicBool::new(false),
+            hold: Mutex::new(Hold::Unknown),
             listing: tokio::sync::Mutex::new(None),
             nodes: Mutex::new((None, Vec::new())),
             listing_failed: AtomicBool::new(false),
@@ -510,6 +573,11 @@ impl Cluster {
         if let Some(hop) = hop {
             return self.admit_hop(ctx, hello, link, hop).await;
         }
+        // Until this process holds its node's id, the directory's rooms and seats under that
+        // id are not its own (another process's, or none yet): it places no join.
+        if let Some(close) = self.not_in_fleet() {
+            return refuse(close);
+        }
         if let Some(token) = &hello.resume {
             // A seat here for the room asked for resumes here. A token for a seat in another
             // room counts as unknown: the join is placed through the directory (a named room
@@ -572,15 +640,28 @@ impl Cluster {
                     placement
                 }
                 Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST") => {
-                    // The script's own refusal: no node can open another room. This node may
-                    // be one the directory forgot (a Redis restart it has not noticed, having
-                    // had nothing to write): a heartbeat now puts it back.
+                    // The script's own refusal: every node is at its room limit or draining.
+                    // This node may be one the directory forgot (a Redis restart it has not
+                    // noticed, having had nothing to write): a heartbeat now puts it back.
                     self.announce.store(true, Ordering::Relaxed);
                     self.wake.notify_one();
                     return refuse(connection::kick(
                         connection::close_code::TRY_AGAIN_LATER,
                         KickReason::Full,
                         "every server of the fleet is at its room limit",
+                    ));
+                }
+                Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_SETTLING") => {
+                    // No node may open a room for a few seconds: the fleet writes its rooms
+                    // back after the directory lost them ([`settle_period`]), or this node is
+                    // one the directory does not list (yet, or no longer: a heartbeat now puts
+                    // it back). Passing, so no `Kick { Full }`: clients retry a plain 1013.
+                    self.announce.store(true, Ordering::Relaxed);
+                    self.wake.notify_one();
+                    return refuse(connection::close_only(
+                        connection::close_code::TRY_AGAIN_LATER,
+                        "the fleet is writing its rooms back to the room directory; try \
+                         again in a few seconds",
                     ));
                 }
                 Err(e) => {
@@ -697,6 +778,30 @@ impl Cluster {
         joined.map(|(joined, handle)| Admitted::Local(joined, handle)).ok_or(ReadEnd::Refused)
     }
 
+    /// Whether this process holds its node's id in the directory.
+    fn holds_id(&self) -> bool {
+        *lock(&self.hold) == Hold::Held
+    }
+
+    /// How a join is refused while this process does not hold its node's id; `None` once it
+    /// does. 1013 without a `Kick`: the client tries again (a load balancer may send it to
+    /// another node).
+    fn not_in_fleet(&self) -> Option<CloseRequest> {
+        let text = match &*lock(&self.hold) {
+            Hold::Held => return None,
+            Hold::Unknown => return Some(directory_unavailable("this server is not registered")),
+            Hold::Taken(_) => {
+                "this server is not in the fleet yet (its node id is still registered to \
+                 another process); try again"
+            }
+            Hold::Duplicate => {
+                "this server is not in the fleet: another live server has its node id; try \
+                 another server"
+            }
+        };
+        Some(connection::close_only(connection::close_code::TRY_AGAIN_LATER, text))
+    }
+
     fn mark_up(&self, up: bool) {
         self.directory_up.set(i64::from(up));
         let was = self.up.swap(up, Ordering::Relaxed);
@@ -721,6 +826,9 @@ impl Cluster {
         self.stop.cancel();
         if let Some(registration) = registration {
             let _ = registration.await;
+        }
+        if matches!(*lock(&self.hold), Hold::Taken(_) | Hold::Duplicate) {
+            return; // the registration is another process's (`deregister.lua` checks it too)
         }
         match self.directory.deregister().await {
             Ok(()) => info!(node = %self.node, "left the fleet"),
@@ -879,7 +987,7 @@ async fn step(cluster: &Cluster, ctx: &ServerContext, heartbeat: bool, state: &m
     // After the directory was unreachable or forgot this node, the heartbeat goes first:
     // rooms written back under a node the directory does not list as alive would be
     // taken for a dead node's, and reopened elsewhere.
-    let rewrite = !cluster.is_up() || cluster.pending().everything;
+    let rewrite = !cluster.is_up() || cluster.pending().everything || !cluster.holds_id();
     let mut announce = cluster.announce.swap(false, Ordering::Relaxed);
     if announce && state.last_beat.is_some_and(|at| at.elapsed() < COUNTS_PERIOD) {
         // Asked again right after a beat (a storm of joins the fleet has no room for):
@@ -890,12 +998,19 @@ async fn step(cluster: &Cluster, ctx: &ServerContext, heartbeat: bool, state: &m
     if heartbeat || announce || rewrite {
         heartbeat_once(cluster, ctx).await;
         state.last_beat = Some(Instant::now());
+        if !cluster.holds_id() {
+            // Another process holds the node's id (or nothing answered yet): its rooms,
+            // tokens and promises are not this process's to write, nor to reconcile away.
+            return;
+        }
         if rewrite && !cluster.is_up() {
             // Still not listed as alive: the rooms wait for the next heartbeat.
             return;
         }
     }
-    if let Err(e) = flush(cluster, ctx, state).await {
+    // Each heartbeat writes every room's tick too (`/rooms` shows it); in between only counts
+    // that changed are written, not a room whose tick alone moved.
+    if let Err(e) = flush(cluster, ctx, state, heartbeat).await {
         cluster.mark_up(false);
         debug!(error = %e, "directory write failed; writing everything again when it answers");
         cluster.pending().everything = true;
@@ -914,8 +1029,9 @@ async fn step(cluster: &Cluster, ctx: &ServerContext, heartbeat: bool, state: &m
 }
 
 /// Rooms of this node whose name another live node holds in the directory: they play on,
-/// unlisted. Their counts are written on every change (each tick), and refused each time, so
-/// the conflict is reported when it starts, and again only once it ended and came back.
+/// unlisted. Their counts are written on every change and with every heartbeat, and refused
+/// each time, so the conflict is reported when it starts, and again only once it ended and
+/// came back.
 #[derive(Debug, Default)]
 struct Conflicts(HashSet<RoomName>);
 
@@ -941,7 +1057,7 @@ impl Conflicts {
 /// room once it is listed again: one heartbeat period, within which every node of the fleet
 /// has written its rooms back. Until then a room missing from the directory may be a running
 /// match of a node not yet back, and opening it here would run it twice; a join for it is
-/// refused as `Full` (try again) for those few seconds instead. The directory keeps the
+/// refused with 1013 (try again) for those few seconds instead. The directory keeps the
 /// period (`heartbeat.lua`, `join.lua`), so no node can choose this one as a host meanwhile.
 /// When Redis lost its data, the period holds for the whole fleet, so a node that starts for
 /// the first time meanwhile opens no room either.
@@ -972,6 +1088,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
         Ok(beat) => {
             cluster.mark_up(true);
             cluster.registered_once.store(true, Ordering::Relaxed);
+            *lock(&cluster.hold) = Hold::Held;
             if !beat.was_registered {
                 info!(node = %cluster.node, "registered in the room directory");
                 cluster.pending().everything = true;
@@ -987,6 +1104,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
             *lock(&cluster.secret) = Some(beat.secret);
             *lock(&cluster.peers) = beat.peers.iter().filter_map(|u| url_ip(u)).collect();
         }
+        Err(DirectoryError::NodeIdTaken { last_beat }) => id_taken(cluster, last_beat),
         Err(e) => {
             if cluster.is_up() {
                 warn!(error = %e, "room directory heartbeat failed");
@@ -996,18 +1114,51 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
     }
 }
 
+/// A heartbeat found this node's id registered by another process, last renewed at
+/// `last_beat`. Waits for it to lapse (a previous run of this node, dead); once it is seen
+/// renewed, it is alive: this process stays out of the fleet, and says why.
+fn id_taken(cluster: &Cluster, last_beat: String) {
+    let mut hold = lock(&cluster.hold);
+    match &*hold {
+        Hold::Taken(seen) if *seen == last_beat => {}
+        Hold::Taken(_) => {
+            *hold = Hold::Duplicate;
+            error!(
+                node = %cluster.node,
+                "another live server is registered as node `{}` in this fleet: give each server \
+                 its own --node-id (TICKWIRE_NODE_ID; unset, it is the host name). This one \
+                 stays out of the fleet: it registers nothing and refuses every join",
+                cluster.node
+            );
+            // No more heartbeats: the registration task ends.
+            cluster.stop.cancel();
+        }
+        Hold::Duplicate => {}
+        Hold::Unknown | Hold::Held => {
+            warn!(
+                node = %cluster.node,
+                "this node id is registered by another process: waiting for it to lapse (a \
+                 previous run of this node) before joining the fleet; should it be renewed, \
+                 another live server has this --node-id"
+            );
+            *hold = Hold::Taken(last_beat);
+        }
+    }
+}
+
 /// Writes what is pending (everything, after the directory forgot this node or a write
-/// failed) and the counts that changed.
+/// failed) and the counts that changed; with `ticks`, every room (its tick moved).
 async fn flush(
     cluster: &Cluster,
     ctx: &ServerContext,
     state: &mut Registrar,
+    ticks: bool,
 ) -> Result<(), DirectoryError> {
     if !cluster.is_up() && cluster.secret().is_none() {
         return Ok(()); // never registered yet: the heartbeat comes first
     }
     let batch = std::mem::take(&mut *cluster.pending());
-    let result = write_batch(cluster, ctx, state, &batch).await;
+    let result = write_batch(cluster, ctx, state, &batch, ticks).await;
     if result.is_err() {
         // Promises are written again next time; rooms and tokens are rewritten whole.
         let mut pending = cluster.pending();
@@ -1027,6 +1178,7 @@ async fn write_batch(
     ctx: &ServerContext,
     state: &mut Registrar,
     batch: &Pending,
+    ticks: bool,
 ) -> Result<(), DirectoryError> {
     let written = &mut state.written;
     let directory = &cluster.directory;
@@ -1034,17 +1186,20 @@ async fn write_batch(
     if batch.everything {
         written.clear();
     }
+    // Whether Redis was asked anything (see the PING below).
+    let mut asked = batch.everything;
     for room in &batch.closed {
         if !hosted.contains_key(room) {
             directory.close_room(room).await?;
             written.remove(room);
+            asked = true;
         }
     }
     let mut rooms = Vec::new();
     for (room, counts) in &hosted {
         let taken = batch.taken.get(room).cloned().unwrap_or_default();
-        let changed = written.get(room) != Some(counts);
-        if batch.everything || changed || !taken.is_empty() || batch.rooms.contains(room) {
+        let changed = written.get(room).is_none_or(|was| !was.same_seats(counts));
+        if batch.everything || ticks || changed || !taken.is_empty() || batch.rooms.contains(room) {
             rooms.push((*room, *counts, taken));
         }
     }
@@ -1087,6 +1242,14 @@ async fn write_batch(
         let added: Vec<_> = batch.tokens_added.iter().map(|(t, r)| (*t, *r)).collect();
         let removed: Vec<_> = batch.tokens_removed.iter().copied().collect();
         directory.write_tokens(cluster.ttl, &added, &removed, false).await?;
+        asked = true;
+    }
+    if !asked && rooms.is_empty() && by_room.is_empty() && !hosted.is_empty() {
+        // Nothing changed here. A node hosting rooms must notice a Redis that restarted (its
+        // connection fails) now, not at its next heartbeat: its rooms are written back within
+        // the fleet's settle period ([`settle_period`]), before another node may open their
+        // names. A PING does that for the writes of rooms whose tick alone moved.
+        directory.ping().await?;
     }
     Ok(())
 }

@@ -202,11 +202,12 @@ pub(crate) async fn admit_remote(
     transport: Transport,
 ) -> Result<Admitted, Refusal> {
     let refused = Refusal { end: ReadEnd::Refused, full: false };
+    // A passing fault, not a full room: 1013 without a `Kick`, which clients retry (a
+    // `Kick { Full }` ends a first join in both SDKs).
     let unreachable = |why: String| {
         warn!(%node, %why, "cannot reach the node hosting the room");
-        link.close(connection::kick(
+        link.close(connection::close_only(
             close_code::TRY_AGAIN_LATER,
-            KickReason::Full,
             format!("the server hosting the room ({node}) is unreachable; try again"),
         ));
         refused

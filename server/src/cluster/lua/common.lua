@@ -2,8 +2,9 @@
 --
 -- Keys, all under `tickwire:`:
 --   nodes                  zset   node id -> when its registration lapses (ms, Redis clock)
---   node:<id>              hash   url, ttl, draining, rooms, max_rooms, settle_until (expires
---                                 with the node)
+--   node:<id>              hash   url, ttl, draining, rooms, max_rooms, settle_until,
+--                                 instance (the registered process's random id), beat (its
+--                                 last renewal, ms) (expires with the node)
 --   node:<id>:rooms        set    names of the rooms it hosts
 --   node:<id>:tokens       hash   resume token (hex) -> room name
 --   rooms                  set    every room name (stale names are dropped when seen)

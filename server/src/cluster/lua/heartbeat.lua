@@ -13,13 +13,25 @@
 -- the first node back having restored the secret, and holds the fleet back for settle_ms from
 -- its own return: `restored` marks the loss for that long, since a settle shorter than some
 -- node's way back would otherwise end before that node's rooms are written back).
--- Returns {registered before (1/0), the fleet's secret, {url of every live node}}.
+-- ARGV[10], instance: this process's own random id. A live registration of the node id under
+-- another instance is another process's: a previous run of this node that died less than a
+-- ttl ago (it renews nothing, and lapses), or another live server given the same node id
+-- (it renews). Either way it is not overwritten: the error names that process's last renewal
+-- (`beat`), and the caller tells the two apart by whether it changes.
+-- Returns {registered before (1/0), the fleet's secret, {url of every live node}}, or the
+-- error TICKWIRE_DUPLICATE <beat of the other process>.
 local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local instance = ARGV[10] or ''
 local now = now_ms()
 local node = P .. 'node:' .. me
+local holder = redis.call('HGET', node, 'instance')
+if instance ~= '' and holder and holder ~= instance and live(me, now) then
+  return redis.error_reply('TICKWIRE_DUPLICATE ' .. (redis.call('HGET', node, 'beat') or '0') ..
+    ' another process is registered under this node id')
+end
 local registered = redis.call('EXISTS', node)
 redis.call('HSET', node, 'url', url, 'ttl', ttl, 'draining', ARGV[4], 'rooms', ARGV[5],
-  'max_rooms', ARGV[6])
+  'max_rooms', ARGV[6], 'instance', instance, 'beat', now)
 local settle_ms = tonumber(ARGV[8]) or 0
 if registered == 0 and settle_ms > 0 then
   redis.call('HSET', node, 'settle_until', now + settle_ms)

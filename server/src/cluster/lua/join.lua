@@ -6,7 +6,9 @@
 -- when this node may open another room), capacity, max_spectators, promise_ms, promise_id,
 -- draining ('1' when this node drains: matchmaking skips its rooms even before its heartbeat
 -- says so).
--- Returns {room, node, node_url, created (1/0)} or an error reply.
+-- Returns {room, node, node_url, created (1/0)} or an error reply: TICKWIRE_NO_HOST when every
+-- node is at its room limit or draining, TICKWIRE_SETTLING when no node may open a room for a
+-- few seconds (see host_for_new_room).
 local me, mode, name = ARGV[1], ARGV[2], ARGV[3]
 local spectating = ARGV[4] == '1'
 local may_host = ARGV[5] == '1'
@@ -34,12 +36,19 @@ local function settling(node)
   return (tonumber(redis.call('HGET', P .. 'node:' .. node, 'settle_until') or '0') or 0) > now
 end
 
+-- Returns the host, or nil and why none: 'settling' when a node below its limit is held back
+-- only for a few seconds (the settle periods above, or this node not listed: a heartbeat lists
+-- it again), 'full' when every node is at its limit or draining.
 local function host_for_new_room()
   if redis.call('EXISTS', P .. 'settle') == 1 then
-    return nil
+    return nil, 'settling'
   end
-  if may_host and live(me, now) and not settling(me) then
-    return me
+  local held_back = false
+  if may_host then
+    if live(me, now) and not settling(me) then
+      return me
+    end
+    held_back = true
   end
   local best, best_rooms = nil, nil
   for _, node in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '(' .. now, '+inf')) do
@@ -48,17 +57,28 @@ local function host_for_new_room()
         'settle_until')
       local rooms, max = tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0
       local settles = (tonumber(h[4] or '0') or 0) > now
-      if h[1] ~= '1' and not settles and rooms < max and (best == nil or rooms < best_rooms) then
-        best, best_rooms = node, rooms
+      if h[1] ~= '1' and rooms < max then
+        if settles then
+          held_back = true
+        elseif best == nil or rooms < best_rooms then
+          best, best_rooms = node, rooms
+        end
       end
     end
   end
-  return best
+  if best then
+    return best
+  end
+  return nil, held_back and 'settling' or 'full'
 end
 
 local function open_room(room)
-  local host = host_for_new_room()
+  local host, none = host_for_new_room()
   if not host then
+    if none == 'settling' then
+      return redis.error_reply('TICKWIRE_SETTLING no node may open a room while the fleet ' ..
+        'writes its rooms back')
+    end
     return redis.error_reply('TICKWIRE_NO_HOST no node of the fleet can open another room')
   end
   local ttl = tonumber(redis.call('HGET', P .. 'node:' .. host, 'ttl') or '10000') or 10000

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use tickwire_client_embedded::ws::handshake::{KEY_LEN, accept_for, key_from_nonce, write_request};
 use tickwire_fuzz::inputs::{
-    ApplyInput, DeframerInput, ForwardedInput, GuardInput, GuardPiece, ResponseInput,
-    RoundtripInput, TokenInput, UpgradeInput,
+    ApplyInput, DeframerInput, ForwardedInput, GuardInput, GuardPiece, HeadersInput, RecordPiece,
+    RecordsInput, ResponseInput, RoundtripInput, TokenInput, UpgradeInput,
 };
 use tickwire_fuzz::worlds::write_bulk;
 use tickwire_fuzz::{Seed, check_seed, server_frame};
@@ -222,13 +222,25 @@ fn main() {
                    Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
                    Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
                    Sec-WebSocket-Protocol: tickwire.v1\r\n\r\n";
-    let requests: [(&str, u8, &[u8]); 6] = [
+    // With an allowlist and no Origin: a browser's request from another site (403) and from
+    // the page's own origin (accepted), as Sec-Fetch-Site says.
+    let fetched = |site: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: play.example.com\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-Fetch-Site: {site}\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: tickwire.v1\r\n\r\n"
+        )
+    };
+    let (cross_site, same_origin) = (fetched("cross-site"), fetched("same-origin"));
+    let requests: [(&str, u8, &[u8]); 8] = [
         ("controller", 0, &controller[..len]),
         ("controller_token", 0, &with_token[..token_len]),
         ("browser_allowlist", 1, browser.as_bytes()),
         ("browser_shutting_down", 2, browser.as_bytes()),
         ("echo", 4, b"GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\nSec-WebSocket-Version: 13\r\n\r\n"),
         ("plain_get", 0, b"GET /rooms HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n"),
+        ("no_origin_cross_site", 1, cross_site.as_bytes()),
+        ("no_origin_same_origin", 1, same_origin.as_bytes()),
     ];
     for (name, server, head) in requests {
         let input = UpgradeInput { server, head: head.to_vec() };
@@ -378,6 +390,85 @@ fn main() {
         let seed = input.write();
         check_seed(&seed, &input);
         corpus.write("join_token", name, &seed);
+    }
+
+    // HTTP fallback POST bodies as the web client's SDK sends them: every client message as a
+    // record, heartbeats, a close; a numbered POST's body; and refusals.
+    let mut game: Vec<RecordPiece> = client_messages
+        .iter()
+        .map(|m| RecordPiece::Record { first: 0x82, form: 0, payload: m.clone() })
+        .collect();
+    game.insert(1, RecordPiece::Record { first: 0x89, form: 0, payload: vec![] });
+    let close = |code: u16, reason: &str| RecordPiece::Record {
+        first: 0x88,
+        form: 0,
+        payload: [&code.to_be_bytes()[..], reason.as_bytes()].concat(),
+    };
+    let largest = RecordPiece::Record { first: 0x82, form: 0, payload: vec![0x04; 256] };
+    let records_seeds = [
+        ("game", [game.clone(), vec![close(1000, "bye")]].concat()),
+        ("heartbeat", vec![RecordPiece::Record { first: 0x89, form: 0, payload: vec![] }]),
+        ("close_without_code", vec![RecordPiece::Record { first: 0x88, form: 0, payload: vec![] }]),
+        (
+            "largest_then_too_big",
+            vec![largest, RecordPiece::Record { first: 0x82, form: 1, payload: vec![0; 257] }],
+        ),
+        (
+            "long_forms",
+            vec![
+                RecordPiece::Record { first: 0x82, form: 1, payload: client_messages[0].clone() },
+                RecordPiece::Record { first: 0x82, form: 2, payload: client_messages[0].clone() },
+                RecordPiece::Record { first: 0x82, form: 10, payload: vec![1] },
+            ],
+        ),
+        (
+            "text",
+            vec![
+                game[0].clone(),
+                RecordPiece::Record { first: 0x81, form: 0, payload: b"hi".to_vec() },
+            ],
+        ),
+        (
+            "masked",
+            vec![RecordPiece::Record { first: 0x82, form: 4, payload: client_messages[0].clone() }],
+        ),
+        (
+            "close_reason_not_utf8",
+            vec![
+                game[0].clone(),
+                RecordPiece::Record { first: 0x88, form: 0, payload: vec![3, 0xe8, 0xc3, 0x28] },
+            ],
+        ),
+        ("close_reason_long", vec![close(4000, &"\u{e9}".repeat(70))]),
+        ("cut", vec![game[0].clone(), RecordPiece::Raw(vec![0x82, 126, 1])]),
+    ];
+    for (name, pieces) in records_seeds {
+        let input = RecordsInput { pieces };
+        let seed = input.write();
+        check_seed(&seed, &input);
+        corpus.write("fallback_records", name, &seed);
+    }
+
+    // Request heads whose headers the server's small parsers read: the fallback's polls and
+    // POSTs, the web client's asset requests, invites, and a controller's token.
+    let session = "0123456789abcdef0123456789ABCDEF";
+    let heads: [(&str, u8, String); 10] = [
+        ("poll", 0, format!("GET /fallback/poll HTTP/1.1\r\nHost: 192.168.1.20:8080\r\nTickwire-Session: {session}\r\nTickwire-Poll: 17\r\nOrigin: http://192.168.1.20:8080\r\nSec-Fetch-Site: same-origin\r\n\r\n")),
+        ("send", 0, format!("POST /fallback/send HTTP/1.1\r\nHost: play.example.com\r\nContent-Type: application/vnd.tickwire.records\r\nContent-Length: 4\r\nTickwire-Session:  {session} \r\nTickwire-Seq: 18446744073709551615\r\n\r\n")),
+        ("seq_too_big", 0, format!("POST /fallback/send HTTP/1.1\r\nHost: h\r\nTickwire-Session: {session}\r\nTickwire-Seq: 18446744073709551616\r\nTickwire-Poll: +1\r\n\r\n")),
+        ("asset", 0x10, "GET /assets/0123abcd4567/js/app.js HTTP/1.1\r\nHost: localhost:8080\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nIf-None-Match: W/\"0123abcd4567-89abcdef01234567-gz\", \"other\"\r\n\r\n".into()),
+        ("asset_gzip_refused", 0, "GET /assets/0123abcd4567/js/app.js HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip;q=0, identity;q=1.000, br;q=0.5\r\nIf-None-Match: *\r\n\r\n".into()),
+        ("invite_lan", 0, "GET /invite.svg?room=arena-1&spectate=1 HTTP/1.1\r\nHost: [fd00::5]:8080\r\n\r\n".into()),
+        ("invite_loopback", 0x06, "GET /invite?room=lobby HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n\r\n".into()),
+        ("invite_bad_host", 0, format!("GET /invite.svg HTTP/1.1\r\nHost: {}\r\n\r\n", "a".repeat(300))),
+        ("invite_longest_host", 0x02, format!("GET /invite.svg?room=0123456789abcdef&spectate=1 HTTP/1.1\r\nHost: {}.{}.{}.{}:65535\r\n\r\n", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(55))),
+        ("token", 0, "GET /ws?room=x&token=a.b%2Ec+d%4&token=second HTTP/1.1\r\nHost: 10.0.0.2\r\n\r\n".into()),
+    ];
+    for (name, server, head) in heads {
+        let input = HeadersInput { server, head: head.into_bytes() };
+        let seed = input.write();
+        check_seed(&seed, &input);
+        corpus.write("http_headers", name, &seed);
     }
 
     println!("seeds written under {}", corpus.root.display());

@@ -7,7 +7,8 @@
 //!   their order (computed below from httparse's headers, not the server's `HeaderMap`):
 //!   400 for anything but an HTTP/1.1 GET, 426 with `Upgrade: websocket` when neither upgrade
 //!   header is there, 400 when only one is, 426 with `Sec-WebSocket-Version: 13` for another
-//!   version, 400 for a missing or malformed key, 403 for an Origin outside the allowlist,
+//!   version, 400 for a missing or malformed key, 403 for an Origin outside the allowlist or,
+//!   with an allowlist, no Origin and `Sec-Fetch-Site: cross-site` or `same-site` (SECURITY.md),
 //!   400 without the subprotocol, 503 with `Retry-After` while shutting down;
 //! - every refusal closes the connection and says why in a line of text;
 //! - an accepted upgrade's `Sec-WebSocket-Accept` is the one the controller client computes
@@ -103,10 +104,21 @@ fn expected(
     if !first(headers, "sec-websocket-key").is_some_and(valid_key) {
         return Err((StatusCode::BAD_REQUEST, None));
     }
-    if allowlist && headers.iter().any(|h| h.name.eq_ignore_ascii_case("origin")) {
-        let origin = first(headers, "origin").unwrap_or("");
-        if !ALLOWED_ORIGINS.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-            return Err((StatusCode::FORBIDDEN, None));
+    if allowlist {
+        if headers.iter().any(|h| h.name.eq_ignore_ascii_case("origin")) {
+            // The first Origin, any case; one that is not text is no allowed origin.
+            let origin = first(headers, "origin").unwrap_or("");
+            if !ALLOWED_ORIGINS.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+                return Err((StatusCode::FORBIDDEN, None));
+            }
+        } else {
+            // No Origin: a browser's request from another site, as its first `Sec-Fetch-Site`
+            // says in any case, is refused; absent, `same-origin`, `none`, anything else or a
+            // value that is not text passes (a non-browser client).
+            let site = first(headers, "sec-fetch-site").unwrap_or("");
+            if ["cross-site", "same-site"].iter().any(|s| s.eq_ignore_ascii_case(site)) {
+                return Err((StatusCode::FORBIDDEN, None));
+            }
         }
     }
     if let Some(protocol) = subprotocol

@@ -218,6 +218,134 @@ impl UpgradeInput {
     }
 }
 
+/// `http_headers`: a request head, parsed as hyper does, whose headers and query the server's
+/// small parsers read (`Tickwire-Session`, `Tickwire-Poll`, `Tickwire-Seq`, `?token=`,
+/// `Accept-Encoding`, `If-None-Match`, `Host` for invites).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadersInput {
+    /// Which server: bit 0 set has `--public-url`, bit 1 set serves TLS (invites are
+    /// `https://`), bit 2 set is bound to loopback (else to all interfaces). Bits 4 and 5
+    /// pick the ETag the asset has.
+    pub server: u8,
+    /// The request head (request line and headers), to the end of the input.
+    pub head: Vec<u8>,
+}
+
+impl<'a> Arbitrary<'a> for HeadersInput {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let server = u.arbitrary()?;
+        Ok(HeadersInput { server, head: rest(u)? })
+    }
+}
+
+impl HeadersInput {
+    /// The input's bytes.
+    pub fn write(&self) -> Vec<u8> {
+        let mut seed = Seed::new();
+        seed.u8(self.server).bytes(&self.head);
+        seed.0
+    }
+}
+
+/// `fallback_records`: a POST body of the HTTP fallback (`POST /fallback/send`).
+///
+/// The body is written from pieces read until the input ends, each a tag byte and its fields:
+/// tags 0 to 2 are a record (`first` byte: FIN, RSV and opcode as on the wire; `form`: bits
+/// 0-1 the length encoding, 0 or 3 the shortest, 1 16-bit, 2 64-bit; bit 2 set: the mask bit
+/// (with a key of 4 bytes, which the server refuses); bit 3 set: the 64-bit length's top bit;
+/// a `u16` payload length, at most what is left, then the payload), tag 3 is raw bytes (a
+/// `u8` count, then the bytes), which can break the records anywhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordsInput {
+    /// The pieces of the body.
+    pub pieces: Vec<RecordPiece>,
+}
+
+/// A piece of a [`RecordsInput`] body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordPiece {
+    /// A record: its first byte, length form and payload.
+    Record { first: u8, form: u8, payload: Vec<u8> },
+    /// Bytes as they are.
+    Raw(Vec<u8>),
+}
+
+impl<'a> Arbitrary<'a> for RecordsInput {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let mut pieces = Vec::new();
+        while !u.is_empty() {
+            let tag = u.arbitrary::<u8>()? % 4;
+            pieces.push(if tag == 3 {
+                let len = usize::from(u.arbitrary::<u8>()?).min(u.len());
+                RecordPiece::Raw(u.bytes(len)?.to_vec())
+            } else {
+                let (first, form) = (u.arbitrary()?, u.arbitrary()?);
+                let len = usize::from(u.arbitrary::<u16>()?).min(u.len());
+                RecordPiece::Record { first, form, payload: u.bytes(len)?.to_vec() }
+            });
+        }
+        Ok(RecordsInput { pieces })
+    }
+}
+
+impl RecordsInput {
+    /// The POST body the pieces make.
+    pub fn body(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for piece in &self.pieces {
+            match piece {
+                RecordPiece::Raw(bytes) => out.extend_from_slice(bytes),
+                RecordPiece::Record { first, form, payload } => {
+                    let mask_bit = if form & 4 != 0 { 0x80 } else { 0 };
+                    out.push(*first);
+                    let len = payload.len();
+                    match form & 3 {
+                        1 => {
+                            out.push(mask_bit | 126);
+                            out.extend_from_slice(&(len as u16).to_be_bytes());
+                        }
+                        2 => {
+                            let top = if form & 8 != 0 { 1 << 63 } else { 0 };
+                            out.push(mask_bit | 127);
+                            out.extend_from_slice(&(len as u64 | top).to_be_bytes());
+                        }
+                        _ if len < 126 => out.push(mask_bit | len as u8),
+                        _ if len <= 0xffff => {
+                            out.push(mask_bit | 126);
+                            out.extend_from_slice(&(len as u16).to_be_bytes());
+                        }
+                        _ => {
+                            out.push(mask_bit | 127);
+                            out.extend_from_slice(&(len as u64).to_be_bytes());
+                        }
+                    }
+                    if mask_bit != 0 {
+                        out.extend_from_slice(&[0x37, 0xfa, 0x21, 0x3d]);
+                    }
+                    out.extend_from_slice(payload);
+                }
+            }
+        }
+        out
+    }
+
+    /// The input's bytes.
+    pub fn write(&self) -> Vec<u8> {
+        let mut seed = Seed::new();
+        for piece in &self.pieces {
+            match piece {
+                RecordPiece::Raw(bytes) => {
+                    seed.u8(3).u8(bytes.len() as u8).bytes(bytes);
+                }
+                RecordPiece::Record { first, form, payload } => {
+                    seed.u8(0).u8(*first).u8(*form).u16(payload.len() as u16).bytes(payload);
+                }
+            }
+        }
+        seed.0
+    }
+}
+
 /// `frame_guard`: what a client sends the server, below tungstenite, and how reads split it.
 ///
 /// The stream is written from pieces read until the input ends, each a tag byte and its

@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`inputs`]: the structured input of each target (worlds and snapshots, server byte
 //!   streams for the controller's deframer, client byte streams for the server's frame guard,
-//!   handshake responses, upgrade requests, proxy deployments, join tokens), and its writer.
+//!   handshake responses, upgrade requests, proxy deployments, join tokens, HTTP fallback
+//!   POST bodies, request heads for the header parsers), and its writer.
 //! - [`Seed`]: the writer of that layout.
 //! - [`worlds`]: worlds in fuzz inputs: listed entity by entity, generated in bulk from a seed
 //!   (to reach the 1024-entity limit), or edited from another world (so that successive worlds

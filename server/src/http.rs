@@ -266,8 +266,10 @@ pub fn authorize<B>(req: &Request<B>, verifier: &JoinVerifier) -> Result<JoinGra
     verifier.verify(&token)
 }
 
-/// The percent-decoded value of `name` in a query string.
-fn query_param(query: &str, name: &str) -> Option<String> {
+/// The percent-decoded value of `name` in a query string. Public (hidden) for the
+/// `http_headers` fuzz target.
+#[doc(hidden)]
+pub fn query_param(query: &str, name: &str) -> Option<String> {
     let value = query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then_some(value)

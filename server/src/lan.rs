@@ -4,7 +4,10 @@
 //! follow. So invite links are built from, in order: `--public-url` if set; the `Host` the
 //! browser used if it is not a loopback name; otherwise this machine's LAN address (the first
 //! private IPv4 of an interface that is up) with the port the browser used. `GET /invite`
-//! answers the link as JSON and `GET /invite.svg` as a QR code (crate `qrcode`).
+//! answers the link as JSON and `GET /invite.svg` as a QR code (crate `qrcode`). Without
+//! `--public-url`, a request whose `Host` is not a host and port ([`is_valid_host`]) gets 400:
+//! it is no link anyone can follow, and drawn into a QR code a long one made a large image (a
+//! 2 KB header, some 300 KB of SVG), or none at all.
 
 use crate::context::ServerContext;
 use axum::extract::{Query, State};
@@ -13,7 +16,7 @@ use axum::response::{IntoResponse, Json, Response};
 use qrcode::QrCode;
 use qrcode::render::svg;
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use tickwire_shared::is_valid_room_name;
 
@@ -59,8 +62,57 @@ pub fn lan_base_url(bind: SocketAddr) -> Option<String> {
     Some(format!("http://{}/", SocketAddr::new(ip, bind.port())))
 }
 
+/// Longest `Host` an invite is drawn from, in bytes: a DNS name is at most 253, with a port
+/// some 259; an IPv6 address in brackets with a port, at most 55.
+pub const MAX_INVITE_HOST: usize = 255;
+
+/// Whether an HTTP `Host` is a host and an optional port (RFC 3986's `host [ ":" port ]`, as
+/// browsers send it), at most [`MAX_INVITE_HOST`] bytes: a DNS name (labels of 1 to 63 letters,
+/// digits, `-` and `_`, at most 253 bytes, an optional final `.`), which takes in IPv4
+/// addresses, or an IPv6 address in brackets; then, optionally, `:` and a port of 1 to 5 digits
+/// from 1 to 65535. Only such a `Host` is drawn into an invite.
+pub fn is_valid_host(host: &str) -> bool {
+    if host.len() > MAX_INVITE_HOST {
+        return false;
+    }
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, "")) => (v6.parse::<Ipv6Addr>().is_ok(), None),
+            Some((v6, after)) => (v6.parse::<Ipv6Addr>().is_ok(), Some(after.strip_prefix(':'))),
+            None => return false,
+        },
+        None => match host.split_once(':') {
+            Some((name, port)) => (is_dns_name(name), Some(Some(port))),
+            None => (is_dns_name(host), None),
+        },
+    };
+    let port_ok = match port {
+        None => true,
+        Some(None) => false,
+        Some(Some(digits)) => {
+            (1..=5).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok_and(|p| p != 0)
+        }
+    };
+    name_ok && port_ok
+}
+
+/// A DNS name as [`is_valid_host`] takes it.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// Whether an HTTP `Host` (name or address, with or without port) is this machine only.
-fn is_loopback_host(host: &str) -> bool {
+/// Public (hidden) for the `http_headers` fuzz target.
+#[doc(hidden)]
+pub fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
@@ -100,9 +152,9 @@ pub fn invite_base(
 #[derive(Debug, Deserialize)]
 pub struct InviteQuery {
     /// The room to link to; the lobby when absent.
-    room: Option<String>,
+    pub room: Option<String>,
     /// `1` to link to spectating.
-    spectate: Option<String>,
+    pub spectate: Option<String>,
 }
 
 /// The `/invite` answer.
@@ -115,13 +167,21 @@ pub struct Invite {
     pub reachable_from_lan: bool,
 }
 
-/// The invite for a request; `Err` is the message of a 400.
-fn invite(
+/// The invite for a request; `Err` is the message of a 400. Public (hidden) for the
+/// `http_headers` fuzz target.
+#[doc(hidden)]
+pub fn invite(
     ctx: &ServerContext,
     headers: &HeaderMap,
     query: &InviteQuery,
 ) -> Result<Invite, &'static str> {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    // `Some(None)`: a Host that is not a host and port.
+    let host = headers.get(header::HOST).map(|h| h.to_str().ok().filter(|h| is_valid_host(h)));
+    if ctx.config.public_url.is_none() && host == Some(None) {
+        return Err("the Host header must be a host name or address and an optional port, at \
+                    most 255 bytes, for an invite link\n");
+    }
+    let host = host.flatten();
     let scheme = if ctx.config.tls_cert.is_some() { "https" } else { "http" };
     let base = invite_base(ctx.config.public_url.as_deref(), host, ctx.config.bind, scheme);
     let mut url = base;
@@ -213,6 +273,55 @@ mod tests {
     }
 
     #[test]
+    fn only_hosts_and_ports_are_valid_hosts() {
+        let longest = format!(
+            "{}.{}.{}.{}:8080",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(58)
+        );
+        assert_eq!(longest.len(), MAX_INVITE_HOST);
+        for host in [
+            "localhost",
+            "192.168.1.20:8080",
+            "Game-Box.local",
+            "my_pc.lan.:80",
+            "[::1]",
+            "[fd00::5]:65535",
+            "xn--bcher-kva.example",
+            longest.as_str(),
+        ] {
+            assert!(is_valid_host(host), "{host}");
+        }
+        let too_long = format!("a{longest}");
+        for host in [
+            "",
+            ":80",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:+80",
+            "host:080080",
+            "host:80:80",
+            "a..b",
+            ".a",
+            "user@host",
+            "evil.example/phish?x=",
+            "a b",
+            "b\u{fc}cher.example",
+            "[fd00::5",
+            "[fd00::5]x",
+            "[fd00::5]:",
+            "[not-v6]:80",
+            "fd00::5",
+            too_long.as_str(),
+        ] {
+            assert!(!is_valid_host(host), "{host}");
+        }
+    }
+
+    #[test]
     fn invite_base_prefers_public_url_then_a_real_host() {
         let bind: SocketAddr = "0.0.0.0:8080".parse().unwrap();
         assert_eq!(
@@ -278,5 +387,10 @@ mod tests {
         let svg = qr_svg("http://192.168.1.20:8080/?room=arena-1").expect("fits");
         assert!(svg.contains("<svg") && svg.contains("<path"));
         assert!(qr_svg(&"x".repeat(4000)).is_none(), "too long for any QR version");
+        // The longest invite a client's Host can make (`https://`, a Host of the longest
+        // accepted, `/?room=` and 16 bytes, `&spectate=1`) fits: /invite.svg never answers 500
+        // for it. The `http_headers` fuzz target holds links to 300 bytes.
+        const { assert!(8 + MAX_INVITE_HOST + 1 + 22 + 11 <= 300) };
+        assert!(qr_svg(&"x".repeat(300)).is_some(), "300 bytes fit a QR code");
     }
 }

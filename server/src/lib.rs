@@ -73,3 +73,9 @@ pub mod web;
 
 pub use config::ServerConfig;
 pub use server::{run, run_with_admin};
+
+/// Internals the fuzz targets (`fuzz/`) drive that no public module exposes. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::fallback::records::{BadRecord, parse as parse_records};
+}

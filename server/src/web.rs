@@ -240,25 +240,41 @@ impl WebAssets {
     }
 }
 
-/// Whether the request's `Accept-Encoding` allows gzip (a `q=0` refuses it).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+/// Whether the request's `Accept-Encoding` allows gzip (RFC 9110 section 12.5.3): a `gzip`
+/// item decides, `q=0` refusing it; without one, a `*` item does. Public (hidden) for the
+/// `http_headers` fuzz target.
+#[doc(hidden)]
+pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let (mut gzip, mut any) = (None, None);
+    let items = headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
+        .flat_map(|v| v.split(','));
+    for item in items {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or("");
+        // The parameter's name is case-insensitive (`Q=0` refuses too).
+        let refused = parts.any(|p| {
+            p.get(..2).is_some_and(|name| name.eq_ignore_ascii_case("q="))
+                && p[2..].trim().parse::<f32>().ok() == Some(0.0)
+        });
+        let slot = if coding.eq_ignore_ascii_case("gzip") {
+            &mut gzip
+        } else if coding == "*" {
+            &mut any
+        } else {
+            continue;
+        };
+        *slot = Some(slot.unwrap_or(false) || !refused);
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
-/// Whether `If-None-Match` names this ETag (or `*`).
-fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+/// Whether `If-None-Match` names this ETag (or `*`). Public (hidden) for the `http_headers`
+/// fuzz target.
+#[doc(hidden)]
+pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let Some(wanted) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -441,6 +457,11 @@ mod tests {
         assert!(!accepts_gzip(&h));
         h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         assert!(!accepts_gzip(&h));
+        // A gzip item decides over `*`, and the parameter's name is case-insensitive.
+        for (value, gzip) in [("gzip;q=0, *", false), ("gzip;Q=0", false), ("br, *", true)] {
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
+            assert_eq!(accepts_gzip(&h), gzip, "{value}");
+        }
         let etag = HeaderValue::from_static("\"v1-abc\"");
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"old\", W/\"v1-abc\""));
         assert!(not_modified(&h, &etag));

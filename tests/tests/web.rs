@@ -221,6 +221,63 @@ async fn invites_are_links_and_qr_codes_and_bad_rooms_are_refused() {
     server.shutdown().await;
 }
 
+/// A GET of `path` with `host` as its Host header.
+async fn get_with_host(server: &TestServer, path: &str, host: &str) -> (u16, String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    http_request(server.addr, &request).await
+}
+
+#[tokio::test]
+async fn invites_draw_only_a_host_that_is_a_host() {
+    // No --public-url: the invite is drawn from the Host the browser used.
+    let server = TestServer::start(test_config()).await;
+    for (host, url) in [
+        ("192.168.1.20:8080", "http://192.168.1.20:8080/?room=arena-1"),
+        ("Game-Box.local", "http://Game-Box.local/?room=arena-1"),
+        ("[fd00::5]:8080", "http://[fd00::5]:8080/?room=arena-1"),
+    ] {
+        let (status, _, body) = get_with_host(&server, "/invite?room=arena-1", host).await;
+        assert_eq!(status, 200, "{host}: {body}");
+        let invite: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(invite["url"], url);
+        let (status, head, body) = get_with_host(&server, "/invite.svg?room=arena-1", host).await;
+        assert_eq!(status, 200, "{host}");
+        assert_eq!(header(&head, "content-type"), Some("image/svg+xml"));
+        assert!(body.contains("<svg"));
+    }
+    // A Host that is no host[:port] is not drawn into a link, however long: a 2,300-byte one
+    // made a version-40 QR code (about 300 KB of SVG for a 2.4 KB request), a 3,000-byte one
+    // is too long for any QR code and got a 500; a short one would be a link elsewhere.
+    let label = "a".repeat(59);
+    let long = |len: usize| {
+        let mut host = String::new();
+        while host.len() < len {
+            host.push_str(&label);
+            host.push('.');
+        }
+        host.truncate(len);
+        host
+    };
+    let (long_2300, long_3000) = (long(2300), long(3000));
+    for host in [
+        long_2300.as_str(),
+        long_3000.as_str(),
+        "evil.example/phish?x=",
+        "a\"b",
+        "host:80:80",
+        "host:port",
+        "[not-v6]:80",
+        "user@host",
+    ] {
+        for path in ["/invite.svg?room=arena-1", "/invite"] {
+            let (status, _, body) = get_with_host(&server, path, host).await;
+            assert_eq!(status, 400, "{path} with a Host of {} bytes: {body:.200}", host.len());
+            assert!(body.len() < 200 && body.contains("Host"), "{body:.200}");
+        }
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn responses_a_client_never_reads_do_not_hold_its_addresss_places_for_good() {
     use tokio::io::AsyncWriteExt;

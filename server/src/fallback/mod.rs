@@ -316,9 +316,11 @@ fn named_session(
 }
 
 /// The number a request carries in `name` ([`POLL_HEADER`], [`SEQ_HEADER`]): `None` without
-/// one, the 400 for one that is not a number (decimal digits, at most a u64).
+/// one, the 400 for one that is not a number (decimal digits, at most a u64). Public (hidden)
+/// for the `http_headers` fuzz target.
+#[doc(hidden)]
 #[allow(clippy::result_large_err)] // the refusal is the response itself, on a cold path
-fn number(headers: &HeaderMap, name: &'static str) -> Result<Option<u64>, Response> {
+pub fn number(headers: &HeaderMap, name: &'static str) -> Result<Option<u64>, Response> {
     let Some(value) = headers.get(name) else { return Ok(None) };
     let text = value.to_str().unwrap_or("").trim();
     match text.parse::<u64>() {

@@ -26,15 +26,16 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Why a POST body is refused, with the close the session gets and the HTTP status the POST
-/// gets.
+/// gets. Public (hidden) for the `fallback_records` fuzz target.
+#[doc(hidden)]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BadRecord {
+pub struct BadRecord {
     /// The session's close code.
-    pub(crate) code: u16,
+    pub code: u16,
     /// Why, for the close and the POST's answer.
-    pub(crate) reason: String,
+    pub reason: String,
     /// 413 for a record too big, else 400.
-    pub(crate) status: u16,
+    pub status: u16,
 }
 
 impl BadRecord {
@@ -52,8 +53,10 @@ fn bad(code: u16, reason: impl Into<String>) -> BadRecord {
 
 /// The client's messages in `body`, in order: binary records as `Message::Binary`, a close
 /// record as `Message::Close` (anything after it is ignored), heartbeats as `Message::Pong`
-/// (life, nothing to do). On a bad record: the good ones before it, and why.
-pub(crate) fn parse(body: &Bytes) -> (Vec<Message>, Option<BadRecord>) {
+/// (life, nothing to do). On a bad record: the good ones before it, and why. Public (hidden)
+/// for the `fallback_records` fuzz target.
+#[doc(hidden)]
+pub fn parse(body: &Bytes) -> (Vec<Message>, Option<BadRecord>) {
     let mut messages = Vec::new();
     let mut at = 0;
     while at < body.len() {

@@ -17,11 +17,13 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
 
     /// A second, plain-HTTP listener for operators, e.g. `10.0.0.5:9090` or `0.0.0.0:9090` in
-    /// a pod: it serves `/metrics`, `/healthz`, `/stats`, `/rooms`, `/nodes` and `/dashboard`,
-    /// with a pool of its own (32 connections), so that a public port full of clients never
-    /// answers a liveness probe or a scrape with 503. `/metrics` then leaves the public port.
-    /// Keep it on a private network: it has no TLS and no per-address caps. Unset: everything
-    /// on `--bind`. Read by the binary, which binds it ([`crate::server::run_with_admin`]).
+    /// a pod: it serves `/metrics`, `/livez` (liveness: 200 until shutdown, a drain included),
+    /// `/healthz` (readiness: 503 while draining), `/stats`, `/rooms`, `/nodes` and
+    /// `/dashboard`, with a pool of its own (32 connections, 8 per address), so that a public
+    /// port full of clients never answers a liveness probe or a scrape with 503. `/metrics`
+    /// then leaves the public port. Keep it on a private network: it has no TLS. Unset:
+    /// everything on `--bind`. Read by the binary, which binds it
+    /// ([`crate::server::run_with_admin`]; [`crate::server::run`] ignores it).
     #[arg(long, env = "TICKWIRE_ADMIN_BIND", value_name = "ADDR")]
     pub admin_bind: Option<SocketAddr>,
 

@@ -124,13 +124,13 @@ struct Connections {
 /// Who a client is for the per-address caps: its address (an IPv6 one's /64), and for IPv6
 /// the /48 it belongs to.
 #[derive(Debug, Clone, Copy)]
-struct AddressKeys {
+pub(crate) struct AddressKeys {
     address: IpAddr,
     site: Option<IpAddr>,
 }
 
 impl AddressKeys {
-    fn of(ip: IpAddr) -> Self {
+    pub(crate) fn of(ip: IpAddr) -> Self {
         AddressKeys { address: address_key(ip), site: ipv6_prefix(ip, 48) }
     }
 }
@@ -138,14 +138,14 @@ impl AddressKeys {
 /// Places taken per address and per IPv6 /48 ([`ADDRESSES_PER_IPV6_SITE`]), addresses with
 /// none left forgotten.
 #[derive(Debug, Default)]
-struct PerAddress {
+pub(crate) struct PerAddress {
     by_address: HashMap<IpAddr, u32>,
     by_site: HashMap<IpAddr, u32>,
 }
 
 impl PerAddress {
     /// Takes a place for `keys`, at most `limit` an address: false when it or its /48 is full.
-    fn take(&mut self, keys: AddressKeys, limit: u32) -> bool {
+    pub(crate) fn take(&mut self, keys: AddressKeys, limit: u32) -> bool {
         let site_limit = limit.saturating_mul(ADDRESSES_PER_IPV6_SITE);
         let full = |counts: &HashMap<IpAddr, u32>, key, limit| {
             counts.get(&key).is_some_and(|&n: &u32| n >= limit)
@@ -163,7 +163,7 @@ impl PerAddress {
     }
 
     /// Gives back a place [`PerAddress::take`] took.
-    fn give_back(&mut self, keys: AddressKeys) {
+    pub(crate) fn give_back(&mut self, keys: AddressKeys) {
         fn release(counts: &mut HashMap<IpAddr, u32>, key: IpAddr) {
             if let Some(n) = counts.get_mut(&key) {
                 *n -= 1;

@@ -55,8 +55,9 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
 pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
     let routes = Routes::new(&ctx);
     let admin = Router::new()
-        .merge(routes.pages.clone())
+        .merge(routes.operator_pages.clone())
         .merge(routes.stats.clone())
+        .route("/livez", get(livez))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/rooms", get(rooms))
@@ -69,8 +70,11 @@ pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
 
 /// The routes both listeners may serve, built once.
 struct Routes {
-    /// The game's page, the dashboard and their assets.
-    pages: Router<Arc<ServerContext>>,
+    /// The game's page (the public listener's only: the game needs `/ws`, the fallback and
+    /// the invites beside it).
+    game_pages: Router<Arc<ServerContext>>,
+    /// The dashboard and the pages' assets.
+    operator_pages: Router<Arc<ServerContext>>,
     /// `/stats`, over the one sampler.
     stats: Router<Arc<ServerContext>>,
 }
@@ -81,26 +85,30 @@ impl Routes {
             Some(root) => WebAssets::from_disk(root.clone()),
             None => WebAssets::embedded(),
         });
-        let pages = Router::new()
+        let game_pages = Router::new()
             .route("/", get(web::index))
             .route("/index.html", get(web::index))
+            .with_state(assets.clone());
+        let operator_pages = Router::new()
             .route("/dashboard", get(web::dashboard))
             .route("/assets/{version}/{*path}", get(web::asset))
             .with_state(assets);
         let stats = Router::new().route("/stats", get(stats_json)).with_state(stats::start(ctx));
-        Routes { pages, stats }
+        Routes { game_pages, operator_pages, stats }
     }
 
     /// The public listener's router; `/metrics` only when there is no admin listener.
     fn public(self, ctx: Arc<ServerContext>, with_metrics: bool) -> Router {
         let public = Router::new()
-            .merge(self.pages)
+            .merge(self.game_pages)
+            .merge(self.operator_pages)
             .merge(self.stats)
             .merge(crate::fallback::router(&ctx))
             .route("/invite", get(lan::invite_json))
             .route("/invite.svg", get(lan::invite_svg))
             .route("/ws", get(game_upgrade))
             .route("/echo", get(echo_upgrade))
+            .route("/livez", get(livez))
             .route("/healthz", get(healthz))
             .route("/rooms", get(rooms))
             .route("/nodes", get(nodes));
@@ -151,7 +159,7 @@ pub fn game_ws_config() -> WebSocketConfig {
 async fn not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: try / (the game), /dashboard, /ws (WebSocket), /fallback/stream or /fallback/poll (HTTP), /rooms, /stats, /healthz or /metrics\n",
+        "not found: try / (the game), /dashboard, /ws (WebSocket), /fallback/stream or /fallback/poll (HTTP), /rooms, /stats, /livez, /healthz or /metrics\n",
     )
 }
 
@@ -159,7 +167,7 @@ async fn not_found() -> (StatusCode, &'static str) {
 async fn admin_not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: the admin listener serves /metrics, /healthz, /stats, /rooms, /nodes and /dashboard\n",
+        "not found: the admin listener serves /metrics, /livez, /healthz, /stats, /rooms, /nodes and /dashboard (the game is on the public port)\n",
     )
 }
 
@@ -183,6 +191,18 @@ async fn stats_json(
     ([(header::CACHE_CONTROL, "no-cache")], Json(history.reply(query.since)))
 }
 
+/// Liveness: whether the process should be left running. 200 through a fleet node's drain,
+/// where `/healthz` answers 503 (a probe of it would kill a pod mid-drain, ending the matches
+/// the drain lets finish); 503 only once the server is shutting down.
+async fn livez(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
+    if ctx.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else {
+        (StatusCode::OK, "alive\n")
+    }
+}
+
+/// Readiness: whether new clients should be sent here. 503 while draining or shutting down.
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
     if ctx.is_shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")

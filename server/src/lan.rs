@@ -62,8 +62,10 @@ pub fn lan_base_url(bind: SocketAddr) -> Option<String> {
     Some(format!("http://{}/", SocketAddr::new(ip, bind.port())))
 }
 
-/// Longest `Host` an invite is drawn from, in bytes: a DNS name is at most 253, with a port
-/// some 259; an IPv6 address in brackets with a port, at most 55.
+/// Longest `Host` an invite is drawn from, in bytes: an IPv6 address in brackets with a port
+/// is at most 55, a DNS name 253, and a name of 248 or more with a port is refused. No real
+/// host is near that, and the bound keeps every invite link within 300 bytes (a QR code that
+/// always renders).
 pub const MAX_INVITE_HOST: usize = 255;
 
 /// Whether an HTTP `Host` is a host and an optional port (RFC 3986's `host [ ":" port ]`, as

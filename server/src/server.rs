@@ -13,8 +13,9 @@ use crate::stall::WriteDeadline;
 use crate::tls::{Certificates, TLS_HANDSHAKE_RECORD};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -151,9 +152,17 @@ pub async fn run_with_admin(
 }
 
 /// Connections the admin listener serves at once: a scraper, probes and a few dashboards need
-/// a handful. Past it a new connection is closed unanswered, counted as
-/// `tickwire_refused_total{reason="admin_full"}`.
+/// a handful. Past it, or past [`ADMIN_CONNECTIONS_PER_IP`] from one address, a new connection
+/// is answered 503 (while a few such answers are under way; closed unanswered past them),
+/// counted as `tickwire_refused_total{reason="admin_full"}`.
 pub const ADMIN_CONNECTIONS: usize = 32;
+
+/// Admin connections one address may hold: one peer that can reach the admin port must not be
+/// able to hold every place, and with them the liveness probe.
+pub const ADMIN_CONNECTIONS_PER_IP: usize = 8;
+
+/// Admin refusals answered at once; past them a refused connection is closed unanswered.
+const ADMIN_REFUSALS: usize = 8;
 
 async fn serve(
     listener: TcpListener,
@@ -297,7 +306,7 @@ async fn serve(
                     // On the TLS port an answer would cost the very handshake the rate is
                     // there to spare: the connection is closed unanswered.
                     if acceptor.is_none() {
-                        refuse(stream, EarlyRefusal::TooFast(ctx.tcp_limit_per_ip()));
+                        refuse(stream, EarlyRefusal::TooFast(ctx.new_connections_per_second()));
                     }
                     continue;
                 }
@@ -363,6 +372,8 @@ async fn serve(
 /// it through).
 async fn serve_admin(listener: TcpListener, app: axum::Router, ctx: Arc<ServerContext>) {
     let slots = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
+    let refusals = Arc::new(Semaphore::new(ADMIN_REFUSALS));
+    let held = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let shutdown = crate::connection::shutdown_signal(&ctx);
     tokio::pin!(shutdown);
     loop {
@@ -371,22 +382,61 @@ async fn serve_admin(listener: TcpListener, app: axum::Router, ctx: Arc<ServerCo
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
+                    ctx.metrics.refused("accept_failed");
                     warn!(error = %e, "admin accept failed; backing off");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let place = AdminPlace::take(&held, crate::proxy::canonical(peer.ip()));
+        let (Some(place), Ok(slot)) = (place, slots.clone().try_acquire_owned()) else {
             ctx.metrics.refused("admin_full");
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                ctx.tasks.spawn(async move {
+                    let _refusal = refusal;
+                    answer_early(stream, EarlyRefusal::ServerBusy).await;
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
         let (app, ctx) = (app.clone(), ctx.clone());
         ctx.clone().tasks.spawn(async move {
-            let _slot = slot;
+            let _places = (slot, place);
             serve_http(stream, peer, app, ctx).await;
         });
+    }
+}
+
+/// One of an address's [`ADMIN_CONNECTIONS_PER_IP`] places on the admin listener, given back
+/// when dropped.
+struct AdminPlace {
+    held: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl AdminPlace {
+    fn take(held: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
+        let mut counts = held.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(ip).or_default();
+        if *count >= ADMIN_CONNECTIONS_PER_IP {
+            return None;
+        }
+        *count += 1;
+        Some(AdminPlace { held: held.clone(), ip })
+    }
+}
+
+impl Drop for AdminPlace {
+    fn drop(&mut self) {
+        let mut counts = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }
 

@@ -811,6 +811,7 @@ async fn an_address_opening_connections_in_a_loop_is_slowed_to_its_rate() {
     let (head, body) = refusal.expect("5,000 connections in a loop were never slowed");
     assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
     assert!(body.contains("too many new connections from your address"), "{body}");
+    assert!(body.contains("at most 100 a second"), "the rate it holds to, the floor: {body}");
     // Served again once the rate allows, and counted as the rate's refusal.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let metrics = loop {
@@ -1424,10 +1425,14 @@ async fn the_admin_listener_answers_while_the_public_port_is_full() {
     let (status, _, body) = get(server.addr, "/metrics").await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("--admin-bind"), "says where they went: {body}");
-    for path in ["/ws", "/fallback/poll", "/invite"] {
+    for path in ["/ws", "/fallback/poll", "/invite", "/"] {
         let (status, _, body) = get(admin, path).await;
         assert_eq!(status, 404, "{path} on the admin listener: {body}");
     }
+    // No game beside this dashboard, and no --public-url to say where it is: no game links.
+    let (status, _, body) = get(admin, "/dashboard").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"<meta name="tickwire-game" content="">"#), "{body}");
     let mut idle = Vec::new();
     for _ in 0..2 {
         idle.push(TcpStream::connect(server.addr).await.unwrap());
@@ -1438,7 +1443,9 @@ async fn the_admin_listener_answers_while_the_public_port_is_full() {
         assert!(tokio::time::Instant::now() < deadline, "the public port never filled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for (path, wanted) in [("/healthz", "ok"), ("/stats", "samples"), ("/rooms", "[")] {
+    for (path, wanted) in
+        [("/livez", "alive"), ("/healthz", "ok"), ("/stats", "samples"), ("/rooms", "[")]
+    {
         let (status, _, body) = get(admin, path).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert!(body.contains(wanted), "{path}: {body}");
@@ -1446,8 +1453,34 @@ async fn the_admin_listener_answers_while_the_public_port_is_full() {
     let (status, _, metrics) = get(admin, "/metrics").await;
     assert_eq!(status, 200);
     assert!(metrics.contains("tickwire_refused_total{reason=\"http_full\"}"), "{metrics}");
-    drop(idle);
+    // One address holds at most its share of the admin pool: past it, 503 at once.
+    let mut held = Vec::new();
+    for _ in 0..tickwire_server::server::ADMIN_CONNECTIONS_PER_IP {
+        held.push(TcpStream::connect(admin).await.unwrap());
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let refused = loop {
+        let (status, _, body) = get(admin, "/livez").await;
+        if status == 503 {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "an address took the whole pool");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(refused.contains("retry later"), "{refused}");
+    drop((idle, held));
+    let admin_refused = loop {
+        let (status, _, body) = get(admin, "/metrics").await;
+        if status == 200 {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the places never came back: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(admin_refused.contains("tickwire_refused_total{reason=\"admin_full\"}"));
+    // The admin listener goes with the server.
     server.shutdown().await;
+    assert!(TcpStream::connect(admin).await.is_err(), "the admin port closed at shutdown");
 }
 
 /// With `--allowed-origins`, a request a browser sends from another site without an Origin (a

@@ -169,8 +169,6 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tickwire_server::cluster::directory::check_url(url)
             .context("cannot use the room directory at --redis-url")?;
         cli.config.check_node_ttl().map_err(anyhow::Error::msg)?;
-        // A second live server with this node id would write over the first's rooms and seats.
-        tickwire_server::cluster::check_node_id(&cli.config).await.map_err(anyhow::Error::msg)?;
     }
     let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
     let listener = TcpListener::bind(cli.config.bind)
@@ -185,11 +183,19 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let shown = if addr.ip().is_unspecified() {
-        format!("127.0.0.1:{}", addr.port())
-    } else {
-        addr.to_string()
+    // After binding, so that a port in use is told at once, not after this wait of up to a TTL.
+    if cli.config.redis_url.is_some() {
+        // A second live server with this node id would write over the first's rooms and seats.
+        tickwire_server::cluster::check_node_id(&cli.config).await.map_err(anyhow::Error::msg)?;
+    }
+    let reachable = |addr: std::net::SocketAddr| {
+        if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        }
     };
+    let shown = reachable(addr);
     if let Some(root) = &cli.config.web_root
         && !root.join("index.html").is_file()
     {
@@ -225,9 +231,9 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     ));
     match &admin {
         Some(admin) => {
-            let admin = admin.local_addr()?;
+            let admin = reachable(admin.local_addr()?);
             banner.push_str(&format!(
-                "  metrics:        http://{admin}/metrics (admin listener, --admin-bind: also /healthz, /stats, /dashboard)\n"
+                "  metrics:        http://{admin}/metrics (admin listener, --admin-bind: also /livez, /healthz, /stats, /dashboard)\n"
             ));
         }
         None => banner.push_str(&format!("  metrics:        {http}://{shown}/metrics\n")),

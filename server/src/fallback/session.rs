@@ -8,7 +8,7 @@
 use super::pipe::Pipe;
 use crate::auth::JoinGrant;
 use crate::connection::{self, ReadEnd, TransportRefusal, close_code};
-use crate::context::{ConnectionPermit, ServerContext, address_key};
+use crate::context::{AddressKeys, ConnectionPermit, PerAddress, ServerContext, address_key};
 use crate::frame;
 use crate::metrics::Initiator;
 use crate::outbox::{ClientLink, CloseRequest};
@@ -301,22 +301,13 @@ pub(crate) struct Sessions {
     lingering: Mutex<LingerPlaces>,
 }
 
-/// The places of lingering sessions: all of them, and by address (an IPv6 client by its /64
-/// and its /48), so that one address cannot take every place.
+/// The places of lingering sessions: all of them, and by address (an IPv6 client by its /64,
+/// and its /48 at four addresses' worth, as the session caps count), so that one address
+/// cannot take every place.
 #[derive(Debug, Default)]
 struct LingerPlaces {
     total: usize,
-    by_key: HashMap<IpAddr, usize>,
-}
-
-/// The keys a lingering session counts under, each with its bound: its address (an IPv6 one's
-/// /64), and for IPv6 its /48, at four addresses' worth.
-fn linger_keys(client: IpAddr) -> [Option<(IpAddr, usize)>; 2] {
-    let site = crate::context::ADDRESSES_PER_IPV6_SITE as usize * LINGERING_PER_ADDRESS;
-    [
-        Some((address_key(client), LINGERING_PER_ADDRESS)),
-        crate::context::ipv6_prefix(client, 48).map(|prefix| (prefix, site)),
-    ]
+    by_address: PerAddress,
 }
 
 impl Sessions {
@@ -343,20 +334,15 @@ impl Sessions {
     /// do, or [`LINGERING_PER_ADDRESS`] of its address (four times that of its IPv6 /48): its
     /// place, given back when dropped.
     fn start_lingering(&self, client: IpAddr) -> Option<Lingering<'_>> {
-        let keys = linger_keys(client);
+        let keys = AddressKeys::of(client);
         let mut places = lock(&self.lingering);
-        let full = keys
-            .iter()
-            .flatten()
-            .any(|(key, bound)| places.by_key.get(key).is_some_and(|&taken| taken >= *bound));
-        if full || places.total >= LINGERING_MAX {
+        if places.total >= LINGERING_MAX
+            || !places.by_address.take(keys, LINGERING_PER_ADDRESS as u32)
+        {
             return None;
         }
         places.total += 1;
-        for (key, _) in keys.iter().flatten() {
-            *places.by_key.entry(*key).or_default() += 1;
-        }
-        Some(Lingering { sessions: self, client })
+        Some(Lingering { sessions: self, keys })
     }
 
     /// Keeps a place among the lingering sessions ([`Sessions::start_lingering`]) until
@@ -379,21 +365,14 @@ impl Sessions {
 /// down), so that no place is lost for good.
 struct Lingering<'a> {
     sessions: &'a Sessions,
-    client: IpAddr,
+    keys: AddressKeys,
 }
 
 impl Drop for Lingering<'_> {
     fn drop(&mut self) {
         let mut places = lock(&self.sessions.lingering);
         places.total -= 1;
-        for (key, _) in linger_keys(self.client).iter().flatten() {
-            if let Some(taken) = places.by_key.get_mut(key) {
-                *taken -= 1;
-                if *taken == 0 {
-                    places.by_key.remove(key);
-                }
-            }
-        }
+        places.by_address.give_back(self.keys);
     }
 }
 
@@ -613,10 +592,14 @@ mod tests {
             .collect();
         assert!(sessions.start_lingering(ip("2001:db8:1:ff::1")).is_none(), "one /48");
         assert!(sessions.start_lingering(ip("2001:db8:2:ff::1")).is_some(), "another /48");
-        drop((v4, host, site));
+        // Subnet 0 of a /48 is a /64 whose key is the /48's own: counted apart all the same.
+        let subnet_zero: Vec<_> = (0..LINGERING_PER_ADDRESS)
+            .map(|i| sessions.start_lingering(ip(&format!("2001:db8:3::{:x}", i + 1))))
+            .collect();
+        assert!(subnet_zero.iter().all(Option::is_some), "a /64's 16, in subnet 0 too");
+        drop((v4, host, site, subnet_zero));
         assert!(sessions.start_lingering(ip("192.0.2.1")).is_some(), "given back");
         assert_eq!(sessions.lingering(), 0, "every place given back, the last one too");
-        assert!(lock(&sessions.lingering).by_key.is_empty(), "no address is remembered");
     }
 
     /// A session's task can be dropped while it lingers (its runtime going down, an abort):

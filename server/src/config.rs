@@ -325,12 +325,14 @@ pub struct ServerConfig {
 
     /// How long the directory keeps a node that stopped renewing its registration, and with it
     /// its rooms and resume tokens; the node renews every third of it. Shorter forgets a crashed
-    /// node sooner; longer rides out longer pauses (a stop-the-world, a Redis failover).
+    /// node sooner; longer rides out longer pauses (a stop-the-world, a Redis failover). At
+    /// least 3 times `--redis-timeout` (refused at start otherwise).
     #[arg(long, env = "TICKWIRE_NODE_TTL", default_value = "10s", value_parser = parse_node_ttl)]
     pub node_ttl: Duration,
 
     /// Longest wait for one Redis request. A directory slower than this counts as down: joins
-    /// that need it are refused with 1013 (running matches never wait for Redis).
+    /// that need it are refused with 1013 (running matches never wait for Redis). At most a
+    /// third of `--node-ttl`.
     #[arg(long, env = "TICKWIRE_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_positive_duration)]
     pub redis_timeout: Duration,
 

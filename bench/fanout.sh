@@ -63,7 +63,7 @@ base_ack_every=${BASE_ACK_EVERY:-$ack_every}
 warmup=${WARMUP:-3s}
 connect_over=${CONNECT_OVER:-2s}
 players=${PLAYERS:-32}
-servers=(${SERVERS:-tickwire node-ws floor tungstenite})
+servers=(${SERVERS-tickwire node-ws floor tungstenite})
 payload_from=${PAYLOAD_FROM:-tickwire}
 # Every server this script runs (each described at the top): the checks and the runs below
 # take their names from here alone.

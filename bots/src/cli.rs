@@ -26,8 +26,8 @@ use tickwire_shared::{Role, is_valid_room_name};
 ///
 /// Ctrl-C or SIGTERM ends the ramp, warm-up or window early: the bots leave and the report
 /// is printed and written, marked interrupted; a second one quits at once without a report
-/// (exit 130). A --json file is emptied as the run starts, so an earlier report never passes
-/// for this run's.
+/// (exit 130 after Ctrl-C, 143 after SIGTERM). A --json file is emptied as the run starts,
+/// so an earlier report never passes for this run's.
 ///
 /// Warnings (on stderr and in the report) never change the exit code: the bots used 80% or
 /// more of the CPU they can use, or waited for a CPU, so part of the delays they report are

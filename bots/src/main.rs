@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use tickwire_bots::cli::{Args, check, raise_open_files_limit};
 use tickwire_bots::report::Report;
 use tickwire_bots::run::{on_interrupts, run};
@@ -21,17 +22,24 @@ fn main() -> anyhow::Result<ExitCode> {
     // Opened now, so a path that cannot be written is refused before a run of minutes, not
     // after it. An earlier report is emptied now, not kept until this one replaces it: a run
     // that ends without a report (a second interrupt, a kill, a crash) would leave it to pass
-    // for this run's. Only a regular file is cut: a pipe, /dev/stdout or /dev/full holds no
-    // report, and cutting what stands behind /dev/stdout would cut the caller's log (hence
-    // no truncate(true) in the open).
+    // for this run's. Only a regular file of the report's own is cut: a pipe or /dev/full
+    // holds no report, and the file behind standard output or error (`--json /dev/stdout`
+    // with `>> run.log`) is the caller's log (hence no truncate(true) in the open).
     let json_file = match args.json.as_deref().filter(|path| path.as_os_str() != "-") {
         Some(path) => {
             let opened = OpenOptions::new().write(true).create(true).truncate(false).open(path);
             let emptied = opened.and_then(|file| {
-                if file.metadata()?.is_file() {
-                    file.set_len(0)?;
+                let json = match std_stream_of(&file)? {
+                    // Written through the stream's own descriptor: where the stream writes
+                    // (after the table, appending if it appends), not over the log's start
+                    // from the offset 0 of a file opened anew.
+                    Some(stream) => JsonFile { file: stream, own: false },
+                    None => JsonFile { own: file.metadata()?.is_file(), file },
+                };
+                if json.own {
+                    json.file.set_len(0)?;
                 }
-                Ok(file)
+                Ok(json)
             });
             match emptied {
                 Ok(file) => Some(file),
@@ -66,10 +74,11 @@ fn main() -> anyhow::Result<ExitCode> {
         let _runtime = runtime.enter();
         interrupts()
     };
+    let last = signals.clone();
     runtime.spawn(on_interrupts(
         move || {
             let signals = signals.clone();
-            async move { signals.notified().await }
+            async move { signals.notify.notified().await }
         },
         move || {
             eprintln!(
@@ -77,9 +86,9 @@ fn main() -> anyhow::Result<ExitCode> {
             );
             first.cancel();
         },
-        || {
+        move || {
             eprintln!("\ninterrupted again: quitting without a report");
-            std::process::exit(130);
+            std::process::exit(last.exit_code.load(Ordering::SeqCst));
         },
     ));
     let report = runtime.block_on(run(args, interrupted.cancelled_owned()));
@@ -108,12 +117,21 @@ fn main() -> anyhow::Result<ExitCode> {
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The interrupts so far: a notification for each, and the exit code that the last one
+/// would end the process with.
+struct Interrupts {
+    notify: Notify,
+    /// 128 + the signal's number, as a shell reports a process it ended: 130 after Ctrl-C
+    /// (SIGINT), 143 after SIGTERM.
+    exit_code: AtomicI32,
+}
+
 /// Ctrl-C and, on Unix, SIGTERM, each a notification: a process manager, `timeout` or `kill`
 /// stops a run with SIGTERM, and a run so stopped must still leave and report, as after
 /// Ctrl-C. Needs the runtime entered. Where a handler cannot be installed its signal keeps
 /// its default action, ending the process: no interrupt to report, and none to invent.
-fn interrupts() -> Arc<Notify> {
-    let notify = Arc::new(Notify::new());
+fn interrupts() -> Arc<Interrupts> {
+    let notify = Arc::new(Interrupts { notify: Notify::new(), exit_code: AtomicI32::new(130) });
     let to = notify.clone();
     #[cfg(unix)]
     {
@@ -125,28 +143,62 @@ fn interrupts() -> Arc<Notify> {
         let mut term = signal(SignalKind::terminate()).ok();
         tokio::spawn(async move {
             loop {
-                tokio::select! {
-                    Some(()) = recv(&mut int) => {}
-                    Some(()) = recv(&mut term) => {}
+                let exit_code = tokio::select! {
+                    Some(()) = recv(&mut int) => 130,
+                    Some(()) = recv(&mut term) => 143,
                     else => return,
-                }
+                };
+                to.exit_code.store(exit_code, Ordering::SeqCst);
                 // Kept until the watcher waits for it: a signal is never lost in between.
-                to.notify_one();
+                to.notify.notify_one();
             }
         });
     }
     #[cfg(not(unix))]
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
-            to.notify_one();
+            to.notify.notify_one();
         }
     });
     notify
 }
 
+/// The `--json` file, opened before the run.
+struct JsonFile {
+    file: File,
+    /// A regular file that is not standard output's or error's: it holds the report alone,
+    /// and is emptied before it is written.
+    own: bool,
+}
+
+/// A descriptor of standard output or error when `file` is the file behind it (`--json
+/// /dev/stdout`, or the very log that standard output goes to): the same device and inode.
+#[cfg(unix)]
+fn std_stream_of(file: &File) -> std::io::Result<Option<File>> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let opened = file.metadata()?;
+    let streams = [
+        std::io::stdout().as_fd().try_clone_to_owned(),
+        std::io::stderr().as_fd().try_clone_to_owned(),
+    ];
+    // A stream that is closed, or cannot be duplicated, is not the file.
+    for stream in streams.into_iter().flatten().map(File::from) {
+        if stream.metadata().is_ok_and(|m| (m.dev(), m.ino()) == (opened.dev(), opened.ino())) {
+            return Ok(Some(stream));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(not(unix))]
+fn std_stream_of(_file: &File) -> std::io::Result<Option<File>> {
+    Ok(None)
+}
+
 /// Writes the JSON report to standard output or to `file` (the `--json` file, opened before
 /// the run).
-fn write_json(report: &Report, to_stdout: bool, file: Option<File>) -> anyhow::Result<()> {
+fn write_json(report: &Report, to_stdout: bool, file: Option<JsonFile>) -> anyhow::Result<()> {
     if !to_stdout && file.is_none() {
         return Ok(());
     }
@@ -154,9 +206,11 @@ fn write_json(report: &Report, to_stdout: bool, file: Option<File>) -> anyhow::R
     if to_stdout {
         println!("{text}");
     }
-    if let Some(mut file) = file {
-        // Only a regular file holds an earlier report (a pipe or /dev/stdout cannot be cut).
-        if file.metadata()?.is_file() {
+    if let Some(JsonFile { mut file, own }) = file {
+        // The table first, should the file be standard output's.
+        std::io::stdout().flush()?;
+        // Only the report's own file holds an earlier report.
+        if own {
             file.set_len(0)?;
         }
         file.write_all(text.as_bytes())?;
@@ -164,4 +218,29 @@ fn write_json(report: &Report, to_stdout: bool, file: Option<File>) -> anyhow::R
         file.flush()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A second interrupt quits with the exit code a shell gives a process that its signal
+    /// ended: 143 for SIGTERM, 130 for Ctrl-C.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn each_interrupt_is_told_by_the_exit_code_of_its_signal() {
+        let signals = interrupts();
+        for (signal, exit_code) in [("-TERM", 143), ("-INT", 130), ("-TERM", 143)] {
+            let sent = std::process::Command::new("kill")
+                .args([signal, &std::process::id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+            // A bound, not a timing: the signal arrives in microseconds.
+            tokio::time::timeout(std::time::Duration::from_secs(60), signals.notify.notified())
+                .await
+                .expect("the signal was caught");
+            assert_eq!(signals.exit_code.load(Ordering::SeqCst), exit_code, "{signal}");
+        }
+    }
 }

@@ -457,6 +457,36 @@ async fn sigterm_ends_the_run_with_its_report_and_no_stale_one_survives() {
     server.shutdown().await;
 }
 
+/// `--json /dev/stdout` with standard output appended to a log (`>> run.log`): /dev/stdout
+/// reopens that log, a regular file, which must be neither emptied nor written over from its
+/// start; the report follows the table, after what the log held.
+#[cfg(target_os = "linux")]
+#[test]
+fn json_to_dev_stdout_appended_to_a_log_keeps_the_log() {
+    let dir = scratch_dir();
+    let log = dir.join("run.log");
+    std::fs::write(&log, "an earlier line\n").unwrap();
+    let appended = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+        // Nothing listens on port 1: the bot fails at once and the run ends.
+        .args(["--url", "ws://127.0.0.1:1/ws", "--quiet", "--bots", "1", "--duration", "100ms"])
+        .args(["--json", "/dev/stdout"])
+        .stdout(appended)
+        .output()
+        .expect("tickwire-bots runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "the bot could not join: {stderr}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("an earlier line\n"), "the log was cut: {text:?}");
+    let table = text.find("check: every bot joined").unwrap_or_else(|| panic!("{text}"));
+    let json = text.find("\n{\n").unwrap_or_else(|| panic!("no report: {text}"));
+    assert!(table < json, "the table, then the report: {text}");
+    let report: serde_json::Value = serde_json::from_str(&text[json..])
+        .unwrap_or_else(|e| panic!("the report is not whole ({e}): {text}"));
+    assert_eq!(report["passed"], false, "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A child process that a failed assertion does not leave running.
 struct KillOnDrop(Option<std::process::Child>);
 

@@ -107,6 +107,8 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     );
     let both_us = |r: &FanoutRow| Some(server_us(r)? + client_us_per_frame(r)?);
     ratio_table(&mut out, rows, subject, &others, &counts, &both_us);
+    let pairs = counts.iter().flat_map(|&n| others.iter().map(move |o| (subject, o.as_str(), n)));
+    out.push_str(&skipped_note(rows, pairs, "clients"));
     out
 }
 
@@ -155,25 +157,85 @@ impl Measured for GameRow {
 /// second pair. By that key, not by their place in the file, so that a measurement with no
 /// row (a failed swarm) leaves its pair out instead of shifting the later ones. A key with
 /// two rows of a label (two invocations appended to one file, or rows from before `repeat`)
-/// pairs nothing: which of them ran beside the other's is not known.
+/// pairs nothing: which of them ran beside the other's is not known. Such keys are returned
+/// too, for [`skipped_note`] to say so.
 fn side_by_side<'a, R: Measured>(
     rows: &'a [R],
     subject: &str,
     other: &str,
     n: u32,
-) -> Vec<(&'a R, &'a R)> {
+) -> (Vec<(&'a R, &'a R)>, Vec<Skipped>) {
     let key = |r: &R| (r.run(), r.repeat());
     let mut keys: Vec<(u32, u32)> =
         rows.iter().filter(|r| r.label() == subject && r.count() == n).map(key).collect();
     keys.sort_unstable();
     keys.dedup();
-    let only = |label: &str, at: (u32, u32)| -> Option<&'a R> {
-        let mut found =
-            rows.iter().filter(|r| r.label() == label && r.count() == n && key(r) == at);
-        let first = found.next()?;
-        found.next().is_none().then_some(first)
+    let at = |label: &str, at: (u32, u32)| -> Vec<&'a R> {
+        rows.iter().filter(|r| r.label() == label && r.count() == n && key(r) == at).collect()
     };
-    keys.into_iter().filter_map(|at| Some((only(subject, at)?, only(other, at)?))).collect()
+    let (mut pairs, mut skipped) = (Vec::new(), Vec::new());
+    for (run, repeat) in keys {
+        match (at(subject, (run, repeat)).as_slice(), at(other, (run, repeat)).as_slice()) {
+            (_, []) => {}
+            (&[s], &[o]) => pairs.push((s, o)),
+            (s, o) => skipped.push(Skipped {
+                pair: format!("{subject} / {other}"),
+                n,
+                run,
+                repeat,
+                rows: [(subject, s.len()), (other, o.len())]
+                    .into_iter()
+                    .filter(|(_, rows)| *rows > 1)
+                    .map(|(label, rows)| format!("{rows} rows of {label}"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+            }),
+        }
+    }
+    (pairs, skipped)
+}
+
+/// A pair of rows [`side_by_side`] left out: run `run`, repeat `repeat` at count `n` holds
+/// `rows` (two or more of a label).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Skipped {
+    pair: String,
+    n: u32,
+    run: u32,
+    repeat: u32,
+    rows: String,
+}
+
+/// What the ratios above it left out for duplicate rows, one line per pair (`noun`:
+/// "clients" or "players"), or nothing when no pair was: without it a ratio would show `-`,
+/// or a median of fewer runs, with nothing saying why.
+fn skipped_note<'a, R: Measured>(
+    rows: &[R],
+    pairs: impl IntoIterator<Item = (&'a str, &'a str, u32)>,
+    noun: &str,
+) -> String {
+    let mut skipped: Vec<Skipped> =
+        pairs.into_iter().flat_map(|(s, o, n)| side_by_side(rows, s, o, n).1).collect();
+    skipped.sort();
+    skipped.dedup();
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n{} pair(s) of rows left out of the ratios: a run and repeat holding two rows of a \
+         server (or mode) cannot say which of them ran beside the other; rows of two \
+         invocations appended to one file (OUT reused)? Give each invocation's rows as a file \
+         of its own.\n\n",
+        skipped.len()
+    );
+    for s in &skipped {
+        let _ = writeln!(
+            out,
+            "- {}, {} {noun}, run {} repeat {}: {}",
+            s.pair, s.n, s.run, s.repeat, s.rows
+        );
+    }
+    out
 }
 
 /// The median over the pairs [`side_by_side`] finds of `subject`'s `cost` over `other`'s.
@@ -185,7 +247,7 @@ fn median_ratio<R: Measured>(
     cost: &dyn Fn(&R) -> Option<f64>,
 ) -> Option<f64> {
     median(
-        side_by_side(rows, subject, other, n).into_iter().map(|(s, o)| Some(cost(s)? / cost(o)?)),
+        side_by_side(rows, subject, other, n).0.into_iter().map(|(s, o)| Some(cost(s)? / cost(o)?)),
     )
 }
 
@@ -278,6 +340,7 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
             );
         }
     }
+    let mut compared = Vec::new();
     for baseline in baselines {
         let others: Vec<&String> = modes.iter().filter(|m| m != baseline).collect();
         if others.is_empty() || !modes.iter().any(|m| m == baseline) {
@@ -298,6 +361,7 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
                 continue;
             }
             for other in others.iter().filter(|other| ran(other, n)) {
+                compared.push((other.as_str(), *baseline, n));
                 let ratio = |cost: &dyn Fn(&GameRow) -> Option<f64>| {
                     show(median_ratio(rows, other, baseline, n, cost), 2)
                 };
@@ -312,6 +376,7 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
             }
         }
     }
+    out.push_str(&skipped_note(rows, compared, "players"));
     out
 }
 
@@ -527,6 +592,40 @@ mod tests {
             table.contains("| clients | tickwire / floor |\n|---|---|\n| 1000 | 2.00 |"),
             "{table}"
         );
+        // Said once, though both ratio tables left it out.
+        assert!(table.contains("\n1 pair(s) of rows left out of the ratios"), "{table}");
+        assert!(
+            table
+                .ends_with("\n- tickwire / floor, 1000 clients, run 1 repeat 1: 2 rows of floor\n"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn every_pair_left_out_for_duplicate_rows_is_named() {
+        // The whole file appended twice (OUT reused): every ratio is gone, each pair named.
+        let once = [
+            repeated(game_row("tickwire-full", 1, 7000.0, 20.0), 1),
+            repeated(game_row("tickwire-acked", 1, 1400.0, 10.0), 1),
+            repeated(game_row("tickwire-full", 2, 7000.0, 20.0), 1),
+            repeated(game_row("tickwire-acked", 2, 1400.0, 10.0), 1),
+        ];
+        let rows: Vec<GameRow> = once.iter().chain(&once).cloned().collect();
+        let table = game(&rows, &["tickwire-full"]);
+        assert!(
+            table.contains("| 500 | tickwire-acked / tickwire-full | - | - | - | - |"),
+            "{table}"
+        );
+        assert!(table.contains("\n2 pair(s) of rows left out of the ratios"), "{table}");
+        for run in [1, 2] {
+            let line = format!(
+                "- tickwire-acked / tickwire-full, 500 players, run {run} repeat 1: 2 rows of \
+                 tickwire-acked and 2 rows of tickwire-full\n"
+            );
+            assert!(table.contains(&line), "{line}{table}");
+        }
+        // Without duplicates, no note.
+        assert!(!game(&once, &["tickwire-full"]).contains("left out"));
     }
 
     #[test]

@@ -37,7 +37,17 @@ runs=${RUNS:-3}
 duration=${DURATION:-10s}
 warmup=${WARMUP:-3s}
 ramp=${RAMP:-500/s}
-modes=(${MODES:-acked full acked-all colyseus})
+modes=(${MODES-acked full acked-all colyseus})
+# Before the build and the runs: a typo would otherwise stop the script only when its turn
+# came, minutes in.
+known_modes=(acked full acked-all colyseus acked-base full-base)
+[[ ${#modes[@]} -gt 0 ]] || { echo "game.sh: MODES names no mode" >&2; exit 2; }
+for mode in "${modes[@]}"; do
+    [[ " ${known_modes[*]} " == *" $mode "* ]] || {
+        echo "game.sh: unknown mode '$mode' in MODES; known: ${known_modes[*]}" >&2
+        exit 2
+    }
+done
 nice=${NICE:-0}
 run_order 1 "${modes[@]}" >/dev/null || exit 2
 out=${OUT:-target/bench/game-$(date -u +%Y%m%d-%H%M%S)}
@@ -123,7 +133,7 @@ for n in "${counts[@]}"; do
                     --warmup "$(seconds "$warmup")" --duration "$(seconds "$duration")" --seed "$run" \
                     --json "$out/bots-$tag.json" --ready-file "$ready" >"$out/bots-$tag.txt" 2>&1 || true
                 ;;
-            *) echo "game.sh: unknown mode '$mode' in MODES (acked, full, acked-all, colyseus, acked-base, full-base)" >&2; exit 2 ;;
+            *) echo "game.sh: $mode is in known_modes but has no case here" >&2; exit 2 ;;
             esac
             if [[ $mode != colyseus ]]; then
                 port_free "$port"

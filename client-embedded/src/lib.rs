@@ -27,7 +27,8 @@
 //! # Features
 //! - `defmt`: log through `defmt`. `log`: log through the `log` facade. Both off by default;
 //!   enabling both is a compile error.
-//! - `embassy-net`: `transport::embassy_net::TcpConnector` over embassy-net's `TcpSocket`.
+//! - `embassy-net`: `transport::embassy_net::TcpConnector` over embassy-net's `TcpSocket`,
+//!   optionally waiting for an IP address before each attempt (`waiting_for_address`).
 //! - `dns`: `TcpConnector::for_url` resolves host names through embassy-net's DNS.
 #![no_std]
 #![forbid(unsafe_code)]

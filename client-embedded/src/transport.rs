@@ -80,7 +80,8 @@ pub mod embassy_net {
     #[non_exhaustive]
     pub enum TcpConnectError {
         /// The TCP connect failed (refused, timed out, no route, or the stack has no address
-        /// yet). Usually the server is down or unreachable from this network.
+        /// yet: see [`TcpConnector::waiting_for_address`]). Usually the server is down or
+        /// unreachable from this network.
         #[error("TCP connect failed: {0:?}")]
         Connect(ConnectError),
         /// The host name did not resolve (no DNS server from DHCP, or an unknown name).
@@ -96,11 +97,29 @@ pub mod embassy_net {
     /// Opens a `TcpSocket` to the server over `stack` with the given socket buffers, which
     /// every connection reuses. 1 KiB each is plenty for a controller (its frames are < 300
     /// bytes).
+    ///
+    /// A board whose network comes and goes (Wi-Fi, DHCP) wants
+    /// [`waiting_for_address`](Self::waiting_for_address):
+    ///
+    /// ```no_run
+    /// use embassy_net::Stack;
+    /// use tickwire_client_embedded::ServerUrl;
+    /// use tickwire_client_embedded::transport::embassy_net::TcpConnector;
+    ///
+    /// fn connector<'d>(
+    ///     stack: Stack<'d>,
+    ///     server: &ServerUrl<'d>,
+    ///     (rx, tx): (&'d mut [u8], &'d mut [u8]),
+    /// ) -> TcpConnector<'d> {
+    ///     TcpConnector::for_url(stack, server, rx, tx).waiting_for_address()
+    /// }
+    /// ```
     pub struct TcpConnector<'d> {
         stack: Stack<'d>,
         remote: Remote<'d>,
         rx: &'d mut [u8],
         tx: &'d mut [u8],
+        wait_for_address: bool,
     }
 
     impl<'d> TcpConnector<'d> {
@@ -112,7 +131,7 @@ pub mod embassy_net {
             rx: &'d mut [u8],
             tx: &'d mut [u8],
         ) -> Self {
-            TcpConnector { stack, remote: Remote::Address(remote), rx, tx }
+            TcpConnector { stack, remote: Remote::Address(remote), rx, tx, wait_for_address: false }
         }
 
         /// A connector to `url`'s host and port: an IPv4 address is used as is; a name is
@@ -132,7 +151,34 @@ pub mod embassy_net {
                 )),
                 None => Remote::Name { host: url.host(), port: url.port() },
             };
-            TcpConnector { stack, remote, rx, tx }
+            TcpConnector { stack, remote, rx, tx, wait_for_address: false }
+        }
+
+        /// Makes [`connect`](Connector::connect) wait until the stack has an IPv4 address
+        /// (`Stack::wait_config_up`, e.g. until DHCP answers) before it resolves and connects,
+        /// logging `no IP address: connecting once the network is back` (info) when it has to
+        /// wait.
+        ///
+        /// Without it, a connect while the stack has no address fails at once
+        /// ([`TcpConnectError::Connect`] with `NoRoute`): during an outage every attempt then
+        /// counts as a failure and doubles the client's reconnect delay, so the board may sit
+        /// idle for up to [`Config::backoff_max_ms`](crate::Config::backoff_max_ms) after
+        /// the network is back, while the server holds its seat only for its resume grace.
+        /// With it, the attempt goes out as soon as the address is back.
+        ///
+        /// The trade-off: [`Client`](crate::Client) bounds the whole `connect`, this wait
+        /// included, by [`Config::connect_timeout_ms`](crate::Config::connect_timeout_ms).
+        /// When the address is not back in time, or comes back so late that the TCP connect
+        /// and the upgrade do not fit in what is left, the attempt ends as
+        /// [`Disconnect::ConnectTimeout`](crate::Disconnect::ConnectTimeout) and the client
+        /// backs off and tries again (waiting again). So a `ConnectTimeout` logged right
+        /// after `no IP address: connecting once the network is back` means the network
+        /// (link, Wi-Fi, DHCP) did not come back within the connect timeout (or too late in
+        /// it to also connect), not that the server is unreachable.
+        #[must_use]
+        pub fn waiting_for_address(mut self) -> Self {
+            self.wait_for_address = true;
+            self
         }
 
         async fn resolve(&self) -> Result<IpEndpoint, TcpConnectError> {
@@ -165,6 +211,10 @@ pub mod embassy_net {
         type Error = TcpConnectError;
 
         async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
+            if self.wait_for_address && !self.stack.is_config_up() {
+                info!("no IP address: connecting once the network is back");
+                self.stack.wait_config_up().await;
+            }
             let remote = self.resolve().await?;
             let mut socket = TcpSocket::new(self.stack, self.rx, self.tx);
             // TCP keep-alive is redundant with WebSocket pings; a smoltcp timeout makes a

@@ -504,6 +504,30 @@ pub enum KickReason {
     ShuttingDown,
 }
 
+impl KickReason {
+    /// Whether the server turned the client away instead of ending a session that was going
+    /// well: a full room (or server), another protocol version, or a `Hello` it does not accept
+    /// (PROTOCOL.md 7.1 step 2). Trying again unchanged keeps failing until the room frees
+    /// up or the client (or server) changes, so a client may show it differently from an
+    /// ordinary disconnect (e.g. a controller's status LED).
+    ///
+    /// Every variant is named, so a new one must be classified here.
+    pub const fn is_refusal(&self) -> bool {
+        match self {
+            KickReason::VersionMismatch { .. } | KickReason::BadHello | KickReason::Full => true,
+            // An undecodable message, a resume the server no longer holds (the next attempt
+            // joins afresh), limits, silence, a newer connection to the seat, a shutdown.
+            KickReason::MalformedMessage
+            | KickReason::ResumeRejected
+            | KickReason::RateLimited
+            | KickReason::Idle
+            | KickReason::TooSlow
+            | KickReason::Replaced
+            | KickReason::ShuttingDown => false,
+        }
+    }
+}
+
 /// Sent just before the server closes a connection, saying why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
@@ -607,4 +631,28 @@ pub mod server_tag {
     pub const PONG: u32 = 4;
     /// `Kick`.
     pub const KICK: u32 = 5;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KickReason;
+
+    #[test]
+    fn refusals_are_full_version_mismatch_and_bad_hello() {
+        let cases = [
+            (KickReason::VersionMismatch { server: 0 }, true),
+            (KickReason::BadHello, true),
+            (KickReason::Full, true),
+            (KickReason::MalformedMessage, false),
+            (KickReason::ResumeRejected, false),
+            (KickReason::RateLimited, false),
+            (KickReason::Idle, false),
+            (KickReason::TooSlow, false),
+            (KickReason::Replaced, false),
+            (KickReason::ShuttingDown, false),
+        ];
+        for (reason, refusal) in cases {
+            assert_eq!(reason.is_refusal(), refusal, "{reason:?}");
+        }
+    }
 }

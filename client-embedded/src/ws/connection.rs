@@ -4,6 +4,7 @@
 use super::deframer::{Deframer, MAX_CONTROL_PAYLOAD, Received};
 use super::handshake::{accept_for, key_from_nonce, parse_response, write_request};
 use crate::error::{BufferTooSmall, Disconnect, FrameError, HandshakeError};
+use crate::url::ServerUrl;
 use embassy_time::{Duration, Instant, with_deadline, with_timeout};
 use embedded_io_async::{Error as _, Read, Write};
 use embedded_websocket::{
@@ -20,7 +21,7 @@ pub const MAX_FRAME_HEADER: usize = 14;
 /// | buffer | minimum | recommended | holds |
 /// |---|---|---|---|
 /// | `rx` | [`Buffers::MIN_RX`] = 270 | 512 | the HTTP upgrade response head (~200 bytes from tickwire-server), then raw frames: the largest frame plus its header |
-/// | `tx` | [`Buffers::MIN_TX`] = 270 | 384 | the upgrade request (~160 bytes plus host and path), then one outgoing frame |
+/// | `tx` | [`Buffers::MIN_TX`] = 270 | [`Buffers::tx_len_for`] the URL: 384, or the upgrade request if longer | the upgrade request (~160 bytes plus host and path), then one outgoing frame |
 /// | `msg` | [`Buffers::MIN_MESSAGE`] = 256 | 256 | one reassembled server message |
 ///
 /// The minimums fit every message a controller sends and receives
@@ -40,6 +41,30 @@ impl<'b> Buffers<'b> {
     pub const MIN_TX: usize = MAX_CLIENT_MESSAGE_SIZE + MAX_FRAME_HEADER;
     /// Minimum message buffer: the largest control message.
     pub const MIN_MESSAGE: usize = MAX_CONTROL_MESSAGE_SIZE;
+    /// Recommended transmit buffer (see the table): room for the upgrade request to a typical
+    /// URL and for any frame a controller sends.
+    pub const RECOMMENDED_TX: usize = 384;
+
+    /// The transmit buffer to give a client of `url`: [`RECOMMENDED_TX`](Self::RECOMMENDED_TX),
+    /// or the URL's [upgrade request](ServerUrl::upgrade_request_len) when that is longer (a
+    /// `?token=<jwt>` makes it 400 bytes and up), so that a URL that parses also connects.
+    /// A `const fn`: firmware with its URL in a `const` sizes its buffer at compile time, at no
+    /// cost in flash:
+    ///
+    /// ```
+    /// use tickwire_client_embedded::{Buffers, ServerUrl};
+    ///
+    /// const SERVER: ServerUrl<'static> = match ServerUrl::parse("ws://192.168.1.20:8080") {
+    ///     Ok(url) => url,
+    ///     Err(_) => panic!("bad URL"),
+    /// };
+    /// static TX: [u8; Buffers::tx_len_for(&SERVER)] = [0; Buffers::tx_len_for(&SERVER)];
+    /// assert_eq!(TX.len(), Buffers::RECOMMENDED_TX);
+    /// ```
+    pub const fn tx_len_for(url: &ServerUrl<'_>) -> usize {
+        let request = url.upgrade_request_len();
+        if request > Self::RECOMMENDED_TX { request } else { Self::RECOMMENDED_TX }
+    }
 
     /// Checks the sizes against the minimums.
     pub fn new(
@@ -446,5 +471,17 @@ mod tests {
         let (mut rx, mut tx, mut msg) = ([0u8; 269], [0u8; 384], [0u8; 256]);
         let err = Buffers::new(&mut rx, &mut tx, &mut msg).err().unwrap();
         assert_eq!(err, BufferTooSmall { which: "rx", len: 269, min: 270 });
+    }
+
+    #[test]
+    fn tx_len_for_is_the_recommended_size_or_the_upgrade_request() {
+        let short = ServerUrl::parse("ws://192.168.1.20:8080").unwrap();
+        assert!(short.upgrade_request_len() < Buffers::RECOMMENDED_TX);
+        assert_eq!(Buffers::tx_len_for(&short), Buffers::RECOMMENDED_TX);
+        let token = "t".repeat(300);
+        let long = std::format!("ws://192.168.1.20:8080/ws?token={token}");
+        let long = ServerUrl::parse(&long).unwrap();
+        assert!(long.upgrade_request_len() > Buffers::RECOMMENDED_TX);
+        assert_eq!(Buffers::tx_len_for(&long), long.upgrade_request_len());
     }
 }

@@ -10,7 +10,7 @@
 //! - LEDs: LD1 green = joined and alive, LD2 blue = connecting, LD3 red = turned away by the
 //!   server, dead or no network. Rumble motor (through a transistor) on D5 (PE11).
 //! - The independent watchdog, fed by a task: a panic or a task that never awaits resets the
-//!   board instead of leaving a dead gamepad.
+//!   board instead of leaving a dead gamepad (a task stuck on an `await` is not caught).
 //!
 //! Build-time settings (`.cargo/config.toml` has the defaults): `TICKWIRE_SERVER`,
 //! `TICKWIRE_NAME`, `TICKWIRE_ROOM`.
@@ -20,7 +20,6 @@
 use defmt::{info, unwrap, warn};
 use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
-use embassy_net::tcp::TcpSocket;
 use embassy_net::{Stack, StackResources};
 use embassy_stm32::adc::{Adc, AdcChannel, SampleTime};
 use embassy_stm32::eth::{self, Ethernet, GenericPhy, PacketQueue, Sma};
@@ -34,10 +33,10 @@ use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Timer};
 use static_cell::ConstStaticCell;
 use tickwire_client_embedded::pad::Axis;
-use tickwire_client_embedded::protocol::{Buttons, ControllerFeedback, KickReason};
-use tickwire_client_embedded::transport::embassy_net::{TcpConnectError, TcpConnector};
+use tickwire_client_embedded::protocol::{Buttons, ControllerFeedback};
+use tickwire_client_embedded::transport::embassy_net::TcpConnector;
 use tickwire_client_embedded::{
-    App, Buffers, Client, Config as ClientConfig, Connector, Event, Identity, Pad, ServerUrl,
+    App, Buffers, Client, Config as ClientConfig, Event, Identity, Pad, ServerUrl,
 };
 use {defmt_rtt as _, panic_probe as _};
 
@@ -98,10 +97,7 @@ static TCP_TX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
 /// The WebSocket transmit buffer holds the upgrade request, then one frame at a time: the
 /// client's recommended 384 bytes, or more for a long `TICKWIRE_SERVER` (a `?token=<jwt>` makes
 /// the request 400 bytes and up), so that a URL that parses also fits.
-const WS_TX_LEN: usize = {
-    let request = SERVER.upgrade_request_len();
-    if request > 384 { request } else { 384 }
-};
+const WS_TX_LEN: usize = Buffers::tx_len_for(&SERVER);
 
 static WS_RX: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
 static WS_TX: ConstStaticCell<[u8; WS_TX_LEN]> = ConstStaticCell::new([0; WS_TX_LEN]);
@@ -115,7 +111,7 @@ bind_interrupts!(struct Irqs {
 });
 
 type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
-type TheClient = Client<'static, OnlineConnector, Rng<'static, RNG>>;
+type TheClient = Client<'static, TcpConnector<'static>, Rng<'static, RNG>>;
 
 /// 216 MHz from the 8 MHz clock the ST-LINK feeds to the MCU (HSE bypass), and the 48 MHz
 /// clock the RNG needs from PLL Q.
@@ -171,7 +167,9 @@ enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
 struct Status {
     phase: Phase,
-    /// The server turned us away since the last join (see [`refused`]; the log says why).
+    /// The server turned us away since the last join (a kick whose reason `is_refusal()`: a
+    /// full room, another protocol version, a refused `Hello`; the log says which). Any other
+    /// kick (a server restart's `ShuttingDown`, `Idle`, `Replaced`, ...) just reconnects.
     kicked: bool,
 }
 
@@ -261,7 +259,7 @@ impl App for Gamepad {
             Event::Feedback(f) => self.feedback(f),
             Event::Kicked(k) => {
                 warn!("the server says: {}", k.message.as_str());
-                if refused(k.reason) {
+                if k.reason.is_refusal() {
                     self.set_status(Status { kicked: true, ..self.status });
                 }
             }
@@ -272,55 +270,13 @@ impl App for Gamepad {
     }
 }
 
-/// Whether a kick means the server turned this controller away: a full room (or server),
-/// another protocol version, or a `Hello` it does not accept (PROTOCOL.md 7.1 step 2). The red
-/// LED shows those until a join succeeds. Any other kick ends a session that was going well (a
-/// server restart's `ShuttingDown`, `Idle`, `Replaced`, ...): the board just reconnects.
-fn refused(reason: KickReason) -> bool {
-    matches!(reason, KickReason::Full | KickReason::VersionMismatch { .. } | KickReason::BadHello)
-}
-
-// ---- The connection -------------------------------------------------------------------------
-
-/// The client's [`TcpConnector`], started only once the stack has an IPv4 address. Without one
-/// embassy-net fails a connect at once (`NoRoute`), so while the cable is out every attempt would
-/// count as a failure and double the client's backoff, leaving the board idle for up to 10 s after
-/// the network is back while the server holds its seat only for the resume grace (10 s once it
-/// notices the drop). Waiting here, an attempt goes out as soon as DHCP answers. The client bounds
-/// the whole `connect`, this wait included, by `Config::connect_timeout_ms`.
-struct OnlineConnector {
-    stack: Stack<'static>,
-    tcp: TcpConnector<'static>,
-}
-
-impl Connector for OnlineConnector {
-    type Transport<'a>
-        = TcpSocket<'a>
-    where
-        Self: 'a;
-    type Error = TcpConnectError;
-
-    async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
-        if !self.stack.is_config_up() {
-            info!("no IP address: connecting once the network is back");
-            self.stack.wait_config_up().await;
-        }
-        self.tcp.connect().await
-    }
-
-    async fn release<'a>(socket: &mut TcpSocket<'a>, graceful: bool)
-    where
-        Self: 'a,
-    {
-        TcpConnector::release(socket, graceful).await
-    }
-}
-
 // ---- Tasks ----------------------------------------------------------------------------------
 
 /// Feeds the watchdog every [`WATCHDOG_FEED`]. It runs on the executor like every other task, so
 /// a panic (which stops the executor) or a task that never awaits (which starves it) ends the
 /// feeding, and the watchdog resets the board.
+/// A future stuck on an `await` that never completes is not caught: the executor, and this task
+/// with it, keep running.
 #[embassy_executor::task]
 async fn watchdog_task(mut watchdog: IndependentWatchdog<'static, IWDG>) -> ! {
     loop {
@@ -419,7 +375,10 @@ async fn main(spawner: Spawner) {
     let mut watchdog = IndependentWatchdog::new(p.IWDG, WATCHDOG_TIMEOUT.as_micros() as u32);
     watchdog.unleash();
     spawner.spawn(unwrap!(watchdog_task(watchdog)));
-    info!("watchdog armed: a hang resets the board after {} s", WATCHDOG_TIMEOUT.as_secs());
+    info!(
+        "watchdog armed: a panic or a task that never awaits resets the board after {} s",
+        WATCHDOG_TIMEOUT.as_secs()
+    );
 
     // Outputs first, so the LEDs show something while the network comes up.
     let green = Output::new(p.PB0, Level::Low, Speed::Low);
@@ -474,8 +433,10 @@ async fn main(spawner: Spawner) {
         last_feedback: None,
     };
 
-    let tcp = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
-    let connector = OnlineConnector { stack, tcp };
+    // Each attempt first waits for an IP address, within the client's connect timeout (see
+    // `TcpConnector::waiting_for_address`).
+    let connector =
+        TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take()).waiting_for_address();
     let buffers = match Buffers::new(WS_RX.take(), WS_TX.take(), WS_MSG.take()) {
         Ok(buffers) => buffers,
         Err(_) => panic!("buffers below the client's minimum"),

@@ -7,7 +7,8 @@
 //!   on-board LED, which sits on the Wi-Fi chip and so needs the chip's `Control`;
 //! - `feedback_task`: the ship's colour on an external RGB LED and the rumble motor;
 //! - `watchdog_task`: feeds the RP2040's watchdog, so that a panic or a task that never awaits
-//!   resets the board instead of leaving a dead gamepad;
+//!   resets the board instead of leaving a dead gamepad (a task stuck on an `await` is not
+//!   caught);
 //! - `main`: brings everything up, then runs the tickwire [`Client`] with [`Gamepad`] as its
 //!   [`App`]: the stick is read with blocking ADC conversions (2 µs each) right in
 //!   `App::input`, and `App::event` hands news to the two tasks above through a shared cell
@@ -25,7 +26,6 @@ use cyw43::{A4, Aligned, JoinAuth, JoinOptions};
 use cyw43_pio::{DEFAULT_CLOCK_DIVIDER, PioSpi};
 use defmt::{info, unwrap, warn};
 use embassy_executor::Spawner;
-use embassy_net::tcp::TcpSocket;
 use embassy_net::{Stack, StackResources};
 use embassy_rp::adc::{self, Adc};
 use embassy_rp::clocks::RoscRng;
@@ -41,11 +41,9 @@ use embassy_sync::signal::Signal;
 use embassy_time::{Duration, Instant, Timer, with_timeout};
 use static_cell::{ConstStaticCell, StaticCell};
 use tickwire_client_embedded::pad::Axis;
-use tickwire_client_embedded::protocol::{Buttons, KickReason};
-use tickwire_client_embedded::transport::embassy_net::{TcpConnectError, TcpConnector};
-use tickwire_client_embedded::{
-    App, Buffers, Client, Config, Connector, Event, Identity, Pad, ServerUrl,
-};
+use tickwire_client_embedded::protocol::Buttons;
+use tickwire_client_embedded::transport::embassy_net::TcpConnector;
+use tickwire_client_embedded::{App, Buffers, Client, Config, Event, Identity, Pad, ServerUrl};
 use {defmt_rtt as _, panic_probe as _};
 
 // ---- Build-time settings ----------------------------------------------------------------------
@@ -135,10 +133,7 @@ static NVRAM: &Aligned<A4, [u8]> =
 /// The WebSocket transmit buffer holds the upgrade request, then one frame at a time: the
 /// client's recommended 384 bytes, or more for a long `TICKWIRE_SERVER` (a `?token=<jwt>` makes
 /// the request 400 bytes and up), so that a URL that parses also fits.
-const TX_LEN: usize = {
-    let request = SERVER.upgrade_request_len();
-    if request > 384 { request } else { 384 }
-};
+const TX_LEN: usize = Buffers::tx_len_for(&SERVER);
 
 static RX: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
 static TX: ConstStaticCell<[u8; TX_LEN]> = ConstStaticCell::new([0; TX_LEN]);
@@ -162,7 +157,9 @@ enum Play {
     Alive,
     /// Joined; the ship waits to respawn.
     Dead,
-    /// The server turned us away (see [`refused`]); retrying until it takes us.
+    /// The server turned us away (a kick whose reason `is_refusal()`: a full room, another
+    /// protocol version, a refused `Hello`); retrying until it takes us. Any other kick (a
+    /// server restart's `ShuttingDown`, `Idle`, `Replaced`, ...) just reconnects.
     Kicked,
 }
 
@@ -273,7 +270,7 @@ impl App for Gamepad {
                 update_status(|s| s.play = Play::Alive);
             }
             Event::Kicked(kick) => update_status(|s| {
-                s.play = if refused(kick.reason) { Play::Kicked } else { Play::Connecting };
+                s.play = if kick.reason.is_refusal() { Play::Kicked } else { Play::Connecting };
             }),
             Event::Feedback(feedback) => {
                 let now = (feedback.score, feedback.alive, feedback.colour.0);
@@ -297,55 +294,13 @@ impl App for Gamepad {
     }
 }
 
-/// Whether a kick means the server turned this controller away: a full room (or server),
-/// another protocol version, or a `Hello` it does not accept (PROTOCOL.md 7.1 step 2). The LED
-/// shows those until a join succeeds. Any other kick ends a session that was going well (a
-/// server restart's `ShuttingDown`, `Idle`, `Replaced`, ...): the board just reconnects.
-fn refused(reason: KickReason) -> bool {
-    matches!(reason, KickReason::Full | KickReason::VersionMismatch { .. } | KickReason::BadHello)
-}
-
-// ---- The connection ---------------------------------------------------------------------------
-
-/// The client's [`TcpConnector`], started only once the stack has an IPv4 address. Without one
-/// embassy-net fails a connect at once (`NoRoute`), so during an outage every attempt would count
-/// as a failure and double the client's backoff, leaving the board idle for up to 10 s after the
-/// network is back while the server holds its seat only for the resume grace (10 s once it notices
-/// the drop). Waiting here, an attempt goes out as soon as DHCP answers. The client bounds the
-/// whole `connect`, this wait included, by `Config::connect_timeout_ms`.
-struct OnlineConnector {
-    stack: Stack<'static>,
-    tcp: TcpConnector<'static>,
-}
-
-impl Connector for OnlineConnector {
-    type Transport<'a>
-        = TcpSocket<'a>
-    where
-        Self: 'a;
-    type Error = TcpConnectError;
-
-    async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
-        if !self.stack.is_config_up() {
-            info!("no IP address: connecting once the network is back");
-            self.stack.wait_config_up().await;
-        }
-        self.tcp.connect().await
-    }
-
-    async fn release<'a>(socket: &mut TcpSocket<'a>, graceful: bool)
-    where
-        Self: 'a,
-    {
-        TcpConnector::release(socket, graceful).await
-    }
-}
-
 // ---- Tasks ------------------------------------------------------------------------------------
 
 /// Feeds the watchdog every [`WATCHDOG_FEED`]. It runs on the executor like every other task, so
 /// a panic (which stops the executor) or a task that never awaits (which starves it) ends the
 /// feeding, and the watchdog resets the board.
+/// A future stuck on an `await` that never completes is not caught: the executor, and this task
+/// with it, keep running.
 #[embassy_executor::task]
 async fn watchdog_task(mut watchdog: Watchdog) -> ! {
     loop {
@@ -543,7 +498,10 @@ async fn main(spawner: Spawner) {
     watchdog.pause_on_debug(true);
     watchdog.start(WATCHDOG_TIMEOUT);
     spawner.spawn(unwrap!(watchdog_task(watchdog)));
-    info!("watchdog armed: a hang resets the board after {} s", WATCHDOG_TIMEOUT.as_secs());
+    info!(
+        "watchdog armed: a panic or a task that never awaits resets the board after {} s",
+        WATCHDOG_TIMEOUT.as_secs()
+    );
 
     // Controls first, so that the LEDs and the motor are quiet while Wi-Fi comes up.
     let rgb = RgbLed {
@@ -601,8 +559,10 @@ async fn main(spawner: Spawner) {
 
     stack.wait_config_up().await;
 
-    let tcp = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
-    let connector = OnlineConnector { stack, tcp };
+    // Each attempt first waits for an IP address, within the client's connect timeout (see
+    // `TcpConnector::waiting_for_address`).
+    let connector =
+        TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take()).waiting_for_address();
     let buffers = unwrap!(Buffers::new(RX.take(), TX.take(), MSG.take()));
     // Checked at compile time (above): never fails here.
     let identity = unwrap!(Identity::controller(NAME, ROOM));

@@ -6,7 +6,8 @@
 //! - [`uart`]: UART0 as the log console; panics and hard faults are printed and reset the board
 //!   (QEMU exits under `-no-reboot`).
 //! - [`time`]: embassy-time on the CMSDK timers (a 64-bit clock and a one-shot alarm).
-//! - [`watchdog`]: the CMSDK watchdog, fed by a task; a hang is reported and resets the board.
+//! - [`watchdog`]: the CMSDK watchdog, fed by a task; a task that never awaits (starving the
+//!   executor) is reported and resets the board, one stuck on an `await` is not caught.
 //! - here: the LAN9118 (`embassy-net-lan9118`, IRQ 13), the network stack, the scripted
 //!   [`Gamepad`], the client task, and a task that logs the link and the driver's counters.
 //!
@@ -23,7 +24,6 @@ mod watchdog;
 use cortex_m::interrupt::InterruptNumber;
 use cortex_m::peripheral::NVIC;
 use embassy_executor::Spawner;
-use embassy_net::tcp::TcpSocket;
 use embassy_net::{Runner, Stack, StackResources};
 use embassy_net_lan9118::{Config as EthConfig, Lan9118, Mmio, RX_FIFO_BYTES, State};
 use embassy_time::{Duration, Instant, Ticker};
@@ -32,9 +32,9 @@ use rand_core::SeedableRng;
 use rand_pcg::Pcg32;
 use static_cell::ConstStaticCell;
 use tickwire_client_embedded::protocol::Buttons;
-use tickwire_client_embedded::transport::embassy_net::{TcpConnectError, TcpConnector};
+use tickwire_client_embedded::transport::embassy_net::TcpConnector;
 use tickwire_client_embedded::{
-    App, Buffers, Client, Config as ClientConfig, Connector, Event, Identity, Pad, ServerUrl,
+    App, Buffers, Client, Config as ClientConfig, Event, Identity, Pad, ServerUrl,
 };
 
 // ---- Build-time settings --------------------------------------------------------------------
@@ -101,8 +101,10 @@ unsafe fn DefaultHandler(irqn: i16) {
 
 /// The watchdog's first timeout, the only source of the NMI on the MPS2: the executor has not
 /// run the feeding task for [`watchdog::TIMEOUT`].
-// SAFETY: the handler touches no data that a critical section guards: `report_and_reset`
-// writes only to the UART's registers (a line being logged may come out cut) and resets.
+///
+/// cortex-m-rt has an NMI handler declared `unsafe` because it preempts critical sections;
+/// this one touches no data that a critical section guards: `report_and_reset` writes only to
+/// the UART's registers (a line being logged may come out cut) and resets.
 #[cortex_m_rt::exception]
 unsafe fn NonMaskableInt() -> ! {
     uart::report_and_reset(format_args!(
@@ -121,53 +123,14 @@ static TCP_TX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
 /// The WebSocket transmit buffer holds the upgrade request, then one frame at a time: the
 /// client's recommended 384 bytes, or more for a long `TICKWIRE_SERVER` (a `?token=<jwt>` makes
 /// the request 400 bytes and up), so that a URL that parses also fits.
-const WS_TX_LEN: usize = {
-    let request = SERVER.upgrade_request_len();
-    if request > 384 { request } else { 384 }
-};
+const WS_TX_LEN: usize = Buffers::tx_len_for(&SERVER);
 
 static WS_RX: ConstStaticCell<[u8; 512]> = ConstStaticCell::new([0; 512]);
 static WS_TX: ConstStaticCell<[u8; WS_TX_LEN]> = ConstStaticCell::new([0; WS_TX_LEN]);
 static WS_MSG: ConstStaticCell<[u8; 256]> = ConstStaticCell::new([0; 256]);
 
 type Device = Lan9118<'static>;
-type TheClient = Client<'static, OnlineConnector, Pcg32>;
-
-// ---- The connection -------------------------------------------------------------------------
-
-/// The client's [`TcpConnector`], started only once the stack has an IPv4 address. Without one
-/// embassy-net fails a connect at once (`NoRoute`), so while the link is down every attempt would
-/// count as a failure and double the client's backoff, leaving the board idle for up to 10 s after
-/// the network is back while the server holds its seat only for the resume grace (10 s once it
-/// notices the drop). Waiting here, an attempt goes out as soon as DHCP answers. The client bounds
-/// the whole `connect`, this wait included, by `Config::connect_timeout_ms`.
-struct OnlineConnector {
-    stack: Stack<'static>,
-    tcp: TcpConnector<'static>,
-}
-
-impl Connector for OnlineConnector {
-    type Transport<'a>
-        = TcpSocket<'a>
-    where
-        Self: 'a;
-    type Error = TcpConnectError;
-
-    async fn connect(&mut self) -> Result<TcpSocket<'_>, TcpConnectError> {
-        if !self.stack.is_config_up() {
-            info!("no IP address: connecting once the network is back");
-            self.stack.wait_config_up().await;
-        }
-        self.tcp.connect().await
-    }
-
-    async fn release<'a>(socket: &mut TcpSocket<'a>, graceful: bool)
-    where
-        Self: 'a,
-    {
-        TcpConnector::release(socket, graceful).await
-    }
-}
+type TheClient = Client<'static, TcpConnector<'static>, Pcg32>;
 
 // ---- The scripted stick ---------------------------------------------------------------------
 
@@ -372,8 +335,10 @@ fn start_network(spawner: Spawner) -> (Stack<'static>, u64) {
 /// Builds the client (not async, for the same reason as [`start_network`]) and spawns it.
 fn start_client(spawner: Spawner, stack: Stack<'static>, seed: u64) {
     let rng = Pcg32::seed_from_u64(seed);
-    let tcp = TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take());
-    let connector = OnlineConnector { stack, tcp };
+    // Each attempt first waits for an IP address, within the client's connect timeout (see
+    // `TcpConnector::waiting_for_address`).
+    let connector =
+        TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take()).waiting_for_address();
     let Ok(buffers) = Buffers::new(WS_RX.take(), WS_TX.take(), WS_MSG.take()) else {
         panic!("buffers below the client's minimum");
     };
@@ -403,7 +368,10 @@ async fn main(spawner: Spawner) {
     );
     watchdog::start();
     spawner.spawn(watchdog::task().expect("one watchdog task"));
-    info!("watchdog armed: a hang resets the board after {} s", watchdog::TIMEOUT.as_secs());
+    info!(
+        "watchdog armed: a task that never awaits resets the board after {} s",
+        watchdog::TIMEOUT.as_secs()
+    );
     let (stack, seed) = start_network(spawner);
     spawner.spawn(stats_task().expect("one stats task"));
 

@@ -25,9 +25,10 @@ fn read(address: usize) -> u32 {
 }
 
 fn write(address: usize, value: u32) {
-    // SAFETY: as in `read`. This module is the UART's only user, and every write happens in
-    // a critical section (`log`) or with interrupts off for good (`report_and_reset`), so
-    // writes never interleave mid-sequence.
+    // SAFETY: as in `read`: a volatile write to a device register is sound whatever else
+    // runs, as it touches nothing in Rust's memory. Writes from two contexts may interleave:
+    // the watchdog's NMI preempts even the critical section a `log` line is written in, and
+    // its report may cut into that line; harmless, as the board resets right after it.
     unsafe { ptr::write_volatile(address as *mut u32, value) }
 }
 
@@ -63,7 +64,8 @@ impl log::Log for Console {
             return;
         }
         let ms = embassy_time::Instant::now().as_millis();
-        // One critical section per line, so lines from an interrupt never cut into others.
+        // One critical section per line, so lines from an interrupt never cut into others (the
+        // watchdog's NMI, which no critical section holds off, can; it then resets the board).
         critical_section::with(|_| {
             let _ = write!(
                 Tx,

@@ -1,10 +1,12 @@
 //! The MPS2's CMSDK APB watchdog (at `0x4000_8000`, counting down at the 25 MHz peripheral
 //! clock; QEMU models it and wires its interrupt to the NMI), fed by a task.
 //!
-//! A panic already resets this board (`uart`), so the watchdog is for a hang: a task that
-//! spins without awaiting starves the executor, the feeding stops, and at the first timeout the
-//! NMI reports it on the UART and resets the board (QEMU exits under `-no-reboot`). Should even
-//! that handler not get through, the watchdog's second timeout resets the board itself.
+//! A panic already resets this board (`uart`), so the watchdog is for a starved executor: a
+//! task that spins without awaiting keeps the feeding task from running, and at the first
+//! timeout the NMI reports it on the UART and resets the board (QEMU exits under `-no-reboot`).
+//! Should even that handler not get through, the watchdog's second timeout resets the board
+//! itself. A future stuck on an `await` that never completes is not caught: the executor, and
+//! the feeding task with it, keep running.
 //! QEMU's clock stops while gdb holds the CPU, so a debugging session is never reset.
 
 use core::ptr;

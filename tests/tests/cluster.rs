@@ -576,6 +576,48 @@ async fn a_killed_nodes_rooms_leave_the_directory_within_the_ttl_while_others_pl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_joins_are_placed_past_a_dead_nodes_rooms_before_its_registration_lapses() {
+    // A TTL far past the test's patience: the dead node stays listed, its fullest room open,
+    // throughout, so only placing past it (not its lapse) seats anyone.
+    let (_redis, mut nodes) = fleet(|config| config.node_ttl = Duration::from_secs(30)).await;
+    let c = nodes.pop().unwrap();
+    let b = nodes.pop().unwrap();
+    let a = nodes.pop().unwrap();
+    let _ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "crowded")).await;
+    let _amy = Client::join(&a.url(), hello_in(Role::Player, "amy", "crowded")).await;
+    let _bob = Client::join(&b.url(), hello_in(Role::Player, "bob", "quiet")).await;
+    eventually(PATIENCE, "the fleet's fullest open room is on a", || async {
+        let rooms = c.rooms().await;
+        rooms.get("crowded") == Some(&("a".to_string(), 2))
+            && rooms.get("quiet") == Some(&("b".to_string(), 1))
+    })
+    .await;
+
+    a.kill();
+    // Through c, matchmaking picks "crowded", whose node is gone: c finds it unreachable and
+    // places the join again, past a's rooms.
+    let (welcome, _cyd) = try_join(open(&c.url()).await, hello(Role::Player, "cyd"))
+        .await
+        .unwrap_or_else(|closed| panic!("an Any join is placed elsewhere: {closed:?}"));
+    assert_eq!(welcome.room.as_str(), "quiet");
+    // "crowded" (2, and first by name) and "quiet" (2 now) tie: c remembers a as unreachable.
+    let (welcome, _cal) = try_join(open(&c.url()).await, hello(Role::Player, "cal"))
+        .await
+        .unwrap_or_else(|closed| panic!("placed past a at once: {closed:?}"));
+    assert_eq!(welcome.room.as_str(), "quiet");
+    // A named room lives where it lives: a join for it is told to try again.
+    let refused = try_join(open(&c.url()).await, hello_in(Role::Player, "cat", "crowded"))
+        .await
+        .expect_err("its node is gone");
+    refused.assert_is(1013, None, "unreachable");
+    assert_eq!(
+        b.rooms().await.get("crowded"),
+        Some(&("a".to_string(), 2)),
+        "a is still listed: these joins did not wait for its registration to lapse"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again() {
     let (mut redis, nodes) = fleet(|_| {}).await;
     let [a, b, c] = &nodes[..] else { unreachable!() };
@@ -899,6 +941,50 @@ async fn only_nodes_of_the_fleet_may_proxy() {
     let (_, _, rooms) = single.get("/rooms").await;
     assert_eq!(rooms, "[]", "single-server /rooms is unchanged");
     single.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hop_reaching_another_node_than_the_one_it_is_for_opens_nothing_there() {
+    // a's --node-url reaches b, as a balancer's or a Service's address, or a reused pod
+    // address, may.
+    let redis = Redis::start();
+    let listeners: Vec<std::net::TcpListener> =
+        (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let b_url = format!("ws://{}/ws", listeners[1].local_addr().unwrap());
+    let nodes: Vec<Node> = ["a", "b", "c"]
+        .into_iter()
+        .zip(listeners)
+        .map(|(id, listener)| {
+            let mut config = node_config(id, &redis);
+            if id == "a" {
+                config.node_url = Some(b_url.clone());
+            }
+            Node::start_on(listener, config)
+        })
+        .collect();
+    await_nodes(&nodes[0], &["a", "b", "c"]).await;
+    let [a, b, c] = &nodes[..] else { unreachable!() };
+    let _ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "home")).await;
+    eventually(PATIENCE, "\"home\" listed on a", || async {
+        c.rooms().await.get("home") == Some(&("a".to_string(), 1))
+    })
+    .await;
+
+    // c relays the join for "home" to a's URL, where b answers: b refuses a hop meant for a,
+    // and the client is told to try again.
+    let refused = try_join(open(&c.url()).await, hello_in(Role::Player, "cyd", "home"))
+        .await
+        .expect_err("b is not a");
+    refused.assert_is(1013, None, "unreachable");
+    assert_eq!(b.metric("tickwire_rooms").await, 0.0, "b opened no room");
+    let listed: Vec<(String, (String, u64))> = b.rooms().await.into_iter().collect();
+    assert_eq!(listed, [("home".to_string(), ("a".to_string(), 1))]);
+    // Matchmaking through c then leaves a's rooms alone.
+    let (welcome, _cal) = try_join(open(&c.url()).await, hello(Role::Player, "cal"))
+        .await
+        .unwrap_or_else(|closed| panic!("placed elsewhere: {closed:?}"));
+    assert_ne!(welcome.room.as_str(), "home");
+    assert_eq!(b.metric("tickwire_rooms").await, 0.0, "b still opened none");
 }
 
 /// A TCP forwarder to a node that the test can freeze: it stops passing bytes either way but
@@ -1775,6 +1861,11 @@ async fn a_second_live_node_with_the_same_id_stays_out_of_the_fleet() {
         }
     })
     .await;
+    // Nor does it look ready to a load balancer, which would keep sending it players.
+    let (status, _, body) = second.get("/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("--node-id"), "{body}");
+    assert_eq!(first.get("/healthz").await.0, 200);
     // The first keeps its registration, its room and its seat's token.
     assert_eq!(redis.hget("tickwire:node:a", "url"), Some(first.url()));
     await_nodes(&first, &["a"]).await;

@@ -318,6 +318,20 @@ impl Directory {
         limits: JoinLimits,
         promise_id: &str,
     ) -> Result<Placement, DirectoryError> {
+        self.join_avoiding(wanted, spectating, limits, promise_id, &[]).await
+    }
+
+    /// [`Directory::join`], avoiding the nodes in `suspects` (ones this node could not reach
+    /// lately, see `join.lua`): `Any` is placed in none of their rooms and no new room opens on
+    /// one; a named room one of them hosts is still answered with it (it lives there).
+    pub async fn join_avoiding(
+        &self,
+        wanted: Wanted,
+        spectating: bool,
+        limits: JoinLimits,
+        promise_id: &str,
+        suspects: &[String],
+    ) -> Result<Placement, DirectoryError> {
         let (mode, name) = match wanted {
             Wanted::Named(name) => ("named", name.to_string()),
             Wanted::Any => ("any", String::new()),
@@ -334,6 +348,9 @@ impl Directory {
             .arg(limits.promise.as_millis() as u64)
             .arg(promise_id)
             .arg(if limits.draining { "1" } else { "0" });
+        for node in suspects {
+            call.arg(node);
+        }
         let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
         let answer = items(&answer).ok_or(DirectoryError::Unexpected("join"))?;
         let room = answer.first().and_then(text).ok_or(DirectoryError::Unexpected("join room"))?;

@@ -50,7 +50,7 @@ use directory::{
 };
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tickwire_shared::{Hello, KickReason, ResumeToken, Role, RoomName, RoomRequest};
@@ -69,6 +69,19 @@ pub const PROMISE_HEADER: &str = "x-tickwire-promise";
 /// that does not know it ignores it (and counts a WebSocket), and a hop without it is read as
 /// one, so nodes of the versions before and after it proxy to each other unchanged.
 pub const TRANSPORT_HEADER: &str = "x-tickwire-transport";
+/// Header naming the node a hop is meant for (its `--node-id`): a node that is not that one
+/// refuses it ([`Cluster::admit`], [`MISDIRECTED`]) rather than open the room itself, where a
+/// `--node-url` reaches the wrong server (a balancer's or Service's address, a reused pod IP).
+/// Only checked when present: nodes of the releases before it send none, and a fleet being
+/// upgraded node by node keeps relaying between old and new nodes as before.
+pub const NODE_HEADER: &str = "x-tickwire-node";
+/// The close code by which a node refuses a WebSocket hop meant for another node
+/// ([`NODE_HEADER`]), with [`MISDIRECTED_REASON`] and its own id as the reason. Between nodes
+/// only: the relaying node tells its client 1013 without a `Kick` (HTTP's 421 Misdirected
+/// Request, as a close after the upgrade).
+pub const MISDIRECTED: u16 = 4021;
+/// What the reason of a [`MISDIRECTED`] close says before the refusing node's id.
+pub const MISDIRECTED_REASON: &str = "misdirected hop; this node is ";
 
 /// How long a seat promised to a joiner is held if it never arrives (it arrives within the
 /// join timeouts, a few seconds, or not at all).
@@ -79,7 +92,8 @@ const COUNTS_PERIOD: Duration = Duration::from_millis(250);
 /// simply lapse in Redis after [`PROMISE_HOLD`].
 const MAX_PENDING_PROMISES: usize = 4096;
 /// Attempts to place an `Any` join whose chosen room turned out full (its counts in the
-/// directory lagged behind, e.g. a room that closed and opened again).
+/// directory lagged behind, e.g. a room that closed and opened again), or whose node could not
+/// be reached (it is suspect from then on, and avoided: [`Cluster::suspect`]).
 const PLACEMENT_ATTEMPTS: usize = 3;
 /// How long `GET /rooms` and `GET /nodes` answer from one reading of the fleet. A reading is
 /// a script Redis runs over every room of the fleet, holding up joins and heartbeats
@@ -96,6 +110,8 @@ pub struct Hop {
     pub promise: Option<String>,
     /// The transport the client reached the proxying node over.
     pub transport: Transport,
+    /// The node the hop is meant for ([`NODE_HEADER`]), when the proxying node named one.
+    pub node: Option<String>,
 }
 
 /// Directory writes waiting for the sync task.
@@ -164,6 +180,11 @@ pub struct Cluster {
     /// Stops the registration task ([`run`]) for good: the node is leaving the directory,
     /// and a heartbeat after that would list it again.
     stop: CancellationToken,
+    /// Nodes this one could not reach lately, and until when they are avoided (see
+    /// [`Cluster::suspect`]); at most [`Cluster::fleet_size`] of them.
+    suspects: Mutex<HashMap<String, Instant>>,
+    /// How many live nodes the last heartbeat found (this one included).
+    fleet_size: AtomicUsize,
 }
 
 /// The fleet's rooms and nodes as one reading found them, or why the directory did not answer.
@@ -356,6 +377,8 @@ impl Cluster {
             nodes: Mutex::new((None, Vec::new())),
             listing_failed: AtomicBool::new(false),
             stop: CancellationToken::new(),
+            suspects: Mutex::new(HashMap::new()),
+            fleet_size: AtomicUsize::new(1),
         }))
     }
 
@@ -402,6 +425,12 @@ impl Cluster {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// True while another process holds this node's id ([`Hold::Taken`], [`Hold::Duplicate`]):
+    /// the node refuses every join then, and must not look ready for new players.
+    pub fn is_locked_out(&self) -> bool {
+        matches!(&*lock(&self.hold), Hold::Taken(_) | Hold::Duplicate)
+    }
+
     /// True when the directory answered the last call.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
@@ -439,19 +468,91 @@ impl Cluster {
             promise: value(PROMISE_HEADER)
                 .filter(|p| p.len() <= 64 && p.bytes().all(|b| b.is_ascii_hexdigit())),
             transport,
+            // Anything but a valid id is not this node's: refused as misdirected, so a value
+            // that does not parse never passes for no value at all.
+            node: headers.get(NODE_HEADER).map(|v| {
+                let text = v.to_str().unwrap_or("");
+                crate::config::parse_node_id(text).unwrap_or_else(|_| "?".to_string())
+            }),
         }))
     }
 
-    /// The headers by which a node of the fleet proves itself to another and says who the
-    /// client is ([`Cluster::verify_hop`] checks them); `None` before the fleet's secret is
-    /// known.
-    pub(crate) fn hop_headers(&self, client: IpAddr) -> Option<axum::http::HeaderMap> {
+    /// The headers by which a node of the fleet proves itself to another, says who the
+    /// client is and which node (`node`, its id, when known) the hop is for
+    /// ([`Cluster::verify_hop`] checks them); `None` before the fleet's secret is known.
+    pub(crate) fn hop_headers(
+        &self,
+        client: IpAddr,
+        node: Option<&str>,
+    ) -> Option<axum::http::HeaderMap> {
         let secret = axum::http::HeaderValue::from_str(&self.secret()?).ok()?;
         let client = axum::http::HeaderValue::from_str(&client.to_string()).ok()?;
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(HOP_HEADER, secret);
         headers.insert(CLIENT_HEADER, client);
+        if let Some(node) = node {
+            headers.insert(NODE_HEADER, axum::http::HeaderValue::from_str(node).ok()?);
+        }
         Some(headers)
+    }
+
+    /// The id of the live node, other than this one, whose fallback sessions carry `tag`, as
+    /// the last reading of the fleet found it (the one [`Cluster::fallback_node`] just used).
+    pub(crate) fn fallback_node_id(
+        &self,
+        tag: crate::fallback::session::NodeTag,
+    ) -> Option<String> {
+        let known = lock(&self.nodes);
+        known
+            .1
+            .iter()
+            .find(|node| {
+                node.id != self.node && crate::fallback::session::node_tag(&node.id) == tag
+            })
+            .map(|node| node.id.clone())
+    }
+
+    /// `node` could not be reached (or its URL reaches another server): for one TTL, `Any`
+    /// is placed in none of its rooms and no new room opens on it ([`Directory::join_avoiding`]),
+    /// and a join of a room it hosts is refused without trying again. Without this a node that
+    /// died is listed until its registration lapses, its fullest room keeps winning
+    /// matchmaking, and every such join fails (after a connect timeout, when the host is
+    /// powered off). At most as many as the fleet has nodes: the one that lapses first makes
+    /// room.
+    pub(crate) fn suspect(&self, node: &str) {
+        let now = Instant::now();
+        let mut suspects = lock(&self.suspects);
+        suspects.retain(|_, until| *until > now);
+        let most = self.fleet_size.load(Ordering::Relaxed).max(1);
+        while !suspects.contains_key(node) && suspects.len() >= most {
+            let first = suspects.iter().min_by_key(|(_, until)| **until).map(|(n, _)| n.clone());
+            match first {
+                Some(first) => suspects.remove(&first),
+                None => break,
+            };
+        }
+        suspects.insert(node.to_string(), now + self.ttl);
+    }
+
+    /// Whether `node` is suspect ([`Cluster::suspect`]).
+    pub(crate) fn is_suspect(&self, node: &str) -> bool {
+        lock(&self.suspects).get(node).is_some_and(|until| *until > Instant::now())
+    }
+
+    /// `node` answered: no longer suspect.
+    pub(crate) fn reached(&self, node: &str) {
+        let mut suspects = lock(&self.suspects);
+        if !suspects.is_empty() {
+            suspects.remove(node);
+        }
+    }
+
+    /// The nodes suspect now ([`Cluster::suspect`]).
+    fn suspects(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut suspects = lock(&self.suspects);
+        suspects.retain(|_, until| *until > now);
+        suspects.keys().cloned().collect()
     }
 
     /// `http://host:port` of the live node, other than this one, whose fallback sessions carry
@@ -625,6 +726,8 @@ impl Cluster {
             RoomRequest::Named(room) => Wanted::Named(room),
             RoomRequest::Any => Wanted::Any,
         };
+        // How an `Any` join ends should no placement take it: as the last one refused.
+        let mut last_refusal = None;
         for _attempt in 0..PLACEMENT_ATTEMPTS {
             let limits = JoinLimits {
                 may_host: !self.is_draining() && ctx.rooms_in_use() < ctx.config.max_rooms as usize,
@@ -634,7 +737,10 @@ impl Cluster {
                 promise: PROMISE_HOLD,
             };
             let promise = random_id();
-            let placement = match self.directory.join(wanted, spectating, limits, &promise).await {
+            let suspects = self.suspects();
+            let placing =
+                self.directory.join_avoiding(wanted, spectating, limits, &promise, &suspects);
+            let placement = match placing.await {
                 Ok(placement) => {
                     self.mark_up(true);
                     placement
@@ -662,6 +768,14 @@ impl Cluster {
                         connection::close_code::TRY_AGAIN_LATER,
                         "the fleet is writing its rooms back to the room directory; try \
                          again in a few seconds",
+                    ));
+                }
+                Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_UNREACHABLE") => {
+                    // Only nodes this one could not reach lately may open another room: as
+                    // passing as their being unreachable.
+                    return refuse(connection::close_only(
+                        connection::close_code::TRY_AGAIN_LATER,
+                        "the servers that could open a room are unreachable; try again",
                     ));
                 }
                 Err(e) => {
@@ -703,18 +817,21 @@ impl Cluster {
                 Ok(admitted) => return Ok(admitted),
                 Err(refusal) => {
                     self.promise_released(placement.room, promise);
-                    if !(refusal.full && wanted == Wanted::Any) {
-                        return Err(refusal.end);
-                    }
-                    debug!(room = %placement.room, "placed in a full room; placing again");
+                    // Untold only for `Any` (the room full, or its node unreachable): placed
+                    // again, elsewhere.
+                    let Some(close) = refusal.untold else { return Err(refusal.end) };
+                    debug!(room = %placement.room, node = %placement.node, "placing again");
+                    last_refusal = Some(close);
                 }
             }
         }
-        refuse(connection::kick(
-            connection::close_code::TRY_AGAIN_LATER,
-            KickReason::Full,
-            "no room could take the join; try again",
-        ))
+        refuse(last_refusal.unwrap_or_else(|| {
+            connection::kick(
+                connection::close_code::TRY_AGAIN_LATER,
+                KickReason::Full,
+                "no room could take the join; try again",
+            )
+        }))
     }
 
     /// Seats a client another node proxied here. With a promise, the directory placed it in a
@@ -731,6 +848,19 @@ impl Cluster {
         link: &Arc<ClientLink>,
         hop: Hop,
     ) -> Result<Admitted, ReadEnd> {
+        if let Some(meant) = hop.node.as_deref()
+            && meant != self.node
+        {
+            // The proxying node's `--node-url` for `meant` reaches this one. Seated here, the
+            // join would open the room a second time, outside the directory: refused before
+            // anything is joined, and the proxying node says so in its log.
+            debug!(%meant, "refused a hop meant for another node");
+            link.close(connection::close_only(
+                MISDIRECTED,
+                format!("{MISDIRECTED_REASON}{}", self.node),
+            ));
+            return Err(ReadEnd::Refused);
+        }
         if let Some(promise) = hop.promise {
             let room = named_room(&hello.room);
             let admitted = self.join_here(ctx, hello, link).await;
@@ -1103,6 +1233,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
             }
             *lock(&cluster.secret) = Some(beat.secret);
             *lock(&cluster.peers) = beat.peers.iter().filter_map(|u| url_ip(u)).collect();
+            cluster.fleet_size.store(beat.peers.len(), Ordering::Relaxed);
         }
         Err(DirectoryError::NodeIdTaken { last_beat }) => id_taken(cluster, last_beat),
         Err(e) => {
@@ -1352,7 +1483,8 @@ mod tests {
         assert_eq!(cluster.verify_hop(&headers), None, "not a hop");
         headers.insert(HOP_HEADER, "guess".parse().unwrap());
         assert_eq!(cluster.verify_hop(&headers), Some(Err(())), "no secret known yet");
-        assert_eq!(cluster.hop_headers(IpAddr::from([192, 0, 2, 7])), None, "nothing to prove");
+        let nobody = IpAddr::from([192, 0, 2, 7]);
+        assert_eq!(cluster.hop_headers(nobody, Some("b")), None, "nothing to prove");
         *lock(&cluster.secret) = Some("s3cret".into());
         assert_eq!(cluster.verify_hop(&headers), Some(Err(())));
         headers.insert(HOP_HEADER, "s3cret".parse().unwrap());
@@ -1366,14 +1498,57 @@ mod tests {
         assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().transport, Transport::Poll);
         headers.insert(TRANSPORT_HEADER, "carrier-pigeon".parse().unwrap());
         assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().transport, Transport::WebSocket);
-        // What a node sends for a forwarded fallback request verifies as such a hop.
+        assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().node, None, "a previous release");
+        // What a node sends for a forwarded fallback request verifies as such a hop, naming
+        // the node it is for.
         let client = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]);
-        let forwarded = cluster.hop_headers(client).expect("the secret is known");
+        let forwarded = cluster.hop_headers(client, Some("a")).expect("the secret is known");
         let hop = cluster.verify_hop(&forwarded).unwrap().unwrap();
         assert_eq!(
             hop,
-            Hop { client: Some(client), promise: None, transport: Transport::WebSocket }
+            Hop {
+                client: Some(client),
+                promise: None,
+                transport: Transport::WebSocket,
+                node: Some("a".into()),
+            }
         );
+        // A node id that does not parse names no node: never this one.
+        headers.insert(NODE_HEADER, "a b".parse().unwrap());
+        assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().node.as_deref(), Some("?"));
+        let unnamed = cluster.hop_headers(client, None).unwrap();
+        assert!(!unnamed.contains_key(NODE_HEADER));
+    }
+
+    #[tokio::test]
+    async fn suspect_nodes_are_as_many_as_the_fleet_has_and_lapse_after_a_ttl() {
+        let config = ServerConfig {
+            redis_url: Some("redis://127.0.0.1:1/".into()),
+            node_id: Some("a".into()),
+            node_ttl: Duration::from_millis(200),
+            ..ServerConfig::default()
+        };
+        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap()).unwrap();
+        cluster.fleet_size.store(2, Ordering::Relaxed);
+        cluster.suspect("b");
+        cluster.suspect("c");
+        cluster.suspect("c");
+        assert!(cluster.is_suspect("b") && cluster.is_suspect("c"), "one entry per node");
+        cluster.suspect("d");
+        assert!(!cluster.is_suspect("b"), "the oldest made room");
+        let mut suspects = cluster.suspects();
+        suspects.sort();
+        assert_eq!(suspects, ["c", "d"]);
+        cluster.reached("d");
+        assert_eq!(cluster.suspects(), ["c"]);
+        // It lapses one TTL after it was set: waited for, not timed.
+        let patience = Instant::now() + Duration::from_secs(10);
+        while cluster.is_suspect("c") {
+            assert!(Instant::now() < patience, "a suspect lapses");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(cluster.suspects().is_empty());
+        assert!(lock(&cluster.suspects).is_empty(), "lapsed entries are dropped");
     }
 
     #[test]

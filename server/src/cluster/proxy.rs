@@ -5,7 +5,9 @@
 //! messages both ways: the client keeps its one connection, the hosting node runs the match
 //! as for any client. The upgrade carries the fleet's secret (only nodes of the fleet may say
 //! who the client is and which seat it was promised), the client's address (the host applies
-//! its per-address caps to the client, not to the proxying node) and the promise id.
+//! its per-address caps to the client, not to the proxying node), the promise id, and the id of
+//! the node it is meant for, which refuses it should the URL reach another server
+//! ([`super::NODE_HEADER`]).
 //!
 //! The relay keeps the single server's guarantees on the client's side: snapshots go into
 //! the client's latest-wins slot (a slow client skips frames here, while the hosting node sees
@@ -20,7 +22,7 @@
 //! send only every 30 ticks. The relay can see it, and acks on the client's behalf what its own
 //! socket took ([`RelayAcks`]), so a relayed client gets deltas one or two ticks old.
 
-use super::{Cluster, PROMISE_HEADER, TRANSPORT_HEADER};
+use super::{Cluster, MISDIRECTED, MISDIRECTED_REASON, PROMISE_HEADER, TRANSPORT_HEADER};
 use crate::connection::{self, Admitted, ReadEnd, close_code};
 use crate::context::ServerContext;
 use crate::frame;
@@ -78,13 +80,14 @@ pub struct Upstream {
 }
 
 /// Why [`admit_remote`] did not seat the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
-    /// How the client's connection ends (its close is already requested, unless `full`).
+    /// How the client's connection ends (its close is already requested, unless `untold`).
     pub(crate) end: ReadEnd,
-    /// The hosting node said the room is full; nothing was said to the client yet, so
-    /// matchmaking may place it again.
-    pub(crate) full: bool,
+    /// Only with `may_retry`: the room is full, or its node could not be reached; nothing was
+    /// said to the client yet, so matchmaking may place it again, and should it not, this is
+    /// what the client is told.
+    pub(crate) untold: Option<CloseRequest>,
 }
 
 /// The settings of node-to-node connections: the hosting node sends server messages (up to
@@ -117,11 +120,12 @@ enum ConnectError {
 async fn connect(
     cluster: &Cluster,
     url: &str,
+    node: &str,
     client: IpAddr,
     promise: Option<&str>,
     transport: Transport,
 ) -> Result<Hosting, ConnectError> {
-    let hop = cluster.hop_headers(client).ok_or(ConnectError::NoSecret)?;
+    let hop = cluster.hop_headers(client, Some(node)).ok_or(ConnectError::NoSecret)?;
     let authority = super::node_authority(url).ok_or_else(|| ConnectError::Url(url.to_string()))?;
     let mut request = url.into_client_request()?;
     let headers = request.headers_mut();
@@ -185,8 +189,11 @@ fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
 
 /// Seats the client in a room of the node at `url` and returns the open connection (the
 /// `Welcome` already handed to the client), or how the client's connection ends.
-/// `retry_if_full` (matchmaking, which may place it elsewhere): a `Kick { Full }` is kept
-/// from the client. Otherwise (a named room, a resume) the client gets it, as from one server.
+/// `may_retry` (matchmaking, which may place it elsewhere): a `Kick { Full }`, and a node that
+/// cannot be reached before the `Hello` got there, are kept from the client
+/// ([`Refusal::untold`]). Otherwise (a named room, a resume) the client gets them, as from one
+/// server. A node that cannot be reached is suspect for a while ([`Cluster::suspect`]): a join
+/// for it then fails at once, without waiting for a connection again.
 /// `transport`: how the client reached this node (the hosting node counts it so).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn admit_remote(
@@ -197,29 +204,48 @@ pub(crate) async fn admit_remote(
     url: &str,
     node: &str,
     promise: Option<&str>,
-    retry_if_full: bool,
+    may_retry: bool,
     client: IpAddr,
     transport: Transport,
 ) -> Result<Admitted, Refusal> {
-    let refused = Refusal { end: ReadEnd::Refused, full: false };
+    let refused = || Refusal { end: ReadEnd::Refused, untold: None };
     // A passing fault, not a full room: 1013 without a `Kick`, which clients retry (a
     // `Kick { Full }` ends a first join in both SDKs).
-    let unreachable = |why: String| {
-        warn!(%node, %why, "cannot reach the node hosting the room");
-        link.close(connection::close_only(
+    let unreachable_close = || {
+        connection::close_only(
             close_code::TRY_AGAIN_LATER,
             format!("the server hosting the room ({node}) is unreachable; try again"),
-        ));
-        refused
+        )
     };
+    // `again`: the hosting node cannot have seated the client, so matchmaking may place it
+    // elsewhere.
+    let give_up = |again: bool| {
+        if again && may_retry {
+            return Refusal { end: ReadEnd::Refused, untold: Some(unreachable_close()) };
+        }
+        link.close(unreachable_close());
+        refused()
+    };
+    let unreachable = |why: String, again: bool| {
+        warn!(%node, %why, "cannot reach the node hosting the room");
+        cluster.suspect(node);
+        give_up(again)
+    };
+    // A join that may go elsewhere does not wait on a node that failed moments ago. One for a
+    // room only that node holds tries again: a blip must not fail the room's joins for a TTL,
+    // and a success takes the node off the list.
+    if may_retry && cluster.is_suspect(node) {
+        debug!(%node, "the node hosting the room was unreachable moments ago; placing elsewhere");
+        return Err(give_up(true));
+    }
     // When this node stops, so does the join: these waits (16 s at most) would outlast the
     // shutdown's own timeout, and keep a seat the client was already told to leave.
     let going_away = || {
         link.close(connection::going_away());
-        refused
+        refused()
     };
     let connected = tokio::select! {
-        connected = connect(cluster, url, client, promise, transport) => connected,
+        connected = connect(cluster, url, node, client, promise, transport) => connected,
         () = connection::shutdown_signal(ctx) => return Err(going_away()),
     };
     let mut ws = match connected {
@@ -228,12 +254,20 @@ pub(crate) async fn admit_remote(
             if let Some(close) = refused_at_the_door(&e) {
                 // As busy as any server may be, and a client's to repeat at will: not a fault.
                 debug!(%node, error = %e, "the node hosting the room refused the connection");
+                cluster.reached(node);
                 link.close(close);
-                return Err(refused);
+                return Err(refused());
             }
-            return Err(unreachable(e.to_string()));
+            if let ConnectError::NoSecret = e {
+                // This node's own lack, not the hosting node's fault.
+                warn!(%node, error = %e, "cannot relay to the node hosting the room");
+                link.close(unreachable_close());
+                return Err(refused());
+            }
+            return Err(unreachable(e.to_string(), true));
         }
     };
+    cluster.reached(node);
     let close_timeout = ctx.config.close_timeout;
     // Abandoned on shutdown: a seat the hosting node gave a fresh joiner, who never learns its
     // token, ends at once (a close); one it resumed waits for the client's next resume,
@@ -253,7 +287,7 @@ pub(crate) async fn admit_remote(
         () = connection::shutdown_signal(ctx) => return Err(abandon(ws)),
     };
     if let Err(e) = sent.unwrap_or(Err(WsError::ConnectionClosed)) {
-        return Err(unreachable(e.to_string()));
+        return Err(unreachable(e.to_string(), true));
     }
     let answer = tokio::select! {
         answer = tokio::time::timeout(ANSWER_TIMEOUT, async {
@@ -274,17 +308,35 @@ pub(crate) async fn admit_remote(
             let (code, reason) = frame
                 .map(|f| (u16::from(f.code), f.reason.to_string()))
                 .unwrap_or((close_code::TRY_AGAIN_LATER, String::new()));
-            link.close(CloseRequest { code, reason, kick: None });
             ctx.tasks.spawn(close_upstream(ws, None, close_timeout));
-            return Err(refused);
+            if code == MISDIRECTED {
+                // `url` reaches another server of the fleet, which refused to open the room
+                // (super::NODE_HEADER): a misconfigured `--node-url`, not a passing fault of
+                // the client's; it is told 1013, as for a node that cannot be reached.
+                let reached = reason
+                    .strip_prefix(MISDIRECTED_REASON)
+                    .and_then(|id| crate::config::parse_node_id(id).ok())
+                    .unwrap_or_else(|| "another server".to_string());
+                warn!(
+                    %node,
+                    %url,
+                    %reached,
+                    "the node-url of {node} ({url}) reaches {reached}: give {node} a \
+                     --node-url only it answers at (not a load balancer's or a Service's)"
+                );
+                cluster.suspect(node);
+                return Err(give_up(true));
+            }
+            link.close(CloseRequest { code, reason, kick: None });
+            return Err(refused());
         }
-        Ok(None) => return Err(unreachable("closed before answering".into())),
+        Ok(None) => return Err(unreachable("closed before answering".into(), true)),
         Err(_) => {
             // A close frame, not a dropped socket: should the hosting node seat the client
             // after all, it reads the close next and frees the seat at once, where a drop
             // would hold it for the resume grace for a client that never got its token.
             ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
-            return Err(unreachable(format!("no answer within {ANSWER_TIMEOUT:?}")));
+            return Err(unreachable(format!("no answer within {ANSWER_TIMEOUT:?}"), false));
         }
     };
     match decode_server(&bytes) {
@@ -296,9 +348,14 @@ pub(crate) async fn admit_remote(
             Ok(Admitted::Remote(Box::new(Upstream { ws, node: node.to_string() })))
         }
         Ok(ServerMessage::Kick(kick)) => {
-            if retry_if_full && kick.reason == KickReason::Full {
+            if may_retry && kick.reason == KickReason::Full {
                 ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
-                return Err(Refusal { end: ReadEnd::Refused, full: true });
+                let untold = connection::kick(
+                    close_code::TRY_AGAIN_LATER,
+                    KickReason::Full,
+                    "no room could take the join; try again",
+                );
+                return Err(Refusal { end: ReadEnd::Refused, untold: Some(untold) });
             }
             // Pass the refusal on as it was said: the Kick, then the hosting node's close.
             let _ = link.push_control(frame::binary(&bytes));
@@ -319,10 +376,16 @@ pub(crate) async fn admit_remote(
                 .unwrap_or((close_code::TRY_AGAIN_LATER, kick.message.to_string()));
             link.close(CloseRequest { code, reason, kick: None });
             ctx.tasks.spawn(close_upstream(ws, None, close_timeout));
-            Err(refused)
+            Err(refused())
         }
         _ => {
-            Err(unreachable("answered the Hello with something other than Welcome or Kick".into()))
+            warn!(
+                %node,
+                "the node hosting the room answered the Hello with something other than \
+                 Welcome or Kick"
+            );
+            link.close(unreachable_close());
+            Err(refused())
         }
     }
 }

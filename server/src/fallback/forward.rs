@@ -9,10 +9,12 @@
 //! pool of plain HTTP/1.1 connections, and its answer streamed back as it comes.
 //!
 //! A forwarded request carries the fleet's hop headers ([`Cluster::hop_headers`]): the secret,
-//! by which the owner knows a node of the fleet speaks for the client, and the client's
-//! address, which the owner checks the session's address binding against. A verified hop is
-//! never forwarded again, so no request can travel in a loop. A session whose node is not
-//! listed, or does not answer, gets the 404 of an unknown session, and the client resumes.
+//! by which the owner knows a node of the fleet speaks for the client, the client's address,
+//! which the owner checks the session's address binding against, and the owner's node id
+//! (`x-tickwire-node`; a server that is not the owner holds no such session, and answers 404).
+//! A verified hop is never forwarded again, so no request can travel in a loop. A session
+//! whose node is not listed, or does not answer, gets the 404 of an unknown session, and the
+//! client resumes.
 
 use super::session::SessionId;
 use super::{Fallback, POLL_HEADER, SEQ_HEADER, SESSION_HEADER};
@@ -136,7 +138,13 @@ pub(super) async fn forward(
     body: Body,
     client: IpAddr,
 ) -> Result<Response, ForwardError> {
-    let hop = cluster.hop_headers(client).ok_or(ForwardError::NoSecret)?;
+    let owner = parts
+        .headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(SessionId::parse)
+        .and_then(|id| cluster.fallback_node_id(id.tag()));
+    let hop = cluster.hop_headers(client, owner.as_deref()).ok_or(ForwardError::NoSecret)?;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let request = Request::builder().method(parts.method.clone()).uri(format!("{url}{path}"));
     let mut request = request.body(body)?;

@@ -5,16 +5,23 @@
 -- ARGV: me, mode ('named' or 'any'), name (named only), spectating ('1'/'0'), may_host ('1'
 -- when this node may open another room), capacity, max_spectators, promise_ms, promise_id,
 -- draining ('1' when this node drains: matchmaking skips its rooms even before its heartbeat
--- says so).
+-- says so), then any number of suspects: nodes this node could not reach lately (their
+-- registration has not lapsed yet: a node that died is listed for up to its ttl).
+-- Matchmaking skips a suspect's rooms and no new room is opened on one; a named room hosted by
+-- one is still answered (it lives there: the caller refuses the join without trying).
 -- Returns {room, node, node_url, created (1/0)} or an error reply: TICKWIRE_NO_HOST when every
 -- node is at its room limit or draining, TICKWIRE_SETTLING when no node may open a room for a
--- few seconds (see host_for_new_room).
+-- few seconds, TICKWIRE_UNREACHABLE when only suspects could (see host_for_new_room).
 local me, mode, name = ARGV[1], ARGV[2], ARGV[3]
 local spectating = ARGV[4] == '1'
 local may_host = ARGV[5] == '1'
 local capacity, max_spectators = tonumber(ARGV[6]), tonumber(ARGV[7])
 local promise_ms, promise_id = tonumber(ARGV[8]), ARGV[9]
 local me_draining = ARGV[10] == '1'
+local suspect = {}
+for i = 11, #ARGV do
+  suspect[ARGV[i]] = true
+end
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', P .. 'nodes', '-inf', now)
 
@@ -38,12 +45,13 @@ end
 
 -- Returns the host, or nil and why none: 'settling' when a node below its limit is held back
 -- only for a few seconds (the settle periods above, or this node not listed: a heartbeat lists
--- it again), 'full' when every node is at its limit or draining.
+-- it again), 'unreachable' when only suspects are below their limits, 'full' when every node
+-- is at its limit or draining.
 local function host_for_new_room()
   if redis.call('EXISTS', P .. 'settle') == 1 then
     return nil, 'settling'
   end
-  local held_back = false
+  local held_back, avoided = false, false
   if may_host then
     if live(me, now) and not settling(me) then
       return me
@@ -60,6 +68,8 @@ local function host_for_new_room()
       if h[1] ~= '1' and rooms < max then
         if settles then
           held_back = true
+        elseif suspect[node] then
+          avoided = true
         elseif best == nil or rooms < best_rooms then
           best, best_rooms = node, rooms
         end
@@ -69,7 +79,10 @@ local function host_for_new_room()
   if best then
     return best
   end
-  return nil, held_back and 'settling' or 'full'
+  if held_back then
+    return nil, 'settling'
+  end
+  return nil, avoided and 'unreachable' or 'full'
 end
 
 local function open_room(room)
@@ -78,6 +91,10 @@ local function open_room(room)
     if none == 'settling' then
       return redis.error_reply('TICKWIRE_SETTLING no node may open a room while the fleet ' ..
         'writes its rooms back')
+    end
+    if none == 'unreachable' then
+      return redis.error_reply('TICKWIRE_UNREACHABLE only nodes this one cannot reach can ' ..
+        'open another room')
     end
     return redis.error_reply('TICKWIRE_NO_HOST no node of the fleet can open another room')
   end
@@ -104,18 +121,23 @@ end
 -- the most players among those that take one more spectator); among equals this node's own
 -- rooms (no proxy hop), then the first name. The index holds only rooms that take one more,
 -- by fill, so this reads its top, not every room; an entry found stale (a node gone, a
--- promise lapsed) is corrected and the top read again, a bounded number of times.
+-- promise lapsed) is corrected and the top read again, a bounded number of times. Rooms
+-- passed over where they are (a suspect's, this draining node's) stay in the index, ahead of
+-- the rest: the next reading starts past them.
 local index = P .. (spectating and 'watch' or 'open')
 local TOP = 16
+local skip = 0
 for _ = 1, 4 do
-  local top = redis.call('ZREVRANGE', index, 0, TOP - 1)
+  local top = redis.call('ZREVRANGE', index, skip, skip + TOP - 1)
   if #top == 0 then
     break
   end
   local best, best_owner, best_fill, best_here = nil, nil, -1, 0
   for _, room in ipairs(top) do
     local owner = owner_of(room, now)
-    if owner and not (me_draining and owner == me) then
+    if owner and (suspect[owner] or (me_draining and owner == me)) then
+      skip = skip + 1
+    elseif owner then
       reindex(room, now)
       local fill = redis.call('ZSCORE', index, room)
       if fill then

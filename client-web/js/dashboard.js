@@ -8,11 +8,15 @@
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { $, el, formatBytes } from './dom.js';
 import { ANSWER_MS, POLL_MS, StatsFeed, closeName, statusOf, within } from './dashboard-poll.js';
+import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
 
 // Every URL is relative to the page (at the server's root), so a reverse proxy may serve the
-// server under a path prefix.
+// server under a path prefix. The game's is the server's to say (dashboard-links.js): on the
+// admin listener it is elsewhere, or unknown.
+const links = pageLinks();
+showLinks(links, $('#play-link'), $('#metrics-link'));
 
 /** What the dashboard holds of `/stats`: one server process's samples. */
 const feed = new StatsFeed(async (since, signal) => {
@@ -139,7 +143,7 @@ async function pollRooms() {
       el('td', {}, r.id), ...(fleet ? [el('td', {}, r.node ?? '')] : []),
       el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
       el('td', {}, String(r.spectators)), el('td', {}, String(r.tick)),
-      el('td', {}, el('a', { href: `./?room=${encodeURIComponent(r.id)}&spectate=1` }, 'watch')))));
+      el('td', {}, watchLink(links, r.id)))));
   } catch {
     // the stats poll reports the outage
   }

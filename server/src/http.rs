@@ -56,6 +56,7 @@ pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
     let routes = Routes::new(&ctx);
     let admin = Router::new()
         .merge(routes.operator_pages.clone())
+        .merge(routes.dashboard(web::DashboardLinks::admin(ctx.config.public_url.as_deref())))
         .merge(routes.stats.clone())
         .route("/livez", get(livez))
         .route("/healthz", get(healthz))
@@ -73,8 +74,9 @@ struct Routes {
     /// The game's page (the public listener's only: the game needs `/ws`, the fallback and
     /// the invites beside it).
     game_pages: Router<Arc<ServerContext>>,
-    /// The dashboard and the pages' assets.
+    /// The pages' assets; each listener adds its own dashboard ([`Routes::dashboard`]).
     operator_pages: Router<Arc<ServerContext>>,
+    assets: Arc<WebAssets>,
     /// `/stats`, over the one sampler.
     stats: Router<Arc<ServerContext>>,
 }
@@ -90,16 +92,22 @@ impl Routes {
             .route("/index.html", get(web::index))
             .with_state(assets.clone());
         let operator_pages = Router::new()
-            .route("/dashboard", get(web::dashboard))
             .route("/assets/{version}/{*path}", get(web::asset))
-            .with_state(assets);
+            .with_state(assets.clone());
         let stats = Router::new().route("/stats", get(stats_json)).with_state(stats::start(ctx));
-        Routes { game_pages, operator_pages, stats }
+        Routes { game_pages, operator_pages, assets, stats }
+    }
+
+    /// `/dashboard`, linking as its listener can ([`web::DashboardLinks`]).
+    fn dashboard(&self, links: web::DashboardLinks) -> Router<Arc<ServerContext>> {
+        let dashboard = Arc::new(web::Dashboard::new(self.assets.clone(), links));
+        Router::new().route("/dashboard", get(web::dashboard)).with_state(dashboard)
     }
 
     /// The public listener's router; `/metrics` only when there is no admin listener.
     fn public(self, ctx: Arc<ServerContext>, with_metrics: bool) -> Router {
         let public = Router::new()
+            .merge(self.dashboard(web::DashboardLinks::public(with_metrics)))
             .merge(self.game_pages)
             .merge(self.operator_pages)
             .merge(self.stats)
@@ -208,6 +216,8 @@ async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
     } else if ctx.cluster().is_some_and(|cluster| cluster.is_draining()) {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else if ctx.cluster().is_some_and(|cluster| cluster.is_locked_out()) {
+        (StatusCode::SERVICE_UNAVAILABLE, "another live server holds this node's --node-id\n")
     } else {
         (StatusCode::OK, "ok\n")
     }

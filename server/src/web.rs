@@ -16,6 +16,10 @@
 //! other URL the pages use. Every page is at the root, so they resolve to the same paths, and
 //! a reverse proxy may serve the server under a prefix (`https://example.com/tw/`) unchanged.
 //!
+//! The dashboard's links depend on the listener serving it ([`DashboardLinks`]): the page says
+//! where the game is in `<meta name="tickwire-game">` and whether `/metrics` is beside it in
+//! `<meta name="tickwire-metrics">`, both rewritten as served, and hides what it cannot link.
+//!
 //! Compression: text files above [`COMPRESS_MIN_BYTES`] are gzipped once, on first request,
 //! and kept; the gzip copy is served to clients that accept it when it saves at least a tenth.
 
@@ -36,6 +40,12 @@ pub const COMPRESS_MIN_BYTES: usize = 1024;
 
 /// The prefix pages use for their assets; rewritten to `./assets/<version>/` when served.
 const ASSET_PLACEHOLDER: &str = "/@assets/";
+
+/// The dashboard's `tickwire-game` marker, rewritten to [`DashboardLinks::game`].
+const GAME_PLACEHOLDER: &str = "/@game/";
+
+/// The dashboard's `tickwire-metrics` marker, rewritten to `metrics` or to nothing.
+const METRICS_PLACEHOLDER: &str = "/@metrics/";
 
 /// One year, the longest lifetime caches honour; asset URLs change with every build.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -139,7 +149,7 @@ impl Asset {
 #[derive(Debug)]
 enum Source {
     /// Compiled in; assets by path, each built on first request.
-    Embedded(HashMap<String, OnceLock<Arc<Asset>>>),
+    Embedded(HashMap<String, OnceLock<Option<Arc<Asset>>>>),
     /// Read from this directory on every request (`--web-root`).
     Disk(PathBuf),
 }
@@ -195,24 +205,32 @@ impl WebAssets {
         }
     }
 
+    /// A file, ready to serve: embedded ones built once, on first request. A page's dashboard
+    /// markers link nothing ([`DashboardLinks::default`]); `/dashboard` is served by
+    /// [`Dashboard`], with the listener's links.
     fn load(&self, path: &str) -> Option<Arc<Asset>> {
+        match &self.source {
+            Source::Embedded(files) => {
+                let slot = files.get(path)?;
+                let links = DashboardLinks::default();
+                slot.get_or_init(|| self.read(path, &links).map(Arc::new)).clone()
+            }
+            Source::Disk(_) => self.read(path, &DashboardLinks::default()).map(Arc::new),
+        }
+    }
+
+    /// Reads `path` and prepares it to serve, a page rewritten with `links`. Not cached.
+    fn read(&self, path: &str, links: &DashboardLinks) -> Option<Asset> {
         if !is_servable(path) {
             return None;
         }
         let content_type = content_type(path)?;
-        let html = path.ends_with(".html");
-        match &self.source {
-            Source::Embedded(files) => {
-                let slot = files.get(path)?;
-                let asset = slot.get_or_init(|| {
-                    let file = Embedded::get(path).map(|f| f.data.into_owned()).unwrap_or_default();
-                    let hash =
-                        Embedded::get(path).map(|f| f.metadata.sha256_hash()).unwrap_or_default();
-                    let etag: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
-                    let body = if html { self.rewrite_html(&file) } else { Bytes::from(file) };
-                    Arc::new(Asset::new(body, content_type, format!("{}-{etag}", self.version)))
-                });
-                Some(asset.clone())
+        let (file, etag) = match &self.source {
+            Source::Embedded(_) => {
+                let file = Embedded::get(path)?;
+                let hash = file.metadata.sha256_hash();
+                let etag: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+                (file.data.into_owned(), format!("{}-{etag}", self.version))
             }
             Source::Disk(root) => {
                 let relative: PathBuf = path.split('/').collect();
@@ -221,22 +239,90 @@ impl WebAssets {
                 }
                 let file = std::fs::read(root.join(relative)).ok()?;
                 let etag = format!("dev-{:016x}", fnv1a(&file));
-                let body = if html { self.rewrite_html(&file) } else { Bytes::from(file) };
-                Some(Arc::new(Asset::new(body, content_type, etag)))
+                (file, etag)
             }
+        };
+        if !path.ends_with(".html") {
+            return Some(Asset::new(Bytes::from(file), content_type, etag));
         }
+        let body = self.rewrite_html(&file, links);
+        // The page as served, not the file: the dashboard differs by listener.
+        let etag = format!("{etag}-{:08x}", fnv1a(&body) as u32);
+        Some(Asset::new(body, content_type, etag))
     }
 
-    fn rewrite_html(&self, html: &[u8]) -> Bytes {
+    fn rewrite_html(&self, html: &[u8], links: &DashboardLinks) -> Bytes {
         let text = String::from_utf8_lossy(html);
         // Relative, not `/assets/`: under a reverse proxy's path prefix a root-absolute URL
         // would leave the prefix. `./` rather than a bare `assets/` keeps a page's version
         // findable as `/assets/<version>/` in its text.
-        Bytes::from(text.replace(ASSET_PLACEHOLDER, &format!("./assets/{}/", self.version)))
+        let text = text.replace(ASSET_PLACEHOLDER, &format!("./assets/{}/", self.version));
+        let metrics = if links.metrics { "metrics" } else { "" };
+        Bytes::from(
+            text.replace(GAME_PLACEHOLDER, &attribute(&links.game))
+                .replace(METRICS_PLACEHOLDER, metrics),
+        )
     }
 
     fn is_dev(&self) -> bool {
         matches!(self.source, Source::Disk(_))
+    }
+}
+
+/// `text` escaped for an HTML attribute value in double quotes.
+fn attribute(text: &str) -> String {
+    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// What the dashboard links to besides its own listener's routes, which depends on the
+/// listener serving it. The default links nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardLinks {
+    /// The game's URL, ending in `/`, for the Play link and each room's watch link: `./` on the
+    /// public listener; from the admin listener, which serves no game, the `--public-url`, or
+    /// empty when there is none, and the page leaves those links out.
+    pub game: String,
+    /// Whether `/metrics` is served beside the dashboard: not on the public listener of a
+    /// server with an admin listener.
+    pub metrics: bool,
+}
+
+impl DashboardLinks {
+    /// The public listener's: the game beside it, `/metrics` too unless the admin listener
+    /// took it.
+    pub fn public(metrics: bool) -> DashboardLinks {
+        DashboardLinks { game: "./".to_string(), metrics }
+    }
+
+    /// The admin listener's: the game at `public_url` (`--public-url`), if known.
+    pub fn admin(public_url: Option<&str>) -> DashboardLinks {
+        let game =
+            public_url.map_or(String::new(), |url| format!("{}/", url.trim_end_matches('/')));
+        DashboardLinks { game, metrics: true }
+    }
+}
+
+/// The dashboard as one listener serves it: the page with that listener's [`DashboardLinks`].
+#[derive(Debug)]
+pub struct Dashboard {
+    assets: Arc<WebAssets>,
+    links: DashboardLinks,
+    /// The embedded page, rewritten on first request.
+    page: OnceLock<Option<Arc<Asset>>>,
+}
+
+impl Dashboard {
+    /// The dashboard of `assets`, linking as `links` says.
+    pub fn new(assets: Arc<WebAssets>, links: DashboardLinks) -> Dashboard {
+        Dashboard { assets, links, page: OnceLock::new() }
+    }
+
+    fn page(&self) -> Option<Arc<Asset>> {
+        let read = || self.assets.read("dashboard.html", &self.links).map(Arc::new);
+        match self.assets.source {
+            Source::Embedded(_) => self.page.get_or_init(read).clone(),
+            Source::Disk(_) => read(),
+        }
     }
 }
 
@@ -288,7 +374,17 @@ fn serve(
     headers: &HeaderMap,
     cache_control: &'static str,
 ) -> Response {
-    let Some(asset) = assets.load(path) else {
+    serve_asset(assets, assets.load(path), path, headers, cache_control)
+}
+
+fn serve_asset(
+    assets: &WebAssets,
+    asset: Option<Arc<Asset>>,
+    path: &str,
+    headers: &HeaderMap,
+    cache_control: &'static str,
+) -> Response {
+    let Some(asset) = asset else {
         return (
             StatusCode::NOT_FOUND,
             format!("not found: /{path} is not part of the web client\n"),
@@ -336,9 +432,10 @@ pub async fn index(State(assets): State<Arc<WebAssets>>, headers: HeaderMap) -> 
     serve(&assets, "index.html", &headers, "no-cache")
 }
 
-/// `GET /dashboard`: the operator dashboard.
-pub async fn dashboard(State(assets): State<Arc<WebAssets>>, headers: HeaderMap) -> Response {
-    serve(&assets, "dashboard.html", &headers, "no-cache")
+/// `GET /dashboard`: the operator dashboard, with its listener's links.
+pub async fn dashboard(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    let assets = &dashboard.assets;
+    serve_asset(assets, dashboard.page(), "dashboard.html", &headers, "no-cache")
 }
 
 /// `GET /assets/{version}/{*path}`: a script, style or image. The current version is cached
@@ -426,6 +523,80 @@ mod tests {
             .expect("write");
         let page = WebAssets::from_disk(root.clone()).load("index.html").expect("served");
         assert_eq!(&page.body[..], b"<script src=\"./assets/dev/js/app.js\"></script>");
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// The dashboard's markers as served with `links`.
+    fn dashboard_markers(assets: &Arc<WebAssets>, links: DashboardLinks) -> (String, String) {
+        let page = Dashboard::new(assets.clone(), links).page().expect("the dashboard");
+        let text = std::str::from_utf8(&page.body).expect("utf-8").to_string();
+        assert!(!text.contains(GAME_PLACEHOLDER) && !text.contains(METRICS_PLACEHOLDER));
+        (text, page.etag.to_str().expect("ascii").to_string())
+    }
+
+    #[test]
+    fn the_dashboard_says_where_the_game_and_metrics_are_by_listener() {
+        let assets = Arc::new(WebAssets::embedded());
+        let game = |url: &str| format!("<meta name=\"tickwire-game\" content=\"{url}\">");
+        let metrics = |on: bool| {
+            format!(
+                "<meta name=\"tickwire-metrics\" content=\"{}\">",
+                if on { "metrics" } else { "" }
+            )
+        };
+        let mut etags = Vec::new();
+        for (links, url, beside) in [
+            // One listener: the game and /metrics beside the dashboard.
+            (DashboardLinks::public(true), "./", true),
+            // The public listener of a server with an admin one: /metrics is on the other.
+            (DashboardLinks::public(false), "./", false),
+            // The admin listener: no game here, and none known.
+            (DashboardLinks::admin(None), "", true),
+            // The admin listener with --public-url: the game there.
+            (
+                DashboardLinks::admin(Some("https://play.example.com/tw")),
+                "https://play.example.com/tw/",
+                true,
+            ),
+            (
+                DashboardLinks::admin(Some("https://x.example/a&b/")),
+                "https://x.example/a&amp;b/",
+                true,
+            ),
+        ] {
+            let (text, etag) = dashboard_markers(&assets, links.clone());
+            assert!(text.contains(&game(url)), "{links:?}: {text}");
+            assert!(text.contains(&metrics(beside)), "{links:?}: {text}");
+            assert!(text.contains(&format!("\"./assets/{}/js/", assets.version())));
+            etags.push(etag);
+        }
+        etags.sort();
+        etags.dedup();
+        assert_eq!(etags.len(), 5, "each variant is a representation of its own");
+        // The page at any other path links nothing.
+        let page = assets.load("dashboard.html").expect("a page");
+        let text = std::str::from_utf8(&page.body).expect("utf-8");
+        assert!(text.contains(&game("")) && text.contains(&metrics(false)), "{text}");
+    }
+
+    #[test]
+    fn the_dashboard_from_disk_is_rewritten_on_every_request() {
+        let root = std::env::temp_dir().join(format!("tickwire-web-dash-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let page = root.join("dashboard.html");
+        std::fs::write(&page, "<meta content=\"/@game/\">").expect("write");
+        let assets = Arc::new(WebAssets::from_disk(root.clone()));
+        let links = DashboardLinks::admin(Some("http://10.0.0.5:8080"));
+        let dashboard = Dashboard::new(assets, links);
+        assert_eq!(
+            &dashboard.page().expect("served").body[..],
+            b"<meta content=\"http://10.0.0.5:8080/\">"
+        );
+        std::fs::write(&page, "<a href=\"/@game/\">").expect("write");
+        assert_eq!(
+            &dashboard.page().expect("served").body[..],
+            b"<a href=\"http://10.0.0.5:8080/\">"
+        );
         let _ = std::fs::remove_dir_all(root);
     }
 

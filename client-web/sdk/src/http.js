@@ -291,8 +291,13 @@ export class HttpSocket {
         if (this.readyState === 3) return;
       }
       if (record.type === Record.MESSAGE) {
-        // A copy: the reader's buffer is shared with records still to come.
-        this.onmessage?.({ data: record.payload.slice() });
+        // A payload that lay in one chunk of the response is a view of it, whose `.buffer`
+        // would hand the listener the whole chunk (other records' bytes) and keep it in memory
+        // as long as the message is kept: copied. One that spanned chunks is already an array
+        // of its own (RecordReader copies it), handed over as it is. Nothing writes into
+        // either afterwards (RecordReader keeps the chunks as they came).
+        const { payload } = record;
+        this.onmessage?.({ data: payload.byteLength === payload.buffer.byteLength ? payload : payload.slice() });
       } else if (record.type === Record.CLOSE) {
         try {
           this.closeRecord = decodeClose(record.payload);

@@ -1,7 +1,9 @@
 // The game and the dashboard behind a reverse proxy that serves the server under a path prefix
 // (`/tw/`), in real headless Chromium: every URL the pages use (assets, /rooms, /invite, /ws,
 // the HTTP fallback, /stats, the links between pages) stays under the prefix. The proxy
-// answers anything outside it with a 404 and keeps a list, which must stay empty.
+// answers anything outside it with a 404 and keeps a list, which must stay empty. The server
+// is told the prefix as deploy/README.md says (`--public-url`), so the invite links and their
+// QR codes keep it too: the server never sees the prefix in a request.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,8 +18,11 @@ let proxy;
 let browser;
 
 before(async () => {
-  server = await startServer(['--view-radius', '0', '--seed', '7']);
-  proxy = await startHttpProxy(server.port, { prefix: '/tw', websocket: true });
+  // The proxy first, for its URL; it is asked nothing before the server listens.
+  let upstream = 0;
+  proxy = await startHttpProxy(() => upstream, { prefix: '/tw', websocket: true });
+  server = await startServer(['--view-radius', '0', '--seed', '7', '--public-url', proxy.http]);
+  upstream = server.port;
   browser = await launch();
 });
 
@@ -37,6 +42,10 @@ test('under a path prefix, the lobby, a game over WebSocket and over HTTP, and t
       const img = /** @type {HTMLImageElement} */ (document.querySelector('#lobby-qr'));
       return img.complete && img.naturalWidth > 0;
     });
+    await page.waitForFunction(() => document.querySelector('#lobby-link')?.textContent);
+    const lobbyLink = new URL(await page.$eval('#lobby-link', (a) => /** @type {HTMLAnchorElement} */ (a).href));
+    assert.equal(lobbyLink.origin, new URL(proxy.http).origin);
+    assert.equal(lobbyLink.pathname, '/tw/', 'the lobby\'s invite keeps the prefix');
 
     await page.fill('#name', 'prefixed');
     await page.fill('#room-name', 'e2e-prefix');
@@ -51,6 +60,10 @@ test('under a path prefix, the lobby, a game over WebSocket and over HTTP, and t
       const img = /** @type {HTMLImageElement} */ (document.querySelector('#invite-qr'));
       return img.complete && img.naturalWidth > 0;
     });
+    await page.waitForFunction(() => document.querySelector('#invite-link')?.textContent);
+    const inviteLink = new URL(await page.$eval('#invite-link', (a) => /** @type {HTMLAnchorElement} */ (a).href));
+    assert.match(inviteLink.pathname, /^\/tw\//, 'the room\'s invite keeps the prefix');
+    assert.equal(inviteLink.searchParams.get('room'), 'e2e-prefix');
     await page.click('#leave-btn');
     await page.waitForSelector('#lobby:not([hidden])');
     assert.equal(new URL(page.url()).pathname, '/tw/');

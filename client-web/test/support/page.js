@@ -40,6 +40,7 @@ export function element(tagName = 'DIV') {
     closest: () => null,
     querySelectorAll: () => [],
     setAttribute: (/** @type {string} */ name, /** @type {string} */ value) => { attributes[name] = String(value); },
+    removeAttribute: (/** @type {string} */ name) => { delete attributes[name]; },
     getAttribute: (/** @type {string} */ name) => attributes[name] ?? null,
     hasAttribute: (/** @type {string} */ name) => name in attributes,
     getBoundingClientRect: () => ({ left: 0, top: 0, width: 0, height: 0 }),

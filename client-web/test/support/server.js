@@ -125,11 +125,14 @@ export function startProxy(port) {
  * delivers nothing until it ends. With `prefix` (e.g. `/tw`) it serves the server under that
  * path, as a reverse proxy routing by path does: the prefix is taken off, and a request outside
  * it gets a 404 and is kept in `strays()`. With `websocket`, upgrades are carried, not refused.
- * @param {number} port
+ * `port` may be a function that gives the server's port when a request comes: a proxy started
+ * before the server, whose URL the server is told (`--public-url`).
+ * @param {number | (() => number)} port
  * @param {{ buffer?: boolean, prefix?: string, websocket?: boolean }} [options]
  * @returns {Promise<{ port: number, http: string, ws: string, upgrades: () => number, strays: () => string[], close: () => Promise<void> }>}
  */
 export function startHttpProxy(port, options = {}) {
+  const upstreamPort = () => (typeof port === 'function' ? port() : port);
   let upgrades = 0;
   const prefix = options.prefix ?? '';
   /** @type {string[]} */
@@ -150,7 +153,7 @@ export function startHttpProxy(port, options = {}) {
       res.end(`not under ${prefix}/\n`);
       return;
     }
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path, headers: req.headers }, (up) => {
+    const upstream = httpRequest({ host: '127.0.0.1', port: upstreamPort(), method: req.method, path, headers: req.headers }, (up) => {
       if (options.buffer) {
         /** @type {Buffer[]} */
         const chunks = [];
@@ -186,7 +189,7 @@ export function startHttpProxy(port, options = {}) {
     // The request again, at the server's path, then the two sockets joined.
     const lines = [`${req.method} ${path} HTTP/${req.httpVersion}`];
     for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-    const upstream = connect(port, '127.0.0.1');
+    const upstream = connect(upstreamPort(), '127.0.0.1');
     upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
     upstream.write(head);
     const client = /** @type {import('node:net').Socket} */ (socket);

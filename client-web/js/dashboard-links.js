@@ -1,0 +1,54 @@
+// Where the dashboard's links lead, apart from the page so it can be tested in Node. The
+// server writes it into the page as it serves it (server/src/web.rs, `DashboardLinks`), as it
+// depends on the listener: on the public one the game is beside the dashboard (`./`); the
+// admin listener (`--admin-bind`) serves no game, so there it is `--public-url`, or unknown,
+// and the Play and watch links are shown without a target and a title saying why. `/metrics`
+// is on the admin listener only, when there is one.
+
+import { el } from './dom.js';
+
+/** The title of a game link that has no target. */
+export const NO_GAME = 'The game is on the public port, not this admin one: start the server with --public-url to link it here.';
+
+/**
+ * @typedef {object} Links
+ * @property {string} game the game's URL, ending in `/`; empty when unknown
+ * @property {boolean} metrics whether `/metrics` is served beside the dashboard
+ */
+
+/**
+ * The links the server wrote into the page. A page without its markers (not served by the
+ * server) links as on the public listener.
+ * @param {{ querySelector: (selector: string) => Element | null }} [doc]
+ * @returns {Links}
+ */
+export function pageLinks(doc = document) {
+  const meta = (/** @type {string} */ name) => doc.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? null;
+  return { game: meta('tickwire-game') ?? './', metrics: (meta('tickwire-metrics') ?? 'metrics') !== '' };
+}
+
+/**
+ * The link to watch `room`: to the game, or, when the game's URL is unknown, no link.
+ * @param {Links} links @param {string} room
+ * @returns {HTMLAnchorElement}
+ */
+export function watchLink(links, room) {
+  /** @type {Record<string, string>} */
+  const props = links.game ? { href: `${links.game}?room=${encodeURIComponent(room)}&spectate=1` } : { title: NO_GAME };
+  return /** @type {HTMLAnchorElement} */ (el('a', props, 'watch'));
+}
+
+/**
+ * Points the Play link at the game (or leaves it without a target) and hides the /metrics
+ * link where /metrics is not served.
+ * @param {Links} links @param {HTMLElement} play @param {HTMLElement} metrics
+ */
+export function showLinks(links, play, metrics) {
+  if (links.game) {
+    play.setAttribute('href', links.game);
+  } else {
+    play.removeAttribute('href');
+    play.title = NO_GAME;
+  }
+  metrics.hidden = !links.metrics;
+}

@@ -1,0 +1,60 @@
+// The dashboard's links to the game follow the marker the server writes into the page: beside
+// the game (`./`), at `--public-url` from the admin listener, or, when the admin listener does
+// not know where the game is, no link at all (a title says why). And /metrics is hidden where
+// it is not served.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { installPage } from '../support/page.js';
+import { NO_GAME, pageLinks, showLinks, watchLink } from '../../js/dashboard-links.js';
+
+/**
+ * A stand-in page whose markers say `game` and `metrics` (null: no such marker).
+ * @param {string | null} game @param {string | null} metrics
+ */
+function page(game, metrics) {
+  const { document } = installPage();
+  if (game !== null) document.querySelector('meta[name="tickwire-game"]').setAttribute('content', game);
+  if (metrics !== null) document.querySelector('meta[name="tickwire-metrics"]').setAttribute('content', metrics);
+  const play = document.querySelector('#play-link');
+  play.setAttribute('href', './');
+  const metricsLink = document.querySelector('#metrics-link');
+  const links = pageLinks(document);
+  showLinks(links, play, metricsLink);
+  return { links, play, metricsLink };
+}
+
+test('on the public listener the links lead to the game beside the dashboard', () => {
+  const { links, play, metricsLink } = page('./', 'metrics');
+  assert.deepEqual(links, { game: './', metrics: true });
+  assert.equal(play.getAttribute('href'), './');
+  assert.equal(metricsLink.hidden, false);
+  assert.equal(watchLink(links, 'arena 1').href, './?room=arena%201&spectate=1');
+});
+
+test('with an admin listener the public dashboard hides /metrics, which is not beside it', () => {
+  const { play, metricsLink } = page('./', '');
+  assert.equal(play.getAttribute('href'), './');
+  assert.equal(metricsLink.hidden, true);
+});
+
+test('on the admin listener the links lead to --public-url', () => {
+  const { links, play, metricsLink } = page('https://play.example/tw/', 'metrics');
+  assert.equal(play.getAttribute('href'), 'https://play.example/tw/');
+  assert.equal(metricsLink.hidden, false);
+  assert.equal(watchLink(links, 'duel').href, 'https://play.example/tw/?room=duel&spectate=1');
+});
+
+test('on the admin listener without --public-url there is no game link, and a title says why', () => {
+  const { links, play } = page('', 'metrics');
+  assert.equal(links.game, '');
+  assert.equal(play.hasAttribute('href'), false);
+  assert.equal(play.title, NO_GAME);
+  const watch = watchLink(links, 'duel');
+  assert.equal(watch.href, '', 'no target');
+  assert.equal(watch.title, NO_GAME);
+  assert.deepEqual(watch.children, ['watch']);
+});
+
+test('a page without the markers links as on the public listener', () => {
+  assert.deepEqual(page(null, null).links, { game: './', metrics: true });
+});

@@ -136,12 +136,12 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Fut
     serve(listener, None, config, shutdown).await;
 }
 
-/// [`run`], with the operators' routes (`/metrics`, `/healthz`, `/stats`, `/rooms`, `/nodes`,
-/// `/dashboard`) also served on `admin` ([`ServerConfig::admin_bind`]), and `/metrics` only
-/// there. The admin listener has a pool of its own ([`ADMIN_CONNECTIONS`]) and no
-/// per-address caps, so a public port full of clients does not fail a liveness probe or a
-/// scrape; it is plain HTTP, meant for a private network. It serves through the drain and
-/// stops with the public listener.
+/// [`run`], with the operators' routes (`/metrics`, `/livez`, `/healthz`, `/stats`, `/rooms`,
+/// `/nodes`, `/dashboard`) also served on `admin` ([`ServerConfig::admin_bind`]), and
+/// `/metrics` only there. The admin listener has a pool of its own ([`ADMIN_CONNECTIONS`],
+/// [`ADMIN_CONNECTIONS_PER_IP`] of an address), so a public port full of clients does not fail
+/// a liveness probe or a scrape; it is plain HTTP, meant for a private network. It serves
+/// through the drain and stops with the public listener.
 pub async fn run_with_admin(
     listener: TcpListener,
     admin: TcpListener,

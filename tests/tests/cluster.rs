@@ -575,6 +575,25 @@ async fn a_killed_nodes_rooms_leave_the_directory_within_the_ttl_while_others_pl
     eprintln!("the killed node's room left the directory after {gone_after:?} (TTL {TTL:?})");
 }
 
+/// A matchmaking entry whose room is gone (its hash expired with its node, and no join read it
+/// meanwhile) leaves the index when a join reads it: left there, every join would read and
+/// pass over it, and enough of them would push the live rooms out of the readings.
+#[tokio::test]
+async fn a_matchmaking_entry_whose_room_is_gone_leaves_the_index() {
+    let redis = Redis::start();
+    let a = Node::start(node_config("a", &redis));
+    await_nodes(&a, &["a"]).await;
+    let score = |member: &str| {
+        bulk_reply(redis.port, &format!("ZSCORE tickwire:open {member}"), Duration::from_secs(5))
+    };
+    // The state a lapsed node's room is left in: in the index, its hash gone.
+    let added = bulk_reply(redis.port, "ZADD tickwire:open 99 ghost", Duration::from_secs(5));
+    assert!(added.is_err(), "an integer reply, not a bulk string");
+    assert_eq!(score("ghost").ok().as_deref(), Some("99"), "at the top of the index");
+    let _player = Client::join(&a.url(), hello(Role::Player, "p")).await;
+    assert!(score("ghost").is_err(), "the join that read it took it out");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_joins_are_placed_past_a_dead_nodes_rooms_before_its_registration_lapses() {
     // A TTL far past the test's patience: the dead node stays listed, its fullest room open,

@@ -169,6 +169,11 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         tickwire_server::cluster::directory::check_url(url)
             .context("cannot use the room directory at --redis-url")?;
         cli.config.check_node_ttl().map_err(anyhow::Error::msg)?;
+        // A second live server with this node id would write over the first's rooms and seats.
+        // Before binding: while it waits out a previous run's registration (up to a TTL), a
+        // connection is refused at once, and a balancer or a relaying node turns elsewhere,
+        // rather than hanging in the backlog of a port nobody serves yet.
+        tickwire_server::cluster::check_node_id(&cli.config).await.map_err(anyhow::Error::msg)?;
     }
     let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
     let listener = TcpListener::bind(cli.config.bind)
@@ -183,11 +188,6 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    // After binding, so that a port in use is told at once, not after this wait of up to a TTL.
-    if cli.config.redis_url.is_some() {
-        // A second live server with this node id would write over the first's rooms and seats.
-        tickwire_server::cluster::check_node_id(&cli.config).await.map_err(anyhow::Error::msg)?;
-    }
     let reachable = |addr: std::net::SocketAddr| {
         if addr.ip().is_unspecified() {
             format!("127.0.0.1:{}", addr.port())

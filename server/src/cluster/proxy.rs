@@ -192,8 +192,8 @@ fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
 /// `may_retry` (matchmaking, which may place it elsewhere): a `Kick { Full }`, and a node that
 /// cannot be reached before the `Hello` got there, are kept from the client
 /// ([`Refusal::untold`]). Otherwise (a named room, a resume) the client gets them, as from one
-/// server. A node that cannot be reached is suspect for a while ([`Cluster::suspect`]): a join
-/// for it then fails at once, without waiting for a connection again.
+/// server. A node that cannot be reached is suspect for a while ([`Cluster::suspect`]): a
+/// `may_retry` join for it then goes elsewhere at once; any other tries the node again.
 /// `transport`: how the client reached this node (the hosting node counts it so).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn admit_remote(

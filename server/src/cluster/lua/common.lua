@@ -66,7 +66,9 @@ end
 local function owner_of(name, now)
   local node = redis.call('HGET', P .. 'room:' .. name, 'node')
   if not node then
-    redis.call('SREM', P .. 'rooms', name)
+    -- Its hash expired (its node lapsed and nothing read it since): out of the matchmaking
+    -- indexes too, or the entry would stay there for good, read and skipped by every join.
+    forget_room(name, nil)
     return nil
   end
   if not live(node, now) then

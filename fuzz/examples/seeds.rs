@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use tickwire_client_embedded::ws::handshake::{KEY_LEN, accept_for, key_from_nonce, write_request};
 use tickwire_fuzz::inputs::{
-    ApplyInput, DeframerInput, ForwardedInput, GuardInput, GuardPiece, HeadersInput, RecordPiece,
-    RecordsInput, ResponseInput, RoundtripInput, TokenInput, UpgradeInput,
+    ApplyInput, DeframerInput, ForwardedInput, GuardInput, GuardPiece, HeadInput, RecordPiece,
+    RecordsInput, ResponseInput, RoundtripInput, TokenInput,
 };
 use tickwire_fuzz::worlds::write_bulk;
 use tickwire_fuzz::{Seed, check_seed, server_frame};
@@ -243,7 +243,7 @@ fn main() {
         ("no_origin_same_origin", 1, same_origin.as_bytes()),
     ];
     for (name, server, head) in requests {
-        let input = UpgradeInput { server, head: head.to_vec() };
+        let input = HeadInput { server, head: head.to_vec() };
         let seed = input.write();
         check_seed(&seed, &input);
         corpus.write("upgrade_request", name, &seed);
@@ -465,7 +465,7 @@ fn main() {
         ("token", 0, "GET /ws?room=x&token=a.b%2Ec+d%4&token=second HTTP/1.1\r\nHost: 10.0.0.2\r\n\r\n".into()),
     ];
     for (name, server, head) in heads {
-        let input = HeadersInput { server, head: head.into_bytes() };
+        let input = HeadInput { server, head: head.into_bytes() };
         let seed = input.write();
         check_seed(&seed, &input);
         corpus.write("http_headers", name, &seed);

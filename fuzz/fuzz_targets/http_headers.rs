@@ -32,7 +32,7 @@ use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
 use libfuzzer_sys::fuzz_target;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
-use tickwire_fuzz::inputs::HeadersInput;
+use tickwire_fuzz::inputs::HeadInput;
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
 use tickwire_server::fallback::session::SessionId;
@@ -52,7 +52,7 @@ const ETAGS: [&str; 4] = [
     "\"x\"",
 ];
 
-/// Servers by `HeadersInput::server` bits 0 (`--public-url`), 1 (TLS) and 2 (loopback).
+/// Servers by `HeadInput::server` bits 0 (`--public-url`), 1 (TLS) and 2 (loopback).
 static SERVERS: LazyLock<Vec<Arc<ServerContext>>> = LazyLock::new(|| {
     (0..8)
         .map(|bits| {
@@ -293,7 +293,7 @@ fn check_host(host: &str) {
 }
 
 fn check_invite(
-    input: &HeadersInput,
+    input: &HeadInput,
     headers: &[httparse::Header<'_>],
     map: &http::HeaderMap,
     query: &str,
@@ -324,7 +324,7 @@ fn check_invite(
     }
 }
 
-fuzz_target!(|input: HeadersInput| {
+fuzz_target!(|input: HeadInput| {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     let Ok(httparse::Status::Complete(_)) = parsed.parse(&input.head) else { return };

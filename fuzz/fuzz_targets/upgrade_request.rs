@@ -20,7 +20,7 @@ use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Version, header
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, LazyLock};
 use tickwire_client_embedded::ws::handshake::{KEY_LEN, accept_for};
-use tickwire_fuzz::inputs::UpgradeInput;
+use tickwire_fuzz::inputs::HeadInput;
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
 use tickwire_server::http::check_upgrade;
@@ -28,7 +28,7 @@ use tickwire_shared::SUBPROTOCOL;
 
 const ALLOWED_ORIGINS: [&str; 2] = ["https://play.example.com", "http://localhost:8080"];
 
-/// Servers by `UpgradeInput::server` bits 0 (allowlist) and 1 (shutting down).
+/// Servers by `HeadInput::server` bits 0 (allowlist) and 1 (shutting down).
 static SERVERS: LazyLock<Vec<Arc<ServerContext>>> = LazyLock::new(|| {
     (0..4)
         .map(|bits| {
@@ -132,7 +132,7 @@ fn expected(
     Ok(())
 }
 
-fuzz_target!(|input: UpgradeInput| {
+fuzz_target!(|input: HeadInput| {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     let Ok(httparse::Status::Complete(_)) = parsed.parse(&input.head) else { return };

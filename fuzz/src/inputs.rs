@@ -192,53 +192,28 @@ impl ResponseInput {
     }
 }
 
-/// `upgrade_request`: an HTTP request head as a client sends it, and the server it reaches.
+/// `upgrade_request` and `http_headers`: an HTTP request head as a client sends it, and which
+/// server it reaches.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UpgradeInput {
-    /// Which server: bit 0 set has an Origin allowlist, bit 1 set is shutting down, bit 2
-    /// set checks no subprotocol (the `/echo` route).
+pub struct HeadInput {
+    /// Which server, in bits each target reads its own way. `upgrade_request`: bit 0 set has
+    /// an Origin allowlist, bit 1 set is shutting down, bit 2 set checks no subprotocol (the
+    /// `/echo` route). `http_headers`: bit 0 set has `--public-url`, bit 1 set serves TLS
+    /// (invites are `https://`), bit 2 set is bound to loopback (else to all interfaces), bits
+    /// 4 and 5 pick the ETag the asset has.
     pub server: u8,
     /// The request head (request line and headers), to the end of the input.
     pub head: Vec<u8>,
 }
 
-impl<'a> Arbitrary<'a> for UpgradeInput {
+impl<'a> Arbitrary<'a> for HeadInput {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         let server = u.arbitrary()?;
-        Ok(UpgradeInput { server, head: rest(u)? })
+        Ok(HeadInput { server, head: rest(u)? })
     }
 }
 
-impl UpgradeInput {
-    /// The input's bytes.
-    pub fn write(&self) -> Vec<u8> {
-        let mut seed = Seed::new();
-        seed.u8(self.server).bytes(&self.head);
-        seed.0
-    }
-}
-
-/// `http_headers`: a request head, parsed as hyper does, whose headers and query the server's
-/// small parsers read (`Tickwire-Session`, `Tickwire-Poll`, `Tickwire-Seq`, `?token=`,
-/// `Accept-Encoding`, `If-None-Match`, `Host` for invites).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HeadersInput {
-    /// Which server: bit 0 set has `--public-url`, bit 1 set serves TLS (invites are
-    /// `https://`), bit 2 set is bound to loopback (else to all interfaces). Bits 4 and 5
-    /// pick the ETag the asset has.
-    pub server: u8,
-    /// The request head (request line and headers), to the end of the input.
-    pub head: Vec<u8>,
-}
-
-impl<'a> Arbitrary<'a> for HeadersInput {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let server = u.arbitrary()?;
-        Ok(HeadersInput { server, head: rest(u)? })
-    }
-}
-
-impl HeadersInput {
+impl HeadInput {
     /// The input's bytes.
     pub fn write(&self) -> Vec<u8> {
         let mut seed = Seed::new();

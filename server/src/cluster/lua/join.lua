@@ -8,7 +8,8 @@
 -- says so), then any number of suspects: nodes this node could not reach lately (their
 -- registration has not lapsed yet: a node that died is listed for up to its ttl).
 -- Matchmaking skips a suspect's rooms and no new room is opened on one; a named room hosted by
--- one is still answered (it lives there: the caller refuses the join without trying).
+-- one is still answered (it lives there: the caller tries the node again, and an answer
+-- clears the suspicion).
 -- Returns {room, node, node_url, created (1/0)} or an error reply: TICKWIRE_NO_HOST when every
 -- node is at its room limit or draining, TICKWIRE_SETTLING when no node may open a room for a
 -- few seconds, TICKWIRE_UNREACHABLE when only suspects could (see host_for_new_room).

@@ -28,10 +28,11 @@
 //! - `is_loopback_host` agrees with `std` on IP literals, and takes `localhost`.
 #![no_main]
 
-use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version};
+use http::{HeaderValue, StatusCode, Uri};
 use libfuzzer_sys::fuzz_target;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
+use tickwire_fuzz::hyper_request;
 use tickwire_fuzz::inputs::HeadInput;
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
@@ -328,30 +329,12 @@ fuzz_target!(|input: HeadInput| {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     let Ok(httparse::Status::Complete(_)) = parsed.parse(&input.head) else { return };
-    let (Some(method), Some(path), Some(version)) = (parsed.method, parsed.path, parsed.version)
-    else {
-        return;
-    };
+    let Some(path) = parsed.path else { return };
     // The raw request target's query: wider than what `Uri` lets through.
     if let Some((_, query)) = path.split_once('?') {
         check_query(query);
     }
-    // The request as hyper hands it to the router; hyper answers 400 itself where it cannot
-    // build one.
-    let Ok(method) = Method::from_bytes(method.as_bytes()) else { return };
-    let mut builder = Request::builder()
-        .method(method)
-        .version(if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 })
-        .uri(path);
-    for h in parsed.headers.iter() {
-        let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(h.value))
-        else {
-            return;
-        };
-        builder = builder.header(name, value);
-    }
-    let Ok(request) = builder.body(()) else { return };
+    let Some(request) = hyper_request(&parsed) else { return };
     let map = request.headers();
     let query = request.uri().query().unwrap_or("");
     check_query(query);

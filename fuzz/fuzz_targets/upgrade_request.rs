@@ -16,10 +16,11 @@
 #![no_main]
 
 use futures_util::FutureExt;
-use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Version, header};
+use http::{HeaderName, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, LazyLock};
 use tickwire_client_embedded::ws::handshake::{KEY_LEN, accept_for};
+use tickwire_fuzz::hyper_request;
 use tickwire_fuzz::inputs::HeadInput;
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
@@ -136,26 +137,11 @@ fuzz_target!(|input: HeadInput| {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     let Ok(httparse::Status::Complete(_)) = parsed.parse(&input.head) else { return };
-    let (Some(method), Some(path), Some(version)) = (parsed.method, parsed.path, parsed.version)
+    let (Some(method), Some(_), Some(version)) = (parsed.method, parsed.path, parsed.version)
     else {
         return;
     };
-    // The request as hyper hands it to the router; hyper answers 400 itself where it cannot
-    // build one.
-    let Ok(method_name) = Method::from_bytes(method.as_bytes()) else { return };
-    let mut builder = Request::builder()
-        .method(method_name)
-        .version(if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 })
-        .uri(path);
-    for h in parsed.headers.iter() {
-        let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(h.value))
-        else {
-            return;
-        };
-        builder = builder.header(name, value);
-    }
-    let Ok(request) = builder.body(()) else { return };
+    let Some(request) = hyper_request(&parsed) else { return };
 
     let server = &SERVERS[usize::from(input.server & 3)];
     let subprotocol = (input.server & 4 == 0).then_some(SUBPROTOCOL);

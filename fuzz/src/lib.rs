@@ -123,3 +123,17 @@ pub fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+/// The request a parsed head becomes as hyper hands it to the router: `None` where hyper
+/// answers 400 itself, unable to build one (a method, name or value it does not take).
+pub fn hyper_request(parsed: &httparse::Request<'_, '_>) -> Option<http::Request<()>> {
+    use http::{HeaderName, HeaderValue, Method, Version};
+    let method = Method::from_bytes(parsed.method?.as_bytes()).ok()?;
+    let version = if parsed.version? == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
+    let mut builder = http::Request::builder().method(method).version(version).uri(parsed.path?);
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        builder = builder.header(name, HeaderValue::from_bytes(h.value).ok()?);
+    }
+    builder.body(()).ok()
+}

@@ -138,7 +138,7 @@ pub enum Disconnect {
     /// or `Replaced` (another connection resumed this seat; retrying would take it back and
     /// forth). After `ResumeRejected` the next attempt joins afresh. `Full` is retried while
     /// the session has a seat to get back (a `Welcome` arrived: the seat may still be held,
-    /// and a fleet answers `Full` while its room directory is unreachable), but ends a first
+    /// and a fleet node that does not find it answers `Full` too), but ends a first
     /// join, as in the JavaScript SDK: the session decides that, while [`Disconnect::retry`]
     /// alone says [`Retry::Resume`].
     #[error("{0}")]

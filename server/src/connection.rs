@@ -783,11 +783,9 @@ pub(crate) async fn join(
         }
     }
     warn!("no room accepted the join");
-    link.close(kick(
-        close_code::TRY_AGAIN_LATER,
-        KickReason::Full,
-        "no room could take the join; try again",
-    ));
+    // An overloaded room, or rooms that closed or filled under the join each time: passing,
+    // so no `Kick { Full }` (which ends a first join); clients retry a plain 1013.
+    link.close(close_only(close_code::TRY_AGAIN_LATER, "no room could take the join; try again"));
     None
 }
 
@@ -1326,6 +1324,28 @@ mod tests {
         link.reader_done();
         let (end, _) = writer.await.unwrap();
         assert_eq!(end, WriterEnd { close_sent: true, echoed: true });
+    }
+
+    /// A room too busy to answer is a passing fault: a plain 1013, which clients retry, not the
+    /// `Kick { Full }` that ends a first join.
+    #[tokio::test(start_paused = true)]
+    async fn a_join_no_room_answers_is_told_to_retry_not_that_the_room_is_full() {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = ServerContext::new(crate::ServerConfig::default(), rx);
+        let room = tickwire_shared::RoomName::truncated("stuck");
+        let _unread = ctx.insert_unanswering_room(room);
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Player,
+            name: Name::truncated("ada"),
+            room: RoomRequest::Named(room),
+            resume: None,
+        };
+        let link = Arc::new(ClientLink::new());
+        assert!(join(hello, &link, &ctx).await.is_none(), "no room seated the join");
+        let close = link.take_batch().close.expect("the join's refusal");
+        assert_eq!((close.code, close.kick), (close_code::TRY_AGAIN_LATER, None));
+        assert!(close.reason.contains("try again"), "{:?}", close.reason);
     }
 
     #[tokio::test]

@@ -345,6 +345,16 @@ impl ServerContext {
         Ok(handle)
     }
 
+    /// Lists a room named `name` that reads its commands from the receiver returned (a room
+    /// that never answers while the test holds it unread).
+    #[cfg(test)]
+    pub(crate) fn insert_unanswering_room(&self, name: RoomName) -> mpsc::Receiver<RoomCommand> {
+        let (commands, unread) = mpsc::channel(1);
+        let shared = Arc::new(RoomShared::new(name, self.config.room_capacity));
+        lock(&self.directory).rooms.insert(name, RoomHandle { commands, shared });
+        unread
+    }
+
     /// Drops `room` from the directory if `still_idle` holds while the directory is locked
     /// (so no joiner can find it in between). Returns whether it is out of the directory. Only
     /// that room: one evicted at the room limit may have left its name to a new room.

@@ -429,8 +429,8 @@ export class Session {
     this.pendingKick = null;
     if (kick instanceof KickedError) {
       kick.code = code;
-      // A full room ends a first join; a resume is retried: the seat may still be held, and a
-      // fleet answers `Full` while its room directory is unreachable (PROTOCOL.md 7.5).
+      // A full room ends a first join; a resume is retried: the seat may still be held (a
+      // fleet node that does not find it answers `Full` too, PROTOCOL.md 7.5).
       const resuming = kick.reason === 'Full' && this.resumeToken !== null;
       if (FATAL_KICKS.has(kick.reason) && !resuming) return this.fail(kick, now);
     } else if (FATAL_CODES.has(code) && !(kick instanceof DecodeError)) {

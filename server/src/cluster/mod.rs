@@ -825,10 +825,10 @@ impl Cluster {
                 }
             }
         }
+        // Placed each time in a room that filled meanwhile, or on a node that failed: passing.
         refuse(last_refusal.unwrap_or_else(|| {
-            connection::kick(
+            connection::close_only(
                 connection::close_code::TRY_AGAIN_LATER,
-                KickReason::Full,
                 "no room could take the join; try again",
             )
         }))

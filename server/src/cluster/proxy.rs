@@ -166,8 +166,9 @@ async fn close_upstream(mut ws: Hosting, code: Option<u16>, timeout: Duration) {
 }
 
 /// The answer to a client whose hosting node refused the proxied upgrade at its door (its
-/// connection caps, or it is stopping), as the client gets it when it reaches that node
-/// itself: try again later. `None` for any other failure to connect.
+/// connection caps, or it is stopping): try again later, without a `Kick`, as a client that
+/// reaches that node itself gets a 503 or 429 it retries (a `Kick { Full }` would end a first
+/// join). `None` for any other failure to connect.
 fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
     let ConnectError::Ws(WsError::Http(response)) = error else { return None };
     let generic = match response.status() {
@@ -184,7 +185,7 @@ fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
         .map(str::trim)
         .filter(|text| !text.is_empty() && text.len() <= 64 && !text.contains(char::is_control));
     let text = format!("{}; try again", said.unwrap_or(generic));
-    Some(connection::kick(close_code::TRY_AGAIN_LATER, KickReason::Full, text))
+    Some(connection::close_only(close_code::TRY_AGAIN_LATER, text))
 }
 
 /// Seats the client in a room of the node at `url` and returns the open connection (the
@@ -350,9 +351,10 @@ pub(crate) async fn admit_remote(
         Ok(ServerMessage::Kick(kick)) => {
             if may_retry && kick.reason == KickReason::Full {
                 ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
-                let untold = connection::kick(
+                // The room the directory placed the join in filled meanwhile (a race, as
+                // matchmaking opens a room when none has space): passing, so retried.
+                let untold = connection::close_only(
                     close_code::TRY_AGAIN_LATER,
-                    KickReason::Full,
                     "no room could take the join; try again",
                 );
                 return Err(Refusal { end: ReadEnd::Refused, untold: Some(untold) });

@@ -428,7 +428,7 @@ pub struct Room<G: Game> {
     frames: FrameBuilder,
     /// Events since the last tick's frames went out; every player and spectator gets them
     /// together with the next tick.
-    pending_events: Vec<Event>,
+    pending_events: Vec<EventKind>,
     /// The spectator count last sent as `Event::Audience`.
     audience_announced: Option<u32>,
     /// The room's own chat rate (`--room-chat-rate`), all senders together.
@@ -842,7 +842,9 @@ impl<G: Game> Room<G> {
         if role != Role::Controller {
             // Who else plays here, so the newcomer can name them (at most ROSTER_MAX; a
             // client names any further ship when its Joined comes, or shows a placeholder).
-            let tick = self.tick;
+            // Stamped with the tick of the newcomer's first snapshot, as the events that tick
+            // brings (the newcomer's own `Joined` among them) are.
+            let tick = Tick(self.tick.0.wrapping_add(1));
             let roster = self
                 .ships
                 .iter()
@@ -925,9 +927,11 @@ impl<G: Game> Room<G> {
     }
 
     /// Queues an event for every attached player and spectator; it goes out with the next
-    /// tick's frames, together with the tick's other events.
+    /// tick's frames, together with the tick's other events, and carries that tick: one a
+    /// client message caused between ticks belongs with the snapshot it comes before (the
+    /// first to show its effect), not the one already sent (PROTOCOL.md section 5).
     fn broadcast(&mut self, kind: EventKind) {
-        self.pending_events.push(Event { tick: self.tick, kind });
+        self.pending_events.push(kind);
     }
 
     /// The events since the last tick (and the audience, if it changed) as one shared buffer
@@ -941,8 +945,9 @@ impl<G: Game> Room<G> {
         if self.pending_events.is_empty() {
             return None;
         }
-        for event in self.pending_events.drain(..) {
-            self.frames.push(&ServerMessage::Event(event));
+        let tick = self.tick;
+        for kind in self.pending_events.drain(..) {
+            self.frames.push(&ServerMessage::Event(Event { tick, kind }));
         }
         (!self.frames.is_empty()).then(|| self.frames.finish())
     }
@@ -2518,6 +2523,48 @@ mod tests {
         let (sa, sb) = (a.snapshot.unwrap(), b.snapshot.unwrap());
         assert_eq!(sa.as_ptr(), sb.as_ptr(), "one buffer, not a copy per spectator");
         assert_eq!(a.control[0].as_ptr(), b.control[0].as_ptr(), "the events buffer too");
+    }
+
+    /// An event carries the tick of the snapshot it comes before, the first to show its
+    /// effect, whether a client's message caused it between ticks (a join, a chat, a leave) or
+    /// the tick itself did; a newcomer's roster carries the tick of its first snapshot.
+    #[test]
+    fn events_carry_the_tick_of_the_snapshot_they_come_before() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (a_link, a) = join(&mut room, Role::Player, None, t0);
+        let a = a.unwrap().player;
+        room.tick(t0);
+        room.tick(t0 + Duration::from_millis(33));
+        let _ = messages(&a_link);
+        // Between ticks 2 and 3: b joins, a chats, b leaves.
+        let (b_link, b) = join(&mut room, Role::Player, None, t0);
+        let b = b.unwrap().player;
+        let roster: Vec<_> = messages(&b_link)
+            .0
+            .into_iter()
+            .filter_map(|m| match m {
+                ServerMessage::Event(e) => Some(e.tick),
+                _ => None,
+            })
+            .collect();
+        assert!(!roster.is_empty());
+        assert!(roster.iter().all(|&t| t == Tick(3)), "the roster's ticks: {roster:?}");
+        room.handle(RoomCommand::Chat { player: a, text: ChatText::truncated("hi") }, t0);
+        room.handle(RoomCommand::Leave { player: b, link: b_link, how: Departure::Left }, t0);
+        room.tick(t0 + Duration::from_millis(66));
+        let msgs = messages(&a_link).0;
+        let snapshot_tick = snapshot(&msgs).header.tick;
+        assert_eq!(snapshot_tick, Tick(3));
+        let ticks: Vec<_> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                ServerMessage::Event(e) => Some((e.tick, e.kind)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ticks.len(), 3, "joined, chat, left: {ticks:?}");
+        assert!(ticks.iter().all(|(t, _)| *t == snapshot_tick), "{ticks:?}");
     }
 
     #[test]

@@ -845,10 +845,21 @@ impl<G: Game> Room<G> {
             // Stamped with the tick of the newcomer's first snapshot, as the events that tick
             // brings (the newcomer's own `Joined` among them) are.
             let tick = Tick(self.tick.0.wrapping_add(1));
+            // A ship that joined since the last tick is left out: its own `Joined`, still
+            // pending, reaches the newcomer with that tick, and a roster naming it too would
+            // announce it twice.
+            let announced: Vec<PlayerId> = self
+                .pending_events
+                .iter()
+                .filter_map(|kind| match kind {
+                    EventKind::Joined { player, .. } => Some(*player),
+                    _ => None,
+                })
+                .collect();
             let roster = self
                 .ships
                 .iter()
-                .filter(|&&other| other != player)
+                .filter(|&&other| other != player && !announced.contains(&other))
                 .filter_map(|other| self.seats.get_key_value(other))
                 .take(ROSTER_MAX);
             for (&other, seat) in roster {
@@ -2565,6 +2576,29 @@ mod tests {
             .collect();
         assert_eq!(ticks.len(), 3, "joined, chat, left: {ticks:?}");
         assert!(ticks.iter().all(|(t, _)| *t == snapshot_tick), "{ticks:?}");
+    }
+
+    /// A newcomer hears of each other ship once: one that joined since the last tick is not in
+    /// its roster, as its own `Joined` reaches the newcomer with the next tick.
+    #[test]
+    fn a_ship_that_joined_since_the_last_tick_is_announced_to_a_newcomer_once() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (_, a) = join(&mut room, Role::Player, None, t0);
+        let a = a.unwrap().player;
+        room.tick(t0);
+        let (_, b) = join(&mut room, Role::Player, None, t0);
+        let b = b.unwrap().player;
+        let (watcher, _) = join(&mut room, Role::Spectator, None, t0);
+        room.tick(t0 + Duration::from_millis(33));
+        let joined: Vec<_> = events(&messages(&watcher).0)
+            .into_iter()
+            .filter_map(|e| match e {
+                EventKind::Joined { player, .. } => Some(player),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(joined, [a, b], "a from the roster, b with the tick, each once");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::debug;
 
 /// Why a server URL was refused.
 ///
@@ -114,15 +115,34 @@ impl Endpoint {
     /// Parses a `ws://` URL (port 80 when none is given) or a `wss://` URL (port 443), the
     /// latter checked against Mozilla's root certificates.
     pub fn parse(url: &str) -> Result<Endpoint, UrlError> {
-        let uri: Uri = url.parse().map_err(|_| UrlError::Invalid(url.to_string()))?;
+        let uri: Uri = url.parse().map_err(|_| {
+            // `Uri` refuses `ws://` and `ws:///ws` as malformed: say what is missing.
+            let no_host = url.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "ws" | "wss") && split_authority(rest).0.is_empty()
+            });
+            if no_host {
+                UrlError::NoHost(url.to_string())
+            } else {
+                UrlError::Invalid(url.to_string())
+            }
+        })?;
         let (tls, default_port) = match uri.scheme_str() {
             Some("ws") => (None, 80),
             Some("wss") => (Some(Tls(default_tls())), 443),
             _ => return Err(UrlError::Scheme(url.to_string())),
         };
-        let host = uri.host().ok_or_else(|| UrlError::NoHost(url.to_string()))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = uri.port_u16().unwrap_or(default_port);
+        // `Uri` takes `ws://:80/ws` with an empty host, which would only fail to resolve
+        // (retried for seconds as if the server were down), and `ws://h:99999/ws` with no
+        // port, which would connect to port 80.
+        let (host, port) = uri.authority().map_or(("", None), |a| split_authority(a.as_str()));
+        if host.is_empty() {
+            return Err(UrlError::NoHost(url.to_string()));
+        }
+        let port = match port.filter(|p| !p.is_empty()) {
+            None => default_port,
+            Some(p) => p.parse().map_err(|_| UrlError::Invalid(url.to_string()))?,
+        };
+        let host = host.to_string();
         Ok(Endpoint { uri, host, port, tls })
     }
 
@@ -148,13 +168,56 @@ impl Endpoint {
     }
 }
 
+/// The host (an IPv6 address without its brackets) and the port text of the authority at the
+/// start of `rest` (what follows `scheme://`; user info skipped).
+fn split_authority(rest: &str) -> (&str, Option<&str>) {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
+    match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, port)) => (host, port.strip_prefix(':')),
+            None => (v6, None),
+        },
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    }
+}
+
 /// A byte-counting transport: what crossed the socket, HTTP upgrade and frame headers
-/// included.
+/// included. It also holds back the first write error (see [`Counted::write_failed`]).
 #[derive(Debug)]
 struct Counted<S> {
     inner: S,
     read: u64,
     written: u64,
+    /// Why a write failed, once one has; from then on writes and flushes are dropped and
+    /// reported done. A server that ends a connection sends its `Kick` and close frame first,
+    /// then ends TCP, so a write that fails (our ack, or the pong tungstenite answers a ping
+    /// with before every read) finds them in the receive buffer, unread: returned, the error
+    /// would end the connection as a broken pipe, and tungstenite would read no further.
+    /// Held back, reading goes on to them; the driver reports the error once nothing is left
+    /// to read.
+    write_failed: Option<io::ErrorKind>,
+}
+
+impl<S> Counted<S> {
+    fn new(inner: S) -> Counted<S> {
+        Counted { inner, read: 0, written: 0, write_failed: None }
+    }
+
+    /// Keeps a write's error back (see [`Counted::write_failed`]).
+    fn hold<T>(&mut self, polled: Poll<io::Result<T>>, done: T) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(Err(e)) => {
+                debug!(error = %e, "write failed; reading what the server sent before it");
+                self.write_failed = Some(e.kind());
+                Poll::Ready(Ok(done))
+            }
+            polled => polled,
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
@@ -176,19 +239,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.write_failed.is_some() {
+            return Poll::Ready(Ok(buf.len()));
+        }
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = polled {
             self.written += n as u64;
         }
-        polled
+        self.hold(polled, buf.len())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        if self.write_failed.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.hold(polled, ())
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        if self.write_failed.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.hold(polled, ())
     }
 }
 
@@ -206,6 +280,11 @@ impl Transport {
             Transport::Plain(tcp) => tcp,
             Transport::Tls(tls) => tls.get_ref().0,
         }
+    }
+
+    /// Why a write to the socket failed, once one has (see [`Counted::write_failed`]).
+    fn write_failed(&self) -> Option<WsError> {
+        self.counted().write_failed.map(|kind| WsError::Io(kind.into()))
     }
 }
 
@@ -354,6 +433,14 @@ impl Client {
     /// attempts after the first have failed, or at once for an ending that is not retried
     /// (a full room among them). Then [`ConnectError::GaveUp`] says the last ending. With
     /// both limits `None` it waits for a server as long as it takes.
+    ///
+    /// It takes the events up to the `Welcome` itself: [`Event::Connecting`], the
+    /// [`Event::Disconnected`] of failed attempts, and the [`Event::Joined`] it returns on,
+    /// whose `Welcome` is [`welcome`](Self::welcome) (room, ship, tick rate). Everything
+    /// after the `Welcome` comes from [`next_event`](Self::next_event): the room's roster as
+    /// [`Event::Room`] joins, snapshots, and the events of later reconnects (their
+    /// `Connecting`, `Disconnected` and `Joined` included). [`Client::new`] instead leaves
+    /// every event to `next_event`, the first attempt's too.
     pub async fn connect(
         url: &str,
         identity: Identity,
@@ -552,7 +639,11 @@ impl Client {
         let mut ws = Pin::new(ws.as_mut());
         let ready = poll_fn(|cx| Poll::Ready(ws.as_mut().poll_next(cx))).await;
         match ready {
-            Poll::Pending => return false,
+            Poll::Pending => match ws.get_ref().write_failed() {
+                // Nothing left to read: the failed write ends the connection now.
+                Some(e) => self.session.handle_lost(now, link_error(e)),
+                None => return false,
+            },
             Poll::Ready(Some(Ok(message))) => self.handle_frame(now, message),
             Poll::Ready(Some(Err(e))) => self.session.handle_lost(now, link_error(e)),
             Poll::Ready(None) => self.session.handle_lost(now, LinkError::Eof),
@@ -665,6 +756,10 @@ fn poll_open(
     if let Poll::Ready(frame) = ws.as_mut().poll_next(cx) {
         return Poll::Ready(Wake::Frame(frame));
     }
+    // A write failed, and every frame the server sent before it is read.
+    if let Some(e) = ws.get_ref().write_failed() {
+        return Poll::Ready(Wake::Frame(Some(Err(e))));
+    }
     if was_unwritable && !*unwritable {
         // Writable again: the timer was armed without the sends that are due.
         return Poll::Ready(Wake::Timer);
@@ -693,10 +788,14 @@ fn poll_closing(
             Poll::Pending => {}
         }
     }
-    // Errors here surface again on the read side.
+    // Socket errors are held back (`Counted::write_failed`); others surface on the read side.
     let _ = ws.as_mut().poll_flush(cx);
     if let Poll::Ready(frame) = ws.as_mut().poll_next(cx) {
         return Poll::Ready(Wake::Frame(frame));
+    }
+    if ws.get_ref().write_failed().is_some() {
+        // Nothing more can be answered, and everything that came is read: over.
+        return Poll::Ready(Wake::Frame(None));
     }
     timer.as_mut().poll(cx).map(|()| Wake::Timer)
 }
@@ -725,7 +824,7 @@ async fn open(
     read_buffer_size: usize,
 ) -> Result<Ws, Disconnect> {
     let stream = connect_tcp(&endpoint, local_ip).await?;
-    let counted = Counted { inner: stream, read: 0, written: 0 };
+    let counted = Counted::new(stream);
     let transport = match &endpoint.tls {
         None => Transport::Plain(counted),
         Some(Tls(tls)) => {
@@ -759,7 +858,7 @@ async fn connect_tcp(
     endpoint: &Endpoint,
     local_ip: Option<IpAddr>,
 ) -> Result<TcpStream, Disconnect> {
-    let lost = |e: io::Error| Disconnect::Lost(LinkError::Connect(e.kind()));
+    let lost = |e: io::Error| Disconnect::Lost(LinkError::connect(&e));
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
         .await
         .map_err(lost)?
@@ -875,8 +974,7 @@ pub async fn upgrade(
         )));
     }
     let stream = connect_tcp(endpoint, local_ip).await?;
-    let tap =
-        Tap { stream: Some(Counted { inner: stream, read: 0, written: 0 }), read: Vec::new() };
+    let tap = Tap { stream: Some(Counted::new(stream)), read: Vec::new() };
     let mut ws = ws_handshake(endpoint, tap, 4096).await?;
     let tap = ws.get_mut();
     let counted = tap.stream.take().ok_or(Disconnect::Lost(LinkError::Eof))?;
@@ -935,6 +1033,94 @@ impl AsyncWrite for Tap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use tickwire_shared::codec::encode_server;
+    use tickwire_shared::{
+        Kick, KickReason, KickText, PlayerId, ResumeToken, Role, RoomName, ServerMessage,
+        WorldBounds,
+    };
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+    /// The upgrade's answer selects `tickwire.v1` (tungstenite's callback type, large error and
+    /// all).
+    #[allow(clippy::result_large_err)]
+    fn subprotocol(_: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+        let value = HeaderValue::from_static(SUBPROTOCOL);
+        response.headers_mut().insert("sec-websocket-protocol", value);
+        Ok(response)
+    }
+
+    /// A server on 127.0.0.1 port 0 that welcomes one client, then, once `go` fires, sends it
+    /// `frames` and ends TCP; returns its URL and the task, which ends once TCP is ended.
+    async fn fake_server(
+        frames: Vec<Message>,
+    ) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let (go, went) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, subprotocol).await.unwrap();
+            let hello = ws.next().await.unwrap().unwrap();
+            assert!(hello.is_binary(), "the Hello");
+            let welcome = Welcome {
+                player_id: PlayerId(1),
+                role: Role::Player,
+                room: RoomName::truncated("fake"),
+                tick_rate: 30,
+                world: WorldBounds { width: 1600, height: 1000 },
+                view_radius: 700,
+                entity: None,
+                resume_token: ResumeToken([7; 16]),
+                resumed: false,
+            };
+            let welcome = encode_server(&ServerMessage::Welcome(welcome)).unwrap();
+            ws.send(Message::Binary(welcome.into())).await.unwrap();
+            went.await.unwrap();
+            for frame in frames {
+                ws.feed(frame).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+            // Dropped: TCP ends (FIN), and what the client writes next is answered with a reset.
+        });
+        (url, go, task)
+    }
+
+    #[tokio::test]
+    async fn a_kick_already_received_is_reported_though_answering_a_ping_fails() {
+        // A game that stopped calling `next_event` finds the server's pings, its Kick and its
+        // close frame in the socket, and TCP ended: the first pong goes out and is answered
+        // with a reset, the next fails (broken pipe) before the Kick is read.
+        let kick = Kick { reason: KickReason::Idle, message: KickText::truncated("idle") };
+        let kick = encode_server(&ServerMessage::Kick(kick)).unwrap();
+        let close = CloseFrame { code: crate::close_code::POLICY.into(), reason: "idle".into() };
+        let mut frames: Vec<Message> = (0..4).map(|_| Message::Ping(vec![1].into())).collect();
+        frames.extend([Message::Binary(kick.into()), Message::Close(Some(close))]);
+        let (url, go, server) = fake_server(frames).await;
+
+        let config = Config { reconnect: crate::Reconnect::NEVER, ..Config::default() };
+        let identity = Identity::player("ada").unwrap();
+        let mut client = Client::connect(&url, identity, config).await.unwrap();
+        go.send(()).unwrap();
+        server.await.unwrap(); // every frame is in our socket, and TCP is ended
+
+        let reason = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match client.next_event().await.expect("a Disconnected before the end") {
+                    Event::Disconnected { reason, .. } => return reason,
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .expect("the connection ends");
+        let kicked = crate::Kicked {
+            reason: KickReason::Idle,
+            message: "idle".into(),
+            close_code: Some(crate::close_code::POLICY),
+        };
+        assert_eq!(reason, Disconnect::Kicked(kicked));
+    }
 
     #[tokio::test]
     async fn an_address_that_refuses_passes_the_connect_to_the_next() {
@@ -948,6 +1134,15 @@ mod tests {
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "the last failure is kept");
         let none = connect_any(&[], None).await.unwrap_err();
         assert_eq!(none.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_host_name_that_does_not_resolve_is_shown_as_such() {
+        // `.invalid` never resolves (RFC 6761); std files the failure under no kind of its own.
+        let endpoint = Endpoint::parse("ws://no-such-host.invalid/ws").unwrap();
+        let Err(lost) = connect_tcp(&endpoint, None).await else { panic!("resolved") };
+        let shown = lost.to_string();
+        assert!(shown.starts_with("cannot connect: failed to lookup address"), "{shown}");
     }
 
     #[test]
@@ -977,5 +1172,22 @@ mod tests {
         assert_eq!(e.clone().with_tls_config(roots), e, "no effect on ws://");
         assert!(matches!(Endpoint::parse("http://example.com/"), Err(UrlError::Scheme(_))));
         assert!(matches!(Endpoint::parse("not a url"), Err(UrlError::Invalid(_))));
+        let with_token = Endpoint::parse("ws://user@example.com:9/ws?token=abc").unwrap();
+        assert_eq!((with_token.host.as_str(), with_token.port), ("example.com", 9));
+        assert_eq!(Endpoint::parse("ws://example.com:/ws").unwrap().port, 80, "an empty port");
+    }
+
+    #[test]
+    fn a_url_without_a_host_or_with_a_port_out_of_range_is_refused() {
+        // Taken, these would fail only when connecting, retried for seconds as a server down
+        // (an empty host), or connect to port 80 (a port that does not fit).
+        for url in ["ws://", "wss://", "ws:///ws", "ws://:80/ws", "ws://user@:80/ws", "ws://[]/ws"]
+        {
+            assert_eq!(Endpoint::parse(url), Err(UrlError::NoHost(url.into())), "{url}");
+        }
+        for url in ["ws://example.com:99999/ws", "ws://[::1]:65536/ws"] {
+            assert_eq!(Endpoint::parse(url), Err(UrlError::Invalid(url.into())), "{url}");
+        }
+        assert_eq!(Endpoint::parse("ws://[::1]:65535/ws").unwrap().port, 65535);
     }
 }

@@ -81,7 +81,8 @@ pub struct Config {
     /// inputs held up by a stalled uplink (Wi-Fi) reach the server back to back when it
     /// recovers, and this many plus [`Config::input_burst`] (250) must fit the server's input
     /// burst (360, `--input-burst`) or it kicks the client (1008, `RateLimited`), ending the
-    /// seat. At 100 inputs a second, 200 is 2 s of inputs: lower stops sending sooner on a
+    /// seat and the session (the kick is not retried: [`Disconnect::Kicked`](crate::Disconnect::Kicked)).
+    /// At 100 inputs a second, 200 is 2 s of inputs: lower stops sending sooner on a
     /// long round trip; higher, past that sum, risks the kick.
     pub max_inputs_unconfirmed: usize,
     /// Chat lines waiting for their turn at most; [`Session::send_chat`](crate::Session::send_chat)
@@ -115,8 +116,10 @@ pub struct Config {
     /// 6.1): acks only need to come within 64 ticks, round trip included, or the server sends
     /// full snapshots. Smaller values make deltas smaller only where the server encodes
     /// against acks (a server other than tickwire). 1 acks every snapshot. Counted in ticks,
-    /// so a spectator that skips frames acks no later in time. Players always ack every
-    /// snapshot: their acks ride with their inputs.
+    /// so a spectator that skips frames acks no later in time. Players ack every snapshot,
+    /// whatever this says, each ack a message of its own (the protocol's `Input` carries no
+    /// ack): a player sending an input a tick sends two messages a tick, written to the
+    /// socket together (one TCP segment) when both are due at once.
     pub spectator_ack_every: u32,
 }
 
@@ -147,6 +150,21 @@ impl Default for Config {
 /// The reconnect policy, as data: the session computes every delay from it, the driver only
 /// sleeps. Which endings are retried at all is decided per [`Disconnect`](crate::Disconnect)
 /// ([`Disconnect::retry`](crate::Disconnect::retry)); this says how often and how soon.
+///
+/// `#[non_exhaustive]` as [`Config`] is, so `Reconnect { .., ..Reconnect::default() }` does not
+/// compile outside this crate: start from [`Reconnect::default`] (or [`Reconnect::NEVER`])
+/// and assign fields, or assign them in place in a [`Config`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use tickwire_client::{Config, Reconnect};
+/// let mut reconnect = Reconnect::default();
+/// reconnect.max_initial_attempts = None; // wait for a server that is still starting
+/// reconnect.max_delay = Duration::from_secs(5);
+/// let mut config = Config::default();
+/// config.reconnect = reconnect;
+/// config.reconnect.initial_delay = Duration::from_millis(100);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reconnect {

@@ -54,7 +54,8 @@ pub enum Retry {
     /// Reconnect without the token: the seat is gone, join afresh.
     Fresh,
     /// Do not reconnect: trying again cannot help until a person changes something (the
-    /// client's version, its URL, its name), or another connection now owns the seat.
+    /// client's version, its URL, its name, its rate limits), or another connection now owns
+    /// the seat.
     Never,
 }
 
@@ -89,9 +90,17 @@ pub struct Kicked {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LinkError {
-    /// TCP could not be opened (refused, unreachable, no address for the host name).
-    #[error("cannot connect: {0}")]
-    Connect(io::ErrorKind),
+    /// TCP could not be opened (refused, unreachable, no address for the host name). Made by
+    /// [`LinkError::connect`].
+    #[error("cannot connect: {message}")]
+    Connect {
+        /// The error's kind, for [`Disconnect::label`]. A host name that does not resolve is
+        /// `Uncategorized` (std has no kind for it): `message` says so.
+        kind: io::ErrorKind,
+        /// The operating system's (or resolver's) explanation, e.g. "failed to lookup address
+        /// information: Name or service not known", at most [`LinkError::MESSAGE_MAX`] bytes.
+        message: String,
+    },
     /// Reading or writing failed.
     #[error("transport error: {0}")]
     Io(io::ErrorKind),
@@ -133,10 +142,16 @@ pub enum Disconnect {
     /// common than a proxy that answers 404 while a node restarts.
     #[error("upgrade refused: {0}")]
     Refused(Refusal),
-    /// The server sent a `Kick` and closed. Retried unless the reason is
-    /// `VersionMismatch` (update the client), `BadHello` or `MalformedMessage` (a client bug),
-    /// or `Replaced` (another connection resumed this seat; retrying would take it back and
-    /// forth). After `ResumeRejected` the next attempt joins afresh. `Full` is retried while
+    /// The server sent a `Kick` and closed. Retried with the resume token after `Idle`,
+    /// `TooSlow` and `ShuttingDown` (the server keeps the seat for its resume grace, a
+    /// restarted server excepted). Not retried after `VersionMismatch` (update the client),
+    /// `BadHello` or `MalformedMessage` (a client bug), `Replaced` (another connection resumed
+    /// this seat; retrying would take it back and forth), or `RateLimited` (more inputs or
+    /// chat lines than the server allows: the seat is over, and a client whose own pacing,
+    /// [`Config::input_rate_per_sec`](crate::Config::input_rate_per_sec) and
+    /// [`Config::chat_rate_per_sec`](crate::Config::chat_rate_per_sec), let that happen would
+    /// be kicked again; as in the JavaScript SDK). After `ResumeRejected` the next attempt
+    /// joins afresh. `Full` is retried while
     /// the session has a seat to get back (a `Welcome` arrived: the seat may still be held,
     /// and a fleet node that does not find it answers `Full` too), but ends a first
     /// join, as in the JavaScript SDK: the session decides that, while [`Disconnect::retry`]
@@ -174,6 +189,26 @@ pub enum Disconnect {
     Decode(DecodeError),
 }
 
+impl LinkError {
+    /// The longest explanation a [`LinkError::Connect`] keeps, in bytes.
+    pub const MESSAGE_MAX: usize = 200;
+
+    /// [`LinkError::Connect`] for `error`, its explanation kept (cut to
+    /// [`LinkError::MESSAGE_MAX`] bytes): its kind alone would show a host name that does not
+    /// resolve as "uncategorized error".
+    pub fn connect(error: &io::Error) -> LinkError {
+        let mut message = error.to_string();
+        if message.len() > Self::MESSAGE_MAX {
+            let mut end = Self::MESSAGE_MAX;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        LinkError::Connect { kind: error.kind(), message }
+    }
+}
+
 impl Disconnect {
     /// What to do next (see each variant).
     pub fn retry(&self) -> Retry {
@@ -184,10 +219,10 @@ impl Disconnect {
                 KickReason::VersionMismatch { .. }
                 | KickReason::BadHello
                 | KickReason::MalformedMessage
+                | KickReason::RateLimited
                 | KickReason::Replaced => Retry::Never,
                 KickReason::ResumeRejected => Retry::Fresh,
                 KickReason::Full
-                | KickReason::RateLimited
                 | KickReason::Idle
                 | KickReason::TooSlow
                 | KickReason::ShuttingDown => Retry::Resume,
@@ -236,7 +271,7 @@ impl Disconnect {
                 format!("kick-{name}")
             }
             Disconnect::Closed { code, .. } => format!("close-{code}"),
-            Disconnect::Lost(LinkError::Connect(kind)) => format!("connect-{kind:?}"),
+            Disconnect::Lost(LinkError::Connect { kind, .. }) => format!("connect-{kind:?}"),
             Disconnect::Lost(LinkError::Io(kind)) => format!("io-{kind:?}"),
             Disconnect::Lost(LinkError::Eof) => "lost-eof".into(),
             Disconnect::Lost(LinkError::WebSocket(_)) => "websocket-error".into(),
@@ -308,13 +343,21 @@ mod tests {
         assert_eq!(kicked(KickReason::Replaced).retry(), Retry::Never);
         assert_eq!(kicked(KickReason::ResumeRejected).retry(), Retry::Fresh);
         assert_eq!(kicked(KickReason::ShuttingDown).retry(), Retry::Resume);
+        assert_eq!(kicked(KickReason::Idle).retry(), Retry::Resume);
+        assert_eq!(kicked(KickReason::TooSlow).retry(), Retry::Resume);
         assert_eq!(Disconnect::Closed { code: 1009, reason: String::new() }.retry(), Retry::Never);
         assert_eq!(Disconnect::Closed { code: 1011, reason: String::new() }.retry(), Retry::Resume);
         assert_eq!(Disconnect::Lost(LinkError::Eof).retry(), Retry::Resume);
         assert_eq!(Disconnect::Lost(LinkError::Subprotocol).retry(), Retry::Never);
         assert_eq!(Disconnect::Lost(LinkError::Tls("expired".into())).retry(), Retry::Never);
-        let refused = LinkError::Connect(io::ErrorKind::ConnectionRefused);
+        let refused = LinkError::connect(&io::ErrorKind::ConnectionRefused.into());
         assert_eq!(Disconnect::Lost(refused).retry(), Retry::Resume);
+    }
+
+    #[test]
+    fn a_rate_limit_kick_is_final() {
+        // The server ended the seat, and the pacing that let it happen would again.
+        assert_eq!(kicked(KickReason::RateLimited).retry(), Retry::Never);
     }
 
     #[test]
@@ -343,5 +386,24 @@ mod tests {
             "io-ConnectionReset"
         );
         assert_eq!(kicked(KickReason::Full).close_code(), Some(1008));
+        let refused = LinkError::connect(&io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(Disconnect::Lost(refused).label(), "connect-ConnectionRefused");
+    }
+
+    #[test]
+    fn a_connect_failure_says_what_failed() {
+        // A name that does not resolve is an error of kind `Uncategorized`, which std does not
+        // let us name: its text is the part worth showing.
+        let unresolved =
+            io::Error::other("failed to lookup address information: Name or service not known");
+        let lost = Disconnect::Lost(LinkError::connect(&unresolved));
+        assert_eq!(
+            lost.to_string(),
+            "cannot connect: failed to lookup address information: Name or service not known"
+        );
+        assert_eq!(lost.label(), "connect-Other");
+        let long = LinkError::connect(&io::Error::other("é".repeat(150)));
+        let LinkError::Connect { message, .. } = long else { unreachable!() };
+        assert_eq!(message, "é".repeat(LinkError::MESSAGE_MAX / 2), "cut on a char boundary");
     }
 }

@@ -20,6 +20,9 @@
 //! - **Drops and resume**: when the connection drops, the client reconnects with jittered
 //!   backoff and presents the resume token of its `Welcome`; within the server's grace
 //!   (10 s by default) it gets the same seat, ship and score back (`welcome.resumed`).
+//!   Otherwise (the grace passed, or the server restarted) it joins afresh:
+//!   [`Event::Joined`] with `resumed: false`, perhaps another ship, and after a restart ticks
+//!   that start again from 1, so a game drops whatever it keeps by tick or by entity there.
 //! - **Endings are typed**: an HTTP refusal (429, 502, 503), a `Kick` with its reason, a close
 //!   code, a timeout. [`Disconnect::retry`] says whether retrying can help, and the
 //!   [`Reconnect`] policy says how often (by default: forever once joined, 5 more attempts
@@ -82,8 +85,91 @@
 //! let client = Client::with_endpoint(Arc::new(endpoint), Identity::player("ada")?, Config::default(), 7);
 //! # Ok(()) }
 //! ```
-//! A certificate that is not trusted ends the session with
-//! [`LinkError::Tls`], which is not retried.
+//! With `ca_der` read from a PEM file:
+//! `rustls::pki_types::CertificateDer::from_pem_file("cert.pem")?` (with
+//! `rustls::pki_types::pem::PemObject` in scope). A certificate that is not trusted ends the
+//! session with [`LinkError::Tls`], which is not retried.
+//!
+//! A self-signed development certificate must say it is not a CA: rustls refuses a CA
+//! certificate as the server's own (`CaUsedAsEndEntity`), and plain `openssl req -x509` makes
+//! one. This one works, for `wss://localhost:8443/ws` and `wss://127.0.0.1:8443/ws`:
+//! ```sh
+//! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+//!   -keyout key.pem -out cert.pem -subj /CN=localhost \
+//!   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+//!   -addext "basicConstraints=critical,CA:FALSE"
+//! tickwire-server --bind 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
+//! ```
+//! and the client trusts `cert.pem`. (`mkcert localhost 127.0.0.1` works too: trust its
+//! `rootCA.pem`, in the directory `mkcert -CAROOT` prints.)
+//!
+//! ## Join tokens
+//! A server started with `--join-secret` (or `--join-public-key`) refuses an upgrade without
+//! a join token that a game backend minted: HTTP 401, [`Disconnect::Refused`], which is not
+//! retried. Put the token in the URL, as the server reads it (SECURITY.md):
+//! `wss://game.example/ws?token=<jwt>`. Every reconnect presents the same URL, so a token
+//! that expires while the session lives (past the server's 30 s leeway) ends the session at
+//! its next reconnect: 401 "the join token has expired", then [`Event::Ended`]. Mint tokens
+//! that outlive a match and its reconnects (`exp`); a session that ends so needs a new
+//! [`Client`] with a fresh token, and joins afresh (its seat is not resumed).
+//!
+//! ## A synchronous game loop (winit, macroquad)
+//! A render loop that must not wait drives the client from a tokio task on a runtime of its
+//! own, and trades with it over channels: events (and the world of each snapshot) one way,
+//! bounded, taken without waiting each frame; the controls the other way, the newest only.
+//! The task awaits room in the event channel, so a render loop that stalls holds back the
+//! client's reading, not its memory.
+//! ```no_run
+//! use tickwire_client::protocol::delta::World;
+//! use tickwire_client::{Client, Config, Controls, Event, Identity};
+//! # fn read_gamepad() -> Controls { Controls::NEUTRAL }
+//! # fn draw(_: &World) {}
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let (events, mut events_rx) = tokio::sync::mpsc::channel::<(Event, Option<World>)>(64);
+//! let (controls, mut controls_rx) = tokio::sync::watch::channel(Controls::NEUTRAL);
+//! let mut client = Client::new("ws://127.0.0.1:8080/ws", Identity::player("ada")?, Config::default())?;
+//! runtime.spawn(async move {
+//!     loop {
+//!         tokio::select! {
+//!             event = client.next_event() => {
+//!                 let Some(event) = event else { break };
+//!                 let world = match event {
+//!                     Event::Snapshot(_) => client.world().cloned(),
+//!                     _ => None,
+//!                 };
+//!                 if events.send((event, world)).await.is_err() {
+//!                     break; // the render loop is gone
+//!                 }
+//!             }
+//!             changed = controls_rx.changed() => {
+//!                 if changed.is_err() {
+//!                     break;
+//!                 }
+//!                 let newest = *controls_rx.borrow_and_update();
+//!                 let _ = client.send_input(newest); // refused while not joined
+//!             }
+//!         }
+//!     }
+//!     client.leave().await;
+//! });
+//! // The render loop: never waits on the network.
+//! let mut world = None;
+//! loop {
+//!     while let Ok((event, snapshot)) = events_rx.try_recv() {
+//!         match event {
+//!             Event::Snapshot(_) => world = snapshot,
+//!             Event::Ended(_) => return Ok(()),
+//!             _ => {}
+//!         }
+//!     }
+//!     controls.send_replace(read_gamepad()); // every frame: the client paces inputs
+//!     if let Some(world) = &world {
+//!         draw(world);
+//!     }
+//! }
+//! # }
+//! ```
 //!
 //! ## Two layers
 //! [`Session`] is the protocol, sans-IO in the style of quinn-proto: no socket, no clock;

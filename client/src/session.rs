@@ -202,6 +202,12 @@ pub enum Event {
     /// The server welcomed us: a fresh join, or a resume (`welcome.resumed`) with the same
     /// ship and score. Inputs go on numbering from where the last connection stopped;
     /// later connections name `welcome.room` in their `Hello`.
+    ///
+    /// `resumed: false` after an earlier `Joined` is a new seat: the old one's grace passed,
+    /// or the server restarted, and then the room's ticks start again from 1. A game resets
+    /// there whatever it keeps by tick or by entity (interpolation buffers, predicted inputs,
+    /// the ship's id: `welcome.entity` may differ); [`Session::world`] is `None` until the
+    /// new connection's first snapshot.
     Joined(Welcome),
     /// A snapshot was applied: the world at `info.tick` is rebuilt and kept, a baseline the
     /// server may encode against. [`Session::world`] is the newest world rebuilt, which is
@@ -230,7 +236,10 @@ pub enum Event {
     },
     /// Something happened in the room: a join, a departure, a score, a round end, a chat line.
     Room(RoomEvent),
-    /// New controller feedback (only `Role::Controller`).
+    /// Controller feedback (only `Role::Controller`, which gets no snapshots). Not every tick:
+    /// the server sends it when something in it changes, and at least once a second
+    /// otherwise (the same values again), so a controller keeps the last one and shows it
+    /// until the next.
     Feedback(ControllerFeedback),
     /// The answer to our `Ping`.
     Pong {

@@ -252,7 +252,11 @@ async fn connect_to_a_closed_port_gives_up_after_the_initial_attempts() {
     let Err(ConnectError::GaveUp(reason)) = result else {
         panic!("expected to give up, got {result:?}");
     };
-    assert_eq!(reason, Disconnect::Lost(LinkError::Connect(std::io::ErrorKind::ConnectionRefused)));
+    let Disconnect::Lost(LinkError::Connect { kind, message }) = reason else {
+        panic!("expected a refused connect, got {reason:?}");
+    };
+    assert_eq!(kind, std::io::ErrorKind::ConnectionRefused);
+    assert!(message.contains("refused"), "the system's explanation: {message}");
 }
 
 #[tokio::test]

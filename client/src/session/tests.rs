@@ -500,6 +500,22 @@ fn a_version_mismatch_is_final() {
 }
 
 #[test]
+fn a_rate_limit_kick_ends_the_session_even_once_joined() {
+    // The server ended the seat; the pacing that went past its limit would again.
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    h.recv(kick(KickReason::RateLimited));
+    h.session.handle_close_frame(h.now, Some(1008), "more than 120 inputs per second");
+    let events = h.events();
+    let (reason, retry_in) = disconnected(&events);
+    assert_eq!(reason.label(), "kick-RateLimited");
+    assert_eq!(retry_in, None);
+    assert_eq!(events.last(), Some(&Event::Ended(End::GaveUp)));
+    assert!(h.session.state().is_ended());
+}
+
+#[test]
 fn a_dropped_connection_backs_off_then_resumes_with_the_token() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));
@@ -558,7 +574,7 @@ fn refuse_connects(h: &mut Harness, n: usize) -> Vec<Event> {
     let mut events = Vec::new();
     for _ in 0..n {
         assert!(h.session.poll_connect(h.now), "an attempt is due");
-        let refused = LinkError::Connect(std::io::ErrorKind::ConnectionRefused);
+        let refused = LinkError::connect(&std::io::ErrorKind::ConnectionRefused.into());
         h.session.handle_connect_failed(h.now, Disconnect::Lost(refused));
         let more = h.events();
         let (_, retry_in) = disconnected(&more);
@@ -575,7 +591,8 @@ fn a_first_join_that_never_connects_gives_up_after_max_initial_attempts() {
     let events = refuse_connects(&mut h, 5);
     assert!(matches!(h.session.state(), State::Backoff { .. }), "five failures are retried");
     let events = [events, refuse_connects(&mut h, 1)].concat();
-    let refused = Disconnect::Lost(LinkError::Connect(std::io::ErrorKind::ConnectionRefused));
+    let refused =
+        Disconnect::Lost(LinkError::connect(&std::io::ErrorKind::ConnectionRefused.into()));
     assert_eq!(
         events[events.len() - 2..],
         [Event::Disconnected { reason: refused, retry_in: None }, Event::Ended(End::GaveUp)],

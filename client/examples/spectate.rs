@@ -8,11 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tickwire_client::protocol::arena::{KIND_PICKUP, KIND_SHIP};
 use tickwire_client::protocol::{EventKind, PlayerId, RoundPhase};
 use tickwire_client::{Client, Config, Event, Identity};
-
-const KIND_SHIP: u8 = 0;
-const KIND_PICKUP: u8 = 1;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {

@@ -8,10 +8,11 @@
 //! `#![no_std]`. Everything a controller needs (`Hello`, `Input`, `Ack`, `Chat`, `Ping` out;
 //! `Welcome`, `Event`, `ControllerFeedback`, `Pong`, `Kick` in) encodes into and decodes out of
 //! caller buffers with **no allocator**. The `alloc` feature (default) adds the variable-size
-//! [`Snapshot`](messages::Snapshot), [`ServerMessage`](messages::ServerMessage) and the
-//! [`delta`] module. `PROTOCOL.md` at the repository root specifies every byte.
+//! [`Snapshot`], [`ServerMessage`] and the [`delta`] module. `PROTOCOL.md` at the repository
+//! root specifies every byte.
 //!
 //! # Layout
+//! - [`arena`]: what tickwire's arena game means by an entity's `kind` and `flags`.
 //! - [`bounded`]: `BoundedStr<N>`, a fixed-capacity UTF-8 string whose length is checked on decode.
 //! - [`messages`]: ids, client-to-server and server-to-client messages, limits.
 //! - [`codec`]: the bincode configuration, `encode_*`/`decode_*` functions and their error enums.
@@ -26,6 +27,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod arena;
 pub mod bits;
 pub mod bounded;
 pub mod codec;

@@ -37,18 +37,10 @@ use tickwire_shared::{
     WorldBounds,
 };
 
-/// Entity kind of a ship.
-pub const KIND_SHIP: u8 = 0;
-/// Entity kind of a pickup.
-pub const KIND_PICKUP: u8 = 1;
-/// Flag bit: the entity is alive (always set on what [`Game::entities`] lists).
-pub const FLAG_ALIVE: u8 = 1 << 0;
-/// Flag bit: the ship holds boost.
-pub const FLAG_BOOSTING: u8 = 1 << 1;
-/// Flag bit: the ship just (re)spawned and passes through other ships.
-pub const FLAG_INVULNERABLE: u8 = 1 << 2;
-/// Entity id of pickup slot 0; slot `i` is `PICKUP_ID_BASE + i`.
-pub const PICKUP_ID_BASE: u32 = 100_000;
+// Entity kinds, flags and ids, as clients read them (one definition, in the protocol crate).
+pub use tickwire_shared::arena::{
+    FLAG_ALIVE, FLAG_BOOSTING, FLAG_INVULNERABLE, KIND_PICKUP, KIND_SHIP, PICKUP_ID_BASE,
+};
 
 /// Ship colours, indexed by `player.0 % 10`. The browser client mirrors this table:
 /// `#ff6b6b #4dabf7 #51cf66 #fcc419 #cc5de8 #ff922b #22b8cf #f06595 #94d82d #845ef7`.

@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".into());
     // "" joins any room, as an empty TICKWIRE_ROOM does on a board.
-    let room = args.next().filter(|room| !room.is_empty());
+    let room = args.next();
     let name = args.next().unwrap_or_else(|| "host-controller".into());
     // The same parser a board runs on its build-time URL.
     let server = ServerUrl::parse(&url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
@@ -102,8 +102,10 @@ async fn main() -> anyhow::Result<()> {
         server.path()
     );
 
-    // The same fixed buffers a board would keep in statics.
-    let (mut rx, mut tx, mut msg) = ([0u8; 512], [0u8; 384], [0u8; 256]);
+    // The buffers a board keeps in statics. The URL comes at run time here, so the send
+    // buffer is sized then: a `?token=<jwt>` makes the upgrade request longer than 384 bytes.
+    let (mut rx, mut msg) = ([0u8; 512], [0u8; 256]);
+    let mut tx = vec![0u8; Buffers::tx_len_for(&server)];
     let buffers = Buffers::new(&mut rx, &mut tx, &mut msg)?;
     let mut client = Client::new(
         TokioConnector(addrs),
@@ -112,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
         identity,
         server.endpoint(),
         buffers,
-    );
+    )?;
     let quit = Arc::new(AtomicBool::new(false));
     let mut app = Circles { start: Instant::now(), last: None, quit: quit.clone() };
     tokio::spawn(async move {

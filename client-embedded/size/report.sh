@@ -8,11 +8,17 @@
 #   bash client-embedded/size/report.sh            # from anywhere
 #   LIMIT_FLASH=24576 LIMIT_RAM=8192 STRICT=1 ...  # exit 1 when over the limits
 #   OPT_LEVEL=z ...                                # another opt-level ("s" by default)
+#   CARGO_TARGET_DIR=/tmp/size ...                 # build there instead of size/target
 #
 # flash = text + data (llvm-size's text includes .vector_table and .rodata); RAM = data + bss
 # (static RAM only: the stack is not counted).
 set -euo pipefail
+# Builds go to $CARGO_TARGET_DIR when it is set (made absolute here, before the `cd`, as cargo
+# would read a relative one from the caller's directory), else to size/target.
+TARGET_DIR=${CARGO_TARGET_DIR:-}
+[[ -z $TARGET_DIR || $TARGET_DIR == /* ]] || TARGET_DIR=$PWD/$TARGET_DIR
 cd "$(dirname "$0")"
+TARGET_DIR=${TARGET_DIR:-target}
 
 TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf)
 LIMIT_FLASH=${LIMIT_FLASH:-24576}
@@ -26,7 +32,7 @@ rustup component add llvm-tools >&2
 SIZE="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
 [[ -x "$SIZE" ]] || { echo "llvm-size not found at $SIZE" >&2; exit 1; }
 
-OUT=target/size-report-$OPT_LEVEL
+OUT=$TARGET_DIR/size-report-$OPT_LEVEL
 mkdir -p "$OUT"
 
 NM="$(dirname "$SIZE")/llvm-nm"
@@ -52,8 +58,8 @@ for target in "${TARGETS[@]}"; do
     features=()
     [[ $variant == client ]] && features=(--features client)
     echo "building $variant for $target" >&2
-    cargo build --release --locked --target-dir target --target "$target" "${features[@]}" >&2
-    cp "target/$target/release/tickwire-size" "$OUT/$target-$variant.elf"
+    cargo build --release --locked --target-dir "$TARGET_DIR" --target "$target" "${features[@]}" >&2
+    cp "$TARGET_DIR/$target/release/tickwire-size" "$OUT/$target-$variant.elf"
   done
   read -r bt bd bb < <(measure "$OUT/$target-baseline.elf")
   read -r ct cd cb < <(measure "$OUT/$target-client.elf")

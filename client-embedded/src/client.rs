@@ -2,9 +2,10 @@
 //! timers, reconnects forever, and never panics on network errors.
 
 use crate::config::Config;
-use crate::error::Disconnect;
+use crate::error::{BufferTooSmall, Disconnect};
 use crate::session::{CloseAction, Event, Identity, Pad, Session};
 use crate::transport::Connector;
+use crate::ws::handshake::request_len;
 use crate::ws::{Buffers, Incoming, WsConnection};
 use embassy_time::{Duration, Instant, Timer, with_deadline, with_timeout};
 use rand_core::RngCore;
@@ -65,8 +66,8 @@ pub struct Endpoint<'a> {
 /// ```text
 /// let identity = Identity::controller("pico", Some("lobby"))?;
 /// let mut client = Client::new(connector, rng, Config::DEFAULT, identity,
-///     Endpoint { host, path: "/ws" }, buffers);
-/// client.run(&mut my_app).await // never returns
+///     SERVER.endpoint(), buffers)?;
+/// let left = client.run(&mut my_app).await; // returns once `my_app` asks to leave
 /// ```
 pub struct Client<'b, C, R> {
     connector: C,
@@ -79,6 +80,11 @@ pub struct Client<'b, C, R> {
 impl<'b, C: Connector, R: RngCore> Client<'b, C, R> {
     /// A client that has not connected yet. `rng` masks frames, makes handshake keys and
     /// seeds the reconnect jitter: use the platform's hardware RNG where there is one.
+    ///
+    /// Fails when `buffers.tx` cannot hold the upgrade request to `endpoint` (a long
+    /// `?token=<jwt>` in the path): that attempt could never succeed, however often it was
+    /// retried. Size `tx` with [`Buffers::tx_len_for`] the URL and this never happens; with
+    /// the URL and the buffer in `const`s and `static`s the check folds away at compile time.
     pub fn new(
         connector: C,
         mut rng: R,
@@ -86,9 +92,13 @@ impl<'b, C: Connector, R: RngCore> Client<'b, C, R> {
         identity: Identity,
         endpoint: Endpoint<'b>,
         buffers: Buffers<'b>,
-    ) -> Self {
+    ) -> Result<Self, BufferTooSmall> {
+        let request = request_len(endpoint.host, endpoint.path);
+        if buffers.tx.len() < request {
+            return Err(BufferTooSmall { which: "tx", len: buffers.tx.len(), min: request });
+        }
         let session = Session::new(config, identity, rng.next_u64());
-        Client { connector, rng, session, endpoint, buffers }
+        Ok(Client { connector, rng, session, endpoint, buffers })
     }
 
     /// The session, for its state, resume token and round-trip time.
@@ -323,7 +333,8 @@ mod tests {
         let buffers = Buffers::new(&mut rx, &mut tx, &mut msg).unwrap();
         let identity = Identity::controller("pico", None).unwrap();
         let endpoint = Endpoint { host: "h", path: "/ws" };
-        let mut client = Client::new(connector, TestRng(1), config, identity, endpoint, buffers);
+        let mut client =
+            Client::new(connector, TestRng(1), config, identity, endpoint, buffers).unwrap();
         // Not a measure of anything: only turns sleeping out the hour into a failure.
         let hang_guard = std::time::Duration::from_secs(30);
         let left = tokio::time::timeout(hang_guard, client.run(&mut app))
@@ -350,6 +361,27 @@ mod tests {
         assert_eq!(attempts, 1);
         // Before the attempt, and right after it: no sleep in between.
         assert_eq!(asked, 2);
+    }
+
+    #[test]
+    fn a_send_buffer_too_small_for_the_upgrade_request_is_refused_up_front() {
+        // A join token in the URL: the request no buffer of `RECOMMENDED_TX` bytes can hold,
+        // so every attempt would fail alike and be retried forever.
+        let path = std::format!("/ws?token={}", "t".repeat(210));
+        let endpoint = Endpoint { host: "192.168.1.20:8080", path: &path };
+        let request = request_len(endpoint.host, endpoint.path);
+        assert!(request > Buffers::RECOMMENDED_TX);
+        let identity = Identity::controller("pico", None).unwrap();
+        let new = |tx: &mut [u8]| {
+            let (mut rx, mut msg) = ([0u8; 512], [0u8; 256]);
+            let buffers = Buffers::new(&mut rx, tx, &mut msg).unwrap();
+            let refusing = Refusing { attempts: 0, leave_on_attempt: false, leave: Rc::default() };
+            Client::new(refusing, TestRng(1), Config::DEFAULT, identity, endpoint, buffers)
+                .map(|_| ())
+        };
+        let too_small = BufferTooSmall { which: "tx", len: Buffers::RECOMMENDED_TX, min: request };
+        assert_eq!(new(&mut [0u8; Buffers::RECOMMENDED_TX]), Err(too_small));
+        assert_eq!(new(&mut std::vec![0u8; request]), Ok(()), "exactly the request fits");
     }
 
     /// Hands out one scripted server for every attempt; its `release`s are recorded in
@@ -417,7 +449,8 @@ mod tests {
         let identity = Identity::controller("pico", None).unwrap();
         let endpoint = Endpoint { host: "h", path: "/ws" };
         let connector = Scripted { script, attempts: 0 };
-        let mut client = Client::new(connector, TestRng(1), config, identity, endpoint, buffers);
+        let mut client =
+            Client::new(connector, TestRng(1), config, identity, endpoint, buffers).unwrap();
         let hang_guard = std::time::Duration::from_secs(30);
         let left = tokio::time::timeout(hang_guard, client.run(&mut app)).await.expect("run hung");
         let Scripted { script, attempts } = client.connector;

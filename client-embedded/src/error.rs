@@ -1,5 +1,6 @@
-//! Error enums. Each variant says who reacts and how; none of them is fatal to the
-//! [`Client`](crate::Client), which reconnects forever.
+//! Error enums. Each variant says who reacts and how; none of them is fatal to a running
+//! [`Client`](crate::Client), which reconnects forever. Configuration that could never
+//! connect (a bad URL, name or room, buffers too small) is refused before it starts.
 
 use embedded_io_async::ErrorKind;
 use tickwire_shared::{DecodeError, KickReason};
@@ -34,7 +35,11 @@ pub enum HandshakeError {
     #[error("HTTP response head larger than the receive buffer")]
     TooLarge,
     /// The request (host and path) does not fit the transmit buffer: a configuration error,
-    /// fixed by a shorter host/path or a larger buffer.
+    /// fixed by a shorter host/path or a larger buffer, that fails every attempt alike.
+    /// [`Client::new`](crate::Client::new) refuses such a buffer up front
+    /// ([`BufferTooSmall`]), so its driver never meets this; a driver of its own that calls
+    /// [`WsConnection::open`](crate::ws::WsConnection::open) should size `tx` with
+    /// [`Buffers::tx_len_for`](crate::Buffers::tx_len_for) rather than retry it.
     #[error("HTTP request larger than the transmit buffer")]
     RequestTooLarge,
 }
@@ -186,9 +191,13 @@ impl From<FrameError> for Disconnect {
     }
 }
 
-/// A caller-provided buffer is smaller than the documented minimum.
+/// A caller-provided buffer is smaller than the documented minimum
+/// ([`Buffers::new`](crate::Buffers::new)), or the transmit buffer cannot hold the upgrade
+/// request to the client's endpoint ([`Client::new`](crate::Client::new); `min` is then that
+/// request's length).
 ///
-/// Who reacts: the programmer, at start-up; see [`Buffers`](crate::Buffers) for the sizes.
+/// Who reacts: the programmer, at start-up; see [`Buffers`](crate::Buffers) for the sizes and
+/// [`Buffers::tx_len_for`](crate::Buffers::tx_len_for) for a transmit buffer that always fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[error("{which} buffer has {len} bytes, needs at least {min}")]

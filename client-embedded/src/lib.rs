@@ -6,9 +6,11 @@
 //! pings, detects silence, and reconnects forever with jittered exponential backoff, resuming
 //! its ship with the token of the last `Welcome`.
 //!
-//! It runs over any [`embedded_io_async::Read`] + [`Write`](embedded_io_async::Write)
-//! transport (embassy-net TCP on a board, tokio on a host) and keeps all state in fixed,
-//! caller-provided [`Buffers`].
+//! It runs over any [`embedded_io_async::Read`] + [`Write`] transport (embassy-net TCP on a
+//! board, tokio on a host) and keeps all state in fixed, caller-provided [`Buffers`].
+//!
+//! [`embedded_io_async::Read`]: https://docs.rs/embedded-io-async/0.7/embedded_io_async/trait.Read.html
+//! [`Write`]: https://docs.rs/embedded-io-async/0.7/embedded_io_async/trait.Write.html
 //!
 //! # Layout
 //! - [`config`]: [`Config`], every timing knob with its default.
@@ -22,6 +24,12 @@
 //! - [`pad`]: [`pad::Axis`], joystick calibration from raw ADC counts.
 //! - [`client`]: [`Client::run`], the async driver, and the [`App`] trait.
 //! - [`error`]: error enums; each variant says who reacts and how.
+//! - [`protocol`]: the tickwire-shared crate the client speaks, for the types its events
+//!   carry: [`ControllerFeedback`](protocol::ControllerFeedback), [`Kick`](protocol::Kick)
+//!   and its [`KickReason`](protocol::KickReason) (whose
+//!   [`is_refusal`](protocol::KickReason::is_refusal) tells a controller turned away, e.g. by
+//!   a full room, from an ordinary disconnect), [`Buttons`](protocol::Buttons),
+//!   [`PlayerId`](protocol::PlayerId).
 //!
 //!
 //! # Features
@@ -57,6 +65,7 @@ pub use url::{ServerUrl, UrlError};
 pub use ws::Buffers;
 
 /// The protocol crate, re-exported so firmware uses the same version.
+#[doc(inline)]
 pub use tickwire_shared as protocol;
 
 #[cfg(test)]

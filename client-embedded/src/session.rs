@@ -145,28 +145,27 @@ impl Identity {
         Ok(())
     }
 
-    /// A controller named `name` joining `room`, or any room for `None`, checked as
-    /// [`check`](Self::check) does. Nothing is truncated: a room cut to 16 bytes would be
-    /// another room, and one the server refuses would be retried forever, so both are
+    /// A controller named `name` joining `room`, or any room for `None` or `Some("")` (as
+    /// for [`check`](Self::check), so that a build-time setting left empty passes straight
+    /// through), checked as `check` does. Nothing is truncated: a room cut to 16 bytes would
+    /// be another room, and one the server refuses would be retried forever, so both are
     /// errors here.
     ///
     /// ```
     /// use tickwire_client_embedded::{Identity, IdentityError};
     /// assert!(Identity::controller("pico", Some("lobby")).is_ok());
-    /// assert!(Identity::controller("pico", None).is_ok());
+    /// assert_eq!(Identity::controller("pico", Some("")), Identity::controller("pico", None));
     /// let too_long = Identity::controller("pico", Some("tournament-final-1"));
     /// assert_eq!(too_long, Err(IdentityError::Room));
-    /// assert_eq!(Identity::controller("pico", Some("")), Err(IdentityError::Room));
     /// ```
     pub fn controller(name: &str, room: Option<&str>) -> Result<Identity, IdentityError> {
-        Identity::check(name, "")?; // the name only: "" is any room to `check`
+        let room = room.unwrap_or("");
+        Identity::check(name, room)?;
         let room = match room {
-            // Unlike `check`'s "", `Some("")` is not "any room": `None` says that.
-            Some(room) if is_valid_room_name(room) => RoomRequest::Named(RoomName::truncated(room)),
-            Some(_) => return Err(IdentityError::Room),
-            None => RoomRequest::Any,
+            "" => RoomRequest::Any,
+            // Fits, as checked: `truncated` cuts nothing.
+            room => RoomRequest::Named(RoomName::truncated(room)),
         };
-        // Both fit, as checked: `truncated` cuts nothing.
         Ok(Identity { role: Role::Controller, name: Name::truncated(name), room })
     }
 }
@@ -202,7 +201,12 @@ pub enum Event {
     /// New controller feedback: colour, score, alive, rumble.
     Feedback(ControllerFeedback),
     /// The server is closing the connection and said why; a
-    /// [`Event::Disconnected`] follows.
+    /// [`Event::Disconnected`] follows, and the client reconnects. When
+    /// [`KickReason::is_refusal`] is true (a full room, another protocol version, a `Hello` it
+    /// refused) the server turned the controller away and the next attempts may well fail
+    /// alike until the room frees up or the firmware changes: worth showing apart from an
+    /// ordinary disconnect (the boards' "turned away" LED pattern). Otherwise (a restart's
+    /// `ShuttingDown`, `Idle`, `Replaced`, ...) the reconnect usually just works.
     Kicked(Kick),
     /// The connection ended or could not be opened; the next attempt starts in `retry_in_ms`.
     Disconnected {
@@ -634,12 +638,14 @@ impl Session {
 
     fn disconnect(&mut self, now: u64, reason: Disconnect, close: CloseAction) {
         let was_connected = self.state.is_connected();
-        let stable = u64::from(self.config.stable_after_ms);
-        if self.welcomed_ms.take().is_some_and(|at| now.saturating_sub(at) >= stable) {
-            self.failures = 0;
-        }
+        let stable_after = u64::from(self.config.stable_after_ms);
+        let stable =
+            self.welcomed_ms.take().is_some_and(|at| now.saturating_sub(at) >= stable_after);
+        // A connection that lasted was a success, not a failed attempt: the count starts
+        // again from 0, so the next attempt is attempt 1 and waits the initial delay, as
+        // after a first failure.
+        self.failures = if stable { 0 } else { self.failures.saturating_add(1) };
         let delay = self.backoff_delay();
-        self.failures = self.failures.saturating_add(1);
         self.enter(SessionState::Backoff { until_ms: now.saturating_add(u64::from(delay)) }, now);
         self.hello_pending = false;
         self.ack_pending = None;
@@ -649,12 +655,12 @@ impl Session {
         self.push_event(Event::Disconnected { reason, retry_in_ms: delay });
     }
 
-    /// `backoff_initial_ms * 2^failures`, capped at `backoff_max_ms`, then spread by
-    /// ±`backoff_jitter_percent` and capped again.
+    /// `backoff_initial_ms * 2^(failures - 1)` (the initial delay after none or one failure),
+    /// capped at `backoff_max_ms`, then spread by ±`backoff_jitter_percent` and capped again.
     fn backoff_delay(&mut self) -> u32 {
         let max = u64::from(self.config.backoff_max_ms);
         let base = u64::from(self.config.backoff_initial_ms)
-            .checked_shl(self.failures.min(32))
+            .checked_shl(self.failures.saturating_sub(1).min(32))
             .unwrap_or(max)
             .min(max);
         let span = base * u64::from(self.config.backoff_jitter_percent.min(100)) / 100;
@@ -1042,6 +1048,32 @@ mod tests {
     }
 
     #[test]
+    fn the_first_attempt_after_a_connection_that_lasted_is_attempt_1() {
+        let mut s = session();
+        // Two failed attempts first, so that a count that was not reset would show.
+        for now in [0, 1_000] {
+            assert!(s.poll_connect(now));
+            s.handle_disconnected(now, Disconnect::Connect);
+        }
+        let SessionState::Backoff { until_ms } = s.state() else { panic!() };
+        events(&mut s);
+        join(&mut s, until_ms, false);
+        // Lasted `stable_after_ms` after its Welcome (at `until_ms + 10`): a success.
+        s.handle_disconnected(until_ms + 5_010, Disconnect::Eof);
+        let SessionState::Backoff { until_ms: retry } = s.state() else { panic!() };
+        assert!(retry - (until_ms + 5_010) <= 313, "the initial delay, jitter included");
+        events(&mut s);
+        assert!(s.poll_connect(retry));
+        assert_eq!(events(&mut s), [Event::Connecting { attempt: 1 }]);
+        // That attempt fails: the next is attempt 2, as after a first failure.
+        s.handle_disconnected(retry, Disconnect::Connect);
+        let SessionState::Backoff { until_ms: again } = s.state() else { panic!() };
+        events(&mut s);
+        assert!(s.poll_connect(again));
+        assert_eq!(events(&mut s), [Event::Connecting { attempt: 2 }]);
+    }
+
+    #[test]
     fn a_connection_that_ends_right_after_its_welcome_does_not_reset_the_backoff() {
         let mut s = session();
         let mut now = 0;
@@ -1094,13 +1126,15 @@ mod tests {
         let lobby = Identity::controller("pico", Some("lobby")).map(room);
         assert_eq!(lobby, Ok(RoomRequest::Named(RoomName::truncated("lobby"))));
         assert_eq!(Identity::controller("pico", None).map(room), Ok(RoomRequest::Any));
+        // An empty room is any room, as for `check` (a build-time setting left empty).
+        assert_eq!(Identity::controller("pico", Some("")).map(room), Ok(RoomRequest::Any));
         let longest = Identity::controller("pico", Some(&"r".repeat(16))).map(room);
         assert_eq!(longest, Ok(RoomRequest::Named(RoomName::truncated(&"r".repeat(16)))));
         // 17 bytes: cut to 16 it would be another room ("tournament-final").
         let cut = Identity::controller("pico", Some("tournament-final-1"));
         assert_eq!(cut, Err(IdentityError::Room));
         // The server kicks these with BadHello on every attempt.
-        for bad in ["", "my room", "caf\u{e9}", "a/b"] {
+        for bad in ["my room", "caf\u{e9}", "a/b"] {
             let refused = Identity::controller("pico", Some(bad));
             assert_eq!(refused, Err(IdentityError::Room), "{bad:?}");
         }

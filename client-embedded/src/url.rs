@@ -33,8 +33,11 @@ pub enum UrlError {
     #[error("the URL has no host")]
     EmptyHost,
     /// The host holds a character that cannot appear in a host name or IPv4 address
-    /// (IPv6 literals, user info and spaces are not supported).
-    #[error("the host may only hold letters, digits, '-' and '.'")]
+    /// (IPv6 literals, user info and spaces are not supported), or its last label is all
+    /// digits without it being an IPv4 address (`1.2.3`, `256.1.1.1`: a mistyped address).
+    #[error(
+        "the host must be an IPv4 address, or letters, digits, '-' and '.' not ending in digits"
+    )]
     BadHost,
     /// The port is empty, not a number, 0 or above 65535.
     #[error("the port must be a number from 1 to 65535")]
@@ -161,16 +164,34 @@ const fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
     true
 }
 
+/// Letters, digits, '-' and '.'; and a last label of digits only in a dotted quad alone. A
+/// name cannot end in one (RFC 1123 2.1, RFC 3986 3.2.2), and `1.2.3` or `256.1.1.1` is a
+/// mistyped address, which a resolver would look up as a name or read in some legacy form
+/// (`1.2.3` as 1.2.0.3 to `inet_aton`), not refuse.
 const fn valid_host(host: &[u8]) -> bool {
+    let mut numeric_label = true;
     let mut i = 0;
     while i < host.len() {
         let c = host[i];
         if !(c.is_ascii_alphanumeric() || c == b'-' || c == b'.') {
             return false;
         }
+        numeric_label = if c == b'.' { true } else { numeric_label && c.is_ascii_digit() };
         i += 1;
     }
-    true
+    // A trailing '.' (a fully qualified name) leaves an empty last label: look at the one
+    // before it.
+    if let [rest @ .., b'.'] = host
+        && !rest.is_empty()
+    {
+        let mut j = rest.len();
+        numeric_label = true;
+        while j > 0 && rest[j - 1] != b'.' {
+            numeric_label = numeric_label && rest[j - 1].is_ascii_digit();
+            j -= 1;
+        }
+    }
+    !numeric_label || parse_ipv4(host).is_some()
 }
 
 const fn valid_path(path: &[u8]) -> bool {
@@ -238,6 +259,8 @@ const fn parse_ipv4(host: &[u8]) -> Option<[u8; 4]> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     #[test]
@@ -280,6 +303,14 @@ mod tests {
             ("ws://:8080/ws", UrlError::EmptyHost),
             ("ws://user@h/ws", UrlError::BadHost),
             ("ws://[::1]:80/ws", UrlError::BadHost),
+            // A last label of digits only: a dotted quad or nothing.
+            ("ws://1.2.3/ws", UrlError::BadHost),
+            ("ws://256.1.1.1/ws", UrlError::BadHost),
+            ("ws://1.2.3.4.5:8080/ws", UrlError::BadHost),
+            ("ws://01.2.3.4/ws", UrlError::BadHost),
+            ("ws://1.2.3.4./ws", UrlError::BadHost),
+            ("ws://8080/ws", UrlError::BadHost),
+            ("ws://game.42/ws", UrlError::BadHost),
             ("ws://h:/ws", UrlError::BadPort),
             ("ws://h:0/ws", UrlError::BadPort),
             ("ws://h:65536/ws", UrlError::BadPort),
@@ -293,6 +324,14 @@ mod tests {
             assert_eq!(ServerUrl::parse(input), Err(want), "{input:?}");
         }
         assert_eq!(ServerUrl::parse("ws://h:65535").unwrap().port(), 65535);
+    }
+
+    #[test]
+    fn names_may_hold_digits_but_not_end_in_a_numeric_label() {
+        for host in ["10.0.0.1", "game.local.", "42.example", "3com.com", "a-1.b2", "x", "h7"] {
+            let url = std::format!("ws://{host}:8080/ws");
+            assert_eq!(ServerUrl::parse(&url).map(|u| u.host()), Ok(host), "{host}");
+        }
     }
 
     #[test]

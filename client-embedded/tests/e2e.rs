@@ -251,7 +251,8 @@ fn memory_footprint_of_the_client_on_the_host() {
         Identity::controller("pico", None).unwrap(),
         endpoint,
         buffers,
-    );
+    )
+    .unwrap();
     let mut app = Probe::default();
     let run = client.run(&mut app);
     let (session_size, run_size) = (size_of_val(&session), size_of_val(&run));

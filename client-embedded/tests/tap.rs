@@ -175,7 +175,8 @@ fn start_client(spawner: Spawner, device: TunTapDevice, server: SocketAddr, app:
         Identity::controller("tap", Some(ROOM)).unwrap(),
         Endpoint { host, path: "/ws" },
         buffers,
-    );
+    )
+    .unwrap();
     spawner.spawn(client_task(stack, client, app).unwrap());
 }
 

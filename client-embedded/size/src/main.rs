@@ -267,14 +267,16 @@ mod client {
         let Ok(identity) = Identity::controller("pico", Some("lobby")) else {
             return;
         };
-        let client = Client::new(
+        let Ok(client) = Client::new(
             StubConnector,
             XorShift(0x7469_636b_7769_7265 ^ u64::from(adc())),
             Config::DEFAULT,
             identity,
             Endpoint { host: "192.168.1.20:8080", path: "/ws" },
             buffers,
-        );
+        ) else {
+            return;
+        };
         if let Ok(token) = run(client) {
             spawner.spawn(token);
         }

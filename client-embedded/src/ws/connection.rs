@@ -21,7 +21,7 @@ pub const MAX_FRAME_HEADER: usize = 14;
 /// | buffer | minimum | recommended | holds |
 /// |---|---|---|---|
 /// | `rx` | [`Buffers::MIN_RX`] = 270 | 512 | the HTTP upgrade response head (~200 bytes from tickwire-server), then raw frames: the largest frame plus its header |
-/// | `tx` | [`Buffers::MIN_TX`] = 270 | [`Buffers::tx_len_for`] the URL: 384, or the upgrade request if longer | the upgrade request (~160 bytes plus host and path), then one outgoing frame |
+/// | `tx` | [`Buffers::MIN_TX`] = 270 | [`Buffers::tx_len_for`] the URL: 384, or the upgrade request if longer | the upgrade request (175 bytes plus host and path), then one outgoing frame |
 /// | `msg` | [`Buffers::MIN_MESSAGE`] = 256 | 256 | one reassembled server message |
 ///
 /// The minimums fit every message a controller sends and receives
@@ -47,9 +47,11 @@ impl<'b> Buffers<'b> {
 
     /// The transmit buffer to give a client of `url`: [`RECOMMENDED_TX`](Self::RECOMMENDED_TX),
     /// or the URL's [upgrade request](ServerUrl::upgrade_request_len) when that is longer (a
-    /// `?token=<jwt>` makes it 400 bytes and up), so that a URL that parses also connects.
+    /// `?token=<jwt>` makes it 400 bytes and up), so that a URL that parses also connects
+    /// ([`Client::new`](crate::Client::new) refuses a `tx` that cannot hold the request).
     /// A `const fn`: firmware with its URL in a `const` sizes its buffer at compile time, at no
-    /// cost in flash:
+    /// cost in flash (a program that reads its URL at run time calls it then, as
+    /// `examples/host-controller.rs` does):
     ///
     /// ```
     /// use tickwire_client_embedded::{Buffers, ServerUrl};

@@ -238,6 +238,9 @@ mod tests {
             let one_short = write_request(host, path, RFC_KEY, &mut out[..len - 1]);
             assert_eq!(one_short, Err(HandshakeError::RequestTooLarge));
         }
+        // The fixed part, as the docs of `Buffers` and the README give it: 175 bytes plus
+        // host and path.
+        assert_eq!(request_len("h", "/ws") - "h/ws".len(), 175);
     }
 
     #[test]

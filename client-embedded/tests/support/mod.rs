@@ -221,7 +221,8 @@ fn spawn(
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async move {
             let connector = TokioConnector(addr, reads, max_read);
-            let mut client = Client::new(connector, rng, config, identity, endpoint, buffers);
+            let mut client =
+                Client::new(connector, rng, config, identity, endpoint, buffers).unwrap();
             tokio::select! {
                 left = client.run(&mut app) => *app.left.lock().unwrap() = Some(left),
                 _ = stopped => {}

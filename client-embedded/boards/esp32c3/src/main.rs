@@ -74,11 +74,8 @@ const SERVER: ServerUrl<'static> = match ServerUrl::parse(env!("TICKWIRE_SERVER"
 };
 /// The display name (`TICKWIRE_NAME`).
 const NAME: &str = env!("TICKWIRE_NAME");
-/// The room to join (`TICKWIRE_ROOM`); `None` (empty) joins any room with a free seat.
-const ROOM: Option<&str> = match env!("TICKWIRE_ROOM") {
-    room if room.is_empty() => None,
-    room => Some(room),
-};
+/// The room to join (`TICKWIRE_ROOM`); empty joins any room with a free seat.
+const ROOM: &str = env!("TICKWIRE_ROOM");
 
 const _: () = {
     assert!(!WIFI_SSID.is_empty() && WIFI_SSID.len() <= 32, "WIFI_SSID must hold 1 to 32 bytes");
@@ -87,7 +84,7 @@ const _: () = {
         "WIFI_PASSWORD must hold 8 to 64 characters (or be empty for an open network)"
     );
     // TICKWIRE_NAME and TICKWIRE_ROOM, checked as the server will check them.
-    if let Err(e) = Identity::check(NAME, env!("TICKWIRE_ROOM")) {
+    if let Err(e) = Identity::check(NAME, ROOM) {
         panic!("{}", e.as_str()); // about TICKWIRE_NAME or TICKWIRE_ROOM
     }
 };
@@ -507,10 +504,11 @@ async fn main(spawner: Spawner) -> ! {
         TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take()).waiting_for_address();
     let buffers =
         Buffers::new(RX.take(), TX.take(), MSG.take()).expect("buffers above the minimums");
-    let identity =
-        Identity::controller(NAME, ROOM).expect("TICKWIRE_NAME and TICKWIRE_ROOM checked above");
+    let identity = Identity::controller(NAME, Some(ROOM))
+        .expect("TICKWIRE_NAME and TICKWIRE_ROOM checked above");
     let mut client =
-        Client::new(connector, rng, Config::DEFAULT, identity, SERVER.endpoint(), buffers);
+        Client::new(connector, rng, Config::DEFAULT, identity, SERVER.endpoint(), buffers)
+            .expect("TX holds the upgrade request (Buffers::tx_len_for)");
     info!("playing on {}{} as \"{NAME}\"", SERVER.authority(), SERVER.path());
     // `Gamepad` never asks to leave, so `run` does not return; if it ever does, stay parked.
     let _left = client.run(&mut gamepad).await;

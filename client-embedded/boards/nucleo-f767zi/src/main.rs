@@ -360,12 +360,11 @@ async fn rumble_task(mut motor: Output<'static>) -> ! {
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_stm32::init(clocks());
-    let room = if ROOM.is_empty() { None } else { Some(ROOM) };
     info!(
         "tickwire controller {} for {} (room {})",
         NAME,
         SERVER.authority(),
-        room.unwrap_or("any")
+        if ROOM.is_empty() { "any" } else { ROOM }
     );
 
     // The IWDG keeps counting while a debugger halts the core unless DBGMCU freezes it (it
@@ -441,11 +440,14 @@ async fn main(spawner: Spawner) {
         Ok(buffers) => buffers,
         Err(_) => panic!("buffers below the client's minimum"),
     };
-    let identity = match Identity::controller(NAME, room) {
+    let identity = match Identity::controller(NAME, Some(ROOM)) {
         Ok(identity) => identity,
         Err(_) => panic!("TICKWIRE_NAME and TICKWIRE_ROOM are checked at compile time"),
     };
-    let client =
-        Client::new(connector, rng, ClientConfig::DEFAULT, identity, SERVER.endpoint(), buffers);
+    let config = ClientConfig::DEFAULT;
+    let client = match Client::new(connector, rng, config, identity, SERVER.endpoint(), buffers) {
+        Ok(client) => client,
+        Err(_) => panic!("WS_TX holds the upgrade request (Buffers::tx_len_for)"),
+    };
     spawner.spawn(unwrap!(client_task(client, gamepad)));
 }

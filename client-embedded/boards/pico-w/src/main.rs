@@ -65,11 +65,8 @@ const SERVER: ServerUrl<'static> = match ServerUrl::parse(env!("TICKWIRE_SERVER"
 };
 /// The display name (`TICKWIRE_NAME`).
 const NAME: &str = env!("TICKWIRE_NAME");
-/// The room to join (`TICKWIRE_ROOM`); `None` (empty) joins any room with a free seat.
-const ROOM: Option<&str> = match env!("TICKWIRE_ROOM") {
-    room if room.is_empty() => None,
-    room => Some(room),
-};
+/// The room to join (`TICKWIRE_ROOM`); empty joins any room with a free seat.
+const ROOM: &str = env!("TICKWIRE_ROOM");
 
 const _: () = {
     assert!(!WIFI_SSID.is_empty() && WIFI_SSID.len() <= 32, "WIFI_SSID must hold 1 to 32 bytes");
@@ -79,7 +76,7 @@ const _: () = {
         "WIFI_PASSWORD must hold 8 to 63 characters (or set WIFI_AUTH=open)"
     );
     // TICKWIRE_NAME and TICKWIRE_ROOM, checked as the server will check them.
-    if let Err(e) = Identity::check(NAME, env!("TICKWIRE_ROOM")) {
+    if let Err(e) = Identity::check(NAME, ROOM) {
         panic!("{}", e.as_str()); // about TICKWIRE_NAME or TICKWIRE_ROOM
     }
 };
@@ -565,9 +562,10 @@ async fn main(spawner: Spawner) {
         TcpConnector::for_url(stack, &SERVER, TCP_RX.take(), TCP_TX.take()).waiting_for_address();
     let buffers = unwrap!(Buffers::new(RX.take(), TX.take(), MSG.take()));
     // Checked at compile time (above): never fails here.
-    let identity = unwrap!(Identity::controller(NAME, ROOM));
+    let identity = unwrap!(Identity::controller(NAME, Some(ROOM)));
+    // `TX` holds the upgrade request (`Buffers::tx_len_for`): never fails here.
     let mut client =
-        Client::new(connector, rng, Config::DEFAULT, identity, SERVER.endpoint(), buffers);
+        unwrap!(Client::new(connector, rng, Config::DEFAULT, identity, SERVER.endpoint(), buffers));
     info!("playing on {=str}{=str} as \"{=str}\"", SERVER.authority(), SERVER.path(), NAME);
     // `Gamepad` never asks to leave, so `run` does not return.
     let _left = client.run(&mut gamepad).await;

@@ -46,13 +46,10 @@ const SERVER: ServerUrl<'static> = match ServerUrl::parse(env!("TICKWIRE_SERVER"
 };
 /// Display name on the server.
 const NAME: &str = env!("TICKWIRE_NAME");
-/// Room to join; `None` (empty) joins any room with a free seat.
-const ROOM: Option<&str> = match env!("TICKWIRE_ROOM") {
-    room if room.is_empty() => None,
-    room => Some(room),
-};
+/// Room to join; empty joins any room with a free seat.
+const ROOM: &str = env!("TICKWIRE_ROOM");
 // TICKWIRE_NAME and TICKWIRE_ROOM, checked as the server will check them.
-const _: () = if let Err(e) = Identity::check(NAME, env!("TICKWIRE_ROOM")) {
+const _: () = if let Err(e) = Identity::check(NAME, ROOM) {
     panic!("{}", e.as_str()); // about TICKWIRE_NAME or TICKWIRE_ROOM
 };
 
@@ -342,11 +339,14 @@ fn start_client(spawner: Spawner, stack: Stack<'static>, seed: u64) {
     let Ok(buffers) = Buffers::new(WS_RX.take(), WS_TX.take(), WS_MSG.take()) else {
         panic!("buffers below the client's minimum");
     };
-    let Ok(identity) = Identity::controller(NAME, ROOM) else {
+    let Ok(identity) = Identity::controller(NAME, Some(ROOM)) else {
         panic!("TICKWIRE_NAME and TICKWIRE_ROOM are checked at compile time");
     };
-    let client =
-        Client::new(connector, rng, ClientConfig::DEFAULT, identity, SERVER.endpoint(), buffers);
+    let config = ClientConfig::DEFAULT;
+    let Ok(client) = Client::new(connector, rng, config, identity, SERVER.endpoint(), buffers)
+    else {
+        panic!("WS_TX holds the upgrade request (Buffers::tx_len_for)");
+    };
     let gamepad = Gamepad { step: usize::MAX, last_feedback: None, rumbling: false };
     spawner.spawn(client_task(client, gamepad).expect("one client task"));
 }
@@ -364,7 +364,7 @@ async fn main(spawner: Spawner) {
     info!(
         "tickwire controller {NAME} for {} (room {}) on an MPS2 AN386 (Cortex-M4F, 25 MHz)",
         SERVER.authority(),
-        ROOM.unwrap_or("any")
+        if ROOM.is_empty() { "any" } else { ROOM }
     );
     watchdog::start();
     spawner.spawn(watchdog::task().expect("one watchdog task"));

@@ -28,6 +28,10 @@ export function describeFailure(error) {
     }[/** @type {string} */ (error.reason)] ?? `The server closed the connection (${error.reason}).`;
     return `${why} The server said: “${error.serverMessage}”`;
   }
+  if (error instanceof UnreachableError && error.status !== undefined) {
+    return `The server turned this page away${error.reason ? ` (${error.reason})` : ''}. An invite link may `
+      + 'have expired: ask for a new one, or open the game without it.';
+  }
   if (error instanceof UnreachableError) {
     return `Could not reach the server${error.reason ? ` (${error.reason})` : ''}. It may be down or out of reach from `
       + 'this network, or it turned this page away (an expired invite link, or no room for more players).';
@@ -212,7 +216,7 @@ export class Game {
     c.on('state', current((e) => this.onState(e.state, e.attempt, e.delayMs)));
     c.on('welcome', current((e) => this.onWelcome(e.welcome)));
     c.on('snapshot', current((e) => this.onSnapshot(e.world, e.receivedAt)));
-    c.on('event', current((e) => this.onEvent(e.kind, e.left?.name)));
+    c.on('event', current((e) => this.onEvent(e.kind, e.left?.name, e.roster === true)));
     c.on('rtt', current((e) => { $('#hud-ping').textContent = `${Math.round(e.smoothedMs)} ms`; }));
     c.on('transport', current((e) => {
       $('#hud-transport').textContent = TRANSPORT_NAMES[e.transport];
@@ -417,20 +421,27 @@ export class Game {
   /**
    * @param {import('../sdk/index.js').EventKind} kind
    * @param {string} [leftName] for `Left`: the name of who left, gone from the roster already
+   * @param {boolean} [roster] catch-up after a `Welcome` (the SDK's `roster` flag), not news
    */
-  onEvent(kind, leftName) {
+  onEvent(kind, leftName, roster = false) {
     const names = this.client.session.roster;
     const who = (/** @type {number} */ id) => names.get(id)?.name ?? `Player ${id}`;
     switch (kind.type) {
       case 'Joined':
-        // The roster comes before the first snapshot; a player joining later starts at 0.
-        if (kind.player !== this.welcome?.playerId && this.client.session.world) {
+        if (kind.player === this.welcome?.playerId) break;
+        if (!roster) {
+          // A player joining now starts at 0.
           this.scores.set(kind.player, 0);
           this.addChat(null, `${kind.name} joined${kind.role === 'Controller' ? ' with a controller' : ''}.`);
+        } else if (this.welcome?.resumed) {
+          // Back from a reconnect, the SDK names only who joined meanwhile (their scores come
+          // with the snapshots); those of a fresh join's roster were here before this page.
+          this.addChat(null, `${kind.name} joined while you were away.`);
         }
         break;
       case 'Left':
-        this.addChat(null, `${leftName ?? who(kind.player)} left.`);
+        // Catch-up after a reconnect: gone while this page was away.
+        this.addChat(null, `${leftName ?? who(kind.player)} left${roster ? ' while you were away' : ''}.`);
         this.scores.delete(kind.player);
         break;
       case 'Scored': {
@@ -460,6 +471,7 @@ export class Game {
     this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
     $('#banner').hidden = true;
     $('#failure-title').textContent = error instanceof KickedError && error.reason === 'Full' ? 'Room full'
+      : error instanceof UnreachableError && error.status !== undefined ? 'Turned away'
       : error instanceof UnreachableError ? 'Can’t reach the server' : 'Disconnected';
     $('#failure-text').textContent = describeFailure(error);
     this.showFailure(true);

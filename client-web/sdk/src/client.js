@@ -4,7 +4,7 @@
 // `WebSocket`), or where none can be opened the HTTP fallback (http.js), which has the same face.
 
 import { SUBPROTOCOL, CloseCode } from './constants.js';
-import { Session } from './session.js';
+import { Session, isFinalRefusal } from './session.js';
 import { HttpSocket } from './http.js';
 
 /** @import { SessionOptions } from './session.js' */
@@ -74,7 +74,13 @@ export class TickwireClient {
     if (wanted === 'ws' && !this.WebSocketImpl) {
       throw new TypeError('no WebSocket implementation: pass one as options.WebSocket (e.g. the `ws` package on Node 20)');
     }
-    /** @type {TransportName[]} what `connect()` tries, in order */
+    /**
+     * What `connect()` tries, in order. In `auto` without a WebSocket implementation (Node 20
+     * run without `--experimental-websocket`, and no `WebSocket` option) `ws` is left out and
+     * the client plays over the HTTP fallback alone: an application that expects WebSocket
+     * checks `chain.includes('ws')` (the SDK logs nothing).
+     * @type {readonly TransportName[]}
+     */
     this.chain = wanted === 'auto' ? TRANSPORTS.filter((t) => t !== 'ws' || this.WebSocketImpl) : [wanted];
     /** Where in `chain` a connection attempt starts: the transport that opened last. */
     this.preferred = 0;
@@ -90,6 +96,8 @@ export class TickwireClient {
     this.streamTimeoutMs = options.streamTimeoutMs ?? 3000;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.upgradeTimer = null;
+    /** @type {Map<TransportName, string>} why each transport last failed to open (cleared once one opens) */
+    this.failures = new Map();
     this.now = options.now ?? (() => performance.now());
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
@@ -141,6 +149,9 @@ export class TickwireClient {
   /**
    * Sends a chat line now, or once the server's chat limit allows (the session paces lines:
    * `chatRate`, `chatQueue`).
+   * Taken is not delivered: a line still waiting when the connection drops (for the pace, or,
+   * on the HTTP fallback, for a POST in flight) is dropped with it and not sent again after the
+   * reconnect, as a line a WebSocket was carrying would be lost with the socket.
    * @param {string} text @returns {boolean} whether it was taken (false: not joined, empty,
    *   or the queue is full)
    */
@@ -286,11 +297,15 @@ export class TickwireClient {
       this.upgradeTimer = setTimeout(mine(() => {
         // Only for a session still waiting to connect (as in `onclose`): one that is leaving
         // waits for this socket's close, which `next` would silence.
-        if (!opened && this.session.state === 'connecting') this.next(socket);
+        if (!opened && this.session.state === 'connecting') {
+          this.failures.set(kind, `no upgrade within ${this.upgradeTimeoutMs} ms`);
+          this.next(socket);
+        }
       }), this.upgradeTimeoutMs);
     }
     socket.onopen = mine(() => {
       opened = true;
+      this.failures.clear();
       this.clearUpgradeTimer();
       this.preferred = this.trying;
       this.transport = kind;
@@ -309,9 +324,34 @@ export class TickwireClient {
       this.session.handleMessage(event.data, at);
       this.drive();
     };
-    socket.onclose = (/** @type {{ code: number, reason: string, wasClean: boolean }} */ event) => {
-      if (this.socket !== socket) return;
+    /** Whether this socket's end was handled: an `error` taken as its close (below) is not
+     * followed by a second one when the real close event comes after all. */
+    let ended = false;
+    const closed = (/** @type {{ code: number, reason: string, wasClean: boolean, status?: number }} */ event) => {
+      if (this.socket !== socket || ended) return;
+      ended = true;
       this.clearUpgradeTimer();
+      if (!opened) {
+        // Remembered per transport, so that a session that gives up names why each failed
+        // (the last one's close alone would hide that WebSocket was refused too).
+        this.failures.set(kind, event.reason || `closed with ${event.code}`);
+        // A refusal that says this client is turned away (a join token, an Origin, a path:
+        // HTTP 4xx other than 408 and 429) meets every retry alike: the join ends now rather
+        // than after its attempts. Only the HTTP fallback sees the status (a browser hides the
+        // upgrade's). In `auto`, a 404 or 405 from the fallback says only that this address
+        // serves no fallback (a proxy that routes `/ws` alone), not that the game is not here.
+        const refused = event.status !== undefined && isFinalRefusal(event.status)
+          && !(this.chain.length > 1 && (event.status === 404 || event.status === 405));
+        if (refused) {
+          this.socket = null;
+          this.preferred = 0;
+          // The refusal's own words ("HTTP 401: the join token has expired"), not the other
+          // transports' failures: this one is why the join ends.
+          this.session.handleClose(event.code, event.reason, false, this.now(), event.status);
+          this.drive();
+          return;
+        }
+      }
       // In `auto`, a transport that could not even open is not the end: try the next one at
       // once (a blocked upgrade, a proxy buffering the stream), and tell the session only
       // when none opened.
@@ -321,10 +361,27 @@ export class TickwireClient {
       }
       this.socket = null;
       if (!opened) this.preferred = 0; // none opened: next time, start from the best again
-      this.session.handleClose(event.code, event.reason, event.wasClean, this.now());
+      this.session.handleClose(event.code, opened ? event.reason : this.failureReason(event), event.wasClean, this.now());
       this.drive();
     };
-    socket.onerror = () => {}; // a close event follows with the details
+    socket.onclose = closed;
+    socket.onerror = (/** @type {{ message?: string, error?: unknown }} */ event) => {
+      // Once open, a close event follows an error with the details. Before that, Node's own
+      // WebSocket (Node 20, undici) reports a failed handshake (refused, 401, 503) with an
+      // `error` and no `close` at all, its readyState stuck at 0: waited for, the close never
+      // comes, and each attempt would run into the connect timeout. Taken as the close a
+      // browser reports then (1006), with the error's text, the only cause there is.
+      if (opened) return;
+      const cause = event?.message || (event?.error instanceof Error ? event.error.message : '');
+      closed({ code: CloseCode.ABNORMAL, reason: cause, wasClean: false });
+      if (socket.readyState === 0) {
+        try {
+          socket.close();
+        } catch {
+          // still connecting: nothing to release
+        }
+      }
+    };
   }
 
   /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
@@ -339,6 +396,16 @@ export class TickwireClient {
     this.trying += 1;
     this.session.handleOpening(this.now());
     this.open();
+  }
+
+  /**
+   * Why the transports tried failed to open, each by its last failure (`ws: ...; stream: ...`),
+   * or, with one transport, the reason of its close `event` alone.
+   * @param {{ reason: string }} event
+   */
+  failureReason(event) {
+    if (this.chain.length === 1) return event.reason;
+    return this.chain.filter((t) => this.failures.has(t)).map((t) => `${t}: ${this.failures.get(t)}`).join('; ');
   }
 
   clearUpgradeTimer() {

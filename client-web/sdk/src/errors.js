@@ -80,14 +80,23 @@ export class ConnectionClosedError extends Error {
  * server is down or cannot be reached from here, or it refuses this client before the
  * protocol starts (a missing or expired join token, an origin it does not allow, no capacity).
  * A browser's WebSocket reports all of these as 1006 without the HTTP status; the HTTP
- * fallback's `reason` names it. `attempts` counts the connections tried.
+ * fallback sees it: `status` holds a refusal that retrying cannot fix (any 4xx but 408 and
+ * 429), which ends the join at its first attempt, and `reason` names each transport's last
+ * failure (`ws: ...; stream: HTTP 401: ...`). `attempts` counts the connection attempts made.
  */
 export class UnreachableError extends ConnectionClosedError {
-  /** @param {number} code @param {string} reason @param {number} attempts */
-  constructor(code, reason, attempts) {
+  /** @param {number} code @param {string} reason @param {number} attempts @param {number} [status] */
+  constructor(code, reason, attempts, status) {
     super(code, reason, false);
-    this.message = `no connection opened in ${attempts} attempts: closed with ${code}${reason ? `: ${reason}` : ''}`;
+    const what = status === undefined
+      // `attempts` counts the first connection and its retries (`maxInitialAttempts` counts
+      // the retries: 5 gives up at the sixth failure).
+      ? `no connection opened in ${attempts} attempt${attempts === 1 ? '' : `s (the first and ${attempts - 1} ${attempts === 2 ? 'retry' : 'retries'})`}`
+      : `refused with HTTP ${status}`;
+    this.message = `${what}: closed with ${code}${reason ? `: ${reason}` : ''}`;
     this.name = 'UnreachableError';
     this.attempts = attempts;
+    /** The HTTP status of a refusal that ended the join at once (seen on the HTTP fallback only). */
+    this.status = status;
   }
 }

@@ -50,7 +50,11 @@ export const MAX_POST_BODY = 8 * 1024;
  * @property {() => number} [now] the clock for `chatRate`, ms (default `performance.now()`)
  */
 
-/** @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean }} HttpCloseEvent */
+/**
+ * A close as a WebSocket reports it, and, for a session the server refused to open, `status`:
+ * the HTTP status of that refusal.
+ * @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean, status?: number }} HttpCloseEvent
+ */
 
 /** A fallback session with a WebSocket's face. */
 export class HttpSocket {
@@ -199,7 +203,9 @@ export class HttpSocket {
       const response = await this.fetch(this.url(true), { signal: this.abort.signal, cache: 'no-store' });
       if (!response.ok) {
         const text = (await response.text().catch(() => '')).trim();
-        return this.fail(CloseCode.ABNORMAL, `HTTP ${response.status}${text ? `: ${text}` : ''}`);
+        // The status goes with the close: the driver ends a join it refuses for good (a join
+        // token, an Origin) at once, which a WebSocket's close, without it, cannot tell.
+        return this.fail(CloseCode.ABNORMAL, `HTTP ${response.status}${text ? `: ${text}` : ''}`, false, response.status);
       }
       this.session = response.headers.get(SESSION_HEADER);
       if (!this.session) return this.fail(CloseCode.ABNORMAL, 'the server named no session (is this a tickwire server?)');
@@ -319,9 +325,9 @@ export class HttpSocket {
     else this.fail(CloseCode.ABNORMAL, 'the session ended without a close record');
   }
 
-  /** @param {number} code @param {string} reason @param {boolean} [buffered] */
-  fail(code, reason, buffered = false) {
-    this.finish({ code, reason, wasClean: false, buffered });
+  /** @param {number} code @param {string} reason @param {boolean} [buffered] @param {number} [status] */
+  fail(code, reason, buffered = false, status = undefined) {
+    this.finish(status === undefined ? { code, reason, wasClean: false, buffered } : { code, reason, wasClean: false, buffered, status });
   }
 
   /** @param {HttpCloseEvent} event */

@@ -73,7 +73,14 @@ export class InterpolationBuffer {
   /** @param {World} world @param {number} receivedAt */
   push(world, receivedAt) {
     const last = this.worlds[this.worlds.length - 1];
-    if (last && world.tick <= last.tick) return;
+    if (last && world.tick <= last.tick) {
+      // A tick far behind the newest is no late arrival (a connection delivers in order) but
+      // a new world: a server that restarted counts from 0 again. Dropped like a late one, it
+      // and every tick after it until the old count is passed would be, and the drawing would
+      // freeze: start over from it (the clock snaps to it, as for a first world).
+      if (last.tick - world.tick <= this.capacity) return;
+      this.clear();
+    }
     this.worlds.push(world);
     if (this.worlds.length > this.capacity) this.worlds.shift();
     const base = receivedAt - world.tick * this.periodMs;
@@ -116,7 +123,10 @@ export class InterpolationBuffer {
     return Math.min(...bases) > drawnPast && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5;
   }
 
-  /** Forgets everything (a new connection, a new room). */
+  /**
+   * Forgets everything: for a `welcome` with `resumed: false` (a new seat, perhaps in a new room
+   * or on a restarted server, whose ticks are not those drawn so far).
+   */
   clear() {
     this.worlds = [];
     this.bases = [];

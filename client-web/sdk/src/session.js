@@ -68,9 +68,10 @@ const LATE_WAKE_GRACE_MS = 1000;
  * @property {number} [factor] growth per failed attempt (default 2)
  * @property {number} [jitter] +/- share of randomness on each delay (default 0.2), so a crowd
  *   dropped at once does not come back in lockstep
- * @property {number} [maxAttempts] consecutive failed attempts before giving up (default 20)
+ * @property {number} [maxAttempts] retries after consecutive failed attempts (default 20): the
+ *   session gives up when the attempt after that many retries fails too
  * @property {number} [maxInitialAttempts] the same before the session's first `Welcome`, for
- *   a session that has no seat to resume (default 5, about 8 s at the default backoff, or
+ *   a session that has no seat to resume (default 5: six connections in all, about 8 s at the default backoff, or
  *   `maxAttempts` when that is given): a first join that keeps failing is a server that is
  *   down or refuses this client (a bad or expired join token, an origin, no capacity: a
  *   browser cannot tell which), and a player is better told so than kept waiting a minute. A
@@ -137,10 +138,21 @@ const LATE_WAKE_GRACE_MS = 1000;
 /**
  * What the session has for the application. An `event` of kind `Left` carries in `left` the
  * roster entry it removed: its listeners no longer find the player in `roster`.
+ *
+ * An `event` with `roster: true` is catch-up, not news: the roster the server sends right after
+ * a `Welcome` (PROTOCOL.md 7.1 step 3), a `Joined` for each player and controller already in
+ * the room and the `Audience` that ends it. A game fills its tables from these and announces
+ * only the events without the flag ("bob joined"). After a resume (`welcome.resumed`) the
+ * session keeps its roster and passes on only what changed while it was away: a `Joined` for
+ * each player it did not know, and a `Left` (with `left`) for each it knew that is no longer
+ * there (not in a room past the roster's 128 entries, where the absent may just be unnamed);
+ * players it knew are not announced again. `session.roster` fills as these events come: it is
+ * still empty when the `welcome` of a fresh join is handled (after a resume it holds the
+ * players known before).
  * @typedef {{ type: 'state', state: SessionState, attempt?: number, delayMs?: number, cause?: Error }
  *   | { type: 'welcome', welcome: Welcome }
  *   | { type: 'snapshot', world: World, snapshot: Snapshot, receivedAt: number }
- *   | { type: 'event', tick: number, kind: EventKind, left?: RosterEntry }
+ *   | { type: 'event', tick: number, kind: EventKind, left?: RosterEntry, roster?: true }
  *   | { type: 'feedback', feedback: ControllerFeedback }
  *   | { type: 'rtt', rttMs: number, smoothedMs: number, serverTick: number }
  *   | { type: 'error', error: Error }
@@ -172,8 +184,23 @@ const STABLE_CONNECTION_MS = 5000;
 /** Close codes (without a kick) that mean this client is broken, not the connection. */
 /** @type {Set<number>} */
 const FATAL_CODES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG]);
+/** The reason of the close `leave()` sends. */
+const LEAVE_REASON = 'leaving';
+/** The most `Joined` events a roster carries (PROTOCOL.md 7.1 step 3). */
+const ROSTER_MAX = 128;
 /** Inputs kept for prediction; at 30 Hz, four seconds of unacknowledged inputs. */
 const MAX_PENDING_INPUTS = 128;
+
+/**
+ * Whether an HTTP status that refused a connection before it opened ends the session: any but
+ * 408, 429 and 5xx (a server busy, restarting or shutting down) would meet every retry alike (a
+ * missing or expired join token, an Origin not allowed, a wrong path), as in the Rust client
+ * (`Disconnect::Refused`).
+ * @param {number} status
+ */
+export function isFinalRefusal(status) {
+  return status >= 400 && status !== 408 && status !== 429 && status < 500;
+}
 
 /** @param {number} v a stick axis in [-1, 1] @returns {number} its i8 on the wire (PROTOCOL.md 3.2) */
 export function quantizeAxis(v) {
@@ -254,6 +281,12 @@ export class Session {
     this.roster = new Map();
     /** Spectators watching the room (from `Event::Audience`; 0 until the first). */
     this.audience = 0;
+    /**
+     * The roster under way after a `Welcome`, until the `Audience` that ends it (or the first
+     * snapshot): the players it named, and whether it follows a resume.
+     * @type {{ resumed: boolean, named: Set<number> } | null}
+     */
+    this.rosterCatchUp = null;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     this.rttMs = null;
     /** Consecutive failed connection attempts (a connection that dropped within
@@ -317,8 +350,15 @@ export class Session {
 
   // ---- driver side ------------------------------------------------------------------------
 
-  /** Starts the session. @param {number} now */
+  /**
+   * Starts the session. A session that was started already goes on as it is; one that ended
+   * (left, or failed for good) throws: it does not start again, a new session (client) does.
+   * @param {number} now
+   */
   connect(now) {
+    if (this.isEnded() || this.state === 'closing') {
+      throw new Error(`this session has ${this.state === 'failed' ? 'failed' : 'left'} and does not connect again: create a new one`);
+    }
     if (this.state !== 'idle') return;
     this.open(now);
   }
@@ -406,8 +446,11 @@ export class Session {
    * @param {string} reason
    * @param {boolean} wasClean
    * @param {number} now
+   * @param {number} [status] the HTTP status that refused a connection that never opened, when
+   *   the transport could see it (the HTTP fallback; a browser hides a WebSocket upgrade's): a
+   *   refusal retrying cannot fix ({@link isFinalRefusal}) ends the session at once
    */
-  handleClose(code, reason, wasClean, now) {
+  handleClose(code, reason, wasClean, now, status) {
     this.socketOpen = false;
     this.openedAt = null;
     this.lastHeardAt = null;
@@ -419,12 +462,22 @@ export class Session {
     const welcomedAt = this.welcomedAt;
     this.welcomedAt = null;
     if (this.state === 'closing') {
-      this.events.push({ type: 'closed', code, reason, answered: wasClean && code === CloseCode.NORMAL });
+      const answered = wasClean && code === CloseCode.NORMAL;
+      // An answer echoes the close sent, but the HTTP fallback's close record carries no
+      // reason back: the one sent, so that `reason` does not depend on the transport.
+      this.events.push({ type: 'closed', code, reason: answered ? LEAVE_REASON : reason, answered });
       this.setState('closed', now);
       return;
     }
     if (this.isEnded() || this.state === 'reconnecting' || this.state === 'idle') return;
     if (welcomedAt !== null && now - welcomedAt >= STABLE_CONNECTION_MS) this.attempt = 0;
+    if (status !== undefined && isFinalRefusal(status)) {
+      this.pendingKick = null;
+      this.attempt += 1;
+      return this.fail(this.opened
+        ? new ConnectionClosedError(code, `refused: ${reason}`, false)
+        : new UnreachableError(code, reason, this.attempt, status), now);
+    }
     const kick = this.pendingKick;
     this.pendingKick = null;
     if (kick instanceof KickedError) {
@@ -509,12 +562,20 @@ export class Session {
    * @param {Partial<InputState>} input x, y in [-1, 1] (right and down positive), buttons bits
    */
   setInput(input) {
-    this.input = { x: input.x ?? 0, y: input.y ?? 0, buttons: (input.buttons ?? 0) & 0xff };
+    const buttons = input.buttons ?? 0;
+    // Steering out of range is clamped (a stick may overshoot; NaN steers nowhere), as the
+    // wire's quantization does; buttons are bits of a u8, and one past them is a bug that a
+    // mask would hide by pressing other buttons (300 & 0xff is 44).
+    if (!Number.isInteger(buttons) || buttons < 0 || buttons > 0xff) {
+      throw new RangeError(`input.buttons ${buttons} is not a byte of button bits (an integer 0-255, e.g. Buttons.BOOST | Buttons.ACTION)`);
+    }
+    this.input = { x: input.x ?? 0, y: input.y ?? 0, buttons };
   }
 
   /**
    * Sends a chat line (trimmed; cut to 200 UTF-8 bytes) now, or once the server's chat limit
    * allows (`chatRate`). Returns false if not joined, empty, or `chatQueue` lines already wait.
+   * A line still waiting when the connection drops is dropped with it (not sent on the next).
    * @param {string} text
    * @param {number} now
    */
@@ -556,7 +617,7 @@ export class Session {
     if (this.socketOpen || this.state === 'connecting') {
       this.closingAt = now;
       this.setState('closing', now);
-      this.actions.push({ type: 'close', code: CloseCode.NORMAL, reason: 'leaving' });
+      this.actions.push({ type: 'close', code: CloseCode.NORMAL, reason: LEAVE_REASON });
     } else {
       this.events.push({ type: 'closed', code: CloseCode.NORMAL, reason: 'left while disconnected', answered: false });
       this.setState('closed', now);
@@ -686,8 +747,14 @@ export class Session {
     this.lastInputApplied = 0;
     this.pendingInputs = [];
     this.unacked = { tick: -1, full: false, last: -1 };
-    this.roster.clear();
-    this.audience = 0;
+    // A resumed seat is in the room it knew: its roster is kept, and the one the server sends
+    // now is compared with it (see `onEvent`). A fresh seat starts over.
+    if (!welcome.resumed) {
+      this.roster.clear();
+      this.audience = 0;
+    }
+    // Controllers are sent no events, and so no roster.
+    this.rosterCatchUp = welcome.role === 'Controller' ? null : { resumed: welcome.resumed, named: new Set() };
     this.nextInputAt = now;
     // Pings start here, not with the Hello: the server answers them only once joined, and a
     // first sample that waited for the join would seed the smoothed RTT with the join's time.
@@ -701,6 +768,8 @@ export class Session {
   /** @param {Snapshot} snapshot @param {number} now */
   onSnapshot(snapshot, now) {
     if (!this.isJoined()) return;
+    // The roster comes before the first snapshot: should its `Audience` be missing, it is over.
+    this.endRoster(snapshot.tick);
     let world;
     try {
       world = this.history.apply(snapshot);
@@ -739,6 +808,24 @@ export class Session {
 
   /** @param {number} tick @param {EventKind} kind */
   onEvent(tick, kind) {
+    const catchUp = this.rosterCatchUp;
+    if (catchUp !== null && kind.type === 'Joined') {
+      catchUp.named.add(kind.player);
+      const known = this.roster.get(kind.player);
+      this.roster.set(kind.player, { name: kind.name, role: kind.role });
+      // After a resume, a player the session knew is not news.
+      if (known?.name === kind.name && known.role === kind.role) return;
+      this.events.push({ type: 'event', tick, kind, roster: true });
+      return;
+    }
+    if (catchUp !== null && kind.type === 'Audience') {
+      this.endRoster(tick);
+      this.audience = kind.spectators;
+      this.events.push({ type: 'event', tick, kind, roster: true });
+      return;
+    }
+    // The roster is only `Joined` events and an `Audience`: anything else comes after it.
+    this.endRoster(tick);
     if (kind.type === 'Joined') this.roster.set(kind.player, { name: kind.name, role: kind.role });
     if (kind.type === 'Audience') this.audience = kind.spectators;
     if (kind.type === 'Left') {
@@ -748,6 +835,27 @@ export class Session {
       return;
     }
     this.events.push({ type: 'event', tick, kind });
+  }
+
+  /**
+   * The roster after a `Welcome` is over. After a resume, the players the session knew that it
+   * did not name left meanwhile (their `Left` went to the connection that dropped): each gets
+   * its `Left` now, flagged as catch-up. A roster of `ROSTER_MAX` names may have left out
+   * players still there, and then none is taken for gone.
+   * @param {number} tick
+   */
+  endRoster(tick) {
+    const catchUp = this.rosterCatchUp;
+    if (catchUp === null) return;
+    this.rosterCatchUp = null;
+    if (!catchUp.resumed || catchUp.named.size >= ROSTER_MAX) return;
+    // Its own seat is not in its roster (it knows itself from its own `Joined`).
+    const self = this.welcome?.playerId;
+    for (const [player, left] of [...this.roster]) {
+      if (player === self || catchUp.named.has(player)) continue;
+      this.roster.delete(player);
+      this.events.push({ type: 'event', tick, kind: { type: 'Left', player }, left, roster: true });
+    }
   }
 
   /** @param {number} now */

@@ -11,13 +11,15 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
 
 /** @import { Reader, Writer } from './wire.js' */
 
-/** @typedef {{ x: number, y: number }} QVec2 a quantized vector (position: 1/16 unit, velocity: 2 units/s, `VELOCITY_STEP`) */
+// The types of rebuilt worlds are read-only, as the worlds are frozen (see `World`): a write
+// into one is a type error rather than a throw (or, outside strict mode, nothing) at run time.
+/** @typedef {Readonly<{ x: number, y: number }>} QVec2 a quantized vector (position: 1/16 unit, velocity: 2 units/s, `VELOCITY_STEP`) */
 /** @typedef {'Playing' | 'Intermission'} RoundPhase */
-/** @typedef {{ round: number, phase: RoundPhase, secondsLeft: number }} RoundState */
+/** @typedef {Readonly<{ round: number, phase: RoundPhase, secondsLeft: number }>} RoundState */
 
 /**
- * One entity, quantized (PROTOCOL.md 3.2).
- * @typedef {object} EntityState
+ * The fields of an {@link EntityState}.
+ * @typedef {object} EntityFields
  * @property {number} id
  * @property {number} kind arena: 0 ship, 1 pickup
  * @property {QVec2} pos position in 1/16 world units
@@ -26,6 +28,7 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
  * @property {number} flags arena: bit 0 alive, 1 boosting, 2 invulnerable
  * @property {number} value arena: a ship's score or a pickup's worth
  */
+/** @typedef {Readonly<EntityFields>} EntityState One entity, quantized (PROTOCOL.md 3.2), read-only: rebuilt worlds share it (see `World`). */
 
 /**
  * A `Snapshot` message: the header, and the body still packed (it means something only next
@@ -45,7 +48,11 @@ import { MAX_SNAPSHOT_ENTITIES, PHASES } from './constants.js';
  * The worlds {@link applySnapshot} rebuilds are frozen, their entities too: each is the
  * baseline of deltas to come, and shares what did not change with the worlds around it. Copy
  * what a game wants to change (sort for drawing, predict).
- * @typedef {object} World
+ * @typedef {Readonly<WorldFields>} World
+ */
+/**
+ * The fields of a {@link World}.
+ * @typedef {object} WorldFields
  * @property {number} tick
  * @property {RoundState} round
  * @property {readonly EntityState[]} entities sorted by id, ids unique

@@ -81,6 +81,15 @@ function fakeWebSocket() {
       this.onopen?.();
     }
 
+    /**
+     * A handshake that failed as Node 20's own WebSocket reports one (refused, 401, 503): an
+     * `error` event, no `close` event, and readyState left at 0.
+     * @param {string} message
+     */
+    fail(message) {
+      this.onerror?.({ type: 'error', message });
+    }
+
     /** @param {import('../index.js').ServerMessage} message */
     receive(message) {
       this.onmessage?.({ data: encodeServerMessage(message) });
@@ -307,4 +316,150 @@ test('a close record goes out when a fallback session is given up on a link that
   await until(() => closes.length > 0, 'a close record');
   assert.deepEqual(closes, [{ code: 4000 }], 'a code that keeps the seat, not 1000');
   await c.leave();
+});
+
+test('a WebSocket that reports a failed handshake with an error and no close (Node 20) ends that attempt at once', { timeout: 10000 }, async (t) => {
+  const cause = 'Received network error or non-101 status code.';
+  const { FakeSocket, sockets } = fakeWebSocket();
+  // A connect timeout longer than the test: only the error can end the attempts.
+  const only = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada',
+    connectTimeoutMs: 60000, reconnect: { initialDelayMs: 10, jitter: 0, maxInitialAttempts: 1 },
+  });
+  t.after(() => dispose(only));
+  /** @type {any[]} */
+  const errors = [];
+  only.on('error', (e) => errors.push(e.error));
+  only.connect();
+  sockets[0].fail(cause);
+  assert.equal(only.state, 'reconnecting', 'the attempt ended with the error, not at the connect timeout');
+  assert.equal(only.session.attempt, 1);
+  // Should the socket still report its close, it is not taken for a second failure.
+  sockets[0].onclose?.({ code: 1006, reason: '', wasClean: false });
+  assert.equal(only.session.attempt, 1);
+  const second = await until(() => sockets[1], 'the retry');
+  second.fail(cause);
+  assert.equal(only.state, 'failed');
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].name, 'UnreachableError');
+  assert.equal(errors[0].code, 1006);
+  assert.equal(errors[0].reason, cause, 'the socket\'s own cause, not a bare 1006');
+
+  // In auto, the fallback is tried at once, not after the upgrade timeout.
+  const ws2 = fakeWebSocket();
+  const { fetched, fetchSpy } = heldFetch();
+  const auto = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: ws2.FakeSocket, fetch: fetchSpy, name: 'ada', upgradeTimeoutMs: 60000,
+  });
+  t.after(() => dispose(auto));
+  auto.connect();
+  ws2.sockets[0].fail(cause);
+  assert.equal(fetched.length, 1, 'the HTTP stream opened at once');
+  assert.match(fetched[0], /\/fallback\/stream$/);
+  assert.equal(auto.state, 'connecting');
+});
+
+test('in auto, a client that gives up names each transport\'s failure; a refusal retrying cannot fix ends the join at once', { timeout: 10000 }, async (t) => {
+  /** @param {number} status @param {string} text */
+  const refusing = (status, text) => {
+    /** @type {string[]} */
+    const fetched = [];
+    /** @type {typeof fetch} */
+    const f = async (input) => {
+      fetched.push(String(input));
+      return new Response(text, { status });
+    };
+    return { fetched, f };
+  };
+  const cause = 'Received network error or non-101 status code.';
+
+  // 503: retried, and when the session gives up, every transport's failure is named.
+  const busy = refusing(503, 'shutting down');
+  const a = fakeWebSocket();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: a.FakeSocket, fetch: busy.f, name: 'ada',
+    reconnect: { initialDelayMs: 10, jitter: 0, maxInitialAttempts: 1 },
+  });
+  t.after(() => dispose(c));
+  /** @type {any[]} */
+  const errors = [];
+  c.on('error', (e) => errors.push(e.error));
+  c.connect();
+  a.sockets[0].fail(cause);
+  await until(() => a.sockets[1], 'a second attempt, from WebSocket again');
+  a.sockets[1].fail(cause);
+  await until(() => c.state === 'failed', 'given up');
+  assert.equal(busy.fetched.length, 4, 'stream and poll on each attempt');
+  assert.equal(errors[0].name, 'UnreachableError');
+  assert.equal(errors[0].status, undefined);
+  assert.equal(errors[0].reason, `ws: ${cause}; stream: HTTP 503: shutting down; poll: HTTP 503: shutting down`);
+
+  // 401 (a join token): the join ends at its first attempt, saying so.
+  const denied = refusing(401, 'the join token has expired');
+  const b = fakeWebSocket();
+  const d = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws?token=x', WebSocket: b.FakeSocket, fetch: denied.f, name: 'ada',
+    reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(d));
+  /** @type {any[]} */
+  const refusals = [];
+  d.on('error', (e) => refusals.push(e.error));
+  d.connect();
+  b.sockets[0].fail(cause);
+  await until(() => d.state === 'failed', 'refused');
+  assert.equal(denied.fetched.length, 1, 'no long polling, no retry');
+  assert.equal(b.sockets.length, 1);
+  assert.equal(refusals[0].name, 'UnreachableError');
+  assert.equal(refusals[0].status, 401);
+  assert.equal(refusals[0].attempts, 1);
+  // The refusal's own words, not the WebSocket's failure before it: the 401 is why it ended.
+  assert.equal(refusals[0].message, 'refused with HTTP 401: closed with 1006: HTTP 401: the join token has expired');
+
+  // In auto, a 404 says only that no fallback is served there: retried as any failure.
+  const missing = refusing(404, 'not found');
+  const e = fakeWebSocket();
+  const g = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: e.FakeSocket, fetch: missing.f, name: 'ada',
+    reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(g));
+  g.connect();
+  e.sockets[0].fail(cause);
+  await until(() => g.state === 'reconnecting', 'retrying');
+  assert.equal(g.session.attempt, 1);
+});
+
+test('a fallback forced by name ends the join at once on a 404 or 403', { timeout: 10000 }, async (t) => {
+  for (const status of [400, 403, 404]) {
+    /** @type {typeof fetch} */
+    const f = async () => new Response('no', { status });
+    const c = new TickwireClient({ url: 'ws://127.0.0.1:9/ws', transport: 'stream', fetch: f, name: 'ada', reconnect: { initialDelayMs: 10 } });
+    t.after(() => dispose(c));
+    c.connect();
+    await until(() => c.state !== 'connecting', 'an answer');
+    assert.equal(c.state, 'failed', `HTTP ${status}`);
+    assert.equal(/** @type {any} */ (c.session.error).status, status);
+  }
+  // 429 and 408 are passing: retried.
+  for (const status of [408, 429]) {
+    /** @type {typeof fetch} */
+    const f = async () => new Response('later', { status });
+    const c = new TickwireClient({ url: 'ws://127.0.0.1:9/ws', transport: 'poll', fetch: f, name: 'ada', reconnect: { initialDelayMs: 1000 } });
+    t.after(() => dispose(c));
+    c.connect();
+    await until(() => c.state !== 'connecting', 'an answer');
+    assert.equal(c.state, 'reconnecting', `HTTP ${status}`);
+  }
+});
+
+test('without a WebSocket implementation, auto leaves ws out of its chain, where an application can see it', (t) => {
+  // Node 20 run without --experimental-websocket.
+  const global = globalThis.WebSocket;
+  // @ts-expect-error: a Node without it
+  delete globalThis.WebSocket;
+  t.after(() => { globalThis.WebSocket = global; });
+  assert.deepEqual(new TickwireClient({ url: 'ws://127.0.0.1:9/ws' }).chain, ['stream', 'poll']);
+  assert.deepEqual(new TickwireClient({ url: 'ws://127.0.0.1:9/ws', WebSocket: fakeWebSocket().FakeSocket }).chain, ['ws', 'stream', 'poll']);
+  assert.throws(() => new TickwireClient({ url: 'ws://127.0.0.1:9/ws', transport: 'ws' }), /no WebSocket implementation/);
 });

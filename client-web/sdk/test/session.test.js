@@ -615,6 +615,22 @@ test('worlds the network held up and let through together do not move the clock'
   assert.ok(Math.abs(after - before) < 0.5, `the clock moved by ${(after - before).toFixed(2)} ticks`);
 });
 
+test('a world far behind the newest (a server that restarted, from tick 0) starts the buffer over instead of freezing it', () => {
+  const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 2 });
+  const world = (/** @type {number} */ tick, /** @type {number} */ x) => ({ tick, round, entities: [ship(x * 16)] });
+  for (let tick = 5000; tick < 5010; tick++) buffer.push(world(tick, tick - 5000), tick * 100);
+  // A repeated or late tick close behind is still dropped.
+  buffer.push(world(5008, 99), 1_000_000);
+  assert.equal(buffer.latest()?.tick, 5009);
+  // The restarted server's ticks, arriving a few seconds later.
+  for (let tick = 0; tick < 5; tick++) buffer.push(world(tick, 200 + tick), 510_000 + tick * 100);
+  assert.equal(buffer.latest()?.tick, 4);
+  assert.deepEqual(buffer.worlds.map((w) => w.tick), [0, 1, 2, 3, 4], 'the old worlds are forgotten');
+  const drawn = buffer.sample(510_000 + 4 * 100);
+  assert.ok(drawn.tick > 1 && drawn.tick <= 4, `render tick ${drawn.tick}, on the new clock`);
+  assert.ok(drawn.entities[0].x >= 201 && drawn.entities[0].x <= 204, `x ${drawn.entities[0].x}`);
+});
+
 test('before the oldest world held, the buffer holds that world rather than the newest', () => {
   const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 2 });
   const world = (/** @type {number} */ tick, /** @type {number} */ x) => ({ tick, round, entities: [ship(x * 16)] });
@@ -790,4 +806,81 @@ test('chat past its queue is refused, and lines still waiting go with the connec
   assert.deepEqual(chatSent(s), [], 'half a second per line');
   s.handleTimeout(3500);
   assert.deepEqual(chatSent(s), ['late']);
+});
+
+test('the roster after a Welcome is flagged as catch-up, and a resume announces only who came and went meanwhile', () => {
+  const s = new Session({ name: 'ada', room: 'r1', random: () => 0.5, reconnect: { initialDelayMs: 10, jitter: 0 } });
+  /** @param {number} tick @param {any} kind */
+  const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
+  /** @param {number} player @param {string} name */
+  const joinedKind = (player, name) => ({ type: 'Joined', player, name, role: 'Player' });
+  const snapshot = (/** @type {number} */ tick) => encodeServerMessage(encodeSnapshot(null, null, { tick, round, entities: [] }, 0, 30));
+  s.connect(0);
+  s.handleOpen(0);
+  s.handleMessage(welcome(), 0);
+  // The roster: bob and cy were here; then, with the first tick, ada's own Joined and eve's,
+  // who joined in the same tick: news, although before the first snapshot.
+  event(1, joinedKind(4, 'bob'));
+  event(1, joinedKind(5, 'cy'));
+  event(1, { type: 'Audience', spectators: 2 });
+  event(1, joinedKind(3, 'ada'));
+  event(1, joinedKind(6, 'eve'));
+  s.handleMessage(snapshot(1), 1);
+  event(2, joinedKind(7, 'fay'));
+  const flags = (/** @type {import('../index.js').SessionEvent[]} */ events) => events
+    .flatMap((e) => (e.type === 'event' ? [`${e.kind.type}${'player' in e.kind ? ` ${e.kind.player}` : ''}${e.roster ? ' (roster)' : ''}`] : []));
+  assert.deepEqual(flags(drain(s).events), ['Joined 4 (roster)', 'Joined 5 (roster)', 'Audience (roster)', 'Joined 3', 'Joined 6', 'Joined 7']);
+  assert.deepEqual([...s.roster.keys()], [4, 5, 3, 6, 7]);
+
+  // The connection drops; meanwhile cy and fay leave and gil joins. The resumed Welcome keeps
+  // the roster for its listener; its roster names bob, eve and gil.
+  s.handleClose(1006, '', false, 100);
+  s.handleTimeout(/** @type {number} */ (s.reconnectAt));
+  s.handleOpen(200);
+  /** @type {number[]} */
+  let seen = [];
+  s.handleMessage(welcome({ resumed: true }), 200);
+  for (let e = s.pollEvent(); e; e = s.pollEvent()) if (e.type === 'welcome') seen = [...s.roster.keys()];
+  assert.deepEqual(seen, [4, 5, 3, 6, 7], 'the welcome listener finds the players known before');
+  event(90, joinedKind(4, 'bob'));
+  event(90, joinedKind(6, 'eve'));
+  event(90, joinedKind(8, 'gil'));
+  event(90, { type: 'Audience', spectators: 2 });
+  const after = drain(s).events.filter((e) => e.type === 'event');
+  assert.deepEqual(flags(after), ['Joined 8 (roster)', 'Left 5 (roster)', 'Left 7 (roster)', 'Audience (roster)']);
+  assert.deepEqual(after[1].type === 'event' && after[1].left, { name: 'cy', role: 'Player' });
+  assert.deepEqual([...s.roster.keys()].sort(), [3, 4, 6, 8]);
+
+  // A fresh seat (resumed: false) starts over: everyone in its roster is catch-up, nobody is gone.
+  s.handleClose(1006, '', false, 300);
+  s.handleTimeout(/** @type {number} */ (s.reconnectAt));
+  s.handleOpen(400);
+  s.handleMessage(welcome({ resumed: false }), 400);
+  assert.equal(s.roster.size, 0);
+  event(5, joinedKind(4, 'bob'));
+  s.handleMessage(snapshot(5), 5);
+  assert.deepEqual(flags(drain(s).events), ['Joined 4 (roster)']);
+});
+
+test('small contracts: buttons past a byte throw, leave says why on every transport, an ended session does not connect again', () => {
+  const s = joined();
+  assert.throws(() => s.setInput({ buttons: 300 }), (e) => e instanceof RangeError && /input\.buttons 300/.test(e.message));
+  assert.throws(() => s.setInput({ buttons: 1.5 }), RangeError);
+  assert.deepEqual(s.input, { x: 0, y: 0, buttons: 0 }, 'a refused input changes nothing');
+  s.setInput({ x: 2, buttons: 3 });
+  assert.deepEqual(s.input, { x: 2, y: 0, buttons: 3 }, 'steering is clamped on the wire, not refused');
+  // The HTTP fallback's answering close record carries no reason: the event's is the one sent.
+  s.leave(10);
+  s.handleClose(1000, '', true, 20);
+  const closed = drain(s).events.find((e) => e.type === 'closed');
+  assert.deepEqual(closed, { type: 'closed', code: 1000, reason: 'leaving', answered: true });
+  assert.throws(() => s.connect(30), /has left and does not connect again: create a new one/);
+  const failed = new Session({ reconnect: { maxInitialAttempts: 1, initialDelayMs: 10, jitter: 0 } });
+  failed.connect(0);
+  failed.handleClose(1006, '', false, 1);
+  failed.handleTimeout(/** @type {number} */ (failed.reconnectAt));
+  failed.handleClose(1006, '', false, 20);
+  assert.equal(failed.state, 'failed');
+  assert.equal(failed.error?.message, 'no connection opened in 2 attempts (the first and 1 retry): closed with 1006');
+  assert.throws(() => failed.connect(30), /has failed/);
 });

@@ -133,6 +133,16 @@ test('a rebuilt world cannot be changed, so a game cannot corrupt the deltas bui
   assert.throws(() => { mutable.entities[0].pos.x += 16; }, TypeError);
   assert.throws(() => { mutable.entities[0].heading = 3; }, TypeError);
   assert.throws(() => { mutable.tick = 0; }, TypeError);
+  // The types say so too (checked by `tsc -p jsconfig.json`): each write is a type error.
+  const me = world.entities[0];
+  // @ts-expect-error: a World is read-only
+  assert.throws(() => { world.tick = 0; }, TypeError);
+  // @ts-expect-error: its RoundState too
+  assert.throws(() => { world.round.secondsLeft = 0; }, TypeError);
+  // @ts-expect-error: an EntityState too
+  assert.throws(() => { me.heading = 3; }, TypeError);
+  // @ts-expect-error: and its vectors
+  assert.throws(() => { me.pos.x = 0; }, TypeError);
   // And the next delta rebuilds the world it names, on the untouched baseline.
   const byName = new Map(cases.map((c) => [c.vector, c]));
   assert.deepEqual(history.apply(snapshotOf('snapshot_delta')), byName.get('snapshot_delta')?.world);

@@ -241,3 +241,24 @@ test('after quick play, "Try again" and a page restored from the cache join the 
   window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
   assert.deepEqual(asked, [null, 'room-4', 'room-4'], 'matchmaking once, then the room the URL names');
 });
+
+test('joins are announced by the SDK\'s roster flag: the roster is not news, a join before the first snapshot is', (t) => {
+  const game = newGame(t);
+  game.onWelcome(welcome(1));
+  const joined = (/** @type {number} */ player, /** @type {string} */ name) => ({ type: 'Joined', player, name, role: 'Player' });
+  // The roster, even once a world is known (a reconnect's roster comes after the old world).
+  game.client.session.world = /** @type {any} */ ({ tick: 5 });
+  game.onEvent(/** @type {any} */ (joined(2, 'bob')), undefined, true);
+  assert.deepEqual(game.chatLines.filter((l) => l.includes('bob')), []);
+  assert.equal(game.scores.get(2), undefined, 'bob\'s score is not known yet, not 0');
+  // Someone joining with this page's first tick, before its first snapshot.
+  game.client.session.world = null;
+  game.onEvent(/** @type {any} */ (joined(3, 'cy')), undefined, false);
+  assert.deepEqual(game.chatLines.filter((l) => l.includes('cy')), ['cy joined.']);
+  assert.equal(game.scores.get(3), 0);
+  // Back from a reconnect, the SDK names only who came or went meanwhile.
+  game.onWelcome(welcome(1, { resumed: true }));
+  game.onEvent(/** @type {any} */ (joined(4, 'di')), undefined, true);
+  game.onEvent(/** @type {any} */ ({ type: 'Left', player: 2 }), 'bob', true);
+  assert.deepEqual(game.chatLines.slice(-2), ['di joined while you were away.', 'bob left while you were away.']);
+});

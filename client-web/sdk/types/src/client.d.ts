@@ -49,8 +49,14 @@ export class TickwireClient {
     constructor(options: ClientOptions & SessionOptions);
     url: string;
     WebSocketImpl: any;
-    /** @type {TransportName[]} what `connect()` tries, in order */
-    chain: TransportName[];
+    /**
+     * What `connect()` tries, in order. In `auto` without a WebSocket implementation (Node 20
+     * run without `--experimental-websocket`, and no `WebSocket` option) `ws` is left out and
+     * the client plays over the HTTP fallback alone: an application that expects WebSocket
+     * checks `chain.includes('ws')` (the SDK logs nothing).
+     * @type {readonly TransportName[]}
+     */
+    chain: readonly TransportName[];
     /** Where in `chain` a connection attempt starts: the transport that opened last. */
     preferred: number;
     /** Where the current attempt is in `chain`. */
@@ -64,6 +70,8 @@ export class TickwireClient {
     streamTimeoutMs: number;
     /** @type {ReturnType<typeof setTimeout> | null} */
     upgradeTimer: ReturnType<typeof setTimeout> | null;
+    /** @type {Map<TransportName, string>} why each transport last failed to open (cleared once one opens) */
+    failures: Map<TransportName, string>;
     now: () => number;
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
@@ -100,6 +108,9 @@ export class TickwireClient {
     /**
      * Sends a chat line now, or once the server's chat limit allows (the session paces lines:
      * `chatRate`, `chatQueue`).
+     * Taken is not delivered: a line still waiting when the connection drops (for the pace, or,
+     * on the HTTP fallback, for a POST in flight) is dropped with it and not sent again after the
+     * reconnect, as a line a WebSocket was carrying would be lost with the socket.
      * @param {string} text @returns {boolean} whether it was taken (false: not joined, empty,
      *   or the queue is full)
      */
@@ -126,6 +137,14 @@ export class TickwireClient {
     open(): void;
     /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
     next(socket: any): void;
+    /**
+     * Why the transports tried failed to open, each by its last failure (`ws: ...; stream: ...`),
+     * or, with one transport, the reason of its close `event` alone.
+     * @param {{ reason: string }} event
+     */
+    failureReason(event: {
+        reason: string;
+    }): string;
     clearUpgradeTimer(): void;
 }
 /**

@@ -57,11 +57,15 @@ export class ConnectionClosedError extends Error {
  * server is down or cannot be reached from here, or it refuses this client before the
  * protocol starts (a missing or expired join token, an origin it does not allow, no capacity).
  * A browser's WebSocket reports all of these as 1006 without the HTTP status; the HTTP
- * fallback's `reason` names it. `attempts` counts the connections tried.
+ * fallback sees it: `status` holds a refusal that retrying cannot fix (any 4xx but 408 and
+ * 429), which ends the join at its first attempt, and `reason` names each transport's last
+ * failure (`ws: ...; stream: HTTP 401: ...`). `attempts` counts the connection attempts made.
  */
 export class UnreachableError extends ConnectionClosedError {
-    /** @param {number} code @param {string} reason @param {number} attempts */
-    constructor(code: number, reason: string, attempts: number);
+    /** @param {number} code @param {string} reason @param {number} attempts @param {number} [status] */
+    constructor(code: number, reason: string, attempts: number, status?: number);
     attempts: number;
+    /** The HTTP status of a refusal that ended the join at once (seen on the HTTP fallback only). */
+    status: number | undefined;
 }
 export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge" | "InvalidRecord";

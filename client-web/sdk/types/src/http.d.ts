@@ -27,7 +27,11 @@ export const MAX_POST_BODY: number;
  *   together, past the server's burst, and the session would be kicked as `RateLimited`.
  * @property {() => number} [now] the clock for `chatRate`, ms (default `performance.now()`)
  */
-/** @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean }} HttpCloseEvent */
+/**
+ * A close as a WebSocket reports it, and, for a session the server refused to open, `status`:
+ * the HTTP status of that refusal.
+ * @typedef {{ code: number, reason: string, wasClean: boolean, buffered?: boolean, status?: number }} HttpCloseEvent
+ */
 /** A fallback session with a WebSocket's face. */
 export class HttpSocket {
     /**
@@ -140,8 +144,8 @@ export class HttpSocket {
     receive(chunk: Uint8Array): void;
     /** The downstream ended: cleanly if the close record came first. */
     ended(): void;
-    /** @param {number} code @param {string} reason @param {boolean} [buffered] */
-    fail(code: number, reason: string, buffered?: boolean): void;
+    /** @param {number} code @param {string} reason @param {boolean} [buffered] @param {number} [status] */
+    fail(code: number, reason: string, buffered?: boolean, status?: number): void;
     /** @param {HttpCloseEvent} event */
     finish(event: HttpCloseEvent): void;
     /**
@@ -200,11 +204,16 @@ export type HttpSocketOptions = {
      */
     now?: (() => number) | undefined;
 };
+/**
+ * A close as a WebSocket reports it, and, for a session the server refused to open, `status`:
+ * the HTTP status of that refusal.
+ */
 export type HttpCloseEvent = {
     code: number;
     reason: string;
     wasClean: boolean;
     buffered?: boolean;
+    status?: number;
 };
 import { Pace } from './pace.js';
 import { RecordReader } from './records.js';

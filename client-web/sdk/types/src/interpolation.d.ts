@@ -42,7 +42,10 @@ export class InterpolationBuffer {
      * time again: the clock must not follow those.
      */
     scheduleMoved(): boolean;
-    /** Forgets everything (a new connection, a new room). */
+    /**
+     * Forgets everything: for a `welcome` with `resumed: false` (a new seat, perhaps in a new room
+     * or on a restarted server, whose ticks are not those drawn so far).
+     */
     clear(): void;
     /** The tick (fractional) drawn at `now`. @param {number} now */
     renderTick(now: number): number;

@@ -1,3 +1,11 @@
+/**
+ * Whether an HTTP status that refused a connection before it opened ends the session: any but
+ * 408, 429 and 5xx (a server busy, restarting or shutting down) would meet every retry alike (a
+ * missing or expired join token, an Origin not allowed, a wrong path), as in the Rust client
+ * (`Disconnect::Refused`).
+ * @param {number} status
+ */
+export function isFinalRefusal(status: number): boolean;
 /** @param {number} v a stick axis in [-1, 1] @returns {number} its i8 on the wire (PROTOCOL.md 3.2) */
 export function quantizeAxis(v: number): number;
 /** A tickwire client session without IO; see the call order at the top of this file. */
@@ -57,6 +65,15 @@ export class Session {
     roster: Map<number, RosterEntry>;
     /** Spectators watching the room (from `Event::Audience`; 0 until the first). */
     audience: number;
+    /**
+     * The roster under way after a `Welcome`, until the `Audience` that ends it (or the first
+     * snapshot): the players it named, and whether it follows a resume.
+     * @type {{ resumed: boolean, named: Set<number> } | null}
+     */
+    rosterCatchUp: {
+        resumed: boolean;
+        named: Set<number>;
+    } | null;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     rttMs: number | null;
     /** Consecutive failed connection attempts (a connection that dropped within
@@ -107,7 +124,11 @@ export class Session {
     isEnded(): boolean;
     /** Whether this client steers a ship. */
     hasShip(): boolean;
-    /** Starts the session. @param {number} now */
+    /**
+     * Starts the session. A session that was started already goes on as it is; one that ended
+     * (left, or failed for good) throws: it does not start again, a new session (client) does.
+     * @param {number} now
+     */
     connect(now: number): void;
     /**
      * The driver gave up on a transport that did not open and opens another for the same attempt
@@ -135,8 +156,11 @@ export class Session {
      * @param {string} reason
      * @param {boolean} wasClean
      * @param {number} now
+     * @param {number} [status] the HTTP status that refused a connection that never opened, when
+     *   the transport could see it (the HTTP fallback; a browser hides a WebSocket upgrade's): a
+     *   refusal retrying cannot fix ({@link isFinalRefusal}) ends the session at once
      */
-    handleClose(code: number, reason: string, wasClean: boolean, now: number): void;
+    handleClose(code: number, reason: string, wasClean: boolean, now: number, status?: number): void;
     /**
      * Time passed: reconnect, ping or send input when due; give up on a connection that went
      * silent, or did not open, welcome or close in time.
@@ -159,6 +183,7 @@ export class Session {
     /**
      * Sends a chat line (trimmed; cut to 200 UTF-8 bytes) now, or once the server's chat limit
      * allows (`chatRate`). Returns false if not joined, empty, or `chatQueue` lines already wait.
+     * A line still waiting when the connection drops is dropped with it (not sent on the next).
      * @param {string} text
      * @param {number} now
      */
@@ -218,6 +243,14 @@ export class Session {
     ackRebuilt(tick: number, full: boolean): void;
     /** @param {number} tick @param {EventKind} kind */
     onEvent(tick: number, kind: EventKind): void;
+    /**
+     * The roster after a `Welcome` is over. After a resume, the players the session knew that it
+     * did not name left meanwhile (their `Left` went to the connection that dropped): each gets
+     * its `Left` now, flagged as catch-up. A roster of `ROSTER_MAX` names may have left out
+     * players still there, and then none is taken for gone.
+     * @param {number} tick
+     */
+    endRoster(tick: number): void;
     /** @param {number} now */
     sendInput(now: number): void;
 }
@@ -250,12 +283,13 @@ export type ReconnectOptions = {
      */
     jitter?: number | undefined;
     /**
-     * consecutive failed attempts before giving up (default 20)
+     * retries after consecutive failed attempts (default 20): the
+     * session gives up when the attempt after that many retries fails too
      */
     maxAttempts?: number | undefined;
     /**
      * the same before the session's first `Welcome`, for
-     * a session that has no seat to resume (default 5, about 8 s at the default backoff, or
+     * a session that has no seat to resume (default 5: six connections in all, about 8 s at the default backoff, or
      * `maxAttempts` when that is given): a first join that keeps failing is a server that is
      * down or refuses this client (a bad or expired join token, an origin, no capacity: a
      * browser cannot tell which), and a player is better told so than kept waiting a minute. A
@@ -371,6 +405,17 @@ export type RosterEntry = {
 /**
  * What the session has for the application. An `event` of kind `Left` carries in `left` the
  * roster entry it removed: its listeners no longer find the player in `roster`.
+ *
+ * An `event` with `roster: true` is catch-up, not news: the roster the server sends right after
+ * a `Welcome` (PROTOCOL.md 7.1 step 3), a `Joined` for each player and controller already in
+ * the room and the `Audience` that ends it. A game fills its tables from these and announces
+ * only the events without the flag ("bob joined"). After a resume (`welcome.resumed`) the
+ * session keeps its roster and passes on only what changed while it was away: a `Joined` for
+ * each player it did not know, and a `Left` (with `left`) for each it knew that is no longer
+ * there (not in a room past the roster's 128 entries, where the absent may just be unnamed);
+ * players it knew are not announced again. `session.roster` fills as these events come: it is
+ * still empty when the `welcome` of a fresh join is handled (after a resume it holds the
+ * players known before).
  */
 export type SessionEvent = {
     type: "state";
@@ -391,6 +436,7 @@ export type SessionEvent = {
     tick: number;
     kind: EventKind;
     left?: RosterEntry;
+    roster?: true;
 } | {
     type: "feedback";
     feedback: ControllerFeedback;

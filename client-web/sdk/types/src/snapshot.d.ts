@@ -118,10 +118,10 @@ export class WorldHistory {
      */
     apply(snapshot: Snapshot): World;
     /** @param {number} tick */
-    get(tick: number): World | undefined;
+    get(tick: number): Readonly<WorldFields> | undefined;
     /** The baseline the world of `tick` was rebuilt against. @param {number} tick */
     baselineOf(tick: number): number | null;
-    latest(): World | undefined;
+    latest(): Readonly<WorldFields> | undefined;
     clear(): void;
 }
 /**
@@ -138,20 +138,20 @@ export type Prediction = {
 /**
  * a quantized vector (position: 1/16 unit, velocity: 2 units/s, `VELOCITY_STEP`)
  */
-export type QVec2 = {
+export type QVec2 = Readonly<{
     x: number;
     y: number;
-};
+}>;
 export type RoundPhase = "Playing" | "Intermission";
-export type RoundState = {
+export type RoundState = Readonly<{
     round: number;
     phase: RoundPhase;
     secondsLeft: number;
-};
+}>;
 /**
- * One entity, quantized (PROTOCOL.md 3.2).
+ * The fields of an {@link EntityState}.
  */
-export type EntityState = {
+export type EntityFields = {
     id: number;
     /**
      * arena: 0 ship, 1 pickup
@@ -178,6 +178,10 @@ export type EntityState = {
      */
     value: number;
 };
+/**
+ * One entity, quantized (PROTOCOL.md 3.2), read-only: rebuilt worlds share it (see `World`).
+ */
+export type EntityState = Readonly<EntityFields>;
 /**
  * A `Snapshot` message: the header, and the body still packed (it means something only next
  * to the worlds the header names; {@link applySnapshot} reads it).
@@ -215,7 +219,11 @@ export type Snapshot = {
  * baseline of deltas to come, and shares what did not change with the worlds around it. Copy
  * what a game wants to change (sort for drawing, predict).
  */
-export type World = {
+export type World = Readonly<WorldFields>;
+/**
+ * The fields of a {@link World}.
+ */
+export type WorldFields = {
     tick: number;
     round: RoundState;
     /**

@@ -2300,6 +2300,8 @@ mod tests {
         let (_, s, s_token, _) = joined(&mut room, Role::Spectator, None);
         let (_, c, _, _) = joined(&mut room, Role::Controller, None);
         let (_, b, b_token, _) = joined(&mut room, Role::Player, None);
+        // A tick, so that the ships are in a roster (not left to their pending `Joined`).
+        room.tick(t0);
         // The spectator's token resumes the spectator, not a ship.
         let (_, again, _, roster) = joined(&mut room, Role::Spectator, Some(s_token));
         assert_eq!((again.player, again.resumed), (s.player, true));

@@ -54,8 +54,8 @@ pub enum ConnectError {
     /// No `Welcome`: the ending was final, or the reconnect policy ran out of attempts
     /// ([`Reconnect::max_initial_attempts`](crate::Reconnect::max_initial_attempts)). This
     /// is the last ending: for a server that could not be reached,
-    /// [`Disconnect::Lost`]`(`[`LinkError::Connect`]`)`, [`Disconnect::ConnectTimeout`] or an
-    /// HTTP refusal.
+    /// [`Disconnect::Lost`]`(`[`LinkError::Connect`]` { .. })`, [`Disconnect::ConnectTimeout`]
+    /// or an HTTP refusal.
     #[error("gave up: {0}")]
     GaveUp(Disconnect),
 }

@@ -64,6 +64,22 @@ export function fallbackFor(url) {
  * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
  * `chat()`, and `leave()`. Reconnects and resumes by itself.
  */
+/**
+ * Closes a socket that never opened, deaf to whatever it still reports: undici's WebSocket
+ * fires `error` from inside `close()` on a socket still connecting, which would otherwise
+ * come back to the client as a second failure of an attempt it already ended.
+ * @param {any} socket
+ */
+function abandon(socket) {
+  socket.onclose = null;
+  socket.onerror = null;
+  try {
+    socket.close();
+  } catch {
+    // still connecting: nothing to release
+  }
+}
+
 export class TickwireClient {
   /** @param {ClientOptions & SessionOptions} options */
   constructor(options) {
@@ -371,28 +387,24 @@ export class TickwireClient {
       // `error` and no `close` at all, its readyState stuck at 0: waited for, the close never
       // comes, and each attempt would run into the connect timeout. Taken as the close a
       // browser reports then (1006), with the error's text, the only cause there is.
-      if (opened) return;
+      if (opened || ended || this.socket !== socket) return;
       const cause = event?.message || (event?.error instanceof Error ? event.error.message : '');
-      closed({ code: CloseCode.ABNORMAL, reason: cause, wasClean: false });
-      if (socket.readyState === 0) {
-        try {
-          socket.close();
-        } catch {
-          // still connecting: nothing to release
-        }
-      }
+      // Not handled in place: undici also fires `error` from inside `close()` on a socket
+      // still connecting, so this may run in the middle of the client's own close of it (a
+      // leave, an abandoned attempt); a microtask lets that close finish first, and the
+      // checks above then find the socket given up, if it was.
+      queueMicrotask(() => {
+        if (ended || this.socket !== socket) return;
+        closed({ code: CloseCode.ABNORMAL, reason: cause, wasClean: false });
+        if (socket.readyState === 0) abandon(socket);
+      });
     };
   }
 
   /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
   next(socket) {
-    socket.onclose = null;
-    try {
-      socket.close();
-    } catch {
-      // still connecting
-    }
     this.socket = null;
+    abandon(socket);
     this.trying += 1;
     this.session.handleOpening(this.now());
     this.open();

@@ -287,6 +287,13 @@ export class Session {
      * @type {{ resumed: boolean, named: Set<number> } | null}
      */
     this.rosterCatchUp = null;
+    /**
+     * Whether `roster` names every player and controller in the room: its last roster named
+     * fewer than 128, so it left nobody out. A `Left` for a player it does not name is then no
+     * news (one that left as this client joined, or whose `Left` it made up after a resume) and
+     * is not passed on.
+     */
+    this.rosterComplete = false;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     this.rttMs = null;
     /** Consecutive failed connection attempts (a connection that dropped within
@@ -830,6 +837,9 @@ export class Session {
     if (kind.type === 'Audience') this.audience = kind.spectators;
     if (kind.type === 'Left') {
       const left = this.roster.get(kind.player);
+      // A player that left between this client's `Welcome` and the next tick is in neither
+      // its roster nor its world; after a resume, its `Left` was made up already (endRoster).
+      if (!left && this.rosterComplete) return;
       this.roster.delete(kind.player);
       this.events.push(left ? { type: 'event', tick, kind, left } : { type: 'event', tick, kind });
       return;
@@ -848,7 +858,8 @@ export class Session {
     const catchUp = this.rosterCatchUp;
     if (catchUp === null) return;
     this.rosterCatchUp = null;
-    if (!catchUp.resumed || catchUp.named.size >= ROSTER_MAX) return;
+    this.rosterComplete = catchUp.named.size < ROSTER_MAX;
+    if (!catchUp.resumed || !this.rosterComplete) return;
     // Its own seat is not in its roster (it knows itself from its own `Joined`).
     const self = this.welcome?.playerId;
     for (const [player, left] of [...this.roster]) {

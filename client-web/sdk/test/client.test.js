@@ -42,8 +42,12 @@ function dispose(c) {
   c.drive();
 }
 
-/** A WebSocket class whose sockets open, deliver and close only when the test says so. */
-function fakeWebSocket() {
+/**
+ * A WebSocket class whose sockets open, deliver and close only when the test says so.
+ * `undici`: as Node 20's own WebSocket, `close()` on a socket still connecting fires `error`
+ * from inside the call, before its readyState leaves 0.
+ */
+function fakeWebSocket({ undici = false } = {}) {
   /** @type {FakeSocket[]} */
   const sockets = [];
   class FakeSocket {
@@ -72,6 +76,9 @@ function fakeWebSocket() {
     /** Sends the close frame, and hears nothing back: a dead link. @param {number} [code] @param {string} [reason] */
     close(code, reason) {
       if (this.readyState >= 2) return; // as a WebSocket ignores a second close
+      if (undici && this.readyState === 0) {
+        this.onerror?.({ type: 'error', message: 'WebSocket was closed before the connection was established' });
+      }
       this.closed = { code, reason };
       this.readyState = 2;
     }
@@ -332,6 +339,7 @@ test('a WebSocket that reports a failed handshake with an error and no close (No
   only.on('error', (e) => errors.push(e.error));
   only.connect();
   sockets[0].fail(cause);
+  await Promise.resolve();
   assert.equal(only.state, 'reconnecting', 'the attempt ended with the error, not at the connect timeout');
   assert.equal(only.session.attempt, 1);
   // Should the socket still report its close, it is not taken for a second failure.
@@ -339,6 +347,7 @@ test('a WebSocket that reports a failed handshake with an error and no close (No
   assert.equal(only.session.attempt, 1);
   const second = await until(() => sockets[1], 'the retry');
   second.fail(cause);
+  await Promise.resolve();
   assert.equal(only.state, 'failed');
   assert.equal(errors.length, 1);
   assert.equal(errors[0].name, 'UnreachableError');
@@ -354,9 +363,43 @@ test('a WebSocket that reports a failed handshake with an error and no close (No
   t.after(() => dispose(auto));
   auto.connect();
   ws2.sockets[0].fail(cause);
+  await Promise.resolve();
   assert.equal(fetched.length, 1, 'the HTTP stream opened at once');
   assert.match(fetched[0], /\/fallback\/stream$/);
   assert.equal(auto.state, 'connecting');
+});
+
+test('a WebSocket that fires error from inside close() (Node 20) is given up once: an upgrade timeout opens the stream, a leave ends', { timeout: 10000 }, async (t) => {
+  // The upgrade timer gives up on the socket: its close fires `error`, which must not count
+  // as a second failure (that skipped the stream for the poll, and left the stream open).
+  const { FakeSocket, sockets } = fakeWebSocket({ undici: true });
+  const { fetched, fetchSpy } = heldFetch();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada', upgradeTimeoutMs: 20,
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  await until(() => fetched.length > 0, 'the fallback after the upgrade timeout');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(fetched.length, 1, `one fallback session: ${fetched}`);
+  assert.match(fetched[0], /\/fallback\/stream$/);
+  assert.equal(c.trying, 1);
+  assert.equal(c.failures.get('ws'), 'no upgrade within 20 ms');
+  assert.equal(sockets[0].closed !== null, true, 'the upgrade given up is closed');
+
+  // A leave while the upgrade is under way: its close fires `error` too, from inside.
+  const other = fakeWebSocket({ undici: true });
+  const held = heldFetch();
+  const d = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: other.FakeSocket, fetch: held.fetchSpy, name: 'ada', upgradeTimeoutMs: 60000,
+  });
+  t.after(() => dispose(d));
+  d.connect();
+  const closed = await d.leave();
+  assert.equal(closed.answered, false);
+  assert.equal(d.state, 'closed');
+  assert.deepEqual(held.fetched, [], 'no fallback for a client that left');
+  assert.equal(other.sockets.length, 1);
 });
 
 test('in auto, a client that gives up names each transport\'s failure; a refusal retrying cannot fix ends the join at once', { timeout: 10000 }, async (t) => {

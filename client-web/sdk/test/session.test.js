@@ -677,16 +677,28 @@ test('a Left event carries who left: its listeners no longer find the player in 
   const s = joined();
   /** @param {number} tick @param {any} kind */
   const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
+  // A roster of 128 names: the room may hold players it left out.
+  for (let player = 100; player < 228; player++) event(20, { type: 'Joined', player, name: `p${player}`, role: 'Player' });
+  event(20, { type: 'Audience', spectators: 0 });
   event(20, { type: 'Joined', player: 4, name: 'bob', role: 'Player' });
   event(21, { type: 'Left', player: 4 });
-  // A player the roster never named (a room past the 128 of its roster).
+  // A player the roster never named.
   event(22, { type: 'Left', player: 9 });
   const lefts = drain(s).events.filter((e) => e.type === 'event' && e.kind.type === 'Left');
   assert.deepEqual(lefts, [
     { type: 'event', tick: 21, kind: { type: 'Left', player: 4 }, left: { name: 'bob', role: 'Player' } },
     { type: 'event', tick: 22, kind: { type: 'Left', player: 9 } },
   ]);
-  assert.equal(s.roster.size, 0);
+  assert.equal(s.roster.size, 128);
+
+  // A roster that named everyone: a Left for a player it never named (one that left as this
+  // client joined, before the tick that carries its Left) is no news.
+  const small = joined();
+  /** @param {number} tick @param {any} kind */
+  const smallEvent = (tick, kind) => small.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
+  smallEvent(20, { type: 'Audience', spectators: 0 });
+  smallEvent(20, { type: 'Left', player: 9 });
+  assert.deepEqual(drain(small).events.filter((e) => e.type === 'event' && e.kind.type === 'Left'), []);
 });
 
 test('names and chat lines are cut to their bytes at whole code points', () => {
@@ -850,6 +862,9 @@ test('the roster after a Welcome is flagged as catch-up, and a resume announces 
   assert.deepEqual(flags(after), ['Joined 8 (roster)', 'Left 5 (roster)', 'Left 7 (roster)', 'Audience (roster)']);
   assert.deepEqual(after[1].type === 'event' && after[1].left, { name: 'cy', role: 'Player' });
   assert.deepEqual([...s.roster.keys()].sort(), [3, 4, 6, 8]);
+  // fay left just before the resume: her own Left comes with the next tick, announced already.
+  event(91, { type: 'Left', player: 7 });
+  assert.deepEqual(flags(drain(s).events), []);
 
   // A fresh seat (resumed: false) starts over: everyone in its roster is catch-up, nobody is gone.
   s.handleClose(1006, '', false, 300);

@@ -33,17 +33,6 @@ export function fallbackFor(url: string): {
  */
 /** The order `auto` tries transports in. @type {TransportName[]} */
 export const TRANSPORTS: TransportName[];
-/**
- * @typedef {{ transport: { type: 'transport', transport: TransportName },
- *   state: Extract<SessionEvent, {type: 'state'}>, welcome: Extract<SessionEvent, {type: 'welcome'}>,
- *   snapshot: Extract<SessionEvent, {type: 'snapshot'}>, event: Extract<SessionEvent, {type: 'event'}>,
- *   feedback: Extract<SessionEvent, {type: 'feedback'}>, rtt: Extract<SessionEvent, {type: 'rtt'}>,
- *   error: Extract<SessionEvent, {type: 'error'}>, closed: Extract<SessionEvent, {type: 'closed'}> }} ClientEventMap
- */
-/**
- * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
- * `chat()`, and `leave()`. Reconnects and resumes by itself.
- */
 export class TickwireClient {
     /** @param {ClientOptions & SessionOptions} options */
     constructor(options: ClientOptions & SessionOptions);
@@ -147,6 +136,36 @@ export class TickwireClient {
     }): string;
     clearUpgradeTimer(): void;
 }
+export type ClientEventMap = {
+    transport: {
+        type: "transport";
+        transport: TransportName;
+    };
+    state: Extract<SessionEvent, {
+        type: "state";
+    }>;
+    welcome: Extract<SessionEvent, {
+        type: "welcome";
+    }>;
+    snapshot: Extract<SessionEvent, {
+        type: "snapshot";
+    }>;
+    event: Extract<SessionEvent, {
+        type: "event";
+    }>;
+    feedback: Extract<SessionEvent, {
+        type: "feedback";
+    }>;
+    rtt: Extract<SessionEvent, {
+        type: "rtt";
+    }>;
+    error: Extract<SessionEvent, {
+        type: "error";
+    }>;
+    closed: Extract<SessionEvent, {
+        type: "closed";
+    }>;
+};
 /**
  * How the client reaches the server: `ws` (WebSocket), `stream` (the HTTP fallback with a
  * streamed response), `poll` (the HTTP fallback with long polls).
@@ -190,36 +209,6 @@ export type ClientOptions = {
      * the clock, ms; default `performance.now()`
      */
     now?: (() => number) | undefined;
-};
-export type ClientEventMap = {
-    transport: {
-        type: "transport";
-        transport: TransportName;
-    };
-    state: Extract<SessionEvent, {
-        type: "state";
-    }>;
-    welcome: Extract<SessionEvent, {
-        type: "welcome";
-    }>;
-    snapshot: Extract<SessionEvent, {
-        type: "snapshot";
-    }>;
-    event: Extract<SessionEvent, {
-        type: "event";
-    }>;
-    feedback: Extract<SessionEvent, {
-        type: "feedback";
-    }>;
-    rtt: Extract<SessionEvent, {
-        type: "rtt";
-    }>;
-    error: Extract<SessionEvent, {
-        type: "error";
-    }>;
-    closed: Extract<SessionEvent, {
-        type: "closed";
-    }>;
 };
 import { Session } from './session.js';
 import type { InputState } from './session.js';

@@ -74,6 +74,13 @@ export class Session {
         resumed: boolean;
         named: Set<number>;
     } | null;
+    /**
+     * Whether `roster` names every player and controller in the room: its last roster named
+     * fewer than 128, so it left nobody out. A `Left` for a player it does not name is then no
+     * news (one that left as this client joined, or whose `Left` it made up after a resume) and
+     * is not passed on.
+     */
+    rosterComplete: boolean;
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     rttMs: number | null;
     /** Consecutive failed connection attempts (a connection that dropped within

@@ -63,7 +63,7 @@ export const KICK_REASONS = /** @type {const} */ ([
 /** Event kinds, by wire index. */
 export const EVENT_KINDS = /** @type {const} */ (['Joined', 'Left', 'Scored', 'RoundOver', 'Chat', 'Audience']);
 
-/** Arena entity kinds and flags (server/src/game/arena.rs). */
+/** Arena entity kinds and flags (`tickwire_shared::arena` in Rust). */
 export const Arena = Object.freeze({
   KIND_SHIP: 0,
   KIND_PICKUP: 1,

@@ -71,7 +71,7 @@ export const PHASES: readonly ["Playing", "Intermission"];
 export const KICK_REASONS: readonly ["VersionMismatch", "BadHello", "MalformedMessage", "Full", "ResumeRejected", "RateLimited", "Idle", "TooSlow", "Replaced", "ShuttingDown"];
 /** Event kinds, by wire index. */
 export const EVENT_KINDS: readonly ["Joined", "Left", "Scored", "RoundOver", "Chat", "Audience"];
-/** Arena entity kinds and flags (server/src/game/arena.rs). */
+/** Arena entity kinds and flags (`tickwire_shared::arena` in Rust). */
 export const Arena: Readonly<{
     KIND_SHIP: 0;
     KIND_PICKUP: 1;

@@ -61,10 +61,6 @@ export function fallbackFor(url) {
  */
 
 /**
- * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
- * `chat()`, and `leave()`. Reconnects and resumes by itself.
- */
-/**
  * Closes a socket that never opened, deaf to whatever it still reports: undici's WebSocket
  * fires `error` from inside `close()` on a socket still connecting, which would otherwise
  * come back to the client as a second failure of an attempt it already ended.
@@ -80,6 +76,10 @@ function abandon(socket) {
   }
 }
 
+/**
+ * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
+ * `chat()`, and `leave()`. Reconnects and resumes by itself.
+ */
 export class TickwireClient {
   /** @param {ClientOptions & SessionOptions} options */
   constructor(options) {

@@ -762,6 +762,7 @@ export class Session {
     }
     // Controllers are sent no events, and so no roster.
     this.rosterCatchUp = welcome.role === 'Controller' ? null : { resumed: welcome.resumed, named: new Set() };
+    this.rosterComplete = false;
     this.nextInputAt = now;
     // Pings start here, not with the Hello: the server answers them only once joined, and a
     // first sample that waited for the join would seed the smoothed RTT with the join's time.

@@ -33,6 +33,10 @@ export function fallbackFor(url: string): {
  */
 /** The order `auto` tries transports in. @type {TransportName[]} */
 export const TRANSPORTS: TransportName[];
+/**
+ * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
+ * `chat()`, and `leave()`. Reconnects and resumes by itself.
+ */
 export class TickwireClient {
     /** @param {ClientOptions & SessionOptions} options */
     constructor(options: ClientOptions & SessionOptions);

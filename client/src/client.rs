@@ -513,6 +513,31 @@ impl Client {
         self.session.end().unwrap_or(End::Left { answer: None })
     }
 
+    /// Where the next connection attempts go. The open connection, if any, is left as it is.
+    ///
+    /// For a join token that expires while the session lives: the server checks the token on
+    /// every reconnect, and refuses an expired one with 401, which ends the session (its seat
+    /// is not resumed). Renew the token before it expires and set the URL that carries it,
+    /// so that a reconnect after a drop presents one the server still takes, and resumes:
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use tickwire_client::{Client, Endpoint, UrlError};
+    /// # fn renew(client: &mut Client, fresh_token: &str) -> Result<(), UrlError> {
+    /// let url = format!("wss://game.example/ws?token={fresh_token}");
+    /// client.set_endpoint(Arc::new(Endpoint::parse(&url)?));
+    /// # Ok(()) }
+    /// ```
+    /// A `wss://` endpoint that trusts its own certificates keeps them only if the new one is
+    /// given them too ([`Endpoint::with_tls_config`]).
+    pub fn set_endpoint(&mut self, endpoint: Arc<Endpoint>) {
+        self.endpoint = endpoint;
+    }
+
+    /// Where connection attempts go ([`Client::set_endpoint`]).
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
+    }
+
     /// Drops the connection without a close frame, as a crash or a lost network would: the
     /// server keeps the seat for its resume grace, and this client reconnects and resumes
     /// as its policy says. For tests and for simulating a flaky link.

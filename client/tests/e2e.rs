@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 use support::{PATIENCE, TestServer, server_config};
 use tickwire_client::{
-    Client, Config, ConnectError, Controls, Disconnect, End, Event, Identity, Kicked, LinkError,
-    Reconnect, Refusal, SnapshotInfo,
+    Client, Config, ConnectError, Controls, Disconnect, End, Endpoint, Event, Identity, Kicked,
+    LinkError, Reconnect, Refusal, SnapshotInfo,
 };
 use tickwire_shared::{EventKind, KickReason};
 
@@ -176,6 +176,61 @@ async fn an_application_that_reads_late_finds_the_snapshots_that_waited_not_a_de
     assert_eq!(first, Ok(()), "the link was alive all along");
     assert_eq!(client.leave().await, End::Left { answer: Some(1000) });
     server.shutdown().await;
+}
+
+/// A join token renewed with `set_endpoint` is the one a reconnect presents: a valid one
+/// resumes the seat, and one the server does not take is refused (which the first token
+/// would not have been).
+#[tokio::test]
+async fn a_reconnect_presents_the_endpoint_set_last() {
+    use tickwire_server::auth::{JoinClaims, MintKey, mint};
+    let secret = "a-secret-for-renewed-join-tokens";
+    let mut config = server_config();
+    config.join_secret = Some(secret.parse().unwrap());
+    let server = TestServer::start(config).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let token = |key: &str| {
+        let claims = JoinClaims {
+            sub: "ada".into(),
+            exp: now.as_secs() + 600,
+            nbf: None,
+            room: None,
+            role: None,
+        };
+        mint(&claims, &MintKey::Secret(key.into())).unwrap()
+    };
+    let endpoint = |token: &str| {
+        std::sync::Arc::new(Endpoint::parse(&format!("{}?token={token}", server.url())).unwrap())
+    };
+    let identity = Identity::player("ada").unwrap().in_room("e2e-renew").unwrap();
+    let first = endpoint(&token(secret));
+    let mut client = Client::with_endpoint(first.clone(), identity, quick_reconnect(), 7);
+    let before = wait_for(&mut client, |e| match e {
+        Event::Joined(w) => Some(*w),
+        _ => None,
+    })
+    .await;
+
+    let renewed = endpoint(&token(secret));
+    client.set_endpoint(renewed.clone());
+    assert!(std::sync::Arc::ptr_eq(client.endpoint(), &renewed));
+    client.drop_connection();
+    let after = wait_for(&mut client, |e| match e {
+        Event::Joined(w) => Some(*w),
+        _ => None,
+    })
+    .await;
+    assert!(after.resumed, "the renewed token resumed the seat");
+    assert_eq!(after.player_id, before.player_id);
+
+    client.set_endpoint(endpoint(&token("another-secret-the-server-does-not-know")));
+    client.drop_connection();
+    let refused = wait_for(&mut client, |e| match e {
+        Event::Disconnected { reason: Disconnect::Refused(refusal), .. } => Some(refusal.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(refused.status, 401, "{refused:?}");
 }
 
 #[tokio::test]

@@ -104,6 +104,8 @@ export class TickwireClient {
     this.trying = 0;
     /** @type {TransportName | null} the transport of the open connection (or the last one) */
     this.transport = null;
+    /** `options.fallbackUrl`, which `setUrl` keeps. @type {string | undefined} */
+    this.fallbackUrl = options.fallbackUrl;
     const fallback = fallbackFor(options.url);
     this.fallbackBase = options.fallbackUrl ?? fallback.base;
     this.fallbackQuery = fallback.query;
@@ -175,6 +177,23 @@ export class TickwireClient {
     const sent = this.session.chat(text, this.now());
     this.drive();
     return sent;
+  }
+
+  /**
+   * Where the next connection attempts go; the open connection is left as it is. For a join
+   * token that expires while the session lives: the server checks the token on every
+   * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
+   * resumed). Renew the token before it expires and set the URL that carries it, so that a
+   * reconnect after a drop presents one the server still takes, and resumes. The HTTP
+   * fallback follows: its query (the token) always, its base too unless `fallbackUrl` was
+   * given.
+   * @param {string} url `ws://` or `wss://`, as `options.url`
+   */
+  setUrl(url) {
+    const fallback = fallbackFor(url); // throws on a URL that is not one, changing nothing
+    this.url = url;
+    this.fallbackBase = this.fallbackUrl ?? fallback.base;
+    this.fallbackQuery = fallback.query;
   }
 
   /**

@@ -117,6 +117,31 @@ function heldFetch() {
   return { fetched, fetchSpy };
 }
 
+test('setUrl renews the join token a reconnect presents, on the WebSocket and the fallback', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const { fetched, fetchSpy } = heldFetch();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws?token=old', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada', room: 'r1',
+    upgradeTimeoutMs: 60000, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  sockets[0].open();
+  sockets[0].receive(welcome);
+  assert.equal(c.state, 'joined');
+  assert.throws(() => c.setUrl('not a url'), TypeError);
+  c.setUrl('ws://127.0.0.1:9/ws?token=new');
+  assert.equal(sockets[0].readyState, 1, 'the open connection is left as it is');
+  // The link drops: the reconnect presents the renewed token.
+  sockets[0].onclose?.({ code: 1006, reason: '', wasClean: false });
+  const second = await until(() => sockets[1], 'the reconnect');
+  assert.equal(second.url, 'ws://127.0.0.1:9/ws?token=new');
+  // WebSocket fails there: the fallback asks with the renewed token too.
+  second.fail('blocked');
+  await until(() => fetched.length > 0, 'the fallback');
+  assert.match(fetched[0], /\/fallback\/stream\?token=new$/);
+});
+
 test('a joined client whose link dies silently closes it keeping the seat, and resumes on a new socket', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   const c = new TickwireClient({

@@ -56,6 +56,8 @@ export class TickwireClient {
     trying: number;
     /** @type {TransportName | null} the transport of the open connection (or the last one) */
     transport: TransportName | null;
+    /** `options.fallbackUrl`, which `setUrl` keeps. @type {string | undefined} */
+    fallbackUrl: string | undefined;
     fallbackBase: string;
     fallbackQuery: string;
     fetchImpl: typeof fetch | undefined;
@@ -108,6 +110,17 @@ export class TickwireClient {
      *   or the queue is full)
      */
     chat(text: string): boolean;
+    /**
+     * Where the next connection attempts go; the open connection is left as it is. For a join
+     * token that expires while the session lives: the server checks the token on every
+     * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
+     * resumed). Renew the token before it expires and set the URL that carries it, so that a
+     * reconnect after a drop presents one the server still takes, and resumes. The HTTP
+     * fallback follows: its query (the token) always, its base too unless `fallbackUrl` was
+     * given.
+     * @param {string} url `ws://` or `wss://`, as `options.url`
+     */
+    setUrl(url: string): void;
     /**
      * Leaves properly (close 1000) and resolves once the server answered the close, or the
      * connection ended otherwise (`answered` says which).

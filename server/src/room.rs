@@ -1718,6 +1718,16 @@ mod tests {
             .collect()
     }
 
+    /// The events among `msgs`, each with its tick.
+    fn stamped(msgs: &[ServerMessage]) -> Vec<(Tick, EventKind)> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                ServerMessage::Event(e) => Some((e.tick, e.kind)),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn welcome(msgs: &[ServerMessage]) -> Welcome {
         match msgs.first() {
             Some(ServerMessage::Welcome(w)) => *w,
@@ -2553,29 +2563,16 @@ mod tests {
         // Between ticks 2 and 3: b joins, a chats, b leaves.
         let (b_link, b) = join(&mut room, Role::Player, None, t0);
         let b = b.unwrap().player;
-        let roster: Vec<_> = messages(&b_link)
-            .0
-            .into_iter()
-            .filter_map(|m| match m {
-                ServerMessage::Event(e) => Some(e.tick),
-                _ => None,
-            })
-            .collect();
+        let roster = stamped(&messages(&b_link).0);
         assert!(!roster.is_empty());
-        assert!(roster.iter().all(|&t| t == Tick(3)), "the roster's ticks: {roster:?}");
+        assert!(roster.iter().all(|(t, _)| *t == Tick(3)), "the roster's ticks: {roster:?}");
         room.handle(RoomCommand::Chat { player: a, text: ChatText::truncated("hi") }, t0);
         room.handle(RoomCommand::Leave { player: b, link: b_link, how: Departure::Left }, t0);
         room.tick(t0 + Duration::from_millis(66));
         let msgs = messages(&a_link).0;
         let snapshot_tick = snapshot(&msgs).header.tick;
         assert_eq!(snapshot_tick, Tick(3));
-        let ticks: Vec<_> = msgs
-            .iter()
-            .filter_map(|m| match m {
-                ServerMessage::Event(e) => Some((e.tick, e.kind)),
-                _ => None,
-            })
-            .collect();
+        let ticks = stamped(&msgs);
         assert_eq!(ticks.len(), 3, "joined, chat, left: {ticks:?}");
         assert!(ticks.iter().all(|(t, _)| *t == snapshot_tick), "{ticks:?}");
     }

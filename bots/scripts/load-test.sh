@@ -66,8 +66,8 @@ bad=()
 
 for run in $(seq 1 "$runs"); do
     # Caps raised for one load machine: every bot comes from 127.0.0.1, and the spectator caps
-    # (1,000 per room, 1,000 per core server-wide, and the server is pinned to one core) would
-    # refuse a crowd of spectator bots beyond the first thousand with 1013.
+    # (3,000 per room, 2,000 per core server-wide, and the server is pinned to one core) would
+    # refuse a crowd of spectator bots beyond the first two thousand with 1013.
     # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
     nice -n "$nice" taskset -c 0 "${SERVER_BIN:-target/release/tickwire-server}" --bind "127.0.0.1:$port" --seed "$run" \
         --max-connections 20000 --max-connections-per-ip 20000 \

@@ -433,11 +433,12 @@ pub enum EventKind {
     },
 }
 
-/// An event and the tick it happened on.
+/// An event and the tick of the snapshot it comes before, the first to show its effect
+/// (PROTOCOL.md section 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Event {
-    /// Tick of the event.
+    /// That snapshot's tick.
     pub tick: Tick,
     /// What happened.
     pub kind: EventKind,

@@ -296,10 +296,11 @@ export type ReconnectOptions = {
     maxAttempts?: number | undefined;
     /**
      * the same before the session's first `Welcome`, for
-     * a session that has no seat to resume (default 5: six connections in all, about 8 s at the default backoff, or
-     * `maxAttempts` when that is given): a first join that keeps failing is a server that is
-     * down or refuses this client (a bad or expired join token, an origin, no capacity: a
-     * browser cannot tell which), and a player is better told so than kept waiting a minute. A
+     * a session that has no seat to resume (default 5: six connections in all, about 8 s at the
+     * default backoff, or `maxAttempts` when that is given): a first join that keeps failing is a
+     * server that is down or refuses this client (a bad or expired join token, an origin, no
+     * capacity: a browser's WebSocket cannot tell which; the HTTP fallback sees the status and
+     * ends the join at once on a 4xx other than 408 and 429), and a player is better told so than kept waiting a minute. A
      * session given a `resumeToken` has a seat to get back and keeps to `maxAttempts`. Given up
      * with no connection ever opened, the session fails with an `UnreachableError`
      */

@@ -357,7 +357,7 @@ impl Bot {
             Event::Pong { rtt, .. } if measuring => self.shared.recorder().rtt.record(rtt),
             Event::Disconnected { reason, .. } => self.on_disconnected(&reason),
             Event::Ended(_) => return false,
-            Event::Connecting { .. } | Event::Pong { .. } | Event::Room(_) => {}
+            Event::Connecting { .. } | Event::Pong { .. } | Event::Room(_) | Event::Roster(_) => {}
         }
         true
     }

@@ -27,7 +27,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut client = Client::new(&url, identity, Config::default())?;
 
-    // Names arrive as `Joined` events (the roster, then newcomers); keep them for the table.
+    // Names arrive as `Joined` events: the roster (`Event::Roster`: who was there when we
+    // joined, and after a resume who came and went meanwhile), then newcomers (`Event::Room`).
+    // Keep them for the table; only `Event::Room` is news worth printing.
     let mut names: BTreeMap<PlayerId, String> = BTreeMap::new();
     let mut audience = 0u32;
     let mut frames = 0u32;
@@ -50,12 +52,24 @@ async fn main() -> anyhow::Result<()> {
                     bytes += info.bytes;
                     skipped += info.skipped;
                 }
-                Some(Event::Room(event)) => match event.kind {
+                Some(Event::Roster(event)) => match event.kind {
                     EventKind::Joined { player, name, .. } => {
                         names.insert(player, name.as_str().to_string());
                     }
                     EventKind::Left { player } => {
                         names.remove(&player);
+                    }
+                    EventKind::Audience { spectators } => audience = spectators,
+                    _ => {}
+                },
+                Some(Event::Room(event)) => match event.kind {
+                    EventKind::Joined { player, name, .. } => {
+                        println!("  {} joined", name.as_str());
+                        names.insert(player, name.as_str().to_string());
+                    }
+                    EventKind::Left { player } => {
+                        let name = names.remove(&player);
+                        println!("  {} left", name.as_deref().unwrap_or("?"));
                     }
                     EventKind::Chat { name, text, .. } => {
                         println!("  <{}> {}", name.as_str(), text.as_str());

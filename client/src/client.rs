@@ -438,7 +438,7 @@ impl Client {
     /// [`Event::Disconnected`] of failed attempts, and the [`Event::Joined`] it returns on,
     /// whose `Welcome` is [`welcome`](Self::welcome) (room, ship, tick rate). Everything
     /// after the `Welcome` comes from [`next_event`](Self::next_event): the room's roster as
-    /// [`Event::Room`] joins, snapshots, and the events of later reconnects (their
+    /// [`Event::Roster`], snapshots, and the events of later reconnects (their
     /// `Connecting`, `Disconnected` and `Joined` included). [`Client::new`] instead leaves
     /// every event to `next_event`, the first attempt's too.
     pub async fn connect(

@@ -16,7 +16,12 @@
 //!   ([`SnapshotInfo::last_input`]), which is what a predicting client reconciles against.
 //!   [`Event::InputAcked`] gives the latency a player feels.
 //! - **Rooms**: join a named room or let matchmaking pick one ([`Identity::in_room`]). The
-//!   server sends [`Event::Room`] for joins, departures, scores, round ends and chat.
+//!   server sends [`Event::Room`] for joins, departures, scores, round ends and chat. Right
+//!   after a `Welcome` it sends the room's roster (who is already there), which comes as
+//!   [`Event::Roster`]: catch-up to fill tables from, not news to announce. After a resume only
+//!   what changed while away comes that way (who joined, and a made-up `Left` for who left),
+//!   so "bob joined" is not printed again. [`Session::roster`] and [`Session::audience`] keep
+//!   the room's players and spectator count from these events.
 //! - **Drops and resume**: when the connection drops, the client reconnects with jittered
 //!   backoff and presents the resume token of its `Welcome`; within the server's grace
 //!   (10 s by default) it gets the same seat, ship and score back (`welcome.resumed`).
@@ -61,6 +66,7 @@
 //!             client.send_input(Controls { x: 0.5, y: -1.0, boost: true, action: false })?;
 //!         }
 //!         Event::Room(event) => println!("{event:?}"),
+//!         Event::Roster(_) => {} // already in the room: see `client.session().roster()`
 //!         Event::Disconnected { reason, retry_in } => println!("{reason}; retry in {retry_in:?}"),
 //!         _ => {}
 //!     }
@@ -201,7 +207,8 @@ pub use error::{
     Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,
 };
 pub use session::{
-    CloseAction, Controls, End, Event, Identity, Session, SnapshotInfo, State, Stats,
+    CloseAction, Controls, End, Event, Identity, ROSTER_MAX, RosterEntry, Session, SnapshotInfo,
+    State, Stats,
 };
 /// The rustls version this crate speaks, for [`tls_config`] and [`Endpoint::with_tls_config`].
 pub use tokio_rustls::rustls;

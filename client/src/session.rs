@@ -6,15 +6,15 @@ use crate::config::Config;
 use crate::error::{Disconnect, IdentityError, Kicked, LinkError, Retry, SendError, close_code};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
 use tickwire_shared::delta::{ApplyError, World, WorldHistory};
 use tickwire_shared::quant::quantize_axis_input;
 use tickwire_shared::{
-    Ack, Buttons, Chat, ChatText, ClientMessage, ControllerFeedback, Event as RoomEvent, Hello,
-    Input, InputSeq, Kick, KickReason, Name, PROTOCOL_VERSION, Ping, ResumeToken, Role, RoomName,
-    RoomRequest, ServerMessage, Snapshot, Tick, Welcome, is_valid_room_name,
+    Ack, Buttons, Chat, ChatText, ClientMessage, ControllerFeedback, Event as RoomEvent, EventKind,
+    Hello, Input, InputSeq, Kick, KickReason, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken,
+    Role, RoomName, RoomRequest, ServerMessage, Snapshot, Tick, Welcome, is_valid_room_name,
 };
 use tracing::{debug, info, warn};
 
@@ -22,6 +22,10 @@ use tracing::{debug, info, warn};
 /// seconds; a longer one (a proxy's, or garbled: `u64::MAX` seconds would overflow the clock)
 /// would leave the client waiting for good.
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(5 * 60);
+
+/// The most `Joined` events a roster carries (PROTOCOL.md 7.1 step 3): a roster that names
+/// this many may have left players out.
+pub const ROSTER_MAX: usize = 128;
 
 /// A wait that stands for "never" where an instant is needed (tokio's far future).
 const FOREVER: Duration = Duration::from_secs(86_400 * 365 * 30);
@@ -172,6 +176,26 @@ pub struct SnapshotInfo {
     pub bytes: usize,
 }
 
+/// A player or controller of the room, as [`Session::roster`] knows it (spectators are only
+/// counted: [`Session::audience`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RosterEntry {
+    /// Their name.
+    pub name: Name,
+    /// `Role::Player` or `Role::Controller`.
+    pub role: Role,
+}
+
+/// The roster under way after a `Welcome`, until the `Audience` that ends it (or the first
+/// event or snapshot that is not part of it).
+#[derive(Debug, Clone, Default)]
+struct RosterCatchUp {
+    /// Whether the `Welcome` was a resume: the roster is compared with the one kept.
+    resumed: bool,
+    /// The players this roster named so far.
+    named: BTreeSet<PlayerId>,
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -235,7 +259,26 @@ pub enum Event {
         latency: Duration,
     },
     /// Something happened in the room: a join, a departure, a score, a round end, a chat line.
+    /// News: a game announces these ("bob joined"). The roster after a `Welcome` comes as
+    /// [`Event::Roster`] instead.
     Room(RoomEvent),
+    /// Catch-up, not news: what the room was like when this client (re)joined. Right after a
+    /// `Welcome` the server sends players and spectators (not controllers) the room's roster
+    /// (PROTOCOL.md 7.1 step 3): a `Joined` for each player and controller already there (at
+    /// most [`ROSTER_MAX`]), then the `Audience` that ends it. A game fills its tables from
+    /// these and announces only [`Event::Room`]. A ship that joined in the same tick as this
+    /// client is not in the roster: its `Joined` comes with the next tick, as `Event::Room`.
+    ///
+    /// After a resume (`welcome.resumed`) the session keeps its [`roster`](Session::roster)
+    /// and passes on only what changed while it was away: a `Joined` for each player it did
+    /// not know (or whose name or role changed), and, when the roster is over, a made-up
+    /// `Left` for each player it knew that the new roster did not name (their own `Left` went
+    /// to the connection that dropped). A roster of [`ROSTER_MAX`] names may have left players
+    /// out, and then nobody is taken for gone. Players it knew are not announced again, and a
+    /// later `Left` for a player a complete roster never named (already announced gone, or one
+    /// that left as this client joined) is dropped. A fresh join (`resumed: false`) starts
+    /// with an empty roster: everything in its roster is catch-up, nobody is gone.
+    Roster(RoomEvent),
     /// Controller feedback (only `Role::Controller`, which gets no snapshots). Not every tick:
     /// the server sends it when something in it changes, and at least once a second
     /// otherwise (the same values again), so a controller keeps the last one and shows it
@@ -401,6 +444,14 @@ pub struct Session {
     kick: Option<Kick>,
     close: Option<CloseAction>,
     events: VecDeque<Event>,
+    /// The room's players and controllers (see [`Session::roster`]), and its spectators.
+    roster: BTreeMap<PlayerId, RosterEntry>,
+    audience: u32,
+    /// The roster under way after a `Welcome`; `None` once it is over (or for a controller).
+    roster_catch_up: Option<RosterCatchUp>,
+    /// Whether `roster` names every player and controller of the room: the last roster named
+    /// fewer than [`ROSTER_MAX`]. A `Left` for a player it does not know is then no news.
+    roster_complete: bool,
     /// How the session ended, once it has.
     end: Option<End>,
     stats: Stats,
@@ -445,6 +496,10 @@ impl Session {
             kick: None,
             close: None,
             events: VecDeque::new(),
+            roster: BTreeMap::new(),
+            audience: 0,
+            roster_catch_up: None,
+            roster_complete: false,
             end: None,
             stats: Stats::default(),
         }
@@ -470,6 +525,23 @@ impl Session {
     /// The last `Welcome` (kept while reconnecting): room, seat, ship, tick rate, bounds.
     pub fn welcome(&self) -> Option<&Welcome> {
         self.welcome.as_ref()
+    }
+
+    /// The room's players and controllers by id, as the events so far tell (this client's own
+    /// seat among them once its own `Joined` came, with the first tick). Kept from
+    /// [`Event::Roster`] and [`Event::Room`]: it holds a player when its `Joined` event is
+    /// handed out and no longer holds it when its `Left` is, so keep the name yourself if a
+    /// departure should name who left. Empty until the roster after a fresh `Welcome`
+    /// arrives; kept across a resume (and then brought up to date by its roster). A
+    /// controller gets no events, so its roster stays empty.
+    pub fn roster(&self) -> &BTreeMap<PlayerId, RosterEntry> {
+        &self.roster
+    }
+
+    /// How many spectators watch the room, from its last `Audience` event (0 before the
+    /// first).
+    pub fn audience(&self) -> u32 {
+        self.audience
     }
 
     /// How the session ended (the same as its [`Event::Ended`]); `None` while it lives.
@@ -648,7 +720,7 @@ impl Session {
             ServerMessage::Snapshot(snapshot) if joined => {
                 self.snapshot_arrived(now, &snapshot, bytes.len());
             }
-            ServerMessage::Event(event) if joined => self.push_event(Event::Room(event)),
+            ServerMessage::Event(event) if joined => self.event_arrived(event),
             ServerMessage::ControllerFeedback(feedback) if joined => {
                 self.push_event(Event::Feedback(feedback));
             }
@@ -873,8 +945,85 @@ impl Session {
             // Another seat, perhaps in another room: the lines were written for a
             // conversation it did not see.
             self.chat.clear();
+            // A fresh seat starts over; a resumed one compares the roster it knew with the
+            // one the server sends now (see `event_arrived`).
+            self.roster.clear();
+            self.audience = 0;
         }
+        // Controllers are sent no events, and so no roster.
+        self.roster_catch_up = (welcome.role != Role::Controller)
+            .then(|| RosterCatchUp { resumed: welcome.resumed, named: BTreeSet::new() });
+        self.roster_complete = false;
         self.push_event(Event::Joined(welcome));
+    }
+
+    /// A room event: catch-up while the roster after a `Welcome` lasts, news after it.
+    fn event_arrived(&mut self, event: RoomEvent) {
+        match (&mut self.roster_catch_up, event.kind) {
+            (Some(catch_up), EventKind::Joined { player, name, role }) => {
+                catch_up.named.insert(player);
+                let entry = RosterEntry { name, role };
+                // After a resume, a player the session knew is not news.
+                if self.roster.insert(player, entry) != Some(entry) {
+                    self.push_event(Event::Roster(event));
+                }
+                return;
+            }
+            (Some(_), EventKind::Audience { spectators }) => {
+                self.end_roster(event.tick);
+                self.audience = spectators;
+                self.push_event(Event::Roster(event));
+                return;
+            }
+            _ => {}
+        }
+        // The roster is only `Joined` events and an `Audience`: anything else comes after it.
+        self.end_roster(event.tick);
+        match event.kind {
+            EventKind::Joined { player, name, role } => {
+                self.roster.insert(player, RosterEntry { name, role });
+            }
+            EventKind::Audience { spectators } => self.audience = spectators,
+            EventKind::Left { player } => {
+                // A player that left between this client's `Welcome` and the next tick is in
+                // neither its roster nor its world; after a resume, its `Left` was made up
+                // already (`end_roster`).
+                let known = self.roster.remove(&player).is_some();
+                if !known && self.roster_complete {
+                    debug!(
+                        player = player.0,
+                        "dropping a Left for a player the roster never named"
+                    );
+                    return;
+                }
+            }
+            _ => {}
+        }
+        self.push_event(Event::Room(event));
+    }
+
+    /// The roster after a `Welcome` is over. After a resume, the players the session knew that
+    /// it did not name left meanwhile (their `Left` went to the connection that dropped): each
+    /// gets a made-up `Left` now, as [`Event::Roster`]. A roster of [`ROSTER_MAX`] names may
+    /// have left out players still there, and then none is taken for gone.
+    fn end_roster(&mut self, tick: Tick) {
+        let Some(catch_up) = self.roster_catch_up.take() else { return };
+        self.roster_complete = catch_up.named.len() < ROSTER_MAX;
+        if !catch_up.resumed || !self.roster_complete {
+            return;
+        }
+        // Its own seat is not in its roster (it knows itself from its own `Joined`).
+        let own = self.welcome.map(|w| w.player_id);
+        let gone: Vec<PlayerId> = self
+            .roster
+            .keys()
+            .copied()
+            .filter(|&player| Some(player) != own && !catch_up.named.contains(&player))
+            .collect();
+        for player in gone {
+            self.roster.remove(&player);
+            self.push_event(Event::Roster(RoomEvent { tick, kind: EventKind::Left { player } }));
+        }
     }
 
     fn snapshot_arrived(&mut self, now: Instant, snapshot: &Snapshot, bytes: usize) {
@@ -904,6 +1053,8 @@ impl Session {
             }
         }
 
+        // The roster comes before the first snapshot: should its `Audience` be missing, it is over.
+        self.end_roster(header.tick);
         let tick_rate = self.welcome.map_or(30, |w| w.tick_rate);
         let history = self.history.get_or_insert_with(|| WorldHistory::new(tick_rate));
         match history.apply(snapshot) {

@@ -447,6 +447,11 @@ fn a_round_trip_longer_than_the_ping_interval_is_measured() {
 fn room_events_and_feedback_reach_the_application() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));
+    // The roster (empty here) ends with its Audience: what follows is news.
+    h.recv(ServerMessage::Event(RoomEvent {
+        tick: Tick(4),
+        kind: EventKind::Audience { spectators: 0 },
+    }));
     h.events();
     let joined = RoomEvent {
         tick: Tick(4),
@@ -894,7 +899,7 @@ fn the_event_queue_is_bounded() {
     for tick in 0..5 {
         h.recv(ServerMessage::Event(RoomEvent {
             tick: Tick(tick),
-            kind: EventKind::Left { player: PlayerId(2) },
+            kind: EventKind::Scored { player: PlayerId(2), score: 1 },
         }));
     }
     let events = h.events();
@@ -1179,4 +1184,167 @@ fn after_an_older_snapshot_the_world_stays_the_newest() {
     assert_eq!(ticks, [Tick(12), Tick(11)]);
     assert_eq!(h.session.world(), Some(&world(12, 7)), "as Event::Snapshot says");
     assert_eq!(h.sent(), vec![ClientMessage::Ack(Ack { tick: Tick(12) })], "the newest is acked");
+}
+
+fn room_event(h: &mut Harness, tick: u32, kind: EventKind) {
+    h.recv(ServerMessage::Event(RoomEvent { tick: Tick(tick), kind }));
+}
+
+fn joined_kind(player: u16, name: &str) -> EventKind {
+    EventKind::Joined { player: PlayerId(player), name: Name::truncated(name), role: Role::Player }
+}
+
+/// The room events among `events`, as "Joined 4", with " (roster)" for catch-up.
+fn flags(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let (event, roster) = match e {
+                Event::Room(event) => (event, ""),
+                Event::Roster(event) => (event, " (roster)"),
+                _ => return None,
+            };
+            Some(match event.kind {
+                EventKind::Joined { player, .. } => format!("Joined {}{roster}", player.0),
+                EventKind::Left { player } => format!("Left {}{roster}", player.0),
+                EventKind::Audience { .. } => format!("Audience{roster}"),
+                kind => format!("{kind:?}{roster}"),
+            })
+        })
+        .collect()
+}
+
+/// Drops the connection and joins again, when the backoff allows, with `welcome`.
+fn rejoin(h: &mut Harness, welcome: Welcome) {
+    h.session.handle_lost(h.now, LinkError::Eof);
+    h.now = h.session.poll_timeout().expect("a reconnect is due");
+    h.join(welcome);
+}
+
+fn roster_ids(h: &Harness) -> Vec<u16> {
+    h.session.roster().keys().map(|p| p.0).collect()
+}
+
+#[test]
+fn the_roster_after_a_welcome_is_catch_up_and_a_resume_announces_only_who_came_and_went() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    // The roster: bob and cy were here; then, with the first tick, ada's own Joined and eve's,
+    // who joined in the same tick: news, although before the first snapshot.
+    room_event(&mut h, 1, joined_kind(4, "bob"));
+    room_event(&mut h, 1, joined_kind(5, "cy"));
+    room_event(&mut h, 1, EventKind::Audience { spectators: 2 });
+    room_event(&mut h, 1, joined_kind(3, "ada"));
+    room_event(&mut h, 1, joined_kind(6, "eve"));
+    h.recv(snapshot(None, &world(1, 0), 0));
+    room_event(&mut h, 2, joined_kind(7, "fay"));
+    assert_eq!(
+        flags(&h.events()),
+        [
+            "Joined 4 (roster)",
+            "Joined 5 (roster)",
+            "Audience (roster)",
+            "Joined 3",
+            "Joined 6",
+            "Joined 7"
+        ]
+    );
+    assert_eq!(roster_ids(&h), [3, 4, 5, 6, 7]);
+    assert_eq!(
+        h.session.roster()[&PlayerId(5)],
+        RosterEntry { name: Name::truncated("cy"), role: Role::Player }
+    );
+    assert_eq!(h.session.audience(), 2);
+
+    // The connection drops; meanwhile cy and fay leave and gil joins. The resume keeps the
+    // roster; the new one names bob, eve and gil.
+    rejoin(&mut h, Welcome { resumed: true, ..welcome(Role::Player) });
+    assert_eq!(roster_ids(&h), [3, 4, 5, 6, 7], "the players known before are kept");
+    h.events();
+    room_event(&mut h, 90, joined_kind(4, "bob"));
+    room_event(&mut h, 90, joined_kind(6, "eve"));
+    room_event(&mut h, 90, joined_kind(8, "gil"));
+    room_event(&mut h, 90, EventKind::Audience { spectators: 1 });
+    let after = h.events();
+    assert_eq!(
+        flags(&after),
+        ["Joined 8 (roster)", "Left 5 (roster)", "Left 7 (roster)", "Audience (roster)"]
+    );
+    assert!(after.contains(&Event::Roster(RoomEvent {
+        tick: Tick(90),
+        kind: EventKind::Left { player: PlayerId(5) }
+    })));
+    assert_eq!(roster_ids(&h), [3, 4, 6, 8], "ada's own seat is not taken for gone");
+    assert_eq!(h.session.audience(), 1);
+    // fay left just before the resume: her own Left comes with the next tick, announced already.
+    room_event(&mut h, 91, EventKind::Left { player: PlayerId(7) });
+    assert_eq!(flags(&h.events()), [] as [&str; 0]);
+
+    // A fresh seat starts over: everyone in its roster is catch-up, nobody is gone, and a
+    // snapshot ends a roster whose Audience is missing.
+    rejoin(&mut h, welcome(Role::Player));
+    assert!(h.session.roster().is_empty());
+    assert_eq!(h.session.audience(), 0);
+    room_event(&mut h, 5, joined_kind(4, "bob"));
+    h.recv(snapshot(None, &world(5, 0), 0));
+    room_event(&mut h, 6, joined_kind(9, "hal"));
+    assert_eq!(flags(&h.events()), ["Joined 4 (roster)", "Joined 9"]);
+
+    // A controller gets no roster: nothing it is sent is catch-up.
+    let mut pad = Harness::new(Identity::new(Role::Controller, "pad").unwrap(), Config::default());
+    pad.join(welcome(Role::Controller));
+    room_event(&mut pad, 1, joined_kind(4, "bob"));
+    assert_eq!(flags(&pad.events()), ["Joined 4"]);
+}
+
+#[test]
+fn a_left_for_a_player_a_complete_roster_never_named_is_dropped() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    // A roster of 128 names: the room may hold players it left out.
+    for player in 100..228 {
+        room_event(&mut h, 20, joined_kind(player, &format!("p{player}")));
+    }
+    room_event(&mut h, 20, EventKind::Audience { spectators: 0 });
+    room_event(&mut h, 20, joined_kind(4, "bob"));
+    room_event(&mut h, 21, EventKind::Left { player: PlayerId(4) });
+    // A player the roster never named.
+    room_event(&mut h, 22, EventKind::Left { player: PlayerId(9) });
+    let lefts: Vec<Event> = h
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Room(RoomEvent { kind: EventKind::Left { .. }, .. })))
+        .collect();
+    let left = |tick, player| {
+        Event::Room(RoomEvent {
+            tick: Tick(tick),
+            kind: EventKind::Left { player: PlayerId(player) },
+        })
+    };
+    assert_eq!(lefts, [left(21, 4), left(22, 9)]);
+    assert_eq!(h.session.roster().len(), 128);
+    assert!(!h.session.roster().contains_key(&PlayerId(4)));
+
+    // A resume whose roster names 128 again, bob not among them: he may just be unnamed, so
+    // he is not taken for gone, and a Left for a player never named still passes.
+    room_event(&mut h, 23, joined_kind(4, "bob"));
+    rejoin(&mut h, Welcome { resumed: true, ..welcome(Role::Player) });
+    h.events();
+    for player in 100..228 {
+        room_event(&mut h, 40, joined_kind(player, &format!("p{player}")));
+    }
+    room_event(&mut h, 40, EventKind::Audience { spectators: 0 });
+    assert_eq!(flags(&h.events()), ["Audience (roster)"], "known players are not announced again");
+    assert!(h.session.roster().contains_key(&PlayerId(4)));
+    room_event(&mut h, 41, EventKind::Left { player: PlayerId(10) });
+    assert_eq!(flags(&h.events()), ["Left 10"]);
+
+    // A roster that named everyone: a Left for a player it never named (one that left as this
+    // client joined, before the tick that carries its Left) is no news.
+    let mut small = Harness::player();
+    small.join(welcome(Role::Player));
+    room_event(&mut small, 20, EventKind::Audience { spectators: 0 });
+    room_event(&mut small, 20, EventKind::Left { player: PlayerId(9) });
+    assert_eq!(flags(&small.events()), ["Audience (roster)"]);
 }

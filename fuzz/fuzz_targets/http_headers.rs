@@ -32,8 +32,8 @@ use http::{HeaderValue, StatusCode, Uri};
 use libfuzzer_sys::fuzz_target;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
-use tickwire_fuzz::hyper_request;
 use tickwire_fuzz::inputs::HeadInput;
+use tickwire_fuzz::{header_text, hyper_request};
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
 use tickwire_server::fallback::session::SessionId;
@@ -74,14 +74,6 @@ static SERVERS: LazyLock<Vec<Arc<ServerContext>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// A header value as the server can read it (`HeaderValue::to_str`): visible ASCII and tabs.
-fn text(value: &[u8]) -> Option<&str> {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-        .then(|| std::str::from_utf8(value).expect("ASCII"))
-}
-
 /// The first value of header `name` (the one `HeaderMap::get` answers), as bytes.
 fn first<'h>(headers: &'h [httparse::Header<'h>], name: &str) -> Option<&'h [u8]> {
     headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
@@ -93,7 +85,7 @@ fn trim_ows(text: &str) -> &str {
 }
 
 fn check_session(headers: &[httparse::Header<'_>]) {
-    let Some(text) = first(headers, SESSION_HEADER).and_then(text) else { return };
+    let Some(text) = first(headers, SESSION_HEADER).and_then(header_text) else { return };
     let id = SessionId::parse(text);
     let digits = trim_ows(text);
     let hex = digits.len() == 32 && digits.bytes().all(|b| b.is_ascii_hexdigit());
@@ -110,7 +102,7 @@ fn check_session(headers: &[httparse::Header<'_>]) {
 fn check_numbers(headers: &[httparse::Header<'_>], map: &http::HeaderMap) {
     for name in [POLL_HEADER, SEQ_HEADER] {
         let want = first(headers, name).map(|value| {
-            let digits = trim_ows(text(value).unwrap_or(""));
+            let digits = trim_ows(header_text(value).unwrap_or(""));
             let decimal = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
             decimal
                 .then(|| {
@@ -227,7 +219,7 @@ fn check_gzip(headers: &[httparse::Header<'_>], map: &http::HeaderMap) {
     let values: Vec<&str> = headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case("accept-encoding"))
-        .filter_map(|h| text(h.value))
+        .filter_map(|h| header_text(h.value))
         .collect();
     let codings: Vec<(&str, bool)> = values
         .iter()
@@ -250,7 +242,7 @@ fn check_gzip(headers: &[httparse::Header<'_>], map: &http::HeaderMap) {
 
 fn check_etag(headers: &[httparse::Header<'_>], map: &http::HeaderMap, etag: &'static str) {
     let got = not_modified(map, &HeaderValue::from_static(etag));
-    let Some(value) = first(headers, "if-none-match").and_then(text) else {
+    let Some(value) = first(headers, "if-none-match").and_then(header_text) else {
         assert!(!got, "no If-None-Match");
         return;
     };
@@ -305,7 +297,7 @@ fn check_invite(
     let query =
         InviteQuery { room: query_param(query, "room"), spectate: query_param(query, "spectate") };
     let host = first(headers, "host");
-    let host_text = host.and_then(text);
+    let host_text = host.and_then(header_text);
     let host_ok = host.is_none() || host_text.is_some_and(is_valid_host);
     let room_ok = query.room.as_deref().is_none_or(is_valid_room_name);
     match invite(ctx, map, &query) {
@@ -342,7 +334,7 @@ fuzz_target!(|input: HeadInput| {
     check_numbers(parsed.headers, map);
     check_gzip(parsed.headers, map);
     check_etag(parsed.headers, map, ETAGS[usize::from((input.server >> 4) & 3)]);
-    if let Some(host) = first(parsed.headers, "host").and_then(text) {
+    if let Some(host) = first(parsed.headers, "host").and_then(header_text) {
         check_host(host);
     }
     check_invite(&input, parsed.headers, map, query);

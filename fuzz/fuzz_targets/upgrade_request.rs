@@ -20,8 +20,8 @@ use http::{HeaderName, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, LazyLock};
 use tickwire_client_embedded::ws::handshake::{KEY_LEN, accept_for};
-use tickwire_fuzz::hyper_request;
 use tickwire_fuzz::inputs::HeadInput;
+use tickwire_fuzz::{header_text, hyper_request};
 use tickwire_server::ServerConfig;
 use tickwire_server::context::ServerContext;
 use tickwire_server::http::check_upgrade;
@@ -44,17 +44,12 @@ static SERVERS: LazyLock<Vec<Arc<ServerContext>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// A header value as the server can read it (`HeaderValue::to_str`): visible ASCII and tabs.
-fn text(value: &[u8]) -> Option<&str> {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
-        .then(|| std::str::from_utf8(value).expect("ASCII"))
-}
-
 /// The values of header `name`, in order, as text (values that are not text are skipped).
 fn values<'h>(headers: &'h [httparse::Header<'h>], name: &'h str) -> impl Iterator<Item = &'h str> {
-    headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).filter_map(|h| text(h.value))
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .filter_map(|h| header_text(h.value))
 }
 
 fn has_token(headers: &[httparse::Header<'_>], name: &str, token: &str) -> bool {
@@ -63,7 +58,7 @@ fn has_token(headers: &[httparse::Header<'_>], name: &str, token: &str) -> bool 
 
 /// The first value of `name` (the one a server reads), if it is text.
 fn first<'h>(headers: &'h [httparse::Header<'h>], name: &'h str) -> Option<&'h str> {
-    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).and_then(|h| text(h.value))
+    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).and_then(|h| header_text(h.value))
 }
 
 /// A key is 16 bytes in base64: 22 symbols of the alphabet and `==`.

@@ -263,6 +263,32 @@ impl<'a> Arbitrary<'a> for RecordsInput {
     }
 }
 
+/// A frame's second byte (`mask_bit` and the length) and its extended length: `form & 3` of 1
+/// forces the 16-bit form (cut short for a longer payload) and 2 the 64-bit one, either of
+/// them perhaps longer than needed; anything else takes the shortest. `top` sets the 64-bit
+/// form's top bit, which no valid length has.
+fn push_len(out: &mut Vec<u8>, mask_bit: u8, len: usize, form: u8, top: bool) {
+    match form & 3 {
+        1 => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        2 => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(len as u64 | u64::from(top) << 63).to_be_bytes());
+        }
+        _ if len < 126 => out.push(mask_bit | len as u8),
+        _ if len <= 0xffff => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+}
+
 impl RecordsInput {
     /// The POST body the pieces make.
     pub fn body(&self) -> Vec<u8> {
@@ -273,27 +299,7 @@ impl RecordsInput {
                 RecordPiece::Record { first, form, payload } => {
                     let mask_bit = if form & 4 != 0 { 0x80 } else { 0 };
                     out.push(*first);
-                    let len = payload.len();
-                    match form & 3 {
-                        1 => {
-                            out.push(mask_bit | 126);
-                            out.extend_from_slice(&(len as u16).to_be_bytes());
-                        }
-                        2 => {
-                            let top = if form & 8 != 0 { 1 << 63 } else { 0 };
-                            out.push(mask_bit | 127);
-                            out.extend_from_slice(&(len as u64 | top).to_be_bytes());
-                        }
-                        _ if len < 126 => out.push(mask_bit | len as u8),
-                        _ if len <= 0xffff => {
-                            out.push(mask_bit | 126);
-                            out.extend_from_slice(&(len as u16).to_be_bytes());
-                        }
-                        _ => {
-                            out.push(mask_bit | 127);
-                            out.extend_from_slice(&(len as u64).to_be_bytes());
-                        }
-                    }
+                    push_len(&mut out, mask_bit, payload.len(), *form, form & 8 != 0);
                     if mask_bit != 0 {
                         out.extend_from_slice(&[0x37, 0xfa, 0x21, 0x3d]);
                     }
@@ -383,26 +389,7 @@ impl GuardInput {
                     let masked = form & 4 == 0;
                     let mask_bit = if masked { 0x80 } else { 0 };
                     out.push(*first);
-                    let len = payload.len();
-                    match form & 3 {
-                        1 => {
-                            out.push(mask_bit | 126);
-                            out.extend_from_slice(&(len as u16).to_be_bytes());
-                        }
-                        2 => {
-                            out.push(mask_bit | 127);
-                            out.extend_from_slice(&(len as u64).to_be_bytes());
-                        }
-                        _ => {
-                            // The shortest form: payloads here are at most 255 bytes.
-                            if len < 126 {
-                                out.push(mask_bit | len as u8);
-                            } else {
-                                out.push(mask_bit | 126);
-                                out.extend_from_slice(&(len as u16).to_be_bytes());
-                            }
-                        }
-                    }
+                    push_len(&mut out, mask_bit, payload.len(), *form, false);
                     let key = if masked { *mask } else { [0; 4] };
                     if masked {
                         out.extend_from_slice(mask);

@@ -124,6 +124,14 @@ pub fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A header value as the server can read it (`HeaderValue::to_str`): visible ASCII and tabs.
+pub fn header_text(value: &[u8]) -> Option<&str> {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        .then(|| std::str::from_utf8(value).expect("ASCII"))
+}
+
 /// The request a parsed head becomes as hyper hands it to the router: `None` where hyper
 /// answers 400 itself, unable to build one (a method, name or value it does not take).
 pub fn hyper_request(parsed: &httparse::Request<'_, '_>) -> Option<http::Request<()>> {

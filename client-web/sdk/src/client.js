@@ -102,6 +102,9 @@ export class TickwireClient {
     this.preferred = 0;
     /** Where the current attempt is in `chain`. */
     this.trying = 0;
+    /** Whether the current socket carried a `Welcome`: one that opened and never did is no
+     * better than one that did not open, and the next attempt moves on from it. */
+    this.welcomed = false;
     /** @type {TransportName | null} the transport of the open connection (or the last one) */
     this.transport = null;
     /** `options.fallbackUrl`, which `setUrl` keeps. @type {string | undefined} */
@@ -116,6 +119,9 @@ export class TickwireClient {
     this.upgradeTimer = null;
     /** @type {Map<TransportName, string>} why each transport last failed to open (cleared once one opens) */
     this.failures = new Map();
+    /** @type {Map<TransportName, number>} the HTTP status each transport that failed to open was
+     * last answered with, where it could see one (the fallback; cleared once one opens) */
+    this.statuses = new Map();
     this.now = options.now ?? (() => performance.now());
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
@@ -238,10 +244,13 @@ export class TickwireClient {
           // event may come minutes later, or never, and must not reach the session then: no
           // longer `this.socket`, nothing it reports is heard (see `open`).
           this.socket = null;
-          if (socket.readyState === 0) {
+          if (socket.readyState === 0 || !this.welcomed) {
             // Never opened in time (a proxy holding the upgrade, or buffering the stream, past
-            // the connect timeout): the next attempt starts at the next transport, as the
-            // upgrade timer would have moved on, or from the best again after the last.
+            // the connect timeout), or opened and then never carried a `Welcome` (a middlebox
+            // that takes the upgrade and passes nothing on): the next attempt starts at the
+            // next transport, as the upgrade timer would have moved on, or from the best again
+            // after the last.
+            this.failures.set(this.chain[this.trying], action.reason);
             this.preferred = this.trying + 1 < this.chain.length ? this.trying + 1 : 0;
           }
         }
@@ -323,6 +332,7 @@ export class TickwireClient {
     }
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
+    this.welcomed = false;
     let opened = false;
     const mine = (/** @type {() => void} */ fn) => () => {
       if (this.socket === socket) fn();
@@ -341,6 +351,7 @@ export class TickwireClient {
     socket.onopen = mine(() => {
       opened = true;
       this.failures.clear();
+      this.statuses.clear();
       this.clearUpgradeTimer();
       this.preferred = this.trying;
       this.transport = kind;
@@ -357,6 +368,7 @@ export class TickwireClient {
         ? Math.min(event.timeStamp, this.now())
         : this.now();
       this.session.handleMessage(event.data, at);
+      if (this.session.state === 'joined') this.welcomed = true;
       this.drive();
     };
     /** Whether this socket's end was handled: an `error` taken as its close (below) is not
@@ -370,6 +382,8 @@ export class TickwireClient {
         // Remembered per transport, so that a session that gives up names why each failed
         // (the last one's close alone would hide that WebSocket was refused too).
         this.failures.set(kind, event.reason || `closed with ${event.code}`);
+        if (event.status === undefined) this.statuses.delete(kind);
+        else this.statuses.set(kind, event.status);
         // A refusal that says this client is turned away (a join token, an Origin, a path:
         // HTTP 4xx other than 408 and 429) meets every retry alike: the join ends now rather
         // than after its attempts. Only the HTTP fallback sees the status (a browser hides the
@@ -396,7 +410,14 @@ export class TickwireClient {
       }
       this.socket = null;
       if (!opened) this.preferred = 0; // none opened: next time, start from the best again
-      this.session.handleClose(event.code, opened ? event.reason : this.failureReason(event), event.wasClean, this.now());
+      if (opened) {
+        this.session.handleClose(event.code, event.reason, event.wasClean, this.now());
+      } else {
+        // A status that retrying may fix (503 at a connection limit, 429): not final, but the
+        // game can say "the server is full" rather than "cannot reach it" when it gives up.
+        const answered = this.chain.map((t) => this.statuses.get(t)).find((s) => s !== undefined);
+        this.session.handleClose(event.code, this.failureReason(event), event.wasClean, this.now(), undefined, answered);
+      }
       this.drive();
     };
     socket.onclose = closed;

@@ -83,10 +83,16 @@ export class ConnectionClosedError extends Error {
  * fallback sees it: `status` holds a refusal that retrying cannot fix (any 4xx but 408 and
  * 429), which ends the join at its first attempt, and `reason` names each transport's last
  * failure (`ws: ...; stream: HTTP 401: ...`). `attempts` counts the connection attempts made.
+ * `lastStatus` is the HTTP status the last attempt was answered with, final or not: a 503 or a
+ * 429 says the server was reached and is at capacity, which a game shows as "the server is
+ * full" rather than as "cannot reach the server".
  */
 export class UnreachableError extends ConnectionClosedError {
-  /** @param {number} code @param {string} reason @param {number} attempts @param {number} [status] */
-  constructor(code, reason, attempts, status) {
+  /**
+   * @param {number} code @param {string} reason @param {number} attempts @param {number} [status]
+   * @param {number} [lastStatus]
+   */
+  constructor(code, reason, attempts, status, lastStatus) {
     super(code, reason, false);
     const what = status === undefined
       // `attempts` counts the first connection and its retries (`maxInitialAttempts` counts
@@ -98,5 +104,8 @@ export class UnreachableError extends ConnectionClosedError {
     this.attempts = attempts;
     /** The HTTP status of a refusal that ended the join at once (seen on the HTTP fallback only). */
     this.status = status;
+    /** The HTTP status the last attempt was answered with (the HTTP fallback only), whether or
+     * not retrying could fix it: 503 or 429 mean the server is up and full. */
+    this.lastStatus = lastStatus;
   }
 }

@@ -306,6 +306,9 @@ export class Session {
     this.connections = 0;
     /** Whether any connection opened (reached the server), welcomed or not. */
     this.opened = false;
+    /** The HTTP status the last connection that did not open was answered with, if any
+     * (`handleClose`'s `answered`). @type {number | undefined} */
+    this.answered = undefined;
     /** Snapshots that could not be applied (and were not acked). */
     this.applyErrors = 0;
 
@@ -457,8 +460,11 @@ export class Session {
    * @param {number} [status] the HTTP status that refused a connection that never opened, when
    *   the transport could see it (the HTTP fallback; a browser hides a WebSocket upgrade's): a
    *   refusal retrying cannot fix ({@link isFinalRefusal}) ends the session at once
+   * @param {number} [answered] the HTTP status a connection that never opened was answered
+   *   with, when it is not a final refusal (503 at a connection limit, 429): retried as any
+   *   failure, and kept for the {@link UnreachableError} if the session gives up
    */
-  handleClose(code, reason, wasClean, now, status) {
+  handleClose(code, reason, wasClean, now, status, answered) {
     this.socketOpen = false;
     this.openedAt = null;
     this.lastHeardAt = null;
@@ -469,6 +475,7 @@ export class Session {
     this.chatQueue = [];
     const welcomedAt = this.welcomedAt;
     this.welcomedAt = null;
+    this.answered = status ?? answered;
     if (this.state === 'closing') {
       const answered = wasClean && code === CloseCode.NORMAL;
       // An answer echoes the close sent, but the HTTP fallback's close record carries no
@@ -484,7 +491,7 @@ export class Session {
       this.attempt += 1;
       return this.fail(this.opened
         ? new ConnectionClosedError(code, `refused: ${reason}`, false)
-        : new UnreachableError(code, reason, this.attempt, status), now);
+        : new UnreachableError(code, reason, this.attempt, status, status), now);
     }
     const kick = this.pendingKick;
     this.pendingKick = null;
@@ -728,7 +735,8 @@ export class Session {
       const code = cause instanceof ConnectionClosedError ? cause.code : CloseCode.ABNORMAL;
       // Never reached at all: not a lost connection, and a game says so.
       if (!this.opened) {
-        return this.fail(new UnreachableError(code, cause instanceof ConnectionClosedError ? cause.reason : cause.message, this.attempt), now);
+        const reason = cause instanceof ConnectionClosedError ? cause.reason : cause.message;
+        return this.fail(new UnreachableError(code, reason, this.attempt, undefined, this.answered), now);
       }
       return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false), now);
     }

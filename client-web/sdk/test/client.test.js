@@ -259,6 +259,39 @@ test('in auto mode, an upgrade held past the connect timeout is followed by the 
   assert.match(fetched[0], /\/fallback\/stream$/);
 });
 
+test('in auto mode, a WebSocket that opens and never carries a Welcome is followed by the fallback; one that did is resumed on', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const { fetched, fetchSpy } = heldFetch();
+  // A middlebox that takes the upgrade and passes nothing on: the socket opens, then silence.
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada',
+    joinTimeoutMs: 40, connectTimeoutMs: 40, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  (await until(() => sockets[0], 'the upgrade')).open();
+  await until(() => fetched.length > 0, 'an HTTP fallback session');
+  assert.equal(sockets.length, 1, 'no second upgrade through the middlebox');
+  assert.match(fetched[0], /\/fallback\/stream$/);
+
+  // A WebSocket that carried a Welcome and then went quiet is a dead link, not a middlebox:
+  // the resume goes over WebSocket again.
+  const { FakeSocket: Welcoming, sockets: welcomed } = fakeWebSocket();
+  const { fetched: fetched2, fetchSpy: fetchSpy2 } = heldFetch();
+  const d = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: Welcoming, fetch: fetchSpy2, name: 'ada',
+    silenceTimeoutMs: 60, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(d));
+  d.connect();
+  const first = await until(() => welcomed[0], 'the upgrade');
+  first.open();
+  first.receive(welcome);
+  assert.equal(d.state, 'joined');
+  await until(() => welcomed.length > 1, 'a second WebSocket');
+  assert.equal(fetched2.length, 0, 'no fallback for a link that had worked');
+});
+
 test('leave() while the WebSocket is still opening in auto mode tries no fallback, and resolves', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   const { fetched, fetchSpy } = heldFetch();
@@ -464,6 +497,8 @@ test('in auto, a client that gives up names each transport\'s failure; a refusal
   assert.equal(errors[0].name, 'UnreachableError');
   assert.equal(errors[0].status, undefined);
   assert.equal(errors[0].reason, `ws: ${cause}; stream: HTTP 503: shutting down; poll: HTTP 503: shutting down`);
+  // Reached, and full: a game says so rather than "cannot reach the server".
+  assert.equal(errors[0].lastStatus, 503);
 
   // 401 (a join token): the join ends at its first attempt, saying so.
   const denied = refusing(401, 'the join token has expired');
@@ -484,6 +519,7 @@ test('in auto, a client that gives up names each transport\'s failure; a refusal
   assert.equal(refusals[0].name, 'UnreachableError');
   assert.equal(refusals[0].status, 401);
   assert.equal(refusals[0].attempts, 1);
+  assert.equal(refusals[0].lastStatus, 401);
   // The refusal's own words, not the WebSocket's failure before it: the 401 is why it ended.
   assert.equal(refusals[0].message, 'refused with HTTP 401: closed with 1006: HTTP 401: the join token has expired');
 

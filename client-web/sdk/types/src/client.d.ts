@@ -54,6 +54,9 @@ export class TickwireClient {
     preferred: number;
     /** Where the current attempt is in `chain`. */
     trying: number;
+    /** Whether the current socket carried a `Welcome`: one that opened and never did is no
+     * better than one that did not open, and the next attempt moves on from it. */
+    welcomed: boolean;
     /** @type {TransportName | null} the transport of the open connection (or the last one) */
     transport: TransportName | null;
     /** `options.fallbackUrl`, which `setUrl` keeps. @type {string | undefined} */
@@ -67,6 +70,9 @@ export class TickwireClient {
     upgradeTimer: ReturnType<typeof setTimeout> | null;
     /** @type {Map<TransportName, string>} why each transport last failed to open (cleared once one opens) */
     failures: Map<TransportName, string>;
+    /** @type {Map<TransportName, number>} the HTTP status each transport that failed to open was
+     * last answered with, where it could see one (the fallback; cleared once one opens) */
+    statuses: Map<TransportName, number>;
     now: () => number;
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */

@@ -60,12 +60,21 @@ export class ConnectionClosedError extends Error {
  * fallback sees it: `status` holds a refusal that retrying cannot fix (any 4xx but 408 and
  * 429), which ends the join at its first attempt, and `reason` names each transport's last
  * failure (`ws: ...; stream: HTTP 401: ...`). `attempts` counts the connection attempts made.
+ * `lastStatus` is the HTTP status the last attempt was answered with, final or not: a 503 or a
+ * 429 says the server was reached and is at capacity, which a game shows as "the server is
+ * full" rather than as "cannot reach the server".
  */
 export class UnreachableError extends ConnectionClosedError {
-    /** @param {number} code @param {string} reason @param {number} attempts @param {number} [status] */
-    constructor(code: number, reason: string, attempts: number, status?: number);
+    /**
+     * @param {number} code @param {string} reason @param {number} attempts @param {number} [status]
+     * @param {number} [lastStatus]
+     */
+    constructor(code: number, reason: string, attempts: number, status?: number, lastStatus?: number);
     attempts: number;
     /** The HTTP status of a refusal that ended the join at once (seen on the HTTP fallback only). */
     status: number | undefined;
+    /** The HTTP status the last attempt was answered with (the HTTP fallback only), whether or
+     * not retrying could fix it: 503 or 429 mean the server is up and full. */
+    lastStatus: number | undefined;
 }
 export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge" | "InvalidRecord";

@@ -83,7 +83,17 @@ impl App for Circles {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    const USAGE: &str = "usage: host-controller [URL (default ws://127.0.0.1:8080/ws)] [ROOM \
+                         (default or \"\": any room with a free seat)] [NAME (default host-controller)]";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    if let Some(option) = args.iter().find(|a| a.starts_with('-')) {
+        anyhow::bail!("unknown option {option}\n{USAGE}");
+    }
+    let mut args = args.into_iter();
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".into());
     // "" joins any room, as an empty TICKWIRE_ROOM does on a board.
     let room = args.next();

@@ -19,7 +19,17 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let mut args = std::env::args().skip(1);
+    const USAGE: &str = "usage: spectate [URL (default ws://127.0.0.1:8080/ws)] [ROOM (default: \
+                         the room with the most players)]";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    if let Some(option) = args.iter().find(|a| a.starts_with('-')) {
+        anyhow::bail!("unknown option {option}\n{USAGE}");
+    }
+    let mut args = args.into_iter();
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_string());
     let mut identity = Identity::spectator("spectate")?;
     if let Some(room) = args.next() {

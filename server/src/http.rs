@@ -13,6 +13,7 @@ use crate::context::{AdmitError, ServerContext};
 use crate::echo;
 use crate::guard::{FrameGuard, TextPolicy};
 use crate::lan;
+use crate::proxy::Peer;
 use crate::stall::WriteDeadline;
 use crate::stats::{self, StatsHistory};
 use crate::web::{self, WebAssets};
@@ -40,6 +41,14 @@ pub struct PeerAddr(pub SocketAddr);
 /// limits and logs use it.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// Who `req` is from, for a log: the client the listener found, and the proxy that named it
+/// ([`PeerAddr`] and [`ClientAddr`]); `None` for a request the listener did not see.
+pub fn peer_of<B>(req: &Request<B>) -> Option<Peer> {
+    let client = req.extensions().get::<ClientAddr>()?.0;
+    let tcp = req.extensions().get::<PeerAddr>().map_or(client, |p| p.0);
+    Some(Peer::named_by(tcp, client))
+}
 
 /// The router of every route, for a server on one listener. Starts the dashboard's stats
 /// sampler on `ctx`'s task tracker.
@@ -114,8 +123,8 @@ impl Routes {
             .merge(crate::fallback::router(&ctx))
             .route("/invite", get(lan::invite_json))
             .route("/invite.svg", get(lan::invite_svg))
-            .route("/ws", get(game_upgrade))
-            .route("/echo", get(echo_upgrade))
+            .route("/ws", get(game_upgrade).fallback(upgrade_wrong_method))
+            .route("/echo", get(echo_upgrade).fallback(upgrade_wrong_method))
             .route("/livez", get(livez))
             .route("/healthz", get(healthz))
             .route("/rooms", get(rooms))
@@ -137,6 +146,23 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     let body = format!("{method} is not allowed on {path}: the Allow header lists what is\n");
     let mut response = (StatusCode::METHOD_NOT_ALLOWED, body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Another method than GET (or HEAD) on `/ws` or `/echo`: 405, counted as `not_upgrade` with the
+/// other requests that are no WebSocket upgrade.
+async fn upgrade_wrong_method(
+    State(ctx): State<Arc<ServerContext>>,
+    req: Request<axum::body::Body>,
+) -> Response {
+    let message = format!(
+        "{} is not allowed on {}: a WebSocket upgrade is a GET",
+        req.method(),
+        req.uri().path()
+    );
+    ctx.metrics.refused_from("not_upgrade", peer_of(&req).as_ref(), &message);
+    let mut response = refuse(StatusCode::METHOD_NOT_ALLOWED, message);
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
     response
 }
 
@@ -199,18 +225,20 @@ async fn stats_json(
     ([(header::CACHE_CONTROL, "no-cache")], Json(history.reply(query.since)))
 }
 
-/// Liveness: whether the process should be left running. 200 through a fleet node's drain,
-/// where `/healthz` answers 503 (a probe of it would kill a pod mid-drain, ending the matches
-/// the drain lets finish); 503 only once the server is shutting down.
+/// Liveness: whether the process should be left running. 200 for as long as it answers: through
+/// a fleet node's drain, where `/healthz` answers 503 (a probe of it would kill a pod mid-drain,
+/// ending the matches the drain lets finish), and through the shutdown's closes, which end by
+/// themselves within `--shutdown-timeout` (a kill then would only cut them short).
 async fn livez(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
     if ctx.is_shutting_down() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+        (StatusCode::OK, "alive, shutting down\n")
     } else {
         (StatusCode::OK, "alive\n")
     }
 }
 
-/// Readiness: whether new clients should be sent here. 503 while draining or shutting down.
+/// Readiness: whether new clients should be sent here. 503 while draining or shutting down,
+/// and on a fleet node that is not (yet) in the room directory.
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
     if ctx.is_shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
@@ -218,6 +246,9 @@ async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
     } else if ctx.cluster().is_some_and(|cluster| cluster.is_locked_out()) {
         (StatusCode::SERVICE_UNAVAILABLE, "another live server holds this node's --node-id\n")
+    } else if ctx.cluster().is_some_and(|cluster| !cluster.is_registered()) {
+        // Such a node refuses every join; the log says why (its Redis URL or password).
+        (StatusCode::SERVICE_UNAVAILABLE, "not registered in the room directory (see the log)\n")
     } else {
         (StatusCode::OK, "ok\n")
     }
@@ -245,16 +276,55 @@ async fn rooms(State(ctx): State<Arc<ServerContext>>) -> Response {
     }
 }
 
-/// A refusal with a message. The connection closes after it: a client whose upgrade failed
-/// has nothing more to say on it.
 /// A connection over the global or per-address cap: 503 or 429, counted, with `Retry-After`.
 pub(crate) fn refuse_admission(ctx: &ServerContext, e: AdmitError) -> Response {
+    refuse_admission_of(ctx, e, None)
+}
+
+/// [`refuse_admission`], logging who was refused.
+pub(crate) fn refuse_admission_of(
+    ctx: &ServerContext,
+    e: AdmitError,
+    peer: Option<&Peer>,
+) -> Response {
     let (status, reason) = match e {
         AdmitError::ServerFull => (StatusCode::SERVICE_UNAVAILABLE, "server_full"),
         AdmitError::TooManyFromAddress => (StatusCode::TOO_MANY_REQUESTS, "per_ip"),
     };
-    ctx.metrics.refused(reason);
+    ctx.metrics.refused_from(reason, peer, &e);
     retry_after(refuse(status, e.to_string()))
+}
+
+/// Whether `req` opens what counts as a new connection of its client: a WebSocket upgrade
+/// (`/ws`, `/echo`), or a new HTTP fallback session (`GET /fallback/stream`, or
+/// `GET /fallback/poll` without a session). Through a trusted proxy these are charged to the
+/// rate of new connections of the client it names, as a direct client's TCP connections are;
+/// other requests are not, so a page's assets over the proxy's kept-alive connections are not.
+pub fn opens_connection<B>(req: &Request<B>) -> bool {
+    match req.uri().path() {
+        "/ws" | "/echo" => req.headers().contains_key(header::UPGRADE),
+        "/fallback/stream" => req.method() == Method::GET,
+        "/fallback/poll" => {
+            req.method() == Method::GET
+                && !req.headers().contains_key(crate::fallback::SESSION_HEADER)
+        }
+        _ => false,
+    }
+}
+
+/// 429 for a client, named by a trusted proxy, that opened more connections in the last second
+/// than an address may ([`opens_connection`]); counted as `tcp_rate`, as a direct client's.
+pub fn refuse_too_fast(ctx: &ServerContext, peer: &Peer) -> Response {
+    let limit = ctx.new_connections_per_second();
+    let message = format!(
+        "too many new connections from your address (at most {limit} a second; an IPv6 /48 {} \
+         at most); retry in a second",
+        limit.saturating_mul(crate::context::ADDRESSES_PER_IPV6_SITE)
+    );
+    ctx.metrics.refused_from("tcp_rate", Some(peer), &message);
+    let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, message);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// The size of a request head as it came on the wire: request line, headers, blank line.
@@ -271,11 +341,9 @@ pub fn refuse_large_head<B>(req: &Request<B>, ctx: &ServerContext) -> Option<Res
     let size = head_size(req);
     let limit = ctx.config.max_request_head as usize;
     (size > limit).then(|| {
-        ctx.metrics.refused("head_too_large");
-        refuse(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!("request head of {size} bytes exceeds the limit of {limit}"),
-        )
+        let message = format!("request head of {size} bytes exceeds the limit of {limit}");
+        ctx.metrics.refused_from("head_too_large", peer_of(req).as_ref(), &message);
+        refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, message)
     })
 }
 
@@ -371,8 +439,9 @@ pub(crate) fn requester(
             Ok((client, Some(hop)))
         }
         Some(Err(())) => {
-            ctx.metrics.refused("hop");
-            Err(refuse(StatusCode::FORBIDDEN, "not a node of this fleet (x-tickwire-hop)"))
+            let message = "not a node of this fleet (x-tickwire-hop)";
+            ctx.metrics.refused_from("hop", Some(&Peer::direct(peer)), &message);
+            Err(refuse(StatusCode::FORBIDDEN, message))
         }
     }
 }
@@ -404,36 +473,52 @@ pub fn check_upgrade<B>(
     subprotocol: Option<&str>,
 ) -> Result<String, Response> {
     let headers = req.headers();
+    let peer = peer_of(req);
+    // Counted and logged with the message the client gets.
+    let refused = |reason: &'static str, status: StatusCode, message: String| {
+        ctx.metrics.refused_from(reason, peer.as_ref(), &message);
+        refuse(status, message)
+    };
     let upgrade = header_has_token(headers, header::UPGRADE, "websocket");
     let connection = header_has_token(headers, header::CONNECTION, "upgrade");
     if req.method() != Method::GET || req.version() != Version::HTTP_11 {
-        ctx.metrics.refused("not_upgrade");
-        return Err(refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade is an HTTP/1.1 GET"));
+        return Err(refused(
+            "not_upgrade",
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a WebSocket upgrade is an HTTP/1.1 GET, not {} {:?}",
+                req.method(),
+                req.version()
+            ),
+        ));
     }
     match (upgrade, connection) {
         (true, true) => {}
         (false, false) => {
             // A page visit, or a proxy on the way that strips the upgrade headers.
-            ctx.metrics.refused("not_upgrade");
-            let mut response = refuse(
+            let mut response = refused(
+                "not_upgrade",
                 StatusCode::UPGRADE_REQUIRED,
-                "this endpoint speaks WebSocket: send Connection: Upgrade and Upgrade: websocket",
+                "this endpoint speaks WebSocket: send Connection: Upgrade and Upgrade: websocket"
+                    .into(),
             );
             response.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
             return Err(response);
         }
         _ => {
-            ctx.metrics.refused("cross_protocol");
-            return Err(refuse(
+            return Err(refused(
+                "cross_protocol",
                 StatusCode::BAD_REQUEST,
-                "Upgrade and Connection headers do not form a WebSocket upgrade (cross-protocol request refused)",
+                "Upgrade and Connection headers do not form a WebSocket upgrade (cross-protocol request refused)".into(),
             ));
         }
     }
     if headers.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
-        ctx.metrics.refused("ws_version");
-        let mut response =
-            refuse(StatusCode::UPGRADE_REQUIRED, "only WebSocket version 13 is supported");
+        let mut response = refused(
+            "ws_version",
+            StatusCode::UPGRADE_REQUIRED,
+            "only WebSocket version 13 is supported".into(),
+        );
         response
             .headers_mut()
             .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
@@ -441,22 +526,29 @@ pub fn check_upgrade<B>(
     }
     let key = headers.get(header::SEC_WEBSOCKET_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !valid_key(key) {
-        ctx.metrics.refused("ws_key");
-        return Err(refuse(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing or malformed"));
+        return Err(refused(
+            "ws_key",
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Key is missing or malformed".into(),
+        ));
     }
-    check_origin(headers, ctx)?;
+    check_origin_of(headers, ctx, peer.as_ref())?;
     if let Some(protocol) = subprotocol
         && !header_has_token(headers, header::SEC_WEBSOCKET_PROTOCOL, protocol)
     {
-        ctx.metrics.refused("subprotocol");
-        return Err(refuse(
+        return Err(refused(
+            "subprotocol",
             StatusCode::BAD_REQUEST,
             format!("offer the WebSocket subprotocol {protocol} (Sec-WebSocket-Protocol)"),
         ));
     }
     if ctx.is_shutting_down() {
-        ctx.metrics.refused("shutting_down");
-        return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
+        let refusal = refused(
+            "shutting_down",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server shutting down".into(),
+        );
+        return Err(retry_after(refusal));
     }
     Ok(derive_accept_key(key.as_bytes()))
 }
@@ -470,6 +562,16 @@ pub fn check_upgrade<B>(
 /// browsers), `same-origin` or `none` (typed into the address bar) pass.
 #[allow(clippy::result_large_err)] // the refusal is the response itself, built on a cold path
 pub(crate) fn check_origin(headers: &HeaderMap, ctx: &ServerContext) -> Result<(), Response> {
+    check_origin_of(headers, ctx, None)
+}
+
+/// [`check_origin`], logging who was refused.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built on a cold path
+pub(crate) fn check_origin_of(
+    headers: &HeaderMap,
+    ctx: &ServerContext,
+    peer: Option<&Peer>,
+) -> Result<(), Response> {
     let allowed = &ctx.config.allowed_origins;
     if allowed.is_empty() {
         return Ok(());
@@ -478,24 +580,20 @@ pub(crate) fn check_origin(headers: &HeaderMap, ctx: &ServerContext) -> Result<(
         Some(origin) => {
             let origin = origin.to_str().unwrap_or("");
             if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-                ctx.metrics.refused("origin");
-                return Err(refuse(
-                    StatusCode::FORBIDDEN,
-                    format!("origin {origin:?} is not allowed"),
-                ));
+                let message = format!("origin {origin:?} is not allowed");
+                ctx.metrics.refused_from("origin", peer, &message);
+                return Err(refuse(StatusCode::FORBIDDEN, message));
             }
         }
         None => {
             let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).unwrap_or("");
             if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
-                ctx.metrics.refused("origin");
-                return Err(refuse(
-                    StatusCode::FORBIDDEN,
-                    format!(
-                        "a {site} request without an Origin header is not allowed: this server \
-                         takes browser requests only from the origins it allows"
-                    ),
-                ));
+                let message = format!(
+                    "a {site} request without an Origin header is not allowed: this server \
+                     takes browser requests only from the origins it allows"
+                );
+                ctx.metrics.refused_from("origin", peer, &message);
+                return Err(refuse(StatusCode::FORBIDDEN, message));
             }
         }
     }
@@ -518,7 +616,8 @@ fn switching_protocols(accept: String, subprotocol: Option<&'static str>) -> Res
 
 async fn game_upgrade(
     State(ctx): State<Arc<ServerContext>>,
-    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    Extension(PeerAddr(tcp_peer)): Extension<PeerAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
     let accept = match check_upgrade(&req, &ctx, Some(SUBPROTOCOL)) {
@@ -527,21 +626,22 @@ async fn game_upgrade(
     };
     // A node of the fleet proxying a client: it checked the client's token, and says who the
     // client is, so caps apply to the client.
-    let (peer, hop) = match requester(&ctx, req.headers(), peer) {
+    let (client, hop) = match requester(&ctx, req.headers(), client) {
         Ok(requester) => requester,
         Err(refusal) => return refusal,
     };
+    let peer = Peer::named_by(tcp_peer, client);
     let grant = match ctx.join.get().filter(|_| hop.is_none()).map(|v| authorize(&req, v)) {
         None => None,
         Some(Ok(grant)) => Some(grant),
         Some(Err(e)) => {
-            ctx.metrics.refused("auth");
+            ctx.metrics.refused_from("auth", Some(&peer), &e);
             return unauthorized(&e);
         }
     };
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
-        Err(e) => return refuse_admission(&ctx, e),
+        Err(e) => return refuse_admission_of(&ctx, e, Some(&peer)),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let task_ctx = ctx.clone();
@@ -578,9 +678,11 @@ async fn game_upgrade(
 
 async fn echo_upgrade(
     State(ctx): State<Arc<ServerContext>>,
-    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    Extension(PeerAddr(tcp_peer)): Extension<PeerAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
+    let peer = Peer::named_by(tcp_peer, client);
     if !ctx.config.echo {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -593,12 +695,12 @@ async fn echo_upgrade(
     };
     // With join tokens on, the echo wants one too: it is not a way around them.
     if let Some(Err(e)) = ctx.join.get().map(|verifier| authorize(&req, verifier)) {
-        ctx.metrics.refused("auth");
+        ctx.metrics.refused_from("auth", Some(&peer), &e);
         return unauthorized(&e);
     }
     let permit = match ctx.admit(peer.ip()) {
         Ok(permit) => permit,
-        Err(e) => return refuse_admission(&ctx, e),
+        Err(e) => return refuse_admission_of(&ctx, e, Some(&peer)),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let task_ctx = ctx.clone();

@@ -636,6 +636,33 @@ async fn any_joins_are_placed_past_a_dead_nodes_rooms_before_its_registration_la
     );
 }
 
+/// A node whose Redis does not answer (a wrong address or password) refuses every join: a load
+/// balancer must not count it ready, until it registers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_register_is_not_ready_until_it_does() {
+    let mut redis = Redis::start();
+    redis.kill();
+    let node = Node::start(node_config("a", &redis));
+    let (status, _, body) = node.get("/healthz").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "not registered in the room directory (see the log)\n")
+    );
+    let (status, _, _) = node.get("/livez").await;
+    assert_eq!(status, 200, "alive all the same: restarting it would not help");
+    let refused = try_join(open(&node.url()).await, hello_in(Role::Player, "ada", "one"))
+        .await
+        .expect_err("not in the fleet");
+    refused.assert_is(1013, None, "not registered");
+
+    redis.restart();
+    eventually(PATIENCE, "the node registers and is ready", || async {
+        node.get("/healthz").await.0 == 200
+    })
+    .await;
+    Client::join(&node.url(), hello_in(Role::Player, "ada", "one")).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again() {
     let (mut redis, nodes) = fleet(|_| {}).await;

@@ -100,6 +100,8 @@ const PLACEMENT_ATTEMPTS: usize = 3;
 /// meanwhile, and every lobby polls `/rooms` (each browser every 2 s), so a node reads at most
 /// once a second whatever its lobbies ask.
 const LISTING_MAX_AGE: Duration = Duration::from_secs(1);
+/// How often a node that never registered repeats why (the same error).
+const UNREGISTERED_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A proxied upgrade, as the receiving node verified it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +168,8 @@ pub struct Cluster {
     wake: Notify,
     /// A heartbeat has registered this node before (see [`settle_period`]).
     registered_once: AtomicBool,
+    /// What the last "cannot register" error said, and when (see [`heartbeat_once`]).
+    unregistered_log: Mutex<Option<(String, Instant)>>,
     /// Whether this process holds the node's id in the directory (see [`Hold`]).
     hold: Mutex<Hold>,
     /// The last reading of the fleet's rooms and nodes, and when it was taken (see
@@ -278,7 +282,20 @@ pub async fn check_node_id(config: &ServerConfig) -> Result<(), String> {
     let Some(url) = config.redis_url.as_deref() else { return Ok(()) };
     let node = node_id(config);
     let directory = Directory::new(url, &node, config.redis_timeout).map_err(|e| e.to_string())?;
-    let Ok(Some((first, ttl))) = directory.holder().await else { return Ok(()) };
+    let (first, ttl) = match directory.holder().await {
+        Ok(Some(holder)) => holder,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            // Said now, at the start, where an operator looks: a wrong password or address.
+            warn!(
+                %node,
+                error = %e,
+                "cannot read the room directory at --redis-url: starting anyway; joins are \
+                 refused until this node registers"
+            );
+            return Ok(());
+        }
+    };
     info!(
         %node,
         ?ttl,
@@ -372,6 +389,7 @@ impl Cluster {
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
             registered_once: AtomicBool::new(false),
+            unregistered_log: Mutex::new(None),
             hold: Mutex::new(Hold::Unknown),
             listing: tokio::sync::Mutex::new(None),
             nodes: Mutex::new((None, Vec::new())),
@@ -402,6 +420,9 @@ impl Cluster {
             }
             // The error names Redis's address and state: the operator's log, not the public's.
             Err(e) => {
+                // What `tickwire_directory_up` says now, not at the next heartbeat (a third of
+                // the TTL away), which marks it up again once Redis answers.
+                self.mark_up(false);
                 if !self.listing_failed.swap(true, Ordering::Relaxed) {
                     warn!(
                         error = %e,
@@ -423,6 +444,14 @@ impl Cluster {
     /// True while the node drains: no new rooms, no matchmaking into it, `/healthz` 503.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// True once a heartbeat has registered this node in the directory. Before that it refuses
+    /// every join (it is not in the fleet) and must not look ready: a wrong `--redis-url` or
+    /// password would otherwise leave a node that a load balancer keeps sending players to.
+    /// A node that registered stays ready through a Redis outage, as its matches go on.
+    pub fn is_registered(&self) -> bool {
+        self.registered_once.load(Ordering::Relaxed)
     }
 
     /// True while another process holds this node's id ([`Hold::Taken`], [`Hold::Duplicate`]):
@@ -960,6 +989,9 @@ impl Cluster {
         if matches!(*lock(&self.hold), Hold::Taken(_) | Hold::Duplicate) {
             return; // the registration is another process's (`deregister.lua` checks it too)
         }
+        if !self.is_registered() {
+            return; // never in the fleet: nothing to leave
+        }
         match self.directory.deregister().await {
             Ok(()) => info!(node = %self.node, "left the fleet"),
             Err(e) => {
@@ -1239,6 +1271,23 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
         Err(e) => {
             if cluster.is_up() {
                 warn!(error = %e, "room directory heartbeat failed");
+            } else if !cluster.is_registered() {
+                // Never in the fleet: nothing else would ever say why (a wrong password, a
+                // mistyped address), while every join is refused. Each change of cause, and
+                // then once a minute.
+                let text = e.to_string();
+                let mut last = lock(&cluster.unregistered_log);
+                if last.as_ref().is_none_or(|(said, at)| {
+                    *said != text || at.elapsed() >= UNREGISTERED_LOG_EVERY
+                }) {
+                    error!(
+                        node = %cluster.node,
+                        error = %text,
+                        "cannot register in the room directory at --redis-url: this node refuses \
+                         every join, and /healthz answers 503, until it can"
+                    );
+                    *last = Some((text, Instant::now()));
+                }
             }
             cluster.mark_up(false);
         }

@@ -2,7 +2,7 @@
 // (`/?room=NAME`, `/?room=NAME&spectate=1`).
 
 import { isValidRoomName } from '../sdk/index.js';
-import { Lobby, savedName } from './lobby.js';
+import { Lobby, savedName, hasSavedName, invalidRoomMessage } from './lobby.js';
 import { Game } from './game.js';
 import { $ } from './dom.js';
 
@@ -44,6 +44,9 @@ function urlFor(room, spectate) {
 
 /** From the lobby into a room, with a history entry: Back returns to the lobby. @param {Choice} choice */
 function enter(choice) {
+  // The lobby of an invite link still names its room: Back to it must find the lobby's URL,
+  // not a room's the page would join again.
+  if (new URLSearchParams(location.search).has('room')) history.replaceState(null, '', urlFor(null, false));
   // Matchmaking learns its room from the Welcome, which then names it in the URL.
   history.pushState({ aboveLobby: true }, '', urlFor(choice.room, choice.spectate));
   aboveLobby = true;
@@ -83,10 +86,20 @@ function toLobby() {
 
 const params = new URLSearchParams(location.search);
 const room = params.get('room');
-if (room && isValidRoomName(room)) {
-  play({ name: savedName(), room, spectate: params.get('spectate') === '1' });
+const spectate = params.get('spectate') === '1';
+if (room && isValidRoomName(room) && (spectate || hasSavedName())) {
+  // A returning player, or a screen that watches (a big screen has no keyboard to type a name).
+  play({ name: savedName(), room, spectate });
+} else if (room && isValidRoomName(room)) {
+  // Someone new, from an invite link or its QR code: the name first. The URL keeps the room,
+  // so a reload comes back here.
+  lobby.show();
+  lobby.invite(room);
 } else {
   lobby.show();
+  // A broken link says so, and the address bar stops showing it.
+  if (room) lobby.showError(invalidRoomMessage(room));
+  if (room !== null) history.replaceState(history.state, '', urlFor(null, false));
 }
 
 window.addEventListener('popstate', () => {

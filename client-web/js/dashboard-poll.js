@@ -42,7 +42,7 @@
  * @type {Record<number, string>}
  */
 export const CLOSE_NAMES = {
-  1000: 'normal (client left)', 1001: 'going away (shutdown)', 1002: 'protocol error', 1003: 'unsupported data',
+  1000: 'normal', 1001: 'going away (a client left, or the server shut down)', 1002: 'protocol error', 1003: 'unsupported data',
   1005: 'no code', 1006: 'abnormal', 1007: 'invalid payload', 1008: 'policy (idle, rate, slow, replaced)',
   1009: 'message too big', 1010: 'extension required (client)', 1011: 'server error', 1012: 'service restart',
   1013: 'try again later (full or busy)', 1014: 'bad gateway',
@@ -50,9 +50,65 @@ export const CLOSE_NAMES = {
   4002: 'protocol error (browser)',
 };
 
-/** The name of a close code as `closes_total` keys it; '' for a code without one. @param {string | number} code */
-export function closeName(code) {
-  return CLOSE_NAMES[Number(code)] ?? '';
+/** @typedef {'Client' | 'Server'} Initiator who sent the first close frame */
+
+/**
+ * What a close code means when it matters who closed first: 1001 from a browser is a tab
+ * closed, from the server its shutdown.
+ * @type {Record<number, Record<Initiator, string>>}
+ */
+const CLOSE_NAMES_BY_INITIATOR = {
+  1000: { Client: 'normal (client left)', Server: 'normal (closed by the server)' },
+  1001: { Client: 'going away (client left)', Server: 'going away (server shutdown)' },
+};
+
+/**
+ * The name of a close code as `closes_total` keys it, and, when known, who closed first; ''
+ * for a code without one.
+ * @param {string | number} code
+ * @param {Initiator} [initiator]
+ */
+export function closeName(code, initiator) {
+  const named = CLOSE_NAMES[Number(code)] ?? '';
+  if (!initiator) return named;
+  const own = CLOSE_NAMES_BY_INITIATOR[Number(code)]?.[initiator];
+  if (own) return own;
+  const by = initiator === 'Client' ? 'by the client' : 'by the server';
+  return named ? `${named}, ${by}` : by;
+}
+
+/**
+ * The closes counted since start by code and by who closed first, read from `/metrics`
+ * (`tickwire_closes_total{code="1001",initiator="Client"} 3`); `/stats` has them by code only.
+ * @param {string} text the OpenMetrics text
+ * @returns {{ code: string, initiator: Initiator, count: number }[]}
+ */
+export function closesFromMetrics(text) {
+  /** @type {{ code: string, initiator: Initiator, count: number }[]} */
+  const closes = [];
+  for (const line of text.split('\n')) {
+    const sample = /^tickwire_closes_total\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (!sample) continue;
+    const labels = Object.fromEntries([...sample[1].matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const count = Number(sample[2]);
+    if (!labels.code || (labels.initiator !== 'Client' && labels.initiator !== 'Server') || !Number.isFinite(count)) continue;
+    closes.push({ code: labels.code, initiator: labels.initiator, count });
+  }
+  return closes;
+}
+
+/**
+ * The closes table's rows, most first: by code and who closed first when `/metrics` was read
+ * (`byInitiator`), else by code alone from the newest sample's `closes_total`.
+ * @param {Record<string, number>} totals
+ * @param {{ code: string, initiator: Initiator, count: number }[] | null} byInitiator
+ * @returns {{ code: string, name: string, count: number }[]}
+ */
+export function closeRows(totals, byInitiator) {
+  const rows = byInitiator
+    ? byInitiator.filter((c) => c.count > 0).map((c) => ({ code: c.code, name: closeName(c.code, c.initiator), count: c.count }))
+    : Object.entries(totals).map(([code, count]) => ({ code, name: closeName(code), count }));
+  return rows.sort((a, b) => b.count - a.count || Number(a.code) - Number(b.code));
 }
 
 /** Ten minutes of samples, as the server keeps. */

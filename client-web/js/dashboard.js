@@ -3,11 +3,13 @@
 // at most a minute of samples (it answers anyone), so a dashboard opened late pages through
 // the history with `since` while the reply says there is `more`. It follows one server process
 // (dashboard-poll.js): after a restart it starts over, and in a fleet whose balancer sends the
-// polls to different nodes it charts one of them and says so in the status line.
+// polls to different nodes it charts one of them and says so in the status line. The closes
+// table reads /metrics too, where it is served: /stats counts closes by code, /metrics also by
+// who closed first.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { $, el, formatBytes } from './dom.js';
-import { ANSWER_MS, POLL_MS, StatsFeed, closeName, statusOf, within } from './dashboard-poll.js';
+import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, statusOf, within } from './dashboard-poll.js';
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
@@ -25,6 +27,42 @@ const feed = new StatsFeed(async (since, signal) => {
   return response.json();
 });
 
+/** The axes' labels' font (uPlot's own size and faces). */
+const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+const TIME_OF_DAY = /** @type {const} */ ({ hour: 'numeric', minute: '2-digit' });
+const TIME_TO_THE_SECOND = /** @type {const} */ ({ hour: 'numeric', minute: '2-digit', second: '2-digit' });
+
+/**
+ * The time axis's labels: one line each, the time of day, to the second when ticks are less
+ * than a minute apart. uPlot's own add a second line under the first tick (the date) and under
+ * each new minute's (the time of day), and with ticks 50 px apart a wide one ran into the next
+ * ("12/5/26 3:29pm3:30pm"). The status line says which day the server started.
+ * @param {uPlot} _u @param {number[]} splits seconds @param {number} _axis @param {number} _space
+ * @param {number} increment seconds between ticks
+ */
+function timeLabels(_u, splits, _axis, _space, increment) {
+  const options = increment < 60 ? TIME_TO_THE_SECOND : TIME_OF_DAY;
+  return splits.map((t) => new Date(t * 1000).toLocaleTimeString([], options));
+}
+
+/**
+ * The least room between two ticks of the time axis, in CSS pixels: its widest label (to the
+ * second, in this browser's locale) and a gap, so no label reaches the next.
+ */
+const timeSpace = (() => {
+  const context = document.createElement('canvas').getContext('2d');
+  if (!context) return 90;
+  context.font = AXIS_FONT;
+  const widest = new Date(2000, 11, 28, 22, 58, 58).toLocaleTimeString([], TIME_TO_THE_SECOND);
+  return Math.ceil(context.measureText(widest).width) + 24;
+})();
+
+/** @type {uPlot.Axis} */
+const TIME_AXIS = {
+  stroke: '#8c9bc0', font: AXIS_FONT, grid: { stroke: 'rgba(130,160,220,0.08)' }, ticks: { stroke: 'rgba(130,160,220,0.15)' },
+  space: timeSpace, values: timeLabels,
+};
+
 /** @param {string} id @param {string[]} labels @param {string[]} colours @param {object} [extra] */
 function chart(id, labels, colours, extra = {}) {
   const host = $(id);
@@ -36,8 +74,8 @@ function chart(id, labels, colours, extra = {}) {
     legend: { live: true },
     scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(max * 1.15, 1)] } },
     axes: [
-      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' }, ticks: { stroke: 'rgba(130,160,220,0.15)' } },
-      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' }, ticks: { stroke: 'rgba(130,160,220,0.15)' }, size: 56 },
+      TIME_AXIS,
+      { stroke: '#8c9bc0', font: AXIS_FONT, grid: { stroke: 'rgba(130,160,220,0.08)' }, ticks: { stroke: 'rgba(130,160,220,0.15)' }, size: 56 },
     ],
     series: [{}, ...labels.map((label, i) => label === 'budget'
       ? { label, stroke: colours[i], width: 1, dash: [6, 6], points: { show: false } }
@@ -56,8 +94,8 @@ const charts = {
   late: chart('#c-late', ['late ticks', 'frames skipped'], ['#ff6b6b', '#fcc419']),
   bytes: chart('#c-bytes', ['bytes/s'], ['#22b8cf'], {
     axes: [
-      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' } },
-      { stroke: '#8c9bc0', grid: { stroke: 'rgba(130,160,220,0.08)' }, size: 64, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map((t) => formatBytes(t)) },
+      TIME_AXIS,
+      { stroke: '#8c9bc0', font: AXIS_FONT, grid: { stroke: 'rgba(130,160,220,0.08)' }, size: 64, values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map((t) => formatBytes(t)) },
     ],
   }),
   closes: chart('#c-closes', ['closes/s', 'resumes/s'], ['#f06595', '#94d82d']),
@@ -97,14 +135,43 @@ function redraw() {
   $('#t-late').className = `value${late > 0 ? ' warn' : ''}`;
   $('#t-skipped').textContent = avg((s) => s.frames_skipped_per_s).toFixed(2);
 
-  const codes = Object.entries(last.closes_total).sort((a, b) => b[1] - a[1]);
-  const most = Math.max(1, ...codes.map(([, n]) => n));
-  $('#closes-empty').hidden = codes.length > 0;
-  $('#closes-body').replaceChildren(...codes.map(([code, n]) => el('tr', {},
-    el('td', {}, code),
-    el('td', { className: 'name' }, closeName(code)),
-    el('td', { style: 'width: 40%' }, el('div', { className: 'meter', style: `width: ${(n / most) * 100}%` })),
-    el('td', { style: 'text-align: right' }, String(n)))));
+  showCloses();
+}
+
+/**
+ * The closes by code and who closed first, from the last `/metrics` read; null while none
+ * was (or where it is not served), and the table counts by code alone, from `/stats`.
+ * @type {ReturnType<typeof closesFromMetrics> | null}
+ */
+let closesByInitiator = null;
+
+function showCloses() {
+  const last = feed.samples[feed.samples.length - 1];
+  const rows = closeRows(last?.closes_total ?? {}, closesByInitiator);
+  const most = Math.max(1, ...rows.map((r) => r.count));
+  $('#closes-empty').hidden = rows.length > 0;
+  $('#closes-body').replaceChildren(...rows.map((r) => el('tr', {},
+    el('td', {}, r.code),
+    el('td', { className: 'name' }, r.name),
+    el('td', { style: 'width: 40%' }, el('div', { className: 'meter', style: `width: ${(r.count / most) * 100}%` })),
+    el('td', { style: 'text-align: right' }, String(r.count)))));
+}
+
+/** Every two seconds, where `/metrics` is served beside the page: who closed first, by code. */
+async function pollCloses() {
+  try {
+    const text = await within(ANSWER_MS, async (signal) => {
+      const response = await fetch('metrics', { cache: 'no-store', signal });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return response.text();
+    });
+    closesByInitiator = closesFromMetrics(text);
+  } catch {
+    // The codes alone, from /stats; the stats poll reports an outage.
+    closesByInitiator = null;
+  }
+  showCloses();
+  setTimeout(pollCloses, 2000);
 }
 
 /**
@@ -178,6 +245,10 @@ async function pollNodes() {
 pollStats();
 pollRooms();
 pollNodes();
+if (links.metrics) pollCloses();
 // Also while a round waits for its answer: a node that takes the request and never answers
 // must not leave "live" over charts that stopped.
 setInterval(showStatus, POLL_MS);
+
+// For the browser console and end-to-end tests: the charts.
+Object.defineProperty(globalThis, 'tickwireDashboard', { value: { charts } });

@@ -39,3 +39,54 @@ export function formatClock(seconds) {
   const s = Math.max(0, Math.floor(seconds));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
+
+/**
+ * The `--bind` flag that would let other devices reach the server on the port this page came
+ * by (a URL's default port when it names none).
+ * @param {{ protocol: string, port: string }} page the page's location
+ */
+export function lanBindFlag(page) {
+  return `--bind 0.0.0.0:${page.port || (page.protocol === 'https:' ? '443' : '80')}`;
+}
+
+/** @param {string} hex `#rrggbb` @returns {[number, number, number]} */
+function channels(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  return [n >> 16, (n >> 8) & 255, n & 255];
+}
+
+/** WCAG 2 relative luminance of an sRGB colour. @param {[number, number, number]} rgb 0-255 each */
+function luminance(rgb) {
+  const [r, g, b] = rgb.map((c) => {
+    const v = c / 255;
+    return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/**
+ * The WCAG 2 contrast ratio of two opaque colours, from 1 to 21.
+ * @param {[number, number, number] | string} a `#rrggbb` or 0-255 channels
+ * @param {[number, number, number] | string} b
+ */
+export function contrastRatio(a, b) {
+  const [hi, lo] = [a, b].map((c) => luminance(typeof c === 'string' ? channels(c) : c)).sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/**
+ * `colour`, lightened toward white just enough to be read against `backdrop` at `ratio` (WCAG
+ * AA for text is 4.5): a player's colour that stays theirs, and legible.
+ * @param {string} colour `#rrggbb`
+ * @param {string} backdrop `#rrggbb`, darker than white
+ * @param {number} [ratio]
+ * @returns {string} `#rrggbb`
+ */
+export function legibleOn(colour, backdrop, ratio = 4.5) {
+  const from = channels(colour);
+  for (let white = 0; white <= 100; white += 2) {
+    const mixed = /** @type {[number, number, number]} */ (from.map((c) => Math.round(c + ((255 - c) * white) / 100)));
+    if (contrastRatio(mixed, backdrop) >= ratio) return `#${mixed.map((c) => c.toString(16).padStart(2, '0')).join('')}`;
+  }
+  return '#ffffff';
+}

@@ -3,19 +3,52 @@
 
 import {
   TickwireClient, InterpolationBuffer, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError,
-  playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS,
+  CloseCode, playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS,
 } from '../sdk/index.js';
 import { Controls, isControl, isTextEntry } from './controls.js';
 import { Renderer } from './render.js';
 import { ShipPredictor } from './predict.js';
-import { $, el, formatBytes, formatClock } from './dom.js';
+import { $, el, formatBytes, formatClock, legibleOn } from './dom.js';
 
 /** @typedef {import('../sdk/index.js').Welcome} Welcome */
 
-/** How a failure reads to a player. @param {Error} error */
+/**
+ * Why a server that was reached would not take this page now, though it may shortly: `full`
+ * at its connection limit (HTTP 503), `crowded` with too many connections from this address
+ * (HTTP 429), `busy` with no room able to take the join (close 1013); null when none of these.
+ * A browser's WebSocket hides a refused upgrade's status; the HTTP fallback sees it
+ * (`lastStatus`, on a retry's cause and on the final failure alike).
+ * @param {Error | undefined} error
+ * @returns {'full' | 'crowded' | 'busy' | null}
+ */
+export function refusedForNow(error) {
+  if (!(error instanceof ConnectionClosedError)) return null;
+  if (error.code === CloseCode.TRY_AGAIN_LATER) return 'busy';
+  return error.lastStatus === 503 ? 'full' : error.lastStatus === 429 ? 'crowded' : null;
+}
+
+/**
+ * Close codes after which the SDK gives up at once: one side sent what the other cannot read.
+ * @type {Set<number>}
+ */
+const PROTOCOL_CLOSES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DATA, CloseCode.INVALID_PAYLOAD, CloseCode.MESSAGE_TOO_BIG]);
+
+/**
+ * How a failure reads to a player: a title, what happened and what to do, and the network's
+ * own account (empty when the text says it all), for a bug report.
+ * @param {Error} error
+ * @returns {{ title: string, text: string, details: string }}
+ */
 export function describeFailure(error) {
+  const details = error instanceof ConnectionClosedError
+    ? `closed with ${error.code}${error.reason ? `: ${error.reason}` : ''}`
+    : '';
   if (error instanceof VersionMismatchError) {
-    return `This page speaks a different protocol version than the server (which speaks ${error.serverVersion}). Reload the page to get the current game.`;
+    return {
+      title: 'Disconnected',
+      text: `This page speaks a different protocol version than the server (which speaks ${error.serverVersion}). Reload the page to get the current game.`,
+      details: '',
+    };
   }
   if (error instanceof KickedError) {
     const why = {
@@ -26,20 +59,64 @@ export function describeFailure(error) {
       BadHello: 'The server did not accept this client\'s greeting.',
       MalformedMessage: 'The server could not read a message from this client.',
     }[/** @type {string} */ (error.reason)] ?? `The server closed the connection (${error.reason}).`;
-    return `${why} The server said: “${error.serverMessage}”`;
+    return { title: error.reason === 'Full' ? 'Room full' : 'Disconnected', text: `${why} The server said: “${error.serverMessage}”`, details: '' };
+  }
+  const refused = refusedForNow(error);
+  if (refused === 'full') {
+    return {
+      title: 'Server full',
+      text: 'The server is up, but it is full: it has no room for another connection right now. Wait a little, then try again.',
+      details,
+    };
+  }
+  if (refused === 'crowded') {
+    return {
+      title: 'Too many connections',
+      text: 'The server takes only so many connections from one network, and yours (other tabs or devices here) has them all. '
+        + 'Close some, or wait a little, then try again.',
+      details,
+    };
+  }
+  if (refused === 'busy') {
+    return {
+      title: 'Server busy',
+      text: 'The server is up, but too busy to seat you right now. Wait a little, then try again.',
+      details,
+    };
   }
   if (error instanceof UnreachableError && error.status !== undefined) {
-    return `The server turned this page away${error.reason ? ` (${error.reason})` : ''}. An invite link may `
-      + 'have expired: ask for a new one, or open the game without it.';
+    return {
+      title: 'Turned away',
+      text: `The server turned this page away${error.reason ? ` (${error.reason})` : ''}. An invite link may `
+        + 'have expired: ask for a new one, or open the game without it.',
+      details: '',
+    };
   }
   if (error instanceof UnreachableError) {
-    return `Could not reach the server${error.reason ? ` (${error.reason})` : ''}. It may be down or out of reach from `
-      + 'this network, or it turned this page away (an expired invite link, or no room for more players).';
+    return {
+      title: 'Can’t reach the server',
+      text: 'Could not reach the server. It may be down or out of reach from this network, or it turned this page away '
+        + '(an expired invite link, or no room for more players). Check your connection, then try again.',
+      details,
+    };
+  }
+  if (error instanceof ConnectionClosedError && PROTOCOL_CLOSES.has(error.code)) {
+    return {
+      title: 'Disconnected',
+      text: 'The connection broke down: this page and the server could not understand each other. Reload the page, then try again.',
+      details,
+    };
   }
   if (error instanceof ConnectionClosedError) {
-    return `The connection was closed with code ${error.code}${error.reason ? `: ${error.reason}` : ''}.`;
+    // The SDK gave up only after retrying for over a minute (its `maxAttempts`).
+    return {
+      title: 'Connection lost',
+      text: 'Lost the connection to the server, and it did not come back. Check your Wi-Fi or network, then try again; '
+        + 'if it keeps happening, the server may be down.',
+      details,
+    };
   }
-  return error.message;
+  return { title: 'Disconnected', text: error.message, details: '' };
 }
 
 /**
@@ -107,6 +184,32 @@ export function intermissionText(round, over, nameOf) {
   if (!over || over.round !== round.round) return [`Round ${round.round} over`, next];
   const line = over.winner === null ? 'Nobody scored' : `${nameOf(over.winner)} wins with ${over.score}`;
   return [`Round ${round.round} over`, `${line} · ${next}`];
+}
+
+/** Chat lines on screen at most. */
+const CHAT_LINES = 8;
+/** How long a chat line stays bright before it dims; a round's result, looked back for, longer. */
+const CHAT_FRESH_MS = 12_000;
+const RESULT_FRESH_MS = 30_000;
+/**
+ * What chat text is read against: the arena's floor. The chat lines' own darker backing and
+ * the space around the arena only add contrast.
+ */
+const CHAT_BACKDROP = '#0a1226';
+
+/**
+ * Which chat lines go so that `max` stay: the oldest, except the newest round result, which
+ * stays until the next one however busy the chat (it is what players look back for).
+ * @param {boolean[]} results whether each line on screen is a round's result, oldest first
+ * @param {number} max
+ * @returns {number[]} the indexes of the lines to remove
+ */
+export function chatOverflow(results, max) {
+  const kept = results.lastIndexOf(true);
+  /** @type {number[]} */
+  const out = [];
+  for (let i = 0; i < results.length && results.length - out.length > max; i++) if (i !== kept) out.push(i);
+  return out;
 }
 
 /** How the HUD names each transport. */
@@ -213,7 +316,7 @@ export class Game {
     // speaks to the screen.
     /** @template E @param {(e: E) => void} handler @returns {(e: E) => void} */
     const current = (handler) => (e) => { if (this.client === c) handler(e); };
-    c.on('state', current((e) => this.onState(e.state, e.attempt, e.delayMs)));
+    c.on('state', current((e) => this.onState(e.state, e.attempt, e.cause)));
     c.on('welcome', current((e) => this.onWelcome(e.welcome)));
     c.on('snapshot', current((e) => this.onSnapshot(e.world, e.receivedAt)));
     c.on('event', current((e) => this.onEvent(e.kind, e.left?.name, e.roster === true)));
@@ -235,9 +338,22 @@ export class Game {
     $('#chat-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const text = chatInput.value;
-      if (text.trim() && this.client.chat(text)) chatInput.value = '';
+      if (text.trim() && this.client.chat(text)) {
+        chatInput.value = '';
+      } else if (text.trim()) {
+        // Kept in the box, for Enter to bring back and send once the connection is back.
+        this.addChat(null, this.client.session.isJoined()
+          ? 'Slow down: message not sent. It is still in the box.'
+          : 'Not connected: message not sent. It is still in the box, to send once reconnected.', undefined, 'warn');
+      }
       chatInput.blur();
     }, opts);
+    // On a touch screen the chat box shows while it is used (see `.chatting`).
+    $('#chat-btn').addEventListener('click', () => {
+      this.root.classList.add('chatting');
+      chatInput.focus();
+    }, opts);
+    chatInput.addEventListener('blur', () => this.root.classList.remove('chatting'), opts);
     const failure = $('#failure');
     window.addEventListener('keydown', (e) => {
       // Enter on a button or a link the keyboard is on presses it; in the chat box it sends.
@@ -269,6 +385,7 @@ export class Game {
     }, opts);
     $('#invite-spectate').addEventListener('change', () => this.updateInvite(), opts);
     $('#failure-retry').addEventListener('click', () => this.rejoin(), opts);
+    $('#failure-watch').addEventListener('click', () => this.watchInstead(), opts);
     $('#failure-lobby').addEventListener('click', () => this.exit(), opts);
     window.addEventListener('pagehide', () => this.client.leave(), opts);
     // Back from the back/forward cache: the page gave its seat up when it was hidden (above),
@@ -291,6 +408,15 @@ export class Game {
     this.reset();
     this.client = this.createClient();
     this.connect();
+  }
+
+  /** From a full room's dialog into its audience: the same room, as a spectator. */
+  watchInstead() {
+    this.options = { ...this.options, spectate: true };
+    this.controls.steers = false;
+    // A phone's stick and boost button go: there is nothing to steer.
+    if (this.root.classList.contains('touching')) this.controls.showTouch();
+    this.rejoin();
   }
 
   reset() {
@@ -335,21 +461,29 @@ export class Game {
     this.options.onExit();
   }
 
-  /** @param {string} state @param {number} [attempt] @param {number} [delayMs] */
-  onState(state, attempt, delayMs) {
+  /**
+   * @param {string} state
+   * @param {number} [attempt] for `reconnecting`: which retry comes next
+   * @param {Error} [cause] for `reconnecting`: why the last attempt ended
+   */
+  onState(state, attempt, cause) {
     this.root.dataset.state = state;
     const banner = /** @type {HTMLElement} */ ($('#banner'));
     if (state === 'reconnecting') {
-      // Nothing was lost before a first Welcome: the server is down or turns this page away.
+      // Nothing was lost before a first Welcome: the server is down, turns this page away, or
+      // (it says so) has no room for it now.
       const session = this.client.session;
-      const what = session.connections > 0 ? 'Connection lost. Reconnecting'
+      const refused = refusedForNow(cause);
+      const what = refused === 'full' ? 'The server is full. Retrying'
+        : refused === 'crowded' ? 'Too many connections from your network. Retrying'
+        : refused === 'busy' ? 'The server is busy. Retrying'
+        : session.connections > 0 ? 'Connection lost. Reconnecting'
         : session.opened ? 'Could not join. Retrying' : 'Can’t reach the server. Retrying';
       banner.className = 'banner';
       banner.replaceChildren(el('span', { className: 'spinner' }),
         `${what}${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}…`);
       banner.hidden = false;
       this.controls.enabled = false;
-      void delayMs;
     } else if (state === 'joined') {
       this.controls.enabled = !this.options.spectate;
     }
@@ -455,7 +589,7 @@ export class Game {
         this.lastRoundOver = kind;
         this.addChat(null, kind.winner === null
           ? `Round ${kind.round} over: nobody scored.`
-          : `Round ${kind.round} over: ${who(kind.winner)} wins with ${kind.score}.`);
+          : `Round ${kind.round} over: ${who(kind.winner)} wins with ${kind.score}.`, undefined, 'result');
         break;
       case 'Chat':
         this.addChat(kind.from, kind.text, kind.name);
@@ -470,10 +604,13 @@ export class Game {
   onFailure(error) {
     this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
     $('#banner').hidden = true;
-    $('#failure-title').textContent = error instanceof KickedError && error.reason === 'Full' ? 'Room full'
-      : error instanceof UnreachableError && error.status !== undefined ? 'Turned away'
-      : error instanceof UnreachableError ? 'Can’t reach the server' : 'Disconnected';
-    $('#failure-text').textContent = describeFailure(error);
+    const { title, text, details } = describeFailure(error);
+    $('#failure-title').textContent = title;
+    $('#failure-text').textContent = text;
+    $('#failure-details').textContent = details ? `Details: ${details}` : '';
+    $('#failure-details').hidden = !details;
+    // A full room still takes spectators (a room's seats are its ships').
+    $('#failure-watch').hidden = !(error instanceof KickedError && error.reason === 'Full' && !this.options.spectate);
     this.showFailure(true);
     this.controls.enabled = false;
     // An alert dialog takes the focus: Enter or Space tries again, Tab reaches the way out.
@@ -499,17 +636,23 @@ export class Game {
     return this.lastEntities.find((e) => e.id === player);
   }
 
-  /** @param {number | null} from @param {string} text @param {string} [name] */
-  addChat(from, text, name) {
+  /**
+   * @param {number | null} from the player who said it; null for the game's own lines
+   * @param {string} text
+   * @param {string} [name] the player's
+   * @param {'result' | 'warn'} [kind] of the game's lines: a round's result, or a warning
+   */
+  addChat(from, text, name, kind) {
     const log = $('#chat-log');
-    const line = el('li', { className: from === null ? 'system' : '' });
+    const line = el('li', { className: [from === null ? 'system' : '', kind ?? ''].join(' ').trim() });
     if (from !== null) {
-      line.append(el('span', { className: 'from', style: `color: ${playerColour(from)}` }, name ?? `Player ${from}`));
+      line.append(el('span', { className: 'from', style: `color: ${legibleOn(playerColour(from), CHAT_BACKDROP)}` }, name ?? `Player ${from}`));
     }
     line.append(text);
     log.append(line);
-    while (log.children.length > 8) log.firstElementChild?.remove();
-    setTimeout(() => line.classList.add('old'), 12000);
+    const lines = [...log.children];
+    for (const i of chatOverflow(lines.map((l) => l.classList.contains('result')), CHAT_LINES)) lines[i].remove();
+    setTimeout(() => line.classList.add('old'), kind === 'result' ? RESULT_FRESH_MS : CHAT_FRESH_MS);
   }
 
   async updateInvite() {
@@ -527,6 +670,8 @@ export class Game {
       const link = /** @type {HTMLAnchorElement} */ ($('#invite-link'));
       link.href = invite.url;
       link.textContent = invite.url;
+      // The server's word, as in the lobby: the link's host is this machine (127.x, localhost, ::1).
+      $('#invite-lan-warning').hidden = invite.reachable_from_lan !== false;
     } catch {
       // The QR code still shows the link.
     }
@@ -602,6 +747,7 @@ export class Game {
       $('#hud-out').textContent = `${formatBytes(this.rate.out)}/s`;
     }
     this.lastHud = now;
+    this.renderer.covered = this.coveredByControls();
     if (!world) return;
     $('#hud-tick').textContent = String(world.tick);
     const r = world.round;
@@ -621,6 +767,14 @@ export class Game {
     this.updateScoreboard();
   }
 
+  /** Where the touch layout's boost button covers the view (none without one). */
+  coveredByControls() {
+    const touch = $('#touch');
+    if (touch.hidden) return [];
+    const { left, top, right, bottom } = $('#boost-btn').getBoundingClientRect();
+    return [{ left, top, right, bottom }];
+  }
+
   updateScoreboard() {
     const rows = this.scores.rows(this.client.session.roster);
     const me = this.welcome?.playerId;
@@ -629,9 +783,11 @@ export class Game {
     this.scoreboardKey = key;
     $('#scoreboard').replaceChildren(...rows.map((r) => el('li', { className: r.id === me ? 'me' : '' },
       el('span', { className: 'swatch', style: `background: ${playerColour(r.id)}; color: ${playerColour(r.id)}` }),
-      el('span', { className: 'who' }, r.name),
+      el('span', { className: 'who', title: r.name }, r.name),
+      ...(r.id === me ? [el('span', { className: 'you' }, '(you)')] : []),
       r.score === null
-        ? el('span', { className: 'pts unknown' }, '–')
+        // Out of view since this page joined, and not scored since: the server has not said.
+        ? el('span', { className: 'pts unknown', title: 'Not known yet: out of view since you joined' }, '–')
         : el('span', { className: 'pts' }, String(r.score)))));
   }
 }

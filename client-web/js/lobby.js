@@ -2,7 +2,7 @@
 // a spectator, and the QR code of the selected room's link for phones.
 
 import { isValidRoomName, truncateUtf8, LIMITS } from '../sdk/index.js';
-import { $, el } from './dom.js';
+import { $, el, lanBindFlag } from './dom.js';
 
 const NAME_KEY = 'tickwire.name';
 const REFRESH_MS = 2000;
@@ -34,6 +34,27 @@ export function savedName() {
   return fitName(name) || defaultName();
 }
 
+/** Whether this browser remembers a name its player chose: a returning player. */
+export function hasSavedName() {
+  try {
+    return fitName(localStorage.getItem(NAME_KEY) ?? '') !== '';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What the lobby says of a link whose `room` it would not join, with the name shown as typed
+ * (cut: a link may carry anything).
+ * @param {string} room
+ */
+export function invalidRoomMessage(room) {
+  const chars = [...room];
+  const shown = chars.length > 24 ? `${chars.slice(0, 24).join('')}…` : room;
+  return `That invite link names no valid room (“${shown}”): a room name is 1 to 16 letters, digits, `
+    + 'dots, dashes or underscores. Pick a room below, or start one.';
+}
+
 /** @param {string} name */
 function saveName(name) {
   try {
@@ -57,6 +78,8 @@ export class Lobby {
     this.root = $('#lobby');
     this.nameInput = /** @type {HTMLInputElement} */ ($('#name'));
     this.nameInput.value = savedName();
+    /** The room of the invite link a newcomer came by, while they choose a name. @type {string | null} */
+    this.invited = null;
     /** @type {string | null} */
     this.selected = null;
     /** Counts selections: only the newest one's link may be shown. */
@@ -71,28 +94,52 @@ export class Lobby {
       if (this.nameInput.value !== name) this.nameInput.value = name;
       saveName(name);
     });
+    // The name is not in a form: Enter there does what the lobby's big button does.
+    this.nameInput.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter' || e.isComposing) return;
+      e.preventDefault();
+      this.primary();
+    });
+    $('#join-invited').addEventListener('click', () => { if (this.invited) this.join(this.invited, false); });
     $('#quick-play').addEventListener('click', () => this.join(null, false));
     $('#quick-watch').addEventListener('click', () => this.join(null, true));
     $('#create-form').addEventListener('submit', (e) => {
       e.preventDefault();
-      const room = /** @type {HTMLInputElement} */ ($('#room-name')).value.trim();
-      const error = $('#create-error');
-      if (!isValidRoomName(room)) {
-        error.textContent = 'A room name is 1 to 16 letters, digits, dots, dashes or underscores.';
-        error.hidden = false;
-        return;
-      }
-      error.hidden = true;
-      this.join(room, /** @type {HTMLInputElement} */ ($('#as-spectator')).checked);
+      this.joinTyped();
     });
     $('#room-name').addEventListener('input', () => {
       const room = /** @type {HTMLInputElement} */ ($('#room-name')).value.trim();
       if (isValidRoomName(room)) this.select(room);
     });
+    // Where this page is served from is where the server listens (or its proxy does).
+    for (const id of ['#lobby-lan-bind', '#invite-lan-bind']) $(id).textContent = lanBindFlag(location);
   }
 
   name() {
     return fitName(this.nameInput.value);
+  }
+
+  /**
+   * The lobby's primary action, for Enter in the name field: joining the room of the invite,
+   * else the room typed below if there is one, else quick play.
+   */
+  primary() {
+    if (this.invited) this.join(this.invited, false);
+    else if (/** @type {HTMLInputElement} */ ($('#room-name')).value.trim()) this.joinTyped();
+    else this.join(null, false);
+  }
+
+  /** Joins the room typed in the form, or says why its name will not do. */
+  joinTyped() {
+    const room = /** @type {HTMLInputElement} */ ($('#room-name')).value.trim();
+    const error = $('#create-error');
+    if (!isValidRoomName(room)) {
+      error.textContent = 'A room name is 1 to 16 letters, digits, dots, dashes or underscores.';
+      error.hidden = false;
+      return;
+    }
+    error.hidden = true;
+    this.join(room, /** @type {HTMLInputElement} */ ($('#as-spectator')).checked);
   }
 
   /** @param {string | null} room @param {boolean} spectate */
@@ -100,7 +147,30 @@ export class Lobby {
     const name = this.name() || defaultName();
     saveName(name);
     $('#join-error').hidden = true;
+    this.invite(null);
     this.onJoin({ name, room, spectate });
+  }
+
+  /**
+   * Someone new came by an invite link to `room` (null: no longer): the lobby shows that room
+   * to join and puts them on the name, which the others will see, rather than joining at once
+   * under a made-up one they cannot change without leaving.
+   * @param {string | null} room
+   */
+  invite(room) {
+    this.invited = room;
+    const join = $('#join-invited');
+    $('#invited').hidden = room === null;
+    join.hidden = room === null;
+    // One big button: the invite's, with quick play beside it as a way elsewhere.
+    $('#quick-play').className = room === null ? 'btn primary big' : 'btn ghost';
+    if (room === null) return;
+    $('#invited-room').textContent = room;
+    join.textContent = `Join ${room}`;
+    /** @type {HTMLInputElement} */ ($('#room-name')).value = room;
+    this.select(room);
+    this.nameInput.focus();
+    this.nameInput.select();
   }
 
   /** Says why the last join did not start. @param {string} text */

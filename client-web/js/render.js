@@ -4,6 +4,8 @@
 import { Arena, playerColour } from '../sdk/index.js';
 
 const SHIP_SHAPE = [[20, 0], [-14, -13], [-7, 0], [-14, 13]];
+/** How far (CSS pixels) the own ship's centre keeps from a control drawn over the view: its ring is 30 units. */
+const CONTROL_CLEARANCE = 40;
 /**
  * Effects are pruned only as they are drawn, and a hidden tab draws nothing while scores keep
  * coming: beyond these counts the oldest go.
@@ -44,6 +46,12 @@ export class Renderer {
     const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
     this.stars = Array.from({ length: 160 }, () => ({ x: rand(), y: rand(), r: rand() * 1.3 + 0.2, a: rand() * 0.6 + 0.2 }));
     this.camera = { x: 0, y: 0, scale: 1 };
+    /**
+     * Where controls cover the view (CSS pixels from its top left): a touch layout's boost
+     * button. The camera keeps the own ship out from under them.
+     * @type {{ left: number, top: number, right: number, bottom: number }[]}
+     */
+    this.covered = [];
   }
 
   resize() {
@@ -76,14 +84,38 @@ export class Renderer {
     // the HUD in a corner; a world narrower than the screen is centred.
     const axis = (/** @type {number} */ c, /** @type {number} */ half, /** @type {number} */ size) =>
       half * 2 >= size + 240 ? size / 2 : Math.min(Math.max(c, half - 120), size + 120 - half);
-    const x = focus ? axis(focus.x, halfW, world.width) : world.width / 2;
-    const y = focus ? axis(focus.y, halfH, world.height) : world.height / 2;
+    let x = focus ? axis(focus.x, halfW, world.width) : world.width / 2;
+    let y = focus ? axis(focus.y, halfH, world.height) : world.height / 2;
+    if (focus) ({ x, y } = this.uncover(focus, x, y, scale));
     // Ease the camera so corrections and respawns do not jerk the view.
     const c = this.camera;
     if (c.scale === 1 && c.x === 0) Object.assign(c, { x, y, scale });
     c.x += (x - c.x) * 0.25;
     c.y += (y - c.y) * 0.25;
     c.scale += (scale - c.scale) * 0.1;
+  }
+
+  /**
+   * The camera centre `x`, `y` moved, if need be, so that `focus` is drawn clear of the
+   * covered areas: the shortest way that keeps it on screen. A ship the camera stopped
+   * following at a wall is where this happens (a centred one is clear of the controls), so
+   * the view then shows more of what is beyond the wall.
+   * @param {{ x: number, y: number }} focus @param {number} x @param {number} y @param {number} scale
+   */
+  uncover(focus, x, y, scale) {
+    const m = CONTROL_CLEARANCE;
+    for (const r of this.covered) {
+      const sx = this.width / 2 + (focus.x - x) * scale;
+      const sy = this.height / 2 + (focus.y - y) * scale;
+      if (sx <= r.left - m || sx >= r.right + m || sy <= r.top - m || sy >= r.bottom + m) continue;
+      const moves = [[r.left - m - sx, 0], [r.right + m - sx, 0], [0, r.top - m - sy], [0, r.bottom + m - sy]]
+        .filter(([dx, dy]) => sx + dx >= m && sx + dx <= this.width - m && sy + dy >= m && sy + dy <= this.height - m)
+        .sort((a, b) => Math.abs(a[0]) + Math.abs(a[1]) - Math.abs(b[0]) - Math.abs(b[1]));
+      if (!moves.length) continue;
+      x -= moves[0][0] / scale;
+      y -= moves[0][1] / scale;
+    }
+    return { x, y };
   }
 
   /**

@@ -63,15 +63,24 @@ export class VersionMismatchError extends KickedError {
 /**
  * The connection closed with a code and reason and no `Kick` before it (an upgrade refused,
  * a policy close, a server error). `retryable` says whether the SDK will try again.
+ * `lastStatus`, for a connection that never opened, is the HTTP status it was answered with,
+ * where the transport saw one (the HTTP fallback; a browser hides a WebSocket upgrade's): a
+ * 503 or a 429 says the server was reached and is at capacity, which a game shows as "the
+ * server is full" rather than as "cannot reach the server".
  */
 export class ConnectionClosedError extends Error {
-  /** @param {number} code @param {string} reason @param {boolean} retryable */
-  constructor(code, reason, retryable) {
+  /**
+   * @param {number} code @param {string} reason @param {boolean} retryable
+   * @param {number} [lastStatus]
+   */
+  constructor(code, reason, retryable, lastStatus) {
     super(`connection closed with ${code}${reason ? `: ${reason}` : ''}`);
     this.name = 'ConnectionClosedError';
     this.code = code;
     this.reason = reason;
     this.retryable = retryable;
+    /** The HTTP status a connection that never opened was answered with, final or not. */
+    this.lastStatus = lastStatus;
   }
 }
 
@@ -83,9 +92,7 @@ export class ConnectionClosedError extends Error {
  * fallback sees it: `status` holds a refusal that retrying cannot fix (any 4xx but 408 and
  * 429), which ends the join at its first attempt, and `reason` names each transport's last
  * failure (`ws: ...; stream: HTTP 401: ...`). `attempts` counts the connection attempts made.
- * `lastStatus` is the HTTP status the last attempt was answered with, final or not: a 503 or a
- * 429 says the server was reached and is at capacity, which a game shows as "the server is
- * full" rather than as "cannot reach the server".
+ * `lastStatus` is the HTTP status the last attempt was answered with, final or not.
  */
 export class UnreachableError extends ConnectionClosedError {
   /**
@@ -93,7 +100,7 @@ export class UnreachableError extends ConnectionClosedError {
    * @param {number} [lastStatus]
    */
   constructor(code, reason, attempts, status, lastStatus) {
-    super(code, reason, false);
+    super(code, reason, false, lastStatus);
     const what = status === undefined
       // `attempts` counts the first connection and its retries (`maxInitialAttempts` counts
       // the retries: 5 gives up at the sixth failure).
@@ -104,8 +111,5 @@ export class UnreachableError extends ConnectionClosedError {
     this.attempts = attempts;
     /** The HTTP status of a refusal that ended the join at once (seen on the HTTP fallback only). */
     this.status = status;
-    /** The HTTP status the last attempt was answered with (the HTTP fallback only), whether or
-     * not retrying could fix it: 503 or 429 mean the server is up and full. */
-    this.lastStatus = lastStatus;
   }
 }

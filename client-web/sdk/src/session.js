@@ -306,9 +306,6 @@ export class Session {
     this.connections = 0;
     /** Whether any connection opened (reached the server), welcomed or not. */
     this.opened = false;
-    /** The HTTP status the last connection that did not open was answered with, if any
-     * (`handleClose`'s `answered`). @type {number | undefined} */
-    this.answered = undefined;
     /** Snapshots that could not be applied (and were not acked). */
     this.applyErrors = 0;
 
@@ -460,11 +457,11 @@ export class Session {
    * @param {number} [status] the HTTP status that refused a connection that never opened, when
    *   the transport could see it (the HTTP fallback; a browser hides a WebSocket upgrade's): a
    *   refusal retrying cannot fix ({@link isFinalRefusal}) ends the session at once
-   * @param {number} [answered] the HTTP status a connection that never opened was answered
+   * @param {number} [answeredStatus] the HTTP status a connection that never opened was answered
    *   with, when it is not a final refusal (503 at a connection limit, 429): retried as any
-   *   failure, and kept for the {@link UnreachableError} if the session gives up
+   *   failure, and carried as the cause's `lastStatus`
    */
-  handleClose(code, reason, wasClean, now, status, answered) {
+  handleClose(code, reason, wasClean, now, status, answeredStatus) {
     this.socketOpen = false;
     this.openedAt = null;
     this.lastHeardAt = null;
@@ -475,7 +472,6 @@ export class Session {
     this.chatQueue = [];
     const welcomedAt = this.welcomedAt;
     this.welcomedAt = null;
-    this.answered = status ?? answered;
     if (this.state === 'closing') {
       const answered = wasClean && code === CloseCode.NORMAL;
       // An answer echoes the close sent, but the HTTP fallback's close record carries no
@@ -504,7 +500,7 @@ export class Session {
     } else if (FATAL_CODES.has(code) && !(kick instanceof DecodeError)) {
       return this.fail(new ConnectionClosedError(code, reason, false), now);
     }
-    this.scheduleReconnect(kick ?? new ConnectionClosedError(code, reason, true), now);
+    this.scheduleReconnect(kick ?? new ConnectionClosedError(code, reason, true, answeredStatus), now);
   }
 
   /**
@@ -736,7 +732,8 @@ export class Session {
       // Never reached at all: not a lost connection, and a game says so.
       if (!this.opened) {
         const reason = cause instanceof ConnectionClosedError ? cause.reason : cause.message;
-        return this.fail(new UnreachableError(code, reason, this.attempt, undefined, this.answered), now);
+        const lastStatus = cause instanceof ConnectionClosedError ? cause.lastStatus : undefined;
+        return this.fail(new UnreachableError(code, reason, this.attempt, undefined, lastStatus), now);
       }
       return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false), now);
     }

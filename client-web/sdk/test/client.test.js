@@ -488,9 +488,14 @@ test('in auto, a client that gives up names each transport\'s failure; a refusal
   /** @type {any[]} */
   const errors = [];
   c.on('error', (e) => errors.push(e.error));
+  /** @type {any[]} */
+  const causes = [];
+  c.on('state', (e) => { if (e.state === 'reconnecting') causes.push(e.cause); });
   c.connect();
   a.sockets[0].fail(cause);
   await until(() => a.sockets[1], 'a second attempt, from WebSocket again');
+  // The retry's cause says it too, for a "the server is full, retrying" banner.
+  assert.equal(causes[0].lastStatus, 503);
   a.sockets[1].fail(cause);
   await until(() => c.state === 'failed', 'given up');
   assert.equal(busy.fetched.length, 4, 'stream and poll on each attempt');

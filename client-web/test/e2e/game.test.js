@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { startServer, startProxy, until, getJson } from '../support/server.js';
-import { launch, openPage, watch, gameState, SCREENSHOTS } from '../support/browser.js';
+import { launch, openPage, watch, gameState, SCREENSHOTS, REMEMBERED_NAME } from '../support/browser.js';
 import { TickwireClient, PROTOCOL_VERSION } from '../../sdk/index.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
@@ -806,6 +806,390 @@ test('the dashboard draws a long history at once, and the nodes panel follows th
   nodes = [];
   await page.waitForSelector('#nodes-panel', { state: 'hidden', timeout: 10000 });
   assert.equal(await page.isHidden('#nodes-link'), true);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the dashboard tells a browser that left from a server that shut down, by /metrics', async () => {
+  // A player who leaves: a close 1000 the client started, as the real /metrics counts it.
+  const leaver = new TickwireClient({ url: server.ws, name: 'leaver', room: 'e2e-closes' });
+  leaver.connect();
+  await until(() => leaver.session.isJoined(), 'the leaver joined');
+  await leaver.leave();
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/dashboard`);
+  await page.waitForSelector('#closes-body tr:has-text("normal (client left)")', { timeout: 10000 });
+  // Browser tabs that quit (1001 from the client) and a shutdown (1001 from the server).
+  await page.route('**/metrics', (route) => route.fulfill({
+    contentType: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
+    body: 'tickwire_closes_total{code="1001",initiator="Client"} 3\ntickwire_closes_total{code="1001",initiator="Server"} 1\n# EOF\n',
+  }));
+  await page.waitForSelector('#closes-body tr:has-text("going away (client left)")', { timeout: 10000 });
+  const rows = await page.$$eval('#closes-body tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent).filter(Boolean).join(' ')));
+  assert.deepEqual(rows, ['1001 going away (client left) 3', '1001 going away (server shutdown) 1']);
+  await page.unroute('**/metrics');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the dashboard\'s time axes never draw one label over another', async () => {
+  const { context, page, errors } = await openPage(browser, { timezoneId: 'UTC', locale: 'en-US' });
+  await page.goto(`${server.http}/dashboard`);
+  await page.waitForFunction(() => Number(document.body.dataset.samples) >= 1);
+  // Histories of 1.5 to 10 minutes, starting at every 5 s of a minute (where a tick lands just
+  // before a new minute), on a chart as narrow as the page lays one out: every label of the
+  // time axis, line by line, against the next one's.
+  const overlaps = await page.evaluate(async () => {
+    const { charts } = /** @type {any} */ (globalThis).tickwireDashboard;
+    const measure = /** @type {CanvasRenderingContext2D} */ (document.createElement('canvas').getContext('2d'));
+    /** @type {string[]} */
+    const found = [];
+    for (const [name, u] of Object.entries(charts)) {
+      u.setSize({ width: 420, height: 200 });
+      for (const span of [90, 150, 240, 600]) {
+        for (let offset = 0; offset < 60; offset += 5) {
+          const start = Date.UTC(2026, 11, 5, 15, 28, 0) / 1000 + offset;
+          const t = Array.from({ length: span + 1 }, (_, i) => start + i);
+          u.setData([t, ...u.series.slice(1).map(() => t.map(() => 1))]);
+          // uPlot lays its axes out in a microtask, before this continues.
+          await Promise.resolve();
+          const axis = u.axes[0];
+          measure.font = axis.font[0].replace(/[0-9.]+px/, `${axis.font[2]}px`);
+          /** @type {Map<number, { left: number, right: number, text: string }[]>} */
+          const rows = new Map();
+          axis._values.forEach((/** @type {string | null} */ value, /** @type {number} */ i) => {
+            if (value === null) return;
+            const x = u.valToPos(axis._splits[i], 'x');
+            String(value).split('\n').forEach((text, line) => {
+              const half = measure.measureText(text).width / 2;
+              rows.set(line, [...(rows.get(line) ?? []), { left: x - half, right: x + half, text }]);
+            });
+          });
+          for (const labels of rows.values()) {
+            labels.sort((a, b) => a.left - b.left);
+            for (let i = 1; i < labels.length; i++) {
+              if (labels[i - 1].right > labels[i].left) found.push(`${name} ${span} s from +${offset} s: "${labels[i - 1].text}" over "${labels[i].text}"`);
+            }
+          }
+        }
+      }
+    }
+    return found;
+  });
+  assert.deepEqual(overlaps.slice(0, 5), []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/**
+ * The HUD pieces on screen that overlap another, or leave the window, with the readings at
+ * their widest (a long poll's transport, a busy server's rates, ten minutes on the clock).
+ * @param {import('playwright-core').Page} page
+ */
+function hudClashes(page) {
+  return page.evaluate(() => {
+    const worst = {
+      '#hud-transport': 'long polling', '#hud-ping': '999 ms', '#hud-tick': '9999999', '#hud-fps': '144',
+      '#hud-in': '999 KB/s', '#hud-out': '999 KB/s', '#hud-audience': '3,000', '#hud-round': 'Intermission', '#hud-timer': '10:00',
+    };
+    for (const [selector, text] of Object.entries(worst)) /** @type {HTMLElement} */ (document.querySelector(selector)).textContent = text;
+    const pieces = ['#hud-round', '#hud-timer', '#hud-room', '#hud-role', '.netstats', '#scoreboard', '#chat-log li', '#chat-input',
+      '#chat-btn', '#invite-btn', '#leave-btn', '#boost-btn'];
+    const boxes = pieces.flatMap((selector) => [...document.querySelectorAll(selector)].flatMap((el) => {
+      const box = el.getBoundingClientRect();
+      return /** @type {HTMLElement} */ (el).offsetParent !== null && box.width > 0 && box.height > 0 ? [{ selector, box }] : [];
+    }));
+    /** @type {string[]} */
+    const clashes = [];
+    boxes.forEach(({ selector, box }, i) => {
+      if (box.left < 0 || box.top < 0 || box.right > innerWidth || box.bottom > innerHeight) clashes.push(`${selector} leaves the window`);
+      for (const other of boxes.slice(i + 1)) {
+        const b = other.box;
+        if (box.left < b.right && b.left < box.right && box.top < b.bottom && b.top < box.bottom) clashes.push(`${selector} over ${other.selector}`);
+      }
+    });
+    // The own row's marker is its own box, whole, inside the row: the name is what gets cut.
+    const you = document.querySelector('#scoreboard li.me .you');
+    const row = you?.closest('li')?.getBoundingClientRect();
+    const marker = you?.getBoundingClientRect();
+    if (!you || !row || !marker || you.textContent !== '(you)' || marker.width < 10 || marker.right > row.right || you.scrollWidth > you.clientWidth + 1) {
+      clashes.push('"(you)" is not shown whole');
+    }
+    return clashes;
+  });
+}
+
+test('the HUD\'s clock, readings, scores, chat and buttons never overlap, from 320 to 1920 px wide', async () => {
+  const others = ['Quasar the Unstoppable', 'bo'].map((name) => new TickwireClient({ url: server.ws, name, room: 'e2e-hud' }));
+  for (const c of others) c.connect();
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.evaluate(() => localStorage.setItem('tickwire.name', 'Comet-42 the Magnificent'));
+  await page.goto(`${server.http}/?room=e2e-hud`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForFunction(() => document.querySelectorAll('#scoreboard li').length === 3);
+  // A long chat line, wrapped in the chat's column.
+  others[1].chat('anyone up for another round after this one? the orbs by the top wall respawn fast, watch out for shoves');
+  await page.waitForSelector('#chat-log li:has-text("anyone up for another round")');
+  /** @type {string[]} */
+  const clashes = [];
+  for (const [width, height] of [[320, 640], [390, 844], [480, 800], [640, 700], [641, 700], [768, 1024], [900, 700],
+    [1000, 700], [1024, 768], [1200, 800], [1280, 760], [1920, 1080]]) {
+    await page.setViewportSize({ width, height });
+    for (const clash of await hudClashes(page)) clashes.push(`${width}x${height}: ${clash}`);
+  }
+  await page.setViewportSize({ width: 1024, height: 768 });
+  await page.screenshot({ path: shot('hud-1024') });
+  await context.close();
+  // A phone, its touch layout: the boost button and the chat button too, either way up.
+  const phone = await openPage(browser, { viewport: { width: 844, height: 390 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await phone.page.goto(server.http);
+  await phone.page.evaluate(() => localStorage.setItem('tickwire.name', 'Comet-42 the Magnificent'));
+  await phone.page.goto(`${server.http}/?room=e2e-hud`);
+  await phone.page.waitForSelector('#game[data-state="joined"]');
+  await phone.page.waitForSelector('#touch:not([hidden])');
+  await phone.page.waitForFunction(() => document.querySelectorAll('#scoreboard li').length === 3);
+  others[0].chat('the orbs by the top wall respawn fast, and the corners are where the shoves happen, so mind them');
+  await phone.page.waitForSelector('#chat-log li:has-text("the orbs by the top wall")');
+  for (const [width, height] of [[844, 390], [390, 844], [320, 568]]) {
+    await phone.page.setViewportSize({ width, height });
+    for (const clash of await hudClashes(phone.page)) clashes.push(`phone ${width}x${height}: ${clash}`);
+  }
+  assert.deepEqual(clashes, []);
+  await phone.page.screenshot({ path: shot('hud-phone') });
+  for (const c of others) await c.leave();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(phone.errors, []);
+  await phone.context.close();
+});
+
+test('old chat lines dim to a colour still read at 4.5:1, and the last round\'s result outlasts the chatter', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/?room=e2e-fade`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  // A round's result, then a busy chat: every player colour speaks, twice over.
+  await page.evaluate(() => {
+    const game = /** @type {any} */ (globalThis).tickwire.game;
+    game.onEvent({ type: 'RoundOver', round: 1, winner: null, score: 0 });
+    for (let from = 0; from < 20; from++) game.onEvent({ type: 'Chat', from, name: `pilot ${from}`, text: 'gg' });
+  });
+  assert.equal(await page.locator('#chat-log li').count(), 8);
+  assert.match(await page.textContent('#chat-log li:first-child') ?? '', /^Round 1 over: nobody scored\.$/);
+  // Dimmed, as after 12 s (30 s for the result), and done fading in and dimming.
+  await page.evaluate(() => { for (const li of document.querySelectorAll('#chat-log li')) li.classList.add('old'); });
+  await page.waitForFunction(() => document.getAnimations().length === 0);
+  const ratios = await page.evaluate(() => {
+    /** @param {string} css @returns {number[]} r, g, b, a */
+    const rgba = (css) => {
+      const [r, g, b, a = 1] = (css.match(/[\d.]+/g) ?? []).map(Number);
+      return [r, g, b, a];
+    };
+    /** @param {number[]} top @param {number[]} under */
+    const over = (top, under) => under.map((c, i) => top[i] * top[3] + c * (1 - top[3])).slice(0, 3).concat(1);
+    /** @param {number[]} c */
+    const luminance = (c) => {
+      const [r, g, b] = c.slice(0, 3).map((v) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    /** @param {number[]} a @param {number[]} b */
+    const ratio = (a, b) => {
+      const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+      return (hi + 0.05) / (lo + 0.05);
+    };
+    const floor = [10, 18, 38, 1]; // #0a1226, the arena's floor
+    /** @type {{ text: string, ratio: number }[]} */
+    const out = [];
+    for (const li of document.querySelectorAll('#chat-log li')) {
+      // Opacity anywhere up the tree fades text and backing alike.
+      let opacity = 1;
+      for (let el = /** @type {Element | null} */ (li); el; el = el.parentElement) opacity *= Number(getComputedStyle(el).opacity);
+      // The line's backing over the floor, then the text over that; the whole line at its opacity.
+      const backing = over(rgba(getComputedStyle(li).backgroundColor), floor);
+      const shown = (/** @type {number[]} */ c) => over([...over(c, backing).slice(0, 3), opacity], floor);
+      const bg = over([...backing.slice(0, 3), opacity], floor);
+      const parts = [li, ...li.querySelectorAll('.from')];
+      for (const part of parts) out.push({ text: `${li.textContent} ${part === li ? 'text' : 'name'}`, ratio: ratio(shown(rgba(getComputedStyle(part).color)), bg) });
+    }
+    return out;
+  });
+  assert.equal(ratios.length, 8 + 7, 'seven players\' lines and the result');
+  const low = ratios.filter((r) => r.ratio < 4.5).map((r) => `${r.text}: ${r.ratio.toFixed(2)}`);
+  assert.deepEqual(low, []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a connection given up on says so in a player\'s words, keeps the details apart, and a chat line typed meanwhile waits', async () => {
+  const proxy = await startProxy(server.port);
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`http://127.0.0.1:${proxy.port}/?room=e2e-gone&transport=ws`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  // Two quick retries, not twenty over a minute.
+  await page.evaluate(() => Object.assign(globalThis.tickwire.game?.client.session.reconnect ?? {}, { initialDelayMs: 400, maxDelayMs: 400, maxAttempts: 2 }));
+  proxy.hold();
+  proxy.cut();
+  await page.waitForSelector('#game[data-state="reconnecting"]');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('brb');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#chat-log li.warn:has-text("Not connected: message not sent")');
+  assert.equal(await page.inputValue('#chat-input'), 'brb', 'kept, to send once back');
+  await proxy.close();
+  await page.waitForSelector('#failure:not([hidden])', { timeout: 20000 });
+  assert.equal(await page.textContent('#failure-title'), 'Connection lost');
+  const text = await page.textContent('#failure-text') ?? '';
+  assert.match(text, /^Lost the connection to the server/);
+  assert.doesNotMatch(text, /1006|attempts|code/);
+  assert.match(await page.textContent('#failure-details') ?? '', /^Details: closed with 1006: gave up after 2 attempts/);
+  const [textSize, detailsSize] = await page.evaluate(() => ['#failure-text', '#failure-details'].map((s) => parseFloat(getComputedStyle(/** @type {Element} */ (document.querySelector(s))).fontSize)));
+  assert.ok(detailsSize < textSize, 'the details in smaller print');
+  await page.screenshot({ path: shot('connection-lost') });
+  assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed/.test(e)), []);
+  await context.close();
+});
+
+test('a server at its connection limit says it is full, not that it cannot be reached', async () => {
+  const small = await startServer(['--max-connections', '2']);
+  const players = ['one', 'two'].map((name) => new TickwireClient({ url: small.ws, name, room: 'e2e-crowd' }));
+  for (const c of players) c.connect();
+  const { context, page, errors } = await openPage(browser);
+  try {
+    await until(() => players.every((c) => c.session.isJoined()), 'two players in');
+    await page.goto(`${small.http}/?room=e2e-crowd`);
+    await page.waitForFunction(() => {
+      const s = globalThis.tickwire.game?.client.session;
+      if (s) Object.assign(s.reconnect, { initialDelayMs: 200, maxDelayMs: 200 });
+      return s;
+    });
+    await page.waitForSelector('#banner:not([hidden]):has-text("The server is full. Retrying")');
+    await page.waitForSelector('#failure:not([hidden])', { timeout: 20000 });
+    assert.equal(await page.textContent('#failure-title'), 'Server full');
+    assert.match(await page.textContent('#failure-text') ?? '', /^The server is up, but it is full.*try again/);
+    assert.match(await page.textContent('#failure-details') ?? '', /HTTP 503/);
+    assert.equal(await page.isHidden('#failure-watch'), true, 'no seat for a spectator either');
+    assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed|status of 503/.test(e)), []);
+  } finally {
+    for (const c of players) await c.leave();
+    await context.close();
+    await small.stop();
+  }
+});
+
+test('a full room offers to watch it instead', async () => {
+  const small = await startServer(['--room-capacity', '1']);
+  const player = new TickwireClient({ url: small.ws, name: 'first', room: 'e2e-full' });
+  player.connect();
+  const { context, page, errors } = await openPage(browser);
+  try {
+    await until(() => player.session.isJoined(), 'the room filled');
+    await page.goto(`${small.http}/?room=e2e-full`);
+    await page.waitForSelector('#failure:not([hidden])');
+    assert.equal(await page.textContent('#failure-title'), 'Room full');
+    await page.click('#failure-watch');
+    await page.waitForSelector('#game[data-state="joined"][data-role="Spectator"][data-room="e2e-full"]');
+    assert.equal(new URL(page.url()).searchParams.get('spectate'), '1');
+    await page.waitForFunction(() => /first/.test(document.querySelector('#scoreboard')?.textContent ?? ''));
+    assert.deepEqual(errors, []);
+  } finally {
+    await player.leave();
+    await context.close();
+    await small.stop();
+  }
+});
+
+test('Enter in the name field plays: quick play, or the room typed', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.fill('#name', 'enter-key');
+  await page.press('#name', 'Enter');
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForFunction(() => /enter-key/.test(document.querySelector('#scoreboard')?.textContent ?? ''));
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+  await page.fill('#room-name', 'e2e-enter');
+  await page.press('#name', 'Enter');
+  await page.waitForSelector('#game[data-state="joined"][data-room="e2e-enter"]');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a link naming no valid room says so and leaves the address bar clean', async () => {
+  const { context, page, errors } = await openPage(browser);
+  for (const [query, shown] of [['bad%20name!', 'bad name!'], [`${'a'.repeat(40)}`, `${'a'.repeat(24)}…`], ['%CE%95%CE%BB%CE%BB%CE%AC%CE%B4%CE%B1', 'Ελλάδα']]) {
+    await page.goto(`${server.http}/?room=${query}&transport=ws`);
+    await page.waitForSelector('#lobby:not([hidden])');
+    assert.equal(await page.textContent('#join-error'), `That invite link names no valid room (“${shown}”): a room name is 1 to 16 `
+      + 'letters, digits, dots, dashes or underscores. Pick a room below, or start one.');
+    assert.equal(await page.isVisible('#join-error'), true);
+    assert.equal(new URL(page.url()).search, '?transport=ws', 'the room gone, what the page keeps kept');
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('someone new from an invite link picks a name first; a returning player and a big screen go straight in', async () => {
+  const { context, page, errors } = await openPage(browser, {}, { newcomer: true });
+  await page.goto(`${server.http}/?room=e2e-invited`);
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.equal(await page.textContent('#invited'), 'You are invited to room e2e-invited. Choose the name the others will see, then join.');
+  assert.equal(await page.textContent('#join-invited'), 'Join e2e-invited');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'name', 'on the name');
+  assert.equal(await page.inputValue('#room-name'), 'e2e-invited');
+  await page.screenshot({ path: shot('invited') });
+  // Typed over the suggested name, Enter joins the invite's room.
+  await page.keyboard.type('Grace');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#game[data-state="joined"][data-room="e2e-invited"]');
+  await page.waitForFunction(() => /Grace/.test(document.querySelector('#scoreboard')?.textContent ?? ''));
+  // Back goes to the lobby, which names no room (not into the room again).
+  await page.goBack();
+  await page.waitForSelector('#lobby:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#game')?.hasAttribute('hidden'));
+  assert.equal(new URL(page.url()).search, '');
+  assert.equal(await page.isHidden('#invited'), true);
+  // Remembered now: the next link goes straight in.
+  await page.goto(`${server.http}/?room=e2e-invited`);
+  await page.waitForSelector('#game[data-state="joined"][data-room="e2e-invited"]');
+  assert.deepEqual(errors, []);
+  await context.close();
+  // A big screen showing a match has no keyboard: a watch link goes straight in.
+  const screen = await openPage(browser, {}, { newcomer: true });
+  await screen.page.goto(`${server.http}/?room=e2e-invited&spectate=1`);
+  await screen.page.waitForSelector('#game[data-state="joined"][data-role="Spectator"]');
+  assert.deepEqual(screen.errors, []);
+  await screen.context.close();
+});
+
+test('a server only this machine reaches says which --bind lets phones in, in the lobby and the game', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.waitForSelector('#lobby-lan-warning:not([hidden])');
+  assert.match(await page.textContent('#lobby-lan-warning') ?? '', new RegExp(`--bind 0\\.0\\.0\\.0:${server.port} so phones`));
+  await page.goto(`${server.http}/?room=e2e-lan`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.click('#invite-btn');
+  await page.waitForSelector('#invite-lan-warning:not([hidden])');
+  assert.match(await page.textContent('#invite-link') ?? '', /^http:\/\/127\.0\.0\.1:/);
+  assert.match(await page.textContent('#invite-lan-warning') ?? '', new RegExp(`^A phone cannot open this link.*--bind 0\\.0\\.0\\.0:${server.port}`));
+  await page.screenshot({ path: shot('invite-loopback') });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('on a phone, the Chat button opens the chat box, and sending closes it', async () => {
+  const { context, page, errors } = await openPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await page.goto(`${server.http}/?room=e2e-phone-chat`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForSelector('#touch:not([hidden])');
+  assert.equal(await page.isHidden('#chat-input'), true, 'no box until asked for');
+  await page.tap('#chat-btn');
+  await page.waitForSelector('#chat-input', { state: 'visible' });
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'chat-input');
+  await page.keyboard.type('hi from a phone');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#chat-log li:has-text("hi from a phone")');
+  await page.waitForSelector('#chat-input', { state: 'hidden' });
+  assert.equal(await page.isVisible('#touch'), true, 'still steering');
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -25,13 +25,28 @@ export async function launch() {
   });
 }
 
+/** The name a test's browser remembers, as a returning player's does. */
+export const REMEMBERED_NAME = 'e2e-pilot';
+
 /**
- * A new page in a new context, recording console errors and uncaught exceptions.
+ * A new page in a new context, recording console errors and uncaught exceptions. Its browser
+ * remembers a player's name (a returning player: a room's link takes them straight in), unless
+ * `newcomer`: a first visit, which such a link asks for a name first.
  * @param {import('playwright-core').Browser} browser
  * @param {import('playwright-core').BrowserContextOptions} [options]
+ * @param {{ newcomer?: boolean }} [visit]
  */
-export async function openPage(browser, options = {}) {
+export async function openPage(browser, options = {}, { newcomer = false } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 760 }, ...options });
+  if (!newcomer) {
+    await context.addInitScript((name) => {
+      try {
+        if (!localStorage.getItem('tickwire.name')) localStorage.setItem('tickwire.name', name);
+      } catch {
+        // a page without storage (about:blank)
+      }
+    }, REMEMBERED_NAME);
+  }
   const page = await context.newPage();
   /** @type {string[]} */
   const errors = [];

@@ -25,17 +25,19 @@ export function element(tagName = 'DIV') {
   /** @type {Record<string, string>} */
   const attributes = {};
   /** @type {any[]} */
-  let children = [];
+  const children = [];
   return Object.assign(new EventTarget(), {
     tagName, hidden: false, textContent: '', className: '', value: '', checked: false, href: '', src: '',
     inert: false, dataset: {}, style: {}, classList: classList(),
     get children() { return children; },
     get firstElementChild() { return children[0] ?? null; },
-    replaceChildren: (/** @type {any[]} */ ...nodes) => { children = nodes; },
+    // In place: Object.assign took `children` once, as a value rather than as a getter.
+    replaceChildren: (/** @type {any[]} */ ...nodes) => { children.splice(0, children.length, ...nodes); },
     append: (/** @type {any[]} */ ...nodes) => { children.push(...nodes); },
     remove() {},
     focus() {},
     blur() {},
+    select() {},
     contains: () => false,
     closest: () => null,
     querySelectorAll: () => [],

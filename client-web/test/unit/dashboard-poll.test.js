@@ -2,9 +2,10 @@
 // clock: behind a load balancer without sticky sessions (answers alternate between nodes, each
 // with its own `started_unix_ms`) it asks about once a second and draws one node's series with
 // a warning, rather than asking again at once forever; a real restart starts the series over once.
+// And the closes table's names, by code and, from /metrics, by who closed first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OTHERS_MS, SILENT_PERIODS, STALE_MS, StatsFeed, closeName, statusOf } from '../../js/dashboard-poll.js';
+import { OTHERS_MS, SILENT_PERIODS, STALE_MS, StatsFeed, closeName, closeRows, closesFromMetrics, statusOf } from '../../js/dashboard-poll.js';
 
 /** @typedef {import('../../js/dashboard-poll.js').Sample & { node: string }} TaggedSample */
 /** @typedef {import('../../js/dashboard-poll.js').StatsReply} StatsReply */
@@ -237,4 +238,32 @@ test('every close code the server counts has a name', () => {
   }
   assert.match(closeName(4002), /protocol error/);
   assert.equal(closeName(4999), '');
+});
+
+test('closes read from /metrics say who closed first: a browser tab that quit is no server shutdown', () => {
+  const metrics = [
+    '# HELP tickwire_closes Close frames sent (the server\'s own or its echo of the client\'s), by code and initiator.',
+    '# TYPE tickwire_closes counter',
+    'tickwire_closes_total{code="1001",initiator="Client"} 3',
+    'tickwire_closes_total{code="1000",initiator="Client"} 7',
+    'tickwire_closes_total{code="1001",initiator="Server"} 1',
+    'tickwire_closes_total{code="1008",initiator="Server"} 2',
+    'tickwire_closes_total{code="1013",initiator="Server"} 0',
+    'tickwire_closes_totally_other{code="1000",initiator="Client"} 9',
+    '# EOF',
+  ].join('\n');
+  const closes = closesFromMetrics(metrics);
+  assert.equal(closes.length, 5);
+  assert.deepEqual(closeRows({ 1000: 7, 1001: 4, 1008: 2 }, closes), [
+    { code: '1000', name: 'normal (client left)', count: 7 },
+    { code: '1001', name: 'going away (client left)', count: 3 },
+    { code: '1008', name: 'policy (idle, rate, slow, replaced), by the server', count: 2 },
+    { code: '1001', name: 'going away (server shutdown)', count: 1 },
+  ]);
+  // Where /metrics is not served: by code alone, not guessing who.
+  assert.deepEqual(closeRows({ 1000: 7, 1001: 4 }, null), [
+    { code: '1000', name: 'normal', count: 7 },
+    { code: '1001', name: 'going away (a client left, or the server shut down)', count: 4 },
+  ]);
+  assert.equal(closeName(4000, 'Client'), 'silent link (browser), or another private code, by the client');
 });

@@ -1,14 +1,16 @@
-// What the game view says, in Node: failures, the scoreboard of a page that joined mid-round,
-// and the intermission message of one that joined in it. On a stand-in page, with a client that
-// connects nowhere: scores across a reconnect, the invite link, a hidden page's controls, the
-// bandwidth readings after "Try again", and the room it joins again after matchmaking.
+// What the game view says, in Node: failures (lost, unreachable, full or busy, each in a
+// player's words with the details apart), the scoreboard of a page that joined mid-round, the
+// intermission message of one that joined in it, and which chat lines stay. On a stand-in page,
+// with a client that connects nowhere: scores across a reconnect, the invite link and its
+// warning, a hidden page's controls, the bandwidth readings after "Try again", the room it joins
+// again after matchmaking, a chat line typed while disconnected, and watching a full room.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Arena, ConnectionClosedError, UnreachableError, fallbackFor } from '../../sdk/index.js';
+import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFor } from '../../sdk/index.js';
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, ScoreBook, intermissionText, Game, gameSocketUrl } = await import('../../js/game.js');
+const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -19,12 +21,48 @@ test('the game connects next to its page, so under a reverse proxy\'s path prefi
   assert.deepEqual(fallbackFor(gameSocketUrl('https://arena.test/tw/?token=t')), { base: 'https://arena.test/tw/fallback', query: '?token=t' });
 });
 
-test('a first join that never connected says the server could not be reached', () => {
-  const refused = describeFailure(new UnreachableError(1006, 'HTTP 401: the join token has expired', 6));
-  assert.match(refused, /^Could not reach the server \(HTTP 401: the join token has expired\)\./);
-  assert.match(describeFailure(new UnreachableError(1006, '', 6)), /^Could not reach the server\. It may be down/);
-  // Lost after it was in: a close, not "could not reach".
-  assert.match(describeFailure(new ConnectionClosedError(1002, 'bad frame', false)), /^The connection was closed with code 1002: bad frame/);
+test('a first join that never connected says the server could not be reached, the transports\' failures apart', () => {
+  const unreachable = describeFailure(new UnreachableError(1006, 'ws: closed with 1006; stream: Failed to fetch; poll: Failed to fetch', 6));
+  assert.equal(unreachable.title, 'Can’t reach the server');
+  assert.match(unreachable.text, /^Could not reach the server\. It may be down/);
+  assert.doesNotMatch(unreachable.text, /1006|fetch/);
+  assert.equal(unreachable.details, 'closed with 1006: ws: closed with 1006; stream: Failed to fetch; poll: Failed to fetch');
+  // A refusal that ends the join at once says what the server said.
+  const expired = describeFailure(new UnreachableError(1006, 'HTTP 401: the join token has expired', 1, 401));
+  assert.equal(expired.title, 'Turned away');
+  assert.match(expired.text, /^The server turned this page away \(HTTP 401: the join token has expired\)\. An invite link/);
+});
+
+test('a connection given up on after its retries reads as lost, with the technical account apart', () => {
+  const reason = 'gave up after 20 attempts: connection closed with 1006: ws: closed with 1006; stream: connection lost: Failed to fetch; poll: Failed to fetch';
+  const lost = describeFailure(new ConnectionClosedError(1006, reason, false));
+  assert.equal(lost.title, 'Connection lost');
+  assert.match(lost.text, /^Lost the connection to the server.*Check your Wi-Fi or network, then try again/);
+  assert.doesNotMatch(lost.text, /1006|attempts|fetch|code/);
+  assert.equal(lost.details, `closed with 1006: ${reason}`);
+  // A protocol breakdown is no network trouble: reload.
+  const broken = describeFailure(new ConnectionClosedError(1002, 'bad frame', false));
+  assert.match(broken.text, /could not understand each other\. Reload the page/);
+  assert.equal(broken.details, 'closed with 1002: bad frame');
+});
+
+test('a server that is full or busy says so, not that it cannot be reached', () => {
+  const limit = 'ws: closed with 1006; stream: HTTP 503: server is at its connection limit; poll: HTTP 503: server is at its connection limit';
+  const full = describeFailure(new UnreachableError(1006, limit, 6, undefined, 503));
+  assert.equal(full.title, 'Server full');
+  assert.match(full.text, /^The server is up, but it is full.*try again/);
+  assert.match(full.details, /HTTP 503: server is at its connection limit/);
+  assert.equal(refusedForNow(new ConnectionClosedError(1006, limit, true, 503)), 'full', 'a retry\'s cause too');
+  // A room that could not take the join: a plain 1013, retried and given up on.
+  const busy = describeFailure(new ConnectionClosedError(1013, 'gave up after 20 attempts: connection closed with 1013: no room could take the join; try again', false));
+  assert.equal(busy.title, 'Server busy');
+  assert.match(busy.text, /too busy to seat you right now\. Wait a little, then try again/);
+  // The per-address cap.
+  assert.equal(describeFailure(new UnreachableError(1006, 'ws: closed with 1006; stream: HTTP 429: too many connections', 6, undefined, 429)).title, 'Too many connections');
+  // Down, or a proxy's error: unreachable, not full.
+  assert.equal(refusedForNow(new UnreachableError(1006, 'ws: closed with 1006; stream: HTTP 502: bad gateway', 6, undefined, 502)), null);
+  assert.equal(refusedForNow(new UnreachableError(1006, 'ws: closed with 1006; stream: Failed to fetch', 6)), null);
+  assert.equal(refusedForNow(undefined), null);
 });
 
 /** @type {Map<number, { name: string, role: string }>} */
@@ -73,10 +111,13 @@ class FakeClient {
       roster: new Map(), world: null, connections: 0, opened: false,
       pendingInputs: [], lastInputApplied: 0, input: { x: 0, y: 0, buttons: 0 }, nextInputAt: null,
       inputPeriodMs: () => 1000 / 30,
-      isEnded: () => false, hasShip: () => true,
+      isEnded: () => false, hasShip: () => true, isJoined: () => this.joined,
     };
     this.bytesIn = 0;
     this.bytesOut = 0;
+    this.joined = true;
+    /** @type {string[]} */
+    this.said = [];
   }
 
   on() { return () => {}; }
@@ -84,7 +125,12 @@ class FakeClient {
   leave() { return Promise.resolve(); }
   /** @param {{ x: number, y: number, buttons: number }} input */
   setInput(input) { this.session.input = input; }
-  chat() { return true; }
+  /** @param {string} text */
+  chat(text) {
+    if (!this.joined) return false;
+    this.said.push(text);
+    return true;
+  }
 }
 
 /** A game on the stand-in page; it keeps its chat lines rather than show them. */
@@ -96,9 +142,13 @@ class TestGame extends Game {
     return /** @type {any} */ (new FakeClient());
   }
 
-  /** @param {number | null} from @param {string} text */
-  addChat(from, text) {
+  /** @type {(string | undefined)[]} */
+  chatKinds = [];
+
+  /** @param {number | null} from @param {string} text @param {string} [_name] @param {'result' | 'warn'} [kind] */
+  addChat(from, text, _name, kind) {
     this.chatLines.push(text);
+    this.chatKinds.push(kind);
   }
 }
 
@@ -261,4 +311,103 @@ test('joins are announced by the SDK\'s roster flag: the roster is not news, a j
   game.onEvent(/** @type {any} */ (joined(4, 'di')), undefined, true);
   game.onEvent(/** @type {any} */ ({ type: 'Left', player: 2 }), 'bob', true);
   assert.deepEqual(game.chatLines.slice(-2), ['di joined while you were away.', 'bob left while you were away.']);
+});
+
+test('a retry turned away by a full server says the server is full, not unreachable', (t) => {
+  const game = newGame(t);
+  const cause = new ConnectionClosedError(1006, 'ws: closed with 1006; stream: HTTP 503: server is at its connection limit', true, 503);
+  game.onState('reconnecting', 2, cause);
+  const banner = document.querySelector('#banner');
+  assert.equal(banner.hidden, false);
+  assert.equal(banner.children.at(-1), 'The server is full. Retrying (attempt 2)…');
+  game.onState('reconnecting', 3, new ConnectionClosedError(1006, 'ws: closed with 1006; stream: Failed to fetch', true));
+  assert.equal(banner.children.at(-1), 'Can’t reach the server. Retrying (attempt 3)…');
+});
+
+test('a chat line typed while disconnected is not lost: it stays in the box, and the player is told', (t) => {
+  const game = newGame(t);
+  const input = document.querySelector('#chat-input');
+  const form = document.querySelector('#chat-form');
+  const client = /** @type {FakeClient} */ (/** @type {unknown} */ (game.client));
+  client.joined = false;
+  input.value = 'gg everyone';
+  form.dispatchEvent(new Event('submit', { cancelable: true }));
+  assert.equal(input.value, 'gg everyone', 'kept, to send once back');
+  assert.deepEqual(client.said, []);
+  assert.match(game.chatLines.at(-1) ?? '', /^Not connected: message not sent/);
+  assert.equal(game.chatKinds.at(-1), 'warn');
+  // Reconnected: Enter, Enter sends it.
+  client.joined = true;
+  form.dispatchEvent(new Event('submit', { cancelable: true }));
+  assert.deepEqual(client.said, ['gg everyone']);
+  assert.equal(input.value, '');
+});
+
+test('the newest round result stays in the chat however busy it gets, until the next one', () => {
+  const lines = (/** @type {string} */ pattern) => [...pattern].map((c) => c === 'R');
+  // Eight lines kept: the oldest go.
+  assert.deepEqual(chatOverflow(lines('ccccccccc'), 8), [0]);
+  // A result scrolled to the top stays; the chatter under it goes.
+  assert.deepEqual(chatOverflow(lines('Rcccccccc'), 8), [1]);
+  assert.deepEqual(chatOverflow(lines('cRcccccccc'), 8), [0, 2]);
+  // Until a newer result: then the older one goes like any line.
+  assert.deepEqual(chatOverflow(lines('RccccccR'), 8), []);
+  assert.deepEqual(chatOverflow(lines('RcccccccR'), 8), [0]);
+  assert.deepEqual(chatOverflow(lines('cccc'), 8), []);
+});
+
+test('an invite link only this machine can open comes with a warning, and the --bind to fix it', async (t) => {
+  const calls = heldFetch();
+  const game = newGame(t);
+  game.onWelcome(welcome(3));
+  const warning = document.querySelector('#invite-lan-warning');
+  warning.hidden = true;
+  game.updateInvite();
+  calls.at(-1)?.reply({ url: 'http://127.0.0.1:18080/?room=room-3', reachable_from_lan: false });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(warning.hidden, false);
+  // Served on a LAN address: no warning.
+  game.updateInvite();
+  calls.at(-1)?.reply({ url: 'http://192.168.1.5:18080/?room=room-3', reachable_from_lan: true });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(warning.hidden, true);
+  const { lanBindFlag } = await import('../../js/dom.js');
+  assert.equal(lanBindFlag(new URL('http://127.0.0.1:18080/?room=x')), '--bind 0.0.0.0:18080');
+  assert.equal(lanBindFlag(new URL('http://localhost/')), '--bind 0.0.0.0:80');
+  assert.equal(lanBindFlag(new URL('https://localhost/')), '--bind 0.0.0.0:443');
+});
+
+test('a full room offers to watch it instead, and does, as a spectator of the same room', (t) => {
+  /** @type {{ room: string | null, role: string }[]} */
+  const asked = [];
+  class Recorded extends TestGame {
+    createClient() {
+      const real = Game.prototype.createClient.call(this);
+      asked.push({ room: real.session.room, role: real.session.role });
+      return super.createClient();
+    }
+  }
+  const game = new Recorded({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+  t.after(() => game.exit());
+  game.onFailure(new KickedError('Full', 'room den is full', 1013));
+  assert.equal(document.querySelector('#failure-title').textContent, 'Room full');
+  const watch = document.querySelector('#failure-watch');
+  assert.equal(watch.hidden, false);
+  watch.dispatchEvent(new Event('click'));
+  assert.deepEqual(asked.at(-1), { room: 'den', role: 'Spectator' });
+  assert.equal(game.controls.steers, false, 'nothing to steer');
+  // Any other failure has no such way out.
+  game.onFailure(new ConnectionClosedError(1006, 'gave up', false));
+  assert.equal(watch.hidden, true);
+});
+
+test('chat names keep their player\'s colour, lightened where needed to read at 4.5:1 on the arena floor', async () => {
+  const { legibleOn, contrastRatio } = await import('../../js/dom.js');
+  for (const colour of Arena.PALETTE) {
+    const shown = legibleOn(colour, '#0a1226');
+    assert.ok(contrastRatio(shown, '#0a1226') >= 4.5, `${colour} as ${shown}`);
+    if (contrastRatio(colour, '#0a1226') >= 4.5) assert.equal(shown, colour, 'a legible colour is left as it is');
+  }
+  // The palette's violet, 4.47:1 as it is.
+  assert.notEqual(legibleOn('#845ef7', '#0a1226'), '#845ef7');
 });

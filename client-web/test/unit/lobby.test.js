@@ -1,6 +1,7 @@
 // Display names, in Node with a stand-in localStorage: cut to the protocol's 24 bytes of UTF-8
 // (not 24 characters) at whole characters, so a session can always be made with one. And, on a
-// stand-in page, the link under the QR code of the room being typed.
+// stand-in page, the link under the QR code of the room being typed, Enter in the name field,
+// and the lobby an invite link shows someone new.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Session, LIMITS } from '../../sdk/index.js';
@@ -12,7 +13,7 @@ const stored = new Map();
   getItem: (/** @type {string} */ k) => stored.get(k) ?? null,
   setItem: (/** @type {string} */ k, /** @type {string} */ v) => { stored.set(k, v); },
 };
-const { Lobby, fitName, savedName } = await import('../../js/lobby.js');
+const { Lobby, fitName, savedName, hasSavedName, invalidRoomMessage } = await import('../../js/lobby.js');
 
 const bytes = (/** @type {string} */ s) => new TextEncoder().encode(s).length;
 
@@ -67,4 +68,73 @@ test('the link shown is the newest selection\'s, whatever order the invite repli
   assert.equal(link.href, 'http://192.168.1.5:8080/?room=ab', 'the link is the QR code\'s room');
   assert.equal(link.textContent, 'http://192.168.1.5:8080/?room=ab');
   lobby.hide();
+});
+
+/** Enter pressed in the name field. @param {any} input */
+function pressEnter(input) {
+  const event = Object.assign(new Event('keydown', { cancelable: true }), { key: 'Enter', isComposing: false });
+  input.dispatchEvent(event);
+  return event;
+}
+
+test('Enter in the name field does the lobby\'s primary action: the typed room if any, else quick play', () => {
+  const { document } = installPage();
+  heldFetch();
+  /** @type {{ name: string, room: string | null, spectate: boolean }[]} */
+  const joins = [];
+  const lobby = new Lobby((choice) => joins.push(choice));
+  const name = document.querySelector('#name');
+  name.value = '  Ada  ';
+  assert.equal(pressEnter(name).defaultPrevented, true);
+  assert.deepEqual(joins.at(-1), { name: 'Ada', room: null, spectate: false });
+  document.querySelector('#room-name').value = 'den';
+  pressEnter(name);
+  assert.deepEqual(joins.at(-1), { name: 'Ada', room: 'den', spectate: false });
+  // A name that is no room's: the form says why, and nothing is joined.
+  document.querySelector('#room-name').value = 'no good!';
+  pressEnter(name);
+  assert.equal(joins.length, 2);
+  assert.equal(document.querySelector('#create-error').hidden, false);
+  document.querySelector('#room-name').value = '';
+  lobby.hide();
+});
+
+test('someone new from an invite link picks a name first; a name once chosen is remembered', () => {
+  const { document } = installPage();
+  heldFetch();
+  stored.delete('tickwire.name');
+  assert.equal(hasSavedName(), false);
+  /** @type {{ name: string, room: string | null, spectate: boolean }[]} */
+  const joins = [];
+  const lobby = new Lobby((choice) => joins.push(choice));
+  lobby.invite('den');
+  assert.equal(joins.length, 0, 'nothing joined yet');
+  assert.equal(document.querySelector('#invited').hidden, false);
+  const join = document.querySelector('#join-invited');
+  assert.equal(join.hidden, false);
+  assert.equal(join.textContent, 'Join den');
+  assert.equal(document.querySelector('#quick-play').className, 'btn ghost', 'one big button: the invite\'s');
+  assert.equal(document.querySelector('#room-name').value, 'den');
+  // Enter in the name field joins the invite's room, under the name typed.
+  const name = document.querySelector('#name');
+  name.value = 'Grace';
+  pressEnter(name);
+  assert.deepEqual(joins, [{ name: 'Grace', room: 'den', spectate: false }]);
+  assert.equal(hasSavedName(), true, 'next time, a returning player');
+  // Back in the lobby after that game, it is the lobby again.
+  assert.equal(join.hidden, true);
+  assert.equal(document.querySelector('#quick-play').className, 'btn primary big');
+  lobby.hide();
+});
+
+test('the LAN hint names the port this page came by, and a broken invite link says what is wrong', () => {
+  const { document } = installPage();
+  heldFetch();
+  /** @type {any} */ (globalThis).location = new URL('http://127.0.0.1:18080/');
+  new Lobby(() => {}).hide();
+  assert.equal(document.querySelector('#lobby-lan-bind').textContent, '--bind 0.0.0.0:18080');
+  assert.equal(document.querySelector('#invite-lan-bind').textContent, '--bind 0.0.0.0:18080');
+  assert.match(invalidRoomMessage('bad name!'), /^That invite link names no valid room \(“bad name!”\): a room name is 1 to 16/);
+  const long = invalidRoomMessage('x'.repeat(40));
+  assert.ok(long.includes(`“${'x'.repeat(24)}…”`), long);
 });

@@ -1,5 +1,6 @@
-// The renderer's effects, in Node on a stand-in canvas: a tab that draws no frames (hidden)
-// while ships keep scoring keeps a bounded number of them, the newest.
+// The renderer, in Node on a stand-in canvas: a tab that draws no frames (hidden) while ships
+// keep scoring keeps a bounded number of effects, the newest; and the camera keeps the own ship
+// out from under a touch layout's boost button.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -14,4 +15,33 @@ test('score popups and sparks are capped, the oldest dropped, while no frame pru
   assert.equal(renderer.popups[0].text, '+4951');
   assert.equal(renderer.popups[renderer.popups.length - 1].text, '+5000', 'the newest kept');
   assert.equal(renderer.particles.length, 600);
+});
+
+/**
+ * Where a ship is drawn once the camera has settled on it. @param {InstanceType<typeof Renderer>} renderer
+ * @param {{ x: number, y: number }} ship
+ */
+function settle(renderer, ship) {
+  const world = { width: 1600, height: 1000 };
+  for (let i = 0; i < 120; i++) renderer.aim(world, ship);
+  const c = renderer.camera;
+  return { x: renderer.width / 2 + (ship.x - c.x) * c.scale, y: renderer.height / 2 + (ship.y - c.y) * c.scale };
+}
+
+test('a phone held sideways: a ship at the right wall is not drawn under the boost button', () => {
+  const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
+  // 844x390, the button where the stylesheet puts it: 24 px from the right, 110 from the bottom.
+  const boost = { left: 724, top: 184, right: 820, bottom: 280 };
+  const under = (/** @type {{ x: number, y: number }} */ p) => p.x > boost.left - 20 && p.x < boost.right + 20 && p.y > boost.top - 20 && p.y < boost.bottom + 20;
+  const wall = { x: 1590, y: 500 };
+  const bare = Object.assign(new Renderer(canvas), { width: 844, height: 390 });
+  assert.ok(under(settle(bare, wall)), 'without the button known, the camera stops at the wall, the ship under it');
+  const phone = Object.assign(new Renderer(canvas), { width: 844, height: 390 });
+  phone.covered = [boost];
+  const drawn = settle(phone, wall);
+  assert.ok(!under(drawn), `drawn at ${JSON.stringify(drawn)}`);
+  assert.ok(drawn.x > 844 / 2, 'still right of centre, beside the button');
+  // In the open the ship is centred, as ever.
+  const open = settle(phone, { x: 800, y: 500 });
+  assert.ok(Math.abs(open.x - 422) < 1 && Math.abs(open.y - 195) < 1, JSON.stringify(open));
 });

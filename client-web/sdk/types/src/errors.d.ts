@@ -44,13 +44,22 @@ export class VersionMismatchError extends KickedError {
 /**
  * The connection closed with a code and reason and no `Kick` before it (an upgrade refused,
  * a policy close, a server error). `retryable` says whether the SDK will try again.
+ * `lastStatus`, for a connection that never opened, is the HTTP status it was answered with,
+ * where the transport saw one (the HTTP fallback; a browser hides a WebSocket upgrade's): a
+ * 503 or a 429 says the server was reached and is at capacity, which a game shows as "the
+ * server is full" rather than as "cannot reach the server".
  */
 export class ConnectionClosedError extends Error {
-    /** @param {number} code @param {string} reason @param {boolean} retryable */
-    constructor(code: number, reason: string, retryable: boolean);
+    /**
+     * @param {number} code @param {string} reason @param {boolean} retryable
+     * @param {number} [lastStatus]
+     */
+    constructor(code: number, reason: string, retryable: boolean, lastStatus?: number);
     code: number;
     reason: string;
     retryable: boolean;
+    /** The HTTP status a connection that never opened was answered with, final or not. */
+    lastStatus: number | undefined;
 }
 /**
  * The session gave up before any connection to the server opened (`maxInitialAttempts`): the
@@ -60,9 +69,7 @@ export class ConnectionClosedError extends Error {
  * fallback sees it: `status` holds a refusal that retrying cannot fix (any 4xx but 408 and
  * 429), which ends the join at its first attempt, and `reason` names each transport's last
  * failure (`ws: ...; stream: HTTP 401: ...`). `attempts` counts the connection attempts made.
- * `lastStatus` is the HTTP status the last attempt was answered with, final or not: a 503 or a
- * 429 says the server was reached and is at capacity, which a game shows as "the server is
- * full" rather than as "cannot reach the server".
+ * `lastStatus` is the HTTP status the last attempt was answered with, final or not.
  */
 export class UnreachableError extends ConnectionClosedError {
     /**
@@ -73,8 +80,5 @@ export class UnreachableError extends ConnectionClosedError {
     attempts: number;
     /** The HTTP status of a refusal that ended the join at once (seen on the HTTP fallback only). */
     status: number | undefined;
-    /** The HTTP status the last attempt was answered with (the HTTP fallback only), whether or
-     * not retrying could fix it: 503 or 429 mean the server is up and full. */
-    lastStatus: number | undefined;
 }
 export type DecodeErrorKind = "Truncated" | "TrailingBytes" | "UnknownTag" | "InvalidInteger" | "InvalidBool" | "StringTooLong" | "InvalidUtf8" | "InvalidSnapshotHeader" | "TooLarge" | "InvalidRecord";

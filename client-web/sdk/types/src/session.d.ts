@@ -92,9 +92,6 @@ export class Session {
     connections: number;
     /** Whether any connection opened (reached the server), welcomed or not. */
     opened: boolean;
-    /** The HTTP status the last connection that did not open was answered with, if any
-     * (`handleClose`'s `answered`). @type {number | undefined} */
-    answered: number | undefined;
     /** Snapshots that could not be applied (and were not acked). */
     applyErrors: number;
     /** @type {InputState} */
@@ -169,11 +166,11 @@ export class Session {
      * @param {number} [status] the HTTP status that refused a connection that never opened, when
      *   the transport could see it (the HTTP fallback; a browser hides a WebSocket upgrade's): a
      *   refusal retrying cannot fix ({@link isFinalRefusal}) ends the session at once
-     * @param {number} [answered] the HTTP status a connection that never opened was answered
+     * @param {number} [answeredStatus] the HTTP status a connection that never opened was answered
      *   with, when it is not a final refusal (503 at a connection limit, 429): retried as any
-     *   failure, and kept for the {@link UnreachableError} if the session gives up
+     *   failure, and carried as the cause's `lastStatus`
      */
-    handleClose(code: number, reason: string, wasClean: boolean, now: number, status?: number, answered?: number): void;
+    handleClose(code: number, reason: string, wasClean: boolean, now: number, status?: number, answeredStatus?: number): void;
     /**
      * Time passed: reconnect, ping or send input when due; give up on a connection that went
      * silent, or did not open, welcome or close in time.

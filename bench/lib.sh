@@ -110,10 +110,11 @@ wait_for_port() {
     return 1
 }
 
-# A server of an earlier run still on our port would be measured instead of ours.
+# A server of an earlier run still on our port would be measured instead of ours. $2, when
+# given, names the variable the port comes from, for the message.
 port_free() {
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-        echo "$bench_name: port $1 is already in use; stop what listens there first" >&2
+        echo "$bench_name: port $1${2:+ ($2)} is already in use; stop what listens there first${2:+, or set $2 to a free port}" >&2
         exit 2
     fi
 }

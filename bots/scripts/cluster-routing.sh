@@ -10,19 +10,24 @@
 # Per run it prints the nodes' CPU (A + B, from /proc over up to 8 s of steady play inside the
 # bots' window, clear of the ramp and the leave; DURATION under 5s leaves none) per frame
 # delivered to the clients, the players' input-to-ack latency and join time (tickwire-bots),
-# then the medians of each scenario. Needs redis-server, taskset and python3. Environment:
-# NICE (e.g. -10 on a shared machine, as root: the measured processes then wait less behind
-# other work); ROLE=spectator measures spectators instead of players (32 players then play in
-# the room, joined directly, so there is motion to watch); SERVER=path runs another build of
-# the server (e.g. an older commit's, to compare).
+# then the medians of each scenario. Needs redis-server, taskset and python3, and cargo to build
+# the server and the bots unless both are given. Environment: NICE (e.g. -10 on a shared
+# machine, as root: the measured processes then wait less behind other work); ROLE=spectator
+# measures spectators instead of players (32 players then play in the room, joined directly,
+# so there is motion to watch); SERVER=path runs another build of the server (e.g. an older
+# commit's, to compare), BOTS=path another tickwire-bots (with both, nothing is built);
+# REDIS_PORT, PORT_A and PORT_B (16390, 18101, 18102) move Redis and the two nodes. Ctrl-C stops
+# every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Clears stray TICKWIRE_* variables: the server under test gets its flags from this script alone.
 source bench/lib.sh
+own_session "$@"
 
 players=${1:-300}
 role=${ROLE:-player}
 server=${SERVER:-target/release/tickwire-server}
+bots_bin=${BOTS:-target/release/tickwire-bots}
 runs=${2:-3}
 duration=${3:-15s}
 nice=${NICE:-0}
@@ -59,11 +64,16 @@ fi
 echo "cluster-routing.sh: nodes' CPU sampled ${sample_for} s from ${sample_from} s after each launch of the bots"
 out=target/cluster-routing
 mkdir -p "$out"
-cargo build --release -q -p tickwire-server -p tickwire-bots
+if [[ -z ${SERVER:-} || -z ${BOTS:-} ]]; then
+    cargo build --release -q -p tickwire-server -p tickwire-bots
+fi
 
-redis_port=16390
-port_a=18101
-port_b=18102
+redis_port=${REDIS_PORT:-16390}
+port_a=${PORT_A:-18101}
+port_b=${PORT_B:-18102}
+port_free "$redis_port" REDIS_PORT
+port_free "$port_a" PORT_A
+port_free "$port_b" PORT_B
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -79,14 +89,15 @@ node() { # id port
 }
 node a "$port_a"; pid_a=${pids[-1]}
 node b "$port_b"; pid_b=${pids[-1]}
-for port in "$port_a" "$port_b"; do
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-done
+# Each node itself, alive and listening: a port that something else answered would be measured
+# instead, and a node that died at start (see its log) would leave nothing to measure.
+wait_for_port "$port_a" "$pid_a"
+wait_for_port "$port_b" "$pid_b"
 sleep 1
 # Opens room "bench" on node A and keeps it there for the whole measurement.
 opener=(--bots 1 --role spectator)
 [[ $role == spectator ]] && opener=(--bots 32 --role player)
-taskset -c 1 target/release/tickwire-bots --url "ws://127.0.0.1:$port_a/ws" "${opener[@]}" \
+taskset -c 1 "$bots_bin" --url "ws://127.0.0.1:$port_a/ws" "${opener[@]}" \
     --room bench --duration 3600s --quiet >/dev/null 2>&1 &
 pids+=($!)
 sleep 1
@@ -99,7 +110,7 @@ for run in $(seq 1 "$runs"); do
         port=$port_a
         [[ $scenario == proxied ]] && port=$port_b
         json="$out/$scenario-$run.json"
-        nice -n "$nice" taskset -c 1 target/release/tickwire-bots --url "ws://127.0.0.1:$port/ws" \
+        nice -n "$nice" taskset -c 1 "$bots_bin" --url "ws://127.0.0.1:$port/ws" \
             --bots "$players" --role "$role" --room bench --ramp 1000/s --duration "$duration" \
             --seed "$run" --quiet --json "$json" >"$out/bots-$scenario-$run.txt" &
         bots=$!

@@ -3,17 +3,18 @@
 
 use crate::behaviour::Behaviour;
 use crate::cli::{Args, BotRole, InputRate, RoomChoice};
-use crate::stats::{Counters, Recorder};
+use crate::stats::{Counters, Recorder, WindowFrames};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tickwire_client::{
-    Client, Config, Controls, Disconnect, End, Event, Identity, Reconnect, SnapshotInfo, Stats,
+    Client, Config, Controls, Disconnect, End, Event, Identity, LinkError, Reconnect, SnapshotInfo,
+    Stats,
 };
 use tickwire_shared::delta::World;
 use tickwire_shared::quant::POSITION_SCALE;
-use tickwire_shared::{InputSeq, Welcome};
+use tickwire_shared::{InputSeq, Tick, Welcome};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,8 @@ pub struct Shared {
     pub tick_rate: AtomicU32,
     /// Cancelled when the window closes (or on Ctrl-C): every bot leaves.
     pub stop: CancellationToken,
+    /// When the `--server-pid` process was first seen gone (exited, or a zombie).
+    pub server_gone: OnceLock<Instant>,
 }
 
 impl Shared {
@@ -47,6 +50,7 @@ impl Shared {
             window_end: OnceLock::new(),
             tick_rate: AtomicU32::new(0),
             stop: CancellationToken::new(),
+            server_gone: OnceLock::new(),
         }
     }
 
@@ -93,6 +97,8 @@ pub(crate) struct Bot {
     started: Instant,
     welcome: Option<Welcome>,
     joined_at: Option<Instant>,
+    /// When a joined bot lost its connection.
+    dropped_at: Option<Instant>,
     /// Joined now.
     joined: bool,
     /// Ever joined, dropped or not.
@@ -102,6 +108,12 @@ pub(crate) struct Bot {
     /// that arrive after the end, before this bot gets to its close, do not shorten it).
     last_window_frame: Option<Instant>,
     frames_in_window: u64,
+    /// The ticks of the first and the last snapshot received in the window.
+    window_ticks: Option<(Tick, Tick)>,
+    /// When the ping that no pong answered yet was due: the session sends one at a time, its
+    /// interval after the one before went out and once that one is answered (earlier when
+    /// inputs await a confirmation). `None` while not joined.
+    ping_due: Option<Instant>,
     /// The inputs this bot queued that no acknowledgement reached yet, oldest first, with
     /// when: each becomes one input-to-ack sample, whether the session measures it or not.
     inputs: VecDeque<(InputSeq, Instant)>,
@@ -211,11 +223,14 @@ impl Bot {
             started,
             welcome: None,
             joined_at: None,
+            dropped_at: None,
             joined: false,
             ever_joined: false,
             last_frame: None,
             last_window_frame: None,
             frames_in_window: 0,
+            window_ticks: None,
+            ping_due: None,
             inputs: VecDeque::new(),
             inputs_cap: match shared.args.role {
                 BotRole::Player => client_config(&shared.args).inputs_in_flight.max(1),
@@ -332,6 +347,7 @@ impl Bot {
                 self.joined = true;
                 self.ever_joined = true;
                 self.joined_at = Some(now);
+                self.ping_due = Some(now + self.shared.args.ping_interval);
                 self.shared.tick_rate.store(u32::from(welcome.tick_rate), Ordering::Relaxed);
                 Counters::add(&self.shared.counters.connected, 1);
             }
@@ -354,10 +370,15 @@ impl Bot {
                 self.error(format!("apply-{}", variant(&error)));
             }
             Event::InputAcked { seq, latency } => self.input_acked(now, seq, latency),
-            Event::Pong { rtt, .. } if measuring => self.shared.recorder().rtt.record(rtt),
-            Event::Disconnected { reason, .. } => self.on_disconnected(&reason),
+            Event::Pong { rtt, .. } => self.pong(now, rtt),
+            Event::Disconnected { reason, .. } => {
+                if self.joined {
+                    self.dropped_at = Some(now);
+                }
+                self.on_disconnected(&reason);
+            }
             Event::Ended(_) => return false,
-            Event::Connecting { .. } | Event::Pong { .. } | Event::Room(_) | Event::Roster(_) => {}
+            Event::Connecting { .. } | Event::Room(_) | Event::Roster(_) => {}
         }
         true
     }
@@ -374,6 +395,8 @@ impl Bot {
         if measuring {
             self.frames_in_window += 1;
             self.last_window_frame = Some(now);
+            let first = self.window_ticks.map_or(info.tick, |(first, _)| first);
+            self.window_ticks = Some((first, info.tick));
             let period = self.tick_period();
             let mut recorder = self.shared.recorder();
             recorder.ticks_skipped += u64::from(info.skipped);
@@ -388,6 +411,27 @@ impl Bot {
             self.error(problem);
         }
         self.flush_bytes(client);
+    }
+
+    /// The answer to a ping, `rtt` after it went out, taken at `now`. A pong that comes after
+    /// the window's end, this bot not yet at its close, counts its wait up to the end, as an
+    /// input acknowledged then does: its ping waited at least that long in the window, and the
+    /// close, which counts the ping still waiting, would no longer see it.
+    fn pong(&mut self, now: Instant, rtt: Duration) {
+        let sent = now.checked_sub(rtt).unwrap_or(now);
+        self.ping_due = Some(now.max(sent + self.shared.args.ping_interval));
+        if self.window_closed || self.shared.window_start.get().is_none() {
+            return;
+        }
+        match self.shared.window_end.get() {
+            None => self.shared.recorder().rtt.record(rtt),
+            Some(&end) if sent < end => {
+                let mut recorder = self.shared.recorder();
+                recorder.rtt.record(end - sent);
+                recorder.pings_still_waiting += 1;
+            }
+            Some(_) => {}
+        }
     }
 
     /// The room's tick period, from the Welcome (30 ticks/s before it).
@@ -422,6 +466,9 @@ impl Bot {
     }
 
     fn on_disconnected(&mut self, reason: &Disconnect) {
+        // The session forgets the ping it waited for with the connection.
+        self.ping_due = None;
+        let label = reason_label(reason);
         let mut recorder = self.shared.recorder();
         if let Some(code) = reason.close_code() {
             *recorder.close_codes.entry(code).or_default() += 1;
@@ -432,11 +479,13 @@ impl Bot {
         }
         if self.joined {
             self.joined = false;
-            Recorder::count(&mut recorder.drops, reason.label());
+            Recorder::example(&mut recorder.drop_examples, &label, reason.to_string());
+            Recorder::count(&mut recorder.drops, label);
             Counters::add(&self.shared.counters.dropped, 1);
             self.shared.counters.connected.fetch_sub(1, Ordering::Relaxed);
         } else if !self.ever_joined {
-            Recorder::count(&mut recorder.failures, reason.label());
+            Recorder::example(&mut recorder.failure_examples, &label, reason.to_string());
+            Recorder::count(&mut recorder.failures, label);
             Counters::add(&self.shared.counters.failed, 1);
         }
     }
@@ -473,13 +522,26 @@ impl Bot {
         self.window_closed = true;
         {
             let mut recorder = self.shared.recorder();
+            let ticks = self
+                .window_ticks
+                .map_or(0, |(first, last)| u64::from(last.0.wrapping_sub(first.0)) + 1);
             if stayed {
-                recorder.window_frames.push(self.frames_in_window);
+                recorder.window_frames.push(WindowFrames { frames: self.frames_in_window, ticks });
             }
             if let Some(&start) = self.shared.window_start.get() {
                 // Waits up to the window's end: this bot may get here a while after it, and
                 // inputs queued meanwhile are not the window's.
                 let end = self.shared.window_end.get().map_or(now, |&end| end.min(now));
+                // The time this bot was there to receive frames, and the ticks its frames
+                // spanned beyond it: what its frames are expected against.
+                if let Some(joined_at) = self.joined_at {
+                    let left = self.dropped_at.map_or(end, |at| at.min(end));
+                    let present = left.saturating_duration_since(joined_at.max(start));
+                    let due = present.as_secs_f64() / self.tick_period().as_secs_f64();
+                    recorder.window_bot_seconds += present.as_secs_f64();
+                    recorder.window_frames_received += self.frames_in_window;
+                    recorder.window_ticks_beyond += (ticks as f64 - due).max(0.0);
+                }
                 // The gap still open at the window's end is an inter-arrival time of at least
                 // that much: a stall the window ends in would otherwise leave no sample at
                 // all. Only once it is longer than a tick: a shorter one says nothing (the
@@ -499,6 +561,18 @@ impl Bot {
                         recorder.input_to_ack.record(end - queued);
                         recorder.inputs_still_waiting += 1;
                     }
+                }
+                // A ping the window ends waiting for is a round trip of at least its wait so
+                // far: a server that stops answering near the end would otherwise leave no
+                // sample of it at all, and the round trips before would pass for the window.
+                // Counted from when it was due, and once that is longer than a tick: the io_uring
+                // engine sends a due ping with its next write, up to a tick later.
+                if self.joined
+                    && let Some(due) = self.ping_due.filter(|due| *due < end)
+                    && end - due > self.tick_period()
+                {
+                    recorder.rtt.record(end - due);
+                    recorder.pings_still_waiting += 1;
                 }
             }
             if self.joined {
@@ -545,6 +619,30 @@ impl Bot {
                 Counters::add(&self.shared.counters.errors, n);
             }
         }
+    }
+}
+
+/// The short name a failure or drop is counted under: the client's
+/// [`Disconnect::label`], except for TCP connects, whose label the client builds from the
+/// error's kind alone, where the bots name the cause an operator fixes (`dns` rather than
+/// `connect-Uncategorized`, `connect-refused` rather than `connect-ConnectionRefused`).
+pub(crate) fn reason_label(reason: &Disconnect) -> String {
+    use std::io::ErrorKind;
+    let Disconnect::Lost(LinkError::Connect { kind, message }) = reason else {
+        return reason.label();
+    };
+    // std's resolver error: its kind is Uncategorized, which std does not let us match.
+    if message.starts_with("failed to lookup address information") {
+        return "dns".into();
+    }
+    match kind {
+        ErrorKind::ConnectionRefused => "connect-refused".into(),
+        ErrorKind::TimedOut => "connect-timed-out".into(),
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => "connect-unreachable".into(),
+        // A --source-ips address this host does not have, or no local port left for it.
+        ErrorKind::AddrNotAvailable => "connect-no-local-address".into(),
+        ErrorKind::PermissionDenied => "connect-permission-denied".into(),
+        kind => format!("connect-{kind:?}"),
     }
 }
 
@@ -819,6 +917,157 @@ pub(crate) mod tests {
         assert_eq!(failed, ["snapshots delivered", "every leave answered"], "{table}");
     }
 
+    /// A controller's Welcome (player and ship 3).
+    fn controller_welcome() -> Welcome {
+        Welcome { role: tickwire_shared::Role::Controller, ..player_welcome() }
+    }
+
+    /// The session's pings due at `at`, sent; their nonces.
+    fn send_pings(session: &mut Session, at: Instant) -> Vec<u32> {
+        std::iter::from_fn(|| session.poll_transmit(at))
+            .filter_map(|bytes| match tickwire_shared::codec::decode_client(&bytes).unwrap() {
+                tickwire_shared::ClientMessage::Ping(ping) => Some(ping.nonce),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pong(nonce: u32) -> Vec<u8> {
+        encode_server(&ServerMessage::Pong(tickwire_shared::Pong { nonce, server_tick: Tick(1) }))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_ping_the_window_closes_on_counts_at_its_wait_so_far() {
+        let start = past(10);
+        let (shared, mut session, mut bot) =
+            joined(&["--role", "controller"], controller_welcome(), start);
+        // Answered at once at 1 s; the server then freezes, and the ping of 2 s is never
+        // answered in the window, which ends at 5 s.
+        let at = start + Duration::from_secs(1);
+        assert_eq!(send_pings(&mut session, at), [1]);
+        let answered = at + Duration::from_micros(100);
+        session.handle_message(answered, &pong(1));
+        deliver(&mut session, &mut bot, answered);
+        let at = start + Duration::from_secs(2);
+        assert_eq!(send_pings(&mut session, at), [2]);
+        let end = start + Duration::from_secs(5);
+        shared.window_end.set(end).unwrap();
+        let stats = *session.stats();
+        bot.close_window(end + Duration::from_millis(10), stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        let rtt = recorder.rtt.summary().expect("samples");
+        assert_eq!((rtt.samples, recorder.pings_still_waiting), (2, 1), "{rtt:?}");
+        assert!(rtt.max >= 2990.0 && rtt.max <= 3001.0, "waited from 2 s to 5 s: {rtt:?}");
+    }
+
+    #[test]
+    fn a_pong_after_the_windows_end_counts_up_to_the_end_and_a_healthy_bot_adds_nothing() {
+        let start = past(10);
+        let (shared, mut session, mut bot) =
+            joined(&["--role", "controller"], controller_welcome(), start);
+        let at = start + Duration::from_secs(1);
+        assert_eq!(send_pings(&mut session, at), [1]);
+        // The window ends 200 ms into the wait, and the answer comes 300 ms later, before
+        // this bot gets to its close.
+        let end = at + Duration::from_millis(200);
+        shared.window_end.set(end).unwrap();
+        let late = end + Duration::from_millis(300);
+        session.handle_message(late, &pong(1));
+        deliver(&mut session, &mut bot, late);
+        let stats = *session.stats();
+        bot.close_window(late, stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        let rtt = recorder.rtt.summary().expect("a sample");
+        assert_eq!((rtt.samples, recorder.pings_still_waiting), (1, 1), "{rtt:?}");
+        assert!((199.0..=201.0).contains(&rtt.max), "its wait up to the end: {rtt:?}");
+        drop(recorder);
+
+        // The next ping was due 5 ms before the window's end: not overdue yet.
+        let (shared, mut session, mut bot) =
+            joined(&["--role", "controller"], controller_welcome(), start);
+        let end = start + Duration::from_millis(1005);
+        shared.window_end.set(end).unwrap();
+        let stats = *session.stats();
+        bot.close_window(end, stats, &SessionLink(&mut session));
+        assert!(shared.recorder().rtt.is_empty());
+    }
+
+    #[test]
+    fn a_bot_records_the_ticks_its_window_frames_span() {
+        let start = past(5);
+        let welcome =
+            Welcome { role: tickwire_shared::Role::Spectator, entity: None, ..player_welcome() };
+        let (shared, mut session, mut bot) = joined(&["--role", "spectator"], welcome, start);
+        // Ticks 7 to 37, one every 1/30 s from the window's start to its end at 1 s: 31 frames
+        // in a window of 30 ticks, none skipped.
+        for tick in 7..=37u32 {
+            let at = start + Duration::from_micros(u64::from(tick - 7) * 1_000_000 / 30);
+            session.handle_message(at, &snapshot(tick, InputSeq(0)));
+            deliver(&mut session, &mut bot, at);
+        }
+        let end = start + Duration::from_secs(1) + Duration::from_micros(1);
+        shared.window_end.set(end).unwrap();
+        let stats = *session.stats();
+        bot.close_window(end, stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        assert_eq!(recorder.window_frames, [WindowFrames { frames: 31, ticks: 31 }]);
+        assert_eq!(recorder.ticks_skipped, 0);
+    }
+
+    #[test]
+    fn a_bot_that_drops_in_the_window_was_present_until_then() {
+        let start = past(5);
+        let welcome =
+            Welcome { role: tickwire_shared::Role::Spectator, entity: None, ..player_welcome() };
+        let (shared, mut session, mut bot) = joined(&["--role", "spectator"], welcome, start);
+        let drop = start + Duration::from_millis(400);
+        session.handle_lost(drop, LinkError::Eof);
+        while let Some(event) = session.poll_event() {
+            bot.on_event(drop, event, &mut SessionLink(&mut session));
+        }
+        shared.window_end.set(start + Duration::from_secs(1)).unwrap();
+        let stats = *session.stats();
+        bot.close_window(start + Duration::from_secs(2), stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        let present = recorder.window_bot_seconds;
+        assert!((present - 0.4).abs() < 1e-9, "{present}");
+        assert_eq!(recorder.drops.get("lost-eof"), Some(&1));
+    }
+
+    #[test]
+    fn connect_failures_are_named_by_what_to_fix_with_an_example() {
+        let connect = |e: std::io::Error| Disconnect::Lost(LinkError::connect(&e));
+        // std's resolver error, whose kind (Uncategorized) the client's label shows.
+        let dns = connect(std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        ));
+        assert_eq!(reason_label(&dns), "dns");
+        let refused = connect(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(reason_label(&refused), "connect-refused");
+        let unreachable = connect(std::io::ErrorKind::HostUnreachable.into());
+        assert_eq!(reason_label(&unreachable), "connect-unreachable");
+        let tls = Disconnect::Lost(LinkError::Tls("received corrupt message".into()));
+        assert_eq!(reason_label(&tls), "tls", "the client's own label");
+
+        // Each reason keeps its first message.
+        let args = Args::try_parse_from(["tickwire-bots", "--role", "spectator"]).unwrap();
+        let shared = Arc::new(Shared::new(args));
+        for reason in [&dns, &tls, &dns] {
+            Bot::new(shared.clone(), Instant::now(), 1).on_disconnected(reason);
+        }
+        let recorder = shared.recorder();
+        assert_eq!(recorder.failures, BTreeMap::from([("dns".into(), 2), ("tls".into(), 1)]));
+        assert_eq!(
+            recorder.failure_examples["dns"],
+            "cannot connect: failed to lookup address information: Name or service not known"
+        );
+        assert_eq!(
+            recorder.failure_examples["tls"],
+            "TLS handshake failed: received corrupt message"
+        );
+    }
+
     #[test]
     fn error_kinds_are_variant_names() {
         assert_eq!(variant(&ApplyError::MissingBaseline(Tick(3))), "MissingBaseline");
@@ -901,7 +1150,7 @@ pub(crate) mod tests {
         task.abort();
         let _ = task.await;
         let recorder = shared.recorder();
-        assert_eq!(recorder.window_frames, [0], "it stayed the window");
+        assert_eq!(recorder.window_frames, [WindowFrames::default()], "it stayed the window");
         assert_eq!((recorder.leaves, recorder.leaves_answered), (1, 0), "one leave, unanswered");
     }
 

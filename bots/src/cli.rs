@@ -24,10 +24,14 @@ use tickwire_shared::{Role, is_valid_room_name};
 /// inconsistent, the window ran to its end and the thresholds held; 1 when a check failed
 /// (each is listed on stderr), an interrupted run included; 2 for a bad command line.
 ///
+/// When every bot has failed to join or dropped (a server that is down or died), the run ends
+/// there with its report, which says so: nobody is left to measure the rest of the window.
+///
 /// Ctrl-C or SIGTERM ends the ramp, warm-up or window early: the bots leave and the report
 /// is printed and written, marked interrupted; a second one quits at once without a report
-/// (exit 130 after Ctrl-C, 143 after SIGTERM). A --json file is emptied as the run starts,
-/// so an earlier report never passes for this run's.
+/// (exit 130 after Ctrl-C, 143 after SIGTERM). A --json file is emptied before anything
+/// else, even for a command line that is then refused, so an earlier report never passes for
+/// this run's.
 ///
 /// Warnings (on stderr and in the report) never change the exit code: the bots used 80% or
 /// more of the CPU they can use, or waited for a CPU, so part of the delays they report are

@@ -2,8 +2,10 @@
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -14,45 +16,39 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<ExitCode> {
-    let args = Args::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let args = match Args::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(e) => {
+            // A refused command line runs nothing, so an earlier report at its --json path
+            // would pass for this run's: emptied first (--help and --version refuse nothing).
+            if e.use_stderr()
+                && let Some(path) = json_path_in(&argv)
+            {
+                empty_earlier_report(&path);
+            }
+            e.exit();
+        }
+    };
     raise_open_files_limit();
+    let json_path = args.json.as_deref().filter(|path| path.as_os_str() != "-");
+    if let Some(path) = json_path {
+        empty_earlier_report(path);
+    }
     if let Err(e) = check(&args) {
         e.exit();
     }
     // Opened now, so a path that cannot be written is refused before a run of minutes, not
-    // after it. An earlier report is emptied now, not kept until this one replaces it: a run
-    // that ends without a report (a second interrupt, a kill, a crash) would leave it to pass
-    // for this run's. Only a regular file of the report's own is cut: a pipe or /dev/full
-    // holds no report, and the file behind standard output or error (`--json /dev/stdout`
-    // with `>> run.log`) is the caller's log (hence no truncate(true) in the open).
-    let json_file = match args.json.as_deref().filter(|path| path.as_os_str() != "-") {
-        Some(path) => {
-            let opened = OpenOptions::new().write(true).create(true).truncate(false).open(path);
-            let emptied = opened.and_then(|file| {
-                let json = match std_stream_of(&file)? {
-                    // Written through the stream's own descriptor: where the stream writes
-                    // (after the table, appending if it appends), not over the log's start
-                    // from the offset 0 of a file opened anew.
-                    Some(stream) => JsonFile { file: stream, own: false },
-                    None => JsonFile { own: file.metadata()?.is_file(), file },
-                };
-                if json.own {
-                    json.file.set_len(0)?;
-                }
-                Ok(json)
-            });
-            match emptied {
-                Ok(file) => Some(file),
-                Err(e) => Args::command()
-                    .error(
-                        clap::error::ErrorKind::Io,
-                        format!("--json {}: cannot write the report there: {e}", path.display()),
-                    )
-                    .exit(),
-            }
-        }
-        None => None,
-    };
+    // after it (yet after the other checks: a flag typed wrong is named first).
+    let json_file = json_path.map(|path| match open_json(path) {
+        Ok(file) => file,
+        Err(e) => Args::command()
+            .error(
+                clap::error::ErrorKind::Io,
+                format!("--json {}: cannot write the report there: {e}", path.display()),
+            )
+            .exit(),
+    });
     // One current-thread runtime is the cheapest way to drive thousands of mostly idle
     // sockets from one core (BENCHMARKS.md); --threads N spreads them over N workers.
     let runtime = if args.threads <= 1 {
@@ -106,6 +102,9 @@ fn main() -> anyhow::Result<ExitCode> {
     });
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
+    }
+    for hint in &report.hints {
+        eprintln!("hint: {hint}");
     }
     for check in report.checks.iter().filter(|c| !c.ok) {
         eprintln!("check failed: {}: {}", check.name, check.detail);
@@ -161,6 +160,63 @@ fn interrupts() -> Arc<Interrupts> {
         }
     });
     notify
+}
+
+/// Empties a report an earlier run left at the `--json` path, before the command line is
+/// checked: a command line then refused runs nothing, and the earlier report, kept, would
+/// pass for this run's. Only an existing regular file that is not standard output's or
+/// error's, as [`open_json`] decides; nothing is created, and a path it cannot open is left
+/// for [`open_json`] to name.
+fn empty_earlier_report(path: &Path) {
+    // Looked at before it is opened: opening a FIFO to write waits for a reader.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return;
+    }
+    if let Ok(file) = OpenOptions::new().write(true).open(path)
+        && matches!(std_stream_of(&file), Ok(None))
+    {
+        let _ = file.set_len(0);
+    }
+}
+
+/// Opens the `--json` file and empties it. An earlier report is emptied now, not kept until
+/// this one replaces it: a run that ends without a report (a second interrupt, a kill, a
+/// crash) would leave it to pass for this run's. Only a regular file of the report's own is
+/// cut: a pipe or /dev/full holds no report, and the file behind standard output or error
+/// (`--json /dev/stdout` with `>> run.log`) is the caller's log (hence no truncate(true) in
+/// the open).
+fn open_json(path: &Path) -> std::io::Result<JsonFile> {
+    let file = OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    let json = match std_stream_of(&file)? {
+        // Written through the stream's own descriptor: where the stream writes (after the
+        // table, appending if it appends), not over the log's start from the offset 0 of a
+        // file opened anew.
+        Some(stream) => JsonFile { file: stream, own: false },
+        None => JsonFile { own: file.metadata()?.is_file(), file },
+    };
+    if json.own {
+        json.file.set_len(0)?;
+    }
+    Ok(json)
+}
+
+/// The `--json` path of a command line clap refused, read as clap reads it (`--json PATH` or
+/// `--json=PATH`, before a `--`); `None` for `-` (standard output) or without one.
+fn json_path_in(argv: &[OsString]) -> Option<PathBuf> {
+    let mut path = None;
+    let mut args = argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else { continue };
+        if text == "--" {
+            break;
+        }
+        if text == "--json" {
+            path = args.next().map(PathBuf::from);
+        } else if let Some(value) = text.strip_prefix("--json=") {
+            path = Some(PathBuf::from(value));
+        }
+    }
+    path.filter(|p| p.as_os_str() != "-")
 }
 
 /// The `--json` file, opened before the run.
@@ -223,6 +279,19 @@ fn write_json(report: &Report, to_stdout: bool, file: Option<JsonFile>) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_json_path_of_a_refused_command_line_is_found_as_clap_reads_it() {
+        let argv = |args: &[&str]| -> Vec<OsString> {
+            std::iter::once("tickwire-bots").chain(args.iter().copied()).map(Into::into).collect()
+        };
+        let path = |args: &[&str]| json_path_in(&argv(args));
+        assert_eq!(path(&["--bots", "0", "--json", "r.json"]), Some("r.json".into()));
+        assert_eq!(path(&["--json=r.json", "--server-pid", "x"]), Some("r.json".into()));
+        assert_eq!(path(&["--json", "-", "--bots", "0"]), None, "standard output");
+        assert_eq!(path(&["--bots", "0"]), None);
+        assert_eq!(path(&["--", "--json", "r.json"]), None);
+    }
 
     /// A second interrupt quits with the exit code a shell gives a process that its signal
     /// ended: 143 for SIGTERM, 130 for Ctrl-C.

@@ -24,14 +24,20 @@ pub struct Report {
     /// counts its wait so far ([`InputsInfo::still_waiting`]). Every input of the window is
     /// a sample: none goes unmeasured.
     pub input_to_ack_ms: Option<Percentiles>,
-    /// Inputs sent and acknowledged (players).
+    /// Inputs sent and acknowledged over the bots' whole sessions (players).
     pub inputs: Option<InputsInfo>,
     /// Time between consecutive snapshots of a bot.
     pub interarrival_ms: Option<Percentiles>,
     /// Distance of each inter-arrival from the tick period.
     pub jitter_ms: Option<Percentiles>,
-    /// Ping round trips.
+    /// Ping round trips answered in the window; a ping still unanswered when the window
+    /// closed counts its wait so far, from when it was due ([`Report::pings_still_waiting`]),
+    /// once that is longer than a tick.
     pub rtt_ms: Option<Percentiles>,
+    /// Samples of [`Report::rtt_ms`] that are pings unanswered at the window's end: their
+    /// wait up to it. One per bot at most (the client has one ping out at a time); each is a
+    /// server that stopped answering near the end, whose wait would otherwise show nowhere.
+    pub pings_still_waiting: u64,
     /// Socket bytes per joined bot per second in the window (upgrade and WebSocket frame
     /// headers included, TCP/IP headers not); `None` when no window opened.
     pub bytes_per_bot_per_s: Option<Bytes>,
@@ -47,6 +53,9 @@ pub struct Report {
     /// What makes the figures doubtful without failing the run: above all a bots process
     /// that was itself the bottleneck (see [`Resources::bots_cpu_available_percent`]).
     pub warnings: Vec<String>,
+    /// What to change when bots were refused: the server flag behind each refusal reason
+    /// seen (HTTP 429, 503, `kick-Full`).
+    pub hints: Vec<String>,
     /// True when every check passed.
     pub passed: bool,
 }
@@ -70,9 +79,9 @@ pub struct RunInfo {
     pub ramp_s: f64,
     /// The warm-up asked for between the ramp and the window (`--warmup`), seconds.
     pub warmup_s: f64,
-    /// The measurement window as it ran (shorter than asked after Ctrl-C); `None` when it
-    /// never opened (Ctrl-C during the ramp, or no bot could start), and with it every
-    /// figure measured over it.
+    /// The measurement window as it ran (shorter than asked after Ctrl-C, or once no bot was
+    /// left); `None` when it never opened (Ctrl-C during the ramp or warm-up, no bot could
+    /// start, or none was left), and with it every figure measured over it.
     pub window_s: Option<f64>,
     /// When players sent inputs (`tick`: one per snapshot; or a rate per second).
     pub input_rate: InputRate,
@@ -92,6 +101,10 @@ pub struct RunInfo {
     pub interrupted: bool,
     /// The phase the interrupt came in; `None` when the run was not interrupted.
     pub interrupted_in: Option<Phase>,
+    /// The phase in which every bot had failed to join or dropped (none reconnects), which
+    /// ended the run there: no window, or one cut short at that point (the "window complete"
+    /// check fails). `None` while some bot was left.
+    pub no_bot_left_in: Option<Phase>,
 }
 
 /// The phases of a run, in order.
@@ -123,10 +136,16 @@ pub struct BotsInfo {
     pub started: u64,
     /// Got a `Welcome`.
     pub joined: u64,
-    /// Never joined, and why (`http-429`, `kick-Full`, `timeout-connect` ...).
+    /// Never joined, and why (`http-429`, `kick-Full`, `dns`, `connect-refused`, `tls`,
+    /// `timeout-connect` ...).
     pub failures: BTreeMap<String, u64>,
+    /// The first message of each reason of [`BotsInfo::failures`] (e.g. `upgrade refused:
+    /// HTTP 429: ...`, `cannot connect: failed to lookup address information: ...`).
+    pub failure_examples: BTreeMap<String, String>,
     /// Joined, then lost their connection before the end, and why.
     pub drops: BTreeMap<String, u64>,
+    /// The first message of each reason of [`BotsInfo::drops`].
+    pub drop_examples: BTreeMap<String, String>,
     /// Joined before the window opened and still joined when it closed.
     pub stayed: u64,
     /// Left at the end and got the server's answering close frame, or not (a leave the run
@@ -144,21 +163,28 @@ pub struct BotsInfo {
 pub struct FramesInfo {
     /// Snapshots received by all bots in the window (controllers: feedback messages).
     pub received: u64,
-    /// tick rate x window x bots present in the window (those joined at its start and at its
-    /// end, averaged: as for [`Report::bytes_per_bot_per_s`]), for roles that get a snapshot
-    /// every tick. Not the bots asked for: bots refused at the ramp would read as frames the
-    /// server failed to deliver.
+    /// tick rate x window x bots present in the window (each bot for the time it was joined
+    /// in it: a bot that dropped halfway counts half), for roles that get a snapshot every
+    /// tick; plus, for each bot that stayed and whose snapshots in the window spanned
+    /// more ticks than that (the window's edges took in a tick's burst at each end, or
+    /// snapshots that waited in its socket were read in it), those ticks: the frames counted
+    /// are held to the ticks they came from, so received never exceeds expected. Not the bots
+    /// asked for: bots refused at the ramp would read as frames the server failed to deliver.
     pub expected: Option<u64>,
-    /// received / expected.
+    /// received / expected: at most 1.
     pub delivered_ratio: Option<f64>,
     /// Ticks that never arrived between consecutive snapshots (the server skips stale
     /// frames for a client that reads slowly).
     pub ticks_skipped: u64,
-    /// Snapshots per second per bot, over the bots that stayed the whole window.
+    /// Snapshots per second per bot, over the bots that stayed the whole window: each bot's
+    /// snapshots over the window, or over the ticks they span when those are more (so at most
+    /// the tick rate).
     pub per_bot_fps: Option<FpsSummary>,
 }
 
-/// Inputs sent and acknowledged (players).
+/// Inputs sent and acknowledged over the bots' whole sessions, ramp, warm-up and leave
+/// included (players): unlike the window's figures, what the clients' own bookkeeping counted
+/// from the join to the end (what was in flight at the leave is only seen there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct InputsInfo {
     /// Inputs the bots sent, over their whole sessions (ramp and leave included).
@@ -167,9 +193,10 @@ pub struct InputsInfo {
     pub acked: u64,
     /// `sent - acked`: in flight when a bot left or dropped, or never acknowledged.
     pub unacked: u64,
-    /// Input-to-ack samples of inputs still unacknowledged when the window closed (or
-    /// waiting longer than a client remembers inputs): their wait so far, so at least what
-    /// they count. Many of them, or long ones, mean a stall the window ended in.
+    /// Input-to-ack samples (of the window, unlike the counts above) of inputs still
+    /// unacknowledged when the window closed (or waiting longer than a client remembers
+    /// inputs): their wait so far, so at least what they count. Many of them, or long ones,
+    /// mean a stall the window ended in.
     pub still_waiting: u64,
 }
 
@@ -193,7 +220,12 @@ pub struct Resources {
     pub bots_rss_after_kib: Option<u64>,
     /// (after - before) / bots joined at the end of the window, in KiB.
     pub rss_per_bot_kib: Option<f64>,
-    /// CPU time of the bots process over the window, in percent of one core.
+    /// CPU time of the bots process over the window, in seconds (`/proc` counts it in 10 ms
+    /// steps).
+    pub bots_cpu_s: Option<f64>,
+    /// [`Resources::bots_cpu_s`] in percent of one core over the window; `None` below
+    /// [`crate::run::CPU_MIN_S`] (too little to measure: the table says so), as are the
+    /// figures derived from it.
     pub bots_cpu_percent: Option<f64>,
     /// What the bots process could use: 100 per runtime worker thread (`--threads`), at
     /// most 100 per core it may run on (affinity and cgroup quota included). Using 80% of it
@@ -215,7 +247,10 @@ pub struct Resources {
     /// network threads wait for its room threads by design (`--room-priority`), so for it a
     /// high figure on a saturated core is its own threads taking turns, not other processes.
     pub server_wait_percent: Option<f64>,
-    /// The server's CPU over the window, in percent of one core (`--server-pid`).
+    /// The server's CPU time over the window, in seconds (`--server-pid`).
+    pub server_cpu_s: Option<f64>,
+    /// [`Resources::server_cpu_s`] in percent of one core; `None` below
+    /// [`crate::run::CPU_MIN_S`], or when the process was gone by the window's end.
     pub server_cpu_percent: Option<f64>,
     /// 100 per core the server may run on (its affinity; a cgroup quota is not seen). Using
     /// 90% of it or more ([`Report::SERVER_SATURATED`]), the server was at capacity: what
@@ -223,6 +258,32 @@ pub struct Resources {
     pub server_cpu_available_percent: Option<f64>,
     /// The server's resident memory at the end of the window, in KiB (`--server-pid`).
     pub server_rss_kib: Option<u64>,
+    /// The `--server-pid` process exited (or became a zombie) before the window's end, and
+    /// when the bots first saw it gone: its CPU, memory and waits are then not reported.
+    pub server_gone: Option<ServerGone>,
+}
+
+/// When the `--server-pid` process was seen gone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ServerGone {
+    /// The process.
+    pub pid: u32,
+    /// The phase it was first seen gone in.
+    pub phase: Phase,
+    /// Seconds into that phase (looked for every 100 ms, and at the window's end).
+    pub after_s: f64,
+}
+
+impl ServerGone {
+    /// When, in words: `3.1 s into the window`.
+    pub fn when(&self) -> String {
+        let phase = match self.phase {
+            Phase::Ramp => "the ramp",
+            Phase::Warmup => "the warm-up",
+            Phase::Window => "the window",
+        };
+        format!("{:.1} s into {phase}", self.after_s)
+    }
 }
 
 /// One pass/fail check.
@@ -277,13 +338,13 @@ impl Report {
         ));
         let dropped: u64 = b.drops.values().sum();
         checks.push(Check::new("no bot dropped", dropped == 0, format!("{dropped} dropped")));
-        // Drops have their check above: this one is for the joined bots that neither stayed
-        // nor dropped (joined after the window opened, or lost to a panic).
+        // Fails for a drop too, which "no bot dropped" also names: what it says is that every
+        // bot that joined was there for the whole window, and with bots dropped it was not.
         let missing = b.joined.saturating_sub(b.stayed + dropped);
         checks.push(match self.run.window_s {
             Some(_) => Check::new(
                 "every bot stayed",
-                missing == 0,
+                b.stayed == b.joined,
                 format!(
                     "{} of {} joined stayed the window, {dropped} dropped{}",
                     b.stayed,
@@ -300,9 +361,10 @@ impl Report {
             ),
             None => Check::new("every bot stayed", false, "no window opened".into()),
         });
+        let no_bot_left = self.run.no_bot_left_in;
         checks.push(Check::new(
             "window complete",
-            !self.run.interrupted && self.run.window_s.is_some(),
+            !self.run.interrupted && no_bot_left.is_none() && self.run.window_s.is_some(),
             match (self.run.interrupted, self.run.window_s) {
                 (true, Some(s)) => format!("interrupted after {s:.1} s"),
                 (true, None) => match self.run.interrupted_in {
@@ -311,7 +373,20 @@ impl Report {
                     _ => "interrupted before the window opened",
                 }
                 .into(),
-                (false, None) => "no window opened: no bot could start".into(),
+                (false, Some(s)) if no_bot_left.is_some() => format!(
+                    "ended after {s:.1} s: no bot was left to measure the rest; every bot had \
+                     failed to join or dropped"
+                ),
+                (false, None) => match no_bot_left {
+                    Some(Phase::Ramp) if b.joined == 0 => {
+                        "no window opened: every bot failed to join".into()
+                    }
+                    Some(Phase::Ramp) => {
+                        "no window opened: every bot failed to join or dropped in the ramp".into()
+                    }
+                    Some(_) => "no window opened: every bot had dropped during the warm-up".into(),
+                    None => "no window opened: no bot could start".into(),
+                },
                 (false, Some(s)) => format!("{s:.1} s"),
             },
         ));
@@ -370,13 +445,15 @@ impl Report {
             let (name, value) = self.p99_for_role();
             // Inputs still waiting are among the samples at their wait so far: a stall the
             // window ended in fails the check rather than going unmeasured.
-            let waiting = match self.inputs {
-                Some(inputs) if self.run.role == BotRole::Player && inputs.still_waiting > 0 => {
-                    format!(
-                        "; {} inputs unacknowledged at the close counted at their wait so far",
-                        inputs.still_waiting
-                    )
-                }
+            let waiting = match (self.run.role, self.inputs) {
+                (BotRole::Player, Some(inputs)) if inputs.still_waiting > 0 => format!(
+                    "; {} inputs unacknowledged at the close counted at their wait so far",
+                    inputs.still_waiting
+                ),
+                (BotRole::Controller, _) if self.pings_still_waiting > 0 => format!(
+                    "; {} pings unanswered at the close counted at their wait so far",
+                    self.pings_still_waiting
+                ),
                 _ => String::new(),
             };
             let check = match value {
@@ -406,6 +483,44 @@ impl Report {
         self.passed = checks.iter().all(|c| c.ok);
         self.checks = checks;
         self.warnings = self.doubts();
+        self.hints = self.hints_for_refusals();
+    }
+
+    /// For each refusal reason seen, the server flag behind it: the count and the server's
+    /// message say what happened, not what to change.
+    fn hints_for_refusals(&self) -> Vec<String> {
+        let seen = |reason: &str| {
+            self.bots.failures.contains_key(reason) || self.bots.drops.contains_key(reason)
+        };
+        let mut hints = Vec::new();
+        if seen("http-429") {
+            let from = match self.run.source_ips {
+                0 | 1 => "every bot here connects from one address".to_string(),
+                n => format!("the bots here connect from {n} addresses"),
+            };
+            hints.push(format!(
+                "http-429: the server caps sessions per client address (--max-connections-per-ip, \
+                 64 by default) and {from}: raise the server's --max-connections-per-ip, or \
+                 spread the bots with --source-ips (e.g. 127.0.0.2-127.0.0.254 for a server on \
+                 loopback)"
+            ));
+        }
+        if seen("http-503") {
+            hints.push(
+                "http-503: the server is full (--max-connections, 10,000 by default) or shutting \
+                 down: raise its --max-connections, and its open-files limit to twice that"
+                    .into(),
+            );
+        }
+        if seen("kick-Full") {
+            hints.push(
+                "kick-Full: a room or the server's spectators are full: players by \
+                 --room-capacity (a named --room) or --max-rooms, spectators by --max-spectators \
+                 (a named --room) or --max-spectators-total (2,000 per core by default)"
+                    .into(),
+            );
+        }
+        hints
     }
 
     /// Share of the bots' available CPU from which their own delays show in what they
@@ -419,10 +534,18 @@ impl Report {
     /// have held them back.
     pub const CROWDED: f64 = 0.1;
 
-    /// Warnings about the load generator itself.
+    /// Warnings about the load generator itself, and the server process gone.
     fn doubts(&self) -> Vec<String> {
         let res = &self.resources;
         let mut warnings = Vec::new();
+        if let Some(gone) = res.server_gone {
+            warnings.push(format!(
+                "the server process (--server-pid {}) was gone {}: its CPU and memory are not \
+                 reported",
+                gone.pid,
+                gone.when()
+            ));
+        }
         if let Some(cpu) = res.bots_cpu_percent
             && cpu >= Self::SATURATED * res.bots_cpu_available_percent
         {
@@ -460,13 +583,22 @@ impl Report {
         row(
             "run",
             format!(
-                "{} {}s, room {}, {} ticks/s, {} after a {:.1} s ramp ({}/s){}, seed {}, {} thread(s){}, {} source address(es)",
+                "{} {}s, room {}, {}, {} after a {:.1} s ramp ({}/s){}, seed {}, {} thread(s){}, {} source address(es)",
                 r.bots,
                 role_name(r.role),
                 r.room,
-                r.tick_rate,
-                r.window_s
-                    .map_or("no measurement window".into(), |s| { format!("{s:.1} s window") }),
+                // 0 until a Welcome announced it: no bot joined.
+                if r.tick_rate == 0 {
+                    "tick rate unknown (no bot joined)".to_string()
+                } else {
+                    format!("{} ticks/s", r.tick_rate)
+                },
+                match (r.window_s, r.no_bot_left_in) {
+                    (None, Some(_)) => "no measurement window (no bot left)".into(),
+                    (None, None) => "no measurement window".into(),
+                    (Some(s), Some(_)) => format!("{s:.1} s window (cut short: no bot left)"),
+                    (Some(s), None) => format!("{s:.1} s window"),
+                },
                 r.ramp_s,
                 r.ramp_per_s,
                 if r.interrupted_in == Some(Phase::Warmup) {
@@ -496,11 +628,18 @@ impl Report {
                 b.leaves_answered + b.leaves_unanswered,
             ),
         );
-        if !b.failures.is_empty() {
-            row("failed by reason", tally(&b.failures));
+        for (name, counts, examples) in [
+            ("failed by reason", &b.failures, &b.failure_examples),
+            ("dropped by reason", &b.drops, &b.drop_examples),
+        ] {
+            for (i, (reason, n)) in counts.iter().enumerate() {
+                let example =
+                    examples.get(reason).map_or(String::new(), |text| format!(": {text}"));
+                row(if i == 0 { name } else { "" }, format!("{reason} x{n}{example}"));
+            }
         }
-        if !b.drops.is_empty() {
-            row("dropped by reason", tally(&b.drops));
+        for hint in &self.hints {
+            row("hint", hint.clone());
         }
         if !b.panics.is_empty() {
             row("panicked", tally(&b.panics));
@@ -511,7 +650,13 @@ impl Report {
             (Some(e), Some(ratio)) => format!(" of {e} expected ({:.2}%)", ratio * 100.0),
             _ => String::new(),
         };
-        row("frames", format!("{}{expected}, {} ticks skipped", f.received, f.ticks_skipped));
+        if r.role.gets_snapshots() {
+            row("frames", format!("{}{expected}, {} ticks skipped", f.received, f.ticks_skipped));
+        } else {
+            // A controller's feedback comes on change and at least once a second: a count,
+            // not frames against ticks.
+            row("feedback", format!("{} messages in the window", f.received));
+        }
         if let Some(fps) = f.per_bot_fps {
             row(
                 "fps per bot",
@@ -521,20 +666,36 @@ impl Report {
                 ),
             );
         }
-        row("input-to-ack (ms)", percentiles(self.input_to_ack_ms));
+        let mut input_to_ack = percentiles(self.input_to_ack_ms);
+        if let Some(inputs) = self.inputs.filter(|i| i.still_waiting > 0) {
+            let _ = write!(
+                input_to_ack,
+                "; {} unacknowledged at the window's close counted at their wait so far",
+                inputs.still_waiting
+            );
+        }
+        row("input-to-ack (ms)", input_to_ack);
         if let Some(inputs) = self.inputs {
             row(
-                "inputs",
+                "inputs (whole sessions)",
                 format!(
-                    "sent {}, acked {}, unacked {}; {} unacknowledged at the window's close \
-                     counted at their wait so far",
-                    inputs.sent, inputs.acked, inputs.unacked, inputs.still_waiting
+                    "sent {}, acked {}, unacked {} (from join to leave: ramp, warm-up and leave \
+                     included, unlike the window's figures)",
+                    inputs.sent, inputs.acked, inputs.unacked
                 ),
             );
         }
         row("inter-arrival (ms)", percentiles(self.interarrival_ms));
         row("jitter (ms)", percentiles(self.jitter_ms));
-        row("ping rtt (ms)", percentiles(self.rtt_ms));
+        let mut rtt = percentiles(self.rtt_ms);
+        if self.pings_still_waiting > 0 {
+            let _ = write!(
+                rtt,
+                "; {} unanswered at the window's close counted at their wait so far",
+                self.pings_still_waiting
+            );
+        }
+        row("ping rtt (ms)", rtt);
         row(
             "bytes/bot/s",
             self.bytes_per_bot_per_s.map_or("- (no window)".into(), |b| {
@@ -550,13 +711,25 @@ impl Report {
         let kib =
             |v: Option<u64>| v.map_or("-".into(), |v| format!("{:.1} MiB", v as f64 / 1024.0));
         let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}%"));
+        // A reading under CPU_MIN_S is no 0%: too little for /proc's 10 ms steps to tell.
+        let cpu = |percent: Option<f64>, seconds: Option<f64>, of: String| match (percent, seconds)
+        {
+            (None, Some(s)) => format!(
+                "too little to measure ({:.0} ms over the window; /proc counts 10 ms steps)",
+                s * 1000.0
+            ),
+            (percent, _) => format!("{}{of}", pct(percent)),
+        };
         let mut resources = format!(
-            "bots RSS {} -> {} ({} per bot), bots CPU {} of {:.0}% (waited for a CPU {})",
+            "bots RSS {} -> {} ({} per bot), bots CPU {} (waited for a CPU {})",
             kib(res.bots_rss_before_kib),
             kib(res.bots_rss_after_kib),
             res.rss_per_bot_kib.map_or("-".into(), |v| format!("{v:.1} KiB")),
-            pct(res.bots_cpu_percent),
-            res.bots_cpu_available_percent,
+            cpu(
+                res.bots_cpu_percent,
+                res.bots_cpu_s,
+                format!(" of {:.0}%", res.bots_cpu_available_percent)
+            ),
             pct(res.bots_wait_percent),
         );
         if let Some(us) = res.bots_cpu_us_per_frame {
@@ -565,12 +738,15 @@ impl Report {
         if let Some(n) = res.bots_per_core {
             let _ = write!(resources, " (about {n} bots per core)");
         }
-        if let Some(cpu) = res.server_cpu_percent {
+        if let Some(gone) = res.server_gone {
+            let _ = write!(resources, "; server (pid {}) gone {}", gone.pid, gone.when());
+        } else if res.server_cpu_percent.is_some() || res.server_cpu_s.is_some() {
             let of =
                 res.server_cpu_available_percent.map_or(String::new(), |a| format!(" of {a:.0}%"));
             let _ = write!(
                 resources,
-                "; server CPU {cpu:.0}%{of} (waited {}), RSS {}",
+                "; server CPU {} (waited {}), RSS {}",
+                cpu(res.server_cpu_percent, res.server_cpu_s, of),
                 pct(res.server_wait_percent),
                 kib(res.server_rss_kib)
             );
@@ -639,12 +815,15 @@ mod tests {
                 tick_rate: 30,
                 interrupted: false,
                 interrupted_in: None,
+                no_bot_left_in: None,
             },
             bots: BotsInfo {
                 started: 4,
                 joined: 4,
                 failures: BTreeMap::new(),
+                failure_examples: BTreeMap::new(),
                 drops: BTreeMap::new(),
+                drop_examples: BTreeMap::new(),
                 stayed: 4,
                 leaves_answered: 4,
                 leaves_unanswered: 0,
@@ -669,6 +848,7 @@ mod tests {
             interarrival_ms: Some(p(60.0)),
             jitter_ms: Some(p(20.0)),
             rtt_ms: Some(p(2.0)),
+            pings_still_waiting: 0,
             bytes_per_bot_per_s: Some(Bytes { received: 3000.0, sent: 400.0 }),
             errors: BTreeMap::new(),
             close_codes: BTreeMap::from([("1000".to_string(), 4)]),
@@ -676,18 +856,22 @@ mod tests {
                 bots_rss_before_kib: Some(4096),
                 bots_rss_after_kib: Some(4196),
                 rss_per_bot_kib: Some(25.0),
+                bots_cpu_s: Some(0.06),
                 bots_cpu_percent: Some(3.0),
                 bots_cpu_available_percent: 100.0,
                 bots_cpu_us_per_frame: Some(125.0),
                 bots_per_core: Some(266),
                 bots_wait_percent: Some(1.0),
                 server_wait_percent: None,
+                server_cpu_s: None,
                 server_cpu_percent: None,
                 server_cpu_available_percent: None,
                 server_rss_kib: None,
+                server_gone: None,
             },
             checks: Vec::new(),
             warnings: Vec::new(),
+            hints: Vec::new(),
             passed: false,
         }
     }
@@ -744,10 +928,126 @@ mod tests {
         r.evaluate(Thresholds::default());
         assert!(!r.passed, "{:?}", r.checks);
         assert_eq!(failed(&r), ["every bot stayed"], "{:?}", r.checks);
-        // A drop is its own check: the bot that dropped is not counted twice.
+        // A drop fails both: the bot dropped, and it did not stay.
         r.bots.drops.insert("lost-Eof".into(), 1);
         r.evaluate(Thresholds::default());
-        assert_eq!(failed(&r), ["no bot dropped"], "{:?}", r.checks);
+        assert_eq!(failed(&r), ["no bot dropped", "every bot stayed"], "{:?}", r.checks);
+    }
+
+    #[test]
+    fn every_bot_stayed_fails_when_the_bots_dropped() {
+        // The server was killed in the window: every bot that joined dropped.
+        let mut r = report();
+        r.bots.stayed = 0;
+        r.bots.drops.insert("lost-eof".into(), 4);
+        r.evaluate(Thresholds::default());
+        let stayed = r.checks.iter().find(|c| c.name == "every bot stayed").expect("checked");
+        assert!(!stayed.ok, "{stayed:?}");
+        assert_eq!(stayed.detail, "0 of 4 joined stayed the window, 4 dropped");
+    }
+
+    #[test]
+    fn a_run_no_bot_was_left_in_fails_window_complete_and_says_so() {
+        let mut r = report();
+        r.run.no_bot_left_in = Some(Phase::Window);
+        r.run.window_s = Some(1.2);
+        r.evaluate(Thresholds::default());
+        let complete = r.checks.iter().find(|c| c.name == "window complete").expect("checked");
+        assert!(!complete.ok, "{complete:?}");
+        assert!(complete.detail.contains("ended after 1.2 s: no bot was left"), "{complete:?}");
+        assert!(r.table().contains("1.2 s window (cut short: no bot left)"), "{}", r.table());
+        // Nobody joined: no window at all, and no tick rate to show.
+        let mut r = report();
+        (r.bots.joined, r.bots.stayed, r.run.tick_rate) = (0, 0, 0);
+        r.bots.failures.insert("connect-refused".into(), 4);
+        r.run.window_s = None;
+        r.run.no_bot_left_in = Some(Phase::Ramp);
+        r.evaluate(Thresholds::default());
+        let complete = r.checks.iter().find(|c| c.name == "window complete").expect("checked");
+        assert_eq!(
+            (complete.ok, complete.detail.as_str()),
+            (false, "no window opened: every bot failed to join")
+        );
+        let table = r.table();
+        assert!(table.contains("tick rate unknown") && !table.contains("0 ticks/s"), "{table}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["run"]["no_bot_left_in"], "ramp");
+    }
+
+    #[test]
+    fn the_inputs_counts_are_labelled_as_whole_sessions() {
+        let mut r = report();
+        r.evaluate(Thresholds::default());
+        let table = r.table();
+        let line = |key: &str| {
+            table.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{table}"))
+        };
+        let inputs = line("inputs (whole sessions)");
+        assert!(inputs.contains("sent 240, acked 236, unacked 4 (from join to leave"), "{table}");
+        // What waited at the window's close is a window figure: with the window's samples.
+        assert!(!inputs.contains("unacknowledged at the window's close"), "{table}");
+        let ack = line("input-to-ack (ms)");
+        assert!(ack.contains("(10 samples); 4 unacknowledged at the window's close"), "{table}");
+    }
+
+    #[test]
+    fn refusals_come_with_an_example_message_and_a_hint() {
+        let mut r = report();
+        (r.bots.joined, r.bots.stayed) = (1, 1);
+        r.bots.failures.insert("http-429".into(), 2);
+        r.bots.failures.insert("http-503".into(), 1);
+        let message = "upgrade refused: HTTP 429: too many sessions from this address";
+        r.bots.failure_examples.insert("http-429".into(), message.into());
+        r.evaluate(Thresholds::default());
+        let table = r.table();
+        let failed = table.lines().find(|l| l.starts_with("failed by reason")).expect(&table);
+        assert!(failed.ends_with(&format!("http-429 x2: {message}")), "{table}");
+        assert!(table.contains("http-503 x1\n"), "{table}");
+        assert_eq!(r.hints.len(), 2, "{:?}", r.hints);
+        assert!(
+            r.hints[0].contains("--max-connections-per-ip") && r.hints[0].contains("--source-ips")
+        );
+        assert!(r.hints[1].contains("--max-connections,"), "{:?}", r.hints);
+        assert!(table.contains("hint") && table.contains("one address"), "{table}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["bots"]["failure_examples"]["http-429"], message);
+        assert_eq!(json["bots"]["failures"]["http-429"], 2, "counts stay numbers");
+        assert_eq!(json["hints"].as_array().map(Vec::len), Some(2));
+        // No refusal, no hint.
+        let mut r = report();
+        r.evaluate(Thresholds::default());
+        assert!(r.hints.is_empty() && !r.table().contains("hint"));
+    }
+
+    #[test]
+    fn cpu_too_little_to_measure_is_said_not_shown_as_zero() {
+        let mut r = report();
+        r.resources.bots_cpu_s = Some(0.0);
+        r.resources.bots_cpu_percent = None;
+        r.resources.bots_cpu_us_per_frame = None;
+        r.resources.bots_per_core = None;
+        r.evaluate(Thresholds::default());
+        let table = r.table();
+        assert!(table.contains("bots CPU too little to measure (0 ms over the window"), "{table}");
+        assert!(!table.contains("us per frame") && !table.contains("CPU 0%"), "{table}");
+    }
+
+    #[test]
+    fn a_server_process_gone_is_named_with_when() {
+        let mut r = report();
+        r.resources.server_gone =
+            Some(ServerGone { pid: 4242, phase: Phase::Window, after_s: 3.1 });
+        r.evaluate(Thresholds::default());
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].contains("--server-pid 4242) was gone 3.1 s into the window"));
+        assert!(
+            r.table().contains("server (pid 4242) gone 3.1 s into the window"),
+            "{}",
+            r.table()
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["resources"]["server_gone"]["phase"], "window");
+        assert_eq!(json["resources"]["server_gone"]["after_s"], 3.1);
     }
 
     #[test]
@@ -801,7 +1101,7 @@ mod tests {
             "25.0 KiB per bot",
             "3% of 100%",
             "125.00 us per frame (about 266 bots per core)",
-            "sent 240, acked 236, unacked 4; 4 unacknowledged",
+            "sent 240, acked 236, unacked 4 (from join to leave",
             "limit 50 ms; 4 inputs unacknowledged at the close counted at their wait so far)",
             "FAIL",
         ] {
@@ -825,6 +1125,7 @@ mod tests {
         r.run.interrupted = true;
         r.run.interrupted_in = Some(Phase::Ramp);
         r.bytes_per_bot_per_s = None;
+        r.resources.bots_cpu_s = None;
         r.resources.bots_cpu_percent = None;
         r.evaluate(Thresholds::default());
         assert!(!r.passed);

@@ -4,7 +4,8 @@
 use crate::bot::{Shared, run_bot};
 use crate::cli::{Args, BotRole};
 use crate::report::{
-    BotsInfo, Bytes, FramesInfo, InputsInfo, Phase, Report, Resources, RunInfo, Thresholds,
+    BotsInfo, Bytes, FramesInfo, InputsInfo, Phase, Report, Resources, RunInfo, ServerGone,
+    Thresholds,
 };
 use crate::stats::{Counters, fps_summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -39,11 +40,12 @@ async fn run_with(
     let args = &shared.args;
     let rss_before = proc_stat::rss_kib(None);
     let progress = Progress::start(shared.clone());
+    let server_watch = args.server_pid.map(|pid| tokio::spawn(watch_server(shared.clone(), pid)));
 
     // Ramp: start bots at the asked rate, then wait until each joined or failed.
     let ramp_start = Instant::now();
     let mut bots = JoinSet::new();
-    let mut interrupted_in = None;
+    let mut cut: Option<(Cut, Phase)> = None;
     let mut engine = match start_engine(&shared) {
         Ok(engine) => Some(engine),
         // The command line checked that a ring can be set up; this one could not (out of
@@ -61,13 +63,13 @@ async fn run_with(
             let at = ramp_start + Duration::from_secs_f64(f64::from(index) / args.ramp);
             tokio::select! {
                 () = tokio::time::sleep_until(at.into()) => {}
-                () = &mut interrupt => { interrupted_in = Some(Phase::Ramp); break; }
+                () = &mut interrupt => { cut = Some((Cut::Interrupted, Phase::Ramp)); break; }
             }
             engine.spawn(&mut bots, &shared, index);
         }
         engine.ramp_over();
         let settle_until = Instant::now() + JOIN_PATIENCE;
-        while interrupted_in.is_none() && Instant::now() < settle_until {
+        while cut.is_none() && Instant::now() < settle_until {
             let c = &shared.counters;
             let settled =
                 Counters::get(&c.connected) + Counters::get(&c.failed) + Counters::get(&c.dropped)
@@ -77,31 +79,49 @@ async fn run_with(
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(20)) => {}
-                () = &mut interrupt => interrupted_in = Some(Phase::Ramp),
+                () = &mut interrupt => cut = Some((Cut::Interrupted, Phase::Ramp)),
             }
+        }
+        // Every bot failed to join (a server that is down, a wrong URL) or joined and dropped
+        // already: no warm-up or window to wait through for nobody.
+        if cut.is_none() && bots_alive(&shared.counters) == 0 {
+            cut = Some((Cut::NoBotLeft, Phase::Ramp));
         }
     }
     let ramp_s = ramp_start.elapsed().as_secs_f64();
 
     // The window, unless the ramp was cut short: figures over a window of microseconds would
     // be noise divided by almost nothing.
-    let at_start = if engine.is_some() && interrupted_in.is_none() {
-        let opened = open_window(&shared, &mut interrupt).await;
-        if opened.is_none() {
-            interrupted_in = Some(Phase::Warmup);
+    let at_start = if engine.is_some() && cut.is_none() {
+        let stop = stopped(&mut interrupt, &shared);
+        tokio::pin!(stop);
+        match open_window(&shared, &mut stop).await {
+            Ok(opened) => Some(opened),
+            Err(why) => {
+                cut = Some((why, Phase::Warmup));
+                None
+            }
         }
-        opened
     } else {
         None
     };
     if at_start.is_some() {
+        let stop = stopped(&mut interrupt, &shared);
+        tokio::pin!(stop);
         tokio::select! {
             () = tokio::time::sleep(args.duration) => {}
-            () = &mut interrupt => interrupted_in = Some(Phase::Window),
+            why = &mut stop => cut = Some((why, Phase::Window)),
         }
     }
     let at_end = Snapshot::take(&shared);
     let _ = shared.window_end.set(Instant::now());
+    if let Some(watch) = server_watch {
+        watch.abort();
+    }
+    // The watcher looks every WATCH_SERVER: a process gone since is seen here.
+    if at_end.server_gone {
+        let _ = shared.server_gone.set(at_end.at);
+    }
 
     // Everyone leaves with a close frame; stragglers are dropped after the patience.
     shared.stop.cancel();
@@ -125,11 +145,72 @@ async fn run_with(
     progress.finish();
     shared.recorder().panics.append(&mut panics);
 
-    let mut report = build(&shared, ramp_s, rss_before, at_start.as_ref(), &at_end);
-    report.run.interrupted = interrupted_in.is_some();
-    report.run.interrupted_in = interrupted_in;
+    let phases = Phases { ramp_start, ramp_end: ramp_start + Duration::from_secs_f64(ramp_s) };
+    let mut report = build(&shared, ramp_s, rss_before, at_start.as_ref(), &at_end, &phases);
+    report.run.interrupted = matches!(cut, Some((Cut::Interrupted, _)));
+    report.run.interrupted_in = cut.filter(|(why, _)| *why == Cut::Interrupted).map(|(_, p)| p);
+    report.run.no_bot_left_in = cut.filter(|(why, _)| *why == Cut::NoBotLeft).map(|(_, p)| p);
     report.evaluate(thresholds);
     report
+}
+
+/// What ended a phase of the run before its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// Every bot had failed to join or dropped: nobody was left to measure anything.
+    NoBotLeft,
+}
+
+/// Resolves when `interrupt` does, or when no bot is left ([`bots_alive`]).
+async fn stopped(interrupt: &mut (impl Future<Output = ()> + Unpin), shared: &Shared) -> Cut {
+    tokio::select! {
+        // An interrupt is the report's first word: Ctrl-C in a script stops the server too,
+        // and its bots then drop at the same moment.
+        biased;
+        () = interrupt => Cut::Interrupted,
+        () = no_bot_left(shared) => Cut::NoBotLeft,
+    }
+}
+
+/// Bots joined now or still joining. Bots never reconnect (refusals and drops are reported,
+/// not retried), so once this reaches 0 it stays there.
+fn bots_alive(c: &Counters) -> u64 {
+    let connected = Counters::get(&c.connected);
+    let settled = Counters::get(&c.failed) + connected + Counters::get(&c.dropped);
+    connected + Counters::get(&c.started).saturating_sub(settled)
+}
+
+/// Resolves once no bot is alive. A look every 20 ms, as the ramp's: what it costs a window
+/// of figures is at most that much time with nobody in it.
+async fn no_bot_left(shared: &Shared) {
+    while bots_alive(&shared.counters) > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How often the `--server-pid` process is looked for.
+const WATCH_SERVER: Duration = Duration::from_millis(100);
+
+/// Notes in [`Shared::server_gone`] when the `--server-pid` process exits: its CPU and memory
+/// then read as nothing, and the report says why, and from when.
+async fn watch_server(shared: Arc<Shared>, pid: u32) {
+    let mut every = tokio::time::interval(WATCH_SERVER);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        if !proc_stat::alive(pid) {
+            let _ = shared.server_gone.set(Instant::now());
+            return;
+        }
+    }
+}
+
+/// When the phases before the window began and ended.
+struct Phases {
+    ramp_start: Instant,
+    ramp_end: Instant,
 }
 
 /// Counts a bot task that panicked, by its message (a task aborted after the leave
@@ -155,13 +236,13 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Once the ramp is over: writes `--ready-file`, lets `--warmup` pass and opens the window,
-/// returning what it starts from; `None` when `interrupt` came first (no window then, and
-/// the ready file is taken back: a watcher that has not seen it yet would wait through a
-/// window that never runs).
-async fn open_window(
+/// returning what it starts from; what `stop` resolved to when it came first (no window
+/// then, and the ready file is taken back: a watcher that has not seen it yet would wait
+/// through a window that never runs).
+async fn open_window<T>(
     shared: &Shared,
-    interrupt: &mut (impl Future<Output = ()> + Unpin),
-) -> Option<Snapshot> {
+    stop: &mut (impl Future<Output = T> + Unpin),
+) -> Result<Snapshot, T> {
     let args = &shared.args;
     if let Some(path) = &args.ready_file {
         let joined = shared.recorder().connect.len();
@@ -173,7 +254,7 @@ async fn open_window(
     if !args.warmup.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(args.warmup) => {}
-            () = &mut *interrupt => {
+            why = &mut *stop => {
                 if let Some(path) = &args.ready_file
                     && let Err(e) = std::fs::remove_file(path)
                     && e.kind() != io::ErrorKind::NotFound
@@ -181,12 +262,12 @@ async fn open_window(
                     let path = path.display();
                     eprintln!("tickwire-bots: --ready-file {path}: cannot remove it: {e}");
                 }
-                return None;
+                return Err(why);
             }
         }
     }
     let _ = shared.window_start.set(Instant::now());
-    Some(Snapshot::take(shared))
+    Ok(Snapshot::take(shared))
 }
 
 /// Ctrl-C for the binary: the first `signal` calls `first` (which ends the run's ramp or
@@ -273,7 +354,6 @@ impl Engine {
 /// Counters and resources at one instant.
 struct Snapshot {
     at: Instant,
-    frames: u64,
     bytes_in: u64,
     bytes_out: u64,
     connected: u64,
@@ -283,6 +363,8 @@ struct Snapshot {
     server_waits: Option<proc_stat::ThreadWaits>,
     rss_kib: Option<u64>,
     server_rss_kib: Option<u64>,
+    /// The `--server-pid` process has exited.
+    server_gone: bool,
 }
 
 impl Snapshot {
@@ -291,7 +373,6 @@ impl Snapshot {
         let server = shared.args.server_pid;
         Snapshot {
             at: Instant::now(),
-            frames: Counters::get(&c.frames),
             bytes_in: Counters::get(&c.bytes_in),
             bytes_out: Counters::get(&c.bytes_out),
             connected: Counters::get(&c.connected),
@@ -301,9 +382,16 @@ impl Snapshot {
             server_waits: server.and_then(|pid| proc_stat::runqueue_waits(Some(pid))),
             rss_kib: proc_stat::rss_kib(None),
             server_rss_kib: server.and_then(|pid| proc_stat::rss_kib(Some(pid))),
+            server_gone: server.is_some_and(|pid| !proc_stat::alive(pid)),
         }
     }
 }
+
+/// Least CPU time over a window that its figures are given for: ten of the 10 ms steps in
+/// which `/proc` counts it. Below it the reading's own step is more than a tenth of it (a
+/// bots process that used 5 ms reads 0 or 10 ms), and a CPU per frame from it would be a
+/// figure of the clock's resolution, not of the bots.
+pub const CPU_MIN_S: f64 = 0.1;
 
 /// The report of a run whose window opened at `start` (`None`: it never opened) and closed
 /// at `end`.
@@ -313,6 +401,7 @@ fn build(
     rss_before: Option<u64>,
     start: Option<&Snapshot>,
     end: &Snapshot,
+    phases: &Phases,
 ) -> Report {
     let args = &shared.args;
     let recorder = shared.recorder();
@@ -320,22 +409,35 @@ fn build(
     let window = start.map(|start| end.at - start.at);
     let secs = window.map(|w| w.as_secs_f64());
     let tick_rate = shared.tick_rate.load(Ordering::Relaxed);
-    let received = start.map_or(0, |start| end.frames - start.frames);
+    // Counted by each bot, as its window's frames and its time in the window are: the two
+    // sides of the delivered share over one interval (a global count read at the window's
+    // two instants would take in a frame a bot read on another thread just before the
+    // window opened).
+    let received = start.map_or(0, |_| recorder.window_frames_received);
     // The bots present, not those asked for: bots refused at the ramp are "every bot joined"'s
     // to report, and counted here they would halve a perfect delivery.
-    let expected = start.zip(secs).filter(|_| args.role.gets_snapshots() && tick_rate > 0).map(
-        |(start, secs)| {
-            let present = bots_present(start.connected, end.connected);
-            (f64::from(tick_rate) * secs * present).round() as u64
-        },
-    );
+    // One frame per tick each bot was joined in the window (bots that dropped or joined
+    // during it for the time they were there: a server killed at a window's end delivered a
+    // whole window's frames to bots no longer there at its end), and per tick its frames
+    // spanned beyond that: received frames are what the bots read between the window's two
+    // instants, and are held to the ticks they came from, never more than one a tick
+    // ([`WindowFrames::seconds`]).
+    let expected = start.filter(|_| args.role.gets_snapshots() && tick_rate > 0).map(|_| {
+        (f64::from(tick_rate) * recorder.window_bot_seconds + recorder.window_ticks_beyond).round()
+            as u64
+    });
     let joined = recorder.connect.len();
     // Over the window only: each reading at its start and its end, none without a window.
     let over_window = |get: fn(&Snapshot) -> Option<f64>| {
         start.zip(secs).and_then(|(start, secs)| Some((get(end)? - get(start)?, secs)))
     };
+    // CPU seconds over the window, and in percent of one core once there is enough of them
+    // to tell (`CPU_MIN_S`).
+    let cpu_s = |get: fn(&Snapshot) -> Option<f64>| over_window(get).map(|(used, _)| used.max(0.0));
     let percent = |get: fn(&Snapshot) -> Option<f64>| {
-        over_window(get).map(|(used, secs)| used / secs.max(1e-9) * 100.0)
+        over_window(get)
+            .filter(|(used, _)| *used >= CPU_MIN_S)
+            .map(|(used, secs)| used / secs.max(1e-9) * 100.0)
     };
     let wait_percent = |get: fn(&Snapshot) -> Option<&proc_stat::ThreadWaits>| {
         start.zip(secs).and_then(|(start, secs)| {
@@ -345,8 +447,23 @@ fn build(
     };
     // Controllers get feedback on change, not a frame per tick: no cost per frame to scale.
     let bots_cpu_us_per_frame = over_window(|s| s.cpu_s)
-        .filter(|_| args.role.gets_snapshots() && received > 0)
+        .filter(|(used, _)| args.role.gets_snapshots() && received > 0 && *used >= CPU_MIN_S)
         .map(|(cpu_s, _)| cpu_s * 1e6 / received as f64);
+    // Only a process gone by the window's end: one that exits during the leave took nothing
+    // from the figures.
+    let server_gone = args
+        .server_pid
+        .zip(shared.server_gone.get().filter(|at| **at <= end.at))
+        .map(|(pid, &at)| {
+            let (phase, since) = match start {
+                Some(start) if at >= start.at => (Phase::Window, start.at),
+                _ if at >= phases.ramp_end && !args.warmup.is_zero() => {
+                    (Phase::Warmup, phases.ramp_end)
+                }
+                _ => (Phase::Ramp, phases.ramp_start),
+            };
+            ServerGone { pid, phase, after_s: (at - since).as_secs_f64() }
+        });
     Report {
         run: RunInfo {
             url: args.url.uri().to_string(),
@@ -366,12 +483,15 @@ fn build(
             tick_rate,
             interrupted: false,
             interrupted_in: None,
+            no_bot_left_in: None,
         },
         bots: BotsInfo {
             started: Counters::get(&c.started),
             joined,
             failures: recorder.failures.clone(),
+            failure_examples: recorder.failure_examples.clone(),
             drops: recorder.drops.clone(),
+            drop_examples: recorder.drop_examples.clone(),
             stayed: recorder.window_frames.len() as u64,
             leaves_answered: recorder.leaves_answered,
             leaves_unanswered: recorder.leaves.saturating_sub(recorder.leaves_answered),
@@ -386,7 +506,7 @@ fn build(
             // Controllers get feedback on change, not a frame per tick: no rate to judge.
             per_bot_fps: window
                 .filter(|_| args.role.gets_snapshots())
-                .and_then(|window| fps_summary(&recorder.window_frames, window)),
+                .and_then(|window| fps_summary(&recorder.window_frames, window, tick_rate)),
         },
         input_to_ack_ms: recorder.input_to_ack.summary(),
         inputs: (args.role == BotRole::Player).then(|| InputsInfo {
@@ -398,6 +518,7 @@ fn build(
         interarrival_ms: recorder.interarrival.summary(),
         jitter_ms: recorder.jitter.summary(),
         rtt_ms: recorder.rtt.summary(),
+        pings_still_waiting: recorder.pings_still_waiting,
         bytes_per_bot_per_s: start.zip(secs).map(|(start, secs)| {
             let bot_seconds = bot_seconds(start.connected, end.connected, secs);
             Bytes {
@@ -414,6 +535,7 @@ fn build(
                 .zip(end.rss_kib)
                 .filter(|_| end.connected > 0)
                 .map(|(before, after)| after.saturating_sub(before) as f64 / end.connected as f64),
+            bots_cpu_s: cpu_s(|s| s.cpu_s),
             bots_cpu_percent: percent(|s| s.cpu_s),
             // With --io-uring one thread reads every bot: it can use one core, whatever
             // the runtime's threads (which only open connections) could.
@@ -426,6 +548,7 @@ fn build(
             bots_per_core: bots_cpu_us_per_frame
                 .filter(|us| *us > 0.0 && tick_rate > 0)
                 .map(|us| (1e6 / (us * f64::from(tick_rate))) as u64),
+            server_cpu_s: cpu_s(|s| s.server_cpu_s),
             server_cpu_percent: percent(|s| s.server_cpu_s),
             server_cpu_available_percent: args
                 .server_pid
@@ -434,9 +557,11 @@ fn build(
             bots_wait_percent: wait_percent(|s| s.waits.as_ref()),
             server_wait_percent: wait_percent(|s| s.server_waits.as_ref()),
             server_rss_kib: end.server_rss_kib,
+            server_gone,
         },
         checks: Vec::new(),
         warnings: Vec::new(),
+        hints: Vec::new(),
         passed: false,
     }
 }
@@ -626,6 +751,24 @@ pub mod proc_stat {
         Some(count)
     }
 
+    /// Whether process `pid` runs: its `/proc` entry is there and it is no zombie (a child
+    /// that exited and that its parent has not waited for yet, as a script's server killed
+    /// under it is until the script reaps it). True where there is no `/proc` to ask.
+    pub fn alive(pid: u32) -> bool {
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return true;
+        }
+        std::fs::read_to_string(path(Some(pid), "stat"))
+            .ok()
+            .and_then(|stat| parse_state(&stat))
+            .is_some_and(|state| !matches!(state, 'Z' | 'X' | 'x'))
+    }
+
+    /// The state letter of a `/proc/PID/stat` line (field 3, after the command's last `)`).
+    pub(crate) fn parse_state(stat: &str) -> Option<char> {
+        stat[stat.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+    }
+
     /// User plus system CPU time, in seconds.
     pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
         parse_cpu(&std::fs::read_to_string(path(pid, "stat")).ok()?)
@@ -645,6 +788,7 @@ pub mod proc_stat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::{Recorder, WindowFrames};
     use clap::Parser;
     use std::sync::atomic::AtomicU32;
 
@@ -762,8 +906,8 @@ mod tests {
         let args = Args::try_parse_from(argv.iter().chain(&[ready.to_str().unwrap()])).unwrap();
         let shared = Shared::new(args);
         let ramp_over = Instant::now();
-        let opened = open_window(&shared, &mut std::future::pending()).await;
-        assert!(opened.is_some());
+        let opened = open_window(&shared, &mut std::future::pending::<()>()).await;
+        assert!(opened.is_ok());
         let start = *shared.window_start.get().expect("the window opened");
         assert!(start - ramp_over >= Duration::from_millis(300), "{:?}", start - ramp_over);
         // Written at the ramp's end, so a watcher's warm-up counts from the same instant.
@@ -784,15 +928,25 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(10), open_window(&shared, &mut interrupt))
                 .await
                 .expect("the interrupt ends the warm-up");
-        assert!(opened.is_none() && shared.window_start.get().is_none());
+        assert!(opened.is_err() && shared.window_start.get().is_none());
+    }
+
+    /// Bots that join at once (without a server) and stay until the stop.
+    fn idle_bots(_: &Arc<Shared>) -> io::Result<Engine> {
+        Ok(Engine::Tasks(|shared, _| {
+            Box::pin(async move {
+                Counters::add(&shared.counters.started, 1);
+                Counters::add(&shared.counters.connected, 1);
+                shared.stop.cancelled().await;
+            })
+        }))
     }
 
     #[tokio::test]
     async fn an_interrupt_in_the_warmup_is_reported_as_such_and_takes_the_ready_file_back() {
         let ready = ready_path("warmup-interrupted");
         let _ = std::fs::remove_file(&ready);
-        // Nothing listens on port 1: the bot fails at once, and the ramp is over.
-        let argv = ["tickwire-bots", "--quiet", "--url", "ws://127.0.0.1:1/ws", "--bots", "1"];
+        let argv = ["tickwire-bots", "--quiet", "--bots", "1"];
         let flags = ["--warmup", "60s", "--ready-file", ready.to_str().unwrap()];
         let args = Args::try_parse_from(argv.iter().chain(&flags)).unwrap();
         // Ctrl-C once the ramp is over, that is in the warm-up.
@@ -801,9 +955,10 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
-        let report = tokio::time::timeout(Duration::from_secs(30), run(args, interrupt))
-            .await
-            .expect("the interrupt ends the warm-up");
+        let report =
+            tokio::time::timeout(Duration::from_secs(30), run_with(args, interrupt, idle_bots))
+                .await
+                .expect("the interrupt ends the warm-up");
         let table = report.table();
         assert!(report.run.interrupted && report.run.window_s.is_none(), "{table}");
         assert!(table.contains("interrupted during the warm-up"), "{table}");
@@ -813,12 +968,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_waits_out_the_warmup_between_its_ramp_and_its_window() {
-        // Nothing listens on port 1: the bot fails at once, and the ramp is over.
-        let argv = ["tickwire-bots", "--quiet", "--url", "ws://127.0.0.1:1/ws", "--bots", "1"];
+        let argv = ["tickwire-bots", "--quiet", "--bots", "1"];
         let timing = ["--warmup", "400ms", "--duration", "100ms"];
         let args = Args::try_parse_from(argv.iter().chain(&timing)).unwrap();
         let started = Instant::now();
-        let report = run(args, std::future::pending()).await;
+        let report = run_with(args, std::future::pending(), idle_bots).await;
         let table = report.table();
         assert!(started.elapsed() >= Duration::from_millis(500), "{table}");
         assert_eq!(report.run.warmup_s, 0.4, "{table}");
@@ -826,5 +980,142 @@ mod tests {
         assert!((0.1..0.4).contains(&window), "the warm-up is not in the window: {table}");
         assert!(table.contains("and a 0.4 s warm-up"), "{table}");
         assert!(!report.run.interrupted, "{table}");
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_bots_all_failed_ends_at_once_without_a_window() {
+        // Nothing listens on port 1: every bot fails to join, and nobody is left to measure
+        // a window of 5 s.
+        let argv = ["tickwire-bots", "--quiet", "--url", "ws://127.0.0.1:1/ws", "--bots", "3"];
+        let args = Args::try_parse_from(argv.iter().chain(&["--duration", "5s"])).unwrap();
+        let report = run(args, std::future::pending()).await;
+        let table = report.table();
+        assert_eq!(report.run.window_s, None, "{table}");
+        assert_eq!(report.run.no_bot_left_in, Some(Phase::Ramp), "{table}");
+        assert!(!report.run.interrupted, "{table}");
+        assert_eq!(report.bots.failures.get("connect-refused"), Some(&3), "{table}");
+        let complete = report.checks.iter().find(|c| c.name == "window complete").expect(&table);
+        assert!(!complete.ok, "{table}");
+        assert_eq!(complete.detail, "no window opened: every bot failed to join", "{table}");
+        assert!(table.contains("cannot connect"), "an example of the failure: {table}");
+    }
+
+    #[tokio::test]
+    async fn a_window_whose_bots_all_dropped_ends_there() {
+        // Two bots that join, then drop 300 ms into a window of a minute.
+        let engine = |_: &Arc<Shared>| {
+            Ok(Engine::Tasks(|shared, _| {
+                Box::pin(async move {
+                    let c = &shared.counters;
+                    Counters::add(&c.started, 1);
+                    Counters::add(&c.connected, 1);
+                    while shared.window_start.get().is_none() {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    c.connected.fetch_sub(1, Ordering::Relaxed);
+                    Counters::add(&c.dropped, 1);
+                    Recorder::count(&mut shared.recorder().drops, "lost-eof");
+                })
+            }))
+        };
+        let argv = ["tickwire-bots", "--quiet", "--bots", "2", "--duration", "60s"];
+        let report =
+            run_with(Args::try_parse_from(argv).unwrap(), std::future::pending(), engine).await;
+        let table = report.table();
+        assert_eq!(report.run.no_bot_left_in, Some(Phase::Window), "{table}");
+        let window = report.run.window_s.expect("the window opened");
+        assert!(window < 60.0, "the window ended with its last bot: {table}");
+        let complete = report.checks.iter().find(|c| c.name == "window complete").expect(&table);
+        assert!(!complete.ok && complete.detail.contains("no bot was left"), "{table}");
+    }
+
+    /// A window of 1 s from its two readings, `used_s` of CPU apart, 310 frames received, 10
+    /// bots joined at its start and `end_connected` at its end, all 10 there until its end.
+    fn built(used_s: f64, window_frames: Vec<WindowFrames>, end_connected: u64) -> Report {
+        let argv = ["tickwire-bots", "--quiet", "--role", "spectator", "--bots", "10"];
+        let shared = Shared::new(Args::try_parse_from(argv).unwrap());
+        shared.tick_rate.store(30, Ordering::Relaxed);
+        let mut recorder = shared.recorder();
+        recorder.window_ticks_beyond =
+            window_frames.iter().map(|b| (b.ticks as f64 - 30.0).max(0.0)).sum();
+        recorder.window_frames = window_frames;
+        recorder.window_frames_received = 310;
+        recorder.window_bot_seconds = 10.0;
+        drop(recorder);
+        let at = Instant::now();
+        let reading = |at, cpu_s, connected| Snapshot {
+            at,
+            bytes_in: 0,
+            bytes_out: 0,
+            connected,
+            cpu_s: Some(cpu_s),
+            server_cpu_s: None,
+            waits: None,
+            server_waits: None,
+            rss_kib: None,
+            server_rss_kib: None,
+            server_gone: false,
+        };
+        let start = reading(at, 2.0, 10);
+        let end = reading(at + Duration::from_secs(1), 2.0 + used_s, end_connected);
+        let phases = Phases { ramp_start: at, ramp_end: at };
+        let mut report = build(&shared, 0.0, None, Some(&start), &end, &phases);
+        report.evaluate(Thresholds::default());
+        report
+    }
+
+    #[test]
+    fn cpu_below_what_proc_can_tell_is_no_figure() {
+        // 5 spectators for 2 s used less than /proc's 10 ms step.
+        let report = built(0.0, vec![], 10);
+        let res = &report.resources;
+        assert_eq!(res.bots_cpu_s, Some(0.0));
+        assert_eq!((res.bots_cpu_percent, res.bots_cpu_us_per_frame), (None, None));
+        assert_eq!(res.bots_per_core, None);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["resources"]["bots_cpu_us_per_frame"], serde_json::Value::Null);
+        assert!(report.table().contains("too little to measure"), "{}", report.table());
+        // Enough CPU to tell: the figures are there.
+        let report = built(0.5, vec![], 10);
+        assert_eq!(report.resources.bots_cpu_percent, Some(50.0));
+        assert!(report.resources.bots_cpu_us_per_frame.is_some_and(|us| us > 0.0));
+    }
+
+    #[test]
+    fn received_frames_are_held_to_the_ticks_they_came_from() {
+        // 10 bots in a window of 1 s at 30 Hz: 310 frames read, each bot's 31 spanning 31
+        // ticks (a burst at each edge of the window).
+        let bots = vec![WindowFrames { frames: 31, ticks: 31 }; 10];
+        let report = built(0.5, bots, 10);
+        let frames = &report.frames;
+        assert_eq!((frames.received, frames.expected), (310, Some(310)), "{}", report.table());
+        assert_eq!(frames.delivered_ratio, Some(1.0));
+        let fps = frames.per_bot_fps.expect("bots stayed");
+        assert!((fps.mean - 30.0).abs() < 1e-9 && (fps.min - 30.0).abs() < 1e-9, "{fps:?}");
+        // Every bot dropped as the window ended (the server killed): they were there for all
+        // of it, not for half.
+        let report = built(0.5, vec![], 0);
+        assert_eq!(report.frames.expected, Some(300), "{}", report.table());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_process_is_alive_until_it_exits_or_is_a_zombie() {
+        let line = |state: &str| format!("4242 (tickwire-server) {state} 1 2 3 4 5 6 7 8 9");
+        assert_eq!(proc_stat::parse_state(&line("S")), Some('S'));
+        assert_eq!(proc_stat::parse_state(&line("Z")), Some('Z'));
+        assert!(proc_stat::alive(std::process::id()));
+        // A child that exited and was not waited for yet is a zombie, and gone.
+        let mut child = std::process::Command::new("true").spawn().expect("true runs");
+        let pid = child.id();
+        while proc_stat::parse_state(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap())
+            != Some('Z')
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!proc_stat::alive(pid));
+        child.wait().unwrap();
+        assert!(!proc_stat::alive(pid), "reaped: no /proc entry");
     }
 }

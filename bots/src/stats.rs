@@ -123,16 +123,28 @@ pub struct Recorder {
     pub rtt: Latency,
     /// Bots that never joined, by reason.
     pub failures: BTreeMap<String, u64>,
+    /// The first message of each reason of [`Recorder::failures`].
+    pub failure_examples: BTreeMap<String, String>,
     /// Panics of bot tasks and of the io_uring thread, by message.
     pub panics: BTreeMap<String, u64>,
     /// Joined bots whose connection ended early, by reason.
     pub drops: BTreeMap<String, u64>,
+    /// The first message of each reason of [`Recorder::drops`].
+    pub drop_examples: BTreeMap<String, String>,
     /// Decode, apply and consistency errors, by kind.
     pub errors: BTreeMap<String, u64>,
     /// Close codes received from the server (our leave's answer included).
     pub close_codes: BTreeMap<u16, u64>,
-    /// Frames each bot received in the window, for bots joined for all of it.
-    pub window_frames: Vec<u64>,
+    /// What each bot joined for all of the window received in it.
+    pub window_frames: Vec<WindowFrames>,
+    /// Snapshots (controllers: feedback messages) every bot received in the window, those
+    /// that dropped or did not stay included.
+    pub window_frames_received: u64,
+    /// The time each bot was joined within the window, summed over the bots, in seconds.
+    pub window_bot_seconds: f64,
+    /// Ticks by which each bot's snapshots in the window spanned more than its time in it at
+    /// the tick rate, summed (see [`WindowFrames::seconds`]).
+    pub window_ticks_beyond: f64,
     /// Ticks skipped between consecutive snapshots, in the window.
     pub ticks_skipped: u64,
     /// Leaves begun by joined bots at the stop (those the run stopped waiting for included).
@@ -148,6 +160,9 @@ pub struct Recorder {
     /// were recorded (at the window's close, or past the bot's memory of inputs): their
     /// wait so far.
     pub inputs_still_waiting: u64,
+    /// Samples of [`Recorder::rtt`] that are pings still unanswered at the window's close:
+    /// their wait so far.
+    pub pings_still_waiting: u64,
 }
 
 impl Recorder {
@@ -160,6 +175,51 @@ impl Recorder {
     /// Counts one `kind` in `tally`.
     pub fn count(tally: &mut BTreeMap<String, u64>, kind: impl Into<String>) {
         *tally.entry(kind.into()).or_default() += 1;
+    }
+
+    /// Keeps `message` as the example of `kind` in `examples`, unless it has one: a reason's
+    /// count says how often, its message what to fix.
+    pub fn example(examples: &mut BTreeMap<String, String>, kind: &str, message: String) {
+        if !examples.contains_key(kind) {
+            let mut message = message;
+            if message.len() > EXAMPLE_MAX {
+                let mut end = EXAMPLE_MAX;
+                while !message.is_char_boundary(end) {
+                    end -= 1;
+                }
+                message.truncate(end);
+            }
+            examples.insert(kind.to_string(), message);
+        }
+    }
+}
+
+/// The longest example message kept per reason, in bytes.
+const EXAMPLE_MAX: usize = 240;
+
+/// What one bot joined for the whole window received in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowFrames {
+    /// Snapshots (controllers: feedback messages) received in the window.
+    pub frames: u64,
+    /// The server ticks from the first of those snapshots to the last, both included; 0
+    /// without snapshots (and for controllers, whose feedback names no tick).
+    pub ticks: u64,
+}
+
+impl WindowFrames {
+    /// The seconds of server ticks these frames were delivered over: the window, or the
+    /// ticks they span when those are more. A bot counts what it reads between the window's
+    /// two instants, and a room delivers a tick's snapshots to its bots in one burst: when
+    /// the window's edges fall so that a burst at each end is read inside it, or frames that
+    /// waited in the socket at its start are read in it, the bot reads more ticks than the
+    /// window holds (31 in a window of 1 s at 30 Hz), which over the window alone would read
+    /// as more than one frame per tick.
+    pub fn seconds(&self, window_s: f64, tick_rate: u32) -> f64 {
+        if tick_rate == 0 {
+            return window_s;
+        }
+        window_s.max(self.ticks as f64 / f64::from(tick_rate))
     }
 }
 
@@ -178,23 +238,26 @@ pub struct FpsSummary {
     pub p50: f64,
 }
 
-/// Summarises frames per bot over a window of `window` (`None` without bots or time).
-pub fn fps_summary(frames_per_bot: &[u64], window: Duration) -> Option<FpsSummary> {
+/// Summarises frames per bot over a window of `window` at `tick_rate` (`None` without bots
+/// or time): each bot's frames over [`WindowFrames::seconds`].
+pub fn fps_summary(bots: &[WindowFrames], window: Duration, tick_rate: u32) -> Option<FpsSummary> {
     let secs = window.as_secs_f64();
-    if frames_per_bot.is_empty() || secs <= 0.0 {
+    if bots.is_empty() || secs <= 0.0 {
         return None;
     }
-    let mut sorted = frames_per_bot.to_vec();
-    sorted.sort_unstable();
+    let mut fps: Vec<f64> =
+        bots.iter().map(|b| b.frames as f64 / b.seconds(secs, tick_rate)).collect();
+    fps.sort_unstable_by(f64::total_cmp);
     let at = |q: f64| {
-        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-        sorted[rank - 1] as f64 / secs
+        let rank = ((q * fps.len() as f64).ceil() as usize).clamp(1, fps.len());
+        fps[rank - 1]
     };
-    let total: u64 = sorted.iter().sum();
+    let frames: u64 = bots.iter().map(|b| b.frames).sum();
+    let seconds: f64 = bots.iter().map(|b| b.seconds(secs, tick_rate)).sum();
     Some(FpsSummary {
-        bots: sorted.len(),
-        mean: total as f64 / sorted.len() as f64 / secs,
-        min: sorted[0] as f64 / secs,
+        bots: fps.len(),
+        mean: frames as f64 / seconds,
+        min: fps[0],
         p1: at(0.01),
         p50: at(0.50),
     })
@@ -244,18 +307,38 @@ mod tests {
         assert_eq!(r.interarrival.len(), 3);
     }
 
+    fn window(frames: u64) -> WindowFrames {
+        WindowFrames { frames, ticks: frames }
+    }
+
     #[test]
     fn fps_summary_takes_the_slow_tail_into_account() {
-        let mut frames = vec![300u64; 99];
-        frames.push(150);
-        let s = fps_summary(&frames, Duration::from_secs(10)).unwrap();
+        let mut frames = vec![window(300); 99];
+        frames.push(WindowFrames { frames: 150, ticks: 300 });
+        let s = fps_summary(&frames, Duration::from_secs(10), 30).unwrap();
         assert_eq!(s.bots, 100);
         assert_eq!(s.min, 15.0);
         assert_eq!(s.p1, 15.0);
         assert_eq!(s.p50, 30.0);
         assert!((s.mean - 29.85).abs() < 1e-9);
-        assert_eq!(fps_summary(&[], Duration::from_secs(1)), None);
-        assert_eq!(fps_summary(&[1], Duration::ZERO), None);
+        assert_eq!(fps_summary(&[], Duration::from_secs(1), 30), None);
+        assert_eq!(fps_summary(&[window(1)], Duration::ZERO, 30), None);
+    }
+
+    #[test]
+    fn a_bot_never_reads_more_than_one_frame_per_tick() {
+        // A window of 1 s at 30 Hz whose edges each take in a tick's burst: 31 snapshots, of
+        // ticks 1 to 31, were delivered over 31 ticks, not over the window's 30.
+        let s = fps_summary(&[window(31), window(30)], Duration::from_secs(1), 30).unwrap();
+        let thirty = |fps: f64| (fps - 30.0).abs() < 1e-9;
+        assert!(thirty(s.min) && thirty(s.p50) && thirty(s.mean), "{s:?}");
+        // Frames the window misses still count against the whole window.
+        let slow = WindowFrames { frames: 15, ticks: 29 };
+        let s = fps_summary(&[slow], Duration::from_secs(1), 30).unwrap();
+        assert_eq!(s.mean, 15.0, "{s:?}");
+        // Controllers' feedback names no tick: the window alone.
+        let feedback = WindowFrames { frames: 3, ticks: 0 };
+        assert_eq!(fps_summary(&[feedback], Duration::from_secs(1), 30).unwrap().mean, 3.0);
     }
 
     #[test]

@@ -42,15 +42,16 @@ async fn a_few_players_join_play_and_report_what_they_felt() {
     let expected = report.frames.expected.expect("players get a snapshot per tick");
     let window = report.run.window_s.expect("the window opened");
     assert!(window >= 2.0, "the window ran its course: {window}");
-    assert_eq!(expected, (30.0 * window * 6.0).round() as u64);
+    // The window's ticks, and those by which a bot's snapshots spanned more.
+    assert!(expected >= (30.0 * window * 6.0).round() as u64, "{table}");
     // Plausible, not fast: a busy CI machine may deliver fewer frames, but the figures must
     // agree with each other.
     let ratio = report.frames.delivered_ratio.unwrap();
-    assert!(ratio > 0.1 && ratio < 1.1, "at most one snapshot per tick: {table}");
+    assert!(ratio > 0.1 && ratio <= 1.0, "at most one snapshot per tick: {table}");
     let fps = report.frames.per_bot_fps.expect("bots stayed the window");
     assert_eq!(fps.bots, 6);
     assert!((fps.mean / 30.0 - ratio).abs() < 0.1, "fps agrees with the delivered share: {table}");
-    assert!(fps.min <= fps.p50 && fps.p50 <= 31.0, "{table}");
+    assert!(fps.min <= fps.p50 && fps.mean <= 30.0 + 1e-9, "at most the tick rate: {table}");
 
     let ack = report.input_to_ack_ms.expect("inputs acknowledged");
     assert!(
@@ -69,23 +70,31 @@ async fn a_few_players_join_play_and_report_what_they_felt() {
     // a few bits more.
     assert!(per_frame > 8.0, "a snapshot of a 6-ship room is more than its headers: {table}");
     assert!(bytes.sent > 8.0 * fps.mean, "an ack and an input per snapshot: {table}");
-    assert!(report.resources.bots_cpu_percent.is_some(), "{table}");
     assert!(report.resources.rss_per_bot_kib.is_some(), "{table}");
     // One thread (the default): the bots could use at most one core.
     assert_eq!(report.resources.bots_cpu_available_percent, 100.0, "{table}");
-    // The process is the test's (its server included): only plausible, not the bots' cost.
-    // Bots per core again, from other figures of the report: the CPU share over the window
-    // and the frames the bots that stayed counted, at the room's 30 ticks/s.
-    let us = report.resources.bots_cpu_us_per_frame.expect("CPU per snapshot");
-    let per_core = report.resources.bots_per_core.expect("bots per core");
-    assert!(us > 0.0, "{table}");
-    let cpu_share = report.resources.bots_cpu_percent.expect("CPU over the window") / 100.0;
-    let frames_per_s = fps.mean * fps.bots as f64;
-    let from_cpu_share = frames_per_s / 30.0 / cpu_share;
-    assert!(
-        (per_core as f64 / from_cpu_share - 1.0).abs() < 0.1,
-        "{per_core} bots per core, {from_cpu_share:.0} from the CPU share: {table}"
-    );
+    // Six bots for 2 s may use less CPU than /proc can tell: then no figure, and none made of
+    // it, and the table says so.
+    let res = &report.resources;
+    let cpu_s = res.bots_cpu_s.expect("CPU read over the window");
+    if cpu_s < tickwire_bots::run::CPU_MIN_S {
+        assert_eq!((res.bots_cpu_percent, res.bots_cpu_us_per_frame), (None, None), "{table}");
+        assert!(table.contains("too little to measure"), "{table}");
+    } else {
+        // The process is the test's (its server included): only plausible, not the bots'
+        // cost. Bots per core again, from other figures of the report: the CPU share over the
+        // window and the frames the bots that stayed counted, at the room's 30 ticks/s.
+        let us = res.bots_cpu_us_per_frame.expect("CPU per snapshot");
+        let per_core = res.bots_per_core.expect("bots per core");
+        assert!(us > 0.0, "{table}");
+        let cpu_share = res.bots_cpu_percent.expect("CPU over the window") / 100.0;
+        let frames_per_s = fps.mean * fps.bots as f64;
+        let from_cpu_share = frames_per_s / 30.0 / cpu_share;
+        assert!(
+            (per_core as f64 / from_cpu_share - 1.0).abs() < 0.1,
+            "{per_core} bots per core, {from_cpu_share:.0} from the CPU share: {table}"
+        );
+    }
 
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["bots"]["joined"], 6);
@@ -143,6 +152,11 @@ async fn refusals_are_reported_by_reason_and_not_retried() {
     assert_eq!(report.bots.failures.get("http-429"), Some(&2), "{table}");
     assert!(!report.passed);
     assert!(report.frames.expected.is_none(), "controllers get no snapshots");
+    // What the server said, and which of its flags to raise.
+    let example = &report.bots.failure_examples["http-429"];
+    assert!(example.starts_with("upgrade refused: HTTP 429"), "{table}");
+    assert!(table.contains(&format!("http-429 x2: {example}")), "{table}");
+    assert!(report.hints.iter().any(|h| h.contains("--max-connections-per-ip")), "{table}");
     server.shutdown().await;
 }
 
@@ -159,7 +173,7 @@ async fn frames_expected_count_the_bots_present_not_the_bots_asked_for() {
     assert_eq!((report.bots.joined, report.bots.stayed), (2, 2), "{table}");
     let window = report.run.window_s.expect("the window opened");
     let expected = report.frames.expected.expect("spectators get a snapshot per tick");
-    assert_eq!(expected, (30.0 * window * 2.0).round() as u64, "{table}");
+    assert!(expected >= (30.0 * window * 2.0).round() as u64, "{table}");
     // However many frames a loaded machine delivers, the share agrees with the bots' fps.
     let ratio = report.frames.delivered_ratio.expect("a ratio");
     let fps = report.frames.per_bot_fps.expect("bots stayed the window");
@@ -273,6 +287,107 @@ async fn on_io_uring_refusals_and_a_server_going_away_are_reported() {
     assert_eq!(report.bots.joined, 2, "{table}");
     assert_eq!(report.bots.drops.values().sum::<u64>(), 2, "{table}");
     assert_eq!(report.close_codes.get("1001"), Some(&2), "{table}");
+}
+
+/// A server that goes away in the window leaves nobody to measure the rest of it: the run
+/// ends there, and says why, rather than waiting out the window with no bot.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_nobody_is_left_in_ends_there_and_does_not_pass() {
+    let server = TestServer::start(server_config()).await;
+    let url = server.url();
+    let dir = scratch_dir();
+    let ready = dir.join("ready");
+    let flags = ["--bots", "2", "--role", "spectator", "--duration", "60s", "--ready-file"];
+    let argv = ["tickwire-bots", "--url", &url, "--quiet", "--ramp", "50/s"];
+    let args =
+        Args::try_parse_from(argv.iter().chain(&flags).chain(&[ready.to_str().unwrap()])).unwrap();
+    let bots = tokio::spawn(tickwire_bots::run::run(args, std::future::pending()));
+    while !ready.exists() {
+        assert!(!bots.is_finished(), "the run ended before its window");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.shutdown().await;
+    let report = bots.await.unwrap();
+    let table = report.table();
+    assert_eq!(report.bots.drops.values().sum::<u64>(), 2, "{table}");
+    assert_eq!(report.run.no_bot_left_in, Some(tickwire_bots::report::Phase::Window), "{table}");
+    assert!(report.run.window_s.is_some_and(|s| s < 60.0), "ended with its last bot: {table}");
+    let complete = report.checks.iter().find(|c| c.name == "window complete").expect(&table);
+    assert!(!complete.ok && complete.detail.contains("no bot was left"), "{table}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `--server-pid` process that exits in the window is named, with when, rather than its
+/// figures silently missing. Killed and not waited for, it is a zombie, as a script's server
+/// is until the script reaps it.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_pid_that_exits_is_reported_gone_with_when() {
+    let server = TestServer::start(server_config()).await;
+    let url = server.url();
+    let dir = scratch_dir();
+    let ready = dir.join("ready");
+    let mut stand_in = KillOnDrop(Some(
+        std::process::Command::new("sleep").arg("600").spawn().expect("sleep runs"),
+    ));
+    let pid = stand_in.0.as_ref().unwrap().id().to_string();
+    let flags = ["--bots", "1", "--role", "spectator", "--duration", "2s", "--server-pid", &pid];
+    let argv = ["tickwire-bots", "--url", &url, "--quiet", "--ramp", "50/s", "--ready-file"];
+    let args =
+        Args::try_parse_from(argv.iter().chain(&[ready.to_str().unwrap()]).chain(&flags)).unwrap();
+    let bots = tokio::spawn(tickwire_bots::run::run(args, std::future::pending()));
+    while !ready.exists() {
+        assert!(!bots.is_finished(), "the run ended before its window");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(killed.success());
+    let report = bots.await.unwrap();
+    let table = report.table();
+    let gone = report.resources.server_gone.expect(&table);
+    assert_eq!(gone.phase, tickwire_bots::report::Phase::Window, "{table}");
+    assert!(table.contains(&format!("server (pid {pid}) gone")), "{table}");
+    assert!(report.warnings.iter().any(|w| w.contains("was gone")), "{table}");
+    assert_eq!(report.resources.server_cpu_percent, None, "{table}");
+    stand_in.0.take().unwrap().wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    server.shutdown().await;
+}
+
+/// A refused command line runs nothing: a report an earlier run left at its `--json` path
+/// is emptied, not left to pass for this one.
+#[cfg(unix)]
+#[test]
+fn a_refused_command_line_leaves_no_earlier_report_behind() {
+    let dir = scratch_dir();
+    let json = dir.join("stale.json");
+    for refused in [
+        // Refused by the bots' own checks: no such process.
+        &["--server-pid", "4000000000"][..],
+        // Refused by clap, before it got to the path.
+        &["--bots", "0"],
+    ] {
+        std::fs::write(&json, "{\"passed\":true}\n").unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+            .args(["--url", "ws://127.0.0.1:1/ws", "--quiet"])
+            .args(refused)
+            .args(["--json", json.to_str().unwrap()])
+            .output()
+            .expect("tickwire-bots runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{refused:?}: {stderr}");
+        assert_eq!(std::fs::read_to_string(&json).unwrap(), "", "{refused:?}: {stderr}");
+    }
+    // Nothing there before: nothing made.
+    std::fs::remove_file(&json).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+        .args(["--server-pid", "4000000000", "--json", json.to_str().unwrap()])
+        .output()
+        .expect("tickwire-bots runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!json.exists(), "a refused command line writes no report file");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `--json -` is for a pipe into jq: standard output holds the JSON report and nothing else

@@ -18,7 +18,11 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tickwire_shared::{Name, Role, RoomName, is_valid_room_name};
 
-/// Clock drift tolerated on `exp` and `nbf`, seconds.
+/// Clock drift tolerated on `exp` and `nbf`, seconds: a token is taken until this long after
+/// its `exp` and from this long before its `nbf` (SECURITY.md says so; `mint-token --help`
+/// too). A backend's clock and the servers' commonly disagree by a few seconds, and a token
+/// refused for that cannot be retried; 30 s more of a token's life costs little next to a
+/// TTL of minutes or hours.
 pub const LEEWAY_SECS: u64 = 30;
 
 /// The shortest `--join-secret` the server does not warn about, in bytes: HS256's own key size
@@ -280,6 +284,25 @@ mod tests {
         );
         // An empty secret is refused outright.
         assert!(matches!(JoinVerifier::from_secret(""), Err(KeyError::EmptySecret)));
+    }
+
+    /// SECURITY.md's promise: `exp` and `nbf` are checked with [`LEEWAY_SECS`] of leeway, no
+    /// more and no less (a few seconds either side of the bound, so the clock ticking between
+    /// minting and verifying cannot matter).
+    #[test]
+    fn exp_and_nbf_are_checked_with_the_documented_leeway() {
+        let verifier = JoinVerifier::from_secret("s3cret").unwrap();
+        let key = MintKey::Secret("s3cret".into());
+        let leeway = LEEWAY_SECS as i64;
+        let verify = |claims: JoinClaims| verifier.verify(&mint(&claims, &key).unwrap());
+        assert!(verify(claims(-(leeway - 5))).is_ok(), "expired, within the leeway");
+        assert_eq!(verify(claims(-(leeway + 5))), Err(AuthError::Expired));
+        let not_before = |nbf_in: i64| JoinClaims {
+            nbf: Some((unix_now() as i64 + nbf_in) as u64),
+            ..claims(3600)
+        };
+        assert!(verify(not_before(leeway - 5)).is_ok(), "not yet valid, within the leeway");
+        assert_eq!(verify(not_before(leeway + 5)), Err(AuthError::NotYetValid));
     }
 
     #[test]

@@ -17,8 +17,9 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
 
     /// A second, plain-HTTP listener for operators, e.g. `10.0.0.5:9090` or `0.0.0.0:9090` in
-    /// a pod: it serves `/metrics`, `/livez` (liveness: 200 until shutdown, a drain included),
-    /// `/healthz` (readiness: 503 while draining), `/stats`, `/rooms`, `/nodes` and
+    /// a pod: it serves `/metrics`, `/livez` (liveness: 200 as long as the process serves, a
+    /// drain and the shutdown's closes included), `/healthz` (readiness: 503 while draining
+    /// and shutting down), `/stats`, `/rooms`, `/nodes` and
     /// `/dashboard`, with a pool of its own (32 connections, 8 per address), so that a public
     /// port full of clients never answers a liveness probe or a scrape with 503. `/metrics`
     /// then leaves the public port. Keep it on a private network: it has no TLS. Unset:
@@ -136,8 +137,10 @@ pub struct ServerConfig {
     pub room_idle_grace: Duration,
 
     /// Sustained inputs per second per client; a client above it (after the burst) is closed
-    /// with 1008. Must exceed the client's send rate with room for jitter.
-    #[arg(long, env = "TICKWIRE_INPUT_RATE", default_value_t = 120)]
+    /// with 1008. Must exceed the client's send rate with room for jitter. At least 1: with 0
+    /// every player would be closed once its burst was spent.
+    #[arg(long, env = "TICKWIRE_INPUT_RATE", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub input_rate: u32,
 
     /// Inputs a client may send back to back beyond the sustained rate. Three seconds' worth
@@ -147,8 +150,11 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_INPUT_BURST", default_value_t = 360)]
     pub input_burst: u32,
 
-    /// Sustained chat lines per second per client; above it, close 1008.
-    #[arg(long, env = "TICKWIRE_CHAT_RATE", default_value_t = 2)]
+    /// Sustained chat lines per second per client; above it, close 1008. At least 1: with 0
+    /// a player who chats would be closed once its burst was spent (`--room-chat-rate 0`
+    /// relays no chat at all without closing anyone).
+    #[arg(long, env = "TICKWIRE_CHAT_RATE", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub chat_rate: u32,
 
     /// Chat lines a client may send back to back.
@@ -163,9 +169,13 @@ pub struct ServerConfig {
 
     /// Proxies and load balancers whose `--proxy-header` is believed (comma separated CIDR
     /// ranges or addresses, e.g. `10.0.0.0/8,192.0.2.7`). Requests from them count against the
-    /// per-address caps, rate limits and logs of the client they name; they are exempt from the
-    /// per-address TCP cap themselves. Empty: no header is believed (anyone could write any
-    /// address there).
+    /// per-address caps, rate limits and logs of the client they name: each WebSocket upgrade
+    /// and each new HTTP fallback session counts as a new connection of that client (plain
+    /// requests, which the proxy sends over connections it keeps open, do not); the proxies
+    /// are exempt from the per-address TCP cap and rate themselves. Empty: no header is
+    /// believed (anyone could write any address there). The server warns at start about a
+    /// range that holds every address (`0.0.0.0/0`, `::/0`): every client could then claim
+    /// any address.
     #[arg(long, env = "TICKWIRE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<crate::proxy::TrustedProxy>,
 
@@ -173,7 +183,14 @@ pub struct ServerConfig {
     /// (nginx, HAProxy `option forwardfor`, Envoy, cloud load balancers) or `forwarded`
     /// (RFC 7239). Only that one is read: a proxy passes the other through as the client wrote
     /// it, so believing it would let any client claim any address.
-    #[arg(long, env = "TICKWIRE_PROXY_HEADER", value_enum, default_value_t)]
+    /// Given without `--trusted-proxies`, it would be ignored: refused.
+    #[arg(
+        long,
+        env = "TICKWIRE_PROXY_HEADER",
+        value_enum,
+        default_value_t,
+        requires = "trusted_proxies"
+    )]
     pub proxy_header: crate::proxy::ProxyHeader,
 
     /// Turns on signed join tokens: HS256 with this secret. Every upgrade of `/ws` must then
@@ -185,23 +202,26 @@ pub struct ServerConfig {
         long,
         env = "TICKWIRE_JOIN_SECRET",
         hide_env_values = true,
-        conflicts_with = "join_public_key"
+        conflicts_with = "join_public_key",
+        group = "join_key"
     )]
     pub join_secret: Option<Secret>,
 
     /// Turns on signed join tokens verified with this Ed25519 public key (a PEM file): EdDSA
     /// tokens the backend signs with the private key, which never reaches the game servers.
-    #[arg(long, env = "TICKWIRE_JOIN_PUBLIC_KEY")]
+    #[arg(long, env = "TICKWIRE_JOIN_PUBLIC_KEY", group = "join_key")]
     pub join_public_key: Option<std::path::PathBuf>,
 
     /// With join tokens on, the audience they must name (`aud`), e.g. the client id an
     /// identity provider puts there. Unset, a token that names any audience is refused: it
-    /// was minted for something else that shares the key.
-    #[arg(long, env = "TICKWIRE_JOIN_AUDIENCE")]
+    /// was minted for something else that shares the key. Needs `--join-secret` or
+    /// `--join-public-key` (refused without: it would be ignored).
+    #[arg(long, env = "TICKWIRE_JOIN_AUDIENCE", requires = "join_key")]
     pub join_audience: Option<String>,
 
     /// With join tokens on, the issuer they must name (`iss`). Unset, `iss` is not checked.
-    #[arg(long, env = "TICKWIRE_JOIN_ISSUER")]
+    /// Needs `--join-secret` or `--join-public-key`.
+    #[arg(long, env = "TICKWIRE_JOIN_ISSUER", requires = "join_key")]
     pub join_issuer: Option<String>,
 
     /// Origins allowed to open `/ws` and HTTP fallback sessions (comma separated, e.g.
@@ -243,8 +263,9 @@ pub struct ServerConfig {
     /// themselves after the tick, in such batches, instead of waking each one's writer task
     /// (see BENCHMARKS.md, "io_uring in the server", for what it saves). Off by default:
     /// io_uring is often disabled in containers (the server then refuses to start with this
-    /// flag), and older kernels lack it.
-    #[arg(long, env = "TICKWIRE_IO_URING", default_value_t = false)]
+    /// flag), and older kernels lack it. `TICKWIRE_IO_URING` takes `true`/`false`, `1`/`0`,
+    /// `yes`/`no` or `on`/`off`.
+    #[arg(long, env = "TICKWIRE_IO_URING", default_value_t = false, value_parser = EnvBool)]
     pub io_uring: bool,
 
     /// PEM certificate chain (leaf first) to serve `https://` and `wss://` on `--bind`; needs
@@ -258,7 +279,8 @@ pub struct ServerConfig {
     pub tls_key: Option<std::path::PathBuf>,
 
     /// Serve the diagnostics echo at `/echo` (echoes every WebSocket message back).
-    #[arg(long, env = "TICKWIRE_ECHO", default_value_t = false)]
+    /// `TICKWIRE_ECHO` takes `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off`.
+    #[arg(long, env = "TICKWIRE_ECHO", default_value_t = false, value_parser = EnvBool)]
     pub echo: bool,
 
     /// Largest message `/echo` accepts, in bytes: 1 to 64 MiB (each echo connection may buffer
@@ -275,6 +297,10 @@ pub struct ServerConfig {
     pub close_timeout: Duration,
 
     /// Time allowed on SIGINT/SIGTERM to send every client close 1001 and flush, before exit.
+    /// Meanwhile the listeners stay open: `/healthz` answers 503, `/livez` 200, new upgrades
+    /// and HTTP fallback sessions 503, `/metrics` and `/rooms` as usual. Longer lets slow
+    /// clients close cleanly; shorter ends a stuck shutdown sooner (a second signal ends it at
+    /// once).
     #[arg(long, env = "TICKWIRE_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
@@ -565,6 +591,39 @@ impl clap::builder::TypedValueParser for RedisUrlParser {
     }
 }
 
+/// The parser of a boolean flag's environment variable (`--echo`: `TICKWIRE_ECHO`): what
+/// environments and service managers write for a boolean (`true`/`false`, `1`/`0`, `yes`/`no`,
+/// `on`/`off`, `y`/`n`, `t`/`f`, in any case), and an error naming the variable for anything
+/// else (a flag takes no value on the command line, so a bad one came from there). Clap's own
+/// parser for a flag takes only `true` and `false`, and names the flag.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvBool;
+
+impl clap::builder::TypedValueParser for EnvBool {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<bool, clap::Error> {
+        clap::builder::BoolishValueParser::new().parse_ref(cmd, arg, value).map_err(|_| {
+            let flag = arg.map_or_else(|| "the flag".to_string(), |a| format!("--{}", a.get_id()));
+            let flag = arg.and_then(clap::Arg::get_long).map_or(flag, |long| format!("--{long}"));
+            let source = match arg.and_then(clap::Arg::get_env) {
+                Some(var) => format!("{} (the variable of {flag})", var.to_string_lossy()),
+                None => flag,
+            };
+            let message = format!(
+                "invalid value '{}' for {source}: use true or false, 1 or 0, yes or no, on or off\n",
+                value.to_string_lossy()
+            );
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd)
+        })
+    }
+}
+
 /// A node name: 1 to 48 letters, digits, `-`, `_` or `.` (it goes into Redis keys, metric
 /// labels and `/rooms`).
 pub fn parse_node_id(text: &str) -> Result<String, String> {
@@ -750,6 +809,105 @@ mod tests {
         .unwrap();
         assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.echo_max_message, 1);
+    }
+
+    /// The command the binary parses its flags with (the same attributes, flattened).
+    #[derive(clap::Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        config: ServerConfig,
+    }
+
+    /// Parses `args`; the rendered error when refused.
+    fn refusal(args: &[&str]) -> Option<String> {
+        use clap::Parser;
+        let args = [&["tickwire-server"], args].concat();
+        TestCli::try_parse_from(args).err().map(|e| e.render().to_string())
+    }
+
+    /// 0 inputs (or chat lines) a second closed every player once its burst was spent.
+    #[test]
+    fn rates_that_would_close_every_client_are_refused_naming_the_flag() {
+        for flag in ["--input-rate", "--chat-rate"] {
+            let refused = refusal(&[flag, "0"]).expect("0 refused");
+            assert!(refused.contains(flag), "{refused}");
+            assert_eq!(refusal(&[flag, "1"]), None);
+        }
+        assert_eq!(refusal(&["--room-chat-rate", "0"]), None, "0 relays no chat, closes nobody");
+    }
+
+    /// Flags that mean nothing without another, which would otherwise be ignored in silence,
+    /// are refused naming both.
+    #[test]
+    fn flags_that_need_another_are_refused_without_it_naming_both() {
+        for (alone, missing) in [
+            (&["--join-audience", "tickwire"][..], "--join-secret"),
+            (&["--join-issuer", "https://id.example"][..], "--join-public-key"),
+            (&["--proxy-header", "forwarded"][..], "--trusted-proxies"),
+        ] {
+            let refused = refusal(alone).expect("refused");
+            assert!(refused.contains(alone[0]), "{refused}");
+            assert!(refused.contains(missing), "{refused}");
+        }
+        assert_eq!(refusal(&["--join-audience", "a", "--join-secret", "s"]), None);
+        assert_eq!(refusal(&["--join-issuer", "i", "--join-public-key", "k.pem"]), None);
+        let proxied = ["--proxy-header", "forwarded", "--trusted-proxies", "10.0.0.1"];
+        assert_eq!(refusal(&proxied), None);
+        assert_eq!(refusal(&[]), None, "the defaults (x-forwarded-for) need nothing");
+    }
+
+    /// Every boolean flag's variable takes what environments write for a boolean (`1`, `yes`,
+    /// `on`, ...), and a refusal names the variable. Set for a child process (this test binary
+    /// again, running this test alone), never in this one, where other tests read it.
+    #[test]
+    fn boolean_flags_take_the_usual_spellings_from_the_environment() {
+        const CHILD: &str = "TICKWIRE_BOOL_ENV_CHILD";
+        let cmd = <TestCli as clap::CommandFactory>::command();
+        let flags: Vec<(String, String)> = cmd
+            .get_arguments()
+            .filter(|a| matches!(a.get_action(), clap::ArgAction::SetTrue))
+            .filter_map(|a| {
+                Some((a.get_id().to_string(), a.get_env()?.to_string_lossy().into_owned()))
+            })
+            .collect();
+        if std::env::var_os(CHILD).is_some() {
+            match cmd.try_get_matches_from(["tickwire-server"]) {
+                Ok(matches) => {
+                    for (id, _) in &flags {
+                        println!("{id}={}", matches.get_flag(id));
+                    }
+                }
+                Err(e) => println!("refused: {}", e.render()),
+            }
+            return;
+        }
+        let ids: Vec<&str> = flags.iter().map(|(id, _)| id.as_str()).collect();
+        assert!(ids.contains(&"echo") && ids.contains(&"io_uring"), "{ids:?}");
+        let child = |value: &str| {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "config::tests::boolean_flags_take_the_usual_spellings_from_the_environment",
+                ])
+                .args(["--exact", "--nocapture"])
+                .envs(flags.iter().map(|(_, var)| (var.as_str(), value)))
+                .env(CHILD, "1")
+                .output()
+                .expect("the test binary runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        for (value, expected) in
+            [("1", true), ("yes", true), ("On", true), ("0", false), ("off", false)]
+        {
+            let printed = child(value);
+            for (id, var) in &flags {
+                assert!(printed.contains(&format!("{id}={expected}")), "{var}={value}: {printed}");
+            }
+        }
+        let refused = child("maybe");
+        assert!(refused.contains("refused: "), "{refused}");
+        assert!(refused.contains("'maybe'"), "{refused}");
+        assert!(flags.iter().any(|(_, var)| refused.contains(var.as_str())), "{refused}");
     }
 
     #[test]

@@ -30,13 +30,13 @@ use crate::frame::{self, FrameBuilder};
 use crate::guard::{FrameGuard, TextPolicy, Violation};
 use crate::metrics::Initiator;
 use crate::outbox::{Batch, ClientLink, CloseRequest, RepliesOverflow};
+use crate::proxy::Peer;
 use crate::ratelimit::TokenBucket;
 use crate::room::{Departure, JoinRefused, JoinRequest, Joined, RoomCommand};
 use crate::socket::SharedTcp;
 use crate::transport::{Attached, Transport};
 use futures_util::{Stream, StreamExt};
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -85,6 +85,9 @@ pub mod close_code {
     /// What a close frame without a code reads as; never sent in a frame (an answer to such a
     /// close has no code either).
     pub const NO_STATUS: u16 = 1005;
+    /// A connection that ended without a closing handshake (RFC 6455 7.1.5); never sent in a
+    /// frame, only counted (`tickwire_closes_total{code="1006",initiator="Client"}`).
+    pub const ABNORMAL: u16 = 1006;
     /// 1002 as a browser sends it (its WebSocket API allows only 1000 and 3000-4999): a
     /// client that could not decode a message. Keeps the seat, as 1002 does.
     pub const BROWSER_PROTOCOL: u16 = 4002;
@@ -170,8 +173,14 @@ pub(crate) enum ReadEnd {
         /// 1005 when its close frame had no code).
         echo: u16,
     },
-    /// The socket died, went silent, or the server closed it for a reason that keeps the seat.
+    /// The server closed it for a reason that keeps the seat (silence, too slow, a resume
+    /// elsewhere).
     Dropped,
+    /// The client went away without a closing handshake: its socket ended (EOF) or failed (a
+    /// reset). The seat waits for a resume; the connection counts as 1006 from the client.
+    /// A close still goes out if the socket takes it (a client that shut down only its
+    /// sending side reads it), as no close of the server's.
+    Lost,
     /// The server closed it for a reason that ends the seat.
     Refused,
     /// The client broke the WebSocket protocol (a frame too big, invalid UTF-8, a text frame,
@@ -272,7 +281,7 @@ pub fn serve<S>(
     io: S,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
     ctx: Arc<ServerContext>,
-    peer: SocketAddr,
+    peer: Peer,
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
 ) -> impl Future<Output = ()> + Send
@@ -307,7 +316,7 @@ pub fn serve_tcp(
     early: bytes::Bytes,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
     ctx: Arc<ServerContext>,
-    peer: SocketAddr,
+    peer: Peer,
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
 ) -> impl Future<Output = ()> + Send {
@@ -361,7 +370,7 @@ fn serve_halves<R, W>(
     write_half: W,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
     ctx: Arc<ServerContext>,
-    peer: SocketAddr,
+    peer: Peer,
     grant: Option<JoinGrant>,
     hop: Option<crate::cluster::Hop>,
 ) -> impl Future<Output = ()> + Send
@@ -369,8 +378,14 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + DirectWrite + Unpin + Send + 'static,
 {
-    let span =
-        info_span!("conn", %peer, player = tracing::field::Empty, room = tracing::field::Empty);
+    // Behind a proxy, the client without the port it does not know, and the proxy.
+    let span = info_span!(
+        "conn",
+        peer = %peer.client_shown(),
+        proxy = peer.proxy.map(tracing::field::display),
+        player = tracing::field::Empty,
+        room = tracing::field::Empty
+    );
     async move {
         let link = Arc::new(ClientLink::new());
         if let Some(socket) = write_half.direct() {
@@ -441,7 +456,7 @@ where
     let how = match end {
         ReadEnd::ClientClosed { echo } if !close_ends_seat(echo) => Departure::Dropped,
         ReadEnd::ClientClosed { .. } | ReadEnd::Refused | ReadEnd::Broken => Departure::Left,
-        ReadEnd::Dropped => Departure::Dropped,
+        ReadEnd::Dropped | ReadEnd::Lost => Departure::Dropped,
     };
     let leave = RoomCommand::Leave { player: joined.player, link: link.clone(), how };
     // The room may be gone already during shutdown; nothing is left to tell then.
@@ -463,6 +478,12 @@ async fn finish<R, W>(
 {
     let timeout = ctx.config.close_timeout;
     let mut writer = writer;
+    // A relay (cluster mode) says `Dropped` for a client that went away too; only the server's
+    // own reasons for `Dropped` request a close.
+    let end = match end {
+        ReadEnd::Dropped if !link.is_closing() => ReadEnd::Lost,
+        end => end,
+    };
     let mut written = None;
     let clean = match end {
         ReadEnd::ClientClosed { echo } => {
@@ -486,13 +507,22 @@ async fn finish<R, W>(
         }
         // The message stream died with the error the close is about: nothing to read on it.
         ReadEnd::Broken => false,
-        ReadEnd::Refused | ReadEnd::Dropped => {
+        ReadEnd::Refused | ReadEnd::Dropped | ReadEnd::Lost => {
             // Whatever ended the session, make sure the writer sends a close and exits (a
             // refusal requested its own, with its reason, and the first request wins).
-            link.close(close_only(
-                close_code::NORMAL,
-                "the connection ended without a closing handshake",
-            ));
+            let ended = || {
+                close_only(close_code::NORMAL, "the connection ended without a closing handshake")
+            };
+            // A client gone without a closing handshake is counted as what it is. The close
+            // still goes out if the socket takes it (a client that only shut down its sending
+            // side reads it), but it is no close of the server's: a reset socket takes none,
+            // and one the peer closed only answers it with a reset.
+            if end == ReadEnd::Lost && link.close_after_loss(ended()) {
+                debug!("connection lost without a closing handshake");
+                ctx.metrics.connection_lost();
+            } else {
+                link.close(ended());
+            }
             let drained = drain(&mut stream);
             tokio::pin!(drained);
             tokio::select! {
@@ -513,7 +543,7 @@ async fn finish<R, W>(
         None => tokio::time::timeout(timeout, writer).await.ok().and_then(Result::ok),
     };
     let Some((end_of_writer, mut write_half)) = written else { return };
-    if !clean && !matches!(end, ReadEnd::Dropped) && end_of_writer.close_sent {
+    if !clean && !matches!(end, ReadEnd::Dropped | ReadEnd::Lost) && end_of_writer.close_sent {
         // The client broke the protocol or its answer did not come cleanly, but its socket may
         // be alive with bytes in flight: read them off before dropping it, or the kernel
         // answers them with a reset that can destroy the close frame before the client reads
@@ -597,7 +627,7 @@ where
                     "no Hello within the handshake timeout",
                 ));
             }
-            Ok(None) => return Err(ReadEnd::Dropped),
+            Ok(None) => return Err(ReadEnd::Lost),
             Ok(Some(Ok(Message::Close(frame)))) => {
                 return Err(ReadEnd::ClientClosed { echo: echo_code(frame.as_ref()) });
             }
@@ -615,7 +645,7 @@ where
                         link.close(close);
                         Err(ReadEnd::Broken)
                     }
-                    None => Err(ReadEnd::Dropped),
+                    None => Err(ReadEnd::Lost),
                 };
             }
         }
@@ -835,7 +865,7 @@ where
                 link.close(silence.idle_kick());
                 return ReadEnd::Dropped;
             }
-            Ok(None) => return ReadEnd::Dropped,
+            Ok(None) => return ReadEnd::Lost,
             Ok(Some(Err(e))) => {
                 return match ws_failure(&e) {
                     Some(close) => {
@@ -844,7 +874,7 @@ where
                     }
                     None => {
                         debug!(error = %e, "connection lost");
-                        ReadEnd::Dropped
+                        ReadEnd::Lost
                     }
                 };
             }
@@ -1152,7 +1182,7 @@ where
     // Once for the connection, not per batch (see `read_loop`).
     let shutdown = shutdown_signal(&ctx);
     tokio::pin!(shutdown);
-    let close = loop {
+    let (close, after_loss) = loop {
         tokio::select! {
             () = link.next_batch_into(&mut batch) => {
                 let wrote = write_batch(&mut io, &batch, &link, &ctx).await.is_ok();
@@ -1172,7 +1202,7 @@ where
                     return (unsent, io);
                 }
                 if let Some(close) = close {
-                    break close;
+                    break (close, batch.after_loss);
                 }
             }
             // Requested on the link, so the room writes nothing more to the socket itself; the
@@ -1205,7 +1235,10 @@ where
     let close_sent = matches!(sent, Ok(Ok(())));
     if close_sent {
         ctx.metrics.frames_sent.inc();
-        ctx.metrics.closed(code, Initiator::Server);
+        // After a loss the connection was counted as the client's (1006) already.
+        if !after_loss {
+            ctx.metrics.closed(code, Initiator::Server);
+        }
     }
     (WriterEnd { close_sent, echoed: false }, io)
 }
@@ -1245,7 +1278,8 @@ mod tests {
             Arc::new(ClientLink::new()),
             ctx.clone(),
         );
-        let serving = serve_tcp(socket, bytes::Bytes::new(), config, ctx, addr, None, None);
+        let serving =
+            serve_tcp(socket, bytes::Bytes::new(), config, ctx, Peer::direct(addr), None, None);
         let (reader, writer) = (std::mem::size_of_val(&serving), std::mem::size_of_val(&writer));
         eprintln!("reader {reader} B, writer {writer} B");
         assert!(reader <= 3 * 1024, "the connection's future is {reader} B");

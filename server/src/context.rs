@@ -487,20 +487,39 @@ impl ServerContext {
         let keys = AddressKeys::of(ip);
         let limit = self.tcp_limit_per_ip();
         let mut conns = lock(&self.connections);
-        let rate = self.new_connections_per_second();
-        let site_rate = rate.saturating_mul(ADDRESSES_PER_IPV6_SITE);
-        let burst = |rate: u32| rate.saturating_mul(NEW_CONNECTION_BURST_SECONDS);
-        if !conns.opened.try_take(keys.address, rate, burst(rate), now)
-            || keys.site.is_some_and(|site| {
-                !conns.opened_by_site.try_take(site, site_rate, burst(site_rate), now)
-            })
-        {
+        if !self.take_new_connection(&mut conns, keys, now) {
             return Err(TcpRefusal::TooFast);
         }
         if !conns.tcp.take(keys, limit) {
             return Err(TcpRefusal::TooMany);
         }
         Ok(TcpPermit { ctx: self.clone(), keys })
+    }
+
+    /// Charges a new connection of `ip`, a client a trusted proxy names, to the rate its
+    /// address may open them at ([`Self::new_connections_per_second`]): the proxy's own TCP
+    /// connections are exempt from [`Self::admit_tcp`], so without this a client behind it
+    /// could open WebSockets and HTTP fallback sessions as fast as the proxy passes them on.
+    /// `false` when over the rate.
+    pub fn admit_forwarded(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut conns = lock(&self.connections);
+        self.take_new_connection(&mut conns, AddressKeys::of(ip), now)
+    }
+
+    /// Takes one of the address's (and its IPv6 /48's) new connections for the second.
+    fn take_new_connection(
+        &self,
+        conns: &mut Connections,
+        keys: AddressKeys,
+        now: Instant,
+    ) -> bool {
+        let rate = self.new_connections_per_second();
+        let site_rate = rate.saturating_mul(ADDRESSES_PER_IPV6_SITE);
+        let burst = |rate: u32| rate.saturating_mul(NEW_CONNECTION_BURST_SECONDS);
+        conns.opened.try_take(keys.address, rate, burst(rate), now)
+            && keys.site.is_none_or(|site| {
+                conns.opened_by_site.try_take(site, site_rate, burst(site_rate), now)
+            })
     }
 
     /// New TCP connections one address may open a second ([`ServerContext::admit_tcp`]),
@@ -756,6 +775,25 @@ mod tests {
         let load_test = ServerConfig { max_connections_per_ip: 60_000, ..ServerConfig::default() };
         let ctx = ServerContext::new(load_test, rx);
         assert_eq!(ctx.new_connections_per_second(), ctx.tcp_limit_per_ip());
+    }
+
+    /// A client a trusted proxy names is held to the rate of a direct one, in the same bucket.
+    #[test]
+    fn a_forwarded_client_opens_connections_at_an_address_s_rate() {
+        let (_tx, rx) = watch::channel(false);
+        let config = ServerConfig { max_connections_per_ip: 2, ..ServerConfig::default() };
+        let ctx = Arc::new(ServerContext::new(config, rx));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let burst = ctx.new_connections_per_second() * NEW_CONNECTION_BURST_SECONDS;
+        let t0 = Instant::now();
+        for _ in 0..burst - 1 {
+            assert!(ctx.admit_forwarded(ip("203.0.113.9"), t0));
+        }
+        // Direct and forwarded connections of one address share its bucket.
+        assert!(ctx.admit_tcp(ip("203.0.113.9"), t0).is_ok());
+        assert!(!ctx.admit_forwarded(ip("203.0.113.9"), t0), "over the rate");
+        assert!(ctx.admit_forwarded(ip("203.0.113.10"), t0), "another client");
+        assert!(ctx.admit_forwarded(ip("203.0.113.9"), t0 + std::time::Duration::from_secs(1)));
     }
 
     #[tokio::test]

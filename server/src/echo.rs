@@ -6,8 +6,8 @@ use crate::connection::{close_code, drain, echo_code, linger, shutdown_signal, t
 use crate::context::ServerContext;
 use crate::guard::Violation;
 use crate::metrics::Initiator;
+use crate::proxy::Peer;
 use futures_util::{SinkExt, StreamExt};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
@@ -17,11 +17,15 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{Instrument, debug, info_span};
 
 /// Echoes until the peer closes, errs, goes silent, or the server shuts down.
-pub async fn serve<S>(mut ws: WebSocketStream<S>, ctx: Arc<ServerContext>, peer: SocketAddr)
+pub async fn serve<S>(mut ws: WebSocketStream<S>, ctx: Arc<ServerContext>, peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let span = info_span!("echo", %peer);
+    let span = info_span!(
+        "echo",
+        peer = %peer.client_shown(),
+        proxy = peer.proxy.map(tracing::field::display)
+    );
     async move {
         // The message stream failed (a protocol error): the close lingers on the raw socket.
         let mut broken = false;
@@ -32,14 +36,20 @@ where
             };
             match next {
                 Err(_) => break Some((close_code::POLICY, "idle".to_string())),
-                Ok(None) => break None,
+                Ok(None) => {
+                    ctx.metrics.connection_lost();
+                    break None;
+                }
                 Ok(Some(Ok(message @ (Message::Text(_) | Message::Binary(_))))) => {
                     // A peer that sends but never reads would otherwise hold this task and
                     // its connection slot forever.
                     let sent = tokio::time::timeout(ctx.config.slow_client_timeout, ws.send(message));
                     match sent.await {
                         Ok(Ok(())) => {}
-                        Ok(Err(_)) => break None,
+                        Ok(Err(_)) => {
+                            ctx.metrics.connection_lost();
+                            break None;
+                        }
                         Err(_) => break Some((close_code::POLICY, "not reading the echo".to_string())),
                     }
                 }
@@ -62,7 +72,11 @@ where
                         WsError::Protocol(p) => Some((close_code::PROTOCOL, p.to_string())),
                         WsError::Utf8(_) => Some(utf8()),
                         WsError::Io(io) if Violation::of(&io).is_some() => Some(utf8()),
-                        _ => None,
+                        _ => {
+                            // Reset, or gone without a close frame.
+                            ctx.metrics.connection_lost();
+                            None
+                        }
                     };
                 }
             }

@@ -156,7 +156,7 @@ async fn upgrade_wrong_method(
     req: Request<axum::body::Body>,
 ) -> Response {
     let message = format!(
-        "{} is not allowed on {}: a WebSocket upgrade is a GET",
+        "{} is not allowed on {}: a WebSocket upgrade is a GET (the Allow header lists what is)",
         req.method(),
         req.uri().path()
     );

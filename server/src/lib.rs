@@ -18,6 +18,7 @@
 //! - [`web`]: the browser game and dashboard (`client-web/`, embedded or `--web-root`).
 //! - [`stats`]: once-a-second metric samples for the dashboard (`/stats`).
 //! - [`lan`]: the LAN address, invite links and their QR codes (`/invite`, `/invite.svg`).
+//! - [`logging`]: the binary's log filter (`RUST_LOG`) and colours.
 //! - [`connection`]: one game WebSocket: `Hello`, the reader, the writer, close codes.
 //! - [`fallback`]: the HTTP fallback for clients that cannot open a WebSocket: the same
 //!   sessions over a streamed response (or long polls) and POSTs.
@@ -56,6 +57,7 @@ pub mod guard;
 pub mod http;
 pub mod interest;
 pub mod lan;
+pub mod logging;
 pub mod metrics;
 pub mod outbox;
 pub mod proxy;

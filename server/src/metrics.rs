@@ -3,14 +3,117 @@
 //! One [`Metrics`] is shared by every task (`Arc`); each metric is an atomic, so recording
 //! never takes a lock on the tick path.
 
+use crate::connection::close_code;
+use crate::proxy::Peer;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tickwire_shared::Role;
+
+/// Every reason [`Metrics::refused`] counts, present at 0 from the start.
+pub const REFUSAL_REASONS: [&str; 22] = [
+    "accept_failed",
+    "http_full",
+    "tcp_per_ip",
+    "tcp_rate",
+    "plain_http",
+    "admin_full",
+    "head_too_large",
+    "not_upgrade",
+    "cross_protocol",
+    "ws_version",
+    "ws_key",
+    "origin",
+    "subprotocol",
+    "hop",
+    "shutting_down",
+    "auth",
+    "server_full",
+    "per_ip",
+    "unknown_session",
+    "post_rate",
+    "post_too_large",
+    "bad_record",
+];
+
+/// The closes present at 0 from the start: every code the server sends of its own, the
+/// goodbyes clients send most, and connections lost without a closing handshake.
+const KNOWN_CLOSES: [(u16, Initiator); 12] = [
+    (close_code::NORMAL, Initiator::Server),
+    (close_code::GOING_AWAY, Initiator::Server),
+    (close_code::PROTOCOL, Initiator::Server),
+    (close_code::UNSUPPORTED, Initiator::Server),
+    (close_code::INVALID_DATA, Initiator::Server),
+    (close_code::POLICY, Initiator::Server),
+    (close_code::TOO_BIG, Initiator::Server),
+    (close_code::INTERNAL, Initiator::Server),
+    (close_code::TRY_AGAIN_LATER, Initiator::Server),
+    (close_code::NORMAL, Initiator::Client),
+    (close_code::GOING_AWAY, Initiator::Client),
+    (close_code::ABNORMAL, Initiator::Client),
+];
+
+/// How often a refusal is logged above debug at most (see [`Metrics::refused`]): often enough
+/// that an operator sees a wrong secret or a clock skew within seconds, seldom enough that a
+/// peer refused in a loop writes a few lines a minute.
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Which refusals are logged at info, sans IO (the caller passes the time): the first after a
+/// quiet [`REFUSAL_LOG_INTERVAL`], and then none until the interval has passed, those being
+/// counted by reason for the next line to report.
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    state: Mutex<RefusalLogState>,
+}
+
+#[derive(Debug, Default)]
+struct RefusalLogState {
+    /// When the last line was written above debug.
+    last_line: Option<Instant>,
+    /// Refusals logged only at debug since, by reason.
+    since: BTreeMap<&'static str, u64>,
+}
+
+/// Refusals logged only at debug since the last line above debug, by reason: `auth=3 origin=1`,
+/// or `none`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuietRefusals(pub BTreeMap<&'static str, u64>);
+
+impl std::fmt::Display for QuietRefusals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, (reason, count)) in self.0.iter().enumerate() {
+            let space = if i == 0 { "" } else { " " };
+            write!(f, "{space}{reason}={count}")?;
+        }
+        Ok(())
+    }
+}
+
+impl RefusalLog {
+    /// Notes a refusal for `reason` at `now`: `Some` with the refusals kept quiet since the
+    /// last line when this one is to be logged above debug, `None` when it is kept quiet.
+    pub fn note(&self, reason: &'static str, now: Instant) -> Option<QuietRefusals> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let due = state
+            .last_line
+            .is_none_or(|last| now.saturating_duration_since(last) >= REFUSAL_LOG_INTERVAL);
+        if !due {
+            *state.since.entry(reason).or_default() += 1;
+            return None;
+        }
+        state.last_line = Some(now);
+        Some(QuietRefusals(std::mem::take(&mut state.since)))
+    }
+}
 
 /// Label value for a client's role.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -52,6 +155,8 @@ pub enum Initiator {
 pub struct CloseLabels {
     /// The close code of the server's close frame. A client's own private code (3000 to 4999,
     /// other than the protocol's 4002) is counted as 3000 or 4000 (see [`Metrics::closed`]).
+    /// 1006, never sent, counts a connection lost without a closing handshake (initiator
+    /// `Client`: see [`Metrics::connection_lost`]).
     pub code: u16,
     /// Who closed first.
     pub initiator: Initiator,
@@ -107,7 +212,8 @@ pub struct Metrics {
     /// Snapshots replaced before a slow client's socket took them.
     pub frames_skipped: Counter,
     /// Close frames the server sent (its own or its echo of the client's), by code and by who
-    /// closed first.
+    /// closed first; and, as 1006 from the client, connections that ended without a closing
+    /// handshake, for which no frame could be sent.
     pub closes: Family<CloseLabels, Counter>,
     /// Seats taken back with a resume token.
     pub resumes: Counter,
@@ -118,6 +224,8 @@ pub struct Metrics {
     /// HTTP fallback requests this node passed on to the node holding their session (cluster
     /// mode).
     pub fallback_forwarded: Counter,
+    /// What [`Metrics::refused`] logs, at most a line per [`REFUSAL_LOG_INTERVAL`] above debug.
+    refusal_log: RefusalLog,
 }
 
 /// `node` label set (cluster mode).
@@ -230,7 +338,7 @@ impl Metrics {
         );
         registry.register(
             "closes",
-            "Close frames sent (the server's own or its echo of the client's), by code and initiator",
+            "Close frames sent (the server's own or its echo of the client's), by code and initiator; code 1006 from the Client: connections lost without a closing handshake, no frame sent",
             closes.clone(),
         );
         registry.register("resumes", "Seats resumed with a token", resumes.clone());
@@ -249,10 +357,21 @@ impl Metrics {
             "HTTP fallback requests passed on to the node holding their session (cluster mode)",
             fallback_forwarded.clone(),
         );
+        // Present from the start, at 0, so that a fresh server already has the series that
+        // dashboards graph and alerts compare (`rate()` of a series that appears with its first
+        // event misses that event, and an absent series never fires).
         for transport in crate::transport::Transport::ALL {
-            // Present from the start, at 0, so a dashboard sees every transport.
             let _ =
                 transport_clients.get_or_create(&TransportLabels { transport: transport.name() });
+        }
+        for role in [RoleLabel::Player, RoleLabel::Spectator, RoleLabel::Controller] {
+            let _ = clients.get_or_create(&RoleLabels { role });
+        }
+        for reason in REFUSAL_REASONS {
+            let _ = refused.get_or_create(&ReasonLabels { reason });
+        }
+        for (code, initiator) in KNOWN_CLOSES {
+            let _ = closes.get_or_create(&CloseLabels { code, initiator });
         }
         Metrics {
             registry,
@@ -274,6 +393,7 @@ impl Metrics {
             refused,
             proxied_sessions,
             fallback_forwarded,
+            refusal_log: RefusalLog::default(),
         }
     }
 
@@ -304,6 +424,13 @@ impl Metrics {
         self.closes.get_or_create(&CloseLabels { code, initiator }).inc();
     }
 
+    /// Counts a connection that ended without a closing handshake (the peer reset it, or
+    /// closed TCP without a close frame): 1006 from the client, as browsers and other servers
+    /// report it. No close frame was sent for it, so none is counted as one.
+    pub fn connection_lost(&self) {
+        self.closed(crate::connection::close_code::ABNORMAL, Initiator::Client);
+    }
+
     /// The clients gauge of `transport`.
     pub fn transport_clients_of(&self, transport: crate::transport::Transport) -> Gauge {
         let labels = TransportLabels { transport: transport.name() };
@@ -329,8 +456,52 @@ impl Metrics {
     ///   its IPv6 /48's, session cap);
     /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`,
     ///   and `hop` as for an upgrade.
+    ///
+    /// Through a trusted proxy, `tcp_rate` also counts upgrades and HTTP fallback sessions
+    /// over the rate of the client the proxy names.
+    ///
+    /// Each refusal is logged at debug, and at info at most once per [`REFUSAL_LOG_INTERVAL`]
+    /// with how many of each reason were logged only at debug since: a peer that sends
+    /// refusals in a loop cannot flood the log. [`Metrics::refused_from`] says who and why.
     pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabels { reason }).inc();
+        self.log_refusal(reason, None, None);
+    }
+
+    /// [`Metrics::refused`], logging the client it refused (when known) and why: the message
+    /// the client was given (a join token's error, the Origin refused).
+    pub fn refused_from(
+        &self,
+        reason: &'static str,
+        peer: Option<&Peer>,
+        detail: &dyn std::fmt::Display,
+    ) {
+        self.refused.get_or_create(&ReasonLabels { reason }).inc();
+        self.log_refusal(reason, peer, Some(detail));
+    }
+
+    fn log_refusal(
+        &self,
+        reason: &'static str,
+        peer: Option<&Peer>,
+        detail: Option<&dyn std::fmt::Display>,
+    ) {
+        let client = peer.map(|p| tracing::field::display(p.client_shown()));
+        let proxy = peer.and_then(|p| p.proxy).map(tracing::field::display);
+        let detail = detail.map(tracing::field::display);
+        match self.refusal_log.note(reason, std::time::Instant::now()) {
+            None => tracing::debug!(reason, peer = client, proxy, detail, "refused"),
+            Some(since) => tracing::info!(
+                reason,
+                peer = client,
+                proxy,
+                detail,
+                logged_at_debug_since = %since,
+                "refused (one such line every {} s at most; each at debug, all in \
+                 tickwire_refused_total)",
+                REFUSAL_LOG_INTERVAL.as_secs()
+            ),
+        }
     }
 
     /// The clients gauge of `role`.
@@ -383,8 +554,10 @@ mod tests {
         metrics.closed(1000, Initiator::Client);
         metrics.closed(1008, Initiator::Server);
         let rendered = metrics.render();
-        let series: Vec<&str> =
-            rendered.lines().filter(|l| l.starts_with("tickwire_closes_total{")).collect();
+        let series: Vec<&str> = rendered
+            .lines()
+            .filter(|l| l.starts_with("tickwire_closes_total{") && !l.ends_with(" 0"))
+            .collect();
         assert_eq!(series.len(), 5, "{series:#?}");
         let count = |code: u16, initiator: &str| {
             let label =
@@ -396,5 +569,57 @@ mod tests {
         assert_eq!(count(4002, "Client").as_deref(), Some("1"));
         assert_eq!(count(1000, "Client").as_deref(), Some("1"));
         assert_eq!(count(1008, "Server").as_deref(), Some("1"));
+    }
+
+    /// A fresh server has the series dashboards graph and alerts compare, at 0.
+    #[test]
+    fn clients_refusals_and_the_server_s_closes_exist_from_the_start() {
+        let rendered = Metrics::new().render();
+        for role in ["Player", "Spectator", "Controller"] {
+            assert!(
+                rendered.contains(&format!("tickwire_clients{{role=\"{role}\"}} 0\n")),
+                "{role}"
+            );
+        }
+        for reason in REFUSAL_REASONS {
+            let series = format!("tickwire_refused_total{{reason=\"{reason}\"}} 0\n");
+            assert!(rendered.contains(&series), "{series}");
+        }
+        for (code, initiator) in KNOWN_CLOSES {
+            let series =
+                format!("tickwire_closes_total{{code=\"{code}\",initiator=\"{initiator:?}\"}} 0\n");
+            assert!(rendered.contains(&series), "{series}");
+        }
+        assert!(rendered.contains("code=\"1006\",initiator=\"Client\"} 0"));
+    }
+
+    /// A connection lost without a closing handshake is 1006 from the client, never a close
+    /// frame the server sent.
+    #[test]
+    fn a_lost_connection_counts_as_1006_from_the_client() {
+        let metrics = Metrics::new();
+        metrics.connection_lost();
+        let rendered = metrics.render();
+        assert!(rendered.contains("tickwire_closes_total{code=\"1006\",initiator=\"Client\"} 1\n"));
+        assert!(rendered.contains("tickwire_closes_total{code=\"1000\",initiator=\"Server\"} 0\n"));
+    }
+
+    /// The first refusal after a quiet interval is logged above debug; the others until the
+    /// interval has passed are counted for the next such line, by reason.
+    #[test]
+    fn refusals_are_logged_above_debug_once_an_interval_with_the_rest_counted() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.note("auth", t0), Some(QuietRefusals::default()), "the first");
+        for _ in 0..1000 {
+            assert_eq!(log.note("auth", t0 + Duration::from_secs(1)), None);
+        }
+        assert_eq!(log.note("origin", t0 + Duration::from_secs(9)), None);
+        let next = log.note("tcp_rate", t0 + REFUSAL_LOG_INTERVAL).expect("the interval passed");
+        assert_eq!(next.to_string(), "auth=1000 origin=1");
+        assert_eq!(log.note("auth", t0 + REFUSAL_LOG_INTERVAL), None, "the next interval began");
+        let later = t0 + 5 * REFUSAL_LOG_INTERVAL;
+        assert_eq!(log.note("auth", later).map(|q| q.to_string()).as_deref(), Some("auth=1"));
+        assert_eq!(QuietRefusals::default().to_string(), "none");
     }
 }

@@ -117,6 +117,9 @@ pub struct Batch {
     /// The reader side is done with the socket: after a client's close, the writer stops once
     /// the replies are out.
     pub reader_done: bool,
+    /// `close` is the one sent after the client went away without a closing handshake
+    /// ([`ClientLink::close_after_loss`]): not a close of the server's own.
+    pub after_loss: bool,
 }
 
 impl Batch {
@@ -146,6 +149,7 @@ impl Batch {
         self.close = None;
         self.client_closed = false;
         self.reader_done = false;
+        self.after_loss = false;
     }
 }
 
@@ -195,6 +199,8 @@ struct Slots {
     snapshot: Option<(Tick, Bytes)>,
     replies: BytesMut,
     close: Option<CloseRequest>,
+    /// `close` came from [`ClientLink::close_after_loss`].
+    close_after_loss: bool,
     control_bytes: usize,
 }
 
@@ -782,6 +788,23 @@ impl ClientLink {
         self.close_wake.notify_waiters();
     }
 
+    /// [`ClientLink::close`] for a client that went away without a closing handshake (its
+    /// socket ended or failed): the writer sends the close if the socket still takes it, and
+    /// counts it as no close of the server's (the connection is the client's 1006). False when
+    /// a close was requested before, which then stands as the server's.
+    pub fn close_after_loss(&self, request: CloseRequest) -> bool {
+        let mut slots = self.slots();
+        let taken = !slots.is_closing();
+        if taken {
+            slots.close = Some(request);
+            slots.close_after_loss = true;
+        }
+        drop(slots);
+        self.wake.notify_one();
+        self.close_wake.notify_waiters();
+        taken
+    }
+
     /// The client sent a close frame: nothing more is written to it but tungstenite's replies,
     /// and a close the server requested but has not sent yet is dropped (RFC 6455 7.1: once a
     /// close is received, the only frame left to send is its echo).
@@ -790,6 +813,7 @@ impl ClientLink {
         // The carry stays: the echo cannot go out in the middle of a frame.
         slots.client_closed = true;
         slots.close = None;
+        slots.close_after_loss = false;
         slots.control.clear();
         slots.control_bytes = 0;
         slots.snapshot = None;
@@ -839,6 +863,7 @@ impl ClientLink {
             batch.snapshot = Some(frame);
         }
         batch.close = slots.close.clone();
+        batch.after_loss = slots.close_after_loss;
         batch.client_closed = slots.client_closed;
         batch.reader_done = slots.reader_done;
         slots.writing = batch.frames().next().is_some();

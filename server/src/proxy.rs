@@ -34,6 +34,72 @@ impl FromStr for TrustedProxy {
     }
 }
 
+impl TrustedProxy {
+    /// Whether the entry holds every address of its family (`0.0.0.0/0`, `::/0`): every
+    /// client is then believed about its own address, and can claim any.
+    pub fn trusts_everyone(&self) -> bool {
+        self.0.prefix_len() == 0
+    }
+}
+
+/// Who a request or a connection is from, as the caps and the logs see it: the client, and the
+/// TCP peer that named it when that is another machine (a trusted proxy, or a node of the fleet
+/// relaying the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The client: the TCP peer itself, or the address a proxy named, with port 0 (a proxy
+    /// does not say the client's port).
+    pub client: SocketAddr,
+    /// The TCP peer that named the client, if it is not the client.
+    pub proxy: Option<SocketAddr>,
+}
+
+impl Peer {
+    /// A client connected directly.
+    pub fn direct(addr: SocketAddr) -> Self {
+        Peer { client: addr, proxy: None }
+    }
+
+    /// The client `client` as named by the TCP peer `tcp`: direct when they are the same.
+    pub fn named_by(tcp: SocketAddr, client: SocketAddr) -> Self {
+        Peer { client, proxy: (client != tcp).then_some(tcp) }
+    }
+
+    /// The client's address.
+    pub fn ip(&self) -> IpAddr {
+        self.client.ip()
+    }
+
+    /// The client as a log shows it: its address and port, or, named by a proxy, its address
+    /// alone (a `:0` would read as a port it used).
+    pub fn client_shown(&self) -> ClientShown {
+        ClientShown(*self)
+    }
+}
+
+/// The client, and behind a proxy the proxy: `203.0.113.9 via 10.0.0.2:41234`.
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.proxy {
+            None => write!(f, "{}", self.client),
+            Some(proxy) => write!(f, "{} via {proxy}", self.client.ip()),
+        }
+    }
+}
+
+/// [`Peer::client_shown`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClientShown(Peer);
+
+impl std::fmt::Display for ClientShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.proxy {
+            None => write!(f, "{}", self.0.client),
+            Some(_) => write!(f, "{}", self.0.client.ip()),
+        }
+    }
+}
+
 /// The header trusted proxies write the client's address into (`--proxy-header`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProxyHeader {
@@ -258,6 +324,30 @@ mod tests {
         let mut h = line(b"for=\"\xff\"");
         h.append("forwarded", HeaderValue::from_static("for=203.0.113.9"));
         assert_eq!(forwarded(peer("127.0.0.1"), &h, &t), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn a_client_behind_a_proxy_is_shown_without_a_port_and_the_proxy_with_one() {
+        let proxy: SocketAddr = "127.0.0.1:45678".parse().unwrap();
+        let named = Peer::named_by(proxy, "203.0.113.9:0".parse().unwrap());
+        assert_eq!(named.client_shown().to_string(), "203.0.113.9");
+        assert_eq!(named.proxy, Some(proxy));
+        assert_eq!(named.to_string(), "203.0.113.9 via 127.0.0.1:45678");
+        let direct = Peer::named_by(proxy, proxy);
+        assert_eq!(direct, Peer::direct(proxy));
+        assert_eq!(direct.client_shown().to_string(), "127.0.0.1:45678");
+        let v6 = Peer::named_by(proxy, "[2001:db8::9]:0".parse().unwrap());
+        assert_eq!(v6.client_shown().to_string(), "2001:db8::9");
+    }
+
+    #[test]
+    fn only_a_whole_address_family_trusts_everyone() {
+        for everyone in ["0.0.0.0/0", "::/0"] {
+            assert!(everyone.parse::<TrustedProxy>().unwrap().trusts_everyone(), "{everyone}");
+        }
+        for some in ["10.0.0.0/8", "127.0.0.1", "::1", "0.0.0.0/1"] {
+            assert!(!some.parse::<TrustedProxy>().unwrap().trusts_everyone(), "{some}");
+        }
     }
 
     #[test]

@@ -7,8 +7,11 @@
 
 use crate::config::ServerConfig;
 use crate::context::{ServerContext, TcpRefusal};
-use crate::http::{ClientAddr, PeerAddr, refuse_large_head, router, routers_with_admin};
-use crate::proxy::client_ip;
+use crate::http::{
+    ClientAddr, PeerAddr, opens_connection, refuse_large_head, refuse_too_fast, router,
+    routers_with_admin,
+};
+use crate::proxy::{Peer, client_ip};
 use crate::stall::WriteDeadline;
 use crate::tls::{Certificates, TLS_HANDSHAKE_RECORD};
 use hyper::server::conn::http1;
@@ -22,7 +25,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, error, info, warn};
 
@@ -115,7 +120,11 @@ async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal:
     crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
-/// Serves on `listener` until `shutdown` resolves, then closes every client with 1001.
+/// Serves on `listener` until `shutdown` resolves, then closes every client with 1001. The
+/// listener stays open until they are closed (or [`ServerConfig::shutdown_timeout`]): a
+/// connection accepted meanwhile gets one answer (`/healthz` 503, an upgrade 503, `/livez`,
+/// `/rooms` and `/metrics` as usual), so that load balancers and scrapers read the shutdown
+/// rather than a refused connection.
 ///
 /// With [`ServerConfig::redis_url`] the server is a node of a fleet ([`crate::cluster`]):
 /// it registers in the room directory, and when `shutdown` resolves it drains first (leaves
@@ -230,18 +239,39 @@ async fn serve(
             crate::auth::MIN_SECRET_BYTES
         );
     }
-    let app = match admin {
-        None => router(ctx.clone()),
+    for proxy in ctx.config.trusted_proxies.iter().filter(|p| p.trusts_everyone()) {
+        warn!(
+            trusted_proxy = %proxy.0,
+            "--trusted-proxies {} trusts every address: any client can write any address in \
+             {} and have it believed, escaping its per-address caps and rate limits and \
+             naming someone else in the logs; list only your proxies' addresses",
+            proxy.0,
+            ctx.config.proxy_header.name()
+        );
+    }
+    let (app, admin) = match admin {
+        None => (router(ctx.clone()), None),
         Some(admin) => {
             let (public, operators) = routers_with_admin(ctx.clone());
-            ctx.tasks.spawn(serve_admin(admin, operators, ctx.clone()));
-            public
+            (public, Some((admin, operators)))
         }
     };
+    // The listeners stay open until the clients are closed (or the shutdown timeout), so
+    // that probes, scrapes and late clients get answers (`/healthz` 503, upgrades 503) rather
+    // than a refused connection: a load balancer then takes the node out for what it says.
+    let listeners_closed = CancellationToken::new();
+    let admin = admin.map(|(admin, operators)| {
+        tokio::spawn(serve_admin(admin, operators, ctx.clone(), listeners_closed.clone()))
+    });
     // Before the first connection is accepted, so that a SIGHUP from then on never kills it.
     listen_for_sighup(tls.clone(), &ctx);
-    let acceptor = tls.as_ref().map(|certificates| certificates.acceptor());
-    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
+    let doors = Doors {
+        acceptor: tls.as_ref().map(|certificates| certificates.acceptor()),
+        refusals: Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT)),
+        http_limit,
+        app,
+        ctx: ctx.clone(),
+    };
     // Resolves when the server should stop taking clients: at `shutdown`, or, for a node of a
     // fleet, once its drain is over.
     let stop = async {
@@ -253,26 +283,115 @@ async fn serve(
     };
     tokio::pin!(stop);
 
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = Backoff::default();
     loop {
-        let accepted = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut stop => break,
-            accepted = listener.accept() => accepted,
+            accepted = listener.accept() => match backoff.accepted(accepted, &ctx, "").await {
+                Some(accepted) => accepted,
+                None => continue,
+            },
         };
-        let (stream, peer) = match accepted {
+        if let Some(connection) = doors.open(stream, peer, Serving::UntilShutdown) {
+            ctx.tasks.spawn(connection);
+        }
+    }
+
+    if let Some(cluster) = &fleet {
+        // Before the 1001: its clients come back through other nodes at once, and the
+        // directory must no longer send them here.
+        cluster.leave(registration).await;
+    }
+    info!("shutting down: closing every client with 1001");
+    let _ = shutdown_tx.send(true);
+    ctx.tasks.close();
+    let closed = tokio::time::timeout(shutdown_timeout, ctx.tasks.wait());
+    tokio::pin!(closed);
+    // Connections accepted from now on answer one request each (`/healthz` 503, `/livez`,
+    // `/rooms`, an upgrade's 503) and are not waited for: dropped with the listener.
+    let mut late = JoinSet::new();
+    let closed = loop {
+        let (stream, peer) = tokio::select! {
+            closed = &mut closed => break closed,
+            Some(_) = late.join_next(), if !late.is_empty() => continue,
+            accepted = listener.accept() => match backoff.accepted(accepted, &ctx, "").await {
+                Some(accepted) => accepted,
+                None => continue,
+            },
+        };
+        if let Some(connection) = doors.open(stream, peer, Serving::OneRequest) {
+            late.spawn(connection);
+        }
+    };
+    drop(listener);
+    listeners_closed.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
+    if closed.is_err() {
+        error!(remaining = ctx.tasks.len(), "shutdown timed out; dropping remaining tasks");
+    } else {
+        info!("shutdown complete");
+    }
+}
+
+/// `accept()`'s failures: counted, logged, and waited out with a growing pause (usually the
+/// process is out of file descriptors: spinning would only burn the CPU that frees them).
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_millis(10))
+    }
+}
+
+impl Backoff {
+    /// The accepted connection, or `None` after a failure has been waited out.
+    async fn accepted<T>(
+        &mut self,
+        accepted: std::io::Result<T>,
+        ctx: &ServerContext,
+        listener: &str,
+    ) -> Option<T> {
+        match accepted {
             Ok(accepted) => {
-                backoff = Duration::from_millis(10);
-                accepted
+                self.0 = Duration::from_millis(10);
+                Some(accepted)
             }
             Err(e) => {
-                // Usually out of file descriptors: wait for some to free instead of spinning.
                 ctx.metrics.refused("accept_failed");
-                warn!(error = %e, "accept failed; backing off");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
+                warn!(error = %e, "{listener}accept failed; backing off");
+                tokio::time::sleep(self.0).await;
+                self.0 = (self.0 * 2).min(Duration::from_secs(1));
+                None
             }
-        };
+        }
+    }
+}
+
+/// What the public listener lets a new connection through: the per-address and server-wide
+/// caps, TLS, then HTTP.
+struct Doors {
+    acceptor: Option<TlsAcceptor>,
+    /// Refusals under way ([`REFUSALS_IN_FLIGHT`]).
+    refusals: Arc<Semaphore>,
+    /// Connections speaking HTTP ([`ServerConfig::http_headroom`]).
+    http_limit: Arc<Semaphore>,
+    app: axum::Router,
+    ctx: Arc<ServerContext>,
+}
+
+impl Doors {
+    /// The task serving `stream`, or `None` when it is refused (answered by a task of its
+    /// own, or closed).
+    fn open(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        serving: Serving,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let ctx = &self.ctx;
         // A trusted proxy carries many clients: each is capped by its own address instead.
         // Canonical: on a dual-stack listener an IPv4 peer arrives as `::ffff:a.b.c.d`.
         let peer_ip = crate::proxy::canonical(peer.ip());
@@ -280,9 +399,13 @@ async fn serve(
             || ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer_ip));
         // Past the refusals' own bound a refused connection closes unanswered (dropped).
         let refuse = |stream, refusal| {
-            if let Ok(slot) = refusals.clone().try_acquire_owned() {
-                let refusal =
-                    refuse_early(stream, acceptor.clone(), refusal, ctx.config.handshake_timeout);
+            if let Ok(slot) = self.refusals.clone().try_acquire_owned() {
+                let refusal = refuse_early(
+                    stream,
+                    self.acceptor.clone(),
+                    refusal,
+                    ctx.config.handshake_timeout,
+                );
                 ctx.tasks.spawn(async move {
                     let _slot = slot;
                     refusal.await;
@@ -297,27 +420,35 @@ async fn serve(
                 Err(TcpRefusal::TooMany) => {
                     // Apart from the sessions' `per_ip`: this cap is hit by idle or
                     // plain-HTTP connections, before any request is read.
-                    ctx.metrics.refused("tcp_per_ip");
-                    refuse(stream, EarlyRefusal::BusyAddress(ctx.tcp_limit_per_ip()));
-                    continue;
+                    let limit = ctx.tcp_limit_per_ip();
+                    let why = format!("holds {limit} TCP connections already");
+                    ctx.metrics.refused_from("tcp_per_ip", Some(&Peer::direct(peer)), &why);
+                    refuse(stream, EarlyRefusal::BusyAddress(limit));
+                    return None;
                 }
                 Err(TcpRefusal::TooFast) => {
-                    ctx.metrics.refused("tcp_rate");
+                    let rate = ctx.new_connections_per_second();
+                    let why = format!("opened more than {rate} connections in a second");
+                    ctx.metrics.refused_from("tcp_rate", Some(&Peer::direct(peer)), &why);
                     // On the TLS port an answer would cost the very handshake the rate is
                     // there to spare: the connection is closed unanswered.
-                    if acceptor.is_none() {
-                        refuse(stream, EarlyRefusal::TooFast(ctx.new_connections_per_second()));
+                    if self.acceptor.is_none() {
+                        refuse(stream, EarlyRefusal::TooFast(rate));
                     }
-                    continue;
+                    return None;
                 }
             }
         };
         // Refused at once rather than left waiting to be accepted: a full backlog would leave
         // every new connection hanging, health checks and the fleet's relays included.
-        let Ok(permit) = http_limit.clone().try_acquire_owned() else {
-            ctx.metrics.refused("http_full");
+        let Ok(permit) = self.http_limit.clone().try_acquire_owned() else {
+            ctx.metrics.refused_from(
+                "http_full",
+                Some(&Peer::direct(peer)),
+                &"the server holds as many HTTP connections as it takes",
+            );
             refuse(stream, EarlyRefusal::ServerBusy);
-            continue;
+            return None;
         };
         // Snapshots are small and latency-bound: never wait to coalesce them.
         let _ = stream.set_nodelay(true);
@@ -325,18 +456,22 @@ async fn serve(
             let _ =
                 socket2::SockRef::from(&stream).set_send_buffer_size(ctx.config.socket_send_buffer);
         }
-        let (app, ctx_conn, acceptor) = (app.clone(), ctx.clone(), acceptor.clone());
-        ctx.tasks.spawn(async move {
+        let (app, ctx_conn, acceptor) = (self.app.clone(), ctx.clone(), self.acceptor.clone());
+        Some(async move {
             let _permits = (permit, tcp_permit);
             let Some(acceptor) = acceptor else {
-                return serve_http(stream, peer, app, ctx_conn).await;
+                return serve_http(stream, peer, app, ctx_conn, serving).await;
             };
             // The TLS handshake counts against the same deadline as an HTTP request head.
             let handshake = async {
                 match starts_with_tls(&stream).await {
                     Some(true) => acceptor.accept(stream).await.ok(),
                     Some(false) => {
-                        ctx_conn.metrics.refused("plain_http");
+                        ctx_conn.metrics.refused_from(
+                            "plain_http",
+                            Some(&Peer::direct(peer)),
+                            &"plain HTTP on the TLS port",
+                        );
                         refuse_plain_http(stream).await;
                         None
                     }
@@ -345,55 +480,47 @@ async fn serve(
                 }
             };
             match tokio::time::timeout(ctx_conn.config.handshake_timeout, handshake).await {
-                Ok(Some(tls)) => serve_http(tls, peer, app, ctx_conn).await,
+                Ok(Some(tls)) => serve_http(tls, peer, app, ctx_conn, serving).await,
                 Ok(None) => debug!(%peer, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }
-        });
-    }
-
-    drop(listener);
-    if let Some(cluster) = &fleet {
-        // Before the 1001: its clients come back through other nodes at once, and the
-        // directory must no longer send them here.
-        cluster.leave(registration).await;
-    }
-    info!("shutting down: closing every client with 1001");
-    let _ = shutdown_tx.send(true);
-    ctx.tasks.close();
-    if tokio::time::timeout(shutdown_timeout, ctx.tasks.wait()).await.is_err() {
-        error!(remaining = ctx.tasks.len(), "shutdown timed out; dropping remaining tasks");
-    } else {
-        info!("shutdown complete");
+        })
     }
 }
 
-/// The admin listener's accept loop, until shutdown (after the drain: probes and scrapes see
-/// it through).
-async fn serve_admin(listener: TcpListener, app: axum::Router, ctx: Arc<ServerContext>) {
+/// The admin listener's accept loop, until `closed` (after the drain and the shutdown's
+/// closes: probes and scrapes see them through). Its connections are its own, not the
+/// server's tasks: a scraper's kept-alive connection is served until then too.
+async fn serve_admin(
+    listener: TcpListener,
+    app: axum::Router,
+    ctx: Arc<ServerContext>,
+    closed: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
     let refusals = Arc::new(Semaphore::new(ADMIN_REFUSALS));
     let held = Arc::new(std::sync::Mutex::new(HashMap::new()));
-    let shutdown = crate::connection::shutdown_signal(&ctx);
-    tokio::pin!(shutdown);
+    // Dropped with this loop, ending every admin connection still open.
+    let mut connections = JoinSet::new();
+    let mut backoff = Backoff::default();
     loop {
         let (stream, peer) = tokio::select! {
-            () = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    ctx.metrics.refused("accept_failed");
-                    warn!(error = %e, "admin accept failed; backing off");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
+            () = closed.cancelled() => return,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match backoff.accepted(accepted, &ctx, "admin ").await {
+                Some(accepted) => accepted,
+                None => continue,
             },
         };
         let place = AdminPlace::take(&held, crate::proxy::canonical(peer.ip()));
         let (Some(place), Ok(slot)) = (place, slots.clone().try_acquire_owned()) else {
-            ctx.metrics.refused("admin_full");
+            ctx.metrics.refused_from(
+                "admin_full",
+                Some(&Peer::direct(peer)),
+                &"the admin listener serves as many connections as it takes",
+            );
             if let Ok(refusal) = refusals.clone().try_acquire_owned() {
-                ctx.tasks.spawn(async move {
+                connections.spawn(async move {
                     let _refusal = refusal;
                     answer_early(stream, EarlyRefusal::ServerBusy).await;
                 });
@@ -402,9 +529,9 @@ async fn serve_admin(listener: TcpListener, app: axum::Router, ctx: Arc<ServerCo
         };
         let _ = stream.set_nodelay(true);
         let (app, ctx) = (app.clone(), ctx.clone());
-        ctx.clone().tasks.spawn(async move {
+        connections.spawn(async move {
             let _places = (slot, place);
-            serve_http(stream, peer, app, ctx).await;
+            serve_http(stream, peer, app, ctx, Serving::UntilDropped).await;
         });
     }
 }
@@ -458,9 +585,27 @@ async fn drain(ctx: &ServerContext, timeout: Duration) {
     info!("drained: no match left");
 }
 
+/// How long an HTTP connection is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serving {
+    /// Request after request until the server shuts down (then the one under way is
+    /// finished): the public listener's connections.
+    UntilShutdown,
+    /// One request: a connection the public listener accepted during the shutdown.
+    OneRequest,
+    /// Request after request until the task is dropped: the admin listener's, which serve
+    /// probes and scrapes through the shutdown.
+    UntilDropped,
+}
+
 /// Serves HTTP/1.1 (with upgrades) on one accepted connection, plain or TLS.
-async fn serve_http<I>(io: I, peer: SocketAddr, app: axum::Router, ctx: Arc<ServerContext>)
-where
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    app: axum::Router,
+    ctx: Arc<ServerContext>,
+    serving: Serving,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let ctx_req = ctx.clone();
@@ -473,7 +618,8 @@ where
             };
         req.extensions_mut().insert(PeerAddr(peer));
         req.extensions_mut().insert(ClientAddr(client));
-        let refusal = refuse_large_head(&req, &ctx_req);
+        let refusal = refuse_large_head(&req, &ctx_req)
+            .or_else(|| refuse_forwarded_too_fast(&req, peer, client, &ctx_req));
         let app = app.clone();
         async move {
             match refusal {
@@ -484,6 +630,7 @@ where
     });
     let head_limit = ctx.config.max_request_head as usize;
     let conn = http1::Builder::new()
+        .keep_alive(serving != Serving::OneRequest)
         .timer(TokioTimer::new())
         // Past twice the documented limit hyper refuses (431) before a request exists.
         .max_header_size(2 * head_limit)
@@ -492,17 +639,48 @@ where
         .serve_connection(TokioIo::new(WriteDeadline::new(io, write_stall_limit(&ctx))), service)
         .with_upgrades();
     tokio::pin!(conn);
+    // A connection accepted during the shutdown must be served, not shut down before it has
+    // read its request (hyper closes an idle connection at once).
+    let shutdown = async {
+        if serving == Serving::UntilShutdown {
+            crate::connection::shutdown_signal(&ctx).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         result = conn.as_mut() => {
             if let Err(e) = result {
                 debug!(%peer, error = %e, "http connection ended with an error");
             }
         }
-        _ = crate::connection::shutdown_signal(&ctx) => {
+        _ = shutdown => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
         }
     }
+}
+
+/// A 429 for a request through a trusted proxy that opens a connection of its client
+/// ([`crate::http::opens_connection`]) over that client's rate of new connections: the proxy
+/// is exempt from the per-address TCP rate ([`ServerContext::admit_tcp`]), its clients are
+/// not. Fleet peers relaying clients are not charged: the node the client reached did.
+fn refuse_forwarded_too_fast<B>(
+    req: &hyper::Request<B>,
+    peer: SocketAddr,
+    client: SocketAddr,
+    ctx: &Arc<ServerContext>,
+) -> Option<axum::response::Response> {
+    let peer_ip = crate::proxy::canonical(peer.ip());
+    let through_proxy = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer_ip))
+        && !ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer_ip));
+    if !through_proxy
+        || !opens_connection(req)
+        || ctx.admit_forwarded(client.ip(), tokio::time::Instant::now())
+    {
+        return None;
+    }
+    Some(refuse_too_fast(ctx, &Peer::named_by(peer, client)))
 }
 
 /// How long an HTTP connection's write may stall before the connection is dropped: past the

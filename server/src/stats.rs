@@ -143,7 +143,9 @@ impl Scrape {
                     _ => {}
                 },
                 "tickwire_rooms" => scrape.rooms = s.value,
-                "tickwire_closes_total" => {
+                // The series present at 0 from the start are no closes: the dashboard's table
+                // lists the codes that happened.
+                "tickwire_closes_total" if s.value > 0.0 => {
                     if let Some(code) = s.label("code").and_then(|c| c.parse().ok()) {
                         *scrape.closes.entry(code).or_default() += s.value;
                     }

@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 /// Runs the binary with `flags`; its exit status and stderr, or a failure if it is still
 /// running after 10 s (it accepted the flags and listens).
 fn refused(flags: &[&str]) -> (std::process::ExitStatus, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
+    refused_with(Command::new(env!("CARGO_BIN_EXE_tickwire-server")), flags)
+}
+
+/// [`refused`], for the binary as `command` runs it (its environment).
+fn refused_with(mut command: Command, flags: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = command
         .args(["--bind", "127.0.0.1:0"])
         .args(flags)
         .stdout(Stdio::null())
@@ -37,4 +42,61 @@ fn a_heartbeat_no_shorter_than_the_idle_timeout_is_refused_naming_both_flags() {
         stderr.contains("--heartbeat-interval (15s) must be shorter than --idle-timeout (15s)"),
         "{stderr}"
     );
+}
+
+/// A flag that would be ignored without another is a usage error naming both.
+#[test]
+fn a_join_audience_without_join_tokens_is_refused_naming_both_flags() {
+    let (status, stderr) = refused(&["--join-audience", "tickwire"]);
+    assert_eq!(status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("--join-audience"), "{stderr}");
+    assert!(stderr.contains("--join-secret") && stderr.contains("--join-public-key"), "{stderr}");
+}
+
+/// `TICKWIRE_ECHO=1`, as service managers and compose files write a boolean, turns the echo on;
+/// a value that is no boolean is refused naming the variable.
+#[test]
+fn a_boolean_flag_s_variable_takes_1_and_a_refusal_names_the_variable() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
+        .args(["--bind", "127.0.0.1:0"])
+        .env("TICKWIRE_ECHO", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server binary starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("the listening line");
+    let addr = line.trim().rsplit(' ').next().unwrap_or("").to_string();
+    // Off, `/echo` is 404; on, a GET that is no upgrade gets 426.
+    let status = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).expect("it listens");
+        stream.write_all(b"GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.get(9..12).unwrap_or("").to_string()
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, "426", "the echo is on");
+
+    let mut refusal = Command::new(env!("CARGO_BIN_EXE_tickwire-server"));
+    refusal.env("TICKWIRE_ECHO", "maybe");
+    let (status, stderr) = refused_with(refusal, &[]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("'maybe'") && stderr.contains("TICKWIRE_ECHO"), "{stderr}");
+}
+
+/// `mint-token --help` says how long past `--ttl` a server still takes the token.
+#[test]
+fn mint_token_help_states_the_servers_leeway() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
+        .args(["mint-token", "--help"])
+        .output()
+        .expect("the binary runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    let leeway = format!("{} s more", tickwire_server::auth::LEEWAY_SECS);
+    assert!(help.contains(&leeway), "{help}");
 }

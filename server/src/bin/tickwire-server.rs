@@ -7,13 +7,28 @@ use tickwire_server::auth::{JoinClaims, MintKey, mint, unix_now};
 use tickwire_server::config::{Secret, ServerConfig};
 use tickwire_server::lan::lan_base_url;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
+
+/// What `--help` says after the flags: the logging, which no flag sets.
+const LOGGING_HELP: &str = "\
+Logging: on stderr (stdout has only the addresses printed at start), at info unless RUST_LOG
+says otherwise: comma-separated directives of a level (error, warn, info, debug, trace) for
+everything or for a module, e.g. RUST_LOG=debug or RUST_LOG=info,tickwire_server=debug. A
+directive that does not parse is ignored with a warning naming it. Refused connections are
+logged each at debug, and at info at most once every 10 s. Colours only when stderr is a
+terminal, and then not with NO_COLOR set.
+
+Signals: SIGINT or SIGTERM closes every client with 1001 (a node of a fleet drains first); a
+second one exits at once, without waiting for the clients' answers.";
 
 /// The tickwire authoritative game server.
-///
-/// Logging follows RUST_LOG (default: info), e.g. RUST_LOG=tickwire_server=debug.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    after_help = LOGGING_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -51,8 +66,10 @@ struct MintArgs {
     /// The only role the token joins as.
     #[arg(long, value_parser = ["player", "spectator", "controller"])]
     role: Option<String>,
-    /// How long the token is valid: 90s, 10m, 2h, 30d. A controller's build-time token wants
-    /// days; a browser's should outlive a match and its reconnects, not much more.
+    /// How long the token is valid: 90s, 10m, 2h, 30d; `exp` is now plus this. Servers accept
+    /// a token for up to 30 s more (their leeway for clocks that disagree, SECURITY.md), so
+    /// --ttl 90s is accepted for up to 120 s. A controller's build-time token wants days; a
+    /// browser's should outlive a match and its reconnects, not much more.
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
     ttl: u64,
 }
@@ -113,11 +130,21 @@ fn main() -> anyhow::Result<()> {
         return mint_token(args);
     }
     // Logs on stderr; stdout carries only the addresses printed below, for people and scripts.
+    // Before the subscriber: a warning about RUST_LOG itself must not depend on RUST_LOG.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, ignored) = tickwire_server::logging::filter(rust_log.as_deref());
+    for (directive, why) in ignored {
+        eprintln!("warning: RUST_LOG: ignoring `{directive}`: {why}");
+    }
+    let no_color = std::env::var_os("NO_COLOR");
+    let colour = tickwire_server::logging::colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        no_color.as_deref(),
+    );
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_ansi(colour)
+        .with_env_filter(filter)
         .init();
     // Before any socket opens: every client takes a descriptor.
     match tickwire_server::threads::raise_open_files_limit() {
@@ -213,8 +240,15 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     );
     // Written, not `println!`: a server whose stdout was closed (a pipe that went away) must
     // go on serving, not panic.
-    let mut banner =
-        format!("tickwire-server listening on {addr}\n  play:           {http}://{shown}/\n");
+    let mut banner = format!("tickwire-server listening on {addr}\n");
+    match &cli.config.public_url {
+        // Where players are sent (invites, the admin dashboard's links); this machine's own
+        // address is then only the local one.
+        Some(public) => banner.push_str(&format!(
+            "  play:           {public}/ (--public-url)\n  local:          {http}://{shown}/\n"
+        )),
+        None => banner.push_str(&format!("  play:           {http}://{shown}/\n")),
+    }
     match lan_base_url(addr) {
         Some(url) => banner.push_str(&format!(
             "  on your network: {} (phones: scan the QR code in the lobby)\n",
@@ -247,33 +281,71 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         ));
     }
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
+    let shutdown = shutdown_signal(Signals::install().context("cannot listen for signals")?);
     match admin {
         Some(admin) => {
-            tickwire_server::run_with_admin(listener, admin, cli.config, shutdown_signal()).await;
+            tickwire_server::run_with_admin(listener, admin, cli.config, shutdown).await;
         }
-        None => tickwire_server::run(listener, cli.config, shutdown_signal()).await,
+        None => tickwire_server::run(listener, cli.config, shutdown).await,
     }
     Ok(())
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, listened for from start to exit: once the handlers are installed the
+/// default action (ending the process) is gone, so a second signal would do nothing unless it
+/// is listened for too.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
+
+    /// The next SIGINT or SIGTERM: its name, and the exit status a process it killed would
+    /// have (128 plus its number).
+    async fn next(&mut self) -> (&'static str, i32) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => ("SIGINT", 130),
+                _ = self.terminate.recv() => ("SIGTERM", 143),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            ("Ctrl-C", 130)
+        }
+    }
+}
+
+/// Resolves at the first SIGINT or SIGTERM; a second one, while the server closes its clients
+/// (up to --shutdown-timeout, after a fleet node's --drain-timeout), exits at once with that
+/// signal's status, as an operator who sends it again means.
+async fn shutdown_signal(mut signals: Signals) {
+    let (first, _) = signals.next().await;
+    tracing::info!(signal = first, "shutting down; a second signal exits at once");
+    tokio::spawn(async move {
+        let (second, status) = signals.next().await;
+        tracing::warn!(
+            signal = second,
+            status,
+            "second signal: exiting now, without waiting for the clients' closes"
+        );
+        std::process::exit(status);
+    });
 }

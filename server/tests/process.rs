@@ -1,0 +1,227 @@
+//! The binary as an operator runs it: what it logs (refusals, who is behind a proxy, colours,
+//! a bad `RUST_LOG`), what it prints at start, and how it answers a second signal.
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long any single expected thing may take before a test fails.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The binary, its stdout's banner and its stderr kept as they come; killed when dropped.
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+    banner: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Process {
+    /// Starts the binary on port 0 with `flags` and the environment `env`, and reads its
+    /// banner (up to the `rooms:` line).
+    fn start(flags: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
+            .args(["--bind", "127.0.0.1:0", "--seed", "7"])
+            .args(flags)
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = err.read(&mut chunk) {
+                kept.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut banner = String::new();
+        while !banner.contains("  rooms:") {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("the server stopped: {banner}\n{}", stderr.lock().unwrap());
+            }
+            banner.push_str(&line);
+        }
+        // Keep reading whatever else it prints, so its stdout never fills or breaks.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let first = banner.lines().next().unwrap_or("");
+        let addr = first.rsplit(' ').next().and_then(|a| a.parse().ok());
+        let addr = addr.unwrap_or_else(|| panic!("no address in {banner:?}"));
+        Process { child, addr, banner, stderr }
+    }
+
+    /// Its stderr so far.
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until its stderr holds `text`; all of it then.
+    async fn logged(&self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(text) {
+                return stderr;
+            }
+            assert!(Instant::now() < deadline, "{text:?} not logged:\n{stderr}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
+        assert!(status.expect("kill runs").success());
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `request` on a new connection; the status, and the connection (still open after a
+/// 101, whose head alone is read).
+async fn send(addr: SocketAddr, request: &str) -> (u16, TcpStream) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await;
+        if read.expect("an answer").unwrap_or(0) == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let status = String::from_utf8_lossy(&head).get(9..12).and_then(|s| s.parse().ok());
+    (status.unwrap_or(0), stream)
+}
+
+/// An upgrade of `/ws` with `extra` header lines, at `path`.
+fn upgrade_request(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: tickwire.v1\r\n{extra}\r\n"
+    )
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// A refused client (no token, a bad one, a wrong Origin) is logged with who it is and why,
+/// each at debug; at the default level the first one after a quiet while is logged at info.
+#[tokio::test]
+async fn refused_clients_are_logged_with_who_and_why() {
+    let flags = ["--join-secret", SECRET, "--allowed-origins", "https://a.example"];
+    let debug = Process::start(&flags, &[("RUST_LOG", "info,tickwire_server=debug")]);
+    let refusals = [
+        ("/ws", "", 401, "a join token is required"),
+        ("/ws", "Origin: https://evil.example\r\n", 403, "origin \"https://evil.example\""),
+        ("/ws?token=bad", "", 401, "the join token is malformed"),
+    ];
+    for (path, extra, status, _) in refusals {
+        assert_eq!(send(debug.addr, &upgrade_request(path, extra)).await.0, status, "{path}");
+    }
+    for (_, _, _, why) in refusals {
+        let logged = debug.logged(why).await;
+        let line = logged.lines().find(|l| l.contains(why)).unwrap();
+        assert!(line.contains("peer=127.0.0.1:"), "{line}");
+        assert!(line.contains("reason="), "{line}");
+    }
+    drop(debug);
+
+    let quiet = Process::start(&flags, &[]);
+    assert_eq!(send(quiet.addr, &upgrade_request("/ws", "")).await.0, 401);
+    let logged = quiet.logged("a join token is required").await;
+    let line = logged.lines().find(|l| l.contains("a join token is required")).unwrap();
+    assert!(line.contains("INFO"), "{line}");
+}
+
+/// Off a terminal (a file, journald) the log has no colour codes; a `RUST_LOG` directive that
+/// does not parse is named on stderr and the rest still apply.
+#[tokio::test]
+async fn logs_have_no_colours_off_a_terminal_and_a_bad_rust_log_directive_is_named() {
+    let server = Process::start(&[], &[("RUST_LOG", "nonsense=[,info")]);
+    let stderr = server.logged("tickwire listening").await;
+    assert!(stderr.contains("RUST_LOG: ignoring `nonsense=[`"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes in a pipe: {stderr:?}");
+}
+
+/// Behind a trusted proxy a connection's log lines name the client it forwarded, without the
+/// port it does not know, and the proxy.
+#[tokio::test]
+async fn behind_a_proxy_log_lines_name_the_client_and_the_proxy() {
+    let flags = ["--trusted-proxies", "127.0.0.1"];
+    let server = Process::start(&flags, &[("RUST_LOG", "info,tickwire_server=debug")]);
+    let request = upgrade_request("/ws", "X-Forwarded-For: 203.0.113.9\r\n");
+    let (status, stream) = send(server.addr, &request).await;
+    assert_eq!(status, 101);
+    drop(stream);
+    let stderr = server.logged("connection lost without a closing handshake").await;
+    let line = stderr.lines().find(|l| l.contains("connection lost")).unwrap();
+    assert!(line.contains("conn{peer=203.0.113.9 proxy=127.0.0.1:"), "{line}");
+    assert!(!stderr.contains("203.0.113.9:0"), "{stderr}");
+}
+
+/// Trusting every address is allowed (a test bench behind a proxy may want it) but said out
+/// loud at start: any client could then claim any address.
+#[tokio::test]
+async fn trusting_every_address_as_a_proxy_is_warned_about_at_start() {
+    let server = Process::start(&["--trusted-proxies", "10.0.0.0/8,::/0"], &[]);
+    let stderr = server.logged("trusts every address").await;
+    let warning = stderr.lines().find(|l| l.contains("trusts every address"));
+    let warning = warning.unwrap_or_else(|| panic!("no warning:\n{stderr}"));
+    assert!(warning.contains("WARN") && warning.contains("::/0"), "{warning}");
+    assert!(!stderr.contains("10.0.0.0/8 trusts"), "{stderr}");
+}
+
+/// With `--public-url` the banner sends players there, and shows this machine's address as the
+/// local one.
+#[tokio::test]
+async fn the_banner_shows_the_public_url_and_the_local_address() {
+    let server = Process::start(&["--public-url", "https://play.example.com"], &[]);
+    let banner = &server.banner;
+    assert!(banner.contains("  play:           https://play.example.com/"), "{banner}");
+    let local = format!("  local:          http://{}/", server.addr);
+    assert!(banner.contains(&local), "{banner}");
+    assert!(!banner.contains(&format!("play:           http://{}", server.addr)), "{banner}");
+}
+
+/// The first SIGINT or SIGTERM closes the clients, waiting for their answers up to the close
+/// timeout; a second one exits at once with that signal's status, saying so.
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    let flags = ["--close-timeout", "60m", "--shutdown-timeout", "120m"];
+    let mut server = Process::start(&flags, &[]);
+    // Upgraded and silent: it never answers the server's 1001.
+    let (status, _stopped) = send(server.addr, &upgrade_request("/ws", "")).await;
+    assert_eq!(status, 101);
+    server.signal("-INT");
+    server.logged("a second signal exits at once").await;
+    assert!(server.child.try_wait().unwrap().is_none(), "waits for the client's answer");
+    server.signal("-TERM");
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after a second signal");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(143), "SIGTERM's status");
+    let stderr = server.logged("second signal").await;
+    assert!(stderr.contains("exiting now"), "{stderr}");
+}

@@ -395,8 +395,12 @@ impl Bot {
         if measuring {
             self.frames_in_window += 1;
             self.last_window_frame = Some(now);
-            let first = self.window_ticks.map_or(info.tick, |(first, _)| first);
-            self.window_ticks = Some((first, info.tick));
+            // The lowest and the highest: a server that restarted under a resume numbers its
+            // ticks from 1 again, and the span must not wrap around to billions.
+            self.window_ticks = Some(match self.window_ticks {
+                None => (info.tick, info.tick),
+                Some((first, last)) => (first.min(info.tick), last.max(info.tick)),
+            });
             let period = self.tick_period();
             let mut recorder = self.shared.recorder();
             recorder.ticks_skipped += u64::from(info.skipped);
@@ -425,11 +429,14 @@ impl Bot {
         }
         match self.shared.window_end.get() {
             None => self.shared.recorder().rtt.record(rtt),
-            Some(&end) if sent < end => {
+            // Only a wait longer than a tick, as at the close: a ping sent just before the end
+            // and answered just after it is a healthy one.
+            Some(&end) if sent < end && end - sent > self.tick_period() => {
                 let mut recorder = self.shared.recorder();
                 recorder.rtt.record(end - sent);
                 recorder.pings_still_waiting += 1;
             }
+            Some(&end) if sent < end => self.shared.recorder().rtt.record(rtt),
             Some(_) => {}
         }
     }
@@ -524,7 +531,7 @@ impl Bot {
             let mut recorder = self.shared.recorder();
             let ticks = self
                 .window_ticks
-                .map_or(0, |(first, last)| u64::from(last.0.wrapping_sub(first.0)) + 1);
+                .map_or(0, |(first, last)| u64::from(last.0.saturating_sub(first.0)) + 1);
             if stayed {
                 recorder.window_frames.push(WindowFrames { frames: self.frames_in_window, ticks });
             }
@@ -981,6 +988,23 @@ pub(crate) mod tests {
         let rtt = recorder.rtt.summary().expect("a sample");
         assert_eq!((rtt.samples, recorder.pings_still_waiting), (1, 1), "{rtt:?}");
         assert!((199.0..=201.0).contains(&rtt.max), "its wait up to the end: {rtt:?}");
+        drop(recorder);
+
+        // Sent 5 ms before the end and answered 5 ms after it: a healthy ping, its own rtt.
+        let (shared, mut session, mut bot) =
+            joined(&["--role", "controller"], controller_welcome(), start);
+        assert_eq!(send_pings(&mut session, at), [1]);
+        let end = at + Duration::from_millis(5);
+        shared.window_end.set(end).unwrap();
+        let answered = end + Duration::from_millis(5);
+        session.handle_message(answered, &pong(1));
+        deliver(&mut session, &mut bot, answered);
+        let stats = *session.stats();
+        bot.close_window(answered, stats, &SessionLink(&mut session));
+        let recorder = shared.recorder();
+        let rtt = recorder.rtt.summary().expect("a sample");
+        assert_eq!((rtt.samples, recorder.pings_still_waiting), (1, 0), "{rtt:?}");
+        assert!((9.0..=11.0).contains(&rtt.max), "its own round trip: {rtt:?}");
         drop(recorder);
 
         // The next ping was due 5 ms before the window's end: not overdue yet.

@@ -71,10 +71,7 @@ async fn run_with(
         let settle_until = Instant::now() + JOIN_PATIENCE;
         while cut.is_none() && Instant::now() < settle_until {
             let c = &shared.counters;
-            let settled =
-                Counters::get(&c.connected) + Counters::get(&c.failed) + Counters::get(&c.dropped)
-                    >= Counters::get(&c.started);
-            if settled && Counters::get(&c.started) == u64::from(args.bots) {
+            if still_joining(c) == 0 && Counters::get(&c.started) == u64::from(args.bots) {
                 break;
             }
             tokio::select! {
@@ -177,9 +174,14 @@ async fn stopped(interrupt: &mut (impl Future<Output = ()> + Unpin), shared: &Sh
 /// Bots joined now or still joining. Bots never reconnect (refusals and drops are reported,
 /// not retried), so once this reaches 0 it stays there.
 fn bots_alive(c: &Counters) -> u64 {
-    let connected = Counters::get(&c.connected);
-    let settled = Counters::get(&c.failed) + connected + Counters::get(&c.dropped);
-    connected + Counters::get(&c.started).saturating_sub(settled)
+    Counters::get(&c.connected) + still_joining(c)
+}
+
+/// Bots started that have not yet joined, failed or dropped.
+fn still_joining(c: &Counters) -> u64 {
+    let settled =
+        Counters::get(&c.connected) + Counters::get(&c.failed) + Counters::get(&c.dropped);
+    Counters::get(&c.started).saturating_sub(settled)
 }
 
 /// Resolves once no bot is alive. A look every 20 ms, as the ramp's: what it costs a window

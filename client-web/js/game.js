@@ -64,8 +64,10 @@ export function describeFailure(error) {
   const refused = refusedForNow(error);
   if (refused === 'full') {
     return {
-      title: 'Server full',
-      text: 'The server is up, but it is full: it has no room for another connection right now. Wait a little, then try again.',
+      // A 503 is the server at its connection limit, or restarting (it refuses new clients
+      // while it closes the old ones); a load balancer with no healthy server says 503 too.
+      title: 'Server full or restarting',
+      text: 'The server is up, but it cannot take another connection right now: it is full, or restarting. Wait a little, then try again.',
       details,
     };
   }
@@ -474,7 +476,7 @@ export class Game {
       // (it says so) has no room for it now.
       const session = this.client.session;
       const refused = refusedForNow(cause);
-      const what = refused === 'full' ? 'The server is full. Retrying'
+      const what = refused === 'full' ? 'The server is full or restarting. Retrying'
         : refused === 'crowded' ? 'Too many connections from your network. Retrying'
         : refused === 'busy' ? 'The server is busy. Retrying'
         : session.connections > 0 ? 'Connection lost. Reconnecting'

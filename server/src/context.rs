@@ -522,6 +522,12 @@ impl ServerContext {
             })
     }
 
+    /// Whether `ip` (canonical) is one of `--trusted-proxies`: its connections carry many
+    /// clients, each capped by the address the proxy names.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.config.trusted_proxies.iter().any(|t| t.0.contains(&ip))
+    }
+
     /// New TCP connections one address may open a second ([`ServerContext::admit_tcp`]),
     /// after a burst of [`NEW_CONNECTION_BURST_SECONDS`] times as many: as many as it may
     /// hold ([`Self::tcp_limit_per_ip`]), and at least [`NEW_CONNECTIONS_FLOOR`]. So a load

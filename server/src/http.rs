@@ -315,16 +315,21 @@ pub fn opens_connection<B>(req: &Request<B>) -> bool {
 /// 429 for a client, named by a trusted proxy, that opened more connections in the last second
 /// than an address may ([`opens_connection`]); counted as `tcp_rate`, as a direct client's.
 pub fn refuse_too_fast(ctx: &ServerContext, peer: &Peer) -> Response {
-    let limit = ctx.new_connections_per_second();
-    let message = format!(
-        "too many new connections from your address (at most {limit} a second; an IPv6 /48 {} \
-         at most); retry in a second",
-        limit.saturating_mul(crate::context::ADDRESSES_PER_IPV6_SITE)
-    );
+    let message = too_fast_message(ctx.new_connections_per_second());
     ctx.metrics.refused_from("tcp_rate", Some(peer), &message);
     let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, message);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
+}
+
+/// What a client opening connections faster than `limit` a second is told, whether refused at
+/// the listener or, behind a trusted proxy, at its upgrade.
+pub fn too_fast_message(limit: u32) -> String {
+    format!(
+        "too many new connections from your address (at most {limit} a second; an IPv6 /48 {} \
+         at most); retry in a second",
+        limit.saturating_mul(crate::context::ADDRESSES_PER_IPV6_SITE)
+    )
 }
 
 /// The size of a request head as it came on the wire: request line, headers, blank line.

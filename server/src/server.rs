@@ -92,14 +92,9 @@ async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal:
             "503 Service Unavailable",
             "the server holds as many connections as it takes; retry later\n".to_string(),
         ),
-        EarlyRefusal::TooFast(limit) => (
-            "429 Too Many Requests",
-            format!(
-                "too many new connections from your address (at most {limit} a second; an \
-                 IPv6 /48 {} at most); retry in a second\n",
-                limit.saturating_mul(crate::context::ADDRESSES_PER_IPV6_SITE)
-            ),
-        ),
+        EarlyRefusal::TooFast(limit) => {
+            ("429 Too Many Requests", format!("{}\n", crate::http::too_fast_message(limit)))
+        }
     };
     let retry_after = match refusal {
         EarlyRefusal::TooFast(_) => 1,
@@ -260,6 +255,9 @@ async fn serve(
     // that probes, scrapes and late clients get answers (`/healthz` 503, upgrades 503) rather
     // than a refused connection: a load balancer then takes the node out for what it says.
     let listeners_closed = CancellationToken::new();
+    // Also when this future is dropped before its end (a library user aborting `run`): the
+    // admin listener must not outlive it.
+    let _admin_guard = listeners_closed.clone().drop_guard();
     let admin = admin.map(|(admin, operators)| {
         tokio::spawn(serve_admin(admin, operators, ctx.clone(), listeners_closed.clone()))
     });
@@ -395,7 +393,7 @@ impl Doors {
         // A trusted proxy carries many clients: each is capped by its own address instead.
         // Canonical: on a dual-stack listener an IPv4 peer arrives as `::ffff:a.b.c.d`.
         let peer_ip = crate::proxy::canonical(peer.ip());
-        let trusted = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer_ip))
+        let trusted = ctx.is_trusted_proxy(peer_ip)
             || ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer_ip));
         // Past the refusals' own bound a refused connection closes unanswered (dropped).
         let refuse = |stream, refusal| {
@@ -406,10 +404,17 @@ impl Doors {
                     refusal,
                     ctx.config.handshake_timeout,
                 );
-                ctx.tasks.spawn(async move {
+                let answer = async move {
                     let _slot = slot;
                     refusal.await;
-                });
+                };
+                // During the shutdown nobody waits for a refusal: clients reconnecting at
+                // once after their 1001 must not hold the shutdown up to its timeout.
+                if serving == Serving::OneRequest {
+                    tokio::spawn(answer);
+                } else {
+                    ctx.tasks.spawn(answer);
+                }
             }
         };
         let tcp_permit = if trusted {
@@ -672,7 +677,7 @@ fn refuse_forwarded_too_fast<B>(
     ctx: &Arc<ServerContext>,
 ) -> Option<axum::response::Response> {
     let peer_ip = crate::proxy::canonical(peer.ip());
-    let through_proxy = ctx.config.trusted_proxies.iter().any(|t| t.0.contains(&peer_ip))
+    let through_proxy = ctx.is_trusted_proxy(peer_ip)
         && !ctx.cluster().is_some_and(|cluster| cluster.is_peer(peer_ip));
     if !through_proxy
         || !opens_connection(req)

@@ -335,3 +335,18 @@ async fn a_fresh_server_has_its_clients_refusals_and_closes_at_zero() {
     }
     server.shutdown().await;
 }
+
+/// A library user who aborts the task running `run_with_admin` (rather than resolving its
+/// shutdown) gets both ports back: the admin listener is not left serving on its own.
+#[tokio::test]
+async fn aborting_the_server_closes_its_admin_listener_too() {
+    let server = TestServer::start_with_admin(test_config()).await;
+    let admin = server.admin.unwrap();
+    assert_eq!(get(admin, "/livez", "").await.0, 200);
+    server.task.abort();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while TcpStream::connect(admin).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "the admin port still accepts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

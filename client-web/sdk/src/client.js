@@ -76,6 +76,10 @@ function abandon(socket) {
   }
 }
 
+/** Sockets in a row that open and carry no `Welcome` in time before the next attempt moves on
+ * to the next transport, as for one that does not open. */
+const SILENT_OPENS_TO_MOVE_ON = 2;
+
 /**
  * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
  * `chat()`, and `leave()`. Reconnects and resumes by itself.
@@ -102,9 +106,10 @@ export class TickwireClient {
     this.preferred = 0;
     /** Where the current attempt is in `chain`. */
     this.trying = 0;
-    /** Whether the current socket carried a `Welcome`: one that opened and never did is no
-     * better than one that did not open, and the next attempt moves on from it. */
+    /** Whether the current socket carried a `Welcome` ({@link SILENT_OPENS_TO_MOVE_ON}). */
     this.welcomed = false;
+    /** Sockets in a row that opened and carried no `Welcome` in time. */
+    this.silentOpens = 0;
     /** @type {TransportName | null} the transport of the open connection (or the last one) */
     this.transport = null;
     /** `options.fallbackUrl`, which `setUrl` keeps. @type {string | undefined} */
@@ -244,12 +249,18 @@ export class TickwireClient {
           // event may come minutes later, or never, and must not reach the session then: no
           // longer `this.socket`, nothing it reports is heard (see `open`).
           this.socket = null;
-          if (socket.readyState === 0 || !this.welcomed) {
+          // Opened and then never carried a `Welcome`: a middlebox that takes the upgrade and
+          // passes nothing on, or a server too slow to seat the client in time. Twice in a row
+          // it is the first: a server merely slow once must not send a client to the fallback
+          // (which it keeps to) for its whole session.
+          const silent = socket.readyState !== 0 && !this.welcomed;
+          if (silent) this.silentOpens += 1;
+          if (socket.readyState === 0 || (silent && this.silentOpens >= SILENT_OPENS_TO_MOVE_ON)) {
             // Never opened in time (a proxy holding the upgrade, or buffering the stream, past
-            // the connect timeout), or opened and then never carried a `Welcome` (a middlebox
-            // that takes the upgrade and passes nothing on): the next attempt starts at the
-            // next transport, as the upgrade timer would have moved on, or from the best again
+            // the connect timeout), or silent twice: the next attempt starts at the next
+            // transport, as the upgrade timer would have moved on, or from the best again
             // after the last.
+            this.silentOpens = 0;
             this.failures.set(this.chain[this.trying], action.reason);
             this.preferred = this.trying + 1 < this.chain.length ? this.trying + 1 : 0;
           }
@@ -368,7 +379,10 @@ export class TickwireClient {
         ? Math.min(event.timeStamp, this.now())
         : this.now();
       this.session.handleMessage(event.data, at);
-      if (this.session.state === 'joined') this.welcomed = true;
+      if (this.session.state === 'joined') {
+        this.welcomed = true;
+        this.silentOpens = 0;
+      }
       this.drive();
     };
     /** Whether this socket's end was handled: an `error` taken as its close (below) is not

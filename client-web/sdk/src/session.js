@@ -729,13 +729,13 @@ export class Session {
       // as such ("Room full") rather than as a lost connection.
       if (cause instanceof KickedError) return this.fail(cause, now);
       const code = cause instanceof ConnectionClosedError ? cause.code : CloseCode.ABNORMAL;
+      const lastStatus = cause instanceof ConnectionClosedError ? cause.lastStatus : undefined;
       // Never reached at all: not a lost connection, and a game says so.
       if (!this.opened) {
         const reason = cause instanceof ConnectionClosedError ? cause.reason : cause.message;
-        const lastStatus = cause instanceof ConnectionClosedError ? cause.lastStatus : undefined;
         return this.fail(new UnreachableError(code, reason, this.attempt, undefined, lastStatus), now);
       }
-      return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false), now);
+      return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false, lastStatus), now);
     }
     const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (this.attempt - 1));
     const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));

@@ -259,7 +259,7 @@ test('in auto mode, an upgrade held past the connect timeout is followed by the 
   assert.match(fetched[0], /\/fallback\/stream$/);
 });
 
-test('in auto mode, a WebSocket that opens and never carries a Welcome is followed by the fallback; one that did is resumed on', { timeout: 10000 }, async (t) => {
+test('in auto mode, a WebSocket that opens and twice carries no Welcome is followed by the fallback; one that did is resumed on', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   const { fetched, fetchSpy } = heldFetch();
   // A middlebox that takes the upgrade and passes nothing on: the socket opens, then silence.
@@ -270,8 +270,10 @@ test('in auto mode, a WebSocket that opens and never carries a Welcome is follow
   t.after(() => dispose(c));
   c.connect();
   (await until(() => sockets[0], 'the upgrade')).open();
+  // Once may be a server too slow to seat the client: WebSocket again.
+  (await until(() => sockets[1], 'a second upgrade')).open();
   await until(() => fetched.length > 0, 'an HTTP fallback session');
-  assert.equal(sockets.length, 1, 'no second upgrade through the middlebox');
+  assert.equal(sockets.length, 2, 'no third upgrade through the middlebox');
   assert.match(fetched[0], /\/fallback\/stream$/);
 
   // A WebSocket that carried a Welcome and then went quiet is a dead link, not a middlebox:
@@ -502,7 +504,8 @@ test('in auto, a client that gives up names each transport\'s failure; a refusal
   assert.equal(errors[0].name, 'UnreachableError');
   assert.equal(errors[0].status, undefined);
   assert.equal(errors[0].reason, `ws: ${cause}; stream: HTTP 503: shutting down; poll: HTTP 503: shutting down`);
-  // Reached, and full: a game says so rather than "cannot reach the server".
+  // Reached, and refusing for now (full, or here shutting down): a game says so rather than
+  // "cannot reach the server".
   assert.equal(errors[0].lastStatus, 503);
 
   // 401 (a join token): the join ends at its first attempt, saying so.

@@ -1061,10 +1061,10 @@ test('a server at its connection limit says it is full, not that it cannot be re
       if (s) Object.assign(s.reconnect, { initialDelayMs: 200, maxDelayMs: 200 });
       return s;
     });
-    await page.waitForSelector('#banner:not([hidden]):has-text("The server is full. Retrying")');
+    await page.waitForSelector('#banner:not([hidden]):has-text("The server is full or restarting. Retrying")');
     await page.waitForSelector('#failure:not([hidden])', { timeout: 20000 });
-    assert.equal(await page.textContent('#failure-title'), 'Server full');
-    assert.match(await page.textContent('#failure-text') ?? '', /^The server is up, but it is full.*try again/);
+    assert.equal(await page.textContent('#failure-title'), 'Server full or restarting');
+    assert.match(await page.textContent('#failure-text') ?? '', /^The server is up, but it cannot take another connection right now.*try again/);
     assert.match(await page.textContent('#failure-details') ?? '', /HTTP 503/);
     assert.equal(await page.isHidden('#failure-watch'), true, 'no seat for a spectator either');
     assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed|status of 503/.test(e)), []);

@@ -49,8 +49,8 @@ test('a connection given up on after its retries reads as lost, with the technic
 test('a server that is full or busy says so, not that it cannot be reached', () => {
   const limit = 'ws: closed with 1006; stream: HTTP 503: server is at its connection limit; poll: HTTP 503: server is at its connection limit';
   const full = describeFailure(new UnreachableError(1006, limit, 6, undefined, 503));
-  assert.equal(full.title, 'Server full');
-  assert.match(full.text, /^The server is up, but it is full.*try again/);
+  assert.equal(full.title, 'Server full or restarting');
+  assert.match(full.text, /^The server is up, but it cannot take another connection right now: it is full, or restarting.*try again/);
   assert.match(full.details, /HTTP 503: server is at its connection limit/);
   assert.equal(refusedForNow(new ConnectionClosedError(1006, limit, true, 503)), 'full', 'a retry\'s cause too');
   // A room that could not take the join: a plain 1013, retried and given up on.
@@ -319,7 +319,7 @@ test('a retry turned away by a full server says the server is full, not unreacha
   game.onState('reconnecting', 2, cause);
   const banner = document.querySelector('#banner');
   assert.equal(banner.hidden, false);
-  assert.equal(banner.children.at(-1), 'The server is full. Retrying (attempt 2)…');
+  assert.equal(banner.children.at(-1), 'The server is full or restarting. Retrying (attempt 2)…');
   game.onState('reconnecting', 3, new ConnectionClosedError(1006, 'ws: closed with 1006; stream: Failed to fetch', true));
   assert.equal(banner.children.at(-1), 'Can’t reach the server. Retrying (attempt 3)…');
 });

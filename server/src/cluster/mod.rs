@@ -421,8 +421,10 @@ impl Cluster {
             // The error names Redis's address and state: the operator's log, not the public's.
             Err(e) => {
                 // What `tickwire_directory_up` says now, not at the next heartbeat (a third of
-                // the TTL away), which marks it up again once Redis answers.
-                self.mark_up(false);
+                // the TTL away), which sets it again. The gauge only: a listing, the heaviest
+                // call, may time out while heartbeats pass, and marking the directory down
+                // would have the next one rewrite every room.
+                self.directory_up.set(0);
                 if !self.listing_failed.swap(true, Ordering::Relaxed) {
                     warn!(
                         error = %e,

@@ -54,9 +54,10 @@ export class TickwireClient {
     preferred: number;
     /** Where the current attempt is in `chain`. */
     trying: number;
-    /** Whether the current socket carried a `Welcome`: one that opened and never did is no
-     * better than one that did not open, and the next attempt moves on from it. */
+    /** Whether the current socket carried a `Welcome` ({@link SILENT_OPENS_TO_MOVE_ON}). */
     welcomed: boolean;
+    /** Sockets in a row that opened and carried no `Welcome` in time. */
+    silentOpens: number;
     /** @type {TransportName | null} the transport of the open connection (or the last one) */
     transport: TransportName | null;
     /** `options.fallbackUrl`, which `setUrl` keeps. @type {string | undefined} */

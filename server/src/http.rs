@@ -276,12 +276,8 @@ async fn rooms(State(ctx): State<Arc<ServerContext>>) -> Response {
     }
 }
 
-/// A connection over the global or per-address cap: 503 or 429, counted, with `Retry-After`.
-pub(crate) fn refuse_admission(ctx: &ServerContext, e: AdmitError) -> Response {
-    refuse_admission_of(ctx, e, None)
-}
-
-/// [`refuse_admission`], logging who was refused.
+/// A connection over the global or per-address cap: 503 or 429, counted and logged with
+/// `peer`, with `Retry-After`.
 pub(crate) fn refuse_admission_of(
     ctx: &ServerContext,
     e: AdmitError,

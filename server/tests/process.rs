@@ -143,6 +143,15 @@ async fn refused_clients_are_logged_with_who_and_why() {
     }
     drop(debug);
 
+    // A fallback session refused is logged alike.
+    let fallback = Process::start(&flags, &[("RUST_LOG", "info,tickwire_server=debug")]);
+    let request = "GET /fallback/stream?token=bad HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_eq!(send(fallback.addr, request).await.0, 401);
+    let logged = fallback.logged("the join token is malformed").await;
+    let line = logged.lines().find(|l| l.contains("the join token is malformed")).unwrap();
+    assert!(line.contains("peer=127.0.0.1:"), "{line}");
+    drop(fallback);
+
     let quiet = Process::start(&flags, &[]);
     assert_eq!(send(quiet.addr, &upgrade_request("/ws", "")).await.0, 401);
     let logged = quiet.logged("a join token is required").await;

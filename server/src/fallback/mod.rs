@@ -65,7 +65,7 @@ pub mod session;
 use crate::connection::close_code;
 use crate::context::ServerContext;
 use crate::http::{
-    ClientAddr, authorize, check_origin, refuse, refuse_admission, requester, retry_after,
+    ClientAddr, authorize, check_origin, refuse, refuse_admission_of, requester, retry_after,
     unauthorized,
 };
 use crate::outbox::CloseRequest;
@@ -163,19 +163,21 @@ fn open_session<B>(
     transport: Transport,
 ) -> Result<Arc<Session>, Response> {
     let ctx = &fallback.ctx;
+    // Logged with who was refused and why, as an upgrade's refusals are.
+    let peer = crate::http::peer_of(req);
     if ctx.is_shutting_down() {
-        ctx.metrics.refused("shutting_down");
+        ctx.metrics.refused_from("shutting_down", peer.as_ref(), &"server shutting down");
         return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
     }
     let grant = match ctx.join.get().map(|verifier| authorize(req, verifier)) {
         None => None,
         Some(Ok(grant)) => Some(grant),
         Some(Err(e)) => {
-            ctx.metrics.refused("auth");
+            ctx.metrics.refused_from("auth", peer.as_ref(), &e);
             return Err(unauthorized(&e));
         }
     };
-    let permit = ctx.admit(client.ip()).map_err(|e| refuse_admission(ctx, e))?;
+    let permit = ctx.admit(client.ip()).map_err(|e| refuse_admission_of(ctx, e, peer.as_ref()))?;
     Ok(session::open(ctx, &fallback.sessions, client, transport, grant, permit))
 }
 

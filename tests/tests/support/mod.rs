@@ -81,10 +81,25 @@ impl TestServer {
 
     /// Signals shutdown and waits for `run` to return.
     pub async fn shutdown(mut self) {
+        self.signal_stop();
+        self.stopped().await;
+    }
+
+    /// Signals shutdown (SIGTERM), without waiting.
+    pub fn signal_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Waits for `run` to return (after [`TestServer::signal_stop`]).
+    pub async fn stopped(&mut self) {
         tokio::time::timeout(PATIENCE, &mut self.task).await.expect("run returns").unwrap();
+    }
+
+    /// Aborts the task running the server, as a library user dropping `run` would.
+    pub fn abort(&self) {
+        self.task.abort();
     }
 
     /// A raw HTTP/1.1 GET; returns status, headers text and body.

@@ -2,111 +2,26 @@
 //! connection that vanishes is counted, the rate of new connections of a client behind a
 //! trusted proxy, the listeners through a shutdown, and the metrics of a fresh server.
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tickwire_server::ServerConfig;
+use support::{PATIENCE, TestServer, http_request, test_config};
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
 use tickwire_shared::{
     ClientMessage, Hello, Name, PROTOCOL_VERSION, Role, RoomRequest, SUBPROTOCOL, ServerMessage,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// How long any single expected thing may take before a test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A config for tests: fixed seed, generous per-address caps.
-fn test_config() -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.seed = Some(7);
-    config.max_connections_per_ip = 1000;
-    config.shutdown_timeout = Duration::from_secs(3);
-    config
-}
-
-/// A server running in this process.
-struct TestServer {
-    addr: SocketAddr,
-    admin: Option<SocketAddr>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl TestServer {
-    async fn start(config: ServerConfig) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(tickwire_server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        TestServer { addr, admin: None, stop: Some(stop), task }
-    }
-
-    /// With an admin listener on another port 0 (`--admin-bind`).
-    async fn start_with_admin(config: ServerConfig) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let (addr, admin_addr) = (listener.local_addr().unwrap(), admin.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let run = tickwire_server::run_with_admin(listener, admin, config, async move {
-            let _ = stopped.await;
-        });
-        TestServer { addr, admin: Some(admin_addr), stop: Some(stop), task: tokio::spawn(run) }
-    }
-
-    /// Tells the server to shut down (SIGTERM), without waiting.
-    fn signal_stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    /// Shuts down and waits for `run` to return.
-    async fn shutdown(mut self) {
-        self.signal_stop();
-        tokio::time::timeout(PATIENCE, &mut self.task).await.expect("run returns").unwrap();
-    }
-}
-
-/// Sends `request` on a new connection and reads the response to its end (or, for a 101, to
-/// the end of its head); status, head, body.
-async fn exchange(addr: SocketAddr, request: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("the listener is open");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, async {
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = stream.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            response.extend_from_slice(&chunk[..n]);
-            let head_done = response.windows(4).any(|w| w == b"\r\n\r\n");
-            if head_done && response.starts_with(b"HTTP/1.1 101") {
-                break;
-            }
-        }
-    })
-    .await;
-    let text = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head.to_string(), body.to_string())
-}
-
 /// `GET path` with `headers` (lines ending in `\r\n`).
 async fn get(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, String) {
     let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}\r\n");
-    exchange(addr, &request).await
+    http_request(addr, &request).await
 }
 
 /// An upgrade of `/ws` with `headers`; status, head, body.
@@ -116,7 +31,7 @@ async fn upgrade(addr: SocketAddr, headers: &str) -> (u16, String, String) {
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Protocol: tickwire.v1\r\n{headers}\r\n"
     );
-    exchange(addr, &request).await
+    http_request(addr, &request).await
 }
 
 /// The value of one series on `/metrics` (`name{labels}` exactly), 0 when absent.
@@ -226,7 +141,7 @@ async fn a_client_behind_a_trusted_proxy_opens_connections_at_an_address_s_rate(
     );
     let mut refused = None;
     for _ in 0..5_000 {
-        let (status, head, body) = exchange(addr, &attempt).await;
+        let (status, head, body) = http_request(addr, &attempt).await;
         if status == 429 {
             refused = Some((head, body));
             break;
@@ -294,7 +209,7 @@ async fn the_listeners_answer_while_the_server_closes_its_clients() {
     .expect("the close came");
     assert_eq!(closed, Some(1001));
     while let Ok(Some(_)) = tokio::time::timeout(PATIENCE, stopped.next()).await {}
-    tokio::time::timeout(PATIENCE, &mut server.task).await.expect("run returns").unwrap();
+    server.stopped().await;
     assert!(TcpStream::connect(addr).await.is_err(), "the public port closed at exit");
     assert!(TcpStream::connect(admin).await.is_err(), "the admin port closed at exit");
 }
@@ -305,7 +220,7 @@ async fn the_listeners_answer_while_the_server_closes_its_clients() {
 async fn a_post_to_the_websocket_endpoint_is_405_and_counted() {
     let server = TestServer::start(test_config()).await;
     let addr = server.addr;
-    let (status, head, body) = exchange(
+    let (status, head, body) = http_request(
         addr,
         "POST /ws HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     )
@@ -343,7 +258,7 @@ async fn aborting_the_server_closes_its_admin_listener_too() {
     let server = TestServer::start_with_admin(test_config()).await;
     let admin = server.admin.unwrap();
     assert_eq!(get(admin, "/livez", "").await.0, 200);
-    server.task.abort();
+    server.abort();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while TcpStream::connect(admin).await.is_ok() {
         assert!(tokio::time::Instant::now() < deadline, "the admin port still accepts");

@@ -22,14 +22,6 @@ fn hs256(claims: &JoinClaims, secret: &str) -> String {
     mint(claims, &MintKey::Secret(secret.into())).unwrap()
 }
 
-fn upgrade_request(query: &str, extra: &str) -> String {
-    format!(
-        "GET /ws{query} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: tickwire.v1\r\n{extra}\r\n"
-    )
-}
-
 async fn secret_server() -> TestServer {
     let mut config = test_config();
     config.join_secret = Some("s3cret".parse().unwrap());

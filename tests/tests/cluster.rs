@@ -973,11 +973,9 @@ async fn a_draining_node_finishes_its_matches_and_takes_no_new_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_nodes_of_the_fleet_may_proxy() {
     let (_redis, nodes) = fleet(|_| {}).await;
-    let request = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: tickwire.v1\r\nx-tickwire-hop: guessed\r\n\
-         x-tickwire-client: 192.0.2.1\r\n\r\n";
-    let (status, _, body) = http_request(nodes[0].addr, request).await;
+    let request =
+        upgrade_request("", "x-tickwire-hop: guessed\r\nx-tickwire-client: 192.0.2.1\r\n");
+    let (status, _, body) = http_request(nodes[0].addr, &request).await;
     assert_eq!(status, 403);
     assert!(body.contains("not a node of this fleet"), "{body}");
     // A server without --redis-url has no fleet.

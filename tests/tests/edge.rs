@@ -7,7 +7,7 @@ mod support;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::{PATIENCE, TestServer, http_request, test_config};
+use support::{PATIENCE, TestServer, get_with, http_request, test_config, upgrade_request};
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
 use tickwire_shared::{
     ClientMessage, Hello, Name, PROTOCOL_VERSION, Role, RoomRequest, SUBPROTOCOL, ServerMessage,
@@ -18,25 +18,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// `GET path` with `headers` (lines ending in `\r\n`).
-async fn get(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, String) {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{headers}\r\n");
-    http_request(addr, &request).await
-}
-
 /// An upgrade of `/ws` with `headers`; status, head, body.
 async fn upgrade(addr: SocketAddr, headers: &str) -> (u16, String, String) {
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: tickwire.v1\r\n{headers}\r\n"
-    );
-    http_request(addr, &request).await
+    http_request(addr, &upgrade_request("", headers)).await
 }
 
 /// The value of one series on `/metrics` (`name{labels}` exactly), 0 when absent.
 async fn metric(addr: SocketAddr, series: &str) -> f64 {
-    let (_, _, body) = get(addr, "/metrics", "").await;
+    let (_, _, body) = get_with(addr, "/metrics", "").await;
     let prefix = format!("{series} ");
     body.lines().find_map(|l| l.strip_prefix(&prefix)?.parse().ok()).unwrap_or(0.0)
 }
@@ -109,7 +98,7 @@ async fn a_client_that_vanishes_counts_as_1006_from_the_client_not_as_a_server_c
     reset(spectator(addr).await);
     let abnormal = "tickwire_closes_total{code=\"1006\",initiator=\"Client\"}";
     metric_reaches(addr, abnormal, 4.0).await;
-    let (_, _, metrics) = get(addr, "/metrics", "").await;
+    let (_, _, metrics) = get_with(addr, "/metrics", "").await;
     let sent: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("tickwire_closes_total{") && !l.ends_with(" 0"))
@@ -154,7 +143,7 @@ async fn a_client_behind_a_trusted_proxy_opens_connections_at_an_address_s_rate(
     assert!(metric(addr, "tickwire_refused_total{reason=\"tcp_rate\"}").await >= 1.0);
     // Its plain requests are not new connections.
     for _ in 0..300 {
-        assert_eq!(get(addr, "/healthz", client).await.0, 200);
+        assert_eq!(get_with(addr, "/healthz", client).await.0, 200);
     }
     // Another client behind the same proxy has its own rate.
     let (status, head, _) = upgrade(addr, "X-Forwarded-For: 198.51.100.7\r\n").await;
@@ -178,7 +167,7 @@ async fn the_listeners_answer_while_the_server_closes_its_clients() {
     server.signal_stop();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (status, _, body) = get(addr, "/healthz", "").await;
+        let (status, _, body) = get_with(addr, "/healthz", "").await;
         if status == 503 {
             assert_eq!(body, "shutting down\n");
             break;
@@ -186,13 +175,13 @@ async fn the_listeners_answer_while_the_server_closes_its_clients() {
         assert!(tokio::time::Instant::now() < deadline, "/healthz still {status}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(get(addr, "/livez", "").await.0, 200);
-    assert_eq!(get(addr, "/rooms", "").await.0, 200);
+    assert_eq!(get_with(addr, "/livez", "").await.0, 200);
+    assert_eq!(get_with(addr, "/rooms", "").await.0, 200);
     let (status, head, body) = upgrade(addr, "").await;
     assert_eq!((status, body.as_str()), (503, "server shutting down\n"), "{head}");
-    assert_eq!(get(admin, "/healthz", "").await.0, 503);
-    assert_eq!(get(admin, "/livez", "").await.0, 200);
-    let (status, _, metrics) = get(admin, "/metrics", "").await;
+    assert_eq!(get_with(admin, "/healthz", "").await.0, 503);
+    assert_eq!(get_with(admin, "/livez", "").await.0, 200);
+    let (status, _, metrics) = get_with(admin, "/metrics", "").await;
     assert_eq!(status, 200);
     assert!(metrics.contains("tickwire_refused_total{reason=\"shutting_down\"} 1"), "{metrics}");
     // The spectator reads its 1001 and answers it; the server is done.
@@ -235,7 +224,7 @@ async fn a_post_to_the_websocket_endpoint_is_405_and_counted() {
 #[tokio::test]
 async fn a_fresh_server_has_its_clients_refusals_and_closes_at_zero() {
     let server = TestServer::start(test_config()).await;
-    let (_, _, metrics) = get(server.addr, "/metrics", "").await;
+    let (_, _, metrics) = get_with(server.addr, "/metrics", "").await;
     for series in [
         "tickwire_clients{role=\"Player\"} 0",
         "tickwire_clients{role=\"Spectator\"} 0",
@@ -257,7 +246,7 @@ async fn a_fresh_server_has_its_clients_refusals_and_closes_at_zero() {
 async fn aborting_the_server_closes_its_admin_listener_too() {
     let server = TestServer::start_with_admin(test_config()).await;
     let admin = server.admin.unwrap();
-    assert_eq!(get(admin, "/livez", "").await.0, 200);
+    assert_eq!(get_with(admin, "/livez", "").await.0, 200);
     server.abort();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while TcpStream::connect(admin).await.is_ok() {

@@ -100,16 +100,8 @@ async fn loaded_server_with(change: impl FnOnce(&mut ServerConfig)) -> (TestServ
 
 /// A request with `count` headers of `size` bytes each.
 fn fat_request(count: usize, size: usize) -> String {
-    let mut request =
-        "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: tickwire.v1\r\n"
-            .to_string();
-    for i in 0..count {
-        request.push_str(&format!("X-Pad-{i}: {}\r\n", "a".repeat(size)));
-    }
-    request.push_str("\r\n");
-    request
+    let pads: String = (0..count).map(|i| format!("X-Pad-{i}: {}\r\n", "a".repeat(size))).collect();
+    upgrade_request("", &pads)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,9 +411,7 @@ async fn with_allowed_origins_cross_site_requests_without_origin_get_403_and_pla
     };
     let (server, load) = loaded_server_with(allowed).await;
     let before = load.ticks();
-    let upgrade = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                   Sec-WebSocket-Protocol: tickwire.v1\r\nSec-Fetch-Site: cross-site\r\n\r\n";
+    let upgrade = &upgrade_request("", "Sec-Fetch-Site: cross-site\r\n");
     let poll = "GET /fallback/poll HTTP/1.1\r\nHost: t\r\nSec-Fetch-Site: cross-site\r\n\r\n";
     let stream = "GET /fallback/stream HTTP/1.1\r\nHost: t\r\nSec-Fetch-Site: same-site\r\n\r\n";
     for request in [upgrade, poll, stream] {

@@ -14,12 +14,7 @@ use tokio::net::TcpStream;
 /// connection kept open so its session stays counted.
 async fn upgrade(addr: SocketAddr, forwarding: &str) -> (u16, TcpStream) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: tickwire.v1\r\n{forwarding}\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(upgrade_request("", forwarding).as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

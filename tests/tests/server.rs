@@ -725,9 +725,7 @@ async fn connection_caps_answer_429_and_503() {
     config.max_connections_per_ip = 1;
     let server = TestServer::start(config).await;
     let _first = Client::join(&server.ws_url(), hello(Role::Player, "one")).await;
-    let upgrade = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                   Sec-WebSocket-Protocol: tickwire.v1\r\n\r\n";
+    let upgrade = &upgrade_request("", "");
     let (status, head, body) = http_request(server.addr, upgrade).await;
     assert_eq!(status, 429);
     assert!(head.to_ascii_lowercase().contains("retry-after"));
@@ -1222,11 +1220,7 @@ async fn a_hello_sent_with_the_upgrade_request_is_read() {
     use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
     let server = TestServer::start(test_config()).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let mut request =
-        b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-        Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-        Sec-WebSocket-Protocol: tickwire.v1\r\n\r\n"
-            .to_vec();
+    let mut request = upgrade_request("", "").into_bytes();
     let hello = encode_client_to_vec(&ClientMessage::Hello(hello(Role::Player, "eager")));
     assert!(hello.len() < 126, "a short frame");
     let mask = [0x12u8, 0x34, 0x56, 0x78];

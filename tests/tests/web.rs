@@ -3,13 +3,11 @@
 
 mod support;
 
-use support::{TestServer, http_request, test_config};
+use support::{TestServer, get_with, http_request, test_config};
 
 /// A GET with extra header lines (each ending in `\r\n`).
 async fn get(server: &TestServer, path: &str, headers: &str) -> (u16, String, String) {
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n");
-    http_request(server.addr, &request).await
+    get_with(server.addr, path, headers).await
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {

@@ -147,6 +147,22 @@ pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String, Stri
     (status, head.to_string(), body.to_string())
 }
 
+/// A WebSocket upgrade of `/ws{query}` offering `tickwire.v1`, with the header lines `extra`
+/// (each ending in `\r\n`).
+pub fn upgrade_request(query: &str, extra: &str) -> String {
+    format!(
+        "GET /ws{query} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: tickwire.v1\r\n{extra}\r\n"
+    )
+}
+
+/// `GET path` with the header lines `extra` (each ending in `\r\n`), on a new connection.
+pub async fn get_with(addr: SocketAddr, path: &str, extra: &str) -> (u16, String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{extra}\r\n");
+    http_request(addr, &request).await
+}
+
 pub fn hello(role: Role, name: &str) -> Hello {
     Hello {
         version: PROTOCOL_VERSION,

@@ -767,6 +767,7 @@ mod tests {
                 player: PlayerId(player),
                 name: Name::truncated("ship"),
                 role: tickwire_shared::Role::Player,
+                score: 3,
             };
             let event = tickwire_shared::Event { tick: Tick(1), kind };
             input.extend(frame(&ServerMessage::Event(event)));

@@ -122,9 +122,10 @@ export function describeFailure(error) {
 }
 
 /**
- * What this page knows of the scores. A ship's score comes with the ship in snapshots while it
- * is in view, and with `Scored` events; a player out of view since this page joined, who has
- * not scored since, has a score not known yet, which is not 0.
+ * What this page knows of the scores. Each player's score so far comes with its `Joined` in the
+ * roster after a `Welcome` (after a resume, as a catch-up `Scored`), then with `Scored` events
+ * and with the ship in snapshots while it is in view. Only a player of a room too big for the
+ * roster's 128 names, not seen since, has a score not known yet, which is not 0.
  */
 export class ScoreBook {
   constructor() {
@@ -267,8 +268,6 @@ export class Game {
     /** @type {{ round: number, winner: number | null, score: number } | null} */
     this.lastRoundOver = null;
     this.phase = '';
-    /** The round of the newest world seen (null: none yet). @type {number | null} */
-    this.round = null;
     this.frames = 0;
     this.fps = 0;
     this.lastFrame = performance.now();
@@ -426,7 +425,6 @@ export class Game {
     this.interp = null;
     this.lastRoundOver = null;
     this.phase = '';
-    this.round = null;
     this.predictor.reset();
     this.scores.clear();
     // The next client counts its bytes from 0: a rate against the last one's counts is negative.
@@ -498,15 +496,11 @@ export class Game {
     this.room = welcome.room;
     this.interp = new InterpolationBuffer({ tickRate: welcome.tickRate, delayTicks: 2 });
     this.predictor.reset();
-    // A round found running after a reconnect did not start now: it is not announced, and the
-    // scores are not zeroed (the phase seen before the drop would say so).
+    // A round found running after a reconnect did not start now: it is not announced.
     this.phase = '';
-    if (!welcome.resumed) {
-      // Another seat, perhaps in another room: the scores known are of other players, who may
-      // carry the same ids there.
-      this.scores.clear();
-      this.round = null;
-    }
+    // The roster that follows brings every score as it is now, a resumed seat's too (scores
+    // moved, or a round started, while this page was away); those known are of before.
+    this.scores.clear();
     const d = this.root.dataset;
     d.room = welcome.room;
     d.role = welcome.role;
@@ -543,13 +537,8 @@ export class Game {
     if (round.phase === 'Playing' && this.phase === 'Intermission') {
       this.scores.newRound(this.client.session.roster.keys());
       this.addChat(null, `Round ${round.round}: go!`);
-    } else if (this.round !== null && round.round !== this.round) {
-      // A round started while this page was reconnecting: the scores it knows are an earlier
-      // round's, and those of ships out of view are not known yet.
-      this.scores.clear();
     }
     this.phase = round.phase;
-    this.round = round.round;
     // After a round's start has zeroed them: a ship may score in its first tick.
     for (const e of world.entities) if (e.kind === Arena.KIND_SHIP) this.scores.set(e.id, e.value);
   }
@@ -565,13 +554,13 @@ export class Game {
     switch (kind.type) {
       case 'Joined':
         if (kind.player === this.welcome?.playerId) break;
+        // 0 for a player joining now; in the roster, the score so far.
+        this.scores.set(kind.player, kind.score);
         if (!roster) {
-          // A player joining now starts at 0.
-          this.scores.set(kind.player, 0);
           this.addChat(null, `${kind.name} joined${kind.role === 'Controller' ? ' with a controller' : ''}.`);
         } else if (this.welcome?.resumed) {
-          // Back from a reconnect, the SDK names only who joined meanwhile (their scores come
-          // with the snapshots); those of a fresh join's roster were here before this page.
+          // Back from a reconnect, the SDK names only who joined meanwhile; those of a fresh
+          // join's roster were here before this page.
           this.addChat(null, `${kind.name} joined while you were away.`);
         }
         break;
@@ -583,6 +572,8 @@ export class Game {
       case 'Scored': {
         const before = this.scores.get(kind.player) ?? 0;
         this.scores.set(kind.player, kind.score);
+        // Catch-up after a reconnect is the score now, not a point scored now.
+        if (roster) break;
         const ship = this.shipPosition(kind.player);
         if (ship) this.renderer.burst(ship.x, ship.y, Math.max(1, kind.score - before), playerColour(kind.player));
         break;

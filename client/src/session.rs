@@ -265,13 +265,15 @@ pub enum Event {
     /// Catch-up, not news: what the room was like when this client (re)joined. Right after a
     /// `Welcome` the server sends players and spectators (not controllers) the room's roster
     /// (PROTOCOL.md 7.1 step 3): a `Joined` for each player and controller already there (at
-    /// most [`ROSTER_MAX`]), then the `Audience` that ends it. A game fills its tables from
-    /// these and announces only [`Event::Room`]. A ship that joined in the same tick as this
-    /// client is not in the roster: its `Joined` comes with the next tick, as `Event::Room`.
+    /// most [`ROSTER_MAX`]), with their score so far, then the `Audience` that ends it. A game
+    /// fills its tables (names, scoreboard) from these and announces only [`Event::Room`]. A
+    /// ship that joined in the same tick as this client is not in the roster: its `Joined`
+    /// comes with the next tick, as `Event::Room`.
     ///
     /// After a resume (`welcome.resumed`) the session keeps its [`roster`](Session::roster)
     /// and passes on only what changed while it was away: a `Joined` for each player it did
-    /// not know (or whose name or role changed), and, when the roster is over, a made-up
+    /// not know (or whose name or role changed), a `Scored` with their score now for each it
+    /// knew (scores move while a client is away), and, when the roster is over, a made-up
     /// `Left` for each player it knew that the new roster did not name (their own `Left` went
     /// to the connection that dropped). A roster of [`ROSTER_MAX`] names may have left players
     /// out, and then nobody is taken for gone. Players it knew are not announced again, and a
@@ -960,12 +962,16 @@ impl Session {
     /// A room event: catch-up while the roster after a `Welcome` lasts, news after it.
     fn event_arrived(&mut self, event: RoomEvent) {
         match (&mut self.roster_catch_up, event.kind) {
-            (Some(catch_up), EventKind::Joined { player, name, role }) => {
+            (Some(catch_up), EventKind::Joined { player, name, role, score }) => {
                 catch_up.named.insert(player);
                 let entry = RosterEntry { name, role };
-                // After a resume, a player the session knew is not news.
                 if self.roster.insert(player, entry) != Some(entry) {
                     self.push_event(Event::Roster(event));
+                } else {
+                    // After a resume, a player the session knew is not news, but their score
+                    // may have moved while this client was away.
+                    let kind = EventKind::Scored { player, score };
+                    self.push_event(Event::Roster(RoomEvent { tick: event.tick, kind }));
                 }
                 return;
             }
@@ -980,7 +986,7 @@ impl Session {
         // The roster is only `Joined` events and an `Audience`: anything else comes after it.
         self.end_roster(event.tick);
         match event.kind {
-            EventKind::Joined { player, name, role } => {
+            EventKind::Joined { player, name, role, .. } => {
                 self.roster.insert(player, RosterEntry { name, role });
             }
             EventKind::Audience { spectators } => self.audience = spectators,

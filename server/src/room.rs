@@ -806,7 +806,8 @@ impl<G: Game> Room<G> {
         );
         self.welcome(player, request.role, entity, token, false, &request.link);
         if request.role.plays() {
-            self.broadcast(EventKind::Joined { player, name, role: request.role });
+            let score = self.game.score(player).unwrap_or(0);
+            self.broadcast(EventKind::Joined { player, name, role: request.role, score });
         }
         if request.role.plays() {
             info!(player = player.0, role = ?request.role, %name, "joined");
@@ -863,7 +864,9 @@ impl<G: Game> Room<G> {
                 .filter_map(|other| self.seats.get_key_value(other))
                 .take(ROSTER_MAX);
             for (&other, seat) in roster {
-                let kind = EventKind::Joined { player: other, name: seat.name, role: seat.role };
+                let score = self.game.score(other).unwrap_or(0);
+                let (name, role) = (seat.name, seat.role);
+                let kind = EventKind::Joined { player: other, name, role, score };
                 self.frames.push(&ServerMessage::Event(Event { tick, kind }));
             }
             let spectators = self.shared.spectators();
@@ -1708,7 +1711,7 @@ mod tests {
         (decoded, batch.close)
     }
 
-    /// Frames (buffers) and messages a link holds, without taking them.
+    /// The events among `msgs`.
     fn events(msgs: &[ServerMessage]) -> Vec<EventKind> {
         msgs.iter()
             .filter_map(|m| match m {
@@ -1758,6 +1761,8 @@ mod tests {
         bumped: Vec<PlayerId>,
         /// Reports every entity twice.
         doubled: bool,
+        /// Scores it reports instead of the arena's.
+        scores: Vec<(PlayerId, u16)>,
     }
 
     fn scripted() -> Scripted {
@@ -1768,6 +1773,7 @@ mod tests {
             panics_in_focus: false,
             bumped: Vec::new(),
             doubled: false,
+            scores: Vec::new(),
         }
     }
 
@@ -1808,6 +1814,10 @@ mod tests {
         fn focus(&self, player: PlayerId) -> Option<glam::Vec2> {
             assert!(!self.panics_in_focus, "a bug in the game");
             self.arena.focus(player)
+        }
+        fn score(&self, player: PlayerId) -> Option<u16> {
+            let scripted = self.scores.iter().find(|(p, _)| *p == player);
+            self.arena.score(player).map(|own| scripted.map_or(own, |&(_, score)| score))
         }
         fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
             let feedback = self.arena.feedback(player)?;
@@ -2458,6 +2468,42 @@ mod tests {
         link.record_input(input(3));
         room.tick(t0);
         assert_eq!(snapshot(&messages(&link).0).header.last_input, InputSeq(3));
+    }
+
+    /// A newcomer's roster tells it every player's score so far, not only their names: its
+    /// scoreboard is whole before the ships come into view. A player joining now is at 0.
+    #[test]
+    fn a_roster_carries_each_players_score_and_a_newcomer_starts_at_zero() {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
+        let mut room = Room::new(shared, ctx, scripted());
+        let t0 = Instant::now();
+        let (a, a_joined) = join(&mut room, Role::Player, None, t0);
+        let (_c, c_joined) = join(&mut room, Role::Controller, None, t0);
+        room.tick(t0);
+        let (a_id, c_id) = (a_joined.unwrap().player, c_joined.unwrap().player);
+        room.game.scores = vec![(a_id, 4), (c_id, 11)];
+        let _ = messages(&a);
+
+        for role in [Role::Player, Role::Spectator] {
+            let (newcomer, _) = join(&mut room, role, None, t0);
+            let mut roster: Vec<_> = events(&messages(&newcomer).0)
+                .into_iter()
+                .filter_map(|kind| match kind {
+                    EventKind::Joined { player, score, .. } => Some((player, score)),
+                    _ => None,
+                })
+                .collect();
+            roster.sort();
+            assert_eq!(roster, [(a_id, 4), (c_id, 11)], "a {role:?}'s roster");
+        }
+        room.tick(t0 + Duration::from_millis(33));
+        let news = events(&messages(&a).0);
+        assert!(
+            news.iter().any(|kind| matches!(kind, EventKind::Joined { score: 0, .. })),
+            "the new player is announced at 0: {news:?}"
+        );
     }
 
     #[test]

@@ -55,8 +55,9 @@ pub const SUBPROTOCOL: &str = "tickwire.v1";
 /// with `EventKind::Audience` instead of announcing each with `Joined`/`Left`. Version 4 packs
 /// the snapshot header: both ages and the round flag in one byte, the tick and the last input
 /// as LEB128, so a usual delta's header is 5 bytes instead of 9, and stays 7 after a room has
-/// run for hours (bincode's varint takes 5 bytes a number from 65,536 on). Version 5 (this
-/// one) sends velocities in 2 unit/s steps and lets a moving entity whose position is where
-/// its new velocity puts it say so in one bit: 0.19 of a full snapshot where version 4 sent
-/// 0.22 (BENCHMARKS.md, "Protocol 5").
-pub const PROTOCOL_VERSION: u16 = 5;
+/// run for hours (bincode's varint takes 5 bytes a number from 65,536 on). Version 5 sends
+/// velocities in 2 unit/s steps and lets a moving entity whose position is where its new
+/// velocity puts it say so in one bit: 0.19 of a full snapshot where version 4 sent 0.22
+/// (BENCHMARKS.md, "Protocol 5"). Version 6 (this one) adds the player's score to
+/// `EventKind::Joined`, so a newcomer's roster tells it every score, not only the names.
+pub const PROTOCOL_VERSION: u16 = 6;

@@ -394,6 +394,9 @@ pub enum EventKind {
         name: Name,
         /// Their role.
         role: Role,
+        /// Their score this round: 0 for one joining now, what they have so far in a roster
+        /// (PROTOCOL.md 7.1), so a newcomer's scoreboard is whole before it sees their ships.
+        score: u16,
     },
     /// A player or controller left, or its seat expired.
     Left {

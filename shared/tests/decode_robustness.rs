@@ -144,22 +144,22 @@ fn control_message() -> impl Strategy<Value = ControlMessage> {
                 })
             },
         );
-    let kind =
-        prop_oneof![
-            (player.clone(), bounded(), role())
-                .prop_map(|(player, name, role)| EventKind::Joined { player, name, role }),
-            player.clone().prop_map(|player| EventKind::Left { player }),
-            (player.clone(), any::<u16>())
-                .prop_map(|(player, score)| EventKind::Scored { player, score }),
-            (any::<u16>(), proptest::option::of(player.clone()), any::<u16>())
-                .prop_map(|(round, winner, score)| EventKind::RoundOver { round, winner, score }),
-            (player, bounded(), bounded()).prop_map(|(from, name, text)| EventKind::Chat {
-                from,
-                name,
-                text
-            }),
-            any::<u32>().prop_map(|spectators| EventKind::Audience { spectators }),
-        ];
+    let kind = prop_oneof![
+        (player.clone(), bounded(), role(), any::<u16>()).prop_map(
+            |(player, name, role, score)| EventKind::Joined { player, name, role, score }
+        ),
+        player.clone().prop_map(|player| EventKind::Left { player }),
+        (player.clone(), any::<u16>())
+            .prop_map(|(player, score)| EventKind::Scored { player, score }),
+        (any::<u16>(), proptest::option::of(player.clone()), any::<u16>())
+            .prop_map(|(round, winner, score)| EventKind::RoundOver { round, winner, score }),
+        (player, bounded(), bounded()).prop_map(|(from, name, text)| EventKind::Chat {
+            from,
+            name,
+            text
+        }),
+        any::<u32>().prop_map(|spectators| EventKind::Audience { spectators }),
+    ];
     let reason = prop_oneof![
         any::<u16>().prop_map(|server| KickReason::VersionMismatch { server }),
         Just(KickReason::BadHello),

@@ -123,7 +123,15 @@ fn largest_control_messages() -> [(ControlMessage, usize); 11] {
             21,
         ),
         // tag 1 + tick 5 + kind 1 + fields
-        (event(EventKind::Joined { player, name: longest(), role: Role::Spectator }), 36),
+        (
+            event(EventKind::Joined {
+                player,
+                name: longest(),
+                role: Role::Spectator,
+                score: u16::MAX,
+            }),
+            39,
+        ),
         (event(EventKind::Left { player }), 10),
         (event(EventKind::Scored { player, score: u16::MAX }), 13),
         (
@@ -230,7 +238,7 @@ fn every_controller_bound_server_message_round_trips_in_a_fixed_buffer() {
     let tick = Tick(70_000);
     let short = Name::try_from_str("ada").unwrap();
     for role in ROLES {
-        let kind = EventKind::Joined { player: PlayerId(1), name: short, role };
+        let kind = EventKind::Joined { player: PlayerId(1), name: short, role, score: 7 };
         control_round_trip(ControlMessage::Event(Event { tick, kind }));
     }
     for kind in [

@@ -314,6 +314,7 @@ fn canonical() -> Vec<(&'static str, Msg)> {
                     player: PlayerId(2),
                     name: name("bob"),
                     role: Role::Controller,
+                    score: 300,
                 },
             })),
         ),

@@ -252,6 +252,28 @@ async fn resume_after_an_abrupt_disconnect_keeps_ship_and_score() {
     server.shutdown().await;
 }
 
+/// A newcomer's roster names each player with the score so far, so its scoreboard is whole
+/// before it sees their ships (a server's first round lasts 120 s, past this test).
+#[tokio::test]
+async fn a_newcomers_roster_carries_every_players_score_so_far() {
+    let mut config = test_config();
+    config.view_radius = 0; // see the whole field to find pickups
+    let server = TestServer::start(config).await;
+    let url = server.ws_url();
+    let mut player = Client::join(&url, hello_in(Role::Player, "scorer", "scores")).await;
+    let score = score_a_point(&mut player).await;
+    let id = player.welcome.player_id;
+    for role in [Role::Spectator, Role::Player] {
+        let mut newcomer = Client::join(&url, hello_in(role, "late", "scores")).await;
+        let joined = newcomer
+            .wait_event(|e| matches!(e, EventKind::Joined { player, .. } if *player == id))
+            .await;
+        let EventKind::Joined { score: told, .. } = joined.kind else { unreachable!() };
+        assert!(told >= score, "a {role:?} is told {told}, the scorer has {score}");
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_dropped_seat_expires_after_the_grace_period() {
     let grace = Duration::from_secs(1);

@@ -1,7 +1,7 @@
 // Protocol constants (PROTOCOL.md sections 1, 2.3, 7.4 and 8).
 
 /** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
  * it stays `tickwire.v1` across protocol versions, so a mismatched client still hears why. */
 export const SUBPROTOCOL = 'tickwire.v1';

@@ -41,7 +41,7 @@ import { readSnapshot, writeSnapshot } from './snapshot.js';
  * @property {boolean} resumed
  */
 /**
- * @typedef {{ type: 'Joined', player: number, name: string, role: Role }
+ * @typedef {{ type: 'Joined', player: number, name: string, role: Role, score: number }
  *   | { type: 'Left', player: number }
  *   | { type: 'Scored', player: number, score: number }
  *   | { type: 'RoundOver', round: number, winner: number | null, score: number }
@@ -215,6 +215,7 @@ export function encodeServerMessage(m) {
           w.u16(k.player);
           w.string(k.name, LIMITS.name);
           writeRole(w, k.role);
+          w.u16(k.score);
           break;
         case 'Left':
           w.u16(k.player);
@@ -309,7 +310,7 @@ export function decodeServerMessage(data) {
       let kind;
       switch (kindTag) {
         case 0:
-          kind = { type: 'Joined', player: r.u16(), name: r.string(LIMITS.name), role: readRole(r) };
+          kind = { type: 'Joined', player: r.u16(), name: r.string(LIMITS.name), role: readRole(r), score: r.u16() };
           break;
         case 1:
           kind = { type: 'Left', player: r.u16() };

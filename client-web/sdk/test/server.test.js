@@ -127,6 +127,29 @@ for (const transport of /** @type {const} */ (['ws', 'stream', 'poll'])) {
   });
 }
 
+test('a newcomer\'s roster carries every player\'s score so far', async () => {
+  const scorer = client({ room: 'sdk-scores', name: 'ace' });
+  const id = (await until(() => scorer.events.find((e) => e.type === 'welcome')?.welcome, 'the scorer joined')).playerId;
+  // Toward the nearest pickup until the ship's score rises (every pickup is in view here).
+  const steer = setInterval(() => {
+    const ship = ownShip(scorer.c);
+    const world = scorer.c.session.world;
+    if (!ship || !world) return;
+    const pickups = world.entities.filter((e) => e.kind === Arena.KIND_PICKUP);
+    const distance = (/** @type {typeof ship} */ e) => Math.hypot(e.pos.x - ship.pos.x, e.pos.y - ship.pos.y);
+    const target = pickups.sort((a, b) => distance(a) - distance(b))[0];
+    if (!target) return;
+    const d = distance(target) || 1;
+    scorer.c.setInput({ x: (target.pos.x - ship.pos.x) / d, y: (target.pos.y - ship.pos.y) / d });
+  }, 50);
+  const score = await until(() => ownShip(scorer.c)?.value, 'the scorer scored', 30000).finally(() => clearInterval(steer));
+  const late = client({ room: 'sdk-scores', name: 'late', role: 'Spectator' });
+  const joined = await until(() => late.events.find((e) => e.type === 'event' && e.kind.type === 'Joined' && e.kind.player === id), 'the roster');
+  assert.equal(joined.roster, true);
+  assert.ok(joined.kind.score >= score, `told ${joined.kind.score}, the scorer has ${score}`);
+  await Promise.all([scorer.c.leave(), late.c.leave()]);
+});
+
 test('a chat flood is paced under the server limit: every line arrives and nobody is kicked', async () => {
   const a = client({ room: 'sdk-chat-flood', name: 'ada' });
   const b = client({ room: 'sdk-chat-flood', name: 'bob', role: 'Spectator' });

@@ -661,7 +661,7 @@ test('the roster follows Joined and Left; spectators arrive only as the Audience
   const s = joined();
   /** @param {number} tick @param {any} kind */
   const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
-  event(20, { type: 'Joined', player: 4, name: 'bob', role: 'Controller' });
+  event(20, { type: 'Joined', player: 4, name: 'bob', role: 'Controller', score: 0 });
   event(20, { type: 'Audience', spectators: 5000 });
   assert.deepEqual([...s.roster], [[4, { name: 'bob', role: 'Controller' }]]);
   assert.equal(s.audience, 5000);
@@ -678,9 +678,9 @@ test('a Left event carries who left: its listeners no longer find the player in 
   /** @param {number} tick @param {any} kind */
   const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
   // A roster of 128 names: the room may hold players it left out.
-  for (let player = 100; player < 228; player++) event(20, { type: 'Joined', player, name: `p${player}`, role: 'Player' });
+  for (let player = 100; player < 228; player++) event(20, { type: 'Joined', player, name: `p${player}`, role: 'Player', score: 0 });
   event(20, { type: 'Audience', spectators: 0 });
-  event(20, { type: 'Joined', player: 4, name: 'bob', role: 'Player' });
+  event(20, { type: 'Joined', player: 4, name: 'bob', role: 'Player', score: 0 });
   event(21, { type: 'Left', player: 4 });
   // A player the roster never named.
   event(22, { type: 'Left', player: 9 });
@@ -824,8 +824,8 @@ test('the roster after a Welcome is flagged as catch-up, and a resume announces 
   const s = new Session({ name: 'ada', room: 'r1', random: () => 0.5, reconnect: { initialDelayMs: 10, jitter: 0 } });
   /** @param {number} tick @param {any} kind */
   const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
-  /** @param {number} player @param {string} name */
-  const joinedKind = (player, name) => ({ type: 'Joined', player, name, role: 'Player' });
+  /** @param {number} player @param {string} name @param {number} [score] */
+  const joinedKind = (player, name, score = 0) => ({ type: 'Joined', player, name, role: 'Player', score });
   const snapshot = (/** @type {number} */ tick) => encodeServerMessage(encodeSnapshot(null, null, { tick, round, entities: [] }, 0, 30));
   s.connect(0);
   s.handleOpen(0);
@@ -840,12 +840,15 @@ test('the roster after a Welcome is flagged as catch-up, and a resume announces 
   s.handleMessage(snapshot(1), 1);
   event(2, joinedKind(7, 'fay'));
   const flags = (/** @type {import('../index.js').SessionEvent[]} */ events) => events
-    .flatMap((e) => (e.type === 'event' ? [`${e.kind.type}${'player' in e.kind ? ` ${e.kind.player}` : ''}${e.roster ? ' (roster)' : ''}`] : []));
+    .flatMap((e) => (e.type === 'event'
+      ? [`${e.kind.type}${'player' in e.kind ? ` ${e.kind.player}` : ''}${e.kind.type === 'Scored' ? `=${e.kind.score}` : ''}${e.roster ? ' (roster)' : ''}`]
+      : []));
   assert.deepEqual(flags(drain(s).events), ['Joined 4 (roster)', 'Joined 5 (roster)', 'Audience (roster)', 'Joined 3', 'Joined 6', 'Joined 7']);
   assert.deepEqual([...s.roster.keys()], [4, 5, 3, 6, 7]);
 
-  // The connection drops; meanwhile cy and fay leave and gil joins. The resumed Welcome keeps
-  // the roster for its listener; its roster names bob, eve and gil.
+  // The connection drops; meanwhile cy and fay leave, gil joins and bob scores 7. The resumed
+  // Welcome keeps the roster for its listener; its roster names bob, eve and gil, with their
+  // scores. Those known before are not announced again, but their scores are passed on.
   s.handleClose(1006, '', false, 100);
   s.handleTimeout(/** @type {number} */ (s.reconnectAt));
   s.handleOpen(200);
@@ -854,13 +857,16 @@ test('the roster after a Welcome is flagged as catch-up, and a resume announces 
   s.handleMessage(welcome({ resumed: true }), 200);
   for (let e = s.pollEvent(); e; e = s.pollEvent()) if (e.type === 'welcome') seen = [...s.roster.keys()];
   assert.deepEqual(seen, [4, 5, 3, 6, 7], 'the welcome listener finds the players known before');
-  event(90, joinedKind(4, 'bob'));
+  event(90, joinedKind(4, 'bob', 7));
   event(90, joinedKind(6, 'eve'));
-  event(90, joinedKind(8, 'gil'));
+  event(90, joinedKind(8, 'gil', 2));
   event(90, { type: 'Audience', spectators: 2 });
   const after = drain(s).events.filter((e) => e.type === 'event');
-  assert.deepEqual(flags(after), ['Joined 8 (roster)', 'Left 5 (roster)', 'Left 7 (roster)', 'Audience (roster)']);
-  assert.deepEqual(after[1].type === 'event' && after[1].left, { name: 'cy', role: 'Player' });
+  assert.deepEqual(flags(after), [
+    'Scored 4=7 (roster)', 'Scored 6=0 (roster)', 'Joined 8 (roster)', 'Left 5 (roster)', 'Left 7 (roster)', 'Audience (roster)',
+  ]);
+  assert.deepEqual(after[2].type === 'event' && after[2].kind, joinedKind(8, 'gil', 2));
+  assert.deepEqual(after[3].type === 'event' && after[3].left, { name: 'cy', role: 'Player' });
   assert.deepEqual([...s.roster.keys()].sort(), [3, 4, 6, 8]);
   // fay left just before the resume: her own Left comes with the next tick, announced already.
   event(91, { type: 'Left', player: 7 });

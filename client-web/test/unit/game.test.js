@@ -178,18 +178,28 @@ const world = (tick, phase, round, scores) => ({
   })),
 });
 
-test('a reconnect into a round that started meanwhile neither announces it nor zeroes the scores in view', (t) => {
+test('a reconnect takes every score from its roster, into a round that started meanwhile, and announces no round start', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
   const game = newGame(t);
   game.client.session.roster = /** @type {any} */ (roster);
+  /** @type {number[]} */
+  const bursts = [];
+  game.renderer.burst = (_x, _y, count) => { bursts.push(count); };
+  game.shipPosition = () => /** @type {any} */ ({ x: 0, y: 0 });
   game.onWelcome(welcome(1));
   game.onSnapshot(world(100, 'Playing', 3, { 1: 2, 2: 5 }), 0);
   game.onSnapshot(world(101, 'Intermission', 3, { 1: 2 }), 0);
-  // The connection drops in the intermission; it is back in round 4, where ada scored once.
+  // The connection drops in the intermission; it is back in round 4, where ada scored once and
+  // bob, out of view, three times: the SDK passes bob's score on from the resume's roster.
   game.onWelcome(welcome(1, { resumed: true }));
+  assert.equal(game.scores.get(2), undefined, 'bob\'s 5 was round 3\'s');
+  game.onEvent({ type: 'Scored', player: 2, score: 3 }, undefined, true);
   game.onSnapshot(world(400, 'Playing', 4, { 1: 1 }), 0);
   assert.equal(game.scores.get(1), 1, 'the score in view');
-  assert.equal(game.scores.get(2), undefined, 'bob\'s round-4 score is not known (his 5 was round 3\'s)');
+  assert.equal(game.scores.get(2), 3, 'bob\'s round-4 score, from the roster');
+  assert.deepEqual(bursts, [], 'catch-up is not a point scored now');
+  game.onEvent({ type: 'Scored', player: 2, score: 5 });
+  assert.deepEqual(bursts, [2], 'a point scored now bursts');
   assert.deepEqual(game.chatLines.filter((l) => l.includes('go!')), [], 'no round starts now');
   // A round this page sees start zeroes everyone, then takes the scores in view.
   game.onSnapshot(world(900, 'Intermission', 4, { 1: 6 }), 0);
@@ -295,12 +305,12 @@ test('after quick play, "Try again" and a page restored from the cache join the 
 test('joins are announced by the SDK\'s roster flag: the roster is not news, a join before the first snapshot is', (t) => {
   const game = newGame(t);
   game.onWelcome(welcome(1));
-  const joined = (/** @type {number} */ player, /** @type {string} */ name) => ({ type: 'Joined', player, name, role: 'Player' });
+  const joined = (/** @type {number} */ player, /** @type {string} */ name, score = 0) => ({ type: 'Joined', player, name, role: 'Player', score });
   // The roster, even once a world is known (a reconnect's roster comes after the old world).
   game.client.session.world = /** @type {any} */ ({ tick: 5 });
-  game.onEvent(/** @type {any} */ (joined(2, 'bob')), undefined, true);
+  game.onEvent(/** @type {any} */ (joined(2, 'bob', 6)), undefined, true);
   assert.deepEqual(game.chatLines.filter((l) => l.includes('bob')), []);
-  assert.equal(game.scores.get(2), undefined, 'bob\'s score is not known yet, not 0');
+  assert.equal(game.scores.get(2), 6, 'bob\'s score so far, from the roster, before his ship is in view');
   // Someone joining with this page's first tick, before its first snapshot.
   game.client.session.world = null;
   game.onEvent(/** @type {any} */ (joined(3, 'cy')), undefined, false);

@@ -459,6 +459,7 @@ fn room_events_and_feedback_reach_the_application() {
             player: PlayerId(9),
             name: Name::truncated("bob"),
             role: Role::Player,
+            score: 0,
         },
     };
     h.recv(ServerMessage::Event(joined));
@@ -1191,7 +1192,16 @@ fn room_event(h: &mut Harness, tick: u32, kind: EventKind) {
 }
 
 fn joined_kind(player: u16, name: &str) -> EventKind {
-    EventKind::Joined { player: PlayerId(player), name: Name::truncated(name), role: Role::Player }
+    scored_joined_kind(player, name, 0)
+}
+
+fn scored_joined_kind(player: u16, name: &str, score: u16) -> EventKind {
+    EventKind::Joined {
+        player: PlayerId(player),
+        name: Name::truncated(name),
+        role: Role::Player,
+        score,
+    }
 }
 
 /// The room events among `events`, as "Joined 4", with " (roster)" for catch-up.
@@ -1207,6 +1217,9 @@ fn flags(events: &[Event]) -> Vec<String> {
             Some(match event.kind {
                 EventKind::Joined { player, .. } => format!("Joined {}{roster}", player.0),
                 EventKind::Left { player } => format!("Left {}{roster}", player.0),
+                EventKind::Scored { player, score } => {
+                    format!("Scored {}={score}{roster}", player.0)
+                }
                 EventKind::Audience { .. } => format!("Audience{roster}"),
                 kind => format!("{kind:?}{roster}"),
             })
@@ -1257,20 +1270,32 @@ fn the_roster_after_a_welcome_is_catch_up_and_a_resume_announces_only_who_came_a
     );
     assert_eq!(h.session.audience(), 2);
 
-    // The connection drops; meanwhile cy and fay leave and gil joins. The resume keeps the
-    // roster; the new one names bob, eve and gil.
+    // The connection drops; meanwhile cy and fay leave, gil joins and bob scores 7. The
+    // resume keeps the roster; the new one names bob, eve and gil, with their scores. Those
+    // known before are not announced again, but their scores are passed on.
     rejoin(&mut h, Welcome { resumed: true, ..welcome(Role::Player) });
     assert_eq!(roster_ids(&h), [3, 4, 5, 6, 7], "the players known before are kept");
     h.events();
-    room_event(&mut h, 90, joined_kind(4, "bob"));
+    room_event(&mut h, 90, scored_joined_kind(4, "bob", 7));
     room_event(&mut h, 90, joined_kind(6, "eve"));
-    room_event(&mut h, 90, joined_kind(8, "gil"));
+    room_event(&mut h, 90, scored_joined_kind(8, "gil", 2));
     room_event(&mut h, 90, EventKind::Audience { spectators: 1 });
     let after = h.events();
     assert_eq!(
         flags(&after),
-        ["Joined 8 (roster)", "Left 5 (roster)", "Left 7 (roster)", "Audience (roster)"]
+        [
+            "Scored 4=7 (roster)",
+            "Scored 6=0 (roster)",
+            "Joined 8 (roster)",
+            "Left 5 (roster)",
+            "Left 7 (roster)",
+            "Audience (roster)"
+        ]
     );
+    assert!(after.contains(&Event::Roster(RoomEvent {
+        tick: Tick(90),
+        kind: scored_joined_kind(8, "gil", 2)
+    })));
     assert!(after.contains(&Event::Roster(RoomEvent {
         tick: Tick(90),
         kind: EventKind::Left { player: PlayerId(5) }
@@ -1335,7 +1360,10 @@ fn a_left_for_a_player_a_complete_roster_never_named_is_dropped() {
         room_event(&mut h, 40, joined_kind(player, &format!("p{player}")));
     }
     room_event(&mut h, 40, EventKind::Audience { spectators: 0 });
-    assert_eq!(flags(&h.events()), ["Audience (roster)"], "known players are not announced again");
+    let flagged = flags(&h.events());
+    let (scores, rest): (Vec<_>, Vec<_>) = flagged.iter().partition(|f| f.starts_with("Scored"));
+    assert_eq!(rest, ["Audience (roster)"], "known players are not announced again");
+    assert_eq!(scores.len(), 128, "only their scores are passed on");
     assert!(h.session.roster().contains_key(&PlayerId(4)));
     room_event(&mut h, 41, EventKind::Left { player: PlayerId(10) });
     assert_eq!(flags(&h.events()), ["Left 10"]);

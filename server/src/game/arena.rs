@@ -738,6 +738,10 @@ impl Game for Arena {
         self.ship_index(player).ok().map(|i| self.ships[i].pos)
     }
 
+    fn score(&self, player: PlayerId) -> Option<u16> {
+        self.ship_index(player).ok().map(|i| self.ships[i].score)
+    }
+
     fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
         let ship = &self.ships[self.ship_index(player).ok()?];
         let rumble = match ship.last_impact {

@@ -78,6 +78,10 @@ pub trait Game: Send + 'static {
     /// Where `player`'s view is centred (its ship), for interest management.
     fn focus(&self, player: PlayerId) -> Option<Vec2>;
 
+    /// `player`'s score this round (`None` without a ship): a newcomer's roster carries it, so
+    /// its scoreboard does not wait for every ship to come into view.
+    fn score(&self, player: PlayerId) -> Option<u16>;
+
     /// What `player`'s controller should show; `rumble` is the strength of the latest impact
     /// within the last ~200 ms.
     fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback>;

@@ -99,6 +99,7 @@ export type EventKind = {
     player: number;
     name: string;
     role: Role;
+    score: number;
 } | {
     type: "Left";
     player: number;

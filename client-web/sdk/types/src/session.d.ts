@@ -419,14 +419,15 @@ export type RosterEntry = {
  *
  * An `event` with `roster: true` is catch-up, not news: the roster the server sends right after
  * a `Welcome` (PROTOCOL.md 7.1 step 3), a `Joined` for each player and controller already in
- * the room and the `Audience` that ends it. A game fills its tables from these and announces
- * only the events without the flag ("bob joined"). After a resume (`welcome.resumed`) the
- * session keeps its roster and passes on only what changed while it was away: a `Joined` for
- * each player it did not know, and a `Left` (with `left`) for each it knew that is no longer
- * there (not in a room past the roster's 128 entries, where the absent may just be unnamed);
- * players it knew are not announced again. `session.roster` fills as these events come: it is
- * still empty when the `welcome` of a fresh join is handled (after a resume it holds the
- * players known before).
+ * the room, with its score so far, and the `Audience` that ends it. A game fills its tables
+ * (names, scoreboard) from these and announces only the events without the flag ("bob
+ * joined"). After a resume (`welcome.resumed`) the session keeps its roster and passes on only
+ * what changed while it was away: a `Joined` for each player it did not know, a `Scored` with
+ * the score now for each it knew (scores move while a client is away), and a `Left` (with
+ * `left`) for each it knew that is no longer there (not in a room past the roster's 128
+ * entries, where the absent may just be unnamed); players it knew are not announced again.
+ * `session.roster` fills as these events come: it is still empty when the `welcome` of a fresh
+ * join is handled (after a resume it holds the players known before).
  */
 export type SessionEvent = {
     type: "state";

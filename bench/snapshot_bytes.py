@@ -12,13 +12,14 @@ snapshots). Counts the bytes of snapshot messages received, WebSocket header inc
 The client reads only what it needs: a snapshot's tick (to ack it) is the LEB128 number after
 the header's head byte and the age bytes it announces (PROTOCOL.md 2.4).
 """
-import asyncio, random, struct, sys, time
+import asyncio, pathlib, random, struct, sys, time
 import websockets
 
 URL, PLAYERS, SECONDS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 ACK = "--no-ack" not in sys.argv
 ROOM = b"bytes-%d" % random.randrange(10**6)
-VERSION = 5
+# The version this checkout speaks, from its golden `Hello` (byte 1: a varint under 251).
+VERSION = (pathlib.Path(__file__).resolve().parent.parent / "shared/testdata/hello_player.bin").read_bytes()[1]
 
 def varint(v):
     if v < 251: return bytes([v])

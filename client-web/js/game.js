@@ -779,7 +779,7 @@ export class Game {
       el('span', { className: 'who', title: r.name }, r.name),
       ...(r.id === me ? [el('span', { className: 'you' }, '(you)')] : []),
       r.score === null
-        // Out of view since this page joined, and not scored since: the server has not said.
+        // Left out of a roster past 128 names, and neither seen nor scored since.
         ? el('span', { className: 'pts unknown', title: 'Not known yet: out of view since you joined' }, '–')
         : el('span', { className: 'pts' }, String(r.score)))));
   }

@@ -16,11 +16,12 @@
 //!   ([`SnapshotInfo::last_input`]), which is what a predicting client reconciles against.
 //!   [`Event::InputAcked`] gives the latency a player feels.
 //! - **Rooms**: join a named room or let matchmaking pick one ([`Identity::in_room`]). The
-//!   server sends [`Event::Room`] for joins, departures, scores, round ends and chat. Right
-//!   after a `Welcome` it sends the room's roster (who is already there), which comes as
-//!   [`Event::Roster`]: catch-up to fill tables from, not news to announce. After a resume only
-//!   what changed while away comes that way (who joined, and a made-up `Left` for who left),
-//!   so "bob joined" is not printed again. [`Session::roster`] and [`Session::audience`] keep
+//!   server sends [`Event::Room`] for joins, departures, scores, round ends and chat. With
+//!   the first tick after a `Welcome` it sends the room's roster (who is already there, with
+//!   their scores), which comes as [`Event::Roster`]: catch-up to fill tables from, not news
+//!   to announce. After a resume only what changed while away comes that way (who joined, a
+//!   `Scored` with each known player's score now, and a made-up `Left` for who left), so "bob
+//!   joined" is not printed again. [`Session::roster`] and [`Session::audience`] keep
 //!   the room's players and spectator count from these events.
 //! - **Drops and resume**: when the connection drops, the client reconnects with jittered
 //!   backoff and presents the resume token of its `Welcome`; within the server's grace

@@ -429,6 +429,9 @@ pub struct Room<G: Game> {
     /// Events since the last tick's frames went out; every player and spectator gets them
     /// together with the next tick.
     pending_events: Vec<EventKind>,
+    /// Players and spectators welcomed since the last tick: each gets its roster with the next
+    /// tick, as that tick's step left the room (see [`Room::send_rosters`]).
+    rosters_due: Vec<(PlayerId, Arc<ClientLink>)>,
     /// The spectator count last sent as `Event::Audience`.
     audience_announced: Option<u32>,
     /// The room's own chat rate (`--room-chat-rate`), all senders together.
@@ -530,6 +533,7 @@ impl<G: Game> Room<G> {
             game_events: Vec::new(),
             frames: FrameBuilder::new(),
             pending_events: Vec::new(),
+            rosters_due: Vec::new(),
             audience_announced: Some(0),
             chat_budget,
             empty_since: None,
@@ -817,8 +821,7 @@ impl<G: Game> Room<G> {
         Ok(Joined { player, role: request.role, room: self.shared.clone(), resumed: false })
     }
 
-    /// Sends `Welcome` and, to players and spectators, the roster and audience, as one
-    /// buffer with one wake-up.
+    /// Sends `Welcome`, and has the roster of a player or spectator sent with the next tick.
     fn welcome(
         &mut self,
         player: PlayerId,
@@ -826,7 +829,7 @@ impl<G: Game> Room<G> {
         entity: Option<EntityId>,
         token: ResumeToken,
         resumed: bool,
-        link: &ClientLink,
+        link: &Arc<ClientLink>,
     ) {
         let welcome = Welcome {
             player_id: player,
@@ -840,41 +843,93 @@ impl<G: Game> Room<G> {
             resumed,
         };
         self.frames.push(&ServerMessage::Welcome(welcome));
-        if role != Role::Controller {
-            // Who else plays here, so the newcomer can name them (at most ROSTER_MAX; a
-            // client names any further ship when its Joined comes, or shows a placeholder).
-            // Stamped with the tick of the newcomer's first snapshot, as the events that tick
-            // brings (the newcomer's own `Joined` among them) are.
-            let tick = Tick(self.tick.0.wrapping_add(1));
-            // A ship that joined since the last tick is left out: its own `Joined`, still
-            // pending, reaches the newcomer with that tick, and a roster naming it too would
-            // announce it twice.
-            let announced: Vec<PlayerId> = self
-                .pending_events
-                .iter()
-                .filter_map(|kind| match kind {
-                    EventKind::Joined { player, .. } => Some(*player),
-                    _ => None,
-                })
-                .collect();
-            let roster = self
-                .ships
-                .iter()
-                .filter(|&&other| other != player && !announced.contains(&other))
-                .filter_map(|other| self.seats.get_key_value(other))
-                .take(ROSTER_MAX);
-            for (&other, seat) in roster {
-                let score = self.game.score(other).unwrap_or(0);
-                let (name, role) = (seat.name, seat.role);
-                let kind = EventKind::Joined { player: other, name, role, score };
-                self.frames.push(&ServerMessage::Event(Event { tick, kind }));
-            }
-            let spectators = self.shared.spectators();
-            let kind = EventKind::Audience { spectators };
-            self.frames.push(&ServerMessage::Event(Event { tick, kind }));
-        }
         // A fresh link's queue is empty (and a resumed seat's link is new), so this fits.
         let _ = link.push_control(self.frames.finish());
+        if role != Role::Controller {
+            self.rosters_due.push((player, link.clone()));
+        }
+    }
+
+    /// Sends each client welcomed since the last tick its roster: who else plays here, with
+    /// their scores, and how many watch. Built after this tick's step, so the scores are
+    /// those of the newcomer's first snapshot (a round that starts in this step has zeroed
+    /// them), and stamped with its tick; it goes out ahead of the tick's events and snapshot.
+    fn send_rosters(&mut self) {
+        if self.rosters_due.is_empty() {
+            return;
+        }
+        let tick = self.tick;
+        // A ship that joined since the last tick is left out: its own `Joined`, pending, comes
+        // right after with this tick's events, and a roster naming it too would announce it
+        // twice.
+        let announced: Vec<PlayerId> = self
+            .pending_events
+            .iter()
+            .filter_map(|kind| match kind {
+                EventKind::Joined { player, .. } => Some(*player),
+                _ => None,
+            })
+            .collect();
+        let spectators = self.shared.spectators();
+        // The roster of everyone it does not name themselves (spectators, new ships) is the
+        // same bytes: framed once for a join storm, as a tick's events are.
+        let mut common: Option<Bytes> = None;
+        for (player, link) in std::mem::take(&mut self.rosters_due) {
+            // Gone since, or resumed on another connection: that one has its own roster due.
+            let current = self.seats.get(&player).and_then(|seat| seat.link.as_ref());
+            if !current.is_some_and(|current| Arc::ptr_eq(current, &link)) {
+                continue;
+            }
+            let named = self.ships.contains(&player) && !announced.contains(&player);
+            let roster = match (&common, named) {
+                (Some(common), false) => common.clone(),
+                _ => {
+                    // A resumed ship is left out of its own.
+                    let left_out = named.then_some(player);
+                    let roster = self.roster(tick, spectators, &announced, left_out);
+                    if !named {
+                        common = Some(roster.clone());
+                    }
+                    roster
+                }
+            };
+            // Only its Welcome is ahead of it in the queue.
+            let _ = link.push_control(roster);
+        }
+    }
+
+    /// The roster as of this tick: a `Joined` for each player and controller but those
+    /// `announced` and `left_out`, then the `Audience`. At most ROSTER_MAX: a room past it
+    /// names its best scorers, the top of a scoreboard (a client names any further ship when
+    /// its `Joined` comes, or shows a placeholder).
+    fn roster(
+        &mut self,
+        tick: Tick,
+        spectators: u32,
+        announced: &[PlayerId],
+        left_out: Option<PlayerId>,
+    ) -> Bytes {
+        let mut named: Vec<(PlayerId, u16)> = self
+            .ships
+            .iter()
+            .copied()
+            .filter(|&other| Some(other) != left_out && !announced.contains(&other))
+            .map(|other| (other, self.game.score(other).unwrap_or(0)))
+            .collect();
+        if named.len() > ROSTER_MAX {
+            named.select_nth_unstable_by(ROSTER_MAX - 1, |a, b| b.1.cmp(&a.1));
+            named.truncate(ROSTER_MAX);
+            named.sort_unstable_by_key(|&(player, _)| player);
+        }
+        for (other, score) in named {
+            let Some(seat) = self.seats.get(&other) else { continue };
+            let (name, role) = (seat.name, seat.role);
+            let kind = EventKind::Joined { player: other, name, role, score };
+            self.frames.push(&ServerMessage::Event(Event { tick, kind }));
+        }
+        let kind = EventKind::Audience { spectators };
+        self.frames.push(&ServerMessage::Event(Event { tick, kind }));
+        self.frames.finish()
     }
 
     fn allocate_player_id(&mut self) -> Option<PlayerId> {
@@ -1062,6 +1117,7 @@ impl<G: Game> Room<G> {
         // apply, for as long as it does: one of them is the entity.
         self.entities.dedup_by_key(|e| e.id.0);
         self.grid.rebuild(&self.entities);
+        self.send_rosters();
         self.send_frames(now, &rumble_players);
 
         let elapsed = started.elapsed();
@@ -1763,6 +1819,8 @@ mod tests {
         doubled: bool,
         /// Scores it reports instead of the arena's.
         scores: Vec<(PlayerId, u16)>,
+        /// `scores` from its next step on (a round that starts in it zeroes them).
+        scores_after_step: Option<Vec<(PlayerId, u16)>>,
     }
 
     fn scripted() -> Scripted {
@@ -1774,6 +1832,7 @@ mod tests {
             bumped: Vec::new(),
             doubled: false,
             scores: Vec::new(),
+            scores_after_step: None,
         }
     }
 
@@ -1794,6 +1853,9 @@ mod tests {
         fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
             assert!(!self.panics_in_step, "a bug in the game");
             self.arena.step(dt, events);
+            if let Some(scores) = self.scores_after_step.take() {
+                self.scores = scores;
+            }
             if !self.bumped.is_empty() {
                 events.retain(|e| !matches!(e, GameEvent::Impact { .. }));
                 for &player in &self.bumped {
@@ -2313,6 +2375,8 @@ mod tests {
         let joined = |room: &mut Room<Arena>, role, resume| {
             let (link, joined) = join(room, role, resume, t0);
             let joined = joined.unwrap();
+            // The roster, as the next tick sends it.
+            room.send_rosters();
             let msgs = messages(&link).0;
             (link, joined, welcome(&msgs).resume_token, events(&msgs))
         };
@@ -2470,10 +2534,12 @@ mod tests {
         assert_eq!(snapshot(&messages(&link).0).header.last_input, InputSeq(3));
     }
 
-    /// A newcomer's roster tells it every player's score so far, not only their names: its
-    /// scoreboard is whole before the ships come into view. A player joining now is at 0.
+    /// A newcomer's roster tells it every player's score, not only their names: its
+    /// scoreboard is whole before the ships come into view. The scores are those of its first
+    /// snapshot's tick (a round that starts in that tick's step has zeroed them), and a player
+    /// joining now is announced at 0.
     #[test]
-    fn a_roster_carries_each_players_score_and_a_newcomer_starts_at_zero() {
+    fn a_roster_carries_each_players_score_as_of_the_newcomers_first_snapshot() {
         let (_tx, rx) = watch::channel(false);
         let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
         let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
@@ -2485,25 +2551,69 @@ mod tests {
         let (a_id, c_id) = (a_joined.unwrap().player, c_joined.unwrap().player);
         room.game.scores = vec![(a_id, 4), (c_id, 11)];
         let _ = messages(&a);
+        // The roster (up to its Audience) and the news after it, as (player, score) joins.
+        let split = |link: &ClientLink| {
+            let kinds = events(&messages(link).0);
+            let end = kinds.iter().position(|k| matches!(k, EventKind::Audience { .. })).unwrap();
+            let joins = |kinds: &[EventKind]| -> Vec<(PlayerId, u16)> {
+                let mut joins: Vec<_> = kinds
+                    .iter()
+                    .filter_map(|kind| match *kind {
+                        EventKind::Joined { player, score, .. } => Some((player, score)),
+                        _ => None,
+                    })
+                    .collect();
+                joins.sort();
+                joins
+            };
+            (joins(&kinds[..=end]), joins(&kinds[end + 1..]))
+        };
 
-        for role in [Role::Player, Role::Spectator] {
-            let (newcomer, _) = join(&mut room, role, None, t0);
-            let mut roster: Vec<_> = events(&messages(&newcomer).0)
-                .into_iter()
-                .filter_map(|kind| match kind {
-                    EventKind::Joined { player, score, .. } => Some((player, score)),
-                    _ => None,
-                })
-                .collect();
-            roster.sort();
-            assert_eq!(roster, [(a_id, 4), (c_id, 11)], "a {role:?}'s roster");
-        }
+        let (newcomer, joined) = join(&mut room, Role::Player, None, t0);
+        let (watcher, _) = join(&mut room, Role::Spectator, None, t0);
         room.tick(t0 + Duration::from_millis(33));
-        let news = events(&messages(&a).0);
-        assert!(
-            news.iter().any(|kind| matches!(kind, EventKind::Joined { score: 0, .. })),
-            "the new player is announced at 0: {news:?}"
-        );
+        let newcomer_id = joined.unwrap().player;
+        for link in [&newcomer, &watcher] {
+            let (roster, news) = split(link);
+            assert_eq!(roster, [(a_id, 4), (c_id, 11)], "the roster");
+            assert_eq!(news, [(newcomer_id, 0)], "the new player, announced at 0");
+        }
+
+        // The step of a spectator's first tick starts a round: its roster says so.
+        room.game.scores_after_step = Some(vec![(a_id, 0), (c_id, 0)]);
+        let (late, _) = join(&mut room, Role::Spectator, None, t0);
+        room.tick(t0 + Duration::from_millis(66));
+        assert_eq!(split(&late).0, [(a_id, 0), (c_id, 0), (newcomer_id, 0)]);
+    }
+
+    /// A room past the roster's 128 names names its best scorers: the rows a scoreboard shows
+    /// first are never the unnamed ones.
+    #[test]
+    fn a_roster_past_its_size_names_the_best_scorers() {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 200));
+        let mut room = Room::new(shared, ctx, scripted());
+        let t0 = Instant::now();
+        let players: Vec<PlayerId> =
+            (0..140).map(|_| join(&mut room, Role::Player, None, t0).1.unwrap().player).collect();
+        room.tick(t0);
+        // The last five to join lead.
+        let leaders = &players[135..];
+        room.game.scores = leaders.iter().zip(50..).map(|(&p, score)| (p, score)).collect();
+        let (watcher, _) = join(&mut room, Role::Spectator, None, t0);
+        room.tick(t0 + Duration::from_millis(33));
+        let named: Vec<(PlayerId, u16)> = events(&messages(&watcher).0)
+            .into_iter()
+            .filter_map(|kind| match kind {
+                EventKind::Joined { player, score, .. } => Some((player, score)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(named.len(), ROSTER_MAX);
+        for (&leader, score) in leaders.iter().zip(50..) {
+            assert!(named.contains(&(leader, score)), "{leader:?} at {score} is named");
+        }
     }
 
     #[test]
@@ -2511,26 +2621,19 @@ mod tests {
         let mut room = room(|_| {});
         let t0 = Instant::now();
         let (player, _) = join(&mut room, Role::Player, None, t0);
-        let (msgs, _) = messages(&player);
-        assert_eq!(events(&msgs), [EventKind::Audience { spectators: 0 }], "roster: nobody else");
         room.tick(t0);
         let (msgs, _) = messages(&player);
-        assert!(matches!(events(&msgs)[..], [EventKind::Joined { .. }]), "{msgs:?}");
+        assert!(
+            matches!(
+                events(&msgs)[..],
+                [EventKind::Audience { spectators: 0 }, EventKind::Joined { .. }]
+            ),
+            "roster: nobody else; then its own join: {msgs:?}"
+        );
 
         // 500 spectators join between two ticks.
         let crowd: Vec<_> =
             (0..500).map(|_| join(&mut room, Role::Spectator, None, t0).0).collect();
-        let last = messages(crowd.last().unwrap()).0;
-        assert!(
-            matches!(
-                events(&last)[..],
-                [
-                    EventKind::Joined { role: Role::Player, .. },
-                    EventKind::Audience { spectators: 500 }
-                ]
-            ),
-            "its roster names the player and counts the crowd: {last:?}"
-        );
         room.tick(t0 + Duration::from_millis(33));
         let batch = player.take_batch();
         assert_eq!(batch.control.len(), 1, "one events frame for the whole storm");
@@ -2544,15 +2647,35 @@ mod tests {
         assert_eq!(events(&msgs), [EventKind::Audience { spectators: 500 }]);
         assert!(matches!(msgs.last(), Some(ServerMessage::Snapshot(_))));
 
-        // Every spectator gets the same bytes: the events buffer and the snapshot are shared.
+        // Every spectator gets the same bytes: the roster, the events buffer and the snapshot
+        // are shared.
         let first = crowd[0].take_batch();
-        assert_eq!(first.control.len(), 2, "its welcome, then the tick's events");
-        let (shared_events, shared_snapshot) =
-            (first.control[1].as_ptr(), first.snapshot.as_ref().unwrap().as_ptr());
+        assert_eq!(first.control.len(), 3, "its welcome, its roster, then the tick's events");
+        let roster = {
+            let link = ClientLink::new();
+            let _ = link.push_control(first.control[1].clone());
+            events(&messages(&link).0)
+        };
+        assert!(
+            matches!(
+                roster[..],
+                [
+                    EventKind::Joined { role: Role::Player, .. },
+                    EventKind::Audience { spectators: 500 }
+                ]
+            ),
+            "its roster names the player and counts the crowd: {roster:?}"
+        );
+        let (shared_roster, shared_events, shared_snapshot) = (
+            first.control[1].as_ptr(),
+            first.control[2].as_ptr(),
+            first.snapshot.as_ref().unwrap().as_ptr(),
+        );
         for link in &crowd[1..499] {
             let batch = link.take_batch();
-            assert_eq!(batch.control.len(), 2);
-            assert_eq!(batch.control[1].as_ptr(), shared_events);
+            assert_eq!(batch.control.len(), 3);
+            assert_eq!(batch.control[1].as_ptr(), shared_roster);
+            assert_eq!(batch.control[2].as_ptr(), shared_events);
             assert_eq!(batch.snapshot.unwrap().as_ptr(), shared_snapshot);
         }
         let _ = crowd[499].take_batch();
@@ -2580,18 +2703,31 @@ mod tests {
         let t0 = Instant::now();
         let (a, _) = join(&mut room, Role::Spectator, None, t0);
         let (b, _) = join(&mut room, Role::Spectator, None, t0);
-        let (p, _) = join(&mut room, Role::Player, None, t0);
-        for link in [&a, &b] {
-            let (msgs, _) = messages(link);
-            assert!(!events(&msgs).iter().any(|e| matches!(e, EventKind::Joined { .. })));
-        }
-        let (msgs, _) = messages(&p);
-        assert_eq!(events(&msgs), [EventKind::Audience { spectators: 2 }]);
+        let (p, p_joined) = join(&mut room, Role::Player, None, t0);
         room.tick(t0);
-        let (a, b) = (a.take_batch(), b.take_batch());
+        let (a, b, p) = (a.take_batch(), b.take_batch(), p.take_batch());
         let (sa, sb) = (a.snapshot.unwrap(), b.snapshot.unwrap());
         assert_eq!(sa.as_ptr(), sb.as_ptr(), "one buffer, not a copy per spectator");
-        assert_eq!(a.control[0].as_ptr(), b.control[0].as_ptr(), "the events buffer too");
+        // Welcome, roster, the tick's events: the last two shared, the player's roster too.
+        let decoded = |frames: &Bytes| {
+            let link = ClientLink::new();
+            let _ = link.push_control(frames.clone());
+            events(&messages(&link).0)
+        };
+        assert_eq!(a.control.len(), 3);
+        assert_eq!(a.control[1].as_ptr(), b.control[1].as_ptr(), "the roster buffer too");
+        assert_eq!(a.control[1].as_ptr(), p.control[1].as_ptr());
+        assert_eq!(decoded(&a.control[1]), [EventKind::Audience { spectators: 2 }]);
+        assert_eq!(a.control[2].as_ptr(), b.control[2].as_ptr(), "the events buffer too");
+        let player = p_joined.unwrap().player;
+        assert!(
+            matches!(
+                decoded(&a.control[2])[..],
+                [EventKind::Joined { player: p, .. }, EventKind::Audience { spectators: 2 }]
+                    if p == player
+            ),
+            "spectators hear of the player, and are counted, not named"
+        );
     }
 
     /// An event carries the tick of the snapshot it comes before, the first to show its
@@ -2606,21 +2742,25 @@ mod tests {
         room.tick(t0);
         room.tick(t0 + Duration::from_millis(33));
         let _ = messages(&a_link);
-        // Between ticks 2 and 3: b joins, a chats, b leaves.
+        // Between ticks 2 and 3: b joins, a chats, b leaves, w joins to watch.
         let (b_link, b) = join(&mut room, Role::Player, None, t0);
         let b = b.unwrap().player;
-        let roster = stamped(&messages(&b_link).0);
-        assert!(!roster.is_empty());
-        assert!(roster.iter().all(|(t, _)| *t == Tick(3)), "the roster's ticks: {roster:?}");
         room.handle(RoomCommand::Chat { player: a, text: ChatText::truncated("hi") }, t0);
         room.handle(RoomCommand::Leave { player: b, link: b_link, how: Departure::Left }, t0);
+        let (w_link, _) = join(&mut room, Role::Spectator, None, t0);
         room.tick(t0 + Duration::from_millis(66));
         let msgs = messages(&a_link).0;
         let snapshot_tick = snapshot(&msgs).header.tick;
         assert_eq!(snapshot_tick, Tick(3));
         let ticks = stamped(&msgs);
-        assert_eq!(ticks.len(), 3, "joined, chat, left: {ticks:?}");
+        assert_eq!(ticks.len(), 4, "joined, chat, left, the audience: {ticks:?}");
         assert!(ticks.iter().all(|(t, _)| *t == snapshot_tick), "{ticks:?}");
+        // w's roster (naming a), then the tick's events.
+        let msgs = messages(&w_link).0;
+        let ticks = stamped(&msgs);
+        assert_eq!(ticks.len(), 6, "a, the audience; joined, chat, left, the audience: {ticks:?}");
+        assert!(ticks.iter().all(|(t, _)| *t == snapshot_tick), "{ticks:?}");
+        assert_eq!(snapshot(&msgs).header.tick, snapshot_tick);
     }
 
     /// A newcomer hears of each other ship once: one that joined since the last tick is not in
@@ -2706,6 +2846,8 @@ mod tests {
         for _ in 0..n {
             let (link, joined) = join(room, Role::Spectator, None, now);
             joined.unwrap();
+            // Its Welcome and roster, taken: the tick's frames are what the test is about.
+            room.send_rosters();
             let _ = messages(&link);
             link.written(now);
             let client =

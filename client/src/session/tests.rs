@@ -1364,6 +1364,7 @@ fn a_left_for_a_player_a_complete_roster_never_named_is_dropped() {
     let (scores, rest): (Vec<_>, Vec<_>) = flagged.iter().partition(|f| f.starts_with("Scored"));
     assert_eq!(rest, ["Audience (roster)"], "known players are not announced again");
     assert_eq!(scores.len(), 128, "only their scores are passed on");
+    assert!(scores.iter().all(|f| f.ends_with("(roster)")), "as catch-up: {scores:?}");
     assert!(h.session.roster().contains_key(&PlayerId(4)));
     room_event(&mut h, 41, EventKind::Left { player: PlayerId(10) });
     assert_eq!(flags(&h.events()), ["Left 10"]);

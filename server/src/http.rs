@@ -229,12 +229,17 @@ async fn stats_json(
 /// a fleet node's drain, where `/healthz` answers 503 (a probe of it would kill a pod mid-drain,
 /// ending the matches the drain lets finish), and through the shutdown's closes, which end by
 /// themselves within `--shutdown-timeout` (a kill then would only cut them short).
-async fn livez(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
-    if ctx.is_shutting_down() {
-        (StatusCode::OK, "alive, shutting down\n")
-    } else {
-        (StatusCode::OK, "alive\n")
+/// A fleet node names itself in [`crate::cluster::NODE_HEADER`], so a node can tell whether
+/// its `--node-url` reaches itself ([`crate::cluster::selfcheck`]).
+async fn livez(State(ctx): State<Arc<ServerContext>>) -> Response {
+    let text = if ctx.is_shutting_down() { "alive, shutting down\n" } else { "alive\n" };
+    let mut response = (StatusCode::OK, text).into_response();
+    if let Some(cluster) = ctx.cluster()
+        && let Ok(node) = HeaderValue::from_str(&cluster.node)
+    {
+        response.headers_mut().insert(crate::cluster::NODE_HEADER, node);
     }
+    response
 }
 
 /// Readiness: whether new clients should be sent here. 503 while draining or shutting down,

@@ -221,12 +221,25 @@ pub struct Metrics {
     pub refused: Family<ReasonLabels, Counter>,
     /// Clients this node relays to the node hosting their room (cluster mode).
     pub proxied_sessions: Gauge,
+    /// Checks of this node's own `--node-url`, by who answered there (cluster mode; anything
+    /// but `self` means the fleet cannot reach this node's rooms).
+    pub node_url_checks: Family<ReachedLabels, Counter>,
     /// HTTP fallback requests this node passed on to the node holding their session (cluster
     /// mode).
     pub fallback_forwarded: Counter,
     /// What [`Metrics::refused`] logs, at most a line per [`REFUSAL_LOG_INTERVAL`] above debug.
     refusal_log: RefusalLog,
 }
+
+/// `reached` label set: who answered at a node's own `--node-url` (cluster mode).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReachedLabels {
+    /// `self`, `other_node`, `not_a_node` or `unreachable`.
+    pub reached: &'static str,
+}
+
+/// The `reached` values of `tickwire_node_url_checks_total`.
+pub const REACHED: [&str; 4] = ["self", "other_node", "not_a_node", "unreachable"];
 
 /// `node` label set (cluster mode).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -392,13 +405,15 @@ impl Metrics {
             resumes,
             refused,
             proxied_sessions,
+            node_url_checks: Family::default(),
             fallback_forwarded,
             refusal_log: RefusalLog::default(),
         }
     }
 
-    /// Cluster mode: says which node these metrics are (`tickwire_node_info{node} 1`) and
-    /// whether its room directory answers (`tickwire_directory_up`).
+    /// Cluster mode: says which node these metrics are (`tickwire_node_info{node} 1`), whether
+    /// its room directory answers (`tickwire_directory_up`), and who answers at its
+    /// `--node-url` (`tickwire_node_url_checks_total`).
     pub fn register_node(&mut self, node: &str, directory_up: Gauge) {
         let info = Family::<NodeLabels, Gauge>::default();
         info.get_or_create(&NodeLabels { node: node.to_string() }).set(1);
@@ -407,6 +422,15 @@ impl Metrics {
             "directory_up",
             "1 while the fleet's room directory (Redis) answers, else 0",
             directory_up,
+        );
+        for reached in REACHED {
+            let _ = self.node_url_checks.get_or_create(&ReachedLabels { reached });
+        }
+        self.registry.register(
+            "node_url_checks",
+            "Checks of who answers at this node's --node-url, by reached: self, other_node, \
+             not_a_node or unreachable",
+            self.node_url_checks.clone(),
         );
     }
 

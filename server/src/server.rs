@@ -219,6 +219,9 @@ async fn serve(
     let registration = fleet
         .as_ref()
         .map(|cluster| ctx.tasks.spawn(crate::cluster::run(cluster.clone(), ctx.clone())));
+    if let Some(cluster) = &fleet {
+        ctx.tasks.spawn(crate::cluster::selfcheck::run(cluster.clone(), ctx.clone()));
+    }
     if let Some(join) = join {
         let _ = ctx.join.set(join);
     }

@@ -1029,6 +1029,20 @@ async fn a_hop_reaching_another_node_than_the_one_it_is_for_opens_nothing_there(
         .unwrap_or_else(|closed| panic!("placed elsewhere: {closed:?}"));
     assert_ne!(welcome.room.as_str(), "home");
     assert_eq!(b.metric("tickwire_rooms").await, 0.0, "b still opened none");
+
+    // a learns it itself: its check of its own URL finds b there (b's /livez names b), where
+    // b's and c's find themselves.
+    let (status, head, _) = b.get("/livez").await;
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("x-tickwire-node: b\r\n"), "{head}");
+    for (node, reached) in [(a, "other_node"), (b, "self"), (c, "self")] {
+        let series = format!("tickwire_node_url_checks_total{{reached=\"{reached}\"}}");
+        eventually(PATIENCE, &format!("{} checked its node-url: {reached}", node.id), || async {
+            node.metric(&series).await >= 1.0
+        })
+        .await;
+    }
+    assert_eq!(a.metric("tickwire_node_url_checks_total{reached=\"self\"}").await, 0.0);
 }
 
 /// A TCP forwarder to a node that the test can freeze: it stops passing bytes either way but

@@ -36,9 +36,11 @@
 //! # Layout
 //! - [`directory`]: the Redis calls and their Lua scripts (`lua/`).
 //! - [`proxy`]: the connection to the node that hosts a client's room, and the relay.
+//! - [`selfcheck`]: whether the node's `--node-url` reaches the node itself.
 
 pub mod directory;
 pub mod proxy;
+pub mod selfcheck;
 
 use crate::config::ServerConfig;
 use crate::connection::{self, Admitted, ReadEnd};

@@ -262,13 +262,14 @@ pub enum Event {
     /// News: a game announces these ("bob joined"). The roster after a `Welcome` comes as
     /// [`Event::Roster`] instead.
     Room(RoomEvent),
-    /// Catch-up, not news: what the room was like when this client (re)joined. Right after a
-    /// `Welcome` the server sends players and spectators (not controllers) the room's roster
-    /// (PROTOCOL.md 7.1 step 3): a `Joined` for each player and controller already there (at
-    /// most [`ROSTER_MAX`]), with their score so far, then the `Audience` that ends it. A game
-    /// fills its tables (names, scoreboard) from these and announces only [`Event::Room`]. A
-    /// ship that joined in the same tick as this client is not in the roster: its `Joined`
-    /// comes with the next tick, as `Event::Room`.
+    /// Catch-up, not news: what the room was like when this client (re)joined. With the first
+    /// tick after a `Welcome`, ahead of its events and snapshot, the server sends players and
+    /// spectators (not controllers) the room's roster (PROTOCOL.md 7.1 step 3): a `Joined` for
+    /// each player and controller there (at most [`ROSTER_MAX`], the best scorers in a bigger
+    /// room), with their score as of that tick, then the `Audience` that ends it. A game fills
+    /// its tables (names, scoreboard) from these and announces only [`Event::Room`]. A ship
+    /// that joined since the tick before is not in the roster: its `Joined` follows among the
+    /// tick's events, as `Event::Room`.
     ///
     /// After a resume (`welcome.resumed`) the session keeps its [`roster`](Session::roster)
     /// and passes on only what changed while it was away: a `Joined` for each player it did

@@ -62,7 +62,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Reliable frames a client may have waiting. The room queues at most one events frame per
-/// tick, so 1,024 is over 30 s of a 30 Hz room's events: far past the slow-client timeout.
+/// tick (two in a newcomer's first: its roster too), so 1,024 is over 30 s of a 30 Hz room's
+/// events: far past the slow-client timeout.
 pub const CONTROL_QUEUE_CAP: usize = 1024;
 
 /// Bytes of reliable frames a client may have waiting (mostly shared with other clients:
@@ -755,6 +756,17 @@ impl ClientLink {
         Ok(())
     }
 
+    /// [`ClientLink::push_control`] without waking the writer: for the room, whose offer of the
+    /// same tick follows and writes the frame with its own (or wakes the writer for all of
+    /// them), so that a newcomer's roster costs no wake-up of its own.
+    pub fn push_control_unwoken(&self, frame: Bytes) -> Result<(), ControlOverflow> {
+        let mut slots = self.slots();
+        if slots.is_closing() {
+            return Ok(());
+        }
+        slots.queue_control(frame, Instant::now())
+    }
+
     /// Takes bytes tungstenite writes on its own (pongs, a close echo). They are sent even
     /// after the client closed: its echo is one of them. Once the server asked to close they
     /// are dropped: its close frame is the last thing the client gets (RFC 6455 5.5.1), and a
@@ -1000,6 +1012,32 @@ mod tests {
         assert!(link.take_batch().is_empty(), "nothing left for the writer");
         assert_eq!(link.stalled_for(now + Duration::from_secs(9)), Duration::ZERO);
         assert_eq!(read_exactly(&mut client, 14).await, b"eventssnapshot");
+    }
+
+    /// A newcomer's roster costs no wake-up of its own: it goes out in the write of the
+    /// tick's offer that follows, ahead of its frames.
+    #[tokio::test]
+    async fn a_frame_queued_unwoken_goes_out_with_the_next_offer_and_wakes_nobody() {
+        let (link, mut client) = direct_link().await;
+        let link = Arc::new(link);
+        let now = Instant::now();
+        let writer = tokio::spawn({
+            let link = link.clone();
+            async move {
+                let mut batch = Batch::default();
+                link.next_batch_into(&mut batch).await;
+            }
+        });
+        tokio::task::yield_now().await; // the writer waits
+        link.push_control_unwoken(bytes(b"roster")).unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!writer.is_finished(), "the writer was not woken");
+        let offered = link.offer(Some(bytes(b"events")), Some((Tick(1), bytes(b"snap"))), now);
+        assert_eq!(offered.frames_written, 3);
+        assert_eq!(read_exactly(&mut client, 16).await, b"rostereventssnap");
+        writer.abort();
     }
 
     #[tokio::test]

@@ -788,8 +788,9 @@ impl<G: Game> Room<G> {
         self.ctx.metrics.clients_of(request.role).inc();
         self.ctx.register_token(token, &self.shared.name);
 
-        // Tell the newcomer who is already here; everyone hears of a new player or controller
-        // with the next tick, and of a new spectator as a count.
+        // The newcomer hears who is already here with the next tick (its roster); everyone
+        // hears of a new player or controller with that tick too, and of a new spectator as
+        // a count.
         self.seat_of_token.insert(token, player);
         if request.role.plays() {
             self.ships.insert(player);
@@ -853,8 +854,10 @@ impl<G: Game> Room<G> {
     /// Sends each client welcomed since the last tick its roster: who else plays here, with
     /// their scores, and how many watch. Built after this tick's step, so the scores are
     /// those of the newcomer's first snapshot (a round that starts in this step has zeroed
-    /// them), and stamped with its tick; it goes out ahead of the tick's events and snapshot.
-    fn send_rosters(&mut self) {
+    /// them), and stamped with its tick; it goes out ahead of the tick's events and snapshot,
+    /// in the same write or wake-up as they do (the tick offers every player and spectator a
+    /// snapshot).
+    fn send_rosters(&mut self, now: Instant) {
         if self.rosters_due.is_empty() {
             return;
         }
@@ -862,7 +865,7 @@ impl<G: Game> Room<G> {
         // A ship that joined since the last tick is left out: its own `Joined`, pending, comes
         // right after with this tick's events, and a roster naming it too would announce it
         // twice.
-        let announced: Vec<PlayerId> = self
+        let mut announced: Vec<PlayerId> = self
             .pending_events
             .iter()
             .filter_map(|kind| match kind {
@@ -870,17 +873,21 @@ impl<G: Game> Room<G> {
                 _ => None,
             })
             .collect();
+        announced.sort_unstable();
         let spectators = self.shared.spectators();
         // The roster of everyone it does not name themselves (spectators, new ships) is the
         // same bytes: framed once for a join storm, as a tick's events are.
         let mut common: Option<Bytes> = None;
-        for (player, link) in std::mem::take(&mut self.rosters_due) {
-            // Gone since, or resumed on another connection: that one has its own roster due.
+        let mut rosters_due = std::mem::take(&mut self.rosters_due);
+        let mut overflowed = Vec::new();
+        for (player, link) in rosters_due.drain(..) {
+            // Gone since, or resumed on another connection (which has its own roster due), or
+            // back on an older one that never left it (which has its roster).
             let current = self.seats.get(&player).and_then(|seat| seat.link.as_ref());
             if !current.is_some_and(|current| Arc::ptr_eq(current, &link)) {
                 continue;
             }
-            let named = self.ships.contains(&player) && !announced.contains(&player);
+            let named = self.ships.contains(&player) && announced.binary_search(&player).is_err();
             let roster = match (&common, named) {
                 (Some(common), false) => common.clone(),
                 _ => {
@@ -893,13 +900,18 @@ impl<G: Game> Room<G> {
                     roster
                 }
             };
-            // Only its Welcome is ahead of it in the queue.
-            let _ = link.push_control(roster);
+            if link.push_control_unwoken(roster).is_err() {
+                overflowed.push(player);
+            }
+        }
+        self.rosters_due = rosters_due;
+        for player in overflowed {
+            self.kick_slow(player, "client is not reading its messages", now);
         }
     }
 
     /// The roster as of this tick: a `Joined` for each player and controller but those
-    /// `announced` and `left_out`, then the `Audience`. At most ROSTER_MAX: a room past it
+    /// `announced` (sorted) and `left_out`, then the `Audience`. At most ROSTER_MAX: a room past it
     /// names its best scorers, the top of a scoreboard (a client names any further ship when
     /// its `Joined` comes, or shows a placeholder).
     fn roster(
@@ -913,11 +925,12 @@ impl<G: Game> Room<G> {
             .ships
             .iter()
             .copied()
-            .filter(|&other| Some(other) != left_out && !announced.contains(&other))
+            .filter(|&other| Some(other) != left_out && announced.binary_search(&other).is_err())
             .map(|other| (other, self.game.score(other).unwrap_or(0)))
             .collect();
         if named.len() > ROSTER_MAX {
-            named.select_nth_unstable_by(ROSTER_MAX - 1, |a, b| b.1.cmp(&a.1));
+            // Best first; among equal scores (all 0 as a round starts) the longest seated.
+            named.select_nth_unstable_by(ROSTER_MAX - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             named.truncate(ROSTER_MAX);
             named.sort_unstable_by_key(|&(player, _)| player);
         }
@@ -1117,7 +1130,7 @@ impl<G: Game> Room<G> {
         // apply, for as long as it does: one of them is the entity.
         self.entities.dedup_by_key(|e| e.id.0);
         self.grid.rebuild(&self.entities);
-        self.send_rosters();
+        self.send_rosters(now);
         self.send_frames(now, &rumble_players);
 
         let elapsed = started.elapsed();
@@ -2376,7 +2389,7 @@ mod tests {
             let (link, joined) = join(room, role, resume, t0);
             let joined = joined.unwrap();
             // The roster, as the next tick sends it.
-            room.send_rosters();
+            room.send_rosters(t0);
             let msgs = messages(&link).0;
             (link, joined, welcome(&msgs).resume_token, events(&msgs))
         };
@@ -2847,7 +2860,7 @@ mod tests {
             let (link, joined) = join(room, Role::Spectator, None, now);
             joined.unwrap();
             // Its Welcome and roster, taken: the tick's frames are what the test is about.
-            room.send_rosters();
+            room.send_rosters(now);
             let _ = messages(&link);
             link.written(now);
             let client =

@@ -140,9 +140,9 @@ const LATE_WAKE_GRACE_MS = 1000;
  * What the session has for the application. An `event` of kind `Left` carries in `left` the
  * roster entry it removed: its listeners no longer find the player in `roster`.
  *
- * An `event` with `roster: true` is catch-up, not news: the roster the server sends right after
- * a `Welcome` (PROTOCOL.md 7.1 step 3), a `Joined` for each player and controller already in
- * the room, with its score so far, and the `Audience` that ends it. A game fills its tables
+ * An `event` with `roster: true` is catch-up, not news: the roster the server sends with the
+ * first tick after a `Welcome`, ahead of its snapshot (PROTOCOL.md 7.1 step 3), a `Joined` for
+ * each player and controller in the room, with its score, and the `Audience` that ends it. A game fills its tables
  * (names, scoreboard) from these and announces only the events without the flag ("bob
  * joined"). After a resume (`welcome.resumed`) the session keeps its roster and passes on only
  * what changed while it was away: a `Joined` for each player it did not know, a `Scored` with

@@ -26,7 +26,9 @@ use tracing::{error, info, warn};
 const CHECK_EVERY: Duration = Duration::from_secs(30);
 /// Longest a check waits for the answer: a node's `/livez` answers at once.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often an outcome that stays wrong is logged again.
+/// How often a wrong outcome is logged again while it lasts, and how long the URL must reach
+/// this node every time before that is logged as right again: a balancer's address answers
+/// for this node only now and then, which is wrong too.
 const REPEAT_EVERY: Duration = Duration::from_secs(600);
 
 /// Who answered at the node's URL.
@@ -94,15 +96,48 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// What has been logged of the checks, so that a URL that reaches this node only sometimes is
+/// one error every [`REPEAT_EVERY`], not a line a check.
+#[derive(Debug, Default)]
+struct Reports {
+    /// The last wrong outcome logged, and when.
+    wrong: Option<(&'static str, Instant)>,
+    /// The last wrong outcome, logged or not.
+    last_wrong: Option<Instant>,
+    /// That the URL reaches this node was logged since the last wrong outcome.
+    right: bool,
+}
+
+impl Reports {
+    /// Whether to log `reached`, checked `now`.
+    fn due(&mut self, reached: &Reached, now: Instant) -> bool {
+        if *reached != Reached::Itself {
+            self.last_wrong = Some(now);
+            self.right = false;
+            let label = reached.label();
+            let due = self.wrong.is_none_or(|(said, at)| said != label || now - at >= REPEAT_EVERY);
+            if due {
+                self.wrong = Some((label, now));
+            }
+            return due;
+        }
+        if self.right || self.last_wrong.is_some_and(|at| now - at < REPEAT_EVERY) {
+            return false;
+        }
+        self.right = true;
+        true
+    }
+}
+
 /// Checks the node's URL once it is registered and every [`CHECK_EVERY`] after, counting each
-/// outcome and logging a change of outcome (a wrong one again every [`REPEAT_EVERY`]).
+/// outcome and logging it as [`Reports`] says.
 pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(CHECK_TIMEOUT));
     // A fresh connection each time: a kept one would go on reaching whoever answered first.
     let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build(connector);
     let mut every = tokio::time::interval(Duration::from_secs(1));
-    let mut last: Option<(Reached, Instant)> = None;
+    let mut reports = Reports::default();
     loop {
         tokio::select! {
             _ = connection::shutdown_signal(&ctx) => return,
@@ -121,24 +156,23 @@ pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
         };
         let labels = ReachedLabels { reached: reached.label() };
         ctx.metrics.node_url_checks.get_or_create(&labels).inc();
-        let repeat = last.as_ref().is_none_or(|(said, at)| {
-            *said != reached || (reached != Reached::Itself && at.elapsed() >= REPEAT_EVERY)
-        });
-        if repeat {
-            report(&cluster, &reached, last.as_ref().map(|(said, _)| said));
-            last = Some((reached, Instant::now()));
+        let again = reports.wrong.is_some();
+        if reports.due(&reached, Instant::now()) {
+            report(&cluster, &reached, again);
         }
     }
 }
 
 /// Logs an outcome: an error where the fleet reaches another server, a warning where it may
-/// reach nothing, and, after either, that the URL is right again.
-fn report(cluster: &Cluster, reached: &Reached, before: Option<&Reached>) {
+/// reach nothing, and, `again` after either, that the URL has been right for a while.
+fn report(cluster: &Cluster, reached: &Reached, again: bool) {
     let (node, url) = (&cluster.node, &cluster.node_url);
     match reached {
-        Reached::Itself if before.is_some() => {
-            info!(%node, %url, "the node-url reaches this node again")
-        }
+        Reached::Itself if again => info!(
+            %node,
+            %url,
+            "the node-url has reached this node at every check for {REPEAT_EVERY:?}"
+        ),
         Reached::Itself => info!(%node, %url, "checked: the node-url reaches this node"),
         Reached::Other(other) => error!(
             %node,
@@ -178,5 +212,32 @@ mod tests {
         // A balancer's own page, or a server of no fleet.
         assert_eq!(judge("a", 404, None), Reached::NotANode(404));
         assert_eq!(Reached::Other("b".into()).label(), "other_node");
+    }
+
+    /// Behind a balancer's address the checks find this node now and then: one error every
+    /// ten minutes, and no "right again" until it has been right for that long.
+    #[test]
+    fn a_url_that_reaches_this_node_only_sometimes_is_one_error_per_period() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut reports = Reports::default();
+        assert!(reports.due(&Reached::Itself, at(0)), "the first right check is said");
+        assert!(!reports.due(&Reached::Itself, at(30)), "once");
+        let b = Reached::Other("b".into());
+        let c = Reached::Other("c".into());
+        assert!(reports.due(&b, at(60)));
+        let flapping = [(90, &Reached::Itself), (120, &c), (150, &Reached::Itself), (180, &b)];
+        for (s, reached) in flapping {
+            assert!(!reports.due(reached, at(s)), "{reached:?} at {s} s");
+        }
+        assert!(reports.due(&Reached::Unreachable("reset".into()), at(210)), "another kind");
+        assert!(reports.due(&b, at(240)), "and back");
+        assert!(!reports.due(&c, at(240 + 599)));
+        assert!(reports.due(&c, at(240 + 600)), "again after the period");
+        // Right from then on: said once it has been right for the period.
+        assert!(!reports.due(&Reached::Itself, at(870)));
+        assert!(!reports.due(&Reached::Itself, at(840 + 599)));
+        assert!(reports.due(&Reached::Itself, at(840 + 600)));
+        assert!(!reports.due(&Reached::Itself, at(840 + 630)));
     }
 }

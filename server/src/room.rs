@@ -1747,6 +1747,13 @@ mod tests {
         assert_eq!(spares.worlds.len(), SpareWorlds::CAP);
     }
 
+    /// A room of `capacity` seats running `game`, with the default configuration.
+    fn scripted_room(capacity: u16, game: Scripted) -> Room<Scripted> {
+        let (_tx, rx) = watch::channel(false);
+        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        Room::new(Arc::new(RoomShared::new(RoomName::truncated("t"), capacity)), ctx, game)
+    }
+
     fn room(configure: impl FnOnce(&mut ServerConfig)) -> Room<Arena> {
         let mut config = ServerConfig { seed: Some(3), ..ServerConfig::default() };
         configure(&mut config);
@@ -1903,10 +1910,7 @@ mod tests {
 
     #[test]
     fn a_game_that_reports_an_entity_twice_still_sends_snapshots_clients_apply() {
-        let (_tx, rx) = watch::channel(false);
-        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
-        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
-        let mut room = Room::new(shared, ctx, Scripted { doubled: true, ..scripted() });
+        let mut room = scripted_room(8, Scripted { doubled: true, ..scripted() });
         let t0 = Instant::now();
         let (link, joined) = join(&mut room, Role::Player, None, t0);
         let w = welcome(&messages(&link).0);
@@ -1924,12 +1928,9 @@ mod tests {
 
     #[test]
     fn a_controller_rumbles_for_its_own_impacts_only() {
-        let (_tx, rx) = watch::channel(false);
-        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
-        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
         // Impacts of players 5, 2 and 9, out of order and repeated.
         let bumped = vec![PlayerId(5), PlayerId(2), PlayerId(9)];
-        let mut room = Room::new(shared, ctx, Scripted { bumped, ..scripted() });
+        let mut room = scripted_room(8, Scripted { bumped, ..scripted() });
         let t0 = Instant::now();
         let controllers: Vec<_> = (0..4)
             .map(|_| {
@@ -1954,11 +1955,8 @@ mod tests {
 
     #[test]
     fn a_game_that_panics_as_a_player_leaves_leaves_no_seat_counted() {
-        let (_tx, rx) = watch::channel(false);
-        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
-        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
-        let game = Scripted { panics_in_remove: true, ..scripted() };
-        let mut room = Room::new(shared, ctx.clone(), game);
+        let mut room = scripted_room(4, Scripted { panics_in_remove: true, ..scripted() });
+        let ctx = room.ctx.clone();
         let t0 = Instant::now();
         let (link, joined) = join(&mut room, Role::Player, None, t0);
         let joined = joined.unwrap();
@@ -1977,11 +1975,8 @@ mod tests {
 
     #[test]
     fn a_room_that_panics_closes_its_clients_with_1011() {
-        let (_tx, rx) = watch::channel(false);
-        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
-        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 4));
-        let mut room =
-            Room::new(shared, ctx.clone(), Scripted { panics_in_step: true, ..scripted() });
+        let mut room = scripted_room(4, Scripted { panics_in_step: true, ..scripted() });
+        let ctx = room.ctx.clone();
         let t0 = Instant::now();
         let (link, joined) = {
             let link = Arc::new(ClientLink::new());
@@ -2553,10 +2548,7 @@ mod tests {
     /// joining now is announced at 0.
     #[test]
     fn a_roster_carries_each_players_score_as_of_the_newcomers_first_snapshot() {
-        let (_tx, rx) = watch::channel(false);
-        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
-        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 8));
-        let mut room = Room::new(shared, ctx, scripted());
+        let mut room = scripted_room(8, scripted());
         let t0 = Instant::now();
         let (a, a_joined) = join(&mut room, Role::Player, None, t0);
         let (_c, c_joined) = join(&mut room, Role::Controller, None, t0);
@@ -2603,10 +2595,7 @@ mod tests {
     /// first are never the unnamed ones.
     #[test]
     fn a_roster_past_its_size_names_the_best_scorers() {
-        let (_tx, rx) = watch::channel(false);
-        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
-        let shared = Arc::new(RoomShared::new(RoomName::truncated("t"), 200));
-        let mut room = Room::new(shared, ctx, scripted());
+        let mut room = scripted_room(200, scripted());
         let t0 = Instant::now();
         let players: Vec<PlayerId> =
             (0..140).map(|_| join(&mut room, Role::Player, None, t0).1.unwrap().player).collect();

@@ -270,9 +270,15 @@ fn chat_lines(client: &Fallback) -> Vec<String> {
     lines.collect()
 }
 
-/// Reads `client`'s downstream until the chat line `text`.
+/// Reads `client`'s downstream until the chat line `text`, for at most [`PATIENCE`]: the
+/// snapshots of every tick would keep a wait for a lost line going for good.
 async fn read_until_chat(client: &mut Fallback, text: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     while !chat_lines(client).iter().any(|line| line == text) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no chat line {text:?} within {PATIENCE:?}"
+        );
         client.next().await;
     }
 }

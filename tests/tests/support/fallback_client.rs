@@ -167,7 +167,11 @@ impl Fallback {
             Mode::Poll => "/fallback/poll",
         };
         let mut conn = http(addr, from).await;
-        let response = conn.send_request(request("GET", path, None, vec![])).await.unwrap();
+        let response =
+            tokio::time::timeout(PATIENCE, conn.send_request(request("GET", path, None, vec![])))
+                .await
+                .unwrap_or_else(|_| panic!("the server answered no GET {path} within {PATIENCE:?}"))
+                .unwrap();
         assert_eq!(response.status(), 200, "{path} opens a session");
         assert_eq!(response.headers()["content-type"], "application/vnd.tickwire.records");
         assert_eq!(response.headers()["cache-control"], "no-store");
@@ -208,8 +212,17 @@ impl Fallback {
     }
 
     /// [`Fallback::post`], or `None` when the server cannot be reached any more (it stopped).
+    /// A POST the server does not answer within [`PATIENCE`] fails the test, naming it, where
+    /// it would otherwise wait for as long as the test runs.
     pub(crate) async fn try_post(&mut self, body: Vec<u8>) -> Option<(u16, String)> {
-        let req = request("POST", "/fallback/send", Some(&self.session), body);
+        let what = format!("{} bytes", body.len());
+        tokio::time::timeout(PATIENCE, self.post_unbounded(body))
+            .await
+            .unwrap_or_else(|_| panic!("the server answered no POST of {what} within {PATIENCE:?}"))
+    }
+
+    async fn post_unbounded(&mut self, body: Vec<u8>) -> Option<(u16, String)> {
+        let req = request("POST", "/fallback/send", Some(&self.session), body.clone());
         // Reconnected when needed, not as soon as the server closes a connection: a client
         // answering the last snapshots of a server that is stopping must not need a new one.
         if self.posts_closed || self.posts.ready().await.is_err() {
@@ -219,9 +232,11 @@ impl Fallback {
         let response = match self.posts.send_request(req).await {
             Ok(response) => response,
             Err(_) => {
-                // A refusal closes its connection: the next POST takes a new one.
+                // The connection closed under the request (a refusal before it closed it, or
+                // the server's idle timeout as it was sent): the same POST on a new one. An
+                // empty one here was a heartbeat, and the POST's records were lost.
                 self.posts = try_http(self.addr, self.from).await.ok()?;
-                let req = request("POST", "/fallback/send", Some(&self.session), vec![]);
+                let req = request("POST", "/fallback/send", Some(&self.session), body);
                 self.posts.send_request(req).await.expect("a fresh connection")
             }
         };

@@ -5,7 +5,7 @@
 //! on a tick, so rooms share no lock in their loops.
 
 use crate::config::ServerConfig;
-use crate::game::arena::{Arena, ArenaConfig};
+use crate::game::Games;
 use crate::metrics::Metrics;
 use crate::ratelimit::PerAddressRate;
 use crate::room::{self, Reservation, RoomCommand, RoomShared};
@@ -201,6 +201,7 @@ pub struct ServerContext {
     /// Spectators seated in all rooms (see [`ServerContext::take_spectator_place`]).
     spectators: AtomicU32,
     seed: u64,
+    games: Games,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -212,24 +213,34 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ServerContext {
     /// A context for a server that stops when `shutdown` becomes true.
     pub fn new(config: ServerConfig, shutdown: watch::Receiver<bool>) -> Arc<Self> {
-        let metrics = Metrics::for_tick_period(config.tick_period());
-        Self::build(config, shutdown, metrics)
+        Self::with_games(config, shutdown, None, Games::default())
     }
 
-    /// A context for a node of `fleet` (cluster mode): its metrics say which node they are.
-    pub fn in_fleet(
+    /// A context whose rooms run what `games` makes, for a node of `fleet` in cluster mode
+    /// (its metrics then say which node they are).
+    pub fn with_games(
         config: ServerConfig,
         shutdown: watch::Receiver<bool>,
-        fleet: Arc<crate::cluster::Cluster>,
+        fleet: Option<Arc<crate::cluster::Cluster>>,
+        games: Games,
     ) -> Arc<Self> {
         let mut metrics = Metrics::for_tick_period(config.tick_period());
-        metrics.register_node(&fleet.node, fleet.directory_up.clone());
-        let ctx = Self::build(config, shutdown, metrics);
-        let _ = ctx.fleet.set(fleet);
+        if let Some(fleet) = &fleet {
+            metrics.register_node(&fleet.node, fleet.directory_up.clone());
+        }
+        let ctx = Self::build(config, shutdown, metrics, games);
+        if let Some(fleet) = fleet {
+            let _ = ctx.fleet.set(fleet);
+        }
         ctx
     }
 
-    fn build(config: ServerConfig, shutdown: watch::Receiver<bool>, metrics: Metrics) -> Arc<Self> {
+    fn build(
+        config: ServerConfig,
+        shutdown: watch::Receiver<bool>,
+        metrics: Metrics,
+        games: Games,
+    ) -> Arc<Self> {
         let seed = config.seed.unwrap_or_else(rand::random);
         let (room_threads, refused) = RoomThreads::start(usize::from(config.room_threads));
         if let Some(e) = refused {
@@ -251,6 +262,7 @@ impl ServerContext {
             connections: Mutex::default(),
             spectators: AtomicU32::new(0),
             seed,
+            games,
         })
     }
 
@@ -335,7 +347,7 @@ impl ServerContext {
         }
         dir.rooms_created += 1;
         let seed = self.seed.wrapping_add(dir.rooms_created);
-        let game = Arena::new(ArenaConfig::default(), seed);
+        let game = self.games.new_game(name, seed);
         let (commands, shared) = room::spawn(self, name, game);
         let handle = RoomHandle { commands, shared };
         dir.rooms.insert(name, handle.clone());

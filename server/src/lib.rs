@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown
-//!   (`run_with_admin`: with a listener for the operators' routes).
+//!   (`run_with_admin`: with a listener for the operators' routes; [`Server`]: with a game of
+//!   your own).
 //! - [`auth`]: signed join tokens (JWT, HS256 or EdDSA).
 //! - [`cluster`]: cluster mode (`--redis-url`): the fleet's room directory in Redis, the
 //!   proxy to the node hosting a client's room, registration, draining.
@@ -40,7 +41,7 @@
 //! - [`proxy`]: the client's address behind trusted proxies (`X-Forwarded-For` or `Forwarded`).
 //! - [`ratelimit`]: token buckets.
 //! - [`tls`]: certificates for `https://` and `wss://`, reloadable.
-//! - [`game`]: the `Game` trait and the arena game.
+//! - [`game`]: the `Game` trait, the `GameFactory` that makes each room's, and the arena game.
 //! - [`config`], [`metrics`].
 #![warn(missing_docs, unreachable_pub)]
 
@@ -74,7 +75,7 @@ pub mod uring;
 pub mod web;
 
 pub use config::ServerConfig;
-pub use server::{run, run_with_admin};
+pub use server::{Server, run, run_with_admin};
 
 /// Internals the fuzz targets (`fuzz/`) drive that no public module exposes. Not an API.
 #[doc(hidden)]

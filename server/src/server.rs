@@ -3,10 +3,12 @@
 //!
 //! `run(listener, config, shutdown)` returns once every client got its close 1001 and every
 //! task ended, or after [`ServerConfig::shutdown_timeout`], whichever comes first.
-//! `run_with_admin` also serves the operators' routes on a listener of their own.
+//! `run_with_admin` also serves the operators' routes on a listener of their own, and
+//! [`Server`] runs rooms of a game other than the arena.
 
 use crate::config::ServerConfig;
 use crate::context::{ServerContext, TcpRefusal};
+use crate::game::{GameFactory, Games};
 use crate::http::{
     ClientAddr, PeerAddr, opens_connection, refuse_large_head, refuse_too_fast, router,
     routers_with_admin,
@@ -137,7 +139,7 @@ async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal:
 /// connection is accepted and refused at once with a 503, counted in
 /// `tickwire_refused_total{reason="http_full"}`.
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: impl Future) {
-    serve(listener, None, config, shutdown).await;
+    Server::new(config).run(listener, shutdown).await;
 }
 
 /// [`run`], with the operators' routes (`/metrics`, `/livez`, `/healthz`, `/stats`, `/rooms`,
@@ -152,7 +154,58 @@ pub async fn run_with_admin(
     config: ServerConfig,
     shutdown: impl Future,
 ) {
-    serve(listener, Some(admin), config, shutdown).await;
+    Server::new(config).admin(admin).run(listener, shutdown).await;
+}
+
+/// A server with everything [`run`] takes by default spelled out: the game its rooms run and
+/// the operators' listener.
+///
+/// ```no_run
+/// use tickwire_server::game::{Game, arena::{Arena, ArenaConfig}};
+/// use tickwire_server::{Server, ServerConfig};
+/// use tickwire_shared::RoomName;
+///
+/// # async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) {
+/// // A smaller arena in every room (a game of your own is any `impl Game`).
+/// let small = ArenaConfig { width: 800, height: 600, ..ArenaConfig::default() };
+/// Server::new(config)
+///     .games(move |_room: RoomName, seed: u64| -> Box<dyn Game> {
+///         Box::new(Arena::new(small.clone(), seed))
+///     })
+///     .run(listener, tokio::signal::ctrl_c())
+///     .await;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    games: Games,
+    admin: Option<TcpListener>,
+}
+
+impl Server {
+    /// A server of `config` whose rooms run the arena, without an admin listener.
+    pub fn new(config: ServerConfig) -> Self {
+        Server { config, games: Games::default(), admin: None }
+    }
+
+    /// Every room this server opens runs what `factory` makes ([`GameFactory`]).
+    pub fn games(mut self, factory: impl GameFactory) -> Self {
+        self.games = Games::new(factory);
+        self
+    }
+
+    /// The operators' routes are also served on `admin`, and `/metrics` only there (see
+    /// [`run_with_admin`]).
+    pub fn admin(mut self, admin: TcpListener) -> Self {
+        self.admin = Some(admin);
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, as [`run`] does.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future) {
+        serve(listener, self.admin, self.config, self.games, shutdown).await;
+    }
 }
 
 /// Connections the admin listener serves at once: a scraper, probes and a few dashboards need
@@ -172,6 +225,7 @@ async fn serve(
     listener: TcpListener,
     admin: Option<TcpListener>,
     config: ServerConfig,
+    games: Games,
     shutdown: impl Future,
 ) {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -212,10 +266,7 @@ async fn serve(
         }
     };
     let drain_timeout = config.drain_timeout;
-    let ctx = match &fleet {
-        Some(cluster) => ServerContext::in_fleet(config, shutdown_rx, cluster.clone()),
-        None => ServerContext::new(config, shutdown_rx),
-    };
+    let ctx = ServerContext::with_games(config, shutdown_rx, fleet.clone(), games);
     let registration = fleet
         .as_ref()
         .map(|cluster| ctx.tasks.spawn(crate::cluster::run(cluster.clone(), ctx.clone())));

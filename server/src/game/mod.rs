@@ -3,12 +3,20 @@
 //! A room owns one `Game`, calls [`Game::step`] once per tick with a fixed `dt`, and reads the
 //! quantized world back with [`Game::entities`]. Everything is deterministic given the seed
 //! passed to the constructor and the sequence of calls, so games are unit-tested without sockets.
+//!
+//! The server runs the [`arena`] unless told otherwise: a [`GameFactory`] given to
+//! [`crate::server::Server::games`] makes the game of every room it opens, so a game of your
+//! own gets the whole server (rooms, resume, deltas, interest, spectators, controllers, the
+//! fleet) without a line of networking. `server/examples/hill.rs` is one.
 
 pub mod arena;
 
+use arena::{Arena, ArenaConfig};
 use glam::Vec2;
+use std::fmt;
+use std::sync::Arc;
 use tickwire_shared::{
-    Buttons, ControllerFeedback, EntityId, EntityState, PlayerId, RoundState, WorldBounds,
+    Buttons, ControllerFeedback, EntityId, EntityState, PlayerId, RoomName, RoundState, WorldBounds,
 };
 
 /// One player's controls as the game sees them (already dequantized).
@@ -51,6 +59,27 @@ pub enum GameEvent {
 }
 
 /// A game a room can run.
+///
+/// The room calls it from one thread, once per tick in this order: [`Game::set_input`] for
+/// the inputs that arrived, [`Game::step`], then [`Game::entities`], [`Game::round`] and,
+/// per client, [`Game::focus`] and [`Game::feedback`]. Keep a step to a small part of the
+/// tick (`tickwire_tick_duration_seconds` shows it; a late tick is counted in
+/// `tickwire_late_ticks_total`), and read no clock: time is `dt`.
+///
+/// What the wire can carry, which a game must keep to:
+/// - positions within `0..=2047` units on each axis (the [`Game::bounds`] a client is told),
+///   at 1/16 unit; velocities at 2 unit/s; a heading at 1/256 turn. The `tickwire_shared::quant`
+///   functions convert. Moving on that grid, as the arena does, keeps deltas small;
+/// - an entity's `kind`, `flags` and `value` mean what the game says (PROTOCOL.md names the
+///   arena's). The browser game draws the arena's kinds; other clients draw what they know;
+/// - ids unique within a tick (a repeated id is dropped) and stable while the entity lives:
+///   a client interpolates an id across snapshots;
+/// - at most [`tickwire_shared::MAX_SNAPSHOT_ENTITIES`] entities in what one client sees (a
+///   player sees those near its focus, a spectator the whole world); past it the room logs
+///   the error and sends no snapshot.
+///
+/// A game that panics takes its room down and nothing else: its clients are closed with 1011
+/// and their seats forgotten, and a client that rejoins by name gets a new room.
 pub trait Game: Send + 'static {
     /// The playfield.
     fn bounds(&self) -> WorldBounds;
@@ -85,4 +114,105 @@ pub trait Game: Send + 'static {
     /// What `player`'s controller should show; `rumble` is the strength of the latest impact
     /// within the last ~200 ms.
     fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback>;
+}
+
+/// Makes the game of each room the server opens: the hook for games of your own.
+///
+/// Called once per room, when its first client arrives, with the room's name (as the client
+/// asked for it, or `arena-N` for a room matchmaking opened) and a seed. The seed comes from
+/// `--seed` when one is set, so a run is repeatable; otherwise it is random. It is called
+/// under the room directory's lock, which every join takes: build the game and return, and
+/// leave slow work (loading a map from disk, a network call) to before the server starts.
+///
+/// The name lets one server host several games, by prefix for instance. In a fleet, every node
+/// must make the same game for the same name: a client whose node drains or fails rejoins its
+/// room, by name, on another node.
+///
+/// Any `Fn(RoomName, u64) -> Box<dyn Game>` that is `Send + Sync` is one.
+pub trait GameFactory: Send + Sync + 'static {
+    /// The game for a new room named `room`, seeded with `seed`.
+    fn new_game(&self, room: RoomName, seed: u64) -> Box<dyn Game>;
+}
+
+impl<F> GameFactory for F
+where
+    F: Fn(RoomName, u64) -> Box<dyn Game> + Send + Sync + 'static,
+{
+    fn new_game(&self, room: RoomName, seed: u64) -> Box<dyn Game> {
+        self(room, seed)
+    }
+}
+
+/// The server's [`GameFactory`], shared by everything that opens rooms. The default makes
+/// an [`Arena`] of the default [`ArenaConfig`] for every room.
+#[derive(Clone)]
+pub struct Games(Arc<dyn GameFactory>);
+
+impl Games {
+    /// Rooms run what `factory` makes.
+    pub fn new(factory: impl GameFactory) -> Self {
+        Games(Arc::new(factory))
+    }
+
+    /// The game for a new room named `room` ([`GameFactory::new_game`]).
+    pub fn new_game(&self, room: RoomName, seed: u64) -> Box<dyn Game> {
+        self.0.new_game(room, seed)
+    }
+}
+
+impl Default for Games {
+    fn default() -> Self {
+        Games::new(|_room: RoomName, seed: u64| -> Box<dyn Game> {
+            Box::new(Arena::new(ArenaConfig::default(), seed))
+        })
+    }
+}
+
+impl fmt::Debug for Games {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Games(..)")
+    }
+}
+
+/// A boxed game is a game: rooms run whatever a [`GameFactory`] made.
+impl Game for Box<dyn Game> {
+    fn bounds(&self) -> WorldBounds {
+        (**self).bounds()
+    }
+
+    fn add_player(&mut self, player: PlayerId) -> EntityId {
+        (**self).add_player(player)
+    }
+
+    fn remove_player(&mut self, player: PlayerId) {
+        (**self).remove_player(player)
+    }
+
+    fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
+        (**self).set_input(player, input)
+    }
+
+    fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+        (**self).step(dt, events)
+    }
+
+    fn entities(&self, out: &mut Vec<EntityState>) {
+        (**self).entities(out)
+    }
+
+    fn round(&self) -> RoundState {
+        (**self).round()
+    }
+
+    fn focus(&self, player: PlayerId) -> Option<Vec2> {
+        (**self).focus(player)
+    }
+
+    fn score(&self, player: PlayerId) -> Option<u16> {
+        (**self).score(player)
+    }
+
+    fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
+        (**self).feedback(player)
+    }
 }

@@ -62,6 +62,21 @@ impl TestServer {
         TestServer { addr, admin: None, stop: Some(stop), task }
     }
 
+    /// The server whose rooms run what `games` makes (a library user's own game).
+    pub async fn start_with_games(
+        config: ServerConfig,
+        games: impl tickwire_server::game::GameFactory,
+    ) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run = tickwire_server::Server::new(config).games(games).run(listener, async move {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(run);
+        TestServer { addr, admin: None, stop: Some(stop), task }
+    }
+
     /// The server with an admin listener of its own on another port 0 (`--admin-bind`).
     pub async fn start_with_admin(config: ServerConfig) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");

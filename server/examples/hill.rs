@@ -1,0 +1,383 @@
+//! King of the hill: a game of your own on the tickwire server, in one file.
+//!
+//! ```text
+//! cargo run --release -p tickwire-server --example hill     # then open http://127.0.0.1:8080/
+//! ```
+//!
+//! Takes every flag of `tickwire-server` (`--help`). One golden orb, the hill, sits on the
+//! field; a ship alone within `HILL_RADIUS` of it scores a point for every second it holds
+//! it, two or more ships on it score nothing, and the hill moves every `HILL_MOVE_SECS`.
+//!
+//! The game flies on the arena: [`Hill`] owns an [`Arena`] without pickups for the ships'
+//! motion, bumps, walls and rounds, and adds its own scoring. So the browser game plays it as
+//! it is (its prediction replays the arena's motion, and it draws the hill as a rare pickup),
+//! and so do the Rust client, the bots and a controller. A game with other kinds of entities
+//! needs a client that draws them; the JavaScript SDK and the Rust client hand any entity over
+//! as it came.
+//!
+//! What the server gives the game for free: rooms and matchmaking, resume after a dropped
+//! connection, acked-delta snapshots, interest management, spectators, controllers, the
+//! metrics, the HTTP fallback and the fleet. What the game owes the server is the
+//! [`Game`] trait; [`tickwire_server::Server::games`] says which game each room runs.
+
+use anyhow::Context;
+use clap::Parser;
+use glam::Vec2;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tickwire_server::game::arena::{Arena, ArenaConfig, KIND_PICKUP, KIND_SHIP};
+use tickwire_server::game::{Game, GameEvent, PlayerInput};
+use tickwire_server::{Server, ServerConfig};
+use tickwire_shared::arena::FLAG_ALIVE;
+use tickwire_shared::quant::{quantize_position, quantize_velocity};
+use tickwire_shared::{
+    ControllerFeedback, EntityId, EntityState, PlayerId, RoomName, RoundPhase, RoundState,
+    WorldBounds,
+};
+
+/// How close to the hill's centre a ship holds it, units.
+const HILL_RADIUS: f32 = 90.0;
+/// Seconds before the hill moves elsewhere.
+const HILL_MOVE_SECS: f32 = 15.0;
+/// The hill's entity id, clear of the ships' (a ship's id is its player's).
+const HILL_ID: EntityId = EntityId(200_000);
+/// The hill's `value`: 3 is what the browser game draws as a rare, golden pickup.
+const HILL_VALUE: u16 = 3;
+
+/// One player's standing on the hill.
+#[derive(Debug, Clone, Copy)]
+struct Holder {
+    player: PlayerId,
+    score: u16,
+    /// Seconds held towards the next point: reset when the player loses the hill.
+    held: f32,
+}
+
+/// King of the hill on the arena's ships.
+struct Hill {
+    arena: Arena,
+    rng: StdRng,
+    hill: Vec2,
+    moves_in: f32,
+    /// The arena's round these scores belong to: a new round clears them.
+    round: u16,
+    /// Sorted by player id, like the arena's ships, so a step is deterministic.
+    holders: Vec<Holder>,
+}
+
+impl Hill {
+    fn new(seed: u64) -> Hill {
+        let config = ArenaConfig { pickup_count: 0, round_secs: 90.0, ..ArenaConfig::default() };
+        let arena = Arena::new(config, seed);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x4849_4c4c);
+        let round = arena.round().round;
+        let hill = Self::random_spot(&mut rng, arena.bounds());
+        Hill { arena, rng, hill, moves_in: HILL_MOVE_SECS, round, holders: Vec::new() }
+    }
+
+    /// A spot a whole hill fits in, away from the walls.
+    fn random_spot(rng: &mut StdRng, bounds: WorldBounds) -> Vec2 {
+        let margin = HILL_RADIUS + 20.0;
+        let (w, h) = (f32::from(bounds.width), f32::from(bounds.height));
+        Vec2::new(rng.random_range(margin..w - margin), rng.random_range(margin..h - margin))
+    }
+
+    fn holder(&self, player: PlayerId) -> Option<&Holder> {
+        let i = self.holders.binary_search_by_key(&player.0, |h| h.player.0).ok()?;
+        Some(&self.holders[i])
+    }
+
+    /// Scores the ship alone on the hill, after `dt` seconds more of holding it.
+    fn hold(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+        let mut on_hill = self.holders.iter().enumerate().filter(|(_, h)| {
+            self.arena.focus(h.player).is_some_and(|pos| pos.distance(self.hill) <= HILL_RADIUS)
+        });
+        let king = match (on_hill.next(), on_hill.next()) {
+            (Some((i, _)), None) => Some(i),
+            // Nobody, or contested: nobody scores.
+            _ => None,
+        };
+        for (i, holder) in self.holders.iter_mut().enumerate() {
+            if Some(i) != king {
+                holder.held = 0.0;
+                continue;
+            }
+            holder.held += dt;
+            while holder.held >= 1.0 {
+                holder.held -= 1.0;
+                holder.score = holder.score.saturating_add(1);
+                events.push(GameEvent::Scored { player: holder.player, score: holder.score });
+            }
+        }
+    }
+
+    /// The round's winner by this game's scores (the first player seated of those tied).
+    fn leader(&self) -> (Option<PlayerId>, u16) {
+        let best = self.holders.iter().filter(|h| h.score > 0).fold(None, |best, h| match best {
+            Some((_, score)) if score >= h.score => best,
+            _ => Some((h.player, h.score)),
+        });
+        match best {
+            Some((player, score)) => (Some(player), score),
+            None => (None, 0),
+        }
+    }
+}
+
+impl Game for Hill {
+    fn bounds(&self) -> WorldBounds {
+        self.arena.bounds()
+    }
+
+    fn add_player(&mut self, player: PlayerId) -> EntityId {
+        if let Err(i) = self.holders.binary_search_by_key(&player.0, |h| h.player.0) {
+            self.holders.insert(i, Holder { player, score: 0, held: 0.0 });
+        }
+        self.arena.add_player(player)
+    }
+
+    fn remove_player(&mut self, player: PlayerId) {
+        if let Ok(i) = self.holders.binary_search_by_key(&player.0, |h| h.player.0) {
+            self.holders.remove(i);
+        }
+        self.arena.remove_player(player);
+    }
+
+    fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
+        self.arena.set_input(player, input);
+    }
+
+    fn step(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
+        if !dt.is_finite() || dt <= 0.0 {
+            return;
+        }
+        let playing = self.arena.round().phase == RoundPhase::Playing;
+        let mut arena_events = Vec::new();
+        self.arena.step(dt, &mut arena_events);
+        if playing {
+            self.hold(dt, events);
+            self.moves_in -= dt;
+            if self.moves_in <= 0.0 {
+                self.hill = Self::random_spot(&mut self.rng, self.arena.bounds());
+                self.moves_in = HILL_MOVE_SECS;
+            }
+        }
+        for event in arena_events {
+            match event {
+                // The arena's scores are for pickups, and it has none.
+                GameEvent::Scored { .. } => {}
+                GameEvent::RoundOver { round, .. } => {
+                    let (winner, score) = self.leader();
+                    events.push(GameEvent::RoundOver { round, winner, score });
+                }
+                impact @ GameEvent::Impact { .. } => events.push(impact),
+            }
+        }
+        let round = self.arena.round().round;
+        if round != self.round {
+            self.round = round;
+            for holder in &mut self.holders {
+                *holder = Holder { score: 0, held: 0.0, ..*holder };
+            }
+            self.hill = Self::random_spot(&mut self.rng, self.arena.bounds());
+            self.moves_in = HILL_MOVE_SECS;
+        }
+    }
+
+    fn entities(&self, out: &mut Vec<EntityState>) {
+        let ships = out.len();
+        self.arena.entities(out);
+        for ship in out[ships..].iter_mut().filter(|e| e.kind == KIND_SHIP) {
+            let player = PlayerId(ship.id.0 as u16);
+            ship.value = self.holder(player).map_or(0, |h| h.score);
+        }
+        out.push(EntityState {
+            id: HILL_ID,
+            kind: KIND_PICKUP,
+            pos: quantize_position(self.hill),
+            vel: quantize_velocity(Vec2::ZERO),
+            heading: 0,
+            flags: FLAG_ALIVE,
+            value: HILL_VALUE,
+        });
+    }
+
+    fn round(&self) -> RoundState {
+        self.arena.round()
+    }
+
+    fn focus(&self, player: PlayerId) -> Option<Vec2> {
+        self.arena.focus(player)
+    }
+
+    fn score(&self, player: PlayerId) -> Option<u16> {
+        self.holder(player).map(|h| h.score)
+    }
+
+    fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
+        let feedback = self.arena.feedback(player)?;
+        Some(ControllerFeedback { score: self.holder(player)?.score, ..feedback })
+    }
+}
+
+/// `tickwire-server`'s flags, for a server whose rooms play king of the hill.
+#[derive(Debug, Parser)]
+#[command(about = "tickwire: king of the hill (the custom-game example)")]
+struct Cli {
+    #[command(flatten)]
+    config: ServerConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // As `tickwire-server` logs (RUST_LOG, colours only on a terminal); its binary
+    // (`src/bin/tickwire-server.rs`) also checks TLS files, the fleet's node id and the
+    // open-files limit before it binds, which a production binary of a game should copy.
+    let (filter, _) = tickwire_server::logging::filter(std::env::var("RUST_LOG").ok().as_deref());
+    let colour = tickwire_server::logging::colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_env_filter(filter)
+        .init();
+    let listener = tokio::net::TcpListener::bind(cli.config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (--bind)", cli.config.bind))?;
+    let mut addr = listener.local_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    println!("king of the hill on http://{addr}/ (game WebSocket ws://{addr}/ws)");
+    Server::new(cli.config)
+        .games(|_room: RoomName, seed: u64| -> Box<dyn Game> { Box::new(Hill::new(seed)) })
+        .run(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The game driven directly: no server, no sockets, time as an argument.
+    use super::*;
+
+    const DT: f32 = 1.0 / 30.0;
+
+    /// Steers `player`'s ship onto the hill and keeps it there, for up to `secs`.
+    fn fly_to_hill(game: &mut Hill, player: PlayerId, secs: f32, events: &mut Vec<GameEvent>) {
+        for _ in 0..(secs / DT) as usize {
+            let pos = game.focus(player).unwrap();
+            let to_hill = game.hill - pos;
+            // Full stick far away, gentle near: stay inside the radius rather than overshoot.
+            let stick = (to_hill / 60.0).clamp_length_max(1.0);
+            game.set_input(player, PlayerInput { x: stick.x, y: stick.y, ..Default::default() });
+            game.step(DT, events);
+        }
+    }
+
+    #[test]
+    fn a_ship_alone_on_the_hill_scores_a_point_a_second() {
+        let mut game = Hill::new(7);
+        let player = PlayerId(1);
+        game.add_player(player);
+        let mut events = Vec::new();
+        fly_to_hill(&mut game, player, 12.0, &mut events);
+        let score = game.score(player).unwrap();
+        // Flying there takes a few seconds of the twelve; holding it, a point a second.
+        assert!((5..=12).contains(&score), "score {score} after 12 s");
+        let scored: Vec<u16> = events
+            .iter()
+            .filter_map(|e| match *e {
+                GameEvent::Scored { player: p, score } if p == player => Some(score),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(scored, (1..=score).collect::<Vec<_>>(), "one event per point, in order");
+        let mut entities = Vec::new();
+        game.entities(&mut entities);
+        let ship = entities.iter().find(|e| e.kind == KIND_SHIP).unwrap();
+        assert_eq!(ship.value, score, "the ship carries the hill score");
+        assert!(entities.iter().any(|e| e.id == HILL_ID && e.kind == KIND_PICKUP));
+    }
+
+    #[test]
+    fn a_contested_hill_scores_nobody() {
+        let mut game = Hill::new(11);
+        let (a, b) = (PlayerId(1), PlayerId(2));
+        game.add_player(a);
+        game.add_player(b);
+        let mut events = Vec::new();
+        // Both fly in; once both hold it, nobody's score moves.
+        for _ in 0..(10.0 / DT) as usize {
+            for player in [a, b] {
+                let stick =
+                    ((game.hill - game.focus(player).unwrap()) / 60.0).clamp_length_max(1.0);
+                game.set_input(
+                    player,
+                    PlayerInput { x: stick.x, y: stick.y, ..Default::default() },
+                );
+            }
+            game.step(DT, &mut events);
+        }
+        let both_on =
+            [a, b].iter().all(|&p| game.focus(p).unwrap().distance(game.hill) <= HILL_RADIUS);
+        assert!(both_on, "both ships hold the hill");
+        let before = (game.score(a), game.score(b));
+        for _ in 0..60 {
+            game.step(DT, &mut events);
+        }
+        assert_eq!((game.score(a), game.score(b)), before, "contested: no points");
+    }
+
+    #[test]
+    fn a_round_ends_with_the_hill_winner_and_the_next_starts_from_zero() {
+        let mut game = Hill::new(3);
+        let player = PlayerId(4);
+        game.add_player(player);
+        let mut events = Vec::new();
+        fly_to_hill(&mut game, player, 10.0, &mut events);
+        let score = game.score(player).unwrap();
+        assert!(score > 0);
+        // Run the round out (90 s), idle: the step that ends it names the hill's winner.
+        game.set_input(player, PlayerInput::default());
+        let over = loop {
+            events.clear();
+            game.step(DT, &mut events);
+            let over = events.iter().find_map(|e| match *e {
+                GameEvent::RoundOver { winner, score, .. } => Some((winner, score)),
+                _ => None,
+            });
+            if let Some(over) = over {
+                break over;
+            }
+        };
+        assert_eq!(over, (Some(player), game.score(player).unwrap()));
+        assert!(over.1 >= score);
+        // Then the intermission (8 s); the next round starts from zero.
+        for _ in 0..(10.0 / DT) as usize {
+            game.step(DT, &mut events);
+        }
+        assert_eq!(game.round().round, 2);
+        assert_eq!(game.round().phase, RoundPhase::Playing);
+        assert_eq!(game.score(player), Some(0), "a new round clears the scores");
+    }
+
+    #[test]
+    fn the_same_seed_and_inputs_make_the_same_game() {
+        let run = || {
+            let mut game = Hill::new(42);
+            game.add_player(PlayerId(1));
+            let mut events = Vec::new();
+            fly_to_hill(&mut game, PlayerId(1), 20.0, &mut events);
+            let mut entities = Vec::new();
+            game.entities(&mut entities);
+            (entities, events)
+        };
+        assert_eq!(run(), run());
+    }
+}

@@ -1,0 +1,175 @@
+//! A game of a library user's own (`Server::games`) on a real server: each room runs what the
+//! factory made for its name, and that game's world, inputs and scores reach real clients.
+
+mod support;
+
+use glam::Vec2;
+use std::sync::{Arc, Mutex};
+use support::*;
+use tickwire_server::game::{Game, GameEvent, PlayerInput};
+use tickwire_shared::quant::{dequantize_position, quantize_position, quantize_velocity};
+use tickwire_shared::{
+    ControllerFeedback, EntityId, EntityState, EventKind, PlayerId, Rgb, Role, RoomName,
+    RoundPhase, RoundState, WorldBounds,
+};
+
+/// Its own entity kind, which no arena client knows.
+const KIND_DOT: u8 = 7;
+/// The room's beacon: its `value` is the seed the factory was given.
+const BEACON: EntityId = EntityId(9_000);
+
+/// A game with nothing of the arena in it: each player is a dot on a line that stands where
+/// its stick points (x 100 to 300), scoring a point per tick with the stick held right.
+struct Dots {
+    bounds: WorldBounds,
+    seed: u64,
+    /// (player, stick x, score), sorted by player.
+    dots: Vec<(PlayerId, f32, u16)>,
+}
+
+impl Dots {
+    fn at(stick: f32) -> Vec2 {
+        Vec2::new(200.0 + 100.0 * stick, 50.0)
+    }
+}
+
+impl Game for Dots {
+    fn bounds(&self) -> WorldBounds {
+        self.bounds
+    }
+
+    fn add_player(&mut self, player: PlayerId) -> EntityId {
+        if let Err(i) = self.dots.binary_search_by_key(&player.0, |d| d.0.0) {
+            self.dots.insert(i, (player, 0.0, 0));
+        }
+        EntityId(u32::from(player.0))
+    }
+
+    fn remove_player(&mut self, player: PlayerId) {
+        self.dots.retain(|d| d.0 != player);
+    }
+
+    fn set_input(&mut self, player: PlayerId, input: PlayerInput) {
+        if let Some(dot) = self.dots.iter_mut().find(|d| d.0 == player) {
+            dot.1 = input.x.clamp(-1.0, 1.0);
+        }
+    }
+
+    fn step(&mut self, _dt: f32, events: &mut Vec<GameEvent>) {
+        for (player, stick, score) in &mut self.dots {
+            if *stick > 0.9 {
+                *score += 1;
+                events.push(GameEvent::Scored { player: *player, score: *score });
+            }
+        }
+    }
+
+    fn entities(&self, out: &mut Vec<EntityState>) {
+        let entity = |id, kind, pos, value| EntityState {
+            id,
+            kind,
+            pos: quantize_position(pos),
+            vel: quantize_velocity(Vec2::ZERO),
+            heading: 0,
+            flags: 0,
+            value,
+        };
+        for &(player, stick, score) in &self.dots {
+            out.push(entity(EntityId(u32::from(player.0)), KIND_DOT, Dots::at(stick), score));
+        }
+        out.push(entity(BEACON, KIND_DOT + 1, Vec2::new(10.0, 10.0), self.seed as u16));
+    }
+
+    fn round(&self) -> RoundState {
+        RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 0 }
+    }
+
+    fn focus(&self, player: PlayerId) -> Option<Vec2> {
+        self.dots.iter().find(|d| d.0 == player).map(|d| Dots::at(d.1))
+    }
+
+    fn score(&self, player: PlayerId) -> Option<u16> {
+        self.dots.iter().find(|d| d.0 == player).map(|d| d.2)
+    }
+
+    fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
+        let score = self.score(player)?;
+        Some(ControllerFeedback { colour: Rgb([1, 2, 3]), score, alive: true, rumble: 0 })
+    }
+}
+
+#[tokio::test]
+async fn each_room_runs_the_game_its_factory_made_for_its_name() {
+    let made: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let factory = {
+        let made = made.clone();
+        move |room: RoomName, seed: u64| -> Box<dyn Game> {
+            made.lock().unwrap().push((room.as_str().to_string(), seed));
+            // The name picks the game's size: one server, rooms of different games.
+            let width = if room.as_str().starts_with("wide") { 1200 } else { 400 };
+            Box::new(Dots { bounds: WorldBounds { width, height: 100 }, seed, dots: Vec::new() })
+        }
+    };
+    let mut config = test_config();
+    config.seed = Some(40);
+    let server = TestServer::start_with_games(config, factory).await;
+
+    let mut ada = Client::join(&server.ws_url(), hello_in(Role::Player, "ada", "dots")).await;
+    assert_eq!(ada.welcome.world, WorldBounds { width: 400, height: 100 });
+    let own = ada.welcome.entity.expect("a player gets the game's entity");
+    assert_eq!(own, EntityId(u32::from(ada.welcome.player_id.0)));
+    let world = ada.next_world().await;
+    let beacon = world.entities.iter().find(|e| e.id == BEACON).expect("the game's beacon");
+    // Room 1 of a server seeded 40 (`--seed`: room N gets seed + N).
+    assert_eq!((beacon.kind, beacon.value), (KIND_DOT + 1, 41));
+
+    // Its inputs reach this game: full right puts the dot at x 300, and scores.
+    ada.input(127, 0, 0).await;
+    let at_right = loop {
+        let world = ada.next_world().await;
+        let dot = world.entities.iter().find(|e| e.id == own).copied().expect("ada's dot");
+        if dot.value > 0 {
+            break dot;
+        }
+    };
+    assert_eq!(at_right.kind, KIND_DOT);
+    assert_eq!(dequantize_position(at_right.pos), Vec2::new(300.0, 50.0));
+    let scored = ada.wait_event(|e| matches!(e, EventKind::Scored { .. })).await;
+    assert_eq!(
+        scored.kind,
+        EventKind::Scored { player: ada.welcome.player_id, score: 1 },
+        "the game's Scored events reach its clients"
+    );
+
+    // A newcomer to the same room gets no new game, and its roster carries ada's score.
+    let mut bob = Client::join(&server.ws_url(), hello_in(Role::Spectator, "bob", "dots")).await;
+    let joined = bob
+        .wait_event(
+            |e| matches!(e, EventKind::Joined { player, .. } if *player == ada.welcome.player_id),
+        )
+        .await;
+    let EventKind::Joined { score, .. } = joined.kind else { unreachable!() };
+    assert!(score > 0, "the roster takes the game's score, got {score}");
+
+    // Another name, another game from the same factory.
+    let wide = Client::join(&server.ws_url(), hello_in(Role::Spectator, "cy", "wide-1")).await;
+    assert_eq!(wide.welcome.world, WorldBounds { width: 1200, height: 100 });
+    assert_eq!(
+        *made.lock().unwrap(),
+        vec![("dots".to_string(), 41), ("wide-1".to_string(), 42)],
+        "one game per room, made with its name and seed"
+    );
+
+    // A controller of the same game gets the game's feedback.
+    let mut pad = Client::join(&server.ws_url(), hello_in(Role::Controller, "pad", "dots")).await;
+    let feedback = loop {
+        if let Some(f) = pad.feedback.last() {
+            break *f;
+        }
+        if pad.recv().await.is_none() {
+            panic!("the controller was closed");
+        }
+    };
+    assert_eq!(feedback.colour, Rgb([1, 2, 3]));
+    server.shutdown().await;
+}

@@ -35,7 +35,7 @@ pub struct InterestGrid {
 
 impl InterestGrid {
     /// An empty grid whose cells are `view_radius` world units wide (so a query touches at
-    /// most 3 x 3 cells), or wider for a small radius (see [`MAX_CELLS_PER_AXIS`]).
+    /// most 3 x 3 cells), or wider for a small radius (see `MAX_CELLS_PER_AXIS`).
     pub fn new(view_radius: u16) -> Self {
         let cell = ((f32::from(view_radius.max(1)) * POSITION_SCALE) as i32)
             .max(RANGE / MAX_CELLS_PER_AXIS);

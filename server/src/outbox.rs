@@ -372,7 +372,7 @@ pub struct DirectSend<'a> {
 /// client its dying room is closing anyway.
 ///
 /// It may run while unwinding, where a second panic aborts the process: the lock is taken
-/// poisoned or not ([`ClientLink::slots`]), nothing is unwrapped, and the time is the offer's
+/// poisoned or not (`ClientLink::slots`), nothing is unwrapped, and the time is the offer's
 /// (the one the room would have completed it with), not a read of a clock.
 impl Drop for DirectSend<'_> {
     fn drop(&mut self) {

@@ -45,7 +45,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 pub const HISTORY_TICKS: usize = 32;
 
 /// How far (ticks) a client's newest ack may trail the newest snapshot its socket took while
-/// the room still encodes against that snapshot ([`acks_keep_up`]); past it the client gets
+/// the room still encodes against that snapshot (`acks_keep_up`); past it the client gets
 /// full snapshots. It is the time a client that could not apply a snapshot waits for a full
 /// one (2.1 s at 30 Hz), and the slack for a spectator's sparse acks: tickwire's spectators ack
 /// every 30 ticks, so this leaves 34 ticks (1.1 s at 30 Hz) for the round trip. Independent of

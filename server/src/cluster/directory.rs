@@ -309,7 +309,7 @@ impl Directory {
     }
 
     /// Places a join: finds or opens the room, and promises the joiner a seat there under
-    /// `promise_id` (taken up by [`Directory::sync_room`] once seated, given back by
+    /// `promise_id` (taken up by [`Directory::sync_rooms`] once seated, given back by
     /// [`Directory::release`], or lapsing after `limits.promise`).
     pub async fn join(
         &self,

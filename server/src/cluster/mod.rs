@@ -72,7 +72,7 @@ pub const PROMISE_HEADER: &str = "x-tickwire-promise";
 /// one, so nodes of the versions before and after it proxy to each other unchanged.
 pub const TRANSPORT_HEADER: &str = "x-tickwire-transport";
 /// Header naming the node a hop is meant for (its `--node-id`): a node that is not that one
-/// refuses it ([`Cluster::admit`], [`MISDIRECTED`]) rather than open the room itself, where a
+/// refuses it (`Cluster::admit`, [`MISDIRECTED`]) rather than open the room itself, where a
 /// `--node-url` reaches the wrong server (a balancer's or Service's address, a reused pod IP).
 /// Only checked when present: nodes of the releases before it send none, and a fleet being
 /// upgraded node by node keeps relaying between old and new nodes as before.
@@ -458,7 +458,7 @@ impl Cluster {
         self.registered_once.load(Ordering::Relaxed)
     }
 
-    /// True while another process holds this node's id ([`Hold::Taken`], [`Hold::Duplicate`]):
+    /// True while another process holds this node's id (`Hold::Taken`, `Hold::Duplicate`):
     /// the node refuses every join then, and must not look ready for new players.
     pub fn is_locked_out(&self) -> bool {
         matches!(&*lock(&self.hold), Hold::Taken(_) | Hold::Duplicate)

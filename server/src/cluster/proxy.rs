@@ -20,7 +20,7 @@
 //! The hosting node cannot see what the client's socket took (the relay may skip frames), so
 //! it encodes the client's snapshots against the client's acks, which tickwire's spectators
 //! send only every 30 ticks. The relay can see it, and acks on the client's behalf what its own
-//! socket took ([`RelayAcks`]), so a relayed client gets deltas one or two ticks old.
+//! socket took (`RelayAcks`), so a relayed client gets deltas one or two ticks old.
 
 use super::{Cluster, MISDIRECTED, MISDIRECTED_REASON, PROMISE_HEADER, TRANSPORT_HEADER};
 use crate::connection::{self, Admitted, ReadEnd, close_code};

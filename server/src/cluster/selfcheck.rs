@@ -5,7 +5,7 @@
 //! refused there ([`super::NODE_HEADER`]) and logged by the nodes that relay, but the node
 //! itself would hear nothing, and its operator looks at its log first. So the node asks: a GET
 //! of the URL's `/livez`, whose answer names the node that gave it in [`super::NODE_HEADER`].
-//! Once registered, and then every [`CHECK_EVERY`]: a balancer's address answers for this node
+//! Once registered, and then every `CHECK_EVERY`: a balancer's address answers for this node
 //! now and then, and a pod IP may be handed to another pod.
 
 use super::{Cluster, NODE_HEADER, http_base};
@@ -129,8 +129,8 @@ impl Reports {
     }
 }
 
-/// Checks the node's URL once it is registered and every [`CHECK_EVERY`] after, counting each
-/// outcome and logging it as [`Reports`] says.
+/// Checks the node's URL once it is registered and every `CHECK_EVERY` after, counting each
+/// outcome and logging it as `Reports` says.
 pub async fn run(cluster: Arc<Cluster>, ctx: Arc<ServerContext>) {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(CHECK_TIMEOUT));

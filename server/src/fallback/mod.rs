@@ -4,11 +4,11 @@
 //!
 //! A session is opened by one request and named by an unguessable id ([`SessionId`]) bound to
 //! the client's address. Downstream it carries exactly the bytes a WebSocket would (the room's
-//! frames, built once for everyone, read as records: [`records`]), either as one streamed
+//! frames, built once for everyone, read as records: `records`), either as one streamed
 //! response that lasts the whole session (`GET /fallback/stream`) or, for networks that buffer
 //! streamed responses, as long polls (`GET /fallback/poll`). Upstream, the client POSTs one or
 //! more records (`POST /fallback/send`). The session runs the WebSocket connection's own reader
-//! and writer ([`crate::connection::play`], [`crate::connection::write_loop`]) over a pipe
+//! and writer (`crate::connection::play`, `crate::connection::write_loop`) over a pipe
 //! instead of a socket, so the room never knows which transport a client uses, and a close is
 //! a close record with its code and reason, the last thing the client receives.
 //!
@@ -24,7 +24,7 @@
 //! may simply be sent again: a poll answered into a connection that died would lose a tick's
 //! frames, a POST whose answer was lost would be delivered twice. A client that numbers them
 //! may: `Tickwire-Poll: n` (1, 2, ... after the opening, which is 0) is answered with the same
-//! bytes for a repeated `n`, kept until poll `n + 1` comes ([`session::Polls`]), and
+//! bytes for a repeated `n`, kept until poll `n + 1` comes (`session::Polls`), and
 //! `Tickwire-Seq: n` (1, 2, ...) delivers a POST once, a repeat of the last number is
 //! answered 204 without delivering it again (and, once that one was delivered, without being
 //! read). Either out of order: 409. Requests without them are served as before the headers
@@ -33,9 +33,9 @@
 //! older server would refuse the headers in a CORS preflight, or ignore them.
 //!
 //! In a fleet, a session's polls and POSTs that reach another node are passed on to the node
-//! holding the session ([`forward`]), so a client keeps playing when the load balancer sends
+//! holding the session (`forward`), so a client keeps playing when the load balancer sends
 //! them elsewhere. One that node may have taken before its answer broke off gets 502 when it
-//! is numbered (to be sent again), 404 otherwise ([`forward_failed`]).
+//! is numbered (to be sent again), 404 otherwise (`forward_failed`).
 //!
 //! Refusals are plain-text statuses: 404 for an unknown (or expired, or another address's)
 //! session, 403 for an Origin off the allowlist or a forged fleet hop (`x-tickwire-hop`), 401
@@ -43,7 +43,7 @@
 //! [`session::post_rate`], 413 for a body above [`MAX_POST_BODY`] or a message above 256
 //! bytes, 400 for a malformed record, 408 for a POST body that broke off or came too slowly
 //! (not taken), 409 for a second poll at once (but one repeat of a waiting numbered poll, which
-//! waits: [`Session::turn`]) or a poll or POST number out of order, 410 for a closed session.
+//! waits: `Session::turn`) or a poll or POST number out of order, 410 for a closed session.
 //! A malformed or oversized record also closes the session, with the close code a WebSocket
 //! would get. Every answer to a request whose Origin passed carries CORS headers, refusals
 //! too: a page must see why it was refused. Every answer is `Cache-Control: no-store`: the
@@ -51,10 +51,10 @@
 //! answer, a refusal least of all (a 404 or 410 is cacheable by default), to another request.
 //!
 //! # Layout
-//! - [`records`]: the record format, and the strict reader of POST bodies.
-//! - [`pipe`]: the bounded pipe from a session's writer to its responses.
+//! - `records`: the record format, and the strict reader of POST bodies.
+//! - `pipe`: the bounded pipe from a session's writer to its responses.
 //! - [`session`]: session ids, the registry, and the task that runs a session.
-//! - [`forward`]: in a fleet, a session's requests that reach another node are passed on to
+//! - `forward`: in a fleet, a session's requests that reach another node are passed on to
 //!   the node holding it.
 
 pub(crate) mod forward;
@@ -93,7 +93,7 @@ pub use session::{PIPE_CAPACITY, post_rate};
 pub const SESSION_HEADER: &str = "tickwire-session";
 
 /// The header that numbers a session's polls, 1 and up (the opening request is 0): a repeated
-/// number gets the same bytes again ([`session::Polls`]).
+/// number gets the same bytes again (`session::Polls`).
 pub const POLL_HEADER: &str = "tickwire-poll";
 
 /// The header that numbers a session's POSTs, 1 and up: each number is delivered once, in

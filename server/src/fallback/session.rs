@@ -2,7 +2,7 @@
 //!
 //! A session is a WebSocket connection with the socket taken out: the same
 //! [`ClientLink`] the room offers frames to, the same writer loop writing them (into a
-//! [`Pipe`] instead of a socket), and the same reader ([`crate::connection::play`]) reading
+//! `Pipe` instead of a socket), and the same reader (`crate::connection::play`) reading
 //! what the client's POSTs carried. Only how the bytes cross differs.
 
 use super::pipe::Pipe;

@@ -714,7 +714,7 @@ async fn leave_parked(shared: Rc<Shared>, connection: Parked) -> Ended {
     Ended::Done(outcome)
 }
 
-/// The connections of `--io-uring`, read through one [`RingReader`].
+/// The connections of `--io-uring`, read through one [`tickwire_bots::ring::RingReader`].
 #[cfg(target_os = "linux")]
 mod ringed {
     use super::{Ended, Outcome, Parked, Received, Shared, variant};

@@ -66,20 +66,23 @@ struct Hill {
 }
 
 impl Hill {
-    fn new(seed: u64) -> Hill {
-        let config = ArenaConfig { pickup_count: 0, round_secs: 90.0, ..ArenaConfig::default() };
-        let arena = Arena::new(config, seed);
+    /// King of the hill on an arena of `config`, without its pickups.
+    fn new(config: ArenaConfig, seed: u64) -> Hill {
+        let arena = Arena::new(ArenaConfig { pickup_count: 0, ..config }, seed);
         let mut rng = StdRng::seed_from_u64(seed ^ 0x4849_4c4c);
         let round = arena.round().round;
         let hill = Self::random_spot(&mut rng, arena.bounds());
         Hill { arena, rng, hill, moves_in: HILL_MOVE_SECS, round, holders: Vec::new() }
     }
 
-    /// A spot a whole hill fits in, away from the walls.
+    /// A spot a whole hill fits in, away from the walls (the middle of a field too small).
     fn random_spot(rng: &mut StdRng, bounds: WorldBounds) -> Vec2 {
         let margin = HILL_RADIUS + 20.0;
-        let (w, h) = (f32::from(bounds.width), f32::from(bounds.height));
-        Vec2::new(rng.random_range(margin..w - margin), rng.random_range(margin..h - margin))
+        let mut along = |side: u16| {
+            let side = f32::from(side);
+            if side > 2.0 * margin { rng.random_range(margin..side - margin) } else { side / 2.0 }
+        };
+        Vec2::new(along(bounds.width), along(bounds.height))
     }
 
     fn holder(&self, player: PlayerId) -> Option<&Holder> {
@@ -252,8 +255,13 @@ async fn main() -> anyhow::Result<()> {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     println!("king of the hill on http://{addr}/ (game WebSocket ws://{addr}/ws)");
+    // The arena's flags (`--world-size`, `--round-time`, `--intermission`) shape the hill's
+    // field and rounds too; `--pickups` is ignored, the hill is the only thing to take.
+    let arena = cli.config.arena();
     Server::new(cli.config)
-        .games(|_room: RoomName, seed: u64| -> Box<dyn Game> { Box::new(Hill::new(seed)) })
+        .games(move |_room: RoomName, seed: u64| -> Box<dyn Game> {
+            Box::new(Hill::new(arena.clone(), seed))
+        })
         .run(listener, async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -282,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_ship_alone_on_the_hill_scores_a_point_a_second() {
-        let mut game = Hill::new(7);
+        let mut game = Hill::new(ArenaConfig::default(), 7);
         let player = PlayerId(1);
         game.add_player(player);
         let mut events = Vec::new();
@@ -307,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_contested_hill_scores_nobody() {
-        let mut game = Hill::new(11);
+        let mut game = Hill::new(ArenaConfig::default(), 11);
         let (a, b) = (PlayerId(1), PlayerId(2));
         game.add_player(a);
         game.add_player(b);
@@ -336,14 +344,14 @@ mod tests {
 
     #[test]
     fn a_round_ends_with_the_hill_winner_and_the_next_starts_from_zero() {
-        let mut game = Hill::new(3);
+        let mut game = Hill::new(ArenaConfig::default(), 3);
         let player = PlayerId(4);
         game.add_player(player);
         let mut events = Vec::new();
         fly_to_hill(&mut game, player, 10.0, &mut events);
         let score = game.score(player).unwrap();
         assert!(score > 0);
-        // Run the round out (90 s), idle: the step that ends it names the hill's winner.
+        // Run the round out (120 s), idle: the step that ends it names the hill's winner.
         game.set_input(player, PlayerInput::default());
         let over = loop {
             events.clear();
@@ -368,9 +376,16 @@ mod tests {
     }
 
     #[test]
+    fn a_field_smaller_than_the_hill_puts_it_in_the_middle() {
+        let tiny = ArenaConfig { width: 64, height: 200, ..ArenaConfig::default() };
+        let game = Hill::new(tiny, 5);
+        assert_eq!(game.hill, Vec2::new(32.0, 100.0), "no room for a random spot either way");
+    }
+
+    #[test]
     fn the_same_seed_and_inputs_make_the_same_game() {
         let run = || {
-            let mut game = Hill::new(42);
+            let mut game = Hill::new(ArenaConfig::default(), 42);
             game.add_player(PlayerId(1));
             let mut events = Vec::new();
             fly_to_hill(&mut game, PlayerId(1), 20.0, &mut events);

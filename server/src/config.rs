@@ -3,10 +3,12 @@
 //! The binary fills [`ServerConfig`] from flags with `TICKWIRE_*` environment fallbacks
 //! (clap derives both from the attributes here, so `--help` shows each default).
 
+use crate::game::arena::ArenaConfig;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tickwire_shared::WorldBounds;
 
 /// Everything a server needs to know. `ServerConfig::default()` equals running with no flags.
 #[derive(Debug, Clone, Args)]
@@ -322,6 +324,32 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_SEED")]
     pub seed: Option<u64>,
 
+    /// The arena's playfield, `WIDTHxHEIGHT` in world units, each 64 to 2047 (the wire's
+    /// range). Bigger spreads the ships out: fewer fights, more flying; 1600x1000 suits a room
+    /// of 32. Players see `--view-radius` around their ship, spectators all of it. This and the
+    /// three arena flags below set the arena's rooms; a game of your own
+    /// (`tickwire_server::Server::games`) takes those it reads from [`ServerConfig::arena`].
+    #[arg(long, env = "TICKWIRE_WORLD_SIZE", default_value = "1600x1000",
+          value_name = "WxH", value_parser = parse_world_size)]
+    pub world_size: WorldBounds,
+
+    /// Length of an arena round: 1s to 10 hours (as `600m`), e.g. `3m` for a class or a
+    /// big screen. Scores reset when the next round starts.
+    #[arg(long, env = "TICKWIRE_ROUND_TIME", default_value = "120s",
+          value_parser = parse_round_time)]
+    pub round_time: Duration,
+
+    /// The pause between arena rounds, with the round's scoreboard shown: 0 to 10 minutes.
+    #[arg(long, env = "TICKWIRE_INTERMISSION", default_value = "8s",
+          value_parser = parse_intermission)]
+    pub intermission: Duration,
+
+    /// Pickups on the arena's field, 0 to 512. More means more scoring and less contest for
+    /// each; a bigger `--world-size` wants more.
+    #[arg(long, env = "TICKWIRE_PICKUPS", default_value_t = 12,
+          value_parser = clap::value_parser!(u16).range(0..=512))]
+    pub pickups: u16,
+
     /// Cluster mode: the Redis that holds the fleet's room directory, e.g.
     /// `redis://10.0.0.2:6379/0` (`redis://:password@host` for AUTH; plain TCP, so keep Redis on
     /// the fleet's private network). With a password, prefer the environment variable: a flag
@@ -434,6 +462,19 @@ impl ServerConfig {
             (None, None) => return Ok(None),
         };
         Ok(Some(verifier.expecting(self.join_audience.as_deref(), self.join_issuer.as_deref())))
+    }
+
+    /// The arena every room runs unless the server was given a game of its own: the default
+    /// [`ArenaConfig`] with `--world-size`, `--round-time`, `--intermission` and `--pickups`.
+    pub fn arena(&self) -> ArenaConfig {
+        ArenaConfig {
+            width: self.world_size.width,
+            height: self.world_size.height,
+            round_secs: self.round_time.as_secs_f32(),
+            intermission_secs: self.intermission.as_secs_f32(),
+            pickup_count: self.pickups,
+            ..ArenaConfig::default()
+        }
     }
 
     /// Length of one tick.
@@ -701,6 +742,37 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// `--world-size`: `WIDTHxHEIGHT`, each 64 to 2047 units.
+fn parse_world_size(text: &str) -> Result<WorldBounds, String> {
+    let (width, height) = text
+        .trim()
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{text}` is not WIDTHxHEIGHT (example: 1600x1000)"))?;
+    let side = |side: &str| match side.trim().parse::<u16>() {
+        Ok(units) if (64..=2047).contains(&units) => Ok(units),
+        _ => Err(format!("`{text}`: each side must be a whole number from 64 to 2047 units")),
+    };
+    Ok(WorldBounds { width: side(width)?, height: side(height)? })
+}
+
+/// `--round-time`: 1 s to 10 hours (a round's seconds left are a u16 on the wire).
+fn parse_round_time(text: &str) -> Result<Duration, String> {
+    let time = parse_duration(text)?;
+    if time < Duration::from_secs(1) || time > Duration::from_secs(10 * 3600) {
+        return Err(format!("`{text}` must be between 1s and 10 hours (600m)"));
+    }
+    Ok(time)
+}
+
+/// `--intermission`: 0 to 10 minutes.
+fn parse_intermission(text: &str) -> Result<Duration, String> {
+    let time = parse_duration(text)?;
+    if time > Duration::from_secs(600) {
+        return Err(format!("`{text}` must be between 0 and 10 minutes"));
+    }
+    Ok(time)
+}
+
 /// [`parse_duration`] for a period or timeout that must be positive (at least 1 ms): a zero
 /// heartbeat, handshake, idle or slow-client timeout has no sensible meaning.
 pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
@@ -823,6 +895,44 @@ mod tests {
         use clap::Parser;
         let args = [&["tickwire-server"], args].concat();
         TestCli::try_parse_from(args).err().map(|e| e.render().to_string())
+    }
+
+    /// The arena's flags reach the arena every room runs, and what the wire or the game
+    /// cannot carry is refused naming the flag.
+    #[test]
+    fn the_arena_flags_set_the_arena_and_refuse_what_it_cannot_run() {
+        use clap::Parser;
+        let defaults = ServerConfig::default().arena();
+        assert_eq!(defaults, ArenaConfig::default(), "no flags: the arena as it always was");
+        let args = [
+            "tickwire-server",
+            "--world-size",
+            "800x2047",
+            "--round-time",
+            "3m",
+            "--intermission",
+            "0",
+            "--pickups",
+            "0",
+        ];
+        let arena = TestCli::try_parse_from(args).unwrap().config.arena();
+        assert_eq!((arena.width, arena.height), (800, 2047));
+        assert_eq!((arena.round_secs, arena.intermission_secs), (180.0, 0.0));
+        assert_eq!(arena.pickup_count, 0);
+        assert_eq!(arena.thrust, defaults.thrust, "the ships fly as the browser predicts them");
+        for (flag, value) in [
+            ("--world-size", "1600"),
+            ("--world-size", "63x100"),
+            ("--world-size", "100x2048"),
+            ("--world-size", "axb"),
+            ("--round-time", "0.5s"),
+            ("--round-time", "601m"),
+            ("--intermission", "11m"),
+            ("--pickups", "513"),
+        ] {
+            let refused = refusal(&[flag, value]).unwrap_or_else(|| panic!("{flag} {value} taken"));
+            assert!(refused.contains(flag) && refused.contains(value), "{refused}");
+        }
     }
 
     /// 0 inputs (or chat lines) a second closed every player once its burst was spent.

@@ -211,9 +211,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ServerContext {
-    /// A context for a server that stops when `shutdown` becomes true.
+    /// A context for a server that stops when `shutdown` becomes true, its rooms running the
+    /// arena of `config` ([`ServerConfig::arena`]).
     pub fn new(config: ServerConfig, shutdown: watch::Receiver<bool>) -> Arc<Self> {
-        Self::with_games(config, shutdown, None, Games::default())
+        let games = Games::arena(config.arena());
+        Self::with_games(config, shutdown, None, games)
     }
 
     /// A context whose rooms run what `games` makes, for a node of `fleet` in cluster mode

@@ -166,11 +166,14 @@ pub async fn run_with_admin(
 /// use tickwire_shared::RoomName;
 ///
 /// # async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) {
-/// // A smaller arena in every room (a game of your own is any `impl Game`).
-/// let small = ArenaConfig { width: 800, height: 600, ..ArenaConfig::default() };
+/// // Rooms named `long-...` play 10-minute rounds, the others the flags' arena (a game of
+/// // your own is any `impl Game`).
+/// let flags = config.arena();
 /// Server::new(config)
-///     .games(move |_room: RoomName, seed: u64| -> Box<dyn Game> {
-///         Box::new(Arena::new(small.clone(), seed))
+///     .games(move |room: RoomName, seed: u64| -> Box<dyn Game> {
+///         let long = room.as_str().starts_with("long-");
+///         let round_secs = if long { 600.0 } else { flags.round_secs };
+///         Box::new(Arena::new(ArenaConfig { round_secs, ..flags.clone() }, seed))
 ///     })
 ///     .run(listener, tokio::signal::ctrl_c())
 ///     .await;
@@ -184,9 +187,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// A server of `config` whose rooms run the arena, without an admin listener.
+    /// A server of `config` whose rooms run its arena ([`ServerConfig::arena`]), without an
+    /// admin listener.
     pub fn new(config: ServerConfig) -> Self {
-        Server { config, games: Games::default(), admin: None }
+        let games = Games::arena(config.arena());
+        Server { config, games, admin: None }
     }
 
     /// Every room this server opens runs what `factory` makes ([`GameFactory`]).

@@ -173,3 +173,37 @@ async fn each_room_runs_the_game_its_factory_made_for_its_name() {
     assert_eq!(feedback.colour, Rgb([1, 2, 3]));
     server.shutdown().await;
 }
+
+/// The arena's flags (`--world-size`, `--round-time`, `--intermission`, `--pickups`) reach
+/// the arena a plain server runs: its world, its pickups and the length of its rounds.
+#[tokio::test]
+async fn the_arena_flags_shape_the_arena_every_room_runs() {
+    let mut config = test_config();
+    config.world_size = WorldBounds { width: 800, height: 600 };
+    config.round_time = std::time::Duration::from_secs(2);
+    config.intermission = std::time::Duration::from_secs(1);
+    config.pickups = 0;
+    let server = TestServer::start(config).await;
+    let mut ada = Client::join(&server.ws_url(), hello(Role::Player, "ada")).await;
+    assert_eq!(ada.welcome.world, WorldBounds { width: 800, height: 600 });
+    let world = ada.next_world().await;
+    assert_eq!(world.round.phase, RoundPhase::Playing);
+    assert!(world.round.seconds_left <= 2, "a round of 2 s: {:?}", world.round);
+    let kinds: Vec<u8> = world.entities.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [tickwire_shared::arena::KIND_SHIP], "ada's ship and no pickup");
+    // The round ends after 2 s, and the next starts 1 s later.
+    let over = ada.wait_event(|e| matches!(e, EventKind::RoundOver { .. })).await;
+    assert!(matches!(over.kind, EventKind::RoundOver { round: 1, .. }), "{over:?}");
+    let intermission_at = over.tick.0;
+    let next = loop {
+        let world = ada.next_world().await;
+        if world.round.round == 2 {
+            break world;
+        }
+    };
+    assert_eq!(next.round.phase, RoundPhase::Playing);
+    // 30 ticks a second: the intermission took about 30 of them.
+    let ticks = next.tick.0 - intermission_at;
+    assert!((25..=35).contains(&ticks), "intermission of {ticks} ticks");
+    server.shutdown().await;
+}

@@ -143,8 +143,7 @@ where
     }
 }
 
-/// The server's [`GameFactory`], shared by everything that opens rooms. The default makes
-/// an [`Arena`] of the default [`ArenaConfig`] for every room.
+/// The server's [`GameFactory`], shared by everything that opens rooms.
 #[derive(Clone)]
 pub struct Games(Arc<dyn GameFactory>);
 
@@ -160,10 +159,12 @@ impl Games {
     }
 }
 
-impl Default for Games {
-    fn default() -> Self {
-        Games::new(|_room: RoomName, seed: u64| -> Box<dyn Game> {
-            Box::new(Arena::new(ArenaConfig::default(), seed))
+impl Games {
+    /// An [`Arena`] of `config` in every room: what a server runs unless given a game of its
+    /// own (with the flags' [`crate::ServerConfig::arena`]).
+    pub fn arena(config: ArenaConfig) -> Self {
+        Games::new(move |_room: RoomName, seed: u64| -> Box<dyn Game> {
+            Box::new(Arena::new(config.clone(), seed))
         })
     }
 }

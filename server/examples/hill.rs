@@ -4,7 +4,8 @@
 //! cargo run --release -p tickwire-server --example hill     # then open http://127.0.0.1:8080/
 //! ```
 //!
-//! Takes every flag of `tickwire-server` (`--help`). One golden orb, the hill, sits on the
+//! Takes the flags of `tickwire-server` (`--help`), but sends every player the whole field
+//! (`--view-radius 0`), so the hill is always in sight. One golden orb, the hill, sits on the
 //! field; a ship alone within `HILL_RADIUS` of it scores a point for every second it holds
 //! it, two or more ships on it score nothing, and the hill moves every `HILL_MOVE_SECS`.
 //!
@@ -22,18 +23,19 @@
 
 use anyhow::Context;
 use clap::Parser;
-use glam::Vec2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tickwire_server::game::arena::{Arena, ArenaConfig, KIND_PICKUP, KIND_SHIP};
 use tickwire_server::game::{Game, GameEvent, PlayerInput};
-use tickwire_server::{Server, ServerConfig};
-use tickwire_shared::arena::FLAG_ALIVE;
-use tickwire_shared::quant::{quantize_position, quantize_velocity};
-use tickwire_shared::{
+// The server's own glam and protocol crate: a game needs no dependency of its own on them.
+use tickwire_server::glam::Vec2;
+use tickwire_server::shared::arena::FLAG_ALIVE;
+use tickwire_server::shared::quant::{quantize_position, quantize_velocity};
+use tickwire_server::shared::{
     ControllerFeedback, EntityId, EntityState, PlayerId, RoomName, RoundPhase, RoundState,
     WorldBounds,
 };
+use tickwire_server::{Server, ServerConfig};
 
 /// How close to the hill's centre a ship holds it, units.
 const HILL_RADIUS: f32 = 90.0;
@@ -173,7 +175,8 @@ impl Game for Hill {
                     let (winner, score) = self.leader();
                     events.push(GameEvent::RoundOver { round, winner, score });
                 }
-                impact @ GameEvent::Impact { .. } => events.push(impact),
+                // Impacts, and whatever a later protocol adds, as the arena reported them.
+                other => events.push(other),
             }
         }
         let round = self.arena.round().round;
@@ -231,12 +234,11 @@ struct Cli {
     config: ServerConfig,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    // As `tickwire-server` logs (RUST_LOG, colours only on a terminal); its binary
-    // (`src/bin/tickwire-server.rs`) also checks TLS files, the fleet's node id and the
-    // open-files limit before it binds, which a production binary of a game should copy.
+fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    // As `tickwire-server` logs (RUST_LOG, colours only on a terminal). Its binary
+    // (`src/bin/tickwire-server.rs`) also checks TLS files, join keys and the fleet's node id
+    // before it binds, and raises the open-files limit: a production binary of a game copies it.
     let (filter, _) = tickwire_server::logging::filter(std::env::var("RUST_LOG").ok().as_deref());
     let colour = tickwire_server::logging::colour(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -247,9 +249,18 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(colour)
         .with_env_filter(filter)
         .init();
-    let listener = tokio::net::TcpListener::bind(cli.config.bind)
+    // The hill must be in sight wherever it moves, and a player gets only the entities within
+    // --view-radius of its ship: every player gets the whole field.
+    cli.config.view_radius = 0;
+    // The rooms tick on threads of their own; the network runs at --room-priority below them.
+    let runtime = tickwire_server::threads::network_runtime(cli.config.room_priority)?;
+    runtime.block_on(serve(cli.config))
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
         .await
-        .with_context(|| format!("cannot listen on {} (--bind)", cli.config.bind))?;
+        .with_context(|| format!("cannot listen on {} (--bind)", config.bind))?;
     let mut addr = listener.local_addr()?;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -257,16 +268,50 @@ async fn main() -> anyhow::Result<()> {
     println!("king of the hill on http://{addr}/ (game WebSocket ws://{addr}/ws)");
     // The arena's flags (`--world-size`, `--round-time`, `--intermission`) shape the hill's
     // field and rounds too; `--pickups` is ignored, the hill is the only thing to take.
-    let arena = cli.config.arena();
-    Server::new(cli.config)
-        .games(move |_room: RoomName, seed: u64| -> Box<dyn Game> {
-            Box::new(Hill::new(arena.clone(), seed))
-        })
-        .run(listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+    let arena = config.arena();
+    let admin = match config.admin_bind {
+        Some(bind) => Some(
+            tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} (--admin-bind)"))?,
+        ),
+        None => None,
+    };
+    let mut server =
+        Server::new(config).games(move |_room: RoomName, seed: u64| Hill::new(arena.clone(), seed));
+    if let Some(admin) = admin {
+        server = server.admin(admin);
+    }
+    server.run(listener, shutdown_signal()).await;
     Ok(())
+}
+
+/// The first SIGINT or SIGTERM (a terminal's Ctrl-C, `docker stop`, systemd) closes every
+/// client with 1001; a second one exits at once.
+async fn shutdown_signal() {
+    next_signal().await;
+    tracing::info!("shutting down; a second signal exits at once");
+    tokio::spawn(async {
+        next_signal().await;
+        std::process::exit(130);
+    });
+}
+
+/// The next SIGINT or SIGTERM (Ctrl-C alone off Unix). Tokio keeps a signal's handler for the
+/// life of the process once installed: one that comes between two calls is not waited for,
+/// but it does not kill the process either.
+async fn next_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be listened for");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
@@ -338,6 +383,9 @@ mod tests {
         let before = (game.score(a), game.score(b));
         for _ in 0..60 {
             game.step(DT, &mut events);
+            let both_on =
+                [a, b].iter().all(|&p| game.focus(p).unwrap().distance(game.hill) <= HILL_RADIUS);
+            assert!(both_on, "both ships stay on the hill");
         }
         assert_eq!((game.score(a), game.score(b)), before, "contested: no points");
     }

@@ -25,7 +25,7 @@
 //! reset.
 
 use crate::auth::JoinGrant;
-use crate::context::{RoomHandle, ServerContext};
+use crate::context::{FindRoomError, RoomHandle, ServerContext};
 use crate::frame::{self, FrameBuilder};
 use crate::guard::{FrameGuard, TextPolicy, Violation};
 use crate::metrics::Initiator;
@@ -757,6 +757,10 @@ pub(crate) async fn join(
             hello.role == Role::Spectator,
         ) {
             Ok(handle) => handle,
+            Err(e @ FindRoomError::GameFailed) => {
+                link.close(close_only(close_code::INTERNAL, e.to_string()));
+                return None;
+            }
             Err(e) => {
                 link.close(kick(close_code::TRY_AGAIN_LATER, KickReason::Full, e.to_string()));
                 return None;

@@ -41,6 +41,10 @@ pub enum FindRoomError {
     /// join (close 1013).
     #[error("the server holds as many spectators as it takes")]
     TooManySpectators,
+    /// The [`crate::game::GameFactory`] panicked making the room's game (a bug in it): no
+    /// room was opened, and the join is refused (close 1011). Logged with the room's name.
+    #[error("the room's game could not start")]
+    GameFailed,
 }
 
 /// Why an upgrade was refused before a WebSocket existed.
@@ -349,7 +353,14 @@ impl ServerContext {
         }
         dir.rooms_created += 1;
         let seed = self.seed.wrapping_add(dir.rooms_created);
-        let game = self.games.new_game(name, seed);
+        // A factory's panic must not unwind through the directory, whose lock every join takes.
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.games.new_game(name, seed)
+        }));
+        let Ok(game) = made else {
+            tracing::error!(room = %name.as_str(), "the game factory panicked opening a room");
+            return Err(FindRoomError::GameFailed);
+        };
         let (commands, shared) = room::spawn(self, name, game);
         let handle = RoomHandle { commands, shared };
         dir.rooms.insert(name, handle.clone());

@@ -74,8 +74,15 @@ pub mod transport;
 pub mod uring;
 pub mod web;
 
+#[cfg(test)]
+mod testlog;
+
 pub use config::ServerConfig;
+// What a game of your own is written in (`game::Game` takes and returns their types), at the
+// versions this server was built with: a game crate needs no dependency of its own on them.
+pub use glam;
 pub use server::{Server, run, run_with_admin};
+pub use tickwire_shared as shared;
 
 /// Internals the fuzz targets (`fuzz/`) drive that no public module exposes. Not an API.
 #[doc(hidden)]

@@ -440,6 +440,8 @@ pub struct Room<G: Game> {
     /// The last tick took longer than a period (and was counted late for it), so the next
     /// one starting late is the same incident, not another.
     last_tick_overran: bool,
+    /// When snapshots that could not be encoded were last logged (see [`Unencodable`]).
+    unencodable_logged: Option<Instant>,
     /// The room reached [`LAST_TICK`] and closed its clients: [`Room::run`] ends it.
     spent: bool,
     /// Counted in the rooms gauge ([`spawn`]): counted out once, when its task ends however
@@ -538,6 +540,7 @@ impl<G: Game> Room<G> {
             chat_budget,
             empty_since: None,
             last_tick_overran: false,
+            unencodable_logged: None,
             spent: false,
             counted: false,
             direct_quota: usize::MAX,
@@ -1112,14 +1115,16 @@ impl<G: Game> Room<G> {
                 GameEvent::RoundOver { round, winner, score } => {
                     self.broadcast(EventKind::RoundOver { round, winner, score })
                 }
-                GameEvent::Impact { player, .. } => rumble_players.push(player),
+                GameEvent::Impact { player, strength } => rumble_players.push((player, strength)),
             }
         }
         self.game_events = events;
-        // Looked up once per controller below: sorted, so a packed room's many impacts cost
-        // a binary search each, not a scan.
-        rumble_players.sort_unstable_by_key(|p: &PlayerId| p.0);
-        rumble_players.dedup();
+        // Looked up once per controller below: the hardest impact of the tick for each player,
+        // sorted, so a packed room's many impacts cost a binary search each, not a scan.
+        rumble_players.sort_unstable_by_key(|&(p, strength): &(PlayerId, u8)| {
+            (p.0, std::cmp::Reverse(strength))
+        });
+        rumble_players.dedup_by_key(|(p, _)| p.0);
 
         // Before the world is read, so this tick's snapshots and its Left events agree.
         self.expire_dropped_seats(now);
@@ -1141,7 +1146,7 @@ impl<G: Game> Room<G> {
         }
     }
 
-    fn send_frames(&mut self, now: Instant, rumble_players: &[PlayerId]) {
+    fn send_frames(&mut self, now: Instant, rumble_players: &[(PlayerId, u8)]) {
         let round = self.game.round();
         let tick = self.tick;
         let view_radius = self.config().view_radius;
@@ -1180,6 +1185,7 @@ impl<G: Game> Room<G> {
         let mut spectator_frames: Vec<(Option<BaselineKey>, Bytes)> = Vec::new();
         let mut frames = std::mem::take(&mut self.frames);
         let mut nearby = Vec::new();
+        let mut unencodable = Unencodable::default();
         // Deferred clients seated before this tick's first direct turn: their run goes last.
         let mut deferred_before_start = 0;
 
@@ -1204,9 +1210,10 @@ impl<G: Game> Room<G> {
                         continue;
                     }
                     let Some(mut feedback) = self.game.feedback(player) else { continue };
-                    let impact = rumble_players.binary_search_by_key(&player.0, |p| p.0).is_ok();
-                    if impact && feedback.rumble == 0 {
-                        feedback.rumble = 128;
+                    // An impact this tick rumbles at its strength, at least, whatever the
+                    // game's feedback says of the last ~200 ms.
+                    if let Ok(i) = rumble_players.binary_search_by_key(&player.0, |p| p.0.0) {
+                        feedback.rumble = feedback.rumble.max(rumble_players[i].1);
                     }
                     let due = seat
                         .last_feedback
@@ -1235,7 +1242,7 @@ impl<G: Game> Room<G> {
                         Some((_, frame)) => Some(frame.clone()),
                         None => {
                             let snap = delta(baseline, &world, InputSeq(0), tick_rate);
-                            let frame = frame_snapshot(&mut frames, snap);
+                            let frame = frame_snapshot(&mut frames, snap, &mut unencodable);
                             if let Some(frame) = &frame {
                                 spectator_frames.push((key, frame.clone()));
                             }
@@ -1264,7 +1271,7 @@ impl<G: Game> Room<G> {
                     let held = seat.history.baseline(baseline_tick(link));
                     let baseline = as_baseline(&held);
                     let snap = delta(baseline, &world, seat.last_input, tick_rate);
-                    let frame = frame_snapshot(&mut frames, snap);
+                    let frame = frame_snapshot(&mut frames, snap, &mut unencodable);
                     if frame.is_some() {
                         let replaced = seat.history.put(world, baseline.map(|b| b.world.tick));
                         drop(held);
@@ -1312,6 +1319,7 @@ impl<G: Game> Room<G> {
         // unsettled, by a panic above, settles its link: `DirectSend`'s `Drop`), so it goes
         // before the room is borrowed again.
         drop(batch);
+        self.log_unencodable(unencodable, now);
         if !deferred.is_empty() {
             self.deferred_events = events;
         }
@@ -1597,28 +1605,40 @@ fn next_direct_quota(
     }
 }
 
-/// Frames a snapshot by itself (one buffer, shareable); `None` (logged) when it could not be
-/// encoded.
+/// How often a room logs snapshots it could not encode, at most.
+const UNENCODABLE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Snapshots of one tick that could not be encoded. Only a world past the protocol's limits
+/// fails (a game that lists more than 1024 entities in a client's view); the room's own state
+/// caused it, so it is logged rather than the clients disturbed, and once per room every
+/// [`UNENCODABLE_LOG_EVERY`], not once per client per tick.
+#[derive(Debug, Default)]
+struct Unencodable {
+    /// Clients that got no snapshot this tick for it.
+    clients: u32,
+    /// The first failure's reason.
+    why: Option<String>,
+}
+
+/// Frames a snapshot by itself (one buffer, shareable); `None` (counted in `unencodable`)
+/// when it could not be encoded.
 fn frame_snapshot(
     frames: &mut FrameBuilder,
     snapshot: Result<Snapshot, EncodeError>,
+    unencodable: &mut Unencodable,
 ) -> Option<Bytes> {
-    // Only a world above the protocol's entity limit fails; the room's own state caused it, so
-    // log it rather than disturb the client.
-    match snapshot {
+    let why = match snapshot {
         Ok(snapshot) => {
             if frames.push(&ServerMessage::Snapshot(snapshot)) {
-                Some(frames.finish())
-            } else {
-                warn!("could not encode a snapshot: it exceeds the message size limit");
-                None
+                return Some(frames.finish());
             }
+            "it exceeds the message size limit".to_string()
         }
-        Err(e) => {
-            warn!(error = %e, "could not encode a snapshot");
-            None
-        }
-    }
+        Err(e) => e.to_string(),
+    };
+    unencodable.clients += 1;
+    unencodable.why.get_or_insert(why);
+    None
 }
 
 impl<G: Game> Room<G> {
@@ -1641,6 +1661,25 @@ impl<G: Game> Room<G> {
         if std::mem::take(&mut self.counted) {
             self.ctx.metrics.rooms.dec();
         }
+    }
+}
+
+impl<G: Game> Room<G> {
+    /// Logs this tick's snapshots that could not be encoded, unless logged within
+    /// [`UNENCODABLE_LOG_EVERY`].
+    fn log_unencodable(&mut self, unencodable: Unencodable, now: Instant) {
+        let Some(why) = unencodable.why else { return };
+        if self.unencodable_logged.is_some_and(|at| now - at < UNENCODABLE_LOG_EVERY) {
+            return;
+        }
+        self.unencodable_logged = Some(now);
+        warn!(
+            clients = unencodable.clients,
+            error = %why,
+            "could not encode this tick's snapshots for some clients, who get none: the game's \
+             world is past the protocol's limits (at most 1024 entities in a client's view); \
+             logged at most every 10 s"
+        );
     }
 }
 
@@ -1837,6 +1876,8 @@ mod tests {
         bumped: Vec<PlayerId>,
         /// Reports every entity twice.
         doubled: bool,
+        /// Entities of its own it adds to the arena's (ids from 500,000, at the centre).
+        crowded: u32,
         /// Scores it reports instead of the arena's.
         scores: Vec<(PlayerId, u16)>,
         /// `scores` from its next step on (a round that starts in it zeroes them).
@@ -1851,6 +1892,7 @@ mod tests {
             panics_in_focus: false,
             bumped: Vec::new(),
             doubled: false,
+            crowded: 0,
             scores: Vec::new(),
             scores_after_step: None,
         }
@@ -1889,6 +1931,15 @@ mod tests {
             if self.doubled {
                 out.extend_from_within(..);
             }
+            out.extend((0..self.crowded).map(|i| EntityState {
+                id: EntityId(500_000 + i),
+                kind: 9,
+                pos: tickwire_shared::QVec2 { x: 800 * 16, y: 500 * 16 },
+                vel: tickwire_shared::QVec2 { x: 0, y: 0 },
+                heading: 0,
+                flags: 0,
+                value: 0,
+            }));
         }
         fn round(&self) -> RoundState {
             self.arena.round()
@@ -1926,8 +1977,33 @@ mod tests {
         drop(joined);
     }
 
+    /// A game whose world is past the protocol's 1024 entities: the clients who see all of it
+    /// get no snapshot, and the log says so once every 10 s, not once per client per tick.
     #[test]
-    fn a_controller_rumbles_for_its_own_impacts_only() {
+    fn a_world_too_big_to_encode_is_logged_once_a_while_not_per_client_per_tick() {
+        let (warnings, _log) = crate::testlog::count_warnings();
+        let game =
+            Scripted { crowded: tickwire_shared::MAX_SNAPSHOT_ENTITIES as u32, ..scripted() };
+        let mut room = scripted_room(8, game);
+        let t0 = Instant::now();
+        let watchers: Vec<_> = (0..3).map(|_| join(&mut room, Role::Spectator, None, t0)).collect();
+        let snapshots = |link: &Arc<ClientLink>| {
+            let (messages, _) = messages(link);
+            messages.iter().filter(|m| matches!(m, ServerMessage::Snapshot(_))).count()
+        };
+        for step in 0..30u64 {
+            room.tick(t0 + Duration::from_millis(33 * step));
+        }
+        assert_eq!(warnings.load(Ordering::Relaxed), 1, "3 spectators, 30 ticks: one line");
+        for (link, _) in &watchers {
+            assert_eq!(snapshots(link), 0, "a spectator sees the whole, unencodable world");
+        }
+        room.tick(t0 + Duration::from_secs(11));
+        assert_eq!(warnings.load(Ordering::Relaxed), 2, "logged again after 10 s");
+    }
+
+    #[test]
+    fn a_controller_rumbles_for_its_own_impacts_only_at_their_strength() {
         // Impacts of players 5, 2 and 9, out of order and repeated.
         let bumped = vec![PlayerId(5), PlayerId(2), PlayerId(9)];
         let mut room = scripted_room(8, Scripted { bumped, ..scripted() });
@@ -1948,8 +2024,10 @@ mod tests {
                     _ => None,
                 })
                 .expect("feedback");
+            // Each hit twice, at 200 then 90: the hardest one's strength.
             let hit = [2, 5, 9].contains(&player.0);
-            assert_eq!(feedback.rumble > 0, hit, "player {}: {feedback:?}", player.0);
+            let rumble = if hit { 200 } else { 0 };
+            assert_eq!(feedback.rumble, rumble, "player {}: {feedback:?}", player.0);
         }
     }
 

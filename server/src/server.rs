@@ -161,19 +161,19 @@ pub async fn run_with_admin(
 /// the operators' listener.
 ///
 /// ```no_run
-/// use tickwire_server::game::{Game, arena::{Arena, ArenaConfig}};
+/// use tickwire_server::game::arena::{Arena, ArenaConfig};
+/// use tickwire_server::shared::RoomName;
 /// use tickwire_server::{Server, ServerConfig};
-/// use tickwire_shared::RoomName;
 ///
 /// # async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) {
 /// // Rooms named `long-...` play 10-minute rounds, the others the flags' arena (a game of
 /// // your own is any `impl Game`).
 /// let flags = config.arena();
 /// Server::new(config)
-///     .games(move |room: RoomName, seed: u64| -> Box<dyn Game> {
+///     .games(move |room: RoomName, seed: u64| {
 ///         let long = room.as_str().starts_with("long-");
 ///         let round_secs = if long { 600.0 } else { flags.round_secs };
-///         Box::new(Arena::new(ArenaConfig { round_secs, ..flags.clone() }, seed))
+///         Arena::new(ArenaConfig { round_secs, ..flags.clone() }, seed)
 ///     })
 ///     .run(listener, tokio::signal::ctrl_c())
 ///     .await;
@@ -188,7 +188,8 @@ pub struct Server {
 
 impl Server {
     /// A server of `config` whose rooms run its arena ([`ServerConfig::arena`]), without an
-    /// admin listener.
+    /// admin listener: [`ServerConfig::admin_bind`] is for the binary to bind and hand to
+    /// [`Server::admin`].
     pub fn new(config: ServerConfig) -> Self {
         let games = Games::arena(config.arena());
         Server { config, games, admin: None }

@@ -207,3 +207,37 @@ async fn the_arena_flags_shape_the_arena_every_room_runs() {
     assert!((25..=35).contains(&ticks), "intermission of {ticks} ticks");
     server.shutdown().await;
 }
+
+/// A room that matchmaking opens (a `Hello` for any room) runs the factory's game too, and a
+/// factory that panics refuses that join with 1011, opens no room, and leaves the rest of the
+/// server playing.
+#[tokio::test]
+async fn matchmade_rooms_run_the_factory_s_game_and_a_factory_that_panics_refuses_the_join() {
+    let factory = |room: RoomName, seed: u64| {
+        assert!(room.as_str() != "broken", "a bug in the factory");
+        Dots { bounds: WorldBounds { width: 300, height: 200 }, seed, dots: Vec::new() }
+    };
+    let server = TestServer::start_with_games(test_config(), factory).await;
+
+    let mut ada = Client::join(&server.ws_url(), hello(Role::Player, "ada")).await;
+    assert_eq!(ada.welcome.room.as_str(), "arena-1", "matchmaking names the rooms it opens");
+    assert_eq!(ada.welcome.world, WorldBounds { width: 300, height: 200 });
+    let world = ada.next_world().await;
+    assert!(world.entities.iter().any(|e| e.id == BEACON), "the factory's game");
+
+    for _ in 0..2 {
+        let mut ws = open(&server.ws_url()).await;
+        let broken = hello_in(Role::Player, "bo", "broken");
+        send_raw(&mut ws, &tickwire_shared::ClientMessage::Hello(broken)).await;
+        let closed = closed_with(&mut ws, None).await;
+        assert_eq!(closed.code, 1011, "{closed:?}");
+        assert_eq!(closed.reason, "the room's game could not start");
+        assert!(closed.kick.is_none(), "no Kick: a refusal no KickReason names");
+    }
+    let (_, _, rooms) = server.get("/rooms").await;
+    assert!(!rooms.contains("broken"), "no room was opened: {rooms}");
+    // The room that works plays on.
+    let tick = ada.next_world().await.tick;
+    assert!(ada.next_world().await.tick > tick);
+    server.shutdown().await;
+}

@@ -1628,29 +1628,11 @@ mod tests {
         assert_eq!(conflicts.written(&[one], &[one]), [one]);
     }
 
-    /// Counts the warnings logged on this thread.
-    struct Warnings(Arc<std::sync::atomic::AtomicUsize>);
-
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
-        fn on_event(
-            &self,
-            event: &tracing::Event<'_>,
-            _: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            if *event.metadata().level() == tracing::Level::WARN {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
     // `GET /nodes` is public: while Redis is away, a peer asking it in a loop must not write
     // the node's log.
     #[tokio::test]
     async fn asking_for_the_fleet_s_nodes_while_redis_is_away_logs_one_warning() {
-        use tracing_subscriber::layer::SubscriberExt;
-        let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let subscriber = tracing_subscriber::registry().with(Warnings(warnings.clone()));
-        let _log = tracing::subscriber::set_default(subscriber);
+        let (warnings, _log) = crate::testlog::count_warnings();
         let config = ServerConfig {
             redis_url: Some("redis://127.0.0.1:1/".into()),
             redis_timeout: Duration::from_millis(200),

@@ -31,7 +31,12 @@ pub struct PlayerInput {
 }
 
 /// Something that happened during a step, which the room turns into protocol events.
+///
+/// Non-exhaustive: the protocol may carry more kinds of event in a later version, and a game
+/// that matches on these (to filter or rewrite another game's, as `examples/hill.rs` does)
+/// keeps a catch-all arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GameEvent {
     /// `player`'s score is now `score`.
     Scored {
@@ -49,21 +54,33 @@ pub enum GameEvent {
         /// Top score.
         score: u16,
     },
-    /// `player`'s ship hit something hard enough to feel (drives controller rumble).
+    /// `player`'s ship hit something hard enough to feel: the player's controller rumbles
+    /// with that tick's feedback, at least at the tick's hardest impact's `strength` (more if
+    /// [`Game::feedback`] says more).
     Impact {
         /// Who.
         player: PlayerId,
-        /// 0-255.
+        /// 1-255 (0 rumbles only as much as the feedback says).
         strength: u8,
     },
 }
 
 /// A game a room can run.
 ///
-/// The room calls it from one thread, once per tick in this order: [`Game::set_input`] for
-/// the inputs that arrived, [`Game::step`], then [`Game::entities`], [`Game::round`] and,
-/// per client, [`Game::focus`] and [`Game::feedback`]. Keep a step to a small part of the
-/// tick (`tickwire_tick_duration_seconds` shows it; a late tick is counted in
+/// The room calls it from one thread. Each tick, in this order:
+/// 1. [`Game::set_input`] for each player that sent an input since the last tick: the newest
+///    one (those in between are not replayed, so a button pressed and released within one
+///    tick is not seen);
+/// 2. [`Game::step`];
+/// 3. [`Game::remove_player`] for the dropped seats whose `--resume-grace` ended;
+/// 4. [`Game::entities`], [`Game::round`], then per client [`Game::focus`] (players only) and
+///    [`Game::feedback`] (controllers only).
+///
+/// Between ticks, as clients come and go: [`Game::add_player`] (players and controllers),
+/// [`Game::bounds`] for the `Welcome`, [`Game::score`] for rosters, [`Game::remove_player`]
+/// for one that left, and a neutral [`Game::set_input`] for one whose connection dropped (its
+/// ship waits out the grace without steering). Keep a step to a small
+/// part of the tick (`tickwire_tick_duration_seconds` shows it; a late tick is counted in
 /// `tickwire_late_ticks_total`), and read no clock: time is `dt`.
 ///
 /// What the wire can carry, which a game must keep to:
@@ -74,9 +91,13 @@ pub enum GameEvent {
 ///   arena's). The browser game draws the arena's kinds; other clients draw what they know;
 /// - ids unique within a tick (a repeated id is dropped) and stable while the entity lives:
 ///   a client interpolates an id across snapshots;
-/// - at most [`tickwire_shared::MAX_SNAPSHOT_ENTITIES`] entities in what one client sees (a
-///   player sees those near its focus, a spectator the whole world); past it the room logs
-///   the error and sends no snapshot.
+/// - at most [`tickwire_shared::MAX_SNAPSHOT_ENTITIES`] entities in what one client sees;
+///   past it that client gets no snapshot (the room logs it every 10 s).
+///
+/// What a client sees: a player, the entities within `--view-radius` of its [`Game::focus`]
+/// (everything when the focus is `None` or the radius 0); a spectator, everything. An entity
+/// every player must see wherever it is (a goal, a flag to capture) needs `--view-radius 0`:
+/// no entity is sent past the radius.
 ///
 /// A game that panics takes its room down and nothing else: its clients are closed with 1011
 /// and their seats forgotten, and a client that rejoins by name gets a new room.
@@ -119,27 +140,33 @@ pub trait Game: Send + 'static {
 /// Makes the game of each room the server opens: the hook for games of your own.
 ///
 /// Called once per room, when its first client arrives, with the room's name (as the client
-/// asked for it, or `arena-N` for a room matchmaking opened) and a seed. The seed comes from
-/// `--seed` when one is set, so a run is repeatable; otherwise it is random. It is called
-/// under the room directory's lock, which every join takes: build the game and return, and
-/// leave slow work (loading a map from disk, a network call) to before the server starts.
+/// asked for it, or `arena-N` for a room matchmaking opened) and a seed. With `--seed S`, the
+/// Nth room this process opens gets `S + N`, so a run whose rooms open in the same order is
+/// repeatable; without it, the seeds are random. It is called under the room directory's
+/// lock, which every join takes: build the game and return, and leave slow work (loading a
+/// map from disk, a network call) to before the server starts. A factory that panics refuses
+/// that join (close 1011) and opens no room; the server goes on.
 ///
-/// The name lets one server host several games, by prefix for instance. In a fleet, every node
+/// The name lets one server host several games, by prefix for instance; then clients name
+/// their room, because matchmaking (a `Hello` for any room) fills whichever room has a free
+/// seat, whatever it runs, and names the rooms it opens `arena-N`. In a fleet, every node
 /// must make the same game for the same name: a client whose node drains or fails rejoins its
 /// room, by name, on another node.
 ///
-/// Any `Fn(RoomName, u64) -> Box<dyn Game>` that is `Send + Sync` is one.
+/// Any `Fn(RoomName, u64) -> G` that is `Send + Sync`, where `G` is a [`Game`] (a
+/// `Box<dyn Game>` is one), is one: `|_room: RoomName, seed: u64| MyGame::new(seed)`.
 pub trait GameFactory: Send + Sync + 'static {
     /// The game for a new room named `room`, seeded with `seed`.
     fn new_game(&self, room: RoomName, seed: u64) -> Box<dyn Game>;
 }
 
-impl<F> GameFactory for F
+impl<F, G> GameFactory for F
 where
-    F: Fn(RoomName, u64) -> Box<dyn Game> + Send + Sync + 'static,
+    F: Fn(RoomName, u64) -> G + Send + Sync + 'static,
+    G: Game,
 {
     fn new_game(&self, room: RoomName, seed: u64) -> Box<dyn Game> {
-        self(room, seed)
+        Box::new(self(room, seed))
     }
 }
 
@@ -163,9 +190,7 @@ impl Games {
     /// An [`Arena`] of `config` in every room: what a server runs unless given a game of its
     /// own (with the flags' [`crate::ServerConfig::arena`]).
     pub fn arena(config: ArenaConfig) -> Self {
-        Games::new(move |_room: RoomName, seed: u64| -> Box<dyn Game> {
-            Box::new(Arena::new(config.clone(), seed))
-        })
+        Games::new(move |_room: RoomName, seed: u64| Arena::new(config.clone(), seed))
     }
 }
 

@@ -117,10 +117,12 @@
 //! `wss://game.example/ws?token=<jwt>`. Every reconnect presents the same URL, so a token
 //! that expires while the session lives (past the server's 30 s leeway) ends the session at
 //! its next reconnect: 401 "the join token has expired", then [`Event::Ended`]. Mint tokens
-//! that outlive a match and its reconnects (`exp`), or renew them before they expire and hand
-//! the client the new URL ([`Client::set_endpoint`]), which the next reconnect presents. A
-//! session that ended so needs a new [`Client`] with a fresh token, and joins afresh (its
-//! seat is not resumed).
+//! that outlive a match and its reconnects (`exp`), or hand the client a URL with a fresh
+//! token ([`Client::set_endpoint`]) when [`Event::Disconnected`] says a reconnect is coming
+//! (`retry_in` is `Some`): the next attempt starts only in the next call to
+//! [`Client::next_event`], so the one after the event presents the new token and resumes
+//! the seat. A session that ended so needs a new [`Client`] with a fresh token, and joins
+//! afresh (its seat is not resumed).
 //!
 //! ## A synchronous game loop (winit, macroquad)
 //! A render loop that must not wait drives the client from a tokio task on a runtime of its

@@ -178,9 +178,9 @@ async fn an_application_that_reads_late_finds_the_snapshots_that_waited_not_a_de
     server.shutdown().await;
 }
 
-/// A join token renewed with `set_endpoint` is the one a reconnect presents: a valid one
-/// resumes the seat, and one the server does not take is refused (which the first token
-/// would not have been).
+/// A join token renewed with `set_endpoint` is the one a reconnect presents, set before the
+/// drop or in answer to its `Disconnected`: a valid one resumes the seat, and one the server
+/// does not take is refused (which the first token would not have been).
 #[tokio::test]
 async fn a_reconnect_presents_the_endpoint_set_last() {
     use tickwire_server::auth::{JoinClaims, MintKey, mint};
@@ -223,8 +223,16 @@ async fn a_reconnect_presents_the_endpoint_set_last() {
     assert!(after.resumed, "the renewed token resumed the seat");
     assert_eq!(after.player_id, before.player_id);
 
-    client.set_endpoint(endpoint(&token("another-secret-the-server-does-not-know")));
+    // Set in answer to the `Disconnected` that announces a reconnect (the crate docs' recipe
+    // for a token that expires during a match): that reconnect presents it.
     client.drop_connection();
+    let retry_in = wait_for(&mut client, |e| match e {
+        Event::Disconnected { retry_in, .. } => Some(*retry_in),
+        _ => None,
+    })
+    .await;
+    assert!(retry_in.is_some(), "a reconnect is coming");
+    client.set_endpoint(endpoint(&token("another-secret-the-server-does-not-know")));
     let refused = wait_for(&mut client, |e| match e {
         Event::Disconnected { reason: Disconnect::Refused(refusal), .. } => Some(refusal.clone()),
         _ => None,

@@ -18,8 +18,20 @@ import { HttpSocket } from './http.js';
  */
 
 /**
+ * Where a connection attempt goes: a URL, or a function called before every attempt (the
+ * first and each reconnect) that returns one, or a promise of one. The function form fetches a
+ * fresh join token for each attempt, so a token that expired during a long match never ends a
+ * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
+ * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
+ * rejects or returns no `ws:`/`wss:` URL, the attempt fails as one that could not connect, and
+ * the reconnect policy goes on.
+ * @typedef {string | (() => string | Promise<string>)} UrlSource
+ */
+
+/**
  * @typedef {object} ClientOptions
- * @property {string} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
+ * @property {UrlSource} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`, or a function
+ *   that returns it before each connection attempt ({@link UrlSource})
  * @property {TransportName | 'auto'} [transport] `auto` (default): WebSocket first; when a
  *   connection cannot even open, the HTTP stream, then long polling, and from then on whichever
  *   opened. A name forces that one.
@@ -87,7 +99,12 @@ const SILENT_OPENS_TO_MOVE_ON = 2;
 export class TickwireClient {
   /** @param {ClientOptions & SessionOptions} options */
   constructor(options) {
-    this.url = options.url;
+    /** A function that gives each attempt's URL (`options.url` as one), or null. @type {(() => string | Promise<string>) | null} */
+    this.urlSource = typeof options.url === 'function' ? options.url : null;
+    /** @type {string} the URL of the current (or last) attempt; '' until a function gave one */
+    this.url = typeof options.url === 'function' ? '' : options.url;
+    /** Connection attempts started: a URL a function gives late, for an attempt since given up, is not used. */
+    this.attempts = 0;
     this.WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
     const wanted = options.transport ?? 'auto';
     if (wanted !== 'auto' && !TRANSPORTS.includes(wanted)) throw new TypeError(`unknown transport ${wanted}`);
@@ -114,7 +131,7 @@ export class TickwireClient {
     this.transport = null;
     /** `options.fallbackUrl`, which `setUrl` keeps. @type {string | undefined} */
     this.fallbackUrl = options.fallbackUrl;
-    const fallback = fallbackFor(options.url);
+    const fallback = this.url === '' ? { base: '', query: '' } : fallbackFor(this.url);
     this.fallbackBase = options.fallbackUrl ?? fallback.base;
     this.fallbackQuery = fallback.query;
     this.fetchImpl = options.fetch;
@@ -195,13 +212,28 @@ export class TickwireClient {
    * token that expires while the session lives: the server checks the token on every
    * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
    * resumed). Renew the token before it expires and set the URL that carries it, so that a
-   * reconnect after a drop presents one the server still takes, and resumes. The HTTP
+   * reconnect after a drop presents one the server still takes, and resumes; or set a
+   * function ({@link UrlSource}), which each attempt calls for a fresh one. The HTTP
    * fallback follows: its query (the token) always, its base too unless `fallbackUrl` was
    * given.
-   * @param {string} url `ws://` or `wss://`, as `options.url`
+   * @param {UrlSource} url `ws://` or `wss://`, as `options.url`
    */
   setUrl(url) {
-    const fallback = fallbackFor(url); // throws on a URL that is not one, changing nothing
+    if (typeof url === 'function') {
+      this.urlSource = url;
+      return;
+    }
+    this.useUrl(url); // throws on a URL that is not one, changing nothing
+    this.urlSource = null;
+  }
+
+  /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a game
+   * WebSocket URL. @param {unknown} url */
+  useUrl(url) {
+    if (typeof url !== 'string' || !/^wss?:\/\//i.test(url)) {
+      throw new TypeError(`not a ws:// or wss:// URL: ${typeof url === 'string' ? url : typeof url}`);
+    }
+    const fallback = fallbackFor(url);
     this.url = url;
     this.fallbackBase = this.fallbackUrl ?? fallback.base;
     this.fallbackQuery = fallback.query;
@@ -237,7 +269,9 @@ export class TickwireClient {
     for (let action = s.pollAction(); action; action = s.pollAction()) {
       if (action.type === 'open') {
         this.trying = this.preferred;
-        this.open();
+        this.attempts += 1;
+        if (this.urlSource) this.openAtUrlFrom(this.urlSource, this.attempts);
+        else this.open();
       }
       else if (this.socket) {
         const socket = this.socket;
@@ -314,6 +348,56 @@ export class TickwireClient {
         this.reportError(e);
       }
     }
+  }
+
+  /**
+   * Opens attempt `attempt` once `source` gave its URL: at once if it returns one, when its
+   * promise resolves otherwise (unless the session gave the attempt up meanwhile: its connect
+   * timeout, a `leave()`). A source that fails fails the attempt, as a socket that could not
+   * open would.
+   * @param {() => string | Promise<string>} source @param {number} attempt
+   */
+  openAtUrlFrom(source, attempt) {
+    // Asked when a promise settles: the session may have given the attempt up meanwhile.
+    const stillWanted = () => attempt === this.attempts && this.socket === null
+      && this.session.state === 'connecting';
+    const use = (/** @type {unknown} */ url) => {
+      try {
+        this.useUrl(url);
+      } catch (error) {
+        failed(error);
+        return;
+      }
+      this.open();
+    };
+    const failed = (/** @type {unknown} */ error) => {
+      const why = error instanceof Error ? error.message : String(error);
+      this.failures.set(this.chain[this.trying], `url: ${why}`);
+      this.session.handleClose(CloseCode.ABNORMAL, `the url function failed: ${why}`, false, this.now());
+    };
+    let given;
+    try {
+      given = source();
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    if (typeof given === 'string') {
+      use(given);
+      return;
+    }
+    Promise.resolve(given).then(
+      (url) => {
+        if (!stillWanted()) return;
+        use(url);
+        this.drive();
+      },
+      (error) => {
+        if (!stillWanted()) return;
+        failed(error);
+        this.drive();
+      },
+    );
   }
 
   /** Opens the transport the current attempt is at. */

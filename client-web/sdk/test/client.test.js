@@ -142,6 +142,73 @@ test('setUrl renews the join token a reconnect presents, on the WebSocket and th
   assert.match(fetched[0], /\/fallback\/stream\?token=new$/);
 });
 
+test('a url function gives every attempt a fresh URL: a reconnect resumes the seat with a new join token', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const { fetched, fetchSpy } = heldFetch();
+  let minted = 0;
+  const c = new TickwireClient({
+    url: async () => `ws://127.0.0.1:9/ws?token=t${++minted}`, WebSocket: FakeSocket, fetch: fetchSpy,
+    name: 'ada', room: 'r1', upgradeTimeoutMs: 60000, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  const first = await until(() => sockets[0], 'the first attempt');
+  assert.equal(first.url, 'ws://127.0.0.1:9/ws?token=t1');
+  first.open();
+  first.receive(welcome);
+  assert.equal(c.state, 'joined');
+  // The link drops: the reconnect asks for a new URL, and resumes with it.
+  first.onclose?.({ code: 1006, reason: '', wasClean: false });
+  const second = await until(() => sockets[1], 'the reconnect');
+  assert.equal(second.url, 'ws://127.0.0.1:9/ws?token=t2');
+  second.open();
+  assert.deepEqual(second.sent[0].type === 'Hello' && second.sent[0].resume, token, 'the Hello resumes the seat');
+  // WebSocket blocked on the next drop: the fallback carries that attempt's token.
+  second.onclose?.({ code: 1006, reason: '', wasClean: false });
+  const third = await until(() => sockets[2], 'the next reconnect');
+  assert.equal(third.url, 'ws://127.0.0.1:9/ws?token=t3');
+  third.fail('blocked');
+  await until(() => fetched.length > 0, 'the fallback');
+  assert.match(fetched[0], /\/fallback\/stream\?token=t3$/);
+  assert.equal(minted, 3, 'one URL per attempt, not per transport');
+});
+
+test('a url function that fails fails its attempt and the policy retries; one given up on is not used', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  /** @type {((url: string) => void)[]} */
+  const pending = [];
+  let calls = 0;
+  const c = new TickwireClient({
+    url: () => {
+      calls += 1;
+      if (calls === 1) throw new Error('no backend');
+      if (calls === 2) return Promise.reject(new Error('401 from the backend'));
+      if (calls === 3) return 'http://127.0.0.1:9/ws';
+      return new Promise((resolve) => pending.push(resolve));
+    },
+    transport: 'ws', WebSocket: FakeSocket, name: 'ada', room: 'r1', connectTimeoutMs: 60,
+    reconnect: { initialDelayMs: 10, jitter: 0, maxInitialAttempts: 5 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  // A throw, a rejection and a URL that is not a game WebSocket: three failed attempts.
+  await until(() => pending.length > 0, 'the fourth attempt');
+  assert.equal(calls, 4);
+  assert.equal(sockets.length, 0, 'no socket for an attempt without a URL');
+  assert.match(c.failures.get('ws') ?? '', /^url: not a ws:\/\/ or wss:\/\/ URL: http:/, 'why, for a give-up');
+  // The fourth never answers within the connect timeout: given up, its URL comes too late.
+  await until(() => calls === 5, 'the fifth attempt');
+  pending[0]('ws://127.0.0.1:9/ws?token=late');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sockets.length, 0, 'a late URL opens nothing');
+  pending[1]('ws://127.0.0.1:9/ws?token=fresh');
+  const socket = await until(() => sockets[0], 'the attempt that got a URL');
+  assert.equal(socket.url, 'ws://127.0.0.1:9/ws?token=fresh');
+  socket.open();
+  socket.receive(welcome);
+  assert.equal(c.state, 'joined');
+});
+
 test('a joined client whose link dies silently closes it keeping the seat, and resumes on a new socket', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   const c = new TickwireClient({

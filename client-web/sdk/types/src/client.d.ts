@@ -16,8 +16,19 @@ export function fallbackFor(url: string): {
  * @typedef {'ws' | 'stream' | 'poll'} TransportName
  */
 /**
+ * Where a connection attempt goes: a URL, or a function called before every attempt (the
+ * first and each reconnect) that returns one, or a promise of one. The function form fetches a
+ * fresh join token for each attempt, so a token that expired during a long match never ends a
+ * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
+ * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
+ * rejects or returns no `ws:`/`wss:` URL, the attempt fails as one that could not connect, and
+ * the reconnect policy goes on.
+ * @typedef {string | (() => string | Promise<string>)} UrlSource
+ */
+/**
  * @typedef {object} ClientOptions
- * @property {string} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
+ * @property {UrlSource} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`, or a function
+ *   that returns it before each connection attempt ({@link UrlSource})
  * @property {TransportName | 'auto'} [transport] `auto` (default): WebSocket first; when a
  *   connection cannot even open, the HTTP stream, then long polling, and from then on whichever
  *   opened. A name forces that one.
@@ -40,7 +51,12 @@ export const TRANSPORTS: TransportName[];
 export class TickwireClient {
     /** @param {ClientOptions & SessionOptions} options */
     constructor(options: ClientOptions & SessionOptions);
+    /** A function that gives each attempt's URL (`options.url` as one), or null. @type {(() => string | Promise<string>) | null} */
+    urlSource: (() => string | Promise<string>) | null;
+    /** @type {string} the URL of the current (or last) attempt; '' until a function gave one */
     url: string;
+    /** Connection attempts started: a URL a function gives late, for an attempt since given up, is not used. */
+    attempts: number;
     WebSocketImpl: any;
     /**
      * What `connect()` tries, in order. In `auto` without a WebSocket implementation (Node 20
@@ -122,12 +138,16 @@ export class TickwireClient {
      * token that expires while the session lives: the server checks the token on every
      * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
      * resumed). Renew the token before it expires and set the URL that carries it, so that a
-     * reconnect after a drop presents one the server still takes, and resumes. The HTTP
+     * reconnect after a drop presents one the server still takes, and resumes; or set a
+     * function ({@link UrlSource}), which each attempt calls for a fresh one. The HTTP
      * fallback follows: its query (the token) always, its base too unless `fallbackUrl` was
      * given.
-     * @param {string} url `ws://` or `wss://`, as `options.url`
+     * @param {UrlSource} url `ws://` or `wss://`, as `options.url`
      */
-    setUrl(url: string): void;
+    setUrl(url: UrlSource): void;
+    /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a game
+     * WebSocket URL. @param {unknown} url */
+    useUrl(url: unknown): void;
     /**
      * Leaves properly (close 1000) and resolves once the server answered the close, or the
      * connection ended otherwise (`answered` says which).
@@ -146,6 +166,14 @@ export class TickwireClient {
         type: string;
         [field: string]: unknown;
     }): void;
+    /**
+     * Opens attempt `attempt` once `source` gave its URL: at once if it returns one, when its
+     * promise resolves otherwise (unless the session gave the attempt up meanwhile: its connect
+     * timeout, a `leave()`). A source that fails fails the attempt, as a socket that could not
+     * open would.
+     * @param {() => string | Promise<string>} source @param {number} attempt
+     */
+    openAtUrlFrom(source: () => string | Promise<string>, attempt: number): void;
     /** Opens the transport the current attempt is at. */
     open(): void;
     /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
@@ -195,11 +223,22 @@ export type ClientEventMap = {
  * streamed response), `poll` (the HTTP fallback with long polls).
  */
 export type TransportName = "ws" | "stream" | "poll";
+/**
+ * Where a connection attempt goes: a URL, or a function called before every attempt (the
+ * first and each reconnect) that returns one, or a promise of one. The function form fetches a
+ * fresh join token for each attempt, so a token that expired during a long match never ends a
+ * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
+ * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
+ * rejects or returns no `ws:`/`wss:` URL, the attempt fails as one that could not connect, and
+ * the reconnect policy goes on.
+ */
+export type UrlSource = string | (() => string | Promise<string>);
 export type ClientOptions = {
     /**
-     * the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`
+     * the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`, or a function
+     * that returns it before each connection attempt ({@link UrlSource})
      */
-    url: string;
+    url: UrlSource;
     /**
      * `auto` (default): WebSocket first; when a
      * connection cannot even open, the HTTP stream, then long polling, and from then on whichever

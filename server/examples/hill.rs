@@ -19,15 +19,15 @@
 //! What the server gives the game for free: rooms and matchmaking, resume after a dropped
 //! connection, acked-delta snapshots, interest management, spectators, controllers, the
 //! metrics, the HTTP fallback and the fleet. What the game owes the server is the
-//! [`Game`] trait; [`tickwire_server::Server::games`] says which game each room runs.
+//! [`Game`] trait; [`tickwire_server::command::main`] runs the `tickwire-server` command
+//! around it, flags and all (`tickwire_server::Server` serves it from a program of your own).
 
-use anyhow::Context;
-use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tickwire_server::game::arena::{Arena, ArenaConfig, KIND_PICKUP, KIND_SHIP};
 use tickwire_server::game::{Game, GameEvent, PlayerInput};
 // The server's own glam and protocol crate: a game needs no dependency of its own on them.
+use std::process::ExitCode;
 use tickwire_server::glam::Vec2;
 use tickwire_server::shared::arena::FLAG_ALIVE;
 use tickwire_server::shared::quant::{quantize_position, quantize_velocity};
@@ -35,7 +35,6 @@ use tickwire_server::shared::{
     ControllerFeedback, EntityId, EntityState, PlayerId, RoomName, RoundPhase, RoundState,
     WorldBounds,
 };
-use tickwire_server::{Server, ServerConfig};
 
 /// How close to the hill's centre a ship holds it, units.
 const HILL_RADIUS: f32 = 90.0;
@@ -226,92 +225,17 @@ impl Game for Hill {
     }
 }
 
-/// `tickwire-server`'s flags, for a server whose rooms play king of the hill.
-#[derive(Debug, Parser)]
-#[command(about = "tickwire: king of the hill (the custom-game example)")]
-struct Cli {
-    #[command(flatten)]
-    config: ServerConfig,
-}
-
-fn main() -> anyhow::Result<()> {
-    let mut cli = Cli::parse();
-    // As `tickwire-server` logs (RUST_LOG, colours only on a terminal). Its binary
-    // (`src/bin/tickwire-server.rs`) also checks TLS files, join keys and the fleet's node id
-    // before it binds, and raises the open-files limit: a production binary of a game copies it.
-    let (filter, _) = tickwire_server::logging::filter(std::env::var("RUST_LOG").ok().as_deref());
-    let colour = tickwire_server::logging::colour(
-        std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        std::env::var_os("NO_COLOR").as_deref(),
-    );
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_env_filter(filter)
-        .init();
-    // The hill must be in sight wherever it moves, and a player gets only the entities within
-    // --view-radius of its ship: every player gets the whole field.
-    cli.config.view_radius = 0;
-    // The rooms tick on threads of their own; the network runs at --room-priority below them.
-    let runtime = tickwire_server::threads::network_runtime(cli.config.room_priority)?;
-    runtime.block_on(serve(cli.config))
-}
-
-async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {} (--bind)", config.bind))?;
-    let mut addr = listener.local_addr()?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    println!("king of the hill on http://{addr}/ (game WebSocket ws://{addr}/ws)");
-    // The arena's flags (`--world-size`, `--round-time`, `--intermission`) shape the hill's
-    // field and rounds too; `--pickups` is ignored, the hill is the only thing to take.
-    let arena = config.arena();
-    let admin = match config.admin_bind {
-        Some(bind) => Some(
-            tokio::net::TcpListener::bind(bind)
-                .await
-                .with_context(|| format!("cannot listen on {bind} (--admin-bind)"))?,
-        ),
-        None => None,
-    };
-    let mut server =
-        Server::new(config).games(move |_room: RoomName, seed: u64| Hill::new(arena.clone(), seed));
-    if let Some(admin) = admin {
-        server = server.admin(admin);
-    }
-    server.run(listener, shutdown_signal()).await;
-    Ok(())
-}
-
-/// The first SIGINT or SIGTERM (a terminal's Ctrl-C, `docker stop`, systemd) closes every
-/// client with 1001; a second one exits at once.
-async fn shutdown_signal() {
-    next_signal().await;
-    tracing::info!("shutting down; a second signal exits at once");
-    tokio::spawn(async {
-        next_signal().await;
-        std::process::exit(130);
-    });
-}
-
-/// The next SIGINT or SIGTERM (Ctrl-C alone off Unix). Tokio keeps a signal's handler for the
-/// life of the process once installed: one that comes between two calls is not waited for,
-/// but it does not kill the process either.
-async fn next_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be listened for");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+fn main() -> ExitCode {
+    // The `tickwire-server` command (flags, logging, checks, banner, signals) around our game.
+    tickwire_server::command::main(|config| {
+        // The hill must be in sight wherever it moves, and a player gets only the entities
+        // within --view-radius of its ship: every player gets the whole field.
+        config.view_radius = 0;
+        // The arena's flags (`--world-size`, `--round-time`, `--intermission`) shape the
+        // hill's field and rounds too; `--pickups` is ignored, the hill is the only thing to take.
+        let arena = config.arena();
+        move |_room: RoomName, seed: u64| Hill::new(arena.clone(), seed)
+    })
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ pub struct ServerConfig {
     /// `/dashboard`, with a pool of its own (32 connections, 8 per address), so that a public
     /// port full of clients never answers a liveness probe or a scrape with 503. `/metrics`
     /// then leaves the public port. Keep it on a private network: it has no TLS. Unset:
-    /// everything on `--bind`. Read by the binary, which binds it
-    /// ([`crate::server::run_with_admin`]; [`crate::server::run`] ignores it).
+    /// everything on `--bind`. Bound by the command (`tickwire_server::command::main`); a
+    /// program of its own binds it and hands it to `Server::admin` (`run` ignores it).
     #[arg(long, env = "TICKWIRE_ADMIN_BIND", value_name = "ADDR")]
     pub admin_bind: Option<SocketAddr>,
 
@@ -328,7 +328,7 @@ pub struct ServerConfig {
     /// range). Bigger spreads the ships out: fewer fights, more flying; 1600x1000 suits a room
     /// of 32. Players see `--view-radius` around their ship, spectators all of it. This and the
     /// three arena flags below set the arena's rooms; a game of your own
-    /// (`tickwire_server::Server::games`) takes those it reads from [`ServerConfig::arena`].
+    /// (`tickwire_server::Server::games`) takes those it reads from `ServerConfig::arena`.
     #[arg(long, env = "TICKWIRE_WORLD_SIZE", default_value = "1600x1000",
           value_name = "WxH", value_parser = parse_world_size)]
     pub world_size: WorldBounds,

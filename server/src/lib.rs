@@ -8,6 +8,8 @@
 //! its acks on the HTTP fallback). The wire format lives in `tickwire-shared`.
 //!
 //! # Layout
+//! - [`command`]: the `tickwire-server` command as a function (flags, logging, checks,
+//!   banner, signals), for the binary and for a game of your own's.
 //! - [`server`]: `run(listener, config, shutdown)`: the accept loop and graceful shutdown
 //!   (`run_with_admin`: with a listener for the operators' routes; [`Server`]: with a game of
 //!   your own).
@@ -47,6 +49,7 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod command;
 pub mod config;
 pub mod connection;
 pub mod context;

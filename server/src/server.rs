@@ -201,6 +201,12 @@ impl Server {
         self
     }
 
+    /// [`Server::games`] for a factory already shared.
+    pub(crate) fn with_games(mut self, games: Games) -> Self {
+        self.games = games;
+        self
+    }
+
     /// The operators' routes are also served on `admin`, and `/metrics` only there (see
     /// [`run_with_admin`]).
     pub fn admin(mut self, admin: TcpListener) -> Self {

@@ -100,3 +100,18 @@ fn mint_token_help_states_the_servers_leeway() {
     let leeway = format!("{} s more", tickwire_server::auth::LEEWAY_SECS);
     assert!(help.contains(&leeway), "{help}");
 }
+
+/// `--help` is read in a terminal: the flags' docs, which rustdoc renders too, show no
+/// rustdoc link markup there. The usage line names the binary as it was run.
+#[test]
+fn help_shows_no_rustdoc_link_markup() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
+        .arg("--help")
+        .output()
+        .expect("the binary runs");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    assert!(help.contains("Usage: tickwire-server [OPTIONS]"), "{help}");
+    let marked: Vec<&str> = help.lines().filter(|l| l.contains("[`")).collect();
+    assert!(marked.is_empty(), "{marked:#?}");
+}

@@ -194,6 +194,12 @@ impl Games {
     }
 }
 
+impl GameFactory for Games {
+    fn new_game(&self, room: RoomName, seed: u64) -> Box<dyn Game> {
+        self.0.new_game(room, seed)
+    }
+}
+
 impl fmt::Debug for Games {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Games(..)")

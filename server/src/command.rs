@@ -1,0 +1,421 @@
+//! The `tickwire-server` command as a function, for the binary and for a game of your own:
+//! the same flags (and `mint-token`), logging, checks that name the flag at fault, banner,
+//! admin listener, network runtime and signals, around the rooms a [`GameFactory`] makes.
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//! use tickwire_server::game::arena::Arena;
+//!
+//! fn main() -> ExitCode {
+//!     // The arena, with the flags' field and rounds: what `tickwire-server` itself runs.
+//!     tickwire_server::command::main(|config| {
+//!         let arena = config.arena();
+//!         move |_room, seed| Arena::new(arena.clone(), seed)
+//!     })
+//! }
+//! ```
+
+use crate::auth::{JoinClaims, MintKey, mint, unix_now};
+use crate::config::{Secret, ServerConfig};
+use crate::game::GameFactory;
+use crate::lan::lan_base_url;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::fmt::Display;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+
+/// Why the command stopped before it served: printed as `error: ...`, exit status 1.
+#[derive(Debug)]
+struct Stop(String);
+
+/// anyhow's `context`, for this module's few fallible steps: the step's words, then the cause's.
+trait Context<T> {
+    fn context(self, what: impl Display) -> Result<T, Stop>;
+    fn with_context<D: Display>(self, what: impl FnOnce() -> D) -> Result<T, Stop>;
+}
+
+impl<T, E: Display> Context<T> for Result<T, E> {
+    fn context(self, what: impl Display) -> Result<T, Stop> {
+        self.map_err(|e| Stop(format!("{what}: {e}")))
+    }
+
+    fn with_context<D: Display>(self, what: impl FnOnce() -> D) -> Result<T, Stop> {
+        self.map_err(|e| Stop(format!("{}: {e}", what())))
+    }
+}
+
+/// What `--help` says after the flags: the logging, which no flag sets.
+const LOGGING_HELP: &str = "\
+Logging: on stderr (stdout has only the addresses printed at start), at info unless RUST_LOG
+says otherwise: comma-separated directives of a level (error, warn, info, debug, trace) for
+everything or for a module, e.g. RUST_LOG=debug or RUST_LOG=info,tickwire_server=debug. A
+directive that does not parse is ignored with a warning naming it. Refused connections are
+logged each at debug, and at info at most once every 10 s. Colours only when stderr is a
+terminal, and then not with NO_COLOR set.
+
+Signals: SIGINT or SIGTERM closes every client with 1001 (a node of a fleet drains first); a
+second one exits at once, without waiting for the clients' answers.";
+
+/// The tickwire authoritative game server.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    after_help = LOGGING_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: ServerConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes a join token (a JWT) for one player, as a game backend does, and prints it. A
+    /// server started with the matching --join-secret or --join-public-key accepts it.
+    MintToken(MintArgs),
+}
+
+#[derive(Debug, Args)]
+struct MintArgs {
+    /// HS256 secret: the server's --join-secret.
+    #[arg(
+        long,
+        env = "TICKWIRE_JOIN_SECRET",
+        hide_env_values = true,
+        required_unless_present = "private_key",
+        conflicts_with = "private_key"
+    )]
+    secret: Option<Secret>,
+    /// Ed25519 private key (PEM, PKCS#8) whose public key is the server's --join-public-key.
+    #[arg(long)]
+    private_key: Option<PathBuf>,
+    /// The player's display name (1 to 24 bytes); it wins over the name in Hello.
+    #[arg(long)]
+    name: String,
+    /// The only room the token joins.
+    #[arg(long)]
+    room: Option<String>,
+    /// The only role the token joins as.
+    #[arg(long, value_parser = ["player", "spectator", "controller"])]
+    role: Option<String>,
+    /// How long the token is valid: 90s, 10m, 2h, 30d; `exp` is now plus this. Servers accept
+    /// a token for up to 30 s more (their leeway for clocks that disagree, SECURITY.md), so
+    /// --ttl 90s is accepted for up to 120 s. A controller's build-time token wants days; a
+    /// browser's should outlive a match and its reconnects, not much more.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    ttl: u64,
+}
+
+/// `90s`, `10m`, `2h`, `30d` (or bare seconds) as seconds, at most ten years.
+fn parse_ttl(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.trim().char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&text.trim()[..at], c),
+        _ => (text.trim(), 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("`{text}`: use s, m, h or d (e.g. 10m)")),
+    };
+    let n: u64 =
+        number.trim().parse().map_err(|_| format!("`{text}` is not a duration (e.g. 10m)"))?;
+    let secs = n.checked_mul(scale).filter(|&s| s > 0 && s <= 3650 * 86_400);
+    secs.ok_or_else(|| format!("`{text}` must be between 1 second and 10 years"))
+}
+
+fn mint_token(args: MintArgs) -> Result<(), Stop> {
+    let key = match (args.secret, &args.private_key) {
+        (Some(secret), _) => {
+            if crate::auth::is_weak_secret(&secret.0) {
+                eprintln!(
+                    "warning: the secret is shorter than {} bytes: anyone who sees a token can \
+                     guess it offline; use 32 random bytes or more (openssl rand -base64 32)",
+                    crate::auth::MIN_SECRET_BYTES
+                );
+            }
+            MintKey::Secret(secret.0)
+        }
+        (None, Some(path)) => MintKey::Ed25519Pem(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --private-key {}", path.display()))?,
+        ),
+        (None, None) => return Err(Stop("give --secret or --private-key".into())),
+    };
+    let claims = JoinClaims {
+        sub: args.name,
+        exp: unix_now() + args.ttl,
+        nbf: None,
+        room: args.room,
+        role: args.role,
+    };
+    let token = mint(&claims, &key)
+        .context("cannot sign the token (--private-key must be an Ed25519 PKCS#8 PEM)")?;
+    println!("{token}");
+    Ok(())
+}
+
+/// Runs the `tickwire-server` command (its flags from the process's arguments) with rooms of
+/// the game `games` makes from the parsed flags, until SIGINT or SIGTERM: what the binary's
+/// `main` is. `games` may adjust the flags first, for a game that needs it (one whose players
+/// must see the whole field sets `view_radius` to 0). Returns the exit status: 2 for flags
+/// that do not parse (clap's message), 1 for a start that failed (`error: ...` naming the
+/// flag at fault), 0 after a clean shutdown.
+pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitCode {
+    // Usage and errors name the binary as it was run (a game's own, or `tickwire-server`).
+    let name = std::env::args_os()
+        .next()
+        .and_then(|arg| PathBuf::from(arg).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "tickwire-server".into());
+    let matches = Cli::command().bin_name(name.clone()).get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let outcome = match cli.command.take() {
+        Some(Command::MintToken(args)) => mint_token(args),
+        None => {
+            let games = crate::game::Games::new(games(&mut cli.config));
+            start(cli, games, &name)
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Stop(why)) => {
+            eprintln!("error: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logging, the open-files limit and the network runtime, then [`serve`] on it.
+fn start(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), Stop> {
+    // Logs on stderr; stdout carries only the addresses printed below, for people and scripts.
+    // Before the subscriber: a warning about RUST_LOG itself must not depend on RUST_LOG.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, ignored) = crate::logging::filter(rust_log.as_deref());
+    for (directive, why) in ignored {
+        eprintln!("warning: RUST_LOG: ignoring `{directive}`: {why}");
+    }
+    let no_color = std::env::var_os("NO_COLOR");
+    let colour = crate::logging::colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        no_color.as_deref(),
+    );
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_env_filter(filter)
+        .init();
+    // Before any socket opens: every client takes a descriptor.
+    match crate::threads::raise_open_files_limit() {
+        Ok(Some(open_files)) => {
+            let wanted = u64::from(cli.config.max_connections) * 2;
+            if open_files < wanted {
+                tracing::warn!(
+                    open_files,
+                    max_connections = cli.config.max_connections,
+                    "the open-files limit (ulimit -n) is below twice --max-connections: \
+                     accepting will fail before the server is full; raise the hard limit \
+                     (LimitNOFILE=, docker --ulimit nofile=) or lower --max-connections"
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit (ulimit -n)"),
+    }
+    let runtime = crate::threads::network_runtime(cli.config.room_priority)
+        .context("cannot start the network runtime")?;
+    // Polled here, on the main thread, which keeps the process's priority: the room threads
+    // that `run` starts inherit it, and only the runtime's workers step down (--room-priority).
+    runtime.block_on(serve(cli, games, name))
+}
+
+/// Checks the flags that need more than parsing, binds, prints the banner, and serves until
+/// the first SIGINT or SIGTERM.
+async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), Stop> {
+    // A client that only answers pings is pinged after a heartbeat interval of silence, so
+    // the idle timeout must leave it that long to answer.
+    if cli.config.heartbeat_interval >= cli.config.idle_timeout {
+        return Err(Stop(format!(
+            "--heartbeat-interval ({:?}) must be shorter than --idle-timeout ({:?}): a client \
+             that only answers pings would be closed for its silence before it is pinged",
+            cli.config.heartbeat_interval, cli.config.idle_timeout,
+        )));
+    }
+    // Checked here so that a bad file stops the binary with a message naming the flag.
+    cli.config
+        .join_verifier()
+        .context("cannot check join tokens with --join-secret or --join-public-key")?;
+    if let (Some(cert), Some(key)) = (&cli.config.tls_cert, &cli.config.tls_key) {
+        crate::tls::Certificates::load(cert, key)
+            .context("cannot serve TLS with --tls-cert and --tls-key")?;
+    }
+    if cli.config.io_uring {
+        crate::uring::check()
+            .context("--io-uring: this kernel does not let the server set up an io_uring")?;
+    }
+    if let Some(url) = &cli.config.redis_url {
+        crate::cluster::directory::check_url(url)
+            .context("cannot use the room directory at --redis-url")?;
+        cli.config.check_node_ttl().map_err(Stop)?;
+        // A second live server with this node id would write over the first's rooms and seats.
+        // Before binding: while it waits out a previous run's registration (up to a TTL), a
+        // connection is refused at once, and a balancer or a relaying node turns elsewhere,
+        // rather than hanging in the backlog of a port nobody serves yet.
+        crate::cluster::check_node_id(&cli.config).await.map_err(Stop)?;
+    }
+    let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
+    let listener = TcpListener::bind(cli.config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (--bind)", cli.config.bind))?;
+    let addr = listener.local_addr().context("cannot read the listening address (--bind)")?;
+    let admin = match cli.config.admin_bind {
+        Some(bind) => Some(
+            TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} (--admin-bind)"))?,
+        ),
+        None => None,
+    };
+    let reachable = |addr: std::net::SocketAddr| {
+        if addr.ip().is_unspecified() {
+            format!("127.0.0.1:{}", addr.port())
+        } else {
+            addr.to_string()
+        }
+    };
+    let shown = reachable(addr);
+    if let Some(root) = &cli.config.web_root
+        && !root.join("index.html").is_file()
+    {
+        return Err(Stop(format!(
+            "--web-root {}: no index.html there (point it at client-web/)",
+            root.display()
+        )));
+    }
+    tracing::info!(
+        %addr,
+        tick_rate = cli.config.tick_rate,
+        room_threads = cli.config.room_threads,
+        room_priority = cli.config.room_priority,
+        "tickwire listening"
+    );
+    // Written, not `println!`: a server whose stdout was closed (a pipe that went away) must
+    // go on serving, not panic.
+    let mut banner = format!("{name} listening on {addr}\n");
+    match &cli.config.public_url {
+        // Where players are sent (invites, the admin dashboard's links); this machine's own
+        // address is then only the local one.
+        Some(public) => banner.push_str(&format!(
+            "  play:           {public}/ (--public-url)\n  local:          {http}://{shown}/\n"
+        )),
+        None => banner.push_str(&format!("  play:           {http}://{shown}/\n")),
+    }
+    match lan_base_url(addr) {
+        Some(url) => banner.push_str(&format!(
+            "  on your network: {} (phones: scan the QR code in the lobby)\n",
+            url.replacen("http", http, 1)
+        )),
+        None if addr.ip().is_loopback() => banner.push_str(&format!(
+            "  on your network: unreachable (bound to loopback; --bind 0.0.0.0:{} lets phones join)\n",
+            addr.port()
+        )),
+        None => banner.push_str("  on your network: no LAN address found\n"),
+    }
+    banner.push_str(&format!(
+        "  dashboard:      {http}://{shown}/dashboard\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n"
+    ));
+    match &admin {
+        Some(admin) => {
+            let admin = reachable(
+                admin.local_addr().context("cannot read the listening address (--admin-bind)")?,
+            );
+            banner.push_str(&format!(
+                "  metrics:        http://{admin}/metrics (admin listener, --admin-bind: also /livez, /healthz, /stats, /dashboard)\n"
+            ));
+        }
+        None => banner.push_str(&format!("  metrics:        {http}://{shown}/metrics\n")),
+    }
+    if cli.config.echo {
+        banner.push_str(&format!("  echo:           {ws}://{shown}/echo\n"));
+    }
+    if cli.config.redis_url.is_some() {
+        banner.push_str(&format!(
+            "  fleet:          {http}://{shown}/nodes (a node of a fleet: rooms in Redis, --redis-url)\n"
+        ));
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
+    let shutdown = shutdown_signal(Signals::install().context("cannot listen for signals")?);
+    let mut server = crate::Server::new(cli.config).with_games(games);
+    if let Some(admin) = admin {
+        server = server.admin(admin);
+    }
+    server.run(listener, shutdown).await;
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, listened for from start to exit: once the handlers are installed the
+/// default action (ending the process) is gone, so a second signal would do nothing unless it
+/// is listened for too.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next SIGINT or SIGTERM: its name, and the exit status a process it killed would
+    /// have (128 plus its number).
+    async fn next(&mut self) -> (&'static str, i32) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => ("SIGINT", 130),
+                _ = self.terminate.recv() => ("SIGTERM", 143),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            ("Ctrl-C", 130)
+        }
+    }
+}
+
+/// Resolves at the first SIGINT or SIGTERM; a second one, while the server closes its clients
+/// (up to --shutdown-timeout, after a fleet node's --drain-timeout), exits at once with that
+/// signal's status, as an operator who sends it again means.
+async fn shutdown_signal(mut signals: Signals) {
+    let (first, _) = signals.next().await;
+    tracing::info!(signal = first, "shutting down; a second signal exits at once");
+    tokio::spawn(async move {
+        let (second, status) = signals.next().await;
+        tracing::warn!(
+            signal = second,
+            status,
+            "second signal: exiting now, without waiting for the clients' closes"
+        );
+        std::process::exit(status);
+    });
+}

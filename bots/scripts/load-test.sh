@@ -161,8 +161,9 @@ for run in $(seq 1 "$runs"); do
         ${SERVER_FLAGS:-} >"$server_log" 2>&1 &
     server=$!
     # Ready when this server says it listens on the port: a connection alone could reach
-    # another process there.
-    listening="tickwire-server listening on 127.0.0.1:$port"
+    # another process there. The banner names the binary as it was run (a copy under another
+    # name, a game of its own), so only the rest of the line is matched.
+    listening=" listening on 127.0.0.1:$port"
     for _ in $(seq 1 100); do
         grep -qF "$listening" "$server_log" 2>/dev/null && break
         kill -0 "$server" 2>/dev/null || break

@@ -28,6 +28,7 @@ use tickwire_server::game::arena::{Arena, ArenaConfig, KIND_PICKUP, KIND_SHIP};
 use tickwire_server::game::{Game, GameEvent, PlayerInput};
 // The server's own glam and protocol crate: a game needs no dependency of its own on them.
 use std::process::ExitCode;
+use tickwire_server::ServerConfig;
 use tickwire_server::glam::Vec2;
 use tickwire_server::shared::arena::FLAG_ALIVE;
 use tickwire_server::shared::quant::{quantize_position, quantize_velocity};
@@ -230,6 +231,12 @@ fn main() -> ExitCode {
     tickwire_server::command::main(|config| {
         // The hill must be in sight wherever it moves, and a player gets only the entities
         // within --view-radius of its ship: every player gets the whole field.
+        if config.view_radius != ServerConfig::default().view_radius {
+            tracing::warn!(
+                view_radius = config.view_radius,
+                "--view-radius is ignored: every player sees the whole field, hill and all"
+            );
+        }
         config.view_radius = 0;
         // The arena's flags (`--world-size`, `--round-time`, `--intermission`) shape the
         // hill's field and rounds too; `--pickups` is ignored, the hill is the only thing to take.

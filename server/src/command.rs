@@ -162,28 +162,39 @@ fn mint_token(args: MintArgs) -> Result<(), Stop> {
 }
 
 /// Runs the `tickwire-server` command (its flags from the process's arguments) with rooms of
-/// the game `games` makes from the parsed flags, until SIGINT or SIGTERM: what the binary's
-/// `main` is. `games` may adjust the flags first, for a game that needs it (one whose players
-/// must see the whole field sets `view_radius` to 0). Returns the exit status: 2 for flags
-/// that do not parse (clap's message), 1 for a start that failed (`error: ...` naming the
-/// flag at fault), 0 after a clean shutdown.
+/// the game `games` makes, until SIGINT or SIGTERM: what the binary's `main` is.
+///
+/// `games` is called once, with the parsed flags, after logging is set up (a global
+/// `tracing` subscriber the program installed before is kept instead); it may adjust the
+/// flags, for a game that needs it (one whose players must see the whole field sets
+/// `view_radius` to 0). Usage, errors and `--version` name the binary as it was run.
+///
+/// Returns 1 for a start that failed (`error: ...` naming the flag at fault) and 0 after a
+/// clean shutdown. Flags that do not parse exit at once with 2 and clap's message, as
+/// `--help` and `--version` exit with 0, and a second SIGINT or SIGTERM during the shutdown
+/// exits with 130 or 143.
 pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitCode {
-    // Usage and errors name the binary as it was run (a game's own, or `tickwire-server`).
     let name = std::env::args_os()
         .next()
         .and_then(|arg| PathBuf::from(arg).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "tickwire-server".into());
-    let matches = Cli::command().bin_name(name.clone()).get_matches();
+    let version = match name.as_str() {
+        "tickwire-server" => env!("CARGO_PKG_VERSION").to_string(),
+        _ => format!("(tickwire-server {})", env!("CARGO_PKG_VERSION")),
+    };
+    // clap keeps a command's name and version as `'static` strings (without its `string`
+    // feature): made once per process, and needed for as long as it runs anyway.
+    let name: &'static str = Box::leak(name.into_boxed_str());
+    let version: &'static str = Box::leak(version.into_boxed_str());
+    let matches = Cli::command().name(name).bin_name(name).version(version).get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     let outcome = match cli.command.take() {
         Some(Command::MintToken(args)) => mint_token(args),
-        None => {
-            let games = crate::game::Games::new(games(&mut cli.config));
-            start(cli, games, &name)
-        }
+        None => start(cli, games, name),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -194,8 +205,12 @@ pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitC
     }
 }
 
-/// Logging, the open-files limit and the network runtime, then [`serve`] on it.
-fn start(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), Stop> {
+/// Logging, the game, the open-files limit and the network runtime, then [`serve`] on it.
+fn start<F: GameFactory>(
+    mut cli: Cli,
+    games: impl FnOnce(&mut ServerConfig) -> F,
+    name: &str,
+) -> Result<(), Stop> {
     // Logs on stderr; stdout carries only the addresses printed below, for people and scripts.
     // Before the subscriber: a warning about RUST_LOG itself must not depend on RUST_LOG.
     let rust_log = std::env::var("RUST_LOG").ok();
@@ -208,11 +223,13 @@ fn start(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), Stop> {
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         no_color.as_deref(),
     );
-    tracing_subscriber::fmt()
+    // Fails only where the program installed a subscriber of its own: that one logs.
+    let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .with_env_filter(filter)
-        .init();
+        .try_init();
+    let games = crate::game::Games::new(games(&mut cli.config));
     // Before any socket opens: every client takes a descriptor.
     match crate::threads::raise_open_files_limit() {
         Ok(Some(open_files)) => {

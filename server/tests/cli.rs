@@ -115,3 +115,23 @@ fn help_shows_no_rustdoc_link_markup() {
     let marked: Vec<&str> = help.lines().filter(|l| l.contains("[`")).collect();
     assert!(marked.is_empty(), "{marked:#?}");
 }
+
+/// A game's binary (`command::main`), as one run under another name: usage, `--version` and
+/// the banner name it, and say which server it is.
+#[cfg(unix)]
+#[test]
+fn a_binary_run_under_another_name_is_named_so() {
+    let dir = std::env::temp_dir().join(format!("tickwire-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let game = dir.join("mygame");
+    let _ = std::fs::remove_file(&game);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_tickwire-server"), &game).unwrap();
+    let version = Command::new(&game).arg("--version").output().expect("it runs");
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    let expected = format!("mygame (tickwire-server {})", env!("CARGO_PKG_VERSION"));
+    assert_eq!(version.trim(), expected);
+    let (status, stderr) = refused_with(Command::new(&game), &["--no-such-flag"]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Usage: mygame "), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -213,10 +213,12 @@ export class TickwireClient {
    * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
    * resumed). Renew the token before it expires and set the URL that carries it, so that a
    * reconnect after a drop presents one the server still takes, and resumes; or set a
-   * function ({@link UrlSource}), which each attempt calls for a fresh one. The HTTP
-   * fallback follows: its query (the token) always, its base too unless `fallbackUrl` was
-   * given.
-   * @param {UrlSource} url `ws://` or `wss://`, as `options.url`
+   * function ({@link UrlSource}), which each attempt calls for a fresh one. A URL given while
+   * an attempt waits for the function it replaces opens that attempt at once (the function's
+   * late answer is dropped). The HTTP fallback follows: its query (the token) always, its base
+   * too unless `fallbackUrl` was given.
+   * @param {UrlSource} url `ws://` or `wss://` (`http://` and `https://` are read as those),
+   *   as `options.url`; a TypeError, changing nothing, for anything else
    */
   setUrl(url) {
     if (typeof url === 'function') {
@@ -224,14 +226,21 @@ export class TickwireClient {
       return;
     }
     this.useUrl(url); // throws on a URL that is not one, changing nothing
+    const waiting = this.urlSource !== null && this.socket === null && this.session.state === 'connecting';
     this.urlSource = null;
+    // An attempt waiting for the function it replaces goes ahead with this URL now.
+    if (waiting) {
+      this.open();
+      this.drive();
+    }
   }
 
-  /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a game
-   * WebSocket URL. @param {unknown} url */
+  /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a URL
+   * a WebSocket opens (`ws:`, `wss:`, or `http:` and `https:`, which it reads as those).
+   * @param {unknown} url */
   useUrl(url) {
-    if (typeof url !== 'string' || !/^wss?:\/\//i.test(url)) {
-      throw new TypeError(`not a ws:// or wss:// URL: ${typeof url === 'string' ? url : typeof url}`);
+    if (typeof url !== 'string' || !/^(wss?|https?):\/\//i.test(url)) {
+      throw new TypeError(`not a ws://, wss://, http:// or https:// URL: ${typeof url === 'string' ? url : typeof url}`);
     }
     const fallback = fallbackFor(url);
     this.url = url;
@@ -273,7 +282,13 @@ export class TickwireClient {
         if (this.urlSource) this.openAtUrlFrom(this.urlSource, this.attempts);
         else this.open();
       }
-      else if (this.socket) {
+      else if (!this.socket) {
+        // No socket to close: an attempt still waiting for its URL function. A close the
+        // session asked for (a `leave()`) ends there at once, rather than after its timeout
+        // waiting for a close event no socket will send; one it gave up on has moved on.
+        if (!action.abandon) s.handleClose(action.code, action.reason, false, this.now());
+      }
+      else {
         const socket = this.socket;
         // Whatever the close is for, this socket's attempt is over: a fallback transport opened
         // now would serve a session that no longer waits for it.
@@ -359,8 +374,9 @@ export class TickwireClient {
    */
   openAtUrlFrom(source, attempt) {
     // Asked when a promise settles: the session may have given the attempt up meanwhile.
+    // And `setUrl` may have replaced the function meanwhile: its URL wins, not this one's.
     const stillWanted = () => attempt === this.attempts && this.socket === null
-      && this.session.state === 'connecting';
+      && this.session.state === 'connecting' && this.urlSource === source;
     const use = (/** @type {unknown} */ url) => {
       try {
         this.useUrl(url);
@@ -371,9 +387,9 @@ export class TickwireClient {
       this.open();
     };
     const failed = (/** @type {unknown} */ error) => {
-      const why = error instanceof Error ? error.message : String(error);
-      this.failures.set(this.chain[this.trying], `url: ${why}`);
-      this.session.handleClose(CloseCode.ABNORMAL, `the url function failed: ${why}`, false, this.now());
+      const why = `url: ${error instanceof Error ? error.message : String(error)}`;
+      this.failures.set(this.chain[this.trying], why);
+      this.session.handleClose(CloseCode.ABNORMAL, this.failureReason({ reason: why }), false, this.now());
     };
     let given;
     try {

@@ -183,7 +183,7 @@ test('a url function that fails fails its attempt and the policy retries; one gi
       calls += 1;
       if (calls === 1) throw new Error('no backend');
       if (calls === 2) return Promise.reject(new Error('401 from the backend'));
-      if (calls === 3) return 'http://127.0.0.1:9/ws';
+      if (calls === 3) return 'ftp://127.0.0.1:9/ws';
       return new Promise((resolve) => pending.push(resolve));
     },
     transport: 'ws', WebSocket: FakeSocket, name: 'ada', room: 'r1', connectTimeoutMs: 60,
@@ -195,7 +195,7 @@ test('a url function that fails fails its attempt and the policy retries; one gi
   await until(() => pending.length > 0, 'the fourth attempt');
   assert.equal(calls, 4);
   assert.equal(sockets.length, 0, 'no socket for an attempt without a URL');
-  assert.match(c.failures.get('ws') ?? '', /^url: not a ws:\/\/ or wss:\/\/ URL: http:/, 'why, for a give-up');
+  assert.match(c.failures.get('ws') ?? '', /^url: not a ws:\/\/, .* URL: ftp:/, 'why, for a give-up');
   // The fourth never answers within the connect timeout: given up, its URL comes too late.
   await until(() => calls === 5, 'the fifth attempt');
   pending[0]('ws://127.0.0.1:9/ws?token=late');
@@ -207,6 +207,41 @@ test('a url function that fails fails its attempt and the policy retries; one gi
   socket.open();
   socket.receive(welcome);
   assert.equal(c.state, 'joined');
+});
+
+test('while a url function is pending, setUrl opens the attempt with its URL and the late answer is dropped; leave() ends at once', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  /** @type {((url: string) => void)[]} */
+  const pending = [];
+  const c = new TickwireClient({
+    url: () => new Promise((resolve) => pending.push(resolve)), transport: 'ws', WebSocket: FakeSocket,
+    name: 'ada', room: 'r1', connectTimeoutMs: 60000, closeTimeoutMs: 60000,
+    reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  await until(() => pending.length === 1, 'the url function');
+  // The attempt waiting for the function goes ahead with the page's URL at once.
+  c.setUrl('ws://127.0.0.1:9/ws?token=set-by-the-page');
+  assert.equal(sockets.length, 1);
+  assert.equal(sockets[0].url, 'ws://127.0.0.1:9/ws?token=set-by-the-page');
+  pending[0]('ws://127.0.0.1:9/ws?token=stale');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sockets.length, 1, 'the replaced function\'s answer opens nothing');
+  sockets[0].open();
+  sockets[0].receive(welcome);
+  assert.equal(c.state, 'joined');
+  // A page that leaves while its attempt waits for a URL (here for good).
+  const c2 = new TickwireClient({
+    url: () => new Promise(() => {}), transport: 'ws', WebSocket: FakeSocket, name: 'bo', room: 'r1',
+    connectTimeoutMs: 60000, closeTimeoutMs: 60000,
+  });
+  t.after(() => dispose(c2));
+  c2.connect();
+  // Well inside the close timeout: nothing to wait for with no socket.
+  const closed = await Promise.race([c2.leave(), new Promise((r) => setTimeout(() => r(null), 3000))]);
+  assert.ok(closed, 'leave() resolved without waiting out closeTimeoutMs');
+  assert.equal(c2.session.isEnded(), true);
 });
 
 test('a joined client whose link dies silently closes it keeping the seat, and resumes on a new socket', { timeout: 10000 }, async (t) => {

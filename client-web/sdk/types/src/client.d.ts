@@ -139,14 +139,17 @@ export class TickwireClient {
      * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
      * resumed). Renew the token before it expires and set the URL that carries it, so that a
      * reconnect after a drop presents one the server still takes, and resumes; or set a
-     * function ({@link UrlSource}), which each attempt calls for a fresh one. The HTTP
-     * fallback follows: its query (the token) always, its base too unless `fallbackUrl` was
-     * given.
-     * @param {UrlSource} url `ws://` or `wss://`, as `options.url`
+     * function ({@link UrlSource}), which each attempt calls for a fresh one. A URL given while
+     * an attempt waits for the function it replaces opens that attempt at once (the function's
+     * late answer is dropped). The HTTP fallback follows: its query (the token) always, its base
+     * too unless `fallbackUrl` was given.
+     * @param {UrlSource} url `ws://` or `wss://` (`http://` and `https://` are read as those),
+     *   as `options.url`; a TypeError, changing nothing, for anything else
      */
     setUrl(url: UrlSource): void;
-    /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a game
-     * WebSocket URL. @param {unknown} url */
+    /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a URL
+     * a WebSocket opens (`ws:`, `wss:`, or `http:` and `https:`, which it reads as those).
+     * @param {unknown} url */
     useUrl(url: unknown): void;
     /**
      * Leaves properly (close 1000) and resolves once the server answered the close, or the

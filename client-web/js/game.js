@@ -572,8 +572,9 @@ export class Game {
       case 'Scored': {
         const before = this.scores.get(kind.player) ?? 0;
         this.scores.set(kind.player, kind.score);
-        // Catch-up after a reconnect is the score now, not a point scored now.
-        if (roster) break;
+        // Catch-up after a reconnect is the score now, not a point scored now; so is a score
+        // this page holds already (a newcomer's first tick repeats what its roster just said).
+        if (roster || kind.score === before) break;
         const ship = this.shipPosition(kind.player);
         if (ship) this.renderer.burst(ship.x, ship.y, Math.max(1, kind.score - before), playerColour(kind.player));
         break;

@@ -200,6 +200,9 @@ test('a reconnect takes every score from its roster, into a round that started m
   assert.deepEqual(bursts, [], 'catch-up is not a point scored now');
   game.onEvent({ type: 'Scored', player: 2, score: 5 });
   assert.deepEqual(bursts, [2], 'a point scored now bursts');
+  // The first tick after a roster repeats a score the roster gave: nothing scored now.
+  game.onEvent({ type: 'Scored', player: 2, score: 5 });
+  assert.deepEqual(bursts, [2], 'a repeated score does not burst');
   assert.deepEqual(game.chatLines.filter((l) => l.includes('go!')), [], 'no round starts now');
   // A round this page sees start zeroes everyone, then takes the scores in view.
   game.onSnapshot(world(900, 'Intermission', 4, { 1: 6 }), 0);

@@ -5,9 +5,10 @@
 //! ```
 //!
 //! Takes the flags of `tickwire-server` (`--help`), but sends every player the whole field
-//! (`--view-radius 0`), so the hill is always in sight. One golden orb, the hill, sits on the
-//! field; a ship alone within `HILL_RADIUS` of it scores a point for every second it holds
-//! it, two or more ships on it score nothing, and the hill moves every `HILL_MOVE_SECS`.
+//! (`--view-radius 0`), so its snapshots carry the hill wherever it moves. One golden orb, the
+//! hill, sits on the field; a ship alone within `HILL_RADIUS` of it scores a point for every
+//! second it holds it, two or more ships on it score nothing, and the hill moves every
+//! `HILL_MOVE_SECS`.
 //!
 //! The game flies on the arena: [`Hill`] owns an [`Arena`] without pickups for the ships'
 //! motion, bumps, walls and rounds, and adds its own scoring. So the browser game plays it as
@@ -229,8 +230,8 @@ impl Game for Hill {
 fn main() -> ExitCode {
     // The `tickwire-server` command (flags, logging, checks, banner, signals) around our game.
     tickwire_server::command::main(|config| {
-        // The hill must be in sight wherever it moves, and a player gets only the entities
-        // within --view-radius of its ship: every player gets the whole field.
+        // A player must get the hill wherever it moves, and gets only the entities within
+        // --view-radius of its ship: every player gets the whole field.
         if config.view_radius != ServerConfig::default().view_radius {
             tracing::warn!(
                 view_radius = config.view_radius,

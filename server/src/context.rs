@@ -5,7 +5,7 @@
 //! on a tick, so rooms share no lock in their loops.
 
 use crate::config::ServerConfig;
-use crate::game::Games;
+use crate::game::{GameFactory, Games};
 use crate::metrics::Metrics;
 use crate::ratelimit::PerAddressRate;
 use crate::room::{self, Reservation, RoomCommand, RoomShared};

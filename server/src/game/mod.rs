@@ -5,6 +5,7 @@
 //! passed to the constructor and the sequence of calls, so games are unit-tested without sockets.
 //!
 //! The server runs the [`arena`] unless told otherwise: a [`GameFactory`] given to
+//! [`crate::command::main`] (the whole `tickwire-server` command) or to
 //! [`crate::server::Server::games`] makes the game of every room it opens, so a game of your
 //! own gets the whole server (rooms, resume, deltas, interest, spectators, controllers, the
 //! fleet) without a line of networking. `server/examples/hill.rs` is one.
@@ -79,8 +80,8 @@ pub enum GameEvent {
 /// Between ticks, as clients come and go: [`Game::add_player`] (players and controllers),
 /// [`Game::bounds`] for the `Welcome`, [`Game::score`] for rosters, [`Game::remove_player`]
 /// for one that left, and a neutral [`Game::set_input`] for one whose connection dropped (its
-/// ship waits out the grace without steering). Keep a step to a small
-/// part of the tick (`tickwire_tick_duration_seconds` shows it; a late tick is counted in
+/// ship waits out the grace without steering). Keep a step to a small part of the tick
+/// (`tickwire_tick_duration_seconds` shows it; a late tick is counted in
 /// `tickwire_late_ticks_total`), and read no clock: time is `dt`.
 ///
 /// What the wire can carry, which a game must keep to:
@@ -180,13 +181,6 @@ impl Games {
         Games(Arc::new(factory))
     }
 
-    /// The game for a new room named `room` ([`GameFactory::new_game`]).
-    pub fn new_game(&self, room: RoomName, seed: u64) -> Box<dyn Game> {
-        self.0.new_game(room, seed)
-    }
-}
-
-impl Games {
     /// An [`Arena`] of `config` in every room: what a server runs unless given a game of its
     /// own (with the flags' [`crate::ServerConfig::arena`]).
     pub fn arena(config: ArenaConfig) -> Self {

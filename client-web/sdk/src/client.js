@@ -23,8 +23,8 @@ import { HttpSocket } from './http.js';
  * fresh join token for each attempt, so a token that expired during a long match never ends a
  * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
  * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
- * rejects or returns no `ws:`/`wss:` URL, the attempt fails as one that could not connect, and
- * the reconnect policy goes on.
+ * rejects or returns no `ws:`, `wss:`, `http:` or `https:` URL, the attempt fails as one that
+ * could not connect, and the reconnect policy goes on.
  * @typedef {string | (() => string | Promise<string>)} UrlSource
  */
 
@@ -213,26 +213,26 @@ export class TickwireClient {
    * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
    * resumed). Renew the token before it expires and set the URL that carries it, so that a
    * reconnect after a drop presents one the server still takes, and resumes; or set a
-   * function ({@link UrlSource}), which each attempt calls for a fresh one. A URL given while
-   * an attempt waits for the function it replaces opens that attempt at once (the function's
-   * late answer is dropped). The HTTP fallback follows: its query (the token) always, its base
+   * function ({@link UrlSource}), which each attempt calls for a fresh one. A URL (or function)
+   * given while an attempt waits for the function it replaces serves that attempt at once (the
+   * old function's late answer is dropped). The HTTP fallback follows: its query (the token) always, its base
    * too unless `fallbackUrl` was given.
    * @param {UrlSource} url `ws://` or `wss://` (`http://` and `https://` are read as those),
    *   as `options.url`; a TypeError, changing nothing, for anything else
    */
   setUrl(url) {
+    // An attempt waiting for the function this replaces goes ahead with the new URL (or asks
+    // the new function) now, rather than at its connect timeout.
+    const waiting = this.urlSource !== null && this.socket === null && this.session.state === 'connecting';
     if (typeof url === 'function') {
       this.urlSource = url;
-      return;
+      if (waiting) this.openAtUrlFrom(url, this.attempts);
+    } else {
+      this.useUrl(url); // throws on a URL that is not one, changing nothing
+      this.urlSource = null;
+      if (waiting) this.open();
     }
-    this.useUrl(url); // throws on a URL that is not one, changing nothing
-    const waiting = this.urlSource !== null && this.socket === null && this.session.state === 'connecting';
-    this.urlSource = null;
-    // An attempt waiting for the function it replaces goes ahead with this URL now.
-    if (waiting) {
-      this.open();
-      this.drive();
-    }
+    if (waiting) this.drive();
   }
 
   /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a URL

@@ -209,7 +209,7 @@ test('a url function that fails fails its attempt and the policy retries; one gi
   assert.equal(c.state, 'joined');
 });
 
-test('while a url function is pending, setUrl opens the attempt with its URL and the late answer is dropped; leave() ends at once', { timeout: 10000 }, async (t) => {
+test('while a url function is pending, setUrl serves the waiting attempt at once and late answers are dropped; leave() ends at once', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   /** @type {((url: string) => void)[]} */
   const pending = [];
@@ -221,13 +221,16 @@ test('while a url function is pending, setUrl opens the attempt with its URL and
   t.after(() => dispose(c));
   c.connect();
   await until(() => pending.length === 1, 'the url function');
-  // The attempt waiting for the function goes ahead with the page's URL at once.
+  // A new function is asked at once for the waiting attempt; then a URL opens it at once.
+  c.setUrl(() => new Promise((resolve) => pending.push(resolve)));
+  assert.equal(pending.length, 2, 'the new function asked for the attempt that waits');
   c.setUrl('ws://127.0.0.1:9/ws?token=set-by-the-page');
   assert.equal(sockets.length, 1);
   assert.equal(sockets[0].url, 'ws://127.0.0.1:9/ws?token=set-by-the-page');
   pending[0]('ws://127.0.0.1:9/ws?token=stale');
+  pending[1]('ws://127.0.0.1:9/ws?token=stale-too');
   await new Promise((r) => setTimeout(r, 20));
-  assert.equal(sockets.length, 1, 'the replaced function\'s answer opens nothing');
+  assert.equal(sockets.length, 1, 'the replaced functions\' answers open nothing');
   sockets[0].open();
   sockets[0].receive(welcome);
   assert.equal(c.state, 'joined');

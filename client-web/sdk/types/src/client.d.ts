@@ -21,8 +21,8 @@ export function fallbackFor(url: string): {
  * fresh join token for each attempt, so a token that expired during a long match never ends a
  * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
  * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
- * rejects or returns no `ws:`/`wss:` URL, the attempt fails as one that could not connect, and
- * the reconnect policy goes on.
+ * rejects or returns no `ws:`, `wss:`, `http:` or `https:` URL, the attempt fails as one that
+ * could not connect, and the reconnect policy goes on.
  * @typedef {string | (() => string | Promise<string>)} UrlSource
  */
 /**
@@ -139,9 +139,9 @@ export class TickwireClient {
      * reconnect and refuses an expired one (HTTP 401, which ends the session: its seat is not
      * resumed). Renew the token before it expires and set the URL that carries it, so that a
      * reconnect after a drop presents one the server still takes, and resumes; or set a
-     * function ({@link UrlSource}), which each attempt calls for a fresh one. A URL given while
-     * an attempt waits for the function it replaces opens that attempt at once (the function's
-     * late answer is dropped). The HTTP fallback follows: its query (the token) always, its base
+     * function ({@link UrlSource}), which each attempt calls for a fresh one. A URL (or function)
+     * given while an attempt waits for the function it replaces serves that attempt at once (the
+     * old function's late answer is dropped). The HTTP fallback follows: its query (the token) always, its base
      * too unless `fallbackUrl` was given.
      * @param {UrlSource} url `ws://` or `wss://` (`http://` and `https://` are read as those),
      *   as `options.url`; a TypeError, changing nothing, for anything else
@@ -232,8 +232,8 @@ export type TransportName = "ws" | "stream" | "poll";
  * fresh join token for each attempt, so a token that expired during a long match never ends a
  * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
  * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
- * rejects or returns no `ws:`/`wss:` URL, the attempt fails as one that could not connect, and
- * the reconnect policy goes on.
+ * rejects or returns no `ws:`, `wss:`, `http:` or `https:` URL, the attempt fails as one that
+ * could not connect, and the reconnect policy goes on.
  */
 export type UrlSource = string | (() => string | Promise<string>);
 export type ClientOptions = {

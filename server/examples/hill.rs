@@ -253,14 +253,22 @@ mod tests {
 
     const DT: f32 = 1.0 / 30.0;
 
+    /// Points `player`'s stick at the hill: full far away, gentle near, so that the ship
+    /// stays inside the radius rather than overshoot.
+    fn steer_to_hill(game: &mut Hill, player: PlayerId) {
+        let stick = ((game.hill - game.focus(player).unwrap()) / 60.0).clamp_length_max(1.0);
+        game.set_input(player, PlayerInput { x: stick.x, y: stick.y, ..Default::default() });
+    }
+
+    /// Whether `player`'s ship is within the hill's radius.
+    fn on_hill(game: &Hill, player: PlayerId) -> bool {
+        game.focus(player).unwrap().distance(game.hill) <= HILL_RADIUS
+    }
+
     /// Steers `player`'s ship onto the hill and keeps it there, for up to `secs`.
     fn fly_to_hill(game: &mut Hill, player: PlayerId, secs: f32, events: &mut Vec<GameEvent>) {
         for _ in 0..(secs / DT) as usize {
-            let pos = game.focus(player).unwrap();
-            let to_hill = game.hill - pos;
-            // Full stick far away, gentle near: stay inside the radius rather than overshoot.
-            let stick = (to_hill / 60.0).clamp_length_max(1.0);
-            game.set_input(player, PlayerInput { x: stick.x, y: stick.y, ..Default::default() });
+            steer_to_hill(game, player);
             game.step(DT, events);
         }
     }
@@ -299,25 +307,15 @@ mod tests {
         let mut events = Vec::new();
         // Both fly in; once both hold it, nobody's score moves.
         for _ in 0..(10.0 / DT) as usize {
-            for player in [a, b] {
-                let stick =
-                    ((game.hill - game.focus(player).unwrap()) / 60.0).clamp_length_max(1.0);
-                game.set_input(
-                    player,
-                    PlayerInput { x: stick.x, y: stick.y, ..Default::default() },
-                );
-            }
+            steer_to_hill(&mut game, a);
+            steer_to_hill(&mut game, b);
             game.step(DT, &mut events);
         }
-        let both_on =
-            [a, b].iter().all(|&p| game.focus(p).unwrap().distance(game.hill) <= HILL_RADIUS);
-        assert!(both_on, "both ships hold the hill");
+        assert!(on_hill(&game, a) && on_hill(&game, b), "both ships hold the hill");
         let before = (game.score(a), game.score(b));
         for _ in 0..60 {
             game.step(DT, &mut events);
-            let both_on =
-                [a, b].iter().all(|&p| game.focus(p).unwrap().distance(game.hill) <= HILL_RADIUS);
-            assert!(both_on, "both ships stay on the hill");
+            assert!(on_hill(&game, a) && on_hill(&game, b), "both ships stay on the hill");
         }
         assert_eq!((game.score(a), game.score(b)), before, "contested: no points");
     }

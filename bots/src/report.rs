@@ -54,7 +54,7 @@ pub struct Report {
     /// that was itself the bottleneck (see [`Resources::bots_cpu_available_percent`]).
     pub warnings: Vec<String>,
     /// What to change when bots were refused: the server flag behind each refusal reason
-    /// seen (HTTP 429, 503, `kick-Full`).
+    /// seen (HTTP 429, 503, `kick-Full`, `kick-Removed`).
     pub hints: Vec<String>,
     /// True when every check passed.
     pub passed: bool,
@@ -517,6 +517,16 @@ impl Report {
                 "kick-Full: a room or the server's spectators are full: players by \
                  --room-capacity (a named --room) or --max-rooms, spectators by --max-spectators \
                  (a named --room) or --max-spectators-total (2,000 per core by default)"
+                    .into(),
+            );
+        }
+        if seen("kick-Removed") {
+            hints.push(
+                "kick-Removed: an operator removed bots from their room, or banned their \
+                 address or name for a while (the message says which, for how long and why); \
+                 a ban of an address refuses every bot that connects from it: the server's \
+                 admin routes (with its --admin-token) list the bans (GET /bans) and lift one \
+                 (DELETE /bans?address=...)"
                     .into(),
             );
         }
@@ -1013,6 +1023,18 @@ mod tests {
         assert_eq!(json["bots"]["failure_examples"]["http-429"], message);
         assert_eq!(json["bots"]["failures"]["http-429"], 2, "counts stay numbers");
         assert_eq!(json["hints"].as_array().map(Vec::len), Some(2));
+        // An operator's removal or ban: named, with its message.
+        let mut r = report();
+        r.bots.drops.insert("kick-Removed".into(), 3);
+        let message = "kicked (Removed): banned for 1h: load test from an unknown address";
+        r.bots.drop_examples.insert("kick-Removed".into(), message.into());
+        r.evaluate(Thresholds::default());
+        let table = r.table();
+        assert!(table.contains(&format!("kick-Removed x3: {message}")), "{table}");
+        assert_eq!(r.hints.len(), 1, "{:?}", r.hints);
+        assert!(
+            r.hints[0].starts_with("kick-Removed: an operator") && r.hints[0].contains("/bans")
+        );
         // No refusal, no hint.
         let mut r = report();
         r.evaluate(Thresholds::default());

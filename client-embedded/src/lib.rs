@@ -28,8 +28,8 @@
 //!   carry: [`ControllerFeedback`](protocol::ControllerFeedback), [`Kick`](protocol::Kick)
 //!   and its [`KickReason`](protocol::KickReason) (whose
 //!   [`is_refusal`](protocol::KickReason::is_refusal) tells a controller turned away, e.g. by
-//!   a full room, from an ordinary disconnect), [`Buttons`](protocol::Buttons),
-//!   [`PlayerId`](protocol::PlayerId).
+//!   a full room or an operator's removal or ban, from an ordinary disconnect),
+//!   [`Buttons`](protocol::Buttons), [`PlayerId`](protocol::PlayerId).
 //!
 //!
 //! # Features

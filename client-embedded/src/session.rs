@@ -203,10 +203,11 @@ pub enum Event {
     /// The server is closing the connection and said why; a
     /// [`Event::Disconnected`] follows, and the client reconnects. When
     /// [`KickReason::is_refusal`] is true (a full room, another protocol version, a `Hello` it
-    /// refused) the server turned the controller away and the next attempts may well fail
-    /// alike until the room frees up or the firmware changes: worth showing apart from an
-    /// ordinary disconnect (the boards' "turned away" LED pattern). Otherwise (a restart's
-    /// `ShuttingDown`, `Idle`, `Replaced`, ...) the reconnect usually just works.
+    /// refused, an operator's removal or ban) the server turned the controller away and the
+    /// next attempts may well fail alike until the room frees up, the firmware changes or the
+    /// ban ends: worth showing apart from an ordinary disconnect (the boards' "turned away" LED
+    /// pattern), and the message says why. Otherwise (a restart's `ShuttingDown`, `Idle`,
+    /// `Replaced`, ...) the reconnect usually just works.
     Kicked(Kick),
     /// The connection ended or could not be opened; the next attempt starts in `retry_in_ms`.
     Disconnected {
@@ -460,6 +461,12 @@ impl Session {
                     KickReason::ResumeRejected => self.token = None,
                     // Retrying quickly cannot help; poll at the cap.
                     KickReason::VersionMismatch { .. } => self.failures = self.failures.max(32),
+                    // An operator's removal or ban: the seat is gone, and coming straight
+                    // back would defy it (or be refused again): join afresh, at the cap.
+                    KickReason::Removed => {
+                        self.token = None;
+                        self.failures = self.failures.max(32);
+                    }
                     _ => {}
                 }
                 self.push_event(Event::Kicked(kick));
@@ -878,6 +885,33 @@ mod tests {
         assert_eq!(s.poll_close(), None, "once");
         assert_eq!(s.state(), SessionState::Backoff { until_ms: 100 + u64::from(retry) });
         assert_eq!(s.resume_token(), Some(TOKEN), "a kick other than ResumeRejected keeps it");
+    }
+
+    #[test]
+    fn an_operators_removal_is_a_refusal_that_carries_its_message() {
+        let mut s = session();
+        join(&mut s, 0, false);
+        events(&mut s);
+        let message = KickText::truncated("banned for 10 minutes: spamming the chat");
+        let kick = Kick { reason: KickReason::Removed, message };
+        s.handle_message(100, &control(ControlMessage::Kick(kick)));
+        match events(&mut s).as_slice() {
+            [Event::Kicked(k), Event::Disconnected { reason, retry_in_ms }] => {
+                assert_eq!(k, &kick);
+                assert!(k.reason.is_refusal(), "the boards show their turned-away pattern");
+                assert_eq!(k.message.as_str(), "banned for 10 minutes: spamming the chat");
+                assert_eq!(reason, &Disconnect::Kicked(KickReason::Removed));
+                // Not straight back: at the backoff's cap, less its jitter at most.
+                let cap = Config::DEFAULT.backoff_max_ms;
+                let jitter = Config::DEFAULT.backoff_jitter_percent;
+                assert!(*retry_in_ms >= cap / 100 * u32::from(100 - jitter), "{retry_in_ms}");
+            }
+            other => panic!("unexpected events {other:?}"),
+        }
+        assert_eq!(s.poll_close(), Some(CloseAction::Close { code: 1000 }));
+        assert_eq!(s.resume_token(), None, "the seat is gone: the next attempt joins afresh");
+        let state = s.state();
+        assert!(matches!(state, SessionState::Backoff { .. }), "tries again later: {state:?}");
     }
 
     #[test]

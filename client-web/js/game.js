@@ -58,8 +58,11 @@ export function describeFailure(error) {
       ResumeRejected: 'That seat belongs to a different kind of client.',
       BadHello: 'The server did not accept this client\'s greeting.',
       MalformedMessage: 'The server could not read a message from this client.',
+      // The operator's reason, and for a ban how long it lasts, are in the server's words.
+      Removed: 'An operator of this server removed you from the room, or banned you for a while.',
     }[/** @type {string} */ (error.reason)] ?? `The server closed the connection (${error.reason}).`;
-    return { title: error.reason === 'Full' ? 'Room full' : 'Disconnected', text: `${why} The server said: “${error.serverMessage}”`, details: '' };
+    const title = { Full: 'Room full', Removed: 'Removed by an operator' }[/** @type {string} */ (error.reason)] ?? 'Disconnected';
+    return { title, text: `${why} The server said: “${error.serverMessage}”`, details: '' };
   }
   const refused = refusedForNow(error);
   if (refused === 'full') {
@@ -391,7 +394,8 @@ export class Game {
     window.addEventListener('pagehide', () => this.client.leave(), opts);
     // Back from the back/forward cache: the page gave its seat up when it was hidden (above),
     // and its session has ended; without this it would show a frozen room for good.
-    window.addEventListener('pageshow', (e) => { if (e.persisted) this.rejoin(); }, opts);
+    // Not after an operator removed the player (or bans it): that page keeps saying so.
+    window.addEventListener('pageshow', (e) => { if (e.persisted && !this.removed()) this.rejoin(); }, opts);
     // A hidden tab stops drawing frames, so controls are no longer read: let go of the stick
     // rather than keep flying on whatever was held when the tab was switched.
     document.addEventListener('visibilitychange', () => {
@@ -400,6 +404,15 @@ export class Game {
         this.client.setInput({ x: 0, y: 0, buttons: 0 });
       }
     }, opts);
+  }
+
+  /**
+   * Whether the session ended with an operator's removal or ban (`Removed`): the seat is gone,
+   * and only the person decides to join again, from the lobby (PROTOCOL.md 5).
+   */
+  removed() {
+    const error = this.client.session.error;
+    return error instanceof KickedError && error.reason === 'Removed';
   }
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
@@ -605,10 +618,17 @@ export class Game {
     $('#failure-details').hidden = !details;
     // A full room still takes spectators (a room's seats are its ships').
     $('#failure-watch').hidden = !(error instanceof KickedError && error.reason === 'Full' && !this.options.spectate);
+    // Removed by an operator (or banned): no "Try again" into the room, where a ban would only
+    // refuse it again; the way on is the lobby.
+    const removed = error instanceof KickedError && error.reason === 'Removed';
+    $('#failure-retry').hidden = removed;
     this.showFailure(true);
     this.controls.enabled = false;
     // An alert dialog takes the focus: Enter or Space tries again, Tab reaches the way out.
-    $('#failure-retry').focus();
+    // After a removal the message takes it instead: the player may well be typing a chat line,
+    // and the Enter that ends it must not dismiss the operator's words unread; Tab reaches the
+    // lobby.
+    $(removed ? '#failure-text' : '#failure-retry').focus();
   }
 
   /**

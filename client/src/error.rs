@@ -19,7 +19,8 @@ pub mod close_code {
     pub const NO_STATUS: u16 = 1005;
     /// Invalid payload: invalid UTF-8 in a name, room or chat line.
     pub const INVALID_DATA: u16 = 1007;
-    /// Policy violation: rate limits, silence, too slow, replaced, resume refused.
+    /// Policy violation: rate limits, silence, too slow, replaced, resume refused, removed or
+    /// banned by an operator.
     pub const POLICY: u16 = 1008;
     /// Message too big: a client message above 256 bytes.
     pub const TOO_BIG: u16 = 1009;
@@ -54,8 +55,9 @@ pub enum Retry {
     /// Reconnect without the token: the seat is gone, join afresh.
     Fresh,
     /// Do not reconnect: trying again cannot help until a person changes something (the
-    /// client's version, its URL, its name, its rate limits), or another connection now owns
-    /// the seat.
+    /// client's version, its URL, its name, its rate limits), another connection now owns
+    /// the seat, or an operator removed the client (or banned it for a while) and a person
+    /// decides what next.
     Never,
 }
 
@@ -129,7 +131,8 @@ pub enum LinkError {
 ///
 /// Who reacts: the session, always, by [`Disconnect::retry`] and the
 /// [`Reconnect`](crate::Reconnect) policy. The application shows it; a person reacts only to
-/// the endings [`Retry::Never`] names (update the client, fix the URL).
+/// the endings [`Retry::Never`] names (update the client, fix the URL, read why an operator
+/// removed it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Disconnect {
@@ -146,16 +149,18 @@ pub enum Disconnect {
     /// `TooSlow` and `ShuttingDown` (the server keeps the seat for its resume grace, a
     /// restarted server excepted). Not retried after `VersionMismatch` (update the client),
     /// `BadHello` or `MalformedMessage` (a client bug), `Replaced` (another connection resumed
-    /// this seat; retrying would take it back and forth), or `RateLimited` (more inputs or
-    /// chat lines than the server allows: the seat is over, and a client whose own pacing,
+    /// this seat; retrying would take it back and forth), `Removed` (an operator removed this
+    /// client from its room, or banned its address or name for a while: the seat is gone, a
+    /// banned client would be refused alike, and the message, which says which and why, is for
+    /// the person playing to read and decide on), or `RateLimited` (more inputs or chat lines
+    /// than the server allows: the seat is over, and a client whose own pacing,
     /// [`Config::input_rate_per_sec`](crate::Config::input_rate_per_sec) and
     /// [`Config::chat_rate_per_sec`](crate::Config::chat_rate_per_sec), let that happen would
     /// be kicked again; as in the JavaScript SDK). After `ResumeRejected` the next attempt
-    /// joins afresh. `Full` is retried while
-    /// the session has a seat to get back (a `Welcome` arrived: the seat may still be held,
-    /// and a fleet node that does not find it answers `Full` too), but ends a first
-    /// join, as in the JavaScript SDK: the session decides that, while [`Disconnect::retry`]
-    /// alone says [`Retry::Resume`].
+    /// joins afresh. `Full` is retried while the session has a seat to get back (a `Welcome`
+    /// arrived: the seat may still be held, and a fleet node that does not find it answers
+    /// `Full` too), but ends a first join, as in the JavaScript SDK: the session decides that,
+    /// while [`Disconnect::retry`] alone says [`Retry::Resume`].
     #[error("{0}")]
     Kicked(Kicked),
     /// The server closed with a close frame and no `Kick` (e.g. 1008 "no Hello within the
@@ -220,7 +225,8 @@ impl Disconnect {
                 | KickReason::BadHello
                 | KickReason::MalformedMessage
                 | KickReason::RateLimited
-                | KickReason::Replaced => Retry::Never,
+                | KickReason::Replaced
+                | KickReason::Removed => Retry::Never,
                 KickReason::ResumeRejected => Retry::Fresh,
                 KickReason::Full
                 | KickReason::Idle
@@ -341,6 +347,7 @@ mod tests {
         assert_eq!(refused(400).retry(), Retry::Never);
         assert_eq!(kicked(KickReason::VersionMismatch { server: 2 }).retry(), Retry::Never);
         assert_eq!(kicked(KickReason::Replaced).retry(), Retry::Never);
+        assert_eq!(kicked(KickReason::Removed).retry(), Retry::Never);
         assert_eq!(kicked(KickReason::ResumeRejected).retry(), Retry::Fresh);
         assert_eq!(kicked(KickReason::ShuttingDown).retry(), Retry::Resume);
         assert_eq!(kicked(KickReason::Idle).retry(), Retry::Resume);
@@ -358,6 +365,17 @@ mod tests {
     fn a_rate_limit_kick_is_final() {
         // The server ended the seat, and the pacing that let it happen would again.
         assert_eq!(kicked(KickReason::RateLimited).retry(), Retry::Never);
+    }
+
+    #[test]
+    fn an_operators_removal_is_final() {
+        // The seat is gone and a ban refuses every attempt alike: a person reads the message
+        // and decides, the client does not rejoin on its own (PROTOCOL.md section 5).
+        let removed = kicked(KickReason::Removed);
+        assert_eq!(removed.retry(), Retry::Never);
+        assert_eq!(removed.label(), "kick-Removed");
+        assert_eq!(removed.close_code(), Some(1008));
+        assert_eq!(removed.not_before(), None);
     }
 
     #[test]

@@ -32,7 +32,10 @@
 //! - **Endings are typed**: an HTTP refusal (429, 502, 503), a `Kick` with its reason, a close
 //!   code, a timeout. [`Disconnect::retry`] says whether retrying can help, and the
 //!   [`Reconnect`] policy says how often (by default: forever once joined, 5 more attempts
-//!   for a first join); [`Event::Disconnected`] tells the application.
+//!   for a first join); [`Event::Disconnected`] tells the application. Some endings are final
+//!   whatever the policy ([`Retry::Never`]), among them an operator's `Removed` kick (removed
+//!   from the room, or banned for a while): the session ends, and its message, which says
+//!   why, is for the person playing.
 //! - **Leaving** ([`Client::leave`]) closes with a close frame and waits for the server's
 //!   answer: the seat is freed at once and other players see you leave.
 //!

@@ -47,6 +47,7 @@ fn room_with(players: usize, spectators: usize) -> Bench {
             name: Name::truncated("bot"),
             resume: None,
             link: link.clone(),
+            client: std::net::Ipv4Addr::LOCALHOST.into(),
             reservation: None,
         };
         room.handle(RoomCommand::Join { request, reply }, now);

@@ -112,7 +112,7 @@ struct MintArgs {
 }
 
 /// `90s`, `10m`, `2h`, `30d` (or bare seconds) as seconds, at most ten years.
-fn parse_ttl(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_ttl(text: &str) -> Result<u64, String> {
     let (number, unit) = match text.trim().char_indices().last() {
         Some((at, c)) if c.is_ascii_alphabetic() => (&text.trim()[..at], c),
         _ => (text.trim(), 's'),

@@ -30,6 +30,16 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_ADMIN_BIND", value_name = "ADDR")]
     pub admin_bind: Option<SocketAddr>,
 
+    /// Turns on moderation: with `Authorization: Bearer` and this token, an operator lists a
+    /// room's seats (`GET /rooms/ROOM/seats`), removes a client (`POST /rooms/ROOM/kick`) and
+    /// bans an address or a name for a while (`/bans`), on the listener that serves
+    /// `/metrics` (`--admin-bind`, else this one). Unset: those routes answer 403. Use 32
+    /// random bytes or more (`openssl rand -base64 32`; the server warns at start when it is
+    /// shorter), and prefer the environment variable: a flag shows in `ps`. See README,
+    /// Moderation.
+    #[arg(long, env = "TICKWIRE_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub admin_token: Option<Secret>,
+
     /// Simulation ticks (and snapshots) per second, 1 to 120. Higher feels smoother and costs
     /// CPU and bandwidth linearly.
     #[arg(long, env = "TICKWIRE_TICK_RATE", default_value_t = 30,

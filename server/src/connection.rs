@@ -74,7 +74,7 @@ pub mod close_code {
     pub const UNSUPPORTED: u16 = 1003;
     /// Invalid UTF-8 in a text field or frame.
     pub const INVALID_DATA: u16 = 1007;
-    /// Policy: rate limits, silence, too slow, replaced, resume refused.
+    /// Policy: rate limits, silence, too slow, replaced, resume refused, removed or banned.
     pub const POLICY: u16 = 1008;
     /// A message above the size limit.
     pub const TOO_BIG: u16 = 1009;
@@ -688,12 +688,18 @@ where
     {
         return refused(kick(close_code::POLICY, KickReason::BadHello, why));
     }
+    if let Some(ban) = ctx.bans.check(client, &hello.name, Instant::now()) {
+        ctx.metrics.joins_banned.inc();
+        debug!(%client, name = %hello.name, "join refused: banned");
+        let message = crate::moderation::ban_message(&ban);
+        return refused(kick(close_code::POLICY, KickReason::Removed, message.as_str()));
+    }
     if let Some(cluster) = ctx.cluster() {
         // Boxed: the fleet's admission future is three times the rest of the handshake, whose
         // box a server outside a fleet then need not make room for.
         return Box::pin(cluster.admit(ctx, hello, link, hop, client, transport)).await;
     }
-    join(hello, link, ctx)
+    join(hello, link, ctx, client)
         .await
         .map(|(joined, handle)| Admitted::Local(joined, handle))
         .ok_or(ReadEnd::Refused)
@@ -742,6 +748,7 @@ pub(crate) async fn join(
     hello: Hello,
     link: &Arc<ClientLink>,
     ctx: &Arc<ServerContext>,
+    client: std::net::IpAddr,
 ) -> Option<(Joined, RoomHandle)> {
     // A room can close between the directory lookup and our join, or (for `Any`) fill up
     // with named joins; then ask again, a bounded number of times.
@@ -772,6 +779,7 @@ pub(crate) async fn join(
             name: clean_name(&hello.name),
             resume: hello.resume,
             link: link.clone(),
+            client,
             reservation: Some(reservation),
         };
         let command = RoomCommand::Join { request, reply: reply_tx };
@@ -1380,7 +1388,10 @@ mod tests {
             resume: None,
         };
         let link = Arc::new(ClientLink::new());
-        assert!(join(hello, &link, &ctx).await.is_none(), "no room seated the join");
+        assert!(
+            join(hello, &link, &ctx, std::net::Ipv4Addr::LOCALHOST.into()).await.is_none(),
+            "no room seated the join"
+        );
         let close = link.take_batch().close.expect("the join's refusal");
         assert_eq!((close.code, close.kick), (close_code::TRY_AGAIN_LATER, None));
         assert!(close.reason.contains("try again"), "{:?}", close.reason);

@@ -200,6 +200,8 @@ pub struct ServerContext {
     pub join: std::sync::OnceLock<crate::auth::JoinVerifier>,
     /// This node's fleet, in cluster mode (`--redis-url`); set once by [`crate::server::run`].
     pub fleet: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// The operators' bans, which every `Hello` is checked against ([`crate::moderation`]).
+    pub bans: crate::moderation::Bans,
     directory: Mutex<Directory>,
     connections: Mutex<Connections>,
     /// Spectators seated in all rooms (see [`ServerContext::take_spectator_place`]).
@@ -264,6 +266,7 @@ impl ServerContext {
             shutdown,
             join: std::sync::OnceLock::new(),
             fleet: std::sync::OnceLock::new(),
+            bans: crate::moderation::Bans::default(),
             directory: Mutex::default(),
             connections: Mutex::default(),
             spectators: AtomicU32::new(0),
@@ -469,6 +472,16 @@ impl ServerContext {
     /// Whether a room of this name is open here.
     pub fn has_room(&self, name: &RoomName) -> bool {
         lock(&self.directory).rooms.contains_key(name)
+    }
+
+    /// The way to room `name` of this server, if it is open.
+    pub fn room_handle(&self, name: &RoomName) -> Option<RoomHandle> {
+        lock(&self.directory).rooms.get(name).cloned()
+    }
+
+    /// The names of the open rooms.
+    pub fn room_names(&self) -> Vec<RoomName> {
+        lock(&self.directory).rooms.keys().copied().collect()
     }
 
     /// The rooms, for `GET /rooms`.

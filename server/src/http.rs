@@ -72,6 +72,7 @@ pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
         .route("/metrics", get(metrics))
         .route("/rooms", get(rooms))
         .route("/nodes", get(nodes))
+        .merge(crate::moderation::router())
         .fallback(admin_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx.clone());
@@ -129,10 +130,11 @@ impl Routes {
             .route("/healthz", get(healthz))
             .route("/rooms", get(rooms))
             .route("/nodes", get(nodes));
+        // The operators' routes go where the operators are: with `/metrics`.
         let public = if with_metrics {
-            public.route("/metrics", get(metrics))
+            public.route("/metrics", get(metrics)).merge(crate::moderation::router())
         } else {
-            public.route("/metrics", get(metrics_elsewhere))
+            public.route("/metrics", get(metrics_elsewhere)).merge(crate::moderation::elsewhere())
         };
         public.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(ctx)
     }

@@ -18,6 +18,7 @@
 //!   proxy to the node hosting a client's room, registration, draining.
 //! - [`http`]: routes (`/ws`, `/echo`, `/healthz`, `/metrics`, `/rooms`, `/stats`, the web
 //!   client's) and upgrade checks.
+//! - [`moderation`]: operators' seat lists, removals and bans (`--admin-token`).
 //! - [`web`]: the browser game and dashboard (`client-web/`, embedded or `--web-root`).
 //! - [`stats`]: once-a-second metric samples for the dashboard (`/stats`).
 //! - [`lan`]: the LAN address, invite links and their QR codes (`/invite`, `/invite.svg`).
@@ -63,6 +64,7 @@ pub mod interest;
 pub mod lan;
 pub mod logging;
 pub mod metrics;
+pub mod moderation;
 pub mod outbox;
 pub mod proxy;
 pub mod ratelimit;

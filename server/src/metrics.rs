@@ -217,6 +217,10 @@ pub struct Metrics {
     pub closes: Family<CloseLabels, Counter>,
     /// Seats taken back with a resume token.
     pub resumes: Counter,
+    /// Seats an operator removed (a kick, or a ban that covered a seated client).
+    pub clients_removed: Counter,
+    /// `Hello`s refused because an operator's ban covers the client's address or name.
+    pub joins_banned: Counter,
     /// Connections and requests refused, by reason (see [`Metrics::refused`]).
     pub refused: Family<ReasonLabels, Counter>,
     /// Clients this node relays to the node hosting their room (cluster mode).
@@ -297,6 +301,8 @@ impl Metrics {
         let frames_skipped = Counter::default();
         let closes = Family::<CloseLabels, Counter>::default();
         let resumes = Counter::default();
+        let clients_removed = Counter::default();
+        let joins_banned = Counter::default();
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
         let fallback_forwarded = Counter::default();
@@ -356,6 +362,16 @@ impl Metrics {
         );
         registry.register("resumes", "Seats resumed with a token", resumes.clone());
         registry.register(
+            "clients_removed",
+            "Seats an operator removed (a kick, or a ban covering a seated client)",
+            clients_removed.clone(),
+        );
+        registry.register(
+            "joins_banned",
+            "Hellos refused by an operator's ban of the client's address or name",
+            joins_banned.clone(),
+        );
+        registry.register(
             "refused",
             "Connections and requests refused (TCP cap, upgrades, sessions, HTTP fallback), by reason (SECURITY.md lists the reasons)",
             refused.clone(),
@@ -403,6 +419,8 @@ impl Metrics {
             frames_skipped,
             closes,
             resumes,
+            clients_removed,
+            joins_banned,
             refused,
             proxied_sessions,
             node_url_checks: Family::default(),

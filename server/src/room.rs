@@ -25,6 +25,7 @@ use crate::outbox::{ClientLink, CloseRequest, DirectSend, Offered};
 use crate::ratelimit::TokenBucket;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -74,6 +75,21 @@ pub enum RoomCommand {
         /// Text.
         text: ChatText,
     },
+    /// Lists the room's seats, for an operator (`GET /rooms/{room}/seats`).
+    Seats {
+        /// Where the list goes.
+        reply: oneshot::Sender<Vec<SeatInfo>>,
+    },
+    /// An operator removes the seats `who` names: each attached client gets
+    /// `Kick { Removed }` with `message` and close 1008, and its seat goes at once (no resume).
+    Remove {
+        /// Whom.
+        who: Removal,
+        /// The `Kick`'s text, the operator's reason included.
+        message: KickText,
+        /// The seats removed (none when nobody matched).
+        reply: oneshot::Sender<Vec<SeatInfo>>,
+    },
     /// The connection behind `link` ended.
     Leave {
         /// Whose.
@@ -109,12 +125,44 @@ pub struct JoinRequest {
     pub resume: Option<ResumeToken>,
     /// The connection's link.
     pub link: Arc<ClientLink>,
+    /// The client's address (the one a trusted proxy or a fleet node forwarding it named),
+    /// which an operator sees and may ban.
+    pub client: IpAddr,
     /// The place matchmaking promised this joiner ([`ServerContext::find_room`]), given back
     /// as the room takes the join: once it counted the seat, or refused it. (Held until the
     /// connection read the answer, a seat counted twice on a busy server, where the
     /// connection's thread runs behind the room's, made later joiners find the room full and
     /// spread over more rooms than needed.)
     pub reservation: Option<Reservation>,
+}
+
+/// Whose seats [`RoomCommand::Remove`] removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// One seat.
+    Player(PlayerId),
+    /// Every seat whose client a ban of this address (or IPv6 /64) covers.
+    Address(crate::moderation::AddressKey),
+    /// Every seat of this name (compared as [`crate::moderation::name_key`] does).
+    Name(String),
+}
+
+/// A seat as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SeatInfo {
+    /// The seat's id (`PlayerId`), which `POST /rooms/{room}/kick` takes.
+    pub player: u16,
+    /// Display name.
+    pub name: String,
+    /// `player`, `spectator` or `controller`.
+    pub role: &'static str,
+    /// The game's score for a ship's seat; none for a spectator.
+    pub score: Option<u16>,
+    /// The client's address, as the server judged it (behind a trusted proxy, the client the
+    /// proxy named; in a fleet, the client the forwarding node named).
+    pub address: IpAddr,
+    /// Whether a connection holds the seat now (false: dropped, held for a resume).
+    pub connected: bool,
 }
 
 /// A seat granted.
@@ -393,6 +441,8 @@ fn as_baseline(held: &Option<(Arc<World>, Option<Arc<World>>)>) -> Option<Baseli
 struct Seat {
     role: Role,
     name: Name,
+    /// The address of the connection that joined or last resumed it.
+    client: IpAddr,
     token: ResumeToken,
     entity: Option<EntityId>,
     link: Option<Arc<ClientLink>>,
@@ -681,8 +731,63 @@ impl<G: Game> Room<G> {
                     }
                 }
             }
+            RoomCommand::Seats { reply } => {
+                let _ = reply
+                    .send(self.seats.iter().map(|(&p, seat)| self.seat_info(p, seat)).collect());
+            }
+            RoomCommand::Remove { who, message, reply } => {
+                let _ = reply.send(self.remove(&who, message));
+            }
             RoomCommand::Leave { player, link, how } => self.leave(player, &link, how, now),
         }
+    }
+
+    fn seat_info(&self, player: PlayerId, seat: &Seat) -> SeatInfo {
+        SeatInfo {
+            player: player.0,
+            name: seat.name.to_string(),
+            role: match seat.role {
+                Role::Player => "player",
+                Role::Spectator => "spectator",
+                Role::Controller => "controller",
+            },
+            score: seat.role.plays().then(|| self.game.score(player)).flatten(),
+            address: seat.client,
+            connected: seat.link.is_some(),
+        }
+    }
+
+    /// Removes the seats `who` names: a client attached is told why and closed (1008), and
+    /// every seat goes now, its token with it, so neither a resume nor the connection's own
+    /// `Leave` brings it back.
+    fn remove(&mut self, who: &Removal, message: KickText) -> Vec<SeatInfo> {
+        let matches = |player: PlayerId, seat: &Seat| match who {
+            Removal::Player(id) => player == *id,
+            Removal::Address(key) => key.covers(seat.client),
+            Removal::Name(name) => crate::moderation::name_key(&seat.name) == *name,
+        };
+        let removed: Vec<PlayerId> = match who {
+            Removal::Player(id) => self.seats.contains_key(id).then_some(*id).into_iter().collect(),
+            _ => {
+                self.seats.iter().filter(|(p, seat)| matches(**p, seat)).map(|(p, _)| *p).collect()
+            }
+        };
+        let mut infos = Vec::with_capacity(removed.len());
+        for player in removed {
+            let Some(seat) = self.seats.get(&player) else { continue };
+            infos.push(self.seat_info(player, seat));
+            if let Some(link) = &seat.link {
+                link.close(CloseRequest {
+                    code: 1008,
+                    reason: message.to_string(),
+                    kick: Some(Kick { reason: KickReason::Removed, message }),
+                });
+            }
+            info!(player = player.0, name = %seat.name, client = %seat.client, "removed by an operator");
+            self.ctx.metrics.clients_removed.inc();
+            self.remove_seat(player);
+        }
+        infos
     }
 
     /// Seats (or refuses) `request`'s client and hands the answer to `send`, which fails when
@@ -751,6 +856,7 @@ impl<G: Game> Room<G> {
                 return Err(JoinRefused::RoleMismatch);
             }
             *replaced = seat.link.replace(request.link.clone());
+            seat.client = request.client;
             seat.dropped_at = None;
             seat.history.clear();
             seat.last_feedback = None;
@@ -803,6 +909,7 @@ impl<G: Game> Room<G> {
             Seat {
                 role: request.role,
                 name,
+                client: request.client,
                 token,
                 entity,
                 link: Some(request.link.clone()),
@@ -1727,6 +1834,8 @@ pub fn spawn<G: Game>(
 mod tests {
     //! The room driven directly, without sockets or a runtime: time is an argument.
     use super::*;
+    /// The address test clients join from.
+    const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     use crate::game::arena::{Arena, ArenaConfig};
     use tickwire_shared::codec::decode_server;
     use tickwire_shared::delta::WorldHistory;
@@ -1808,12 +1917,24 @@ mod tests {
         resume: Option<ResumeToken>,
         now: Instant,
     ) -> (Arc<ClientLink>, Result<Joined, JoinRefused>) {
-        let link = Arc::new(ClientLink::new());
+        let (link, request) = join_request(role, resume);
         let (reply, mut answer) = oneshot::channel();
-        let request =
-            JoinRequest { role, name: Name::new(), resume, link: link.clone(), reservation: None };
         room.handle(RoomCommand::Join { request, reply }, now);
         (link, answer.try_recv().expect("a join is answered at once"))
+    }
+
+    /// A request for a seat of `role`, from a new link on this machine.
+    fn join_request(role: Role, resume: Option<ResumeToken>) -> (Arc<ClientLink>, JoinRequest) {
+        let link = Arc::new(ClientLink::new());
+        let request = JoinRequest {
+            role,
+            name: Name::new(),
+            resume,
+            link: link.clone(),
+            client: LOCALHOST,
+            reservation: None,
+        };
+        (link, request)
     }
 
     fn messages(link: &ClientLink) -> (Vec<ServerMessage>, Option<CloseRequest>) {
@@ -2064,6 +2185,7 @@ mod tests {
                 name: Name::new(),
                 resume: None,
                 link: link.clone(),
+                client: LOCALHOST,
                 reservation: None,
             };
             room.handle(RoomCommand::Join { request, reply }, t0);
@@ -2377,6 +2499,105 @@ mod tests {
         assert!(!fresh.unwrap().resumed);
     }
 
+    /// A seat of `role` named `name`, joined from `client`.
+    fn join_from(
+        room: &mut Room<Arena>,
+        role: Role,
+        name: &str,
+        client: &str,
+        now: Instant,
+    ) -> (Arc<ClientLink>, PlayerId) {
+        let link = Arc::new(ClientLink::new());
+        let (reply, mut answer) = oneshot::channel();
+        let request = JoinRequest {
+            role,
+            name: Name::truncated(name),
+            resume: None,
+            link: link.clone(),
+            client: client.parse().unwrap(),
+            reservation: None,
+        };
+        room.handle(RoomCommand::Join { request, reply }, now);
+        let player = answer.try_recv().expect("answered").expect("seated").player;
+        (link, player)
+    }
+
+    fn seats_of(room: &mut Room<Arena>, now: Instant) -> Vec<SeatInfo> {
+        let (reply, mut answer) = oneshot::channel();
+        room.handle(RoomCommand::Seats { reply }, now);
+        answer.try_recv().expect("answered at once")
+    }
+
+    fn remove(room: &mut Room<Arena>, who: Removal, now: Instant) -> Vec<SeatInfo> {
+        let (reply, mut answer) = oneshot::channel();
+        let message = crate::moderation::removal_message("spam");
+        room.handle(RoomCommand::Remove { who, message, reply }, now);
+        answer.try_recv().expect("answered at once")
+    }
+
+    #[test]
+    fn an_operator_sees_the_seats_and_removes_them_for_good() {
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (ada, ada_id) = join_from(&mut room, Role::Player, "Ada", "203.0.113.9", t0);
+        let token = welcome(&messages(&ada).0).resume_token;
+        let (bob, bob_id) = join_from(&mut room, Role::Player, "bob", "2001:db8::7", t0);
+        let (fan, fan_id) = join_from(&mut room, Role::Spectator, "fan", "2001:db8::8", t0);
+        let (_, carl_id) = join_from(&mut room, Role::Controller, "carl", "198.51.100.1", t0);
+        room.tick(t0);
+        let _ = messages(&fan);
+
+        let seats = seats_of(&mut room, t0);
+        assert_eq!(seats.len(), 4);
+        let ada_seat = seats.iter().find(|s| s.player == ada_id.0).unwrap();
+        assert_eq!(
+            (ada_seat.name.as_str(), ada_seat.role, ada_seat.score, ada_seat.connected),
+            ("Ada", "player", Some(0), true)
+        );
+        assert_eq!(ada_seat.address, "203.0.113.9".parse::<IpAddr>().unwrap());
+        let fan_seat = seats.iter().find(|s| s.player == fan_id.0).unwrap();
+        assert_eq!((fan_seat.role, fan_seat.score), ("spectator", None));
+        // A dropped seat is listed as such.
+        room.handle(
+            RoomCommand::Leave { player: bob_id, link: bob.clone(), how: Departure::Dropped },
+            t0,
+        );
+        let bob_seat = seats_of(&mut room, t0).into_iter().find(|s| s.player == bob_id.0).unwrap();
+        assert!(!bob_seat.connected);
+
+        // One seat: its client is told why and closed; the seat and its token go.
+        let removed = remove(&mut room, Removal::Player(ada_id), t0);
+        assert_eq!(removed.iter().map(|s| s.player).collect::<Vec<_>>(), [ada_id.0]);
+        let (_, close) = messages(&ada);
+        let close = close.expect("closed");
+        assert_eq!(close.code, 1008);
+        let kick = close.kick.expect("with a Kick");
+        assert_eq!(kick.reason, KickReason::Removed);
+        assert_eq!(kick.message.as_str(), "removed by the operator: spam");
+        assert_eq!(room.shared.players(), 2);
+        // Its connection's own Leave, and its resume token, bring nothing back.
+        room.handle(RoomCommand::Leave { player: ada_id, link: ada, how: Departure::Dropped }, t0);
+        let (_, resumed) = join(&mut room, Role::Player, Some(token), t0);
+        assert!(!resumed.unwrap().resumed, "the token no longer holds a seat");
+        // Everyone hears that the player left.
+        room.tick(t0);
+        assert!(events(&messages(&fan).0).contains(&EventKind::Left { player: ada_id }));
+        assert_eq!(remove(&mut room, Removal::Player(ada_id), t0), [], "gone already");
+
+        // By address: an IPv6 /64 covers the spectator and the dropped player.
+        let key = crate::moderation::AddressKey::of("2001:db8::1".parse().unwrap());
+        let mut removed: Vec<u16> =
+            remove(&mut room, Removal::Address(key), t0).iter().map(|s| s.player).collect();
+        removed.sort();
+        assert_eq!(removed, [bob_id.0, fan_id.0]);
+        assert_eq!(room.shared.spectators.load(Ordering::Relaxed), 0);
+        // By name, as name_key compares.
+        let removed = remove(&mut room, Removal::Name(crate::moderation::name_key("CARL ")), t0);
+        assert_eq!(removed.iter().map(|s| s.player).collect::<Vec<_>>(), [carl_id.0]);
+        assert_eq!(room.shared.controllers.load(Ordering::Relaxed), 0);
+        assert_eq!(room.ctx.metrics.clients_removed.get(), 4);
+    }
+
     /// Matchmaking's promise of a place ends as the room counts the seat, not when the
     /// connection gets round to reading the answer: on a busy server the connection's thread
     /// runs behind the room's, and a seat counted twice meanwhile sent later joiners to new
@@ -2395,6 +2616,7 @@ mod tests {
                 name: Name::new(),
                 resume: None,
                 link,
+                client: LOCALHOST,
                 reservation,
             };
             room.handle(RoomCommand::Join { request, reply }, t0);
@@ -2427,6 +2649,7 @@ mod tests {
             name: Name::new(),
             resume: Some(token),
             link: new,
+            client: LOCALHOST,
             reservation: None,
         };
         let mut answered = None;
@@ -2524,16 +2747,9 @@ mod tests {
         let spectators_before = room.ctx.spectators_admitted();
         // A busy room gets to the joins after their connections gave up (the reply dropped).
         let gave_up = |room: &mut Room<Arena>, role, resume| {
-            let link = Arc::new(ClientLink::new());
+            let (link, request) = join_request(role, resume);
             let (reply, answer) = oneshot::channel();
             drop(answer);
-            let request = JoinRequest {
-                role,
-                name: Name::new(),
-                resume,
-                link: link.clone(),
-                reservation: None,
-            };
             room.handle(RoomCommand::Join { request, reply }, t0);
             link
         };
@@ -3221,6 +3437,7 @@ mod tests {
                 name: Name::new(),
                 resume: None,
                 link,
+                client: LOCALHOST,
                 reservation: None,
             };
             tx.try_send(RoomCommand::Join { request, reply }).unwrap();

@@ -300,6 +300,16 @@ async fn serve(
             crate::auth::MIN_SECRET_BYTES
         );
     }
+    if let Some(token) = &ctx.config.admin_token
+        && crate::auth::is_weak_secret(&token.0)
+    {
+        warn!(
+            bytes = token.0.len(),
+            minimum = crate::auth::MIN_SECRET_BYTES,
+            "--admin-token is shorter than {} bytes: whoever guesses it may remove and ban              players; use 32 random bytes or more (`openssl rand -base64 32`)",
+            crate::auth::MIN_SECRET_BYTES
+        );
+    }
     for proxy in ctx.config.trusted_proxies.iter().filter(|p| p.trusts_everyone()) {
         warn!(
             trusted_proxy = %proxy.0,

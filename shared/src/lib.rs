@@ -58,6 +58,8 @@ pub const SUBPROTOCOL: &str = "tickwire.v1";
 /// run for hours (bincode's varint takes 5 bytes a number from 65,536 on). Version 5 sends
 /// velocities in 2 unit/s steps and lets a moving entity whose position is where its new
 /// velocity puts it say so in one bit: 0.19 of a full snapshot where version 4 sent 0.22
-/// (BENCHMARKS.md, "Protocol 5"). Version 6 (this one) adds the player's score to
+/// (BENCHMARKS.md, "Protocol 5"). Version 6 adds the player's score to
 /// `EventKind::Joined`, so a newcomer's roster tells it every score, not only the names.
-pub const PROTOCOL_VERSION: u16 = 6;
+/// Version 7 (this one) adds `KickReason::Removed`: an operator removed the client or banned
+/// it, and the client does not rejoin on its own.
+pub const PROTOCOL_VERSION: u16 = 7;

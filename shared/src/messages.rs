@@ -506,19 +506,26 @@ pub enum KickReason {
     Replaced,
     /// The server is going down (close 1001).
     ShuttingDown,
+    /// An operator removed this client from its room, or refuses its address or name for a
+    /// while (a ban); the message says which and why (close 1008). The seat is gone: no
+    /// resume, and a client does not rejoin on its own (protocol 7).
+    Removed,
 }
 
 impl KickReason {
     /// Whether the server turned the client away instead of ending a session that was going
-    /// well: a full room (or server), another protocol version, or a `Hello` it does not accept
-    /// (PROTOCOL.md 7.1 step 2). Trying again unchanged keeps failing until the room frees
+    /// well: a full room (or server), another protocol version, a `Hello` it does not accept
+    /// (PROTOCOL.md 7.1 step 2), or an operator's removal or ban. Trying again unchanged keeps failing until the room frees
     /// up or the client (or server) changes, so a client may show it differently from an
     /// ordinary disconnect (e.g. a controller's status LED).
     ///
     /// Every variant is named, so a new one must be classified here.
     pub const fn is_refusal(&self) -> bool {
         match self {
-            KickReason::VersionMismatch { .. } | KickReason::BadHello | KickReason::Full => true,
+            KickReason::VersionMismatch { .. }
+            | KickReason::BadHello
+            | KickReason::Full
+            | KickReason::Removed => true,
             // An undecodable message, a resume the server no longer holds (the next attempt
             // joins afresh), limits, silence, a newer connection to the seat, a shutdown.
             KickReason::MalformedMessage
@@ -642,7 +649,7 @@ mod tests {
     use super::KickReason;
 
     #[test]
-    fn refusals_are_full_version_mismatch_and_bad_hello() {
+    fn refusals_are_full_version_mismatch_bad_hello_and_removed() {
         let cases = [
             (KickReason::VersionMismatch { server: 0 }, true),
             (KickReason::BadHello, true),
@@ -654,6 +661,7 @@ mod tests {
             (KickReason::TooSlow, false),
             (KickReason::Replaced, false),
             (KickReason::ShuttingDown, false),
+            (KickReason::Removed, true),
         ];
         for (reason, refusal) in cases {
             assert_eq!(reason.is_refusal(), refusal, "{reason:?}");

@@ -691,7 +691,7 @@ fn unknown_tags_are_unknown_tag() {
     };
     assert_eq!(control_tag(&[6]), 6);
     assert_eq!(control_tag(&[2, 0, 6]), 6, "EventKind");
-    assert_eq!(control_tag(&[5, 10, 0]), 10, "KickReason");
+    assert_eq!(control_tag(&[5, 11, 0]), 11, "KickReason");
     assert_eq!(control_tag(&[1, 0x80, 1, 0, 1, 2, 5]), 2, "RoundPhase");
     assert_eq!(control_tag(&[0, 1, 3]), 3, "Role in Welcome");
 }

@@ -66,6 +66,7 @@ const REQUIRED: &[&str] = &[
     "controller_feedback",
     "pong",
     "kick",
+    "kick_removed",
 ];
 
 fn testdata() -> PathBuf {
@@ -380,6 +381,14 @@ fn canonical() -> Vec<(&'static str, Msg)> {
             S(ServerMessage::Kick(Kick {
                 reason: KickReason::RateLimited,
                 message: KickText::try_from_str("more than 2 chat lines per second").unwrap(),
+            })),
+        ),
+        (
+            "kick_removed",
+            S(ServerMessage::Kick(Kick {
+                reason: KickReason::Removed,
+                message: KickText::try_from_str("removed by the operator: spamming the chat")
+                    .unwrap(),
             })),
         ),
     ]

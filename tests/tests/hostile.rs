@@ -499,9 +499,9 @@ async fn refused_hello(addr: SocketAddr, bytes: &[u8]) -> Closed {
 async fn malformed_hellos_get_bad_hello_and_their_close_codes() {
     let (server, load) = loaded_server().await;
     let before = load.ticks();
-    // 00 06 00 03 "ada" 00 00 (PROTOCOL.md, `hello_player`).
+    // 00 07 00 03 "ada" 00 00 (PROTOCOL.md, `hello_player`).
     let good = encode_client_to_vec(&ClientMessage::Hello(hello(Role::Player, "ada")));
-    assert_eq!(good, [0, 6, 0, 3, b'a', b'd', b'a', 0, 0]);
+    assert_eq!(good, [0, 7, 0, 3, b'a', b'd', b'a', 0, 0]);
     let mut bad_role = good.clone();
     bad_role[2] = 9;
     let mut long_name = good.clone();

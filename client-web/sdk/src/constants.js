@@ -1,7 +1,8 @@
 // Protocol constants (PROTOCOL.md sections 1, 2.3, 7.4 and 8).
 
-/** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION = 6;
+/** The protocol version this SDK speaks; sent first in every `Hello`. Version 7 adds the kick
+ * reason `Removed` (PROTOCOL.md 5). */
+export const PROTOCOL_VERSION = 7;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
  * it stays `tickwire.v1` across protocol versions, so a mismatched client still hears why. */
 export const SUBPROTOCOL = 'tickwire.v1';
@@ -47,7 +48,9 @@ export const CloseCode = Object.freeze({
 export const ROLES = /** @type {const} */ (['Player', 'Spectator', 'Controller']);
 /** Round phases, by wire index. */
 export const PHASES = /** @type {const} */ (['Playing', 'Intermission']);
-/** Kick reasons, by wire index. */
+/** Kick reasons, by wire index (PROTOCOL.md 5). `Removed` (10, protocol 7): an operator removed
+ * the client from its room, or bans its address or name for a while; the message says which
+ * and why, and the client does not rejoin on its own. */
 export const KICK_REASONS = /** @type {const} */ ([
   'VersionMismatch',
   'BadHello',
@@ -59,6 +62,7 @@ export const KICK_REASONS = /** @type {const} */ ([
   'TooSlow',
   'Replaced',
   'ShuttingDown',
+  'Removed',
 ]);
 /** Event kinds, by wire index. */
 export const EVENT_KINDS = /** @type {const} */ (['Joined', 'Left', 'Scored', 'RoundOver', 'Chat', 'Audience']);

@@ -32,7 +32,10 @@ export class EncodeError extends Error {
 
 /**
  * The server ended the session for good: a `Kick` (or a close code) that retrying would not
- * fix. The application shows `message` to the user; the SDK does not reconnect.
+ * fix. The application shows `message` to the user; the SDK does not reconnect. After
+ * `Removed` (protocol 7: an operator removed the client from its room, or bans its address or
+ * name for a while) `serverMessage` says which and why, e.g. "banned for 9 more minutes:
+ * spamming the chat": show it as it is, and do not rejoin without the person asking.
  */
 export class KickedError extends Error {
   /**

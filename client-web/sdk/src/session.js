@@ -172,10 +172,13 @@ const LATE_WAKE_GRACE_MS = 1000;
 /** @typedef {{ seq: number, x: number, y: number, buttons: number, sentAt: number }} SentInput quantized */
 /** @typedef {{ at: number, chats: number }} PingSent when a `Ping` went, and the chat lines of its connection sent before it */
 
-/** Kicks after which retrying would fail the same way. (`Full` only on a first join: see
- * {@link Session#handleClose}.) */
+/** Kicks after which retrying would fail the same way, or must not be tried: `Replaced` (it
+ * would take the seat back and forth) and `Removed` (an operator removed this client or bans it
+ * for a while: the seat is gone, a banned client is refused alike, and the message, which says
+ * which and why, is for the person to read and decide on; PROTOCOL.md 5). (`Full` only on a
+ * first join: see {@link Session#handleClose}.) */
 /** @type {Set<string>} */
-const FATAL_KICKS = new Set(['VersionMismatch', 'BadHello', 'MalformedMessage', 'Full', 'ResumeRejected', 'RateLimited', 'Replaced']);
+const FATAL_KICKS = new Set(['VersionMismatch', 'BadHello', 'MalformedMessage', 'Full', 'ResumeRejected', 'RateLimited', 'Replaced', 'Removed']);
 /**
  * A connection that lasted this long after its `Welcome` counts as a success and resets the
  * backoff when it drops; one that ends sooner counts as a failed attempt, so a server that

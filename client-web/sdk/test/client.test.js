@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  TickwireClient, decodeClientMessage, encodeServerMessage, RecordReader, Record, encodeRecord, SESSION_HEADER,
+  TickwireClient, decodeClientMessage, encodeServerMessage, RecordReader, Record, encodeRecord, encodeClose, SESSION_HEADER,
+  KickedError,
 } from '../index.js';
 
 const token = new Uint8Array(16).fill(7);
@@ -280,6 +281,80 @@ test('a joined client whose link dies silently closes it keeping the seat, and r
   assert.deepEqual(second.closed, { code: 1000, reason: 'leaving' });
   assert.equal(left.answered, false);
   assert.equal(c.state, 'closed');
+});
+
+test('a Removed kick ends the client with the operator\'s words, and nothing reconnects, on the WebSocket and the fallback', { timeout: 10000 }, async (t) => {
+  const said = 'banned for 9 more minutes: spamming the chat';
+  /** What the application heard. @param {TickwireClient} c */
+  const heard = (c) => {
+    /** @type {Error[]} */
+    const errors = [];
+    /** @type {string[]} */
+    const states = [];
+    c.on('error', (e) => errors.push(e.error));
+    c.on('state', (e) => states.push(e.state));
+    return { errors, states };
+  };
+  /** What it must have heard, and still, a while later. @param {TickwireClient} c @param {ReturnType<heard>} app */
+  const ended = async (c, app) => {
+    // Ten times the first retry's delay: a reconnect would have opened by now.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(c.state, 'failed');
+    assert.deepEqual(app.states, ['connecting', 'joined', 'failed']);
+    assert.equal(app.errors.length, 1);
+    const [error] = app.errors;
+    assert.ok(error instanceof KickedError, `${error}`);
+    assert.equal(error.reason, 'Removed');
+    assert.equal(error.serverMessage, said);
+    assert.equal(error.code, 1008);
+    // Leaving after it has nothing to close, and resolves at once.
+    assert.equal((await c.leave()).code, 1008);
+  };
+
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const ws = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada', room: 'r1',
+    reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(ws));
+  const wsHeard = heard(ws);
+  ws.connect();
+  sockets[0].open();
+  sockets[0].receive(welcome);
+  sockets[0].receive({ type: 'Kick', reason: 'Removed', message: said });
+  sockets[0].onclose?.({ code: 1008, reason: said, wasClean: true });
+  await ended(ws, wsHeard);
+  assert.equal(sockets.length, 1, 'no new socket');
+
+  // The HTTP fallback: the Kick and the close come as records of a poll.
+  let opens = 0;
+  let polls = 0;
+  /** @type {typeof fetch} */
+  const server = async (input, init = {}) => {
+    const headers = /** @type {Record<string, string>} */ (init.headers ?? {});
+    const signal = /** @type {AbortSignal} */ (init.signal);
+    if (String(input).endsWith('/send')) return new Response(null, { status: 204 });
+    if (!headers[SESSION_HEADER]) return new Response(Uint8Array.of(0x89, 0), { headers: { [SESSION_HEADER]: `s${++opens}` } });
+    if (++polls === 1) {
+      const records = [
+        encodeRecord(Record.MESSAGE, encodeServerMessage(welcome)),
+        encodeRecord(Record.MESSAGE, encodeServerMessage({ type: 'Kick', reason: 'Removed', message: said })),
+        encodeClose(1008, said),
+      ];
+      return new Response(/** @type {Uint8Array<ArrayBuffer>} */ (Uint8Array.from(records.flatMap((r) => [...r]))));
+    }
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+  };
+  const poll = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'poll', fetch: server, name: 'ada', room: 'r1',
+    reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(poll));
+  const pollHeard = heard(poll);
+  poll.connect();
+  await until(() => poll.state === 'failed', 'the fallback session to end');
+  await ended(poll, pollHeard);
+  assert.equal(opens, 1, 'no new fallback session');
 });
 
 test('a page whose thread was blocked past the silence limit reads the messages queued meanwhile before judging the link', { timeout: 10000 }, async (t) => {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   decodeClientMessage, decodeServerMessage, encodeClientMessage, encodeServerMessage,
-  DecodeError, EncodeError, Writer, Reader,
+  DecodeError, EncodeError, Writer, Reader, PROTOCOL_VERSION,
 } from '../index.js';
 import { TESTDATA, fromHex, loadVectors, toHex, toSdk } from './vectors.js';
 
@@ -17,6 +17,25 @@ test('the vector list covers both directions', () => {
   assert.ok(vectors.length >= 20, `only ${vectors.length} vectors`);
   assert.ok(vectors.some((v) => v.direction === 'client_to_server'));
   assert.ok(vectors.some((v) => v.direction === 'server_to_client'));
+});
+
+test('the vectors that must exist are there', () => {
+  // The loop below tests whatever vectors.json holds, so one that went missing would fail
+  // nothing there: the list of tests/tests/golden.rs (REQUIRED), which the Rust side checks too.
+  const names = new Set(vectors.map((v) => v.name));
+  const required = [
+    'hello_player', 'hello_spectator', 'hello_controller', 'hello_resume', 'input', 'ack', 'chat', 'ping',
+    'welcome', 'snapshot_full', 'snapshot_delta', 'snapshot_extrapolated', 'event_chat', 'event_audience',
+    'controller_feedback', 'pong', 'kick', 'kick_removed',
+  ];
+  for (const name of required) assert.ok(names.has(name), `no vector ${name}`);
+  // The Hellos state the version the SDK speaks: a protocol bump the SDK missed fails here.
+  const hello = /** @type {any} */ (vectors.find((v) => v.name === 'hello_player'));
+  assert.equal(toSdk(hello.value).version, PROTOCOL_VERSION);
+  // Protocol 7's Removed, by its wire tag, 10.
+  const removed = /** @type {any} */ (vectors.find((v) => v.name === 'kick_removed'));
+  assert.deepEqual(decodeServerMessage(fromHex(removed.hex)), { type: 'Kick', reason: 'Removed', message: 'removed by the operator: spamming the chat' });
+  assert.equal(removed.hex.slice(0, 4), '050a');
 });
 
 for (const vector of vectors) {
@@ -102,7 +121,7 @@ test('snapshot ticks and inputs are LEB128, and escaped ages read back', () => {
 test('bad input gets the error PROTOCOL.md names', () => {
   rejects('06', 'UnknownTag'); // no server message 6
   rejects('0505216d', 'Truncated');
-  rejects('050a00', 'UnknownTag'); // kick reason 10
+  rejects('050b00', 'UnknownTag'); // kick reason 11 (10 is Removed, since protocol 7)
   rejects('0207', 'Truncated');
   rejects('020506', 'UnknownTag'); // event kind 6
   rejects('000700fa', 'StringTooLong'); // a room name of 250 bytes

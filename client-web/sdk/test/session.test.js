@@ -193,7 +193,7 @@ test('an abnormal close reconnects with growing backoff and resumes with the tok
 });
 
 test('fatal kicks fail the session; going-away kicks retry', () => {
-  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['ResumeRejected', 1008], ['BadHello', 1002]])) {
+  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['ResumeRejected', 1008], ['BadHello', 1002], ['Removed', 1008]])) {
     const s = joined();
     s.handleMessage(encodeServerMessage({ type: 'Kick', reason: /** @type {any} */ (reason), message: 'no' }), 10);
     s.handleClose(code, 'no', true, 11);
@@ -253,6 +253,64 @@ test('Full ends a first join, and is retried while resuming a seat', () => {
   assert.equal(s.state, 'failed');
   assert.ok(s.error instanceof KickedError && s.error.reason === 'Full' && s.error.code === 1013, `${s.error}`);
   assert.equal(s.attempt, 21);
+});
+
+test('Removed ends the session for good, joined, on the way back to a seat and on a first join, with the operator\'s words', () => {
+  /**
+   * The server's Removed kick and its close, then what the session did with them; and nothing
+   * more, however long the driver keeps asking.
+   * @param {Session} s @param {string} message @param {number} now
+   */
+  const removed = (s, message, now) => {
+    s.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'Removed', message }), now);
+    s.handleClose(1008, message, true, now + 1);
+    const after = drain(s);
+    assert.equal(s.state, 'failed');
+    assert.equal(s.pollTimeout(), null, 'nothing more to do: no reconnect is scheduled');
+    s.handleTimeout(now + 60_000);
+    assert.deepEqual(drain(s), { sent: [], events: [], actions: [] }, 'a minute on: no socket opened, nothing sent');
+    assert.throws(() => s.connect(now + 60_000), /failed and does not connect again/);
+    return after;
+  };
+
+  // Removed from the room while playing.
+  const s = joined();
+  const said = 'removed by the operator: spamming the chat';
+  const { events, actions } = removed(s, said, 10);
+  assert.deepEqual(actions, [], 'no socket opened');
+  const error = events.find((e) => e.type === 'error')?.error;
+  assert.ok(error instanceof KickedError, `${error}`);
+  assert.equal(error.reason, 'Removed');
+  assert.equal(error.serverMessage, said, 'the operator\'s reason, as the server said it');
+  assert.equal(error.code, 1008);
+  assert.equal(error.message, `Removed: ${said}`);
+  assert.equal(s.error, error);
+  assert.deepEqual(events.filter((e) => e.type === 'state').map((e) => e.type === 'state' && e.state), ['failed']);
+  const failed = events.find((e) => e.type === 'state');
+  assert.ok(failed?.type === 'state' && failed.cause === error);
+
+  // Dropped, and on the way back to the seat turned away by a ban: unlike `Full` there, not
+  // retried, though the session has a seat to resume.
+  const back = joined();
+  back.handleClose(1006, '', false, 10);
+  back.handleTimeout(/** @type {number} */ (back.pollTimeout()));
+  back.handleOpen(400);
+  const hello = drain(back).sent[0];
+  assert.deepEqual(hello.type === 'Hello' && hello.resume, token, 'the Hello resumes the seat');
+  const banned = 'banned for 9 more minutes: spamming the chat';
+  const refused = removed(back, banned, 401);
+  assert.deepEqual(refused.actions, []);
+  assert.ok(back.error instanceof KickedError && back.error.reason === 'Removed' && back.error.serverMessage === banned, `${back.error}`);
+
+  // A first join refused by a ban: the server's words, not an unreachable server.
+  const fresh = new Session({ name: 'ada', room: 'r1', random: () => 0.5 });
+  fresh.connect(0);
+  fresh.handleOpen(0);
+  drain(fresh);
+  removed(fresh, banned, 1);
+  assert.ok(fresh.error instanceof KickedError, `${fresh.error}`);
+  assert.equal(fresh.error.reason, 'Removed');
+  assert.equal(fresh.connections, 0);
 });
 
 test('only a connection that lasted resets the backoff: one closed right after its Welcome does not', () => {

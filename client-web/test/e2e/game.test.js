@@ -1097,6 +1097,41 @@ test('a full room offers to watch it instead', async () => {
   }
 });
 
+test('a player an operator removes and bans is told why, and the page does not rejoin', async () => {
+  const token = 'e2e-operator-token-of-32-bytes-x';
+  const moderated = await startServer(['--admin-token', token]);
+  const auth = { authorization: `Bearer ${token}` };
+  const seats = async () => (await (await fetch(`${moderated.http}/rooms/e2e-mod/seats`, { headers: auth })).json()).seats;
+  const { context, page, errors } = await openPage(browser);
+  try {
+    await page.goto(`${moderated.http}/?room=e2e-mod&transport=ws`);
+    await page.waitForSelector('#game[data-state="joined"][data-room="e2e-mod"]');
+    const [seat] = await seats();
+    assert.equal(seat.role, 'player');
+    const kicked = await fetch(`${moderated.http}/rooms/e2e-mod/kick`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ player: seat.player, reason: 'spamming the chat', ban: '10m' }),
+    });
+    assert.equal(kicked.status, 200, await kicked.text());
+    await page.waitForSelector('#failure:not([hidden])');
+    assert.equal(await page.textContent('#failure-title'), 'Removed by an operator');
+    assert.match(await page.textContent('#failure-text') ?? '', /removed by the operator: spamming the chat/);
+    assert.equal(await page.isHidden('#failure-retry'), true, 'no one-click way back in');
+    // No reconnect behind the dialog: the room stays without the player.
+    await new Promise((done) => setTimeout(done, 1500));
+    assert.deepEqual(await seats(), []);
+    // Back in through the lobby, the ban answers, saying for how long.
+    await page.goto(`${moderated.http}/?room=e2e-mod&transport=ws`);
+    await page.waitForSelector('#failure:not([hidden])');
+    assert.match(await page.textContent('#failure-text') ?? '', /banned for 10 more minutes: spamming the chat/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+    await moderated.stop();
+  }
+});
+
 test('Enter in the name field plays: quick play, or the room typed', async () => {
   const { context, page, errors } = await openPage(browser);
   await page.goto(server.http);

@@ -257,7 +257,7 @@ test('closes read from /metrics say who closed first: a browser tab that quit is
   assert.deepEqual(closeRows({ 1000: 7, 1001: 4, 1008: 2 }, closes), [
     { code: '1000', name: 'normal (client left)', count: 7 },
     { code: '1001', name: 'going away (client left)', count: 3 },
-    { code: '1008', name: 'policy (idle, rate, slow, replaced), by the server', count: 2 },
+    { code: '1008', name: 'policy (idle, rate, slow, replaced, removed), by the server', count: 2 },
     { code: '1001', name: 'going away (server shutdown)', count: 1 },
   ]);
   // Where /metrics is not served: by code alone, not guessing who.

@@ -1,9 +1,10 @@
-// What the game view says, in Node: failures (lost, unreachable, full or busy, each in a
-// player's words with the details apart), the scoreboard of a page that joined mid-round, the
-// intermission message of one that joined in it, and which chat lines stay. On a stand-in page,
+// What the game view says, in Node: failures (lost, unreachable, full or busy, removed by an
+// operator, each in a player's words with the details apart), the scoreboard of a page that
+// joined mid-round, the intermission message of one that joined in it, and which chat lines stay. On a stand-in page,
 // with a client that connects nowhere: scores across a reconnect, the invite link and its
 // warning, a hidden page's controls, the bandwidth readings after "Try again", the room it joins
-// again after matchmaking, a chat line typed while disconnected, and watching a full room.
+// again after matchmaking, a chat line typed while disconnected, watching a full room, and the
+// lobby as the only way on after a removal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFor } from '../../sdk/index.js';
@@ -44,6 +45,19 @@ test('a connection given up on after its retries reads as lost, with the technic
   const broken = describeFailure(new ConnectionClosedError(1002, 'bad frame', false));
   assert.match(broken.text, /could not understand each other\. Reload the page/);
   assert.equal(broken.details, 'closed with 1002: bad frame');
+});
+
+test('a removal by an operator says so, in the server\'s own words', () => {
+  const banned = describeFailure(new KickedError('Removed', 'banned for 9 more minutes: spamming the chat', 1008));
+  assert.equal(banned.title, 'Removed by an operator');
+  assert.equal(banned.text, 'An operator of this server removed you from the room, or banned you for a while. '
+    + 'The server said: “banned for 9 more minutes: spamming the chat”');
+  assert.equal(banned.details, '');
+  assert.match(describeFailure(new KickedError('Removed', 'removed by the operator: spamming the chat', 1008)).text,
+    /The server said: “removed by the operator: spamming the chat”$/);
+  // The other kicks keep their titles.
+  assert.equal(describeFailure(new KickedError('Replaced', 'resumed elsewhere', 1008)).title, 'Disconnected');
+  assert.equal(describeFailure(new KickedError('Full', 'room den is full', 1013)).title, 'Room full');
 });
 
 test('a server that is full or busy says so, not that it cannot be reached', () => {
@@ -157,6 +171,22 @@ function newGame(t) {
   const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {} });
   t.after(() => game.exit());
   return game;
+}
+
+/**
+ * Notes which of the failure dialog's elements take the focus, for the test's length.
+ * @param {import('node:test').TestContext} t @returns {string[]}
+ */
+function focusLog(t) {
+  /** @type {string[]} */
+  const focused = [];
+  for (const id of ['#failure-retry', '#failure-lobby', '#failure-text']) {
+    const element = document.querySelector(id);
+    const focus = element.focus;
+    element.focus = () => focused.push(id);
+    t.after(() => { element.focus = focus; });
+  }
+  return focused;
 }
 
 /** @param {number} room @param {{ resumed?: boolean }} [o] @returns {any} */
@@ -412,6 +442,49 @@ test('a full room offers to watch it instead, and does, as a spectator of the sa
   // Any other failure has no such way out.
   game.onFailure(new ConnectionClosedError(1006, 'gave up', false));
   assert.equal(watch.hidden, true);
+});
+
+test('after a removal by an operator the page goes back to the lobby only when asked: no "Try again", no rejoin on a restore', (t) => {
+  let clients = 0;
+  let exits = 0;
+  class Counted extends TestGame {
+    createClient() {
+      clients += 1;
+      return super.createClient();
+    }
+  }
+  const game = new Counted({ name: 'ada', room: 'den', spectate: false, onExit() { exits += 1; } });
+  t.after(() => game.exit());
+  game.onWelcome(welcome(1));
+  const focused = focusLog(t);
+  const error = new KickedError('Removed', 'removed by the operator: spamming the chat', 1008);
+  game.client.session.error = error;
+  game.onFailure(error);
+  assert.equal(document.querySelector('#failure').hidden, false);
+  assert.equal(document.querySelector('#failure-title').textContent, 'Removed by an operator');
+  assert.match(document.querySelector('#failure-text').textContent, /“removed by the operator: spamming the chat”/);
+  assert.equal(game.root.dataset.failure, 'Removed');
+  assert.equal(document.querySelector('#failure-retry').hidden, true, 'no way straight back into the room');
+  assert.equal(document.querySelector('#failure-watch').hidden, true);
+  assert.equal(document.querySelector('#failure-lobby').hidden, false);
+  // The message has the focus: an Enter that ends a chat line presses nothing.
+  assert.deepEqual(focused, ['#failure-text']);
+  // A page restored from the back/forward cache keeps saying so, and joins nothing.
+  window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
+  assert.equal(clients, 1, 'no new client');
+  assert.equal(document.querySelector('#failure').hidden, false);
+  document.querySelector('#failure-lobby').dispatchEvent(new Event('click'));
+  assert.equal(exits, 1, 'back to the lobby');
+  assert.equal(clients, 1);
+});
+
+test('a failure after a removal offers "Try again" again, with the focus', (t) => {
+  const game = newGame(t);
+  const focused = focusLog(t);
+  game.onFailure(new KickedError('Removed', 'banned for 9 more minutes: spamming the chat', 1008));
+  game.onFailure(new KickedError('RateLimited', 'more than 2 chat lines per second', 1008));
+  assert.equal(document.querySelector('#failure-retry').hidden, false);
+  assert.deepEqual(focused, ['#failure-text', '#failure-retry']);
 });
 
 test('chat names keep their player\'s colour, lightened where needed to read at 4.5:1 on the arena floor', async () => {

@@ -522,6 +522,39 @@ fn a_rate_limit_kick_ends_the_session_even_once_joined() {
 }
 
 #[test]
+fn an_operators_removal_ends_the_session_with_its_message() {
+    // The seat is gone, and a ban would refuse every attempt alike: the client does not
+    // rejoin on its own, and the message (which says why) reaches the application.
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    let message = KickText::truncated("removed by the operator: spamming the chat");
+    h.recv(ServerMessage::Kick(Kick { reason: KickReason::Removed, message }));
+    assert!(h.session.state().is_joined(), "the close frame follows the Kick");
+    h.session.handle_close_frame(h.now, Some(1008), "removed");
+    let events = h.events();
+    assert_eq!(
+        events,
+        vec![
+            Event::Disconnected {
+                reason: Disconnect::Kicked(Kicked {
+                    reason: KickReason::Removed,
+                    message: "removed by the operator: spamming the chat".into(),
+                    close_code: Some(1008),
+                }),
+                retry_in: None,
+            },
+            Event::Ended(End::GaveUp),
+        ]
+    );
+    assert_eq!(h.session.poll_close(), Some(CloseAction::Finish), "the closing handshake ends");
+    assert!(h.session.state().is_ended());
+    assert_eq!(h.session.end(), Some(End::GaveUp));
+    assert_eq!(h.session.poll_timeout(), None, "no reconnect is scheduled");
+    assert!(!h.session.poll_connect(h.now + Duration::from_secs(3600)));
+}
+
+#[test]
 fn a_dropped_connection_backs_off_then_resumes_with_the_token() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));

@@ -106,6 +106,7 @@ impl Match {
                 name: Name::truncated("bot"),
                 resume: None,
                 link: link.clone(),
+                client: std::net::Ipv4Addr::LOCALHOST.into(),
                 reservation: None,
             };
             room.handle(RoomCommand::Join { request, reply }, start);

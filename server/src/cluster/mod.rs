@@ -705,7 +705,7 @@ impl Cluster {
         };
         // Another node proxied this client here: never proxy again.
         if let Some(hop) = hop {
-            return self.admit_hop(ctx, hello, link, hop).await;
+            return self.admit_hop(ctx, hello, link, hop, client).await;
         }
         // Until this process holds its node's id, the directory's rooms and seats under that
         // id are not its own (another process's, or none yet): it places no join.
@@ -717,7 +717,7 @@ impl Cluster {
             // room counts as unknown: the join is placed through the directory (a named room
             // exists once in the fleet; joined here, it would open a second one).
             if ctx.token_room(token).is_some_and(|room| resume_fits(&hello.room, &room)) {
-                return self.join_here(ctx, hello, link).await;
+                return self.join_here(ctx, hello, link, client).await;
             }
             match self.directory.find_token(token).await {
                 Ok(Some((node, room, url)))
@@ -748,7 +748,7 @@ impl Cluster {
                     if let RoomRequest::Named(room) = hello.room
                         && ctx.has_room(&room)
                     {
-                        return self.join_here(ctx, hello, link).await;
+                        return self.join_here(ctx, hello, link, client).await;
                     }
                     return refuse(directory_unavailable("resume"));
                 }
@@ -819,14 +819,14 @@ impl Cluster {
                     if let Wanted::Named(room) = wanted
                         && ctx.has_room(&room)
                     {
-                        return self.join_here(ctx, hello, link).await;
+                        return self.join_here(ctx, hello, link, client).await;
                     }
                     return refuse(directory_unavailable("join"));
                 }
             };
             let placed = Hello { room: RoomRequest::Named(placement.room), ..hello };
             if placement.node == self.node {
-                let admitted = self.join_here(ctx, placed, link).await;
+                let admitted = self.join_here(ctx, placed, link, client).await;
                 match &admitted {
                     Ok(_) => self.promise_taken(placement.room, promise),
                     Err(_) => self.promise_released(placement.room, promise),
@@ -880,6 +880,7 @@ impl Cluster {
         mut hello: Hello,
         link: &Arc<ClientLink>,
         hop: Hop,
+        client: IpAddr,
     ) -> Result<Admitted, ReadEnd> {
         if let Some(meant) = hop.node.as_deref()
             && meant != self.node
@@ -896,7 +897,7 @@ impl Cluster {
         }
         if let Some(promise) = hop.promise {
             let room = named_room(&hello.room);
-            let admitted = self.join_here(ctx, hello, link).await;
+            let admitted = self.join_here(ctx, hello, link, client).await;
             if let (Ok(_), Some(room)) = (&admitted, room) {
                 self.promise_taken(room, promise);
             }
@@ -906,7 +907,7 @@ impl Cluster {
         match seat.filter(|room| resume_fits(&hello.room, room)) {
             Some(room) => {
                 hello.room = RoomRequest::Named(room);
-                self.join_here(ctx, hello, link).await
+                self.join_here(ctx, hello, link, client).await
             }
             None => {
                 debug!("a resume proxied here for a seat that is gone");
@@ -926,9 +927,10 @@ impl Cluster {
         ctx: &Arc<ServerContext>,
         hello: Hello,
         link: &Arc<ClientLink>,
+        client: IpAddr,
     ) -> Result<Admitted, ReadEnd> {
         let room = named_room(&hello.room);
-        let joined = connection::join(hello, link, ctx).await;
+        let joined = connection::join(hello, link, ctx, client).await;
         if joined.is_none()
             && let Some(room) = room
             && !ctx.has_room(&room)

@@ -206,11 +206,16 @@ pub async fn open(url: &str) -> Ws {
     ws
 }
 
-/// Opens a WebSocket whose socket receive buffer is tiny, so a client that stops reading
-/// backs up into the server quickly.
-pub async fn open_small_buffer(addr: SocketAddr) -> Ws {
+/// Opens a WebSocket offering `tickwire.v1` to the server at `addr` from the local address
+/// `from` (any of 127.0.0.0/8 reaches loopback), as a client of another address would.
+pub async fn open_from(addr: SocketAddr, from: &str) -> Ws {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(2048).unwrap();
+    socket.bind(SocketAddr::new(from.parse().unwrap(), 0)).unwrap();
+    open_on(socket, addr).await
+}
+
+/// Connects `socket` to `addr` and upgrades it to a WebSocket offering `tickwire.v1`.
+async fn open_on(socket: tokio::net::TcpSocket, addr: SocketAddr) -> Ws {
     let stream = socket.connect(addr).await.unwrap();
     let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
@@ -218,6 +223,14 @@ pub async fn open_small_buffer(addr: SocketAddr) -> Ws {
         .await
         .expect("upgrade accepted");
     ws
+}
+
+/// Opens a WebSocket whose socket receive buffer is tiny, so a client that stops reading
+/// backs up into the server quickly.
+pub async fn open_small_buffer(addr: SocketAddr) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    open_on(socket, addr).await
 }
 
 /// How a connection ended, from the client's side.

@@ -168,8 +168,9 @@ enum Phase {
 struct Status {
     phase: Phase,
     /// The server turned us away since the last join (a kick whose reason `is_refusal()`: a
-    /// full room, another protocol version, a refused `Hello`; the log says which). Any other
-    /// kick (a server restart's `ShuttingDown`, `Idle`, `Replaced`, ...) just reconnects.
+    /// full room, another protocol version, a refused `Hello`, an operator's removal or ban;
+    /// the log says which). Any other kick (a server restart's `ShuttingDown`, `Idle`,
+    /// `Replaced`, ...) just reconnects.
     kicked: bool,
 }
 

@@ -155,8 +155,9 @@ enum Play {
     /// Joined; the ship waits to respawn.
     Dead,
     /// The server turned us away (a kick whose reason `is_refusal()`: a full room, another
-    /// protocol version, a refused `Hello`); retrying until it takes us. Any other kick (a
-    /// server restart's `ShuttingDown`, `Idle`, `Replaced`, ...) just reconnects.
+    /// protocol version, a refused `Hello`, an operator's removal or ban); retrying until it
+    /// takes us. Any other kick (a server restart's `ShuttingDown`, `Idle`, `Replaced`, ...)
+    /// just reconnects.
     Kicked,
 }
 

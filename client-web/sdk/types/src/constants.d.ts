@@ -14,8 +14,9 @@ export function truncateUtf8(text: string, maxBytes: number): string;
  * @param {string} name
  */
 export function isValidRoomName(name: string): boolean;
-/** The protocol version this SDK speaks; sent first in every `Hello`. */
-export const PROTOCOL_VERSION: 6;
+/** The protocol version this SDK speaks; sent first in every `Hello`. Version 7 adds the kick
+ * reason `Removed` (PROTOCOL.md 5). */
+export const PROTOCOL_VERSION: 7;
 /** The WebSocket subprotocol the server requires. It names the message family, not the version:
  * it stays `tickwire.v1` across protocol versions, so a mismatched client still hears why. */
 export const SUBPROTOCOL: "tickwire.v1";
@@ -67,8 +68,10 @@ export const CloseCode: Readonly<{
 export const ROLES: readonly ["Player", "Spectator", "Controller"];
 /** Round phases, by wire index. */
 export const PHASES: readonly ["Playing", "Intermission"];
-/** Kick reasons, by wire index. */
-export const KICK_REASONS: readonly ["VersionMismatch", "BadHello", "MalformedMessage", "Full", "ResumeRejected", "RateLimited", "Idle", "TooSlow", "Replaced", "ShuttingDown"];
+/** Kick reasons, by wire index (PROTOCOL.md 5). `Removed` (10, protocol 7): an operator removed
+ * the client from its room, or bans its address or name for a while; the message says which
+ * and why, and the client does not rejoin on its own. */
+export const KICK_REASONS: readonly ["VersionMismatch", "BadHello", "MalformedMessage", "Full", "ResumeRejected", "RateLimited", "Idle", "TooSlow", "Replaced", "ShuttingDown", "Removed"];
 /** Event kinds, by wire index. */
 export const EVENT_KINDS: readonly ["Joined", "Left", "Scored", "RoundOver", "Chat", "Audience"];
 /** Arena entity kinds and flags (`tickwire_shared::arena` in Rust). */

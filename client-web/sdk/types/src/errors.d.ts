@@ -21,7 +21,10 @@ export class EncodeError extends Error {
 }
 /**
  * The server ended the session for good: a `Kick` (or a close code) that retrying would not
- * fix. The application shows `message` to the user; the SDK does not reconnect.
+ * fix. The application shows `message` to the user; the SDK does not reconnect. After
+ * `Removed` (protocol 7: an operator removed the client from its room, or bans its address or
+ * name for a while) `serverMessage` says which and why, e.g. "banned for 9 more minutes:
+ * spamming the chat": show it as it is, and do not rejoin without the person asking.
  */
 export class KickedError extends Error {
     /**
@@ -31,7 +34,7 @@ export class KickedError extends Error {
      * @param {number} [serverVersion] for `VersionMismatch`: the version the server speaks
      */
     constructor(reason: import("./messages.js").KickReason, message: string, code: number, serverVersion?: number);
-    reason: "VersionMismatch" | "BadHello" | "MalformedMessage" | "Full" | "ResumeRejected" | "RateLimited" | "Idle" | "TooSlow" | "Replaced" | "ShuttingDown";
+    reason: "VersionMismatch" | "BadHello" | "MalformedMessage" | "Full" | "ResumeRejected" | "RateLimited" | "Idle" | "TooSlow" | "Replaced" | "ShuttingDown" | "Removed";
     serverMessage: string;
     code: number;
     serverVersion: number | undefined;

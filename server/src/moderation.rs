@@ -1,0 +1,730 @@
+//! Moderation for operators: who sits in a room, removing a client, and bans.
+//!
+//! A public game with chat and names needs a way to show someone the door. An operator, with
+//! `--admin-token`, can list a room's seats (name, role, score, address), remove a seat (the
+//! client gets `Kick { Removed }` with the operator's reason and close 1008; the seat goes at
+//! once, so no resume brings it back), and ban an address or a name for a while: a `Hello`
+//! from a banned client is answered with `Kick { Removed }` saying for how long and why, and
+//! the clients in the repository do not rejoin on their own after one (PROTOCOL.md 5, `Kick`).
+//!
+//! The routes live where `/metrics` does: on the admin listener (`--admin-bind`), or on the
+//! public one when there is none. Every one needs `Authorization: Bearer <--admin-token>`
+//! (401 without it; without `--admin-token` they answer 403 saying so):
+//!
+//! - `GET /rooms/{room}/seats`: the room's seats, as [`SeatInfo`] rows;
+//! - `POST /rooms/{room}/kick` `{"player": 3, "reason": "...", "ban": "1h"}`: removes one seat,
+//!   and with `ban`, bans its address (and its name, when join tokens vouch for names);
+//! - `GET /bans`, `POST /bans` `{"address" | "name", "for": "1h", "reason"}` (which removes
+//!   the clients it covers from every room of this node), `DELETE /bans?address=` or
+//!   `?name=`.
+//!
+//! Bans are this node's: in a fleet, a ban refuses every join this node answers (clients who
+//! reach one of its rooms through another node included: the forwarding node names them), and
+//! an operator bans on each node (`GET /nodes` lists them). They last for their time or until
+//! the process ends; at most [`MAX_BANS`] at once.
+
+use crate::context::ServerContext;
+use crate::room::{RoomCommand, SeatInfo};
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tickwire_shared::{KickText, Name, PlayerId, RoomName};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::info;
+
+/// Most bans held at once. Bans are entered by operators, not peers, but a script gone wrong
+/// must not grow the table without end; past it `POST /bans` answers 507.
+pub const MAX_BANS: usize = 10_000;
+
+/// The longest ban: a year. Longer belongs in the game's backend (its join tokens).
+pub const MAX_BAN: Duration = Duration::from_secs(365 * 86_400);
+
+/// The longest reason an operator may give, in bytes; the `Kick` a client gets carries what
+/// fits of it (96 bytes with its prefix).
+pub const MAX_REASON_LEN: usize = 200;
+
+/// How long a room may take to answer an operator before the request answers 503.
+const ROOM_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What an address ban covers: one IPv4 address, or the IPv6 /64 an address is in (a host
+/// picks any address of its /64 at will, so banning one of them would stop nobody).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressKey {
+    /// One IPv4 address (IPv4-mapped IPv6 addresses included).
+    V4(std::net::Ipv4Addr),
+    /// An IPv6 /64, by its network address.
+    V6Net(Ipv6Addr),
+}
+
+impl AddressKey {
+    /// The key that covers `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => AddressKey::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressKey::V4(v4),
+                None => AddressKey::V6Net(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+            },
+        }
+    }
+
+    /// Whether a ban of this key covers `ip`.
+    pub fn covers(&self, ip: IpAddr) -> bool {
+        AddressKey::of(ip) == *self
+    }
+}
+
+impl std::fmt::Display for AddressKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddressKey::V4(v4) => write!(f, "{v4}"),
+            AddressKey::V6Net(net) => write!(f, "{net}/64"),
+        }
+    }
+}
+
+/// How names compare for bans and removals: trimmed, without control characters (as the server
+/// cleans a `Hello`'s name), and in lower case, so `Ada` and `ada ` are one name.
+pub fn name_key(name: &str) -> String {
+    let cleaned: String = name.chars().filter(|c| !c.is_control()).collect();
+    cleaned.trim().to_lowercase()
+}
+
+/// What a ban refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BanTarget {
+    /// Clients from this address (or IPv6 /64).
+    Address(AddressKey),
+    /// Clients of this name ([`name_key`]). Without join tokens a player picks any name, so
+    /// this stops only the careless; with them, the game's backend vouches for names.
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+struct Ban {
+    until: Instant,
+    until_unix_ms: u64,
+    reason: String,
+}
+
+/// A ban, as `GET /bans` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BanInfo {
+    /// The address (or IPv6 /64) banned, if the ban is of an address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The name banned ([`name_key`]), if the ban is of a name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The operator's reason.
+    pub reason: String,
+    /// When it ends, milliseconds since the Unix epoch.
+    pub until_unix_ms: u64,
+    /// Seconds left, rounded up.
+    pub remaining_secs: u64,
+}
+
+/// The table is full ([`MAX_BANS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{MAX_BANS} bans are held already: lift some first")]
+pub struct BansFull;
+
+/// This node's bans. Expired ones are dropped as they are met.
+#[derive(Debug, Default)]
+pub struct Bans {
+    table: Mutex<HashMap<BanTarget, Ban>>,
+}
+
+impl Bans {
+    fn table(&self) -> MutexGuard<'_, HashMap<BanTarget, Ban>> {
+        // Every critical section is one map operation: a poisoned table is still consistent.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bans `target` for `length` from `now` (a ban of the same target is replaced).
+    pub fn ban(
+        &self,
+        target: BanTarget,
+        length: Duration,
+        reason: &str,
+        now: Instant,
+    ) -> Result<BanInfo, BansFull> {
+        let mut table = self.table();
+        if table.len() >= MAX_BANS && !table.contains_key(&target) {
+            table.retain(|_, ban| ban.until > now);
+            if table.len() >= MAX_BANS {
+                return Err(BansFull);
+            }
+        }
+        let until_unix_ms = unix_ms(SystemTime::now() + length);
+        let ban = Ban { until: now + length, until_unix_ms, reason: reason.to_owned() };
+        let info = info_of(&target, &ban, now);
+        table.insert(target, ban);
+        Ok(info)
+    }
+
+    /// Lifts the ban of `target`; what it was, if there was one still running.
+    pub fn lift(&self, target: &BanTarget, now: Instant) -> Option<BanInfo> {
+        self.table().remove(target).filter(|ban| ban.until > now).map(|b| info_of(target, &b, now))
+    }
+
+    /// The ban that refuses a client from `client` named `name`, if any (an address ban
+    /// first).
+    pub fn check(&self, client: IpAddr, name: &str, now: Instant) -> Option<BanInfo> {
+        let mut table = self.table();
+        if table.is_empty() {
+            return None;
+        }
+        for target in [BanTarget::Address(AddressKey::of(client)), BanTarget::Name(name_key(name))]
+        {
+            match table.get(&target) {
+                Some(ban) if ban.until > now => return Some(info_of(&target, ban, now)),
+                Some(_) => {
+                    table.remove(&target);
+                }
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// Every running ban, soonest to end first.
+    pub fn list(&self, now: Instant) -> Vec<BanInfo> {
+        let mut table = self.table();
+        table.retain(|_, ban| ban.until > now);
+        let mut bans: Vec<BanInfo> = table.iter().map(|(t, b)| info_of(t, b, now)).collect();
+        bans.sort_by_key(|b| b.until_unix_ms);
+        bans
+    }
+}
+
+fn info_of(target: &BanTarget, ban: &Ban, now: Instant) -> BanInfo {
+    let (address, name) = match target {
+        BanTarget::Address(key) => (Some(key.to_string()), None),
+        BanTarget::Name(name) => (None, Some(name.clone())),
+    };
+    let left = ban.until.saturating_duration_since(now);
+    BanInfo {
+        address,
+        name,
+        reason: ban.reason.clone(),
+        until_unix_ms: ban.until_unix_ms,
+        remaining_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+    }
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The `Kick` text of a removal: `removed by the operator` and the reason, cut to fit.
+pub fn removal_message(reason: &str) -> KickText {
+    if reason.is_empty() {
+        KickText::truncated("removed by the operator")
+    } else {
+        KickText::truncated(&format!("removed by the operator: {reason}"))
+    }
+}
+
+/// The `Kick` text a banned client's `Hello` gets: how long is left, and why.
+pub fn ban_message(ban: &BanInfo) -> KickText {
+    let left = ban.remaining_secs;
+    let time = if left >= 2 * 86_400 {
+        format!("{} more days", left.div_ceil(86_400))
+    } else if left >= 2 * 3_600 {
+        format!("{} more hours", left.div_ceil(3_600))
+    } else if left >= 120 {
+        format!("{} more minutes", left.div_ceil(60))
+    } else {
+        format!("{left} more seconds")
+    };
+    if ban.reason.is_empty() {
+        KickText::truncated(&format!("banned for {time}"))
+    } else {
+        KickText::truncated(&format!("banned for {time}: {}", ban.reason))
+    }
+}
+
+/// A ban's length: a number and a unit, `s`, `m`, `h` or `d` (`90s`, `10m`, `12h`, `7d`; a
+/// bare number is seconds), as `mint-token --ttl` reads it, from a second to [`MAX_BAN`].
+pub fn parse_ban_length(text: &str) -> Result<Duration, String> {
+    let secs = crate::command::parse_ttl(text)?;
+    if secs > MAX_BAN.as_secs() {
+        return Err(format!("`{text}` is longer than a ban may be (365d)"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The moderation routes, for the listener that serves `/metrics`.
+pub fn router() -> Router<Arc<ServerContext>> {
+    Router::new()
+        .route("/rooms/{room}/seats", get(seats))
+        .route("/rooms/{room}/kick", axum::routing::post(kick))
+        .route("/bans", get(list_bans).post(add_ban).delete(lift_ban))
+}
+
+/// The moderation routes' answer on a public listener when an admin listener serves them.
+pub fn elsewhere() -> Router<Arc<ServerContext>> {
+    async fn moved() -> (StatusCode, &'static str) {
+        (
+            StatusCode::NOT_FOUND,
+            "not found: moderation is served on the admin listener (--admin-bind)\n",
+        )
+    }
+    Router::new()
+        .route("/rooms/{room}/seats", get(moved))
+        .route("/rooms/{room}/kick", axum::routing::post(moved))
+        .route("/bans", get(moved).post(moved).delete(moved))
+}
+
+/// A request refused: its status and what is wrong, as plain text.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let Refusal { status, mut message } = self;
+        message.push('\n');
+        let mut response = (status, message).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            let bearer = header::HeaderValue::from_static("Bearer");
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, bearer);
+        }
+        response
+    }
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> Refusal {
+    Refusal { status, message: message.into() }
+}
+
+/// Checks `Authorization: Bearer` against `--admin-token`, in time that does not depend on
+/// where they differ.
+fn authorize(ctx: &ServerContext, headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(token) = &ctx.config.admin_token else {
+        return Err(text(
+            StatusCode::FORBIDDEN,
+            "moderation is off: start the server with --admin-token (TICKWIRE_ADMIN_TOKEN)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(given) if same_secret(given.as_bytes(), token.0.as_bytes()) => Ok(()),
+        _ => Err(text(
+            StatusCode::UNAUTHORIZED,
+            "moderation needs Authorization: Bearer <the server's --admin-token>",
+        )),
+    }
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    let mut differ = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        differ |= e ^ given.get(i).copied().unwrap_or(!e);
+    }
+    differ == 0
+}
+
+fn room_name(room: &str) -> Result<RoomName, Refusal> {
+    RoomName::try_from_str(room)
+        .ok()
+        .filter(|name| tickwire_shared::is_valid_room_name(name.as_str()))
+        .ok_or_else(|| {
+            text(
+                StatusCode::BAD_REQUEST,
+                format!("{room:?} is not a room name (1-16 letters, digits, '-', '_' or '.')"),
+            )
+        })
+}
+
+/// Sends `command` (made around its reply channel) to room `room` of this node and waits for
+/// the answer.
+async fn ask_room<T>(
+    ctx: &ServerContext,
+    room: &RoomName,
+    command: impl FnOnce(oneshot::Sender<T>) -> RoomCommand,
+) -> Result<T, Refusal> {
+    let Some(handle) = ctx.room_handle(room) else {
+        let elsewhere = if ctx.cluster().is_some() {
+            " (in a fleet, ask the node that hosts it: GET /rooms)"
+        } else {
+            ""
+        };
+        return Err(text(StatusCode::NOT_FOUND, format!("no room {room} on this node{elsewhere}")));
+    };
+    let (reply, answer) = oneshot::channel();
+    let busy =
+        || text(StatusCode::SERVICE_UNAVAILABLE, format!("room {room} did not answer in time"));
+    match tokio::time::timeout(ROOM_ANSWER_TIMEOUT, handle.commands.send(command(reply))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(text(StatusCode::NOT_FOUND, format!("room {room} has closed"))),
+        Err(_) => return Err(busy()),
+    }
+    match tokio::time::timeout(ROOM_ANSWER_TIMEOUT, answer).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(_)) => Err(text(StatusCode::NOT_FOUND, format!("room {room} has closed"))),
+        Err(_) => Err(busy()),
+    }
+}
+
+/// `GET /rooms/{room}/seats`.
+#[derive(Debug, Serialize)]
+struct SeatsReply {
+    room: String,
+    seats: Vec<SeatInfo>,
+}
+
+async fn seats(
+    State(ctx): State<Arc<ServerContext>>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Response {
+    let run = async {
+        authorize(&ctx, &headers)?;
+        let room = room_name(&room)?;
+        let seats = ask_room(&ctx, &room, |reply| RoomCommand::Seats { reply }).await?;
+        Ok(Json(SeatsReply { room: room.to_string(), seats }).into_response())
+    };
+    let answer: Result<Response, Refusal> = run.await;
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The body of `POST /rooms/{room}/kick`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KickRequest {
+    /// The seat (`player` of `GET /rooms/{room}/seats`).
+    player: u16,
+    /// Shown to the client, and kept with a ban.
+    #[serde(default)]
+    reason: String,
+    /// Also bans the client's address (and its name, when join tokens vouch for names) for
+    /// this long.
+    #[serde(default)]
+    ban: Option<String>,
+}
+
+/// `POST /rooms/{room}/kick`'s answer.
+#[derive(Debug, Serialize)]
+struct KickReply {
+    removed: SeatInfo,
+    bans: Vec<BanInfo>,
+}
+
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refusal> {
+    body.map(|Json(body)| body)
+        .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad request body: {}", e.body_text())))
+}
+
+fn reason_of(reason: &str) -> Result<String, Refusal> {
+    let reason = reason.trim();
+    if reason.len() > MAX_REASON_LEN || reason.chars().any(char::is_control) {
+        return Err(text(
+            StatusCode::BAD_REQUEST,
+            format!("`reason` must be at most {MAX_REASON_LEN} bytes, without control characters"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+fn length_of(field: &str, length: &str) -> Result<Duration, Refusal> {
+    parse_ban_length(length)
+        .map_err(|why| text(StatusCode::BAD_REQUEST, format!("`{field}`: {why}")))
+}
+
+async fn kick(
+    State(ctx): State<Arc<ServerContext>>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+    request: Result<Json<KickRequest>, JsonRejection>,
+) -> Response {
+    let run = async {
+        authorize(&ctx, &headers)?;
+        let room = room_name(&room)?;
+        let request = body(request)?;
+        let reason = reason_of(&request.reason)?;
+        let ban = request.ban.as_deref().map(|b| length_of("ban", b)).transpose()?;
+        let message = removal_message(&reason);
+        let who = crate::room::Removal::Player(PlayerId(request.player));
+        let removed =
+            ask_room(&ctx, &room, |reply| RoomCommand::Remove { who, message, reply }).await?;
+        let Some(removed) = removed.into_iter().next() else {
+            return Err(text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no seat {} in room {room} (GET /rooms/{room}/seats lists them)",
+                    request.player
+                ),
+            ));
+        };
+        info!(room = %room, player = removed.player, name = %removed.name, client = %removed.address, %reason, "an operator removed a client");
+        let mut bans = Vec::new();
+        if let Some(length) = ban {
+            let now = Instant::now();
+            let mut targets = vec![BanTarget::Address(AddressKey::of(removed.address))];
+            if ctx.join.get().is_some() {
+                targets.push(BanTarget::Name(name_key(&removed.name)));
+            }
+            for target in targets {
+                bans.push(ctx.bans.ban(target, length, &reason, now).map_err(|e| {
+                    text(StatusCode::INSUFFICIENT_STORAGE, format!("removed, but not banned: {e}"))
+                })?);
+            }
+            info!(client = %removed.address, seconds = length.as_secs(), "banned");
+        }
+        Ok(Json(KickReply { removed, bans }).into_response())
+    };
+    let answer: Result<Response, Refusal> = run.await;
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /bans`'s answer.
+#[derive(Debug, Serialize)]
+struct BansReply {
+    bans: Vec<BanInfo>,
+}
+
+async fn list_bans(State(ctx): State<Arc<ServerContext>>, headers: HeaderMap) -> Response {
+    match authorize(&ctx, &headers) {
+        Ok(()) => Json(BansReply { bans: ctx.bans.list(Instant::now()) }).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Names one ban: the body of `POST /bans` (with `for` and `reason`), the query of
+/// `DELETE /bans`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BanRequest {
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "for")]
+    length: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+fn target_of(request: &BanRequest) -> Result<BanTarget, Refusal> {
+    match (&request.address, &request.name) {
+        (Some(address), None) => address
+            .trim()
+            .parse::<IpAddr>()
+            .map(|ip| BanTarget::Address(AddressKey::of(ip)))
+            .map_err(|_| {
+                text(
+                    StatusCode::BAD_REQUEST,
+                    format!("`address`: {address:?} is not an IP address"),
+                )
+            }),
+        (None, Some(name)) => {
+            let key = name_key(name);
+            if key.is_empty() || Name::try_from_str(&key).is_err() {
+                return Err(text(
+                    StatusCode::BAD_REQUEST,
+                    "`name` must be a name of 1 to 24 bytes",
+                ));
+            }
+            Ok(BanTarget::Name(key))
+        }
+        _ => Err(text(StatusCode::BAD_REQUEST, "name exactly one of `address` and `name`")),
+    }
+}
+
+/// `POST /bans`'s answer.
+#[derive(Debug, Serialize)]
+struct BanReply {
+    ban: BanInfo,
+    /// The seats of this node the ban covered, now removed.
+    removed: Vec<SeatInfo>,
+}
+
+async fn add_ban(
+    State(ctx): State<Arc<ServerContext>>,
+    headers: HeaderMap,
+    request: Result<Json<BanRequest>, JsonRejection>,
+) -> Response {
+    let run = async {
+        authorize(&ctx, &headers)?;
+        let request = body(request)?;
+        let target = target_of(&request)?;
+        let length = length_of(
+            "for",
+            request.length.as_deref().ok_or_else(|| {
+                text(
+                    StatusCode::BAD_REQUEST,
+                    "`for` is required: how long the ban lasts (90s, 10m, 12h, 7d)",
+                )
+            })?,
+        )?;
+        let reason = reason_of(&request.reason)?;
+        let ban = ctx
+            .bans
+            .ban(target.clone(), length, &reason, Instant::now())
+            .map_err(|e| text(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
+        info!(address = ?ban.address, name = ?ban.name, seconds = length.as_secs(), %reason, "an operator banned");
+        let who = match target {
+            BanTarget::Address(key) => crate::room::Removal::Address(key),
+            BanTarget::Name(name) => crate::room::Removal::Name(name),
+        };
+        let message = ban_message(&ban);
+        // Every room at once: one busy room costs the request its timeout, not each.
+        let asks = ctx.room_names().into_iter().map(|room| {
+            let (ctx, who) = (&ctx, who.clone());
+            async move {
+                ask_room(ctx, &room, |reply| RoomCommand::Remove { who, message, reply }).await
+            }
+        });
+        // A room that closed or did not answer in time removes nobody; the ban still refuses
+        // its clients' next joins.
+        let removed: Vec<SeatInfo> = futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
+            .flatten()
+            .collect();
+        Ok((StatusCode::CREATED, Json(BanReply { ban, removed })).into_response())
+    };
+    let answer: Result<Response, Refusal> = run.await;
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn lift_ban(
+    State(ctx): State<Arc<ServerContext>>,
+    headers: HeaderMap,
+    query: Result<Query<BanRequest>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let run = async {
+        authorize(&ctx, &headers)?;
+        let Query(request) = query
+            .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
+        let target = target_of(&request)?;
+        match ctx.bans.lift(&target, Instant::now()) {
+            Some(ban) => {
+                info!(address = ?ban.address, name = ?ban.name, "an operator lifted a ban");
+                Ok(Json(ban).into_response())
+            }
+            None => Err(text(StatusCode::NOT_FOUND, "no such ban")),
+        }
+    };
+    let answer: Result<Response, Refusal> = run.await;
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_ban_covers_its_64_and_mapped_ipv4_is_ipv4() {
+        let key = AddressKey::of("2001:db8:1:2:aaaa::1".parse().unwrap());
+        assert_eq!(key.to_string(), "2001:db8:1:2::/64");
+        assert!(key.covers("2001:db8:1:2:ffff::9".parse().unwrap()));
+        assert!(!key.covers("2001:db8:1:3::1".parse().unwrap()));
+        let v4 = AddressKey::of("::ffff:203.0.113.9".parse().unwrap());
+        assert_eq!(v4, AddressKey::of("203.0.113.9".parse().unwrap()));
+        assert!(!v4.covers("203.0.113.10".parse().unwrap()));
+    }
+
+    #[test]
+    fn bans_refuse_until_they_end_or_are_lifted() {
+        let bans = Bans::default();
+        let t0 = Instant::now();
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(bans.check(ip, "ada", t0), None);
+        let ban = bans
+            .ban(BanTarget::Address(AddressKey::of(ip)), Duration::from_secs(600), "spam", t0)
+            .unwrap();
+        assert_eq!((ban.remaining_secs, ban.reason.as_str()), (600, "spam"));
+        let found = bans.check(ip, "anyone", t0 + Duration::from_secs(60)).unwrap();
+        assert_eq!((found.address.as_deref(), found.remaining_secs), (Some("203.0.113.9"), 540));
+        assert_eq!(bans.check("203.0.113.10".parse().unwrap(), "ada", t0), None);
+        // Over: gone from the table too.
+        assert_eq!(bans.check(ip, "ada", t0 + Duration::from_secs(600)), None);
+        assert!(bans.list(t0).is_empty());
+
+        bans.ban(BanTarget::Name(name_key(" Ada ")), Duration::from_secs(60), "", t0).unwrap();
+        assert!(bans.check(ip, "ADA", t0).is_some(), "names compare as name_key does");
+        assert_eq!(bans.list(t0).len(), 1);
+        assert!(bans.lift(&BanTarget::Name("ada".into()), t0).is_some());
+        assert_eq!(bans.check(ip, "ada", t0), None);
+        assert_eq!(bans.lift(&BanTarget::Name("ada".into()), t0), None);
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let bans = Bans::default();
+        let t0 = Instant::now();
+        let target = |i: usize| BanTarget::Name(format!("p{i}"));
+        for i in 0..MAX_BANS {
+            bans.ban(target(i), Duration::from_secs(60), "", t0).unwrap();
+        }
+        assert_eq!(bans.ban(target(MAX_BANS), Duration::from_secs(60), "", t0), Err(BansFull));
+        // Replacing one is not growing.
+        assert!(bans.ban(target(0), Duration::from_secs(120), "", t0).is_ok());
+        // Expired bans make room.
+        let later = t0 + Duration::from_secs(61);
+        assert!(bans.ban(target(MAX_BANS), Duration::from_secs(60), "", later).is_ok());
+        assert_eq!(bans.list(later).len(), 2);
+    }
+
+    #[test]
+    fn ban_lengths() {
+        assert_eq!(parse_ban_length("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_ban_length(" 10m "), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_ban_length("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_ban_length("365d"), Ok(MAX_BAN));
+        assert_eq!(parse_ban_length("10"), Ok(Duration::from_secs(10)));
+        for bad in ["", "0s", "366d", "1.5h", "-1h", "1w", "99999999999999999999d"] {
+            assert!(parse_ban_length(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn messages_fit_a_kick_and_say_how_long() {
+        let ban = |remaining_secs, reason: &str| BanInfo {
+            address: None,
+            name: None,
+            reason: reason.into(),
+            until_unix_ms: 0,
+            remaining_secs,
+        };
+        assert_eq!(ban_message(&ban(45, "")).as_str(), "banned for 45 more seconds");
+        assert_eq!(ban_message(&ban(581, "spam")).as_str(), "banned for 10 more minutes: spam");
+        assert_eq!(ban_message(&ban(3 * 3600, "x")).as_str(), "banned for 3 more hours: x");
+        assert_eq!(ban_message(&ban(7 * 86_400, "x")).as_str(), "banned for 7 more days: x");
+        let long = "é".repeat(MAX_REASON_LEN / 2);
+        assert!(ban_message(&ban(60, &long)).len() <= 96);
+        assert_eq!(removal_message("").as_str(), "removed by the operator");
+        assert_eq!(removal_message("spam").as_str(), "removed by the operator: spam");
+        assert!(removal_message(&long).len() <= 96);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"s3cret-token", b"s3cret-token"));
+        assert!(!same_secret(b"s3cret-tokem", b"s3cret-token"));
+        assert!(!same_secret(b"s3cret", b"s3cret-token"));
+        assert!(!same_secret(b"s3cret-token-and-more", b"s3cret-token"));
+        assert!(!same_secret(b"", b"s3cret-token"));
+    }
+}

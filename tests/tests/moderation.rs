@@ -1,0 +1,202 @@
+//! Moderation end to end: an operator with `--admin-token` lists a room's seats, removes a
+//! client (`Kick { Removed }`, close 1008, no resume) and bans addresses and names; the bans
+//! refuse `Hello`s until they end or are lifted. Clients join from several loopback addresses
+//! (127.0.0.2, 127.0.0.3, ...), as clients of different machines would.
+
+mod support;
+
+use std::net::SocketAddr;
+use support::*;
+use tickwire_server::config::Secret;
+use tickwire_shared::{ClientMessage, EventKind, KickReason, Role};
+
+const TOKEN: &str = "an-operator-token-of-32-bytes-ok";
+
+/// `method path` on `addr` with `Authorization: Bearer token` (unless `None`) and a JSON body
+/// (unless empty); status, headers and body.
+async fn admin(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+    };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}{content}\r\n{body}"
+    );
+    http_request(addr, &request).await
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+async fn join_from(server: &TestServer, from: &str, role: Role, name: &str) -> Client {
+    Client::join_over(open_from(server.addr, from).await, hello_in(role, name, "duel")).await
+}
+
+async fn refused_from(server: &TestServer, from: &str, name: &str) -> Closed {
+    let ws = open_from(server.addr, from).await;
+    try_join(ws, hello_in(Role::Player, name, "duel")).await.expect_err("refused")
+}
+
+#[tokio::test]
+async fn an_operator_removes_players_and_bans_their_address_or_name() {
+    let mut config = test_config();
+    config.admin_token = Some(Secret(TOKEN.into()));
+    let server = TestServer::start_with_admin(config).await;
+    let op = server.admin.unwrap();
+
+    let ada = join_from(&server, "127.0.0.2", Role::Player, "ada").await;
+    let mut bob = join_from(&server, "127.0.0.3", Role::Player, "Bob").await;
+    let mut fan = join_from(&server, "127.0.0.1", Role::Spectator, "fan").await;
+    let ada_id = ada.welcome.player_id;
+
+    // Only on the admin listener, and only with the token.
+    let (status, _, body) = get_with(server.addr, "/rooms/duel/seats", "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("--admin-bind"), "{body}");
+    let (status, head, body) = admin(op, "GET", "/rooms/duel/seats", None, "").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(head.to_ascii_lowercase().contains("www-authenticate: bearer"), "{head}");
+    let (status, _, _) =
+        admin(op, "GET", "/rooms/duel/seats", Some("an-operator-token-of-32-bytes-no"), "").await;
+    assert_eq!(status, 401);
+
+    let (status, _, body) = admin(op, "GET", "/rooms/duel/seats", Some(TOKEN), "").await;
+    assert_eq!(status, 200, "{body}");
+    let seats = json(&body);
+    let seats = seats["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 3, "{body}");
+    let ada_seat = seats.iter().find(|s| s["player"] == ada_id.0).unwrap();
+    assert_eq!(ada_seat["name"], "ada");
+    assert_eq!(ada_seat["role"], "player");
+    assert_eq!(ada_seat["address"], "127.0.0.2");
+    assert_eq!(ada_seat["connected"], true);
+
+    // Removed, with a ban of the address: the client is told why; the others see it leave.
+    let kick =
+        format!(r#"{{"player": {}, "reason": "spamming the chat", "ban": "10m"}}"#, ada_id.0);
+    let (status, _, body) = admin(op, "POST", "/rooms/duel/kick", Some(TOKEN), &kick).await;
+    assert_eq!(status, 200, "{body}");
+    let answer = json(&body);
+    assert_eq!(answer["removed"]["name"], "ada");
+    assert_eq!(answer["bans"][0]["address"], "127.0.0.2");
+    ada.closed().await.assert_is(
+        1008,
+        Some(KickReason::Removed),
+        "removed by the operator: spamming the chat",
+    );
+    bob.wait_left(ada_id).await;
+
+    // Banned: every Hello from that address is refused, saying for how long and why.
+    let refused = refused_from(&server, "127.0.0.2", "ada2").await;
+    refused.assert_is(
+        1008,
+        Some(KickReason::Removed),
+        "banned for 10 more minutes: spamming the chat",
+    );
+    // Without join tokens a name vouches for nothing: only the address was banned.
+    let again = join_from(&server, "127.0.0.4", Role::Player, "ada").await;
+    drop(again);
+    let (status, _, body) = admin(op, "GET", "/bans", Some(TOKEN), "").await;
+    assert_eq!(status, 200);
+    let bans = json(&body);
+    assert_eq!(bans["bans"].as_array().unwrap().len(), 1, "{body}");
+    assert!(bans["bans"][0]["remaining_secs"].as_u64().unwrap() > 590);
+
+    // Lifted: the address joins again.
+    let (status, _, body) = admin(op, "DELETE", "/bans?address=127.0.0.2", Some(TOKEN), "").await;
+    assert_eq!(status, 200, "{body}");
+    let back = join_from(&server, "127.0.0.2", Role::Player, "ada").await;
+    drop(back);
+    let (status, _, _) = admin(op, "DELETE", "/bans?address=127.0.0.2", Some(TOKEN), "").await;
+    assert_eq!(status, 404, "lifted already");
+
+    // A name ban removes whoever has that name now, on every room of the node.
+    let ban = r#"{"name": "bob", "for": "1h", "reason": "cheating"}"#;
+    let (status, _, body) = admin(op, "POST", "/bans", Some(TOKEN), ban).await;
+    assert_eq!(status, 201, "{body}");
+    let answer = json(&body);
+    assert_eq!(answer["removed"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(answer["removed"][0]["name"], "Bob");
+    let bob_id = bob.welcome.player_id;
+    bob.closed().await.assert_is(
+        1008,
+        Some(KickReason::Removed),
+        "banned for 60 more minutes: cheating",
+    );
+    fan.wait_left(bob_id).await;
+    let refused = refused_from(&server, "127.0.0.5", " BOB").await;
+    refused.assert_is(1008, Some(KickReason::Removed), "cheating");
+
+    // Bad requests are told what is wrong.
+    let cases = [
+        ("POST", "/rooms/duel/kick", r#"{"player": 999}"#, 404, "no seat 999"),
+        ("POST", "/rooms/nowhere/kick", r#"{"player": 1}"#, 404, "no room nowhere"),
+        ("POST", "/rooms/duel/kick", r#"{"reason": "x"}"#, 400, "player"),
+        ("POST", "/rooms/duel/kick", r#"{"player": 1, "ban": "forever"}"#, 400, "`ban`"),
+        ("POST", "/rooms/du%20el/kick", r#"{"player": 1}"#, 400, "not a room name"),
+        (
+            "POST",
+            "/bans",
+            r#"{"address": "127.0.0.9", "name": "x", "for": "1h"}"#,
+            400,
+            "exactly one",
+        ),
+        ("POST", "/bans", r#"{"address": "nowhere", "for": "1h"}"#, 400, "`address`"),
+        ("POST", "/bans", r#"{"address": "127.0.0.9"}"#, 400, "`for` is required"),
+        ("POST", "/bans", r#"{"name": "x", "for": "400d"}"#, 400, "`for`"),
+        ("DELETE", "/bans", "", 400, "exactly one"),
+    ];
+    for (method, path, body, want, says) in cases {
+        let (status, _, answer) = admin(op, method, path, Some(TOKEN), body).await;
+        assert_eq!(status, want, "{method} {path} {body}: {answer}");
+        assert!(answer.contains(says), "{method} {path} {body}: {answer:?} should say {says:?}");
+    }
+    let (status, _, _) = admin(op, "GET", "/rooms/duel/kick", Some(TOKEN), "").await;
+    assert_eq!(status, 405);
+
+    // The spectator played on throughout.
+    fan.send(&ClientMessage::Chat(tickwire_shared::Chat {
+        text: tickwire_shared::ChatText::truncated("still here"),
+    }))
+    .await;
+    fan.wait_event(|e| matches!(e, EventKind::Chat { .. })).await;
+    let (_, _, metrics) = get_with(op, "/metrics", "").await;
+    assert!(metrics.contains("tickwire_clients_removed_total 2"), "{metrics}");
+    assert!(metrics.contains("tickwire_joins_banned_total 2"), "{metrics}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn moderation_needs_a_token_and_goes_where_the_metrics_go() {
+    // No token: the routes say how to turn moderation on.
+    let server = TestServer::start(test_config()).await;
+    let (status, _, body) = admin(server.addr, "GET", "/bans", Some(TOKEN), "").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--admin-token"), "{body}");
+    server.shutdown().await;
+
+    // A token and no admin listener: on the public port, as /metrics is.
+    let mut config = test_config();
+    config.admin_token = Some(Secret(TOKEN.into()));
+    let server = TestServer::start(config).await;
+    let (status, _, body) = admin(server.addr, "GET", "/bans", Some(TOKEN), "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"bans":[]}"#));
+    let (status, _, _) = admin(server.addr, "GET", "/bans", None, "").await;
+    assert_eq!(status, 401);
+    let player = join_from(&server, "127.0.0.2", Role::Player, "ada").await;
+    let path = "/rooms/duel/kick";
+    let body = format!(r#"{{"player": {}}}"#, player.welcome.player_id.0);
+    let (status, _, answer) = admin(server.addr, "POST", path, Some(TOKEN), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    player.closed().await.assert_is(1008, Some(KickReason::Removed), "removed by the operator");
+    server.shutdown().await;
+}

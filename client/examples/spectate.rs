@@ -91,9 +91,10 @@ async fn main() -> anyhow::Result<()> {
                     EventKind::Audience { spectators } => audience = spectators,
                     EventKind::Scored { .. } => {}
                 },
-                Some(Event::Disconnected { reason, retry_in }) => {
-                    println!("disconnected: {reason} (retry in {retry_in:?})");
-                }
+                Some(Event::Disconnected { reason, retry_in }) => match retry_in {
+                    Some(delay) => println!("disconnected: {reason} (retrying in {delay:?})"),
+                    None => println!("disconnected: {reason} (not retrying)"),
+                },
                 Some(Event::Ended(end)) => println!("ended: {end:?}"),
                 None => break,
                 Some(_) => {}

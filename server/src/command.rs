@@ -349,7 +349,7 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
     banner.push_str(&format!(
         "  dashboard:      {http}://{shown}/dashboard\n  game WebSocket: {ws}://{shown}/ws (subprotocol tickwire.v1)\n  rooms:          {http}://{shown}/rooms\n"
     ));
-    match &admin {
+    let operators = match &admin {
         Some(admin) => {
             let admin = reachable(
                 admin.local_addr().context("cannot read the listening address (--admin-bind)")?,
@@ -357,8 +357,17 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
             banner.push_str(&format!(
                 "  metrics:        http://{admin}/metrics (admin listener, --admin-bind: also /livez, /healthz, /stats, /dashboard)\n"
             ));
+            format!("http://{admin}")
         }
-        None => banner.push_str(&format!("  metrics:        {http}://{shown}/metrics\n")),
+        None => {
+            banner.push_str(&format!("  metrics:        {http}://{shown}/metrics\n"));
+            format!("{http}://{shown}")
+        }
+    };
+    if cli.config.admin_token.as_ref().is_some_and(|t| !t.0.trim().is_empty()) {
+        banner.push_str(&format!(
+            "  moderation:     {operators}/bans, {operators}/rooms/ROOM/seats (Authorization: Bearer --admin-token)\n"
+        ));
     }
     if cli.config.echo {
         banner.push_str(&format!("  echo:           {ws}://{shown}/echo\n"));

@@ -22,7 +22,8 @@ pub struct ServerConfig {
     /// a pod: it serves `/metrics`, `/livez` (liveness: 200 as long as the process serves, a
     /// drain and the shutdown's closes included), `/healthz` (readiness: 503 while draining
     /// and shutting down), `/stats`, `/rooms`, `/nodes` and
-    /// `/dashboard`, with a pool of its own (32 connections, 8 per address), so that a public
+    /// `/dashboard` (and, with `--admin-token`, moderation), with a pool of its own (32
+    /// connections, 8 per address), so that a public
     /// port full of clients never answers a liveness probe or a scrape with 503. `/metrics`
     /// then leaves the public port. Keep it on a private network: it has no TLS. Unset:
     /// everything on `--bind`. Bound by the command (`tickwire_server::command::main`); a
@@ -35,8 +36,8 @@ pub struct ServerConfig {
     /// bans an address or a name for a while (`/bans`), on the listener that serves
     /// `/metrics` (`--admin-bind`, else this one). Unset: those routes answer 403. Use 32
     /// random bytes or more (`openssl rand -base64 32`; the server warns at start when it is
-    /// shorter), and prefer the environment variable: a flag shows in `ps`. See README,
-    /// Moderation.
+    /// shorter), and prefer the environment variable: a flag shows in `ps`. Spaces and line
+    /// ends around it are ignored; empty is unset. See README, Moderation.
     #[arg(long, env = "TICKWIRE_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub admin_token: Option<Secret>,
 

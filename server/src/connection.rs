@@ -688,10 +688,17 @@ where
     {
         return refused(kick(close_code::POLICY, KickReason::BadHello, why));
     }
-    if let Some(ban) = ctx.bans.check(client, &hello.name, Instant::now()) {
+    let now = Instant::now();
+    if let Some(ban) = ctx.bans.check(client, &hello.name, now) {
         ctx.metrics.joins_banned.inc();
-        debug!(%client, name = %hello.name, "join refused: banned");
+        debug!(%client, name = %hello.name, banned = %ban.target(), "join refused: banned");
         let message = crate::moderation::ban_message(&ban);
+        return refused(kick(close_code::POLICY, KickReason::Removed, message.as_str()));
+    }
+    // The seat an operator removed is not resumed, nor swapped for a fresh one.
+    if let Some(token) = &hello.resume
+        && let Some(message) = ctx.bans.removed_token(token, now)
+    {
         return refused(kick(close_code::POLICY, KickReason::Removed, message.as_str()));
     }
     if let Some(cluster) = ctx.cluster() {

@@ -72,7 +72,7 @@ pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
         .route("/metrics", get(metrics))
         .route("/rooms", get(rooms))
         .route("/nodes", get(nodes))
-        .merge(crate::moderation::router())
+        .merge(crate::moderation::router(&ctx))
         .fallback(admin_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx.clone());
@@ -132,7 +132,7 @@ impl Routes {
             .route("/nodes", get(nodes));
         // The operators' routes go where the operators are: with `/metrics`.
         let public = if with_metrics {
-            public.route("/metrics", get(metrics)).merge(crate::moderation::router())
+            public.route("/metrics", get(metrics)).merge(crate::moderation::router(&ctx))
         } else {
             public.route("/metrics", get(metrics_elsewhere)).merge(crate::moderation::elsewhere())
         };
@@ -203,7 +203,7 @@ async fn not_found() -> (StatusCode, &'static str) {
 async fn admin_not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: the admin listener serves /metrics, /livez, /healthz, /stats, /rooms, /nodes and /dashboard (the game is on the public port)\n",
+        "not found: the admin listener serves /metrics, /livez, /healthz, /stats, /rooms, /nodes, /dashboard and, with --admin-token, /bans and /rooms/ROOM/seats and /kick (the game is on the public port)\n",
     )
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tickwire_shared::Role;
 
 /// Every reason [`Metrics::refused`] counts, present at 0 from the start.
-pub const REFUSAL_REASONS: [&str; 22] = [
+pub const REFUSAL_REASONS: [&str; 23] = [
     "accept_failed",
     "http_full",
     "tcp_per_ip",
@@ -40,6 +40,7 @@ pub const REFUSAL_REASONS: [&str; 22] = [
     "post_rate",
     "post_too_large",
     "bad_record",
+    "admin_auth",
 ];
 
 /// The closes present at 0 from the start: every code the server sends of its own, the
@@ -497,7 +498,8 @@ impl Metrics {
     /// - a session of either transport: `auth`, `server_full`, `per_ip` (the address's, or
     ///   its IPv6 /48's, session cap);
     /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`,
-    ///   and `hop` as for an upgrade.
+    ///   and `hop` as for an upgrade;
+    /// - moderation (`--admin-token`): `admin_auth` (no token, or a wrong one: 401).
     ///
     /// Through a trusted proxy, `tcp_rate` also counts upgrades and HTTP fallback sessions
     /// over the rate of the client the proxy names.

@@ -24,23 +24,24 @@
 //! the process ends; at most [`MAX_BANS`] at once.
 
 use crate::context::ServerContext;
+use crate::http::ClientAddr;
+use crate::room::{Removal, Removed};
 use crate::room::{RoomCommand, SeatInfo};
-use axum::Json;
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tickwire_shared::{KickText, Name, PlayerId, RoomName};
+use tickwire_shared::{KickText, Name, PlayerId, ResumeToken, RoomName};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Most bans held at once. Bans are entered by operators, not peers, but a script gone wrong
 /// must not grow the table without end; past it `POST /bans` answers 507.
@@ -49,9 +50,16 @@ pub const MAX_BANS: usize = 10_000;
 /// The longest ban: a year. Longer belongs in the game's backend (its join tokens).
 pub const MAX_BAN: Duration = Duration::from_secs(365 * 86_400);
 
-/// The longest reason an operator may give, in bytes; the `Kick` a client gets carries what
-/// fits of it (96 bytes with its prefix).
-pub const MAX_REASON_LEN: usize = 200;
+/// The longest reason an operator may give, in bytes: what the `Kick` a client gets carries
+/// whole behind its longest prefix (`banned for 119 more minutes: `, in 96 bytes).
+pub const MAX_REASON_LEN: usize = 64;
+
+/// How many removed seats' resume tokens are remembered ([`Bans::note_removed`]).
+pub const MAX_REMOVED_TOKENS: usize = 4096;
+
+/// How long a removed seat's resume token is refused: past any resume grace a client waits
+/// out (a resume after its seat's grace gets a fresh seat anyway).
+pub const REMOVED_TOKEN_LIFE: Duration = Duration::from_secs(300);
 
 /// How long a room may take to answer an operator before the request answers 503.
 const ROOM_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -134,15 +142,24 @@ pub struct BanInfo {
     pub remaining_secs: u64,
 }
 
+impl BanInfo {
+    /// What it bans, for a log line: the address or the name.
+    pub fn target(&self) -> &str {
+        self.address.as_deref().or(self.name.as_deref()).unwrap_or("")
+    }
+}
+
 /// The table is full ([`MAX_BANS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{MAX_BANS} bans are held already: lift some first")]
 pub struct BansFull;
 
-/// This node's bans. Expired ones are dropped as they are met.
+/// This node's bans, and the resume tokens of seats it removed. Expired ones are dropped as
+/// they are met.
 #[derive(Debug, Default)]
 pub struct Bans {
     table: Mutex<HashMap<BanTarget, Ban>>,
+    removed: Mutex<HashMap<ResumeToken, (KickText, Instant)>>,
 }
 
 impl Bans {
@@ -171,6 +188,38 @@ impl Bans {
         let info = info_of(&target, &ban, now);
         table.insert(target, ban);
         Ok(info)
+    }
+
+    /// Whether a new ban would find no room ([`MAX_BANS`]) once expired ones are dropped.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let mut table = self.table();
+        if table.len() < MAX_BANS {
+            return false;
+        }
+        table.retain(|_, ban| ban.until > now);
+        table.len() >= MAX_BANS
+    }
+
+    /// Remembers that an operator removed the seat of `token`, with `message`: a client that
+    /// lost its connection before the `Kick` reached it (or never read it) resumes with it,
+    /// and is told the same instead of getting a fresh seat ([`REMOVED_TOKEN_LIFE`]).
+    pub fn note_removed(&self, token: ResumeToken, message: KickText, now: Instant) {
+        let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        if removed.len() >= MAX_REMOVED_TOKENS {
+            removed.retain(|_, (_, at)| now.saturating_duration_since(*at) < REMOVED_TOKEN_LIFE);
+        }
+        // Past the bound, a removal is forgotten sooner: its client's resume gets a fresh
+        // seat, which a ban (not a kick) is for.
+        if removed.len() < MAX_REMOVED_TOKENS {
+            removed.insert(token, (message, now));
+        }
+    }
+
+    /// The message of the removal of `token`'s seat, if one is remembered.
+    pub fn removed_token(&self, token: &ResumeToken, now: Instant) -> Option<KickText> {
+        let removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        let (message, at) = removed.get(token)?;
+        (now.saturating_duration_since(*at) < REMOVED_TOKEN_LIFE).then_some(*message)
     }
 
     /// Lifts the ban of `target`; what it was, if there was one still running.
@@ -258,19 +307,21 @@ pub fn ban_message(ban: &BanInfo) -> KickText {
 /// A ban's length: a number and a unit, `s`, `m`, `h` or `d` (`90s`, `10m`, `12h`, `7d`; a
 /// bare number is seconds), as `mint-token --ttl` reads it, from a second to [`MAX_BAN`].
 pub fn parse_ban_length(text: &str) -> Result<Duration, String> {
-    let secs = crate::command::parse_ttl(text)?;
-    if secs > MAX_BAN.as_secs() {
-        return Err(format!("`{text}` is longer than a ban may be (365d)"));
-    }
-    Ok(Duration::from_secs(secs))
+    crate::command::parse_ttl(text)
+        .ok()
+        .filter(|&secs| secs <= MAX_BAN.as_secs())
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is not a ban length: 1s to 365d, e.g. 90s, 10m, 12h, 7d"))
 }
 
-/// The moderation routes, for the listener that serves `/metrics`.
-pub fn router() -> Router<Arc<ServerContext>> {
+/// The moderation routes, for the listener that serves `/metrics`. The token is checked
+/// before a request's body is read, for every route here.
+pub fn router(ctx: &Arc<ServerContext>) -> Router<Arc<ServerContext>> {
     Router::new()
         .route("/rooms/{room}/seats", get(seats))
         .route("/rooms/{room}/kick", axum::routing::post(kick))
         .route("/bans", get(list_bans).post(add_ban).delete(lift_ban))
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), require_token))
 }
 
 /// The moderation routes' answer on a public listener when an admin listener serves them.
@@ -311,36 +362,49 @@ fn text(status: StatusCode, message: impl Into<String>) -> Refusal {
     Refusal { status, message: message.into() }
 }
 
-/// Checks `Authorization: Bearer` against `--admin-token`, in time that does not depend on
-/// where they differ.
+/// Lets a request on only with `Authorization: Bearer <--admin-token>`. A refused one is
+/// counted (`refused{reason="admin_auth"}`) and logged with its client, as other refusals are.
+async fn require_token(
+    State(ctx): State<Arc<ServerContext>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorize(&ctx, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            if refusal.status == StatusCode::UNAUTHORIZED {
+                let peer = crate::http::peer_of(&request);
+                ctx.metrics.refused_from("admin_auth", peer.as_ref(), &refusal.message);
+            }
+            refusal.into_response()
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer` (the scheme in any case, RFC 9110 11.1) against
+/// `--admin-token`, in time that does not depend on where they differ.
 fn authorize(ctx: &ServerContext, headers: &HeaderMap) -> Result<(), Refusal> {
-    let Some(token) = &ctx.config.admin_token else {
+    let Some(token) = ctx.config.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
+    else {
         return Err(text(
             StatusCode::FORBIDDEN,
             "moderation is off: start the server with --admin-token (TICKWIRE_ADMIN_TOKEN)",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        Some(given) if same_secret(given.as_bytes(), token.0.as_bytes()) => Ok(()),
-        _ => Err(text(
-            StatusCode::UNAUTHORIZED,
-            "moderation needs Authorization: Bearer <the server's --admin-token>",
-        )),
+    let refuse = |why: &str| Err(text(StatusCode::UNAUTHORIZED, why));
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return refuse("moderation needs Authorization: Bearer <the server's --admin-token>");
+    };
+    let value = value.to_str().unwrap_or("").trim();
+    let given = match value.split_once(' ') {
+        Some((scheme, given)) if scheme.eq_ignore_ascii_case("bearer") => given.trim(),
+        _ => return refuse("Authorization must be `Bearer <the server's --admin-token>`"),
+    };
+    if crate::cluster::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        refuse("wrong admin token: Authorization: Bearer takes the server's --admin-token")
     }
-}
-
-/// Compares two secrets in time that depends on their lengths only.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    let mut differ = u8::from(given.len() != expected.len());
-    for (i, e) in expected.iter().enumerate() {
-        differ |= e ^ given.get(i).copied().unwrap_or(!e);
-    }
-    differ == 0
 }
 
 fn room_name(room: &str) -> Result<RoomName, Refusal> {
@@ -355,6 +419,11 @@ fn room_name(room: &str) -> Result<RoomName, Refusal> {
         })
 }
 
+/// Who made a request, for the log of what it did.
+fn operator(client: &Option<Extension<ClientAddr>>) -> String {
+    client.as_ref().map_or_else(|| "unknown".into(), |Extension(ClientAddr(a))| a.ip().to_string())
+}
+
 /// Sends `command` (made around its reply channel) to room `room` of this node and waits for
 /// the answer.
 async fn ask_room<T>(
@@ -364,15 +433,19 @@ async fn ask_room<T>(
 ) -> Result<T, Refusal> {
     let Some(handle) = ctx.room_handle(room) else {
         let elsewhere = if ctx.cluster().is_some() {
-            " (in a fleet, ask the node that hosts it: GET /rooms)"
+            " (in a fleet, ask the node that hosts it: GET /rooms names it)"
         } else {
             ""
         };
         return Err(text(StatusCode::NOT_FOUND, format!("no room {room} on this node{elsewhere}")));
     };
     let (reply, answer) = oneshot::channel();
-    let busy =
-        || text(StatusCode::SERVICE_UNAVAILABLE, format!("room {room} did not answer in time"));
+    let busy = || {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("room {room} did not answer in time (it may still act on the request)"),
+        )
+    };
     match tokio::time::timeout(ROOM_ANSWER_TIMEOUT, handle.commands.send(command(reply))).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => return Err(text(StatusCode::NOT_FOUND, format!("room {room} has closed"))),
@@ -385,6 +458,39 @@ async fn ask_room<T>(
     }
 }
 
+/// What [`remove_everywhere`] did.
+#[derive(Debug, Default, Serialize)]
+struct Everywhere {
+    /// The seats removed, each with its room.
+    removed: Vec<SeatInfo>,
+    /// Rooms that closed or did not answer in time: they removed nobody, but the ban still
+    /// refuses their clients' next joins.
+    unanswered: Vec<String>,
+}
+
+/// Removes whoever `who` names from every room of this node, all rooms at once (one busy room
+/// costs the request its timeout, not each).
+async fn remove_everywhere(ctx: &ServerContext, who: &Removal, message: KickText) -> Everywhere {
+    let asks = ctx.room_names().into_iter().map(|room| async move {
+        let who = who.clone();
+        let removed =
+            ask_room(ctx, &room, |reply| RoomCommand::Remove { who, message, ban: None, reply })
+                .await;
+        (room, removed)
+    });
+    let mut everywhere = Everywhere::default();
+    for (room, removed) in futures_util::future::join_all(asks).await {
+        match removed {
+            Ok(removed) => everywhere.removed.extend(removed.seats),
+            Err(_) => everywhere.unanswered.push(room.to_string()),
+        }
+    }
+    if !everywhere.unanswered.is_empty() {
+        warn!(rooms = ?everywhere.unanswered, "rooms did not answer a removal in time");
+    }
+    everywhere
+}
+
 /// `GET /rooms/{room}/seats`.
 #[derive(Debug, Serialize)]
 struct SeatsReply {
@@ -392,13 +498,8 @@ struct SeatsReply {
     seats: Vec<SeatInfo>,
 }
 
-async fn seats(
-    State(ctx): State<Arc<ServerContext>>,
-    headers: HeaderMap,
-    Path(room): Path<String>,
-) -> Response {
+async fn seats(State(ctx): State<Arc<ServerContext>>, Path(room): Path<String>) -> Response {
     let run = async {
-        authorize(&ctx, &headers)?;
         let room = room_name(&room)?;
         let seats = ask_room(&ctx, &room, |reply| RoomCommand::Seats { reply }).await?;
         Ok(Json(SeatsReply { room: room.to_string(), seats }).into_response())
@@ -427,11 +528,24 @@ struct KickRequest {
 struct KickReply {
     removed: SeatInfo,
     bans: Vec<BanInfo>,
+    /// With a ban: the client's other seats on this node (another tab, another room), removed
+    /// too, and the rooms that did not answer.
+    #[serde(flatten)]
+    also: Option<Also>,
 }
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refusal> {
-    body.map(|Json(body)| body)
-        .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad request body: {}", e.body_text())))
+/// The other seats a kick's ban covered.
+#[derive(Debug, Serialize)]
+struct Also {
+    also_removed: Vec<SeatInfo>,
+    unanswered: Vec<String>,
+}
+
+/// A request's JSON body, whatever its `Content-Type` says: `curl -d` labels JSON as a form.
+fn body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(body).map_err(|e| {
+        text(StatusCode::BAD_REQUEST, format!("bad request body (JSON expected): {e}"))
+    })
 }
 
 fn reason_of(reason: &str) -> Result<String, Refusal> {
@@ -439,7 +553,10 @@ fn reason_of(reason: &str) -> Result<String, Refusal> {
     if reason.len() > MAX_REASON_LEN || reason.chars().any(char::is_control) {
         return Err(text(
             StatusCode::BAD_REQUEST,
-            format!("`reason` must be at most {MAX_REASON_LEN} bytes, without control characters"),
+            format!(
+                "`reason` must be at most {MAX_REASON_LEN} bytes (the player sees it whole), \
+                 without control characters"
+            ),
         ));
     }
     Ok(reason.to_owned())
@@ -450,23 +567,52 @@ fn length_of(field: &str, length: &str) -> Result<Duration, Refusal> {
         .map_err(|why| text(StatusCode::BAD_REQUEST, format!("`{field}`: {why}")))
 }
 
+/// Refuses to ban a trusted proxy's address, which stands for every client behind it (one that
+/// reached the server without naming its client, or was named as its own client).
+fn bannable(ctx: &ServerContext, key: AddressKey) -> Result<(), Refusal> {
+    let trusted = match key {
+        AddressKey::V4(v4) => ctx.is_trusted_proxy(IpAddr::V4(v4)),
+        AddressKey::V6Net(net) => ctx.is_trusted_proxy(IpAddr::V6(net)),
+    };
+    if trusted {
+        return Err(text(
+            StatusCode::CONFLICT,
+            format!(
+                "{key} is a trusted proxy's address (--trusted-proxies): a ban would refuse every client behind it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 async fn kick(
     State(ctx): State<Arc<ServerContext>>,
-    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     Path(room): Path<String>,
-    request: Result<Json<KickRequest>, JsonRejection>,
+    request: axum::body::Bytes,
 ) -> Response {
     let run = async {
-        authorize(&ctx, &headers)?;
         let room = room_name(&room)?;
-        let request = body(request)?;
+        let request: KickRequest = body(&request)?;
         let reason = reason_of(&request.reason)?;
         let ban = request.ban.as_deref().map(|b| length_of("ban", b)).transpose()?;
+        if ban.is_some() && ctx.bans.is_full(Instant::now()) {
+            return Err(text(StatusCode::INSUFFICIENT_STORAGE, BansFull.to_string()));
+        }
+        let seat = PlayerId(request.player);
+        if ban.is_some() {
+            // Asked before the room acts, so that a proxy's address is refused up front.
+            let seats = ask_room(&ctx, &room, |reply| RoomCommand::Seats { reply }).await?;
+            if let Some(seat) = seats.iter().find(|s| s.player == seat.0) {
+                bannable(&ctx, AddressKey::of(seat.address))?;
+            }
+        }
         let message = removal_message(&reason);
-        let who = crate::room::Removal::Player(PlayerId(request.player));
-        let removed =
-            ask_room(&ctx, &room, |reply| RoomCommand::Remove { who, message, reply }).await?;
-        let Some(removed) = removed.into_iter().next() else {
+        let who = Removal::Player(seat);
+        let ban = ban.map(|length| (length, reason.clone()));
+        let Removed { seats, bans } =
+            ask_room(&ctx, &room, |reply| RoomCommand::Remove { who, message, ban, reply }).await?;
+        let Some(removed) = seats.into_iter().next() else {
             return Err(text(
                 StatusCode::NOT_FOUND,
                 format!(
@@ -475,22 +621,35 @@ async fn kick(
                 ),
             ));
         };
-        info!(room = %room, player = removed.player, name = %removed.name, client = %removed.address, %reason, "an operator removed a client");
-        let mut bans = Vec::new();
-        if let Some(length) = ban {
-            let now = Instant::now();
-            let mut targets = vec![BanTarget::Address(AddressKey::of(removed.address))];
-            if ctx.join.get().is_some() {
-                targets.push(BanTarget::Name(name_key(&removed.name)));
+        info!(
+            by = %operator(&client),
+            room = %room,
+            player = removed.player,
+            name = %removed.name,
+            client = %removed.address,
+            %reason,
+            banned = bans.len(),
+            "an operator removed a client"
+        );
+        // The ban covers the client's other seats too: another tab, another room.
+        let mut also = None;
+        if let Some(first) = bans.first() {
+            let message = ban_message(first);
+            let mut everywhere = Everywhere::default();
+            for ban in &bans {
+                let who = match (&ban.address, &ban.name) {
+                    (Some(_), _) => Removal::Address(AddressKey::of(removed.address)),
+                    (None, Some(name)) => Removal::Name(name.clone()),
+                    (None, None) => continue,
+                };
+                let more = remove_everywhere(&ctx, &who, message).await;
+                everywhere.removed.extend(more.removed);
+                everywhere.unanswered.extend(more.unanswered);
             }
-            for target in targets {
-                bans.push(ctx.bans.ban(target, length, &reason, now).map_err(|e| {
-                    text(StatusCode::INSUFFICIENT_STORAGE, format!("removed, but not banned: {e}"))
-                })?);
-            }
-            info!(client = %removed.address, seconds = length.as_secs(), "banned");
+            also =
+                Some(Also { also_removed: everywhere.removed, unanswered: everywhere.unanswered });
         }
-        Ok(Json(KickReply { removed, bans }).into_response())
+        Ok(Json(KickReply { removed, bans, also }).into_response())
     };
     let answer: Result<Response, Refusal> = run.await;
     answer.unwrap_or_else(IntoResponse::into_response)
@@ -502,11 +661,8 @@ struct BansReply {
     bans: Vec<BanInfo>,
 }
 
-async fn list_bans(State(ctx): State<Arc<ServerContext>>, headers: HeaderMap) -> Response {
-    match authorize(&ctx, &headers) {
-        Ok(()) => Json(BansReply { bans: ctx.bans.list(Instant::now()) }).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn list_bans(State(ctx): State<Arc<ServerContext>>) -> Response {
+    Json(BansReply { bans: ctx.bans.list(Instant::now()) }).into_response()
 }
 
 /// Names one ban: the body of `POST /bans` (with `for` and `reason`), the query of
@@ -524,18 +680,33 @@ struct BanRequest {
     reason: String,
 }
 
+/// An address as `GET /bans` shows one (`2001:db8::/64`, `203.0.113.9/32`) or any address of
+/// it: the one prefix a ban covers may be written.
+fn address_of(text: &str) -> Result<AddressKey, String> {
+    let (ip, prefix) = match text.trim().split_once('/') {
+        Some((ip, prefix)) => (ip, Some(prefix)),
+        None => (text.trim(), None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| format!("{text:?} is not an IP address"))?;
+    let key = AddressKey::of(ip);
+    let covered = match key {
+        AddressKey::V4(_) => "32",
+        AddressKey::V6Net(_) => "64",
+    };
+    match prefix {
+        None => Ok(key),
+        Some(prefix) if prefix == covered => Ok(key),
+        Some(_) => Err(format!(
+            "{text:?}: a ban covers one IPv4 address or one IPv6 /64 (write the address alone)"
+        )),
+    }
+}
+
 fn target_of(request: &BanRequest) -> Result<BanTarget, Refusal> {
     match (&request.address, &request.name) {
-        (Some(address), None) => address
-            .trim()
-            .parse::<IpAddr>()
-            .map(|ip| BanTarget::Address(AddressKey::of(ip)))
-            .map_err(|_| {
-                text(
-                    StatusCode::BAD_REQUEST,
-                    format!("`address`: {address:?} is not an IP address"),
-                )
-            }),
+        (Some(address), None) => address_of(address)
+            .map(BanTarget::Address)
+            .map_err(|why| text(StatusCode::BAD_REQUEST, format!("`address`: {why}"))),
         (None, Some(name)) => {
             let key = name_key(name);
             if key.is_empty() || Name::try_from_str(&key).is_err() {
@@ -546,7 +717,11 @@ fn target_of(request: &BanRequest) -> Result<BanTarget, Refusal> {
             }
             Ok(BanTarget::Name(key))
         }
-        _ => Err(text(StatusCode::BAD_REQUEST, "name exactly one of `address` and `name`")),
+        _ => Err(text(
+            StatusCode::BAD_REQUEST,
+            "give exactly one of `address` and `name` (POST /bans takes them in a JSON body, \
+             DELETE /bans in the query: /bans?address=203.0.113.9)",
+        )),
     }
 }
 
@@ -554,18 +729,18 @@ fn target_of(request: &BanRequest) -> Result<BanTarget, Refusal> {
 #[derive(Debug, Serialize)]
 struct BanReply {
     ban: BanInfo,
-    /// The seats of this node the ban covered, now removed.
-    removed: Vec<SeatInfo>,
+    /// The seats of this node the ban covered, now removed, and the rooms that did not answer.
+    #[serde(flatten)]
+    everywhere: Everywhere,
 }
 
 async fn add_ban(
     State(ctx): State<Arc<ServerContext>>,
-    headers: HeaderMap,
-    request: Result<Json<BanRequest>, JsonRejection>,
+    client: Option<Extension<ClientAddr>>,
+    request: axum::body::Bytes,
 ) -> Response {
     let run = async {
-        authorize(&ctx, &headers)?;
-        let request = body(request)?;
+        let request: BanRequest = body(&request)?;
         let target = target_of(&request)?;
         let length = length_of(
             "for",
@@ -577,32 +752,26 @@ async fn add_ban(
             })?,
         )?;
         let reason = reason_of(&request.reason)?;
+        if let BanTarget::Address(key) = &target {
+            bannable(&ctx, *key)?;
+        }
         let ban = ctx
             .bans
             .ban(target.clone(), length, &reason, Instant::now())
             .map_err(|e| text(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
-        info!(address = ?ban.address, name = ?ban.name, seconds = length.as_secs(), %reason, "an operator banned");
+        info!(
+            by = %operator(&client),
+            banned = %ban.target(),
+            seconds = length.as_secs(),
+            %reason,
+            "an operator banned"
+        );
         let who = match target {
-            BanTarget::Address(key) => crate::room::Removal::Address(key),
-            BanTarget::Name(name) => crate::room::Removal::Name(name),
+            BanTarget::Address(key) => Removal::Address(key),
+            BanTarget::Name(name) => Removal::Name(name),
         };
-        let message = ban_message(&ban);
-        // Every room at once: one busy room costs the request its timeout, not each.
-        let asks = ctx.room_names().into_iter().map(|room| {
-            let (ctx, who) = (&ctx, who.clone());
-            async move {
-                ask_room(ctx, &room, |reply| RoomCommand::Remove { who, message, reply }).await
-            }
-        });
-        // A room that closed or did not answer in time removes nobody; the ban still refuses
-        // its clients' next joins.
-        let removed: Vec<SeatInfo> = futures_util::future::join_all(asks)
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .flatten()
-            .collect();
-        Ok((StatusCode::CREATED, Json(BanReply { ban, removed })).into_response())
+        let everywhere = remove_everywhere(&ctx, &who, ban_message(&ban)).await;
+        Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
     };
     let answer: Result<Response, Refusal> = run.await;
     answer.unwrap_or_else(IntoResponse::into_response)
@@ -610,20 +779,25 @@ async fn add_ban(
 
 async fn lift_ban(
     State(ctx): State<Arc<ServerContext>>,
-    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     query: Result<Query<BanRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let run = async {
-        authorize(&ctx, &headers)?;
         let Query(request) = query
             .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
+        if request.length.is_some() || !request.reason.is_empty() {
+            return Err(text(
+                StatusCode::BAD_REQUEST,
+                "DELETE /bans takes only `address` or `name`",
+            ));
+        }
         let target = target_of(&request)?;
         match ctx.bans.lift(&target, Instant::now()) {
             Some(ban) => {
-                info!(address = ?ban.address, name = ?ban.name, "an operator lifted a ban");
-                Ok(Json(ban).into_response())
+                info!(by = %operator(&client), lifted = %ban.target(), "an operator lifted a ban");
+                Ok(Json(BansReply { bans: vec![ban] }).into_response())
             }
-            None => Err(text(StatusCode::NOT_FOUND, "no such ban")),
+            None => Err(text(StatusCode::NOT_FOUND, "no such ban (GET /bans lists them)")),
         }
     };
     let answer: Result<Response, Refusal> = run.await;
@@ -679,12 +853,55 @@ mod tests {
             bans.ban(target(i), Duration::from_secs(60), "", t0).unwrap();
         }
         assert_eq!(bans.ban(target(MAX_BANS), Duration::from_secs(60), "", t0), Err(BansFull));
+        assert!(bans.is_full(t0));
         // Replacing one is not growing.
         assert!(bans.ban(target(0), Duration::from_secs(120), "", t0).is_ok());
         // Expired bans make room.
         let later = t0 + Duration::from_secs(61);
+        assert!(!bans.is_full(later));
         assert!(bans.ban(target(MAX_BANS), Duration::from_secs(60), "", later).is_ok());
         assert_eq!(bans.list(later).len(), 2);
+    }
+
+    #[test]
+    fn a_removed_seats_token_is_remembered_for_a_while_and_within_a_bound() {
+        let bans = Bans::default();
+        let t0 = Instant::now();
+        let text = removal_message("afk");
+        bans.note_removed(ResumeToken([1; 16]), text, t0);
+        assert_eq!(
+            bans.removed_token(&ResumeToken([1; 16]), t0 + Duration::from_secs(60)),
+            Some(text)
+        );
+        assert_eq!(bans.removed_token(&ResumeToken([2; 16]), t0), None);
+        assert_eq!(bans.removed_token(&ResumeToken([1; 16]), t0 + REMOVED_TOKEN_LIFE), None);
+        let token = |i: usize| {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&(i as u64 + 10).to_le_bytes());
+            ResumeToken(bytes)
+        };
+        for i in 0..MAX_REMOVED_TOKENS {
+            bans.note_removed(token(i), text, t0);
+        }
+        // Full: the newest is not kept until older ones run out.
+        bans.note_removed(token(MAX_REMOVED_TOKENS), text, t0);
+        assert_eq!(bans.removed_token(&token(MAX_REMOVED_TOKENS), t0), None);
+        let later = t0 + REMOVED_TOKEN_LIFE;
+        bans.note_removed(token(MAX_REMOVED_TOKENS), text, later);
+        assert_eq!(bans.removed_token(&token(MAX_REMOVED_TOKENS), later), Some(text));
+    }
+
+    #[test]
+    fn addresses_are_written_alone_or_with_the_prefix_a_ban_covers() {
+        let v4 = AddressKey::of("203.0.113.9".parse().unwrap());
+        assert_eq!(address_of(" 203.0.113.9 "), Ok(v4));
+        assert_eq!(address_of("203.0.113.9/32"), Ok(v4));
+        let v6 = AddressKey::of("2001:db8::1".parse().unwrap());
+        assert_eq!(address_of(&v6.to_string()), Ok(v6), "as GET /bans shows it");
+        assert_eq!(address_of("2001:db8::ffff"), Ok(v6));
+        for bad in ["203.0.113.0/24", "2001:db8::/48", "nowhere", "203.0.113.9/x"] {
+            assert!(address_of(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -712,19 +929,12 @@ mod tests {
         assert_eq!(ban_message(&ban(581, "spam")).as_str(), "banned for 10 more minutes: spam");
         assert_eq!(ban_message(&ban(3 * 3600, "x")).as_str(), "banned for 3 more hours: x");
         assert_eq!(ban_message(&ban(7 * 86_400, "x")).as_str(), "banned for 7 more days: x");
+        // The longest reason, behind the longest prefix, arrives whole.
         let long = "é".repeat(MAX_REASON_LEN / 2);
-        assert!(ban_message(&ban(60, &long)).len() <= 96);
+        let message = ban_message(&ban(119 * 60, &long));
+        assert!(message.ends_with(&long), "{message}");
+        assert!(removal_message(&long).ends_with(&long));
         assert_eq!(removal_message("").as_str(), "removed by the operator");
         assert_eq!(removal_message("spam").as_str(), "removed by the operator: spam");
-        assert!(removal_message(&long).len() <= 96);
-    }
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"s3cret-token", b"s3cret-token"));
-        assert!(!same_secret(b"s3cret-tokem", b"s3cret-token"));
-        assert!(!same_secret(b"s3cret", b"s3cret-token"));
-        assert!(!same_secret(b"s3cret-token-and-more", b"s3cret-token"));
-        assert!(!same_secret(b"", b"s3cret-token"));
     }
 }

@@ -81,14 +81,19 @@ pub enum RoomCommand {
         reply: oneshot::Sender<Vec<SeatInfo>>,
     },
     /// An operator removes the seats `who` names: each attached client gets
-    /// `Kick { Removed }` with `message` and close 1008, and its seat goes at once (no resume).
+    /// `Kick { Removed }` with `message` and close 1008, and its seat goes at once; a resume
+    /// of its token is refused alike for a while ([`crate::moderation::Bans::note_removed`]).
     Remove {
         /// Whom.
         who: Removal,
         /// The `Kick`'s text, the operator's reason included.
         message: KickText,
-        /// The seats removed (none when nobody matched).
-        reply: oneshot::Sender<Vec<SeatInfo>>,
+        /// Also ban each seat's address (and, with join tokens, its name) for this long, with
+        /// this reason, before its client is told (which the `Kick` then says instead of
+        /// `message`): a client cannot slip back in between.
+        ban: Option<(Duration, String)>,
+        /// The seats removed (none when nobody matched) and the bans made.
+        reply: oneshot::Sender<Removed>,
     },
     /// The connection behind `link` ended.
     Leave {
@@ -147,9 +152,20 @@ pub enum Removal {
     Name(String),
 }
 
+/// What [`RoomCommand::Remove`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// The seats removed.
+    pub seats: Vec<SeatInfo>,
+    /// The bans made (its `ban`).
+    pub bans: Vec<crate::moderation::BanInfo>,
+}
+
 /// A seat as an operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SeatInfo {
+    /// The room it is in.
+    pub room: String,
     /// The seat's id (`PlayerId`), which `POST /rooms/{room}/kick` takes.
     pub player: u16,
     /// Display name.
@@ -735,8 +751,8 @@ impl<G: Game> Room<G> {
                 let _ = reply
                     .send(self.seats.iter().map(|(&p, seat)| self.seat_info(p, seat)).collect());
             }
-            RoomCommand::Remove { who, message, reply } => {
-                let _ = reply.send(self.remove(&who, message));
+            RoomCommand::Remove { who, message, ban, reply } => {
+                let _ = reply.send(self.remove(&who, message, ban.as_ref(), now));
             }
             RoomCommand::Leave { player, link, how } => self.leave(player, &link, how, now),
         }
@@ -744,6 +760,7 @@ impl<G: Game> Room<G> {
 
     fn seat_info(&self, player: PlayerId, seat: &Seat) -> SeatInfo {
         SeatInfo {
+            room: self.shared.name.to_string(),
             player: player.0,
             name: seat.name.to_string(),
             role: match seat.role {
@@ -760,7 +777,13 @@ impl<G: Game> Room<G> {
     /// Removes the seats `who` names: a client attached is told why and closed (1008), and
     /// every seat goes now, its token with it, so neither a resume nor the connection's own
     /// `Leave` brings it back.
-    fn remove(&mut self, who: &Removal, message: KickText) -> Vec<SeatInfo> {
+    fn remove(
+        &mut self,
+        who: &Removal,
+        message: KickText,
+        ban: Option<&(Duration, String)>,
+        now: Instant,
+    ) -> Removed {
         let matches = |player: PlayerId, seat: &Seat| match who {
             Removal::Player(id) => player == *id,
             Removal::Address(key) => key.covers(seat.client),
@@ -772,10 +795,30 @@ impl<G: Game> Room<G> {
                 self.seats.iter().filter(|(p, seat)| matches(**p, seat)).map(|(p, _)| *p).collect()
             }
         };
-        let mut infos = Vec::with_capacity(removed.len());
+        let mut done = Removed { seats: Vec::with_capacity(removed.len()), bans: Vec::new() };
         for player in removed {
             let Some(seat) = self.seats.get(&player) else { continue };
-            infos.push(self.seat_info(player, seat));
+            done.seats.push(self.seat_info(player, seat));
+            let mut message = message;
+            if let Some((length, reason)) = ban {
+                use crate::moderation::{AddressKey, BanTarget, ban_message, name_key};
+                let mut targets = vec![BanTarget::Address(AddressKey::of(seat.client))];
+                // Without join tokens a player names itself: its name vouches for nothing.
+                if self.ctx.join.get().is_some() {
+                    targets.push(BanTarget::Name(name_key(&seat.name)));
+                }
+                let first = done.bans.len();
+                for target in targets {
+                    // A full table bans nobody more; the removal stands.
+                    if let Ok(info) = self.ctx.bans.ban(target, *length, reason, now) {
+                        done.bans.push(info);
+                    }
+                }
+                if let Some(info) = done.bans.get(first) {
+                    message = ban_message(info);
+                }
+            }
+            self.ctx.bans.note_removed(seat.token, message, now);
             if let Some(link) = &seat.link {
                 link.close(CloseRequest {
                     code: 1008,
@@ -787,7 +830,7 @@ impl<G: Game> Room<G> {
             self.ctx.metrics.clients_removed.inc();
             self.remove_seat(player);
         }
-        infos
+        done
     }
 
     /// Seats (or refuses) `request`'s client and hands the answer to `send`, which fails when
@@ -2531,8 +2574,8 @@ mod tests {
     fn remove(room: &mut Room<Arena>, who: Removal, now: Instant) -> Vec<SeatInfo> {
         let (reply, mut answer) = oneshot::channel();
         let message = crate::moderation::removal_message("spam");
-        room.handle(RoomCommand::Remove { who, message, reply }, now);
-        answer.try_recv().expect("answered at once")
+        room.handle(RoomCommand::Remove { who, message, ban: None, reply }, now);
+        answer.try_recv().expect("answered at once").seats
     }
 
     #[test]
@@ -2575,8 +2618,10 @@ mod tests {
         assert_eq!(kick.reason, KickReason::Removed);
         assert_eq!(kick.message.as_str(), "removed by the operator: spam");
         assert_eq!(room.shared.players(), 2);
-        // Its connection's own Leave, and its resume token, bring nothing back.
+        // Its connection's own Leave brings nothing back; its token's resume is refused
+        // before it reaches a room (the token is remembered with the message).
         room.handle(RoomCommand::Leave { player: ada_id, link: ada, how: Departure::Dropped }, t0);
+        assert_eq!(room.ctx.bans.removed_token(&token, t0), Some(kick.message));
         let (_, resumed) = join(&mut room, Role::Player, Some(token), t0);
         assert!(!resumed.unwrap().resumed, "the token no longer holds a seat");
         // Everyone hears that the player left.
@@ -2596,6 +2641,20 @@ mod tests {
         assert_eq!(removed.iter().map(|s| s.player).collect::<Vec<_>>(), [carl_id.0]);
         assert_eq!(room.shared.controllers.load(Ordering::Relaxed), 0);
         assert_eq!(room.ctx.metrics.clients_removed.get(), 4);
+
+        // With a ban: made before the client is told, which the Kick then says.
+        let (dan, dan_id) = join_from(&mut room, Role::Player, "dan", "203.0.113.50", t0);
+        let (reply, mut answer) = oneshot::channel();
+        let message = crate::moderation::removal_message("spam");
+        let ban = Some((Duration::from_secs(600), "spam".to_owned()));
+        room.handle(RoomCommand::Remove { who: Removal::Player(dan_id), message, ban, reply }, t0);
+        let done = answer.try_recv().unwrap();
+        assert_eq!(done.seats.len(), 1);
+        assert_eq!(done.bans.len(), 1, "the address only: no join tokens vouch for the name");
+        assert_eq!(done.bans[0].address.as_deref(), Some("203.0.113.50"));
+        let kick = messages(&dan).1.and_then(|c| c.kick).unwrap();
+        assert_eq!(kick.message.as_str(), "banned for 10 more minutes: spam");
+        assert!(room.ctx.bans.check("203.0.113.50".parse().unwrap(), "x", t0).is_some());
     }
 
     /// Matchmaking's promise of a place ends as the room counts the seat, not when the

@@ -300,13 +300,15 @@ async fn serve(
             crate::auth::MIN_SECRET_BYTES
         );
     }
-    if let Some(token) = &ctx.config.admin_token
-        && crate::auth::is_weak_secret(&token.0)
+    if let Some(token) = ctx.config.admin_token.as_ref().map(|t| t.0.trim())
+        && !token.is_empty()
+        && crate::auth::is_weak_secret(token)
     {
         warn!(
-            bytes = token.0.len(),
+            bytes = token.len(),
             minimum = crate::auth::MIN_SECRET_BYTES,
-            "--admin-token is shorter than {} bytes: whoever guesses it may remove and ban              players; use 32 random bytes or more (`openssl rand -base64 32`)",
+            "--admin-token is shorter than {} bytes: whoever guesses it may remove and ban \
+             players; use 32 random bytes or more (`openssl rand -base64 32`)",
             crate::auth::MIN_SECRET_BYTES
         );
     }

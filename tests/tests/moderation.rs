@@ -13,7 +13,8 @@ use tickwire_shared::{ClientMessage, EventKind, KickReason, Role};
 const TOKEN: &str = "an-operator-token-of-32-bytes-ok";
 
 /// `method path` on `addr` with `Authorization: Bearer token` (unless `None`) and a JSON body
-/// (unless empty); status, headers and body.
+/// (unless empty) labelled as `curl -d` labels it, a form (the README's commands); status,
+/// headers and body.
 async fn admin(
     addr: SocketAddr,
     method: &str,
@@ -25,7 +26,10 @@ async fn admin(
     let content = if body.is_empty() {
         String::new()
     } else {
-        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+        format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        )
     };
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}{content}\r\n{body}"
@@ -49,11 +53,16 @@ async fn refused_from(server: &TestServer, from: &str, name: &str) -> Closed {
 #[tokio::test]
 async fn an_operator_removes_players_and_bans_their_address_or_name() {
     let mut config = test_config();
-    config.admin_token = Some(Secret(TOKEN.into()));
+    // As a Kubernetes Secret made `--from-file` gives it: a line end is no part of the token.
+    config.admin_token = Some(Secret(format!("{TOKEN}\n")));
+    config.trusted_proxies = vec!["127.0.0.9".parse().unwrap()];
     let server = TestServer::start_with_admin(config).await;
     let op = server.admin.unwrap();
 
     let ada = join_from(&server, "127.0.0.2", Role::Player, "ada").await;
+    // Ada again, in another tab, in another room.
+    let ws = open_from(server.addr, "127.0.0.2").await;
+    let ada_tab = Client::join_over(ws, hello_in(Role::Spectator, "ada", "lounge")).await;
     let mut bob = join_from(&server, "127.0.0.3", Role::Player, "Bob").await;
     let mut fan = join_from(&server, "127.0.0.1", Role::Spectator, "fan").await;
     let ada_id = ada.welcome.player_id;
@@ -65,9 +74,17 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     let (status, head, body) = admin(op, "GET", "/rooms/duel/seats", None, "").await;
     assert_eq!(status, 401, "{body}");
     assert!(head.to_ascii_lowercase().contains("www-authenticate: bearer"), "{head}");
-    let (status, _, _) =
+    let (status, _, body) =
         admin(op, "GET", "/rooms/duel/seats", Some("an-operator-token-of-32-bytes-no"), "").await;
     assert_eq!(status, 401);
+    assert!(body.contains("wrong admin token"), "{body}");
+    let basic = "GET /bans HTTP/1.1\r\nHost: t\r\nAuthorization: Basic b3A6cHc=\r\n\r\n";
+    let (status, _, body) = http_request(op, basic).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("must be `Bearer"), "{body}");
+    // The scheme in any case (RFC 9110).
+    let lower = format!("GET /bans HTTP/1.1\r\nHost: t\r\nAuthorization: bearer {TOKEN}\r\n\r\n");
+    assert_eq!(http_request(op, &lower).await.0, 200);
 
     let (status, _, body) = admin(op, "GET", "/rooms/duel/seats", Some(TOKEN), "").await;
     assert_eq!(status, 200, "{body}");
@@ -79,6 +96,7 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     assert_eq!(ada_seat["role"], "player");
     assert_eq!(ada_seat["address"], "127.0.0.2");
     assert_eq!(ada_seat["connected"], true);
+    assert_eq!(ada_seat["room"], "duel");
 
     // Removed, with a ban of the address: the client is told why; the others see it leave.
     let kick =
@@ -88,12 +106,17 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     let answer = json(&body);
     assert_eq!(answer["removed"]["name"], "ada");
     assert_eq!(answer["bans"][0]["address"], "127.0.0.2");
+    // The client is told it is banned, for how long and why.
     ada.closed().await.assert_is(
         1008,
         Some(KickReason::Removed),
-        "removed by the operator: spamming the chat",
+        "banned for 10 more minutes: spamming the chat",
     );
     bob.wait_left(ada_id).await;
+    // The ban covered the other tab too.
+    assert_eq!(answer["also_removed"][0]["room"], "lounge", "{body}");
+    assert_eq!(answer["unanswered"], serde_json::json!([]));
+    ada_tab.closed().await.assert_is(1008, Some(KickReason::Removed), "banned for 10 more");
 
     // Banned: every Hello from that address is refused, saying for how long and why.
     let refused = refused_from(&server, "127.0.0.2", "ada2").await;
@@ -111,8 +134,9 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     assert_eq!(bans["bans"].as_array().unwrap().len(), 1, "{body}");
     assert!(bans["bans"][0]["remaining_secs"].as_u64().unwrap() > 590);
 
-    // Lifted: the address joins again.
-    let (status, _, body) = admin(op, "DELETE", "/bans?address=127.0.0.2", Some(TOKEN), "").await;
+    // Lifted (written as GET /bans shows addresses, or alone): the address joins again.
+    let (status, _, body) =
+        admin(op, "DELETE", "/bans?address=127.0.0.2/32", Some(TOKEN), "").await;
     assert_eq!(status, 200, "{body}");
     let back = join_from(&server, "127.0.0.2", Role::Player, "ada").await;
     drop(back);
@@ -136,11 +160,41 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     let refused = refused_from(&server, "127.0.0.5", " BOB").await;
     refused.assert_is(1008, Some(KickReason::Removed), "cheating");
 
+    // A seat removed while its client was away: the client's resume is refused alike, not
+    // given a fresh seat; without a ban, a new join is welcome.
+    let carl = join_from(&server, "127.0.0.6", Role::Player, "carl").await;
+    let (carl_id, carl_token) = (carl.welcome.player_id, carl.welcome.resume_token);
+    carl.drop_abruptly();
+    let seats_path = "/rooms/duel/seats";
+    loop {
+        let (_, _, body) = admin(op, "GET", seats_path, Some(TOKEN), "").await;
+        let seats = json(&body);
+        let carl_seat =
+            seats["seats"].as_array().unwrap().iter().find(|s| s["player"] == carl_id.0).cloned();
+        if carl_seat.is_some_and(|s| s["connected"] == false) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let kick = format!(r#"{{"player": {}, "reason": "afk"}}"#, carl_id.0);
+    assert_eq!(admin(op, "POST", "/rooms/duel/kick", Some(TOKEN), &kick).await.0, 200);
+    let ws = open_from(server.addr, "127.0.0.6").await;
+    let resume = tickwire_shared::Hello {
+        resume: Some(carl_token),
+        ..hello_in(Role::Player, "carl", "duel")
+    };
+    let refused = try_join(ws, resume).await.expect_err("the resume is refused");
+    refused.assert_is(1008, Some(KickReason::Removed), "removed by the operator: afk");
+    drop(join_from(&server, "127.0.0.6", Role::Player, "carl").await);
+
     // Bad requests are told what is wrong.
+    let long_reason = format!(r#"{{"name": "x", "for": "1h", "reason": "{}"}}"#, "x".repeat(65));
     let cases = [
         ("POST", "/rooms/duel/kick", r#"{"player": 999}"#, 404, "no seat 999"),
         ("POST", "/rooms/nowhere/kick", r#"{"player": 1}"#, 404, "no room nowhere"),
-        ("POST", "/rooms/duel/kick", r#"{"reason": "x"}"#, 400, "player"),
+        ("POST", "/rooms/duel/kick", r#"{"reason": "x"}"#, 400, "missing field `player`"),
+        ("POST", "/rooms/duel/kick", "player=1", 400, "JSON expected"),
+        ("POST", "/rooms/duel/kick", r#"{"player": 1, "bann": "1h"}"#, 400, "unknown field `bann`"),
         ("POST", "/rooms/duel/kick", r#"{"player": 1, "ban": "forever"}"#, 400, "`ban`"),
         ("POST", "/rooms/du%20el/kick", r#"{"player": 1}"#, 400, "not a room name"),
         (
@@ -152,7 +206,10 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
         ),
         ("POST", "/bans", r#"{"address": "nowhere", "for": "1h"}"#, 400, "`address`"),
         ("POST", "/bans", r#"{"address": "127.0.0.9"}"#, 400, "`for` is required"),
-        ("POST", "/bans", r#"{"name": "x", "for": "400d"}"#, 400, "`for`"),
+        ("POST", "/bans", r#"{"name": "x", "for": "400d"}"#, 400, "1s to 365d"),
+        ("POST", "/bans", r#"{"address": "127.0.0.0/24", "for": "1h"}"#, 400, "one IPv4 address"),
+        ("POST", "/bans", r#"{"address": "127.0.0.9", "for": "1h"}"#, 409, "trusted proxy"),
+        ("POST", "/bans", long_reason.as_str(), 400, "at most 64 bytes"),
         ("DELETE", "/bans", "", 400, "exactly one"),
     ];
     for (method, path, body, want, says) in cases {
@@ -170,7 +227,8 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     .await;
     fan.wait_event(|e| matches!(e, EventKind::Chat { .. })).await;
     let (_, _, metrics) = get_with(op, "/metrics", "").await;
-    assert!(metrics.contains("tickwire_clients_removed_total 2"), "{metrics}");
+    assert!(metrics.contains("tickwire_clients_removed_total 4"), "{metrics}");
+    assert!(metrics.contains(r#"tickwire_refused_total{reason="admin_auth"} 3"#), "{metrics}");
     assert!(metrics.contains("tickwire_joins_banned_total 2"), "{metrics}");
     server.shutdown().await;
 }

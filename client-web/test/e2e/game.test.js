@@ -1116,7 +1116,7 @@ test('a player an operator removes and bans is told why, and the page does not r
     assert.equal(kicked.status, 200, await kicked.text());
     await page.waitForSelector('#failure:not([hidden])');
     assert.equal(await page.textContent('#failure-title'), 'Removed by an operator');
-    assert.match(await page.textContent('#failure-text') ?? '', /removed by the operator: spamming the chat/);
+    assert.match(await page.textContent('#failure-text') ?? '', /banned for 10 more minutes: spamming the chat/);
     assert.equal(await page.isHidden('#failure-retry'), true, 'no one-click way back in');
     // No reconnect behind the dialog: the room stays without the player.
     await new Promise((done) => setTimeout(done, 1500));

@@ -32,9 +32,9 @@ pub struct ServerConfig {
     pub admin_bind: Option<SocketAddr>,
 
     /// Turns on moderation: with `Authorization: Bearer` and this token, an operator lists a
-    /// room's seats (`GET /rooms/ROOM/seats`), removes a client (`POST /rooms/ROOM/kick`) and
-    /// bans an address or a name for a while (`/bans`), on the listener that serves
-    /// `/metrics` (`--admin-bind`, else this one). Unset: those routes answer 403. Use 32
+    /// room's seats (`GET /rooms/ROOM/seats`), mutes a seat's chat (`POST /rooms/ROOM/mute`),
+    /// removes a client (`POST /rooms/ROOM/kick`) and bans an address or a name for a while
+    /// (`/bans`), on the listener that serves `/metrics` (`--admin-bind`, else this one). Unset: those routes answer 403. Use 32
     /// random bytes or more (`openssl rand -base64 32`; the server warns at start when it is
     /// shorter), and prefer the environment variable: a flag shows in `ps`. Spaces and line
     /// ends around it are ignored; empty is unset. See README, Moderation.

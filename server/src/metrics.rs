@@ -210,6 +210,8 @@ pub struct Metrics {
     pub uring_batches: Counter,
     /// Chat lines a room did not relay because the room's own chat rate was exceeded.
     pub chat_dropped: Counter,
+    /// Chat lines a room did not relay because an operator muted their sender.
+    pub chat_muted: Counter,
     /// Snapshots replaced before a slow client's socket took them.
     pub frames_skipped: Counter,
     /// Close frames the server sent (its own or its echo of the client's), by code and by who
@@ -299,6 +301,7 @@ impl Metrics {
         let socket_writes = Counter::default();
         let uring_batches = Counter::default();
         let chat_dropped = Counter::default();
+        let chat_muted = Counter::default();
         let frames_skipped = Counter::default();
         let closes = Family::<CloseLabels, Counter>::default();
         let resumes = Counter::default();
@@ -350,6 +353,11 @@ impl Metrics {
             "chat_dropped",
             "Chat lines not relayed: the room's chat rate was exceeded",
             chat_dropped.clone(),
+        );
+        registry.register(
+            "chat_muted",
+            "Chat lines not relayed: an operator muted their sender",
+            chat_muted.clone(),
         );
         registry.register(
             "frames_skipped",
@@ -417,6 +425,7 @@ impl Metrics {
             socket_writes,
             uring_batches,
             chat_dropped,
+            chat_muted,
             frames_skipped,
             closes,
             resumes,

@@ -14,6 +14,9 @@
 //! - `GET /rooms/{room}/seats`: the room's seats, as [`SeatInfo`] rows;
 //! - `POST /rooms/{room}/kick` `{"player": 3, "reason": "...", "ban": "1h"}`: removes one seat,
 //!   and with `ban`, bans its address (and its name, when join tokens vouch for names);
+//! - `POST /rooms/{room}/mute` `{"player": 3, "for": "10m"}`: the seat's chat lines reach
+//!   nobody but itself for that long (through a resume too; a new seat speaks again);
+//!   `DELETE /rooms/{room}/mute?player=3` lifts it;
 //! - `GET /bans`, `POST /bans` `{"address" | "name", "for": "1h", "reason"}` (which removes
 //!   the clients it covers from every room of this node), `DELETE /bans?address=` or
 //!   `?name=`.
@@ -320,6 +323,7 @@ pub fn router(ctx: &Arc<ServerContext>) -> Router<Arc<ServerContext>> {
     Router::new()
         .route("/rooms/{room}/seats", get(seats))
         .route("/rooms/{room}/kick", axum::routing::post(kick))
+        .route("/rooms/{room}/mute", axum::routing::post(mute).delete(unmute))
         .route("/bans", get(list_bans).post(add_ban).delete(lift_ban))
         .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), require_token))
 }
@@ -335,6 +339,7 @@ pub fn elsewhere() -> Router<Arc<ServerContext>> {
     Router::new()
         .route("/rooms/{room}/seats", get(moved))
         .route("/rooms/{room}/kick", axum::routing::post(moved))
+        .route("/rooms/{room}/mute", axum::routing::post(moved).delete(moved))
         .route("/bans", get(moved).post(moved).delete(moved))
 }
 
@@ -653,6 +658,93 @@ async fn kick(
     };
     let answer: Result<Response, Refusal> = run.await;
     answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The body of `POST /rooms/{room}/mute`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteRequest {
+    /// The seat (`player` of `GET /rooms/{room}/seats`).
+    player: u16,
+    /// How long (as a ban's length).
+    #[serde(default, rename = "for")]
+    length: Option<String>,
+}
+
+/// `POST /rooms/{room}/mute`: the seat's chat lines reach nobody but itself for `for` (the
+/// player is not told: a muted troll who knows goes elsewhere to speak, or rejoins).
+async fn mute(
+    State(ctx): State<Arc<ServerContext>>,
+    client: Option<Extension<ClientAddr>>,
+    Path(room): Path<String>,
+    request: axum::body::Bytes,
+) -> Response {
+    let run = async {
+        let room = room_name(&room)?;
+        let request: MuteRequest = body(&request)?;
+        let length = length_of(
+            "for",
+            request.length.as_deref().ok_or_else(|| {
+                text(
+                    StatusCode::BAD_REQUEST,
+                    "`for` is required: how long the mute lasts (10m, 1h)",
+                )
+            })?,
+        )?;
+        let until = Some(Instant::now() + length);
+        set_mute(&ctx, &client, &room, request.player, until).await
+    };
+    let answer: Result<Response, Refusal> = run.await;
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The query of `DELETE /rooms/{room}/mute`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnmuteRequest {
+    player: u16,
+}
+
+/// `DELETE /rooms/{room}/mute?player=N`: the seat may speak again.
+async fn unmute(
+    State(ctx): State<Arc<ServerContext>>,
+    client: Option<Extension<ClientAddr>>,
+    Path(room): Path<String>,
+    query: Result<Query<UnmuteRequest>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let run = async {
+        let room = room_name(&room)?;
+        let Query(request) = query
+            .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
+        set_mute(&ctx, &client, &room, request.player, None).await
+    };
+    let answer: Result<Response, Refusal> = run.await;
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn set_mute(
+    ctx: &ServerContext,
+    client: &Option<Extension<ClientAddr>>,
+    room: &RoomName,
+    player: u16,
+    until: Option<Instant>,
+) -> Result<Response, Refusal> {
+    let command = |reply| RoomCommand::Mute { player: PlayerId(player), until, reply };
+    let Some(seat) = ask_room(ctx, room, command).await? else {
+        return Err(text(
+            StatusCode::NOT_FOUND,
+            format!("no seat {player} in room {room} (GET /rooms/{room}/seats lists them)"),
+        ));
+    };
+    match seat.muted_secs {
+        Some(secs) => {
+            info!(by = %operator(client), room = %room, player, name = %seat.name, secs, "an operator muted a seat")
+        }
+        None => {
+            info!(by = %operator(client), room = %room, player, name = %seat.name, "an operator lifted a mute")
+        }
+    }
+    Ok(Json(seat).into_response())
 }
 
 /// `GET /bans`'s answer.

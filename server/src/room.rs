@@ -95,6 +95,16 @@ pub enum RoomCommand {
         /// The seats removed (none when nobody matched) and the bans made.
         reply: oneshot::Sender<Removed>,
     },
+    /// An operator mutes a seat's chat until `until` (or lets it speak again: `None`). Its
+    /// lines are dropped, unseen by anyone, and it stays muted through a resume.
+    Mute {
+        /// Whose.
+        player: PlayerId,
+        /// When it may speak again; `None` lifts the mute now.
+        until: Option<Instant>,
+        /// The seat as it now is; `None` when there is no such seat.
+        reply: oneshot::Sender<Option<SeatInfo>>,
+    },
     /// The connection behind `link` ended.
     Leave {
         /// Whose.
@@ -179,6 +189,9 @@ pub struct SeatInfo {
     pub address: IpAddr,
     /// Whether a connection holds the seat now (false: dropped, held for a resume).
     pub connected: bool,
+    /// Seconds left of an operator's mute of its chat, rounded up; none when not muted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted_secs: Option<u64>,
 }
 
 /// A seat granted.
@@ -467,6 +480,8 @@ struct Seat {
     last_input: InputSeq,
     history: History,
     last_feedback: Option<(ControllerFeedback, Instant)>,
+    /// Until when an operator muted its chat.
+    muted_until: Option<Instant>,
 }
 
 /// Most `Joined` events in the roster a newcomer receives (players and controllers only; a
@@ -739,6 +754,20 @@ impl<G: Game> Room<G> {
             }
             RoomCommand::Chat { player, text } => {
                 if let Some(seat) = self.seats.get(&player) {
+                    if seat.muted_until.is_some_and(|until| until > now) {
+                        // Shown to its sender alone, as everyone's lines are shown to them: a
+                        // muted player is not told, and does not go elsewhere to speak.
+                        if let Some(link) = &seat.link {
+                            let tick = Tick(self.tick.0.wrapping_add(1));
+                            let kind = EventKind::Chat { from: player, name: seat.name, text };
+                            self.frames.push(&ServerMessage::Event(Event { tick, kind }));
+                            // With the next tick's frames, ahead of its snapshot; a full queue
+                            // loses the echo, never the room's frames.
+                            let _ = link.push_control_unwoken(self.frames.finish());
+                        }
+                        self.ctx.metrics.chat_muted.inc();
+                        return;
+                    }
                     let name = seat.name;
                     if self.chat_budget.try_take(now) {
                         self.broadcast(EventKind::Chat { from: player, name, text });
@@ -750,6 +779,16 @@ impl<G: Game> Room<G> {
             RoomCommand::Seats { reply } => {
                 let _ = reply
                     .send(self.seats.iter().map(|(&p, seat)| self.seat_info(p, seat)).collect());
+            }
+            RoomCommand::Mute { player, until, reply } => {
+                let found = match self.seats.get_mut(&player) {
+                    Some(seat) => {
+                        seat.muted_until = until;
+                        true
+                    }
+                    None => false,
+                };
+                let _ = reply.send(found.then(|| self.seat_info(player, &self.seats[&player])));
             }
             RoomCommand::Remove { who, message, ban, reply } => {
                 let _ = reply.send(self.remove(&who, message, ban.as_ref(), now));
@@ -771,6 +810,10 @@ impl<G: Game> Room<G> {
             score: seat.role.plays().then(|| self.game.score(player)).flatten(),
             address: seat.client,
             connected: seat.link.is_some(),
+            muted_secs: seat.muted_until.and_then(|until| {
+                let left = until.checked_duration_since(self.now).filter(|d| !d.is_zero())?;
+                Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+            }),
         }
     }
 
@@ -799,10 +842,18 @@ impl<G: Game> Room<G> {
         for player in removed {
             let Some(seat) = self.seats.get(&player) else { continue };
             done.seats.push(self.seat_info(player, seat));
+            // A resume of the token, from wherever, is told of the removal; a join the ban
+            // covers, of the ban as it then stands.
+            self.ctx.bans.note_removed(seat.token, message, now);
             let mut message = message;
             if let Some((length, reason)) = ban {
                 use crate::moderation::{AddressKey, BanTarget, ban_message, name_key};
-                let mut targets = vec![BanTarget::Address(AddressKey::of(seat.client))];
+                let mut targets = Vec::new();
+                // A trusted proxy's address stands for everyone behind it (the operator is
+                // refused it up front; this covers a resume from it meanwhile).
+                if !self.ctx.is_trusted_proxy(seat.client) {
+                    targets.push(BanTarget::Address(AddressKey::of(seat.client)));
+                }
                 // Without join tokens a player names itself: its name vouches for nothing.
                 if self.ctx.join.get().is_some() {
                     targets.push(BanTarget::Name(name_key(&seat.name)));
@@ -818,7 +869,6 @@ impl<G: Game> Room<G> {
                     message = ban_message(info);
                 }
             }
-            self.ctx.bans.note_removed(seat.token, message, now);
             if let Some(link) = &seat.link {
                 link.close(CloseRequest {
                     code: 1008,
@@ -826,7 +876,7 @@ impl<G: Game> Room<G> {
                     kick: Some(Kick { reason: KickReason::Removed, message }),
                 });
             }
-            info!(player = player.0, name = %seat.name, client = %seat.client, "removed by an operator");
+            debug!(player = player.0, name = %seat.name, client = %seat.client, "removed by an operator");
             self.ctx.metrics.clients_removed.inc();
             self.remove_seat(player);
         }
@@ -960,6 +1010,7 @@ impl<G: Game> Room<G> {
                 last_input: InputSeq(0),
                 history: History::default(),
                 last_feedback: None,
+                muted_until: None,
             },
         );
         self.welcome(player, request.role, entity, token, false, &request.link);
@@ -2641,6 +2692,36 @@ mod tests {
         assert_eq!(removed.iter().map(|s| s.player).collect::<Vec<_>>(), [carl_id.0]);
         assert_eq!(room.shared.controllers.load(Ordering::Relaxed), 0);
         assert_eq!(room.ctx.metrics.clients_removed.get(), 4);
+
+        // Muted: its lines go nowhere until the mute ends or is lifted.
+        let (eve, eve_id) = join_from(&mut room, Role::Player, "eve", "203.0.113.60", t0);
+        let (fan2, _) = join_from(&mut room, Role::Spectator, "fan2", "203.0.113.61", t0);
+        room.tick(t0);
+        let _ = (messages(&eve), messages(&fan2));
+        let mute = |room: &mut Room<Arena>, until| {
+            let (reply, mut answer) = oneshot::channel();
+            room.handle(RoomCommand::Mute { player: eve_id, until, reply }, t0);
+            answer.try_recv().unwrap().expect("eve's seat")
+        };
+        let chat = |room: &mut Room<Arena>, line: &str, at| {
+            let text = ChatText::truncated(line);
+            room.handle(RoomCommand::Chat { player: eve_id, text }, at);
+            room.tick(at);
+            events(&messages(&fan2).0)
+                .into_iter()
+                .filter(|e| matches!(e, EventKind::Chat { .. }))
+                .count()
+        };
+        // (Within a few seconds: clients that write nothing for 10 s are too slow.)
+        assert_eq!(mute(&mut room, Some(t0 + Duration::from_secs(2))).muted_secs, Some(2));
+        assert_eq!(chat(&mut room, "spam", t0), 0);
+        let own = events(&messages(&eve).0);
+        assert!(own.iter().any(|e| matches!(e, EventKind::Chat { .. })), "its sender sees it");
+        assert_eq!(room.ctx.metrics.chat_muted.get(), 1);
+        assert_eq!(chat(&mut room, "spam again", t0 + Duration::from_secs(2)), 1, "it ran out");
+        mute(&mut room, Some(t0 + Duration::from_secs(600)));
+        assert_eq!(mute(&mut room, None).muted_secs, None, "lifted");
+        assert_eq!(chat(&mut room, "sorry", t0 + Duration::from_millis(2200)), 1);
 
         // With a ban: made before the client is told, which the Kick then says.
         let (dan, dan_id) = join_from(&mut room, Role::Player, "dan", "203.0.113.50", t0);

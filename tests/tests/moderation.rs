@@ -37,6 +37,14 @@ async fn admin(
     http_request(addr, &request).await
 }
 
+/// A counter of the server's `/metrics` on `addr`.
+async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let (_, _, body) = get_with(addr, "/metrics", "").await;
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -97,6 +105,37 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     assert_eq!(ada_seat["address"], "127.0.0.2");
     assert_eq!(ada_seat["connected"], true);
     assert_eq!(ada_seat["room"], "duel");
+
+    // Muted: Bob's lines reach nobody, until the mute is lifted.
+    let bob_id = bob.welcome.player_id;
+    let mute = format!(r#"{{"player": {}, "for": "10m"}}"#, bob_id.0);
+    let (status, _, body) = admin(op, "POST", "/rooms/duel/mute", Some(TOKEN), &mute).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(json(&body)["muted_secs"].as_u64().unwrap() > 590, "{body}");
+    let say = |line: &str| {
+        ClientMessage::Chat(tickwire_shared::Chat {
+            text: tickwire_shared::ChatText::truncated(line),
+        })
+    };
+    let said = |line: &'static str| move |e: &EventKind| matches!(e, EventKind::Chat { text, .. } if text.as_str() == line);
+    bob.send(&say("muted line")).await;
+    // Bob sees his own line, as he would unmuted.
+    bob.wait_event(said("muted line")).await;
+    let muted = async {
+        while metric(op, "tickwire_chat_muted_total").await < 1.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, muted).await.expect("the muted line is counted");
+    fan.send(&say("fan line")).await;
+    fan.wait_event(said("fan line")).await;
+    assert!(!fan.events.iter().any(|e| said("muted line")(&e.kind)), "the muted line went out");
+    let unmute = format!("/rooms/duel/mute?player={}", bob_id.0);
+    let (status, _, body) = admin(op, "DELETE", &unmute, Some(TOKEN), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(json(&body).get("muted_secs").is_none(), "{body}");
+    bob.send(&say("back")).await;
+    fan.wait_event(said("back")).await;
 
     // Removed, with a ban of the address: the client is told why; the others see it leave.
     let kick =
@@ -191,6 +230,10 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     let long_reason = format!(r#"{{"name": "x", "for": "1h", "reason": "{}"}}"#, "x".repeat(65));
     let cases = [
         ("POST", "/rooms/duel/kick", r#"{"player": 999}"#, 404, "no seat 999"),
+        ("POST", "/rooms/duel/mute", r#"{"player": 999, "for": "1m"}"#, 404, "no seat 999"),
+        ("POST", "/rooms/duel/mute", r#"{"player": 1}"#, 400, "`for` is required"),
+        ("DELETE", "/rooms/duel/mute", "", 400, "player"),
+        ("DELETE", "/rooms/duel/mute?player=1&for=1h", "", 400, "unknown field `for`"),
         ("POST", "/rooms/nowhere/kick", r#"{"player": 1}"#, 404, "no room nowhere"),
         ("POST", "/rooms/duel/kick", r#"{"reason": "x"}"#, 400, "missing field `player`"),
         ("POST", "/rooms/duel/kick", "player=1", 400, "JSON expected"),

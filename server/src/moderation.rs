@@ -503,14 +503,13 @@ struct SeatsReply {
     seats: Vec<SeatInfo>,
 }
 
-async fn seats(State(ctx): State<Arc<ServerContext>>, Path(room): Path<String>) -> Response {
-    let run = async {
-        let room = room_name(&room)?;
-        let seats = ask_room(&ctx, &room, |reply| RoomCommand::Seats { reply }).await?;
-        Ok(Json(SeatsReply { room: room.to_string(), seats }).into_response())
-    };
-    let answer: Result<Response, Refusal> = run.await;
-    answer.unwrap_or_else(IntoResponse::into_response)
+async fn seats(
+    State(ctx): State<Arc<ServerContext>>,
+    Path(room): Path<String>,
+) -> Result<Response, Refusal> {
+    let room = room_name(&room)?;
+    let seats = ask_room(&ctx, &room, |reply| RoomCommand::Seats { reply }).await?;
+    Ok(Json(SeatsReply { room: room.to_string(), seats }).into_response())
 }
 
 /// The body of `POST /rooms/{room}/kick`.
@@ -567,6 +566,15 @@ fn reason_of(reason: &str) -> Result<String, Refusal> {
     Ok(reason.to_owned())
 }
 
+/// `for`, which says how long `what` lasts.
+fn required_length(length: Option<&str>, what: &str) -> Result<Duration, Refusal> {
+    let length = length.ok_or_else(|| {
+        let why = format!("`for` is required: how long {what} lasts (90s, 10m, 12h, 7d)");
+        text(StatusCode::BAD_REQUEST, why)
+    })?;
+    length_of("for", length)
+}
+
 fn length_of(field: &str, length: &str) -> Result<Duration, Refusal> {
     parse_ban_length(length)
         .map_err(|why| text(StatusCode::BAD_REQUEST, format!("`{field}`: {why}")))
@@ -595,69 +603,64 @@ async fn kick(
     client: Option<Extension<ClientAddr>>,
     Path(room): Path<String>,
     request: axum::body::Bytes,
-) -> Response {
-    let run = async {
-        let room = room_name(&room)?;
-        let request: KickRequest = body(&request)?;
-        let reason = reason_of(&request.reason)?;
-        let ban = request.ban.as_deref().map(|b| length_of("ban", b)).transpose()?;
-        if ban.is_some() && ctx.bans.is_full(Instant::now()) {
-            return Err(text(StatusCode::INSUFFICIENT_STORAGE, BansFull.to_string()));
+) -> Result<Response, Refusal> {
+    let room = room_name(&room)?;
+    let request: KickRequest = body(&request)?;
+    let reason = reason_of(&request.reason)?;
+    let ban = request.ban.as_deref().map(|b| length_of("ban", b)).transpose()?;
+    if ban.is_some() && ctx.bans.is_full(Instant::now()) {
+        return Err(text(StatusCode::INSUFFICIENT_STORAGE, BansFull.to_string()));
+    }
+    let seat = PlayerId(request.player);
+    if ban.is_some() {
+        // Asked before the room acts, so that a proxy's address is refused up front.
+        let seats = ask_room(&ctx, &room, |reply| RoomCommand::Seats { reply }).await?;
+        if let Some(seat) = seats.iter().find(|s| s.player == seat.0) {
+            bannable(&ctx, AddressKey::of(seat.address))?;
         }
-        let seat = PlayerId(request.player);
-        if ban.is_some() {
-            // Asked before the room acts, so that a proxy's address is refused up front.
-            let seats = ask_room(&ctx, &room, |reply| RoomCommand::Seats { reply }).await?;
-            if let Some(seat) = seats.iter().find(|s| s.player == seat.0) {
-                bannable(&ctx, AddressKey::of(seat.address))?;
-            }
-        }
-        let message = removal_message(&reason);
-        let who = Removal::Player(seat);
-        let ban = ban.map(|length| (length, reason.clone()));
-        let Removed { seats, bans } =
-            ask_room(&ctx, &room, |reply| RoomCommand::Remove { who, message, ban, reply }).await?;
-        let Some(removed) = seats.into_iter().next() else {
-            return Err(text(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no seat {} in room {room} (GET /rooms/{room}/seats lists them)",
-                    request.player
-                ),
-            ));
-        };
-        info!(
-            by = %operator(&client),
-            room = %room,
-            player = removed.player,
-            name = %removed.name,
-            client = %removed.address,
-            %reason,
-            banned = bans.len(),
-            "an operator removed a client"
-        );
-        // The ban covers the client's other seats too: another tab, another room.
-        let mut also = None;
-        if let Some(first) = bans.first() {
-            let message = ban_message(first);
-            let mut everywhere = Everywhere::default();
-            for ban in &bans {
-                let who = match (&ban.address, &ban.name) {
-                    (Some(_), _) => Removal::Address(AddressKey::of(removed.address)),
-                    (None, Some(name)) => Removal::Name(name.clone()),
-                    (None, None) => continue,
-                };
-                let more = remove_everywhere(&ctx, &who, message).await;
-                everywhere.removed.extend(more.removed);
-                everywhere.unanswered.extend(more.unanswered);
-            }
-            also =
-                Some(Also { also_removed: everywhere.removed, unanswered: everywhere.unanswered });
-        }
-        Ok(Json(KickReply { removed, bans, also }).into_response())
+    }
+    let message = removal_message(&reason);
+    let who = Removal::Player(seat);
+    let ban = ban.map(|length| (length, reason.clone()));
+    let Removed { seats, bans } =
+        ask_room(&ctx, &room, |reply| RoomCommand::Remove { who, message, ban, reply }).await?;
+    let Some(removed) = seats.into_iter().next() else {
+        return Err(text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no seat {} in room {room} (GET /rooms/{room}/seats lists them)",
+                request.player
+            ),
+        ));
     };
-    let answer: Result<Response, Refusal> = run.await;
-    answer.unwrap_or_else(IntoResponse::into_response)
+    info!(
+        by = %operator(&client),
+        room = %room,
+        player = removed.player,
+        name = %removed.name,
+        client = %removed.address,
+        %reason,
+        banned = bans.len(),
+        "an operator removed a client"
+    );
+    // The ban covers the client's other seats too: another tab, another room.
+    let mut also = None;
+    if let Some(first) = bans.first() {
+        let message = ban_message(first);
+        let mut everywhere = Everywhere::default();
+        for ban in &bans {
+            let who = match (&ban.address, &ban.name) {
+                (Some(_), _) => Removal::Address(AddressKey::of(removed.address)),
+                (None, Some(name)) => Removal::Name(name.clone()),
+                (None, None) => continue,
+            };
+            let more = remove_everywhere(&ctx, &who, message).await;
+            everywhere.removed.extend(more.removed);
+            everywhere.unanswered.extend(more.unanswered);
+        }
+        also = Some(Also { also_removed: everywhere.removed, unanswered: everywhere.unanswered });
+    }
+    Ok(Json(KickReply { removed, bans, also }).into_response())
 }
 
 /// The body of `POST /rooms/{room}/mute`.
@@ -678,24 +681,12 @@ async fn mute(
     client: Option<Extension<ClientAddr>>,
     Path(room): Path<String>,
     request: axum::body::Bytes,
-) -> Response {
-    let run = async {
-        let room = room_name(&room)?;
-        let request: MuteRequest = body(&request)?;
-        let length = length_of(
-            "for",
-            request.length.as_deref().ok_or_else(|| {
-                text(
-                    StatusCode::BAD_REQUEST,
-                    "`for` is required: how long the mute lasts (10m, 1h)",
-                )
-            })?,
-        )?;
-        let until = Some(Instant::now() + length);
-        set_mute(&ctx, &client, &room, request.player, until).await
-    };
-    let answer: Result<Response, Refusal> = run.await;
-    answer.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, Refusal> {
+    let room = room_name(&room)?;
+    let request: MuteRequest = body(&request)?;
+    let length = required_length(request.length.as_deref(), "the mute")?;
+    let until = Some(Instant::now() + length);
+    set_mute(&ctx, &client, &room, request.player, until).await
 }
 
 /// The query of `DELETE /rooms/{room}/mute`.
@@ -711,15 +702,11 @@ async fn unmute(
     client: Option<Extension<ClientAddr>>,
     Path(room): Path<String>,
     query: Result<Query<UnmuteRequest>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let run = async {
-        let room = room_name(&room)?;
-        let Query(request) = query
-            .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
-        set_mute(&ctx, &client, &room, request.player, None).await
-    };
-    let answer: Result<Response, Refusal> = run.await;
-    answer.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, Refusal> {
+    let room = room_name(&room)?;
+    let Query(request) = query
+        .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
+    set_mute(&ctx, &client, &room, request.player, None).await
 }
 
 async fn set_mute(
@@ -830,70 +817,51 @@ async fn add_ban(
     State(ctx): State<Arc<ServerContext>>,
     client: Option<Extension<ClientAddr>>,
     request: axum::body::Bytes,
-) -> Response {
-    let run = async {
-        let request: BanRequest = body(&request)?;
-        let target = target_of(&request)?;
-        let length = length_of(
-            "for",
-            request.length.as_deref().ok_or_else(|| {
-                text(
-                    StatusCode::BAD_REQUEST,
-                    "`for` is required: how long the ban lasts (90s, 10m, 12h, 7d)",
-                )
-            })?,
-        )?;
-        let reason = reason_of(&request.reason)?;
-        if let BanTarget::Address(key) = &target {
-            bannable(&ctx, *key)?;
-        }
-        let ban = ctx
-            .bans
-            .ban(target.clone(), length, &reason, Instant::now())
-            .map_err(|e| text(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
-        info!(
-            by = %operator(&client),
-            banned = %ban.target(),
-            seconds = length.as_secs(),
-            %reason,
-            "an operator banned"
-        );
-        let who = match target {
-            BanTarget::Address(key) => Removal::Address(key),
-            BanTarget::Name(name) => Removal::Name(name),
-        };
-        let everywhere = remove_everywhere(&ctx, &who, ban_message(&ban)).await;
-        Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
+) -> Result<Response, Refusal> {
+    let request: BanRequest = body(&request)?;
+    let target = target_of(&request)?;
+    let length = required_length(request.length.as_deref(), "the ban")?;
+    let reason = reason_of(&request.reason)?;
+    if let BanTarget::Address(key) = &target {
+        bannable(&ctx, *key)?;
+    }
+    let ban = ctx
+        .bans
+        .ban(target.clone(), length, &reason, Instant::now())
+        .map_err(|e| text(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
+    info!(
+        by = %operator(&client),
+        banned = %ban.target(),
+        seconds = length.as_secs(),
+        %reason,
+        "an operator banned"
+    );
+    let who = match target {
+        BanTarget::Address(key) => Removal::Address(key),
+        BanTarget::Name(name) => Removal::Name(name),
     };
-    let answer: Result<Response, Refusal> = run.await;
-    answer.unwrap_or_else(IntoResponse::into_response)
+    let everywhere = remove_everywhere(&ctx, &who, ban_message(&ban)).await;
+    Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
 }
 
 async fn lift_ban(
     State(ctx): State<Arc<ServerContext>>,
     client: Option<Extension<ClientAddr>>,
     query: Result<Query<BanRequest>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let run = async {
-        let Query(request) = query
-            .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
-        if request.length.is_some() || !request.reason.is_empty() {
-            return Err(text(
-                StatusCode::BAD_REQUEST,
-                "DELETE /bans takes only `address` or `name`",
-            ));
+) -> Result<Response, Refusal> {
+    let Query(request) = query
+        .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
+    if request.length.is_some() || !request.reason.is_empty() {
+        return Err(text(StatusCode::BAD_REQUEST, "DELETE /bans takes only `address` or `name`"));
+    }
+    let target = target_of(&request)?;
+    match ctx.bans.lift(&target, Instant::now()) {
+        Some(ban) => {
+            info!(by = %operator(&client), lifted = %ban.target(), "an operator lifted a ban");
+            Ok(Json(BansReply { bans: vec![ban] }).into_response())
         }
-        let target = target_of(&request)?;
-        match ctx.bans.lift(&target, Instant::now()) {
-            Some(ban) => {
-                info!(by = %operator(&client), lifted = %ban.target(), "an operator lifted a ban");
-                Ok(Json(BansReply { bans: vec![ban] }).into_response())
-            }
-            None => Err(text(StatusCode::NOT_FOUND, "no such ban (GET /bans lists them)")),
-        }
-    };
-    let answer: Result<Response, Refusal> = run.await;
-    answer.unwrap_or_else(IntoResponse::into_response)
+        None => Err(text(StatusCode::NOT_FOUND, "no such ban (GET /bans lists them)")),
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
+        // Colour for a terminal only: escape codes in a file or a pipe are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     const USAGE: &str = "usage: spectate [URL (default ws://127.0.0.1:8080/ws)] [ROOM (default: \
                          the room with the most players)]";

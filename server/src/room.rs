@@ -827,16 +827,14 @@ impl<G: Game> Room<G> {
         ban: Option<&(Duration, String)>,
         now: Instant,
     ) -> Removed {
-        let matches = |player: PlayerId, seat: &Seat| match who {
-            Removal::Player(id) => player == *id,
+        let covered = |seat: &Seat| match who {
+            Removal::Player(_) => false,
             Removal::Address(key) => key.covers(seat.client),
             Removal::Name(name) => crate::moderation::name_key(&seat.name) == *name,
         };
         let removed: Vec<PlayerId> = match who {
             Removal::Player(id) => self.seats.contains_key(id).then_some(*id).into_iter().collect(),
-            _ => {
-                self.seats.iter().filter(|(p, seat)| matches(**p, seat)).map(|(p, _)| *p).collect()
-            }
+            _ => self.seats.iter().filter(|(_, seat)| covered(seat)).map(|(p, _)| *p).collect(),
         };
         let mut done = Removed { seats: Vec::with_capacity(removed.len()), bans: Vec::new() };
         for player in removed {

@@ -21,10 +21,12 @@
 //!   the clients it covers from every room of this node), `DELETE /bans?address=` or
 //!   `?name=`.
 //!
-//! Bans are this node's: in a fleet, a ban refuses every join this node answers (clients who
-//! reach one of its rooms through another node included: the forwarding node names them), and
-//! an operator bans on each node (`GET /nodes` lists them). They last for their time or until
-//! the process ends; at most [`MAX_BANS`] at once.
+//! A ban refuses every join this node answers (clients who reach one of its rooms through
+//! another node included: the forwarding node names them). In a fleet the bans are the
+//! fleet's: made or lifted on any node, they are written to its directory in Redis, and every
+//! node reads them every [`FLEET_BAN_SYNC`] ([`sync_fleet_bans`]), so they hold on every node
+//! and outlive a restart. A single server keeps them until the process ends. At most
+//! [`MAX_BANS`] at once.
 
 use crate::context::ServerContext;
 use crate::http::ClientAddr;
@@ -44,7 +46,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tickwire_shared::{KickText, Name, PlayerId, ResumeToken, RoomName};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Most bans held at once. Bans are entered by operators, not peers, but a script gone wrong
 /// must not grow the table without end; past it `POST /bans` answers 507.
@@ -126,6 +128,39 @@ struct Ban {
     until: Instant,
     until_unix_ms: u64,
     reason: String,
+    /// When this node made it (a fleet's ban learned from the directory: when it was read).
+    made: Instant,
+    /// Made by this node and not yet in the fleet's directory (a node outside a fleet never
+    /// writes one: it has no listing to lift it either).
+    unwritten: bool,
+}
+
+/// How often a node of a fleet reads the fleet's bans (see [`sync_fleet_bans`]): a ban made on
+/// one node refuses joins everywhere within this, and removes the clients it covers.
+pub const FLEET_BAN_SYNC: Duration = Duration::from_secs(2);
+
+/// How long a ban this node made is kept while the directory does not list it yet (its write
+/// follows the ban; a reading in between must not lift it).
+const UNWRITTEN_GRACE: Duration = Duration::from_secs(10);
+
+impl BanTarget {
+    /// How the fleet's directory names it: `a:` and the address (`a:2001:db8::/64`), or `n:`
+    /// and the name.
+    pub fn field(&self) -> String {
+        match self {
+            BanTarget::Address(key) => format!("a:{key}"),
+            BanTarget::Name(name) => format!("n:{name}"),
+        }
+    }
+
+    /// The target a directory's `field` names, if it names one.
+    pub fn from_field(field: &str) -> Option<BanTarget> {
+        match field.split_once(':')? {
+            ("a", address) => address_of(address).ok().map(BanTarget::Address),
+            ("n", name) => Some(BanTarget::Name(name.to_owned())),
+            _ => None,
+        }
+    }
 }
 
 /// A ban, as `GET /bans` lists it.
@@ -187,10 +222,59 @@ impl Bans {
             }
         }
         let until_unix_ms = unix_ms(SystemTime::now() + length);
-        let ban = Ban { until: now + length, until_unix_ms, reason: reason.to_owned() };
+        let reason = reason.to_owned();
+        let ban = Ban { until: now + length, until_unix_ms, reason, made: now, unwritten: true };
         let info = info_of(&target, &ban, now);
         table.insert(target, ban);
         Ok(info)
+    }
+
+    /// Takes the fleet's bans as the directory lists them (field, until in Unix ms, reason):
+    /// the table becomes that list, but for bans this node made in the last seconds, whose
+    /// write may not have landed yet. Returns the bans new to this node, whose clients it then
+    /// removes.
+    pub fn merge_fleet(&self, listed: Vec<(BanTarget, u64, String)>, now: Instant) -> Vec<BanInfo> {
+        let now_unix_ms = unix_ms(SystemTime::now());
+        let mut table = self.table();
+        let mut merged: HashMap<BanTarget, Ban> = HashMap::with_capacity(listed.len());
+        let mut added = Vec::new();
+        for (target, until_unix_ms, reason) in listed.into_iter().take(MAX_BANS) {
+            if until_unix_ms <= now_unix_ms {
+                continue;
+            }
+            let ban = match table.remove(&target) {
+                Some(known) if known.until_unix_ms == until_unix_ms => known,
+                _ => {
+                    let left = Duration::from_millis(until_unix_ms - now_unix_ms);
+                    let ban = Ban {
+                        until: now + left,
+                        until_unix_ms,
+                        reason,
+                        made: now,
+                        unwritten: false,
+                    };
+                    added.push(info_of(&target, &ban, now));
+                    ban
+                }
+            };
+            merged.insert(target, ban);
+        }
+        for (target, ban) in table.drain() {
+            let unwritten =
+                ban.unwritten && now.saturating_duration_since(ban.made) < UNWRITTEN_GRACE;
+            if ban.until > now && unwritten {
+                merged.entry(target).or_insert(ban);
+            }
+        }
+        *table = merged;
+        added
+    }
+
+    /// The fleet's directory holds the ban of `target` now: its listing decides from here on.
+    pub fn mark_written(&self, target: &BanTarget) {
+        if let Some(ban) = self.table().get_mut(target) {
+            ban.unwritten = false;
+        }
     }
 
     /// Whether a new ban would find no room ([`MAX_BANS`]) once expired ones are dropped.
@@ -496,6 +580,76 @@ async fn remove_everywhere(ctx: &ServerContext, who: &Removal, message: KickText
     everywhere
 }
 
+/// A node of a fleet: reads the fleet's bans every [`FLEET_BAN_SYNC`], takes them as its own
+/// ([`Bans::merge_fleet`]), removes the clients a ban new to it covers, and drops bans that
+/// are over from the directory. Until shutdown, or until the node leaves the fleet.
+pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<ServerContext>) {
+    let mut every = tokio::time::interval(FLEET_BAN_SYNC);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = crate::connection::shutdown_signal(&ctx) => return,
+            () = cluster.left() => return,
+            _ = every.tick() => {}
+        }
+        let listed = match cluster.directory().bans().await {
+            Ok(listed) => listed,
+            Err(e) => {
+                debug!(error = %e, "cannot read the fleet's bans; this node keeps its own");
+                continue;
+            }
+        };
+        let now_unix_ms = unix_ms(SystemTime::now());
+        let (over, listed): (Vec<_>, Vec<_>) =
+            listed.into_iter().partition(|(_, until, _)| *until <= now_unix_ms);
+        let over: Vec<String> = over.into_iter().map(|(field, _, _)| field).collect();
+        if let Err(e) = cluster.directory().drop_bans(&over).await {
+            debug!(error = %e, "cannot drop the fleet's bans that are over");
+        }
+        let listed = listed
+            .into_iter()
+            .filter_map(|(field, until, reason)| {
+                Some((BanTarget::from_field(&field)?, until, reason))
+            })
+            .collect();
+        for ban in ctx.bans.merge_fleet(listed, Instant::now()) {
+            let who = match (&ban.address, &ban.name) {
+                (Some(address), _) => match address_of(address) {
+                    Ok(key) => Removal::Address(key),
+                    Err(_) => continue,
+                },
+                (None, Some(name)) => Removal::Name(name.clone()),
+                (None, None) => continue,
+            };
+            let everywhere = remove_everywhere(&ctx, &who, ban_message(&ban)).await;
+            if !everywhere.removed.is_empty() {
+                info!(banned = %ban.target(), removed = everywhere.removed.len(), "a ban of the fleet removed clients here");
+            }
+        }
+    }
+}
+
+/// Writes `bans` to the fleet's directory, on a node of a fleet; what went wrong, if it did.
+/// (A kick's bans then hold on this node only, until its next reading of the fleet's.)
+async fn write_fleet_bans(ctx: &ServerContext, bans: &[BanInfo]) -> Option<String> {
+    let cluster = ctx.cluster()?;
+    for ban in bans {
+        let target = match (&ban.address, &ban.name) {
+            (Some(address), _) => BanTarget::Address(address_of(address).ok()?),
+            (None, Some(name)) => BanTarget::Name(name.clone()),
+            (None, None) => continue,
+        };
+        if let Err(e) =
+            cluster.directory().put_ban(&target.field(), ban.until_unix_ms, &ban.reason).await
+        {
+            warn!(error = %e, banned = %ban.target(), "the fleet's directory did not take a ban");
+            return Some(format!("the fleet's directory did not take the ban ({e})"));
+        }
+        ctx.bans.mark_written(&target);
+    }
+    None
+}
+
 /// `GET /rooms/{room}/seats`.
 #[derive(Debug, Serialize)]
 struct SeatsReply {
@@ -536,6 +690,9 @@ struct KickReply {
     /// too, and the rooms that did not answer.
     #[serde(flatten)]
     also: Option<Also>,
+    /// In a fleet, when its directory did not take the ban: it holds on this node only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fleet_error: Option<String>,
 }
 
 /// The other seats a kick's ban covered.
@@ -660,7 +817,10 @@ async fn kick(
         }
         also = Some(Also { also_removed: everywhere.removed, unanswered: everywhere.unanswered });
     }
-    Ok(Json(KickReply { removed, bans, also }).into_response())
+    let fleet_error = write_fleet_bans(&ctx, &bans)
+        .await
+        .map(|why| format!("banned on this node only, for a few seconds: {why}"));
+    Ok(Json(KickReply { removed, bans, also, fleet_error }).into_response())
 }
 
 /// The body of `POST /rooms/{room}/mute`.
@@ -829,6 +989,13 @@ async fn add_ban(
         .bans
         .ban(target.clone(), length, &reason, Instant::now())
         .map_err(|e| text(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
+    // A fleet's ban is the fleet's: one its directory did not take is not made at all (the
+    // operator tries again), rather than made here alone.
+    if let Some(why) = write_fleet_bans(&ctx, std::slice::from_ref(&ban)).await {
+        ctx.bans.lift(&target, Instant::now());
+        let why = format!("not banned: {why}; try again");
+        return Err(text(StatusCode::SERVICE_UNAVAILABLE, why));
+    }
     info!(
         by = %operator(&client),
         banned = %ban.target(),
@@ -855,13 +1022,21 @@ async fn lift_ban(
         return Err(text(StatusCode::BAD_REQUEST, "DELETE /bans takes only `address` or `name`"));
     }
     let target = target_of(&request)?;
-    match ctx.bans.lift(&target, Instant::now()) {
-        Some(ban) => {
-            info!(by = %operator(&client), lifted = %ban.target(), "an operator lifted a ban");
-            Ok(Json(BansReply { bans: vec![ban] }).into_response())
-        }
-        None => Err(text(StatusCode::NOT_FOUND, "no such ban (GET /bans lists them)")),
+    // A fleet's ban goes from its directory first: lifted here alone, the next reading of the
+    // fleet's bans would bring it back.
+    let mut in_fleet = 0;
+    if let Some(cluster) = ctx.cluster() {
+        in_fleet = cluster.directory().drop_bans(&[target.field()]).await.map_err(|e| {
+            let why = format!("not lifted: the fleet's directory did not answer ({e}); try again");
+            text(StatusCode::SERVICE_UNAVAILABLE, why)
+        })?;
     }
+    let lifted = ctx.bans.lift(&target, Instant::now());
+    if lifted.is_none() && in_fleet == 0 {
+        return Err(text(StatusCode::NOT_FOUND, "no such ban (GET /bans lists them)"));
+    }
+    info!(by = %operator(&client), lifted = %target.field(), "an operator lifted a ban");
+    Ok(Json(BansReply { bans: lifted.into_iter().collect() }).into_response())
 }
 
 #[cfg(test)]
@@ -962,6 +1137,46 @@ mod tests {
         for bad in ["203.0.113.0/24", "2001:db8::/48", "nowhere", "203.0.113.9/x"] {
             assert!(address_of(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_fleets_bans_replace_a_nodes_but_for_its_newest_own() {
+        let bans = Bans::default();
+        let t0 = Instant::now();
+        let in_ms = |secs: u64| unix_ms(SystemTime::now()) + secs * 1000;
+        let ada = BanTarget::Name("ada".into());
+        let v6 = BanTarget::Address(AddressKey::of("2001:db8::1".parse().unwrap()));
+        for target in [&ada, &v6] {
+            assert_eq!(BanTarget::from_field(&target.field()).as_ref(), Some(target));
+        }
+        assert_eq!(v6.field(), "a:2001:db8::/64");
+        assert_eq!(BanTarget::from_field("x:1"), None);
+        // Made here a moment ago and not listed yet: kept; listed ones are new here.
+        bans.ban(ada.clone(), Duration::from_secs(60), "here", t0).unwrap();
+        let listed =
+            vec![(v6.clone(), in_ms(600), "spam".to_owned()), (ada.clone(), 1, "over".into())];
+        let added = bans.merge_fleet(listed.clone(), t0);
+        assert_eq!(added.len(), 1);
+        assert_eq!(added[0].address.as_deref(), Some("2001:db8::/64"));
+        assert!(bans.check("2001:db8::9".parse().unwrap(), "bob", t0).is_some());
+        assert_eq!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0).unwrap().reason, "here");
+        // Read again: nothing new. A learned ban the fleet no longer lists is lifted at once; one
+        // made here, past the grace.
+        assert!(bans.merge_fleet(listed, t0).is_empty());
+        assert!(bans.merge_fleet(vec![], t0).is_empty());
+        assert_eq!(bans.check("2001:db8::9".parse().unwrap(), "bob", t0), None, "lifted elsewhere");
+        assert!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0).is_some(), "not written yet");
+        // Written, then lifted elsewhere: gone with the next reading.
+        bans.mark_written(&ada);
+        assert!(bans.merge_fleet(vec![], t0).is_empty());
+        assert_eq!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0), None);
+        // One whose write failed holds here for the grace only.
+        bans.ban(ada.clone(), Duration::from_secs(60), "here", t0).unwrap();
+        assert!(bans.merge_fleet(vec![], t0).is_empty());
+        assert_eq!(bans.list(t0).len(), 1);
+        let later = t0 + UNWRITTEN_GRACE;
+        assert!(bans.merge_fleet(vec![], later).is_empty());
+        assert!(bans.list(later).is_empty());
     }
 
     #[test]

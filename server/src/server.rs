@@ -284,6 +284,7 @@ async fn serve(
         .map(|cluster| ctx.tasks.spawn(crate::cluster::run(cluster.clone(), ctx.clone())));
     if let Some(cluster) = &fleet {
         ctx.tasks.spawn(crate::cluster::selfcheck::run(cluster.clone(), ctx.clone()));
+        ctx.tasks.spawn(crate::moderation::sync_fleet_bans(cluster.clone(), ctx.clone()));
     }
     if let Some(join) = join {
         let _ = ctx.join.set(join);

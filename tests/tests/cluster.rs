@@ -2015,3 +2015,61 @@ async fn an_idle_rooms_tick_is_written_with_the_heartbeat() {
     })
     .await;
 }
+
+/// `method path` on `node` with the operators' token and a JSON body (unless empty).
+async fn moderate(node: &Node, method: &str, path: &str, body: &str) -> (u16, String) {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         Authorization: Bearer {OPERATOR_TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, _, body) = http_request(node.addr, &request).await;
+    (status, body)
+}
+
+const OPERATOR_TOKEN: &str = "a-fleet-operator-token-32-bytes!";
+
+/// A ban made on one node is the fleet's: the node hosting the banned client's room removes
+/// it, every node refuses it, and lifting the ban on a third node lets it back in everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_made_on_one_node_holds_across_the_fleet() {
+    let (_redis, nodes) = fleet(|config| {
+        config.admin_token = Some(tickwire_server::config::Secret(OPERATOR_TOKEN.into()));
+    })
+    .await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let hello = || hello_in(Role::Player, "ada", "ban-room");
+    let seated = Client::join_over(open_from(b.addr, "127.0.0.7").await, hello()).await;
+
+    let ban = r#"{"address": "127.0.0.7", "for": "10m", "reason": "cheating"}"#;
+    let (status, body) = moderate(a, "POST", "/bans", ban).await;
+    assert_eq!(status, 201, "{body}");
+    // Wherever its room is, and through whichever node it came, the client is removed.
+    seated.closed().await.assert_is(1008, Some(KickReason::Removed), "cheating");
+    // Every node refuses it (within a reading of the fleet's bans).
+    for node in [b, c] {
+        eventually(PATIENCE, "the ban holds on every node", || async {
+            let ws = open_from(node.addr, "127.0.0.7").await;
+            match try_join(ws, hello()).await {
+                Err(closed) => closed.kick.is_some_and(|k| k.reason == KickReason::Removed),
+                Ok(_) => false,
+            }
+        })
+        .await;
+    }
+    let (status, body) = moderate(c, "GET", "/bans", "").await;
+    assert!(status == 200 && body.contains("127.0.0.7"), "{body}");
+
+    // Lifted through c: back in through b.
+    let (status, body) = moderate(c, "DELETE", "/bans?address=127.0.0.7", "").await;
+    assert_eq!(status, 200, "{body}");
+    eventually(PATIENCE, "the lifted ban lets the client in", || async {
+        let ws = open_from(b.addr, "127.0.0.7").await;
+        try_join(ws, hello()).await.is_ok()
+    })
+    .await;
+    eventually(PATIENCE, "the node that made the ban lifts it too", || async {
+        moderate(a, "GET", "/bans", "").await == (200, r#"{"bans":[]}"#.to_owned())
+    })
+    .await;
+}

@@ -216,6 +216,10 @@ pub struct FleetNode {
     pub rooms: u32,
 }
 
+/// The fleet's bans (moderation): a hash of a ban's target to `UNTIL_UNIX_MS REASON`, which
+/// every node reads every [`crate::moderation::FLEET_BAN_SYNC`].
+const BANS_KEY: &str = "tickwire:bans";
+
 /// A resume token as the directory keys it: 32 hex digits.
 pub fn token_key(token: &ResumeToken) -> String {
     token.0.iter().map(|b| format!("{b:02x}")).collect()
@@ -579,6 +583,46 @@ impl Directory {
     pub async fn ping(&self) -> Result<(), DirectoryError> {
         let mut conn = self.conn.clone();
         self.bounded(redis::cmd("PING").query_async::<()>(&mut conn)).await
+    }
+
+    /// Writes a ban of the fleet (moderation): `field` names what it bans
+    /// ([`crate::moderation::BanTarget::field`]); it lasts until `until_unix_ms`.
+    pub async fn put_ban(
+        &self,
+        field: &str,
+        until_unix_ms: u64,
+        reason: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(BANS_KEY).arg(field).arg(format!("{until_unix_ms} {reason}"));
+        self.bounded(cmd.query_async::<()>(&mut conn)).await
+    }
+
+    /// Drops bans of the fleet (lifted, or over); how many there were.
+    pub async fn drop_bans(&self, fields: &[String]) -> Result<u64, DirectoryError> {
+        if fields.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(BANS_KEY).arg(fields);
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
+    /// Every ban of the fleet: (field, until in ms since the Unix epoch, reason).
+    pub async fn bans(&self) -> Result<Vec<(String, u64, String)>, DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(BANS_KEY);
+        let fields: Vec<(String, String)> = self.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(fields
+            .into_iter()
+            .map(|(field, value)| {
+                let (until, reason) = value.split_once(' ').unwrap_or((&value, ""));
+                (field, until.parse().unwrap_or(0), reason.to_owned())
+            })
+            .collect())
     }
 
     /// Removes this node, its rooms and tokens from the directory (it is leaving); nothing

@@ -943,6 +943,11 @@ impl Cluster {
         joined.map(|(joined, handle)| Admitted::Local(joined, handle)).ok_or(ReadEnd::Refused)
     }
 
+    /// Resolves once the node leaves the fleet for good ([`Cluster::leave`]).
+    pub(crate) async fn left(&self) {
+        self.stop.cancelled().await
+    }
+
     /// Whether this process holds its node's id in the directory.
     fn holds_id(&self) -> bool {
         *lock(&self.hold) == Hold::Held

@@ -185,6 +185,25 @@ impl BanInfo {
     pub fn target(&self) -> &str {
         self.address.as_deref().or(self.name.as_deref()).unwrap_or("")
     }
+
+    /// What it bans, as the table keys it.
+    pub fn banned(&self) -> Option<BanTarget> {
+        match (&self.address, &self.name) {
+            (Some(address), _) => address_of(address).ok().map(BanTarget::Address),
+            (None, Some(name)) => Some(BanTarget::Name(name.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+impl From<BanTarget> for Removal {
+    /// Every seat the ban covers.
+    fn from(target: BanTarget) -> Removal {
+        match target {
+            BanTarget::Address(key) => Removal::Address(key),
+            BanTarget::Name(name) => Removal::Name(name),
+        }
+    }
 }
 
 /// The table is full ([`MAX_BANS`]).
@@ -613,15 +632,8 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
             })
             .collect();
         for ban in ctx.bans.merge_fleet(listed, Instant::now()) {
-            let who = match (&ban.address, &ban.name) {
-                (Some(address), _) => match address_of(address) {
-                    Ok(key) => Removal::Address(key),
-                    Err(_) => continue,
-                },
-                (None, Some(name)) => Removal::Name(name.clone()),
-                (None, None) => continue,
-            };
-            let everywhere = remove_everywhere(&ctx, &who, ban_message(&ban)).await;
+            let Some(target) = ban.banned() else { continue };
+            let everywhere = remove_everywhere(&ctx, &target.into(), ban_message(&ban)).await;
             if !everywhere.removed.is_empty() {
                 info!(banned = %ban.target(), removed = everywhere.removed.len(), "a ban of the fleet removed clients here");
             }
@@ -634,11 +646,7 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
 async fn write_fleet_bans(ctx: &ServerContext, bans: &[BanInfo]) -> Option<String> {
     let cluster = ctx.cluster()?;
     for ban in bans {
-        let target = match (&ban.address, &ban.name) {
-            (Some(address), _) => BanTarget::Address(address_of(address).ok()?),
-            (None, Some(name)) => BanTarget::Name(name.clone()),
-            (None, None) => continue,
-        };
+        let Some(target) = ban.banned() else { continue };
         if let Err(e) =
             cluster.directory().put_ban(&target.field(), ban.until_unix_ms, &ban.reason).await
         {
@@ -806,12 +814,8 @@ async fn kick(
         let message = ban_message(first);
         let mut everywhere = Everywhere::default();
         for ban in &bans {
-            let who = match (&ban.address, &ban.name) {
-                (Some(_), _) => Removal::Address(AddressKey::of(removed.address)),
-                (None, Some(name)) => Removal::Name(name.clone()),
-                (None, None) => continue,
-            };
-            let more = remove_everywhere(&ctx, &who, message).await;
+            let Some(target) = ban.banned() else { continue };
+            let more = remove_everywhere(&ctx, &target.into(), message).await;
             everywhere.removed.extend(more.removed);
             everywhere.unanswered.extend(more.unanswered);
         }
@@ -1003,11 +1007,7 @@ async fn add_ban(
         %reason,
         "an operator banned"
     );
-    let who = match target {
-        BanTarget::Address(key) => Removal::Address(key),
-        BanTarget::Name(name) => Removal::Name(name),
-    };
-    let everywhere = remove_everywhere(&ctx, &who, ban_message(&ban)).await;
+    let everywhere = remove_everywhere(&ctx, &target.into(), ban_message(&ban)).await;
     Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
 }
 

@@ -3,7 +3,8 @@
 // depends on the listener: on the public one the game is beside the dashboard (`./`); the
 // admin listener (`--admin-bind`) serves no game, so there it is `--public-url`, or unknown,
 // and the Play and watch links are shown without a target and a title saying why. `/metrics`
-// is on the admin listener only, when there is one.
+// is on the admin listener only, when there is one, and the moderation routes with it: the
+// page says whether they are on (`--admin-token`) there.
 
 import { el } from './dom.js';
 
@@ -14,17 +15,24 @@ export const NO_GAME = 'The game is on the public port, not this admin one: star
  * @typedef {object} Links
  * @property {string} game the game's URL, ending in `/`; empty when unknown
  * @property {boolean} metrics whether `/metrics` is served beside the dashboard
+ * @property {'on' | 'off' | ''} moderation whether the moderation routes beside the dashboard
+ *   answer (`on`) or are off (no `--admin-token`); empty where they are on another listener
  */
 
 /**
  * The links the server wrote into the page. A page without its markers (not served by the
- * server) links as on the public listener.
+ * server) links as on the public listener, and shows no moderation.
  * @param {{ querySelector: (selector: string) => Element | null }} [doc]
  * @returns {Links}
  */
 export function pageLinks(doc = document) {
   const meta = (/** @type {string} */ name) => doc.querySelector(`meta[name="${name}"]`)?.getAttribute('content') ?? null;
-  return { game: meta('tickwire-game') ?? './', metrics: (meta('tickwire-metrics') ?? 'metrics') !== '' };
+  const moderation = meta('tickwire-moderation');
+  return {
+    game: meta('tickwire-game') ?? './',
+    metrics: (meta('tickwire-metrics') ?? 'metrics') !== '',
+    moderation: moderation === 'on' || moderation === 'off' ? moderation : '',
+  };
 }
 
 /**

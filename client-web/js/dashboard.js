@@ -8,9 +8,10 @@
 // who closed first.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
-import { $, el, formatBytes } from './dom.js';
+import { $, el, formatBytes, replaceKeepingFocus } from './dom.js';
 import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, statusOf, within } from './dashboard-poll.js';
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
+import { ModerationPanel } from './dashboard-moderation.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
 
@@ -198,19 +199,35 @@ function showStatus() {
   status.textContent = line.text;
 }
 
-async function pollRooms() {
-  try {
-    /** @type {{ id: string, node?: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }[]} */
-    const rooms = await within(ANSWER_MS, async (signal) => (await fetch('rooms', { cache: 'no-store', signal })).json());
-    // A node of a fleet lists the fleet's rooms, each with its node.
-    const fleet = rooms.some((r) => r.node !== undefined);
-    for (const th of document.querySelectorAll('th.fleet')) /** @type {HTMLElement} */ (th).hidden = !fleet;
-    $('#rooms-empty').hidden = rooms.length > 0;
-    $('#rooms-body').replaceChildren(...rooms.map((r) => el('tr', {},
+/** @typedef {{ id: string, node?: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }} RoomRow */
+
+/** The rooms as `/rooms` last listed them. @type {RoomRow[]} */
+let rooms = [];
+/** In a fleet, this node's id (from `/nodes`): its rooms are the ones moderated here. @type {string | null} */
+let localNode = null;
+
+const moderation = new ModerationPanel(links.moderation, showRooms);
+
+function showRooms() {
+  // A node of a fleet lists the fleet's rooms, each with its node.
+  const fleet = rooms.some((r) => r.node !== undefined);
+  for (const th of document.querySelectorAll('th.fleet')) /** @type {HTMLElement} */ (th).hidden = !fleet;
+  $('#rooms-empty').hidden = rooms.length > 0;
+  replaceKeepingFocus($('#rooms-body'), ...rooms.map((r) => {
+    const elsewhere = r.node !== undefined && localNode !== null && r.node !== localNode ? r.node : null;
+    const seats = moderation.seatsButton(r.id, elsewhere);
+    return el('tr', {},
       el('td', {}, r.id), ...(fleet ? [el('td', {}, r.node ?? '')] : []),
       el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
       el('td', {}, String(r.spectators)), el('td', {}, String(r.tick)),
-      el('td', {}, watchLink(links, r.id)))));
+      el('td', { className: 'actions' }, watchLink(links, r.id), ...(seats ? [seats] : [])));
+  }));
+}
+
+async function pollRooms() {
+  try {
+    rooms = await within(ANSWER_MS, async (signal) => (await fetch('rooms', { cache: 'no-store', signal })).json());
+    showRooms();
   } catch {
     // the stats poll reports the outage
   }
@@ -230,6 +247,7 @@ async function pollNodes() {
       return response.ok ? response.json() : null;
     });
     if (nodes) {
+      localNode = nodes.find((n) => n.local)?.id ?? null;
       $('#nodes-panel').hidden = nodes.length === 0;
       $('#nodes-link').hidden = nodes.length === 0;
       $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},
@@ -242,6 +260,7 @@ async function pollNodes() {
   setTimeout(pollNodes, 2000);
 }
 
+moderation.start();
 pollStats();
 pollRooms();
 pollNodes();

@@ -27,6 +27,25 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+/**
+ * Replaces `parent`'s children, and gives the keyboard focus back to the new element with the
+ * same `data-focus` key as the one that had it, so a table refreshed every few seconds does
+ * not take the focus from under a keyboard user's Tab.
+ * @param {HTMLElement} parent @param {...(Node | string)} children
+ */
+export function replaceKeepingFocus(parent, ...children) {
+  const focused = document.activeElement;
+  const key = focused instanceof HTMLElement && parent.contains(focused) ? focused.dataset.focus : undefined;
+  parent.replaceChildren(...children);
+  if (key === undefined) return;
+  for (const candidate of parent.querySelectorAll('[data-focus]')) {
+    if (candidate instanceof HTMLElement && candidate.dataset.focus === key) {
+      candidate.focus();
+      return;
+    }
+  }
+}
+
 /** @param {number} bytes @returns {string} e.g. `1.2 KB` */
 export function formatBytes(bytes) {
   if (bytes < 1000) return `${Math.round(bytes)} B`;

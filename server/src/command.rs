@@ -364,7 +364,7 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
             format!("{http}://{shown}")
         }
     };
-    if cli.config.admin_token.as_ref().is_some_and(|t| !t.0.trim().is_empty()) {
+    if cli.config.moderation_token().is_some() {
         banner.push_str(&format!(
             "  moderation:     {operators}/bans, {operators}/rooms/ROOM/seats (Authorization: Bearer --admin-token)\n"
         ));

@@ -462,6 +462,12 @@ impl std::str::FromStr for Secret {
 }
 
 impl ServerConfig {
+    /// The operators' token ([`ServerConfig::admin_token`]) as moderation compares it: trimmed,
+    /// and none when unset or blank, which leaves moderation off.
+    pub fn moderation_token(&self) -> Option<&str> {
+        self.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
+    }
+
     /// The join-token verifier the configuration asks for, if any.
     pub fn join_verifier(
         &self,

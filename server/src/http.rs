@@ -65,7 +65,10 @@ pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
     let routes = Routes::new(&ctx);
     let admin = Router::new()
         .merge(routes.operator_pages.clone())
-        .merge(routes.dashboard(web::DashboardLinks::admin(ctx.config.public_url.as_deref())))
+        .merge(routes.dashboard(web::DashboardLinks::admin(
+            ctx.config.public_url.as_deref(),
+            ctx.config.moderation_token().is_some(),
+        )))
         .merge(routes.stats.clone())
         .route("/livez", get(livez))
         .route("/healthz", get(healthz))
@@ -117,7 +120,10 @@ impl Routes {
     /// The public listener's router; `/metrics` only when there is no admin listener.
     fn public(self, ctx: Arc<ServerContext>, with_metrics: bool) -> Router {
         let public = Router::new()
-            .merge(self.dashboard(web::DashboardLinks::public(with_metrics)))
+            .merge(self.dashboard(web::DashboardLinks::public(
+                with_metrics,
+                ctx.config.moderation_token().is_some(),
+            )))
             .merge(self.game_pages)
             .merge(self.operator_pages)
             .merge(self.stats)

@@ -492,8 +492,7 @@ async fn require_token(
 /// Checks `Authorization: Bearer` (the scheme in any case, RFC 9110 11.1) against
 /// `--admin-token`, in time that does not depend on where they differ.
 fn authorize(ctx: &ServerContext, headers: &HeaderMap) -> Result<(), Refusal> {
-    let Some(token) = ctx.config.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
-    else {
+    let Some(token) = ctx.config.moderation_token() else {
         return Err(text(
             StatusCode::FORBIDDEN,
             "moderation is off: start the server with --admin-token (TICKWIRE_ADMIN_TOKEN)",

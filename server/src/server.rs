@@ -301,8 +301,7 @@ async fn serve(
             crate::auth::MIN_SECRET_BYTES
         );
     }
-    if let Some(token) = ctx.config.admin_token.as_ref().map(|t| t.0.trim())
-        && !token.is_empty()
+    if let Some(token) = ctx.config.moderation_token()
         && crate::auth::is_weak_secret(token)
     {
         warn!(

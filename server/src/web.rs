@@ -17,8 +17,9 @@
 //! a reverse proxy may serve the server under a prefix (`https://example.com/tw/`) unchanged.
 //!
 //! The dashboard's links depend on the listener serving it ([`DashboardLinks`]): the page says
-//! where the game is in `<meta name="tickwire-game">` and whether `/metrics` is beside it in
-//! `<meta name="tickwire-metrics">`, both rewritten as served, and hides what it cannot link.
+//! where the game is in `<meta name="tickwire-game">`, whether `/metrics` is beside it in
+//! `<meta name="tickwire-metrics">`, and whether the moderation routes beside it answer in
+//! `<meta name="tickwire-moderation">`, all rewritten as served, and hides what it cannot link.
 //!
 //! Compression: text files above [`COMPRESS_MIN_BYTES`] are gzipped once, on first request,
 //! and kept; the gzip copy is served to clients that accept it when it saves at least a tenth.
@@ -46,6 +47,10 @@ const GAME_PLACEHOLDER: &str = "/@game/";
 
 /// The dashboard's `tickwire-metrics` marker, rewritten to `metrics` or to nothing.
 const METRICS_PLACEHOLDER: &str = "/@metrics/";
+
+/// The dashboard's `tickwire-moderation` marker, rewritten to `on`, `off` (no `--admin-token`)
+/// or nothing (the moderation routes are on another listener).
+const MODERATION_PLACEHOLDER: &str = "/@moderation/";
 
 /// One year, the longest lifetime caches honour; asset URLs change with every build.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -258,9 +263,16 @@ impl WebAssets {
         // findable as `/assets/<version>/` in its text.
         let text = text.replace(ASSET_PLACEHOLDER, &format!("./assets/{}/", self.version));
         let metrics = if links.metrics { "metrics" } else { "" };
+        // The moderation routes are served where `/metrics` is (`moderation::router`).
+        let moderation = match (links.metrics, links.moderation) {
+            (false, _) => "",
+            (true, false) => "off",
+            (true, true) => "on",
+        };
         Bytes::from(
             text.replace(GAME_PLACEHOLDER, &attribute(&links.game))
-                .replace(METRICS_PLACEHOLDER, metrics),
+                .replace(METRICS_PLACEHOLDER, metrics)
+                .replace(MODERATION_PLACEHOLDER, moderation),
         )
     }
 
@@ -283,22 +295,25 @@ pub struct DashboardLinks {
     /// empty when there is none, and the page leaves those links out.
     pub game: String,
     /// Whether `/metrics` is served beside the dashboard: not on the public listener of a
-    /// server with an admin listener.
+    /// server with an admin listener. The moderation routes are served with it.
     pub metrics: bool,
+    /// Whether moderation is on (`--admin-token`), for the dashboard's moderation panel where
+    /// `metrics` is: it asks for the token, or says how to turn moderation on.
+    pub moderation: bool,
 }
 
 impl DashboardLinks {
-    /// The public listener's: the game beside it, `/metrics` too unless the admin listener
-    /// took it.
-    pub fn public(metrics: bool) -> DashboardLinks {
-        DashboardLinks { game: "./".to_string(), metrics }
+    /// The public listener's: the game beside it, `/metrics` and moderation too unless the
+    /// admin listener took them.
+    pub fn public(metrics: bool, moderation: bool) -> DashboardLinks {
+        DashboardLinks { game: "./".to_string(), metrics, moderation }
     }
 
     /// The admin listener's: the game at `public_url` (`--public-url`), if known.
-    pub fn admin(public_url: Option<&str>) -> DashboardLinks {
+    pub fn admin(public_url: Option<&str>, moderation: bool) -> DashboardLinks {
         let game =
             public_url.map_or(String::new(), |url| format!("{}/", url.trim_end_matches('/')));
-        DashboardLinks { game, metrics: true }
+        DashboardLinks { game, metrics: true, moderation }
     }
 }
 
@@ -530,12 +545,14 @@ mod tests {
     fn dashboard_markers(assets: &Arc<WebAssets>, links: DashboardLinks) -> (String, String) {
         let page = Dashboard::new(assets.clone(), links).page().expect("the dashboard");
         let text = std::str::from_utf8(&page.body).expect("utf-8").to_string();
-        assert!(!text.contains(GAME_PLACEHOLDER) && !text.contains(METRICS_PLACEHOLDER));
+        for marker in [GAME_PLACEHOLDER, METRICS_PLACEHOLDER, MODERATION_PLACEHOLDER] {
+            assert!(!text.contains(marker), "{marker} left in the page");
+        }
         (text, page.etag.to_str().expect("ascii").to_string())
     }
 
     #[test]
-    fn the_dashboard_says_where_the_game_and_metrics_are_by_listener() {
+    fn the_dashboard_says_where_the_game_metrics_and_moderation_are_by_listener() {
         let assets = Arc::new(WebAssets::embedded());
         let game = |url: &str| format!("<meta name=\"tickwire-game\" content=\"{url}\">");
         let metrics = |on: bool| {
@@ -544,39 +561,54 @@ mod tests {
                 if on { "metrics" } else { "" }
             )
         };
+        let moderation =
+            |state: &str| format!("<meta name=\"tickwire-moderation\" content=\"{state}\">");
         let mut etags = Vec::new();
-        for (links, url, beside) in [
-            // One listener: the game and /metrics beside the dashboard.
-            (DashboardLinks::public(true), "./", true),
-            // The public listener of a server with an admin one: /metrics is on the other.
-            (DashboardLinks::public(false), "./", false),
+        for (links, url, beside, moderated) in [
+            // One listener: the game, /metrics and moderation beside the dashboard.
+            (DashboardLinks::public(true, false), "./", true, "off"),
+            (DashboardLinks::public(true, true), "./", true, "on"),
+            // The public listener of a server with an admin one: /metrics and moderation are
+            // on the other, whether or not it has a token.
+            (DashboardLinks::public(false, false), "./", false, ""),
+            (DashboardLinks::public(false, true), "./", false, ""),
             // The admin listener: no game here, and none known.
-            (DashboardLinks::admin(None), "", true),
+            (DashboardLinks::admin(None, false), "", true, "off"),
+            (DashboardLinks::admin(None, true), "", true, "on"),
             // The admin listener with --public-url: the game there.
             (
-                DashboardLinks::admin(Some("https://play.example.com/tw")),
+                DashboardLinks::admin(Some("https://play.example.com/tw"), true),
                 "https://play.example.com/tw/",
                 true,
+                "on",
             ),
             (
-                DashboardLinks::admin(Some("https://x.example/a&b/")),
+                DashboardLinks::admin(Some("https://x.example/a&b/"), false),
                 "https://x.example/a&amp;b/",
                 true,
+                "off",
             ),
         ] {
             let (text, etag) = dashboard_markers(&assets, links.clone());
             assert!(text.contains(&game(url)), "{links:?}: {text}");
             assert!(text.contains(&metrics(beside)), "{links:?}: {text}");
+            assert!(text.contains(&moderation(moderated)), "{links:?}: {text}");
             assert!(text.contains(&format!("\"./assets/{}/js/", assets.version())));
             etags.push(etag);
         }
         etags.sort();
         etags.dedup();
-        assert_eq!(etags.len(), 5, "each variant is a representation of its own");
+        // The public listener's two without moderation beside them are the same page.
+        assert_eq!(etags.len(), 7, "each variant is a representation of its own");
         // The page at any other path links nothing.
         let page = assets.load("dashboard.html").expect("a page");
         let text = std::str::from_utf8(&page.body).expect("utf-8");
-        assert!(text.contains(&game("")) && text.contains(&metrics(false)), "{text}");
+        assert!(
+            text.contains(&game(""))
+                && text.contains(&metrics(false))
+                && text.contains(&moderation("")),
+            "{text}"
+        );
     }
 
     #[test]
@@ -586,7 +618,7 @@ mod tests {
         let page = root.join("dashboard.html");
         std::fs::write(&page, "<meta content=\"/@game/\">").expect("write");
         let assets = Arc::new(WebAssets::from_disk(root.clone()));
-        let links = DashboardLinks::admin(Some("http://10.0.0.5:8080"));
+        let links = DashboardLinks::admin(Some("http://10.0.0.5:8080"), true);
         let dashboard = Dashboard::new(assets, links);
         assert_eq!(
             &dashboard.page().expect("served").body[..],

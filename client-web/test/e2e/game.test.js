@@ -1132,6 +1132,107 @@ test('a player an operator removes and bans is told why, and the page does not r
   }
 });
 
+test('an operator mutes, removes, bans and lifts from the dashboard', async () => {
+  // Without --admin-token the panel says how to turn moderation on.
+  {
+    const { context, page } = await openPage(browser);
+    await page.goto(`${server.http}/dashboard`);
+    await page.waitForSelector('#mod-off:visible');
+    assert.equal(await page.isHidden('#mod-unlock'), true);
+    await context.close();
+  }
+  const token = 'e2e-operator-token-of-32-bytes-x';
+  const moderated = await startServer(['--admin-token', token]);
+  const room = 'e2e-mod-dash';
+  const [alice, mallory] = ['Alice', 'Mallory'].map((name) => {
+    const c = new TickwireClient({ url: moderated.ws, name, room });
+    c.connect();
+    return c;
+  });
+  const { context, page, errors } = await openPage(browser);
+  try {
+    await until(() => alice.session.world && mallory.session.world, 'both players seated');
+    await page.goto(`${moderated.http}/dashboard`);
+    // A wrong token is refused in the server's words, and nothing is unlocked.
+    await page.fill('#mod-token', 'not-the-token');
+    await page.click('#mod-unlock button[type=submit]');
+    await page.waitForSelector('#mod-result.bad');
+    assert.match(await page.textContent('#mod-result') ?? '', /^The server refused the token: wrong admin token/);
+    assert.equal(await page.isHidden('#mod-on'), true);
+    await page.fill('#mod-token', token);
+    await page.click('#mod-unlock button[type=submit]');
+    await page.waitForSelector('#mod-on:visible');
+    assert.equal(await page.isVisible('#mod-bans-empty'), true, 'no bans yet');
+    // The room's seats, from its row of the rooms table.
+    await page.click(`#rooms-body tr:has-text("${room}") button:has-text("seats")`);
+    await page.waitForFunction(() => document.querySelectorAll('#mod-seats-body tr').length === 2);
+    assert.equal(await page.textContent('#mod-seats-room'), room);
+    const row = (/** @type {string} */ name) => `#mod-seats-body tr:has(td.name:text-is("${name}"))`;
+    assert.match(await page.textContent(row('Alice')) ?? '', /player.*127\.0\.0\.1.*connected/);
+    // Mute, seen in the row; the focus stays on its button through the table's refreshes.
+    await page.click(`${row('Alice')} button:has-text("mute")`);
+    await page.waitForSelector(`${row('Alice')} td:has-text("muted, 1 h left")`);
+    assert.match(await page.textContent('#mod-result') ?? '', /^Muted Alice \(seat \d+\) for 1 h/);
+    await page.focus(`${row('Alice')} button:has-text("unmute")`);
+    await page.waitForTimeout(2500);
+    assert.match(await page.evaluate(() => /** @type {HTMLElement} */ (document.activeElement).dataset.focus ?? ''), /^mute:\d+$/);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`${row('Alice')} button:text-is("mute")`);
+    assert.match(await page.textContent('#mod-result') ?? '', /Alice \(seat \d+\) may chat again/);
+    // Removed without a ban: the client is told why and does not come back.
+    await page.click(`${row('Mallory')} button:has-text("remove")`);
+    assert.match(await page.textContent('#mod-remove-who') ?? '', /^Remove Mallory \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\)/);
+    await page.fill('#mod-reason', 'spamming the chat');
+    await page.click('#mod-remove button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('#mod-seats-body tr').length === 1);
+    assert.match(await page.textContent('#mod-result') ?? '', /^Removed Mallory \(seat \d+\) from e2e-mod-dash\.$/);
+    await until(() => mallory.session.error, 'Mallory told');
+    assert.equal(/** @type {any} */ (mallory.session.error).reason, 'Removed');
+    assert.match(/** @type {any} */ (mallory.session.error).serverMessage, /spamming the chat/);
+    assert.equal(await page.isHidden('#mod-remove'), true);
+    // Removed with a ban: the address is in the bans, with the time left and the reason.
+    await page.click(`${row('Alice')} button:has-text("remove")`);
+    await page.fill('#mod-reason', 'griefing');
+    await page.selectOption('#mod-remove-ban', '10m');
+    await page.click('#mod-remove button[type=submit]');
+    await page.waitForSelector('#mod-bans-body tr:has-text("127.0.0.1")');
+    assert.match(await page.textContent('#mod-result') ?? '', /^Removed Alice \(seat \d+\) from e2e-mod-dash\. Banned 127\.0\.0\.1 for 10 min\./);
+    assert.match(await page.textContent('#mod-bans-body') ?? '', /address 127\.0\.0\.1\s*10 min\s*griefing/);
+    assert.equal(await page.textContent('#mod-seats-note'), 'Nobody is seated in this room.');
+    await until(() => alice.session.error, 'Alice told');
+    assert.match(/** @type {any} */ (alice.session.error).serverMessage, /banned for 10 more minutes: griefing/);
+    await page.click('#mod-bans-body tr:has-text("127.0.0.1") button:has-text("lift")');
+    await page.waitForSelector('#mod-bans-empty:visible');
+    assert.equal(await page.textContent('#mod-result'), 'Lifted the ban of address 127.0.0.1.');
+    // A ban by name: a bad length is refused in the server's words, naming the field.
+    await page.selectOption('#mod-ban-kind', 'name');
+    await page.fill('#mod-ban-target', 'griefer');
+    await page.fill('#mod-ban-for', 'forever');
+    await page.click('#mod-ban button[type=submit]');
+    await page.waitForSelector('#mod-result.bad');
+    assert.match(await page.textContent('#mod-result') ?? '', /^`for`: `forever` is not a ban length/);
+    await page.fill('#mod-ban-for', '2h');
+    await page.click('#mod-ban button[type=submit]');
+    await page.waitForSelector('#mod-bans-body tr:has-text("griefer")');
+    assert.equal(await page.textContent('#mod-result'), 'Banned name griefer for 2 h. Nobody seated here was covered.');
+    // The tab keeps the token through a reload, and forgets it on Lock.
+    await page.reload();
+    await page.waitForSelector('#mod-bans-body tr:has-text("griefer")');
+    await page.click('#mod-lock');
+    await page.waitForSelector('#mod-unlock:visible');
+    assert.equal(await page.isHidden('#rooms-body button:has-text("seats")'), true, 'no seats buttons while locked');
+    await page.reload();
+    await page.waitForSelector('#mod-unlock:visible');
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    // The browser logs each refused request (the wrong token's 401, the bad length's 400).
+    assert.deepEqual(errors.filter((e) => !/status of 40[01] \(/.test(e)), []);
+  } finally {
+    await context.close();
+    for (const c of [alice, mallory]) await c.leave();
+    await moderated.stop();
+  }
+});
+
 test('Enter in the name field plays: quick play, or the room typed', async () => {
   const { context, page, errors } = await openPage(browser);
   await page.goto(server.http);

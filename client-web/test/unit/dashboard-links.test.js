@@ -1,20 +1,21 @@
 // The dashboard's links to the game follow the marker the server writes into the page: beside
 // the game (`./`), at `--public-url` from the admin listener, or, when the admin listener does
 // not know where the game is, no link at all (a title says why). And /metrics is hidden where
-// it is not served.
+// it is not served, and the moderation panel is shown only where the moderation routes are.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { installPage } from '../support/page.js';
 import { NO_GAME, pageLinks, showLinks, watchLink } from '../../js/dashboard-links.js';
 
 /**
- * A stand-in page whose markers say `game` and `metrics` (null: no such marker).
- * @param {string | null} game @param {string | null} metrics
+ * A stand-in page whose markers say `game`, `metrics` and `moderation` (null: no such marker).
+ * @param {string | null} game @param {string | null} metrics @param {string | null} [moderation]
  */
-function page(game, metrics) {
+function page(game, metrics, moderation = null) {
   const { document } = installPage();
   if (game !== null) document.querySelector('meta[name="tickwire-game"]').setAttribute('content', game);
   if (metrics !== null) document.querySelector('meta[name="tickwire-metrics"]').setAttribute('content', metrics);
+  if (moderation !== null) document.querySelector('meta[name="tickwire-moderation"]').setAttribute('content', moderation);
   const play = document.querySelector('#play-link');
   play.setAttribute('href', './');
   const metricsLink = document.querySelector('#metrics-link');
@@ -24,8 +25,8 @@ function page(game, metrics) {
 }
 
 test('on the public listener the links lead to the game beside the dashboard', () => {
-  const { links, play, metricsLink } = page('./', 'metrics');
-  assert.deepEqual(links, { game: './', metrics: true });
+  const { links, play, metricsLink } = page('./', 'metrics', 'on');
+  assert.deepEqual(links, { game: './', metrics: true, moderation: 'on' });
   assert.equal(play.getAttribute('href'), './');
   assert.equal(metricsLink.hidden, false);
   assert.equal(watchLink(links, 'arena 1').href, './?room=arena%201&spectate=1');
@@ -55,6 +56,13 @@ test('on the admin listener without --public-url there is no game link, and a ti
   assert.deepEqual(watch.children, ['watch']);
 });
 
-test('a page without the markers links as on the public listener', () => {
-  assert.deepEqual(page(null, null).links, { game: './', metrics: true });
+test('a page without the markers links as on the public listener, and offers no moderation', () => {
+  assert.deepEqual(page(null, null).links, { game: './', metrics: true, moderation: '' });
+});
+
+test('the moderation marker says on, off, or not here; anything else (the unwritten marker) is not here', () => {
+  assert.equal(page('./', 'metrics', 'off').links.moderation, 'off');
+  assert.equal(page('', 'metrics', 'on').links.moderation, 'on');
+  assert.equal(page('./', '', '').links.moderation, '');
+  assert.equal(page('./', 'metrics', '/@moderation/').links.moderation, '');
 });

@@ -1,0 +1,289 @@
+// The dashboard's moderation, apart from the page so it can be tested in Node: the operators'
+// routes (README, Moderation) as calls that take the admin token, what their answers say in an
+// operator's words, and where the page keeps the token.
+//
+// The token is sent as `Authorization: Bearer`, never in a URL or a cookie, so no other page
+// can make the browser use it (no CSRF), and it is kept in this tab's sessionStorage only: a
+// reload keeps it, closing the tab or Lock forgets it. The server stays the judge of every
+// request (lengths, reasons, addresses): its answer, a status and a line saying what is wrong,
+// is shown as it is.
+
+/** Where the tab keeps the admin token. */
+export const TOKEN_KEY = 'tickwire.adminToken';
+
+/**
+ * How long an action may take: a removal asks the room, and with a ban every room of the node,
+ * each given 2 s by the server before it answers 503.
+ */
+export const ACTION_MS = 15_000;
+
+/** A request the server refused, or that got no answer (`status` 0). */
+export class ModerationError extends Error {
+  /** @param {number} status the HTTP status; 0 when no answer came @param {string} message */
+  constructor(status, message) {
+    super(message);
+    this.name = 'ModerationError';
+    this.status = status;
+  }
+
+  /** Whether the token was refused (401): the panel locks and asks for it again. */
+  get refusedToken() {
+    return this.status === 401;
+  }
+}
+
+/**
+ * @typedef {object} Seat a seat, as `GET /rooms/{room}/seats` lists it
+ * @property {string} room
+ * @property {number} player
+ * @property {string} name
+ * @property {'player' | 'spectator' | 'controller'} role
+ * @property {number | null} score
+ * @property {string} address
+ * @property {boolean} connected
+ * @property {number} [muted_secs]
+ */
+
+/**
+ * @typedef {object} Ban a ban, as `GET /bans` lists it
+ * @property {string} [address]
+ * @property {string} [name]
+ * @property {string} reason
+ * @property {number} until_unix_ms
+ * @property {number} remaining_secs
+ */
+
+/**
+ * @typedef {object} KickReply `POST /rooms/{room}/kick`'s answer
+ * @property {Seat} removed
+ * @property {Ban[]} bans
+ * @property {Seat[]} [also_removed]
+ * @property {string[]} [unanswered]
+ * @property {string} [fleet_error]
+ */
+
+/**
+ * @typedef {object} BanReply `POST /bans`'s answer
+ * @property {Ban} ban
+ * @property {Seat[]} removed
+ * @property {string[]} unanswered
+ */
+
+/** The operators' routes, relative to the page (a reverse proxy's path prefix is kept). */
+export class ModerationApi {
+  /**
+   * @param {string} token the server's `--admin-token`
+   * @param {typeof fetch} [fetchImpl]
+   * @param {number} [timeoutMs]
+   */
+  constructor(token, fetchImpl = (input, init) => fetch(input, init), timeoutMs = ACTION_MS) {
+    this.token = token;
+    this.fetch = fetchImpl;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /**
+   * One request; the JSON answer, or a {@link ModerationError} with the server's own words.
+   * @param {string} method @param {string} path @param {object} [body]
+   * @returns {Promise<any>}
+   */
+  async request(method, path, body) {
+    /** @type {Record<string, string>} */
+    const headers = { authorization: `Bearer ${this.token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.timeoutMs);
+    try {
+      let response;
+      try {
+        response = await this.fetch(path, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          cache: 'no-store',
+          signal: controller.signal,
+        });
+      } catch (e) {
+        const why = timedOut ? `no answer in ${this.timeoutMs / 1000} s` : String(e);
+        throw new ModerationError(0, `the server did not answer (${why}); it may still have acted: look again before repeating`);
+      }
+      if (!response.ok) {
+        const text = (await response.text().catch(() => '')).trim();
+        throw new ModerationError(response.status, text || `HTTP ${response.status}`);
+      }
+      return await response.json();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** @param {string} room @returns {Promise<Seat[]>} */
+  async seats(room) {
+    return (await this.request('GET', `${roomPath(room)}/seats`)).seats;
+  }
+
+  /**
+   * Removes a seat's client, and with `ban` bans it for that long (`90s`, `10m`, `12h`, `7d`).
+   * @param {string} room @param {{ player: number, reason?: string, ban?: string }} kick
+   * @returns {Promise<KickReply>}
+   */
+  kick(room, { player, reason = '', ban }) {
+    return this.request('POST', `${roomPath(room)}/kick`, ban ? { player, reason, ban } : { player, reason });
+  }
+
+  /** @param {string} room @param {number} player @param {string} length @returns {Promise<Seat>} */
+  mute(room, player, length) {
+    return this.request('POST', `${roomPath(room)}/mute`, { player, for: length });
+  }
+
+  /** @param {string} room @param {number} player @returns {Promise<Seat>} */
+  unmute(room, player) {
+    return this.request('DELETE', `${roomPath(room)}/mute?player=${player}`);
+  }
+
+  /** @returns {Promise<Ban[]>} */
+  async bans() {
+    return (await this.request('GET', 'bans')).bans;
+  }
+
+  /**
+   * @param {{ kind: 'address' | 'name', target: string, length: string, reason?: string }} ban
+   * @returns {Promise<BanReply>}
+   */
+  ban({ kind, target, length, reason = '' }) {
+    return this.request('POST', 'bans', { [kind]: target, for: length, reason });
+  }
+
+  /** @param {Ban} ban as listed @returns {Promise<{ bans: Ban[] }>} */
+  lift(ban) {
+    const [kind, target] = banTarget(ban);
+    return this.request('DELETE', `bans?${kind}=${encodeURIComponent(target)}`);
+  }
+}
+
+/** @param {string} room */
+function roomPath(room) {
+  return `rooms/${encodeURIComponent(room)}`;
+}
+
+/**
+ * What a ban bans: `['address', '2001:db8::/64']` or `['name', 'griefer']`.
+ * @param {Ban} ban @returns {['address' | 'name', string]}
+ */
+export function banTarget(ban) {
+  return ban.address !== undefined ? ['address', ban.address] : ['name', ban.name ?? ''];
+}
+
+/**
+ * A time left, rounded as a person reads it: `45 s`, `9 min`, `2 h 5 min`, `3 d 4 h`.
+ * @param {number} secs
+ */
+export function formatLeft(secs) {
+  const s = Math.max(0, Math.ceil(secs));
+  if (s < 60) return `${s} s`;
+  // Each unit from the rounded-up count of the one below it, so 3,599 s reads `1 h`.
+  const minutes = Math.ceil(s / 60);
+  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 24 * 60) {
+    const [h, m] = [Math.floor(minutes / 60), minutes % 60];
+    return m ? `${h} h ${m} min` : `${h} h`;
+  }
+  const hours = Math.ceil(s / 3600);
+  const [d, h] = [Math.floor(hours / 24), hours % 24];
+  return h ? `${d} d ${h} h` : `${d} d`;
+}
+
+/** @param {Seat} seat @returns {string} e.g. `Alice (seat 3)` */
+export function seatLabel(seat) {
+  return `${seat.name || 'someone without a name'} (seat ${seat.player})`;
+}
+
+/**
+ * @param {Seat[]} seats @param {string} [where] how a seat's room is named, when all are of one
+ * @returns {string}
+ */
+function listSeats(seats, where) {
+  return seats.map((s) => `${seatLabel(s)}${where === undefined ? ` in ${s.room}` : ''}`).join(', ');
+}
+
+/**
+ * What happened, in a sentence or two, and what went only partly right, apart.
+ * @typedef {{ text: string, warning: string }} Outcome
+ */
+
+/** @param {KickReply} reply @returns {Outcome} */
+export function kickOutcome(reply) {
+  const parts = [`Removed ${seatLabel(reply.removed)} from ${reply.removed.room}.`];
+  if (reply.bans.length > 0) {
+    const targets = reply.bans.map((b) => banTarget(b)[1]).join(' and ');
+    parts.push(`Banned ${targets} for ${formatLeft(reply.bans[0].remaining_secs)}.`);
+  }
+  const also = reply.also_removed ?? [];
+  if (also.length > 0) parts.push(`The ban also removed ${listSeats(also)}.`);
+  const warnings = [];
+  if ((reply.unanswered ?? []).length > 0) {
+    warnings.push(`Rooms that did not answer (their clients are refused when they join again): ${reply.unanswered?.join(', ')}.`);
+  }
+  if (reply.fleet_error) warnings.push(`${reply.fleet_error}.`);
+  return { text: parts.join(' '), warning: warnings.join(' ') };
+}
+
+/** @param {BanReply} reply @returns {Outcome} */
+export function banOutcome(reply) {
+  const [kind, target] = banTarget(reply.ban);
+  const parts = [`Banned ${kind} ${target} for ${formatLeft(reply.ban.remaining_secs)}.`];
+  parts.push(reply.removed.length > 0 ? `Removed ${listSeats(reply.removed)}.` : 'Nobody seated here was covered.');
+  const warning = reply.unanswered.length > 0
+    ? `Rooms that did not answer (their clients are refused when they join again): ${reply.unanswered.join(', ')}.`
+    : '';
+  return { text: parts.join(' '), warning };
+}
+
+/** @param {Seat} seat as the mute's answer gives it @returns {Outcome} */
+export function muteOutcome(seat) {
+  const text = seat.muted_secs === undefined
+    ? `${seatLabel(seat)} may chat again.`
+    : `Muted ${seatLabel(seat)} for ${formatLeft(seat.muted_secs)}: its chat reaches nobody else, and it is not told.`;
+  return { text, warning: '' };
+}
+
+/**
+ * The tab's token store, over sessionStorage; a browser that refuses storage (a privacy
+ * setting) keeps the token in the page alone, until it reloads.
+ * @param {Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null} storage
+ */
+export function tokenStore(storage) {
+  /** @type {string | null} */
+  let memory = null;
+  return {
+    /** @returns {string | null} */
+    load() {
+      try {
+        return storage?.getItem(TOKEN_KEY) ?? memory;
+      } catch {
+        return memory;
+      }
+    },
+    /** @param {string} token */
+    save(token) {
+      memory = token;
+      try {
+        storage?.setItem(TOKEN_KEY, token);
+      } catch {
+        // kept in memory
+      }
+    },
+    forget() {
+      memory = null;
+      try {
+        storage?.removeItem(TOKEN_KEY);
+      } catch {
+        // nothing kept
+      }
+    },
+  };
+}

@@ -1,0 +1,154 @@
+// The dashboard's moderation calls: each route asked as the README's Moderation section says
+// (paths relative to the page, the token as a Bearer header, JSON bodies), the server's own
+// words carried into errors, and the answers told in an operator's words.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ModerationApi, ModerationError, TOKEN_KEY, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
+} from '../../js/moderation.js';
+
+/** @typedef {import('../../js/moderation.js').Seat} Seat */
+
+/**
+ * A fetch that records each request and answers with `status` and `body` (JSON unless a string).
+ * @param {number} status @param {unknown} body
+ */
+function answering(status, body) {
+  /** @type {{ url: string, method: string, headers: Record<string, string>, body: unknown }[]} */
+  const asked = [];
+  /** @type {typeof fetch} */
+  const fetchImpl = async (url, init = {}) => {
+    asked.push({
+      url: String(url),
+      method: init.method ?? 'GET',
+      headers: /** @type {Record<string, string>} */ (init.headers),
+      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+    });
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    return new Response(text, { status });
+  };
+  return { asked, fetchImpl };
+}
+
+/** @type {Seat} */
+const ALICE = { room: 'arena-1', player: 3, name: 'Alice', role: 'player', score: 7, address: '127.0.0.2', connected: true };
+
+test('every route is asked relative to the page, with the token as Bearer and JSON bodies', async () => {
+  const { asked, fetchImpl } = answering(200, { seats: [ALICE], bans: [] });
+  const api = new ModerationApi('s3cret', fetchImpl);
+  assert.deepEqual(await api.seats('arena 1'), [ALICE]);
+  await api.kick('arena-1', { player: 3, reason: 'spam', ban: '1h' });
+  await api.kick('arena-1', { player: 4 });
+  await api.mute('arena-1', 3, '10m');
+  await api.unmute('arena-1', 3);
+  assert.deepEqual(await api.bans(), []);
+  await api.ban({ kind: 'name', target: 'griefer', length: '7d', reason: 'griefing' });
+  await api.lift({ address: '2001:db8::/64', reason: '', until_unix_ms: 0, remaining_secs: 1 });
+  await api.lift({ name: 'a b&c', reason: '', until_unix_ms: 0, remaining_secs: 1 });
+  assert.deepEqual(asked.map((r) => [r.method, r.url, r.body]), [
+    // Relative: a reverse proxy's path prefix stays in front.
+    ['GET', 'rooms/arena%201/seats', undefined],
+    ['POST', 'rooms/arena-1/kick', { player: 3, reason: 'spam', ban: '1h' }],
+    ['POST', 'rooms/arena-1/kick', { player: 4, reason: '' }],
+    ['POST', 'rooms/arena-1/mute', { player: 3, for: '10m' }],
+    ['DELETE', 'rooms/arena-1/mute?player=3', undefined],
+    ['GET', 'bans', undefined],
+    ['POST', 'bans', { name: 'griefer', for: '7d', reason: 'griefing' }],
+    ['DELETE', 'bans?address=2001%3Adb8%3A%3A%2F64', undefined],
+    ['DELETE', 'bans?name=a%20b%26c', undefined],
+  ]);
+  for (const request of asked) {
+    assert.equal(request.headers.authorization, 'Bearer s3cret');
+    assert.equal(request.headers['content-type'], request.body === undefined ? undefined : 'application/json');
+  }
+});
+
+test('a refusal carries the server\'s own line and status; 401 alone means the token', async () => {
+  const wrong = new ModerationApi('x', answering(401, 'wrong admin token: Authorization: Bearer takes the server\'s --admin-token\n').fetchImpl);
+  const refused = await wrong.bans().catch((e) => e);
+  assert.ok(refused instanceof ModerationError);
+  assert.equal(refused.status, 401);
+  assert.equal(refused.refusedToken, true);
+  assert.equal(refused.message, 'wrong admin token: Authorization: Bearer takes the server\'s --admin-token');
+  const gone = new ModerationApi('x', answering(404, 'no seat 9 in room arena-1 (GET /rooms/arena-1/seats lists them)\n').fetchImpl);
+  const missing = await gone.kick('arena-1', { player: 9 }).catch((e) => e);
+  assert.equal(missing.status, 404);
+  assert.equal(missing.refusedToken, false);
+  assert.match(missing.message, /^no seat 9 in room arena-1/);
+  const bare = await new ModerationApi('x', answering(502, '').fetchImpl).bans().catch((e) => e);
+  assert.equal(bare.message, 'HTTP 502', 'a body-less refusal still says something');
+});
+
+test('no answer is an error of its own that says the action may have happened', async () => {
+  /** @type {typeof fetch} */
+  const down = async () => { throw new TypeError('Failed to fetch'); };
+  const error = await new ModerationApi('x', down).kick('arena-1', { player: 3 }).catch((e) => e);
+  assert.equal(error.status, 0);
+  assert.match(error.message, /did not answer \(TypeError: Failed to fetch\); it may still have acted/);
+  /** @type {typeof fetch} */
+  const silent = (_url, init) => new Promise((_resolve, reject) => {
+    init?.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+  });
+  const late = await new ModerationApi('x', silent, 20).bans().catch((e) => e);
+  assert.equal(late.status, 0);
+  assert.match(late.message, /no answer in 0.02 s/);
+});
+
+test('time left reads as a person says it, rounded up', () => {
+  assert.deepEqual([0, 0.2, 1, 59, 60, 61, 3540, 3541, 3599, 3600, 3601, 5400, 86_340, 86_341, 86_399, 86_400, 90_000, 7 * 86_400].map(formatLeft), [
+    '0 s', '1 s', '1 s', '59 s', '1 min', '2 min', '59 min', '1 h', '1 h', '1 h', '1 h 1 min', '1 h 30 min', '23 h 59 min', '1 d', '1 d', '1 d', '1 d 1 h', '7 d',
+  ]);
+});
+
+test('outcomes name who, where, for how long, and keep what went only partly right apart', () => {
+  assert.equal(seatLabel({ ...ALICE, name: '' }), 'someone without a name (seat 3)');
+  const plain = kickOutcome({ removed: ALICE, bans: [] });
+  assert.deepEqual(plain, { text: 'Removed Alice (seat 3) from arena-1.', warning: '' });
+  const banned = kickOutcome({
+    removed: ALICE,
+    bans: [{ address: '127.0.0.2', reason: 'spam', until_unix_ms: 0, remaining_secs: 3600 }, { name: 'alice', reason: 'spam', until_unix_ms: 0, remaining_secs: 3600 }],
+    also_removed: [{ ...ALICE, room: 'duel', player: 1 }],
+    unanswered: ['busy'],
+    fleet_error: 'banned on this node only, for a few seconds: the directory is down',
+  });
+  assert.equal(banned.text, 'Removed Alice (seat 3) from arena-1. Banned 127.0.0.2 and alice for 1 h. The ban also removed Alice (seat 1) in duel.');
+  assert.match(banned.warning, /did not answer .*: busy\. banned on this node only/);
+  const ban = banOutcome({ ban: { name: 'griefer', reason: '', until_unix_ms: 0, remaining_secs: 600 }, removed: [], unanswered: [] });
+  assert.deepEqual(ban, { text: 'Banned name griefer for 10 min. Nobody seated here was covered.', warning: '' });
+  const covered = banOutcome({ ban: { address: '127.0.0.2', reason: '', until_unix_ms: 0, remaining_secs: 60 }, removed: [ALICE], unanswered: [] });
+  assert.equal(covered.text, 'Banned address 127.0.0.2 for 1 min. Removed Alice (seat 3) in arena-1.');
+  assert.match(muteOutcome({ ...ALICE, muted_secs: 300 }).text, /^Muted Alice \(seat 3\) for 5 min: .* not told/);
+  assert.equal(muteOutcome(ALICE).text, 'Alice (seat 3) may chat again.');
+  assert.deepEqual(banTarget({ address: '::/64', reason: '', until_unix_ms: 0, remaining_secs: 1 }), ['address', '::/64']);
+});
+
+test('the token is kept in the tab\'s storage, and in the page alone where storage is refused', () => {
+  /** @type {Map<string, string>} */
+  const kept = new Map();
+  const storage = {
+    getItem: (/** @type {string} */ k) => kept.get(k) ?? null,
+    setItem: (/** @type {string} */ k, /** @type {string} */ v) => { kept.set(k, v); },
+    removeItem: (/** @type {string} */ k) => { kept.delete(k); },
+  };
+  const store = tokenStore(storage);
+  assert.equal(store.load(), null);
+  store.save('t0ken');
+  assert.equal(kept.get(TOKEN_KEY), 't0ken');
+  assert.equal(tokenStore(storage).load(), 't0ken', 'a reload finds it');
+  store.forget();
+  assert.equal(store.load(), null);
+  assert.equal(kept.size, 0);
+  const refusing = {
+    getItem: () => { throw new Error('SecurityError'); },
+    setItem: () => { throw new Error('SecurityError'); },
+    removeItem: () => { throw new Error('SecurityError'); },
+  };
+  const memory = tokenStore(refusing);
+  memory.save('t0ken');
+  assert.equal(memory.load(), 't0ken');
+  memory.forget();
+  assert.equal(memory.load(), null);
+  const none = tokenStore(null);
+  none.save('t');
+  assert.equal(none.load(), 't');
+});

@@ -1,15 +1,21 @@
-// The dashboard's moderation panel: a room's seats (chosen with a room's "seats" button), with
-// mute, unmute and remove (with or without a ban), and the bans, with ban and lift. It is the
-// README's Moderation section in a page; the calls and what their answers say are in
+// The dashboard's moderation panel: a room's seats (chosen with a room's "moderate" button),
+// with mute, unmute and remove (with or without a ban), and the bans, with ban and lift. It is
+// the README's Moderation section in a page; the calls and what their answers say are in
 // moderation.js.
 //
 // The server says in the page whether its moderation routes are beside the dashboard and on
 // (dashboard-links.js): off, the panel says how to turn it on; on another listener (the public
-// one of a server with --admin-bind), it is not shown. The seats are asked for every 2 s while
-// a room is chosen, the bans every 5 s, and each after every action, only while unlocked.
+// one of a server with --admin-bind), it is not shown. While unlocked, the seats are asked for
+// every 2 s while a room is chosen and the bans every 5 s (not while the tab is hidden), and
+// both after every action. A table is redrawn only when what it shows changed, so a row's text
+// can be selected and a click is not lost to a redraw; a row keeps the keyboard focus through
+// one. An action's button stays focusable while it runs (aria-disabled) and does nothing when
+// pressed again, so a double click acts once.
 
 import { $, el, replaceKeepingFocus } from './dom.js';
-import { ModerationApi, ModerationError, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore } from './moderation.js';
+import {
+  MAX_REASON_BYTES, ModerationApi, ModerationError, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
+} from './moderation.js';
 
 /** @typedef {import('./moderation.js').Seat} Seat */
 /** @typedef {import('./moderation.js').Ban} Ban */
@@ -17,57 +23,83 @@ import { ModerationApi, ModerationError, banOutcome, banTarget, formatLeft, kick
 
 const SEATS_MS = 2000;
 const BANS_MS = 5000;
+/** How soon a kept token the server could not check (no answer) is tried again. */
+const RECHECK_MS = 5000;
+/**
+ * The most seats listed at once: a room may hold thousands of spectators, and the filter finds
+ * any of them. Ships are listed first.
+ */
+export const MAX_SEAT_ROWS = 200;
 
 /** The moderation panel of the dashboard page. */
 export class ModerationPanel {
   /**
    * @param {'on' | 'off' | ''} state the page's `tickwire-moderation` marker
-   * @param {() => void} roomsChanged redraws the rooms table (its "seats" buttons)
+   * @param {() => void} roomsChanged redraws the rooms table (its "moderate" buttons)
    */
   constructor(state, roomsChanged) {
     this.state = state;
     this.roomsChanged = roomsChanged;
-    this.store = tokenStore(storage());
+    /** Where a token is kept through reloads, when the operator asks for that. */
+    this.kept = tokenStore(storage());
     /** @type {ModerationApi | null} null while locked */
     this.api = null;
     /** @type {string | null} the room whose seats are shown */
     this.room = null;
-    /** @type {Seat[]} the room's seats, as last shown */
+    /** @type {Seat[]} the room's seats, as last answered */
     this.seats = [];
+    /** What the seats table shows now, to skip a redraw that would change nothing. */
+    this.seatsDrawn = '';
+    /** @type {Ban[]} the bans, as last answered */
+    this.bans = [];
+    this.bansDrawn = '';
     /** @type {Seat | null} the seat the removal form is for */
     this.removing = null;
     /** Bumped on every choice of a room: the seats' poll of an older one stops. */
     this.choice = 0;
+    /** @type {Set<string>} the actions under way, by their button's focus key */
+    this.pending = new Set();
   }
 
-  /** Shows the panel as the server's marker says, unlocked at once with the tab's token. */
+  /** Shows the panel as the server's marker says; unlocks at once with a kept token. */
   start() {
     if (this.state === '') return;
     $('#mod-panel').hidden = false;
-    $('#mod-off').hidden = this.state !== 'off';
-    if (this.state !== 'on') return;
+    if (this.state !== 'on') {
+      $('#mod-off').hidden = false;
+      return;
+    }
     $('#mod-unlock').addEventListener('submit', (e) => {
       e.preventDefault();
       const input = /** @type {HTMLInputElement} */ ($('#mod-token'));
-      void this.unlock(input.value.trim());
+      void this.unlock(input.value.trim(), /** @type {HTMLInputElement} */ ($('#mod-keep')).checked);
     });
     $('#mod-lock').addEventListener('click', () => this.lock(null));
     $('#mod-remove').addEventListener('submit', (e) => {
       e.preventDefault();
       void this.remove();
     });
-    $('#mod-remove-cancel').addEventListener('click', () => this.closeRemoval());
+    $('#mod-remove').addEventListener('keydown', (e) => {
+      if (/** @type {KeyboardEvent} */ (e).key === 'Escape') this.cancelRemoval();
+    });
+    $('#mod-remove-cancel').addEventListener('click', () => this.cancelRemoval());
     $('#mod-ban').addEventListener('submit', (e) => {
       e.preventDefault();
       void this.ban();
     });
     $('#mod-ban-kind').addEventListener('change', () => {
       const address = /** @type {HTMLSelectElement} */ ($('#mod-ban-kind')).value === 'address';
-      /** @type {HTMLInputElement} */ ($('#mod-ban-target')).placeholder = address ? '203.0.113.9 or 2001:db8::1' : 'a player\'s name';
+      /** @type {HTMLInputElement} */ ($('#mod-ban-target')).placeholder = address
+        ? '203.0.113.9 or 203.0.113.0/24'
+        : 'a name (stops only the careless without join tokens)';
     });
-    const token = this.store.load();
-    if (token) void this.unlock(token);
-    else this.showLocked();
+    $('#mod-seats-filter').addEventListener('input', () => this.showSeats());
+    const token = this.kept.load();
+    this.showLocked();
+    if (token) {
+      this.say({ text: 'Checking the kept token…', warning: '' });
+      void this.unlock(token, true);
+    }
   }
 
   /** Whether the rooms table offers each room's seats. */
@@ -76,50 +108,57 @@ export class ModerationPanel {
   }
 
   /**
-   * A rooms-table button that shows `room`'s seats here, or null while locked. A fleet's room
-   * hosted by another node is that node's to moderate.
+   * The rooms table's control for `room`: a button that shows its seats here, or, for a fleet's
+   * room hosted by another node (each node moderates its own seats), text saying which; null
+   * while locked.
    * @param {string} room @param {string | null} elsewhere the node hosting it, if not this one
    * @returns {HTMLElement | null}
    */
-  seatsButton(room, elsewhere) {
+  roomControl(room, elsewhere) {
     if (!this.api) return null;
-    const button = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', className: 'link' }, 'seats'));
-    button.dataset.focus = `seats:${room}`;
-    button.setAttribute('aria-pressed', String(this.room === room));
     if (elsewhere !== null) {
-      button.disabled = true;
-      button.title = `Hosted by node ${elsewhere}: moderate it from that node's dashboard`;
-    } else {
-      button.title = `Show who is in ${room}, to mute or remove them`;
-      button.addEventListener('click', () => this.choose(room));
+      return el('span', { className: 'muted elsewhere', title: `Each node moderates its own rooms: open node ${elsewhere}'s dashboard` }, `on ${elsewhere}`);
     }
+    const button = /** @type {HTMLButtonElement} */ (el('button', { type: 'button', className: 'link' }, 'moderate'));
+    button.dataset.focus = `moderate:${room}`;
+    button.setAttribute('aria-label', `Moderate ${room}: its seats`);
+    button.setAttribute('aria-pressed', String(this.room === room));
+    button.addEventListener('click', () => this.choose(room));
     return button;
   }
 
   /**
-   * Checks `token` with a request, then keeps it for this tab and starts polling.
-   * @param {string} token
+   * Checks `token` with a request, then takes it (kept through reloads if `keep`) and starts
+   * polling. A kept token the server could not check is tried again in a while.
+   * @param {string} token @param {boolean} keep
    */
-  async unlock(token) {
-    if (!token) return;
+  async unlock(token, keep) {
+    if (!token || this.pending.has('unlock')) return;
+    this.pending.add('unlock');
     const api = new ModerationApi(token);
     try {
       const bans = await api.bans();
       this.api = api;
-      this.store.save(token);
+      if (keep) this.kept.save(token);
+      else this.kept.forget();
       /** @type {HTMLInputElement} */ ($('#mod-token')).value = '';
       $('#mod-unlock').hidden = true;
       $('#mod-on').hidden = false;
-      this.say({ text: '', warning: '' });
+      this.say({ text: keep ? 'Unlocked; the token is kept through reloads of this tab.' : 'Unlocked.', warning: '' });
       this.showBans(bans);
       this.roomsChanged();
+      $('#mod-title').focus();
       this.poll(() => this.api === api, BANS_MS, () => this.refreshBans());
     } catch (e) {
-      // A token the server refused is forgotten; one it could not check (no answer) is kept
-      // for the next load of the page.
-      if (e instanceof ModerationError && e.refusedToken) this.store.forget();
+      if (e instanceof ModerationError && e.refusedToken) this.kept.forget();
       this.showLocked();
       this.sayError(e);
+      if (e instanceof ModerationError && e.status === 0 && keep && this.kept.load() === token) {
+        setTimeout(() => { if (!this.api && this.kept.load() === token) void this.unlock(token, true); }, RECHECK_MS);
+      }
+      if (e instanceof ModerationError && e.status === 403) this.showOff();
+    } finally {
+      this.pending.delete('unlock');
     }
   }
 
@@ -131,18 +170,47 @@ export class ModerationPanel {
     this.api = null;
     this.room = null;
     this.choice += 1;
-    this.store.forget();
+    this.kept.forget();
     this.closeRemoval();
     this.showLocked();
-    this.showSeats([]);
-    this.say({ text: error ? '' : 'Locked: the token is forgotten in this tab.', warning: '' });
+    this.seats = [];
+    this.showSeats();
     if (error) this.sayError(error);
+    else this.say({ text: 'Locked: this tab no longer holds the token.', warning: '' });
     this.roomsChanged();
+    $('#mod-token').focus();
   }
 
   showLocked() {
     $('#mod-unlock').hidden = false;
     $('#mod-on').hidden = true;
+  }
+
+  /** The server turned moderation off (it restarted without a token). */
+  showOff() {
+    $('#mod-unlock').hidden = true;
+    $('#mod-on').hidden = true;
+    $('#mod-off').hidden = false;
+  }
+
+  /**
+   * What a failed request means for the panel: a refused token locks it, moderation turned off
+   * shows so; true when the panel took care of it.
+   * @param {unknown} error
+   */
+  settled(error) {
+    if (!(error instanceof ModerationError)) return false;
+    if (error.refusedToken) {
+      this.lock(error);
+      return true;
+    }
+    if (error.status === 403) {
+      this.lock(error);
+      this.showOff();
+      $('#mod-title').focus();
+      return true;
+    }
+    return false;
   }
 
   /** @param {string} room */
@@ -152,20 +220,24 @@ export class ModerationPanel {
     const choice = ++this.choice;
     this.closeRemoval();
     $('#mod-seats-room').textContent = room;
-    this.showSeats([]);
-    $('#mod-seats-note').textContent = 'asking…';
+    /** @type {HTMLInputElement} */ ($('#mod-seats-filter')).value = '';
+    this.seats = [];
+    this.showSeats('asking…');
     this.roomsChanged();
+    // The seats may be far below the rooms table: bring them into view, for the keyboard too.
+    $('#mod-seats-title').focus();
     this.poll(() => this.api === api && this.choice === choice, SEATS_MS, () => this.refreshSeats());
   }
 
   /**
-   * Runs `ask` now, and again `ms` after each answer while `current()` holds.
+   * Runs `ask` now, and again `ms` after each answer while `current()` holds; skipped while
+   * the tab is hidden.
    * @param {() => boolean} current @param {number} ms @param {() => Promise<void>} ask
    */
   poll(current, ms, ask) {
     const round = async () => {
       if (!current()) return;
-      await ask();
+      if (!document.hidden) await ask();
       if (current()) setTimeout(round, ms);
     };
     void round();
@@ -176,18 +248,21 @@ export class ModerationPanel {
     if (!api || room === null) return;
     try {
       const seats = await api.seats(room);
-      if (room === this.room) this.showSeats(seats);
+      if (room !== this.room || api !== this.api) return;
+      this.seats = seats;
+      this.showSeats();
     } catch (e) {
-      if (room !== this.room) return;
-      if (e instanceof ModerationError && e.refusedToken) return this.lock(e);
-      this.showSeats([]);
-      $('#mod-seats-note').textContent = e instanceof Error ? e.message : String(e);
+      if (room !== this.room || api !== this.api || this.settled(e)) return;
+      const message = e instanceof Error ? e.message : String(e);
       // A room that closed does not come back under this name soon: stop asking.
       if (e instanceof ModerationError && e.status === 404) {
         this.room = null;
         this.choice += 1;
+        this.closeRemoval();
+        this.seats = [];
         this.roomsChanged();
       }
+      this.showSeats(message);
     }
   }
 
@@ -195,42 +270,72 @@ export class ModerationPanel {
     const { api } = this;
     if (!api) return;
     try {
-      this.showBans(await api.bans());
+      const bans = await api.bans();
+      if (api === this.api) this.showBans(bans);
     } catch (e) {
-      if (e instanceof ModerationError && e.refusedToken) return this.lock(e);
-      // Kept as they were; the stats poll's status line reports an outage.
+      if (api !== this.api || this.settled(e)) return;
+      $('#mod-bans-note').textContent = e instanceof Error ? e.message : String(e);
     }
   }
 
-  /** @param {Seat[]} seats */
-  showSeats(seats) {
-    this.seats = seats;
-    $('#mod-seats').hidden = this.room === null;
-    $('#mod-seats-note').textContent = this.room !== null && seats.length === 0 ? 'Nobody is seated in this room.' : '';
-    replaceKeepingFocus($('#mod-seats-body'), ...seats.map((seat) => {
-      const muted = seat.muted_secs !== undefined;
-      const mute = this.action(muted ? 'unmute' : 'mute', `mute:${seat.player}`, () => (muted ? this.unmute(seat) : this.mute(seat)));
-      mute.title = muted ? 'Let this seat chat again' : 'Its chat lines reach nobody else (it is not told)';
-      const remove = this.action('remove…', `remove:${seat.player}`, () => this.openRemoval(seat));
-      remove.title = 'Close its connection with a reason, and ban it if you like';
-      return el('tr', {},
-        el('td', {}, String(seat.player)),
-        el('td', { className: 'name' }, seat.name || '–'),
-        el('td', {}, seat.role),
-        el('td', {}, seat.score === null ? '–' : String(seat.score)),
-        el('td', {}, seat.address),
-        el('td', {}, seat.connected ? 'connected' : 'away'),
-        el('td', {}, muted ? `muted, ${formatLeft(/** @type {number} */ (seat.muted_secs))} left` : ''),
-        el('td', { className: 'actions' }, mute, ' ', remove));
-    }));
+  /**
+   * Draws the seats: ships first, then the audience, as the filter leaves them, at most
+   * {@link MAX_SEAT_ROWS}; `note` says something instead of the count.
+   * @param {string} [note]
+   */
+  showSeats(note) {
+    $('#mod-seats').hidden = this.room === null && note === undefined;
+    const filter = /** @type {HTMLInputElement} */ ($('#mod-seats-filter')).value.trim().toLowerCase();
+    const matching = this.seats
+      .filter((s) => !filter || s.name.toLowerCase().includes(filter) || s.address.includes(filter))
+      .sort((a, b) => Number(a.role === 'spectator') - Number(b.role === 'spectator') || a.player - b.player);
+    const shown = matching.slice(0, MAX_SEAT_ROWS);
+    const drawn = JSON.stringify([shown, [...this.pending]]);
+    if (drawn !== this.seatsDrawn) {
+      this.seatsDrawn = drawn;
+      replaceKeepingFocus($('#mod-seats-body'), ...shown.map((seat) => this.seatRow(seat)));
+    }
+    let text = note ?? '';
+    if (note === undefined && this.room !== null) {
+      if (this.seats.length === 0) text = 'Nobody is seated in this room.';
+      else if (matching.length === 0) text = `None of the ${this.seats.length} seats matches the filter.`;
+      else if (shown.length < matching.length) text = `Showing ${shown.length} of ${matching.length} seats: filter by name or address to find the others.`;
+    }
+    $('#mod-seats-note').textContent = text;
+  }
+
+  /** @param {Seat} seat */
+  seatRow(seat) {
+    const who = seatLabel(seat);
+    const muted = seat.muted_secs !== undefined;
+    const mute = this.action(muted ? 'unmute' : 'mute', `${muted ? 'Unmute' : 'Mute'} ${who}`, `mute:${seat.player}`,
+      () => (muted ? this.unmute(seat) : this.mute(seat)));
+    mute.title = muted ? 'Let this seat chat again' : 'Its chat lines reach nobody else (it is not told)';
+    const remove = this.action('remove…', `Remove ${who}…`, `remove:${seat.player}`, () => this.openRemoval(seat));
+    remove.title = 'Close its connection with a reason, and ban it if you like';
+    return el('tr', {},
+      el('td', {}, String(seat.player)),
+      el('td', { className: 'name' }, seat.name || '–'),
+      el('td', {}, seat.role),
+      el('td', {}, seat.score === null ? '–' : String(seat.score)),
+      el('td', {}, seat.address),
+      el('td', {}, seat.connected ? 'connected' : 'away'),
+      el('td', {}, muted ? `muted, ${formatLeft(/** @type {number} */ (seat.muted_secs))} left` : ''),
+      el('td', { className: 'actions' }, mute, ' ', remove));
   }
 
   /** @param {Ban[]} bans */
   showBans(bans) {
+    this.bans = bans;
     $('#mod-bans-empty').hidden = bans.length > 0;
+    $('#mod-bans-note').textContent = '';
+    // The time left is shown to the minute or hour: redrawn when that changes.
+    const drawn = JSON.stringify([bans.map((b) => [banTarget(b), formatLeft(b.remaining_secs), b.reason]), [...this.pending]]);
+    if (drawn === this.bansDrawn) return;
+    this.bansDrawn = drawn;
     replaceKeepingFocus($('#mod-bans-body'), ...bans.map((ban) => {
       const [kind, target] = banTarget(ban);
-      const lift = this.action('lift', `lift:${kind}:${target}`, () => this.lift(ban));
+      const lift = this.action('lift', `Lift the ban of ${kind} ${target}`, `lift:${kind}:${target}`, () => this.lift(ban));
       return el('tr', {},
         el('td', {}, el('span', { className: 'muted' }, `${kind} `), target),
         el('td', {}, formatLeft(ban.remaining_secs)),
@@ -240,21 +345,34 @@ export class ModerationPanel {
   }
 
   /**
-   * A button that runs `act` once at a time (disabled meanwhile).
-   * @param {string} label @param {string} focusKey @param {() => Promise<void> | void} act
+   * A button that runs `act`, once at a time: pressed again while it runs (or its form's
+   * request runs), it does nothing. It keeps the focus meanwhile (aria-disabled, not disabled).
+   * @param {string} label @param {string} name what it does, for a screen reader
+   * @param {string} key the action's focus key @param {() => Promise<void> | void} act
    */
-  action(label, focusKey, act) {
+  action(label, name, key, act) {
     const button = /** @type {HTMLButtonElement} */ (el('button', { type: 'button' }, label));
-    button.dataset.focus = focusKey;
+    button.dataset.focus = key;
+    button.setAttribute('aria-label', name);
+    if (this.pending.has(key)) button.setAttribute('aria-disabled', 'true');
     button.addEventListener('click', async () => {
-      button.disabled = true;
+      if (this.pending.has(key)) return;
+      this.pending.add(key);
+      this.redraw();
       try {
         await act();
       } finally {
-        button.disabled = false;
+        this.pending.delete(key);
+        this.redraw();
       }
     });
     return button;
+  }
+
+  /** Draws the tables again with the actions under way (their buttons aria-disabled). */
+  redraw() {
+    this.showSeats();
+    this.showBans(this.bans);
   }
 
   /** @param {Seat} seat */
@@ -281,42 +399,82 @@ export class ModerationPanel {
     $('#mod-remove').hidden = true;
   }
 
+  /** Closes the removal form and gives the focus back to the row's button (or the seats). */
+  cancelRemoval() {
+    const seat = this.removing;
+    this.closeRemoval();
+    const button = seat && document.querySelector(`#mod-seats-body [data-focus="remove:${seat.player}"]`);
+    if (button instanceof HTMLElement) button.focus();
+    else $('#mod-seats-title').focus();
+  }
+
   async remove() {
     const seat = this.removing;
-    if (!seat) return;
+    if (!seat || this.pending.has('remove')) return;
     const reason = /** @type {HTMLInputElement} */ ($('#mod-reason')).value.trim();
+    const bytes = new TextEncoder().encode(reason).length;
+    if (bytes > MAX_REASON_BYTES) {
+      this.sayError(new Error(`The reason is ${bytes} bytes; at most ${MAX_REASON_BYTES} (the player sees it whole).`));
+      return;
+    }
     const ban = /** @type {HTMLSelectElement} */ ($('#mod-remove-ban')).value;
-    const done = await this.act(async (api) => kickOutcome(await api.kick(seat.room, { player: seat.player, reason, ban: ban || undefined })));
-    if (done) {
+    const done = await this.busy('remove', $('#mod-remove-submit'),
+      (api) => api.kick(seat.room, { player: seat.player, reason, ban: ban || undefined }).then(kickOutcome));
+    if (done && this.removing === seat) {
       /** @type {HTMLInputElement} */ ($('#mod-reason')).value = '';
       this.closeRemoval();
+      $('#mod-seats-title').focus();
     }
   }
 
   async ban() {
+    if (this.pending.has('ban')) return;
     const kind = /** @type {'address' | 'name'} */ (/** @type {HTMLSelectElement} */ ($('#mod-ban-kind')).value);
     const target = /** @type {HTMLInputElement} */ ($('#mod-ban-target')).value.trim();
     const length = /** @type {HTMLInputElement} */ ($('#mod-ban-for')).value.trim();
     const reason = /** @type {HTMLInputElement} */ ($('#mod-ban-reason')).value.trim();
-    const done = await this.act(async (api) => banOutcome(await api.ban({ kind, target, length, reason })));
+    const bytes = new TextEncoder().encode(reason).length;
+    if (bytes > MAX_REASON_BYTES) {
+      this.sayError(new Error(`The reason is ${bytes} bytes; at most ${MAX_REASON_BYTES}.`));
+      return;
+    }
+    const done = await this.busy('ban', $('#mod-ban-submit'), (api) => api.ban({ kind, target, length, reason }).then(banOutcome));
     if (done) {
       /** @type {HTMLInputElement} */ ($('#mod-ban-target')).value = '';
       /** @type {HTMLInputElement} */ ($('#mod-ban-reason')).value = '';
     }
   }
 
+  /**
+   * A form's action, once at a time, its submit button marked busy meanwhile.
+   * @param {string} key @param {HTMLElement} submit @param {(api: ModerationApi) => Promise<Outcome>} act
+   */
+  async busy(key, submit, act) {
+    this.pending.add(key);
+    submit.setAttribute('aria-disabled', 'true');
+    try {
+      return await this.act(act);
+    } finally {
+      this.pending.delete(key);
+      submit.removeAttribute('aria-disabled');
+    }
+  }
+
   /** @param {Ban} ban */
   async lift(ban) {
     const [kind, target] = banTarget(ban);
-    await this.act(async (api) => {
+    const done = await this.act(async (api) => {
       await api.lift(ban);
       return { text: `Lifted the ban of ${kind} ${target}.`, warning: '' };
     });
+    // Its row is gone, and the focus with it.
+    if (done && !$('#mod-bans-body').contains(document.activeElement)) $('#mod-bans-title').focus();
   }
 
   /**
    * Runs one action, says how it went, and asks for the seats and bans again (whatever it did,
-   * they may have changed). True when it succeeded.
+   * they may have changed). True when it succeeded. An answer that comes after a Lock is not
+   * shown: the panel says it is locked.
    * @param {(api: ModerationApi) => Promise<Outcome>} act
    */
   async act(act) {
@@ -324,13 +482,12 @@ export class ModerationPanel {
     if (!api) return false;
     let done = false;
     try {
-      this.say(await act(api));
+      const outcome = await act(api);
+      if (api !== this.api) return false;
+      this.say(outcome);
       done = true;
     } catch (e) {
-      if (e instanceof ModerationError && e.refusedToken) {
-        this.lock(e);
-        return false;
-      }
+      if (api !== this.api || this.settled(e)) return false;
       this.sayError(e);
     }
     await Promise.all([this.refreshSeats(), this.refreshBans()]);
@@ -339,19 +496,21 @@ export class ModerationPanel {
 
   /** @param {Outcome} outcome */
   say({ text, warning }) {
-    const line = $('#mod-result');
-    line.className = warning ? 'result warn' : 'result';
-    line.textContent = [text, warning].filter(Boolean).join(' ');
+    this.sayLine([text, warning].filter(Boolean).join(' '), warning ? 'warn' : '');
   }
 
   /** @param {unknown} error */
   sayError(error) {
-    const line = $('#mod-result');
-    line.className = 'result bad';
     const message = error instanceof Error ? error.message : String(error);
-    line.textContent = error instanceof ModerationError && error.refusedToken
-      ? `The server refused the token: ${message}`
-      : message;
+    this.sayLine(error instanceof ModerationError && error.refusedToken ? `The server refused the token: ${message}` : message, 'bad');
+  }
+
+  /** @param {string} text @param {'' | 'warn' | 'bad'} tone */
+  sayLine(text, tone) {
+    $('#mod-result').className = tone;
+    $('#mod-result').textContent = text;
+    // When, so that an operator coming back to the page knows how old the line is.
+    $('#mod-result-time').textContent = text ? new Date().toLocaleTimeString() : '';
   }
 }
 

@@ -208,19 +208,26 @@ let localNode = null;
 
 const moderation = new ModerationPanel(links.moderation, showRooms);
 
+/** What the rooms table shows now, to skip a redraw that would change nothing. */
+let roomsDrawn = '';
+
 function showRooms() {
-  // A node of a fleet lists the fleet's rooms, each with its node.
+  // A node of a fleet lists the fleet's rooms, each with its node; until `/nodes` says which
+  // node this is, none of them is taken for this node's.
   const fleet = rooms.some((r) => r.node !== undefined);
+  const drawn = JSON.stringify([rooms, localNode, moderation.unlocked, moderation.room]);
+  if (drawn === roomsDrawn) return;
+  roomsDrawn = drawn;
   for (const th of document.querySelectorAll('th.fleet')) /** @type {HTMLElement} */ (th).hidden = !fleet;
   $('#rooms-empty').hidden = rooms.length > 0;
   replaceKeepingFocus($('#rooms-body'), ...rooms.map((r) => {
-    const elsewhere = r.node !== undefined && localNode !== null && r.node !== localNode ? r.node : null;
-    const seats = moderation.seatsButton(r.id, elsewhere);
+    const elsewhere = r.node !== undefined && r.node !== localNode ? r.node : null;
+    const control = moderation.roomControl(r.id, elsewhere);
     return el('tr', {},
       el('td', {}, r.id), ...(fleet ? [el('td', {}, r.node ?? '')] : []),
       el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
       el('td', {}, String(r.spectators)), el('td', {}, String(r.tick)),
-      el('td', { className: 'actions' }, watchLink(links, r.id), ...(seats ? [seats] : [])));
+      el('td', { className: 'actions' }, watchLink(links, r.id), ...(control ? [control] : [])));
   }));
 }
 
@@ -247,7 +254,11 @@ async function pollNodes() {
       return response.ok ? response.json() : null;
     });
     if (nodes) {
-      localNode = nodes.find((n) => n.local)?.id ?? null;
+      const local = nodes.find((n) => n.local)?.id ?? null;
+      if (local !== localNode) {
+        localNode = local;
+        showRooms();
+      }
       $('#nodes-panel').hidden = nodes.length === 0;
       $('#nodes-link').hidden = nodes.length === 0;
       $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},

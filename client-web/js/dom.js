@@ -40,7 +40,8 @@ export function replaceKeepingFocus(parent, ...children) {
   if (key === undefined) return;
   for (const candidate of parent.querySelectorAll('[data-focus]')) {
     if (candidate instanceof HTMLElement && candidate.dataset.focus === key) {
-      candidate.focus();
+      // Not scrolled to: the table may be out of view while the page is read elsewhere.
+      candidate.focus({ preventScroll: true });
       return;
     }
   }

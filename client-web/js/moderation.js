@@ -3,13 +3,17 @@
 // operator's words, and where the page keeps the token.
 //
 // The token is sent as `Authorization: Bearer`, never in a URL or a cookie, so no other page
-// can make the browser use it (no CSRF), and it is kept in this tab's sessionStorage only: a
-// reload keeps it, closing the tab or Lock forgets it. The server stays the judge of every
+// can make the browser use it (no CSRF). The page holds it in memory; only when the operator
+// asks is it also kept in this tab's sessionStorage, for reloads (until Lock, or until the
+// browser drops the tab's storage). The server stays the judge of every
 // request (lengths, reasons, addresses): its answer, a status and a line saying what is wrong,
 // is shown as it is.
 
-/** Where the tab keeps the admin token. */
+/** Where the tab keeps the admin token, when the operator asks it to. */
 export const TOKEN_KEY = 'tickwire.adminToken';
+
+/** The longest reason the server takes, in bytes of UTF-8: the player sees it whole. */
+export const MAX_REASON_BYTES = 64;
 
 /**
  * How long an action may take: a removal asks the room, and with a ban every room of the node,
@@ -109,13 +113,20 @@ export class ModerationApi {
         });
       } catch (e) {
         const why = timedOut ? `no answer in ${this.timeoutMs / 1000} s` : String(e);
-        throw new ModerationError(0, `the server did not answer (${why}); it may still have acted: look again before repeating`);
+        // Asking again is harmless; an action may have been taken all the same.
+        const then = method === 'GET' ? '' : '; it may still have acted: look again before repeating';
+        throw new ModerationError(0, `the server did not answer (${why})${then}`);
       }
       if (!response.ok) {
         const text = (await response.text().catch(() => '')).trim();
         throw new ModerationError(response.status, text || `HTTP ${response.status}`);
       }
-      return await response.json();
+      try {
+        return await response.json();
+      } catch {
+        // A login page of a proxy in front of the server, say.
+        throw new ModerationError(response.status, `the answer to ${method} ${path} was not the server's JSON: is something in between?`);
+      }
     } finally {
       clearTimeout(timer);
     }

@@ -19,7 +19,8 @@
 //!   `DELETE /rooms/{room}/mute?player=3` lifts it;
 //! - `GET /bans`, `POST /bans` `{"address" | "name", "for": "1h", "reason"}` (which removes
 //!   the clients it covers from every room of this node), `DELETE /bans?address=` or
-//!   `?name=`.
+//!   `?name=`. An address is one IPv4 address or an IPv6 address's /64, or a network written
+//!   with its prefix, from an IPv4 /16 or an IPv6 /32 ([`AddressKey`]).
 //!
 //! A ban refuses every join this node answers (clients who reach one of its rooms through
 //! another node included: the forwarding node names them). In a fleet the bans are the
@@ -38,9 +39,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json};
+use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tickwire_shared::{KickText, Name, PlayerId, ResumeToken, RoomName};
@@ -69,39 +71,72 @@ pub const REMOVED_TOKEN_LIFE: Duration = Duration::from_secs(300);
 /// How long a room may take to answer an operator before the request answers 503.
 const ROOM_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The widest IPv4 network a ban may cover: a /16 is 65,536 addresses, a provider's block; a
+/// wider one would refuse a country's share of players by mistake.
+pub const WIDEST_V4_BAN: u8 = 16;
+
+/// The widest IPv6 network a ban may cover: a /32 is a provider's whole allocation.
+pub const WIDEST_V6_BAN: u8 = 32;
+
 /// What an address ban covers: one IPv4 address, or the IPv6 /64 an address is in (a host
-/// picks any address of its /64 at will, so banning one of them would stop nobody).
+/// picks any address of its /64 at will, so banning one of them would stop nobody), or a wider
+/// network an operator names (`203.0.113.0/24`, `2001:db8::/48`), at most an IPv4 /16 or an
+/// IPv6 /32. Always a network address with its prefix; IPv4-mapped IPv6 addresses are IPv4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressKey {
-    /// One IPv4 address (IPv4-mapped IPv6 addresses included).
-    V4(std::net::Ipv4Addr),
-    /// An IPv6 /64, by its network address.
-    V6Net(Ipv6Addr),
-}
+pub struct AddressKey(IpNet);
 
 impl AddressKey {
-    /// The key that covers `ip`.
+    /// The narrowest key that covers `ip`: the address itself, or its IPv6 /64.
     pub fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => AddressKey::V4(v4),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => AddressKey::V4(v4),
-                None => AddressKey::V6Net(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-            },
+        match canonical(ip) {
+            IpAddr::V4(v4) => AddressKey(IpNet::V4(Ipv4Net::from(v4))),
+            IpAddr::V6(v6) => AddressKey::within(IpAddr::V6(v6), 64),
         }
+    }
+
+    /// The network of `prefix` bits around `ip` (`ip` canonical, `prefix` valid for it).
+    fn within(ip: IpAddr, prefix: u8) -> Self {
+        let net = IpNet::new(ip, prefix).expect("a prefix checked against the address family");
+        AddressKey(net.trunc())
+    }
+
+    /// Every key a ban of `ip` could be held under, narrowest first: what a join's check
+    /// looks up (17 keys for IPv4, 33 for IPv6, each one hash lookup).
+    pub fn covering(ip: IpAddr) -> impl Iterator<Item = AddressKey> {
+        let ip = canonical(ip);
+        let (narrowest, widest) = match ip {
+            IpAddr::V4(_) => (32, WIDEST_V4_BAN),
+            IpAddr::V6(_) => (64, WIDEST_V6_BAN),
+        };
+        (widest..=narrowest).rev().map(move |prefix| AddressKey::within(ip, prefix))
     }
 
     /// Whether a ban of this key covers `ip`.
     pub fn covers(&self, ip: IpAddr) -> bool {
-        AddressKey::of(ip) == *self
+        self.0.contains(&canonical(ip))
+    }
+
+    /// Whether this key and `net` share any address: a ban of it would cover part of `net`.
+    pub fn overlaps(&self, net: &IpNet) -> bool {
+        self.0.contains(&net.network()) || net.contains(&self.0.network())
+    }
+}
+
+/// `ip`, with an IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
     }
 }
 
 impl std::fmt::Display for AddressKey {
+    /// One IPv4 address alone (`203.0.113.9`), any other with its prefix (`203.0.113.0/24`,
+    /// `2001:db8::/64`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AddressKey::V4(v4) => write!(f, "{v4}"),
-            AddressKey::V6Net(net) => write!(f, "{net}/64"),
+        match self.0 {
+            IpNet::V4(net) if net.prefix_len() == 32 => write!(f, "{}", net.addr()),
+            net => write!(f, "{net}"),
         }
     }
 }
@@ -116,7 +151,7 @@ pub fn name_key(name: &str) -> String {
 /// What a ban refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BanTarget {
-    /// Clients from this address (or IPv6 /64).
+    /// Clients from this address (or IPv6 /64), or this network.
     Address(AddressKey),
     /// Clients of this name ([`name_key`]). Without join tokens a player picks any name, so
     /// this stops only the careless; with them, the game's backend vouches for names.
@@ -340,8 +375,8 @@ impl Bans {
         if table.is_empty() {
             return None;
         }
-        for target in [BanTarget::Address(AddressKey::of(client)), BanTarget::Name(name_key(name))]
-        {
+        let addresses = AddressKey::covering(client).map(BanTarget::Address);
+        for target in addresses.chain([BanTarget::Name(name_key(name))]) {
             match table.get(&target) {
                 Some(ban) if ban.until > now => return Some(info_of(&target, ban, now)),
                 Some(_) => {
@@ -745,17 +780,16 @@ fn length_of(field: &str, length: &str) -> Result<Duration, Refusal> {
 }
 
 /// Refuses to ban a trusted proxy's address, which stands for every client behind it (one that
-/// reached the server without naming its client, or was named as its own client).
+/// reached the server without naming its client, or was named as its own client), or a
+/// network with one in it.
 fn bannable(ctx: &ServerContext, key: AddressKey) -> Result<(), Refusal> {
-    let trusted = match key {
-        AddressKey::V4(v4) => ctx.is_trusted_proxy(IpAddr::V4(v4)),
-        AddressKey::V6Net(net) => ctx.is_trusted_proxy(IpAddr::V6(net)),
-    };
-    if trusted {
+    if let Some(proxy) = ctx.config.trusted_proxies.iter().find(|t| key.overlaps(&t.0)) {
         return Err(text(
             StatusCode::CONFLICT,
             format!(
-                "{key} is a trusted proxy's address (--trusted-proxies): a ban would refuse every client behind it"
+                "{key} covers a trusted proxy's address ({}, --trusted-proxies): a ban would \
+                 refuse every client behind it",
+                proxy.0
             ),
         ));
     }
@@ -922,26 +956,45 @@ struct BanRequest {
     reason: String,
 }
 
-/// An address as `GET /bans` shows one (`2001:db8::/64`, `203.0.113.9/32`) or any address of
-/// it: the one prefix a ban covers may be written.
+/// An address as `GET /bans` shows one (`2001:db8::/64`, `203.0.113.0/24`), or written alone
+/// (`203.0.113.9`; an IPv6 address stands for its /64), or any address of a network with its
+/// prefix (`203.0.113.9/24` is `203.0.113.0/24`, as `ip route` reads it).
 fn address_of(text: &str) -> Result<AddressKey, String> {
     let (ip, prefix) = match text.trim().split_once('/') {
         Some((ip, prefix)) => (ip, Some(prefix)),
         None => (text.trim(), None),
     };
     let ip: IpAddr = ip.parse().map_err(|_| format!("{text:?} is not an IP address"))?;
-    let key = AddressKey::of(ip);
-    let covered = match key {
-        AddressKey::V4(_) => "32",
-        AddressKey::V6Net(_) => "64",
+    let Some(prefix) = prefix else {
+        return Ok(AddressKey::of(ip));
     };
-    match prefix {
-        None => Ok(key),
-        Some(prefix) if prefix == covered => Ok(key),
-        Some(_) => Err(format!(
-            "{text:?}: a ban covers one IPv4 address or one IPv6 /64 (write the address alone)"
-        )),
+    let mapped = canonical(ip) != ip;
+    let (narrowest, widest, family) = match canonical(ip) {
+        IpAddr::V4(_) => (32, WIDEST_V4_BAN, "IPv4"),
+        IpAddr::V6(_) => (64, WIDEST_V6_BAN, "IPv6"),
+    };
+    let prefix = prefix
+        .parse::<u8>()
+        .ok()
+        // An IPv4-mapped network is written with the IPv6 prefix (`::ffff:203.0.113.0/120`).
+        .map(|p| if mapped { p.saturating_sub(96) } else { p })
+        .ok_or_else(|| format!("{text:?}: the prefix after `/` must be a number of bits"))?;
+    if family == "IPv6" && (65..=128).contains(&prefix) {
+        return Err(format!(
+            "{text:?}: an IPv6 ban covers a /64 at least (one host picks any address of its \
+             /64 at will); write the address alone for its /64"
+        ));
     }
+    if prefix > narrowest {
+        return Err(format!("{text:?}: an {family} prefix is at most /{narrowest}"));
+    }
+    if prefix < widest {
+        return Err(format!(
+            "{text:?}: a ban covers at most an {family} /{widest}; a wider network would \
+             refuse whole providers' players"
+        ));
+    }
+    Ok(AddressKey::within(canonical(ip), prefix))
 }
 
 fn target_of(request: &BanRequest) -> Result<BanTarget, Refusal> {
@@ -1133,9 +1186,82 @@ mod tests {
         let v6 = AddressKey::of("2001:db8::1".parse().unwrap());
         assert_eq!(address_of(&v6.to_string()), Ok(v6), "as GET /bans shows it");
         assert_eq!(address_of("2001:db8::ffff"), Ok(v6));
-        for bad in ["203.0.113.0/24", "2001:db8::/48", "nowhere", "203.0.113.9/x"] {
-            assert!(address_of(bad).is_err(), "{bad}");
+        assert_eq!(address_of("2001:db8::1/64"), Ok(v6));
+        assert_eq!(address_of("::ffff:203.0.113.9"), Ok(v4));
+        // Networks: any address of one with its prefix, shown by its network address.
+        for (written, shown) in [
+            ("203.0.113.0/24", "203.0.113.0/24"),
+            ("203.0.113.77/24", "203.0.113.0/24"),
+            ("10.1.2.3/16", "10.1.0.0/16"),
+            ("::ffff:203.0.113.9/120", "203.0.113.0/24"),
+            ("2001:db8:1:2::9/48", "2001:db8:1::/48"),
+            ("2001:db8::/32", "2001:db8::/32"),
+        ] {
+            let key = address_of(written).unwrap_or_else(|e| panic!("{written}: {e}"));
+            assert_eq!(key.to_string(), shown, "{written}");
+            assert_eq!(address_of(shown), Ok(key), "{shown} read back");
         }
+        for (bad, says) in [
+            ("nowhere", "not an IP address"),
+            ("203.0.113.9/x", "number of bits"),
+            ("203.0.113.9/33", "at most /32"),
+            ("10.0.0.0/8", "at most an IPv4 /16"),
+            ("0.0.0.0/0", "at most an IPv4 /16"),
+            ("2001:db8::1/128", "covers a /64 at least"),
+            ("2001:db8::1/65", "covers a /64 at least"),
+            ("2001:db8::/31", "at most an IPv6 /32"),
+            ("2001:db8::/129", "at most /64"),
+        ] {
+            let why = address_of(bad).expect_err(bad);
+            assert!(why.contains(says), "{bad}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_network_ban_covers_its_addresses_alone_and_is_found_by_any_of_them() {
+        let bans = Bans::default();
+        let t0 = Instant::now();
+        let net = address_of("203.0.113.0/24").unwrap();
+        assert!(net.covers("203.0.113.200".parse().unwrap()));
+        assert!(net.covers("::ffff:203.0.113.1".parse().unwrap()));
+        assert!(!net.covers("203.0.114.1".parse().unwrap()));
+        assert!(!net.covers("2001:db8::1".parse().unwrap()));
+        bans.ban(BanTarget::Address(net), Duration::from_secs(60), "bots", t0).unwrap();
+        let v6 = address_of("2001:db8:1::/48").unwrap();
+        bans.ban(BanTarget::Address(v6), Duration::from_secs(60), "more bots", t0).unwrap();
+        let refused = |ip: &str| bans.check(ip.parse().unwrap(), "x", t0).map(|b| b.reason);
+        assert_eq!(refused("203.0.113.9").as_deref(), Some("bots"));
+        assert_eq!(refused("::ffff:203.0.113.255").as_deref(), Some("bots"));
+        assert_eq!(refused("2001:db8:1:ffff::1").as_deref(), Some("more bots"));
+        assert_eq!(refused("203.0.112.255"), None);
+        assert_eq!(refused("2001:db8:2::1"), None);
+        // A narrower ban inside a wider one is found first, with its own reason.
+        let one = BanTarget::Address(AddressKey::of("203.0.113.9".parse().unwrap()));
+        bans.ban(one, Duration::from_secs(60), "the ringleader", t0).unwrap();
+        assert_eq!(refused("203.0.113.9").as_deref(), Some("the ringleader"));
+        assert_eq!(refused("203.0.113.10").as_deref(), Some("bots"));
+        // Every key a check tries covers the address, from narrowest to widest.
+        let keys: Vec<AddressKey> = AddressKey::covering("203.0.113.9".parse().unwrap()).collect();
+        assert_eq!((keys.len(), keys[0].to_string()), (17, "203.0.113.9".to_string()));
+        assert_eq!(keys[16].to_string(), "203.0.0.0/16");
+        assert!(keys.iter().all(|k| k.covers("203.0.113.9".parse().unwrap())));
+        assert_eq!(AddressKey::covering("2001:db8::1".parse().unwrap()).count(), 33);
+        // In the fleet's directory a network is named as shown.
+        let field = BanTarget::Address(net).field();
+        assert_eq!(field, "a:203.0.113.0/24");
+        assert_eq!(BanTarget::from_field(&field), Some(BanTarget::Address(net)));
+    }
+
+    #[test]
+    fn a_ban_overlaps_a_trusted_proxys_network_either_way() {
+        let proxy: IpNet = "10.0.0.5/32".parse().unwrap();
+        let proxies: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(address_of("10.0.0.0/16").unwrap().overlaps(&proxy), "a network around it");
+        assert!(address_of("10.0.0.5").unwrap().overlaps(&proxy));
+        assert!(address_of("10.9.9.9").unwrap().overlaps(&proxies), "inside the proxies' net");
+        assert!(!address_of("10.0.0.6").unwrap().overlaps(&proxy));
+        assert!(!address_of("11.0.0.0/16").unwrap().overlaps(&proxies));
+        assert!(!address_of("2001:db8::1").unwrap().overlaps(&proxies));
     }
 
     #[test]

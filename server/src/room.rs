@@ -156,7 +156,7 @@ pub struct JoinRequest {
 pub enum Removal {
     /// One seat.
     Player(PlayerId),
-    /// Every seat whose client a ban of this address (or IPv6 /64) covers.
+    /// Every seat whose client a ban of this address (an IPv6 /64, or a network) covers.
     Address(crate::moderation::AddressKey),
     /// Every seat of this name (compared as [`crate::moderation::name_key`] does).
     Name(String),

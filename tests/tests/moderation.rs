@@ -226,6 +226,26 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     refused.assert_is(1008, Some(KickReason::Removed), "removed by the operator: afk");
     drop(join_from(&server, "127.0.0.6", Role::Player, "carl").await);
 
+    // A network, written with any address of it: every address in it, and no other.
+    let dee = join_from(&server, "127.0.0.11", Role::Player, "dee").await;
+    let ban = r#"{"address": "127.0.0.11/31", "for": "1h", "reason": "bot farm"}"#;
+    let (status, _, body) = admin(op, "POST", "/bans", Some(TOKEN), ban).await;
+    assert_eq!(status, 201, "{body}");
+    let answer = json(&body);
+    assert_eq!(answer["ban"]["address"], "127.0.0.10/31", "{body}");
+    assert_eq!(answer["removed"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(answer["removed"][0]["name"], "dee");
+    dee.closed().await.assert_is(1008, Some(KickReason::Removed), "bot farm");
+    refused_from(&server, "127.0.0.10", "eve").await.assert_is(
+        1008,
+        Some(KickReason::Removed),
+        "banned for 60 more minutes: bot farm",
+    );
+    drop(join_from(&server, "127.0.0.12", Role::Player, "eve").await);
+    let (status, _, body) =
+        admin(op, "DELETE", "/bans?address=127.0.0.10/31", Some(TOKEN), "").await;
+    assert_eq!(status, 200, "lifted as GET /bans shows it: {body}");
+
     // Bad requests are told what is wrong.
     let long_reason = format!(r#"{{"name": "x", "for": "1h", "reason": "{}"}}"#, "x".repeat(65));
     let cases = [
@@ -250,8 +270,11 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
         ("POST", "/bans", r#"{"address": "nowhere", "for": "1h"}"#, 400, "`address`"),
         ("POST", "/bans", r#"{"address": "127.0.0.9"}"#, 400, "`for` is required"),
         ("POST", "/bans", r#"{"name": "x", "for": "400d"}"#, 400, "1s to 365d"),
-        ("POST", "/bans", r#"{"address": "127.0.0.0/24", "for": "1h"}"#, 400, "one IPv4 address"),
+        ("POST", "/bans", r#"{"address": "127.0.0.0/8", "for": "1h"}"#, 400, "at most an IPv4 /16"),
+        ("POST", "/bans", r#"{"address": "::1/128", "for": "1h"}"#, 400, "a /64 at least"),
         ("POST", "/bans", r#"{"address": "127.0.0.9", "for": "1h"}"#, 409, "trusted proxy"),
+        // A network with the proxy in it.
+        ("POST", "/bans", r#"{"address": "127.0.0.0/24", "for": "1h"}"#, 409, "127.0.0.9/32"),
         ("POST", "/bans", long_reason.as_str(), 400, "at most 64 bytes"),
         ("DELETE", "/bans", "", 400, "exactly one"),
     ];
@@ -270,25 +293,44 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     .await;
     fan.wait_event(|e| matches!(e, EventKind::Chat { .. })).await;
     let (_, _, metrics) = get_with(op, "/metrics", "").await;
-    assert!(metrics.contains("tickwire_clients_removed_total 4"), "{metrics}");
+    assert!(metrics.contains("tickwire_clients_removed_total 5"), "{metrics}");
     assert!(metrics.contains(r#"tickwire_refused_total{reason="admin_auth"} 3"#), "{metrics}");
-    assert!(metrics.contains("tickwire_joins_banned_total 2"), "{metrics}");
+    assert!(metrics.contains("tickwire_joins_banned_total 3"), "{metrics}");
     server.shutdown().await;
+}
+
+/// What the dashboard at `addr` says of moderation beside it: `on`, `off` or nothing.
+async fn dashboard_moderation(addr: SocketAddr) -> String {
+    let (status, _, page) = get_with(addr, "/dashboard", "").await;
+    assert_eq!(status, 200, "{page}");
+    let marker = r#"<meta name="tickwire-moderation" content=""#;
+    let start = page.find(marker).expect("the marker") + marker.len();
+    page[start..start + page[start..].find('"').expect("its end")].to_string()
 }
 
 #[tokio::test]
 async fn moderation_needs_a_token_and_goes_where_the_metrics_go() {
-    // No token: the routes say how to turn moderation on.
+    // No token: the routes say how to turn moderation on, and so does the dashboard.
     let server = TestServer::start(test_config()).await;
     let (status, _, body) = admin(server.addr, "GET", "/bans", Some(TOKEN), "").await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("--admin-token"), "{body}");
+    assert_eq!(dashboard_moderation(server.addr).await, "off");
+    server.shutdown().await;
+
+    // An admin listener: moderation and its panel are there, and not on the public port.
+    let mut config = test_config();
+    config.admin_token = Some(Secret(TOKEN.into()));
+    let server = TestServer::start_with_admin(config.clone()).await;
+    let op = server.admin.unwrap();
+    assert_eq!(dashboard_moderation(op).await, "on");
+    assert_eq!(dashboard_moderation(server.addr).await, "");
+    assert_eq!(admin(op, "GET", "/bans", Some(TOKEN), "").await.0, 200);
     server.shutdown().await;
 
     // A token and no admin listener: on the public port, as /metrics is.
-    let mut config = test_config();
-    config.admin_token = Some(Secret(TOKEN.into()));
     let server = TestServer::start(config).await;
+    assert_eq!(dashboard_moderation(server.addr).await, "on");
     let (status, _, body) = admin(server.addr, "GET", "/bans", Some(TOKEN), "").await;
     assert_eq!((status, body.as_str()), (200, r#"{"bans":[]}"#));
     let (status, _, _) = admin(server.addr, "GET", "/bans", None, "").await;

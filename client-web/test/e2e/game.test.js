@@ -1133,18 +1133,20 @@ test('a player an operator removes and bans is told why, and the page does not r
 });
 
 test('an operator mutes, removes, bans and lifts from the dashboard', async () => {
-  // Without --admin-token the panel says how to turn moderation on.
+  // Without --admin-token the panel says how to turn moderation on, and asks for no token.
   {
     const { context, page } = await openPage(browser);
     await page.goto(`${server.http}/dashboard`);
     await page.waitForSelector('#mod-off:visible');
-    assert.equal(await page.isHidden('#mod-unlock'), true);
+    assert.match(await page.textContent('#mod-off') ?? '', /Moderation is off\. Start the server with TICKWIRE_ADMIN_TOKEN/);
+    assert.equal(await page.isVisible('#mod-token'), false);
     await context.close();
   }
   const token = 'e2e-operator-token-of-32-bytes-x';
   const moderated = await startServer(['--admin-token', token]);
   const room = 'e2e-mod-dash';
-  const [alice, mallory] = ['Alice', 'Mallory'].map((name) => {
+  // A name with markup in it: shown as text, never parsed.
+  const [alice, mallory] = ['Alice', '<i>Mallory</i>'].map((name) => {
     const c = new TickwireClient({ url: moderated.ws, name, room });
     c.connect();
     return c;
@@ -1152,6 +1154,7 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
   const { context, page, errors } = await openPage(browser);
   try {
     await until(() => alice.session.world && mallory.session.world, 'both players seated');
+    const aliceSeat = /** @type {any} */ (alice.session.welcome).playerId;
     await page.goto(`${moderated.http}/dashboard`);
     // A wrong token is refused in the server's words, and nothing is unlocked.
     await page.fill('#mod-token', 'not-the-token');
@@ -1160,41 +1163,63 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     assert.match(await page.textContent('#mod-result') ?? '', /^The server refused the token: wrong admin token/);
     assert.equal(await page.isHidden('#mod-on'), true);
     await page.fill('#mod-token', token);
+    await page.check('#mod-keep');
     await page.click('#mod-unlock button[type=submit]');
     await page.waitForSelector('#mod-on:visible');
     assert.equal(await page.isVisible('#mod-bans-empty'), true, 'no bans yet');
     // The room's seats, from its row of the rooms table.
-    await page.click(`#rooms-body tr:has-text("${room}") button:has-text("seats")`);
+    await page.click(`#rooms-body tr:has-text("${room}") button:text-is("moderate")`);
     await page.waitForFunction(() => document.querySelectorAll('#mod-seats-body tr').length === 2);
     assert.equal(await page.textContent('#mod-seats-room'), room);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'mod-seats-title', 'the keyboard follows to the seats');
     const row = (/** @type {string} */ name) => `#mod-seats-body tr:has(td.name:text-is("${name}"))`;
     assert.match(await page.textContent(row('Alice')) ?? '', /player.*127\.0\.0\.1.*connected/);
-    // Mute, seen in the row; the focus stays on its button through the table's refreshes.
-    await page.click(`${row('Alice')} button:has-text("mute")`);
+    assert.equal(await page.locator(row('<i>Mallory</i>')).count(), 1, 'the name as text');
+    assert.equal(await page.locator('#mod-seats-body i').count(), 0, 'no markup made from a name');
+    // Mute from the keyboard, seen in the row; the focus stays on Alice's button through the
+    // action and the table's refreshes, and a filter finds her.
+    await page.focus(`${row('Alice')} button:text-is("mute")`);
+    await page.keyboard.press('Enter');
     await page.waitForSelector(`${row('Alice')} td:has-text("muted, 1 h left")`);
     assert.match(await page.textContent('#mod-result') ?? '', /^Muted Alice \(seat \d+\) for 1 h/);
-    await page.focus(`${row('Alice')} button:has-text("unmute")`);
     await page.waitForTimeout(2500);
-    assert.match(await page.evaluate(() => /** @type {HTMLElement} */ (document.activeElement).dataset.focus ?? ''), /^mute:\d+$/);
+    const focused = () => page.evaluate(() => /** @type {HTMLElement} */ (document.activeElement).dataset.focus ?? '');
+    assert.equal(await focused(), `mute:${aliceSeat}`);
+    assert.equal(await page.getAttribute(`${row('Alice')} button:text-is("unmute")`, 'aria-label'), `Unmute Alice (seat ${aliceSeat})`);
     await page.keyboard.press('Enter');
     await page.waitForSelector(`${row('Alice')} button:text-is("mute")`);
+    assert.equal(await focused(), `mute:${aliceSeat}`, 'still on the button after the action');
     assert.match(await page.textContent('#mod-result') ?? '', /Alice \(seat \d+\) may chat again/);
-    // Removed without a ban: the client is told why and does not come back.
-    await page.click(`${row('Mallory')} button:has-text("remove")`);
-    assert.match(await page.textContent('#mod-remove-who') ?? '', /^Remove Mallory \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\)/);
-    await page.fill('#mod-reason', 'spamming the chat');
-    await page.click('#mod-remove button[type=submit]');
+    await page.fill('#mod-seats-filter', 'ALI');
     await page.waitForFunction(() => document.querySelectorAll('#mod-seats-body tr').length === 1);
-    assert.match(await page.textContent('#mod-result') ?? '', /^Removed Mallory \(seat \d+\) from e2e-mod-dash\.$/);
+    await page.fill('#mod-seats-filter', '');
+    // Removed without a ban, with a double click on Remove: one removal, told once; the client
+    // is told why and does not come back. Escape closed the form before, and gave the focus back.
+    await page.click(`${row('<i>Mallory</i>')} button:has-text("remove")`);
+    await page.keyboard.press('Escape');
+    assert.equal(await page.isHidden('#mod-remove'), true);
+    assert.match(await focused(), /^remove:\d+$/);
+    await page.click(`${row('<i>Mallory</i>')} button:has-text("remove")`);
+    assert.match(await page.textContent('#mod-remove-who') ?? '', /^Remove <i>Mallory<\/i> \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\)/);
+    await page.fill('#mod-reason', 'spamming the chat');
+    await page.dblclick('#mod-remove-submit');
+    await page.waitForFunction(() => document.querySelectorAll('#mod-seats-body tr').length === 1);
+    await page.waitForTimeout(500);
+    assert.match(await page.textContent('#mod-result') ?? '', /^Removed <i>Mallory<\/i> \(seat \d+\) from e2e-mod-dash\.$/);
+    assert.equal(await page.getAttribute('#mod-result', 'class'), '', 'no error from a second press');
     await until(() => mallory.session.error, 'Mallory told');
     assert.equal(/** @type {any} */ (mallory.session.error).reason, 'Removed');
     assert.match(/** @type {any} */ (mallory.session.error).serverMessage, /spamming the chat/);
     assert.equal(await page.isHidden('#mod-remove'), true);
-    // Removed with a ban: the address is in the bans, with the time left and the reason.
+    // A reason longer than the player's Kick carries is refused before it is sent.
     await page.click(`${row('Alice')} button:has-text("remove")`);
+    await page.fill('#mod-reason', 'é'.repeat(33));
+    await page.click('#mod-remove-submit');
+    assert.equal(await page.textContent('#mod-result'), 'The reason is 66 bytes; at most 64 (the player sees it whole).');
+    // Removed with a ban: the address is in the bans, with the time left and the reason.
     await page.fill('#mod-reason', 'griefing');
     await page.selectOption('#mod-remove-ban', '10m');
-    await page.click('#mod-remove button[type=submit]');
+    await page.click('#mod-remove-submit');
     await page.waitForSelector('#mod-bans-body tr:has-text("127.0.0.1")');
     assert.match(await page.textContent('#mod-result') ?? '', /^Removed Alice \(seat \d+\) from e2e-mod-dash\. Banned 127\.0\.0\.1 for 10 min\./);
     assert.match(await page.textContent('#mod-bans-body') ?? '', /address 127\.0\.0\.1\s*10 min\s*griefing/);
@@ -1204,27 +1229,39 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     await page.click('#mod-bans-body tr:has-text("127.0.0.1") button:has-text("lift")');
     await page.waitForSelector('#mod-bans-empty:visible');
     assert.equal(await page.textContent('#mod-result'), 'Lifted the ban of address 127.0.0.1.');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'mod-bans-title', 'the focus left with the row');
     // A ban by name: a bad length is refused in the server's words, naming the field.
     await page.selectOption('#mod-ban-kind', 'name');
     await page.fill('#mod-ban-target', 'griefer');
     await page.fill('#mod-ban-for', 'forever');
-    await page.click('#mod-ban button[type=submit]');
+    await page.click('#mod-ban-submit');
     await page.waitForSelector('#mod-result.bad');
     assert.match(await page.textContent('#mod-result') ?? '', /^`for`: `forever` is not a ban length/);
     await page.fill('#mod-ban-for', '2h');
-    await page.click('#mod-ban button[type=submit]');
+    await page.click('#mod-ban-submit');
     await page.waitForSelector('#mod-bans-body tr:has-text("griefer")');
     assert.equal(await page.textContent('#mod-result'), 'Banned name griefer for 2 h. Nobody seated here was covered.');
-    // The tab keeps the token through a reload, and forgets it on Lock.
+    // Kept through a reload, as asked; a kept token the server refuses is forgotten, saying so.
     await page.reload();
     await page.waitForSelector('#mod-bans-body tr:has-text("griefer")');
+    await page.evaluate(() => sessionStorage.setItem('tickwire.adminToken', 'changed-since'));
+    await page.reload();
+    await page.waitForSelector('#mod-result.bad');
+    assert.match(await page.textContent('#mod-result') ?? '', /^The server refused the token/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    // Not kept unless asked; Lock forgets it at once.
+    await page.fill('#mod-token', token);
+    await page.click('#mod-unlock button[type=submit]');
+    await page.waitForSelector('#mod-on:visible');
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    await page.waitForSelector(`#rooms-body tr:has-text("${room}")`);
+    assert.equal(await page.locator('#rooms-body button:text-is("moderate")').count(), await page.locator('#rooms-body tr').count());
     await page.click('#mod-lock');
     await page.waitForSelector('#mod-unlock:visible');
-    assert.equal(await page.isHidden('#rooms-body button:has-text("seats")'), true, 'no seats buttons while locked');
-    await page.reload();
-    await page.waitForSelector('#mod-unlock:visible');
-    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-    // The browser logs each refused request (the wrong token's 401, the bad length's 400).
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'mod-token');
+    assert.ok(await page.locator(`#rooms-body tr:has-text("${room}")`).count() === 1, 'the room is still listed');
+    assert.equal(await page.locator('#rooms-body button:text-is("moderate")').count(), 0, 'nothing to moderate while locked');
+    // The browser logs each refused request (the wrong tokens' 401s, the bad length's 400).
     assert.deepEqual(errors.filter((e) => !/status of 40[01] \(/.test(e)), []);
   } finally {
     await context.close();

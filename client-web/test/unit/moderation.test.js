@@ -91,7 +91,13 @@ test('no answer is an error of its own that says the action may have happened', 
   });
   const late = await new ModerationApi('x', silent, 20).bans().catch((e) => e);
   assert.equal(late.status, 0);
-  assert.match(late.message, /no answer in 0.02 s/);
+  assert.equal(late.message, 'the server did not answer (no answer in 0.02 s)', 'a read has nothing to look again at');
+});
+
+test('a 200 that is not the server\'s JSON (a proxy\'s login page) is an error that says so', async () => {
+  const error = await new ModerationApi('x', answering(200, '<html>Sign in</html>').fetchImpl).bans().catch((e) => e);
+  assert.ok(error instanceof ModerationError);
+  assert.equal(error.message, 'the answer to GET bans was not the server\'s JSON: is something in between?');
 });
 
 test('time left reads as a person says it, rounded up', () => {

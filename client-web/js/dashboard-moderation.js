@@ -7,12 +7,13 @@
 // (dashboard-links.js): off, the panel says how to turn it on; on another listener (the public
 // one of a server with --admin-bind), it is not shown. While unlocked, the seats are asked for
 // every 2 s while a room is chosen and the bans every 5 s (not while the tab is hidden), and
-// both after every action. A table is redrawn only when what it shows changed, so a row's text
-// can be selected and a click is not lost to a redraw; a row keeps the keyboard focus through
-// one. An action's button stays focusable while it runs (aria-disabled) and does nothing when
-// pressed again, so a double click acts once.
+// both after every action; an answer older than one already shown is dropped. The tables are
+// updated in place (dom.js `syncRows`), so a row's text can be selected, a click is not lost to
+// a refresh, and a button keeps the keyboard focus. An action's button stays focusable while it
+// runs (aria-disabled) and does nothing when pressed again, so a double click acts once. Only
+// what the operator does moves the focus; a poll's answer never does.
 
-import { $, el, replaceKeepingFocus } from './dom.js';
+import { $, el, syncRows } from './dom.js';
 import {
   MAX_REASON_BYTES, ModerationApi, ModerationError, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
 } from './moderation.js';
@@ -48,11 +49,14 @@ export class ModerationPanel {
     this.room = null;
     /** @type {Seat[]} the room's seats, as last answered */
     this.seats = [];
-    /** What the seats table shows now, to skip a redraw that would change nothing. */
-    this.seatsDrawn = '';
+    /** @type {string | null} what the seats' note says instead of their count (an error) */
+    this.seatsNote = null;
     /** @type {Ban[]} the bans, as last answered */
     this.bans = [];
-    this.bansDrawn = '';
+    this.bansNote = '';
+    /** Requests of each table made, and the newest whose answer is shown. */
+    this.asked = { seats: 0, bans: 0 };
+    this.shown = { seats: 0, bans: 0 };
     /** @type {Seat | null} the seat the removal form is for */
     this.removing = null;
     /** Bumped on every choice of a room: the seats' poll of an older one stops. */
@@ -72,9 +76,9 @@ export class ModerationPanel {
     $('#mod-unlock').addEventListener('submit', (e) => {
       e.preventDefault();
       const input = /** @type {HTMLInputElement} */ ($('#mod-token'));
-      void this.unlock(input.value.trim(), /** @type {HTMLInputElement} */ ($('#mod-keep')).checked);
+      void this.unlock(input.value.trim(), /** @type {HTMLInputElement} */ ($('#mod-keep')).checked, true);
     });
-    $('#mod-lock').addEventListener('click', () => this.lock(null));
+    $('#mod-lock').addEventListener('click', () => this.lock(null, true));
     $('#mod-remove').addEventListener('submit', (e) => {
       e.preventDefault();
       void this.remove();
@@ -98,7 +102,7 @@ export class ModerationPanel {
     this.showLocked();
     if (token) {
       this.say({ text: 'Checking the kept token…', warning: '' });
-      void this.unlock(token, true);
+      void this.unlock(token, true, false);
     }
   }
 
@@ -131,13 +135,20 @@ export class ModerationPanel {
    * Checks `token` with a request, then takes it (kept through reloads if `keep`) and starts
    * polling. A kept token the server could not check is tried again in a while.
    * @param {string} token @param {boolean} keep
+   * @param {boolean} interactive the operator pressed Unlock (the focus follows), rather than
+   *   the page checking a kept token
    */
-  async unlock(token, keep) {
-    if (!token || this.pending.has('unlock')) return;
+  async unlock(token, keep, interactive) {
+    if (!token) return;
+    if (this.pending.has('unlock')) {
+      if (interactive) this.say({ text: 'Already checking a token: a moment…', warning: '' });
+      return;
+    }
     this.pending.add('unlock');
     const api = new ModerationApi(token);
     try {
       const bans = await api.bans();
+      if (this.api) return;
       this.api = api;
       if (keep) this.kept.save(token);
       else this.kept.forget();
@@ -147,14 +158,16 @@ export class ModerationPanel {
       this.say({ text: keep ? 'Unlocked; the token is kept through reloads of this tab.' : 'Unlocked.', warning: '' });
       this.showBans(bans);
       this.roomsChanged();
-      $('#mod-title').focus();
+      if (interactive) $('#mod-title').focus();
       this.poll(() => this.api === api, BANS_MS, () => this.refreshBans());
     } catch (e) {
-      if (e instanceof ModerationError && e.refusedToken) this.kept.forget();
+      const refused = e instanceof ModerationError && e.refusedToken;
+      // The kept token goes only if it is the one refused (not a mistyped one beside it).
+      if (refused && this.kept.load() === token) this.kept.forget();
       this.showLocked();
       this.sayError(e);
-      if (e instanceof ModerationError && e.status === 0 && keep && this.kept.load() === token) {
-        setTimeout(() => { if (!this.api && this.kept.load() === token) void this.unlock(token, true); }, RECHECK_MS);
+      if (e instanceof ModerationError && e.status === 0 && this.kept.load() === token) {
+        setTimeout(() => { if (!this.api && this.kept.load() === token) void this.unlock(token, true, false); }, RECHECK_MS);
       }
       if (e instanceof ModerationError && e.status === 403) this.showOff();
     } finally {
@@ -165,8 +178,11 @@ export class ModerationPanel {
   /**
    * Forgets the token and stops every poll; `error` says why, when the server refused it.
    * @param {unknown} error
+   * @param {boolean} interactive the operator pressed Lock: the focus goes to the token field
    */
-  lock(error) {
+  lock(error, interactive) {
+    // The focus is in the panel when it is about to lose its element there.
+    const inPanel = $('#mod-on').contains(document.activeElement);
     this.api = null;
     this.room = null;
     this.choice += 1;
@@ -174,11 +190,12 @@ export class ModerationPanel {
     this.closeRemoval();
     this.showLocked();
     this.seats = [];
+    this.seatsNote = null;
     this.showSeats();
     if (error) this.sayError(error);
-    else this.say({ text: 'Locked: this tab no longer holds the token.', warning: '' });
+    else this.say({ text: 'Locked: this page no longer holds the token.', warning: '' });
     this.roomsChanged();
-    $('#mod-token').focus();
+    if (interactive || inPanel) $('#mod-token').focus();
   }
 
   showLocked() {
@@ -199,18 +216,14 @@ export class ModerationPanel {
    * @param {unknown} error
    */
   settled(error) {
-    if (!(error instanceof ModerationError)) return false;
-    if (error.refusedToken) {
-      this.lock(error);
-      return true;
-    }
+    if (!(error instanceof ModerationError) || (error.status !== 401 && error.status !== 403)) return false;
+    const inPanel = $('#mod-panel').contains(document.activeElement);
+    this.lock(error, false);
     if (error.status === 403) {
-      this.lock(error);
       this.showOff();
-      $('#mod-title').focus();
-      return true;
+      if (inPanel) $('#mod-title').focus();
     }
-    return false;
+    return true;
   }
 
   /** @param {string} room */
@@ -222,7 +235,8 @@ export class ModerationPanel {
     $('#mod-seats-room').textContent = room;
     /** @type {HTMLInputElement} */ ($('#mod-seats-filter')).value = '';
     this.seats = [];
-    this.showSeats('asking…');
+    this.seatsNote = 'asking…';
+    this.showSeats();
     this.roomsChanged();
     // The seats may be far below the rooms table: bring them into view, for the keyboard too.
     $('#mod-seats-title').focus();
@@ -246,14 +260,19 @@ export class ModerationPanel {
   async refreshSeats() {
     const { api, room } = this;
     if (!api || room === null) return;
+    const asked = ++this.asked.seats;
     try {
       const seats = await api.seats(room);
-      if (room !== this.room || api !== this.api) return;
+      // A later request's answer may be shown already (one made after an action).
+      if (room !== this.room || api !== this.api || asked < this.shown.seats) return;
+      this.shown.seats = asked;
       this.seats = seats;
+      this.seatsNote = null;
       this.showSeats();
     } catch (e) {
-      if (room !== this.room || api !== this.api || this.settled(e)) return;
-      const message = e instanceof Error ? e.message : String(e);
+      if (room !== this.room || api !== this.api || asked < this.shown.seats || this.settled(e)) return;
+      this.shown.seats = asked;
+      this.seatsNote = e instanceof Error ? e.message : String(e);
       // A room that closed does not come back under this name soon: stop asking.
       if (e instanceof ModerationError && e.status === 404) {
         this.room = null;
@@ -262,41 +281,43 @@ export class ModerationPanel {
         this.seats = [];
         this.roomsChanged();
       }
-      this.showSeats(message);
+      this.showSeats();
     }
   }
 
   async refreshBans() {
     const { api } = this;
     if (!api) return;
+    const asked = ++this.asked.bans;
     try {
       const bans = await api.bans();
-      if (api === this.api) this.showBans(bans);
+      if (api !== this.api || asked < this.shown.bans) return;
+      this.shown.bans = asked;
+      this.bansNote = '';
+      this.showBans(bans);
     } catch (e) {
-      if (api !== this.api || this.settled(e)) return;
-      $('#mod-bans-note').textContent = e instanceof Error ? e.message : String(e);
+      if (api !== this.api || asked < this.shown.bans || this.settled(e)) return;
+      this.shown.bans = asked;
+      this.bansNote = e instanceof Error ? e.message : String(e);
+      this.showBans(this.bans);
     }
   }
 
   /**
    * Draws the seats: ships first, then the audience, as the filter leaves them, at most
-   * {@link MAX_SEAT_ROWS}; `note` says something instead of the count.
-   * @param {string} [note]
+   * {@link MAX_SEAT_ROWS}; with a note saying how many, or what went wrong.
    */
-  showSeats(note) {
-    $('#mod-seats').hidden = this.room === null && note === undefined;
+  showSeats() {
+    // Shown while a room is chosen, and after its room closed, to say so.
+    $('#mod-seats').hidden = this.room === null && this.seatsNote === null;
     const filter = /** @type {HTMLInputElement} */ ($('#mod-seats-filter')).value.trim().toLowerCase();
     const matching = this.seats
       .filter((s) => !filter || s.name.toLowerCase().includes(filter) || s.address.includes(filter))
       .sort((a, b) => Number(a.role === 'spectator') - Number(b.role === 'spectator') || a.player - b.player);
     const shown = matching.slice(0, MAX_SEAT_ROWS);
-    const drawn = JSON.stringify([shown, [...this.pending]]);
-    if (drawn !== this.seatsDrawn) {
-      this.seatsDrawn = drawn;
-      replaceKeepingFocus($('#mod-seats-body'), ...shown.map((seat) => this.seatRow(seat)));
-    }
-    let text = note ?? '';
-    if (note === undefined && this.room !== null) {
+    syncRows($('#mod-seats-body'), shown, (seat) => `${seat.room}:${seat.player}`, (seat) => this.seatCells(seat));
+    let text = this.seatsNote ?? '';
+    if (this.seatsNote === null && this.room !== null) {
       if (this.seats.length === 0) text = 'Nobody is seated in this room.';
       else if (matching.length === 0) text = `None of the ${this.seats.length} seats matches the filter.`;
       else if (shown.length < matching.length) text = `Showing ${shown.length} of ${matching.length} seats: filter by name or address to find the others.`;
@@ -304,49 +325,60 @@ export class ModerationPanel {
     $('#mod-seats-note').textContent = text;
   }
 
-  /** @param {Seat} seat */
-  seatRow(seat) {
+  /** @param {Seat} seat @returns {import('./dom.js').Cell[]} */
+  seatCells(seat) {
     const who = seatLabel(seat);
     const muted = seat.muted_secs !== undefined;
-    const mute = this.action(muted ? 'unmute' : 'mute', `${muted ? 'Unmute' : 'Mute'} ${who}`, `mute:${seat.player}`,
-      () => (muted ? this.unmute(seat) : this.mute(seat)));
-    mute.title = muted ? 'Let this seat chat again' : 'Its chat lines reach nobody else (it is not told)';
-    const remove = this.action('remove…', `Remove ${who}…`, `remove:${seat.player}`, () => this.openRemoval(seat));
-    remove.title = 'Close its connection with a reason, and ban it if you like';
-    return el('tr', {},
-      el('td', {}, String(seat.player)),
-      el('td', { className: 'name' }, seat.name || '–'),
-      el('td', {}, seat.role),
-      el('td', {}, seat.score === null ? '–' : String(seat.score)),
-      el('td', {}, seat.address),
-      el('td', {}, seat.connected ? 'connected' : 'away'),
-      el('td', {}, muted ? `muted, ${formatLeft(/** @type {number} */ (seat.muted_secs))} left` : ''),
-      el('td', { className: 'actions' }, mute, ' ', remove));
+    const muteKey = `mute:${seat.room}:${seat.player}`;
+    const removeKey = `remove:${seat.room}:${seat.player}`;
+    const actions = {
+      className: 'actions',
+      stamp: JSON.stringify([who, muted, this.pending.has(muteKey), this.pending.has(removeKey)]),
+      make: () => {
+        const mute = this.action(muted ? 'unmute' : 'mute', `${muted ? 'Unmute' : 'Mute'} ${who}`, muteKey,
+          () => (muted ? this.unmute(seat) : this.mute(seat)));
+        mute.title = muted ? 'Let this seat chat again' : 'Its chat lines reach nobody else (it is not told)';
+        const remove = this.action('remove…', `Remove ${who}…`, removeKey, () => this.openRemoval(seat));
+        remove.title = 'Close its connection with a reason, and ban it if you like';
+        return [mute, ' ', remove];
+      },
+    };
+    return [
+      String(seat.player),
+      { text: seat.name || '–', className: 'name' },
+      seat.role,
+      seat.score === null ? '–' : String(seat.score),
+      seat.address,
+      seat.connected ? 'connected' : 'away',
+      muted ? `muted, ${formatLeft(/** @type {number} */ (seat.muted_secs))} left` : '',
+      actions,
+    ];
   }
 
   /** @param {Ban[]} bans */
   showBans(bans) {
     this.bans = bans;
     $('#mod-bans-empty').hidden = bans.length > 0;
-    $('#mod-bans-note').textContent = '';
-    // The time left is shown to the minute or hour: redrawn when that changes.
-    const drawn = JSON.stringify([bans.map((b) => [banTarget(b), formatLeft(b.remaining_secs), b.reason]), [...this.pending]]);
-    if (drawn === this.bansDrawn) return;
-    this.bansDrawn = drawn;
-    replaceKeepingFocus($('#mod-bans-body'), ...bans.map((ban) => {
+    $('#mod-bans-note').textContent = this.bansNote;
+    syncRows($('#mod-bans-body'), bans, (ban) => banTarget(ban).join(':'), (ban) => {
       const [kind, target] = banTarget(ban);
-      const lift = this.action('lift', `Lift the ban of ${kind} ${target}`, `lift:${kind}:${target}`, () => this.lift(ban));
-      return el('tr', {},
-        el('td', {}, el('span', { className: 'muted' }, `${kind} `), target),
-        el('td', {}, formatLeft(ban.remaining_secs)),
-        el('td', { className: 'name' }, ban.reason),
-        el('td', { className: 'actions' }, lift));
-    }));
+      const key = `lift:${kind}:${target}`;
+      return [
+        { stamp: `${kind}:${target}`, make: () => [el('span', { className: 'muted' }, `${kind} `), target] },
+        formatLeft(ban.remaining_secs),
+        { text: ban.reason, className: 'name' },
+        {
+          className: 'actions',
+          stamp: String(this.pending.has(key)),
+          make: () => [this.action('lift', `Lift the ban of ${kind} ${target}`, key, () => this.lift(ban))],
+        },
+      ];
+    });
   }
 
   /**
-   * A button that runs `act`, once at a time: pressed again while it runs (or its form's
-   * request runs), it does nothing. It keeps the focus meanwhile (aria-disabled, not disabled).
+   * A button that runs `act`, once at a time: pressed again while it runs, it does nothing. It
+   * keeps the focus meanwhile (aria-disabled, not disabled).
    * @param {string} label @param {string} name what it does, for a screen reader
    * @param {string} key the action's focus key @param {() => Promise<void> | void} act
    */
@@ -403,7 +435,9 @@ export class ModerationPanel {
   cancelRemoval() {
     const seat = this.removing;
     this.closeRemoval();
-    const button = seat && document.querySelector(`#mod-seats-body [data-focus="remove:${seat.player}"]`);
+    const key = seat && `remove:${seat.room}:${seat.player}`;
+    const button = Array.from(document.querySelectorAll('#mod-seats-body [data-focus]'))
+      .find((b) => b instanceof HTMLElement && b.dataset.focus === key);
     if (button instanceof HTMLElement) button.focus();
     else $('#mod-seats-title').focus();
   }

@@ -8,7 +8,7 @@
 // who closed first.
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
-import { $, el, formatBytes, replaceKeepingFocus } from './dom.js';
+import { $, el, formatBytes, syncRows } from './dom.js';
 import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, statusOf, within } from './dashboard-poll.js';
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 import { ModerationPanel } from './dashboard-moderation.js';
@@ -208,27 +208,26 @@ let localNode = null;
 
 const moderation = new ModerationPanel(links.moderation, showRooms);
 
-/** What the rooms table shows now, to skip a redraw that would change nothing. */
-let roomsDrawn = '';
-
+/** Redraws the rooms table in place (its links and buttons stay the same elements). */
 function showRooms() {
   // A node of a fleet lists the fleet's rooms, each with its node; until `/nodes` says which
   // node this is, none of them is taken for this node's.
   const fleet = rooms.some((r) => r.node !== undefined);
-  const drawn = JSON.stringify([rooms, localNode, moderation.unlocked, moderation.room]);
-  if (drawn === roomsDrawn) return;
-  roomsDrawn = drawn;
   for (const th of document.querySelectorAll('th.fleet')) /** @type {HTMLElement} */ (th).hidden = !fleet;
   $('#rooms-empty').hidden = rooms.length > 0;
-  replaceKeepingFocus($('#rooms-body'), ...rooms.map((r) => {
+  syncRows($('#rooms-body'), rooms, (r) => r.id, (r) => {
     const elsewhere = r.node !== undefined && r.node !== localNode ? r.node : null;
-    const control = moderation.roomControl(r.id, elsewhere);
-    return el('tr', {},
-      el('td', {}, r.id), ...(fleet ? [el('td', {}, r.node ?? '')] : []),
-      el('td', {}, `${r.players}/${r.capacity}`), el('td', {}, String(r.controllers)),
-      el('td', {}, String(r.spectators)), el('td', {}, String(r.tick)),
-      el('td', { className: 'actions' }, watchLink(links, r.id), ...(control ? [control] : [])));
-  }));
+    const controls = {
+      className: 'actions',
+      stamp: JSON.stringify([elsewhere, moderation.unlocked, moderation.room === r.id]),
+      make: () => {
+        const control = moderation.roomControl(r.id, elsewhere);
+        return [watchLink(links, r.id), ...(control ? [control] : [])];
+      },
+    };
+    return [r.id, ...(fleet ? [r.node ?? ''] : []), `${r.players}/${r.capacity}`, String(r.controllers),
+      String(r.spectators), String(r.tick), controls];
+  });
 }
 
 async function pollRooms() {

@@ -28,21 +28,65 @@ export function el(tag, props = {}, ...children) {
 }
 
 /**
- * Replaces `parent`'s children, and gives the keyboard focus back to the new element with the
- * same `data-focus` key as the one that had it, so a table refreshed every few seconds does
- * not take the focus from under a keyboard user's Tab.
- * @param {HTMLElement} parent @param {...(Node | string)} children
+ * A table cell for {@link syncRows}: its text, or nodes made by `make`, made again only when
+ * `stamp` (what they show) changes.
+ * @typedef {string | { text: string, className?: string } | { stamp: string, make: () => (Node | string)[], className?: string }} Cell
  */
-export function replaceKeepingFocus(parent, ...children) {
+
+/**
+ * Brings `tbody`'s rows to `items`, one row per key, in place: a row whose key stays keeps its
+ * elements, a cell's text is written only when it changed, and a cell of nodes is made again
+ * only when its stamp changed. So a refresh every few seconds leaves a selection, a hover, a
+ * click under way and the keyboard focus alone; where it does remake the focused control, the
+ * focus goes to the new one with the same `data-focus` key.
+ * @template T
+ * @param {HTMLElement} tbody @param {T[]} items
+ * @param {(item: T) => string} keyOf @param {(item: T) => Cell[]} cellsOf
+ */
+export function syncRows(tbody, items, keyOf, cellsOf) {
   const focused = document.activeElement;
-  const key = focused instanceof HTMLElement && parent.contains(focused) ? focused.dataset.focus : undefined;
-  parent.replaceChildren(...children);
-  if (key === undefined) return;
-  for (const candidate of parent.querySelectorAll('[data-focus]')) {
-    if (candidate instanceof HTMLElement && candidate.dataset.focus === key) {
-      // Not scrolled to: the table may be out of view while the page is read elsewhere.
-      candidate.focus({ preventScroll: true });
-      return;
+  const focusKey = focused instanceof HTMLElement && tbody.contains(focused) ? focused.dataset.focus : undefined;
+  /** @type {Map<string, HTMLTableRowElement>} */
+  const rows = new Map();
+  for (const row of Array.from(tbody.children)) {
+    if (row instanceof HTMLTableRowElement && row.dataset.key !== undefined) rows.set(row.dataset.key, row);
+  }
+  const keep = new Set();
+  items.forEach((item, index) => {
+    const key = keyOf(item);
+    keep.add(key);
+    let row = rows.get(key);
+    if (!row) {
+      row = /** @type {HTMLTableRowElement} */ (document.createElement('tr'));
+      row.dataset.key = key;
+    }
+    const cells = cellsOf(item);
+    cells.forEach((cell, i) => {
+      const td = /** @type {HTMLTableCellElement} */ (row.children[i] ?? row.appendChild(document.createElement('td')));
+      const spec = typeof cell === 'string' ? { text: cell } : cell;
+      const className = spec.className ?? '';
+      if (td.className !== className) td.className = className;
+      if ('text' in spec) {
+        if (td.dataset.stamp !== undefined || td.textContent !== spec.text) {
+          delete td.dataset.stamp;
+          td.textContent = spec.text;
+        }
+      } else if (td.dataset.stamp !== spec.stamp) {
+        td.dataset.stamp = spec.stamp;
+        td.replaceChildren(...spec.make());
+      }
+    });
+    while (row.children.length > cells.length) row.lastElementChild?.remove();
+    // Moved only when out of place: moving a row would take the focus from it.
+    if (tbody.children[index] !== row) tbody.insertBefore(row, tbody.children[index] ?? null);
+  });
+  for (const [key, row] of rows) if (!keep.has(key)) row.remove();
+  if (focusKey !== undefined && !tbody.contains(document.activeElement)) {
+    for (const candidate of tbody.querySelectorAll('[data-focus]')) {
+      if (candidate instanceof HTMLElement && candidate.dataset.focus === focusKey) {
+        candidate.focus({ preventScroll: true });
+        break;
+      }
     }
   }
 }

@@ -111,6 +111,11 @@ impl AddressKey {
         (widest..=narrowest).rev().map(move |prefix| AddressKey::within(ip, prefix))
     }
 
+    /// The key's first address.
+    pub fn network(&self) -> IpAddr {
+        self.0.network()
+    }
+
     /// Whether a ban of this key covers `ip`.
     pub fn covers(&self, ip: IpAddr) -> bool {
         self.0.contains(&canonical(ip))
@@ -368,24 +373,41 @@ impl Bans {
         self.table().remove(target).filter(|ban| ban.until > now).map(|b| info_of(target, &b, now))
     }
 
-    /// The ban that refuses a client from `client` named `name`, if any (an address ban
-    /// first).
+    /// The ban that refuses a client from `client` named `name`, if any: of those that cover
+    /// it (its address, a network around it, its name), the one that ends last, so that the
+    /// client is told the whole time it is refused, not a shorter ban's.
     pub fn check(&self, client: IpAddr, name: &str, now: Instant) -> Option<BanInfo> {
         let mut table = self.table();
         if table.is_empty() {
             return None;
         }
         let addresses = AddressKey::covering(client).map(BanTarget::Address);
+        let mut longest: Option<(BanTarget, &Ban)> = None;
+        let mut over = Vec::new();
         for target in addresses.chain([BanTarget::Name(name_key(name))]) {
             match table.get(&target) {
-                Some(ban) if ban.until > now => return Some(info_of(&target, ban, now)),
-                Some(_) => {
-                    table.remove(&target);
+                Some(ban) if ban.until <= now => over.push(target),
+                Some(ban) if longest.as_ref().is_none_or(|(_, l)| ban.until > l.until) => {
+                    longest = Some((target, ban));
                 }
-                None => {}
+                Some(_) | None => {}
             }
         }
-        None
+        let found = longest.map(|(target, ban)| info_of(&target, ban, now));
+        for target in over {
+            table.remove(&target);
+        }
+        found
+    }
+
+    /// A running ban of a network around `client` (or of its IPv6 /64), for an operator who
+    /// names one of its addresses to lift it.
+    pub fn covering_address(&self, client: IpAddr, now: Instant) -> Option<BanInfo> {
+        let table = self.table();
+        AddressKey::covering(client).map(BanTarget::Address).find_map(|target| {
+            let ban = table.get(&target).filter(|ban| ban.until > now)?;
+            Some(info_of(&target, ban, now))
+        })
     }
 
     /// Every running ban, soonest to end first.
@@ -611,7 +633,8 @@ struct Everywhere {
 }
 
 /// Removes whoever `who` names from every room of this node, all rooms at once (one busy room
-/// costs the request its timeout, not each).
+/// costs the request its timeout, not each), telling them `message` (for
+/// [`Removal::Banned`], each of its ban).
 async fn remove_everywhere(ctx: &ServerContext, who: &Removal, message: KickText) -> Everywhere {
     let asks = ctx.room_names().into_iter().map(|room| async move {
         let who = who.clone();
@@ -665,12 +688,20 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
                 Some((BanTarget::from_field(&field)?, until, reason))
             })
             .collect();
-        for ban in ctx.bans.merge_fleet(listed, Instant::now()) {
-            let Some(target) = ban.banned() else { continue };
-            let everywhere = remove_everywhere(&ctx, &target.into(), ban_message(&ban)).await;
-            if !everywhere.removed.is_empty() {
-                info!(banned = %ban.target(), removed = everywhere.removed.len(), "a ban of the fleet removed clients here");
-            }
+        let added = ctx.bans.merge_fleet(listed, Instant::now());
+        if added.is_empty() {
+            continue;
+        }
+        // One pass of every room for all of them, however many a script banned at once: each
+        // seat a ban covers goes, told of its ban.
+        let everywhere = remove_everywhere(&ctx, &Removal::Banned, KickText::new()).await;
+        if !everywhere.removed.is_empty() {
+            let banned: Vec<&str> = added.iter().map(BanInfo::target).collect();
+            info!(
+                ?banned,
+                removed = everywhere.removed.len(),
+                "the fleet's bans removed clients here"
+            );
         }
     }
 }
@@ -969,6 +1000,12 @@ fn address_of(text: &str) -> Result<AddressKey, String> {
         return Ok(AddressKey::of(ip));
     };
     let mapped = canonical(ip) != ip;
+    if mapped && prefix.parse::<u8>().is_ok_and(|p| p < 96) {
+        return Err(format!(
+            "{text:?}: an IPv4-mapped network takes /112 to /128 (an IPv4 /16 to /32); \
+             or write it as IPv4"
+        ));
+    }
     let (narrowest, widest, family) = match canonical(ip) {
         IpAddr::V4(_) => (32, WIDEST_V4_BAN, "IPv4"),
         IpAddr::V6(_) => (64, WIDEST_V6_BAN, "IPv6"),
@@ -1083,9 +1120,24 @@ async fn lift_ban(
             text(StatusCode::SERVICE_UNAVAILABLE, why)
         })?;
     }
-    let lifted = ctx.bans.lift(&target, Instant::now());
+    let now = Instant::now();
+    let lifted = ctx.bans.lift(&target, now);
     if lifted.is_none() && in_fleet == 0 {
-        return Err(text(StatusCode::NOT_FOUND, "no such ban (GET /bans lists them)"));
+        // An address of a banned network: say which ban to lift.
+        let covering = match &target {
+            BanTarget::Address(key) => ctx.bans.covering_address(key.network(), now),
+            BanTarget::Name(_) => None,
+        };
+        let why = match covering {
+            Some(ban) => format!(
+                "no ban of {}, but the ban of {} covers it: lift that (?address={})",
+                request.address.as_deref().unwrap_or_default().trim(),
+                ban.target(),
+                ban.target()
+            ),
+            None => "no such ban (GET /bans lists them)".to_owned(),
+        };
+        return Err(text(StatusCode::NOT_FOUND, why));
     }
     info!(by = %operator(&client), lifted = %target.field(), "an operator lifted a ban");
     Ok(Json(BansReply { bans: lifted.into_iter().collect() }).into_response())
@@ -1211,6 +1263,7 @@ mod tests {
             ("2001:db8::1/65", "covers a /64 at least"),
             ("2001:db8::/31", "at most an IPv6 /32"),
             ("2001:db8::/129", "at most /64"),
+            ("::ffff:203.0.113.0/24", "takes /112 to /128"),
         ] {
             let why = address_of(bad).expect_err(bad);
             assert!(why.contains(says), "{bad}: {why}");
@@ -1235,11 +1288,20 @@ mod tests {
         assert_eq!(refused("2001:db8:1:ffff::1").as_deref(), Some("more bots"));
         assert_eq!(refused("203.0.112.255"), None);
         assert_eq!(refused("2001:db8:2::1"), None);
-        // A narrower ban inside a wider one is found first, with its own reason.
+        // Of a narrower ban inside a wider one, the one that ends last is told.
         let one = BanTarget::Address(AddressKey::of("203.0.113.9".parse().unwrap()));
-        bans.ban(one, Duration::from_secs(60), "the ringleader", t0).unwrap();
+        bans.ban(one.clone(), Duration::from_secs(30), "the ringleader", t0).unwrap();
+        assert_eq!(refused("203.0.113.9").as_deref(), Some("bots"), "60 s, not 30 s");
+        bans.ban(one, Duration::from_secs(600), "the ringleader", t0).unwrap();
         assert_eq!(refused("203.0.113.9").as_deref(), Some("the ringleader"));
         assert_eq!(refused("203.0.113.10").as_deref(), Some("bots"));
+        let by_name = bans.ban(BanTarget::Name("x".into()), Duration::from_secs(900), "n", t0);
+        assert_eq!(by_name.map(|b| b.remaining_secs), Ok(900));
+        assert_eq!(refused("203.0.113.9").as_deref(), Some("n"), "its name's ban ends last");
+        // An address of a network names the network's ban.
+        let covering = bans.covering_address("203.0.113.77".parse().unwrap(), t0);
+        assert_eq!(covering.map(|b| b.target().to_owned()).as_deref(), Some("203.0.113.0/24"));
+        assert!(bans.covering_address("192.0.2.1".parse().unwrap(), t0).is_none());
         // Every key a check tries covers the address, from narrowest to widest.
         let keys: Vec<AddressKey> = AddressKey::covering("203.0.113.9".parse().unwrap()).collect();
         assert_eq!((keys.len(), keys[0].to_string()), (17, "203.0.113.9".to_string()));

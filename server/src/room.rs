@@ -160,6 +160,10 @@ pub enum Removal {
     Address(crate::moderation::AddressKey),
     /// Every seat of this name (compared as [`crate::moderation::name_key`] does).
     Name(String),
+    /// Every seat a ban of the node's table covers now, each client told of the ban that covers
+    /// it (the command's `message` is not used): a fleet's bans new to the node, applied to a
+    /// room in one pass however many they are.
+    Banned,
 }
 
 /// What [`RoomCommand::Remove`] did.
@@ -827,17 +831,27 @@ impl<G: Game> Room<G> {
         ban: Option<&(Duration, String)>,
         now: Instant,
     ) -> Removed {
-        let covered = |seat: &Seat| match who {
-            Removal::Player(_) => false,
-            Removal::Address(key) => key.covers(seat.client),
-            Removal::Name(name) => crate::moderation::name_key(&seat.name) == *name,
+        // Each seat removed, with what its client is told.
+        let told = |seat: &Seat| match who {
+            Removal::Player(_) => None,
+            Removal::Address(key) => key.covers(seat.client).then_some(message),
+            Removal::Name(name) => {
+                (crate::moderation::name_key(&seat.name) == *name).then_some(message)
+            }
+            Removal::Banned => self
+                .ctx
+                .bans
+                .check(seat.client, &seat.name, now)
+                .map(|ban| crate::moderation::ban_message(&ban)),
         };
-        let removed: Vec<PlayerId> = match who {
-            Removal::Player(id) => self.seats.contains_key(id).then_some(*id).into_iter().collect(),
-            _ => self.seats.iter().filter(|(_, seat)| covered(seat)).map(|(p, _)| *p).collect(),
+        let removed: Vec<(PlayerId, KickText)> = match who {
+            Removal::Player(id) => {
+                self.seats.contains_key(id).then_some((*id, message)).into_iter().collect()
+            }
+            _ => self.seats.iter().filter_map(|(p, seat)| Some((*p, told(seat)?))).collect(),
         };
         let mut done = Removed { seats: Vec::with_capacity(removed.len()), bans: Vec::new() };
-        for player in removed {
+        for (player, message) in removed {
             let Some(seat) = self.seats.get(&player) else { continue };
             done.seats.push(self.seat_info(player, seat));
             // A resume of the token, from wherever, is told of the removal; a join the ban
@@ -2625,6 +2639,36 @@ mod tests {
         let message = crate::moderation::removal_message("spam");
         room.handle(RoomCommand::Remove { who, message, ban: None, reply }, now);
         answer.try_recv().expect("answered at once").seats
+    }
+
+    #[test]
+    fn the_bans_a_node_learns_remove_every_seat_they_cover_in_one_pass_each_told_of_its_ban() {
+        use crate::moderation::{AddressKey, BanTarget};
+        let mut room = room(|_| {});
+        let t0 = Instant::now();
+        let (ada, ada_id) = join_from(&mut room, Role::Player, "Ada", "203.0.113.9", t0);
+        let (bob, bob_id) = join_from(&mut room, Role::Spectator, "bob", "198.51.100.7", t0);
+        let (carl, _) = join_from(&mut room, Role::Player, "carl", "198.51.100.8", t0);
+        let bans = &room.ctx.bans;
+        let minute = Duration::from_secs(60);
+        // As the fleet's directory names a network.
+        let ada_net = BanTarget::from_field("a:203.0.113.0/24").expect("a network");
+        bans.ban(ada_net, minute * 10, "bot farm", t0).unwrap();
+        let elsewhere = BanTarget::Address(AddressKey::of("192.0.2.1".parse().unwrap()));
+        bans.ban(elsewhere, minute, "someone else", t0).unwrap();
+        bans.ban(BanTarget::Name("bob".into()), minute * 120, "cheating", t0).unwrap();
+        let message = KickText::new();
+        let (reply, mut answer) = oneshot::channel();
+        room.handle(RoomCommand::Remove { who: Removal::Banned, message, ban: None, reply }, t0);
+        let mut removed: Vec<u16> =
+            answer.try_recv().expect("answered").seats.iter().map(|s| s.player).collect();
+        removed.sort();
+        assert_eq!(removed, [ada_id.0, bob_id.0]);
+        let told = |link: &Arc<ClientLink>| messages(link).1.expect("closed").kick.expect("a Kick");
+        assert_eq!(told(&ada).message.as_str(), "banned for 10 more minutes: bot farm");
+        assert_eq!(told(&bob).message.as_str(), "banned for 2 more hours: cheating");
+        assert!(messages(&carl).1.is_none(), "no ban covers carl");
+        assert_eq!(seats_of(&mut room, t0).len(), 1);
     }
 
     #[test]

@@ -242,6 +242,9 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
         "banned for 60 more minutes: bot farm",
     );
     drop(join_from(&server, "127.0.0.12", Role::Player, "eve").await);
+    let (status, _, body) = admin(op, "DELETE", "/bans?address=127.0.0.11", Some(TOKEN), "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("the ban of 127.0.0.10/31 covers it"), "says which to lift: {body}");
     let (status, _, body) =
         admin(op, "DELETE", "/bans?address=127.0.0.10/31", Some(TOKEN), "").await;
     assert_eq!(status, 200, "lifted as GET /bans shows it: {body}");

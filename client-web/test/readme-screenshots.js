@@ -1,6 +1,7 @@
-// Takes the README's screenshots (docs/match.png, docs/dashboard.png): a real server, six
-// bots built on the SDK that chase pickups, and headless Chromium watching the match and the
-// dashboard. Run: `npm run screenshots` in client-web/ (needs Debian's chromium).
+// Takes the README's screenshots (docs/match.png, docs/dashboard.png, docs/moderation.png): a
+// real server, six bots built on the SDK that chase pickups, and headless Chromium watching the
+// match, the dashboard and its moderation panel. Run: `npm run screenshots` in client-web/
+// (needs Debian's chromium).
 
 import { join } from 'node:path';
 import { startServer, until, REPO } from './support/server.js';
@@ -10,7 +11,8 @@ import { TickwireClient, worldEntity, Arena } from '../sdk/index.js';
 const NAMES = ['ada', 'grace', 'linus', 'margaret', 'ken', 'barbara'];
 const LINES = ['gl hf', 'that orb was mine', 'nice boost', 'gg'];
 
-const server = await startServer(['--seed', '5']);
+const ADMIN_TOKEN = 'readme-screenshot-token-32-bytes';
+const server = await startServer(['--seed', '5', '--admin-token', ADMIN_TOKEN]);
 /** @type {TickwireClient[]} */
 const bots = NAMES.map((name, i) => {
   const bot = new TickwireClient({ url: server.ws, name, room: 'arena-1' });
@@ -55,7 +57,24 @@ try {
   await dash.goto(`${server.http}/dashboard`);
   await new Promise((r) => setTimeout(r, 8000));
   await dash.screenshot({ path: join(REPO, 'docs', 'dashboard.png') });
-  console.log('wrote docs/match.png and docs/dashboard.png');
+  // The moderation panel in use: one player muted, another about to be removed, a network banned.
+  await dash.fill('#mod-token', ADMIN_TOKEN);
+  await dash.click('#mod-unlock button[type=submit]');
+  await dash.click('#rooms-body button:text-is("moderate")');
+  await dash.waitForFunction((/** @type {number} */ count) => document.querySelectorAll('#mod-seats-body tr').length >= count, NAMES.length, { timeout: 10000 });
+  await dash.click('#mod-seats-body tr:has(td.name:text-is("linus")) button:text-is("mute")');
+  await dash.waitForSelector('#mod-seats-body tr:has(td.name:text-is("linus")) button:text-is("unmute")');
+  await dash.fill('#mod-ban-target', '203.0.113.0/24');
+  await dash.fill('#mod-ban-reason', 'bot farm');
+  await dash.fill('#mod-ban-for', '1d');
+  await dash.click('#mod-ban-submit');
+  await dash.waitForSelector('#mod-bans-body tr');
+  await dash.click('#mod-seats-body tr:has(td.name:text-is("ken")) button:has-text("remove")');
+  await dash.fill('#mod-reason', 'spamming the chat');
+  await dash.selectOption('#mod-remove-ban', '1h');
+  await dash.mouse.move(0, 0);
+  await (await dash.$('#mod-panel'))?.screenshot({ path: join(REPO, 'docs', 'moderation.png') });
+  console.log('wrote docs/match.png, docs/dashboard.png and docs/moderation.png');
 } finally {
   await browser.close();
   await Promise.all(bots.map((b) => b.leave()));

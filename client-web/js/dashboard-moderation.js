@@ -15,15 +15,18 @@
 
 import { $, el, syncRows } from './dom.js';
 import {
-  MAX_REASON_BYTES, ModerationApi, ModerationError, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
+  MAX_REASON_BYTES, ModerationApi, ModerationError, actionText, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
 } from './moderation.js';
 
 /** @typedef {import('./moderation.js').Seat} Seat */
 /** @typedef {import('./moderation.js').Ban} Ban */
 /** @typedef {import('./moderation.js').Outcome} Outcome */
+/** @typedef {import('./moderation.js').ActionRecord} ActionRecord */
 
 const SEATS_MS = 2000;
 const BANS_MS = 5000;
+/** How many of the node's last actions the panel lists. */
+const LOG_ROWS = 20;
 /** How soon a kept token the server could not check (no answer) is tried again. */
 const RECHECK_MS = 5000;
 /**
@@ -290,11 +293,12 @@ export class ModerationPanel {
     if (!api) return;
     const asked = ++this.asked.bans;
     try {
-      const bans = await api.bans();
+      const [bans, log] = await Promise.all([api.bans(), api.log(LOG_ROWS)]);
       if (api !== this.api || asked < this.shown.bans) return;
       this.shown.bans = asked;
       this.bansNote = '';
       this.showBans(bans);
+      this.showLog(log);
     } catch (e) {
       if (api !== this.api || asked < this.shown.bans || this.settled(e)) return;
       this.shown.bans = asked;
@@ -373,6 +377,17 @@ export class ModerationPanel {
           make: () => [this.action('lift', `Lift the ban of ${kind} ${target}`, key, () => this.lift(ban))],
         },
       ];
+    });
+  }
+
+  /** @param {ActionRecord[]} log this node's last actions, newest first */
+  showLog(log) {
+    $('#mod-log-empty').hidden = log.length > 0;
+    const today = new Date().toDateString();
+    syncRows($('#mod-log-body'), log, (record) => String(record.seq), (record) => {
+      const at = new Date(record.at_unix_ms);
+      const when = at.toDateString() === today ? at.toLocaleTimeString() : at.toLocaleString();
+      return [when, record.by, { text: actionText(record), className: 'name' }];
     });
   }
 

@@ -73,6 +73,19 @@ export class ModerationError extends Error {
  * @property {string[]} unanswered
  */
 
+/**
+ * @typedef {object} ActionRecord one operator action, as `GET /moderation/log` lists it
+ * @property {number} seq
+ * @property {number} at_unix_ms
+ * @property {string} by the operator's address
+ * @property {'remove' | 'remove and ban' | 'mute' | 'unmute' | 'ban' | 'lift'} action
+ * @property {string} [room]
+ * @property {string} target a seat (`Ada (seat 3)`), or what a ban bans
+ * @property {string} [address] a seat's client address
+ * @property {string} [reason]
+ * @property {number} [secs] how long a mute or a ban lasts
+ */
+
 /** The operators' routes, relative to the page (a reverse proxy's path prefix is kept). */
 export class ModerationApi {
   /**
@@ -169,6 +182,11 @@ export class ModerationApi {
     return this.request('POST', 'bans', { [kind]: target, for: length, reason });
   }
 
+  /** @param {number} limit @returns {Promise<ActionRecord[]>} this node's, newest first */
+  async log(limit) {
+    return (await this.request('GET', `moderation/log?limit=${limit}`)).actions;
+  }
+
   /** @param {Ban} ban as listed @returns {Promise<{ bans: Ban[] }>} */
   lift(ban) {
     const [kind, target] = banTarget(ban);
@@ -260,6 +278,26 @@ export function muteOutcome(seat) {
     ? `${seatLabel(seat)} may chat again.`
     : `Muted ${seatLabel(seat)} for ${formatLeft(seat.muted_secs)}: its chat reaches nobody else, and it is not told.`;
   return { text, warning: '' };
+}
+
+/**
+ * An action of the log in a sentence: `removed and banned Ada (seat 3) from arena-1
+ * (203.0.113.9) for 1 h: “spam”`.
+ * @param {ActionRecord} record
+ */
+export function actionText(record) {
+  const { target, room, address, secs } = record;
+  const length = secs === undefined ? '' : ` for ${formatLeft(secs)}`;
+  const from = address ? ` (${address})` : '';
+  const text = {
+    remove: `removed ${target} from ${room}${from}`,
+    'remove and ban': `removed and banned ${target} from ${room}${from}${length}`,
+    mute: `muted ${target} in ${room}${length}`,
+    unmute: `unmuted ${target} in ${room}`,
+    ban: `banned ${target}${length}`,
+    lift: `lifted the ban of ${target}`,
+  }[record.action] ?? `${record.action} ${target}`;
+  return record.reason ? `${text}: “${record.reason}”` : text;
 }
 
 /**

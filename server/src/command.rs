@@ -366,7 +366,7 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
     };
     if cli.config.moderation_token().is_some() {
         banner.push_str(&format!(
-            "  moderation:     {operators}/bans, {operators}/rooms/ROOM/seats (Authorization: Bearer --admin-token)\n"
+            "  moderation:     {operators}/dashboard (its Moderation panel), or {operators}/bans, {operators}/rooms/ROOM/seats and {operators}/moderation/log (Authorization: Bearer --admin-token)\n"
         ));
     }
     if cli.config.echo {

@@ -33,8 +33,10 @@ pub struct ServerConfig {
 
     /// Turns on moderation: with `Authorization: Bearer` and this token, an operator lists a
     /// room's seats (`GET /rooms/ROOM/seats`), mutes a seat's chat (`POST /rooms/ROOM/mute`),
-    /// removes a client (`POST /rooms/ROOM/kick`) and bans an address or a name for a while
-    /// (`/bans`), on the listener that serves `/metrics` (`--admin-bind`, else this one). Unset: those routes answer 403. Use 32
+    /// removes a client (`POST /rooms/ROOM/kick`), bans an address, a network or a name for a
+    /// while (`/bans`) and reads what was done (`GET /moderation/log`), or does all of it in
+    /// the dashboard's Moderation panel, on the listener that serves `/metrics` (`--admin-bind`,
+    /// else this one). Unset: those routes answer 403. Use 32
     /// random bytes or more (`openssl rand -base64 32`; the server warns at start when it is
     /// shorter), and prefer the environment variable: a flag shows in `ps`. Spaces and line
     /// ends around it are ignored; empty is unset. See README, Moderation.

@@ -202,6 +202,8 @@ pub struct ServerContext {
     pub fleet: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// The operators' bans, which every `Hello` is checked against ([`crate::moderation`]).
     pub bans: crate::moderation::Bans,
+    /// What the operators did on this node, newest last (`GET /moderation/log`).
+    pub actions: crate::moderation::ActionLog,
     directory: Mutex<Directory>,
     connections: Mutex<Connections>,
     /// Spectators seated in all rooms (see [`ServerContext::take_spectator_place`]).
@@ -267,6 +269,7 @@ impl ServerContext {
             join: std::sync::OnceLock::new(),
             fleet: std::sync::OnceLock::new(),
             bans: crate::moderation::Bans::default(),
+            actions: crate::moderation::ActionLog::default(),
             directory: Mutex::default(),
             connections: Mutex::default(),
             spectators: AtomicU32::new(0),

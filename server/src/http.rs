@@ -209,7 +209,7 @@ async fn not_found() -> (StatusCode, &'static str) {
 async fn admin_not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: the admin listener serves /metrics, /livez, /healthz, /stats, /rooms, /nodes, /dashboard and, with --admin-token, /bans and /rooms/ROOM/seats, /kick and /mute (the game is on the public port)\n",
+        "not found: the admin listener serves /metrics, /livez, /healthz, /stats, /rooms, /nodes, /dashboard and, with --admin-token, /bans, /moderation/log and /rooms/ROOM/seats, /kick and /mute (the game is on the public port)\n",
     )
 }
 

@@ -17,6 +17,8 @@
 //! - `POST /rooms/{room}/mute` `{"player": 3, "for": "10m"}`: the seat's chat lines reach
 //!   nobody but itself for that long (through a resume too; a new seat speaks again);
 //!   `DELETE /rooms/{room}/mute?player=3` lifts it;
+//! - `GET /moderation/log[?limit=N]`: what the operators did on this node, newest first
+//!   ([`ActionLog`]);
 //! - `GET /bans`, `POST /bans` `{"address" | "name", "for": "1h", "reason"}` (which removes
 //!   the clients it covers from every room of this node), `DELETE /bans?address=` or
 //!   `?name=`. An address is one IPv4 address or an IPv6 address's /64, or a network written
@@ -67,6 +69,9 @@ pub const MAX_REMOVED_TOKENS: usize = 4096;
 /// How long a removed seat's resume token is refused: past any resume grace a client waits
 /// out (a resume after its seat's grace gets a fresh seat anyway).
 pub const REMOVED_TOKEN_LIFE: Duration = Duration::from_secs(300);
+
+/// How many operator actions a node remembers ([`ActionLog`]); the oldest go first.
+pub const MAX_LOGGED_ACTIONS: usize = 500;
 
 /// How long a room may take to answer an operator before the request answers 503.
 const ROOM_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -439,6 +444,83 @@ fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// One operator action, as `GET /moderation/log` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionRecord {
+    /// Numbers this node's actions from 1, in order (a page's key for a row).
+    pub seq: u64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// Who: the address the request came from.
+    pub by: String,
+    /// `remove`, `remove and ban`, `mute`, `unmute`, `ban` or `lift`.
+    pub action: &'static str,
+    /// The room, for an action on a seat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// What it was done to: a seat (`Ada (seat 3)`), or what a ban bans.
+    pub target: String,
+    /// The seat's client address, for an action on a seat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The operator's reason, if one was given.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// How long a mute or a ban lasts, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secs: Option<u64>,
+}
+
+/// What the operators did on this node, for `GET /moderation/log`: the last
+/// [`MAX_LOGGED_ACTIONS`], in memory (the log lines say the same, for good). In a fleet, each
+/// node keeps its own.
+#[derive(Debug, Default)]
+pub struct ActionLog {
+    records: Mutex<(u64, std::collections::VecDeque<ActionRecord>)>,
+}
+
+impl ActionLog {
+    /// Appends `record`, numbering it and stamping it with the time now.
+    pub fn record(&self, mut record: ActionRecord) {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.0 += 1;
+        record.seq = records.0;
+        record.at_unix_ms = unix_ms(SystemTime::now());
+        if records.1.len() == MAX_LOGGED_ACTIONS {
+            records.1.pop_front();
+        }
+        records.1.push_back(record);
+    }
+
+    /// The last `limit` actions, newest first.
+    pub fn newest(&self, limit: usize) -> Vec<ActionRecord> {
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.1.iter().rev().take(limit).cloned().collect()
+    }
+}
+
+/// An action on a seat, for the [`ActionLog`] (numbered and stamped as it is recorded).
+fn seat_action(
+    by: String,
+    action: &'static str,
+    seat: &SeatInfo,
+    reason: &str,
+    secs: Option<u64>,
+) -> ActionRecord {
+    let name = if seat.name.is_empty() { "(no name)" } else { seat.name.as_str() };
+    ActionRecord {
+        seq: 0,
+        at_unix_ms: 0,
+        by,
+        action,
+        room: Some(seat.room.clone()),
+        target: format!("{name} (seat {})", seat.player),
+        address: Some(seat.address.to_string()),
+        reason: reason.to_owned(),
+        secs,
+    }
+}
+
 /// The `Kick` text of a removal: `removed by the operator` and the reason, cut to fit.
 pub fn removal_message(reason: &str) -> KickText {
     if reason.is_empty() {
@@ -485,6 +567,7 @@ pub fn router(ctx: &Arc<ServerContext>) -> Router<Arc<ServerContext>> {
         .route("/rooms/{room}/kick", axum::routing::post(kick))
         .route("/rooms/{room}/mute", axum::routing::post(mute).delete(unmute))
         .route("/bans", get(list_bans).post(add_ban).delete(lift_ban))
+        .route("/moderation/log", get(action_log))
         .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), require_token))
 }
 
@@ -501,6 +584,7 @@ pub fn elsewhere() -> Router<Arc<ServerContext>> {
         .route("/rooms/{room}/kick", axum::routing::post(moved))
         .route("/rooms/{room}/mute", axum::routing::post(moved).delete(moved))
         .route("/bans", get(moved).post(moved).delete(moved))
+        .route("/moderation/log", get(moved))
 }
 
 /// A request refused: its status and what is wrong, as plain text.
@@ -872,6 +956,11 @@ async fn kick(
         banned = bans.len(),
         "an operator removed a client"
     );
+    let (action, secs) = match bans.first() {
+        Some(ban) => ("remove and ban", Some(ban.remaining_secs)),
+        None => ("remove", None),
+    };
+    ctx.actions.record(seat_action(operator(&client), action, &removed, &reason, secs));
     // The ban covers the client's other seats too: another tab, another room.
     let mut also = None;
     if let Some(first) = bans.first() {
@@ -959,6 +1048,8 @@ async fn set_mute(
             info!(by = %operator(client), room = %room, player, name = %seat.name, "an operator lifted a mute")
         }
     }
+    let action = if seat.muted_secs.is_some() { "mute" } else { "unmute" };
+    ctx.actions.record(seat_action(operator(client), action, &seat, "", seat.muted_secs));
     Ok(Json(seat).into_response())
 }
 
@@ -1096,6 +1187,17 @@ async fn add_ban(
         %reason,
         "an operator banned"
     );
+    ctx.actions.record(ActionRecord {
+        seq: 0,
+        at_unix_ms: 0,
+        by: operator(&client),
+        action: "ban",
+        room: None,
+        target: ban.target().to_owned(),
+        address: None,
+        reason,
+        secs: Some(length.as_secs()),
+    });
     let everywhere = remove_everywhere(&ctx, &target.into(), ban_message(&ban)).await;
     Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
 }
@@ -1140,7 +1242,47 @@ async fn lift_ban(
         return Err(text(StatusCode::NOT_FOUND, why));
     }
     info!(by = %operator(&client), lifted = %target.field(), "an operator lifted a ban");
+    let shown = match &target {
+        BanTarget::Address(key) => key.to_string(),
+        BanTarget::Name(name) => name.clone(),
+    };
+    ctx.actions.record(ActionRecord {
+        seq: 0,
+        at_unix_ms: 0,
+        by: operator(&client),
+        action: "lift",
+        room: None,
+        target: shown,
+        address: None,
+        reason: String::new(),
+        secs: None,
+    });
     Ok(Json(BansReply { bans: lifted.into_iter().collect() }).into_response())
+}
+
+/// The query of `GET /moderation/log`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogRequest {
+    /// The most actions to list; 100 when not given, at most [`MAX_LOGGED_ACTIONS`].
+    limit: Option<usize>,
+}
+
+/// `GET /moderation/log`'s answer.
+#[derive(Debug, Serialize)]
+struct LogReply {
+    actions: Vec<ActionRecord>,
+}
+
+/// `GET /moderation/log[?limit=N]`: what the operators did on this node, newest first.
+async fn action_log(
+    State(ctx): State<Arc<ServerContext>>,
+    query: Result<Query<LogRequest>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Refusal> {
+    let Query(request) = query
+        .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
+    let limit = request.limit.unwrap_or(100).min(MAX_LOGGED_ACTIONS);
+    Ok(Json(LogReply { actions: ctx.actions.newest(limit) }).into_response())
 }
 
 #[cfg(test)]
@@ -1312,6 +1454,33 @@ mod tests {
         let field = BanTarget::Address(net).field();
         assert_eq!(field, "a:203.0.113.0/24");
         assert_eq!(BanTarget::from_field(&field), Some(BanTarget::Address(net)));
+    }
+
+    #[test]
+    fn the_action_log_keeps_the_newest_numbered_in_order() {
+        let log = ActionLog::default();
+        let record = |target: String| ActionRecord {
+            seq: 0,
+            at_unix_ms: 0,
+            by: "127.0.0.1".into(),
+            action: "ban",
+            room: None,
+            target,
+            address: None,
+            reason: String::new(),
+            secs: Some(60),
+        };
+        for i in 0..MAX_LOGGED_ACTIONS + 3 {
+            log.record(record(format!("n{i}")));
+        }
+        let newest = log.newest(MAX_LOGGED_ACTIONS + 10);
+        assert_eq!(newest.len(), MAX_LOGGED_ACTIONS, "the oldest went");
+        assert_eq!(newest[0].target, format!("n{}", MAX_LOGGED_ACTIONS + 2));
+        assert_eq!(newest[0].seq, MAX_LOGGED_ACTIONS as u64 + 3);
+        assert_eq!(newest.last().map(|r| r.target.as_str()), Some("n3"));
+        assert!(newest.windows(2).all(|w| w[0].seq == w[1].seq + 1));
+        assert!(newest[0].at_unix_ms > 1_700_000_000_000, "stamped with the time");
+        assert_eq!(log.newest(2).len(), 2);
     }
 
     #[test]

@@ -289,6 +289,42 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     let (status, _, _) = admin(op, "GET", "/rooms/duel/kick", Some(TOKEN), "").await;
     assert_eq!(status, 405);
 
+    // What the operators did, newest first, with who (by address), what, to whom, and why.
+    let (status, _, body) = admin(op, "GET", "/moderation/log?limit=500", Some(TOKEN), "").await;
+    assert_eq!(status, 200, "{body}");
+    let log = json(&body);
+    let actions = log["actions"].as_array().unwrap();
+    let summary: Vec<String> = actions
+        .iter()
+        .rev()
+        .map(|a| format!("{} {}", a["action"].as_str().unwrap(), a["target"].as_str().unwrap()))
+        .collect();
+    let (bob_seat, ada_seat, carl_seat) = (bob_id.0, ada_id.0, carl_id.0);
+    assert_eq!(
+        summary,
+        [
+            format!("mute Bob (seat {bob_seat})"),
+            format!("unmute Bob (seat {bob_seat})"),
+            format!("remove and ban ada (seat {ada_seat})"),
+            "lift 127.0.0.2".into(),
+            "ban bob".into(),
+            format!("remove carl (seat {carl_seat})"),
+            "ban 127.0.0.10/31".into(),
+            "lift 127.0.0.10/31".into(),
+        ]
+    );
+    let first = &actions[actions.len() - 3];
+    assert_eq!(first["by"], "127.0.0.1");
+    assert_eq!(first["room"], "duel");
+    assert_eq!(first["address"], "127.0.0.2");
+    assert_eq!(first["reason"], "spamming the chat");
+    assert_eq!(first["secs"], 600);
+    assert!(actions.windows(2).all(|w| w[0]["seq"].as_u64() > w[1]["seq"].as_u64()));
+    let (_, _, body) = admin(op, "GET", "/moderation/log?limit=1", Some(TOKEN), "").await;
+    assert_eq!(json(&body)["actions"].as_array().unwrap().len(), 1);
+    let (status, _, _) = admin(op, "GET", "/moderation/log?limit=x", Some(TOKEN), "").await;
+    assert_eq!(status, 400);
+
     // The spectator played on throughout.
     fan.send(&ClientMessage::Chat(tickwire_shared::Chat {
         text: tickwire_shared::ChatText::truncated("still here"),

@@ -1233,7 +1233,14 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     await page.click('#mod-bans-body tr:has-text("127.0.0.1") button:has-text("lift")');
     await page.waitForSelector('#mod-bans-empty:visible');
     assert.equal(await page.textContent('#mod-result'), 'Lifted the ban of address 127.0.0.1.');
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'mod-bans-title', 'the focus left with the row');
+    // The focus left with the row, for the bans' heading.
+    await page.waitForFunction(() => document.activeElement?.id === 'mod-bans-title', undefined, { timeout: 5000 });
+    // What was done, newest first, by whom.
+    await page.waitForSelector('#mod-log-body tr:first-child:has-text("lifted the ban of 127.0.0.1")');
+    const log = await page.$$eval('#mod-log-body tr', (rows) => rows.map((r) => r.textContent ?? ''));
+    assert.match(log[1], /127\.0\.0\.1removed and banned Alice \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\) for 10 min: “griefing”$/);
+    assert.match(log[2], /removed <i>Mallory<\/i> \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\): “spamming the chat”$/);
+    assert.match(log.slice(3).join('|'), /unmuted Alice.*\|.*muted Alice \(seat \d+\) in e2e-mod-dash for 1 h/);
     // A ban by name: a bad length is refused in the server's words, naming the field.
     await page.selectOption('#mod-ban-kind', 'name');
     await page.fill('#mod-ban-target', 'griefer');

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ModerationApi, ModerationError, TOKEN_KEY, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
+  ModerationApi, ModerationError, TOKEN_KEY, actionText, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
 } from '../../js/moderation.js';
 
 /** @typedef {import('../../js/moderation.js').Seat} Seat */
@@ -45,6 +45,7 @@ test('every route is asked relative to the page, with the token as Bearer and JS
   await api.ban({ kind: 'name', target: 'griefer', length: '7d', reason: 'griefing' });
   await api.lift({ address: '2001:db8::/64', reason: '', until_unix_ms: 0, remaining_secs: 1 });
   await api.lift({ name: 'a b&c', reason: '', until_unix_ms: 0, remaining_secs: 1 });
+  await api.log(20);
   assert.deepEqual(asked.map((r) => [r.method, r.url, r.body]), [
     // Relative: a reverse proxy's path prefix stays in front.
     ['GET', 'rooms/arena%201/seats', undefined],
@@ -56,6 +57,7 @@ test('every route is asked relative to the page, with the token as Bearer and JS
     ['POST', 'bans', { name: 'griefer', for: '7d', reason: 'griefing' }],
     ['DELETE', 'bans?address=2001%3Adb8%3A%3A%2F64', undefined],
     ['DELETE', 'bans?name=a%20b%26c', undefined],
+    ['GET', 'moderation/log?limit=20', undefined],
   ]);
   for (const request of asked) {
     assert.equal(request.headers.authorization, 'Bearer s3cret');
@@ -157,4 +159,24 @@ test('the token is kept in the tab\'s storage, and in the page alone where stora
   const none = tokenStore(null);
   none.save('t');
   assert.equal(none.load(), 't');
+});
+
+test('each action of the log reads as a sentence', () => {
+  const at = { seq: 1, at_unix_ms: 0, by: '127.0.0.1' };
+  const seat = { ...at, room: 'arena-1', target: 'Ada (seat 3)', address: '203.0.113.9' };
+  assert.deepEqual([
+    actionText({ ...seat, action: 'remove', reason: 'spam' }),
+    actionText({ ...seat, action: 'remove and ban', reason: 'spam', secs: 3600 }),
+    actionText({ ...seat, action: 'mute', secs: 600 }),
+    actionText({ ...seat, action: 'unmute' }),
+    actionText({ ...at, action: 'ban', target: '203.0.113.0/24', reason: 'bot farm', secs: 86_400 }),
+    actionText({ ...at, action: 'lift', target: 'griefer' }),
+  ], [
+    'removed Ada (seat 3) from arena-1 (203.0.113.9): “spam”',
+    'removed and banned Ada (seat 3) from arena-1 (203.0.113.9) for 1 h: “spam”',
+    'muted Ada (seat 3) in arena-1 for 10 min',
+    'unmuted Ada (seat 3) in arena-1',
+    'banned 203.0.113.0/24 for 1 d: “bot farm”',
+    'lifted the ban of griefer',
+  ]);
 });

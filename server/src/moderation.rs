@@ -521,6 +521,27 @@ fn seat_action(
     }
 }
 
+/// An action on a ban, for the [`ActionLog`] (numbered and stamped as it is recorded).
+fn ban_action(
+    by: String,
+    action: &'static str,
+    target: &str,
+    reason: String,
+    length: Option<Duration>,
+) -> ActionRecord {
+    ActionRecord {
+        seq: 0,
+        at_unix_ms: 0,
+        by,
+        action,
+        room: None,
+        target: target.to_owned(),
+        address: None,
+        reason,
+        secs: length.map(|l| l.as_secs()),
+    }
+}
+
 /// The `Kick` text of a removal: `removed by the operator` and the reason, cut to fit.
 pub fn removal_message(reason: &str) -> KickText {
     if reason.is_empty() {
@@ -1187,17 +1208,8 @@ async fn add_ban(
         %reason,
         "an operator banned"
     );
-    ctx.actions.record(ActionRecord {
-        seq: 0,
-        at_unix_ms: 0,
-        by: operator(&client),
-        action: "ban",
-        room: None,
-        target: ban.target().to_owned(),
-        address: None,
-        reason,
-        secs: Some(length.as_secs()),
-    });
+    let record = ban_action(operator(&client), "ban", ban.target(), reason, Some(length));
+    ctx.actions.record(record);
     let everywhere = remove_everywhere(&ctx, &target.into(), ban_message(&ban)).await;
     Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
 }
@@ -1246,17 +1258,7 @@ async fn lift_ban(
         BanTarget::Address(key) => key.to_string(),
         BanTarget::Name(name) => name.clone(),
     };
-    ctx.actions.record(ActionRecord {
-        seq: 0,
-        at_unix_ms: 0,
-        by: operator(&client),
-        action: "lift",
-        room: None,
-        target: shown,
-        address: None,
-        reason: String::new(),
-        secs: None,
-    });
+    ctx.actions.record(ban_action(operator(&client), "lift", &shown, String::new(), None));
     Ok(Json(BansReply { bans: lifted.into_iter().collect() }).into_response())
 }
 

@@ -387,7 +387,7 @@ export class ModerationPanel {
     syncRows($('#mod-log-body'), log, (record) => String(record.seq), (record) => {
       const at = new Date(record.at_unix_ms);
       const when = at.toDateString() === today ? at.toLocaleTimeString() : at.toLocaleString();
-      return [when, record.by, { text: actionText(record), className: 'name' }];
+      return [when, `${record.operator} (${record.from})`, { text: actionText(record), className: 'name' }];
     });
   }
 

@@ -77,7 +77,8 @@ export class ModerationError extends Error {
  * @typedef {object} ActionRecord one operator action, as `GET /moderation/log` lists it
  * @property {number} seq
  * @property {number} at_unix_ms
- * @property {string} by the operator's address
+ * @property {string} operator who: `admin` (`--admin-token`) or a name of `--admin-tokens`
+ * @property {string} from the address the operator's request came from
  * @property {'remove' | 'remove and ban' | 'mute' | 'unmute' | 'ban' | 'lift'} action
  * @property {string} [room]
  * @property {string} target a seat (`Ada (seat 3)`), or what a ban bans

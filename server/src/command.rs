@@ -364,7 +364,7 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
             format!("{http}://{shown}")
         }
     };
-    if cli.config.moderation_token().is_some() {
+    if cli.config.moderation_on() {
         banner.push_str(&format!(
             "  moderation:     {operators}/dashboard (its Moderation panel), or {operators}/bans, {operators}/rooms/ROOM/seats and {operators}/moderation/log (Authorization: Bearer --admin-token)\n"
         ));

@@ -36,12 +36,22 @@ pub struct ServerConfig {
     /// removes a client (`POST /rooms/ROOM/kick`), bans an address, a network or a name for a
     /// while (`/bans`) and reads what was done (`GET /moderation/log`), or does all of it in
     /// the dashboard's Moderation panel, on the listener that serves `/metrics` (`--admin-bind`,
-    /// else this one). Unset: those routes answer 403. Use 32
+    /// else this one). Unset, with no --admin-tokens either: those routes answer 403. Use 32
     /// random bytes or more (`openssl rand -base64 32`; the server warns at start when it is
     /// shorter), and prefer the environment variable: a flag shows in `ps`. Spaces and line
     /// ends around it are ignored; empty is unset. See README, Moderation.
     #[arg(long, env = "TICKWIRE_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub admin_token: Option<Secret>,
+
+    /// A file of operators' tokens for a team, one `NAME TOKEN` per line (`#` comments and
+    /// blank lines are ignored): each operator has a token of their own, the moderation log
+    /// says who did what, and one who leaves is one line out (read at start: restart to take
+    /// it). With --admin-token too, that token's operator is `admin`. Refused, naming the line,
+    /// when a name or a token is missing or repeated, or a name is not 1 to 32 of A-Z a-z 0-9
+    /// . _ -. Keep it readable by the server alone (it warns otherwise). See README, Moderation.
+    #[arg(long, env = "TICKWIRE_ADMIN_TOKENS", value_name = "FILE",
+          value_parser = crate::moderation::OperatorTokens::read)]
+    pub admin_tokens: Option<crate::moderation::OperatorTokens>,
 
     /// Simulation ticks (and snapshots) per second, 1 to 120. Higher feels smoother and costs
     /// CPU and bandwidth linearly.
@@ -465,9 +475,22 @@ impl std::str::FromStr for Secret {
 
 impl ServerConfig {
     /// The operators' token ([`ServerConfig::admin_token`]) as moderation compares it: trimmed,
-    /// and none when unset or blank, which leaves moderation off.
+    /// and none when unset or blank.
     pub fn moderation_token(&self) -> Option<&str> {
         self.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
+    }
+
+    /// Every operator moderation answers, with their token: `admin` for `--admin-token`, and
+    /// those of `--admin-tokens`. None leaves moderation off.
+    pub fn operators(&self) -> impl Iterator<Item = (&str, &str)> {
+        let single = self.moderation_token().map(|token| ("admin", token));
+        let team = self.admin_tokens.iter().flat_map(|t| t.iter());
+        single.into_iter().chain(team)
+    }
+
+    /// Whether moderation is on: an operator's token is set.
+    pub fn moderation_on(&self) -> bool {
+        self.operators().next().is_some()
     }
 
     /// The join-token verifier the configuration asks for, if any.
@@ -891,6 +914,25 @@ mod tests {
         let zero = refused(&["--max-connections-per-ip", "0"]);
         assert!(zero.contains("--max-connections-per-ip"), "{zero}");
         assert!(refused(&["--allowed-origins", "https://a.example,,"]).contains("empty origin"));
+        // An operators' file that cannot be read, or names no one, is refused at start.
+        let missing = refused(&["--admin-tokens", "/nonexistent/operators"]);
+        assert!(missing.contains("--admin-tokens") && missing.contains("cannot read"), "{missing}");
+        let dir = std::env::temp_dir().join(format!("tickwire-operators-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("operators");
+        std::fs::write(&file, "alice\n").unwrap();
+        let path = file.to_str().unwrap();
+        let bad = refused(&["--admin-tokens", path]);
+        assert!(
+            bad.contains("--admin-tokens") && bad.contains("line 1: alice has no token"),
+            "{bad}"
+        );
+        std::fs::write(&file, "alice a-token\nbob b-token\n").unwrap();
+        let c = parse(&["--admin-tokens", path, "--admin-token", "solo"]).unwrap();
+        let operators: Vec<_> = c.operators().collect();
+        assert_eq!(operators, [("admin", "solo"), ("alice", "a-token"), ("bob", "b-token")]);
+        assert!(c.moderation_on() && !ServerConfig::default().moderation_on());
+        let _ = std::fs::remove_dir_all(dir);
         let c = parse(&[
             "--allowed-origins",
             "https://a.example, https://b.example/",

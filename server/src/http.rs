@@ -67,7 +67,7 @@ pub fn routers_with_admin(ctx: Arc<ServerContext>) -> (Router, Router) {
         .merge(routes.operator_pages.clone())
         .merge(routes.dashboard(web::DashboardLinks::admin(
             ctx.config.public_url.as_deref(),
-            ctx.config.moderation_token().is_some(),
+            ctx.config.moderation_on(),
         )))
         .merge(routes.stats.clone())
         .route("/livez", get(livez))
@@ -119,23 +119,24 @@ impl Routes {
 
     /// The public listener's router; `/metrics` only when there is no admin listener.
     fn public(self, ctx: Arc<ServerContext>, with_metrics: bool) -> Router {
-        let public = Router::new()
-            .merge(self.dashboard(web::DashboardLinks::public(
-                with_metrics,
-                ctx.config.moderation_token().is_some(),
-            )))
-            .merge(self.game_pages)
-            .merge(self.operator_pages)
-            .merge(self.stats)
-            .merge(crate::fallback::router(&ctx))
-            .route("/invite", get(lan::invite_json))
-            .route("/invite.svg", get(lan::invite_svg))
-            .route("/ws", get(game_upgrade).fallback(upgrade_wrong_method))
-            .route("/echo", get(echo_upgrade).fallback(upgrade_wrong_method))
-            .route("/livez", get(livez))
-            .route("/healthz", get(healthz))
-            .route("/rooms", get(rooms))
-            .route("/nodes", get(nodes));
+        let public =
+            Router::new()
+                .merge(self.dashboard(web::DashboardLinks::public(
+                    with_metrics,
+                    ctx.config.moderation_on(),
+                )))
+                .merge(self.game_pages)
+                .merge(self.operator_pages)
+                .merge(self.stats)
+                .merge(crate::fallback::router(&ctx))
+                .route("/invite", get(lan::invite_json))
+                .route("/invite.svg", get(lan::invite_svg))
+                .route("/ws", get(game_upgrade).fallback(upgrade_wrong_method))
+                .route("/echo", get(echo_upgrade).fallback(upgrade_wrong_method))
+                .route("/livez", get(livez))
+                .route("/healthz", get(healthz))
+                .route("/rooms", get(rooms))
+                .route("/nodes", get(nodes));
         // The operators' routes go where the operators are: with `/metrics`.
         let public = if with_metrics {
             public.route("/metrics", get(metrics)).merge(crate::moderation::router(&ctx))

@@ -70,6 +70,80 @@ pub const MAX_REMOVED_TOKENS: usize = 4096;
 /// out (a resume after its seat's grace gets a fresh seat anyway).
 pub const REMOVED_TOKEN_LIFE: Duration = Duration::from_secs(300);
 
+/// The operators of `--admin-tokens`: names and their tokens, as read from its file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorTokens(Vec<(String, String)>);
+
+impl std::fmt::Debug for OperatorTokens {
+    /// The names alone: the tokens stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
+    }
+}
+
+impl OperatorTokens {
+    /// Reads `path`: one `NAME TOKEN` per line; `#` comments and blank lines ignored.
+    pub fn read(path: &str) -> Result<OperatorTokens, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        warn_if_others_read(path);
+        OperatorTokens::parse(&text).map_err(|why| format!("{path}: {why}"))
+    }
+
+    /// The file's text as operators, or what is wrong with it (naming the line).
+    pub fn parse(text: &str) -> Result<OperatorTokens, String> {
+        let mut operators: Vec<(String, String)> = Vec::new();
+        for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (name, token) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let token = token.trim();
+            let valid_name = (1..=32).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid_name {
+                return Err(format!(
+                    "line {number}: {name:?} is not an operator's name (1 to 32 of A-Z a-z 0-9 . _ -)"
+                ));
+            }
+            if token.is_empty() {
+                return Err(format!("line {number}: {name} has no token (NAME TOKEN)"));
+            }
+            if operators.iter().any(|(known, _)| known == name) {
+                return Err(format!("line {number}: {name} is named twice"));
+            }
+            if operators.iter().any(|(_, known)| known == token) {
+                return Err(format!("line {number}: {name}'s token is another operator's too"));
+            }
+            operators.push((name.to_owned(), token.to_owned()));
+        }
+        if operators.is_empty() {
+            return Err("names no operator (one `NAME TOKEN` per line)".into());
+        }
+        Ok(OperatorTokens(operators))
+    }
+
+    /// Each operator's name and token.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(name, token)| (name.as_str(), token.as_str()))
+    }
+}
+
+/// Warns when others than the file's owner may read the operators' tokens.
+fn warn_if_others_read(path: &str) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            // The flags are parsed before logging starts: stderr, as clap would.
+            eprintln!(
+                "warning: --admin-tokens {path} may be read by others than its owner \
+                 (mode {:o}): `chmod 600 {path}`",
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
+}
+
 /// How many operator actions a node remembers ([`ActionLog`]); the oldest go first.
 pub const MAX_LOGGED_ACTIONS: usize = 500;
 
@@ -451,8 +525,10 @@ pub struct ActionRecord {
     pub seq: u64,
     /// When, in milliseconds since the Unix epoch.
     pub at_unix_ms: u64,
-    /// Who: the address the request came from.
-    pub by: String,
+    /// Who: the operator's name (`admin` for `--admin-token`, or a name of `--admin-tokens`).
+    pub operator: String,
+    /// The address the request came from.
+    pub from: String,
     /// `remove`, `remove and ban`, `mute`, `unmute`, `ban` or `lift`.
     pub action: &'static str,
     /// The room, for an action on a seat.
@@ -501,7 +577,7 @@ impl ActionLog {
 
 /// An action on a seat, for the [`ActionLog`] (numbered and stamped as it is recorded).
 fn seat_action(
-    by: String,
+    operator: &Operator,
     action: &'static str,
     seat: &SeatInfo,
     reason: &str,
@@ -511,7 +587,8 @@ fn seat_action(
     ActionRecord {
         seq: 0,
         at_unix_ms: 0,
-        by,
+        operator: operator.name.clone(),
+        from: operator.from.clone(),
         action,
         room: Some(seat.room.clone()),
         target: format!("{name} (seat {})", seat.player),
@@ -523,7 +600,7 @@ fn seat_action(
 
 /// An action on a ban, for the [`ActionLog`] (numbered and stamped as it is recorded).
 fn ban_action(
-    by: String,
+    operator: &Operator,
     action: &'static str,
     target: &str,
     reason: String,
@@ -532,7 +609,8 @@ fn ban_action(
     ActionRecord {
         seq: 0,
         at_unix_ms: 0,
-        by,
+        operator: operator.name.clone(),
+        from: operator.from.clone(),
         action,
         room: None,
         target: target.to_owned(),
@@ -632,15 +710,37 @@ fn text(status: StatusCode, message: impl Into<String>) -> Refusal {
     Refusal { status, message: message.into() }
 }
 
-/// Lets a request on only with `Authorization: Bearer <--admin-token>`. A refused one is
-/// counted (`refused{reason="admin_auth"}`) and logged with its client, as other refusals are.
+/// The operator a request was let on for (`admin`, or a name of `--admin-tokens`), and the
+/// address it came from: who did it, for the log.
+#[derive(Debug, Clone)]
+struct Operator {
+    name: String,
+    from: String,
+}
+
+impl std::fmt::Display for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} from {}", self.name, self.from)
+    }
+}
+
+/// Lets a request on only with `Authorization: Bearer` and an operator's token, naming the
+/// operator to its handler. A refused one is counted (`refused{reason="admin_auth"}`) and
+/// logged with its client, as other refusals are.
 async fn require_token(
     State(ctx): State<Arc<ServerContext>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     match authorize(&ctx, request.headers()) {
-        Ok(()) => next.run(request).await,
+        Ok(name) => {
+            let from = request
+                .extensions()
+                .get::<ClientAddr>()
+                .map_or_else(|| "unknown".into(), |ClientAddr(a)| a.ip().to_string());
+            request.extensions_mut().insert(Operator { name, from });
+            next.run(request).await
+        }
         Err(refusal) => {
             if refusal.status == StatusCode::UNAUTHORIZED {
                 let peer = crate::http::peer_of(&request);
@@ -651,28 +751,39 @@ async fn require_token(
     }
 }
 
-/// Checks `Authorization: Bearer` (the scheme in any case, RFC 9110 11.1) against
-/// `--admin-token`, in time that does not depend on where they differ.
-fn authorize(ctx: &ServerContext, headers: &HeaderMap) -> Result<(), Refusal> {
-    let Some(token) = ctx.config.moderation_token() else {
+/// Checks `Authorization: Bearer` (the scheme in any case, RFC 9110 11.1) against every
+/// operator's token, in time that does not depend on where, or against which, they differ;
+/// the operator's name.
+fn authorize(ctx: &ServerContext, headers: &HeaderMap) -> Result<String, Refusal> {
+    if !ctx.config.moderation_on() {
         return Err(text(
             StatusCode::FORBIDDEN,
-            "moderation is off: start the server with --admin-token (TICKWIRE_ADMIN_TOKEN)",
+            "moderation is off: start the server with --admin-token (TICKWIRE_ADMIN_TOKEN) \
+             or --admin-tokens",
         ));
-    };
+    }
     let refuse = |why: &str| Err(text(StatusCode::UNAUTHORIZED, why));
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return refuse("moderation needs Authorization: Bearer <the server's --admin-token>");
+        return refuse("moderation needs Authorization: Bearer <an operator's token>");
     };
     let value = value.to_str().unwrap_or("").trim();
     let given = match value.split_once(' ') {
         Some((scheme, given)) if scheme.eq_ignore_ascii_case("bearer") => given.trim(),
-        _ => return refuse("Authorization must be `Bearer <the server's --admin-token>`"),
+        _ => return refuse("Authorization must be `Bearer <an operator's token>`"),
     };
-    if crate::cluster::constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        Ok(())
-    } else {
-        refuse("wrong admin token: Authorization: Bearer takes the server's --admin-token")
+    // Every token is compared, whichever matches: the time says nothing of which did.
+    let mut found = None;
+    for (name, token) in ctx.config.operators() {
+        if crate::cluster::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            found.get_or_insert(name);
+        }
+    }
+    match found {
+        Some(name) => Ok(name.to_owned()),
+        None => refuse(
+            "wrong admin token: Authorization: Bearer takes an operator's token \
+             (--admin-token or a line of --admin-tokens)",
+        ),
     }
 }
 
@@ -686,11 +797,6 @@ fn room_name(room: &str) -> Result<RoomName, Refusal> {
                 format!("{room:?} is not a room name (1-16 letters, digits, '-', '_' or '.')"),
             )
         })
-}
-
-/// Who made a request, for the log of what it did.
-fn operator(client: &Option<Extension<ClientAddr>>) -> String {
-    client.as_ref().map_or_else(|| "unknown".into(), |Extension(ClientAddr(a))| a.ip().to_string())
 }
 
 /// Sends `command` (made around its reply channel) to room `room` of this node and waits for
@@ -934,7 +1040,7 @@ fn bannable(ctx: &ServerContext, key: AddressKey) -> Result<(), Refusal> {
 
 async fn kick(
     State(ctx): State<Arc<ServerContext>>,
-    client: Option<Extension<ClientAddr>>,
+    Extension(operator): Extension<Operator>,
     Path(room): Path<String>,
     request: axum::body::Bytes,
 ) -> Result<Response, Refusal> {
@@ -968,7 +1074,7 @@ async fn kick(
         ));
     };
     info!(
-        by = %operator(&client),
+        by = %operator,
         room = %room,
         player = removed.player,
         name = %removed.name,
@@ -981,7 +1087,7 @@ async fn kick(
         Some(ban) => ("remove and ban", Some(ban.remaining_secs)),
         None => ("remove", None),
     };
-    ctx.actions.record(seat_action(operator(&client), action, &removed, &reason, secs));
+    ctx.actions.record(seat_action(&operator, action, &removed, &reason, secs));
     // The ban covers the client's other seats too: another tab, another room.
     let mut also = None;
     if let Some(first) = bans.first() {
@@ -1016,7 +1122,7 @@ struct MuteRequest {
 /// player is not told: a muted troll who knows goes elsewhere to speak, or rejoins).
 async fn mute(
     State(ctx): State<Arc<ServerContext>>,
-    client: Option<Extension<ClientAddr>>,
+    Extension(operator): Extension<Operator>,
     Path(room): Path<String>,
     request: axum::body::Bytes,
 ) -> Result<Response, Refusal> {
@@ -1024,7 +1130,7 @@ async fn mute(
     let request: MuteRequest = body(&request)?;
     let length = required_length(request.length.as_deref(), "the mute")?;
     let until = Some(Instant::now() + length);
-    set_mute(&ctx, &client, &room, request.player, until).await
+    set_mute(&ctx, &operator, &room, request.player, until).await
 }
 
 /// The query of `DELETE /rooms/{room}/mute`.
@@ -1037,19 +1143,19 @@ struct UnmuteRequest {
 /// `DELETE /rooms/{room}/mute?player=N`: the seat may speak again.
 async fn unmute(
     State(ctx): State<Arc<ServerContext>>,
-    client: Option<Extension<ClientAddr>>,
+    Extension(operator): Extension<Operator>,
     Path(room): Path<String>,
     query: Result<Query<UnmuteRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Refusal> {
     let room = room_name(&room)?;
     let Query(request) = query
         .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
-    set_mute(&ctx, &client, &room, request.player, None).await
+    set_mute(&ctx, &operator, &room, request.player, None).await
 }
 
 async fn set_mute(
     ctx: &ServerContext,
-    client: &Option<Extension<ClientAddr>>,
+    operator: &Operator,
     room: &RoomName,
     player: u16,
     until: Option<Instant>,
@@ -1063,14 +1169,14 @@ async fn set_mute(
     };
     match seat.muted_secs {
         Some(secs) => {
-            info!(by = %operator(client), room = %room, player, name = %seat.name, secs, "an operator muted a seat")
+            info!(by = %operator, room = %room, player, name = %seat.name, secs, "an operator muted a seat")
         }
         None => {
-            info!(by = %operator(client), room = %room, player, name = %seat.name, "an operator lifted a mute")
+            info!(by = %operator, room = %room, player, name = %seat.name, "an operator lifted a mute")
         }
     }
     let action = if seat.muted_secs.is_some() { "mute" } else { "unmute" };
-    ctx.actions.record(seat_action(operator(client), action, &seat, "", seat.muted_secs));
+    ctx.actions.record(seat_action(operator, action, &seat, "", seat.muted_secs));
     Ok(Json(seat).into_response())
 }
 
@@ -1180,7 +1286,7 @@ struct BanReply {
 
 async fn add_ban(
     State(ctx): State<Arc<ServerContext>>,
-    client: Option<Extension<ClientAddr>>,
+    Extension(operator): Extension<Operator>,
     request: axum::body::Bytes,
 ) -> Result<Response, Refusal> {
     let request: BanRequest = body(&request)?;
@@ -1202,13 +1308,13 @@ async fn add_ban(
         return Err(text(StatusCode::SERVICE_UNAVAILABLE, why));
     }
     info!(
-        by = %operator(&client),
+        by = %operator,
         banned = %ban.target(),
         seconds = length.as_secs(),
         %reason,
         "an operator banned"
     );
-    let record = ban_action(operator(&client), "ban", ban.target(), reason, Some(length));
+    let record = ban_action(&operator, "ban", ban.target(), reason, Some(length));
     ctx.actions.record(record);
     let everywhere = remove_everywhere(&ctx, &target.into(), ban_message(&ban)).await;
     Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
@@ -1216,7 +1322,7 @@ async fn add_ban(
 
 async fn lift_ban(
     State(ctx): State<Arc<ServerContext>>,
-    client: Option<Extension<ClientAddr>>,
+    Extension(operator): Extension<Operator>,
     query: Result<Query<BanRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Refusal> {
     let Query(request) = query
@@ -1253,12 +1359,12 @@ async fn lift_ban(
         };
         return Err(text(StatusCode::NOT_FOUND, why));
     }
-    info!(by = %operator(&client), lifted = %target.field(), "an operator lifted a ban");
+    info!(by = %operator, lifted = %target.field(), "an operator lifted a ban");
     let shown = match &target {
         BanTarget::Address(key) => key.to_string(),
         BanTarget::Name(name) => name.clone(),
     };
-    ctx.actions.record(ban_action(operator(&client), "lift", &shown, String::new(), None));
+    ctx.actions.record(ban_action(&operator, "lift", &shown, String::new(), None));
     Ok(Json(BansReply { bans: lifted.into_iter().collect() }).into_response())
 }
 
@@ -1459,12 +1565,34 @@ mod tests {
     }
 
     #[test]
+    fn an_operators_file_names_each_token_and_says_which_line_is_wrong() {
+        let file = "# the team\n\nalice   s3cret-alice\n  bob\ts3cret bob  \n";
+        let team = OperatorTokens::parse(file).expect("a team");
+        let read: Vec<(&str, &str)> = team.iter().collect();
+        assert_eq!(read, [("alice", "s3cret-alice"), ("bob", "s3cret bob")]);
+        assert_eq!(format!("{team:?}"), r#"["alice", "bob"]"#, "no token in Debug");
+        for (bad, says) in [
+            ("", "names no operator"),
+            ("# only a comment\n", "names no operator"),
+            ("alice\n", "line 1: alice has no token"),
+            ("alice t1\nal/ice t2\n", "line 2: \"al/ice\" is not an operator's name"),
+            (&format!("{} t1", "a".repeat(33)), "is not an operator's name"),
+            ("alice t1\n\nalice t2", "line 3: alice is named twice"),
+            ("alice t1\nbob t1", "line 2: bob's token is another operator's too"),
+        ] {
+            let why = OperatorTokens::parse(bad).expect_err(bad);
+            assert!(why.contains(says), "{bad:?}: {why}");
+        }
+    }
+
+    #[test]
     fn the_action_log_keeps_the_newest_numbered_in_order() {
         let log = ActionLog::default();
         let record = |target: String| ActionRecord {
             seq: 0,
             at_unix_ms: 0,
-            by: "127.0.0.1".into(),
+            operator: "admin".into(),
+            from: "127.0.0.1".into(),
             action: "ban",
             room: None,
             target,

@@ -301,16 +301,17 @@ async fn serve(
             crate::auth::MIN_SECRET_BYTES
         );
     }
-    if let Some(token) = ctx.config.moderation_token()
-        && crate::auth::is_weak_secret(token)
-    {
-        warn!(
-            bytes = token.len(),
-            minimum = crate::auth::MIN_SECRET_BYTES,
-            "--admin-token is shorter than {} bytes: whoever guesses it may remove and ban \
-             players; use 32 random bytes or more (`openssl rand -base64 32`)",
-            crate::auth::MIN_SECRET_BYTES
-        );
+    for (operator, token) in ctx.config.operators() {
+        if crate::auth::is_weak_secret(token) {
+            warn!(
+                operator,
+                bytes = token.len(),
+                minimum = crate::auth::MIN_SECRET_BYTES,
+                "an operator's token is shorter than {} bytes: whoever guesses it may remove \
+                 and ban players; use 32 random bytes or more (`openssl rand -base64 32`)",
+                crate::auth::MIN_SECRET_BYTES
+            );
+        }
     }
     for proxy in ctx.config.trusted_proxies.iter().filter(|p| p.trusts_everyone()) {
         warn!(

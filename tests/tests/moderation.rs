@@ -314,7 +314,8 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
         ]
     );
     let first = &actions[actions.len() - 3];
-    assert_eq!(first["by"], "127.0.0.1");
+    assert_eq!(first["operator"], "admin", "--admin-token's operator");
+    assert_eq!(first["from"], "127.0.0.1");
     assert_eq!(first["room"], "duel");
     assert_eq!(first["address"], "127.0.0.2");
     assert_eq!(first["reason"], "spamming the chat");
@@ -380,5 +381,29 @@ async fn moderation_needs_a_token_and_goes_where_the_metrics_go() {
     let (status, _, answer) = admin(server.addr, "POST", path, Some(TOKEN), &body).await;
     assert_eq!(status, 200, "{answer}");
     player.closed().await.assert_is(1008, Some(KickReason::Removed), "removed by the operator");
+    server.shutdown().await;
+
+    // A team: each operator's own token, and the log says who did what.
+    let mut config = test_config();
+    let team = "alice alice-token-of-32-bytes-xxxxxx\nbob bob-token-of-32-bytes-xxxxxxxx\n";
+    config.admin_tokens = Some(tickwire_server::moderation::OperatorTokens::parse(team).unwrap());
+    let server = TestServer::start(config).await;
+    let (alice, bob) = ("alice-token-of-32-bytes-xxxxxx", "bob-token-of-32-bytes-xxxxxxxx");
+    let player = join_from(&server, "127.0.0.2", Role::Player, "ada").await;
+    let body = format!(r#"{{"player": {}, "reason": "afk"}}"#, player.welcome.player_id.0);
+    assert_eq!(admin(server.addr, "POST", path, Some(alice), &body).await.0, 200);
+    let ban = r#"{"name": "griefer", "for": "1h"}"#;
+    assert_eq!(admin(server.addr, "POST", "/bans", Some(bob), ban).await.0, 201);
+    let (status, _, body) = admin(server.addr, "GET", "/bans", Some(TOKEN), "").await;
+    assert_eq!(status, 401, "no --admin-token here: {body}");
+    let (_, _, body) = admin(server.addr, "GET", "/moderation/log", Some(bob), "").await;
+    let log = json(&body);
+    let who: Vec<(&str, &str)> = log["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["operator"].as_str().unwrap(), a["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(who, [("bob", "ban"), ("alice", "remove")]);
     server.shutdown().await;
 }

@@ -1238,7 +1238,7 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     // What was done, newest first, by whom.
     await page.waitForSelector('#mod-log-body tr:first-child:has-text("lifted the ban of 127.0.0.1")');
     const log = await page.$$eval('#mod-log-body tr', (rows) => rows.map((r) => r.textContent ?? ''));
-    assert.match(log[1], /127\.0\.0\.1removed and banned Alice \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\) for 10 min: “griefing”$/);
+    assert.match(log[1], /admin \(127\.0\.0\.1\)removed and banned Alice \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\) for 10 min: “griefing”$/);
     assert.match(log[2], /removed <i>Mallory<\/i> \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\): “spamming the chat”$/);
     assert.match(log.slice(3).join('|'), /unmuted Alice.*\|.*muted Alice \(seat \d+\) in e2e-mod-dash for 1 h/);
     // A ban by name: a bad length is refused in the server's words, naming the field.

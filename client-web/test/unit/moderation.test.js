@@ -162,7 +162,7 @@ test('the token is kept in the tab\'s storage, and in the page alone where stora
 });
 
 test('each action of the log reads as a sentence', () => {
-  const at = { seq: 1, at_unix_ms: 0, by: '127.0.0.1' };
+  const at = { seq: 1, at_unix_ms: 0, operator: 'alice', from: '127.0.0.1' };
   const seat = { ...at, room: 'arena-1', target: 'Ada (seat 3)', address: '203.0.113.9' };
   assert.deepEqual([
     actionText({ ...seat, action: 'remove', reason: 'spam' }),

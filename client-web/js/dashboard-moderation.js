@@ -34,6 +34,8 @@ const RECHECK_MS = 5000;
  * any of them. Ships are listed first.
  */
 export const MAX_SEAT_ROWS = 200;
+/** The most bans listed at once (a node holds up to 10,000); the filter finds any of them. */
+export const MAX_BAN_ROWS = 50;
 
 /** The moderation panel of the dashboard page. */
 export class ModerationPanel {
@@ -101,6 +103,7 @@ export class ModerationPanel {
         : 'a name (stops only the careless without join tokens)';
     });
     $('#mod-seats-filter').addEventListener('input', () => this.showSeats());
+    $('#mod-bans-filter').addEventListener('input', () => this.showBans(this.bans));
     const token = this.kept.load();
     this.showLocked();
     if (token) {
@@ -161,7 +164,11 @@ export class ModerationPanel {
       this.say({ text: keep ? 'Unlocked; the token is kept through reloads of this tab.' : 'Unlocked.', warning: '' });
       this.showBans(bans);
       this.roomsChanged();
-      if (interactive) $('#mod-title').focus();
+      // On to where moderation starts: a room's "moderate" (the Rooms table is above).
+      if (interactive) {
+        const first = document.querySelector('#rooms-body button[data-focus^="moderate:"]');
+        (first instanceof HTMLElement ? first : $('#mod-title')).focus();
+      }
       this.poll(() => this.api === api, BANS_MS, () => this.refreshBans());
     } catch (e) {
       const refused = e instanceof ModerationError && e.refusedToken;
@@ -359,12 +366,22 @@ export class ModerationPanel {
     ];
   }
 
-  /** @param {Ban[]} bans */
+  /**
+   * Draws the bans as the filter leaves them, soonest to end first, at most
+   * {@link MAX_BAN_ROWS}.
+   * @param {Ban[]} bans
+   */
   showBans(bans) {
     this.bans = bans;
     $('#mod-bans-empty').hidden = bans.length > 0;
-    $('#mod-bans-note').textContent = this.bansNote;
-    syncRows($('#mod-bans-body'), bans, (ban) => banTarget(ban).join(':'), (ban) => {
+    const filter = /** @type {HTMLInputElement} */ ($('#mod-bans-filter')).value.trim().toLowerCase();
+    const matching = bans.filter((b) => !filter || banTarget(b)[1].toLowerCase().includes(filter) || b.reason.toLowerCase().includes(filter));
+    const shown = matching.slice(0, MAX_BAN_ROWS);
+    let count = '';
+    if (bans.length > 0 && matching.length === 0) count = `None of the ${bans.length} bans matches the filter.`;
+    else if (shown.length < matching.length) count = `Showing ${shown.length} of ${matching.length} bans: filter to find the others.`;
+    $('#mod-bans-note').textContent = this.bansNote || count;
+    syncRows($('#mod-bans-body'), shown, (ban) => banTarget(ban).join(':'), (ban) => {
       const [kind, target] = banTarget(ban);
       const key = `lift:${kind}:${target}`;
       return [

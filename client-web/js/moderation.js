@@ -266,7 +266,8 @@ export function kickOutcome(reply) {
 export function banOutcome(reply) {
   const [kind, target] = banTarget(reply.ban);
   const parts = [`Banned ${kind} ${target} for ${formatLeft(reply.ban.remaining_secs)}.`];
-  parts.push(reply.removed.length > 0 ? `Removed ${listSeats(reply.removed)}.` : 'Nobody seated here was covered.');
+  // In a fleet, the other nodes remove whoever it covers there when they next read the bans.
+  parts.push(reply.removed.length > 0 ? `Removed ${listSeats(reply.removed)}.` : 'Nobody seated on this node was covered.');
   const warning = reply.unanswered.length > 0
     ? `Rooms that did not answer (their clients are refused when they join again): ${reply.unanswered.join(', ')}.`
     : '';

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tickwire_client::protocol::arena::{KIND_PICKUP, KIND_SHIP};
 use tickwire_client::protocol::{EventKind, PlayerId, RoundPhase};
-use tickwire_client::{Client, Config, Event, Identity};
+use tickwire_client::{Client, Config, End, Event, Identity};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -97,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
                     Some(delay) => println!("disconnected: {reason} (retrying in {delay:?})"),
                     None => println!("disconnected: {reason} (not retrying)"),
                 },
-                Some(Event::Ended(end)) => println!("ended: {end:?}"),
+                Some(Event::Ended(End::GaveUp)) => println!("ended: the disconnect above is final"),
+                Some(Event::Ended(End::Left { .. })) => println!("ended: left"),
                 None => break,
                 Some(_) => {}
             },

@@ -266,6 +266,11 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
             cli.config.heartbeat_interval, cli.config.idle_timeout,
         )));
     }
+    if let Some(clash) =
+        cli.config.admin_tokens.as_ref().and_then(|t| t.clash_with(cli.config.moderation_token()))
+    {
+        return Err(Stop(clash));
+    }
     // Checked here so that a bad file stops the binary with a message naming the flag.
     cli.config
         .join_verifier()
@@ -366,7 +371,8 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
     };
     if cli.config.moderation_on() {
         banner.push_str(&format!(
-            "  moderation:     {operators}/dashboard (its Moderation panel), or {operators}/bans, {operators}/rooms/ROOM/seats and {operators}/moderation/log (Authorization: Bearer --admin-token)\n"
+            "  moderation:     {operators}/dashboard (its Moderation panel), for {}\n                  and {operators}/bans, /rooms/ROOM/seats, /moderation/log (Authorization: Bearer <token>)\n",
+            cli.config.operators().map(|(name, _)| name).collect::<Vec<_>>().join(", ")
         ));
     }
     if cli.config.echo {

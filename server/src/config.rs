@@ -45,10 +45,12 @@ pub struct ServerConfig {
 
     /// A file of operators' tokens for a team, one `NAME TOKEN` per line (`#` comments and
     /// blank lines are ignored): each operator has a token of their own, the moderation log
-    /// says who did what, and one who leaves is one line out (read at start: restart to take
-    /// it). With --admin-token too, that token's operator is `admin`. Refused, naming the line,
-    /// when a name or a token is missing or repeated, or a name is not 1 to 32 of A-Z a-z 0-9
-    /// . _ -. Keep it readable by the server alone (it warns otherwise). See README, Moderation.
+    /// says who did what, and one who leaves is one line out and a SIGHUP (which reads the
+    /// file again; one that does not read keeps the operators as they were). With
+    /// --admin-token too, that token's operator is `admin`. Refused, naming the line, when a
+    /// name or a token is missing or repeated, a token has a space, or a name is not 1 to 32 of
+    /// A-Z a-z 0-9 . _ -. Keep it readable by the server alone (it warns otherwise). See
+    /// README, Moderation.
     #[arg(long, env = "TICKWIRE_ADMIN_TOKENS", value_name = "FILE",
           value_parser = crate::moderation::OperatorTokens::read)]
     pub admin_tokens: Option<crate::moderation::OperatorTokens>,

@@ -204,6 +204,8 @@ pub struct ServerContext {
     pub bans: crate::moderation::Bans,
     /// What the operators did on this node, newest last (`GET /moderation/log`).
     pub actions: crate::moderation::ActionLog,
+    /// The operators moderation answers (their tokens), as SIGHUP last read them.
+    pub operators: crate::moderation::Operators,
     directory: Mutex<Directory>,
     connections: Mutex<Connections>,
     /// Spectators seated in all rooms (see [`ServerContext::take_spectator_place`]).
@@ -252,6 +254,7 @@ impl ServerContext {
         games: Games,
     ) -> Arc<Self> {
         let seed = config.seed.unwrap_or_else(rand::random);
+        let operators = crate::moderation::Operators::of(&config);
         let (room_threads, refused) = RoomThreads::start(usize::from(config.room_threads));
         if let Some(e) = refused {
             error!(
@@ -270,6 +273,7 @@ impl ServerContext {
             fleet: std::sync::OnceLock::new(),
             bans: crate::moderation::Bans::default(),
             actions: crate::moderation::ActionLog::default(),
+            operators,
             directory: Mutex::default(),
             connections: Mutex::default(),
             spectators: AtomicU32::new(0),

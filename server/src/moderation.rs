@@ -70,14 +70,19 @@ pub const MAX_REMOVED_TOKENS: usize = 4096;
 /// out (a resume after its seat's grace gets a fresh seat anyway).
 pub const REMOVED_TOKEN_LIFE: Duration = Duration::from_secs(300);
 
-/// The operators of `--admin-tokens`: names and their tokens, as read from its file.
+/// The operators of `--admin-tokens`: names and their tokens, as read from its file (read
+/// again on SIGHUP: [`Operators::reload`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct OperatorTokens(Vec<(String, String)>);
+pub struct OperatorTokens {
+    /// The file, to read again.
+    path: Option<String>,
+    operators: Vec<(String, String)>,
+}
 
 impl std::fmt::Debug for OperatorTokens {
     /// The names alone: the tokens stay out of logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
+        f.debug_list().entries(self.operators.iter().map(|(name, _)| name)).finish()
     }
 }
 
@@ -86,7 +91,14 @@ impl OperatorTokens {
     pub fn read(path: &str) -> Result<OperatorTokens, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
         warn_if_others_read(path);
-        OperatorTokens::parse(&text).map_err(|why| format!("{path}: {why}"))
+        let mut tokens = OperatorTokens::parse(&text).map_err(|why| format!("{path}: {why}"))?;
+        tokens.path = Some(path.to_owned());
+        Ok(tokens)
+    }
+
+    /// The file the operators were read from, if they were.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 
     /// The file's text as operators, or what is wrong with it (naming the line).
@@ -108,6 +120,12 @@ impl OperatorTokens {
             if token.is_empty() {
                 return Err(format!("line {number}: {name} has no token (NAME TOKEN)"));
             }
+            if token.contains(char::is_whitespace) {
+                return Err(format!(
+                    "line {number}: {name}'s token has a space in it (a comment goes on a line \
+                     of its own, after #)"
+                ));
+            }
             if operators.iter().any(|(known, _)| known == name) {
                 return Err(format!("line {number}: {name} is named twice"));
             }
@@ -119,12 +137,86 @@ impl OperatorTokens {
         if operators.is_empty() {
             return Err("names no operator (one `NAME TOKEN` per line)".into());
         }
-        Ok(OperatorTokens(operators))
+        Ok(OperatorTokens { path: None, operators })
     }
 
     /// Each operator's name and token.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(name, token)| (name.as_str(), token.as_str()))
+        self.operators.iter().map(|(name, token)| (name.as_str(), token.as_str()))
+    }
+
+    /// What is wrong with these operators beside `--admin-token`'s `admin`, if anything: the
+    /// log could not tell them apart, or one token would stand for two operators.
+    pub fn clash_with(&self, admin_token: Option<&str>) -> Option<String> {
+        let admin_token = admin_token?;
+        if self.operators.iter().any(|(name, _)| name == "admin") {
+            return Some(
+                "--admin-tokens names an operator `admin`, as --admin-token's is named: \
+                 rename one, so that the moderation log tells them apart"
+                    .into(),
+            );
+        }
+        let shared = self.operators.iter().find(|(_, token)| token == admin_token)?;
+        Some(format!(
+            "--admin-tokens gives {} the token of --admin-token: one token per operator",
+            shared.0
+        ))
+    }
+}
+
+/// The operators moderation answers, as the server runs: those of the flags at start, and of
+/// the `--admin-tokens` file as SIGHUP reads it again.
+#[derive(Debug, Default)]
+pub struct Operators {
+    live: std::sync::RwLock<Vec<(String, String)>>,
+}
+
+impl Operators {
+    /// The operators of `config`.
+    pub fn of(config: &crate::config::ServerConfig) -> Operators {
+        let live = config.operators().map(|(n, t)| (n.to_owned(), t.to_owned())).collect();
+        Operators { live: std::sync::RwLock::new(live) }
+    }
+
+    /// Whose token `given` is, compared against every operator's in time that does not say
+    /// which matched.
+    fn find(&self, given: &str) -> Option<String> {
+        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+        let mut found = None;
+        for (name, token) in live.iter() {
+            if crate::cluster::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                found.get_or_insert(name);
+            }
+        }
+        found.cloned()
+    }
+
+    /// The operators' names, for a log line.
+    pub fn names(&self) -> Vec<String> {
+        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+        live.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Reads `--admin-tokens` again (SIGHUP): an operator taken out of the file is refused from
+    /// now on, one added is let in. Without the flag, nothing to do (`Ok(None)`); a file that no
+    /// longer reads, or clashes with `--admin-token`, leaves the operators as they were.
+    pub fn reload(
+        &self,
+        config: &crate::config::ServerConfig,
+    ) -> Result<Option<Vec<String>>, String> {
+        let Some(path) = config.admin_tokens.as_ref().and_then(OperatorTokens::path) else {
+            return Ok(None);
+        };
+        let team = OperatorTokens::read(path)?;
+        if let Some(clash) = team.clash_with(config.moderation_token()) {
+            return Err(clash);
+        }
+        let single = config.moderation_token().map(|token| ("admin".to_owned(), token.to_owned()));
+        let team = team.operators.into_iter();
+        let live: Vec<(String, String)> = single.into_iter().chain(team).collect();
+        let names = live.iter().map(|(name, _)| name.clone()).collect();
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = live;
+        Ok(Some(names))
     }
 }
 
@@ -330,6 +422,34 @@ impl From<BanTarget> for Removal {
 #[error("{MAX_BANS} bans are held already: lift some first")]
 pub struct BansFull;
 
+/// What a ban does to a ban of the same target that runs already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Keeps whichever ends later: a kick's ban never shortens an operator's longer one.
+    KeepLonger,
+    /// Refuses ([`BanRefused::Running`]): one operator does not undo another's ban unawares.
+    Refuse,
+    /// Replaces it: the operator asked to (`"replace": true`), to shorten it or change why.
+    Replace,
+}
+
+/// Why a ban was not made. The operator reacts: lifts some, or replaces on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BanRefused {
+    /// The table is full.
+    #[error(transparent)]
+    Full(#[from] BansFull),
+    /// A ban of the same target runs already (with [`Existing::Refuse`]).
+    #[error(
+        "{} is banned already, for {}{}: send \"replace\": true to set this ban instead, or lift \
+         that one first",
+        .0.target(),
+        time_left(.0.remaining_secs),
+        if .0.reason.is_empty() { String::new() } else { format!(" ({})", .0.reason) }
+    )]
+    Running(BanInfo),
+}
+
 /// This node's bans, and the resume tokens of seats it removed. Expired ones are dropped as
 /// they are met.
 #[derive(Debug, Default)]
@@ -344,19 +464,29 @@ impl Bans {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Bans `target` for `length` from `now` (a ban of the same target is replaced).
+    /// Bans `target` for `length` from `now`; a ban of the same target that runs already is
+    /// kept, refused or replaced as `existing` says.
     pub fn ban(
         &self,
         target: BanTarget,
         length: Duration,
         reason: &str,
         now: Instant,
-    ) -> Result<BanInfo, BansFull> {
+        existing: Existing,
+    ) -> Result<BanInfo, BanRefused> {
         let mut table = self.table();
+        if let Some(running) = table.get(&target).filter(|ban| ban.until > now) {
+            let running_info = info_of(&target, running, now);
+            match existing {
+                Existing::Refuse => return Err(BanRefused::Running(running_info)),
+                Existing::KeepLonger if running.until >= now + length => return Ok(running_info),
+                Existing::KeepLonger | Existing::Replace => {}
+            }
+        }
         if table.len() >= MAX_BANS && !table.contains_key(&target) {
             table.retain(|_, ban| ban.until > now);
             if table.len() >= MAX_BANS {
-                return Err(BansFull);
+                return Err(BansFull.into());
             }
         }
         let until_unix_ms = unix_ms(SystemTime::now() + length);
@@ -629,10 +759,9 @@ pub fn removal_message(reason: &str) -> KickText {
     }
 }
 
-/// The `Kick` text a banned client's `Hello` gets: how long is left, and why.
-pub fn ban_message(ban: &BanInfo) -> KickText {
-    let left = ban.remaining_secs;
-    let time = if left >= 2 * 86_400 {
+/// `secs` left, as a player reads it: `3 more days`, `60 more minutes`.
+fn time_left(left: u64) -> String {
+    if left >= 2 * 86_400 {
         format!("{} more days", left.div_ceil(86_400))
     } else if left >= 2 * 3_600 {
         format!("{} more hours", left.div_ceil(3_600))
@@ -640,7 +769,12 @@ pub fn ban_message(ban: &BanInfo) -> KickText {
         format!("{} more minutes", left.div_ceil(60))
     } else {
         format!("{left} more seconds")
-    };
+    }
+}
+
+/// The `Kick` text a banned client's `Hello` gets: how long is left, and why.
+pub fn ban_message(ban: &BanInfo) -> KickText {
+    let time = time_left(ban.remaining_secs);
     if ban.reason.is_empty() {
         KickText::truncated(&format!("banned for {time}"))
     } else {
@@ -655,7 +789,7 @@ pub fn parse_ban_length(text: &str) -> Result<Duration, String> {
         .ok()
         .filter(|&secs| secs <= MAX_BAN.as_secs())
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{text}` is not a ban length: 1s to 365d, e.g. 90s, 10m, 12h, 7d"))
+        .ok_or_else(|| format!("`{text}` is not a length: 1s to 365d, e.g. 90s, 10m, 12h, 7d"))
 }
 
 /// The moderation routes, for the listener that serves `/metrics`. The token is checked
@@ -771,15 +905,8 @@ fn authorize(ctx: &ServerContext, headers: &HeaderMap) -> Result<String, Refusal
         Some((scheme, given)) if scheme.eq_ignore_ascii_case("bearer") => given.trim(),
         _ => return refuse("Authorization must be `Bearer <an operator's token>`"),
     };
-    // Every token is compared, whichever matches: the time says nothing of which did.
-    let mut found = None;
-    for (name, token) in ctx.config.operators() {
-        if crate::cluster::constant_time_eq(given.as_bytes(), token.as_bytes()) {
-            found.get_or_insert(name);
-        }
-    }
-    match found {
-        Some(name) => Ok(name.to_owned()),
+    match ctx.operators.find(given) {
+        Some(name) => Ok(name),
         None => refuse(
             "wrong admin token: Authorization: Bearer takes an operator's token \
              (--admin-token or a line of --admin-tokens)",
@@ -1030,7 +1157,8 @@ fn bannable(ctx: &ServerContext, key: AddressKey) -> Result<(), Refusal> {
             StatusCode::CONFLICT,
             format!(
                 "{key} covers a trusted proxy's address ({}, --trusted-proxies): a ban would \
-                 refuse every client behind it",
+                 refuse every client behind it (remove the client without a ban; with join \
+                 tokens, ban its name)",
                 proxy.0
             ),
         ));
@@ -1116,6 +1244,9 @@ struct MuteRequest {
     /// How long (as a ban's length).
     #[serde(default, rename = "for")]
     length: Option<String>,
+    /// Why, for the moderation log (the player is not told of a mute).
+    #[serde(default)]
+    reason: String,
 }
 
 /// `POST /rooms/{room}/mute`: the seat's chat lines reach nobody but itself for `for` (the
@@ -1129,8 +1260,9 @@ async fn mute(
     let room = room_name(&room)?;
     let request: MuteRequest = body(&request)?;
     let length = required_length(request.length.as_deref(), "the mute")?;
+    let reason = reason_of(&request.reason)?;
     let until = Some(Instant::now() + length);
-    set_mute(&ctx, &operator, &room, request.player, until).await
+    set_mute(&ctx, &operator, &room, request.player, until, &reason).await
 }
 
 /// The query of `DELETE /rooms/{room}/mute`.
@@ -1150,7 +1282,7 @@ async fn unmute(
     let room = room_name(&room)?;
     let Query(request) = query
         .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
-    set_mute(&ctx, &operator, &room, request.player, None).await
+    set_mute(&ctx, &operator, &room, request.player, None, "").await
 }
 
 async fn set_mute(
@@ -1159,6 +1291,7 @@ async fn set_mute(
     room: &RoomName,
     player: u16,
     until: Option<Instant>,
+    reason: &str,
 ) -> Result<Response, Refusal> {
     let command = |reply| RoomCommand::Mute { player: PlayerId(player), until, reply };
     let Some(seat) = ask_room(ctx, room, command).await? else {
@@ -1176,7 +1309,7 @@ async fn set_mute(
         }
     }
     let action = if seat.muted_secs.is_some() { "mute" } else { "unmute" };
-    ctx.actions.record(seat_action(operator, action, &seat, "", seat.muted_secs));
+    ctx.actions.record(seat_action(operator, action, &seat, reason, seat.muted_secs));
     Ok(Json(seat).into_response())
 }
 
@@ -1203,6 +1336,10 @@ struct BanRequest {
     length: Option<String>,
     #[serde(default)]
     reason: String,
+    /// Replaces a ban of the same target that runs already (else 409): to shorten one, or
+    /// change why.
+    #[serde(default)]
+    replace: bool,
 }
 
 /// An address as `GET /bans` shows one (`2001:db8::/64`, `203.0.113.0/24`), or written alone
@@ -1296,10 +1433,13 @@ async fn add_ban(
     if let BanTarget::Address(key) = &target {
         bannable(&ctx, *key)?;
     }
-    let ban = ctx
-        .bans
-        .ban(target.clone(), length, &reason, Instant::now())
-        .map_err(|e| text(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))?;
+    let existing = if request.replace { Existing::Replace } else { Existing::Refuse };
+    let ban = ctx.bans.ban(target.clone(), length, &reason, Instant::now(), existing).map_err(
+        |e| match e {
+            BanRefused::Full(full) => text(StatusCode::INSUFFICIENT_STORAGE, full.to_string()),
+            running @ BanRefused::Running(_) => text(StatusCode::CONFLICT, running.to_string()),
+        },
+    )?;
     // A fleet's ban is the fleet's: one its directory did not take is not made at all (the
     // operator tries again), rather than made here alone.
     if let Some(why) = write_fleet_bans(&ctx, std::slice::from_ref(&ban)).await {
@@ -1327,7 +1467,7 @@ async fn lift_ban(
 ) -> Result<Response, Refusal> {
     let Query(request) = query
         .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
-    if request.length.is_some() || !request.reason.is_empty() {
+    if request.length.is_some() || !request.reason.is_empty() || request.replace {
         return Err(text(StatusCode::BAD_REQUEST, "DELETE /bans takes only `address` or `name`"));
     }
     let target = target_of(&request)?;
@@ -1415,7 +1555,13 @@ mod tests {
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(bans.check(ip, "ada", t0), None);
         let ban = bans
-            .ban(BanTarget::Address(AddressKey::of(ip)), Duration::from_secs(600), "spam", t0)
+            .ban(
+                BanTarget::Address(AddressKey::of(ip)),
+                Duration::from_secs(600),
+                "spam",
+                t0,
+                Existing::Replace,
+            )
             .unwrap();
         assert_eq!((ban.remaining_secs, ban.reason.as_str()), (600, "spam"));
         let found = bans.check(ip, "anyone", t0 + Duration::from_secs(60)).unwrap();
@@ -1425,7 +1571,14 @@ mod tests {
         assert_eq!(bans.check(ip, "ada", t0 + Duration::from_secs(600)), None);
         assert!(bans.list(t0).is_empty());
 
-        bans.ban(BanTarget::Name(name_key(" Ada ")), Duration::from_secs(60), "", t0).unwrap();
+        bans.ban(
+            BanTarget::Name(name_key(" Ada ")),
+            Duration::from_secs(60),
+            "",
+            t0,
+            Existing::Replace,
+        )
+        .unwrap();
         assert!(bans.check(ip, "ADA", t0).is_some(), "names compare as name_key does");
         assert_eq!(bans.list(t0).len(), 1);
         assert!(bans.lift(&BanTarget::Name("ada".into()), t0).is_some());
@@ -1439,16 +1592,22 @@ mod tests {
         let t0 = Instant::now();
         let target = |i: usize| BanTarget::Name(format!("p{i}"));
         for i in 0..MAX_BANS {
-            bans.ban(target(i), Duration::from_secs(60), "", t0).unwrap();
+            bans.ban(target(i), Duration::from_secs(60), "", t0, Existing::Replace).unwrap();
         }
-        assert_eq!(bans.ban(target(MAX_BANS), Duration::from_secs(60), "", t0), Err(BansFull));
+        assert_eq!(
+            bans.ban(target(MAX_BANS), Duration::from_secs(60), "", t0, Existing::Replace),
+            Err(BanRefused::Full(BansFull))
+        );
         assert!(bans.is_full(t0));
         // Replacing one is not growing.
-        assert!(bans.ban(target(0), Duration::from_secs(120), "", t0).is_ok());
+        assert!(bans.ban(target(0), Duration::from_secs(120), "", t0, Existing::Replace).is_ok());
         // Expired bans make room.
         let later = t0 + Duration::from_secs(61);
         assert!(!bans.is_full(later));
-        assert!(bans.ban(target(MAX_BANS), Duration::from_secs(60), "", later).is_ok());
+        assert!(
+            bans.ban(target(MAX_BANS), Duration::from_secs(60), "", later, Existing::Replace)
+                .is_ok()
+        );
         assert_eq!(bans.list(later).len(), 2);
     }
 
@@ -1529,9 +1688,17 @@ mod tests {
         assert!(net.covers("::ffff:203.0.113.1".parse().unwrap()));
         assert!(!net.covers("203.0.114.1".parse().unwrap()));
         assert!(!net.covers("2001:db8::1".parse().unwrap()));
-        bans.ban(BanTarget::Address(net), Duration::from_secs(60), "bots", t0).unwrap();
+        bans.ban(BanTarget::Address(net), Duration::from_secs(60), "bots", t0, Existing::Replace)
+            .unwrap();
         let v6 = address_of("2001:db8:1::/48").unwrap();
-        bans.ban(BanTarget::Address(v6), Duration::from_secs(60), "more bots", t0).unwrap();
+        bans.ban(
+            BanTarget::Address(v6),
+            Duration::from_secs(60),
+            "more bots",
+            t0,
+            Existing::Replace,
+        )
+        .unwrap();
         let refused = |ip: &str| bans.check(ip.parse().unwrap(), "x", t0).map(|b| b.reason);
         assert_eq!(refused("203.0.113.9").as_deref(), Some("bots"));
         assert_eq!(refused("::ffff:203.0.113.255").as_deref(), Some("bots"));
@@ -1540,12 +1707,19 @@ mod tests {
         assert_eq!(refused("2001:db8:2::1"), None);
         // Of a narrower ban inside a wider one, the one that ends last is told.
         let one = BanTarget::Address(AddressKey::of("203.0.113.9".parse().unwrap()));
-        bans.ban(one.clone(), Duration::from_secs(30), "the ringleader", t0).unwrap();
+        bans.ban(one.clone(), Duration::from_secs(30), "the ringleader", t0, Existing::Replace)
+            .unwrap();
         assert_eq!(refused("203.0.113.9").as_deref(), Some("bots"), "60 s, not 30 s");
-        bans.ban(one, Duration::from_secs(600), "the ringleader", t0).unwrap();
+        bans.ban(one, Duration::from_secs(600), "the ringleader", t0, Existing::Replace).unwrap();
         assert_eq!(refused("203.0.113.9").as_deref(), Some("the ringleader"));
         assert_eq!(refused("203.0.113.10").as_deref(), Some("bots"));
-        let by_name = bans.ban(BanTarget::Name("x".into()), Duration::from_secs(900), "n", t0);
+        let by_name = bans.ban(
+            BanTarget::Name("x".into()),
+            Duration::from_secs(900),
+            "n",
+            t0,
+            Existing::Replace,
+        );
         assert_eq!(by_name.map(|b| b.remaining_secs), Ok(900));
         assert_eq!(refused("203.0.113.9").as_deref(), Some("n"), "its name's ban ends last");
         // An address of a network names the network's ban.
@@ -1565,11 +1739,46 @@ mod tests {
     }
 
     #[test]
+    fn a_running_ban_is_not_shortened_unless_replaced_on_purpose() {
+        let bans = Bans::default();
+        let t0 = Instant::now();
+        let target = BanTarget::Name("griefer".into());
+        let year = Duration::from_secs(365 * 86_400);
+        bans.ban(target.clone(), year, "cheater", t0, Existing::Refuse).unwrap();
+        let refused = bans.ban(target.clone(), Duration::from_secs(5), "", t0, Existing::Refuse);
+        let Err(refused @ BanRefused::Running(_)) = refused else { panic!("{refused:?}") };
+        assert_eq!(
+            refused.to_string(),
+            "griefer is banned already, for 365 more days (cheater): send \"replace\": true to \
+             set this ban instead, or lift that one first"
+        );
+        // A kick's shorter ban keeps the longer one, and says so.
+        let kept =
+            bans.ban(target.clone(), Duration::from_secs(60), "spam", t0, Existing::KeepLonger);
+        assert_eq!(
+            kept.map(|b| (b.remaining_secs, b.reason)),
+            Ok((year.as_secs(), "cheater".into()))
+        );
+        let longer = year + Duration::from_secs(1);
+        let kept = bans.ban(target.clone(), longer, "worse", t0, Existing::KeepLonger);
+        assert_eq!(kept.map(|b| b.reason), Ok("worse".into()), "a longer one replaces it");
+        let replaced = bans.ban(target.clone(), Duration::from_secs(5), "", t0, Existing::Replace);
+        assert_eq!(replaced.map(|b| b.remaining_secs), Ok(5));
+        assert_eq!(
+            bans.check("192.0.2.1".parse().unwrap(), "griefer", t0).unwrap().remaining_secs,
+            5
+        );
+        // One that ended is no obstacle.
+        let later = t0 + Duration::from_secs(6);
+        assert!(bans.ban(target, Duration::from_secs(9), "", later, Existing::Refuse).is_ok());
+    }
+
+    #[test]
     fn an_operators_file_names_each_token_and_says_which_line_is_wrong() {
-        let file = "# the team\n\nalice   s3cret-alice\n  bob\ts3cret bob  \n";
+        let file = "# the team\n\nalice   s3cret-alice\n  bob\ts3cret-bob  \n";
         let team = OperatorTokens::parse(file).expect("a team");
         let read: Vec<(&str, &str)> = team.iter().collect();
-        assert_eq!(read, [("alice", "s3cret-alice"), ("bob", "s3cret bob")]);
+        assert_eq!(read, [("alice", "s3cret-alice"), ("bob", "s3cret-bob")]);
         assert_eq!(format!("{team:?}"), r#"["alice", "bob"]"#, "no token in Debug");
         for (bad, says) in [
             ("", "names no operator"),
@@ -1579,10 +1788,44 @@ mod tests {
             (&format!("{} t1", "a".repeat(33)), "is not an operator's name"),
             ("alice t1\n\nalice t2", "line 3: alice is named twice"),
             ("alice t1\nbob t1", "line 2: bob's token is another operator's too"),
+            ("dan t1 # on trial", "line 1: dan's token has a space in it"),
         ] {
             let why = OperatorTokens::parse(bad).expect_err(bad);
             assert!(why.contains(says), "{bad:?}: {why}");
         }
+    }
+
+    #[test]
+    fn a_sighup_reads_the_operators_again_and_a_bad_file_changes_nothing() {
+        let dir = std::env::temp_dir().join(format!("tickwire-ops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("operators");
+        let path = file.to_str().unwrap();
+        std::fs::write(&file, "alice a-token\n").unwrap();
+        let mut config = crate::config::ServerConfig::default();
+        config.admin_token = Some(crate::config::Secret(" solo ".into()));
+        config.admin_tokens = Some(OperatorTokens::read(path).unwrap());
+        let operators = Operators::of(&config);
+        assert_eq!(operators.find("a-token").as_deref(), Some("alice"));
+        assert_eq!(operators.find("solo").as_deref(), Some("admin"));
+        assert_eq!(operators.find("a-token "), None);
+        // Alice leaves, Bob joins.
+        std::fs::write(&file, "bob b-token\n").unwrap();
+        assert_eq!(operators.reload(&config), Ok(Some(vec!["admin".into(), "bob".into()])));
+        assert_eq!(operators.find("a-token"), None);
+        assert_eq!(operators.find("b-token").as_deref(), Some("bob"));
+        // A file that does not read, or clashes with --admin-token, leaves them as they were.
+        for bad in ["bob\n", "admin x-token\n", "carol solo\n"] {
+            std::fs::write(&file, bad).unwrap();
+            assert!(operators.reload(&config).is_err(), "{bad}");
+            assert_eq!(operators.names(), ["admin", "bob"], "{bad}");
+        }
+        // Without --admin-tokens there is nothing to read.
+        assert_eq!(
+            Operators::of(&config).reload(&crate::config::ServerConfig::default()),
+            Ok(None)
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -1638,7 +1881,7 @@ mod tests {
         assert_eq!(v6.field(), "a:2001:db8::/64");
         assert_eq!(BanTarget::from_field("x:1"), None);
         // Made here a moment ago and not listed yet: kept; listed ones are new here.
-        bans.ban(ada.clone(), Duration::from_secs(60), "here", t0).unwrap();
+        bans.ban(ada.clone(), Duration::from_secs(60), "here", t0, Existing::Replace).unwrap();
         let listed =
             vec![(v6.clone(), in_ms(600), "spam".to_owned()), (ada.clone(), 1, "over".into())];
         let added = bans.merge_fleet(listed.clone(), t0);
@@ -1657,7 +1900,7 @@ mod tests {
         assert!(bans.merge_fleet(vec![], t0).is_empty());
         assert_eq!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0), None);
         // One whose write failed holds here for the grace only.
-        bans.ban(ada.clone(), Duration::from_secs(60), "here", t0).unwrap();
+        bans.ban(ada.clone(), Duration::from_secs(60), "here", t0, Existing::Replace).unwrap();
         assert!(bans.merge_fleet(vec![], t0).is_empty());
         assert_eq!(bans.list(t0).len(), 1);
         let later = t0 + UNWRITTEN_GRACE;

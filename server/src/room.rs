@@ -873,7 +873,9 @@ impl<G: Game> Room<G> {
                 let first = done.bans.len();
                 for target in targets {
                     // A full table bans nobody more; the removal stands.
-                    if let Ok(info) = self.ctx.bans.ban(target, *length, reason, now) {
+                    // A longer ban of the same target stands, and is the one the client is told.
+                    let keep = crate::moderation::Existing::KeepLonger;
+                    if let Ok(info) = self.ctx.bans.ban(target, *length, reason, now, keep) {
                         done.bans.push(info);
                     }
                 }
@@ -2653,10 +2655,11 @@ mod tests {
         let minute = Duration::from_secs(60);
         // As the fleet's directory names a network.
         let ada_net = BanTarget::from_field("a:203.0.113.0/24").expect("a network");
-        bans.ban(ada_net, minute * 10, "bot farm", t0).unwrap();
+        let replace = crate::moderation::Existing::Replace;
+        bans.ban(ada_net, minute * 10, "bot farm", t0, replace).unwrap();
         let elsewhere = BanTarget::Address(AddressKey::of("192.0.2.1".parse().unwrap()));
-        bans.ban(elsewhere, minute, "someone else", t0).unwrap();
-        bans.ban(BanTarget::Name("bob".into()), minute * 120, "cheating", t0).unwrap();
+        bans.ban(elsewhere, minute, "someone else", t0, replace).unwrap();
+        bans.ban(BanTarget::Name("bob".into()), minute * 120, "cheating", t0, replace).unwrap();
         let message = KickText::new();
         let (reply, mut answer) = oneshot::channel();
         room.handle(RoomCommand::Remove { who: Removal::Banned, message, ban: None, reply }, t0);

@@ -301,6 +301,9 @@ async fn serve(
             crate::auth::MIN_SECRET_BYTES
         );
     }
+    if ctx.config.admin_token.is_some() && ctx.config.moderation_token().is_none() {
+        warn!("--admin-token is blank: it lets no operator in");
+    }
     for (operator, token) in ctx.config.operators() {
         if crate::auth::is_weak_secret(token) {
             warn!(
@@ -801,8 +804,9 @@ async fn refuse_plain_http(mut stream: TcpStream) {
     crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
-/// Listens for SIGHUP until shutdown (Unix; elsewhere nothing): with TLS each one reloads the
-/// certificate files, without there is nothing to reload and it is only logged. Installed
+/// Listens for SIGHUP until shutdown (Unix; elsewhere nothing): each one reloads the TLS
+/// certificate files and the operators' tokens (`--admin-tokens`), those there are; without
+/// either there is nothing to reload and it is only logged. Installed
 /// whether or not the server serves TLS: SIGHUP's default action ends the process at once,
 /// with no drain and no 1001, and a service manager's reload (`systemctl reload`, a stray
 /// `kill -HUP`) must not do that.
@@ -822,15 +826,33 @@ fn listen_for_sighup(certificates: Option<Arc<Certificates>>, ctx: &Arc<ServerCo
         ctx.tasks.spawn(async move {
             loop {
                 tokio::select! {
-                    _ = hangups.recv() => match certificates.as_deref().map(Certificates::reload) {
-                        Some(Ok(())) => info!("SIGHUP: TLS certificate reloaded"),
-                        Some(Err(e)) => error!(
-                            error = %e,
-                            "SIGHUP: TLS certificate not reloaded; keeping the previous one"
-                        ),
-                        None => info!("SIGHUP: nothing to reload (no --tls-cert); serving on"),
-                    },
+                    _ = hangups.recv() => {}
                     _ = crate::connection::shutdown_signal(&ctx_task) => return,
+                }
+                let tls = certificates.as_deref().map(Certificates::reload);
+                match &tls {
+                    Some(Ok(())) => info!("SIGHUP: TLS certificate reloaded"),
+                    Some(Err(e)) => error!(
+                        error = %e,
+                        "SIGHUP: TLS certificate not reloaded; keeping the previous one"
+                    ),
+                    None => {}
+                }
+                let operators = ctx_task.operators.reload(&ctx_task.config);
+                match &operators {
+                    Ok(Some(names)) => {
+                        info!(?names, "SIGHUP: operators' tokens reloaded (--admin-tokens)")
+                    }
+                    Err(e) => error!(
+                        error = %e,
+                        "SIGHUP: operators' tokens not reloaded; keeping the previous ones"
+                    ),
+                    Ok(None) => {}
+                }
+                if tls.is_none() && matches!(operators, Ok(None)) {
+                    info!(
+                        "SIGHUP: nothing to reload (no --tls-cert, no --admin-tokens); serving on"
+                    );
                 }
             }
         });

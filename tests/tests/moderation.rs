@@ -108,7 +108,7 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
 
     // Muted: Bob's lines reach nobody, until the mute is lifted.
     let bob_id = bob.welcome.player_id;
-    let mute = format!(r#"{{"player": {}, "for": "10m"}}"#, bob_id.0);
+    let mute = format!(r#"{{"player": {}, "for": "10m", "reason": "slurs"}}"#, bob_id.0);
     let (status, _, body) = admin(op, "POST", "/rooms/duel/mute", Some(TOKEN), &mute).await;
     assert_eq!(status, 200, "{body}");
     assert!(json(&body)["muted_secs"].as_u64().unwrap() > 590, "{body}");
@@ -198,6 +198,15 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     fan.wait_left(bob_id).await;
     let refused = refused_from(&server, "127.0.0.5", " BOB").await;
     refused.assert_is(1008, Some(KickReason::Removed), "cheating");
+    // Another operator's shorter ban does not undo it unawares; on purpose, it does.
+    let shorter = r#"{"name": "bob", "for": "5m", "reason": "spam"}"#;
+    let (status, _, body) = admin(op, "POST", "/bans", Some(TOKEN), shorter).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("bob is banned already, for 60 more minutes (cheating)"), "{body}");
+    let shorter = r#"{"name": "bob", "for": "2h", "reason": "cheating", "replace": true}"#;
+    let (status, _, body) = admin(op, "POST", "/bans", Some(TOKEN), shorter).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(json(&body)["ban"]["remaining_secs"], 7200);
 
     // A seat removed while its client was away: the client's resume is refused alike, not
     // given a fresh seat; without a ban, a new join is welcome.
@@ -308,11 +317,13 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
             format!("remove and ban ada (seat {ada_seat})"),
             "lift 127.0.0.2".into(),
             "ban bob".into(),
+            "ban bob".into(),
             format!("remove carl (seat {carl_seat})"),
             "ban 127.0.0.10/31".into(),
             "lift 127.0.0.10/31".into(),
         ]
     );
+    assert_eq!(actions.last().unwrap()["reason"], "slurs", "a mute's reason is logged");
     let first = &actions[actions.len() - 3];
     assert_eq!(first["operator"], "admin", "--admin-token's operator");
     assert_eq!(first["from"], "127.0.0.1");

@@ -1166,6 +1166,8 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     await page.check('#mod-keep');
     await page.click('#mod-unlock button[type=submit]');
     await page.waitForSelector('#mod-on:visible');
+    // On to where moderation starts: the room's "moderate".
+    await page.waitForFunction(() => /** @type {HTMLElement} */ (document.activeElement).dataset.focus === 'moderate:e2e-mod-dash');
     assert.equal(await page.isVisible('#mod-bans-empty'), true, 'no bans yet');
     // The room's seats, from its row of the rooms table.
     await page.click(`#rooms-body tr:has-text("${room}") button:text-is("moderate")`);
@@ -1247,11 +1249,21 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     await page.fill('#mod-ban-for', 'forever');
     await page.click('#mod-ban-submit');
     await page.waitForSelector('#mod-result.bad');
-    assert.match(await page.textContent('#mod-result') ?? '', /^`for`: `forever` is not a ban length/);
+    assert.match(await page.textContent('#mod-result') ?? '', /^`for`: `forever` is not a length/);
     await page.fill('#mod-ban-for', '2h');
     await page.click('#mod-ban-submit');
     await page.waitForSelector('#mod-bans-body tr:has-text("griefer")');
-    assert.equal(await page.textContent('#mod-result'), 'Banned name griefer for 2 h. Nobody seated here was covered.');
+    assert.equal(await page.textContent('#mod-result'), 'Banned name griefer for 2 h. Nobody seated on this node was covered.');
+    // Banned again, shorter: refused, saying what runs; the filter finds a ban among many.
+    await page.fill('#mod-ban-target', 'griefer');
+    await page.fill('#mod-ban-for', '5m');
+    await page.click('#mod-ban-submit');
+    await page.waitForSelector('#mod-result.bad');
+    assert.match(await page.textContent('#mod-result') ?? '', /^griefer is banned already, for 2 more hours: send "replace": true/);
+    await page.fill('#mod-bans-filter', 'nobody');
+    await page.waitForSelector('#mod-bans-note:has-text("None of the 1 bans matches the filter.")');
+    await page.fill('#mod-bans-filter', 'GRIEF');
+    await page.waitForSelector('#mod-bans-body tr:has-text("griefer")');
     // Kept through a reload, as asked; a kept token the server refuses is forgotten, saying so.
     await page.reload();
     await page.waitForSelector('#mod-bans-body tr:has-text("griefer")');
@@ -1272,8 +1284,9 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'mod-token');
     assert.ok(await page.locator(`#rooms-body tr:has-text("${room}")`).count() === 1, 'the room is still listed');
     assert.equal(await page.locator('#rooms-body button:text-is("moderate")').count(), 0, 'nothing to moderate while locked');
-    // The browser logs each refused request (the wrong tokens' 401s, the bad length's 400).
-    assert.deepEqual(errors.filter((e) => !/status of 40[01] \(/.test(e)), []);
+    // The browser logs each refused request (the wrong tokens' 401s, the bad length's 400, the
+    // second ban's 409).
+    assert.deepEqual(errors.filter((e) => !/status of 40[019] \(/.test(e)), []);
   } finally {
     await context.close();
     for (const c of [alice, mallory]) await c.leave();

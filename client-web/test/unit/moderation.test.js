@@ -122,7 +122,7 @@ test('outcomes name who, where, for how long, and keep what went only partly rig
   assert.equal(banned.text, 'Removed Alice (seat 3) from arena-1. Banned 127.0.0.2 and alice for 1 h. The ban also removed Alice (seat 1) in duel.');
   assert.match(banned.warning, /did not answer .*: busy\. banned on this node only/);
   const ban = banOutcome({ ban: { name: 'griefer', reason: '', until_unix_ms: 0, remaining_secs: 600 }, removed: [], unanswered: [] });
-  assert.deepEqual(ban, { text: 'Banned name griefer for 10 min. Nobody seated here was covered.', warning: '' });
+  assert.deepEqual(ban, { text: 'Banned name griefer for 10 min. Nobody seated on this node was covered.', warning: '' });
   const covered = banOutcome({ ban: { address: '127.0.0.2', reason: '', until_unix_ms: 0, remaining_secs: 60 }, removed: [ALICE], unanswered: [] });
   assert.equal(covered.text, 'Banned address 127.0.0.2 for 1 min. Removed Alice (seat 3) in arena-1.');
   assert.match(muteOutcome({ ...ALICE, muted_secs: 300 }).text, /^Muted Alice \(seat 3\) for 5 min: .* not told/);

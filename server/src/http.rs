@@ -119,24 +119,21 @@ impl Routes {
 
     /// The public listener's router; `/metrics` only when there is no admin listener.
     fn public(self, ctx: Arc<ServerContext>, with_metrics: bool) -> Router {
-        let public =
-            Router::new()
-                .merge(self.dashboard(web::DashboardLinks::public(
-                    with_metrics,
-                    ctx.config.moderation_on(),
-                )))
-                .merge(self.game_pages)
-                .merge(self.operator_pages)
-                .merge(self.stats)
-                .merge(crate::fallback::router(&ctx))
-                .route("/invite", get(lan::invite_json))
-                .route("/invite.svg", get(lan::invite_svg))
-                .route("/ws", get(game_upgrade).fallback(upgrade_wrong_method))
-                .route("/echo", get(echo_upgrade).fallback(upgrade_wrong_method))
-                .route("/livez", get(livez))
-                .route("/healthz", get(healthz))
-                .route("/rooms", get(rooms))
-                .route("/nodes", get(nodes));
+        let links = web::DashboardLinks::public(with_metrics, ctx.config.moderation_on());
+        let public = Router::new()
+            .merge(self.dashboard(links))
+            .merge(self.game_pages)
+            .merge(self.operator_pages)
+            .merge(self.stats)
+            .merge(crate::fallback::router(&ctx))
+            .route("/invite", get(lan::invite_json))
+            .route("/invite.svg", get(lan::invite_svg))
+            .route("/ws", get(game_upgrade).fallback(upgrade_wrong_method))
+            .route("/echo", get(echo_upgrade).fallback(upgrade_wrong_method))
+            .route("/livez", get(livez))
+            .route("/healthz", get(healthz))
+            .route("/rooms", get(rooms))
+            .route("/nodes", get(nodes));
         // The operators' routes go where the operators are: with `/metrics`.
         let public = if with_metrics {
             public.route("/metrics", get(metrics)).merge(crate::moderation::router(&ctx))
@@ -210,7 +207,7 @@ async fn not_found() -> (StatusCode, &'static str) {
 async fn admin_not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: the admin listener serves /metrics, /livez, /healthz, /stats, /rooms, /nodes, /dashboard and, with --admin-token, /bans, /moderation/log and /rooms/ROOM/seats, /kick and /mute (the game is on the public port)\n",
+        "not found: the admin listener serves /metrics, /livez, /healthz, /stats, /rooms, /nodes, /dashboard and, with an operator's token (--admin-token or --admin-tokens), /bans, /moderation/log and /rooms/ROOM/seats, /kick and /mute (the game is on the public port)\n",
     )
 }
 

@@ -1294,7 +1294,7 @@ async fn set_mute(
     reason: &str,
 ) -> Result<Response, Refusal> {
     let command = |reply| RoomCommand::Mute { player: PlayerId(player), until, reply };
-    let Some(seat) = ask_room(ctx, room, command).await? else {
+    let Some((seat, was_muted)) = ask_room(ctx, room, command).await? else {
         return Err(text(
             StatusCode::NOT_FOUND,
             format!("no seat {player} in room {room} (GET /rooms/{room}/seats lists them)"),
@@ -1304,6 +1304,8 @@ async fn set_mute(
         Some(secs) => {
             info!(by = %operator, room = %room, player, name = %seat.name, secs, "an operator muted a seat")
         }
+        // Lifting no mute changes nothing, and is not an action to log.
+        None if !was_muted => return Ok(Json(seat).into_response()),
         None => {
             info!(by = %operator, room = %room, player, name = %seat.name, "an operator lifted a mute")
         }

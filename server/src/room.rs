@@ -102,8 +102,9 @@ pub enum RoomCommand {
         player: PlayerId,
         /// When it may speak again; `None` lifts the mute now.
         until: Option<Instant>,
-        /// The seat as it now is; `None` when there is no such seat.
-        reply: oneshot::Sender<Option<SeatInfo>>,
+        /// The seat as it now is, and whether it was muted before; `None` when there is no
+        /// such seat.
+        reply: oneshot::Sender<Option<(SeatInfo, bool)>>,
     },
     /// The connection behind `link` ended.
     Leave {
@@ -785,14 +786,16 @@ impl<G: Game> Room<G> {
                     .send(self.seats.iter().map(|(&p, seat)| self.seat_info(p, seat)).collect());
             }
             RoomCommand::Mute { player, until, reply } => {
-                let found = match self.seats.get_mut(&player) {
+                let was_muted = match self.seats.get_mut(&player) {
                     Some(seat) => {
+                        let was = seat.muted_until.is_some_and(|end| end > now);
                         seat.muted_until = until;
-                        true
+                        Some(was)
                     }
-                    None => false,
+                    None => None,
                 };
-                let _ = reply.send(found.then(|| self.seat_info(player, &self.seats[&player])));
+                let seat = |was| (self.seat_info(player, &self.seats[&player]), was);
+                let _ = reply.send(was_muted.map(seat));
             }
             RoomCommand::Remove { who, message, ban, reply } => {
                 let _ = reply.send(self.remove(&who, message, ban.as_ref(), now));
@@ -2746,7 +2749,7 @@ mod tests {
         let mute = |room: &mut Room<Arena>, until| {
             let (reply, mut answer) = oneshot::channel();
             room.handle(RoomCommand::Mute { player: eve_id, until, reply }, t0);
-            answer.try_recv().unwrap().expect("eve's seat")
+            answer.try_recv().unwrap().expect("eve's seat").0
         };
         let chat = |room: &mut Room<Arena>, line: &str, at| {
             let text = ChatText::truncated(line);

@@ -176,7 +176,8 @@ const LATE_WAKE_GRACE_MS = 1000;
  * would take the seat back and forth) and `Removed` (an operator removed this client or bans it
  * for a while: the seat is gone, a banned client is refused alike, and the message, which says
  * which and why, is for the person to read and decide on; PROTOCOL.md 5). (`Full` only on a
- * first join: see {@link Session#handleClose}.) */
+ * first join, and `ResumeRejected` only without a token to drop: see
+ * {@link Session#handleClose}.) */
 /** @type {Set<string>} */
 const FATAL_KICKS = new Set(['VersionMismatch', 'BadHello', 'MalformedMessage', 'Full', 'ResumeRejected', 'RateLimited', 'Replaced', 'Removed']);
 /**
@@ -500,7 +501,13 @@ export class Session {
       // A full room ends a first join; a resume is retried: the seat may still be held (a
       // fleet node that does not find it answers `Full` too, PROTOCOL.md 7.5).
       const resuming = kick.reason === 'Full' && this.resumeToken !== null;
-      if (FATAL_KICKS.has(kick.reason) && !resuming) return this.fail(kick, now);
+      if (kick.reason === 'ResumeRejected' && this.resumeToken !== null) {
+        // A token of another role's seat (one an application kept from another session): the
+        // next attempt joins afresh without it, as the Rust client does (`Retry::Fresh`).
+        this.resumeToken = null;
+      } else if (FATAL_KICKS.has(kick.reason) && !resuming) {
+        return this.fail(kick, now);
+      }
     } else if (FATAL_CODES.has(code) && !(kick instanceof DecodeError)) {
       return this.fail(new ConnectionClosedError(code, reason, false), now);
     }

@@ -192,8 +192,34 @@ test('an abnormal close reconnects with growing backoff and resumes with the tok
   assert.equal(s.pollTimeout(), 7150 + 100, 'a success resets the backoff');
 });
 
+test('a resume token of another role\'s seat is dropped, and the next attempt joins afresh', () => {
+  const s = new Session({ name: 'ada', role: 'Spectator', resumeToken: token, random: () => 0.5, reconnect: { initialDelayMs: 100, jitter: 0 } });
+  s.connect(0);
+  s.handleOpen(0);
+  const hello = drain(s).sent[0];
+  assert.deepEqual(hello.type === 'Hello' && hello.resume, token);
+  s.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'ResumeRejected', message: 'that seat is a player\'s' }), 5);
+  s.handleClose(1008, 'that seat is a player\'s', true, 6);
+  assert.equal(s.state, 'reconnecting');
+  assert.equal(s.resumeToken, null);
+  s.handleTimeout(/** @type {number} */ (s.pollTimeout()));
+  assert.deepEqual(drain(s).actions, [{ type: 'open' }]);
+  s.handleOpen(200);
+  const fresh = drain(s).sent[0];
+  assert.equal(fresh.type === 'Hello' && fresh.resume, null, 'no token: a fresh seat');
+  s.handleMessage(welcome({ role: 'Spectator' }), 210);
+  assert.equal(s.state, 'joined');
+});
+
 test('fatal kicks fail the session; going-away kicks retry', () => {
-  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['ResumeRejected', 1008], ['BadHello', 1002], ['Removed', 1008]])) {
+  // (`ResumeRejected` without a token to drop is the server's mistake: not retried.)
+  const noToken = new Session({ name: 'ada', room: 'r1', random: () => 0.5 });
+  noToken.connect(0);
+  noToken.handleOpen(0);
+  noToken.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'ResumeRejected', message: 'no' }), 1);
+  noToken.handleClose(1008, 'no', true, 2);
+  assert.equal(noToken.state, 'failed');
+  for (const [reason, code] of /** @type {[string, number][]} */ ([['RateLimited', 1008], ['Replaced', 1008], ['BadHello', 1002], ['Removed', 1008]])) {
     const s = joined();
     s.handleMessage(encodeServerMessage({ type: 'Kick', reason: /** @type {any} */ (reason), message: 'no' }), 10);
     s.handleClose(code, 'no', true, 11);

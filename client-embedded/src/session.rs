@@ -455,7 +455,9 @@ impl Session {
                 }
             }
             ControllerMessage::Kick(kick) => {
-                warn!("kicked: {}", crate::fmt::Dbg(&kick.reason));
+                // The server's words say what the reason cannot (how long a ban lasts, why a
+                // moderator acted): the serial log is all a board's owner reads.
+                warn!("kicked: {} ({})", crate::fmt::Dbg(&kick.reason), kick.message.as_str());
                 match kick.reason {
                     // The seat is gone: join afresh next time.
                     KickReason::ResumeRejected => self.token = None,

@@ -35,7 +35,10 @@
 //! 5. nothing stalled on QEMU's RX FIFO quirk (it drops a frame that does not fit, silently):
 //!    the driver's FIFO high-water mark, logged on the UART, stayed more than two full frames
 //!    below the FIFO's size, so no frame can have been dropped; no RX errors; no panic, no
-//!    watchdog reset.
+//!    watchdog reset;
+//! 6. an operator removes the controller (`POST /rooms/{room}/kick` with a reason): the client's
+//!    `kicked: Removed (...)` line carries the server's words, reason and all, as the boards'
+//!    READMEs tell their owners to look for.
 
 mod support;
 
@@ -329,6 +332,7 @@ async fn firmware_plays(image: &Path) {
     let server = listener.local_addr().unwrap();
     let mut config = ServerConfig::default();
     config.seed = Some(7);
+    config.admin_token = Some(tickwire_server::config::Secret(ADMIN_TOKEN.into()));
     assert_eq!(config.resume_grace, RESUME_GRACE);
     tokio::spawn(tickwire_server::run(listener, config, std::future::pending::<()>()));
     let proxy = Proxy::start_at(PROXY_ADDR.parse().unwrap(), server, false).await;
@@ -411,6 +415,39 @@ async fn firmware_plays(image: &Path) {
         !uart.iter().any(|l| ["PANIC", "HARD FAULT", "WATCHDOG"].iter().any(|w| l.contains(w)))
     );
     assert_eq!(uart.iter().filter(|l| l.contains("steering ship")).count(), 2, "two joins");
+
+    // 6. An operator removes the controller; its log says why, in the server's words.
+    let player = joined.split(" as player ").nth(1).and_then(|rest| rest.split(' ').next());
+    let player: u64 = player.and_then(|p| p.parse().ok()).expect("the client's player id");
+    let before_kick = board.lines();
+    let body = format!(r#"{{"player": {player}, "reason": "testing the kick line"}}"#);
+    let status = http_post(server, &format!("/rooms/{room}/kick"), &body).await;
+    assert_eq!(status, 200, "the kick was taken");
+    let (line, _) = board.wait_line("kicked: ", before_kick).await;
+    assert!(
+        line.contains("kicked: Removed (removed by the operator: testing the kick line)"),
+        "the kick's line names the reason and carries the server's words: {line}"
+    );
     assert!(board.qemu.try_wait().unwrap().is_none(), "QEMU still running");
-    println!("{} UART lines in {:?}", uart.len(), booted.elapsed());
+    println!("{} UART lines in {:?}", board.lines(), booted.elapsed());
+}
+
+/// The operators' token the test's server takes ([`ServerConfig::admin_token`]).
+const ADMIN_TOKEN: &str = "qemu-test-operator-token-0123456789abcdef";
+
+/// The status of `POST path` with a JSON body and the operators' token.
+async fn http_post(addr: SocketAddr, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+         Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok());
+    status.unwrap_or_else(|| panic!("an HTTP status line: {response}"))
 }

@@ -259,7 +259,6 @@ impl App for Gamepad {
             }
             Event::Feedback(f) => self.feedback(f),
             Event::Kicked(k) => {
-                warn!("the server says: {}", k.message.as_str());
                 if k.reason.is_refusal() {
                     self.set_status(Status { kicked: true, ..self.status });
                 }

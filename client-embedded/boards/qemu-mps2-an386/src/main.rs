@@ -219,8 +219,8 @@ impl App for Gamepad {
                 }
                 self.rumbling = rumbling;
             }
-            Event::Kicked(kick) => warn!("the server says: {}", kick.message.as_str()),
-            Event::Disconnected { .. } => {}
+            // The client logs a kick with the server's words itself.
+            Event::Kicked(_) | Event::Disconnected { .. } => {}
         }
     }
 }

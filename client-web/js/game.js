@@ -391,11 +391,18 @@ export class Game {
     $('#failure-retry').addEventListener('click', () => this.rejoin(), opts);
     $('#failure-watch').addEventListener('click', () => this.watchInstead(), opts);
     $('#failure-lobby').addEventListener('click', () => this.exit(), opts);
-    window.addEventListener('pagehide', () => this.client.leave(), opts);
+    // Whether the page was playing when it was hidden, rather than showing how its session
+    // ended (a removal, a full room, another protocol version, a server that stayed away).
+    let leftPlaying = false;
+    window.addEventListener('pagehide', () => {
+      leftPlaying = $('#failure').hidden;
+      this.client.leave();
+    }, opts);
     // Back from the back/forward cache: the page gave its seat up when it was hidden (above),
-    // and its session has ended; without this it would show a frozen room for good.
-    // Not after an operator removed the player (or bans it): that page keeps saying so.
-    window.addEventListener('pageshow', (e) => { if (e.persisted && !this.removed()) this.rejoin(); }, opts);
+    // and its session has ended; without this it would show a frozen room for good. A page
+    // that was showing a failure shows it still, with its own ways on (after a removal, only
+    // the lobby): joining again unasked would defy an operator or meet the same refusal.
+    window.addEventListener('pageshow', (e) => { if (e.persisted && leftPlaying) this.rejoin(); }, opts);
     // A hidden tab stops drawing frames, so controls are no longer read: let go of the stick
     // rather than keep flying on whatever was held when the tab was switched.
     document.addEventListener('visibilitychange', () => {
@@ -404,15 +411,6 @@ export class Game {
         this.client.setInput({ x: 0, y: 0, buttons: 0 });
       }
     }, opts);
-  }
-
-  /**
-   * Whether the session ended with an operator's removal or ban (`Removed`): the seat is gone,
-   * and only the person decides to join again, from the lobby (PROTOCOL.md 5).
-   */
-  removed() {
-    const error = this.client.session.error;
-    return error instanceof KickedError && error.reason === 'Removed';
   }
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */

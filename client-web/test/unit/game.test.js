@@ -331,6 +331,7 @@ test('after quick play, "Try again" and a page restored from the cache join the 
   t.after(() => game.exit());
   game.onWelcome(welcome(4));
   document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
+  window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
   window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
   assert.deepEqual(asked, [null, 'room-4', 'room-4'], 'matchmaking once, then the room the URL names');
 });
@@ -444,6 +445,43 @@ test('a full room offers to watch it instead, and does, as a spectator of the sa
   assert.equal(watch.hidden, true);
 });
 
+test('a page restored from the back/forward cache joins again only if it was playing: a failure it showed stays, with its ways on', (t) => {
+  let clients = 0;
+  class Counted extends TestGame {
+    createClient() {
+      clients += 1;
+      return super.createClient();
+    }
+  }
+  const game = new Counted({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+  t.after(() => game.exit());
+  game.onWelcome(welcome(1));
+  const hideAndRestore = () => {
+    window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
+    window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
+  };
+  // Playing when hidden: the seat was given up, so the restored page joins again.
+  hideAndRestore();
+  assert.equal(clients, 2, 'joined again');
+  assert.equal(document.querySelector('#failure').hidden, true);
+  // Hidden while saying the room is full: the restored page says it still, and joins nothing
+  // (its "Try again" and "Watch instead" are there for the player to choose).
+  game.onFailure(new KickedError('Full', 'room is full', 1013));
+  hideAndRestore();
+  assert.equal(clients, 2, 'no new client after a failure');
+  assert.equal(document.querySelector('#failure').hidden, false);
+  assert.equal(document.querySelector('#failure-retry').hidden, false);
+  // So does one that gave up on an unreachable server.
+  game.onFailure(new UnreachableError(1006, 'ws: closed with 1006', 6));
+  hideAndRestore();
+  assert.equal(clients, 2);
+  // Until the player tries again and plays on: then a restore joins again.
+  document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
+  assert.equal(clients, 3);
+  hideAndRestore();
+  assert.equal(clients, 4);
+});
+
 test('after a removal by an operator the page goes back to the lobby only when asked: no "Try again", no rejoin on a restore', (t) => {
   let clients = 0;
   let exits = 0;
@@ -470,6 +508,7 @@ test('after a removal by an operator the page goes back to the lobby only when a
   // The message has the focus: an Enter that ends a chat line presses nothing.
   assert.deepEqual(focused, ['#failure-text']);
   // A page restored from the back/forward cache keeps saying so, and joins nothing.
+  window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
   window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
   assert.equal(clients, 1, 'no new client');
   assert.equal(document.querySelector('#failure').hidden, false);

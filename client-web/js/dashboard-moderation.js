@@ -68,6 +68,12 @@ export class ModerationPanel {
     this.choice = 0;
     /** @type {Set<string>} the actions under way, by their button's focus key */
     this.pending = new Set();
+    /**
+     * The ban the result line offers to make again (its Undo), and when it was lifted; null
+     * once the line says anything else.
+     * @type {{ ban: Ban, liftedAt: number } | null}
+     */
+    this.undoable = null;
   }
 
   /** Shows the panel as the server's marker says; unlocks at once with a kept token. */
@@ -102,6 +108,7 @@ export class ModerationPanel {
         ? '203.0.113.9 or 203.0.113.0/24'
         : 'a name (stops only the careless without join tokens)';
     });
+    $('#mod-result-undo').addEventListener('click', () => void this.undoLift());
     $('#mod-seats-filter').addEventListener('input', () => this.showSeats());
     $('#mod-bans-filter').addEventListener('input', () => this.showBans(this.bans));
     const token = this.kept.load();
@@ -533,8 +540,30 @@ export class ModerationPanel {
       await api.lift(ban);
       return { text: `Lifted the ban of ${kind} ${target}.`, warning: '' };
     });
+    if (!done) return;
+    // A lift takes no confirmation, so a slip is one click to mend: the same ban again, for
+    // what it had left, with its reason.
+    this.undoable = { ban, liftedAt: Date.now() };
+    const undo = $('#mod-result-undo');
+    undo.setAttribute('aria-label', `Undo: ban ${kind} ${target} again, for what it had left`);
+    undo.hidden = false;
     // Its row is gone, and the focus with it.
-    if (done && !$('#mod-bans-body').contains(document.activeElement)) $('#mod-bans-title').focus();
+    if (!$('#mod-bans-body').contains(document.activeElement)) $('#mod-bans-title').focus();
+  }
+
+  /** Makes the ban the last lift took away again, for the time it had left then. */
+  async undoLift() {
+    const lifted = this.undoable;
+    if (!lifted || this.pending.has('undo')) return;
+    const { ban, liftedAt } = lifted;
+    const [kind, target] = banTarget(ban);
+    const left = ban.remaining_secs - Math.floor((Date.now() - liftedAt) / 1000);
+    if (left < 1) {
+      this.sayLine(`The ban of ${kind} ${target} would have ended by now: nothing to undo.`, 'warn');
+      return;
+    }
+    await this.busy('undo', $('#mod-result-undo'),
+      (api) => api.ban({ kind, target, length: `${left}s`, reason: ban.reason }).then(banOutcome));
   }
 
   /**
@@ -573,6 +602,8 @@ export class ModerationPanel {
 
   /** @param {string} text @param {'' | 'warn' | 'bad'} tone */
   sayLine(text, tone) {
+    this.undoable = null;
+    $('#mod-result-undo').hidden = true;
     $('#mod-result').className = tone;
     $('#mod-result').textContent = text;
     // When, so that an operator coming back to the page knows how old the line is.

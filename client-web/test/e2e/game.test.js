@@ -748,6 +748,12 @@ test('the dashboard charts live, non-zero data', async () => {
   // clients tile's: the column says seats.
   assert.match(await page.textContent('table.rooms thead') ?? '', /seats.*of them controllers/);
   await page.screenshot({ path: shot('dashboard'), fullPage: true });
+  // On a phone (375 px) nothing makes the page scroll sideways: the charts shrink to the
+  // screen and a wide table scrolls within its panel.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.waitForFunction(() => document.documentElement.scrollWidth <= innerWidth, undefined, { timeout: 5000 }).catch(() => {});
+  const narrow = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: innerWidth }));
+  assert.ok(narrow.page <= narrow.screen, `at ${narrow.screen} px the page is ${narrow.page} px wide`);
   // The server restarts: the new process numbers its samples from 1 again and answers the
   // old process's `since` with nothing. The dashboard starts over with the new history.
   await page.route('**/stats*', async (route) => {
@@ -1243,6 +1249,15 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     assert.match(log[1], /admin \(127\.0\.0\.1\)removed and banned Alice \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\) for 10 min: “griefing”$/);
     assert.match(log[2], /removed <i>Mallory<\/i> \(seat \d+\) from e2e-mod-dash \(127\.0\.0\.1\): “spamming the chat”$/);
     assert.match(log.slice(3).join('|'), /unmuted Alice.*\|.*muted Alice \(seat \d+\) in e2e-mod-dash for 1 h/);
+    // A lift takes no confirmation but is one click to undo: the same ban, for what it had
+    // left, with its reason.
+    await page.click('#mod-result-undo');
+    await page.waitForSelector('#mod-bans-body tr:has-text("127.0.0.1")');
+    assert.match(await page.textContent('#mod-result') ?? '', /^Banned address 127\.0\.0\.1 for (9|10) min\./);
+    assert.match(await page.textContent('#mod-bans-body') ?? '', /address 127\.0\.0\.1\s*(9|10) min\s*griefing/);
+    assert.equal(await page.isHidden('#mod-result-undo'), true, 'nothing more to undo');
+    await page.click('#mod-bans-body tr:has-text("127.0.0.1") button:has-text("lift")');
+    await page.waitForSelector('#mod-bans-empty:visible');
     // A ban by name: a bad length is refused in the server's words, naming the field.
     await page.selectOption('#mod-ban-kind', 'name');
     await page.fill('#mod-ban-target', 'griefer');

@@ -743,10 +743,58 @@ pub fn validate_hello(hello: &Hello) -> Result<(), String> {
     Ok(())
 }
 
-/// A display name with control characters removed and whitespace trimmed.
+/// A display name as other players see it: [`clean_name_text`], cut to fit.
 pub fn clean_name(name: &Name) -> Name {
-    let cleaned: String = name.chars().filter(|c| !c.is_control()).collect();
-    Name::truncated(cleaned.trim())
+    Name::truncated(&clean_name_text(name))
+}
+
+/// A name without what would let it pass for another or for none: control characters,
+/// direction overrides and marks (a right-to-left override shows `\u{202e}nimda` as `admin`),
+/// invisible characters (zero-width spaces, soft hyphens, Hangul and Braille blanks) and tag
+/// characters outside a flag's sequence (which hide text); then trimmed. Joiners (U+200C,
+/// U+200D) stay: Persian and Indic names and emoji sequences need them. Moderation compares
+/// names without them ([`crate::moderation::name_key`]).
+pub fn clean_name_text(name: &str) -> String {
+    let mut cleaned = String::with_capacity(name.len());
+    // Inside a subdivision flag (U+1F3F4, tags, U+E007F cancel), whose tags are the flag's.
+    let mut flag = false;
+    for c in name.chars() {
+        let tag = ('\u{E0020}'..='\u{E007F}').contains(&c);
+        if tag && flag {
+            cleaned.push(c);
+            flag = c != '\u{E007F}';
+            continue;
+        }
+        flag = c == '\u{1F3F4}';
+        if !(tag || c.is_control() || hides(c)) {
+            cleaned.push(c);
+        }
+    }
+    cleaned.trim().to_owned()
+}
+
+/// Whether `c` changes how the text around it reads or shows nothing: the format characters
+/// (Unicode category Cf) other than the joiners, and the blanks that are letters or symbols.
+fn hides(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' // soft hyphen
+        | '\u{034F}' // combining grapheme joiner
+        | '\u{061C}' // Arabic letter mark
+        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
+        | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
+        | '\u{200B}' // zero-width space
+        | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
+        | '\u{202A}'..='\u{202E}' // embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{206F}' // isolates, deprecated format characters
+        | '\u{2800}' // Braille blank
+        | '\u{FEFF}' // zero-width no-break space (BOM)
+        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+        | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
+        | '\u{1D173}'..='\u{1D17A}' // musical format controls
+        | '\u{E0001}' // language tag
+    )
 }
 
 /// Seats the client in a room of this server (found or created as `hello` asks); on refusal
@@ -1278,6 +1326,37 @@ pub fn truncate_utf8(text: &mut String, max: usize) {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn a_name_loses_what_would_pass_it_for_another_or_for_none() {
+        // A right-to-left override shows this as "admin"; isolates and marks likewise.
+        assert_eq!(clean_name_text("\u{202e}nimda\u{202c}"), "nimda");
+        assert_eq!(clean_name_text("\u{2067}ada\u{2069}\u{200f}"), "ada");
+        // Invisible: nothing left to show, as an empty name.
+        assert_eq!(clean_name_text("\u{200b}\u{200b}\u{200b}"), "");
+        assert_eq!(clean_name_text("\u{3164}\u{2800} \u{115f}"), "");
+        assert_eq!(clean_name_text("ad\u{ad}min\u{feff}"), "admin");
+        assert_eq!(clean_name_text(" \tada\n "), "ada");
+        // Tag characters hide text ("ASCII smuggling"), except in a subdivision flag's sequence.
+        assert_eq!(clean_name_text("ada\u{e0068}\u{e0069}"), "ada");
+        let scotland = "\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}";
+        assert_eq!(clean_name_text(&format!("{scotland} ada")), format!("{scotland} ada"));
+        assert_eq!(
+            clean_name_text(&format!("{scotland}\u{e0061}")),
+            scotland,
+            "after its cancel tag"
+        );
+        // Joiners stay: Persian and Indic names and emoji sequences are spelt with them.
+        assert_eq!(
+            clean_name_text("\u{645}\u{6cc}\u{200c}\u{62e}"),
+            "\u{645}\u{6cc}\u{200c}\u{62e}"
+        );
+        let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+        assert_eq!(clean_name_text(family), family);
+        // Letters of every script are untouched.
+        assert_eq!(clean_name_text("Zoë 李 Ωμέγα"), "Zoë 李 Ωμέγα");
+        assert_eq!(clean_name(&Name::truncated("\u{202e}Ada")).as_str(), "Ada");
+    }
 
     /// Every connection's two tasks hold these futures from the upgrade to the close, so their
     /// size is memory per spectator (BENCHMARKS.md): the handshake, the fleet's admission, the

@@ -317,11 +317,16 @@ impl std::fmt::Display for AddressKey {
     }
 }
 
-/// How names compare for bans and removals: trimmed, without control characters (as the server
-/// cleans a `Hello`'s name), and in lower case, so `Ada` and `ada ` are one name.
+/// How names compare for bans and removals: cleaned as the server cleans a `Hello`'s name
+/// ([`crate::connection::clean_name_text`]), without joiners and variation selectors (which
+/// change how a name shows, not whose it is), and in lower case: `Ada`, `ada ` and `a\u{200d}da`
+/// are one name.
 pub fn name_key(name: &str) -> String {
-    let cleaned: String = name.chars().filter(|c| !c.is_control()).collect();
-    cleaned.trim().to_lowercase()
+    let cleaned = crate::connection::clean_name_text(name);
+    let visible = cleaned.chars().filter(|c| {
+        !matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+    });
+    visible.collect::<String>().to_lowercase()
 }
 
 /// What a ban refuses.
@@ -1582,6 +1587,12 @@ mod tests {
         )
         .unwrap();
         assert!(bans.check(ip, "ADA", t0).is_some(), "names compare as name_key does");
+        // Nothing invisible walks past a name ban: zero-width characters, joiners, marks,
+        // variation selectors.
+        for disguised in ["a\u{200b}da", "A\u{200d}DA", "\u{202e}ada", "ad\u{ad}a", "a\u{fe0f}da"] {
+            assert!(bans.check(ip, disguised, t0).is_some(), "{disguised:?}");
+        }
+        assert_eq!(bans.check(ip, "adda", t0), None, "another name");
         assert_eq!(bans.list(t0).len(), 1);
         assert!(bans.lift(&BanTarget::Name("ada".into()), t0).is_some());
         assert_eq!(bans.check(ip, "ada", t0), None);

@@ -757,6 +757,25 @@ fn protocol_md_examples_are_the_golden_bytes() {
     assert!(shown.len() >= 12, "PROTOCOL.md shows only {} checked examples", shown.len());
 }
 
+/// The version PROTOCOL.md and SECURITY.md tell a client to send is the one the server speaks:
+/// a client written from the documents alone is otherwise refused at its first message.
+#[test]
+fn the_documents_state_the_protocol_version_spoken() {
+    let read = |name: &str| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let version = tickwire_shared::PROTOCOL_VERSION;
+    let protocol = read("PROTOCOL.md");
+    let hello_row = protocol.lines().find(|l| l.starts_with("| `version` | u16 |"));
+    let hello_row = hello_row.expect("PROTOCOL.md's Hello table has a `version` row");
+    assert!(hello_row.ends_with(&format!("| must be `{version}` |")), "{hello_row}");
+    assert!(protocol.contains(&format!("(its own version, {version})")), "PROTOCOL.md 7's refusal");
+    let security = read("SECURITY.md");
+    let limit_row = format!("| Protocol version in `Hello` | {version} |");
+    assert!(security.contains(&limit_row), "SECURITY.md's limits table: {limit_row}");
+}
+
 #[test]
 fn hex_lines_are_parsed_strictly() {
     assert_eq!(parse_hex_line("01 fc70110100   # seq 70000"), Ok(vec![1, 0xfc, 0x70, 0x11, 1, 0]));

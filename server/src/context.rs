@@ -123,6 +123,9 @@ struct Connections {
     /// New TCP connections per address, and per IPv6 /48 (see [`ServerContext::admit_tcp`]).
     opened: PerAddressRate,
     opened_by_site: PerAddressRate,
+    /// Seats waiting for a resume, by the address that dropped them (see
+    /// [`ServerContext::hold_seat`]).
+    held: PerAddress,
 }
 
 /// Who a client is for the per-address caps: its address (an IPv6 one's /64), and for IPv6
@@ -523,6 +526,18 @@ impl ServerContext {
         Ok(ConnectionPermit { ctx: self.clone(), keys })
     }
 
+    /// Counts a player's seat that lost its connection against the seats its address has
+    /// waiting for a resume: as many as it may hold sessions (`--max-connections-per-ip`, its
+    /// IPv6 /48 four times that). Past that, `None`: the seat ends at once. A seat held for a
+    /// resume outlives its connection, so without this cap one address that joins and drops in
+    /// a loop, one connection at a time, fills rooms, and the room limit, with seats nobody
+    /// will take back. A classroom behind one address whose Wi-Fi drops keeps every seat.
+    pub fn hold_seat(self: &Arc<Self>, ip: IpAddr) -> Option<HeldSeat> {
+        let keys = AddressKeys::of(ip);
+        let taken = lock(&self.connections).held.take(keys, self.config.max_connections_per_ip);
+        taken.then(|| HeldSeat { ctx: self.clone(), keys })
+    }
+
     /// Admits one accepted TCP connection from `ip`. Refused when that address already holds
     /// [`Self::tcp_limit_per_ip`] of them (one address must not be able to fill the server's
     /// connection slots), or opened as many in the last second (a connection that ends at
@@ -639,6 +654,20 @@ pub struct ConnectionPermit {
 pub struct TcpPermit {
     ctx: Arc<ServerContext>,
     keys: AddressKeys,
+}
+
+/// A seat waiting for a resume ([`ServerContext::hold_seat`]); dropping it (the seat resumed
+/// or ended) gives its address's place back.
+#[derive(Debug)]
+pub struct HeldSeat {
+    ctx: Arc<ServerContext>,
+    keys: AddressKeys,
+}
+
+impl Drop for HeldSeat {
+    fn drop(&mut self) {
+        lock(&self.ctx.connections).held.give_back(self.keys);
+    }
 }
 
 /// A place in `room` for one joiner, taken under the directory lock.

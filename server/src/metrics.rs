@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tickwire_shared::Role;
 
 /// Every reason [`Metrics::refused`] counts, present at 0 from the start.
-pub const REFUSAL_REASONS: [&str; 23] = [
+pub const REFUSAL_REASONS: [&str; 24] = [
     "accept_failed",
     "http_full",
     "tcp_per_ip",
@@ -36,6 +36,7 @@ pub const REFUSAL_REASONS: [&str; 23] = [
     "auth",
     "server_full",
     "per_ip",
+    "held_per_ip",
     "unknown_session",
     "post_rate",
     "post_too_large",
@@ -506,6 +507,8 @@ impl Metrics {
     ///   `shutting_down`;
     /// - a session of either transport: `auth`, `server_full`, `per_ip` (the address's, or
     ///   its IPv6 /48's, session cap);
+    /// - a dropped player's seat not kept for a resume: `held_per_ip` (its address has as many
+    ///   waiting as it may hold sessions; the seat ended at once);
     /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`,
     ///   and `hop` as for an upgrade;
     /// - moderation (`--admin-token`): `admin_auth` (no token, or a wrong one: 401).

@@ -482,6 +482,9 @@ struct Seat {
     link: Option<Arc<ClientLink>>,
     /// Set while the connection is gone and the seat waits for a resume.
     dropped_at: Option<Instant>,
+    /// Its place among the seats its address has waiting ([`ServerContext::hold_seat`]), set
+    /// with `dropped_at`.
+    held: Option<crate::context::HeldSeat>,
     last_input: InputSeq,
     history: History,
     last_feedback: Option<(ControllerFeedback, Instant)>,
@@ -968,6 +971,7 @@ impl<G: Game> Room<G> {
             *replaced = seat.link.replace(request.link.clone());
             seat.client = request.client;
             seat.dropped_at = None;
+            seat.held = None;
             seat.history.clear();
             seat.last_feedback = None;
             // The new connection numbers its inputs afresh.
@@ -1024,6 +1028,7 @@ impl<G: Game> Room<G> {
                 entity,
                 link: Some(request.link.clone()),
                 dropped_at: None,
+                held: None,
                 last_input: InputSeq(0),
                 history: History::default(),
                 last_feedback: None,
@@ -1184,14 +1189,25 @@ impl<G: Game> Room<G> {
         }
         seat.link = None;
         match how {
-            Departure::Dropped if seat.role.plays() => {
-                seat.dropped_at = Some(now);
-                // A dropped ship coasts with no thrust rather than holding the last input.
-                self.game.set_input(player, PlayerInput::default());
-                debug!(player = player.0, "dropped; seat kept for resume");
-            }
+            Departure::Dropped if seat.role.plays() => self.hold(player, now),
             _ => self.remove_seat(player),
         }
+    }
+
+    /// Keeps the seat of a player whose connection is gone for a resume, if its address may
+    /// have one more waiting ([`ServerContext::hold_seat`]); else the seat ends now.
+    fn hold(&mut self, player: PlayerId, now: Instant) {
+        let Some(seat) = self.seats.get_mut(&player) else { return };
+        let Some(held) = self.ctx.hold_seat(seat.client) else {
+            self.ctx.metrics.refused("held_per_ip");
+            self.remove_seat(player);
+            return;
+        };
+        seat.dropped_at = Some(now);
+        seat.held = Some(held);
+        // A dropped ship coasts with no thrust rather than holding the last input.
+        self.game.set_input(player, PlayerInput::default());
+        debug!(player = player.0, "dropped; seat kept for resume");
     }
 
     /// Empties the room of its seats, and their indexes with them.
@@ -1266,8 +1282,7 @@ impl<G: Game> Room<G> {
             });
         }
         if seat.role.plays() {
-            seat.dropped_at = Some(now);
-            self.game.set_input(player, PlayerInput::default());
+            self.hold(player, now);
         } else {
             self.remove_seat(player);
         }
@@ -2958,6 +2973,54 @@ mod tests {
         assert_eq!(seat.dropped_at, Some(t0), "still dropped, its grace running");
         let (_, again) = join(&mut room, Role::Player, Some(token), t0);
         assert_eq!(again.unwrap().player, player, "its owner still resumes it");
+    }
+
+    #[test]
+    fn an_address_keeps_as_many_seats_for_a_resume_as_it_may_hold_sessions() {
+        let mut room = room(|c| {
+            c.resume_grace = Duration::from_secs(10);
+            c.slow_client_timeout = Duration::from_secs(60);
+            c.max_connections_per_ip = 2;
+        });
+        let t0 = Instant::now();
+        let refused = |ctx: &ServerContext| {
+            let labels = crate::metrics::ReasonLabels { reason: "held_per_ip" };
+            ctx.metrics.refused.get_or_create(&labels).get()
+        };
+        let drop_seat = |room: &mut Room<Arena>, player, link: &Arc<ClientLink>, now| {
+            let command =
+                RoomCommand::Leave { player, link: link.clone(), how: Departure::Dropped };
+            room.handle(command, now);
+        };
+        let mut seats = Vec::new();
+        for _ in 0..3 {
+            let (link, joined) = join(&mut room, Role::Player, None, t0);
+            let token = welcome(&messages(&link).0).resume_token;
+            seats.push((joined.unwrap().player, link, token));
+        }
+        // Dropped one after another from one address: two wait, the third ends at once (so a
+        // loop of joins and drops cannot fill the room with seats nobody takes back).
+        drop_seat(&mut room, seats[0].0, &seats[0].1, t0);
+        drop_seat(&mut room, seats[1].0, &seats[1].1, t0);
+        assert_eq!((room.shared.players(), refused(&room.ctx)), (3, 0));
+        drop_seat(&mut room, seats[2].0, &seats[2].1, t0);
+        assert_eq!(room.shared.players(), 2, "the third seat ended");
+        assert!(!room.seats.contains_key(&seats[2].0));
+        assert_eq!(refused(&room.ctx), 1, "counted as refused, reason held_per_ip");
+        // A resume takes its seat back and frees its place: the next drop is kept again.
+        let (resumed, again) = join(&mut room, Role::Player, Some(seats[0].2), t0);
+        assert_eq!(again.unwrap().player, seats[0].0);
+        let (fresh_link, fresh) = join(&mut room, Role::Player, None, t0);
+        let fresh = fresh.unwrap().player;
+        drop_seat(&mut room, fresh, &fresh_link, t0);
+        assert_eq!(room.seats[&fresh].dropped_at, Some(t0), "kept: a place was free again");
+        // Seats whose grace ends give their places back too.
+        let t1 = t0 + Duration::from_secs(11);
+        room.tick(t1);
+        assert_eq!(room.shared.players(), 1, "the waiting seats ended");
+        drop_seat(&mut room, seats[0].0, &resumed, t1);
+        assert_eq!(room.seats[&seats[0].0].dropped_at, Some(t1), "kept after the others' grace");
+        assert_eq!(refused(&room.ctx), 1);
     }
 
     #[test]

@@ -776,6 +776,22 @@ fn the_documents_state_the_protocol_version_spoken() {
     assert!(security.contains(&limit_row), "SECURITY.md's limits table: {limit_row}");
 }
 
+/// Every reason `tickwire_refused_total` counts has its row in SECURITY.md's table of reasons,
+/// where an operator looks up what a graph's new series means.
+#[test]
+fn security_md_explains_every_refusal_reason() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../SECURITY.md");
+    let security = std::fs::read_to_string(path).expect("SECURITY.md exists");
+    let rows: Vec<&str> = security.lines().filter(|l| l.starts_with("| `")).collect();
+    for reason in tickwire_server::metrics::REFUSAL_REASONS {
+        let named = |row: &&str| {
+            let first = row.split('|').nth(1).unwrap_or_default();
+            first.split(',').any(|name| name.trim() == format!("`{reason}`"))
+        };
+        assert!(rows.iter().any(named), "SECURITY.md has no row for refusal reason {reason}");
+    }
+}
+
 #[test]
 fn hex_lines_are_parsed_strictly() {
     assert_eq!(parse_hex_line("01 fc70110100   # seq 70000"), Ok(vec![1, 0xfc, 0x70, 0x11, 1, 0]));

@@ -3,9 +3,11 @@
 //! game endpoint and invalid UTF-8 inside a fragmented text message on the echo; pings before
 //! the `Hello`, malformed `Hello`s, a forged fleet hop on a single server and, on the HTTP
 //! fallback, POST bodies that stall, drip or are longer than their Content-Length, and
-//! cross-site requests without an Origin. Every one gets its status or its close frame (never
-//! a reset that destroys it), and the bystanders keep receiving snapshots throughout. (A
-//! malformed record and an oversized POST are in `fallback.rs`, with their bystanders.)
+//! cross-site requests without an Origin; and joins dropped in a loop from one address (the
+//! seats it leaves waiting for a resume are capped). Every one gets its status or its close
+//! frame (never a reset that destroys it), and the bystanders keep receiving snapshots
+//! throughout. (A malformed record and an oversized POST are in `fallback.rs`, with their
+//! bystanders.)
 
 #[path = "support/fallback_client.rs"]
 mod fallback_client;
@@ -534,5 +536,52 @@ async fn malformed_hellos_get_bad_hello_and_their_close_codes() {
         }
     }
     load.kept_playing(&before, 30).await;
+    server.shutdown().await;
+}
+
+/// The players in room `room` as `GET /rooms` counts them (seats waiting for a resume too).
+async fn players_in(server: &TestServer, room: &str) -> u64 {
+    let (_, _, body) = server.get("/rooms").await;
+    let rooms: serde_json::Value = serde_json::from_str(&body).expect("GET /rooms answers JSON");
+    let listed = rooms.as_array().into_iter().flatten().find(|r| r["id"] == room);
+    listed.and_then(|r| r["players"].as_u64()).unwrap_or(0)
+}
+
+/// A peer that joins and drops in a loop, one connection at a time, keeps at most as many
+/// seats waiting for a resume as its address may hold sessions: it cannot fill a room, or the
+/// room limit, with seats nobody will take back, and others still get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_and_dropping_in_a_loop_keeps_no_more_seats_than_the_address_cap() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 4;
+    config.resume_grace = Duration::from_secs(60);
+    let server = TestServer::start(config).await;
+    for i in 0..12 {
+        // The server may not have counted the last connection out yet (429 meanwhile).
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let ws = loop {
+            let mut request = server.ws_url().into_client_request().unwrap();
+            let protocol = tickwire_shared::SUBPROTOCOL.parse().unwrap();
+            request.headers_mut().insert("Sec-WebSocket-Protocol", protocol);
+            if let Ok((ws, _)) = tokio_tungstenite::connect_async(request).await {
+                break ws;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "upgrade {i} refused for good");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let joined = try_join(ws, hello_in(Role::Player, &format!("ghost{i}"), "haunted")).await;
+        // Dropped without a close frame: a lost connection, whose seat may wait for a resume.
+        drop(joined.expect("joined"));
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.metric("tickwire_refused_total{reason=\"held_per_ip\"}").await < 8.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the drops past the cap were counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(players_in(&server, "haunted").await, 4, "four seats wait, the others ended");
+    // Another address still gets a seat, and the room says so.
+    let ws = open_from(server.addr, "127.0.0.2").await;
+    try_join(ws, hello_in(Role::Player, "someone", "haunted")).await.expect("a seat for others");
+    assert_eq!(players_in(&server, "haunted").await, 5);
     server.shutdown().await;
 }

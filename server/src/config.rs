@@ -117,8 +117,9 @@ pub struct ServerConfig {
     /// WebSocket sessions per client IP (an IPv6 client: per /64, what one host is given, and
     /// one /48, a site, holds four addresses' worth at most); beyond it upgrades get HTTP 429.
     /// It also sets the TCP connections an address may hold (twice this, plus 16) and open a
-    /// second (as many, at least 100, after a burst of twice that; SECURITY.md), and the
-    /// players' seats it may have waiting for a resume (past it, a dropped seat ends at once).
+    /// second (as many, at least 100, after a burst of twice that; SECURITY.md), the players'
+    /// seats it may have waiting for a resume (past it, a dropped seat ends at once), and the
+    /// new seats it may take a minute, after a burst of as many (past it, close 1013).
     /// Load tests from one machine need this raised.
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]

@@ -858,6 +858,12 @@ pub(crate) async fn join(
                 ));
                 return None;
             }
+            Ok(Ok(Err(e @ JoinRefused::TooFast))) => {
+                ctx.metrics.refused("join_rate");
+                // A passing refusal: no `Kick` (which ends a first join), so clients retry.
+                link.close(close_only(close_code::TRY_AGAIN_LATER, e.to_string()));
+                return None;
+            }
             Ok(Ok(Err(JoinRefused::RoleMismatch))) => {
                 link.close(kick(
                     close_code::POLICY,

@@ -126,6 +126,8 @@ struct Connections {
     /// Seats waiting for a resume, by the address that dropped them (see
     /// [`ServerContext::hold_seat`]).
     held: PerAddress,
+    /// New players' and controllers' seats per address (see [`ServerContext::take_seat_join`]).
+    seat_joins: PerAddressRate,
 }
 
 /// Who a client is for the per-address caps: its address (an IPv6 one's /64), and for IPv6
@@ -536,6 +538,21 @@ impl ServerContext {
         let keys = AddressKeys::of(ip);
         let taken = lock(&self.connections).held.take(keys, self.config.max_connections_per_ip);
         taken.then(|| HeldSeat { ctx: self.clone(), keys })
+    }
+
+    /// Charges a new player's or controller's seat to its address: as many a minute as it may
+    /// hold sessions (`--max-connections-per-ip`: about one a second by default, more for a
+    /// load test that raised it), after a burst of as many (a classroom behind one address
+    /// joins at once). False when over. Every new seat is announced to its whole room
+    /// (`Event::Joined`, and `Left` when it goes, each a line in the browser game's chat and in
+    /// the log), so an address joining and leaving in a loop would fill every player's chat
+    /// with names of its choosing, past the chat limits. Resumes and spectators (counted, not
+    /// announced) are not charged.
+    pub fn take_seat_join(&self, ip: IpAddr, now: Instant) -> bool {
+        let address = AddressKeys::of(ip).address;
+        let burst = self.config.max_connections_per_ip;
+        let rate = (burst / 60).max(1);
+        lock(&self.connections).seat_joins.try_take(address, rate, burst, now)
     }
 
     /// Admits one accepted TCP connection from `ip`. Refused when that address already holds

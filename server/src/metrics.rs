@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tickwire_shared::Role;
 
 /// Every reason [`Metrics::refused`] counts, present at 0 from the start.
-pub const REFUSAL_REASONS: [&str; 24] = [
+pub const REFUSAL_REASONS: [&str; 25] = [
     "accept_failed",
     "http_full",
     "tcp_per_ip",
@@ -37,6 +37,7 @@ pub const REFUSAL_REASONS: [&str; 24] = [
     "server_full",
     "per_ip",
     "held_per_ip",
+    "join_rate",
     "unknown_session",
     "post_rate",
     "post_too_large",
@@ -509,6 +510,8 @@ impl Metrics {
     ///   its IPv6 /48's, session cap);
     /// - a dropped player's seat not kept for a resume: `held_per_ip` (its address has as many
     ///   waiting as it may hold sessions; the seat ended at once);
+    /// - a `Hello` for a new player's or controller's seat over its address's rate:
+    ///   `join_rate` (close 1013);
     /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`,
     ///   and `hop` as for an upgrade;
     /// - moderation (`--admin-token`): `admin_auth` (no token, or a wrong one: 401).

@@ -226,6 +226,10 @@ pub enum JoinRefused {
     /// The room is closing; the caller asks the directory again.
     #[error("room is closing")]
     Closing,
+    /// The client's address took new seats faster than it may
+    /// ([`ServerContext::take_seat_join`]); it may retry in a few seconds (1013).
+    #[error("too many new seats from this address; try again in a few seconds")]
+    TooFast,
 }
 
 /// The room's answer to a join.
@@ -913,7 +917,7 @@ impl<G: Game> Room<G> {
     ) {
         let link = request.link.clone();
         let mut replaced = None;
-        let joined = self.join(request, &mut replaced);
+        let joined = self.join(request, &mut replaced, now);
         let resumed = joined.as_ref().ok().filter(|joined| joined.resumed).map(|j| j.player);
         match send(joined) {
             Ok(()) => {
@@ -960,6 +964,7 @@ impl<G: Game> Room<G> {
         &mut self,
         request: JoinRequest,
         replaced: &mut Option<Arc<ClientLink>>,
+        now: Instant,
     ) -> Result<Joined, JoinRefused> {
         if let Some(token) = request.resume
             && let Some(&player) = self.seat_of_token.get(&token)
@@ -988,6 +993,9 @@ impl<G: Game> Room<G> {
         };
         if !fits {
             return Err(JoinRefused::Full);
+        }
+        if request.role.plays() && !self.ctx.take_seat_join(request.client, now) {
+            return Err(JoinRefused::TooFast);
         }
         let player = self.allocate_player_id().ok_or(JoinRefused::Full)?;
         if request.role == Role::Spectator && !self.ctx.take_spectator_place() {
@@ -2022,14 +2030,27 @@ mod tests {
     }
 
     /// A room of `capacity` seats running `game`, with the default configuration.
+    /// The rooms' clients all join from [`LOCALHOST`], as many as a test needs, as from one
+    /// machine with its per-address caps raised.
+    const PER_IP: u32 = 1000;
+
     fn scripted_room(capacity: u16, game: Scripted) -> Room<Scripted> {
         let (_tx, rx) = watch::channel(false);
-        let ctx = ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, rx);
+        let config = ServerConfig {
+            seed: Some(3),
+            max_connections_per_ip: PER_IP,
+            ..ServerConfig::default()
+        };
+        let ctx = ServerContext::new(config, rx);
         Room::new(Arc::new(RoomShared::new(RoomName::truncated("t"), capacity)), ctx, game)
     }
 
     fn room(configure: impl FnOnce(&mut ServerConfig)) -> Room<Arena> {
-        let mut config = ServerConfig { seed: Some(3), ..ServerConfig::default() };
+        let mut config = ServerConfig {
+            seed: Some(3),
+            max_connections_per_ip: PER_IP,
+            ..ServerConfig::default()
+        };
         configure(&mut config);
         let (_tx, rx) = watch::channel(false);
         let ctx = ServerContext::new(config, rx);
@@ -2992,9 +3013,12 @@ mod tests {
                 RoomCommand::Leave { player, link: link.clone(), how: Departure::Dropped };
             room.handle(command, now);
         };
+        // A second apart: the address's new seats are held to a burst of two, then one a
+        // second (`take_seat_join`).
         let mut seats = Vec::new();
-        for _ in 0..3 {
-            let (link, joined) = join(&mut room, Role::Player, None, t0);
+        for second in 0..3 {
+            let at = t0 - Duration::from_secs(3 - second);
+            let (link, joined) = join(&mut room, Role::Player, None, at);
             let token = welcome(&messages(&link).0).resume_token;
             seats.push((joined.unwrap().player, link, token));
         }
@@ -3021,6 +3045,37 @@ mod tests {
         drop_seat(&mut room, seats[0].0, &resumed, t1);
         assert_eq!(room.seats[&seats[0].0].dropped_at, Some(t1), "kept after the others' grace");
         assert_eq!(refused(&room.ctx), 1);
+    }
+
+    #[test]
+    fn an_address_takes_new_seats_at_a_burst_then_one_a_second_but_resumes_and_watches_freely() {
+        let mut room = room(|c| {
+            c.resume_grace = Duration::from_secs(10);
+            c.max_connections_per_ip = 3;
+        });
+        let t0 = Instant::now();
+        let mut tokens = Vec::new();
+        for _ in 0..3 {
+            let (link, joined) = join(&mut room, Role::Player, None, t0);
+            tokens.push((
+                joined.unwrap().player,
+                link.clone(),
+                welcome(&messages(&link).0).resume_token,
+            ));
+        }
+        // Past the burst: refused for now (1013, and its Joined never reaches the room).
+        let (_, refused) = join(&mut room, Role::Controller, None, t0);
+        assert!(matches!(refused, Err(JoinRefused::TooFast)), "{refused:?}");
+        assert_eq!(room.shared.players(), 3);
+        // Not charged: a spectator (counted, not announced) and a resume.
+        assert!(join(&mut room, Role::Spectator, None, t0).1.is_ok());
+        let (player, link, token) = tokens[0].clone();
+        room.handle(RoomCommand::Leave { player, link, how: Departure::Dropped }, t0);
+        assert_eq!(join(&mut room, Role::Player, Some(token), t0).1.unwrap().player, player);
+        // A second later, one more.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(join(&mut room, Role::Player, None, t1).1.is_ok());
+        assert!(matches!(join(&mut room, Role::Player, None, t1).1, Err(JoinRefused::TooFast)));
     }
 
     #[test]

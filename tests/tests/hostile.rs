@@ -556,32 +556,105 @@ async fn joining_and_dropping_in_a_loop_keeps_no_more_seats_than_the_address_cap
     config.max_connections_per_ip = 4;
     config.resume_grace = Duration::from_secs(60);
     let server = TestServer::start(config).await;
-    for i in 0..12 {
-        // The server may not have counted the last connection out yet (429 meanwhile).
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        let ws = loop {
-            let mut request = server.ws_url().into_client_request().unwrap();
-            let protocol = tickwire_shared::SUBPROTOCOL.parse().unwrap();
-            request.headers_mut().insert("Sec-WebSocket-Protocol", protocol);
-            if let Ok((ws, _)) = tokio_tungstenite::connect_async(request).await {
-                break ws;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "upgrade {i} refused for good");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let joined = try_join(ws, hello_in(Role::Player, &format!("ghost{i}"), "haunted")).await;
-        // Dropped without a close frame: a lost connection, whose seat may wait for a resume.
-        drop(joined.expect("joined"));
+    let ghost = |i: usize| {
+        let server = &server;
+        async move {
+            // The server may not have counted the last connection out yet (429 meanwhile).
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            let ws = loop {
+                let mut request = server.ws_url().into_client_request().unwrap();
+                let protocol = tickwire_shared::SUBPROTOCOL.parse().unwrap();
+                request.headers_mut().insert("Sec-WebSocket-Protocol", protocol);
+                if let Ok((ws, _)) = tokio_tungstenite::connect_async(request).await {
+                    break ws;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "upgrade {i} refused for good");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let joined =
+                try_join(ws, hello_in(Role::Player, &format!("ghost{i}"), "haunted")).await;
+            // Dropped without a close frame: a lost connection, whose seat may wait for a resume.
+            drop(joined.expect("joined"));
+        }
+    };
+    for i in 0..4 {
+        ghost(i).await;
     }
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while server.metric("tickwire_refused_total{reason=\"held_per_ip\"}").await < 8.0 {
-        assert!(tokio::time::Instant::now() < deadline, "the drops past the cap were counted");
+    while players_in(&server, "haunted").await != 4
+        || server.metric("tickwire_sessions").await > 0.0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "four seats wait for a resume");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(players_in(&server, "haunted").await, 4, "four seats wait, the others ended");
+    // A second later (new seats come at most one a second past the burst), a fifth.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ghost(4).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.metric("tickwire_refused_total{reason=\"held_per_ip\"}").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the fifth drop was counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(players_in(&server, "haunted").await, 4, "four seats wait, the fifth ended");
     // Another address still gets a seat, and the room says so.
     let ws = open_from(server.addr, "127.0.0.2").await;
     try_join(ws, hello_in(Role::Player, "someone", "haunted")).await.expect("a seat for others");
     assert_eq!(players_in(&server, "haunted").await, 5);
     server.shutdown().await;
+}
+
+/// A peer that joins and leaves in a loop gets new seats at most as fast as its address may
+/// (a burst of `--max-connections-per-ip`, then as many a minute): past that a first join is
+/// told to try again (1013, no `Kick`), so the room's players do not see a `Joined` and a
+/// `Left` with a name of its choosing hundreds of times a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_and_leaving_in_a_loop_is_held_to_the_address_s_rate() {
+    let mut config = test_config();
+    config.max_connections_per_ip = 8;
+    let server = TestServer::start(config).await;
+    let (_, mut victim) = try_join(open(&server.ws_url()).await, hello_in(Role::Player, "v", "r"))
+        .await
+        .expect("the victim joins");
+    let (mut seated, mut refused) = (0, None);
+    for i in 0..20 {
+        let ws = open_from(server.addr, "127.0.0.3").await;
+        match try_join(ws, hello_in(Role::Player, &format!("BUY GOLD {i}"), "r")).await {
+            Ok((_, mut ws)) => {
+                seated += 1;
+                let _ = ws.close(None).await;
+            }
+            Err(closed) => {
+                refused = Some(closed);
+                break;
+            }
+        }
+    }
+    assert_eq!(seated, 8, "the burst, then refused");
+    let closed = refused.expect("a join refused");
+    assert_eq!(closed.code, 1013, "{closed:?}");
+    assert!(closed.kick.is_none(), "no Kick: a first join retries");
+    assert_eq!(closed.reason, "too many new seats from this address; try again in a few seconds");
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"join_rate\"}").await, 1.0);
+    // The victim saw eight joins, not twenty, and plays on. Another address joins at once.
+    let joined = count_joined(&mut victim, Duration::from_millis(500)).await;
+    assert_eq!(joined, 8, "the victim's Joined events");
+    let ws = open_from(server.addr, "127.0.0.4").await;
+    try_join(ws, hello_in(Role::Player, "friend", "r")).await.expect("another address joins");
+    server.shutdown().await;
+}
+
+/// `Joined` events of the churning peer's names that `ws` reads within `window`.
+async fn count_joined(ws: &mut Ws, window: Duration) -> usize {
+    use futures_util::StreamExt;
+    let mut joined = 0;
+    let until = tokio::time::Instant::now() + window;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(until, ws.next()).await {
+        let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message else { continue };
+        if let Ok(ServerMessage::Event(event)) = decode_server(&bytes)
+            && matches!(event.kind, EventKind::Joined { name, .. } if name.as_str().starts_with("BUY GOLD"))
+        {
+            joined += 1;
+        }
+    }
+    joined
 }

@@ -112,7 +112,7 @@ async fn leaving_closes_with_1000_the_server_answers_and_the_seat_is_freed_at_on
     // not kept for the 10 s resume grace.
     let metrics = http_get(addr, "/metrics").await;
     assert!(
-        metrics.contains("tickwire_closes_total{code=\"1000\",initiator=\"Client\"} 1"),
+        metrics.contains("tickwire_closes_total{code=\"1000\",initiator=\"client\"} 1"),
         "{metrics}"
     );
     let rooms: serde_json::Value = serde_json::from_str(&http_get(addr, "/rooms").await).unwrap();

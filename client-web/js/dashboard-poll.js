@@ -50,7 +50,7 @@ export const CLOSE_NAMES = {
   4002: 'protocol error (browser)',
 };
 
-/** @typedef {'Client' | 'Server'} Initiator who sent the first close frame */
+/** @typedef {'client' | 'server'} Initiator who sent the first close frame */
 
 /**
  * What a close code means when it matters who closed first: 1001 from a browser is a tab
@@ -58,8 +58,8 @@ export const CLOSE_NAMES = {
  * @type {Record<number, Record<Initiator, string>>}
  */
 const CLOSE_NAMES_BY_INITIATOR = {
-  1000: { Client: 'normal (client left)', Server: 'normal (closed by the server)' },
-  1001: { Client: 'going away (client left)', Server: 'going away (server shutdown)' },
+  1000: { client: 'normal (client left)', server: 'normal (closed by the server)' },
+  1001: { client: 'going away (client left)', server: 'going away (server shutdown)' },
 };
 
 /**
@@ -73,13 +73,13 @@ export function closeName(code, initiator) {
   if (!initiator) return named;
   const own = CLOSE_NAMES_BY_INITIATOR[Number(code)]?.[initiator];
   if (own) return own;
-  const by = initiator === 'Client' ? 'by the client' : 'by the server';
+  const by = initiator === 'client' ? 'by the client' : 'by the server';
   return named ? `${named}, ${by}` : by;
 }
 
 /**
  * The closes counted since start by code and by who closed first, read from `/metrics`
- * (`tickwire_closes_total{code="1001",initiator="Client"} 3`); `/stats` has them by code only.
+ * (`tickwire_closes_total{code="1001",initiator="client"} 3`); `/stats` has them by code only.
  * @param {string} text the OpenMetrics text
  * @returns {{ code: string, initiator: Initiator, count: number }[]}
  */
@@ -91,7 +91,7 @@ export function closesFromMetrics(text) {
     if (!sample) continue;
     const labels = Object.fromEntries([...sample[1].matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     const count = Number(sample[2]);
-    if (!labels.code || (labels.initiator !== 'Client' && labels.initiator !== 'Server') || !Number.isFinite(count)) continue;
+    if (!labels.code || (labels.initiator !== 'client' && labels.initiator !== 'server') || !Number.isFinite(count)) continue;
     closes.push({ code: labels.code, initiator: labels.initiator, count });
   }
   return closes;

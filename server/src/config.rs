@@ -23,8 +23,9 @@ pub struct ServerConfig {
     /// drain and the shutdown's closes included), `/healthz` (readiness: 503 while draining
     /// and shutting down), `/stats`, `/rooms`, `/nodes` and
     /// `/dashboard` (and, with `--admin-token`, moderation), with a pool of its own (32
-    /// connections, 8 per address), so that a public
-    /// port full of clients never answers a liveness probe or a scrape with 503. `/metrics`
+    /// connections, 8 per address; a connection idle 50 ms without a request makes way for
+    /// a new one when it is full), so that a public port full of clients, or connections held
+    /// open idle, never make it answer a liveness probe or a scrape with 503. `/metrics`
     /// then leaves the public port. Keep it on a private network: it has no TLS. Unset:
     /// everything on `--bind`. Bound by the command (`tickwire_server::command::main`); a
     /// program of its own binds it and hands it to `Server::admin` (`run` ignores it).
@@ -575,7 +576,20 @@ pub fn parse_origin(text: &str) -> Result<String, String> {
     if origin.is_empty() {
         return Err("an empty origin (a stray comma?)".into());
     }
-    Ok(origin.to_string())
+    // What a browser sends: `scheme://host[:port]`, in lower case. An entry of another form
+    // would match no browser, and every player would be refused with 403.
+    let form =
+        "an origin is scheme://host[:port], as a browser sends it (e.g. https://play.example.com)";
+    let Some((scheme, host)) = origin.split_once("://") else {
+        return Err(format!("`{origin}` has no scheme: {form}"));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!("`{origin}`: {form}, its scheme http or https"));
+    }
+    if host.is_empty() || host.contains(['/', '?', '#', '*', ' ']) {
+        return Err(format!("`{origin}`: {form}, with no path and no wildcard"));
+    }
+    Ok(origin.to_ascii_lowercase())
 }
 
 /// 1 byte to 64 MiB.
@@ -766,7 +780,7 @@ pub fn parse_node_ttl(text: &str) -> Result<Duration, String> {
     Ok(ttl)
 }
 
-/// Parses `250ms`, `5s`, `2m` or a bare number of seconds (`1.5`).
+/// Parses `250ms`, `5s`, `2m`, `1h` or a bare number of seconds (`1.5`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
@@ -775,13 +789,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         (n, 1.0)
     } else if let Some(n) = text.strip_suffix('m') {
         (n, 60.0)
+    } else if let Some(n) = text.strip_suffix('h') {
+        (n, 3600.0)
     } else {
         (text, 1.0)
     };
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration (examples: 250ms, 5s, 2m)"))?;
+        .map_err(|_| format!("`{text}` is not a duration (examples: 250ms, 5s, 2m, 1h)"))?;
     if !value.is_finite() || value < 0.0 || value * scale > 86_400.0 {
         return Err(format!("`{text}` must be between 0 and 24 hours"));
     }
@@ -860,6 +876,8 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("25h").is_err(), "past a day");
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
@@ -946,6 +964,22 @@ mod tests {
         .unwrap();
         assert_eq!(c.allowed_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.echo_max_message, 1);
+        // Written as no browser sends it: refused at start, not 403 for every player.
+        for bad in [
+            "play.example.com",
+            "ftp://play.example.com",
+            "https://play.example.com/game",
+            "https://*.example.com",
+        ] {
+            let error = parse_origin(bad).unwrap_err();
+            assert!(error.contains("an origin is scheme://host[:port]"), "{bad}: {error}");
+        }
+        assert_eq!(
+            parse_origin("HTTPS://Play.Example.com:8443/"),
+            Ok("https://play.example.com:8443".into())
+        );
+        let error = refusal(&["--allowed-origins", "play.example.com"]).expect("refused");
+        assert!(error.contains("--allowed-origins"), "{error}");
     }
 
     /// The command the binary parses its flags with (the same attributes, flattened).

@@ -86,7 +86,7 @@ pub mod close_code {
     /// close has no code either).
     pub const NO_STATUS: u16 = 1005;
     /// A connection that ended without a closing handshake (RFC 6455 7.1.5); never sent in a
-    /// frame, only counted (`tickwire_closes_total{code="1006",initiator="Client"}`).
+    /// frame, only counted (`tickwire_closes_total{code="1006",initiator="client"}`).
     pub const ABNORMAL: u16 = 1006;
     /// 1002 as a browser sends it (its WebSocket API allows only 1000 and 3000-4999): a
     /// client that could not decode a message. Keeps the seat, as 1002 does.
@@ -1272,6 +1272,15 @@ where
                     continue;
                 }
                 if !wrote {
+                    // A client that stopped reading, closed (`TooSlow`, as a rule) while the
+                    // writer waited on its socket or with what it could not take: no close
+                    // frame can reach it, but the close is the server's, and operators count
+                    // and read it like any other.
+                    let close = close.map(|close| (close, batch.after_loss)).or_else(|| link.take_close());
+                    if let Some((close, false)) = close {
+                        log_close(&close, "closing; the client is not reading its messages, so no close frame could be sent");
+                        ctx.metrics.server_closed(close.code, close.kick.as_ref().map(|k| k.reason));
+                    }
                     return (unsent, io);
                 }
                 if let Some(close) = close {
@@ -1286,13 +1295,8 @@ where
         }
     };
     let code = close.code;
-    // Every close is logged here, once, in the connection's span: a violation (any code but
-    // normal and going-away) at info, with the reason the client is told.
-    if matches!(code, close_code::NORMAL | close_code::GOING_AWAY) {
-        debug!(code, reason = %close.reason, "closing");
-    } else {
-        info!(code, reason = %close.reason, "closing");
-    }
+    log_close(&close, "closing");
+    let kick_reason = close.kick.as_ref().map(|k| k.reason);
     let mut frames = FrameBuilder::new();
     if let Some(kick) = close.kick {
         frames.push(&ServerMessage::Kick(kick));
@@ -1308,12 +1312,24 @@ where
     let close_sent = matches!(sent, Ok(Ok(())));
     if close_sent {
         ctx.metrics.frames_sent.inc();
-        // After a loss the connection was counted as the client's (1006) already.
-        if !after_loss {
-            ctx.metrics.closed(code, Initiator::Server);
-        }
+    }
+    // Sent or not (a client that stopped reading takes no close frame either), the close is
+    // the server's; after a loss the connection was counted as the client's (1006) already.
+    if !after_loss {
+        ctx.metrics.server_closed(code, kick_reason);
     }
     (WriterEnd { close_sent, echoed: false }, io)
+}
+
+/// Logs the server's close, once, in the connection's span: a violation (any code but normal
+/// and going-away) at info, with the reason the client is told.
+fn log_close(close: &CloseRequest, what: &'static str) {
+    let (code, reason) = (close.code, &close.reason);
+    if matches!(code, close_code::NORMAL | close_code::GOING_AWAY) {
+        debug!(code, %reason, "{what}");
+    } else {
+        info!(code, %reason, "{what}");
+    }
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary (a close reason must fit in

@@ -128,7 +128,13 @@ struct Connections {
     held: PerAddress,
     /// New players' and controllers' seats per address (see [`ServerContext::take_seat_join`]).
     seat_joins: PerAddressRate,
+    /// Wrong admin tokens per address (see [`ServerContext::may_try_admin_token`]).
+    wrong_admin_tokens: PerAddressRate,
 }
+
+/// Wrong admin tokens an address may send back to back before it must wait a second for each
+/// further try: an operator's typos, not a guessing loop.
+pub const WRONG_ADMIN_TOKENS_BURST: u32 = 10;
 
 /// Who a client is for the per-address caps: its address (an IPv6 one's /64), and for IPv6
 /// the /48 it belongs to.
@@ -242,6 +248,7 @@ impl ServerContext {
         games: Games,
     ) -> Arc<Self> {
         let mut metrics = Metrics::for_tick_period(config.tick_period());
+        metrics.register_limits(&config);
         if let Some(fleet) = &fleet {
             metrics.register_node(&fleet.node, fleet.directory_up.clone());
         }
@@ -538,6 +545,22 @@ impl ServerContext {
         let keys = AddressKeys::of(ip);
         let taken = lock(&self.connections).held.take(keys, self.config.max_connections_per_ip);
         taken.then(|| HeldSeat { ctx: self.clone(), keys })
+    }
+
+    /// Whether `ip` may have its admin token checked: false once it has sent
+    /// [`WRONG_ADMIN_TOKENS_BURST`] wrong ones, until it earns another at one a second
+    /// ([`ServerContext::wrong_admin_token`]). A 32-byte token is out of reach of guessing
+    /// anyway; a short one (which the server warns about) is not at thousands a second.
+    pub fn may_try_admin_token(&self, ip: IpAddr, now: Instant) -> bool {
+        let address = AddressKeys::of(ip).address;
+        lock(&self.connections).wrong_admin_tokens.has_token(address, now)
+    }
+
+    /// Charges a wrong admin token (or none) to `ip` ([`ServerContext::may_try_admin_token`]).
+    pub fn wrong_admin_token(&self, ip: IpAddr, now: Instant) {
+        let address = AddressKeys::of(ip).address;
+        let burst = WRONG_ADMIN_TOKENS_BURST;
+        let _ = lock(&self.connections).wrong_admin_tokens.try_take(address, 1, burst, now);
     }
 
     /// Charges a new player's or controller's seat to its address: as many a minute as it may

@@ -5,7 +5,7 @@
 
 use crate::connection::close_code;
 use crate::proxy::Peer;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -14,10 +14,10 @@ use prometheus_client::registry::Registry;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tickwire_shared::Role;
+use tickwire_shared::{KickReason, Role};
 
 /// Every reason [`Metrics::refused`] counts, present at 0 from the start.
-pub const REFUSAL_REASONS: [&str; 25] = [
+pub const REFUSAL_REASONS: [&str; 26] = [
     "accept_failed",
     "http_full",
     "tcp_per_ip",
@@ -43,11 +43,12 @@ pub const REFUSAL_REASONS: [&str; 25] = [
     "post_too_large",
     "bad_record",
     "admin_auth",
+    "admin_guess_rate",
 ];
 
 /// The closes present at 0 from the start: every code the server sends of its own, the
 /// goodbyes clients send most, and connections lost without a closing handshake.
-const KNOWN_CLOSES: [(u16, Initiator); 12] = [
+const KNOWN_CLOSES: [(u16, Initiator); 13] = [
     (close_code::NORMAL, Initiator::Server),
     (close_code::GOING_AWAY, Initiator::Server),
     (close_code::PROTOCOL, Initiator::Server),
@@ -57,6 +58,7 @@ const KNOWN_CLOSES: [(u16, Initiator); 12] = [
     (close_code::TOO_BIG, Initiator::Server),
     (close_code::INTERNAL, Initiator::Server),
     (close_code::TRY_AGAIN_LATER, Initiator::Server),
+    (crate::cluster::MISDIRECTED, Initiator::Server),
     (close_code::NORMAL, Initiator::Client),
     (close_code::GOING_AWAY, Initiator::Client),
     (close_code::ABNORMAL, Initiator::Client),
@@ -118,13 +120,31 @@ impl RefusalLog {
     }
 }
 
-/// Label value for a client's role.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+/// Label value for a client's role: `player`, `spectator` or `controller`, as the seats API,
+/// `mint-token --role` and the bots spell it.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum RoleLabel {
     Player,
     Spectator,
     Controller,
+}
+
+impl RoleLabel {
+    /// The label value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RoleLabel::Player => "player",
+            RoleLabel::Spectator => "spectator",
+            RoleLabel::Controller => "controller",
+        }
+    }
+}
+
+impl EncodeLabelValue for RoleLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.name(), encoder)
+    }
 }
 
 impl From<Role> for RoleLabel {
@@ -144,14 +164,65 @@ pub struct RoleLabels {
     pub role: RoleLabel,
 }
 
-/// Who started a closing handshake.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+/// Who started a closing handshake: label value `client` or `server`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Initiator {
     /// The client sent the first close frame; the server's is the echo.
     Client,
     /// The server sent the first close frame (a kick, a refusal, shutdown).
     Server,
 }
+
+impl Initiator {
+    /// The label value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Initiator::Client => "client",
+            Initiator::Server => "server",
+        }
+    }
+}
+
+impl EncodeLabelValue for Initiator {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.name(), encoder)
+    }
+}
+
+/// `reason` label set of a kick ([`Metrics::server_closed`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KickLabels {
+    /// The `KickReason`, in snake case ([`kick_label`]).
+    pub reason: &'static str,
+}
+
+/// The `reason` label of a `KickReason`: its name in snake case.
+pub const fn kick_label(reason: KickReason) -> &'static str {
+    match reason {
+        KickReason::VersionMismatch { .. } => "version_mismatch",
+        KickReason::BadHello => "bad_hello",
+        KickReason::MalformedMessage => "malformed_message",
+        KickReason::Full => "full",
+        KickReason::ResumeRejected => "resume_rejected",
+        KickReason::RateLimited => "rate_limited",
+        KickReason::Idle => "idle",
+        KickReason::TooSlow => "too_slow",
+        KickReason::Replaced => "replaced",
+        KickReason::ShuttingDown => "shutting_down",
+        KickReason::Removed => "removed",
+    }
+}
+
+/// `action` label set of an operator's action ([`Metrics::moderation_action`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// `remove`, `remove_and_ban`, `mute`, `unmute`, `ban` or `lift`.
+    pub action: &'static str,
+}
+
+/// The `action` values of `tickwire_moderation_actions_total`.
+pub const MODERATION_ACTIONS: [&str; 6] =
+    ["remove", "remove_and_ban", "mute", "unmute", "ban", "lift"];
 
 /// `code` and `initiator` label set of a close.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -200,6 +271,9 @@ pub struct Metrics {
     /// Ticks that started later than one tick period after they were due, or took longer than
     /// one period; an overrun that also delays the next tick counts once.
     pub late_ticks: Counter,
+    /// Ticks a late room skipped to keep its schedule (a stall of 300 ms at 30 Hz: 8): one late
+    /// tick can stand for many lost.
+    pub ticks_skipped: Counter,
     /// Frames written to clients: a snapshot, or a tick's reliable messages (sent together),
     /// or one other message (welcome, pong, kick).
     pub frames_sent: Counter,
@@ -220,6 +294,11 @@ pub struct Metrics {
     /// closed first; and, as 1006 from the client, connections that ended without a closing
     /// handshake, for which no frame could be sent.
     pub closes: Family<CloseLabels, Counter>,
+    /// The server's closes that came with a `Kick`, by its reason (what close 1008 alone does
+    /// not tell: idle, too slow, rate limited, replaced, removed ...).
+    pub kicks: Family<KickLabels, Counter>,
+    /// Operators' actions (`--admin-token`), by action.
+    pub moderation_actions: Family<ActionLabels, Counter>,
     /// Seats taken back with a resume token.
     pub resumes: Counter,
     /// Seats an operator removed (a kick, or a ban that covered a seated client).
@@ -298,6 +377,9 @@ impl Metrics {
         let resume_tokens = Gauge::default();
         let tick_duration = Histogram::new(tick_buckets(tick_period));
         let late_ticks = Counter::default();
+        let ticks_skipped = Counter::default();
+        let kicks = Family::<KickLabels, Counter>::default();
+        let moderation_actions = Family::<ActionLabels, Counter>::default();
         let frames_sent = Counter::default();
         let bytes_sent = Counter::default();
         let socket_writes = Counter::default();
@@ -331,6 +413,11 @@ impl Metrics {
             tick_duration.clone(),
         );
         registry.register("late_ticks", "Ticks that started or ran late", late_ticks.clone());
+        registry.register(
+            "ticks_skipped",
+            "Ticks a late room skipped to keep its schedule (a stall of several periods counts each)",
+            ticks_skipped.clone(),
+        );
         registry.register(
             "frames_sent",
             "Frames written to clients (a tick's events count as one)",
@@ -370,6 +457,16 @@ impl Metrics {
             "closes",
             "Close frames sent (the server's own or its echo of the client's), by code and initiator; code 1006 from the Client: connections lost without a closing handshake, no frame sent",
             closes.clone(),
+        );
+        registry.register(
+            "kicks",
+            "The server's closes that came with a Kick, by its reason (snake case: too_slow, idle, rate_limited, removed ...)",
+            kicks.clone(),
+        );
+        registry.register(
+            "moderation_actions",
+            "Operators' actions: remove, remove_and_ban, mute, unmute, ban, lift",
+            moderation_actions.clone(),
         );
         registry.register("resumes", "Seats resumed with a token", resumes.clone());
         registry.register(
@@ -413,6 +510,12 @@ impl Metrics {
         for (code, initiator) in KNOWN_CLOSES {
             let _ = closes.get_or_create(&CloseLabels { code, initiator });
         }
+        for reason in KickReason::ALL {
+            let _ = kicks.get_or_create(&KickLabels { reason: kick_label(reason) });
+        }
+        for action in MODERATION_ACTIONS {
+            let _ = moderation_actions.get_or_create(&ActionLabels { action });
+        }
         Metrics {
             registry,
             clients,
@@ -422,6 +525,7 @@ impl Metrics {
             resume_tokens,
             tick_duration,
             late_ticks,
+            ticks_skipped,
             frames_sent,
             bytes_sent,
             socket_writes,
@@ -430,6 +534,8 @@ impl Metrics {
             chat_muted,
             frames_skipped,
             closes,
+            kicks,
+            moderation_actions,
             resumes,
             clients_removed,
             joins_banned,
@@ -478,6 +584,48 @@ impl Metrics {
         self.closes.get_or_create(&CloseLabels { code, initiator }).inc();
     }
 
+    /// Counts the server's own close with `code`, and its `Kick`'s reason if it had one: sent,
+    /// or decided for a client that stopped reading and could take no close frame.
+    pub fn server_closed(&self, code: u16, kick: Option<KickReason>) {
+        self.closed(code, Initiator::Server);
+        if let Some(reason) = kick {
+            self.kicks.get_or_create(&KickLabels { reason: kick_label(reason) }).inc();
+        }
+    }
+
+    /// Counts an operator's `action` (one of [`MODERATION_ACTIONS`]).
+    pub fn moderation_action(&self, action: &'static str) {
+        self.moderation_actions.get_or_create(&ActionLabels { action }).inc();
+    }
+
+    /// Sets the limits alerts compare against, as gauges: `tickwire_tick_rate_hz`,
+    /// `tickwire_max_connections`, `tickwire_max_rooms` and `tickwire_max_spectators_total`.
+    pub fn register_limits(&mut self, config: &crate::ServerConfig) {
+        let limits = [
+            (
+                "tick_rate_hz",
+                "Ticks a second each room runs (--tick-rate)",
+                u32::from(config.tick_rate),
+            ),
+            (
+                "max_connections",
+                "Sessions the server takes (--max-connections)",
+                config.max_connections,
+            ),
+            ("max_rooms", "Rooms in use at once (--max-rooms)", config.max_rooms),
+            (
+                "max_spectators_total",
+                "Spectators server-wide (--max-spectators-total)",
+                config.max_spectators_total,
+            ),
+        ];
+        for (name, help, value) in limits {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(i64::from(value));
+            self.registry.register(name, help, gauge);
+        }
+    }
+
     /// Counts a connection that ended without a closing handshake (the peer reset it, or
     /// closed TCP without a close frame): 1006 from the client, as browsers and other servers
     /// report it. No close frame was sent for it, so none is counted as one.
@@ -514,7 +662,8 @@ impl Metrics {
     ///   `join_rate` (close 1013);
     /// - the HTTP fallback: `unknown_session`, `post_rate`, `post_too_large`, `bad_record`,
     ///   and `hop` as for an upgrade;
-    /// - moderation (`--admin-token`): `admin_auth` (no token, or a wrong one: 401).
+    /// - moderation (`--admin-token`): `admin_auth` (no token, or a wrong one: 401),
+    ///   `admin_guess_rate` (too many wrong ones from the address: 429).
     ///
     /// Through a trusted proxy, `tcp_rate` also counts upgrades and HTTP fallback sessions
     /// over the rate of the client the proxy names.
@@ -575,7 +724,9 @@ impl Metrics {
 /// dashboard sample (`/stats`): 2,000 codes would make each of those many times its size.
 fn code_label(code: u16) -> u16 {
     match code {
-        crate::connection::close_code::BROWSER_PROTOCOL => code,
+        // The private codes the protocol names (a browser's protocol error; a fleet's
+        // misdirected hop, which the server sends itself) keep their own series.
+        crate::connection::close_code::BROWSER_PROTOCOL | crate::cluster::MISDIRECTED => code,
         3000..=3999 => 3000,
         4000..=4999 => 4000,
         _ => code,
@@ -611,30 +762,77 @@ mod tests {
             metrics.closed(code, Initiator::Client);
         }
         metrics.closed(1000, Initiator::Client);
-        metrics.closed(1008, Initiator::Server);
+        metrics.server_closed(1008, Some(KickReason::TooSlow));
+        metrics.server_closed(crate::cluster::MISDIRECTED, None);
         let rendered = metrics.render();
         let series: Vec<&str> = rendered
             .lines()
             .filter(|l| l.starts_with("tickwire_closes_total{") && !l.ends_with(" 0"))
             .collect();
-        assert_eq!(series.len(), 5, "{series:#?}");
+        assert_eq!(series.len(), 7, "{series:#?}");
         let count = |code: u16, initiator: &str| {
             let label =
                 format!("tickwire_closes_total{{code=\"{code}\",initiator=\"{initiator}\"}} ");
             series.iter().find_map(|l| l.strip_prefix(label.as_str())).map(str::to_string)
         };
-        assert_eq!(count(3000, "Client").as_deref(), Some("1000"));
-        assert_eq!(count(4000, "Client").as_deref(), Some("999"), "4002 apart");
-        assert_eq!(count(4002, "Client").as_deref(), Some("1"));
-        assert_eq!(count(1000, "Client").as_deref(), Some("1"));
-        assert_eq!(count(1008, "Server").as_deref(), Some("1"));
+        assert_eq!(count(3000, "client").as_deref(), Some("1000"));
+        assert_eq!(count(4000, "client").as_deref(), Some("998"), "4002 and 4021 apart");
+        assert_eq!(count(4002, "client").as_deref(), Some("1"));
+        assert_eq!(count(4021, "client").as_deref(), Some("1"));
+        assert_eq!(count(1000, "client").as_deref(), Some("1"));
+        assert_eq!(count(1008, "server").as_deref(), Some("1"));
+        // The server's own misdirected hop is its own series, not one of a thousand.
+        assert_eq!(count(4021, "server").as_deref(), Some("1"));
+        // A close with a Kick says which.
+        assert!(rendered.contains("tickwire_kicks_total{reason=\"too_slow\"} 1\n"), "{rendered}");
+        assert!(rendered.contains("tickwire_kicks_total{reason=\"idle\"} 0\n"), "{rendered}");
+    }
+
+    #[test]
+    fn kick_labels_are_the_reasons_in_snake_case_and_all_exist_from_the_start() {
+        let rendered = Metrics::new().render();
+        for reason in KickReason::ALL {
+            let label = kick_label(reason);
+            let debug = format!("{reason:?}");
+            let name = debug.split([' ', '{']).next().unwrap_or_default();
+            let snake: String = name
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let sep = (i > 0 && c.is_uppercase()).then_some('_');
+                    sep.into_iter().chain(c.to_lowercase())
+                })
+                .collect();
+            assert_eq!(label, snake);
+            assert!(rendered.contains(&format!("tickwire_kicks_total{{reason=\"{label}\"}} 0\n")));
+        }
+        for action in MODERATION_ACTIONS {
+            let series = format!("tickwire_moderation_actions_total{{action=\"{action}\"}} 0\n");
+            assert!(rendered.contains(&series), "{series}");
+        }
+    }
+
+    #[test]
+    fn the_limits_alerts_compare_against_are_gauges() {
+        let mut metrics = Metrics::new();
+        let config = crate::ServerConfig { max_rooms: 17, ..crate::ServerConfig::default() };
+        metrics.register_limits(&config);
+        let rendered = metrics.render();
+        for line in [
+            "tickwire_tick_rate_hz 30\n".to_string(),
+            "tickwire_max_rooms 17\n".to_string(),
+            format!("tickwire_max_connections {}\n", config.max_connections),
+            format!("tickwire_max_spectators_total {}\n", config.max_spectators_total),
+        ] {
+            assert!(rendered.contains(&line), "{line}");
+        }
     }
 
     /// A fresh server has the series dashboards graph and alerts compare, at 0.
     #[test]
     fn clients_refusals_and_the_server_s_closes_exist_from_the_start() {
         let rendered = Metrics::new().render();
-        for role in ["Player", "Spectator", "Controller"] {
+        for role in ["player", "spectator", "controller"] {
             assert!(
                 rendered.contains(&format!("tickwire_clients{{role=\"{role}\"}} 0\n")),
                 "{role}"
@@ -645,11 +843,13 @@ mod tests {
             assert!(rendered.contains(&series), "{series}");
         }
         for (code, initiator) in KNOWN_CLOSES {
-            let series =
-                format!("tickwire_closes_total{{code=\"{code}\",initiator=\"{initiator:?}\"}} 0\n");
+            let series = format!(
+                "tickwire_closes_total{{code=\"{code}\",initiator=\"{}\"}} 0\n",
+                initiator.name()
+            );
             assert!(rendered.contains(&series), "{series}");
         }
-        assert!(rendered.contains("code=\"1006\",initiator=\"Client\"} 0"));
+        assert!(rendered.contains("code=\"1006\",initiator=\"client\"} 0"));
     }
 
     /// A connection lost without a closing handshake is 1006 from the client, never a close
@@ -659,8 +859,8 @@ mod tests {
         let metrics = Metrics::new();
         metrics.connection_lost();
         let rendered = metrics.render();
-        assert!(rendered.contains("tickwire_closes_total{code=\"1006\",initiator=\"Client\"} 1\n"));
-        assert!(rendered.contains("tickwire_closes_total{code=\"1000\",initiator=\"Server\"} 0\n"));
+        assert!(rendered.contains("tickwire_closes_total{code=\"1006\",initiator=\"client\"} 1\n"));
+        assert!(rendered.contains("tickwire_closes_total{code=\"1000\",initiator=\"server\"} 0\n"));
     }
 
     /// The first refusal after a quiet interval is logged above debug; the others until the

@@ -710,6 +710,16 @@ impl ActionLog {
     }
 }
 
+/// Records an operator's action in the node's [`ActionLog`] and counts it
+/// (`tickwire_moderation_actions_total{action}`).
+fn record_action(ctx: &ServerContext, record: ActionRecord) {
+    let label = record.action.replace(' ', "_");
+    if let Some(action) = crate::metrics::MODERATION_ACTIONS.iter().find(|a| **a == label) {
+        ctx.metrics.moderation_action(action);
+    }
+    ctx.actions.record(record);
+}
+
 /// An action on a seat, for the [`ActionLog`] (numbered and stamped as it is recorded).
 fn seat_action(
     operator: &Operator,
@@ -871,6 +881,20 @@ async fn require_token(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // Refused before the token is read, right or wrong: an address that has sent too many
+    // wrong ones learns nothing from its next guess.
+    let client = request.extensions().get::<ClientAddr>().map(|ClientAddr(a)| a.ip());
+    let now = tokio::time::Instant::now();
+    if let Some(client) = client
+        && !ctx.may_try_admin_token(client, now)
+    {
+        let peer = crate::http::peer_of(&request);
+        let message = "too many wrong admin tokens from this address: wait a few seconds";
+        ctx.metrics.refused_from("admin_guess_rate", peer.as_ref(), &message);
+        let mut response = text(StatusCode::TOO_MANY_REQUESTS, message).into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+        return response;
+    }
     match authorize(&ctx, request.headers()) {
         Ok(name) => {
             let from = request
@@ -884,6 +908,9 @@ async fn require_token(
             if refusal.status == StatusCode::UNAUTHORIZED {
                 let peer = crate::http::peer_of(&request);
                 ctx.metrics.refused_from("admin_auth", peer.as_ref(), &refusal.message);
+                if let Some(client) = client {
+                    ctx.wrong_admin_token(client, now);
+                }
             }
             refusal.into_response()
         }
@@ -1220,7 +1247,7 @@ async fn kick(
         Some(ban) => ("remove and ban", Some(ban.remaining_secs)),
         None => ("remove", None),
     };
-    ctx.actions.record(seat_action(&operator, action, &removed, &reason, secs));
+    record_action(&ctx, seat_action(&operator, action, &removed, &reason, secs));
     // The ban covers the client's other seats too: another tab, another room.
     let mut also = None;
     if let Some(first) = bans.first() {
@@ -1316,7 +1343,7 @@ async fn set_mute(
         }
     }
     let action = if seat.muted_secs.is_some() { "mute" } else { "unmute" };
-    ctx.actions.record(seat_action(operator, action, &seat, reason, seat.muted_secs));
+    record_action(ctx, seat_action(operator, action, &seat, reason, seat.muted_secs));
     Ok(Json(seat).into_response())
 }
 
@@ -1462,7 +1489,7 @@ async fn add_ban(
         "an operator banned"
     );
     let record = ban_action(&operator, "ban", ban.target(), reason, Some(length));
-    ctx.actions.record(record);
+    record_action(&ctx, record);
     let everywhere = remove_everywhere(&ctx, &target.into(), ban_message(&ban)).await;
     Ok((StatusCode::CREATED, Json(BanReply { ban, everywhere })).into_response())
 }
@@ -1511,7 +1538,7 @@ async fn lift_ban(
         BanTarget::Address(key) => key.to_string(),
         BanTarget::Name(name) => name.clone(),
     };
-    ctx.actions.record(ban_action(&operator, "lift", &shown, String::new(), None));
+    record_action(&ctx, ban_action(&operator, "lift", &shown, String::new(), None));
     Ok(Json(BansReply { bans: lifted.into_iter().collect() }).into_response())
 }
 

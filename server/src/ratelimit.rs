@@ -75,6 +75,12 @@ impl PerAddressRate {
         self.buckets.entry(key).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take(now)
     }
 
+    /// Whether `key` has a token left at `now`, without taking it (an address not heard from
+    /// has a full bucket).
+    pub fn has_token(&self, key: IpAddr, now: Instant) -> bool {
+        self.buckets.get(&key).is_none_or(|bucket| bucket.clone().try_take(now))
+    }
+
     /// Addresses remembered.
     pub fn len(&self) -> usize {
         self.buckets.len()

@@ -676,8 +676,14 @@ impl<G: Game> Room<G> {
                     }
                     due = ticker.tick() => {
                         let now = Instant::now();
-                        if now - due > period && !self.last_tick_overran {
+                        let late = now - due;
+                        if late > period && !self.last_tick_overran {
                             self.ctx.metrics.late_ticks.inc();
+                        }
+                        // The schedule skips the ticks that fell due meanwhile (whole periods).
+                        let skipped = late.as_nanos() / period.as_nanos().max(1);
+                        if skipped > 0 {
+                            self.ctx.metrics.ticks_skipped.inc_by(skipped as u64);
                         }
                         self.tick(now);
                         if self.spent {

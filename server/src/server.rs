@@ -233,6 +233,21 @@ pub const ADMIN_CONNECTIONS_PER_IP: usize = 8;
 /// Admin refusals answered at once; past them a refused connection is closed unanswered.
 const ADMIN_REFUSALS: usize = 8;
 
+/// How long an admin connection must have been waiting for a request (since it was accepted,
+/// or since its last answer) before a new connection may take its place when the pool is
+/// full: a probe's or a scraper's request arrives within milliseconds of its connection.
+pub const ADMIN_QUIET_BEFORE_EVICTION: Duration = Duration::from_millis(50);
+
+/// New admin connections an address may open a second, after a burst of
+/// [`ADMIN_NEW_CONNECTIONS_BURST`]: plenty for a script of `curl` calls, a connection each,
+/// but a peer cannot open them fast enough to keep its share of the places younger than
+/// [`ADMIN_QUIET_BEFORE_EVICTION`] (that would take 160 a second), so a few addresses cannot
+/// keep every place too young to be taken.
+const ADMIN_NEW_CONNECTIONS_PER_SECOND: u32 = 64;
+
+/// See [`ADMIN_NEW_CONNECTIONS_PER_SECOND`].
+const ADMIN_NEW_CONNECTIONS_BURST: u32 = 128;
+
 async fn serve(
     listener: TcpListener,
     admin: Option<TcpListener>,
@@ -547,7 +562,7 @@ impl Doors {
         Some(async move {
             let _permits = (permit, tcp_permit);
             let Some(acceptor) = acceptor else {
-                return serve_http(stream, peer, app, ctx_conn, serving).await;
+                return serve_http(stream, peer, app, ctx_conn, serving, None).await;
             };
             // The TLS handshake counts against the same deadline as an HTTP request head.
             let handshake = async {
@@ -567,7 +582,7 @@ impl Doors {
                 }
             };
             match tokio::time::timeout(ctx_conn.config.handshake_timeout, handshake).await {
-                Ok(Some(tls)) => serve_http(tls, peer, app, ctx_conn, serving).await,
+                Ok(Some(tls)) => serve_http(tls, peer, app, ctx_conn, serving, None).await,
                 Ok(None) => debug!(%peer, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }
@@ -584,9 +599,8 @@ async fn serve_admin(
     ctx: Arc<ServerContext>,
     closed: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(ADMIN_CONNECTIONS));
     let refusals = Arc::new(Semaphore::new(ADMIN_REFUSALS));
-    let held = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let pool = Arc::new(std::sync::Mutex::new(AdminPool::default()));
     // Dropped with this loop, ending every admin connection still open.
     let mut connections = JoinSet::new();
     let mut backoff = Backoff::default();
@@ -599,8 +613,10 @@ async fn serve_admin(
                 None => continue,
             },
         };
-        let place = AdminPlace::take(&held, crate::proxy::canonical(peer.ip()));
-        let (Some(place), Ok(slot)) = (place, slots.clone().try_acquire_owned()) else {
+        let ip = crate::proxy::canonical(peer.ip());
+        let admitted = lock_pool(&pool).admit(ip, tokio::time::Instant::now());
+        let Some(place) = admitted.map(|(id, idle)| AdminPlace { pool: pool.clone(), id, idle })
+        else {
             ctx.metrics.refused_from(
                 "admin_full",
                 Some(&Peer::direct(peer)),
@@ -617,40 +633,121 @@ async fn serve_admin(
         let _ = stream.set_nodelay(true);
         let (app, ctx) = (app.clone(), ctx.clone());
         connections.spawn(async move {
-            let _places = (slot, place);
-            serve_http(stream, peer, app, ctx, Serving::UntilDropped).await;
+            let evicted = place.idle.evict.clone();
+            let serve = serve_http(stream, peer, app, ctx, Serving::UntilDropped, Some(place.idle.clone()));
+            tokio::select! {
+                () = serve => {}
+                // Its place went to a newer connection while this one waited for a request.
+                () = evicted.cancelled() => debug!(%peer, "admin connection closed to make way for a new one"),
+            }
+            drop(place);
         });
     }
 }
 
-/// One of an address's [`ADMIN_CONNECTIONS_PER_IP`] places on the admin listener, given back
-/// when dropped.
-struct AdminPlace {
-    held: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
+/// Whether an admin connection is waiting for a request, and since when (for
+/// [`AdminPool::admit`]), and how to close it.
+#[derive(Debug)]
+struct AdminIdle {
+    /// Since when it waits for a request (accepted, or its last answer sent); `None` while a
+    /// request is served.
+    since: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Cancelled to close it for a newer connection.
+    evict: CancellationToken,
 }
 
-impl AdminPlace {
-    fn take(held: &Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
-        let mut counts = held.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry(ip).or_default();
-        if *count >= ADMIN_CONNECTIONS_PER_IP {
+impl AdminIdle {
+    /// Marks a request under way until the guard is dropped (its answer made).
+    fn serving(self: &Arc<Self>) -> AdminServing {
+        *self.since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        AdminServing(self.clone())
+    }
+}
+
+/// A request of an admin connection under way ([`AdminIdle::serving`]).
+struct AdminServing(Arc<AdminIdle>);
+
+impl Drop for AdminServing {
+    fn drop(&mut self) {
+        *self.0.since.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now());
+    }
+}
+
+/// The admin listener's connections: at most [`ADMIN_CONNECTIONS`], and
+/// [`ADMIN_CONNECTIONS_PER_IP`] of an address. When a new connection finds no place, it takes
+/// that of the connection that has waited longest for a request (at least
+/// [`ADMIN_QUIET_BEFORE_EVICTION`]: among all of them, or among its own address's when that
+/// address is at its cap), which is closed. Connections held open without a request therefore
+/// never keep out a liveness probe or a scrape; a request under way is never cut short.
+#[derive(Debug, Default)]
+struct AdminPool {
+    next: u64,
+    open: HashMap<u64, (IpAddr, Arc<AdminIdle>)>,
+    /// New connections per address ([`ADMIN_NEW_CONNECTIONS_PER_SECOND`]).
+    opened: crate::ratelimit::PerAddressRate,
+}
+
+impl AdminPool {
+    /// A place for a connection from `ip`, making one if need be; `None` when none can be
+    /// made (every candidate busy or too recent) or `ip` opens connections too fast.
+    fn admit(&mut self, ip: IpAddr, now: tokio::time::Instant) -> Option<(u64, Arc<AdminIdle>)> {
+        let burst = ADMIN_NEW_CONNECTIONS_BURST;
+        if !self.opened.try_take(ip, ADMIN_NEW_CONNECTIONS_PER_SECOND, burst, now) {
             return None;
         }
-        *count += 1;
-        Some(AdminPlace { held: held.clone(), ip })
+        let own = self.open.values().filter(|(of, _)| *of == ip).count();
+        if own >= ADMIN_CONNECTIONS_PER_IP {
+            self.evict_quietest(now, |of| of == ip)?;
+        } else if self.open.len() >= ADMIN_CONNECTIONS {
+            self.evict_quietest(now, |_| true)?;
+        }
+        self.next += 1;
+        let idle = Arc::new(AdminIdle {
+            since: std::sync::Mutex::new(Some(now)),
+            evict: CancellationToken::new(),
+        });
+        self.open.insert(self.next, (ip, idle.clone()));
+        Some((self.next, idle))
     }
+
+    /// Closes the connection among `candidates` that has waited longest for a request, if it
+    /// has waited [`ADMIN_QUIET_BEFORE_EVICTION`]; its place is free at once.
+    fn evict_quietest(
+        &mut self,
+        now: tokio::time::Instant,
+        candidates: impl Fn(IpAddr) -> bool,
+    ) -> Option<()> {
+        let quietest = self
+            .open
+            .iter()
+            .filter(|(_, (ip, _))| candidates(*ip))
+            .filter_map(|(&id, (_, idle))| {
+                let since = (*idle.since.lock().unwrap_or_else(|p| p.into_inner()))?;
+                (now.saturating_duration_since(since) >= ADMIN_QUIET_BEFORE_EVICTION)
+                    .then_some((since, id))
+            })
+            .min()?;
+        let (_, idle) = self.open.remove(&quietest.1)?;
+        idle.evict.cancel();
+        Some(())
+    }
+}
+
+fn lock_pool(pool: &std::sync::Mutex<AdminPool>) -> std::sync::MutexGuard<'_, AdminPool> {
+    pool.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A connection's place in the [`AdminPool`], given back when dropped (unless a newer
+/// connection took it already).
+struct AdminPlace {
+    pool: Arc<std::sync::Mutex<AdminPool>>,
+    id: u64,
+    idle: Arc<AdminIdle>,
 }
 
 impl Drop for AdminPlace {
     fn drop(&mut self) {
-        let mut counts = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.ip);
-            }
-        }
+        lock_pool(&self.pool).open.remove(&self.id);
     }
 }
 
@@ -692,6 +789,7 @@ async fn serve_http<I>(
     app: axum::Router,
     ctx: Arc<ServerContext>,
     serving: Serving,
+    admin: Option<Arc<AdminIdle>>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -708,7 +806,10 @@ async fn serve_http<I>(
         let refusal = refuse_large_head(&req, &ctx_req)
             .or_else(|| refuse_forwarded_too_fast(&req, peer, client, &ctx_req));
         let app = app.clone();
+        // An admin connection serving a request is not one a newer connection may replace.
+        let serving = admin.as_ref().map(AdminIdle::serving);
         async move {
+            let _serving = serving;
             match refusal {
                 Some(refusal) => Ok(refusal),
                 None => app.oneshot(req).await,
@@ -859,4 +960,64 @@ fn listen_for_sighup(certificates: Option<Arc<Certificates>>, ctx: &Arc<ServerCo
     }
     #[cfg(not(unix))]
     let _ = (certificates, ctx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn a_full_admin_pool_makes_way_only_by_closing_the_connection_quiet_longest() {
+        let mut pool = AdminPool::default();
+        let t0 = Instant::now();
+        let mut placed = Vec::new();
+        for i in 0..ADMIN_CONNECTIONS {
+            let at = t0 + Duration::from_millis(i as u64);
+            placed.push(pool.admit(ip(i as u8 / 8), at).expect("a place"));
+        }
+        // Every place is too recent to take: a probe waits its turn (503).
+        let soon = t0 + ADMIN_QUIET_BEFORE_EVICTION / 2;
+        assert!(pool.admit(ip(100), soon).is_none());
+        // A connection serving a request is never closed for another, however old.
+        let busy = placed[0].1.serving();
+        let later = t0 + ADMIN_QUIET_BEFORE_EVICTION * 3;
+        let (_, probe) = pool.admit(ip(100), later).expect("a place made");
+        assert!(!placed[0].1.evict.is_cancelled(), "the busy one stays");
+        assert!(placed[1].1.evict.is_cancelled(), "the one waiting longest goes");
+        assert!(placed[2..].iter().all(|(_, idle)| !idle.evict.is_cancelled()));
+        assert!(!probe.evict.is_cancelled());
+        assert_eq!(pool.open.len(), ADMIN_CONNECTIONS);
+        drop(busy);
+        // An address at its own cap makes way among its own connections only.
+        let (_, own) = pool.admit(ip(3), later).expect("a place among its own");
+        assert!(placed[24].1.evict.is_cancelled(), "address 3's quietest");
+        assert!(!placed[2].1.evict.is_cancelled(), "not another address's");
+        assert!(!own.evict.is_cancelled());
+    }
+
+    #[test]
+    fn an_address_opens_admin_connections_at_a_burst_then_a_rate() {
+        let mut pool = AdminPool::default();
+        let t0 = Instant::now();
+        let mut admitted = 0;
+        // Each closes at once (a `curl` call's connection): only the rate holds it back.
+        let mut open_and_close = |at| match pool.admit(ip(1), at) {
+            Some((id, _)) => pool.open.remove(&id).is_some(),
+            None => false,
+        };
+        for i in 0..1000u64 {
+            admitted += usize::from(open_and_close(t0 + Duration::from_micros(i)));
+        }
+        assert_eq!(admitted, ADMIN_NEW_CONNECTIONS_BURST as usize, "the burst");
+        // A second after the burst's last connection.
+        let second = t0 + Duration::from_millis(1001);
+        let refilled = (0..1000).filter(|_| open_and_close(second)).count();
+        assert_eq!(refilled, ADMIN_NEW_CONNECTIONS_PER_SECOND as usize, "a second's worth");
+        assert!(pool.admit(ip(2), t0).is_some(), "another address is not held to it");
+    }
 }

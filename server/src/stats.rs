@@ -137,9 +137,9 @@ impl Scrape {
                     }
                 }
                 "tickwire_clients" => match s.label("role") {
-                    Some("Player") => scrape.clients.players = s.value as u64,
-                    Some("Spectator") => scrape.clients.spectators = s.value as u64,
-                    Some("Controller") => scrape.clients.controllers = s.value as u64,
+                    Some("player") => scrape.clients.players = s.value as u64,
+                    Some("spectator") => scrape.clients.spectators = s.value as u64,
+                    Some("controller") => scrape.clients.controllers = s.value as u64,
                     _ => {}
                 },
                 "tickwire_rooms" => scrape.rooms = s.value,

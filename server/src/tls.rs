@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::crypto::ring::default_provider;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
@@ -96,6 +96,22 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
+/// What is wrong with a PEM file, in words: the reader's own message shows the marker it
+/// missed as a list of bytes (`[67, 69, 82, 84, ...]` for `CERTIFICATE`).
+fn pem_reason(error: &pem::Error) -> String {
+    match error {
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "no `-----END {}-----` line after its BEGIN line (a file cut short, or caught half-written?)",
+            String::from_utf8_lossy(end_marker).trim()
+        ),
+        pem::Error::IllegalSectionStart { line } => {
+            format!("a malformed BEGIN line: `{}`", String::from_utf8_lossy(line).trim())
+        }
+        pem::Error::NoItemsFound => "no PEM block of the kind expected".into(),
+        other => other.to_string(),
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read { path: path.into(), source })
 }
@@ -103,12 +119,13 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert)?)
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::BadCertificate { path: cert.into(), reason: e.to_string() })?;
+        .map_err(|e| TlsError::BadCertificate { path: cert.into(), reason: pem_reason(&e) })?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(cert.into()));
     }
     let bad_key = |reason: String| TlsError::BadKey { path: key.into(), reason };
-    let private = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| bad_key(e.to_string()))?;
+    let private =
+        PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| bad_key(pem_reason(&e)))?;
     let signing = default_provider()
         .key_provider
         .load_private_key(private)
@@ -161,7 +178,16 @@ mod tests {
         let leaf = std::fs::read_to_string(leaf).unwrap();
         let second = std::fs::read_to_string(second).unwrap();
         std::fs::write(&cert, format!("{leaf}{}", &second[..second.len() / 2])).unwrap();
-        assert!(matches!(certificates.reload(), Err(TlsError::BadCertificate { .. })));
+        let error = certificates.reload().unwrap_err();
+        assert!(matches!(error, TlsError::BadCertificate { .. }), "{error}");
+        // In words an operator reads, not the marker's bytes.
+        assert!(
+            error.to_string().ends_with(
+                "holds a broken PEM block: no `-----END CERTIFICATE-----` line after its BEGIN \
+                 line (a file cut short, or caught half-written?)"
+            ),
+            "{error}"
+        );
         assert!(Arc::ptr_eq(&before, &certificates.current.read().unwrap()), "kept");
         let (fresh_cert, fresh_key) = write_pair(&dir, "c");
         std::fs::copy(&fresh_cert, &cert).unwrap();

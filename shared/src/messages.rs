@@ -513,6 +513,22 @@ pub enum KickReason {
 }
 
 impl KickReason {
+    /// Every reason, `VersionMismatch` naming this crate's version: for tables and tests that
+    /// must cover them all.
+    pub const ALL: [KickReason; 11] = [
+        KickReason::VersionMismatch { server: crate::PROTOCOL_VERSION },
+        KickReason::BadHello,
+        KickReason::MalformedMessage,
+        KickReason::Full,
+        KickReason::ResumeRejected,
+        KickReason::RateLimited,
+        KickReason::Idle,
+        KickReason::TooSlow,
+        KickReason::Replaced,
+        KickReason::ShuttingDown,
+        KickReason::Removed,
+    ];
+
     /// Whether the server turned the client away instead of ending a session that was going
     /// well: a full room (or server), another protocol version, a `Hello` it does not accept
     /// (PROTOCOL.md 7.1 step 2), or an operator's removal or ban. Trying again unchanged keeps failing until the room frees

@@ -261,18 +261,7 @@ fn every_controller_bound_server_message_round_trips_in_a_fixed_buffer() {
         }));
     }
     control_round_trip(ControlMessage::Pong(Pong { nonce: 0, server_tick: Tick(0) }));
-    for reason in [
-        KickReason::VersionMismatch { server: PROTOCOL_VERSION },
-        KickReason::BadHello,
-        KickReason::MalformedMessage,
-        KickReason::Full,
-        KickReason::ResumeRejected,
-        KickReason::RateLimited,
-        KickReason::Idle,
-        KickReason::TooSlow,
-        KickReason::Replaced,
-        KickReason::ShuttingDown,
-    ] {
+    for reason in KickReason::ALL {
         control_round_trip(ControlMessage::Kick(Kick { reason, message: KickText::new() }));
         control_round_trip(ControlMessage::Kick(Kick { reason, message: longest() }));
     }

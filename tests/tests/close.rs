@@ -109,7 +109,7 @@ async fn crowd_closes(count: usize, frames_before: usize, stall: Duration) {
         assert!(Instant::now() < deadline, "{seated} seats still taken after every client left");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let counted = server.metric("tickwire_closes_total{code=\"1000\",initiator=\"Client\"}").await;
+    let counted = server.metric("tickwire_closes_total{code=\"1000\",initiator=\"client\"}").await;
     assert_eq!(counted, count as f64, "every echo is counted once in the close metrics");
     server.shutdown().await;
 }
@@ -272,7 +272,7 @@ async fn a_close_with_another_code_is_echoed_with_that_code() {
     assert!(matches!(seen, CloseSeen::Echoed { code: 1001, .. }), "{seen:?}");
     // 1001 is a proper goodbye as well: the seat is gone, not kept for a resume.
     let deadline = Instant::now() + PATIENCE;
-    while server.metric("tickwire_clients{role=\"Player\"}").await > 0.0 {
+    while server.metric("tickwire_clients{role=\"player\"}").await > 0.0 {
         assert!(Instant::now() < deadline, "the seat was kept");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -189,7 +189,7 @@ async fn crowd_joins_stays_and_half_leaves(io_uring: bool) {
     // Everyone welcomed once, nobody closed, and everyone keeps receiving: two seconds of ticks.
     assert!(crowd.iter().all(|s| s.welcomed.load(Ordering::Acquire) == 1), "one Welcome each");
     all_receive(&crowd, 60, "after the join storm").await;
-    assert_eq!(server.metric("tickwire_clients{role=\"Spectator\"}").await, CROWD as f64);
+    assert_eq!(server.metric("tickwire_clients{role=\"spectator\"}").await, CROWD as f64);
 
     eprintln!("crowd: all receiving");
     // A spectator that stops reading is still found out and closed, crowd or not. Ships left
@@ -198,7 +198,7 @@ async fn crowd_joins_stays_and_half_leaves(io_uring: bool) {
     for n in 0..8 {
         Client::join(&url, hello_in(Role::Player, &format!("gone{n}"), ROOM)).await.drop_abruptly();
     }
-    let spectators = "tickwire_clients{role=\"Spectator\"}";
+    let spectators = "tickwire_clients{role=\"spectator\"}";
     let mut stalled = Client::join_over(
         open_small_buffer(server.addr).await,
         hello_in(Role::Spectator, "asleep", ROOM),
@@ -241,7 +241,7 @@ async fn crowd_joins_stays_and_half_leaves(io_uring: bool) {
     // ...and the others see the audience shrink, and nothing else change.
     wait_audience(&mut audience, (CROWD / 2) as u32).await;
     all_receive(staying, 60, "after the leave storm").await;
-    assert_eq!(server.metric("tickwire_clients{role=\"Spectator\"}").await, (CROWD / 2) as f64);
+    assert_eq!(server.metric("tickwire_clients{role=\"spectator\"}").await, (CROWD / 2) as f64);
 
     assert!(!observer.is_finished(), "the player was never disturbed");
     let batches = server.metric("tickwire_uring_batches_total").await;

@@ -96,7 +96,7 @@ async fn a_client_that_vanishes_counts_as_1006_from_the_client_not_as_a_server_c
     reset(upgraded(addr).await);
     drop(spectator(addr).await);
     reset(spectator(addr).await);
-    let abnormal = "tickwire_closes_total{code=\"1006\",initiator=\"Client\"}";
+    let abnormal = "tickwire_closes_total{code=\"1006\",initiator=\"client\"}";
     metric_reaches(addr, abnormal, 4.0).await;
     let (_, _, metrics) = get_with(addr, "/metrics", "").await;
     let sent: Vec<&str> = metrics
@@ -105,7 +105,7 @@ async fn a_client_that_vanishes_counts_as_1006_from_the_client_not_as_a_server_c
         .filter(|l| !l.starts_with(abnormal))
         .collect();
     assert!(sent.is_empty(), "no close frame was sent: {sent:?}");
-    let seats = "tickwire_clients{role=\"Spectator\"}";
+    let seats = "tickwire_clients{role=\"spectator\"}";
     metric_reaches(addr, seats, 0.0).await;
     server.shutdown().await;
 }
@@ -226,14 +226,14 @@ async fn a_fresh_server_has_its_clients_refusals_and_closes_at_zero() {
     let server = TestServer::start(test_config()).await;
     let (_, _, metrics) = get_with(server.addr, "/metrics", "").await;
     for series in [
-        "tickwire_clients{role=\"Player\"} 0",
-        "tickwire_clients{role=\"Spectator\"} 0",
-        "tickwire_clients{role=\"Controller\"} 0",
+        "tickwire_clients{role=\"player\"} 0",
+        "tickwire_clients{role=\"spectator\"} 0",
+        "tickwire_clients{role=\"controller\"} 0",
         "tickwire_refused_total{reason=\"auth\"} 0",
         "tickwire_refused_total{reason=\"tcp_rate\"} 0",
-        "tickwire_closes_total{code=\"1001\",initiator=\"Server\"} 0",
-        "tickwire_closes_total{code=\"1008\",initiator=\"Server\"} 0",
-        "tickwire_closes_total{code=\"1006\",initiator=\"Client\"} 0",
+        "tickwire_closes_total{code=\"1001\",initiator=\"server\"} 0",
+        "tickwire_closes_total{code=\"1008\",initiator=\"server\"} 0",
+        "tickwire_closes_total{code=\"1006\",initiator=\"client\"} 0",
     ] {
         assert!(metrics.contains(&format!("{series}\n")), "{series} in\n{metrics}");
     }

@@ -143,7 +143,7 @@ async fn play_a_match_over(mode: Mode) {
     watcher.wait_left(welcome.player_id).await;
     assert_eq!(server.metric(&gauge).await, 0.0);
     assert_eq!(
-        server.metric("tickwire_closes_total{code=\"1000\",initiator=\"Client\"}").await,
+        server.metric("tickwire_closes_total{code=\"1000\",initiator=\"client\"}").await,
         1.0
     );
     // The session is gone: its id finds nothing.

@@ -421,3 +421,31 @@ async fn moderation_needs_a_token_and_goes_where_the_metrics_go() {
     assert_eq!(who, [("bob", "ban"), ("alice", "remove")]);
     server.shutdown().await;
 }
+
+/// An address that sends wrong tokens in a loop is slowed to a try a second after ten, and
+/// refused before its token is read (a right guess then looks like any other); an operator's
+/// typos stay far below that, and another address is not held to it.
+#[tokio::test]
+async fn guessing_the_admin_token_is_held_to_a_try_a_second() {
+    let mut config = test_config();
+    config.admin_token = Some(Secret(TOKEN.into()));
+    let server = TestServer::start(config).await;
+    for guess in 0..10 {
+        let (status, _, body) =
+            admin(server.addr, "GET", "/bans", Some(&format!("guess-{guess}")), "").await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, head, body) = admin(server.addr, "GET", "/bans", Some(TOKEN), "").await;
+    assert_eq!(status, 429, "even the right token waits: {body}");
+    assert!(body.contains("too many wrong admin tokens from this address"), "{body}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 2"), "{head}");
+    assert_eq!(
+        metric(server.addr, "tickwire_refused_total{reason=\"admin_guess_rate\"}").await,
+        1.0
+    );
+    // A second later, one more try.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _, body) = admin(server.addr, "GET", "/bans", Some(TOKEN), "").await;
+    assert_eq!(status, 200, "{body}");
+    server.shutdown().await;
+}

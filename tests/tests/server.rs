@@ -333,11 +333,42 @@ async fn a_client_that_stops_reading_skips_frames_and_is_dropped_without_slowing
 
     // Reading again, the stalled client finds its backlog cut short by a 1008 close.
     stalled.closed().await.assert_is(1008, Some(KickReason::TooSlow), "no progress");
+    // Counted by its kick's reason, which close 1008 alone does not tell.
+    assert_eq!(server.metric("tickwire_kicks_total{reason=\"too_slow\"}").await, 1.0);
+    let closes = server.metric("tickwire_closes_total{code=\"1008\",initiator=\"server\"}").await;
+    assert_eq!(closes, 1.0);
     // Meanwhile the room replaced the frame the stalled client had not taken, rather than
     // waiting for its socket, and counted it. (How many depends on how many ticks a loaded
     // machine ran during the 1.5 s; the room's own tests count them exactly.)
     let skipped = server.metric("tickwire_frames_skipped_total").await;
     assert!(skipped > 0.0, "no frame counted as skipped");
+    server.shutdown().await;
+}
+
+/// A client that never reads again cannot take its close frame either; the close is the
+/// server's all the same, counted (by code and by its kick's reason) for operators' alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_again_is_counted_as_closed_too_slow() {
+    let mut config = test_config();
+    config.socket_send_buffer = 4096;
+    config.slow_client_timeout = Duration::from_millis(500);
+    config.close_timeout = Duration::from_millis(300);
+    let server = TestServer::start(config).await;
+    let mut stalled = Client::join_over(
+        open_small_buffer(server.addr).await,
+        hello_in(Role::Spectator, "stalled", "never"),
+    )
+    .await;
+    stalled.auto_ack = false;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.metric("tickwire_kicks_total{reason=\"too_slow\"}").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the slow client's kick was counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closes = server.metric("tickwire_closes_total{code=\"1008\",initiator=\"server\"}").await;
+    assert_eq!(closes, 1.0, "and its close, though no close frame could reach it");
+    assert_eq!(server.metric("tickwire_clients{role=\"spectator\"}").await, 0.0);
+    drop(stalled);
     server.shutdown().await;
 }
 
@@ -507,7 +538,7 @@ async fn bad_messages_get_their_close_codes_while_others_keep_playing() {
         bystander.wait_event(|e| matches!(e, EventKind::Left { player } if *player == id)).await;
     }
     assert!(
-        server.metric("tickwire_closes_total{code=\"1002\",initiator=\"Server\"}").await >= 3.0
+        server.metric("tickwire_closes_total{code=\"1002\",initiator=\"server\"}").await >= 3.0
     );
     server.shutdown().await;
 }
@@ -661,7 +692,7 @@ async fn http_endpoints_answer() {
     assert_eq!(status, 200);
     assert!(head.contains("openmetrics"));
     for metric in [
-        "tickwire_clients{role=\"Player\"} 1",
+        "tickwire_clients{role=\"player\"} 1",
         "tickwire_rooms 1",
         "tickwire_tick_duration_seconds_bucket",
         "tickwire_late_ticks_total",
@@ -1428,6 +1459,7 @@ async fn past_the_http_connection_limit_a_connection_gets_503_at_once_and_is_cou
 /// traffic), `/metrics` leaves the public port, and the game's routes stay off the admin one.
 #[tokio::test]
 async fn the_admin_listener_answers_while_the_public_port_is_full() {
+    use tokio::io::AsyncWriteExt;
     let mut config = test_config();
     config.max_connections = 1;
     config.http_headroom = 1;
@@ -1469,22 +1501,46 @@ async fn the_admin_listener_answers_while_the_public_port_is_full() {
     let (status, _, metrics) = get(admin, "/metrics").await;
     assert_eq!(status, 200);
     assert!(metrics.contains("tickwire_refused_total{reason=\"http_full\"}"), "{metrics}");
-    // One address holds at most its share of the admin pool: past it, 503 at once.
+    // Connections held open without a request never keep a probe out: with every place of
+    // the admin pool taken by four addresses sending nothing (as many as each may hold), a
+    // probe takes the place of the one that has waited longest, which is closed.
+    let per_ip = tickwire_server::server::ADMIN_CONNECTIONS_PER_IP;
     let mut held = Vec::new();
-    for _ in 0..tickwire_server::server::ADMIN_CONNECTIONS_PER_IP {
-        held.push(TcpStream::connect(admin).await.unwrap());
-    }
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let refused = loop {
-        let (status, _, body) = get(admin, "/livez").await;
-        if status == 503 {
-            break body;
+    for address in ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"] {
+        for _ in 0..per_ip {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{address}:0").parse().unwrap()).unwrap();
+            held.push(socket.connect(admin).await.unwrap());
         }
-        assert!(tokio::time::Instant::now() < deadline, "an address took the whole pool");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(held.len(), tickwire_server::server::ADMIN_CONNECTIONS, "the pool is full");
+    tokio::time::sleep(tickwire_server::server::ADMIN_QUIET_BEFORE_EVICTION * 2).await;
+    let (status, _, body) = get(admin, "/livez").await;
+    assert_eq!(status, 200, "the probe got a place: {body}");
+    let mut first = held.remove(0);
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(PATIENCE, first.read(&mut byte)).await.expect("closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "the quietest connection was closed: {read:?}");
+    // An address at its share whose connections are all too recent to take is refused, 503
+    // at once (and it cannot open them fast enough to keep them so: the unit tests).
+    let mut burst = Vec::new();
+    let refused = loop {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.25:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(admin).await.unwrap();
+        stream.write_all(b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        let mut answer = vec![0u8; 512];
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut answer)).await.unwrap().unwrap();
+        let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+        if answer.starts_with("HTTP/1.1 503") {
+            break answer;
+        }
+        burst.push(stream);
+        assert!(burst.len() <= per_ip, "past the address's share, young places are not taken");
     };
     assert!(refused.contains("retry later"), "{refused}");
-    drop((idle, held));
+    drop((idle, held, burst));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     let admin_refused = loop {
         let (status, _, body) = get(admin, "/metrics").await;
         if status == 200 {

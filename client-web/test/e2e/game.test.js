@@ -828,7 +828,7 @@ test('the dashboard tells a browser that left from a server that shut down, by /
   // Browser tabs that quit (1001 from the client) and a shutdown (1001 from the server).
   await page.route('**/metrics', (route) => route.fulfill({
     contentType: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
-    body: 'tickwire_closes_total{code="1001",initiator="Client"} 3\ntickwire_closes_total{code="1001",initiator="Server"} 1\n# EOF\n',
+    body: 'tickwire_closes_total{code="1001",initiator="client"} 3\ntickwire_closes_total{code="1001",initiator="server"} 1\n# EOF\n',
   }));
   await page.waitForSelector('#closes-body tr:has-text("going away (client left)")', { timeout: 10000 });
   const rows = await page.$$eval('#closes-body tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent).filter(Boolean).join(' ')));

@@ -244,12 +244,12 @@ test('closes read from /metrics say who closed first: a browser tab that quit is
   const metrics = [
     '# HELP tickwire_closes Close frames sent (the server\'s own or its echo of the client\'s), by code and initiator.',
     '# TYPE tickwire_closes counter',
-    'tickwire_closes_total{code="1001",initiator="Client"} 3',
-    'tickwire_closes_total{code="1000",initiator="Client"} 7',
-    'tickwire_closes_total{code="1001",initiator="Server"} 1',
-    'tickwire_closes_total{code="1008",initiator="Server"} 2',
-    'tickwire_closes_total{code="1013",initiator="Server"} 0',
-    'tickwire_closes_totally_other{code="1000",initiator="Client"} 9',
+    'tickwire_closes_total{code="1001",initiator="client"} 3',
+    'tickwire_closes_total{code="1000",initiator="client"} 7',
+    'tickwire_closes_total{code="1001",initiator="server"} 1',
+    'tickwire_closes_total{code="1008",initiator="server"} 2',
+    'tickwire_closes_total{code="1013",initiator="server"} 0',
+    'tickwire_closes_totally_other{code="1000",initiator="client"} 9',
     '# EOF',
   ].join('\n');
   const closes = closesFromMetrics(metrics);
@@ -265,5 +265,5 @@ test('closes read from /metrics say who closed first: a browser tab that quit is
     { code: '1000', name: 'normal', count: 7 },
     { code: '1001', name: 'going away (a client left, or the server shut down)', count: 4 },
   ]);
-  assert.equal(closeName(4000, 'Client'), 'silent link (browser), or another private code, by the client');
+  assert.equal(closeName(4000, 'client'), 'silent link (browser), or another private code, by the client');
 });

@@ -488,7 +488,7 @@ impl Cluster {
     pub fn verify_hop(&self, headers: &axum::http::HeaderMap) -> Option<Result<Hop, ()>> {
         let claimed = headers.get(HOP_HEADER)?.to_str().unwrap_or("");
         let secret = lock(&self.secret).clone();
-        let genuine = secret.is_some_and(|s| constant_time_eq(s.as_bytes(), claimed.as_bytes()));
+        let genuine = secret.is_some_and(|s| constant_time_eq(claimed.as_bytes(), s.as_bytes()));
         if !genuine {
             return Some(Err(()));
         }
@@ -1090,9 +1090,18 @@ pub async fn nodes_json(cluster: &Cluster) -> axum::response::Response {
     }
 }
 
-/// Compares secrets in time independent of where they differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `given` is `secret`, in time that depends only on `given`'s length: not on where
+/// they differ, nor on the secret's length (a comparison that stopped at a length mismatch
+/// would tell a guesser how long the secret is).
+pub(crate) fn constant_time_eq(given: &[u8], secret: &[u8]) -> bool {
+    if secret.is_empty() {
+        return given.is_empty();
+    }
+    let differs =
+        given.iter().enumerate().fold(u8::from(given.len() != secret.len()), |acc, (i, x)| {
+            acc | (x ^ secret[i % secret.len()])
+        });
+    differs == 0
 }
 
 /// The counts of every room hosted here, by name.
@@ -1510,6 +1519,11 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        // A guess repeating the secret is still the wrong length.
+        assert!(!constant_time_eq(b"abcabc", b"abc"));
+        assert!(!constant_time_eq(b"", b"abc"));
+        assert!(!constant_time_eq(b"a", b""));
     }
 
     // A cluster's Redis connection manager starts on the runtime (it connects lazily).

@@ -113,7 +113,7 @@ fn scrape(url: &MetricsUrl) -> anyhow::Result<Scrape> {
     Ok(Scrape::parse(&String::from_utf8_lossy(&response[len..])))
 }
 
-const PLAYERS: &str = "tickwire_clients{role=\"Player\"}";
+const PLAYERS: &str = "tickwire_clients{role=\"player\"}";
 
 /// The player count stopped growing for this long: the load generator's ramp is over
 /// (some players may have been refused; the window starts anyway and the rows say so).

@@ -505,6 +505,19 @@ impl Report {
                  loopback)"
             ));
         }
+        // A 1013 is passing; this one is the address's rate of new seats.
+        let too_fast = |examples: &std::collections::BTreeMap<String, String>| {
+            examples.get("close-1013").is_some_and(|m| m.contains("too many new seats"))
+        };
+        if too_fast(&self.bots.failure_examples) || too_fast(&self.bots.drop_examples) {
+            hints.push(
+                "close-1013: the server takes new players' seats from one address at a burst of \
+                 twice its --max-connections-per-ip, then that many a minute (a second run \
+                 right after the first finds the burst spent): raise the server's \
+                 --max-connections-per-ip, or spread the bots with --source-ips"
+                    .into(),
+            );
+        }
         if seen("http-503") {
             hints.push(
                 "http-503: the server is full (--max-connections, 10,000 by default) or shutting \
@@ -1023,6 +1036,17 @@ mod tests {
         assert_eq!(json["bots"]["failure_examples"]["http-429"], message);
         assert_eq!(json["bots"]["failures"]["http-429"], 2, "counts stay numbers");
         assert_eq!(json["hints"].as_array().map(Vec::len), Some(2));
+        // New seats from one address faster than the server takes them.
+        let mut r = report();
+        r.bots.failures.insert("close-1013".into(), 58);
+        let message =
+            "close 1013: too many new seats from this address; try again in a few seconds";
+        r.bots.failure_examples.insert("close-1013".into(), message.into());
+        r.evaluate(Thresholds::default());
+        assert_eq!(r.hints.len(), 1, "{:?}", r.hints);
+        assert!(
+            r.hints[0].contains("--max-connections-per-ip") && r.hints[0].contains("--source-ips")
+        );
         // An operator's removal or ban: named, with its message.
         let mut r = report();
         r.bots.drops.insert("kick-Removed".into(), 3);

@@ -68,10 +68,11 @@ export class ModerationPanel {
     this.choice = 0;
     /** @type {Set<string>} the actions under way, by their button's focus key */
     this.pending = new Set();
+    this.bansListedAt = Date.now();
     /**
-     * The ban the result line offers to make again (its Undo), and when it was lifted; null
-     * once the line says anything else.
-     * @type {{ ban: Ban, liftedAt: number } | null}
+     * The ban the result line offers to make again (its Undo), and when its time left was
+     * true (the list it was lifted from); null once the line says anything else.
+     * @type {{ ban: Ban, listedAt: number } | null}
      */
     this.undoable = null;
   }
@@ -379,6 +380,8 @@ export class ModerationPanel {
    * @param {Ban[]} bans
    */
   showBans(bans) {
+    // A new answer: when its times left were true, for an Undo of a lift.
+    if (bans !== this.bans) this.bansListedAt = Date.now();
     this.bans = bans;
     $('#mod-bans-empty').hidden = bans.length > 0;
     const filter = /** @type {HTMLInputElement} */ ($('#mod-bans-filter')).value.trim().toLowerCase();
@@ -536,6 +539,7 @@ export class ModerationPanel {
   /** @param {Ban} ban */
   async lift(ban) {
     const [kind, target] = banTarget(ban);
+    const listedAt = this.bansListedAt;
     const done = await this.act(async (api) => {
       await api.lift(ban);
       return { text: `Lifted the ban of ${kind} ${target}.`, warning: '' };
@@ -543,7 +547,7 @@ export class ModerationPanel {
     if (!done) return;
     // A lift takes no confirmation, so a slip is one click to mend: the same ban again, for
     // what it had left, with its reason.
-    this.undoable = { ban, liftedAt: Date.now() };
+    this.undoable = { ban, listedAt };
     const undo = $('#mod-result-undo');
     undo.setAttribute('aria-label', `Undo: ban ${kind} ${target} again, for what it had left`);
     undo.hidden = false;
@@ -555,9 +559,9 @@ export class ModerationPanel {
   async undoLift() {
     const lifted = this.undoable;
     if (!lifted || this.pending.has('undo')) return;
-    const { ban, liftedAt } = lifted;
+    const { ban, listedAt } = lifted;
     const [kind, target] = banTarget(ban);
-    const left = ban.remaining_secs - Math.floor((Date.now() - liftedAt) / 1000);
+    const left = ban.remaining_secs - Math.floor((Date.now() - listedAt) / 1000);
     if (left < 1) {
       this.sayLine(`The ban of ${kind} ${target} would have ended by now: nothing to undo.`, 'warn');
       return;

@@ -38,7 +38,8 @@
 
 /**
  * What the close codes counted in `closes_total` mean (PROTOCOL.md 7.2 and 7.4): the server's
- * own, and a client's it echoes. Private codes it does not name are counted as 3000 or 4000.
+ * own, and a client's it echoes. Private codes it does not name (all but 4002 and 4021) are
+ * counted as 3000 or 4000.
  * @type {Record<number, string>}
  */
 export const CLOSE_NAMES = {
@@ -47,7 +48,7 @@ export const CLOSE_NAMES = {
   1009: 'message too big', 1010: 'extension required (client)', 1011: 'server error', 1012: 'service restart',
   1013: 'try again later (full or busy)', 1014: 'bad gateway',
   3000: 'private code (3000-3999)', 4000: 'silent link (browser), or another private code',
-  4002: 'protocol error (browser)',
+  4002: 'protocol error (browser)', 4021: 'misdirected hop (fleet: a node\'s --node-url reaches another)',
 };
 
 /** @typedef {'client' | 'server'} Initiator who sent the first close frame */

@@ -120,7 +120,8 @@ pub struct ServerConfig {
     /// It also sets the TCP connections an address may hold (twice this, plus 16) and open a
     /// second (as many, at least 100, after a burst of twice that; SECURITY.md), the players'
     /// seats it may have waiting for a resume (past it, a dropped seat ends at once), and the
-    /// new seats it may take a minute, after a burst of as many (past it, close 1013).
+    /// new players' seats it may take a minute, after a burst of twice as many (past it,
+    /// close 1013, which clients retry).
     /// Load tests from one machine need this raised.
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -576,15 +577,18 @@ pub fn parse_origin(text: &str) -> Result<String, String> {
     if origin.is_empty() {
         return Err("an empty origin (a stray comma?)".into());
     }
-    // What a browser sends: `scheme://host[:port]`, in lower case. An entry of another form
-    // would match no browser, and every player would be refused with 403.
+    // What a browser sends: `scheme://host[:port]`, in lower case (https, or an app's own
+    // scheme: `capacitor://localhost`, `tauri://localhost`). An entry of another form would
+    // match no browser, and every player would be refused with 403.
     let form =
         "an origin is scheme://host[:port], as a browser sends it (e.g. https://play.example.com)";
     let Some((scheme, host)) = origin.split_once("://") else {
         return Err(format!("`{origin}` has no scheme: {form}"));
     };
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(format!("`{origin}`: {form}, its scheme http or https"));
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return Err(format!("`{origin}`: {form}, its scheme letters, digits, `+`, `-` or `.`"));
     }
     if host.is_empty() || host.contains(['/', '?', '#', '*', ' ']) {
         return Err(format!("`{origin}`: {form}, with no path and no wildcard"));
@@ -967,7 +971,7 @@ mod tests {
         // Written as no browser sends it: refused at start, not 403 for every player.
         for bad in [
             "play.example.com",
-            "ftp://play.example.com",
+            "1x://play.example.com",
             "https://play.example.com/game",
             "https://*.example.com",
         ] {
@@ -978,6 +982,8 @@ mod tests {
             parse_origin("HTTPS://Play.Example.com:8443/"),
             Ok("https://play.example.com:8443".into())
         );
+        // An app's own scheme is an origin a browser engine sends.
+        assert_eq!(parse_origin("capacitor://localhost"), Ok("capacitor://localhost".into()));
         let error = refusal(&["--allowed-origins", "play.example.com"]).expect("refused");
         assert!(error.contains("--allowed-origins"), "{error}");
     }

@@ -750,22 +750,29 @@ pub fn clean_name(name: &Name) -> Name {
 
 /// A name without what would let it pass for another or for none: control characters,
 /// direction overrides and marks (a right-to-left override shows `\u{202e}nimda` as `admin`),
-/// invisible characters (zero-width spaces, soft hyphens, Hangul and Braille blanks) and tag
-/// characters outside a flag's sequence (which hide text); then trimmed. Joiners (U+200C,
+/// invisible characters (zero-width spaces, soft hyphens, Hangul and Braille blanks, line
+/// separators) and tag characters outside a whole flag's sequence (which hide text); then
+/// trimmed. Joiners (U+200C,
 /// U+200D) stay: Persian and Indic names and emoji sequences need them. Moderation compares
 /// names without them ([`crate::moderation::name_key`]).
 pub fn clean_name_text(name: &str) -> String {
     let mut cleaned = String::with_capacity(name.len());
-    // Inside a subdivision flag (U+1F3F4, tags, U+E007F cancel), whose tags are the flag's.
-    let mut flag = false;
-    for c in name.chars() {
-        let tag = ('\u{E0020}'..='\u{E007F}').contains(&c);
-        if tag && flag {
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1F3F4}' {
+            // A subdivision's flag: the black flag, one to six tag digits or letters, the
+            // cancel tag. Its tags stay only as a whole sequence; any others are hidden text.
             cleaned.push(c);
-            flag = c != '\u{E007F}';
+            let is_tag_spec =
+                |t: &char| matches!(t, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}');
+            let tags: Vec<char> = std::iter::from_fn(|| chars.next_if(is_tag_spec)).collect();
+            if (1..=6).contains(&tags.len()) && chars.next_if_eq(&'\u{E007F}').is_some() {
+                cleaned.extend(tags);
+                cleaned.push('\u{E007F}');
+            }
             continue;
         }
-        flag = c == '\u{1F3F4}';
+        let tag = ('\u{E0000}'..='\u{E007F}').contains(&c);
         if !(tag || c.is_control() || hides(c)) {
             cleaned.push(c);
         }
@@ -786,6 +793,7 @@ fn hides(c: char) -> bool {
         | '\u{200B}' // zero-width space
         | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
         | '\u{202A}'..='\u{202E}' // embeddings and overrides
+        | '\u{2028}' | '\u{2029}' // line and paragraph separators
         | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
         | '\u{2066}'..='\u{206F}' // isolates, deprecated format characters
         | '\u{2800}' // Braille blank
@@ -793,7 +801,6 @@ fn hides(c: char) -> bool {
         | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
         | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
         | '\u{1D173}'..='\u{1D17A}' // musical format controls
-        | '\u{E0001}' // language tag
     )
 }
 
@@ -1276,7 +1283,7 @@ where
                     // writer waited on its socket or with what it could not take: no close
                     // frame can reach it, but the close is the server's, and operators count
                     // and read it like any other.
-                    let close = close.map(|close| (close, batch.after_loss)).or_else(|| link.take_close());
+                    let close = close.map(|close| (close, batch.after_loss)).or_else(|| link.pending_close());
                     if let Some((close, false)) = close {
                         log_close(&close, "closing; the client is not reading its messages, so no close frame could be sent");
                         ctx.metrics.server_closed(close.code, close.kick.as_ref().map(|k| k.reason));
@@ -1368,6 +1375,10 @@ mod tests {
             scotland,
             "after its cancel tag"
         );
+        // Tags after a black flag that make no whole flag are hidden text too.
+        assert_eq!(clean_name_text("\u{1f3f4}\u{e0061}\u{e0064}\u{e006d}x"), "\u{1f3f4}x");
+        assert_eq!(clean_name_text("\u{1f3f4}\u{e007f}x"), "\u{1f3f4}x");
+        assert_eq!(clean_name_text("ada\u{2028}Server\u{2029}"), "adaServer");
         // Joiners stay: Persian and Indic names and emoji sequences are spelt with them.
         assert_eq!(
             clean_name_text("\u{645}\u{6cc}\u{200c}\u{62e}"),

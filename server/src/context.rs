@@ -126,10 +126,31 @@ struct Connections {
     /// Seats waiting for a resume, by the address that dropped them (see
     /// [`ServerContext::hold_seat`]).
     held: PerAddress,
-    /// New players' and controllers' seats per address (see [`ServerContext::take_seat_join`]).
+    /// New players' and controllers' seats per address, and per IPv6 /48 (see
+    /// [`ServerContext::take_seat_join`]).
     seat_joins: PerAddressRate,
-    /// Wrong admin tokens per address (see [`ServerContext::may_try_admin_token`]).
+    seat_joins_by_site: PerAddressRate,
+    /// Wrong admin tokens per address, and per IPv6 /48 (see
+    /// [`ServerContext::may_try_admin_token`]).
     wrong_admin_tokens: PerAddressRate,
+    wrong_admin_tokens_by_site: PerAddressRate,
+}
+
+/// Takes a token of `keys`' address in the first of `buckets` (`rate` a second after `burst`)
+/// and, for IPv6, of its /48 in the second, at [`ADDRESSES_PER_IPV6_SITE`] times both: a site
+/// that rotates through its 65,536 /64s gets four addresses' worth, not a fresh burst each.
+fn take_with_site(
+    buckets: (&mut PerAddressRate, &mut PerAddressRate),
+    keys: AddressKeys,
+    rate: f64,
+    burst: u32,
+    now: Instant,
+) -> bool {
+    let (by_address, by_site) = buckets;
+    let site_rate = rate * f64::from(ADDRESSES_PER_IPV6_SITE);
+    let site_burst = burst.saturating_mul(ADDRESSES_PER_IPV6_SITE);
+    by_address.try_take_at(keys.address, rate, burst, now)
+        && keys.site.is_none_or(|site| by_site.try_take_at(site, site_rate, site_burst, now))
 }
 
 /// Wrong admin tokens an address may send back to back before it must wait a second for each
@@ -549,33 +570,46 @@ impl ServerContext {
 
     /// Whether `ip` may have its admin token checked: false once it has sent
     /// [`WRONG_ADMIN_TOKENS_BURST`] wrong ones, until it earns another at one a second
-    /// ([`ServerContext::wrong_admin_token`]). A 32-byte token is out of reach of guessing
+    /// ([`ServerContext::wrong_admin_token`]); an IPv6 client's /48 four times that, so a site
+    /// rotating through its /64s gains little. A 32-byte token is out of reach of guessing
     /// anyway; a short one (which the server warns about) is not at thousands a second.
     pub fn may_try_admin_token(&self, ip: IpAddr, now: Instant) -> bool {
-        let address = AddressKeys::of(ip).address;
-        lock(&self.connections).wrong_admin_tokens.has_token(address, now)
+        let keys = AddressKeys::of(ip);
+        let conns = lock(&self.connections);
+        conns.wrong_admin_tokens.has_token(keys.address, now)
+            && keys.site.is_none_or(|site| conns.wrong_admin_tokens_by_site.has_token(site, now))
     }
 
     /// Charges a wrong admin token (or none) to `ip` ([`ServerContext::may_try_admin_token`]).
     pub fn wrong_admin_token(&self, ip: IpAddr, now: Instant) {
-        let address = AddressKeys::of(ip).address;
-        let burst = WRONG_ADMIN_TOKENS_BURST;
-        let _ = lock(&self.connections).wrong_admin_tokens.try_take(address, 1, burst, now);
+        let keys = AddressKeys::of(ip);
+        let mut conns = lock(&self.connections);
+        let conns = &mut *conns;
+        let _ = take_with_site(
+            (&mut conns.wrong_admin_tokens, &mut conns.wrong_admin_tokens_by_site),
+            keys,
+            1.0,
+            WRONG_ADMIN_TOKENS_BURST,
+            now,
+        );
     }
 
-    /// Charges a new player's or controller's seat to its address: as many a minute as it may
-    /// hold sessions (`--max-connections-per-ip`: about one a second by default, more for a
-    /// load test that raised it), after a burst of as many (a classroom behind one address
-    /// joins at once). False when over. Every new seat is announced to its whole room
-    /// (`Event::Joined`, and `Left` when it goes, each a line in the browser game's chat and in
-    /// the log), so an address joining and leaving in a loop would fill every player's chat
-    /// with names of its choosing, past the chat limits. Resumes and spectators (counted, not
-    /// announced) are not charged.
+    /// Charges a new player's or controller's seat to its address: a burst of twice
+    /// `--max-connections-per-ip` (a classroom behind one address joins at once, and again
+    /// after a server restart; a load test runs twice), then as many a minute as the cap (64
+    /// by default: about one a second); an IPv6 client's /48 four times that. False when over.
+    /// Every new seat is announced to its whole room (`Event::Joined`, and `Left` when it
+    /// goes, each a line in the browser game's chat and in the log), so an address joining and
+    /// leaving in a loop would fill every player's chat with names of its choosing, past the
+    /// chat limits. Resumes and spectators (counted, not announced) are not charged.
     pub fn take_seat_join(&self, ip: IpAddr, now: Instant) -> bool {
-        let address = AddressKeys::of(ip).address;
-        let burst = self.config.max_connections_per_ip;
-        let rate = (burst / 60).max(1);
-        lock(&self.connections).seat_joins.try_take(address, rate, burst, now)
+        let keys = AddressKeys::of(ip);
+        let cap = self.config.max_connections_per_ip;
+        let rate = f64::from(cap) / 60.0;
+        let mut conns = lock(&self.connections);
+        let conns = &mut *conns;
+        let buckets = (&mut conns.seat_joins, &mut conns.seat_joins_by_site);
+        take_with_site(buckets, keys, rate, cap.saturating_mul(2), now)
     }
 
     /// Admits one accepted TCP connection from `ip`. Refused when that address already holds

@@ -318,13 +318,13 @@ impl std::fmt::Display for AddressKey {
 }
 
 /// How names compare for bans and removals: cleaned as the server cleans a `Hello`'s name
-/// ([`crate::connection::clean_name_text`]), without joiners and variation selectors (which
-/// change how a name shows, not whose it is), and in lower case: `Ada`, `ada ` and `a\u{200d}da`
-/// are one name.
+/// ([`crate::connection::clean_name_text`]), without joiners, variation selectors and a flag's
+/// tags (which change how a name shows, not whose it is), and in lower case: `Ada`, `ada ` and
+/// `a\u{200d}da` are one name.
 pub fn name_key(name: &str) -> String {
     let cleaned = crate::connection::clean_name_text(name);
     let visible = cleaned.chars().filter(|c| {
-        !matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+        !matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0000}'..='\u{E01EF}')
     });
     visible.collect::<String>().to_lowercase()
 }
@@ -1620,6 +1620,11 @@ mod tests {
             assert!(bans.check(ip, disguised, t0).is_some(), "{disguised:?}");
         }
         assert_eq!(bans.check(ip, "adda", t0), None, "another name");
+        // A flag's tags are no part of whose name it is.
+        assert_eq!(
+            name_key("\u{1f3f4}\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}x"),
+            name_key("\u{1f3f4}x")
+        );
         assert_eq!(bans.list(t0).len(), 1);
         assert!(bans.lift(&BanTarget::Name("ada".into()), t0).is_some());
         assert_eq!(bans.check(ip, "ada", t0), None);

@@ -841,13 +841,13 @@ impl ClientLink {
         self.wake.notify_one();
     }
 
-    /// Takes the close the server requested and the writer has not taken into a batch yet,
-    /// with whether it follows a loss ([`ClientLink::close_after_loss`]): for a writer that
-    /// gives up on a socket that stopped taking bytes, so the close is still logged and counted.
-    pub fn take_close(&self) -> Option<(CloseRequest, bool)> {
-        let mut slots = self.slots();
-        let close = slots.close.take()?;
-        Some((close, slots.close_after_loss))
+    /// The close the server requested and the writer has not taken into a batch yet, with
+    /// whether it follows a loss ([`ClientLink::close_after_loss`]): for a writer that gives up
+    /// on a socket that stopped taking bytes, so the close is still logged and counted. Left in
+    /// place, so the link stays closing (a later loss is not counted as the client's too).
+    pub fn pending_close(&self) -> Option<(CloseRequest, bool)> {
+        let slots = self.slots();
+        slots.close.clone().map(|close| (close, slots.close_after_loss))
     }
 
     /// True once a close was requested by the server or started by the client.

@@ -17,8 +17,14 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket at `now`.
     pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        Self::with_rate(f64::from(rate), burst, now)
+    }
+
+    /// A full bucket at `now` refilling at `rate` a second, which may be a fraction (`64.0 /
+    /// 60.0`: 64 a minute).
+    pub fn with_rate(rate: f64, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
-        TokenBucket { rate: f64::from(rate), burst, tokens: burst, last: now }
+        TokenBucket { rate: rate.max(0.0), burst, tokens: burst, last: now }
     }
 
     /// Takes one token; false when the bucket is empty (the event exceeds the limit).
@@ -68,11 +74,18 @@ impl PerAddressRate {
     /// Takes one of `key`'s tokens (`rate` a second, `burst` back to back); false when none is
     /// left.
     pub fn try_take(&mut self, key: IpAddr, rate: u32, burst: u32, now: Instant) -> bool {
+        self.try_take_at(key, f64::from(rate), burst, now)
+    }
+
+    /// [`PerAddressRate::try_take`] at a rate that may be a fraction of one a second.
+    pub fn try_take_at(&mut self, key: IpAddr, rate: f64, burst: u32, now: Instant) -> bool {
         if self.buckets.len() >= self.sweep_at.max(SWEEP_FLOOR) {
             self.buckets.retain(|_, bucket| !bucket.is_full_at(now));
             self.sweep_at = self.buckets.len() * 2;
         }
-        self.buckets.entry(key).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take(now)
+        let bucket =
+            self.buckets.entry(key).or_insert_with(|| TokenBucket::with_rate(rate, burst, now));
+        bucket.try_take(now)
     }
 
     /// Whether `key` has a token left at `now`, without taking it (an address not heard from

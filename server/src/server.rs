@@ -238,9 +238,9 @@ const ADMIN_REFUSALS: usize = 8;
 /// full: a probe's or a scraper's request arrives within milliseconds of its connection.
 pub const ADMIN_QUIET_BEFORE_EVICTION: Duration = Duration::from_millis(50);
 
-/// New admin connections an address may open a second, after a burst of
-/// [`ADMIN_NEW_CONNECTIONS_BURST`]: plenty for a script of `curl` calls, a connection each,
-/// but a peer cannot open them fast enough to keep its share of the places younger than
+/// Connections an address may open a second that take another's place in a full pool, after a
+/// burst of [`ADMIN_NEW_CONNECTIONS_BURST`] (a connection that finds a free place is not
+/// counted): a peer cannot open them fast enough to keep its share of the places younger than
 /// [`ADMIN_QUIET_BEFORE_EVICTION`] (that would take 160 a second), so a few addresses cannot
 /// keep every place too young to be taken.
 const ADMIN_NEW_CONNECTIONS_PER_SECOND: u32 = 64;
@@ -613,14 +613,16 @@ async fn serve_admin(
                 None => continue,
             },
         };
-        let ip = crate::proxy::canonical(peer.ip());
+        // An IPv6 client by its /64, as the public port's caps count it.
+        let ip = crate::context::address_key(crate::proxy::canonical(peer.ip()));
         let admitted = lock_pool(&pool).admit(ip, tokio::time::Instant::now());
         let Some(place) = admitted.map(|(id, idle)| AdminPlace { pool: pool.clone(), id, idle })
         else {
             ctx.metrics.refused_from(
                 "admin_full",
                 Some(&Peer::direct(peer)),
-                &"the admin listener serves as many connections as it takes",
+                &"the admin listener is full: every place serving a request or too recent to \
+                  take, or this address making way too often",
             );
             if let Ok(refusal) = refusals.clone().try_acquire_owned() {
                 connections.spawn(async move {
@@ -667,6 +669,34 @@ impl AdminIdle {
 /// A request of an admin connection under way ([`AdminIdle::serving`]).
 struct AdminServing(Arc<AdminIdle>);
 
+/// An admin answer's body, which keeps its connection marked as serving until hyper has sent
+/// all of it and dropped it: a big `/metrics` to a slow reader is not cut for a newer
+/// connection.
+struct BusyUntilSent {
+    body: axum::body::Body,
+    _serving: AdminServing,
+}
+
+impl hyper::body::Body for BusyUntilSent {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 impl Drop for AdminServing {
     fn drop(&mut self) {
         *self.0.since.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now());
@@ -691,15 +721,23 @@ impl AdminPool {
     /// A place for a connection from `ip`, making one if need be; `None` when none can be
     /// made (every candidate busy or too recent) or `ip` opens connections too fast.
     fn admit(&mut self, ip: IpAddr, now: tokio::time::Instant) -> Option<(u64, Arc<AdminIdle>)> {
-        let burst = ADMIN_NEW_CONNECTIONS_BURST;
-        if !self.opened.try_take(ip, ADMIN_NEW_CONNECTIONS_PER_SECOND, burst, now) {
-            return None;
-        }
         let own = self.open.values().filter(|(of, _)| *of == ip).count();
-        if own >= ADMIN_CONNECTIONS_PER_IP {
-            self.evict_quietest(now, |of| of == ip)?;
-        } else if self.open.len() >= ADMIN_CONNECTIONS {
-            self.evict_quietest(now, |_| true)?;
+        let share_full = own >= ADMIN_CONNECTIONS_PER_IP;
+        if share_full || self.open.len() >= ADMIN_CONNECTIONS {
+            let quietest = if share_full {
+                self.quietest(now, |of| of == ip)
+            } else {
+                self.quietest(now, |_| true)
+            }?;
+            // Making way is held to the address's rate; a connection that finds a free place
+            // is not (a script of `curl` calls, one connection each, is never refused).
+            let burst = ADMIN_NEW_CONNECTIONS_BURST;
+            if !self.opened.try_take(ip, ADMIN_NEW_CONNECTIONS_PER_SECOND, burst, now) {
+                return None;
+            }
+            if let Some((_, idle)) = self.open.remove(&quietest) {
+                idle.evict.cancel();
+            }
         }
         self.next += 1;
         let idle = Arc::new(AdminIdle {
@@ -710,26 +748,21 @@ impl AdminPool {
         Some((self.next, idle))
     }
 
-    /// Closes the connection among `candidates` that has waited longest for a request, if it
-    /// has waited [`ADMIN_QUIET_BEFORE_EVICTION`]; its place is free at once.
-    fn evict_quietest(
-        &mut self,
+    /// The connection among `candidates` that has waited longest for a request, if it has
+    /// waited [`ADMIN_QUIET_BEFORE_EVICTION`]: the one to close to make way.
+    fn quietest(
+        &self,
         now: tokio::time::Instant,
         candidates: impl Fn(IpAddr) -> bool,
-    ) -> Option<()> {
-        let quietest = self
-            .open
-            .iter()
-            .filter(|(_, (ip, _))| candidates(*ip))
-            .filter_map(|(&id, (_, idle))| {
+    ) -> Option<u64> {
+        let quiet = self.open.iter().filter(|(_, (ip, _))| candidates(*ip)).filter_map(
+            |(&id, (_, idle))| {
                 let since = (*idle.since.lock().unwrap_or_else(|p| p.into_inner()))?;
                 (now.saturating_duration_since(since) >= ADMIN_QUIET_BEFORE_EVICTION)
                     .then_some((since, id))
-            })
-            .min()?;
-        let (_, idle) = self.open.remove(&quietest.1)?;
-        idle.evict.cancel();
-        Some(())
+            },
+        );
+        quiet.min().map(|(_, id)| id)
     }
 }
 
@@ -806,14 +839,19 @@ async fn serve_http<I>(
         let refusal = refuse_large_head(&req, &ctx_req)
             .or_else(|| refuse_forwarded_too_fast(&req, peer, client, &ctx_req));
         let app = app.clone();
-        // An admin connection serving a request is not one a newer connection may replace.
+        // An admin connection serving a request, its answer included, is not one a newer
+        // connection may replace.
         let serving = admin.as_ref().map(AdminIdle::serving);
         async move {
-            let _serving = serving;
-            match refusal {
-                Some(refusal) => Ok(refusal),
-                None => app.oneshot(req).await,
-            }
+            let response = match refusal {
+                Some(refusal) => refusal,
+                None => app.oneshot(req).await?,
+            };
+            Ok::<_, std::convert::Infallible>(match serving {
+                Some(serving) => response
+                    .map(|body| axum::body::Body::new(BusyUntilSent { body, _serving: serving })),
+                None => response,
+            })
         }
     });
     let head_limit = ctx.config.max_request_head as usize;
@@ -1001,23 +1039,25 @@ mod tests {
     }
 
     #[test]
-    fn an_address_opens_admin_connections_at_a_burst_then_a_rate() {
+    fn an_address_makes_way_in_a_full_pool_at_a_burst_then_a_rate() {
         let mut pool = AdminPool::default();
         let t0 = Instant::now();
-        let mut admitted = 0;
-        // Each closes at once (a `curl` call's connection): only the rate holds it back.
-        let mut open_and_close = |at| match pool.admit(ip(1), at) {
-            Some((id, _)) => pool.open.remove(&id).is_some(),
-            None => false,
-        };
+        // A free place costs nothing: a script of `curl` calls, a connection each.
         for i in 0..1000u64 {
-            admitted += usize::from(open_and_close(t0 + Duration::from_micros(i)));
+            let (id, _) = pool.admit(ip(1), t0 + Duration::from_micros(i)).expect("a free place");
+            pool.open.remove(&id);
         }
-        assert_eq!(admitted, ADMIN_NEW_CONNECTIONS_BURST as usize, "the burst");
-        // A second after the burst's last connection.
-        let second = t0 + Duration::from_millis(1001);
-        let refilled = (0..1000).filter(|_| open_and_close(second)).count();
-        assert_eq!(refilled, ADMIN_NEW_CONNECTIONS_PER_SECOND as usize, "a second's worth");
+        // A peer keeping its share full and trying every 5 ms for 10 s: each of its places is
+        // taken back once it is quiet enough, which alone would let it make way 160 times a
+        // second and keep its places young; the rate holds it to the burst and 64 a second.
+        let mut made = 0;
+        for step in 0..2000u32 {
+            made += usize::from(pool.admit(ip(1), t0 + Duration::from_millis(5) * step).is_some());
+        }
+        let most = ADMIN_NEW_CONNECTIONS_BURST + 10 * ADMIN_NEW_CONNECTIONS_PER_SECOND;
+        let share = ADMIN_CONNECTIONS_PER_IP;
+        assert!(made <= share + most as usize + 1, "{made} connections, at most {most} made way");
+        assert!(made >= most as usize - 10, "{made}: held to the rate, not stopped");
         assert!(pool.admit(ip(2), t0).is_some(), "another address is not held to it");
     }
 }

@@ -266,4 +266,5 @@ test('closes read from /metrics say who closed first: a browser tab that quit is
     { code: '1001', name: 'going away (a client left, or the server shut down)', count: 4 },
   ]);
   assert.equal(closeName(4000, 'client'), 'silent link (browser), or another private code, by the client');
+  assert.match(closeName(4021, 'server'), /^misdirected hop/, 'the fleet\'s own code has its name');
 });

@@ -113,7 +113,13 @@ fn scrape(url: &MetricsUrl) -> anyhow::Result<Scrape> {
     Ok(Scrape::parse(&String::from_utf8_lossy(&response[len..])))
 }
 
-const PLAYERS: &str = "tickwire_clients{role=\"player\"}";
+/// The players in rooms, as a server labels them: `player` now, `Player` before the labels
+/// went lower case (a `BASE_SERVER` built from an older commit).
+fn players(scrape: &Scrape) -> Option<f64> {
+    ["tickwire_clients{role=\"player\"}", "tickwire_clients{role=\"Player\"}"]
+        .iter()
+        .find_map(|series| scrape.value(series))
+}
 
 /// The player count stopped growing for this long: the load generator's ramp is over
 /// (some players may have been refused; the window starts anyway and the rows say so).
@@ -124,7 +130,7 @@ fn wait_for_players(url: &MetricsUrl, args: &Args) -> anyhow::Result<()> {
     let deadline = Instant::now() + args.wait_timeout;
     let (mut seen, mut grew) = (0.0, Instant::now());
     loop {
-        let players = scrape(url).context("--metrics")?.value(PLAYERS).unwrap_or(0.0);
+        let players = players(&scrape(url).context("--metrics")?).unwrap_or(0.0);
         if players >= f64::from(args.players) {
             return Ok(());
         }
@@ -185,7 +191,7 @@ fn main() -> anyhow::Result<()> {
     let players_in_rooms = metrics_start
         .as_ref()
         .zip(metrics_end.as_ref())
-        .map(|(a, b)| (a.value(PLAYERS).unwrap_or(0.0), b.value(PLAYERS).unwrap_or(0.0)));
+        .map(|(a, b)| (players(a).unwrap_or(0.0), players(b).unwrap_or(0.0)));
     let players = players_measured(players_in_rooms, args.players);
     let player_ticks = players * f64::from(args.tick_rate) * window_s;
     let ticks = match (&metrics_start, &metrics_end) {
@@ -267,6 +273,14 @@ mod tests {
         assert_eq!(players_measured(Some((1990.0, 1990.0)), 2000), 1990.0, "the server's count");
         assert_eq!(players_measured(Some((0.0, 0.0)), 500), 500.0, "no gauge: as asked");
         assert_eq!(players_measured(None, 500), 500.0);
+    }
+
+    #[test]
+    fn players_are_read_from_a_server_of_either_label_spelling() {
+        let now = Scrape::parse("tickwire_clients{role=\"player\"} 32\n# EOF\n");
+        let before = Scrape::parse("tickwire_clients{role=\"Player\"} 31\n# EOF\n");
+        assert_eq!((players(&now), players(&before)), (Some(32.0), Some(31.0)));
+        assert_eq!(players(&Scrape::parse("# EOF\n")), None);
     }
 
     #[test]

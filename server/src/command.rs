@@ -187,7 +187,21 @@ pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitC
     // feature): made once per process, and needed for as long as it runs anyway.
     let name: &'static str = Box::leak(name.into_boxed_str());
     let version: &'static str = Box::leak(version.into_boxed_str());
-    let matches = Cli::command().name(name).bin_name(name).version(version).get_matches();
+    let command = Cli::command().name(name).bin_name(name).version(version);
+    let matches = match command.clone().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => {
+            // Under systemd or Kubernetes only variables are set: say which one was wrong.
+            let argv: Vec<_> = std::env::args_os().collect();
+            if let Some(variable) = variable_behind(&e, &command, &argv, |v| std::env::var_os(v)) {
+                let rendered = e.render().to_string();
+                let (first, rest) = rendered.split_once('\n').unwrap_or((&rendered, ""));
+                eprint!("{first}\n  (the value came from {variable})\n{rest}");
+                return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            }
+            e.exit()
+        }
+    };
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -203,6 +217,32 @@ pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitC
             ExitCode::FAILURE
         }
     }
+}
+
+/// The environment variable a refused value came from: the refused flag's variable, when it is
+/// set and the flag is not on the command line (clap's message names only the flag).
+fn variable_behind(
+    error: &clap::Error,
+    command: &clap::Command,
+    argv: &[std::ffi::OsString],
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(error.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+        return None;
+    }
+    let Some(ContextValue::String(refused)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = refused.strip_prefix("--")?.split([' ', '=']).next()?;
+    let arg = command.get_arguments().find(|a| a.get_long() == Some(long))?;
+    let variable = arg.get_env()?.to_str()?;
+    let on_command_line = argv.iter().filter_map(|a| a.to_str()).any(|a| {
+        a.strip_prefix("--")
+            .and_then(|a| a.strip_prefix(long))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+    });
+    (env(variable).is_some() && !on_command_line).then(|| variable.to_string())
 }
 
 /// Logging, the game, the open-files limit and the network runtime, then [`serve`] on it.
@@ -450,4 +490,32 @@ async fn shutdown_signal(mut signals: Signals) {
         );
         std::process::exit(status);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    #[test]
+    fn a_refused_value_from_the_environment_names_its_variable() {
+        let command = Cli::command();
+        let error = command
+            .clone()
+            .try_get_matches_from(["tickwire-server", "--tick-rate", "bogus"])
+            .expect_err("refused");
+        let set = |v: &str| (v == "TICKWIRE_TICK_RATE").then(|| OsString::from("bogus"));
+        let unset = |_: &str| None;
+        let bare = [OsString::from("tickwire-server")];
+        assert_eq!(
+            variable_behind(&error, &command, &bare, set).as_deref(),
+            Some("TICKWIRE_TICK_RATE"),
+            "only the variable could have set it"
+        );
+        let flagged = ["tickwire-server", "--tick-rate", "bogus"].map(OsString::from);
+        assert_eq!(variable_behind(&error, &command, &flagged, set), None, "the flag's own value");
+        let joined = ["tickwire-server", "--tick-rate=bogus"].map(OsString::from);
+        assert_eq!(variable_behind(&error, &command, &joined, set), None);
+        assert_eq!(variable_behind(&error, &command, &bare, unset), None);
+    }
 }

@@ -752,9 +752,8 @@ pub fn clean_name(name: &Name) -> Name {
 /// direction overrides and marks (a right-to-left override shows `\u{202e}nimda` as `admin`),
 /// invisible characters (zero-width spaces, soft hyphens, Hangul and Braille blanks, line
 /// separators) and tag characters outside a whole flag's sequence (which hide text); then
-/// trimmed. Joiners (U+200C,
-/// U+200D) stay: Persian and Indic names and emoji sequences need them. Moderation compares
-/// names without them ([`crate::moderation::name_key`]).
+/// trimmed. Joiners (U+200C, U+200D) stay: Persian and Indic names and emoji sequences need
+/// them. Moderation compares names without them ([`crate::moderation::name_key`]).
 pub fn clean_name_text(name: &str) -> String {
     let mut cleaned = String::with_capacity(name.len());
     let mut chars = name.chars().peekable();
@@ -1283,10 +1282,11 @@ where
                     // writer waited on its socket or with what it could not take: no close
                     // frame can reach it, but the close is the server's, and operators count
                     // and read it like any other.
-                    let close = close.map(|close| (close, batch.after_loss)).or_else(|| link.pending_close());
-                    if let Some((close, false)) = close {
-                        log_close(&close, "closing; the client is not reading its messages, so no close frame could be sent");
-                        ctx.metrics.server_closed(close.code, close.kick.as_ref().map(|k| k.reason));
+                    let close = close.map(|c| (c, batch.after_loss));
+                    if let Some((close, false)) = close.or_else(|| link.pending_close()) {
+                        log_close(&close, UNSENT_CLOSE);
+                        let kick = close.kick.as_ref().map(|k| k.reason);
+                        ctx.metrics.server_closed(close.code, kick);
                     }
                     return (unsent, io);
                 }
@@ -1327,6 +1327,10 @@ where
     }
     (WriterEnd { close_sent, echoed: false }, io)
 }
+
+/// What the log says of a close of the server's that no close frame could carry.
+const UNSENT_CLOSE: &str =
+    "closing; the client is not reading its messages, so no close frame could be sent";
 
 /// Logs the server's close, once, in the connection's span: a violation (any code but normal
 /// and going-away) at info, with the reason the client is told.

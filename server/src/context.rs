@@ -120,37 +120,42 @@ struct Connections {
     sessions: PerAddress,
     /// Open TCP connections, upgraded or not (see [`ServerContext::admit_tcp`]).
     tcp: PerAddress,
-    /// New TCP connections per address, and per IPv6 /48 (see [`ServerContext::admit_tcp`]).
-    opened: PerAddressRate,
-    opened_by_site: PerAddressRate,
+    /// New TCP connections (see [`ServerContext::admit_tcp`]).
+    opened: PerAddressAndSite,
     /// Seats waiting for a resume, by the address that dropped them (see
     /// [`ServerContext::hold_seat`]).
     held: PerAddress,
-    /// New players' and controllers' seats per address, and per IPv6 /48 (see
-    /// [`ServerContext::take_seat_join`]).
-    seat_joins: PerAddressRate,
-    seat_joins_by_site: PerAddressRate,
-    /// Wrong admin tokens per address, and per IPv6 /48 (see
-    /// [`ServerContext::may_try_admin_token`]).
-    wrong_admin_tokens: PerAddressRate,
-    wrong_admin_tokens_by_site: PerAddressRate,
+    /// New players' and controllers' seats (see [`ServerContext::take_seat_join`]).
+    seat_joins: PerAddressAndSite,
+    /// Wrong admin tokens (see [`ServerContext::may_try_admin_token`]).
+    wrong_admin_tokens: PerAddressAndSite,
 }
 
-/// Takes a token of `keys`' address in the first of `buckets` (`rate` a second after `burst`)
-/// and, for IPv6, of its /48 in the second, at [`ADDRESSES_PER_IPV6_SITE`] times both: a site
-/// that rotates through its 65,536 /64s gets four addresses' worth, not a fresh burst each.
-fn take_with_site(
-    buckets: (&mut PerAddressRate, &mut PerAddressRate),
-    keys: AddressKeys,
-    rate: f64,
-    burst: u32,
-    now: Instant,
-) -> bool {
-    let (by_address, by_site) = buckets;
-    let site_rate = rate * f64::from(ADDRESSES_PER_IPV6_SITE);
-    let site_burst = burst.saturating_mul(ADDRESSES_PER_IPV6_SITE);
-    by_address.try_take_at(keys.address, rate, burst, now)
-        && keys.site.is_none_or(|site| by_site.try_take_at(site, site_rate, site_burst, now))
+/// A rate per address and, for IPv6, per /48 at [`ADDRESSES_PER_IPV6_SITE`] times the rate and
+/// the burst: a site that rotates through its 65,536 /64s gets four addresses' worth, not a
+/// fresh burst each.
+#[derive(Debug, Default)]
+struct PerAddressAndSite {
+    by_address: PerAddressRate,
+    by_site: PerAddressRate,
+}
+
+impl PerAddressAndSite {
+    /// Takes a token of `keys`' address (`rate` a second after `burst`) and of its /48.
+    fn try_take(&mut self, keys: AddressKeys, rate: f64, burst: u32, now: Instant) -> bool {
+        let site_rate = rate * f64::from(ADDRESSES_PER_IPV6_SITE);
+        let site_burst = burst.saturating_mul(ADDRESSES_PER_IPV6_SITE);
+        self.by_address.try_take_at(keys.address, rate, burst, now)
+            && keys
+                .site
+                .is_none_or(|site| self.by_site.try_take_at(site, site_rate, site_burst, now))
+    }
+
+    /// Whether `keys`' address and its /48 have a token left, without taking one.
+    fn has_token(&self, keys: AddressKeys, now: Instant) -> bool {
+        self.by_address.has_token(keys.address, now)
+            && keys.site.is_none_or(|site| self.by_site.has_token(site, now))
+    }
 }
 
 /// Wrong admin tokens an address may send back to back before it must wait a second for each
@@ -574,24 +579,14 @@ impl ServerContext {
     /// rotating through its /64s gains little. A 32-byte token is out of reach of guessing
     /// anyway; a short one (which the server warns about) is not at thousands a second.
     pub fn may_try_admin_token(&self, ip: IpAddr, now: Instant) -> bool {
-        let keys = AddressKeys::of(ip);
-        let conns = lock(&self.connections);
-        conns.wrong_admin_tokens.has_token(keys.address, now)
-            && keys.site.is_none_or(|site| conns.wrong_admin_tokens_by_site.has_token(site, now))
+        lock(&self.connections).wrong_admin_tokens.has_token(AddressKeys::of(ip), now)
     }
 
     /// Charges a wrong admin token (or none) to `ip` ([`ServerContext::may_try_admin_token`]).
     pub fn wrong_admin_token(&self, ip: IpAddr, now: Instant) {
-        let keys = AddressKeys::of(ip);
         let mut conns = lock(&self.connections);
-        let conns = &mut *conns;
-        let _ = take_with_site(
-            (&mut conns.wrong_admin_tokens, &mut conns.wrong_admin_tokens_by_site),
-            keys,
-            1.0,
-            WRONG_ADMIN_TOKENS_BURST,
-            now,
-        );
+        let keys = AddressKeys::of(ip);
+        let _ = conns.wrong_admin_tokens.try_take(keys, 1.0, WRONG_ADMIN_TOKENS_BURST, now);
     }
 
     /// Charges a new player's or controller's seat to its address: a burst of twice
@@ -603,13 +598,10 @@ impl ServerContext {
     /// leaving in a loop would fill every player's chat with names of its choosing, past the
     /// chat limits. Resumes and spectators (counted, not announced) are not charged.
     pub fn take_seat_join(&self, ip: IpAddr, now: Instant) -> bool {
-        let keys = AddressKeys::of(ip);
         let cap = self.config.max_connections_per_ip;
         let rate = f64::from(cap) / 60.0;
-        let mut conns = lock(&self.connections);
-        let conns = &mut *conns;
-        let buckets = (&mut conns.seat_joins, &mut conns.seat_joins_by_site);
-        take_with_site(buckets, keys, rate, cap.saturating_mul(2), now)
+        let burst = cap.saturating_mul(2);
+        lock(&self.connections).seat_joins.try_take(AddressKeys::of(ip), rate, burst, now)
     }
 
     /// Admits one accepted TCP connection from `ip`. Refused when that address already holds
@@ -648,12 +640,8 @@ impl ServerContext {
         now: Instant,
     ) -> bool {
         let rate = self.new_connections_per_second();
-        let site_rate = rate.saturating_mul(ADDRESSES_PER_IPV6_SITE);
-        let burst = |rate: u32| rate.saturating_mul(NEW_CONNECTION_BURST_SECONDS);
-        conns.opened.try_take(keys.address, rate, burst(rate), now)
-            && keys.site.is_none_or(|site| {
-                conns.opened_by_site.try_take(site, site_rate, burst(site_rate), now)
-            })
+        let burst = rate.saturating_mul(NEW_CONNECTION_BURST_SECONDS);
+        conns.opened.try_take(keys, f64::from(rate), burst, now)
     }
 
     /// Whether `ip` (canonical) is one of `--trusted-proxies`: its connections carry many

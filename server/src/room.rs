@@ -485,15 +485,29 @@ struct Seat {
     entity: Option<EntityId>,
     link: Option<Arc<ClientLink>>,
     /// Set while the connection is gone and the seat waits for a resume.
-    dropped_at: Option<Instant>,
-    /// Its place among the seats its address has waiting ([`ServerContext::hold_seat`]), set
-    /// with `dropped_at`.
-    held: Option<crate::context::HeldSeat>,
+    waiting: Option<Waiting>,
     last_input: InputSeq,
     history: History,
     last_feedback: Option<(ControllerFeedback, Instant)>,
     /// Until when an operator muted its chat.
     muted_until: Option<Instant>,
+}
+
+/// A seat whose connection is gone, waiting for a resume.
+#[derive(Debug)]
+struct Waiting {
+    /// Since when: the grace runs from here.
+    since: Instant,
+    /// Its place among the seats its address has waiting ([`ServerContext::hold_seat`]),
+    /// given back when the seat is resumed or ends.
+    _place: crate::context::HeldSeat,
+}
+
+impl Seat {
+    /// Since when the seat waits for a resume, if it does.
+    fn dropped_at(&self) -> Option<Instant> {
+        self.waiting.as_ref().map(|w| w.since)
+    }
 }
 
 /// Most `Joined` events in the roster a newcomer receives (players and controllers only; a
@@ -981,8 +995,7 @@ impl<G: Game> Room<G> {
             }
             *replaced = seat.link.replace(request.link.clone());
             seat.client = request.client;
-            seat.dropped_at = None;
-            seat.held = None;
+            seat.waiting = None;
             seat.history.clear();
             seat.last_feedback = None;
             // The new connection numbers its inputs afresh.
@@ -1041,8 +1054,7 @@ impl<G: Game> Room<G> {
                 token,
                 entity,
                 link: Some(request.link.clone()),
-                dropped_at: None,
-                held: None,
+                waiting: None,
                 last_input: InputSeq(0),
                 history: History::default(),
                 last_feedback: None,
@@ -1217,8 +1229,7 @@ impl<G: Game> Room<G> {
             self.remove_seat(player);
             return;
         };
-        seat.dropped_at = Some(now);
-        seat.held = Some(held);
+        seat.waiting = Some(Waiting { since: now, _place: held });
         // A dropped ship coasts with no thrust rather than holding the last input.
         self.game.set_input(player, PlayerInput::default());
         debug!(player = player.0, "dropped; seat kept for resume");
@@ -1712,7 +1723,7 @@ impl<G: Game> Room<G> {
         let expired: Vec<PlayerId> = self
             .seats
             .iter()
-            .filter(|(_, s)| s.dropped_at.is_some_and(|at| now - at >= grace))
+            .filter(|(_, s)| s.dropped_at().is_some_and(|at| now - at >= grace))
             .map(|(&p, _)| p)
             .collect();
         for player in expired {
@@ -2997,7 +3008,7 @@ mod tests {
         let dead = gave_up(&mut room, Role::Player, Some(token));
         let seat = &room.seats[&player];
         assert!(seat.link.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &dead)));
-        assert_eq!(seat.dropped_at, Some(t0), "still dropped, its grace running");
+        assert_eq!(seat.dropped_at(), Some(t0), "still dropped, its grace running");
         let (_, again) = join(&mut room, Role::Player, Some(token), t0);
         assert_eq!(again.unwrap().player, player, "its owner still resumes it");
     }
@@ -3041,13 +3052,13 @@ mod tests {
         let (fresh_link, fresh) = join(&mut room, Role::Player, None, t0);
         let fresh = fresh.unwrap().player;
         drop_seat(&mut room, fresh, &fresh_link, t0);
-        assert_eq!(room.seats[&fresh].dropped_at, Some(t0), "kept: a place was free again");
+        assert_eq!(room.seats[&fresh].dropped_at(), Some(t0), "kept: a place was free again");
         // Seats whose grace ends give their places back too.
         let t1 = t0 + Duration::from_secs(11);
         room.tick(t1);
         assert_eq!(room.shared.players(), 1, "the waiting seats ended");
         drop_seat(&mut room, seats[0].0, &resumed, t1);
-        assert_eq!(room.seats[&seats[0].0].dropped_at, Some(t1), "kept after the others' grace");
+        assert_eq!(room.seats[&seats[0].0].dropped_at(), Some(t1), "kept after the others' grace");
         assert_eq!(refused(&room.ctx), 1);
     }
 

@@ -659,7 +659,8 @@ struct AdminIdle {
 }
 
 impl AdminIdle {
-    /// Marks a request under way until the guard is dropped (its answer made).
+    /// Marks a request under way until the guard is dropped (with its answer's body, once
+    /// sent: [`BusyUntilSent`]).
     fn serving(self: &Arc<Self>) -> AdminServing {
         *self.since.lock().unwrap_or_else(|p| p.into_inner()) = None;
         AdminServing(self.clone())
@@ -713,13 +714,14 @@ impl Drop for AdminServing {
 struct AdminPool {
     next: u64,
     open: HashMap<u64, (IpAddr, Arc<AdminIdle>)>,
-    /// New connections per address ([`ADMIN_NEW_CONNECTIONS_PER_SECOND`]).
-    opened: crate::ratelimit::PerAddressRate,
+    /// Places made per address by closing another connection
+    /// ([`ADMIN_NEW_CONNECTIONS_PER_SECOND`]).
+    made_way: crate::ratelimit::PerAddressRate,
 }
 
 impl AdminPool {
     /// A place for a connection from `ip`, making one if need be; `None` when none can be
-    /// made (every candidate busy or too recent) or `ip` opens connections too fast.
+    /// made (every candidate busy or too recent) or `ip` made way too often.
     fn admit(&mut self, ip: IpAddr, now: tokio::time::Instant) -> Option<(u64, Arc<AdminIdle>)> {
         let own = self.open.values().filter(|(of, _)| *of == ip).count();
         let share_full = own >= ADMIN_CONNECTIONS_PER_IP;
@@ -732,7 +734,7 @@ impl AdminPool {
             // Making way is held to the address's rate; a connection that finds a free place
             // is not (a script of `curl` calls, one connection each, is never refused).
             let burst = ADMIN_NEW_CONNECTIONS_BURST;
-            if !self.opened.try_take(ip, ADMIN_NEW_CONNECTIONS_PER_SECOND, burst, now) {
+            if !self.made_way.try_take(ip, ADMIN_NEW_CONNECTIONS_PER_SECOND, burst, now) {
                 return None;
             }
             if let Some((_, idle)) = self.open.remove(&quietest) {

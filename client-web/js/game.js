@@ -218,6 +218,46 @@ export function chatOverflow(results, max) {
   return out;
 }
 
+/**
+ * Joins and leaves as they happen, each a chat line until more than {@link BURST_LINES} come
+ * within {@link BURST_MS} of one another; the rest of such a burst folds into one line that
+ * counts them, so a crowd arriving, or someone joining and leaving in a loop, does not push
+ * the players' chat off the screen.
+ */
+export class Arrivals {
+  constructor() {
+    /** @type {number[]} when the burst's joins and leaves came, newest last */
+    this.times = [];
+    this.joined = 0;
+    this.left = 0;
+  }
+
+  /**
+   * Notes a join or a leave at `now` (ms): `null` when it gets a line of its own, else the
+   * text of the burst's folded line, to show in place of the last one.
+   * @param {'joined' | 'left'} what @param {number} now
+   * @returns {string | null}
+   */
+  note(what, now) {
+    const last = this.times.at(-1);
+    if (last === undefined || now - last > BURST_MS) {
+      this.times = [];
+      this.joined = 0;
+      this.left = 0;
+    }
+    this.times.push(now);
+    if (this.times.length <= BURST_LINES) return null;
+    this[what] += 1;
+    const parts = [this.joined && `${this.joined} more joined`, this.left && `${this.left} more left`];
+    return `${parts.filter(Boolean).join(' and ')}.`;
+  }
+}
+
+/** Joins and leaves a burst shows one line each before it folds ({@link Arrivals}). */
+const BURST_LINES = 3;
+/** The most between two joins or leaves of one burst, ms. */
+const BURST_MS = 3000;
+
 /** How the HUD names each transport. */
 const TRANSPORT_NAMES = { ws: 'WebSocket', stream: 'HTTP stream', poll: 'long polling' };
 
@@ -268,6 +308,9 @@ export class Game {
     /** @type {Welcome | null} */
     this.welcome = null;
     this.scores = new ScoreBook();
+    this.arrivals = new Arrivals();
+    /** @type {HTMLElement | null} the chat line a burst of joins and leaves folds into */
+    this.arrivalsLine = null;
     /** @type {{ round: number, winner: number | null, score: number } | null} */
     this.lastRoundOver = null;
     this.phase = '';
@@ -568,7 +611,7 @@ export class Game {
         // 0 for a player joining now; in the roster, the score so far.
         this.scores.set(kind.player, kind.score);
         if (!roster) {
-          this.addChat(null, `${kind.name} joined${kind.role === 'Controller' ? ' with a controller' : ''}.`);
+          this.arrival('joined', `${kind.name} joined${kind.role === 'Controller' ? ' with a controller' : ''}.`);
         } else if (this.welcome?.resumed) {
           // Back from a reconnect, the SDK names only who joined meanwhile; those of a fresh
           // join's roster were here before this page.
@@ -577,7 +620,8 @@ export class Game {
         break;
       case 'Left':
         // Catch-up after a reconnect: gone while this page was away.
-        this.addChat(null, `${leftName ?? who(kind.player)} left${roster ? ' while you were away' : ''}.`);
+        if (roster) this.addChat(null, `${leftName ?? who(kind.player)} left while you were away.`);
+        else this.arrival('left', `${leftName ?? who(kind.player)} left.`);
         this.scores.delete(kind.player);
         break;
       case 'Scored': {
@@ -649,10 +693,29 @@ export class Game {
   }
 
   /**
+   * A join or a leave as it happens: its own chat line, or, in a burst, the burst's one line
+   * ({@link Arrivals}).
+   * @param {'joined' | 'left'} what @param {string} text
+   */
+  arrival(what, text) {
+    const folded = this.arrivals.note(what, performance.now());
+    if (folded === null) {
+      this.arrivalsLine = null;
+      this.addChat(null, text);
+    } else if (this.arrivalsLine?.parentNode) {
+      // Still on screen (the chat's overflow removes its oldest lines).
+      this.arrivalsLine.textContent = folded;
+    } else {
+      this.arrivalsLine = this.addChat(null, folded);
+    }
+  }
+
+  /**
    * @param {number | null} from the player who said it; null for the game's own lines
    * @param {string} text
    * @param {string} [name] the player's
    * @param {'result' | 'warn'} [kind] of the game's lines: a round's result, or a warning
+   * @returns {HTMLElement} the line
    */
   addChat(from, text, name, kind) {
     const log = $('#chat-log');
@@ -665,6 +728,7 @@ export class Game {
     const lines = [...log.children];
     for (const i of chatOverflow(lines.map((l) => l.classList.contains('result')), CHAT_LINES)) lines[i].remove();
     setTimeout(() => line.classList.add('old'), kind === 'result' ? RESULT_FRESH_MS : CHAT_FRESH_MS);
+    return line;
   }
 
   async updateInvite() {

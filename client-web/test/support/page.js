@@ -26,15 +26,24 @@ export function element(tagName = 'DIV') {
   const attributes = {};
   /** @type {any[]} */
   const children = [];
-  return Object.assign(new EventTarget(), {
+  /** @type {any} */
+  const node = Object.assign(new EventTarget(), {
     tagName, hidden: false, textContent: '', className: '', value: '', checked: false, href: '', src: '',
-    inert: false, dataset: {}, style: {}, classList: classList(),
+    inert: false, dataset: {}, style: {}, classList: classList(), parentNode: null,
     get children() { return children; },
     get firstElementChild() { return children[0] ?? null; },
     // In place: Object.assign took `children` once, as a value rather than as a getter.
     replaceChildren: (/** @type {any[]} */ ...nodes) => { children.splice(0, children.length, ...nodes); },
-    append: (/** @type {any[]} */ ...nodes) => { children.push(...nodes); },
-    remove() {},
+    append: (/** @type {any[]} */ ...nodes) => {
+      for (const child of nodes) if (typeof child === 'object' && child) child.parentNode = node;
+      children.push(...nodes);
+    },
+    // Out of its parent, as the chat's overflow takes its oldest lines.
+    remove() {
+      const at = node.parentNode?.children.indexOf(node) ?? -1;
+      if (at >= 0) node.parentNode.children.splice(at, 1);
+      node.parentNode = null;
+    },
     focus() {},
     blur() {},
     select() {},
@@ -48,6 +57,7 @@ export function element(tagName = 'DIV') {
     getBoundingClientRect: () => ({ left: 0, top: 0, width: 0, height: 0 }),
     getContext: () => ({}),
   });
+  return node;
 }
 
 /** Installs the stand-in page as Node's globals. @returns {{ document: any, window: EventTarget }} */

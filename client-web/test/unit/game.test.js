@@ -11,7 +11,7 @@ import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFo
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl } = await import('../../js/game.js');
+const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -149,8 +149,14 @@ class FakeClient {
 
 /** A game on the stand-in page; it keeps its chat lines rather than show them. */
 class TestGame extends Game {
-  /** @type {string[]} */
-  chatLines = [];
+  /** @type {HTMLElement[]} the lines as they are now (a burst's folded line changes) */
+  chatItems = [];
+
+  chatHolder = document.createElement('ul');
+
+  get chatLines() {
+    return this.chatItems.map((line) => line.textContent ?? '');
+  }
 
   createClient() {
     return /** @type {any} */ (new FakeClient());
@@ -161,8 +167,12 @@ class TestGame extends Game {
 
   /** @param {number | null} from @param {string} text @param {string} [_name] @param {'result' | 'warn'} [kind] */
   addChat(from, text, _name, kind) {
-    this.chatLines.push(text);
+    const line = document.createElement('li');
+    line.textContent = text;
+    this.chatHolder.append(line);
+    this.chatItems.push(line);
     this.chatKinds.push(kind);
+    return line;
   }
 }
 
@@ -334,6 +344,28 @@ test('after quick play, "Try again" and a page restored from the cache join the 
   window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
   window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
   assert.deepEqual(asked, [null, 'room-4', 'room-4'], 'matchmaking once, then the room the URL names');
+});
+
+test('a burst of joins and leaves shows three lines, then folds the rest into one that counts them', () => {
+  const arrivals = new Arrivals();
+  assert.deepEqual([0, 100, 200].map((t) => arrivals.note('joined', t)), [null, null, null]);
+  assert.equal(arrivals.note('joined', 300), '1 more joined.');
+  assert.equal(arrivals.note('left', 400), '1 more joined and 1 more left.');
+  assert.equal(arrivals.note('left', 3300), '1 more joined and 2 more left.', 'within 3 s of the last');
+  // A quiet spell ends the burst: lines of their own again.
+  assert.equal(arrivals.note('joined', 6400), null);
+});
+
+test('in the game, a join-and-leave loop fills one chat line, not the whole chat', (t) => {
+  const game = newGame(t);
+  game.onWelcome(welcome(1));
+  const before = game.chatLines.length;
+  for (let i = 0; i < 20; i++) {
+    game.onEvent(/** @type {any} */ ({ type: 'Joined', player: 100 + i, name: 'BUY GOLD', role: 'Player', score: 0 }), undefined, false);
+    game.onEvent(/** @type {any} */ ({ type: 'Left', player: 100 + i }), 'BUY GOLD', false);
+  }
+  const added = game.chatLines.slice(before);
+  assert.deepEqual(added, ['BUY GOLD joined.', 'BUY GOLD left.', 'BUY GOLD joined.', '18 more joined and 19 more left.']);
 });
 
 test('joins are announced by the SDK\'s roster flag: the roster is not news, a join before the first snapshot is', (t) => {

@@ -226,8 +226,10 @@ export function chatOverflow(results, max) {
  */
 export class Arrivals {
   constructor() {
-    /** @type {number[]} when the burst's joins and leaves came, newest last */
-    this.times = [];
+    /** @type {number | null} when the burst's last join or leave came */
+    this.last = null;
+    /** Joins and leaves in the burst so far. */
+    this.count = 0;
     this.joined = 0;
     this.left = 0;
   }
@@ -239,14 +241,14 @@ export class Arrivals {
    * @returns {string | null}
    */
   note(what, now) {
-    const last = this.times.at(-1);
-    if (last === undefined || now - last > BURST_MS) {
-      this.times = [];
+    if (this.last === null || now - this.last > BURST_MS) {
+      this.count = 0;
       this.joined = 0;
       this.left = 0;
     }
-    this.times.push(now);
-    if (this.times.length <= BURST_LINES) return null;
+    this.last = now;
+    this.count += 1;
+    if (this.count <= BURST_LINES) return null;
     this[what] += 1;
     const parts = [this.joined && `${this.joined} more joined`, this.left && `${this.left} more left`];
     return `${parts.filter(Boolean).join(' and ')}.`;

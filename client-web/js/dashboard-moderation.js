@@ -15,13 +15,13 @@
 
 import { $, el, syncRows } from './dom.js';
 import {
-  MAX_REASON_BYTES, ModerationApi, ModerationError, actionText, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
+  MAX_REASON_BYTES, ModerationApi, ModerationError, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope, muteOutcome, seatLabel, tokenStore,
 } from './moderation.js';
 
 /** @typedef {import('./moderation.js').Seat} Seat */
 /** @typedef {import('./moderation.js').Ban} Ban */
 /** @typedef {import('./moderation.js').Outcome} Outcome */
-/** @typedef {import('./moderation.js').ActionRecord} ActionRecord */
+/** @typedef {import('./moderation.js').ActionLog} ActionLog */
 
 const SEATS_MS = 2000;
 const BANS_MS = 5000;
@@ -407,14 +407,17 @@ export class ModerationPanel {
     });
   }
 
-  /** @param {ActionRecord[]} log this node's last actions, newest first */
+  /** @param {ActionLog} log the last actions, newest first: this node's or the fleet's */
   showLog(log) {
-    $('#mod-log-empty').hidden = log.length > 0;
+    const { scope, note } = logScope(log);
+    $('#mod-log-scope').textContent = scope;
+    $('#mod-log-note').textContent = note;
+    $('#mod-log-empty').hidden = log.actions.length > 0;
     const today = new Date().toDateString();
-    syncRows($('#mod-log-body'), log, (record) => String(record.seq), (record) => {
+    syncRows($('#mod-log-body'), log.actions, actionKey, (record) => {
       const at = new Date(record.at_unix_ms);
       const when = at.toDateString() === today ? at.toLocaleTimeString() : at.toLocaleString();
-      return [when, `${record.operator} (${record.from})`, { text: actionText(record), className: 'name' }];
+      return [when, actorText(record), { text: actionText(record), className: 'name' }];
     });
   }
 

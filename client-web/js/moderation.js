@@ -85,6 +85,15 @@ export class ModerationError extends Error {
  * @property {string} [address] a seat's client address
  * @property {string} [reason]
  * @property {number} [secs] how long a mute or a ban lasts
+ * @property {string} [node] in a fleet, the node it was done on
+ * @property {string} [id] in a fleet, its entry in the fleet's log
+ */
+
+/**
+ * @typedef {object} ActionLog `GET /moderation/log`'s answer
+ * @property {ActionRecord[]} actions newest first
+ * @property {'fleet' | 'node'} scope every node's actions (a fleet's log), or this node's
+ * @property {string} [warning] why a node of a fleet lists its own only
  */
 
 /** The operators' routes, relative to the page (a reverse proxy's path prefix is kept). */
@@ -183,9 +192,11 @@ export class ModerationApi {
     return this.request('POST', 'bans', { [kind]: target, for: length, reason });
   }
 
-  /** @param {number} limit @returns {Promise<ActionRecord[]>} this node's, newest first */
+  /** @param {number} limit @returns {Promise<ActionLog>} the newest `limit` actions */
   async log(limit) {
-    return (await this.request('GET', `moderation/log?limit=${limit}`)).actions;
+    const reply = await this.request('GET', `moderation/log?limit=${limit}`);
+    // A server older than the fleet's log answered no scope: its own node's.
+    return { actions: reply.actions, scope: reply.scope ?? 'node', warning: reply.warning };
   }
 
   /** @param {Ban} ban as listed @returns {Promise<{ bans: Ban[] }>} */
@@ -300,6 +311,31 @@ export function actionText(record) {
     lift: `lifted the ban of ${target}`,
   }[record.action] ?? `${record.action} ${target}`;
   return record.reason ? `${text}: “${record.reason}”` : text;
+}
+
+/**
+ * A row's key in the log: the fleet log's entry, or the node's number for it (a node numbers
+ * its own actions from 1, again after a restart).
+ * @param {ActionRecord} record
+ */
+export function actionKey(record) {
+  return record.id ?? `${record.node ?? ''}#${record.seq}`;
+}
+
+/** Who did it, and where in a fleet: `alice (10.0.0.9) on node-b`. @param {ActionRecord} record */
+export function actorText(record) {
+  const who = `${record.operator} (${record.from})`;
+  return record.node ? `${who} on ${record.node}` : who;
+}
+
+/**
+ * What the log's heading says it holds, and a note when a fleet's node could list only its own.
+ * @param {ActionLog} log
+ * @returns {{ scope: string, note: string }}
+ */
+export function logScope(log) {
+  if (log.scope === 'fleet') return { scope: "(every node's, from the fleet's log)", note: '' };
+  return { scope: "(this node's; its log keeps them all)", note: log.warning ?? '' };
 }
 
 /**

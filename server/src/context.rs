@@ -239,7 +239,8 @@ pub struct ServerContext {
     pub fleet: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// The operators' bans, which every `Hello` is checked against ([`crate::moderation`]).
     pub bans: crate::moderation::Bans,
-    /// What the operators did on this node, newest last (`GET /moderation/log`).
+    /// What the operators did on this node, newest last (`GET /moderation/log`), and in a
+    /// fleet those the fleet's log has not taken yet.
     pub actions: crate::moderation::ActionLog,
     /// The operators moderation answers (their tokens), as SIGHUP last read them.
     pub operators: crate::moderation::Operators,

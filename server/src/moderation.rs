@@ -17,8 +17,8 @@
 //! - `POST /rooms/{room}/mute` `{"player": 3, "for": "10m"}`: the seat's chat lines reach
 //!   nobody but itself for that long (through a resume too; a new seat speaks again);
 //!   `DELETE /rooms/{room}/mute?player=3` lifts it;
-//! - `GET /moderation/log[?limit=N]`: what the operators did on this node, newest first
-//!   ([`ActionLog`]);
+//! - `GET /moderation/log[?limit=N]`: what the operators did, newest first: on this node, or
+//!   in a fleet on every node, from the fleet's log in Redis ([`ActionLog`]);
 //! - `GET /bans`, `POST /bans` `{"address" | "name", "for": "1h", "reason"}` (which removes
 //!   the clients it covers from every room of this node), `DELETE /bans?address=` or
 //!   `?name=`. An address is one IPv4 address or an IPv6 address's /64, or a network written
@@ -654,9 +654,9 @@ fn unix_ms(time: SystemTime) -> u64 {
 }
 
 /// One operator action, as `GET /moderation/log` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionRecord {
-    /// Numbers this node's actions from 1, in order (a page's key for a row).
+    /// Numbers this node's actions from 1, in order (a page's key for a row, with `node`).
     pub seq: u64,
     /// When, in milliseconds since the Unix epoch.
     pub at_unix_ms: u64,
@@ -665,65 +665,146 @@ pub struct ActionRecord {
     /// The address the request came from.
     pub from: String,
     /// `remove`, `remove and ban`, `mute`, `unmute`, `ban` or `lift`.
-    pub action: &'static str,
+    pub action: String,
     /// The room, for an action on a seat.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
     /// What it was done to: a seat (`Ada (seat 3)`), or what a ban bans.
     pub target: String,
     /// The seat's client address, for an action on a seat.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// The operator's reason, if one was given.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// How long a mute or a ban lasts, in seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secs: Option<u64>,
+    /// In a fleet, the node it was done on (`--node-id`): a seat's room is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// In a fleet, its entry in the fleet's log (a Redis stream id): a row's key there, as a
+    /// node's `seq` starts again from 1 when it restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
-/// What the operators did on this node, for `GET /moderation/log`: the last
-/// [`MAX_LOGGED_ACTIONS`], in memory (the log lines say the same, for good). In a fleet, each
-/// node keeps its own.
+/// What the operators did, for `GET /moderation/log`: this node's last
+/// [`MAX_LOGGED_ACTIONS`], in memory (the log lines say the same, for good). In a fleet each
+/// node also writes its actions to the fleet's log in Redis ([`ship_actions`]), which every
+/// node lists; those the fleet's log has not taken yet (Redis away) wait here, as many, and
+/// go with the next action or reading of the fleet's bans.
 #[derive(Debug, Default)]
 pub struct ActionLog {
-    records: Mutex<(u64, std::collections::VecDeque<ActionRecord>)>,
+    records: Mutex<LoggedActions>,
+    /// Held while writing to the fleet's log, so two writers never send an action twice.
+    shipping: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct LoggedActions {
+    /// The last action's `seq`.
+    seq: u64,
+    /// The newest, oldest first.
+    kept: std::collections::VecDeque<ActionRecord>,
+    /// In a fleet, those the fleet's log has not taken yet, oldest first.
+    unsent: std::collections::VecDeque<ActionRecord>,
 }
 
 impl ActionLog {
-    /// Appends `record`, numbering it and stamping it with the time now.
-    pub fn record(&self, mut record: ActionRecord) {
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        records.0 += 1;
-        record.seq = records.0;
+    fn lock(&self) -> MutexGuard<'_, LoggedActions> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends `record`, numbering it and stamping it with the time now; on a node of a fleet
+    /// (`node`, its id), also to those to write to the fleet's log.
+    pub fn record(&self, mut record: ActionRecord, node: Option<&str>) {
+        let mut records = self.lock();
+        records.seq += 1;
+        record.seq = records.seq;
         record.at_unix_ms = unix_ms(SystemTime::now());
-        if records.1.len() == MAX_LOGGED_ACTIONS {
-            records.1.pop_front();
+        record.node = node.map(str::to_owned);
+        if node.is_some() {
+            if records.unsent.len() == MAX_LOGGED_ACTIONS {
+                records.unsent.pop_front();
+            }
+            records.unsent.push_back(record.clone());
         }
-        records.1.push_back(record);
+        if records.kept.len() == MAX_LOGGED_ACTIONS {
+            records.kept.pop_front();
+        }
+        records.kept.push_back(record);
     }
 
     /// The last `limit` actions, newest first.
     pub fn newest(&self, limit: usize) -> Vec<ActionRecord> {
-        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        records.1.iter().rev().take(limit).cloned().collect()
+        self.lock().kept.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// Those the fleet's log has not taken yet, oldest first.
+    pub fn unsent(&self) -> Vec<ActionRecord> {
+        self.lock().unsent.iter().cloned().collect()
+    }
+
+    /// The fleet's log took every action up to `seq`.
+    fn sent(&self, seq: u64) {
+        let mut records = self.lock();
+        while records.unsent.front().is_some_and(|r| r.seq <= seq) {
+            records.unsent.pop_front();
+        }
     }
 }
 
 /// Records an operator's action in the node's [`ActionLog`] and counts it
-/// (`tickwire_moderation_actions_total{action}`).
-fn record_action(ctx: &ServerContext, record: ActionRecord) {
+/// (`tickwire_moderation_actions_total{action}`); in a fleet, writes it to the fleet's log
+/// too, without holding up the operator's answer.
+fn record_action(ctx: &Arc<ServerContext>, record: ActionRecord) {
     let label = record.action.replace(' ', "_");
     if let Some(action) = crate::metrics::MODERATION_ACTIONS.iter().find(|a| **a == label) {
         ctx.metrics.moderation_action(action);
     }
-    ctx.actions.record(record);
+    let Some(cluster) = ctx.cluster() else {
+        ctx.actions.record(record, None);
+        return;
+    };
+    ctx.actions.record(record, Some(cluster.directory().node()));
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Some(cluster) = ctx.cluster()
+            && let Err(e) = ship_actions(&ctx, cluster).await
+        {
+            warn!(error = %e, "the fleet's moderation log did not take an action; it is tried again");
+        }
+    });
+}
+
+/// Writes this node's actions that the fleet's log has not taken yet, oldest first, in one
+/// transaction. The fleet's log keeps the newest [`MAX_LOGGED_ACTIONS`] of the whole fleet.
+pub async fn ship_actions(
+    ctx: &ServerContext,
+    cluster: &crate::cluster::Cluster,
+) -> Result<(), crate::cluster::directory::DirectoryError> {
+    let _one_writer = ctx.actions.shipping.lock().await;
+    ship_unsent(ctx, cluster).await
+}
+
+/// [`ship_actions`], its caller holding [`ActionLog::shipping`].
+async fn ship_unsent(
+    ctx: &ServerContext,
+    cluster: &crate::cluster::Cluster,
+) -> Result<(), crate::cluster::directory::DirectoryError> {
+    let unsent = ctx.actions.unsent();
+    let Some(last) = unsent.last().map(|r| r.seq) else { return Ok(()) };
+    let lines: Vec<String> = unsent.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
+    cluster.directory().log_actions(&lines, MAX_LOGGED_ACTIONS).await?;
+    ctx.actions.sent(last);
+    Ok(())
 }
 
 /// An action on a seat, for the [`ActionLog`] (numbered and stamped as it is recorded).
 fn seat_action(
     operator: &Operator,
-    action: &'static str,
+    action: &str,
     seat: &SeatInfo,
     reason: &str,
     secs: Option<u64>,
@@ -734,19 +815,21 @@ fn seat_action(
         at_unix_ms: 0,
         operator: operator.name.clone(),
         from: operator.from.clone(),
-        action,
+        action: action.to_owned(),
         room: Some(seat.room.clone()),
         target: format!("{name} (seat {})", seat.player),
         address: Some(seat.address.to_string()),
         reason: reason.to_owned(),
         secs,
+        node: None,
+        id: None,
     }
 }
 
 /// An action on a ban, for the [`ActionLog`] (numbered and stamped as it is recorded).
 fn ban_action(
     operator: &Operator,
-    action: &'static str,
+    action: &str,
     target: &str,
     reason: String,
     length: Option<Duration>,
@@ -756,12 +839,14 @@ fn ban_action(
         at_unix_ms: 0,
         operator: operator.name.clone(),
         from: operator.from.clone(),
-        action,
+        action: action.to_owned(),
         room: None,
         target: target.to_owned(),
         address: None,
         reason,
         secs: length.map(|l| l.as_secs()),
+        node: None,
+        id: None,
     }
 }
 
@@ -1037,6 +1122,10 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
             _ = crate::connection::shutdown_signal(&ctx) => return,
             () = cluster.left() => return,
             _ = every.tick() => {}
+        }
+        // Actions the fleet's log did not take when they were made go now.
+        if let Err(e) = ship_actions(&ctx, &cluster).await {
+            debug!(error = %e, "cannot write to the fleet's moderation log");
         }
         let listed = match cluster.directory().bans().await {
             Ok(listed) => listed,
@@ -1318,7 +1407,7 @@ async fn unmute(
 }
 
 async fn set_mute(
-    ctx: &ServerContext,
+    ctx: &Arc<ServerContext>,
     operator: &Operator,
     room: &RoomName,
     player: u16,
@@ -1554,9 +1643,15 @@ struct LogRequest {
 #[derive(Debug, Serialize)]
 struct LogReply {
     actions: Vec<ActionRecord>,
+    /// `fleet`: every node's actions, from the fleet's log; `node`: this node's only.
+    scope: &'static str,
+    /// Why a node of a fleet lists its own actions only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
 }
 
-/// `GET /moderation/log[?limit=N]`: what the operators did on this node, newest first.
+/// `GET /moderation/log[?limit=N]`: what the operators did, newest first: on a node of a
+/// fleet, on every node (the fleet's log); on one server, on it.
 async fn action_log(
     State(ctx): State<Arc<ServerContext>>,
     query: Result<Query<LogRequest>, axum::extract::rejection::QueryRejection>,
@@ -1564,7 +1659,48 @@ async fn action_log(
     let Query(request) = query
         .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad query: {}", e.body_text())))?;
     let limit = request.limit.unwrap_or(100).min(MAX_LOGGED_ACTIONS);
-    Ok(Json(LogReply { actions: ctx.actions.newest(limit) }).into_response())
+    let Some(cluster) = ctx.cluster() else {
+        return Ok(Json(LogReply {
+            actions: ctx.actions.newest(limit),
+            scope: "node",
+            warning: None,
+        })
+        .into_response());
+    };
+    // This node's own actions first, so that a list read just after an action has it; no
+    // other writer meanwhile, so none is listed both as the fleet's and as not sent yet.
+    let one_writer = ctx.actions.shipping.lock().await;
+    let fleet = match ship_unsent(&ctx, cluster).await {
+        Ok(()) => cluster.directory().actions(limit).await,
+        Err(e) => Err(e),
+    };
+    let unsent = ctx.actions.unsent();
+    drop(one_writer);
+    let reply = match fleet {
+        Ok(entries) => {
+            let mut actions: Vec<ActionRecord> = entries
+                .into_iter()
+                .filter_map(|(id, json)| {
+                    // An entry this version cannot read (another version's) is left out.
+                    let record: ActionRecord = serde_json::from_str(&json).ok()?;
+                    Some(ActionRecord { id: Some(id), ..record })
+                })
+                .collect();
+            // Any of this node's the fleet's log did not take meanwhile still shows.
+            actions.extend(unsent);
+            actions.sort_by_key(|a| std::cmp::Reverse(a.at_unix_ms));
+            actions.truncate(limit);
+            LogReply { actions, scope: "fleet", warning: None }
+        }
+        Err(e) => LogReply {
+            actions: ctx.actions.newest(limit),
+            scope: "node",
+            warning: Some(format!(
+                "the fleet's moderation log did not answer ({e}): this node's actions only"
+            )),
+        },
+    };
+    Ok(Json(reply).into_response())
 }
 
 #[cfg(test)]
@@ -1876,20 +2012,8 @@ mod tests {
     #[test]
     fn the_action_log_keeps_the_newest_numbered_in_order() {
         let log = ActionLog::default();
-        let record = |target: String| ActionRecord {
-            seq: 0,
-            at_unix_ms: 0,
-            operator: "admin".into(),
-            from: "127.0.0.1".into(),
-            action: "ban",
-            room: None,
-            target,
-            address: None,
-            reason: String::new(),
-            secs: Some(60),
-        };
         for i in 0..MAX_LOGGED_ACTIONS + 3 {
-            log.record(record(format!("n{i}")));
+            log.record(logged_ban(format!("n{i}")), None);
         }
         let newest = log.newest(MAX_LOGGED_ACTIONS + 10);
         assert_eq!(newest.len(), MAX_LOGGED_ACTIONS, "the oldest went");
@@ -1899,6 +2023,53 @@ mod tests {
         assert!(newest.windows(2).all(|w| w[0].seq == w[1].seq + 1));
         assert!(newest[0].at_unix_ms > 1_700_000_000_000, "stamped with the time");
         assert_eq!(log.newest(2).len(), 2);
+        assert!(log.unsent().is_empty(), "one server has no fleet's log to write to");
+    }
+
+    fn logged_ban(target: String) -> ActionRecord {
+        ActionRecord {
+            seq: 0,
+            at_unix_ms: 0,
+            operator: "admin".into(),
+            from: "127.0.0.1".into(),
+            action: "ban".into(),
+            room: None,
+            target,
+            address: None,
+            reason: String::new(),
+            secs: Some(60),
+            node: None,
+            id: None,
+        }
+    }
+
+    #[test]
+    fn a_fleet_nodes_actions_wait_in_order_until_the_fleets_log_takes_them() {
+        let log = ActionLog::default();
+        for i in 0..3 {
+            log.record(logged_ban(format!("n{i}")), Some("node-a"));
+        }
+        let unsent = log.unsent();
+        assert_eq!(unsent.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3], "oldest first");
+        assert!(unsent.iter().all(|r| r.node.as_deref() == Some("node-a")), "named by node");
+        // Taken up to 2 while 4 was being made: 3 and 4 still wait.
+        log.record(logged_ban("n3".into()), Some("node-a"));
+        log.sent(2);
+        assert_eq!(log.unsent().iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4]);
+        log.sent(4);
+        assert!(log.unsent().is_empty());
+        assert_eq!(log.newest(10).len(), 4, "the node keeps its own all the same");
+        // With Redis away for long, only the newest wait: as many as a log keeps.
+        for i in 0..MAX_LOGGED_ACTIONS + 5 {
+            log.record(logged_ban(format!("m{i}")), Some("node-a"));
+        }
+        let unsent = log.unsent();
+        assert_eq!(unsent.len(), MAX_LOGGED_ACTIONS);
+        assert_eq!(unsent[0].target, "m5");
+        // What a node writes, another reads back as it was.
+        let json = serde_json::to_string(&unsent[0]).unwrap();
+        assert_eq!(serde_json::from_str::<ActionRecord>(&json).unwrap(), unsent[0]);
+        assert!(!json.contains("\"id\""), "an id is the fleet log's to give: {json}");
     }
 
     #[test]

@@ -2077,4 +2077,75 @@ async fn a_ban_made_on_one_node_holds_across_the_fleet() {
         moderate(a, "GET", "/bans", "").await == (200, r#"{"bans":[]}"#.to_owned())
     })
     .await;
+
+    // Any node lists what the operators did on every node: the fleet's log.
+    eventually(PATIENCE, "b lists the ban made on a and its lift on c", || async {
+        let (status, body) = moderate(b, "GET", "/moderation/log", "").await;
+        let log: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let Some(actions) = log["actions"].as_array().filter(|_| status == 200) else {
+            return false;
+        };
+        assert_eq!(log["scope"], "fleet", "{body}");
+        let done: Vec<(&str, &str)> = actions
+            .iter()
+            .map(|a| (a["action"].as_str().unwrap_or(""), a["node"].as_str().unwrap_or("")))
+            .collect();
+        if done.len() < 2 {
+            return false;
+        }
+        assert_eq!(done, [("lift", c.id.as_str()), ("ban", a.id.as_str())], "{body}");
+        assert_eq!(actions[1]["reason"], "cheating", "{body}");
+        let ids: Vec<&str> = actions.iter().filter_map(|a| a["id"].as_str()).collect();
+        assert!(ids.len() == 2 && ids[0] != ids[1], "the fleet's log keys its rows: {body}");
+        true
+    })
+    .await;
+}
+
+/// While Redis is away, a node lists its own actions and says why; what it did meanwhile
+/// reaches the fleet's log once Redis is back, and every node lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_made_while_redis_is_away_reach_the_fleets_log_when_it_is_back() {
+    let (mut redis, nodes) = fleet(|config| {
+        config.admin_token = Some(tickwire_server::config::Secret(OPERATOR_TOKEN.into()));
+    })
+    .await;
+    let ada = Client::join(&nodes[0].url(), hello_in(Role::Player, "ada", "log-room")).await;
+    eventually(PATIENCE, "the directory lists the room", || async {
+        nodes[0].rooms().await.contains_key("log-room")
+    })
+    .await;
+    let host_id = nodes[0].rooms().await["log-room"].0.clone();
+    let host = nodes.iter().find(|n| n.id == host_id).unwrap();
+    let other = nodes.iter().find(|n| n.id != host_id).unwrap();
+
+    redis.kill();
+    // A room's seats are its node's: removing one needs no Redis.
+    let kick = format!(r#"{{"player": {}, "reason": "afk"}}"#, ada.welcome.player_id.0);
+    let (status, body) = moderate(host, "POST", "/rooms/log-room/kick", &kick).await;
+    assert_eq!(status, 200, "{body}");
+    ada.closed().await.assert_is(1008, Some(KickReason::Removed), "afk");
+    let (status, body) = moderate(host, "GET", "/moderation/log", "").await;
+    assert_eq!(status, 200, "{body}");
+    let log: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(log["scope"], "node", "{body}");
+    let warning = log["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("did not answer") && warning.contains("this node's"), "{body}");
+    assert_eq!(log["actions"][0]["action"], "remove", "{body}");
+    assert_eq!(log["actions"][0]["node"], host_id.as_str(), "{body}");
+
+    redis.restart();
+    eventually(PATIENCE, "the removal reaches the fleet's log", || async {
+        let (status, body) = moderate(other, "GET", "/moderation/log", "").await;
+        let log: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        status == 200
+            && log["scope"] == "fleet"
+            && log["actions"].as_array().is_some_and(|actions| {
+                actions.len() == 1
+                    && actions[0]["action"] == "remove"
+                    && actions[0]["reason"] == "afk"
+                    && actions[0]["node"] == host_id.as_str()
+            })
+    })
+    .await;
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ModerationApi, ModerationError, TOKEN_KEY, actionText, banOutcome, banTarget, formatLeft, kickOutcome, muteOutcome, seatLabel, tokenStore,
+  ModerationApi, ModerationError, TOKEN_KEY, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope, muteOutcome, seatLabel, tokenStore,
 } from '../../js/moderation.js';
 
 /** @typedef {import('../../js/moderation.js').Seat} Seat */
@@ -179,4 +179,33 @@ test('each action of the log reads as a sentence', () => {
     'banned 203.0.113.0/24 for 1 d: “bot farm”',
     'lifted the ban of griefer',
   ]);
+});
+
+test('the log says whose actions it lists, and keys a fleet\'s rows apart', async () => {
+  /** @type {import('../../js/moderation.js').ActionLog} */
+  const fleet = { actions: [], scope: 'fleet' };
+  assert.deepEqual(await new ModerationApi('t', answering(200, fleet).fetchImpl).log(5), { ...fleet, warning: undefined });
+  /** @type {import('../../js/moderation.js').ActionLog} */
+  const away = { actions: [], scope: 'node', warning: "the fleet's moderation log did not answer (redis: refused): this node's actions only" };
+  assert.deepEqual(await new ModerationApi('t', answering(200, away).fetchImpl).log(5), away);
+  // A server from before the fleet's log answers its own node's, without a scope.
+  assert.deepEqual(await new ModerationApi('t', answering(200, { actions: [] }).fetchImpl).log(5), { actions: [], scope: 'node', warning: undefined });
+
+  assert.deepEqual(logScope(fleet), { scope: "(every node's, from the fleet's log)", note: '' });
+  assert.deepEqual(logScope(away), { scope: "(this node's; its log keeps them all)", note: away.warning });
+  assert.deepEqual(logScope({ actions: [], scope: 'node' }).note, '');
+
+  /** @type {import('../../js/moderation.js').ActionRecord} */
+  const at = { seq: 4, at_unix_ms: 0, operator: 'alice', from: '10.0.0.9', action: 'ban', target: 'griefer' };
+  assert.equal(actorText(at), 'alice (10.0.0.9)');
+  assert.equal(actorText({ ...at, node: 'node-b' }), 'alice (10.0.0.9) on node-b');
+  // Two nodes both number an action 4: the fleet's log tells them apart; a node's own
+  // actions not in it yet, by node.
+  const keys = [
+    { ...at, node: 'node-a', id: '1765000000000-0' },
+    { ...at, node: 'node-b', id: '1765000000001-0' },
+    { ...at, node: 'node-c' },
+    at,
+  ].map(actionKey);
+  assert.deepEqual(keys, ['1765000000000-0', '1765000000001-0', 'node-c#4', '#4']);
 });

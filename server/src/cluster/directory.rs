@@ -220,6 +220,10 @@ pub struct FleetNode {
 /// every node reads every [`crate::moderation::FLEET_BAN_SYNC`].
 const BANS_KEY: &str = "tickwire:bans";
 
+/// The fleet's moderation log: a stream of operators' actions, each entry one JSON record in
+/// its `record` field, the newest kept ([`Directory::log_actions`]).
+const ACTIONS_KEY: &str = "tickwire:moderation-log";
+
 /// A resume token as the directory keys it: 32 hex digits.
 pub fn token_key(token: &ResumeToken) -> String {
     token.0.iter().map(|b| format!("{b:02x}")).collect()
@@ -621,6 +625,35 @@ impl Directory {
             .map(|(field, value)| {
                 let (until, reason) = value.split_once(' ').unwrap_or((&value, ""));
                 (field, until.parse().unwrap_or(0), reason.to_owned())
+            })
+            .collect())
+    }
+
+    /// Appends operators' actions (JSON records, oldest first) to the fleet's moderation log,
+    /// all or none, which then keeps the newest `keep` of the fleet's.
+    pub async fn log_actions(&self, records: &[String], keep: usize) -> Result<(), DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for record in records {
+            pipe.cmd("XADD").arg(ACTIONS_KEY).arg("MAXLEN").arg(keep).arg("*");
+            pipe.arg("record").arg(record).ignore();
+        }
+        self.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// The newest `count` entries of the fleet's moderation log, newest first: (its id, its
+    /// JSON record).
+    pub async fn actions(&self, count: usize) -> Result<Vec<(String, String)>, DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(ACTIONS_KEY).arg("+").arg("-").arg("COUNT").arg(count);
+        let entries: Vec<(String, Vec<String>)> = self.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                let record = fields.chunks_exact(2).find(|f| f[0] == "record")?[1].clone();
+                Some((id, record))
             })
             .collect())
     }

@@ -1236,9 +1236,22 @@ struct Also {
 
 /// A request's JSON body, whatever its `Content-Type` says: `curl -d` labels JSON as a form.
 fn body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
-    serde_json::from_slice(body).map_err(|e| {
+    let refused = |e: &dyn std::fmt::Display| {
         text(StatusCode::BAD_REQUEST, format!("bad request body (JSON expected): {e}"))
-    })
+    };
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        // A value of the wrong type is told by its field's name, not only by its column.
+        match e.path().to_string() {
+            field if field == "." || !e.inner().is_data() => refused(e.inner()),
+            field => {
+                text(StatusCode::BAD_REQUEST, format!("bad request body: `{field}`: {}", e.inner()))
+            }
+        }
+    })?;
+    // Text after the object (`{..} x`) is refused, as `serde_json::from_slice` does.
+    json.end().map_err(|e| refused(&e))?;
+    Ok(parsed)
 }
 
 fn reason_of(reason: &str) -> Result<String, Refusal> {

@@ -338,6 +338,9 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     assert_eq!(first["reason"], "spamming the chat");
     assert_eq!(first["secs"], 600);
     assert!(actions.windows(2).all(|w| w[0]["seq"].as_u64() > w[1]["seq"].as_u64()));
+    // One server's log is its own, and nothing is missing from it.
+    assert_eq!(log["scope"], "node", "{body}");
+    assert!(log.get("warning").is_none() && first.get("node").is_none(), "{body}");
     let (_, _, body) = admin(op, "GET", "/moderation/log?limit=1", Some(TOKEN), "").await;
     assert_eq!(json(&body)["actions"].as_array().unwrap().len(), 1);
     let (status, _, _) = admin(op, "GET", "/moderation/log?limit=x", Some(TOKEN), "").await;

@@ -15,9 +15,9 @@
 #[non_exhaustive]
 pub struct Config {
     /// Inputs sent per second while joined. Default 30, the server's default tick rate: more
-    /// is wasted (the server applies the newest input once per tick), fewer adds up to one
-    /// input period of latency. The server closes clients above its `input_rate` (120/s by
-    /// default). 0 sends no inputs.
+    /// is wasted (the server applies one input a tick, the newest of those sent faster),
+    /// fewer adds up to one input period of latency. The server closes clients above its
+    /// `input_rate` (120/s by default). 0 sends no inputs.
     pub input_rate_hz: u16,
     /// Interval between tickwire `Ping` messages while joined, which measure the round trip
     /// ([`Session::rtt_ms`](crate::Session::rtt_ms)). Default 5 000. Inputs already prove

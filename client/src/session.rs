@@ -589,7 +589,8 @@ impl Session {
     /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit),
     /// paced under the server's input limit ([`Config::input_rate_per_sec`]; the server closes
     /// a client past it): call it every frame if that is simplest. An input still unsent is
-    /// replaced (the server applies only the newest anyway). While the server has not
+    /// replaced (one input a tick applies, PROTOCOL.md 4: sent faster than the room ticks,
+    /// the newest wins). While the server has not
     /// confirmed [`Config::max_inputs_unconfirmed`] inputs (a stalled uplink), the newest
     /// waits for a confirmation instead of piling up.
     /// Returns its sequence number, which snapshots echo in `last_input` once applied.

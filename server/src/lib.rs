@@ -34,6 +34,7 @@
 //!   reading a response).
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
+//! - [`inputs`]: a player's inputs, queued so that each tick applies the one sent for it.
 //! - [`threads`]: the rooms' own threads, and the network runtime that yields to them.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue, and the
 //!   room's direct writes to an idle client's socket.
@@ -60,6 +61,7 @@ pub mod frame;
 pub mod game;
 pub mod guard;
 pub mod http;
+pub mod inputs;
 pub mod interest;
 pub mod lan;
 pub mod logging;

@@ -57,7 +57,7 @@ use std::io::IoSlice;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tickwire_shared::{InputSeq, Kick, Tick};
+use tickwire_shared::{Kick, Tick};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -447,8 +447,8 @@ pub struct ClientLink {
     slots: Mutex<Slots>,
     wake: Notify,
     close_wake: Notify,
-    /// Newest input received (highest sequence); the room takes it each tick.
-    latest_input: Mutex<Option<tickwire_shared::Input>>,
+    /// Inputs received, for the room to take one a tick ([`crate::inputs`]).
+    inputs: Mutex<crate::inputs::InputQueue>,
 }
 
 /// Reported when a reliable frame does not fit: the client is not reading.
@@ -942,16 +942,13 @@ impl ClientLink {
 
     /// Records a received input; older and repeated sequence numbers are ignored.
     pub fn record_input(&self, input: tickwire_shared::Input) {
-        let mut latest = self.latest_input.lock().unwrap_or_else(|p| p.into_inner());
-        if latest.is_none_or(|held| input.seq.0 > held.seq.0) {
-            *latest = Some(input);
-        }
+        self.inputs.lock().unwrap_or_else(|p| p.into_inner()).receive(input);
     }
 
-    /// The newest input if its sequence is above `applied`.
-    pub fn take_input(&self, applied: InputSeq) -> Option<tickwire_shared::Input> {
-        let latest = self.latest_input.lock().unwrap_or_else(|p| p.into_inner());
-        latest.filter(|i| i.seq.0 > applied.0)
+    /// This tick's input, if one came in time ([`crate::inputs::InputQueue::take`]): call it
+    /// once every tick.
+    pub fn take_input(&self) -> Option<tickwire_shared::Input> {
+        self.inputs.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Records an ack; acks only move forward.
@@ -985,7 +982,7 @@ impl ClientLink {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use tickwire_shared::{Buttons, Input};
+    use tickwire_shared::{Buttons, Input, InputSeq};
 
     fn input(seq: u32) -> Input {
         Input { seq: InputSeq(seq), x: 1, y: 0, buttons: Buttons(0) }
@@ -1717,8 +1714,8 @@ mod tests {
         link.record_input(input(5));
         link.record_input(input(3));
         link.record_input(input(5));
-        assert_eq!(link.take_input(InputSeq(0)).map(|i| i.seq), Some(InputSeq(5)));
-        assert_eq!(link.take_input(InputSeq(5)), None);
+        assert_eq!(link.take_input().map(|i| i.seq), Some(InputSeq(5)));
+        assert_eq!(link.take_input(), None);
         assert_eq!(link.acked(), None);
         link.record_ack(Tick(10));
         link.record_ack(Tick(7));

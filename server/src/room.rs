@@ -1344,7 +1344,7 @@ impl<G: Game> Room<G> {
             if !seat.role.plays() {
                 continue;
             }
-            if let Some(input) = link.take_input(seat.last_input) {
+            if let Some(input) = link.take_input() {
                 seat.last_input = input.seq;
                 self.game.set_input(
                     player,
@@ -3139,7 +3139,7 @@ mod tests {
     }
 
     #[test]
-    fn inputs_apply_newest_first_and_echo_their_sequence() {
+    fn inputs_apply_one_a_tick_in_order_and_echo_their_sequence() {
         let mut room = room(|_| {});
         let t0 = Instant::now();
         let (link, _) = join(&mut room, Role::Player, None, t0);
@@ -3157,6 +3157,14 @@ mod tests {
         link.record_input(input(3));
         room.tick(t0);
         assert_eq!(snapshot(&messages(&link).0).header.last_input, InputSeq(3));
+        // Two that came together (network jitter) get a tick each, in order: a client's
+        // prediction replays its unapplied inputs one tick each.
+        link.record_input(input(4));
+        link.record_input(input(5));
+        room.tick(t0);
+        assert_eq!(snapshot(&messages(&link).0).header.last_input, InputSeq(4));
+        room.tick(t0);
+        assert_eq!(snapshot(&messages(&link).0).header.last_input, InputSeq(5));
     }
 
     /// A newcomer's roster tells it every player's score, not only their names: its

@@ -1,0 +1,320 @@
+//! A player's inputs between its socket and the room's tick: a short queue that gives each
+//! tick the input the client sent for it.
+//!
+//! A client sends one input per tick (the SDK and the controller firmware do, at the
+//! `Welcome`'s tick rate) and predicts its own ship by replaying the inputs the server has not
+//! applied yet, one tick each. The network does not deliver them one per tick: jitter brings
+//! two in one tick and none in the next, and a stalled uplink holds back a burst. Applying only
+//! the newest input each tick (as the server did) skipped the first of two and ran the next
+//! tick on a stale one, so the server's ship drifted a tick from the client's prediction and
+//! back, again and again (a rubber band of one tick's flight at 100 ms of jitter), and a
+//! button pressed for one input was lost when its input was skipped.
+//!
+//! [`InputQueue`] instead hands the room one input per tick, in order, and keeps count of the
+//! ticks that passed without one (an input arriving late): once more than
+//! [`LATE_ALLOWANCE`] ticks behind, it catches up by folding inputs together (the older one's
+//! steering is dropped, its buttons are kept, so a tap always lands). It never lags for
+//! nothing: inputs that stood unused through a whole [`WINDOW`] (the network calmed, or the
+//! client's clock runs a little fast) are folded away. A client sending faster than one input
+//! a tick (the Rust client lets a game call it every frame) gets the newest each tick, as
+//! before. It holds at most [`MAX_QUEUED`] inputs: no peer can grow it.
+
+use std::collections::VecDeque;
+use tickwire_shared::{Input, InputSeq};
+
+/// Inputs held for ticks to come, at most (267 ms at 30 Hz); one more folds the oldest into
+/// the next.
+pub const MAX_QUEUED: usize = 8;
+
+/// Ticks the queue may run behind the client's inputs without catching up: an input that
+/// arrives up to this many ticks late still gets a tick of its own. One tick (33 ms at 30 Hz)
+/// covers the jitter of most links, at the cost of that much input delay while it is used;
+/// more would trade more delay for fewer corrections.
+pub const LATE_ALLOWANCE: u32 = 1;
+
+/// Ticks over which the queue judges the client's pace and drops inputs that stood unused
+/// (32: about a second at 30 Hz).
+pub const WINDOW: u32 = 32;
+
+/// One link's inputs, as the room takes them: [`InputQueue::receive`] as they arrive,
+/// [`InputQueue::take`] once per tick. Deterministic and clock-free: its time is the ticks.
+#[derive(Debug, Default)]
+pub struct InputQueue {
+    /// Inputs received and not applied yet, oldest first, at most [`MAX_QUEUED`].
+    queue: VecDeque<Input>,
+    /// The highest sequence received: older and repeated ones are ignored.
+    newest: InputSeq,
+    /// Ticks passed that no input was applied for yet: how far behind the client's inputs
+    /// the room runs.
+    behind: u32,
+    /// Ticks into the current window.
+    window_ticks: u32,
+    /// Inputs received in the current window.
+    window_arrivals: u32,
+    /// The fewest inputs left waiting after a tick's take, in the current window.
+    least_waiting: Option<usize>,
+    /// The client sends more than one input a tick: each tick takes the newest.
+    faster_than_ticks: bool,
+    /// Inputs the next tick skips: as many as waited unused through the last window.
+    unneeded: usize,
+}
+
+impl InputQueue {
+    /// Takes an input the client sent; one not newer than every input before is ignored.
+    pub fn receive(&mut self, input: Input) {
+        if input.seq.0 <= self.newest.0 {
+            return;
+        }
+        self.newest = input.seq;
+        self.window_arrivals = self.window_arrivals.saturating_add(1);
+        self.queue.push_back(input);
+        if self.queue.len() > MAX_QUEUED {
+            self.fold_oldest();
+        }
+    }
+
+    /// The input for this tick, if one came; `None` leaves the game on the last one. Call it
+    /// once per tick, for every tick.
+    pub fn take(&mut self) -> Option<Input> {
+        // A stall of seconds is owed no more than a full queue can pay back.
+        self.behind = (self.behind + 1).min(MAX_QUEUED as u32 + LATE_ALLOWANCE);
+        // Inputs that waited for nothing through the last window go, the one arriving now
+        // taken in their place.
+        while self.unneeded > 0 && self.queue.len() > 1 {
+            self.fold_oldest();
+            self.unneeded -= 1;
+        }
+        self.unneeded = 0;
+        let taken = if self.queue.is_empty() {
+            None
+        } else if self.faster_than_ticks {
+            while self.queue.len() > 1 {
+                self.fold_oldest();
+            }
+            self.behind = 0;
+            self.queue.pop_front()
+        } else {
+            // Further behind than the allowance: the inputs meant for ticks already gone are
+            // folded into the one this tick applies.
+            while self.behind > LATE_ALLOWANCE + 1 && self.queue.len() > 1 {
+                self.fold_oldest();
+                self.behind -= 1;
+            }
+            self.behind -= 1;
+            self.queue.pop_front()
+        };
+        self.least_waiting =
+            Some(self.least_waiting.map_or(self.queue.len(), |least| least.min(self.queue.len())));
+        self.window_ticks += 1;
+        if self.window_ticks >= WINDOW {
+            self.end_window();
+        }
+        taken
+    }
+
+    /// Judges the window that ended: the client's pace, and inputs that waited for nothing.
+    fn end_window(&mut self) {
+        self.faster_than_ticks = self.window_arrivals > WINDOW + WINDOW / 4;
+        // Inputs that stood waiting through every tick of the window were never needed to
+        // cover a late one: they only delayed the rest. The next tick skips them.
+        self.unneeded = self.least_waiting.unwrap_or(0);
+        self.window_ticks = 0;
+        self.window_arrivals = 0;
+        self.least_waiting = None;
+    }
+
+    /// Drops the oldest input waiting, keeping its buttons in the next one (a button pressed
+    /// for one input is pressed for a tick all the same). The last one waiting is never dropped.
+    fn fold_oldest(&mut self) {
+        if self.queue.len() < 2 {
+            return;
+        }
+        if let Some(oldest) = self.queue.pop_front()
+            && let Some(next) = self.queue.front_mut()
+        {
+            next.buttons.0 |= oldest.buttons.0;
+        }
+    }
+
+    /// How many inputs wait.
+    pub fn waiting(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwire_shared::Buttons;
+
+    fn input(seq: u32) -> Input {
+        Input { seq: InputSeq(seq), x: 0, y: 0, buttons: Buttons(0) }
+    }
+
+    /// Runs `arrivals[t]` inputs in before tick `t`'s take (sequences from 1, one per input
+    /// sent); what each tick applied.
+    fn run(queue: &mut InputQueue, arrivals: &[u32], next: &mut u32) -> Vec<Option<u32>> {
+        arrivals
+            .iter()
+            .map(|&count| {
+                for _ in 0..count {
+                    queue.receive(input(*next));
+                    *next += 1;
+                }
+                queue.take().map(|i| i.seq.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_input_a_tick_is_applied_on_its_tick() {
+        let mut queue = InputQueue::default();
+        let applied = run(&mut queue, &[1; 100], &mut 1);
+        assert_eq!(applied, (1..=100).map(Some).collect::<Vec<_>>());
+        assert_eq!(queue.waiting(), 0, "nothing waits: no delay added");
+    }
+
+    #[test]
+    fn jitter_still_gives_each_input_a_tick_of_its_own() {
+        // Two in one tick and none in the next, at random, as ±1 tick of jitter brings them.
+        let pattern = [1, 2, 0, 1, 1, 2, 0, 2, 0, 1, 0, 2, 1, 1, 2, 0];
+        let arrivals: Vec<u32> = pattern.iter().copied().cycle().take(320).collect();
+        let mut queue = InputQueue::default();
+        let applied = run(&mut queue, &arrivals, &mut 1);
+        let taken: Vec<u32> = applied.iter().flatten().copied().collect();
+        // Every input sent is applied, in order, each for a tick of its own: the buffer the
+        // first late input opened absorbs the rest.
+        assert!(taken.windows(2).all(|w| w[1] > w[0]), "in order");
+        let skipped = taken.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        let repeated = applied.iter().filter(|a| a.is_none()).count();
+        assert!(
+            skipped == 0 && repeated <= 2,
+            "skipped {skipped}, repeated {repeated}: {applied:?}"
+        );
+        // (Applying the newest each tick instead skips the first of every pair, and repeats
+        // on every empty tick: 5 of every 16 ticks here.)
+        assert!(queue.waiting() <= 2, "a short buffer, not a growing one: {}", queue.waiting());
+    }
+
+    #[test]
+    fn a_late_input_is_caught_up_with_by_folding_past_the_allowance() {
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        run(&mut queue, &[1; 10], &mut next);
+        // Three ticks without inputs, then all of them at once.
+        let applied = run(&mut queue, &[0, 0, 0, 4, 1, 1, 1], &mut next);
+        assert_eq!(applied[..3], [None, None, None], "the game keeps the last input meanwhile");
+        // Behind by 3: catches up to within the allowance at once, then one a tick again.
+        assert_eq!(applied[3..], [Some(13), Some(14), Some(15), Some(16)]);
+    }
+
+    #[test]
+    fn a_stalled_uplinks_burst_is_folded_keeping_every_buttons_press() {
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        run(&mut queue, &[1; 10], &mut next);
+        run(&mut queue, &[0; 90], &mut next);
+        // 90 inputs arrive together (3 s at 30 Hz); one of the first pressed BOOST.
+        for seq in next..next + 90 {
+            let buttons = if seq == next + 2 { Buttons(Buttons::BOOST) } else { Buttons(0) };
+            queue.receive(Input { buttons, ..input(seq) });
+        }
+        next += 90;
+        assert_eq!(queue.waiting(), MAX_QUEUED, "bounded whatever the burst");
+        let first = queue.take().unwrap();
+        assert!(first.buttons.held(Buttons::BOOST), "the press folded into the input taken");
+        let then = run(&mut queue, &[1; 40], &mut next);
+        // Live again: the stale part of the burst is gone.
+        assert_eq!(then.last(), Some(&Some(next - 1)), "{then:?}");
+    }
+
+    #[test]
+    fn a_tap_on_an_input_folded_away_still_presses_its_button() {
+        let mut queue = InputQueue::default();
+        for seq in 1..=MAX_QUEUED as u32 + 1 {
+            let buttons = if seq == 1 { Buttons(Buttons::ACTION) } else { Buttons(0) };
+            queue.receive(Input { buttons, ..input(seq) });
+        }
+        let taken = queue.take().unwrap();
+        assert_eq!(taken.seq, InputSeq(2), "the oldest made way");
+        assert!(taken.buttons.held(Buttons::ACTION));
+    }
+
+    #[test]
+    fn inputs_standing_unused_for_a_window_are_dropped() {
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        // A burst of 3 early, then one a tick: two wait for nothing, every tick.
+        let mut arrivals = vec![3];
+        arrivals.extend([1; 2 * WINDOW as usize]);
+        let applied = run(&mut queue, &arrivals, &mut next);
+        assert_eq!(queue.waiting(), 0, "the delay they added is gone");
+        assert_eq!(applied.last(), Some(&Some(next - 1)), "the newest is applied on its tick");
+    }
+
+    #[test]
+    fn a_client_sending_faster_than_the_ticks_gets_its_newest_each_tick() {
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        run(&mut queue, &[4; WINDOW as usize], &mut next);
+        let applied = run(&mut queue, &[4; 10], &mut next);
+        assert_eq!(applied.last(), Some(&Some(next - 1)), "{applied:?}");
+        assert_eq!(queue.waiting(), 0);
+    }
+
+    #[test]
+    fn a_client_sending_every_other_tick_has_each_input_applied_once() {
+        let mut queue = InputQueue::default();
+        let arrivals: Vec<u32> = [1, 0].iter().copied().cycle().take(200).collect();
+        let applied = run(&mut queue, &arrivals, &mut 1);
+        let taken: Vec<u32> = applied.iter().flatten().copied().collect();
+        assert_eq!(taken, (1..=100).collect::<Vec<_>>());
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives when: the queue stays bounded, inputs apply in order, and every
+        /// button pressed in an input received is held in the first input applied at or after
+        /// it (none is lost to folding).
+        #[test]
+        fn bounded_in_order_and_no_press_is_lost(
+            steps in proptest::collection::vec((0u32..12, 0u8..4), 1..300),
+        ) {
+            let mut queue = InputQueue::default();
+            let (mut received, mut taken) = (Vec::new(), Vec::new());
+            let mut next = 1;
+            for (arrivals, buttons) in steps {
+                for _ in 0..arrivals {
+                    let input = Input { buttons: Buttons(buttons), ..input(next) };
+                    queue.receive(input);
+                    queue.receive(input); // a repeat is ignored
+                    received.push(input);
+                    next += 1;
+                }
+                proptest::prop_assert!(queue.waiting() <= MAX_QUEUED);
+                taken.extend(queue.take());
+            }
+            while queue.waiting() > 0 {
+                taken.extend(queue.take());
+            }
+            proptest::prop_assert!(taken.windows(2).all(|w| w[0].seq.0 < w[1].seq.0));
+            for sent in &received {
+                let applied = taken.iter().find(|t| t.seq.0 >= sent.seq.0);
+                proptest::prop_assert!(
+                    applied.is_some_and(|t| t.buttons.0 & sent.buttons.0 == sent.buttons.0),
+                    "input {} pressed {:#04x}: {:?}", sent.seq.0, sent.buttons.0, applied
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn old_and_repeated_inputs_are_ignored() {
+        let mut queue = InputQueue::default();
+        queue.receive(input(5));
+        queue.receive(input(3));
+        queue.receive(input(5));
+        assert_eq!(queue.waiting(), 1);
+        assert_eq!(queue.take().map(|i| i.seq), Some(InputSeq(5)));
+        assert_eq!(queue.take(), None);
+    }
+}

@@ -550,7 +550,7 @@ export class Game {
     const again = this.welcome !== null || Number(this.root.dataset.connections) > 0;
     this.welcome = welcome;
     this.room = welcome.room;
-    this.interp = new InterpolationBuffer({ tickRate: welcome.tickRate, delayTicks: 2 });
+    this.interp = new InterpolationBuffer({ tickRate: welcome.tickRate });
     this.predictor.reset();
     // A round found running after a reconnect did not start now: it is not announced.
     this.phase = '';

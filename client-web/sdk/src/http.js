@@ -345,19 +345,27 @@ export class HttpSocket {
   }
 
   /**
-   * Keeps only the newest `Input` and the newest `Ack` waiting: the server applies only the
-   * newest input it has each tick and encodes against the newest ack, so older ones are
-   * worth nothing, and after a stalled POST (a `Retry-After`) a backlog of them would arrive
-   * at once, past the server's input burst, and get the session kicked as `RateLimited`.
+   * Keeps only the newest `Input` and the newest `Ack` waiting: a backlog of inputs held back
+   * by a stalled POST (a `Retry-After`) is late for its ticks, so the server would fold it
+   * into the newest anyway, and the server encodes against the newest ack; sent whole, the
+   * backlog would arrive at once, past the server's input burst, and get the session kicked
+   * as `RateLimited`. The dropped inputs' buttons stay held in the newest (the byte that ends
+   * an `Input`), as the server's folding keeps them: a tap lands.
    */
   compact() {
-    let input = false;
+    /** @type {Uint8Array | null} */
+    let input = null;
     let ack = false;
     for (let i = this.outbox.length - 1; i >= 0; i--) {
-      const tag = messageTag(this.outbox[i]);
-      const older = (tag === INPUT_TAG && input) || (tag === ACK_TAG && ack);
-      if (older) this.outbox.splice(i, 1);
-      input ||= tag === INPUT_TAG;
+      const record = this.outbox[i];
+      const tag = messageTag(record);
+      if (tag === INPUT_TAG && input) {
+        input[input.length - 1] |= record[record.length - 1];
+        this.outbox.splice(i, 1);
+      } else if (tag === ACK_TAG && ack) {
+        this.outbox.splice(i, 1);
+      }
+      if (tag === INPUT_TAG) input ??= record;
       ack ||= tag === ACK_TAG;
     }
   }

@@ -1,6 +1,6 @@
 // Interpolation: other entities are drawn a little in the past, between the two received
-// worlds around that moment, so they move smoothly at any frame rate whatever the network's
-// jitter. Sans-IO: the caller passes arrival times and the render time.
+// worlds around that moment, so they move smoothly at any frame rate, as far behind as the
+// network's jitter needs. Sans-IO: the caller passes arrival times and the render time.
 
 import { worldEntity } from './snapshot.js';
 import { VELOCITY_STEP } from './constants.js';
@@ -27,6 +27,19 @@ const TAU = Math.PI * 2;
 const BASES_KEPT = 60;
 /** Worlds in a row that, all late enough to be drawn past and arriving at the tick rate, show the server's schedule moved. */
 const STEP_WORLDS = 8;
+/** The adaptive delay's least, in ticks: a steady link draws this far behind. */
+export const MIN_DELAY_TICKS = 2;
+/** The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world freezes what is drawn for a moment. */
+export const MAX_DELAY_TICKS = 8;
+/** Worlds whose lateness the adaptive delay reads (three seconds at 30 Hz). */
+const LATENESS_KEPT = 90;
+/** The share of worlds the adaptive delay waits for, whatever their lateness: 9 in 10. */
+const LATENESS_QUANTILE = 0.9;
+/** Lateness past which a world was held up (a stalled link), not jittered, in ms: left out of the delay. */
+const HELD_UP_MS = 300;
+/** How fast the adaptive delay grows and shrinks, in ticks per world: time runs 10% slower for a moment as it grows, 2% faster as it shrinks, so neither shows. */
+const DELAY_GROWTH = 0.1;
+const DELAY_SHRINK = 0.02;
 
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e) {
@@ -47,27 +60,36 @@ export function lerpAngle(a, b, t) {
  * Keeps the last worlds received and answers "what does the world look like at render time".
  * Render time runs `delayTicks` behind the newest tick expected to have arrived, on a clock
  * that follows the earliest arrivals (the least delayed ones), so jitter never runs it past
- * the data.
+ * the data. Unless fixed, the delay adapts: as many ticks as 9 in 10 worlds come late by, plus
+ * one, from 2 on a steady link up to 8 (a link with ±60 ms of jitter needs about 4).
  */
 export class InterpolationBuffer {
   /**
    * @param {object} options
    * @param {number} options.tickRate ticks per second (from `Welcome`)
-   * @param {number} [options.delayTicks] how far behind to draw (default 2)
+   * @param {number} [options.delayTicks] how far behind to draw, fixed; by default it adapts
+   *   to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
    * @param {number} [options.capacity] worlds kept (default 32)
    */
-  constructor({ tickRate, delayTicks = 2, capacity = 32 }) {
+  constructor({ tickRate, delayTicks, capacity = 32 }) {
     this.periodMs = 1000 / Math.max(1, tickRate);
-    this.delayTicks = delayTicks;
+    /** The delay drawn at now, in ticks (fractional while it adapts). */
+    this.delayTicks = delayTicks ?? MIN_DELAY_TICKS;
+    /** Whether the delay follows the jitter. */
+    this.adaptive = delayTicks === undefined;
     this.capacity = capacity;
     /** @type {World[]} ticks ascending */
     this.worlds = [];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
     this.clockBase = null;
-    /** @type {number[]} recent `arrival - tick * period` values */
+    /** @type {number[]} recent `arrival - tick * period` values of worlds not late, which the clock follows */
     this.bases = [];
+    /** @type {number[]} the last worlds' `arrival - tick * period`, late or not */
+    this.recentBases = [];
     /** @type {number[]} their arrival times */
     this.arrivals = [];
+    /** @type {number[]} how late recent worlds came after the clock expected them, in ms */
+    this.lateness = [];
   }
 
   /** @param {World} world @param {number} receivedAt */
@@ -84,19 +106,27 @@ export class InterpolationBuffer {
     this.worlds.push(world);
     if (this.worlds.length > this.capacity) this.worlds.shift();
     const base = receivedAt - world.tick * this.periodMs;
-    this.bases.push(base);
+    this.recentBases.push(base);
     this.arrivals.push(receivedAt);
-    if (this.bases.length > BASES_KEPT) {
-      this.bases.shift();
+    if (this.recentBases.length > STEP_WORLDS) {
+      this.recentBases.shift();
       this.arrivals.shift();
+    }
+    if (this.clockBase !== null) this.noteLateness(base - this.clockBase);
+    // A world later than the delay was held up (jitter, or a link that stalled and let a
+    // burst through): when it came says nothing of when the server made it. Followed, a burst
+    // of them after a stall of seconds moved the clock late, and the buffer replayed them.
+    const late = this.clockBase !== null && base > this.clockBase + this.delayTicks * this.periodMs;
+    if (!late) {
+      this.bases.push(base);
+      if (this.bases.length > BASES_KEPT) this.bases.shift();
     }
     if (this.scheduleMoved()) {
       // A room that stalled skips the ticks it missed: every tick since comes later by the
       // same amount, for good. The earlier bases describe a schedule that is gone, and
       // following their minimum would draw past the newest world for seconds: follow the
       // recent ones (gently, as ever: a jump would show).
-      this.bases = this.bases.slice(-STEP_WORLDS);
-      this.arrivals = this.arrivals.slice(-STEP_WORLDS);
+      this.bases = this.recentBases.slice();
     }
     const target = Math.min(...this.bases);
     if (this.clockBase === null || Math.abs(target - this.clockBase) > 500) {
@@ -104,6 +134,24 @@ export class InterpolationBuffer {
     } else {
       this.clockBase += (target - this.clockBase) * 0.1; // follow gently
     }
+    if (this.adaptive) this.adaptDelay();
+  }
+
+  /** @param {number} lateMs how late a world came after the clock expected it */
+  noteLateness(lateMs) {
+    if (lateMs > HELD_UP_MS) return;
+    this.lateness.push(Math.max(0, lateMs));
+    if (this.lateness.length > LATENESS_KEPT) this.lateness.shift();
+  }
+
+  /** Moves the delay a step toward what the recent lateness needs. */
+  adaptDelay() {
+    if (this.lateness.length === 0) return;
+    const sorted = this.lateness.slice().sort((a, b) => a - b);
+    const late = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * LATENESS_QUANTILE))];
+    const wanted = Math.min(MAX_DELAY_TICKS, Math.max(MIN_DELAY_TICKS, late / this.periodMs + 1));
+    const step = Math.min(DELAY_GROWTH, Math.max(-DELAY_SHRINK, wanted - this.delayTicks));
+    this.delayTicks += step;
   }
 
   /**
@@ -115,9 +163,9 @@ export class InterpolationBuffer {
    * time again: the clock must not follow those.
    */
   scheduleMoved() {
-    if (this.clockBase === null || this.bases.length < STEP_WORLDS) return false;
-    const bases = this.bases.slice(-STEP_WORLDS);
-    const arrivals = this.arrivals.slice(-STEP_WORLDS);
+    if (this.clockBase === null || this.recentBases.length < STEP_WORLDS) return false;
+    const bases = this.recentBases;
+    const arrivals = this.arrivals;
     const spread = arrivals[arrivals.length - 1] - arrivals[0];
     const drawnPast = this.clockBase + Math.max(1, this.delayTicks) * this.periodMs;
     return Math.min(...bases) > drawnPast && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5;
@@ -130,7 +178,9 @@ export class InterpolationBuffer {
   clear() {
     this.worlds = [];
     this.bases = [];
+    this.recentBases = [];
     this.arrivals = [];
+    this.lateness = [];
     this.clockBase = null;
   }
 

@@ -194,7 +194,7 @@ const FATAL_CODES = new Set([CloseCode.PROTOCOL_ERROR, CloseCode.UNSUPPORTED_DAT
 const LEAVE_REASON = 'leaving';
 /** The most `Joined` events a roster carries (PROTOCOL.md 7.1 step 3). */
 const ROSTER_MAX = 128;
-/** Inputs kept for prediction; at 30 Hz, four seconds of unacknowledged inputs. */
+/** Inputs kept for prediction, and sent and not applied at most: at 30 Hz, four seconds'. */
 const MAX_PENDING_INPUTS = 128;
 
 /**
@@ -542,7 +542,11 @@ export class Session {
       this.nextPingAt = now + this.pingIntervalMs;
     }
     if (this.isJoined() && this.hasShip() && this.nextInputAt !== null && now >= this.nextInputAt) {
-      this.sendInput(now);
+      // An uplink that stalls for seconds holds back every input sent meanwhile, and releases
+      // them at once when it recovers: past the server's input burst (360), it kicks the seat
+      // as `RateLimited`. Past as many unapplied as prediction keeps, the held input waits
+      // for the server to apply some (the server would fold the late ones anyway).
+      if (this.inputSeq - this.lastInputApplied < MAX_PENDING_INPUTS) this.sendInput(now);
       // Keep the cadence without drifting; after a stall, start again from now.
       this.nextInputAt = Math.max(this.nextInputAt + this.inputPeriodMs(), now - this.inputPeriodMs());
     }

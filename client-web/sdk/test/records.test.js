@@ -251,14 +251,15 @@ test('a POST refused without ending the session (429, 408, 5xx) is sent again as
     // While the refused POST waits, a game goes on sending inputs and acks: only the newest of
     // each go out in the POST after the one sent again, not a backlog past the server's input
     // burst. The one sent again goes as it was, with its number: a 502 or 504 may come from a
-    // proxy that lost only the server's answer, and the server takes a number once.
-    const input = (/** @type {number} */ seq) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons: 0 });
-    for (const seq of [1, 2, 3]) socket.send(input(seq));
+    // proxy that lost only the server's answer, and the server takes a number once. The
+    // buttons pressed in the inputs left out stay pressed in the newest (a tap lands).
+    const input = (/** @type {number} */ seq, buttons = 0) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons });
+    for (const [seq, buttons] of [[1, 0x01], [2, 0x02], [3, 0]]) socket.send(input(seq, buttons));
     for (const tick of [10, 11]) socket.send(encodeClientMessage({ type: 'Ack', tick }));
     await until(() => posted.length >= 3, `HTTP ${status}: three POSTs`, 5000);
     assert.equal(posted.length, 3, `HTTP ${status}: sent again, then the next`);
     assert.deepEqual([...posted[1]], [...posted[0]], `HTTP ${status}: the same records`);
-    const next = [...encodeRecord(Record.MESSAGE, input(3)),
+    const next = [...encodeRecord(Record.MESSAGE, input(3, 0x03)),
       ...encodeRecord(Record.MESSAGE, encodeClientMessage({ type: 'Ack', tick: 11 }))];
     assert.deepEqual([...posted[2]], next, `HTTP ${status}: then the newest input and ack`);
     assert.deepEqual(numbers, ['1', '1', '2'], `HTTP ${status}: numbered, the same number again`);

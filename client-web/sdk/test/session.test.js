@@ -72,6 +72,34 @@ test('inputs go out once per tick with increasing sequence numbers', () => {
   assert.equal(quantizeAxis(-Infinity), -127);
 });
 
+test('a stalled uplink holds the unapplied inputs at 128, within the server\'s input burst', () => {
+  const s = joined();
+  s.setInput({ x: 1 });
+  /** @param {number} from @param {number} to */
+  const inputsSent = (from, to) => {
+    const seqs = [];
+    for (let now = from; now <= to; now += 5) {
+      if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
+      for (const m of drain(s).sent) if (m.type === 'Input') seqs.push(m.seq);
+    }
+    return seqs;
+  };
+  // 6 s of snapshots that say the server applied nothing (an uplink stalled; the downlink
+  // is fine): 180 inputs would go out, a backlog that grows by 30 a second and, past the
+  // server's burst of 360, gets the seat kicked as `RateLimited` when the uplink recovers.
+  const stalled = [];
+  for (let tick = 1; tick <= 6; tick++) {
+    stalled.push(...inputsSent((tick - 1) * 1000, tick * 1000 - 5));
+    s.handleMessage(encodeServerMessage(encodeSnapshot(null, null, { tick, round, entities: [ship(100)] }, 0, 30)), tick * 1000);
+  }
+  assert.equal(s.state, 'joined');
+  assert.equal(stalled.length, 128, 'no more unapplied than prediction keeps');
+  assert.equal(s.pendingInputs.length, 128, 'every one of them still predicted');
+  // The uplink recovers: once the server says it applied them, inputs go out again.
+  s.handleMessage(encodeServerMessage(encodeSnapshot(null, null, { tick: 7, round, entities: [ship(100)] }, 128, 30)), 6010);
+  assert.deepEqual(inputsSent(6010, 6100).slice(0, 2), [129, 130]);
+});
+
 test('snapshots are applied, acked, and acked inputs leave the pending list', () => {
   const s = joined();
   s.setInput({ x: 1 });
@@ -697,6 +725,64 @@ test('worlds the network held up and let through together do not move the clock'
   for (let tick = 72; tick < 80; tick++) buffer.push(world(tick), tick * period + 20);
   const after = buffer.renderTick(60 * period + 20);
   assert.ok(Math.abs(after - before) < 0.5, `the clock moved by ${(after - before).toFixed(2)} ticks`);
+});
+
+test('after a link stalled for seconds, the burst it lets through is not replayed', () => {
+  for (const delayTicks of [2, undefined]) {
+    const buffer = new InterpolationBuffer({ tickRate: 30, delayTicks });
+    const period = 1000 / 30;
+    const world = (/** @type {number} */ tick) => ({ tick, round, entities: [ship(tick * 16)] });
+    for (let tick = 0; tick < 60; tick++) buffer.push(world(tick), tick * period + 20);
+    // 3 s without a world, then the 90 made meanwhile at once, then on time again.
+    const released = 150 * period + 20;
+    for (let tick = 60; tick < 150; tick++) buffer.push(world(tick), released);
+    const drawn = buffer.renderTick(released);
+    // Drawn where a steady link would draw: the delay behind the newest, not 10 ticks back,
+    // from where it would fast-forward through the burst for a second.
+    assert.ok(drawn > 149 - buffer.delayTicks - 0.5 && drawn <= 149, `delay ${delayTicks}: drawn at tick ${drawn.toFixed(2)}`);
+    for (let tick = 150; tick < 160; tick++) buffer.push(world(tick), tick * period + 20);
+    const later = buffer.renderTick(159 * period + 20);
+    assert.ok(Math.abs(later - (159 - buffer.delayTicks)) < 0.5, `delay ${delayTicks}: then at tick ${later.toFixed(2)}`);
+    assert.ok(buffer.delayTicks < 2.5, `a stall is no jitter: delay ${buffer.delayTicks}`);
+  }
+});
+
+test('the delay grows with the jitter, and draws past the newest world far less than two ticks do', () => {
+  const period = 1000 / 30;
+  /** @param {number | undefined} delayTicks @param {number} jitterMs */
+  const run = (delayTicks, jitterMs) => {
+    const buffer = new InterpolationBuffer({ tickRate: 30, delayTicks });
+    let seed = 11;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    // In order, as one connection delivers: each world at the earliest after the one before.
+    /** @type {number[]} */
+    const arrivals = [];
+    for (let tick = 0; tick < 900; tick++) {
+      const at = tick * period + 50 + (random() * 2 - 1) * jitterMs;
+      arrivals.push(Math.max(at, arrivals[tick - 1] ?? 0));
+    }
+    let next = 0;
+    let past = 0;
+    let frames = 0;
+    for (let now = 0; now < 900 * period; now += 1000 / 60) {
+      while (next < arrivals.length && arrivals[next] <= now) {
+        buffer.push({ tick: next, round, entities: [ship(next * 16)] }, arrivals[next]);
+        next += 1;
+      }
+      if (now < 10_000 || next === 0) continue; // after ten seconds, to let it settle
+      frames += 1;
+      if (buffer.renderTick(now) > next - 1) past += 1;
+    }
+    return { past: past / frames, delay: buffer.delayTicks };
+  };
+  const steady = run(undefined, 0);
+  assert.equal(steady.delay, 2, 'a steady link keeps the least delay');
+  assert.equal(steady.past, 0);
+  const fixed = run(2, 60);
+  const adaptive = run(undefined, 60);
+  assert.ok(fixed.past > 0.1, `two ticks behind, ±60 ms draws past the newest in ${(fixed.past * 100).toFixed(1)}% of frames`);
+  assert.ok(adaptive.past < 0.05, `adaptive: ${(adaptive.past * 100).toFixed(1)}% of frames`);
+  assert.ok(adaptive.delay > 3 && adaptive.delay < 6, `delay ${adaptive.delay.toFixed(2)} ticks`);
 });
 
 test('a world far behind the newest (a server that restarted, from tick 0) starts the buffer over instead of freezing it', () => {

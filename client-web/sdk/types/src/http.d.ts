@@ -149,10 +149,12 @@ export class HttpSocket {
     /** @param {HttpCloseEvent} event */
     finish(event: HttpCloseEvent): void;
     /**
-     * Keeps only the newest `Input` and the newest `Ack` waiting: the server applies only the
-     * newest input it has each tick and encodes against the newest ack, so older ones are
-     * worth nothing, and after a stalled POST (a `Retry-After`) a backlog of them would arrive
-     * at once, past the server's input burst, and get the session kicked as `RateLimited`.
+     * Keeps only the newest `Input` and the newest `Ack` waiting: a backlog of inputs held back
+     * by a stalled POST (a `Retry-After`) is late for its ticks, so the server would fold it
+     * into the newest anyway, and the server encodes against the newest ack; sent whole, the
+     * backlog would arrive at once, past the server's input burst, and get the session kicked
+     * as `RateLimited`. The dropped inputs' buttons stay held in the newest (the byte that ends
+     * an `Input`), as the server's folding keeps them: a tap lands.
      */
     compact(): void;
     queueFlush(): void;

@@ -2,17 +2,23 @@
 export function toRenderEntity(e: EntityState): RenderEntity;
 /** @param {number} a @param {number} b @param {number} t radians, the short way round */
 export function lerpAngle(a: number, b: number, t: number): number;
+/** The adaptive delay's least, in ticks: a steady link draws this far behind. */
+export const MIN_DELAY_TICKS: 2;
+/** The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world freezes what is drawn for a moment. */
+export const MAX_DELAY_TICKS: 8;
 /**
  * Keeps the last worlds received and answers "what does the world look like at render time".
  * Render time runs `delayTicks` behind the newest tick expected to have arrived, on a clock
  * that follows the earliest arrivals (the least delayed ones), so jitter never runs it past
- * the data.
+ * the data. Unless fixed, the delay adapts: as many ticks as 9 in 10 worlds come late by, plus
+ * one, from 2 on a steady link up to 8 (a link with ±60 ms of jitter needs about 4).
  */
 export class InterpolationBuffer {
     /**
      * @param {object} options
      * @param {number} options.tickRate ticks per second (from `Welcome`)
-     * @param {number} [options.delayTicks] how far behind to draw (default 2)
+     * @param {number} [options.delayTicks] how far behind to draw, fixed; by default it adapts
+     *   to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
      * @param {number} [options.capacity] worlds kept (default 32)
      */
     constructor({ tickRate, delayTicks, capacity }: {
@@ -21,18 +27,29 @@ export class InterpolationBuffer {
         capacity?: number | undefined;
     });
     periodMs: number;
+    /** The delay drawn at now, in ticks (fractional while it adapts). */
     delayTicks: number;
+    /** Whether the delay follows the jitter. */
+    adaptive: boolean;
     capacity: number;
     /** @type {World[]} ticks ascending */
     worlds: World[];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
     clockBase: number | null;
-    /** @type {number[]} recent `arrival - tick * period` values */
+    /** @type {number[]} recent `arrival - tick * period` values of worlds not late, which the clock follows */
     bases: number[];
+    /** @type {number[]} the last worlds' `arrival - tick * period`, late or not */
+    recentBases: number[];
     /** @type {number[]} their arrival times */
     arrivals: number[];
+    /** @type {number[]} how late recent worlds came after the clock expected them, in ms */
+    lateness: number[];
     /** @param {World} world @param {number} receivedAt */
     push(world: World, receivedAt: number): void;
+    /** @param {number} lateMs how late a world came after the clock expected it */
+    noteLateness(lateMs: number): void;
+    /** Moves the delay a step toward what the recent lateness needs. */
+    adaptDelay(): void;
     /**
      * Whether the last worlds all came so long after the clock expects them that each was
      * already due to be drawn when it arrived (later than the `delayTicks` the clock keeps in

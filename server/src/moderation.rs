@@ -543,6 +543,16 @@ impl Bans {
         added
     }
 
+    /// The bans running, as the fleet's directory keeps them: (field, until in ms since the
+    /// Unix epoch, reason).
+    pub fn held(&self, now: Instant) -> Vec<(String, u64, String)> {
+        let table = self.table();
+        let running = table.iter().filter(|(_, ban)| ban.until > now);
+        running
+            .map(|(target, ban)| (target.field(), ban.until_unix_ms, ban.reason.clone()))
+            .collect()
+    }
+
     /// The fleet's directory holds the ban of `target` now: its listing decides from here on.
     pub fn mark_written(&self, target: &BanTarget) {
         if let Some(ban) = self.table().get_mut(target) {
@@ -744,6 +754,27 @@ impl ActionLog {
     /// Those the fleet's log has not taken yet, oldest first.
     pub fn unsent(&self) -> Vec<ActionRecord> {
         self.lock().unsent.iter().cloned().collect()
+    }
+
+    /// Every action kept here is to be written again (the fleet's log lost them), in order.
+    fn resend_all(&self) {
+        let mut records = self.lock();
+        let records = &mut *records;
+        let waiting: std::collections::HashSet<u64> =
+            records.unsent.iter().map(|r| r.seq).collect();
+        let again = records.kept.iter().filter(|r| !waiting.contains(&r.seq)).cloned();
+        let mut unsent: std::collections::VecDeque<ActionRecord> = again.collect();
+        unsent.extend(records.unsent.drain(..));
+        unsent.make_contiguous().sort_by_key(|r| r.seq);
+        while unsent.len() > MAX_LOGGED_ACTIONS {
+            unsent.pop_front();
+        }
+        records.unsent = unsent;
+    }
+
+    /// Whether any action is kept here.
+    fn is_empty(&self) -> bool {
+        self.lock().kept.is_empty()
     }
 
     /// The fleet's log took every action up to `seq`.
@@ -1123,17 +1154,45 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
             () = cluster.left() => return,
             _ = every.tick() => {}
         }
-        // Actions the fleet's log did not take when they were made go now.
+        // Actions the fleet's log did not take when they were made go now; all of this node's,
+        // when Redis lost the log.
+        if !ctx.actions.is_empty()
+            && cluster.directory().logged_here().await.is_ok_and(|here| !here)
+        {
+            ctx.actions.resend_all();
+        }
         if let Err(e) = ship_actions(&ctx, &cluster).await {
             debug!(error = %e, "cannot write to the fleet's moderation log");
         }
-        let listed = match cluster.directory().bans().await {
+        let (listed, kept) = match cluster.directory().bans().await {
             Ok(listed) => listed,
             Err(e) => {
                 debug!(error = %e, "cannot read the fleet's bans; this node keeps its own");
                 continue;
             }
         };
+        if !kept {
+            // No mark that the fleet ever wrote a ban. With no ban either: a Redis that
+            // restarted without its data. Taken as the fleet's word, that would lift every
+            // ban; each node writes back those it holds instead. With bans: written by a
+            // version before the mark, which is added.
+            let held = if listed.is_empty() { ctx.bans.held(Instant::now()) } else { Vec::new() };
+            if listed.is_empty() && held.is_empty() {
+                continue;
+            }
+            if let Err(e) = cluster.directory().restore_bans(&held).await {
+                debug!(error = %e, "cannot write the fleet's bans back");
+                continue;
+            }
+            if listed.is_empty() {
+                warn!(
+                    bans = held.len(),
+                    "the fleet's bans were gone from Redis (a restart?): this node wrote back \
+                     those it holds"
+                );
+                continue;
+            }
+        }
         let now_unix_ms = unix_ms(SystemTime::now());
         let (over, listed): (Vec<_>, Vec<_>) =
             listed.into_iter().partition(|(_, until, _)| *until <= now_unix_ms);
@@ -2083,6 +2142,34 @@ mod tests {
         let json = serde_json::to_string(&unsent[0]).unwrap();
         assert_eq!(serde_json::from_str::<ActionRecord>(&json).unwrap(), unsent[0]);
         assert!(!json.contains("\"id\""), "an id is the fleet log's to give: {json}");
+    }
+
+    #[test]
+    fn a_log_lost_by_redis_is_written_again_once_in_order() {
+        let log = ActionLog::default();
+        for i in 0..4 {
+            log.record(logged_ban(format!("n{i}")), Some("node-a"));
+        }
+        log.sent(3);
+        // Redis lost the log: every action kept goes again, the one still waiting once.
+        log.resend_all();
+        assert_eq!(log.unsent().iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        log.resend_all();
+        assert_eq!(log.unsent().len(), 4, "asked twice, still once each");
+    }
+
+    #[test]
+    fn the_bans_held_are_those_running_as_the_directory_keeps_them() {
+        let bans = Bans::default();
+        let t0 = Instant::now();
+        let name = BanTarget::Name("griefer".into());
+        bans.ban(name.clone(), Duration::from_secs(60), "griefing", t0, Existing::Refuse).unwrap();
+        let short = BanTarget::Name("brief".into());
+        bans.ban(short, Duration::from_secs(1), "", t0, Existing::Refuse).unwrap();
+        let held = bans.held(t0 + Duration::from_secs(2));
+        assert_eq!(held.len(), 1, "a ban that is over is not written back: {held:?}");
+        assert_eq!((held[0].0.as_str(), held[0].2.as_str()), ("n:griefer", "griefing"));
+        assert_eq!(BanTarget::from_field(&held[0].0), Some(name));
     }
 
     #[test]

@@ -2102,6 +2102,47 @@ async fn a_ban_made_on_one_node_holds_across_the_fleet() {
     .await;
 }
 
+/// A Redis restarted without its data (as the deploy files run it) forgets the fleet's bans
+/// and its moderation log: the nodes write back those they hold, so no ban is lifted by it
+/// and the log still says who banned whom.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_lost_its_data_gets_the_fleets_bans_and_log_back() {
+    let (mut redis, nodes) = fleet(|config| {
+        config.admin_token = Some(tickwire_server::config::Secret(OPERATOR_TOKEN.into()));
+    })
+    .await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let ban = r#"{"name": "griefer", "for": "1h", "reason": "griefing"}"#;
+    let (status, body) = moderate(a, "POST", "/bans", ban).await;
+    assert_eq!(status, 201, "{body}");
+    eventually(PATIENCE, "b holds the ban", || async {
+        moderate(b, "GET", "/bans", "").await.1.contains("griefer")
+    })
+    .await;
+
+    redis.kill();
+    redis.restart();
+    // Well past a few readings of the fleet's bans (every 2 s): still banned, everywhere.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for node in &nodes {
+        let (status, body) = moderate(node, "GET", "/bans", "").await;
+        assert!(status == 200 && body.contains("griefing"), "{}: {status} {body}", node.id);
+        let refused = try_join(open(&node.url()).await, hello_in(Role::Player, "griefer", "r"))
+            .await
+            .expect_err("a banned name is refused");
+        assert_eq!(refused.kick.map(|k| k.reason), Some(KickReason::Removed), "{}", node.id);
+    }
+    let (_, body) = moderate(b, "GET", "/moderation/log", "").await;
+    let log: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(log["scope"], "fleet", "{body}");
+    let actions = log["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "written back once: {body}");
+    assert_eq!(
+        (actions[0]["action"].as_str(), actions[0]["node"].as_str()),
+        (Some("ban"), Some("a"))
+    );
+}
+
 /// While Redis is away, a node lists its own actions and says why; what it did meanwhile
 /// reaches the fleet's log once Redis is back, and every node lists it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -220,9 +220,20 @@ pub struct FleetNode {
 /// every node reads every [`crate::moderation::FLEET_BAN_SYNC`].
 const BANS_KEY: &str = "tickwire:bans";
 
+/// A field of [`BANS_KEY`] once the fleet has written a ban: without it, an empty hash is a
+/// Redis that lost its data (restarted without persistence), not a fleet without bans. Its
+/// value ends never, so a node of an older version, which reads it as a ban of nothing, keeps
+/// it.
+const BANS_KEPT_FIELD: &str = "kept";
+const BANS_KEPT_VALUE: &str = "18446744073709551615 the fleet's bans are kept here";
+
 /// The fleet's moderation log: a stream of operators' actions, each entry one JSON record in
 /// its `record` field, the newest kept ([`Directory::log_actions`]).
 const ACTIONS_KEY: &str = "tickwire:moderation-log";
+
+/// The nodes whose actions [`ACTIONS_KEY`] holds: a node missing from it after a Redis that
+/// lost its data writes its own back.
+const ACTIONS_NODES_KEY: &str = "tickwire:moderation-log:nodes";
 
 /// A resume token as the directory keys it: 32 hex digits.
 pub fn token_key(token: &ResumeToken) -> String {
@@ -600,6 +611,19 @@ impl Directory {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("HSET");
         cmd.arg(BANS_KEY).arg(field).arg(format!("{until_unix_ms} {reason}"));
+        cmd.arg(BANS_KEPT_FIELD).arg(BANS_KEPT_VALUE);
+        self.bounded(cmd.query_async::<()>(&mut conn)).await
+    }
+
+    /// Writes bans back (field, until in ms since the Unix epoch, reason), with the mark that
+    /// the fleet's bans are kept: after Redis lost them, each node writes back those it holds.
+    pub async fn restore_bans(&self, bans: &[(String, u64, String)]) -> Result<(), DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(BANS_KEY).arg(BANS_KEPT_FIELD).arg(BANS_KEPT_VALUE);
+        for (field, until_unix_ms, reason) in bans {
+            cmd.arg(field).arg(format!("{until_unix_ms} {reason}"));
+        }
         self.bounded(cmd.query_async::<()>(&mut conn)).await
     }
 
@@ -614,19 +638,23 @@ impl Directory {
         self.bounded(cmd.query_async(&mut conn)).await
     }
 
-    /// Every ban of the fleet: (field, until in ms since the Unix epoch, reason).
-    pub async fn bans(&self) -> Result<Vec<(String, u64, String)>, DirectoryError> {
+    /// Every ban of the fleet: (field, until in ms since the Unix epoch, reason), and whether
+    /// Redis has kept the fleet's bans (an empty list without it: Redis lost them).
+    pub async fn bans(&self) -> Result<(Vec<(String, u64, String)>, bool), DirectoryError> {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(BANS_KEY);
         let fields: Vec<(String, String)> = self.bounded(cmd.query_async(&mut conn)).await?;
-        Ok(fields
+        let kept = fields.iter().any(|(field, _)| field == BANS_KEPT_FIELD);
+        let bans = fields
             .into_iter()
+            .filter(|(field, _)| field != BANS_KEPT_FIELD)
             .map(|(field, value)| {
                 let (until, reason) = value.split_once(' ').unwrap_or((&value, ""));
                 (field, until.parse().unwrap_or(0), reason.to_owned())
             })
-            .collect())
+            .collect();
+        Ok((bans, kept))
     }
 
     /// Appends operators' actions (JSON records, oldest first) to the fleet's moderation log,
@@ -639,7 +667,17 @@ impl Directory {
             pipe.cmd("XADD").arg(ACTIONS_KEY).arg("MAXLEN").arg(keep).arg("*");
             pipe.arg("record").arg(record).ignore();
         }
+        pipe.cmd("SADD").arg(ACTIONS_NODES_KEY).arg(&self.node).ignore();
         self.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    /// Whether the fleet's moderation log holds this node's actions (false after a Redis that
+    /// lost its data).
+    pub async fn logged_here(&self) -> Result<bool, DirectoryError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SISMEMBER");
+        cmd.arg(ACTIONS_NODES_KEY).arg(&self.node);
+        self.bounded(cmd.query_async(&mut conn)).await
     }
 
     /// The newest `count` entries of the fleet's moderation log, newest first: (its id, its

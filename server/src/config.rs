@@ -486,6 +486,28 @@ impl ServerConfig {
         self.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
     }
 
+    /// A fingerprint of how this server checks join tokens (`--join-secret` or
+    /// `--join-public-key`, `--join-audience`, `--join-issuer`): `none` without tokens, else
+    /// 16 hex digits of a SHA-256, which tells settings apart without telling them. The fleet's
+    /// nodes compare theirs on every relay ([`crate::cluster::JOIN_HEADER`]).
+    pub fn join_fingerprint(&self) -> String {
+        use sha2::Digest;
+        let key: Vec<u8> = match (&self.join_secret, &self.join_public_key) {
+            (None, None) => return "none".into(),
+            (Some(secret), _) => [b"hs256\0".as_slice(), secret.0.as_bytes()].concat(),
+            (None, Some(path)) => {
+                [b"eddsa\0".as_slice(), &std::fs::read(path).unwrap_or_default()].concat()
+            }
+        };
+        let mut hash = sha2::Sha256::new();
+        hash.update(&key);
+        for claim in [&self.join_audience, &self.join_issuer] {
+            hash.update(b"\0");
+            hash.update(claim.as_deref().unwrap_or("").as_bytes());
+        }
+        hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Every operator moderation answers, with their token: `admin` for `--admin-token`, and
     /// those of `--admin-tokens`. None leaves moderation off.
     pub fn operators(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -852,6 +874,22 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_join_fingerprint_tells_settings_apart_without_telling_them() {
+        let mut config = ServerConfig::default();
+        assert_eq!(config.join_fingerprint(), "none");
+        config.join_secret = Some("s3cret".parse().unwrap());
+        let secret = config.join_fingerprint();
+        assert_eq!(secret.len(), 16);
+        assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.contains("s3cret"));
+        assert_eq!(config.join_fingerprint(), secret, "the same settings, the same print");
+        config.join_audience = Some("tickwire".into());
+        let audience = config.join_fingerprint();
+        assert_ne!(audience, secret);
+        config.join_secret = Some("other".parse().unwrap());
+        assert_ne!(config.join_fingerprint(), audience);
+    }
 
     #[test]
     fn the_join_audience_and_issuer_reach_the_verifier() {

@@ -446,6 +446,12 @@ pub(crate) fn requester(
 ) -> Result<(SocketAddr, Option<crate::cluster::Hop>), Response> {
     match ctx.cluster().and_then(|cluster| cluster.verify_hop(headers)) {
         None => Ok((peer, None)),
+        Some(Ok(hop)) if ctx.cluster().is_some_and(|cluster| !cluster.same_join_checks(&hop)) => {
+            let message = crate::cluster::JOIN_MISMATCH;
+            tracing::warn!(from = %peer, "refused a relay: {message}");
+            ctx.metrics.refused_from("hop", Some(&Peer::direct(peer)), &message);
+            Err(refuse(StatusCode::FORBIDDEN, message))
+        }
         Some(Ok(hop)) => {
             let client = hop.client.map_or(peer, |ip| SocketAddr::new(ip, 0));
             Ok((client, Some(hop)))

@@ -2102,6 +2102,53 @@ async fn a_ban_made_on_one_node_holds_across_the_fleet() {
     .await;
 }
 
+/// The node a client reaches checks its join token; the node hosting its room trusts that.
+/// A node set up without the fleet's `--join-secret` (one pod missing its variable) would
+/// let anyone into every node's rooms: the hosting node refuses its relays instead, saying
+/// why in its log, and the client is told to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_checking_join_tokens_otherwise_cannot_relay_past_the_check() {
+    use tickwire_server::auth::{JoinClaims, MintKey, mint, unix_now};
+    let (_redis, nodes) = fleet(|config| {
+        if config.node_id.as_deref() != Some("c") {
+            config.join_secret = Some("fleet-join-secret".parse().unwrap());
+        }
+    })
+    .await;
+    let (a, c) = (&nodes[0], &nodes[2]);
+    let token = |name: &str| {
+        let exp = unix_now() + 60;
+        let claims = JoinClaims { sub: name.into(), exp, nbf: None, room: None, role: None };
+        mint(&claims, &MintKey::Secret("fleet-join-secret".into())).unwrap()
+    };
+    // A room hosted by a node with the secret (not by c, which lets anyone into its own).
+    let mut seated = Vec::new();
+    let mut room = None;
+    for n in 0..8 {
+        let name = format!("guarded-{n}");
+        let url = format!("{}?token={}", a.url(), token("ada"));
+        seated.push(Client::join(&url, hello_in(Role::Player, "ada", &name)).await);
+        eventually(PATIENCE, "the directory lists the room", || async {
+            a.rooms().await.contains_key(&name)
+        })
+        .await;
+        if a.rooms().await[&name].0 != "c" {
+            room = Some(name);
+            break;
+        }
+    }
+    let room = room.expect("a room hosted by a or b");
+    // Without a token, through c: refused by the hosting node, which c cannot pass by.
+    let refused = try_join(open(&c.url()).await, hello_in(Role::Player, "mallory", &room))
+        .await
+        .expect_err("no token, through a node that checks none");
+    refused.assert_is(1013, None, "misconfigured");
+    // Through a node with the secret, a token still joins.
+    let url = format!("{}?token={}", nodes[1].url(), token("bob"));
+    Client::join(&url, hello_in(Role::Player, "bob", &room)).await;
+    drop(seated);
+}
+
 /// A Redis restarted without its data (as the deploy files run it) forgets the fleet's bans
 /// and its moderation log: the nodes write back those they hold, so no ban is lifted by it
 /// and the log still says who banned whom.

@@ -77,6 +77,16 @@ pub const TRANSPORT_HEADER: &str = "x-tickwire-transport";
 /// Only checked when present: nodes of the releases before it send none, and a fleet being
 /// upgraded node by node keeps relaying between old and new nodes as before.
 pub const NODE_HEADER: &str = "x-tickwire-node";
+/// Header carrying the relaying node's join-token fingerprint
+/// ([`ServerConfig::join_fingerprint`]): a node that checks tokens otherwise refuses the hop
+/// (403), as the node a client reaches is the one that checks its token, so one node without
+/// `--join-secret` (a missing variable in one pod) would let anyone into every node's rooms.
+/// Only checked when present, as [`NODE_HEADER`].
+pub const JOIN_HEADER: &str = "x-tickwire-join";
+/// What a node answers a hop from a node with other join-token settings.
+pub const JOIN_MISMATCH: &str = "this node checks join tokens otherwise than the node relaying \
+     the client: --join-secret (or --join-public-key), --join-audience and --join-issuer must \
+     be the same on every node";
 /// The close code by which a node refuses a WebSocket hop meant for another node
 /// ([`NODE_HEADER`]), with [`MISDIRECTED_REASON`] and its own id as the reason. Between nodes
 /// only: the relaying node tells its client 1013 without a `Kick` (HTTP's 421 Misdirected
@@ -116,6 +126,8 @@ pub struct Hop {
     pub transport: Transport,
     /// The node the hop is meant for ([`NODE_HEADER`]), when the proxying node named one.
     pub node: Option<String>,
+    /// The proxying node's join-token fingerprint ([`JOIN_HEADER`]), when it sent one.
+    pub join: Option<String>,
 }
 
 /// Directory writes waiting for the sync task.
@@ -163,6 +175,8 @@ pub struct Cluster {
     own_secret: String,
     /// The fleet's secret as last read.
     secret: Mutex<Option<String>>,
+    /// How this node checks join tokens ([`JOIN_HEADER`]).
+    join_fingerprint: String,
     /// Addresses of the fleet's nodes (exempt from the per-address TCP cap: a node proxies
     /// many clients).
     peers: Mutex<HashSet<IpAddr>>,
@@ -387,6 +401,7 @@ impl Cluster {
             up: AtomicBool::new(false),
             own_secret: random_id(),
             secret: Mutex::new(None),
+            join_fingerprint: config.join_fingerprint(),
             peers: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
@@ -507,7 +522,15 @@ impl Cluster {
                 let text = v.to_str().unwrap_or("");
                 crate::config::parse_node_id(text).unwrap_or_else(|_| "?".to_string())
             }),
+            join: value(JOIN_HEADER),
         }))
+    }
+
+    /// Whether a hop's client had its join token checked as this node would check it: the
+    /// relaying node has the same join-token settings (or, of a release before the check,
+    /// did not say).
+    pub fn same_join_checks(&self, hop: &Hop) -> bool {
+        hop.join.as_ref().is_none_or(|theirs| *theirs == self.join_fingerprint)
     }
 
     /// The headers by which a node of the fleet proves itself to another, says who the
@@ -523,6 +546,8 @@ impl Cluster {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(HOP_HEADER, secret);
         headers.insert(CLIENT_HEADER, client);
+        headers
+            .insert(JOIN_HEADER, axum::http::HeaderValue::from_str(&self.join_fingerprint).ok()?);
         if let Some(node) = node {
             headers.insert(NODE_HEADER, axum::http::HeaderValue::from_str(node).ok()?);
         }
@@ -1585,8 +1610,13 @@ mod tests {
                 promise: None,
                 transport: Transport::WebSocket,
                 node: Some("a".into()),
+                join: Some("none".into()),
             }
         );
+        assert!(cluster.same_join_checks(&hop), "a node without join tokens, as this one");
+        let secretive = Hop { join: Some("0123456789abcdef".into()), ..hop.clone() };
+        assert!(!cluster.same_join_checks(&secretive), "join tokens checked otherwise");
+        assert!(cluster.same_join_checks(&Hop { join: None, ..hop }), "a previous release");
         // A node id that does not parse names no node: never this one.
         headers.insert(NODE_HEADER, "a b".parse().unwrap());
         assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().node.as_deref(), Some("?"));

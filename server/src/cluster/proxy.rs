@@ -174,6 +174,9 @@ fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
     let generic = match response.status() {
         StatusCode::TOO_MANY_REQUESTS => "too many connections from this address",
         StatusCode::SERVICE_UNAVAILABLE => "the server hosting the room is busy",
+        // The hosting node checks join tokens otherwise (`JOIN_HEADER`): the fleet is set up
+        // wrong, which its operators must hear of, not the player.
+        StatusCode::FORBIDDEN => "the game's servers are misconfigured",
         _ => return None,
     };
     // The hosting node's own words (a node of the fleet: "server is at its connection limit",
@@ -254,7 +257,15 @@ pub(crate) async fn admit_remote(
         Err(e) => {
             if let Some(close) = refused_at_the_door(&e) {
                 // As busy as any server may be, and a client's to repeat at will: not a fault.
-                debug!(%node, error = %e, "the node hosting the room refused the connection");
+                // But a node that checks join tokens otherwise is a fault of the fleet's.
+                if let ConnectError::Ws(WsError::Http(r)) = &e
+                    && r.status() == StatusCode::FORBIDDEN
+                {
+                    let said = r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+                    warn!(%node, said = %said.trim(), "the node hosting the room refused the relay");
+                } else {
+                    debug!(%node, error = %e, "the node hosting the room refused the connection");
+                }
                 cluster.reached(node);
                 link.close(close);
                 return Err(refused());

@@ -421,7 +421,8 @@ pub struct ServerConfig {
 
     /// Cluster mode: on SIGTERM or SIGINT the node first drains: it leaves the fleet's
     /// matchmaking, `/healthz` answers 503 (a load balancer stops sending players), and running
-    /// matches go on for up to this long, or until none is left; then every client gets 1001
+    /// matches play their round out (then their players join again, on another node), for up
+    /// to this long, or until none is left; then every client gets 1001
     /// as without a fleet. Set the orchestrator's grace period a little above it (Kubernetes:
     /// `terminationGracePeriodSeconds`). Without `--redis-url` shutdown does not wait.
     #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", default_value = "60s", value_parser = parse_duration)]

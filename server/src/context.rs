@@ -233,6 +233,9 @@ pub struct ServerContext {
     pub room_threads: RoomThreads,
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Set when a node of a fleet starts draining: its rooms end their matches with their
+    /// rounds ([`ServerContext::start_draining`]).
+    draining: std::sync::atomic::AtomicBool,
     /// Checks join tokens when they are required; set once by [`crate::server::run`].
     pub join: std::sync::OnceLock<crate::auth::JoinVerifier>,
     /// This node's fleet, in cluster mode (`--redis-url`); set once by [`crate::server::run`].
@@ -308,6 +311,7 @@ impl ServerContext {
             tasks: TaskTracker::new(),
             room_threads,
             shutdown,
+            draining: std::sync::atomic::AtomicBool::new(false),
             join: std::sync::OnceLock::new(),
             fleet: std::sync::OnceLock::new(),
             bans: crate::moderation::Bans::default(),
@@ -498,6 +502,19 @@ impl ServerContext {
             cluster.token_removed(*token);
         }
         self.metrics.resume_tokens.set(dir.tokens.len() as i64);
+    }
+
+    /// The node drains: a room whose round ends closes then, telling its clients to join again
+    /// (they find the room anew on another node), rather than start a round the drain would
+    /// cut off (README, "Draining").
+    pub fn start_draining(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.draining.set(1);
+    }
+
+    /// Whether the node drains.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This node's fleet, in cluster mode.

@@ -274,6 +274,9 @@ pub struct Metrics {
     /// Ticks a late room skipped to keep its schedule (a stall of 300 ms at 30 Hz: 8): one late
     /// tick can stand for many lost.
     pub ticks_skipped: Counter,
+    /// 1 while the node drains (a node of a fleet that was told to stop): an alert tells a
+    /// drain from a stuck node by it.
+    pub draining: Gauge,
     /// Frames written to clients: a snapshot, or a tick's reliable messages (sent together),
     /// or one other message (welcome, pong, kick).
     pub frames_sent: Counter,
@@ -377,6 +380,12 @@ impl Metrics {
         let resume_tokens = Gauge::default();
         let tick_duration = Histogram::new(tick_buckets(tick_period));
         let late_ticks = Counter::default();
+        let draining = Gauge::default();
+        registry.register(
+            "draining",
+            "1 while this node drains: its matches play their round out, new ones open elsewhere",
+            draining.clone(),
+        );
         let ticks_skipped = Counter::default();
         let kicks = Family::<KickLabels, Counter>::default();
         let moderation_actions = Family::<ActionLabels, Counter>::default();
@@ -525,6 +534,7 @@ impl Metrics {
             resume_tokens,
             tick_duration,
             late_ticks,
+            draining,
             ticks_skipped,
             frames_sent,
             bytes_sent,

@@ -549,8 +549,12 @@ pub struct Room<G: Game> {
     last_tick_overran: bool,
     /// When snapshots that could not be encoded were last logged (see [`Unencodable`]).
     unencodable_logged: Option<Instant>,
-    /// The room reached [`LAST_TICK`] and closed its clients: [`Room::run`] ends it.
+    /// The room closed its clients, as it reached [`LAST_TICK`] or its match ended on a
+    /// draining node: [`Room::run`] ends it.
     spent: bool,
+    /// The round's phase after the last step: a draining node's match ends when the next
+    /// round would start.
+    last_phase: tickwire_shared::RoundPhase,
     /// Counted in the rooms gauge ([`spawn`]): counted out once, when its task ends however
     /// it ends ([`Room::count_out`]).
     counted: bool,
@@ -649,6 +653,7 @@ impl<G: Game> Room<G> {
             last_tick_overran: false,
             unencodable_logged: None,
             spent: false,
+            last_phase: tickwire_shared::RoundPhase::Playing,
             counted: false,
             direct_quota: usize::MAX,
             direct_start: 0,
@@ -1360,6 +1365,28 @@ impl<G: Game> Room<G> {
         self.game_events.clear();
         let dt = self.config().tick_period().as_secs_f32();
         self.game.step(dt, &mut self.game_events);
+        let phase = self.game.round().phase;
+        let was = std::mem::replace(&mut self.last_phase, phase);
+        if self.ctx.is_draining()
+            && was == tickwire_shared::RoundPhase::Intermission
+            && phase == tickwire_shared::RoundPhase::Playing
+        {
+            // The round was played out and its scoreboard shown: a draining node starts no
+            // other, which its drain would cut off. Everyone joins again, and the room opens
+            // anew on another node (PROTOCOL.md 7.5).
+            info!("the match is over and this node drains: its clients join it again elsewhere");
+            let why = "the match is over and its server is restarting: join again";
+            self.close_everyone(CloseRequest {
+                code: 1001,
+                reason: why.into(),
+                kick: Some(Kick {
+                    reason: KickReason::ShuttingDown,
+                    message: KickText::truncated(why),
+                }),
+            });
+            self.spent = true;
+            return;
+        }
         self.tick = Tick(self.tick.0.wrapping_add(1));
         self.shared.tick.store(self.tick.0, Ordering::Relaxed);
 
@@ -2417,6 +2444,45 @@ mod tests {
         assert_eq!(close.kick.map(|k| k.reason), Some(KickReason::ShuttingDown));
         assert!(room.spent && room.seats.is_empty());
         assert_eq!(room.ctx.metrics.clients_of(Role::Player).get(), 0, "counted out");
+    }
+
+    /// A draining node's match plays its round out and shows its scoreboard; when the next
+    /// round would start, everyone is told to join again (elsewhere) and the room ends.
+    #[test]
+    fn a_draining_nodes_room_ends_its_match_when_the_next_round_would_start() {
+        let mut room = room(|_| {});
+        let config =
+            ArenaConfig { round_secs: 1.0, intermission_secs: 0.5, ..ArenaConfig::default() };
+        room.game = Arena::new(config, 3);
+        let t0 = Instant::now();
+        let (link, joined) = join(&mut room, Role::Player, None, t0);
+        joined.unwrap();
+        room.ctx.start_draining();
+        assert_eq!(room.ctx.metrics.draining.get(), 1);
+        let mut phases = Vec::new();
+        let mut tick = 0;
+        let close = loop {
+            tick += 1;
+            assert!(tick < 200, "the match never ended: {phases:?}");
+            room.tick(t0 + Duration::from_millis(33 * tick));
+            let (msgs, close) = messages(&link);
+            if let Some(ServerMessage::Snapshot(s)) = msgs.last() {
+                phases.push(s.header.round.map(|r| r.phase));
+            }
+            if let Some(close) = close {
+                break close;
+            }
+        };
+        assert!(
+            phases.contains(&Some(tickwire_shared::RoundPhase::Intermission)),
+            "the scoreboard was shown first: {phases:?}"
+        );
+        assert_eq!(close.code, 1001);
+        assert_eq!(close.kick.map(|k| k.reason), Some(KickReason::ShuttingDown));
+        assert!(close.reason.contains("match is over"), "{}", close.reason);
+        assert!(room.spent && room.seats.is_empty());
+        // About a round and an intermission: 45 ticks at 30 Hz, not the drain's timeout.
+        assert!((40..=50).contains(&tick), "ended at tick {tick}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -373,6 +373,7 @@ async fn serve(
         shutdown.await;
         if let Some(cluster) = &fleet {
             cluster.start_draining();
+            ctx.start_draining();
             drain(&ctx, drain_timeout).await;
         }
     };

@@ -970,6 +970,41 @@ async fn a_draining_node_finishes_its_matches_and_takes_no_new_ones() {
     drop((placed, fresh));
 }
 
+/// A draining node's matches play their rounds out rather than run into the drain's timeout:
+/// at the end of the round's scoreboard each room tells its players to join again, and they
+/// find the room anew on another node; the drain ends with its last match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_nodes_matches_end_with_their_round_and_the_drain_with_them() {
+    let (_redis, mut nodes) = fleet(|config| {
+        config.round_time = Duration::from_secs(2);
+        config.intermission = Duration::from_secs(1);
+        config.drain_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let c = nodes.pop().unwrap();
+    let b = nodes.pop().unwrap();
+    let a = nodes.pop().unwrap();
+    let mut playing = Client::join(&a.url(), hello_in(Role::Player, "ada", "final")).await;
+    playing.next_world().await;
+    let a_addr = a.addr;
+    let terminated = tokio::spawn(a.terminate());
+    eventually(PATIENCE, "a says it drains", || async {
+        let request = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        http_request(a_addr, request).await.2.contains("tickwire_draining 1")
+    })
+    .await;
+    let closed = playing.closed().await;
+    closed.assert_is(1001, Some(KickReason::ShuttingDown), "the match is over");
+    // Long before the drain's 10 minutes.
+    tokio::time::timeout(PATIENCE, terminated).await.expect("the drain ended").unwrap();
+    let again = Client::join(&b.url(), hello_in(Role::Player, "ada", "final")).await;
+    assert_eq!(again.welcome.room.as_str(), "final");
+    eventually(PATIENCE, "the match goes on on another node", || async {
+        c.rooms().await.get("final").is_some_and(|(node, _)| node != "a")
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_nodes_of_the_fleet_may_proxy() {
     let (_redis, nodes) = fleet(|_| {}).await;

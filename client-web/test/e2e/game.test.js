@@ -1405,3 +1405,36 @@ test('on a phone, the Chat button opens the chat box, and sending closes it', as
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('on a phone, a lobby listing rooms with long names fits the screen, Join and Watch whole, from 390 down to 320 px', async () => {
+  const rooms = ['e2e-phone-lobby1', 'x.y_z-1234567890', 'e2e-wide'];
+  const others = rooms.map((room) => new TickwireClient({ url: server.ws, name: 'host', room }));
+  for (const c of others) c.connect();
+  const { context, page, errors } = await openPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  await page.goto(server.http);
+  for (const room of rooms) await page.waitForSelector(`#rooms-body tr[data-room="${room}"]`, { timeout: 10000 });
+  /** @type {string[]} */
+  const overflows = [];
+  for (const width of [390, 360, 320]) {
+    await page.setViewportSize({ width, height: 844 });
+    // A mobile viewport grows to fit a page wider than the screen (innerWidth with it):
+    // measured against the screen's width.
+    const m = await page.evaluate(() => {
+      const table = /** @type {HTMLElement} */ (document.querySelector('table.rooms'));
+      const buttons = [...document.querySelectorAll('#rooms-body button')].map((b) => b.getBoundingClientRect());
+      return {
+        page: document.documentElement.scrollWidth, inner: innerWidth,
+        table: table.getBoundingClientRect().right, card: /** @type {HTMLElement} */ (table.parentElement).getBoundingClientRect().right,
+        buttons: Math.max(...buttons.map((b) => b.right)),
+      };
+    });
+    if (m.page > width || m.inner > width) overflows.push(`${width} px: the page is ${m.page} px wide (viewport ${m.inner})`);
+    if (m.table > m.card) overflows.push(`${width} px: the table runs ${Math.round(m.table - m.card)} px out of its card`);
+    if (m.buttons > width) overflows.push(`${width} px: a Join or Watch button ends at ${Math.round(m.buttons)} px`);
+  }
+  assert.deepEqual(overflows, []);
+  await page.screenshot({ path: shot('lobby-phone-rooms'), fullPage: true });
+  for (const c of others) await c.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -1438,3 +1438,52 @@ test('on a phone, a lobby listing rooms with long names fits the screen, Join an
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+/**
+ * What of `selectors` a finger would miss: visible elements smaller than 44x44 CSS px.
+ * @param {import('playwright-core').Page} page @param {string[]} selectors
+ */
+function smallTargets(page, selectors) {
+  return page.evaluate((selectors) => selectors.flatMap((selector) => [...document.querySelectorAll(selector)]
+    .map((e) => e.getBoundingClientRect())
+    .filter((b) => b.width > 0 && (b.width < 44 || b.height < 44))
+    .map((b) => `${selector} is ${Math.round(b.width)}x${Math.round(b.height)}`)), selectors);
+}
+
+test('on a touch screen every button, field and checkbox is at least 44 px, Leave stands apart, and the HUD reads at 12 px or more', async () => {
+  const host = new TickwireClient({ url: server.ws, name: 'host', room: 'e2e-targets' });
+  host.connect();
+  const { context, page, errors } = await openPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  await page.goto(server.http);
+  await page.waitForSelector('#rooms-body tr[data-room="e2e-targets"]', { timeout: 10000 });
+  /** @type {string[]} */
+  const small = [];
+  // A checkbox's target is its label.
+  small.push(...await smallTargets(page, ['#lobby button:not([hidden])', '#lobby input:not([type="checkbox"])', '#lobby label.check']));
+  await page.goto(`${server.http}/?room=e2e-targets`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForSelector('#touch:not([hidden])');
+  await page.tap('#invite-btn');
+  await page.waitForSelector('#invite:not([hidden])');
+  small.push(...await smallTargets(page, ['.hud-actions button', '#invite label.check']));
+  assert.deepEqual(small, []);
+  const gap = await page.evaluate(() => document.querySelector('#leave-btn').getBoundingClientRect().left
+    - document.querySelector('#invite-btn').getBoundingClientRect().right);
+  assert.ok(gap >= 16, `Leave is ${gap} px from Invite`);
+  const tiny = await page.evaluate(() => [...document.querySelectorAll('.hud *')]
+    .filter((e) => e.checkVisibility() && [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim()))
+    .map((e) => [e.id || e.className, parseFloat(getComputedStyle(e).fontSize)])
+    .filter(([, size]) => Number(size) < 12));
+  assert.deepEqual(tiny, []);
+  await context.close();
+  // A mouse keeps the compact desktop layout.
+  const desk = await openPage(browser);
+  await desk.page.goto(`${server.http}/?room=e2e-targets`);
+  await desk.page.waitForSelector('#game[data-state="joined"]');
+  const leave = await desk.page.locator('#leave-btn').boundingBox();
+  assert.ok(leave && leave.height < 40, `desktop buttons stay compact: Leave is ${leave?.height} px tall`);
+  await host.leave();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(desk.errors, []);
+  await desk.context.close();
+});

@@ -1467,8 +1467,8 @@ test('on a touch screen every button, field and checkbox is at least 44 px, Leav
   await page.waitForSelector('#invite:not([hidden])');
   small.push(...await smallTargets(page, ['.hud-actions button', '#invite label.check']));
   assert.deepEqual(small, []);
-  const gap = await page.evaluate(() => document.querySelector('#leave-btn').getBoundingClientRect().left
-    - document.querySelector('#invite-btn').getBoundingClientRect().right);
+  const gap = await page.evaluate(() => /** @type {Element} */ (document.querySelector('#leave-btn')).getBoundingClientRect().left
+    - /** @type {Element} */ (document.querySelector('#invite-btn')).getBoundingClientRect().right);
   assert.ok(gap >= 16, `Leave is ${gap} px from Invite`);
   const tiny = await page.evaluate(() => [...document.querySelectorAll('.hud *')]
     .filter((e) => e.checkVisibility() && [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim()))

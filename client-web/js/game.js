@@ -28,6 +28,18 @@ export function refusedForNow(error) {
 }
 
 /**
+ * Whether a failure is the SDK running out of retries (a server or network that stayed away)
+ * rather than an answer (a kick, a refusal, another protocol): worth one more try once the
+ * player is back, since the network may have been away only because the page was in the
+ * background.
+ * @param {Error} error
+ */
+export function gaveUpRetrying(error) {
+  if (error instanceof UnreachableError) return error.status === undefined;
+  return error instanceof ConnectionClosedError && error.reason.startsWith('gave up after ');
+}
+
+/**
  * Close codes after which the SDK gives up at once: one side sent what the other cannot read.
  * @type {Set<number>}
  */
@@ -330,6 +342,8 @@ export class Game {
     /** @type {import('../sdk/index.js').RenderEntity[]} */
     this.lastEntities = [];
     this.running = true;
+    /** Whether the session ran out of retries while the page was hidden ({@link comeBack}). */
+    this.gaveUpHidden = false;
     this.abort = new AbortController();
     try {
       // A failure the previous game left showing (it went back to the lobby from it).
@@ -454,8 +468,28 @@ export class Game {
       if (document.hidden) {
         this.controls.release();
         this.client.setInput({ x: 0, y: 0, buttons: 0 });
+      } else {
+        this.comeBack();
       }
     }, opts);
+    window.addEventListener('online', () => this.comeBack(), opts);
+  }
+
+  /**
+   * The page is in view again, or the network is back: whatever the connection waits for may
+   * well be there now. A reconnect tries at once rather than at its next backoff slot (seconds
+   * away, later still in a throttled background tab), and a session that ran out of retries
+   * while the page was hidden starts again, once, instead of greeting the player with
+   * "Connection lost" for a network that is back.
+   */
+  comeBack() {
+    if (document.hidden || !this.running) return;
+    if (this.gaveUpHidden) {
+      this.gaveUpHidden = false;
+      this.rejoin();
+      return;
+    }
+    this.client.retryNow();
   }
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
@@ -653,6 +687,7 @@ export class Game {
 
   /** @param {Error} error */
   onFailure(error) {
+    this.gaveUpHidden = document.hidden && gaveUpRetrying(error);
     this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
     $('#banner').hidden = true;
     const { title, text, details } = describeFailure(error);

@@ -11,7 +11,7 @@ import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFo
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals } = await import('../../js/game.js');
+const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -136,6 +136,12 @@ class FakeClient {
 
   on() { return () => {}; }
   connect() {}
+  /** Times the page asked to skip the backoff. */
+  retries = 0;
+  retryNow() {
+    this.retries += 1;
+    return true;
+  }
   leave() { return Promise.resolve(); }
   /** @param {{ x: number, y: number, buttons: number }} input */
   setInput(input) { this.session.input = input; }
@@ -567,4 +573,58 @@ test('chat names keep their player\'s colour, lightened where needed to read at 
   }
   // The palette's violet, 4.47:1 as it is.
   assert.notEqual(legibleOn('#845ef7', '#0a1226'), '#845ef7');
+});
+
+test('back in view, or back online, a reconnect tries at once; a session that gave up while hidden starts again, once', (t) => {
+  let clients = 0;
+  class Counted extends TestGame {
+    createClient() {
+      clients += 1;
+      return super.createClient();
+    }
+  }
+  const game = new Counted({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+  t.after(() => game.exit());
+  t.after(() => { document.hidden = false; });
+  game.onWelcome(welcome(1));
+  const client = () => /** @type {FakeClient} */ (/** @type {unknown} */ (game.client));
+  const setHidden = (/** @type {boolean} */ hidden) => {
+    document.hidden = hidden;
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+  setHidden(true);
+  assert.equal(client().retries, 0, 'hidden: nothing to hurry');
+  setHidden(false);
+  assert.equal(client().retries, 1, 'shown again: the backoff is skipped');
+  window.dispatchEvent(new Event('online'));
+  assert.equal(client().retries, 2, 'the network is back: so is it');
+  // Hidden for over a minute with the network down: the SDK ran out of retries meanwhile.
+  setHidden(true);
+  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false));
+  assert.equal(clients, 1);
+  setHidden(false);
+  assert.equal(clients, 2, 'back in view, it joins again by itself');
+  assert.equal(document.querySelector('#failure').hidden, true, 'without "Connection lost" first');
+  // Once: failing again in view, it says so and waits for the player.
+  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false));
+  setHidden(true);
+  setHidden(false);
+  assert.equal(clients, 2);
+  assert.equal(document.querySelector('#failure').hidden, false);
+  // An answer is no network trouble: a kick while hidden stays shown.
+  document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
+  assert.equal(clients, 3);
+  setHidden(true);
+  game.onFailure(new KickedError('Replaced', 'resumed elsewhere', 1008));
+  setHidden(false);
+  assert.equal(clients, 3);
+});
+
+test('only running out of retries counts as giving up on the network, not an answer from the server', () => {
+  assert.equal(gaveUpRetrying(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false)), true);
+  assert.equal(gaveUpRetrying(new UnreachableError(1006, 'ws: closed with 1006', 6)), true);
+  assert.equal(gaveUpRetrying(new UnreachableError(1006, 'HTTP 401: the join token has expired', 1, 401)), false);
+  assert.equal(gaveUpRetrying(new ConnectionClosedError(1008, 'refused: HTTP 401', false)), false);
+  assert.equal(gaveUpRetrying(new ConnectionClosedError(1002, 'bad frame', false)), false);
+  assert.equal(gaveUpRetrying(new KickedError('Removed', 'banned', 1008)), false);
 });

@@ -1487,3 +1487,23 @@ test('on a touch screen every button, field and checkbox is at least 44 px, Leav
   assert.deepEqual(desk.errors, []);
   await desk.context.close();
 });
+
+test('the live regions are in the page before they speak, across a Leave and a new game, and the chat log has a name', async () => {
+  const { context, page, errors } = await openPage(browser);
+  /** Whether a screen reader would see each live region now: in the page, neither hidden nor undisplayed. */
+  const present = () => page.evaluate(() => ['#banner', '#center-msg'].map((id) => {
+    const e = /** @type {HTMLElement} */ (document.querySelector(id));
+    const style = getComputedStyle(e);
+    return `${id}: ${e.hidden || style.display === 'none' || style.visibility === 'hidden' ? 'absent' : e.getAttribute('role')}`;
+  }));
+  for (const room of ['e2e-live', 'e2e-live-2']) {
+    await page.goto(`${server.http}/?room=${room}`);
+    await page.waitForSelector('#game[data-state="joined"]');
+    assert.deepEqual(await present(), ['#banner: status', '#center-msg: status']);
+    await page.getByRole('log', { name: 'Chat' }).waitFor({ state: 'attached' });
+    await page.click('#leave-btn');
+    await page.waitForSelector('#lobby:not([hidden])');
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -11,7 +11,7 @@ import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFo
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying } = await import('../../js/game.js');
+const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -107,14 +107,28 @@ test('a score not seen yet is unknown, not 0, and ranks after the known ones', (
 test('an intermission names the winner only of a RoundOver this page saw', () => {
   const nameOf = (/** @type {number} */ id) => ({ 1: 'ada' })[id] ?? `Player ${id}`;
   // Joined during the intermission after round 3: the world's round is the one just over.
-  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, null, nameOf), ['Round 3 over', 'next round in 6 s']);
-  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: 1, score: 9 }, nameOf),
-    ['Round 3 over', 'ada wins with 9 · next round in 6 s']);
+  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, null, nameOf), ['Round 3 over', 'next round in 6 s', 'Round 3 over.']);
+  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: 1, score: 9, standings: 'Top 1: ada 9. You came 1st with 9.' }, nameOf),
+    ['Round 3 over', 'ada wins with 9 · next round in 6 s', 'Round 3 over. ada wins with 9. Top 1: ada 9. You came 1st with 9.']);
   assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: null, score: 0 }, nameOf),
-    ['Round 3 over', 'Nobody scored · next round in 6 s']);
+    ['Round 3 over', 'Nobody scored · next round in 6 s', 'Round 3 over. Nobody scored.']);
   // A RoundOver of an earlier round (this one's was missed while reconnecting) is not this round's.
   assert.deepEqual(intermissionText({ round: 4, secondsLeft: 2 }, { round: 3, winner: 1, score: 9 }, nameOf),
-    ['Round 4 over', 'next round in 2 s']);
+    ['Round 4 over', 'next round in 2 s', 'Round 4 over.']);
+  // What is spoken does not count down.
+  assert.equal(intermissionText({ round: 3, secondsLeft: 5 }, { round: 3, winner: 1, score: 9 }, nameOf)[2],
+    intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: 1, score: 9 }, nameOf)[2]);
+});
+
+test('a round\'s standings read as the top three and where this player came, a tie sharing the higher place', () => {
+  const rows = [{ id: 4, name: 'cy', score: 12 }, { id: 2, name: 'bo', score: 9 }, { id: 7, name: 'di', score: 9 },
+    { id: 5, name: 'ed', score: 3 }, { id: 1, name: 'ada', score: 2 }, { id: 9, name: 'fay', score: null }];
+  assert.equal(standingsText(rows, 1), 'Top 3: cy 12, bo 9, di 9. You came 5th with 2.');
+  assert.equal(standingsText(rows, 7), 'Top 3: cy 12, bo 9, di 9. You came 2nd with 9.');
+  assert.equal(standingsText(rows, undefined), 'Top 3: cy 12, bo 9, di 9.', 'a spectator has no place');
+  assert.equal(standingsText(rows.slice(0, 1), 4), 'Top 1: cy 12. You came 1st with 12.');
+  assert.equal(standingsText([], 1), '');
+  assert.deepEqual([1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].map(ordinal), ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '22nd', '101st', '111th']);
 });
 
 /** What a game uses of its client, connected nowhere. */
@@ -627,4 +641,43 @@ test('only running out of retries counts as giving up on the network, not an ans
   assert.equal(gaveUpRetrying(new ConnectionClosedError(1008, 'refused: HTTP 401', false)), false);
   assert.equal(gaveUpRetrying(new ConnectionClosedError(1002, 'bad frame', false)), false);
   assert.equal(gaveUpRetrying(new KickedError('Removed', 'banned', 1008)), false);
+});
+
+test('the live regions stay in the page and change their text: the banner empties rather than hides, the centre message speaks once per meaning', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
+  const game = newGame(t);
+  const banner = document.querySelector('#banner');
+  const centre = document.querySelector('#center-msg');
+  const spoken = () => centre.children[2]?.textContent;
+  game.client.session.roster = /** @type {any} */ (new Map([[1, { name: 'ada', role: 'Player' }], [2, { name: 'bo', role: 'Player' }]]));
+  assert.equal(spoken(), 'Joining…');
+  assert.equal(centre.hidden, false);
+  game.onWelcome(welcome(1));
+  game.client.session.connections = 1;
+  game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
+  assert.equal(banner.hidden, false);
+  assert.equal(banner.children.at(-1), 'Connection lost. Reconnecting (attempt 2)…');
+  game.onWelcome(welcome(1, { resumed: true }));
+  assert.deepEqual(banner.children, ['Reconnected: your ship is back.']);
+  t.mock.timers.tick(2500);
+  assert.deepEqual(banner.children, [], 'emptied');
+  assert.equal(banner.hidden, false, 'still in the page, for the next message to be announced');
+  // A round ends: its result and standings are said once, not each second of the countdown.
+  game.scores.set(1, 4);
+  game.scores.set(2, 7);
+  game.onEvent({ type: 'RoundOver', round: 2, winner: 2, score: 7 });
+  /** @type {string[]} */
+  const heard = [];
+  const shown = [];
+  for (const secondsLeft of [8, 7, 6]) {
+    game.updateHud(game.lastHud + 1000, /** @type {any} */ ({ tick: 1, round: { phase: 'Intermission', round: 2, secondsLeft } }));
+    heard.push(spoken());
+    shown.push(centre.children[1].textContent);
+  }
+  assert.deepEqual(shown, ['bo wins with 7 · next round in 8 s', 'bo wins with 7 · next round in 7 s', 'bo wins with 7 · next round in 6 s']);
+  assert.deepEqual(new Set(heard), new Set(['Round 2 over. bo wins with 7. Top 2: bo 7, ada 4. You came 2nd with 4.']));
+  assert.equal(centre.children[0].getAttribute('aria-hidden'), 'true', 'the countdown is not read out');
+  assert.equal(centre.children[1].getAttribute('aria-hidden'), 'true');
+  game.updateHud(game.lastHud + 1000, /** @type {any} */ ({ tick: 2, round: { phase: 'Playing', round: 3, secondsLeft: 90 } }));
+  assert.equal(spoken(), '', 'cleared, and still there');
 });

@@ -84,6 +84,7 @@ function toLobby() {
     history.replaceState(null, '', urlFor(null, false));
   }
   lobby.show();
+  lobby.focusStart();
 }
 
 const params = new URLSearchParams(location.search);

@@ -425,6 +425,7 @@ export class Game {
 
   bindUi() {
     const opts = { signal: this.abort.signal };
+    this.showInvite(false);
     const chatInput = /** @type {HTMLInputElement} */ ($('#chat-input'));
     $('#chat-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -452,10 +453,17 @@ export class Game {
         e.preventDefault();
         chatInput.focus();
       } else if (e.key === 'Escape') {
-        $('#invite').hidden = true;
+        const invite = $('#invite');
+        const focused = document.activeElement;
+        if (!invite.hidden && (invite.contains(focused) || focused === $('#invite-btn'))) {
+          // Closes the invite, and the keyboard is back where it opened it.
+          this.showInvite(false);
+          $('#invite-btn').focus();
+          return;
+        }
+        this.showInvite(false);
         // Back to the game from the chat box or a control reached with Tab; a failure keeps
         // the focus in its dialog.
-        const focused = document.activeElement;
         if (focused instanceof HTMLElement && this.root.contains(focused) && failure.hidden) focused.blur();
       }
     }, opts);
@@ -471,7 +479,10 @@ export class Game {
     }, opts);
     $('#leave-btn').addEventListener('click', () => this.leave(), opts);
     $('#invite-btn').addEventListener('click', () => {
-      $('#invite').hidden = !$('#invite').hidden;
+      const open = $('#invite').hidden;
+      this.showInvite(open);
+      // Into it: it comes after Leave in the page, where Tab would never find it.
+      if (open) $('#invite').focus();
       this.updateInvite();
     }, opts);
     $('#invite-spectate').addEventListener('change', () => this.updateInvite(), opts);
@@ -793,6 +804,12 @@ export class Game {
     for (const i of chatOverflow(lines.map((l) => l.classList.contains('result')), CHAT_LINES)) lines[i].remove();
     setTimeout(() => line.classList.add('old'), kind === 'result' ? RESULT_FRESH_MS : CHAT_FRESH_MS);
     return line;
+  }
+
+  /** Opens or closes the invite popover. @param {boolean} open */
+  showInvite(open) {
+    $('#invite').hidden = !open;
+    $('#invite-btn').setAttribute('aria-expanded', String(open));
   }
 
   async updateInvite() {

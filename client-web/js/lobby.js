@@ -187,6 +187,16 @@ export class Lobby {
     this.select(this.selected);
   }
 
+  /**
+   * Puts the keyboard on the lobby's first useful control, for a player back from a game (whose
+   * Leave went with it): the name when there is none yet, else the invited room's Join, else
+   * Quick play.
+   */
+  focusStart() {
+    const start = !this.name() ? this.nameInput : $(this.invited ? '#join-invited' : '#quick-play');
+    start.focus();
+  }
+
   hide() {
     this.root.hidden = true;
     if (this.timer) clearTimeout(this.timer);

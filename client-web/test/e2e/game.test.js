@@ -447,14 +447,29 @@ test('keyboard players press the game\'s buttons; a mouse click gives the keys b
   await page.goto(`${server.http}/?room=e2e-tab`);
   await page.waitForSelector('#game[data-state="joined"]');
   const held = () => page.evaluate(() => globalThis.tickwire.game?.controls.read());
+  const focused = () => page.evaluate(() => document.activeElement?.id);
   // Reached with the keyboard, Space and Enter press the button, and open no chat.
   await page.focus('#invite-btn');
   await page.keyboard.press('Space');
   await page.waitForSelector('#invite:not([hidden])');
-  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#invite-btn', 'aria-expanded'), 'true');
+  // The keyboard goes into the invite (after Leave in the page), Tab reaches its link and its
+  // box, and Escape closes it, back on Invite.
+  assert.equal(await focused(), 'invite');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'invite-link');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'invite-spectate');
+  await page.keyboard.press('Escape');
   await page.waitForSelector('#invite', { state: 'hidden' });
-  assert.notEqual(await page.evaluate(() => document.activeElement?.id), 'chat-input');
-  // Escape gives the keys back to the game: Space boosts.
+  assert.equal(await focused(), 'invite-btn');
+  assert.equal(await page.getAttribute('#invite-btn', 'aria-expanded'), 'false');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#invite:not([hidden])');
+  assert.notEqual(await focused(), 'chat-input');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#invite', { state: 'hidden' });
+  // Escape again gives the keys back to the game: Space boosts.
   await page.keyboard.press('Escape');
   await page.keyboard.down('Space');
   assert.equal((await held())?.buttons, 1);
@@ -478,6 +493,8 @@ test('keyboard players press the game\'s buttons; a mouse click gives the keys b
   await page.focus('#leave-btn');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#lobby:not([hidden])');
+  // Leave went with the game: the keyboard is on the lobby's first control, not lost on the body.
+  assert.equal(await focused(), 'quick-play');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -1241,8 +1258,8 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     await page.click('#mod-bans-body tr:has-text("127.0.0.1") button:has-text("lift")');
     await page.waitForSelector('#mod-bans-empty:visible');
     assert.equal(await page.textContent('#mod-result'), 'Lifted the ban of address 127.0.0.1.');
-    // The focus left with the row, for the bans' heading.
-    await page.waitForFunction(() => document.activeElement?.id === 'mod-bans-title', undefined, { timeout: 5000 });
+    // The focus left with the row, for the Undo it offers.
+    await page.waitForFunction(() => document.activeElement?.id === 'mod-result-undo', undefined, { timeout: 5000 });
     // What was done, newest first, by whom.
     await page.waitForSelector('#mod-log-body tr:first-child:has-text("lifted the ban of 127.0.0.1")');
     const log = await page.$$eval('#mod-log-body tr', (rows) => rows.map((r) => r.textContent ?? ''));
@@ -1251,8 +1268,11 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     assert.match(log.slice(3).join('|'), /unmuted Alice.*\|.*muted Alice \(seat \d+\) in e2e-mod-dash for 1 h/);
     // A lift takes no confirmation but is one click to undo: the same ban, for what it had
     // left, with its reason.
-    await page.click('#mod-result-undo');
+    await page.keyboard.press('Enter');
     await page.waitForSelector('#mod-bans-body tr:has-text("127.0.0.1")');
+    // The Undo went: the focus is on the ban back in the table, not on the page's body.
+    await page.waitForFunction(() => document.activeElement?.closest('#mod-bans-body tr')?.textContent?.includes('127.0.0.1')
+      && document.activeElement?.textContent === 'lift', undefined, { timeout: 5000 });
     assert.match(await page.textContent('#mod-result') ?? '', /^Banned address 127\.0\.0\.1 for (9|10) min\./);
     assert.match(await page.textContent('#mod-bans-body') ?? '', /address 127\.0\.0\.1\s*(9|10) min\s*griefing/);
     assert.equal(await page.isHidden('#mod-result-undo'), true, 'nothing more to undo');

@@ -1527,3 +1527,26 @@ test('the live regions are in the page before they speak, across a Leave and a n
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('a room name that will not do is explained on the page, in the rule\'s own words, and nothing is joined', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.waitForSelector('#lobby:not([hidden])');
+  for (const typed of ['no good!', '']) {
+    await page.fill('#room-name', typed);
+    await page.click('#create-form button[type="submit"]');
+    await page.waitForSelector('#create-error:visible');
+    assert.equal(await page.textContent('#create-error'), 'A room name is 1 to 16 letters, digits, dots, dashes or underscores.');
+    assert.equal(await page.getAttribute('#room-name', 'aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'room-name');
+    assert.equal(await page.isHidden('#game'), true);
+  }
+  // The rule is the field's description too, for a screen reader and a pointer's tooltip.
+  assert.match(await page.getAttribute('#room-name', 'title') ?? '', /1 to 16 letters, digits, dots, dashes or underscores/);
+  await page.fill('#room-name', 'e2e-rule');
+  await page.press('#room-name', 'Enter');
+  await page.waitForSelector('#game[data-state="joined"]');
+  assert.equal(await page.isHidden('#create-error'), true);
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -1550,3 +1550,38 @@ test('a room name that will not do is explained on the page, in the rule\'s own 
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('the fields\' hints (placeholders) read at 4.5:1 or more, in the lobby and on the arena', async () => {
+  const { contrastRatio } = await import('../../js/dom.js');
+  const { context, page, errors } = await openPage(browser);
+  /**
+   * Each field's placeholder colour and its backing, both as seen: the field's opacity and a
+   * translucent backing laid over `under`.
+   * @param {string[]} ids @param {string} under
+   */
+  const seen = (ids, under) => page.evaluate(([ids, under]) => {
+    const rgba = (/** @type {string} */ c) => (c.match(/[\d.]+/g) ?? []).map(Number).concat(1).slice(0, 4);
+    const over = (/** @type {number[]} */ top, /** @type {number[]} */ bottom, /** @type {number} */ a) => top.slice(0, 3).map((v, i) => v * a + bottom[i] * (1 - a));
+    const hex = (/** @type {number[]} */ c) => `#${c.map((v) => Math.round(v).toString(16).padStart(2, '0')).join('')}`;
+    return ids.map((id) => {
+      const input = /** @type {HTMLElement} */ (document.querySelector(id));
+      const opacity = Number(getComputedStyle(input).opacity);
+      const floor = rgba(under);
+      const backing = rgba(getComputedStyle(input).backgroundColor);
+      const bg = over(over(backing, floor, backing[3]), floor, opacity);
+      const hint = rgba(getComputedStyle(input, '::placeholder').color);
+      return { id, hint: hex(over(over(hint, bg, hint[3]), floor, opacity)), bg: hex(bg) };
+    });
+  }, /** @type {[string[], string]} */ ([ids, under]));
+  await page.goto(server.http);
+  await page.waitForSelector('#lobby:not([hidden])');
+  const fields = await seen(['#name', '#room-name'], 'rgb(7, 11, 22)');
+  await page.goto(`${server.http}/?room=e2e-hints`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  // The arena floor (js/game.js CHAT_BACKDROP), under the chat box, unfocused as it mostly is.
+  fields.push(...await seen(['#chat-input'], 'rgb(10, 18, 38)'));
+  const low = fields.map((f) => ({ ...f, ratio: Math.round(contrastRatio(f.hint, f.bg) * 100) / 100 })).filter((f) => f.ratio < 4.5);
+  assert.deepEqual(low, []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});

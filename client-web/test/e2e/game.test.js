@@ -1585,3 +1585,30 @@ test('the fields\' hints (placeholders) read at 4.5:1 or more, in the lobby and 
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test('asked for less motion, the reconnect spinner and the dashboard\'s live dot hold still, and the arena knows', async () => {
+  /** @param {import('playwright-core').Page} page @param {string} selector @param {string} [pseudo] */
+  const animation = (page, selector, pseudo) => page.evaluate(([selector, pseudo]) => {
+    const e = /** @type {Element} */ (document.querySelector(selector));
+    return getComputedStyle(e, pseudo ?? null).animationName;
+  }, [selector, pseudo]);
+  for (const reducedMotion of /** @type {const} */ (['no-preference', 'reduce'])) {
+    const { context, page, errors } = await openPage(browser, { reducedMotion });
+    const moving = reducedMotion === 'no-preference';
+    await page.goto(`${server.http}/?room=e2e-motion`);
+    await page.waitForSelector('#game[data-state="joined"]');
+    // The spinner the banner shows while reconnecting.
+    await page.evaluate(() => {
+      const spinner = document.createElement('span');
+      spinner.className = 'spinner';
+      document.querySelector('#banner')?.append(spinner);
+    });
+    assert.equal(await animation(page, '#banner .spinner'), moving ? 'spin' : 'none');
+    assert.equal(await page.evaluate(() => globalThis.tickwire.game?.renderer.reducedMotion), !moving);
+    await page.goto(`${server.http}/dashboard`);
+    await page.waitForSelector('#status.live');
+    assert.equal(await animation(page, '#status', '::before'), moving ? 'blink' : 'none');
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
+});

@@ -1591,7 +1591,7 @@ test('asked for less motion, the reconnect spinner and the dashboard\'s live dot
   const animation = (page, selector, pseudo) => page.evaluate(([selector, pseudo]) => {
     const e = /** @type {Element} */ (document.querySelector(selector));
     return getComputedStyle(e, pseudo ?? null).animationName;
-  }, [selector, pseudo]);
+  }, /** @type {[string, string | undefined]} */ ([selector, pseudo]));
   for (const reducedMotion of /** @type {const} */ (['no-preference', 'reduce'])) {
     const { context, page, errors } = await openPage(browser, { reducedMotion });
     const moving = reducedMotion === 'no-preference';

@@ -19,7 +19,7 @@ import { ModerationPanel } from './dashboard-moderation.js';
 // server under a path prefix. The game's is the server's to say (dashboard-links.js): on the
 // admin listener it is elsewhere, or unknown.
 const links = pageLinks();
-showLinks(links, $('#play-link'), $('#metrics-link'));
+showLinks(links, $('#play-link'), $('#metrics-link'), $('#no-game'));
 
 /** What the dashboard holds of `/stats`: one server process's samples. */
 const feed = new StatsFeed(async (since, signal) => {

@@ -806,6 +806,25 @@ export class Game {
     return line;
   }
 
+  /**
+   * A pad's Start: presses the failure dialog's focused button when it shows, else opens the
+   * chat box, or closes it (as Escape does, keeping what was typed).
+   */
+  padStart() {
+    const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+    if (!$('#failure').hidden) {
+      if (focused?.tagName === 'BUTTON' && $('#failure').contains(focused)) focused.click();
+      return;
+    }
+    const chatInput = /** @type {HTMLInputElement} */ ($('#chat-input'));
+    if (focused === chatInput) {
+      chatInput.blur();
+    } else {
+      this.root.classList.add('chatting');
+      chatInput.focus();
+    }
+  }
+
   /** Opens or closes the invite popover. @param {boolean} open */
   showInvite(open) {
     $('#invite').hidden = !open;
@@ -868,6 +887,7 @@ export class Game {
 
     const session = this.client.session;
     if (session.hasShip()) this.client.setInput(this.controls.read());
+    if (this.controls.startPressed()) this.padStart();
 
     const welcome = this.welcome;
     const world = session.world;
@@ -913,6 +933,8 @@ export class Game {
     }
     this.lastHud = now;
     this.renderer.covered = this.coveredByControls();
+    // A pad says nothing of itself: while it steers, the view says what its buttons do.
+    $('#pad-hint').hidden = this.controls.source !== 'gamepad';
     if (!world) return;
     $('#hud-tick').textContent = String(world.tick);
     const r = world.round;

@@ -140,6 +140,18 @@ test('a gamepad (Gamepad API) steers and boosts', async () => {
   await setPad(0, true);
   await until(() => (referee.ship(entity)?.flags ?? 0) & 2, 'the server sees the pad boost');
   await setPad(0, false);
+  // The view says what the pad's buttons do while it steers.
+  await page.waitForSelector('#pad-hint:visible');
+  assert.match(await page.textContent('#pad-hint') ?? '', /Start.*chat/);
+  // Start opens the chat box, and closes it again.
+  const start = (/** @type {boolean} */ down) => page.evaluate((down) => {
+    /** @type {any} */ (globalThis).virtualPad.buttons[9].pressed = down;
+  }, down);
+  for (const open of [true, false]) {
+    await start(true);
+    await page.waitForFunction((open) => (document.activeElement?.id === 'chat-input') === open, open);
+    await start(false);
+  }
   await referee.leave();
   assert.deepEqual(errors, []);
   await context.close();

@@ -681,3 +681,29 @@ test('the live regions stay in the page and change their text: the banner emptie
   game.updateHud(game.lastHud + 1000, /** @type {any} */ ({ tick: 2, round: { phase: 'Playing', round: 3, secondsLeft: 90 } }));
   assert.equal(spoken(), '', 'cleared, and still there');
 });
+
+test('a pad\'s Start opens the chat box and closes it, and with a failure showing presses its focused button', (t) => {
+  const game = newGame(t);
+  const input = document.querySelector('#chat-input');
+  const failure = document.querySelector('#failure');
+  const retry = document.querySelector('#failure-retry');
+  t.after(() => { document.activeElement = null; });
+  /** @type {string[]} */
+  const did = [];
+  input.focus = () => { did.push('chat opened'); document.activeElement = input; };
+  input.blur = () => { did.push('chat closed'); document.activeElement = null; };
+  t.after(() => { input.focus = () => {}; input.blur = () => {}; });
+  game.padStart();
+  assert.equal(game.root.classList.contains('chatting'), true, 'shown on a touch layout too');
+  game.padStart();
+  assert.deepEqual(did, ['chat opened', 'chat closed']);
+  // A failure: Start is the dialog's, not the chat's.
+  retry.tagName = 'BUTTON';
+  retry.click = () => did.push('retry pressed');
+  failure.contains = (/** @type {any} */ e) => e === retry;
+  t.after(() => { failure.contains = () => false; failure.hidden = true; });
+  failure.hidden = false;
+  document.activeElement = retry;
+  game.padStart();
+  assert.deepEqual(did, ['chat opened', 'chat closed', 'retry pressed']);
+});

@@ -770,6 +770,10 @@ test('the dashboard charts live, non-zero data', async () => {
     return lit;
   });
   assert.ok(drawn > 500, `the clients chart drew ${drawn} pixels`);
+  // What the canvas shows, in words, for a screen reader: kept current with the chart.
+  await page.waitForFunction(() => /players now [1-9]/.test(document.querySelector('#c-clients-summary')?.textContent ?? ''));
+  assert.match(await page.textContent('#c-clients-summary') ?? '', /^Over the last \d+ (s|min): players now \d+, lowest \d+, highest \d+; spectators now/);
+  assert.match(await page.textContent('#c-bytes-summary') ?? '', /bytes\/s now [\d.]+ [KMG]?B\/s/);
   await page.waitForSelector('#closes-body tr', { timeout: 10000 });
   assert.match(await page.textContent('#closes-body') ?? '', /1000/, 'earlier leaves are counted as closes 1000');
   await page.waitForSelector('#rooms-body tr:has-text("e2e-dash")');

@@ -151,6 +151,8 @@ test('a gamepad (Gamepad API) steers and boosts', async () => {
     await start(true);
     await page.waitForFunction((open) => (document.activeElement?.id === 'chat-input') === open, open);
     await start(false);
+    // Let go as a frame sees it: pressed again before, it would be the same press still.
+    await page.waitForFunction(() => globalThis.tickwire.game?.controls.startHeld === false);
   }
   await referee.leave();
   assert.deepEqual(errors, []);

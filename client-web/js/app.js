@@ -74,7 +74,9 @@ function toLobby() {
   game = null;
   current = null;
   $('#game').hidden = true;
-  for (const id of ['#failure', '#banner', '#invite', '#center-msg']) $(id).hidden = true;
+  for (const id of ['#failure', '#invite']) $(id).hidden = true;
+  // Live regions: emptied, never hidden (the next game's first message must be announced).
+  for (const id of ['#banner', '#center-msg']) $(id).replaceChildren();
   if (aboveLobby) {
     aboveLobby = false;
     history.back();
@@ -82,6 +84,7 @@ function toLobby() {
     history.replaceState(null, '', urlFor(null, false));
   }
   lobby.show();
+  lobby.focusStart();
 }
 
 const params = new URLSearchParams(location.search);

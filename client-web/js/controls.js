@@ -11,6 +11,8 @@ const STEER_KEYS = {
 };
 const BOOST_KEYS = new Set(['Space', 'ShiftLeft', 'ShiftRight']);
 const PAD_DEAD_ZONE = 0.15;
+/** A standard-mapping pad's Start (the menu button, ≡). */
+const PAD_START = 9;
 /** Stick travel, CSS pixels, for a full deflection. */
 const STICK_RADIUS = 56;
 
@@ -71,6 +73,8 @@ export class Controls {
     this.on = false;
     /** Which device steered last, for the HUD and tests. */
     this.source = 'none';
+    /** Whether a pad's Start was down at the last {@link startPressed}: a press counts once. */
+    this.startHeld = false;
     this.abort = new AbortController();
     const opts = { signal: this.abort.signal };
     window.addEventListener('keydown', (e) => this.onKey(e, true), opts);
@@ -191,6 +195,19 @@ export class Controls {
   setBoost(on) {
     this.touchBoost = on;
     this.el.boost.classList.toggle('on', on);
+  }
+
+  /**
+   * Whether a pad's Start went down since the last call (once per press, however long held),
+   * whether or not the controls steer: it works the game's menus, a failure's dialog included.
+   * Called once per frame.
+   */
+  startPressed() {
+    const down = (navigator.getGamepads?.() ?? []).some((pad) => pad?.connected && pad.buttons[PAD_START]?.pressed);
+    const pressed = down && !this.startHeld;
+    this.startHeld = down;
+    if (pressed) this.source = 'gamepad';
+    return pressed;
   }
 
   /** The controls held now: stick in [-1, 1] per axis (length at most 1) and buttons. */

@@ -2,13 +2,14 @@
 // server writes it into the page as it serves it (server/src/web.rs, `DashboardLinks`), as it
 // depends on the listener: on the public one the game is beside the dashboard (`./`); the
 // admin listener (`--admin-bind`) serves no game, so there it is `--public-url`, or unknown,
-// and the Play and watch links are shown without a target and a title saying why. `/metrics`
+// and the Play and watch links are shown without a target, and a note on the page says why (a
+// title alone reaches neither a keyboard nor a finger). `/metrics`
 // is on the admin listener only, when there is one, and the moderation routes with it: the
 // page says whether they are on (`--admin-token`) there.
 
 import { el } from './dom.js';
 
-/** The title of a game link that has no target. */
+/** Why the game links have no target: a note on the page, and their title. */
 export const NO_GAME = 'The game is on the public port, not this admin one: start the server with --public-url to link it here.';
 
 /**
@@ -43,20 +44,29 @@ export function pageLinks(doc = document) {
 export function watchLink(links, room) {
   /** @type {Record<string, string>} */
   const props = links.game ? { href: `${links.game}?room=${encodeURIComponent(room)}&spectate=1` } : { title: NO_GAME };
-  return /** @type {HTMLAnchorElement} */ (el('a', props, 'watch'));
+  const link = /** @type {HTMLAnchorElement} */ (el('a', props, 'watch'));
+  if (!links.game) link.setAttribute('aria-describedby', NO_GAME_NOTE);
+  return link;
 }
 
+/** The id of the page's note saying why the game links have no target. */
+const NO_GAME_NOTE = 'no-game';
+
 /**
- * Points the Play link at the game (or leaves it without a target) and hides the /metrics
- * link where /metrics is not served.
+ * Points the Play link at the game, or leaves it without a target and shows `note` saying why;
+ * hides the /metrics link where /metrics is not served.
  * @param {Links} links @param {HTMLElement} play @param {HTMLElement} metrics
+ * @param {HTMLElement} note the page's `#no-game`
  */
-export function showLinks(links, play, metrics) {
+export function showLinks(links, play, metrics, note) {
   if (links.game) {
     play.setAttribute('href', links.game);
   } else {
     play.removeAttribute('href');
     play.title = NO_GAME;
+    play.setAttribute('aria-describedby', NO_GAME_NOTE);
+    note.textContent = NO_GAME;
   }
+  note.hidden = Boolean(links.game);
   metrics.hidden = !links.metrics;
 }

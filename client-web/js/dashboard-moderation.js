@@ -554,8 +554,9 @@ export class ModerationPanel {
     const undo = $('#mod-result-undo');
     undo.setAttribute('aria-label', `Undo: ban ${kind} ${target} again, for what it had left`);
     undo.hidden = false;
-    // Its row is gone, and the focus with it.
-    if (!$('#mod-bans-body').contains(document.activeElement)) $('#mod-bans-title').focus();
+    // Its row is gone, and the focus with it: onto the Undo, the one thing a slip needs next
+    // (unless the operator went on elsewhere meanwhile).
+    if (focusLost($('#mod-bans-body'))) undo.focus();
   }
 
   /** Makes the ban the last lift took away again, for the time it had left then. */
@@ -569,8 +570,15 @@ export class ModerationPanel {
       this.sayLine(`The ban of ${kind} ${target} would have ended by now: nothing to undo.`, 'warn');
       return;
     }
-    await this.busy('undo', $('#mod-result-undo'),
+    const undo = $('#mod-result-undo');
+    await this.busy('undo', undo,
       (api) => api.ban({ kind, target, length: `${left}s`, reason: ban.reason }).then(banOutcome));
+    // The Undo hid itself: the focus goes to the ban back in the table (its lift), or to the
+    // bans' heading if it is not listed.
+    if (!focusLost(undo)) return;
+    const lift = Array.from(document.querySelectorAll('#mod-bans-body [data-focus]'))
+      .find((b) => b instanceof HTMLElement && b.dataset.focus === `lift:${kind}:${target}`);
+    (lift instanceof HTMLElement ? lift : $('#mod-bans-title')).focus();
   }
 
   /**
@@ -616,6 +624,16 @@ export class ModerationPanel {
     // When, so that an operator coming back to the page knows how old the line is.
     $('#mod-result-time').textContent = text ? new Date().toLocaleTimeString() : '';
   }
+}
+
+/**
+ * Whether the keyboard focus was lost with `where` (it was there and went with an element
+ * hidden or removed: the page's body has it) or is still there, rather than moved on elsewhere.
+ * @param {Element} where
+ */
+function focusLost(where) {
+  const focused = document.activeElement;
+  return !focused || focused === document.body || where.contains(focused);
 }
 
 /** This tab's sessionStorage, or none where the browser refuses it. */

@@ -12,6 +12,7 @@ import { $, el, formatBytes, syncRows } from './dom.js';
 import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, statusOf, within } from './dashboard-poll.js';
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 import { ModerationPanel } from './dashboard-moderation.js';
+import { chartSummary } from './dashboard-summary.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
 
@@ -19,7 +20,7 @@ import { ModerationPanel } from './dashboard-moderation.js';
 // server under a path prefix. The game's is the server's to say (dashboard-links.js): on the
 // admin listener it is elsewhere, or unknown.
 const links = pageLinks();
-showLinks(links, $('#play-link'), $('#metrics-link'));
+showLinks(links, $('#play-link'), $('#metrics-link'), $('#no-game'));
 
 /** What the dashboard holds of `/stats`: one server process's samples. */
 const feed = new StatsFeed(async (since, signal) => {
@@ -106,12 +107,25 @@ function redraw() {
   const { samples, tickRate } = feed;
   const t = samples.map((s) => s.unix_ms / 1000);
   const col = (/** @type {(s: Sample) => number | null} */ f) => samples.map(f);
-  charts.clients.setData([t, col((s) => s.clients.players), col((s) => s.clients.spectators), col((s) => s.clients.controllers)]);
-  charts.rooms.setData([t, col((s) => s.rooms)]);
-  charts.tick.setData([t, col((s) => s.tick_p50_ms), col((s) => s.tick_p99_ms), col(() => 1000 / tickRate)]);
-  charts.late.setData([t, col((s) => s.late_ticks_per_s), col((s) => s.frames_skipped_per_s)]);
-  charts.bytes.setData([t, col((s) => s.bytes_out_per_s)]);
-  charts.closes.setData([t, col((s) => s.closes_per_s), col((s) => s.resumes_per_s)]);
+  /** @type {Record<keyof typeof charts, (number | null)[][]>} each chart's lines, as drawn */
+  const lines = {
+    clients: [col((s) => s.clients.players), col((s) => s.clients.spectators), col((s) => s.clients.controllers)],
+    rooms: [col((s) => s.rooms)],
+    tick: [col((s) => s.tick_p50_ms), col((s) => s.tick_p99_ms), col(() => 1000 / tickRate)],
+    late: [col((s) => s.late_ticks_per_s), col((s) => s.frames_skipped_per_s)],
+    bytes: [col((s) => s.bytes_out_per_s)],
+    closes: [col((s) => s.closes_per_s), col((s) => s.resumes_per_s)],
+  };
+  for (const [name, plot] of Object.entries(charts)) {
+    const values = lines[/** @type {keyof typeof charts} */ (name)];
+    plot.setData([t, ...values]);
+    // A canvas says nothing to a screen reader: its figure's summary does. The budget, a
+    // constant line, is left out: the tick p99 tile states it.
+    const said = plot.series.slice(1).map((s, i) => ({ label: String(s.label), values: values[i] })).filter((l) => l.label !== 'budget');
+    const summary = $(`#c-${name}-summary`);
+    const text = chartSummary(said, t, name === 'bytes' ? (v) => `${formatBytes(v)}/s` : undefined);
+    if (summary.textContent !== text) summary.textContent = text;
+  }
   document.body.dataset.samples = String(samples.length);
 
   const last = samples[samples.length - 1];

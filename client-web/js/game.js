@@ -28,6 +28,18 @@ export function refusedForNow(error) {
 }
 
 /**
+ * Whether a failure is the SDK running out of retries (a server or network that stayed away)
+ * rather than an answer (a kick, a refusal, another protocol): worth one more try once the
+ * player is back, since the network may have been away only because the page was in the
+ * background.
+ * @param {Error} error
+ */
+export function gaveUpRetrying(error) {
+  if (error instanceof UnreachableError) return error.status === undefined;
+  return error instanceof ConnectionClosedError && error.reason.startsWith('gave up after ');
+}
+
+/**
  * Close codes after which the SDK gives up at once: one side sent what the other cannot read.
  * @type {Set<number>}
  */
@@ -178,18 +190,46 @@ export class ScoreBook {
 
 /**
  * The centre message of an intermission: the round just over and, when this page saw that
- * round's `RoundOver`, who won it. (A page that joined in the intermission did not.)
+ * round's `RoundOver`, who won it (a page that joined in the intermission did not), and what a
+ * screen reader says of it: the same, with the standings, but not the countdown, which would
+ * be news every second.
  * @param {{ round: number, secondsLeft: number }} round the world's round: in an intermission,
  *   the one just over
- * @param {{ round: number, winner: number | null, score: number } | null} over the last `RoundOver` seen
+ * @param {{ round: number, winner: number | null, score: number, standings?: string } | null} over
+ *   the last `RoundOver` seen, with the standings as they were then
  * @param {(player: number) => string} nameOf
- * @returns {[string, string]}
+ * @returns {[string, string, string]} the big line, the small one, and the spoken text
  */
 export function intermissionText(round, over, nameOf) {
+  const title = `Round ${round.round} over`;
   const next = `next round in ${round.secondsLeft} s`;
-  if (!over || over.round !== round.round) return [`Round ${round.round} over`, next];
+  if (!over || over.round !== round.round) return [title, next, `${title}.`];
   const line = over.winner === null ? 'Nobody scored' : `${nameOf(over.winner)} wins with ${over.score}`;
-  return [`Round ${round.round} over`, `${line} · ${next}`];
+  return [title, `${line} · ${next}`, [`${title}.`, `${line}.`, over.standings].filter(Boolean).join(' ')];
+}
+
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st. @param {number} n */
+export function ordinal(n) {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' }[n % 10] ?? 'th');
+  return `${n}${suffix}`;
+}
+
+/**
+ * A round's standings in a sentence, for a screen reader at its end: the top three, and where
+ * this player came (a tie shares the higher place). Empty with nobody to rank.
+ * @param {{ id: number, name: string, score: number | null }[]} rows best first ({@link ScoreBook#rows})
+ * @param {number | undefined} me this page's player; a spectator is in no row
+ * @returns {string}
+ */
+export function standingsText(rows, me) {
+  const ranked = rows.filter((r) => r.score !== null);
+  if (ranked.length === 0) return '';
+  const top = ranked.slice(0, 3).map((r) => `${r.name} ${r.score}`).join(', ');
+  const mine = ranked.find((r) => r.id === me);
+  if (!mine) return `Top ${Math.min(3, ranked.length)}: ${top}.`;
+  const place = 1 + ranked.filter((r) => /** @type {number} */ (r.score) > /** @type {number} */ (mine.score)).length;
+  return `Top ${Math.min(3, ranked.length)}: ${top}. You came ${ordinal(place)} with ${mine.score}.`;
 }
 
 /** Chat lines on screen at most. */
@@ -313,7 +353,7 @@ export class Game {
     this.arrivals = new Arrivals();
     /** @type {HTMLElement | null} the chat line a burst of joins and leaves folds into */
     this.arrivalsLine = null;
-    /** @type {{ round: number, winner: number | null, score: number } | null} */
+    /** @type {{ round: number, winner: number | null, score: number, standings: string } | null} */
     this.lastRoundOver = null;
     this.phase = '';
     this.frames = 0;
@@ -330,6 +370,8 @@ export class Game {
     /** @type {import('../sdk/index.js').RenderEntity[]} */
     this.lastEntities = [];
     this.running = true;
+    /** Whether the session ran out of retries while the page was hidden ({@link comeBack}). */
+    this.gaveUpHidden = false;
     this.abort = new AbortController();
     try {
       // A failure the previous game left showing (it went back to the lobby from it).
@@ -383,6 +425,7 @@ export class Game {
 
   bindUi() {
     const opts = { signal: this.abort.signal };
+    this.showInvite(false);
     const chatInput = /** @type {HTMLInputElement} */ ($('#chat-input'));
     $('#chat-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -410,10 +453,17 @@ export class Game {
         e.preventDefault();
         chatInput.focus();
       } else if (e.key === 'Escape') {
-        $('#invite').hidden = true;
+        const invite = $('#invite');
+        const focused = document.activeElement;
+        if (!invite.hidden && (invite.contains(focused) || focused === $('#invite-btn'))) {
+          // Closes the invite, and the keyboard is back where it opened it.
+          this.showInvite(false);
+          $('#invite-btn').focus();
+          return;
+        }
+        this.showInvite(false);
         // Back to the game from the chat box or a control reached with Tab; a failure keeps
         // the focus in its dialog.
-        const focused = document.activeElement;
         if (focused instanceof HTMLElement && this.root.contains(focused) && failure.hidden) focused.blur();
       }
     }, opts);
@@ -429,7 +479,10 @@ export class Game {
     }, opts);
     $('#leave-btn').addEventListener('click', () => this.leave(), opts);
     $('#invite-btn').addEventListener('click', () => {
-      $('#invite').hidden = !$('#invite').hidden;
+      const open = $('#invite').hidden;
+      this.showInvite(open);
+      // Into it: it comes after Leave in the page, where Tab would never find it.
+      if (open) $('#invite').focus();
       this.updateInvite();
     }, opts);
     $('#invite-spectate').addEventListener('change', () => this.updateInvite(), opts);
@@ -454,8 +507,28 @@ export class Game {
       if (document.hidden) {
         this.controls.release();
         this.client.setInput({ x: 0, y: 0, buttons: 0 });
+      } else {
+        this.comeBack();
       }
     }, opts);
+    window.addEventListener('online', () => this.comeBack(), opts);
+  }
+
+  /**
+   * The page is in view again, or the network is back: whatever the connection waits for may
+   * well be there now. A reconnect tries at once rather than at its next backoff slot (seconds
+   * away, later still in a throttled background tab), and a session that ran out of retries
+   * while the page was hidden starts again, once, instead of greeting the player with
+   * "Connection lost" for a network that is back.
+   */
+  comeBack() {
+    if (document.hidden || !this.running) return;
+    if (this.gaveUpHidden) {
+      this.gaveUpHidden = false;
+      this.rejoin();
+      return;
+    }
+    this.client.retryNow();
   }
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
@@ -538,7 +611,6 @@ export class Game {
       banner.className = 'banner';
       banner.replaceChildren(el('span', { className: 'spinner' }),
         `${what}${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}…`);
-      banner.hidden = false;
       this.controls.enabled = false;
     } else if (state === 'joined') {
       this.controls.enabled = !this.options.spectate;
@@ -576,11 +648,11 @@ export class Game {
     const banner = /** @type {HTMLElement} */ ($('#banner'));
     if (again) {
       banner.className = 'banner ok';
-      banner.textContent = welcome.resumed ? 'Reconnected: your ship is back.' : 'Reconnected (your old seat had expired).';
-      banner.hidden = false;
-      setTimeout(() => { if (banner.classList.contains('ok')) banner.hidden = true; }, 2500);
+      banner.replaceChildren(welcome.resumed ? 'Reconnected: your ship is back.' : 'Reconnected (your old seat had expired).');
+      // Unless a new drop's message took its place meanwhile.
+      setTimeout(() => { if (banner.className === 'banner ok') banner.replaceChildren(); }, 2500);
     } else {
-      banner.hidden = true;
+      banner.replaceChildren();
       this.addChat(null, `You joined ${welcome.room}${welcome.role === 'Spectator' ? ' as a spectator' : ''}.`);
     }
     if (!$('#invite').hidden) this.updateInvite();
@@ -637,7 +709,7 @@ export class Game {
         break;
       }
       case 'RoundOver':
-        this.lastRoundOver = kind;
+        this.lastRoundOver = { ...kind, standings: standingsText(this.scores.rows(names, Infinity), this.welcome?.playerId) };
         this.addChat(null, kind.winner === null
           ? `Round ${kind.round} over: nobody scored.`
           : `Round ${kind.round} over: ${who(kind.winner)} wins with ${kind.score}.`, undefined, 'result');
@@ -653,8 +725,9 @@ export class Game {
 
   /** @param {Error} error */
   onFailure(error) {
+    this.gaveUpHidden = document.hidden && gaveUpRetrying(error);
     this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
-    $('#banner').hidden = true;
+    $('#banner').replaceChildren();
     const { title, text, details } = describeFailure(error);
     $('#failure-title').textContent = title;
     $('#failure-text').textContent = text;
@@ -733,6 +806,31 @@ export class Game {
     return line;
   }
 
+  /**
+   * A pad's Start: presses the failure dialog's focused button when it shows, else opens the
+   * chat box, or closes it (as Escape does, keeping what was typed).
+   */
+  padStart() {
+    const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+    if (!$('#failure').hidden) {
+      if (focused?.tagName === 'BUTTON' && $('#failure').contains(focused)) focused.click();
+      return;
+    }
+    const chatInput = /** @type {HTMLInputElement} */ ($('#chat-input'));
+    if (focused === chatInput) {
+      chatInput.blur();
+    } else {
+      this.root.classList.add('chatting');
+      chatInput.focus();
+    }
+  }
+
+  /** Opens or closes the invite popover. @param {boolean} open */
+  showInvite(open) {
+    $('#invite').hidden = !open;
+    $('#invite-btn').setAttribute('aria-expanded', String(open));
+  }
+
   async updateInvite() {
     if (!this.welcome) return;
     const spectate = /** @type {HTMLInputElement} */ ($('#invite-spectate')).checked;
@@ -755,19 +853,27 @@ export class Game {
     }
   }
 
-  /** @param {string} big @param {string} [small] */
-  setCentre(big, small = '') {
+  /**
+   * Shows the centre message, or clears it (`big` empty). The box is a live region that stays
+   * in the page (one shown already filled is often not announced): what it shows is hidden
+   * from screen readers, which hear `spoken` instead, once each time it changes, and so not
+   * every second of a countdown in `small`.
+   * @param {string} big @param {string} [small] @param {string} [spoken] by default big and small
+   */
+  setCentre(big, small = '', spoken = [big, small].filter(Boolean).join('. ')) {
     const box = /** @type {HTMLElement} */ ($('#center-msg'));
-    if (!big) {
-      box.hidden = true;
-      return;
+    let [bigLine, smallLine, said] = /** @type {HTMLElement[]} */ ([...box.children]);
+    if (!said) {
+      bigLine = el('div', { className: 'big' });
+      smallLine = el('div', { className: 'small' });
+      for (const shown of [bigLine, smallLine]) shown.setAttribute('aria-hidden', 'true');
+      said = el('span', { className: 'sr-only' });
+      box.replaceChildren(bigLine, smallLine, said);
     }
-    const key = `${big}|${small}`;
-    if (box.dataset.key !== key) {
-      box.dataset.key = key;
-      box.replaceChildren(el('div', { className: 'big' }, big), el('div', { className: 'small' }, small));
+    // Written only when changed: a text written again may be announced again.
+    for (const [node, text] of /** @type {[HTMLElement, string][]} */ ([[bigLine, big], [smallLine, big ? small : ''], [said, big ? spoken : '']])) {
+      if (node.textContent !== text) node.textContent = text;
     }
-    box.hidden = false;
   }
 
   /** @param {number} time */
@@ -781,6 +887,7 @@ export class Game {
 
     const session = this.client.session;
     if (session.hasShip()) this.client.setInput(this.controls.read());
+    if (this.controls.startPressed()) this.padStart();
 
     const welcome = this.welcome;
     const world = session.world;
@@ -826,6 +933,8 @@ export class Game {
     }
     this.lastHud = now;
     this.renderer.covered = this.coveredByControls();
+    // A pad says nothing of itself: while it steers, the view says what its buttons do.
+    $('#pad-hint').hidden = this.controls.source !== 'gamepad';
     if (!world) return;
     $('#hud-tick').textContent = String(world.tick);
     const r = world.round;

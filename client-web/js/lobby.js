@@ -43,6 +43,9 @@ export function hasSavedName() {
   }
 }
 
+/** What makes a room name, in the words the lobby says it. */
+export const ROOM_RULE = 'a room name is 1 to 16 letters, digits, dots, dashes or underscores';
+
 /**
  * What the lobby says of a link whose `room` it would not join, with the name shown as typed
  * (cut: a link may carry anything).
@@ -51,8 +54,7 @@ export function hasSavedName() {
 export function invalidRoomMessage(room) {
   const chars = [...room];
   const shown = chars.length > 24 ? `${chars.slice(0, 24).join('')}…` : room;
-  return `That invite link names no valid room (“${shown}”): a room name is 1 to 16 letters, digits, `
-    + 'dots, dashes or underscores. Pick a room below, or start one.';
+  return `That invite link names no valid room (“${shown}”): ${ROOM_RULE}. Pick a room below, or start one.`;
 }
 
 /** @param {string} name */
@@ -131,14 +133,20 @@ export class Lobby {
 
   /** Joins the room typed in the form, or says why its name will not do. */
   joinTyped() {
-    const room = /** @type {HTMLInputElement} */ ($('#room-name')).value.trim();
+    const input = /** @type {HTMLInputElement} */ ($('#room-name'));
+    const room = input.value.trim();
     const error = $('#create-error');
+    // The page says it (the form is `novalidate`): a browser's own bubble only asks to "match
+    // the requested format".
     if (!isValidRoomName(room)) {
-      error.textContent = 'A room name is 1 to 16 letters, digits, dots, dashes or underscores.';
+      error.textContent = `${ROOM_RULE[0].toUpperCase()}${ROOM_RULE.slice(1)}.`;
       error.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
       return;
     }
     error.hidden = true;
+    input.removeAttribute('aria-invalid');
     this.join(room, /** @type {HTMLInputElement} */ ($('#as-spectator')).checked);
   }
 
@@ -185,6 +193,16 @@ export class Lobby {
     document.title = 'tickwire arena';
     this.refresh();
     this.select(this.selected);
+  }
+
+  /**
+   * Puts the keyboard on the lobby's first useful control, for a player back from a game (whose
+   * Leave went with it): the name when there is none yet, else the invited room's Join, else
+   * Quick play.
+   */
+  focusStart() {
+    const start = !this.name() ? this.nameInput : $(this.invited ? '#join-invited' : '#quick-play');
+    start.focus();
   }
 
   hide() {

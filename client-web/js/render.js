@@ -22,7 +22,8 @@ function hexToRgba(hex, alpha) {
 /**
  * @typedef {import('../sdk/index.js').RenderEntity} RenderEntity
  * @typedef {{ x: number, y: number, vx: number, vy: number, life: number, max: number, colour: string, size: number }} Particle
- * @typedef {{ x: number, y: number, text: string, life: number, colour: string }} Popup
+ * @typedef {{ x: number, y: number, text: string, life: number, colour: string, rise: number }} Popup the "+n" of a
+ *   score, rising `rise` px/s as it fades
  */
 
 export class Renderer {
@@ -52,6 +53,33 @@ export class Renderer {
      * @type {{ left: number, top: number, right: number, bottom: number }[]}
      */
     this.covered = [];
+    /**
+     * The player's "reduce motion" setting, followed live: with it, the stars stay put and a
+     * score shows its "+n" without sparks or drift. Null where there is no `matchMedia`.
+     * @type {{ matches: boolean } | null}
+     */
+    this.motionQuery = globalThis.matchMedia?.('(prefers-reduced-motion: reduce)') ?? null;
+  }
+
+  /** Whether to keep what moves on its own (not the game itself) still. */
+  get reducedMotion() {
+    return this.motionQuery?.matches ?? false;
+  }
+
+  /**
+   * Where a star is drawn and how bright: it drifts a little against the camera (parallax) and
+   * twinkles, unless motion is reduced.
+   * @param {{ x: number, y: number, r: number, a: number }} s @param {number} time ms
+   */
+  star(s, time) {
+    const still = this.reducedMotion;
+    const { camera } = this;
+    const shift = still ? 0 : 0.05 * s.r;
+    return {
+      x: (((s.x * this.width - camera.x * shift) % this.width) + this.width) % this.width,
+      y: (((s.y * this.height - camera.y * shift) % this.height) + this.height) % this.height,
+      alpha: still ? s.a * 0.875 : s.a * (0.75 + 0.25 * Math.sin(time / 900 + s.x * 40)),
+    };
   }
 
   resize() {
@@ -136,9 +164,8 @@ export class Renderer {
     ctx.fillStyle = '#050812';
     ctx.fillRect(0, 0, this.width, this.height);
     for (const s of this.stars) {
-      const x = (((s.x * this.width - camera.x * 0.05 * s.r) % this.width) + this.width) % this.width;
-      const y = (((s.y * this.height - camera.y * 0.05 * s.r) % this.height) + this.height) % this.height;
-      ctx.globalAlpha = s.a * (0.75 + 0.25 * Math.sin(time / 900 + s.x * 40));
+      const { x, y, alpha } = this.star(s, time);
+      ctx.globalAlpha = alpha;
       ctx.fillStyle = '#c9d6ff';
       ctx.fillRect(x, y, s.r, s.r);
     }
@@ -175,14 +202,16 @@ export class Renderer {
     ctx.strokeRect(0, 0, world.width, world.height);
 
     // Pickups.
-    for (const e of entities) if (e.kind === Arena.KIND_PICKUP) this.drawPickup(e, time);
+    // The pickups' pulse and a shield's flicker are decoration: with motion reduced, held still.
+    const pulseTime = this.reducedMotion ? 0 : time;
+    for (const e of entities) if (e.kind === Arena.KIND_PICKUP) this.drawPickup(e, pulseTime);
 
     // Trails, under the ships.
     const ships = entities.filter((e) => e.kind === Arena.KIND_SHIP);
     if (own) ships.push(own);
     this.updateTrails(ships);
     for (const ship of ships) this.drawTrail(ship);
-    for (const ship of ships) this.drawShip(ship, ship === own, time);
+    for (const ship of ships) this.drawShip(ship, ship === own, pulseTime);
     for (const ship of ships) this.drawName(ship, names.get(ship.id) ?? `#${ship.id}`, ship === own, px);
 
     this.drawEffects(dt, px);
@@ -336,14 +365,15 @@ export class Renderer {
 
   /** A burst of sparks and a "+n" where a ship scored. @param {number} x @param {number} y @param {number} gained @param {string} colour */
   burst(x, y, gained, colour) {
-    for (let i = 0; i < 18; i++) {
+    // With motion reduced, the "+n" alone says it, in place.
+    for (let i = 0; i < (this.reducedMotion ? 0 : 18); i++) {
       const a = Math.random() * Math.PI * 2;
       const v = 60 + Math.random() * 160;
       const max = 0.4 + Math.random() * 0.4;
       this.particles.push({ x, y, vx: Math.cos(a) * v, vy: Math.sin(a) * v, life: max, max, colour: i % 3 ? colour : '#ffffff', size: 1.5 + Math.random() * 2 });
     }
     if (this.particles.length > MAX_PARTICLES) this.particles.splice(0, this.particles.length - MAX_PARTICLES);
-    this.popups.push({ x, y: y - 30, text: `+${gained}`, life: 0.9, colour });
+    this.popups.push({ x, y: y - 30, text: `+${gained}`, life: 0.9, colour, rise: this.reducedMotion ? 0 : 40 });
     if (this.popups.length > MAX_POPUPS) this.popups.splice(0, this.popups.length - MAX_POPUPS);
   }
 
@@ -365,7 +395,7 @@ export class Renderer {
     ctx.font = `800 ${Math.max(16, 18 * px)}px system-ui, sans-serif`;
     for (const p of this.popups) {
       p.life -= dt;
-      p.y -= 40 * dt;
+      p.y -= p.rise * dt;
       ctx.globalAlpha = Math.max(0, Math.min(1, p.life * 1.5));
       ctx.fillStyle = p.colour;
       ctx.fillText(p.text, p.x, p.y);

@@ -267,6 +267,19 @@ export class TickwireClient {
     return done;
   }
 
+  /**
+   * Tries to reconnect now, skipping what is left of the backoff wait, if the session is
+   * `reconnecting` (see `Session.retryNow`). A page calls it when it is shown again
+   * (`visibilitychange`) and on the window's `online` event: the network is likely back, and
+   * the player should not wait seconds more for it.
+   * @returns {boolean} whether an attempt started
+   */
+  retryNow() {
+    const started = this.session.retryNow(this.now());
+    if (started) this.drive();
+    return started;
+  }
+
   /** The session's state. */
   get state() {
     return this.session.state;

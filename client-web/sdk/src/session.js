@@ -17,7 +17,8 @@
 // lost (it went silent, or never opened or answered in time) and moved on: a dead link may never
 // deliver the socket's close event, so the driver must ignore everything that socket still
 // reports, its close included, which would otherwise be taken for the next connection's.
-// The application calls setInput(), chat(text, now) and leave(now) at any time.
+// The application calls setInput(), chat(text, now) and leave(now) at any time, and
+// retryNow(now) when it learns that the network may be back.
 
 import { PROTOCOL_VERSION, ROLES, CloseCode, LIMITS, truncateUtf8, isValidRoomName } from './constants.js';
 import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError } from './errors.js';
@@ -550,6 +551,22 @@ export class Session {
       // Keep the cadence without drifting; after a stall, start again from now.
       this.nextInputAt = Math.max(this.nextInputAt + this.inputPeriodMs(), now - this.inputPeriodMs());
     }
+  }
+
+  /**
+   * Something says the network may be back (a page shown again, the browser's `online` event):
+   * a session `reconnecting` opens its next attempt now rather than at the end of its backoff,
+   * which after a few failed attempts is seconds away (a hidden tab's timers may be later
+   * still). Attempts already made still count towards `maxAttempts`. Anything else (joined,
+   * an attempt under way, ended) is left as it is.
+   * @param {number} now
+   * @returns {boolean} whether an attempt opened
+   */
+  retryNow(now) {
+    if (this.state !== 'reconnecting') return false;
+    this.reconnectAt = null;
+    this.open(now);
+    return true;
   }
 
   /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */

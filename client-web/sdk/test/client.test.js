@@ -283,6 +283,27 @@ test('a joined client whose link dies silently closes it keeping the seat, and r
   assert.equal(c.state, 'closed');
 });
 
+test('retryNow opens the next socket at once, not at the end of the backoff', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada', room: 'r1',
+    reconnect: { initialDelayMs: 60_000, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  sockets[0].open();
+  sockets[0].receive(welcome);
+  assert.equal(c.retryNow(), false, 'joined: nothing to do');
+  sockets[0].onclose?.({ code: 1006, reason: '', wasClean: false });
+  assert.equal(c.state, 'reconnecting');
+  assert.equal(sockets.length, 1, 'a minute to wait');
+  assert.equal(c.retryNow(), true);
+  assert.equal(sockets.length, 2, 'a new socket at once');
+  sockets[1].open();
+  sockets[1].receive({ ...welcome, resumed: true });
+  assert.equal(c.state, 'joined');
+});
+
 test('a Removed kick ends the client with the operator\'s words, and nothing reconnects, on the WebSocket and the fallback', { timeout: 10000 }, async (t) => {
   const said = 'banned for 9 more minutes: spamming the chat';
   /** What the application heard. @param {TickwireClient} c */

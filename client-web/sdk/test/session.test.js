@@ -220,6 +220,37 @@ test('an abnormal close reconnects with growing backoff and resumes with the tok
   assert.equal(s.pollTimeout(), 7150 + 100, 'a success resets the backoff');
 });
 
+test('retryNow skips the rest of a backoff wait, and touches nothing else', () => {
+  const s = joined({ reconnect: { initialDelayMs: 100, maxDelayMs: 4000, jitter: 0, maxAttempts: 20 } });
+  assert.equal(s.retryNow(500), false, 'joined: nothing to do');
+  assert.deepEqual(drain(s).actions, []);
+  s.handleClose(1006, '', false, 1000);
+  // The server stays away: each attempt fails 10 ms after it opens.
+  while (s.attempt < 6) {
+    const at = /** @type {number} */ (s.pollTimeout());
+    s.handleTimeout(at);
+    s.handleClose(1006, '', false, at + 10);
+  }
+  drain(s);
+  const waitingUntil = /** @type {number} */ (s.pollTimeout());
+  const now = waitingUntil - 3000; // the network is back 3 s into a 3.2 s wait
+  assert.equal(s.retryNow(now), true);
+  assert.deepEqual(drain(s).actions, [{ type: 'open' }], 'an attempt opens at once');
+  assert.equal(s.state, 'connecting');
+  assert.equal(s.pollTimeout(), now + s.connectTimeoutMs, 'the old wake-up is gone: only the new attempt\'s deadline');
+  assert.equal(s.retryNow(now + 1), false, 'an attempt under way is left to finish');
+  assert.deepEqual(drain(s).actions, []);
+  assert.equal(s.attempt, 6, 'the attempts made still count');
+  s.handleOpen(now + 5);
+  s.handleMessage(welcome({ resumed: true }), now + 10);
+  assert.equal(s.state, 'joined');
+  s.leave(now + 20);
+  assert.equal(s.retryNow(now + 30), false, 'leaving: nothing to do');
+  const ended = new Session({ name: 'ada' });
+  assert.equal(ended.retryNow(0), false, 'not started: nothing to do');
+  assert.equal(ended.state, 'idle');
+});
+
 test('a resume token of another role\'s seat is dropped, and the next attempt joins afresh', () => {
   const s = new Session({ name: 'ada', role: 'Spectator', resumeToken: token, random: () => 0.5, reconnect: { initialDelayMs: 100, jitter: 0 } });
   s.connect(0);

@@ -140,6 +140,20 @@ test('a gamepad (Gamepad API) steers and boosts', async () => {
   await setPad(0, true);
   await until(() => (referee.ship(entity)?.flags ?? 0) & 2, 'the server sees the pad boost');
   await setPad(0, false);
+  // The view says what the pad's buttons do while it steers.
+  await page.waitForSelector('#pad-hint:visible');
+  assert.match(await page.textContent('#pad-hint') ?? '', /Start.*chat/);
+  // Start opens the chat box, and closes it again.
+  const start = (/** @type {boolean} */ down) => page.evaluate((down) => {
+    /** @type {any} */ (globalThis).virtualPad.buttons[9].pressed = down;
+  }, down);
+  for (const open of [true, false]) {
+    await start(true);
+    await page.waitForFunction((open) => (document.activeElement?.id === 'chat-input') === open, open);
+    await start(false);
+    // Let go as a frame sees it: pressed again before, it would be the same press still.
+    await page.waitForFunction(() => globalThis.tickwire.game?.controls.startHeld === false);
+  }
   await referee.leave();
   assert.deepEqual(errors, []);
   await context.close();
@@ -447,14 +461,29 @@ test('keyboard players press the game\'s buttons; a mouse click gives the keys b
   await page.goto(`${server.http}/?room=e2e-tab`);
   await page.waitForSelector('#game[data-state="joined"]');
   const held = () => page.evaluate(() => globalThis.tickwire.game?.controls.read());
+  const focused = () => page.evaluate(() => document.activeElement?.id);
   // Reached with the keyboard, Space and Enter press the button, and open no chat.
   await page.focus('#invite-btn');
   await page.keyboard.press('Space');
   await page.waitForSelector('#invite:not([hidden])');
-  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#invite-btn', 'aria-expanded'), 'true');
+  // The keyboard goes into the invite (after Leave in the page), Tab reaches its link and its
+  // box, and Escape closes it, back on Invite.
+  assert.equal(await focused(), 'invite');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'invite-link');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'invite-spectate');
+  await page.keyboard.press('Escape');
   await page.waitForSelector('#invite', { state: 'hidden' });
-  assert.notEqual(await page.evaluate(() => document.activeElement?.id), 'chat-input');
-  // Escape gives the keys back to the game: Space boosts.
+  assert.equal(await focused(), 'invite-btn');
+  assert.equal(await page.getAttribute('#invite-btn', 'aria-expanded'), 'false');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#invite:not([hidden])');
+  assert.notEqual(await focused(), 'chat-input');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#invite', { state: 'hidden' });
+  // Escape again gives the keys back to the game: Space boosts.
   await page.keyboard.press('Escape');
   await page.keyboard.down('Space');
   assert.equal((await held())?.buttons, 1);
@@ -478,6 +507,8 @@ test('keyboard players press the game\'s buttons; a mouse click gives the keys b
   await page.focus('#leave-btn');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#lobby:not([hidden])');
+  // Leave went with the game: the keyboard is on the lobby's first control, not lost on the body.
+  assert.equal(await focused(), 'quick-play');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -741,6 +772,10 @@ test('the dashboard charts live, non-zero data', async () => {
     return lit;
   });
   assert.ok(drawn > 500, `the clients chart drew ${drawn} pixels`);
+  // What the canvas shows, in words, for a screen reader: kept current with the chart.
+  await page.waitForFunction(() => /players now [1-9]/.test(document.querySelector('#c-clients-summary')?.textContent ?? ''));
+  assert.match(await page.textContent('#c-clients-summary') ?? '', /^Over the last \d+ (s|min): players now \d+, lowest \d+, highest \d+; spectators now/);
+  assert.match(await page.textContent('#c-bytes-summary') ?? '', /bytes\/s now [\d.]+ [KMG]?B\/s/);
   await page.waitForSelector('#closes-body tr', { timeout: 10000 });
   assert.match(await page.textContent('#closes-body') ?? '', /1000/, 'earlier leaves are counted as closes 1000');
   await page.waitForSelector('#rooms-body tr:has-text("e2e-dash")');
@@ -1241,8 +1276,8 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     await page.click('#mod-bans-body tr:has-text("127.0.0.1") button:has-text("lift")');
     await page.waitForSelector('#mod-bans-empty:visible');
     assert.equal(await page.textContent('#mod-result'), 'Lifted the ban of address 127.0.0.1.');
-    // The focus left with the row, for the bans' heading.
-    await page.waitForFunction(() => document.activeElement?.id === 'mod-bans-title', undefined, { timeout: 5000 });
+    // The focus left with the row, for the Undo it offers.
+    await page.waitForFunction(() => document.activeElement?.id === 'mod-result-undo', undefined, { timeout: 5000 });
     // What was done, newest first, by whom.
     await page.waitForSelector('#mod-log-body tr:first-child:has-text("lifted the ban of 127.0.0.1")');
     const log = await page.$$eval('#mod-log-body tr', (rows) => rows.map((r) => r.textContent ?? ''));
@@ -1251,8 +1286,11 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     assert.match(log.slice(3).join('|'), /unmuted Alice.*\|.*muted Alice \(seat \d+\) in e2e-mod-dash for 1 h/);
     // A lift takes no confirmation but is one click to undo: the same ban, for what it had
     // left, with its reason.
-    await page.click('#mod-result-undo');
+    await page.keyboard.press('Enter');
     await page.waitForSelector('#mod-bans-body tr:has-text("127.0.0.1")');
+    // The Undo went: the focus is on the ban back in the table, not on the page's body.
+    await page.waitForFunction(() => document.activeElement?.closest('#mod-bans-body tr')?.textContent?.includes('127.0.0.1')
+      && document.activeElement?.textContent === 'lift', undefined, { timeout: 5000 });
     assert.match(await page.textContent('#mod-result') ?? '', /^Banned address 127\.0\.0\.1 for (9|10) min\./);
     assert.match(await page.textContent('#mod-bans-body') ?? '', /address 127\.0\.0\.1\s*(9|10) min\s*griefing/);
     assert.equal(await page.isHidden('#mod-result-undo'), true, 'nothing more to undo');
@@ -1404,4 +1442,191 @@ test('on a phone, the Chat button opens the chat box, and sending closes it', as
   assert.equal(await page.isVisible('#touch'), true, 'still steering');
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('on a phone, a lobby listing rooms with long names fits the screen, Join and Watch whole, from 390 down to 320 px', async () => {
+  const rooms = ['e2e-phone-lobby1', 'x.y_z-1234567890', 'e2e-wide'];
+  const others = rooms.map((room) => new TickwireClient({ url: server.ws, name: 'host', room }));
+  for (const c of others) c.connect();
+  const { context, page, errors } = await openPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  await page.goto(server.http);
+  for (const room of rooms) await page.waitForSelector(`#rooms-body tr[data-room="${room}"]`, { timeout: 10000 });
+  /** @type {string[]} */
+  const overflows = [];
+  for (const width of [390, 360, 320]) {
+    await page.setViewportSize({ width, height: 844 });
+    // A mobile viewport grows to fit a page wider than the screen (innerWidth with it):
+    // measured against the screen's width.
+    const m = await page.evaluate(() => {
+      const table = /** @type {HTMLElement} */ (document.querySelector('table.rooms'));
+      const buttons = [...document.querySelectorAll('#rooms-body button')].map((b) => b.getBoundingClientRect());
+      return {
+        page: document.documentElement.scrollWidth, inner: innerWidth,
+        table: table.getBoundingClientRect().right, card: /** @type {HTMLElement} */ (table.parentElement).getBoundingClientRect().right,
+        buttons: Math.max(...buttons.map((b) => b.right)),
+      };
+    });
+    if (m.page > width || m.inner > width) overflows.push(`${width} px: the page is ${m.page} px wide (viewport ${m.inner})`);
+    if (m.table > m.card) overflows.push(`${width} px: the table runs ${Math.round(m.table - m.card)} px out of its card`);
+    if (m.buttons > width) overflows.push(`${width} px: a Join or Watch button ends at ${Math.round(m.buttons)} px`);
+  }
+  assert.deepEqual(overflows, []);
+  await page.screenshot({ path: shot('lobby-phone-rooms'), fullPage: true });
+  for (const c of others) await c.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/**
+ * What of `selectors` a finger would miss: visible elements smaller than 44x44 CSS px.
+ * @param {import('playwright-core').Page} page @param {string[]} selectors
+ */
+function smallTargets(page, selectors) {
+  return page.evaluate((selectors) => selectors.flatMap((selector) => [...document.querySelectorAll(selector)]
+    .map((e) => e.getBoundingClientRect())
+    .filter((b) => b.width > 0 && (b.width < 44 || b.height < 44))
+    .map((b) => `${selector} is ${Math.round(b.width)}x${Math.round(b.height)}`)), selectors);
+}
+
+test('on a touch screen every button, field and checkbox is at least 44 px, Leave stands apart, and the HUD reads at 12 px or more', async () => {
+  const host = new TickwireClient({ url: server.ws, name: 'host', room: 'e2e-targets' });
+  host.connect();
+  const { context, page, errors } = await openPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true });
+  await page.goto(server.http);
+  await page.waitForSelector('#rooms-body tr[data-room="e2e-targets"]', { timeout: 10000 });
+  /** @type {string[]} */
+  const small = [];
+  // A checkbox's target is its label.
+  small.push(...await smallTargets(page, ['#lobby button:not([hidden])', '#lobby input:not([type="checkbox"])', '#lobby label.check']));
+  await page.goto(`${server.http}/?room=e2e-targets`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForSelector('#touch:not([hidden])');
+  await page.tap('#invite-btn');
+  await page.waitForSelector('#invite:not([hidden])');
+  small.push(...await smallTargets(page, ['.hud-actions button', '#invite label.check']));
+  assert.deepEqual(small, []);
+  const gap = await page.evaluate(() => /** @type {Element} */ (document.querySelector('#leave-btn')).getBoundingClientRect().left
+    - /** @type {Element} */ (document.querySelector('#invite-btn')).getBoundingClientRect().right);
+  assert.ok(gap >= 16, `Leave is ${gap} px from Invite`);
+  const tiny = await page.evaluate(() => [...document.querySelectorAll('.hud *')]
+    .filter((e) => e.checkVisibility() && [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent?.trim()))
+    .map((e) => [e.id || e.className, parseFloat(getComputedStyle(e).fontSize)])
+    .filter(([, size]) => Number(size) < 12));
+  assert.deepEqual(tiny, []);
+  await context.close();
+  // A mouse keeps the compact desktop layout.
+  const desk = await openPage(browser);
+  await desk.page.goto(`${server.http}/?room=e2e-targets`);
+  await desk.page.waitForSelector('#game[data-state="joined"]');
+  const leave = await desk.page.locator('#leave-btn').boundingBox();
+  assert.ok(leave && leave.height < 40, `desktop buttons stay compact: Leave is ${leave?.height} px tall`);
+  await host.leave();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(desk.errors, []);
+  await desk.context.close();
+});
+
+test('the live regions are in the page before they speak, across a Leave and a new game, and the chat log has a name', async () => {
+  const { context, page, errors } = await openPage(browser);
+  /** Whether a screen reader would see each live region now: in the page, neither hidden nor undisplayed. */
+  const present = () => page.evaluate(() => ['#banner', '#center-msg'].map((id) => {
+    const e = /** @type {HTMLElement} */ (document.querySelector(id));
+    const style = getComputedStyle(e);
+    return `${id}: ${e.hidden || style.display === 'none' || style.visibility === 'hidden' ? 'absent' : e.getAttribute('role')}`;
+  }));
+  for (const room of ['e2e-live', 'e2e-live-2']) {
+    await page.goto(`${server.http}/?room=${room}`);
+    await page.waitForSelector('#game[data-state="joined"]');
+    assert.deepEqual(await present(), ['#banner: status', '#center-msg: status']);
+    await page.getByRole('log', { name: 'Chat' }).waitFor({ state: 'attached' });
+    await page.click('#leave-btn');
+    await page.waitForSelector('#lobby:not([hidden])');
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a room name that will not do is explained on the page, in the rule\'s own words, and nothing is joined', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.waitForSelector('#lobby:not([hidden])');
+  for (const typed of ['no good!', '']) {
+    await page.fill('#room-name', typed);
+    await page.click('#create-form button[type="submit"]');
+    await page.waitForSelector('#create-error:visible');
+    assert.equal(await page.textContent('#create-error'), 'A room name is 1 to 16 letters, digits, dots, dashes or underscores.');
+    assert.equal(await page.getAttribute('#room-name', 'aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'room-name');
+    assert.equal(await page.isHidden('#game'), true);
+  }
+  // The rule is the field's description too, for a screen reader and a pointer's tooltip.
+  assert.match(await page.getAttribute('#room-name', 'title') ?? '', /1 to 16 letters, digits, dots, dashes or underscores/);
+  await page.fill('#room-name', 'e2e-rule');
+  await page.press('#room-name', 'Enter');
+  await page.waitForSelector('#game[data-state="joined"]');
+  assert.equal(await page.isHidden('#create-error'), true);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the fields\' hints (placeholders) read at 4.5:1 or more, in the lobby and on the arena', async () => {
+  const { contrastRatio } = await import('../../js/dom.js');
+  const { context, page, errors } = await openPage(browser);
+  /**
+   * Each field's placeholder colour and its backing, both as seen: the field's opacity and a
+   * translucent backing laid over `under`.
+   * @param {string[]} ids @param {string} under
+   */
+  const seen = (ids, under) => page.evaluate(([ids, under]) => {
+    const rgba = (/** @type {string} */ c) => (c.match(/[\d.]+/g) ?? []).map(Number).concat(1).slice(0, 4);
+    const over = (/** @type {number[]} */ top, /** @type {number[]} */ bottom, /** @type {number} */ a) => top.slice(0, 3).map((v, i) => v * a + bottom[i] * (1 - a));
+    const hex = (/** @type {number[]} */ c) => `#${c.map((v) => Math.round(v).toString(16).padStart(2, '0')).join('')}`;
+    return ids.map((id) => {
+      const input = /** @type {HTMLElement} */ (document.querySelector(id));
+      const opacity = Number(getComputedStyle(input).opacity);
+      const floor = rgba(under);
+      const backing = rgba(getComputedStyle(input).backgroundColor);
+      const bg = over(over(backing, floor, backing[3]), floor, opacity);
+      const hint = rgba(getComputedStyle(input, '::placeholder').color);
+      return { id, hint: hex(over(over(hint, bg, hint[3]), floor, opacity)), bg: hex(bg) };
+    });
+  }, /** @type {[string[], string]} */ ([ids, under]));
+  await page.goto(server.http);
+  await page.waitForSelector('#lobby:not([hidden])');
+  const fields = await seen(['#name', '#room-name'], 'rgb(7, 11, 22)');
+  await page.goto(`${server.http}/?room=e2e-hints`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  // The arena floor (js/game.js CHAT_BACKDROP), under the chat box, unfocused as it mostly is.
+  fields.push(...await seen(['#chat-input'], 'rgb(10, 18, 38)'));
+  const low = fields.map((f) => ({ ...f, ratio: Math.round(contrastRatio(f.hint, f.bg) * 100) / 100 })).filter((f) => f.ratio < 4.5);
+  assert.deepEqual(low, []);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('asked for less motion, the reconnect spinner and the dashboard\'s live dot hold still, and the arena knows', async () => {
+  /** @param {import('playwright-core').Page} page @param {string} selector @param {string} [pseudo] */
+  const animation = (page, selector, pseudo) => page.evaluate(([selector, pseudo]) => {
+    const e = /** @type {Element} */ (document.querySelector(selector));
+    return getComputedStyle(e, pseudo ?? null).animationName;
+  }, /** @type {[string, string | undefined]} */ ([selector, pseudo]));
+  for (const reducedMotion of /** @type {const} */ (['no-preference', 'reduce'])) {
+    const { context, page, errors } = await openPage(browser, { reducedMotion });
+    const moving = reducedMotion === 'no-preference';
+    await page.goto(`${server.http}/?room=e2e-motion`);
+    await page.waitForSelector('#game[data-state="joined"]');
+    // The spinner the banner shows while reconnecting.
+    await page.evaluate(() => {
+      const spinner = document.createElement('span');
+      spinner.className = 'spinner';
+      document.querySelector('#banner')?.append(spinner);
+    });
+    assert.equal(await animation(page, '#banner .spinner'), moving ? 'spin' : 'none');
+    assert.equal(await page.evaluate(() => globalThis.tickwire.game?.renderer.reducedMotion), !moving);
+    await page.goto(`${server.http}/dashboard`);
+    await page.waitForSelector('#status.live');
+    assert.equal(await animation(page, '#status', '::before'), moving ? 'blink' : 'none');
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
 });

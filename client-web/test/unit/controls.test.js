@@ -189,3 +189,23 @@ test('a stick whose pointer capture is lost without a pointerup lets go, and tak
   assert.equal(c.read().x, 1, 'the new finger steers');
   c.dispose();
 });
+
+test('a pad\'s Start counts once per press, whether or not the controls steer, and says a pad is in use', (t) => {
+  const { c } = controls();
+  const start = { pressed: false };
+  const pad = { connected: true, axes: [0, 0], buttons: Array.from({ length: 17 }, (_, i) => (i === 9 ? start : { pressed: false })) };
+  const nav = /** @type {any} */ (globalThis).navigator;
+  const before = nav.getGamepads;
+  nav.getGamepads = () => [pad, null];
+  t.after(() => { nav.getGamepads = before; c.dispose(); });
+  c.enabled = false; // a failure's dialog showing
+  assert.equal(c.startPressed(), false);
+  start.pressed = true;
+  assert.equal(c.startPressed(), true);
+  assert.equal(c.source, 'gamepad');
+  assert.equal(c.startPressed(), false, 'held, not pressed again');
+  start.pressed = false;
+  assert.equal(c.startPressed(), false);
+  start.pressed = true;
+  assert.equal(c.startPressed(), true, 'the next press');
+});

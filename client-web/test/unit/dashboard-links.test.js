@@ -19,9 +19,11 @@ function page(game, metrics, moderation = null) {
   const play = document.querySelector('#play-link');
   play.setAttribute('href', './');
   const metricsLink = document.querySelector('#metrics-link');
+  const note = document.querySelector('#no-game');
+  note.hidden = true;
   const links = pageLinks(document);
-  showLinks(links, play, metricsLink);
-  return { links, play, metricsLink };
+  showLinks(links, play, metricsLink, note);
+  return { links, play, metricsLink, note };
 }
 
 test('on the public listener the links lead to the game beside the dashboard', () => {
@@ -45,15 +47,25 @@ test('on the admin listener the links lead to --public-url', () => {
   assert.equal(watchLink(links, 'duel').href, 'https://play.example/tw/?room=duel&spectate=1');
 });
 
-test('on the admin listener without --public-url there is no game link, and a title says why', () => {
-  const { links, play } = page('', 'metrics');
+test('on the admin listener without --public-url there is no game link, and a note on the page says why', () => {
+  const { links, play, note } = page('', 'metrics');
   assert.equal(links.game, '');
   assert.equal(play.hasAttribute('href'), false);
+  // Shown, not only in a title that a keyboard or a finger never reaches; the links name it.
+  assert.equal(note.hidden, false);
+  assert.equal(note.textContent, NO_GAME);
+  assert.equal(play.getAttribute('aria-describedby'), 'no-game');
   assert.equal(play.title, NO_GAME);
   const watch = watchLink(links, 'duel');
   assert.equal(watch.href, '', 'no target');
+  assert.equal(watch.getAttribute('aria-describedby'), 'no-game');
   assert.equal(watch.title, NO_GAME);
   assert.deepEqual(watch.children, ['watch']);
+});
+
+test('where the game links lead somewhere, no note', () => {
+  assert.equal(page('./', 'metrics').note.hidden, true);
+  assert.equal(page('https://play.example/tw/', 'metrics').note.hidden, true);
 });
 
 test('a page without the markers links as on the public listener, and offers no moderation', () => {

@@ -11,7 +11,7 @@ import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFo
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals } = await import('../../js/game.js');
+const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -107,14 +107,28 @@ test('a score not seen yet is unknown, not 0, and ranks after the known ones', (
 test('an intermission names the winner only of a RoundOver this page saw', () => {
   const nameOf = (/** @type {number} */ id) => ({ 1: 'ada' })[id] ?? `Player ${id}`;
   // Joined during the intermission after round 3: the world's round is the one just over.
-  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, null, nameOf), ['Round 3 over', 'next round in 6 s']);
-  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: 1, score: 9 }, nameOf),
-    ['Round 3 over', 'ada wins with 9 · next round in 6 s']);
+  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, null, nameOf), ['Round 3 over', 'next round in 6 s', 'Round 3 over.']);
+  assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: 1, score: 9, standings: 'Top 1: ada 9. You came 1st with 9.' }, nameOf),
+    ['Round 3 over', 'ada wins with 9 · next round in 6 s', 'Round 3 over. ada wins with 9. Top 1: ada 9. You came 1st with 9.']);
   assert.deepEqual(intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: null, score: 0 }, nameOf),
-    ['Round 3 over', 'Nobody scored · next round in 6 s']);
+    ['Round 3 over', 'Nobody scored · next round in 6 s', 'Round 3 over. Nobody scored.']);
   // A RoundOver of an earlier round (this one's was missed while reconnecting) is not this round's.
   assert.deepEqual(intermissionText({ round: 4, secondsLeft: 2 }, { round: 3, winner: 1, score: 9 }, nameOf),
-    ['Round 4 over', 'next round in 2 s']);
+    ['Round 4 over', 'next round in 2 s', 'Round 4 over.']);
+  // What is spoken does not count down.
+  assert.equal(intermissionText({ round: 3, secondsLeft: 5 }, { round: 3, winner: 1, score: 9 }, nameOf)[2],
+    intermissionText({ round: 3, secondsLeft: 6 }, { round: 3, winner: 1, score: 9 }, nameOf)[2]);
+});
+
+test('a round\'s standings read as the top three and where this player came, a tie sharing the higher place', () => {
+  const rows = [{ id: 4, name: 'cy', score: 12 }, { id: 2, name: 'bo', score: 9 }, { id: 7, name: 'di', score: 9 },
+    { id: 5, name: 'ed', score: 3 }, { id: 1, name: 'ada', score: 2 }, { id: 9, name: 'fay', score: null }];
+  assert.equal(standingsText(rows, 1), 'Top 3: cy 12, bo 9, di 9. You came 5th with 2.');
+  assert.equal(standingsText(rows, 7), 'Top 3: cy 12, bo 9, di 9. You came 2nd with 9.');
+  assert.equal(standingsText(rows, undefined), 'Top 3: cy 12, bo 9, di 9.', 'a spectator has no place');
+  assert.equal(standingsText(rows.slice(0, 1), 4), 'Top 1: cy 12. You came 1st with 12.');
+  assert.equal(standingsText([], 1), '');
+  assert.deepEqual([1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].map(ordinal), ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '22nd', '101st', '111th']);
 });
 
 /** What a game uses of its client, connected nowhere. */
@@ -136,6 +150,12 @@ class FakeClient {
 
   on() { return () => {}; }
   connect() {}
+  /** Times the page asked to skip the backoff. */
+  retries = 0;
+  retryNow() {
+    this.retries += 1;
+    return true;
+  }
   leave() { return Promise.resolve(); }
   /** @param {{ x: number, y: number, buttons: number }} input */
   setInput(input) { this.session.input = input; }
@@ -567,4 +587,123 @@ test('chat names keep their player\'s colour, lightened where needed to read at 
   }
   // The palette's violet, 4.47:1 as it is.
   assert.notEqual(legibleOn('#845ef7', '#0a1226'), '#845ef7');
+});
+
+test('back in view, or back online, a reconnect tries at once; a session that gave up while hidden starts again, once', (t) => {
+  let clients = 0;
+  class Counted extends TestGame {
+    createClient() {
+      clients += 1;
+      return super.createClient();
+    }
+  }
+  const game = new Counted({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+  t.after(() => game.exit());
+  t.after(() => { document.hidden = false; });
+  game.onWelcome(welcome(1));
+  const client = () => /** @type {FakeClient} */ (/** @type {unknown} */ (game.client));
+  const setHidden = (/** @type {boolean} */ hidden) => {
+    document.hidden = hidden;
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+  setHidden(true);
+  assert.equal(client().retries, 0, 'hidden: nothing to hurry');
+  setHidden(false);
+  assert.equal(client().retries, 1, 'shown again: the backoff is skipped');
+  window.dispatchEvent(new Event('online'));
+  assert.equal(client().retries, 2, 'the network is back: so is it');
+  // Hidden for over a minute with the network down: the SDK ran out of retries meanwhile.
+  setHidden(true);
+  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false));
+  assert.equal(clients, 1);
+  setHidden(false);
+  assert.equal(clients, 2, 'back in view, it joins again by itself');
+  assert.equal(document.querySelector('#failure').hidden, true, 'without "Connection lost" first');
+  // Once: failing again in view, it says so and waits for the player.
+  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false));
+  setHidden(true);
+  setHidden(false);
+  assert.equal(clients, 2);
+  assert.equal(document.querySelector('#failure').hidden, false);
+  // An answer is no network trouble: a kick while hidden stays shown.
+  document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
+  assert.equal(clients, 3);
+  setHidden(true);
+  game.onFailure(new KickedError('Replaced', 'resumed elsewhere', 1008));
+  setHidden(false);
+  assert.equal(clients, 3);
+});
+
+test('only running out of retries counts as giving up on the network, not an answer from the server', () => {
+  assert.equal(gaveUpRetrying(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false)), true);
+  assert.equal(gaveUpRetrying(new UnreachableError(1006, 'ws: closed with 1006', 6)), true);
+  assert.equal(gaveUpRetrying(new UnreachableError(1006, 'HTTP 401: the join token has expired', 1, 401)), false);
+  assert.equal(gaveUpRetrying(new ConnectionClosedError(1008, 'refused: HTTP 401', false)), false);
+  assert.equal(gaveUpRetrying(new ConnectionClosedError(1002, 'bad frame', false)), false);
+  assert.equal(gaveUpRetrying(new KickedError('Removed', 'banned', 1008)), false);
+});
+
+test('the live regions stay in the page and change their text: the banner empties rather than hides, the centre message speaks once per meaning', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
+  const game = newGame(t);
+  const banner = document.querySelector('#banner');
+  const centre = document.querySelector('#center-msg');
+  const spoken = () => centre.children[2]?.textContent;
+  game.client.session.roster = /** @type {any} */ (new Map([[1, { name: 'ada', role: 'Player' }], [2, { name: 'bo', role: 'Player' }]]));
+  assert.equal(spoken(), 'Joining…');
+  assert.equal(centre.hidden, false);
+  game.onWelcome(welcome(1));
+  game.client.session.connections = 1;
+  game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
+  assert.equal(banner.hidden, false);
+  assert.equal(banner.children.at(-1), 'Connection lost. Reconnecting (attempt 2)…');
+  game.onWelcome(welcome(1, { resumed: true }));
+  assert.deepEqual(banner.children, ['Reconnected: your ship is back.']);
+  t.mock.timers.tick(2500);
+  assert.deepEqual(banner.children, [], 'emptied');
+  assert.equal(banner.hidden, false, 'still in the page, for the next message to be announced');
+  // A round ends: its result and standings are said once, not each second of the countdown.
+  game.scores.set(1, 4);
+  game.scores.set(2, 7);
+  game.onEvent({ type: 'RoundOver', round: 2, winner: 2, score: 7 });
+  /** @type {string[]} */
+  const heard = [];
+  const shown = [];
+  for (const secondsLeft of [8, 7, 6]) {
+    game.updateHud(game.lastHud + 1000, /** @type {any} */ ({ tick: 1, round: { phase: 'Intermission', round: 2, secondsLeft } }));
+    heard.push(spoken());
+    shown.push(centre.children[1].textContent);
+  }
+  assert.deepEqual(shown, ['bo wins with 7 · next round in 8 s', 'bo wins with 7 · next round in 7 s', 'bo wins with 7 · next round in 6 s']);
+  assert.deepEqual(new Set(heard), new Set(['Round 2 over. bo wins with 7. Top 2: bo 7, ada 4. You came 2nd with 4.']));
+  assert.equal(centre.children[0].getAttribute('aria-hidden'), 'true', 'the countdown is not read out');
+  assert.equal(centre.children[1].getAttribute('aria-hidden'), 'true');
+  game.updateHud(game.lastHud + 1000, /** @type {any} */ ({ tick: 2, round: { phase: 'Playing', round: 3, secondsLeft: 90 } }));
+  assert.equal(spoken(), '', 'cleared, and still there');
+});
+
+test('a pad\'s Start opens the chat box and closes it, and with a failure showing presses its focused button', (t) => {
+  const game = newGame(t);
+  const input = document.querySelector('#chat-input');
+  const failure = document.querySelector('#failure');
+  const retry = document.querySelector('#failure-retry');
+  t.after(() => { document.activeElement = null; });
+  /** @type {string[]} */
+  const did = [];
+  input.focus = () => { did.push('chat opened'); document.activeElement = input; };
+  input.blur = () => { did.push('chat closed'); document.activeElement = null; };
+  t.after(() => { input.focus = () => {}; input.blur = () => {}; });
+  game.padStart();
+  assert.equal(game.root.classList.contains('chatting'), true, 'shown on a touch layout too');
+  game.padStart();
+  assert.deepEqual(did, ['chat opened', 'chat closed']);
+  // A failure: Start is the dialog's, not the chat's.
+  retry.tagName = 'BUTTON';
+  retry.click = () => did.push('retry pressed');
+  failure.contains = (/** @type {any} */ e) => e === retry;
+  t.after(() => { failure.contains = () => false; failure.hidden = true; });
+  failure.hidden = false;
+  document.activeElement = retry;
+  game.padStart();
+  assert.deepEqual(did, ['chat opened', 'chat closed', 'retry pressed']);
 });

@@ -45,3 +45,30 @@ test('a phone held sideways: a ship at the right wall is not drawn under the boo
   const open = settle(phone, { x: 800, y: 500 });
   assert.ok(Math.abs(open.x - 422) < 1 && Math.abs(open.y - 195) < 1, JSON.stringify(open));
 });
+
+test('with reduced motion asked for, the stars hold still and a score shows its "+n" in place, without sparks', () => {
+  const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
+  const renderer = Object.assign(new Renderer(canvas), { width: 800, height: 600 });
+  const star = renderer.stars[5];
+  const at = (/** @type {number} */ x, /** @type {number} */ time) => {
+    renderer.camera = { x, y: x, scale: 1 };
+    return renderer.star(star, time);
+  };
+  const ctx = { fillText() {}, fillRect() {}, globalAlpha: 1, fillStyle: '', textAlign: '', font: '' };
+  renderer.ctx = /** @type {any} */ (ctx);
+  // By default they move: parallax, twinkle, sparks, a rising "+n".
+  assert.notDeepEqual(at(0, 0), at(400, 500));
+  renderer.burst(100, 100, 1, '#ffd43b');
+  assert.equal(renderer.particles.length, 18);
+  renderer.drawEffects(0.1, 1);
+  assert.ok(renderer.popups[0].y < 70);
+  // The player's setting, followed live.
+  renderer.motionQuery = { matches: true };
+  renderer.particles = [];
+  renderer.popups = [];
+  assert.deepEqual(at(0, 0), at(400, 500));
+  renderer.burst(100, 100, 2, '#ffd43b');
+  assert.equal(renderer.particles.length, 0, 'no sparks');
+  renderer.drawEffects(0.1, 1);
+  assert.deepEqual(renderer.popups.map((p) => [p.text, p.y]), [['+2', 70]], 'the "+n" stays where it was scored');
+});

@@ -157,6 +157,14 @@ export class TickwireClient {
      * @returns {Promise<ClientEventMap['closed']>}
      */
     leave(): Promise<ClientEventMap["closed"]>;
+    /**
+     * Tries to reconnect now, skipping what is left of the backoff wait, if the session is
+     * `reconnecting` (see `Session.retryNow`). A page calls it when it is shown again
+     * (`visibilitychange`) and on the window's `online` event: the network is likely back, and
+     * the player should not wait seconds more for it.
+     * @returns {boolean} whether an attempt started
+     */
+    retryNow(): boolean;
     /** The session's state. */
     get state(): import("./session.js").SessionState;
     /** Runs the session until it has nothing more to do right now. */

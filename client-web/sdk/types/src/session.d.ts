@@ -177,6 +177,16 @@ export class Session {
      * @param {number} now
      */
     handleTimeout(now: number): void;
+    /**
+     * Something says the network may be back (a page shown again, the browser's `online` event):
+     * a session `reconnecting` opens its next attempt now rather than at the end of its backoff,
+     * which after a few failed attempts is seconds away (a hidden tab's timers may be later
+     * still). Attempts already made still count towards `maxAttempts`. Anything else (joined,
+     * an attempt under way, ended) is left as it is.
+     * @param {number} now
+     * @returns {boolean} whether an attempt opened
+     */
+    retryNow(now: number): boolean;
     /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */
     pollTimeout(): number | null;
     /** @returns {SessionAction | undefined} */

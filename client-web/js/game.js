@@ -36,7 +36,7 @@ export function refusedForNow(error) {
  */
 export function gaveUpRetrying(error) {
   if (error instanceof UnreachableError) return error.status === undefined;
-  return error instanceof ConnectionClosedError && error.reason.startsWith('gave up after ');
+  return error instanceof ConnectionClosedError && error.attempts !== undefined;
 }
 
 /**

@@ -75,8 +75,9 @@ export class ConnectionClosedError extends Error {
   /**
    * @param {number} code @param {string} reason @param {boolean} retryable
    * @param {number} [lastStatus]
+   * @param {number} [attempts] set when the session gave up: its attempts to reconnect
    */
-  constructor(code, reason, retryable, lastStatus) {
+  constructor(code, reason, retryable, lastStatus, attempts) {
     super(`connection closed with ${code}${reason ? `: ${reason}` : ''}`);
     this.name = 'ConnectionClosedError';
     this.code = code;
@@ -84,6 +85,11 @@ export class ConnectionClosedError extends Error {
     this.retryable = retryable;
     /** The HTTP status a connection that never opened was answered with, final or not. */
     this.lastStatus = lastStatus;
+    /**
+     * The reconnects tried before the session gave up (`maxReconnectAttempts`): a server or
+     * network that stayed away, not an answer; undefined for any other close.
+     */
+    this.attempts = attempts;
   }
 }
 

@@ -767,7 +767,7 @@ export class Session {
         const reason = cause instanceof ConnectionClosedError ? cause.reason : cause.message;
         return this.fail(new UnreachableError(code, reason, this.attempt, undefined, lastStatus), now);
       }
-      return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false, lastStatus), now);
+      return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false, lastStatus, limit), now);
     }
     const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (this.attempt - 1));
     const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));

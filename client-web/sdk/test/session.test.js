@@ -417,6 +417,7 @@ test('only a connection that lasted resets the backoff: one closed right after i
   }
   assert.deepEqual(delays, [100, 200, 400], 'the delays grow');
   assert.match(String(s.error?.message), /gave up after 3 attempts/);
+  assert.equal(/** @type {import('../index.js').ConnectionClosedError} */ (s.error).attempts, 3, 'said apart from an answer');
 
   // A connection that lasted resets it: the next delay is the first one again.
   const t = joined({ reconnect: { initialDelayMs: 100, jitter: 0 } });

@@ -614,13 +614,13 @@ test('back in view, or back online, a reconnect tries at once; a session that ga
   assert.equal(client().retries, 2, 'the network is back: so is it');
   // Hidden for over a minute with the network down: the SDK ran out of retries meanwhile.
   setHidden(true);
-  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false));
+  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20));
   assert.equal(clients, 1);
   setHidden(false);
   assert.equal(clients, 2, 'back in view, it joins again by itself');
   assert.equal(document.querySelector('#failure').hidden, true, 'without "Connection lost" first');
   // Once: failing again in view, it says so and waits for the player.
-  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false));
+  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20));
   setHidden(true);
   setHidden(false);
   assert.equal(clients, 2);
@@ -635,7 +635,7 @@ test('back in view, or back online, a reconnect tries at once; a session that ga
 });
 
 test('only running out of retries counts as giving up on the network, not an answer from the server', () => {
-  assert.equal(gaveUpRetrying(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false)), true);
+  assert.equal(gaveUpRetrying(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20)), true);
   assert.equal(gaveUpRetrying(new UnreachableError(1006, 'ws: closed with 1006', 6)), true);
   assert.equal(gaveUpRetrying(new UnreachableError(1006, 'HTTP 401: the join token has expired', 1, 401)), false);
   assert.equal(gaveUpRetrying(new ConnectionClosedError(1008, 'refused: HTTP 401', false)), false);

@@ -56,13 +56,19 @@ export class ConnectionClosedError extends Error {
     /**
      * @param {number} code @param {string} reason @param {boolean} retryable
      * @param {number} [lastStatus]
+     * @param {number} [attempts] set when the session gave up: its attempts to reconnect
      */
-    constructor(code: number, reason: string, retryable: boolean, lastStatus?: number);
+    constructor(code: number, reason: string, retryable: boolean, lastStatus?: number, attempts?: number);
     code: number;
     reason: string;
     retryable: boolean;
     /** The HTTP status a connection that never opened was answered with, final or not. */
     lastStatus: number | undefined;
+    /**
+     * The reconnects tried before the session gave up (`maxReconnectAttempts`): a server or
+     * network that stayed away, not an answer; undefined for any other close.
+     */
+    attempts: number | undefined;
 }
 /**
  * The session gave up before any connection to the server opened (`maxInitialAttempts`): the

@@ -427,6 +427,14 @@ pub struct ServerConfig {
     /// `terminationGracePeriodSeconds`). Without `--redis-url` shutdown does not wait.
     #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+
+    /// Cluster mode: the least a drain lasts (up to --drain-timeout), however soon its matches
+    /// end: the node keeps listening (and relaying, placing joiners on other nodes) until load
+    /// balancers have seen `/healthz` answer 503, so none sends a player to a closed port.
+    /// The default covers health checks every 2 s that drop a node after two misses, as the
+    /// files in deploy/ set them; 0 stops listening as soon as the matches end.
+    #[arg(long, env = "TICKWIRE_DRAIN_NOTICE", default_value = "5s", value_parser = parse_duration)]
+    pub drain_notice: Duration,
 }
 
 /// Cores the process may run on (its affinity and cgroup quota), at least one.
@@ -955,6 +963,7 @@ mod tests {
         assert_eq!(c.redis_url, None, "a single server unless told otherwise");
         assert_eq!(c.node_ttl, Duration::from_secs(10));
         assert_eq!(c.drain_timeout, Duration::from_secs(60));
+        assert_eq!(c.drain_notice, Duration::from_secs(5));
     }
 
     #[test]

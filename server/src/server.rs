@@ -293,6 +293,7 @@ async fn serve(
         }
     };
     let drain_timeout = config.drain_timeout;
+    let drain_notice = config.drain_notice.min(drain_timeout);
     let ctx = ServerContext::with_games(config, shutdown_rx, fleet.clone(), games);
     let registration = fleet
         .as_ref()
@@ -374,7 +375,7 @@ async fn serve(
         if let Some(cluster) = &fleet {
             cluster.start_draining();
             ctx.start_draining();
-            drain(&ctx, drain_timeout).await;
+            drain(&ctx, drain_timeout, drain_notice).await;
         }
     };
     tokio::pin!(stop);
@@ -790,12 +791,13 @@ impl Drop for AdminPlace {
 /// How often a draining node checks whether its matches are over.
 const DRAIN_CHECK: Duration = Duration::from_millis(100);
 
-/// Waits until no room of this node has anyone in it, or `timeout`.
-async fn drain(ctx: &ServerContext, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
+/// Waits until no room of this node has anyone in it (but `notice` at least), or `timeout`.
+async fn drain(ctx: &ServerContext, timeout: Duration, notice: Duration) {
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
     let busy = || ctx.rooms().iter().any(|r| r.players > 0 || r.spectators > 0);
     info!(timeout = ?timeout, "draining: matches go on until they end or the drain timeout");
-    while busy() {
+    while busy() || started.elapsed() < notice {
         if tokio::time::Instant::now() >= deadline {
             info!("drain timeout reached");
             return;

@@ -262,6 +262,8 @@ fn node_config(id: &str, redis: &Redis) -> ServerConfig {
     config.node_ttl = TTL;
     config.redis_timeout = Duration::from_millis(300);
     config.drain_timeout = Duration::from_secs(2);
+    // A test's nodes have no load balancer to tell.
+    config.drain_notice = Duration::ZERO;
     config
 }
 
@@ -380,6 +382,16 @@ async fn fleet(configure: impl Fn(&mut ServerConfig)) -> (Redis, Vec<Node>) {
         .collect();
     await_nodes(&nodes[0], &["a", "b", "c"]).await;
     (redis, nodes)
+}
+
+/// Waits until the node at `addr` answers `/healthz` with 503 `draining`.
+async fn await_draining(addr: SocketAddr) {
+    eventually(PATIENCE, "the node reports draining", || async {
+        let get = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        let (status, _, body) = http_request(addr, get).await;
+        status == 503 && body.contains("draining")
+    })
+    .await;
 }
 
 /// Waits until `via` lists exactly `ids` as the fleet's nodes.
@@ -1005,6 +1017,31 @@ async fn a_draining_nodes_matches_end_with_their_round_and_the_drain_with_them()
     .await;
 }
 
+/// A node with nothing to drain still keeps listening for `--drain-notice` after `/healthz`
+/// turned 503, so a load balancer that has not seen it yet sends its players to an open port
+/// (where matchmaking places them on another node), not a closed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_draining_node_listens_until_balancers_have_seen_it_drain() {
+    let (_redis, mut nodes) = fleet(|config| {
+        if config.node_id.as_deref() == Some("c") {
+            config.drain_notice = Duration::from_secs(3);
+        }
+    })
+    .await;
+    let c = nodes.pop().unwrap();
+    let c_addr = c.addr;
+    let terminated = tokio::spawn(c.terminate());
+    await_draining(c_addr).await;
+    let placed = Client::join(&format!("ws://{c_addr}/ws"), hello(Role::Player, "late")).await;
+    let room = placed.welcome.room.as_str().to_owned();
+    eventually(PATIENCE, "the room is listed on another node", || async {
+        nodes[0].rooms().await.get(&room).is_some_and(|(node, _)| node != "c")
+    })
+    .await;
+    drop(placed);
+    tokio::time::timeout(PATIENCE, terminated).await.expect("the drain ended").unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_nodes_of_the_fleet_may_proxy() {
     let (_redis, nodes) = fleet(|_| {}).await;
@@ -1615,12 +1652,7 @@ async fn a_draining_nodes_fallback_sessions_are_reached_through_the_others() {
     roaming_join(&mut guest, hello_in(Role::Player, "stayer", "drained")).await;
     guest.play_until_applied().await;
     let terminated = tokio::spawn(a.terminate());
-    eventually(PATIENCE, "a reports draining", || async {
-        let get = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-        let (status, _, body) = http_request(a_addr, get).await;
-        status == 503 && body.contains("draining")
-    })
-    .await;
+    await_draining(a_addr).await;
     let forwarded = b.metric("tickwire_fallback_forwarded_total").await;
     // Inputs sent through b while a drains are still applied by a.
     let before = guest.input(100).await;

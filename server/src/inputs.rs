@@ -53,6 +53,8 @@ pub struct InputQueue {
     window_arrivals: u32,
     /// The fewest inputs left waiting after a tick's take, in the current window.
     least_waiting: Option<usize>,
+    /// The least the room ran behind after a tick's take, in the current window.
+    least_behind: Option<u32>,
     /// The client sends more than one input a tick: each tick takes the newest.
     faster_than_ticks: bool,
     /// Inputs the next tick skips: as many as waited unused through the last window.
@@ -76,6 +78,11 @@ impl InputQueue {
     /// The input for this tick, if one came; `None` leaves the game on the last one. Call it
     /// once per tick, for every tick.
     pub fn take(&mut self) -> Option<Input> {
+        // The client's schedule starts with its first input: the ticks before it (the round
+        // trip of a join) are none of its inputs' late.
+        if self.newest.0 == 0 {
+            return None;
+        }
         // A stall of seconds is owed no more than a full queue can pay back.
         self.behind = (self.behind + 1).min(MAX_QUEUED as u32 + LATE_ALLOWANCE);
         // Inputs that waited for nothing through the last window go, the one arriving now
@@ -103,8 +110,9 @@ impl InputQueue {
             self.behind -= 1;
             self.queue.pop_front()
         };
-        self.least_waiting =
-            Some(self.least_waiting.map_or(self.queue.len(), |least| least.min(self.queue.len())));
+        let waiting = self.queue.len();
+        self.least_waiting = Some(self.least_waiting.map_or(waiting, |least| least.min(waiting)));
+        self.least_behind = Some(self.least_behind.map_or(self.behind, |l| l.min(self.behind)));
         self.window_ticks += 1;
         if self.window_ticks >= WINDOW {
             self.end_window();
@@ -118,9 +126,14 @@ impl InputQueue {
         // Inputs that stood waiting through every tick of the window were never needed to
         // cover a late one: they only delayed the rest. The next tick skips them.
         self.unneeded = self.least_waiting.unwrap_or(0);
+        // Running behind through every tick of the window is no lateness but a later schedule
+        // (the client's round trip grew, or a stall was caught up with): follow it, as the
+        // earliest inputs set it, or every pair jitter brings would be folded from now on.
+        self.behind = self.behind.saturating_sub(self.least_behind.unwrap_or(0));
         self.window_ticks = 0;
         self.window_arrivals = 0;
         self.least_waiting = None;
+        self.least_behind = None;
     }
 
     /// Drops the oldest input waiting, keeping its buttons in the next one (a button pressed
@@ -194,6 +207,33 @@ mod tests {
         // (Applying the newest each tick instead skips the first of every pair, and repeats
         // on every empty tick: 5 of every 16 ticks here.)
         assert!(queue.waiting() <= 2, "a short buffer, not a growing one: {}", queue.waiting());
+    }
+
+    #[test]
+    fn jitter_is_absorbed_whenever_the_first_input_comes_and_after_the_round_trip_grows() {
+        let pattern = [1, 2, 0, 1, 1, 2, 0, 2, 0, 1, 0, 2, 1, 1, 2, 0];
+        let skipped = |applied: &[Option<u32>]| {
+            let taken: Vec<u32> = applied.iter().flatten().copied().collect();
+            taken.windows(2).filter(|w| w[1] != w[0] + 1).count()
+        };
+        // The join's round trip: ticks pass before the first input arrives.
+        for wait in [1, 3, 10] {
+            let mut queue = InputQueue::default();
+            let mut arrivals = vec![0; wait];
+            arrivals.extend(pattern.iter().copied().cycle().take(320));
+            let applied = run(&mut queue, &arrivals, &mut 1);
+            assert_eq!(skipped(&applied), 0, "first input after {wait} ticks: {applied:?}");
+        }
+        // The round trip grows by three ticks for good: after a window, pairs are buffered
+        // again, not folded.
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        run(&mut queue, &[1; 64], &mut next);
+        run(&mut queue, &[0, 0, 0], &mut next);
+        run(&mut queue, &[1; 2 * WINDOW as usize], &mut next);
+        let arrivals: Vec<u32> = pattern.iter().copied().cycle().take(320).collect();
+        let applied = run(&mut queue, &arrivals, &mut next);
+        assert_eq!(skipped(&applied), 0, "{applied:?}");
     }
 
     #[test]

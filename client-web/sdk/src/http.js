@@ -345,29 +345,29 @@ export class HttpSocket {
   }
 
   /**
-   * Keeps only the newest `Input` and the newest `Ack` waiting: a backlog of inputs held back
-   * by a stalled POST (a `Retry-After`) is late for its ticks, so the server would fold it
-   * into the newest anyway, and the server encodes against the newest ack; sent whole, the
-   * backlog would arrive at once, past the server's input burst, and get the session kicked
-   * as `RateLimited`. The dropped inputs' buttons stay held in the newest (the byte that ends
-   * an `Input`), as the server's folding keeps them: a tap lands.
+   * Keeps the newest `Ack` waiting (the server encodes against the newest) and at most
+   * {@link INPUT_BACKLOG} inputs: each input is meant for a tick of its own, and the server
+   * applies them one a tick, so a POST carries every one; but a backlog held back by a refused
+   * POST (a `Retry-After`) would arrive at once, past the server's input burst, and get the
+   * session kicked as `RateLimited`. The oldest go, their buttons held in the oldest kept, as
+   * the server's own folding keeps them: a tap lands.
    */
   compact() {
-    /** @type {Uint8Array | null} */
-    let input = null;
     let ack = false;
+    /** @type {number[]} */
+    const inputs = [];
     for (let i = this.outbox.length - 1; i >= 0; i--) {
-      const record = this.outbox[i];
-      const tag = messageTag(record);
-      if (tag === INPUT_TAG && input) {
-        input[input.length - 1] |= record[record.length - 1];
-        this.outbox.splice(i, 1);
-      } else if (tag === ACK_TAG && ack) {
-        this.outbox.splice(i, 1);
-      }
-      if (tag === INPUT_TAG) input ??= record;
+      const tag = messageTag(this.outbox[i]);
+      if (tag === ACK_TAG && ack) this.outbox.splice(i, 1);
       ack ||= tag === ACK_TAG;
     }
+    this.outbox.forEach((record, i) => { if (messageTag(record) === INPUT_TAG) inputs.push(i); });
+    const dropped = inputs.slice(0, Math.max(0, inputs.length - INPUT_BACKLOG));
+    if (dropped.length === 0) return;
+    const kept = this.outbox[inputs[dropped.length]];
+    for (const i of dropped) kept[kept.length - 1] |= this.outbox[i][this.outbox[i].length - 1];
+    const gone = new Set(dropped);
+    this.outbox = this.outbox.filter((_, i) => !gone.has(i));
   }
 
   queueFlush() {
@@ -512,6 +512,9 @@ const INPUT_TAG = 1;
 const ACK_TAG = 2;
 /** The `Chat` message tag, paced by {@link HttpSocket#chatPace}. */
 const CHAT_TAG = 3;
+
+/** Inputs a POST carries at most: two seconds' at 30 Hz, well within the server's burst of 360. */
+const INPUT_BACKLOG = 64;
 
 /**
  * The message tag of a record (its payload's first byte), or -1 for a close or heartbeat.

@@ -546,8 +546,10 @@ export class Session {
       // An uplink that stalls for seconds holds back every input sent meanwhile, and releases
       // them at once when it recovers: past the server's input burst (360), it kicks the seat
       // as `RateLimited`. Past as many unapplied as prediction keeps, the held input waits
-      // for the server to apply some (the server would fold the late ones anyway).
-      if (this.inputSeq - this.lastInputApplied < MAX_PENDING_INPUTS) this.sendInput(now);
+      // for the server to apply some (the server would fold the late ones anyway). Only a
+      // player hears which it applied: a controller gets no snapshots, and always sends.
+      const unapplied = this.inputSeq - this.lastInputApplied;
+      if (this.role !== 'Player' || unapplied < MAX_PENDING_INPUTS) this.sendInput(now);
       // Keep the cadence without drifting; after a stall, start again from now.
       this.nextInputAt = Math.max(this.nextInputAt + this.inputPeriodMs(), now - this.inputPeriodMs());
     }

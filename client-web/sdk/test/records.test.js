@@ -248,25 +248,51 @@ test('a POST refused without ending the session (429, 408, 5xx) is sent again as
     await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
     socket.send(encodeClientMessage({ type: 'Ping', nonce: 7 }));
     await until(() => posted.length >= 1, 'the first POST');
-    // While the refused POST waits, a game goes on sending inputs and acks: only the newest of
-    // each go out in the POST after the one sent again, not a backlog past the server's input
-    // burst. The one sent again goes as it was, with its number: a 502 or 504 may come from a
-    // proxy that lost only the server's answer, and the server takes a number once. The
-    // buttons pressed in the inputs left out stay pressed in the newest (a tap lands).
+    // While the refused POST waits, a game goes on sending inputs and acks: the inputs go out
+    // in the POST after the one sent again, each meant for a tick of its own, and of the acks
+    // only the newest. The one sent again goes as it was, with its number: a 502 or 504 may
+    // come from a proxy that lost only the server's answer, and the server takes a number once.
     const input = (/** @type {number} */ seq, buttons = 0) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons });
     for (const [seq, buttons] of [[1, 0x01], [2, 0x02], [3, 0]]) socket.send(input(seq, buttons));
     for (const tick of [10, 11]) socket.send(encodeClientMessage({ type: 'Ack', tick }));
     await until(() => posted.length >= 3, `HTTP ${status}: three POSTs`, 5000);
     assert.equal(posted.length, 3, `HTTP ${status}: sent again, then the next`);
     assert.deepEqual([...posted[1]], [...posted[0]], `HTTP ${status}: the same records`);
-    const next = [...encodeRecord(Record.MESSAGE, input(3, 0x03)),
+    const next = [...encodeRecord(Record.MESSAGE, input(1, 0x01)), ...encodeRecord(Record.MESSAGE, input(2, 0x02)),
+      ...encodeRecord(Record.MESSAGE, input(3)),
       ...encodeRecord(Record.MESSAGE, encodeClientMessage({ type: 'Ack', tick: 11 }))];
-    assert.deepEqual([...posted[2]], next, `HTTP ${status}: then the newest input and ack`);
+    assert.deepEqual([...posted[2]], next, `HTTP ${status}: then the inputs and the newest ack`);
     assert.deepEqual(numbers, ['1', '1', '2'], `HTTP ${status}: numbered, the same number again`);
     assert.equal(socket.readyState, 1, `HTTP ${status}: the session lives on`);
     socket.onclose = () => {};
     socket.fail(1000, 'test over');
   }
+});
+
+test('a backlog of inputs a refused POST held back goes out as the newest 64, a tap among the rest kept', async () => {
+  /** @type {Uint8Array[]} */
+  const posted = [];
+  const serve = fakeFallback({
+    onSend: (init) => {
+      posted.push(new Uint8Array(/** @type {Uint8Array} */ (init?.body)));
+      return posted.length === 1
+        ? new Response('not now', { status: 503, headers: { 'retry-after': '1' } })
+        : new Response(null, { status: 204 });
+    },
+  });
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+  await new Promise((resolve) => { socket.onopen = () => resolve(undefined); });
+  const input = (/** @type {number} */ seq, buttons = 0) => encodeClientMessage({ type: 'Input', seq, x: 0, y: 0, buttons });
+  socket.send(input(1));
+  await until(() => posted.length >= 1, 'the first POST');
+  // 200 inputs while it waits (a controller, which the session does not hold back); one tap.
+  for (let seq = 2; seq <= 201; seq++) socket.send(input(seq, seq === 50 ? 0x02 : 0));
+  await until(() => posted.length >= 3, 'the POST sent again, then the backlog', 5000);
+  const backlog = [];
+  for (let seq = 138; seq <= 201; seq++) backlog.push(...encodeRecord(Record.MESSAGE, input(seq, seq === 138 ? 0x02 : 0)));
+  assert.deepEqual([...posted[2]], backlog, 'the newest 64, the first holding the tap');
+  socket.onclose = () => {};
+  socket.fail(1000, 'test over');
 });
 
 test('a POST refused with 410 waits for the close record that says why, and POSTs nothing more', async () => {

@@ -98,6 +98,23 @@ test('a stalled uplink holds the unapplied inputs at 128, within the server\'s i
   // The uplink recovers: once the server says it applied them, inputs go out again.
   s.handleMessage(encodeServerMessage(encodeSnapshot(null, null, { tick: 7, round, entities: [ship(100)] }, 128, 30)), 6010);
   assert.deepEqual(inputsSent(6010, 6100).slice(0, 2), [129, 130]);
+
+  // A controller hears of no snapshot, and so of no input applied: it sends on all the same.
+  const pad = new Session({ name: 'pad', room: 'r1', role: 'Controller', random: () => 0.5 });
+  pad.connect(0);
+  pad.handleOpen(0);
+  pad.handleMessage(welcome({ role: 'Controller' }), 0);
+  drain(pad);
+  pad.setInput({ x: 1 });
+  let sent = 0;
+  for (let now = 0; now <= 10_000; now += 5) {
+    if ((pad.pollTimeout() ?? Infinity) <= now) pad.handleTimeout(now);
+    for (const m of drain(pad).sent) if (m.type === 'Input') sent += 1;
+    // The server's pongs keep the link alive; nothing says which inputs it applied.
+    if (now % 1000 === 0) pad.handleMessage(encodeServerMessage({ type: 'Pong', nonce: 0, serverTick: now / 33 | 0 }), now);
+  }
+  assert.equal(pad.state, 'joined');
+  assert.ok(sent >= 290, `a controller sent ${sent} inputs in 10 s`);
 });
 
 test('snapshots are applied, acked, and acked inputs leave the pending list', () => {

@@ -149,12 +149,12 @@ export class HttpSocket {
     /** @param {HttpCloseEvent} event */
     finish(event: HttpCloseEvent): void;
     /**
-     * Keeps only the newest `Input` and the newest `Ack` waiting: a backlog of inputs held back
-     * by a stalled POST (a `Retry-After`) is late for its ticks, so the server would fold it
-     * into the newest anyway, and the server encodes against the newest ack; sent whole, the
-     * backlog would arrive at once, past the server's input burst, and get the session kicked
-     * as `RateLimited`. The dropped inputs' buttons stay held in the newest (the byte that ends
-     * an `Input`), as the server's folding keeps them: a tap lands.
+     * Keeps the newest `Ack` waiting (the server encodes against the newest) and at most
+     * {@link INPUT_BACKLOG} inputs: each input is meant for a tick of its own, and the server
+     * applies them one a tick, so a POST carries every one; but a backlog held back by a refused
+     * POST (a `Retry-After`) would arrive at once, past the server's input burst, and get the
+     * session kicked as `RateLimited`. The oldest go, their buttons held in the oldest kept, as
+     * the server's own folding keeps them: a tap lands.
      */
     compact(): void;
     queueFlush(): void;

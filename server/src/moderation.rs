@@ -693,8 +693,8 @@ pub struct ActionRecord {
     /// In a fleet, the node it was done on (`--node-id`): a seat's room is there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    /// In a fleet, its entry in the fleet's log (a Redis stream id): a row's key there, as a
-    /// node's `seq` starts again from 1 when it restarts.
+    /// In a fleet, its key in the fleet's log (`at_unix_ms-node-seq`): a row's key there, as
+    /// a node's `seq` starts again from 1 when it restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
@@ -824,10 +824,18 @@ async fn ship_unsent(
     ctx: &ServerContext,
     cluster: &crate::cluster::Cluster,
 ) -> Result<(), crate::cluster::directory::DirectoryError> {
+    // After a Redis that lost its data, this node's actions go again, all it keeps: checked
+    // here, before any write, which would make the fleet's log look as if it held them.
+    if !ctx.actions.is_empty() && !cluster.directory().logged_here().await? {
+        ctx.actions.resend_all();
+    }
     let unsent = ctx.actions.unsent();
     let Some(last) = unsent.last().map(|r| r.seq) else { return Ok(()) };
-    let lines: Vec<String> = unsent.iter().filter_map(|r| serde_json::to_string(r).ok()).collect();
-    cluster.directory().log_actions(&lines, MAX_LOGGED_ACTIONS).await?;
+    let records: Vec<(u64, String)> = unsent
+        .iter()
+        .filter_map(|r| Some((r.at_unix_ms, serde_json::to_string(r).ok()?)))
+        .collect();
+    cluster.directory().log_actions(&records, MAX_LOGGED_ACTIONS).await?;
     ctx.actions.sent(last);
     Ok(())
 }
@@ -1156,11 +1164,6 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
         }
         // Actions the fleet's log did not take when they were made go now; all of this node's,
         // when Redis lost the log.
-        if !ctx.actions.is_empty()
-            && cluster.directory().logged_here().await.is_ok_and(|here| !here)
-        {
-            ctx.actions.resend_all();
-        }
         if let Err(e) = ship_actions(&ctx, &cluster).await {
             debug!(error = %e, "cannot write to the fleet's moderation log");
         }
@@ -1172,26 +1175,22 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
             }
         };
         if !kept {
-            // No mark that the fleet ever wrote a ban. With no ban either: a Redis that
-            // restarted without its data. Taken as the fleet's word, that would lift every
-            // ban; each node writes back those it holds instead. With bans: written by a
-            // version before the mark, which is added.
-            let held = if listed.is_empty() { ctx.bans.held(Instant::now()) } else { Vec::new() };
-            if listed.is_empty() && held.is_empty() {
-                continue;
-            }
-            if let Err(e) = cluster.directory().restore_bans(&held).await {
-                debug!(error = %e, "cannot write the fleet's bans back");
-                continue;
-            }
-            if listed.is_empty() {
-                warn!(
+            // The hash has no mark of the fleet's readings: a Redis that restarted without its
+            // data (empty, or holding only bans made since), or a fleet's first ban. Taken as
+            // the fleet's word, it would lift every other ban: this node writes back those it
+            // holds, with the mark, and lifts nothing this time: the next reading merges them
+            // all (and the bans made since, which it then applies here).
+            let held = ctx.bans.held(Instant::now());
+            match cluster.directory().restore_bans(&held).await {
+                Ok(()) if listed.is_empty() && !held.is_empty() => warn!(
                     bans = held.len(),
                     "the fleet's bans were gone from Redis (a restart?): this node wrote back \
                      those it holds"
-                );
-                continue;
+                ),
+                Ok(()) => {}
+                Err(e) => debug!(error = %e, "cannot write the fleet's bans back"),
             }
+            continue;
         }
         let now_unix_ms = unix_ms(SystemTime::now());
         let (over, listed): (Vec<_>, Vec<_>) =
@@ -1752,9 +1751,11 @@ async fn action_log(
         Ok(entries) => {
             let mut actions: Vec<ActionRecord> = entries
                 .into_iter()
-                .filter_map(|(id, json)| {
+                .filter_map(|json| {
                     // An entry this version cannot read (another version's) is left out.
                     let record: ActionRecord = serde_json::from_str(&json).ok()?;
+                    let node = record.node.as_deref().unwrap_or("");
+                    let id = format!("{}-{node}-{}", record.at_unix_ms, record.seq);
                     Some(ActionRecord { id: Some(id), ..record })
                 })
                 .collect();

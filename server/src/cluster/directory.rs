@@ -220,20 +220,23 @@ pub struct FleetNode {
 /// every node reads every [`crate::moderation::FLEET_BAN_SYNC`].
 const BANS_KEY: &str = "tickwire:bans";
 
-/// A field of [`BANS_KEY`] once the fleet has written a ban: without it, an empty hash is a
-/// Redis that lost its data (restarted without persistence), not a fleet without bans. Its
-/// value ends never, so a node of an older version, which reads it as a ban of nothing, keeps
-/// it.
+/// A field of [`BANS_KEY`] that a node's reading of the fleet's bans writes, with every ban it
+/// holds, when it finds it missing: without it, the hash is one a Redis that lost its data
+/// started again (empty, or with only the bans made since), not the fleet's list. Only the
+/// readings write it, never a new ban, which would make such a hash look whole. Its value ends
+/// never, so a node of an older version, which reads it as a ban of nothing, keeps it.
 const BANS_KEPT_FIELD: &str = "kept";
 const BANS_KEPT_VALUE: &str = "18446744073709551615 the fleet's bans are kept here";
 
-/// The fleet's moderation log: a stream of operators' actions, each entry one JSON record in
-/// its `record` field, the newest kept ([`Directory::log_actions`]).
-const ACTIONS_KEY: &str = "tickwire:moderation-log";
+/// The fleet's moderation log: a sorted set of operators' actions, each one JSON record
+/// scored by when it was done, the newest kept ([`Directory::log_actions`]). By time, not by
+/// arrival: a node writing back its old actions after a Redis that lost them pushes out the
+/// oldest of the fleet, not the others' newest; and a record written twice is one.
+const ACTIONS_KEY: &str = "tickwire:moderation-actions";
 
 /// The nodes whose actions [`ACTIONS_KEY`] holds: a node missing from it after a Redis that
 /// lost its data writes its own back.
-const ACTIONS_NODES_KEY: &str = "tickwire:moderation-log:nodes";
+const ACTIONS_NODES_KEY: &str = "tickwire:moderation-actions:nodes";
 
 /// A resume token as the directory keys it: 32 hex digits.
 pub fn token_key(token: &ResumeToken) -> String {
@@ -611,7 +614,6 @@ impl Directory {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("HSET");
         cmd.arg(BANS_KEY).arg(field).arg(format!("{until_unix_ms} {reason}"));
-        cmd.arg(BANS_KEPT_FIELD).arg(BANS_KEPT_VALUE);
         self.bounded(cmd.query_async::<()>(&mut conn)).await
     }
 
@@ -657,16 +659,21 @@ impl Directory {
         Ok((bans, kept))
     }
 
-    /// Appends operators' actions (JSON records, oldest first) to the fleet's moderation log,
-    /// all or none, which then keeps the newest `keep` of the fleet's.
-    pub async fn log_actions(&self, records: &[String], keep: usize) -> Result<(), DirectoryError> {
+    /// Adds operators' actions (when, in ms since the Unix epoch, and the JSON record) to the
+    /// fleet's moderation log, all or none, which then keeps the newest `keep` of the fleet's.
+    pub async fn log_actions(
+        &self,
+        records: &[(u64, String)],
+        keep: usize,
+    ) -> Result<(), DirectoryError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for record in records {
-            pipe.cmd("XADD").arg(ACTIONS_KEY).arg("MAXLEN").arg(keep).arg("*");
-            pipe.arg("record").arg(record).ignore();
+        for (at_unix_ms, record) in records {
+            pipe.cmd("ZADD").arg(ACTIONS_KEY).arg(*at_unix_ms).arg(record).ignore();
         }
+        let past_newest = -(keep.min(i64::MAX as usize) as i64) - 1;
+        pipe.cmd("ZREMRANGEBYRANK").arg(ACTIONS_KEY).arg(0).arg(past_newest).ignore();
         pipe.cmd("SADD").arg(ACTIONS_NODES_KEY).arg(&self.node).ignore();
         self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
@@ -680,20 +687,12 @@ impl Directory {
         self.bounded(cmd.query_async(&mut conn)).await
     }
 
-    /// The newest `count` entries of the fleet's moderation log, newest first: (its id, its
-    /// JSON record).
-    pub async fn actions(&self, count: usize) -> Result<Vec<(String, String)>, DirectoryError> {
+    /// The newest `count` JSON records of the fleet's moderation log, newest first.
+    pub async fn actions(&self, count: usize) -> Result<Vec<String>, DirectoryError> {
         let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("XREVRANGE");
-        cmd.arg(ACTIONS_KEY).arg("+").arg("-").arg("COUNT").arg(count);
-        let entries: Vec<(String, Vec<String>)> = self.bounded(cmd.query_async(&mut conn)).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|(id, fields)| {
-                let record = fields.chunks_exact(2).find(|f| f[0] == "record")?[1].clone();
-                Some((id, record))
-            })
-            .collect())
+        let mut cmd = redis::cmd("ZREVRANGE");
+        cmd.arg(ACTIONS_KEY).arg(0).arg(count.saturating_sub(1));
+        self.bounded(cmd.query_async(&mut conn)).await
     }
 
     /// Removes this node, its rooms and tokens from the directory (it is leaving); nothing

@@ -829,6 +829,12 @@ pub(crate) async fn join(
                 link.close(close_only(close_code::INTERNAL, e.to_string()));
                 return None;
             }
+            // A passing refusal: no `Kick` (which ends a first join), so clients retry, and
+            // the fleet places them on another node.
+            Err(e @ FindRoomError::Draining) => {
+                link.close(close_only(close_code::TRY_AGAIN_LATER, e.to_string()));
+                return None;
+            }
             Err(e) => {
                 link.close(kick(close_code::TRY_AGAIN_LATER, KickReason::Full, e.to_string()));
                 return None;

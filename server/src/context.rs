@@ -45,6 +45,11 @@ pub enum FindRoomError {
     /// room was opened, and the join is refused (close 1011). Logged with the room's name.
     #[error("the room's game could not start")]
     GameFailed,
+    /// The node drains ([`ServerContext::start_draining`]): it opens no room, which the drain
+    /// would cut off; the client should retry (close 1013, without a `Kick`), and is placed
+    /// on another node of the fleet.
+    #[error("this server is restarting and opens no room; try again")]
+    Draining,
 }
 
 /// Why an upgrade was refused before a WebSocket existed.
@@ -401,6 +406,9 @@ impl ServerContext {
         dir: &mut Directory,
         name: RoomName,
     ) -> Result<RoomHandle, FindRoomError> {
+        if self.is_draining() {
+            return Err(FindRoomError::Draining);
+        }
         if dir.rooms.len() >= self.config.max_rooms as usize && !self.evict_idle_room(dir) {
             return Err(FindRoomError::TooManyRooms);
         }

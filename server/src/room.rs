@@ -2526,6 +2526,28 @@ mod tests {
         assert_eq!(ctx.metrics.clients_of(Role::Spectator).get(), 0);
     }
 
+    /// A draining node opens no room, not even one whose name a late joiner asks for after the
+    /// room ended its match there: the joiner is told to try again, and is placed elsewhere.
+    #[tokio::test]
+    async fn a_draining_node_opens_no_room_but_joins_the_ones_it_has() {
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx =
+            ServerContext::new(ServerConfig { seed: Some(3), ..ServerConfig::default() }, shutdown);
+        let named = |name: &str| tickwire_shared::RoomRequest::Named(RoomName::truncated(name));
+        let (_running, held) = ctx.find_room(&named("running"), None, false).expect("opened");
+        drop(held);
+        ctx.start_draining();
+        assert!(matches!(
+            ctx.find_room(&named("new"), None, false),
+            Err(crate::context::FindRoomError::Draining)
+        ));
+        assert!(matches!(
+            ctx.find_room(&tickwire_shared::RoomRequest::Any, None, false),
+            Ok((room, _)) if room.shared.name.as_str() == "running"
+        ));
+        assert!(ctx.find_room(&named("running"), None, false).is_ok(), "its own rooms play on");
+    }
+
     #[tokio::test]
     async fn at_the_room_limit_an_empty_room_makes_way_for_a_new_one() {
         let (_stop, shutdown) = watch::channel(false);

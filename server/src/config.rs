@@ -504,8 +504,13 @@ impl ServerConfig {
         let key: Vec<u8> = match (&self.join_secret, &self.join_public_key) {
             (None, None) => return "none".into(),
             (Some(secret), _) => [b"hs256\0".as_slice(), secret.0.as_bytes()].concat(),
+            // The key itself, not its file's line endings or blank lines: the same key set up
+            // on two nodes must print alike.
             (None, Some(path)) => {
-                [b"eddsa\0".as_slice(), &std::fs::read(path).unwrap_or_default()].concat()
+                let pem = std::fs::read_to_string(path).unwrap_or_default();
+                let body: String =
+                    pem.lines().map(str::trim).filter(|line| !line.starts_with("-----")).collect();
+                [b"eddsa\0".as_slice(), body.as_bytes()].concat()
             }
         };
         let mut hash = sha2::Sha256::new();
@@ -898,6 +903,20 @@ mod tests {
         assert_ne!(audience, secret);
         config.join_secret = Some("other".parse().unwrap());
         assert_ne!(config.join_fingerprint(), audience);
+        // A public key prints as its key: the same one with other line endings alike.
+        let dir = std::env::temp_dir().join(format!("tickwire-join-print-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+        let (unix, dos) = (dir.join("unix.pem"), dir.join("dos.pem"));
+        std::fs::write(&unix, key).unwrap();
+        std::fs::write(&dos, key.replace('\n', "\r\n") + "\r\n").unwrap();
+        let print = |path: &std::path::Path| {
+            ServerConfig { join_public_key: Some(path.to_owned()), ..ServerConfig::default() }
+                .join_fingerprint()
+        };
+        assert_eq!(print(&unix), print(&dos));
+        assert_ne!(print(&unix), secret);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

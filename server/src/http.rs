@@ -446,12 +446,6 @@ pub(crate) fn requester(
 ) -> Result<(SocketAddr, Option<crate::cluster::Hop>), Response> {
     match ctx.cluster().and_then(|cluster| cluster.verify_hop(headers)) {
         None => Ok((peer, None)),
-        Some(Ok(hop)) if ctx.cluster().is_some_and(|cluster| !cluster.same_join_checks(&hop)) => {
-            let message = crate::cluster::JOIN_MISMATCH;
-            tracing::warn!(from = %peer, "refused a relay: {message}");
-            ctx.metrics.refused_from("hop", Some(&Peer::direct(peer)), &message);
-            Err(refuse(StatusCode::FORBIDDEN, message))
-        }
         Some(Ok(hop)) => {
             let client = hop.client.map_or(peer, |ip| SocketAddr::new(ip, 0));
             Ok((client, Some(hop)))
@@ -649,6 +643,17 @@ async fn game_upgrade(
         Err(refusal) => return refusal,
     };
     let peer = Peer::named_by(tcp_peer, client);
+    // A relayed client's token was checked by the node it reached: as this node would, or
+    // the relay is refused. (Forwarded fallback requests are of sessions already admitted,
+    // and are not checked again.)
+    if let (Some(hop), Some(cluster)) = (&hop, ctx.cluster())
+        && !cluster.same_join_checks(hop)
+    {
+        let message = crate::cluster::JOIN_MISMATCH;
+        tracing::warn!(from = %tcp_peer, "refused a relay: {message}");
+        ctx.metrics.refused_from("hop", Some(&Peer::direct(tcp_peer)), &message);
+        return refuse(StatusCode::FORBIDDEN, message);
+    }
     let grant = match ctx.join.get().filter(|_| hop.is_none()).map(|v| authorize(&req, v)) {
         None => None,
         Some(Ok(grant)) => Some(grant),

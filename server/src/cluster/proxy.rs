@@ -169,14 +169,22 @@ async fn close_upstream(mut ws: Hosting, code: Option<u16>, timeout: Duration) {
 /// connection caps, or it is stopping): try again later, without a `Kick`, as a client that
 /// reaches that node itself gets a 503 or 429 it retries (a `Kick { Full }` would end a first
 /// join). `None` for any other failure to connect.
+/// Whether a hosting node's refusal says it checks join tokens otherwise ([`super::JOIN_MISMATCH`]).
+fn join_mismatch(
+    response: &tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>,
+) -> bool {
+    response.body().as_deref().is_some_and(|body| body.starts_with(super::JOIN_MISMATCH.as_bytes()))
+}
+
 fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
     let ConnectError::Ws(WsError::Http(response)) = error else { return None };
     let generic = match response.status() {
         StatusCode::TOO_MANY_REQUESTS => "too many connections from this address",
         StatusCode::SERVICE_UNAVAILABLE => "the server hosting the room is busy",
         // The hosting node checks join tokens otherwise (`JOIN_HEADER`): the fleet is set up
-        // wrong, which its operators must hear of, not the player.
-        StatusCode::FORBIDDEN => "the game's servers are misconfigured",
+        // wrong, which its operators must hear of, not the player. (Any other 403, a hop
+        // secret that does not verify, leaves the node suspect, as an unreachable one.)
+        StatusCode::FORBIDDEN if join_mismatch(response) => "the game's servers are misconfigured",
         _ => return None,
     };
     // The hosting node's own words (a node of the fleet: "server is at its connection limit",
@@ -259,7 +267,7 @@ pub(crate) async fn admit_remote(
                 // As busy as any server may be, and a client's to repeat at will: not a fault.
                 // But a node that checks join tokens otherwise is a fault of the fleet's.
                 if let ConnectError::Ws(WsError::Http(r)) = &e
-                    && r.status() == StatusCode::FORBIDDEN
+                    && join_mismatch(r)
                 {
                     let said = r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
                     warn!(%node, said = %said.trim(), "the node hosting the room refused the relay");

@@ -13,7 +13,8 @@
 //! [`InputQueue`] instead hands the room one input per tick, in order, and keeps count of the
 //! ticks that passed without one (an input arriving late): once more than
 //! [`LATE_ALLOWANCE`] ticks behind, it catches up by folding inputs together (the older one's
-//! steering is dropped, its buttons are kept, so a tap always lands). It never lags for
+//! steering is dropped, its buttons are kept, so a tap always lands, and is let go on the next
+//! tick even if no input comes then, rather than held through a gap). It never lags for
 //! nothing: inputs that stood unused through a whole [`WINDOW`] (the network calmed, or the
 //! client's clock runs a little fast) are folded away. A client sending faster than one input
 //! a tick (the Rust client lets a game call it every frame) gets the newest each tick, as
@@ -40,8 +41,12 @@ pub const WINDOW: u32 = 32;
 /// [`InputQueue::take`] once per tick. Deterministic and clock-free: its time is the ticks.
 #[derive(Debug, Default)]
 pub struct InputQueue {
-    /// Inputs received and not applied yet, oldest first, at most [`MAX_QUEUED`].
-    queue: VecDeque<Input>,
+    /// Inputs received and not applied yet, oldest first, at most [`MAX_QUEUED`], each with
+    /// the buttons only inputs folded into it held.
+    queue: VecDeque<(Input, u8)>,
+    /// The last input taken, and the buttons only inputs folded into it held: a tick without
+    /// an input takes it again without them, once.
+    last: Option<(Input, u8)>,
     /// The highest sequence received: older and repeated ones are ignored.
     newest: InputSeq,
     /// Ticks passed that no input was applied for yet: how far behind the client's inputs
@@ -69,7 +74,7 @@ impl InputQueue {
         }
         self.newest = input.seq;
         self.window_arrivals = self.window_arrivals.saturating_add(1);
-        self.queue.push_back(input);
+        self.queue.push_back((input, 0));
         if self.queue.len() > MAX_QUEUED {
             self.fold_oldest();
         }
@@ -93,7 +98,11 @@ impl InputQueue {
         }
         self.unneeded = 0;
         let taken = if self.queue.is_empty() {
-            None
+            // The game keeps the last input on a tick without one; but a button held only by
+            // inputs folded into it was a press of their ticks, not one to hold through a gap.
+            self.last.take().filter(|(_, folded)| *folded != 0).map(|(last, folded)| {
+                (Input { buttons: tickwire_shared::Buttons(last.buttons.0 & !folded), ..last }, 0)
+            })
         } else if self.faster_than_ticks {
             while self.queue.len() > 1 {
                 self.fold_oldest();
@@ -110,6 +119,9 @@ impl InputQueue {
             self.behind -= 1;
             self.queue.pop_front()
         };
+        if let Some(taken) = taken {
+            self.last = Some(taken);
+        }
         let waiting = self.queue.len();
         self.least_waiting = Some(self.least_waiting.map_or(waiting, |least| least.min(waiting)));
         self.least_behind = Some(self.least_behind.map_or(self.behind, |l| l.min(self.behind)));
@@ -117,7 +129,7 @@ impl InputQueue {
         if self.window_ticks >= WINDOW {
             self.end_window();
         }
-        taken
+        taken.map(|(input, _)| input)
     }
 
     /// Judges the window that ended: the client's pace, and inputs that waited for nothing.
@@ -142,10 +154,12 @@ impl InputQueue {
         if self.queue.len() < 2 {
             return;
         }
-        if let Some(oldest) = self.queue.pop_front()
-            && let Some(next) = self.queue.front_mut()
+        if let Some((oldest, oldest_folded)) = self.queue.pop_front()
+            && let Some((next, folded)) = self.queue.front_mut()
         {
-            next.buttons.0 |= oldest.buttons.0;
+            let pressed = oldest.buttons.0 | oldest_folded;
+            *folded |= pressed & !next.buttons.0;
+            next.buttons.0 |= pressed;
         }
     }
 
@@ -269,6 +283,25 @@ mod tests {
     }
 
     #[test]
+    fn a_press_folded_into_an_input_is_let_go_when_a_gap_follows() {
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        run(&mut queue, &[1; 5], &mut next);
+        run(&mut queue, &[0, 0, 0], &mut next);
+        // Two late inputs at once, the first a tap of ACTION; then the uplink stalls again.
+        queue.receive(Input { buttons: Buttons(Buttons::ACTION), ..input(6) });
+        queue.receive(Input { buttons: Buttons(Buttons::BOOST), ..input(7) });
+        let caught_up = queue.take().unwrap();
+        assert_eq!(caught_up.seq, InputSeq(7), "the late tap folded into the input applied");
+        assert!(caught_up.buttons.held(Buttons::ACTION) && caught_up.buttons.held(Buttons::BOOST));
+        // The next tick has no input: the game would hold the last one, tap and all, through
+        // the gap. The tap is let go; BOOST, held by the input itself, stays held.
+        let gap = queue.take().expect("the last input again, its folded press let go");
+        assert_eq!((gap.seq, gap.buttons), (InputSeq(7), Buttons(Buttons::BOOST)));
+        assert_eq!(queue.take(), None, "then the game keeps it");
+    }
+
+    #[test]
     fn a_tap_on_an_input_folded_away_still_presses_its_button() {
         let mut queue = InputQueue::default();
         for seq in 1..=MAX_QUEUED as u32 + 1 {
@@ -336,7 +369,12 @@ mod tests {
             while queue.waiting() > 0 {
                 taken.extend(queue.take());
             }
-            proptest::prop_assert!(taken.windows(2).all(|w| w[0].seq.0 < w[1].seq.0));
+            // In order; an input taken again is its folded-in presses let go after a gap.
+            let in_order = taken.windows(2).all(|w| {
+                let let_go = w[1].buttons.0 & !w[0].buttons.0 == 0 && w[0].buttons != w[1].buttons;
+                w[0].seq.0 < w[1].seq.0 || (w[0].seq == w[1].seq && let_go)
+            });
+            proptest::prop_assert!(in_order, "{:?}", taken);
             for sent in &received {
                 let applied = taken.iter().find(|t| t.seq.0 >= sent.seq.0);
                 proptest::prop_assert!(

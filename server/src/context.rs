@@ -518,6 +518,10 @@ impl ServerContext {
     pub fn start_draining(&self) {
         self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
         self.metrics.draining.set(1);
+        // The fleet hears of it: no more rooms or matchmaking placed here.
+        if let Some(cluster) = self.cluster() {
+            cluster.start_draining();
+        }
     }
 
     /// Whether the node drains.

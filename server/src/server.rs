@@ -372,8 +372,7 @@ async fn serve(
     // fleet, once its drain is over.
     let stop = async {
         shutdown.await;
-        if let Some(cluster) = &fleet {
-            cluster.start_draining();
+        if fleet.is_some() {
             ctx.start_draining();
             drain(&ctx, drain_timeout, drain_notice).await;
         }

@@ -672,7 +672,7 @@ impl Directory {
         for (at_unix_ms, record) in records {
             pipe.cmd("ZADD").arg(ACTIONS_KEY).arg(*at_unix_ms).arg(record).ignore();
         }
-        let past_newest = -(keep.min(i64::MAX as usize) as i64) - 1;
+        let past_newest = -1 - i64::try_from(keep).unwrap_or(i64::MAX - 1);
         pipe.cmd("ZREMRANGEBYRANK").arg(ACTIONS_KEY).arg(0).arg(past_newest).ignore();
         pipe.cmd("SADD").arg(ACTIONS_NODES_KEY).arg(&self.node).ignore();
         self.bounded(pipe.query_async::<()>(&mut conn)).await

@@ -165,10 +165,6 @@ async fn close_upstream(mut ws: Hosting, code: Option<u16>, timeout: Duration) {
     .await;
 }
 
-/// The answer to a client whose hosting node refused the proxied upgrade at its door (its
-/// connection caps, or it is stopping): try again later, without a `Kick`, as a client that
-/// reaches that node itself gets a 503 or 429 it retries (a `Kick { Full }` would end a first
-/// join). `None` for any other failure to connect.
 /// Whether a hosting node's refusal says it checks join tokens otherwise ([`super::JOIN_MISMATCH`]).
 fn join_mismatch(
     response: &tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>,
@@ -176,6 +172,10 @@ fn join_mismatch(
     response.body().as_deref().is_some_and(|body| body.starts_with(super::JOIN_MISMATCH.as_bytes()))
 }
 
+/// The answer to a client whose hosting node refused the proxied upgrade at its door (its
+/// connection caps, or it is stopping): try again later, without a `Kick`, as a client that
+/// reaches that node itself gets a 503 or 429 it retries (a `Kick { Full }` would end a first
+/// join). `None` for any other failure to connect.
 fn refused_at_the_door(error: &ConnectError) -> Option<CloseRequest> {
     let ConnectError::Ws(WsError::Http(response)) = error else { return None };
     let generic = match response.status() {

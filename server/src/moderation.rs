@@ -757,19 +757,10 @@ impl ActionLog {
     }
 
     /// Every action kept here is to be written again (the fleet's log lost them), in order.
+    /// Those waiting are among them: both hold the newest, as many.
     fn resend_all(&self) {
         let mut records = self.lock();
-        let records = &mut *records;
-        let waiting: std::collections::HashSet<u64> =
-            records.unsent.iter().map(|r| r.seq).collect();
-        let again = records.kept.iter().filter(|r| !waiting.contains(&r.seq)).cloned();
-        let mut unsent: std::collections::VecDeque<ActionRecord> = again.collect();
-        unsent.extend(records.unsent.drain(..));
-        unsent.make_contiguous().sort_by_key(|r| r.seq);
-        while unsent.len() > MAX_LOGGED_ACTIONS {
-            unsent.pop_front();
-        }
-        records.unsent = unsent;
+        records.unsent = records.kept.clone();
     }
 
     /// Whether any action is kept here.

@@ -167,6 +167,15 @@ class FakeClient {
   }
 }
 
+/**
+ * How many clients each test game made, one per join: kept outside the game, which makes its
+ * first client in its constructor, before a field of its class would exist.
+ * @type {WeakMap<object, number>}
+ */
+const clientsMade = new WeakMap();
+/** @param {object} game */
+const madeBy = (game) => clientsMade.get(game) ?? 0;
+
 /** A game on the stand-in page; it keeps its chat lines rather than show them. */
 class TestGame extends Game {
   /** @type {HTMLElement[]} the lines as they are now (a burst's folded line changes) */
@@ -179,6 +188,7 @@ class TestGame extends Game {
   }
 
   createClient() {
+    clientsMade.set(this, madeBy(this) + 1);
     return /** @type {any} */ (new FakeClient());
   }
 
@@ -498,14 +508,7 @@ test('a full room offers to watch it instead, and does, as a spectator of the sa
 });
 
 test('a page restored from the back/forward cache joins again only if it was playing: a failure it showed stays, with its ways on', (t) => {
-  let clients = 0;
-  class Counted extends TestGame {
-    createClient() {
-      clients += 1;
-      return super.createClient();
-    }
-  }
-  const game = new Counted({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {} });
   t.after(() => game.exit());
   game.onWelcome(welcome(1));
   const hideAndRestore = () => {
@@ -514,36 +517,29 @@ test('a page restored from the back/forward cache joins again only if it was pla
   };
   // Playing when hidden: the seat was given up, so the restored page joins again.
   hideAndRestore();
-  assert.equal(clients, 2, 'joined again');
+  assert.equal(madeBy(game), 2, 'joined again');
   assert.equal(document.querySelector('#failure').hidden, true);
   // Hidden while saying the room is full: the restored page says it still, and joins nothing
   // (its "Try again" and "Watch instead" are there for the player to choose).
   game.onFailure(new KickedError('Full', 'room is full', 1013));
   hideAndRestore();
-  assert.equal(clients, 2, 'no new client after a failure');
+  assert.equal(madeBy(game), 2, 'no new client after a failure');
   assert.equal(document.querySelector('#failure').hidden, false);
   assert.equal(document.querySelector('#failure-retry').hidden, false);
   // So does one that gave up on an unreachable server.
   game.onFailure(new UnreachableError(1006, 'ws: closed with 1006', 6));
   hideAndRestore();
-  assert.equal(clients, 2);
+  assert.equal(madeBy(game), 2);
   // Until the player tries again and plays on: then a restore joins again.
   document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
-  assert.equal(clients, 3);
+  assert.equal(madeBy(game), 3);
   hideAndRestore();
-  assert.equal(clients, 4);
+  assert.equal(madeBy(game), 4);
 });
 
 test('after a removal by an operator the page goes back to the lobby only when asked: no "Try again", no rejoin on a restore', (t) => {
-  let clients = 0;
   let exits = 0;
-  class Counted extends TestGame {
-    createClient() {
-      clients += 1;
-      return super.createClient();
-    }
-  }
-  const game = new Counted({ name: 'ada', room: 'den', spectate: false, onExit() { exits += 1; } });
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() { exits += 1; } });
   t.after(() => game.exit());
   game.onWelcome(welcome(1));
   const focused = focusLog(t);
@@ -562,11 +558,11 @@ test('after a removal by an operator the page goes back to the lobby only when a
   // A page restored from the back/forward cache keeps saying so, and joins nothing.
   window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
   window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
-  assert.equal(clients, 1, 'no new client');
+  assert.equal(madeBy(game), 1, 'no new client');
   assert.equal(document.querySelector('#failure').hidden, false);
   document.querySelector('#failure-lobby').dispatchEvent(new Event('click'));
   assert.equal(exits, 1, 'back to the lobby');
-  assert.equal(clients, 1);
+  assert.equal(madeBy(game), 1);
 });
 
 test('a failure after a removal offers "Try again" again, with the focus', (t) => {
@@ -590,14 +586,7 @@ test('chat names keep their player\'s colour, lightened where needed to read at 
 });
 
 test('back in view, or back online, a reconnect tries at once; a session that gave up while hidden starts again, once', (t) => {
-  let clients = 0;
-  class Counted extends TestGame {
-    createClient() {
-      clients += 1;
-      return super.createClient();
-    }
-  }
-  const game = new Counted({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {} });
   t.after(() => game.exit());
   t.after(() => { document.hidden = false; });
   game.onWelcome(welcome(1));
@@ -615,23 +604,23 @@ test('back in view, or back online, a reconnect tries at once; a session that ga
   // Hidden for over a minute with the network down: the SDK ran out of retries meanwhile.
   setHidden(true);
   game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20));
-  assert.equal(clients, 1);
+  assert.equal(madeBy(game), 1);
   setHidden(false);
-  assert.equal(clients, 2, 'back in view, it joins again by itself');
+  assert.equal(madeBy(game), 2, 'back in view, it joins again by itself');
   assert.equal(document.querySelector('#failure').hidden, true, 'without "Connection lost" first');
   // Once: failing again in view, it says so and waits for the player.
   game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20));
   setHidden(true);
   setHidden(false);
-  assert.equal(clients, 2);
+  assert.equal(madeBy(game), 2);
   assert.equal(document.querySelector('#failure').hidden, false);
   // An answer is no network trouble: a kick while hidden stays shown.
   document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
-  assert.equal(clients, 3);
+  assert.equal(madeBy(game), 3);
   setHidden(true);
   game.onFailure(new KickedError('Replaced', 'resumed elsewhere', 1008));
   setHidden(false);
-  assert.equal(clients, 3);
+  assert.equal(madeBy(game), 3);
 });
 
 test('only running out of retries counts as giving up on the network, not an answer from the server', () => {

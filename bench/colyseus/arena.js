@@ -193,7 +193,7 @@ class ArenaRoom extends Room {
       if (Math.hypot(sx, sy) > DEAD_ZONE) {
         const target = Math.atan2(sy, sx);
         const diff = ((((target - ship.heading + Math.PI) % TAU) + TAU) % TAU) - Math.PI;
-        // Whole heading steps, as tickwire's arena turns (arena.rs `grid_turn`).
+        // Whole heading steps, as tickwire's arena turns (shared/src/motion.rs `grid_turn`).
         const rate = c.turnRate * dt;
         const maxTurn = rate > 0 ? Math.max(roundAway(rate / HEADING_STEP), 1) * HEADING_STEP : 0;
         const turn = clamp(diff, -maxTurn, maxTurn);

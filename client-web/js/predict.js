@@ -1,5 +1,5 @@
-// Client-side prediction of the own ship: the arena's movement rules (server/src/game/arena.rs,
-// `move_ships`, default ArenaConfig) replayed on the inputs the server has not applied yet.
+// Client-side prediction of the own ship: the arena's movement rule (shared/src/motion.rs,
+// `ShipMotion::step`, default MotionRules) replayed on the inputs the server has not applied yet.
 // Collisions with other ships are left to the server: reconciliation corrects them smoothly.
 
 import { VELOCITY_STEP, quantizeAxis } from '../sdk/index.js';
@@ -35,7 +35,7 @@ const headingOnGrid = (/** @type {number} */ h) =>
 
 /**
  * How far a ship moves in `dt` along one axis: the velocity as the wire carries it (steps of
- * {@link VELOCITY_STEP} units/s), in whole position steps, as the server moves it (arena.rs
+ * {@link VELOCITY_STEP} units/s), in whole position steps, as the server moves it (motion.rs
  * `grid_step`: `quantize_velocity`, then `wire * POSITION_SCALE / VELOCITY_SCALE * dt` rounded).
  * @param {number} v units/s
  * @param {number} dt seconds
@@ -62,7 +62,7 @@ export function stepShip(s, input, dt, world) {
   if (Math.hypot(sx, sy) > c.deadZone) {
     const target = Math.atan2(sy, sx);
     const diff = ((((target - s.heading + Math.PI) % TAU) + TAU) % TAU) - Math.PI;
-    // Whole heading steps, at least one, as the server turns (arena.rs `grid_turn`).
+    // Whole heading steps, at least one, as the server turns (motion.rs `grid_turn`).
     const rate = c.turnRate * dt;
     const maxTurn = rate > 0 ? Math.max(roundAway(rate / HEADING_STEP), 1) * HEADING_STEP : 0;
     const turn = Math.max(-maxTurn, Math.min(maxTurn, diff));

@@ -199,12 +199,15 @@
 //! - [`config`]: [`Config`] (every timing knob with its default) and [`Reconnect`].
 //! - [`error`]: [`Disconnect`] (why a connection ended, and whether to retry), close codes,
 //!   and the application's errors.
+//! - [`prediction`]: [`Prediction`], the own ship drawn where the inputs not yet applied will
+//!   put it, by the server's own movement rule, corrections blended away.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod prediction;
 pub mod session;
 
 pub use client::{Client, ConnectError, Endpoint, Upgraded, UrlError, tls_config, upgrade};
@@ -212,9 +215,10 @@ pub use config::{Config, Reconnect};
 pub use error::{
     Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,
 };
+pub use prediction::{PredictedShip, Prediction, PredictionConfig, PredictionParts};
 pub use session::{
-    CloseAction, Controls, End, Event, Identity, ROSTER_MAX, RosterEntry, Session, SnapshotInfo,
-    State, Stats,
+    CloseAction, Controls, End, Event, Identity, ROSTER_MAX, RosterEntry, SENT_INPUTS_KEPT,
+    SentInput, Session, SnapshotInfo, State, Stats,
 };
 /// The rustls version this crate speaks, for [`tls_config`] and [`Endpoint::with_tls_config`].
 pub use tokio_rustls::rustls;

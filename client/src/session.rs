@@ -176,6 +176,20 @@ pub struct SnapshotInfo {
     pub bytes: usize,
 }
 
+/// An input as it went to the server, for a client that predicts its own ship from the inputs
+/// the server has not applied yet ([`Session::sent_inputs`], [`crate::Prediction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentInput {
+    /// The input on the wire: its number, quantized stick and buttons.
+    pub input: Input,
+    /// When it went out.
+    pub sent_at: Instant,
+}
+
+/// Inputs [`Session::sent_inputs`] keeps at least: 8.5 s at 30 Hz, more than a prediction
+/// replays (past that many unapplied inputs the uplink has stalled and a prediction snaps).
+pub const SENT_INPUTS_KEPT: usize = 256;
+
 /// A player or controller of the room, as [`Session::roster`] knows it (spectators are only
 /// counted: [`Session::audience`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -434,6 +448,9 @@ pub struct Session {
     /// The inputs sent on this connection that the server has not confirmed yet, oldest
     /// first, at most [`Config::max_inputs_unconfirmed`].
     inputs_unconfirmed: VecDeque<InputSeq>,
+    /// The inputs sent on this connection, applied or not, oldest first: the newest
+    /// [`SENT_INPUTS_KEPT`] to twice that (dropped in halves, so a slice is always at hand).
+    sent: Vec<SentInput>,
     chat: VecDeque<ChatText>,
     /// Keeps chat lines within the server's chat limit, however they bunch up on the way.
     chat_budget: ChatBudget,
@@ -489,6 +506,7 @@ impl Session {
             last_input_acked: InputSeq(0),
             in_flight: VecDeque::new(),
             inputs_unconfirmed: VecDeque::new(),
+            sent: Vec::new(),
             chat: VecDeque::new(),
             chat_budget,
             input_pace,
@@ -567,6 +585,21 @@ impl Session {
     /// The sequence number the next [`send_input`](Self::send_input) gets.
     pub fn next_input_seq(&self) -> InputSeq {
         InputSeq(self.next_seq)
+    }
+
+    /// The inputs sent on this connection, oldest first, numbers increasing: at least the
+    /// newest [`SENT_INPUTS_KEPT`], applied or not
+    /// ([`last_input_acked`](Self::last_input_acked) says which were). A new connection
+    /// starts afresh.
+    pub fn sent_inputs(&self) -> &[SentInput] {
+        &self.sent
+    }
+
+    /// The inputs sent on this connection that the newest snapshot says the server has not
+    /// applied yet, oldest first: what a prediction replays on the server's state.
+    pub fn unapplied_inputs(&self) -> &[SentInput] {
+        let applied = self.last_input_acked;
+        &self.sent[self.sent.partition_point(|sent| sent.input.seq <= applied)..]
     }
 
     /// Round trip of the last answered `Ping`.
@@ -835,6 +868,10 @@ impl Session {
             }
             self.in_flight.push_back((input.seq, now));
             self.inputs_unconfirmed.push_back(input.seq);
+            if self.sent.len() >= 2 * SENT_INPUTS_KEPT {
+                self.sent.drain(..SENT_INPUTS_KEPT);
+            }
+            self.sent.push(SentInput { input, sent_at: now });
             self.stats.inputs_sent += 1;
             ClientMessage::Input(input)
         } else if !self.chat.is_empty() && self.chat_budget.take(now) {
@@ -1209,6 +1246,7 @@ impl Session {
         self.input_pending = None;
         self.in_flight.clear();
         self.inputs_unconfirmed.clear();
+        self.sent.clear();
         // The chat queue stays: `send_chat` accepted those lines, and a resume sends them.
         self.ping_outstanding = None;
         self.newest_tick = None;

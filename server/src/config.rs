@@ -1091,7 +1091,7 @@ mod tests {
         assert_eq!((arena.width, arena.height), (800, 2047));
         assert_eq!((arena.round_secs, arena.intermission_secs), (180.0, 0.0));
         assert_eq!(arena.pickup_count, 0);
-        assert_eq!(arena.thrust, defaults.thrust, "the ships fly as the browser predicts them");
+        assert_eq!(arena.motion, defaults.motion, "the ships fly as the browser predicts them");
         for (flag, value) in [
             ("--world-size", "1600"),
             ("--world-size", "63x100"),

@@ -13,6 +13,8 @@
 //!
 //! # Layout
 //! - [`arena`]: what tickwire's arena game means by an entity's `kind` and `flags`.
+//! - [`motion`] (`std`): the arena's movement rule for one ship, which the server steps its
+//!   ships with and a client predicts its own with.
 //! - [`bounded`]: `BoundedStr<N>`, a fixed-capacity UTF-8 string whose length is checked on decode.
 //! - [`messages`]: ids, client-to-server and server-to-client messages, limits.
 //! - [`codec`]: the bincode configuration, `encode_*`/`decode_*` functions and their error enums.
@@ -26,6 +28,9 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+// Only for `f32::exp` and `f32::atan2` in `motion`, which `core` lacks.
+#[cfg(feature = "std")]
+extern crate std;
 
 pub mod arena;
 pub mod bits;
@@ -34,6 +39,8 @@ pub mod codec;
 #[cfg(feature = "alloc")]
 pub mod delta;
 pub mod messages;
+#[cfg(feature = "std")]
+pub mod motion;
 pub mod quant;
 
 pub use bounded::BoundedStr;

@@ -1,4 +1,4 @@
-// The browser's own-ship prediction moves as the server does (server/src/game/arena.rs):
+// The browser's own-ship prediction moves as the server does (shared/src/motion.rs):
 // on the wire's grid, so a prediction replayed on unapplied inputs lands where the server's
 // next snapshot puts the ship. The numbers mirror the arena's Rust tests.
 import { test } from 'node:test';

@@ -299,6 +299,55 @@ fn inputs_are_numbered_sent_once_and_timed_until_a_snapshot_acknowledges_them() 
 }
 
 #[test]
+fn sent_inputs_are_kept_for_prediction_with_those_unapplied_and_forgotten_by_a_new_connection() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    let start = h.now;
+    for seq in 1..=3 {
+        let boost = seq == 2;
+        h.session.send_input(Controls { x: 1.0, y: 0.0, boost, action: false }).unwrap();
+        h.sent();
+        h.advance(34);
+    }
+    // One replaced before it went out is not among them: it was never sent.
+    h.session.send_input(Controls::NEUTRAL).unwrap();
+    let seqs = |inputs: &[SentInput]| inputs.iter().map(|s| s.input.seq.0).collect::<Vec<_>>();
+    assert_eq!(seqs(h.session.sent_inputs()), [1, 2, 3]);
+    assert_eq!(h.session.sent_inputs()[1].sent_at, start + Duration::from_millis(34));
+    assert_eq!(h.session.sent_inputs()[1].input.buttons, Buttons(Buttons::BOOST));
+    assert_eq!(seqs(h.session.unapplied_inputs()), [1, 2, 3]);
+    h.recv(snapshot(None, &world(5, 0), 2));
+    assert_eq!(seqs(h.session.unapplied_inputs()), [3]);
+    assert_eq!(seqs(h.session.sent_inputs()), [1, 2, 3], "applied ones stay, to replay from");
+    h.session.handle_lost(h.now, LinkError::Eof);
+    h.advance(10_000);
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    assert!(h.session.sent_inputs().is_empty(), "the new connection starts afresh");
+}
+
+#[test]
+fn sent_inputs_keep_at_least_the_newest_kept_and_never_grow_past_twice_that() {
+    let mut h = Harness::new(
+        Identity::player("ada").unwrap(),
+        Config { input_rate_per_sec: 1000, max_inputs_unconfirmed: 10_000, ..Config::default() },
+    );
+    h.join(welcome(Role::Player));
+    for _ in 0..5 * SENT_INPUTS_KEPT {
+        h.session.send_input(Controls::NEUTRAL).unwrap();
+        h.sent();
+        h.advance(2);
+        let kept = h.session.sent_inputs().len();
+        assert!(kept <= 2 * SENT_INPUTS_KEPT, "{kept}");
+    }
+    let sent = h.session.sent_inputs();
+    assert!(sent.len() >= SENT_INPUTS_KEPT);
+    assert_eq!(sent.last().unwrap().input.seq.0 as usize, 5 * SENT_INPUTS_KEPT);
+    assert!(sent.windows(2).all(|w| w[1].input.seq.0 == w[0].input.seq.0 + 1));
+}
+
+#[test]
 fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_time() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));

@@ -27,10 +27,12 @@ use super::{Game, GameEvent, PlayerInput};
 use glam::Vec2;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::f32::consts::{PI, TAU};
+use std::f32::consts::TAU;
+// How ships move, as predicting clients step them too (one definition, in the protocol crate).
+pub use tickwire_shared::motion::MotionRules;
+use tickwire_shared::motion::{ShipMotion, sanitize_stick};
 use tickwire_shared::quant::{
-    POSITION_SCALE, VELOCITY_SCALE, dequantize_heading, dequantize_position, quantize_heading,
-    quantize_position, quantize_velocity,
+    dequantize_position, quantize_heading, quantize_position, quantize_velocity,
 };
 use tickwire_shared::{
     Buttons, ControllerFeedback, EntityId, EntityState, PlayerId, Rgb, RoundPhase, RoundState,
@@ -67,47 +69,11 @@ fn on_grid(pos: Vec2) -> Vec2 {
     dequantize_position(quantize_position(pos))
 }
 
-/// How far a ship moves in `dt`: by the velocity the wire carries, rounded to whole position
-/// steps, which is the motion a client predicts (PROTOCOL.md 6.2), so a ship flying freely
-/// costs no position correction in a snapshot. Ships stay on the position grid; a velocity
-/// rounds by at most 1 unit per second (2 unit/s steps), so the path differs from the exact
-/// one by less than a step per tick and no motion is lost or stuck (the velocity itself stays
-/// exact).
-fn grid_step(vel: Vec2, dt: f32) -> Vec2 {
-    let wire = quantize_velocity(vel);
-    let steps = |v: i16| {
-        // f64: 32 v / tick_rate is never within 1/30 of a half step for whole v, far more
-        // than the rounding error of the product; `round` is half away from zero as `div`.
-        (f64::from(v) * f64::from(POSITION_SCALE / VELOCITY_SCALE) * f64::from(dt)).round() as f32
-    };
-    Vec2::new(steps(wire.x), steps(wire.y)) / POSITION_SCALE
-}
-
-/// The wire's heading step, radians (1/256 turn).
-const HEADING_STEP: f32 = TAU / 256.0;
-
-/// `heading` (any angle) on the wire's heading grid, in `[0, 2π)`.
-fn heading_on_grid(heading: f32) -> f32 {
-    dequantize_heading(quantize_heading(heading))
-}
-
-/// A ship's largest turn in one step, `turn` radians, in whole heading steps (at least one):
-/// a ship turning at full rate turns the same number of steps every tick, which is what a
-/// client predicts from the two ticks before (PROTOCOL.md 6.2); 10 rad/s at 30 Hz is 14
-/// steps, 3% faster than exact (13.6).
-fn grid_turn(turn: f32) -> f32 {
-    if turn > 0.0 { (turn / HEADING_STEP).round().max(1.0) * HEADING_STEP } else { 0.0 }
-}
-
 /// A step longer than this is simulated as this long: the longest tick the configuration
 /// allows (`--tick-rate 1`). The room steps by exactly one tick period, which is what clients
 /// predict motion and count the round's time by, so anything shorter would slow the game
 /// and move ships off the path they predict.
 const MAX_DT: f32 = 1.0;
-/// Inputs shorter than this neither turn nor thrust (stick noise).
-const DEAD_ZONE: f32 = 0.05;
-/// How fast speed above the cap (boost released, a shove) decays toward it, per second.
-const OVERSPEED_DECAY: f32 = 6.0;
 /// How long after an impact the controller rumbles, seconds of game time.
 const RUMBLE_SECS: f64 = 0.2;
 /// Attempts at a random spot clear of other ships before taking the last one anyway.
@@ -124,24 +90,10 @@ pub struct ArenaConfig {
     pub width: u16,
     /// World height, units (default 1000).
     pub height: u16,
-    /// Ship collision radius, units (default 20). Bigger ships collide and collect more easily.
-    pub ship_radius: f32,
-    /// Thrust at full stick, units/s² (default 900). Higher feels snappier but less floaty.
-    pub thrust: f32,
-    /// Thrust multiplier while BOOST is held (default 1.8). Higher makes boost decisive.
-    pub boost_multiplier: f32,
-    /// Speed cap without boost, units/s (default 420). Higher is more chaotic, harder to aim.
-    pub max_speed: f32,
-    /// Speed cap while boosting, units/s (default 680); above it after release decays smoothly.
-    pub boost_max_speed: f32,
-    /// Exponential drag, 1/s (default 1.2: speed halves in ~0.6 s without thrust). Higher
-    /// stops ships sooner: precise, but less momentum play.
-    pub drag: f32,
-    /// Heading turn rate, rad/s (default 10). Cosmetic-ish: thrust follows the stick directly.
-    pub turn_rate: f32,
-    /// Share of normal speed kept after hitting a wall, 0-1 (default 0.6). Lower punishes
-    /// wall hits more.
-    pub wall_restitution: f32,
+    /// How ships move: radius, thrust, boost, speed caps, drag, turn rate, wall bounce
+    /// (defaults in [`MotionRules`]). One definition, in the protocol crate, because clients
+    /// predicting their ship step it with the same code.
+    pub motion: MotionRules,
     /// Share of closing speed kept in ship-ship hits, 0-1 (default 0.9: elastic-ish bumps).
     pub ship_restitution: f32,
     /// Closing speed below which a hit emits no `Impact`, units/s (default 120). Lower makes
@@ -171,14 +123,7 @@ impl Default for ArenaConfig {
         Self {
             width: 1600,
             height: 1000,
-            ship_radius: 20.0,
-            thrust: 900.0,
-            boost_multiplier: 1.8,
-            max_speed: 420.0,
-            boost_max_speed: 680.0,
-            drag: 1.2,
-            turn_rate: 10.0,
-            wall_restitution: 0.6,
+            motion: MotionRules::default(),
             ship_restitution: 0.9,
             impact_min_speed: 120.0,
             impact_full_speed: 700.0,
@@ -204,15 +149,18 @@ impl ArenaConfig {
         self.width = self.width.clamp(64, 2047);
         self.height = self.height.clamp(64, 2047);
         let quarter = f32::from(self.width.min(self.height)) / 4.0;
-        self.ship_radius = fix(self.ship_radius, d.ship_radius, 1.0, quarter);
+        self.motion.ship_radius = fix(self.motion.ship_radius, d.motion.ship_radius, 1.0, quarter);
         self.pickup_radius = fix(self.pickup_radius, d.pickup_radius, 1.0, quarter);
-        self.thrust = fix(self.thrust, d.thrust, 0.0, 1e5);
-        self.boost_multiplier = fix(self.boost_multiplier, d.boost_multiplier, 0.0, 100.0);
-        self.max_speed = fix(self.max_speed, d.max_speed, 0.0, 4000.0);
-        self.boost_max_speed = fix(self.boost_max_speed, d.boost_max_speed, 0.0, 4000.0);
-        self.drag = fix(self.drag, d.drag, 0.0, 100.0);
-        self.turn_rate = fix(self.turn_rate, d.turn_rate, 0.0, 1000.0);
-        self.wall_restitution = fix(self.wall_restitution, d.wall_restitution, 0.0, 1.0);
+        self.motion.thrust = fix(self.motion.thrust, d.motion.thrust, 0.0, 1e5);
+        self.motion.boost_multiplier =
+            fix(self.motion.boost_multiplier, d.motion.boost_multiplier, 0.0, 100.0);
+        self.motion.max_speed = fix(self.motion.max_speed, d.motion.max_speed, 0.0, 4000.0);
+        self.motion.boost_max_speed =
+            fix(self.motion.boost_max_speed, d.motion.boost_max_speed, 0.0, 4000.0);
+        self.motion.drag = fix(self.motion.drag, d.motion.drag, 0.0, 100.0);
+        self.motion.turn_rate = fix(self.motion.turn_rate, d.motion.turn_rate, 0.0, 1000.0);
+        self.motion.wall_restitution =
+            fix(self.motion.wall_restitution, d.motion.wall_restitution, 0.0, 1.0);
         self.ship_restitution = fix(self.ship_restitution, d.ship_restitution, 0.0, 1.0);
         self.impact_min_speed = fix(self.impact_min_speed, d.impact_min_speed, 0.0, 1e5);
         self.impact_full_speed = fix(self.impact_full_speed, d.impact_full_speed, 1.0, 1e5);
@@ -301,7 +249,7 @@ struct Contact<'a> {
 
 impl<'a> Contact<'a> {
     fn of(config: &'a ArenaConfig, time: f64) -> Contact<'a> {
-        let radius = config.ship_radius;
+        let radius = config.motion.ship_radius;
         let size = Vec2::new(f32::from(config.width), f32::from(config.height));
         Contact { config, radius, lo: Vec2::splat(radius), hi: size - radius, time }
     }
@@ -439,7 +387,7 @@ impl Arena {
     /// A random spot clear of every ship but `except` (falls back to the last try when the
     /// arena is packed; spawn invulnerability sorts that out).
     fn free_spot(&mut self, except: Option<PlayerId>) -> Vec2 {
-        let r = self.config.ship_radius;
+        let r = self.config.motion.ship_radius;
         let mut spot = Vec2::ZERO;
         for _ in 0..SPAWN_ATTEMPTS {
             spot = self.random_point(r);
@@ -485,57 +433,16 @@ impl Arena {
 
     /// Thrust, drag, speed cap, motion and wall bounces for every ship.
     fn move_ships(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
-        let c = self.config.clone();
-        let hi = Vec2::new(f32::from(c.width), f32::from(c.height)) - c.ship_radius;
-        let lo = Vec2::splat(c.ship_radius);
+        let c = &self.config;
+        let world = WorldBounds { width: c.width, height: c.height };
         for i in 0..self.ships.len() {
             let ship = &mut self.ships[i];
             ship.invulnerable = (ship.invulnerable - dt).max(0.0);
-            let stick = Vec2::new(ship.input.x, ship.input.y);
             let boosting = ship.boosting();
-            if stick.length() > DEAD_ZONE {
-                let target = stick.y.atan2(stick.x);
-                let diff = (target - ship.heading + PI).rem_euclid(TAU) - PI;
-                let max_turn = grid_turn(c.turn_rate * dt);
-                let turn = diff.clamp(-max_turn, max_turn);
-                ship.heading = heading_on_grid(ship.heading + turn);
-            }
-            // Thrust follows the stick directly (twin-stick feel); the heading only shows it.
-            let speed_before = ship.vel.length();
-            let thrust = if boosting { c.thrust * c.boost_multiplier } else { c.thrust };
-            ship.vel += stick * thrust * dt;
-            ship.vel *= (-c.drag * dt).exp(); // exponential: the same feel at any tick rate
-            let cap = if boosting { c.boost_max_speed } else { c.max_speed };
-            // Thrust never pushes past the cap, but speed already above it (boost released,
-            // a shove) bleeds off smoothly instead of snapping down in one tick.
-            let limit = if speed_before > cap {
-                cap + (speed_before - cap) * (-OVERSPEED_DECAY * dt).exp()
-            } else {
-                cap
-            };
-            ship.vel = ship.vel.clamp_length_max(limit);
-            ship.pos += grid_step(ship.vel, dt);
-            let mut worst = 0.0f32;
-            for axis in 0..2 {
-                if ship.pos[axis] < lo[axis] {
-                    ship.pos[axis] = lo[axis];
-                    if ship.vel[axis] < 0.0 {
-                        worst = worst.max(-ship.vel[axis]);
-                        ship.vel[axis] *= -c.wall_restitution;
-                    }
-                } else if ship.pos[axis] > hi[axis] {
-                    ship.pos[axis] = hi[axis];
-                    if ship.vel[axis] > 0.0 {
-                        worst = worst.max(ship.vel[axis]);
-                        ship.vel[axis] *= -c.wall_restitution;
-                    }
-                }
-            }
-            if !(ship.pos.is_finite() && ship.vel.is_finite()) {
-                // Unreachable with sanitized inputs; recover rather than poison the world.
-                ship.pos = (lo + hi) / 2.0;
-                ship.vel = Vec2::ZERO;
-            }
+            let mut motion = ShipMotion { pos: ship.pos, vel: ship.vel, heading: ship.heading };
+            let worst =
+                motion.step(Vec2::new(ship.input.x, ship.input.y), boosting, dt, &c.motion, world);
+            (ship.pos, ship.vel, ship.heading) = (motion.pos, motion.vel, motion.heading);
             if let Some(strength) = c.impact_strength(worst) {
                 self.ships[i].hit(self.time, strength, events);
             }
@@ -573,7 +480,7 @@ impl Arena {
 
     /// Ships (lowest id first, so ties are deterministic) collect the pickups they touch.
     fn collect_pickups(&mut self, dt: f32, events: &mut Vec<GameEvent>) {
-        let reach = self.config.ship_radius + self.config.pickup_radius;
+        let reach = self.config.motion.ship_radius + self.config.pickup_radius;
         for slot in 0..self.pickups.len() {
             match self.pickups[slot].respawn_in {
                 Some(left) if left > dt => self.pickups[slot].respawn_in = Some(left - dt),
@@ -625,8 +532,7 @@ impl Arena {
 
 /// NaN and infinities count as 0; each axis is clamped to [-1, 1] and the vector to length 1.
 fn sanitize_input(input: PlayerInput) -> PlayerInput {
-    let axis = |v: f32| if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
-    let stick = Vec2::new(axis(input.x), axis(input.y)).clamp_length_max(1.0);
+    let stick = sanitize_stick(Vec2::new(input.x, input.y));
     PlayerInput { x: stick.x, y: stick.y, buttons: input.buttons }
 }
 
@@ -761,6 +667,7 @@ impl Game for Arena {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::f32::consts::PI;
 
     const DT: f32 = 1.0 / 30.0;
 
@@ -954,7 +861,7 @@ mod tests {
         for p in (1..=n).step_by(7) {
             ship(&mut arena, p).invulnerable = 1.0;
         }
-        let r = arena.config.ship_radius;
+        let r = arena.config.motion.ship_radius;
         let mut broadphase = Broadphase::default();
         broadphase.find(&arena.ships, 2.0 * r, |ship| ship.invulnerable <= 0.0);
         let pairs = &broadphase.pairs;

@@ -1,0 +1,257 @@
+//! Client-side prediction of the player's own ship, sans-IO.
+//!
+//! A snapshot shows the ship where the server had it when it applied
+//! [`SnapshotInfo::last_input`](crate::SnapshotInfo::last_input): half a round trip and more
+//! behind the stick. [`Prediction`] draws it where it will be once the server has applied
+//! every input sent since, by replaying those inputs ([`Session::unapplied_inputs`]) on the
+//! snapshot's state with the server's own movement rule
+//! ([`tickwire_shared::motion`], the same code, so the two agree to the bit when nothing
+//! else happens), then flying on for the time since the newest input went out, so motion is
+//! smooth between ticks.
+//!
+//! When something only the server knows moves the ship (a collision, an input folded after a
+//! stalled uplink), the next snapshot disagrees with what was predicted: the difference
+//! (the **correction**) is blended away over about 100 ms instead of snapping; a correction
+//! longer than [`PredictionConfig::snap_distance`] (a respawn, a long stall) snaps.
+//!
+//! This is the arena's rule. A game of your own predicts with its own rule, as this module
+//! does, from [`Session::unapplied_inputs`] and [`Session::last_input_acked`].
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Instant;
+//! use tickwire_client::{Client, Config, Controls, Event, Identity, Prediction};
+//!
+//! let identity = Identity::player("ada")?;
+//! let mut client = Client::connect("ws://127.0.0.1:8080/ws", identity, Config::default()).await?;
+//! let mut prediction = Prediction::default();
+//! let mut last_frame = Instant::now();
+//! while let Some(event) = client.next_event().await {
+//!     if let Event::Joined(welcome) = &event && !welcome.resumed {
+//!         prediction.reset(); // a new seat: ticks and ship start over
+//!     }
+//!     // Each frame: set the stick, then draw the own ship where the prediction puts it.
+//!     client.send_input(Controls { x: 1.0, y: 0.0, boost: false, action: false })?;
+//!     let now = Instant::now();
+//!     if let Some(ship) = prediction.predict(client.session(), now, now - last_frame) {
+//!         println!("draw my ship at {} heading {}", ship.motion.pos, ship.motion.heading);
+//!     }
+//!     last_frame = now;
+//! }
+//! # Ok(()) }
+//! ```
+
+use crate::session::{SentInput, Session};
+use glam::Vec2;
+use std::time::{Duration, Instant};
+use tickwire_shared::delta::World;
+use tickwire_shared::motion::{MotionRules, ShipMotion, boosting, stick_of, walls};
+use tickwire_shared::{EntityState, InputSeq, RoundPhase, Tick, Welcome, WorldBounds};
+
+/// How [`Prediction`] predicts and smooths.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PredictionConfig {
+    /// The server's movement tuning (default: the arena's defaults, which `tickwire-server`
+    /// runs; the world's size comes from the `Welcome`). A server run with other settings
+    /// needs them here, or every tick of motion is a correction.
+    pub rules: MotionRules,
+    /// How fast a correction is blended away, per second (default 15: 78% of it within
+    /// 100 ms). Higher hides less of it; lower lets the drawn ship lag the real one longer.
+    pub smoothing_per_sec: f32,
+    /// A correction longer than this snaps instead of blending, world units (default 120: a
+    /// respawn or a long stall, which no blending would make look right).
+    pub snap_distance: f32,
+    /// Inputs replayed at most (default 128, 4.3 s at 30 Hz): more unapplied inputs than this
+    /// mean a stalled uplink, and the ship is held where the replay of the first 128 puts it.
+    /// More costs a motion step per input per frame.
+    pub max_replayed: usize,
+}
+
+impl Default for PredictionConfig {
+    fn default() -> Self {
+        PredictionConfig {
+            rules: MotionRules::default(),
+            smoothing_per_sec: 15.0,
+            snap_distance: 120.0,
+            max_replayed: 128,
+        }
+    }
+}
+
+/// The own ship, as [`Prediction::predict`] puts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PredictedShip {
+    /// Where to draw the ship: the prediction, plus what is left of the correction.
+    pub motion: ShipMotion,
+    /// The part of the correction not yet blended away, world units (already in `motion`).
+    pub correction: Vec2,
+    /// Inputs replayed on the server's state for this prediction.
+    pub replayed: usize,
+}
+
+/// What the previous prediction started from, to tell how far the next snapshot moved it.
+#[derive(Debug, Clone)]
+struct Basis {
+    server: EntityState,
+    tick: Tick,
+    applied: InputSeq,
+}
+
+/// Predicts the own ship from the server's newest state of it and the inputs it has not
+/// applied yet, and blends away the corrections. See the [module docs](self).
+#[derive(Debug, Clone, Default)]
+pub struct Prediction {
+    config: PredictionConfig,
+    basis: Option<Basis>,
+    correction: Vec2,
+}
+
+impl Prediction {
+    /// A prediction with these settings.
+    pub fn new(config: PredictionConfig) -> Prediction {
+        Prediction { config, basis: None, correction: Vec2::ZERO }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &PredictionConfig {
+        &self.config
+    }
+
+    /// Forgets the past: call it when the session joins afresh (a new seat, perhaps another
+    /// ship, ticks from 1), so no correction is blended across.
+    pub fn reset(&mut self) {
+        self.basis = None;
+        self.correction = Vec2::ZERO;
+    }
+
+    /// The own ship to draw at `now`, `frame` after the previous call (what blends the
+    /// correction away); `None` for a spectator, before the first snapshot, or while the ship
+    /// is not in the world. Call it once a frame.
+    pub fn predict(
+        &mut self,
+        session: &Session,
+        now: Instant,
+        frame: Duration,
+    ) -> Option<PredictedShip> {
+        let parts = PredictionParts {
+            welcome: session.welcome()?,
+            world: session.world()?,
+            applied: session.last_input_acked(),
+            sent: session.sent_inputs(),
+        };
+        self.predict_parts(parts, now, frame)
+    }
+
+    /// [`predict`](Self::predict) from the parts of a session it reads, for a render loop
+    /// that gets them from a task driving the [`Client`](crate::Client) rather than holding
+    /// the session.
+    pub fn predict_parts(
+        &mut self,
+        parts: PredictionParts<'_>,
+        now: Instant,
+        frame: Duration,
+    ) -> Option<PredictedShip> {
+        let PredictionParts { welcome, world, applied, sent } = parts;
+        let server = *world.get(welcome.entity?)?;
+        let replay = Replay {
+            rules: self.config.rules,
+            world: welcome.world,
+            dt: 1.0 / f32::from(welcome.tick_rate.max(1)),
+            playing: world.round.phase == RoundPhase::Playing,
+            newest: sent.last(),
+            max_replayed: self.config.max_replayed,
+            now,
+        };
+        let unapplied = &sent[sent.partition_point(|s| s.input.seq <= applied)..];
+        let ship = replay.run(&server, unapplied.iter());
+        let tick = world.tick;
+        match &self.basis {
+            Some(basis) if basis.tick == tick => {}
+            Some(basis) => {
+                // Where the previous basis puts the ship now, with every input sent since it:
+                // the difference is what this snapshot corrected.
+                let last = replay.newest.map_or(basis.applied, |sent| sent.input.seq);
+                let since_basis = &sent[sent.partition_point(|s| s.input.seq <= basis.applied)..];
+                let whole =
+                    since_basis.first().is_some_and(|s| s.input.seq.0 == basis.applied.0 + 1)
+                        || since_basis.is_empty() && last == basis.applied;
+                let replayable = tick > basis.tick
+                    && last >= basis.applied
+                    && whole
+                    && since_basis.len() <= self.config.max_replayed;
+                self.correction = if replayable {
+                    // A new connection, a new seat or a stalled uplink are not: they snap.
+                    let before = replay.run(&basis.server, since_basis.iter());
+                    let jump = before.pos + self.correction - ship.pos;
+                    if jump.length() < self.config.snap_distance { jump } else { Vec2::ZERO }
+                } else {
+                    Vec2::ZERO
+                };
+            }
+            None => self.correction = Vec2::ZERO,
+        }
+        self.basis = Some(Basis { server, tick, applied });
+        self.correction *= (-frame.as_secs_f32() * self.config.smoothing_per_sec).exp();
+        let mut motion = ship;
+        motion.pos += self.correction;
+        Some(PredictedShip {
+            motion,
+            correction: self.correction,
+            replayed: unapplied.len().min(self.config.max_replayed),
+        })
+    }
+}
+
+/// What [`Prediction::predict_parts`] reads of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct PredictionParts<'a> {
+    /// The session's `Welcome` ([`Session::welcome`]): the ship's entity, tick rate, world.
+    pub welcome: &'a Welcome,
+    /// The newest world ([`Session::world`]).
+    pub world: &'a World,
+    /// The newest input the server had applied in it ([`Session::last_input_acked`]).
+    pub applied: InputSeq,
+    /// The inputs sent on this connection, numbers increasing ([`Session::sent_inputs`]).
+    pub sent: &'a [SentInput],
+}
+
+/// How one prediction replays inputs.
+struct Replay<'a> {
+    rules: MotionRules,
+    world: WorldBounds,
+    dt: f32,
+    playing: bool,
+    /// The newest input sent: the ship flies on from when it went out.
+    newest: Option<&'a SentInput>,
+    max_replayed: usize,
+    now: Instant,
+}
+
+impl<'a> Replay<'a> {
+    /// `server` advanced one tick per input, as the server will step it, then flown on for the
+    /// time since the newest input went out (at most a tick: the next input is due by then).
+    fn run(&self, server: &EntityState, inputs: impl Iterator<Item = &'a SentInput>) -> ShipMotion {
+        let mut ship = ShipMotion::from_entity(server);
+        if !self.playing {
+            return ship; // intermission: ships are frozen
+        }
+        for sent in inputs.take(self.max_replayed) {
+            ship.step(
+                stick_of(&sent.input),
+                boosting(&sent.input),
+                self.dt,
+                &self.rules,
+                self.world,
+            );
+        }
+        let since = self.newest.map_or(0.0, |sent| {
+            self.now.saturating_duration_since(sent.sent_at).as_secs_f32().min(self.dt)
+        });
+        let (lo, hi) = walls(&self.rules, self.world);
+        ship.pos = (ship.pos + ship.vel * since).clamp(lo, hi);
+        ship
+    }
+}
+
+#[cfg(test)]
+mod tests;

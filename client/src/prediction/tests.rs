@@ -1,0 +1,240 @@
+//! Prediction without a network: the server's own arena stepped tick by tick, its snapshots
+//! and the client's inputs carried by a simulated link of whole ticks each way.
+
+use super::*;
+use tickwire_server::game::arena::{Arena, ArenaConfig};
+use tickwire_server::game::{Game, PlayerInput};
+use tickwire_shared::quant::{dequantize_axis_input, dequantize_position};
+use tickwire_shared::{
+    Buttons, EntityId, Input, PlayerId, QVec2, ResumeToken, Role, RoomName, RoundState, WorldBounds,
+};
+
+const TICK: Duration = Duration::from_nanos(1_000_000_000 / 30);
+const FRAME: Duration = Duration::from_nanos(1_000_000_000 / 60);
+
+fn welcome(entity: EntityId) -> Welcome {
+    Welcome {
+        player_id: PlayerId(1),
+        role: Role::Player,
+        room: RoomName::truncated("arena-1"),
+        tick_rate: 30,
+        world: WorldBounds { width: 1600, height: 1000 },
+        view_radius: 700,
+        entity: Some(entity),
+        resume_token: ResumeToken([1; 16]),
+        resumed: false,
+    }
+}
+
+fn input(seq: u32, x: i8, y: i8, boost: bool) -> Input {
+    let buttons = Buttons(if boost { Buttons::BOOST } else { 0 });
+    Input { seq: InputSeq(seq), x, y, buttons }
+}
+
+/// A stick that sweeps round slowly, with boost in bursts and a run into a wall.
+fn scripted(seq: u32) -> Input {
+    let angle = seq as f32 * 0.05;
+    let (x, y) = if (100..160).contains(&seq) { (127, 0) } else { (0, 0) };
+    let (x, y) = if (x, y) == (0, 0) {
+        ((angle.cos() * 127.0) as i8, (angle.sin() * 127.0) as i8)
+    } else {
+        (x, y)
+    };
+    input(seq, x, y, seq % 50 < 15)
+}
+
+fn ship_at(x: f32, y: f32, vel: QVec2) -> EntityState {
+    EntityState {
+        id: EntityId(1),
+        kind: 0,
+        pos: QVec2 { x: (x * 16.0) as i16, y: (y * 16.0) as i16 },
+        vel,
+        heading: 0,
+        flags: 1,
+        value: 0,
+    }
+}
+
+fn world(tick: u32, phase: RoundPhase, ship: EntityState) -> World {
+    World::from_unsorted(Tick(tick), RoundState { round: 1, phase, seconds_left: 60 }, vec![ship])
+}
+
+/// Over a link of `up` ticks one way and `down` the other, the ship the client draws is where
+/// the server puts it once every input sent has been applied (to within the velocity the wire
+/// rounds, 1 unit/s over the replayed ticks), while the snapshot alone is far behind; and
+/// nothing is corrected, because nothing but the inputs moves it.
+#[test]
+fn over_a_delayed_link_the_prediction_lands_where_the_server_puts_the_ship() {
+    for (up, down) in [(1u32, 1u32), (3, 3), (6, 2)] {
+        let mut arena = Arena::new(ArenaConfig::default(), 7);
+        let entity = arena.add_player(PlayerId(1));
+        let ticks = 400;
+        // The server: at tick n it applies the input sent `up` ticks before, then steps.
+        let mut worlds = vec![None];
+        let mut applied = vec![InputSeq(0)];
+        let mut events = Vec::new();
+        for n in 1..=ticks + up {
+            let seq = n.checked_sub(up).filter(|&seq| seq >= 1);
+            if let Some(seq) = seq {
+                let sent = scripted(seq);
+                arena.set_input(
+                    PlayerId(1),
+                    PlayerInput {
+                        x: dequantize_axis_input(sent.x),
+                        y: dequantize_axis_input(sent.y),
+                        buttons: sent.buttons,
+                    },
+                );
+            }
+            arena.step(TICK.as_secs_f32(), &mut events);
+            let mut entities = Vec::new();
+            arena.entities(&mut entities);
+            worlds.push(Some(World::from_unsorted(Tick(n), arena.round(), entities)));
+            applied.push(seq.map_or(InputSeq(0), InputSeq));
+        }
+        // The client: at tick m it sends input m, having received the world of tick m - down.
+        let welcome = welcome(entity);
+        let start = Instant::now();
+        let mut prediction = Prediction::default();
+        let mut sent = Vec::new();
+        let (mut worst_error, mut worst_correction, mut behind) = (0.0f32, 0.0f32, 0);
+        for m in 1..=ticks {
+            let now = start + TICK * m;
+            sent.push(SentInput { input: scripted(m), sent_at: now });
+            if m <= down {
+                continue; // no world yet
+            }
+            let seen = worlds[(m - down) as usize].as_ref().unwrap();
+            let parts = PredictionParts {
+                welcome: &welcome,
+                world: seen,
+                applied: applied[(m - down) as usize],
+                sent: &sent,
+            };
+            let drawn =
+                prediction.predict_parts(parts, now, TICK).expect("the ship is in the world");
+            let server_then = worlds[(m + up) as usize].as_ref().unwrap().get(entity).unwrap();
+            let truth = dequantize_position(server_then.pos);
+            worst_error = worst_error.max(drawn.motion.pos.distance(truth));
+            worst_correction = worst_correction.max(drawn.correction.length());
+            let stale = dequantize_position(seen.get(entity).unwrap().pos);
+            behind += usize::from(stale.distance(truth) > 5.0);
+            assert_eq!(drawn.replayed as u32, m - applied[(m - down) as usize].0);
+        }
+        // Per replayed tick: the wire's velocity off by up to 1 unit/s per axis, and a position
+        // step (1/16 unit) rounded the other way.
+        let bound = (up + down) as f32 * (1.5 / 30.0 + 1.0 / 16.0);
+        assert!(worst_error <= bound, "up {up} down {down}: {worst_error} units off");
+        assert!(worst_correction <= bound, "up {up} down {down}: {worst_correction}");
+        assert!(behind > 300, "up {up} down {down}: the snapshot alone lagged {behind} times");
+    }
+}
+
+/// Something the client could not predict (a shove) is blended away over about 100 ms from
+/// where the ship was drawn; a correction past the snap distance (a respawn) snaps.
+#[test]
+fn a_correction_blends_away_and_a_jump_snaps() {
+    let welcome = welcome(EntityId(1));
+    let start = Instant::now();
+    let still = QVec2::default();
+    let mut sent = vec![SentInput { input: input(10, 0, 0, false), sent_at: start }];
+    let mut prediction = Prediction::default();
+    let at = |p: &mut Prediction, world: &World, applied: u32, sent: &[SentInput], dt| {
+        let parts = PredictionParts { welcome: &welcome, world, applied: InputSeq(applied), sent };
+        p.predict_parts(parts, start + dt, FRAME).unwrap()
+    };
+    let first = at(
+        &mut prediction,
+        &world(10, RoundPhase::Playing, ship_at(500.0, 300.0, still)),
+        10,
+        &sent,
+        TICK,
+    );
+    assert_eq!(first.motion.pos, Vec2::new(500.0, 300.0));
+    assert_eq!(first.correction, Vec2::ZERO);
+    sent.push(SentInput { input: input(11, 0, 0, false), sent_at: start + TICK });
+    // The server moved the ship 30 units: drawn a little way from where it was, not there.
+    let shoved = world(11, RoundPhase::Playing, ship_at(530.0, 300.0, still));
+    let second = at(&mut prediction, &shoved, 11, &sent, TICK * 2);
+    assert!(second.motion.pos.x > 500.0 && second.motion.pos.x < 510.0, "{}", second.motion.pos);
+    let mut drawn = second;
+    for frame in 1..=6 {
+        drawn = at(&mut prediction, &shoved, 11, &sent, TICK * 2 + FRAME * frame);
+    }
+    assert!(drawn.correction.length() < 7.5, "after 100 ms: {}", drawn.correction);
+    assert!(drawn.motion.pos.x > second.motion.pos.x);
+    for frame in 7..=18 {
+        drawn = at(&mut prediction, &shoved, 11, &sent, TICK * 2 + FRAME * frame);
+    }
+    assert!(drawn.correction.length() < 0.6, "after 300 ms: {}", drawn.correction);
+    // A respawn across the arena snaps.
+    let respawned = world(12, RoundPhase::Playing, ship_at(1200.0, 800.0, still));
+    let snapped = at(&mut prediction, &respawned, 11, &sent, TICK * 3);
+    assert_eq!(snapped.motion.pos, Vec2::new(1200.0, 800.0));
+    assert_eq!(snapped.correction, Vec2::ZERO);
+}
+
+/// In the intermission ships are frozen: no input is replayed onto the server's state.
+#[test]
+fn in_the_intermission_the_ship_is_where_the_server_froze_it() {
+    let welcome = welcome(EntityId(1));
+    let start = Instant::now();
+    let sent: Vec<SentInput> = (1..=5)
+        .map(|seq| SentInput { input: input(seq, 127, 0, true), sent_at: start + TICK * seq })
+        .collect();
+    let frozen = world(40, RoundPhase::Intermission, ship_at(800.0, 500.0, QVec2 { x: 100, y: 0 }));
+    let parts =
+        PredictionParts { welcome: &welcome, world: &frozen, applied: InputSeq(0), sent: &sent };
+    let drawn = Prediction::default().predict_parts(parts, start + TICK * 6, FRAME).unwrap();
+    assert_eq!(drawn.motion.pos, Vec2::new(800.0, 500.0));
+    let playing = world(40, RoundPhase::Playing, frozen.entities[0]);
+    let parts =
+        PredictionParts { welcome: &welcome, world: &playing, applied: InputSeq(0), sent: &sent };
+    let flying = Prediction::default().predict_parts(parts, start + TICK * 6, FRAME).unwrap();
+    assert!(flying.motion.pos.x > 850.0, "the same inputs while playing: {}", flying.motion.pos);
+}
+
+/// A new connection whose first inputs did not follow the last applied one (those between
+/// were lost with the old one), a new seat (ticks from 1) and a stalled uplink (more unapplied
+/// inputs than are replayed) each snap rather than blend a correction that means nothing; no
+/// ship, no prediction.
+#[test]
+fn a_new_connection_a_new_seat_or_a_stall_snap_and_a_missing_ship_predicts_nothing() {
+    let welcome = welcome(EntityId(1));
+    let start = Instant::now();
+    let still = QVec2::default();
+    let mut prediction = Prediction::default();
+    let sent: Vec<SentInput> = (1..=20)
+        .map(|seq| SentInput { input: input(seq, 0, 0, false), sent_at: start + TICK * seq })
+        .collect();
+    let mut at = |world: &World, applied: u32, sent: &[SentInput]| {
+        let parts = PredictionParts { welcome: &welcome, world, applied: InputSeq(applied), sent };
+        prediction.predict_parts(parts, start + TICK * 21, FRAME)
+    };
+    at(&world(50, RoundPhase::Playing, ship_at(400.0, 400.0, still)), 18, &sent).unwrap();
+    // A new connection: nothing of it applied yet, 19 and 20 lost, the ship moved 60 units.
+    let reconnected = [SentInput { input: input(21, 0, 0, false), sent_at: start + TICK * 21 }];
+    let drawn =
+        at(&world(51, RoundPhase::Playing, ship_at(460.0, 400.0, still)), 0, &reconnected).unwrap();
+    assert_eq!((drawn.motion.pos.x, drawn.correction), (460.0, Vec2::ZERO));
+    // A new seat: ticks start over.
+    let drawn =
+        at(&world(2, RoundPhase::Playing, ship_at(500.0, 400.0, still)), 0, &reconnected).unwrap();
+    assert_eq!((drawn.motion.pos.x, drawn.correction), (500.0, Vec2::ZERO));
+    // A stalled uplink: 200 inputs unapplied, 128 replayed, the next snapshot snaps.
+    let stalled: Vec<SentInput> = (22..222)
+        .map(|seq| SentInput { input: input(seq, 127, 0, false), sent_at: start + TICK * seq })
+        .collect();
+    let drawn =
+        at(&world(3, RoundPhase::Playing, ship_at(500.0, 400.0, still)), 21, &stalled).unwrap();
+    assert_eq!(drawn.replayed, 128);
+    let drawn =
+        at(&world(4, RoundPhase::Playing, ship_at(520.0, 400.0, still)), 22, &stalled).unwrap();
+    assert_eq!(drawn.correction, Vec2::ZERO);
+    let gone = World::from_unsorted(
+        Tick(5),
+        RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 1 },
+        vec![],
+    );
+    assert!(at(&gone, 22, &stalled).is_none());
+}

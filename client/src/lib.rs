@@ -197,6 +197,9 @@
 //!   connection upgraded and handed over as its socket, for a [`Session`] driven by IO of your
 //!   own (the load-test bots' io_uring engine).
 //! - [`config`]: [`Config`] (every timing knob with its default) and [`Reconnect`].
+//! - [`interpolation`]: [`Interpolation`], other entities drawn smoothly a little in the past
+//!   with a delay that adapts to the jitter (the JavaScript SDK's `InterpolationBuffer`), sans-IO;
+//!   [`Client::interpolate`] keeps one fed.
 //! - [`error`]: [`Disconnect`] (why a connection ended, and whether to retry), close codes,
 //!   and the application's errors.
 #![forbid(unsafe_code)]
@@ -205,12 +208,16 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod interpolation;
 pub mod session;
 
 pub use client::{Client, ConnectError, Endpoint, Upgraded, UrlError, tls_config, upgrade};
 pub use config::{Config, Reconnect};
 pub use error::{
     Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,
+};
+pub use interpolation::{
+    Interpolation, InterpolationConfig, InterpolationDelay, RenderEntity, Sample,
 };
 pub use session::{
     CloseAction, Controls, End, Event, Identity, ROSTER_MAX, RosterEntry, Session, SnapshotInfo,

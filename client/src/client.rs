@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::error::{Disconnect, LinkError, Refusal};
+use crate::interpolation::{Interpolation, InterpolationConfig};
 use crate::session::{CloseAction, Controls, End, Event, Identity, Session, State};
 use futures_util::{Sink, Stream};
 use std::future::{Future, poll_fn};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tickwire_shared::delta::World;
-use tickwire_shared::{InputSeq, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, Welcome};
+use tickwire_shared::{InputSeq, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, Tick, Welcome};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Sleep;
@@ -390,6 +391,9 @@ pub struct Client {
     /// The open connection's write buffer was full at the last look: wait for it, not for
     /// sends that are due (see [`Session::poll_timeout_unwritable`]).
     unwritable: bool,
+    /// Fed with every world as its snapshot is read, once the application asks for it
+    /// ([`Client::interpolate`]).
+    interpolation: Option<Interpolation>,
 }
 
 impl std::fmt::Debug for Client {
@@ -425,6 +429,7 @@ impl Client {
             timer: None,
             wire_closed: (0, 0),
             unwritable: false,
+            interpolation: None,
         }
     }
 
@@ -477,6 +482,23 @@ impl Client {
     /// The last `Welcome`.
     pub fn welcome(&self) -> Option<&Welcome> {
         self.session.welcome()
+    }
+
+    /// Keeps an [`Interpolation`] from now on ([`Client::interpolation`]), replacing any
+    /// kept before: every world rebuilt is pushed at the instant its snapshot was read (which
+    /// an application reading events later could not know), and a fresh join
+    /// (`resumed: false`) clears it, as its ticks are another world's.
+    pub fn interpolate(&mut self, config: InterpolationConfig) {
+        // Before the first `Welcome` the room's rate is unknown: it is made again at the
+        // `Welcome` if the guess was wrong.
+        let tick_rate = self.session.welcome().map_or(30, |w| w.tick_rate);
+        self.interpolation = Some(Interpolation::new(tick_rate, config));
+    }
+
+    /// The entities to draw, smoothly, once [`Client::interpolate`] turned this on:
+    /// `client.interpolation()?.sample(Instant::now())`.
+    pub fn interpolation(&self) -> Option<&Interpolation> {
+        self.interpolation.as_ref()
     }
 
     /// Queues an input (see [`Session::send_input`]); the next `next_event` sends it.
@@ -678,7 +700,12 @@ impl Client {
 
     fn handle_frame(&mut self, now: Instant, message: Message) {
         match message {
-            Message::Binary(bytes) => self.session.handle_message(now, &bytes),
+            Message::Binary(bytes) => {
+                let joins = self.session.stats().joins;
+                let tick = self.session.world().map(|w| w.tick);
+                self.session.handle_message(now, &bytes);
+                self.feed_interpolation(now, joins, tick);
+            }
             Message::Close(frame) => {
                 let (code, reason) = close_parts(frame.as_ref());
                 self.session.handle_close_frame(now, code, reason);
@@ -689,6 +716,26 @@ impl Client {
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
                 self.session.handle_heard(now);
             }
+        }
+    }
+
+    /// Hands the interpolation, if kept, what the message just handled brought: a new seat
+    /// (the session counted another join), or a world (its newest tick moved).
+    fn feed_interpolation(&mut self, now: Instant, joins_before: u64, tick_before: Option<Tick>) {
+        let Some(interpolation) = &mut self.interpolation else { return };
+        if self.session.stats().joins != joins_before
+            && let Some(welcome) = self.session.welcome()
+        {
+            if welcome.tick_rate != interpolation.tick_rate() {
+                *interpolation = Interpolation::new(welcome.tick_rate, *interpolation.config());
+            } else if !welcome.resumed {
+                interpolation.clear();
+            }
+        }
+        if let Some(world) = self.session.world()
+            && Some(world.tick) != tick_before
+        {
+            interpolation.push(world, now);
         }
     }
 
@@ -1145,6 +1192,57 @@ mod tests {
             close_code: Some(crate::close_code::POLICY),
         };
         assert_eq!(reason, Disconnect::Kicked(kicked));
+    }
+
+    #[tokio::test]
+    async fn an_interpolation_asked_for_is_fed_every_world_as_it_arrives() {
+        use tickwire_shared::delta::delta;
+        use tickwire_shared::{EntityId, EntityState, QVec2, RoundPhase, RoundState};
+        let round = RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 90 };
+        let world = |tick: u32| World {
+            tick: Tick(tick),
+            round,
+            entities: vec![EntityState {
+                id: EntityId(3),
+                kind: 0,
+                pos: QVec2 { x: tick as i16 * 16, y: 0 },
+                vel: QVec2::default(),
+                heading: 0,
+                flags: 1,
+                value: 0,
+            }],
+        };
+        let frames = [1, 2]
+            .map(|tick| {
+                let snapshot = delta(None, &world(tick), InputSeq(0), 30).unwrap();
+                Message::Binary(encode_server(&ServerMessage::Snapshot(snapshot)).unwrap().into())
+            })
+            .to_vec();
+        let (url, go, server) = fake_server(frames).await;
+
+        let config = Config { reconnect: crate::Reconnect::NEVER, ..Config::default() };
+        let identity = Identity::player("ada").unwrap();
+        let mut client = Client::connect(&url, identity, config).await.unwrap();
+        assert!(client.interpolation().is_none(), "only when asked for");
+        client.interpolate(InterpolationConfig::default());
+        go.send(()).unwrap();
+        server.await.unwrap();
+        let mut snapshots = 0;
+        while let Some(event) = client.next_event().await {
+            match event {
+                Event::Snapshot(_) => snapshots += 1,
+                Event::Disconnected { .. } => break,
+                _ => {}
+            }
+        }
+        assert_eq!(snapshots, 2);
+        let interpolation = client.interpolation().expect("asked for");
+        assert_eq!(interpolation.tick_rate(), 30, "the room's");
+        assert_eq!(interpolation.latest(), Some(&world(2)));
+        let ticks: Vec<u32> = interpolation.worlds().map(|w| w.tick.0).collect();
+        assert_eq!(ticks, [1, 2], "each world, not only the newest when the events are read");
+        let drawn = interpolation.sample(Instant::now() + Duration::from_secs(10));
+        assert_eq!(drawn.entities[0].pos.x, 2.0, "long after, the newest world held");
     }
 
     #[tokio::test]

@@ -197,6 +197,9 @@
 //!   connection upgraded and handed over as its socket, for a [`Session`] driven by IO of your
 //!   own (the load-test bots' io_uring engine).
 //! - [`config`]: [`Config`] (every timing knob with its default) and [`Reconnect`].
+//! - [`interpolation`]: [`Interpolation`], other entities drawn smoothly a little in the past
+//!   with a delay that adapts to the jitter (the JavaScript SDK's `InterpolationBuffer`), sans-IO;
+//!   [`Client::interpolate`] keeps one fed.
 //! - [`error`]: [`Disconnect`] (why a connection ended, and whether to retry), close codes,
 //!   and the application's errors.
 //! - [`prediction`]: [`Prediction`], the own ship drawn where the inputs not yet applied will
@@ -207,6 +210,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod interpolation;
 pub mod prediction;
 pub mod session;
 
@@ -214,6 +218,9 @@ pub use client::{Client, ConnectError, Endpoint, Upgraded, UrlError, tls_config,
 pub use config::{Config, Reconnect};
 pub use error::{
     Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,
+};
+pub use interpolation::{
+    Interpolation, InterpolationConfig, InterpolationDelay, RenderEntity, Sample,
 };
 pub use prediction::{PredictedShip, Prediction, PredictionConfig, PredictionParts};
 pub use session::{

@@ -1,0 +1,475 @@
+//! [`Interpolation`]: other entities drawn a little in the past, between the two received
+//! worlds around that moment, so they move smoothly at any frame rate, as far behind as the
+//! network's jitter needs.
+//!
+//! Snapshots arrive at the tick rate (30 a second by default) but not evenly: drawn as they
+//! come, other ships stutter. This buffer keeps the last worlds and answers "what does the
+//! world look like at render time", a delay behind the newest tick expected to have arrived.
+//! Unless fixed, the delay adapts to the jitter: as many ticks as 9 in 10 worlds of the last
+//! 3 s came late by, plus one, from 2 on a steady link to 8; it grows by a tenth of a tick per
+//! world and shrinks by a fiftieth, so time runs a little slower or faster for a moment and
+//! nothing jumps. At ±60 ms of jitter it settles near 4 ticks (130 ms at 30 Hz). Worlds held
+//! up by a stalled link and let through together are not replayed: they do not move the
+//! clock, and count as no jitter.
+//!
+//! It is the JavaScript SDK's `InterpolationBuffer` (`client-web/sdk/src/interpolation.js`),
+//! the same algorithm and constants, so a native game and a browser game draw the same.
+//!
+//! Sans-IO: the caller passes arrival times and the render time, so it is deterministic and
+//! tested without a network or a clock.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use tickwire_client::protocol::delta::World;
+//! use tickwire_client::protocol::{EntityId, EntityState, QVec2, RoundPhase, RoundState, Tick};
+//! use tickwire_client::{Interpolation, InterpolationConfig, InterpolationDelay};
+//!
+//! let round = RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 90 };
+//! let ship = |x: i16| EntityState {
+//!     id: EntityId(3), kind: 0, pos: QVec2 { x, y: 0 }, vel: QVec2 { x: 0, y: 0 },
+//!     heading: 0, flags: 1, value: 0,
+//! };
+//! let mut config = InterpolationConfig::default();
+//! config.delay = InterpolationDelay::Fixed(2.0); // adaptive by default
+//! let mut buffer = Interpolation::new(10, config); // the room's `Welcome::tick_rate`
+//! let start = Instant::now();
+//! // Ticks 0 to 5 arrive every 100 ms; the ship moves 10 units a tick (160 in 1/16 units).
+//! for tick in 0..=5 {
+//!     let world = World { tick: Tick(tick), round, entities: vec![ship(tick as i16 * 160)] };
+//!     buffer.push(&world, start + Duration::from_millis(100 * u64::from(tick)));
+//! }
+//! // 550 ms in, tick 5.5 is due: two ticks behind it is halfway between ticks 3 and 4.
+//! let drawn = buffer.sample(start + Duration::from_millis(550));
+//! assert!((drawn.tick - 3.5).abs() < 1e-6);
+//! assert_eq!(drawn.entities[0].pos.x, 35.0); // world units
+//! ```
+//!
+//! With the tokio [`Client`](crate::Client), [`Client::interpolate`](crate::Client::interpolate)
+//! keeps one fed with every world at its arrival (and starts it over on a fresh join):
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use tickwire_client::{Client, Config, Identity, InterpolationConfig};
+//! let identity = Identity::player("ada")?;
+//! let mut client = Client::connect("ws://127.0.0.1:8080/ws", identity, Config::default()).await?;
+//! client.interpolate(InterpolationConfig::default());
+//! // ... each frame, between `next_event` calls:
+//! let drawn = client.interpolation().expect("turned on").sample(std::time::Instant::now());
+//! for ship in &drawn.entities { /* draw at ship.pos, turned by ship.heading */ }
+//! # Ok(()) }
+//! ```
+//! A render loop on a thread of its own (see the crate's page) keeps its own: push each
+//! snapshot's world with the `Instant` it came, on the same clock as the frames' `now`.
+
+use glam::Vec2;
+use std::collections::VecDeque;
+use std::f32::consts::{PI, TAU};
+use std::time::Instant;
+use tickwire_shared::delta::World;
+use tickwire_shared::quant;
+use tickwire_shared::{EntityId, EntityState};
+
+#[cfg(test)]
+mod tests;
+
+/// The adaptive delay's least, in ticks: a steady link draws this far behind.
+pub const MIN_DELAY_TICKS: f64 = 2.0;
+/// The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world freezes what
+/// is drawn for a moment.
+pub const MAX_DELAY_TICKS: f64 = 8.0;
+/// Arrival bases the clock follows the earliest of (two seconds at 30 Hz).
+const BASES_KEPT: usize = 60;
+/// Worlds in a row that, all late enough to be drawn past and arriving at the tick rate, show
+/// the server's schedule moved.
+const STEP_WORLDS: usize = 8;
+/// Worlds whose lateness the adaptive delay reads (three seconds at 30 Hz).
+const LATENESS_KEPT: usize = 90;
+/// The share of worlds the adaptive delay waits for, whatever their lateness: 9 in 10.
+const LATENESS_QUANTILE: f64 = 0.9;
+/// Lateness past which a world was held up (a stalled link), not jittered, in ms: left out of
+/// the delay.
+const HELD_UP_MS: f64 = 300.0;
+/// How fast the adaptive delay grows and shrinks, in ticks per world: time runs 10% slower for
+/// a moment as it grows, 2% faster as it shrinks, so neither shows.
+const DELAY_GROWTH: f64 = 0.1;
+/// See [`DELAY_GROWTH`].
+const DELAY_SHRINK: f64 = 0.02;
+/// A clock this far from where the arrivals say, in ms, is snapped there rather than eased:
+/// the server restarted, or this is the first world.
+const SNAP_MS: f64 = 500.0;
+/// The share of the distance to where the arrivals say that the clock moves per world: gentle,
+/// so jitter never shows as a jump.
+const FOLLOW: f64 = 0.1;
+/// A move between two worlds longer than this, in world units, is a respawn: drawn as a jump
+/// halfway, not a sweep across the map.
+const RESPAWN_DISTANCE: f32 = 200.0;
+
+/// How far behind the newest world to draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InterpolationDelay {
+    /// Follows the jitter, from [`MIN_DELAY_TICKS`] to [`MAX_DELAY_TICKS`] (starting at the
+    /// least): smooth on a bad link, as little behind as a good one allows.
+    Adaptive,
+    /// This many ticks, whatever the link does. Less than 2 draws past the newest world
+    /// (holding or extrapolating) at any jitter; 2 does so in most frames at ±60 ms.
+    Fixed(f64),
+}
+
+/// How an [`Interpolation`] draws. Start from `InterpolationConfig::default()` and change
+/// fields; the struct is `#[non_exhaustive]` so new knobs are not breaking.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct InterpolationConfig {
+    /// How far behind to draw. Default [`InterpolationDelay::Adaptive`]. A fixed delay is
+    /// predictable (a replay, a test) but either draws further behind than a good link needs
+    /// or past the newest world on a bad one.
+    pub delay: InterpolationDelay,
+    /// Worlds kept, at least 1. Default 32 (a second at 30 Hz), well over the 8-tick delay's
+    /// most; a world arriving this many ticks or fewer behind the newest is a late one and
+    /// dropped, one further behind is a restarted server's and starts the buffer over. Each
+    /// world kept holds its entities (16 bytes each).
+    pub capacity: usize,
+}
+
+impl Default for InterpolationConfig {
+    fn default() -> Self {
+        InterpolationConfig { delay: InterpolationDelay::Adaptive, capacity: 32 }
+    }
+}
+
+/// An entity ready to draw, in world units and radians.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RenderEntity {
+    /// Identity within the room.
+    pub id: EntityId,
+    /// Game-defined kind (arena: 0 ship, 1 pickup).
+    pub kind: u8,
+    /// Position, world units.
+    pub pos: Vec2,
+    /// Velocity, world units per second.
+    pub vel: Vec2,
+    /// Heading in radians, 0 = +x, growing toward +y. Interpolated the short way round, so
+    /// it may stray a little outside `[0, 2π)`.
+    pub heading: f32,
+    /// Game-defined bits (arena: 1 alive, 2 boosting, 4 invulnerable).
+    pub flags: u8,
+    /// Game-defined number (arena: a ship's score, a pickup's worth).
+    pub value: u16,
+}
+
+impl From<&EntityState> for RenderEntity {
+    fn from(e: &EntityState) -> Self {
+        RenderEntity {
+            id: e.id,
+            kind: e.kind,
+            pos: quant::dequantize_position(e.pos),
+            vel: quant::dequantize_velocity(e.vel),
+            heading: quant::dequantize_heading(e.heading),
+            flags: e.flags,
+            value: e.value,
+        }
+    }
+}
+
+/// The angle a `t` of the way from `a` to `b`, in radians, the short way round: from 350° to
+/// 10° through 0°, not back through 180°.
+pub fn lerp_angle(a: f32, b: f32, t: f32) -> f32 {
+    let diff = (b - a + PI).rem_euclid(TAU) - PI;
+    a + diff * t
+}
+
+/// What [`Interpolation::sample`] draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample<'a> {
+    /// The tick drawn, fractional (0 before the first world).
+    pub tick: f64,
+    /// The world drawn toward (the later of the two around `tick`, or the one held), for
+    /// what is not interpolated (the round); `None` before the first world.
+    pub world: Option<&'a World>,
+    /// The entities of `world`, positions and headings interpolated, in its (id) order.
+    pub entities: Vec<RenderEntity>,
+}
+
+/// Keeps the last worlds received and answers "what does the world look like at render time".
+///
+/// Render time runs [`delay_ticks`](Self::delay_ticks) behind the newest tick expected to have
+/// arrived, on a clock that follows the earliest arrivals (the least delayed ones), so jitter
+/// never runs it past the data. See the [module](self) for how the delay adapts.
+#[derive(Debug, Clone)]
+pub struct Interpolation {
+    config: InterpolationConfig,
+    tick_rate: u8,
+    period_ms: f64,
+    /// The delay drawn at now, in ticks (fractional while it adapts). Kept by `clear`: the
+    /// link is the same after a rejoin.
+    delay_ticks: f64,
+    /// Ticks ascending.
+    worlds: VecDeque<World>,
+    /// What times are measured from, in ms: the first arrival since the last `clear`. An
+    /// `Instant` cannot stand for tick 0's time on a server that has run for years.
+    origin: Option<Instant>,
+    /// Local time of tick 0 as the clock sees it, ms after `origin`.
+    clock_base: Option<f64>,
+    /// Recent `arrival - tick * period` of worlds not late, which the clock follows.
+    bases: VecDeque<f64>,
+    /// The last [`STEP_WORLDS`] worlds' `arrival - tick * period`, late or not.
+    recent_bases: VecDeque<f64>,
+    /// Their arrival times.
+    arrivals: VecDeque<f64>,
+    /// How late recent worlds came after the clock expected them, in ms.
+    lateness: VecDeque<f64>,
+}
+
+impl Interpolation {
+    /// An empty buffer for a room ticking `tick_rate` times a second (`Welcome::tick_rate`).
+    pub fn new(tick_rate: u8, config: InterpolationConfig) -> Interpolation {
+        let delay_ticks = match config.delay {
+            InterpolationDelay::Adaptive => MIN_DELAY_TICKS,
+            InterpolationDelay::Fixed(ticks) => ticks,
+        };
+        Interpolation {
+            config: InterpolationConfig { capacity: config.capacity.max(1), ..config },
+            tick_rate,
+            period_ms: 1000.0 / f64::from(tick_rate.max(1)),
+            delay_ticks,
+            worlds: VecDeque::new(),
+            origin: None,
+            clock_base: None,
+            bases: VecDeque::new(),
+            recent_bases: VecDeque::new(),
+            arrivals: VecDeque::new(),
+            lateness: VecDeque::new(),
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &InterpolationConfig {
+        &self.config
+    }
+
+    /// The tick rate it was made for.
+    pub fn tick_rate(&self) -> u8 {
+        self.tick_rate
+    }
+
+    /// How far behind the newest tick due it draws, in ticks: fractional while it adapts.
+    pub fn delay_ticks(&self) -> f64 {
+        self.delay_ticks
+    }
+
+    /// The newest world pushed, if any.
+    pub fn latest(&self) -> Option<&World> {
+        self.worlds.back()
+    }
+
+    /// The worlds kept, oldest first.
+    pub fn worlds(&self) -> impl ExactSizeIterator<Item = &World> {
+        self.worlds.iter()
+    }
+
+    /// Takes a world that arrived at `arrived_at`. A world at or behind the newest tick by at
+    /// most [`capacity`](InterpolationConfig::capacity) ticks is a late one and dropped; one
+    /// further behind is a restarted server's, and starts the buffer over (as
+    /// [`clear`](Self::clear)).
+    pub fn push(&mut self, world: &World, arrived_at: Instant) {
+        if let Some(last) = self.worlds.back()
+            && world.tick <= last.tick
+        {
+            // A tick far behind the newest is no late arrival (a connection delivers in
+            // order) but a new world: a server that restarted counts from 0 again. Dropped
+            // like a late one, it and every tick after it until the old count is passed would
+            // be, and the drawing would freeze: start over from it (the clock snaps to it).
+            if u64::from(last.tick.0 - world.tick.0) <= self.config.capacity as u64 {
+                return;
+            }
+            self.clear();
+        }
+        self.worlds.push_back(world.clone());
+        if self.worlds.len() > self.config.capacity {
+            self.worlds.pop_front();
+        }
+        let origin = *self.origin.get_or_insert(arrived_at);
+        let received = millis_since(origin, arrived_at);
+        let base = received - f64::from(world.tick.0) * self.period_ms;
+        self.recent_bases.push_back(base);
+        self.arrivals.push_back(received);
+        if self.recent_bases.len() > STEP_WORLDS {
+            self.recent_bases.pop_front();
+            self.arrivals.pop_front();
+        }
+        if let Some(clock_base) = self.clock_base {
+            self.note_lateness(base - clock_base);
+        }
+        // A world later than the delay was held up (jitter, or a link that stalled and let a
+        // burst through): when it came says nothing of when the server made it. Followed, a
+        // burst of them after a stall of seconds moved the clock late, and the buffer
+        // replayed them.
+        let late = self
+            .clock_base
+            .is_some_and(|clock_base| base > clock_base + self.delay_ticks * self.period_ms);
+        if !late {
+            self.bases.push_back(base);
+            if self.bases.len() > BASES_KEPT {
+                self.bases.pop_front();
+            }
+        }
+        if self.schedule_moved() {
+            // A room that stalled skips the ticks it missed: every tick since comes later by
+            // the same amount, for good. The earlier bases describe a schedule that is gone,
+            // and following their minimum would draw past the newest world for seconds:
+            // follow the recent ones (gently, as ever: a jump would show).
+            self.bases.clone_from(&self.recent_bases);
+        }
+        let target = least(&self.bases);
+        self.clock_base = Some(match self.clock_base {
+            Some(clock_base) if (target - clock_base).abs() <= SNAP_MS => {
+                clock_base + (target - clock_base) * FOLLOW
+            }
+            _ => target,
+        });
+        if self.config.delay == InterpolationDelay::Adaptive {
+            self.adapt_delay();
+        }
+    }
+
+    /// Forgets every world and the clock, keeping the delay: for an
+    /// [`Event::Joined`](crate::Event::Joined) with `resumed: false` (a new seat, perhaps in a
+    /// new room or on a restarted server, whose ticks are not those drawn so far).
+    pub fn clear(&mut self) {
+        self.worlds.clear();
+        self.origin = None;
+        self.clock_base = None;
+        self.bases.clear();
+        self.recent_bases.clear();
+        self.arrivals.clear();
+        self.lateness.clear();
+    }
+
+    /// The tick drawn at `now`, fractional; 0 before the first world.
+    pub fn render_tick(&self, now: Instant) -> f64 {
+        match (self.origin, self.clock_base) {
+            (Some(origin), Some(clock_base)) => {
+                (millis_since(origin, now) - clock_base) / self.period_ms - self.delay_ticks
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// The entities at render time: positions, velocities and headings interpolated between
+    /// the worlds around it. An entity only in the later world appears as it is there; one
+    /// only in the earlier is gone. Before the oldest world kept (the first worlds of a
+    /// connection) that world is held; past the newest, entities move on by their velocity
+    /// for at most a tick, then hold.
+    pub fn sample(&self, now: Instant) -> Sample<'_> {
+        let Some(newest) = self.worlds.back() else {
+            return Sample { tick: 0.0, world: None, entities: Vec::new() };
+        };
+        let tick = self.render_tick(now);
+        let mut i = self.worlds.len() - 1;
+        while i > 0 && f64::from(self.worlds[i - 1].tick.0) > tick {
+            i -= 1;
+        }
+        let to = &self.worlds[i];
+        let from = i.checked_sub(1).map(|before| &self.worlds[before]);
+        let to_tick = f64::from(to.tick.0);
+        if from.is_none() && tick < to_tick {
+            // Before the oldest world held (the first worlds of a connection, drawn two ticks
+            // behind): hold the oldest. The newest here would be ahead of the worlds drawn
+            // next, and everything would jump back once the render time reached them.
+            return Sample {
+                tick,
+                world: Some(to),
+                entities: to.entities.iter().map(Into::into).collect(),
+            };
+        }
+        let Some(from) = from.filter(|_| tick < f64::from(newest.tick.0)) else {
+            let ahead = (tick - f64::from(newest.tick.0)).clamp(0.0, 1.0) * self.period_ms / 1000.0;
+            let entities = newest
+                .entities
+                .iter()
+                .map(|e| {
+                    let mut drawn = RenderEntity::from(e);
+                    drawn.pos += drawn.vel * ahead as f32;
+                    drawn
+                })
+                .collect();
+            return Sample { tick, world: Some(newest), entities };
+        };
+        let from_tick = f64::from(from.tick.0);
+        let t = ((tick - from_tick) / (to_tick - from_tick)).clamp(0.0, 1.0) as f32;
+        let entities = to
+            .entities
+            .iter()
+            .map(|e| {
+                let b = RenderEntity::from(e);
+                let Some(old) = from.get(e.id) else { return b };
+                let a = RenderEntity::from(old);
+                if a.pos.distance(b.pos) > RESPAWN_DISTANCE {
+                    return if t < 0.5 { a } else { b };
+                }
+                RenderEntity {
+                    pos: a.pos.lerp(b.pos, t),
+                    vel: a.vel.lerp(b.vel, t),
+                    heading: lerp_angle(a.heading, b.heading, t),
+                    ..b
+                }
+            })
+            .collect();
+        Sample { tick, world: Some(to), entities }
+    }
+
+    /// Moves the delay a step toward what the recent lateness needs.
+    fn adapt_delay(&mut self) {
+        if self.lateness.is_empty() {
+            return;
+        }
+        let mut sorted: Vec<f64> = self.lateness.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let at = ((sorted.len() as f64 * LATENESS_QUANTILE).floor() as usize).min(sorted.len() - 1);
+        let wanted = (sorted[at] / self.period_ms + 1.0).clamp(MIN_DELAY_TICKS, MAX_DELAY_TICKS);
+        self.delay_ticks += (wanted - self.delay_ticks).clamp(-DELAY_SHRINK, DELAY_GROWTH);
+    }
+
+    /// `late_ms`: how late a world came after the clock expected it.
+    fn note_lateness(&mut self, late_ms: f64) {
+        if late_ms > HELD_UP_MS {
+            return;
+        }
+        self.lateness.push_back(late_ms.max(0.0));
+        if self.lateness.len() > LATENESS_KEPT {
+            self.lateness.pop_front();
+        }
+    }
+
+    /// Whether the last worlds all came so long after the clock expects them that each was
+    /// already due to be drawn when it arrived (later than the delay the clock keeps in hand),
+    /// one by one at the tick rate: the server's tick schedule moved later. Lateness the delay
+    /// absorbs is jitter and is left to the gentle following; worlds held up by the network
+    /// are late too, but arrive together once it lets them through, and the ones after are on
+    /// time again: the clock must not follow those.
+    fn schedule_moved(&self) -> bool {
+        let Some(clock_base) = self.clock_base else { return false };
+        let (Some(first), Some(last)) = (self.arrivals.front(), self.arrivals.back()) else {
+            return false;
+        };
+        if self.recent_bases.len() < STEP_WORLDS {
+            return false;
+        }
+        let drawn_past = clock_base + self.delay_ticks.max(1.0) * self.period_ms;
+        least(&self.recent_bases) > drawn_past
+            && last - first >= (STEP_WORLDS - 1) as f64 * self.period_ms * 0.5
+    }
+}
+
+/// The least of `values` (infinity for none, which `push` never leaves: the first world after
+/// a `clear` is never late).
+fn least(values: &VecDeque<f64>) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// `at` in ms after `origin`, negative before it.
+fn millis_since(origin: Instant, at: Instant) -> f64 {
+    match at.checked_duration_since(origin) {
+        Some(after) => after.as_secs_f64() * 1000.0,
+        None => -(origin.duration_since(at).as_secs_f64() * 1000.0),
+    }
+}

@@ -1,0 +1,367 @@
+//! The JavaScript SDK's `InterpolationBuffer` tests (`client-web/sdk/test/session.test.js`),
+//! ported with the same worlds, arrival times and pseudo-random sequences, so the two
+//! clients are held to the same numbers; and the cases only this port states (headings, an
+//! entity that comes or goes, `clear`).
+
+use super::*;
+use std::time::Duration;
+use tickwire_shared::{QVec2, RoundPhase, RoundState, Tick};
+
+const ROUND: RoundState = RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 90 };
+/// 30 Hz, in ms.
+const PERIOD: f64 = 1000.0 / 30.0;
+
+/// Entity 3 at `x` (1/16 units), as the JS tests' `ship`.
+fn ship(x: i32) -> EntityState {
+    EntityState {
+        id: EntityId(3),
+        kind: 0,
+        pos: QVec2 { x: x as i16, y: 160 },
+        vel: QVec2 { x: 0, y: 0 },
+        heading: 0,
+        flags: 1,
+        value: 0,
+    }
+}
+
+fn world(tick: u32, entities: Vec<EntityState>) -> World {
+    World::from_unsorted(Tick(tick), ROUND, entities)
+}
+
+/// The ship at `tick * 16` (a unit a tick).
+fn moving(tick: u32) -> World {
+    world(tick, vec![ship(tick as i32 * 16)])
+}
+
+fn buffer(tick_rate: u8, delay: InterpolationDelay) -> Interpolation {
+    Interpolation::new(tick_rate, InterpolationConfig { delay, ..InterpolationConfig::default() })
+}
+
+/// The JS tests' times are ms on a clock of their own: this is that clock's 0.
+fn epoch() -> Instant {
+    // Far enough from the process's start that no test's negative time underflows.
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| Instant::now() + Duration::from_secs(3600))
+}
+
+/// `ms` on the JS tests' clock.
+fn at(ms: f64) -> Instant {
+    if ms >= 0.0 {
+        epoch() + Duration::from_secs_f64(ms / 1000.0)
+    } else {
+        epoch() - Duration::from_secs_f64(-ms / 1000.0)
+    }
+}
+
+/// The JS tests' pseudo-random sequence, in `f64` as JavaScript computes it (the product
+/// exceeds 2^53 and is rounded: an integer LCG would be another sequence), in `[0, 1)`.
+struct JsRandom(f64);
+
+impl JsRandom {
+    fn next(&mut self) -> f64 {
+        self.0 = (self.0 * 1103515245.0 + 12345.0) % 2147483648.0;
+        self.0 / 2147483648.0
+    }
+}
+
+fn clock_base(buffer: &Interpolation) -> f64 {
+    buffer.clock_base.expect("a world was pushed")
+}
+
+#[test]
+fn a_buffer_draws_nothing_before_the_first_world() {
+    let buffer = buffer(30, InterpolationDelay::Adaptive);
+    assert_eq!(buffer.latest(), None);
+    assert_eq!(buffer.render_tick(at(1000.0)), 0.0);
+    let drawn = buffer.sample(at(1000.0));
+    assert_eq!((drawn.tick, drawn.world, drawn.entities.len()), (0.0, None, 0));
+    assert_eq!(buffer.delay_ticks(), MIN_DELAY_TICKS, "the adaptive delay starts at the least");
+}
+
+#[test]
+fn the_buffer_draws_two_ticks_behind_between_the_worlds_around_that_time() {
+    let mut buffer = buffer(10, InterpolationDelay::Fixed(2.0));
+    // Ticks every 100 ms, arriving 30 ms after they were made, with 0-20 ms of jitter.
+    for (tick, jitter) in [0.0, 15.0, 5.0, 20.0, 0.0, 10.0].into_iter().enumerate() {
+        let tick = tick as u32;
+        let x = tick as i32 * 10 * 16;
+        buffer.push(&world(tick, vec![ship(x)]), at(f64::from(tick) * 100.0 + 30.0 + jitter));
+    }
+    let drawn = buffer.sample(at(5.0 * 100.0 + 30.0 + 50.0));
+    assert!((drawn.tick - 3.5).abs() < 0.05, "render tick {}", drawn.tick);
+    assert!((drawn.entities[0].pos.x - 35.0).abs() < 0.6, "x {}", drawn.entities[0].pos.x);
+    let late = buffer.sample(at(5000.0));
+    assert_eq!(late.entities[0].pos.x, 50.0, "holds at the newest world, no runaway extrapolation");
+}
+
+#[test]
+fn after_the_room_stalls_the_clock_follows_its_later_schedule_within_a_second() {
+    let mut buffer = buffer(30, InterpolationDelay::Fixed(2.0));
+    for tick in 0..60 {
+        buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0));
+    }
+    // The room stalled for 200 ms and skipped the ticks it missed: every tick since comes
+    // 200 ms later than before.
+    for tick in 60..90 {
+        buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0 + 200.0));
+    }
+    let newest = 89.0;
+    let drawn = buffer.render_tick(at(newest * PERIOD + 20.0 + 200.0));
+    assert!(drawn <= newest, "drawn at tick {drawn:.1}, past the newest ({newest})");
+    assert!(drawn >= newest - 3.0, "drawn at tick {drawn:.1}, far behind the newest");
+}
+
+#[test]
+fn jitter_the_delay_absorbs_never_snaps_the_clock() {
+    let mut buffer = buffer(30, InterpolationDelay::Fixed(2.0));
+    // Up to 60 ms of jitter (under two ticks), from a fixed pseudo-random sequence, and a path
+    // 40 ms slower for a while: the clock only ever eases, never jumps.
+    let mut random = JsRandom(7.0);
+    let mut before = None;
+    for tick in 0..600 {
+        let slower = if (200..260).contains(&tick) { 40.0 } else { 0.0 };
+        let arrival = f64::from(tick) * PERIOD + 20.0 + slower + random.next() * 60.0;
+        buffer.push(&moving(tick), at(arrival));
+        let base = clock_base(&buffer);
+        if let Some(before) = before {
+            let moved: f64 = base - before;
+            assert!(moved.abs() < 10.0, "the clock jumped {moved:.1} ms at tick {tick}");
+        }
+        before = Some(base);
+    }
+}
+
+#[test]
+fn worlds_the_network_held_up_and_let_through_together_do_not_move_the_clock() {
+    let mut buffer = buffer(30, InterpolationDelay::Fixed(2.0));
+    for tick in 0..60 {
+        buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0));
+    }
+    let before = buffer.render_tick(at(60.0 * PERIOD + 20.0));
+    // A 400 ms stall of the link: ticks 60-71 arrive together when it ends, then on time again.
+    for tick in 60..72 {
+        buffer.push(&moving(tick), at(72.0 * PERIOD + 20.0));
+    }
+    for tick in 72..80 {
+        buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0));
+    }
+    let after = buffer.render_tick(at(60.0 * PERIOD + 20.0));
+    assert!((after - before).abs() < 0.5, "the clock moved by {:.2} ticks", after - before);
+}
+
+#[test]
+fn after_a_link_stalled_for_seconds_the_burst_it_lets_through_is_not_replayed() {
+    for delay in [InterpolationDelay::Fixed(2.0), InterpolationDelay::Adaptive] {
+        let mut buffer = buffer(30, delay);
+        for tick in 0..60 {
+            buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0));
+        }
+        // 3 s without a world, then the 90 made meanwhile at once, then on time again.
+        let released = 150.0 * PERIOD + 20.0;
+        for tick in 60..150 {
+            buffer.push(&moving(tick), at(released));
+        }
+        let drawn = buffer.render_tick(at(released));
+        // Drawn where a steady link would draw: the delay behind the newest, not 10 ticks
+        // back, from where it would fast-forward through the burst for a second.
+        let behind = 149.0 - buffer.delay_ticks();
+        assert!(drawn > behind - 0.5 && drawn <= 149.0, "{delay:?}: drawn at tick {drawn:.2}");
+        for tick in 150..160 {
+            buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0));
+        }
+        let later = buffer.render_tick(at(159.0 * PERIOD + 20.0));
+        let expected = 159.0 - buffer.delay_ticks();
+        assert!((later - expected).abs() < 0.5, "{delay:?}: then at tick {later:.2}");
+        assert!(buffer.delay_ticks() < 2.5, "a stall is no jitter: delay {}", buffer.delay_ticks());
+    }
+}
+
+/// What a link with ±`jitter_ms` of uniform jitter does to a buffer at 30 Hz, over 30 s drawn
+/// at 60 frames a second: the share of frames after the first ten seconds drawn past the
+/// newest world arrived, and the delay at the end.
+fn jittered(delay: InterpolationDelay, jitter_ms: f64) -> (f64, f64) {
+    let mut buffer = buffer(30, delay);
+    let mut random = JsRandom(11.0);
+    // In order, as one connection delivers: each world at the earliest after the one before.
+    let mut arrivals: Vec<f64> = Vec::new();
+    for tick in 0..900 {
+        let sent = f64::from(tick) * PERIOD + 50.0 + (random.next() * 2.0 - 1.0) * jitter_ms;
+        arrivals.push(sent.max(arrivals.last().copied().unwrap_or(0.0)));
+    }
+    let (mut next, mut past, mut frames) = (0, 0, 0);
+    let mut now = 0.0;
+    while now < 900.0 * PERIOD {
+        while next < arrivals.len() && arrivals[next] <= now {
+            buffer.push(&moving(next as u32), at(arrivals[next]));
+            next += 1;
+        }
+        // After ten seconds, to let it settle.
+        if now >= 10_000.0 && next > 0 {
+            frames += 1;
+            if buffer.render_tick(at(now)) > (next - 1) as f64 {
+                past += 1;
+            }
+        }
+        now += 1000.0 / 60.0;
+    }
+    (f64::from(past) / f64::from(frames), buffer.delay_ticks())
+}
+
+#[test]
+fn the_delay_grows_with_the_jitter_and_draws_past_the_newest_world_far_less_than_two_ticks_do() {
+    let (steady_past, steady_delay) = jittered(InterpolationDelay::Adaptive, 0.0);
+    assert_eq!(steady_delay, 2.0, "a steady link keeps the least delay");
+    assert_eq!(steady_past, 0.0);
+    let (fixed_past, _) = jittered(InterpolationDelay::Fixed(2.0), 60.0);
+    let (adaptive_past, adaptive_delay) = jittered(InterpolationDelay::Adaptive, 60.0);
+    assert!(fixed_past > 0.1, "two ticks behind, ±60 ms draws past the newest in {fixed_past}");
+    assert!(adaptive_past < 0.05, "adaptive: {adaptive_past} of frames past the newest");
+    assert!(adaptive_delay > 3.0 && adaptive_delay < 6.0, "delay {adaptive_delay:.2} ticks");
+    // ±30 ms, which the JS test does not run: two ticks already draw past the newest now and
+    // then, and the delay grows less.
+    let (fixed_past, _) = jittered(InterpolationDelay::Fixed(2.0), 30.0);
+    let (adaptive_past, adaptive_delay) = jittered(InterpolationDelay::Adaptive, 30.0);
+    assert!(fixed_past > 0.05, "two ticks behind, ±30 ms draws past the newest in {fixed_past}");
+    assert!(adaptive_past < 0.01, "adaptive: {adaptive_past} of frames past the newest");
+    assert!(adaptive_delay > 2.0 && adaptive_delay < 3.0, "delay {adaptive_delay:.2} ticks");
+}
+
+#[test]
+fn a_jittered_link_measures_what_it_measures_in_the_javascript_buffer() {
+    // `jittered` run on the SDK's `InterpolationBuffer` (node, the same sequences): the same
+    // frames drawn past the newest world, and the same delay but for rounding.
+    let measured = [
+        (InterpolationDelay::Fixed(2.0), 30.0, 133, 2.0),
+        (InterpolationDelay::Adaptive, 30.0, 0, 2.466_673),
+        (InterpolationDelay::Fixed(2.0), 60.0, 776, 2.0),
+        (InterpolationDelay::Adaptive, 60.0, 31, 3.914_590),
+    ];
+    for (delay, jitter_ms, past_frames, settled) in measured {
+        let (past, delay_ticks) = jittered(delay, jitter_ms);
+        // 1199 frames are counted.
+        assert_eq!((past * 1199.0).round(), f64::from(past_frames), "{delay:?} ±{jitter_ms} ms");
+        assert!((delay_ticks - settled).abs() < 1e-5, "{delay:?} ±{jitter_ms} ms: {delay_ticks}");
+    }
+}
+
+#[test]
+fn a_world_far_behind_the_newest_starts_the_buffer_over_instead_of_freezing_it() {
+    // A server that restarted counts from tick 0 again.
+    let mut buffer = buffer(10, InterpolationDelay::Fixed(2.0));
+    let at_x = |tick: u32, x: i32| world(tick, vec![ship(x * 16)]);
+    for tick in 5000..5010 {
+        buffer.push(&at_x(tick, tick as i32 - 5000), at(f64::from(tick) * 100.0));
+    }
+    // A repeated or late tick close behind is still dropped.
+    buffer.push(&at_x(5008, 99), at(1_000_000.0));
+    assert_eq!(buffer.latest().map(|w| w.tick), Some(Tick(5009)));
+    // The restarted server's ticks, arriving a few seconds later.
+    for tick in 0..5 {
+        buffer.push(&at_x(tick, 200 + tick as i32), at(510_000.0 + f64::from(tick) * 100.0));
+    }
+    assert_eq!(buffer.latest().map(|w| w.tick), Some(Tick(4)));
+    let kept: Vec<u32> = buffer.worlds.iter().map(|w| w.tick.0).collect();
+    assert_eq!(kept, [0, 1, 2, 3, 4], "the old worlds are forgotten");
+    let drawn = buffer.sample(at(510_000.0 + 4.0 * 100.0));
+    assert!(drawn.tick > 1.0 && drawn.tick <= 4.0, "render tick {}, on the new clock", drawn.tick);
+    let x = drawn.entities[0].pos.x;
+    assert!((201.0..=204.0).contains(&x), "x {x}");
+}
+
+#[test]
+fn before_the_oldest_world_held_the_buffer_holds_that_world_rather_than_the_newest() {
+    let mut buffer = buffer(10, InterpolationDelay::Fixed(2.0));
+    // A connection's first two worlds, at once: render time is still two ticks behind them.
+    buffer.push(&world(40, vec![ship(100 * 16)]), at(1000.0));
+    buffer.push(&world(41, vec![ship(110 * 16)]), at(1000.0));
+    let first = buffer.sample(at(1000.0));
+    assert!(first.tick < 40.0, "render tick {}", first.tick);
+    assert_eq!(first.world.map(|w| w.tick), Some(Tick(40)));
+    assert_eq!(first.entities[0].pos.x, 100.0, "the oldest world, not the newest");
+    // A moment later the render time is between them: nothing jumped backwards.
+    let later = buffer.sample(at(1000.0 + 250.0));
+    let x = later.entities[0].pos.x;
+    assert!(x >= first.entities[0].pos.x && x <= 110.0, "x {x}");
+}
+
+#[test]
+fn entities_are_drawn_in_world_units_and_move_on_past_the_newest_world_for_a_tick_at_most() {
+    let wire = EntityState { vel: QVec2 { x: 150, y: -21 }, heading: 64, ..ship(40 * 16) };
+    let drawn = RenderEntity::from(&wire);
+    assert_eq!((drawn.pos, drawn.vel), (Vec2::new(40.0, 10.0), Vec2::new(300.0, -42.0)));
+    assert_eq!(drawn.heading, std::f32::consts::FRAC_PI_2);
+    // Past the newest world an entity moves on by its velocity for at most a tick: 300 units/s
+    // for a whole tick at 10 Hz is 30 units.
+    let mut buffer = buffer(10, InterpolationDelay::Fixed(0.0));
+    let racing = EntityState { vel: QVec2 { x: 150, y: 0 }, ..ship(40 * 16) };
+    buffer.push(&world(0, vec![racing]), at(0.0));
+    assert_eq!(buffer.sample(at(50.0)).entities[0].pos.x, 55.0, "half a tick on");
+    assert_eq!(buffer.sample(at(100.0)).entities[0].pos.x, 70.0);
+    assert_eq!(buffer.sample(at(5000.0)).entities[0].pos.x, 70.0, "and no further");
+}
+
+/// A buffer at 10 Hz, fixed at 0 ticks, holding `before` at tick 0 and `after` at tick 1 (on
+/// time): at `t` ms it draws `t / 100` of the way from one to the other.
+fn between(before: Vec<EntityState>, after: Vec<EntityState>) -> Interpolation {
+    let mut buffer = buffer(10, InterpolationDelay::Fixed(0.0));
+    buffer.push(&world(0, before), at(0.0));
+    buffer.push(&world(1, after), at(100.0));
+    buffer
+}
+
+#[test]
+fn headings_turn_the_short_way_round() {
+    // From 350° (249/256 of a turn) to 10° (7/256): through 0°, not back through 180°.
+    let turned = |heading| EntityState { heading, ..ship(0) };
+    let buffer = between(vec![turned(249)], vec![turned(7)]);
+    let start = quant::dequantize_heading(249);
+    let midway = buffer.sample(at(50.0)).entities[0].heading;
+    let expected = start + (TAU - start + quant::dequantize_heading(7)) / 2.0;
+    assert!((midway - expected).abs() < 1e-5, "{midway} rad, not {expected}");
+    assert!((midway.rem_euclid(TAU)).abs() < 1e-5, "midway is 0°, not 180°");
+    assert_eq!(lerp_angle(3.0, -3.0, 0.0), 3.0);
+    assert!((lerp_angle(0.25, 0.75, 0.5) - 0.5).abs() < 1e-6, "a short turn is a plain lerp");
+}
+
+#[test]
+fn an_entity_in_only_one_of_two_worlds_appears_as_it_is_in_the_later_and_is_gone_from_it() {
+    let pickup = |id, x| EntityState { id: EntityId(id), kind: 1, ..ship(x) };
+    // 7 is in the later world only (spawned, or came into view); 5 in the earlier only.
+    let buffer = between(vec![pickup(5, 0), ship(0)], vec![ship(16 * 10), pickup(7, 16 * 40)]);
+    let drawn = buffer.sample(at(25.0));
+    let ids: Vec<u32> = drawn.entities.iter().map(|e| e.id.0).collect();
+    assert_eq!(ids, [3, 7], "the later world's entities");
+    assert_eq!(drawn.entities[0].pos.x, 2.5, "3 is a quarter of the way");
+    assert_eq!(drawn.entities[1].pos.x, 40.0, "7 where the later world has it");
+}
+
+#[test]
+fn an_entity_that_jumped_across_the_map_respawned_and_is_not_swept_there() {
+    // 300 units in a tick: a respawn. The old place until halfway, then the new one.
+    let buffer = between(vec![ship(0)], vec![ship(16 * 300)]);
+    assert_eq!(buffer.sample(at(40.0)).entities[0].pos.x, 0.0);
+    assert_eq!(buffer.sample(at(60.0)).entities[0].pos.x, 300.0);
+}
+
+#[test]
+fn clear_forgets_the_worlds_and_the_clock_but_keeps_the_delay_it_learned() {
+    // A fresh join on the same server: the room's ticks go on from where they are, but the
+    // world is another, and its first world sets the clock again.
+    let mut buffer = buffer(30, InterpolationDelay::Adaptive);
+    let mut random = JsRandom(3.0);
+    for tick in 0..300 {
+        let arrival = f64::from(tick) * PERIOD + (random.next() * 2.0 - 1.0) * 60.0;
+        buffer.push(&moving(tick), at(arrival.max(0.0)));
+    }
+    let learned = buffer.delay_ticks();
+    assert!(learned > 3.0, "the jitter grew the delay: {learned}");
+    buffer.clear();
+    assert_eq!(buffer.latest(), None);
+    assert_eq!(buffer.sample(at(20_000.0)).entities, []);
+    assert_eq!(buffer.delay_ticks(), learned);
+    // A world older than the ones forgotten is taken (not dropped as late), on its own clock.
+    buffer.push(&moving(1), at(30_000.0));
+    assert_eq!(buffer.latest().map(|w| w.tick), Some(Tick(1)));
+    let drawn = buffer.render_tick(at(30_000.0));
+    assert!((drawn - (1.0 - learned)).abs() < 1e-6, "drawn at {drawn}, the delay behind tick 1");
+}

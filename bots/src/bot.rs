@@ -199,10 +199,10 @@ pub(crate) fn client_config(args: &Args) -> Config {
     config.reconnect = Reconnect::NEVER;
     config.ping_interval = args.ping_interval;
     config.ack_snapshots = !args.no_ack;
-    // `--input-rate HZ` sends that many, up to the server's own limit: the session's pacing,
-    // which keeps a game under that limit with a margin, must not send fewer.
+    // `--input-rate HZ` sends that many, up to the server's own limit; `tick` is the
+    // session's own pacing, one a tick of the room.
     if let InputRate::Hz(hz) = args.input_rate {
-        config.input_rate_per_sec = config.input_rate_per_sec.max(u32::from(hz));
+        config.input_rate_per_sec = Some(u32::from(hz));
     }
     // The session measures an input's latency only while it remembers the input: past its
     // memory the oldest are forgotten unmeasured, and a stall looks no longer than the memory
@@ -211,7 +211,7 @@ pub(crate) fn client_config(args: &Args) -> Config {
     // inputs, so a larger memory would only fill up.
     if args.role == BotRole::Player {
         config.inputs_in_flight =
-            config.inputs_in_flight.max(config.input_rate_per_sec as usize * 10);
+            config.inputs_in_flight.max(config.input_rate_per_sec.unwrap_or(30) as usize * 10);
     }
     config
 }
@@ -1184,8 +1184,8 @@ pub(crate) mod tests {
             let args = Args::try_parse_from(["tickwire-bots", "--input-rate", rate]).unwrap();
             client_config(&args).input_rate_per_sec
         };
-        assert_eq!(config("tick"), 100, "the client's default, under the server's limit");
-        assert_eq!(config("60"), 100);
-        assert_eq!(config("120"), 120, "what the flag asks, up to the server's own limit");
+        assert_eq!(config("tick"), None, "the client's default: one a tick of the room");
+        assert_eq!(config("60"), Some(60));
+        assert_eq!(config("120"), Some(120), "what the flag asks, up to the server's own limit");
     }
 }

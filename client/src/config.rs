@@ -65,14 +65,20 @@ pub struct Config {
     pub chat_rate_per_sec: u32,
     /// See [`Config::chat_rate_per_sec`]. Default 5.
     pub chat_burst: u32,
-    /// Inputs sent per second at most, and back to back before that pacing starts. Default
-    /// 100 per second, burst 50: under the server's defaults (`--input-rate` 120, `--input-burst`
-    /// 360), above which it closes the connection with 1008, so a game may call
-    /// [`Session::send_input`](crate::Session::send_input) every frame at any frame rate. An
-    /// input over the rate waits for the next token, replaced by any newer one meanwhile (the
-    /// server applies the newest each tick); lower it to send less, at up to one period's delay.
-    pub input_rate_per_sec: u32,
-    /// See [`Config::input_rate_per_sec`]. Default 50.
+    /// Inputs sent per second at most. Default `None`: one a tick of the room (its
+    /// `Welcome`'s tick rate, 30 before it), at most two back to back after a late frame, so
+    /// a game may call [`Session::send_input`](crate::Session::send_input) every frame at any
+    /// frame rate and the server applies each input it sends (it applies one a tick,
+    /// PROTOCOL.md 4, and of inputs sent faster only the newest), which is what a prediction
+    /// replays ([`Prediction`](crate::Prediction)). An input over the rate waits for its
+    /// turn, replaced by any newer one meanwhile (keeping the buttons it held, so a press
+    /// shorter than a tick is still sent). `Some(rate)` sends up to `rate` a second, after
+    /// [`Config::input_burst`] back to back: a load test's; keep it under the server's limit
+    /// (`--input-rate` 120, `--input-burst` 360 by default), past which it closes the
+    /// connection with 1008.
+    pub input_rate_per_sec: Option<u32>,
+    /// Inputs sent back to back before an `input_rate_per_sec` of `Some(rate)` paces them.
+    /// Default 50.
     pub input_burst: u32,
     /// Inputs sent that the server has not confirmed yet (by a snapshot's `last_input`, or the
     /// `Pong` of a `Ping` sent after them), at most. Past it the newest input waits, replaced
@@ -134,7 +140,7 @@ impl Default for Config {
             reconnect: Reconnect::default(),
             chat_rate_per_sec: 2,
             chat_burst: 5,
-            input_rate_per_sec: 100,
+            input_rate_per_sec: None,
             input_burst: 50,
             max_inputs_unconfirmed: 200,
             chat_queue: 16,

@@ -172,9 +172,11 @@ impl Prediction {
                 // the difference is what this snapshot corrected.
                 let last = replay.newest.map_or(basis.applied, |sent| sent.input.seq);
                 let since_basis = &sent[sent.partition_point(|s| s.input.seq <= basis.applied)..];
-                let whole =
-                    since_basis.first().is_some_and(|s| s.input.seq.0 == basis.applied.0 + 1)
-                        || since_basis.is_empty() && last == basis.applied;
+                // Every input sent after the basis's is known if the basis's own is (numbers
+                // skip the inputs a frame replaced before they went out), or if none of this
+                // connection's was applied yet: otherwise some went with an older connection.
+                let whole = basis.applied == InputSeq(0)
+                    || sent.binary_search_by_key(&basis.applied, |s| s.input.seq).is_ok();
                 let replayable = tick > basis.tick
                     && last >= basis.applied
                     && whole

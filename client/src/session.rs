@@ -481,7 +481,8 @@ impl Session {
     /// An idle session; `now` is any instant before the first call. `seed` only spreads
     /// reconnect delays (jitter): take it from any RNG.
     pub fn new(config: Config, identity: Identity, now: Instant, seed: u64) -> Session {
-        let (chat_budget, input_pace) = (ChatBudget::new(&config, now), Pace::inputs(&config, now));
+        let (chat_budget, input_pace) =
+            (ChatBudget::new(&config, now), Pace::inputs(&config, None, now));
         Session {
             config,
             identity,
@@ -620,10 +621,9 @@ impl Session {
     // ---- what the application does ---------------------------------------------------------
 
     /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit),
-    /// paced under the server's input limit ([`Config::input_rate_per_sec`]; the server closes
-    /// a client past it): call it every frame if that is simplest. An input still unsent is
-    /// replaced (one input a tick applies, PROTOCOL.md 4: sent faster than the room ticks,
-    /// the newest wins). While the server has not
+    /// one a tick of the room ([`Config::input_rate_per_sec`]): call it every frame if that is
+    /// simplest. An input still unsent is replaced, the buttons it held kept (a press shorter
+    /// than a tick is sent, its release a tick later). While the server has not
     /// confirmed [`Config::max_inputs_unconfirmed`] inputs (a stalled uplink), the newest
     /// waits for a confirmation instead of piling up.
     /// Returns its sequence number, which snapshots echo in `last_input` once applied.
@@ -636,7 +636,11 @@ impl Session {
         }
         let seq = InputSeq(self.next_seq);
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
-        self.input_pending = Some(controls.to_input(seq));
+        let mut input = controls.to_input(seq);
+        if let Some(replaced) = self.input_pending {
+            input.buttons = Buttons(input.buttons.0 | replaced.buttons.0);
+        }
+        self.input_pending = Some(input);
         Ok(seq)
     }
 
@@ -981,7 +985,7 @@ impl Session {
         self.next_ping = deadline(now, self.config.ping_interval);
         // The server's buckets are the connection's: full again.
         self.chat_budget = ChatBudget::new(&self.config, now);
-        self.input_pace = Pace::inputs(&self.config, now);
+        self.input_pace = Pace::inputs(&self.config, Some(welcome.tick_rate), now);
         if !welcome.resumed {
             // Another seat, perhaps in another room: the lines were written for a
             // conversation it did not see.
@@ -1368,17 +1372,21 @@ impl Pace {
         }
     }
 
-    /// Inputs at [`Config::input_rate_per_sec`], burst [`Config::input_burst`]: a game that
-    /// calls [`Session::send_input`] every frame (144 a second) stays within the server's input
-    /// limit (120 a second, burst 360, by default) instead of being kicked for it.
-    fn inputs(config: &Config, now: Instant) -> Pace {
-        let burst = f64::from(config.input_burst.max(1));
-        Pace {
-            rate: f64::from(config.input_rate_per_sec.max(1)),
-            burst,
-            tokens: burst,
-            refilled: now,
-        }
+    /// Inputs one a tick at `tick_rate` (30 before a `Welcome` says), two back to back at
+    /// most, so that a frame late by less than a tick loses no input and the server gets no
+    /// more than one a tick on average; or, with [`Config::input_rate_per_sec`] set, at that
+    /// rate after [`Config::input_burst`]. A game that calls [`Session::send_input`] every
+    /// frame (144 a second) stays within the server's input limit (120 a second, burst 360, by
+    /// default) either way.
+    fn inputs(config: &Config, tick_rate: Option<u8>, now: Instant) -> Pace {
+        let (rate, burst, tokens) = match config.input_rate_per_sec {
+            Some(rate) => {
+                let burst = f64::from(config.input_burst.max(1));
+                (f64::from(rate.max(1)), burst, burst)
+            }
+            None => (f64::from(tick_rate.unwrap_or(30).max(1)), 2.0, 1.0),
+        };
+        Pace { rate, burst, tokens, refilled: now }
     }
 
     /// Adds the tokens earned since the last refill.

@@ -1,15 +1,16 @@
 //! tickwire-client against the real server on 127.0.0.1 port 0: join, play, acks and deltas,
 //! chat, resume after an abrupt drop, kicks and refusals as typed endings, and the closing
-//! handshake in both directions.
+//! handshake in both directions; prediction and interpolation over a slow link.
 
 mod support;
 
-use std::time::Duration;
-use support::{PATIENCE, TestServer, server_config};
+use std::time::{Duration, Instant};
+use support::{DelayProxy, PATIENCE, TestServer, server_config};
 use tickwire_client::{
-    Client, Config, ConnectError, Controls, Disconnect, End, Endpoint, Event, Identity, Kicked,
-    LinkError, Reconnect, Refusal, SnapshotInfo,
+    Client, Config, ConnectError, Controls, Disconnect, End, Endpoint, Event, Identity,
+    InterpolationConfig, Kicked, LinkError, Prediction, Reconnect, Refusal, SnapshotInfo,
 };
+use tickwire_shared::quant::dequantize_position;
 use tickwire_shared::{EventKind, KickReason};
 
 fn quick_reconnect() -> Config {
@@ -467,5 +468,75 @@ async fn an_upgraded_socket_is_handed_over_and_a_session_joins_over_it() {
     let tls = tickwire_client::upgrade(&secure, None).await.unwrap_err();
     assert!(matches!(tls, Disconnect::Lost(LinkError::Tls(_))), "{tls:?}");
     drop(joined);
+    server.shutdown().await;
+}
+
+/// Over a link of 50 ms each way, a player predicting its ship draws it well ahead of the
+/// snapshots, and the server's snapshots confirm the prediction: flying alone (nothing but
+/// its inputs moves it), the correction each new snapshot brings is a fraction of a unit in
+/// most of them. The other entities are interpolated a few ticks in the past.
+#[tokio::test]
+async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it() {
+    let server = TestServer::start(server_config()).await;
+    let proxy = DelayProxy::start(server.addr, Duration::from_millis(50)).await;
+    let identity = Identity::player("ada").unwrap().in_room("e2e-predict").unwrap();
+    let mut client = Client::connect(&proxy.url(), identity, Config::default()).await.unwrap();
+    client.interpolate(InterpolationConfig::default());
+    let ship = client.welcome().unwrap().entity.unwrap();
+    let mut prediction = Prediction::default();
+    let mut frames = tokio::time::interval(Duration::from_millis(16));
+    let start = Instant::now();
+    let mut last_frame = start;
+    let (mut corrections, mut ahead, mut drawn_frames) = (Vec::new(), 0, 0);
+    let mut seen_tick = None;
+    let mut interpolated = 0;
+    let playing = tokio::time::timeout(PATIENCE, async {
+        while corrections.len() < 120 {
+            tokio::select! {
+                event = client.next_event() => {
+                    event.expect("still joined");
+                }
+                _ = frames.tick() => {
+                    let now = Instant::now();
+                    let t = now.duration_since(start).as_secs_f32();
+                    let stick = Controls { x: (t * 1.5).cos(), y: (t * 1.5).sin(), boost: false, action: false };
+                    client.send_input(stick).unwrap();
+                    let Some(drawn) = prediction.predict(client.session(), now, now - last_frame) else {
+                        continue;
+                    };
+                    last_frame = now;
+                    let world = client.session().world().unwrap();
+                    // Corrections are counted once the first inputs are applied and the link
+                    // has settled (the first second).
+                    let settled = t > 1.0 && client.session().last_input_acked().0 > 0;
+                    if settled && seen_tick != Some(world.tick) {
+                        seen_tick = Some(world.tick);
+                        corrections.push(drawn.correction.length());
+                    }
+                    let snapshot = dequantize_position(world.get(ship).unwrap().pos);
+                    drawn_frames += 1;
+                    ahead += usize::from(drawn.motion.pos.distance(snapshot) > 10.0);
+                    let sample = client.interpolation().unwrap().sample(now);
+                    interpolated += usize::from(sample.entities.len() > 1);
+                }
+            }
+        }
+    })
+    .await;
+    playing.expect("120 snapshots in time");
+    corrections.sort_by(f32::total_cmp);
+    let median = corrections[corrections.len() / 2];
+    assert!(median < 1.0, "corrections (units, sorted): {corrections:?}");
+    assert!(
+        ahead * 2 > drawn_frames,
+        "drawn ahead of the snapshot in {ahead} of {drawn_frames} frames"
+    );
+    assert!(
+        interpolated * 2 > drawn_frames,
+        "{interpolated} of {drawn_frames} frames interpolated"
+    );
+    let delay = client.interpolation().unwrap().delay_ticks();
+    assert!((2.0..=8.0).contains(&delay), "{delay}");
+    client.leave().await;
     server.shutdown().await;
 }

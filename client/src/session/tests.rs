@@ -274,10 +274,10 @@ fn inputs_are_numbered_sent_once_and_timed_until_a_snapshot_acknowledges_them() 
             buttons: Buttons(Buttons::BOOST)
         })]
     );
-    h.advance(10);
+    h.advance(34); // one a tick
     assert_eq!(h.session.send_input(Controls::NEUTRAL), Ok(InputSeq(3)));
     h.sent();
-    h.advance(30);
+    h.advance(6);
     // The server applied input 2 before this tick: 40 ms after it was sent.
     h.recv(snapshot(None, &world(5, 0), 2));
     h.advance(15);
@@ -292,7 +292,7 @@ fn inputs_are_numbered_sent_once_and_timed_until_a_snapshot_acknowledges_them() 
         .collect();
     assert_eq!(
         acked,
-        vec![(InputSeq(2), Duration::from_millis(40)), (InputSeq(3), Duration::from_millis(45))]
+        vec![(InputSeq(2), Duration::from_millis(40)), (InputSeq(3), Duration::from_millis(21))]
     );
     assert_eq!(h.session.last_input_acked(), InputSeq(3));
     assert_eq!((h.session.stats().inputs_sent, h.session.stats().inputs_acked), (2, 2));
@@ -331,7 +331,11 @@ fn sent_inputs_are_kept_for_prediction_with_those_unapplied_and_forgotten_by_a_n
 fn sent_inputs_keep_at_least_the_newest_kept_and_never_grow_past_twice_that() {
     let mut h = Harness::new(
         Identity::player("ada").unwrap(),
-        Config { input_rate_per_sec: 1000, max_inputs_unconfirmed: 10_000, ..Config::default() },
+        Config {
+            input_rate_per_sec: Some(1000),
+            max_inputs_unconfirmed: 10_000,
+            ..Config::default()
+        },
     );
     h.join(welcome(Role::Player));
     for _ in 0..5 * SENT_INPUTS_KEPT {
@@ -348,7 +352,7 @@ fn sent_inputs_keep_at_least_the_newest_kept_and_never_grow_past_twice_that() {
 }
 
 #[test]
-fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_time() {
+fn inputs_sent_every_frame_go_one_a_tick_the_newest_each_time() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));
     h.events();
@@ -373,12 +377,12 @@ fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_ti
         // The session says when the held input may go.
         if h.session.input_pending.is_some() {
             let at = h.session.poll_timeout().unwrap();
-            assert!(at > h.now && at <= h.now + Duration::from_millis(11), "{:?}", at - h.now);
+            assert!(at > h.now && at <= h.now + Duration::from_millis(34), "{:?}", at - h.now);
         }
     }
-    // A burst of 50, then 100 a second: never more than a server at 120 a second would take
-    // with a burst of 60, let alone its default of 360.
-    let (rate, burst) = (120.0, 60.0);
+    // One a tick: never more than a server at 30 a second would take with a burst of 2,
+    // let alone its default of 120 and 360.
+    let (rate, burst) = (30.0, 2.0);
     let mut tokens: f64 = burst;
     let mut last = start;
     for &at in &sent {
@@ -387,7 +391,53 @@ fn inputs_sent_every_frame_stay_under_the_servers_input_limit_the_newest_each_ti
         assert!(tokens >= 1.0, "the server would kick at {:?}", at - start);
         tokens -= 1.0;
     }
-    assert!((340..=360).contains(&sent.len()), "{} inputs in 3 s", sent.len());
+    assert!((89..=91).contains(&sent.len()), "{} inputs in 3 s", sent.len());
+}
+
+#[test]
+fn a_load_test_sends_at_the_rate_it_sets_after_its_burst() {
+    let config = Config { input_rate_per_sec: Some(100), ..Config::default() };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    h.join(welcome(Role::Player));
+    h.sent();
+    let start = h.now;
+    let mut sent = 0;
+    for frame in 0..720u32 {
+        h.now = start + Duration::from_micros(u64::from(frame) * 1_000_000 / 240);
+        h.session.send_input(Controls::NEUTRAL).unwrap();
+        sent += h.sent().iter().filter(|m| matches!(m, ClientMessage::Input(_))).count();
+        if frame % 8 == 0 {
+            let seq = h.session.next_input_seq().0 - 1;
+            h.recv(snapshot(None, &world(frame / 8 + 1, 0), seq));
+        }
+    }
+    // The burst of 50, then 100 a second for the rest of the three seconds.
+    assert!((340..=360).contains(&sent), "{sent} inputs in 3 s");
+}
+
+#[test]
+fn a_press_shorter_than_a_tick_is_sent_and_let_go_a_tick_later() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    let boost = Controls { boost: true, ..Controls::NEUTRAL };
+    h.session.send_input(Controls::NEUTRAL).unwrap();
+    assert_eq!(h.sent().len(), 1, "the first goes at once");
+    // Three frames within the tick: a press and its release, both before the next input.
+    for controls in [Controls::NEUTRAL, boost, Controls::NEUTRAL] {
+        h.advance(8);
+        h.session.send_input(controls).unwrap();
+        assert!(h.sent().is_empty(), "one a tick");
+    }
+    h.advance(10);
+    let pressed = h.sent();
+    let [ClientMessage::Input(pressed)] = pressed[..] else { panic!("{pressed:?}") };
+    assert_eq!(pressed.buttons, Buttons(Buttons::BOOST), "the press is held in the tick's input");
+    h.session.send_input(Controls::NEUTRAL).unwrap();
+    h.advance(34);
+    let released = h.sent();
+    let [ClientMessage::Input(released)] = released[..] else { panic!("{released:?}") };
+    assert_eq!(released.buttons, Buttons(0), "and let go in the next");
 }
 
 #[test]
@@ -1130,7 +1180,8 @@ fn inputs_held_up_by_a_stalled_uplink_arrive_within_the_servers_burst() {
         }
     });
     assert_eq!(link.kicked, None, "{} inputs reached the server", link.inputs_taken);
-    assert!(link.h.session.stats().inputs_sent > 450, "{:?}", link.h.session.stats());
+    // One a tick throughout: 8 s at 30 Hz.
+    assert!(link.h.session.stats().inputs_sent >= 235, "{:?}", link.h.session.stats());
     // Once the stall is over, the newest input goes out again.
     assert!(link.last_input + 5 >= newest.0, "{} of {}", link.last_input, newest.0);
     assert!(link.h.session.state().is_joined());
@@ -1153,7 +1204,8 @@ fn a_controller_gets_its_inputs_confirmed_by_pongs() {
         }
     });
     assert_eq!(link.kicked, None, "{} inputs reached the server", link.inputs_taken);
-    assert_eq!(link.h.session.stats().inputs_sent, 800, "none waited");
+    let sent = link.h.session.stats().inputs_sent;
+    assert!((239..=241).contains(&sent), "one a tick for 8 s, none waited: {sent}");
     assert!(link.last_input + 5 >= newest.0, "{} of {}", link.last_input, newest.0);
 }
 

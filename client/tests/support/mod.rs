@@ -49,3 +49,66 @@ pub fn server_config() -> ServerConfig {
     config.shutdown_timeout = Duration::from_secs(3);
     config
 }
+
+/// A TCP proxy on 127.0.0.1 port 0 that holds every byte `one_way` in each direction, as a
+/// link with that latency does (order kept, no loss).
+pub struct DelayProxy {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl DelayProxy {
+    pub async fn start(target: SocketAddr, one_way: Duration) -> DelayProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { continue };
+                let (in_read, in_write) = inbound.into_split();
+                let (out_read, out_write) = outbound.into_split();
+                tokio::spawn(delayed(in_read, out_write, one_way));
+                tokio::spawn(delayed(out_read, in_write, one_way));
+            }
+        });
+        DelayProxy { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, each chunk `delay` after it was read. Bounded: a full queue stops
+/// the reading, as a full link would.
+async fn delayed(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (queue, mut queued) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some((due, bytes)) = queued.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        let due = tokio::time::Instant::now() + delay;
+        if queue.send((due, buf[..n].to_vec())).await.is_err() {
+            break;
+        }
+    }
+    drop(queue);
+    let _ = writer.await;
+}

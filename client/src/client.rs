@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::error::{Disconnect, LinkError, Refusal};
 use crate::interpolation::{Interpolation, InterpolationConfig};
+use crate::prediction::PredictionState;
 use crate::session::{CloseAction, Controls, End, Event, Identity, Session, State};
 use futures_util::{Sink, Stream};
 use std::future::{Future, poll_fn};
@@ -351,6 +352,14 @@ enum Wake {
     Timer,
 }
 
+/// The feed of [`Client::prediction_feed`], and what its last publication reflected: inputs
+/// sent, the newest tick, joins (a new one goes out when any of them moves).
+#[derive(Debug)]
+struct PredictionFeed {
+    sender: tokio::sync::watch::Sender<PredictionState>,
+    published: (u64, Option<Tick>, u64),
+}
+
 /// A tickwire client over tokio: connects, joins, rebuilds the world, acknowledges snapshots,
 /// reconnects with jittered backoff and resumes its seat, and closes cleanly.
 ///
@@ -394,6 +403,8 @@ pub struct Client {
     /// Fed with every world as its snapshot is read, once the application asks for it
     /// ([`Client::interpolate`]).
     interpolation: Option<Interpolation>,
+    /// Where [`Client::prediction_feed`] publishes, once asked for.
+    prediction_feed: Option<PredictionFeed>,
 }
 
 impl std::fmt::Debug for Client {
@@ -430,6 +441,7 @@ impl Client {
             wire_closed: (0, 0),
             unwritable: false,
             interpolation: None,
+            prediction_feed: None,
         }
     }
 
@@ -499,6 +511,30 @@ impl Client {
     /// `client.interpolation()?.sample(Instant::now())`.
     pub fn interpolation(&self) -> Option<&Interpolation> {
         self.interpolation.as_ref()
+    }
+
+    /// A [`PredictionState`] kept current from now on: published each time an input goes out
+    /// or a snapshot is applied (by [`next_event`](Self::next_event), which must keep being
+    /// called), for a render loop in another thread that predicts the own ship without
+    /// waiting: `prediction.predict_parts(feed.borrow().parts()?, now, frame)`. Every call
+    /// returns a receiver of the same feed.
+    pub fn prediction_feed(&mut self) -> tokio::sync::watch::Receiver<PredictionState> {
+        let feed = self.prediction_feed.get_or_insert_with(|| PredictionFeed {
+            sender: tokio::sync::watch::channel(PredictionState::of(&self.session)).0,
+            published: (0, None, 0),
+        });
+        feed.sender.subscribe()
+    }
+
+    /// Publishes the session's [`PredictionState`] if a feed is kept and it moved.
+    fn publish_prediction(&mut self) {
+        let Some(feed) = &mut self.prediction_feed else { return };
+        let stats = self.session.stats();
+        let now = (stats.inputs_sent, self.session.world().map(|w| w.tick), stats.joins);
+        if feed.published != now {
+            feed.published = now;
+            feed.sender.send_replace(PredictionState::of(&self.session));
+        }
     }
 
     /// Queues an input (see [`Session::send_input`]); the next `next_event` sends it.
@@ -587,6 +623,7 @@ impl Client {
             }
             self.session.handle_timeout(now);
             self.apply_close(now);
+            self.publish_prediction();
             if let Some(event) = self.session.poll_event() {
                 return Some(event);
             }

@@ -132,17 +132,20 @@
 //! own, and trades with it over channels: events (and the world of each snapshot) one way,
 //! bounded, taken without waiting each frame; the controls the other way, the newest only.
 //! The task awaits room in the event channel, so a render loop that stalls holds back the
-//! client's reading, not its memory.
+//! client's reading, not its memory. The own ship is predicted in the render loop from the
+//! client's [`prediction_feed`](Client::prediction_feed), which the task keeps current.
 //! ```no_run
+//! use std::time::Instant;
 //! use tickwire_client::protocol::delta::World;
-//! use tickwire_client::{Client, Config, Controls, Event, Identity};
+//! use tickwire_client::{Client, Config, Controls, Event, Identity, PredictedShip, Prediction};
 //! # fn read_gamepad() -> Controls { Controls::NEUTRAL }
-//! # fn draw(_: &World) {}
+//! # fn draw(_: &World, _: Option<PredictedShip>) {}
 //! # fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = tokio::runtime::Runtime::new()?;
 //! let (events, mut events_rx) = tokio::sync::mpsc::channel::<(Event, Option<World>)>(64);
 //! let (controls, mut controls_rx) = tokio::sync::watch::channel(Controls::NEUTRAL);
 //! let mut client = Client::new("ws://127.0.0.1:8080/ws", Identity::player("ada")?, Config::default())?;
+//! let feed = client.prediction_feed();
 //! runtime.spawn(async move {
 //!     loop {
 //!         tokio::select! {
@@ -168,18 +171,24 @@
 //!     client.leave().await;
 //! });
 //! // The render loop: never waits on the network.
-//! let mut world = None;
+//! let (mut world, mut prediction, mut last_frame) = (None, Prediction::default(), Instant::now());
 //! loop {
 //!     while let Ok((event, snapshot)) = events_rx.try_recv() {
 //!         match event {
 //!             Event::Snapshot(_) => world = snapshot,
+//!             Event::Joined(welcome) if !welcome.resumed => prediction.reset(), // a new seat
 //!             Event::Ended(_) => return Ok(()),
 //!             _ => {}
 //!         }
 //!     }
 //!     controls.send_replace(read_gamepad()); // every frame: the client paces inputs
+//!     let now = Instant::now();
+//!     let ship = feed.borrow().parts().and_then(|parts| {
+//!         prediction.predict_parts(parts, now, now - last_frame)
+//!     });
+//!     last_frame = now;
 //!     if let Some(world) = &world {
-//!         draw(world);
+//!         draw(world, ship);
 //!     }
 //! }
 //! # }
@@ -222,7 +231,9 @@ pub use error::{
 pub use interpolation::{
     Interpolation, InterpolationConfig, InterpolationDelay, RenderEntity, Sample,
 };
-pub use prediction::{PredictedShip, Prediction, PredictionConfig, PredictionParts};
+pub use prediction::{
+    PredictedShip, Prediction, PredictionConfig, PredictionParts, PredictionState,
+};
 pub use session::{
     CloseAction, Controls, End, Event, Identity, ROSTER_MAX, RosterEntry, SENT_INPUTS_KEPT,
     SentInput, Session, SnapshotInfo, State, Stats,

@@ -217,6 +217,52 @@ pub struct PredictionParts<'a> {
     pub sent: &'a [SentInput],
 }
 
+/// Inputs before the applied one a [`PredictionState`] keeps: the previous snapshot's applied
+/// input, where a correction is measured from, is among them unless a frame of the render
+/// loop came more than a second late.
+const STATE_INPUTS_BEFORE: usize = 32;
+
+/// What a prediction reads of a session, owned: for a render loop that does not hold the
+/// session (it runs in a task of its own, see the crate docs' synchronous game loop), which
+/// gets one from [`Client::prediction_feed`](crate::Client::prediction_feed) each time an
+/// input goes out or a snapshot comes in, or makes one with [`PredictionState::of`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PredictionState {
+    welcome: Option<Welcome>,
+    /// The newest world, with the own ship only (all a prediction reads of it).
+    world: Option<World>,
+    applied: InputSeq,
+    /// This connection's inputs from [`STATE_INPUTS_BEFORE`] before the applied one on.
+    sent: Vec<SentInput>,
+}
+
+impl PredictionState {
+    /// What `session` says now.
+    pub fn of(session: &Session) -> PredictionState {
+        let welcome = session.welcome().copied();
+        let world = session.world().zip(welcome.and_then(|w| w.entity)).map(|(world, id)| World {
+            tick: world.tick,
+            round: world.round,
+            entities: world.get(id).into_iter().copied().collect(),
+        });
+        let applied = session.last_input_acked();
+        let sent = session.sent_inputs();
+        let from =
+            sent.partition_point(|s| s.input.seq < applied).saturating_sub(STATE_INPUTS_BEFORE);
+        PredictionState { welcome, world, applied, sent: sent[from..].to_vec() }
+    }
+
+    /// The parts [`Prediction::predict_parts`] takes; `None` before a `Welcome` and a world.
+    pub fn parts(&self) -> Option<PredictionParts<'_>> {
+        Some(PredictionParts {
+            welcome: self.welcome.as_ref()?,
+            world: self.world.as_ref()?,
+            applied: self.applied,
+            sent: &self.sent,
+        })
+    }
+}
+
 /// How one prediction replays inputs.
 struct Replay<'a> {
     rules: MotionRules,

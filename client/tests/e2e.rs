@@ -484,6 +484,10 @@ async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it(
     client.interpolate(InterpolationConfig::default());
     let ship = client.welcome().unwrap().entity.unwrap();
     let mut prediction = Prediction::default();
+    // A render loop in another thread would predict from the feed: the same ship.
+    let feed = client.prediction_feed();
+    let mut fed = Prediction::default();
+    let (mut fed_same, mut fed_worst) = (0, 0.0f32);
     let mut frames = tokio::time::interval(Duration::from_millis(16));
     let start = Instant::now();
     let mut last_frame = start;
@@ -504,6 +508,10 @@ async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it(
                     let Some(drawn) = prediction.predict(client.session(), now, now - last_frame) else {
                         continue;
                     };
+                    let from_feed = fed.predict_parts(feed.borrow().parts().unwrap(), now, now - last_frame).unwrap();
+                    let apart = from_feed.motion.pos.distance(drawn.motion.pos);
+                    fed_same += usize::from(apart < 0.01);
+                    fed_worst = fed_worst.max(apart);
                     last_frame = now;
                     let world = client.session().world().unwrap();
                     // Corrections are counted once the first inputs are applied and the link
@@ -535,6 +543,13 @@ async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it(
         interpolated * 2 > drawn_frames,
         "{interpolated} of {drawn_frames} frames interpolated"
     );
+    // The feed lags the session only when a frame came between an input going out and the
+    // next call of `next_event` (which publishes it): by one input at most.
+    assert!(
+        fed_same * 10 > drawn_frames * 8,
+        "fed the same in {fed_same} of {drawn_frames} frames"
+    );
+    assert!(fed_worst < 20.0, "{fed_worst}");
     let delay = client.interpolation().unwrap().delay_ticks();
     assert!((2.0..=8.0).contains(&delay), "{delay}");
     client.leave().await;

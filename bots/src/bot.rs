@@ -206,12 +206,13 @@ pub(crate) fn client_config(args: &Args) -> Config {
     }
     // The session measures an input's latency only while it remembers the input: past its
     // memory the oldest are forgotten unmeasured, and a stall looks no longer than the memory
-    // (the default 64 inputs are 0.53 s at 120 Hz). Ten seconds of the most it sends covers
-    // any stall a window should pass. Players only: nothing acknowledges a controller's
-    // inputs, so a larger memory would only fill up.
+    // (the default 64 inputs are 0.53 s at 120 Hz). Ten seconds of the most it sends (by
+    // default one a tick, of a room at up to 120 Hz) covers any stall a window should pass.
+    // Players only: nothing acknowledges a controller's inputs, so a larger memory would only
+    // fill up.
     if args.role == BotRole::Player {
         config.inputs_in_flight =
-            config.inputs_in_flight.max(config.input_rate_per_sec.unwrap_or(30) as usize * 10);
+            config.inputs_in_flight.max(config.input_rate_per_sec.unwrap_or(120) as usize * 10);
     }
     config
 }

@@ -110,8 +110,8 @@ pub struct Args {
     pub min_fps: Option<f64>,
 
     /// When players and controllers send inputs: `tick` sends one right after each snapshot
-    /// (in the same write as its ack), as a client that samples its controls when a new world
-    /// arrives; a number (1 to 120) sends that many per second from the bot's own clock, at
+    /// (in the same write as its ack, as the client's one-a-tick pacing allows on a steady
+    /// link), as a client that samples its controls when a new world arrives; a number (1 to 120) sends that many per second from the bot's own clock, at
     /// its own phase, as a client on its own frame rate. Controllers get no snapshots: with
     /// `tick` they send at the room's tick rate. Spectators send no inputs: a number is
     /// refused with them.

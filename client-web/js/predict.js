@@ -144,6 +144,8 @@ export class ShipPredictor {
     /** @type {import('../sdk/index.js').SentInput[]} */
     this.prevPending = [];
     this.prevTick = -1;
+    /** Whether `prevServer`'s round was in play: what was drawn from it, replayed or frozen. */
+    this.prevPlaying = true;
     /**
      * The newest input sent, kept once applied: the ship flies on from its send time (see
      * `simulate`). @type {import('../sdk/index.js').SentInput | null}
@@ -160,6 +162,7 @@ export class ShipPredictor {
     this.prevApplied = 0;
     this.prevPending = [];
     this.prevTick = -1;
+    this.prevPlaying = true;
     this.newest = null;
     this.stick = null;
   }
@@ -211,7 +214,9 @@ export class ShipPredictor {
         for (let seq = this.prevApplied + 1; seq <= last; seq++) {
           inputs.push(known.get(seq) ?? { seq, ...sentStick, sentAt: now });
         }
-        const before = simulate(this.prevServer, inputs, tickRate, world, playing, now, sentAt);
+        // With the previous state's phase: a round that ended since froze the ship, but what
+        // was drawn had flown on, and the correction blends from there.
+        const before = simulate(this.prevServer, inputs, tickRate, world, this.prevPlaying, now, sentAt);
         jumpX = before.x + this.errX - s.x;
         jumpY = before.y + this.errY - s.y;
       }
@@ -227,6 +232,7 @@ export class ShipPredictor {
     this.prevApplied = applied;
     this.prevPending = pending.slice();
     this.prevTick = serverTick;
+    this.prevPlaying = playing;
     this.newest = newest;
     this.stick = current;
     const decay = Math.exp(-frameDt * 15);

@@ -843,6 +843,7 @@ fn poll_open(
 ) -> Poll<Wake> {
     let mut ws = Pin::new(ws);
     let was_unwritable = *unwritable;
+    let inputs_before = session.stats().inputs_sent;
     loop {
         match ws.as_mut().poll_ready(cx) {
             Poll::Ready(Ok(())) => *unwritable = false,
@@ -871,6 +872,10 @@ fn poll_open(
     }
     if was_unwritable && !*unwritable {
         // Writable again: the timer was armed without the sends that are due.
+        return Poll::Ready(Wake::Timer);
+    }
+    if session.stats().inputs_sent != inputs_before {
+        // An input went out: the prediction feed publishes it now, not at the next wake.
         return Poll::Ready(Wake::Timer);
     }
     timer.as_mut().poll(cx).map(|()| Wake::Timer)

@@ -85,11 +85,12 @@ pub struct Config {
     /// by newer ones, until a confirmation comes (the session pings for one once half of
     /// them are unconfirmed, which a controller, without snapshots, needs). Default 200:
     /// inputs held up by a stalled uplink (Wi-Fi) reach the server back to back when it
-    /// recovers, and this many plus [`Config::input_burst`] (250) must fit the server's input
-    /// burst (360, `--input-burst`) or it kicks the client (1008, `RateLimited`), ending the
-    /// seat and the session (the kick is not retried: [`Disconnect::Kicked`](crate::Disconnect::Kicked)).
-    /// At 100 inputs a second, 200 is 2 s of inputs: lower stops sending sooner on a
-    /// long round trip; higher, past that sum, risks the kick.
+    /// recovers, and this many plus the pacing's burst (2, or [`Config::input_burst`] with a
+    /// rate set) must fit the server's input burst (360, `--input-burst`) or it kicks the
+    /// client (1008, `RateLimited`), ending the seat and the session (the kick is not
+    /// retried: [`Disconnect::Kicked`](crate::Disconnect::Kicked)). At one input a tick of a
+    /// 30 Hz room, 200 is 6.7 s of inputs: lower stops sending sooner on a long round trip;
+    /// higher, past that sum, risks the kick.
     pub max_inputs_unconfirmed: usize,
     /// Chat lines waiting for their turn at most; [`Session::send_chat`](crate::Session::send_chat)
     /// refuses more. Default 16.

@@ -126,7 +126,7 @@ pub struct InterpolationConfig {
     /// Worlds kept, at least 1. Default 32 (a second at 30 Hz), well over the 8-tick delay's
     /// most; a world arriving this many ticks or fewer behind the newest is a late one and
     /// dropped, one further behind is a restarted server's and starts the buffer over. Each
-    /// world kept holds its entities (16 bytes each).
+    /// world kept holds its entities (20 bytes each).
     pub capacity: usize,
 }
 

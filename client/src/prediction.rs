@@ -4,10 +4,10 @@
 //! [`SnapshotInfo::last_input`](crate::SnapshotInfo::last_input): half a round trip and more
 //! behind the stick. [`Prediction`] draws it where it will be once the server has applied
 //! every input sent since, by replaying those inputs ([`Session::unapplied_inputs`]) on the
-//! snapshot's state with the server's own movement rule
-//! ([`tickwire_shared::motion`], the same code, so the two agree to the bit when nothing
-//! else happens), then flying on for the time since the newest input went out, so motion is
-//! smooth between ticks.
+//! snapshot's state with the server's own movement rule ([`tickwire_shared::motion`]), then
+//! flying on for the time since the newest input went out, so motion is smooth between ticks.
+//! Being the same code, the two agree to a fraction of a unit when nothing else happens: the
+//! snapshot carries the velocity to 2 units/s, where the server keeps it exact.
 //!
 //! When something only the server knows moves the ship (a collision, an input folded after a
 //! stalled uplink), the next snapshot disagrees with what was predicted: the difference
@@ -61,9 +61,11 @@ pub struct PredictionConfig {
     /// A correction longer than this snaps instead of blending, world units (default 120: a
     /// respawn or a long stall, which no blending would make look right).
     pub snap_distance: f32,
-    /// Inputs replayed at most (default 128, 4.3 s at 30 Hz): more unapplied inputs than this
-    /// mean a stalled uplink, and the ship is held where the replay of the first 128 puts it.
-    /// More costs a motion step per input per frame.
+    /// Inputs replayed at most (default 256, [`SENT_INPUTS_KEPT`](crate::SENT_INPUTS_KEPT):
+    /// every input the session keeps, more than it sends unconfirmed,
+    /// [`Config::max_inputs_unconfirmed`](crate::Config::max_inputs_unconfirmed)). Past it
+    /// the uplink has stalled for seconds and the ship is held where the replay of the first
+    /// ones puts it. Each costs a motion step per frame.
     pub max_replayed: usize,
 }
 
@@ -73,7 +75,7 @@ impl Default for PredictionConfig {
             rules: MotionRules::default(),
             smoothing_per_sec: 15.0,
             snap_distance: 120.0,
-            max_replayed: 128,
+            max_replayed: crate::SENT_INPUTS_KEPT,
         }
     }
 }
@@ -95,6 +97,9 @@ struct Basis {
     server: EntityState,
     tick: Tick,
     applied: InputSeq,
+    /// Whether its round was in play: where it put the ship is what was drawn, replayed or
+    /// frozen, even when the new world's phase differs (a round ending mid-flight).
+    playing: bool,
 }
 
 /// Predicts the own ship from the server's newest state of it and the inputs it has not
@@ -183,7 +188,8 @@ impl Prediction {
                     && since_basis.len() <= self.config.max_replayed;
                 self.correction = if replayable {
                     // A new connection, a new seat or a stalled uplink are not: they snap.
-                    let before = replay.run(&basis.server, since_basis.iter());
+                    let then = Replay { playing: basis.playing, ..replay };
+                    let before = then.run(&basis.server, since_basis.iter());
                     let jump = before.pos + self.correction - ship.pos;
                     if jump.length() < self.config.snap_distance { jump } else { Vec2::ZERO }
                 } else {
@@ -192,7 +198,7 @@ impl Prediction {
             }
             None => self.correction = Vec2::ZERO,
         }
-        self.basis = Some(Basis { server, tick, applied });
+        self.basis = Some(Basis { server, tick, applied, playing: replay.playing });
         self.correction *= (-frame.as_secs_f32() * self.config.smoothing_per_sec).exp();
         let mut motion = ship;
         motion.pos += self.correction;
@@ -264,6 +270,7 @@ impl PredictionState {
 }
 
 /// How one prediction replays inputs.
+#[derive(Clone, Copy)]
 struct Replay<'a> {
     rules: MotionRules,
     world: WorldBounds,

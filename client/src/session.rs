@@ -442,6 +442,10 @@ pub struct Session {
     last_acked: Option<Tick>,
     unacked_full: bool,
     input_pending: Option<Input>,
+    /// The controls of the newest [`Session::send_input`], unmerged: with the default pacing
+    /// they go out again, as a new input, each tick the game sends none (the server applies
+    /// one a tick, and a prediction replays one a tick).
+    held: Option<Controls>,
     next_seq: u32,
     last_input_acked: InputSeq,
     in_flight: VecDeque<(InputSeq, Instant)>,
@@ -503,6 +507,7 @@ impl Session {
             last_acked: None,
             unacked_full: false,
             input_pending: None,
+            held: None,
             next_seq: 1,
             last_input_acked: InputSeq(0),
             in_flight: VecDeque::new(),
@@ -590,8 +595,8 @@ impl Session {
 
     /// The inputs sent on this connection, oldest first, numbers increasing: at least the
     /// newest [`SENT_INPUTS_KEPT`], applied or not
-    /// ([`last_input_acked`](Self::last_input_acked) says which were). A new connection
-    /// starts afresh.
+    /// ([`last_input_acked`](Self::last_input_acked) says which were). Kept while the
+    /// session reconnects; the next `Welcome` starts afresh.
     pub fn sent_inputs(&self) -> &[SentInput] {
         &self.sent
     }
@@ -621,9 +626,11 @@ impl Session {
     // ---- what the application does ---------------------------------------------------------
 
     /// Queues an input; it goes out with the next [`poll_transmit`](Self::poll_transmit),
-    /// one a tick of the room ([`Config::input_rate_per_sec`]): call it every frame if that is
-    /// simplest. An input still unsent is replaced, the buttons it held kept (a press shorter
-    /// than a tick is sent, its release a tick later). While the server has not
+    /// one a tick of the room ([`Config::input_rate_per_sec`]): call it every frame, or when
+    /// the controls change. An input still unsent is replaced, the buttons it held kept (a
+    /// press shorter than a tick is sent, its release a tick later); each tick without one,
+    /// the newest controls go again as a new input (with the default pacing), so the server
+    /// applies one a tick whatever the frame rate. While the server has not
     /// confirmed [`Config::max_inputs_unconfirmed`] inputs (a stalled uplink), the newest
     /// waits for a confirmation instead of piling up.
     /// Returns its sequence number, which snapshots echo in `last_input` once applied.
@@ -641,6 +648,7 @@ impl Session {
             input.buttons = Buttons(input.buttons.0 | replaced.buttons.0);
         }
         self.input_pending = Some(input);
+        self.held = Some(controls);
         Ok(seq)
     }
 
@@ -864,9 +872,7 @@ impl Session {
             self.last_acked = Some(tick);
             self.unacked_full = false;
             ClientMessage::Ack(Ack { tick })
-        } else if let Some(input) =
-            self.input_pending.take_if(|_| !inputs_capped && self.input_pace.take(now))
-        {
+        } else if let Some(input) = self.next_input(now, inputs_capped) {
             if self.in_flight.len() >= self.config.inputs_in_flight {
                 self.in_flight.pop_front();
             }
@@ -948,7 +954,7 @@ impl Session {
                     // None: only a confirmation frees a token, and it comes as a message.
                     at = earliest(at, self.chat_budget.next());
                 }
-                if self.input_pending.is_some() && !self.inputs_capped() {
+                if self.input_due() && !self.inputs_capped() {
                     at = earliest(at, Some(self.input_pace.next()));
                 }
                 at
@@ -986,6 +992,9 @@ impl Session {
         // The server's buckets are the connection's: full again.
         self.chat_budget = ChatBudget::new(&self.config, now);
         self.input_pace = Pace::inputs(&self.config, Some(welcome.tick_rate), now);
+        // This connection's snapshots count its own inputs, from none.
+        self.last_input_acked = InputSeq(0);
+        self.sent.clear();
         if !welcome.resumed {
             // Another seat, perhaps in another room: the lines were written for a
             // conversation it did not see.
@@ -1203,6 +1212,26 @@ impl Session {
 
     /// Whether [`Config::max_inputs_unconfirmed`] inputs await the server's confirmation, so
     /// the next waits.
+    /// Whether an input is waiting to go: one the game queued, or, with the default pacing,
+    /// the held controls again.
+    fn input_due(&self) -> bool {
+        self.input_pending.is_some()
+            || self.config.input_rate_per_sec.is_none() && self.held.is_some()
+    }
+
+    /// The input to send now, if one is due and its turn has come: the game's, or the held
+    /// controls again under a new number.
+    fn next_input(&mut self, now: Instant, inputs_capped: bool) -> Option<Input> {
+        if inputs_capped || !self.input_due() || !self.input_pace.take(now) {
+            return None;
+        }
+        self.input_pending.take().or_else(|| {
+            let seq = InputSeq(self.next_seq);
+            self.next_seq = self.next_seq.wrapping_add(1).max(1);
+            Some(self.held?.to_input(seq))
+        })
+    }
+
     fn inputs_capped(&self) -> bool {
         self.inputs_unconfirmed.len() >= self.config.max_inputs_unconfirmed.max(1)
     }
@@ -1250,12 +1279,12 @@ impl Session {
         self.input_pending = None;
         self.in_flight.clear();
         self.inputs_unconfirmed.clear();
-        self.sent.clear();
+        // `sent` and `last_input_acked` stay until the next `Welcome`: a prediction goes on
+        // drawing the ship where they put it while the session reconnects.
         // The chat queue stays: `send_chat` accepted those lines, and a resume sends them.
         self.ping_outstanding = None;
         self.newest_tick = None;
         // `next_seq` counts on: input numbers only grow, across connections too.
-        self.last_input_acked = InputSeq(0);
     }
 
     fn enter(&mut self, state: State, now: Instant) {

@@ -17,8 +17,7 @@
 //! tick even if no input comes then, rather than held through a gap). It never lags for
 //! nothing: inputs that stood unused through a whole [`WINDOW`] (the network calmed, or the
 //! client's clock runs a little fast) are folded away. A client sending faster than one input
-//! a tick (the Rust client lets a game call it every frame) gets the newest each tick, as
-//! before. It holds at most [`MAX_QUEUED`] inputs: no peer can grow it.
+//! a tick (a load test's bots at `--input-rate 60`) gets the newest each tick, as before. It holds at most [`MAX_QUEUED`] inputs: no peer can grow it.
 
 use std::collections::VecDeque;
 use tickwire_shared::{Input, InputSeq};

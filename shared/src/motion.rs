@@ -1,6 +1,7 @@
 //! The arena's movement rule for one ship (feature `std`): the very code the server steps its
 //! ships with, so that a client predicting its own ship from the inputs the server has not
-//! applied yet lands where the server will, to the bit, unless something only the server
+//! applied yet lands where the server will (to within what the wire's rounding of the
+//! velocity it starts from moves it, a fraction of a unit), unless something only the server
 //! knows happened (a collision, an input lost or folded, a respawn).
 //!
 //! Needs `std` for `f32::exp` and `f32::atan2`: `core` has neither, and `libm`'s results may

@@ -191,3 +191,25 @@ test('on a fast connection the own ship flies on evenly, whether or not an input
     }
   }
 });
+
+test('when the round ends the ship blends back to where it froze from where it was drawn, never from behind', () => {
+  const world = { width: 1600, height: 1000 };
+  const ship = (/** @type {number} */ x) => ({
+    id: 1, kind: 0, flags: 1, value: 0, pos: { x: x * 16, y: 400 * 16 }, vel: { x: 210, y: 0 }, heading: 0,
+  });
+  const pending = [11, 12, 13, 14].map((seq) => ({ seq, x: 127, y: 0, buttons: 0, sentAt: seq * 33 }));
+  const common = { stick: { x: 1, y: 0, buttons: 0 }, nextSendAt: 15 * 33, tickRate: 30, world, frameDt: 1 / 60 };
+  const predictor = new ShipPredictor();
+  const drawn = predictor.predict({ ...common, server: ship(500), serverTick: 20, pending, applied: 10, playing: true, now: 14 * 33 });
+  assert.ok(drawn.x > 550, `four inputs ahead: ${drawn.x}`);
+  // The next tick ends the round: the server froze the ship one tick on, at 514.
+  const frozen = { ...common, server: ship(514), serverTick: 21, pending: pending.slice(1), applied: 11, playing: false };
+  const next = predictor.predict({ ...frozen, now: 14 * 33 + 16 });
+  assert.ok(Math.abs(next.x - drawn.x) < 15, `from ${drawn.x} to ${next.x}`);
+  let last = next;
+  for (let f = 2; f < 30; f++) {
+    last = predictor.predict({ ...frozen, now: 14 * 33 + 16 * f });
+    assert.ok(last.x >= 514 - 1e-9, `behind where it froze: ${last.x}`);
+  }
+  assert.ok(Math.abs(last.x - 514) < 0.1, `${last.x}`);
+});

@@ -194,6 +194,50 @@ fn in_the_intermission_the_ship_is_where_the_server_froze_it() {
     assert!(flying.motion.pos.x > 850.0, "the same inputs while playing: {}", flying.motion.pos);
 }
 
+/// When the round ends, the ship freezes where the server stopped it: the prediction, which
+/// had flown it on ahead, blends back there from where it was drawn, not from behind.
+#[test]
+fn at_the_end_of_a_round_the_ship_blends_back_from_where_it_was_drawn() {
+    let welcome = welcome(EntityId(1));
+    let start = Instant::now();
+    let flying = QVec2 { x: 210, y: 0 }; // 420 units/s
+    let sent: Vec<SentInput> = (1..=14)
+        .map(|seq| SentInput { input: input(seq, 127, 0, false), sent_at: start + TICK * seq })
+        .collect();
+    let mut prediction = Prediction::default();
+    let now = start + TICK * 14;
+    fn at<'a>(
+        welcome: &'a Welcome,
+        world: &'a World,
+        applied: u32,
+        sent: &'a [SentInput],
+    ) -> PredictionParts<'a> {
+        PredictionParts { welcome, world, applied: InputSeq(applied), sent }
+    }
+    let playing = world(20, RoundPhase::Playing, ship_at(500.0, 400.0, flying));
+    let drawn = prediction.predict_parts(at(&welcome, &playing, 10, &sent), now, FRAME).unwrap();
+    assert!(drawn.motion.pos.x > 550.0, "four inputs ahead: {}", drawn.motion.pos);
+    // The next tick ends the round: frozen one tick on, at 514.
+    let frozen = world(21, RoundPhase::Intermission, ship_at(514.0, 400.0, flying));
+    let next =
+        prediction.predict_parts(at(&welcome, &frozen, 11, &sent), now + FRAME, FRAME).unwrap();
+    let step = next.motion.pos.x - drawn.motion.pos.x;
+    assert!(step.abs() < 15.0, "from {} to {}", drawn.motion.pos.x, next.motion.pos.x);
+    assert!(next.correction.x > 0.0, "blending back from ahead: {}", next.correction);
+    let mut settled = next;
+    for frame in 2..30 {
+        settled = prediction
+            .predict_parts(at(&welcome, &frozen, 11, &sent), now + FRAME * frame, FRAME)
+            .unwrap();
+        assert!(
+            settled.motion.pos.x >= 514.0,
+            "never behind where it froze: {}",
+            settled.motion.pos
+        );
+    }
+    assert!((settled.motion.pos.x - 514.0).abs() < 0.1, "{}", settled.motion.pos);
+}
+
 /// A new connection whose first inputs did not follow the last applied one (those between
 /// were lost with the old one), a new seat (ticks from 1) and a stalled uplink (more unapplied
 /// inputs than are replayed) each snap rather than blend a correction that means nothing; no
@@ -221,13 +265,14 @@ fn a_new_connection_a_new_seat_or_a_stall_snap_and_a_missing_ship_predicts_nothi
     let drawn =
         at(&world(2, RoundPhase::Playing, ship_at(500.0, 400.0, still)), 0, &reconnected).unwrap();
     assert_eq!((drawn.motion.pos.x, drawn.correction), (500.0, Vec2::ZERO));
-    // A stalled uplink: 200 inputs unapplied, 128 replayed, the next snapshot snaps.
-    let stalled: Vec<SentInput> = (22..222)
-        .map(|seq| SentInput { input: input(seq, 127, 0, false), sent_at: start + TICK * seq })
+    // A stalled uplink: 300 inputs unapplied, 256 replayed; the next snapshot snaps, though
+    // it moved the ship only 20 units (the inputs steer nowhere).
+    let stalled: Vec<SentInput> = (22..322)
+        .map(|seq| SentInput { input: input(seq, 0, 0, false), sent_at: start + TICK * seq })
         .collect();
     let drawn =
         at(&world(3, RoundPhase::Playing, ship_at(500.0, 400.0, still)), 21, &stalled).unwrap();
-    assert_eq!(drawn.replayed, 128);
+    assert_eq!(drawn.replayed, 256);
     let drawn =
         at(&world(4, RoundPhase::Playing, ship_at(520.0, 400.0, still)), 22, &stalled).unwrap();
     assert_eq!(drawn.correction, Vec2::ZERO);

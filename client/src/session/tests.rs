@@ -299,7 +299,7 @@ fn inputs_are_numbered_sent_once_and_timed_until_a_snapshot_acknowledges_them() 
 }
 
 #[test]
-fn sent_inputs_are_kept_for_prediction_with_those_unapplied_and_forgotten_by_a_new_connection() {
+fn sent_inputs_are_kept_for_prediction_with_those_unapplied_until_a_new_connections_welcome() {
     let mut h = Harness::player();
     h.join(welcome(Role::Player));
     h.events();
@@ -321,10 +321,15 @@ fn sent_inputs_are_kept_for_prediction_with_those_unapplied_and_forgotten_by_a_n
     assert_eq!(seqs(h.session.unapplied_inputs()), [3]);
     assert_eq!(seqs(h.session.sent_inputs()), [1, 2, 3], "applied ones stay, to replay from");
     h.session.handle_lost(h.now, LinkError::Eof);
+    assert_eq!(seqs(h.session.sent_inputs()), [1, 2, 3], "kept while reconnecting");
+    assert_eq!(seqs(h.session.unapplied_inputs()), [3]);
     h.advance(10_000);
     assert!(h.session.poll_connect(h.now));
     h.session.handle_connected(h.now);
+    h.sent();
+    h.recv(ServerMessage::Welcome(Welcome { resumed: true, ..welcome(Role::Player) }));
     assert!(h.session.sent_inputs().is_empty(), "the new connection starts afresh");
+    assert_eq!(h.session.last_input_acked(), InputSeq(0));
 }
 
 #[test]
@@ -395,6 +400,43 @@ fn inputs_sent_every_frame_go_one_a_tick_the_newest_each_time() {
 }
 
 #[test]
+fn a_game_slower_than_the_room_still_sends_one_input_a_tick_its_newest_controls_again() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.sent();
+    let start = h.now;
+    let right = Controls { x: 1.0, ..Controls::NEUTRAL };
+    let (mut sent, mut from_game) = (Vec::new(), 0);
+    // A game at 20 frames a second for three seconds; the driver wakes when the session says.
+    let mut next_frame = start;
+    while h.now < start + Duration::from_secs(3) {
+        if h.now >= next_frame {
+            h.session.send_input(right).unwrap();
+            from_game += 1;
+            next_frame += Duration::from_millis(50);
+        }
+        for message in h.sent() {
+            if let ClientMessage::Input(input) = message {
+                sent.push((h.now, input));
+            }
+        }
+        let wake = h.session.poll_timeout().map_or(next_frame, |at| at.min(next_frame));
+        h.now = wake.max(h.now + Duration::from_micros(100));
+        h.session.handle_timeout(h.now);
+        if sent.len() % 6 == 5 {
+            let newest = sent.last().unwrap().1.seq.0;
+            h.recv(snapshot(None, &world(sent.len() as u32, 0), newest));
+        }
+    }
+    assert_eq!(from_game, 60);
+    assert!((89..=91).contains(&sent.len()), "{} inputs in 3 s", sent.len());
+    assert!(sent.iter().all(|(_, input)| input.x == 127), "the newest controls each time");
+    assert!(sent.windows(2).all(|w| w[1].1.seq > w[0].1.seq), "each a new number");
+    let gaps: Vec<Duration> = sent.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(gaps.iter().all(|&gap| gap <= Duration::from_millis(35)), "{gaps:?}");
+}
+
+#[test]
 fn a_load_test_sends_at_the_rate_it_sets_after_its_burst() {
     let config = Config { input_rate_per_sec: Some(100), ..Config::default() };
     let mut h = Harness::new(Identity::player("ada").unwrap(), config);
@@ -433,7 +475,7 @@ fn a_press_shorter_than_a_tick_is_sent_and_let_go_a_tick_later() {
     let pressed = h.sent();
     let [ClientMessage::Input(pressed)] = pressed[..] else { panic!("{pressed:?}") };
     assert_eq!(pressed.buttons, Buttons(Buttons::BOOST), "the press is held in the tick's input");
-    h.session.send_input(Controls::NEUTRAL).unwrap();
+    // The game sends nothing more (it sends on change): the release goes on its own.
     h.advance(34);
     let released = h.sent();
     let [ClientMessage::Input(released)] = released[..] else { panic!("{released:?}") };

@@ -17,7 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Interval of tickwire `Ping`s while joined; each answer updates
+    /// Interval of tickwire `Ping`s while joined, the first at the join; each answer updates
     /// [`Session::rtt`](crate::Session::rtt) and yields [`Event::Pong`](crate::Event::Pong).
     /// Default 5 s. A ping costs 6 bytes each way; `Duration::ZERO` sends no periodic one
     /// (the session still pings when inputs or chat lines wait for the server to confirm

@@ -132,17 +132,23 @@
 //! own, and trades with it over channels: events (and the world of each snapshot) one way,
 //! bounded, taken without waiting each frame; the controls the other way, the newest only.
 //! The task awaits room in the event channel, so a render loop that stalls holds back the
-//! client's reading, not its memory. The own ship is predicted in the render loop from the
-//! client's [`prediction_feed`](Client::prediction_feed), which the task keeps current.
+//! client's reading, not its memory. The render loop draws the other entities from an
+//! [`Interpolation`] it feeds with each world and the instant the task got it, and predicts
+//! the own ship from the client's [`prediction_feed`](Client::prediction_feed), which the
+//! task keeps current.
 //! ```no_run
 //! use std::time::Instant;
 //! use tickwire_client::protocol::delta::World;
-//! use tickwire_client::{Client, Config, Controls, Event, Identity, PredictedShip, Prediction};
+//! use tickwire_client::{
+//!     Client, Config, Controls, Event, Identity, Interpolation, InterpolationConfig,
+//!     PredictedShip, Prediction, Sample,
+//! };
 //! # fn read_gamepad() -> Controls { Controls::NEUTRAL }
-//! # fn draw(_: &World, _: Option<PredictedShip>) {}
+//! # fn draw(_: &Sample<'_>, _: Option<PredictedShip>) {}
 //! # fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = tokio::runtime::Runtime::new()?;
-//! let (events, mut events_rx) = tokio::sync::mpsc::channel::<(Event, Option<World>)>(64);
+//! let (events, mut events_rx) =
+//!     tokio::sync::mpsc::channel::<(Event, Option<(World, Instant)>)>(64);
 //! let (controls, mut controls_rx) = tokio::sync::watch::channel(Controls::NEUTRAL);
 //! let mut client = Client::new("ws://127.0.0.1:8080/ws", Identity::player("ada")?, Config::default())?;
 //! let feed = client.prediction_feed();
@@ -152,7 +158,7 @@
 //!             event = client.next_event() => {
 //!                 let Some(event) = event else { break };
 //!                 let world = match event {
-//!                     Event::Snapshot(_) => client.world().cloned(),
+//!                     Event::Snapshot(_) => client.world().cloned().map(|w| (w, Instant::now())),
 //!                     _ => None,
 //!                 };
 //!                 if events.send((event, world)).await.is_err() {
@@ -171,12 +177,21 @@
 //!     client.leave().await;
 //! });
 //! // The render loop: never waits on the network.
-//! let (mut world, mut prediction, mut last_frame) = (None, Prediction::default(), Instant::now());
+//! let (mut prediction, mut last_frame) = (Prediction::default(), Instant::now());
+//! let mut interpolation = Interpolation::new(30, InterpolationConfig::default());
 //! loop {
 //!     while let Ok((event, snapshot)) = events_rx.try_recv() {
 //!         match event {
-//!             Event::Snapshot(_) => world = snapshot,
-//!             Event::Joined(welcome) if !welcome.resumed => prediction.reset(), // a new seat
+//!             Event::Snapshot(_) => {
+//!                 if let Some((world, arrived)) = snapshot {
+//!                     interpolation.push(&world, arrived);
+//!                 }
+//!             }
+//!             Event::Joined(welcome) if !welcome.resumed => {
+//!                 // A new seat: its ticks, perhaps its rate and ship, start over.
+//!                 interpolation = Interpolation::new(welcome.tick_rate, InterpolationConfig::default());
+//!                 prediction.reset();
+//!             }
 //!             Event::Ended(_) => return Ok(()),
 //!             _ => {}
 //!         }
@@ -187,9 +202,7 @@
 //!         prediction.predict_parts(parts, now, now - last_frame)
 //!     });
 //!     last_frame = now;
-//!     if let Some(world) = &world {
-//!         draw(world, ship);
-//!     }
+//!     draw(&interpolation.sample(now), ship);
 //! }
 //! # }
 //! ```

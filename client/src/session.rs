@@ -988,7 +988,9 @@ impl Session {
         self.welcomed_at = Some(now);
         self.stats.joins += 1;
         self.enter(State::Joined, now);
-        self.next_ping = deadline(now, self.config.ping_interval);
+        // The first ping goes with the join: a game shows a round trip at once, not after an
+        // interval (the server answers pings only once joined).
+        self.next_ping = deadline(now, self.config.ping_interval).map(|_| now);
         // The server's buckets are the connection's: full again.
         self.chat_budget = ChatBudget::new(&self.config, now);
         self.input_pace = Pace::inputs(&self.config, Some(welcome.tick_rate), now);

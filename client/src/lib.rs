@@ -11,6 +11,9 @@
 //!   (players: what is within their view radius; spectators: the whole room), encoded as a
 //!   delta against the last snapshot your client acknowledged. This crate rebuilds the world
 //!   ([`Client::world`]) and acknowledges the snapshots for you, so deltas stay small.
+//! - Inputs go **one a tick**, as the server applies them: call [`Client::send_input`] every
+//!   frame or when the controls change, and the session sends the newest controls each tick
+//!   (again when nothing changed, and a press shorter than a tick still goes).
 //! - Each input carries a sequence number ([`InputSeq`](tickwire_shared::InputSeq)); each
 //!   snapshot says the newest input the server had applied
 //!   ([`SnapshotInfo::last_input`]), which is what a predicting client reconciles against.

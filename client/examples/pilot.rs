@@ -53,7 +53,6 @@ async fn main() -> anyhow::Result<()> {
     let mut report = tokio::time::interval(Duration::from_secs(1));
     let mut last_frame = Instant::now();
     let mut corrections: Vec<f32> = Vec::new();
-    let mut seen_tick = None;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
@@ -83,11 +82,10 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 };
                 last_frame = now;
-                let Some(world) = client.world() else { continue };
-                if seen_tick != Some(world.tick) {
-                    seen_tick = Some(world.tick);
-                    corrections.push(ship.correction.length());
+                if let Some(corrected) = ship.corrected {
+                    corrections.push(corrected.length());
                 }
+                let Some(world) = client.world() else { continue };
                 if world.round.phase != RoundPhase::Playing {
                     continue;
                 }

@@ -89,6 +89,12 @@ pub struct PredictedShip {
     pub correction: Vec2,
     /// Inputs replayed on the server's state for this prediction.
     pub replayed: usize,
+    /// On the first prediction after a new snapshot: how far that snapshot moved the ship
+    /// from where it was drawn, world units, before any blending (a snap included, when the
+    /// two are comparable); `None` on other frames, and when the snapshot cannot be compared
+    /// (the first, a new connection or seat, a stalled uplink). What a game logs or shows as
+    /// the quality of its prediction.
+    pub corrected: Option<Vec2>,
 }
 
 /// What the previous prediction started from, to tell how far the next snapshot moved it.
@@ -170,6 +176,7 @@ impl Prediction {
         let unapplied = &sent[sent.partition_point(|s| s.input.seq <= applied)..];
         let ship = replay.run(&server, unapplied.iter());
         let tick = world.tick;
+        let mut corrected = None;
         match &self.basis {
             Some(basis) if basis.tick == tick => {}
             Some(basis) => {
@@ -191,6 +198,7 @@ impl Prediction {
                     let then = Replay { playing: basis.playing, ..replay };
                     let before = then.run(&basis.server, since_basis.iter());
                     let jump = before.pos + self.correction - ship.pos;
+                    corrected = Some(jump);
                     if jump.length() < self.config.snap_distance { jump } else { Vec2::ZERO }
                 } else {
                     Vec2::ZERO
@@ -206,6 +214,7 @@ impl Prediction {
             motion,
             correction: self.correction,
             replayed: unapplied.len().min(self.config.max_replayed),
+            corrected,
         })
     }
 }

@@ -492,7 +492,6 @@ async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it(
     let start = Instant::now();
     let mut last_frame = start;
     let (mut corrections, mut ahead, mut drawn_frames) = (Vec::new(), 0, 0);
-    let mut seen_tick = None;
     let mut interpolated = 0;
     let playing = tokio::time::timeout(PATIENCE, async {
         while corrections.len() < 120 {
@@ -517,9 +516,8 @@ async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it(
                     // Corrections are counted once the first inputs are applied and the link
                     // has settled (the first second).
                     let settled = t > 1.0 && client.session().last_input_acked().0 > 0;
-                    if settled && seen_tick != Some(world.tick) {
-                        seen_tick = Some(world.tick);
-                        corrections.push(drawn.correction.length());
+                    if settled && let Some(corrected) = drawn.corrected {
+                        corrections.push(corrected.length());
                     }
                     let snapshot = dequantize_position(world.get(ship).unwrap().pos);
                     drawn_frames += 1;

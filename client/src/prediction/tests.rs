@@ -157,6 +157,8 @@ fn a_correction_blends_away_and_a_jump_snaps() {
     let shoved = world(11, RoundPhase::Playing, ship_at(530.0, 300.0, still));
     let second = at(&mut prediction, &shoved, 11, &sent, TICK * 2);
     assert!(second.motion.pos.x > 500.0 && second.motion.pos.x < 510.0, "{}", second.motion.pos);
+    assert_eq!(second.corrected, Some(Vec2::new(-30.0, 0.0)), "what the snapshot corrected");
+    assert_eq!(first.corrected, None, "nothing to compare the first with");
     let mut drawn = second;
     for frame in 1..=6 {
         drawn = at(&mut prediction, &shoved, 11, &sent, TICK * 2 + FRAME * frame);
@@ -171,6 +173,8 @@ fn a_correction_blends_away_and_a_jump_snaps() {
     let respawned = world(12, RoundPhase::Playing, ship_at(1200.0, 800.0, still));
     let snapped = at(&mut prediction, &respawned, 11, &sent, TICK * 3);
     assert_eq!(snapped.motion.pos, Vec2::new(1200.0, 800.0));
+    let jumped = snapped.corrected.expect("a snap is a correction too").length();
+    assert!(jumped > 800.0, "{jumped}");
     assert_eq!(snapped.correction, Vec2::ZERO);
 }
 

@@ -1055,6 +1055,15 @@ async fn ws_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             SubProtocolError::NoSubProtocol | SubProtocolError::InvalidSubProtocol,
         ))) => Err(Disconnect::Lost(LinkError::Subprotocol)),
         Err(WsError::Io(e)) => Err(Disconnect::Lost(LinkError::Io(e.kind()))),
+        // tungstenite says "Handshake not finished": what a player needs to hear is that the
+        // other end hung up (a proxy or load balancer with no server behind it, often).
+        Err(WsError::Protocol(ProtocolError::HandshakeIncomplete)) => {
+            Err(Disconnect::Lost(LinkError::WebSocket(
+                "the connection closed before the server answered the upgrade (a proxy with no \
+                 server behind it?)"
+                    .to_string(),
+            )))
+        }
         Err(e) => Err(Disconnect::Lost(LinkError::WebSocket(e.to_string()))),
     }
 }

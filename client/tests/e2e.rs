@@ -553,3 +553,26 @@ async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it(
     client.leave().await;
     server.shutdown().await;
 }
+
+/// A proxy that accepts and hangs up, with no server behind it: the ending says so, rather
+/// than tungstenite's "Handshake not finished".
+#[tokio::test]
+async fn a_connection_closed_before_the_upgrade_is_answered_says_so() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            // Reads the upgrade request, then hangs up (reading it first: closing with the
+            // request unread would reset the connection, another ending).
+            let mut request = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+            drop(socket);
+        }
+    });
+    let mut config = Config::default();
+    config.reconnect = Reconnect::NEVER;
+    let url = format!("ws://{addr}/ws");
+    let error = Client::connect(&url, Identity::player("ada").unwrap(), config).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("closed before the server answered the upgrade"), "{text}");
+}

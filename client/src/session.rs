@@ -641,8 +641,7 @@ impl Session {
         if !self.identity.role.plays() {
             return Err(SendError::Spectator);
         }
-        let seq = InputSeq(self.next_seq);
-        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        let seq = self.take_seq();
         let mut input = controls.to_input(seq);
         if let Some(replaced) = self.input_pending {
             input.buttons = Buttons(input.buttons.0 | replaced.buttons.0);
@@ -1227,11 +1226,20 @@ impl Session {
         if inputs_capped || !self.input_due() || !self.input_pace.take(now) {
             return None;
         }
-        self.input_pending.take().or_else(|| {
-            let seq = InputSeq(self.next_seq);
-            self.next_seq = self.next_seq.wrapping_add(1).max(1);
-            Some(self.held?.to_input(seq))
-        })
+        match self.input_pending.take() {
+            Some(input) => Some(input),
+            None => {
+                let held = self.held?;
+                Some(held.to_input(self.take_seq()))
+            }
+        }
+    }
+
+    /// The next input number (they start at 1 and only grow, skipping 0 if they ever wrap).
+    fn take_seq(&mut self) -> InputSeq {
+        let seq = InputSeq(self.next_seq);
+        self.next_seq = self.next_seq.wrapping_add(1).max(1);
+        seq
     }
 
     fn inputs_capped(&self) -> bool {

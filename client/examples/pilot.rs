@@ -9,6 +9,8 @@
 //! ```
 //! Without a room, matchmaking places it.
 
+mod common;
+
 use std::time::{Duration, Instant};
 use tickwire_client::protocol::RoundPhase;
 use tickwire_client::protocol::arena::KIND_PICKUP;
@@ -21,22 +23,10 @@ const BOOST_BEYOND: f32 = 300.0;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    common::init_logging();
     const USAGE: &str =
         "usage: pilot [URL (default ws://127.0.0.1:8080/ws)] [NAME (default pilot)] [ROOM]";
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    if let Some(option) = args.iter().find(|a| a.starts_with('-')) {
-        anyhow::bail!("unknown option {option}\n{USAGE}");
-    }
+    let Some(args) = common::positional(USAGE)? else { return Ok(()) };
     let mut args = args.into_iter();
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_string());
     let name = args.next().unwrap_or_else(|| "pilot".to_string());

@@ -6,6 +6,8 @@
 //! ```
 //! Without a room, matchmaking picks the room with the most players.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tickwire_client::protocol::arena::{KIND_PICKUP, KIND_SHIP};
@@ -14,23 +16,10 @@ use tickwire_client::{Client, Config, End, Event, Identity};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        // Colour for a terminal only: escape codes in a file or a pipe are noise.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    common::init_logging();
     const USAGE: &str = "usage: spectate [URL (default ws://127.0.0.1:8080/ws)] [ROOM (default: \
                          the room with the most players)]";
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    if let Some(option) = args.iter().find(|a| a.starts_with('-')) {
-        anyhow::bail!("unknown option {option}\n{USAGE}");
-    }
+    let Some(args) = common::positional(USAGE)? else { return Ok(()) };
     let mut args = args.into_iter();
     let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:8080/ws".to_string());
     let mut identity = Identity::spectator("spectate")?;

@@ -75,7 +75,9 @@ impl InputQueue {
         self.window_arrivals = self.window_arrivals.saturating_add(1);
         self.queue.push_back((input, 0));
         if self.queue.len() > MAX_QUEUED {
+            // The oldest made way without a tick of its own: one late input fewer owed.
             self.fold_oldest();
+            self.behind = self.behind.saturating_sub(1);
         }
     }
 
@@ -87,8 +89,9 @@ impl InputQueue {
         if self.newest.0 == 0 {
             return None;
         }
-        // A stall of seconds is owed no more than a full queue can pay back.
-        self.behind = (self.behind + 1).min(MAX_QUEUED as u32 + LATE_ALLOWANCE);
+        // Owed in full, however long a stall: its burst may arrive over several ticks, and each
+        // part is then folded, not left waiting as a later schedule.
+        self.behind = self.behind.saturating_add(1);
         // Inputs that waited for nothing through the last window go, the one arriving now
         // taken in their place.
         while self.unneeded > 0 && self.queue.len() > 1 {
@@ -132,7 +135,15 @@ impl InputQueue {
     }
 
     /// Judges the window that ended: the client's pace, and inputs that waited for nothing.
+    /// A window without an input (a stalled uplink, a client that stopped sending) says
+    /// nothing of either, and forgives nothing of what the stall is owed.
     fn end_window(&mut self) {
+        if self.window_arrivals == 0 {
+            self.window_ticks = 0;
+            self.least_waiting = None;
+            self.least_behind = None;
+            return;
+        }
         self.faster_than_ticks = self.window_arrivals > WINDOW + WINDOW / 4;
         // Inputs that stood waiting through every tick of the window were never needed to
         // cover a late one: they only delayed the rest. The next tick skips them.
@@ -279,6 +290,30 @@ mod tests {
         let then = run(&mut queue, &[1; 40], &mut next);
         // Live again: the stale part of the burst is gone.
         assert_eq!(then.last(), Some(&Some(next - 1)), "{then:?}");
+    }
+
+    #[test]
+    fn a_stalls_burst_arriving_over_several_ticks_is_folded_all_the_same() {
+        for (stall, parts) in [(30, 2), (60, 3), (90, 5), (9, 2)] {
+            let mut queue = InputQueue::default();
+            let mut next = 1;
+            run(&mut queue, &[1; 40], &mut next);
+            run(&mut queue, &vec![0; stall], &mut next);
+            // What the stall held back arrives over `parts` ticks (TCP segments on either side
+            // of a tick), with the input of each of those ticks.
+            let mut arrivals = vec![stall as u32 / parts as u32 + 1; parts];
+            arrivals[0] += stall as u32 % parts as u32;
+            arrivals.extend([1; 10]);
+            let applied = run(&mut queue, &arrivals, &mut next);
+            // Live again once the burst is in: the input of each tick on its tick (within the
+            // allowance), none waiting as a later schedule.
+            let newest = next - 1;
+            assert!(
+                applied.last().unwrap().is_some_and(|seq| newest - seq <= LATE_ALLOWANCE),
+                "a stall of {stall} ticks in {parts} parts: {applied:?}"
+            );
+            assert!(queue.waiting() <= 1, "{stall} in {parts}: {} waiting", queue.waiting());
+        }
     }
 
     #[test]

@@ -9,10 +9,19 @@
 //! Being the same code, the two agree to a fraction of a unit when nothing else happens: the
 //! snapshot carries the velocity to 2 units/s, where the server keeps it exact.
 //!
-//! When something only the server knows moves the ship (a collision, an input folded after a
-//! stalled uplink), the next snapshot disagrees with what was predicted: the difference
-//! (the **correction**) is blended away over about 100 ms instead of snapping; a correction
-//! longer than [`PredictionConfig::snap_distance`] (a respawn, a long stall) snaps.
+//! When something only the server knows moves the ship (a collision), the next snapshot
+//! disagrees with what was predicted: the difference (the **correction**) is blended away over
+//! about 100 ms instead of snapping; a correction longer than
+//! [`PredictionConfig::snap_distance`] (a respawn, a long stall) snaps.
+//!
+//! A stalled uplink is predicted as the server runs it. When a snapshot's applied input has
+//! not changed for more ticks than the server waits for a late one, or inputs are later than
+//! any input took to be applied, the server has been running the ship on its last input and
+//! will fold the late ones when they come: the prediction leaves them out and replays the last
+//! applied input instead, so the ship stops following the stick for as long as the server
+//! gets none of it. A stall then costs a few corrections as it starts and as it ends (under 60
+//! units after a stall of 2 s), where replaying the late inputs corrected the ship at every
+//! snapshot of the stall, by up to 535 units.
 //!
 //! This is the arena's rule. A game of your own predicts with its own rule, as this module
 //! does, from [`Session::unapplied_inputs`] and [`Session::last_input_acked`].
@@ -46,7 +55,7 @@ use glam::Vec2;
 use std::time::{Duration, Instant};
 use tickwire_shared::delta::World;
 use tickwire_shared::motion::{MotionRules, ShipMotion, boosting, stick_of, walls};
-use tickwire_shared::{EntityState, InputSeq, RoundPhase, Tick, Welcome, WorldBounds};
+use tickwire_shared::{EntityState, Input, InputSeq, RoundPhase, Tick, Welcome, WorldBounds};
 
 /// How [`Prediction`] predicts and smooths.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,7 +73,7 @@ pub struct PredictionConfig {
     /// Inputs replayed at most (default 256, [`SENT_INPUTS_KEPT`](crate::SENT_INPUTS_KEPT):
     /// every input the session keeps, more than it sends unconfirmed,
     /// [`Config::max_inputs_unconfirmed`](crate::Config::max_inputs_unconfirmed)). Past it
-    /// the uplink has stalled for seconds and the ship is held where the replay of the first
+    /// no snapshot has come for seconds and the ship is held where the replay of the first
     /// ones puts it. Each costs a motion step per frame.
     pub max_replayed: usize,
 }
@@ -92,8 +101,8 @@ pub struct PredictedShip {
     /// On the first prediction after a new snapshot: how far that snapshot moved the ship
     /// from where it was drawn, world units, before any blending (a snap included, when the
     /// two are comparable); `None` on other frames, and when the snapshot cannot be compared
-    /// (the first, a new connection or seat, a stalled uplink). What a game logs or shows as
-    /// the quality of its prediction.
+    /// (the first, a new connection or seat, more than `max_replayed` inputs since the last).
+    /// What a game logs or shows as the quality of its prediction.
     pub corrected: Option<Vec2>,
 }
 
@@ -103,6 +112,8 @@ struct Basis {
     server: EntityState,
     tick: Tick,
     applied: InputSeq,
+    /// How it replayed a stalled uplink's inputs, if the server was running without them.
+    stall: Option<Stall>,
     /// Whether its round was in play: where it put the ship is what was drawn, replayed or
     /// frozen, even when the new world's phase differs (a round ending mid-flight).
     playing: bool,
@@ -115,12 +126,22 @@ pub struct Prediction {
     config: PredictionConfig,
     basis: Option<Basis>,
     correction: Vec2,
+    /// What the snapshots that came so far say of the link's delays.
+    link: LinkTiming,
+    /// The newest applied input, and the first tick a snapshot showed it in.
+    applied_since: Option<(InputSeq, Tick)>,
 }
 
 impl Prediction {
     /// A prediction with these settings.
     pub fn new(config: PredictionConfig) -> Prediction {
-        Prediction { config, basis: None, correction: Vec2::ZERO }
+        Prediction {
+            config,
+            basis: None,
+            correction: Vec2::ZERO,
+            link: LinkTiming::default(),
+            applied_since: None,
+        }
     }
 
     /// Its settings.
@@ -133,6 +154,8 @@ impl Prediction {
     pub fn reset(&mut self) {
         self.basis = None;
         self.correction = Vec2::ZERO;
+        self.link = LinkTiming::default();
+        self.applied_since = None;
     }
 
     /// The own ship to draw at `now`, `frame` after the previous call (what blends the
@@ -173,9 +196,38 @@ impl Prediction {
             max_replayed: self.config.max_replayed,
             now,
         };
-        let unapplied = &sent[sent.partition_point(|s| s.input.seq <= applied)..];
-        let ship = replay.run(&server, unapplied.iter());
         let tick = world.tick;
+        let unapplied = &sent[sent.partition_point(|s| s.input.seq <= applied)..];
+        let applied_input =
+            sent.binary_search_by_key(&applied, |s| s.input.seq).ok().map(|i| &sent[i]);
+        let stall = match &self.basis {
+            // The stall of this snapshot was judged when it came.
+            Some(basis) if basis.tick == tick => basis.stall,
+            _ => {
+                let since = match self.applied_since {
+                    Some((seq, since)) if seq == applied && since <= tick => since,
+                    _ => {
+                        if let Some(input) = applied_input {
+                            self.link.applied(now.saturating_duration_since(input.sent_at));
+                        }
+                        tick
+                    }
+                };
+                self.applied_since = Some((applied, since));
+                let late_by = self.link.snapshot(tick, replay.dt, now);
+                let starved = Starved {
+                    ticks: tick.0 - since.0,
+                    due: now.checked_sub(late_by).and_then(|fresh| {
+                        // Later than the lag floor by the allowance, a tick of the server's
+                        // phase and one of jitter.
+                        let margin = replay.dt * (SERVER_LATE_ALLOWANCE + 2) as f32;
+                        fresh.checked_sub(self.link.lag_floor()? + Duration::from_secs_f32(margin))
+                    }),
+                };
+                Stall::of(starved, applied_input, unapplied)
+            }
+        };
+        let ship = replay.run(&server, unapplied.iter(), stall);
         let mut corrected = None;
         match &self.basis {
             Some(basis) if basis.tick == tick => {}
@@ -194,9 +246,9 @@ impl Prediction {
                     && whole
                     && since_basis.len() <= self.config.max_replayed;
                 self.correction = if replayable {
-                    // A new connection, a new seat or a stalled uplink are not: they snap.
+                    // A new connection, a new seat or more inputs since than are replayed are not: they snap.
                     let then = Replay { playing: basis.playing, ..replay };
-                    let before = then.run(&basis.server, since_basis.iter());
+                    let before = then.run(&basis.server, since_basis.iter(), basis.stall);
                     let jump = before.pos + self.correction - ship.pos;
                     corrected = Some(jump);
                     if jump.length() < self.config.snap_distance { jump } else { Vec2::ZERO }
@@ -206,14 +258,15 @@ impl Prediction {
             }
             None => self.correction = Vec2::ZERO,
         }
-        self.basis = Some(Basis { server, tick, applied, playing: replay.playing });
+        self.basis = Some(Basis { server, tick, applied, stall, playing: replay.playing });
         self.correction *= (-frame.as_secs_f32() * self.config.smoothing_per_sec).exp();
         let mut motion = ship;
         motion.pos += self.correction;
         Some(PredictedShip {
             motion,
             correction: self.correction,
-            replayed: unapplied.len().min(self.config.max_replayed),
+            replayed: (unapplied.len() - stall.map_or(0, |stall| stall.passed_by))
+                .min(self.config.max_replayed),
             corrected,
         })
     }
@@ -230,6 +283,117 @@ pub struct PredictionParts<'a> {
     pub applied: InputSeq,
     /// The inputs sent on this connection, numbers increasing ([`Session::sent_inputs`]).
     pub sent: &'a [SentInput],
+}
+
+/// Ticks the server's input queue runs behind a late input before it folds
+/// (`tickwire_server::inputs::LATE_ALLOWANCE`, which a test holds this to): a stall longer than
+/// this many ticks plus one is caught up with by folding.
+const SERVER_LATE_ALLOWANCE: u32 = 1;
+
+/// A stalled uplink, as the server runs it. The server gives each input the tick it was sent
+/// for, or up to [`SERVER_LATE_ALLOWANCE`] ticks later; an input later than that finds its tick
+/// gone by, run on the last input the server had, and is folded (all but its buttons dropped)
+/// into the next. Replaying those inputs too counted every tick of the stall twice, and drew
+/// the ship a whole stall ahead of the server's before snapping it back, at every snapshot.
+/// So the prediction leaves them out; and while the server still has none of the inputs
+/// (its applied input unchanged since the last snapshot), it runs the rest on the last
+/// applied input too, as the server will for as long as the stall lasts: each snapshot of
+/// the stall then agrees with it, and a stall costs one correction as it starts and one as it
+/// ends.
+///
+/// Two signs tell of it: the ticks a snapshot's applied input has stood unchanged (at once,
+/// while nothing comes), and inputs sent longer ago than any applied input took to be shown
+/// applied (also when what the stall held back reaches the server over several ticks, each
+/// part folded as it comes), judged as of when the snapshot would have come on time (a
+/// downlink that stalled delivers snapshots late, with inputs that were not late then).
+#[derive(Debug, Clone, Copy)]
+struct Stall {
+    /// The oldest unapplied inputs, whose ticks went by: not replayed.
+    passed_by: usize,
+    /// The last input applied, which the server repeats while it gets none: replayed in place
+    /// of the others then.
+    repeated: Option<Input>,
+}
+
+impl Stall {
+    /// The stall, if any, `starved` says of a snapshot with `unapplied` inputs sent since
+    /// `applied`; none before the server applied an input of this connection (`None`: its
+    /// schedule starts with the first that reaches it).
+    fn of(starved: Starved, applied: Option<&SentInput>, unapplied: &[SentInput]) -> Option<Stall> {
+        let applied = applied?;
+        // Up to LATE_ALLOWANCE + 1 ticks behind, the server applies late inputs a tick each.
+        let unchanged = starved.ticks.saturating_sub(SERVER_LATE_ALLOWANCE + 1) as usize;
+        let overdue =
+            starved.due.map_or(0, |due| unapplied.partition_point(|sent| sent.sent_at < due));
+        // The newest is always applied, when it comes.
+        let passed_by = unchanged.max(overdue).min(unapplied.len().saturating_sub(1));
+        if passed_by == 0 {
+            return None;
+        }
+        let repeated = (starved.ticks > 0).then_some(applied.input);
+        Some(Stall { passed_by, repeated })
+    }
+}
+
+/// What a snapshot says of the server's inputs, as it comes.
+#[derive(Debug, Clone, Copy)]
+struct Starved {
+    /// Ticks its applied input has stood unchanged.
+    ticks: u32,
+    /// Inputs sent before this should have been applied by the snapshot's tick, had they
+    /// reached the server in time; `None` until the link's delays are known.
+    due: Option<Instant>,
+}
+
+/// The link's delays, as the snapshots show them: each a least value over the last
+/// [`LinkTiming::KEPT`] samples (about a second of snapshots), so jitter and late samples do
+/// not move it and a round trip that grew is followed within a second.
+#[derive(Debug, Clone, Default)]
+struct LinkTiming {
+    /// How long after it went out an input was shown applied, seconds: a round trip and the
+    /// server's tick phase. Sampled only by snapshots that applied a new input, so a stall
+    /// (none applied) leaves it as it was, however long it lasts.
+    lags: std::collections::VecDeque<f64>,
+    /// When each snapshot came, less its tick's time, seconds since `epoch`: the least is a
+    /// snapshot that came on time.
+    arrivals: std::collections::VecDeque<f64>,
+    epoch: Option<Instant>,
+}
+
+impl LinkTiming {
+    const KEPT: usize = 32;
+
+    fn push(samples: &mut std::collections::VecDeque<f64>, sample: f64) {
+        if samples.len() == Self::KEPT {
+            samples.pop_front();
+        }
+        samples.push_back(sample);
+    }
+
+    fn least(samples: &std::collections::VecDeque<f64>) -> Option<f64> {
+        samples.iter().copied().reduce(f64::min)
+    }
+
+    /// A snapshot showed a new input applied `lag` after it went out.
+    fn applied(&mut self, lag: Duration) {
+        Self::push(&mut self.lags, lag.as_secs_f64());
+    }
+
+    /// The least lag between sending an input and seeing it applied.
+    fn lag_floor(&self) -> Option<Duration> {
+        Self::least(&self.lags).map(Duration::from_secs_f64)
+    }
+
+    /// The snapshot of `tick` came at `now`, with ticks of `period` seconds: how much later
+    /// than a snapshot on time.
+    fn snapshot(&mut self, tick: Tick, period: f32, now: Instant) -> Duration {
+        let epoch = *self.epoch.get_or_insert(now);
+        let arrival =
+            now.duration_since(epoch).as_secs_f64() - f64::from(tick.0) * f64::from(period);
+        Self::push(&mut self.arrivals, arrival);
+        Self::least(&self.arrivals)
+            .map_or(Duration::ZERO, |on_time| Duration::from_secs_f64((arrival - on_time).max(0.0)))
+    }
 }
 
 /// Inputs before the applied one a [`PredictionState`] keeps: the previous snapshot's applied
@@ -292,21 +456,24 @@ struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    /// `server` advanced one tick per input, as the server will step it, then flown on for the
-    /// time since the newest input went out (at most a tick: the next input is due by then).
-    fn run(&self, server: &EntityState, inputs: impl Iterator<Item = &'a SentInput>) -> ShipMotion {
+    /// `server` advanced one tick per input, as the server will step it (through a `stall`,
+    /// as [`Stall`] says), then flown on for the time since the newest input went out (at most
+    /// a tick: the next input is due by then).
+    fn run(
+        &self,
+        server: &EntityState,
+        inputs: impl Iterator<Item = &'a SentInput>,
+        stall: Option<Stall>,
+    ) -> ShipMotion {
         let mut ship = ShipMotion::from_entity(server);
         if !self.playing {
             return ship; // intermission: ships are frozen
         }
-        for sent in inputs.take(self.max_replayed) {
-            ship.step(
-                stick_of(&sent.input),
-                boosting(&sent.input),
-                self.dt,
-                &self.rules,
-                self.world,
-            );
+        let passed_by = stall.map_or(0, |stall| stall.passed_by);
+        let repeated = stall.and_then(|stall| stall.repeated);
+        for sent in inputs.skip(passed_by).take(self.max_replayed) {
+            let input = repeated.unwrap_or(sent.input);
+            ship.step(stick_of(&input), boosting(&input), self.dt, &self.rules, self.world);
         }
         let since = self.newest.map_or(0.0, |sent| {
             self.now.saturating_duration_since(sent.sent_at).as_secs_f32().min(self.dt)

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tickwire_server::ServerConfig;
 use tokio::net::TcpListener;
@@ -51,26 +53,43 @@ pub fn server_config() -> ServerConfig {
 }
 
 /// A TCP proxy on 127.0.0.1 port 0 that holds every byte `one_way` in each direction, as a
-/// link with that latency does (order kept, no loss).
+/// link with that latency does (order kept, no loss), and can stall the uplink (client to
+/// server) as Wi-Fi does, sending what it held back when it ends.
 pub struct DelayProxy {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
+    uplink_stalled: Arc<AtomicBool>,
 }
 
 impl DelayProxy {
     pub async fn start(target: SocketAddr, one_way: Duration) -> DelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().unwrap();
+        let uplink_stalled = Arc::new(AtomicBool::new(false));
+        let stalled = uplink_stalled.clone();
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { continue };
                 let (in_read, in_write) = inbound.into_split();
                 let (out_read, out_write) = outbound.into_split();
-                tokio::spawn(delayed(in_read, out_write, one_way));
-                tokio::spawn(delayed(out_read, in_write, one_way));
+                tokio::spawn(delayed(in_read, out_write, one_way, stalled.clone()));
+                let never = Arc::new(AtomicBool::new(false));
+                tokio::spawn(delayed(out_read, in_write, one_way, never));
             }
         });
-        DelayProxy { addr, task }
+        DelayProxy { addr, task, uplink_stalled }
+    }
+
+    /// Holds back everything the client sends from now on, until [`end_uplink_stall`].
+    ///
+    /// [`end_uplink_stall`]: DelayProxy::end_uplink_stall
+    pub fn stall_uplink(&self) {
+        self.uplink_stalled.store(true, Ordering::Relaxed);
+    }
+
+    /// Sends what the stall held back, at once, and what comes after as before.
+    pub fn end_uplink_stall(&self) {
+        self.uplink_stalled.store(false, Ordering::Relaxed);
     }
 
     pub fn url(&self) -> String {
@@ -84,18 +103,22 @@ impl Drop for DelayProxy {
     }
 }
 
-/// Copies `from` to `to`, each chunk `delay` after it was read. Bounded: a full queue stops
-/// the reading, as a full link would.
+/// Copies `from` to `to`, each chunk `delay` after it was read, none while `stalled`.
+/// Bounded: a full queue stops the reading, as a full link would.
 async fn delayed(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     delay: Duration,
+    stalled: Arc<AtomicBool>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (queue, mut queued) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(1024);
     let writer = tokio::spawn(async move {
         while let Some((due, bytes)) = queued.recv().await {
             tokio::time::sleep_until(due).await;
+            while stalled.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
             if to.write_all(&bytes).await.is_err() {
                 return;
             }

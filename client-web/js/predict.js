@@ -25,6 +25,77 @@ const POSITION_SCALE = 16;
 /** Inputs replayed at most to carry a correction over: a state older than the session keeps
  * inputs for (`MAX_PENDING_INPUTS`) is snapped to. */
 const MAX_REPLAYED = 128;
+/** Ticks the server's input queue runs behind a late input before it folds it
+ * (server/src/inputs.rs `LATE_ALLOWANCE`). */
+const SERVER_LATE_ALLOWANCE = 1;
+/** Samples of the link's delays kept (about a second of snapshots): see {@link LinkTiming}. */
+const TIMING_KEPT = 32;
+
+/**
+ * A stalled uplink, as the server runs it (client/src/prediction.rs `Stall`): the server gives
+ * each input the tick it was sent for, or up to {@link SERVER_LATE_ALLOWANCE} ticks later; an
+ * input later than that finds its tick gone by, run on the last input the server had, and is
+ * folded into the next (its stick dropped). Replaying those inputs too counted every tick of
+ * the stall twice, and drew the ship a whole stall ahead of the server's before snapping it
+ * back, at every snapshot. So they are left out (`passedBy`, the oldest pending), and while
+ * the server still has none of the inputs (its applied input unchanged since the last
+ * snapshot) the rest are replayed with the last applied input's stick (`repeated`), as the
+ * server runs them for as long as the stall lasts.
+ * @typedef {{ passedBy: number, repeated: { x: number, y: number, buttons: number } | null }} Stall
+ */
+
+/**
+ * The pending inputs as the server will run them through `stall`.
+ * @param {import('../sdk/index.js').SentInput[]} inputs
+ * @param {Stall | null} stall
+ */
+const asRun = (inputs, stall) => {
+  if (!stall) return inputs;
+  const { passedBy, repeated } = stall;
+  const kept = inputs.slice(passedBy);
+  return repeated ? kept.map((i) => ({ ...i, x: repeated.x, y: repeated.y, buttons: repeated.buttons })) : kept;
+};
+
+/**
+ * The link's delays, as the snapshots show them: each the least over the last
+ * {@link TIMING_KEPT} samples, so jitter and late samples do not move it and a round trip that
+ * grew is followed within a second.
+ */
+class LinkTiming {
+  constructor() {
+    /** How long after it went out an input was shown applied, ms: sampled only by snapshots
+     * that applied a new input, so a stall leaves it as it was. @type {number[]} */
+    this.lags = [];
+    /** When each snapshot came, less its tick's time, ms: the least came on time. @type {number[]} */
+    this.arrivals = [];
+  }
+
+  /** @param {number[]} samples @param {number} sample */
+  static push(samples, sample) {
+    if (samples.length === TIMING_KEPT) samples.shift();
+    samples.push(sample);
+  }
+
+  /** A snapshot showed a new input applied `lag` ms after it went out. @param {number} lag */
+  applied(lag) {
+    LinkTiming.push(this.lags, lag);
+  }
+
+  /** The least lag between sending an input and seeing it applied, ms, or null. */
+  lagFloor() {
+    return this.lags.length ? Math.min(...this.lags) : null;
+  }
+
+  /**
+   * The snapshot of `tick` came at `now`: how much later than one on time, ms.
+   * @param {number} tick @param {number} tickMs @param {number} now
+   */
+  snapshot(tick, tickMs, now) {
+    const arrival = now - tick * tickMs;
+    LinkTiming.push(this.arrivals, arrival);
+    return Math.max(arrival - Math.min(...this.arrivals), 0);
+  }
+}
 
 /** Rounds half away from zero, as the server's quantization does. */
 const roundAway = (/** @type {number} */ v) => Math.sign(v) * Math.round(Math.abs(v));
@@ -153,9 +224,24 @@ export class ShipPredictor {
     this.newest = null;
     /** The stick as the previous frame set it, quantized. @type {{ x: number, y: number, buttons: number } | null} */
     this.stick = null;
+    /** How the newest snapshot's pending inputs are run: judged when it came. @type {Stall | null} */
+    this.stall = null;
+    /** How `prevServer`'s were run. @type {Stall | null} */
+    this.prevStall = null;
+    /**
+     * The newest applied input (`input`: null when no frame saw it sent), and the first tick a
+     * snapshot showed it in.
+     * @type {{ seq: number, tick: number, input: import('../sdk/index.js').SentInput | null } | null}
+     */
+    this.appliedSince = null;
+    this.link = new LinkTiming();
   }
 
   reset() {
+    this.stall = null;
+    this.prevStall = null;
+    this.appliedSince = null;
+    this.link = new LinkTiming();
     this.errX = 0;
     this.errY = 0;
     this.prevServer = null;
@@ -199,7 +285,10 @@ export class ShipPredictor {
         : null;
     }
     const sentAt = newest ? newest.sentAt : null;
-    const s = simulate(server, pending, tickRate, world, playing, now, sentAt);
+    if (!this.prevServer || serverTick !== this.prevTick) {
+      this.stall = this.judgeStall(serverTick, tickRate, applied, newest, pending, now);
+    }
+    const s = simulate(server, asRun(pending, this.stall), tickRate, world, playing, now, sentAt);
     if (this.prevServer && serverTick !== this.prevTick) {
       // Where the previous state puts the ship now, with every input sent since it (the ones no
       // frame saw pending included: leaving one out would take a tick of travel for an error).
@@ -216,7 +305,7 @@ export class ShipPredictor {
         }
         // With the previous state's phase: a round that ended since froze the ship, but what
         // was drawn had flown on, and the correction blends from there.
-        const before = simulate(this.prevServer, inputs, tickRate, world, this.prevPlaying, now, sentAt);
+        const before = simulate(this.prevServer, asRun(inputs, this.prevStall), tickRate, world, this.prevPlaying, now, sentAt);
         jumpX = before.x + this.errX - s.x;
         jumpY = before.y + this.errY - s.y;
       }
@@ -229,6 +318,7 @@ export class ShipPredictor {
       }
     }
     this.prevServer = server;
+    this.prevStall = this.stall;
     this.prevApplied = applied;
     this.prevPending = pending.slice();
     this.prevTick = serverTick;
@@ -239,5 +329,46 @@ export class ShipPredictor {
     this.errX *= decay;
     this.errY *= decay;
     return { ...s, x: s.x + this.errX, y: s.y + this.errY };
+  }
+
+  /**
+   * The stall, if any, a new snapshot of `tick` that came at `now` shows (see {@link Stall}).
+   * Two signs tell of it: the ticks its applied input has stood unchanged (at once, while
+   * nothing reaches the server), and pending inputs sent longer ago than any input took to be
+   * shown applied (also when what the stall held back reaches the server over several ticks,
+   * each part folded as it comes), judged as of when the snapshot would have come on time (a
+   * stalled downlink delivers snapshots late, with inputs that were not late then).
+   * @param {number} tick @param {number} tickRate @param {number} applied
+   * @param {import('../sdk/index.js').SentInput | null} newest the newest input sent
+   * @param {import('../sdk/index.js').SentInput[]} pending @param {number} now
+   * @returns {Stall | null}
+   */
+  judgeStall(tick, tickRate, applied, newest, pending, now) {
+    const tickMs = 1000 / tickRate;
+    let since = this.appliedSince;
+    if (!since || since.seq !== applied || since.tick > tick) {
+      // Newly applied: pending in an earlier frame, or the newest sent.
+      const input = this.prevPending.find((i) => i.seq === applied) ?? (newest?.seq === applied ? newest : null);
+      if (input) this.link.applied(now - input.sentAt);
+      since = { seq: applied, tick, input };
+    }
+    this.appliedSince = since;
+    const appliedInput = since.input;
+    const lateBy = this.link.snapshot(tick, tickMs, now);
+    // No stall before the server applied an input of this connection: its schedule starts
+    // with the first that reaches it.
+    if (!appliedInput) return null;
+    // Up to LATE_ALLOWANCE + 1 ticks behind, the server applies late inputs a tick each.
+    const unchanged = Math.max(tick - since.tick - (SERVER_LATE_ALLOWANCE + 1), 0);
+    // Later than the lag floor by the allowance, a tick of the server's phase and one of jitter.
+    const floor = this.link.lagFloor();
+    const due = floor === null ? -Infinity : now - lateBy - floor - (SERVER_LATE_ALLOWANCE + 2) * tickMs;
+    let overdue = 0;
+    while (overdue < pending.length && pending[overdue].sentAt < due) overdue++;
+    // The newest is always applied, when it comes.
+    const passedBy = Math.min(Math.max(unchanged, overdue), Math.max(pending.length - 1, 0));
+    if (passedBy === 0) return null;
+    const repeated = tick > since.tick ? { x: appliedInput.x, y: appliedInput.y, buttons: appliedInput.buttons } : null;
+    return { passedBy, repeated };
   }
 }

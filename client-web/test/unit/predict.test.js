@@ -74,28 +74,31 @@ test('a ship turning at full rate turns 14 heading steps a tick, then stops on t
 const roundAway = (/** @type {number} */ v) => Math.sign(v) * Math.round(Math.abs(v));
 
 /**
- * Flies the own ship with the stick held right, against a model of the server's room loop
- * (server/src/room.rs `tick`): each tick it takes the newest input that has arrived, if it has
- * not applied it yet (an input it missed is skipped; with none new the ship keeps the last),
- * steps the ship, and sends the snapshot with the newest input applied. The client sends one
- * input a tick, as the session does, and draws a frame `fps` times a second. Each message
- * takes half the round trip. Returns where each frame drew the ship.
- * @param {{ fps: number, rttMs: number, sendPhase: number, framePhase: number }} o phases in ms
+ * Flies the own ship with the stick held right (or as `steer` sets it), against a model of the
+ * server's room loop (server/src/room.rs `tick`): each tick it takes the newest input that has
+ * arrived, if it has not applied it yet (an input it missed is skipped, as a burst after a
+ * stall is folded; with none new the ship keeps the last), steps the ship, and sends the
+ * snapshot with the newest input applied. The client sends one input a tick, as the session
+ * does, and draws a frame `fps` times a second. Each message takes half the round trip; what
+ * would arrive in the `upStall` window (ms) arrives at its end, over `parts` ticks (TCP
+ * segments on either side of a tick). Returns where each frame drew the ship, and the
+ * correction a new snapshot made there (`jump`, units, before blending).
+ * @param {{ fps: number, rttMs: number, sendPhase: number, framePhase: number,
+ *   steer?: (t: number) => { x: number, y: number }, upStall?: [number, number], parts?: number,
+ *   end?: number }} o phases and times in ms
  */
-function fly({ fps, rttMs, sendPhase, framePhase }) {
+function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 }), upStall = [Infinity, Infinity], parts = 1, end = 2500 }) {
   const tickMs = 1000 / 30;
   const frameMs = 1000 / fps;
   const oneWay = rttMs / 2;
   const world = { width: 100000, height: 1000 };
-  const stick = { x: 127, y: 0, buttons: 0 };
-  const end = 2500;
   /** @type {{ at: number, rank: number, run: () => void }[]} */
   const events = [];
   // At the same instant: what arrives counts for a tick or a frame there.
   const at = (/** @type {number} */ t, /** @type {number} */ rank, /** @type {() => void} */ run) => events.push({ at: t, rank, run });
 
   // The server.
-  const ship = { x: 100, y: 500, vx: 0, vy: 0, heading: 0 };
+  const ship = { x: 50000, y: 500, vx: 0, vy: 0, heading: 0 };
   let input = { x: 0, y: 0, buttons: 0 };
   let serverApplied = 0;
   /** @type {import('../../sdk/index.js').SentInput[]} */
@@ -108,7 +111,7 @@ function fly({ fps, rttMs, sendPhase, framePhase }) {
   /** @type {import('../../sdk/index.js').SentInput[]} */
   const pending = [];
   const predictor = new ShipPredictor();
-  /** @type {{ at: number, x: number }[]} */
+  /** @type {{ at: number, x: number, y: number, jump: number }[]} */
   const drawn = [];
 
   for (let k = 1; k * tickMs < end; k++) {
@@ -135,21 +138,30 @@ function fly({ fps, rttMs, sendPhase, framePhase }) {
     });
   }
   for (let seq = 1; sendPhase + (seq - 1) * tickMs < end; seq++) {
-    const sent = { seq, ...stick, sentAt: sendPhase + (seq - 1) * tickMs };
+    const sentAt = sendPhase + (seq - 1) * tickMs;
+    const sent = { seq, ...steer(sentAt), buttons: 0, sentAt };
+    const due = sentAt + oneWay;
+    const held = due >= upStall[0] && due < upStall[1];
+    const part = Math.floor(((due - upStall[0]) / (upStall[1] - upStall[0])) * parts);
     at(sent.sentAt, 0, () => {
       pending.push(sent);
-      at(sent.sentAt + oneWay, 0, () => arrived.push(sent));
+      at(held ? upStall[1] + part * tickMs : due, 0, () => arrived.push(sent));
     });
   }
   for (let t = framePhase; t < end; t += frameMs) {
     at(t, 2, () => {
       if (!server) return;
       const nextSendAt = sendPhase + Math.floor((t - sendPhase) / tickMs + 1) * tickMs;
+      const { x, y } = steer(t);
+      const [errX, errY] = [predictor.errX, predictor.errY];
       const p = predictor.predict({
-        server, serverTick, pending, applied, stick: { x: 1, y: 0, buttons: 0 }, nextSendAt,
+        server, serverTick, pending, applied, stick: { x: x / 127, y: y / 127, buttons: 0 }, nextSendAt,
         tickRate: 30, world, playing: true, now: t, frameDt: frameMs / 1000,
       });
-      drawn.push({ at: t, x: p.x });
+      // What this frame's snapshot corrected, before this frame's blending.
+      const decay = Math.exp(-(frameMs / 1000) * 15);
+      const jump = Math.hypot(predictor.errX / decay - errX, predictor.errY / decay - errY);
+      drawn.push({ at: t, x: p.x, y: p.y, jump });
     });
   }
   while (events.length) {
@@ -212,4 +224,30 @@ test('when the round ends the ship blends back to where it froze from where it w
     assert.ok(last.x >= 514 - 1e-9, `behind where it froze: ${last.x}`);
   }
   assert.ok(Math.abs(last.x - 514) < 0.1, `${last.x}`);
+});
+
+test('through a stalled uplink the ship is drawn as the server runs it, corrected as the stall starts and ends, not at every snapshot', () => {
+  // Steering round a circle at 3 rad/s, 60 ms round trip, the uplink stalled for a second;
+  // what it held back arrives at once, or over two or three ticks.
+  const steer = (/** @type {number} */ t) => ({ x: roundAway(127 * Math.cos(t * 0.003)), y: roundAway(127 * Math.sin(t * 0.003)) });
+  for (const parts of [1, 2, 3]) {
+    const frames = fly({ fps: 60, rttMs: 60, sendPhase: 3, framePhase: 1, steer, upStall: [1000, 2000], parts, end: 3500 });
+    // How far each frame's ship is from where the two before were flying it: what the eye
+    // sees of a correction (the curve itself bends it by under a unit a frame).
+    let visible = 0;
+    let worst = 0;
+    let corrections = 0;
+    for (let f = 2; f < frames.length; f++) {
+      const [a, b, c] = [frames[f - 2], frames[f - 1], frames[f]];
+      if (c.at < 500) continue;
+      const off = Math.hypot(c.x - (2 * b.x - a.x), c.y - (2 * b.y - a.y));
+      visible += off > 2 ? 1 : 0;
+      worst = Math.max(worst, off);
+      corrections += c.jump > 5 ? 1 : 0;
+    }
+    // Replaying the held-back inputs as if the server would still run them: 57 frames off,
+    // by up to 317 units (a snap), and 30 corrections over 5 units, one at every snapshot.
+    const what = `${parts} part(s): ${visible} frames off, by up to ${worst.toFixed(1)}; ${corrections} corrections`;
+    assert.ok(visible <= 12 && worst < 40 && corrections <= 8, what);
+  }
 });

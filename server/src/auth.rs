@@ -7,7 +7,9 @@
 //! `Hello`) and may pin the room (`room`) and the role (`role`), which the `Hello` must then
 //! ask for. `exp` is required; `nbf` is honoured; a leeway of 30 s absorbs clock drift.
 //! `--join-audience` and `--join-issuer` pin `aud` and `iss`; without an audience, a token that
-//! names one is refused, as one minted for something else that shares the key.
+//! names one is refused, as one minted for something else that shares the key. While a new key
+//! rolls out, `--join-previous-secret` or `--join-previous-public-key` keeps the old one
+//! accepted too ([`JoinVerifier::or_previous`]; SECURITY.md, "Rotating the join key").
 //!
 //! [`mint`] writes tokens (the `tickwire-server mint-token` command uses it); SECURITY.md shows
 //! how a backend in another language does.
@@ -109,13 +111,15 @@ pub enum KeyError {
 
 /// Checks join tokens.
 pub struct JoinVerifier {
-    key: DecodingKey,
-    validation: Validation,
+    /// The key tokens are signed with, then an earlier one still accepted while a new key rolls
+    /// out; each with the validation of its algorithm.
+    keys: Vec<(DecodingKey, Validation)>,
 }
 
 impl std::fmt::Debug for JoinVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinVerifier").field("algorithm", &self.validation.algorithms).finish()
+        let algorithms: Vec<_> = self.keys.iter().map(|(_, v)| &v.algorithms).collect();
+        f.debug_struct("JoinVerifier").field("algorithms", &algorithms).finish()
     }
 }
 
@@ -142,7 +146,21 @@ impl JoinVerifier {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&REQUIRED_CLAIMS);
-        JoinVerifier { key, validation }
+        JoinVerifier { keys: vec![(key, validation)] }
+    }
+
+    /// Also accepts tokens that `previous` verifies (its key; the audience and issuer are
+    /// this verifier's): the key being replaced, while a new one rolls out through a fleet.
+    /// Tokens are tried with this verifier's key first.
+    #[must_use]
+    pub fn or_previous(mut self, previous: JoinVerifier) -> Self {
+        let template = self.keys[0].1.clone();
+        self.keys.extend(previous.keys.into_iter().map(|(key, validation)| {
+            let mut theirs = template.clone();
+            theirs.algorithms = validation.algorithms;
+            (key, theirs)
+        }));
+        self
     }
 
     /// Tokens must name `audience` (`aud`) and `issuer` (`iss`) where given. Without an
@@ -151,42 +169,62 @@ impl JoinVerifier {
     #[must_use]
     pub fn expecting(mut self, audience: Option<&str>, issuer: Option<&str>) -> Self {
         let mut required = REQUIRED_CLAIMS.to_vec();
-        if let Some(audience) = audience {
-            self.validation.set_audience(&[audience]);
-            required.push("aud");
+        required.extend(audience.map(|_| "aud"));
+        required.extend(issuer.map(|_| "iss"));
+        for (_, validation) in &mut self.keys {
+            if let Some(audience) = audience {
+                validation.set_audience(&[audience]);
+            }
+            if let Some(issuer) = issuer {
+                validation.set_issuer(&[issuer]);
+            }
+            validation.set_required_spec_claims(&required);
         }
-        if let Some(issuer) = issuer {
-            self.validation.set_issuer(&[issuer]);
-            required.push("iss");
-        }
-        self.validation.set_required_spec_claims(&required);
         self
     }
 
     /// Checks `token` and reads what it grants.
     pub fn verify(&self, token: &str) -> Result<JoinGrant, AuthError> {
-        let data = jsonwebtoken::decode::<JoinClaims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
-                    AuthError::BadSignature
-                }
-                ErrorKind::InvalidAudience => AuthError::NotForUs(match &self.validation.aud {
-                    Some(audience) => format!("`aud` does not name {audience:?}"),
-                    None => "it names an audience (`aud`) and the server was started without \
+        // A signature (or algorithm) that one key does not verify may be another's: its
+        // claims are then judged by the key that does.
+        let mut outcome = Err(AuthError::BadSignature);
+        for (key, validation) in &self.keys {
+            outcome = Self::verify_with(token, key, validation);
+            if outcome != Err(AuthError::BadSignature) {
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn verify_with(
+        token: &str,
+        key: &DecodingKey,
+        validation: &Validation,
+    ) -> Result<JoinGrant, AuthError> {
+        let data =
+            jsonwebtoken::decode::<JoinClaims>(token, key, validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                        AuthError::BadSignature
+                    }
+                    ErrorKind::InvalidAudience => AuthError::NotForUs(match &validation.aud {
+                        Some(audience) => format!("`aud` does not name {audience:?}"),
+                        None => "it names an audience (`aud`) and the server was started without \
                              --join-audience"
-                        .into(),
-                }),
-                ErrorKind::InvalidIssuer => {
-                    AuthError::NotForUs("`iss` is not the issuer the server expects".into())
+                            .into(),
+                    }),
+                    ErrorKind::InvalidIssuer => {
+                        AuthError::NotForUs("`iss` is not the issuer the server expects".into())
+                    }
+                    ErrorKind::MissingRequiredClaim(claim) => {
+                        AuthError::Malformed(format!("the `{claim}` claim is required"))
+                    }
+                    _ => AuthError::Malformed(e.to_string()),
                 }
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    AuthError::Malformed(format!("the `{claim}` claim is required"))
-                }
-                _ => AuthError::Malformed(e.to_string()),
-            },
-        )?;
+            })?;
         grant(&data.claims)
     }
 }
@@ -284,6 +322,32 @@ mod tests {
         );
         // An empty secret is refused outright.
         assert!(matches!(JoinVerifier::from_secret(""), Err(KeyError::EmptySecret)));
+    }
+
+    /// While a new key rolls out, tokens signed with the previous one still join, and are
+    /// judged on their claims as any other (an expired one is expired, not forged); a token
+    /// signed with neither is forged.
+    #[test]
+    fn a_previous_key_is_accepted_while_a_new_one_rolls_out() {
+        let verifier = JoinVerifier::from_secret("new-secret")
+            .unwrap()
+            .or_previous(JoinVerifier::from_secret("old-secret").unwrap())
+            .expecting(None, Some("backend"));
+        let signed = |claims: &JoinClaims, secret: &str| {
+            let key = EncodingKey::from_secret(secret.as_bytes());
+            let issued =
+                Provider { sub: &claims.sub, exp: claims.exp, aud: None, iss: Some("backend") };
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &issued, &key).unwrap()
+        };
+        assert!(verifier.verify(&signed(&claims(60), "new-secret")).is_ok());
+        assert!(verifier.verify(&signed(&claims(60), "old-secret")).is_ok());
+        assert_eq!(verifier.verify(&signed(&claims(60), "other")), Err(AuthError::BadSignature));
+        assert_eq!(verifier.verify(&signed(&claims(-120), "old-secret")), Err(AuthError::Expired));
+        // The issuer the server expects holds for the previous key's tokens too.
+        let unissued = mint(&claims(60), &MintKey::Secret("old-secret".into())).unwrap();
+        assert!(
+            matches!(verifier.verify(&unissued), Err(AuthError::Malformed(m)) if m.contains("iss"))
+        );
     }
 
     /// SECURITY.md's promise: `exp` and `nbf` are checked with [`LEEWAY_SECS`] of leeway, no

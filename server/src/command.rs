@@ -314,7 +314,7 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
     // Checked here so that a bad file stops the binary with a message naming the flag.
     cli.config
         .join_verifier()
-        .context("cannot check join tokens with --join-secret or --join-public-key")?;
+        .context("cannot check join tokens with --join-secret, --join-public-key or --join-previous-public-key")?;
     if let (Some(cert), Some(key)) = (&cli.config.tls_cert, &cli.config.tls_key) {
         crate::tls::Certificates::load(cert, key)
             .context("cannot serve TLS with --tls-cert and --tls-key")?;

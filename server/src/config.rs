@@ -243,6 +243,25 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_JOIN_PUBLIC_KEY", group = "join_key")]
     pub join_public_key: Option<std::path::PathBuf>,
 
+    /// While a new join key rolls out: tokens signed with this earlier HS256 secret are
+    /// accepted too. To rotate, give every node the new key with the old one here, then sign
+    /// with the new key, then, once tokens signed with the old one have expired, drop this
+    /// (SECURITY.md, "Rotating the join key"). Needs `--join-secret` or `--join-public-key`.
+    #[arg(
+        long,
+        env = "TICKWIRE_JOIN_PREVIOUS_SECRET",
+        hide_env_values = true,
+        requires = "join_key",
+        conflicts_with = "join_previous_public_key"
+    )]
+    pub join_previous_secret: Option<Secret>,
+
+    /// While a new join key rolls out: tokens verified by this earlier Ed25519 public key (a
+    /// PEM file) are accepted too, as `--join-previous-secret`. Needs `--join-secret` or
+    /// `--join-public-key`.
+    #[arg(long, env = "TICKWIRE_JOIN_PREVIOUS_PUBLIC_KEY", requires = "join_key")]
+    pub join_previous_public_key: Option<std::path::PathBuf>,
+
     /// With join tokens on, the audience they must name (`aud`), e.g. the client id an
     /// identity provider puts there. Unset, a token that names any audience is refused: it
     /// was minted for something else that shares the key. Needs `--join-secret` or
@@ -495,19 +514,34 @@ impl ServerConfig {
         self.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
     }
 
-    /// A fingerprint of how this server checks join tokens (`--join-secret` or
-    /// `--join-public-key`, `--join-audience`, `--join-issuer`): `none` without tokens, else
-    /// 16 hex digits of a SHA-256, which tells settings apart without telling them. The fleet's
-    /// nodes compare theirs on every relay ([`crate::cluster::JOIN_HEADER`]).
-    pub fn join_fingerprint(&self) -> String {
+    /// Fingerprints of how this server checks join tokens (`--join-secret` or
+    /// `--join-public-key`, `--join-audience`, `--join-issuer`), one for each key it accepts,
+    /// the key it is given first, then the previous one (`--join-previous-secret` or
+    /// `--join-previous-public-key`): `none` without tokens, else 16 hex digits of a SHA-256,
+    /// which tells settings apart without telling them. The fleet's nodes compare theirs on
+    /// every relay ([`crate::cluster::JOIN_HEADER`]): two nodes that accept a key in common,
+    /// with the same audience and issuer, relay to each other.
+    pub fn join_fingerprints(&self) -> Vec<String> {
+        let current = match (&self.join_secret, &self.join_public_key) {
+            (None, None) => return vec!["none".into()],
+            (secret, path) => self.key_fingerprint(secret.as_ref(), path.as_deref()),
+        };
+        let previous = match (&self.join_previous_secret, &self.join_previous_public_key) {
+            (None, None) => None,
+            (secret, path) => Some(self.key_fingerprint(secret.as_ref(), path.as_deref())),
+        };
+        std::iter::once(current).chain(previous).collect()
+    }
+
+    /// The fingerprint of checking tokens with `secret`, or else the public key at `path`.
+    fn key_fingerprint(&self, secret: Option<&Secret>, path: Option<&std::path::Path>) -> String {
         use sha2::Digest;
-        let key: Vec<u8> = match (&self.join_secret, &self.join_public_key) {
-            (None, None) => return "none".into(),
+        let key: Vec<u8> = match (secret, path) {
             (Some(secret), _) => [b"hs256\0".as_slice(), secret.0.as_bytes()].concat(),
             // The key itself, not its file's line endings or blank lines: the same key set up
             // on two nodes must print alike.
-            (None, Some(path)) => {
-                let pem = std::fs::read_to_string(path).unwrap_or_default();
+            (None, path) => {
+                let pem = path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
                 let body: String =
                     pem.lines().map(str::trim).filter(|line| !line.starts_with("-----")).collect();
                 [b"eddsa\0".as_slice(), body.as_bytes()].concat()
@@ -540,11 +574,19 @@ impl ServerConfig {
         &self,
     ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
         use crate::auth::JoinVerifier;
-        let verifier = match (&self.join_secret, &self.join_public_key) {
+        let mut verifier = match (&self.join_secret, &self.join_public_key) {
             (Some(secret), _) => JoinVerifier::from_secret(&secret.0)?,
             (None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
             (None, None) => return Ok(None),
         };
+        let previous = match (&self.join_previous_secret, &self.join_previous_public_key) {
+            (Some(secret), _) => Some(JoinVerifier::from_secret(&secret.0)?),
+            (None, Some(path)) => Some(JoinVerifier::from_public_key_file(path)?),
+            (None, None) => None,
+        };
+        if let Some(previous) = previous {
+            verifier = verifier.or_previous(previous);
+        }
         Ok(Some(verifier.expecting(self.join_audience.as_deref(), self.join_issuer.as_deref())))
     }
 
@@ -892,17 +934,21 @@ mod tests {
     #[test]
     fn the_join_fingerprint_tells_settings_apart_without_telling_them() {
         let mut config = ServerConfig::default();
-        assert_eq!(config.join_fingerprint(), "none");
+        assert_eq!(config.join_fingerprints().join(","), "none");
         config.join_secret = Some("s3cret".parse().unwrap());
-        let secret = config.join_fingerprint();
+        let secret = config.join_fingerprints().join(",");
         assert_eq!(secret.len(), 16);
         assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.contains("s3cret"));
-        assert_eq!(config.join_fingerprint(), secret, "the same settings, the same print");
+        assert_eq!(
+            config.join_fingerprints().join(","),
+            secret,
+            "the same settings, the same print"
+        );
         config.join_audience = Some("tickwire".into());
-        let audience = config.join_fingerprint();
+        let audience = config.join_fingerprints().join(",");
         assert_ne!(audience, secret);
         config.join_secret = Some("other".parse().unwrap());
-        assert_ne!(config.join_fingerprint(), audience);
+        assert_ne!(config.join_fingerprints().join(","), audience);
         // A public key prints as its key: the same one with other line endings alike.
         let dir = std::env::temp_dir().join(format!("tickwire-join-print-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -912,11 +958,31 @@ mod tests {
         std::fs::write(&dos, key.replace('\n', "\r\n") + "\r\n").unwrap();
         let print = |path: &std::path::Path| {
             ServerConfig { join_public_key: Some(path.to_owned()), ..ServerConfig::default() }
-                .join_fingerprint()
+                .join_fingerprints()
+                .join(",")
         };
         assert_eq!(print(&unix), print(&dos));
         assert_ne!(print(&unix), secret);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A node rotating its key prints both: the key it is given first, as a node with that key
+    /// alone prints it, then the previous one, as a node still on it prints it; so nodes on
+    /// either side of a rotation share a print.
+    #[test]
+    fn a_previous_join_key_adds_its_own_fingerprint() {
+        let on = |secret: &str| ServerConfig {
+            join_secret: Some(secret.parse().unwrap()),
+            join_audience: Some("tickwire".into()),
+            ..ServerConfig::default()
+        };
+        let (old, new) =
+            (on("old-secret").join_fingerprints(), on("new-secret").join_fingerprints());
+        let rotating = ServerConfig {
+            join_previous_secret: Some("old-secret".parse().unwrap()),
+            ..on("new-secret")
+        };
+        assert_eq!(rotating.join_fingerprints(), [new[0].clone(), old[0].clone()]);
     }
 
     #[test]
@@ -1125,6 +1191,8 @@ mod tests {
         for (alone, missing) in [
             (&["--join-audience", "tickwire"][..], "--join-secret"),
             (&["--join-issuer", "https://id.example"][..], "--join-public-key"),
+            (&["--join-previous-secret", "old"][..], "--join-secret"),
+            (&["--join-previous-public-key", "old.pem"][..], "--join-public-key"),
             (&["--proxy-header", "forwarded"][..], "--trusted-proxies"),
         ] {
             let refused = refusal(alone).expect("refused");
@@ -1133,6 +1201,10 @@ mod tests {
         }
         assert_eq!(refusal(&["--join-audience", "a", "--join-secret", "s"]), None);
         assert_eq!(refusal(&["--join-issuer", "i", "--join-public-key", "k.pem"]), None);
+        let rotating = ["--join-public-key", "new.pem", "--join-previous-secret", "old"];
+        assert_eq!(refusal(&rotating), None);
+        let both = [&rotating[..], &["--join-previous-public-key", "old.pem"]].concat();
+        assert!(refusal(&both).is_some_and(|r| r.contains("--join-previous-public-key")));
         let proxied = ["--proxy-header", "forwarded", "--trusted-proxies", "10.0.0.1"];
         assert_eq!(refusal(&proxied), None);
         assert_eq!(refusal(&[]), None, "the defaults (x-forwarded-for) need nothing");

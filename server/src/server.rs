@@ -275,7 +275,11 @@ async fn serve(
     let join = match config.join_verifier() {
         Ok(join) => join,
         Err(e) => {
-            error!(error = %e, "cannot check join tokens (--join-secret, --join-public-key)");
+            error!(
+                error = %e,
+                "cannot check join tokens (--join-secret, --join-public-key, \
+                 --join-previous-public-key)"
+            );
             return;
         }
     };
@@ -305,17 +309,23 @@ async fn serve(
     if let Some(join) = join {
         let _ = ctx.join.set(join);
     }
-    if let Some(secret) = &ctx.config.join_secret
-        && crate::auth::is_weak_secret(&secret.0)
-    {
-        warn!(
-            bytes = secret.0.len(),
-            minimum = crate::auth::MIN_SECRET_BYTES,
-            "--join-secret is shorter than {} bytes: anyone who sees one token can guess it \
-             offline and mint their own; use 32 random bytes or more \
-             (`openssl rand -base64 32`), or --join-public-key",
-            crate::auth::MIN_SECRET_BYTES
-        );
+    let secrets = [
+        ("--join-secret", &ctx.config.join_secret),
+        ("--join-previous-secret", &ctx.config.join_previous_secret),
+    ];
+    for (flag, secret) in secrets {
+        if let Some(secret) = secret
+            && crate::auth::is_weak_secret(&secret.0)
+        {
+            warn!(
+                bytes = secret.0.len(),
+                minimum = crate::auth::MIN_SECRET_BYTES,
+                "{flag} is shorter than {} bytes: anyone who sees one token can guess it \
+                 offline and mint their own; use 32 random bytes or more \
+                 (`openssl rand -base64 32`), or --join-public-key",
+                crate::auth::MIN_SECRET_BYTES
+            );
+        }
     }
     if ctx.config.admin_token.is_some() && ctx.config.moderation_token().is_none() {
         warn!("--admin-token is blank: it lets no operator in");

@@ -22,6 +22,17 @@ fn hs256(claims: &JoinClaims, secret: &str) -> String {
     mint(claims, &MintKey::Secret(secret.into())).unwrap()
 }
 
+/// A fresh Ed25519 key pair, its public key written to a PEM file in a directory of its own
+/// (named after `test`), which the caller removes.
+fn ed25519_key(test: &str) -> (rcgen::KeyPair, std::path::PathBuf, std::path::PathBuf) {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let dir = std::env::temp_dir().join(format!("tickwire-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let public = dir.join("join.pub.pem");
+    std::fs::write(&public, pair.public_key_pem()).unwrap();
+    (pair, public, dir)
+}
+
 async fn secret_server() -> TestServer {
     let mut config = test_config();
     config.join_secret = Some("s3cret".parse().unwrap());
@@ -89,11 +100,7 @@ async fn a_good_token_joins_under_its_name_and_pins_room_and_role() {
 
 #[tokio::test]
 async fn eddsa_tokens_verify_with_the_public_key_only() {
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    let dir = std::env::temp_dir().join(format!("tickwire-auth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let public = dir.join("join.pub.pem");
-    std::fs::write(&public, pair.public_key_pem()).unwrap();
+    let (pair, public, dir) = ed25519_key("auth");
     let mut config = test_config();
     config.join_public_key = Some(public);
     let server = TestServer::start(config).await;
@@ -112,6 +119,42 @@ async fn eddsa_tokens_verify_with_the_public_key_only() {
         http_request(server.addr, &upgrade_request(&format!("?token={hs}"), "")).await;
     assert_eq!(status, 401);
     assert!(body.contains("signature is invalid"), "{body}");
+    server.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A key rotation: a server given a new key (here an Ed25519 public key, the backend moving
+/// off a shared secret) and the old one as `--join-previous-secret` takes tokens signed with
+/// either, and still refuses any other.
+#[tokio::test]
+async fn while_a_new_key_rolls_out_tokens_signed_with_the_previous_one_still_join() {
+    let (pair, public, dir) = ed25519_key("rotation");
+    let mut config = test_config();
+    config.join_public_key = Some(public);
+    config.join_previous_secret = Some("s3cret".parse().unwrap());
+    let server = TestServer::start(config).await;
+
+    let new = mint(
+        &claims("ada", None, None, 60),
+        &MintKey::Ed25519Pem(pair.serialize_pem().into_bytes()),
+    )
+    .unwrap();
+    let old = hs256(&claims("bob", None, None, 60), "s3cret");
+    for (token, name) in [(new, "ada"), (old, "bob")] {
+        let url = format!("{}?token={token}", server.ws_url());
+        let client = Client::join(&url, hello_in(Role::Player, "x", "rotation")).await;
+        let seated = client.welcome.role == Role::Player;
+        assert!(seated, "{name} joined with {:?}", client.welcome.role);
+    }
+    for (token, why) in [
+        (hs256(&claims("eve", None, None, 60), "guess"), "signature is invalid"),
+        (hs256(&claims("eve", None, None, -300), "s3cret"), "expired"),
+    ] {
+        let (status, _, body) =
+            http_request(server.addr, &upgrade_request(&format!("?token={token}"), "")).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains(why), "{body}");
+    }
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2216,6 +2216,59 @@ async fn a_node_checking_join_tokens_otherwise_cannot_relay_past_the_check() {
     drop(seated);
 }
 
+/// A join key rotated through a fleet node by node: nodes given the new key with the old one
+/// as `--join-previous-secret` relay to nodes still on the old key and to nodes already on
+/// the new one alone, so joins go on through the rollout; two nodes that share no key still
+/// refuse each other's relays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_on_either_side_of_a_join_key_rotation_relay_to_each_other() {
+    use tickwire_server::auth::{JoinClaims, MintKey, mint, unix_now};
+    let (_redis, nodes) = fleet(|config| {
+        let (key, previous) = match config.node_id.as_deref() {
+            Some("a") => ("new-join-secret", Some("old-join-secret")),
+            Some("b") => ("old-join-secret", None),
+            _ => ("new-join-secret", None),
+        };
+        config.join_secret = Some(key.parse().unwrap());
+        config.join_previous_secret = previous.map(|p| p.parse().unwrap());
+    })
+    .await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let token = |name: &str, key: &str| {
+        let claims = JoinClaims {
+            sub: name.into(),
+            exp: unix_now() + 60,
+            nbf: None,
+            room: None,
+            role: None,
+        };
+        mint(&claims, &MintKey::Secret(key.into())).unwrap()
+    };
+    // A room on b (old key alone) and one on c (new key alone), opened there.
+    let mut seated = Vec::new();
+    for (node, key) in [(b, "old-join-secret"), (c, "new-join-secret")] {
+        let url = format!("{}?token={}", node.url(), token("host", key));
+        let room = format!("rotating-{}", node.id);
+        seated.push(Client::join(&url, hello_in(Role::Player, "host", &room)).await);
+        eventually(PATIENCE, "the directory lists the room on its node", || async {
+            a.rooms().await.get(&room).is_some_and(|(host, _)| *host == node.id)
+        })
+        .await;
+    }
+    // Through a (both keys): a token of the old key into b's room, of the new key into c's.
+    for (key, room) in [("old-join-secret", "rotating-b"), ("new-join-secret", "rotating-c")] {
+        let url = format!("{}?token={}", a.url(), token("ada", key));
+        seated.push(Client::join(&url, hello_in(Role::Player, "ada", room)).await);
+    }
+    // b and c share no key: c's room refuses a relay from b, whose token c cannot check.
+    let url = format!("{}?token={}", b.url(), token("eve", "old-join-secret"));
+    let refused = try_join(open(&url).await, hello_in(Role::Player, "eve", "rotating-c"))
+        .await
+        .expect_err("relayed from a node that shares no key");
+    refused.assert_is(1013, None, "misconfigured");
+    drop(seated);
+}
+
 /// A Redis restarted without its data (as the deploy files run it) forgets the fleet's bans
 /// and its moderation log: the nodes write back those they hold, so no ban is lifted by it
 /// and the log still says who banned whom.

@@ -77,11 +77,13 @@ pub const TRANSPORT_HEADER: &str = "x-tickwire-transport";
 /// Only checked when present: nodes of the releases before it send none, and a fleet being
 /// upgraded node by node keeps relaying between old and new nodes as before.
 pub const NODE_HEADER: &str = "x-tickwire-node";
-/// Header carrying the relaying node's join-token fingerprint
-/// ([`ServerConfig::join_fingerprint`]): a node that checks tokens otherwise refuses the hop
-/// (403), as the node a client reaches is the one that checks its token, so one node without
-/// `--join-secret` (a missing variable in one pod) would let anyone into every node's rooms.
-/// Only checked when present, as [`NODE_HEADER`].
+/// Header carrying the relaying node's join-token fingerprints, comma separated, one for each
+/// key it accepts ([`ServerConfig::join_fingerprints`]): a node that accepts none of those keys
+/// (or checks tokens with another audience or issuer) refuses the hop (403), as the node a
+/// client reaches is the one that checks its token, so one node without `--join-secret` (a
+/// missing variable in one pod) would let anyone into every node's rooms. A key in common is
+/// enough: nodes on either side of a key rotation relay to each other. Only checked when
+/// present, as [`NODE_HEADER`].
 pub const JOIN_HEADER: &str = "x-tickwire-join";
 /// What a node answers a hop from a node with other join-token settings.
 pub const JOIN_MISMATCH: &str = "this node checks join tokens otherwise than the node relaying \
@@ -126,7 +128,7 @@ pub struct Hop {
     pub transport: Transport,
     /// The node the hop is meant for ([`NODE_HEADER`]), when the proxying node named one.
     pub node: Option<String>,
-    /// The proxying node's join-token fingerprint ([`JOIN_HEADER`]), when it sent one.
+    /// The proxying node's join-token fingerprints ([`JOIN_HEADER`]), when it sent them.
     pub join: Option<String>,
 }
 
@@ -175,8 +177,8 @@ pub struct Cluster {
     own_secret: String,
     /// The fleet's secret as last read.
     secret: Mutex<Option<String>>,
-    /// How this node checks join tokens ([`JOIN_HEADER`]).
-    join_fingerprint: String,
+    /// How this node checks join tokens, a fingerprint for each key ([`JOIN_HEADER`]).
+    join_fingerprints: Vec<String>,
     /// Addresses of the fleet's nodes (exempt from the per-address TCP cap: a node proxies
     /// many clients).
     peers: Mutex<HashSet<IpAddr>>,
@@ -401,7 +403,7 @@ impl Cluster {
             up: AtomicBool::new(false),
             own_secret: random_id(),
             secret: Mutex::new(None),
-            join_fingerprint: config.join_fingerprint(),
+            join_fingerprints: config.join_fingerprints(),
             peers: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
@@ -527,10 +529,12 @@ impl Cluster {
     }
 
     /// Whether a hop's client had its join token checked as this node would check it: the
-    /// relaying node has the same join-token settings (or, of a release before the check,
-    /// did not say).
+    /// relaying node accepts a key this one accepts, with the same audience and issuer (or,
+    /// of a release before the check, did not say).
     pub fn same_join_checks(&self, hop: &Hop) -> bool {
-        hop.join.as_ref().is_none_or(|theirs| *theirs == self.join_fingerprint)
+        hop.join.as_ref().is_none_or(|theirs| {
+            theirs.split(',').any(|print| self.join_fingerprints.iter().any(|ours| ours == print))
+        })
     }
 
     /// The headers by which a node of the fleet proves itself to another, says who the
@@ -546,8 +550,8 @@ impl Cluster {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(HOP_HEADER, secret);
         headers.insert(CLIENT_HEADER, client);
-        headers
-            .insert(JOIN_HEADER, axum::http::HeaderValue::from_str(&self.join_fingerprint).ok()?);
+        let join = self.join_fingerprints.join(",");
+        headers.insert(JOIN_HEADER, axum::http::HeaderValue::from_str(&join).ok()?);
         if let Some(node) = node {
             headers.insert(NODE_HEADER, axum::http::HeaderValue::from_str(node).ok()?);
         }

@@ -235,6 +235,9 @@ export class ShipPredictor {
      */
     this.appliedSince = null;
     this.link = new LinkTiming();
+    /** Inputs frames saw sent, by number, back to the applied one: to find the one applied
+     * once it is no longer pending. @type {Map<number, import('../sdk/index.js').SentInput>} */
+    this.sent = new Map();
   }
 
   reset() {
@@ -242,6 +245,7 @@ export class ShipPredictor {
     this.prevStall = null;
     this.appliedSince = null;
     this.link = new LinkTiming();
+    this.sent.clear();
     this.errX = 0;
     this.errY = 0;
     this.prevServer = null;
@@ -285,9 +289,12 @@ export class ShipPredictor {
         : null;
     }
     const sentAt = newest ? newest.sentAt : null;
+    for (const input of pending) this.sent.set(input.seq, input);
+    if (newest) this.sent.set(newest.seq, newest);
     if (!this.prevServer || serverTick !== this.prevTick) {
-      this.stall = this.judgeStall(serverTick, tickRate, applied, newest, pending, now);
+      this.stall = this.judgeStall(serverTick, tickRate, applied, pending, now);
     }
+    for (const seq of this.sent.keys()) if (seq < applied) this.sent.delete(seq);
     const s = simulate(server, asRun(pending, this.stall), tickRate, world, playing, now, sentAt);
     if (this.prevServer && serverTick !== this.prevTick) {
       // Where the previous state puts the ship now, with every input sent since it (the ones no
@@ -334,22 +341,25 @@ export class ShipPredictor {
   /**
    * The stall, if any, a new snapshot of `tick` that came at `now` shows (see {@link Stall}).
    * Two signs tell of it: the ticks its applied input has stood unchanged (at once, while
-   * nothing reaches the server), and pending inputs sent longer ago than any input took to be
-   * shown applied (also when what the stall held back reaches the server over several ticks,
-   * each part folded as it comes), judged as of when the snapshot would have come on time (a
-   * stalled downlink delivers snapshots late, with inputs that were not late then).
+   * nothing reaches the server), and, while the server catches up with what a stall held back
+   * (arriving over several ticks, each part folded as it comes), pending inputs sent longer
+   * ago than any input took to be shown applied, judged as of when the snapshot would have
+   * come on time (a stalled downlink delivers snapshots late, with inputs that were not late
+   * then). An uplink whose delay grew at once looks like a stall until its inputs come, late
+   * but not folded: it costs a correction or two.
    * @param {number} tick @param {number} tickRate @param {number} applied
-   * @param {import('../sdk/index.js').SentInput | null} newest the newest input sent
    * @param {import('../sdk/index.js').SentInput[]} pending @param {number} now
    * @returns {Stall | null}
    */
-  judgeStall(tick, tickRate, applied, newest, pending, now) {
+  judgeStall(tick, tickRate, applied, pending, now) {
     const tickMs = 1000 / tickRate;
     let since = this.appliedSince;
     if (!since || since.seq !== applied || since.tick > tick) {
-      // Newly applied: pending in an earlier frame, or the newest sent.
-      const input = this.prevPending.find((i) => i.seq === applied) ?? (newest?.seq === applied ? newest : null);
-      if (input) this.link.applied(now - input.sentAt);
+      // Newly applied: a frame saw it sent (if none did, sent and applied between two frames
+      // of a slow device, its stick is the one set before it).
+      const seen = this.sent.get(applied);
+      if (seen) this.link.applied(now - seen.sentAt);
+      const input = seen ?? (applied > 0 && this.stick ? { seq: applied, ...this.stick, sentAt: now } : null);
       since = { seq: applied, tick, input };
     }
     this.appliedSince = since;
@@ -360,9 +370,15 @@ export class ShipPredictor {
     if (!appliedInput) return null;
     // Up to LATE_ALLOWANCE + 1 ticks behind, the server applies late inputs a tick each.
     const unchanged = Math.max(tick - since.tick - (SERVER_LATE_ALLOWANCE + 1), 0);
+    // The server is catching up with what a stall held back: the last snapshot showed it
+    // running on its last input, or this one more inputs applied than ticks passed (folded).
+    // Only then are inputs later than the lag floor taken for folded: a round trip that grew
+    // makes them late too, and the server applies every one, on a later schedule.
+    const starved = this.stall !== null && this.stall.repeated !== null;
+    const folding = this.prevTick >= 0 && tick > this.prevTick && (starved || applied - this.prevApplied > tick - this.prevTick);
     // Later than the lag floor by the allowance, a tick of the server's phase and one of jitter.
     const floor = this.link.lagFloor();
-    const due = floor === null ? -Infinity : now - lateBy - floor - (SERVER_LATE_ALLOWANCE + 2) * tickMs;
+    const due = floor === null || !folding ? -Infinity : now - lateBy - floor - (SERVER_LATE_ALLOWANCE + 2) * tickMs;
     let overdue = 0;
     while (overdue < pending.length && pending[overdue].sentAt < due) overdue++;
     // The newest is always applied, when it comes.

@@ -15,13 +15,14 @@
 //! [`PredictionConfig::snap_distance`] (a respawn, a long stall) snaps.
 //!
 //! A stalled uplink is predicted as the server runs it. When a snapshot's applied input has
-//! not changed for more ticks than the server waits for a late one, or inputs are later than
-//! any input took to be applied, the server has been running the ship on its last input and
-//! will fold the late ones when they come: the prediction leaves them out and replays the last
-//! applied input instead, so the ship stops following the stick for as long as the server
-//! gets none of it. A stall then costs a few corrections as it starts and as it ends (under 60
-//! units after a stall of 2 s), where replaying the late inputs corrected the ship at every
-//! snapshot of the stall, by up to 535 units.
+//! not changed for more ticks than the server waits for a late one, the server has been
+//! running the ship on its last input and will fold the late inputs when they come: the
+//! prediction leaves them out and replays the last applied input instead, so the ship stops
+//! following the stick for as long as the server gets none of it. A stall then costs a few
+//! corrections as it starts and as it ends (under 60 units after a stall of 2 s), where
+//! replaying the late inputs corrected the ship at every snapshot of the stall, by up to 535
+//! units. (An uplink whose delay grows by more than a tick or two at once looks the same
+//! until its inputs come, late but not folded: one correction of up to about 100 units.)
 //!
 //! This is the arena's rule. A game of your own predicts with its own rule, as this module
 //! does, from [`Session::unapplied_inputs`] and [`Session::last_input_acked`].
@@ -52,6 +53,7 @@
 
 use crate::session::{SentInput, Session};
 use glam::Vec2;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tickwire_shared::delta::World;
 use tickwire_shared::motion::{MotionRules, ShipMotion, boosting, stick_of, walls};
@@ -203,7 +205,7 @@ impl Prediction {
         let stall = match &self.basis {
             // The stall of this snapshot was judged when it came.
             Some(basis) if basis.tick == tick => basis.stall,
-            _ => {
+            previous => {
                 let since = match self.applied_since {
                     Some((seq, since)) if seq == applied && since <= tick => since,
                     _ => {
@@ -215,9 +217,21 @@ impl Prediction {
                 };
                 self.applied_since = Some((applied, since));
                 let late_by = self.link.snapshot(tick, replay.dt, now);
+                // The server is catching up with what a stall held back: the last snapshot
+                // showed it running on its last input, or this one more inputs applied than
+                // ticks passed (folded). Only then are inputs later than the lag floor taken
+                // for folded: a round trip that grew makes them late too, and the server
+                // applies every one, on a later schedule.
+                let folding = previous.as_ref().is_some_and(|previous| {
+                    let index = |seq: InputSeq| sent.partition_point(|s| s.input.seq <= seq);
+                    let inputs = index(applied).saturating_sub(index(previous.applied));
+                    let starved = previous.stall.is_some_and(|stall| stall.repeated.is_some());
+                    tick > previous.tick
+                        && (starved || inputs > (tick.0 - previous.tick.0) as usize)
+                });
                 let starved = Starved {
                     ticks: tick.0 - since.0,
-                    due: now.checked_sub(late_by).and_then(|fresh| {
+                    due: now.checked_sub(late_by).filter(|_| folding).and_then(|fresh| {
                         // Later than the lag floor by the allowance, a tick of the server's
                         // phase and one of jitter.
                         let margin = replay.dt * (SERVER_LATE_ALLOWANCE + 2) as f32;
@@ -246,7 +260,7 @@ impl Prediction {
                     && whole
                     && since_basis.len() <= self.config.max_replayed;
                 self.correction = if replayable {
-                    // A new connection, a new seat or more inputs since than are replayed are not: they snap.
+                    // Not so across a new connection or seat, or past `max_replayed`: a snap.
                     let then = Replay { playing: basis.playing, ..replay };
                     let before = then.run(&basis.server, since_basis.iter(), basis.stall);
                     let jump = before.pos + self.correction - ship.pos;
@@ -265,7 +279,7 @@ impl Prediction {
         Some(PredictedShip {
             motion,
             correction: self.correction,
-            replayed: (unapplied.len() - stall.map_or(0, |stall| stall.passed_by))
+            replayed: (unapplied.len().saturating_sub(stall.map_or(0, |stall| stall.passed_by)))
                 .min(self.config.max_replayed),
             corrected,
         })
@@ -298,14 +312,16 @@ const SERVER_LATE_ALLOWANCE: u32 = 1;
 /// So the prediction leaves them out; and while the server still has none of the inputs
 /// (its applied input unchanged since the last snapshot), it runs the rest on the last
 /// applied input too, as the server will for as long as the stall lasts: each snapshot of
-/// the stall then agrees with it, and a stall costs one correction as it starts and one as it
+/// the stall then agrees with it, and a stall costs a few corrections as it starts and as it
 /// ends.
 ///
 /// Two signs tell of it: the ticks a snapshot's applied input has stood unchanged (at once,
-/// while nothing comes), and inputs sent longer ago than any applied input took to be shown
-/// applied (also when what the stall held back reaches the server over several ticks, each
-/// part folded as it comes), judged as of when the snapshot would have come on time (a
-/// downlink that stalled delivers snapshots late, with inputs that were not late then).
+/// while nothing comes), and, when the snapshot shows the server folding (more inputs applied
+/// than ticks passed: what a stall held back, reaching the server over several ticks), inputs
+/// sent longer ago than any applied input took to be shown applied, judged as of when the
+/// snapshot would have come on time (a downlink that stalled delivers snapshots late, with
+/// inputs that were not late then). An uplink whose delay grew at once looks like a stall
+/// until its inputs come, late but not folded: it costs one correction.
 #[derive(Debug, Clone, Copy)]
 struct Stall {
     /// The oldest unapplied inputs, whose ticks went by: not replayed.
@@ -341,7 +357,8 @@ struct Starved {
     /// Ticks its applied input has stood unchanged.
     ticks: u32,
     /// Inputs sent before this should have been applied by the snapshot's tick, had they
-    /// reached the server in time; `None` until the link's delays are known.
+    /// reached the server in time; `None` until the link's delays are known, and unless the
+    /// snapshot shows the server folding.
     due: Option<Instant>,
 }
 
@@ -353,24 +370,25 @@ struct LinkTiming {
     /// How long after it went out an input was shown applied, seconds: a round trip and the
     /// server's tick phase. Sampled only by snapshots that applied a new input, so a stall
     /// (none applied) leaves it as it was, however long it lasts.
-    lags: std::collections::VecDeque<f64>,
+    lags: VecDeque<f64>,
     /// When each snapshot came, less its tick's time, seconds since `epoch`: the least is a
     /// snapshot that came on time.
-    arrivals: std::collections::VecDeque<f64>,
+    arrivals: VecDeque<f64>,
+    /// The first snapshot's arrival, which `arrivals` count from.
     epoch: Option<Instant>,
 }
 
 impl LinkTiming {
     const KEPT: usize = 32;
 
-    fn push(samples: &mut std::collections::VecDeque<f64>, sample: f64) {
+    fn push(samples: &mut VecDeque<f64>, sample: f64) {
         if samples.len() == Self::KEPT {
             samples.pop_front();
         }
         samples.push_back(sample);
     }
 
-    fn least(samples: &std::collections::VecDeque<f64>) -> Option<f64> {
+    fn least(samples: &VecDeque<f64>) -> Option<f64> {
         samples.iter().copied().reduce(f64::min)
     }
 

@@ -126,7 +126,11 @@ impl InputQueue {
         }
         let waiting = self.queue.len();
         self.least_waiting = Some(self.least_waiting.map_or(waiting, |least| least.min(waiting)));
-        self.least_behind = Some(self.least_behind.map_or(self.behind, |l| l.min(self.behind)));
+        // From the window's first input on: the ticks before it (a client that had stopped
+        // sending, a stall) say nothing of the schedule its inputs keep now.
+        if self.window_arrivals > 0 {
+            self.least_behind = Some(self.least_behind.map_or(self.behind, |l| l.min(self.behind)));
+        }
         self.window_ticks += 1;
         if self.window_ticks >= WINDOW {
             self.end_window();
@@ -313,6 +317,33 @@ mod tests {
                 "a stall of {stall} ticks in {parts} parts: {applied:?}"
             );
             assert!(queue.waiting() <= 1, "{stall} in {parts}: {} waiting", queue.waiting());
+        }
+    }
+
+    /// A client that stopped sending for a while (a hidden tab, a controller put down) owes
+    /// the ticks of its pause no more than a stall does: once it sends again, its jitter is
+    /// buffered, not folded, from the window after it resumed.
+    #[test]
+    fn a_client_that_paused_has_its_jitter_buffered_again_within_a_window() {
+        let pattern = [1, 2, 0, 1, 1, 2, 0, 2, 0, 1, 0, 2, 1, 1, 2, 0];
+        for pause in [40, 300, 9000] {
+            for phase in [0, 7, 19, 31] {
+                let mut queue = InputQueue::default();
+                let mut next = 1;
+                run(&mut queue, &vec![1; 64 + phase], &mut next);
+                run(&mut queue, &vec![0; pause], &mut next);
+                let arrivals: Vec<u32> = pattern.iter().copied().cycle().take(320).collect();
+                let applied = run(&mut queue, &arrivals, &mut next);
+                let folded = |applied: &[Option<u32>]| {
+                    let taken: Vec<u32> = applied.iter().flatten().copied().collect();
+                    taken.windows(2).filter(|w| w[1] != w[0] + 1).count()
+                };
+                // The window it resumed in folds what any jitter brings after a gap (as after
+                // the join's round trip); from the next, none.
+                let (first, then) = applied.split_at(2 * WINDOW as usize);
+                let what = format!("a pause of {pause} ticks at phase {phase}: {applied:?}");
+                assert!(folded(first) <= 10 && folded(then) == 0, "{what}");
+            }
         }
     }
 

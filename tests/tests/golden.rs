@@ -776,6 +776,17 @@ fn the_documents_state_the_protocol_version_spoken() {
     assert!(security.contains(&limit_row), "SECURITY.md's limits table: {limit_row}");
 }
 
+/// The browser game predicts a stalled uplink as the server's input queue runs it: with its
+/// allowance for a late input, which the Rust client's prediction holds to as well.
+#[test]
+fn the_browser_game_predicts_with_the_servers_late_allowance() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../client-web/js/predict.js");
+    let predict = std::fs::read_to_string(path).expect("client-web/js/predict.js exists");
+    let allowance = tickwire_server::inputs::LATE_ALLOWANCE;
+    let line = format!("const SERVER_LATE_ALLOWANCE = {allowance};");
+    assert!(predict.contains(&line), "predict.js must say {line}");
+}
+
 /// Every reason `tickwire_refused_total` counts has its row in SECURITY.md's table of reasons,
 /// where an operator looks up what a graph's new series means.
 #[test]

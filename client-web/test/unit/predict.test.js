@@ -74,20 +74,109 @@ test('a ship turning at full rate turns 14 heading steps a tick, then stops on t
 const roundAway = (/** @type {number} */ v) => Math.sign(v) * Math.round(Math.abs(v));
 
 /**
+ * The server's input queue, as server/src/inputs.rs `InputQueue` runs it (constants and all):
+ * one input a tick in order, a late one caught up with by folding past the allowance, what
+ * stood waiting through a window of 32 ticks skipped, the newest each tick for a client
+ * sending faster than that.
+ */
+class InputQueue {
+  constructor() {
+    /** @type {{ input: { seq: number, x: number, y: number, buttons: number }, folded: number }[]} */
+    this.queue = [];
+    /** @type {{ input: { seq: number, x: number, y: number, buttons: number }, folded: number } | null} */
+    this.last = null;
+    this.newest = 0;
+    this.behind = 0;
+    this.windowTicks = 0;
+    this.windowArrivals = 0;
+    /** @type {number | null} */ this.leastWaiting = null;
+    /** @type {number | null} */ this.leastBehind = null;
+    this.faster = false;
+    this.unneeded = 0;
+  }
+
+  /** @param {{ seq: number, x: number, y: number, buttons: number }} input */
+  receive(input) {
+    if (input.seq <= this.newest) return;
+    this.newest = input.seq;
+    this.windowArrivals += 1;
+    this.queue.push({ input, folded: 0 });
+    if (this.queue.length > 8) {
+      this.foldOldest();
+      this.behind = Math.max(this.behind - 1, 0);
+    }
+  }
+
+  take() {
+    if (this.newest === 0) return null;
+    this.behind += 1;
+    while (this.unneeded > 0 && this.queue.length > 1) {
+      this.foldOldest();
+      this.unneeded -= 1;
+    }
+    this.unneeded = 0;
+    let taken = null;
+    if (!this.queue.length) {
+      const last = this.last;
+      this.last = null;
+      if (last && last.folded !== 0) taken = { input: { ...last.input, buttons: last.input.buttons & ~last.folded }, folded: 0 };
+    } else if (this.faster) {
+      while (this.queue.length > 1) this.foldOldest();
+      this.behind = 0;
+      taken = this.queue.shift() ?? null;
+    } else {
+      while (this.behind > 2 && this.queue.length > 1) {
+        this.foldOldest();
+        this.behind -= 1;
+      }
+      this.behind -= 1;
+      taken = this.queue.shift() ?? null;
+    }
+    if (taken) this.last = taken;
+    const waiting = this.queue.length;
+    this.leastWaiting = Math.min(this.leastWaiting ?? waiting, waiting);
+    if (this.windowArrivals > 0) this.leastBehind = Math.min(this.leastBehind ?? this.behind, this.behind);
+    this.windowTicks += 1;
+    if (this.windowTicks >= 32) {
+      if (this.windowArrivals > 0) {
+        this.faster = this.windowArrivals > 40;
+        this.unneeded = this.leastWaiting ?? 0;
+        this.behind = Math.max(this.behind - (this.leastBehind ?? 0), 0);
+        this.windowArrivals = 0;
+      }
+      this.windowTicks = 0;
+      this.leastWaiting = null;
+      this.leastBehind = null;
+    }
+    return taken ? taken.input : null;
+  }
+
+  foldOldest() {
+    if (this.queue.length < 2) return;
+    const oldest = /** @type {{ input: { seq: number, x: number, y: number, buttons: number }, folded: number }} */ (this.queue.shift());
+    const next = this.queue[0];
+    const pressed = oldest.input.buttons | oldest.folded;
+    next.folded |= pressed & ~next.input.buttons;
+    next.input = { ...next.input, buttons: next.input.buttons | pressed };
+  }
+}
+
+/**
  * Flies the own ship with the stick held right (or as `steer` sets it), against a model of the
  * server's room loop (server/src/room.rs `tick`): each tick it takes the newest input that has
- * arrived, if it has not applied it yet (an input it missed is skipped, as a burst after a
- * stall is folded; with none new the ship keeps the last), steps the ship, and sends the
- * snapshot with the newest input applied. The client sends one input a tick, as the session
- * does, and draws a frame `fps` times a second. Each message takes half the round trip; what
- * would arrive in the `upStall` window (ms) arrives at its end, over `parts` ticks (TCP
- * segments on either side of a tick). Returns where each frame drew the ship, and the
- * correction a new snapshot made there (`jump`, units, before blending).
+ * arrived, if it has not applied it yet (an input it missed is skipped; with none new the ship
+ * keeps the last), or with `queue` the input the server's own {@link InputQueue} hands it,
+ * steps the ship, and sends the snapshot with the input applied. The client sends one input a
+ * tick, as the session does, and draws a frame `fps` times a second. Each message takes half
+ * the round trip, and what is sent from `upStep[0]` on `upStep[1]` ms more; what would arrive
+ * in the `upStall` window (ms) arrives at its end, over `parts` ticks (TCP segments on either
+ * side of a tick). Returns where each frame drew the ship, and the correction a new snapshot
+ * made there (`jump`, units, before blending).
  * @param {{ fps: number, rttMs: number, sendPhase: number, framePhase: number,
  *   steer?: (t: number) => { x: number, y: number }, upStall?: [number, number], parts?: number,
- *   end?: number }} o phases and times in ms
+ *   upStep?: [number, number], end?: number, queue?: boolean }} o phases and times in ms
  */
-function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 }), upStall = [Infinity, Infinity], parts = 1, end = 2500 }) {
+function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 }), upStall = [Infinity, Infinity], parts = 1, upStep = [Infinity, 0], end = 2500, queue = false }) {
   const tickMs = 1000 / 30;
   const frameMs = 1000 / fps;
   const oneWay = rttMs / 2;
@@ -103,6 +192,7 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
   let serverApplied = 0;
   /** @type {import('../../sdk/index.js').SentInput[]} */
   const arrived = [];
+  const inputQueue = new InputQueue();
   // The client.
   /** @type {import('../../sdk/index.js').EntityState | null} */
   let server = null;
@@ -116,8 +206,8 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
 
   for (let k = 1; k * tickMs < end; k++) {
     at(k * tickMs, 1, () => {
-      const newest = arrived[arrived.length - 1];
-      if (newest && newest.seq > serverApplied) {
+      const newest = queue ? inputQueue.take() : arrived[arrived.length - 1];
+      if (newest && (queue || newest.seq > serverApplied)) {
         serverApplied = newest.seq;
         input = newest;
       }
@@ -140,12 +230,15 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
   for (let seq = 1; sendPhase + (seq - 1) * tickMs < end; seq++) {
     const sentAt = sendPhase + (seq - 1) * tickMs;
     const sent = { seq, ...steer(sentAt), buttons: 0, sentAt };
-    const due = sentAt + oneWay;
+    const due = sentAt + oneWay + (sentAt >= upStep[0] ? upStep[1] : 0);
     const held = due >= upStall[0] && due < upStall[1];
     const part = Math.floor(((due - upStall[0]) / (upStall[1] - upStall[0])) * parts);
     at(sent.sentAt, 0, () => {
       pending.push(sent);
-      at(held ? upStall[1] + part * tickMs : due, 0, () => arrived.push(sent));
+      at(held ? upStall[1] + part * tickMs : due, 0, () => {
+        arrived.push(sent);
+        inputQueue.receive(sent);
+      });
     });
   }
   for (let t = framePhase; t < end; t += frameMs) {
@@ -231,7 +324,7 @@ test('through a stalled uplink the ship is drawn as the server runs it, correcte
   // what it held back arrives at once, or over two or three ticks.
   const steer = (/** @type {number} */ t) => ({ x: roundAway(127 * Math.cos(t * 0.003)), y: roundAway(127 * Math.sin(t * 0.003)) });
   for (const parts of [1, 2, 3]) {
-    const frames = fly({ fps: 60, rttMs: 60, sendPhase: 3, framePhase: 1, steer, upStall: [1000, 2000], parts, end: 3500 });
+    const frames = fly({ fps: 60, rttMs: 60, sendPhase: 3, framePhase: 1, steer, upStall: [1000, 2000], parts, end: 3500, queue: true });
     // How far each frame's ship is from where the two before were flying it: what the eye
     // sees of a correction (the curve itself bends it by under a unit a frame).
     let visible = 0;
@@ -245,9 +338,27 @@ test('through a stalled uplink the ship is drawn as the server runs it, correcte
       worst = Math.max(worst, off);
       corrections += c.jump > 5 ? 1 : 0;
     }
-    // Replaying the held-back inputs as if the server would still run them: 57 frames off,
-    // by up to 317 units (a snap), and 30 corrections over 5 units, one at every snapshot.
+    // Replaying the held-back inputs as if the server would still run them: 58 frames off,
+    // by up to 311 units (a snap), and 31 corrections over 5 units, one at every snapshot.
     const what = `${parts} part(s): ${visible} frames off, by up to ${worst.toFixed(1)}; ${corrections} corrections`;
     assert.ok(visible <= 12 && worst < 40 && corrections <= 8, what);
   }
+});
+
+test('an uplink whose delay grows at once is corrected once, the late inputs not taken for folded', () => {
+  // 200 ms more from 1 s on: while nothing arrives it looks like a stall, then the server
+  // applies every input late (it folds none), and the ship held through the gap is corrected
+  // as they come (7 frames off, by up to 6 units). Inputs late against the lag floor from
+  // before the step were left out as folded for a second: 16 frames off.
+  const steer = (/** @type {number} */ t) => ({ x: roundAway(127 * Math.cos(t * 0.003)), y: roundAway(127 * Math.sin(t * 0.003)) });
+  const frames = fly({ fps: 60, rttMs: 40, sendPhase: 3, framePhase: 1, steer, upStep: [1000, 200], end: 3500, queue: true });
+  let visible = 0;
+  let worst = 0;
+  for (let f = 2; f < frames.length; f++) {
+    const [a, b, c] = [frames[f - 2], frames[f - 1], frames[f]];
+    const off = c.at > 500 ? Math.hypot(c.x - (2 * b.x - a.x), c.y - (2 * b.y - a.y)) : 0;
+    visible += off > 2 ? 1 : 0;
+    worst = Math.max(worst, off);
+  }
+  assert.ok(visible <= 8, `${visible} frames off, by up to ${worst.toFixed(1)}`);
 });

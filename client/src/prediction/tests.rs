@@ -385,6 +385,16 @@ fn a_stalled_uplink_is_predicted_as_the_server_runs_it() {
         let largest = corrections.iter().copied().fold(0.0, f32::max);
         assert!(largest < 15.0, "{largest} units corrected");
     }
+    // An uplink whose delay grows by 200 ms at once looks like a stall while nothing arrives,
+    // and the server then applies every input late rather than folding them: the ship held
+    // through the gap is corrected as the inputs come, in two snapshots, by less than a snap
+    // (54 and 45 units). Past the first, inputs late against a lag floor from before the step
+    // are not left out as folded (that drew the ship 22 to 30 units off for a second), as the
+    // server folds none.
+    let corrections = corrections_over(400, |t| if t < 200 { t + 1 } else { t + 7 }, |t| t + 1);
+    let largest = corrections.iter().copied().fold(0.0, f32::max);
+    let over_5 = corrections.iter().filter(|&&c| c > 5.0).count();
+    assert!(largest < 120.0 && over_5 <= 5, "{over_5} over 5 units, the largest {largest}");
 }
 
 /// The prediction folds as the server does.

@@ -68,6 +68,10 @@ pub struct JoinGrant {
     pub room: Option<RoomName>,
     /// The role the `Hello` must ask for, if pinned.
     pub role: Option<Role>,
+    /// Whether only the previous key verified the token (`tickwire_join_tokens_previous_key`):
+    /// the backend still signs with the key being rotated out, or the token predates the
+    /// switch.
+    pub by_previous_key: bool,
 }
 
 /// Why a join token was refused (HTTP 401 with this message). The client should get a fresh
@@ -83,9 +87,19 @@ pub enum AuthError {
     /// The token's `nbf` is still ahead.
     #[error("the join token is not valid yet")]
     NotYetValid,
-    /// The signature does not verify, or the token uses another algorithm.
+    /// The signature does not verify.
     #[error("the join token's signature is invalid")]
     BadSignature,
+    /// The token is signed with an algorithm no key of the server's checks (HS256 against an
+    /// Ed25519 key, or the reverse): the backend and the server are set up with different
+    /// kinds of key.
+    #[error("the join token is signed with {token}, and this server checks {server} tokens")]
+    WrongAlgorithm {
+        /// The token's algorithm (`alg`).
+        token: String,
+        /// The algorithms of the server's keys.
+        server: String,
+    },
     /// Not a JWT, or its claims are not those of a join token.
     #[error("the join token is malformed: {0}")]
     Malformed(String),
@@ -188,13 +202,27 @@ impl JoinVerifier {
         // A signature (or algorithm) that one key does not verify may be another's: its
         // claims are then judged by the key that does.
         let mut outcome = Err(AuthError::BadSignature);
-        for (key, validation) in &self.keys {
+        for (index, (key, validation)) in self.keys.iter().enumerate() {
             outcome = Self::verify_with(token, key, validation);
             if outcome != Err(AuthError::BadSignature) {
-                break;
+                return outcome.map(|grant| JoinGrant { by_previous_key: index > 0, ..grant });
             }
         }
-        outcome
+        // Forged, or signed for another kind of key: an operator setting keys up tells the two
+        // apart by this.
+        let algorithms: Vec<Algorithm> =
+            self.keys.iter().flat_map(|(_, v)| v.algorithms.iter().copied()).collect();
+        match jsonwebtoken::decode_header(token) {
+            Ok(header) if !algorithms.contains(&header.alg) => Err(AuthError::WrongAlgorithm {
+                token: format!("{:?}", header.alg),
+                server: algorithms
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            }),
+            _ => outcome,
+        }
     }
 
     fn verify_with(
@@ -253,7 +281,7 @@ fn grant(claims: &JoinClaims) -> Result<JoinGrant, AuthError> {
             )));
         }
     };
-    Ok(JoinGrant { name, room, role })
+    Ok(JoinGrant { name, room, role, by_previous_key: false })
 }
 
 /// A signing key for [`mint`].

@@ -526,11 +526,17 @@ impl ServerConfig {
             (None, None) => return vec!["none".into()],
             (secret, path) => self.key_fingerprint(secret.as_ref(), path.as_deref()),
         };
-        let previous = match (&self.join_previous_secret, &self.join_previous_public_key) {
+        let previous = match (self.previous_join_secret(), &self.join_previous_public_key) {
             (None, None) => None,
-            (secret, path) => Some(self.key_fingerprint(secret.as_ref(), path.as_deref())),
+            (secret, path) => Some(self.key_fingerprint(secret, path.as_deref())),
         };
         std::iter::once(current).chain(previous).collect()
+    }
+
+    /// `--join-previous-secret`, unless it is empty: a variable blanked to end a rotation
+    /// (compose, a Kubernetes Secret) means no previous key, as no variable does.
+    pub fn previous_join_secret(&self) -> Option<&Secret> {
+        self.join_previous_secret.as_ref().filter(|secret| !secret.0.is_empty())
     }
 
     /// The fingerprint of checking tokens with `secret`, or else the public key at `path`.
@@ -579,7 +585,7 @@ impl ServerConfig {
             (None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
             (None, None) => return Ok(None),
         };
-        let previous = match (&self.join_previous_secret, &self.join_previous_public_key) {
+        let previous = match (self.previous_join_secret(), &self.join_previous_public_key) {
             (Some(secret), _) => Some(JoinVerifier::from_secret(&secret.0)?),
             (None, Some(path)) => Some(JoinVerifier::from_public_key_file(path)?),
             (None, None) => None,
@@ -983,6 +989,11 @@ mod tests {
             ..on("new-secret")
         };
         assert_eq!(rotating.join_fingerprints(), [new[0].clone(), old[0].clone()]);
+        // A previous secret blanked to end the rotation is none (not an empty key refused).
+        let ended =
+            ServerConfig { join_previous_secret: Some(Secret(String::new())), ..on("new-secret") };
+        assert_eq!(ended.join_fingerprints(), new);
+        assert!(ended.join_verifier().is_ok_and(|verifier| verifier.is_some()));
     }
 
     #[test]

@@ -650,13 +650,26 @@ async fn game_upgrade(
         && !cluster.same_join_checks(hop)
     {
         let message = crate::cluster::JOIN_MISMATCH;
-        tracing::warn!(from = %tcp_peer, "refused a relay: {message}");
+        // The prints say which keys each side takes: a key rotated in on one node without the
+        // old one kept (the usual slip) shows as prints with none in common.
+        tracing::warn!(
+            from = %tcp_peer,
+            theirs = hop.join.as_deref().unwrap_or_default(),
+            ours = %cluster.join_fingerprints().join(","),
+            "refused a relay: {message} (while a key rotates, a node given the new one keeps the \
+             old one as --join-previous-secret or --join-previous-public-key)"
+        );
         ctx.metrics.refused_from("hop", Some(&Peer::direct(tcp_peer)), &message);
         return refuse(StatusCode::FORBIDDEN, message);
     }
     let grant = match ctx.join.get().filter(|_| hop.is_none()).map(|v| authorize(&req, v)) {
         None => None,
-        Some(Ok(grant)) => Some(grant),
+        Some(Ok(grant)) => {
+            if grant.by_previous_key {
+                ctx.metrics.join_tokens_previous_key.inc();
+            }
+            Some(grant)
+        }
         Some(Err(e)) => {
             ctx.metrics.refused_from("auth", Some(&peer), &e);
             return unauthorized(&e);

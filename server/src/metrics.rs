@@ -308,6 +308,10 @@ pub struct Metrics {
     pub clients_removed: Counter,
     /// `Hello`s refused because an operator's ban covers the client's address or name.
     pub joins_banned: Counter,
+    /// Join tokens taken that only the previous key (`--join-previous-secret` or
+    /// `--join-previous-public-key`) verifies: while it counts, the key being rotated out is
+    /// still in use.
+    pub join_tokens_previous_key: Counter,
     /// Connections and requests refused, by reason (see [`Metrics::refused`]).
     pub refused: Family<ReasonLabels, Counter>,
     /// Clients this node relays to the node hosting their room (cluster mode).
@@ -400,6 +404,7 @@ impl Metrics {
         let resumes = Counter::default();
         let clients_removed = Counter::default();
         let joins_banned = Counter::default();
+        let join_tokens_previous_key = Counter::default();
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
         let fallback_forwarded = Counter::default();
@@ -489,6 +494,11 @@ impl Metrics {
             joins_banned.clone(),
         );
         registry.register(
+            "join_tokens_previous_key",
+            "Join tokens taken that only the previous key verifies (the key being rotated out is in use while it counts)",
+            join_tokens_previous_key.clone(),
+        );
+        registry.register(
             "refused",
             "Connections and requests refused (TCP cap, upgrades, sessions, HTTP fallback), by reason (SECURITY.md lists the reasons)",
             refused.clone(),
@@ -549,6 +559,7 @@ impl Metrics {
             resumes,
             clients_removed,
             joins_banned,
+            join_tokens_previous_key,
             refused,
             proxied_sessions,
             node_url_checks: Family::default(),

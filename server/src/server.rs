@@ -306,12 +306,27 @@ async fn serve(
         ctx.tasks.spawn(crate::cluster::selfcheck::run(cluster.clone(), ctx.clone()));
         ctx.tasks.spawn(crate::moderation::sync_fleet_bans(cluster.clone(), ctx.clone()));
     }
+    // Which keys this node takes, by the prints nodes compare on every relay: what an operator
+    // rotating a key checks against the other nodes' logs.
+    let prints = ctx.config.join_fingerprints();
+    if join.is_some() {
+        info!(keys = %prints.join(","), "join tokens required, checked with {} key(s)", prints.len());
+    } else if fleet.is_some() {
+        warn!(
+            "this fleet node checks no join tokens: it admits anyone to the rooms it hosts; if \
+             the fleet's other nodes check them, give this one the same --join-secret or \
+             --join-public-key"
+        );
+    }
+    if prints.len() == 2 && prints[0] == prints[1] {
+        warn!("the previous join key is the current one: no key is being rotated in");
+    }
     if let Some(join) = join {
         let _ = ctx.join.set(join);
     }
     let secrets = [
         ("--join-secret", &ctx.config.join_secret),
-        ("--join-previous-secret", &ctx.config.join_previous_secret),
+        ("--join-previous-secret", &ctx.config.previous_join_secret().cloned()),
     ];
     for (flag, secret) in secrets {
         if let Some(secret) = secret

@@ -113,12 +113,13 @@ async fn eddsa_tokens_verify_with_the_public_key_only() {
     let url = format!("{}?token={signed}", server.ws_url());
     let controller = Client::join(&url, hello(Role::Controller, "x")).await;
     assert_eq!(controller.welcome.role, Role::Controller);
-    // An HS256 token, even well formed, is not one the server checks with a public key.
+    // An HS256 token, even well formed, is not one the server checks with a public key, and
+    // the refusal says so (a backend set up with the other kind of key).
     let hs = hs256(&claims("pico", None, None, 60), "whatever");
     let (status, _, body) =
         http_request(server.addr, &upgrade_request(&format!("?token={hs}"), "")).await;
     assert_eq!(status, 401);
-    assert!(body.contains("signature is invalid"), "{body}");
+    assert!(body.contains("signed with HS256, and this server checks EdDSA tokens"), "{body}");
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -140,11 +141,14 @@ async fn while_a_new_key_rolls_out_tokens_signed_with_the_previous_one_still_joi
     )
     .unwrap();
     let old = hs256(&claims("bob", None, None, 60), "s3cret");
-    for (token, name) in [(new, "ada"), (old, "bob")] {
+    let previous = "tickwire_join_tokens_previous_key_total";
+    for (token, name, by_previous) in [(new, "ada", 0.0), (old, "bob", 1.0)] {
         let url = format!("{}?token={token}", server.ws_url());
         let client = Client::join(&url, hello_in(Role::Player, "x", "rotation")).await;
         let seated = client.welcome.role == Role::Player;
         assert!(seated, "{name} joined with {:?}", client.welcome.role);
+        // What tells an operator the old key is still in use (step 3 waits for it to stop).
+        assert_eq!(server.metric(previous).await, by_previous, "after {name}'s join");
     }
     for (token, why) in [
         (hs256(&claims("eve", None, None, 60), "guess"), "signature is invalid"),

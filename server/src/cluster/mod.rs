@@ -528,6 +528,12 @@ impl Cluster {
         }))
     }
 
+    /// How this node checks join tokens: a fingerprint for each key it takes
+    /// ([`ServerConfig::join_fingerprints`]).
+    pub fn join_fingerprints(&self) -> &[String] {
+        &self.join_fingerprints
+    }
+
     /// Whether a hop's client had its join token checked as this node would check it: the
     /// relaying node accepts a key this one accepts, with the same audience and issuer (or,
     /// of a release before the check, did not say).

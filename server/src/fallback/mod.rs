@@ -171,7 +171,12 @@ fn open_session<B>(
     }
     let grant = match ctx.join.get().map(|verifier| authorize(req, verifier)) {
         None => None,
-        Some(Ok(grant)) => Some(grant),
+        Some(Ok(grant)) => {
+            if grant.by_previous_key {
+                ctx.metrics.join_tokens_previous_key.inc();
+            }
+            Some(grant)
+        }
         Some(Err(e)) => {
             ctx.metrics.refused_from("auth", peer.as_ref(), &e);
             return Err(unauthorized(&e));

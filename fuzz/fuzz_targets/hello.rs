@@ -26,10 +26,10 @@ fn grants() -> [JoinGrant; 4] {
     let name = Name::try_from_str("from token").expect("short");
     let room = Some(RoomName::truncated("lobby"));
     [
-        JoinGrant { name, room: None, role: None },
-        JoinGrant { name, room, role: None },
-        JoinGrant { name, room: None, role: Some(Role::Player) },
-        JoinGrant { name, room, role: Some(Role::Controller) },
+        JoinGrant { name, room: None, role: None, by_previous_key: false },
+        JoinGrant { name, room, role: None, by_previous_key: false },
+        JoinGrant { name, room: None, role: Some(Role::Player), by_previous_key: false },
+        JoinGrant { name, room, role: Some(Role::Controller), by_previous_key: false },
     ]
 }
 

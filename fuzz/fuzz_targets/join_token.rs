@@ -8,8 +8,9 @@
 //!   30 s leeway, `NotYetValid` before `nbf` less the leeway, `Malformed` for a `sub` that is
 //!   not a name of 1 to 24 bytes once trimmed, a `room` that is not a room name or a `role`
 //!   that is not one, else a grant of that name, room and role;
-//! - a token signed with any other key, or with another algorithm, is `BadSignature`; an
-//!   unsigned one is refused; a token whose text changed in any way is refused, and so is any
+//! - a token signed with any other key is `BadSignature`, with another algorithm than the
+//!   server's key (HS256 against its Ed25519 public key) `WrongAlgorithm`; an unsigned one is
+//!   refused; a token whose text changed in any way is refused, and so is any
 //!   text that is not a token (no forgery);
 //! - the token reaches the check unchanged however the client carries it: percent-encoded in
 //!   the query among other parameters, or after the `Bearer` scheme in any case with any
@@ -121,6 +122,7 @@ fn expected(claims: &JoinClaims, now: u64) -> Option<Result<JoinGrant, AuthError
         name: tickwire_shared::Name::try_from_str(name).expect("checked"),
         room: claims.room.as_deref().map(tickwire_shared::RoomName::truncated),
         role,
+        by_previous_key: false,
     }))
 }
 
@@ -182,6 +184,9 @@ fuzz_target!(|input: TokenInput| {
         }
     } else if signer == 3 {
         assert!(verified.is_err(), "an unsigned token verified: {verified:?}");
+    } else if signer == 2 && eddsa {
+        let confused = AuthError::WrongAlgorithm { token: "HS256".into(), server: "EdDSA".into() };
+        assert_eq!(verified, Err(confused), "signed with the public key as an HMAC secret");
     } else {
         assert_eq!(verified, Err(AuthError::BadSignature), "signed otherwise");
     }

@@ -22,7 +22,7 @@
 //! corrections as it starts and as it ends (under 60 units after a stall of 2 s), where
 //! replaying the late inputs corrected the ship at every snapshot of the stall, by up to 535
 //! units. (An uplink whose delay grows by more than a tick or two at once looks the same
-//! until its inputs come, late but not folded: one correction of up to about 100 units.)
+//! until its inputs come, late but not folded: a correction or two of about 50 units.)
 //!
 //! This is the arena's rule. A game of your own predicts with its own rule, as this module
 //! does, from [`Session::unapplied_inputs`] and [`Session::last_input_acked`].
@@ -316,12 +316,13 @@ const SERVER_LATE_ALLOWANCE: u32 = 1;
 /// ends.
 ///
 /// Two signs tell of it: the ticks a snapshot's applied input has stood unchanged (at once,
-/// while nothing comes), and, when the snapshot shows the server folding (more inputs applied
-/// than ticks passed: what a stall held back, reaching the server over several ticks), inputs
-/// sent longer ago than any applied input took to be shown applied, judged as of when the
-/// snapshot would have come on time (a downlink that stalled delivers snapshots late, with
-/// inputs that were not late then). An uplink whose delay grew at once looks like a stall
-/// until its inputs come, late but not folded: it costs one correction.
+/// while nothing comes), and, while the server catches up with what a stall held back (the
+/// last snapshot showed it starved, or this one more inputs applied than ticks passed: the
+/// burst reaching it over several ticks, each part folded as it comes), inputs sent longer ago
+/// than any applied input took to be shown applied, judged as of when the snapshot would have
+/// come on time (a downlink that stalled delivers snapshots late, with inputs that were not
+/// late then). An uplink whose delay grew at once looks like a stall until its inputs come,
+/// late but not folded: it costs a correction or two.
 #[derive(Debug, Clone, Copy)]
 struct Stall {
     /// The oldest unapplied inputs, whose ticks went by: not replayed.
@@ -358,7 +359,7 @@ struct Starved {
     ticks: u32,
     /// Inputs sent before this should have been applied by the snapshot's tick, had they
     /// reached the server in time; `None` until the link's delays are known, and unless the
-    /// snapshot shows the server folding.
+    /// server is catching up with a stall.
     due: Option<Instant>,
 }
 

@@ -580,7 +580,7 @@ async fn over_a_slow_link_the_predicted_ship_is_where_the_snapshots_then_put_it(
 /// stalled inputs as if the server would still run them, 30 over 5 units, the largest 89 to
 /// 99, 420 in all.)
 #[tokio::test]
-async fn a_stalled_uplink_costs_a_correction_as_it_starts_and_one_as_it_ends() {
+async fn a_stalled_uplink_is_corrected_as_it_starts_and_ends_not_at_every_snapshot() {
     let server = TestServer::start(server_config()).await;
     let proxy = DelayProxy::start(server.addr, Duration::from_millis(30)).await;
     let identity = Identity::player("ada").unwrap().in_room("e2e-stall").unwrap();

@@ -9,7 +9,9 @@
 //! `--join-audience` and `--join-issuer` pin `aud` and `iss`; without an audience, a token that
 //! names one is refused, as one minted for something else that shares the key. While a new key
 //! rolls out, `--join-previous-secret` or `--join-previous-public-key` keeps the old one
-//! accepted too ([`JoinVerifier::or_previous`]; SECURITY.md, "Rotating the join key").
+//! accepted too ([`JoinVerifier::or_previous`]; SECURITY.md, "Rotating the join key"). Keys
+//! given as files (`--join-secret-file`, the public keys) are read again at each SIGHUP
+//! ([`JoinKeys`]), so a key rotates without a restart.
 //!
 //! [`mint`] writes tokens (the `tickwire-server mint-token` command uses it); SECURITY.md shows
 //! how a backend in another language does.
@@ -18,6 +20,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
 use tickwire_shared::{Name, Role, RoomName, is_valid_room_name};
 
 /// Clock drift tolerated on `exp` and `nbf`, seconds: a token is taken until this long after
@@ -121,6 +124,9 @@ pub enum KeyError {
     /// An empty secret would make every token trivially forgeable.
     #[error("the join secret must not be empty")]
     EmptySecret,
+    /// A secret file that holds nothing but whitespace (`--join-secret-file`).
+    #[error("the join secret file {0} is empty")]
+    EmptySecretFile(String),
 }
 
 /// Checks join tokens.
@@ -128,6 +134,10 @@ pub struct JoinVerifier {
     /// The key tokens are signed with, then an earlier one still accepted while a new key rolls
     /// out; each with the validation of its algorithm.
     keys: Vec<(DecodingKey, Validation)>,
+    /// What each key's print hashes (its kind and the key itself), in the order of `keys`.
+    key_material: Vec<Vec<u8>>,
+    /// One print for each key ([`JoinVerifier::prints`]), as of the last builder call.
+    prints: Vec<String>,
 }
 
 impl std::fmt::Debug for JoinVerifier {
@@ -143,16 +153,38 @@ impl JoinVerifier {
         if secret.is_empty() {
             return Err(KeyError::EmptySecret);
         }
-        Ok(Self::new(DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256))
+        let mut verifier = Self::new(DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256);
+        verifier.key_material = vec![[b"hs256\0".as_slice(), secret.as_bytes()].concat()];
+        verifier.prints = verifier.printed(None, None);
+        Ok(verifier)
+    }
+
+    /// HS256 tokens signed with the secret in the file at `path`, trimmed of the whitespace
+    /// around it (the newline `openssl rand -base64 32 > file` ends it with).
+    pub fn from_secret_file(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
+        match text.trim() {
+            "" => Err(KeyError::EmptySecretFile(shown)),
+            secret => Self::from_secret(secret),
+        }
     }
 
     /// EdDSA (Ed25519) tokens, verified with the public key in the PEM file at `path`.
     pub fn from_public_key_file(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
-        let key =
-            DecodingKey::from_ed_pem(&pem).map_err(|e| KeyError::BadKey(shown, e.to_string()))?;
-        Ok(Self::new(key, Algorithm::EdDSA))
+        let key = DecodingKey::from_ed_pem(&pem)
+            .map_err(|e| KeyError::BadKey(shown.clone(), e.to_string()))?;
+        let pem = String::from_utf8(pem).map_err(|e| KeyError::BadKey(shown, e.to_string()))?;
+        // The key itself, not its file's line endings or blank lines: the same key set up on
+        // two nodes must print alike.
+        let body: String =
+            pem.lines().map(str::trim).filter(|line| !line.starts_with("-----")).collect();
+        let mut verifier = Self::new(key, Algorithm::EdDSA);
+        verifier.key_material = vec![[b"eddsa\0".as_slice(), body.as_bytes()].concat()];
+        verifier.prints = verifier.printed(None, None);
+        Ok(verifier)
     }
 
     fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
@@ -160,7 +192,31 @@ impl JoinVerifier {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&REQUIRED_CLAIMS);
-        JoinVerifier { keys: vec![(key, validation)] }
+        JoinVerifier { keys: vec![(key, validation)], key_material: Vec::new(), prints: Vec::new() }
+    }
+
+    /// Fingerprints of how this verifier checks tokens, one for each key it accepts, the
+    /// current key first: 16 hex digits of a SHA-256 of the key's kind, the key, and the
+    /// audience and issuer tokens must name. They tell settings apart without telling them:
+    /// the fleet's nodes compare theirs on every relay ([`crate::cluster::JOIN_HEADER`]), and
+    /// the server logs them at start and at each reload, for an operator to compare.
+    pub fn prints(&self) -> &[String] {
+        &self.prints
+    }
+
+    /// The prints of [`JoinVerifier::prints`] with `audience` and `issuer` expected.
+    fn printed(&self, audience: Option<&str>, issuer: Option<&str>) -> Vec<String> {
+        use sha2::Digest;
+        let print = |material: &Vec<u8>| {
+            let mut hash = sha2::Sha256::new();
+            hash.update(material);
+            for claim in [audience, issuer] {
+                hash.update(b"\0");
+                hash.update(claim.unwrap_or("").as_bytes());
+            }
+            hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+        };
+        self.key_material.iter().map(print).collect()
     }
 
     /// Also accepts tokens that `previous` verifies (its key; the audience and issuer are
@@ -174,6 +230,8 @@ impl JoinVerifier {
             theirs.algorithms = validation.algorithms;
             (key, theirs)
         }));
+        self.key_material.extend(previous.key_material);
+        self.prints.extend(previous.prints);
         self
     }
 
@@ -194,6 +252,7 @@ impl JoinVerifier {
             }
             validation.set_required_spec_claims(&required);
         }
+        self.prints = self.printed(audience, issuer);
         self
     }
 
@@ -254,6 +313,34 @@ impl JoinVerifier {
                 }
             })?;
         grant(&data.claims)
+    }
+}
+
+/// The join keys in force: those read at start, then those of the last SIGHUP that read them
+/// all without an error (`crate::server` reloads them). Each upgrade checks its token with
+/// the keys in force as it comes; a player already in keeps their seat whatever the keys
+/// become, as their token was checked once, at the door.
+#[derive(Debug)]
+pub struct JoinKeys {
+    verifier: RwLock<Arc<JoinVerifier>>,
+}
+
+impl JoinKeys {
+    /// Keys that check tokens as `verifier` does, until [`JoinKeys::replace`].
+    pub fn new(verifier: JoinVerifier) -> Self {
+        JoinKeys { verifier: RwLock::new(Arc::new(verifier)) }
+    }
+
+    /// The verifier in force. Held by the caller for one check: a reload meanwhile does not
+    /// change a check half done.
+    pub fn current(&self) -> Arc<JoinVerifier> {
+        // A panic while the lock was held cannot leave a half-written `Arc` behind.
+        self.verifier.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Puts `verifier` in force for every check from now on.
+    pub fn replace(&self, verifier: JoinVerifier) {
+        *self.verifier.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(verifier);
     }
 }
 
@@ -328,6 +415,70 @@ mod tests {
         assert_eq!(grant.name.as_str(), "ada");
         assert_eq!(grant.room.map(|r| r.to_string()), Some("lobby".into()));
         assert_eq!(grant.role, Some(Role::Player));
+    }
+
+    /// A secret file as `openssl rand -base64 32 > file` or a mounted Kubernetes Secret leaves
+    /// it: the whitespace around the secret is not part of it, so the file's secret signs as
+    /// the same secret given inline, and prints alike; one of whitespace alone is refused
+    /// naming the file, as is one that is not there.
+    #[test]
+    fn a_secret_file_is_its_trimmed_secret_and_an_empty_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("tickwire-secret-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("join.secret");
+        std::fs::write(&file, "  s3cret\r\n").unwrap();
+        let from_file = JoinVerifier::from_secret_file(&file).unwrap();
+        let token = mint(&claims(60), &MintKey::Secret("s3cret".into())).unwrap();
+        assert!(from_file.verify(&token).is_ok());
+        assert_eq!(from_file.prints(), JoinVerifier::from_secret("s3cret").unwrap().prints());
+        std::fs::write(&file, " \n\t").unwrap();
+        let empty = JoinVerifier::from_secret_file(&file).unwrap_err();
+        assert!(matches!(&empty, KeyError::EmptySecretFile(path) if path.ends_with("join.secret")));
+        assert!(empty.to_string().contains("join.secret"), "{empty}");
+        let missing = JoinVerifier::from_secret_file(&dir.join("nope")).unwrap_err();
+        assert!(matches!(&missing, KeyError::Read(path, _) if path.ends_with("nope")), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Prints tell keys, kinds and claims apart, are the same for the same settings, and follow
+    /// the verifier as it is built: the previous key's print after the current one's, both
+    /// with the audience expected.
+    #[test]
+    fn prints_follow_the_keys_and_the_claims_expected() {
+        let print = |secret: &str| JoinVerifier::from_secret(secret).unwrap().prints().to_vec();
+        assert_eq!(print("a"), print("a"));
+        assert_ne!(print("a"), print("b"));
+        assert_eq!(print("a").len(), 1);
+        assert_eq!(print("a")[0].len(), 16);
+        let expecting = |secret: &str| {
+            JoinVerifier::from_secret(secret)
+                .unwrap()
+                .expecting(Some("game"), None)
+                .prints()
+                .to_vec()
+        };
+        assert_ne!(expecting("a"), print("a"));
+        let rotating = JoinVerifier::from_secret("new")
+            .unwrap()
+            .or_previous(JoinVerifier::from_secret("old").unwrap())
+            .expecting(Some("game"), None);
+        assert_eq!(rotating.prints(), [expecting("new"), expecting("old")].concat());
+    }
+
+    /// What a SIGHUP does to the keys in force: a check that began keeps the verifier it took;
+    /// every check from then on uses the new one.
+    #[test]
+    fn replaced_keys_check_every_token_from_then_on() {
+        let keys = JoinKeys::new(JoinVerifier::from_secret("old").unwrap());
+        let old = mint(&claims(60), &MintKey::Secret("old".into())).unwrap();
+        let new = mint(&claims(60), &MintKey::Secret("new".into())).unwrap();
+        let taken = keys.current();
+        assert!(taken.verify(&old).is_ok() && taken.verify(&new).is_err());
+        keys.replace(JoinVerifier::from_secret("new").unwrap());
+        assert!(keys.current().verify(&new).is_ok());
+        assert_eq!(keys.current().verify(&old), Err(AuthError::BadSignature));
+        assert!(taken.verify(&old).is_ok(), "a check under way keeps its keys");
+        assert_ne!(keys.current().prints(), taken.prints());
     }
 
     #[test]

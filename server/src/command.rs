@@ -76,7 +76,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Writes a join token (a JWT) for one player, as a game backend does, and prints it. A
-    /// server started with the matching --join-secret or --join-public-key accepts it.
+    /// server started with the matching --join-secret, --join-secret-file or --join-public-key
+    /// accepts it.
     MintToken(MintArgs),
 }
 
@@ -87,10 +88,13 @@ struct MintArgs {
         long,
         env = "TICKWIRE_JOIN_SECRET",
         hide_env_values = true,
-        required_unless_present = "private_key",
-        conflicts_with = "private_key"
+        required_unless_present_any = ["private_key", "secret_file"],
+        conflicts_with_all = ["private_key", "secret_file"]
     )]
     secret: Option<Secret>,
+    /// HS256 secret read from this file, trimmed: the server's --join-secret-file.
+    #[arg(long, env = "TICKWIRE_JOIN_SECRET_FILE", conflicts_with = "private_key")]
+    secret_file: Option<PathBuf>,
     /// Ed25519 private key (PEM, PKCS#8) whose public key is the server's --join-public-key.
     #[arg(long)]
     private_key: Option<PathBuf>,
@@ -131,7 +135,19 @@ pub(crate) fn parse_ttl(text: &str) -> Result<u64, String> {
 }
 
 fn mint_token(args: MintArgs) -> Result<(), Stop> {
-    let key = match (args.secret, &args.private_key) {
+    let secret = match (args.secret, &args.secret_file) {
+        (Some(secret), _) => Some(secret),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --secret-file {}", path.display()))?;
+            match text.trim() {
+                "" => return Err(Stop(format!("--secret-file {} is empty", path.display()))),
+                secret => Some(Secret(secret.to_owned())),
+            }
+        }
+        (None, None) => None,
+    };
+    let key = match (secret, &args.private_key) {
         (Some(secret), _) => {
             if crate::auth::is_weak_secret(&secret.0) {
                 eprintln!(
@@ -146,7 +162,9 @@ fn mint_token(args: MintArgs) -> Result<(), Stop> {
             std::fs::read(path)
                 .with_context(|| format!("cannot read --private-key {}", path.display()))?,
         ),
-        (None, None) => return Err(Stop("give --secret or --private-key".into())),
+        (None, None) => {
+            return Err(Stop("give --secret, --secret-file or --private-key".into()));
+        }
     };
     let claims = JoinClaims {
         sub: args.name,
@@ -314,7 +332,7 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
     // Checked here so that a bad file stops the binary with a message naming the flag.
     cli.config
         .join_verifier()
-        .context("cannot check join tokens with --join-secret, --join-public-key or --join-previous-public-key")?;
+        .context("cannot check join tokens with the join keys (--join-secret-file, --join-public-key, or their --join-previous-... flags)")?;
     if let (Some(cert), Some(key)) = (&cli.config.tls_cert, &cli.config.tls_key) {
         crate::tls::Certificates::load(cert, key)
             .context("cannot serve TLS with --tls-cert and --tls-key")?;

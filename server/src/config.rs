@@ -238,8 +238,16 @@ pub struct ServerConfig {
     )]
     pub join_secret: Option<Secret>,
 
+    /// Turns on signed join tokens as `--join-secret` does, with the secret read from this
+    /// file (the whitespace around it trimmed), as Docker and Kubernetes mount secrets. The
+    /// file is read again at each SIGHUP: a key rotates without a restart (SECURITY.md,
+    /// "Rotating the join key").
+    #[arg(long, env = "TICKWIRE_JOIN_SECRET_FILE", group = "join_key")]
+    pub join_secret_file: Option<std::path::PathBuf>,
+
     /// Turns on signed join tokens verified with this Ed25519 public key (a PEM file): EdDSA
     /// tokens the backend signs with the private key, which never reaches the game servers.
+    /// Read again at each SIGHUP.
     #[arg(long, env = "TICKWIRE_JOIN_PUBLIC_KEY", group = "join_key")]
     pub join_public_key: Option<std::path::PathBuf>,
 
@@ -252,13 +260,25 @@ pub struct ServerConfig {
         env = "TICKWIRE_JOIN_PREVIOUS_SECRET",
         hide_env_values = true,
         requires = "join_key",
-        conflicts_with = "join_previous_public_key"
+        conflicts_with_all = ["join_previous_public_key", "join_previous_secret_file"]
     )]
     pub join_previous_secret: Option<Secret>,
 
+    /// While a new join key rolls out: tokens signed with the earlier HS256 secret in this
+    /// file are accepted too, as `--join-previous-secret`. Read again at each SIGHUP, and an
+    /// empty file is no previous key: a node started with `--join-secret-file` and this (empty
+    /// until a rotation) rotates its key with no restart at all.
+    #[arg(
+        long,
+        env = "TICKWIRE_JOIN_PREVIOUS_SECRET_FILE",
+        requires = "join_key",
+        conflicts_with = "join_previous_public_key"
+    )]
+    pub join_previous_secret_file: Option<std::path::PathBuf>,
+
     /// While a new join key rolls out: tokens verified by this earlier Ed25519 public key (a
-    /// PEM file) are accepted too, as `--join-previous-secret`. Needs `--join-secret` or
-    /// `--join-public-key`.
+    /// PEM file) are accepted too, as `--join-previous-secret`. Read again at each SIGHUP.
+    /// Needs a join key (`--join-secret`, `--join-secret-file` or `--join-public-key`).
     #[arg(long, env = "TICKWIRE_JOIN_PREVIOUS_PUBLIC_KEY", requires = "join_key")]
     pub join_previous_public_key: Option<std::path::PathBuf>,
 
@@ -514,52 +534,55 @@ impl ServerConfig {
         self.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
     }
 
-    /// Fingerprints of how this server checks join tokens (`--join-secret` or
-    /// `--join-public-key`, `--join-audience`, `--join-issuer`), one for each key it accepts,
-    /// the key it is given first, then the previous one (`--join-previous-secret` or
-    /// `--join-previous-public-key`): `none` without tokens, else 16 hex digits of a SHA-256,
-    /// which tells settings apart without telling them. The fleet's nodes compare theirs on
-    /// every relay ([`crate::cluster::JOIN_HEADER`]): two nodes that accept a key in common,
-    /// with the same audience and issuer, relay to each other.
+    /// Fingerprints of how this server checks join tokens, as its files read now: `none`
+    /// without tokens, else the verifier's ([`crate::auth::JoinVerifier::prints`]), the key it
+    /// is given first, then the previous one. Two nodes that accept a key in common, with the
+    /// same audience and issuer, relay to each other. A key that cannot be read prints as
+    /// `unreadable` (the server does not start with one).
     pub fn join_fingerprints(&self) -> Vec<String> {
-        let current = match (&self.join_secret, &self.join_public_key) {
-            (None, None) => return vec!["none".into()],
-            (secret, path) => self.key_fingerprint(secret.as_ref(), path.as_deref()),
+        match self.join_verifier() {
+            Ok(None) => vec!["none".into()],
+            Ok(Some(verifier)) => verifier.prints().to_vec(),
+            Err(_) => vec!["unreadable".into()],
+        }
+    }
+
+    /// Whether a join key comes from a file, which a SIGHUP reads again
+    /// ([`crate::auth::JoinKeys`]); keys given inline cannot change while the process runs.
+    pub fn join_keys_in_files(&self) -> bool {
+        self.join_secret_file.is_some()
+            || self.join_public_key.is_some()
+            || self.join_previous_secret_file.is_some()
+            || self.join_previous_public_key.is_some()
+    }
+
+    /// The HS256 join secrets shorter than [`crate::auth::MIN_SECRET_BYTES`], by the flag
+    /// that gives them, with their length in bytes (the server warns at start and reload).
+    /// A file that cannot be read is left to [`ServerConfig::join_verifier`] to report.
+    pub fn weak_join_secrets(&self) -> Vec<(&'static str, usize)> {
+        let from_file = |path: &Option<std::path::PathBuf>| {
+            path.as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map(|text| text.trim().to_owned())
+                .filter(|secret| !secret.is_empty())
         };
-        let previous = match (self.previous_join_secret(), &self.join_previous_public_key) {
-            (None, None) => None,
-            (secret, path) => Some(self.key_fingerprint(secret, path.as_deref())),
-        };
-        std::iter::once(current).chain(previous).collect()
+        let secrets = [
+            ("--join-secret", self.join_secret.as_ref().map(|s| s.0.clone())),
+            ("--join-secret-file", from_file(&self.join_secret_file)),
+            ("--join-previous-secret", self.previous_join_secret().map(|s| s.0.clone())),
+            ("--join-previous-secret-file", from_file(&self.join_previous_secret_file)),
+        ];
+        secrets
+            .into_iter()
+            .filter_map(|(flag, secret)| Some((flag, secret?.len())))
+            .filter(|(_, bytes)| *bytes < crate::auth::MIN_SECRET_BYTES)
+            .collect()
     }
 
     /// `--join-previous-secret`, unless it is empty: a variable blanked to end a rotation
     /// (compose, a Kubernetes Secret) means no previous key, as no variable does.
     pub fn previous_join_secret(&self) -> Option<&Secret> {
         self.join_previous_secret.as_ref().filter(|secret| !secret.0.is_empty())
-    }
-
-    /// The fingerprint of checking tokens with `secret`, or else the public key at `path`.
-    fn key_fingerprint(&self, secret: Option<&Secret>, path: Option<&std::path::Path>) -> String {
-        use sha2::Digest;
-        let key: Vec<u8> = match (secret, path) {
-            (Some(secret), _) => [b"hs256\0".as_slice(), secret.0.as_bytes()].concat(),
-            // The key itself, not its file's line endings or blank lines: the same key set up
-            // on two nodes must print alike.
-            (None, path) => {
-                let pem = path.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-                let body: String =
-                    pem.lines().map(str::trim).filter(|line| !line.starts_with("-----")).collect();
-                [b"eddsa\0".as_slice(), body.as_bytes()].concat()
-            }
-        };
-        let mut hash = sha2::Sha256::new();
-        hash.update(&key);
-        for claim in [&self.join_audience, &self.join_issuer] {
-            hash.update(b"\0");
-            hash.update(claim.as_deref().unwrap_or("").as_bytes());
-        }
-        hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Every operator moderation answers, with their token: `admin` for `--admin-token`, and
@@ -575,20 +598,32 @@ impl ServerConfig {
         self.operators().next().is_some()
     }
 
-    /// The join-token verifier the configuration asks for, if any.
+    /// The join-token verifier the configuration asks for, if any, its files read now (at
+    /// start, and again at each SIGHUP).
     pub fn join_verifier(
         &self,
     ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
         use crate::auth::JoinVerifier;
-        let mut verifier = match (&self.join_secret, &self.join_public_key) {
-            (Some(secret), _) => JoinVerifier::from_secret(&secret.0)?,
-            (None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
-            (None, None) => return Ok(None),
+        let mut verifier = match (&self.join_secret, &self.join_secret_file, &self.join_public_key)
+        {
+            (Some(secret), _, _) => JoinVerifier::from_secret(&secret.0)?,
+            (None, Some(path), _) => JoinVerifier::from_secret_file(path)?,
+            (None, None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
+            (None, None, None) => return Ok(None),
         };
-        let previous = match (self.previous_join_secret(), &self.join_previous_public_key) {
-            (Some(secret), _) => Some(JoinVerifier::from_secret(&secret.0)?),
-            (None, Some(path)) => Some(JoinVerifier::from_public_key_file(path)?),
-            (None, None) => None,
+        let previous = match (
+            self.previous_join_secret(),
+            &self.join_previous_secret_file,
+            &self.join_previous_public_key,
+        ) {
+            (Some(secret), _, _) => Some(JoinVerifier::from_secret(&secret.0)?),
+            // Emptied to end a rotation: no previous key, as a blanked variable.
+            (None, Some(path), _) => match JoinVerifier::from_secret_file(path) {
+                Err(crate::auth::KeyError::EmptySecretFile(_)) => None,
+                other => Some(other?),
+            },
+            (None, None, Some(path)) => Some(JoinVerifier::from_public_key_file(path)?),
+            (None, None, None) => None,
         };
         if let Some(previous) = previous {
             verifier = verifier.or_previous(previous);
@@ -994,6 +1029,45 @@ mod tests {
             ServerConfig { join_previous_secret: Some(Secret(String::new())), ..on("new-secret") };
         assert_eq!(ended.join_fingerprints(), new);
         assert!(ended.join_verifier().is_ok_and(|verifier| verifier.is_some()));
+    }
+
+    /// Keys in files: a secret file prints as the same secret given inline (a fleet can move
+    /// from the variable to the file node by node); a previous-secret file emptied to end a
+    /// rotation is no previous key, while an emptied current one is refused; SIGHUP has
+    /// something to read only with a key in a file; a short secret in a file is warned about
+    /// by its flag.
+    #[test]
+    fn join_keys_in_files_print_as_given_inline_and_an_emptied_previous_one_is_none() {
+        let dir = std::env::temp_dir().join(format!("tickwire-key-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (current, previous) = (dir.join("current"), dir.join("previous"));
+        std::fs::write(&current, "new-secret-of-thirty-two-bytes-at-least\n").unwrap();
+        std::fs::write(&previous, "old\n").unwrap();
+        let inline = ServerConfig {
+            join_secret: Some("new-secret-of-thirty-two-bytes-at-least".parse().unwrap()),
+            join_previous_secret: Some("old".parse().unwrap()),
+            ..ServerConfig::default()
+        };
+        let files = ServerConfig {
+            join_secret_file: Some(current.clone()),
+            join_previous_secret_file: Some(previous.clone()),
+            ..ServerConfig::default()
+        };
+        assert_eq!(files.join_fingerprints(), inline.join_fingerprints());
+        assert_eq!(files.join_fingerprints().len(), 2);
+        assert!(files.join_keys_in_files() && !inline.join_keys_in_files());
+        assert!(!ServerConfig::default().join_keys_in_files());
+        assert_eq!(files.weak_join_secrets(), [("--join-previous-secret-file", 3)]);
+        std::fs::write(&previous, "\n").unwrap();
+        assert_eq!(files.join_fingerprints(), &inline.join_fingerprints()[..1]);
+        assert!(files.weak_join_secrets().is_empty());
+        std::fs::write(&current, "").unwrap();
+        assert!(matches!(
+            files.join_verifier(),
+            Err(crate::auth::KeyError::EmptySecretFile(path)) if path.ends_with("current")
+        ));
+        assert_eq!(files.join_fingerprints(), ["unreadable"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -241,8 +241,9 @@ pub struct ServerContext {
     /// Set when a node of a fleet starts draining: its rooms end their matches with their
     /// rounds ([`ServerContext::start_draining`]).
     draining: std::sync::atomic::AtomicBool,
-    /// Checks join tokens when they are required; set once by [`crate::server::run`].
-    pub join: std::sync::OnceLock<crate::auth::JoinVerifier>,
+    /// The keys join tokens are checked with, when they are required; set once by
+    /// [`crate::server::run`], and their keys replaced at each SIGHUP that reads them.
+    pub join: std::sync::OnceLock<Arc<crate::auth::JoinKeys>>,
     /// This node's fleet, in cluster mode (`--redis-url`); set once by [`crate::server::run`].
     pub fleet: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// The operators' bans, which every `Hello` is checked against ([`crate::moderation`]).
@@ -285,7 +286,11 @@ impl ServerContext {
         let mut metrics = Metrics::for_tick_period(config.tick_period());
         metrics.register_limits(&config);
         if let Some(fleet) = &fleet {
-            metrics.register_node(&fleet.node, fleet.directory_up.clone());
+            metrics.register_node(
+                &fleet.node,
+                fleet.directory_up.clone(),
+                fleet.join_strangers.clone(),
+            );
         }
         let ctx = Self::build(config, shutdown, metrics, games);
         if let Some(fleet) = fleet {

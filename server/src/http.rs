@@ -662,7 +662,8 @@ async fn game_upgrade(
         ctx.metrics.refused_from("hop", Some(&Peer::direct(tcp_peer)), &message);
         return refuse(StatusCode::FORBIDDEN, message);
     }
-    let grant = match ctx.join.get().filter(|_| hop.is_none()).map(|v| authorize(&req, v)) {
+    let keys = ctx.join.get().filter(|_| hop.is_none());
+    let grant = match keys.map(|keys| authorize(&req, &keys.current())) {
         None => None,
         Some(Ok(grant)) => {
             if grant.by_previous_key {
@@ -730,7 +731,7 @@ async fn echo_upgrade(
         Err(response) => return response,
     };
     // With join tokens on, the echo wants one too: it is not a way around them.
-    if let Some(Err(e)) = ctx.join.get().map(|verifier| authorize(&req, verifier)) {
+    if let Some(Err(e)) = ctx.join.get().map(|keys| authorize(&req, &keys.current())) {
         ctx.metrics.refused_from("auth", Some(&peer), &e);
         return unauthorized(&e);
     }

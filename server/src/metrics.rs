@@ -312,6 +312,14 @@ pub struct Metrics {
     /// `--join-previous-public-key`) verifies: while it counts, the key being rotated out is
     /// still in use.
     pub join_tokens_previous_key: Counter,
+    /// The join keys in force, by their prints (`tickwire_join_keys{keys="..."} 1`: one
+    /// series, replaced when a SIGHUP reloads them; none without join tokens). The fleet's nodes
+    /// relay to each other when their prints share one; during a rotation, every node shows
+    /// the new print once its reload took.
+    pub join_keys: Family<KeysLabels, Gauge>,
+    /// SIGHUPs whose join keys could not be read (a file missing, emptied, not a key): the keys
+    /// in force stayed, all of them. The log says why.
+    pub join_key_reload_failures: Counter,
     /// Connections and requests refused, by reason (see [`Metrics::refused`]).
     pub refused: Family<ReasonLabels, Counter>,
     /// Clients this node relays to the node hosting their room (cluster mode).
@@ -324,6 +332,13 @@ pub struct Metrics {
     pub fallback_forwarded: Counter,
     /// What [`Metrics::refused`] logs, at most a line per [`REFUSAL_LOG_INTERVAL`] above debug.
     refusal_log: RefusalLog,
+}
+
+/// `keys` label set: the prints of the join keys in force, comma separated.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeysLabels {
+    /// The current key's print, then the previous key's, if any.
+    pub keys: String,
 }
 
 /// `reached` label set: who answered at a node's own `--node-url` (cluster mode).
@@ -405,6 +420,8 @@ impl Metrics {
         let clients_removed = Counter::default();
         let joins_banned = Counter::default();
         let join_tokens_previous_key = Counter::default();
+        let join_keys = Family::<KeysLabels, Gauge>::default();
+        let join_key_reload_failures = Counter::default();
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
         let fallback_forwarded = Counter::default();
@@ -499,6 +516,16 @@ impl Metrics {
             join_tokens_previous_key.clone(),
         );
         registry.register(
+            "join_keys",
+            "The join keys in force, by their prints (current, then previous), as the last start or SIGHUP read them",
+            join_keys.clone(),
+        );
+        registry.register(
+            "join_key_reload_failures",
+            "SIGHUPs whose join keys could not be read (the keys in force stayed; the log says why)",
+            join_key_reload_failures.clone(),
+        );
+        registry.register(
             "refused",
             "Connections and requests refused (TCP cap, upgrades, sessions, HTTP fallback), by reason (SECURITY.md lists the reasons)",
             refused.clone(),
@@ -560,6 +587,8 @@ impl Metrics {
             clients_removed,
             joins_banned,
             join_tokens_previous_key,
+            join_keys,
+            join_key_reload_failures,
             refused,
             proxied_sessions,
             node_url_checks: Family::default(),
@@ -570,8 +599,9 @@ impl Metrics {
 
     /// Cluster mode: says which node these metrics are (`tickwire_node_info{node} 1`), whether
     /// its room directory answers (`tickwire_directory_up`), and who answers at its
-    /// `--node-url` (`tickwire_node_url_checks_total`).
-    pub fn register_node(&mut self, node: &str, directory_up: Gauge) {
+    /// `--node-url` (`tickwire_node_url_checks_total`), and how many live nodes share no join
+    /// key with it (`tickwire_join_key_strangers`).
+    pub fn register_node(&mut self, node: &str, directory_up: Gauge, join_strangers: Gauge) {
         let info = Family::<NodeLabels, Gauge>::default();
         info.get_or_create(&NodeLabels { node: node.to_string() }).set(1);
         self.registry.register("node_info", "The node these metrics are from", info);
@@ -579,6 +609,11 @@ impl Metrics {
             "directory_up",
             "1 while the fleet's room directory (Redis) answers, else 0",
             directory_up,
+        );
+        self.registry.register(
+            "join_key_strangers",
+            "Live nodes of the fleet that share no join key (or audience, or issuer) with this one, as the last heartbeat found them: relays between them are refused; 0 in a fleet set up alike",
+            join_strangers,
         );
         for reached in REACHED {
             let _ = self.node_url_checks.get_or_create(&ReachedLabels { reached });
@@ -589,6 +624,12 @@ impl Metrics {
              not_a_node or unreachable",
             self.node_url_checks.clone(),
         );
+    }
+
+    /// Shows `prints` as the join keys in force (`tickwire_join_keys`), in place of any before.
+    pub fn set_join_keys(&self, prints: &[String]) {
+        self.join_keys.clear();
+        self.join_keys.get_or_create(&KeysLabels { keys: prints.join(",") }).set(1);
     }
 
     /// The Prometheus text exposition of every metric.

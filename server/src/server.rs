@@ -131,8 +131,9 @@ async fn answer_early<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, refusal:
 /// With [`ServerConfig::tls_cert`] and [`ServerConfig::tls_key`] it serves `https://` and
 /// `wss://` and reloads the files on SIGHUP (Unix). If they cannot be loaded it logs why and
 /// returns at once: a binary checks them first ([`crate::tls::Certificates::load`]) to exit
-/// with a message naming the flag. Without TLS a SIGHUP is logged and changes nothing: it
-/// never ends the process.
+/// with a message naming the flag. A SIGHUP also reads the join keys given as files again
+/// (`--join-secret-file`, the public keys) and the operators' tokens (`--admin-tokens`);
+/// with nothing to reload it is logged and changes nothing: it never ends the process.
 ///
 /// Connections still speaking HTTP (not upgraded to a WebSocket) are bounded by
 /// [`ServerConfig::max_connections`] plus [`ServerConfig::http_headroom`]; past it a new
@@ -273,13 +274,9 @@ async fn serve(
         _ => None,
     };
     let join = match config.join_verifier() {
-        Ok(join) => join,
+        Ok(join) => join.map(|verifier| Arc::new(crate::auth::JoinKeys::new(verifier))),
         Err(e) => {
-            error!(
-                error = %e,
-                "cannot check join tokens (--join-secret, --join-public-key, \
-                 --join-previous-public-key)"
-            );
+            error!(error = %e, "cannot check join tokens ({JOIN_KEY_FLAGS})");
             return;
         }
     };
@@ -287,7 +284,7 @@ async fn serve(
         None => None,
         Some(_) => {
             let bound = listener.local_addr().unwrap_or(config.bind);
-            match crate::cluster::Cluster::new(&config, bound) {
+            match crate::cluster::Cluster::new(&config, bound, join.clone()) {
                 Ok(cluster) => Some(cluster),
                 Err(e) => {
                     error!(error = %e, "cannot use the room directory (--redis-url)");
@@ -308,39 +305,18 @@ async fn serve(
     }
     // Which keys this node takes, by the prints nodes compare on every relay: what an operator
     // rotating a key checks against the other nodes' logs.
-    let prints = ctx.config.join_fingerprints();
-    if join.is_some() {
-        info!(keys = %prints.join(","), "join tokens required, checked with {} key(s)", prints.len());
+    if let Some(keys) = &join {
+        ctx.metrics.set_join_keys(keys.current().prints());
+        log_join_keys(&keys.current(), &ctx.config, "join tokens required");
     } else if fleet.is_some() {
         warn!(
             "this fleet node checks no join tokens: it admits anyone to the rooms it hosts; if \
-             the fleet's other nodes check them, give this one the same --join-secret or \
-             --join-public-key"
+             the fleet's other nodes check them, give this one the same --join-secret, \
+             --join-secret-file or --join-public-key"
         );
-    }
-    if prints.len() == 2 && prints[0] == prints[1] {
-        warn!("the previous join key is the current one: no key is being rotated in");
     }
     if let Some(join) = join {
         let _ = ctx.join.set(join);
-    }
-    let secrets = [
-        ("--join-secret", &ctx.config.join_secret),
-        ("--join-previous-secret", &ctx.config.previous_join_secret().cloned()),
-    ];
-    for (flag, secret) in secrets {
-        if let Some(secret) = secret
-            && crate::auth::is_weak_secret(&secret.0)
-        {
-            warn!(
-                bytes = secret.0.len(),
-                minimum = crate::auth::MIN_SECRET_BYTES,
-                "{flag} is shorter than {} bytes: anyone who sees one token can guess it \
-                 offline and mint their own; use 32 random bytes or more \
-                 (`openssl rand -base64 32`), or --join-public-key",
-                crate::auth::MIN_SECRET_BYTES
-            );
-        }
     }
     if ctx.config.admin_token.is_some() && ctx.config.moderation_token().is_none() {
         warn!("--admin-token is blank: it lets no operator in");
@@ -972,12 +948,64 @@ async fn refuse_plain_http(mut stream: TcpStream) {
     crate::connection::linger(&mut stream, Duration::from_secs(1)).await;
 }
 
+/// The flags a join key comes from, for messages about keys that cannot be read.
+const JOIN_KEY_FLAGS: &str = "--join-secret, --join-secret-file, --join-public-key, \
+                              --join-previous-secret-file, --join-previous-public-key";
+
+/// Logs the join keys in force, by their prints (`keys=`, what nodes compare on every relay and
+/// an operator rotating a key compares across the nodes' logs), with `what` as the message,
+/// and warns about what looks like a slip: a previous key that is the current one, a secret
+/// short enough to guess.
+fn log_join_keys(verifier: &crate::auth::JoinVerifier, config: &ServerConfig, what: &str) {
+    let prints = verifier.prints();
+    info!(keys = %prints.join(","), "{what}, checked with {} key(s)", prints.len());
+    if prints.len() == 2 && prints[0] == prints[1] {
+        warn!("the previous join key is the current one: no key is being rotated in");
+    }
+    for (flag, bytes) in config.weak_join_secrets() {
+        warn!(
+            bytes,
+            minimum = crate::auth::MIN_SECRET_BYTES,
+            "{flag} is shorter than {} bytes: anyone who sees one token can guess it \
+             offline and mint their own; use 32 random bytes or more \
+             (`openssl rand -base64 32`), or --join-public-key",
+            crate::auth::MIN_SECRET_BYTES
+        );
+    }
+}
+
+/// Reads the join keys given as files again (SIGHUP) and puts them in force: `Ok(true)` when
+/// it did, `Ok(false)` when no key comes from a file (nothing can have changed). A key that
+/// cannot be read changes nothing: the keys in force stay, all of them.
+fn reload_join_keys(ctx: &ServerContext) -> Result<bool, crate::auth::KeyError> {
+    let Some(keys) = ctx.join.get().filter(|_| ctx.config.join_keys_in_files()) else {
+        return Ok(false);
+    };
+    // Tokens stay on: the flags that turned them on name the same files.
+    if let Some(verifier) = ctx.config.join_verifier()? {
+        let before = keys.current().prints().to_vec();
+        keys.replace(verifier);
+        let now = keys.current();
+        ctx.metrics.set_join_keys(now.prints());
+        let what = if now.prints() == before.as_slice() {
+            "SIGHUP: join keys read again, unchanged"
+        } else {
+            if let Some(cluster) = ctx.cluster() {
+                cluster.join_keys_changed();
+            }
+            "SIGHUP: join keys reloaded"
+        };
+        log_join_keys(&now, &ctx.config, what);
+    }
+    Ok(true)
+}
+
 /// Listens for SIGHUP until shutdown (Unix; elsewhere nothing): each one reloads the TLS
-/// certificate files and the operators' tokens (`--admin-tokens`), those there are; without
-/// either there is nothing to reload and it is only logged. Installed
-/// whether or not the server serves TLS: SIGHUP's default action ends the process at once,
-/// with no drain and no 1001, and a service manager's reload (`systemctl reload`, a stray
-/// `kill -HUP`) must not do that.
+/// certificate files, the join keys given as files and the operators' tokens
+/// (`--admin-tokens`), those there are; without any there is nothing to reload and it is only
+/// logged. Installed whether or not there is anything to reload: SIGHUP's default action ends
+/// the process at once, with no drain and no 1001, and a service manager's reload (`systemctl
+/// reload`, a stray `kill -HUP`) must not do that.
 fn listen_for_sighup(certificates: Option<Arc<Certificates>>, ctx: &Arc<ServerContext>) {
     #[cfg(unix)]
     {
@@ -1017,9 +1045,18 @@ fn listen_for_sighup(certificates: Option<Arc<Certificates>>, ctx: &Arc<ServerCo
                     ),
                     Ok(None) => {}
                 }
-                if tls.is_none() && matches!(operators, Ok(None)) {
+                let join = reload_join_keys(&ctx_task);
+                if let Err(e) = &join {
+                    ctx_task.metrics.join_key_reload_failures.inc();
+                    error!(
+                        error = %e,
+                        "SIGHUP: join keys not reloaded; keeping the previous ones, all of them"
+                    );
+                }
+                if tls.is_none() && matches!(operators, Ok(None)) && matches!(join, Ok(false)) {
                     info!(
-                        "SIGHUP: nothing to reload (no --tls-cert, no --admin-tokens); serving on"
+                        "SIGHUP: nothing to reload (no --tls-cert, no --admin-tokens, no join \
+                         key in a file); serving on"
                     );
                 }
             }

@@ -135,3 +135,33 @@ fn a_binary_run_under_another_name_is_named_so() {
     assert!(stderr.contains("Usage: mygame "), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A join key file that cannot be used stops the binary before it listens, naming the file;
+/// `mint-token --secret-file` signs with the secret in such a file, trimmed as the server
+/// trims it, so the token it prints is one a server with `--join-secret-file` takes.
+#[test]
+fn join_secret_files_are_checked_at_start_and_mint_token_reads_them_alike() {
+    let dir = std::env::temp_dir().join(format!("tickwire-cli-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("join.secret");
+    std::fs::write(&file, "\n").unwrap();
+    let (status, stderr) = refused(&["--join-secret-file", file.to_str().unwrap()]);
+    assert!(!status.success());
+    assert!(stderr.contains("join.secret") && stderr.contains("is empty"), "{stderr}");
+    let missing = dir.join("nope");
+    let (status, stderr) = refused(&["--join-secret-file", missing.to_str().unwrap()]);
+    assert!(!status.success());
+    assert!(stderr.contains("cannot read") && stderr.contains("nope"), "{stderr}");
+
+    std::fs::write(&file, "a-secret-of-thirty-two-bytes-or-more\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
+        .args(["mint-token", "--name", "ada", "--secret-file", file.to_str().unwrap()])
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let verifier = tickwire_server::auth::JoinVerifier::from_secret_file(&file).unwrap();
+    let grant = verifier.verify(token.trim()).expect("the server's check takes it");
+    assert_eq!(grant.name.as_str(), "ada");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -840,9 +840,15 @@ test('the dashboard draws a long history at once, and the nodes panel follows th
   // again, and shows the panel once the nodes have registered again.
   await until(() => nodeAsks >= 2, 'the dashboard asking /nodes again after an empty list');
   assert.equal(await page.isHidden('#nodes-panel'), true);
-  nodes = [{ id: 'a', draining: false, rooms: 3, local: true }, { id: 'b', draining: true, rooms: 0, local: false }];
+  nodes = [
+    { id: 'a', draining: false, rooms: 3, local: true, join_keys: 'new1,old1' },
+    { id: 'b', draining: true, rooms: 0, local: false, join_keys: 'old1' },
+    { id: 'c', draining: false, rooms: 1, local: false, join_keys: 'other' },
+    { id: 'd', draining: false, rooms: 1, local: false },
+  ];
   await page.waitForSelector('#nodes-panel', { state: 'visible', timeout: 10000 });
-  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)3serving.*b0draining/);
+  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)3servingnew1,old1.*b0drainingold1c1servingother \(no key in common with this node\)d1serving—/);
+  assert.equal(await page.locator('#nodes-body td.warn').count(), 1, 'only c shares no key');
   assert.match(await page.textContent('table.nodes thead') ?? '', /rooms in use/);
   nodes = [];
   await page.waitForSelector('#nodes-panel', { state: 'hidden', timeout: 10000 });

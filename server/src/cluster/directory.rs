@@ -167,6 +167,10 @@ pub struct Registration<'a> {
     /// before included: any room missing from the directory may be a running match of a node
     /// that has not written it back yet.
     pub settle: Duration,
+    /// The prints of the join keys this node checks tokens with, comma separated (`none`
+    /// without tokens): written in its record for the other nodes to compare and `/nodes` to
+    /// show.
+    pub join: &'a str,
 }
 
 /// What a heartbeat learned.
@@ -179,6 +183,9 @@ pub struct Beat {
     pub secret: String,
     /// URLs of every live node.
     pub peers: Vec<String>,
+    /// Every other live node's id and the prints of its join keys ([`Registration::join`];
+    /// empty for a node of a release before them).
+    pub peer_joins: Vec<(String, String)>,
 }
 
 /// A room of the fleet, for `/rooms`.
@@ -214,6 +221,10 @@ pub struct FleetNode {
     /// Rooms it hosts that are in use (its empty ones may make way for new rooms, so they
     /// do not count toward its `--max-rooms`).
     pub rooms: u32,
+    /// The prints of the join keys it checks tokens with (`none` without tokens; absent for
+    /// a node of a release before them): nodes relay to each other when theirs share one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_keys: Option<String>,
 }
 
 /// The fleet's bans (moderation): a hash of a ban's target to `UNTIL_UNIX_MS REASON`, which
@@ -417,7 +428,8 @@ impl Directory {
             .arg(registration.known_secret.unwrap_or(registration.secret_candidate))
             .arg(registration.settle.as_millis() as u64)
             .arg(registration.known_secret.unwrap_or(""))
-            .arg(&self.instance);
+            .arg(&self.instance)
+            .arg(registration.join);
         let answer: Value = match self.bounded(call.invoke_async(&mut conn)).await {
             Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_DUPLICATE") => {
                 let beat = e.detail().and_then(|detail| detail.split_whitespace().next());
@@ -431,6 +443,17 @@ impl Directory {
             was_registered: number::<u8>(answer.first()) == 1,
             secret: answer.get(1).and_then(text).ok_or(DirectoryError::Unexpected("secret"))?,
             peers: answer.get(2).and_then(items).unwrap_or(&[]).iter().filter_map(text).collect(),
+            peer_joins: answer
+                .get(3)
+                .and_then(items)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(items)
+                .map(|row| {
+                    let id = row.first().and_then(text).unwrap_or_default();
+                    (id, row.get(1).and_then(text).unwrap_or_default())
+                })
+                .collect(),
         })
     }
 
@@ -591,6 +614,7 @@ impl Directory {
                 url: row.get(1).and_then(text).unwrap_or_default(),
                 draining: number::<u8>(row.get(2)) == 1,
                 rooms: number(row.get(3)),
+                join_keys: row.get(4).and_then(text).filter(|join| !join.is_empty()),
             })
             .collect();
         Ok((rooms, nodes))

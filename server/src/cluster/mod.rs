@@ -177,8 +177,9 @@ pub struct Cluster {
     own_secret: String,
     /// The fleet's secret as last read.
     secret: Mutex<Option<String>>,
-    /// How this node checks join tokens, a fingerprint for each key ([`JOIN_HEADER`]).
-    join_fingerprints: Vec<String>,
+    /// The keys this node checks join tokens with, when it does: their prints go with every
+    /// relay ([`JOIN_HEADER`]), as the last SIGHUP left them.
+    join: Option<Arc<crate::auth::JoinKeys>>,
     /// Addresses of the fleet's nodes (exempt from the per-address TCP cap: a node proxies
     /// many clients).
     peers: Mutex<HashSet<IpAddr>>,
@@ -207,6 +208,10 @@ pub struct Cluster {
     suspects: Mutex<HashMap<String, Instant>>,
     /// How many live nodes the last heartbeat found (this one included).
     fleet_size: AtomicUsize,
+    /// `tickwire_join_key_strangers`: live nodes that share no join key with this one.
+    pub join_strangers: prometheus_client::metrics::gauge::Gauge,
+    /// Those nodes, by id and prints, as last logged (see [`judge_join_keys`]).
+    join_strangers_seen: Mutex<Vec<(String, String)>>,
 }
 
 /// The fleet's rooms and nodes as one reading found them, or why the directory did not answer.
@@ -366,11 +371,13 @@ fn default_node_url(bound: std::net::SocketAddr, lan: &[std::net::Ipv4Addr]) -> 
 
 impl Cluster {
     /// This node's membership, from `config` (which has `redis_url`). `bound`: the address
-    /// the listener got, for the default node URL. Fails only on a malformed Redis URL.
-    /// Called within the tokio runtime (the Redis connection manager starts on it).
+    /// the listener got, for the default node URL; `join`: the keys this node checks join
+    /// tokens with, if it does. Fails only on a malformed Redis URL. Called within the tokio
+    /// runtime (the Redis connection manager starts on it).
     pub fn new(
         config: &ServerConfig,
         bound: std::net::SocketAddr,
+        join: Option<Arc<crate::auth::JoinKeys>>,
     ) -> Result<Arc<Cluster>, DirectoryError> {
         let node = node_id(config);
         let node_url = match &config.node_url {
@@ -403,7 +410,7 @@ impl Cluster {
             up: AtomicBool::new(false),
             own_secret: random_id(),
             secret: Mutex::new(None),
-            join_fingerprints: config.join_fingerprints(),
+            join,
             peers: Mutex::new(HashSet::new()),
             pending: Mutex::new(Pending { everything: true, ..Pending::default() }),
             wake: Notify::new(),
@@ -416,6 +423,8 @@ impl Cluster {
             stop: CancellationToken::new(),
             suspects: Mutex::new(HashMap::new()),
             fleet_size: AtomicUsize::new(1),
+            join_strangers: Default::default(),
+            join_strangers_seen: Mutex::new(Vec::new()),
         }))
     }
 
@@ -495,6 +504,13 @@ impl Cluster {
         }
     }
 
+    /// The join keys changed (a SIGHUP): the next heartbeat, sent now, writes their prints
+    /// for the other nodes and `/nodes`.
+    pub fn join_keys_changed(&self) {
+        self.announce.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
     /// Whether `ip` is a node of the fleet.
     pub fn is_peer(&self, ip: IpAddr) -> bool {
         lock(&self.peers).contains(&ip)
@@ -528,10 +544,13 @@ impl Cluster {
         }))
     }
 
-    /// How this node checks join tokens: a fingerprint for each key it takes
-    /// ([`ServerConfig::join_fingerprints`]).
-    pub fn join_fingerprints(&self) -> &[String] {
-        &self.join_fingerprints
+    /// How this node checks join tokens now: a fingerprint for each key it takes
+    /// ([`crate::auth::JoinVerifier::prints`]), `none` without tokens.
+    pub fn join_fingerprints(&self) -> Vec<String> {
+        match &self.join {
+            Some(keys) => keys.current().prints().to_vec(),
+            None => vec!["none".into()],
+        }
     }
 
     /// Whether a hop's client had its join token checked as this node would check it: the
@@ -539,7 +558,8 @@ impl Cluster {
     /// of a release before the check, did not say).
     pub fn same_join_checks(&self, hop: &Hop) -> bool {
         hop.join.as_ref().is_none_or(|theirs| {
-            theirs.split(',').any(|print| self.join_fingerprints.iter().any(|ours| ours == print))
+            let ours = self.join_fingerprints();
+            theirs.split(',').any(|print| ours.iter().any(|mine| mine == print))
         })
     }
 
@@ -556,7 +576,7 @@ impl Cluster {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(HOP_HEADER, secret);
         headers.insert(CLIENT_HEADER, client);
-        let join = self.join_fingerprints.join(",");
+        let join = self.join_fingerprints().join(",");
         headers.insert(JOIN_HEADER, axum::http::HeaderValue::from_str(&join).ok()?);
         if let Some(node) = node {
             headers.insert(NODE_HEADER, axum::http::HeaderValue::from_str(node).ok()?);
@@ -1290,6 +1310,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
         Duration::ZERO
     };
     let known_secret = cluster.secret();
+    let join = cluster.join_fingerprints().join(",");
     let registration = Registration {
         url: &cluster.node_url,
         ttl: cluster.ttl,
@@ -1299,6 +1320,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
         secret_candidate: &cluster.own_secret,
         known_secret: known_secret.as_deref(),
         settle,
+        join: &join,
     };
     let beat = cluster.directory.heartbeat(&registration).await;
     match beat {
@@ -1321,6 +1343,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
             *lock(&cluster.secret) = Some(beat.secret);
             *lock(&cluster.peers) = beat.peers.iter().filter_map(|u| url_ip(u)).collect();
             cluster.fleet_size.store(beat.peers.len(), Ordering::Relaxed);
+            judge_join_keys(cluster, &beat.peer_joins);
         }
         Err(DirectoryError::NodeIdTaken { last_beat }) => id_taken(cluster, last_beat),
         Err(e) => {
@@ -1347,6 +1370,64 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
             cluster.mark_up(false);
         }
     }
+}
+
+/// The live nodes, of `peers` (id and prints, [`directory::Beat::peer_joins`]), that share no
+/// join key with a node whose prints are `ours`: relays between them are refused both ways
+/// ([`Cluster::same_join_checks`]). A node of a release before the prints is not judged, as
+/// its relays are not. Sorted by id.
+fn join_strangers(ours: &[String], peers: &[(String, String)]) -> Vec<(String, String)> {
+    let mut strangers: Vec<(String, String)> = peers
+        .iter()
+        .filter(|(_, theirs)| {
+            !theirs.is_empty() && !theirs.split(',').any(|print| ours.iter().any(|o| o == print))
+        })
+        .cloned()
+        .collect();
+    strangers.sort();
+    strangers
+}
+
+/// After a heartbeat: counts the live nodes that share no join key with this one
+/// (`tickwire_join_key_strangers`), and says so when they change, before any player meets
+/// the refused relay (a 1013). Only said: a node kept out of readiness for it would hold up a
+/// rolling update that turns tokens on or off, where new and old nodes differ for a while.
+fn judge_join_keys(cluster: &Cluster, peers: &[(String, String)]) {
+    let ours = cluster.join_fingerprints();
+    let strangers = join_strangers(&ours, peers);
+    cluster.join_strangers.set(strangers.len() as i64);
+    let mut seen = lock(&cluster.join_strangers_seen);
+    if *seen == strangers {
+        return;
+    }
+    let theirs: Vec<String> = strangers.iter().map(|(id, join)| format!("{id}:{join}")).collect();
+    let theirs = theirs.join(" ");
+    let keyless = |join: &str| join == "none";
+    if strangers.is_empty() {
+        info!("this node shares a join key with every live node of the fleet again");
+    } else if ours.iter().all(|print| keyless(print)) {
+        error!(
+            nodes = %theirs,
+            "this node checks no join tokens and other nodes of the fleet do: it admits anyone \
+             to the rooms it hosts, and relays between it and them are refused; give it the \
+             fleet's key (--join-secret-file, --join-secret or --join-public-key)"
+        );
+    } else if strangers.iter().all(|(_, join)| keyless(join)) {
+        warn!(
+            nodes = %theirs,
+            "nodes of the fleet check no join tokens: they admit anyone to the rooms they host, \
+             and relays between them and this node are refused"
+        );
+    } else {
+        warn!(
+            ours = %ours.join(","),
+            nodes = %theirs,
+            "nodes of the fleet share no join key with this one (or check another audience or \
+             issuer): relays between them and this node are refused, and their players get \
+             1013; while a key rotates, every node keeps the old key as the previous one"
+        );
+    }
+    *seen = strangers;
 }
 
 /// A heartbeat found this node's id registered by another process, last renewed at
@@ -1568,7 +1649,7 @@ mod tests {
             redis_url: Some("redis://127.0.0.1:1/".into()),
             ..ServerConfig::default()
         };
-        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap()).unwrap();
+        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap(), None).unwrap();
         let token = ResumeToken([7; 16]);
         cluster.token_added(token, RoomName::truncated("r"));
         cluster.token_removed(token);
@@ -1587,7 +1668,7 @@ mod tests {
             node_id: Some("a".into()),
             ..ServerConfig::default()
         };
-        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap()).unwrap();
+        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap(), None).unwrap();
         let mut headers = axum::http::HeaderMap::new();
         assert_eq!(cluster.verify_hop(&headers), None, "not a hop");
         headers.insert(HOP_HEADER, "guess".parse().unwrap());
@@ -1634,6 +1715,66 @@ mod tests {
         assert!(!unnamed.contains_key(NODE_HEADER));
     }
 
+    /// Strangers are the live nodes whose prints share none with this node's: a node on both
+    /// keys of a rotation is no one's stranger, a node without tokens is a stranger to nodes
+    /// with them (and they to it), and a node of a release before the prints is not judged.
+    #[test]
+    fn join_strangers_share_no_print_with_this_node() {
+        let peers = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter().map(|(id, join)| (id.to_string(), join.to_string())).collect()
+        };
+        let fleet =
+            peers(&[("d", "new"), ("b", "old"), ("c", "new,old"), ("e", ""), ("f", "none")]);
+        let ids = |ours: &[&str]| {
+            let ours: Vec<String> = ours.iter().map(|p| p.to_string()).collect();
+            join_strangers(&ours, &fleet).into_iter().map(|(id, _)| id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&["new", "old"]), ["f"]);
+        assert_eq!(ids(&["new"]), ["b", "f"]);
+        assert_eq!(ids(&["old"]), ["d", "f"]);
+        assert_eq!(ids(&["none"]), ["b", "c", "d"]);
+        assert!(join_strangers(&["none".into()], &peers(&[("b", "none"), ("c", "")])).is_empty());
+    }
+
+    /// The prints a node relays with, and judges a relay by, are those of the keys in force:
+    /// after a SIGHUP put a new key in force beside the old one, a node still on the old key
+    /// alone and one on the new key alone both relay to this one.
+    #[tokio::test]
+    async fn relays_carry_and_are_judged_by_the_join_keys_in_force() {
+        use crate::auth::{JoinKeys, JoinVerifier};
+        let config = ServerConfig {
+            redis_url: Some("redis://127.0.0.1:1/".into()),
+            ..ServerConfig::default()
+        };
+        let verifier = |secret: &str| JoinVerifier::from_secret(secret).unwrap();
+        let print = |secret: &str| verifier(secret).prints()[0].clone();
+        let keys = Arc::new(JoinKeys::new(verifier("old")));
+        let cluster =
+            Cluster::new(&config, "127.0.0.1:9000".parse().unwrap(), Some(keys.clone())).unwrap();
+        *lock(&cluster.secret) = Some("s3cret".into());
+        let client = IpAddr::from([192, 0, 2, 7]);
+        let sent = |cluster: &Cluster| {
+            let headers = cluster.hop_headers(client, None).unwrap();
+            headers[JOIN_HEADER].to_str().unwrap().to_owned()
+        };
+        let hop = |join: &str| Hop {
+            client: Some(client),
+            promise: None,
+            transport: Transport::WebSocket,
+            node: None,
+            join: Some(join.into()),
+        };
+        assert_eq!(sent(&cluster), print("old"));
+        assert!(!cluster.same_join_checks(&hop(&print("new"))));
+        keys.replace(verifier("new").or_previous(verifier("old")));
+        assert_eq!(sent(&cluster), format!("{},{}", print("new"), print("old")));
+        assert!(cluster.same_join_checks(&hop(&print("new"))));
+        assert!(cluster.same_join_checks(&hop(&print("old"))));
+        keys.replace(verifier("new"));
+        assert!(!cluster.same_join_checks(&hop(&print("old"))), "the old key dropped");
+        assert_eq!(cluster.join_fingerprints(), [print("new")]);
+    }
+
     #[tokio::test]
     async fn suspect_nodes_are_as_many_as_the_fleet_has_and_lapse_after_a_ttl() {
         // A TTL nothing in this test outlasts, however slow the machine, for the bound; a short
@@ -1644,7 +1785,8 @@ mod tests {
             node_ttl: ttl,
             ..ServerConfig::default()
         };
-        let start = |ttl| Cluster::new(&config(ttl), "127.0.0.1:9000".parse().unwrap()).unwrap();
+        let start =
+            |ttl| Cluster::new(&config(ttl), "127.0.0.1:9000".parse().unwrap(), None).unwrap();
         let cluster = start(Duration::from_secs(600));
         cluster.fleet_size.store(2, Ordering::Relaxed);
         cluster.suspect("b");
@@ -1699,7 +1841,7 @@ mod tests {
             redis_timeout: Duration::from_millis(200),
             ..ServerConfig::default()
         };
-        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap()).unwrap();
+        let cluster = Cluster::new(&config, "127.0.0.1:9000".parse().unwrap(), None).unwrap();
         let ask = async || {
             for _ in 0..3 {
                 let answer = nodes_json(&cluster).await;

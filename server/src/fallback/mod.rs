@@ -169,7 +169,7 @@ fn open_session<B>(
         ctx.metrics.refused_from("shutting_down", peer.as_ref(), &"server shutting down");
         return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
     }
-    let grant = match ctx.join.get().map(|verifier| authorize(req, verifier)) {
+    let grant = match ctx.join.get().map(|keys| authorize(req, &keys.current())) {
         None => None,
         Some(Ok(grant)) => {
             if grant.by_previous_key {

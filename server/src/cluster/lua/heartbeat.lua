@@ -18,7 +18,10 @@
 -- ttl ago (it renews nothing, and lapses), or another live server given the same node id
 -- (it renews). Either way it is not overwritten: the error names that process's last renewal
 -- (`beat`), and the caller tells the two apart by whether it changes.
--- Returns {registered before (1/0), the fleet's secret, {url of every live node}}, or the
+-- ARGV[11], join: the prints of the join keys this node checks tokens with, comma separated
+-- (`none` without tokens), for the other nodes to compare with theirs.
+-- Returns {registered before (1/0), the fleet's secret, {url of every live node},
+-- {id, join} of every other live node (join '' for a node of a release before it)}, or the
 -- error TICKWIRE_DUPLICATE <beat of the other process>.
 local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local instance = ARGV[10] or ''
@@ -31,7 +34,7 @@ if instance ~= '' and holder and holder ~= instance and live(me, now) then
 end
 local registered = redis.call('EXISTS', node)
 redis.call('HSET', node, 'url', url, 'ttl', ttl, 'draining', ARGV[4], 'rooms', ARGV[5],
-  'max_rooms', ARGV[6], 'instance', instance, 'beat', now)
+  'max_rooms', ARGV[6], 'instance', instance, 'beat', now, 'join', ARGV[11] or '')
 local settle_ms = tonumber(ARGV[8]) or 0
 if registered == 0 and settle_ms > 0 then
   redis.call('HSET', node, 'settle_until', now + settle_ms)
@@ -57,8 +60,11 @@ for _, room in ipairs(redis.call('SMEMBERS', node .. ':rooms')) do
   reindex(room, now)
 end
 redis.call('SET', P .. 'secret', ARGV[7], 'NX')
-local urls = {}
+local urls, joins = {}, {}
 for _, peer in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '(' .. now, '+inf')) do
   urls[#urls + 1] = node_url(peer)
+  if peer ~= me then
+    joins[#joins + 1] = { peer, redis.call('HGET', P .. 'node:' .. peer, 'join') or '' }
+  end
 end
-return { registered, redis.call('GET', P .. 'secret'), urls }
+return { registered, redis.call('GET', P .. 'secret'), urls, joins }

@@ -261,7 +261,7 @@ async function pollRooms() {
  */
 async function pollNodes() {
   try {
-    /** @type {{ id: string, draining: boolean, rooms: number, local: boolean, join_keys?: string }[] | null} */
+    /** @type {{ id: string, draining: boolean, rooms: number, local: boolean, join_keys?: 'same' | 'key_in_common' | 'no_key_in_common' }[] | null} */
     const nodes = await within(ANSWER_MS, async (signal) => {
       const response = await fetch('nodes', { cache: 'no-store', signal });
       return response.ok ? response.json() : null;
@@ -274,10 +274,9 @@ async function pollNodes() {
       }
       $('#nodes-panel').hidden = nodes.length === 0;
       $('#nodes-link').hidden = nodes.length === 0;
-      const ours = (nodes.find((n) => n.local)?.join_keys ?? '').split(',').filter(Boolean);
       $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},
         el('td', {}, n.local ? `${n.id} (this node)` : n.id), el('td', {}, String(n.rooms)),
-        el('td', {}, n.draining ? 'draining' : 'serving'), joinKeysCell(n.join_keys, n.local ? [] : ours))));
+        el('td', {}, n.draining ? 'draining' : 'serving'), joinKeysCell(n.join_keys))));
     }
   } catch {
     // the stats poll reports the outage
@@ -286,18 +285,22 @@ async function pollNodes() {
 }
 
 /**
- * A node's join keys, by their prints (`none`: it checks no tokens). A node whose prints share
- * none with `ours` (this node's) is marked: the fleet's relays between the two are refused, and
- * their players get 1013. A node of a release before the prints shows a dash.
- * @param {string | undefined} keys
- * @param {string[]} ours
+ * A node's join keys next to this node's, as `/nodes` compares them (never the keys' prints,
+ * on a public route): the same; a key in common, as while a key rotates (a step is done once
+ * every row says the same); or none in common, marked: the fleet's relays between the two are
+ * refused, and their players get 1013. A node of a release before the comparison shows a dash.
+ * @param {'same' | 'key_in_common' | 'no_key_in_common' | undefined} alike
  */
-function joinKeysCell(keys, ours) {
-  if (!keys) return el('td', { className: 'muted' }, '—');
-  const stranger = ours.length > 0 && !keys.split(',').some((print) => ours.includes(print));
-  if (!stranger) return el('td', {}, keys);
-  return el('td', { className: 'warn', title: 'relays between this node and that one are refused: give every node the same join key (SECURITY.md)' },
-    `${keys} (no key in common with this node)`);
+function joinKeysCell(alike) {
+  switch (alike) {
+    case 'same': return el('td', {}, 'same');
+    case 'key_in_common':
+      return el('td', { title: 'a key in common: relays go on (as while a key rotates)' }, 'a key in common, not all');
+    case 'no_key_in_common':
+      return el('td', { className: 'warn', title: 'relays between this node and that one are refused: give every node the same join key (SECURITY.md)' },
+        'no key in common with this node');
+    default: return el('td', { className: 'muted' }, '—');
+  }
 }
 
 moderation.start();

@@ -124,9 +124,27 @@ pub enum KeyError {
     /// An empty secret would make every token trivially forgeable.
     #[error("the join secret must not be empty")]
     EmptySecret,
-    /// A secret file that holds nothing but whitespace (`--join-secret-file`).
-    #[error("the join secret file {0} is empty")]
-    EmptySecretFile(String),
+    /// A key file that holds nothing but whitespace: refused for the current key, no key for
+    /// the previous one (emptied to end a rotation).
+    #[error("the join key file {0} is empty")]
+    EmptyFile(String),
+    /// A secret file of more than one line: two secrets pasted into one file, where the
+    /// previous one belongs in its own (`--join-previous-secret-file`).
+    #[error(
+        "the join secret file {0} holds {1} lines: it must hold one secret (the previous key \
+         of a rotation goes in --join-previous-secret-file)"
+    )]
+    SecretLines(String, usize),
+    /// Two flags (or variables) that each give the same key: one must go (an emptied
+    /// variable counts as unset).
+    #[error("{} are both set: give one of them (an empty variable counts as unset)", .0.join(" and "))]
+    TwoKeys(Vec<&'static str>),
+    /// A private key where the public key belongs.
+    #[error(
+        "{0} holds a private key: give the servers the public key (`openssl pkey -in \
+         private.pem -pubout`), and keep the private key with the backend"
+    )]
+    PrivateKey(String),
 }
 
 /// Checks join tokens.
@@ -136,7 +154,11 @@ pub struct JoinVerifier {
     keys: Vec<(DecodingKey, Validation)>,
     /// What each key's print hashes (its kind and the key itself), in the order of `keys`.
     key_material: Vec<Vec<u8>>,
-    /// One print for each key ([`JoinVerifier::prints`]), as of the last builder call.
+    /// Each key's length in bytes when it is an HS256 secret, in the order of `keys`.
+    secret_lengths: Vec<Option<usize>>,
+    /// The audience and issuer tokens must name, which each print hashes too.
+    claims: [Option<String>; 2],
+    /// One print for each key ([`JoinVerifier::prints`]).
     prints: Vec<String>,
 }
 
@@ -155,17 +177,21 @@ impl JoinVerifier {
         }
         let mut verifier = Self::new(DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256);
         verifier.key_material = vec![[b"hs256\0".as_slice(), secret.as_bytes()].concat()];
-        verifier.prints = verifier.printed(None, None);
+        verifier.secret_lengths = vec![Some(secret.len())];
+        verifier.reprint();
         Ok(verifier)
     }
 
     /// HS256 tokens signed with the secret in the file at `path`, trimmed of the whitespace
-    /// around it (the newline `openssl rand -base64 32 > file` ends it with).
+    /// around it (the newline `openssl rand -base64 32 > file` ends it with). A backend that
+    /// reads the same file must trim it alike.
     pub fn from_secret_file(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
+        let lines = text.trim().lines().count();
         match text.trim() {
-            "" => Err(KeyError::EmptySecretFile(shown)),
+            "" => Err(KeyError::EmptyFile(shown)),
+            _ if lines > 1 => Err(KeyError::SecretLines(shown, lines)),
             secret => Self::from_secret(secret),
         }
     }
@@ -174,6 +200,12 @@ impl JoinVerifier {
     pub fn from_public_key_file(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
+        if pem.trim_ascii().is_empty() {
+            return Err(KeyError::EmptyFile(shown));
+        }
+        if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+            return Err(KeyError::PrivateKey(shown));
+        }
         let key = DecodingKey::from_ed_pem(&pem)
             .map_err(|e| KeyError::BadKey(shown.clone(), e.to_string()))?;
         let pem = String::from_utf8(pem).map_err(|e| KeyError::BadKey(shown, e.to_string()))?;
@@ -183,7 +215,8 @@ impl JoinVerifier {
             pem.lines().map(str::trim).filter(|line| !line.starts_with("-----")).collect();
         let mut verifier = Self::new(key, Algorithm::EdDSA);
         verifier.key_material = vec![[b"eddsa\0".as_slice(), body.as_bytes()].concat()];
-        verifier.prints = verifier.printed(None, None);
+        verifier.secret_lengths = vec![None];
+        verifier.reprint();
         Ok(verifier)
     }
 
@@ -192,7 +225,13 @@ impl JoinVerifier {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&REQUIRED_CLAIMS);
-        JoinVerifier { keys: vec![(key, validation)], key_material: Vec::new(), prints: Vec::new() }
+        JoinVerifier {
+            keys: vec![(key, validation)],
+            key_material: Vec::new(),
+            secret_lengths: Vec::new(),
+            claims: [None, None],
+            prints: Vec::new(),
+        }
     }
 
     /// Fingerprints of how this verifier checks tokens, one for each key it accepts, the
@@ -204,19 +243,25 @@ impl JoinVerifier {
         &self.prints
     }
 
-    /// The prints of [`JoinVerifier::prints`] with `audience` and `issuer` expected.
-    fn printed(&self, audience: Option<&str>, issuer: Option<&str>) -> Vec<String> {
+    /// The length in bytes of the current key (`false`) and the previous one (`true`) that
+    /// are HS256 secrets, as read with this verifier: the server warns about short ones.
+    pub fn secret_lengths(&self) -> impl Iterator<Item = (bool, usize)> + '_ {
+        self.secret_lengths.iter().enumerate().filter_map(|(i, len)| Some((i > 0, (*len)?)))
+    }
+
+    /// Makes [`JoinVerifier::prints`] again, after the keys or the claims changed.
+    fn reprint(&mut self) {
         use sha2::Digest;
         let print = |material: &Vec<u8>| {
             let mut hash = sha2::Sha256::new();
             hash.update(material);
-            for claim in [audience, issuer] {
+            for claim in &self.claims {
                 hash.update(b"\0");
-                hash.update(claim.unwrap_or("").as_bytes());
+                hash.update(claim.as_deref().unwrap_or("").as_bytes());
             }
             hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
         };
-        self.key_material.iter().map(print).collect()
+        self.prints = self.key_material.iter().map(print).collect();
     }
 
     /// Also accepts tokens that `previous` verifies (its key; the audience and issuer are
@@ -231,7 +276,8 @@ impl JoinVerifier {
             (key, theirs)
         }));
         self.key_material.extend(previous.key_material);
-        self.prints.extend(previous.prints);
+        self.secret_lengths.extend(previous.secret_lengths);
+        self.reprint();
         self
     }
 
@@ -252,7 +298,8 @@ impl JoinVerifier {
             }
             validation.set_required_spec_claims(&required);
         }
-        self.prints = self.printed(audience, issuer);
+        self.claims = [audience.map(str::to_owned), issuer.map(str::to_owned)];
+        self.reprint();
         self
     }
 
@@ -433,10 +480,33 @@ mod tests {
         assert_eq!(from_file.prints(), JoinVerifier::from_secret("s3cret").unwrap().prints());
         std::fs::write(&file, " \n\t").unwrap();
         let empty = JoinVerifier::from_secret_file(&file).unwrap_err();
-        assert!(matches!(&empty, KeyError::EmptySecretFile(path) if path.ends_with("join.secret")));
+        assert!(matches!(&empty, KeyError::EmptyFile(path) if path.ends_with("join.secret")));
         assert!(empty.to_string().contains("join.secret"), "{empty}");
         let missing = JoinVerifier::from_secret_file(&dir.join("nope")).unwrap_err();
         assert!(matches!(&missing, KeyError::Read(path, _) if path.ends_with("nope")), "{missing}");
+        // Two secrets pasted into one file (the old one meant for the previous key's file).
+        std::fs::write(&file, "new-secret\nold-secret\n").unwrap();
+        let pasted = JoinVerifier::from_secret_file(&file).unwrap_err();
+        assert!(matches!(pasted, KeyError::SecretLines(_, 2)), "{pasted}");
+        assert!(pasted.to_string().contains("--join-previous-secret-file"), "{pasted}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A public key file that is empty, or holds the private key, says so: not "not an Ed25519
+    /// key", which sends an operator looking at the key's format.
+    #[test]
+    fn an_empty_or_private_public_key_file_says_what_it_holds() {
+        let dir = std::env::temp_dir().join(format!("tickwire-pem-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("join.pub.pem");
+        std::fs::write(&file, "\n").unwrap();
+        let empty = JoinVerifier::from_public_key_file(&file).unwrap_err();
+        assert!(matches!(&empty, KeyError::EmptyFile(path) if path.ends_with("join.pub.pem")));
+        let private = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIPvmUFpPRAdL\n-----END PRIVATE KEY-----\n";
+        std::fs::write(&file, private).unwrap();
+        let refused = JoinVerifier::from_public_key_file(&file).unwrap_err();
+        assert!(matches!(refused, KeyError::PrivateKey(_)), "{refused}");
+        assert!(refused.to_string().contains("-pubout"), "{refused}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -463,6 +533,14 @@ mod tests {
             .or_previous(JoinVerifier::from_secret("old").unwrap())
             .expecting(Some("game"), None);
         assert_eq!(rotating.prints(), [expecting("new"), expecting("old")].concat());
+        // Built the other way round, the previous key is printed with the claims checked too.
+        let expected_first = JoinVerifier::from_secret("new")
+            .unwrap()
+            .expecting(Some("game"), None)
+            .or_previous(JoinVerifier::from_secret("old").unwrap());
+        assert_eq!(expected_first.prints(), rotating.prints());
+        let lengths: Vec<(bool, usize)> = rotating.secret_lengths().collect();
+        assert_eq!(lengths, [(false, 3), (true, 3)]);
     }
 
     /// What a SIGHUP does to the keys in force: a check that began keeps the verifier it took;

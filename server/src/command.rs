@@ -92,8 +92,9 @@ struct MintArgs {
         conflicts_with_all = ["private_key", "secret_file"]
     )]
     secret: Option<Secret>,
-    /// HS256 secret read from this file, trimmed: the server's --join-secret-file.
-    #[arg(long, env = "TICKWIRE_JOIN_SECRET_FILE", conflicts_with = "private_key")]
+    /// HS256 secret read from this file, trimmed: the server's --join-secret-file (no
+    /// variable: run in a node's container, the node's own would clash with --private-key).
+    #[arg(long, conflicts_with = "private_key")]
     secret_file: Option<PathBuf>,
     /// Ed25519 private key (PEM, PKCS#8) whose public key is the server's --join-public-key.
     #[arg(long)]
@@ -330,9 +331,10 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
         return Err(Stop(clash));
     }
     // Checked here so that a bad file stops the binary with a message naming the flag.
-    cli.config
-        .join_verifier()
-        .context("cannot check join tokens with the join keys (--join-secret-file, --join-public-key, or their --join-previous-... flags)")?;
+    cli.config.join_verifier().context(
+        "cannot check join tokens with the join keys given (--join-secret, \
+             --join-secret-file, --join-public-key, or their --join-previous-... flags)",
+    )?;
     if let (Some(cert), Some(key)) = (&cli.config.tls_cert, &cli.config.tls_key) {
         crate::tls::Certificates::load(cert, key)
             .context("cannot serve TLS with --tls-cert and --tls-key")?;

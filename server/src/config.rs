@@ -11,7 +11,10 @@ use std::time::Duration;
 use tickwire_shared::WorldBounds;
 
 /// Everything a server needs to know. `ServerConfig::default()` equals running with no flags.
+// The join key's flags may all be set as far as clap goes: one of them in an emptied variable
+// is unset ([`ServerConfig::join_verifier`] refuses two that are not).
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("join_key").multiple(true)))]
 #[non_exhaustive]
 pub struct ServerConfig {
     /// Address to listen on for HTTP and WebSocket.
@@ -229,13 +232,7 @@ pub struct ServerConfig {
     /// Use at least 32 random bytes (`openssl rand -base64 32`): anyone who sees one token can
     /// test guesses of a shorter one offline, and the server warns at start when it is
     /// shorter. Prefer the environment variable: a flag shows in `ps`. See SECURITY.md.
-    #[arg(
-        long,
-        env = "TICKWIRE_JOIN_SECRET",
-        hide_env_values = true,
-        conflicts_with = "join_public_key",
-        group = "join_key"
-    )]
+    #[arg(long, env = "TICKWIRE_JOIN_SECRET", hide_env_values = true, group = "join_key")]
     pub join_secret: Option<Secret>,
 
     /// Turns on signed join tokens as `--join-secret` does, with the secret read from this
@@ -254,13 +251,13 @@ pub struct ServerConfig {
     /// While a new join key rolls out: tokens signed with this earlier HS256 secret are
     /// accepted too. To rotate, give every node the new key with the old one here, then sign
     /// with the new key, then, once tokens signed with the old one have expired, drop this
-    /// (SECURITY.md, "Rotating the join key"). Needs `--join-secret` or `--join-public-key`.
+    /// (SECURITY.md, "Rotating the join key"); empty, it is none. Needs a join key
+    /// (`--join-secret`, `--join-secret-file` or `--join-public-key`).
     #[arg(
         long,
         env = "TICKWIRE_JOIN_PREVIOUS_SECRET",
         hide_env_values = true,
-        requires = "join_key",
-        conflicts_with_all = ["join_previous_public_key", "join_previous_secret_file"]
+        requires = "join_key"
     )]
     pub join_previous_secret: Option<Secret>,
 
@@ -268,29 +265,25 @@ pub struct ServerConfig {
     /// file are accepted too, as `--join-previous-secret`. Read again at each SIGHUP, and an
     /// empty file is no previous key: a node started with `--join-secret-file` and this (empty
     /// until a rotation) rotates its key with no restart at all.
-    #[arg(
-        long,
-        env = "TICKWIRE_JOIN_PREVIOUS_SECRET_FILE",
-        requires = "join_key",
-        conflicts_with = "join_previous_public_key"
-    )]
+    #[arg(long, env = "TICKWIRE_JOIN_PREVIOUS_SECRET_FILE", requires = "join_key")]
     pub join_previous_secret_file: Option<std::path::PathBuf>,
 
     /// While a new join key rolls out: tokens verified by this earlier Ed25519 public key (a
-    /// PEM file) are accepted too, as `--join-previous-secret`. Read again at each SIGHUP.
-    /// Needs a join key (`--join-secret`, `--join-secret-file` or `--join-public-key`).
+    /// PEM file) are accepted too, as `--join-previous-secret`. Read again at each SIGHUP, and
+    /// an empty file is no previous key, as with `--join-previous-secret-file`. Needs a join
+    /// key (`--join-secret`, `--join-secret-file` or `--join-public-key`).
     #[arg(long, env = "TICKWIRE_JOIN_PREVIOUS_PUBLIC_KEY", requires = "join_key")]
     pub join_previous_public_key: Option<std::path::PathBuf>,
 
     /// With join tokens on, the audience they must name (`aud`), e.g. the client id an
     /// identity provider puts there. Unset, a token that names any audience is refused: it
-    /// was minted for something else that shares the key. Needs `--join-secret` or
-    /// `--join-public-key` (refused without: it would be ignored).
+    /// was minted for something else that shares the key. Needs a join key (`--join-secret`,
+    /// `--join-secret-file` or `--join-public-key`; refused without: it would be ignored).
     #[arg(long, env = "TICKWIRE_JOIN_AUDIENCE", requires = "join_key")]
     pub join_audience: Option<String>,
 
     /// With join tokens on, the issuer they must name (`iss`). Unset, `iss` is not checked.
-    /// Needs `--join-secret` or `--join-public-key`.
+    /// Needs a join key (`--join-secret`, `--join-secret-file` or `--join-public-key`).
     #[arg(long, env = "TICKWIRE_JOIN_ISSUER", requires = "join_key")]
     pub join_issuer: Option<String>,
 
@@ -476,6 +469,17 @@ pub struct ServerConfig {
     pub drain_notice: Duration,
 }
 
+/// A previous key's file, emptied to end a rotation, is no previous key (as a blanked
+/// variable is); any other failure to load it stands.
+fn emptied_is_none(
+    loaded: Result<crate::auth::JoinVerifier, crate::auth::KeyError>,
+) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
+    match loaded {
+        Err(crate::auth::KeyError::EmptyFile(_)) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 /// Cores the process may run on (its affinity and cgroup quota), at least one.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -534,19 +538,6 @@ impl ServerConfig {
         self.admin_token.as_ref().map(|t| t.0.trim()).filter(|t| !t.is_empty())
     }
 
-    /// Fingerprints of how this server checks join tokens, as its files read now: `none`
-    /// without tokens, else the verifier's ([`crate::auth::JoinVerifier::prints`]), the key it
-    /// is given first, then the previous one. Two nodes that accept a key in common, with the
-    /// same audience and issuer, relay to each other. A key that cannot be read prints as
-    /// `unreadable` (the server does not start with one).
-    pub fn join_fingerprints(&self) -> Vec<String> {
-        match self.join_verifier() {
-            Ok(None) => vec!["none".into()],
-            Ok(Some(verifier)) => verifier.prints().to_vec(),
-            Err(_) => vec!["unreadable".into()],
-        }
-    }
-
     /// Whether a join key comes from a file, which a SIGHUP reads again
     /// ([`crate::auth::JoinKeys`]); keys given inline cannot change while the process runs.
     pub fn join_keys_in_files(&self) -> bool {
@@ -556,27 +547,23 @@ impl ServerConfig {
             || self.join_previous_public_key.is_some()
     }
 
-    /// The HS256 join secrets shorter than [`crate::auth::MIN_SECRET_BYTES`], by the flag
-    /// that gives them, with their length in bytes (the server warns at start and reload).
-    /// A file that cannot be read is left to [`ServerConfig::join_verifier`] to report.
-    pub fn weak_join_secrets(&self) -> Vec<(&'static str, usize)> {
-        let from_file = |path: &Option<std::path::PathBuf>| {
-            path.as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .map(|text| text.trim().to_owned())
-                .filter(|secret| !secret.is_empty())
+    /// The flag that gives the current join key (`previous`: the previous one), for messages
+    /// about it; `None` when none does.
+    pub fn join_key_flag(&self, previous: bool) -> Option<&'static str> {
+        let given = if previous {
+            [
+                ("--join-previous-secret", self.previous_join_secret().is_some()),
+                ("--join-previous-secret-file", self.join_previous_secret_file.is_some()),
+                ("--join-previous-public-key", self.join_previous_public_key.is_some()),
+            ]
+        } else {
+            [
+                ("--join-secret", self.join_secret.as_ref().is_some_and(|s| !s.0.is_empty())),
+                ("--join-secret-file", self.join_secret_file.is_some()),
+                ("--join-public-key", self.join_public_key.is_some()),
+            ]
         };
-        let secrets = [
-            ("--join-secret", self.join_secret.as_ref().map(|s| s.0.clone())),
-            ("--join-secret-file", from_file(&self.join_secret_file)),
-            ("--join-previous-secret", self.previous_join_secret().map(|s| s.0.clone())),
-            ("--join-previous-secret-file", from_file(&self.join_previous_secret_file)),
-        ];
-        secrets
-            .into_iter()
-            .filter_map(|(flag, secret)| Some((flag, secret?.len())))
-            .filter(|(_, bytes)| *bytes < crate::auth::MIN_SECRET_BYTES)
-            .collect()
+        given.into_iter().find(|(_, set)| *set).map(|(flag, _)| flag)
     }
 
     /// `--join-previous-secret`, unless it is empty: a variable blanked to end a rotation
@@ -603,27 +590,41 @@ impl ServerConfig {
     pub fn join_verifier(
         &self,
     ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
-        use crate::auth::JoinVerifier;
-        let mut verifier = match (&self.join_secret, &self.join_secret_file, &self.join_public_key)
-        {
-            (Some(secret), _, _) => JoinVerifier::from_secret(&secret.0)?,
-            (None, Some(path), _) => JoinVerifier::from_secret_file(path)?,
+        use crate::auth::{JoinVerifier, KeyError};
+        // An emptied variable is unset: a manifest moving from the variable to the file.
+        let secret = self.join_secret.as_ref().filter(|secret| !secret.0.is_empty());
+        let mut verifier = match (secret, &self.join_secret_file, &self.join_public_key) {
+            (Some(secret), None, None) => JoinVerifier::from_secret(&secret.0)?,
+            (None, Some(path), None) => JoinVerifier::from_secret_file(path)?,
             (None, None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
+            (None, None, None) if self.join_secret.is_some() => return Err(KeyError::EmptySecret),
             (None, None, None) => return Ok(None),
+            (secret, file, public) => {
+                let given = [
+                    secret.map(|_| "--join-secret"),
+                    file.as_ref().map(|_| "--join-secret-file"),
+                    public.as_ref().map(|_| "--join-public-key"),
+                ];
+                return Err(KeyError::TwoKeys(given.into_iter().flatten().collect()));
+            }
         };
         let previous = match (
             self.previous_join_secret(),
             &self.join_previous_secret_file,
             &self.join_previous_public_key,
         ) {
-            (Some(secret), _, _) => Some(JoinVerifier::from_secret(&secret.0)?),
-            // Emptied to end a rotation: no previous key, as a blanked variable.
-            (None, Some(path), _) => match JoinVerifier::from_secret_file(path) {
-                Err(crate::auth::KeyError::EmptySecretFile(_)) => None,
-                other => Some(other?),
-            },
-            (None, None, Some(path)) => Some(JoinVerifier::from_public_key_file(path)?),
+            (Some(secret), None, None) => Some(JoinVerifier::from_secret(&secret.0)?),
+            (None, Some(path), None) => emptied_is_none(JoinVerifier::from_secret_file(path))?,
+            (None, None, Some(path)) => emptied_is_none(JoinVerifier::from_public_key_file(path))?,
             (None, None, None) => None,
+            (secret, file, public) => {
+                let given = [
+                    secret.map(|_| "--join-previous-secret"),
+                    file.as_ref().map(|_| "--join-previous-secret-file"),
+                    public.as_ref().map(|_| "--join-previous-public-key"),
+                ];
+                return Err(KeyError::TwoKeys(given.into_iter().flatten().collect()));
+            }
         };
         if let Some(previous) = previous {
             verifier = verifier.or_previous(previous);
@@ -972,6 +973,22 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    /// The prints a server so configured starts with.
+    trait Prints {
+        /// `none` without tokens, else the verifier's; `unreadable` when it cannot be made.
+        fn join_fingerprints(&self) -> Vec<String>;
+    }
+
+    impl Prints for ServerConfig {
+        fn join_fingerprints(&self) -> Vec<String> {
+            match self.join_verifier() {
+                Ok(None) => vec!["none".into()],
+                Ok(Some(verifier)) => verifier.prints().to_vec(),
+                Err(_) => vec!["unreadable".into()],
+            }
+        }
+    }
+
     #[test]
     fn the_join_fingerprint_tells_settings_apart_without_telling_them() {
         let mut config = ServerConfig::default();
@@ -1057,16 +1074,64 @@ mod tests {
         assert_eq!(files.join_fingerprints().len(), 2);
         assert!(files.join_keys_in_files() && !inline.join_keys_in_files());
         assert!(!ServerConfig::default().join_keys_in_files());
-        assert_eq!(files.weak_join_secrets(), [("--join-previous-secret-file", 3)]);
+        let lengths: Vec<_> = files.join_verifier().unwrap().unwrap().secret_lengths().collect();
+        assert_eq!(lengths, [(false, 39), (true, 3)]);
+        assert_eq!(files.join_key_flag(true), Some("--join-previous-secret-file"));
+        assert_eq!(inline.join_key_flag(false), Some("--join-secret"));
         std::fs::write(&previous, "\n").unwrap();
         assert_eq!(files.join_fingerprints(), &inline.join_fingerprints()[..1]);
-        assert!(files.weak_join_secrets().is_empty());
+        // Missing (deleted, where emptying was meant) is not none: a typo must not pass.
+        std::fs::remove_file(&previous).unwrap();
+        assert!(matches!(files.join_verifier(), Err(crate::auth::KeyError::Read(..))));
         std::fs::write(&current, "").unwrap();
         assert!(matches!(
             files.join_verifier(),
-            Err(crate::auth::KeyError::EmptySecretFile(path)) if path.ends_with("current")
+            Err(crate::auth::KeyError::EmptyFile(path)) if path.ends_with("current")
         ));
         assert_eq!(files.join_fingerprints(), ["unreadable"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An emptied variable is unset, so a manifest can move from `TICKWIRE_JOIN_SECRET` to the
+    /// file by blanking it; two keys given in earnest are refused naming both.
+    #[test]
+    fn an_emptied_key_variable_is_unset_and_two_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tickwire-key-two-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let blank = || Some(Secret(String::new()));
+        let moved = ServerConfig {
+            join_secret: blank(),
+            join_secret_file: Some(file.clone()),
+            join_previous_secret: blank(),
+            join_previous_secret_file: Some(file.clone()),
+            ..ServerConfig::default()
+        };
+        let from_file = ServerConfig {
+            join_secret: Some("from-the-file".parse().unwrap()),
+            ..ServerConfig::default()
+        };
+        let verifier = moved.join_verifier().unwrap().unwrap();
+        assert_eq!(
+            verifier.prints(),
+            [from_file.join_fingerprints(), from_file.join_fingerprints()].concat()
+        );
+        assert_eq!(moved.join_key_flag(false), Some("--join-secret-file"));
+        let both = ServerConfig { join_secret: Some("x".parse().unwrap()), ..moved.clone() };
+        let refused = both.join_verifier().unwrap_err();
+        assert!(matches!(&refused, crate::auth::KeyError::TwoKeys(flags) if flags.len() == 2));
+        assert!(refused.to_string().contains("--join-secret and --join-secret-file"), "{refused}");
+        let previous_twice =
+            ServerConfig { join_previous_secret: Some("y".parse().unwrap()), ..moved.clone() };
+        let refused = previous_twice.join_verifier().unwrap_err().to_string();
+        assert!(
+            refused.contains("--join-previous-secret and --join-previous-secret-file"),
+            "{refused}"
+        );
+        // Blank alone is still refused: it would make every token forgeable.
+        let blank_only = ServerConfig { join_secret: blank(), ..ServerConfig::default() };
+        assert!(matches!(blank_only.join_verifier(), Err(crate::auth::KeyError::EmptySecret)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1288,8 +1353,10 @@ mod tests {
         assert_eq!(refusal(&["--join-issuer", "i", "--join-public-key", "k.pem"]), None);
         let rotating = ["--join-public-key", "new.pem", "--join-previous-secret", "old"];
         assert_eq!(refusal(&rotating), None);
-        let both = [&rotating[..], &["--join-previous-public-key", "old.pem"]].concat();
-        assert!(refusal(&both).is_some_and(|r| r.contains("--join-previous-public-key")));
+        // Two previous keys parse (one may be an emptied variable): `join_verifier` refuses
+        // two given in earnest (an_emptied_key_variable_is_unset_and_two_keys_are_refused).
+        let moved = ["--join-secret", "", "--join-secret-file", "s", "--join-previous-secret", ""];
+        assert_eq!(refusal(&[&moved[..], &["--join-previous-secret-file", "p"]].concat()), None);
         let proxied = ["--proxy-header", "forwarded", "--trusted-proxies", "10.0.0.1"];
         assert_eq!(refusal(&proxied), None);
         assert_eq!(refusal(&[]), None, "the defaults (x-forwarded-for) need nothing");

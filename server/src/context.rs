@@ -289,7 +289,7 @@ impl ServerContext {
             metrics.register_node(
                 &fleet.node,
                 fleet.directory_up.clone(),
-                fleet.join_strangers.clone(),
+                (fleet.join_differing.clone(), fleet.join_strangers.clone()),
             );
         }
         let ctx = Self::build(config, shutdown, metrics, games);

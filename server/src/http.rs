@@ -652,13 +652,18 @@ async fn game_upgrade(
         let message = crate::cluster::JOIN_MISMATCH;
         // The prints say which keys each side takes: a key rotated in on one node without the
         // old one kept (the usual slip) shows as prints with none in common.
-        tracing::warn!(
-            from = %tcp_peer,
-            theirs = hop.join.as_deref().unwrap_or_default(),
-            ours = %cluster.join_fingerprints().join(","),
-            "refused a relay: {message} (while a key rotates, a node given the new one keeps the \
-             old one as --join-previous-secret or --join-previous-public-key)"
-        );
+        // At most a line per interval: a client retrying its join would flood the log.
+        if cluster.relay_refusal_log_due() {
+            tracing::warn!(
+                from = %tcp_peer,
+                theirs = hop.join.as_deref().unwrap_or_default(),
+                ours = %cluster.join_fingerprints().join(","),
+                "refused a relay: {message} (while a key rotates, a node given the new key keeps \
+                 the old one as its previous key: --join-previous-secret-file, \
+                 --join-previous-secret or --join-previous-public-key; /nodes shows every \
+                 node's prints)"
+            );
+        }
         ctx.metrics.refused_from("hop", Some(&Peer::direct(tcp_peer)), &message);
         return refuse(StatusCode::FORBIDDEN, message);
     }

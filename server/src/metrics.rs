@@ -317,9 +317,10 @@ pub struct Metrics {
     /// relay to each other when their prints share one; during a rotation, every node shows
     /// the new print once its reload took.
     pub join_keys: Family<KeysLabels, Gauge>,
-    /// SIGHUPs whose join keys could not be read (a file missing, emptied, not a key): the keys
-    /// in force stayed, all of them. The log says why.
-    pub join_key_reload_failures: Counter,
+    /// 1 while the last SIGHUP could not read the join keys (a file missing, a current key
+    /// emptied, not a key): the keys in force are older than the files, until a SIGHUP reads
+    /// them all. The log says why.
+    pub join_key_reload_failed: Gauge,
     /// Connections and requests refused, by reason (see [`Metrics::refused`]).
     pub refused: Family<ReasonLabels, Counter>,
     /// Clients this node relays to the node hosting their room (cluster mode).
@@ -421,7 +422,7 @@ impl Metrics {
         let joins_banned = Counter::default();
         let join_tokens_previous_key = Counter::default();
         let join_keys = Family::<KeysLabels, Gauge>::default();
-        let join_key_reload_failures = Counter::default();
+        let join_key_reload_failed = Gauge::default();
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
         let fallback_forwarded = Counter::default();
@@ -521,9 +522,9 @@ impl Metrics {
             join_keys.clone(),
         );
         registry.register(
-            "join_key_reload_failures",
-            "SIGHUPs whose join keys could not be read (the keys in force stayed; the log says why)",
-            join_key_reload_failures.clone(),
+            "join_key_reload_failed",
+            "1 while the last SIGHUP could not read the join keys: the keys in force are older than the files (the log says why)",
+            join_key_reload_failed.clone(),
         );
         registry.register(
             "refused",
@@ -588,7 +589,7 @@ impl Metrics {
             joins_banned,
             join_tokens_previous_key,
             join_keys,
-            join_key_reload_failures,
+            join_key_reload_failed,
             refused,
             proxied_sessions,
             node_url_checks: Family::default(),
@@ -599,9 +600,11 @@ impl Metrics {
 
     /// Cluster mode: says which node these metrics are (`tickwire_node_info{node} 1`), whether
     /// its room directory answers (`tickwire_directory_up`), and who answers at its
-    /// `--node-url` (`tickwire_node_url_checks_total`), and how many live nodes share no join
-    /// key with it (`tickwire_join_key_strangers`).
-    pub fn register_node(&mut self, node: &str, directory_up: Gauge, join_strangers: Gauge) {
+    /// `--node-url` (`tickwire_node_url_checks_total`), and how many live nodes check join
+    /// tokens with other keys (`tickwire_join_key_differing`) or share no key with it
+    /// (`tickwire_join_key_strangers`).
+    pub fn register_node(&mut self, node: &str, directory_up: Gauge, join_keys: (Gauge, Gauge)) {
+        let (join_differing, join_strangers) = join_keys;
         let info = Family::<NodeLabels, Gauge>::default();
         info.get_or_create(&NodeLabels { node: node.to_string() }).set(1);
         self.registry.register("node_info", "The node these metrics are from", info);
@@ -614,6 +617,11 @@ impl Metrics {
             "join_key_strangers",
             "Live nodes of the fleet that share no join key (or audience, or issuer) with this one, as the last heartbeat found them: relays between them are refused; 0 in a fleet set up alike",
             join_strangers,
+        );
+        self.registry.register(
+            "join_key_differing",
+            "Live nodes of the fleet whose join keys (or audience, or issuer) are not exactly this node's, as the last heartbeat found them: 0 on every node once a rotation's step is done everywhere",
+            join_differing,
         );
         for reached in REACHED {
             let _ = self.node_url_checks.get_or_create(&ReachedLabels { reached });

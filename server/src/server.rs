@@ -962,7 +962,10 @@ fn log_join_keys(verifier: &crate::auth::JoinVerifier, config: &ServerConfig, wh
     if prints.len() == 2 && prints[0] == prints[1] {
         warn!("the previous join key is the current one: no key is being rotated in");
     }
-    for (flag, bytes) in config.weak_join_secrets() {
+    let short =
+        verifier.secret_lengths().filter(|(_, bytes)| *bytes < crate::auth::MIN_SECRET_BYTES);
+    for (previous, bytes) in short {
+        let flag = config.join_key_flag(previous).unwrap_or("--join-secret");
         warn!(
             bytes,
             minimum = crate::auth::MIN_SECRET_BYTES,
@@ -987,6 +990,16 @@ fn reload_join_keys(ctx: &ServerContext) -> Result<bool, crate::auth::KeyError> 
         keys.replace(verifier);
         let now = keys.current();
         ctx.metrics.set_join_keys(now.prints());
+        if !now.prints().iter().any(|print| before.contains(print)) {
+            // Right to replace a leaked key; a slip in a rotation (the new key written without
+            // the old one kept as the previous key) otherwise.
+            warn!(
+                before = %before.join(","),
+                "SIGHUP: the join keys read share none with those in force before: every token \
+                 the old keys signed is refused from now on (right for a leaked key; in a \
+                 rotation, keep the old key as the previous one until its tokens expire)"
+            );
+        }
         let what = if now.prints() == before.as_slice() {
             "SIGHUP: join keys read again, unchanged"
         } else {
@@ -1014,7 +1027,11 @@ fn listen_for_sighup(certificates: Option<Arc<Certificates>>, ctx: &Arc<ServerCo
         let mut hangups = match signal(SignalKind::hangup()) {
             Ok(hangups) => hangups,
             Err(e) => {
-                warn!(error = %e, "cannot listen for SIGHUP; TLS certificates will not reload");
+                warn!(
+                    error = %e,
+                    "cannot listen for SIGHUP: TLS certificates, join keys in files and \
+                     --admin-tokens will not reload"
+                );
                 return;
             }
         };
@@ -1046,11 +1063,13 @@ fn listen_for_sighup(certificates: Option<Arc<Certificates>>, ctx: &Arc<ServerCo
                     Ok(None) => {}
                 }
                 let join = reload_join_keys(&ctx_task);
-                if let Err(e) = &join {
-                    ctx_task.metrics.join_key_reload_failures.inc();
+                ctx_task.metrics.join_key_reload_failed.set(i64::from(join.is_err()));
+                if let (Err(e), Some(keys)) = (&join, ctx_task.join.get()) {
                     error!(
                         error = %e,
-                        "SIGHUP: join keys not reloaded; keeping the previous ones, all of them"
+                        keys = %keys.current().prints().join(","),
+                        "SIGHUP: join keys not reloaded; the keys in force stay, until a SIGHUP \
+                         reads every key file"
                     );
                 }
                 if tls.is_none() && matches!(operators, Ok(None)) && matches!(join, Ok(false)) {

@@ -2267,21 +2267,23 @@ async fn nodes_on_either_side_of_a_join_key_rotation_relay_to_each_other() {
         .await
         .expect_err("relayed from a node that shares no key");
     refused.assert_is(1013, None, "misconfigured");
-    // Every node's heartbeat tells the others its prints: `/nodes` shows them, and b and c,
-    // which share no key, count each other (before any player met that 1013).
-    let print = |secret: &str| {
-        tickwire_server::auth::JoinVerifier::from_secret(secret).unwrap().prints()[0].clone()
-    };
-    let (new, old) = (print("new-join-secret"), print("old-join-secret"));
-    let listed = a.json("/nodes").await;
-    let keys = |id: &str| {
+    // Every node's heartbeat tells the others its prints: `/nodes` compares each node's keys
+    // with the answering node's (never showing the prints), and b and c, which share no key,
+    // count each other (before any player met that 1013).
+    let alike = |listed: &serde_json::Value, id: &str| {
         let node = listed.as_array().unwrap().iter().find(|node| node["id"] == id).unwrap();
         node["join_keys"].as_str().unwrap_or_default().to_owned()
     };
-    assert_eq!(keys("a"), format!("{new},{old}"), "{listed}");
-    assert_eq!((keys("b"), keys("c")), (old, new.clone()), "{listed}");
+    let (from_a, from_b) = (a.json("/nodes").await, b.json("/nodes").await);
+    assert_eq!(alike(&from_a, "a"), "same", "{from_a}");
+    assert_eq!(alike(&from_a, "b"), "key_in_common", "{from_a}");
+    assert_eq!(alike(&from_a, "c"), "key_in_common", "{from_a}");
+    assert_eq!(alike(&from_b, "c"), "no_key_in_common", "{from_b}");
+    let print = tickwire_server::auth::JoinVerifier::from_secret("old-join-secret").unwrap();
+    assert!(!from_b.to_string().contains(&print.prints()[0]), "no print in public: {from_b}");
     eventually(PATIENCE, "b and c count each other as strangers, a none", || async {
         a.metric("tickwire_join_key_strangers").await == 0.0
+            && a.metric("tickwire_join_key_differing").await == 2.0
             && b.metric("tickwire_join_key_strangers").await == 1.0
             && c.metric("tickwire_join_key_strangers").await == 1.0
     })

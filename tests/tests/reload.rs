@@ -49,12 +49,17 @@ async fn door(server: &TestServer, token: &str) -> u16 {
     head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-/// Sends this process a SIGHUP, then waits until the token `probe` gets `status` at the door:
-/// the reload took.
-async fn sighup_until(server: &TestServer, probe: &str, status: u16) {
+/// Sends this process a SIGHUP.
+fn hangup() {
     let pid = std::process::id().to_string();
     let kill = std::process::Command::new("kill").args(["-HUP", &pid]).status().expect("kill runs");
     assert!(kill.success());
+}
+
+/// Sends this process a SIGHUP, then waits until the token `probe` gets `status` at the door:
+/// the reload took.
+async fn sighup_until(server: &TestServer, probe: &str, status: u16) {
+    hangup();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while door(server, probe).await != status {
         assert!(tokio::time::Instant::now() < deadline, "the reload did not take");
@@ -116,39 +121,54 @@ async fn join_keys_in_files_rotate_on_sighup_without_a_restart_while_a_match_goe
     assert!(series(&server, "tickwire_join_keys", &prints(&[new])).await.is_some());
     assert!(series(&server, "tickwire_join_keys", &prints(&[new, old])).await.is_none());
 
-    // A slip: the current key's file emptied. The reload fails, is counted, and the key in
-    // force stays.
-    replace(&current, "");
-    let failures = "tickwire_join_key_reload_failures_total";
-    let pid = std::process::id().to_string();
-    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while server.metric(failures).await < 1.0 {
-        assert!(tokio::time::Instant::now() < deadline, "the failed reload was not counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Slips: the current key's file emptied, then two secrets pasted into it. Each reload
+    // fails, and says so until one reads every file; the key in force stays.
+    let failed = "tickwire_join_key_reload_failed";
+    for slip in [String::new(), format!("{new}\n{old}\n")] {
+        replace(&current, &slip);
+        hangup();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while server.metric(failed).await != 1.0 {
+            assert!(tokio::time::Instant::now() < deadline, "the failed reload was not shown");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(door(&server, &token("bo", &new_key)).await, 101, "the key in force stays");
+        assert!(series(&server, "tickwire_join_keys", &prints(&[new])).await.is_some());
+        replace(&current, new);
+        hangup();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while server.metric(failed).await != 0.0 {
+            assert!(tokio::time::Instant::now() < deadline, "the good reload was not shown");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    assert_eq!(door(&server, &token("bo", &new_key)).await, 101, "the key in force stays");
-    assert!(series(&server, "tickwire_join_keys", &prints(&[new])).await.is_some());
 
     // The player let in by the old key played through it all.
     ada.snapshots_past(tick, 10).await;
     server.shutdown().await;
 
-    // An Ed25519 key rotated by replacing its PEM file.
+    // An Ed25519 key rotated alike, its previous public key's file empty until a rotation.
     let pair = |_| rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let (first, second) = (pair(1), pair(2));
-    let public = dir.join("join.pub.pem");
+    let (public, previous) = (dir.join("join.pub.pem"), dir.join("join-previous.pub.pem"));
     replace(&public, &first.public_key_pem());
+    replace(&previous, "");
     let mut config = test_config();
     config.join_public_key = Some(public.clone());
+    config.join_previous_public_key = Some(previous.clone());
     let server = TestServer::start(config).await;
     let signed = |pair: &rcgen::KeyPair, name: &str| {
         token(name, &MintKey::Ed25519Pem(pair.serialize_pem().into_bytes()))
     };
     assert_eq!(door(&server, &signed(&first, "ada")).await, 101);
+    assert_eq!(door(&server, &signed(&second, "bo")).await, 401);
+    replace(&previous, &first.public_key_pem());
     replace(&public, &second.public_key_pem());
     sighup_until(&server, &signed(&second, "bo"), 101).await;
-    assert_eq!(door(&server, &signed(&first, "cy")).await, 401, "the replaced key is not taken");
+    assert_eq!(door(&server, &signed(&first, "cy")).await, 101, "the previous key is taken");
+    replace(&previous, "\n");
+    sighup_until(&server, &signed(&first, "cy"), 401).await;
+    assert_eq!(door(&server, &signed(&second, "bo")).await, 101);
     server.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -841,13 +841,13 @@ test('the dashboard draws a long history at once, and the nodes panel follows th
   await until(() => nodeAsks >= 2, 'the dashboard asking /nodes again after an empty list');
   assert.equal(await page.isHidden('#nodes-panel'), true);
   nodes = [
-    { id: 'a', draining: false, rooms: 3, local: true, join_keys: 'new1,old1' },
-    { id: 'b', draining: true, rooms: 0, local: false, join_keys: 'old1' },
-    { id: 'c', draining: false, rooms: 1, local: false, join_keys: 'other' },
+    { id: 'a', draining: false, rooms: 3, local: true, join_keys: 'same' },
+    { id: 'b', draining: true, rooms: 0, local: false, join_keys: 'key_in_common' },
+    { id: 'c', draining: false, rooms: 1, local: false, join_keys: 'no_key_in_common' },
     { id: 'd', draining: false, rooms: 1, local: false },
   ];
   await page.waitForSelector('#nodes-panel', { state: 'visible', timeout: 10000 });
-  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)3servingnew1,old1.*b0drainingold1c1servingother \(no key in common with this node\)d1serving—/);
+  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)3servingsame.*b0draininga key in common, not allc1servingno key in common with this noded1serving—/);
   assert.equal(await page.locator('#nodes-body td.warn').count(), 1, 'only c shares no key');
   assert.match(await page.textContent('table.nodes thead') ?? '', /rooms in use/);
   nodes = [];

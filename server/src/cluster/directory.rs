@@ -221,9 +221,11 @@ pub struct FleetNode {
     /// Rooms it hosts that are in use (its empty ones may make way for new rooms, so they
     /// do not count toward its `--max-rooms`).
     pub rooms: u32,
-    /// The prints of the join keys it checks tokens with (`none` without tokens; absent for
-    /// a node of a release before them): nodes relay to each other when theirs share one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The prints of the join keys it checks tokens with (`none` without tokens; `None` for a
+    /// node of a release before them): nodes relay to each other when theirs share one. Not
+    /// shown in `/nodes`, a public route: a print is a hash of the key, which a weak secret
+    /// could be guessed from offline ([`crate::cluster::nodes_json`] shows a comparison).
+    #[serde(skip)]
     pub join_keys: Option<String>,
 }
 

@@ -210,8 +210,13 @@ pub struct Cluster {
     fleet_size: AtomicUsize,
     /// `tickwire_join_key_strangers`: live nodes that share no join key with this one.
     pub join_strangers: prometheus_client::metrics::gauge::Gauge,
+    /// `tickwire_join_key_differing`: live nodes whose join keys are not exactly this one's.
+    pub join_differing: prometheus_client::metrics::gauge::Gauge,
     /// Those nodes, by id and prints, as last logged (see [`judge_join_keys`]).
     join_strangers_seen: Mutex<Vec<(String, String)>>,
+    /// When a relay refused for its join checks was last logged (see
+    /// [`Cluster::relay_refusal_log_due`]).
+    relay_refusal_logged: Mutex<Option<Instant>>,
 }
 
 /// The fleet's rooms and nodes as one reading found them, or why the directory did not answer.
@@ -424,7 +429,9 @@ impl Cluster {
             suspects: Mutex::new(HashMap::new()),
             fleet_size: AtomicUsize::new(1),
             join_strangers: Default::default(),
+            join_differing: Default::default(),
             join_strangers_seen: Mutex::new(Vec::new()),
+            relay_refusal_logged: Mutex::new(None),
         }))
     }
 
@@ -502,6 +509,18 @@ impl Cluster {
             self.announce.store(true, Ordering::Relaxed);
             self.wake.notify_one();
         }
+    }
+
+    /// Whether a relay refused for its join checks, on either side, is to be logged: at most
+    /// one a [`crate::metrics::REFUSAL_LOG_INTERVAL`] (each is counted all the same, and
+    /// `tickwire_join_key_strangers` says which nodes).
+    pub(crate) fn relay_refusal_log_due(&self) -> bool {
+        let mut last = lock(&self.relay_refusal_logged);
+        let due = last.is_none_or(|at| at.elapsed() >= crate::metrics::REFUSAL_LOG_INTERVAL);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
     }
 
     /// The join keys changed (a SIGHUP): the next heartbeat, sent now, writes their prints
@@ -1122,6 +1141,36 @@ struct NodeInfo {
     node: directory::FleetNode,
     /// The node that answered.
     local: bool,
+    /// Its join keys next to the answering node's ([`JoinKeysAlike`]); absent for a node of
+    /// a release before the prints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    join_keys: Option<JoinKeysAlike>,
+}
+
+/// How a node's join keys compare with the answering node's, as `/nodes` shows them: never
+/// the prints themselves, on a public route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum JoinKeysAlike {
+    /// Exactly the same keys, audience and issuer: a rotation's step is done on both.
+    Same,
+    /// A key in common, not all (as while a key rotates): they relay to each other.
+    KeyInCommon,
+    /// No key in common: relays between them are refused (players get 1013).
+    NoKeyInCommon,
+}
+
+impl JoinKeysAlike {
+    /// `theirs` (prints, comma separated) next to `ours`.
+    fn of(theirs: &str, ours: &[String]) -> JoinKeysAlike {
+        if theirs == ours.join(",") {
+            JoinKeysAlike::Same
+        } else if theirs.split(',').any(|print| ours.iter().any(|o| o == print)) {
+            JoinKeysAlike::KeyInCommon
+        } else {
+            JoinKeysAlike::NoKeyInCommon
+        }
+    }
 }
 
 /// `GET /nodes` in cluster mode: the fleet's live nodes.
@@ -1129,9 +1178,17 @@ pub async fn nodes_json(cluster: &Cluster) -> axum::response::Response {
     use axum::response::IntoResponse;
     match cluster.listing().await.as_ref() {
         Ok((_, nodes)) => {
+            let ours = cluster.join_fingerprints();
             let mut rows: Vec<NodeInfo> = nodes
                 .iter()
-                .map(|node| NodeInfo { local: node.id == cluster.node, node: node.clone() })
+                .map(|node| NodeInfo {
+                    local: node.id == cluster.node,
+                    join_keys: node
+                        .join_keys
+                        .as_deref()
+                        .map(|theirs| JoinKeysAlike::of(theirs, &ours)),
+                    node: node.clone(),
+                })
                 .collect();
             rows.sort_by(|a, b| a.node.id.cmp(&b.node.id));
             axum::Json(rows).into_response()
@@ -1388,12 +1445,29 @@ fn join_strangers(ours: &[String], peers: &[(String, String)]) -> Vec<(String, S
     strangers
 }
 
-/// After a heartbeat: counts the live nodes that share no join key with this one
-/// (`tickwire_join_key_strangers`), and says so when they change, before any player meets
-/// the refused relay (a 1013). Only said: a node kept out of readiness for it would hold up a
-/// rolling update that turns tokens on or off, where new and old nodes differ for a while.
+/// After a heartbeat: counts the live nodes whose join keys are not exactly this one's
+/// (`tickwire_join_key_differing`: a rotation's step is done on every node when it is 0
+/// everywhere), and those that share no key with this one (`tickwire_join_key_strangers`),
+/// and says so when they change, before any player meets the refused relay (a 1013). Only
+/// said: a node kept out of readiness for it would hold up a rolling update that turns tokens
+/// on or off, where new and old nodes differ for a while.
 fn judge_join_keys(cluster: &Cluster, peers: &[(String, String)]) {
     let ours = cluster.join_fingerprints();
+    let joined = ours.join(",");
+    let differing = peers.iter().filter(|(_, join)| !join.is_empty() && *join != joined).count();
+    let before = cluster.join_differing.set(differing as i64);
+    if (before == 0) != (differing == 0) {
+        if differing == 0 {
+            info!(keys = %joined, "every live node of the fleet checks join tokens with this node's keys");
+        } else {
+            info!(
+                keys = %joined,
+                nodes = differing,
+                "nodes of the fleet check join tokens with other keys than this node (as while a \
+                 key rotates; /nodes shows each node's)"
+            );
+        }
+    }
     let strangers = join_strangers(&ours, peers);
     cluster.join_strangers.set(strangers.len() as i64);
     let mut seen = lock(&cluster.join_strangers_seen);
@@ -1733,6 +1807,11 @@ mod tests {
         assert_eq!(ids(&["new"]), ["b", "f"]);
         assert_eq!(ids(&["old"]), ["d", "f"]);
         assert_eq!(ids(&["none"]), ["b", "c", "d"]);
+        let ours = ["new".to_string(), "old".to_string()];
+        assert_eq!(JoinKeysAlike::of("new,old", &ours), JoinKeysAlike::Same);
+        assert_eq!(JoinKeysAlike::of("old,new", &ours), JoinKeysAlike::KeyInCommon);
+        assert_eq!(JoinKeysAlike::of("old", &ours), JoinKeysAlike::KeyInCommon);
+        assert_eq!(JoinKeysAlike::of("none", &ours), JoinKeysAlike::NoKeyInCommon);
         assert!(join_strangers(&["none".into()], &peers(&[("b", "none"), ("c", "")])).is_empty());
     }
 

@@ -270,7 +270,10 @@ pub(crate) async fn admit_remote(
                     && join_mismatch(r)
                 {
                     let said = r.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-                    warn!(%node, said = %said.trim(), "the node hosting the room refused the relay");
+                    // At most a line per interval: a client retrying would flood the log.
+                    if cluster.relay_refusal_log_due() {
+                        warn!(%node, said = %said.trim(), "the node hosting the room refused the relay");
+                    }
                 } else {
                     debug!(%node, error = %e, "the node hosting the room refused the connection");
                 }

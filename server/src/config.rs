@@ -550,6 +550,12 @@ impl ServerConfig {
     /// The flag that gives the current join key (`previous`: the previous one), for messages
     /// about it; `None` when none does.
     pub fn join_key_flag(&self, previous: bool) -> Option<&'static str> {
+        self.join_key_flags(previous).first().copied()
+    }
+
+    /// Every flag that gives the current join key (`previous`: the previous one), an emptied
+    /// variable left out: more than one is refused ([`ServerConfig::join_verifier`]).
+    fn join_key_flags(&self, previous: bool) -> Vec<&'static str> {
         let given = if previous {
             [
                 ("--join-previous-secret", self.previous_join_secret().is_some()),
@@ -563,7 +569,7 @@ impl ServerConfig {
                 ("--join-public-key", self.join_public_key.is_some()),
             ]
         };
-        given.into_iter().find(|(_, set)| *set).map(|(flag, _)| flag)
+        given.into_iter().filter(|(_, set)| *set).map(|(flag, _)| flag).collect()
     }
 
     /// `--join-previous-secret`, unless it is empty: a variable blanked to end a rotation
@@ -599,14 +605,7 @@ impl ServerConfig {
             (None, None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
             (None, None, None) if self.join_secret.is_some() => return Err(KeyError::EmptySecret),
             (None, None, None) => return Ok(None),
-            (secret, file, public) => {
-                let given = [
-                    secret.map(|_| "--join-secret"),
-                    file.as_ref().map(|_| "--join-secret-file"),
-                    public.as_ref().map(|_| "--join-public-key"),
-                ];
-                return Err(KeyError::TwoKeys(given.into_iter().flatten().collect()));
-            }
+            _ => return Err(KeyError::TwoKeys(self.join_key_flags(false))),
         };
         let previous = match (
             self.previous_join_secret(),
@@ -617,14 +616,7 @@ impl ServerConfig {
             (None, Some(path), None) => emptied_is_none(JoinVerifier::from_secret_file(path))?,
             (None, None, Some(path)) => emptied_is_none(JoinVerifier::from_public_key_file(path))?,
             (None, None, None) => None,
-            (secret, file, public) => {
-                let given = [
-                    secret.map(|_| "--join-previous-secret"),
-                    file.as_ref().map(|_| "--join-previous-secret-file"),
-                    public.as_ref().map(|_| "--join-previous-public-key"),
-                ];
-                return Err(KeyError::TwoKeys(given.into_iter().flatten().collect()));
-            }
+            _ => return Err(KeyError::TwoKeys(self.join_key_flags(true))),
         };
         if let Some(previous) = previous {
             verifier = verifier.or_previous(previous);

@@ -137,7 +137,7 @@ pub enum KeyError {
     SecretLines(String, usize),
     /// Two flags (or variables) that each give the same key: one must go (an emptied
     /// variable counts as unset).
-    #[error("{} are both set: give one of them (an empty variable counts as unset)", .0.join(" and "))]
+    #[error("{} are both set: give one of them (an empty variable counts as unset)", both_flags(.0))]
     TwoKeys(Vec<&'static str>),
     /// A private key where the public key belongs.
     #[error(
@@ -145,6 +145,16 @@ pub enum KeyError {
          private.pem -pubout`), and keep the private key with the backend"
     )]
     PrivateKey(String),
+}
+
+/// `flags` with the variable each may come from (`--join-secret` is `TICKWIRE_JOIN_SECRET`):
+/// the one an operator set is often the variable.
+fn both_flags(flags: &[&str]) -> String {
+    let named = flags.iter().map(|flag| {
+        let variable = flag.trim_start_matches('-').replace('-', "_").to_uppercase();
+        format!("{flag} (TICKWIRE_{variable})")
+    });
+    named.collect::<Vec<_>>().join(" and ")
 }
 
 /// Checks join tokens.

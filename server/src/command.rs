@@ -316,6 +316,14 @@ fn start<F: GameFactory>(
 /// Checks the flags that need more than parsing, binds, prints the banner, and serves until
 /// the first SIGINT or SIGTERM.
 async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), Stop> {
+    // SIGHUP's default action ends the process. A fleet's `systemctl reload` may reach a node
+    // still starting (waiting for its node id to lapse, up to a TTL): from here on it is
+    // ignored until `run` listens for it as a reload. Tokio keeps a handler once installed,
+    // for the process's life, so the stream may go.
+    #[cfg(unix)]
+    if let Err(e) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tracing::warn!(error = %e, "cannot listen for SIGHUP: one would end the server");
+    }
     // A client that only answers pings is pinged after a heartbeat interval of silence, so
     // the idle timeout must leave it that long to answer.
     if cli.config.heartbeat_interval >= cli.config.idle_timeout {

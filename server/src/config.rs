@@ -564,7 +564,10 @@ impl ServerConfig {
             ]
         } else {
             [
-                ("--join-secret", self.join_secret.as_ref().is_some_and(|s| !s.0.is_empty())),
+                (
+                    "--join-secret",
+                    self.join_secret.as_ref().is_some_and(|s| !s.0.trim().is_empty()),
+                ),
                 ("--join-secret-file", self.join_secret_file.is_some()),
                 ("--join-public-key", self.join_public_key.is_some()),
             ]
@@ -572,10 +575,10 @@ impl ServerConfig {
         given.into_iter().filter(|(_, set)| *set).map(|(flag, _)| flag).collect()
     }
 
-    /// `--join-previous-secret`, unless it is empty: a variable blanked to end a rotation
-    /// (compose, a Kubernetes Secret) means no previous key, as no variable does.
+    /// `--join-previous-secret`, unless it is empty (or blank): a variable blanked to end a
+    /// rotation (compose, a Kubernetes Secret) means no previous key, as no variable does.
     pub fn previous_join_secret(&self) -> Option<&Secret> {
-        self.join_previous_secret.as_ref().filter(|secret| !secret.0.is_empty())
+        self.join_previous_secret.as_ref().filter(|secret| !secret.0.trim().is_empty())
     }
 
     /// Every operator moderation answers, with their token: `admin` for `--admin-token`, and
@@ -598,7 +601,7 @@ impl ServerConfig {
     ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
         use crate::auth::{JoinVerifier, KeyError};
         // An emptied variable is unset: a manifest moving from the variable to the file.
-        let secret = self.join_secret.as_ref().filter(|secret| !secret.0.is_empty());
+        let secret = self.join_secret.as_ref().filter(|secret| !secret.0.trim().is_empty());
         let mut verifier = match (secret, &self.join_secret_file, &self.join_public_key) {
             (Some(secret), None, None) => JoinVerifier::from_secret(&secret.0)?,
             (None, Some(path), None) => JoinVerifier::from_secret_file(path)?,
@@ -1092,7 +1095,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("secret");
         std::fs::write(&file, "from-the-file\n").unwrap();
-        let blank = || Some(Secret(String::new()));
+        let blank = || Some(Secret(" \n".into()));
         let moved = ServerConfig {
             join_secret: blank(),
             join_secret_file: Some(file.clone()),
@@ -1113,12 +1116,18 @@ mod tests {
         let both = ServerConfig { join_secret: Some("x".parse().unwrap()), ..moved.clone() };
         let refused = both.join_verifier().unwrap_err();
         assert!(matches!(&refused, crate::auth::KeyError::TwoKeys(flags) if flags.len() == 2));
-        assert!(refused.to_string().contains("--join-secret and --join-secret-file"), "{refused}");
+        assert!(
+            refused.to_string().contains(
+                "--join-secret (TICKWIRE_JOIN_SECRET) and --join-secret-file \
+                 (TICKWIRE_JOIN_SECRET_FILE) are both set"
+            ),
+            "{refused}"
+        );
         let previous_twice =
             ServerConfig { join_previous_secret: Some("y".parse().unwrap()), ..moved.clone() };
         let refused = previous_twice.join_verifier().unwrap_err().to_string();
         assert!(
-            refused.contains("--join-previous-secret and --join-previous-secret-file"),
+            refused.contains("(TICKWIRE_JOIN_PREVIOUS_SECRET) and --join-previous-secret-file"),
             "{refused}"
         );
         // Blank alone is still refused: it would make every token forgeable.

@@ -312,11 +312,10 @@ pub struct Metrics {
     /// `--join-previous-public-key`) verifies: while it counts, the key being rotated out is
     /// still in use.
     pub join_tokens_previous_key: Counter,
-    /// The join keys in force, by their prints (`tickwire_join_keys{keys="..."} 1`: one
-    /// series, replaced when a SIGHUP reloads them; none without join tokens). The fleet's nodes
-    /// relay to each other when their prints share one; during a rotation, every node shows
-    /// the new print once its reload took.
-    pub join_keys: Family<KeysLabels, Gauge>,
+    /// How many join keys are in force: 2 while a key rotates (the previous one too), 1
+    /// otherwise, 0 without join tokens. Not their prints: `/metrics` may be public, and a
+    /// print of a short secret could be guessed from offline (the log shows them).
+    pub join_keys: Gauge,
     /// 1 while the last SIGHUP could not read the join keys (a file missing, a current key
     /// emptied, not a key): the keys in force are older than the files, until a SIGHUP reads
     /// them all. The log says why.
@@ -333,13 +332,6 @@ pub struct Metrics {
     pub fallback_forwarded: Counter,
     /// What [`Metrics::refused`] logs, at most a line per [`REFUSAL_LOG_INTERVAL`] above debug.
     refusal_log: RefusalLog,
-}
-
-/// `keys` label set: the prints of the join keys in force, comma separated.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KeysLabels {
-    /// The current key's print, then the previous key's, if any.
-    pub keys: String,
 }
 
 /// `reached` label set: who answered at a node's own `--node-url` (cluster mode).
@@ -421,7 +413,7 @@ impl Metrics {
         let clients_removed = Counter::default();
         let joins_banned = Counter::default();
         let join_tokens_previous_key = Counter::default();
-        let join_keys = Family::<KeysLabels, Gauge>::default();
+        let join_keys = Gauge::default();
         let join_key_reload_failed = Gauge::default();
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
@@ -518,7 +510,7 @@ impl Metrics {
         );
         registry.register(
             "join_keys",
-            "The join keys in force, by their prints (current, then previous), as the last start or SIGHUP read them",
+            "Join keys in force, as the last start or SIGHUP read them: 2 while a key rotates, 1 otherwise, 0 without join tokens",
             join_keys.clone(),
         );
         registry.register(
@@ -634,10 +626,9 @@ impl Metrics {
         );
     }
 
-    /// Shows `prints` as the join keys in force (`tickwire_join_keys`), in place of any before.
+    /// Shows how many join keys are in force (`tickwire_join_keys`), of their `prints`.
     pub fn set_join_keys(&self, prints: &[String]) {
-        self.join_keys.clear();
-        self.join_keys.get_or_create(&KeysLabels { keys: prints.join(",") }).set(1);
+        self.join_keys.set(prints.len() as i64);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -185,11 +185,9 @@ impl JoinVerifier {
         if secret.is_empty() {
             return Err(KeyError::EmptySecret);
         }
-        let mut verifier = Self::new(DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256);
-        verifier.key_material = vec![[b"hs256\0".as_slice(), secret.as_bytes()].concat()];
-        verifier.secret_lengths = vec![Some(secret.len())];
-        verifier.reprint();
-        Ok(verifier)
+        let key = DecodingKey::from_secret(secret.as_bytes());
+        let material = [b"hs256\0".as_slice(), secret.as_bytes()].concat();
+        Ok(Self::new(key, Algorithm::HS256, material, Some(secret.len())))
     }
 
     /// HS256 tokens signed with the secret in the file at `path`, trimmed of the whitespace
@@ -198,11 +196,11 @@ impl JoinVerifier {
     pub fn from_secret_file(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
-        let lines = text.trim().lines().count();
-        match text.trim() {
-            "" => Err(KeyError::EmptyFile(shown)),
-            _ if lines > 1 => Err(KeyError::SecretLines(shown, lines)),
-            secret => Self::from_secret(secret),
+        let secret = text.trim();
+        match secret.lines().count() {
+            0 => Err(KeyError::EmptyFile(shown)),
+            1 => Self::from_secret(secret),
+            lines => Err(KeyError::SecretLines(shown, lines)),
         }
     }
 
@@ -223,25 +221,31 @@ impl JoinVerifier {
         // two nodes must print alike.
         let body: String =
             pem.lines().map(str::trim).filter(|line| !line.starts_with("-----")).collect();
-        let mut verifier = Self::new(key, Algorithm::EdDSA);
-        verifier.key_material = vec![[b"eddsa\0".as_slice(), body.as_bytes()].concat()];
-        verifier.secret_lengths = vec![None];
-        verifier.reprint();
-        Ok(verifier)
+        let material = [b"eddsa\0".as_slice(), body.as_bytes()].concat();
+        Ok(Self::new(key, Algorithm::EdDSA, material, None))
     }
 
-    fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
+    /// One key: `material` is what its print hashes, `secret_length` its length when it is
+    /// an HS256 secret.
+    fn new(
+        key: DecodingKey,
+        algorithm: Algorithm,
+        material: Vec<u8>,
+        secret_length: Option<usize>,
+    ) -> Self {
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&REQUIRED_CLAIMS);
-        JoinVerifier {
+        let mut verifier = JoinVerifier {
             keys: vec![(key, validation)],
-            key_material: Vec::new(),
-            secret_lengths: Vec::new(),
+            key_material: vec![material],
+            secret_lengths: vec![secret_length],
             claims: [None, None],
             prints: Vec::new(),
-        }
+        };
+        verifier.reprint();
+        verifier
     }
 
     /// Fingerprints of how this verifier checks tokens, one for each key it accepts, the

@@ -564,15 +564,18 @@ impl ServerConfig {
             ]
         } else {
             [
-                (
-                    "--join-secret",
-                    self.join_secret.as_ref().is_some_and(|s| !s.0.trim().is_empty()),
-                ),
+                ("--join-secret", self.current_join_secret().is_some()),
                 ("--join-secret-file", self.join_secret_file.is_some()),
                 ("--join-public-key", self.join_public_key.is_some()),
             ]
         };
         given.into_iter().filter(|(_, set)| *set).map(|(flag, _)| flag).collect()
+    }
+
+    /// `--join-secret`, unless it is empty (or blank): a variable blanked by a manifest moving
+    /// to `--join-secret-file` is unset (alone, it is refused: [`ServerConfig::join_verifier`]).
+    fn current_join_secret(&self) -> Option<&Secret> {
+        self.join_secret.as_ref().filter(|secret| !secret.0.trim().is_empty())
     }
 
     /// `--join-previous-secret`, unless it is empty (or blank): a variable blanked to end a
@@ -600,16 +603,17 @@ impl ServerConfig {
         &self,
     ) -> Result<Option<crate::auth::JoinVerifier>, crate::auth::KeyError> {
         use crate::auth::{JoinVerifier, KeyError};
-        // An emptied variable is unset: a manifest moving from the variable to the file.
-        let secret = self.join_secret.as_ref().filter(|secret| !secret.0.trim().is_empty());
-        let mut verifier = match (secret, &self.join_secret_file, &self.join_public_key) {
-            (Some(secret), None, None) => JoinVerifier::from_secret(&secret.0)?,
-            (None, Some(path), None) => JoinVerifier::from_secret_file(path)?,
-            (None, None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
-            (None, None, None) if self.join_secret.is_some() => return Err(KeyError::EmptySecret),
-            (None, None, None) => return Ok(None),
-            _ => return Err(KeyError::TwoKeys(self.join_key_flags(false))),
-        };
+        let mut verifier =
+            match (self.current_join_secret(), &self.join_secret_file, &self.join_public_key) {
+                (Some(secret), None, None) => JoinVerifier::from_secret(&secret.0)?,
+                (None, Some(path), None) => JoinVerifier::from_secret_file(path)?,
+                (None, None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
+                (None, None, None) if self.join_secret.is_some() => {
+                    return Err(KeyError::EmptySecret);
+                }
+                (None, None, None) => return Ok(None),
+                _ => return Err(KeyError::TwoKeys(self.join_key_flags(false))),
+            };
         let previous = match (
             self.previous_join_secret(),
             &self.join_previous_secret_file,

@@ -78,7 +78,7 @@ pub const TRANSPORT_HEADER: &str = "x-tickwire-transport";
 /// upgraded node by node keeps relaying between old and new nodes as before.
 pub const NODE_HEADER: &str = "x-tickwire-node";
 /// Header carrying the relaying node's join-token fingerprints, comma separated, one for each
-/// key it accepts ([`ServerConfig::join_fingerprints`]): a node that accepts none of those keys
+/// key it accepts ([`Cluster::join_fingerprints`]): a node that accepts none of those keys
 /// (or checks tokens with another audience or issuer) refuses the hop (403), as the node a
 /// client reaches is the one that checks its token, so one node without `--join-secret` (a
 /// missing variable in one pod) would let anyone into every node's rooms. A key in common is
@@ -576,10 +576,7 @@ impl Cluster {
     /// relaying node accepts a key this one accepts, with the same audience and issuer (or,
     /// of a release before the check, did not say).
     pub fn same_join_checks(&self, hop: &Hop) -> bool {
-        hop.join.as_ref().is_none_or(|theirs| {
-            let ours = self.join_fingerprints();
-            theirs.split(',').any(|print| ours.iter().any(|mine| mine == print))
-        })
+        hop.join.as_ref().is_none_or(|theirs| shares_a_print(theirs, &self.join_fingerprints()))
     }
 
     /// The headers by which a node of the fleet proves itself to another, says who the
@@ -1165,7 +1162,7 @@ impl JoinKeysAlike {
     fn of(theirs: &str, ours: &[String]) -> JoinKeysAlike {
         if theirs == ours.join(",") {
             JoinKeysAlike::Same
-        } else if theirs.split(',').any(|print| ours.iter().any(|o| o == print)) {
+        } else if shares_a_print(theirs, ours) {
             JoinKeysAlike::KeyInCommon
         } else {
             JoinKeysAlike::NoKeyInCommon
@@ -1429,6 +1426,12 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
     }
 }
 
+/// Whether `theirs` (a node's join-key prints, comma separated) has one of `ours`: the two
+/// nodes take a key in common, so each takes the tokens the other let in.
+fn shares_a_print(theirs: &str, ours: &[String]) -> bool {
+    theirs.split(',').any(|print| ours.iter().any(|mine| mine == print))
+}
+
 /// The live nodes, of `peers` (id and prints, [`directory::Beat::peer_joins`]), that share no
 /// join key with a node whose prints are `ours`: relays between them are refused both ways
 /// ([`Cluster::same_join_checks`]). A node of a release before the prints is not judged, as
@@ -1436,9 +1439,7 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
 fn join_strangers(ours: &[String], peers: &[(String, String)]) -> Vec<(String, String)> {
     let mut strangers: Vec<(String, String)> = peers
         .iter()
-        .filter(|(_, theirs)| {
-            !theirs.is_empty() && !theirs.split(',').any(|print| ours.iter().any(|o| o == print))
-        })
+        .filter(|(_, theirs)| !theirs.is_empty() && !shares_a_print(theirs, ours))
         .cloned()
         .collect();
     strangers.sort();

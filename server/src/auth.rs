@@ -157,6 +157,20 @@ fn both_flags(flags: &[&str]) -> String {
     named.collect::<Vec<_>>().join(" and ")
 }
 
+/// The HS256 secret in the file at `path`, as the servers read it (`--join-secret-file`) and
+/// `mint-token --secret-file` signs with it: the whitespace around it trimmed (the newline
+/// `openssl rand -base64 32 > file` ends it with), one line, not empty.
+pub fn read_secret_file(path: &Path) -> Result<String, KeyError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
+    let secret = text.trim();
+    match secret.lines().count() {
+        0 => Err(KeyError::EmptyFile(shown)),
+        1 => Ok(secret.to_owned()),
+        lines => Err(KeyError::SecretLines(shown, lines)),
+    }
+}
+
 /// Checks join tokens.
 pub struct JoinVerifier {
     /// The key tokens are signed with, then an earlier one still accepted while a new key rolls
@@ -194,14 +208,7 @@ impl JoinVerifier {
     /// around it (the newline `openssl rand -base64 32 > file` ends it with). A backend that
     /// reads the same file must trim it alike.
     pub fn from_secret_file(path: &Path) -> Result<Self, KeyError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| KeyError::Read(shown.clone(), e))?;
-        let secret = text.trim();
-        match secret.lines().count() {
-            0 => Err(KeyError::EmptyFile(shown)),
-            1 => Self::from_secret(secret),
-            lines => Err(KeyError::SecretLines(shown, lines)),
-        }
+        Self::from_secret(&read_secret_file(path)?)
     }
 
     /// EdDSA (Ed25519) tokens, verified with the public key in the PEM file at `path`.

@@ -139,12 +139,7 @@ fn mint_token(args: MintArgs) -> Result<(), Stop> {
     let secret = match (args.secret, &args.secret_file) {
         (Some(secret), _) => Some(secret),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --secret-file {}", path.display()))?;
-            match text.trim() {
-                "" => return Err(Stop(format!("--secret-file {} is empty", path.display()))),
-                secret => Some(Secret(secret.to_owned())),
-            }
+            Some(Secret(crate::auth::read_secret_file(path).context("cannot use --secret-file")?))
         }
         (None, None) => None,
     };

@@ -306,8 +306,7 @@ async fn serve(
     // Which keys this node takes, by the prints nodes compare on every relay: what an operator
     // rotating a key checks against the other nodes' logs.
     if let Some(keys) = &join {
-        ctx.metrics.set_join_keys(keys.current().prints());
-        log_join_keys(&keys.current(), &ctx.config, "join tokens required");
+        show_join_keys(&keys.current(), &ctx, "join tokens required");
     } else if fleet.is_some() {
         warn!(
             "this fleet node checks no join tokens: it admits anyone to the rooms it hosts; if \
@@ -952,12 +951,13 @@ async fn refuse_plain_http(mut stream: TcpStream) {
 const JOIN_KEY_FLAGS: &str = "--join-secret, --join-secret-file, --join-public-key, \
                               --join-previous-secret-file, --join-previous-public-key";
 
-/// Logs the join keys in force, by their prints (`keys=`, what nodes compare on every relay and
-/// an operator rotating a key compares across the nodes' logs), with `what` as the message,
-/// and warns about what looks like a slip: a previous key that is the current one, a secret
-/// short enough to guess.
-fn log_join_keys(verifier: &crate::auth::JoinVerifier, config: &ServerConfig, what: &str) {
-    let prints = verifier.prints();
+/// Shows the join keys in force: counted in `tickwire_join_keys`, logged by their prints
+/// (`keys=`, what nodes compare on every relay and an operator rotating a key compares across
+/// the nodes' logs) with `what` as the message; and warns about what looks like a slip: a
+/// previous key that is the current one, a secret short enough to guess.
+fn show_join_keys(verifier: &crate::auth::JoinVerifier, ctx: &ServerContext, what: &str) {
+    let (config, prints) = (&ctx.config, verifier.prints());
+    ctx.metrics.set_join_keys(prints);
     info!(keys = %prints.join(","), "{what}, checked with {} key(s)", prints.len());
     if prints.len() == 2 && prints[0] == prints[1] {
         warn!("the previous join key is the current one: no key is being rotated in");
@@ -989,7 +989,6 @@ fn reload_join_keys(ctx: &ServerContext) -> Result<bool, crate::auth::KeyError> 
         let before = keys.current().prints().to_vec();
         keys.replace(verifier);
         let now = keys.current();
-        ctx.metrics.set_join_keys(now.prints());
         if !now.prints().iter().any(|print| before.contains(print)) {
             // Right to replace a leaked key; a slip in a rotation (the new key written without
             // the old one kept as the previous key) otherwise.
@@ -1008,7 +1007,7 @@ fn reload_join_keys(ctx: &ServerContext) -> Result<bool, crate::auth::KeyError> 
             }
             "SIGHUP: join keys reloaded"
         };
-        log_join_keys(&now, &ctx.config, what);
+        show_join_keys(&now, ctx, what);
     }
     Ok(true)
 }

@@ -57,6 +57,14 @@ pub struct Config {
     /// ever more slowly (up to `backoff_max_ms`), not every `backoff_initial_ms` for good; the
     /// price is that a link dropping every few seconds also backs off.
     pub stable_after_ms: u32,
+    /// How long after the server says it goes away (`Kick { ShuttingDown }`, a close 1001 or
+    /// 1012) failed attempts retry at `backoff_initial_ms` instead of doubling. Default
+    /// 10 000, the server's resume grace: a restarted server is back within a second or two
+    /// (or a fleet's balancer sends the next attempt to another node), and without the window
+    /// the controller would find it seconds later, its delay grown by the refused attempts in
+    /// between. The price is an attempt every `backoff_initial_ms` while the server is down.
+    /// 0: no window.
+    pub restart_window_ms: u32,
 }
 
 impl Config {
@@ -73,6 +81,7 @@ impl Config {
         backoff_max_ms: 10_000,
         backoff_jitter_percent: 25,
         stable_after_ms: 5_000,
+        restart_window_ms: 10_000,
     };
 }
 

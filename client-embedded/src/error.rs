@@ -179,6 +179,18 @@ pub enum Disconnect {
     Decode(DecodeError),
 }
 
+impl Disconnect {
+    /// Whether the server said it goes away (`Kick { ShuttingDown }`, or a close 1001 or 1012
+    /// without a kick): it or its successor may be back any moment, and the session retries at
+    /// the first delay for [`Config::restart_window_ms`](crate::Config::restart_window_ms).
+    pub fn is_restart(&self) -> bool {
+        matches!(
+            self,
+            Disconnect::Kicked(KickReason::ShuttingDown) | Disconnect::Closed { code: 1001 | 1012 }
+        )
+    }
+}
+
 impl From<HandshakeError> for Disconnect {
     fn from(e: HandshakeError) -> Self {
         Disconnect::Handshake(e)

@@ -191,7 +191,8 @@ pub struct Joined {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
     /// A connection attempt starts; `attempt` is 1 plus the consecutive failed attempts before
-    /// it (a connection that ended within [`Config::stable_after_ms`] of its `Welcome` is one).
+    /// it (a connection that ended within [`Config::stable_after_ms`] of its `Welcome` is one;
+    /// those of a restart window, [`Config::restart_window_ms`], are not counted).
     Connecting {
         /// 1-based attempt number.
         attempt: u32,
@@ -265,6 +266,9 @@ pub struct Session {
     /// Consecutive failed attempts (a connection that ended within
     /// [`Config::stable_after_ms`] of its `Welcome` is one); drives the backoff exponent.
     failures: u32,
+    /// The end of the restart window the server's last going away opened (0: none), in which
+    /// failed attempts are not counted in `failures` ([`Config::restart_window_ms`]).
+    restart_until_ms: u64,
     /// When the current connection's `Welcome` arrived.
     welcomed_ms: Option<u64>,
     entered_ms: u64,
@@ -296,6 +300,7 @@ impl Session {
             token: None,
             joined: None,
             failures: 0,
+            restart_until_ms: 0,
             welcomed_ms: None,
             entered_ms: 0,
             last_heard_ms: 0,
@@ -650,11 +655,21 @@ impl Session {
         let stable_after = u64::from(self.config.stable_after_ms);
         let stable =
             self.welcomed_ms.take().is_some_and(|at| now.saturating_sub(at) >= stable_after);
-        // A connection that lasted was a success, not a failed attempt: the count starts
-        // again from 0, so the next attempt is attempt 1 and waits the initial delay, as
-        // after a first failure.
-        self.failures = if stable { 0 } else { self.failures.saturating_add(1) };
-        let delay = self.backoff_delay();
+        if reason.is_restart() {
+            self.restart_until_ms = now.saturating_add(u64::from(self.config.restart_window_ms));
+        }
+        // The server said it goes away: it (or the node a balancer sends to next) may be back
+        // any moment, so retries keep to the first delay rather than doubling past it, and
+        // are not counted. A connection that lasted was a success, not a failed attempt: the
+        // count starts again from 0, so the next attempt is attempt 1 and waits the initial
+        // delay, as after a first failure.
+        let restarting = now < self.restart_until_ms;
+        if stable {
+            self.failures = 0;
+        } else if !restarting {
+            self.failures = self.failures.saturating_add(1);
+        }
+        let delay = self.backoff_delay(if restarting { 0 } else { self.failures });
         self.enter(SessionState::Backoff { until_ms: now.saturating_add(u64::from(delay)) }, now);
         self.hello_pending = false;
         self.ack_pending = None;
@@ -664,12 +679,12 @@ impl Session {
         self.push_event(Event::Disconnected { reason, retry_in_ms: delay });
     }
 
-    /// `backoff_initial_ms * 2^(failures - 1)` (the initial delay after none or one failure),
-    /// capped at `backoff_max_ms`, then spread by ±`backoff_jitter_percent` and capped again.
-    fn backoff_delay(&mut self) -> u32 {
+    /// `backoff_initial_ms * 2^(failures - 1)` (the initial delay for 0 or 1 failures), capped
+    /// at `backoff_max_ms`, then spread by ±`backoff_jitter_percent` and capped again.
+    fn backoff_delay(&mut self, failures: u32) -> u32 {
         let max = u64::from(self.config.backoff_max_ms);
         let base = u64::from(self.config.backoff_initial_ms)
-            .checked_shl(self.failures.saturating_sub(1).min(32))
+            .checked_shl(failures.saturating_sub(1).min(32))
             .unwrap_or(max)
             .min(max);
         let span = base * u64::from(self.config.backoff_jitter_percent.min(100)) / 100;
@@ -1130,6 +1145,66 @@ mod tests {
                 "failure {failure}: {delay} ms"
             );
         }
+    }
+
+    /// Fails `n` attempts of `s` from `now` (a server that is down); returns each delay and
+    /// the time the next attempt is due.
+    fn refused_attempts(s: &mut Session, mut now: u64, n: usize) -> (Vec<u32>, u64) {
+        let mut delays = Vec::new();
+        for _ in 0..n {
+            assert!(s.poll_connect(now), "attempt due at {now}");
+            s.handle_disconnected(now, Disconnect::Connect);
+            let SessionState::Backoff { until_ms } = s.state() else { panic!() };
+            delays.push((until_ms - now) as u32);
+            now = until_ms;
+        }
+        events(s);
+        (delays, now)
+    }
+
+    #[test]
+    fn a_server_going_away_is_retried_at_the_first_delay_through_its_restart_window() {
+        let config = Config { backoff_jitter_percent: 0, ..Config::DEFAULT };
+        let kicked = |kick: bool, code: u16| {
+            let mut s = Session::new(config, Identity::controller("pico", None).unwrap(), 7);
+            join(&mut s, 0, false);
+            if kick {
+                let message = KickText::truncated("server shutting down");
+                let bytes = control(ControlMessage::Kick(Kick {
+                    reason: KickReason::ShuttingDown,
+                    message,
+                }));
+                s.handle_message(60_000, &bytes);
+            } else {
+                s.handle_disconnected(60_000, Disconnect::Closed { code });
+            }
+            let SessionState::Backoff { until_ms } = s.state() else { panic!() };
+            assert_eq!(until_ms, 60_250, "the first delay");
+            events(&mut s);
+            (s, until_ms)
+        };
+        let (mut s, now) = kicked(true, 1001);
+        // The server is down for 10 s: every retry waits 250 ms again (39 fit the window).
+        let (delays, now) = refused_attempts(&mut s, now, 39);
+        assert_eq!(delays, [250; 39]);
+        // Past the window the delay doubles from the first one.
+        let (delays, _) = refused_attempts(&mut s, now, 4);
+        assert_eq!(delays, [250, 500, 1000, 2000]);
+
+        // A close 1001 or 1012 without a kick opens the window too; other codes do not (after
+        // a connection that lasted, the first failed attempt waits the first delay too).
+        for (code, expected) in [(1001, [250, 250]), (1012, [250, 250]), (1011, [250, 500])] {
+            let (mut s, now) = kicked(false, code);
+            assert_eq!(refused_attempts(&mut s, now, 2).0, expected, "close {code}");
+        }
+
+        // With a window of 0 the backoff doubles as after any drop.
+        let config = Config { restart_window_ms: 0, ..config };
+        let mut s = Session::new(config, Identity::controller("pico", None).unwrap(), 7);
+        join(&mut s, 0, false);
+        s.handle_disconnected(60_000, Disconnect::Closed { code: 1001 });
+        events(&mut s);
+        assert_eq!(refused_attempts(&mut s, 60_250, 3).0, [250, 500, 1000]);
     }
 
     #[test]

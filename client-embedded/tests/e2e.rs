@@ -215,14 +215,9 @@ async fn a_server_that_is_down_is_retried_with_backoff() {
         })
         .await;
     let delays: Vec<u32> = probe
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| match e {
-            Event::Disconnected { reason: Disconnect::Connect, retry_in_ms } => Some(*retry_in_ms),
-            _ => None,
-        })
+        .disconnects()
+        .into_iter()
+        .filter_map(|(reason, delay)| (reason == Disconnect::Connect).then_some(delay))
         .collect();
     // Refused connects are `Connect`; had they come out as another reason (e.g. a timeout), the
     // loop below would check nothing.
@@ -231,6 +226,37 @@ async fn a_server_that_is_down_is_retried_with_backoff() {
         let base = 250u32 << i;
         assert!((base * 3 / 4..=base * 5 / 4).contains(delay), "attempt {i}: {delay} ms");
     }
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_is_retried_at_the_first_delay_and_joined_again() {
+    let (addr, stop, server) = start_stoppable_server("127.0.0.1:0".parse().unwrap()).await;
+    let (probe, task) = spawn_client(addr, "e2e-restart", Config::DEFAULT);
+    probe.wait_for("Welcome", |e| e.iter().any(|e| matches!(e, Event::Joined(_)))).await;
+    let _ = stop.send(());
+    tokio::time::timeout(PATIENCE, server).await.expect("the server stops").unwrap();
+    // Down until four attempts were refused: each waits the first delay (250 ms, jitter of
+    // 25%), where the backoff would have doubled to 500 ms, 1 s, 2 s.
+    let refused = |e: &Event| matches!(e, Event::Disconnected { reason: Disconnect::Connect, .. });
+    probe.wait_for("four refused attempts", |e| e.iter().filter(|e| refused(e)).count() >= 4).await;
+    let delays: Vec<u32> = probe.disconnects().into_iter().map(|(_, delay)| delay).collect();
+    assert!(delays.len() >= 5, "the kick's and four refused: {delays:?}");
+    assert!(delays.iter().all(|&delay| (187..=312).contains(&delay)), "{delays:?}");
+    assert!(
+        probe.events.lock().unwrap().iter().any(|e| matches!(
+            e,
+            Event::Kicked(kick) if kick.reason == tickwire_shared::KickReason::ShuttingDown
+        )),
+        "the server said it goes away"
+    );
+
+    // Back on the same address: the controller joins again (afresh: the new process holds no
+    // seat).
+    let (_, _stop, _server) = start_stoppable_server(addr).await;
+    let joined = |e: &Event| matches!(e, Event::Joined(_));
+    probe.wait_for("a second Welcome", |e| e.iter().filter(|e| joined(e)).count() >= 2).await;
+    assert!(!probe.joins()[1].resumed, "a new process holds no seat");
     task.abort();
 }
 

@@ -349,6 +349,9 @@ export class Game {
     this.interp = null;
     /** @type {Welcome | null} */
     this.welcome = null;
+    /** Whether the server said it goes away (`ShuttingDown`: a restart, a deploy, a drained
+     * node) since the last Welcome: the banners say so rather than "connection lost". */
+    this.restarting = false;
     this.scores = new ScoreBook();
     this.arrivals = new Arrivals();
     /** @type {HTMLElement | null} the chat line a burst of joins and leaves folds into */
@@ -551,6 +554,7 @@ export class Game {
 
   reset() {
     this.welcome = null;
+    this.restarting = false;
     this.interp = null;
     this.lastRoundOver = null;
     this.phase = '';
@@ -603,9 +607,11 @@ export class Game {
       // (it says so) has no room for it now.
       const session = this.client.session;
       const refused = refusedForNow(cause);
+      if (cause instanceof KickedError && cause.reason === 'ShuttingDown') this.restarting = true;
       const what = refused === 'full' ? 'The server is full or restarting. Retrying'
         : refused === 'crowded' ? 'Too many connections from your network. Retrying'
         : refused === 'busy' ? 'The server is busy. Retrying'
+        : this.restarting ? 'The server is restarting. Reconnecting'
         : session.connections > 0 ? 'Connection lost. Reconnecting'
         : session.opened ? 'Could not join. Retrying' : 'Can’t reach the server. Retrying';
       banner.className = 'banner';
@@ -648,13 +654,16 @@ export class Game {
     const banner = /** @type {HTMLElement} */ ($('#banner'));
     if (again) {
       banner.className = 'banner ok';
-      banner.replaceChildren(welcome.resumed ? 'Reconnected: your ship is back.' : 'Reconnected (your old seat had expired).');
+      banner.replaceChildren(welcome.resumed ? 'Reconnected: your ship is back.'
+        : this.restarting ? 'Reconnected: the server restarted, so this is a new ship.'
+        : 'Reconnected (your old seat had expired).');
       // Unless a new drop's message took its place meanwhile.
       setTimeout(() => { if (banner.className === 'banner ok') banner.replaceChildren(); }, 2500);
     } else {
       banner.replaceChildren();
       this.addChat(null, `You joined ${welcome.room}${welcome.role === 'Spectator' ? ' as a spectator' : ''}.`);
     }
+    this.restarting = false;
     if (!$('#invite').hidden) this.updateInvite();
   }
 

@@ -176,7 +176,8 @@ impl Default for Config {
 #[non_exhaustive]
 pub struct Reconnect {
     /// Attempts after a connection ends (or fails) before giving up; `None` retries forever.
-    /// A connection that lasted [`Reconnect::stable_after`] resets the count. Default `None`.
+    /// A connection that lasted [`Reconnect::stable_after`] resets the count, and attempts in
+    /// a [`Reconnect::restart_window`] are not counted. Default `None`.
     /// Before the session's first `Welcome`, [`Reconnect::max_initial_attempts`] applies too.
     pub max_attempts: Option<u32>,
     /// Attempts after the first connection fails before giving up, while the session has
@@ -210,6 +211,17 @@ pub struct Reconnect {
     /// backs off (up to `max_delay`), and a retry late in that backoff may find its seat
     /// past the server's resume grace (10 s by default) and join afresh.
     pub stable_after: Duration,
+    /// How long after the server says it goes away (`Kick { ShuttingDown }`, a close 1001 or
+    /// 1012) failed attempts retry at [`Reconnect::initial_delay`] instead of doubling, and
+    /// count towards neither limit. Default 10 s, the server's resume grace. A restarted
+    /// server is back in well under that (systemd, a container), and a fleet's balancer sends
+    /// the next attempt to another node at once; without the window the backoff has grown to
+    /// 2 s or more by the time the server is back, and the player waits that long for
+    /// nothing. The price is a connection attempt per client every `initial_delay` while the
+    /// server is down (a refused TCP connection, or a proxy's 502), and the crowd's first
+    /// joins arriving within about one `initial_delay` of its return. `Duration::ZERO`: no
+    /// window.
+    pub restart_window: Duration,
 }
 
 impl Reconnect {
@@ -222,6 +234,7 @@ impl Reconnect {
         max_delay: Duration::from_secs(10),
         jitter_percent: 25,
         stable_after: Duration::from_secs(5),
+        restart_window: Duration::ZERO,
     };
 
     /// The delay before attempt `failures + 1` after `failures` consecutive failures (1 for
@@ -246,6 +259,7 @@ impl Default for Reconnect {
             max_delay: Duration::from_secs(10),
             jitter_percent: 25,
             stable_after: Duration::from_secs(5),
+            restart_window: Duration::from_secs(10),
         }
     }
 }

@@ -26,6 +26,8 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
     /// Internal error: the server failed.
     pub const INTERNAL: u16 = 1011;
+    /// Service restart: a server (or a proxy before it) restarting; not sent by tickwire.
+    pub const SERVICE_RESTART: u16 = 1012;
     /// Try again later: the room or the server is full.
     pub const TRY_AGAIN_LATER: u16 = 1013;
 
@@ -41,6 +43,7 @@ pub mod close_code {
             POLICY => "policy violation",
             TOO_BIG => "message too big",
             INTERNAL => "internal error",
+            SERVICE_RESTART => "service restart",
             TRY_AGAIN_LATER => "try again later",
             _ => "other",
         }
@@ -246,6 +249,19 @@ impl Disconnect {
             | Disconnect::JoinTimeout
             | Disconnect::Silence
             | Disconnect::Decode(_) => Retry::Resume,
+        }
+    }
+
+    /// Whether the server said it goes away (`Kick { ShuttingDown }`, or a close 1001 or 1012
+    /// without a kick): it or its successor may be back any moment, and the session retries
+    /// at the first delay for [`Reconnect::restart_window`](crate::Reconnect::restart_window).
+    pub fn is_restart(&self) -> bool {
+        match self {
+            Disconnect::Kicked(k) => k.reason == KickReason::ShuttingDown,
+            Disconnect::Closed { code, .. } => {
+                matches!(*code, close_code::GOING_AWAY | close_code::SERVICE_RESTART)
+            }
+            _ => false,
         }
     }
 

@@ -32,6 +32,9 @@
 //!   Otherwise (the grace passed, or the server restarted) it joins afresh:
 //!   [`Event::Joined`] with `resumed: false`, perhaps another ship, and after a restart ticks
 //!   that start again from 1, so a game drops whatever it keeps by tick or by entity there.
+//!   When the server says it goes away (`Kick { ShuttingDown }`: a restart, a deploy), the
+//!   retries keep to the first delay for [`Reconnect::restart_window`] (10 s), so the
+//!   client is back within about 250 ms of the server.
 //! - **Endings are typed**: an HTTP refusal (429, 502, 503), a `Kick` with its reason, a close
 //!   code, a timeout. [`Disconnect::retry`] says whether retrying can help, and the
 //!   [`Reconnect`] policy says how often (by default: forever once joined, 5 more attempts

@@ -430,6 +430,11 @@ pub struct Session {
     /// Consecutive failed attempts: connections that failed, or ended within
     /// [`Reconnect::stable_after`](crate::Reconnect::stable_after) of their `Welcome`.
     failures: u32,
+    /// Of [`Session::failures`], those in a restart window, which neither grow the backoff nor
+    /// count towards the attempt limits ([`Reconnect::restart_window`](crate::Reconnect::restart_window)).
+    restart_failures: u32,
+    /// The end of the restart window a server going away opened, if one did.
+    restart_until: Option<Instant>,
     /// When the current connection's `Welcome` arrived.
     welcomed_at: Option<Instant>,
     entered: Instant,
@@ -499,6 +504,8 @@ impl Session {
             newest_tick: None,
             world_tick: None,
             failures: 0,
+            restart_failures: 0,
+            restart_until: None,
             welcomed_at: None,
             entered: now,
             last_heard: now,
@@ -1168,8 +1175,22 @@ impl Session {
             now.saturating_duration_since(at) >= self.config.reconnect.stable_after
         }) {
             self.failures = 0;
+            self.restart_failures = 0;
         }
         self.failures = self.failures.saturating_add(1);
+        if reason.is_restart() {
+            self.restart_until = now.checked_add(self.config.reconnect.restart_window);
+        }
+        // The server said it goes away: it (or the node a balancer sends to next) may be back
+        // any moment, so retries keep to the first delay rather than doubling past it.
+        let restarting = self.restart_until.is_some_and(|until| now < until);
+        if restarting {
+            self.restart_failures = self.restart_failures.saturating_add(1);
+        } else {
+            self.restart_until = None;
+        }
+        let counted = self.failures.saturating_sub(self.restart_failures);
+        let step = if restarting { 1 } else { counted };
         let full = matches!(&reason, Disconnect::Kicked(k) if k.reason == KickReason::Full);
         let retry = if first_join && full { Retry::Never } else { reason.retry() };
         if retry == Retry::Fresh {
@@ -1181,7 +1202,8 @@ impl Session {
             (true, a, b) => a.or(b),
             (false, a, _) => a,
         };
-        let out_of_attempts = max_attempts.is_some_and(|max| self.failures > max);
+        // `Some(0)` never reconnects, not even through a restart window.
+        let out_of_attempts = max_attempts.is_some_and(|max| max == 0 || counted > max);
         if retry == Retry::Never || out_of_attempts {
             self.enter(State::Ended, now);
             self.push_event(Event::Disconnected { reason, retry_in: None });
@@ -1189,7 +1211,7 @@ impl Session {
             return;
         }
         let jitter: f64 = self.rng.random();
-        let mut delay = self.config.reconnect.delay(self.failures, jitter);
+        let mut delay = self.config.reconnect.delay(step, jitter);
         if let Some(not_before) = reason.not_before() {
             delay = delay.max(not_before.min(RETRY_AFTER_MAX));
         }

@@ -272,6 +272,55 @@ async fn an_abrupt_drop_is_resumed_with_the_same_ship() {
 }
 
 #[tokio::test]
+async fn a_restarted_server_is_retried_at_the_first_delay_and_joined_again() {
+    let server = TestServer::start(server_config()).await;
+    let (addr, url) = (server.addr, server.url());
+    let identity = Identity::player("ada").unwrap().in_room("e2e-restart").unwrap();
+    let mut client = Client::connect(&url, identity, Config::default()).await.unwrap();
+    next_snapshot(&mut client).await;
+
+    server.shutdown().await;
+    let (reason, retry_in) = disconnected(&mut client).await;
+    let Disconnect::Kicked(Kicked { reason: KickReason::ShuttingDown, .. }) = reason else {
+        panic!("expected ShuttingDown, got {reason:?}")
+    };
+    // Down for a while: every retry keeps to the first delay (250 ms, jitter of 25%), where
+    // the backoff would have doubled to 500 ms, 1 s, 2 s.
+    let mut delays = vec![retry_in];
+    let back_at = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(event) = tokio::time::timeout_at(back_at, client.next_event()).await {
+        match event {
+            Some(Event::Disconnected { reason, retry_in }) => {
+                assert!(
+                    matches!(reason, Disconnect::Lost(LinkError::Connect { .. })),
+                    "{reason:?}"
+                );
+                delays.push(retry_in);
+            }
+            Some(_) => {}
+            None => panic!("the session ended while the server was down"),
+        }
+    }
+    assert!(delays.len() >= 3, "the server was tried again while down: {delays:?}");
+    let first_delay = Some(Duration::from_millis(313));
+    assert!(delays.iter().all(|delay| *delay < first_delay), "{delays:?}");
+
+    // Back on the same address: the client joins the room again (afresh: the new process
+    // holds no seat), as the same player.
+    let server = TestServer::start_at(addr, server_config()).await;
+    let welcome = wait_for(&mut client, |e| match e {
+        Event::Joined(w) => Some(*w),
+        _ => None,
+    })
+    .await;
+    assert!(!welcome.resumed, "a new process holds no seat");
+    assert_eq!(welcome.room.as_str(), "e2e-restart");
+    next_snapshot(&mut client).await;
+    assert_eq!(client.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_kick_is_surfaced_with_its_reason_and_close_code() {
     let mut config = server_config();
     config.room_capacity = 1;

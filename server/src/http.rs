@@ -420,6 +420,18 @@ pub(crate) fn retry_after(mut response: Response) -> Response {
     response
 }
 
+/// 503 for a connection that comes while the server shuts down, with `Retry-After: 1`: its
+/// clients were just told to come back (`Kick { ShuttingDown }`), and whatever serves this
+/// address next (the restarted server, another node behind the balancer) may take them within
+/// a second, not the 5 of a busy server.
+pub(crate) fn refuse_shutting_down(ctx: &ServerContext, peer: Option<&Peer>) -> Response {
+    const MESSAGE: &str = "server shutting down";
+    ctx.metrics.refused_from("shutting_down", peer, &MESSAGE);
+    let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, MESSAGE);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 /// A refusal: `status` with `message` as plain text, never stored by a cache, and the
 /// connection closed after it. A refusal answers one request of one client at one moment:
 /// some are cacheable by default (404, 405, 410), and the HTTP fallback's session routes have
@@ -555,12 +567,7 @@ pub fn check_upgrade<B>(
         ));
     }
     if ctx.is_shutting_down() {
-        let refusal = refused(
-            "shutting_down",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server shutting down".into(),
-        );
-        return Err(retry_after(refusal));
+        return Err(refuse_shutting_down(ctx, peer.as_ref()));
     }
     Ok(derive_accept_key(key.as_bytes()))
 }

@@ -179,6 +179,7 @@ async fn the_listeners_answer_while_the_server_closes_its_clients() {
     assert_eq!(get_with(addr, "/rooms", "").await.0, 200);
     let (status, head, body) = upgrade(addr, "").await;
     assert_eq!((status, body.as_str()), (503, "server shutting down\n"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1\r\n"), "come back soon: {head}");
     assert_eq!(get_with(admin, "/healthz", "").await.0, 503);
     assert_eq!(get_with(admin, "/livez", "").await.0, 200);
     let (status, _, metrics) = get_with(admin, "/metrics", "").await;

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tickwire_client_embedded::{
-    App, Buffers, Client, Config, Connector, Endpoint, Event, Identity, Joined, Left, Pad,
+    App, Buffers, Client, Config, Connector, Disconnect, Endpoint, Event, Identity, Joined, Left,
+    Pad,
 };
 use tickwire_server::ServerConfig;
 use tickwire_shared::codec::{decode_server, encode_client_to_vec};
@@ -57,6 +58,24 @@ pub async fn start_server_with(change: impl FnOnce(&mut ServerConfig)) -> Socket
     change(&mut config);
     tokio::spawn(tickwire_server::run(listener, config, std::future::pending::<()>()));
     addr
+}
+
+/// A server on `addr` (port 0 for any) that stops, closing its clients with
+/// `Kick { ShuttingDown }` and 1001, when the sender is used or dropped; the task ends then.
+pub async fn start_stoppable_server(
+    addr: SocketAddr,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = ServerConfig::default();
+    config.seed = Some(7);
+    config.max_connections_per_ip = 1000;
+    config.shutdown_timeout = Duration::from_secs(3);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(tickwire_server::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
 }
 
 /// Opens a `FromTokio<TcpStream>` to a fixed address, counting reads and bytes read, and
@@ -136,6 +155,18 @@ impl App for Probe {
 }
 
 impl Probe {
+    /// Every `Disconnected` so far: why, and the delay the session chose.
+    pub fn disconnects(&self) -> Vec<(Disconnect, u32)> {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Disconnected { reason, retry_in_ms } => Some((*reason, *retry_in_ms)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn joins(&self) -> Vec<Joined> {
         let events = self.events.lock().unwrap();
         events

@@ -79,6 +79,13 @@ const LATE_WAKE_GRACE_MS = 1000;
  *   ends the join at once on a 4xx other than 408 and 429), and a player is better told so than kept waiting a minute. A
  *   session given a `resumeToken` has a seat to get back and keeps to `maxAttempts`. Given up
  *   with no connection ever opened, the session fails with an `UnreachableError`
+ * @property {number} [restartWindowMs] how long after the server says it goes away
+ *   (`Kick { ShuttingDown }`, or a close 1001 or 1012 without a kick) failed attempts retry
+ *   at `initialDelayMs` instead of growing, and count towards neither limit (default 10000,
+ *   the server's resume grace; 0: no window). A restarted server is back in a second or two,
+ *   and a fleet's balancer sends the next attempt to another node at once: without the window
+ *   the backoff has grown to seconds by then, and the player waits that long for nothing. The
+ *   price is an attempt every `initialDelayMs` while the server is down
  */
 
 /**
@@ -252,6 +259,7 @@ export class Session {
       jitter: r.jitter ?? 0.2,
       maxAttempts: r.maxAttempts ?? 20,
       maxInitialAttempts: r.maxInitialAttempts ?? r.maxAttempts ?? 5,
+      restartWindowMs: r.restartWindowMs ?? 10000,
     };
     this.pingIntervalMs = options.pingIntervalMs ?? 2000;
     this.silenceTimeoutMs = options.silenceTimeoutMs ?? 5000;
@@ -306,6 +314,11 @@ export class Session {
     /** Consecutive failed connection attempts (a connection that dropped within
      * `STABLE_CONNECTION_MS` of its `Welcome` counts as one). */
     this.attempt = 0;
+    /** Of `attempt`, those in a restart window: they neither grow the backoff nor count
+     * towards the limits (`ReconnectOptions.restartWindowMs`). */
+    this.restartAttempts = 0;
+    /** The end of the restart window a server going away opened. @type {number | null} */
+    this.restartUntil = null;
     /** When the current connection's `Welcome` arrived (null: none yet). @type {number | null} */
     this.welcomedAt = null;
     /** Connections that reached `Welcome`, the first included. */
@@ -487,7 +500,10 @@ export class Session {
       return;
     }
     if (this.isEnded() || this.state === 'reconnecting' || this.state === 'idle') return;
-    if (welcomedAt !== null && now - welcomedAt >= STABLE_CONNECTION_MS) this.attempt = 0;
+    if (welcomedAt !== null && now - welcomedAt >= STABLE_CONNECTION_MS) {
+      this.attempt = 0;
+      this.restartAttempts = 0;
+    }
     if (status !== undefined && isFinalRefusal(status)) {
       this.pendingKick = null;
       this.attempt += 1;
@@ -497,6 +513,10 @@ export class Session {
     }
     const kick = this.pendingKick;
     this.pendingKick = null;
+    const goingAway = kick instanceof KickedError
+      ? kick.reason === 'ShuttingDown'
+      : kick === null && (code === CloseCode.GOING_AWAY || code === CloseCode.SERVICE_RESTART);
+    if (goingAway) this.restartUntil = now + this.reconnect.restartWindowMs;
     if (kick instanceof KickedError) {
       kick.code = code;
       // A full room ends a first join; a resume is retried: the seat may still be held (a
@@ -755,10 +775,17 @@ export class Session {
   /** @param {Error} cause @param {number} now */
   scheduleReconnect(cause, now) {
     this.attempt += 1;
+    // The server said it goes away: it (or the node a balancer sends to next) may be back any
+    // moment, so retries keep to the first delay rather than growing past it.
+    const restarting = this.restartUntil !== null && now < this.restartUntil;
+    if (restarting) this.restartAttempts += 1;
+    else this.restartUntil = null;
+    const counted = this.attempt - this.restartAttempts;
     const rc = this.reconnect;
     const first = this.connections === 0 && this.resumeToken === null;
     const limit = first ? Math.min(rc.maxAttempts, rc.maxInitialAttempts) : rc.maxAttempts;
-    if (this.attempt > limit) {
+    // A limit of 0 never reconnects, not even through a restart window.
+    if (counted > limit || limit === 0) {
       // A kick (`Full`, retried while resuming) is the server's own last word: a game shows it
       // as such ("Room full") rather than as a lost connection.
       if (cause instanceof KickedError) return this.fail(cause, now);
@@ -771,7 +798,7 @@ export class Session {
       }
       return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false, lastStatus, limit), now);
     }
-    const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (this.attempt - 1));
+    const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (restarting ? 0 : counted - 1));
     const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));
     this.reconnectAt = now + delayMs;
     this.setState('reconnecting', now, { attempt: this.attempt, delayMs, cause });

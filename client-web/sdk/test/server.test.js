@@ -297,6 +297,35 @@ test('an undecodable message closes the WebSocket with 4002, and the session res
   assert.equal(left.answered, true);
 });
 
+test('a server restarted in place is retried at the first delay, and joined again', async () => {
+  const first = await startServer();
+  const c = new TickwireClient({ url: first.ws, name: 'node', room: 'sdk-restart' });
+  /** @type {any[]} */
+  const events = [];
+  for (const type of /** @type {const} */ (['state', 'welcome', 'error'])) c.on(type, (e) => events.push(e));
+  c.connect();
+  await until(() => events.some((e) => e.type === 'welcome'), 'Welcome');
+  await first.stop(); // SIGTERM: `Kick { ShuttingDown }` and 1001, then the process exits
+  // Down until four attempts failed: each waits the first delay (250 ms, jitter of 20%), where
+  // the backoff would have grown to 500 ms, 1 s, 2 s.
+  const retries = () => events.filter((e) => e.type === 'state' && e.state === 'reconnecting');
+  await until(() => retries().length >= 5, 'the kick and four failed attempts');
+  const delays = retries().map((e) => e.delayMs);
+  assert.ok(delays.every((d) => d >= 200 && d <= 300), `${delays}`);
+  assert.equal(retries()[0].cause?.reason, 'ShuttingDown');
+  const second = await startServer(['--bind', `127.0.0.1:${first.port}`]);
+  try {
+    const welcomes = () => events.filter((e) => e.type === 'welcome');
+    await until(() => welcomes().length >= 2, 'a Welcome from the restarted server');
+    assert.equal(welcomes()[1].welcome.resumed, false, 'a new process holds no seat');
+    assert.equal(welcomes()[1].welcome.room, 'sdk-restart');
+    assert.equal(events.some((e) => e.type === 'error'), false);
+    await c.leave();
+  } finally {
+    await second.stop();
+  }
+});
+
 test('a listener that throws is reported, and the session goes on', async () => {
   const c = new TickwireClient({ url: server.ws, name: 'node', room: 'sdk-throwing' });
   /** @type {unknown[]} */

@@ -449,6 +449,69 @@ test('only a connection that lasted resets the backoff: one closed right after i
   assert.ok(state?.type === 'state' && state.delayMs === 100 && t.attempt === 1);
 });
 
+/**
+ * Fails every attempt of `s` (a server that is down) `n` times, 10 ms after each opens; returns
+ * the delay each failure chose (null once the session gave up) and the time reached.
+ * @param {Session} s @param {number} n
+ */
+function refusedAttempts(s, n) {
+  /** @type {(number | null)[]} */
+  const delays = [];
+  for (let i = 0; i < n; i++) {
+    const at = /** @type {number} */ (s.pollTimeout());
+    s.handleTimeout(at);
+    s.handleClose(1006, '', false, at + 10);
+    const state = drain(s).events.find((e) => e.type === 'state' && e.state === 'reconnecting');
+    if (s.state === 'failed') {
+      delays.push(null);
+      break;
+    }
+    delays.push(state?.type === 'state' && state.delayMs !== undefined ? state.delayMs : -1);
+  }
+  return delays;
+}
+
+test('a server going away is retried at the first delay through its restart window, uncounted', () => {
+  const s = joined({ reconnect: { maxAttempts: 3, initialDelayMs: 250, jitter: 0 } });
+  s.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'ShuttingDown', message: 'server shutting down' }), 60000);
+  s.handleClose(1001, 'server shutting down', true, 60000);
+  const first = drain(s).events.find((e) => e.type === 'state' && e.state === 'reconnecting');
+  assert.ok(first?.type === 'state' && first.delayMs === 250);
+  // 10 s of a server that is down: each attempt fails 10 ms after it opens and waits 250 ms
+  // again (38 fit the window), and none counts towards maxAttempts (3).
+  const inWindow = refusedAttempts(s, 38);
+  assert.deepEqual(inWindow, Array(38).fill(250));
+  assert.equal(s.state, 'reconnecting');
+  // Past the window the backoff grows from the first delay, and the limit counts again.
+  assert.deepEqual(refusedAttempts(s, 5), [250, 500, 1000, null]);
+  assert.ok(s.error instanceof ConnectionClosedError);
+  assert.match(s.error.message, /gave up after 3 attempts/);
+
+  // Without a kick, a close 1001 or 1012 opens the window too; other codes do not.
+  for (const [code, expected] of /** @type {[number, number[]][]} */ ([[1001, [250, 250, 250]], [1012, [250, 250, 250]], [1011, [500, 1000, 2000]], [1013, [500, 1000, 2000]]])) {
+    const t = joined({ reconnect: { initialDelayMs: 250, jitter: 0 } });
+    t.handleClose(code, 'bye', true, 60000);
+    drain(t);
+    assert.deepEqual(refusedAttempts(t, 3), expected, `close ${code}`);
+  }
+  // A 1001 that a kick other than ShuttingDown explained does not (none does today: the
+  // kick's reason decides).
+  const idle = joined({ reconnect: { initialDelayMs: 250, jitter: 0 } });
+  idle.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'Idle', message: 'idle' }), 60000);
+  idle.handleClose(1001, 'idle', true, 60000);
+  drain(idle);
+  assert.deepEqual(refusedAttempts(idle, 2), [500, 1000]);
+
+  // A limit of 0 never reconnects, a restart included; a window of 0 backs off as usual.
+  const never = joined({ reconnect: { maxAttempts: 0 } });
+  never.handleClose(1001, 'bye', true, 60000);
+  assert.equal(never.state, 'failed');
+  const noWindow = joined({ reconnect: { initialDelayMs: 250, jitter: 0, restartWindowMs: 0 } });
+  noWindow.handleClose(1001, 'bye', true, 60000);
+  drain(noWindow);
+  assert.deepEqual(refusedAttempts(noWindow, 3), [500, 1000, 2000]);
+});
+
 test('a first join that never connects gives up after maxInitialAttempts, as unreachable', () => {
   const s = new Session({ name: 'ada', room: 'r1', random: () => 0.5, reconnect: { jitter: 0 } });
   s.connect(0);

@@ -27,12 +27,13 @@ export function serverBinary() {
 }
 
 /**
- * Starts a server on 127.0.0.1:0 and resolves once it listens.
+ * Starts a server on 127.0.0.1:0 (or the `--bind` among `args`) and resolves once it listens.
  * @param {string[]} [args] extra flags
  * @returns {Promise<{ port: number, http: string, ws: string, output: () => string, stop: () => Promise<number | null> }>}
  */
 export function startServer(args = []) {
-  const child = spawn(serverBinary(), ['--bind', '127.0.0.1:0', ...args], {
+  const bind = args.includes('--bind') ? [] : ['--bind', '127.0.0.1:0'];
+  const child = spawn(serverBinary(), [...bind, ...args], {
     cwd: REPO,
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -430,6 +430,27 @@ test('a retry turned away by a full server says the server is full, not unreacha
   assert.equal(banner.children.at(-1), 'Can’t reach the server. Retrying (attempt 3)…');
 });
 
+test('a server that said it restarts is named in the banners until the page is back', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
+  const game = newGame(t);
+  const banner = document.querySelector('#banner');
+  game.onWelcome(welcome(1));
+  game.client.session.connections = 1;
+  game.onState('reconnecting', 1, new KickedError('ShuttingDown', 'server shutting down', 1001));
+  assert.equal(banner.children.at(-1), 'The server is restarting. Reconnecting…');
+  // The attempts while it is down fail as any would: still a restart.
+  game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
+  assert.equal(banner.children.at(-1), 'The server is restarting. Reconnecting (attempt 2)…');
+  game.onWelcome(welcome(1));
+  assert.deepEqual(banner.children, ['Reconnected: the server restarted, so this is a new ship.']);
+  // The next drop is an ordinary one again.
+  t.mock.timers.tick(2500);
+  game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
+  assert.equal(banner.children.at(-1), 'Connection lost. Reconnecting (attempt 2)…');
+  game.onWelcome(welcome(1));
+  assert.deepEqual(banner.children, ['Reconnected (your old seat had expired).']);
+});
+
 test('a chat line typed while disconnected is not lost: it stays in the box, and the player is told', (t) => {
   const game = newGame(t);
   const input = document.querySelector('#chat-input');

@@ -981,6 +981,120 @@ fn only_a_connection_that_lasted_resets_the_backoff() {
     assert_eq!(h.events(), [Event::Connecting { attempt: 2 }]);
 }
 
+/// Fails every connection attempt from now on (a server that is down) `n` times, and returns
+/// each delay the session chose.
+fn refused_attempts(h: &mut Harness, n: usize) -> Vec<Option<Duration>> {
+    let mut delays = Vec::new();
+    for _ in 0..n {
+        assert!(h.session.poll_connect(h.now), "an attempt is due at the end of its delay");
+        let refused =
+            LinkError::connect(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        h.session.handle_connect_failed(h.now, Disconnect::Lost(refused));
+        let (_, retry_in) = disconnected(&h.events());
+        delays.push(retry_in);
+        let Some(delay) = retry_in else { break };
+        h.now += delay;
+    }
+    delays
+}
+
+fn ms(delays: &[u64]) -> Vec<Option<Duration>> {
+    delays.iter().map(|&ms| Some(Duration::from_millis(ms))).collect()
+}
+
+#[test]
+fn a_server_going_away_is_retried_at_the_first_delay_through_its_restart_window() {
+    let config = Config {
+        reconnect: Reconnect { max_attempts: Some(3), jitter_percent: 0, ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    h.join(welcome(Role::Player));
+    h.now += Duration::from_secs(60);
+    h.recv(kick(KickReason::ShuttingDown));
+    h.session.handle_close_frame(h.now, Some(1001), "server shutting down");
+    let (reason, retry_in) = disconnected(&h.events());
+    assert!(reason.is_restart(), "{reason:?}");
+    assert_eq!(retry_in, Some(Duration::from_millis(250)));
+    h.now += Duration::from_millis(250);
+    // While the server is down, 10 s of refused attempts: none doubles the delay, and none
+    // counts towards `max_attempts` (3), which would have ended the session at the fourth.
+    let delays = refused_attempts(&mut h, 39);
+    assert_eq!(delays, ms(&[250; 39]));
+    assert!(!h.session.state().is_ended());
+    // Past the window the backoff grows from the first delay again, and the limit counts.
+    let delays = refused_attempts(&mut h, 5);
+    assert_eq!(delays, [ms(&[250, 500, 1000]), vec![None]].concat());
+    assert!(h.session.state().is_ended(), "out of attempts after the window");
+    // Every attempt was made: the join, 39 in the window, 4 after it.
+    assert_eq!(h.session.stats().attempts, 1 + 39 + 4);
+}
+
+#[test]
+fn a_restart_window_ends_with_a_connection_and_opens_for_1001_and_1012_alone() {
+    let config = Config {
+        reconnect: Reconnect { jitter_percent: 0, ..Reconnect::default() },
+        ..Config::default()
+    };
+    for (code, restart) in [(1001, true), (1012, true), (1011, false), (1013, false)] {
+        let mut h = Harness::new(Identity::player("ada").unwrap(), config.clone());
+        h.join(welcome(Role::Player));
+        h.now += Duration::from_secs(60);
+        h.session.handle_close_frame(h.now, Some(code), "bye");
+        let (reason, _) = disconnected(&h.events());
+        assert_eq!(reason.is_restart(), restart, "close {code}");
+        h.now += Duration::from_millis(250);
+        let expected: &[u64] = if restart { &[250, 250, 250] } else { &[500, 1000, 2000] };
+        assert_eq!(refused_attempts(&mut h, 3), ms(expected), "close {code}");
+    }
+
+    // A server that is back and fails again after the window is not in a restart any more:
+    // its failures double the delay as before (the window's attempts still uncounted).
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config.clone());
+    h.join(welcome(Role::Player));
+    h.now += Duration::from_secs(60);
+    h.recv(kick(KickReason::ShuttingDown));
+    h.session.handle_close_frame(h.now, Some(1001), "server shutting down");
+    h.events();
+    h.now += Duration::from_secs(11);
+    h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    h.events();
+    h.now += Duration::from_millis(50);
+    h.session.handle_close_frame(h.now, Some(1011), "internal error");
+    assert_eq!(disconnected(&h.events()).1, Some(Duration::from_millis(250)));
+    h.now += Duration::from_millis(250);
+    assert_eq!(refused_attempts(&mut h, 3), ms(&[500, 1000, 2000]));
+
+    // `max_attempts: Some(0)` never reconnects, a restart included.
+    let never = Config {
+        reconnect: Reconnect { max_attempts: Some(0), ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), never);
+    h.join(welcome(Role::Player));
+    h.recv(kick(KickReason::ShuttingDown));
+    h.session.handle_close_frame(h.now, Some(1001), "server shutting down");
+    assert_eq!(disconnected(&h.events()).1, None);
+    assert!(h.session.state().is_ended());
+
+    // `restart_window: ZERO` backs off as after any drop.
+    let config = Config {
+        reconnect: Reconnect {
+            jitter_percent: 0,
+            restart_window: Duration::ZERO,
+            ..Reconnect::default()
+        },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    h.join(welcome(Role::Player));
+    h.now += Duration::from_secs(60);
+    h.session.handle_close_frame(h.now, Some(1001), "bye");
+    h.events();
+    h.now += Duration::from_millis(250);
+    assert_eq!(refused_attempts(&mut h, 3), ms(&[500, 1000, 2000]));
+}
+
 #[test]
 fn refusals_respect_retry_after_and_configuration_errors_are_final() {
     let mut h = Harness::player();

@@ -23,7 +23,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: ServerConfig) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        TestServer::start_at("127.0.0.1:0".parse().unwrap(), config).await
+    }
+
+    /// A server on `addr`: the address of one shut down, for a restart.
+    pub async fn start_at(addr: SocketAddr, config: ServerConfig) -> TestServer {
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(tickwire_server::run(listener, config, async move {

@@ -65,8 +65,7 @@ pub mod session;
 use crate::connection::close_code;
 use crate::context::ServerContext;
 use crate::http::{
-    ClientAddr, authorize, check_origin, refuse, refuse_admission_of, requester, retry_after,
-    unauthorized,
+    ClientAddr, authorize, check_origin, refuse, refuse_admission_of, requester, unauthorized,
 };
 use crate::outbox::CloseRequest;
 use crate::transport::Transport;
@@ -166,8 +165,7 @@ fn open_session<B>(
     // Logged with who was refused and why, as an upgrade's refusals are.
     let peer = crate::http::peer_of(req);
     if ctx.is_shutting_down() {
-        ctx.metrics.refused_from("shutting_down", peer.as_ref(), &"server shutting down");
-        return Err(retry_after(refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down")));
+        return Err(crate::http::refuse_shutting_down(ctx, peer.as_ref()));
     }
     let grant = match ctx.join.get().map(|keys| authorize(req, &keys.current())) {
         None => None,

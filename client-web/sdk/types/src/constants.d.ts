@@ -53,6 +53,8 @@ export const CloseCode: Readonly<{
     POLICY_VIOLATION: 1008;
     MESSAGE_TOO_BIG: 1009;
     INTERNAL_ERROR: 1011;
+    /** Not sent by tickwire: a server or proxy restarting; the session takes it as `GOING_AWAY`. */
+    SERVICE_RESTART: 1012;
     TRY_AGAIN_LATER: 1013;
     /** 1002 as a browser sends it: the WebSocket API lets a page close only with 1000 or
      * 3000-4999. Like 1002, it keeps the seat for the resume that follows (PROTOCOL.md 7.1). */

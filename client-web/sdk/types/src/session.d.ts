@@ -26,6 +26,7 @@ export class Session {
         jitter: number;
         maxAttempts: number;
         maxInitialAttempts: number;
+        restartWindowMs: number;
     };
     pingIntervalMs: number;
     silenceTimeoutMs: number;
@@ -86,6 +87,11 @@ export class Session {
     /** Consecutive failed connection attempts (a connection that dropped within
      * `STABLE_CONNECTION_MS` of its `Welcome` counts as one). */
     attempt: number;
+    /** Of `attempt`, those in a restart window: they neither grow the backoff nor count
+     * towards the limits (`ReconnectOptions.restartWindowMs`). */
+    restartAttempts: number;
+    /** The end of the restart window a server going away opened. @type {number | null} */
+    restartUntil: number | null;
     /** When the current connection's `Welcome` arrived (null: none yet). @type {number | null} */
     welcomedAt: number | null;
     /** Connections that reached `Welcome`, the first included. */
@@ -318,6 +324,16 @@ export type ReconnectOptions = {
      * with no connection ever opened, the session fails with an `UnreachableError`
      */
     maxInitialAttempts?: number | undefined;
+    /**
+     * how long after the server says it goes away
+     * (`Kick { ShuttingDown }`, or a close 1001 or 1012 without a kick) failed attempts retry
+     * at `initialDelayMs` instead of growing, and count towards neither limit (default 10000,
+     * the server's resume grace; 0: no window). A restarted server is back in a second or two,
+     * and a fleet's balancer sends the next attempt to another node at once: without the window
+     * the backoff has grown to seconds by then, and the player waits that long for nothing. The
+     * price is an attempt every `initialDelayMs` while the server is down
+     */
+    restartWindowMs?: number | undefined;
 };
 export type SessionOptions = {
     /**

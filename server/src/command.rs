@@ -83,17 +83,13 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct MintArgs {
-    /// HS256 secret: the server's --join-secret.
-    #[arg(
-        long,
-        env = "TICKWIRE_JOIN_SECRET",
-        hide_env_values = true,
-        required_unless_present_any = ["private_key", "secret_file"],
-        conflicts_with_all = ["private_key", "secret_file"]
-    )]
+    /// HS256 secret: the server's --join-secret. Without this flag, --secret-file or
+    /// --private-key, the secret in TICKWIRE_JOIN_SECRET (a node's own, so that mint-token run
+    /// in a node's container signs with its key); given either of those flags, the variable is
+    /// not read.
+    #[arg(long, conflicts_with_all = ["private_key", "secret_file"])]
     secret: Option<Secret>,
-    /// HS256 secret read from this file, trimmed: the server's --join-secret-file (no
-    /// variable: run in a node's container, the node's own would clash with --private-key).
+    /// HS256 secret read from this file, trimmed: the server's --join-secret-file.
     #[arg(long, conflicts_with = "private_key")]
     secret_file: Option<PathBuf>,
     /// Ed25519 private key (PEM, PKCS#8) whose public key is the server's --join-public-key.
@@ -135,13 +131,23 @@ pub(crate) fn parse_ttl(text: &str) -> Result<u64, String> {
     secs.ok_or_else(|| format!("`{text}` must be between 1 second and 10 years"))
 }
 
+/// The variable `mint-token --secret` falls back to, as `--join-secret` does.
+const JOIN_SECRET_VAR: &str = "TICKWIRE_JOIN_SECRET";
+
 fn mint_token(args: MintArgs) -> Result<(), Stop> {
-    let secret = match (args.secret, &args.secret_file) {
-        (Some(secret), _) => Some(secret),
-        (None, Some(path)) => {
+    let secret = match (args.secret, &args.secret_file, &args.private_key) {
+        (Some(secret), _, _) => Some(secret),
+        (None, Some(path), _) => {
             Some(Secret(crate::auth::read_secret_file(path).context("cannot use --secret-file")?))
         }
-        (None, None) => None,
+        // Read by hand, not by clap: a variable clap read would count as `--secret` given,
+        // and clash with the `--private-key` of whoever runs this in a node's container.
+        // Blank counts as unset, as for the server.
+        (None, None, None) => std::env::var(JOIN_SECRET_VAR)
+            .ok()
+            .filter(|secret| !secret.trim().is_empty())
+            .map(Secret),
+        (None, None, Some(_)) => None,
     };
     let key = match (secret, &args.private_key) {
         (Some(secret), _) => {
@@ -159,7 +165,9 @@ fn mint_token(args: MintArgs) -> Result<(), Stop> {
                 .with_context(|| format!("cannot read --private-key {}", path.display()))?,
         ),
         (None, None) => {
-            return Err(Stop("give --secret, --secret-file or --private-key".into()));
+            return Err(Stop(format!(
+                "give --secret (or {JOIN_SECRET_VAR}), --secret-file or --private-key"
+            )));
         }
     };
     let claims = JoinClaims {

@@ -136,6 +136,67 @@ fn a_binary_run_under_another_name_is_named_so() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `mint-token` in a node's container, where `TICKWIRE_JOIN_SECRET` is the node's key: alone
+/// it signs with that secret; `--private-key` or `--secret-file` given, the variable is not
+/// read (it used to count as `--secret` and clash with them); with no key at all it says which
+/// to give.
+#[test]
+fn mint_token_takes_the_nodes_secret_variable_unless_a_key_flag_is_given() {
+    let dir = std::env::temp_dir().join(format!("tickwire-cli-mint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let node_secret = "the-nodes-secret-of-thirty-two-bytes-or-more";
+    let mint = |flags: &[&str], variable: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tickwire-server"));
+        command.args(["mint-token", "--name", "ada"]).args(flags);
+        match variable {
+            Some(secret) => command.env("TICKWIRE_JOIN_SECRET", secret),
+            None => command.env_remove("TICKWIRE_JOIN_SECRET"),
+        };
+        let out = command.output().expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status, String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let verify = |verifier: &tickwire_server::auth::JoinVerifier, token: &str| {
+        verifier.verify(token.trim()).map(|grant| grant.name.as_str().to_owned())
+    };
+
+    let (status, token, stderr) = mint(&[], Some(node_secret));
+    assert!(status.success(), "{stderr}");
+    let node = tickwire_server::auth::JoinVerifier::from_secret(node_secret).unwrap();
+    assert_eq!(verify(&node, &token).unwrap(), "ada");
+
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let (private, public) = (dir.join("join.pem"), dir.join("join.pub.pem"));
+    std::fs::write(&private, pair.serialize_pem()).unwrap();
+    std::fs::write(&public, pair.public_key_pem()).unwrap();
+    let (status, token, stderr) =
+        mint(&["--private-key", private.to_str().unwrap()], Some(node_secret));
+    assert!(status.success(), "the variable does not clash with --private-key: {stderr}");
+    let by_key = tickwire_server::auth::JoinVerifier::from_public_key_file(&public).unwrap();
+    assert_eq!(verify(&by_key, &token).unwrap(), "ada");
+    assert!(verify(&node, &token).is_err(), "signed with the private key, not the variable");
+
+    let file = dir.join("other.secret");
+    std::fs::write(&file, "another-secret-of-thirty-two-bytes-or-more\n").unwrap();
+    let (status, token, stderr) =
+        mint(&["--secret-file", file.to_str().unwrap()], Some(node_secret));
+    assert!(status.success(), "{stderr}");
+    let other = tickwire_server::auth::JoinVerifier::from_secret_file(&file).unwrap();
+    assert_eq!(verify(&other, &token).unwrap(), "ada");
+
+    for variable in [None, Some("  ")] {
+        let (status, _, stderr) = mint(&[], variable);
+        assert!(!status.success());
+        assert!(
+            stderr.contains(
+                "give --secret (or TICKWIRE_JOIN_SECRET), --secret-file or --private-key"
+            ),
+            "{stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A join key file that cannot be used stops the binary before it listens, naming the file;
 /// `mint-token --secret-file` signs with the secret in such a file, trimmed as the server
 /// trims it, so the token it prints is one a server with `--join-secret-file` takes.

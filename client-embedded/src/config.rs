@@ -63,7 +63,8 @@ pub struct Config {
     /// (or a fleet's balancer sends the next attempt to another node), and without the window
     /// the controller would find it seconds later, its delay grown by the refused attempts in
     /// between. The price is an attempt every `backoff_initial_ms` while the server is down.
-    /// 0: no window.
+    /// The window ends at the next `Welcome` or a kick for another reason (a live server's
+    /// answer). 0: no window.
     pub restart_window_ms: u32,
 }
 

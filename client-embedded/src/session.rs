@@ -439,6 +439,8 @@ impl Session {
                 self.joined = Some(joined);
                 // The backoff resets when this connection ends, if it lasted.
                 self.welcomed_ms = Some(now);
+                // A server that welcomes is back: what ends this connection is any drop.
+                self.restart_until_ms = 0;
                 self.enter(SessionState::Joined, now);
                 self.input_epoch_ms = now;
                 self.inputs_in_epoch = 0;
@@ -463,6 +465,10 @@ impl Session {
                 // The server's words say what the reason cannot (how long a ban lasts, why a
                 // moderator acted): the serial log is all a board's owner reads.
                 warn!("kicked: {} ({})", crate::fmt::Dbg(&kick.reason), kick.message.as_str());
+                // Any other reason is a live server's answer: a restart window ends.
+                if !matches!(kick.reason, KickReason::ShuttingDown) {
+                    self.restart_until_ms = 0;
+                }
                 match kick.reason {
                     // The seat is gone: join afresh next time.
                     KickReason::ResumeRejected => self.token = None,
@@ -1197,6 +1203,33 @@ mod tests {
             let (mut s, now) = kicked(false, code);
             assert_eq!(refused_attempts(&mut s, now, 2).0, expected, "close {code}");
         }
+
+        // A Welcome ends the window: a server back from its restart that then fails at once is
+        // polled ever more slowly again, within 10 s of the kick.
+        let (mut s, now) = kicked(true, 1001);
+        let (_, mut now) = refused_attempts(&mut s, now, 3);
+        let mut delays = Vec::new();
+        for _ in 0..3 {
+            join(&mut s, now, false);
+            s.handle_disconnected(now + 50, Disconnect::Eof);
+            let SessionState::Backoff { until_ms } = s.state() else { panic!() };
+            delays.push(until_ms - (now + 50));
+            now = until_ms;
+        }
+        assert_eq!(delays, [250, 500, 1000]);
+
+        // A kick for another reason is a live server's answer: the window ends there too.
+        let (mut s, now) = kicked(false, 1012);
+        assert!(s.poll_connect(now));
+        s.handle_connected(now);
+        let full = KickText::truncated("room is full");
+        s.handle_message(
+            now,
+            &control(ControlMessage::Kick(Kick { reason: KickReason::Full, message: full })),
+        );
+        let SessionState::Backoff { until_ms } = s.state() else { panic!() };
+        assert_eq!(until_ms - now, 250, "the first counted failure");
+        assert_eq!(refused_attempts(&mut s, until_ms, 2).0, [500, 1000]);
 
         // With a window of 0 the backoff doubles as after any drop.
         let config = Config { restart_window_ms: 0, ..config };

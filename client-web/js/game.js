@@ -349,8 +349,9 @@ export class Game {
     this.interp = null;
     /** @type {Welcome | null} */
     this.welcome = null;
-    /** Whether the server said it goes away (`ShuttingDown`: a restart, a deploy, a drained
-     * node) since the last Welcome: the banners say so rather than "connection lost". */
+    /** Whether the server said it goes away (`ShuttingDown`, or a proxy's 1001 or 1012: a
+     * restart, a deploy, a drained node) since the last Welcome: the banners say so rather
+     * than "connection lost". */
     this.restarting = false;
     this.scores = new ScoreBook();
     this.arrivals = new Arrivals();
@@ -607,7 +608,9 @@ export class Game {
       // (it says so) has no room for it now.
       const session = this.client.session;
       const refused = refusedForNow(cause);
-      if (cause instanceof KickedError && cause.reason === 'ShuttingDown') this.restarting = true;
+      // The SDK's restart window: open from the server's `ShuttingDown` (or a proxy's 1001 or
+      // 1012) until a Welcome, through the attempts while the server is down.
+      if (session.restartUntil !== null) this.restarting = true;
       const what = refused === 'full' ? 'The server is full or restarting. Retrying'
         : refused === 'crowded' ? 'Too many connections from your network. Retrying'
         : refused === 'busy' ? 'The server is busy. Retrying'

@@ -232,7 +232,9 @@ pub enum Event {
     /// plus the disconnects since the last connection that lasted: attempts that failed,
     /// connections that ended within [`Reconnect::stable_after`](crate::Reconnect::stable_after)
     /// of their `Welcome`, and the end of the one that lasted (so the first reconnect after a
-    /// long session is attempt 2, and waits the first backoff step).
+    /// long session is attempt 2, and waits the first backoff step). Those of a restart window
+    /// are not counted ([`Reconnect::restart_window`](crate::Reconnect::restart_window)): the
+    /// attempts while a restarted server is down are all attempt 1.
     Connecting {
         /// 1 for the first.
         attempt: u32,
@@ -431,7 +433,8 @@ pub struct Session {
     /// [`Reconnect::stable_after`](crate::Reconnect::stable_after) of their `Welcome`.
     failures: u32,
     /// Of [`Session::failures`], those in a restart window, which neither grow the backoff nor
-    /// count towards the attempt limits ([`Reconnect::restart_window`](crate::Reconnect::restart_window)).
+    /// count towards the attempt limits or the attempt numbers
+    /// ([`Reconnect::restart_window`](crate::Reconnect::restart_window)).
     restart_failures: u32,
     /// The end of the restart window a server going away opened, if one did.
     restart_until: Option<Instant>,
@@ -713,7 +716,8 @@ impl Session {
         if due {
             self.enter(State::Connecting, now);
             self.stats.attempts += 1;
-            self.push_event(Event::Connecting { attempt: self.failures + 1 });
+            let counted = self.failures.saturating_sub(self.restart_failures);
+            self.push_event(Event::Connecting { attempt: counted + 1 });
         }
         due
     }
@@ -992,6 +996,8 @@ impl Session {
         self.welcome = Some(welcome);
         // The count resets when this connection ends, if it lasted (`Reconnect::stable_after`).
         self.welcomed_at = Some(now);
+        // A server that welcomes is back: what ends this connection is judged as any drop.
+        self.restart_until = None;
         self.stats.joins += 1;
         self.enter(State::Joined, now);
         // The first ping goes with the join: a game shows a round trip at once, not after an
@@ -1178,11 +1184,15 @@ impl Session {
             self.restart_failures = 0;
         }
         self.failures = self.failures.saturating_add(1);
-        if reason.is_restart() {
-            self.restart_until = now.checked_add(self.config.reconnect.restart_window);
-        }
         // The server said it goes away: it (or the node a balancer sends to next) may be back
-        // any moment, so retries keep to the first delay rather than doubling past it.
+        // any moment, so retries keep to the first delay rather than doubling past it. Not
+        // for a first join (its limit says when to tell the player the server is not there),
+        // and a kick for another reason is a live server's answer: the window ends.
+        if reason.is_restart() && !first_join {
+            self.restart_until = now.checked_add(self.config.reconnect.restart_window);
+        } else if matches!(reason, Disconnect::Kicked(_)) {
+            self.restart_until = None;
+        }
         let restarting = self.restart_until.is_some_and(|until| now < until);
         if restarting {
             self.restart_failures = self.restart_failures.saturating_add(1);

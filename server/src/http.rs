@@ -414,6 +414,25 @@ pub(crate) fn unauthorized(e: &AuthError) -> Response {
     response
 }
 
+/// Lets a page of an allowed origin read the answer, a refusal as much as records (CORS; the
+/// Origin was checked already): the HTTP fallback's, and [`why_not_upgrade`]'s. Without these headers a browser hides the whole answer from
+/// the page, status and all: a 401 or a 404 would look like a network failure.
+pub(crate) fn with_cors(request: &HeaderMap, mut response: Response) -> Response {
+    if let Some(origin) = request.get(header::ORIGIN).cloned() {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        // None of these is among the headers a page may read unasked: the session's id, that
+        // it takes numbered requests (the SDK numbers them only then), and Retry-After, which
+        // the SDK waits by.
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("tickwire-session, tickwire-numbering, retry-after"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    }
+    response
+}
+
 /// Adds `Retry-After: 5` (seconds) to a refusal the client may retry.
 pub(crate) fn retry_after(mut response: Response) -> Response {
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -633,12 +652,49 @@ fn switching_protocols(accept: String, subprotocol: Option<&'static str>) -> Res
     response
 }
 
+/// A plain `GET /ws` (no `Upgrade`, no `Connection: upgrade`): the refusal an upgrade with
+/// this request's Origin and join token would meet, readable by the page that sent it (CORS),
+/// else the 426 such a request always got. A browser hides an upgrade's refusal from its page
+/// (a WebSocket that does not open says 1006 and nothing else), so the JavaScript SDK asks
+/// this way when its WebSocket does not open and no HTTP fallback can say why: an expired
+/// join token then ends the join with the server's words rather than after its retries, as
+/// "cannot reach the server". Nothing is admitted or counted but the 426, as before.
+fn why_not_upgrade<B>(req: &Request<B>, ctx: &ServerContext) -> Response {
+    let headers = req.headers();
+    let peer = peer_of(req);
+    // A refused Origin gets no CORS headers: its page must not read even the refusal.
+    if let Err(refusal) = check_origin_of(headers, ctx, peer.as_ref()) {
+        return refusal;
+    }
+    let auth = ctx.join.get().map(|keys| authorize(req, &keys.current()));
+    let response = if ctx.is_shutting_down() {
+        refuse_shutting_down(ctx, peer.as_ref())
+    } else if let Some(Err(e)) = auth {
+        debug!(?peer, error = %e, "a page asked why its upgrade was refused");
+        unauthorized(&e)
+    } else {
+        match check_upgrade(req, ctx, Some(SUBPROTOCOL)) {
+            Err(response) => response,
+            // Not reached: a request without the upgrade headers is never one.
+            Ok(_) => refuse(StatusCode::UPGRADE_REQUIRED, "send a WebSocket upgrade"),
+        }
+    };
+    with_cors(headers, response)
+}
+
 async fn game_upgrade(
     State(ctx): State<Arc<ServerContext>>,
     Extension(ClientAddr(client)): Extension<ClientAddr>,
     Extension(PeerAddr(tcp_peer)): Extension<PeerAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
+    let headers = req.headers();
+    if req.method() == Method::GET
+        && !headers.contains_key(header::UPGRADE)
+        && !header_has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return why_not_upgrade(&req, &ctx);
+    }
     let accept = match check_upgrade(&req, &ctx, Some(SUBPROTOCOL)) {
         Ok(accept) => accept,
         Err(response) => return response,

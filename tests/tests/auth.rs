@@ -65,6 +65,40 @@ async fn missing_forged_and_expired_tokens_get_401_with_the_reason() {
     server.shutdown().await;
 }
 
+/// A browser hides an upgrade's 401 from its page; a plain `GET /ws` with the same query and
+/// Origin gets it, readable across origins (CORS), without being counted as a refused join. A
+/// good token gets the 426 such a request always got; an Origin off the list, a 403 the page
+/// may not read.
+#[tokio::test]
+async fn a_plain_get_of_ws_says_why_the_upgrade_with_its_token_is_refused() {
+    let mut config = test_config();
+    config.join_secret = Some("s3cret".parse().unwrap());
+    config.allowed_origins = vec!["https://play.example".into()];
+    let server = TestServer::start(config).await;
+    let page = "Origin: https://play.example\r\n";
+    let expired = hs256(&claims("ada", None, None, -300), "s3cret");
+    let (status, head, body) = get_with(server.addr, &format!("/ws?token={expired}"), page).await;
+    assert_eq!(status, 401, "{head}");
+    assert!(body.contains("expired"), "{body}");
+    let head = head.to_lowercase();
+    assert!(head.contains("access-control-allow-origin: https://play.example"), "{head}");
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    let (status, _, body) = get_with(server.addr, "/ws", page).await;
+    assert_eq!((status, body.contains("a join token is required")), (401, true), "{body}");
+
+    let good = hs256(&claims("ada", None, None, 60), "s3cret");
+    let (status, head, _) = get_with(server.addr, &format!("/ws?token={good}"), page).await;
+    assert_eq!(status, 426, "{head}");
+    assert!(head.to_lowercase().contains("access-control-allow-origin"), "{head}");
+
+    let elsewhere = "Origin: https://evil.example\r\n";
+    let (status, head, _) = get_with(server.addr, &format!("/ws?token={expired}"), elsewhere).await;
+    assert_eq!(status, 403, "{head}");
+    assert!(!head.to_lowercase().contains("access-control-allow-origin"), "{head}");
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"auth\"}").await, 0.0);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_good_token_joins_under_its_name_and_pins_room_and_role() {
     let server = secret_server().await;

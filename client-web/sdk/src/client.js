@@ -65,6 +65,27 @@ export function fallbackFor(url) {
 }
 
 /**
+ * The URL that asks the server why an upgrade to `url` was refused: the same address and query
+ * (its join token) over HTTP (PROTOCOL.md 1).
+ * @param {string} url e.g. `wss://play.example.com/ws?token=abc`
+ * @returns {string} e.g. `https://play.example.com/ws?token=abc`
+ */
+export function upgradeProbeFor(url) {
+  const u = new URL(url);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol;
+  u.hash = '';
+  return u.toString();
+}
+
+/** How long the question why an upgrade was refused may take before the failure is told as
+ * it stands (a server that does not answer is a server that is down). */
+const PROBE_TIMEOUT_MS = 3000;
+/** The probe's answers that say the upgrade is refused for good: a join token (401) or an
+ * Origin (403, readable by a page only of the same origin). Any other answer (426: the server
+ * would take the upgrade; a proxy's 404 or 502) leaves the failure as it stands. */
+const PROBE_REFUSALS = new Set([401, 403]);
+
+/**
  * @typedef {{ transport: { type: 'transport', transport: TransportName },
  *   state: Extract<SessionEvent, {type: 'state'}>, welcome: Extract<SessionEvent, {type: 'welcome'}>,
  *   snapshot: Extract<SessionEvent, {type: 'snapshot'}>, event: Extract<SessionEvent, {type: 'event'}>,
@@ -539,11 +560,11 @@ export class TickwireClient {
       if (!opened) this.preferred = 0; // none opened: next time, start from the best again
       if (opened) {
         this.session.handleClose(event.code, event.reason, event.wasClean, this.now());
+      } else if (this.mayAskWhy()) {
+        this.askWhyRefused(event);
+        return;
       } else {
-        // A status that retrying may fix (503 at a connection limit, 429): not final, but the
-        // game can say "the server is full" rather than "cannot reach it" when it gives up.
-        const answered = this.chain.map((t) => this.statuses.get(t)).find((s) => s !== undefined);
-        this.session.handleClose(event.code, this.failureReason(event), event.wasClean, this.now(), undefined, answered);
+        this.tellUnopened(event);
       }
       this.drive();
     };
@@ -566,6 +587,75 @@ export class TickwireClient {
         if (socket.readyState === 0) abandon(socket);
       });
     };
+  }
+
+  /**
+   * Tells the session that no transport of this attempt opened.
+   * @param {{ code: number, reason: string, wasClean: boolean }} event the last one's close
+   */
+  tellUnopened(event) {
+    // A status that retrying may fix (503 at a connection limit, 429): not final, but the
+    // game can say "the server is full" rather than "cannot reach it" when it gives up.
+    const answered = this.chain.map((t) => this.statuses.get(t)).find((s) => s !== undefined);
+    this.session.handleClose(event.code, this.failureReason(event), event.wasClean, this.now(), undefined, answered);
+  }
+
+  /**
+   * Whether to ask the server why the WebSocket did not open before telling the session (one
+   * still connecting): it failed with no status (a browser hides an upgrade's), and no
+   * fallback transport got an answer that says more (it was not tried, or its address serves
+   * no fallback: 404, 405).
+   */
+  mayAskWhy() {
+    // A session leaving hears the close at once: nothing to ask.
+    if (this.session.state !== 'connecting') return false;
+    if (!this.failures.has('ws') || this.statuses.has('ws') || this.url === '') return false;
+    const fallbackAnswered = this.chain.some((t) => {
+      const status = this.statuses.get(t);
+      return t !== 'ws' && status !== undefined && status !== 404 && status !== 405;
+    });
+    return !fallbackAnswered && (this.fetchImpl ?? globalThis.fetch) !== undefined;
+  }
+
+  /**
+   * Asks the server with a plain GET of the WebSocket's URL (its join token included) why the
+   * upgrade was refused (PROTOCOL.md 1), then tells the session: a refusal for good (an
+   * expired token, an Origin) as that refusal, which ends the join at once with the server's
+   * words; anything else, or no answer in time, as the failure it was.
+   * @param {{ code: number, reason: string, wasClean: boolean }} event the last socket's close
+   */
+  askWhyRefused(event) {
+    const attempt = this.attempts;
+    const f = this.fetchImpl ?? globalThis.fetch;
+    const abort = new AbortController();
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    /** @type {Promise<null>} */
+    const late = new Promise((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        resolve(null);
+      }, PROBE_TIMEOUT_MS);
+    });
+    /** @type {Promise<{ status: number, text: string } | null>} */
+    const asked = Promise.resolve()
+      .then(() => f(upgradeProbeFor(this.url), { cache: 'no-store', signal: abort.signal }))
+      .then(async (response) => ({ status: response.status, text: (await response.text().catch(() => '')).trim() }))
+      .catch(() => null);
+    Promise.race([asked, late]).then((answer) => {
+      clearTimeout(timer);
+      // The session may have moved on meanwhile (its connect timeout, a leave).
+      if (attempt !== this.attempts || this.socket !== null || this.session.state !== 'connecting') return;
+      if (answer && PROBE_REFUSALS.has(answer.status)) {
+        const reason = `HTTP ${answer.status}${answer.text ? `: ${answer.text.slice(0, 200)}` : ''}`;
+        this.failures.set('ws', reason);
+        this.statuses.set('ws', answer.status);
+        this.session.handleClose(event.code, reason, false, this.now(), answer.status);
+      } else {
+        this.tellUnopened(event);
+      }
+      this.drive();
+    });
   }
 
   /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */

@@ -75,8 +75,9 @@ const LATE_WAKE_GRACE_MS = 1000;
  *   a session that has no seat to resume (default 5: six connections in all, about 8 s at the
  *   default backoff, or `maxAttempts` when that is given): a first join that keeps failing is a
  *   server that is down or refuses this client (a bad or expired join token, an origin, no
- *   capacity: a browser's WebSocket cannot tell which; the HTTP fallback sees the status and
- *   ends the join at once on a 4xx other than 408 and 429), and a player is better told so than kept waiting a minute. A
+ *   capacity: a browser's WebSocket cannot tell which; the HTTP fallback sees the status, or
+ *   the client asks the server for it, and ends the join at once on a 4xx other than 408 and
+ *   429), and a player is better told so than kept waiting a minute. A
  *   session given a `resumeToken` has a seat to get back and keeps to `maxAttempts`. Given up
  *   with no connection ever opened, the session fails with an `UnreachableError`
  * @property {number} [restartWindowMs] how long after the server says it goes away
@@ -85,7 +86,9 @@ const LATE_WAKE_GRACE_MS = 1000;
  *   the server's resume grace; 0: no window). A restarted server is back in a second or two,
  *   and a fleet's balancer sends the next attempt to another node at once: without the window
  *   the backoff has grown to seconds by then, and the player waits that long for nothing. The
- *   price is an attempt every `initialDelayMs` while the server is down
+ *   price is an attempt every `initialDelayMs` while the server is down. The window ends at
+ *   the next `Welcome` or a kick for another reason (a live server's answer), and a first
+ *   join (no `Welcome` yet, no `resumeToken`) opens none
  */
 
 /**
@@ -513,10 +516,15 @@ export class Session {
     }
     const kick = this.pendingKick;
     this.pendingKick = null;
+    // The server said it goes away: a restart window (`scheduleReconnect`). Not for a first
+    // join (its short limit says when to tell the player the server is not there), and a kick
+    // for another reason is a live server's answer: the window ends.
     const goingAway = kick instanceof KickedError
       ? kick.reason === 'ShuttingDown'
       : kick === null && (code === CloseCode.GOING_AWAY || code === CloseCode.SERVICE_RESTART);
-    if (goingAway) this.restartUntil = now + this.reconnect.restartWindowMs;
+    const firstJoin = this.connections === 0 && this.resumeToken === null;
+    if (goingAway && !firstJoin) this.restartUntil = now + this.reconnect.restartWindowMs;
+    else if (kick instanceof KickedError) this.restartUntil = null;
     if (kick instanceof KickedError) {
       kick.code = code;
       // A full room ends a first join; a resume is retried: the seat may still be held (a
@@ -801,7 +809,8 @@ export class Session {
     const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (restarting ? 0 : counted - 1));
     const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));
     this.reconnectAt = now + delayMs;
-    this.setState('reconnecting', now, { attempt: this.attempt, delayMs, cause });
+    // Numbered as counted: the attempts of a restart window are all retry 1.
+    this.setState('reconnecting', now, { attempt: Math.max(counted, 1), delayMs, cause });
   }
 
   /** @param {Welcome} welcome @param {number} now */
@@ -813,6 +822,8 @@ export class Session {
     this.role = welcome.role;
     // The backoff resets when this connection proves stable (see `STABLE_CONNECTION_MS`).
     this.welcomedAt = now;
+    // A server that welcomes is back: what ends this connection is judged as any drop.
+    this.restartUntil = null;
     this.connections += 1;
     // A new connection starts from a full snapshot and numbers its inputs from 1.
     this.history = new WorldHistory(welcome.tickRate);

@@ -600,15 +600,16 @@ test('a WebSocket that reports a failed handshake with an error and no close (No
   only.on('error', (e) => errors.push(e.error));
   only.connect();
   sockets[0].fail(cause);
-  await Promise.resolve();
-  assert.equal(only.state, 'reconnecting', 'the attempt ended with the error, not at the connect timeout');
+  // After the question why, which a server that is down (this port) does not answer.
+  await until(() => only.state !== 'connecting', 'the attempt ended with the error, not at the connect timeout');
+  assert.equal(only.state, 'reconnecting');
   assert.equal(only.session.attempt, 1);
   // Should the socket still report its close, it is not taken for a second failure.
   sockets[0].onclose?.({ code: 1006, reason: '', wasClean: false });
   assert.equal(only.session.attempt, 1);
   const second = await until(() => sockets[1], 'the retry');
   second.fail(cause);
-  await Promise.resolve();
+  await until(() => only.state !== 'connecting', 'the second attempt ended');
   assert.equal(only.state, 'failed');
   assert.equal(errors.length, 1);
   assert.equal(errors[0].name, 'UnreachableError');
@@ -744,6 +745,72 @@ test('in auto, a client that gives up names each transport\'s failure; a refusal
   e.sockets[0].fail(cause);
   await until(() => g.state === 'reconnecting', 'retrying');
   assert.equal(g.session.attempt, 1);
+});
+
+test('a WebSocket that does not open with no fallback to say why asks the server, and a 401 ends the join with its words', { timeout: 10000 }, async (t) => {
+  const cause = 'Received network error or non-101 status code.';
+  /**
+   * A fetch answering `probe` for the WebSocket's URL and `fallback` for the fallback's.
+   * @param {[number, string]} probe @param {[number, string]} fallback
+   */
+  const server = (probe, fallback) => {
+    /** @type {string[]} */
+    const fetched = [];
+    /** @type {typeof fetch} */
+    const f = async (input) => {
+      fetched.push(String(input));
+      const [status, text] = String(input).includes('/fallback/') ? fallback : probe;
+      return new Response(text, { status });
+    };
+    return { fetched, f };
+  };
+  /** @param {import('../index.js').TransportName | 'auto'} transport @param {typeof fetch} f */
+  const joining = (transport, f) => {
+    const ws = fakeWebSocket();
+    const c = new TickwireClient({
+      url: 'ws://127.0.0.1:9/ws?token=x#top', transport, WebSocket: ws.FakeSocket, fetch: f, name: 'ada',
+      reconnect: { initialDelayMs: 10, jitter: 0 },
+    });
+    t.after(() => dispose(c));
+    /** @type {any[]} */
+    const errors = [];
+    c.on('error', (e) => errors.push(e.error));
+    c.connect();
+    ws.sockets[0].fail(cause);
+    return { c, ws, errors };
+  };
+
+  // WebSocket alone: the plain GET of its URL (the join token kept) says 401, and the join ends
+  // at its first attempt with the server's words.
+  const expired = server([401, 'the join token has expired'], [404, '']);
+  const { c, ws, errors } = joining('ws', expired.f);
+  await until(() => c.state === 'failed', 'refused');
+  assert.deepEqual(expired.fetched, ['http://127.0.0.1:9/ws?token=x']);
+  assert.equal(ws.sockets.length, 1, 'not retried');
+  assert.equal(errors[0].name, 'UnreachableError');
+  assert.equal(errors[0].status, 401);
+  assert.match(errors[0].message, /HTTP 401: the join token has expired/);
+
+  // Behind a proxy that routes /ws alone (the fallback's 404s), `auto` asks too.
+  const routed = server([401, 'the join token has expired'], [404, 'not found']);
+  const d = joining('auto', routed.f);
+  await until(() => d.c.state === 'failed', 'refused');
+  assert.equal(routed.fetched.at(-1), 'http://127.0.0.1:9/ws?token=x');
+  assert.equal(d.errors[0].status, 401);
+
+  // 426 (the server would take the upgrade) or a proxy's 502 says nothing more: retried.
+  for (const status of [426, 502]) {
+    const other = server([status, 'no'], [404, '']);
+    const e = joining('ws', other.f);
+    await until(() => e.c.state === 'reconnecting', `retrying after ${status}`);
+    assert.equal(other.fetched.length, 1);
+  }
+
+  // A fallback that answered (503: busy) already said enough: no question.
+  const busy = server([401, 'never asked'], [503, 'busy']);
+  const g = joining('auto', busy.f);
+  await until(() => g.c.state === 'reconnecting', 'retrying');
+  assert.equal(busy.fetched.some((u) => u.includes('/ws?')), false, `${busy.fetched}`);
 });
 
 test('a fallback forced by name ends the join at once on a 404 or 403', { timeout: 10000 }, async (t) => {

@@ -326,6 +326,25 @@ test('a server restarted in place is retried at the first delay, and joined agai
   }
 });
 
+test('a WebSocket refused for its join token ends the join at once with the server\'s words, though the socket hides the 401', async () => {
+  const strict = await startServer(['--join-secret', 'sdk-secret']);
+  try {
+    const c = new TickwireClient({ url: `${strict.ws}?token=not.a.token`, transport: 'ws', name: 'node' });
+    /** @type {any[]} */
+    const errors = [];
+    c.on('error', (e) => errors.push(e.error));
+    c.connect();
+    await until(() => c.state === 'failed', 'the join ended');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].name, 'UnreachableError');
+    assert.equal(errors[0].status, 401);
+    assert.equal(errors[0].attempts, 1, 'no retries that would meet the same 401');
+    assert.match(errors[0].message, /HTTP 401: .*malformed/);
+  } finally {
+    await strict.stop();
+  }
+});
+
 test('a listener that throws is reported, and the session goes on', async () => {
   const c = new TickwireClient({ url: server.ws, name: 'node', room: 'sdk-throwing' });
   /** @type {unknown[]} */

@@ -502,6 +502,58 @@ test('a server going away is retried at the first delay through its restart wind
   drain(idle);
   assert.deepEqual(refusedAttempts(idle, 2), [500, 1000]);
 
+  // A Welcome ends the window: a server back from its restart that then fails at once is
+  // retried ever more slowly and given up on (the restart's attempts still uncounted).
+  const crashing = joined({ reconnect: { maxAttempts: 2, initialDelayMs: 250, jitter: 0 } });
+  crashing.handleClose(1001, 'bye', true, 60000);
+  drain(crashing);
+  assert.deepEqual(refusedAttempts(crashing, 3), [250, 250, 250]);
+  /** @type {(number | null)[]} */
+  const crashes = [];
+  for (let i = 0; i < 4 && crashing.state !== 'failed'; i++) {
+    const at = /** @type {number} */ (crashing.pollTimeout());
+    crashing.handleTimeout(at);
+    crashing.handleOpen(at);
+    crashing.handleMessage(welcome(), at);
+    crashing.handleClose(1011, 'internal error', true, at + 50);
+    const state = drain(crashing).events.find((e) => e.type === 'state' && e.state === 'reconnecting');
+    crashes.push(crashing.isEnded() ? null : state?.type === 'state' ? state.delayMs ?? -1 : -1);
+  }
+  assert.deepEqual(crashes, [250, 500, null], 'within 10 s of the 1001');
+
+  // A kick for another reason is a live server's answer: the window ends there too.
+  const full = joined({ reconnect: { initialDelayMs: 250, jitter: 0 } });
+  full.handleClose(1012, 'service restart', true, 60000);
+  drain(full);
+  const at = /** @type {number} */ (full.pollTimeout());
+  full.handleTimeout(at);
+  full.handleOpen(at);
+  full.handleMessage(encodeServerMessage({ type: 'Kick', reason: 'Full', message: 'room is full' }), at + 5);
+  full.handleClose(1013, 'room is full', true, at + 5);
+  drain(full);
+  assert.deepEqual(refusedAttempts(full, 2), [500, 1000]);
+
+  // Before a first Welcome a 1001 opens no window: maxInitialAttempts stands.
+  const fresh = new Session({ name: 'ada', random: () => 0.5, reconnect: { initialDelayMs: 250, jitter: 0, maxInitialAttempts: 2 } });
+  fresh.connect(0);
+  fresh.handleOpen(0);
+  fresh.handleClose(1001, 'going away', true, 10);
+  drain(fresh);
+  assert.deepEqual(refusedAttempts(fresh, 3), [500, null]);
+
+  // The retries of a window are all retry 1 in the `reconnecting` states.
+  const numbered = joined({ reconnect: { initialDelayMs: 250, jitter: 0 } });
+  numbered.handleClose(1001, 'bye', true, 60000);
+  /** @type {number[]} */
+  const attempts = [];
+  for (let i = 0; i < 3; i++) {
+    const when = /** @type {number} */ (numbered.pollTimeout());
+    numbered.handleTimeout(when);
+    numbered.handleClose(1006, '', false, when + 10);
+    for (const e of drain(numbered).events) if (e.type === 'state' && e.state === 'reconnecting') attempts.push(e.attempt ?? -1);
+  }
+  assert.deepEqual(attempts, [1, 1, 1, 1], 'the retry after the 1001, and after three failed attempts');
+
   // A limit of 0 never reconnects, a restart included; a window of 0 backs off as usual.
   const never = joined({ reconnect: { maxAttempts: 0 } });
   never.handleClose(1001, 'bye', true, 60000);

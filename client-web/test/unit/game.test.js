@@ -137,6 +137,8 @@ class FakeClient {
     this.session = {
       /** @type {Map<number, { name: string, role: string }>} */
       roster: new Map(), world: null, connections: 0, opened: false,
+      /** @type {number | null} the end of a restart window, as the SDK's session keeps it */
+      restartUntil: null,
       pendingInputs: [], lastInputApplied: 0, input: { x: 0, y: 0, buttons: 0 }, nextInputAt: null,
       inputPeriodMs: () => 1000 / 30,
       isEnded: () => false, hasShip: () => true, isJoined: () => this.joined,
@@ -435,12 +437,16 @@ test('a server that said it restarts is named in the banners until the page is b
   const game = newGame(t);
   const banner = document.querySelector('#banner');
   game.onWelcome(welcome(1));
-  game.client.session.connections = 1;
-  game.onState('reconnecting', 1, new KickedError('ShuttingDown', 'server shutting down', 1001));
+  const session = game.client.session;
+  session.connections = 1;
+  // The SDK opened a restart window: for the kick, and for a proxy's 1012 alike.
+  session.restartUntil = 70000;
+  game.onState('reconnecting', 1, new ConnectionClosedError(1012, 'service restart', true));
   assert.equal(banner.children.at(-1), 'The server is restarting. Reconnecting…');
   // The attempts while it is down fail as any would: still a restart.
-  game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
-  assert.equal(banner.children.at(-1), 'The server is restarting. Reconnecting (attempt 2)…');
+  game.onState('reconnecting', 1, new ConnectionClosedError(1006, '', true));
+  assert.equal(banner.children.at(-1), 'The server is restarting. Reconnecting…');
+  session.restartUntil = null; // the Welcome ends it
   game.onWelcome(welcome(1));
   assert.deepEqual(banner.children, ['Reconnected: the server restarted, so this is a new ship.']);
   // The next drop is an ordinary one again.

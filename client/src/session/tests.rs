@@ -931,16 +931,11 @@ fn input_numbers_keep_growing_across_connections() {
     assert_eq!(h.session.last_input_acked(), InputSeq(4));
 }
 
-#[test]
-fn only_a_connection_that_lasted_resets_the_backoff() {
-    let config = Config {
-        reconnect: Reconnect { max_attempts: Some(3), jitter_percent: 0, ..Reconnect::default() },
-        ..Config::default()
-    };
-    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
-    // A server that welcomes and then fails at once, every time.
+/// Joins `h` up to `n` times with a server that closes 50 ms after each `Welcome` (1011);
+/// returns each delay the session chose, `None` once it gave up.
+fn crashing_joins(h: &mut Harness, n: usize) -> Vec<Option<Duration>> {
     let mut delays = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..n {
         h.join(welcome(Role::Player));
         h.events();
         h.now += Duration::from_millis(50);
@@ -950,6 +945,18 @@ fn only_a_connection_that_lasted_resets_the_backoff() {
         let Some(delay) = retry_in else { break };
         h.now += delay;
     }
+    delays
+}
+
+#[test]
+fn only_a_connection_that_lasted_resets_the_backoff() {
+    let config = Config {
+        reconnect: Reconnect { max_attempts: Some(3), jitter_percent: 0, ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    // A server that welcomes and then fails at once, every time.
+    let delays = crashing_joins(&mut h, 5);
     assert_eq!(
         delays,
         [250, 500, 1000]
@@ -1031,7 +1038,7 @@ fn a_server_going_away_is_retried_at_the_first_delay_through_its_restart_window(
 }
 
 #[test]
-fn a_restart_window_ends_with_a_connection_and_opens_for_1001_and_1012_alone() {
+fn a_restart_window_opens_for_1001_and_1012_after_a_welcome_and_ends_with_one_or_a_kick() {
     let config = Config {
         reconnect: Reconnect { jitter_percent: 0, ..Reconnect::default() },
         ..Config::default()
@@ -1048,22 +1055,76 @@ fn a_restart_window_ends_with_a_connection_and_opens_for_1001_and_1012_alone() {
         assert_eq!(refused_attempts(&mut h, 3), ms(expected), "close {code}");
     }
 
-    // A server that is back and fails again after the window is not in a restart any more:
-    // its failures double the delay as before (the window's attempts still uncounted).
-    let mut h = Harness::new(Identity::player("ada").unwrap(), config.clone());
+    // A Welcome ends the window: a server back from its restart that then fails at once is
+    // retried ever more slowly and given up on, its restart's attempts still uncounted.
+    let crashing = Config {
+        reconnect: Reconnect { max_attempts: Some(2), jitter_percent: 0, ..Reconnect::default() },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), crashing);
     h.join(welcome(Role::Player));
     h.now += Duration::from_secs(60);
     h.recv(kick(KickReason::ShuttingDown));
     h.session.handle_close_frame(h.now, Some(1001), "server shutting down");
     h.events();
-    h.now += Duration::from_secs(11);
-    h.join(Welcome { resumed: true, ..welcome(Role::Player) });
-    h.events();
-    h.now += Duration::from_millis(50);
-    h.session.handle_close_frame(h.now, Some(1011), "internal error");
-    assert_eq!(disconnected(&h.events()).1, Some(Duration::from_millis(250)));
     h.now += Duration::from_millis(250);
-    assert_eq!(refused_attempts(&mut h, 3), ms(&[500, 1000, 2000]));
+    assert_eq!(refused_attempts(&mut h, 3), ms(&[250, 250, 250]));
+    let delays = crashing_joins(&mut h, 4);
+    assert_eq!(delays, [ms(&[250, 500]), vec![None]].concat(), "within 10 s of the kick");
+    assert!(h.session.state().is_ended());
+
+    // A kick for another reason is a live server's answer: the window ends there too.
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config.clone());
+    h.join(welcome(Role::Player));
+    h.now += Duration::from_secs(60);
+    h.session.handle_close_frame(h.now, Some(1012), "service restart");
+    h.events();
+    h.now += Duration::from_millis(250);
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    h.sent();
+    h.recv(kick(KickReason::Full));
+    h.session.handle_close_frame(h.now, Some(1013), "room is full");
+    let (reason, retry_in) = disconnected(&h.events());
+    assert!(matches!(reason, Disconnect::Kicked(Kicked { reason: KickReason::Full, .. })));
+    assert_eq!(retry_in, Some(Duration::from_millis(250)), "the first counted failure");
+    h.now += Duration::from_millis(250);
+    assert_eq!(refused_attempts(&mut h, 2), ms(&[500, 1000]));
+
+    // Before a first Welcome a 1001 opens no window: the first join's short limit stands.
+    let first = Config {
+        reconnect: Reconnect {
+            jitter_percent: 0,
+            max_initial_attempts: Some(2),
+            ..Reconnect::default()
+        },
+        ..Config::default()
+    };
+    let mut h = Harness::new(Identity::player("ada").unwrap(), first);
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    h.session.handle_close_frame(h.now, Some(1001), "going away");
+    let (_, retry_in) = disconnected(&h.events());
+    assert_eq!(retry_in, Some(Duration::from_millis(250)));
+    h.now += Duration::from_millis(250);
+    assert_eq!(refused_attempts(&mut h, 2), [ms(&[500]), vec![None]].concat());
+
+    // The attempts of a window are numbered as one: attempt 1 while the server is down.
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config.clone());
+    h.join(welcome(Role::Player));
+    h.events();
+    h.now += Duration::from_secs(60);
+    h.session.handle_close_frame(h.now, Some(1001), "bye");
+    h.events();
+    for _ in 0..3 {
+        h.now += Duration::from_millis(250);
+        assert!(h.session.poll_connect(h.now));
+        assert_eq!(h.events(), [Event::Connecting { attempt: 1 }]);
+        let refused =
+            LinkError::connect(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        h.session.handle_connect_failed(h.now, Disconnect::Lost(refused));
+        h.events();
+    }
 
     // `max_attempts: Some(0)` never reconnects, a restart included.
     let never = Config {

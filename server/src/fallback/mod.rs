@@ -66,6 +66,7 @@ use crate::connection::close_code;
 use crate::context::ServerContext;
 use crate::http::{
     ClientAddr, authorize, check_origin, refuse, refuse_admission_of, requester, unauthorized,
+    with_cors,
 };
 use crate::outbox::CloseRequest;
 use crate::transport::Transport;
@@ -200,25 +201,6 @@ fn records_response(status: StatusCode, body: Body, id: Option<SessionId>) -> Re
         // The session takes numbered polls and POSTs: the client may number them, and send
         // one again whose answer it did not get.
         headers.insert(HeaderName::from_static(NUMBERING_HEADER), HeaderValue::from_static("1"));
-    }
-    response
-}
-
-/// Lets a page of an allowed origin read the answer, a refusal as much as records (CORS; the
-/// Origin was checked already). Without these headers a browser hides the whole answer from
-/// the page, status and all: a 401 or a 404 would look like a network failure.
-fn with_cors(request: &HeaderMap, mut response: Response) -> Response {
-    if let Some(origin) = request.get(header::ORIGIN).cloned() {
-        let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        // None of these is among the headers a page may read unasked: the session's id, that
-        // it takes numbered requests (the SDK numbers them only then), and Retry-After, which
-        // the SDK waits by.
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("tickwire-session, tickwire-numbering, retry-after"),
-        );
-        headers.insert(header::VARY, HeaderValue::from_static("origin"));
     }
     response
 }

@@ -7,6 +7,13 @@ export function fallbackFor(url: string): {
     base: string;
     query: string;
 };
+/**
+ * The URL that asks the server why an upgrade to `url` was refused: the same address and query
+ * (its join token) over HTTP (PROTOCOL.md 1).
+ * @param {string} url e.g. `wss://play.example.com/ws?token=abc`
+ * @returns {string} e.g. `https://play.example.com/ws?token=abc`
+ */
+export function upgradeProbeFor(url: string): string;
 /** @import { SessionOptions } from './session.js' */
 /** @import { SessionEvent } from './session.js' */
 /** @import { InputState } from './session.js' */
@@ -187,6 +194,34 @@ export class TickwireClient {
     openAtUrlFrom(source: () => string | Promise<string>, attempt: number): void;
     /** Opens the transport the current attempt is at. */
     open(): void;
+    /**
+     * Tells the session that no transport of this attempt opened.
+     * @param {{ code: number, reason: string, wasClean: boolean }} event the last one's close
+     */
+    tellUnopened(event: {
+        code: number;
+        reason: string;
+        wasClean: boolean;
+    }): void;
+    /**
+     * Whether to ask the server why the WebSocket did not open before telling the session (one
+     * still connecting): it failed with no status (a browser hides an upgrade's), and no
+     * fallback transport got an answer that says more (it was not tried, or its address serves
+     * no fallback: 404, 405).
+     */
+    mayAskWhy(): boolean;
+    /**
+     * Asks the server with a plain GET of the WebSocket's URL (its join token included) why the
+     * upgrade was refused (PROTOCOL.md 1), then tells the session: a refusal for good (an
+     * expired token, an Origin) as that refusal, which ends the join at once with the server's
+     * words; anything else, or no answer in time, as the failure it was.
+     * @param {{ code: number, reason: string, wasClean: boolean }} event the last socket's close
+     */
+    askWhyRefused(event: {
+        code: number;
+        reason: string;
+        wasClean: boolean;
+    }): void;
     /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
     next(socket: any): void;
     /**

@@ -318,8 +318,9 @@ export type ReconnectOptions = {
      * a session that has no seat to resume (default 5: six connections in all, about 8 s at the
      * default backoff, or `maxAttempts` when that is given): a first join that keeps failing is a
      * server that is down or refuses this client (a bad or expired join token, an origin, no
-     * capacity: a browser's WebSocket cannot tell which; the HTTP fallback sees the status and
-     * ends the join at once on a 4xx other than 408 and 429), and a player is better told so than kept waiting a minute. A
+     * capacity: a browser's WebSocket cannot tell which; the HTTP fallback sees the status, or
+     * the client asks the server for it, and ends the join at once on a 4xx other than 408 and
+     * 429), and a player is better told so than kept waiting a minute. A
      * session given a `resumeToken` has a seat to get back and keeps to `maxAttempts`. Given up
      * with no connection ever opened, the session fails with an `UnreachableError`
      */
@@ -331,7 +332,9 @@ export type ReconnectOptions = {
      * the server's resume grace; 0: no window). A restarted server is back in a second or two,
      * and a fleet's balancer sends the next attempt to another node at once: without the window
      * the backoff has grown to seconds by then, and the player waits that long for nothing. The
-     * price is an attempt every `initialDelayMs` while the server is down
+     * price is an attempt every `initialDelayMs` while the server is down. The window ends at
+     * the next `Welcome` or a kick for another reason (a live server's answer), and a first
+     * join (no `Welcome` yet, no `resumeToken`) opens none
      */
     restartWindowMs?: number | undefined;
 };

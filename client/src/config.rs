@@ -219,8 +219,11 @@ pub struct Reconnect {
     /// 2 s or more by the time the server is back, and the player waits that long for
     /// nothing. The price is a connection attempt per client every `initial_delay` while the
     /// server is down (a refused TCP connection, or a proxy's 502), and the crowd's first
-    /// joins arriving within about one `initial_delay` of its return. `Duration::ZERO`: no
-    /// window.
+    /// joins arriving within about one `initial_delay` of its return. The window ends at the
+    /// next `Welcome` or a kick for another reason (a live server's answer: a server that
+    /// welcomes and fails at once is backed off from as usual), and a first join (never
+    /// welcomed, no token) opens none, so [`Reconnect::max_initial_attempts`] stands.
+    /// `Duration::ZERO`: no window.
     pub restart_window: Duration,
 }
 

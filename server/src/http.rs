@@ -422,11 +422,13 @@ pub(crate) fn with_cors(request: &HeaderMap, mut response: Response) -> Response
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         // None of these is among the headers a page may read unasked: the session's id, that
-        // it takes numbered requests (the SDK numbers them only then), and Retry-After, which
-        // the SDK waits by.
+        // it takes numbered requests (the SDK numbers them only then), Retry-After, which the
+        // SDK waits by, and the mark of a refusal that is the server's own.
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("tickwire-session, tickwire-numbering, retry-after"),
+            HeaderValue::from_static(
+                "tickwire-session, tickwire-numbering, retry-after, tickwire-refusal",
+            ),
         );
         headers.insert(header::VARY, HeaderValue::from_static("origin"));
     }
@@ -652,13 +654,21 @@ fn switching_protocols(accept: String, subprotocol: Option<&'static str>) -> Res
     response
 }
 
-/// A plain `GET /ws` (no `Upgrade`, no `Connection: upgrade`): the refusal an upgrade with
-/// this request's Origin and join token would meet, readable by the page that sent it (CORS),
-/// else the 426 such a request always got. A browser hides an upgrade's refusal from its page
-/// (a WebSocket that does not open says 1006 and nothing else), so the JavaScript SDK asks
-/// this way when its WebSocket does not open and no HTTP fallback can say why: an expired
-/// join token then ends the join with the server's words rather than after its retries, as
-/// "cannot reach the server". Nothing is admitted or counted but the 426, as before.
+/// The header that marks a 401 as this server's verdict on a join token, not a proxy's: the
+/// JavaScript SDK ends a join on a probe's 401 only with it ([`why_not_upgrade`]).
+pub(crate) const REFUSAL_HEADER: &str = "tickwire-refusal";
+
+/// A `GET /ws` that is no WebSocket upgrade (no `Upgrade: websocket`): the join token's 401
+/// an upgrade with this request's token would meet, marked as this server's
+/// ([`REFUSAL_HEADER`]: `join-token`) and readable by the page that sent it (CORS), else the
+/// answer such a request always got (426, or 400 for a lone `Connection: upgrade`). A
+/// browser hides an upgrade's refusal from its page (a WebSocket that does not open says 1006
+/// and nothing else), so the JavaScript SDK asks this way when its WebSocket does not open
+/// and no HTTP fallback can say why: an expired join token then ends the join with the
+/// server's words rather than after its retries, as "cannot reach the server". Nothing is
+/// admitted. The 401 is not counted (the upgrade it explains was); an Origin off the list
+/// (403, without CORS headers: its page may not read it) and a shutdown (503) are answered
+/// and counted as for an upgrade.
 fn why_not_upgrade<B>(req: &Request<B>, ctx: &ServerContext) -> Response {
     let headers = req.headers();
     let peer = peer_of(req);
@@ -671,7 +681,10 @@ fn why_not_upgrade<B>(req: &Request<B>, ctx: &ServerContext) -> Response {
         refuse_shutting_down(ctx, peer.as_ref())
     } else if let Some(Err(e)) = auth {
         debug!(?peer, error = %e, "a page asked why its upgrade was refused");
-        unauthorized(&e)
+        let mut response = unauthorized(&e);
+        let verdict = HeaderValue::from_static("join-token");
+        response.headers_mut().insert(header::HeaderName::from_static(REFUSAL_HEADER), verdict);
+        response
     } else {
         match check_upgrade(req, ctx, Some(SUBPROTOCOL)) {
             Err(response) => response,
@@ -688,10 +701,8 @@ async fn game_upgrade(
     Extension(PeerAddr(tcp_peer)): Extension<PeerAddr>,
     mut req: Request<axum::body::Body>,
 ) -> Response {
-    let headers = req.headers();
-    if req.method() == Method::GET
-        && !headers.contains_key(header::UPGRADE)
-        && !header_has_token(headers, header::CONNECTION, "upgrade")
+    // Whatever `Connection` says: a proxy may set `Connection: upgrade` on every request.
+    if req.method() == Method::GET && !header_has_token(req.headers(), header::UPGRADE, "websocket")
     {
         return why_not_upgrade(&req, &ctx);
     }

@@ -83,13 +83,22 @@ async fn a_plain_get_of_ws_says_why_the_upgrade_with_its_token_is_refused() {
     let head = head.to_lowercase();
     assert!(head.contains("access-control-allow-origin: https://play.example"), "{head}");
     assert!(head.contains("www-authenticate: bearer"), "{head}");
+    // Marked as the server's own verdict, readable by the page: a proxy's 401 is not.
+    assert!(head.contains("tickwire-refusal: join-token"), "{head}");
+    let exposed = head.lines().find(|l| l.starts_with("access-control-expose-headers:"));
+    assert!(exposed.is_some_and(|l| l.contains("tickwire-refusal")), "{head}");
     let (status, _, body) = get_with(server.addr, "/ws", page).await;
     assert_eq!((status, body.contains("a join token is required")), (401, true), "{body}");
+    // A proxy that sets `Connection: upgrade` on every request does not hide it.
+    let proxied = format!("{page}Connection: upgrade\r\n");
+    let (status, _, body) = get_with(server.addr, &format!("/ws?token={expired}"), &proxied).await;
+    assert_eq!((status, body.contains("expired")), (401, true), "{body}");
 
     let good = hs256(&claims("ada", None, None, 60), "s3cret");
     let (status, head, _) = get_with(server.addr, &format!("/ws?token={good}"), page).await;
     assert_eq!(status, 426, "{head}");
-    assert!(head.to_lowercase().contains("access-control-allow-origin"), "{head}");
+    let head = head.to_lowercase();
+    assert!(head.contains("access-control-allow-origin") && !head.contains("tickwire-refusal:"));
 
     let elsewhere = "Origin: https://evil.example\r\n";
     let (status, head, _) = get_with(server.addr, &format!("/ws?token={expired}"), elsewhere).await;

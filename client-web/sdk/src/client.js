@@ -80,10 +80,9 @@ export function upgradeProbeFor(url) {
 /** How long the question why an upgrade was refused may take before the failure is told as
  * it stands (a server that does not answer is a server that is down). */
 const PROBE_TIMEOUT_MS = 3000;
-/** The probe's answers that say the upgrade is refused for good: a join token (401) or an
- * Origin (403, readable by a page only of the same origin). Any other answer (426: the server
- * would take the upgrade; a proxy's 404 or 502) leaves the failure as it stands. */
-const PROBE_REFUSALS = new Set([401, 403]);
+/** The header that marks a probe's 401 as the tickwire server's verdict on the join token
+ * (`join-token`), not a proxy's (basic auth, a WAF): only such a 401 ends a join. */
+const REFUSAL_HEADER = 'tickwire-refusal';
 
 /**
  * @typedef {{ transport: { type: 'transport', transport: TransportName },
@@ -160,6 +159,9 @@ export class TickwireClient {
     this.streamTimeoutMs = options.streamTimeoutMs ?? 3000;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.upgradeTimer = null;
+    /** The question why an upgrade was refused, while it is asked (`askWhyRefused`).
+     * @type {AbortController | null} */
+    this.probe = null;
     /** @type {Map<TransportName, string>} why each transport last failed to open (cleared once one opens) */
     this.failures = new Map();
     /** @type {Map<TransportName, number>} the HTTP status each transport that failed to open was
@@ -245,15 +247,19 @@ export class TickwireClient {
     // An attempt waiting for the function this replaces goes ahead with the new URL (or asks
     // the new function) now, rather than at its connect timeout.
     const waiting = this.urlSource !== null && this.socket === null && this.session.state === 'connecting';
+    // The question asked with the old URL's token is moot: a new one may well be taken, by
+    // this attempt from its first transport again.
+    const asking = this.stopAsking();
+    if (asking) this.trying = this.preferred;
     if (typeof url === 'function') {
       this.urlSource = url;
       if (waiting) this.openAtUrlFrom(url, this.attempts);
     } else {
       this.useUrl(url); // throws on a URL that is not one, changing nothing
       this.urlSource = null;
-      if (waiting) this.open();
+      if (waiting || asking) this.open();
     }
-    if (waiting) this.drive();
+    if (waiting || asking) this.drive();
   }
 
   /** Points the transports at `url`; throws a TypeError, changing nothing, if it is not a URL
@@ -317,9 +323,11 @@ export class TickwireClient {
         else this.open();
       }
       else if (!this.socket) {
-        // No socket to close: an attempt still waiting for its URL function. A close the
+        // No socket to close: an attempt still waiting for its URL function, or for the
+        // answer why its upgrade was refused. A close the
         // session asked for (a `leave()`) ends there at once, rather than after its timeout
         // waiting for a close event no socket will send; one it gave up on has moved on.
+        this.stopAsking();
         if (!action.abandon) s.handleClose(action.code, action.reason, false, this.now());
       }
       else {
@@ -452,6 +460,7 @@ export class TickwireClient {
 
   /** Opens the transport the current attempt is at. */
   open() {
+    this.stopAsking();
     const kind = this.chain[this.trying];
     let socket;
     if (kind === 'ws') {
@@ -607,8 +616,9 @@ export class TickwireClient {
    * no fallback: 404, 405).
    */
   mayAskWhy() {
-    // A session leaving hears the close at once: nothing to ask.
-    if (this.session.state !== 'connecting') return false;
+    // A session leaving hears the close at once: nothing to ask. In a restart window the
+    // server is going away or down: its join token is not the question.
+    if (this.session.state !== 'connecting' || this.session.restartUntil !== null) return false;
     if (!this.failures.has('ws') || this.statuses.has('ws') || this.url === '') return false;
     const fallbackAnswered = this.chain.some((t) => {
       const status = this.statuses.get(t);
@@ -628,34 +638,57 @@ export class TickwireClient {
     const attempt = this.attempts;
     const f = this.fetchImpl ?? globalThis.fetch;
     const abort = new AbortController();
+    this.probe = abort;
+    let late = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let timer;
     /** @type {Promise<null>} */
-    const late = new Promise((resolve) => {
+    const timeout = new Promise((resolve) => {
       timer = setTimeout(() => {
+        late = true;
         abort.abort();
         resolve(null);
       }, PROBE_TIMEOUT_MS);
     });
-    /** @type {Promise<{ status: number, text: string } | null>} */
+    /** @type {Promise<{ status: number, text: string, verdict: string | null } | null>} */
     const asked = Promise.resolve()
       .then(() => f(upgradeProbeFor(this.url), { cache: 'no-store', signal: abort.signal }))
-      .then(async (response) => ({ status: response.status, text: (await response.text().catch(() => '')).trim() }))
+      .then(async (response) => ({
+        status: response.status,
+        text: (await response.text().catch(() => '')).trim(),
+        verdict: response.headers.get(REFUSAL_HEADER),
+      }))
       .catch(() => null);
-    Promise.race([asked, late]).then((answer) => {
+    Promise.race([asked, timeout]).then((answer) => {
       clearTimeout(timer);
+      if (this.probe === abort) this.probe = null;
+      // Stopped: a new attempt (a new URL, a retry) or a leave took the session over.
+      if (abort.signal.aborted && !late) return;
       // The session may have moved on meanwhile (its connect timeout, a leave).
       if (attempt !== this.attempts || this.socket !== null || this.session.state !== 'connecting') return;
-      if (answer && PROBE_REFUSALS.has(answer.status)) {
-        const reason = `HTTP ${answer.status}${answer.text ? `: ${answer.text.slice(0, 200)}` : ''}`;
+      if (answer?.status === 401 && answer.verdict === 'join-token') {
+        const reason = `HTTP 401${answer.text ? `: ${answer.text.slice(0, 200)}` : ''}`;
         this.failures.set('ws', reason);
-        this.statuses.set('ws', answer.status);
-        this.session.handleClose(event.code, reason, false, this.now(), answer.status);
+        this.statuses.set('ws', 401);
+        this.session.handleClose(event.code, reason, false, this.now(), 401);
       } else {
+        // Busy or shutting down (429, 503) says the server was reached: kept as the status
+        // the attempt was answered with, as a fallback's would be.
+        if (answer && (answer.status === 408 || answer.status === 429 || answer.status >= 500)) {
+          this.statuses.set('ws', answer.status);
+        }
         this.tellUnopened(event);
       }
       this.drive();
     });
+  }
+
+  /** Stops asking why an upgrade was refused, if asking; returns whether it was. */
+  stopAsking() {
+    const probe = this.probe;
+    this.probe = null;
+    probe?.abort();
+    return probe !== null;
   }
 
   /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */

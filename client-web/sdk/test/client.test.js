@@ -750,17 +750,20 @@ test('in auto, a client that gives up names each transport\'s failure; a refusal
 test('a WebSocket that does not open with no fallback to say why asks the server, and a 401 ends the join with its words', { timeout: 10000 }, async (t) => {
   const cause = 'Received network error or non-101 status code.';
   /**
-   * A fetch answering `probe` for the WebSocket's URL and `fallback` for the fallback's.
+   * A fetch answering `probe` for the WebSocket's URL (a 401 marked as the server's, as a
+   * tickwire server's is, unless `marked` is false) and `fallback` for the fallback's.
    * @param {[number, string]} probe @param {[number, string]} fallback
    */
-  const server = (probe, fallback) => {
+  const server = (probe, fallback, marked = true) => {
     /** @type {string[]} */
     const fetched = [];
     /** @type {typeof fetch} */
     const f = async (input) => {
       fetched.push(String(input));
-      const [status, text] = String(input).includes('/fallback/') ? fallback : probe;
-      return new Response(text, { status });
+      const isFallback = String(input).includes('/fallback/');
+      const [status, text] = isFallback ? fallback : probe;
+      const headers = !isFallback && status === 401 && marked ? { 'tickwire-refusal': 'join-token' } : undefined;
+      return new Response(text, { status, headers });
     };
     return { fetched, f };
   };
@@ -798,13 +801,60 @@ test('a WebSocket that does not open with no fallback to say why asks the server
   assert.equal(routed.fetched.at(-1), 'http://127.0.0.1:9/ws?token=x');
   assert.equal(d.errors[0].status, 401);
 
-  // 426 (the server would take the upgrade) or a proxy's 502 says nothing more: retried.
-  for (const status of [426, 502]) {
-    const other = server([status, 'no'], [404, '']);
+  // 426 (the server would take the upgrade), a proxy's 502, or a 401 or 403 without the
+  // server's mark (basic auth, a WAF in front) says nothing more: retried.
+  for (const [status, marked] of /** @type {[number, boolean][]} */ ([[426, true], [502, true], [401, false], [403, true]])) {
+    const other = server([status, 'no'], [404, ''], marked);
     const e = joining('ws', other.f);
     await until(() => e.c.state === 'reconnecting', `retrying after ${status}`);
     assert.equal(other.fetched.length, 1);
   }
+
+  // A new URL while the question is asked: the answer for the old token is dropped, and the
+  // attempt goes on with the new one at once.
+  /** @type {((r: Response) => void)[]} */
+  const pending = [];
+  /** @type {string[]} */
+  const asked = [];
+  /** @type {typeof fetch} */
+  const slow = (input) => {
+    asked.push(String(input));
+    return new Promise((resolve) => pending.push(resolve));
+  };
+  const h = joining('ws', slow);
+  await until(() => pending.length === 1, 'the question');
+  h.c.setUrl('ws://127.0.0.1:9/ws?token=fresh');
+  assert.equal(h.ws.sockets.length, 2, 'a socket with the new URL, at once');
+  assert.equal(h.ws.sockets[1].url, 'ws://127.0.0.1:9/ws?token=fresh');
+  pending[0](new Response('the join token has expired', { status: 401, headers: { 'tickwire-refusal': 'join-token' } }));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(h.c.state, 'connecting', 'the old token\'s 401 ends nothing');
+  h.ws.sockets[1].open();
+  assert.equal(h.c.state, 'connecting');
+
+  // In a restart window nothing is asked: the server is going away or down, and its answer
+  // would be a shutdown's 503 or nothing.
+  const r = fakeWebSocket();
+  const watched = server([401, 'never asked'], [404, '']);
+  const restarting = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws?token=x', transport: 'ws', WebSocket: r.FakeSocket, fetch: watched.f, name: 'ada',
+    reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(restarting));
+  restarting.connect();
+  r.sockets[0].open();
+  r.sockets[0].receive(welcome);
+  r.sockets[0].onclose?.({ code: 1001, reason: 'server shutting down', wasClean: true });
+  (await until(() => r.sockets[1], 'the retry')).fail(cause);
+  await until(() => r.sockets[2], 'the next retry');
+  assert.deepEqual(watched.fetched, []);
+
+  // A leave while the question is asked ends at once.
+  const l = joining('ws', slow);
+  await until(() => pending.length === 2, 'the second question');
+  const left = await l.c.leave();
+  assert.equal(l.c.state, 'closed');
+  assert.equal(left.answered, false);
 
   // A fallback that answered (503: busy) already said enough: no question.
   const busy = server([401, 'never asked'], [503, 'busy']);

@@ -92,6 +92,9 @@ export class TickwireClient {
     streamTimeoutMs: number;
     /** @type {ReturnType<typeof setTimeout> | null} */
     upgradeTimer: ReturnType<typeof setTimeout> | null;
+    /** The question why an upgrade was refused, while it is asked (`askWhyRefused`).
+     * @type {AbortController | null} */
+    probe: AbortController | null;
     /** @type {Map<TransportName, string>} why each transport last failed to open (cleared once one opens) */
     failures: Map<TransportName, string>;
     /** @type {Map<TransportName, number>} the HTTP status each transport that failed to open was
@@ -222,6 +225,8 @@ export class TickwireClient {
         reason: string;
         wasClean: boolean;
     }): void;
+    /** Stops asking why an upgrade was refused, if asking; returns whether it was. */
+    stopAsking(): boolean;
     /** Abandons `socket`, which did not open (in time), for the next transport. @param {any} socket */
     next(socket: any): void;
     /**

@@ -430,12 +430,9 @@ pub struct Session {
     /// Newest world rebuilt (kept while reconnecting, until the next `Welcome`).
     world_tick: Option<Tick>,
     /// Consecutive failed attempts: connections that failed, or ended within
-    /// [`Reconnect::stable_after`](crate::Reconnect::stable_after) of their `Welcome`.
+    /// [`Reconnect::stable_after`](crate::Reconnect::stable_after) of their `Welcome`; not
+    /// those of a restart window ([`Reconnect::restart_window`](crate::Reconnect::restart_window)).
     failures: u32,
-    /// Of [`Session::failures`], those in a restart window, which neither grow the backoff nor
-    /// count towards the attempt limits or the attempt numbers
-    /// ([`Reconnect::restart_window`](crate::Reconnect::restart_window)).
-    restart_failures: u32,
     /// The end of the restart window a server going away opened, if one did.
     restart_until: Option<Instant>,
     /// When the current connection's `Welcome` arrived.
@@ -507,7 +504,6 @@ impl Session {
             newest_tick: None,
             world_tick: None,
             failures: 0,
-            restart_failures: 0,
             restart_until: None,
             welcomed_at: None,
             entered: now,
@@ -716,8 +712,7 @@ impl Session {
         if due {
             self.enter(State::Connecting, now);
             self.stats.attempts += 1;
-            let counted = self.failures.saturating_sub(self.restart_failures);
-            self.push_event(Event::Connecting { attempt: counted + 1 });
+            self.push_event(Event::Connecting { attempt: self.failures + 1 });
         }
         due
     }
@@ -1181,26 +1176,23 @@ impl Session {
             now.saturating_duration_since(at) >= self.config.reconnect.stable_after
         }) {
             self.failures = 0;
-            self.restart_failures = 0;
         }
-        self.failures = self.failures.saturating_add(1);
         // The server said it goes away: it (or the node a balancer sends to next) may be back
-        // any moment, so retries keep to the first delay rather than doubling past it. Not
-        // for a first join (its limit says when to tell the player the server is not there),
-        // and a kick for another reason is a live server's answer: the window ends.
+        // any moment, so retries keep to the first delay rather than doubling past it, and are
+        // not counted. Not for a first join (its limit says when to tell the player the server
+        // is not there), and a kick for another reason is a live server's answer: the window
+        // ends.
         if reason.is_restart() && !first_join {
             self.restart_until = now.checked_add(self.config.reconnect.restart_window);
         } else if matches!(reason, Disconnect::Kicked(_)) {
             self.restart_until = None;
         }
         let restarting = self.restart_until.is_some_and(|until| now < until);
-        if restarting {
-            self.restart_failures = self.restart_failures.saturating_add(1);
-        } else {
+        if !restarting {
             self.restart_until = None;
+            self.failures = self.failures.saturating_add(1);
         }
-        let counted = self.failures.saturating_sub(self.restart_failures);
-        let step = if restarting { 1 } else { counted };
+        let step = if restarting { 1 } else { self.failures };
         let full = matches!(&reason, Disconnect::Kicked(k) if k.reason == KickReason::Full);
         let retry = if first_join && full { Retry::Never } else { reason.retry() };
         if retry == Retry::Fresh {
@@ -1213,7 +1205,7 @@ impl Session {
             (false, a, _) => a,
         };
         // `Some(0)` never reconnects, not even through a restart window.
-        let out_of_attempts = max_attempts.is_some_and(|max| max == 0 || counted > max);
+        let out_of_attempts = max_attempts.is_some_and(|max| max == 0 || self.failures > max);
         if retry == Retry::Never || out_of_attempts {
             self.enter(State::Ended, now);
             self.push_event(Event::Disconnected { reason, retry_in: None });

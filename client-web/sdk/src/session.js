@@ -315,11 +315,10 @@ export class Session {
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     this.rttMs = null;
     /** Consecutive failed connection attempts (a connection that dropped within
-     * `STABLE_CONNECTION_MS` of its `Welcome` counts as one). */
+     * `STABLE_CONNECTION_MS` of its `Welcome` counts as one); not those of a restart window,
+     * which neither grow the backoff nor count towards the limits
+     * (`ReconnectOptions.restartWindowMs`). */
     this.attempt = 0;
-    /** Of `attempt`, those in a restart window: they neither grow the backoff nor count
-     * towards the limits (`ReconnectOptions.restartWindowMs`). */
-    this.restartAttempts = 0;
     /** The end of the restart window a server going away opened. @type {number | null} */
     this.restartUntil = null;
     /** When the current connection's `Welcome` arrived (null: none yet). @type {number | null} */
@@ -505,7 +504,6 @@ export class Session {
     if (this.isEnded() || this.state === 'reconnecting' || this.state === 'idle') return;
     if (welcomedAt !== null && now - welcomedAt >= STABLE_CONNECTION_MS) {
       this.attempt = 0;
-      this.restartAttempts = 0;
     }
     if (status !== undefined && isFinalRefusal(status)) {
       this.pendingKick = null;
@@ -782,18 +780,18 @@ export class Session {
 
   /** @param {Error} cause @param {number} now */
   scheduleReconnect(cause, now) {
-    this.attempt += 1;
     // The server said it goes away: it (or the node a balancer sends to next) may be back any
-    // moment, so retries keep to the first delay rather than growing past it.
+    // moment, so retries keep to the first delay rather than growing past it, uncounted.
     const restarting = this.restartUntil !== null && now < this.restartUntil;
-    if (restarting) this.restartAttempts += 1;
-    else this.restartUntil = null;
-    const counted = this.attempt - this.restartAttempts;
+    if (!restarting) {
+      this.restartUntil = null;
+      this.attempt += 1;
+    }
     const rc = this.reconnect;
     const first = this.connections === 0 && this.resumeToken === null;
     const limit = first ? Math.min(rc.maxAttempts, rc.maxInitialAttempts) : rc.maxAttempts;
     // A limit of 0 never reconnects, not even through a restart window.
-    if (counted > limit || limit === 0) {
+    if (this.attempt > limit || limit === 0) {
       // A kick (`Full`, retried while resuming) is the server's own last word: a game shows it
       // as such ("Room full") rather than as a lost connection.
       if (cause instanceof KickedError) return this.fail(cause, now);
@@ -806,11 +804,11 @@ export class Session {
       }
       return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false, lastStatus, limit), now);
     }
-    const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (restarting ? 0 : counted - 1));
+    const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (restarting ? 0 : this.attempt - 1));
     const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));
     this.reconnectAt = now + delayMs;
-    // Numbered as counted: the attempts of a restart window are all retry 1.
-    this.setState('reconnecting', now, { attempt: Math.max(counted, 1), delayMs, cause });
+    // The attempts of a restart window are all retry 1.
+    this.setState('reconnecting', now, { attempt: Math.max(this.attempt, 1), delayMs, cause });
   }
 
   /** @param {Welcome} welcome @param {number} now */

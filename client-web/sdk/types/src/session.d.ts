@@ -85,11 +85,10 @@ export class Session {
     /** Smoothed round trip, ms (null before the first Pong). @type {number | null} */
     rttMs: number | null;
     /** Consecutive failed connection attempts (a connection that dropped within
-     * `STABLE_CONNECTION_MS` of its `Welcome` counts as one). */
+     * `STABLE_CONNECTION_MS` of its `Welcome` counts as one); not those of a restart window,
+     * which neither grow the backoff nor count towards the limits
+     * (`ReconnectOptions.restartWindowMs`). */
     attempt: number;
-    /** Of `attempt`, those in a restart window: they neither grow the backoff nor count
-     * towards the limits (`ReconnectOptions.restartWindowMs`). */
-    restartAttempts: number;
     /** The end of the restart window a server going away opened. @type {number | null} */
     restartUntil: number | null;
     /** When the current connection's `Welcome` arrived (null: none yet). @type {number | null} */

@@ -502,9 +502,7 @@ export class Session {
       return;
     }
     if (this.isEnded() || this.state === 'reconnecting' || this.state === 'idle') return;
-    if (welcomedAt !== null && now - welcomedAt >= STABLE_CONNECTION_MS) {
-      this.attempt = 0;
-    }
+    if (welcomedAt !== null && now - welcomedAt >= STABLE_CONNECTION_MS) this.attempt = 0;
     if (status !== undefined && isFinalRefusal(status)) {
       this.pendingKick = null;
       this.attempt += 1;

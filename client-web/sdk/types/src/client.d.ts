@@ -215,9 +215,9 @@ export class TickwireClient {
     mayAskWhy(): boolean;
     /**
      * Asks the server with a plain GET of the WebSocket's URL (its join token included) why the
-     * upgrade was refused (PROTOCOL.md 1), then tells the session: a refusal for good (an
-     * expired token, an Origin) as that refusal, which ends the join at once with the server's
-     * words; anything else, or no answer in time, as the failure it was.
+     * upgrade was refused (PROTOCOL.md 1), then tells the session: the server's own 401 for the
+     * join token (marked `Tickwire-Refusal: join-token`) as that refusal, which ends the join at
+     * once with the server's words; anything else, or no answer in time, as the failure it was.
      * @param {{ code: number, reason: string, wasClean: boolean }} event the last socket's close
      */
     askWhyRefused(event: {

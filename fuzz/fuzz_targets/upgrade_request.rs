@@ -9,7 +9,7 @@
 //!   header is there, 400 when only one is, 426 with `Sec-WebSocket-Version: 13` for another
 //!   version, 400 for a missing or malformed key, 403 for an Origin outside the allowlist or,
 //!   with an allowlist, no Origin and `Sec-Fetch-Site: cross-site` or `same-site` (SECURITY.md),
-//!   400 without the subprotocol, 503 with `Retry-After` while shutting down;
+//!   400 without the subprotocol, 503 with `Retry-After: 1` while shutting down;
 //! - every refusal closes the connection and says why in a line of text;
 //! - an accepted upgrade's `Sec-WebSocket-Accept` is the one the controller client computes
 //!   (client-embedded's own SHA-1 and base64): the two sides agree.
@@ -123,7 +123,8 @@ fn expected(
         return Err((StatusCode::BAD_REQUEST, None));
     }
     if shutting_down {
-        return Err((StatusCode::SERVICE_UNAVAILABLE, Some((header::RETRY_AFTER, "5"))));
+        // Soon: its clients were just told to come back, and whoever serves next may take them.
+        return Err((StatusCode::SERVICE_UNAVAILABLE, Some((header::RETRY_AFTER, "1"))));
     }
     Ok(())
 }

@@ -304,6 +304,17 @@ const BURST_MS = 3000;
 const TRANSPORT_NAMES = { ws: 'WebSocket', stream: 'HTTP stream', poll: 'long polling' };
 
 /**
+ * What the ping cell says while the other ships are held: the render time is `staleMs` past the
+ * newest snapshot, beyond the `extrapolateMs` they were moved on for. `null` while the link
+ * keeps up (a stall the extrapolation covers goes unmentioned).
+ * @param {number} staleMs @param {number} extrapolateMs @returns {string | null}
+ */
+export function stallText(staleMs, extrapolateMs) {
+  if (staleMs <= extrapolateMs) return null;
+  return `stalled ${(staleMs / 1000).toFixed(1)} s`;
+}
+
+/**
  * The game's WebSocket URL for the page at `href`: `ws` next to the page, which is at the
  * server's root, so a server a reverse proxy serves under a path prefix is reached under it
  * too (the SDK finds the HTTP fallback next to this URL). A server with join tokens
@@ -347,6 +358,10 @@ export class Game {
     this.predictor = new ShipPredictor();
     /** @type {InterpolationBuffer | null} */
     this.interp = null;
+    /** How far the last frame was drawn past the newest world, ms (`sample().staleMs`). */
+    this.staleMs = 0;
+    /** The ping cell's round trip, kept while it says the link stalled instead. */
+    this.pingText = '–';
     /** @type {Welcome | null} */
     this.welcome = null;
     /** Whether the server said it goes away (`ShuttingDown`, or a proxy's 1001 or 1012: a
@@ -415,7 +430,10 @@ export class Game {
     c.on('welcome', current((e) => this.onWelcome(e.welcome)));
     c.on('snapshot', current((e) => this.onSnapshot(e.world, e.receivedAt)));
     c.on('event', current((e) => this.onEvent(e.kind, e.left?.name, e.roster === true)));
-    c.on('rtt', current((e) => { $('#hud-ping').textContent = `${Math.round(e.smoothedMs)} ms`; }));
+    c.on('rtt', current((e) => {
+      this.pingText = `${Math.round(e.smoothedMs)} ms`;
+      if (!$('#hud-ping').classList.contains('stalled')) $('#hud-ping').textContent = this.pingText;
+    }));
     c.on('transport', current((e) => {
       $('#hud-transport').textContent = TRANSPORT_NAMES[e.transport];
       this.root.dataset.transport = e.transport;
@@ -576,6 +594,9 @@ export class Game {
     for (const id of ['#hud-transport', '#hud-ping', '#hud-tick', '#hud-fps', '#hud-in', '#hud-out', '#hud-audience']) {
       $(id).textContent = '–';
     }
+    this.pingText = '–';
+    this.staleMs = 0;
+    $('#hud-ping').classList.remove('stalled');
   }
 
   async leave() {
@@ -904,11 +925,13 @@ export class Game {
     const welcome = this.welcome;
     const world = session.world;
     if (!welcome || !this.interp || !world) {
+      this.staleMs = 0;
       this.renderer.draw({ entities: [], own: null, world: welcome?.world ?? { width: 1600, height: 1000 }, viewRadius: 0, names: new Map(), time, dt });
       this.updateHud(now, null);
       return;
     }
     const sample = this.interp.sample(now);
+    this.staleMs = sample.staleMs;
     /** @type {import('../sdk/index.js').RenderEntity | null} */
     let own = null;
     const mine = welcome.entity !== null ? worldEntity(world, welcome.entity) : undefined;
@@ -930,6 +953,19 @@ export class Game {
     this.updateHud(now, world);
   }
 
+  /**
+   * While the other ships are held (the downlink has been quiet past the interpolation's
+   * extrapolation), the ping cell says for how long, so a frozen world reads as the network's
+   * doing; then it shows the round trip again.
+   */
+  showStall() {
+    const ping = $('#hud-ping');
+    const text = stallText(this.staleMs, this.interp?.extrapolateMs ?? 0);
+    ping.classList.toggle('stalled', text !== null);
+    ping.textContent = text ?? this.pingText;
+    ping.title = text === null ? '' : 'no snapshot from the server: the other ships are held where they were last seen';
+  }
+
   /** @param {number} now @param {import('../sdk/index.js').World | null} world */
   updateHud(now, world) {
     if (now - this.lastHud < 250) return;
@@ -944,6 +980,7 @@ export class Game {
       $('#hud-out').textContent = `${formatBytes(this.rate.out)}/s`;
     }
     this.lastHud = now;
+    this.showStall();
     this.renderer.covered = this.coveredByControls();
     // A pad says nothing of itself: while it steers, the view says what its buttons do.
     $('#pad-hint').hidden = this.controls.source !== 'gamepad';

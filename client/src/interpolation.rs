@@ -12,6 +12,14 @@
 //! up by a stalled link and let through together are not replayed: they do not move the
 //! clock, and count as no jitter.
 //!
+//! A link that stalls for longer than the delay leaves the render time past the newest world.
+//! Entities then move on by their velocity for up to
+//! [`extrapolation`](InterpolationConfig::extrapolation) (250 ms), and hold after that. When
+//! the worlds come again, what they say and what was drawn differ (a ship turned meanwhile,
+//! or the stall outlasted the extrapolation): the difference is taken up over
+//! [`settle`](InterpolationConfig::settle) (200 ms) rather than jumped, so a stall shows as a
+//! ship a little off course for a moment, not as a freeze and a teleport.
+//!
 //! It is the JavaScript SDK's `InterpolationBuffer` (`client-web/sdk/src/interpolation.js`),
 //! the same algorithm and constants, so a native game and a browser game draw the same.
 //!
@@ -63,7 +71,7 @@
 use glam::Vec2;
 use std::collections::VecDeque;
 use std::f32::consts::{PI, TAU};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tickwire_shared::delta::World;
 use tickwire_shared::quant;
 use tickwire_shared::{EntityId, EntityState};
@@ -128,13 +136,34 @@ pub struct InterpolationConfig {
     /// dropped, one further behind is a restarted server's and starts the buffer over. Each
     /// world kept holds its entities (20 bytes each).
     pub capacity: usize,
+    /// How long past the newest world, when none comes in time (a stalled downlink), entities
+    /// move on by their velocity before they hold. Default 250 ms (Source's default
+    /// `cl_extrapolate_amount`): a ship on a straight course crosses a stall that long
+    /// seamlessly, one that turned meanwhile is drawn off course, the more so the longer the
+    /// stall. Zero holds at once: nothing drawn is ever a guess, and every stall freezes.
+    pub extrapolation: Duration,
+    /// How long the difference between what was drawn and what the worlds say, when they come
+    /// again after the render time passed the newest, is taken up over (quickly at first,
+    /// then easing). Default 200 ms: long enough not to read as a jump, short enough that a
+    /// ship is soon where the server has it. Zero jumps there at once.
+    pub settle: Duration,
 }
 
 impl Default for InterpolationConfig {
     fn default() -> Self {
-        InterpolationConfig { delay: InterpolationDelay::Adaptive, capacity: 32 }
+        InterpolationConfig {
+            delay: InterpolationDelay::Adaptive,
+            capacity: 32,
+            extrapolation: DEFAULT_EXTRAPOLATION,
+            settle: DEFAULT_SETTLE,
+        }
     }
 }
+
+/// [`InterpolationConfig::extrapolation`]'s default.
+pub const DEFAULT_EXTRAPOLATION: Duration = Duration::from_millis(250);
+/// [`InterpolationConfig::settle`]'s default.
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(200);
 
 /// An entity ready to draw, in world units and radians.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -187,6 +216,10 @@ pub struct Sample<'a> {
     pub world: Option<&'a World>,
     /// The entities of `world`, positions and headings interpolated, in its (id) order.
     pub entities: Vec<RenderEntity>,
+    /// How far the render time is past the newest world, in ms: 0 while it is between two
+    /// worlds. Up to [`extrapolation`](InterpolationConfig::extrapolation) entities are moved
+    /// on by their velocity; past it they are held, and a game may show that its link stalled.
+    pub stale_ms: f64,
 }
 
 /// Keeps the last worlds received and answers "what does the world look like at render time".
@@ -217,6 +250,21 @@ pub struct Interpolation {
     arrivals: VecDeque<f64>,
     /// How late recent worlds came after the clock expected them, in ms.
     lateness: VecDeque<f64>,
+    /// Where entities were drawn, less where the worlds put them, when worlds came again
+    /// after the render time had passed the newest (ids ascending): added to what is drawn,
+    /// less and less over `settle` from `settle_from`.
+    settling: Vec<Settling>,
+    /// When `settling` was measured, ms after `origin`.
+    settle_from: f64,
+}
+
+/// One entity's [`Interpolation::settling`].
+#[derive(Debug, Clone, Copy)]
+struct Settling {
+    id: EntityId,
+    offset: Vec2,
+    /// Radians, the short way round.
+    turn: f32,
 }
 
 impl Interpolation {
@@ -238,6 +286,8 @@ impl Interpolation {
             recent_bases: VecDeque::new(),
             arrivals: VecDeque::new(),
             lateness: VecDeque::new(),
+            settling: Vec::new(),
+            settle_from: 0.0,
         }
     }
 
@@ -271,6 +321,13 @@ impl Interpolation {
     /// further behind is a restarted server's, and starts the buffer over (as
     /// [`clear`](Self::clear)).
     pub fn push(&mut self, world: &World, arrived_at: Instant) {
+        // Past the newest world what is drawn is a guess (or held), and this world may put it
+        // elsewhere: what was drawn is kept, to take the difference up over `settle`.
+        let mut drawn = self
+            .worlds
+            .back()
+            .filter(|newest| f64::from(newest.tick.0) < self.render_tick(arrived_at))
+            .map(|_| self.sample(arrived_at).entities);
         if let Some(last) = self.worlds.back()
             && world.tick <= last.tick
         {
@@ -282,6 +339,7 @@ impl Interpolation {
                 return;
             }
             self.clear();
+            drawn = None; // another world: nothing to settle from
         }
         self.worlds.push_back(world.clone());
         if self.worlds.len() > self.config.capacity {
@@ -329,6 +387,36 @@ impl Interpolation {
         if self.config.delay == InterpolationDelay::Adaptive {
             self.adapt_delay();
         }
+        if let Some(drawn) = drawn {
+            self.settle_from(&drawn, arrived_at);
+        }
+    }
+
+    /// Notes how far each entity drawn at `at` (`drawn`, ids ascending) is from where the
+    /// worlds now put it, for `sample` to take up over `settle`. A difference past a respawn's
+    /// is a respawn, and jumped.
+    fn settle_from(&mut self, drawn: &[RenderEntity], at: Instant) {
+        self.settling.clear();
+        let Some(origin) = self.origin.filter(|_| !self.config.settle.is_zero()) else { return };
+        let (_, now_drawn) = self.interpolate(self.render_tick(at));
+        for e in &now_drawn {
+            let Ok(i) = drawn.binary_search_by_key(&e.id, |d| d.id) else { continue };
+            let offset = drawn[i].pos - e.pos;
+            let turn = lerp_angle(e.heading, drawn[i].heading, 1.0) - e.heading;
+            if offset.length() <= RESPAWN_DISTANCE && (offset != Vec2::ZERO || turn != 0.0) {
+                self.settling.push(Settling { id: e.id, offset, turn });
+            }
+        }
+        self.settle_from = millis_since(origin, at);
+    }
+
+    /// How much of `settling` is still drawn at `now`: all of it at first, then less and less
+    /// (quickly at first, easing out) until none after `settle`.
+    fn settle_weight(&self, now: Instant) -> f32 {
+        let Some(origin) = self.origin.filter(|_| !self.settling.is_empty()) else { return 0.0 };
+        let settle_ms = self.config.settle.as_secs_f64() * 1000.0;
+        let done = ((millis_since(origin, now) - self.settle_from) / settle_ms).clamp(0.0, 1.0);
+        ((1.0 - done) * (1.0 - done)) as f32
     }
 
     /// Forgets every world and the clock, keeping the delay: for an
@@ -342,6 +430,7 @@ impl Interpolation {
         self.recent_bases.clear();
         self.arrivals.clear();
         self.lateness.clear();
+        self.settling.clear();
     }
 
     /// The tick drawn at `now`, fractional; 0 before the first world.
@@ -358,12 +447,32 @@ impl Interpolation {
     /// the worlds around it. An entity only in the later world appears as it is there; one
     /// only in the earlier is gone. Before the oldest world kept (the first worlds of a
     /// connection) that world is held; past the newest, entities move on by their velocity
-    /// for at most a tick, then hold.
+    /// for up to [`extrapolation`](InterpolationConfig::extrapolation), then hold. After a
+    /// stall, what was drawn eases to where the worlds say over
+    /// [`settle`](InterpolationConfig::settle).
     pub fn sample(&self, now: Instant) -> Sample<'_> {
-        let Some(newest) = self.worlds.back() else {
-            return Sample { tick: 0.0, world: None, entities: Vec::new() };
-        };
         let tick = self.render_tick(now);
+        let (world, mut entities) = self.interpolate(tick);
+        let weight = self.settle_weight(now);
+        if weight > 0.0 {
+            for drawn in &mut entities {
+                if let Ok(i) = self.settling.binary_search_by_key(&drawn.id, |s| s.id) {
+                    drawn.pos += self.settling[i].offset * weight;
+                    drawn.heading += self.settling[i].turn * weight;
+                }
+            }
+        }
+        let stale_ms = match self.worlds.back() {
+            Some(newest) => ((tick - f64::from(newest.tick.0)) * self.period_ms).max(0.0),
+            None => 0.0,
+        };
+        Sample { tick, world, entities, stale_ms }
+    }
+
+    /// The world drawn toward at render tick `tick`, and its entities there as the worlds say
+    /// (no settling added).
+    fn interpolate(&self, tick: f64) -> (Option<&World>, Vec<RenderEntity>) {
+        let Some(newest) = self.worlds.back() else { return (None, Vec::new()) };
         let mut i = self.worlds.len() - 1;
         while i > 0 && f64::from(self.worlds[i - 1].tick.0) > tick {
             i -= 1;
@@ -375,24 +484,22 @@ impl Interpolation {
             // Before the oldest world held (the first worlds of a connection, drawn two ticks
             // behind): hold the oldest. The newest here would be ahead of the worlds drawn
             // next, and everything would jump back once the render time reached them.
-            return Sample {
-                tick,
-                world: Some(to),
-                entities: to.entities.iter().map(Into::into).collect(),
-            };
+            return (Some(to), to.entities.iter().map(Into::into).collect());
         }
         let Some(from) = from.filter(|_| tick < f64::from(newest.tick.0)) else {
-            let ahead = (tick - f64::from(newest.tick.0)).clamp(0.0, 1.0) * self.period_ms / 1000.0;
+            let most = self.config.extrapolation.as_secs_f64();
+            let past = (tick - f64::from(newest.tick.0)) * self.period_ms / 1000.0;
+            let ahead = past.clamp(0.0, most) as f32;
             let entities = newest
                 .entities
                 .iter()
                 .map(|e| {
                     let mut drawn = RenderEntity::from(e);
-                    drawn.pos += drawn.vel * ahead as f32;
+                    drawn.pos += drawn.vel * ahead;
                     drawn
                 })
                 .collect();
-            return Sample { tick, world: Some(newest), entities };
+            return (Some(newest), entities);
         };
         let from_tick = f64::from(from.tick.0);
         let t = ((tick - from_tick) / (to_tick - from_tick)).clamp(0.0, 1.0) as f32;
@@ -414,7 +521,7 @@ impl Interpolation {
                 }
             })
             .collect();
-        Sample { tick, world: Some(to), entities }
+        (Some(to), entities)
     }
 
     /// Moves the delay a step toward what the recent lateness needs.

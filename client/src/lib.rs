@@ -248,7 +248,8 @@ pub use error::{
     Disconnect, IdentityError, Kicked, LinkError, Refusal, Retry, SendError, close_code,
 };
 pub use interpolation::{
-    Interpolation, InterpolationConfig, InterpolationDelay, RenderEntity, Sample,
+    DEFAULT_EXTRAPOLATION, DEFAULT_SETTLE, Interpolation, InterpolationConfig, InterpolationDelay,
+    RenderEntity, Sample,
 };
 pub use prediction::{
     PredictedShip, Prediction, PredictionConfig, PredictionParts, PredictionState,

@@ -1,6 +1,10 @@
 // Interpolation: other entities are drawn a little in the past, between the two received
 // worlds around that moment, so they move smoothly at any frame rate, as far behind as the
-// network's jitter needs. Sans-IO: the caller passes arrival times and the render time.
+// network's jitter needs. A stalled downlink leaves the render time past the newest world:
+// entities then move on by their velocity for a while (250 ms), and when the worlds come again
+// the difference from what was drawn is taken up over 200 ms rather than jumped. Sans-IO: the
+// caller passes arrival times and the render time. The Rust client's `Interpolation`
+// (client/src/interpolation.rs) is the same algorithm with the same constants.
 
 import { worldEntity } from './snapshot.js';
 import { VELOCITY_STEP } from './constants.js';
@@ -40,6 +44,12 @@ const HELD_UP_MS = 300;
 /** How fast the adaptive delay grows and shrinks, in ticks per world: time runs 10% slower for a moment as it grows, 2% faster as it shrinks, so neither shows. */
 const DELAY_GROWTH = 0.1;
 const DELAY_SHRINK = 0.02;
+/** A move between two worlds longer than this, in world units, is a respawn: drawn as a jump, not a sweep across the map; a difference to settle longer than this is jumped too. */
+const RESPAWN_DISTANCE = 200;
+/** How long past the newest world entities move on by their velocity before they hold, in ms, by default (Source's default `cl_extrapolate_amount`). */
+export const DEFAULT_EXTRAPOLATE_MS = 250;
+/** How long the difference between what was drawn and what the worlds say after a stall is taken up over, in ms, by default. */
+export const DEFAULT_SETTLE_MS = 200;
 
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e) {
@@ -70,14 +80,33 @@ export class InterpolationBuffer {
    * @param {number} [options.delayTicks] how far behind to draw, fixed; by default it adapts
    *   to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
    * @param {number} [options.capacity] worlds kept (default 32)
+   * @param {number} [options.extrapolateMs] how long past the newest world, when none comes
+   *   in time (a stalled downlink), entities move on by their velocity before they hold
+   *   (default 250): a ship on a straight course crosses a stall that long seamlessly, one
+   *   that turned meanwhile is drawn off course, the more so the longer the stall; 0 holds at
+   *   once, and every stall freezes
+   * @param {number} [options.settleMs] how long the difference between what was drawn and what
+   *   the worlds say, when they come again after the render time passed the newest, is taken
+   *   up over, quickly at first then easing (default 200); 0 jumps there at once
    */
-  constructor({ tickRate, delayTicks, capacity = 32 }) {
+  constructor({ tickRate, delayTicks, capacity = 32, extrapolateMs = DEFAULT_EXTRAPOLATE_MS, settleMs = DEFAULT_SETTLE_MS }) {
     this.periodMs = 1000 / Math.max(1, tickRate);
     /** The delay drawn at now, in ticks (fractional while it adapts). */
     this.delayTicks = delayTicks ?? MIN_DELAY_TICKS;
     /** Whether the delay follows the jitter. */
     this.adaptive = delayTicks === undefined;
     this.capacity = capacity;
+    this.extrapolateMs = Math.max(0, extrapolateMs);
+    this.settleMs = Math.max(0, settleMs);
+    /**
+     * Where entities were drawn, less where the worlds put them, when worlds came again after
+     * the render time had passed the newest: added to what is drawn, less and less over
+     * `settleMs` from `settleFrom`.
+     * @type {Map<number, { dx: number, dy: number, turn: number }>}
+     */
+    this.settling = new Map();
+    /** When `settling` was measured. */
+    this.settleFrom = 0;
     /** @type {World[]} ticks ascending */
     this.worlds = [];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
@@ -95,6 +124,10 @@ export class InterpolationBuffer {
   /** @param {World} world @param {number} receivedAt */
   push(world, receivedAt) {
     const last = this.worlds[this.worlds.length - 1];
+    // Past the newest world what is drawn is a guess (or held), and this world may put it
+    // elsewhere: what was drawn is kept, to take the difference up over `settleMs`.
+    /** @type {RenderEntity[] | null} */
+    let drawn = last && last.tick < this.renderTick(receivedAt) ? this.sample(receivedAt).entities : null;
     if (last && world.tick <= last.tick) {
       // A tick far behind the newest is no late arrival (a connection delivers in order) but
       // a new world: a server that restarted counts from 0 again. Dropped like a late one, it
@@ -102,6 +135,7 @@ export class InterpolationBuffer {
       // freeze: start over from it (the clock snaps to it, as for a first world).
       if (last.tick - world.tick <= this.capacity) return;
       this.clear();
+      drawn = null; // another world: nothing to settle from
     }
     this.worlds.push(world);
     if (this.worlds.length > this.capacity) this.worlds.shift();
@@ -135,6 +169,34 @@ export class InterpolationBuffer {
       this.clockBase += (target - this.clockBase) * 0.1; // follow gently
     }
     if (this.adaptive) this.adaptDelay();
+    if (drawn) this.settleFromDrawn(drawn, receivedAt);
+  }
+
+  /**
+   * Notes how far each entity drawn at `at` is from where the worlds now put it, for `sample`
+   * to take up over `settleMs`. A difference past a respawn's is a respawn, and jumped.
+   * @param {RenderEntity[]} drawn @param {number} at
+   */
+  settleFromDrawn(drawn, at) {
+    this.settling.clear();
+    if (this.settleMs === 0) return;
+    const byId = new Map(drawn.map((e) => [e.id, e]));
+    for (const e of this.interpolate(this.renderTick(at)).entities) {
+      const was = byId.get(e.id);
+      if (!was) continue;
+      const dx = was.x - e.x;
+      const dy = was.y - e.y;
+      const turn = lerpAngle(e.heading, was.heading, 1) - e.heading;
+      if (Math.hypot(dx, dy) <= RESPAWN_DISTANCE && (dx !== 0 || dy !== 0 || turn !== 0)) this.settling.set(e.id, { dx, dy, turn });
+    }
+    this.settleFrom = at;
+  }
+
+  /** How much of `settling` is still drawn at `now`: all at first, easing out to none after `settleMs`. @param {number} now */
+  settleWeight(now) {
+    if (this.settling.size === 0) return 0;
+    const done = Math.min(1, Math.max(0, (now - this.settleFrom) / this.settleMs));
+    return (1 - done) * (1 - done);
   }
 
   /** @param {number} lateMs how late a world came after the clock expected it */
@@ -182,6 +244,7 @@ export class InterpolationBuffer {
     this.arrivals = [];
     this.lateness = [];
     this.clockBase = null;
+    this.settling.clear();
   }
 
   /** The tick (fractional) drawn at `now`. @param {number} now */
@@ -197,15 +260,42 @@ export class InterpolationBuffer {
 
   /**
    * The entities at render time: positions and headings interpolated between the worlds
-   * around it; an entity present in only the later one appears as it is there. Past the
-   * newest world, entities hold there (never extrapolated more than a tick).
+   * around it; an entity present in only the later one appears as it is there. Before the
+   * oldest world held, that world is held; past the newest, entities move on by their velocity
+   * for up to `extrapolateMs`, then hold. After a stall, what was drawn eases to where the
+   * worlds say over `settleMs`. `staleMs` says how far the render time is past the newest
+   * world (0 while it is between two): past `extrapolateMs` what is drawn is held, and a game
+   * may show that its link stalled.
    * @param {number} now
-   * @returns {{ tick: number, entities: RenderEntity[], world: World | undefined }}
+   * @returns {{ tick: number, entities: RenderEntity[], world: World | undefined, staleMs: number }}
    */
   sample(now) {
-    const newest = this.latest();
-    if (!newest) return { tick: 0, entities: [], world: undefined };
     const tick = this.renderTick(now);
+    const { world, entities } = this.interpolate(tick);
+    const weight = this.settleWeight(now);
+    if (weight > 0) {
+      for (const e of entities) {
+        const off = this.settling.get(e.id);
+        if (!off) continue;
+        e.x += off.dx * weight;
+        e.y += off.dy * weight;
+        e.heading += off.turn * weight;
+      }
+    }
+    const newest = this.latest();
+    const staleMs = newest ? Math.max(0, (tick - newest.tick) * this.periodMs) : 0;
+    return { tick, entities, world, staleMs };
+  }
+
+  /**
+   * The world drawn toward at render tick `tick`, and its entities there as the worlds say (no
+   * settling added).
+   * @param {number} tick
+   * @returns {{ entities: RenderEntity[], world: World | undefined }}
+   */
+  interpolate(tick) {
+    const newest = this.latest();
+    if (!newest) return { entities: [], world: undefined };
     let i = this.worlds.length - 1;
     while (i > 0 && this.worlds[i - 1].tick > tick) i--;
     const to = this.worlds[i];
@@ -214,12 +304,11 @@ export class InterpolationBuffer {
       // Before the oldest world held (the first worlds of a connection, drawn two ticks
       // behind): hold the oldest. The newest here would be ahead of the worlds drawn next,
       // and everything would jump back once the render time reached them.
-      return { tick, world: to, entities: to.entities.map(toRenderEntity) };
+      return { world: to, entities: to.entities.map(toRenderEntity) };
     }
     if (tick >= newest.tick || from === to) {
-      const ahead = Math.min(Math.max(tick - newest.tick, 0), 1) * this.periodMs / 1000;
+      const ahead = Math.min(Math.max((tick - newest.tick) * this.periodMs, 0), this.extrapolateMs) / 1000;
       return {
-        tick,
         world: newest,
         entities: newest.entities.map((e) => {
           const r = toRenderEntity(e);
@@ -236,7 +325,7 @@ export class InterpolationBuffer {
       if (!old) return b;
       const a = toRenderEntity(old);
       // A jump of more than a few hundred units is a respawn: do not sweep across the map.
-      if (Math.hypot(b.x - a.x, b.y - a.y) > 200) return t < 0.5 ? a : b;
+      if (Math.hypot(b.x - a.x, b.y - a.y) > RESPAWN_DISTANCE) return t < 0.5 ? a : b;
       return {
         ...b,
         x: a.x + (b.x - a.x) * t,
@@ -246,6 +335,6 @@ export class InterpolationBuffer {
         heading: lerpAngle(a.heading, b.heading, t),
       };
     });
-    return { tick, world: to, entities };
+    return { world: to, entities };
   }
 }

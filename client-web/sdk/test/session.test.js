@@ -984,11 +984,134 @@ test('entities are drawn in world units: a wire velocity is 2 units/s steps', ()
   assert.equal(VELOCITY_STEP, 2);
   const drawn = toRenderEntity({ ...ship(40 * 16), vel: { x: 150, y: -21 }, heading: 64 });
   assert.deepEqual({ x: drawn.x, y: drawn.y, vx: drawn.vx, vy: drawn.vy, heading: drawn.heading }, { x: 40, y: 10, vx: 300, vy: -42, heading: Math.PI / 2 });
-  // Past the newest world an entity moves on by its velocity for at most a tick: 300 units/s
-  // for a whole tick at 10 Hz is 30 units.
+  // Past the newest world an entity moves on by its velocity for the extrapolation's 250 ms at
+  // most: 300 units/s is 75 units.
+  const racing = { ...ship(40 * 16), vel: { x: 150, y: 0 } };
   const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 0 });
-  buffer.push({ tick: 0, round, entities: [{ ...ship(40 * 16), vel: { x: 150, y: 0 } }] }, 0);
+  buffer.push({ tick: 0, round, entities: [racing] }, 0);
+  const halfTick = buffer.sample(50);
+  assert.equal(halfTick.entities[0].x, 55, 'half a tick on');
+  assert.equal(halfTick.staleMs, 50);
   assert.equal(buffer.sample(100).entities[0].x, 70);
+  assert.equal(buffer.sample(250).entities[0].x, 115);
+  const held = buffer.sample(5000);
+  assert.equal(held.entities[0].x, 115, 'and no further');
+  assert.equal(held.staleMs, 5000, 'how long it has been past the newest world');
+  // Extrapolation off: held at the newest world at once.
+  const holding = new InterpolationBuffer({ tickRate: 10, delayTicks: 0, extrapolateMs: 0 });
+  holding.push({ tick: 0, round, entities: [racing] }, 0);
+  assert.equal(holding.sample(50).entities[0].x, 40);
+});
+
+/**
+ * A ship on `path` (position, velocity and heading at a time in seconds), its worlds at 30 Hz
+ * arriving 20 ms after they were made, but those made in the `stallMs` from 2 s on, which
+ * arrive together as the stall ends; drawn at 60 frames a second by a buffer of `options`. The
+ * Rust client's `through_stall` (client/src/interpolation/tests.rs).
+ * @param {{ extrapolateMs?: number, settleMs?: number }} options
+ * @param {number} stallMs
+ * @param {(t: number) => { x: number, y: number, vx: number, vy: number, heading: number }} path
+ */
+const throughStall = (options, stallMs, path) => {
+  const period = 1000 / 30;
+  const [stallFrom, stallTo] = [2000, 2000 + stallMs];
+  const arrival = (/** @type {number} */ made) => (made >= stallFrom && made < stallTo ? stallTo + 20 : made + 20);
+  const buffer = new InterpolationBuffer({ tickRate: 30, ...options });
+  const settleMs = options.settleMs ?? 200;
+  const drawn = { largestStep: 0, frozenFrames: 0, settledError: 0, staleMs: 0 };
+  let [next, frozen] = [0, 0];
+  /** @type {{ x: number, y: number } | null} */
+  let before = null;
+  for (let frame = 0; frame < stallTo + 1000; frame += 1000 / 60) {
+    while (arrival(next * period) <= frame) {
+      const p = path((next * period) / 1000);
+      const q = (/** @type {number} */ v, /** @type {number} */ scale) => Math.round(v * scale);
+      const heading = ((Math.round((p.heading / (2 * Math.PI)) * 256) % 256) + 256) % 256;
+      const state = { ...ship(0), pos: { x: q(p.x, 16), y: q(p.y, 16) }, vel: { x: q(p.vx, 0.5), y: q(p.vy, 0.5) }, heading };
+      buffer.push({ tick: next, round, entities: [state] }, arrival(next * period));
+      next += 1;
+    }
+    const sample = buffer.sample(frame);
+    const e = sample.entities[0];
+    if (!e || sample.tick <= 0) continue;
+    if (before) {
+      const step = Math.hypot(e.x - before.x, e.y - before.y);
+      drawn.largestStep = Math.max(drawn.largestStep, step);
+      frozen = step < 0.1 ? frozen + 1 : 0;
+      drawn.frozenFrames = Math.max(drawn.frozenFrames, frozen);
+    }
+    before = { x: e.x, y: e.y };
+    if (frame >= stallTo + 20 + settleMs) {
+      const truth = path((sample.tick * period) / 1000);
+      drawn.settledError = Math.max(drawn.settledError, Math.hypot(e.x - truth.x, e.y - truth.y));
+    }
+    drawn.staleMs = Math.max(drawn.staleMs, sample.staleMs);
+  }
+  return drawn;
+};
+
+/** 300 units a second along x (5 units a frame at 60 frames a second). @param {number} t */
+const straight = (t) => ({ x: -1000 + 300 * t, y: 0, vx: 300, vy: 0, heading: 0 });
+/** 200 units a second round a circle of 200 units (a radian a second). @param {number} t */
+const circling = (t) => ({ x: 200 * Math.cos(t), y: 200 * Math.sin(t), vx: -200 * Math.sin(t), vy: 200 * Math.cos(t), heading: t + Math.PI / 2 });
+/** Before extrapolation and settling: a tick of extrapolation, then a hold, then a jump. */
+const tickThenHold = { extrapolateMs: 1000 / 30, settleMs: 0 };
+
+test('a ship on a straight course crosses a stall within the extrapolation without a hitch', () => {
+  const drawn = throughStall({}, 200, straight);
+  const said = JSON.stringify(drawn);
+  assert.equal(drawn.frozenFrames, 0, said);
+  assert.ok(drawn.largestStep < 5.5, `5 units a frame: ${said}`);
+  assert.ok(drawn.settledError < 0.5, said);
+  assert.ok(drawn.staleMs > 100, `the frames past the newest world say so: ${said}`);
+  // What a tick of extrapolation did: the ship stood for 8 frames and jumped 40 units.
+  const before = throughStall(tickThenHold, 200, straight);
+  assert.ok(before.frozenFrames >= 6 && before.largestStep > 30, JSON.stringify(before));
+});
+
+test('a stall past the extrapolation holds, then settles instead of jumping', () => {
+  // 600 ms: 250 of them extrapolated, the rest held; the ship is then 85 units behind.
+  const drawn = throughStall({}, 600, straight);
+  const said = JSON.stringify(drawn);
+  assert.ok(drawn.frozenFrames >= 10, `held past the extrapolation: ${said}`);
+  assert.ok(drawn.largestStep < 25, `taken up over frames: ${said}`);
+  assert.ok(drawn.settledError < 0.5, said);
+  assert.ok(throughStall(tickThenHold, 600, straight).largestStep > 150);
+  // Settling alone, without extrapolation: the same difference, taken up as smoothly.
+  assert.ok(throughStall({ extrapolateMs: 0 }, 600, straight).largestStep < 50);
+});
+
+test('a ship that turned through the stall is eased back onto its course', () => {
+  const drawn = throughStall({}, 300, circling);
+  const said = JSON.stringify(drawn);
+  assert.ok(drawn.largestStep < 6, `3.3 units a frame, and the easing: ${said}`);
+  assert.ok(drawn.settledError < 0.5, `back on its course after the settle: ${said}`);
+  const jumped = throughStall({ settleMs: 0 }, 300, circling);
+  assert.ok(jumped.largestStep > drawn.largestStep + 2, `${JSON.stringify(jumped)} against ${said}`);
+});
+
+test('a ship that respawned during a stall jumps there, and the others settle', () => {
+  const buffer = new InterpolationBuffer({ tickRate: 10, delayTicks: 2 });
+  const racing = (/** @type {number} */ id, /** @type {number} */ x) => ({ ...ship(0), id, pos: { x: x * 16, y: 0 }, vel: { x: 50, y: 0 } });
+  for (let tick = 0; tick < 10; tick++) buffer.push({ tick, round, entities: [racing(3, 10 * tick), racing(4, 10 * tick)] }, tick * 100);
+  // 800 ms without a world: drawn at tick 15, past tick 9, held 250 ms on (x 115).
+  assert.equal(buffer.sample(1700).entities[0].x, 115);
+  // Ticks 10 to 17 at once: 3 respawned at -500, 4 went on (150 at the render tick 15).
+  for (let tick = 10; tick < 18; tick++) buffer.push({ tick, round, entities: [racing(3, 10 * tick - 600), racing(4, 10 * tick)] }, 1700);
+  const after = buffer.sample(1700);
+  assert.ok(Math.abs(after.tick - 15) < 1e-9);
+  // 3 is drawn by its new place: 25 units short of it, where the first worlds after its
+  // respawn extrapolated it, and settling from there; not swept from 115.
+  assert.equal(after.entities[0].x, -475, 'a respawn is jumped to');
+  assert.equal(after.entities[1].x, 115, 'drawn where it was a moment ago');
+  assert.equal(after.staleMs, 0);
+  const halfway = buffer.sample(1800).entities[1].x;
+  assert.ok(Math.abs(halfway - (160 - 35 * 0.25)) < 1e-9, `a quarter of the way left: ${halfway}`);
+  assert.equal(buffer.sample(1900).entities[1].x, 170, 'settled');
+  // A fresh join forgets the difference.
+  buffer.clear();
+  buffer.push({ tick: 1, round, entities: [racing(4, 0)] }, 2000);
+  assert.equal(buffer.sample(2000).entities[0].x, 0);
 });
 
 test('the roster follows Joined and Left; spectators arrive only as the Audience count', () => {

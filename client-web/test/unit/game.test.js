@@ -11,7 +11,7 @@ import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFo
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal } = await import('../../js/game.js');
+const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal, stallText } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -722,4 +722,27 @@ test('a pad\'s Start opens the chat box and closes it, and with a failure showin
   document.activeElement = retry;
   game.padStart();
   assert.deepEqual(did, ['chat opened', 'chat closed', 'retry pressed']);
+});
+
+test('a downlink quiet past the extrapolation shows in the ping cell, and the round trip comes back after', (t) => {
+  assert.equal(stallText(200, 250), null, 'a stall the extrapolation covers goes unmentioned');
+  assert.equal(stallText(250, 250), null);
+  assert.equal(stallText(840, 250), 'stalled 0.8 s');
+  const game = newGame(t);
+  game.onWelcome(welcome(1));
+  const ping = document.querySelector('#hud-ping');
+  game.pingText = '48 ms';
+  game.staleMs = 1250;
+  game.showStall();
+  assert.equal(ping.textContent, 'stalled 1.3 s');
+  assert.ok(ping.classList.contains('stalled'));
+  game.staleMs = 0;
+  game.showStall();
+  assert.equal(ping.textContent, '48 ms');
+  assert.ok(!ping.classList.contains('stalled'));
+  game.staleMs = 900;
+  game.showStall();
+  game.clearView();
+  assert.equal(ping.textContent, '–', 'a new room starts blank');
+  assert.ok(!ping.classList.contains('stalled'));
 });

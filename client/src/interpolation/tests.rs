@@ -285,25 +285,46 @@ fn before_the_oldest_world_held_the_buffer_holds_that_world_rather_than_the_newe
 }
 
 #[test]
-fn entities_are_drawn_in_world_units_and_move_on_past_the_newest_world_for_a_tick_at_most() {
+fn entities_are_drawn_in_world_units_and_move_on_past_the_newest_world_for_the_extrapolation_at_most()
+ {
     let wire = EntityState { vel: QVec2 { x: 150, y: -21 }, heading: 64, ..ship(40 * 16) };
     let drawn = RenderEntity::from(&wire);
     assert_eq!((drawn.pos, drawn.vel), (Vec2::new(40.0, 10.0), Vec2::new(300.0, -42.0)));
     assert_eq!(drawn.heading, std::f32::consts::FRAC_PI_2);
-    // Past the newest world an entity moves on by its velocity for at most a tick: 300 units/s
-    // for a whole tick at 10 Hz is 30 units.
+    // Past the newest world an entity moves on by its velocity for the extrapolation's 250 ms
+    // at most: 300 units/s is 75 units.
     let mut buffer = buffer(10, InterpolationDelay::Fixed(0.0));
     let racing = EntityState { vel: QVec2 { x: 150, y: 0 }, ..ship(40 * 16) };
     buffer.push(&world(0, vec![racing]), at(0.0));
-    assert_eq!(buffer.sample(at(50.0)).entities[0].pos.x, 55.0, "half a tick on");
-    assert_eq!(buffer.sample(at(100.0)).entities[0].pos.x, 70.0);
-    assert_eq!(buffer.sample(at(5000.0)).entities[0].pos.x, 70.0, "and no further");
+    let drawn = buffer.sample(at(50.0));
+    assert_eq!(drawn.entities[0].pos.x, 55.0, "half a tick on");
+    assert_eq!(drawn.stale_ms, 50.0);
+    assert_eq!(buffer.sample(at(250.0)).entities[0].pos.x, 115.0);
+    let held = buffer.sample(at(5000.0));
+    assert_eq!(held.entities[0].pos.x, 115.0, "and no further");
+    assert_eq!(held.stale_ms, 5000.0, "how long it has been past the newest world");
+    // Extrapolation off: held at the newest world at once.
+    let config = InterpolationConfig {
+        delay: InterpolationDelay::Fixed(0.0),
+        extrapolation: Duration::ZERO,
+        ..InterpolationConfig::default()
+    };
+    let mut buffer = Interpolation::new(10, config);
+    buffer.push(&world(0, vec![racing]), at(0.0));
+    assert_eq!(buffer.sample(at(50.0)).entities[0].pos.x, 40.0);
 }
 
 /// A buffer at 10 Hz, fixed at 0 ticks, holding `before` at tick 0 and `after` at tick 1 (on
-/// time): at `t` ms it draws `t / 100` of the way from one to the other.
+/// time): at `t` ms it draws `t / 100` of the way from one to the other. (Drawn 0 ticks
+/// behind, it is always past the newest world when the next comes: with no settling, it draws
+/// them as they are.)
 fn between(before: Vec<EntityState>, after: Vec<EntityState>) -> Interpolation {
-    let mut buffer = buffer(10, InterpolationDelay::Fixed(0.0));
+    let config = InterpolationConfig {
+        delay: InterpolationDelay::Fixed(0.0),
+        settle: Duration::ZERO,
+        ..InterpolationConfig::default()
+    };
+    let mut buffer = Interpolation::new(10, config);
     buffer.push(&world(0, before), at(0.0));
     buffer.push(&world(1, after), at(100.0));
     buffer
@@ -364,4 +385,171 @@ fn clear_forgets_the_worlds_and_the_clock_but_keeps_the_delay_it_learned() {
     assert_eq!(buffer.latest().map(|w| w.tick), Some(Tick(1)));
     let drawn = buffer.render_tick(at(30_000.0));
     assert!((drawn - (1.0 - learned)).abs() < 1e-6, "drawn at {drawn}, the delay behind tick 1");
+}
+
+/// How a ship drawn at 60 frames a second looked through a downlink stall.
+#[derive(Debug)]
+struct ThroughStall {
+    /// The longest way it moved from one frame to the next, units.
+    largest_step: f32,
+    /// The most frames in a row it did not move (it always moves, truly).
+    frozen_frames: usize,
+    /// The most it was off its true path, units, once `settle` had passed after the stall.
+    settled_error: f32,
+    /// The most `stale_ms` a frame said.
+    stale_ms: f64,
+}
+
+/// A ship on `path` (position, velocity and heading at a time in seconds), its worlds at 30 Hz
+/// arriving 20 ms after they were made, but those made in the `stall_ms` from 2 s on, which
+/// arrive together as the stall ends; drawn at 60 frames a second by a buffer of `config`.
+fn through_stall(
+    config: InterpolationConfig,
+    stall_ms: f64,
+    path: impl Fn(f64) -> (Vec2, Vec2, f32),
+) -> ThroughStall {
+    let (stall_from, stall_to) = (2000.0, 2000.0 + stall_ms);
+    let arrival = |made: f64| {
+        let made_in_stall = (stall_from..stall_to).contains(&made);
+        if made_in_stall { stall_to + 20.0 } else { made + 20.0 }
+    };
+    let mut buffer = Interpolation::new(30, config);
+    let end = stall_to + 1000.0;
+    let mut next = 0u32;
+    let mut before: Option<Vec2> = None;
+    let mut drawn =
+        ThroughStall { largest_step: 0.0, frozen_frames: 0, settled_error: 0.0, stale_ms: 0.0 };
+    let mut frozen = 0;
+    let mut frame = 0.0;
+    while frame < end {
+        while arrival(f64::from(next) * PERIOD) <= frame {
+            let (pos, vel, heading) = path(f64::from(next) * PERIOD / 1000.0);
+            let state = EntityState {
+                pos: quant::quantize_position(pos),
+                vel: quant::quantize_velocity(vel),
+                heading: quant::quantize_heading(heading),
+                ..ship(0)
+            };
+            buffer.push(&world(next, vec![state]), at(arrival(f64::from(next) * PERIOD)));
+            next += 1;
+        }
+        let sample = buffer.sample(at(frame));
+        if let Some(ship) = sample.entities.first().filter(|_| sample.tick > 0.0) {
+            if let Some(before) = before {
+                let step = ship.pos.distance(before);
+                drawn.largest_step = drawn.largest_step.max(step);
+                frozen = if step < 0.1 { frozen + 1 } else { 0 };
+                drawn.frozen_frames = drawn.frozen_frames.max(frozen);
+            }
+            before = Some(ship.pos);
+            if frame >= stall_to + 20.0 + config.settle.as_secs_f64() * 1000.0 {
+                let (truth, _, _) = path(sample.tick * PERIOD / 1000.0);
+                drawn.settled_error = drawn.settled_error.max(ship.pos.distance(truth));
+            }
+            drawn.stale_ms = drawn.stale_ms.max(sample.stale_ms);
+        }
+        frame += 1000.0 / 60.0;
+    }
+    drawn
+}
+
+/// 300 units a second along x (5 units a frame at 60 frames a second).
+fn straight(t: f64) -> (Vec2, Vec2, f32) {
+    (Vec2::new(-1000.0 + 300.0 * t as f32, 0.0), Vec2::new(300.0, 0.0), 0.0)
+}
+
+/// 200 units a second round a circle of 200 units (a radian a second).
+fn circling(t: f64) -> (Vec2, Vec2, f32) {
+    let angle = t as f32;
+    let (sin, cos) = angle.sin_cos();
+    (Vec2::new(200.0 * cos, 200.0 * sin), Vec2::new(-200.0 * sin, 200.0 * cos), angle + PI / 2.0)
+}
+
+/// Before extrapolation and settling: a tick of extrapolation, then a hold, then a jump.
+fn tick_then_hold() -> InterpolationConfig {
+    InterpolationConfig {
+        extrapolation: Duration::from_secs_f64(PERIOD / 1000.0),
+        settle: Duration::ZERO,
+        ..InterpolationConfig::default()
+    }
+}
+
+#[test]
+fn a_ship_on_a_straight_course_crosses_a_stall_within_the_extrapolation_without_a_hitch() {
+    let drawn = through_stall(InterpolationConfig::default(), 200.0, straight);
+    assert_eq!(drawn.frozen_frames, 0, "{drawn:?}");
+    assert!(drawn.largest_step < 5.5, "5 units a frame: {drawn:?}");
+    assert!(drawn.settled_error < 0.5, "{drawn:?}");
+    assert!(drawn.stale_ms > 100.0, "the frames past the newest world say so: {drawn:?}");
+    // What a tick of extrapolation did: the ship stood for 8 frames and jumped 40 units.
+    let before = through_stall(tick_then_hold(), 200.0, straight);
+    assert!(before.frozen_frames >= 6, "{before:?}");
+    assert!(before.largest_step > 30.0, "{before:?}");
+}
+
+#[test]
+fn a_stall_past_the_extrapolation_holds_then_settles_instead_of_jumping() {
+    // 600 ms: 250 of them extrapolated, the rest held; the ship is then 85 units behind.
+    let drawn = through_stall(InterpolationConfig::default(), 600.0, straight);
+    assert!(drawn.frozen_frames >= 10, "held past the extrapolation: {drawn:?}");
+    assert!(drawn.largest_step < 25.0, "taken up over frames: {drawn:?}");
+    assert!(drawn.settled_error < 0.5, "{drawn:?}");
+    let before = through_stall(tick_then_hold(), 600.0, straight);
+    assert!(before.largest_step > 150.0, "{before:?}");
+    // Settling alone, without extrapolation: the same difference, taken up as smoothly.
+    let held =
+        InterpolationConfig { extrapolation: Duration::ZERO, ..InterpolationConfig::default() };
+    let drawn = through_stall(held, 600.0, straight);
+    assert!(drawn.largest_step < 50.0, "{drawn:?}");
+}
+
+#[test]
+fn a_ship_that_turned_through_the_stall_is_eased_back_onto_its_course() {
+    let drawn = through_stall(InterpolationConfig::default(), 300.0, circling);
+    assert!(drawn.largest_step < 6.0, "3.3 units a frame, and the easing: {drawn:?}");
+    assert!(drawn.settled_error < 0.5, "back on its course after the settle: {drawn:?}");
+    let jumped = through_stall(
+        InterpolationConfig { settle: Duration::ZERO, ..InterpolationConfig::default() },
+        300.0,
+        circling,
+    );
+    assert!(jumped.largest_step > drawn.largest_step + 2.0, "{jumped:?} against {drawn:?}");
+}
+
+#[test]
+fn a_ship_that_respawned_during_a_stall_jumps_there_and_the_others_settle() {
+    let mut buffer = buffer(10, InterpolationDelay::Fixed(2.0));
+    let racing = |id, x: f32| EntityState {
+        id: EntityId(id),
+        pos: quant::quantize_position(Vec2::new(x, 0.0)),
+        vel: quant::quantize_velocity(Vec2::new(100.0, 0.0)),
+        ..ship(0)
+    };
+    for tick in 0..10 {
+        let x = 10.0 * tick as f32;
+        buffer.push(&world(tick, vec![racing(3, x), racing(4, x)]), at(f64::from(tick) * 100.0));
+    }
+    // 800 ms without a world: drawn at tick 8 past tick 9, held 250 ms on (x 115).
+    let stalled = buffer.sample(at(1700.0));
+    assert_eq!(stalled.entities[0].pos.x, 115.0);
+    // Ticks 10 to 17 at once: 3 respawned at -500, 4 went on (150 at the render tick 15).
+    for tick in 10..18 {
+        let x = 10.0 * tick as f32;
+        buffer.push(&world(tick, vec![racing(3, x - 500.0 - 100.0), racing(4, x)]), at(1700.0));
+    }
+    let after = buffer.sample(at(1700.0));
+    assert!((after.tick - 15.0).abs() < 1e-6);
+    // 3 is drawn by its new place: 25 units short of it, where the first worlds after its
+    // respawn extrapolated it, and settling from there; not swept from 115.
+    assert_eq!(after.entities[0].pos.x, -475.0, "a respawn is jumped to");
+    assert_eq!(after.entities[1].pos.x, 115.0, "drawn where it was a moment ago");
+    assert_eq!(after.stale_ms, 0.0);
+    let halfway = buffer.sample(at(1800.0)).entities[1].pos.x;
+    assert!((halfway - (160.0 - 35.0 * 0.25)).abs() < 1e-3, "a quarter of the way left: {halfway}");
+    assert_eq!(buffer.sample(at(1900.0)).entities[1].pos.x, 170.0, "settled");
+    // A fresh join forgets the difference.
+    buffer.push(&world(18, vec![racing(4, 180.0)]), at(1700.0));
+    buffer.clear();
+    buffer.push(&world(1, vec![racing(4, 0.0)]), at(2000.0));
+    assert_eq!(buffer.sample(at(2000.0)).entities[0].pos.x, 0.0);
 }

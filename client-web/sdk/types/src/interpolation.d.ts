@@ -6,6 +6,10 @@ export function lerpAngle(a: number, b: number, t: number): number;
 export const MIN_DELAY_TICKS: 2;
 /** The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world freezes what is drawn for a moment. */
 export const MAX_DELAY_TICKS: 8;
+/** How long past the newest world entities move on by their velocity before they hold, in ms, by default (Source's default `cl_extrapolate_amount`). */
+export const DEFAULT_EXTRAPOLATE_MS: 250;
+/** How long the difference between what was drawn and what the worlds say after a stall is taken up over, in ms, by default. */
+export const DEFAULT_SETTLE_MS: 200;
 /**
  * Keeps the last worlds received and answers "what does the world look like at render time".
  * Render time runs `delayTicks` behind the newest tick expected to have arrived, on a clock
@@ -20,11 +24,21 @@ export class InterpolationBuffer {
      * @param {number} [options.delayTicks] how far behind to draw, fixed; by default it adapts
      *   to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
      * @param {number} [options.capacity] worlds kept (default 32)
+     * @param {number} [options.extrapolateMs] how long past the newest world, when none comes
+     *   in time (a stalled downlink), entities move on by their velocity before they hold
+     *   (default 250): a ship on a straight course crosses a stall that long seamlessly, one
+     *   that turned meanwhile is drawn off course, the more so the longer the stall; 0 holds at
+     *   once, and every stall freezes
+     * @param {number} [options.settleMs] how long the difference between what was drawn and what
+     *   the worlds say, when they come again after the render time passed the newest, is taken
+     *   up over, quickly at first then easing (default 200); 0 jumps there at once
      */
-    constructor({ tickRate, delayTicks, capacity }: {
+    constructor({ tickRate, delayTicks, capacity, extrapolateMs, settleMs }: {
         tickRate: number;
         delayTicks?: number | undefined;
         capacity?: number | undefined;
+        extrapolateMs?: number | undefined;
+        settleMs?: number | undefined;
     });
     periodMs: number;
     /** The delay drawn at now, in ticks (fractional while it adapts). */
@@ -32,6 +46,21 @@ export class InterpolationBuffer {
     /** Whether the delay follows the jitter. */
     adaptive: boolean;
     capacity: number;
+    extrapolateMs: number;
+    settleMs: number;
+    /**
+     * Where entities were drawn, less where the worlds put them, when worlds came again after
+     * the render time had passed the newest: added to what is drawn, less and less over
+     * `settleMs` from `settleFrom`.
+     * @type {Map<number, { dx: number, dy: number, turn: number }>}
+     */
+    settling: Map<number, {
+        dx: number;
+        dy: number;
+        turn: number;
+    }>;
+    /** When `settling` was measured. */
+    settleFrom: number;
     /** @type {World[]} ticks ascending */
     worlds: World[];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
@@ -46,6 +75,14 @@ export class InterpolationBuffer {
     lateness: number[];
     /** @param {World} world @param {number} receivedAt */
     push(world: World, receivedAt: number): void;
+    /**
+     * Notes how far each entity drawn at `at` is from where the worlds now put it, for `sample`
+     * to take up over `settleMs`. A difference past a respawn's is a respawn, and jumped.
+     * @param {RenderEntity[]} drawn @param {number} at
+     */
+    settleFromDrawn(drawn: RenderEntity[], at: number): void;
+    /** How much of `settling` is still drawn at `now`: all at first, easing out to none after `settleMs`. @param {number} now */
+    settleWeight(now: number): number;
     /** @param {number} lateMs how late a world came after the clock expected it */
     noteLateness(lateMs: number): void;
     /** Moves the delay a step toward what the recent lateness needs. */
@@ -70,13 +107,28 @@ export class InterpolationBuffer {
     latest(): World | undefined;
     /**
      * The entities at render time: positions and headings interpolated between the worlds
-     * around it; an entity present in only the later one appears as it is there. Past the
-     * newest world, entities hold there (never extrapolated more than a tick).
+     * around it; an entity present in only the later one appears as it is there. Before the
+     * oldest world held, that world is held; past the newest, entities move on by their velocity
+     * for up to `extrapolateMs`, then hold. After a stall, what was drawn eases to where the
+     * worlds say over `settleMs`. `staleMs` says how far the render time is past the newest
+     * world (0 while it is between two): past `extrapolateMs` what is drawn is held, and a game
+     * may show that its link stalled.
      * @param {number} now
-     * @returns {{ tick: number, entities: RenderEntity[], world: World | undefined }}
+     * @returns {{ tick: number, entities: RenderEntity[], world: World | undefined, staleMs: number }}
      */
     sample(now: number): {
         tick: number;
+        entities: RenderEntity[];
+        world: World | undefined;
+        staleMs: number;
+    };
+    /**
+     * The world drawn toward at render tick `tick`, and its entities there as the worlds say (no
+     * settling added).
+     * @param {number} tick
+     * @returns {{ entities: RenderEntity[], world: World | undefined }}
+     */
+    interpolate(tick: number): {
         entities: RenderEntity[];
         world: World | undefined;
     };

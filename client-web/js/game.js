@@ -7,7 +7,7 @@ import {
 } from '../sdk/index.js';
 import { Controls, isControl, isTextEntry } from './controls.js';
 import { Renderer } from './render.js';
-import { ShipPredictor } from './predict.js';
+import { ARENA, ShipPredictor } from './predict.js';
 import { $, el, formatBytes, formatClock, legibleOn } from './dom.js';
 
 /** @typedef {import('../sdk/index.js').Welcome} Welcome */
@@ -302,6 +302,22 @@ const BURST_MS = 3000;
 
 /** How the HUD names each transport. */
 const TRANSPORT_NAMES = { ws: 'WebSocket', stream: 'HTTP stream', poll: 'long polling' };
+
+/**
+ * Past the newest snapshot the SDK moves entities on by their velocity (a stalled downlink):
+ * a ship heading for a wall would be drawn through it. The arena's walls hold it, as the
+ * server's do; the snapshots after the stall bounce it.
+ * @param {import('../sdk/index.js').RenderEntity[]} entities
+ * @param {{ width: number, height: number }} world
+ */
+export function keepShipsInside(entities, world) {
+  const r = ARENA.shipRadius;
+  for (const e of entities) {
+    if (e.kind !== Arena.KIND_SHIP) continue;
+    e.x = Math.min(Math.max(e.x, r), world.width - r);
+    e.y = Math.min(Math.max(e.y, r), world.height - r);
+  }
+}
 
 /**
  * What the ping cell says while the other ships are held: the render time is `staleMs` past the
@@ -945,6 +961,7 @@ export class Game {
     }
     this.ownShown = own;
     const entities = sample.entities.filter((e) => e.id !== welcome.entity);
+    if (sample.staleMs > 0) keepShipsInside(entities, welcome.world);
     this.lastEntities = entities;
     /** @type {Map<number, string>} */
     const names = new Map();

@@ -11,7 +11,7 @@ import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFo
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal, stallText } = await import('../../js/game.js');
+const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal, stallText, keepShipsInside } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -745,4 +745,12 @@ test('a downlink quiet past the extrapolation shows in the ping cell, and the ro
   game.clearView();
   assert.equal(ping.textContent, '–', 'a new room starts blank');
   assert.ok(!ping.classList.contains('stalled'));
+});
+
+test('a ship extrapolated toward a wall through a stall is drawn against it, not through it', () => {
+  const ship = (/** @type {number} */ x, /** @type {number} */ y) => ({ id: 3, kind: Arena.KIND_SHIP, x, y, vx: 300, vy: 0, heading: 0, flags: 1, value: 0 });
+  const pickup = { ...ship(1650, -10), id: 100_000, kind: Arena.KIND_PICKUP };
+  const entities = [ship(1650, 500), ship(-5, 1200), pickup];
+  keepShipsInside(entities, { width: 1600, height: 1000 });
+  assert.deepEqual(entities.map((e) => [e.x, e.y]), [[1580, 500], [20, 980], [1650, -10]], 'ships by their radius, nothing else');
 });

@@ -948,6 +948,7 @@ export class Game {
     }
     const sample = this.interp.sample(now);
     this.staleMs = sample.staleMs;
+    this.showStall();
     /** @type {import('../sdk/index.js').RenderEntity | null} */
     let own = null;
     const mine = welcome.entity !== null ? worldEntity(world, welcome.entity) : undefined;
@@ -973,14 +974,17 @@ export class Game {
   /**
    * While the other ships are held (the downlink has been quiet past the interpolation's
    * extrapolation), the ping cell says for how long, so a frozen world reads as the network's
-   * doing; then it shows the round trip again.
+   * doing; then it shows the round trip again. Every frame, so it shows as the ships stop;
+   * the page is touched only when the words change.
    */
   showStall() {
     const ping = $('#hud-ping');
     const text = stallText(this.staleMs, this.interp?.extrapolateMs ?? 0);
+    const shown = text ?? this.pingText;
+    if (ping.textContent === shown) return;
     ping.classList.toggle('stalled', text !== null);
-    ping.textContent = text ?? this.pingText;
-    ping.title = text === null ? '' : 'no snapshot from the server: the other ships are held where they were last seen';
+    ping.textContent = shown;
+    ping.title = text === null ? '' : 'no snapshot from the server: the other ships are held where they were last headed';
   }
 
   /** @param {number} now @param {import('../sdk/index.js').World | null} world */
@@ -997,7 +1001,6 @@ export class Game {
       $('#hud-out').textContent = `${formatBytes(this.rate.out)}/s`;
     }
     this.lastHud = now;
-    this.showStall();
     this.renderer.covered = this.coveredByControls();
     // A pad says nothing of itself: while it steers, the view says what its buttons do.
     $('#pad-hint').hidden = this.controls.source !== 'gamepad';

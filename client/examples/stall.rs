@@ -98,7 +98,7 @@ fn main() {
     println!("| course | stall | drawn as | largest step | longest stand | most off course |");
     println!("|---|---|---|---|---|---|");
     for (course, path) in [("straight", straight as Path), ("circling", circling as Path)] {
-        for stall_ms in [100.0, 200.0, 300.0, 500.0, 1000.0] {
+        for stall_ms in [100.0, 200.0, 400.0, 600.0, 1000.0] {
             for (name, config) in
                 [("a tick, then hold", before), ("default", InterpolationConfig::default())]
             {

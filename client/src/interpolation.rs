@@ -15,10 +15,12 @@
 //! A link that stalls for longer than the delay leaves the render time past the newest world.
 //! Entities then move on by their velocity for up to
 //! [`extrapolation`](InterpolationConfig::extrapolation) (250 ms), and hold after that. When
-//! the worlds come again, what they say and what was drawn differ (a ship turned meanwhile,
-//! or the stall outlasted the extrapolation): the difference is taken up over
-//! [`settle`](InterpolationConfig::settle) (200 ms) rather than jumped, so a stall shows as a
-//! ship a little off course for a moment, not as a freeze and a teleport.
+//! the worlds come again more than a tick overdue, what they say and what was drawn differ (a
+//! ship turned meanwhile, or the stall outlasted the extrapolation): the difference is taken
+//! up over [`settle`](InterpolationConfig::settle) (200 ms) rather than jumped, so a stall
+//! shows as a ship a little off course for a moment, not as a freeze and a teleport. A
+//! difference of more than 200 units (a respawn, or a ship that went far while held) is
+//! jumped, whole.
 //!
 //! It is the JavaScript SDK's `InterpolationBuffer` (`client-web/sdk/src/interpolation.js`),
 //! the same algorithm and constants, so a native game and a browser game draw the same.
@@ -81,8 +83,8 @@ mod tests;
 
 /// The adaptive delay's least, in ticks: a steady link draws this far behind.
 pub const MIN_DELAY_TICKS: f64 = 2.0;
-/// The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world freezes what
-/// is drawn for a moment.
+/// The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world leaves the
+/// render time past the newest world (extrapolated, then held) for a moment.
 pub const MAX_DELAY_TICKS: f64 = 8.0;
 /// Arrival bases the clock follows the earliest of (two seconds at 30 Hz).
 const BASES_KEPT: usize = 60;
@@ -108,7 +110,8 @@ const SNAP_MS: f64 = 500.0;
 /// so jitter never shows as a jump.
 const FOLLOW: f64 = 0.1;
 /// A move between two worlds longer than this, in world units, is a respawn: drawn as a jump
-/// halfway, not a sweep across the map.
+/// halfway, not a sweep across the map. A difference to settle after a stall longer than this
+/// is jumped too.
 const RESPAWN_DISTANCE: f32 = 200.0;
 
 /// How far behind the newest world to draw.
@@ -138,14 +141,16 @@ pub struct InterpolationConfig {
     pub capacity: usize,
     /// How long past the newest world, when none comes in time (a stalled downlink), entities
     /// move on by their velocity before they hold. Default 250 ms (Source's default
-    /// `cl_extrapolate_amount`): a ship on a straight course crosses a stall that long
-    /// seamlessly, one that turned meanwhile is drawn off course, the more so the longer the
-    /// stall. Zero holds at once: nothing drawn is ever a guess, and every stall freezes.
+    /// `cl_extrapolate_amount`), at most 1 s (more is taken as 1 s): a ship on a straight
+    /// course crosses a stall that long seamlessly, one that turned meanwhile is drawn off
+    /// course, the more so the longer the stall. Zero holds at once: nothing drawn is ever a
+    /// guess, and every stall freezes.
     pub extrapolation: Duration,
     /// How long the difference between what was drawn and what the worlds say, when they come
-    /// again after the render time passed the newest, is taken up over (quickly at first,
-    /// then easing). Default 200 ms: long enough not to read as a jump, short enough that a
-    /// ship is soon where the server has it. Zero jumps there at once.
+    /// again more than a tick overdue, is taken up over (quickly at first, then easing).
+    /// Default 200 ms, at most 1 s (more is taken as 1 s): long enough not to read as a jump,
+    /// short enough that a ship is soon where the server has it. Zero jumps there at once.
+    /// Each frame of it costs a second interpolation of the entities.
     pub settle: Duration,
 }
 
@@ -164,6 +169,8 @@ impl Default for InterpolationConfig {
 pub const DEFAULT_EXTRAPOLATION: Duration = Duration::from_millis(250);
 /// [`InterpolationConfig::settle`]'s default.
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(200);
+/// The most [`InterpolationConfig::extrapolation`] and [`InterpolationConfig::settle`] take.
+const MOST_EXTRAPOLATION_OR_SETTLE: Duration = Duration::from_secs(1);
 
 /// An entity ready to draw, in world units and radians.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -208,6 +215,7 @@ pub fn lerp_angle(a: f32, b: f32, t: f32) -> f32 {
 
 /// What [`Interpolation::sample`] draws.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Sample<'a> {
     /// The tick drawn, fractional (0 before the first world).
     pub tick: f64,
@@ -250,21 +258,25 @@ pub struct Interpolation {
     arrivals: VecDeque<f64>,
     /// How late recent worlds came after the clock expected them, in ms.
     lateness: VecDeque<f64>,
-    /// Where entities were drawn, less where the worlds put them, when worlds came again
-    /// after the render time had passed the newest (ids ascending): added to what is drawn,
-    /// less and less over `settle` from `settle_from`.
-    settling: Vec<Settling>,
-    /// When `settling` was measured, ms after `origin`.
-    settle_from: f64,
+    /// What was drawn when the worlds came again after a stall, eased from over `settle`.
+    settling: Option<Settling>,
+    /// Whether the render time has been past the newest world since `settling` was taken:
+    /// the worlds still coming belong to the same stall, and are eased from what was drawn
+    /// when it ended, not from where the first of them moved the drawing.
+    stalled: bool,
 }
 
-/// One entity's [`Interpolation::settling`].
-#[derive(Debug, Clone, Copy)]
+/// What was drawn when the worlds came again after a stall. The difference between it and
+/// where the worlds (all those come since, so the whole burst a stall lets through) put the
+/// entities at that render time is added to what is drawn, less and less.
+#[derive(Debug, Clone)]
 struct Settling {
-    id: EntityId,
-    offset: Vec2,
-    /// Radians, the short way round.
-    turn: f32,
+    /// The entities as drawn then, ids ascending.
+    drawn: Vec<RenderEntity>,
+    /// The render tick then.
+    tick: f64,
+    /// When, ms after `origin`.
+    from: f64,
 }
 
 impl Interpolation {
@@ -275,7 +287,12 @@ impl Interpolation {
             InterpolationDelay::Fixed(ticks) => ticks,
         };
         Interpolation {
-            config: InterpolationConfig { capacity: config.capacity.max(1), ..config },
+            config: InterpolationConfig {
+                capacity: config.capacity.max(1),
+                extrapolation: config.extrapolation.min(MOST_EXTRAPOLATION_OR_SETTLE),
+                settle: config.settle.min(MOST_EXTRAPOLATION_OR_SETTLE),
+                ..config
+            },
             tick_rate,
             period_ms: 1000.0 / f64::from(tick_rate.max(1)),
             delay_ticks,
@@ -286,8 +303,8 @@ impl Interpolation {
             recent_bases: VecDeque::new(),
             arrivals: VecDeque::new(),
             lateness: VecDeque::new(),
-            settling: Vec::new(),
-            settle_from: 0.0,
+            settling: None,
+            stalled: false,
         }
     }
 
@@ -321,13 +338,7 @@ impl Interpolation {
     /// further behind is a restarted server's, and starts the buffer over (as
     /// [`clear`](Self::clear)).
     pub fn push(&mut self, world: &World, arrived_at: Instant) {
-        // Past the newest world what is drawn is a guess (or held), and this world may put it
-        // elsewhere: what was drawn is kept, to take the difference up over `settle`.
-        let mut drawn = self
-            .worlds
-            .back()
-            .filter(|newest| f64::from(newest.tick.0) < self.render_tick(arrived_at))
-            .map(|_| self.sample(arrived_at).entities);
+        let mut settling = self.settling_at(arrived_at);
         if let Some(last) = self.worlds.back()
             && world.tick <= last.tick
         {
@@ -339,7 +350,7 @@ impl Interpolation {
                 return;
             }
             self.clear();
-            drawn = None; // another world: nothing to settle from
+            settling = None; // another world: nothing to settle from
         }
         self.worlds.push_back(world.clone());
         if self.worlds.len() > self.config.capacity {
@@ -387,35 +398,44 @@ impl Interpolation {
         if self.config.delay == InterpolationDelay::Adaptive {
             self.adapt_delay();
         }
-        if let Some(drawn) = drawn {
-            self.settle_from(&drawn, arrived_at);
+        if let Some(settling) = settling {
+            self.settling = Some(settling);
+            self.stalled = true;
         }
     }
 
-    /// Notes how far each entity drawn at `at` (`drawn`, ids ascending) is from where the
-    /// worlds now put it, for `sample` to take up over `settle`. A difference past a respawn's
-    /// is a respawn, and jumped.
-    fn settle_from(&mut self, drawn: &[RenderEntity], at: Instant) {
-        self.settling.clear();
-        let Some(origin) = self.origin.filter(|_| !self.config.settle.is_zero()) else { return };
-        let (_, now_drawn) = self.interpolate(self.render_tick(at));
-        for e in &now_drawn {
-            let Ok(i) = drawn.binary_search_by_key(&e.id, |d| d.id) else { continue };
-            let offset = drawn[i].pos - e.pos;
-            let turn = lerp_angle(e.heading, drawn[i].heading, 1.0) - e.heading;
-            if offset.length() <= RESPAWN_DISTANCE && (offset != Vec2::ZERO || turn != 0.0) {
-                self.settling.push(Settling { id: e.id, offset, turn });
-            }
+    /// What is drawn at `at`, to ease from, when a world arriving then ends a stall: the
+    /// render time is past the newest world (what is drawn is a guess, or held, and the world
+    /// may put it elsewhere), the world after the newest is more than a tick overdue, and this
+    /// stall has nothing to ease from yet.
+    /// A world a tick late or less (jitter) is drawn as it says, as before a stall: eased
+    /// from, each would start another easing before the last ended, and the easings would add
+    /// up to a lag behind where the worlds put the entities.
+    fn settling_at(&mut self, at: Instant) -> Option<Settling> {
+        let newest = f64::from(self.worlds.back()?.tick.0);
+        let tick = self.render_tick(at);
+        if tick <= newest {
+            self.stalled = false; // caught up: the next stall is another
         }
-        self.settle_from = millis_since(origin, at);
+        // Drawing a guess, and the world after the newest more than a tick late by the clock
+        // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past
+        // the newest).
+        let overdue = tick > newest && tick + self.delay_ticks > newest + 2.0;
+        let easing = self.stalled && self.settle_weight(at) > 0.0;
+        if !overdue || easing || self.config.settle.is_zero() {
+            return None;
+        }
+        let from = millis_since(self.origin?, at);
+        Some(Settling { drawn: self.sample(at).entities, tick, from })
     }
 
-    /// How much of `settling` is still drawn at `now`: all of it at first, then less and less
-    /// (quickly at first, easing out) until none after `settle`.
+    /// How much of what was drawn when the last stall ended is still added at `now`: all of
+    /// it at first, then less and less (quickly at first, easing out) until none after
+    /// `settle`.
     fn settle_weight(&self, now: Instant) -> f32 {
-        let Some(origin) = self.origin.filter(|_| !self.settling.is_empty()) else { return 0.0 };
+        let (Some(origin), Some(settling)) = (self.origin, &self.settling) else { return 0.0 };
         let settle_ms = self.config.settle.as_secs_f64() * 1000.0;
-        let done = ((millis_since(origin, now) - self.settle_from) / settle_ms).clamp(0.0, 1.0);
+        let done = ((millis_since(origin, now) - settling.from) / settle_ms).clamp(0.0, 1.0);
         ((1.0 - done) * (1.0 - done)) as f32
     }
 
@@ -430,7 +450,8 @@ impl Interpolation {
         self.recent_bases.clear();
         self.arrivals.clear();
         self.lateness.clear();
-        self.settling.clear();
+        self.settling = None;
+        self.stalled = false;
     }
 
     /// The tick drawn at `now`, fractional; 0 before the first world.
@@ -454,11 +475,22 @@ impl Interpolation {
         let tick = self.render_tick(now);
         let (world, mut entities) = self.interpolate(tick);
         let weight = self.settle_weight(now);
-        if weight > 0.0 {
-            for drawn in &mut entities {
-                if let Ok(i) = self.settling.binary_search_by_key(&drawn.id, |s| s.id) {
-                    drawn.pos += self.settling[i].offset * weight;
-                    drawn.heading += self.settling[i].turn * weight;
+        if let Some(settling) = self.settling.as_ref().filter(|_| weight > 0.0) {
+            // Measured against every world come since, so against the whole burst the stall
+            // let through, and decided on the whole difference.
+            let (_, then) = self.interpolate(settling.tick);
+            for e in &mut entities {
+                let by_id = |drawn: &[RenderEntity]| {
+                    drawn.binary_search_by_key(&e.id, |d| d.id).ok().map(|i| drawn[i])
+                };
+                let (Some(drawn), Some(there)) = (by_id(&settling.drawn), by_id(&then)) else {
+                    continue;
+                };
+                let offset = drawn.pos - there.pos;
+                if offset.length() <= RESPAWN_DISTANCE {
+                    e.pos += offset * weight;
+                    e.heading +=
+                        (lerp_angle(there.heading, drawn.heading, 1.0) - there.heading) * weight;
                 }
             }
         }

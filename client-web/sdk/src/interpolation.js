@@ -2,7 +2,8 @@
 // worlds around that moment, so they move smoothly at any frame rate, as far behind as the
 // network's jitter needs. A stalled downlink leaves the render time past the newest world:
 // entities then move on by their velocity for a while (250 ms), and when the worlds come again
-// the difference from what was drawn is taken up over 200 ms rather than jumped. Sans-IO: the
+// more than a tick overdue the difference from what was drawn is taken up over 200 ms rather
+// than jumped (a difference of more than 200 units is jumped, whole). Sans-IO: the
 // caller passes arrival times and the render time. The Rust client's `Interpolation`
 // (client/src/interpolation.rs) is the same algorithm with the same constants.
 
@@ -33,7 +34,7 @@ const BASES_KEPT = 60;
 const STEP_WORLDS = 8;
 /** The adaptive delay's least, in ticks: a steady link draws this far behind. */
 export const MIN_DELAY_TICKS = 2;
-/** The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world freezes what is drawn for a moment. */
+/** The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world leaves the render time past the newest world (extrapolated, then held) for a moment. */
 export const MAX_DELAY_TICKS = 8;
 /** Worlds whose lateness the adaptive delay reads (three seconds at 30 Hz). */
 const LATENESS_KEPT = 90;
@@ -50,6 +51,15 @@ const RESPAWN_DISTANCE = 200;
 export const DEFAULT_EXTRAPOLATE_MS = 250;
 /** How long the difference between what was drawn and what the worlds say after a stall is taken up over, in ms, by default. */
 export const DEFAULT_SETTLE_MS = 200;
+/** The most `extrapolateMs` and `settleMs` take, in ms. */
+const MOST_EXTRAPOLATE_OR_SETTLE_MS = 1000;
+
+/**
+ * A time option in ms, within 0 to 1 s (an infinity too, as the Rust client's `Duration::MAX`);
+ * its default if it is not a number, or NaN.
+ * @param {number} value @param {number} fallback
+ */
+const msOption = (value, fallback) => (typeof value === 'number' && !Number.isNaN(value) ? Math.min(MOST_EXTRAPOLATE_OR_SETTLE_MS, Math.max(0, value)) : fallback);
 
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e) {
@@ -82,12 +92,13 @@ export class InterpolationBuffer {
    * @param {number} [options.capacity] worlds kept (default 32)
    * @param {number} [options.extrapolateMs] how long past the newest world, when none comes
    *   in time (a stalled downlink), entities move on by their velocity before they hold
-   *   (default 250): a ship on a straight course crosses a stall that long seamlessly, one
-   *   that turned meanwhile is drawn off course, the more so the longer the stall; 0 holds at
-   *   once, and every stall freezes
+   *   (default 250, at most 1000): a ship on a straight course crosses a stall that long
+   *   seamlessly, one that turned meanwhile is drawn off course, the more so the longer the
+   *   stall; 0 holds at once, and every stall freezes
    * @param {number} [options.settleMs] how long the difference between what was drawn and what
-   *   the worlds say, when they come again after the render time passed the newest, is taken
-   *   up over, quickly at first then easing (default 200); 0 jumps there at once
+   *   the worlds say, when they come again more than a tick overdue, is taken up over, quickly
+   *   at first then easing (default 200, at most 1000); 0 jumps there at once. Each frame of
+   *   it costs a second interpolation of the entities
    */
   constructor({ tickRate, delayTicks, capacity = 32, extrapolateMs = DEFAULT_EXTRAPOLATE_MS, settleMs = DEFAULT_SETTLE_MS }) {
     this.periodMs = 1000 / Math.max(1, tickRate);
@@ -96,17 +107,22 @@ export class InterpolationBuffer {
     /** Whether the delay follows the jitter. */
     this.adaptive = delayTicks === undefined;
     this.capacity = capacity;
-    this.extrapolateMs = Math.max(0, extrapolateMs);
-    this.settleMs = Math.max(0, settleMs);
+    this.extrapolateMs = msOption(extrapolateMs, DEFAULT_EXTRAPOLATE_MS);
+    this.settleMs = msOption(settleMs, DEFAULT_SETTLE_MS);
     /**
-     * Where entities were drawn, less where the worlds put them, when worlds came again after
-     * the render time had passed the newest: added to what is drawn, less and less over
-     * `settleMs` from `settleFrom`.
-     * @type {Map<number, { dx: number, dy: number, turn: number }>}
+     * What was drawn when the worlds came again after a stall, eased from over `settleMs`:
+     * the entities then (`drawn`, by id), the render tick then and when. The difference
+     * between it and where the worlds (all those come since, so the whole burst a stall lets
+     * through) put the entities at that render tick is added to what is drawn, less and less.
+     * @type {{ drawn: Map<number, RenderEntity>, tick: number, from: number } | null}
      */
-    this.settling = new Map();
-    /** When `settling` was measured. */
-    this.settleFrom = 0;
+    this.settling = null;
+    /**
+     * Whether the render time has been past the newest world since `settling` was taken: the
+     * worlds still coming belong to the same stall, and are eased from what was drawn when it
+     * ended, not from where the first of them moved the drawing.
+     */
+    this.stalled = false;
     /** @type {World[]} ticks ascending */
     this.worlds = [];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
@@ -124,10 +140,7 @@ export class InterpolationBuffer {
   /** @param {World} world @param {number} receivedAt */
   push(world, receivedAt) {
     const last = this.worlds[this.worlds.length - 1];
-    // Past the newest world what is drawn is a guess (or held), and this world may put it
-    // elsewhere: what was drawn is kept, to take the difference up over `settleMs`.
-    /** @type {RenderEntity[] | null} */
-    let drawn = last && last.tick < this.renderTick(receivedAt) ? this.sample(receivedAt).entities : null;
+    let settling = this.settlingAt(receivedAt);
     if (last && world.tick <= last.tick) {
       // A tick far behind the newest is no late arrival (a connection delivers in order) but
       // a new world: a server that restarted counts from 0 again. Dropped like a late one, it
@@ -135,7 +148,7 @@ export class InterpolationBuffer {
       // freeze: start over from it (the clock snaps to it, as for a first world).
       if (last.tick - world.tick <= this.capacity) return;
       this.clear();
-      drawn = null; // another world: nothing to settle from
+      settling = null; // another world: nothing to settle from
     }
     this.worlds.push(world);
     if (this.worlds.length > this.capacity) this.worlds.shift();
@@ -169,33 +182,44 @@ export class InterpolationBuffer {
       this.clockBase += (target - this.clockBase) * 0.1; // follow gently
     }
     if (this.adaptive) this.adaptDelay();
-    if (drawn) this.settleFromDrawn(drawn, receivedAt);
+    if (settling) {
+      this.settling = settling;
+      this.stalled = true;
+    }
   }
 
   /**
-   * Notes how far each entity drawn at `at` is from where the worlds now put it, for `sample`
-   * to take up over `settleMs`. A difference past a respawn's is a respawn, and jumped.
-   * @param {RenderEntity[]} drawn @param {number} at
+   * What is drawn at `at`, to ease from, when a world arriving then ends a stall: the render
+   * time is past the newest world (what is drawn is a guess, or held, and the world may put it
+   * elsewhere), the world after the newest is more than a tick overdue, and this stall has
+   * nothing to ease from yet. A world a tick
+   * late or less (jitter) is drawn as it says, as before a stall: eased from, each would start
+   * another easing before the last ended, and the easings would add up to a lag behind where
+   * the worlds put the entities.
+   * @param {number} at
    */
-  settleFromDrawn(drawn, at) {
-    this.settling.clear();
-    if (this.settleMs === 0) return;
-    const byId = new Map(drawn.map((e) => [e.id, e]));
-    for (const e of this.interpolate(this.renderTick(at)).entities) {
-      const was = byId.get(e.id);
-      if (!was) continue;
-      const dx = was.x - e.x;
-      const dy = was.y - e.y;
-      const turn = lerpAngle(e.heading, was.heading, 1) - e.heading;
-      if (Math.hypot(dx, dy) <= RESPAWN_DISTANCE && (dx !== 0 || dy !== 0 || turn !== 0)) this.settling.set(e.id, { dx, dy, turn });
-    }
-    this.settleFrom = at;
+  settlingAt(at) {
+    const newest = this.latest();
+    if (!newest) return null;
+    const tick = this.renderTick(at);
+    if (tick <= newest.tick) this.stalled = false; // caught up: the next stall is another
+    // Drawing a guess, and the world after the newest more than a tick late by the clock
+    // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past the
+    // newest).
+    const overdue = tick > newest.tick && tick + this.delayTicks > newest.tick + 2;
+    const easing = this.stalled && this.settleWeight(at) > 0;
+    if (!overdue || easing || this.settleMs === 0) return null;
+    return { drawn: new Map(this.sample(at).entities.map((e) => [e.id, e])), tick, from: at };
   }
 
-  /** How much of `settling` is still drawn at `now`: all at first, easing out to none after `settleMs`. @param {number} now */
+  /**
+   * How much of what was drawn when the last stall ended is still added at `now`: all of it at
+   * first, then less and less (quickly at first, easing out) until none after `settleMs`.
+   * @param {number} now
+   */
   settleWeight(now) {
-    if (this.settling.size === 0) return 0;
-    const done = Math.min(1, Math.max(0, (now - this.settleFrom) / this.settleMs));
+    if (!this.settling) return 0;
+    const done = Math.min(1, Math.max(0, (now - this.settling.from) / this.settleMs));
     return (1 - done) * (1 - done);
   }
 
@@ -244,7 +268,8 @@ export class InterpolationBuffer {
     this.arrivals = [];
     this.lateness = [];
     this.clockBase = null;
-    this.settling.clear();
+    this.settling = null;
+    this.stalled = false;
   }
 
   /** The tick (fractional) drawn at `now`. @param {number} now */
@@ -273,13 +298,21 @@ export class InterpolationBuffer {
     const tick = this.renderTick(now);
     const { world, entities } = this.interpolate(tick);
     const weight = this.settleWeight(now);
-    if (weight > 0) {
+    if (this.settling && weight > 0) {
+      // Measured against every world come since, so against the whole burst the stall let
+      // through, and decided on the whole difference.
+      const { drawn } = this.settling;
+      const then = new Map(this.interpolate(this.settling.tick).entities.map((e) => [e.id, e]));
       for (const e of entities) {
-        const off = this.settling.get(e.id);
-        if (!off) continue;
-        e.x += off.dx * weight;
-        e.y += off.dy * weight;
-        e.heading += off.turn * weight;
+        const was = drawn.get(e.id);
+        const there = then.get(e.id);
+        if (!was || !there) continue;
+        const dx = was.x - there.x;
+        const dy = was.y - there.y;
+        if (Math.hypot(dx, dy) > RESPAWN_DISTANCE) continue;
+        e.x += dx * weight;
+        e.y += dy * weight;
+        e.heading += (lerpAngle(there.heading, was.heading, 1) - there.heading) * weight;
       }
     }
     const newest = this.latest();

@@ -1018,7 +1018,9 @@ const throughStall = (options, stallMs, path) => {
   const arrival = (/** @type {number} */ made) => (made >= stallFrom && made < stallTo ? stallTo + 20 : made + 20);
   const buffer = new InterpolationBuffer({ tickRate: 30, ...options });
   const settleMs = options.settleMs ?? 200;
-  const drawn = { largestStep: 0, frozenFrames: 0, settledError: 0, staleMs: 0 };
+  /** @type {number[]} every step, frame to frame */
+  const steps = [];
+  const drawn = { largestStep: 0, frozenFrames: 0, settledError: 0, staleMs: 0, steps };
   let [next, frozen] = [0, 0];
   /** @type {{ x: number, y: number } | null} */
   let before = null;
@@ -1036,6 +1038,7 @@ const throughStall = (options, stallMs, path) => {
     if (!e || sample.tick <= 0) continue;
     if (before) {
       const step = Math.hypot(e.x - before.x, e.y - before.y);
+      drawn.steps.push(step);
       drawn.largestStep = Math.max(drawn.largestStep, step);
       frozen = step < 0.1 ? frozen + 1 : 0;
       drawn.frozenFrames = Math.max(drawn.frozenFrames, frozen);
@@ -1054,6 +1057,8 @@ const throughStall = (options, stallMs, path) => {
 const straight = (t) => ({ x: -1000 + 300 * t, y: 0, vx: 300, vy: 0, heading: 0 });
 /** 200 units a second round a circle of 200 units (a radian a second). @param {number} t */
 const circling = (t) => ({ x: 200 * Math.cos(t), y: 200 * Math.sin(t), vx: -200 * Math.sin(t), vy: 200 * Math.cos(t), heading: t + Math.PI / 2 });
+/** 420 units a second along x, the arena's top speed without boost (7 units a frame). @param {number} t */
+const flatOut = (t) => ({ x: -1500 + 420 * t, y: 0, vx: 420, vy: 0, heading: 0 });
 /** Before extrapolation and settling: a tick of extrapolation, then a hold, then a jump. */
 const tickThenHold = { extrapolateMs: 1000 / 30, settleMs: 0 };
 
@@ -1100,9 +1105,7 @@ test('a ship that respawned during a stall jumps there, and the others settle', 
   for (let tick = 10; tick < 18; tick++) buffer.push({ tick, round, entities: [racing(3, 10 * tick - 600), racing(4, 10 * tick)] }, 1700);
   const after = buffer.sample(1700);
   assert.ok(Math.abs(after.tick - 15) < 1e-9);
-  // 3 is drawn by its new place: 25 units short of it, where the first worlds after its
-  // respawn extrapolated it, and settling from there; not swept from 115.
-  assert.equal(after.entities[0].x, -475, 'a respawn is jumped to');
+  assert.equal(after.entities[0].x, -450, 'a respawn is jumped to, not swept from 115');
   assert.equal(after.entities[1].x, 115, 'drawn where it was a moment ago');
   assert.equal(after.staleMs, 0);
   const halfway = buffer.sample(1800).entities[1].x;
@@ -1112,6 +1115,57 @@ test('a ship that respawned during a stall jumps there, and the others settle', 
   buffer.clear();
   buffer.push({ tick: 1, round, entities: [racing(4, 0)] }, 2000);
   assert.equal(buffer.sample(2000).entities[0].x, 0);
+});
+
+test('a ship held so long it is more than 200 units off jumps there whole, and does not slide after', () => {
+  // 1 s at 420 units/s: held for about 700 ms, so about 300 units behind when the burst comes.
+  // Judged on the whole difference, not on where the burst's first world put it.
+  const drawn = throughStall({}, 1000, flatOut);
+  const jump = drawn.steps.findIndex((step) => step > 200);
+  assert.ok(jump > 0 && drawn.steps[jump] > 280, `the whole difference at once: ${drawn.steps[jump]}`);
+  const after = drawn.steps.slice(jump + 1);
+  assert.ok(after.every((step) => step < 7.5), `and no slide after it: ${after.slice(0, 10)}`);
+  assert.ok(drawn.settledError < 0.5, JSON.stringify(drawn.settledError));
+});
+
+test('a world a tick late or less is drawn as it says, so easings never pile up', () => {
+  // Drawn 0 ticks behind, the render time is past the newest world until each next comes:
+  // eased from at every world, the easings added up to a lag. Only a world more than a tick
+  // overdue is eased from.
+  const period = 1000 / 30;
+  const buffer = new InterpolationBuffer({ tickRate: 30, delayTicks: 0 });
+  for (let tick = 0; tick < 90; tick++) {
+    const p = circling((tick * period) / 1000);
+    const state = { ...ship(0), pos: { x: Math.round(p.x * 16), y: Math.round(p.y * 16) }, vel: { x: Math.round(p.vx / 2), y: Math.round(p.vy / 2) } };
+    buffer.push({ tick, round, entities: [state] }, tick * period + 20);
+    assert.equal(buffer.settling, null, `tick ${tick}`);
+  }
+  // A world two ticks overdue is.
+  buffer.push({ tick: 92, round, entities: [ship(92 * 16)] }, 93 * period + 20);
+  assert.notEqual(buffer.settling, null);
+});
+
+test('a burst after a stall samples what was drawn once, not at every world', () => {
+  const period = 1000 / 30;
+  const buffer = new InterpolationBuffer({ tickRate: 30 });
+  const world = (/** @type {number} */ tick) => ({ tick, round, entities: [ship(tick * 16)] });
+  for (let tick = 0; tick < 60; tick++) buffer.push(world(tick), tick * period + 20);
+  buffer.push(world(60), 3000);
+  const first = buffer.settling?.from;
+  assert.equal(first, 3000, 'eased from');
+  for (let tick = 61; tick < 90; tick++) buffer.push(world(tick), 3000 + tick - 60);
+  assert.equal(buffer.settling?.from, first, 'the stall\'s first world\'s, kept through its burst');
+});
+
+test('extrapolation and settling take 0 to 1 s, and their defaults for what is not a number', () => {
+  const at = (/** @type {any} */ extrapolateMs, /** @type {any} */ settleMs) => {
+    const buffer = new InterpolationBuffer({ tickRate: 30, extrapolateMs, settleMs });
+    return [buffer.extrapolateMs, buffer.settleMs];
+  };
+  assert.deepEqual(at(Infinity, 3_600_000), [1000, 1000]);
+  assert.deepEqual(at(NaN, '50'), [250, 200]);
+  assert.deepEqual(at(-5, 0), [0, 0]);
+  assert.deepEqual(at(undefined, undefined), [250, 200]);
 });
 
 test('the roster follows Joined and Left; spectators arrive only as the Audience count', () => {

@@ -69,14 +69,18 @@ export function startServer(args = []) {
  * once (no close frame either way), like a dropped Wi-Fi link. While `hold()` holds, a new
  * connection is taken (its bytes wait unread) but carried to the server only at `release()`,
  * so a client reconnecting meanwhile waits at its socket's opening for as long as a test needs.
+ * While `stallDown()` stalls, what the server sends is kept and delivered at once at
+ * `resumeDown()`, as a downlink that stalled and let the backlog through does (TCP keeps it).
  * @param {number} port
- * @returns {Promise<{ port: number, cut: () => number, hold: () => void, release: () => void, close: () => Promise<void> }>}
+ * @returns {Promise<{ port: number, cut: () => number, hold: () => void, release: () => void, stallDown: () => void, resumeDown: () => void, close: () => Promise<void> }>}
  */
 export function startProxy(port) {
   /** @type {Set<import('node:net').Socket>} */
   const sockets = new Set();
   /** @type {import('node:net').Socket[] | null} */
   let held = null;
+  /** What each connection's server sent while the downlink stalled; `null` while it flows. @type {Map<import('node:net').Socket, Buffer[]> | null} */
+  let stalled = null;
   /** @param {import('node:net').Socket} client */
   const carry = (client) => {
     const upstream = connect(port, '127.0.0.1');
@@ -84,8 +88,15 @@ export function startProxy(port) {
       sockets.add(a);
       a.on('close', () => { sockets.delete(a); b.destroy(); });
       a.on('error', () => b.destroy());
-      a.pipe(b);
     }
+    client.pipe(upstream);
+    upstream.on('data', (chunk) => {
+      const kept = stalled?.get(client);
+      if (kept) kept.push(chunk);
+      else if (stalled) stalled.set(client, [chunk]);
+      else client.write(chunk);
+    });
+    upstream.on('end', () => client.end());
   };
   const server = createServer((client) => {
     if (!held) return carry(client);
@@ -109,6 +120,12 @@ export function startProxy(port) {
           const waiting = held ?? [];
           held = null;
           for (const client of waiting) if (!client.destroyed) carry(client);
+        },
+        stallDown: () => { stalled ??= new Map(); },
+        resumeDown: () => {
+          const kept = stalled ?? new Map();
+          stalled = null;
+          for (const [client, chunks] of kept) if (!client.destroyed) client.write(Buffer.concat(chunks));
         },
         close: () => new Promise((done) => {
           for (const s of sockets) s.destroy();

@@ -398,6 +398,8 @@ struct ThroughStall {
     settled_error: f32,
     /// The most `stale_ms` a frame said.
     stale_ms: f64,
+    /// Every step, frame to frame.
+    steps: Vec<f32>,
 }
 
 /// A ship on `path` (position, velocity and heading at a time in seconds), its worlds at 30 Hz
@@ -417,8 +419,13 @@ fn through_stall(
     let end = stall_to + 1000.0;
     let mut next = 0u32;
     let mut before: Option<Vec2> = None;
-    let mut drawn =
-        ThroughStall { largest_step: 0.0, frozen_frames: 0, settled_error: 0.0, stale_ms: 0.0 };
+    let mut drawn = ThroughStall {
+        largest_step: 0.0,
+        frozen_frames: 0,
+        settled_error: 0.0,
+        stale_ms: 0.0,
+        steps: Vec::new(),
+    };
     let mut frozen = 0;
     let mut frame = 0.0;
     while frame < end {
@@ -437,6 +444,7 @@ fn through_stall(
         if let Some(ship) = sample.entities.first().filter(|_| sample.tick > 0.0) {
             if let Some(before) = before {
                 let step = ship.pos.distance(before);
+                drawn.steps.push(step);
                 drawn.largest_step = drawn.largest_step.max(step);
                 frozen = if step < 0.1 { frozen + 1 } else { 0 };
                 drawn.frozen_frames = drawn.frozen_frames.max(frozen);
@@ -456,6 +464,11 @@ fn through_stall(
 /// 300 units a second along x (5 units a frame at 60 frames a second).
 fn straight(t: f64) -> (Vec2, Vec2, f32) {
     (Vec2::new(-1000.0 + 300.0 * t as f32, 0.0), Vec2::new(300.0, 0.0), 0.0)
+}
+
+/// 420 units a second along x, the arena's top speed without boost (7 units a frame).
+fn flat_out(t: f64) -> (Vec2, Vec2, f32) {
+    (Vec2::new(-1500.0 + 420.0 * t as f32, 0.0), Vec2::new(420.0, 0.0), 0.0)
 }
 
 /// 200 units a second round a circle of 200 units (a radian a second).
@@ -539,9 +552,7 @@ fn a_ship_that_respawned_during_a_stall_jumps_there_and_the_others_settle() {
     }
     let after = buffer.sample(at(1700.0));
     assert!((after.tick - 15.0).abs() < 1e-6);
-    // 3 is drawn by its new place: 25 units short of it, where the first worlds after its
-    // respawn extrapolated it, and settling from there; not swept from 115.
-    assert_eq!(after.entities[0].pos.x, -475.0, "a respawn is jumped to");
+    assert_eq!(after.entities[0].pos.x, -450.0, "a respawn is jumped to, not swept from 115");
     assert_eq!(after.entities[1].pos.x, 115.0, "drawn where it was a moment ago");
     assert_eq!(after.stale_ms, 0.0);
     let halfway = buffer.sample(at(1800.0)).entities[1].pos.x;
@@ -552,4 +563,65 @@ fn a_ship_that_respawned_during_a_stall_jumps_there_and_the_others_settle() {
     buffer.clear();
     buffer.push(&world(1, vec![racing(4, 0.0)]), at(2000.0));
     assert_eq!(buffer.sample(at(2000.0)).entities[0].pos.x, 0.0);
+}
+
+#[test]
+fn a_ship_held_so_long_it_is_more_than_200_units_off_jumps_there_whole_and_does_not_slide_after() {
+    // 1 s at 420 units/s: held for about 700 ms, so about 300 units behind when the burst
+    // comes. Judged on the whole difference, not on where the burst's first world put it.
+    let drawn = through_stall(InterpolationConfig::default(), 1000.0, flat_out);
+    let jump = drawn.steps.iter().position(|&step| step > 200.0).expect("one jump");
+    assert!(drawn.steps[jump] > 280.0, "the whole difference at once: {}", drawn.steps[jump]);
+    let after = &drawn.steps[jump + 1..];
+    assert!(after.iter().all(|&step| step < 7.5), "and no slide after it: {:?}", &after[..10]);
+    assert!(drawn.settled_error < 0.5, "{drawn:?}");
+}
+
+#[test]
+fn a_world_a_tick_late_or_less_is_drawn_as_it_says_so_easings_never_pile_up() {
+    // Drawn 0 ticks behind, the render time is past the newest world until each next comes:
+    // eased from at every world, the easings added up to a lag. Only a world more than a tick
+    // overdue is eased from.
+    let mut buffer = buffer(30, InterpolationDelay::Fixed(0.0));
+    for tick in 0..90 {
+        let (pos, vel, heading) = circling(f64::from(tick) * PERIOD / 1000.0);
+        let state = EntityState {
+            pos: quant::quantize_position(pos),
+            vel: quant::quantize_velocity(vel),
+            heading: quant::quantize_heading(heading),
+            ..ship(0)
+        };
+        buffer.push(&world(tick, vec![state]), at(f64::from(tick) * PERIOD + 20.0));
+        assert!(buffer.settling.is_none(), "tick {tick}");
+    }
+    // A world two ticks overdue is.
+    buffer.push(&moving(92), at(93.0 * PERIOD + 20.0));
+    assert!(buffer.settling.is_some());
+}
+
+#[test]
+fn a_burst_after_a_stall_samples_what_was_drawn_once_not_at_every_world() {
+    let mut buffer = buffer(30, InterpolationDelay::Adaptive);
+    for tick in 0..60 {
+        buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0));
+    }
+    buffer.push(&moving(60), at(3000.0));
+    let first = buffer.settling.as_ref().map(|settling| settling.from).expect("eased from");
+    for tick in 61..90 {
+        buffer.push(&moving(tick), at(3000.0 + f64::from(tick - 60)));
+    }
+    let last = buffer.settling.as_ref().map(|settling| settling.from);
+    assert_eq!(last, Some(first), "the stall's first world's, kept through its burst");
+}
+
+#[test]
+fn extrapolation_and_settling_longer_than_a_second_are_taken_as_a_second() {
+    let config = InterpolationConfig {
+        extrapolation: Duration::MAX,
+        settle: Duration::from_secs(3600),
+        ..InterpolationConfig::default()
+    };
+    let buffer = Interpolation::new(30, config);
+    assert_eq!(buffer.config().extrapolation, Duration::from_secs(1));
+    assert_eq!(buffer.config().settle, Duration::from_secs(1));
 }

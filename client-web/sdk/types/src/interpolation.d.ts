@@ -4,7 +4,7 @@ export function toRenderEntity(e: EntityState): RenderEntity;
 export function lerpAngle(a: number, b: number, t: number): number;
 /** The adaptive delay's least, in ticks: a steady link draws this far behind. */
 export const MIN_DELAY_TICKS: 2;
-/** The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world freezes what is drawn for a moment. */
+/** The adaptive delay's most, in ticks (267 ms at 30 Hz): past it, a late world leaves the render time past the newest world (extrapolated, then held) for a moment. */
 export const MAX_DELAY_TICKS: 8;
 /** How long past the newest world entities move on by their velocity before they hold, in ms, by default (Source's default `cl_extrapolate_amount`). */
 export const DEFAULT_EXTRAPOLATE_MS: 250;
@@ -26,12 +26,13 @@ export class InterpolationBuffer {
      * @param {number} [options.capacity] worlds kept (default 32)
      * @param {number} [options.extrapolateMs] how long past the newest world, when none comes
      *   in time (a stalled downlink), entities move on by their velocity before they hold
-     *   (default 250): a ship on a straight course crosses a stall that long seamlessly, one
-     *   that turned meanwhile is drawn off course, the more so the longer the stall; 0 holds at
-     *   once, and every stall freezes
+     *   (default 250, at most 1000): a ship on a straight course crosses a stall that long
+     *   seamlessly, one that turned meanwhile is drawn off course, the more so the longer the
+     *   stall; 0 holds at once, and every stall freezes
      * @param {number} [options.settleMs] how long the difference between what was drawn and what
-     *   the worlds say, when they come again after the render time passed the newest, is taken
-     *   up over, quickly at first then easing (default 200); 0 jumps there at once
+     *   the worlds say, when they come again more than a tick overdue, is taken up over, quickly
+     *   at first then easing (default 200, at most 1000); 0 jumps there at once. Each frame of
+     *   it costs a second interpolation of the entities
      */
     constructor({ tickRate, delayTicks, capacity, extrapolateMs, settleMs }: {
         tickRate: number;
@@ -49,18 +50,23 @@ export class InterpolationBuffer {
     extrapolateMs: number;
     settleMs: number;
     /**
-     * Where entities were drawn, less where the worlds put them, when worlds came again after
-     * the render time had passed the newest: added to what is drawn, less and less over
-     * `settleMs` from `settleFrom`.
-     * @type {Map<number, { dx: number, dy: number, turn: number }>}
+     * What was drawn when the worlds came again after a stall, eased from over `settleMs`:
+     * the entities then (`drawn`, by id), the render tick then and when. The difference
+     * between it and where the worlds (all those come since, so the whole burst a stall lets
+     * through) put the entities at that render tick is added to what is drawn, less and less.
+     * @type {{ drawn: Map<number, RenderEntity>, tick: number, from: number } | null}
      */
-    settling: Map<number, {
-        dx: number;
-        dy: number;
-        turn: number;
-    }>;
-    /** When `settling` was measured. */
-    settleFrom: number;
+    settling: {
+        drawn: Map<number, RenderEntity>;
+        tick: number;
+        from: number;
+    } | null;
+    /**
+     * Whether the render time has been past the newest world since `settling` was taken: the
+     * worlds still coming belong to the same stall, and are eased from what was drawn when it
+     * ended, not from where the first of them moved the drawing.
+     */
+    stalled: boolean;
     /** @type {World[]} ticks ascending */
     worlds: World[];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
@@ -76,12 +82,25 @@ export class InterpolationBuffer {
     /** @param {World} world @param {number} receivedAt */
     push(world: World, receivedAt: number): void;
     /**
-     * Notes how far each entity drawn at `at` is from where the worlds now put it, for `sample`
-     * to take up over `settleMs`. A difference past a respawn's is a respawn, and jumped.
-     * @param {RenderEntity[]} drawn @param {number} at
+     * What is drawn at `at`, to ease from, when a world arriving then ends a stall: the render
+     * time is past the newest world (what is drawn is a guess, or held, and the world may put it
+     * elsewhere), the world after the newest is more than a tick overdue, and this stall has
+     * nothing to ease from yet. A world a tick
+     * late or less (jitter) is drawn as it says, as before a stall: eased from, each would start
+     * another easing before the last ended, and the easings would add up to a lag behind where
+     * the worlds put the entities.
+     * @param {number} at
      */
-    settleFromDrawn(drawn: RenderEntity[], at: number): void;
-    /** How much of `settling` is still drawn at `now`: all at first, easing out to none after `settleMs`. @param {number} now */
+    settlingAt(at: number): {
+        drawn: Map<number, RenderEntity>;
+        tick: number;
+        from: number;
+    } | null;
+    /**
+     * How much of what was drawn when the last stall ended is still added at `now`: all of it at
+     * first, then less and less (quickly at first, easing out) until none after `settleMs`.
+     * @param {number} now
+     */
     settleWeight(now: number): number;
     /** @param {number} lateMs how late a world came after the clock expected it */
     noteLateness(lateMs: number): void;

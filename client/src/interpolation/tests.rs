@@ -402,6 +402,16 @@ struct ThroughStall {
     steps: Vec<f32>,
 }
 
+/// Entity 3 where a path puts it: position, velocity, heading.
+fn on_path((pos, vel, heading): (Vec2, Vec2, f32)) -> EntityState {
+    EntityState {
+        pos: quant::quantize_position(pos),
+        vel: quant::quantize_velocity(vel),
+        heading: quant::quantize_heading(heading),
+        ..ship(0)
+    }
+}
+
 /// A ship on `path` (position, velocity and heading at a time in seconds), its worlds at 30 Hz
 /// arriving 20 ms after they were made, but those made in the `stall_ms` from 2 s on, which
 /// arrive together as the stall ends; drawn at 60 frames a second by a buffer of `config`.
@@ -430,13 +440,7 @@ fn through_stall(
     let mut frame = 0.0;
     while frame < end {
         while arrival(f64::from(next) * PERIOD) <= frame {
-            let (pos, vel, heading) = path(f64::from(next) * PERIOD / 1000.0);
-            let state = EntityState {
-                pos: quant::quantize_position(pos),
-                vel: quant::quantize_velocity(vel),
-                heading: quant::quantize_heading(heading),
-                ..ship(0)
-            };
+            let state = on_path(path(f64::from(next) * PERIOD / 1000.0));
             buffer.push(&world(next, vec![state]), at(arrival(f64::from(next) * PERIOD)));
             next += 1;
         }
@@ -584,13 +588,7 @@ fn a_world_a_tick_late_or_less_is_drawn_as_it_says_so_easings_never_pile_up() {
     // overdue is eased from.
     let mut buffer = buffer(30, InterpolationDelay::Fixed(0.0));
     for tick in 0..90 {
-        let (pos, vel, heading) = circling(f64::from(tick) * PERIOD / 1000.0);
-        let state = EntityState {
-            pos: quant::quantize_position(pos),
-            vel: quant::quantize_velocity(vel),
-            heading: quant::quantize_heading(heading),
-            ..ship(0)
-        };
+        let state = on_path(circling(f64::from(tick) * PERIOD / 1000.0));
         buffer.push(&world(tick, vec![state]), at(f64::from(tick) * PERIOD + 20.0));
         assert!(buffer.settling.is_none(), "tick {tick}");
     }

@@ -20,7 +20,9 @@
 //! up over [`settle`](InterpolationConfig::settle) (200 ms) rather than jumped, so a stall
 //! shows as a ship a little off course for a moment, not as a freeze and a teleport. A
 //! difference of more than 200 units (a respawn, or a ship that went far while held) is
-//! jumped, whole.
+//! jumped, whole. The difference is judged once the burst a stall lets through is in (its
+//! worlds reach the render time, or 250 ms passed: a slow link spreads a burst of many worlds
+//! over tens of ms); meanwhile the stall's drawing goes on.
 //!
 //! It is the JavaScript SDK's `InterpolationBuffer` (`client-web/sdk/src/interpolation.js`),
 //! the same algorithm and constants, so a native game and a browser game draw the same.
@@ -76,7 +78,7 @@ use std::f32::consts::{PI, TAU};
 use std::time::{Duration, Instant};
 use tickwire_shared::delta::World;
 use tickwire_shared::quant;
-use tickwire_shared::{EntityId, EntityState};
+use tickwire_shared::{EntityId, EntityState, Tick};
 
 #[cfg(test)]
 mod tests;
@@ -150,7 +152,8 @@ pub struct InterpolationConfig {
     /// again more than a tick overdue, is taken up over (quickly at first, then easing).
     /// Default 200 ms, at most 1 s (more is taken as 1 s): long enough not to read as a jump,
     /// short enough that a ship is soon where the server has it. Zero jumps there at once.
-    /// Each frame of it costs a second interpolation of the entities.
+    /// While the burst after a stall is still coming (at most 250 ms), each frame interpolates
+    /// the entities twice.
     pub settle: Duration,
 }
 
@@ -171,6 +174,10 @@ pub const DEFAULT_EXTRAPOLATION: Duration = Duration::from_millis(250);
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(200);
 /// The most [`InterpolationConfig::extrapolation`] and [`InterpolationConfig::settle`] take.
 const MOST_EXTRAPOLATION_OR_SETTLE: Duration = Duration::from_secs(1);
+/// How long after the first world of a stall's burst the rest is waited for, at most, before
+/// the easing starts, in ms: a slow link lets a burst of many worlds through over tens of ms,
+/// and the difference to ease (or jump) is known only once they are in.
+const BURST_MS: f64 = 250.0;
 
 /// An entity ready to draw, in world units and radians.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -261,22 +268,47 @@ pub struct Interpolation {
     /// What was drawn when the worlds came again after a stall, eased from over `settle`.
     settling: Option<Settling>,
     /// Whether the render time has been past the newest world since `settling` was taken:
-    /// the worlds still coming belong to the same stall, and are eased from what was drawn
-    /// when it ended, not from where the first of them moved the drawing.
+    /// the worlds of its burst still coming are eased from what was drawn when the stall
+    /// ended, not from where the first of them moved the drawing.
     stalled: bool,
 }
 
-/// What was drawn when the worlds came again after a stall. The difference between it and
-/// where the worlds (all those come since, so the whole burst a stall lets through) put the
-/// entities at that render time is added to what is drawn, less and less.
+/// What was drawn when the worlds came again after a stall. Until its burst is in, the
+/// drawing goes on as the stall drew it (from the worlds before the burst); then the
+/// difference between that and where the whole burst puts the entities is added to what is
+/// drawn, less and less.
 #[derive(Debug, Clone)]
 struct Settling {
-    /// The entities as drawn then, ids ascending.
+    /// The entities as drawn then, ids ascending (the rest of an easing before included).
     drawn: Vec<RenderEntity>,
     /// The render tick then.
     tick: f64,
+    /// The newest world then: the drawing goes on from the worlds up to it until the burst is
+    /// in.
+    held: Tick,
     /// When, ms after `origin`.
+    taken: f64,
+    /// Once the burst is in (the worlds reach the render time, or [`BURST_MS`] passed).
+    easing: Option<Easing>,
+}
+
+/// The easing of a [`Settling`], from when its burst was in.
+#[derive(Debug, Clone)]
+struct Easing {
+    /// When it started, ms after `origin`.
     from: f64,
+    /// Each entity's difference, ids ascending: only those of [`RESPAWN_DISTANCE`] or less
+    /// (the others are jumped, whole).
+    offsets: Vec<Offset>,
+}
+
+/// How far an entity was drawn from where the worlds put it.
+#[derive(Debug, Clone, Copy)]
+struct Offset {
+    id: EntityId,
+    pos: Vec2,
+    /// Radians, the short way round.
+    heading: f32,
 }
 
 impl Interpolation {
@@ -338,7 +370,6 @@ impl Interpolation {
     /// further behind is a restarted server's, and starts the buffer over (as
     /// [`clear`](Self::clear)).
     pub fn push(&mut self, world: &World, arrived_at: Instant) {
-        let mut settling = self.settling_at(arrived_at);
         if let Some(last) = self.worlds.back()
             && world.tick <= last.tick
         {
@@ -350,8 +381,8 @@ impl Interpolation {
                 return;
             }
             self.clear();
-            settling = None; // another world: nothing to settle from
         }
+        let settling = self.settling_at(arrived_at);
         self.worlds.push_back(world.clone());
         if self.worlds.len() > self.config.capacity {
             self.worlds.pop_front();
@@ -402,6 +433,7 @@ impl Interpolation {
             self.settling = Some(settling);
             self.stalled = true;
         }
+        self.start_easing(arrived_at, received);
     }
 
     /// What is drawn at `at`, to ease from, when a world arriving then ends a stall: the
@@ -413,6 +445,7 @@ impl Interpolation {
     /// up to a lag behind where the worlds put the entities.
     fn settling_at(&mut self, at: Instant) -> Option<Settling> {
         let newest = f64::from(self.worlds.back()?.tick.0);
+        let now = millis_since(self.origin?, at);
         let tick = self.render_tick(at);
         if tick <= newest {
             self.stalled = false; // caught up: the next stall is another
@@ -421,22 +454,74 @@ impl Interpolation {
         // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past
         // the newest).
         let overdue = tick > newest && tick + self.delay_ticks > newest + 2.0;
-        let easing = self.stalled && self.settle_weight(at) > 0.0;
+        let easing = self.stalled && self.easing_at(now);
         if !overdue || easing || self.config.settle.is_zero() {
             return None;
         }
-        let from = millis_since(self.origin?, at);
-        Some(Settling { drawn: self.sample(at).entities, tick, from })
+        let held = self.worlds.back()?.tick;
+        Some(Settling { drawn: self.sample(at).entities, tick, held, taken: now, easing: None })
     }
 
-    /// How much of what was drawn when the last stall ended is still added at `now`: all of
-    /// it at first, then less and less (quickly at first, easing out) until none after
-    /// `settle`.
-    fn settle_weight(&self, now: Instant) -> f32 {
-        let (Some(origin), Some(settling)) = (self.origin, &self.settling) else { return 0.0 };
+    /// Whether what was drawn when the last stall ended is still added at `now` (ms after
+    /// `origin`): its burst is still coming, or its easing is not over.
+    fn easing_at(&self, now: f64) -> bool {
         let settle_ms = self.config.settle.as_secs_f64() * 1000.0;
-        let done = ((millis_since(origin, now) - settling.from) / settle_ms).clamp(0.0, 1.0);
-        ((1.0 - done) * (1.0 - done)) as f32
+        self.settling.as_ref().is_some_and(|settling| {
+            settling.easing.as_ref().is_none_or(|easing| now - easing.from < settle_ms)
+        })
+    }
+
+    /// Starts easing what was drawn when the last stall ended, at `at` (`now` ms after
+    /// `origin`), once its burst is in: the worlds reach the render time, or [`BURST_MS`]
+    /// passed. Each entity's difference is measured once, between the drawing the stall would
+    /// have gone on with and where the whole burst puts it: one too long to ease is jumped,
+    /// whole.
+    fn start_easing(&mut self, at: Instant, now: f64) {
+        let Some(settling) = self.settling.as_ref().filter(|settling| settling.easing.is_none())
+        else {
+            return;
+        };
+        let tick = self.render_tick(at);
+        let newest = self.worlds.back().map_or(f64::NEG_INFINITY, |w| f64::from(w.tick.0));
+        if newest < tick && now - settling.taken < BURST_MS {
+            return;
+        }
+        let held = self.held_drawing(settling, tick);
+        let (_, there) = self.interpolate(tick);
+        let offsets = there
+            .iter()
+            .filter_map(|e| {
+                let drawn = by_id(&held, e.id)?;
+                let pos = drawn.pos - e.pos;
+                let heading = lerp_angle(e.heading, drawn.heading, 1.0) - e.heading;
+                (pos.length() <= RESPAWN_DISTANCE).then_some(Offset { id: e.id, pos, heading })
+            })
+            .collect();
+        if let Some(settling) = self.settling.as_mut() {
+            settling.easing = Some(Easing { from: now, offsets });
+        }
+    }
+
+    /// What the stall would draw at render tick `tick`, its burst still not come: what was
+    /// drawn when it ended, moved on as the worlds before the burst move it (extrapolated,
+    /// held). Should those worlds be gone (a burst longer than the buffer), what was drawn.
+    fn held_drawing(&self, settling: &Settling, tick: f64) -> Vec<RenderEntity> {
+        let kept = self.worlds.partition_point(|w| w.tick <= settling.held);
+        if self.worlds.get(kept.wrapping_sub(1)).is_none_or(|w| w.tick != settling.held) {
+            return settling.drawn.clone();
+        }
+        let (_, then) = self.interpolate_kept(settling.tick, kept);
+        let (_, mut now) = self.interpolate_kept(tick, kept);
+        now.retain_mut(|e| {
+            let (Some(drawn), Some(then)) = (by_id(&settling.drawn, e.id), by_id(&then, e.id))
+            else {
+                return false;
+            };
+            e.pos += drawn.pos - then.pos;
+            e.heading += lerp_angle(then.heading, drawn.heading, 1.0) - then.heading;
+            true
+        });
+        now
     }
 
     /// Forgets every world and the clock, keeping the delay: for an
@@ -474,24 +559,11 @@ impl Interpolation {
     pub fn sample(&self, now: Instant) -> Sample<'_> {
         let tick = self.render_tick(now);
         let (world, mut entities) = self.interpolate(tick);
-        let weight = self.settle_weight(now);
-        if let Some(settling) = self.settling.as_ref().filter(|_| weight > 0.0) {
-            // Measured against every world come since, so against the whole burst the stall
-            // let through, and decided on the whole difference.
-            let (_, then) = self.interpolate(settling.tick);
-            for e in &mut entities {
-                let by_id = |drawn: &[RenderEntity]| {
-                    drawn.binary_search_by_key(&e.id, |d| d.id).ok().map(|i| drawn[i])
-                };
-                let (Some(drawn), Some(there)) = (by_id(&settling.drawn), by_id(&then)) else {
-                    continue;
-                };
-                let offset = drawn.pos - there.pos;
-                if offset.length() <= RESPAWN_DISTANCE {
-                    e.pos += offset * weight;
-                    e.heading +=
-                        (lerp_angle(there.heading, drawn.heading, 1.0) - there.heading) * weight;
-                }
+        if let (Some(origin), Some(settling)) = (self.origin, &self.settling) {
+            match &settling.easing {
+                // The burst still coming: drawn as the stall would go on drawing.
+                None => entities = self.held_drawing(settling, tick),
+                Some(easing) => self.ease(&mut entities, easing, millis_since(origin, now)),
             }
         }
         let stale_ms = match self.worlds.back() {
@@ -501,11 +573,36 @@ impl Interpolation {
         Sample { tick, world, entities, stale_ms }
     }
 
+    /// Adds to `entities` drawn at `now` (ms after `origin`) what is left of the difference
+    /// between what the last stall drew and where the worlds put them.
+    fn ease(&self, entities: &mut [RenderEntity], easing: &Easing, now: f64) {
+        let settle_ms = self.config.settle.as_secs_f64() * 1000.0;
+        let left = 1.0 - ((now - easing.from) / settle_ms).max(0.0);
+        if left <= 0.0 {
+            return;
+        }
+        // Quickly at first, easing out.
+        let weight = (left * left) as f32;
+        for e in entities {
+            if let Ok(i) = easing.offsets.binary_search_by_key(&e.id, |offset| offset.id) {
+                e.pos += easing.offsets[i].pos * weight;
+                e.heading += easing.offsets[i].heading * weight;
+            }
+        }
+    }
+
     /// The world drawn toward at render tick `tick`, and its entities there as the worlds say
     /// (no settling added).
     fn interpolate(&self, tick: f64) -> (Option<&World>, Vec<RenderEntity>) {
-        let Some(newest) = self.worlds.back() else { return (None, Vec::new()) };
-        let mut i = self.worlds.len() - 1;
+        self.interpolate_kept(tick, self.worlds.len())
+    }
+
+    /// [`interpolate`](Self::interpolate) as if only the `kept` oldest worlds had come.
+    fn interpolate_kept(&self, tick: f64, kept: usize) -> (Option<&World>, Vec<RenderEntity>) {
+        let Some(newest) = kept.checked_sub(1).map(|i| &self.worlds[i]) else {
+            return (None, Vec::new());
+        };
+        let mut i = kept - 1;
         while i > 0 && f64::from(self.worlds[i - 1].tick.0) > tick {
             i -= 1;
         }
@@ -594,9 +691,21 @@ impl Interpolation {
             return false;
         }
         let drawn_past = clock_base + self.delay_ticks.max(1.0) * self.period_ms;
+        // One by one: most gaps between them near a tick. A world let through early in a
+        // stall and seven of the burst after it span as long, but most of their gaps are 0.
+        let mut gaps: Vec<f64> =
+            self.arrivals.iter().zip(self.arrivals.iter().skip(1)).map(|(a, b)| b - a).collect();
+        gaps.sort_by(f64::total_cmp);
+        let paced = gaps[gaps.len() / 2] >= self.period_ms * 0.5;
         least(&self.recent_bases) > drawn_past
             && last - first >= (STEP_WORLDS - 1) as f64 * self.period_ms * 0.5
+            && paced
     }
+}
+
+/// The entity `id` of `entities` (ids ascending).
+fn by_id(entities: &[RenderEntity], id: EntityId) -> Option<RenderEntity> {
+    entities.binary_search_by_key(&id, |e| e.id).ok().map(|i| entities[i])
 }
 
 /// The least of `values` (infinity for none, which `push` never leaves: the first world after

@@ -53,6 +53,8 @@ export const DEFAULT_EXTRAPOLATE_MS = 250;
 export const DEFAULT_SETTLE_MS = 200;
 /** The most `extrapolateMs` and `settleMs` take, in ms. */
 const MOST_EXTRAPOLATE_OR_SETTLE_MS = 1000;
+/** How long after the first world of a stall's burst the rest is waited for, at most, before the easing starts, in ms: a slow link lets a burst of many worlds through over tens of ms, and the difference to ease (or jump) is known only once they are in. */
+const BURST_MS = 250;
 
 /**
  * A time option in ms, within 0 to 1 s (an infinity too, as the Rust client's `Duration::MAX`);
@@ -97,8 +99,9 @@ export class InterpolationBuffer {
    *   stall; 0 holds at once, and every stall freezes
    * @param {number} [options.settleMs] how long the difference between what was drawn and what
    *   the worlds say, when they come again more than a tick overdue, is taken up over, quickly
-   *   at first then easing (default 200, at most 1000); 0 jumps there at once. Each frame of
-   *   it costs a second interpolation of the entities
+   *   at first then easing (default 200, at most 1000); 0 jumps there at once. While the
+   *   burst after a stall is still coming (at most 250 ms), each frame interpolates the
+   *   entities twice
    */
   constructor({ tickRate, delayTicks, capacity = 32, extrapolateMs = DEFAULT_EXTRAPOLATE_MS, settleMs = DEFAULT_SETTLE_MS }) {
     this.periodMs = 1000 / Math.max(1, tickRate);
@@ -110,17 +113,20 @@ export class InterpolationBuffer {
     this.extrapolateMs = msOption(extrapolateMs, DEFAULT_EXTRAPOLATE_MS);
     this.settleMs = msOption(settleMs, DEFAULT_SETTLE_MS);
     /**
-     * What was drawn when the worlds came again after a stall, eased from over `settleMs`:
-     * the entities then (`drawn`, by id), the render tick then and when. The difference
-     * between it and where the worlds (all those come since, so the whole burst a stall lets
-     * through) put the entities at that render tick is added to what is drawn, less and less.
-     * @type {{ drawn: Map<number, RenderEntity>, tick: number, from: number } | null}
+     * What was drawn when the worlds came again after a stall: the entities then (`drawn`, by
+     * id, the rest of an easing before included), the render tick then, the newest world then
+     * (`held`) and when (`taken`). Until its burst is in, the drawing goes on as the stall drew
+     * it (from the worlds up to `held`); then (`easing`) the difference between that and where
+     * the whole burst puts each entity (`offsets`, by id: only those of 200 units or less, the
+     * others are jumped) is added to what is drawn, less and less over `settleMs` from `from`.
+     * @type {{ drawn: Map<number, RenderEntity>, tick: number, held: number, taken: number,
+     *   easing: { from: number, offsets: Map<number, { dx: number, dy: number, turn: number }> } | null } | null}
      */
     this.settling = null;
     /**
      * Whether the render time has been past the newest world since `settling` was taken: the
-     * worlds still coming belong to the same stall, and are eased from what was drawn when it
-     * ended, not from where the first of them moved the drawing.
+     * worlds of its burst still coming are eased from what was drawn when the stall ended, not
+     * from where the first of them moved the drawing.
      */
     this.stalled = false;
     /** @type {World[]} ticks ascending */
@@ -140,7 +146,6 @@ export class InterpolationBuffer {
   /** @param {World} world @param {number} receivedAt */
   push(world, receivedAt) {
     const last = this.worlds[this.worlds.length - 1];
-    let settling = this.settlingAt(receivedAt);
     if (last && world.tick <= last.tick) {
       // A tick far behind the newest is no late arrival (a connection delivers in order) but
       // a new world: a server that restarted counts from 0 again. Dropped like a late one, it
@@ -148,8 +153,8 @@ export class InterpolationBuffer {
       // freeze: start over from it (the clock snaps to it, as for a first world).
       if (last.tick - world.tick <= this.capacity) return;
       this.clear();
-      settling = null; // another world: nothing to settle from
     }
+    const settling = this.settlingAt(receivedAt);
     this.worlds.push(world);
     if (this.worlds.length > this.capacity) this.worlds.shift();
     const base = receivedAt - world.tick * this.periodMs;
@@ -186,6 +191,7 @@ export class InterpolationBuffer {
       this.settling = settling;
       this.stalled = true;
     }
+    this.startEasing(receivedAt);
   }
 
   /**
@@ -207,20 +213,71 @@ export class InterpolationBuffer {
     // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past the
     // newest).
     const overdue = tick > newest.tick && tick + this.delayTicks > newest.tick + 2;
-    const easing = this.stalled && this.settleWeight(at) > 0;
+    const easing = this.stalled && this.easingAt(at);
     if (!overdue || easing || this.settleMs === 0) return null;
-    return { drawn: new Map(this.sample(at).entities.map((e) => [e.id, e])), tick, from: at };
+    const drawn = new Map(this.sample(at).entities.map((e) => [e.id, e]));
+    return { drawn, tick, held: newest.tick, taken: at, easing: null };
   }
 
   /**
-   * How much of what was drawn when the last stall ended is still added at `now`: all of it at
-   * first, then less and less (quickly at first, easing out) until none after `settleMs`.
+   * Whether what was drawn when the last stall ended is still added at `now`: its burst is
+   * still coming, or its easing is not over.
    * @param {number} now
    */
-  settleWeight(now) {
-    if (!this.settling) return 0;
-    const done = Math.min(1, Math.max(0, (now - this.settling.from) / this.settleMs));
-    return (1 - done) * (1 - done);
+  easingAt(now) {
+    const easing = this.settling?.easing;
+    return this.settling !== null && (!easing || now - easing.from < this.settleMs);
+  }
+
+  /**
+   * Starts easing what was drawn when the last stall ended, at `at`, once its burst is in: the
+   * worlds reach the render time, or `BURST_MS` passed. Each entity's difference is measured
+   * once, between the drawing the stall would have gone on with and where the whole burst puts
+   * it: one too long to ease is jumped, whole.
+   * @param {number} at
+   */
+  startEasing(at) {
+    const settling = this.settling;
+    if (!settling || settling.easing) return;
+    const tick = this.renderTick(at);
+    const newest = this.latest();
+    if ((!newest || newest.tick < tick) && at - settling.taken < BURST_MS) return;
+    const held = new Map(this.heldDrawing(settling, tick).map((e) => [e.id, e]));
+    /** @type {Map<number, { dx: number, dy: number, turn: number }>} */
+    const offsets = new Map();
+    for (const e of this.interpolate(tick).entities) {
+      const drawn = held.get(e.id);
+      if (!drawn) continue;
+      const dx = drawn.x - e.x;
+      const dy = drawn.y - e.y;
+      if (Math.hypot(dx, dy) <= RESPAWN_DISTANCE) offsets.set(e.id, { dx, dy, turn: lerpAngle(e.heading, drawn.heading, 1) - e.heading });
+    }
+    settling.easing = { from: at, offsets };
+  }
+
+  /**
+   * What the stall would draw at render tick `tick`, its burst still not come: what was drawn
+   * when it ended, moved on as the worlds before the burst move it (extrapolated, held). Should
+   * those worlds be gone (a burst longer than the buffer), what was drawn.
+   * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+   * @returns {RenderEntity[]}
+   */
+  heldDrawing(settling, tick) {
+    const kept = this.worlds.findIndex((w) => w.tick > settling.held);
+    const count = kept === -1 ? this.worlds.length : kept;
+    if (count === 0 || this.worlds[count - 1].tick !== settling.held) return [...settling.drawn.values()].map((e) => ({ ...e }));
+    const then = new Map(this.interpolate(settling.tick, count).entities.map((e) => [e.id, e]));
+    const drawn = [];
+    for (const e of this.interpolate(tick, count).entities) {
+      const was = settling.drawn.get(e.id);
+      const there = then.get(e.id);
+      if (!was || !there) continue;
+      e.x += was.x - there.x;
+      e.y += was.y - there.y;
+      e.heading += lerpAngle(there.heading, was.heading, 1) - there.heading;
+      drawn.push(e);
+    }
+    return drawn;
   }
 
   /** @param {number} lateMs how late a world came after the clock expected it */
@@ -254,7 +311,11 @@ export class InterpolationBuffer {
     const arrivals = this.arrivals;
     const spread = arrivals[arrivals.length - 1] - arrivals[0];
     const drawnPast = this.clockBase + Math.max(1, this.delayTicks) * this.periodMs;
-    return Math.min(...bases) > drawnPast && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5;
+    // One by one: most gaps between them near a tick. A world let through early in a stall and
+    // seven of the burst after it span as long, but most of their gaps are 0.
+    const gaps = arrivals.slice(1).map((a, i) => a - arrivals[i]).sort((a, b) => a - b);
+    const paced = gaps[Math.floor(gaps.length / 2)] >= this.periodMs * 0.5;
+    return Math.min(...bases) > drawnPast && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5 && paced;
   }
 
   /**
@@ -296,23 +357,21 @@ export class InterpolationBuffer {
    */
   sample(now) {
     const tick = this.renderTick(now);
-    const { world, entities } = this.interpolate(tick);
-    const weight = this.settleWeight(now);
-    if (this.settling && weight > 0) {
-      // Measured against every world come since, so against the whole burst the stall let
-      // through, and decided on the whole difference.
-      const { drawn } = this.settling;
-      const then = new Map(this.interpolate(this.settling.tick).entities.map((e) => [e.id, e]));
+    const drawing = this.interpolate(tick);
+    const { world } = drawing;
+    let { entities } = drawing;
+    const easing = this.settling?.easing;
+    if (this.settling && !easing) {
+      entities = this.heldDrawing(this.settling, tick); // the burst still coming: as the stall drew
+    } else if (easing && now - easing.from < this.settleMs) {
+      const left = 1 - Math.max(0, now - easing.from) / this.settleMs;
+      const weight = left * left; // quickly at first, easing out
       for (const e of entities) {
-        const was = drawn.get(e.id);
-        const there = then.get(e.id);
-        if (!was || !there) continue;
-        const dx = was.x - there.x;
-        const dy = was.y - there.y;
-        if (Math.hypot(dx, dy) > RESPAWN_DISTANCE) continue;
-        e.x += dx * weight;
-        e.y += dy * weight;
-        e.heading += (lerpAngle(there.heading, was.heading, 1) - there.heading) * weight;
+        const off = easing.offsets.get(e.id);
+        if (!off) continue;
+        e.x += off.dx * weight;
+        e.y += off.dy * weight;
+        e.heading += off.turn * weight;
       }
     }
     const newest = this.latest();
@@ -322,14 +381,15 @@ export class InterpolationBuffer {
 
   /**
    * The world drawn toward at render tick `tick`, and its entities there as the worlds say (no
-   * settling added).
+   * settling added); as if only the `kept` oldest worlds had come, if given.
    * @param {number} tick
+   * @param {number} [kept]
    * @returns {{ entities: RenderEntity[], world: World | undefined }}
    */
-  interpolate(tick) {
-    const newest = this.latest();
+  interpolate(tick, kept = this.worlds.length) {
+    const newest = this.worlds[kept - 1];
     if (!newest) return { entities: [], world: undefined };
-    let i = this.worlds.length - 1;
+    let i = kept - 1;
     while (i > 0 && this.worlds[i - 1].tick > tick) i--;
     const to = this.worlds[i];
     const from = i > 0 ? this.worlds[i - 1] : to;

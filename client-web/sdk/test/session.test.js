@@ -1013,9 +1013,22 @@ test('entities are drawn in world units: a wire velocity is 2 units/s steps', ()
  * @param {(t: number) => { x: number, y: number, vx: number, vy: number, heading: number }} path
  */
 const throughStall = (options, stallMs, path) => {
-  const period = 1000 / 30;
   const [stallFrom, stallTo] = [2000, 2000 + stallMs];
   const arrival = (/** @type {number} */ made) => (made >= stallFrom && made < stallTo ? stallTo + 20 : made + 20);
+  return drawnThrough(options, path, arrival, stallTo + 20);
+};
+
+/**
+ * A ship on `path` drawn at 60 frames a second by a buffer of `options`, its worlds (made at
+ * 30 Hz) arriving at `arrival(made)`, ms; the last held-up one at `released`. The Rust client's
+ * `drawn_through`.
+ * @param {{ extrapolateMs?: number, settleMs?: number }} options
+ * @param {(t: number) => { x: number, y: number, vx: number, vy: number, heading: number }} path
+ * @param {(made: number) => number} arrival
+ * @param {number} released
+ */
+const drawnThrough = (options, path, arrival, released) => {
+  const period = 1000 / 30;
   const buffer = new InterpolationBuffer({ tickRate: 30, ...options });
   const settleMs = options.settleMs ?? 200;
   /** @type {number[]} every step, frame to frame */
@@ -1024,7 +1037,7 @@ const throughStall = (options, stallMs, path) => {
   let [next, frozen] = [0, 0];
   /** @type {{ x: number, y: number } | null} */
   let before = null;
-  for (let frame = 0; frame < stallTo + 1000; frame += 1000 / 60) {
+  for (let frame = 0; frame < released + 1000; frame += 1000 / 60) {
     while (arrival(next * period) <= frame) {
       const p = path((next * period) / 1000);
       const q = (/** @type {number} */ v, /** @type {number} */ scale) => Math.round(v * scale);
@@ -1044,7 +1057,7 @@ const throughStall = (options, stallMs, path) => {
       drawn.frozenFrames = Math.max(drawn.frozenFrames, frozen);
     }
     before = { x: e.x, y: e.y };
-    if (frame >= stallTo + 20 + settleMs) {
+    if (frame >= released + settleMs) {
       const truth = path((sample.tick * period) / 1000);
       drawn.settledError = Math.max(drawn.settledError, Math.hypot(e.x - truth.x, e.y - truth.y));
     }
@@ -1151,10 +1164,84 @@ test('a burst after a stall samples what was drawn once, not at every world', ()
   const world = (/** @type {number} */ tick) => ({ tick, round, entities: [ship(tick * 16)] });
   for (let tick = 0; tick < 60; tick++) buffer.push(world(tick), tick * period + 20);
   buffer.push(world(60), 3000);
-  const first = buffer.settling?.from;
+  const first = buffer.settling?.taken;
   assert.equal(first, 3000, 'eased from');
   for (let tick = 61; tick < 90; tick++) buffer.push(world(tick), 3000 + tick - 60);
-  assert.equal(buffer.settling?.from, first, 'the stall\'s first world\'s, kept through its burst');
+  assert.equal(buffer.settling?.taken, first, 'the stall\'s first world\'s, kept through its burst');
+});
+
+/**
+ * The held-up worlds of a 1 s stall from 2 s: those made up to `earlyTo` let through at
+ * `earlyAt`, the rest `spread` ms apart from 3 s on. The Rust tests' `let_through`.
+ * @param {number} earlyTo @param {number} earlyAt @param {number} spread
+ * @returns {[(made: number) => number, number]}
+ */
+const letThrough = (earlyTo, earlyAt, spread) => {
+  const period = 1000 / 30;
+  const firstLate = Math.ceil(earlyTo / period);
+  const last = Math.floor(2999 / period);
+  const arrival = (/** @type {number} */ made) => {
+    if (made < 2000 || made >= 3000) return made + 20;
+    if (made < earlyTo) return earlyAt;
+    return 3020 + (Math.round(made / period) - firstLate) * spread;
+  };
+  return [arrival, 3020 + (last - firstLate) * spread];
+};
+/** 150 units a second along x. @param {number} t */
+const cruising = (t) => ({ x: -500 + 150 * t, y: 0, vx: 150, vy: 0, heading: 0 });
+
+test('a world let through before the rest of a stall does not turn the easing of the rest into a jump', () => {
+  // One world of a 1 s stall let through 100 ms before the rest (it jumped 86 units, the
+  // circling ship 115).
+  for (const [path, most] of /** @type {const} */ ([[cruising, 20], [circling, 25]])) {
+    const [arrival, released] = letThrough(2040, 2920, 0);
+    const drawn = drawnThrough({}, path, arrival, released);
+    assert.ok(drawn.largestStep < most && drawn.settledError < 0.5, JSON.stringify({ ...drawn, steps: undefined }));
+  }
+});
+
+test('a burst spread over tens of ms is judged once it is in', () => {
+  // 1 s at 420 units/s, about 300 units off: one jump, whole, however the burst comes.
+  for (const spread of [0, 1, 5]) {
+    const [arrival, released] = letThrough(2000, 0, spread);
+    const drawn = drawnThrough({}, flatOut, arrival, released);
+    const jump = drawn.steps.findIndex((step) => step > 200);
+    assert.ok(jump > 0, `${spread} ms apart: one jump`);
+    assert.ok(drawn.steps.every((step, i) => i === jump || step < 7.5), `${spread} ms apart: ${drawn.steps.filter((step) => step >= 7.5)}`);
+    assert.ok(drawn.settledError < 0.5, `${spread} ms apart: ${drawn.settledError}`);
+  }
+  // Spread wider than the wait, eased from where the worlds in by then put the ship.
+  const [arrival, released] = letThrough(2000, 0, 10);
+  assert.ok(drawnThrough({}, straight, arrival, released).settledError < 0.5);
+});
+
+test('a world let through early in a stall does not make the clock follow the burst back', () => {
+  // One world of a 1 s stall let through at 2.5 s, then seven of the burst: their arrivals span
+  // as long as worlds paced at the tick rate, but they came together. Followed as a moved
+  // schedule, the render time fell 10 ticks back and replayed 0.6 s.
+  const period = 1000 / 30;
+  const [arrival] = letThrough(2040, 2500, 0);
+  const buffer = new InterpolationBuffer({ tickRate: 30 });
+  let [next, drawnTick] = [0, -Infinity];
+  for (let frame = 0; frame < 4500; frame += 1000 / 60) {
+    while (arrival(next * period) <= frame) {
+      buffer.push({ tick: next, round, entities: [ship(next * 16)] }, arrival(next * period));
+      next += 1;
+    }
+    const tick = buffer.renderTick(frame);
+    if (frame > 1000) assert.ok(tick >= drawnTick - 1e-9, `at ${frame.toFixed(0)} ms: ${tick.toFixed(2)} after ${drawnTick.toFixed(2)}`);
+    drawnTick = tick;
+  }
+});
+
+test('a second stall while the first is eased is eased from what is drawn then', () => {
+  const arrival = (/** @type {number} */ made) => {
+    if (made >= 2000 && made < 2600) return 2620;
+    if (made >= 2620 && made < 2770) return 2790;
+    return made + 20;
+  };
+  const drawn = drawnThrough({}, straight, arrival, 2790);
+  assert.ok(drawn.largestStep < 25 && drawn.settledError < 0.5, JSON.stringify({ ...drawn, steps: undefined }));
 });
 
 test('extrapolation and settling take 0 to 1 s, and their defaults for what is not a number', () => {

@@ -271,8 +271,12 @@ test('through a stalled downlink the other ships move on, then ease back, and th
   await page.waitForFunction(() => /** @type {any} */ (globalThis).stallLog.length > 60, undefined, { timeout: 10000 });
   const pause = (/** @type {number} */ ms) => new Promise((done) => setTimeout(done, ms));
   await pause(1000); // the interpolation's delay settles on the link
+  // Long enough that the frames go past the extrapolation's 250 ms by about as much again,
+  // however far behind a loaded machine made the page draw; short enough that a ship at full
+  // speed is eased back, not jumped (under 200 units off).
+  const delayMs = await page.evaluate(() => /** @type {any} */ (globalThis).tickwire.game.interp.delayTicks * (1000 / 30));
   proxy.stallDown();
-  await pause(500);
+  await pause(500 + delayMs);
   proxy.resumeDown();
   await pause(700);
   /** @type {{ now: number, x: number, y: number, vx: number, vy: number, rawX: number, rawY: number, stale: number, ping: string }[]} */

@@ -81,6 +81,8 @@ export function startProxy(port) {
   let held = null;
   /** What each connection's server sent while the downlink stalled; `null` while it flows. @type {Map<import('node:net').Socket, Buffer[]> | null} */
   let stalled = null;
+  /** The connections whose server ended while the downlink stalled. @type {Set<import('node:net').Socket>} */
+  const ended = new Set();
   /** @param {import('node:net').Socket} client */
   const carry = (client) => {
     const upstream = connect(port, '127.0.0.1');
@@ -96,7 +98,8 @@ export function startProxy(port) {
       else if (stalled) stalled.set(client, [chunk]);
       else client.write(chunk);
     });
-    upstream.on('end', () => client.end());
+    // What a stall kept goes first.
+    upstream.on('end', () => (stalled ? ended.add(client) : client.end()));
   };
   const server = createServer((client) => {
     if (!held) return carry(client);
@@ -126,6 +129,8 @@ export function startProxy(port) {
           const kept = stalled ?? new Map();
           stalled = null;
           for (const [client, chunks] of kept) if (!client.destroyed) client.write(Buffer.concat(chunks));
+          for (const client of ended) client.end();
+          ended.clear();
         },
         close: () => new Promise((done) => {
           for (const s of sockets) s.destroy();

@@ -425,8 +425,19 @@ fn through_stall(
         let made_in_stall = (stall_from..stall_to).contains(&made);
         if made_in_stall { stall_to + 20.0 } else { made + 20.0 }
     };
+    drawn_through(config, path, arrival, stall_to + 20.0)
+}
+
+/// A ship on `path` drawn at 60 frames a second by a buffer of `config`, its worlds (made at
+/// 30 Hz) arriving at `arrival(made)`, ms; the last held-up one at `released`.
+fn drawn_through(
+    config: InterpolationConfig,
+    path: impl Fn(f64) -> (Vec2, Vec2, f32),
+    arrival: impl Fn(f64) -> f64,
+    released: f64,
+) -> ThroughStall {
     let mut buffer = Interpolation::new(30, config);
-    let end = stall_to + 1000.0;
+    let end = released + 1000.0;
     let mut next = 0u32;
     let mut before: Option<Vec2> = None;
     let mut drawn = ThroughStall {
@@ -454,7 +465,7 @@ fn through_stall(
                 drawn.frozen_frames = drawn.frozen_frames.max(frozen);
             }
             before = Some(ship.pos);
-            if frame >= stall_to + 20.0 + config.settle.as_secs_f64() * 1000.0 {
+            if frame >= released + config.settle.as_secs_f64() * 1000.0 {
                 let (truth, _, _) = path(sample.tick * PERIOD / 1000.0);
                 drawn.settled_error = drawn.settled_error.max(ship.pos.distance(truth));
             }
@@ -604,11 +615,11 @@ fn a_burst_after_a_stall_samples_what_was_drawn_once_not_at_every_world() {
         buffer.push(&moving(tick), at(f64::from(tick) * PERIOD + 20.0));
     }
     buffer.push(&moving(60), at(3000.0));
-    let first = buffer.settling.as_ref().map(|settling| settling.from).expect("eased from");
+    let first = buffer.settling.as_ref().map(|settling| settling.taken).expect("eased from");
     for tick in 61..90 {
         buffer.push(&moving(tick), at(3000.0 + f64::from(tick - 60)));
     }
-    let last = buffer.settling.as_ref().map(|settling| settling.from);
+    let last = buffer.settling.as_ref().map(|settling| settling.taken);
     assert_eq!(last, Some(first), "the stall's first world's, kept through its burst");
 }
 
@@ -622,4 +633,91 @@ fn extrapolation_and_settling_longer_than_a_second_are_taken_as_a_second() {
     let buffer = Interpolation::new(30, config);
     assert_eq!(buffer.config().extrapolation, Duration::from_secs(1));
     assert_eq!(buffer.config().settle, Duration::from_secs(1));
+}
+
+/// The held-up worlds of a 1 s stall from 2 s: those made up to `early_to` let through at
+/// `early_at`, the rest `spread` ms apart from 3 s on.
+fn let_through(early_to: f64, early_at: f64, spread: f64) -> (impl Fn(f64) -> f64, f64) {
+    let first_late = (early_to / PERIOD).ceil();
+    let last = (2999.0 / PERIOD).floor();
+    let arrival = move |made: f64| match made {
+        m if !(2000.0..3000.0).contains(&m) => m + 20.0,
+        m if m < early_to => early_at,
+        m => 3020.0 + ((m / PERIOD).round() - first_late) * spread,
+    };
+    (arrival, 3020.0 + (last - first_late) * spread)
+}
+
+/// 150 units a second along x.
+fn cruising(t: f64) -> (Vec2, Vec2, f32) {
+    (Vec2::new(-500.0 + 150.0 * t as f32, 0.0), Vec2::new(150.0, 0.0), 0.0)
+}
+
+#[test]
+fn a_world_let_through_before_the_rest_of_a_stall_starts_an_easing_of_its_own() {
+    // One world of a 1 s stall let through 100 ms before the rest: what the rest says is eased
+    // from what was drawn when it came, not jumped to because the first world's easing was
+    // nearly over. (It jumped 86 units, the circling ship 115.)
+    for (path, most) in [(cruising as fn(f64) -> _, 20.0), (circling, 25.0)] {
+        let (arrival, released) = let_through(2040.0, 2920.0, 0.0);
+        let drawn = drawn_through(InterpolationConfig::default(), path, arrival, released);
+        assert!(drawn.largest_step < most, "{drawn:?}");
+        assert!(drawn.settled_error < 0.5, "{drawn:?}");
+    }
+}
+
+#[test]
+fn a_burst_spread_over_tens_of_ms_is_judged_once_it_is_in() {
+    // 1 s at 420 units/s, about 300 units off: one jump, whole, however the burst comes
+    // (spread, it jumped part of the way and slid, or slid for 330 ms).
+    for spread in [0.0, 1.0, 5.0] {
+        let (arrival, released) = let_through(2000.0, 0.0, spread);
+        let drawn = drawn_through(InterpolationConfig::default(), flat_out, arrival, released);
+        let jump = drawn.steps.iter().position(|&step| step > 200.0).expect("one jump");
+        let others = drawn.steps.iter().enumerate().filter(|&(i, _)| i != jump);
+        assert!(others.clone().all(|(_, &step)| step < 7.5), "{spread} ms apart: {drawn:?}");
+        assert!(drawn.settled_error < 0.5, "{spread} ms apart: {drawn:?}");
+    }
+    // Spread wider than the wait, eased from where the worlds in by then put the ship.
+    let (arrival, released) = let_through(2000.0, 0.0, 10.0);
+    let drawn = drawn_through(InterpolationConfig::default(), straight, arrival, released);
+    assert!(drawn.settled_error < 0.5, "{drawn:?}");
+}
+
+#[test]
+fn a_world_let_through_early_in_a_stall_does_not_make_the_clock_follow_the_burst_back() {
+    // One world of a 1 s stall let through at 2.5 s, then seven of the burst: their arrivals
+    // span as long as worlds paced at the tick rate, but they came together. Followed as a
+    // moved schedule, the render time fell 10 ticks back and replayed 0.6 s.
+    let (arrival, _) = let_through(2040.0, 2500.0, 0.0);
+    let mut buffer = buffer(30, InterpolationDelay::Adaptive);
+    let (mut next, mut frame, mut drawn_tick) = (0u32, 0.0, f64::NEG_INFINITY);
+    while frame < 4500.0 {
+        while arrival(f64::from(next) * PERIOD) <= frame {
+            buffer.push(&moving(next), at(arrival(f64::from(next) * PERIOD)));
+            next += 1;
+        }
+        let tick = buffer.render_tick(at(frame));
+        let settled = frame > 1000.0; // past the clock's first snaps
+        assert!(
+            !settled || tick >= drawn_tick - 1e-9,
+            "at {frame:.0} ms: {tick:.2} after {drawn_tick:.2}"
+        );
+        drawn_tick = tick;
+        frame += 1000.0 / 60.0;
+    }
+}
+
+#[test]
+fn a_second_stall_while_the_first_is_eased_is_eased_from_what_is_drawn_then() {
+    // 600 ms of stall, then 150 ms more starting 20 ms after the first burst: the second
+    // burst comes while the first easing runs.
+    let arrival = |made: f64| match made {
+        m if (2000.0..2600.0).contains(&m) => 2620.0,
+        m if (2620.0..2770.0).contains(&m) => 2790.0,
+        m => m + 20.0,
+    };
+    let drawn = drawn_through(InterpolationConfig::default(), straight, arrival, 2790.0);
+    assert!(drawn.largest_step < 25.0, "{drawn:?}");
+    assert!(drawn.settled_error < 0.5, "{drawn:?}");
 }

@@ -31,8 +31,9 @@ export class InterpolationBuffer {
      *   stall; 0 holds at once, and every stall freezes
      * @param {number} [options.settleMs] how long the difference between what was drawn and what
      *   the worlds say, when they come again more than a tick overdue, is taken up over, quickly
-     *   at first then easing (default 200, at most 1000); 0 jumps there at once. Each frame of
-     *   it costs a second interpolation of the entities
+     *   at first then easing (default 200, at most 1000); 0 jumps there at once. While the
+     *   burst after a stall is still coming (at most 250 ms), each frame interpolates the
+     *   entities twice
      */
     constructor({ tickRate, delayTicks, capacity, extrapolateMs, settleMs }: {
         tickRate: number;
@@ -50,21 +51,33 @@ export class InterpolationBuffer {
     extrapolateMs: number;
     settleMs: number;
     /**
-     * What was drawn when the worlds came again after a stall, eased from over `settleMs`:
-     * the entities then (`drawn`, by id), the render tick then and when. The difference
-     * between it and where the worlds (all those come since, so the whole burst a stall lets
-     * through) put the entities at that render tick is added to what is drawn, less and less.
-     * @type {{ drawn: Map<number, RenderEntity>, tick: number, from: number } | null}
+     * What was drawn when the worlds came again after a stall: the entities then (`drawn`, by
+     * id, the rest of an easing before included), the render tick then, the newest world then
+     * (`held`) and when (`taken`). Until its burst is in, the drawing goes on as the stall drew
+     * it (from the worlds up to `held`); then (`easing`) the difference between that and where
+     * the whole burst puts each entity (`offsets`, by id: only those of 200 units or less, the
+     * others are jumped) is added to what is drawn, less and less over `settleMs` from `from`.
+     * @type {{ drawn: Map<number, RenderEntity>, tick: number, held: number, taken: number,
+     *   easing: { from: number, offsets: Map<number, { dx: number, dy: number, turn: number }> } | null } | null}
      */
     settling: {
         drawn: Map<number, RenderEntity>;
         tick: number;
-        from: number;
+        held: number;
+        taken: number;
+        easing: {
+            from: number;
+            offsets: Map<number, {
+                dx: number;
+                dy: number;
+                turn: number;
+            }>;
+        } | null;
     } | null;
     /**
      * Whether the render time has been past the newest world since `settling` was taken: the
-     * worlds still coming belong to the same stall, and are eased from what was drawn when it
-     * ended, not from where the first of them moved the drawing.
+     * worlds of its burst still coming are eased from what was drawn when the stall ended, not
+     * from where the first of them moved the drawing.
      */
     stalled: boolean;
     /** @type {World[]} ticks ascending */
@@ -94,14 +107,32 @@ export class InterpolationBuffer {
     settlingAt(at: number): {
         drawn: Map<number, RenderEntity>;
         tick: number;
-        from: number;
+        held: number;
+        taken: number;
+        easing: null;
     } | null;
     /**
-     * How much of what was drawn when the last stall ended is still added at `now`: all of it at
-     * first, then less and less (quickly at first, easing out) until none after `settleMs`.
+     * Whether what was drawn when the last stall ended is still added at `now`: its burst is
+     * still coming, or its easing is not over.
      * @param {number} now
      */
-    settleWeight(now: number): number;
+    easingAt(now: number): boolean;
+    /**
+     * Starts easing what was drawn when the last stall ended, at `at`, once its burst is in: the
+     * worlds reach the render time, or `BURST_MS` passed. Each entity's difference is measured
+     * once, between the drawing the stall would have gone on with and where the whole burst puts
+     * it: one too long to ease is jumped, whole.
+     * @param {number} at
+     */
+    startEasing(at: number): void;
+    /**
+     * What the stall would draw at render tick `tick`, its burst still not come: what was drawn
+     * when it ended, moved on as the worlds before the burst move it (extrapolated, held). Should
+     * those worlds be gone (a burst longer than the buffer), what was drawn.
+     * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+     * @returns {RenderEntity[]}
+     */
+    heldDrawing(settling: NonNullable<InterpolationBuffer["settling"]>, tick: number): RenderEntity[];
     /** @param {number} lateMs how late a world came after the clock expected it */
     noteLateness(lateMs: number): void;
     /** Moves the delay a step toward what the recent lateness needs. */
@@ -143,11 +174,12 @@ export class InterpolationBuffer {
     };
     /**
      * The world drawn toward at render tick `tick`, and its entities there as the worlds say (no
-     * settling added).
+     * settling added); as if only the `kept` oldest worlds had come, if given.
      * @param {number} tick
+     * @param {number} [kept]
      * @returns {{ entities: RenderEntity[], world: World | undefined }}
      */
-    interpolate(tick: number): {
+    interpolate(tick: number, kept?: number): {
         entities: RenderEntity[];
         world: World | undefined;
     };

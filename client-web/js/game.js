@@ -305,8 +305,9 @@ const TRANSPORT_NAMES = { ws: 'WebSocket', stream: 'HTTP stream', poll: 'long po
 
 /**
  * Past the newest snapshot the SDK moves entities on by their velocity (a stalled downlink):
- * a ship heading for a wall would be drawn through it. The arena's walls hold it, as the
- * server's do; the snapshots after the stall bounce it.
+ * a ship heading for a wall would be drawn through it, and after the stall eased back out of
+ * it. The arena's walls hold it, as the server's do; the snapshots after the stall bounce it.
+ * Every frame, so the easing never shows it in the wall either.
  * @param {import('../sdk/index.js').RenderEntity[]} entities
  * @param {{ width: number, height: number }} world
  */
@@ -962,7 +963,7 @@ export class Game {
     }
     this.ownShown = own;
     const entities = sample.entities.filter((e) => e.id !== welcome.entity);
-    if (sample.staleMs > 0) keepShipsInside(entities, welcome.world);
+    keepShipsInside(entities, welcome.world);
     this.lastEntities = entities;
     /** @type {Map<number, string>} */
     const names = new Map();

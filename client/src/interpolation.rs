@@ -229,7 +229,9 @@ pub struct Sample<'a> {
     /// The world drawn toward (the later of the two around `tick`, or the one held), for
     /// what is not interpolated (the round); `None` before the first world.
     pub world: Option<&'a World>,
-    /// The entities of `world`, positions and headings interpolated, in its (id) order.
+    /// The entities of `world`, positions and headings interpolated, in its (id) order. While
+    /// the burst after a stall is still coming (at most 250 ms), those of the world the stall
+    /// drew: one the burst brings appears once it is in.
     pub entities: Vec<RenderEntity>,
     /// How far the render time is past the newest world, in ms: 0 while it is between two
     /// worlds. Up to [`extrapolation`](InterpolationConfig::extrapolation) entities are moved
@@ -271,6 +273,9 @@ pub struct Interpolation {
     /// the worlds of its burst still coming are eased from what was drawn when the stall
     /// ended, not from where the first of them moved the drawing.
     stalled: bool,
+    /// When the last world came, ms after `origin`: worlds closer together than a tick are one
+    /// burst.
+    last_push: f64,
 }
 
 /// What was drawn when the worlds came again after a stall. Until its burst is in, the
@@ -288,7 +293,8 @@ struct Settling {
     held: Tick,
     /// When, ms after `origin`.
     taken: f64,
-    /// Once the burst is in (the worlds reach the render time, or [`BURST_MS`] passed).
+    /// Once the burst is in (the worlds reach the render time, or [`BURST_MS`] passed: then
+    /// [`Interpolation::sample`] eases from `taken + BURST_MS` on its own, as this will).
     easing: Option<Easing>,
 }
 
@@ -337,6 +343,7 @@ impl Interpolation {
             lateness: VecDeque::new(),
             settling: None,
             stalled: false,
+            last_push: 0.0,
         }
     }
 
@@ -381,6 +388,20 @@ impl Interpolation {
                 return;
             }
             self.clear();
+        }
+        if let Some(origin) = self.origin {
+            // A burst whose wait ran out before this world came is eased from then, as
+            // `sample` has drawn it since.
+            let now = millis_since(origin, arrived_at);
+            if let Some(settling) = self.settling.as_ref().filter(|s| s.easing.is_none())
+                && now >= settling.taken + BURST_MS
+            {
+                let from = settling.taken + BURST_MS;
+                let offsets = self.measure(settling, self.render_tick_at(from));
+                if let Some(settling) = self.settling.as_mut() {
+                    settling.easing = Some(Easing { from, offsets });
+                }
+            }
         }
         let settling = self.settling_at(arrived_at);
         self.worlds.push_back(world.clone());
@@ -433,6 +454,7 @@ impl Interpolation {
             self.settling = Some(settling);
             self.stalled = true;
         }
+        self.last_push = received;
         self.start_easing(arrived_at, received);
     }
 
@@ -454,7 +476,11 @@ impl Interpolation {
         // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past
         // the newest).
         let overdue = tick > newest && tick + self.delay_ticks > newest + 2.0;
-        let easing = self.stalled && self.easing_at(now);
+        // A world after a gap of more than a tick, though, ends another stall (a world was let
+        // through, then the link stalled again): eased from what is drawn now, the rest of the
+        // last easing included.
+        let in_burst = now - self.last_push < self.period_ms;
+        let easing = self.stalled && in_burst && self.easing_at(now);
         if !overdue || easing || self.config.settle.is_zero() {
             return None;
         }
@@ -472,10 +498,10 @@ impl Interpolation {
     }
 
     /// Starts easing what was drawn when the last stall ended, at `at` (`now` ms after
-    /// `origin`), once its burst is in: the worlds reach the render time, or [`BURST_MS`]
-    /// passed. Each entity's difference is measured once, between the drawing the stall would
-    /// have gone on with and where the whole burst puts it: one too long to ease is jumped,
-    /// whole.
+    /// `origin`), once its burst is in: the worlds reach the render time (or, drawn less than
+    /// two ticks behind, are no longer overdue). Each entity's difference is measured once,
+    /// between the drawing the stall would have gone on with and where the whole burst puts
+    /// it: one too long to ease is jumped, whole.
     fn start_easing(&mut self, at: Instant, now: f64) {
         let Some(settling) = self.settling.as_ref().filter(|settling| settling.easing.is_none())
         else {
@@ -483,12 +509,22 @@ impl Interpolation {
         };
         let tick = self.render_tick(at);
         let newest = self.worlds.back().map_or(f64::NEG_INFINITY, |w| f64::from(w.tick.0));
-        if newest < tick && now - settling.taken < BURST_MS {
+        if newest < tick.min(tick + self.delay_ticks - 2.0) {
             return;
         }
+        let offsets = self.measure(settling, tick);
+        if let Some(settling) = self.settling.as_mut() {
+            settling.easing = Some(Easing { from: now, offsets });
+        }
+    }
+
+    /// Each entity's difference at render tick `tick` between the drawing the stall of
+    /// `settling` would have gone on with and where the worlds put it, ids ascending: only
+    /// those of [`RESPAWN_DISTANCE`] or less (the others are jumped, whole).
+    fn measure(&self, settling: &Settling, tick: f64) -> Vec<Offset> {
         let held = self.held_drawing(settling, tick);
         let (_, there) = self.interpolate(tick);
-        let offsets = there
+        there
             .iter()
             .filter_map(|e| {
                 let drawn = by_id(&held, e.id)?;
@@ -496,10 +532,7 @@ impl Interpolation {
                 let heading = lerp_angle(e.heading, drawn.heading, 1.0) - e.heading;
                 (pos.length() <= RESPAWN_DISTANCE).then_some(Offset { id: e.id, pos, heading })
             })
-            .collect();
-        if let Some(settling) = self.settling.as_mut() {
-            settling.easing = Some(Easing { from: now, offsets });
-        }
+            .collect()
     }
 
     /// What the stall would draw at render tick `tick`, its burst still not come: what was
@@ -537,15 +570,22 @@ impl Interpolation {
         self.lateness.clear();
         self.settling = None;
         self.stalled = false;
+        self.last_push = 0.0;
     }
 
     /// The tick drawn at `now`, fractional; 0 before the first world.
     pub fn render_tick(&self, now: Instant) -> f64 {
-        match (self.origin, self.clock_base) {
-            (Some(origin), Some(clock_base)) => {
-                (millis_since(origin, now) - clock_base) / self.period_ms - self.delay_ticks
-            }
-            _ => 0.0,
+        match self.origin {
+            Some(origin) => self.render_tick_at(millis_since(origin, now)),
+            None => 0.0,
+        }
+    }
+
+    /// The tick drawn `now` ms after `origin`.
+    fn render_tick_at(&self, now: f64) -> f64 {
+        match self.clock_base {
+            Some(clock_base) => (now - clock_base) / self.period_ms - self.delay_ticks,
+            None => 0.0,
         }
     }
 
@@ -560,10 +600,19 @@ impl Interpolation {
         let tick = self.render_tick(now);
         let (world, mut entities) = self.interpolate(tick);
         if let (Some(origin), Some(settling)) = (self.origin, &self.settling) {
+            let now = millis_since(origin, now);
             match &settling.easing {
                 // The burst still coming: drawn as the stall would go on drawing.
-                None => entities = self.held_drawing(settling, tick),
-                Some(easing) => self.ease(&mut entities, easing, millis_since(origin, now)),
+                None if now < settling.taken + BURST_MS => {
+                    entities = self.held_drawing(settling, tick);
+                }
+                // Its wait over and no world since: eased from then, as `push` will.
+                None => {
+                    let from = settling.taken + BURST_MS;
+                    let offsets = self.measure(settling, self.render_tick_at(from));
+                    self.ease(&mut entities, &Easing { from, offsets }, now);
+                }
+                Some(easing) => self.ease(&mut entities, easing, now),
             }
         }
         let stale_ms = match self.worlds.back() {
@@ -691,15 +740,21 @@ impl Interpolation {
             return false;
         }
         let drawn_past = clock_base + self.delay_ticks.max(1.0) * self.period_ms;
-        // One by one: most gaps between them near a tick. A world let through early in a
-        // stall and seven of the burst after it span as long, but most of their gaps are 0.
+        // One by one, at the ticks' own pace: spread over most of the time their ticks span
+        // (a burst draining at 20 ms a world is not), and most gaps between them near a tick
+        // (a world let through early in a stall and seven of the burst after it span as long,
+        // but most of their gaps are 0).
+        let (Some(first_base), Some(last_base)) =
+            (self.recent_bases.front(), self.recent_bases.back())
+        else {
+            return false;
+        };
+        let ticks_span = (last - last_base) - (first - first_base);
         let mut gaps: Vec<f64> =
             self.arrivals.iter().zip(self.arrivals.iter().skip(1)).map(|(a, b)| b - a).collect();
         gaps.sort_by(f64::total_cmp);
         let paced = gaps[gaps.len() / 2] >= self.period_ms * 0.5;
-        least(&self.recent_bases) > drawn_past
-            && last - first >= (STEP_WORLDS - 1) as f64 * self.period_ms * 0.5
-            && paced
+        least(&self.recent_bases) > drawn_past && last - first >= ticks_span * 0.8 && paced
     }
 }
 

@@ -129,6 +129,8 @@ export class InterpolationBuffer {
      * from where the first of them moved the drawing.
      */
     this.stalled = false;
+    /** When the last world came: worlds closer together than a tick are one burst. */
+    this.lastPush = 0;
     /** @type {World[]} ticks ascending */
     this.worlds = [];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
@@ -153,6 +155,12 @@ export class InterpolationBuffer {
       // freeze: start over from it (the clock snaps to it, as for a first world).
       if (last.tick - world.tick <= this.capacity) return;
       this.clear();
+    }
+    // A burst whose wait ran out before this world came is eased from then, as `sample` has
+    // drawn it since.
+    if (this.settling && !this.settling.easing && receivedAt >= this.settling.taken + BURST_MS) {
+      const from = this.settling.taken + BURST_MS;
+      this.settling.easing = { from, offsets: this.measure(this.settling, this.renderTick(from)) };
     }
     const settling = this.settlingAt(receivedAt);
     this.worlds.push(world);
@@ -191,6 +199,7 @@ export class InterpolationBuffer {
       this.settling = settling;
       this.stalled = true;
     }
+    this.lastPush = receivedAt;
     this.startEasing(receivedAt);
   }
 
@@ -213,7 +222,11 @@ export class InterpolationBuffer {
     // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past the
     // newest).
     const overdue = tick > newest.tick && tick + this.delayTicks > newest.tick + 2;
-    const easing = this.stalled && this.easingAt(at);
+    // A world after a gap of more than a tick, though, ends another stall (a world was let
+    // through, then the link stalled again): eased from what is drawn now, the rest of the last
+    // easing included.
+    const inBurst = at - this.lastPush < this.periodMs;
+    const easing = this.stalled && inBurst && this.easingAt(at);
     if (!overdue || easing || this.settleMs === 0) return null;
     const drawn = new Map(this.sample(at).entities.map((e) => [e.id, e]));
     return { drawn, tick, held: newest.tick, taken: at, easing: null };
@@ -231,9 +244,9 @@ export class InterpolationBuffer {
 
   /**
    * Starts easing what was drawn when the last stall ended, at `at`, once its burst is in: the
-   * worlds reach the render time, or `BURST_MS` passed. Each entity's difference is measured
-   * once, between the drawing the stall would have gone on with and where the whole burst puts
-   * it: one too long to ease is jumped, whole.
+   * worlds reach the render time (or, drawn less than two ticks behind, are no longer
+   * overdue). Each entity's difference is measured once, between the drawing the stall would
+   * have gone on with and where the whole burst puts it: one too long to ease is jumped, whole.
    * @param {number} at
    */
   startEasing(at) {
@@ -241,7 +254,17 @@ export class InterpolationBuffer {
     if (!settling || settling.easing) return;
     const tick = this.renderTick(at);
     const newest = this.latest();
-    if ((!newest || newest.tick < tick) && at - settling.taken < BURST_MS) return;
+    if (!newest || newest.tick < Math.min(tick, tick + this.delayTicks - 2)) return;
+    settling.easing = { from: at, offsets: this.measure(settling, tick) };
+  }
+
+  /**
+   * Each entity's difference at render tick `tick` between the drawing the stall of `settling`
+   * would have gone on with and where the worlds put it, by id: only those of 200 units or less
+   * (the others are jumped, whole).
+   * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+   */
+  measure(settling, tick) {
     const held = new Map(this.heldDrawing(settling, tick).map((e) => [e.id, e]));
     /** @type {Map<number, { dx: number, dy: number, turn: number }>} */
     const offsets = new Map();
@@ -252,7 +275,7 @@ export class InterpolationBuffer {
       const dy = drawn.y - e.y;
       if (Math.hypot(dx, dy) <= RESPAWN_DISTANCE) offsets.set(e.id, { dx, dy, turn: lerpAngle(e.heading, drawn.heading, 1) - e.heading });
     }
-    settling.easing = { from: at, offsets };
+    return offsets;
   }
 
   /**
@@ -311,11 +334,15 @@ export class InterpolationBuffer {
     const arrivals = this.arrivals;
     const spread = arrivals[arrivals.length - 1] - arrivals[0];
     const drawnPast = this.clockBase + Math.max(1, this.delayTicks) * this.periodMs;
-    // One by one: most gaps between them near a tick. A world let through early in a stall and
-    // seven of the burst after it span as long, but most of their gaps are 0.
+    // One by one, at the ticks' own pace: spread over most of the time their ticks span (a
+    // burst draining at 20 ms a world is not), and most gaps between them near a tick (a world
+    // let through early in a stall and seven of the burst after it span as long, but most of
+    // their gaps are 0).
+    const last = arrivals.length - 1;
+    const ticksSpan = (arrivals[last] - bases[last]) - (arrivals[0] - bases[0]);
     const gaps = arrivals.slice(1).map((a, i) => a - arrivals[i]).sort((a, b) => a - b);
     const paced = gaps[Math.floor(gaps.length / 2)] >= this.periodMs * 0.5;
-    return Math.min(...bases) > drawnPast && spread >= (STEP_WORLDS - 1) * this.periodMs * 0.5 && paced;
+    return Math.min(...bases) > drawnPast && spread >= ticksSpan * 0.8 && paced;
   }
 
   /**
@@ -331,6 +358,7 @@ export class InterpolationBuffer {
     this.clockBase = null;
     this.settling = null;
     this.stalled = false;
+    this.lastPush = 0;
   }
 
   /** The tick (fractional) drawn at `now`. @param {number} now */
@@ -349,7 +377,9 @@ export class InterpolationBuffer {
    * around it; an entity present in only the later one appears as it is there. Before the
    * oldest world held, that world is held; past the newest, entities move on by their velocity
    * for up to `extrapolateMs`, then hold. After a stall, what was drawn eases to where the
-   * worlds say over `settleMs`. `staleMs` says how far the render time is past the newest
+   * worlds say over `settleMs` (while its burst is still coming, at most 250 ms, the stall's
+   * drawing goes on: an entity the burst brings appears once it is in). `staleMs` says how far
+   * the render time is past the newest
    * world (0 while it is between two): past `extrapolateMs` what is drawn is held, and a game
    * may show that its link stalled.
    * @param {number} now
@@ -360,10 +390,17 @@ export class InterpolationBuffer {
     const drawing = this.interpolate(tick);
     const { world } = drawing;
     let { entities } = drawing;
-    const easing = this.settling?.easing;
+    let easing = this.settling?.easing;
     if (this.settling && !easing) {
-      entities = this.heldDrawing(this.settling, tick); // the burst still coming: as the stall drew
-    } else if (easing && now - easing.from < this.settleMs) {
+      const from = this.settling.taken + BURST_MS;
+      if (now < from) {
+        entities = this.heldDrawing(this.settling, tick); // the burst still coming: as the stall drew
+      } else {
+        // Its wait over and no world since: eased from then, as `push` will.
+        easing = { from, offsets: this.measure(this.settling, this.renderTick(from)) };
+      }
+    }
+    if (easing && now - easing.from < this.settleMs) {
       const left = 1 - Math.max(0, now - easing.from) / this.settleMs;
       const weight = left * left; // quickly at first, easing out
       for (const e of entities) {

@@ -80,6 +80,8 @@ export class InterpolationBuffer {
      * from where the first of them moved the drawing.
      */
     stalled: boolean;
+    /** When the last world came: worlds closer together than a tick are one burst. */
+    lastPush: number;
     /** @type {World[]} ticks ascending */
     worlds: World[];
     /** Local time of tick 0 as the clock sees it. @type {number | null} */
@@ -119,12 +121,23 @@ export class InterpolationBuffer {
     easingAt(now: number): boolean;
     /**
      * Starts easing what was drawn when the last stall ended, at `at`, once its burst is in: the
-     * worlds reach the render time, or `BURST_MS` passed. Each entity's difference is measured
-     * once, between the drawing the stall would have gone on with and where the whole burst puts
-     * it: one too long to ease is jumped, whole.
+     * worlds reach the render time (or, drawn less than two ticks behind, are no longer
+     * overdue). Each entity's difference is measured once, between the drawing the stall would
+     * have gone on with and where the whole burst puts it: one too long to ease is jumped, whole.
      * @param {number} at
      */
     startEasing(at: number): void;
+    /**
+     * Each entity's difference at render tick `tick` between the drawing the stall of `settling`
+     * would have gone on with and where the worlds put it, by id: only those of 200 units or less
+     * (the others are jumped, whole).
+     * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+     */
+    measure(settling: NonNullable<InterpolationBuffer["settling"]>, tick: number): Map<number, {
+        dx: number;
+        dy: number;
+        turn: number;
+    }>;
     /**
      * What the stall would draw at render tick `tick`, its burst still not come: what was drawn
      * when it ended, moved on as the worlds before the burst move it (extrapolated, held). Should
@@ -160,7 +173,9 @@ export class InterpolationBuffer {
      * around it; an entity present in only the later one appears as it is there. Before the
      * oldest world held, that world is held; past the newest, entities move on by their velocity
      * for up to `extrapolateMs`, then hold. After a stall, what was drawn eases to where the
-     * worlds say over `settleMs`. `staleMs` says how far the render time is past the newest
+     * worlds say over `settleMs` (while its burst is still coming, at most 250 ms, the stall's
+     * drawing goes on: an entity the burst brings appears once it is in). `staleMs` says how far
+     * the render time is past the newest
      * world (0 while it is between two): past `extrapolateMs` what is drawn is held, and a game
      * may show that its link stalled.
      * @param {number} now

@@ -1237,15 +1237,21 @@ test('a burst that comes unevenly does not make the clock follow it back', () =>
   }
 });
 
+/**
+ * Worlds arriving 20 ms after they were made, but those made in each `[from, to)` of `held`,
+ * which arrive at its `at`; the ship straight at 300 units a second through them, as
+ * `drawnThrough` draws it. The Rust tests' `held_back`.
+ * @param {[number, number, number][]} held
+ */
+const heldBack = (held) => {
+  const arrival = (/** @type {number} */ made) => held.find(([from, to]) => made >= from && made < to)?.[2] ?? made + 20;
+  return drawnThrough({}, straight, arrival, Math.max(...held.map(([, , at]) => at)));
+};
+
 test('a world let through long before the rest of a stall does not turn its easing into a jump', () => {
   // 600 ms of stall with one world let through 400 ms before the rest: past the wait for it,
   // the rest came as a new burst and jumped 73 units.
-  const arrival = (/** @type {number} */ made) => {
-    if (made >= 2000 && made < 2040) return 2200;
-    if (made >= 2040 && made < 2600) return 2620;
-    return made + 20;
-  };
-  const drawn = drawnThrough({}, straight, arrival, 2620);
+  const drawn = heldBack([[2000, 2040, 2200], [2040, 2600, 2620]]);
   assert.ok(drawn.largestStep < 25 && drawn.settledError < 0.5, JSON.stringify({ ...drawn, steps: undefined }));
 });
 
@@ -1292,12 +1298,9 @@ test('drawn a tick behind or less on a jittered link, the drawing never waits fo
 });
 
 test('a second stall while the first is eased is eased from what is drawn then', () => {
-  const arrival = (/** @type {number} */ made) => {
-    if (made >= 2000 && made < 2600) return 2620;
-    if (made >= 2620 && made < 2770) return 2790;
-    return made + 20;
-  };
-  const drawn = drawnThrough({}, straight, arrival, 2790);
+  // 600 ms of stall, then 150 ms more starting 20 ms after the first burst: the second burst
+  // comes while the first easing runs.
+  const drawn = heldBack([[2000, 2600, 2620], [2620, 2770, 2790]]);
   assert.ok(drawn.largestStep < 25 && drawn.settledError < 0.5, JSON.stringify({ ...drawn, steps: undefined }));
 });
 

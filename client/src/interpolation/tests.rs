@@ -711,16 +711,23 @@ fn a_burst_that_comes_unevenly_does_not_make_the_clock_follow_it_back() {
     }
 }
 
+/// Worlds arriving 20 ms after they were made, but those made in each `(from, to)` of
+/// `held`, which arrive at its `at`; the ship straight at 300 units a second through them, as
+/// `drawn_through` draws it.
+fn held_back(held: &'static [(f64, f64, f64)]) -> ThroughStall {
+    let arrival = |made: f64| {
+        let held = held.iter().find(|&&(from, to, _)| (from..to).contains(&made));
+        held.map_or(made + 20.0, |&(_, _, at)| at)
+    };
+    let released = held.iter().map(|&(_, _, at)| at).fold(0.0, f64::max);
+    drawn_through(InterpolationConfig::default(), straight, arrival, released)
+}
+
 #[test]
 fn a_second_stall_while_the_first_is_eased_is_eased_from_what_is_drawn_then() {
     // 600 ms of stall, then 150 ms more starting 20 ms after the first burst: the second
     // burst comes while the first easing runs.
-    let arrival = |made: f64| match made {
-        m if (2000.0..2600.0).contains(&m) => 2620.0,
-        m if (2620.0..2770.0).contains(&m) => 2790.0,
-        m => m + 20.0,
-    };
-    let drawn = drawn_through(InterpolationConfig::default(), straight, arrival, 2790.0);
+    let drawn = held_back(&[(2000.0, 2600.0, 2620.0), (2620.0, 2770.0, 2790.0)]);
     assert!(drawn.largest_step < 25.0, "{drawn:?}");
     assert!(drawn.settled_error < 0.5, "{drawn:?}");
 }
@@ -729,12 +736,7 @@ fn a_second_stall_while_the_first_is_eased_is_eased_from_what_is_drawn_then() {
 fn a_world_let_through_long_before_the_rest_of_a_stall_does_not_turn_its_easing_into_a_jump() {
     // 600 ms of stall with one world let through 400 ms before the rest: past the wait for
     // it, the rest came as a new burst and jumped 73 units.
-    let arrival = |made: f64| match made {
-        m if (2000.0..2040.0).contains(&m) => 2200.0,
-        m if (2040.0..2600.0).contains(&m) => 2620.0,
-        m => m + 20.0,
-    };
-    let drawn = drawn_through(InterpolationConfig::default(), straight, arrival, 2620.0);
+    let drawn = held_back(&[(2000.0, 2040.0, 2200.0), (2040.0, 2600.0, 2620.0)]);
     assert!(drawn.largest_step < 25.0, "{drawn:?}");
     assert!(drawn.settled_error < 0.5, "{drawn:?}");
 }

@@ -403,7 +403,8 @@ impl Interpolation {
                 }
             }
         }
-        let settling = self.settling_at(arrived_at);
+        let mut settling = self.settling_at(arrived_at);
+        let drawn_before = self.render_tick(arrived_at);
         self.worlds.push_back(world.clone());
         if self.worlds.len() > self.config.capacity {
             self.worlds.pop_front();
@@ -450,9 +451,15 @@ impl Interpolation {
         if self.config.delay == InterpolationDelay::Adaptive {
             self.adapt_delay();
         }
-        if let Some(settling) = settling {
+        if let Some(settling) = settling.take() {
             self.settling = Some(settling);
             self.stalled = true;
+        }
+        // The clock moved (gently, or snapped to a moved schedule): a burst still waited for
+        // keeps drawing what it drew, not what the render time's step back or on would.
+        let moved = self.render_tick(arrived_at) - drawn_before;
+        if let Some(settling) = self.settling.as_mut().filter(|s| s.easing.is_none()) {
+            settling.tick += moved;
         }
         self.last_push = received;
         self.start_easing(arrived_at, received);
@@ -476,16 +483,24 @@ impl Interpolation {
         // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past
         // the newest).
         let overdue = tick > newest && tick + self.delay_ticks > newest + 2.0;
-        // A world after a gap of more than a tick, though, ends another stall (a world was let
-        // through, then the link stalled again): eased from what is drawn now, the rest of the
-        // last easing included.
-        let in_burst = now - self.last_push < self.period_ms;
-        let easing = self.stalled && in_burst && self.easing_at(now);
+        // A world after a gap clearly longer than the worlds' pace (two ticks), though, ends
+        // another stall (a world was let through, then the link stalled again): eased from what
+        // is drawn now, the rest of the last easing included.
+        let apart = now - self.last_push > 2.0 * self.period_ms;
+        let easing = self.stalled && !apart && self.easing_at(now);
         if !overdue || easing || self.config.settle.is_zero() {
             return None;
         }
+        let taken = match &self.settling {
+            // The same burst, its easing over (a long one, draining slowly): eased at once, not
+            // waited for again.
+            Some(_) if self.stalled && !apart => now - BURST_MS,
+            // Still waiting for the burst: the wait ends when it would have.
+            Some(settling) if settling.easing.is_none() => settling.taken,
+            _ => now,
+        };
         let held = self.worlds.back()?.tick;
-        Some(Settling { drawn: self.sample(at).entities, tick, held, taken: now, easing: None })
+        Some(Settling { drawn: self.sample(at).entities, tick, held, taken, easing: None })
     }
 
     /// Whether what was drawn when the last stall ended is still added at `now` (ms after

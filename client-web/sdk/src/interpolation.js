@@ -163,6 +163,7 @@ export class InterpolationBuffer {
       this.settling.easing = { from, offsets: this.measure(this.settling, this.renderTick(from)) };
     }
     const settling = this.settlingAt(receivedAt);
+    const drawnBefore = this.renderTick(receivedAt);
     this.worlds.push(world);
     if (this.worlds.length > this.capacity) this.worlds.shift();
     const base = receivedAt - world.tick * this.periodMs;
@@ -199,6 +200,9 @@ export class InterpolationBuffer {
       this.settling = settling;
       this.stalled = true;
     }
+    // The clock moved (gently, or snapped to a moved schedule): a burst still waited for keeps
+    // drawing what it drew, not what the render time's step back or on would.
+    if (this.settling && !this.settling.easing) this.settling.tick += this.renderTick(receivedAt) - drawnBefore;
     this.lastPush = receivedAt;
     this.startEasing(receivedAt);
   }
@@ -222,14 +226,20 @@ export class InterpolationBuffer {
     // (drawn 0 or 1 ticks behind, an on-time world comes with the render time a tick past the
     // newest).
     const overdue = tick > newest.tick && tick + this.delayTicks > newest.tick + 2;
-    // A world after a gap of more than a tick, though, ends another stall (a world was let
-    // through, then the link stalled again): eased from what is drawn now, the rest of the last
-    // easing included.
-    const inBurst = at - this.lastPush < this.periodMs;
-    const easing = this.stalled && inBurst && this.easingAt(at);
+    // A world after a gap clearly longer than the worlds' pace (two ticks), though, ends another
+    // stall (a world was let through, then the link stalled again): eased from what is drawn
+    // now, the rest of the last easing included.
+    const apart = at - this.lastPush > 2 * this.periodMs;
+    const easing = this.stalled && !apart && this.easingAt(at);
     if (!overdue || easing || this.settleMs === 0) return null;
+    let taken = at;
+    // The same burst, its easing over (a long one, draining slowly): eased at once, not waited
+    // for again.
+    if (this.settling && this.stalled && !apart) taken = at - BURST_MS;
+    // Still waiting for the burst: the wait ends when it would have.
+    else if (this.settling && !this.settling.easing) taken = this.settling.taken;
     const drawn = new Map(this.sample(at).entities.map((e) => [e.id, e]));
-    return { drawn, tick, held: newest.tick, taken: at, easing: null };
+    return { drawn, tick, held: newest.tick, taken, easing: null };
   }
 
   /**

@@ -1304,6 +1304,54 @@ test('a second stall while the first is eased is eased from what is drawn then',
   assert.ok(drawn.largestStep < 25 && drawn.settledError < 0.5, JSON.stringify({ ...drawn, steps: undefined }));
 });
 
+/**
+ * The most a ship drawn through `arrival` (of worlds made at 30 Hz) stepped backwards along x
+ * in one frame, and the most frames in a row it stood still, from `from` ms on. The Rust
+ * tests' `backwards_and_stands`.
+ * @param {(t: number) => { x: number, y: number, vx: number, vy: number, heading: number }} path
+ * @param {(made: number) => number} arrival @param {number} from @param {number} end
+ */
+const backwardsAndStands = (path, arrival, from, end) => {
+  const period = 1000 / 30;
+  const buffer = new InterpolationBuffer({ tickRate: 30 });
+  let [next, back, stood, longest] = [0, 0, 0, 0];
+  /** @type {number | null} */
+  let before = null;
+  for (let frame = 0; frame < end; frame += 1000 / 60) {
+    while (arrival(next * period) <= frame) {
+      const p = path((next * period) / 1000);
+      buffer.push({ tick: next, round, entities: [{ ...ship(0), pos: { x: Math.round(p.x * 16), y: 0 }, vel: { x: Math.round(p.vx / 2), y: 0 } }] }, arrival(next * period));
+      next += 1;
+    }
+    const x = buffer.sample(frame).entities[0]?.x;
+    if (x === undefined) continue;
+    if (before !== null && frame >= from) {
+      back = Math.max(back, before - x);
+      stood = Math.abs(x - before) < 0.1 ? stood + 1 : 0;
+      longest = Math.max(longest, stood);
+    }
+    before = x;
+  }
+  return { back, longest };
+};
+
+test('a room that stalled is followed without the ships stepping back', () => {
+  // The room stalls for 1 s and its ticks come that much later for good. Each late world, a
+  // tick after the one before, once passed for a new stall and was waited for anew: the drawing
+  // stood until the clock moved to the new schedule, then stepped back 73 units.
+  const { back } = backwardsAndStands(flatOut, (made) => (made < 2000 ? made + 20 : made + 1020), 1000, 5000);
+  assert.ok(back < 20, `stepped back ${back} units`);
+});
+
+test('a long burst draining slowly is not waited for again and again', () => {
+  // A 2 s stall, then its worlds one every 20 ms: the first wait and easing, then the rest eased
+  // as they come (each new wait froze the ship for 250 ms, then it jumped).
+  const period = 1000 / 30;
+  const arrival = (/** @type {number} */ made) => (made < 2000 ? made + 20 : Math.max(made + 20, 4020 + Math.round((made - 2000) / period) * 20));
+  const { longest } = backwardsAndStands(straight, arrival, 4300, 6500);
+  assert.ok(longest < 3, `stood ${longest} frames in a row while the burst drained`);
+});
+
 test('extrapolation and settling take 0 to 1 s, and their defaults for what is not a number', () => {
   const at = (/** @type {any} */ extrapolateMs, /** @type {any} */ settleMs) => {
     const buffer = new InterpolationBuffer({ tickRate: 30, extrapolateMs, settleMs });

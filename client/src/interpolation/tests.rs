@@ -793,3 +793,57 @@ fn drawn_a_tick_behind_or_less_on_a_jittered_link_the_drawing_never_waits_for_a_
         assert!(most_off < 1.0, "delay {delay}: {most_off} units off course");
     }
 }
+
+/// The most a ship drawn through `arrival` (of worlds made at 30 Hz) stepped backwards along x
+/// in one frame, and the most frames in a row it stood still, from `from` ms on.
+fn backwards_and_stands(
+    path: fn(f64) -> (Vec2, Vec2, f32),
+    arrival: impl Fn(f64) -> f64,
+    from: f64,
+    end: f64,
+) -> (f32, usize) {
+    let mut buffer = buffer(30, InterpolationDelay::Adaptive);
+    let (mut next, mut frame) = (0u32, 0.0);
+    let (mut before, mut back, mut stood, mut longest) = (None::<f32>, 0.0f32, 0, 0);
+    while frame < end {
+        while arrival(f64::from(next) * PERIOD) <= frame {
+            let state = on_path(path(f64::from(next) * PERIOD / 1000.0));
+            buffer.push(&world(next, vec![state]), at(arrival(f64::from(next) * PERIOD)));
+            next += 1;
+        }
+        let Some(x) = buffer.sample(at(frame)).entities.first().map(|e| e.pos.x) else {
+            frame += 1000.0 / 60.0;
+            continue;
+        };
+        if let Some(before) = before.filter(|_| frame >= from) {
+            back = back.max(before - x);
+            stood = if (x - before).abs() < 0.1 { stood + 1 } else { 0 };
+            longest = longest.max(stood);
+        }
+        before = Some(x);
+        frame += 1000.0 / 60.0;
+    }
+    (back, longest)
+}
+
+#[test]
+fn a_room_that_stalled_is_followed_without_the_ships_stepping_back() {
+    // The room stalls for 1 s and its ticks come that much later for good. Each late world,
+    // a tick after the one before, once passed for a new stall and was waited for anew: the
+    // drawing stood until the clock moved to the new schedule, then stepped back 73 units.
+    let arrival = |made: f64| if made < 2000.0 { made + 20.0 } else { made + 1020.0 };
+    let (back, _) = backwards_and_stands(flat_out, arrival, 1000.0, 5000.0);
+    assert!(back < 20.0, "stepped back {back} units");
+}
+
+#[test]
+fn a_long_burst_draining_slowly_is_not_waited_for_again_and_again() {
+    // A 2 s stall, then its worlds one every 20 ms: the first wait and easing, then the rest
+    // eased as they come (each new wait froze the ship for 250 ms, then it jumped 403 units).
+    let arrival = |made: f64| match made {
+        m if m < 2000.0 => m + 20.0,
+        m => (m + 20.0).max(4020.0 + ((m - 2000.0) / PERIOD).round() * 20.0),
+    };
+    let (_, stands) = backwards_and_stands(straight, arrival, 4300.0, 6500.0);
+    assert!(stands < 3, "stood {stands} frames in a row while the burst drained");
+}

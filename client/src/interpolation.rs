@@ -405,10 +405,8 @@ impl Interpolation {
         }
         let mut settling = self.settling_at(arrived_at);
         let drawn_before = self.render_tick(arrived_at);
-        self.worlds.push_back(world.clone());
-        if self.worlds.len() > self.config.capacity {
-            self.worlds.pop_front();
-        }
+        let clock_before = (self.clock_base, self.delay_ticks);
+        let newest_before = self.worlds.back().map(|w| w.tick);
         let origin = *self.origin.get_or_insert(arrived_at);
         let received = millis_since(origin, arrived_at);
         let base = received - f64::from(world.tick.0) * self.period_ms;
@@ -451,15 +449,46 @@ impl Interpolation {
         if self.config.delay == InterpolationDelay::Adaptive {
             self.adapt_delay();
         }
+        let drawn_after = self.render_tick(arrived_at);
+        // The clock snapped (to a room's moved schedule) while a stall is drawn or eased: what
+        // was drawn just before is where the drawing goes on from, not where the render
+        // time's step back or on would put it (73 to 109 units away).
+        let snapped = (drawn_after - drawn_before).abs() > 1.0
+            && (settling.is_some() || self.easing_at(received));
+        let drawn = snapped.then(|| {
+            let clock_after = (self.clock_base, self.delay_ticks);
+            (self.clock_base, self.delay_ticks) = clock_before;
+            let drawn = self.sample(arrived_at).entities;
+            (self.clock_base, self.delay_ticks) = clock_after;
+            drawn
+        });
+        self.worlds.push_back(world.clone());
+        if self.worlds.len() > self.config.capacity {
+            self.worlds.pop_front();
+        }
         if let Some(settling) = settling.take() {
             self.settling = Some(settling);
             self.stalled = true;
         }
-        // The clock moved (gently, or snapped to a moved schedule): a burst still waited for
-        // keeps drawing what it drew, not what the render time's step back or on would.
-        let moved = self.render_tick(arrived_at) - drawn_before;
-        if let Some(settling) = self.settling.as_mut().filter(|s| s.easing.is_none()) {
-            settling.tick += moved;
+        match (drawn, newest_before, self.settling.as_mut()) {
+            // A burst still waited for: its drawing goes on from what was drawn.
+            (Some(drawn), _, Some(settling)) if settling.easing.is_none() => {
+                settling.drawn = drawn;
+                settling.tick = drawn_after;
+            }
+            // An easing: a new one, from what was drawn.
+            (Some(drawn), Some(held), _) => {
+                let taken = received - BURST_MS;
+                let mut settling = Settling { drawn, tick: drawn_after, held, taken, easing: None };
+                let offsets = self.measure(&settling, drawn_after);
+                settling.easing = Some(Easing { from: received, offsets });
+                self.settling = Some(settling);
+            }
+            // The clock moved gently: a burst still waited for keeps drawing what it drew.
+            (None, _, Some(settling)) if settling.easing.is_none() => {
+                settling.tick += drawn_after - drawn_before;
+            }
+            _ => {}
         }
         self.last_push = received;
         self.start_easing(arrived_at, received);

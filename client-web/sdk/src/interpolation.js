@@ -164,8 +164,8 @@ export class InterpolationBuffer {
     }
     const settling = this.settlingAt(receivedAt);
     const drawnBefore = this.renderTick(receivedAt);
-    this.worlds.push(world);
-    if (this.worlds.length > this.capacity) this.worlds.shift();
+    const clockBefore = { clockBase: this.clockBase, delayTicks: this.delayTicks };
+    const newestBefore = this.latest()?.tick;
     const base = receivedAt - world.tick * this.periodMs;
     this.recentBases.push(base);
     this.arrivals.push(receivedAt);
@@ -196,13 +196,38 @@ export class InterpolationBuffer {
       this.clockBase += (target - this.clockBase) * 0.1; // follow gently
     }
     if (this.adaptive) this.adaptDelay();
+    const drawnAfter = this.renderTick(receivedAt);
+    // The clock snapped (to a room's moved schedule) while a stall is drawn or eased: what was
+    // drawn just before is where the drawing goes on from, not where the render time's step
+    // back or on would put it (73 to 109 units away).
+    /** @type {Map<number, RenderEntity> | null} */
+    let drawn = null;
+    if (Math.abs(drawnAfter - drawnBefore) > 1 && (settling || this.easingAt(receivedAt))) {
+      const clockAfter = { clockBase: this.clockBase, delayTicks: this.delayTicks };
+      Object.assign(this, clockBefore);
+      drawn = new Map(this.sample(receivedAt).entities.map((e) => [e.id, e]));
+      Object.assign(this, clockAfter);
+    }
+    this.worlds.push(world);
+    if (this.worlds.length > this.capacity) this.worlds.shift();
     if (settling) {
       this.settling = settling;
       this.stalled = true;
     }
-    // The clock moved (gently, or snapped to a moved schedule): a burst still waited for keeps
-    // drawing what it drew, not what the render time's step back or on would.
-    if (this.settling && !this.settling.easing) this.settling.tick += this.renderTick(receivedAt) - drawnBefore;
+    if (drawn && this.settling && !this.settling.easing) {
+      // A burst still waited for: its drawing goes on from what was drawn.
+      this.settling.drawn = drawn;
+      this.settling.tick = drawnAfter;
+    } else if (drawn && newestBefore !== undefined) {
+      // An easing: a new one, from what was drawn.
+      /** @type {NonNullable<InterpolationBuffer['settling']>} */
+      const fresh = { drawn, tick: drawnAfter, held: newestBefore, taken: receivedAt - BURST_MS, easing: null };
+      fresh.easing = { from: receivedAt, offsets: this.measure(fresh, drawnAfter) };
+      this.settling = fresh;
+    } else if (this.settling && !this.settling.easing) {
+      // The clock moved gently: a burst still waited for keeps drawing what it drew.
+      this.settling.tick += drawnAfter - drawnBefore;
+    }
     this.lastPush = receivedAt;
     this.startEasing(receivedAt);
   }

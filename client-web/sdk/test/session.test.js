@@ -1306,15 +1306,15 @@ test('a second stall while the first is eased is eased from what is drawn then',
 
 /**
  * The most a ship drawn through `arrival` (of worlds made at 30 Hz) stepped backwards along x
- * in one frame, and the most frames in a row it stood still, from `from` ms on. The Rust
- * tests' `backwards_and_stands`.
+ * in one frame, the most frames in a row it stood still, and its longest step forwards, from
+ * `from` ms on. The Rust tests' `backwards_and_stands`.
  * @param {(t: number) => { x: number, y: number, vx: number, vy: number, heading: number }} path
  * @param {(made: number) => number} arrival @param {number} from @param {number} end
  */
 const backwardsAndStands = (path, arrival, from, end) => {
   const period = 1000 / 30;
   const buffer = new InterpolationBuffer({ tickRate: 30 });
-  let [next, back, stood, longest] = [0, 0, 0, 0];
+  let [next, back, stood, longest, forward] = [0, 0, 0, 0, 0];
   /** @type {number | null} */
   let before = null;
   for (let frame = 0; frame < end; frame += 1000 / 60) {
@@ -1327,20 +1327,39 @@ const backwardsAndStands = (path, arrival, from, end) => {
     if (x === undefined) continue;
     if (before !== null && frame >= from) {
       back = Math.max(back, before - x);
+      forward = Math.max(forward, x - before);
       stood = Math.abs(x - before) < 0.1 ? stood + 1 : 0;
       longest = Math.max(longest, stood);
     }
     before = x;
   }
-  return { back, longest };
+  return { back, longest, forward };
 };
 
 test('a room that stalled is followed without the ships stepping back', () => {
   // The room stalls for 1 s and its ticks come that much later for good. Each late world, a
   // tick after the one before, once passed for a new stall and was waited for anew: the drawing
   // stood until the clock moved to the new schedule, then stepped back 73 units.
-  const { back } = backwardsAndStands(flatOut, (made) => (made < 2000 ? made + 20 : made + 1020), 1000, 5000);
-  assert.ok(back < 20, `stepped back ${back} units`);
+  // Then, when the clock snapped to the new schedule during the wait for the burst, it jumped
+  // 86 units forward and slid back (or, just after, stepped back 84 to 109).
+  const period = 1000 / 30;
+  for (const [stall, jitter] of [[1000, 0], [600, 0], [600, 30], [600, 60], [1000, 60]]) {
+    for (let seed = 1; seed <= 5; seed++) {
+      let state = seed;
+      const random = () => { state = (state * 1103515245 + 12345) % 2147483648; return state / 2147483648; };
+      /** @type {number[]} */
+      const arrivals = [];
+      for (let tick = 0; tick < 160; tick++) {
+        const made = tick * period;
+        const late = made < 2000 ? 20 : 20 + stall;
+        arrivals.push(Math.max(made + late + (random() * 2 - 1) * jitter + jitter, arrivals.at(-1) ?? 0));
+      }
+      const { back, forward } = backwardsAndStands(flatOut, (made) => arrivals[Math.round(made / period)], 1000, 5000);
+      const at = `${stall} ms, ±${jitter} ms, seed ${seed}`;
+      assert.ok(back < 20, `${at}: stepped back ${back} units`);
+      assert.ok(forward < 25, `${at}: stepped ${forward} units forward (7 a frame)`);
+    }
+  }
 });
 
 test('a long burst draining slowly is not waited for again and again', () => {

@@ -795,16 +795,18 @@ fn drawn_a_tick_behind_or_less_on_a_jittered_link_the_drawing_never_waits_for_a_
 }
 
 /// The most a ship drawn through `arrival` (of worlds made at 30 Hz) stepped backwards along x
-/// in one frame, and the most frames in a row it stood still, from `from` ms on.
+/// in one frame, the most frames in a row it stood still, and its longest step forwards, from
+/// `from` ms on.
 fn backwards_and_stands(
     path: fn(f64) -> (Vec2, Vec2, f32),
     arrival: impl Fn(f64) -> f64,
     from: f64,
     end: f64,
-) -> (f32, usize) {
+) -> (f32, usize, f32) {
     let mut buffer = buffer(30, InterpolationDelay::Adaptive);
     let (mut next, mut frame) = (0u32, 0.0);
     let (mut before, mut back, mut stood, mut longest) = (None::<f32>, 0.0f32, 0, 0);
+    let mut forward = 0.0f32;
     while frame < end {
         while arrival(f64::from(next) * PERIOD) <= frame {
             let state = on_path(path(f64::from(next) * PERIOD / 1000.0));
@@ -817,13 +819,14 @@ fn backwards_and_stands(
         };
         if let Some(before) = before.filter(|_| frame >= from) {
             back = back.max(before - x);
+            forward = forward.max(x - before);
             stood = if (x - before).abs() < 0.1 { stood + 1 } else { 0 };
             longest = longest.max(stood);
         }
         before = Some(x);
         frame += 1000.0 / 60.0;
     }
-    (back, longest)
+    (back, longest, forward)
 }
 
 #[test]
@@ -831,9 +834,27 @@ fn a_room_that_stalled_is_followed_without_the_ships_stepping_back() {
     // The room stalls for 1 s and its ticks come that much later for good. Each late world,
     // a tick after the one before, once passed for a new stall and was waited for anew: the
     // drawing stood until the clock moved to the new schedule, then stepped back 73 units.
-    let arrival = |made: f64| if made < 2000.0 { made + 20.0 } else { made + 1020.0 };
-    let (back, _) = backwards_and_stands(flat_out, arrival, 1000.0, 5000.0);
-    assert!(back < 20.0, "stepped back {back} units");
+    // Then, when the clock snapped to the new schedule during the wait for the burst, it
+    // jumped 86 units forward and slid back (or, just after, stepped back 84 to 109).
+    for (stall, jitter) in
+        [(1000.0, 0.0), (600.0, 0.0), (600.0, 30.0), (600.0, 60.0), (1000.0, 60.0)]
+    {
+        for seed in 1..=5 {
+            let mut random = JsRandom(f64::from(seed));
+            let mut arrivals: Vec<f64> = Vec::new();
+            for tick in 0..160 {
+                let made = f64::from(tick) * PERIOD;
+                let late = if made < 2000.0 { 20.0 } else { 20.0 + stall };
+                let jittered = made + late + (random.next() * 2.0 - 1.0) * jitter + jitter;
+                arrivals.push(jittered.max(arrivals.last().copied().unwrap_or(0.0)));
+            }
+            let arrival = |made: f64| arrivals[(made / PERIOD).round() as usize];
+            let (back, _, forward) = backwards_and_stands(flat_out, arrival, 1000.0, 5000.0);
+            let at = format!("{stall} ms, ±{jitter} ms, seed {seed}");
+            assert!(back < 20.0, "{at}: stepped back {back} units");
+            assert!(forward < 25.0, "{at}: stepped {forward} units forward (7 a frame)");
+        }
+    }
 }
 
 #[test]
@@ -844,6 +865,6 @@ fn a_long_burst_draining_slowly_is_not_waited_for_again_and_again() {
         m if m < 2000.0 => m + 20.0,
         m => (m + 20.0).max(4020.0 + ((m - 2000.0) / PERIOD).round() * 20.0),
     };
-    let (_, stands) = backwards_and_stands(straight, arrival, 4300.0, 6500.0);
+    let (_, stands, _) = backwards_and_stands(straight, arrival, 4300.0, 6500.0);
     assert!(stands < 3, "stood {stands} frames in a row while the burst drained");
 }

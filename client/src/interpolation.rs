@@ -389,19 +389,14 @@ impl Interpolation {
             }
             self.clear();
         }
-        if let Some(origin) = self.origin {
-            // A burst whose wait ran out before this world came is eased from then, as
-            // `sample` has drawn it since.
-            let now = millis_since(origin, arrived_at);
-            if let Some(settling) = self.settling.as_ref().filter(|s| s.easing.is_none())
-                && now >= settling.taken + BURST_MS
-            {
-                let from = settling.taken + BURST_MS;
-                let offsets = self.measure(settling, self.render_tick_at(from));
-                if let Some(settling) = self.settling.as_mut() {
-                    settling.easing = Some(Easing { from, offsets });
-                }
-            }
+        // A burst whose wait ran out before this world came is eased from then, as `sample`
+        // has drawn it since.
+        if let Some(origin) = self.origin
+            && let Some(settling) = &self.settling
+            && let Some(easing) = self.wait_over(settling, millis_since(origin, arrived_at))
+            && let Some(settling) = self.settling.as_mut()
+        {
+            settling.easing = Some(easing);
         }
         let mut settling = self.settling_at(arrived_at);
         let drawn_before = self.render_tick(arrived_at);
@@ -409,46 +404,7 @@ impl Interpolation {
         let newest_before = self.worlds.back().map(|w| w.tick);
         let origin = *self.origin.get_or_insert(arrived_at);
         let received = millis_since(origin, arrived_at);
-        let base = received - f64::from(world.tick.0) * self.period_ms;
-        self.recent_bases.push_back(base);
-        self.arrivals.push_back(received);
-        if self.recent_bases.len() > STEP_WORLDS {
-            self.recent_bases.pop_front();
-            self.arrivals.pop_front();
-        }
-        if let Some(clock_base) = self.clock_base {
-            self.note_lateness(base - clock_base);
-        }
-        // A world later than the delay was held up (jitter, or a link that stalled and let a
-        // burst through): when it came says nothing of when the server made it. Followed, a
-        // burst of them after a stall of seconds moved the clock late, and the buffer
-        // replayed them.
-        let late = self
-            .clock_base
-            .is_some_and(|clock_base| base > clock_base + self.delay_ticks * self.period_ms);
-        if !late {
-            self.bases.push_back(base);
-            if self.bases.len() > BASES_KEPT {
-                self.bases.pop_front();
-            }
-        }
-        if self.schedule_moved() {
-            // A room that stalled skips the ticks it missed: every tick since comes later by
-            // the same amount, for good. The earlier bases describe a schedule that is gone,
-            // and following their minimum would draw past the newest world for seconds:
-            // follow the recent ones (gently, as ever: a jump would show).
-            self.bases.clone_from(&self.recent_bases);
-        }
-        let target = least(&self.bases);
-        self.clock_base = Some(match self.clock_base {
-            Some(clock_base) if (target - clock_base).abs() <= SNAP_MS => {
-                clock_base + (target - clock_base) * FOLLOW
-            }
-            _ => target,
-        });
-        if self.config.delay == InterpolationDelay::Adaptive {
-            self.adapt_delay();
-        }
+        self.follow_clock(world.tick, received);
         let drawn_after = self.render_tick(arrived_at);
         // The clock snapped (to a room's moved schedule) while a stall is drawn or eased: what
         // was drawn just before is where the drawing goes on from, not where the render
@@ -492,6 +448,51 @@ impl Interpolation {
         }
         self.last_push = received;
         self.start_easing(arrived_at, received);
+    }
+
+    /// Moves the clock for a world of `tick` that came `received` ms after `origin`, and the
+    /// delay with the lateness it shows.
+    fn follow_clock(&mut self, tick: Tick, received: f64) {
+        let base = received - f64::from(tick.0) * self.period_ms;
+        self.recent_bases.push_back(base);
+        self.arrivals.push_back(received);
+        if self.recent_bases.len() > STEP_WORLDS {
+            self.recent_bases.pop_front();
+            self.arrivals.pop_front();
+        }
+        if let Some(clock_base) = self.clock_base {
+            self.note_lateness(base - clock_base);
+        }
+        // A world later than the delay was held up (jitter, or a link that stalled and let a
+        // burst through): when it came says nothing of when the server made it. Followed, a
+        // burst of them after a stall of seconds moved the clock late, and the buffer
+        // replayed them.
+        let late = self
+            .clock_base
+            .is_some_and(|clock_base| base > clock_base + self.delay_ticks * self.period_ms);
+        if !late {
+            self.bases.push_back(base);
+            if self.bases.len() > BASES_KEPT {
+                self.bases.pop_front();
+            }
+        }
+        if self.schedule_moved() {
+            // A room that stalled skips the ticks it missed: every tick since comes later by
+            // the same amount, for good. The earlier bases describe a schedule that is gone,
+            // and following their minimum would draw past the newest world for seconds:
+            // follow the recent ones (gently, as ever: a jump would show).
+            self.bases.clone_from(&self.recent_bases);
+        }
+        let target = least(&self.bases);
+        self.clock_base = Some(match self.clock_base {
+            Some(clock_base) if (target - clock_base).abs() <= SNAP_MS => {
+                clock_base + (target - clock_base) * FOLLOW
+            }
+            _ => target,
+        });
+        if self.config.delay == InterpolationDelay::Adaptive {
+            self.adapt_delay();
+        }
     }
 
     /// What is drawn at `at`, to ease from, when a world arriving then ends a stall: the
@@ -560,6 +561,14 @@ impl Interpolation {
         if let Some(settling) = self.settling.as_mut() {
             settling.easing = Some(Easing { from: now, offsets });
         }
+    }
+
+    /// The easing of `settling` from the end of its wait for the burst, measured then, if the
+    /// wait is over at `now` (ms after `origin`) and no easing started before.
+    fn wait_over(&self, settling: &Settling, now: f64) -> Option<Easing> {
+        let from = settling.taken + BURST_MS;
+        (settling.easing.is_none() && now >= from)
+            .then(|| Easing { from, offsets: self.measure(settling, self.render_tick_at(from)) })
     }
 
     /// Each entity's difference at render tick `tick` between the drawing the stall of
@@ -652,9 +661,9 @@ impl Interpolation {
                 }
                 // Its wait over and no world since: eased from then, as `push` will.
                 None => {
-                    let from = settling.taken + BURST_MS;
-                    let offsets = self.measure(settling, self.render_tick_at(from));
-                    self.ease(&mut entities, &Easing { from, offsets }, now);
+                    if let Some(easing) = self.wait_over(settling, now) {
+                        self.ease(&mut entities, &easing, now);
+                    }
                 }
                 Some(easing) => self.ease(&mut entities, easing, now),
             }

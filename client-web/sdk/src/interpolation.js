@@ -158,44 +158,13 @@ export class InterpolationBuffer {
     }
     // A burst whose wait ran out before this world came is eased from then, as `sample` has
     // drawn it since.
-    if (this.settling && !this.settling.easing && receivedAt >= this.settling.taken + BURST_MS) {
-      const from = this.settling.taken + BURST_MS;
-      this.settling.easing = { from, offsets: this.measure(this.settling, this.renderTick(from)) };
-    }
+    const over = this.settling && this.waitOver(this.settling, receivedAt);
+    if (this.settling && over) this.settling.easing = over;
     const settling = this.settlingAt(receivedAt);
     const drawnBefore = this.renderTick(receivedAt);
     const clockBefore = { clockBase: this.clockBase, delayTicks: this.delayTicks };
     const newestBefore = this.latest()?.tick;
-    const base = receivedAt - world.tick * this.periodMs;
-    this.recentBases.push(base);
-    this.arrivals.push(receivedAt);
-    if (this.recentBases.length > STEP_WORLDS) {
-      this.recentBases.shift();
-      this.arrivals.shift();
-    }
-    if (this.clockBase !== null) this.noteLateness(base - this.clockBase);
-    // A world later than the delay was held up (jitter, or a link that stalled and let a
-    // burst through): when it came says nothing of when the server made it. Followed, a burst
-    // of them after a stall of seconds moved the clock late, and the buffer replayed them.
-    const late = this.clockBase !== null && base > this.clockBase + this.delayTicks * this.periodMs;
-    if (!late) {
-      this.bases.push(base);
-      if (this.bases.length > BASES_KEPT) this.bases.shift();
-    }
-    if (this.scheduleMoved()) {
-      // A room that stalled skips the ticks it missed: every tick since comes later by the
-      // same amount, for good. The earlier bases describe a schedule that is gone, and
-      // following their minimum would draw past the newest world for seconds: follow the
-      // recent ones (gently, as ever: a jump would show).
-      this.bases = this.recentBases.slice();
-    }
-    const target = Math.min(...this.bases);
-    if (this.clockBase === null || Math.abs(target - this.clockBase) > 500) {
-      this.clockBase = target; // first world, or the server restarted: snap
-    } else {
-      this.clockBase += (target - this.clockBase) * 0.1; // follow gently
-    }
-    if (this.adaptive) this.adaptDelay();
+    this.followClock(world.tick, receivedAt);
     const drawnAfter = this.renderTick(receivedAt);
     // The clock snapped (to a room's moved schedule) while a stall is drawn or eased: what was
     // drawn just before is where the drawing goes on from, not where the render time's step
@@ -230,6 +199,44 @@ export class InterpolationBuffer {
     }
     this.lastPush = receivedAt;
     this.startEasing(receivedAt);
+  }
+
+  /**
+   * Moves the clock for a world of `tick` that came at `receivedAt`, and the delay with the
+   * lateness it shows.
+   * @param {number} tick @param {number} receivedAt
+   */
+  followClock(tick, receivedAt) {
+    const base = receivedAt - tick * this.periodMs;
+    this.recentBases.push(base);
+    this.arrivals.push(receivedAt);
+    if (this.recentBases.length > STEP_WORLDS) {
+      this.recentBases.shift();
+      this.arrivals.shift();
+    }
+    if (this.clockBase !== null) this.noteLateness(base - this.clockBase);
+    // A world later than the delay was held up (jitter, or a link that stalled and let a
+    // burst through): when it came says nothing of when the server made it. Followed, a burst
+    // of them after a stall of seconds moved the clock late, and the buffer replayed them.
+    const late = this.clockBase !== null && base > this.clockBase + this.delayTicks * this.periodMs;
+    if (!late) {
+      this.bases.push(base);
+      if (this.bases.length > BASES_KEPT) this.bases.shift();
+    }
+    if (this.scheduleMoved()) {
+      // A room that stalled skips the ticks it missed: every tick since comes later by the
+      // same amount, for good. The earlier bases describe a schedule that is gone, and
+      // following their minimum would draw past the newest world for seconds: follow the
+      // recent ones (gently, as ever: a jump would show).
+      this.bases = this.recentBases.slice();
+    }
+    const target = Math.min(...this.bases);
+    if (this.clockBase === null || Math.abs(target - this.clockBase) > 500) {
+      this.clockBase = target; // first world, or the server restarted: snap
+    } else {
+      this.clockBase += (target - this.clockBase) * 0.1; // follow gently
+    }
+    if (this.adaptive) this.adaptDelay();
   }
 
   /**
@@ -291,6 +298,17 @@ export class InterpolationBuffer {
     const newest = this.latest();
     if (!newest || newest.tick < Math.min(tick, tick + this.delayTicks - 2)) return;
     settling.easing = { from: at, offsets: this.measure(settling, tick) };
+  }
+
+  /**
+   * The easing of `settling` from the end of its wait for the burst, measured then, if the wait
+   * is over at `now` and no easing started before; else null.
+   * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} now
+   */
+  waitOver(settling, now) {
+    const from = settling.taken + BURST_MS;
+    if (settling.easing || now < from) return null;
+    return { from, offsets: this.measure(settling, this.renderTick(from)) };
   }
 
   /**
@@ -427,13 +445,10 @@ export class InterpolationBuffer {
     let { entities } = drawing;
     let easing = this.settling?.easing;
     if (this.settling && !easing) {
-      const from = this.settling.taken + BURST_MS;
-      if (now < from) {
-        entities = this.heldDrawing(this.settling, tick); // the burst still coming: as the stall drew
-      } else {
-        // Its wait over and no world since: eased from then, as `push` will.
-        easing = { from, offsets: this.measure(this.settling, this.renderTick(from)) };
-      }
+      // The burst still coming: as the stall drew; its wait over and no world since: eased
+      // from then, as `push` will.
+      easing = this.waitOver(this.settling, now);
+      if (!easing) entities = this.heldDrawing(this.settling, tick);
     }
     if (easing && now - easing.from < this.settleMs) {
       const left = 1 - Math.max(0, now - easing.from) / this.settleMs;

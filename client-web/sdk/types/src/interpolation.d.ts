@@ -97,6 +97,12 @@ export class InterpolationBuffer {
     /** @param {World} world @param {number} receivedAt */
     push(world: World, receivedAt: number): void;
     /**
+     * Moves the clock for a world of `tick` that came at `receivedAt`, and the delay with the
+     * lateness it shows.
+     * @param {number} tick @param {number} receivedAt
+     */
+    followClock(tick: number, receivedAt: number): void;
+    /**
      * What is drawn at `at`, to ease from, when a world arriving then ends a stall: the render
      * time is past the newest world (what is drawn is a guess, or held, and the world may put it
      * elsewhere), the world after the newest is more than a tick overdue, and this stall has
@@ -127,6 +133,19 @@ export class InterpolationBuffer {
      * @param {number} at
      */
     startEasing(at: number): void;
+    /**
+     * The easing of `settling` from the end of its wait for the burst, measured then, if the wait
+     * is over at `now` and no easing started before; else null.
+     * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} now
+     */
+    waitOver(settling: NonNullable<InterpolationBuffer["settling"]>, now: number): {
+        from: number;
+        offsets: Map<number, {
+            dx: number;
+            dy: number;
+            turn: number;
+        }>;
+    } | null;
     /**
      * Each entity's difference at render tick `tick` between the drawing the stall of `settling`
      * would have gone on with and where the worlds put it, by id: only those of 200 units or less

@@ -63,6 +63,15 @@ const BURST_MS = 250;
  */
 const msOption = (value, fallback) => (typeof value === 'number' && !Number.isNaN(value) ? Math.min(MOST_EXTRAPOLATE_OR_SETTLE_MS, Math.max(0, value)) : fallback);
 
+/**
+ * How an easing after a stall takes up each entity's difference, from when (`from`), by id.
+ * @typedef {{ from: number, offsets: Map<number, { dx: number, dy: number, turn: number }> }} Easing
+ */
+/**
+ * What was drawn when the worlds came again after a stall: see `InterpolationBuffer.settling`.
+ * @typedef {{ drawn: Map<number, RenderEntity>, tick: number, held: number, taken: number, easing: Easing | null }} Settling
+ */
+
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e) {
   return {
@@ -119,8 +128,7 @@ export class InterpolationBuffer {
      * it (from the worlds up to `held`); then (`easing`) the difference between that and where
      * the whole burst puts each entity (`offsets`, by id: only those of 200 units or less, the
      * others are jumped) is added to what is drawn, less and less over `settleMs` from `from`.
-     * @type {{ drawn: Map<number, RenderEntity>, tick: number, held: number, taken: number,
-     *   easing: { from: number, offsets: Map<number, { dx: number, dy: number, turn: number }> } | null } | null}
+     * @type {Settling | null}
      */
     this.settling = null;
     /**
@@ -189,7 +197,7 @@ export class InterpolationBuffer {
       this.settling.tick = drawnAfter;
     } else if (drawn && newestBefore !== undefined) {
       // An easing: a new one, from what was drawn.
-      /** @type {NonNullable<InterpolationBuffer['settling']>} */
+      /** @type {Settling} */
       const fresh = { drawn, tick: drawnAfter, held: newestBefore, taken: receivedAt - BURST_MS, easing: null };
       fresh.easing = { from: receivedAt, offsets: this.measure(fresh, drawnAfter) };
       this.settling = fresh;
@@ -303,7 +311,8 @@ export class InterpolationBuffer {
   /**
    * The easing of `settling` from the end of its wait for the burst, measured then, if the wait
    * is over at `now` and no easing started before; else null.
-   * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} now
+   * @param {Settling} settling @param {number} now
+   * @returns {Easing | null}
    */
   waitOver(settling, now) {
     const from = settling.taken + BURST_MS;
@@ -315,7 +324,8 @@ export class InterpolationBuffer {
    * Each entity's difference at render tick `tick` between the drawing the stall of `settling`
    * would have gone on with and where the worlds put it, by id: only those of 200 units or less
    * (the others are jumped, whole).
-   * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+   * @param {Settling} settling @param {number} tick
+   * @returns {Easing['offsets']}
    */
   measure(settling, tick) {
     const held = new Map(this.heldDrawing(settling, tick).map((e) => [e.id, e]));
@@ -335,7 +345,7 @@ export class InterpolationBuffer {
    * What the stall would draw at render tick `tick`, its burst still not come: what was drawn
    * when it ended, moved on as the worlds before the burst move it (extrapolated, held). Should
    * those worlds be gone (a burst longer than the buffer), what was drawn.
-   * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+   * @param {Settling} settling @param {number} tick
    * @returns {RenderEntity[]}
    */
   heldDrawing(settling, tick) {

@@ -1,3 +1,11 @@
+/**
+ * How an easing after a stall takes up each entity's difference, from when (`from`), by id.
+ * @typedef {{ from: number, offsets: Map<number, { dx: number, dy: number, turn: number }> }} Easing
+ */
+/**
+ * What was drawn when the worlds came again after a stall: see `InterpolationBuffer.settling`.
+ * @typedef {{ drawn: Map<number, RenderEntity>, tick: number, held: number, taken: number, easing: Easing | null }} Settling
+ */
 /** @param {EntityState} e @returns {RenderEntity} */
 export function toRenderEntity(e: EntityState): RenderEntity;
 /** @param {number} a @param {number} b @param {number} t radians, the short way round */
@@ -57,23 +65,9 @@ export class InterpolationBuffer {
      * it (from the worlds up to `held`); then (`easing`) the difference between that and where
      * the whole burst puts each entity (`offsets`, by id: only those of 200 units or less, the
      * others are jumped) is added to what is drawn, less and less over `settleMs` from `from`.
-     * @type {{ drawn: Map<number, RenderEntity>, tick: number, held: number, taken: number,
-     *   easing: { from: number, offsets: Map<number, { dx: number, dy: number, turn: number }> } | null } | null}
+     * @type {Settling | null}
      */
-    settling: {
-        drawn: Map<number, RenderEntity>;
-        tick: number;
-        held: number;
-        taken: number;
-        easing: {
-            from: number;
-            offsets: Map<number, {
-                dx: number;
-                dy: number;
-                turn: number;
-            }>;
-        } | null;
-    } | null;
+    settling: Settling | null;
     /**
      * Whether the render time has been past the newest world since `settling` was taken: the
      * worlds of its burst still coming are eased from what was drawn when the stall ended, not
@@ -136,35 +130,26 @@ export class InterpolationBuffer {
     /**
      * The easing of `settling` from the end of its wait for the burst, measured then, if the wait
      * is over at `now` and no easing started before; else null.
-     * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} now
+     * @param {Settling} settling @param {number} now
+     * @returns {Easing | null}
      */
-    waitOver(settling: NonNullable<InterpolationBuffer["settling"]>, now: number): {
-        from: number;
-        offsets: Map<number, {
-            dx: number;
-            dy: number;
-            turn: number;
-        }>;
-    } | null;
+    waitOver(settling: Settling, now: number): Easing | null;
     /**
      * Each entity's difference at render tick `tick` between the drawing the stall of `settling`
      * would have gone on with and where the worlds put it, by id: only those of 200 units or less
      * (the others are jumped, whole).
-     * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+     * @param {Settling} settling @param {number} tick
+     * @returns {Easing['offsets']}
      */
-    measure(settling: NonNullable<InterpolationBuffer["settling"]>, tick: number): Map<number, {
-        dx: number;
-        dy: number;
-        turn: number;
-    }>;
+    measure(settling: Settling, tick: number): Easing["offsets"];
     /**
      * What the stall would draw at render tick `tick`, its burst still not come: what was drawn
      * when it ended, moved on as the worlds before the burst move it (extrapolated, held). Should
      * those worlds be gone (a burst longer than the buffer), what was drawn.
-     * @param {NonNullable<InterpolationBuffer['settling']>} settling @param {number} tick
+     * @param {Settling} settling @param {number} tick
      * @returns {RenderEntity[]}
      */
-    heldDrawing(settling: NonNullable<InterpolationBuffer["settling"]>, tick: number): RenderEntity[];
+    heldDrawing(settling: Settling, tick: number): RenderEntity[];
     /** @param {number} lateMs how late a world came after the clock expected it */
     noteLateness(lateMs: number): void;
     /** Moves the delay a step toward what the recent lateness needs. */
@@ -218,6 +203,27 @@ export class InterpolationBuffer {
         world: World | undefined;
     };
 }
+/**
+ * How an easing after a stall takes up each entity's difference, from when (`from`), by id.
+ */
+export type Easing = {
+    from: number;
+    offsets: Map<number, {
+        dx: number;
+        dy: number;
+        turn: number;
+    }>;
+};
+/**
+ * What was drawn when the worlds came again after a stall: see `InterpolationBuffer.settling`.
+ */
+export type Settling = {
+    drawn: Map<number, RenderEntity>;
+    tick: number;
+    held: number;
+    taken: number;
+    easing: Easing | null;
+};
 /**
  * An entity ready to draw, in world units and radians.
  */

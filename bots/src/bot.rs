@@ -2,7 +2,7 @@
 //! snapshots (the client does), checks the world it rebuilds, and records what it measured.
 
 use crate::behaviour::Behaviour;
-use crate::cli::{Args, BotRole, InputRate, RoomChoice};
+use crate::cli::{Args, BotRole, InputRate, RoomChoice, WorldChecks};
 use crate::stats::{Counters, Recorder, WindowFrames};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,6 +17,12 @@ use tickwire_shared::quant::POSITION_SCALE;
 use tickwire_shared::{InputSeq, Tick, Welcome};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+
+/// The error counted for a world with an entity outside the `Welcome`'s playfield
+/// (`--world-checks arena`).
+pub(crate) const WORLD_ENTITY_OUT_OF_BOUNDS: &str = "world-entity-out-of-bounds";
+/// The error counted for a player's world without its own ship (`--world-checks arena`).
+pub(crate) const WORLD_OWN_SHIP_MISSING: &str = "world-own-ship-missing";
 
 /// What every bot shares: the plan, the counters, the recorder, the window and the stop signal.
 #[derive(Debug)]
@@ -447,13 +453,17 @@ impl Bot {
         Duration::from_secs_f64(1.0 / f64::from(self.welcome.map_or(30, |w| w.tick_rate.max(1))))
     }
 
-    /// Checks the rebuilt world against what the protocol promises: every entity inside the
-    /// playfield, and a player's own ship in its view.
+    /// Checks the rebuilt world against what the server promises: a world after every
+    /// snapshot and, as the arena keeps them (`--world-checks arena`), every entity inside
+    /// the playfield and a player's own ship in its view.
     fn inconsistency(&self, client: &impl Link) -> Option<&'static str> {
         let welcome = self.welcome?;
         let Some(world) = client.world() else {
             return Some("world-missing");
         };
+        if self.shared.args.world_checks == WorldChecks::Protocol {
+            return None;
+        }
         let scale = POSITION_SCALE as i32;
         let (w, h) =
             (i32::from(welcome.world.width) * scale, i32::from(welcome.world.height) * scale);
@@ -462,13 +472,13 @@ impl Bot {
             !(0..=w).contains(&x) || !(0..=h).contains(&y)
         });
         if outside {
-            return Some("world-entity-out-of-bounds");
+            return Some(WORLD_ENTITY_OUT_OF_BOUNDS);
         }
         if welcome.role == tickwire_shared::Role::Player
             && let Some(ship) = welcome.entity
             && world.get(ship).is_none()
         {
-            return Some("world-own-ship-missing");
+            return Some(WORLD_OWN_SHIP_MISSING);
         }
         None
     }

@@ -124,6 +124,15 @@ pub struct Args {
     #[arg(long)]
     pub no_ack: bool,
 
+    /// What "worlds consistent" holds every rebuilt world to, besides decoding and applying
+    /// (always): `arena` (default) also that every entity lies inside the playfield the
+    /// `Welcome` told and that a player's own ship is in each of its worlds, as the arena
+    /// keeps them; `protocol` only what the protocol itself promises, for a game of your own
+    /// whose entities may leave the field, or whose players may be out of the world a while
+    /// (an eliminated player).
+    #[arg(long, value_enum, default_value_t = WorldChecks::Arena)]
+    pub world_checks: WorldChecks,
+
     /// Interval of the bots' pings (round-trip samples).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub ping_interval: Duration,
@@ -182,6 +191,17 @@ impl BotRole {
     pub fn gets_snapshots(self) -> bool {
         !matches!(self, BotRole::Controller)
     }
+}
+
+/// `--world-checks`: what a rebuilt world is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorldChecks {
+    /// The protocol's promises and the arena's: entities inside the playfield, a player's
+    /// own ship in its every world.
+    Arena,
+    /// The protocol's alone: every snapshot decodes and applies to a baseline it holds.
+    Protocol,
 }
 
 /// `--input-rate`.

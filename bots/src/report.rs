@@ -1,6 +1,7 @@
 //! The final report: what the run measured ([`Report`], serialized as JSON), its table, and
 //! the checks that decide the exit code.
 
+use crate::bot::{WORLD_ENTITY_OUT_OF_BOUNDS, WORLD_OWN_SHIP_MISSING};
 use crate::cli::{BotRole, InputRate, RoomChoice};
 use crate::stats::{FpsSummary, Percentiles};
 use serde::Serialize;
@@ -532,6 +533,17 @@ impl Report {
                  (a named --room) or --max-spectators-total (2,000 per core by default)"
                     .into(),
             );
+        }
+        // The arena's rules, which a game of one's own may not keep.
+        if self.errors.contains_key(WORLD_ENTITY_OUT_OF_BOUNDS)
+            || self.errors.contains_key(WORLD_OWN_SHIP_MISSING)
+        {
+            hints.push(format!(
+                "{WORLD_ENTITY_OUT_OF_BOUNDS} / {WORLD_OWN_SHIP_MISSING}: the arena keeps every \
+                 entity inside the playfield and every player's ship in its world; against a \
+                 game of your own that does not, --world-checks protocol holds the worlds to \
+                 what the protocol promises alone"
+            ));
         }
         if seen("kick-Removed") {
             hints.push(

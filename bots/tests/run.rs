@@ -9,6 +9,11 @@ use clap::Parser;
 use support::{TestServer, server_config};
 use tickwire_bots::cli::Args;
 use tickwire_bots::report::Report;
+use tickwire_server::glam::Vec2;
+use tickwire_server::shared::quant::{quantize_position, quantize_velocity};
+use tickwire_server::shared::{
+    ControllerFeedback, EntityId, EntityState, PlayerId, RoundPhase, RoundState, WorldBounds,
+};
 
 async fn run_bots(server: &TestServer, flags: &[&str]) -> Report {
     let url = server.url();
@@ -137,6 +142,81 @@ async fn without_acks_bots_still_rebuild_every_world_and_send_no_acks() {
     // (about 14 B/s), whatever the frame rate a loaded machine delivers.
     let sent = report.bytes_per_bot_per_s.expect("the window opened").sent;
     assert!(sent < 6.0 * fps + 20.0, "{sent} B/s sent at {fps} fps: acks went out: {table}");
+    server.shutdown().await;
+}
+
+/// A game of one's own that keeps neither of the arena's rules the bots check by default:
+/// its players are out of the world (eliminated, say), and a marker stands past the
+/// playfield's edge. Everything it sends is sound protocol.
+struct Outfield;
+
+impl tickwire_server::game::Game for Outfield {
+    fn bounds(&self) -> WorldBounds {
+        WorldBounds { width: 400, height: 300 }
+    }
+
+    fn add_player(&mut self, player: PlayerId) -> EntityId {
+        EntityId(u32::from(player.0))
+    }
+
+    fn remove_player(&mut self, _player: PlayerId) {}
+
+    fn set_input(&mut self, _player: PlayerId, _input: tickwire_server::game::PlayerInput) {}
+
+    fn step(&mut self, _dt: f32, _events: &mut Vec<tickwire_server::game::GameEvent>) {}
+
+    fn entities(&self, out: &mut Vec<EntityState>) {
+        out.push(EntityState {
+            id: EntityId(50_000),
+            kind: 9,
+            pos: quantize_position(Vec2::new(600.0, 100.0)),
+            vel: quantize_velocity(Vec2::ZERO),
+            heading: 0,
+            flags: 0,
+            value: 0,
+        });
+    }
+
+    fn round(&self) -> RoundState {
+        RoundState { round: 1, phase: RoundPhase::Playing, seconds_left: 0 }
+    }
+
+    fn focus(&self, _player: PlayerId) -> Option<Vec2> {
+        None
+    }
+
+    fn score(&self, _player: PlayerId) -> Option<u16> {
+        Some(0)
+    }
+
+    fn feedback(&self, _player: PlayerId) -> Option<ControllerFeedback> {
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_of_ones_own_is_held_to_the_protocol_alone_when_asked() {
+    let server = TestServer::start_with_games(server_config(), |_room, _seed| Outfield).await;
+    let flags = ["--bots", "2", "--room", "outfield", "--duration", "1s"];
+
+    // By default, the arena's rules: both broken, the run fails and says what to do.
+    let report = run_bots(&server, &flags).await;
+    let table = report.table();
+    assert!(!report.passed, "{table}");
+    let failed: Vec<&str> =
+        report.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
+    assert_eq!(failed, ["worlds consistent"], "{table}");
+    let kinds: Vec<&str> = report.errors.keys().map(String::as_str).collect();
+    assert_eq!(kinds, ["world-entity-out-of-bounds"], "checked first: {table}");
+    assert!(report.hints.iter().any(|h| h.contains("--world-checks protocol")), "{table}");
+
+    // Held to the protocol alone, the same game passes: every world decoded and applied.
+    let protocol = [&flags[..], &["--world-checks", "protocol"]].concat();
+    let report = run_bots(&server, &protocol).await;
+    let table = report.table();
+    assert!(report.passed, "{table}");
+    assert!(report.errors.is_empty() && report.hints.is_empty(), "{table}");
+    assert!(report.frames.received > 0, "{table}");
     server.shutdown().await;
 }
 

@@ -261,5 +261,9 @@ pub use session::{
 /// The rustls version this crate speaks, for [`tls_config`] and [`Endpoint::with_tls_config`].
 pub use tokio_rustls::rustls;
 
+/// The vector crate of the client's positions and velocities ([`RenderEntity::pos`],
+/// [`PredictedShip::motion`], [`protocol::quant`]), re-exported so a game draws them without a
+/// `glam` of its own at a version that may differ (and so not be the same `Vec2`).
+pub use glam;
 /// The protocol crate, re-exported so applications use the same version.
 pub use tickwire_shared as protocol;

@@ -292,6 +292,8 @@ fn start<F: GameFactory>(
         .with_env_filter(filter)
         .try_init();
     let games = crate::game::Games::new(games(&mut cli.config));
+    // The flags were checked as they were parsed; what the game changed in them was not.
+    cli.config.check().map_err(|e| Stop(format!("the game's settings: {e}")))?;
     // Before any socket opens: every client takes a descriptor.
     match crate::threads::raise_open_files_limit() {
         Ok(Some(open_files)) => {

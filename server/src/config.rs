@@ -62,12 +62,12 @@ pub struct ServerConfig {
     /// Simulation ticks (and snapshots) per second, 1 to 120. Higher feels smoother and costs
     /// CPU and bandwidth linearly.
     #[arg(long, env = "TICKWIRE_TICK_RATE", default_value_t = 30,
-          value_parser = clap::value_parser!(u8).range(1..=120))]
+          value_parser = clap::value_parser!(u8).range(TICK_RATES))]
     pub tick_rate: u8,
 
     /// Ship-owning clients (players plus controllers) per room.
     #[arg(long, env = "TICKWIRE_ROOM_CAPACITY", default_value_t = 32,
-          value_parser = clap::value_parser!(u16).range(1..=1000))]
+          value_parser = clap::value_parser!(u16).range(ROOM_CAPACITIES))]
     pub room_capacity: u16,
 
     /// Spectators per room. A crowd costs the server about one socket write per spectator per
@@ -380,8 +380,8 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
-    /// Seed of the game's RNG for room N is `seed + N`; unset picks a random seed. Fixed seeds
-    /// make matches reproducible.
+    /// Seed of the game's RNG for room N is `seed + N`; unset, each room draws a random seed of
+    /// its own. Fixed seeds make matches reproducible.
     #[arg(long, env = "TICKWIRE_SEED")]
     pub seed: Option<u64>,
 
@@ -408,7 +408,7 @@ pub struct ServerConfig {
     /// Pickups on the arena's field, 0 to 512. More means more scoring and less contest for
     /// each; a bigger `--world-size` wants more.
     #[arg(long, env = "TICKWIRE_PICKUPS", default_value_t = 12,
-          value_parser = clap::value_parser!(u16).range(0..=512))]
+          value_parser = clap::value_parser!(u16).range(PICKUPS))]
     pub pickups: u16,
 
     /// Cluster mode: the Redis that holds the fleet's room directory, e.g.
@@ -649,6 +649,52 @@ impl ServerConfig {
         Duration::from_secs_f64(1.0 / f64::from(self.tick_rate.max(1)))
     }
 
+    /// Checks what parsing the flags checks, for a config that did not come from them or was
+    /// changed after: a game's adjustments in [`command::main`](crate::command::main), or a
+    /// program's own for [`Server::new`](crate::Server::new). The error names the flag.
+    pub fn check(&self) -> Result<(), String> {
+        let world_sides = i64::from(*WORLD_SIDES.start())..=i64::from(*WORLD_SIDES.end());
+        let ranged = [
+            ("--tick-rate", i64::from(self.tick_rate), TICK_RATES),
+            ("--room-capacity", i64::from(self.room_capacity), ROOM_CAPACITIES),
+            ("--max-rooms", i64::from(self.max_rooms), 1..=i64::from(u32::MAX)),
+            ("--max-connections", i64::from(self.max_connections), 1..=1_000_000),
+            ("--max-connections-per-ip", i64::from(self.max_connections_per_ip), 1..=1_000_000),
+            ("--input-rate", i64::from(self.input_rate), 1..=i64::from(u32::MAX)),
+            ("--chat-rate", i64::from(self.chat_rate), 1..=i64::from(u32::MAX)),
+            ("--pickups", i64::from(self.pickups), PICKUPS),
+            ("--world-size's width", i64::from(self.world_size.width), world_sides.clone()),
+            ("--world-size's height", i64::from(self.world_size.height), world_sides),
+        ];
+        for (flag, value, range) in ranged {
+            if !range.contains(&value) {
+                return Err(format!(
+                    "{flag} is {value}, outside {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        let positive = [
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--heartbeat-interval", self.heartbeat_interval),
+            ("--idle-timeout", self.idle_timeout),
+            ("--slow-client-timeout", self.slow_client_timeout),
+            ("--close-timeout", self.close_timeout),
+            ("--redis-timeout", self.redis_timeout),
+        ];
+        if let Some((flag, _)) = positive.iter().find(|(_, d)| *d < Duration::from_millis(1)) {
+            return Err(format!("{flag} must be at least 1ms"));
+        }
+        if self.round_time < Duration::from_secs(1) || self.round_time > MAX_ROUND_TIME {
+            return Err(format!(
+                "--round-time ({:?}) must be between 1s and 10 hours",
+                self.round_time
+            ));
+        }
+        Ok(())
+    }
+
     /// In a fleet (`--redis-url`), refuses a `--node-ttl` shorter than
     /// [`NODE_TTL_PER_REDIS_TIMEOUT`] times `--redis-timeout`, naming both flags (clap checks
     /// each flag alone).
@@ -667,6 +713,18 @@ impl ServerConfig {
         ))
     }
 }
+
+/// `--tick-rate`: ticks per second (a u8 on the wire; past 120 a tick's work outgrows its
+/// period).
+const TICK_RATES: std::ops::RangeInclusive<i64> = 1..=120;
+/// `--room-capacity`: ships per room (a room's work and each snapshot grow with it).
+const ROOM_CAPACITIES: std::ops::RangeInclusive<i64> = 1..=1000;
+/// `--pickups` on the arena's field.
+const PICKUPS: std::ops::RangeInclusive<i64> = 0..=512;
+/// `--world-size`: each side in world units (the wire's positions reach 2047).
+const WORLD_SIDES: std::ops::RangeInclusive<u16> = 64..=2047;
+/// `--round-time` at most (a round's seconds left are a u16 on the wire).
+const MAX_ROUND_TIME: Duration = Duration::from_secs(10 * 3600);
 
 /// `--node-ttl` is at least this many `--redis-timeout`s. The node renews its registration
 /// every third of the TTL, and must ride out one renewal lost to a slow reply (given up after
@@ -934,7 +992,7 @@ fn parse_world_size(text: &str) -> Result<WorldBounds, String> {
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("`{text}` is not WIDTHxHEIGHT (example: 1600x1000)"))?;
     let side = |side: &str| match side.trim().parse::<u16>() {
-        Ok(units) if (64..=2047).contains(&units) => Ok(units),
+        Ok(units) if WORLD_SIDES.contains(&units) => Ok(units),
         _ => Err(format!("`{text}`: each side must be a whole number from 64 to 2047 units")),
     };
     Ok(WorldBounds { width: side(width)?, height: side(height)? })
@@ -943,7 +1001,7 @@ fn parse_world_size(text: &str) -> Result<WorldBounds, String> {
 /// `--round-time`: 1 s to 10 hours (a round's seconds left are a u16 on the wire).
 fn parse_round_time(text: &str) -> Result<Duration, String> {
     let time = parse_duration(text)?;
-    if time < Duration::from_secs(1) || time > Duration::from_secs(10 * 3600) {
+    if time < Duration::from_secs(1) || time > MAX_ROUND_TIME {
         return Err(format!("`{text}` must be between 1s and 10 hours (600m)"));
     }
     Ok(time)
@@ -1446,6 +1504,47 @@ mod tests {
 
     /// Renewed every third of the TTL, a node whose Redis replies as slowly as the timeout
     /// allows lapses with one lost renewal unless the TTL is three timeouts or more.
+    #[test]
+    fn a_config_changed_after_parsing_is_checked_as_the_flags_are() {
+        assert_eq!(ServerConfig::default().check(), Ok(()), "the defaults");
+        let with = |change: fn(&mut ServerConfig)| {
+            let mut config = ServerConfig::default();
+            change(&mut config);
+            config.check()
+        };
+        assert_eq!(with(|c| c.tick_rate = 0), Err("--tick-rate is 0, outside 1 to 120".into()));
+        assert_eq!(with(|c| c.tick_rate = 120), Ok(()));
+        assert_eq!(
+            with(|c| c.tick_rate = 121).unwrap_err(),
+            "--tick-rate is 121, outside 1 to 120"
+        );
+        assert!(with(|c| c.room_capacity = 0).unwrap_err().starts_with("--room-capacity is 0"));
+        assert!(with(|c| c.room_capacity = 1001).is_err());
+        assert!(with(|c| c.pickups = 513).unwrap_err().starts_with("--pickups"));
+        assert!(with(|c| c.input_rate = 0).unwrap_err().starts_with("--input-rate"));
+        assert!(with(|c| c.world_size.height = 2048).unwrap_err().contains("height"));
+        assert!(with(|c| c.world_size.width = 63).unwrap_err().contains("width"));
+        let zero = with(|c| c.idle_timeout = Duration::ZERO).unwrap_err();
+        assert_eq!(zero, "--idle-timeout must be at least 1ms");
+        assert!(with(|c| c.round_time = Duration::ZERO).unwrap_err().starts_with("--round-time"));
+        // What the flags take, the check takes: each range is the one their parsers use.
+        use clap::Parser;
+        let parsed = |flags: &[&str]| {
+            TestCli::try_parse_from([&["tickwire-server"][..], flags].concat())
+                .map(|cli| cli.config)
+        };
+        for flags in
+            [&["--tick-rate", "120"][..], &["--room-capacity", "1000"], &["--pickups", "512"]]
+        {
+            assert_eq!(parsed(flags).expect("taken").check(), Ok(()), "{flags:?}");
+        }
+        for flags in
+            [&["--tick-rate", "121"][..], &["--room-capacity", "1001"], &["--pickups", "513"]]
+        {
+            assert!(parsed(flags).is_err(), "{flags:?}");
+        }
+    }
+
     #[test]
     fn a_node_ttl_below_three_redis_timeouts_is_refused_naming_both_flags() {
         let fleet = |ttl: u64, timeout: u64| ServerConfig {

@@ -257,7 +257,9 @@ pub struct ServerContext {
     connections: Mutex<Connections>,
     /// Spectators seated in all rooms (see [`ServerContext::take_spectator_place`]).
     spectators: AtomicU32,
-    seed: u64,
+    /// `--seed`: room N gets `seed + N`. Without it each room draws its own: a player who
+    /// learns one room's seed (a game's shuffled deck) must not learn the next room's.
+    seed: Option<u64>,
     games: Games,
 }
 
@@ -305,7 +307,7 @@ impl ServerContext {
         metrics: Metrics,
         games: Games,
     ) -> Arc<Self> {
-        let seed = config.seed.unwrap_or_else(rand::random);
+        let seed = config.seed;
         let operators = crate::moderation::Operators::of(&config);
         let (room_threads, refused) = RoomThreads::start(usize::from(config.room_threads));
         if let Some(e) = refused {
@@ -418,7 +420,7 @@ impl ServerContext {
             return Err(FindRoomError::TooManyRooms);
         }
         dir.rooms_created += 1;
-        let seed = self.seed.wrapping_add(dir.rooms_created);
+        let seed = self.seed.map_or_else(rand::random, |seed| seed.wrapping_add(dir.rooms_created));
         // A factory's panic must not unwind through the directory, whose lock every join takes.
         let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.games.new_game(name, seed)

@@ -190,7 +190,9 @@ pub struct Server {
 impl Server {
     /// A server of `config` whose rooms run its arena ([`ServerConfig::arena`]), without an
     /// admin listener: [`ServerConfig::admin_bind`] is for the binary to bind and hand to
-    /// [`Server::admin`].
+    /// [`Server::admin`]. A config built or changed by hand is checked by
+    /// [`ServerConfig::check`], which names the setting at fault; one that does not pass is
+    /// served as it is, with a warning in the log.
     pub fn new(config: ServerConfig) -> Self {
         let games = Games::arena(config.arena());
         Server { config, games, admin: None }
@@ -256,6 +258,11 @@ async fn serve(
     games: Games,
     shutdown: impl Future,
 ) {
+    if let Err(e) = config.check() {
+        // A program's own config (`command::main` refuses to start with one): served as it is,
+        // each value taken at the nearest it can be (a tick rate of 0 ticks once a second).
+        tracing::warn!(error = %e, "the server's config is outside what its flags allow");
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shutdown_timeout = config.shutdown_timeout;
     // Connections still speaking HTTP (not yet upgraded, or an HTTP fallback session's): as

@@ -174,6 +174,34 @@ async fn each_room_runs_the_game_its_factory_made_for_its_name() {
     server.shutdown().await;
 }
 
+/// Without `--seed`, each room's game gets a seed of its own, not the last room's plus one: a
+/// player who learns one room's (a shuffled deck's) must not know the next room's.
+#[tokio::test]
+async fn without_a_seed_each_room_draws_its_own() {
+    let made: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let factory = {
+        let made = made.clone();
+        move |_room: RoomName, seed: u64| {
+            made.lock().unwrap().push(seed);
+            Dots { bounds: WorldBounds { width: 400, height: 100 }, seed, dots: Vec::new() }
+        }
+    };
+    let mut config = test_config();
+    config.seed = None;
+    let server = TestServer::start_with_games(config, factory).await;
+    let mut watching = Vec::new();
+    for room in ["one", "two", "three", "four"] {
+        watching.push(Client::join(&server.ws_url(), hello_in(Role::Spectator, "eve", room)).await);
+    }
+    let seeds = made.lock().unwrap().clone();
+    assert_eq!(seeds.len(), 4, "a game per room");
+    let steps: Vec<u64> = seeds.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    // Random draws repeat a step of 1 three times once in 2^192.
+    assert_ne!(steps, [1, 1, 1], "seeds in a row: {seeds:?}");
+    assert!(seeds.iter().all(|&s| s != 0), "{seeds:?}");
+    server.shutdown().await;
+}
+
 /// The arena's flags (`--world-size`, `--round-time`, `--intermission`, `--pickups`) reach
 /// the arena a plain server runs: its world, its pickups and the length of its rounds.
 #[tokio::test]

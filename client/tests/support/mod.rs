@@ -37,6 +37,20 @@ impl TestServer {
         TestServer { addr, stop: Some(stop), task }
     }
 
+    /// The server whose rooms run what `games` makes (a library user's own game).
+    pub async fn start_with_games(
+        config: ServerConfig,
+        games: impl tickwire_server::game::GameFactory,
+    ) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run = tickwire_server::Server::new(config).games(games).run(listener, async move {
+            let _ = stopped.await;
+        });
+        TestServer { addr, stop: Some(stop), task: tokio::spawn(run) }
+    }
+
     pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }

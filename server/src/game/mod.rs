@@ -69,9 +69,12 @@ pub enum GameEvent {
 /// A game a room can run.
 ///
 /// The room calls it from one thread. Each tick, in this order:
-/// 1. [`Game::set_input`] for each player that sent an input since the last tick: the newest
-///    one (those in between are not replayed, so a button pressed and released within one
-///    tick is not seen);
+/// 1. [`Game::set_input`] for each player with an input for this tick. A client sends one
+///    input per tick, and the room hands them over one per tick, oldest first, as the client
+///    predicted them, though the network delivered two in one tick and none in the next. An
+///    input more than a tick late is folded into the next (its steering dropped, its buttons
+///    kept: a tap always lands, and is released on the following tick); a client sending
+///    faster than the tick rate gets its newest each tick ([`crate::inputs`] says more);
 /// 2. [`Game::step`];
 /// 3. [`Game::remove_player`] for the dropped seats whose `--resume-grace` ended;
 /// 4. [`Game::entities`], [`Game::round`], then per client [`Game::focus`] (players only) and

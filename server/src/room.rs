@@ -34,8 +34,8 @@ use tickwire_shared::delta::{Baseline, World, delta};
 use tickwire_shared::quant::dequantize_axis_input;
 use tickwire_shared::{
     ChatText, ControllerFeedback, EntityId, EntityState, Event, EventKind, InputSeq, Kick,
-    KickReason, KickText, Name, PlayerId, ResumeToken, Role, RoomName, ServerMessage, Snapshot,
-    Tick, Welcome,
+    KickReason, KickText, MAX_SNAPSHOT_ENTITIES, Name, PlayerId, QVec2, ResumeToken, Role,
+    RoomName, ServerMessage, Snapshot, Tick, Welcome,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -1470,6 +1470,8 @@ impl<G: Game> Room<G> {
         let mut spectator_frames: Vec<(Option<BaselineKey>, Bytes)> = Vec::new();
         let mut frames = std::mem::take(&mut self.frames);
         let mut nearby = Vec::new();
+        // What a client is sent of a view past the protocol's entities (`within_limit`).
+        let mut crowd = Vec::new();
         let mut unencodable = Unencodable::default();
         // Deferred clients seated before this tick's first direct turn: their run goes last.
         let mut deferred_before_start = 0;
@@ -1517,7 +1519,11 @@ impl<G: Game> Room<G> {
                 Role::Spectator => {
                     let world = whole_world
                         .get_or_insert_with(|| {
-                            Arc::new(World { tick, round, entities: self.entities.clone() })
+                            let entities = within_limit(&self.entities, None, &mut crowd);
+                            if entities.len() < self.entities.len() {
+                                unencodable.cut += 1;
+                            }
+                            Arc::new(World { tick, round, entities: entities.to_vec() })
                         })
                         .clone();
                     let held = seat.history.baseline(baseline_tick(link));
@@ -1541,17 +1547,22 @@ impl<G: Game> Room<G> {
                 }
                 Role::Player => {
                     let focus = seat.entity.and_then(|_| self.game.focus(player));
-                    let visible = match focus {
+                    let centre = focus.map(tickwire_shared::quant::quantize_position);
+                    let visible = match centre {
                         Some(centre) if view_radius > 0 => {
                             // Gathered in a buffer of the tick, then copied into the world at
                             // its size: one allocation at most, not one per doubling.
                             nearby.clear();
-                            let centre = tickwire_shared::quant::quantize_position(centre);
                             self.grid.query(&self.entities, centre, view_radius, &mut nearby);
                             nearby.as_slice()
                         }
                         _ => self.entities.as_slice(),
                     };
+                    let seen = visible.len();
+                    let visible = within_limit(visible, centre, &mut crowd);
+                    if visible.len() < seen {
+                        unencodable.cut += 1;
+                    }
                     let world = self.spare_worlds.world(tick, round, visible);
                     let held = seat.history.baseline(baseline_tick(link));
                     let baseline = as_baseline(&held);
@@ -1893,16 +1904,51 @@ fn next_direct_quota(
 /// How often a room logs snapshots it could not encode, at most.
 const UNENCODABLE_LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Snapshots of one tick that could not be encoded. Only a world past the protocol's limits
-/// fails (a game that lists more than 1024 entities in a client's view); the room's own state
-/// caused it, so it is logged rather than the clients disturbed, and once per room every
+/// A tick's snapshots cut to the protocol's limit, or that could not be encoded even so: the
+/// room's own state (a game that lists more than 1024 entities in a client's view) caused it,
+/// so it is logged rather than the clients disturbed, and once per room every
 /// [`UNENCODABLE_LOG_EVERY`], not once per client per tick.
 #[derive(Debug, Default)]
 struct Unencodable {
+    /// Views cut to [`MAX_SNAPSHOT_ENTITIES`] this tick (spectators share one).
+    cut: u32,
     /// Clients that got no snapshot this tick for it.
     clients: u32,
     /// The first failure's reason.
     why: Option<String>,
+}
+
+/// What a client is sent of `visible` (sorted by id, as the room keeps its entities), at most
+/// [`MAX_SNAPSHOT_ENTITIES`]: all of it when it fits; past that, the entities nearest `centre`
+/// (the player's ship: its own, and what it is about to meet), or without one (a spectator)
+/// the first by id, so that a game past the protocol's limit shows its clients most of the
+/// world rather than nothing. Nearest by distance then id, so the same ones tick after tick.
+fn within_limit<'a>(
+    visible: &'a [EntityState],
+    centre: Option<QVec2>,
+    crowd: &'a mut Vec<EntityState>,
+) -> &'a [EntityState] {
+    if visible.len() <= MAX_SNAPSHOT_ENTITIES {
+        return visible;
+    }
+    crowd.clear();
+    match centre {
+        Some(centre) => {
+            crowd.extend_from_slice(visible);
+            let distance = |e: &EntityState| {
+                let (dx, dy) = (
+                    i64::from(e.pos.x) - i64::from(centre.x),
+                    i64::from(e.pos.y) - i64::from(centre.y),
+                );
+                (dx * dx + dy * dy, e.id.0)
+            };
+            crowd.select_nth_unstable_by_key(MAX_SNAPSHOT_ENTITIES - 1, distance);
+            crowd.truncate(MAX_SNAPSHOT_ENTITIES);
+            crowd.sort_unstable_by_key(|e| e.id.0);
+        }
+        None => crowd.extend_from_slice(&visible[..MAX_SNAPSHOT_ENTITIES]),
+    }
+    crowd
 }
 
 /// Frames a snapshot by itself (one buffer, shareable); `None` (counted in `unencodable`)
@@ -1953,11 +1999,22 @@ impl<G: Game> Room<G> {
     /// Logs this tick's snapshots that could not be encoded, unless logged within
     /// [`UNENCODABLE_LOG_EVERY`].
     fn log_unencodable(&mut self, unencodable: Unencodable, now: Instant) {
-        let Some(why) = unencodable.why else { return };
+        if unencodable.cut == 0 && unencodable.why.is_none() {
+            return;
+        }
         if self.unencodable_logged.is_some_and(|at| now - at < UNENCODABLE_LOG_EVERY) {
             return;
         }
         self.unencodable_logged = Some(now);
+        if unencodable.cut > 0 {
+            warn!(
+                views = unencodable.cut,
+                "the game's world is past the protocol's limit of 1024 entities in a client's \
+                 view: players get the 1024 nearest their ship, spectators the first 1024 by id; \
+                 logged at most every 10 s"
+            );
+        }
+        let Some(why) = unencodable.why else { return };
         warn!(
             clients = unencodable.clients,
             error = %why,
@@ -2188,7 +2245,7 @@ mod tests {
         bumped: Vec<PlayerId>,
         /// Reports every entity twice.
         doubled: bool,
-        /// Entities of its own it adds to the arena's (ids from 500,000, at the centre).
+        /// Entities of its own it adds to the arena's (ids from 500,000, on a grid).
         crowded: u32,
         /// Scores it reports instead of the arena's.
         scores: Vec<(PlayerId, u16)>,
@@ -2243,10 +2300,14 @@ mod tests {
             if self.doubled {
                 out.extend_from_within(..);
             }
+            // A grid of them, 20 units apart, from (100, 100).
             out.extend((0..self.crowded).map(|i| EntityState {
                 id: EntityId(500_000 + i),
                 kind: 9,
-                pos: tickwire_shared::QVec2 { x: 800 * 16, y: 500 * 16 },
+                pos: tickwire_shared::QVec2 {
+                    x: (100 + (i % 64) as i16 * 20) * 16,
+                    y: (100 + (i / 64) as i16 * 20) * 16,
+                },
                 vel: tickwire_shared::QVec2 { x: 0, y: 0 },
                 heading: 0,
                 flags: 0,
@@ -2289,29 +2350,61 @@ mod tests {
         drop(joined);
     }
 
-    /// A game whose world is past the protocol's 1024 entities: the clients who see all of it
-    /// get no snapshot, and the log says so once every 10 s, not once per client per tick.
+    /// A game whose world is past the protocol's 1024 entities: each client gets the 1024 it
+    /// most needs (a player those nearest its ship, its own among them; a spectator the first
+    /// by id) rather than nothing, and the log says so once every 10 s, not once per client
+    /// per tick.
     #[test]
-    fn a_world_too_big_to_encode_is_logged_once_a_while_not_per_client_per_tick() {
+    fn a_world_past_the_protocol_s_limit_is_cut_to_it_and_logged_once_a_while() {
         let (warnings, _log) = crate::testlog::count_warnings();
-        let game =
-            Scripted { crowded: tickwire_shared::MAX_SNAPSHOT_ENTITIES as u32, ..scripted() };
-        let mut room = scripted_room(8, game);
+        let game = Scripted { crowded: MAX_SNAPSHOT_ENTITIES as u32, ..scripted() };
+        // The player sees the whole field (`--view-radius 0`), as `hill` runs: all of it is
+        // in its view, not only the part within the radius.
+        let (_tx, rx) = watch::channel(false);
+        let config = ServerConfig { seed: Some(3), view_radius: 0, ..ServerConfig::default() };
+        let ctx = ServerContext::new(config, rx);
+        let mut room = Room::new(Arc::new(RoomShared::new(RoomName::truncated("t"), 8)), ctx, game);
         let t0 = Instant::now();
         let watchers: Vec<_> = (0..3).map(|_| join(&mut room, Role::Spectator, None, t0)).collect();
-        let snapshots = |link: &Arc<ClientLink>| {
-            let (messages, _) = messages(link);
-            messages.iter().filter(|m| matches!(m, ServerMessage::Snapshot(_))).count()
-        };
+        let (player, joined) = join(&mut room, Role::Player, None, t0);
+        let w = welcome(&messages(&player).0);
+        let mut history = WorldHistory::new(w.tick_rate);
+        let mut watched: Vec<_> = watchers.iter().map(|_| WorldHistory::new(w.tick_rate)).collect();
         for step in 0..30u64 {
             room.tick(t0 + Duration::from_millis(33 * step));
+            for ((link, _), history) in watchers.iter().zip(&mut watched) {
+                let snap = snapshot(&messages(link).0);
+                let world = history.apply(&snap).expect("a spectator's snapshot applies");
+                let first: Vec<u32> =
+                    room.entities.iter().take(MAX_SNAPSHOT_ENTITIES).map(|e| e.id.0).collect();
+                let sent: Vec<u32> = world.entities.iter().map(|e| e.id.0).collect();
+                assert_eq!(sent, first, "the first 1024 of the room's entities, by id");
+                link.record_ack(snap.header.tick);
+            }
+            let snap = snapshot(&messages(&player).0);
+            let world = history.apply(&snap).expect("the player's snapshot applies");
+            assert_eq!(world.entities.len(), MAX_SNAPSHOT_ENTITIES);
+            let ship = world.get(w.entity.unwrap()).expect("its own ship among them").pos;
+            // Nothing left out is nearer its ship than what it got.
+            let distance = |e: &EntityState| {
+                let (dx, dy) = (i64::from(e.pos.x - ship.x), i64::from(e.pos.y - ship.y));
+                dx * dx + dy * dy
+            };
+            let farthest_sent = world.entities.iter().map(distance).max().unwrap();
+            let nearest_left = room
+                .entities
+                .iter()
+                .filter(|e| world.get(e.id).is_none())
+                .map(distance)
+                .min()
+                .expect("some left out");
+            assert!(farthest_sent <= nearest_left, "{farthest_sent} > {nearest_left}");
+            player.record_ack(snap.header.tick);
         }
-        assert_eq!(warnings.load(Ordering::Relaxed), 1, "3 spectators, 30 ticks: one line");
-        for (link, _) in &watchers {
-            assert_eq!(snapshots(link), 0, "a spectator sees the whole, unencodable world");
-        }
+        assert_eq!(warnings.load(Ordering::Relaxed), 1, "4 clients, 30 ticks: one line");
         room.tick(t0 + Duration::from_secs(11));
         assert_eq!(warnings.load(Ordering::Relaxed), 2, "logged again after 10 s");
+        drop(joined);
     }
 
     #[test]

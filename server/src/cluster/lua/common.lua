@@ -22,6 +22,10 @@
 --                                 back after Redis lost its data: no node opens a new room
 --   restored               string present for three node ttls after a node found that Redis
 --                                 lost its data: a node forgotten meanwhile settles the fleet
+-- and, written by directory.rs rather than these scripts:
+--   bans                   hash   the fleet's bans (address, network or name -> end and why)
+--   moderation-actions     zset   the operators' actions, JSON, by when they were done
+--   moderation-actions:nodes set  the nodes whose actions it holds
 -- Keys are built inside the scripts, so the directory runs on one Redis (or a replicated
 -- primary), not on Redis Cluster.
 local P = 'tickwire:'

@@ -1079,7 +1079,8 @@ impl Session {
         if !catch_up.resumed || !self.roster_complete {
             return;
         }
-        // Its own seat is not in its roster (it knows itself from its own `Joined`).
+        // Its own seat is never made up gone: an older server's roster leaves it out (the
+        // session knows itself from its own `Joined`).
         let own = self.welcome.map(|w| w.player_id);
         let gone: Vec<PlayerId> = self
             .roster

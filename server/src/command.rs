@@ -191,11 +191,42 @@ fn mint_token(args: MintArgs) -> Result<(), Stop> {
 /// flags, for a game that needs it (one whose players must see the whole field sets
 /// `view_radius` to 0). Usage, errors and `--version` name the binary as it was run.
 ///
-/// Returns 1 for a start that failed (`error: ...` naming the flag at fault) and 0 after a
-/// clean shutdown. Flags that do not parse exit at once with 2 and clap's message, as
-/// `--help` and `--version` exit with 0, and a second SIGINT or SIGTERM during the shutdown
-/// exits with 130 or 143.
+/// Returns 1 for a start that failed (`error: ...` naming the flag at fault, a setting the
+/// game changed out of its range included) and 0 after a clean shutdown. Flags that do not
+/// parse exit at once with 2 and clap's message, as `--help` and `--version` exit with 0, and a
+/// second SIGINT or SIGTERM during the shutdown exits with 130 or 143.
 pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitCode {
+    main_with_flags(|config, NoGameFlags {}| games(config))
+}
+
+/// [`main`] for a game with flags of its own: `A`'s (a `clap::Args` struct) are parsed with
+/// the server's, each with its default and `env` as it declares them, listed by `--help` under
+/// "Game options", and handed to `games` with the server's flags. Their names must not be the
+/// server's own (clap refuses a command that repeats one).
+///
+/// ```no_run
+/// use std::process::ExitCode;
+/// use tickwire_server::game::arena::{Arena, ArenaConfig};
+///
+/// /// King of the hill's own settings.
+/// #[derive(clap::Args)]
+/// struct HillFlags {
+///     /// Seconds the hill stays in one place.
+///     #[arg(long, env = "HILL_MOVE_SECS", default_value_t = 20)]
+///     hill_move_secs: u32,
+/// }
+///
+/// fn main() -> ExitCode {
+///     tickwire_server::command::main_with_flags(|config, flags: HillFlags| {
+///         let arena = config.arena();
+///         let _move_secs = flags.hill_move_secs; // what the game's own rule would take
+///         move |_room, seed| Arena::new(arena.clone(), seed)
+///     })
+/// }
+/// ```
+pub fn main_with_flags<A: Args + FromArgMatches, F: GameFactory>(
+    games: impl FnOnce(&mut ServerConfig, A) -> F,
+) -> ExitCode {
     let name = std::env::args_os()
         .next()
         .and_then(|arg| PathBuf::from(arg).file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -209,7 +240,7 @@ pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitC
     // feature): made once per process, and needed for as long as it runs anyway.
     let name: &'static str = Box::leak(name.into_boxed_str());
     let version: &'static str = Box::leak(version.into_boxed_str());
-    let command = Cli::command().name(name).bin_name(name).version(version);
+    let command = command_with::<A>().name(name).bin_name(name).version(version);
     let matches = match command.clone().try_get_matches() {
         Ok(matches) => matches,
         Err(e) => {
@@ -230,7 +261,10 @@ pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitC
     };
     let outcome = match cli.command.take() {
         Some(Command::MintToken(args)) => mint_token(args),
-        None => start(cli, games, name),
+        None => match A::from_arg_matches(&matches) {
+            Ok(flags) => start(cli, |config| games(config, flags), name),
+            Err(e) => e.exit(),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,6 +274,16 @@ pub fn main<F: GameFactory>(games: impl FnOnce(&mut ServerConfig) -> F) -> ExitC
         }
     }
 }
+
+/// The server's command with a game's flags (`A`) after its own, under a heading of theirs.
+fn command_with<A: Args>() -> clap::Command {
+    A::augment_args(Cli::command().next_help_heading("Game options"))
+}
+
+// The flags of a game that has none of its own (`main`). Not a doc comment: clap would
+// print it in `--help`.
+#[derive(Debug, Args)]
+struct NoGameFlags {}
 
 /// The environment variable a refused value came from: the refused flag's variable, when it is
 /// set and the flag is not on the command line (clap's message names only the flag).
@@ -529,6 +573,36 @@ async fn shutdown_signal(mut signals: Signals) {
 mod tests {
     use super::*;
     use std::ffi::OsString;
+
+    /// A game's own flags, as `main_with_flags` takes them.
+    #[derive(Debug, Args)]
+    struct TagFlags {
+        /// How fast the tagger flies.
+        #[arg(long, default_value_t = 3)]
+        tag_speed: u32,
+    }
+
+    #[test]
+    fn a_game_s_own_flags_are_parsed_beside_the_server_s_and_listed_apart() {
+        let command = command_with::<TagFlags>();
+        let matches = command
+            .clone()
+            .try_get_matches_from(["tag", "--tag-speed", "5", "--tick-rate", "20"])
+            .expect("both taken");
+        assert_eq!(TagFlags::from_arg_matches(&matches).unwrap().tag_speed, 5);
+        assert_eq!(Cli::from_arg_matches(&matches).unwrap().config.tick_rate, 20);
+        let defaults = command.clone().try_get_matches_from(["tag"]).unwrap();
+        assert_eq!(TagFlags::from_arg_matches(&defaults).unwrap().tag_speed, 3);
+        let refused = command.clone().try_get_matches_from(["tag", "--tag-speed", "fast"]);
+        assert!(refused.unwrap_err().to_string().contains("--tag-speed"));
+        let help = command.clone().render_long_help().to_string();
+        let heading = help.find("Game options:").expect("a heading of their own");
+        assert!(help[heading..].contains("--tag-speed"), "{help}");
+        assert!(!help[heading..].contains("--tick-rate"), "the server's before it: {help}");
+        // Without flags of its own, the command is the server's.
+        let plain = command_with::<NoGameFlags>().render_long_help().to_string();
+        assert!(!plain.contains("Game options"), "{plain}");
+    }
 
     #[test]
     fn a_refused_value_from_the_environment_names_its_variable() {

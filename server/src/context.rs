@@ -190,15 +190,20 @@ pub(crate) struct PerAddress {
 }
 
 impl PerAddress {
-    /// Takes a place for `keys`, at most `limit` an address: false when it or its /48 is full.
-    pub(crate) fn take(&mut self, keys: AddressKeys, limit: u32) -> bool {
+    /// Whether `keys` have no place left: `limit` taken by the address, or four times as many
+    /// by its /48.
+    fn is_full(&self, keys: AddressKeys, limit: u32) -> bool {
         let site_limit = limit.saturating_mul(ADDRESSES_PER_IPV6_SITE);
         let full = |counts: &HashMap<IpAddr, u32>, key, limit| {
             counts.get(&key).is_some_and(|&n: &u32| n >= limit)
         };
-        if full(&self.by_address, keys.address, limit)
+        full(&self.by_address, keys.address, limit)
             || keys.site.is_some_and(|site| full(&self.by_site, site, site_limit))
-        {
+    }
+
+    /// Takes a place for `keys`, at most `limit` an address: false when it or its /48 is full.
+    pub(crate) fn take(&mut self, keys: AddressKeys, limit: u32) -> bool {
+        if self.is_full(keys, limit) {
             return false;
         }
         *self.by_address.entry(keys.address).or_default() += 1;
@@ -596,6 +601,19 @@ impl ServerContext {
         conns.total += 1;
         self.metrics.sessions.set(i64::from(conns.total));
         Ok(ConnectionPermit { ctx: self.clone(), keys })
+    }
+
+    /// What [`ServerContext::admit`] would answer `ip` now, taking nothing: for a page asking
+    /// why its WebSocket did not open (`GET /ws` without an upgrade).
+    pub fn would_admit(&self, ip: IpAddr) -> Result<(), AdmitError> {
+        let conns = lock(&self.connections);
+        if conns.total >= self.config.max_connections {
+            return Err(AdmitError::ServerFull);
+        }
+        if conns.sessions.is_full(AddressKeys::of(ip), self.config.max_connections_per_ip) {
+            return Err(AdmitError::TooManyFromAddress);
+        }
+        Ok(())
     }
 
     /// Counts a player's seat that lost its connection against the seats its address has

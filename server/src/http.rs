@@ -294,11 +294,21 @@ pub(crate) fn refuse_admission_of(
     e: AdmitError,
     peer: Option<&Peer>,
 ) -> Response {
-    let (status, reason) = match e {
-        AdmitError::ServerFull => (StatusCode::SERVICE_UNAVAILABLE, "server_full"),
-        AdmitError::TooManyFromAddress => (StatusCode::TOO_MANY_REQUESTS, "per_ip"),
+    let reason = match e {
+        AdmitError::ServerFull => "server_full",
+        AdmitError::TooManyFromAddress => "per_ip",
     };
     ctx.metrics.refused_from(reason, peer, &e);
+    admission_refusal(&e)
+}
+
+/// The answer to a session refused admission (`e`): 503 for a full server, 429 for an
+/// address at its cap, each with when to try again.
+fn admission_refusal(e: &AdmitError) -> Response {
+    let status = match e {
+        AdmitError::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
+        AdmitError::TooManyFromAddress => StatusCode::TOO_MANY_REQUESTS,
+    };
     retry_after(refuse(status, e.to_string()))
 }
 
@@ -665,10 +675,11 @@ pub(crate) const REFUSAL_HEADER: &str = "tickwire-refusal";
 /// browser hides an upgrade's refusal from its page (a WebSocket that does not open says 1006
 /// and nothing else), so the JavaScript SDK asks this way when its WebSocket does not open
 /// and no HTTP fallback can say why: an expired join token then ends the join with the
-/// server's words rather than after its retries, as "cannot reach the server". Nothing is
-/// admitted. The 401 is not counted (the upgrade it explains was); an Origin off the list
-/// (403, without CORS headers: its page may not read it) and a shutdown (503) are answered
-/// and counted as for an upgrade.
+/// server's words rather than after its retries, as "cannot reach the server", and a full
+/// server (503) or an address at its cap (429) is told apart from one that cannot be reached.
+/// Nothing is admitted. The 401, 503 and 429 are not counted (the upgrade they explain was);
+/// an Origin off the list (403, without CORS headers: its page may not read it) and a shutdown
+/// (503) are answered and counted as for an upgrade.
 fn why_not_upgrade<B>(req: &Request<B>, ctx: &ServerContext) -> Response {
     let headers = req.headers();
     let peer = peer_of(req);
@@ -685,6 +696,8 @@ fn why_not_upgrade<B>(req: &Request<B>, ctx: &ServerContext) -> Response {
         let verdict = HeaderValue::from_static("join-token");
         response.headers_mut().insert(header::HeaderName::from_static(REFUSAL_HEADER), verdict);
         response
+    } else if let Some(Err(e)) = peer.as_ref().map(|peer| ctx.would_admit(peer.ip())) {
+        admission_refusal(&e)
     } else {
         match check_upgrade(req, ctx, Some(SUBPROTOCOL)) {
             Err(response) => response,

@@ -56,6 +56,13 @@ use tracing::{debug, info, warn};
 /// must not grow the table without end; past it `POST /bans` answers 507.
 pub const MAX_BANS: usize = 10_000;
 
+/// Most of the fleet's bans a node holds when it reads them: twice [`MAX_BANS`]. Each node
+/// refuses a new ban past `MAX_BANS` by its own table, but two nodes that add their last ones
+/// at once, between readings, take the fleet past it by those few; holding only `MAX_BANS` of
+/// them, in whatever order Redis lists them, would silently stop enforcing others that were
+/// accepted. The bound is for a fleet's list grown without end (a node of another version).
+const MAX_FLEET_BANS: usize = 2 * MAX_BANS;
+
 /// The longest ban: a year. Longer belongs in the game's backend (its join tokens).
 pub const MAX_BAN: Duration = Duration::from_secs(365 * 86_400);
 
@@ -344,8 +351,6 @@ struct Ban {
     until: Instant,
     until_unix_ms: u64,
     reason: String,
-    /// When this node made it (a fleet's ban learned from the directory: when it was read).
-    made: Instant,
     /// Made by this node and not yet in the fleet's directory (a node outside a fleet never
     /// writes one: it has no listing to lift it either).
     unwritten: bool,
@@ -354,10 +359,6 @@ struct Ban {
 /// How often a node of a fleet reads the fleet's bans (see [`sync_fleet_bans`]): a ban made on
 /// one node refuses joins everywhere within this, and removes the clients it covers.
 pub const FLEET_BAN_SYNC: Duration = Duration::from_secs(2);
-
-/// How long a ban this node made is kept while the directory does not list it yet (its write
-/// follows the ban; a reading in between must not lift it).
-const UNWRITTEN_GRACE: Duration = Duration::from_secs(10);
 
 impl BanTarget {
     /// How the fleet's directory names it: `a:` and the address (`a:2001:db8::/64`), or `n:`
@@ -496,36 +497,42 @@ impl Bans {
         }
         let until_unix_ms = unix_ms(SystemTime::now() + length);
         let reason = reason.to_owned();
-        let ban = Ban { until: now + length, until_unix_ms, reason, made: now, unwritten: true };
+        let ban = Ban { until: now + length, until_unix_ms, reason, unwritten: true };
         let info = info_of(&target, &ban, now);
         table.insert(target, ban);
         Ok(info)
     }
 
     /// Takes the fleet's bans as the directory lists them (field, until in Unix ms, reason):
-    /// the table becomes that list, but for bans this node made in the last seconds, whose
-    /// write may not have landed yet. Returns the bans new to this node, whose clients it then
-    /// removes.
+    /// the table becomes that list, but for bans this node made that the directory has not
+    /// taken yet (its write follows the ban, or failed while Redis was away, and
+    /// [`sync_fleet_bans`] writes it again): a reading must not lift them. Returns the bans new
+    /// to this node, whose clients it then removes.
     pub fn merge_fleet(&self, listed: Vec<(BanTarget, u64, String)>, now: Instant) -> Vec<BanInfo> {
         let now_unix_ms = unix_ms(SystemTime::now());
         let mut table = self.table();
         let mut merged: HashMap<BanTarget, Ban> = HashMap::with_capacity(listed.len());
         let mut added = Vec::new();
-        for (target, until_unix_ms, reason) in listed.into_iter().take(MAX_BANS) {
+        if listed.len() > MAX_FLEET_BANS {
+            warn!(
+                listed = listed.len(),
+                held = MAX_FLEET_BANS,
+                "the fleet's directory lists more bans than a node holds: some are not enforced \
+                 here; lift some (GET /bans)"
+            );
+        }
+        for (target, until_unix_ms, reason) in listed.into_iter().take(MAX_FLEET_BANS) {
             if until_unix_ms <= now_unix_ms {
                 continue;
             }
             let ban = match table.remove(&target) {
-                Some(known) if known.until_unix_ms == until_unix_ms => known,
+                // Listed: written, even if the answer to its write was lost.
+                Some(known) if known.until_unix_ms == until_unix_ms => {
+                    Ban { unwritten: false, ..known }
+                }
                 _ => {
                     let left = Duration::from_millis(until_unix_ms - now_unix_ms);
-                    let ban = Ban {
-                        until: now + left,
-                        until_unix_ms,
-                        reason,
-                        made: now,
-                        unwritten: false,
-                    };
+                    let ban = Ban { until: now + left, until_unix_ms, reason, unwritten: false };
                     added.push(info_of(&target, &ban, now));
                     ban
                 }
@@ -533,9 +540,7 @@ impl Bans {
             merged.insert(target, ban);
         }
         for (target, ban) in table.drain() {
-            let unwritten =
-                ban.unwritten && now.saturating_duration_since(ban.made) < UNWRITTEN_GRACE;
-            if ban.until > now && unwritten {
+            if ban.until > now && ban.unwritten {
                 merged.entry(target).or_insert(ban);
             }
         }
@@ -550,6 +555,16 @@ impl Bans {
         let running = table.iter().filter(|(_, ban)| ban.until > now);
         running
             .map(|(target, ban)| (target.field(), ban.until_unix_ms, ban.reason.clone()))
+            .collect()
+    }
+
+    /// The running bans this node made that the fleet's directory has not taken yet: (target,
+    /// until in ms since the Unix epoch, reason).
+    pub fn unwritten(&self, now: Instant) -> Vec<(BanTarget, u64, String)> {
+        let table = self.table();
+        let waiting = table.iter().filter(|(_, ban)| ban.unwritten && ban.until > now);
+        waiting
+            .map(|(target, ban)| (target.clone(), ban.until_unix_ms, ban.reason.clone()))
             .collect()
     }
 
@@ -1158,6 +1173,17 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
         if let Err(e) = ship_actions(&ctx, &cluster).await {
             debug!(error = %e, "cannot write to the fleet's moderation log");
         }
+        // Bans made here that the directory did not take (a kick's ban while Redis was away)
+        // go now, before the reading that would otherwise find them missing.
+        for (target, until_unix_ms, reason) in ctx.bans.unwritten(Instant::now()) {
+            match cluster.directory().put_ban(&target.field(), until_unix_ms, &reason).await {
+                Ok(()) => ctx.bans.mark_written(&target),
+                Err(e) => {
+                    debug!(error = %e, "cannot write this node's bans to the fleet's yet");
+                    break;
+                }
+            }
+        }
         let (listed, kept) = match cluster.directory().bans().await {
             Ok(listed) => listed,
             Err(e) => {
@@ -1215,7 +1241,7 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
 }
 
 /// Writes `bans` to the fleet's directory, on a node of a fleet; what went wrong, if it did.
-/// (A kick's bans then hold on this node only, until its next reading of the fleet's.)
+/// (A kick's bans then hold on this node only, until [`sync_fleet_bans`] writes them.)
 async fn write_fleet_bans(ctx: &ServerContext, bans: &[BanInfo]) -> Option<String> {
     let cluster = ctx.cluster()?;
     for ban in bans {
@@ -1412,9 +1438,12 @@ async fn kick(
         }
         also = Some(Also { also_removed: everywhere.removed, unanswered: everywhere.unanswered });
     }
-    let fleet_error = write_fleet_bans(&ctx, &bans)
-        .await
-        .map(|why| format!("banned on this node only, for a few seconds: {why}"));
+    let fleet_error = write_fleet_bans(&ctx, &bans).await.map(|why| {
+        format!(
+            "banned on this node only until the fleet's directory takes it (this node \
+                 writes it there as soon as Redis answers): {why}"
+        )
+    });
     Ok(Json(KickReply { removed, bans, also, fleet_error }).into_response())
 }
 
@@ -1854,6 +1883,18 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(bans.list(later).len(), 2);
+
+        // The fleet's list past the cap (two nodes that added their last bans at once): every
+        // ban in it is held and enforced, and the node takes no new one.
+        let fleet = Bans::default();
+        let until = unix_ms(SystemTime::now() + Duration::from_secs(600));
+        let listed: Vec<_> = (0..MAX_BANS + 2).map(|i| (target(i), until, String::new())).collect();
+        assert_eq!(fleet.merge_fleet(listed, t0).len(), MAX_BANS + 2);
+        assert_eq!(fleet.list(t0).len(), MAX_BANS + 2);
+        assert!(
+            fleet.check("192.0.2.1".parse().unwrap(), &format!("p{}", MAX_BANS + 1), t0).is_some()
+        );
+        assert!(fleet.is_full(t0));
     }
 
     #[test]
@@ -2207,13 +2248,26 @@ mod tests {
         bans.mark_written(&ada);
         assert!(bans.merge_fleet(vec![], t0).is_empty());
         assert_eq!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0), None);
-        // One whose write failed holds here for the grace only.
+        // One whose write failed (Redis away) holds here, and waits to be written, however
+        // many readings do not list it (another node that wrote its own back after a Redis
+        // restart), until it runs out.
         bans.ban(ada.clone(), Duration::from_secs(60), "here", t0, Existing::Replace).unwrap();
-        assert!(bans.merge_fleet(vec![], t0).is_empty());
-        assert_eq!(bans.list(t0).len(), 1);
-        let later = t0 + UNWRITTEN_GRACE;
+        let later = t0 + Duration::from_secs(30);
         assert!(bans.merge_fleet(vec![], later).is_empty());
-        assert!(bans.list(later).is_empty());
+        assert_eq!(bans.list(later).len(), 1);
+        let waiting = bans.unwritten(later);
+        assert_eq!(waiting.len(), 1);
+        assert_eq!((&waiting[0].0, waiting[0].2.as_str()), (&ada, "here"));
+        // Listed at last (its write landed, its answer lost or not): written, and from then
+        // on the listing decides.
+        let listed = vec![(ada.clone(), waiting[0].1, "here".to_owned())];
+        assert!(bans.merge_fleet(listed, later).is_empty(), "not new here");
+        assert!(bans.unwritten(later).is_empty());
+        assert!(bans.merge_fleet(vec![], later).is_empty());
+        assert!(bans.list(later).is_empty(), "lifted elsewhere");
+        // Run out: not written any more.
+        bans.ban(ada.clone(), Duration::from_secs(60), "here", t0, Existing::Replace).unwrap();
+        assert!(bans.unwritten(t0 + Duration::from_secs(61)).is_empty());
     }
 
     #[test]

@@ -1132,8 +1132,9 @@ impl<G: Game> Room<G> {
             .collect();
         announced.sort_unstable();
         let spectators = self.shared.spectators();
-        // The roster of everyone it does not name themselves (spectators, new ships) is the
-        // same bytes: framed once for a join storm, as a tick's events are.
+        // Every roster of the tick is the same bytes, a resumed ship's too (it names that ship
+        // as well: a client resuming from a page reload learns its own name and score there):
+        // framed once for a join storm, as a tick's events are.
         let mut common: Option<Bytes> = None;
         let mut rosters_due = std::mem::take(&mut self.rosters_due);
         let mut overflowed = Vec::new();
@@ -1144,18 +1145,9 @@ impl<G: Game> Room<G> {
             if !current.is_some_and(|current| Arc::ptr_eq(current, &link)) {
                 continue;
             }
-            let named = self.ships.contains(&player) && announced.binary_search(&player).is_err();
-            let roster = match (&common, named) {
-                (Some(common), false) => common.clone(),
-                _ => {
-                    // A resumed ship is left out of its own.
-                    let left_out = named.then_some(player);
-                    let roster = self.roster(tick, spectators, &announced, left_out);
-                    if !named {
-                        common = Some(roster.clone());
-                    }
-                    roster
-                }
+            let roster = match &common {
+                Some(common) => common.clone(),
+                None => common.insert(self.roster(tick, spectators, &announced)).clone(),
             };
             if link.push_control_unwoken(roster).is_err() {
                 overflowed.push(player);
@@ -1168,21 +1160,15 @@ impl<G: Game> Room<G> {
     }
 
     /// The roster as of this tick: a `Joined` for each player and controller but those
-    /// `announced` (sorted) and `left_out`, then the `Audience`. At most ROSTER_MAX: a room past it
+    /// `announced` (sorted), then the `Audience`. At most ROSTER_MAX: a room past it
     /// names its best scorers, the top of a scoreboard (a client names any further ship when
     /// its `Joined` comes, or shows a placeholder).
-    fn roster(
-        &mut self,
-        tick: Tick,
-        spectators: u32,
-        announced: &[PlayerId],
-        left_out: Option<PlayerId>,
-    ) -> Bytes {
+    fn roster(&mut self, tick: Tick, spectators: u32, announced: &[PlayerId]) -> Bytes {
         let mut named: Vec<(PlayerId, u16)> = self
             .ships
             .iter()
             .copied()
-            .filter(|&other| Some(other) != left_out && announced.binary_search(&other).is_err())
+            .filter(|&other| announced.binary_search(&other).is_err())
             .map(|other| (other, self.game.score(other).unwrap_or(0)))
             .collect();
         if named.len() > ROSTER_MAX {
@@ -3362,23 +3348,7 @@ mod tests {
         let (a_id, c_id) = (a_joined.unwrap().player, c_joined.unwrap().player);
         room.game.scores = vec![(a_id, 4), (c_id, 11)];
         let _ = messages(&a);
-        // The roster (up to its Audience) and the news after it, as (player, score) joins.
-        let split = |link: &ClientLink| {
-            let kinds = events(&messages(link).0);
-            let end = kinds.iter().position(|k| matches!(k, EventKind::Audience { .. })).unwrap();
-            let joins = |kinds: &[EventKind]| -> Vec<(PlayerId, u16)> {
-                let mut joins: Vec<_> = kinds
-                    .iter()
-                    .filter_map(|kind| match *kind {
-                        EventKind::Joined { player, score, .. } => Some((player, score)),
-                        _ => None,
-                    })
-                    .collect();
-                joins.sort();
-                joins
-            };
-            (joins(&kinds[..=end]), joins(&kinds[end + 1..]))
-        };
+        let split = roster_and_news;
 
         let (newcomer, joined) = join(&mut room, Role::Player, None, t0);
         let (watcher, _) = join(&mut room, Role::Spectator, None, t0);
@@ -3395,6 +3365,51 @@ mod tests {
         let (late, _) = join(&mut room, Role::Spectator, None, t0);
         room.tick(t0 + Duration::from_millis(66));
         assert_eq!(split(&late).0, [(a_id, 0), (c_id, 0), (newcomer_id, 0)]);
+    }
+
+    /// A resumed seat's roster names it too, with its score: a client resuming from a fresh
+    /// start (a page reload with the token it kept) knows nothing of itself but its token.
+    /// Every roster of a tick is then the same bytes.
+    #[test]
+    fn a_resumed_seat_s_roster_names_it_with_its_score() {
+        let mut room = scripted_room(8, scripted());
+        let t0 = Instant::now();
+        let (old, joined) = join(&mut room, Role::Player, None, t0);
+        let (other, other_joined) = join(&mut room, Role::Player, None, t0);
+        room.tick(t0);
+        let (me, them) = (joined.unwrap().player, other_joined.unwrap().player);
+        room.game.scores = vec![(me, 5), (them, 2)];
+        let token = welcome(&messages(&old).0).resume_token;
+        let _ = messages(&other);
+        let (new, again) = join(&mut room, Role::Player, Some(token), t0);
+        assert!(again.unwrap().resumed);
+        let (watcher, _) = join(&mut room, Role::Spectator, None, t0);
+        room.tick(t0 + Duration::from_millis(33));
+        let expected = [(me, 5), (them, 2)];
+        assert_eq!(roster_and_news(&new).0, expected, "the resumed seat, itself included");
+        assert_eq!(roster_and_news(&watcher).0, expected, "the same as a spectator's");
+    }
+
+    /// The (player, score) of `Joined` events, sorted.
+    type Joins = Vec<(PlayerId, u16)>;
+
+    /// What `link` was sent: its roster (up to its `Audience`) and the news after it, each as
+    /// the (player, score) of its `Joined` events, sorted.
+    fn roster_and_news(link: &ClientLink) -> (Joins, Joins) {
+        let kinds = events(&messages(link).0);
+        let end = kinds.iter().position(|k| matches!(k, EventKind::Audience { .. })).unwrap();
+        let joins = |kinds: &[EventKind]| -> Joins {
+            let mut joins: Vec<_> = kinds
+                .iter()
+                .filter_map(|kind| match *kind {
+                    EventKind::Joined { player, score, .. } => Some((player, score)),
+                    _ => None,
+                })
+                .collect();
+            joins.sort();
+            joins
+        };
+        (joins(&kinds[..=end]), joins(&kinds[end + 1..]))
     }
 
     /// A room past the roster's 128 names names its best scorers: the rows a scoreboard shows

@@ -2354,6 +2354,52 @@ async fn a_redis_that_lost_its_data_gets_the_fleets_bans_and_log_back() {
     );
 }
 
+/// A kick's ban made while Redis is away holds on its node and says so; when Redis is back
+/// (empty: restarted without its data, and another node may write its own bans back first),
+/// the node writes it there, and every node holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kicks_ban_made_while_redis_is_away_reaches_the_fleet_when_it_is_back() {
+    let (mut redis, nodes) = fleet(|config| {
+        config.admin_token = Some(tickwire_server::config::Secret(OPERATOR_TOKEN.into()));
+    })
+    .await;
+    let hello = || hello_in(Role::Player, "ada", "outage-room");
+    let ada = Client::join_over(open_from(nodes[0].addr, "127.0.0.8").await, hello()).await;
+    eventually(PATIENCE, "the directory lists the room", || async {
+        nodes[0].rooms().await.contains_key("outage-room")
+    })
+    .await;
+    let host_id = nodes[0].rooms().await["outage-room"].0.clone();
+    let host = nodes.iter().find(|n| n.id == host_id).unwrap();
+
+    redis.kill();
+    let kick =
+        format!(r#"{{"player": {}, "reason": "griefing", "ban": "1h"}}"#, ada.welcome.player_id.0);
+    let (status, body) = moderate(host, "POST", "/rooms/outage-room/kick", &kick).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("banned on this node only until"), "{body}");
+    ada.closed().await.assert_is(1008, Some(KickReason::Removed), "griefing");
+
+    redis.restart();
+    // Every node, the others' readings past the write-backs after the restart included.
+    for node in &nodes {
+        eventually(PATIENCE, "every node holds the kick's ban", || async {
+            let (status, body) = moderate(node, "GET", "/bans", "").await;
+            status == 200 && body.contains("127.0.0.8")
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for node in &nodes {
+        let (status, body) = moderate(node, "GET", "/bans", "").await;
+        assert!(status == 200 && body.contains("127.0.0.8"), "{}: {status} {body}", node.id);
+        let refused = try_join(open_from(node.addr, "127.0.0.8").await, hello())
+            .await
+            .expect_err("the banned address is refused");
+        assert_eq!(refused.kick.map(|k| k.reason), Some(KickReason::Removed), "{}", node.id);
+    }
+}
+
 /// While Redis is away, a node lists its own actions and says why; what it did meanwhile
 /// reaches the fleet's log once Redis is back, and every node lists it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

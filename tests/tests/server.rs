@@ -794,6 +794,13 @@ async fn connection_caps_answer_429_and_503() {
     let (status, _, body) = http_request(server.addr, upgrade).await;
     assert_eq!(status, 503);
     assert!(body.contains("connection limit"));
+    // A page whose WebSocket did not open asks why with a plain GET (the browser hid the
+    // 503): it is told the same, and the refusal is counted once, for the upgrade.
+    let plain = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (status, head, body) = http_request(server.addr, plain).await;
+    assert_eq!(status, 503, "{head}");
+    assert!(body.contains("connection limit") && head.to_lowercase().contains("retry-after"));
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"server_full\"}").await, 1.0);
     server.shutdown().await;
 }
 

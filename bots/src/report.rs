@@ -534,6 +534,22 @@ impl Report {
                     .into(),
             );
         }
+        if seen("kick-RateLimited") {
+            hints.push(
+                "kick-RateLimited: the server closes a client that sends inputs faster than its \
+                 --input-rate (120 a second by default, after a burst of --input-burst) or chats \
+                 past --chat-rate: lower the bots' --input-rate, or raise the server's"
+                    .into(),
+            );
+        }
+        if seen("connect-no-local-address") {
+            hints.push(
+                "connect-no-local-address: a --source-ips address this machine does not have \
+                 (`ip addr` lists those it has; all of 127.0.0.0/8 is loopback on Linux), or no \
+                 local port left for it: spread the bots over more addresses"
+                    .into(),
+            );
+        }
         // The arena's rules, which a game of one's own may not keep.
         if self.errors.contains_key(WORLD_ENTITY_OUT_OF_BOUNDS)
             || self.errors.contains_key(WORLD_OWN_SHIP_MISSING)
@@ -628,11 +644,13 @@ impl Report {
                 } else {
                     format!("{} ticks/s", r.tick_rate)
                 },
-                match (r.window_s, r.no_bot_left_in) {
-                    (None, Some(_)) => "no measurement window (no bot left)".into(),
-                    (None, None) => "no measurement window".into(),
-                    (Some(s), Some(_)) => format!("{s:.1} s window (cut short: no bot left)"),
-                    (Some(s), None) => format!("{s:.1} s window"),
+                match (r.window_s, r.no_bot_left_in, r.interrupted) {
+                    (None, Some(_), _) => "no measurement window (no bot left)".into(),
+                    (None, None, true) => "no measurement window (interrupted)".into(),
+                    (None, None, false) => "no measurement window".into(),
+                    (Some(s), Some(_), _) => format!("{s:.1} s window (cut short: no bot left)"),
+                    (Some(s), None, true) => format!("{s:.1} s window (cut short: interrupted)"),
+                    (Some(s), None, false) => format!("{s:.1} s window"),
                 },
                 r.ramp_s,
                 r.ramp_per_s,
@@ -1071,6 +1089,14 @@ mod tests {
         assert!(
             r.hints[0].starts_with("kick-Removed: an operator") && r.hints[0].contains("/bans")
         );
+        // Bots over the server's rate limits, and a source address the machine lacks.
+        let mut r = report();
+        r.bots.drops.insert("kick-RateLimited".into(), 4);
+        r.bots.failures.insert("connect-no-local-address".into(), 9);
+        r.evaluate(Thresholds::default());
+        assert_eq!(r.hints.len(), 2, "{:?}", r.hints);
+        assert!(r.hints[0].starts_with("kick-RateLimited") && r.hints[0].contains("--input-rate"));
+        assert!(r.hints[1].contains("--source-ips"), "{:?}", r.hints);
         // No refusal, no hint.
         let mut r = report();
         r.evaluate(Thresholds::default());
@@ -1189,7 +1215,7 @@ mod tests {
         assert!(!r.passed);
         let table = r.table();
         for needle in [
-            "no measurement window after a 0.1 s ramp",
+            "no measurement window (interrupted) after a 0.1 s ramp",
             "bytes/bot/s",
             "- (no window)",
             "bots CPU - of 100%",
@@ -1206,6 +1232,11 @@ mod tests {
         r.evaluate(Thresholds::default());
         assert!(!r.passed, "{:?}", r.checks);
         assert!(r.table().contains("no window opened: no bot could start"), "{}", r.table());
+        // Interrupted in its window: the run line says it was cut short, as the check does.
+        (r.run.window_s, r.run.interrupted, r.run.interrupted_in) =
+            (Some(1.5), true, Some(Phase::Window));
+        r.evaluate(Thresholds::default());
+        assert!(r.table().contains("1.5 s window (cut short: interrupted)"), "{}", r.table());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 import { SUBPROTOCOL, CloseCode } from './constants.js';
 import { Session, isFinalRefusal } from './session.js';
 import { HttpSocket } from './http.js';
+import { numberOption, MAX_TIMER_MS } from './options.js';
 
 /** @import { SessionOptions } from './session.js' */
 /** @import { SessionEvent } from './session.js' */
@@ -30,8 +31,10 @@ import { HttpSocket } from './http.js';
 
 /**
  * @typedef {object} ClientOptions
- * @property {UrlSource} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`, or a function
- *   that returns it before each connection attempt ({@link UrlSource})
+ * @property {UrlSource} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws` (`ws://`, `wss://`,
+ *   or `http://` and `https://`, read as those; anything else throws a TypeError at
+ *   construction, as `setUrl` does), or a function that returns it before each connection
+ *   attempt ({@link UrlSource}), whose URLs are checked at each attempt
  * @property {TransportName | 'auto'} [transport] `auto` (default): WebSocket first; when a
  *   connection cannot even open, the HTTP stream, then long polling, and from then on whichever
  *   opened. A name forces that one.
@@ -40,11 +43,30 @@ import { HttpSocket } from './http.js';
  * @property {any} [WebSocket] a WebSocket constructor; default `globalThis.WebSocket`
  * @property {typeof fetch} [fetch] for the HTTP fallback; default `globalThis.fetch`
  * @property {number} [upgradeTimeoutMs] in `auto`, how long a WebSocket may take to open before
- *   the fallback is tried (default 5000): some proxies hold a blocked upgrade instead of refusing it
+ *   the fallback is tried (default 5000; ms, > 0 and at most 2^31 - 1, else the constructor
+ *   throws, as for the session's times): some proxies hold a blocked upgrade instead of refusing it
  * @property {number} [streamTimeoutMs] how long the fallback's first record may take (default
- *   3000): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
+ *   3000; as `upgradeTimeoutMs`): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
  * @property {() => number} [now] the clock, ms; default `performance.now()`
  */
+
+/**
+ * Throws a TypeError (`what`, then the value) unless `url` is a URL a WebSocket opens (`ws:`,
+ * `wss:`, or `http:` and `https:`, which it reads as those).
+ * @param {unknown} url @param {string} what
+ * @returns {asserts url is string}
+ */
+function checkUrl(url, what) {
+  if (typeof url === 'string' && /^(wss?|https?):\/\//i.test(url)) {
+    try {
+      new URL(url); // throws for `ws://` alone, a bad port (URL.canParse is too new for Safari 16)
+      return;
+    } catch {
+      // not a URL after all: the TypeError below names it
+    }
+  }
+  throw new TypeError(`${what}: ${typeof url === 'string' ? JSON.stringify(url) : typeof url}`);
+}
 
 /** The order `auto` tries transports in. @type {TransportName[]} */
 export const TRANSPORTS = ['ws', 'stream', 'poll'];
@@ -119,6 +141,11 @@ const SILENT_OPENS_TO_MOVE_ON = 2;
 export class TickwireClient {
   /** @param {ClientOptions & SessionOptions} options */
   constructor(options) {
+    if (typeof options?.url !== 'function') {
+      // Checked here, as `setUrl` does: a URL no WebSocket opens would otherwise fail every
+      // attempt for seconds, and end as a server that cannot be reached.
+      checkUrl(options?.url, 'url is not a ws://, wss://, http:// or https:// URL, nor a function that gives one');
+    }
     /** A function that gives each attempt's URL (`options.url` as one), or null. @type {(() => string | Promise<string>) | null} */
     this.urlSource = typeof options.url === 'function' ? options.url : null;
     /** @type {string} the URL of the current (or last) attempt; '' until a function gave one */
@@ -155,8 +182,9 @@ export class TickwireClient {
     this.fallbackBase = options.fallbackUrl ?? fallback.base;
     this.fallbackQuery = fallback.query;
     this.fetchImpl = options.fetch;
-    this.upgradeTimeoutMs = options.upgradeTimeoutMs ?? 5000;
-    this.streamTimeoutMs = options.streamTimeoutMs ?? 3000;
+    const ms = { min: 0, above: true, max: MAX_TIMER_MS };
+    this.upgradeTimeoutMs = numberOption('upgradeTimeoutMs', options.upgradeTimeoutMs, 5000, ms);
+    this.streamTimeoutMs = numberOption('streamTimeoutMs', options.streamTimeoutMs, 3000, ms);
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.upgradeTimer = null;
     /** The question why an upgrade was refused, while it is asked (`askWhyRefused`).
@@ -183,9 +211,16 @@ export class TickwireClient {
     this.bytesOut = 0;
     /** Resolvers of `leave()`. @type {((e: ClientEventMap['closed']) => void)[]} */
     this.leaving = [];
+    /** How the session's leave ended (its `closed` event), once it did. @type {ClientEventMap['closed'] | null} */
+    this.left = null;
     /**
-     * Where an error a listener threw goes: rethrown on its own turn of the event loop, where
-     * the page (or Node) reports it, so that one broken listener does not stop the session.
+     * Where an error a listener threw goes, so that one broken listener does not stop the
+     * session (the other listeners, and the session, go on). By default it is rethrown on its
+     * own turn of the event loop, as an `EventTarget` does: a browser reports it in the console
+     * (and to `window`'s `error` event) and goes on; Node takes it as an uncaught exception,
+     * which ends the process unless a `process.on('uncaughtException')` handler catches it.
+     * Assign another function to keep it, e.g. a server-side bot:
+     * `client.reportError = (error) => console.error('a listener failed', error);`
      * @type {(error: unknown) => void}
      */
     this.reportError = (error) => { setTimeout(() => { throw error; }); };
@@ -210,7 +245,10 @@ export class TickwireClient {
     this.drive();
   }
 
-  /** @param {Partial<InputState>} input */
+  /**
+   * The controls held from now on (`Session.setInput`): a field left out keeps its held value.
+   * @param {Partial<InputState>} input
+   */
   setInput(input) {
     this.session.setInput(input);
   }
@@ -266,9 +304,7 @@ export class TickwireClient {
    * a WebSocket opens (`ws:`, `wss:`, or `http:` and `https:`, which it reads as those).
    * @param {unknown} url */
   useUrl(url) {
-    if (typeof url !== 'string' || !/^(wss?|https?):\/\//i.test(url)) {
-      throw new TypeError(`not a ws://, wss://, http:// or https:// URL: ${typeof url === 'string' ? url : typeof url}`);
-    }
+    checkUrl(url, 'not a ws://, wss://, http:// or https:// URL');
     const fallback = fallbackFor(url);
     this.url = url;
     this.fallbackBase = this.fallbackUrl ?? fallback.base;
@@ -277,10 +313,14 @@ export class TickwireClient {
 
   /**
    * Leaves properly (close 1000) and resolves once the server answered the close, or the
-   * connection ended otherwise (`answered` says which).
+   * connection ended otherwise (`answered` says which). Called again, during the first leave or
+   * after it, it resolves with the same event.
    * @returns {Promise<ClientEventMap['closed']>}
    */
   leave() {
+    // A leave that ended the session already (at once, on a socket that had not opened) is
+    // what a second leave resolves with too, whether it comes during the first or after.
+    if (this.left !== null) return Promise.resolve(this.left);
     if (this.session.isEnded()) {
       // Nothing to close: it resolves at once rather than waiting for a close that never comes.
       const code = /** @type {{ code?: number }} */ (this.session.error ?? {}).code ?? CloseCode.NORMAL;
@@ -378,7 +418,10 @@ export class TickwireClient {
       }
     }
     for (let event = s.pollEvent(); event; event = s.pollEvent()) {
-      if (event.type === 'closed') for (const resolve of this.leaving.splice(0)) resolve(event);
+      if (event.type === 'closed') {
+        this.left = event;
+        for (const resolve of this.leaving.splice(0)) resolve(event);
+      }
       this.emit(event);
     }
     if (this.timer !== null) clearTimeout(this.timer);
@@ -531,9 +574,14 @@ export class TickwireClient {
     /** Whether this socket's end was handled: an `error` taken as its close (below) is not
      * followed by a second one when the real close event comes after all. */
     let ended = false;
-    const closed = (/** @type {{ code: number, reason: string, wasClean: boolean, status?: number }} */ event) => {
+    /** The text of this socket's last `error` event: the `ws` package fires `error` ("Unexpected
+     * server response: 403") and then at once a `close` 1006 without a reason, before the
+     * microtask below runs, and the close would otherwise drop the only cause there is. */
+    let errorText = '';
+    const closed = (/** @type {{ code: number, reason: string, wasClean: boolean, status?: number }} */ given) => {
       if (this.socket !== socket || ended) return;
       ended = true;
+      const event = given.reason || !errorText ? given : { ...given, reason: errorText };
       this.clearUpgradeTimer();
       if (!opened) {
         // Remembered per transport, so that a session that gives up names why each failed
@@ -584,8 +632,9 @@ export class TickwireClient {
       // `error` and no `close` at all, its readyState stuck at 0: waited for, the close never
       // comes, and each attempt would run into the connect timeout. Taken as the close a
       // browser reports then (1006), with the error's text, the only cause there is.
-      if (opened || ended || this.socket !== socket) return;
       const cause = event?.message || (event?.error instanceof Error ? event.error.message : '');
+      if (!ended && cause) errorText = cause;
+      if (opened || ended || this.socket !== socket) return;
       // Not handled in place: undici also fires `error` from inside `close()` on a socket
       // still connecting, so this may run in the middle of the client's own close of it (a
       // leave, an abandoned attempt); a microtask lets that close finish first, and the

@@ -86,7 +86,7 @@ export class ConnectionClosedError extends Error {
     /** The HTTP status a connection that never opened was answered with, final or not. */
     this.lastStatus = lastStatus;
     /**
-     * The reconnects tried before the session gave up (`maxReconnectAttempts`): a server or
+     * The reconnects tried before the session gave up (`reconnect.maxAttempts`): a server or
      * network that stayed away, not an answer; undefined for any other close.
      */
     this.attempts = attempts;
@@ -115,7 +115,10 @@ export class UnreachableError extends ConnectionClosedError {
       // the retries: 5 gives up at the sixth failure).
       ? `no connection opened in ${attempts} attempt${attempts === 1 ? '' : `s (the first and ${attempts - 1} ${attempts === 2 ? 'retry' : 'retries'})`}`
       : `refused with HTTP ${status}`;
-    this.message = `${what}: closed with ${code}${reason ? `: ${reason}` : ''}`;
+    // Each thing once: a refusal's reason starts with its status ("HTTP 401: ..."), and the
+    // 1006 a browser closes an unopened socket with says nothing a reason does not.
+    const said = status === undefined ? reason : reason.replace(new RegExp(`^HTTP ${status}(: |$)`), '');
+    this.message = `${what}: ${said || `closed with ${code}`}`;
     this.name = 'UnreachableError';
     this.attempts = attempts;
     /** The HTTP status of a refusal that ended the join at once (seen on the HTTP fallback only). */

@@ -9,6 +9,7 @@
 
 import { worldEntity } from './snapshot.js';
 import { VELOCITY_STEP } from './constants.js';
+import { numberOption } from './options.js';
 
 /** @import { World } from './snapshot.js' */
 /** @import { EntityState } from './snapshot.js' */
@@ -96,11 +97,13 @@ export function lerpAngle(a, b, t) {
  */
 export class InterpolationBuffer {
   /**
-   * @param {object} options
-   * @param {number} options.tickRate ticks per second (from `Welcome`)
-   * @param {number} [options.delayTicks] how far behind to draw, fixed; by default it adapts
-   *   to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
-   * @param {number} [options.capacity] worlds kept (default 32)
+   * @param {object} options `tickRate`, `delayTicks` and `capacity` are checked: anything but a
+   *   number throws a TypeError, and a number out of its range a RangeError, naming the option
+   * @param {number} options.tickRate ticks per second (from `Welcome`; a finite number > 0)
+   * @param {number} [options.delayTicks] how far behind to draw, fixed (a finite number >= 0);
+   *   by default it adapts to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
+   * @param {number} [options.capacity] worlds kept (default 32; an integer >= 2, the two drawn
+   *   between)
    * @param {number} [options.extrapolateMs] how long past the newest world, when none comes
    *   in time (a stalled downlink), entities move on by their velocity before they hold
    *   (default 250, at most 1000): a ship on a straight course crosses a stall that long
@@ -112,13 +115,20 @@ export class InterpolationBuffer {
    *   burst after a stall is still coming (at most 250 ms), each frame interpolates the
    *   entities twice
    */
-  constructor({ tickRate, delayTicks, capacity = 32, extrapolateMs = DEFAULT_EXTRAPOLATE_MS, settleMs = DEFAULT_SETTLE_MS }) {
-    this.periodMs = 1000 / Math.max(1, tickRate);
+  constructor(options) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('InterpolationBuffer needs its options: { tickRate } at least (the Welcome\'s tickRate)');
+    }
+    const { tickRate, delayTicks, extrapolateMs = DEFAULT_EXTRAPOLATE_MS, settleMs = DEFAULT_SETTLE_MS } = options;
+    // Checked, not clamped: a tick rate of 0 drew at 1 Hz, a negative delay past the newest
+    // world, and a capacity under 2 nothing to draw between, all without a word.
+    if (tickRate === undefined || tickRate === null) throw new TypeError('tickRate is missing: pass the Welcome\'s tickRate');
+    this.periodMs = 1000 / numberOption('tickRate', tickRate, 0, { min: 0, above: true });
     /** The delay drawn at now, in ticks (fractional while it adapts). */
-    this.delayTicks = delayTicks ?? MIN_DELAY_TICKS;
+    this.delayTicks = numberOption('delayTicks', delayTicks, MIN_DELAY_TICKS, { min: 0 });
     /** Whether the delay follows the jitter. */
-    this.adaptive = delayTicks === undefined;
-    this.capacity = capacity;
+    this.adaptive = delayTicks === undefined || delayTicks === null;
+    this.capacity = numberOption('capacity', options.capacity, 32, { min: 2, integer: true });
     this.extrapolateMs = msOption(extrapolateMs, DEFAULT_EXTRAPOLATE_MS);
     this.settleMs = msOption(settleMs, DEFAULT_SETTLE_MS);
     /**

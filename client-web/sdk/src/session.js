@@ -25,6 +25,7 @@ import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError, 
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
 import { ChatBudget } from './pace.js';
+import { numberOption, MAX_TIMER_MS } from './options.js';
 
 /**
  * On the HTTP fallback the server encodes against the client's acks (PROTOCOL.md 6.1), so a
@@ -62,18 +63,23 @@ const LATE_WAKE_GRACE_MS = 1000;
  */
 
 /**
+ * Every number is checked by the constructor: anything but a number (a string from an
+ * environment variable or a data- attribute, NaN) throws a TypeError, and a number out of its
+ * range a RangeError, naming the option. Times are in ms, at most 2^31 - 1 (a timer's limit).
  * @typedef {object} ReconnectOptions
- * @property {number} [initialDelayMs] first retry after this long (default 250): a blip resumes fast
+ * @property {number} [initialDelayMs] first retry after this long (default 250; >= 0): a blip resumes fast
  * @property {number} [maxDelayMs] the backoff stops growing here (default 4000), well inside
- *   the server's 10 s resume grace so a dropped seat is still there
- * @property {number} [factor] growth per failed attempt (default 2)
- * @property {number} [jitter] +/- share of randomness on each delay (default 0.2), so a crowd
+ *   the server's 10 s resume grace so a dropped seat is still there (>= 0)
+ * @property {number} [factor] growth per failed attempt (default 2; >= 1, finite)
+ * @property {number} [jitter] +/- share of randomness on each delay (default 0.2; 0 to 1), so a crowd
  *   dropped at once does not come back in lockstep
- * @property {number} [maxAttempts] retries after consecutive failed attempts (default 20): the
+ * @property {number} [maxAttempts] retries after consecutive failed attempts (default 20; an
+ *   integer >= 0, 0 never reconnects, or Infinity, which never gives up): the
  *   session gives up when the attempt after that many retries fails too
  * @property {number} [maxInitialAttempts] the same before the session's first `Welcome`, for
  *   a session that has no seat to resume (default 5: six connections in all, about 8 s at the
- *   default backoff, or `maxAttempts` when that is given): a first join that keeps failing is a
+ *   default backoff, or `maxAttempts` when that is given; an integer >= 0 or Infinity): a first
+ *   join that keeps failing is a
  *   server that is down or refuses this client (a bad or expired join token, an origin, no
  *   capacity: a browser's WebSocket cannot tell which; the HTTP fallback sees the status, or
  *   the client asks the server for it, and ends the join at once on a 4xx other than 408 and
@@ -82,7 +88,7 @@ const LATE_WAKE_GRACE_MS = 1000;
  *   with no connection ever opened, the session fails with an `UnreachableError`
  * @property {number} [restartWindowMs] how long after the server says it goes away
  *   (`Kick { ShuttingDown }`, or a close 1001 or 1012 without a kick) failed attempts retry
- *   at `initialDelayMs` instead of growing, and count towards neither limit (default 10000,
+ *   at `initialDelayMs` instead of growing, and count towards neither limit (default 10000, >= 0,
  *   the server's resume grace; 0: no window). A restarted server is back in a second or two,
  *   and a fleet's balancer sends the next attempt to another node at once: without the window
  *   the backoff has grown to seconds by then, and the player waits that long for nothing. The
@@ -92,6 +98,10 @@ const LATE_WAKE_GRACE_MS = 1000;
  */
 
 /**
+ * Every number is checked by the constructor: anything but a number (a string from an
+ * environment variable or a data- attribute, NaN) throws a TypeError, and a number out of its
+ * range a RangeError, naming the option. Times are in ms, more than 0 and at most 2^31 - 1 (a
+ * timer's limit).
  * @typedef {object} SessionOptions
  * @property {string} [name] display name, at most 24 UTF-8 bytes, else the constructor throws:
  *   `truncateUtf8(name, LIMITS.name)` cuts one that may be longer (default: empty, the server names it)
@@ -102,7 +112,8 @@ const LATE_WAKE_GRACE_MS = 1000;
  *   bytes, else the constructor throws) to take its seat back
  * @property {ReconnectOptions} [reconnect]
  * @property {number} [pingIntervalMs] how often to measure the round trip once joined (default
- *   2000); the first ping goes with the `Welcome`
+ *   2000); the first ping goes with the `Welcome`. `Infinity` sends none but those that confirm
+ *   chat lines (no `rtt` events)
  * @property {number} [silenceTimeoutMs] how long a connection may stay silent (no message at
  *   all) before it is taken for dead, closed with a code that keeps the seat
  *   (`CloseCode.BROWSER_TIMEOUT`) and resumed on a new one (default 5000). A healthy server is
@@ -123,7 +134,8 @@ const LATE_WAKE_GRACE_MS = 1000;
  * @property {number} [closeTimeoutMs] how long `leave()` waits for the server to answer its close
  *   (default 3000: the server's 2 s close timeout and a round trip); past it the session is
  *   `closed` anyway, with `answered: false`
- * @property {number} [inputRate] inputs per second while joined; default: the room's tick rate,
+ * @property {number} [inputRate] inputs per second while joined (a finite number > 0; under 1
+ *   sends one a second); default: the room's tick rate,
  *   one input per tick, which is what prediction replays
  * @property {number} [spectatorAckEvery] a spectator acks the newest snapshot once it is this many
  *   ticks past its last ack (default 30, once a second at 30 Hz; a full snapshot is acked at
@@ -132,15 +144,18 @@ const LATE_WAKE_GRACE_MS = 1000;
  *   than against acks (PROTOCOL.md 6.1): acks only need to come within 64 ticks, round trip
  *   included. On the HTTP fallback, where the server encodes against acks, a spectator acks at
  *   least every 8 ticks. Counted in ticks, so a spectator that skips frames acks no later in
- *   time. 1 acks every snapshot, as players always do (their acks ride with inputs).
- * @property {number} [chatRate] the server's chat limit, lines per second (default 2, the
+ *   time. 1 acks every snapshot, as players always do (their acks ride with inputs). An integer >= 1.
+ * @property {number} [chatRate] the server's chat limit, lines per second (a finite number > 0;
+ *   default 2, the
  *   server's `--chat-rate`). `chat()` sends lines no faster, so a chatty application is never
  *   kicked as `RateLimited`; raise it only for a server configured with a higher limit
- * @property {number} [chatBurst] the server's chat burst (default 5, its `--chat-burst`). Lines
+ * @property {number} [chatBurst] the server's chat burst (an integer >= 1; default 5, its
+ *   `--chat-burst`). Lines
  *   may reach the server bunched up (a stalled uplink, then a fast one), so a line counts against
  *   the burst until the `Pong` of a `Ping` sent after it confirms its arrival (the session pings
  *   for that when lines wait); one line of the burst is kept spare besides
- * @property {number} [chatQueue] lines waiting for their turn at most (default 16); `chat()`
+ * @property {number} [chatQueue] lines waiting for their turn at most (an integer >= 1; default
+ *   16); `chat()`
  *   returns false past it. Lines still waiting when the connection drops are dropped with it
  * @property {() => number} [random] for jitter; default Math.random (tests pass a fixed one)
  */
@@ -255,30 +270,39 @@ export class Session {
     /** @type {Uint8Array | null} */
     this.resumeToken = token === null ? null : Uint8Array.from(token);
     const r = options.reconnect ?? {};
+    // Timers past MAX_TIMER_MS fire at once; counts are whole; a backoff does not shrink.
+    const ms = { min: 0, max: MAX_TIMER_MS };
+    const positiveMs = { min: 0, above: true, max: MAX_TIMER_MS };
+    const count = { min: 0, integer: true, infinite: true };
+    const maxAttempts = numberOption('reconnect.maxAttempts', r.maxAttempts, 20, count);
     this.reconnect = {
-      initialDelayMs: r.initialDelayMs ?? 250,
-      maxDelayMs: r.maxDelayMs ?? 4000,
-      factor: r.factor ?? 2,
-      jitter: r.jitter ?? 0.2,
-      maxAttempts: r.maxAttempts ?? 20,
-      maxInitialAttempts: r.maxInitialAttempts ?? r.maxAttempts ?? 5,
-      restartWindowMs: r.restartWindowMs ?? 10000,
+      initialDelayMs: numberOption('reconnect.initialDelayMs', r.initialDelayMs, 250, ms),
+      maxDelayMs: numberOption('reconnect.maxDelayMs', r.maxDelayMs, 4000, ms),
+      factor: numberOption('reconnect.factor', r.factor, 2, { min: 1 }),
+      jitter: numberOption('reconnect.jitter', r.jitter, 0.2, { min: 0, max: 1 }),
+      maxAttempts,
+      maxInitialAttempts: numberOption('reconnect.maxInitialAttempts', r.maxInitialAttempts, r.maxAttempts === undefined ? 5 : maxAttempts, count),
+      restartWindowMs: numberOption('reconnect.restartWindowMs', r.restartWindowMs, 10000, { min: 0 }),
     };
-    this.pingIntervalMs = options.pingIntervalMs ?? 2000;
-    this.silenceTimeoutMs = options.silenceTimeoutMs ?? 5000;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 10000;
-    this.joinTimeoutMs = options.joinTimeoutMs ?? 5000;
-    this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
-    this.inputRateOverride = options.inputRate;
-    this.spectatorAckEvery = Math.max(1, Math.floor(options.spectatorAckEvery ?? 30));
+    this.pingIntervalMs = numberOption('pingIntervalMs', options.pingIntervalMs, 2000, { ...positiveMs, infinite: true });
+    this.silenceTimeoutMs = numberOption('silenceTimeoutMs', options.silenceTimeoutMs, 5000, { ...positiveMs, infinite: true });
+    this.connectTimeoutMs = numberOption('connectTimeoutMs', options.connectTimeoutMs, 10000, positiveMs);
+    this.joinTimeoutMs = numberOption('joinTimeoutMs', options.joinTimeoutMs, 5000, positiveMs);
+    this.closeTimeoutMs = numberOption('closeTimeoutMs', options.closeTimeoutMs, 3000, positiveMs);
+    /** @type {number | undefined} */
+    this.inputRateOverride = options.inputRate === undefined ? undefined
+      : numberOption('inputRate', options.inputRate, 30, { min: 0, above: true });
+    this.spectatorAckEvery = numberOption('spectatorAckEvery', options.spectatorAckEvery, 30, { min: 1, integer: true });
     /** Whether the open transport's server encodes against acks (the HTTP fallback). */
     this.acksAreBaselines = false;
     /** The newest tick rebuilt since the last ack, whether one since was full, and the tick
      * this connection last acked (-1: none yet). */
     this.unacked = { tick: -1, full: false, last: -1 };
     this.random = options.random ?? Math.random;
-    this.chatBudget = new ChatBudget(options.chatRate ?? 2, Math.max(1, (options.chatBurst ?? 5) - 1));
-    this.chatQueueMax = Math.max(1, Math.floor(options.chatQueue ?? 16));
+    const chatRate = numberOption('chatRate', options.chatRate, 2, { min: 0, above: true });
+    const chatBurst = numberOption('chatBurst', options.chatBurst, 5, { min: 1, integer: true });
+    this.chatBudget = new ChatBudget(chatRate, Math.max(1, chatBurst - 1));
+    this.chatQueueMax = numberOption('chatQueue', options.chatQueue, 16, { min: 1, integer: true });
     /** @type {string[]} chat lines waiting for the pace, oldest first */
     this.chatQueue = [];
 
@@ -507,7 +531,8 @@ export class Session {
       this.pendingKick = null;
       this.attempt += 1;
       return this.fail(this.opened
-        ? new ConnectionClosedError(code, `refused: ${reason}`, false)
+        // The status too: an app tells "log in again" (401) from the message-free rest by it.
+        ? new ConnectionClosedError(code, `refused: ${reason}`, false, status)
         : new UnreachableError(code, reason, this.attempt, status, status), now);
     }
     const kick = this.pendingKick;
@@ -627,18 +652,21 @@ export class Session {
   // ---- application side -------------------------------------------------------------------
 
   /**
-   * The controls held from now on; sent once per input period while joined.
+   * The controls held from now on; sent once per input period while joined. A field left out
+   * keeps its held value (0 before any), so a handler that knows one control sets only it:
+   * `setInput({ buttons: Buttons.BOOST })` on a key down boosts without letting go of the
+   * steering; `setInput({ x: 0, y: 0, buttons: 0 })` lets go of everything.
    * @param {Partial<InputState>} input x, y in [-1, 1] (right and down positive), buttons bits
    */
   setInput(input) {
-    const buttons = input.buttons ?? 0;
+    const buttons = input.buttons ?? this.input.buttons;
     // Steering out of range is clamped (a stick may overshoot; NaN steers nowhere), as the
     // wire's quantization does; buttons are bits of a u8, and one past them is a bug that a
     // mask would hide by pressing other buttons (300 & 0xff is 44).
     if (!Number.isInteger(buttons) || buttons < 0 || buttons > 0xff) {
       throw new RangeError(`input.buttons ${buttons} is not a byte of button bits (an integer 0-255, e.g. Buttons.BOOST | Buttons.ACTION)`);
     }
-    this.input = { x: input.x ?? 0, y: input.y ?? 0, buttons };
+    this.input = { x: input.x ?? this.input.x, y: input.y ?? this.input.y, buttons };
   }
 
   /**
@@ -800,7 +828,9 @@ export class Session {
         const reason = cause instanceof ConnectionClosedError ? cause.reason : cause.message;
         return this.fail(new UnreachableError(code, reason, this.attempt, undefined, lastStatus), now);
       }
-      return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts: ${cause.message}`, false, lastStatus, limit), now);
+      // The cause's reason, not its message: that repeats the code this error names too.
+      const why = cause instanceof ConnectionClosedError ? cause.reason : cause.message;
+      return this.fail(new ConnectionClosedError(code, `gave up after ${limit} attempts${why ? `: ${why}` : ''}`, false, lastStatus, limit), now);
     }
     const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * rc.factor ** (restarting ? 0 : this.attempt - 1));
     const delayMs = Math.round(base * (1 + rc.jitter * (2 * this.random() - 1)));
@@ -940,7 +970,8 @@ export class Session {
     this.rosterCatchUp = null;
     this.rosterComplete = catchUp.named.size < ROSTER_MAX;
     if (!catchUp.resumed || !this.rosterComplete) return;
-    // Its own seat is not in its roster (it knows itself from its own `Joined`).
+    // Its own seat is never made up gone: an older server's roster leaves it out (the
+    // session knows itself from its own `Joined`).
     const self = this.welcome?.playerId;
     for (const [player, left] of [...this.roster]) {
       if (player === self || catchUp.named.has(player)) continue;

@@ -98,6 +98,17 @@ function fakeWebSocket({ undici = false } = {}) {
       this.onerror?.({ type: 'error', message });
     }
 
+    /**
+     * A handshake that failed as the `ws` package reports one: an `error` with its text, then at
+     * once (before any microtask) a `close` 1006 with an empty reason.
+     * @param {string} message
+     */
+    failLikeWs(message) {
+      this.readyState = 3;
+      this.onerror?.({ type: 'error', message });
+      this.onclose?.({ code: 1006, reason: '', wasClean: false });
+    }
+
     /** @param {import('../index.js').ServerMessage} message */
     receive(message) {
       this.onmessage?.({ data: encodeServerMessage(message) });
@@ -196,7 +207,7 @@ test('a url function that fails fails its attempt and the policy retries; one gi
   await until(() => pending.length > 0, 'the fourth attempt');
   assert.equal(calls, 4);
   assert.equal(sockets.length, 0, 'no socket for an attempt without a URL');
-  assert.match(c.failures.get('ws') ?? '', /^url: not a ws:\/\/, .* URL: ftp:/, 'why, for a give-up');
+  assert.match(c.failures.get('ws') ?? '', /^url: not a ws:\/\/, .* URL: "ftp:/, 'why, for a give-up');
   // The fourth never answers within the connect timeout: given up, its URL comes too late.
   await until(() => calls === 5, 'the fifth attempt');
   pending[0]('ws://127.0.0.1:9/ws?token=late');
@@ -731,7 +742,7 @@ test('in auto, a client that gives up names each transport\'s failure; a refusal
   assert.equal(refusals[0].attempts, 1);
   assert.equal(refusals[0].lastStatus, 401);
   // The refusal's own words, not the WebSocket's failure before it: the 401 is why it ended.
-  assert.equal(refusals[0].message, 'refused with HTTP 401: closed with 1006: HTTP 401: the join token has expired');
+  assert.equal(refusals[0].message, 'refused with HTTP 401: the join token has expired', 'each thing once');
 
   // In auto, a 404 says only that no fallback is served there: retried as any failure.
   const missing = refusing(404, 'not found');
@@ -895,4 +906,70 @@ test('without a WebSocket implementation, auto leaves ws out of its chain, where
   assert.deepEqual(new TickwireClient({ url: 'ws://127.0.0.1:9/ws' }).chain, ['stream', 'poll']);
   assert.deepEqual(new TickwireClient({ url: 'ws://127.0.0.1:9/ws', WebSocket: fakeWebSocket().FakeSocket }).chain, ['ws', 'stream', 'poll']);
   assert.throws(() => new TickwireClient({ url: 'ws://127.0.0.1:9/ws', transport: 'ws' }), /no WebSocket implementation/);
+});
+
+test('the constructor refuses a url no WebSocket opens at once, naming url, as setUrl does', () => {
+  for (const url of ['localhost:19101/ws', 'ftp://x', 'ws://', '', undefined, 42]) {
+    assert.throws(() => new TickwireClient(/** @type {any} */ ({ url, name: 'ada' })),
+      (e) => e instanceof TypeError && /^url is not a ws:\/\/, wss:\/\/, http:\/\/ or https:\/\/ URL/.test(e.message), String(url));
+  }
+  assert.throws(() => new TickwireClient(/** @type {any} */ (undefined)), (e) => e instanceof TypeError && /^url /.test(e.message));
+  // Taken: a WebSocket URL, an http(s) one (read as ws(s)), and a function, checked per attempt.
+  for (const url of ['ws://127.0.0.1:9/ws', 'WSS://play.example/ws?token=t', 'http://127.0.0.1:9/ws', () => 'nonsense']) {
+    assert.doesNotThrow(() => new TickwireClient({ url, name: 'ada' }), String(url));
+  }
+  assert.throws(() => new TickwireClient({ url: 'ws://127.0.0.1:9/ws', upgradeTimeoutMs: /** @type {any} */ ('5000') }),
+    (e) => e instanceof TypeError && /upgradeTimeoutMs/.test(e.message));
+  assert.throws(() => new TickwireClient({ url: 'ws://127.0.0.1:9/ws', streamTimeoutMs: 0 }),
+    (e) => e instanceof RangeError && /streamTimeoutMs 0/.test(e.message));
+});
+
+test('with the ws package, the error text a close without a reason follows at once is kept as the reason', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada',
+    // The question why gets no answer: the failure stays the socket's own.
+    fetch: () => Promise.reject(new Error('down')),
+    reconnect: { initialDelayMs: 10, jitter: 0, maxInitialAttempts: 1 },
+  });
+  t.after(() => dispose(c));
+  /** @type {any[]} */
+  const states = [];
+  c.on('state', (e) => states.push(e));
+  c.connect();
+  sockets[0].failLikeWs('Unexpected server response: 403');
+  await until(() => c.state === 'reconnecting', 'the first attempt failed');
+  assert.equal(states.at(-1).cause.reason, 'Unexpected server response: 403');
+  const second = await until(() => sockets[1], 'the retry');
+  second.failLikeWs('Unexpected server response: 403');
+  await until(() => c.state === 'failed', 'the client gave up');
+  const error = /** @type {any} */ (c.session.error);
+  assert.equal(error.name, 'UnreachableError');
+  assert.equal(error.code, 1006);
+  assert.equal(error.reason, 'Unexpected server response: 403', 'not a bare "closed with 1006"');
+});
+
+test('leave() called twice resolves both alike, on a socket that ends at once and on one that takes its time', { timeout: 10000 }, async (t) => {
+  // The HTTP stream not yet open: its close ends it at once, inside the first leave.
+  const { fetchSpy } = heldFetch();
+  const c = new TickwireClient({ url: 'ws://127.0.0.1:9/ws', transport: 'stream', fetch: fetchSpy, name: 'ada' });
+  t.after(() => dispose(c));
+  c.connect();
+  const [first, second] = await Promise.all([c.leave(), c.leave()]);
+  assert.deepEqual(second, first);
+  assert.equal(first.reason, 'closed before the session opened');
+  assert.deepEqual(await c.leave(), first, 'and so does a leave after it');
+
+  // A WebSocket that answers the close later: both wait for it.
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const d = new TickwireClient({ url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada' });
+  t.after(() => dispose(d));
+  d.connect();
+  sockets[0].open();
+  sockets[0].receive(welcome);
+  const leaving = [d.leave(), d.leave()];
+  sockets[0].onclose?.({ code: 1000, reason: 'leaving', wasClean: true });
+  const [a, b] = await Promise.all(leaving);
+  assert.deepEqual(a, { type: 'closed', code: 1000, reason: 'leaving', answered: true });
+  assert.deepEqual(b, a);
 });

@@ -149,7 +149,16 @@ test('a newcomer\'s roster carries every player\'s score so far', async () => {
   const joined = await until(() => late.events.find((e) => e.type === 'event' && e.kind.type === 'Joined' && e.kind.player === id), 'the roster');
   assert.equal(joined.roster, true);
   assert.ok(joined.kind.score >= score, `told ${joined.kind.score}, the scorer has ${score}`);
-  await Promise.all([scorer.c.leave(), late.c.leave()]);
+  // A page reload: a new client with the scorer's token resumes the seat knowing nothing of
+  // it but the token, and its roster names the seat itself, with its name and score.
+  const token = scorer.events.find((e) => e.type === 'welcome').welcome.resumeToken;
+  const reloaded = client({ room: 'sdk-scores', name: 'ace', resumeToken: token });
+  const own = await until(() => reloaded.events.find((e) => e.type === 'event' && e.kind.type === 'Joined' && e.kind.player === id), 'its own roster entry');
+  assert.equal(reloaded.events.find((e) => e.type === 'welcome').welcome.resumed, true);
+  assert.equal(own.roster, true);
+  assert.ok(own.kind.score >= score, `told ${own.kind.score}, the seat has ${score}`);
+  assert.equal(reloaded.c.session.roster.get(id)?.name, 'ace');
+  await Promise.all([scorer.c.leave(), late.c.leave(), reloaded.c.leave()]);
 });
 
 test('a chat flood is paced under the server limit: every line arrives and nobody is kicked', async () => {
@@ -342,6 +351,27 @@ test('a WebSocket refused for its join token ends the join at once with the serv
     assert.match(errors[0].message, /HTTP 401: .*malformed/);
   } finally {
     await strict.stop();
+  }
+});
+
+test('a WebSocket refused by a full server gives up saying 503, though the socket hides it', async () => {
+  const full = await startServer(['--max-connections', '1']);
+  try {
+    const first = new TickwireClient({ url: full.ws, transport: 'ws', name: 'one' });
+    first.connect();
+    await until(() => first.session.isJoined(), 'the only place taken');
+    const c = new TickwireClient({ url: full.ws, transport: 'ws', name: 'two', reconnect: { maxInitialAttempts: 1, initialDelayMs: 10 } });
+    /** @type {any[]} */
+    const errors = [];
+    c.on('error', (e) => errors.push(e.error));
+    c.connect();
+    await until(() => c.state === 'failed', 'the join gave up');
+    assert.equal(errors[0].name, 'UnreachableError');
+    // What lets a game say "the server is full" rather than "cannot reach it".
+    assert.equal(errors[0].lastStatus, 503, errors[0].message);
+    await first.leave();
+  } finally {
+    await full.stop();
   }
 });
 

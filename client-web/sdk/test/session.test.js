@@ -434,6 +434,7 @@ test('only a connection that lasted resets the backoff: one closed right after i
   }
   assert.deepEqual(delays, [100, 200, 400], 'the delays grow');
   assert.match(String(s.error?.message), /gave up after 3 attempts/);
+  assert.equal(s.error?.message, 'connection closed with 1011: gave up after 3 attempts: internal error', 'each thing once');
   assert.equal(/** @type {import('../index.js').ConnectionClosedError} */ (s.error).attempts, 3, 'said apart from an answer');
 
   // A connection that lasted resets it: the next delay is the first one again.
@@ -595,6 +596,12 @@ test('a first join that never connects gives up after maxInitialAttempts, as unr
   refused.handleClose(1006, 'HTTP 401: the join token has expired', false, 5);
   assert.ok(refused.error instanceof UnreachableError);
   assert.match(refused.error.message, /HTTP 401: the join token has expired/);
+  assert.equal(refused.error.message, 'no connection opened in 1 attempt: HTTP 401: the join token has expired', 'each thing once');
+  assert.equal(new UnreachableError(1006, 'HTTP 401: the join token has expired', 1, 401).message,
+    'refused with HTTP 401: the join token has expired');
+  assert.equal(new UnreachableError(1006, '', 1, 403).message, 'refused with HTTP 403: closed with 1006');
+  assert.equal(new UnreachableError(1006, 'ws: closed with 1006', 6).message,
+    'no connection opened in 6 attempts (the first and 5 retries): ws: closed with 1006');
 
   // A server that opens and closes before its Welcome was reached: the short budget, but not
   // "unreachable".
@@ -1629,4 +1636,102 @@ test('small contracts: buttons past a byte throw, leave says why on every transp
   assert.equal(failed.state, 'failed');
   assert.equal(failed.error?.message, 'no connection opened in 2 attempts (the first and 1 retry): closed with 1006');
   assert.throws(() => failed.connect(30), /has failed/);
+});
+
+test('numeric options that are not numbers, or out of range, are refused at construction naming the option', () => {
+  /** @type {[Record<string, unknown>, RegExp, typeof TypeError | typeof RangeError][]} */
+  const bad = [
+    // From an environment variable or a data- attribute: concatenated into every deadline.
+    [{ silenceTimeoutMs: '5000' }, /^silenceTimeoutMs is a string \("5000"\), not a number/, TypeError],
+    [{ pingIntervalMs: '2000' }, /pingIntervalMs.*"2000"/, TypeError],
+    [{ connectTimeoutMs: NaN }, /connectTimeoutMs is NaN/, TypeError],
+    [{ joinTimeoutMs: 0 }, /joinTimeoutMs 0 is out of range: expected a number over 0/, RangeError],
+    [{ closeTimeoutMs: -1 }, /closeTimeoutMs -1/, RangeError],
+    [{ closeTimeoutMs: Infinity }, /closeTimeoutMs Infinity/, RangeError],
+    [{ connectTimeoutMs: 2 ** 31 }, /connectTimeoutMs/, RangeError],
+    [{ reconnect: { initialDelayMs: '250' } }, /reconnect\.initialDelayMs/, TypeError],
+    [{ reconnect: { maxDelayMs: -5 } }, /reconnect\.maxDelayMs -5/, RangeError],
+    [{ reconnect: { factor: 0.5 } }, /reconnect\.factor 0\.5/, RangeError],
+    [{ reconnect: { jitter: 2 } }, /reconnect\.jitter 2 .*from 0 to 1/, RangeError],
+    [{ reconnect: { maxAttempts: '3' } }, /reconnect\.maxAttempts/, TypeError],
+    [{ reconnect: { maxAttempts: 2.5 } }, /reconnect\.maxAttempts 2\.5 .*an integer/, RangeError],
+    [{ reconnect: { maxInitialAttempts: -1 } }, /reconnect\.maxInitialAttempts -1/, RangeError],
+    [{ reconnect: { restartWindowMs: true } }, /reconnect\.restartWindowMs is a boolean/, TypeError],
+    [{ chatRate: 0 }, /chatRate 0/, RangeError],
+    [{ chatBurst: '5' }, /chatBurst/, TypeError],
+    [{ chatQueue: 0 }, /chatQueue 0/, RangeError],
+    [{ spectatorAckEvery: 1.5 }, /spectatorAckEvery 1\.5/, RangeError],
+    [{ inputRate: '30' }, /inputRate/, TypeError],
+    [{ inputRate: -30 }, /inputRate -30/, RangeError],
+  ];
+  for (const [options, message, type] of bad) {
+    assert.throws(() => new Session(/** @type {any} */ ({ name: 'ada', ...options })),
+      (e) => e instanceof type && message.test(/** @type {Error} */ (e).message), JSON.stringify(options));
+  }
+  // The bounds' edges, and what turns a check or a limit off.
+  const s = new Session({
+    pingIntervalMs: Infinity, silenceTimeoutMs: Infinity, joinTimeoutMs: 1, inputRate: 0.5, chatQueue: 1,
+    reconnect: { initialDelayMs: 0, factor: 1, jitter: 1, maxAttempts: Infinity, maxInitialAttempts: 0, restartWindowMs: 0 },
+  });
+  assert.equal(s.silenceTimeoutMs, Infinity);
+  assert.equal(s.reconnect.maxAttempts, Infinity);
+  assert.equal(s.reconnect.maxInitialAttempts, 0);
+  // Defaults where nothing (or null) is given; maxInitialAttempts follows a given maxAttempts.
+  const d = new Session({ pingIntervalMs: undefined, reconnect: { maxAttempts: 3 } });
+  assert.deepEqual([d.pingIntervalMs, d.silenceTimeoutMs, d.reconnect.maxInitialAttempts, d.spectatorAckEvery], [2000, 5000, 3, 30]);
+});
+
+test('a final refusal on the way back to a seat keeps its HTTP status: an app tells "log in again" by it', () => {
+  const s = joined({ reconnect: { initialDelayMs: 10, jitter: 0 } });
+  s.handleClose(1006, '', false, 100);
+  assert.equal(s.state, 'reconnecting');
+  s.handleTimeout(/** @type {number} */ (s.pollTimeout()));
+  drain(s);
+  // The join token expired meanwhile: the fallback (or the client's question) sees the 401.
+  s.handleClose(1006, 'HTTP 401: the join token has expired', false, 200, 401);
+  assert.equal(s.state, 'failed');
+  const error = s.error;
+  assert.ok(error instanceof ConnectionClosedError && !(error instanceof UnreachableError), `${error}`);
+  assert.equal(error.lastStatus, 401);
+  assert.equal(error.retryable, false);
+  assert.match(error.message, /the join token has expired/);
+});
+
+test('setInput keeps the held value of a field left out: a boost key does not stop the steering', () => {
+  const s = joined();
+  s.setInput({ x: 1, y: -0.5 });
+  assert.deepEqual(s.input, { x: 1, y: -0.5, buttons: 0 }, '0 for what was never set');
+  s.setInput({ buttons: 1 }); // Buttons.BOOST, from a keydown handler that knows nothing of steering
+  assert.deepEqual(s.input, { x: 1, y: -0.5, buttons: 1 });
+  s.handleTimeout(0);
+  const input = drain(s).sent.find((m) => m.type === 'Input');
+  assert.ok(input?.type === 'Input');
+  assert.deepEqual([input.x, input.y, input.buttons], [127, -64, 1], 'sent as held, steering included');
+  s.setInput({ y: 0 });
+  assert.deepEqual(s.input, { x: 1, y: 0, buttons: 1 });
+  s.setInput({ x: 0, y: 0, buttons: 0 });
+  assert.deepEqual(s.input, { x: 0, y: 0, buttons: 0 }, 'all three let go of everything');
+});
+
+test('an interpolation buffer refuses options that would draw wrong, naming them', () => {
+  /** @type {[unknown, RegExp, typeof TypeError | typeof RangeError][]} */
+  const bad = [
+    [undefined, /^InterpolationBuffer needs its options/, TypeError],
+    [{}, /^tickRate is missing/, TypeError],
+    [{ tickRate: 0 }, /^tickRate 0 is out of range/, RangeError], // drew at 1 Hz
+    [{ tickRate: '30' }, /^tickRate is a string/, TypeError],
+    [{ tickRate: Infinity }, /^tickRate Infinity/, RangeError],
+    [{ tickRate: 30, delayTicks: -3 }, /^delayTicks -3 is out of range/, RangeError], // drew past the newest world
+    [{ tickRate: 30, delayTicks: NaN }, /^delayTicks is NaN/, TypeError],
+    [{ tickRate: 30, capacity: 0 }, /^capacity 0 is out of range: expected an integer >= 2/, RangeError], // drew nothing
+    [{ tickRate: 30, capacity: 2.5 }, /^capacity 2\.5/, RangeError],
+  ];
+  for (const [options, message, type] of bad) {
+    assert.throws(() => new InterpolationBuffer(/** @type {any} */ (options)),
+      (e) => e instanceof type && message.test(/** @type {Error} */ (e).message), JSON.stringify(options));
+  }
+  const fixed = new InterpolationBuffer({ tickRate: 20, delayTicks: 0, capacity: 2 });
+  assert.deepEqual([fixed.periodMs, fixed.delayTicks, fixed.adaptive, fixed.capacity], [50, 0, false, 2]);
+  const adaptive = new InterpolationBuffer({ tickRate: 30 });
+  assert.deepEqual([adaptive.delayTicks, adaptive.adaptive, adaptive.capacity], [2, true, 32]);
 });

@@ -14,41 +14,6 @@ export function fallbackFor(url: string): {
  * @returns {string} e.g. `https://play.example.com/ws?token=abc`
  */
 export function upgradeProbeFor(url: string): string;
-/** @import { SessionOptions } from './session.js' */
-/** @import { SessionEvent } from './session.js' */
-/** @import { InputState } from './session.js' */
-/**
- * How the client reaches the server: `ws` (WebSocket), `stream` (the HTTP fallback with a
- * streamed response), `poll` (the HTTP fallback with long polls).
- * @typedef {'ws' | 'stream' | 'poll'} TransportName
- */
-/**
- * Where a connection attempt goes: a URL, or a function called before every attempt (the
- * first and each reconnect) that returns one, or a promise of one. The function form fetches a
- * fresh join token for each attempt, so a token that expired during a long match never ends a
- * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
- * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
- * rejects or returns no `ws:`, `wss:`, `http:` or `https:` URL, the attempt fails as one that
- * could not connect, and the reconnect policy goes on.
- * @typedef {string | (() => string | Promise<string>)} UrlSource
- */
-/**
- * @typedef {object} ClientOptions
- * @property {UrlSource} url the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`, or a function
- *   that returns it before each connection attempt ({@link UrlSource})
- * @property {TransportName | 'auto'} [transport] `auto` (default): WebSocket first; when a
- *   connection cannot even open, the HTTP stream, then long polling, and from then on whichever
- *   opened. A name forces that one.
- * @property {string} [fallbackUrl] the HTTP fallback's base, default derived from `url`
- *   (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
- * @property {any} [WebSocket] a WebSocket constructor; default `globalThis.WebSocket`
- * @property {typeof fetch} [fetch] for the HTTP fallback; default `globalThis.fetch`
- * @property {number} [upgradeTimeoutMs] in `auto`, how long a WebSocket may take to open before
- *   the fallback is tried (default 5000): some proxies hold a blocked upgrade instead of refusing it
- * @property {number} [streamTimeoutMs] how long the fallback's first record may take (default
- *   3000): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
- * @property {() => number} [now] the clock, ms; default `performance.now()`
- */
 /** The order `auto` tries transports in. @type {TransportName[]} */
 export const TRANSPORTS: TransportName[];
 /**
@@ -116,9 +81,16 @@ export class TickwireClient {
     bytesOut: number;
     /** Resolvers of `leave()`. @type {((e: ClientEventMap['closed']) => void)[]} */
     leaving: ((e: ClientEventMap["closed"]) => void)[];
+    /** How the session's leave ended (its `closed` event), once it did. @type {ClientEventMap['closed'] | null} */
+    left: ClientEventMap["closed"] | null;
     /**
-     * Where an error a listener threw goes: rethrown on its own turn of the event loop, where
-     * the page (or Node) reports it, so that one broken listener does not stop the session.
+     * Where an error a listener threw goes, so that one broken listener does not stop the
+     * session (the other listeners, and the session, go on). By default it is rethrown on its
+     * own turn of the event loop, as an `EventTarget` does: a browser reports it in the console
+     * (and to `window`'s `error` event) and goes on; Node takes it as an uncaught exception,
+     * which ends the process unless a `process.on('uncaughtException')` handler catches it.
+     * Assign another function to keep it, e.g. a server-side bot:
+     * `client.reportError = (error) => console.error('a listener failed', error);`
      * @type {(error: unknown) => void}
      */
     reportError: (error: unknown) => void;
@@ -131,7 +103,10 @@ export class TickwireClient {
     on<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEventMap[K]) => void): () => boolean;
     /** Opens the connection (and keeps it open until `leave()` or a fatal error). */
     connect(): void;
-    /** @param {Partial<InputState>} input */
+    /**
+     * The controls held from now on (`Session.setInput`): a field left out keeps its held value.
+     * @param {Partial<InputState>} input
+     */
     setInput(input: Partial<InputState>): void;
     /**
      * Sends a chat line now, or once the server's chat limit allows (the session paces lines:
@@ -163,7 +138,8 @@ export class TickwireClient {
     useUrl(url: unknown): void;
     /**
      * Leaves properly (close 1000) and resolves once the server answered the close, or the
-     * connection ended otherwise (`answered` says which).
+     * connection ended otherwise (`answered` says which). Called again, during the first leave or
+     * after it, it resolves with the same event.
      * @returns {Promise<ClientEventMap['closed']>}
      */
     leave(): Promise<ClientEventMap["closed"]>;
@@ -239,6 +215,64 @@ export class TickwireClient {
     }): string;
     clearUpgradeTimer(): void;
 }
+/**
+ * How the client reaches the server: `ws` (WebSocket), `stream` (the HTTP fallback with a
+ * streamed response), `poll` (the HTTP fallback with long polls).
+ */
+export type TransportName = "ws" | "stream" | "poll";
+/**
+ * Where a connection attempt goes: a URL, or a function called before every attempt (the
+ * first and each reconnect) that returns one, or a promise of one. The function form fetches a
+ * fresh join token for each attempt, so a token that expired during a long match never ends a
+ * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
+ * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
+ * rejects or returns no `ws:`, `wss:`, `http:` or `https:` URL, the attempt fails as one that
+ * could not connect, and the reconnect policy goes on.
+ */
+export type UrlSource = string | (() => string | Promise<string>);
+export type ClientOptions = {
+    /**
+     * the game WebSocket, e.g. `ws://127.0.0.1:8080/ws` (`ws://`, `wss://`,
+     * or `http://` and `https://`, read as those; anything else throws a TypeError at
+     * construction, as `setUrl` does), or a function that returns it before each connection
+     * attempt ({@link UrlSource}), whose URLs are checked at each attempt
+     */
+    url: UrlSource;
+    /**
+     * `auto` (default): WebSocket first; when a
+     * connection cannot even open, the HTTP stream, then long polling, and from then on whichever
+     * opened. A name forces that one.
+     */
+    transport?: "auto" | TransportName | undefined;
+    /**
+     * the HTTP fallback's base, default derived from `url`
+     * (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
+     */
+    fallbackUrl?: string | undefined;
+    /**
+     * a WebSocket constructor; default `globalThis.WebSocket`
+     */
+    WebSocket?: any;
+    /**
+     * for the HTTP fallback; default `globalThis.fetch`
+     */
+    fetch?: typeof fetch | undefined;
+    /**
+     * in `auto`, how long a WebSocket may take to open before
+     * the fallback is tried (default 5000; ms, > 0 and at most 2^31 - 1, else the constructor
+     * throws, as for the session's times): some proxies hold a blocked upgrade instead of refusing it
+     */
+    upgradeTimeoutMs?: number | undefined;
+    /**
+     * how long the fallback's first record may take (default
+     * 3000; as `upgradeTimeoutMs`): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
+     */
+    streamTimeoutMs?: number | undefined;
+    /**
+     * the clock, ms; default `performance.now()`
+     */
+    now?: (() => number) | undefined;
+};
 export type ClientEventMap = {
     transport: {
         type: "transport";
@@ -268,61 +302,6 @@ export type ClientEventMap = {
     closed: Extract<SessionEvent, {
         type: "closed";
     }>;
-};
-/**
- * How the client reaches the server: `ws` (WebSocket), `stream` (the HTTP fallback with a
- * streamed response), `poll` (the HTTP fallback with long polls).
- */
-export type TransportName = "ws" | "stream" | "poll";
-/**
- * Where a connection attempt goes: a URL, or a function called before every attempt (the
- * first and each reconnect) that returns one, or a promise of one. The function form fetches a
- * fresh join token for each attempt, so a token that expired during a long match never ends a
- * session whose seat is still held: `async () => \`wss://game.example/ws?token=${await
- * fetchToken()}\``. The session's connect timeout counts the time it takes; if it throws,
- * rejects or returns no `ws:`, `wss:`, `http:` or `https:` URL, the attempt fails as one that
- * could not connect, and the reconnect policy goes on.
- */
-export type UrlSource = string | (() => string | Promise<string>);
-export type ClientOptions = {
-    /**
-     * the game WebSocket, e.g. `ws://127.0.0.1:8080/ws`, or a function
-     * that returns it before each connection attempt ({@link UrlSource})
-     */
-    url: UrlSource;
-    /**
-     * `auto` (default): WebSocket first; when a
-     * connection cannot even open, the HTTP stream, then long polling, and from then on whichever
-     * opened. A name forces that one.
-     */
-    transport?: "auto" | TransportName | undefined;
-    /**
-     * the HTTP fallback's base, default derived from `url`
-     * (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
-     */
-    fallbackUrl?: string | undefined;
-    /**
-     * a WebSocket constructor; default `globalThis.WebSocket`
-     */
-    WebSocket?: any;
-    /**
-     * for the HTTP fallback; default `globalThis.fetch`
-     */
-    fetch?: typeof fetch | undefined;
-    /**
-     * in `auto`, how long a WebSocket may take to open before
-     * the fallback is tried (default 5000): some proxies hold a blocked upgrade instead of refusing it
-     */
-    upgradeTimeoutMs?: number | undefined;
-    /**
-     * how long the fallback's first record may take (default
-     * 3000): a proxy that buffers streamed responses holds it back, and `auto` moves on to polling
-     */
-    streamTimeoutMs?: number | undefined;
-    /**
-     * the clock, ms; default `performance.now()`
-     */
-    now?: (() => number) | undefined;
 };
 import { Session } from './session.js';
 import type { InputState } from './session.js';

@@ -65,7 +65,7 @@ export class ConnectionClosedError extends Error {
     /** The HTTP status a connection that never opened was answered with, final or not. */
     lastStatus: number | undefined;
     /**
-     * The reconnects tried before the session gave up (`maxReconnectAttempts`): a server or
+     * The reconnects tried before the session gave up (`reconnect.maxAttempts`): a server or
      * network that stayed away, not an answer; undefined for any other close.
      */
     attempts: number | undefined;

@@ -27,11 +27,13 @@ export const DEFAULT_SETTLE_MS: 200;
  */
 export class InterpolationBuffer {
     /**
-     * @param {object} options
-     * @param {number} options.tickRate ticks per second (from `Welcome`)
-     * @param {number} [options.delayTicks] how far behind to draw, fixed; by default it adapts
-     *   to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
-     * @param {number} [options.capacity] worlds kept (default 32)
+     * @param {object} options `tickRate`, `delayTicks` and `capacity` are checked: anything but a
+     *   number throws a TypeError, and a number out of its range a RangeError, naming the option
+     * @param {number} options.tickRate ticks per second (from `Welcome`; a finite number > 0)
+     * @param {number} [options.delayTicks] how far behind to draw, fixed (a finite number >= 0);
+     *   by default it adapts to the jitter, from {@link MIN_DELAY_TICKS} to {@link MAX_DELAY_TICKS}
+     * @param {number} [options.capacity] worlds kept (default 32; an integer >= 2, the two drawn
+     *   between)
      * @param {number} [options.extrapolateMs] how long past the newest world, when none comes
      *   in time (a stalled downlink), entities move on by their velocity before they hold
      *   (default 250, at most 1000): a ship on a straight course crosses a stall that long
@@ -43,7 +45,7 @@ export class InterpolationBuffer {
      *   burst after a stall is still coming (at most 250 ms), each frame interpolates the
      *   entities twice
      */
-    constructor({ tickRate, delayTicks, capacity, extrapolateMs, settleMs }: {
+    constructor(options: {
         tickRate: number;
         delayTicks?: number | undefined;
         capacity?: number | undefined;

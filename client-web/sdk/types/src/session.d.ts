@@ -33,6 +33,7 @@ export class Session {
     connectTimeoutMs: number;
     joinTimeoutMs: number;
     closeTimeoutMs: number;
+    /** @type {number | undefined} */
     inputRateOverride: number | undefined;
     spectatorAckEvery: number;
     /** Whether the open transport's server encodes against acks (the HTTP fallback). */
@@ -201,7 +202,10 @@ export class Session {
     /** @returns {SessionEvent | undefined} */
     pollEvent(): SessionEvent | undefined;
     /**
-     * The controls held from now on; sent once per input period while joined.
+     * The controls held from now on; sent once per input period while joined. A field left out
+     * keeps its held value (0 before any), so a handler that knows one control sets only it:
+     * `setInput({ buttons: Buttons.BOOST })` on a key down boosts without letting go of the
+     * steering; `setInput({ x: 0, y: 0, buttons: 0 })` lets go of everything.
      * @param {Partial<InputState>} input x, y in [-1, 1] (right and down positive), buttons bits
      */
     setInput(input: Partial<InputState>): void;
@@ -288,34 +292,41 @@ export class Session {
  *   properly. - `failed`: ended for good (`error` says why).
  */
 export type SessionState = "idle" | "connecting" | "joined" | "reconnecting" | "closing" | "closed" | "failed";
+/**
+ * Every number is checked by the constructor: anything but a number (a string from an
+ * environment variable or a data- attribute, NaN) throws a TypeError, and a number out of its
+ * range a RangeError, naming the option. Times are in ms, at most 2^31 - 1 (a timer's limit).
+ */
 export type ReconnectOptions = {
     /**
-     * first retry after this long (default 250): a blip resumes fast
+     * first retry after this long (default 250; >= 0): a blip resumes fast
      */
     initialDelayMs?: number | undefined;
     /**
      * the backoff stops growing here (default 4000), well inside
-     * the server's 10 s resume grace so a dropped seat is still there
+     * the server's 10 s resume grace so a dropped seat is still there (>= 0)
      */
     maxDelayMs?: number | undefined;
     /**
-     * growth per failed attempt (default 2)
+     * growth per failed attempt (default 2; >= 1, finite)
      */
     factor?: number | undefined;
     /**
-     * +/- share of randomness on each delay (default 0.2), so a crowd
+     * +/- share of randomness on each delay (default 0.2; 0 to 1), so a crowd
      * dropped at once does not come back in lockstep
      */
     jitter?: number | undefined;
     /**
-     * retries after consecutive failed attempts (default 20): the
+     * retries after consecutive failed attempts (default 20; an
+     * integer >= 0, 0 never reconnects, or Infinity, which never gives up): the
      * session gives up when the attempt after that many retries fails too
      */
     maxAttempts?: number | undefined;
     /**
      * the same before the session's first `Welcome`, for
      * a session that has no seat to resume (default 5: six connections in all, about 8 s at the
-     * default backoff, or `maxAttempts` when that is given): a first join that keeps failing is a
+     * default backoff, or `maxAttempts` when that is given; an integer >= 0 or Infinity): a first
+     * join that keeps failing is a
      * server that is down or refuses this client (a bad or expired join token, an origin, no
      * capacity: a browser's WebSocket cannot tell which; the HTTP fallback sees the status, or
      * the client asks the server for it, and ends the join at once on a 4xx other than 408 and
@@ -327,7 +338,7 @@ export type ReconnectOptions = {
     /**
      * how long after the server says it goes away
      * (`Kick { ShuttingDown }`, or a close 1001 or 1012 without a kick) failed attempts retry
-     * at `initialDelayMs` instead of growing, and count towards neither limit (default 10000,
+     * at `initialDelayMs` instead of growing, and count towards neither limit (default 10000, >= 0,
      * the server's resume grace; 0: no window). A restarted server is back in a second or two,
      * and a fleet's balancer sends the next attempt to another node at once: without the window
      * the backoff has grown to seconds by then, and the player waits that long for nothing. The
@@ -337,6 +348,12 @@ export type ReconnectOptions = {
      */
     restartWindowMs?: number | undefined;
 };
+/**
+ * Every number is checked by the constructor: anything but a number (a string from an
+ * environment variable or a data- attribute, NaN) throws a TypeError, and a number out of its
+ * range a RangeError, naming the option. Times are in ms, more than 0 and at most 2^31 - 1 (a
+ * timer's limit).
+ */
 export type SessionOptions = {
     /**
      * display name, at most 24 UTF-8 bytes, else the constructor throws:
@@ -360,7 +377,8 @@ export type SessionOptions = {
     reconnect?: ReconnectOptions | undefined;
     /**
      * how often to measure the round trip once joined (default
-     * 2000); the first ping goes with the `Welcome`
+     * 2000); the first ping goes with the `Welcome`. `Infinity` sends none but those that confirm
+     * chat lines (no `rtt` events)
      */
     pingIntervalMs?: number | undefined;
     /**
@@ -396,7 +414,8 @@ export type SessionOptions = {
      */
     closeTimeoutMs?: number | undefined;
     /**
-     * inputs per second while joined; default: the room's tick rate,
+     * inputs per second while joined (a finite number > 0; under 1
+     * sends one a second); default: the room's tick rate,
      * one input per tick, which is what prediction replays
      */
     inputRate?: number | undefined;
@@ -408,24 +427,27 @@ export type SessionOptions = {
      * than against acks (PROTOCOL.md 6.1): acks only need to come within 64 ticks, round trip
      * included. On the HTTP fallback, where the server encodes against acks, a spectator acks at
      * least every 8 ticks. Counted in ticks, so a spectator that skips frames acks no later in
-     * time. 1 acks every snapshot, as players always do (their acks ride with inputs).
+     * time. 1 acks every snapshot, as players always do (their acks ride with inputs). An integer >= 1.
      */
     spectatorAckEvery?: number | undefined;
     /**
-     * the server's chat limit, lines per second (default 2, the
+     * the server's chat limit, lines per second (a finite number > 0;
+     * default 2, the
      * server's `--chat-rate`). `chat()` sends lines no faster, so a chatty application is never
      * kicked as `RateLimited`; raise it only for a server configured with a higher limit
      */
     chatRate?: number | undefined;
     /**
-     * the server's chat burst (default 5, its `--chat-burst`). Lines
+     * the server's chat burst (an integer >= 1; default 5, its
+     * `--chat-burst`). Lines
      * may reach the server bunched up (a stalled uplink, then a fast one), so a line counts against
      * the burst until the `Pong` of a `Ping` sent after it confirms its arrival (the session pings
      * for that when lines wait); one line of the burst is kept spare besides
      */
     chatBurst?: number | undefined;
     /**
-     * lines waiting for their turn at most (default 16); `chat()`
+     * lines waiting for their turn at most (an integer >= 1; default
+     * 16); `chat()`
      * returns false past it. Lines still waiting when the connection drops are dropped with it
      */
     chatQueue?: number | undefined;

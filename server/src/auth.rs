@@ -139,6 +139,13 @@ pub enum KeyError {
     /// variable counts as unset).
     #[error("{} are both set: give one of them (an empty variable counts as unset)", both_flags(.0))]
     TwoKeys(Vec<&'static str>),
+    /// A previous key of a rotation without a current one: tokens would be checked by no key
+    /// at all (an emptied `TICKWIRE_JOIN_PREVIOUS_SECRET` counts as unset, and is not this).
+    #[error(
+        "--join-previous-secret is set but no join key is (--join-secret, --join-secret-file \
+         or --join-public-key): a previous key is accepted beside a current one, not alone"
+    )]
+    PreviousWithoutKey,
     /// A private key where the public key belongs.
     #[error(
         "{0} holds a private key: give the servers the public key (`openssl pkey -in \

@@ -253,12 +253,7 @@ pub struct ServerConfig {
     /// with the new key, then, once tokens signed with the old one have expired, drop this
     /// (SECURITY.md, "Rotating the join key"); empty, it is none. Needs a join key
     /// (`--join-secret`, `--join-secret-file` or `--join-public-key`).
-    #[arg(
-        long,
-        env = "TICKWIRE_JOIN_PREVIOUS_SECRET",
-        hide_env_values = true,
-        requires = "join_key"
-    )]
+    #[arg(long, env = "TICKWIRE_JOIN_PREVIOUS_SECRET", hide_env_values = true)]
     pub join_previous_secret: Option<Secret>,
 
     /// While a new join key rolls out: tokens signed with the earlier HS256 secret in this
@@ -610,6 +605,11 @@ impl ServerConfig {
                 (None, None, Some(path)) => JoinVerifier::from_public_key_file(path)?,
                 (None, None, None) if self.join_secret.is_some() => {
                     return Err(KeyError::EmptySecret);
+                }
+                // Checked here rather than by clap (`requires`), which would refuse an emptied
+                // variable too: that one is no previous key.
+                (None, None, None) if self.previous_join_secret().is_some() => {
+                    return Err(KeyError::PreviousWithoutKey);
                 }
                 (None, None, None) => return Ok(None),
                 _ => return Err(KeyError::TwoKeys(self.join_key_flags(false))),
@@ -1404,7 +1404,6 @@ mod tests {
         for (alone, missing) in [
             (&["--join-audience", "tickwire"][..], "--join-secret"),
             (&["--join-issuer", "https://id.example"][..], "--join-public-key"),
-            (&["--join-previous-secret", "old"][..], "--join-secret"),
             (&["--join-previous-public-key", "old.pem"][..], "--join-public-key"),
             (&["--proxy-header", "forwarded"][..], "--trusted-proxies"),
         ] {
@@ -1416,6 +1415,17 @@ mod tests {
         assert_eq!(refusal(&["--join-issuer", "i", "--join-public-key", "k.pem"]), None);
         let rotating = ["--join-public-key", "new.pem", "--join-previous-secret", "old"];
         assert_eq!(refusal(&rotating), None);
+        // A previous secret alone parses (its variable may be emptied: no previous key), and
+        // the start refuses one given in earnest, naming the keys it lacks.
+        let parsed = |args: &[&str]| {
+            use clap::Parser;
+            TestCli::try_parse_from([&["tickwire-server"], args].concat()).unwrap().config
+        };
+        let emptied = parsed(&["--join-previous-secret", ""]).join_verifier();
+        assert!(emptied.is_ok_and(|verifier| verifier.is_none()), "no keys at all");
+        let alone =
+            parsed(&["--join-previous-secret", "old"]).join_verifier().map(|_| ()).unwrap_err();
+        assert!(alone.to_string().contains("--join-secret"), "{alone}");
         // Two previous keys parse (one may be an emptied variable): `join_verifier` refuses
         // two given in earnest (an_emptied_key_variable_is_unset_and_two_keys_are_refused).
         let moved = ["--join-secret", "", "--join-secret-file", "s", "--join-previous-secret", ""];

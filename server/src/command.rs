@@ -367,12 +367,18 @@ fn start<F: GameFactory>(
 async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), Stop> {
     // SIGHUP's default action ends the process. A fleet's `systemctl reload` may reach a node
     // still starting (waiting for its node id to lapse, up to a TTL): from here on it is
-    // ignored until `run` listens for it as a reload. Tokio keeps a handler once installed,
-    // for the process's life, so the stream may go.
+    // answered in the log until `run` listens for it as a reload. Tokio keeps a handler once
+    // installed, for the process's life, so the stream may go after.
     #[cfg(unix)]
-    if let Err(e) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        tracing::warn!(error = %e, "cannot listen for SIGHUP: one would end the server");
-    }
+    let hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: one would end the server");
+            None
+        }
+    };
+    // From here on, as the start may wait for the node id: SIGINT and SIGTERM stop it, logged.
+    let mut signals = Signals::install().context("cannot listen for signals")?;
     // A client that only answers pings is pinged after a heartbeat interval of silence, so
     // the idle timeout must leave it that long to answer.
     if cli.config.heartbeat_interval >= cli.config.idle_timeout {
@@ -408,7 +414,14 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
         // Before binding: while it waits out a previous run's registration (up to a TTL), a
         // connection is refused at once, and a balancer or a relaying node turns elsewhere,
         // rather than hanging in the backlog of a port nobody serves yet.
-        crate::cluster::check_node_id(&cli.config).await.map_err(Stop)?;
+        let check = crate::cluster::check_node_id(&cli.config);
+        #[cfg(unix)]
+        wait_answering_signals(check, &mut signals, hangups).await?;
+        #[cfg(not(unix))]
+        tokio::select! {
+            checked = check => checked.map_err(Stop)?,
+            (signal, status) = signals.next() => stopped_while_starting(signal, status),
+        }
     }
     let (ws, http) = if cli.config.tls_cert.is_some() { ("wss", "https") } else { ("ws", "http") };
     let listener = TcpListener::bind(cli.config.bind)
@@ -501,7 +514,7 @@ async fn serve(cli: Cli, games: crate::game::Games, name: &str) -> Result<(), St
         ));
     }
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
-    let shutdown = shutdown_signal(Signals::install().context("cannot listen for signals")?);
+    let shutdown = shutdown_signal(signals);
     let mut server = crate::Server::new(cli.config).with_games(games);
     if let Some(admin) = admin {
         server = server.admin(admin);
@@ -550,6 +563,40 @@ impl Signals {
             ("Ctrl-C", 130)
         }
     }
+}
+
+/// Waits for `check` (the node id's, which may take up to a TTL), answering signals meanwhile:
+/// a SIGHUP in the log (nothing is loaded yet to reload), a SIGINT or SIGTERM by stopping the
+/// start with the status the signal's default action would have given.
+#[cfg(unix)]
+async fn wait_answering_signals(
+    check: impl std::future::Future<Output = Result<(), String>>,
+    signals: &mut Signals,
+    mut hangups: Option<tokio::signal::unix::Signal>,
+) -> Result<(), Stop> {
+    tokio::pin!(check);
+    loop {
+        let hangup = async {
+            match hangups.as_mut() {
+                Some(hangups) => hangups.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            checked = &mut check => return checked.map_err(Stop),
+            (signal, status) = signals.next() => stopped_while_starting(signal, status),
+            Some(()) = hangup => tracing::info!(
+                "SIGHUP while this node waits for its id to lapse: nothing to reload yet (the \
+                 files are read as the server starts)"
+            ),
+        }
+    }
+}
+
+/// A SIGINT or SIGTERM before the server serves: logged, and the process exits with `status`.
+fn stopped_while_starting(signal: &str, status: i32) -> ! {
+    tracing::info!(signal, status, "stopped while this node waited for its id to lapse");
+    std::process::exit(status)
 }
 
 /// Resolves at the first SIGINT or SIGTERM; a second one, while the server closes its clients

@@ -35,15 +35,7 @@ impl Process {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the server binary starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().expect("stderr");
-        let kept = stderr.clone();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n @ 1..) = err.read(&mut chunk) {
-                kept.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        });
+        let stderr = keep_stderr(&mut child);
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut banner = String::new();
         while !banner.contains("  rooms:") {
@@ -83,6 +75,20 @@ impl Process {
         let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
         assert!(status.expect("kill runs").success());
     }
+}
+
+/// `child`'s stderr, kept as it comes by a thread of its own.
+fn keep_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut err = child.stderr.take().expect("stderr");
+    let kept = stderr.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = err.read(&mut chunk) {
+            kept.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    });
+    stderr
 }
 
 impl Drop for Process {
@@ -233,4 +239,99 @@ async fn a_second_signal_exits_at_once() {
     assert_eq!(status.code(), Some(143), "SIGTERM's status");
     let stderr = server.logged("second signal").await;
     assert!(stderr.contains("exiting now"), "{stderr}");
+}
+
+/// Debian's `redis-server`, which `.ci/run` installs (as the fleet tests need it), on a free
+/// loopback port; killed when dropped.
+struct Redis {
+    child: Child,
+    url: String,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let path =
+            ["/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"]
+                .into_iter()
+                .find(|p| std::path::Path::new(p).is_file())
+                .expect(
+                    "this test needs redis-server: apt-get install redis-server (.ci/run does)",
+                );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(path)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, url: format!("redis://127.0.0.1:{port}/") }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A node restarted while its last run's registration has not lapsed waits for it, up to a
+/// TTL, before it serves: a `systemctl reload` then is answered in the log rather than
+/// ignored, and a stop ends the wait, logged, with SIGTERM's status.
+#[tokio::test]
+async fn signals_while_a_node_waits_for_its_id_are_answered() {
+    let redis = Redis::start();
+    let fleet = ["--redis-url", &redis.url, "--node-id", "n1", "--node-ttl", "30s"];
+    let mut first = Process::start(&fleet, &[]);
+    // Registered, then gone without a word: its registration stands for the TTL.
+    first.logged("registered").await;
+    let _ = first.child.kill();
+    let mut again = Command::new(env!("CARGO_BIN_EXE_tickwire-server"))
+        .args(["--bind", "127.0.0.1:0"])
+        .args(fleet)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server binary starts");
+    let stderr = keep_stderr(&mut again);
+    let logged = |text: &'static str| {
+        let stderr = stderr.clone();
+        async move {
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let now = stderr.lock().unwrap().clone();
+                if now.contains(text) {
+                    return now;
+                }
+                assert!(Instant::now() < deadline, "{text:?} not logged:\n{now}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    logged("waiting for it to lapse").await;
+    let pid = again.id().to_string();
+    let kill = |signal: &str| {
+        let status = Command::new("kill").args([signal, &pid]).status();
+        assert!(status.expect("kill runs").success());
+    };
+    kill("-HUP");
+    logged("SIGHUP while this node waits for its id to lapse").await;
+    assert!(again.try_wait().unwrap().is_none(), "a SIGHUP does not end it");
+    kill("-TERM");
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = again.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still waiting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(143), "SIGTERM's status");
+    logged("stopped while this node waited for its id to lapse").await;
 }

@@ -8,7 +8,8 @@
 //! (`--view-radius 0`), so its snapshots carry the hill wherever it moves. One golden orb, the
 //! hill, sits on the field; a ship alone within `HILL_RADIUS` of it scores a point for every
 //! second it holds it, two or more ships on it score nothing, and the hill moves every
-//! `HILL_MOVE_SECS`.
+//! `--hill-move-secs` (15 by default): a flag of the game's own, beside the server's
+//! ([`tickwire_server::command::main_with_flags`]), listed by `--help` under "Game options".
 //!
 //! The game flies on the arena: [`Hill`] owns an [`Arena`] without pickups for the ships'
 //! motion, bumps, walls and rounds, and adds its own scoring. So the browser game plays it as
@@ -40,8 +41,6 @@ use tickwire_server::shared::{
 
 /// How close to the hill's centre a ship holds it, units.
 const HILL_RADIUS: f32 = 90.0;
-/// Seconds before the hill moves elsewhere.
-const HILL_MOVE_SECS: f32 = 15.0;
 /// The hill's entity id, clear of the ships' (a ship's id is its player's).
 const HILL_ID: EntityId = EntityId(200_000);
 /// The hill's `value`: 3 is what the browser game draws as a rare, golden pickup.
@@ -61,6 +60,8 @@ struct Hill {
     arena: Arena,
     rng: StdRng,
     hill: Vec2,
+    /// Seconds the hill stays in one place (`--hill-move-secs`).
+    move_secs: f32,
     moves_in: f32,
     /// The arena's round these scores belong to: a new round clears them.
     round: u16,
@@ -69,13 +70,14 @@ struct Hill {
 }
 
 impl Hill {
-    /// King of the hill on an arena of `config`, without its pickups.
-    fn new(config: ArenaConfig, seed: u64) -> Hill {
+    /// King of the hill on an arena of `config`, without its pickups, the hill moving every
+    /// `move_secs`.
+    fn new(config: ArenaConfig, move_secs: f32, seed: u64) -> Hill {
         let arena = Arena::new(ArenaConfig { pickup_count: 0, ..config }, seed);
         let mut rng = StdRng::seed_from_u64(seed ^ 0x4849_4c4c);
         let round = arena.round().round;
         let hill = Self::random_spot(&mut rng, arena.bounds());
-        Hill { arena, rng, hill, moves_in: HILL_MOVE_SECS, round, holders: Vec::new() }
+        Hill { arena, rng, hill, move_secs, moves_in: move_secs, round, holders: Vec::new() }
     }
 
     /// A spot a whole hill fits in, away from the walls (the middle of a field too small).
@@ -165,7 +167,7 @@ impl Game for Hill {
             self.moves_in -= dt;
             if self.moves_in <= 0.0 {
                 self.hill = Self::random_spot(&mut self.rng, self.arena.bounds());
-                self.moves_in = HILL_MOVE_SECS;
+                self.moves_in = self.move_secs;
             }
         }
         for event in arena_events {
@@ -187,7 +189,7 @@ impl Game for Hill {
                 *holder = Holder { score: 0, held: 0.0, ..*holder };
             }
             self.hill = Self::random_spot(&mut self.rng, self.arena.bounds());
-            self.moves_in = HILL_MOVE_SECS;
+            self.moves_in = self.move_secs;
         }
     }
 
@@ -227,9 +229,19 @@ impl Game for Hill {
     }
 }
 
+/// The game's own flags, parsed beside the server's.
+#[derive(clap::Args)]
+struct HillFlags {
+    /// Seconds the hill stays in one place before it moves elsewhere, 1 to 600. Shorter keeps
+    /// every ship flying; longer lets a good player dig in.
+    #[arg(long, env = "HILL_MOVE_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u16).range(1..=600))]
+    hill_move_secs: u16,
+}
+
 fn main() -> ExitCode {
     // The `tickwire-server` command (flags, logging, checks, banner, signals) around our game.
-    tickwire_server::command::main(|config| {
+    tickwire_server::command::main_with_flags(|config, flags: HillFlags| {
         // A player must get the hill wherever it moves, and gets only the entities within
         // --view-radius of its ship: every player gets the whole field.
         if config.view_radius != ServerConfig::default().view_radius {
@@ -242,7 +254,8 @@ fn main() -> ExitCode {
         // The arena's flags (`--world-size`, `--round-time`, `--intermission`) shape the
         // hill's field and rounds too; `--pickups` is ignored, the hill is the only thing to take.
         let arena = config.arena();
-        move |_room: RoomName, seed: u64| Hill::new(arena.clone(), seed)
+        let move_secs = f32::from(flags.hill_move_secs);
+        move |_room: RoomName, seed: u64| Hill::new(arena.clone(), move_secs, seed)
     })
 }
 
@@ -275,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_ship_alone_on_the_hill_scores_a_point_a_second() {
-        let mut game = Hill::new(ArenaConfig::default(), 7);
+        let mut game = Hill::new(ArenaConfig::default(), 15.0, 7);
         let player = PlayerId(1);
         game.add_player(player);
         let mut events = Vec::new();
@@ -300,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_contested_hill_scores_nobody() {
-        let mut game = Hill::new(ArenaConfig::default(), 11);
+        let mut game = Hill::new(ArenaConfig::default(), 15.0, 11);
         let (a, b) = (PlayerId(1), PlayerId(2));
         game.add_player(a);
         game.add_player(b);
@@ -322,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_round_ends_with_the_hill_winner_and_the_next_starts_from_zero() {
-        let mut game = Hill::new(ArenaConfig::default(), 3);
+        let mut game = Hill::new(ArenaConfig::default(), 15.0, 3);
         let player = PlayerId(4);
         game.add_player(player);
         let mut events = Vec::new();
@@ -353,17 +366,38 @@ mod tests {
         assert_eq!(game.score(player), Some(0), "a new round clears the scores");
     }
 
+    /// `--hill-move-secs`: the hill stands that long, then moves, and stands that long again.
+    #[test]
+    fn the_hill_moves_every_move_secs() {
+        let mut game = Hill::new(ArenaConfig::default(), 2.0, 9);
+        let mut events = Vec::new();
+        let mut moves = Vec::new();
+        let mut at = game.hill;
+        for step in 1..=(5.0 / DT) as usize {
+            game.step(DT, &mut events);
+            if game.hill != at {
+                moves.push(step as f32 * DT);
+                at = game.hill;
+            }
+        }
+        assert_eq!(moves.len(), 2, "at 2 s and 4 s: {moves:?}");
+        assert!(
+            (moves[0] - 2.0).abs() < 3.0 * DT && (moves[1] - 4.0).abs() < 3.0 * DT,
+            "{moves:?}"
+        );
+    }
+
     #[test]
     fn a_field_smaller_than_the_hill_puts_it_in_the_middle() {
         let tiny = ArenaConfig { width: 64, height: 200, ..ArenaConfig::default() };
-        let game = Hill::new(tiny, 5);
+        let game = Hill::new(tiny, 15.0, 5);
         assert_eq!(game.hill, Vec2::new(32.0, 100.0), "no room for a random spot either way");
     }
 
     #[test]
     fn the_same_seed_and_inputs_make_the_same_game() {
         let run = || {
-            let mut game = Hill::new(ArenaConfig::default(), 42);
+            let mut game = Hill::new(ArenaConfig::default(), 15.0, 42);
             game.add_player(PlayerId(1));
             let mut events = Vec::new();
             fly_to_hill(&mut game, PlayerId(1), 20.0, &mut events);

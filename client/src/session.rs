@@ -290,7 +290,9 @@ pub enum Event {
     /// After a resume (`welcome.resumed`) the session keeps its [`roster`](Session::roster)
     /// and passes on only what changed while it was away: a `Joined` for each player it did
     /// not know (or whose name or role changed), a `Scored` with their score now for each it
-    /// knew (scores move while a client is away), and, when the roster is over, a made-up
+    /// knew (scores move while a client is away; the roster of a resumed seat names the seat
+    /// itself too, so a new session given its resume token learns its own name and score),
+    /// and, when the roster is over, a made-up
     /// `Left` for each player it knew that the new roster did not name (their own `Left` went
     /// to the connection that dropped). A roster of [`ROSTER_MAX`] names may have left players
     /// out, and then nobody is taken for gone. Players it knew are not announced again, and a

@@ -1077,13 +1077,16 @@ impl Session {
     /// have left out players still there, and then none is taken for gone.
     fn end_roster(&mut self, tick: Tick) {
         let Some(catch_up) = self.roster_catch_up.take() else { return };
-        self.roster_complete = catch_up.named.len() < ROSTER_MAX;
+        // A resumed seat's roster names it besides the others, outside their count (an older
+        // server's leaves it out): what tells a roster that may have left players out is how
+        // many others it named.
+        let own = self.welcome.map(|w| w.player_id);
+        let others = catch_up.named.iter().filter(|&&player| Some(player) != own).count();
+        self.roster_complete = others < ROSTER_MAX;
         if !catch_up.resumed || !self.roster_complete {
             return;
         }
-        // Its own seat is never made up gone: an older server's roster leaves it out (the
-        // session knows itself from its own `Joined`).
-        let own = self.welcome.map(|w| w.player_id);
+        // Its own seat is never made up gone (the session knows itself from its own `Joined`).
         let gone: Vec<PlayerId> = self
             .roster
             .keys()

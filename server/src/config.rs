@@ -105,7 +105,7 @@ pub struct ServerConfig {
     /// WebSocket sessions open at once, server-wide; beyond it upgrades get HTTP 503. At most
     /// 1,000,000 (the process's descriptors run out long before).
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(CONNECTIONS))]
     pub max_connections: u32,
 
     /// TCP connections still speaking HTTP (page loads, `/metrics`, `/healthz`, upgrades under
@@ -115,7 +115,7 @@ pub struct ServerConfig {
     /// `tickwire_refused_total{reason="http_full"}`. A connection upgraded to a WebSocket no
     /// longer counts.
     #[arg(long, env = "TICKWIRE_HTTP_HEADROOM", default_value_t = 1024,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(CONNECTIONS))]
     pub http_headroom: u32,
 
     /// WebSocket sessions per client IP (an IPv6 client: per /64, what one host is given, and
@@ -127,7 +127,7 @@ pub struct ServerConfig {
     /// close 1013, which clients retry).
     /// Load tests from one machine need this raised.
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS_PER_IP", default_value_t = 64,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = clap::value_parser!(u32).range(CONNECTIONS))]
     pub max_connections_per_ip: u32,
 
     /// Largest HTTP request head (request line and headers), in bytes; a larger one gets 431
@@ -135,7 +135,7 @@ pub struct ServerConfig {
     /// before the request is read whole. Bounds what one connection makes the server buffer;
     /// browsers send under 2 KiB, cookies included, unless a site sets many.
     #[arg(long, env = "TICKWIRE_MAX_REQUEST_HEAD", default_value_t = 16 * 1024,
-          value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
+          value_parser = clap::value_parser!(u32).range(REQUEST_HEADS))]
     pub max_request_head: u32,
 
     /// Time to send the HTTP request head and then the first `Hello`; slower peers are dropped
@@ -297,7 +297,7 @@ pub struct ServerConfig {
     /// (`std::thread::available_parallelism`). 0 runs the rooms as tasks of the network
     /// runtime, where a saturated CPU makes their ticks wait behind the connections' work.
     #[arg(long, env = "TICKWIRE_ROOM_THREADS", default_value_t = default_room_threads(),
-          value_parser = clap::value_parser!(u16).range(0..=1024))]
+          value_parser = clap::value_parser!(u16).range(ROOM_THREADS))]
     pub room_threads: u16,
 
     /// Linux: nice levels by which the binary's network threads run below the room threads, so
@@ -307,7 +307,7 @@ pub struct ServerConfig {
     /// other busy processes they then get less CPU than those. 0 to 19, default 10; 0 keeps
     /// every thread at the process's priority.
     #[arg(long, env = "TICKWIRE_ROOM_PRIORITY", default_value_t = 10,
-          value_parser = clap::value_parser!(u8).range(0..=19))]
+          value_parser = clap::value_parser!(u8).range(ROOM_PRIORITIES))]
     pub room_priority: u8,
 
     /// Kernel send buffer per client socket in bytes (SO_SNDBUF); 0 keeps the OS default (Linux
@@ -658,8 +658,12 @@ impl ServerConfig {
             ("--tick-rate", i64::from(self.tick_rate), TICK_RATES),
             ("--room-capacity", i64::from(self.room_capacity), ROOM_CAPACITIES),
             ("--max-rooms", i64::from(self.max_rooms), 1..=i64::from(u32::MAX)),
-            ("--max-connections", i64::from(self.max_connections), 1..=1_000_000),
-            ("--max-connections-per-ip", i64::from(self.max_connections_per_ip), 1..=1_000_000),
+            ("--max-connections", i64::from(self.max_connections), CONNECTIONS),
+            ("--max-connections-per-ip", i64::from(self.max_connections_per_ip), CONNECTIONS),
+            ("--http-headroom", i64::from(self.http_headroom), CONNECTIONS),
+            ("--max-request-head", i64::from(self.max_request_head), REQUEST_HEADS),
+            ("--room-threads", i64::from(self.room_threads), ROOM_THREADS),
+            ("--room-priority", i64::from(self.room_priority), ROOM_PRIORITIES),
             ("--input-rate", i64::from(self.input_rate), 1..=i64::from(u32::MAX)),
             ("--chat-rate", i64::from(self.chat_rate), 1..=i64::from(u32::MAX)),
             ("--pickups", i64::from(self.pickups), PICKUPS),
@@ -690,6 +694,12 @@ impl ServerConfig {
             return Err(format!(
                 "--round-time ({:?}) must be between 1s and 10 hours",
                 self.round_time
+            ));
+        }
+        if self.intermission > MAX_INTERMISSION {
+            return Err(format!(
+                "--intermission ({:?}) must be 10 minutes at most",
+                self.intermission
             ));
         }
         Ok(())
@@ -725,6 +735,17 @@ const PICKUPS: std::ops::RangeInclusive<i64> = 0..=512;
 const WORLD_SIDES: std::ops::RangeInclusive<u16> = 64..=2047;
 /// `--round-time` at most (a round's seconds left are a u16 on the wire).
 const MAX_ROUND_TIME: Duration = Duration::from_secs(10 * 3600);
+/// `--intermission` at most.
+const MAX_INTERMISSION: Duration = Duration::from_secs(600);
+/// `--max-connections`, `--max-connections-per-ip`, `--http-headroom`: past a million the
+/// process's descriptors run out long before (and `u32::MAX` wrapped a listener's limit).
+const CONNECTIONS: std::ops::RangeInclusive<i64> = 1..=1_000_000;
+/// `--max-request-head`, bytes: a browser's head with its cookies fits the least.
+const REQUEST_HEADS: std::ops::RangeInclusive<i64> = 1024..=1024 * 1024;
+/// `--room-threads` (0 runs the rooms on the network runtime).
+const ROOM_THREADS: std::ops::RangeInclusive<i64> = 0..=1024;
+/// `--room-priority`, nice levels.
+const ROOM_PRIORITIES: std::ops::RangeInclusive<i64> = 0..=19;
 
 /// `--node-ttl` is at least this many `--redis-timeout`s. The node renews its registration
 /// every third of the TTL, and must ride out one renewal lost to a slow reply (given up after
@@ -1010,7 +1031,7 @@ fn parse_round_time(text: &str) -> Result<Duration, String> {
 /// `--intermission`: 0 to 10 minutes.
 fn parse_intermission(text: &str) -> Result<Duration, String> {
     let time = parse_duration(text)?;
-    if time > Duration::from_secs(600) {
+    if time > MAX_INTERMISSION {
         return Err(format!("`{text}` must be between 0 and 10 minutes"));
     }
     Ok(time)
@@ -1537,6 +1558,12 @@ mod tests {
         let zero = with(|c| c.idle_timeout = Duration::ZERO).unwrap_err();
         assert_eq!(zero, "--idle-timeout must be at least 1ms");
         assert!(with(|c| c.round_time = Duration::ZERO).unwrap_err().starts_with("--round-time"));
+        let long = with(|c| c.intermission = Duration::from_secs(3600)).unwrap_err();
+        assert!(long.starts_with("--intermission"), "{long}");
+        assert!(with(|c| c.room_threads = 5000).unwrap_err().starts_with("--room-threads"));
+        assert!(with(|c| c.room_priority = 50).unwrap_err().starts_with("--room-priority"));
+        assert!(with(|c| c.max_request_head = 0).unwrap_err().starts_with("--max-request-head"));
+        assert!(with(|c| c.http_headroom = 0).unwrap_err().starts_with("--http-headroom"));
         // What the flags take, the check takes: each range is the one their parsers use.
         use clap::Parser;
         let parsed = |flags: &[&str]| {

@@ -351,6 +351,8 @@ struct Ban {
     until: Instant,
     until_unix_ms: u64,
     reason: String,
+    /// When this node made it (a fleet's ban learned from the directory: when it was read).
+    made: Instant,
     /// Made by this node and not yet in the fleet's directory (a node outside a fleet never
     /// writes one: it has no listing to lift it either).
     unwritten: bool,
@@ -497,7 +499,7 @@ impl Bans {
         }
         let until_unix_ms = unix_ms(SystemTime::now() + length);
         let reason = reason.to_owned();
-        let ban = Ban { until: now + length, until_unix_ms, reason, unwritten: true };
+        let ban = Ban { until: now + length, until_unix_ms, reason, made: now, unwritten: true };
         let info = info_of(&target, &ban, now);
         table.insert(target, ban);
         Ok(info)
@@ -532,7 +534,13 @@ impl Bans {
                 }
                 _ => {
                     let left = Duration::from_millis(until_unix_ms - now_unix_ms);
-                    let ban = Ban { until: now + left, until_unix_ms, reason, unwritten: false };
+                    let ban = Ban {
+                        until: now + left,
+                        until_unix_ms,
+                        reason,
+                        made: now,
+                        unwritten: false,
+                    };
                     added.push(info_of(&target, &ban, now));
                     ban
                 }
@@ -558,21 +566,39 @@ impl Bans {
             .collect()
     }
 
-    /// The running bans this node made that the fleet's directory has not taken yet: (target,
-    /// until in ms since the Unix epoch, reason).
-    pub fn unwritten(&self, now: Instant) -> Vec<(BanTarget, u64, String)> {
+    /// The running bans this node made at least `settled` ago that the fleet's directory has
+    /// not taken yet: (target, until in ms since the Unix epoch, reason). Younger ones are
+    /// still being written by the request that made them, which may yet take them back (a
+    /// `POST /bans` the directory refused is not made at all).
+    pub fn unwritten(&self, now: Instant, settled: Duration) -> Vec<(BanTarget, u64, String)> {
         let table = self.table();
-        let waiting = table.iter().filter(|(_, ban)| ban.unwritten && ban.until > now);
+        let waiting = table.iter().filter(|(_, ban)| {
+            ban.unwritten && ban.until > now && now.saturating_duration_since(ban.made) >= settled
+        });
         waiting
             .map(|(target, ban)| (target.clone(), ban.until_unix_ms, ban.reason.clone()))
             .collect()
     }
 
-    /// The fleet's directory holds the ban of `target` now: its listing decides from here on.
-    pub fn mark_written(&self, target: &BanTarget) {
-        if let Some(ban) = self.table().get_mut(target) {
-            ban.unwritten = false;
+    /// The fleet's directory took the ban of `target` that ends at `until_unix_ms`: its listing
+    /// decides from here on. False when this node no longer holds that ban (lifted or
+    /// replaced while it was being written), and nothing changes.
+    pub fn mark_written(&self, target: &BanTarget, until_unix_ms: u64) -> bool {
+        match self.table().get_mut(target) {
+            Some(ban) if ban.until_unix_ms == until_unix_ms => {
+                ban.unwritten = false;
+                true
+            }
+            _ => false,
         }
+    }
+
+    /// The running ban of `target`, as the fleet's directory keeps it: (until in ms since the
+    /// Unix epoch, reason).
+    pub fn running(&self, target: &BanTarget, now: Instant) -> Option<(u64, String)> {
+        let table = self.table();
+        let ban = table.get(target).filter(|ban| ban.until > now)?;
+        Some((ban.until_unix_ms, ban.reason.clone()))
     }
 
     /// Whether a new ban would find no room ([`MAX_BANS`]) once expired ones are dropped.
@@ -1174,14 +1200,13 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
             debug!(error = %e, "cannot write to the fleet's moderation log");
         }
         // Bans made here that the directory did not take (a kick's ban while Redis was away)
-        // go now, before the reading that would otherwise find them missing.
-        for (target, until_unix_ms, reason) in ctx.bans.unwritten(Instant::now()) {
-            match cluster.directory().put_ban(&target.field(), until_unix_ms, &reason).await {
-                Ok(()) => ctx.bans.mark_written(&target),
-                Err(e) => {
-                    debug!(error = %e, "cannot write this node's bans to the fleet's yet");
-                    break;
-                }
+        // go now, before the reading that would otherwise find them missing. Not those the
+        // requests that made them are still writing (each write is bounded by the timeout).
+        let settled = ctx.config.redis_timeout * 3 + Duration::from_secs(1);
+        for (target, until_unix_ms, reason) in ctx.bans.unwritten(Instant::now(), settled) {
+            if let Err(e) = write_back(&ctx, &cluster, &target, until_unix_ms, &reason).await {
+                debug!(error = %e, "cannot write this node's bans to the fleet's yet");
+                break;
             }
         }
         let (listed, kept) = match cluster.directory().bans().await {
@@ -1240,6 +1265,35 @@ pub async fn sync_fleet_bans(cluster: Arc<crate::cluster::Cluster>, ctx: Arc<Ser
     }
 }
 
+/// Writes a ban this node made to the fleet's directory, after the request that made it could
+/// not ([`sync_fleet_bans`]). An operator may lift or replace it while it is on its way: the
+/// directory then gets what the node holds now, the lift included, so a write that lands late
+/// does not bring a lifted ban back.
+async fn write_back(
+    ctx: &ServerContext,
+    cluster: &crate::cluster::Cluster,
+    target: &BanTarget,
+    until_unix_ms: u64,
+    reason: &str,
+) -> Result<(), crate::cluster::directory::DirectoryError> {
+    let field = target.field();
+    cluster.directory().put_ban(&field, until_unix_ms, reason).await?;
+    if ctx.bans.mark_written(target, until_unix_ms) {
+        return Ok(());
+    }
+    match ctx.bans.running(target, Instant::now()) {
+        // Replaced meanwhile: the replacement, unless its own request wrote it already.
+        Some((until, reason)) if until != until_unix_ms => {
+            cluster.directory().put_ban(&field, until, &reason).await?;
+            ctx.bans.mark_written(target, until);
+            Ok(())
+        }
+        Some(_) => Ok(()),
+        // Lifted meanwhile.
+        None => cluster.directory().drop_bans(&[field]).await.map(|_| ()),
+    }
+}
+
 /// Writes `bans` to the fleet's directory, on a node of a fleet; what went wrong, if it did.
 /// (A kick's bans then hold on this node only, until [`sync_fleet_bans`] writes them.)
 async fn write_fleet_bans(ctx: &ServerContext, bans: &[BanInfo]) -> Option<String> {
@@ -1252,7 +1306,7 @@ async fn write_fleet_bans(ctx: &ServerContext, bans: &[BanInfo]) -> Option<Strin
             warn!(error = %e, banned = %ban.target(), "the fleet's directory did not take a ban");
             return Some(format!("the fleet's directory did not take the ban ({e})"));
         }
-        ctx.bans.mark_written(&target);
+        ctx.bans.mark_written(&target, ban.until_unix_ms);
     }
     None
 }
@@ -2238,14 +2292,16 @@ mod tests {
         assert_eq!(added[0].address.as_deref(), Some("2001:db8::/64"));
         assert!(bans.check("2001:db8::9".parse().unwrap(), "bob", t0).is_some());
         assert_eq!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0).unwrap().reason, "here");
-        // Read again: nothing new. A learned ban the fleet no longer lists is lifted at once; one
-        // made here, past the grace.
+        // Read again: nothing new. A learned ban the fleet no longer lists is lifted at once;
+        // one made here and not written yet is kept.
         assert!(bans.merge_fleet(listed, t0).is_empty());
         assert!(bans.merge_fleet(vec![], t0).is_empty());
         assert_eq!(bans.check("2001:db8::9".parse().unwrap(), "bob", t0), None, "lifted elsewhere");
         assert!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0).is_some(), "not written yet");
         // Written, then lifted elsewhere: gone with the next reading.
-        bans.mark_written(&ada);
+        let until = bans.running(&ada, t0).unwrap().0;
+        assert!(!bans.mark_written(&ada, until + 1), "another ban of ada's: nothing marked");
+        assert!(bans.mark_written(&ada, until));
         assert!(bans.merge_fleet(vec![], t0).is_empty());
         assert_eq!(bans.check("203.0.113.1".parse().unwrap(), "ada", t0), None);
         // One whose write failed (Redis away) holds here, and waits to be written, however
@@ -2255,19 +2311,31 @@ mod tests {
         let later = t0 + Duration::from_secs(30);
         assert!(bans.merge_fleet(vec![], later).is_empty());
         assert_eq!(bans.list(later).len(), 1);
-        let waiting = bans.unwritten(later);
+        let settled = Duration::from_secs(4);
+        assert!(
+            bans.unwritten(t0 + Duration::from_secs(1), settled).is_empty(),
+            "still its request's"
+        );
+        let waiting = bans.unwritten(later, settled);
         assert_eq!(waiting.len(), 1);
         assert_eq!((&waiting[0].0, waiting[0].2.as_str()), (&ada, "here"));
         // Listed at last (its write landed, its answer lost or not): written, and from then
         // on the listing decides.
         let listed = vec![(ada.clone(), waiting[0].1, "here".to_owned())];
         assert!(bans.merge_fleet(listed, later).is_empty(), "not new here");
-        assert!(bans.unwritten(later).is_empty());
+        assert!(bans.unwritten(later, settled).is_empty());
         assert!(bans.merge_fleet(vec![], later).is_empty());
         assert!(bans.list(later).is_empty(), "lifted elsewhere");
         // Run out: not written any more.
         bans.ban(ada.clone(), Duration::from_secs(60), "here", t0, Existing::Replace).unwrap();
-        assert!(bans.unwritten(t0 + Duration::from_secs(61)).is_empty());
+        assert!(bans.unwritten(t0 + Duration::from_secs(61), settled).is_empty());
+        // Replaced while its write was on its way: the write of the old one marks nothing,
+        // and the replacement waits to be written in its turn.
+        let old = bans.running(&ada, t0).unwrap().0;
+        bans.ban(ada.clone(), Duration::from_secs(600), "day", t0, Existing::Replace).unwrap();
+        assert!(!bans.mark_written(&ada, old));
+        let waiting = bans.unwritten(later, settled);
+        assert_eq!((waiting.len(), waiting[0].2.as_str()), (1, "day"));
     }
 
     #[test]

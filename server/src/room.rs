@@ -1132,9 +1132,9 @@ impl<G: Game> Room<G> {
             .collect();
         announced.sort_unstable();
         let spectators = self.shared.spectators();
-        // Every roster of the tick is the same bytes, a resumed ship's too (it names that ship
-        // as well: a client resuming from a page reload learns its own name and score there):
-        // framed once for a join storm, as a tick's events are.
+        // The roster of everyone who is not a resumed ship is the same bytes: framed once for
+        // a join storm, as a tick's events are. A resumed ship's names it too, beside the
+        // others (a client resuming from a page reload learns its own name and score there).
         let mut common: Option<Bytes> = None;
         let mut rosters_due = std::mem::take(&mut self.rosters_due);
         let mut overflowed = Vec::new();
@@ -1145,9 +1145,13 @@ impl<G: Game> Room<G> {
             if !current.is_some_and(|current| Arc::ptr_eq(current, &link)) {
                 continue;
             }
-            let roster = match &common {
-                Some(common) => common.clone(),
-                None => common.insert(self.roster(tick, spectators, &announced)).clone(),
+            let resumed = self.ships.contains(&player) && announced.binary_search(&player).is_err();
+            let roster = match (&common, resumed) {
+                (_, true) => self.roster(tick, spectators, &announced, Some(player)),
+                (Some(common), false) => common.clone(),
+                (None, false) => {
+                    common.insert(self.roster(tick, spectators, &announced, None)).clone()
+                }
             };
             if link.push_control_unwoken(roster).is_err() {
                 overflowed.push(player);
@@ -1160,23 +1164,32 @@ impl<G: Game> Room<G> {
     }
 
     /// The roster as of this tick: a `Joined` for each player and controller but those
-    /// `announced` (sorted), then the `Audience`. At most ROSTER_MAX: a room past it
-    /// names its best scorers, the top of a scoreboard (a client names any further ship when
-    /// its `Joined` comes, or shows a placeholder).
-    fn roster(&mut self, tick: Tick, spectators: u32, announced: &[PlayerId]) -> Bytes {
+    /// `announced` (sorted), then the `Audience`. At most ROSTER_MAX of the others: a room past
+    /// it names its best scorers, the top of a scoreboard (a client names any further ship when
+    /// its `Joined` comes, or shows a placeholder). A resumed ship's (`own`) names it besides,
+    /// outside the count: a client tells a roster that may have left players out by the
+    /// others it names.
+    fn roster(
+        &mut self,
+        tick: Tick,
+        spectators: u32,
+        announced: &[PlayerId],
+        own: Option<PlayerId>,
+    ) -> Bytes {
         let mut named: Vec<(PlayerId, u16)> = self
             .ships
             .iter()
             .copied()
-            .filter(|&other| announced.binary_search(&other).is_err())
+            .filter(|&other| Some(other) != own && announced.binary_search(&other).is_err())
             .map(|other| (other, self.game.score(other).unwrap_or(0)))
             .collect();
         if named.len() > ROSTER_MAX {
             // Best first; among equal scores (all 0 as a round starts) the longest seated.
             named.select_nth_unstable_by(ROSTER_MAX - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             named.truncate(ROSTER_MAX);
-            named.sort_unstable_by_key(|&(player, _)| player);
         }
+        named.extend(own.map(|own| (own, self.game.score(own).unwrap_or(0))));
+        named.sort_unstable_by_key(|&(player, _)| player);
         for (other, score) in named {
             let Some(seat) = self.seats.get(&other) else { continue };
             let (name, role) = (seat.name, seat.role);
@@ -1996,7 +2009,8 @@ impl<G: Game> Room<G> {
             warn!(
                 views = unencodable.cut,
                 "the game's world is past the protocol's limit of 1024 entities in a client's \
-                 view: players get the 1024 nearest their ship, spectators the first 1024 by id; \
+                 view: players get the 1024 nearest their ship, spectators (and players without \
+                 a focus) the first 1024 by id; \
                  logged at most every 10 s"
             );
         }
@@ -3418,8 +3432,9 @@ mod tests {
     fn a_roster_past_its_size_names_the_best_scorers() {
         let mut room = scripted_room(200, scripted());
         let t0 = Instant::now();
+        let seats: Vec<_> = (0..140).map(|_| join(&mut room, Role::Player, None, t0)).collect();
         let players: Vec<PlayerId> =
-            (0..140).map(|_| join(&mut room, Role::Player, None, t0).1.unwrap().player).collect();
+            seats.iter().map(|(_, joined)| joined.as_ref().unwrap().player).collect();
         room.tick(t0);
         // The last five to join lead.
         let leaders = &players[135..];
@@ -3436,6 +3451,20 @@ mod tests {
         assert_eq!(named.len(), ROSTER_MAX);
         for (&leader, score) in leaders.iter().zip(50..) {
             assert!(named.contains(&(leader, score)), "{leader:?} at {score} is named");
+        }
+
+        // A resumed seat no better than the rest is named in its own roster all the same,
+        // beside as many others as anyone's: a client counts the others to tell a roster
+        // that may have left players out.
+        let token = welcome(&messages(&seats[0].0).0).resume_token;
+        let (resumed, again) = join(&mut room, Role::Player, Some(token), t0);
+        assert!(again.unwrap().resumed);
+        room.tick(t0 + Duration::from_millis(66));
+        let (roster, _) = roster_and_news(&resumed);
+        assert_eq!(roster.len(), ROSTER_MAX + 1, "the others, and itself");
+        assert!(roster.contains(&(players[0], 0)), "itself");
+        for (&leader, score) in leaders.iter().zip(50..) {
+            assert!(roster.contains(&(leader, score)), "{leader:?} at {score} is named");
         }
     }
 

@@ -785,6 +785,12 @@ async fn connection_caps_answer_429_and_503() {
     assert!(body.contains("too many connections"));
     assert_eq!(server.metric("tickwire_refused_total{reason=\"per_ip\"}").await, 1.0);
     assert_eq!(server.metric("tickwire_refused_total{reason=\"tcp_per_ip\"}").await, 0.0);
+    // A page's plain GET asking why (the browser hid the 429) is told the same, uncounted.
+    let plain = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (status, head, body) = http_request(server.addr, plain).await;
+    assert_eq!(status, 429, "{head}");
+    assert!(body.contains("too many connections"), "{body}");
+    assert_eq!(server.metric("tickwire_refused_total{reason=\"per_ip\"}").await, 1.0);
     server.shutdown().await;
 
     let mut config = test_config();

@@ -428,11 +428,13 @@ export class TickwireClient {
     this.timer = null;
     const due = s.pollTimeout();
     if (due !== null) {
+      // At most a timer's longest delay: a longer one fires at once (a backoff with jitter may
+      // reach past it), and the driver would wake in a loop; waking early asks again.
       this.timer = setTimeout(() => {
         this.timer = null;
         s.handleTimeout(this.now());
         this.drive();
-      }, Math.max(0, due - this.now()));
+      }, Math.min(MAX_TIMER_MS, Math.max(0, due - this.now())));
     }
   }
 

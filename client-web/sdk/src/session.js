@@ -281,7 +281,7 @@ export class Session {
       factor: numberOption('reconnect.factor', r.factor, 2, { min: 1 }),
       jitter: numberOption('reconnect.jitter', r.jitter, 0.2, { min: 0, max: 1 }),
       maxAttempts,
-      maxInitialAttempts: numberOption('reconnect.maxInitialAttempts', r.maxInitialAttempts, r.maxAttempts === undefined ? 5 : maxAttempts, count),
+      maxInitialAttempts: numberOption('reconnect.maxInitialAttempts', r.maxInitialAttempts, r.maxAttempts == null ? 5 : maxAttempts, count),
       restartWindowMs: numberOption('reconnect.restartWindowMs', r.restartWindowMs, 10000, { min: 0 }),
     };
     this.pingIntervalMs = numberOption('pingIntervalMs', options.pingIntervalMs, 2000, { ...positiveMs, infinite: true });
@@ -290,7 +290,7 @@ export class Session {
     this.joinTimeoutMs = numberOption('joinTimeoutMs', options.joinTimeoutMs, 5000, positiveMs);
     this.closeTimeoutMs = numberOption('closeTimeoutMs', options.closeTimeoutMs, 3000, positiveMs);
     /** @type {number | undefined} */
-    this.inputRateOverride = options.inputRate === undefined ? undefined
+    this.inputRateOverride = options.inputRate == null ? undefined
       : numberOption('inputRate', options.inputRate, 30, { min: 0, above: true });
     this.spectatorAckEvery = numberOption('spectatorAckEvery', options.spectatorAckEvery, 30, { min: 1, integer: true });
     /** Whether the open transport's server encodes against acks (the HTTP fallback). */
@@ -968,11 +968,14 @@ export class Session {
     const catchUp = this.rosterCatchUp;
     if (catchUp === null) return;
     this.rosterCatchUp = null;
-    this.rosterComplete = catchUp.named.size < ROSTER_MAX;
-    if (!catchUp.resumed || !this.rosterComplete) return;
-    // Its own seat is never made up gone: an older server's roster leaves it out (the
-    // session knows itself from its own `Joined`).
+    // A resumed seat's roster names it besides the others, outside their count (an older
+    // server's leaves it out): what tells a roster that may have left players out is how many
+    // others it named.
     const self = this.welcome?.playerId;
+    const others = catchUp.named.size - (self !== undefined && catchUp.named.has(self) ? 1 : 0);
+    this.rosterComplete = others < ROSTER_MAX;
+    if (!catchUp.resumed || !this.rosterComplete) return;
+    // Its own seat is never made up gone (the session knows itself from its own `Joined`).
     for (const [player, left] of [...this.roster]) {
       if (player === self || catchUp.named.has(player)) continue;
       this.roster.delete(player);

@@ -315,6 +315,33 @@ test('retryNow opens the next socket at once, not at the end of the backoff', { 
   assert.equal(c.state, 'joined');
 });
 
+test('a backoff past a timer\'s longest delay waits the longest a timer takes, not a busy loop', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const longest = 2 ** 31 - 1;
+  // Jitter may take the delay past the longest timer, which fires at once.
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: FakeSocket, name: 'ada', room: 'r1',
+    reconnect: { initialDelayMs: longest, maxDelayMs: longest, jitter: 1 }, random: () => 1,
+  });
+  t.after(() => dispose(c));
+  /** @type {number[]} */
+  const delays = [];
+  const setTimeoutBefore = globalThis.setTimeout;
+  globalThis.setTimeout = /** @type {any} */ ((/** @type {() => void} */ f, /** @type {number} */ ms) => {
+    delays.push(ms);
+    return setTimeoutBefore(f, Math.min(ms, 10_000_000));
+  });
+  t.after(() => { globalThis.setTimeout = setTimeoutBefore; });
+  c.connect();
+  sockets[0].open();
+  sockets[0].receive(welcome);
+  sockets[0].onclose?.({ code: 1006, reason: '', wasClean: false });
+  assert.equal(c.state, 'reconnecting');
+  assert.ok(c.session.reconnectAt !== null && c.session.reconnectAt - c.now() > longest, 'past the longest timer');
+  assert.ok(delays.length > 0 && delays.every((ms) => ms <= longest), `${delays}`);
+  assert.equal(sockets.length, 1, 'not retried at once');
+});
+
 test('a Removed kick ends the client with the operator\'s words, and nothing reconnects, on the WebSocket and the fallback', { timeout: 10000 }, async (t) => {
   const said = 'banned for 9 more minutes: spamming the chat';
   /** What the application heard. @param {TickwireClient} c */

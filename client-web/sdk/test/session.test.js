@@ -1433,6 +1433,30 @@ test('a Left event carries who left: its listeners no longer find the player in 
   assert.deepEqual(drain(small).events.filter((e) => e.type === 'event' && e.kind.type === 'Left'), []);
 });
 
+test('a resumed roster names its own seat outside the count of the others', () => {
+  // 127 others besides itself: complete, so bob, unnamed, left while it was away; 128 others
+  // besides itself: it may have left players out, so bob is not taken for gone.
+  for (const [others, bobGone] of /** @type {[number, boolean][]} */ ([[127, true], [128, false]])) {
+    const s = joined();
+    /** @param {number} tick @param {any} kind */
+    const event = (tick, kind) => s.handleMessage(encodeServerMessage({ type: 'Event', tick, kind }), tick);
+    event(1, { type: 'Joined', player: 4, name: 'bob', role: 'Player', score: 0 });
+    event(1, { type: 'Audience', spectators: 0 });
+    s.handleClose(1006, '', false, 100);
+    s.handleTimeout(/** @type {number} */ (s.pollTimeout()));
+    s.handleOpen(500);
+    s.handleMessage(welcome({ resumed: true }), 500);
+    drain(s);
+    event(40, { type: 'Joined', player: 3, name: 'ada', role: 'Player', score: 9 });
+    for (let player = 100; player < 100 + others; player++) event(40, { type: 'Joined', player, name: `p${player}`, role: 'Player', score: 0 });
+    event(40, { type: 'Audience', spectators: 0 });
+    const lefts = drain(s).events.filter((e) => e.type === 'event' && e.kind.type === 'Left');
+    assert.equal(lefts.length, bobGone ? 1 : 0, `${others} others`);
+    assert.equal(s.roster.has(4), !bobGone);
+    assert.equal(s.roster.get(3)?.name, 'ada', 'itself');
+  }
+});
+
 test('names and chat lines are cut to their bytes at whole code points', () => {
   assert.equal(truncateUtf8('Константинопольский', LIMITS.name), 'Константиноп', '12 letters of 2 bytes');
   assert.equal(truncateUtf8('東京都渋谷区神宮前一丁目', LIMITS.name), '東京都渋谷区神宮', '8 of 3 bytes');
@@ -1639,6 +1663,10 @@ test('small contracts: buttons past a byte throw, leave says why on every transp
 });
 
 test('numeric options that are not numbers, or out of range, are refused at construction naming the option', () => {
+  // null is an option not given, everywhere: the room's tick rate, and 5 first attempts.
+  const nulls = new Session(/** @type {any} */ ({ inputRate: null, reconnect: { maxAttempts: null } }));
+  assert.equal(nulls.inputRateOverride, undefined);
+  assert.deepEqual([nulls.reconnect.maxAttempts, nulls.reconnect.maxInitialAttempts], [20, 5]);
   /** @type {[Record<string, unknown>, RegExp, typeof TypeError | typeof RangeError][]} */
   const bad = [
     // From an environment variable or a data- attribute: concatenated into every deadline.

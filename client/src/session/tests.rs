@@ -1711,6 +1711,30 @@ fn the_roster_after_a_welcome_is_catch_up_and_a_resume_announces_only_who_came_a
     assert_eq!(flags(&pad.events()), ["Joined 4"]);
 }
 
+/// A resumed seat's roster names the seat itself besides the others (a page reload learns
+/// its own name and score there): the others alone tell whether it may have left players out.
+#[test]
+fn a_resumed_roster_names_its_own_seat_outside_the_count_of_others() {
+    for (others, bob_gone) in [(ROSTER_MAX - 1, true), (ROSTER_MAX, false)] {
+        let mut h = Harness::player();
+        h.join(welcome(Role::Player));
+        room_event(&mut h, 1, joined_kind(4, "bob"));
+        room_event(&mut h, 1, EventKind::Audience { spectators: 0 });
+        rejoin(&mut h, Welcome { resumed: true, ..welcome(Role::Player) });
+        h.events();
+        // Itself (3), and the others but bob, who left while it was away.
+        room_event(&mut h, 40, scored_joined_kind(3, "ada", 9));
+        for player in 100..100 + others as u16 {
+            room_event(&mut h, 40, joined_kind(player, &format!("p{player}")));
+        }
+        room_event(&mut h, 40, EventKind::Audience { spectators: 0 });
+        let flagged = flags(&h.events());
+        assert_eq!(flagged.contains(&"Left 4 (roster)".to_string()), bob_gone, "{others}");
+        assert_eq!(h.session.roster().contains_key(&PlayerId(4)), !bob_gone);
+        assert_eq!(h.session.roster()[&PlayerId(3)].name, Name::truncated("ada"), "itself");
+    }
+}
+
 #[test]
 fn a_left_for_a_player_a_complete_roster_never_named_is_dropped() {
     let mut h = Harness::player();

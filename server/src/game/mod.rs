@@ -96,8 +96,8 @@ pub enum GameEvent {
 /// - ids unique within a tick (a repeated id is dropped) and stable while the entity lives:
 ///   a client interpolates an id across snapshots;
 /// - at most [`tickwire_shared::MAX_SNAPSHOT_ENTITIES`] entities in what one client sees;
-///   past it a player is sent the 1,024 nearest its focus and a spectator the first 1,024 by
-///   id, the rest left out (the room logs it every 10 s).
+///   past it a player is sent the 1,024 nearest its focus, and a spectator (or a player
+///   without a focus) the first 1,024 by id, the rest left out (the room logs it every 10 s).
 ///
 /// What a client sees: a player, the entities within `--view-radius` of its [`Game::focus`]
 /// (everything when the focus is `None` or the radius 0); a spectator, everything. An entity

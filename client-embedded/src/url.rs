@@ -7,7 +7,7 @@
 //! use tickwire_client_embedded::ServerUrl;
 //! const SERVER: ServerUrl<'static> = match ServerUrl::parse("ws://192.168.1.20:8080/ws") {
 //!     Ok(url) => url,
-//!     Err(_) => panic!("TICKWIRE_SERVER must be ws://host[:port][/path]"),
+//!     Err(e) => panic!("{}", e.as_str()), // the build fails saying what is wrong
 //! };
 //! assert_eq!(SERVER.ipv4(), Some([192, 168, 1, 20]));
 //! assert_eq!(SERVER.endpoint().host, "192.168.1.20:8080");
@@ -21,31 +21,53 @@ use crate::client::Endpoint;
 
 /// Why a server URL was refused. Whoever configures the firmware fixes the URL.
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlError {
     /// The URL starts with `wss://`: TLS is not supported on the controller.
-    #[error("wss:// is not supported; use ws:// (TLS does not fit a controller)")]
     TlsUnsupported,
     /// The URL does not start with `ws://`.
-    #[error("the URL must start with ws://")]
     NotWebSocket,
     /// Nothing between `ws://` and the port or path.
-    #[error("the URL has no host")]
     EmptyHost,
     /// The host holds a character that cannot appear in a host name or IPv4 address
     /// (IPv6 literals, user info and spaces are not supported), or its last label is all
     /// digits without it being an IPv4 address (`1.2.3`, `256.1.1.1`: a mistyped address).
-    #[error(
-        "the host must be an IPv4 address, or letters, digits, '-' and '.' not ending in digits"
-    )]
     BadHost,
     /// The port is empty, not a number, 0 or above 65535.
-    #[error("the port must be a number from 1 to 65535")]
     BadPort,
     /// The path holds a space, control character or `#`, which cannot go on a request line.
-    #[error("the path may not hold spaces, control characters or '#'")]
     BadPath,
 }
+
+impl UrlError {
+    /// What is wrong, in words for whoever set the URL: a `const fn`, so a board that checks
+    /// its URL when it compiles fails the build saying it (`panic!("{}", e.as_str())`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UrlError::TlsUnsupported => {
+                "the server URL: wss:// is not supported; use ws:// (TLS does not fit a controller)"
+            }
+            UrlError::NotWebSocket => "the server URL must start with ws://",
+            UrlError::EmptyHost => "the server URL has no host",
+            UrlError::BadHost => {
+                "the server URL's host must be an IPv4 address, or letters, digits, '-' and '.' \
+                 not ending in digits"
+            }
+            UrlError::BadPort => "the server URL's port must be a number from 1 to 65535",
+            UrlError::BadPath => {
+                "the server URL's path may not hold spaces, control characters or '#'"
+            }
+        }
+    }
+}
+
+impl core::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::error::Error for UrlError {}
 
 /// A parsed `ws://host[:port][/path]`: port 80 and path `/ws` when left out.
 ///
@@ -262,6 +284,28 @@ mod tests {
     extern crate std;
 
     use super::*;
+
+    /// A board checks its URL when it compiles, and the build fails with the reason: each
+    /// refusal says what is wrong, as a `const` (and as `Display` for a run-time check).
+    #[test]
+    fn each_refusal_says_what_is_wrong_at_compile_time_too() {
+        const WHY: &str = match ServerUrl::parse("wss://10.0.2.2:8080/ws") {
+            Ok(_) => "",
+            Err(e) => e.as_str(),
+        };
+        assert!(WHY.contains("wss:// is not supported"), "{WHY}");
+        for (url, says) in [
+            ("http://h/ws", "must start with ws://"),
+            ("ws://:80/ws", "no host"),
+            ("ws://256.1.1.1/ws", "host"),
+            ("ws://h:0/ws", "port"),
+            ("ws://h/a b", "path"),
+        ] {
+            let refused = ServerUrl::parse(url).unwrap_err();
+            assert!(refused.as_str().contains(says), "{url}: {}", refused.as_str());
+            assert_eq!(std::format!("{refused}"), refused.as_str());
+        }
+    }
 
     #[test]
     fn full_url() {

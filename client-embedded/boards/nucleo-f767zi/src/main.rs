@@ -45,7 +45,7 @@ use {defmt_rtt as _, panic_probe as _};
 /// The server, checked when the firmware compiles.
 const SERVER: ServerUrl<'static> = match ServerUrl::parse(env!("TICKWIRE_SERVER")) {
     Ok(url) => url,
-    Err(_) => panic!("TICKWIRE_SERVER must be ws://host[:port][/path]"),
+    Err(e) => panic!("{}", e.as_str()), // about TICKWIRE_SERVER
 };
 /// Display name on the server.
 const NAME: &str = env!("TICKWIRE_NAME");

@@ -61,7 +61,7 @@ const WIFI_AUTH: JoinAuth = match parse_auth(env!("WIFI_AUTH")) {
 /// The server (`TICKWIRE_SERVER`), checked when the firmware compiles.
 const SERVER: ServerUrl<'static> = match ServerUrl::parse(env!("TICKWIRE_SERVER")) {
     Ok(url) => url,
-    Err(_) => panic!("TICKWIRE_SERVER must be ws://host[:port][/path]"),
+    Err(e) => panic!("{}", e.as_str()), // about TICKWIRE_SERVER
 };
 /// The display name (`TICKWIRE_NAME`).
 const NAME: &str = env!("TICKWIRE_NAME");

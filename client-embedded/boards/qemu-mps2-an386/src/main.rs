@@ -42,7 +42,7 @@ use tickwire_client_embedded::{
 /// The server, checked when the firmware compiles.
 const SERVER: ServerUrl<'static> = match ServerUrl::parse(env!("TICKWIRE_SERVER")) {
     Ok(url) => url,
-    Err(_) => panic!("TICKWIRE_SERVER must be ws://host[:port][/path]"),
+    Err(e) => panic!("{}", e.as_str()), // about TICKWIRE_SERVER
 };
 /// Display name on the server.
 const NAME: &str = env!("TICKWIRE_NAME");

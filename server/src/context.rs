@@ -592,12 +592,9 @@ impl ServerContext {
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, AdmitError> {
         let keys = AddressKeys::of(ip);
         let mut conns = lock(&self.connections);
-        if conns.total >= self.config.max_connections {
-            return Err(AdmitError::ServerFull);
-        }
-        if !conns.sessions.take(keys, self.config.max_connections_per_ip) {
-            return Err(AdmitError::TooManyFromAddress);
-        }
+        self.admissible(&conns, keys)?;
+        let taken = conns.sessions.take(keys, self.config.max_connections_per_ip);
+        debug_assert!(taken, "the address had a place a moment ago, under the same lock");
         conns.total += 1;
         self.metrics.sessions.set(i64::from(conns.total));
         Ok(ConnectionPermit { ctx: self.clone(), keys })
@@ -606,11 +603,15 @@ impl ServerContext {
     /// What [`ServerContext::admit`] would answer `ip` now, taking nothing: for a page asking
     /// why its WebSocket did not open (`GET /ws` without an upgrade).
     pub fn would_admit(&self, ip: IpAddr) -> Result<(), AdmitError> {
-        let conns = lock(&self.connections);
+        self.admissible(&lock(&self.connections), AddressKeys::of(ip))
+    }
+
+    /// Whether a session of `keys` fits the server's cap and its address's.
+    fn admissible(&self, conns: &Connections, keys: AddressKeys) -> Result<(), AdmitError> {
         if conns.total >= self.config.max_connections {
             return Err(AdmitError::ServerFull);
         }
-        if conns.sessions.is_full(AddressKeys::of(ip), self.config.max_connections_per_ip) {
+        if conns.sessions.is_full(keys, self.config.max_connections_per_ip) {
             return Err(AdmitError::TooManyFromAddress);
         }
         Ok(())

@@ -666,8 +666,17 @@ test('a server that turns the page away says so at once, not "connection lost"',
     assert.equal((await gameState(page)).failure, 'UnreachableError');
     // The dialog has the focus: Enter tries again, and Tab, Enter goes to the lobby.
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'failure-retry');
+    // The retry meets the same 401 at once: the dialog may hide and come back within one
+    // frame, too briefly for a selector's polling to see, so its hiding is watched for.
+    await page.evaluate(() => {
+      const failure = /** @type {HTMLElement} */ (document.querySelector('#failure'));
+      Object.assign(globalThis, { failureHid: false });
+      new MutationObserver(() => {
+        if (failure.hidden) Object.assign(globalThis, { failureHid: true });
+      }).observe(failure, { attributes: true, attributeFilter: ['hidden'] });
+    });
     await page.keyboard.press('Enter');
-    await page.waitForSelector('#failure', { state: 'hidden' });
+    await page.waitForFunction(() => /** @type {any} */ (globalThis).failureHid === true);
     await hurry();
     await page.waitForSelector('#failure:not([hidden])');
     await page.keyboard.press('Tab');

@@ -3383,7 +3383,7 @@ mod tests {
 
     /// A resumed seat's roster names it too, with its score: a client resuming from a fresh
     /// start (a page reload with the token it kept) knows nothing of itself but its token.
-    /// Every roster of a tick is then the same bytes.
+    /// Besides itself, it names the others a spectator's roster names.
     #[test]
     fn a_resumed_seat_s_roster_names_it_with_its_score() {
         let mut room = scripted_room(8, scripted());

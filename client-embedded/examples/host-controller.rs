@@ -27,7 +27,11 @@ impl Connector for TokioConnector {
     type Error = std::io::Error;
 
     async fn connect(&mut self) -> Result<FromTokio<TcpStream>, std::io::Error> {
-        let stream = TcpStream::connect(&self.0[..]).await?;
+        // The session's `Disconnect::Connect` carries no cause (it is `Copy` and fits a
+        // microcontroller), so the host says it here: "connection refused" is the usual one.
+        let stream = TcpStream::connect(&self.0[..])
+            .await
+            .inspect_err(|e| eprintln!("cannot connect to {:?}: {e}", self.0))?;
         stream.set_nodelay(true)?;
         Ok(FromTokio::new(stream))
     }

@@ -180,6 +180,26 @@ pub enum Disconnect {
 }
 
 impl Disconnect {
+    /// Whether the server turned the controller away, rather than a session or a link that
+    /// failed: a [`Kicked`](Disconnect::Kicked) whose reason
+    /// [`is_refusal`](crate::protocol::KickReason::is_refusal) (a full room, another protocol
+    /// version, a refused `Hello`, an operator's removal or ban), or an upgrade answered with a
+    /// client error or 503 ([`Handshake`](Disconnect::Handshake)`(Status(..))`): 401 (no join
+    /// token, or one that expired), 403 (an Origin or address the server refuses), 404 (a
+    /// wrong path), 429 (too many connections from this address), 503 (the server is full).
+    /// The next attempts may well meet it too, so a board shows it apart from "connecting"
+    /// (each board's "turned away" LED pattern). Not one: a 408 (the server's own timeout),
+    /// and any other 5xx (a proxy whose server is down), which are links that failed.
+    pub const fn is_refusal(&self) -> bool {
+        match self {
+            Disconnect::Kicked(reason) => reason.is_refusal(),
+            Disconnect::Handshake(HandshakeError::Status(status)) => {
+                matches!(*status, 400..=407 | 409..=499 | 503)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the server said it goes away (`Kick { ShuttingDown }`, or a close 1001 or 1012
     /// without a kick): it or its successor may be back any moment, and the session retries at
     /// the first delay for [`Config::restart_window_ms`](crate::Config::restart_window_ms).
@@ -220,4 +240,37 @@ pub struct BufferTooSmall {
     pub len: usize,
     /// The minimum.
     pub min: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_a_refusing_kick_or_an_upgrade_the_server_turned_down() {
+        use HandshakeError::Status;
+        for status in [400, 401, 403, 404, 426, 429, 503] {
+            assert!(Disconnect::Handshake(Status(status)).is_refusal(), "{status}");
+        }
+        // The server's own timeout, and a proxy whose server is down: a link that failed.
+        for status in [408, 500, 502, 504, 301] {
+            assert!(!Disconnect::Handshake(Status(status)).is_refusal(), "{status}");
+        }
+        assert!(Disconnect::Kicked(KickReason::Full).is_refusal());
+        assert!(Disconnect::Kicked(KickReason::Removed).is_refusal());
+        assert!(!Disconnect::Kicked(KickReason::ShuttingDown).is_refusal());
+        let links = [
+            Disconnect::Connect,
+            Disconnect::ConnectTimeout,
+            Disconnect::Eof,
+            Disconnect::Silence,
+            Disconnect::Closed { code: 1008 },
+            Disconnect::Handshake(HandshakeError::BadAccept),
+        ];
+        for link in links {
+            assert!(!link.is_refusal(), "{link:?}");
+        }
+        // A board may decide it in a `const`.
+        const { assert!(Disconnect::Handshake(Status(401)).is_refusal()) };
+    }
 }

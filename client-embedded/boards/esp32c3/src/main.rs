@@ -146,9 +146,10 @@ enum Play {
     Alive,
     /// Joined; the ship waits to respawn.
     Dead,
-    /// The server turned us away (a kick whose reason `is_refusal()`: a full room, another
-    /// protocol version, a refused `Hello`, an operator's removal or ban); retrying until it
-    /// takes us. Any other kick (a server restart's `ShuttingDown`, `Idle`, `Replaced`, ...)
+    /// The server turned us away (`Disconnect::is_refusal()`: a full room, another protocol
+    /// version, a refused `Hello`, an operator's removal or ban, or an upgrade refused with an
+    /// HTTP status such as 401 for a missing or expired join token); retrying until it takes
+    /// us. Any other kick (a server restart's `ShuttingDown`, `Idle`, `Replaced`, ...)
     /// just reconnects.
     Kicked,
 }
@@ -191,7 +192,8 @@ const WHITE: [u8; 3] = [255, 255, 255];
 /// - amber, slow blink (1 Hz): connecting to the server, or waiting to retry;
 /// - the ship's colour, solid: joined, ship alive (white until the first feedback);
 /// - the ship's colour, a short flash every 2 s: joined, ship waiting to respawn;
-/// - red, three quick flashes every 2 s: turned away (e.g. room full), retrying.
+/// - red, three quick flashes every 2 s: turned away (a full room, or an HTTP refusal such as a 401 for an
+///   expired join token), retrying.
 fn led_colour(online: bool, status: Status, ms: u64) -> [u8; 3] {
     let blink = |on: bool, colour: [u8; 3]| if on { colour } else { OFF };
     if !online {
@@ -234,6 +236,9 @@ impl App for Gamepad {
     fn event(&mut self, event: &Event) {
         // The client logs joins, kicks and disconnects itself; only feedback is logged here.
         match event {
+            Event::Disconnected { reason, .. } if reason.is_refusal() => {
+                update_status(|s| s.play = Play::Kicked)
+            }
             Event::Connecting { .. } | Event::Disconnected { .. } => update_status(|s| {
                 if s.play != Play::Kicked {
                     s.play = Play::Connecting;

@@ -167,7 +167,8 @@ enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
 struct Status {
     phase: Phase,
-    /// The server turned us away since the last join (a kick whose reason `is_refusal()`: a
+    /// The server turned us away since the last join (`Disconnect::is_refusal()`: an upgrade
+    /// refused with an HTTP status such as 401 for a missing or expired join token, or a kick: a
     /// full room, another protocol version, a refused `Hello`, an operator's removal or ban;
     /// the log says which). Any other kick (a server restart's `ShuttingDown`, `Idle`,
     /// `Replaced`, ...) just reconnects.
@@ -263,8 +264,9 @@ impl App for Gamepad {
                     self.set_status(Status { kicked: true, ..self.status });
                 }
             }
-            Event::Disconnected { .. } => {
-                self.set_status(Status { phase: Phase::BackingOff, ..self.status });
+            Event::Disconnected { reason, .. } => {
+                let kicked = self.status.kicked || reason.is_refusal();
+                self.set_status(Status { phase: Phase::BackingOff, kicked });
             }
         }
     }

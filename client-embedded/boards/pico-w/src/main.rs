@@ -154,9 +154,10 @@ enum Play {
     Alive,
     /// Joined; the ship waits to respawn.
     Dead,
-    /// The server turned us away (a kick whose reason `is_refusal()`: a full room, another
-    /// protocol version, a refused `Hello`, an operator's removal or ban); retrying until it
-    /// takes us. Any other kick (a server restart's `ShuttingDown`, `Idle`, `Replaced`, ...)
+    /// The server turned us away (`Disconnect::is_refusal()`: a full room, another protocol
+    /// version, a refused `Hello`, an operator's removal or ban, or an upgrade refused with an
+    /// HTTP status such as 401 for a missing or expired join token); retrying until it takes
+    /// us. Any other kick (a server restart's `ShuttingDown`, `Idle`, `Replaced`, ...)
     /// just reconnects.
     Kicked,
 }
@@ -193,7 +194,8 @@ fn update_status(change: impl FnOnce(&mut Status)) {
 /// - slow blink (1 Hz): connecting to the server, or waiting to retry;
 /// - solid: joined, ship alive;
 /// - a short flash every 2 s: joined, ship waiting to respawn;
-/// - three quick flashes every 2 s: turned away (e.g. room full), retrying.
+/// - three quick flashes every 2 s: turned away (a full room, or an HTTP refusal such as a 401 for an
+///   expired join token), retrying.
 fn onboard_led(status: Status, ms: u64) -> bool {
     if !status.online {
         return ms % 200 < 100;
@@ -258,6 +260,9 @@ impl App for Gamepad {
     fn event(&mut self, event: &Event) {
         // The client logs joins, kicks and disconnects itself; only feedback is logged here.
         match event {
+            Event::Disconnected { reason, .. } if reason.is_refusal() => {
+                update_status(|s| s.play = Play::Kicked)
+            }
             Event::Connecting { .. } | Event::Disconnected { .. } => update_status(|s| {
                 if s.play != Play::Kicked {
                     s.play = Play::Connecting;

@@ -316,6 +316,22 @@ pub struct ServerConfig {
     #[arg(long, env = "TICKWIRE_SOCKET_SEND_BUFFER", default_value_t = 0)]
     pub socket_send_buffer: usize,
 
+    /// Linux: bytes a client socket's kernel queue may hold not yet sent (TCP_NOTSENT_LOWAT)
+    /// before writes to it wait. Default 16384; 0 keeps the kernel's (no limit of its own:
+    /// the queue grows to the send buffer, which Linux autotunes up to 4 MB). A client that
+    /// reads nothing is closed after `--slow-client-timeout` without write progress, and
+    /// without this limit its writes progress into the kernel until megabytes wait there:
+    /// minutes of a client that reads nothing, and its kernel memory. With it, what waits
+    /// unsent is bounded here, what is in flight by the client's receive window, and
+    /// the send buffer is still autotuned for a fast link. 16 KiB is a few seconds of a
+    /// client's snapshots (3 to 7 KB/s) and several full ones: a short stall catches up, a
+    /// longer one skips stale frames. Smaller skips sooner (fresher frames) at the cost of
+    /// more wake-ups; one frame larger than the limit still goes out whole. 0 to 16 MiB.
+    /// Other systems: no effect.
+    #[arg(long, env = "TICKWIRE_SOCKET_UNSENT_LIMIT", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(UNSENT_LIMITS))]
+    pub socket_unsent_limit: u32,
+
     /// Linux: rooms hand their direct writes to the kernel as one io_uring submission per
     /// 128 clients instead of one `writev` each, and write the clients past half a tick
     /// themselves after the tick, in such batches, instead of waking each one's writer task
@@ -664,6 +680,7 @@ impl ServerConfig {
             ("--max-request-head", i64::from(self.max_request_head), REQUEST_HEADS),
             ("--room-threads", i64::from(self.room_threads), ROOM_THREADS),
             ("--room-priority", i64::from(self.room_priority), ROOM_PRIORITIES),
+            ("--socket-unsent-limit", i64::from(self.socket_unsent_limit), UNSENT_LIMITS),
             ("--input-rate", i64::from(self.input_rate), 1..=i64::from(u32::MAX)),
             ("--chat-rate", i64::from(self.chat_rate), 1..=i64::from(u32::MAX)),
             ("--pickups", i64::from(self.pickups), PICKUPS),
@@ -746,6 +763,8 @@ const REQUEST_HEADS: std::ops::RangeInclusive<i64> = 1024..=1024 * 1024;
 const ROOM_THREADS: std::ops::RangeInclusive<i64> = 0..=1024;
 /// `--room-priority`, nice levels.
 const ROOM_PRIORITIES: std::ops::RangeInclusive<i64> = 0..=19;
+/// `--socket-unsent-limit`, bytes: past 16 MiB it bounds nothing a game sends.
+const UNSENT_LIMITS: std::ops::RangeInclusive<i64> = 0..=16 << 20;
 
 /// `--node-ttl` is at least this many `--redis-timeout`s. The node renews its registration
 /// every third of the TTL, and must ride out one renewal lost to a slow reply (given up after

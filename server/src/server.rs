@@ -566,6 +566,13 @@ impl Doors {
             let _ =
                 socket2::SockRef::from(&stream).set_send_buffer_size(ctx.config.socket_send_buffer);
         }
+        // Writes then wait once this much is queued unsent, so a client that reads nothing
+        // shows no write progress long before the autotuned send buffer is full.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if ctx.config.socket_unsent_limit > 0 {
+            let _ = socket2::SockRef::from(&stream)
+                .set_tcp_notsent_lowat(ctx.config.socket_unsent_limit);
+        }
         let (app, ctx_conn, acceptor) = (self.app.clone(), ctx.clone(), self.acceptor.clone());
         Some(async move {
             let _permits = (permit, tcp_permit);

@@ -372,6 +372,41 @@ async fn a_client_that_never_reads_again_is_counted_as_closed_too_slow() {
     server.shutdown().await;
 }
 
+/// With the kernel's send buffer left to autotune (the default, which on loopback starts at
+/// megabytes), a client that reads nothing is closed all the same: its writes stop making
+/// progress once `--socket-unsent-limit` bytes wait unsent, not once the buffer is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed_with_the_default_socket_buffers() {
+    let mut config = test_config();
+    assert_eq!(config.socket_send_buffer, 0, "the kernel's own, autotuned");
+    assert_eq!(config.socket_unsent_limit, 16 * 1024);
+    config.slow_client_timeout = Duration::from_millis(500);
+    config.close_timeout = Duration::from_millis(300);
+    config.tick_rate = 60;
+    config.room_capacity = 40;
+    let server = TestServer::start(config).await;
+    // Ships make its snapshots some 30 KB a second, so the limit fills within a second; the
+    // seats of those dropped stay for their resume grace, which outlasts the test.
+    for _ in 0..40 {
+        let filler = Client::join(&server.ws_url(), hello_in(Role::Player, "filler", "deaf")).await;
+        filler.drop_abruptly();
+    }
+    let mut stalled = Client::join_over(
+        open_small_buffer(server.addr).await,
+        hello_in(Role::Spectator, "stalled", "deaf"),
+    )
+    .await;
+    stalled.auto_ack = false;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.metric("tickwire_kicks_total{reason=\"too_slow\"}").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "a client reading nothing still open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.metric("tickwire_clients{role=\"spectator\"}").await, 0.0);
+    drop(stalled);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_client_whose_pongs_pile_up_is_too_slow_and_keeps_its_seat() {
     let mut config = test_config();

@@ -37,6 +37,13 @@ pub enum FindRoomError {
     /// later (close 1013).
     #[error("the server has reached its room limit")]
     TooManyRooms,
+    /// A spectator's join would open a room while [`ServerContext::audience_room_limit`]
+    /// rooms hold spectators and no players; the client should watch a room where a match
+    /// is on, or retry later (close 1013).
+    #[error(
+        "the server holds as many rooms without players as it takes; watch one with a match on"
+    )]
+    TooManyAudienceRooms,
     /// [`ServerConfig::max_spectators_total`] spectators are watching already; players still
     /// join (close 1013).
     #[error("the server holds as many spectators as it takes")]
@@ -371,7 +378,7 @@ impl ServerContext {
         let room = match request {
             RoomRequest::Named(name) => match dir.rooms.get(name) {
                 Some(room) => room.clone(),
-                None => self.create_room(&mut dir, *name)?,
+                None => self.create_room(&mut dir, *name, spectating)?,
             },
             RoomRequest::Any => {
                 // Fill the fullest room that has space, so players meet each other; spectators
@@ -402,7 +409,7 @@ impl ServerContext {
                             }
                             dir.rooms_created += 1;
                         };
-                        self.create_room(&mut dir, name)?
+                        self.create_room(&mut dir, name, spectating)?
                     }
                 }
             }
@@ -413,13 +420,24 @@ impl ServerContext {
         Ok((room, reservation))
     }
 
+    /// Opens room `name` for a joiner (a spectator when `spectating`).
     fn create_room(
         self: &Arc<Self>,
         dir: &mut Directory,
         name: RoomName,
+        spectating: bool,
     ) -> Result<RoomHandle, FindRoomError> {
         if self.is_draining() {
             return Err(FindRoomError::Draining);
+        }
+        // A spectator's join costs nothing per tick and keeps its room in use for as long as
+        // it stays: without this, a few addresses' spectators naming rooms of their own could
+        // hold every room, and no new match could start.
+        if spectating {
+            let audience_only = dir.rooms.values().filter(|r| r.shared.is_audience_only()).count();
+            if audience_only >= self.audience_room_limit() {
+                return Err(FindRoomError::TooManyAudienceRooms);
+            }
         }
         if dir.rooms.len() >= self.config.max_rooms as usize && !self.evict_idle_room(dir) {
             return Err(FindRoomError::TooManyRooms);
@@ -495,6 +513,12 @@ impl ServerContext {
             }
         }
         true
+    }
+
+    /// Rooms a spectator's join may open while they hold spectators and no players: a
+    /// quarter of `--max-rooms` (at least one). The rest are kept for matches.
+    pub fn audience_room_limit(&self) -> usize {
+        (self.config.max_rooms as usize / 4).max(1)
     }
 
     /// Rooms open here that are in use (not empty and idle): what the room limit is held to,

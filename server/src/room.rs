@@ -324,6 +324,15 @@ impl RoomShared {
         self.players.load(Ordering::Relaxed)
     }
 
+    /// Spectators (seated or on the way in) and no players, seated or on the way in: an
+    /// audience waiting for a match, or one that outlasted it.
+    pub fn is_audience_only(&self) -> bool {
+        self.players() == 0
+            && self.reserved.load(Ordering::Relaxed) == 0
+            && (self.spectators.load(Ordering::Relaxed) > 0
+                || self.reserved_spectators.load(Ordering::Relaxed) > 0)
+    }
+
     /// True when a new player or controller fits (the room's own admission check).
     pub fn has_player_room(&self) -> bool {
         self.players() < u32::from(self.capacity)
@@ -2671,6 +2680,34 @@ mod tests {
         // The name an evicted room left is free for a new room of its own.
         drop(ctx.find_room(&named("a"), None, false).expect("a again"));
         assert!(ctx.has_room(&RoomName::truncated("a")));
+    }
+
+    #[tokio::test]
+    async fn spectators_open_rooms_only_while_a_quarter_of_the_limit_holds_no_players() {
+        let (_stop, shutdown) = watch::channel(false);
+        let config = ServerConfig { seed: Some(3), max_rooms: 8, ..ServerConfig::default() };
+        let ctx = ServerContext::new(config, shutdown);
+        let named = |name: &str| tickwire_shared::RoomRequest::Named(RoomName::truncated(name));
+        let refusal = Err(crate::context::FindRoomError::TooManyAudienceRooms);
+        assert_eq!(ctx.audience_room_limit(), 2);
+        // Two audiences wait in rooms of their own (their places held, as a seat would be).
+        let (_a, _in_a) = ctx.find_room(&named("a"), None, true).expect("a opened");
+        let (_b, in_b) = ctx.find_room(&named("b"), None, true).expect("b opened");
+        assert_eq!(ctx.find_room(&named("c"), None, true).map(|_| ()), refusal);
+        // Matchmaking seats a spectator in a room open already.
+        let (any, _) = ctx.find_room(&tickwire_shared::RoomRequest::Any, None, true).expect("any");
+        assert!(["a", "b"].contains(&any.shared.name.as_str()));
+        // Players still open rooms, and spectators join rooms open already.
+        let (_p, _player) = ctx.find_room(&named("p"), None, false).expect("a match opens");
+        drop(ctx.find_room(&named("p"), None, true).expect("its audience joins"));
+        drop(ctx.find_room(&named("a"), None, true).expect("a waiting audience grows"));
+        // A player on the way into "a" makes it a match: another audience may wait.
+        let (_to_a, _player_in_a) = ctx.find_room(&named("a"), None, false).expect("joins a");
+        let (_c, _in_c) = ctx.find_room(&named("c"), None, true).expect("c opened");
+        assert_eq!(ctx.find_room(&named("d"), None, true).map(|_| ()), refusal);
+        // An audience that left gives its room's place back.
+        drop(in_b);
+        drop(ctx.find_room(&named("d"), None, true).expect("d opened"));
     }
 
     #[tokio::test]

@@ -227,20 +227,34 @@ impl Operators {
     }
 }
 
-/// Warns when others than the file's owner may read the operators' tokens.
+/// Warns when others than the file's owner and group may read the operators' tokens, or its
+/// group may change them. Group-read is allowed: a Kubernetes Secret mounted for a pod's
+/// `fsGroup` is 0440, and nothing else would let a non-root server read it.
 fn warn_if_others_read(path: &str) {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            // The flags are parsed before logging starts: stderr, as clap would.
-            eprintln!(
-                "warning: --admin-tokens {path} may be read by others than its owner \
-                 (mode {:o}): `chmod 600 {path}`",
-                meta.permissions().mode() & 0o777
+        let mode = meta.permissions().mode() & 0o777;
+        if too_open(mode) {
+            let warning = format!(
+                "--admin-tokens {path} may be read or changed by others than its owner and \
+                 group (mode {mode:o}): `chmod 600 {path}` (or 640)"
             );
+            // Read with the flags, before logging starts: stderr, as clap would. Read again
+            // on a SIGHUP: logged, where a log collector sees it.
+            if tracing::dispatcher::has_been_set() {
+                tracing::warn!("{warning}");
+            } else {
+                eprintln!("warning: {warning}");
+            }
         }
     }
+}
+
+/// Whether a file of tokens with `mode` may be read by others than its owner and group, or
+/// changed by its group.
+fn too_open(mode: u32) -> bool {
+    mode & 0o027 != 0
 }
 
 /// How many operator actions a node remembers ([`ActionLog`]); the oldest go first.
@@ -972,7 +986,45 @@ pub fn router(ctx: &Arc<ServerContext>) -> Router<Arc<ServerContext>> {
         .route("/rooms/{room}/mute", axum::routing::post(mute).delete(unmute))
         .route("/bans", get(list_bans).post(add_ban).delete(lift_ban))
         .route("/moderation/log", get(action_log))
+        // The last layer runs first: the token is checked before the body is waited for.
+        .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), body_in_time))
         .route_layer(axum::middleware::from_fn_with_state(ctx.clone(), require_token))
+}
+
+/// The most a moderation request's body may hold: its JSON names a seat or an address, a
+/// length and a reason of at most [`MAX_REASON_LEN`] bytes.
+const MAX_BODY: usize = 16 * 1024;
+
+/// Reads a moderation request's body within `--handshake-timeout`, as the fallback's POSTs
+/// are: one that trickles in (an operator's script stuck mid-request, or a token in the wrong
+/// hands) is answered 408 rather than holding its connection, one of the few an address may
+/// keep on an admin listener, for good. Past [`MAX_BODY`]: 413.
+async fn body_in_time(
+    State(ctx): State<Arc<ServerContext>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = ctx.config.handshake_timeout;
+    let bytes = match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e))
+            if std::error::Error::source(&e)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>
+        {
+            let message = format!("the request body exceeds the limit of {MAX_BODY} bytes");
+            return text(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+        }
+        Ok(Err(_)) => {
+            return text(StatusCode::BAD_REQUEST, "the request body broke off").into_response();
+        }
+        Err(_) => {
+            let message =
+                format!("the request body did not arrive within {limit:?} (--handshake-timeout)");
+            return text(StatusCode::REQUEST_TIMEOUT, message).into_response();
+        }
+    };
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// The moderation routes' answer on a public listener when an admin listener serves them.
@@ -1853,6 +1905,16 @@ async fn action_log(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_file_may_be_its_groups_to_read_as_a_kubernetes_secret_is() {
+        for fine in [0o600, 0o400, 0o640, 0o440] {
+            assert!(!too_open(fine), "{fine:o}");
+        }
+        for loose in [0o644, 0o604, 0o660, 0o666, 0o602] {
+            assert!(too_open(loose), "{loose:o}");
+        }
+    }
 
     #[test]
     fn an_ipv6_ban_covers_its_64_and_mapped_ipv4_is_ipv4() {

@@ -431,6 +431,32 @@ async fn moderation_needs_a_token_and_goes_where_the_metrics_go() {
 /// An address that sends wrong tokens in a loop is slowed to a try a second after ten, and
 /// refused before its token is read (a right guess then looks like any other); an operator's
 /// typos stay far below that, and another address is not held to it.
+/// A moderation request whose body never ends is answered 408 within `--handshake-timeout`,
+/// and one past the limit 413 at once: neither holds its connection, one of the few an
+/// address keeps on an admin listener.
+#[tokio::test]
+async fn a_moderation_body_that_never_ends_is_answered_in_time() {
+    let mut config = test_config();
+    config.admin_token = Some(Secret(TOKEN.into()));
+    config.handshake_timeout = std::time::Duration::from_millis(300);
+    let server = TestServer::start(config).await;
+    let trickled = format!(
+        "POST /bans HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na"
+    );
+    let (status, _, body) = http_request(server.addr, &trickled).await;
+    assert_eq!(status, 408, "{body}");
+    assert!(body.contains("--handshake-timeout"), "{body}");
+    let big = format!(r#"{{"name": "x", "for": "1h", "reason": "{}"}}"#, "x".repeat(20_000));
+    let (status, _, body) = admin(server.addr, "POST", "/bans", Some(TOKEN), &big).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("16384 bytes"), "{body}");
+    // The token is still checked first: a wrong one is told so, not timed out.
+    let wrong = trickled.replace(TOKEN, "a-wrong-token-of-32-bytes-long-x");
+    assert_eq!(http_request(server.addr, &wrong).await.0, 401);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn guessing_the_admin_token_is_held_to_a_try_a_second() {
     let mut config = test_config();

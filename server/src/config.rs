@@ -24,7 +24,7 @@ pub struct ServerConfig {
     /// A second, plain-HTTP listener for operators, e.g. `10.0.0.5:9090` or `0.0.0.0:9090` in
     /// a pod: it serves `/metrics`, `/livez` (liveness: 200 as long as the process serves, a
     /// drain and the shutdown's closes included), `/healthz` (readiness: 503 while draining
-    /// and shutting down), `/stats`, `/rooms`, `/nodes` and
+    /// and shutting down, and while `--max-connections` sessions are open), `/stats`, `/rooms`, `/nodes` and
     /// `/dashboard` (and, with `--admin-token`, moderation), with a pool of its own (32
     /// connections, 8 per address; a connection idle 50 ms without a request makes way for
     /// a new one when it is full), so that a public port full of clients, or connections held

@@ -630,6 +630,11 @@ impl ServerContext {
         self.admissible(&lock(&self.connections), AddressKeys::of(ip))
     }
 
+    /// Whether `--max-connections` sessions are open: the next upgrade would be refused 503.
+    pub fn is_full(&self) -> bool {
+        lock(&self.connections).total >= self.config.max_connections
+    }
+
     /// Whether a session of `keys` fits the server's cap and its address's.
     fn admissible(&self, conns: &Connections, keys: AddressKeys) -> Result<(), AdmitError> {
         if conns.total >= self.config.max_connections {

@@ -249,7 +249,9 @@ async fn livez(State(ctx): State<Arc<ServerContext>>) -> Response {
 }
 
 /// Readiness: whether new clients should be sent here. 503 while draining or shutting down,
-/// and on a fleet node that is not (yet) in the room directory.
+/// while `--max-connections` sessions are open (a balancer that keeps sending players here
+/// has them refused while other servers have room), and on a fleet node that is not (yet) in
+/// the room directory. Not for restarting a process: that is `/livez`.
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
     if ctx.is_shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
@@ -260,6 +262,8 @@ async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static
     } else if ctx.cluster().is_some_and(|cluster| !cluster.is_registered()) {
         // Such a node refuses every join; the log says why (its Redis URL or password).
         (StatusCode::SERVICE_UNAVAILABLE, "not registered in the room directory (see the log)\n")
+    } else if ctx.is_full() {
+        (StatusCode::SERVICE_UNAVAILABLE, "full: --max-connections sessions are open\n")
     } else {
         (StatusCode::OK, "ok\n")
     }
@@ -579,12 +583,25 @@ pub fn check_upgrade<B>(
             .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return Err(response);
     }
-    let key = headers.get(header::SEC_WEBSOCKET_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !valid_key(key) {
+    // One key (RFC 6455 4.2.1): with two, which one the accept answers is anyone's guess.
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let key = keys.next().and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !valid_key(key) || keys.next().is_some() {
         return Err(refused(
             "ws_key",
             StatusCode::BAD_REQUEST,
-            "Sec-WebSocket-Key is missing or malformed".into(),
+            "Sec-WebSocket-Key is missing, malformed or given twice".into(),
+        ));
+    }
+    // An upgrade has no body: bytes after its head are the first WebSocket frames, and a
+    // request that says otherwise is a smuggling attempt's shape or a broken client.
+    let declares_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers.get(header::CONTENT_LENGTH).is_some_and(|length| length != "0");
+    if declares_body {
+        return Err(refused(
+            "cross_protocol",
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade has no body (Content-Length or Transfer-Encoding given)".into(),
         ));
     }
     check_origin_of(headers, ctx, peer.as_ref())?;
@@ -939,6 +956,24 @@ mod tests {
             (without(header::CONNECTION), 400, "cross_protocol"),
             (without(header::SEC_WEBSOCKET_VERSION), 426, "ws_version"),
             (without(header::SEC_WEBSOCKET_KEY), 400, "ws_key"),
+            (
+                upgrade()
+                    .header(header::SEC_WEBSOCKET_KEY, "AAAAAAAAAAAAAAAAAAAAAA==")
+                    .body(())
+                    .unwrap(),
+                400,
+                "ws_key",
+            ),
+            (
+                upgrade().header(header::CONTENT_LENGTH, "5").body(()).unwrap(),
+                400,
+                "cross_protocol",
+            ),
+            (
+                upgrade().header(header::TRANSFER_ENCODING, "chunked").body(()).unwrap(),
+                400,
+                "cross_protocol",
+            ),
             (without(header::SEC_WEBSOCKET_PROTOCOL), 400, "subprotocol"),
         ];
         for (request, status, reason) in cases {
@@ -948,6 +983,8 @@ mod tests {
             assert_eq!(count(reason), before + 1, "{reason}");
         }
         assert!(check_upgrade(&upgrade().body(()).unwrap(), &ctx, Some(SUBPROTOCOL)).is_ok());
+        let empty_body = upgrade().header(header::CONTENT_LENGTH, "0").body(()).unwrap();
+        assert!(check_upgrade(&empty_body, &ctx, Some(SUBPROTOCOL)).is_ok());
         shutdown.send_replace(true);
         let refusal = check_upgrade(&upgrade().body(()).unwrap(), &ctx, Some(SUBPROTOCOL));
         assert_eq!(refusal.unwrap_err().status(), StatusCode::SERVICE_UNAVAILABLE);

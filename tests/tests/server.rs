@@ -831,7 +831,7 @@ async fn connection_caps_answer_429_and_503() {
     let mut config = test_config();
     config.max_connections = 1;
     let server = TestServer::start(config).await;
-    let _first = Client::join(&server.ws_url(), hello(Role::Player, "one")).await;
+    let first = Client::join(&server.ws_url(), hello(Role::Player, "one")).await;
     let (status, _, body) = http_request(server.addr, upgrade).await;
     assert_eq!(status, 503);
     assert!(body.contains("connection limit"));
@@ -842,6 +842,16 @@ async fn connection_caps_answer_429_and_503() {
     assert_eq!(status, 503, "{head}");
     assert!(body.contains("connection limit") && head.to_lowercase().contains("retry-after"));
     assert_eq!(server.metric("tickwire_refused_total{reason=\"server_full\"}").await, 1.0);
+    // Readiness says so too, so a balancer sends new players to servers with room...
+    let (status, _, body) = server.get("/healthz").await;
+    assert_eq!((status, body.as_str()), (503, "full: --max-connections sessions are open\n"));
+    // ...until one leaves.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while server.get("/healthz").await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "still not ready with a place free");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.shutdown().await;
 }
 

@@ -133,7 +133,10 @@ pub(crate) fn ws_failure(e: &WsError) -> Option<CloseRequest> {
         // A peer that vanished without a closing handshake dropped; it did not misbehave.
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Protocol(p) => Some(close_only(close_code::PROTOCOL, p.to_string())),
-        WsError::Utf8(_) => Some(close_only(close_code::INVALID_DATA, "text frame is not UTF-8")),
+        // Text frames never reach tungstenite here (the guard refuses them): a close reason.
+        WsError::Utf8(_) => {
+            Some(close_only(close_code::INVALID_DATA, "the close reason is not UTF-8"))
+        }
         WsError::Io(io) => {
             if let Some(refusal) = io.get_ref().and_then(|e| e.downcast_ref::<TransportRefusal>()) {
                 return Some(refusal.0.clone());

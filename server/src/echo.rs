@@ -70,7 +70,11 @@ where
                     break match e {
                         WsError::Capacity(c) => Some((close_code::TOO_BIG, c.to_string())),
                         WsError::Protocol(p) => Some((close_code::PROTOCOL, p.to_string())),
-                        WsError::Utf8(_) => Some(utf8()),
+                        // The guard checked every text frame: a close reason.
+                        WsError::Utf8(_) => Some((
+                            close_code::INVALID_DATA,
+                            "the close reason is not UTF-8".to_string(),
+                        )),
                         WsError::Io(io) if Violation::of(&io).is_some() => Some(utf8()),
                         _ => {
                             // Reset, or gone without a close frame.

@@ -418,7 +418,11 @@ impl Metrics {
         let refused = Family::<ReasonLabels, Counter>::default();
         let proxied_sessions = Gauge::default();
         let fallback_forwarded = Counter::default();
-        registry.register("clients", "Clients in rooms, by role", clients.clone());
+        registry.register(
+            "clients",
+            "Clients in rooms, by role, seats held for a resume (--resume-grace) included",
+            clients.clone(),
+        );
         registry.register(
             "transport_clients",
             "Clients seated in rooms, by transport (ws, stream, poll)",

@@ -215,6 +215,23 @@ async fn invalid_utf8_in_a_fragmented_text_message_fails_at_the_bad_byte() {
     server.shutdown().await;
 }
 
+/// A close frame whose reason is not UTF-8 is answered 1007 saying so, on the game's endpoint
+/// and on the echo endpoint alike.
+#[tokio::test]
+async fn a_close_reason_not_utf8_is_answered_1007_naming_it() {
+    let mut config = test_config();
+    config.echo = true;
+    let server = TestServer::start(config).await;
+    for path in ["/ws", "/echo"] {
+        let subprotocol = (path == "/ws").then_some(tickwire_shared::SUBPROTOCOL);
+        let mut raw = RawWs::connect_to(server.addr, path, subprotocol).await;
+        raw.send_frame(0x88, &[0x03, 0xe8, 0xff, 0xfe]).await;
+        let (code, reason) = raw.close_frame().await.expect("a close frame");
+        assert_eq!((code, reason.as_str()), (1007, "the close reason is not UTF-8"), "{path}");
+    }
+    server.shutdown().await;
+}
+
 /// The handshake timeout of the tests below that wait it out (5 s by default): the time a
 /// POST's body has to arrive, and a new WebSocket its `Hello`.
 const HANDSHAKE: Duration = Duration::from_secs(2);

@@ -84,16 +84,18 @@ async fn check(client: &Client<HttpConnector, Body>, own: &str, node_url: &str) 
     }
 }
 
-/// `error` and its causes: hyper's own text alone says only "client error (Connect)".
+/// `error` and its causes: hyper's own text alone says only "client error (Connect)". An
+/// error whose text is empty (one was logged as `error=` under a heavy load) is named by its
+/// `Debug` form instead.
 fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
+    let mut parts = Vec::new();
+    let mut cause = Some(error);
     while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
+        let text = e.to_string();
+        parts.push(if text.trim().is_empty() { format!("{e:?}") } else { text });
         cause = e.source();
     }
-    text
+    parts.join(": ")
 }
 
 /// What has been logged of the checks, so that a URL that reaches this node only sometimes is
@@ -204,6 +206,18 @@ fn report(cluster: &Cluster, reached: &Reached, again: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_is_told_with_its_causes_and_never_as_nothing() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Connect(#[source] std::io::Error);
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(with_causes(&Connect(refused)), "client error (Connect): refused");
+        let silent = std::io::Error::new(std::io::ErrorKind::TimedOut, "");
+        let told = with_causes(&silent);
+        assert!(told.contains("TimedOut"), "{told}");
+    }
 
     #[test]
     fn an_answer_is_judged_by_the_node_it_names() {

@@ -1,12 +1,12 @@
 // Entry point of the game page: the lobby, or straight into a room for a deep link
-// (`/?room=NAME`, `/?room=NAME&spectate=1`).
+// (`/?room=NAME`, `/?room=NAME&spectate=1`), or back into its seat after a reload.
 
 import { isValidRoomName } from '../sdk/index.js';
-import { Lobby, savedName, hasSavedName, invalidRoomMessage } from './lobby.js';
-import { Game } from './game.js';
+import { Lobby, savedName, hasSavedName, invalidRoomMessage, wantsToWatch } from './lobby.js';
+import { Game, keptSeats, resumeTokenFor } from './game.js';
 import { $ } from './dom.js';
 
-/** @typedef {{ name: string, room: string | null, spectate: boolean }} Choice */
+/** @typedef {{ name: string, room: string | null, spectate: boolean, resumeToken?: number[] | null }} Choice */
 
 /** @type {Game | null} */
 let game = null;
@@ -87,12 +87,17 @@ function toLobby() {
   lobby.focusStart();
 }
 
+// The seat the page this one reloads left (Game#keepSeat), taken out at once whatever this
+// page does with it: a tab duplicated later must not take it over.
+const kept = keptSeats.take(Date.now());
 const params = new URLSearchParams(location.search);
 const room = params.get('room');
-const spectate = params.get('spectate') === '1';
-if (room && isValidRoomName(room) && (spectate || hasSavedName())) {
-  // A returning player, or a screen that watches (a big screen has no keyboard to type a name).
-  play({ name: savedName(), room, spectate });
+const spectate = wantsToWatch(params);
+const resumeToken = room ? resumeTokenFor(kept, room, spectate) : null;
+if (room && isValidRoomName(room) && (spectate || hasSavedName() || resumeToken)) {
+  // A returning player, a screen that watches (a big screen has no keyboard to type a name),
+  // or a page reloaded in a game, back into its seat.
+  play({ name: resumeToken && kept ? kept.name : savedName(), room, spectate, resumeToken });
 } else if (room && isValidRoomName(room)) {
   // Someone new, from an invite link or its QR code: the name first. The URL keeps the room,
   // so a reload comes back here.
@@ -117,7 +122,7 @@ window.addEventListener('popstate', () => {
   } else if (!game && room) {
     // Forward, to a room left with Back: in again.
     aboveLobby = true;
-    play({ name: savedName(), room, spectate: params.get('spectate') === '1' });
+    play({ name: savedName(), room, spectate: wantsToWatch(params) });
   }
 });
 

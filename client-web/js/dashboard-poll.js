@@ -286,6 +286,18 @@ export function formatStart(unixMs, now) {
 }
 
 /**
+ * Since when the numbers on show are old: while the server cannot be reached, or does not
+ * answer, the tiles and the closes table keep the last ones it gave, marked as of the newest
+ * sample's time (ms since the epoch). Null while it answers, and before any sample.
+ * @param {StatsFeed} feed
+ * @returns {number | null}
+ */
+export function staleSince(feed) {
+  if (!feed.failure && !feed.silent()) return null;
+  return feed.samples[feed.samples.length - 1]?.unix_ms ?? null;
+}
+
+/**
  * The status line: whether the server answers, which server process the feed follows, and
  * whether others answer too. It is not "live" over charts that stopped: a server silent for
  * `SILENT_PERIODS` (a request hanging, or timed out) is "not answering".

@@ -9,7 +9,7 @@
 
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { $, el, formatBytes, syncRows } from './dom.js';
-import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, statusOf, within } from './dashboard-poll.js';
+import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, formatStart, staleSince, statusOf, within } from './dashboard-poll.js';
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 import { ModerationPanel } from './dashboard-moderation.js';
 import { chartSummary } from './dashboard-summary.js';
@@ -155,10 +155,16 @@ function redraw() {
 
 /**
  * The closes by code and who closed first, from the last `/metrics` read; null while none
- * was (or where it is not served), and the table counts by code alone, from `/stats`.
+ * was (or where it is not served), and the table counts by code alone, from `/stats`. Kept
+ * through an outage: the newest `/stats` sample may be older than the last closes counted (a
+ * shutdown's 1001s), and the table would lose them.
  * @type {ReturnType<typeof closesFromMetrics> | null}
  */
 let closesByInitiator = null;
+/** When `/metrics` was last read (ms since the epoch), while its reads fail; null while they succeed. @type {number | null} */
+let closesFailingSince = null;
+/** When `/metrics` was last read (ms since the epoch). */
+let closesReadAt = 0;
 
 function showCloses() {
   const last = feed.samples[feed.samples.length - 1];
@@ -181,11 +187,14 @@ async function pollCloses() {
       return response.text();
     });
     closesByInitiator = closesFromMetrics(text);
+    closesReadAt = Date.now();
+    closesFailingSince = null;
   } catch {
-    // The codes alone, from /stats; the stats poll reports an outage.
-    closesByInitiator = null;
+    // The last closes read stay, marked stale; the stats poll reports the outage.
+    closesFailingSince = closesByInitiator ? closesReadAt : null;
   }
   showCloses();
+  showStaleness();
   setTimeout(pollCloses, 2000);
 }
 
@@ -211,6 +220,28 @@ function showStatus() {
   const line = statusOf(feed);
   status.className = line.className;
   status.textContent = line.text;
+  showStaleness();
+}
+
+/**
+ * While the server cannot be reached or does not answer, the tiles and the closes table keep
+ * the last numbers it gave, greyed and dated, rather than pass them off as live; live again
+ * with the next answer.
+ */
+function showStaleness() {
+  const now = Date.now();
+  const since = staleSince(feed);
+  $('#tiles').classList.toggle('stale', since !== null);
+  setNote($('#tiles-stale'), since === null ? '' : `Stale: the server is not answering. These are its numbers of ${formatStart(since, now)}.`);
+  const closesSince = closesFailingSince ?? since;
+  $('#closes-panel').classList.toggle('stale', closesSince !== null);
+  setNote($('#closes-stale'), closesSince === null ? '' : `Stale: as counted at ${formatStart(closesSince, now)}, before the server stopped answering.`);
+}
+
+/** Shows `text` in `note`, or hides it when empty; written only when it changes (a live region). @param {HTMLElement} note @param {string} text */
+function setNote(note, text) {
+  note.hidden = text === '';
+  if (note.textContent !== text) note.textContent = text;
 }
 
 /** @typedef {{ id: string, node?: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }} RoomRow */

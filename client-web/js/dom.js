@@ -154,3 +154,68 @@ export function legibleOn(colour, backdrop, ratio = 4.5) {
   }
   return '#ffffff';
 }
+
+/** Splits text into what a reader takes for one character each, where the browser can tell. */
+const graphemes = typeof Intl !== 'undefined' && 'Segmenter' in Intl ? new Intl.Segmenter(undefined, { granularity: 'grapheme' }) : null;
+
+/**
+ * The longest start of `text` that is at most `maxBytes` of UTF-8 and ends between two
+ * graphemes (where `Intl.Segmenter` is missing, between two code points): a family emoji, a
+ * flag or a letter with its accent is kept whole or left out whole, never cut into a dangling
+ * joiner or a bare base. The protocol counts bytes: the SDK would cut a longer chat line or
+ * name itself, without a word and within a grapheme.
+ * @param {string} text @param {number} maxBytes
+ */
+export function fitUtf8(text, maxBytes) {
+  // At most 3 bytes per UTF-16 unit (a surrogate pair is 4 bytes for 2 units): short enough.
+  if (text.length * 3 <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  const parts = graphemes ? Array.from(graphemes.segment(text), (s) => s.segment) : Array.from(text);
+  for (const part of parts) {
+    const size = utf8Length(part);
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += part.length;
+  }
+  return text.slice(0, end);
+}
+
+/** @param {string} text */
+function utf8Length(text) {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    // A surrogate pair: 4 bytes for its two units (a lone surrogate is sent as U+FFFD, 3).
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i += 1;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * Keeps a text field within `maxBytes` of UTF-8 as it is typed into or pasted in, as
+ * `maxlength` would if it counted bytes (it counts UTF-16 units: 200 of them hold 200 "é",
+ * which are 400 bytes): what went in at the caret is cut to fit, at a grapheme, and the text
+ * after the caret stays. Not while an input method composes (changing the value then breaks
+ * the composition): once it ends.
+ * @param {HTMLInputElement} input @param {number} maxBytes @param {AbortSignal} [signal]
+ */
+export function limitUtf8(input, maxBytes, signal) {
+  const fit = () => {
+    const value = input.value;
+    if (utf8Length(value) <= maxBytes) return;
+    const caret = input.selectionEnd ?? value.length;
+    const tail = value.slice(caret);
+    const head = fitUtf8(value.slice(0, caret), Math.max(0, maxBytes - utf8Length(tail)));
+    input.value = fitUtf8(head + tail, maxBytes);
+    const at = Math.min(head.length, input.value.length);
+    input.setSelectionRange?.(at, at);
+  };
+  input.addEventListener('input', (e) => { if (!(/** @type {InputEvent} */ (e).isComposing)) fit(); }, { signal });
+  input.addEventListener('compositionend', fit, { signal });
+}

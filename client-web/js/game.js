@@ -8,7 +8,7 @@ import {
 import { Controls, isControl, isTextEntry } from './controls.js';
 import { Renderer } from './render.js';
 import { ARENA, ShipPredictor } from './predict.js';
-import { $, el, formatBytes, formatClock, legibleOn } from './dom.js';
+import { $, el, formatBytes, formatClock, legibleOn, limitUtf8 } from './dom.js';
 
 /** @typedef {import('../sdk/index.js').Welcome} Welcome */
 
@@ -189,6 +189,106 @@ export class ScoreBook {
 }
 
 /**
+ * What the scoreboard shows of `rows` (all of them, the best first): the top `limit`, or, when
+ * this page's player is not among them, the top `limit - 1` and its own row pinned below them
+ * with its place, so a player far down (a latecomer among many at 0) still finds its score.
+ * Its place is its position in the board's order (a tie goes by player id there too), the one
+ * the rows above count up to.
+ * @template {{ id: number }} R
+ * @param {R[]} rows @param {number | undefined} me @param {number} [limit]
+ * @returns {{ top: R[], pinned: { row: R, place: number } | null }}
+ */
+export function scoreboardView(rows, me, limit = 10) {
+  const at = rows.findIndex((r) => r.id === me);
+  if (at < limit) return { top: rows.slice(0, limit), pinned: null };
+  return { top: rows.slice(0, limit - 1), pinned: { row: rows[at], place: at + 1 } };
+}
+
+/** Where a tab keeps the seat of a page that went away, for the page it reloads into. */
+const SEAT_KEY = 'tickwire.seat';
+/**
+ * A seat kept longer ago than this is not asked for: the server's resume grace (10 s by
+ * default) is long over, and the page is a tab opened again some other time.
+ */
+export const KEPT_SEAT_MS = 60_000;
+
+/** @typedef {{ room: string, role: string, name: string, resumeToken: number[], at: number }} KeptSeat */
+
+/**
+ * The tab's kept seat ({@link Game#keepSeat}), over sessionStorage: per tab, and it survives
+ * a reload. A browser that refuses storage (a privacy setting) keeps none, and a reload joins
+ * afresh.
+ * @param {Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null} storage
+ */
+export function seatStore(storage) {
+  return {
+    /** @param {KeptSeat} seat */
+    keep(seat) {
+      try {
+        storage?.setItem(SEAT_KEY, JSON.stringify(seat));
+      } catch {
+        // not kept: a reload joins afresh
+      }
+    },
+    /**
+     * Takes the kept seat out, so that it is asked for once: "Duplicate tab" copies the tab's
+     * storage, and the copy must not take the seat over. Null when none, or not one kept
+     * within {@link KEPT_SEAT_MS} before `now` (ms since the epoch).
+     * @param {number} now @returns {KeptSeat | null}
+     */
+    take(now) {
+      /** @type {string | null} */
+      let text = null;
+      try {
+        text = storage?.getItem(SEAT_KEY) ?? null;
+        if (text !== null) storage?.removeItem(SEAT_KEY);
+      } catch {
+        return null;
+      }
+      if (text === null) return null;
+      try {
+        const seat = JSON.parse(text);
+        const token = seat?.resumeToken;
+        const whole = Array.isArray(token) && token.length === 16 && token.every((b) => Number.isInteger(b) && b >= 0 && b <= 255);
+        const fresh = typeof seat.at === 'number' && now - seat.at >= 0 && now - seat.at <= KEPT_SEAT_MS;
+        if (!whole || !fresh || typeof seat.room !== 'string' || typeof seat.role !== 'string' || typeof seat.name !== 'string') return null;
+        return seat;
+      } catch {
+        return null;
+      }
+    },
+    forget() {
+      try {
+        storage?.removeItem(SEAT_KEY);
+      } catch {
+        // nothing kept
+      }
+    },
+  };
+}
+
+/** @typedef {ReturnType<typeof seatStore>} SeatStore */
+
+/** This tab's seats ({@link seatStore}), or none kept where the browser refuses storage. */
+export const keptSeats = seatStore((() => {
+  try {
+    return globalThis.sessionStorage ?? null;
+  } catch {
+    return null;
+  }
+})());
+
+/**
+ * The resume token of `seat` for a page that joins `room` as a player (`spectate` false) or a
+ * spectator: only the same room's and role's seat is taken back.
+ * @param {KeptSeat | null} seat @param {string} room @param {boolean} spectate
+ * @returns {number[] | null}
+ */
+export function resumeTokenFor(seat, room, spectate) {
+  return seat && seat.room === room && seat.role === (spectate ? 'Spectator' : 'Player') ? seat.resumeToken : null;
+}
+
+/**
  * The centre message of an intermission: the round just over and, when this page saw that
  * round's `RoundOver`, who won it (a page that joined in the intermission did not), and what a
  * screen reader says of it: the same, with the standings, but not the countdown, which would
@@ -355,9 +455,15 @@ export class Game {
    * @param {string | null} options.room null: matchmaking
    * @param {boolean} options.spectate
    * @param {() => void} options.onExit back to the lobby
+   * @param {number[] | null} [options.resumeToken] the seat a page reloaded from left it,
+   *   asked for by the first join ({@link keptSeats})
+   * @param {SeatStore} [options.seats] where a page going away keeps its seat
    */
   constructor(options) {
     this.options = options;
+    this.seats = options.seats ?? keptSeats;
+    /** Whether the first join asks for a seat back: if it gets a new one, the page says so. */
+    this.resumeAsked = (options.resumeToken ?? null) !== null;
     this.root = /** @type {HTMLElement} */ ($('#game'));
     /**
      * The room a new session joins: the one asked for until a Welcome names one. After
@@ -428,11 +534,15 @@ export class Game {
   createClient() {
     const { name, spectate } = this.options;
     const room = this.room;
+    // Only the first join asks for the seat a reloaded page left: a new session after a
+    // failure, or after a restore, joins as itself (see `rejoin`).
+    /** @type {number[] | null} */
+    const resumeToken = this.resumeAsked ? this.options.resumeToken ?? null : null;
     // `?transport=ws|stream|poll` forces one; by default WebSocket, falling back to HTTP by itself.
     const forced = new URLSearchParams(location.search).get('transport');
     const transport = forced === 'ws' || forced === 'stream' || forced === 'poll' ? forced : 'auto';
     return new TickwireClient({
-      url: gameSocketUrl(location.href), name: truncateUtf8(name, LIMITS.name), room, role: spectate ? 'Spectator' : 'Player', transport,
+      url: gameSocketUrl(location.href), name: truncateUtf8(name, LIMITS.name), room, role: spectate ? 'Spectator' : 'Player', transport, resumeToken,
     });
   }
 
@@ -466,6 +576,8 @@ export class Game {
     const opts = { signal: this.abort.signal };
     this.showInvite(false);
     const chatInput = /** @type {HTMLInputElement} */ ($('#chat-input'));
+    // What the player sees in the box is what is sent: the SDK would cut a longer line itself.
+    limitUtf8(chatInput, LIMITS.chat, this.abort.signal);
     $('#chat-form').addEventListener('submit', (e) => {
       e.preventDefault();
       const text = chatInput.value;
@@ -533,13 +645,22 @@ export class Game {
     let leftPlaying = false;
     window.addEventListener('pagehide', () => {
       leftPlaying = $('#failure').hidden;
-      this.client.leave();
+      this.keepSeat();
     }, opts);
-    // Back from the back/forward cache: the page gave its seat up when it was hidden (above),
-    // and its session has ended; without this it would show a frozen room for good. A page
-    // that was showing a failure shows it still, with its own ways on (after a removal, only
-    // the lobby): joining again unasked would defy an operator or meet the same refusal.
-    window.addEventListener('pageshow', (e) => { if (e.persisted && leftPlaying) this.rejoin(); }, opts);
+    // Back from the back/forward cache: the page kept its seat when it was hidden (above), and
+    // its session waits to resume it, which it does now (a new ship if the server let the
+    // seat go meanwhile); one that was hidden while still joining left, and joins again.
+    // Without this it would show a frozen room for good. A page that was showing a failure
+    // shows it still, with its own ways on (after a removal, only the lobby): joining again
+    // unasked would defy an operator or meet the same refusal.
+    window.addEventListener('pageshow', (e) => {
+      if (!e.persisted) return;
+      // This page took its seat back itself: no later reload of this tab may ask for it.
+      this.seats.forget();
+      if (!leftPlaying) return;
+      if (this.client.session.isEnded()) this.rejoin();
+      else this.client.retryNow();
+    }, opts);
     // A hidden tab stops drawing frames, so controls are no longer read: let go of the stick
     // rather than keep flying on whatever was held when the tab was switched.
     document.addEventListener('visibilitychange', () => {
@@ -551,6 +672,32 @@ export class Game {
       }
     }, opts);
     window.addEventListener('online', () => this.comeBack(), opts);
+  }
+
+  /**
+   * The page goes away (a reload, a phone's pull-to-refresh, a tab closed, another site) or
+   * into the back/forward cache: the seat is kept, not given up, so that a reload resumes the
+   * same ship with its score. The connection closes with a code that keeps the seat (the
+   * browser's own close of a page going away, 1001, gives it up), and the tab's
+   * sessionStorage keeps the seat's token for the page it reloads into. The price: a tab closed
+   * for good, or left for another site, leaves its ship in the room for the server's resume
+   * grace (10 s by default) before the others see it go, as a dropped network does. Leave
+   * gives the seat up at once.
+   */
+  keepSeat() {
+    const session = this.client.session;
+    if (session.isEnded()) return;
+    const welcome = this.welcome;
+    // No seat yet (still joining), giving it up already, or a failure on show: it goes.
+    if (!welcome || session.state === 'closing' || !$('#failure').hidden) {
+      this.client.leave();
+      return;
+    }
+    this.seats.keep({ room: welcome.room, role: welcome.role, name: this.options.name, resumeToken: Array.from(welcome.resumeToken), at: Date.now() });
+    // A dropped connection holds the seat already, and has no socket to close.
+    if (session.state === 'reconnecting') return;
+    session.abandon('the page went away: it comes back for its seat', this.client.now());
+    this.client.drive();
   }
 
   /**
@@ -572,6 +719,7 @@ export class Game {
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
   rejoin() {
+    this.resumeAsked = false;
     this.showFailure(false);
     if (!this.client.session.isEnded()) this.client.leave();
     this.reset();
@@ -614,9 +762,12 @@ export class Game {
     this.pingText = '–';
     this.staleMs = 0;
     $('#hud-ping').classList.remove('stalled');
+    $('#empty-room').hidden = true;
   }
 
   async leave() {
+    // At once, not after the server's answer: a reload meanwhile must not take the seat back.
+    this.seats.forget();
     const done = this.client.leave();
     await Promise.race([done, new Promise((r) => setTimeout(r, 2500))]);
     this.exit();
@@ -627,6 +778,8 @@ export class Game {
     // must not take the lobby's place in history again, nor end the game that came next.
     if (!this.running) return;
     this.running = false;
+    // Left on purpose: nothing for a reload to take back.
+    this.seats.forget();
     this.controls.dispose();
     this.abort.abort();
     if (!this.client.session.isEnded()) this.client.leave();
@@ -666,7 +819,9 @@ export class Game {
 
   /** @param {Welcome} welcome */
   onWelcome(welcome) {
-    const again = this.welcome !== null || Number(this.root.dataset.connections) > 0;
+    // A page reloaded from a seat it kept comes back to it as a reconnect does.
+    const again = this.welcome !== null || Number(this.root.dataset.connections) > 0 || this.resumeAsked;
+    this.resumeAsked = false;
     this.welcome = welcome;
     this.room = welcome.room;
     this.interp = new InterpolationBuffer({ tickRate: welcome.tickRate });
@@ -697,7 +852,9 @@ export class Game {
       banner.className = 'banner ok';
       banner.replaceChildren(welcome.resumed ? 'Reconnected: your ship is back.'
         : this.restarting ? 'Reconnected: the server restarted, so this is a new ship.'
-        : 'Reconnected (your old seat had expired).');
+        // The server did not know the seat any more: its grace ran out, or it restarted
+        // without saying so (a crash), and the player cannot tell which.
+        : 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).');
       // Unless a new drop's message took its place meanwhile.
       setTimeout(() => { if (banner.className === 'banner ok') banner.replaceChildren(); }, 2500);
     } else {
@@ -731,9 +888,10 @@ export class Game {
     const who = (/** @type {number} */ id) => names.get(id)?.name ?? `Player ${id}`;
     switch (kind.type) {
       case 'Joined':
-        if (kind.player === this.welcome?.playerId) break;
-        // 0 for a player joining now; in the roster, the score so far.
+        // 0 for a player joining now; in the roster, the score so far (this page's own too,
+        // for a page reloaded into its seat).
         this.scores.set(kind.player, kind.score);
+        if (kind.player === this.welcome?.playerId) break;
         if (!roster) {
           this.arrival('joined', `${kind.name} joined${kind.role === 'Controller' ? ' with a controller' : ''}.`);
         } else if (this.welcome?.resumed) {
@@ -1024,27 +1182,50 @@ export class Game {
     this.updateScoreboard();
   }
 
-  /** Where the touch layout's boost button covers the view (none without one). */
+  /**
+   * Where controls cover the view: the touch layout's boost button, and the invite popover
+   * while it is open (it stays open while the player steers).
+   */
   coveredByControls() {
-    const touch = $('#touch');
-    if (touch.hidden) return [];
-    const { left, top, right, bottom } = $('#boost-btn').getBoundingClientRect();
-    return [{ left, top, right, bottom }];
+    /** @type {{ left: number, top: number, right: number, bottom: number }[]} */
+    const covered = [];
+    for (const [layer, box] of [['#touch', '#boost-btn'], ['#invite', '#invite']]) {
+      if ($(layer).hidden) continue;
+      const { left, top, right, bottom } = $(box).getBoundingClientRect();
+      covered.push({ left, top, right, bottom });
+    }
+    return covered;
   }
 
   updateScoreboard() {
-    const rows = this.scores.rows(this.client.session.roster);
+    const roster = this.client.session.roster;
     const me = this.welcome?.playerId;
-    const key = rows.map((r) => `${r.id}:${r.score}:${r.name}`).join('|') + me;
+    const { top, pinned } = scoreboardView(this.scores.rows(roster, Infinity), me);
+    // A spectator's room with nobody to watch says so, rather than show a clock over nothing.
+    $('#empty-room').hidden = !(this.welcome?.role === 'Spectator' && top.length === 0);
+    const key = top.map((r) => `${r.id}:${r.score}:${r.name}`).join('|') + (pinned ? `|${pinned.place}:${pinned.row.score}:${pinned.row.name}` : '') + me;
     if (key === this.scoreboardKey) return;
     this.scoreboardKey = key;
-    $('#scoreboard').replaceChildren(...rows.map((r) => el('li', { className: r.id === me ? 'me' : '' },
-      el('span', { className: 'swatch', style: `background: ${playerColour(r.id)}; color: ${playerColour(r.id)}` }),
-      el('span', { className: 'who', title: r.name }, r.name),
-      ...(r.id === me ? [el('span', { className: 'you' }, '(you)')] : []),
-      r.score === null
-        // Left out of a roster past 128 names, and neither seen nor scored since.
-        ? el('span', { className: 'pts unknown', title: 'Not known yet: out of view since you joined' }, '–')
-        : el('span', { className: 'pts' }, String(r.score)))));
+    /** @param {{ id: number, name: string, score: number | null }} r @param {number} [place] */
+    const row = (r, place) => {
+      const li = el('li', { className: [r.id === me ? 'me' : '', place ? 'pinned' : ''].join(' ').trim() },
+        el('span', { className: 'swatch', style: `background: ${playerColour(r.id)}; color: ${playerColour(r.id)}` }),
+        el('span', { className: 'who', title: r.name }, r.name),
+        ...(r.id === me ? [el('span', { className: 'you' }, '(you)')] : []),
+        r.score === null
+          // Left out of a roster past 128 names, and neither seen nor scored since.
+          ? el('span', { className: 'pts unknown', title: 'Not known yet: out of view since you joined' }, '–')
+          : el('span', { className: 'pts' }, String(r.score)));
+      // Its place, where the rows above it count theirs (the stylesheet's counter).
+      if (place) li.dataset.place = String(place);
+      return li;
+    };
+    // The rows between the top ones and this player's are left out: a gap says so.
+    const gap = () => {
+      const marker = el('li', { className: 'gap', title: 'players between these places are not listed' }, '⋯');
+      marker.setAttribute('aria-hidden', 'true');
+      return marker;
+    };
+    $('#scoreboard').replaceChildren(...top.map((r) => row(r)), ...(pinned ? [gap(), row(pinned.row, pinned.place)] : []));
   }
 }

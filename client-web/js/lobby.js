@@ -1,8 +1,8 @@
 // The lobby: name, quick play, rooms from /rooms (refreshing), join or create by name, join as
 // a spectator, and the QR code of the selected room's link for phones.
 
-import { isValidRoomName, truncateUtf8, LIMITS } from '../sdk/index.js';
-import { $, el, lanBindFlag } from './dom.js';
+import { isValidRoomName, LIMITS } from '../sdk/index.js';
+import { $, el, fitUtf8, lanBindFlag, limitUtf8 } from './dom.js';
 
 const NAME_KEY = 'tickwire.name';
 const REFRESH_MS = 2000;
@@ -14,13 +14,28 @@ export function defaultName() {
 }
 
 /**
+ * What the server takes out of a name before others see it (its `clean_name_text`): blanks,
+ * control and format characters (the joiners too: alone they show nothing), variation
+ * selectors, tag characters, and the letters and symbols that draw nothing.
+ */
+const INVISIBLE = /[\s\p{Cc}\p{Cf}\p{Z}\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u2800\u3164\uFE00-\uFE0F\uFFA0\u{E0000}-\u{E007F}]/gu;
+
+/**
  * A display name as the protocol takes it: trimmed, and cut to 24 bytes of UTF-8 between
- * characters. (`maxlength` counts UTF-16 units: 13 Cyrillic letters or 9 CJK characters are
- * already over, and a cut at 24 units can split an emoji.)
+ * graphemes. (`maxlength` counts UTF-16 units: 13 Cyrillic letters or 9 CJK characters are
+ * already over, and a cut at 24 units can split an emoji.) A name with nothing visible in it
+ * is blank: the server would clean it to nothing, and everyone would see "Player 16".
  * @param {string} name
  */
 export function fitName(name) {
-  return truncateUtf8(name.trim(), LIMITS.name).trim();
+  const fitted = fitUtf8(name.trim(), LIMITS.name).trim();
+  return fitted.replace(INVISIBLE, '') === '' ? '' : fitted;
+}
+
+/** The `spectate` of a room's link: `1`, `true`, `yes`, `on` or a bare `?spectate` watch. @param {URLSearchParams} params */
+export function wantsToWatch(params) {
+  const value = params.get('spectate');
+  return value !== null && ['', '1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
 }
 
 /** The saved display name (cut to fit: it may have been saved before names were), or a fresh default. */
@@ -80,6 +95,7 @@ export class Lobby {
     this.root = $('#lobby');
     this.nameInput = /** @type {HTMLInputElement} */ ($('#name'));
     this.nameInput.value = savedName();
+    limitUtf8(this.nameInput, LIMITS.name);
     /** The room of the invite link a newcomer came by, while they choose a name. @type {string | null} */
     this.invited = null;
     /** @type {string | null} */
@@ -152,7 +168,10 @@ export class Lobby {
 
   /** @param {string | null} room @param {boolean} spectate */
   join(room, spectate) {
+    // A made-up name goes into the field and is saved, as one typed: the player keeps it
+    // from game to game rather than getting another each time.
     const name = this.name() || defaultName();
+    if (this.nameInput.value !== name) this.nameInput.value = name;
     saveName(name);
     $('#join-error').hidden = true;
     this.invite(null);

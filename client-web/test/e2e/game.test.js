@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { startServer, startProxy, until, getJson } from '../support/server.js';
 import { launch, openPage, watch, gameState, SCREENSHOTS, REMEMBERED_NAME } from '../support/browser.js';
-import { TickwireClient, PROTOCOL_VERSION, worldEntity } from '../../sdk/index.js';
+import { TickwireClient, PROTOCOL_VERSION, worldEntity, Arena } from '../../sdk/index.js';
 
 assert.ok(globalThis.WebSocket, 'run with node --experimental-websocket (Node 20) or Node 22+');
 
@@ -348,28 +348,115 @@ test('a kick shows its reason instead of retrying', async () => {
   await context.close();
 });
 
-test('a page restored from the back/forward cache joins its room again', async () => {
+test('a page restored from the back/forward cache takes its seat back', async () => {
   const { context, page, errors } = await openPage(browser);
   await page.goto(`${server.http}/?room=e2e-bfcache`);
   await page.waitForSelector('#game[data-state="joined"]');
   const players = async () => (await getJson(`${server.http}/rooms`)).find((/** @type {any} */ r) => r.id === 'e2e-bfcache')?.players ?? 0;
-  const first = (await gameState(page)).playerId;
-  // What the browser fires when it puts the page into the cache and takes it out again.
+  const first = await gameState(page);
+  // What the browser fires when it puts the page into the cache: the page closes its
+  // connection with a code that keeps the seat, and the server holds it. (Not frozen here, the
+  // page reconnects at once, to the same seat.)
   await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
-  await page.waitForSelector('#game[data-state="closed"]');
-  await until(async () => (await players()) === 0, 'the seat given up while hidden');
+  await page.waitForSelector('#game[data-connections="2"][data-state="joined"]');
+  assert.equal(await players(), 1, 'the seat was held');
   await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
-  await page.waitForSelector('#game[data-state="joined"]');
   const state = await gameState(page);
   assert.equal(state.room, 'e2e-bfcache');
-  assert.notEqual(state.playerId, first, 'a new seat');
-  await until(async () => (await players()) === 1, 'one player: the page, playing again');
+  assert.equal(state.resumed, 'true');
+  assert.equal(state.playerId, first.playerId, 'the same seat');
+  assert.equal(state.entity, first.entity, 'the same ship');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('tickwire.seat')), null, 'the restored page took its seat back: nothing for a reload');
   // The page still plays: snapshots keep coming.
   const tick = await page.evaluate(() => globalThis.tickwire.game?.client.session.world?.tick ?? 0);
   await until(() => page.evaluate((t) => (globalThis.tickwire.game?.client.session.world?.tick ?? 0) > t + 10, tick), 'snapshots after the restore');
-  assert.equal((await gameState(page)).state, 'joined', 'the old session, ending, does not touch the screen');
+  assert.equal(await players(), 1);
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('a reload comes back to the same ship with its score; after Leave, a reload does not', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/?room=e2e-reload`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const before = await gameState(page);
+  const entity = Number(before.entity);
+  const referee = await watch(server.ws, 'e2e-reload');
+  // Flies to the nearest orb until the ship scores: a score a new seat would not have.
+  /** @type {string[]} */
+  let held = [];
+  const steer = async (/** @type {string[]} */ keys) => {
+    for (const key of held) if (!keys.includes(key)) await page.keyboard.up(key);
+    for (const key of keys) if (!held.includes(key)) await page.keyboard.down(key);
+    held = keys;
+  };
+  const scored = await until(async () => {
+    const ship = referee.ship(entity);
+    if (!ship) return null;
+    if (ship.value > 0) return ship.value;
+    const orbs = referee.client.session.world?.entities.filter((e) => e.kind === Arena.KIND_PICKUP) ?? [];
+    const near = orbs.sort((a, b) => Math.hypot(a.pos.x - ship.pos.x, a.pos.y - ship.pos.y) - Math.hypot(b.pos.x - ship.pos.x, b.pos.y - ship.pos.y))[0];
+    if (near) {
+      const dx = near.pos.x - ship.pos.x;
+      const dy = near.pos.y - ship.pos.y;
+      await steer([...(Math.abs(dx) > 16 * 8 ? [dx > 0 ? 'ArrowRight' : 'ArrowLeft'] : []), ...(Math.abs(dy) > 16 * 8 ? [dy > 0 ? 'ArrowDown' : 'ArrowUp'] : [])]);
+    }
+    return null;
+  }, 'the ship scoring', 45000);
+  await steer([]);
+  await page.reload();
+  await page.waitForSelector('#game[data-state="joined"]');
+  const after = await gameState(page);
+  assert.equal(after.resumed, 'true');
+  assert.equal(after.playerId, before.playerId, 'the same player');
+  assert.equal(after.entity, before.entity, 'the same ship');
+  await page.waitForSelector('#banner.ok:has-text("your ship is back")', { state: 'attached' });
+  const score = referee.ship(entity)?.value ?? -1;
+  assert.ok(score >= scored, `the score kept: ${score}, ${scored} before the reload`);
+  await page.waitForFunction((s) => document.querySelector('#scoreboard li.me .pts')?.textContent === String(s), score);
+  assert.ok(!referee.events.some((e) => e.type === 'Left' && e.player === Number(before.playerId)), 'the ship never left');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('tickwire.seat')), null, 'the seat token was taken once');
+  // Leave gives the seat up; the lobby a reload then shows joins nobody.
+  await page.click('#leave-btn');
+  await page.waitForSelector('#lobby:not([hidden])');
+  await until(() => referee.events.some((e) => e.type === 'Left' && e.player === Number(before.playerId)), 'the seat given up at once');
+  await page.reload();
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.equal(await page.isHidden('#game'), true);
+  await page.goto(`${server.http}/?room=e2e-reload`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const again = await gameState(page);
+  assert.equal(again.resumed, 'false');
+  assert.notEqual(again.playerId, before.playerId, 'a new seat');
+  await referee.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('the chat box and the name field stop at the bytes the protocol takes; a phone\'s lobby has no QR code for phones', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(server.http);
+  await page.waitForSelector('#lobby:not([hidden])');
+  assert.equal(await page.isVisible('.phone-card'), true, 'a computer shows it');
+  await page.fill('#name', 'Al👨‍👩‍👧‍👦');
+  assert.equal(await page.inputValue('#name'), 'Al', 'the family emoji left out whole, not cut to a dangling joiner');
+  await page.goto(`${server.http}/?room=e2e-bytes`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const referee = await watch(server.ws, 'e2e-bytes');
+  await page.keyboard.press('Enter');
+  await page.fill('#chat-input', 'é'.repeat(200));
+  assert.equal(await page.inputValue('#chat-input'), 'é'.repeat(100), 'the box holds what is sent: 200 bytes');
+  await page.keyboard.press('Enter');
+  await until(() => referee.events.some((e) => e.type === 'Chat' && e.text === 'é'.repeat(100)), 'the line arriving as it was shown');
+  await referee.leave();
+  assert.deepEqual(errors, []);
+  await context.close();
+  const phone = await openPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await phone.page.goto(server.http);
+  await phone.page.waitForSelector('#lobby:not([hidden])');
+  assert.equal(await phone.page.isVisible('.phone-card'), false, 'the phone is where the QR code would bring the game');
+  assert.deepEqual(phone.errors, []);
+  await phone.context.close();
 });
 
 test('a version mismatch shows its reason instead of retrying', async () => {
@@ -971,6 +1058,37 @@ test('the dashboard tells a browser that left from a server that shut down, by /
   assert.deepEqual(rows, ['1001 going away (client left) 3', '1001 going away (server shutdown) 1']);
   await page.unroute('**/metrics');
   assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('while the server cannot be reached, the dashboard\'s tiles and closes show as stale, the shutdown row kept, and live again after', async () => {
+  const { context, page, errors } = await openPage(browser);
+  await page.goto(`${server.http}/dashboard`);
+  await page.waitForFunction(() => document.querySelector('#t-clients')?.textContent !== '–');
+  await page.route('**/metrics', (route) => route.fulfill({
+    contentType: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
+    body: 'tickwire_closes_total{code="1001",initiator="server"} 4\n# EOF\n',
+  }));
+  await page.waitForSelector('#closes-body tr:has-text("going away (server shutdown)")', { timeout: 10000 });
+  assert.equal(await page.isHidden('#tiles-stale'), true);
+  // The server goes away: every poll fails.
+  const down = (/** @type {URL} */ url) => ['/stats', '/metrics', '/rooms', '/nodes'].some((p) => url.pathname.endsWith(p));
+  await page.unroute('**/metrics');
+  await page.route(down, (route) => route.abort('connectionrefused'));
+  await page.waitForSelector('#tiles.stale', { timeout: 10000 });
+  assert.match(await page.textContent('#tiles-stale') ?? '', /^Stale: the server is not answering\. These are its numbers of /);
+  assert.notEqual(await page.textContent('#t-clients'), '–', 'the last numbers, greyed');
+  await page.waitForSelector('#closes-panel.stale', { timeout: 10000 });
+  const rows = await page.$$eval('#closes-body tr', (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(rows.some((r) => r?.includes('going away (server shutdown)')), `the shutdown row kept: ${rows}`);
+  await page.screenshot({ path: shot('dashboard-stale') });
+  // Back: live again.
+  await page.unroute(down);
+  await page.waitForSelector('#tiles:not(.stale)', { timeout: 10000 });
+  await page.waitForSelector('#closes-panel:not(.stale)', { timeout: 10000 });
+  assert.equal(await page.isHidden('#tiles-stale'), true);
+  // Only the failed requests of the outage may be logged.
+  assert.deepEqual(errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(e)), []);
   await context.close();
 });
 

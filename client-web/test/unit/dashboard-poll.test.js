@@ -5,7 +5,7 @@
 // And the closes table's names, by code and, from /metrics, by who closed first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OTHERS_MS, SILENT_PERIODS, STALE_MS, StatsFeed, closeName, closeRows, closesFromMetrics, statusOf } from '../../js/dashboard-poll.js';
+import { OTHERS_MS, SILENT_PERIODS, STALE_MS, StatsFeed, closeName, closeRows, closesFromMetrics, staleSince, statusOf } from '../../js/dashboard-poll.js';
 
 /** @typedef {import('../../js/dashboard-poll.js').Sample & { node: string }} TaggedSample */
 /** @typedef {import('../../js/dashboard-poll.js').StatsReply} StatsReply */
@@ -267,4 +267,29 @@ test('closes read from /metrics say who closed first: a browser tab that quit is
   ]);
   assert.equal(closeName(4000, 'client'), 'silent link (browser), or another private code, by the client');
   assert.match(closeName(4021, 'server'), /^misdirected hop/, 'the fleet\'s own code has its name');
+});
+
+test('while the server cannot be reached or does not answer, the numbers on show are stale since its newest sample', async () => {
+  let now = 1_000_000;
+  const server = serverProcess('a', now - 10 * PERIOD);
+  /** @type {'up' | 'down'} */
+  let state = 'up';
+  const feed = new StatsFeed(async (since) => {
+    if (state === 'down') throw new TypeError('Failed to fetch');
+    return server.reply(since, now);
+  }, { now: () => now });
+  assert.equal(staleSince(feed), null, 'no numbers yet');
+  await feed.poll();
+  const newest = feed.samples[feed.samples.length - 1].unix_ms;
+  assert.equal(staleSince(feed), null, 'live');
+  state = 'down';
+  now += PERIOD;
+  await assert.rejects(feed.poll());
+  assert.equal(staleSince(feed), newest, 'unreachable');
+  state = 'up';
+  await feed.poll();
+  assert.equal(staleSince(feed), null, 'live again');
+  // Silent (requests hanging) is as stale as unreachable.
+  now += SILENT_PERIODS * PERIOD;
+  assert.equal(staleSince(feed), feed.samples[feed.samples.length - 1].unix_ms);
 });

@@ -11,7 +11,10 @@ import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFo
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
-const { describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal, stallText, keepShipsInside } = await import('../../js/game.js');
+const {
+  describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal,
+  stallText, keepShipsInside, scoreboardView, seatStore, resumeTokenFor, KEPT_SEAT_MS,
+} = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
   assert.equal(gameSocketUrl('http://arena.test/'), 'ws://arena.test/ws');
@@ -141,8 +144,20 @@ class FakeClient {
       restartUntil: null,
       pendingInputs: [], lastInputApplied: 0, input: { x: 0, y: 0, buttons: 0 }, nextInputAt: null,
       inputPeriodMs: () => 1000 / 30,
-      isEnded: () => false, hasShip: () => true, isJoined: () => this.joined,
+      isEnded: () => this.ended, hasShip: () => true, isJoined: () => this.joined,
+      /** @type {string} */
+      state: 'joined',
+      /** @type {string[]} why each connection was given up keeping its seat */
+      abandoned: [],
+      /** @param {string} reason */
+      abandon: (reason) => {
+        this.session.abandoned.push(reason);
+        this.session.state = 'reconnecting';
+      },
     };
+    /** Whether the session ended, as the SDK's does after a failure or a leave. */
+    this.ended = false;
+    this.leaves = 0;
     this.bytesIn = 0;
     this.bytesOut = 0;
     this.joined = true;
@@ -158,7 +173,13 @@ class FakeClient {
     this.retries += 1;
     return true;
   }
-  leave() { return Promise.resolve(); }
+  leave() {
+    this.leaves += 1;
+    this.ended = true;
+    return Promise.resolve();
+  }
+  now() { return 0; }
+  drive() {}
   /** @param {{ x: number, y: number, buttons: number }} input */
   setInput(input) { this.session.input = input; }
   /** @param {string} text */
@@ -206,6 +227,18 @@ class TestGame extends Game {
     this.chatKinds.push(kind);
     return line;
   }
+}
+
+/** A stand-in sessionStorage, its items in view. */
+function memoryStorage() {
+  /** @type {Map<string, string>} */
+  const items = new Map();
+  return {
+    items,
+    getItem: (/** @type {string} */ k) => items.get(k) ?? null,
+    setItem: (/** @type {string} */ k, /** @type {string} */ v) => { items.set(k, String(v)); },
+    removeItem: (/** @type {string} */ k) => { items.delete(k); },
+  };
 }
 
 /** A game that ends with the test, listeners and all. @param {import('node:test').TestContext} t */
@@ -454,7 +487,9 @@ test('a server that said it restarts is named in the banners until the page is b
   game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
   assert.equal(banner.children.at(-1), 'Connection lost. Reconnecting (attempt 2)…');
   game.onWelcome(welcome(1));
-  assert.deepEqual(banner.children, ['Reconnected (your old seat had expired).']);
+  // A seat the server no longer knew: gone with a crash the page cannot tell from its grace
+  // running out, so the words blame neither.
+  assert.deepEqual(banner.children, ['Reconnected as a new ship: the server no longer had your seat (it may have restarted).']);
 });
 
 test('a chat line typed while disconnected is not lost: it stays in the box, and the player is told', (t) => {
@@ -534,34 +569,42 @@ test('a full room offers to watch it instead, and does, as a spectator of the sa
   assert.equal(watch.hidden, true);
 });
 
-test('a page restored from the back/forward cache joins again only if it was playing: a failure it showed stays, with its ways on', (t) => {
-  const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {} });
+test('a page restored from the back/forward cache takes its kept seat back if it was playing, joins again if it was joining; a failure it showed stays', (t) => {
+  const storage = memoryStorage();
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {}, seats: seatStore(storage) });
   t.after(() => game.exit());
   game.onWelcome(welcome(1));
+  const client = () => /** @type {FakeClient} */ (/** @type {unknown} */ (game.client));
   const hideAndRestore = () => {
     window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
     window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
   };
-  // Playing when hidden: the seat was given up, so the restored page joins again.
+  // Playing when hidden: the seat was kept, and the restored page resumes it at once.
   hideAndRestore();
-  assert.equal(madeBy(game), 2, 'joined again');
+  assert.deepEqual([client().session.abandoned.length, client().leaves], [1, 0], 'the seat kept, not given up');
+  assert.equal(client().retries, 1, 'resumed at once');
+  assert.equal(madeBy(game), 1, 'the same session');
+  assert.equal(storage.items.size, 0, 'the page took its seat back: nothing left for a reload of this tab');
   assert.equal(document.querySelector('#failure').hidden, true);
   // Hidden while saying the room is full: the restored page says it still, and joins nothing
   // (its "Try again" and "Watch instead" are there for the player to choose).
+  client().ended = true;
   game.onFailure(new KickedError('Full', 'room is full', 1013));
   hideAndRestore();
-  assert.equal(madeBy(game), 2, 'no new client after a failure');
+  assert.equal(madeBy(game), 1, 'no new client after a failure');
+  assert.equal(storage.items.size, 0, 'no seat to keep');
   assert.equal(document.querySelector('#failure').hidden, false);
   assert.equal(document.querySelector('#failure-retry').hidden, false);
   // So does one that gave up on an unreachable server.
   game.onFailure(new UnreachableError(1006, 'ws: closed with 1006', 6));
   hideAndRestore();
-  assert.equal(madeBy(game), 2);
-  // Until the player tries again and plays on: then a restore joins again.
+  assert.equal(madeBy(game), 1);
+  // Until the player tries again: hidden while still joining, it gave that join up, and the
+  // restored page joins again.
   document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
-  assert.equal(madeBy(game), 3);
+  assert.equal(madeBy(game), 2);
   hideAndRestore();
-  assert.equal(madeBy(game), 4);
+  assert.equal(madeBy(game), 3);
 });
 
 test('after a removal by an operator the page goes back to the lobby only when asked: no "Try again", no rejoin on a restore', (t) => {
@@ -753,4 +796,151 @@ test('a ship extrapolated toward a wall through a stall is drawn against it, not
   const entities = [ship(1650, 500), ship(-5, 1200), pickup];
   keepShipsInside(entities, { width: 1600, height: 1000 });
   assert.deepEqual(entities.map((e) => [e.x, e.y]), [[1580, 500], [20, 980], [1650, -10]], 'ships by their radius, nothing else');
+});
+
+/** The text of a stand-in element, its children's joined by spaces. @param {any} node @returns {string} */
+const textOf = (node) => (typeof node === 'string' ? node
+  : node.children.length ? node.children.map(textOf).filter(Boolean).join(' ') : node.textContent);
+
+test('a player ranked past the top ten finds its own row pinned below them, with its place in the board\'s order', (t) => {
+  // A latecomer (id 15) tied at 0 with 14 others: the board puts it last, by id.
+  const rows = Array.from({ length: 15 }, (_, i) => ({ id: i + 1, name: `p${i + 1}`, score: 0 }));
+  assert.deepEqual(scoreboardView(rows, 15).top.map((r) => r.id), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(scoreboardView(rows, 15).pinned, { row: rows[14], place: 15 });
+  // Within the top ten, or a spectator: the top ten, nothing pinned.
+  assert.deepEqual(scoreboardView(rows, 10), { top: rows.slice(0, 10), pinned: null });
+  assert.deepEqual(scoreboardView(rows, undefined), { top: rows.slice(0, 10), pinned: null });
+  assert.deepEqual(scoreboardView(rows, 11).pinned, { row: rows[10], place: 11 });
+
+  const game = newGame(t);
+  const roster = new Map(rows.map((r) => [r.id, { name: r.name, role: 'Player' }]));
+  game.client.session.roster = /** @type {any} */ (roster);
+  game.onWelcome({ ...welcome(1), playerId: 15, entity: 15 });
+  for (const r of rows) game.scores.set(r.id, r.id === 3 ? 2 : 0);
+  game.updateScoreboard();
+  const items = document.querySelector('#scoreboard').children;
+  assert.equal(items.length, 11, 'nine rows, the gap, and this player\'s');
+  assert.equal(textOf(items[0]), 'p3 2');
+  assert.equal(items[9].className, 'gap');
+  assert.equal(items[10].className, 'me pinned');
+  assert.equal(items[10].dataset.place, '15');
+  assert.equal(textOf(items[10]), 'p15 (you) 0');
+});
+
+test('the camera keeps the ship clear of the invite popover while it is open', (t) => {
+  const game = newGame(t);
+  document.querySelector('#touch').hidden = true;
+  const invite = document.querySelector('#invite');
+  const box = { left: 980, top: 300, right: 1266, bottom: 700 };
+  invite.getBoundingClientRect = () => ({ ...box, width: 286, height: 400 });
+  game.showInvite(false);
+  assert.deepEqual(game.coveredByControls(), []);
+  game.showInvite(true);
+  assert.deepEqual(game.coveredByControls(), [box]);
+  game.showInvite(false);
+});
+
+test('the chat box stops at the 200 bytes of UTF-8 a line may be, at whole characters, keeping what follows the caret', (t) => {
+  newGame(t);
+  const input = document.querySelector('#chat-input');
+  const type = (/** @type {string} */ value, /** @type {number} */ caret = value.length) => {
+    input.value = value;
+    input.selectionEnd = caret;
+    input.dispatchEvent(new Event('input'));
+    return input.value;
+  };
+  assert.equal(type('é'.repeat(200)), 'é'.repeat(100));
+  assert.equal(type('漢'.repeat(200)), '漢'.repeat(66));
+  assert.equal(type('a'.repeat(200)), 'a'.repeat(200));
+  // A family emoji (25 bytes) is kept whole or not at all: no joiner left dangling.
+  const family = '👨‍👩‍👧‍👦';
+  assert.equal(type(`${'a'.repeat(190)}${family}`), 'a'.repeat(190));
+  // Pasted in the middle: the paste is cut, the text after the caret stays.
+  assert.equal(type(`hello ${'é'.repeat(150)}world`, 6 + 150), `hello ${'é'.repeat(94)}world`);
+  // Not while an input method composes: once it ends.
+  input.value = 'é'.repeat(101);
+  input.selectionEnd = 101;
+  input.dispatchEvent(Object.assign(new Event('input'), { isComposing: true }));
+  assert.equal(input.value.length, 101);
+  input.dispatchEvent(new Event('compositionend'));
+  assert.equal(input.value, 'é'.repeat(100));
+});
+
+test('a page going away keeps its seat for a reload of the tab, which takes it once; Leave gives it up', (t) => {
+  const storage = memoryStorage();
+  const seats = seatStore(storage);
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {}, seats });
+  t.after(() => game.exit());
+  const client = () => /** @type {FakeClient} */ (/** @type {unknown} */ (game.client));
+  const token = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+  game.onWelcome({ ...welcome(7), resumeToken: token });
+  window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
+  assert.equal(client().leaves, 0, 'not left: a close 1000 (or the browser\'s 1001) would give the seat up');
+  assert.deepEqual(client().session.abandoned.length, 1, 'closed with a code that keeps it');
+  const now = Date.now();
+  const seat = seats.take(now);
+  assert.deepEqual(seat && { ...seat, at: 0 }, { room: 'room-7', role: 'Player', name: 'ada', resumeToken: Array.from(token), at: 0 });
+  assert.equal(seats.take(now), null, 'taken once: a tab duplicated later finds none');
+  // The reloaded page asks for it only in the same room and role.
+  assert.deepEqual(resumeTokenFor(seat, 'room-7', false), Array.from(token));
+  assert.equal(resumeTokenFor(seat, 'room-7', true), null);
+  assert.equal(resumeTokenFor(seat, 'elsewhere', false), null);
+  // A seat kept long ago, or garbled, is not asked for.
+  storage.setItem('tickwire.seat', JSON.stringify({ ...seat, at: now - KEPT_SEAT_MS - 1 }));
+  assert.equal(seats.take(now), null);
+  assert.equal(storage.items.size, 0, 'and is gone');
+  storage.setItem('tickwire.seat', '{"room":');
+  assert.equal(seats.take(now), null);
+  // Leave: nothing for a reload to take back, and the seat is given up.
+  storage.setItem('tickwire.seat', JSON.stringify(seat));
+  document.querySelector('#leave-btn').dispatchEvent(new Event('click'));
+  assert.equal(storage.items.size, 0);
+  assert.equal(client().leaves, 1);
+});
+
+test('a page reloaded into its seat says the ship is back, or that the server no longer had it', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
+  const banner = document.querySelector('#banner');
+  const token = Array.from({ length: 16 }, () => 7);
+  for (const [resumed, said] of /** @type {const} */ ([[true, 'Reconnected: your ship is back.'],
+    [false, 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).']])) {
+    /** @type {(import('../../sdk/index.js').TickwireClient)[]} */
+    const made = [];
+    class Reloaded extends TestGame {
+      createClient() {
+        made.push(Game.prototype.createClient.call(this));
+        return super.createClient();
+      }
+    }
+    const game = new Reloaded({ name: 'ada', room: 'den', spectate: false, onExit() {}, resumeToken: token, seats: seatStore(memoryStorage()) });
+    t.after(() => game.exit());
+    assert.deepEqual(Array.from(made[0].session.resumeToken ?? []), token, 'the first join asks for the seat');
+    game.root.dataset.connections = '0';
+    game.onWelcome(welcome(1, { resumed }));
+    assert.deepEqual(banner.children, [said]);
+    // "Try again" later joins as itself.
+    game.rejoin();
+    assert.equal(made[1].session.resumeToken, null);
+    game.exit();
+  }
+});
+
+test('watching a room nobody plays in says so, until someone joins', (t) => {
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: true, onExit() {} });
+  t.after(() => game.exit());
+  const roster = new Map([[4, { name: 'eve', role: 'Spectator' }]]);
+  game.client.session.roster = /** @type {any} */ (roster);
+  game.onWelcome({ ...welcome(1), role: 'Spectator', entity: null, playerId: 4 });
+  const line = document.querySelector('#empty-room');
+  game.updateScoreboard();
+  assert.equal(line.hidden, false);
+  roster.set(5, { name: 'bob', role: 'Player' });
+  game.updateScoreboard();
+  assert.equal(line.hidden, true);
+  // A player's own game never says it.
+  const player = newGame(t);
+  player.client.session.roster = /** @type {any} */ (new Map());
+  player.onWelcome(welcome(1));
+  player.updateScoreboard();
+  assert.equal(line.hidden, true);
 });

@@ -13,7 +13,7 @@ const stored = new Map();
   getItem: (/** @type {string} */ k) => stored.get(k) ?? null,
   setItem: (/** @type {string} */ k, /** @type {string} */ v) => { stored.set(k, v); },
 };
-const { Lobby, fitName, savedName, hasSavedName, invalidRoomMessage } = await import('../../js/lobby.js');
+const { Lobby, fitName, savedName, hasSavedName, invalidRoomMessage, wantsToWatch } = await import('../../js/lobby.js');
 
 const bytes = (/** @type {string} */ s) => new TextEncoder().encode(s).length;
 
@@ -137,4 +137,64 @@ test('the LAN hint names the port this page came by, and a broken invite link sa
   assert.match(invalidRoomMessage('bad name!'), /^That invite link names no valid room \(“bad name!”\): a room name is 1 to 16/);
   const long = invalidRoomMessage('x'.repeat(40));
   assert.ok(long.includes(`“${'x'.repeat(24)}…”`), long);
+});
+
+test('a name is cut at whole graphemes: a family emoji is kept whole or left out, never left with a dangling joiner', () => {
+  const family = '👨‍👩‍👧‍👦'; // 25 bytes: more than a name holds
+  assert.equal(fitName(family), '');
+  assert.equal(fitName(`Al${family}`), 'Al');
+  const couple = '👩‍❤️‍👨'; // 20 bytes
+  assert.equal(fitName(`Bea ${couple}`), `Bea ${couple}`);
+  assert.equal(fitName(`Bea ${couple}!`), `Bea ${couple}`, 'full at 24 bytes');
+  assert.equal(fitName(`Beatrix ${couple}`), 'Beatrix');
+  // The field itself stops there as it is typed into.
+  const { document } = installPage();
+  heldFetch();
+  const lobby = new Lobby(() => {});
+  const name = document.querySelector('#name');
+  name.value = `Al${family}`;
+  name.dispatchEvent(new Event('input'));
+  assert.equal(name.value, 'Al');
+  lobby.hide();
+});
+
+test('a name with nothing visible in it is blank, as the server would make it', () => {
+  for (const invisible of ['\u200b\u200b\u200b', '\u2800', '\u3164\u3164', '\u200d', '\u202e \u202c', '\ufe0f']) {
+    assert.equal(fitName(invisible), '', JSON.stringify(invisible));
+  }
+  assert.equal(fitName('\u200bAda'), '\u200bAda', 'the server takes out the blank; the name is Ada');
+  assert.equal(fitName('ل\u200cد'), 'ل\u200cد', 'a joiner between letters stays');
+  stored.set('tickwire.name', '\u200b\u200b\u200b');
+  assert.equal(hasSavedName(), false);
+  assert.notEqual(savedName(), '\u200b\u200b\u200b');
+  stored.delete('tickwire.name');
+});
+
+test('a blank name plays under a made-up one that stays in the field and is kept from game to game', () => {
+  const { document } = installPage();
+  heldFetch();
+  /** @type {{ name: string, room: string | null, spectate: boolean }[]} */
+  const joins = [];
+  const lobby = new Lobby((choice) => joins.push(choice));
+  const name = document.querySelector('#name');
+  for (const blank of ['', '\u200b\u200b\u200b']) {
+    name.value = blank;
+    document.querySelector('#quick-play').dispatchEvent(new Event('click'));
+    document.querySelector('#quick-play').dispatchEvent(new Event('click'));
+    const [first, second] = joins.splice(0).map((j) => j.name);
+    assert.match(first, /^[A-Z][a-z]+-\d\d$/);
+    assert.equal(second, first, 'the same name the second time');
+    assert.equal(name.value, first);
+    assert.equal(stored.get('tickwire.name'), first);
+  }
+  lobby.hide();
+});
+
+test('a link asks to watch with any usual spelling of yes', () => {
+  for (const yes of ['spectate=1', 'spectate=true', 'spectate=TRUE', 'spectate=yes', 'spectate=on', 'spectate', 'spectate=']) {
+    assert.equal(wantsToWatch(new URLSearchParams(`room=ok&${yes}`)), true, yes);
+  }
+  for (const no of ['', 'spectate=0', 'spectate=false', 'spectate=no']) {
+    assert.equal(wantsToWatch(new URLSearchParams(`room=ok&${no}`)), false, no);
+  }
 });

@@ -46,6 +46,21 @@ test('a phone held sideways: a ship at the right wall is not drawn under the boo
   assert.ok(Math.abs(open.x - 422) < 1 && Math.abs(open.y - 195) < 1, JSON.stringify(open));
 });
 
+test('a ship in the bottom right corner is not drawn under the open invite popover', () => {
+  const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
+  // 1280x760, the popover where the stylesheet puts it: 14 px from the right, above the buttons.
+  const popover = { left: 1000, top: 300, right: 1266, bottom: 700 };
+  const under = (/** @type {{ x: number, y: number }} */ p) => p.x > popover.left - 20 && p.x < popover.right + 20 && p.y > popover.top - 20 && p.y < popover.bottom + 20;
+  const corner = { x: 1590, y: 990 };
+  const bare = Object.assign(new Renderer(canvas), { width: 1280, height: 760 });
+  assert.ok(under(settle(bare, corner)), 'without the popover known, the ship is drawn under it');
+  const open = Object.assign(new Renderer(canvas), { width: 1280, height: 760 });
+  open.covered = [popover];
+  const drawn = settle(open, corner);
+  assert.ok(!under(drawn), `drawn at ${JSON.stringify(drawn)}`);
+  assert.ok(drawn.x >= 0 && drawn.x <= 1280 && drawn.y >= 0 && drawn.y <= 760, 'on screen');
+});
+
 test('with reduced motion asked for, the stars hold still and a score shows its "+n" in place, without sparks', () => {
   const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
   const renderer = Object.assign(new Renderer(canvas), { width: 800, height: 600 });

@@ -52,7 +52,9 @@ says otherwise: comma-separated directives of a level (error, warn, info, debug,
 everything or for a module, e.g. RUST_LOG=debug or RUST_LOG=info,tickwire_server=debug. A
 directive that does not parse is ignored with a warning naming it. Refused connections are
 logged each at debug, and at info at most once every 10 s. Colours only when stderr is a
-terminal, and then not with NO_COLOR set.
+terminal, and then not with NO_COLOR set. --log-format json writes one JSON object a line,
+for a log collector: timestamp, level, target, message, the event's fields, and the spans it
+happened in (a connection's peer, room and player).
 
 Signals: SIGINT or SIGTERM closes every client with 1001 (a node of a fleet drains first); a
 second one exits at once, without waiting for the clients' answers.";
@@ -71,6 +73,19 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     config: ServerConfig,
+    /// How log lines are written on stderr: text, for people (the default), or json, one
+    /// object a line, for a log collector (see Logging below).
+    #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text an event, coloured on a terminal.
+    Text,
+    /// One JSON object an event.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,20 +336,43 @@ fn start<F: GameFactory>(
     // Before the subscriber: a warning about RUST_LOG itself must not depend on RUST_LOG.
     let rust_log = std::env::var("RUST_LOG").ok();
     let (filter, ignored) = crate::logging::filter(rust_log.as_deref());
-    for (directive, why) in ignored {
-        eprintln!("warning: RUST_LOG: ignoring `{directive}`: {why}");
-    }
     let no_color = std::env::var_os("NO_COLOR");
     let colour = crate::logging::colour(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         no_color.as_deref(),
     );
     // Fails only where the program installed a subscriber of its own: that one logs.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_env_filter(filter)
-        .try_init();
+    match cli.log_format {
+        LogFormat::Text => {
+            for (directive, why) in &ignored {
+                eprintln!("warning: RUST_LOG: ignoring `{directive}`: {why}");
+            }
+            let _ = tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_ansi(colour)
+                .with_env_filter(filter)
+                .try_init();
+        }
+        LogFormat::Json => {
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(true)
+                .with_writer(std::io::stderr)
+                .with_env_filter(filter)
+                .try_init();
+            // Every line a collector reads is JSON, this one too; at error, so that the
+            // filter it is about cannot hide it.
+            for (directive, why) in &ignored {
+                tracing::error!(
+                    directive,
+                    why,
+                    "RUST_LOG: ignoring a directive that does not parse"
+                );
+            }
+        }
+    }
     let games = crate::game::Games::new(games(&mut cli.config));
     // The flags were checked as they were parsed; what the game changed in them was not.
     cli.config.check().map_err(|e| Stop(format!("the game's settings: {e}")))?;

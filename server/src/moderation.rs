@@ -376,6 +376,16 @@ struct Ban {
 /// one node refuses joins everywhere within this, and removes the clients it covers.
 pub const FLEET_BAN_SYNC: Duration = Duration::from_secs(2);
 
+/// As an operator names it: the address or network, or the name.
+impl std::fmt::Display for BanTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BanTarget::Address(key) => key.fmt(f),
+            BanTarget::Name(name) => f.write_str(name),
+        }
+    }
+}
+
 impl BanTarget {
     /// How the fleet's directory names it: `a:` and the address (`a:2001:db8::/64`), or `n:`
     /// and the name.
@@ -1819,7 +1829,7 @@ async fn lift_ban(
         };
         return Err(text(StatusCode::NOT_FOUND, why));
     }
-    info!(by = %operator, lifted = %target.field(), "an operator lifted a ban");
+    info!(by = %operator, lifted = %target, "an operator lifted a ban");
     let shown = match &target {
         BanTarget::Address(key) => key.to_string(),
         BanTarget::Name(name) => name.clone(),
@@ -1925,6 +1935,10 @@ mod tests {
         let v4 = AddressKey::of("::ffff:203.0.113.9".parse().unwrap());
         assert_eq!(v4, AddressKey::of("203.0.113.9".parse().unwrap()));
         assert!(!v4.covers("203.0.113.10".parse().unwrap()));
+        // Logged as the operator named it, not as the directory keys it.
+        assert_eq!(BanTarget::Address(v4).to_string(), "203.0.113.9");
+        assert_eq!(BanTarget::Address(v4).field(), "a:203.0.113.9");
+        assert_eq!(BanTarget::Name("ada".into()).to_string(), "ada");
     }
 
     #[test]

@@ -936,7 +936,7 @@ impl<G: Game> Room<G> {
             }
             debug!(player = player.0, name = %seat.name, client = %seat.client, "removed by an operator");
             self.ctx.metrics.clients_removed.inc();
-            self.remove_seat(player);
+            self.remove_seat(player, "removed by an operator");
         }
         done
     }
@@ -949,7 +949,7 @@ impl<G: Game> Room<G> {
         send: impl FnOnce(JoinAnswer) -> Result<(), JoinAnswer>,
         now: Instant,
     ) {
-        let link = request.link.clone();
+        let (link, client) = (request.link.clone(), request.client);
         let mut replaced = None;
         let joined = self.join(request, &mut replaced, now);
         let resumed = joined.as_ref().ok().filter(|joined| joined.resumed).map(|j| j.player);
@@ -957,7 +957,7 @@ impl<G: Game> Room<G> {
             Ok(()) => {
                 if let Some(player) = resumed {
                     self.ctx.metrics.resumes.inc();
-                    info!(player = player.0, "seat resumed");
+                    info!(player = player.0, %client, "seat resumed");
                 }
                 // Only now, with the resume delivered: had its joiner gone, the connection it
                 // replaces would have been kicked for nothing.
@@ -1081,9 +1081,9 @@ impl<G: Game> Room<G> {
             self.broadcast(EventKind::Joined { player, name, role: request.role, score });
         }
         if request.role.plays() {
-            info!(player = player.0, role = ?request.role, %name, "joined");
+            info!(player = player.0, role = ?request.role, %name, client = %request.client, "joined");
         } else {
-            debug!(player = player.0, %name, "spectator joined");
+            debug!(player = player.0, %name, client = %request.client, "spectator joined");
         }
         Ok(Joined { player, role: request.role, room: self.shared.clone(), resumed: false })
     }
@@ -1229,7 +1229,8 @@ impl<G: Game> Room<G> {
         seat.link = None;
         match how {
             Departure::Dropped if seat.role.plays() => self.hold(player, now),
-            _ => self.remove_seat(player),
+            Departure::Dropped => self.remove_seat(player, "dropped"),
+            Departure::Left => self.remove_seat(player, "closed"),
         }
     }
 
@@ -1239,13 +1240,13 @@ impl<G: Game> Room<G> {
         let Some(seat) = self.seats.get_mut(&player) else { return };
         let Some(held) = self.ctx.hold_seat(seat.client) else {
             self.ctx.metrics.refused("held_per_ip");
-            self.remove_seat(player);
+            self.remove_seat(player, "dropped, and its address holds as many seats as it may");
             return;
         };
         seat.waiting = Some(Waiting { since: now, _place: held });
         // A dropped ship coasts with no thrust rather than holding the last input.
         self.game.set_input(player, PlayerInput::default());
-        debug!(player = player.0, "dropped; seat kept for resume");
+        debug!(player = player.0, client = %seat.client, "dropped; seat kept for resume");
     }
 
     /// Empties the room of its seats, and their indexes with them.
@@ -1255,7 +1256,8 @@ impl<G: Game> Room<G> {
         std::mem::take(&mut self.seats)
     }
 
-    fn remove_seat(&mut self, player: PlayerId) {
+    /// Ends `player`'s seat; `why` is for the log.
+    fn remove_seat(&mut self, player: PlayerId, why: &'static str) {
         let Some(seat) = self.seats.remove(&player) else { return };
         self.seat_of_token.remove(&seat.token);
         self.ships.remove(&player);
@@ -1275,11 +1277,11 @@ impl<G: Game> Room<G> {
             self.game.remove_player(player);
         }
         if seat.role.plays() {
-            info!(player = player.0, "left");
+            info!(player = player.0, client = %seat.client, why, "left");
             self.broadcast(EventKind::Left { player });
         } else {
             // A crowd comes and goes by the thousand: one line each would flood the log.
-            debug!(player = player.0, "spectator left");
+            debug!(player = player.0, client = %seat.client, why, "spectator left");
         }
     }
 
@@ -1322,7 +1324,7 @@ impl<G: Game> Room<G> {
         if seat.role.plays() {
             self.hold(player, now);
         } else {
-            self.remove_seat(player);
+            self.remove_seat(player, "too slow");
         }
     }
 
@@ -1773,8 +1775,7 @@ impl<G: Game> Room<G> {
             .map(|(&p, _)| p)
             .collect();
         for player in expired {
-            debug!(player = player.0, "resume grace over");
-            self.remove_seat(player);
+            self.remove_seat(player, "its resume grace ran out");
         }
     }
 }

@@ -175,6 +175,68 @@ async fn logs_have_no_colours_off_a_terminal_and_a_bad_rust_log_directive_is_nam
     assert!(!stderr.contains('\u{1b}'), "colour codes in a pipe: {stderr:?}");
 }
 
+/// `--log-format json`: every line on stderr is a JSON object a log collector takes, the
+/// warning about `RUST_LOG` too, with the event's fields and, inside a connection, its peer.
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_with_fields_and_spans() {
+    let flags = ["--log-format", "json", "--join-secret", SECRET];
+    let server = Process::start(&flags, &[("RUST_LOG", "nonsense=[,info,tickwire_server=debug")]);
+    assert_eq!(send(server.addr, &upgrade_request("/ws", "")).await.0, 401);
+    let stderr = server.logged("a join token is required").await;
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let message = |line: &serde_json::Value| line["message"].as_str().unwrap_or("").to_string();
+    let ignored = lines.iter().find(|l| message(l).contains("RUST_LOG")).expect("the warning");
+    assert_eq!(ignored["directive"], "nonsense=[", "{ignored}");
+    let listening = lines.iter().find(|l| message(l) == "tickwire listening").expect("started");
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["timestamp"].is_string(), "{listening}");
+    let refused = lines.iter().find(|l| stderr_has(l, "a join token is required")).unwrap();
+    let peer = refused["peer"].as_str().or_else(|| refused["spans"][0]["peer"].as_str());
+    assert!(peer.is_some_and(|p| p.starts_with("127.0.0.1:")), "{refused}");
+}
+
+/// A player's join and leave are logged at info with the address it came from and why it
+/// left, so that an operator can tie a name in the log to a client.
+#[tokio::test]
+async fn a_players_join_and_leave_are_logged_with_its_address_and_why() {
+    use tickwire_shared::{ClientMessage, Hello, Name, PROTOCOL_VERSION, Role, RoomRequest};
+    let server = Process::start(&["--log-format", "json"], &[]);
+    let (status, mut ws) = send(server.addr, &upgrade_request("/ws", "")).await;
+    assert_eq!(status, 101);
+    let hello = ClientMessage::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Player,
+        name: Name::truncated("ada"),
+        room: RoomRequest::Any,
+        resume: None,
+    });
+    let payload = tickwire_shared::codec::encode_client_to_vec(&hello);
+    // One masked binary frame (mask 0: the payload as is), then a masked close 1000.
+    let mut frames = vec![0x82, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frames.extend(&payload);
+    frames.extend([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+    ws.write_all(&frames).await.unwrap();
+    let stderr = server.logged("\"why\":\"closed\"").await;
+    let line = |message: &str| {
+        stderr
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .find(|line| line["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {stderr}"))
+    };
+    let (joined, left) = (line("joined"), line("left"));
+    assert_eq!((&joined["name"], &joined["client"]), (&"ada".into(), &"127.0.0.1".into()));
+    assert_eq!((&left["player"], &left["client"]), (&joined["player"], &"127.0.0.1".into()));
+}
+
+/// Whether a JSON log line mentions `text` in any of its fields.
+fn stderr_has(line: &serde_json::Value, text: &str) -> bool {
+    line.to_string().contains(text)
+}
+
 /// Behind a trusted proxy a connection's log lines name the client it forwarded, without the
 /// port it does not know, and the proxy.
 #[tokio::test]

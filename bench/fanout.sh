@@ -29,14 +29,16 @@
 # tickwire by default), measured up front at that N in a run of its own that no table counts,
 # so that the order of the runs does not change what the peers send. Each run starts one server
 # further along SERVERS (run 2 of "a b c" is b c a: `run_order` in bench/lib.sh). Prints a line
-# per run, then the table of medians and the ratios of server CPU per delivered frame, of
-# PAYLOAD_FROM to every other server when it is in SERVERS, else of SERVERS' first.
+# per run, then the table of medians and the ratios of server CPU per delivered frame (median of
+# per-run ratios, their range in brackets), of PAYLOAD_FROM to every other server when it is in
+# SERVERS, else of SERVERS' first.
 #
 #   bench/fanout.sh                   # N = 1000 3000, 3 runs each
 #   bench/fanout.sh 1000 3000 5000 8000
 #   RUNS=5 DURATION=20s bench/fanout.sh 5000
 #
-# Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s), PLAYERS (32),
+# Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s), CONNECT_OVER (2s) (durations as
+# the binaries take them: 10s, 500ms, 2m, 1m30s, 2.5s; whole milliseconds), PLAYERS (32),
 # SERVERS ("tickwire node-ws floor tungstenite"), ACK_EVERY (how often the spectators of the
 # tickwire and tickwire-base runs ack: 1, every snapshot; tickwire's clients ack every 30 ticks),
 # SWARM_FLAGS (more bench-swarm flags for every run, e.g. --io-uring: the swarm reads through
@@ -46,8 +48,15 @@
 # 80 when SERVERS has peers only and PAYLOAD_FROM is not set), NICE (niceness of everything
 # measured, e.g. -10 as root on a machine shared with builds: the measured processes then wait
 # less behind them), ORDER (rotate, the default, or
-# fixed: every run in SERVERS' order), OUT (target/bench/fanout-DATE).
-# Needs taskset (util-linux), node and npm.
+# fixed: every run in SERVERS' order), OUT (target/bench/fanout-DATE), PORT_BASE (18100: the
+# servers listen on PORT_BASE to PORT_BASE+3: tickwire, floor, tungstenite, node-ws), BIN_DIR (a
+# directory of prebuilt release binaries: tickwire-server, tickwire-bots and the bench-*; no
+# build), CARGO_TARGET_DIR (where the build goes without BIN_DIR, as for cargo). Relative paths
+# are from the repository's root.
+# Every input is checked before the build. The processes it starts may each open N + PLAYERS +
+# 100 files: the script raises its soft limit (ulimit -Sn) to the hard one for them when that
+# is too few, and stops if the hard one is.
+# Needs taskset (util-linux); node and npm for node-ws.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +72,20 @@ base_ack_every=${BASE_ACK_EVERY:-$ack_every}
 warmup=${WARMUP:-3s}
 connect_over=${CONNECT_OVER:-2s}
 players=${PLAYERS:-32}
+# In exact milliseconds, as every binary gets them (and the bounds are sums of them).
+duration_ms=$(duration_ms DURATION "$duration") || exit 2
+warmup_ms=$(duration_ms WARMUP "$warmup") || exit 2
+connect_over_ms=$(duration_ms CONNECT_OVER "$connect_over") || exit 2
+whole() { [[ $2 =~ ^[0-9]{1,6}$ ]] && (( 10#$2 >= $3 )) || {
+    echo "fanout.sh: $1 must be a whole number, at least $3, got '$2'" >&2
+    exit 2
+}; }
+whole RUNS "$runs" 1
+whole PLAYERS "$players" 0
+whole ACK_EVERY "$ack_every" 1
+whole BASE_ACK_EVERY "$base_ack_every" 1
+runs=$((10#$runs)) players=$((10#$players))
+port_base=$(port_base PORT_BASE 18100 4) || exit 2
 servers=(${SERVERS-tickwire node-ws floor tungstenite})
 payload_from=${PAYLOAD_FROM:-tickwire}
 # Every server this script runs (each described at the top): the checks and the runs below
@@ -85,12 +108,27 @@ run_order 1 "${servers[@]}" >/dev/null || exit 2
 swarm_flags=(${SWARM_FLAGS:-})
 out=${OUT:-target/bench/fanout-$(date -u +%Y%m%d-%H%M%S)}
 rows="$out/rows.jsonl"
-bin=target/release
 
-for n in "${counts[@]}"; do
-    [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16000 ]] ||
-        { echo "fanout.sh: N must be 1 to 16000 (ulimit -n is 20000), got '$n'" >&2; exit 2; }
+most=0
+for i in "${!counts[@]}"; do
+    n=${counts[i]}
+    [[ "$n" =~ ^[0-9]{1,5}$ ]] && (( 10#$n >= 1 && 10#$n <= 16000 )) ||
+        { echo "fanout.sh: N must be a whole number from 1 to 16000, got '$n'" >&2; exit 2; }
+    # Without leading zeros, which bash's arithmetic would read as octal.
+    counts[i]=$((10#$n))
+    (( counts[i] > most )) && most=${counts[i]}
 done
+# The swarm's N sockets and 64 more of its own; the server's N + PLAYERS (its
+# --max-connections is N + PLAYERS + 100).
+need_open_files "N=$most with PLAYERS=$players" $(( most + players + 100 ))
+if listed tickwire-base "${servers[@]}"; then
+    [[ -n "${BASE_SERVER:-}" && -x "${BASE_SERVER:-}" && ! -d "${BASE_SERVER:-}" ]] || {
+        echo "fanout.sh: tickwire-base in SERVERS needs BASE_SERVER, an executable tickwire-server" \
+            "(e.g. a copy of target/release/tickwire-server built before a change), got" \
+            "'${BASE_SERVER:-}'" >&2
+        exit 2
+    }
+fi
 listed "$payload_from" "${tickwire_variants[@]}" || {
     echo "fanout.sh: PAYLOAD_FROM must be a tickwire variant (${tickwire_variants[*]}), got '$payload_from'" >&2
     exit 2
@@ -116,18 +154,37 @@ fi
 # The ratios' subject: the server the peers match, when it runs.
 subject=${servers[0]}
 [[ " ${servers[*]} " == *" $payload_from "* ]] && subject=$payload_from
-for tool in taskset node npm; do
+tools=(taskset)
+listed node-ws "${servers[@]}" && tools+=(node npm)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "fanout.sh: needs $tool on PATH" >&2; exit 2; }
 done
+# What this run starts, for BIN_DIR to hold.
+bins=(bench-swarm bench-table)
+tickwire_runs=0
+for server in "${servers[@]}"; do
+    if listed "$server" "${tickwire_variants[@]}"; then tickwire_runs=1; fi
+done
+if [[ $tickwire_runs -eq 1 || $measure_payload -eq 1 ]]; then
+    bins+=(tickwire-server)
+    [[ $players -gt 0 ]] && bins+=(tickwire-bots)
+fi
+listed floor "${servers[@]}" || listed floor-uring "${servers[@]}" && bins+=(bench-floor)
+listed tungstenite "${servers[@]}" && bins+=(bench-tungstenite)
+need_bins "${BIN_DIR:-}" "${bins[@]}"
 
 mkdir -p "$out"
-cargo build --release -q -p tickwire-server -p tickwire-bots -p tickwire-bench
-if [[ " ${servers[*]} " == *" node-ws "* ]]; then
+# Only what runs: a run of the peers alone needs no server build.
+packages=(tickwire-bench)
+listed tickwire-server "${bins[@]}" && packages+=(tickwire-server)
+listed tickwire-bots "${bins[@]}" && packages+=(tickwire-bots)
+bin=$(release_bin "${packages[@]}") || exit 1
+if listed node-ws "${servers[@]}"; then
     (cd bench/node && npm ci --no-audit --no-fund --silent)
 fi
 
 # The swarm's bound: connection spread + connect timeout + warm-up + window + leaving.
-bound=$(( $(seconds "$connect_over") + 10 + $(seconds "$warmup") + $(seconds "$duration") + 20 ))
+bound=$(( $(ceil_seconds $((connect_over_ms + warmup_ms + duration_ms))) + 10 + 20 ))
 
 server_pid=""
 load_pid=""
@@ -145,26 +202,39 @@ swarm_rows=$rows
 swarm() {
     local label=$1 port=$2 n=$3 run=$4
     shift 4
+    local status=0
     timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-swarm" --url "ws://127.0.0.1:$port/ws" \
-        --clients "$n" --connect-over "$connect_over" --warmup "$warmup" --duration "$duration" \
+        --clients "$n" --connect-over "${connect_over_ms}ms" --warmup "${warmup_ms}ms" --duration "${duration_ms}ms" \
         --server-pid "$server_pid" --label "$label" --run "$run" --repeat "$repeat" --json "$swarm_rows" \
-        --quiet "${swarm_flags[@]}" "$@" ||
-        echo "fanout.sh: $label N=$n run $run: the swarm failed or timed out" >&2
+        --quiet "${swarm_flags[@]}" "$@" || status=$?
+    case $status in
+    0) ;;
+    # clap's usage error: the swarm refused its flags (SWARM_FLAGS, a limit), as it would in
+    # every run; its message is just above.
+    2)
+        echo "fanout.sh: $label N=$n run $run: bench-swarm refused its flags (its error is above): stopping" >&2
+        exit 2
+        ;;
+    124) echo "fanout.sh: $label N=$n run $run: the swarm timed out after $bound s" >&2 ;;
+    *) echo "fanout.sh: $label N=$n run $run: the swarm failed (exit $status; its error is above)" >&2 ;;
+    esac
 }
 
 total_caps=()
-"$bin/tickwire-server" --help | grep -q -- '--max-spectators-total' && total_caps=(--max-spectators-total)
+if [[ $tickwire_runs -eq 1 || $measure_payload -eq 1 ]] &&
+    "$bin/tickwire-server" --help | grep -q -- '--max-spectators-total'; then
+    total_caps=(--max-spectators-total)
+fi
 
 # tickwire_run VARIANT N RUN TAG: tickwire-server as VARIANT runs it, its players and the
 # swarm; logs and the players' report are named by TAG.
 tickwire_run() {
     local server=$1 n=$2 run=$3 tag=$4
-    local port=18100
-    port_free $port
+    local port=$port_base
+    port_free $port PORT_BASE
     local server_bin="$bin/tickwire-server"
-    if [[ $server == tickwire-base ]]; then
-        server_bin=${BASE_SERVER:?fanout.sh: tickwire-base needs BASE_SERVER, a tickwire-server binary}
-    fi
+    # Checked up front.
+    [[ $server == tickwire-base ]] && server_bin=$BASE_SERVER
     local caps=(--max-spectators "$n" --max-connections $((n + players + 100)))
     [[ $server == tickwire-uring* ]] && caps+=(--io-uring)
     # shellcheck disable=SC2206 # BASE_FLAGS is a list of flags
@@ -228,8 +298,8 @@ for n in "${counts[@]}"; do
                 tickwire_run "$server" "$n" "$run" "$server-$n-$run"
                 ;;
             node-ws)
-                port=18103
-                port_free $port
+                port=$((port_base + 3))
+                port_free $port PORT_BASE
                 nice -n "$nice" taskset -c 0 node bench/node/ws-broadcast.js --port $port --payload-bytes "$payload" \
                     --tick-rate 30 >"$log" 2>&1 &
                 server_pid=$!
@@ -237,8 +307,8 @@ for n in "${counts[@]}"; do
                 swarm node-ws $port "$n" "$run" --server raw
                 ;;
             floor | floor-uring)
-                port=18101
-                port_free $port
+                port=$((port_base + 1))
+                port_free $port PORT_BASE
                 uring=()
                 [[ $server == floor-uring ]] && uring=(--io-uring)
                 nice -n "$nice" taskset -c 0 "$bin/bench-floor" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
@@ -248,8 +318,8 @@ for n in "${counts[@]}"; do
                 swarm "$server" $port "$n" "$run" --server raw
                 ;;
             tungstenite)
-                port=18102
-                port_free $port
+                port=$((port_base + 2))
+                port_free $port PORT_BASE
                 nice -n "$nice" taskset -c 0 "$bin/bench-tungstenite" --bind "127.0.0.1:$port" --payload-bytes "$payload" \
                     --tick-rate 30 >"$log" 2>&1 &
                 server_pid=$!
@@ -266,6 +336,10 @@ for n in "${counts[@]}"; do
     done
 done
 
+if [[ ! -s $rows ]]; then
+    echo "fanout.sh: no run wrote a row to $rows: every swarm failed (their errors are above)" >&2
+    exit 1
+fi
 echo
 echo "Fan-out, $runs runs of $duration per server and N, $(date -u '+%Y-%m-%d %H:%M UTC'), rows in $rows:"
 echo

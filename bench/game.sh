@@ -17,7 +17,8 @@
 # from it, it and bench-watch both let WARMUP pass and measure the same DURATION: the load's
 # bytes, fps and latencies, and the server's CPU from /proc (and tickwire's tick times, late
 # ticks and bytes from /metrics), over one window. Prints a line per run, then the table of
-# medians and the ratios (median of per-run ratios) against full snapshots and Colyseus.
+# medians (with the players' input-to-ack p99) and the ratios (median of per-run ratios, their
+# range in brackets) against full snapshots and Colyseus.
 #
 #   bench/game.sh                     # N = 500 1000, 3 runs each
 #   bench/game.sh 2000
@@ -25,6 +26,17 @@
 #   BASE_SERVER=/tmp/tw-base MODES="acked full acked-base full-base" bench/game.sh 500
 #   BASE_SERVER=/tmp/tw-base BASE_BOTS=/tmp/tw-base-bots MODES=... bench/game.sh 500
 #
+# Environment: RUNS (3), DURATION (window, 10s), WARMUP (3s) (durations as the binaries take
+# them: 10s, 500ms, 2m, 1m30s, 2.5s; whole milliseconds), RAMP (joins per second, 500/s), MODES
+# (acked full acked-all colyseus), BASE_SERVER, BASE_BOTS (above), NICE (as in fanout.sh),
+# ORDER (rotate or fixed), OUT (target/bench/game-DATE), PORT_BASE (18100: tickwire listens on
+# PORT_BASE+10, Colyseus on PORT_BASE+20), BIN_DIR (a directory of prebuilt release binaries:
+# tickwire-server, tickwire-bots, bench-watch, bench-table; no build), CARGO_TARGET_DIR (where
+# the build goes without BIN_DIR). Relative paths are from the repository's root.
+# Every input is checked before the build. The processes it starts may each open N + 100
+# files: the script raises its soft limit (ulimit -Sn) to the hard one for them when that is
+# too few, and stops if the hard one is.
+# Needs taskset (util-linux); node and npm for colyseus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +49,15 @@ runs=${RUNS:-3}
 duration=${DURATION:-10s}
 warmup=${WARMUP:-3s}
 ramp=${RAMP:-500/s}
+# In exact milliseconds, as every binary and the Colyseus driver get them.
+duration_ms=$(duration_ms DURATION "$duration") || exit 2
+warmup_ms=$(duration_ms WARMUP "$warmup") || exit 2
+[[ $runs =~ ^[0-9]{1,6}$ ]] && (( 10#$runs >= 1 )) ||
+    { echo "game.sh: RUNS must be a whole number, at least 1, got '$runs'" >&2; exit 2; }
+runs=$((10#$runs))
+[[ $ramp =~ ^[0-9]{1,6}/s$ ]] && (( 10#${ramp%/s} >= 1 )) ||
+    { echo "game.sh: RAMP must be joins per second such as 500/s, got '$ramp'" >&2; exit 2; }
+port_base=$(port_base PORT_BASE 18100 21) || exit 2
 modes=(${MODES-acked full acked-all colyseus})
 # Before the build and the runs: a typo would otherwise stop the script only when its turn
 # came, minutes in.
@@ -52,25 +73,46 @@ nice=${NICE:-0}
 run_order 1 "${modes[@]}" >/dev/null || exit 2
 out=${OUT:-target/bench/game-$(date -u +%Y%m%d-%H%M%S)}
 rows="$out/rows.jsonl"
-bin=target/release
-port=18110
-colyseus_port=18120
+port=$((port_base + 10))
+colyseus_port=$((port_base + 20))
 
-for n in "${counts[@]}"; do
-    [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16000 ]] ||
-        { echo "game.sh: N must be 1 to 16000 (ulimit -n is 20000), got '$n'" >&2; exit 2; }
+most=0
+for i in "${!counts[@]}"; do
+    n=${counts[i]}
+    [[ "$n" =~ ^[0-9]{1,5}$ ]] && (( 10#$n >= 1 && 10#$n <= 16000 )) ||
+        { echo "game.sh: N must be a whole number from 1 to 16000, got '$n'" >&2; exit 2; }
+    # Without leading zeros, which bash's arithmetic would read as octal.
+    counts[i]=$((10#$n))
+    (( counts[i] > most )) && most=${counts[i]}
 done
+# The load's N sockets, the server's N (its --max-connections is N + 100).
+need_open_files "N=$most" $(( most + 100 ))
 if [[ " ${modes[*]} " == *"-base "* ]]; then
     [[ -x "${BASE_SERVER:-}" ]] ||
         { echo "game.sh: the *-base modes need BASE_SERVER=path to an older tickwire-server" >&2; exit 2; }
     [[ -z "${BASE_BOTS:-}" || -x "$BASE_BOTS" ]] ||
         { echo "game.sh: BASE_BOTS=$BASE_BOTS is not an executable tickwire-bots" >&2; exit 2; }
 fi
-for tool in taskset node npm; do
+tools=(taskset)
+[[ " ${modes[*]} " == *" colyseus "* ]] && tools+=(node npm)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "game.sh: needs $tool on PATH" >&2; exit 2; }
 done
+bins=(bench-watch bench-table)
+for mode in "${modes[@]}"; do
+    case $mode in
+    colyseus) ;;
+    *-base) [[ -n "${BASE_BOTS:-}" ]] || bins+=(tickwire-bots) ;;
+    *) bins+=(tickwire-server tickwire-bots) ;;
+    esac
+done
+need_bins "${BIN_DIR:-}" "${bins[@]}"
 mkdir -p "$out"
-cargo build --release -q -p tickwire-server -p tickwire-bots -p tickwire-bench
+# Only what runs: the Colyseus mode alone needs no tickwire build.
+packages=(tickwire-bench)
+[[ " ${bins[*]} " == *" tickwire-server "* ]] && packages+=(tickwire-server)
+[[ " ${bins[*]} " == *" tickwire-bots "* ]] && packages+=(tickwire-bots)
+bin=$(release_bin "${packages[@]}") || exit 1
 if [[ " ${modes[*]} " == *" colyseus "* ]]; then
     (cd bench/colyseus && npm ci --no-audit --no-fund --silent)
 fi
@@ -95,7 +137,7 @@ trap cleanup EXIT
 for n in "${counts[@]}"; do
     # The ramp, the warm-up and the window, with room for the joins' and leaves' timeouts.
     ramp_s=$(( n / ${ramp%/s} + 2 ))
-    bound=$(( ramp_s + $(seconds "$warmup") + $(seconds "$duration") + 35 ))
+    bound=$(( ramp_s + $(ceil_seconds $((warmup_ms + duration_ms))) + 35 ))
     for run in $(seq 1 "$runs"); do
         mapfile -t order < <(run_order "$run" "${modes[@]}")
         # Counted as the modes run, not from the rows written: bench-table pairs a run's rows
@@ -115,7 +157,7 @@ for n in "${counts[@]}"; do
             full|full-base) server_flags=(); ack_flags=(--no-ack) ;;
             acked-all) server_flags=(--view-radius 0); ack_flags=() ;;
             colyseus)
-                port_free "$colyseus_port"
+                port_free "$colyseus_port" PORT_BASE
                 nice -n "$nice" taskset -c 0 node bench/colyseus/server.js --port "$colyseus_port" \
                     >"$out/server-$tag.log" 2>&1 &
                 server_pid=$!
@@ -124,19 +166,20 @@ for n in "${counts[@]}"; do
                 rm -f "$ready"
                 timeout "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-watch" --pid "$server_pid" \
                     --players "$n" --wait-file "$ready" --wait-timeout "$((ramp_s + 30))s" \
-                    --warmup "$warmup" --duration "$duration" --label colyseus --run "$run" \
+                    --warmup "${warmup_ms}ms" --duration "${duration_ms}ms" --label colyseus --run "$run" \
                     --repeat "${repeats[$mode]}" --json "$out/watch-$tag.json" &
                 watch_pid=$!
-                # The driver's window is the watcher's: both start from the ready file.
+                # The driver's window is the watcher's: both start from the ready file, and the
+                # driver takes the same milliseconds as seconds with decimals.
                 timeout --signal=INT "$bound" nice -n "$nice" taskset -c 1 node bench/colyseus/driver.js \
                     --url "ws://127.0.0.1:$colyseus_port" --players "$n" --ramp "${ramp%/s}" \
-                    --warmup "$(seconds "$warmup")" --duration "$(seconds "$duration")" --seed "$run" \
+                    --warmup "$(ms_as_seconds "$warmup_ms")" --duration "$(ms_as_seconds "$duration_ms")" --seed "$run" \
                     --json "$out/bots-$tag.json" --ready-file "$ready" >"$out/bots-$tag.txt" 2>&1 || true
                 ;;
             *) echo "game.sh: $mode is in known_modes but has no case here" >&2; exit 2 ;;
             esac
             if [[ $mode != colyseus ]]; then
-                port_free "$port"
+                port_free "$port" PORT_BASE
                 nice -n "$nice" taskset -c 0 "$server_bin" --bind "127.0.0.1:$port" --seed "$run" \
                     --max-connections $((n + 100)) "${server_flags[@]}" >"$out/server-$tag.log" 2>&1 &
                 server_pid=$!
@@ -145,15 +188,15 @@ for n in "${counts[@]}"; do
                 rm -f "$ready"
                 if [[ $bots_bin == "$unaligned_bots" ]]; then
                     wait_flags=(--wait-players --wait-timeout "$((ramp_s + 20))s")
-                    window_flags=(--duration "$(( $(seconds "$warmup") + $(seconds "$duration") + 3 ))s")
+                    window_flags=(--duration "$(( warmup_ms + duration_ms + 3000 ))ms")
                 else
                     # The bots' window is the watcher's: both start from the ready file.
                     wait_flags=(--wait-file "$ready" --wait-timeout "$((ramp_s + 30))s")
-                    window_flags=(--warmup "$warmup" --duration "$duration" --ready-file "$ready")
+                    window_flags=(--warmup "${warmup_ms}ms" --duration "${duration_ms}ms" --ready-file "$ready")
                 fi
                 timeout "$bound" nice -n "$nice" taskset -c 1 "$bin/bench-watch" --pid "$server_pid" \
                     --metrics "http://127.0.0.1:$port/metrics" --players "$n" "${wait_flags[@]}" \
-                    --warmup "$warmup" --duration "$duration" \
+                    --warmup "${warmup_ms}ms" --duration "${duration_ms}ms" \
                     --label "tickwire-$mode" --run "$run" --repeat "${repeats[$mode]}" \
                     --json "$out/watch-$tag.json" &
                 watch_pid=$!
@@ -175,6 +218,10 @@ for n in "${counts[@]}"; do
     done
 done
 
+if [[ ! -s $rows ]]; then
+    echo "game.sh: no run wrote a row to $rows (see the messages above and $out)" >&2
+    exit 1
+fi
 echo
 echo "Game, $runs runs of $duration per mode and N, $(date -u '+%Y-%m-%d %H:%M UTC'), rows in $rows:"
 echo

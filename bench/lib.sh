@@ -27,9 +27,17 @@ own_session() {
     if [[ -z "${TICKWIRE_BENCH_SESSION:-}" ]]; then
         # The script by its absolute path: it has changed directory since it was started, so
         # a relative "$0" (`cd bench && ./game.sh`) names nothing here. Bash keeps the script
-        # it runs open on descriptor 255.
-        local script
-        script=$(readlink -f "/proc/$$/fd/255" 2>/dev/null) || script=$0
+        # it runs open on descriptor 255, or on a lower one when the soft open-files limit
+        # (ulimit -Sn) is 255 or less: the descriptor that names a file of the script's name.
+        local script="" fd target
+        for fd in "/proc/$$/fd/255" "/proc/$$/fd/"*; do
+            target=$(readlink -e "$fd" 2>/dev/null) || continue
+            if [[ ${target##*/} == "$bench_name" && -f $target ]]; then
+                script=$target
+                break
+            fi
+        done
+        [[ -n $script ]] || script=$0
         # Set before the session starts: a Ctrl-C between the two would leave it running.
         bench_session=
         trap 'end_session 130' INT
@@ -79,8 +87,119 @@ run_order() {
     printf '%s\n' "${items[@]:first}" "${items[@]:0:first}"
 }
 
-# Seconds in a duration such as 10s or 500ms, rounded up.
-seconds() { local d=$1; [[ $d == *ms ]] && echo $(( (${d%ms} + 999) / 1000 )) || echo "${d%s}"; }
+# duration_ms NAME VALUE: the milliseconds in VALUE, a duration as the binaries take it (10s,
+# 500ms, 2m, 1m30s, 2.5s, 1h), or a message naming the variable NAME and status 2. Exact, never
+# rounded: the scripts hand every binary and driver the same window in these milliseconds, and
+# their bounds are sums of them. Zero is refused, as the binaries refuse it.
+duration_ms() {
+    local name=$1 text=$2 rest=$2 total=0 whole fraction unit scale part
+    local -A unit_ms=([ms]=1 [s]=1000 [m]=60000 [h]=3600000)
+    while [[ -n $rest ]]; do
+        # The unit must be followed by the next number or nothing, so `ms` is never `m` then
+        # a stray `s`.
+        if ! [[ $rest =~ ^([0-9]{1,9})(\.([0-9]{1,6}))?(ms|s|m|h)([0-9].*)?$ ]]; then
+            total=-1
+            break
+        fi
+        whole=$((10#${BASH_REMATCH[1]}))
+        fraction=${BASH_REMATCH[3]}
+        unit=${unit_ms[${BASH_REMATCH[4]}]}
+        rest=${BASH_REMATCH[5]}
+        part=$((whole * unit))
+        if [[ -n $fraction ]]; then
+            scale=$((10 ** ${#fraction}))
+            if (( 10#$fraction * unit % scale != 0 )); then
+                echo "$bench_name: $name=$text is not a whole number of milliseconds" >&2
+                return 2
+            fi
+            part=$((part + 10#$fraction * unit / scale))
+        fi
+        total=$((total + part))
+    done
+    if (( total <= 0 )); then
+        echo "$bench_name: $name must be a duration longer than zero such as 10s, 500ms, 2m," \
+            "1m30s or 2.5s, got '$text'" >&2
+        return 2
+    fi
+    echo "$total"
+}
+
+# ceil_seconds MS: whole seconds, rounded up, for the scripts' time bounds.
+ceil_seconds() { echo $(( ($1 + 999) / 1000 )); }
+
+# ms_as_seconds MS: seconds with the milliseconds as decimals (1500 -> 1.500), for the drivers
+# that take seconds as a number.
+ms_as_seconds() { printf '%d.%03d\n' $(( $1 / 1000 )) $(( $1 % 1000 )); }
+
+# need_open_files WHAT NEEDED: makes sure the processes the script starts may each open NEEDED
+# files: raises this shell's soft limit (which they inherit) to its hard limit when the soft
+# one is too small, or stops with a message naming WHAT (e.g. "N=20000") when even the hard
+# one is. The Rust binaries raise their own soft limits too; Node's servers and drivers do
+# not.
+need_open_files() {
+    local what=$1 needed=$2 soft hard
+    soft=$(ulimit -Sn)
+    hard=$(ulimit -Hn)
+    if [[ $soft == unlimited ]] || (( soft >= needed )); then
+        return 0
+    fi
+    if [[ $hard != unlimited ]] && (( hard < needed )); then
+        echo "$bench_name: $what needs $needed open files per process, but the hard limit" \
+            "(ulimit -Hn) is $hard: measure fewer, or raise the hard limit first (as root)" >&2
+        exit 2
+    fi
+    # An unlimited hard limit: as far as the kernel lets a process go.
+    [[ $hard == unlimited ]] && hard=$(cat /proc/sys/fs/nr_open 2>/dev/null || echo "$needed")
+    ulimit -Sn "$hard" || {
+        echo "$bench_name: $what needs $needed open files per process; cannot raise the soft" \
+            "limit (ulimit -Sn) from $soft to $hard" >&2
+        exit 2
+    }
+    echo "$bench_name: $what needs $needed open files per process: raised the soft limit" \
+        "(ulimit -Sn) from $soft to $hard" >&2
+}
+
+# port_base NAME DEFAULT SPAN: the first of SPAN ports from variable NAME (or DEFAULT),
+# refused unless the whole span lies in 1024-65535.
+port_base() {
+    local name=$1 value=${!1:-$2} span=$3
+    if ! [[ $value =~ ^[0-9]{1,5}$ ]] || (( 10#$value < 1024 || 10#$value + span - 1 > 65535 )); then
+        echo "$bench_name: $name must be a port from 1024 to $((65536 - span)) (the script uses" \
+            "$name to $name+$((span - 1))), got '$value'" >&2
+        exit 2
+    fi
+    echo $((10#$value))
+}
+
+# release_bin [PACKAGE...]: the directory of the release binaries, on stdout. With BIN_DIR, that
+# directory, and no build (prebuilt binaries, e.g. on a machine without a toolchain);
+# otherwise `cargo build --release` of the packages, into CARGO_TARGET_DIR when it is set.
+# Call after every input check: a build takes minutes.
+release_bin() {
+    if [[ -n "${BIN_DIR:-}" ]]; then
+        echo "$BIN_DIR"
+        return
+    fi
+    local packages=()
+    for package in "$@"; do packages+=(-p "$package"); done
+    cargo build --release -q "${packages[@]}" >&2 || return 1
+    echo "${CARGO_TARGET_DIR:-target}/release"
+}
+
+# need_bins DIR NAME...: with BIN_DIR, stops with a message naming it unless DIR holds each
+# executable NAME. Before the runs, so that a missing one does not stop the script midway.
+need_bins() {
+    local dir=$1
+    shift
+    [[ -n "${BIN_DIR:-}" ]] || return 0
+    [[ -d $dir ]] || { echo "$bench_name: BIN_DIR=$dir is not a directory" >&2; exit 2; }
+    for name in "$@"; do
+        [[ -x $dir/$name ]] || {
+            echo "$bench_name: BIN_DIR=$dir has no executable $name (needed by this run)" >&2
+            exit 2
+        }
+    done
+}
 
 # Stops a process we started: SIGTERM, then SIGKILL if it is still there after 10 s (noted on
 # stderr: a server that ignores SIGTERM is a bug worth reporting).

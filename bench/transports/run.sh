@@ -13,11 +13,24 @@ source bench/lib.sh
 PORT=${PORT:-18480}
 SECONDS_EACH=${SECONDS_EACH:-15}
 ROUNDS=${ROUNDS:-1}
-COUNTS=("${@:-1 500}")
+COUNTS=("$@")
 [ $# -eq 0 ] && COUNTS=(1 500)
+# Before the build: a typo would otherwise stop the script minutes in.
+whole() { [[ $2 =~ ^[0-9]{1,6}$ ]] && (( 10#$2 >= $3 && 10#$2 <= $4 )) || {
+    echo "transports/run.sh: $1 must be a whole number from $3 to $4, got '$2'" >&2
+    exit 2
+}; }
+whole PORT "$PORT" 1024 65535
+whole SECONDS_EACH "$SECONDS_EACH" 1 86400
+whole ROUNDS "$ROUNDS" 1 1000
+for n in "${COUNTS[@]}"; do whole "CLIENTS (an argument)" "$n" 1 5000; done
+for tool in taskset node npm ss; do
+  command -v "$tool" >/dev/null || { echo "transports/run.sh: needs $tool on PATH" >&2; exit 2; }
+done
 
 cargo build --release -q -p tickwire-server
-(cd client-web && [ -d node_modules ] || npm ci --no-audit --no-fund -q)
+# In client-web or not at all: a failed cd must not run npm ci here.
+(cd client-web && { [ -d node_modules ] || npm ci --no-audit --no-fund -q; })
 
 port_free "$PORT"
 out=target/bench # where wait_for_port points at the log

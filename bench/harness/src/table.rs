@@ -94,7 +94,8 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     let server_us = |r: &FanoutRow| r.server.and_then(|s| s.us_per_frame);
     let _ = write!(
         out,
-        "\nServer CPU per delivered frame, {subject} / other (median of per-run ratios):\n\n"
+        "\nServer CPU per delivered frame, {subject} / other (median of per-run ratios, their \
+         range in brackets):\n\n"
     );
     ratio_table(&mut out, rows, subject, &others, &counts, &server_us);
     // On loopback the kernel bills a frame's TCP work, the client's acknowledgement of it
@@ -103,7 +104,7 @@ pub fn fanout(rows: &[FanoutRow], subject: &str) -> String {
     let _ = write!(
         out,
         "\nServer and swarm CPU per delivered frame together, {subject} / other (median of per-run \
-         ratios):\n\n"
+         ratios, their range in brackets):\n\n"
     );
     let both_us = |r: &FanoutRow| Some(server_us(r)? + client_us_per_frame(r)?);
     ratio_table(&mut out, rows, subject, &others, &counts, &both_us);
@@ -238,17 +239,34 @@ fn skipped_note<'a, R: Measured>(
     out
 }
 
-/// The median over the pairs [`side_by_side`] finds of `subject`'s `cost` over `other`'s.
-fn median_ratio<R: Measured>(
+/// The ratios, one per pair [`side_by_side`] finds, of `subject`'s `cost` over `other`'s
+/// (pairs without both costs left out).
+fn ratios<R: Measured>(
     rows: &[R],
     subject: &str,
     other: &str,
     n: u32,
     cost: &dyn Fn(&R) -> Option<f64>,
-) -> Option<f64> {
-    median(
-        side_by_side(rows, subject, other, n).0.into_iter().map(|(s, o)| Some(cost(s)? / cost(o)?)),
-    )
+) -> Vec<f64> {
+    side_by_side(rows, subject, other, n)
+        .0
+        .into_iter()
+        .filter_map(|(s, o)| Some(cost(s)? / cost(o)?))
+        .filter(|r| r.is_finite())
+        .collect()
+}
+
+/// The median of the per-run `ratios`, and beside it their range when there are several:
+/// `0.90 (0.80 to 0.97)`. The range says how far the runs agree, which the median alone
+/// hides, and BENCHMARKS.md quotes it.
+fn ratio_cell(ratios: &[f64]) -> String {
+    let median = show(median(ratios.iter().copied().map(Some)), 2);
+    let min = ratios.iter().copied().reduce(f64::min);
+    let max = ratios.iter().copied().reduce(f64::max);
+    match (min, max) {
+        (Some(min), Some(max)) if ratios.len() > 1 => format!("{median} ({min:.2} to {max:.2})"),
+        _ => median,
+    }
 }
 
 /// One row per client count: the median over runs of `subject`'s `cost` divided by each
@@ -271,7 +289,7 @@ fn ratio_table(
     for &n in counts {
         let _ = write!(out, "| {n} |");
         for other in others {
-            let _ = write!(out, " {} |", show(median_ratio(rows, subject, other, n, cost), 2));
+            let _ = write!(out, " {} |", ratio_cell(&ratios(rows, subject, other, n, cost)));
         }
         out.push('\n');
     }
@@ -294,10 +312,10 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
     counts.dedup();
     let modes = labels(rows.iter().map(|r| r.server.label.as_str()), baseline);
     out.push_str(
-        "| players | run as | runs | joined | dropped (per run) | fps mean (p1) | tick mean / p99 ms \
-         | late ticks (per run) | server CPU | server us per player-tick | server us per frame \
-         | B per player per s in | B per frame | load CPU |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| players | run as | runs | joined | dropped (per run) | fps mean (p1) \
+         | input-to-ack p99 ms | tick mean / p99 ms | late ticks (per run) | server CPU \
+         | server us per player-tick | server us per frame | B per player per s in | B per frame \
+         | load CPU |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &n in &counts {
         for mode in &modes {
@@ -325,12 +343,15 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {n} | {mode} | {} | {} | {} | {} ({}) | {tick_ms} | {late} | {}% | {} | {} | {} | {} | {}% |",
+                "| {n} | {mode} | {} | {} | {} | {} ({}) | {} | {tick_ms} | {late} | {}% | {} | {} | {} | {} | {}% |",
                 runs.len(),
                 show(m(&|r| Some(r.load.joined)), 0),
                 runs_of(runs.iter().map(|r| r.load.dropped as u64)),
                 show(m(&|r| r.load.fps_mean), 2),
                 show(m(&|r| r.load.fps_p1), 2),
+                // The players' latency, which a saturated server shows before fps does
+                // (the Colyseus driver measures none: `-`).
+                show(m(&|r| r.load.input_to_ack_p99_ms), 1),
                 show(m(&|r| Some(r.server.usage.cpu_percent)), 0),
                 show(cpu, 2),
                 show(cpu_per_frame, 2),
@@ -348,8 +369,8 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
         }
         let _ = write!(
             out,
-            "\nAgainst {baseline} (median of per-run ratios; per frame is what a saturated \
-             server that skips frames still compares by):\n\n| players | run as \
+            "\nAgainst {baseline} (median of per-run ratios, their range in brackets; per frame \
+             is what a saturated server that skips frames still compares by):\n\n| players | run as \
              | bytes per player per s | server CPU per player-tick | bytes per frame \
              | server CPU per frame |\n|---|---|---|---|---|---|\n"
         );
@@ -363,7 +384,7 @@ pub fn game(rows: &[GameRow], baselines: &[&str]) -> String {
             for other in others.iter().filter(|other| ran(other, n)) {
                 compared.push((other.as_str(), *baseline, n));
                 let ratio = |cost: &dyn Fn(&GameRow) -> Option<f64>| {
-                    show(median_ratio(rows, other, baseline, n, cost), 2)
+                    ratio_cell(&ratios(rows, other, baseline, n, cost))
                 };
                 let _ = writeln!(
                     out,
@@ -448,9 +469,12 @@ mod tests {
         assert!(lines[3].starts_with("| 1000 | floor |"));
         assert!(table.contains("| clients | tickwire / floor |"));
         let (server, both) = table.split_once("Server and swarm").expect("both ratio tables");
-        assert!(server.contains("| 1000 | 1.50 |"), "ratios 1.5, 1.5, 2.0: {table}");
+        assert!(server.contains("| 1000 | 1.50 (1.50 to 2.00) |"), "ratios 1.5, 1.5, 2.0: {table}");
         // With the swarm's 16.67 us a frame: 19.67 / 18.67, 22.67 / 20.67, 20.67 / 18.67.
-        assert!(both.contains("| 1000 | 1.10 |"), "ratios 1.05, 1.10, 1.11: {table}");
+        assert!(
+            both.contains("| 1000 | 1.10 (1.05 to 1.11) |"),
+            "ratios 1.05, 1.10, 1.11: {table}"
+        );
     }
 
     fn game_row(label: &str, run: u32, bytes_in: f64, us: f64) -> GameRow {
@@ -501,13 +525,16 @@ mod tests {
         // CPU per frame: 30% of a second over 500 players x 29.9 fps = 20.07 us.
         assert!(
             table.contains(
-                "| 500 | tickwire-full | 2 | 500 | 0, 0 | 29.90 (29.50) | 0.10 / <= 0.4 | 0, 0 \
-                 | 30% | 21.00 | 20.07 | 7100 | 237.5 | 40% |"
+                "| 500 | tickwire-full | 2 | 500 | 0, 0 | 29.90 (29.50) | 30.0 | 0.10 / <= 0.4 \
+                 | 0, 0 | 30% | 21.00 | 20.07 | 7100 | 237.5 | 40% |"
             ),
             "{table}"
         );
         assert!(
-            table.contains("| 500 | tickwire-acked / tickwire-full | 0.20 | 0.50 | 0.20 | 1.00 |"),
+            table.contains(
+                "| 500 | tickwire-acked / tickwire-full | 0.20 (0.20 to 0.20) | 0.50 (0.50 to 0.50) \
+                 | 0.20 (0.20 to 0.20) | 1.00 (1.00 to 1.00) |"
+            ),
             "{table}"
         );
         assert!(!table.contains("Against colyseus"), "no Colyseus rows, no table: {table}");
@@ -527,7 +554,10 @@ mod tests {
         let table = game(&rows, &["tickwire-full"]);
         // Ratios 0.5, 0.55, 0.9: their median, not 22 / 30 = 0.73 of the medians.
         assert!(
-            table.contains("| 500 | tickwire-acked / tickwire-full | 0.20 | 0.55 | 0.20 | 1.00 |"),
+            table.contains(
+                "| 500 | tickwire-acked / tickwire-full | 0.20 (0.20 to 0.20) | 0.55 (0.50 to 0.90) \
+                 | 0.20 (0.20 to 0.20) | 1.00 (1.00 to 1.00) |"
+            ),
             "{table}"
         );
         assert!(table.contains("median of per-run ratios"), "{table}");
@@ -551,7 +581,8 @@ mod tests {
         // 10 / 20 and 30 / 30; pairing both with the first base would give 0.5 and 1.5.
         assert!(
             table.contains(
-                "| 500 | tickwire-acked / tickwire-acked-base | 1.00 | 0.75 | 1.00 | 1.00 |"
+                "| 500 | tickwire-acked / tickwire-acked-base | 1.00 (1.00 to 1.00) \
+                 | 0.75 (0.50 to 1.00) | 1.00 (1.00 to 1.00) | 1.00 (1.00 to 1.00) |"
             ),
             "{table}"
         );
@@ -626,6 +657,45 @@ mod tests {
         }
         // Without duplicates, no note.
         assert!(!game(&once, &["tickwire-full"]).contains("left out"));
+    }
+
+    #[test]
+    fn the_per_run_range_of_a_ratio_is_printed_beside_its_median() {
+        // BENCHMARKS.md quotes ranges such as "0.90 (0.80 to 0.97)": the table prints them.
+        assert_eq!(ratio_cell(&[0.97, 0.8, 0.9]), "0.90 (0.80 to 0.97)");
+        assert_eq!(ratio_cell(&[1.5]), "1.50", "one run has no range");
+        assert_eq!(ratio_cell(&[]), "-");
+        let rows = [
+            fanout_row("floor", 1, 1000, 2.0),
+            fanout_row("tickwire", 1, 1000, 1.6),
+            fanout_row("floor", 2, 1000, 2.0),
+            fanout_row("tickwire", 2, 1000, 1.94),
+            fanout_row("floor", 3, 1000, 2.0),
+            fanout_row("tickwire", 3, 1000, 1.8),
+        ];
+        let table = fanout(&rows, "tickwire");
+        assert!(table.contains("| 1000 | 0.90 (0.80 to 0.97) |"), "{table}");
+        assert!(table.contains("(median of per-run ratios, their range in brackets)"), "{table}");
+    }
+
+    #[test]
+    fn the_game_table_prints_the_players_input_to_ack_p99() {
+        let mut rows = [
+            game_row("tickwire-acked", 1, 1400.0, 10.0),
+            game_row("tickwire-acked", 2, 1400.0, 10.0),
+            game_row("tickwire-acked", 3, 1400.0, 10.0),
+            game_row("colyseus", 1, 1400.0, 10.0),
+        ];
+        for (row, p99) in rows.iter_mut().zip([Some(46.0), Some(165.0), Some(50.0), None]) {
+            row.load.input_to_ack_p99_ms = p99;
+        }
+        let table = game(&rows, &["colyseus"]);
+        assert!(table.contains("| fps mean (p1) | input-to-ack p99 ms |"), "{table}");
+        assert!(
+            table.contains("| tickwire-acked | 3 | 500 | 0, 0, 0 | 29.90 (29.50) | 50.0 |"),
+            "{table}"
+        );
+        assert!(table.contains("| colyseus | 1 | 500 | 0 | 29.90 (29.50) | - |"), "{table}");
     }
 
     #[test]

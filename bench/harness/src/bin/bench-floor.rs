@@ -62,6 +62,9 @@ struct Client {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // Before the listener: every client takes a descriptor, and a shell's soft limit of 1,024
+    // would fail the accepts of a larger crowd while the hard limit allows it.
+    tickwire_bench::cli::raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     tokio::task::LocalSet::new().block_on(&runtime, run(args))
 }

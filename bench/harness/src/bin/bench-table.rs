@@ -4,6 +4,7 @@
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use tickwire_bench::game::{GameRow, LoadSummary, ServerWindow};
 use tickwire_bench::stats::FanoutRow;
 use tickwire_bench::table;
@@ -64,9 +65,17 @@ enum Command {
     },
 }
 
+/// A file's text; a missing one says so by name (a bench script's run whose swarm failed
+/// writes no rows, and the script's own message about it came before).
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!("{}: no such file", path.display()),
+        _ => anyhow::anyhow!("{}: cannot read: {e}", path.display()),
+    })
+}
+
 fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = read_text(path)?;
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -114,13 +123,24 @@ fn read_files<T: serde::de::DeserializeOwned>(
 }
 
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = read_text(path)?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
-fn main() -> anyhow::Result<()> {
-    match Args::parse().command {
+/// Errors as one line on stderr, exit code 1: the scripts print them between their own lines,
+/// where anyhow's `Error: ...` and `Caused by:` block read as a crash.
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-table: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
         Command::Fanout { rows, subject } => {
             let rows = read_files(&rows, |r: &mut FanoutRow| &mut r.run)?;
             print!("{}", table::fanout(&rows, &subject));

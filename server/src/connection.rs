@@ -230,6 +230,8 @@ pub(crate) struct WriterEnd {
 pub struct ReadSide<R> {
     guard: FrameGuard<R>,
     link: Arc<ClientLink>,
+    /// `tickwire_bytes_received_total`.
+    received: prometheus_client::metrics::counter::Counter,
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for ReadSide<R> {
@@ -238,7 +240,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for ReadSide<R> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().guard).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.guard).poll_read(cx, buf);
+        this.received.inc_by((buf.filled().len() - before) as u64);
+        polled
     }
 }
 
@@ -400,8 +406,11 @@ where
         if hop.is_none() {
             link.set_in_order();
         }
-        let read_side =
-            ReadSide { guard: FrameGuard::new(read_half, TextPolicy::Refuse), link: link.clone() };
+        let read_side = ReadSide {
+            guard: FrameGuard::new(read_half, TextPolicy::Refuse),
+            link: link.clone(),
+            received: ctx.metrics.bytes_received.clone(),
+        };
         let mut stream =
             WebSocketStream::from_raw_socket(read_side, WsRole::Server, Some(config)).await;
         let writer =

@@ -282,6 +282,9 @@ pub struct Metrics {
     pub frames_sent: Counter,
     /// Bytes written to clients' sockets, WebSocket headers included.
     pub bytes_sent: Counter,
+    /// Bytes read from clients: WebSocket frames, headers included, and the HTTP fallback's
+    /// POST bodies (not request heads, nor pages and assets).
+    pub bytes_received: Counter,
     /// Write calls on clients' sockets: everything one client gets in a tick goes out in one.
     pub socket_writes: Counter,
     /// `--io-uring`: batches of rooms' direct writes submitted through a ring (each carries up
@@ -304,6 +307,9 @@ pub struct Metrics {
     pub moderation_actions: Family<ActionLabels, Counter>,
     /// Seats taken back with a resume token.
     pub resumes: Counter,
+    /// Seats given to new joiners, by role (resumes apart): the join rate, which the clients
+    /// gauge alone does not tell from churn.
+    pub joins: Family<RoleLabels, Counter>,
     /// Seats an operator removed (a kick, or a ban that covered a seated client).
     pub clients_removed: Counter,
     /// `Hello`s refused because an operator's ban covers the client's address or name.
@@ -403,6 +409,7 @@ impl Metrics {
         let moderation_actions = Family::<ActionLabels, Counter>::default();
         let frames_sent = Counter::default();
         let bytes_sent = Counter::default();
+        let bytes_received = Counter::default();
         let socket_writes = Counter::default();
         let uring_batches = Counter::default();
         let chat_dropped = Counter::default();
@@ -410,6 +417,7 @@ impl Metrics {
         let frames_skipped = Counter::default();
         let closes = Family::<CloseLabels, Counter>::default();
         let resumes = Counter::default();
+        let joins = Family::<RoleLabels, Counter>::default();
         let clients_removed = Counter::default();
         let joins_banned = Counter::default();
         let join_tokens_previous_key = Counter::default();
@@ -457,6 +465,11 @@ impl Metrics {
             bytes_sent.clone(),
         );
         registry.register(
+            "bytes_received",
+            "Bytes read from clients: WebSocket frames, headers included, and HTTP fallback POST bodies",
+            bytes_received.clone(),
+        );
+        registry.register(
             "socket_writes",
             "Write calls on clients' sockets",
             socket_writes.clone(),
@@ -497,6 +510,7 @@ impl Metrics {
             moderation_actions.clone(),
         );
         registry.register("resumes", "Seats resumed with a token", resumes.clone());
+        registry.register("joins", "Seats given to new joiners, by role", joins.clone());
         registry.register(
             "clients_removed",
             "Seats an operator removed (a kick, or a ban covering a seated client)",
@@ -546,6 +560,7 @@ impl Metrics {
         }
         for role in [RoleLabel::Player, RoleLabel::Spectator, RoleLabel::Controller] {
             let _ = clients.get_or_create(&RoleLabels { role });
+            let _ = joins.get_or_create(&RoleLabels { role });
         }
         for reason in REFUSAL_REASONS {
             let _ = refused.get_or_create(&ReasonLabels { reason });
@@ -572,6 +587,7 @@ impl Metrics {
             ticks_skipped,
             frames_sent,
             bytes_sent,
+            bytes_received,
             socket_writes,
             uring_batches,
             chat_dropped,
@@ -581,6 +597,7 @@ impl Metrics {
             kicks,
             moderation_actions,
             resumes,
+            joins,
             clients_removed,
             joins_banned,
             join_tokens_previous_key,
@@ -781,6 +798,11 @@ impl Metrics {
     pub fn clients_of(&self, role: Role) -> Gauge {
         self.clients.get_or_create(&RoleLabels { role: role.into() }).clone()
     }
+
+    /// Counts a seat given to a new joiner of `role`.
+    pub fn joined(&self, role: Role) {
+        self.joins.get_or_create(&RoleLabels { role: role.into() }).inc();
+    }
 }
 
 /// The `code` label of a close: the code itself, but a private one (3000 to 4999) that the
@@ -900,6 +922,10 @@ mod tests {
         for role in ["player", "spectator", "controller"] {
             assert!(
                 rendered.contains(&format!("tickwire_clients{{role=\"{role}\"}} 0\n")),
+                "{role}"
+            );
+            assert!(
+                rendered.contains(&format!("tickwire_joins_total{{role=\"{role}\"}} 0\n")),
                 "{role}"
             );
         }

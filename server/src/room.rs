@@ -953,11 +953,14 @@ impl<G: Game> Room<G> {
         let mut replaced = None;
         let joined = self.join(request, &mut replaced, now);
         let resumed = joined.as_ref().ok().filter(|joined| joined.resumed).map(|j| j.player);
+        let joined_role = joined.as_ref().ok().map(|joined| joined.role);
         match send(joined) {
             Ok(()) => {
                 if let Some(player) = resumed {
                     self.ctx.metrics.resumes.inc();
                     info!(player = player.0, %client, "seat resumed");
+                } else if let Some(role) = joined_role {
+                    self.ctx.metrics.joined(role);
                 }
                 // Only now, with the resume delivered: had its joiner gone, the connection it
                 // replaces would have been kicked for nothing.
@@ -3135,6 +3138,13 @@ mod tests {
         assert!(again.unwrap().resumed);
         assert_eq!(room.ctx.metrics.resumes.get(), 1);
         assert_eq!(messages(&old).1.map(|c| c.code), Some(1008));
+        // One seat given, to a player: a resume is not a join.
+        let joins = |role| {
+            let labels = crate::metrics::RoleLabels { role };
+            room.ctx.metrics.joins.get_or_create(&labels).get()
+        };
+        assert_eq!(joins(crate::metrics::RoleLabel::Player), 1);
+        assert_eq!(joins(crate::metrics::RoleLabel::Spectator), 0);
     }
 
     #[test]

@@ -568,7 +568,10 @@ async fn send_answer(
     let outcome = match declared {
         Some(size) if size > MAX_POST_BODY as u64 => Err(too_big(Some(size))),
         _ => match tokio::time::timeout(ctx.config.handshake_timeout, read).await {
-            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Ok(bytes)) => {
+                ctx.metrics.bytes_received.inc_by(bytes.len() as u64);
+                Ok(bytes)
+            }
             Ok(Err(e))
                 if std::error::Error::source(&e)
                     .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>

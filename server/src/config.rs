@@ -24,7 +24,7 @@ pub struct ServerConfig {
     /// A second, plain-HTTP listener for operators, e.g. `10.0.0.5:9090` or `0.0.0.0:9090` in
     /// a pod: it serves `/metrics`, `/livez` (liveness: 200 as long as the process serves, a
     /// drain and the shutdown's closes included), `/healthz` (readiness: 503 while draining
-    /// and shutting down, and while `--max-connections` sessions are open), `/stats`, `/rooms`, `/nodes` and
+    /// and shutting down), `/stats`, `/rooms`, `/nodes` and
     /// `/dashboard` (and, with `--admin-token`, moderation), with a pool of its own (32
     /// connections, 8 per address; a connection idle 50 ms without a request makes way for
     /// a new one when it is full), so that a public port full of clients, or connections held
@@ -92,10 +92,10 @@ pub struct ServerConfig {
 
     /// Rooms open at once; matchmaking and named joins are refused with 1013 beyond it. An
     /// empty room waiting out `--room-idle-grace` is closed early to make way for a new one,
-    /// so only rooms in use count against it. A spectator's join opens a room only while
-    /// fewer than a quarter of them (at least one) hold spectators and no players, so an
-    /// audience waiting for a match, or a crowd of spectators naming rooms of their own,
-    /// never keeps new matches out.
+    /// so only rooms in use count against it. On one server (not a fleet's node), a
+    /// spectator's join opens a room only while fewer than a quarter of them (at least one)
+    /// hold spectators and no players, so an audience waiting for a match, or a crowd of
+    /// spectators naming rooms of their own, never keeps new matches out.
     #[arg(long, env = "TICKWIRE_MAX_ROOMS", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,

@@ -432,8 +432,10 @@ impl ServerContext {
         }
         // A spectator's join costs nothing per tick and keeps its room in use for as long as
         // it stays: without this, a few addresses' spectators naming rooms of their own could
-        // hold every room, and no new match could start.
-        if spectating {
+        // hold every room, and no new match could start. Not in a fleet (yet): its directory
+        // places a new room on a node by that node's room count alone, and a node refusing
+        // it here would leave the directory naming a room that runs nowhere.
+        if spectating && self.cluster().is_none() {
             let audience_only = dir.rooms.values().filter(|r| r.shared.is_audience_only()).count();
             if audience_only >= self.audience_room_limit() {
                 return Err(FindRoomError::TooManyAudienceRooms);
@@ -628,11 +630,6 @@ impl ServerContext {
     /// why its WebSocket did not open (`GET /ws` without an upgrade).
     pub fn would_admit(&self, ip: IpAddr) -> Result<(), AdmitError> {
         self.admissible(&lock(&self.connections), AddressKeys::of(ip))
-    }
-
-    /// Whether `--max-connections` sessions are open: the next upgrade would be refused 503.
-    pub fn is_full(&self) -> bool {
-        lock(&self.connections).total >= self.config.max_connections
     }
 
     /// Whether a session of `keys` fits the server's cap and its address's.

@@ -249,9 +249,11 @@ async fn livez(State(ctx): State<Arc<ServerContext>>) -> Response {
 }
 
 /// Readiness: whether new clients should be sent here. 503 while draining or shutting down,
-/// while `--max-connections` sessions are open (a balancer that keeps sending players here
-/// has them refused while other servers have room), and on a fleet node that is not (yet) in
-/// the room directory. Not for restarting a process: that is `/livez`.
+/// and on a fleet node that is not (yet) in the room directory. Not while full of sessions: its
+/// pages, its HTTP fallback players' polls (each a request through the balancer) and its
+/// operators still need it, and a node out of the balancer's pool would lose them; a new
+/// upgrade there is refused 503, and the client's retry goes through the balancer again. Not
+/// for restarting a process: that is `/livez`.
 async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static str) {
     if ctx.is_shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
@@ -262,8 +264,6 @@ async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static
     } else if ctx.cluster().is_some_and(|cluster| !cluster.is_registered()) {
         // Such a node refuses every join; the log says why (its Redis URL or password).
         (StatusCode::SERVICE_UNAVAILABLE, "not registered in the room directory (see the log)\n")
-    } else if ctx.is_full() {
-        (StatusCode::SERVICE_UNAVAILABLE, "full: --max-connections sessions are open\n")
     } else {
         (StatusCode::OK, "ok\n")
     }

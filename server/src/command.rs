@@ -373,6 +373,10 @@ fn start<F: GameFactory>(
             }
         }
     }
+    // Read with the flags, before logging started: logged now, in the log's format.
+    if let Some(warning) = cli.config.admin_tokens.as_ref().and_then(|t| t.warning()) {
+        tracing::warn!("{warning}");
+    }
     let games = crate::game::Games::new(games(&mut cli.config));
     // The flags were checked as they were parsed; what the game changed in them was not.
     cli.config.check().map_err(|e| Stop(format!("the game's settings: {e}")))?;

@@ -84,6 +84,10 @@ pub struct OperatorTokens {
     /// The file, to read again.
     path: Option<String>,
     operators: Vec<(String, String)>,
+    /// What is wrong with the file's mode, to be logged: the file is read as the flags are
+    /// parsed, before logging starts, and a warning printed then would not be in the log's
+    /// format (`--log-format json`).
+    warning: Option<String>,
 }
 
 impl std::fmt::Debug for OperatorTokens {
@@ -97,10 +101,15 @@ impl OperatorTokens {
     /// Reads `path`: one `NAME TOKEN` per line; `#` comments and blank lines ignored.
     pub fn read(path: &str) -> Result<OperatorTokens, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        warn_if_others_read(path);
         let mut tokens = OperatorTokens::parse(&text).map_err(|why| format!("{path}: {why}"))?;
         tokens.path = Some(path.to_owned());
+        tokens.warning = mode_warning(path);
         Ok(tokens)
+    }
+
+    /// What is wrong with the file's mode, if anything: for the caller to log.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 
     /// The file the operators were read from, if they were.
@@ -144,7 +153,7 @@ impl OperatorTokens {
         if operators.is_empty() {
             return Err("names no operator (one `NAME TOKEN` per line)".into());
         }
-        Ok(OperatorTokens { path: None, operators })
+        Ok(OperatorTokens { path: None, operators, warning: None })
     }
 
     /// Each operator's name and token.
@@ -215,6 +224,9 @@ impl Operators {
             return Ok(None);
         };
         let team = OperatorTokens::read(path)?;
+        if let Some(warning) = team.warning() {
+            tracing::warn!("{warning}");
+        }
         if let Some(clash) = team.clash_with(config.moderation_token()) {
             return Err(clash);
         }
@@ -227,28 +239,23 @@ impl Operators {
     }
 }
 
-/// Warns when others than the file's owner and group may read the operators' tokens, or its
-/// group may change them. Group-read is allowed: a Kubernetes Secret mounted for a pod's
-/// `fsGroup` is 0440, and nothing else would let a non-root server read it.
-fn warn_if_others_read(path: &str) {
+/// What is wrong with the mode of the file of operators' tokens at `path`, if anything: others
+/// than its owner and group may read it, or its group may change it. Group-read is allowed: a
+/// Kubernetes Secret mounted for a pod's `fsGroup` is 0440, and nothing else would let a
+/// non-root server read it.
+fn mode_warning(path: &str) -> Option<String> {
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if too_open(mode) {
-            let warning = format!(
+            return Some(format!(
                 "--admin-tokens {path} may be read or changed by others than its owner and \
                  group (mode {mode:o}): `chmod 600 {path}` (or 640)"
-            );
-            // Read with the flags, before logging starts: stderr, as clap would. Read again
-            // on a SIGHUP: logged, where a log collector sees it.
-            if tracing::dispatcher::has_been_set() {
-                tracing::warn!("{warning}");
-            } else {
-                eprintln!("warning: {warning}");
-            }
+            ));
         }
     }
+    None
 }
 
 /// Whether a file of tokens with `mode` may be read by others than its owner and group, or

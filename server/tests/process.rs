@@ -179,7 +179,14 @@ async fn logs_have_no_colours_off_a_terminal_and_a_bad_rust_log_directive_is_nam
 /// warning about `RUST_LOG` too, with the event's fields and, inside a connection, its peer.
 #[tokio::test]
 async fn json_logs_are_one_object_a_line_with_fields_and_spans() {
-    let flags = ["--log-format", "json", "--join-secret", SECRET];
+    // A file of operators' tokens others may read: warned about, in JSON too, though it is
+    // read as the flags are parsed, before logging starts.
+    let tokens = std::env::temp_dir().join(format!("tickwire-tokens-{}", std::process::id()));
+    std::fs::write(&tokens, "ada an-operator-token-of-32-bytes-ok\n").unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    std::fs::set_permissions(&tokens, mode).unwrap();
+    let tokens_flag = tokens.to_str().unwrap();
+    let flags = ["--log-format", "json", "--join-secret", SECRET, "--admin-tokens", tokens_flag];
     let server = Process::start(&flags, &[("RUST_LOG", "nonsense=[,info,tickwire_server=debug")]);
     assert_eq!(send(server.addr, &upgrade_request("/ws", "")).await.0, 401);
     let stderr = server.logged("a join token is required").await;
@@ -196,6 +203,10 @@ async fn json_logs_are_one_object_a_line_with_fields_and_spans() {
     let refused = lines.iter().find(|l| stderr_has(l, "a join token is required")).unwrap();
     let peer = refused["peer"].as_str().or_else(|| refused["spans"][0]["peer"].as_str());
     assert!(peer.is_some_and(|p| p.starts_with("127.0.0.1:")), "{refused}");
+    let loose = lines.iter().find(|l| message(l).contains("--admin-tokens")).expect("warned");
+    assert_eq!(loose["level"], "WARN", "{loose}");
+    assert!(message(loose).contains("mode 644"), "{loose}");
+    let _ = std::fs::remove_file(&tokens);
 }
 
 /// A player's join and leave are logged at info with the address it came from and why it

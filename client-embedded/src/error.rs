@@ -184,17 +184,18 @@ impl Disconnect {
     /// failed: a [`Kicked`](Disconnect::Kicked) whose reason
     /// [`is_refusal`](crate::protocol::KickReason::is_refusal) (a full room, another protocol
     /// version, a refused `Hello`, an operator's removal or ban), or an upgrade answered with a
-    /// client error or 503 ([`Handshake`](Disconnect::Handshake)`(Status(..))`): 401 (no join
-    /// token, or one that expired), 403 (an Origin or address the server refuses), 404 (a
-    /// wrong path), 429 (too many connections from this address), 503 (the server is full).
-    /// The next attempts may well meet it too, so a board shows it apart from "connecting"
-    /// (each board's "turned away" LED pattern). Not one: a 408 (the server's own timeout),
-    /// and any other 5xx (a proxy whose server is down), which are links that failed.
+    /// client error ([`Handshake`](Disconnect::Handshake)`(Status(..))`): 401 (no join token,
+    /// or one that expired), 403 (an Origin or address the server refuses), 404 (a wrong
+    /// path), 429 (too many connections from this address). The next attempts may well meet
+    /// it too, so a board shows it apart from "connecting" (each board's "turned away" LED
+    /// pattern). Not one: a 408 (the server's own timeout), and any 5xx: a 503 comes from a
+    /// server at its connection limit but also from one restarting or draining, and from a
+    /// proxy whose servers are down, which the next attempts may well get past.
     pub const fn is_refusal(&self) -> bool {
         match self {
             Disconnect::Kicked(reason) => reason.is_refusal(),
             Disconnect::Handshake(HandshakeError::Status(status)) => {
-                matches!(*status, 400..=407 | 409..=499 | 503)
+                matches!(*status, 400..=407 | 409..=499)
             }
             _ => false,
         }
@@ -249,11 +250,12 @@ mod tests {
     #[test]
     fn a_refusal_is_a_refusing_kick_or_an_upgrade_the_server_turned_down() {
         use HandshakeError::Status;
-        for status in [400, 401, 403, 404, 426, 429, 503] {
+        for status in [400, 401, 403, 404, 426, 429] {
             assert!(Disconnect::Handshake(Status(status)).is_refusal(), "{status}");
         }
-        // The server's own timeout, and a proxy whose server is down: a link that failed.
-        for status in [408, 500, 502, 504, 301] {
+        // The server's own timeout, a restart's or a drain's 503, a proxy whose servers are
+        // down: links that failed, or may get through next time.
+        for status in [408, 500, 502, 503, 504, 301] {
             assert!(!Disconnect::Handshake(Status(status)).is_refusal(), "{status}");
         }
         assert!(Disconnect::Kicked(KickReason::Full).is_refusal());

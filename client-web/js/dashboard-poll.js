@@ -47,7 +47,7 @@ export const CLOSE_NAMES = {
   1005: 'no code', 1006: 'abnormal', 1007: 'invalid payload', 1008: 'policy (idle, rate, slow, replaced, removed)',
   1009: 'message too big', 1010: 'extension required (client)', 1011: 'server error', 1012: 'service restart',
   1013: 'try again later (full or busy)', 1014: 'bad gateway',
-  3000: 'private code (3000-3999)', 4000: 'silent link (browser), or another private code',
+  3000: 'private code (3000-3999)', 4000: 'link dropped by a browser, seat kept (a silent link, or a page reloading), or another private code',
   4002: 'protocol error (browser)', 4021: 'misdirected hop (fleet: a node\'s --node-url reaches another)',
 };
 

@@ -285,7 +285,7 @@ export const keptSeats = seatStore((() => {
  * @returns {number[] | null}
  */
 export function resumeTokenFor(seat, room, spectate) {
-  return seat && seat.room === room && seat.role === (spectate ? 'Spectator' : 'Player') ? seat.resumeToken : null;
+  return seat && !spectate && seat.room === room && seat.role === 'Player' ? seat.resumeToken : null;
 }
 
 /**
@@ -688,8 +688,10 @@ export class Game {
     const session = this.client.session;
     if (session.isEnded()) return;
     const welcome = this.welcome;
-    // No seat yet (still joining), giving it up already, or a failure on show: it goes.
-    if (!welcome || session.state === 'closing' || !$('#failure').hidden) {
+    // No seat yet (still joining), giving it up already, or a failure on show: it goes. So
+    // does a spectator's place: the server keeps none for a resume (only ships wait), so a
+    // reload would only ask for a seat gone and be told the server had lost it.
+    if (!welcome || welcome.role === 'Spectator' || session.state === 'closing' || !$('#failure').hidden) {
       this.client.leave();
       return;
     }

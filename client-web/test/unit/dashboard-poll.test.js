@@ -265,7 +265,7 @@ test('closes read from /metrics say who closed first: a browser tab that quit is
     { code: '1000', name: 'normal', count: 7 },
     { code: '1001', name: 'going away (a client left, or the server shut down)', count: 4 },
   ]);
-  assert.equal(closeName(4000, 'client'), 'silent link (browser), or another private code, by the client');
+  assert.equal(closeName(4000, 'client'), 'link dropped by a browser, seat kept (a silent link, or a page reloading), or another private code, by the client');
   assert.match(closeName(4021, 'server'), /^misdirected hop/, 'the fleet\'s own code has its name');
 });
 

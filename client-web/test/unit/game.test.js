@@ -898,6 +898,22 @@ test('a page going away keeps its seat for a reload of the tab, which takes it o
   assert.equal(client().leaves, 1);
 });
 
+test('a spectator going away gives its place up: the server keeps no spectator for a resume', (t) => {
+  const storage = memoryStorage();
+  const seats = seatStore(storage);
+  const game = new TestGame({ name: 'ada', room: 'den', spectate: true, onExit() {}, seats });
+  t.after(() => game.exit());
+  const client = () => /** @type {FakeClient} */ (/** @type {unknown} */ (game.client));
+  game.onWelcome({ ...welcome(7), role: 'Spectator', entity: null });
+  window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }));
+  assert.equal(client().leaves, 1, 'left, as before');
+  assert.equal(client().session.abandoned.length, 0);
+  assert.equal(seats.take(Date.now()), null, 'nothing kept');
+  // Nor is one kept by an older page asked for.
+  const kept = { room: 'room-7', role: 'Spectator', name: 'ada', resumeToken: new Array(16).fill(1), at: Date.now() };
+  assert.equal(resumeTokenFor(kept, 'room-7', true), null);
+});
+
 test('a page reloaded into its seat says the ship is back, or that the server no longer had it', (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
   const banner = document.querySelector('#banner');

@@ -7,8 +7,10 @@
 //!   their order (computed below from httparse's headers, not the server's `HeaderMap`):
 //!   400 for anything but an HTTP/1.1 GET, 426 with `Upgrade: websocket` when neither upgrade
 //!   header is there, 400 when only one is, 426 with `Sec-WebSocket-Version: 13` for another
-//!   version, 400 for a missing or malformed key, 403 for an Origin outside the allowlist or,
-//!   with an allowlist, no Origin and `Sec-Fetch-Site: cross-site` or `same-site` (SECURITY.md),
+//!   version, 400 for a missing, malformed or repeated key, 400 for a body (any
+//!   `Transfer-Encoding`, a `Content-Length` other than 0), 403 for an Origin outside the
+//!   allowlist or, with an allowlist, no Origin and `Sec-Fetch-Site: cross-site` or
+//!   `same-site` (SECURITY.md),
 //!   400 without the subprotocol, 503 with `Retry-After: 1` while shutting down;
 //! - every refusal closes the connection and says why in a line of text;
 //! - an accepted upgrade's `Sec-WebSocket-Accept` is the one the controller client computes
@@ -97,7 +99,15 @@ fn expected(
         let version = (header::SEC_WEBSOCKET_VERSION, "13");
         return Err((StatusCode::UPGRADE_REQUIRED, Some(version)));
     }
-    if !first(headers, "sec-websocket-key").is_some_and(valid_key) {
+    // One valid key; a second one, valid or not, is refused.
+    let keys = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"));
+    if !first(headers, "sec-websocket-key").is_some_and(valid_key) || keys.count() > 1 {
+        return Err((StatusCode::BAD_REQUEST, None));
+    }
+    // No body: any `Transfer-Encoding`, or a first `Content-Length` other than exactly `0`.
+    let chunked = headers.iter().any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
+    let length = headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-length"));
+    if chunked || length.is_some_and(|h| h.value != b"0") {
         return Err((StatusCode::BAD_REQUEST, None));
     }
     if allowlist {

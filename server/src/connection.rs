@@ -243,7 +243,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for ReadSide<R> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.guard).poll_read(cx, buf);
-        this.received.inc_by((buf.filled().len() - before) as u64);
+        let read = buf.filled().len() - before;
+        // Not for the polls that find nothing: one shared counter, every connection's reads.
+        if read > 0 {
+            this.received.inc_by(read as u64);
+        }
         polled
     }
 }

@@ -471,6 +471,37 @@ pub(crate) fn refuse_shutting_down(ctx: &ServerContext, peer: Option<&Peer>) -> 
 /// connection closed after it. A refusal answers one request of one client at one moment:
 /// some are cacheable by default (404, 405, 410), and the HTTP fallback's session routes have
 /// one URL for every session, so a cache keeping one would refuse others with it.
+/// Why a request's body was not read whole ([`read_body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// Past the limit.
+    TooLarge,
+    /// The connection it came on ended first.
+    BrokeOff,
+    /// Not whole within the deadline: a client (or an attacker) trickling it.
+    TimedOut,
+}
+
+/// Reads a request's body whole, up to `max` bytes, within `within`: a body that trickles in
+/// must not hold its connection for good.
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    max: usize,
+    within: std::time::Duration,
+) -> Result<axum::body::Bytes, BodyError> {
+    match tokio::time::timeout(within, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e))
+            if std::error::Error::source(&e)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>
+        {
+            Err(BodyError::TooLarge)
+        }
+        Ok(Err(_)) => Err(BodyError::BrokeOff),
+        Err(_) => Err(BodyError::TimedOut),
+    }
+}
+
 pub(crate) fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     let mut text = message.into();
     text.push('\n');

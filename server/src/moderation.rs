@@ -32,7 +32,7 @@
 //! [`MAX_BANS`] at once.
 
 use crate::context::ServerContext;
-use crate::http::ClientAddr;
+use crate::http::{BodyError, ClientAddr, read_body};
 use crate::room::{Removal, Removed};
 use crate::room::{RoomCommand, SeatInfo};
 use axum::Router;
@@ -1023,19 +1023,16 @@ async fn body_in_time(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let limit = ctx.config.handshake_timeout;
-    let bytes = match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e))
-            if std::error::Error::source(&e)
-                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>
-        {
+    let bytes = match read_body(body, MAX_BODY, limit).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => {
             let message = format!("the request body exceeds the limit of {MAX_BODY} bytes");
             return text(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
         }
-        Ok(Err(_)) => {
+        Err(BodyError::BrokeOff) => {
             return text(StatusCode::BAD_REQUEST, "the request body broke off").into_response();
         }
-        Err(_) => {
+        Err(BodyError::TimedOut) => {
             let message =
                 format!("the request body did not arrive within {limit:?} (--handshake-timeout)");
             return text(StatusCode::REQUEST_TIMEOUT, message).into_response();

@@ -65,8 +65,8 @@ pub mod session;
 use crate::connection::close_code;
 use crate::context::ServerContext;
 use crate::http::{
-    ClientAddr, authorize, check_origin, refuse, refuse_admission_of, requester, unauthorized,
-    with_cors,
+    BodyError, ClientAddr, authorize, check_origin, read_body, refuse, refuse_admission_of,
+    requester, unauthorized, with_cors,
 };
 use crate::outbox::CloseRequest;
 use crate::transport::Transport;
@@ -564,31 +564,25 @@ async fn send_answer(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let read = axum::body::to_bytes(body, MAX_POST_BODY);
     let outcome = match declared {
         Some(size) if size > MAX_POST_BODY as u64 => Err(too_big(Some(size))),
-        _ => match tokio::time::timeout(ctx.config.handshake_timeout, read).await {
-            Ok(Ok(bytes)) => {
+        _ => match read_body(body, MAX_POST_BODY, ctx.config.handshake_timeout).await {
+            Ok(bytes) => {
                 ctx.metrics.bytes_received.inc_by(bytes.len() as u64);
                 Ok(bytes)
             }
-            Ok(Err(e))
-                if std::error::Error::source(&e)
-                    .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>
-            {
-                Err(too_big(None))
-            }
+            Err(BodyError::TooLarge) => Err(too_big(None)),
             // The body broke off (the connection it came on dropped as it was sent): a
             // network failure, not the client's fault, so the session is left alone, and its
             // seat with it. Nothing of it is taken, its number neither: 408, as for a body
             // that came too slowly, which a client sends again (PROTOCOL.md 1.1).
-            Ok(Err(_)) => {
+            Err(BodyError::BrokeOff) => {
                 return refuse(
                     StatusCode::REQUEST_TIMEOUT,
                     "the POST body broke off: its records are not taken (send them again)",
                 );
             }
-            Err(_) => {
+            Err(BodyError::TimedOut) => {
                 return refuse(
                     StatusCode::REQUEST_TIMEOUT,
                     "the POST body did not arrive in time: its records are not taken (send them \

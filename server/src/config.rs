@@ -1292,6 +1292,8 @@ mod tests {
         assert_eq!(c.resume_grace, Duration::from_secs(10));
         assert_eq!(c.close_timeout, Duration::from_secs(2));
         assert_eq!(c.http_headroom, 1024);
+        assert_eq!(c.socket_send_buffer, 0, "the kernel's, autotuned");
+        assert_eq!(c.socket_unsent_limit, 16 * 1024);
         assert_eq!(c.admin_bind, None, "one listener unless told otherwise");
         assert!(c.join_secret.is_none() && c.join_public_key.is_none());
         assert!(c.trusted_proxies.is_empty());
@@ -1586,20 +1588,31 @@ mod tests {
         assert!(with(|c| c.room_priority = 50).unwrap_err().starts_with("--room-priority"));
         assert!(with(|c| c.max_request_head = 0).unwrap_err().starts_with("--max-request-head"));
         assert!(with(|c| c.http_headroom = 0).unwrap_err().starts_with("--http-headroom"));
+        let unsent = with(|c| c.socket_unsent_limit = (16 << 20) + 1).unwrap_err();
+        assert!(unsent.starts_with("--socket-unsent-limit"), "{unsent}");
+        assert_eq!(with(|c| c.socket_unsent_limit = 0), Ok(()), "the kernel's own");
         // What the flags take, the check takes: each range is the one their parsers use.
         use clap::Parser;
         let parsed = |flags: &[&str]| {
             TestCli::try_parse_from([&["tickwire-server"][..], flags].concat())
                 .map(|cli| cli.config)
         };
-        for flags in
-            [&["--tick-rate", "120"][..], &["--room-capacity", "1000"], &["--pickups", "512"]]
-        {
+        let taken = [
+            &["--tick-rate", "120"][..],
+            &["--room-capacity", "1000"],
+            &["--pickups", "512"],
+            &["--socket-unsent-limit", "16777216"],
+        ];
+        for flags in taken {
             assert_eq!(parsed(flags).expect("taken").check(), Ok(()), "{flags:?}");
         }
-        for flags in
-            [&["--tick-rate", "121"][..], &["--room-capacity", "1001"], &["--pickups", "513"]]
-        {
+        let refused = [
+            &["--tick-rate", "121"][..],
+            &["--room-capacity", "1001"],
+            &["--pickups", "513"],
+            &["--socket-unsent-limit", "16777217"],
+        ];
+        for flags in refused {
             assert!(parsed(flags).is_err(), "{flags:?}");
         }
     }

@@ -92,9 +92,9 @@ pub struct ServerConfig {
 
     /// Rooms open at once; matchmaking and named joins are refused with 1013 beyond it. An
     /// empty room waiting out `--room-idle-grace` is closed early to make way for a new one,
-    /// so only rooms in use count against it. On one server (not a fleet's node), a
-    /// spectator's join opens a room only while fewer than a quarter of them (at least one)
-    /// hold spectators and no players, so an audience waiting for a match, or a crowd of
+    /// so only rooms in use count against it. A spectator's join opens a room only while
+    /// fewer than a quarter of them (at least one) hold spectators and no players (on a
+    /// fleet, only on a node below that), so an audience waiting for a match, or a crowd of
     /// spectators naming rooms of their own, never keeps new matches out.
     #[arg(long, env = "TICKWIRE_MAX_ROOMS", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]

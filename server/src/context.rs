@@ -432,14 +432,15 @@ impl ServerContext {
         }
         // A spectator's join costs nothing per tick and keeps its room in use for as long as
         // it stays: without this, a few addresses' spectators naming rooms of their own could
-        // hold every room, and no new match could start. Not in a fleet (yet): its directory
-        // places a new room on a node by that node's room count alone, and a node refusing
-        // it here would leave the directory naming a room that runs nowhere.
-        if spectating && self.cluster().is_none() {
-            let audience_only = dir.rooms.values().filter(|r| r.shared.is_audience_only()).count();
-            if audience_only >= self.audience_room_limit() {
-                return Err(FindRoomError::TooManyAudienceRooms);
-            }
+        // hold every room, and no new match could start. In a fleet the directory holds each
+        // node to it (`join.lua`, from the counts of the nodes' heartbeats) before it names
+        // the host: a node refusing here a room the directory placed on it would leave the
+        // directory naming a room that runs nowhere.
+        if spectating
+            && self.cluster().is_none()
+            && audience_only_rooms(dir) >= self.audience_room_limit()
+        {
+            return Err(FindRoomError::TooManyAudienceRooms);
         }
         if dir.rooms.len() >= self.config.max_rooms as usize && !self.evict_idle_room(dir) {
             return Err(FindRoomError::TooManyRooms);
@@ -521,6 +522,12 @@ impl ServerContext {
     /// quarter of `--max-rooms` (at least one). The rest are kept for matches.
     pub fn audience_room_limit(&self) -> usize {
         (self.config.max_rooms as usize / 4).max(1)
+    }
+
+    /// Rooms open here that hold spectators and no players: what
+    /// [`ServerContext::audience_room_limit`] is held to.
+    pub fn audience_only_rooms(&self) -> usize {
+        audience_only_rooms(&lock(&self.directory))
     }
 
     /// Rooms open here that are in use (not empty and idle): what the room limit is held to,
@@ -812,6 +819,11 @@ impl Drop for HeldSeat {
     fn drop(&mut self) {
         lock(&self.ctx.connections).held.give_back(self.keys);
     }
+}
+
+/// Rooms of `dir` holding spectators and no players ([`RoomShared::is_audience_only`]).
+fn audience_only_rooms(dir: &Directory) -> usize {
+    dir.rooms.values().filter(|r| r.shared.is_audience_only()).count()
 }
 
 /// A place in `room` for one joiner, taken under the directory lock.

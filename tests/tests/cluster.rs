@@ -1287,6 +1287,70 @@ async fn rooms_placed_on_a_node_that_could_not_open_them_leave_the_directory() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spectators_open_rooms_on_a_fleet_only_while_each_node_keeps_most_for_matches() {
+    // Four rooms a node, of which one may hold an audience and no players.
+    let (_redis, nodes) = fleet(|config| config.max_rooms = 4).await;
+    let a = &nodes[0];
+    let mut watching = Vec::new();
+    for room in ["w0", "w1", "w2"] {
+        // All through node a: it opens the first, then the directory sends each to a node
+        // still below its limit.
+        watching.push(Client::join(&a.url(), hello_in(Role::Spectator, "eve", room)).await);
+    }
+    // (The room list is read from the directory at most once a second.)
+    eventually(PATIENCE, "one audience on each node", || async {
+        let rooms = a.rooms().await;
+        let hosts: std::collections::BTreeSet<String> =
+            rooms.into_values().map(|(node, _)| node).collect();
+        hosts.len() == 3
+    })
+    .await;
+    for via in &nodes {
+        let refused = try_join(open(&via.url()).await, hello_in(Role::Spectator, "eve", "w3"))
+            .await
+            .expect_err("every node holds an audience-only room already");
+        refused.assert_is(1013, Some(KickReason::Full), "watch one with a match on");
+    }
+    // Matches still open, and spectators still watch rooms that are open.
+    let _player = Client::join(&nodes[1].url(), hello_in(Role::Player, "ada", "final")).await;
+    let _fan = Client::join(&nodes[2].url(), hello_in(Role::Spectator, "fan", "w0")).await;
+    // The refused rooms were never listed: the directory names only rooms that run.
+    eventually(PATIENCE, "the match listed, and no refused room", || async {
+        let listed: Vec<String> = a.rooms().await.into_keys().collect();
+        listed == ["final", "w0", "w1", "w2"]
+    })
+    .await;
+    drop(watching);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_opened_for_spectators_count_against_a_node_before_its_next_heartbeat() {
+    use tickwire_server::cluster::directory::{Directory, DirectoryError, Wanted};
+    let redis = Redis::start();
+    let host = Directory::new(&redis.url(), "host", Duration::from_millis(500)).unwrap();
+    host.heartbeat(&registration("s", None, Duration::ZERO)).await.unwrap();
+    let caller = Directory::new(&redis.url(), "caller", Duration::from_millis(500)).unwrap();
+    caller.heartbeat(&registration("s", None, Duration::ZERO)).await.unwrap();
+    let full_here =
+        tickwire_server::cluster::directory::JoinLimits { audience_full: true, ..OPEN_LIMITS };
+    let named = |name: &str| Wanted::Named(RoomName::truncated(name));
+    // The caller holds its own limit; the host takes two (`registration`) and has none yet.
+    for name in ["w0", "w1"] {
+        let placed = caller.join(named(name), true, full_here, name).await.unwrap();
+        assert_eq!((placed.node.as_str(), placed.created), ("host", true), "{name}");
+    }
+    let refused = caller.join(named("w2"), true, full_here, "w2").await;
+    assert!(
+        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_AUDIENCE")),
+        "a third audience-only room opened between heartbeats: {refused:?}"
+    );
+    // A room open already is watched; a player's join still opens a room, here.
+    assert_eq!(caller.join(named("w0"), true, full_here, "f").await.unwrap().node, "host");
+    let placed = caller.join(named("w2"), false, full_here, "p").await.unwrap();
+    assert_eq!((placed.node.as_str(), placed.created), ("caller", true));
+}
+
 /// A node's heartbeat for the directory tests below.
 fn registration<'a>(
     secret_candidate: &'a str,
@@ -1299,6 +1363,8 @@ fn registration<'a>(
         draining: false,
         rooms: 0,
         max_rooms: 8,
+        audience_rooms: 0,
+        audience_room_limit: 2,
         secret_candidate,
         known_secret,
         settle,
@@ -1325,6 +1391,7 @@ const OPEN_LIMITS: tickwire_server::cluster::directory::JoinLimits =
     tickwire_server::cluster::directory::JoinLimits {
         may_host: true,
         draining: false,
+        audience_full: false,
         capacity: 2,
         max_spectators: 8,
         promise: Duration::from_secs(30),

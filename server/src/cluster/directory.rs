@@ -107,6 +107,10 @@ pub struct JoinLimits {
     pub may_host: bool,
     /// This node drains: matchmaking places no one in its rooms.
     pub draining: bool,
+    /// This node holds as many rooms with spectators and no players as it takes
+    /// ([`crate::context::ServerContext::audience_room_limit`]): a spectator's join opens no
+    /// room here, though a player's still may.
+    pub audience_full: bool,
     /// Seats for ships per room.
     pub capacity: u16,
     /// Spectators per room.
@@ -154,6 +158,11 @@ pub struct Registration<'a> {
     pub rooms: usize,
     /// `--max-rooms`.
     pub max_rooms: u32,
+    /// Rooms this node hosts that hold spectators and no players.
+    pub audience_rooms: usize,
+    /// How many such rooms it takes: the directory opens a room for a spectator only on a
+    /// node below it ([`crate::context::ServerContext::audience_room_limit`]).
+    pub audience_room_limit: usize,
     /// This node's candidate for the fleet's secret, kept only when the fleet has none yet
     /// and the node knows none ([`Registration::known_secret`] is offered first).
     pub secret_candidate: &'a str,
@@ -382,7 +391,8 @@ impl Directory {
             .arg(limits.max_spectators)
             .arg(limits.promise.as_millis() as u64)
             .arg(promise_id)
-            .arg(if limits.draining { "1" } else { "0" });
+            .arg(if limits.draining { "1" } else { "0" })
+            .arg(if limits.audience_full { "1" } else { "0" });
         for node in suspects {
             call.arg(node);
         }
@@ -431,7 +441,9 @@ impl Directory {
             .arg(registration.settle.as_millis() as u64)
             .arg(registration.known_secret.unwrap_or(""))
             .arg(&self.instance)
-            .arg(registration.join);
+            .arg(registration.join)
+            .arg(registration.audience_rooms)
+            .arg(registration.audience_room_limit);
         let answer: Value = match self.bounded(call.invoke_async(&mut conn)).await {
             Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_DUPLICATE") => {
                 let beat = e.detail().and_then(|detail| detail.split_whitespace().next());

@@ -836,6 +836,7 @@ impl Cluster {
             let limits = JoinLimits {
                 may_host: !self.is_draining() && ctx.rooms_in_use() < ctx.config.max_rooms as usize,
                 draining: self.is_draining(),
+                audience_full: spectating && ctx.audience_only_rooms() >= ctx.audience_room_limit(),
                 capacity: ctx.config.room_capacity,
                 max_spectators: ctx.config.max_spectators,
                 promise: PROMISE_HOLD,
@@ -859,6 +860,15 @@ impl Cluster {
                         connection::close_code::TRY_AGAIN_LATER,
                         KickReason::Full,
                         "every server of the fleet is at its room limit",
+                    ));
+                }
+                Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_AUDIENCE") => {
+                    // A spectator's join would open a room, and every node that could holds
+                    // as many rooms without players as it takes: as on one server.
+                    return refuse(connection::kick(
+                        connection::close_code::TRY_AGAIN_LATER,
+                        KickReason::Full,
+                        crate::context::FindRoomError::TooManyAudienceRooms.to_string(),
                     ));
                 }
                 Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_SETTLING") => {
@@ -1371,6 +1381,8 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
         draining: cluster.is_draining(),
         rooms: ctx.rooms_in_use(),
         max_rooms: ctx.config.max_rooms,
+        audience_rooms: ctx.audience_only_rooms(),
+        audience_room_limit: ctx.audience_room_limit(),
         secret_candidate: &cluster.own_secret,
         known_secret: known_secret.as_deref(),
         settle,

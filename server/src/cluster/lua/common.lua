@@ -4,7 +4,9 @@
 --   nodes                  zset   node id -> when its registration lapses (ms, Redis clock)
 --   node:<id>              hash   url, ttl, draining, rooms, max_rooms, settle_until,
 --                                 instance (the registered process's random id), beat (its
---                                 last renewal, ms) (expires with the node)
+--                                 last renewal, ms), join (its join keys' prints),
+--                                 audience_rooms, audience_max (rooms with spectators and no
+--                                 players, and how many it takes) (expires with the node)
 --   node:<id>:rooms        set    names of the rooms it hosts
 --   node:<id>:tokens       hash   resume token (hex) -> room name
 --   rooms                  set    every room name (stale names are dropped when seen)

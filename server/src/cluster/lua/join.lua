@@ -5,22 +5,27 @@
 -- ARGV: me, mode ('named' or 'any'), name (named only), spectating ('1'/'0'), may_host ('1'
 -- when this node may open another room), capacity, max_spectators, promise_ms, promise_id,
 -- draining ('1' when this node drains: matchmaking skips its rooms even before its heartbeat
--- says so), then any number of suspects: nodes this node could not reach lately (their
--- registration has not lapsed yet: a node that died is listed for up to its ttl).
+-- says so), audience_full ('1' when this node holds as many rooms with spectators and no
+-- players as it takes: a spectator's join opens no room here), then any number of suspects:
+-- nodes this node could not reach lately (their registration has not lapsed yet: a node that
+-- died is listed for up to its ttl).
 -- Matchmaking skips a suspect's rooms and no new room is opened on one; a named room hosted by
 -- one is still answered (it lives there: the caller tries the node again, and an answer
 -- clears the suspicion).
 -- Returns {room, node, node_url, created (1/0)} or an error reply: TICKWIRE_NO_HOST when every
 -- node is at its room limit or draining, TICKWIRE_SETTLING when no node may open a room for a
--- few seconds, TICKWIRE_UNREACHABLE when only suspects could (see host_for_new_room).
+-- few seconds, TICKWIRE_UNREACHABLE when only suspects could, TICKWIRE_AUDIENCE when a
+-- spectator's join would open a room and every node that could holds as many audience-only
+-- rooms as it takes (see host_for_new_room).
 local me, mode, name = ARGV[1], ARGV[2], ARGV[3]
 local spectating = ARGV[4] == '1'
 local may_host = ARGV[5] == '1'
 local capacity, max_spectators = tonumber(ARGV[6]), tonumber(ARGV[7])
 local promise_ms, promise_id = tonumber(ARGV[8]), ARGV[9]
 local me_draining = ARGV[10] == '1'
+local me_audience_full = ARGV[11] == '1'
 local suspect = {}
-for i = 11, #ARGV do
+for i = 12, #ARGV do
   suspect[ARGV[i]] = true
 end
 local now = now_ms()
@@ -44,30 +49,43 @@ local function settling(node)
   return (tonumber(redis.call('HGET', P .. 'node:' .. node, 'settle_until') or '0') or 0) > now
 end
 
+-- A spectator's join opens a room only on a node holding fewer rooms with spectators and no
+-- players than it takes (each node's heartbeat writes both; a room opened here for a spectator
+-- counts until the next one): a few addresses' spectators naming rooms of their own would
+-- otherwise hold every room of the fleet, and no new match could start.
 -- Returns the host, or nil and why none: 'settling' when a node below its limit is held back
 -- only for a few seconds (the settle periods above, or this node not listed: a heartbeat lists
--- it again), 'unreachable' when only suspects are below their limits, 'full' when every node
--- is at its limit or draining.
+-- it again), 'unreachable' when only suspects are below their limits, 'audience' when the rest
+-- are at their limits of audience-only rooms, 'full' when every node is at its limit or
+-- draining.
 local function host_for_new_room()
   if redis.call('EXISTS', P .. 'settle') == 1 then
     return nil, 'settling'
   end
-  local held_back, avoided = false, false
+  local held_back, avoided, audience = false, false, false
   if may_host then
-    if live(me, now) and not settling(me) then
+    if spectating and me_audience_full then
+      audience = true
+    elseif live(me, now) and not settling(me) then
       return me
+    else
+      held_back = true
     end
-    held_back = true
   end
   local best, best_rooms = nil, nil
   for _, node in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '(' .. now, '+inf')) do
     if node ~= me then
       local h = redis.call('HMGET', P .. 'node:' .. node, 'draining', 'rooms', 'max_rooms',
-        'settle_until')
+        'settle_until', 'audience_rooms', 'audience_max')
       local rooms, max = tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0
       local settles = (tonumber(h[4] or '0') or 0) > now
+      -- A node of a release before the limit writes no audience_max: none held to it.
+      local audience_max = tonumber(h[6] or '')
       if h[1] ~= '1' and rooms < max then
-        if settles then
+        if spectating and audience_max
+            and (tonumber(h[5] or '0') or 0) >= audience_max then
+          audience = true
+        elseif settles then
           held_back = true
         elseif suspect[node] then
           avoided = true
@@ -83,7 +101,10 @@ local function host_for_new_room()
   if held_back then
     return nil, 'settling'
   end
-  return nil, avoided and 'unreachable' or 'full'
+  if avoided then
+    return nil, 'unreachable'
+  end
+  return nil, audience and 'audience' or 'full'
 end
 
 local function open_room(room)
@@ -97,6 +118,10 @@ local function open_room(room)
       return redis.error_reply('TICKWIRE_UNREACHABLE only nodes this one cannot reach can ' ..
         'open another room')
     end
+    if none == 'audience' then
+      return redis.error_reply('TICKWIRE_AUDIENCE every node that could open a room holds as ' ..
+        'many rooms without players as it takes')
+    end
     return redis.error_reply('TICKWIRE_NO_HOST no node of the fleet can open another room')
   end
   local ttl = tonumber(redis.call('HGET', P .. 'node:' .. host, 'ttl') or '10000') or 10000
@@ -107,6 +132,9 @@ local function open_room(room)
   redis.call('SADD', P .. 'rooms', room)
   redis.call('SADD', P .. 'node:' .. host .. ':rooms', room)
   redis.call('HINCRBY', P .. 'node:' .. host, 'rooms', 1)
+  if spectating then
+    redis.call('HINCRBY', P .. 'node:' .. host, 'audience_rooms', 1)
+  end
   return answer(room, host, true)
 end
 

@@ -109,15 +109,7 @@ swarm_flags=(${SWARM_FLAGS:-})
 out=${OUT:-target/bench/fanout-$(date -u +%Y%m%d-%H%M%S)}
 rows="$out/rows.jsonl"
 
-most=0
-for i in "${!counts[@]}"; do
-    n=${counts[i]}
-    [[ "$n" =~ ^[0-9]{1,5}$ ]] && (( 10#$n >= 1 && 10#$n <= 16000 )) ||
-        { echo "fanout.sh: N must be a whole number from 1 to 16000, got '$n'" >&2; exit 2; }
-    # Without leading zeros, which bash's arithmetic would read as octal.
-    counts[i]=$((10#$n))
-    (( counts[i] > most )) && most=${counts[i]}
-done
+check_counts
 # The swarm's N sockets and 64 more of its own; the server's N + PLAYERS (its
 # --max-connections is N + PLAYERS + 100).
 need_open_files "N=$most with PLAYERS=$players" $(( most + players + 100 ))

@@ -76,15 +76,7 @@ rows="$out/rows.jsonl"
 port=$((port_base + 10))
 colyseus_port=$((port_base + 20))
 
-most=0
-for i in "${!counts[@]}"; do
-    n=${counts[i]}
-    [[ "$n" =~ ^[0-9]{1,5}$ ]] && (( 10#$n >= 1 && 10#$n <= 16000 )) ||
-        { echo "game.sh: N must be a whole number from 1 to 16000, got '$n'" >&2; exit 2; }
-    # Without leading zeros, which bash's arithmetic would read as octal.
-    counts[i]=$((10#$n))
-    (( counts[i] > most )) && most=${counts[i]}
-done
+check_counts
 # The load's N sockets, the server's N (its --max-connections is N + 100).
 need_open_files "N=$most" $(( most + 100 ))
 if [[ " ${modes[*]} " == *"-base "* ]]; then

@@ -159,6 +159,24 @@ need_open_files() {
         "(ulimit -Sn) from $soft to $hard" >&2
 }
 
+# check_counts: checks the client counts in the array `counts` (whole numbers from 1 to 16000),
+# rewrites them without leading zeros (which bash's arithmetic would read as octal), and sets
+# `most` to the largest; stops with a message naming the bad one.
+check_counts() {
+    local i n
+    most=0
+    for i in "${!counts[@]}"; do
+        n=${counts[i]}
+        [[ "$n" =~ ^[0-9]{1,5}$ ]] && (( 10#$n >= 1 && 10#$n <= 16000 )) || {
+            echo "$bench_name: N must be a whole number from 1 to 16000, got '$n'" >&2
+            exit 2
+        }
+        counts[i]=$((10#$n))
+        (( counts[i] > most )) && most=${counts[i]}
+    done
+    return 0
+}
+
 # port_base NAME DEFAULT SPAN: the first of SPAN ports from variable NAME (or DEFAULT),
 # refused unless the whole span lies in 1024-65535.
 port_base() {

@@ -364,29 +364,30 @@ impl JoinVerifier {
         key: &DecodingKey,
         validation: &Validation,
     ) -> Result<JoinGrant, AuthError> {
-        let data =
-            jsonwebtoken::decode::<JoinClaims>(token, key, validation).map_err(|e| {
-                match e.kind() {
-                    ErrorKind::ExpiredSignature => AuthError::Expired,
-                    ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
-                        AuthError::BadSignature
-                    }
-                    ErrorKind::InvalidAudience => AuthError::NotForUs(match &validation.aud {
-                        Some(audience) => format!("`aud` does not name {audience:?}"),
-                        None => "it names an audience (`aud`) and the server was started without \
-                             --join-audience"
-                            .into(),
-                    }),
-                    ErrorKind::InvalidIssuer => {
-                        AuthError::NotForUs("`iss` is not the issuer the server expects".into())
-                    }
-                    ErrorKind::MissingRequiredClaim(claim) => {
-                        AuthError::Malformed(format!("the `{claim}` claim is required"))
-                    }
-                    _ => AuthError::Malformed(e.to_string()),
+        let data = jsonwebtoken::decode::<JoinClaims>(token, key, validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                    AuthError::BadSignature
                 }
-            })?;
+                ErrorKind::InvalidAudience => AuthError::NotForUs(match &validation.aud {
+                    Some(audience) => format!("`aud` does not name {audience:?}"),
+                    None => "it names an audience (`aud`) and the server was started without \
+                             --join-audience"
+                        .into(),
+                }),
+                ErrorKind::InvalidIssuer => {
+                    AuthError::NotForUs("`iss` is not the issuer the server expects".into())
+                }
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    AuthError::Malformed(format!("the `{claim}` claim is required"))
+                }
+                // The parser's message may quote the token (an unknown `alg`, whole):
+                // told with its control characters escaped, and cut, as the log shows it.
+                _ => AuthError::Malformed(crate::logging::Untrusted(e).to_string()),
+            }
+        })?;
         grant(&data.claims)
     }
 }
@@ -607,6 +608,37 @@ mod tests {
         );
         // An empty secret is refused outright.
         assert!(matches!(JoinVerifier::from_secret(""), Err(KeyError::EmptySecret)));
+    }
+
+    /// The parser quotes an unknown `alg` whole: a client's newline and escape codes would
+    /// reach the 401 and the log line of the refusal as they are, and 16 KiB of it whole.
+    #[test]
+    fn a_malformed_tokens_own_text_is_told_escaped_and_cut() {
+        let verifier = JoinVerifier::from_secret("s3cret").unwrap();
+        let alg = format!("X\n2026-12-07T05:50:00Z ERROR forged\u{1b}[2J{}", "a".repeat(16_000));
+        let header = serde_json::json!({ "alg": alg }).to_string();
+        let token = format!("{}.{}.x", base64url(header.as_bytes()), base64url(b"{}"));
+        let Err(AuthError::Malformed(told)) = verifier.verify(&token) else {
+            panic!("refused as malformed")
+        };
+        assert!(told.contains("X\\n2026-12-07T05:50:00Z ERROR forged\\u{1b}[2J"), "{told}");
+        assert!(!told.chars().any(char::is_control), "{told}");
+        assert!(told.ends_with('…') && told.len() < 400, "cut: {} bytes", told.len());
+    }
+
+    /// Base64url without padding, as a JWT's parts are written.
+    fn base64url(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut text = String::new();
+        for chunk in bytes.chunks(3) {
+            let word =
+                chunk.iter().enumerate().fold(0u32, |w, (i, b)| w | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                text.push(char::from(ALPHABET[(word >> (18 - 6 * i) & 63) as usize]));
+            }
+        }
+        text
     }
 
     /// While a new key rolls out, tokens signed with the previous one still join, and are

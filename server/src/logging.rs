@@ -1,12 +1,20 @@
-//! How the binary logs: the filter `RUST_LOG` asks for, and whether to colour.
+//! How the server logs: the filter `RUST_LOG` asks for, whether to colour, and how text a
+//! remote peer chose is shown in a line.
 
 use std::ffi::OsStr;
+use std::fmt::{self, Write};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{Directive, LevelFilter};
 
-/// The filter for `RUST_LOG` (`None` or empty: info), and the directives it ignored because
-/// they do not parse, each with why. A typo in one directive costs only that one: the rest
-/// still apply, and the binary warns naming it (without a valid one, info).
+/// What the filter is without a valid `RUST_LOG`: info, but rustls only at error. rustls warns
+/// on every handshake that sends a malformed or numeric server name (SNI), naming it: any
+/// client could write a line a handshake, of its own text, past the refusal log's limit.
+const DEFAULT_FILTER: &str = "info,rustls=error";
+
+/// The filter for `RUST_LOG` (`None` or empty: [`DEFAULT_FILTER`]), and the directives it
+/// ignored because they do not parse, each with why. A typo in one directive costs only that
+/// one: the rest still apply, and the binary warns naming it (without a valid one, the
+/// default).
 pub fn filter(rust_log: Option<&str>) -> (EnvFilter, Vec<(String, String)>) {
     let mut valid = Vec::new();
     let mut ignored = Vec::new();
@@ -18,7 +26,9 @@ pub fn filter(rust_log: Option<&str>) -> (EnvFilter, Vec<(String, String)>) {
         }
     }
     let filter = if valid.is_empty() {
-        EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).parse_lossy("")
+        EnvFilter::builder()
+            .with_default_directive(LevelFilter::INFO.into())
+            .parse_lossy(DEFAULT_FILTER)
     } else {
         // Every one parsed already: nothing is printed or lost here.
         EnvFilter::builder().parse_lossy(valid.join(","))
@@ -33,9 +43,60 @@ pub fn colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
     stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
+/// Characters of [`Untrusted`] text a line shows; the rest is cut, marked with `…`.
+pub const UNTRUSTED_SHOWN: usize = 256;
+
+/// Text a remote peer chose (a join token's contents echoed by its parser, an Origin, a
+/// name), as a log line shows it: control characters (a newline that would start a forged
+/// line, a terminal's escape sequences) and bidirectional overrides (which reorder what a
+/// terminal shows) escaped as Rust writes them (`\n`, `\u{1b}`), and at most
+/// [`UNTRUSTED_SHOWN`] characters. The JSON log escapes control characters itself; the text
+/// log does not.
+pub struct Untrusted<T>(pub T);
+
+impl<T: fmt::Display> fmt::Display for Untrusted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string();
+        for (shown, c) in text.chars().enumerate() {
+            if shown == UNTRUSTED_SHOWN {
+                return f.write_char('…');
+            }
+            if c.is_control() || is_bidi_control(c) {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The characters that embed, override or isolate a direction (Unicode's `Bidi_Control`
+/// less the marks, which reorder nothing around them).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrusted_text_starts_no_line_and_sends_no_escape_to_a_terminal() {
+        let forged = "X\n2026-12-07T05:50:00Z ERROR tickwire_server: FORGED\u{1b}[2J\u{202e}lave";
+        let shown = Untrusted(forged).to_string();
+        assert!(!shown.chars().any(|c| c.is_control() || is_bidi_control(c)), "{shown}");
+        assert_eq!(
+            shown,
+            "X\\n2026-12-07T05:50:00Z ERROR tickwire_server: FORGED\\u{1b}[2J\\u{202e}lave"
+        );
+        assert_eq!(Untrusted("ada ünd 東京").to_string(), "ada ünd 東京", "the rest as it is");
+        let long = "a".repeat(UNTRUSTED_SHOWN + 1);
+        let cut = Untrusted(&long).to_string();
+        assert_eq!(cut.chars().count(), UNTRUSTED_SHOWN + 1);
+        assert!(cut.ends_with("a…"), "{cut}");
+        assert_eq!(Untrusted(&long[1..]).to_string(), long[1..], "not cut at the limit");
+    }
 
     #[test]
     fn a_directive_that_does_not_parse_is_named_and_the_others_kept() {
@@ -45,11 +106,11 @@ mod tests {
         assert_eq!(kept, "tickwire_server=debug");
         let (kept, ignored) = filter_of("nonsense=[");
         assert_eq!(ignored.len(), 1);
-        assert_eq!(kept, "info", "nothing valid: info");
+        assert_eq!(kept, "rustls=error,info", "nothing valid: the default");
         for unset in [None, Some(""), Some(" , ")] {
             let (kept, ignored) = filter(unset);
             assert!(ignored.is_empty());
-            assert_eq!(kept.to_string(), "info", "{unset:?}");
+            assert_eq!(kept.to_string(), "rustls=error,info", "{unset:?}");
         }
         let (kept, ignored) = filter_of("warn,tickwire_server::room=trace");
         assert!(ignored.is_empty());

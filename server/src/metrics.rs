@@ -778,7 +778,9 @@ impl Metrics {
     ) {
         let client = peer.map(|p| tracing::field::display(p.client_shown()));
         let proxy = peer.and_then(|p| p.proxy).map(tracing::field::display);
-        let detail = detail.map(tracing::field::display);
+        // The message the client got often echoes its own text (a token's contents).
+        let detail =
+            detail.map(|detail| tracing::field::display(crate::logging::Untrusted(detail)));
         match self.refusal_log.note(reason, std::time::Instant::now()) {
             None => tracing::debug!(reason, peer = client, proxy, detail, "refused"),
             Some(since) => tracing::info!(

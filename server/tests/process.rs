@@ -165,6 +165,25 @@ async fn refused_clients_are_logged_with_who_and_why() {
     assert!(line.contains("INFO"), "{line}");
 }
 
+/// A join token whose header names an unknown `alg` holding a newline, a forged log line and
+/// a terminal's clear-screen code: the parser quotes it, and the refusal's line showed it as
+/// it was, a line of the server's own to whoever reads the log.
+#[tokio::test]
+async fn a_refusal_echoing_the_clients_text_writes_one_line_and_no_escape_code() {
+    // {"alg": "X\n2026-12-07T05:50:00Z ERROR tickwire_server::server: FORGED\u001b[2J"}, {}
+    const FORGED: &str = "eyJhbGciOiAiWFxuMjAyNi0xMi0wN1QwNTo1MDowMFogRVJST1IgdGlja3dpcmVfc2Vy\
+                          dmVyOjpzZXJ2ZXI6IEZPUkdFRFx1MDAxYlsySiJ9.e30.x";
+    let quiet = Process::start(&["--join-secret", SECRET], &[]);
+    let path = format!("/ws?token={FORGED}");
+    assert_eq!(send(quiet.addr, &upgrade_request(&path, "")).await.0, 401);
+    let logged = quiet.logged("FORGED").await;
+    let forged: Vec<&str> = logged.lines().filter(|l| l.contains("FORGED")).collect();
+    assert_eq!(forged.len(), 1, "{logged}");
+    assert!(forged[0].contains("refused") && forged[0].contains("INFO"), "{}", forged[0]);
+    assert!(forged[0].contains(r"X\n2026-12-07T05:50:00Z ERROR"), "{}", forged[0]);
+    assert!(!logged.contains('\u{1b}'), "an escape code reached the log: {logged:?}");
+}
+
 /// Off a terminal (a file, journald) the log has no colour codes; a `RUST_LOG` directive that
 /// does not parse is named on stderr and the rest still apply.
 #[tokio::test]

@@ -183,6 +183,20 @@ impl Redis {
             .sum()
     }
 
+    /// The first line of Redis's answer to `command` (inline: words without spaces).
+    fn call(&self, command: &str) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.write_all(format!("{command}\r\n").as_bytes()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        BufReader::new(stream).lines().next().unwrap().unwrap()
+    }
+
+    /// `CONFIG SET parameter value`, answered `+OK`.
+    fn config_set(&self, parameter: &str, value: &str) {
+        assert_eq!(self.call(&format!("CONFIG SET {parameter} {value}")), "+OK", "{parameter}");
+    }
+
     /// A field of a hash (`HGET key field`), `None` when there is none.
     fn hget(&self, key: &str, field: &str) -> Option<String> {
         bulk_reply(self.port, &format!("HGET {key} {field}"), Duration::from_secs(5)).ok()
@@ -741,6 +755,45 @@ async fn restarting_redis_loses_no_running_match_and_the_directory_fills_again()
     let tick = one.next_world().await.tick;
     one.snapshots_past(tick, 5).await;
     drop((two_again, stale_join));
+}
+
+/// Redis out of memory (`maxmemory` with `noeviction`) still runs the scripts that only read
+/// and refuses the heartbeats' writes: the nodes' registrations lapse, and the directory
+/// answers with an empty fleet. That is the directory away, not a fleet without rooms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_out_of_memory_is_the_directory_away_not_an_empty_fleet() {
+    let (redis, nodes) = fleet(|_| {}).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let mut ada = Client::join(&a.url(), hello_in(Role::Player, "ada", "one")).await;
+    eventually(PATIENCE, "room one listed", || async { a.rooms().await.contains_key("one") }).await;
+    let host_of_one = a.rooms().await["one"].0.clone();
+    let host = nodes.iter().find(|n| n.id == host_of_one).unwrap();
+    redis.config_set("maxmemory-policy", "noeviction");
+    redis.config_set("maxmemory", "1");
+    // Once the registrations lapse (a TTL of failed heartbeats) the listing is empty.
+    tokio::time::sleep(TTL * 2).await;
+    for node in [a, b] {
+        let (status, head, body) = node.get("/rooms").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(head.contains("x-tickwire-directory: unavailable"), "{}: {head}\n{body}", node.id);
+        assert_eq!(node.get("/nodes").await.0, 503, "{}", node.id);
+    }
+    let (_, _, own) = host.get("/rooms").await;
+    assert!(own.contains(r#""id":"one""#), "the host lists its own room: {own}");
+    // The match plays on, and its host still seats a player in it.
+    let tick = ada.next_world().await.tick;
+    ada.snapshots_past(tick, 10).await;
+    let bob = Client::join(&host.url(), hello_in(Role::Player, "bob", "one")).await;
+    assert_eq!(bob.welcome.room.as_str(), "one");
+    assert!(host.metric("tickwire_directory_up").await == 0.0, "the gauge says so");
+
+    redis.config_set("maxmemory", "0");
+    eventually(PATIENCE, "the fleet listed again", || async {
+        let (status, head, body) = b.get("/rooms").await;
+        status == 200 && !head.contains("unavailable") && body.contains(r#""id":"one""#)
+    })
+    .await;
+    assert_eq!(b.get("/nodes").await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1431,6 +1484,27 @@ async fn after_redis_lost_its_data_a_node_starting_for_the_first_time_opens_no_r
     assert!(new.join(Wanted::Any, false, OPEN_LIMITS, "p").await.is_err());
 }
 
+/// A heartbeat of a node that left may reach Redis after its goodbye (sent before it, and
+/// answered late while Redis stalled): it lists the node no more. A restart of the node is
+/// another process, which registers as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_heartbeat_of_a_node_that_left_does_not_list_it_again() {
+    use tickwire_server::cluster::directory::{Directory, DirectoryError};
+    let redis = Redis::start();
+    let left = Directory::new(&redis.url(), "left", Duration::from_millis(500)).unwrap();
+    left.heartbeat(&registration("s", None, Duration::ZERO)).await.unwrap();
+    left.deregister().await.unwrap();
+    let late = left.heartbeat(&registration("s", None, Duration::ZERO)).await;
+    assert!(
+        matches!(&late, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_LEFT")),
+        "{late:?}"
+    );
+    assert_eq!(redis.call("ZSCORE tickwire:nodes left"), "$-1", "not listed");
+    let restarted = Directory::new(&redis.url(), "left", Duration::from_millis(500)).unwrap();
+    restarted.heartbeat(&registration("s", None, Duration::ZERO)).await.unwrap();
+    assert_ne!(redis.call("ZSCORE tickwire:nodes left"), "$-1", "listed again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_registration_lapsed_holds_back_only_itself() {
     use tickwire_server::cluster::directory::{Directory, Wanted};
@@ -1439,7 +1513,9 @@ async fn a_node_whose_registration_lapsed_holds_back_only_itself() {
     let other = Directory::new(&redis.url(), "other", Duration::from_millis(500)).unwrap();
     let fleet = lapsed.heartbeat(&registration("s", None, Duration::ZERO)).await.unwrap();
     other.heartbeat(&registration("t", None, Duration::ZERO)).await.unwrap();
-    lapsed.deregister().await.unwrap();
+    // Its registration lapses (as after a stall longer than its TTL).
+    assert_eq!(redis.call("ZREM tickwire:nodes lapsed"), ":1");
+    assert_eq!(redis.call("DEL tickwire:node:lapsed"), ":1");
 
     let settle = Duration::from_secs(30);
     let back = lapsed.heartbeat(&registration("s", Some(&fleet.secret), settle)).await.unwrap();

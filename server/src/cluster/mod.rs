@@ -445,7 +445,19 @@ impl Cluster {
         {
             return listing.clone();
         }
-        let listing = Arc::new(self.directory.list().await.map_err(|e| e.to_string()));
+        let listing = match self.directory.list().await {
+            // Redis answered with a fleet that lacks this node: its registration lapsed (its
+            // heartbeats fail while reads pass, as when Redis is out of memory, and every node
+            // lapses alike), or it holds none yet. Not the fleet: an empty list with a 200
+            // would tell a lobby or a dashboard that no room plays anywhere.
+            Ok((_, nodes)) if !nodes.iter().any(|node| node.id == self.node) => Err(format!(
+                "the room directory does not list this node ({}): its registration lapsed or \
+                 was never made",
+                self.node
+            )),
+            listed => listed.map_err(|e| e.to_string()),
+        };
+        let listing = Arc::new(listing);
         match listing.as_ref() {
             Ok((_, nodes)) => {
                 *lock(&self.nodes) = (Some(Instant::now()), nodes.clone());
@@ -497,7 +509,10 @@ impl Cluster {
         matches!(&*lock(&self.hold), Hold::Taken(_) | Hold::Duplicate)
     }
 
-    /// True when the directory answered the last call.
+    /// True when this node's last heartbeat reached the directory and no call failed since.
+    /// Only a heartbeat marks it up again: a Redis out of memory still answers the scripts that
+    /// only read (a join into a room open already) while it refuses every heartbeat, and the
+    /// directory then forgets this node; a join answered must not say the directory is back.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
@@ -794,7 +809,6 @@ impl Cluster {
                 Ok(Some((node, room, url)))
                     if node != self.node && resume_fits(&hello.room, &room) =>
                 {
-                    self.mark_up(true);
                     debug!(%node, %room, "resuming through the node that holds the seat");
                     // The seat's room by name, not the client's `Any`: should the seat end
                     // before the Hello gets there, the hosting node must not matchmake it
@@ -807,7 +821,7 @@ impl Cluster {
                     .map_err(|refusal| refusal.end);
                 }
                 // Unknown (or expired) tokens join afresh, as on a single server.
-                Ok(_) => self.mark_up(true),
+                Ok(_) => {}
                 Err(e) => {
                     // Logged when the directory becomes unreachable, not per join: any client
                     // may send a token.
@@ -846,9 +860,19 @@ impl Cluster {
             let placing =
                 self.directory.join_avoiding(wanted, spectating, limits, &promise, &suspects);
             let placement = match placing.await {
-                Ok(placement) => {
-                    self.mark_up(true);
-                    placement
+                Ok(placement) => placement,
+                // A room hosted here needs no directory to be joined, whatever kept the
+                // directory from placing the join: Redis away, or out of memory (which lets
+                // the scripts read and refuses the heartbeats' writes, so this node's
+                // registration lapses and the directory no longer knows the room), or settling.
+                // Only on a failure: a room the directory places on another node is joined
+                // there, even if a room of that name plays on here, unlisted.
+                Err(e) if matches!(wanted, Wanted::Named(room) if ctx.has_room(&room)) => {
+                    if !is_scripts_answer(&e) {
+                        self.mark_up(false);
+                    }
+                    debug!(error = %e, "the directory did not place a join of a room hosted here");
+                    return self.join_here(ctx, hello, link, client).await;
                 }
                 Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_NO_HOST") => {
                     // The script's own refusal: every node is at its room limit or draining.
@@ -896,12 +920,6 @@ impl Cluster {
                     // Logged when the directory becomes unreachable, not per join.
                     self.mark_up(false);
                     debug!(error = %e, "room directory unavailable");
-                    // A room hosted here needs no directory to be joined.
-                    if let Wanted::Named(room) = wanted
-                        && ctx.has_room(&room)
-                    {
-                        return self.join_here(ctx, hello, link, client).await;
-                    }
                     return refuse(directory_unavailable("join"));
                 }
             };
@@ -1436,6 +1454,12 @@ async fn heartbeat_once(cluster: &Cluster, ctx: &ServerContext) {
             cluster.mark_up(false);
         }
     }
+}
+
+/// Whether `e` is an answer of the directory's own scripts (`TICKWIRE_...`: no host, settling
+/// ...), which the directory gives when it works, rather than a failure to reach it.
+fn is_scripts_answer(e: &DirectoryError) -> bool {
+    matches!(e, DirectoryError::Redis(e) if e.code().is_some_and(|code| code.starts_with("TICKWIRE_")))
 }
 
 /// Whether `theirs` (a node's join-key prints, comma separated) has one of `ours`: the two

@@ -18,6 +18,8 @@
 --   watch                  zset   rooms that take one more spectator -> the same score
 --                                 (both hold only rooms of live nodes that are not draining;
 --                                 matchmaking reads their top instead of every room)
+--   left:<id>              string the instance of node <id> that left the fleet (for a ttl:
+--                                 its late heartbeats list it no more)
 --   seq                    int    numbers the rooms matchmaking opens (arena-<n>)
 --   secret                 string proves a proxied connection comes from a node of the fleet
 --   settle                 string present (with an expiry) while the fleet writes its rooms

@@ -25,11 +25,15 @@
 -- a node below it).
 -- Returns {registered before (1/0), the fleet's secret, {url of every live node},
 -- {id, join} of every other live node (join '' for a node of a release before it)}, or the
--- error TICKWIRE_DUPLICATE <beat of the other process>.
+-- error TICKWIRE_DUPLICATE <beat of the other process>, or TICKWIRE_LEFT when this instance
+-- left the fleet (deregister.lua) and the heartbeat came late.
 local me, url, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local instance = ARGV[10] or ''
 local now = now_ms()
 local node = P .. 'node:' .. me
+if instance ~= '' and redis.call('GET', P .. 'left:' .. me) == instance then
+  return redis.error_reply('TICKWIRE_LEFT this process left the fleet')
+end
 local holder = redis.call('HGET', node, 'instance')
 if instance ~= '' and holder and holder ~= instance and live(me, now) then
   return redis.error_reply('TICKWIRE_DUPLICATE ' .. (redis.call('HGET', node, 'beat') or '0') ..

@@ -103,6 +103,7 @@ impl Routes {
         let game_pages = Router::new()
             .route("/", get(web::index))
             .route("/index.html", get(web::index))
+            .route("/sdk/index.js", get(web::sdk_entry))
             .with_state(assets.clone());
         let operator_pages = Router::new()
             .route("/assets/{version}/{*path}", get(web::asset))
@@ -199,7 +200,7 @@ pub fn game_ws_config() -> WebSocketConfig {
 async fn not_found() -> (StatusCode, &'static str) {
     (
         StatusCode::NOT_FOUND,
-        "not found: try / (the game), /dashboard, /ws (WebSocket), /fallback/stream or /fallback/poll (HTTP), /rooms, /stats, /livez, /healthz or /metrics\n",
+        "not found: try / (the game), /dashboard, /ws (WebSocket), /fallback/stream or /fallback/poll (HTTP), /sdk/index.js (the JavaScript SDK), /rooms, /stats, /livez, /healthz or /metrics\n",
     )
 }
 

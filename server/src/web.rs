@@ -455,13 +455,42 @@ pub async fn dashboard(State(dashboard): State<Arc<Dashboard>>, headers: HeaderM
 
 /// `GET /assets/{version}/{*path}`: a script, style or image. The current version is cached
 /// for good; another version (a page loaded before an upgrade) gets today's file, revalidated.
+/// The SDK's files may be imported by a page of any origin ([`sdk_entry`]).
 pub async fn asset(
     State(assets): State<Arc<WebAssets>>,
     Path((version, path)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let cache = if version == assets.version() { IMMUTABLE } else { "no-cache" };
-    serve(&assets, &path, &headers, cache)
+    let mut response = serve(&assets, &path, &headers, cache);
+    if path.starts_with("sdk/") {
+        open_to_any_origin(&mut response);
+    }
+    response
+}
+
+/// `GET /sdk/index.js`: the JavaScript SDK at a URL that outlives a build, for a game's page
+/// on another origin (`import { TickwireClient } from 'https://game.example/sdk/index.js'`).
+/// A redirect (`302`, revalidated) to this build's copy under `/assets/<version>/`, so the
+/// SDK's own imports resolve there, cached for good; relative, so a reverse proxy's path
+/// prefix is kept. Both answers allow any origin: a module script from another origin is
+/// fetched with CORS, each redirect included, and the SDK is public code sent without
+/// credentials.
+pub async fn sdk_entry(State(assets): State<Arc<WebAssets>>) -> Response {
+    let location = format!("../assets/{}/sdk/index.js", assets.version());
+    let mut response = (
+        StatusCode::FOUND,
+        [(header::LOCATION, location), (header::CACHE_CONTROL, "no-cache".to_string())],
+    )
+        .into_response();
+    open_to_any_origin(&mut response);
+    response
+}
+
+fn open_to_any_origin(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
 }
 
 #[cfg(test)]

@@ -116,6 +116,36 @@ async fn assets_are_immutable_typed_and_gzipped_when_accepted() {
     server.shutdown().await;
 }
 
+/// A game's page on another origin imports the SDK from the server: `/sdk/index.js` sends it
+/// to this build's copy, and both answers let any origin read them (a module script from
+/// another origin is fetched with CORS, each redirect included). The game's own files stay
+/// same-origin.
+#[tokio::test]
+async fn the_sdk_is_importable_from_another_origin_at_a_stable_url() {
+    let server = TestServer::start(test_config()).await;
+    let (_, _, page) = get(&server, "/", "").await;
+    let prefix = asset_prefix(&page);
+    let origin = "Origin: https://my-game.example\r\n";
+    let (status, head, _) = get(&server, "/sdk/index.js", origin).await;
+    assert_eq!(status, 302);
+    assert_eq!(header(&head, "access-control-allow-origin"), Some("*"));
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"), "a new build is found");
+    let location = header(&head, "location").expect("a Location");
+    assert_eq!(location, format!("..{prefix}sdk/index.js"), "relative, for a path prefix");
+    // Where it leads, as a browser resolves it against /sdk/index.js.
+    let entry = &location[2..];
+    let (status, head, body) = get(&server, entry, origin).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "access-control-allow-origin"), Some("*"));
+    assert!(body.contains("export * from './src/client.js'"), "{body}");
+    let (status, head, _) = get(&server, &format!("{prefix}sdk/src/client.js"), origin).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "access-control-allow-origin"), Some("*"), "its imports too");
+    let (_, head, _) = get(&server, &format!("{prefix}js/app.js"), origin).await;
+    assert_eq!(header(&head, "access-control-allow-origin"), None, "the game's own files");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn web_root_serves_from_disk_uncached() {
     let root = std::env::temp_dir().join(format!("tickwire-web-root-{}", std::process::id()));

@@ -88,10 +88,20 @@ pub struct EntityId(pub u32);
 
 /// 128 random bits from the server's CSPRNG that let a dropped client take its seat back.
 /// On the wire: 16 raw bytes, no length prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+///
+/// A bearer secret: whoever holds it takes the seat within the server's grace. Its `Debug`
+/// (a `Welcome` or a `Hello` logged with `{:?}`) shows its first two bytes only, enough to
+/// tell tokens apart in a log and not to take a seat with.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
 pub struct ResumeToken(pub [u8; 16]);
+
+impl core::fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ResumeToken({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
 
 /// A display name (at most [`MAX_NAME_LEN`] bytes).
 pub type Name = BoundedStr<MAX_NAME_LEN>;
@@ -682,5 +692,16 @@ mod tests {
         for (reason, refusal) in cases {
             assert_eq!(reason.is_refusal(), refusal, "{reason:?}");
         }
+    }
+
+    /// Logging a `Welcome` with `{:?}` must not hand the seat to whoever reads the log.
+    #[test]
+    #[cfg(feature = "alloc")]
+    fn a_resume_token_shows_in_debug_only_as_far_as_tells_it_apart() {
+        use super::ResumeToken;
+        let token = ResumeToken([0x3f, 0xa2, 0xbe, 0xef, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0xcd]);
+        let shown = alloc::format!("{token:?}");
+        assert_eq!(shown, "ResumeToken(3fa2…)");
+        assert!(!shown.contains("190") && !shown.contains("cd"), "{shown}");
     }
 }

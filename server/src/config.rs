@@ -200,7 +200,9 @@ pub struct ServerConfig {
 
     /// Chat lines per second one room relays, all senders together, with bursts of twice as
     /// many; lines above it are dropped (counted in `tickwire_chat_dropped_total`). Bounds what
-    /// a crowd's chat costs: every line goes to everyone in the room.
+    /// a crowd's chat costs: every line goes to everyone in the room. One address's clients
+    /// (an IPv6 /64's) together get a quarter of it (at least one a second), so many sockets
+    /// of one address cannot drown the room's chat.
     #[arg(long, env = "TICKWIRE_ROOM_CHAT_RATE", default_value_t = 20)]
     pub room_chat_rate: u32,
 

@@ -22,7 +22,7 @@ use crate::frame::FrameBuilder;
 use crate::game::{Game, GameEvent, PlayerInput};
 use crate::interest::InterestGrid;
 use crate::outbox::{ClientLink, CloseRequest, DirectSend, Offered};
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{PerAddressRate, TokenBucket};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -552,6 +552,9 @@ pub struct Room<G: Game> {
     audience_announced: Option<u32>,
     /// The room's own chat rate (`--room-chat-rate`), all senders together.
     chat_budget: TokenBucket,
+    /// Each address's share of it ([`chat_share`]): many sockets of one address, each within
+    /// its own `--chat-rate`, would otherwise take the whole room's and drown the others.
+    chat_by_address: PerAddressRate,
     empty_since: Option<Instant>,
     /// The last tick took longer than a period (and was counted late for it), so the next
     /// one starting late is the same incident, not another.
@@ -635,6 +638,13 @@ fn prefetch(address: usize, len: usize) {
     let _ = (address, len);
 }
 
+/// Chat lines a second one address's clients may have a room relay, all together (with bursts
+/// of twice as many): a quarter of `--room-chat-rate` (at least one), so it takes four
+/// addresses (IPv6: /64 networks) to fill a room's chat.
+fn chat_share(room_chat_rate: u32) -> u32 {
+    (room_chat_rate / 4).max(1)
+}
+
 impl<G: Game> Room<G> {
     /// A room around `game`.
     pub fn new(shared: Arc<RoomShared>, ctx: Arc<ServerContext>, game: G) -> Self {
@@ -658,6 +668,7 @@ impl<G: Game> Room<G> {
             rosters_due: Vec::new(),
             audience_announced: Some(0),
             chat_budget,
+            chat_by_address: PerAddressRate::default(),
             empty_since: None,
             last_tick_overran: false,
             unencodable_logged: None,
@@ -815,7 +826,11 @@ impl<G: Game> Room<G> {
                         return;
                     }
                     let name = seat.name;
-                    if self.chat_budget.try_take(now) {
+                    let share = chat_share(self.ctx.config.room_chat_rate);
+                    let address = crate::context::address_key(seat.client);
+                    if self.chat_by_address.try_take(address, share, share * 2, now)
+                        && self.chat_budget.try_take(now)
+                    {
                         self.broadcast(EventKind::Chat { from: player, name, text });
                     } else {
                         self.ctx.metrics.chat_dropped.inc();
@@ -3686,24 +3701,55 @@ mod tests {
         assert_eq!(joined, [a, b], "a from the roster, b with the tick, each once");
     }
 
+    /// The chat lines `link` was sent, by sender.
+    fn chats_seen(link: &ClientLink) -> Vec<PlayerId> {
+        let seen = events(&messages(link).0).into_iter();
+        seen.filter_map(|e| match e {
+            EventKind::Chat { from, .. } => Some(from),
+            _ => None,
+        })
+        .collect()
+    }
+
     #[test]
     fn the_room_relays_chat_at_its_own_rate() {
         let mut room = room(|c| c.room_chat_rate = 2);
         let t0 = Instant::now();
-        let (link, joined) = join(&mut room, Role::Player, None, t0);
-        let player = joined.unwrap().player;
-        let _ = link.take_batch();
         let text = ChatText::truncated("hi");
-        for _ in 0..10 {
-            room.handle(RoomCommand::Chat { player, text }, t0);
+        // Four addresses, each within its own share (one line a second, two back to back).
+        let chatting: Vec<_> = (1..=4)
+            .map(|i| join_from(&mut room, Role::Player, "p", &format!("10.0.0.{i}"), t0))
+            .collect();
+        for &(_, player) in &chatting {
+            for _ in 0..3 {
+                room.handle(RoomCommand::Chat { player, text }, t0);
+            }
         }
         room.tick(t0);
-        let chats = events(&messages(&link).0)
-            .into_iter()
-            .filter(|e| matches!(e, EventKind::Chat { .. }))
-            .count();
-        assert_eq!(chats, 4, "a burst of twice the rate, then dropped");
-        assert_eq!(room.ctx.metrics.chat_dropped.get(), 6);
+        assert_eq!(chats_seen(&chatting[0].0).len(), 4, "a burst of twice the rate, then dropped");
+        assert_eq!(room.ctx.metrics.chat_dropped.get(), 8);
+    }
+
+    /// Forty sockets of one address, each within its own `--chat-rate`, took the whole room's
+    /// chat, and the players' lines were dropped.
+    #[test]
+    fn one_address_takes_at_most_a_quarter_of_the_rooms_chat() {
+        let mut room = room(|c| c.room_chat_rate = 20);
+        let t0 = Instant::now();
+        let text = ChatText::truncated("spam");
+        let (player_link, player) = join_from(&mut room, Role::Player, "ada", "10.0.0.1", t0);
+        let crowd: Vec<_> =
+            (0..40).map(|_| join_from(&mut room, Role::Spectator, "s", "192.0.2.7", t0)).collect();
+        for &(_, flooder) in &crowd {
+            room.handle(RoomCommand::Chat { player: flooder, text }, t0);
+            room.handle(RoomCommand::Chat { player: flooder, text }, t0);
+        }
+        room.handle(RoomCommand::Chat { player, text: ChatText::truncated("gg") }, t0);
+        room.tick(t0);
+        let seen = chats_seen(&player_link);
+        assert_eq!(seen.len(), 11, "ten of the crowd's (5 a second, bursts of 10), then ours");
+        assert_eq!(seen.last(), Some(&player));
+        assert_eq!(room.ctx.metrics.chat_dropped.get(), 70);
     }
 
     #[test]

@@ -62,7 +62,10 @@ async fn main() -> anyhow::Result<()> {
                     Some(wait) => println!("disconnected ({reason}): retrying in {wait:.1?}"),
                     None => println!("disconnected ({reason})"),
                 },
-                Some(Event::Ended(End::GaveUp)) | None => anyhow::bail!("gave up"),
+                Some(Event::Ended(End::GaveUp)) | None => match client.session().last_disconnect() {
+                    Some(reason) => anyhow::bail!("gave up: {reason}"),
+                    None => anyhow::bail!("gave up"),
+                },
                 Some(Event::Ended(End::Left { .. })) => return Ok(()),
                 Some(_) => {}
             },

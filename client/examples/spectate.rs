@@ -86,7 +86,10 @@ async fn main() -> anyhow::Result<()> {
                     Some(delay) => println!("disconnected: {reason} (retrying in {delay:?})"),
                     None => println!("disconnected: {reason} (not retrying)"),
                 },
-                Some(Event::Ended(End::GaveUp)) => println!("ended: the disconnect above is final"),
+                Some(Event::Ended(End::GaveUp)) => match client.session().last_disconnect() {
+                    Some(reason) => println!("ended: {reason}"),
+                    None => println!("ended"),
+                },
                 Some(Event::Ended(End::Left { .. })) => println!("ended: left"),
                 None => break,
                 Some(_) => {}

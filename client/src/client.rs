@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tickwire_shared::delta::World;
-use tickwire_shared::{InputSeq, MAX_SERVER_MESSAGE_SIZE, SUBPROTOCOL, Tick, Welcome};
+use tickwire_shared::{
+    InputSeq, MAX_SERVER_MESSAGE_SIZE, Role, RoomName, SUBPROTOCOL, Tick, Welcome,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Sleep;
@@ -29,9 +31,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::debug;
 
-/// Why a server URL was refused.
+/// Why a server URL, or the join token that goes with it, was refused.
 ///
-/// Who reacts: the programmer or the person who typed the URL.
+/// Who reacts: the programmer or the person who typed the URL; for
+/// [`UrlError::Token`], the game backend that minted the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UrlError {
@@ -44,6 +47,10 @@ pub enum UrlError {
     /// The URL names no host.
     #[error("`{0}` has no host")]
     NoHost(String),
+    /// The join token given to [`Endpoint::with_bearer`] holds characters an HTTP header
+    /// cannot carry (control characters, line breaks). Not shown: it is a credential.
+    #[error("the join token cannot be sent in an Authorization header")]
+    Token,
 }
 
 /// Why [`Client::connect`] did not get a `Welcome`.
@@ -69,6 +76,17 @@ pub struct Endpoint {
     host: String,
     port: u16,
     tls: Option<Tls>,
+    bearer: Option<Bearer>,
+}
+
+/// The `Authorization: Bearer` value of an endpoint: a credential, so its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+struct Bearer(HeaderValue);
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer(..)")
+    }
 }
 
 /// The rustls client configuration of a `wss://` endpoint. Compared by identity: two
@@ -145,7 +163,7 @@ impl Endpoint {
             Some(p) => p.parse().map_err(|_| UrlError::Invalid(url.to_string()))?,
         };
         let host = host.to_string();
-        Ok(Endpoint { uri, host, port, tls })
+        Ok(Endpoint { uri, host, port, tls, bearer: None })
     }
 
     /// For a `wss://` endpoint, trusts what `config` trusts instead of Mozilla's roots (a
@@ -157,6 +175,25 @@ impl Endpoint {
             self.tls = Some(Tls(config));
         }
         self
+    }
+
+    /// Sends `token`, a join token a game backend minted, as `Authorization: Bearer <token>`
+    /// with every upgrade, instead of in the URL (`?token=`): a URL ends up in the logs of
+    /// proxies and load balancers, a header is not logged by default (SECURITY.md). The server
+    /// takes either. Not shown by `Debug`. [`UrlError::Token`] for a token no header can carry
+    /// (a JWT always can).
+    pub fn with_bearer(mut self, token: &str) -> Result<Endpoint, UrlError> {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| UrlError::Token)?;
+        // Kept out of HTTP/2 header compression tables and of `http`'s own Debug output.
+        value.set_sensitive(true);
+        self.bearer = Some(Bearer(value));
+        Ok(self)
+    }
+
+    /// Whether a join token goes as `Authorization: Bearer` ([`Endpoint::with_bearer`]).
+    pub fn has_bearer(&self) -> bool {
+        self.bearer.is_some()
     }
 
     /// The URL.
@@ -387,6 +424,17 @@ struct PredictionFeed {
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// # Dropping
+/// Prefer [`leave`](Self::leave), which waits for the server's answer. A client dropped while
+/// connected still gives its seat up: it hands its connection to a tokio task that sends a
+/// close frame with 1000, as `leave` does, and reads until the server answers and ends TCP (at
+/// most [`Config::close_timeout`], 5 s when that is off), so the room does not keep a ghost
+/// seat for the server's resume grace (10 s by default) and other players see it leave. Drop
+/// itself never waits. Best effort: dropped outside a tokio runtime, or with a runtime that
+/// shuts down before the task runs (the end of `#[tokio::main]`), the connection just ends,
+/// and the server holds the seat for its grace as after a crash. A client dropped between
+/// connections (backing off, or still opening TCP) has nothing to close.
 pub struct Client {
     session: Session,
     endpoint: Arc<Endpoint>,
@@ -405,6 +453,50 @@ pub struct Client {
     interpolation: Option<Interpolation>,
     /// Where [`Client::prediction_feed`] publishes, once asked for.
     prediction_feed: Option<PredictionFeed>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let frame = match std::mem::replace(&mut self.conn, Conn::None) {
+            Conn::Open(ws) if self.session.state().is_connected() => {
+                let frame =
+                    CloseFrame { code: crate::close_code::NORMAL.into(), reason: "dropped".into() };
+                Some((ws, Some(frame)))
+            }
+            // A leave under way: its frame may not have gone yet, and the answer is awaited.
+            Conn::Closing { ws, frame, .. } => Some((ws, frame)),
+            _ => None,
+        };
+        let Some((ws, frame)) = frame else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            debug!("client dropped outside a tokio runtime: the server keeps the seat");
+            return;
+        };
+        let close_timeout = self.session.config().close_timeout;
+        let limit = if close_timeout.is_zero() { DROP_CLOSE_LIMIT } else { close_timeout };
+        runtime.spawn(close_dropped(ws, frame, limit));
+    }
+}
+
+/// How long a dropped client's close may take when [`Config::close_timeout`] is off: the task
+/// must end even if the server never answers.
+const DROP_CLOSE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Closes the connection of a dropped [`Client`]: sends `frame` (if not sent yet) and reads
+/// until the server answers and ends TCP, at most `limit`. Reading on matters: a socket
+/// dropped right after the frame is written may reset the connection before the server
+/// reads it, and then the seat is kept as after a crash.
+async fn close_dropped(mut ws: Box<Ws>, frame: Option<CloseFrame>, limit: Duration) {
+    use futures_util::{SinkExt, StreamExt};
+    let closing = async {
+        if let Some(frame) = frame
+            && ws.send(Message::Close(Some(frame))).await.is_err()
+        {
+            return;
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+    };
+    let _ = tokio::time::timeout(limit, closing).await;
 }
 
 impl std::fmt::Debug for Client {
@@ -498,8 +590,11 @@ impl Client {
 
     /// Keeps an [`Interpolation`] from now on ([`Client::interpolation`]), replacing any
     /// kept before: every world rebuilt is pushed at the instant its snapshot was read (which
-    /// an application reading events later could not know), and a fresh join
-    /// (`resumed: false`) clears it, as its ticks are another world's.
+    /// an application reading events later could not know). A player's fresh join
+    /// (`resumed: false`) clears it, as it may be another world's. A spectator is never
+    /// resumed (the server gives its seat up when it drops): back in the same room it keeps
+    /// the buffer, as the room's ticks go on, and a restarted server's ticks, which start
+    /// again from 1, start the buffer over when they come ([`Interpolation::push`]).
     pub fn interpolate(&mut self, config: InterpolationConfig) {
         // Before the first `Welcome` the room's rate is unknown: it is made again at the
         // `Welcome` if the guess was wrong.
@@ -575,14 +670,14 @@ impl Client {
     ///
     /// For a join token that expires while the session lives: the server checks the token on
     /// every reconnect, and refuses an expired one with 401, which ends the session (its seat
-    /// is not resumed). Renew the token before it expires and set the URL that carries it,
+    /// is not resumed). Renew the token before it expires and set the endpoint that carries it,
     /// so that a reconnect after a drop presents one the server still takes, and resumes:
     /// ```no_run
     /// # use std::sync::Arc;
     /// # use tickwire_client::{Client, Endpoint, UrlError};
     /// # fn renew(client: &mut Client, fresh_token: &str) -> Result<(), UrlError> {
-    /// let url = format!("wss://game.example/ws?token={fresh_token}");
-    /// client.set_endpoint(Arc::new(Endpoint::parse(&url)?));
+    /// let endpoint = Endpoint::parse("wss://game.example/ws")?.with_bearer(fresh_token)?;
+    /// client.set_endpoint(Arc::new(endpoint));
     /// # Ok(()) }
     /// ```
     /// A `wss://` endpoint that trusts its own certificates keeps them only if the new one is
@@ -740,8 +835,9 @@ impl Client {
             Message::Binary(bytes) => {
                 let joins = self.session.stats().joins;
                 let tick = self.session.world().map(|w| w.tick);
+                let room = self.session.welcome().map(|w| w.room);
                 self.session.handle_message(now, &bytes);
-                self.feed_interpolation(now, joins, tick);
+                self.feed_interpolation(now, joins, tick, room);
             }
             Message::Close(frame) => {
                 let (code, reason) = close_parts(frame.as_ref());
@@ -757,15 +853,27 @@ impl Client {
     }
 
     /// Hands the interpolation, if kept, what the message just handled brought: a new seat
-    /// (the session counted another join), or a world (its newest tick moved).
-    fn feed_interpolation(&mut self, now: Instant, joins_before: u64, tick_before: Option<Tick>) {
+    /// (the session counted another join; `room_before` is the room of the one before), or a
+    /// world (its newest tick moved).
+    fn feed_interpolation(
+        &mut self,
+        now: Instant,
+        joins_before: u64,
+        tick_before: Option<Tick>,
+        room_before: Option<RoomName>,
+    ) {
         let Some(interpolation) = &mut self.interpolation else { return };
         if self.session.stats().joins != joins_before
             && let Some(welcome) = self.session.welcome()
         {
+            // The server never resumes a spectator: back in the same room, its view goes on,
+            // ticks included, and the buffer with it. A restarted server's ticks start again
+            // from 1, which `Interpolation::push` takes as a restart and starts over.
+            let spectator_back =
+                welcome.role == Role::Spectator && room_before == Some(welcome.room);
             if welcome.tick_rate != interpolation.tick_rate() {
                 *interpolation = Interpolation::new(welcome.tick_rate, *interpolation.config());
-            } else if !welcome.resumed {
+            } else if !welcome.resumed && !spectator_back {
                 interpolation.clear();
             }
         }
@@ -950,13 +1058,28 @@ async fn open(
                 // Certificate and protocol failures arrive as InvalidData carrying rustls's
                 // error; anything else is the network.
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    return Err(Disconnect::Lost(LinkError::Tls(e.to_string())));
+                    return Err(Disconnect::Lost(LinkError::Tls(tls_failure(&e))));
                 }
                 Err(e) => return Err(Disconnect::Lost(LinkError::Io(e.kind()))),
             }
         }
     };
     ws_handshake(&endpoint, transport, read_buffer_size).await
+}
+
+/// What a failed TLS handshake says to a person. A server that does not speak TLS answers
+/// the ClientHello with plain bytes (an HTTP 400, or nothing TLS at all), which rustls reports
+/// as "received corrupt message of type InvalidContentType": true, and no help to someone who
+/// typed `wss://` for a `ws://` server.
+fn tls_failure(e: &io::Error) -> String {
+    let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match rustls_error {
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            "the server does not speak TLS (its answer is not TLS): try ws:// instead of wss://"
+                .to_string()
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// How long one of several resolved addresses may take to connect before the next is tried.
@@ -1025,6 +1148,9 @@ async fn ws_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .into_client_request()
         .map_err(|e| Disconnect::Lost(LinkError::WebSocket(e.to_string())))?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(SUBPROTOCOL));
+    if let Some(Bearer(value)) = &endpoint.bearer {
+        request.headers_mut().insert("Authorization", value.clone());
+    }
     let config = WebSocketConfig::default()
         .read_buffer_size(read_buffer_size)
         .max_message_size(Some(MAX_SERVER_MESSAGE_SIZE))
@@ -1349,6 +1475,19 @@ mod tests {
         let with_token = Endpoint::parse("ws://user@example.com:9/ws?token=abc").unwrap();
         assert_eq!((with_token.host.as_str(), with_token.port), ("example.com", 9));
         assert_eq!(Endpoint::parse("ws://example.com:/ws").unwrap().port, 80, "an empty port");
+    }
+
+    #[test]
+    fn a_bearer_token_is_not_shown_and_one_no_header_carries_is_refused() {
+        let endpoint = Endpoint::parse("wss://game.example/ws").unwrap();
+        assert!(!endpoint.has_bearer());
+        let with = endpoint.clone().with_bearer("eyJhbGciOi.secret-part.sig").unwrap();
+        assert!(with.has_bearer());
+        let shown = format!("{with:?}");
+        assert!(!shown.contains("secret-part"), "a credential in Debug: {shown}");
+        assert!(shown.contains("Bearer(..)"), "{shown}");
+        assert_ne!(with, endpoint);
+        assert_eq!(endpoint.with_bearer("a\r\nX-Injected: 1"), Err(UrlError::Token));
     }
 
     #[test]

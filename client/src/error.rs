@@ -132,8 +132,9 @@ pub enum LinkError {
 /// [`Event::Disconnected`](crate::Event::Disconnected) together with the session's decision
 /// (retry when, or stop).
 ///
-/// Who reacts: the session, always, by [`Disconnect::retry`] and the
-/// [`Reconnect`](crate::Reconnect) policy. The application shows it; a person reacts only to
+/// Who reacts: the session, always, by [`Disconnect::retry_for`] and the
+/// [`Reconnect`](crate::Reconnect) policy; it keeps the last one
+/// ([`Session::last_disconnect`](crate::Session::last_disconnect)) for when it gives up. The application shows it; a person reacts only to
 /// the endings [`Retry::Never`] names (update the client, fix the URL, read why an operator
 /// removed it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,8 +163,8 @@ pub enum Disconnect {
     /// be kicked again; as in the JavaScript SDK). After `ResumeRejected` the next attempt
     /// joins afresh. `Full` is retried while the session has a seat to get back (a `Welcome`
     /// arrived: the seat may still be held, and a fleet node that does not find it answers
-    /// `Full` too), but ends a first join, as in the JavaScript SDK: the session decides that,
-    /// while [`Disconnect::retry`] alone says [`Retry::Resume`].
+    /// `Full` too), but ends a first join, as in the JavaScript SDK
+    /// ([`Disconnect::retry_for`] with `first_join: true` says [`Retry::Never`]).
     #[error("{0}")]
     Kicked(Kicked),
     /// The server closed with a close frame and no `Kick` (e.g. 1008 "no Hello within the
@@ -218,8 +219,30 @@ impl LinkError {
 }
 
 impl Disconnect {
-    /// What to do next (see each variant).
+    /// What to do next after this ending of a connection of a session that had joined before
+    /// (see each variant): `retry_for(false)`. For a first join (no `Welcome` yet, so no seat
+    /// to get back) the session decides by [`retry_for(true)`](Self::retry_for), which ends
+    /// on a full room where this says [`Retry::Resume`].
     pub fn retry(&self) -> Retry {
+        self.retry_for(false)
+    }
+
+    /// What the session does after this ending: `first_join` is true while it has no seat
+    /// to get back (no `Welcome` arrived, no resume token). A first join refused as `Full` is
+    /// final ([`Retry::Never`]): no seat of this client is held there, so the room is full
+    /// indeed, and the player is better told at once; with a seat to get back it is retried,
+    /// as the seat may still be held. Every other ending is judged alike either way (see
+    /// each variant); how many attempts follow is the [`Reconnect`](crate::Reconnect)
+    /// policy's.
+    pub fn retry_for(&self, first_join: bool) -> Retry {
+        match self {
+            Disconnect::Kicked(k) if first_join && k.reason == KickReason::Full => Retry::Never,
+            other => other.retry_judged(),
+        }
+    }
+
+    /// [`Disconnect::retry_for`] where having a seat makes no difference.
+    fn retry_judged(&self) -> Retry {
         match self {
             Disconnect::Refused(r) if matches!(r.status, 408 | 429 | 500..=599) => Retry::Resume,
             Disconnect::Refused(_) => Retry::Never,
@@ -375,6 +398,18 @@ mod tests {
         assert_eq!(Disconnect::Lost(LinkError::Tls("expired".into())).retry(), Retry::Never);
         let refused = LinkError::connect(&io::ErrorKind::ConnectionRefused.into());
         assert_eq!(Disconnect::Lost(refused).retry(), Retry::Resume);
+    }
+
+    #[test]
+    fn a_full_room_ends_a_first_join_and_is_retried_with_a_seat_to_get_back() {
+        let full = kicked(KickReason::Full);
+        assert_eq!(full.retry_for(true), Retry::Never, "what the session does for a first join");
+        assert_eq!(full.retry_for(false), Retry::Resume);
+        assert_eq!(full.retry(), full.retry_for(false));
+        // Nothing else depends on whether a seat was held.
+        for other in [kicked(KickReason::Idle), kicked(KickReason::ResumeRejected)] {
+            assert_eq!(other.retry_for(true), other.retry_for(false), "{other:?}");
+        }
     }
 
     #[test]

@@ -32,6 +32,10 @@
 //!   Otherwise (the grace passed, or the server restarted) it joins afresh:
 //!   [`Event::Joined`] with `resumed: false`, perhaps another ship, and after a restart ticks
 //!   that start again from 1, so a game drops whatever it keeps by tick or by entity there.
+//!   A spectator is never resumed (the server ends its seat at the drop): its reconnects all
+//!   say `resumed: false`, and back in the same room its view and the room's ticks simply go
+//!   on ([`Client::interpolate`] keeps its buffer then). Chat lines the server had not
+//!   confirmed when the link dropped are sent again after a resume ([`Session::send_chat`]).
 //!   When the server says it goes away (`Kick { ShuttingDown }`: a restart, a deploy), the
 //!   retries keep to the first delay for [`Reconnect::restart_window`] (10 s), so the
 //!   client is back within about 250 ms of the server.
@@ -40,10 +44,13 @@
 //!   [`Reconnect`] policy says how often (by default: forever once joined, 5 more attempts
 //!   for a first join); [`Event::Disconnected`] tells the application. Some endings are final
 //!   whatever the policy ([`Retry::Never`]), among them an operator's `Removed` kick (removed
-//!   from the room, or banned for a while): the session ends, and its message, which says
-//!   why, is for the person playing.
+//!   from the room, or banned for a while), and a first join refused by a full room
+//!   ([`Disconnect::retry_for`]): the session ends ([`End::GaveUp`]), and
+//!   [`Session::last_disconnect`] keeps why; a kick's message is for the person playing.
 //! - **Leaving** ([`Client::leave`]) closes with a close frame and waits for the server's
-//!   answer: the seat is freed at once and other players see you leave.
+//!   answer: the seat is freed at once and other players see you leave. A [`Client`] dropped
+//!   while connected (inside a tokio runtime) closes the same way from a task of its own, so
+//!   a forgotten `leave` does not hold a seat for the resume grace; see [`Client`].
 //!
 //! ## Reading the world
 //! An entity's fields are the wire's integers, exact on both sides: position in 1/16 world
@@ -122,11 +129,12 @@
 //! ## Join tokens
 //! A server started with `--join-secret` (or `--join-public-key`) refuses an upgrade without
 //! a join token that a game backend minted: HTTP 401, [`Disconnect::Refused`], which is not
-//! retried. Put the token in the URL, as the server reads it (SECURITY.md):
-//! `wss://game.example/ws?token=<jwt>`. Every reconnect presents the same URL, so a token
+//! retried. Send it as `Authorization: Bearer` ([`Endpoint::with_bearer`]), which keeps it out
+//! of the URL that proxies log (SECURITY.md), or in the URL, which the server reads too:
+//! `wss://game.example/ws?token=<jwt>`. Every reconnect presents the same endpoint, so a token
 //! that expires while the session lives (past the server's 30 s leeway) ends the session at
 //! its next reconnect: 401 "the join token has expired", then [`Event::Ended`]. Mint tokens
-//! that outlive a match and its reconnects (`exp`), or hand the client a URL with a fresh
+//! that outlive a match and its reconnects (`exp`), or hand the client an endpoint with a fresh
 //! token ([`Client::set_endpoint`]) when [`Event::Disconnected`] says a reconnect is coming
 //! (`retry_in` is `Some`): the next attempt starts only in the next call to
 //! [`Client::next_event`], so the one after the event presents the new token and resumes
@@ -144,7 +152,7 @@
 //! task keeps current.
 //! ```no_run
 //! use std::time::Instant;
-//! use tickwire_client::protocol::delta::World;
+//! use tickwire_client::protocol::{Role, delta::World};
 //! use tickwire_client::{
 //!     Client, Config, Controls, Event, Identity, Interpolation, InterpolationConfig,
 //!     PredictedShip, Prediction, Sample,
@@ -194,8 +202,11 @@
 //!                 }
 //!             }
 //!             Event::Joined(welcome) if !welcome.resumed => {
-//!                 // A new seat: its ticks, perhaps its rate and ship, start over.
-//!                 interpolation = Interpolation::new(welcome.tick_rate, InterpolationConfig::default());
+//!                 // A new seat: perhaps another ship, rate and ticks. A spectator is never
+//!                 // resumed, and its view goes on (`push` notices a restart's ticks).
+//!                 if welcome.role != Role::Spectator || welcome.tick_rate != interpolation.tick_rate() {
+//!                     interpolation = Interpolation::new(welcome.tick_rate, InterpolationConfig::default());
+//!                 }
 //!                 prediction.reset();
 //!             }
 //!             Event::Ended(_) => return Ok(()),

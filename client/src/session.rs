@@ -13,8 +13,8 @@ use tickwire_shared::delta::{ApplyError, World, WorldHistory};
 use tickwire_shared::quant::quantize_axis_input;
 use tickwire_shared::{
     Ack, Buttons, Chat, ChatText, ClientMessage, ControllerFeedback, Event as RoomEvent, EventKind,
-    Hello, Input, InputSeq, Kick, KickReason, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken,
-    Role, RoomName, RoomRequest, ServerMessage, Snapshot, Tick, Welcome, is_valid_room_name,
+    Hello, Input, InputSeq, Kick, Name, PROTOCOL_VERSION, Ping, PlayerId, ResumeToken, Role,
+    RoomName, RoomRequest, ServerMessage, Snapshot, Tick, Welcome, is_valid_room_name,
 };
 use tracing::{debug, info, warn};
 
@@ -221,12 +221,18 @@ pub enum End {
         answer: Option<u16>,
     },
     /// A connection ended in a way that is not retried, or the reconnect policy ran out of
-    /// attempts; the [`Event::Disconnected`] before this one says why.
+    /// attempts; the [`Event::Disconnected`] before this one says why, and
+    /// [`Session::last_disconnect`] keeps that reason (an operator's kick and its message, a
+    /// full room, an untrusted certificate, an HTTP refusal ...) for the game to tell the
+    /// player.
     GaveUp,
 }
 
 /// Something for the application, from [`Session::poll_event`].
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its `Debug` shows a `Joined`'s resume token as `..`: it takes the seat over during the
+/// grace, and events are logged with `{:?}`.
+#[derive(Clone, PartialEq)]
 pub enum Event {
     /// A connection attempt starts; `attempt` is 1 for the first connection, and after that 1
     /// plus the disconnects since the last connection that lasted: attempts that failed,
@@ -244,10 +250,15 @@ pub enum Event {
     /// later connections name `welcome.room` in their `Hello`.
     ///
     /// `resumed: false` after an earlier `Joined` is a new seat: the old one's grace passed,
-    /// or the server restarted, and then the room's ticks start again from 1. A game resets
-    /// there whatever it keeps by tick or by entity (interpolation buffers, predicted inputs,
-    /// the ship's id: `welcome.entity` may differ); [`Session::world`] is `None` until the
-    /// new connection's first snapshot.
+    /// or the server restarted, and then the room's ticks start again from 1. A player's game
+    /// resets there whatever it keeps by entity (predicted inputs, the ship's id:
+    /// `welcome.entity` may differ) and, unless the room and its ticks go on, by tick
+    /// (interpolation buffers); [`Session::world`] is `None` until the new connection's first
+    /// snapshot. A spectator is never resumed (PROTOCOL.md 7.3: the server ends its seat when
+    /// it drops), so each of its reconnects says `resumed: false`; back in the same room
+    /// (`welcome.room`) with no restart between, it watches the same world and its ticks go on
+    /// (a restarted server's start again from 1, which [`crate::Interpolation::push`] notices
+    /// by itself).
     Joined(Welcome),
     /// A snapshot was applied: the world at `info.tick` is rebuilt and kept, a baseline the
     /// server may encode against. [`Session::world`] is the newest world rebuilt, which is
@@ -321,6 +332,68 @@ pub enum Event {
     },
     /// The session is over. The last event.
     Ended(End),
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Connecting { attempt } => {
+                f.debug_struct("Connecting").field("attempt", attempt).finish()
+            }
+            Event::Joined(welcome) => f.debug_tuple("Joined").field(&Redacted(welcome)).finish(),
+            Event::Snapshot(info) => f.debug_tuple("Snapshot").field(info).finish(),
+            Event::SnapshotRejected { tick, error } => f
+                .debug_struct("SnapshotRejected")
+                .field("tick", tick)
+                .field("error", error)
+                .finish(),
+            Event::InputAcked { seq, latency } => {
+                f.debug_struct("InputAcked").field("seq", seq).field("latency", latency).finish()
+            }
+            Event::Room(event) => f.debug_tuple("Room").field(event).finish(),
+            Event::Roster(event) => f.debug_tuple("Roster").field(event).finish(),
+            Event::Feedback(feedback) => f.debug_tuple("Feedback").field(feedback).finish(),
+            Event::Pong { rtt, server_tick } => {
+                f.debug_struct("Pong").field("rtt", rtt).field("server_tick", server_tick).finish()
+            }
+            Event::Disconnected { reason, retry_in } => f
+                .debug_struct("Disconnected")
+                .field("reason", reason)
+                .field("retry_in", retry_in)
+                .finish(),
+            Event::Ended(end) => f.debug_tuple("Ended").field(end).finish(),
+        }
+    }
+}
+
+/// A `Welcome` for `Debug`, its resume token left out.
+struct Redacted<'a>(&'a Welcome);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Welcome {
+            player_id,
+            role,
+            room,
+            tick_rate,
+            world,
+            view_radius,
+            entity,
+            resume_token: _,
+            resumed,
+        } = self.0;
+        f.debug_struct("Welcome")
+            .field("player_id", player_id)
+            .field("role", role)
+            .field("room", room)
+            .field("tick_rate", tick_rate)
+            .field("world", world)
+            .field("view_radius", view_radius)
+            .field("entity", entity)
+            .field("resume_token", &format_args!(".."))
+            .field("resumed", resumed)
+            .finish()
+    }
 }
 
 /// How the driver must end the connection the session just left.
@@ -414,7 +487,9 @@ pub struct Stats {
 /// lets a client restart at 1 or count on): they only grow, so an application that keeps
 /// its inputs by [`InputSeq`] for prediction drops those of an earlier connection once the
 /// new connection's [`SnapshotInfo::last_input`] passes them, as it drops any other.
-#[derive(Debug)]
+///
+/// Its `Debug` leaves out the resume token, which takes the seat over during the grace, and
+/// the `Welcome` and events that carry it: logging a session with `{:?}` leaks no credential.
 pub struct Session {
     config: Config,
     identity: Identity,
@@ -462,7 +537,12 @@ pub struct Session {
     /// The inputs sent on this connection, applied or not, oldest first: the newest
     /// [`SENT_INPUTS_KEPT`] to twice that (dropped in halves, so a slice is always at hand).
     sent: Vec<SentInput>,
+    /// Chat lines accepted by [`Session::send_chat`] and not written yet, oldest first.
     chat: VecDeque<ChatText>,
+    /// Chat lines written on this connection that no `Pong` has confirmed yet, oldest first
+    /// (as many as [`ChatBudget::unconfirmed`] counts). Written is not delivered: a link
+    /// that stalls and drops loses them, so a resume writes them again.
+    chat_unconfirmed: VecDeque<ChatText>,
     /// Keeps chat lines within the server's chat limit, however they bunch up on the way.
     chat_budget: ChatBudget,
     /// Paces inputs below the server's input limit.
@@ -485,7 +565,28 @@ pub struct Session {
     roster_complete: bool,
     /// How the session ended, once it has.
     end: Option<End>,
+    /// Why the last connection ended (see [`Session::last_disconnect`]).
+    last_disconnect: Option<Disconnect>,
     stats: Stats,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let welcome = self.welcome.as_ref();
+        f.debug_struct("Session")
+            .field("state", &self.state)
+            .field("identity", &self.identity)
+            .field("room", &welcome.map(|w| w.room))
+            .field("player_id", &welcome.map(|w| w.player_id))
+            .field("entity", &welcome.and_then(|w| w.entity))
+            .field("resume_token", &self.token.map(|_| format_args!("..")))
+            .field("world_tick", &self.world_tick)
+            .field("rtt", &self.rtt)
+            .field("events_queued", &self.events.len())
+            .field("end", &self.end)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -522,6 +623,7 @@ impl Session {
             inputs_unconfirmed: VecDeque::new(),
             sent: Vec::new(),
             chat: VecDeque::new(),
+            chat_unconfirmed: VecDeque::new(),
             chat_budget,
             input_pace,
             next_ping: None,
@@ -536,6 +638,7 @@ impl Session {
             roster_catch_up: None,
             roster_complete: false,
             end: None,
+            last_disconnect: None,
             stats: Stats::default(),
         }
     }
@@ -582,6 +685,14 @@ impl Session {
     /// How the session ended (the same as its [`Event::Ended`]); `None` while it lives.
     pub fn end(&self) -> Option<End> {
         self.end
+    }
+
+    /// Why the last connection (or attempt) ended: the reason of the last
+    /// [`Event::Disconnected`], kept. After [`End::GaveUp`] it is why the session ended, to
+    /// show the player (an operator's `Removed` kick carries the message that says why).
+    /// `None` before the first disconnect; a leave does not set it.
+    pub fn last_disconnect(&self) -> Option<&Disconnect> {
+        self.last_disconnect.as_ref()
     }
 
     /// The newest world rebuilt from snapshots (players: what is within their view radius;
@@ -661,9 +772,13 @@ impl Session {
 
     /// Queues a chat line to the room. Lines are paced to the server's chat rate
     /// ([`Config::chat_rate_per_sec`]), so a chatty application is never kicked for it.
-    /// Lines still waiting when the connection drops are sent once the seat is resumed; a
-    /// fresh join (the seat was lost, perhaps in another room) drops them, and
-    /// [`leave`](Self::leave) does.
+    /// Lines still waiting when the connection drops are sent once the seat is resumed, and
+    /// so are the lines already written that the server had not confirmed (by the `Pong`
+    /// of a `Ping` sent after them, which the session sends for that): a link that stalls
+    /// and drops loses what it held. A line that reached the room just before the drop,
+    /// its confirmation lost with the link, then arrives twice (rare: the confirmation
+    /// takes a round trip). A fresh join (the seat was lost, perhaps in another room) drops
+    /// them all, and [`leave`](Self::leave) does.
     pub fn send_chat(&mut self, text: &str) -> Result<(), SendError> {
         if !self.state.is_joined() {
             return Err(SendError::NotJoined);
@@ -789,6 +904,10 @@ impl Session {
                     // sent before the Ping through its rate limits before answering it.
                     self.confirm_inputs(ping.inputs);
                     self.chat_budget.confirm(now, ping.chats);
+                    let unconfirmed = self.chat_budget.unconfirmed() as usize;
+                    while self.chat_unconfirmed.len() > unconfirmed {
+                        self.chat_unconfirmed.pop_front();
+                    }
                     let rtt = now.saturating_duration_since(ping.sent);
                     self.rtt = Some(rtt);
                     self.push_event(Event::Pong { rtt, server_tick: pong.server_tick });
@@ -893,6 +1012,7 @@ impl Session {
             ClientMessage::Input(input)
         } else if !self.chat.is_empty() && self.chat_budget.take(now) {
             let text = self.chat.pop_front()?;
+            self.chat_unconfirmed.push_back(text);
             ClientMessage::Chat(Chat { text })
         } else if self.ping_due(now) || self.confirmation_wanted() {
             self.ping_nonce = self.ping_nonce.wrapping_add(1);
@@ -1199,8 +1319,7 @@ impl Session {
             self.failures = self.failures.saturating_add(1);
         }
         let step = if restarting { 1 } else { self.failures };
-        let full = matches!(&reason, Disconnect::Kicked(k) if k.reason == KickReason::Full);
-        let retry = if first_join && full { Retry::Never } else { reason.retry() };
+        let retry = reason.retry_for(first_join);
         if retry == Retry::Fresh {
             self.token = None;
         }
@@ -1212,6 +1331,7 @@ impl Session {
         };
         // `Some(0)` never reconnects, not even through a restart window.
         let out_of_attempts = max_attempts.is_some_and(|max| max == 0 || self.failures > max);
+        self.last_disconnect = Some(reason.clone());
         if retry == Retry::Never || out_of_attempts {
             self.enter(State::Ended, now);
             self.push_event(Event::Disconnected { reason, retry_in: None });
@@ -1292,17 +1412,17 @@ impl Session {
 
     /// Whether a `Ping` must go now for its `Pong` to confirm what was sent: half of
     /// [`Config::max_inputs_unconfirmed`] inputs await a confirmation (so that it usually
-    /// comes before the rest are sent), or a chat line waits while earlier ones await one.
-    /// A player's snapshots confirm its inputs too, but a controller gets none, and nothing
-    /// else confirms chat. One `Ping` at a time: its `Pong` frees what it can, and the next
-    /// asks for the rest.
+    /// comes before the rest are sent), or chat lines await one: a waiting line needs it for
+    /// its token, and a written line is resent after a drop until it is confirmed, so the
+    /// sooner the fewer twice. A player's snapshots confirm its inputs too, but a controller
+    /// gets none, and nothing else confirms chat. One `Ping` at a time: its `Pong` frees
+    /// what it can, and the next asks for the rest.
     fn confirmation_wanted(&self) -> bool {
         if self.ping_outstanding.is_some() {
             return false;
         }
         let half = (self.config.max_inputs_unconfirmed / 2).max(1);
-        self.inputs_unconfirmed.len() >= half
-            || (!self.chat.is_empty() && self.chat_budget.unconfirmed() > 0)
+        self.inputs_unconfirmed.len() >= half || self.chat_budget.unconfirmed() > 0
     }
 
     fn left(&mut self, now: Instant, answer: Option<u16>) {
@@ -1321,7 +1441,12 @@ impl Session {
         self.inputs_unconfirmed.clear();
         // `sent` and `last_input_acked` stay until the next `Welcome`: a prediction goes on
         // drawing the ship where they put it while the session reconnects.
-        // The chat queue stays: `send_chat` accepted those lines, and a resume sends them.
+        // The chat queue stays: `send_chat` accepted those lines, and a resume sends them,
+        // the ones written but not confirmed first, in the order they were typed: they may
+        // never have reached the server.
+        while let Some(line) = self.chat_unconfirmed.pop_back() {
+            self.chat.push_front(line);
+        }
         self.ping_outstanding = None;
         self.newest_tick = None;
         // `next_seq` counts on: input numbers only grow, across connections too.

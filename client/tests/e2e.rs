@@ -179,27 +179,30 @@ async fn an_application_that_reads_late_finds_the_snapshots_that_waited_not_a_de
     server.shutdown().await;
 }
 
+/// A join token for "ada", valid for ten minutes, signed with `key`.
+fn ada_token(key: &str) -> String {
+    use tickwire_server::auth::{JoinClaims, MintKey, mint};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let claims = JoinClaims {
+        sub: "ada".into(),
+        exp: now.as_secs() + 600,
+        nbf: None,
+        room: None,
+        role: None,
+    };
+    mint(&claims, &MintKey::Secret(key.into())).unwrap()
+}
+
 /// A join token renewed with `set_endpoint` is the one a reconnect presents, set before the
 /// drop or in answer to its `Disconnected`: a valid one resumes the seat, and one the server
 /// does not take is refused (which the first token would not have been).
 #[tokio::test]
 async fn a_reconnect_presents_the_endpoint_set_last() {
-    use tickwire_server::auth::{JoinClaims, MintKey, mint};
     let secret = "a-secret-for-renewed-join-tokens";
     let mut config = server_config();
     config.join_secret = Some(secret.parse().unwrap());
     let server = TestServer::start(config).await;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    let token = |key: &str| {
-        let claims = JoinClaims {
-            sub: "ada".into(),
-            exp: now.as_secs() + 600,
-            nbf: None,
-            room: None,
-            role: None,
-        };
-        mint(&claims, &MintKey::Secret(key.into())).unwrap()
-    };
+    let token = ada_token;
     let endpoint = |token: &str| {
         std::sync::Arc::new(Endpoint::parse(&format!("{}?token={token}", server.url())).unwrap())
     };
@@ -389,6 +392,8 @@ async fn a_first_join_refused_as_full_is_not_retried() {
     assert_eq!(*close_code, Some(1013));
     assert_eq!(retry_in, None, "not retried");
     assert_eq!(second.next_event().await, Some(Event::Ended(End::GaveUp)));
+    assert_eq!(second.session().last_disconnect(), Some(&reason), "why it gave up, kept");
+    assert_eq!(reason.retry_for(true), tickwire_client::Retry::Never, "as the session did");
     assert_eq!(second.session().stats().attempts, 1);
     let url = server.url();
     let connect = Client::connect(&url, room("cy"), Config::default());
@@ -691,4 +696,118 @@ async fn a_connection_closed_before_the_upgrade_is_answered_says_so() {
     let error = Client::connect(&url, Identity::player("ada").unwrap(), config).await.unwrap_err();
     let text = error.to_string();
     assert!(text.contains("closed before the server answered the upgrade"), "{text}");
+}
+
+/// A client dropped without `leave()` gives its seat up: its friend's first join into the
+/// room of one, which a held seat would refuse as `Full` (final), succeeds. The server's
+/// `Left` to a spectator of the room says when the seat is free, long before the grace.
+#[tokio::test]
+async fn a_dropped_client_gives_its_seat_up() {
+    let mut config = server_config();
+    config.room_capacity = 1;
+    // Held for the grace, the seat would outlast the test's patience.
+    config.resume_grace = Duration::from_secs(60);
+    let server = TestServer::start(config).await;
+    let room = |identity: Identity| identity.in_room("e2e-drop").unwrap();
+    let player = room(Identity::player("ada").unwrap());
+    let ada = Client::connect(&server.url(), player, Config::default()).await.unwrap();
+    let seat = ada.welcome().unwrap().player_id;
+    let watcher = room(Identity::spectator("eve").unwrap());
+    let mut eve = Client::connect(&server.url(), watcher, Config::default()).await.unwrap();
+    wait_for(&mut eve, |e| match e {
+        Event::Roster(event) | Event::Room(event) => {
+            matches!(event.kind, EventKind::Audience { .. }).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+
+    drop(ada);
+    wait_for(&mut eve, |e| match e {
+        Event::Room(event) => {
+            matches!(event.kind, EventKind::Left { player } if player == seat).then_some(())
+        }
+        _ => None,
+    })
+    .await;
+    let friend = room(Identity::player("bob").unwrap());
+    let bob =
+        tokio::time::timeout(PATIENCE, Client::connect(&server.url(), friend, Config::default()))
+            .await
+            .expect("connect returns")
+            .expect("the seat was given up, so the room has room");
+    assert!(!bob.welcome().unwrap().resumed);
+    drop((bob, eve));
+    server.shutdown().await;
+}
+
+/// A join token sent as `Authorization: Bearer` (out of the URL, which proxies log) is taken
+/// by a server that requires one; without it the same URL is refused.
+#[tokio::test]
+async fn a_join_token_goes_as_a_bearer_header() {
+    let secret = "a-secret-for-bearer-join-tokens";
+    let mut config = server_config();
+    config.join_secret = Some(secret.parse().unwrap());
+    let server = TestServer::start(config).await;
+    let token = ada_token(secret);
+    let identity = Identity::player("ada").unwrap().in_room("e2e-bearer").unwrap();
+
+    let bare = std::sync::Arc::new(Endpoint::parse(&server.url()).unwrap());
+    let mut never = Config::default();
+    never.reconnect = Reconnect::NEVER;
+    let mut refused = Client::with_endpoint(bare.clone(), identity, never, 7);
+    let (reason, _) = disconnected(&mut refused).await;
+    assert!(matches!(&reason, Disconnect::Refused(r) if r.status == 401), "{reason:?}");
+
+    let endpoint =
+        std::sync::Arc::new(Endpoint::parse(&server.url()).unwrap().with_bearer(&token).unwrap());
+    assert!(!endpoint.uri().to_string().contains(&token), "the token stays out of the URL");
+    let mut client = Client::with_endpoint(endpoint, identity, Config::default(), 7);
+    let welcome = wait_for(&mut client, |e| match e {
+        Event::Joined(w) => Some(*w),
+        Event::Disconnected { reason, .. } => panic!("refused: {reason}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(welcome.room.as_str(), "e2e-bearer");
+    assert_eq!(client.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
+}
+
+/// A spectator is never resumed (the server ends its seat when it drops), but back in the same
+/// room it watches the same world, whose ticks go on: the interpolation keeps its buffer.
+#[tokio::test]
+async fn a_spectator_back_in_its_room_keeps_its_interpolation() {
+    let server = TestServer::start(server_config()).await;
+    let room = |identity: Identity| identity.in_room("e2e-watch").unwrap();
+    let player = room(Identity::player("ada").unwrap());
+    let mut ada = Client::connect(&server.url(), player, Config::default()).await.unwrap();
+    let watcher = room(Identity::spectator("eve").unwrap());
+    let mut eve = Client::connect(&server.url(), watcher, quick_reconnect()).await.unwrap();
+    eve.interpolate(InterpolationConfig::default());
+    for _ in 0..3 {
+        next_snapshot(&mut eve).await;
+    }
+    let before = eve.interpolation().unwrap().latest().expect("worlds kept").tick;
+
+    eve.drop_connection();
+    let welcome = wait_for(&mut eve, |e| match e {
+        Event::Joined(w) => Some(*w),
+        _ => None,
+    })
+    .await;
+    assert!(!welcome.resumed, "a spectator's seat is not held");
+    assert_eq!(welcome.room.as_str(), "e2e-watch");
+    let kept = eve.interpolation().unwrap().latest().map(|w| w.tick);
+    assert_eq!(kept, Some(before), "the same room's world: the buffer is kept");
+    let after = next_snapshot(&mut eve).await;
+    assert!(after.tick > before, "the room's ticks went on");
+    let ticks: Vec<u32> = eve.interpolation().unwrap().worlds().map(|w| w.tick.0).collect();
+    assert!(ticks.contains(&before.0) && ticks.contains(&after.tick.0), "{ticks:?}");
+
+    assert_eq!(eve.leave().await, End::Left { answer: Some(1000) });
+    // `ada` only keeps the room alive while `eve` watches.
+    let _ = ada.next_event().await;
+    assert_eq!(ada.leave().await, End::Left { answer: Some(1000) });
+    server.shutdown().await;
 }

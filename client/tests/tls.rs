@@ -61,6 +61,21 @@ async fn over_wss_a_client_trusting_the_certificate_joins_and_plays() {
     server.shutdown().await;
 }
 
+/// The first `Disconnected`'s reason; a join first fails the test, saying `joined`.
+async fn refusal(client: &mut Client, joined: &str) -> Disconnect {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match client.next_event().await.expect("a Disconnected before the end") {
+                Event::Disconnected { reason, .. } => return reason,
+                Event::Joined(_) => panic!("{joined}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("refused in time")
+}
+
 #[tokio::test]
 async fn an_untrusted_certificate_is_a_tls_failure_and_is_not_retried() {
     let (server, _) = tls_server("untrusted").await;
@@ -68,17 +83,7 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_is_not_retried() {
     let url = format!("wss://127.0.0.1:{}/ws", server.addr.port());
     let mut client =
         Client::new(&url, Identity::player("eve").unwrap(), Config::default()).unwrap();
-    let reason = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match client.next_event().await.expect("a Disconnected before the end") {
-                Event::Disconnected { reason, .. } => return reason,
-                Event::Joined(_) => panic!("joined through an untrusted certificate"),
-                _ => {}
-            }
-        }
-    })
-    .await
-    .expect("refused in time");
+    let reason = refusal(&mut client, "joined through an untrusted certificate").await;
     let Disconnect::Lost(LinkError::Tls(why)) = &reason else {
         panic!("expected a TLS failure, got {reason:?}");
     };
@@ -90,5 +95,22 @@ async fn an_untrusted_certificate_is_a_tls_failure_and_is_not_retried() {
         matches!(ended, Ok(Some(Event::Ended(End::GaveUp)))),
         "the session ends instead of retrying: {ended:?}"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn wss_to_a_server_without_tls_says_to_try_ws() {
+    // A plain server answers the ClientHello with HTTP, which rustls calls a corrupt message.
+    let server = TestServer::start(server_config()).await;
+    let url = format!("wss://127.0.0.1:{}/ws", server.addr.port());
+    let mut client =
+        Client::new(&url, Identity::player("eve").unwrap(), Config::default()).unwrap();
+    let reason = refusal(&mut client, "joined over TLS to a plain server").await;
+    let Disconnect::Lost(LinkError::Tls(why)) = &reason else {
+        panic!("expected a TLS failure, got {reason:?}");
+    };
+    assert!(why.contains("does not speak TLS") && why.contains("ws://"), "{why}");
+    assert!(!why.contains("InvalidContentType"), "{why}");
+    assert_eq!(reason.retry(), Retry::Never);
     server.shutdown().await;
 }

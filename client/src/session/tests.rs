@@ -725,6 +725,10 @@ fn an_operators_removal_ends_the_session_with_its_message() {
     assert_eq!(h.session.poll_close(), Some(CloseAction::Finish), "the closing handshake ends");
     assert!(h.session.state().is_ended());
     assert_eq!(h.session.end(), Some(End::GaveUp));
+    let Some(Disconnect::Kicked(kicked)) = h.session.last_disconnect() else {
+        panic!("the ending keeps its reason: {:?}", h.session.last_disconnect());
+    };
+    assert_eq!(kicked.message, "removed by the operator: spamming the chat", "for the player");
     assert_eq!(h.session.poll_timeout(), None, "no reconnect is scheduled");
     assert!(!h.session.poll_connect(h.now + Duration::from_secs(3600)));
 }
@@ -1498,7 +1502,9 @@ fn a_resume_sends_the_chat_lines_still_queued_and_a_fresh_join_drops_them() {
             _ => None,
         })
         .collect();
-    assert_eq!(lines, ["line 4", "line 5"], "accepted by send_chat, so sent after the resume");
+    // Written before the drop but never confirmed, so perhaps lost with the link: they go
+    // again, first, in order (the burst's worth; the rest follow as tokens come).
+    assert_eq!(lines, ["line 0", "line 1", "line 2", "line 3"], "accepted, so sent again");
 
     h.session.send_chat("for the old seat").unwrap();
     h.session.handle_lost(h.now, LinkError::Eof);
@@ -1506,6 +1512,19 @@ fn a_resume_sends_the_chat_lines_still_queued_and_a_fresh_join_drops_them() {
     h.now += retry_in.unwrap();
     h.join(welcome(Role::Player));
     assert!(!h.sent().iter().any(|m| matches!(m, ClientMessage::Chat(_))), "a fresh seat");
+}
+
+#[test]
+fn the_debug_of_a_session_and_of_its_joined_event_hides_the_resume_token() {
+    let mut h = Harness::player();
+    h.join(Welcome { resume_token: ResumeToken([0xab; 16]), ..welcome(Role::Player) });
+    let shown = format!("{:?}", h.session);
+    assert!(!shown.contains("ResumeToken") && !shown.contains("171, 171"), "{shown}");
+    assert!(shown.contains("resume_token: Some(..)"), "{shown}");
+    let joined = h.events().into_iter().find(|e| matches!(e, Event::Joined(_))).unwrap();
+    let shown = format!("{joined:?}");
+    assert!(!shown.contains("ResumeToken") && !shown.contains("171, 171"), "{shown}");
+    assert!(shown.contains("resume_token: ..") && shown.contains("player_id"), "{shown}");
 }
 
 #[test]
@@ -1788,4 +1807,48 @@ fn a_left_for_a_player_a_complete_roster_never_named_is_dropped() {
     room_event(&mut small, 20, EventKind::Audience { spectators: 0 });
     room_event(&mut small, 20, EventKind::Left { player: PlayerId(9) });
     assert_eq!(flags(&small.events()), ["Audience (roster)"]);
+}
+
+/// Lines of the chat written into a link that then stalled and dropped: `send_chat` said Ok,
+/// so the resumed seat writes again those the server never confirmed, and only those.
+#[test]
+fn a_chat_line_written_but_unconfirmed_is_sent_again_after_a_resume() {
+    let chat_lines = |sent: Vec<ClientMessage>| -> Vec<String> {
+        sent.into_iter()
+            .filter_map(|m| match m {
+                ClientMessage::Chat(c) => Some(c.text.as_str().to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.sent();
+    h.session.send_chat("confirmed").unwrap();
+    let sent = h.sent();
+    assert_eq!(chat_lines(sent.clone()), ["confirmed"]);
+    let Some(ClientMessage::Ping(Ping { nonce })) = sent.last().cloned() else {
+        panic!("a ping asks the server to confirm the line: {sent:?}");
+    };
+    h.recv(ServerMessage::Pong(Pong { nonce, server_tick: Tick(1) }));
+    h.session.send_chat("stalled").unwrap();
+    let sent = h.sent();
+    assert_eq!(chat_lines(sent.clone()), ["stalled"], "written: send_chat's work is done");
+    assert!(matches!(sent.last(), Some(ClientMessage::Ping(_))), "{sent:?}");
+
+    // The link stalls: no Pong, then the drop.
+    h.advance(17_000);
+    let (reason, retry_in) = disconnected(&h.events());
+    assert_eq!(reason, Disconnect::Silence);
+    h.now += retry_in.unwrap();
+    h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    assert_eq!(chat_lines(h.sent()), ["stalled"], "the unconfirmed line again, not the other");
+
+    // The resumed connection's Pong (the join's, answered by `join`) confirmed it: a second
+    // drop does not send it a third time.
+    h.session.handle_lost(h.now, LinkError::Eof);
+    let (_, retry_in) = disconnected(&h.events());
+    h.now += retry_in.unwrap();
+    h.join(Welcome { resumed: true, ..welcome(Role::Player) });
+    assert_eq!(chat_lines(h.sent()), Vec::<String>::new());
 }

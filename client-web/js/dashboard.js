@@ -13,6 +13,7 @@ import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, formatStar
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 import { ModerationPanel } from './dashboard-moderation.js';
 import { chartSummary } from './dashboard-summary.js';
+import { DirectoryWatch, withDirectory } from './dashboard-fleet.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
 
@@ -217,7 +218,7 @@ async function pollStats() {
 
 function showStatus() {
   const status = $('#status');
-  const line = statusOf(feed);
+  const line = withDirectory(statusOf(feed), directory);
   status.className = line.className;
   status.textContent = line.text;
   showStaleness();
@@ -236,6 +237,21 @@ function showStaleness() {
   const closesSince = closesFailingSince ?? since;
   $('#closes-panel').classList.toggle('stale', closesSince !== null);
   setNote($('#closes-stale'), closesSince === null ? '' : `Stale: as counted at ${formatStart(closesSince, now)}, before the server stopped answering.`);
+  showDirectory();
+}
+
+/** In a fleet, what `/rooms` and `/nodes` said last of the room directory. */
+const directory = new DirectoryWatch();
+
+/**
+ * While the node cannot read the room directory: a notice that the rooms listed are its own
+ * only, and the nodes table greyed and dated as the tiles are in an outage.
+ */
+function showDirectory() {
+  setNote($('#directory-note'), directory.notice());
+  const stale = directory.nodesStale(Date.now());
+  $('#nodes-panel').classList.toggle('stale', stale !== '');
+  setNote($('#nodes-stale'), stale);
 }
 
 /** Shows `text` in `note`, or hides it when empty; written only when it changes (a live region). @param {HTMLElement} note @param {string} text */
@@ -277,11 +293,17 @@ function showRooms() {
 
 async function pollRooms() {
   try {
-    rooms = await within(ANSWER_MS, async (signal) => (await fetch('rooms', { cache: 'no-store', signal })).json());
+    rooms = await within(ANSWER_MS, async (signal) => {
+      const response = await fetch('rooms', { cache: 'no-store', signal });
+      const listed = await response.json();
+      directory.rooms(response);
+      return listed;
+    });
     showRooms();
   } catch {
     // the stats poll reports the outage
   }
+  showStatus();
   setTimeout(pollRooms, 2000);
 }
 
@@ -295,7 +317,9 @@ async function pollNodes() {
     /** @type {{ id: string, draining: boolean, rooms: number, local: boolean, join_keys?: 'same' | 'key_in_common' | 'no_key_in_common' }[] | null} */
     const nodes = await within(ANSWER_MS, async (signal) => {
       const response = await fetch('nodes', { cache: 'no-store', signal });
-      return response.ok ? response.json() : null;
+      const listed = response.ok ? await response.json() : null;
+      directory.nodes(response, Date.now());
+      return listed;
     });
     if (nodes) {
       const local = nodes.find((n) => n.local)?.id ?? null;
@@ -310,8 +334,10 @@ async function pollNodes() {
         el('td', {}, n.draining ? 'draining' : 'serving'), joinKeysCell(n.join_keys))));
     }
   } catch {
-    // the stats poll reports the outage
+    // The stats poll reports the outage; the table on show is of before it.
+    directory.nodes(null, Date.now());
   }
+  showStatus();
   setTimeout(pollNodes, 2000);
 }
 

@@ -810,9 +810,13 @@ export class Game {
         : this.restarting ? 'The server is restarting. Reconnecting'
         : session.connections > 0 ? 'Connection lost. Reconnecting'
         : session.opened ? 'Could not join. Retrying' : 'Can’t reach the server. Retrying';
-      banner.className = 'banner';
-      banner.replaceChildren(el('span', { className: 'spinner' }),
-        `${what}${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}…`);
+      const text = `${what}${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}…`;
+      // Written only when changed: in a restart window the SDK retries every 250 ms with the
+      // same words, and each write of a live region may be announced again.
+      if (banner.className !== 'banner' || banner.textContent !== text) {
+        banner.className = 'banner';
+        banner.replaceChildren(el('span', { className: 'spinner' }), text);
+      }
       this.controls.enabled = false;
     } else if (state === 'joined') {
       this.controls.enabled = !this.options.spectate;
@@ -920,9 +924,12 @@ export class Game {
       }
       case 'RoundOver':
         this.lastRoundOver = { ...kind, standings: standingsText(this.scores.rows(names, Infinity), this.welcome?.playerId) };
+        // Seen, not spoken: the centre message says the result with the standings a moment
+        // later (the intermission's first snapshot), and twice back to back is noise.
         this.addChat(null, kind.winner === null
           ? `Round ${kind.round} over: nobody scored.`
-          : `Round ${kind.round} over: ${who(kind.winner)} wins with ${kind.score}.`, undefined, 'result');
+          : `Round ${kind.round} over: ${who(kind.winner)} wins with ${kind.score}.`, undefined, 'result')
+          .setAttribute('aria-hidden', 'true');
         break;
       case 'Chat':
         this.addChat(kind.from, kind.text, kind.name);

@@ -271,6 +271,9 @@ export class Lobby {
       if (!row) this.rows.set(room.id, (row = this.createRow(room.id)));
       const full = room.players >= room.capacity;
       row.join.textContent = full ? 'Full' : 'Join';
+      // Tabbing from row to row, a screen reader hears the button alone: it names the room,
+      // starting with the words shown so that speech input finds it by them.
+      row.join.setAttribute('aria-label', full ? `Full: ${room.id}` : `Join ${room.id}`);
       row.join.disabled = full;
       const share = Math.min(1, room.players / Math.max(1, room.capacity));
       row.players.replaceChildren(el('span', { className: 'bar' }, el('i', { style: `width: ${Math.round(share * 100)}%` })),
@@ -296,6 +299,7 @@ export class Lobby {
     const pick = /** @type {HTMLButtonElement} */ (el('button', { className: 'room-pick', type: 'button', title: `Show the QR code of ${id}` }, id));
     const join = /** @type {HTMLButtonElement} */ (el('button', { className: 'btn small primary', type: 'button' }, 'Join'));
     const watch = /** @type {HTMLButtonElement} */ (el('button', { className: 'btn small ghost', type: 'button' }, 'Watch'));
+    watch.setAttribute('aria-label', `Watch ${id}`);
     pick.setAttribute('aria-pressed', String(id === this.selected));
     pick.addEventListener('click', (e) => { e.stopPropagation(); this.select(id); });
     join.addEventListener('click', (e) => { e.stopPropagation(); this.join(id, false); });

@@ -583,7 +583,16 @@ export class TickwireClient {
     const closed = (/** @type {{ code: number, reason: string, wasClean: boolean, status?: number }} */ given) => {
       if (this.socket !== socket || ended) return;
       ended = true;
-      const event = given.reason || !errorText ? given : { ...given, reason: errorText };
+      // Copied field by field, never spread: the `ws` package's CloseEvent keeps `code`,
+      // `reason` and `wasClean` as getters on its prototype, which a spread drops (a close
+      // 1006 came out with no code, and a leave's `answered` as undefined). A socket that
+      // gives no code ended without a closing handshake, as 1006 says.
+      const event = {
+        code: typeof given.code === 'number' ? given.code : CloseCode.ABNORMAL,
+        reason: given.reason || errorText,
+        wasClean: given.wasClean === true,
+        status: given.status,
+      };
       this.clearUpgradeTimer();
       if (!opened) {
         // Remembered per transport, so that a session that gives up names why each failed

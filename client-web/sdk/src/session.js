@@ -518,7 +518,9 @@ export class Session {
     const welcomedAt = this.welcomedAt;
     this.welcomedAt = null;
     if (this.state === 'closing') {
-      const answered = wasClean && code === CloseCode.NORMAL;
+      // A boolean whatever a driver passes: a `wasClean` it failed to read was an `answered`
+      // of undefined, which the `closed` event's type does not allow.
+      const answered = wasClean === true && code === CloseCode.NORMAL;
       // An answer echoes the close sent, but the HTTP fallback's close record carries no
       // reason back: the one sent, so that `reason` does not depend on the transport.
       this.events.push({ type: 'closed', code, reason: answered ? LEAVE_REASON : reason, answered });

@@ -44,11 +44,34 @@ function dispose(c) {
 }
 
 /**
+ * A close event as the `ws` package makes one: its fields are getters on the prototype, not
+ * own properties, so that a copy by spread has none of them.
+ */
+class WsCloseEvent {
+  #code;
+  #reason;
+  #wasClean;
+  /** @param {number} code @param {string} reason @param {boolean} wasClean */
+  constructor(code, reason, wasClean) {
+    this.#code = code;
+    this.#reason = reason;
+    this.#wasClean = wasClean;
+  }
+
+  get type() { return 'close'; }
+  get code() { return this.#code; }
+  get reason() { return this.#reason; }
+  get wasClean() { return this.#wasClean; }
+}
+
+/**
  * A WebSocket class whose sockets open, deliver and close only when the test says so.
  * `undici`: as Node 20's own WebSocket, `close()` on a socket still connecting fires `error`
- * from inside the call, before its readyState leaves 0.
+ * from inside the call, before its readyState leaves 0. `ws`: as the `ws` package, `close()`
+ * on a socket still connecting fires, on the next tick, `error` and at once a `close` 1006
+ * without a reason (a {@link WsCloseEvent}).
  */
-function fakeWebSocket({ undici = false } = {}) {
+function fakeWebSocket({ undici = false, ws = false } = {}) {
   /** @type {FakeSocket[]} */
   const sockets = [];
   class FakeSocket {
@@ -80,6 +103,9 @@ function fakeWebSocket({ undici = false } = {}) {
       if (undici && this.readyState === 0) {
         this.onerror?.({ type: 'error', message: 'WebSocket was closed before the connection was established' });
       }
+      if (ws && this.readyState === 0) {
+        process.nextTick(() => this.failLikeWs('WebSocket was closed before the connection was established'));
+      }
       this.closed = { code, reason };
       this.readyState = 2;
     }
@@ -106,7 +132,7 @@ function fakeWebSocket({ undici = false } = {}) {
     failLikeWs(message) {
       this.readyState = 3;
       this.onerror?.({ type: 'error', message });
-      this.onclose?.({ code: 1006, reason: '', wasClean: false });
+      this.onclose?.(new WsCloseEvent(1006, '', false));
     }
 
     /** @param {import('../index.js').ServerMessage} message */
@@ -999,4 +1025,45 @@ test('leave() called twice resolves both alike, on a socket that ends at once an
   const [a, b] = await Promise.all(leaving);
   assert.deepEqual(a, { type: 'closed', code: 1000, reason: 'leaving', answered: true });
   assert.deepEqual(b, a);
+});
+
+test('with the ws package, a close event whose fields are getters keeps its code: a refused upgrade, an early leave', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket({ ws: true });
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/nope', transport: 'ws', WebSocket: FakeSocket, name: 'ada',
+    fetch: () => Promise.reject(new Error('down')),
+    reconnect: { initialDelayMs: 10, jitter: 0, maxInitialAttempts: 1 },
+  });
+  t.after(() => dispose(c));
+  /** @type {any[]} */
+  const errors = [];
+  c.on('error', (e) => errors.push(e.error));
+  /** @type {any[]} */
+  const causes = [];
+  c.on('state', (e) => { if (e.cause) causes.push(e.cause); });
+  c.connect();
+  sockets[0].failLikeWs('Unexpected server response: 404');
+  await until(() => c.state === 'reconnecting', 'the first attempt failed');
+  assert.equal(causes[0].code, 1006);
+  assert.equal(causes[0].message, 'connection closed with 1006: Unexpected server response: 404');
+  (await until(() => sockets[1], 'the retry')).failLikeWs('Unexpected server response: 404');
+  await until(() => c.state === 'failed', 'the client gave up');
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 1006);
+
+  // A leave while the upgrade is under way: ws reports the close it caused on the next tick,
+  // with its error's text and no reason of its own; on one transport and on `auto`'s first.
+  for (const transport of /** @type {const} */ (['ws', 'auto'])) {
+    const other = fakeWebSocket({ ws: true });
+    const d = new TickwireClient({
+      url: 'ws://127.0.0.1:9/ws', transport, WebSocket: other.FakeSocket, fetch: heldFetch().fetchSpy, name: 'ada',
+    });
+    t.after(() => dispose(d));
+    d.connect();
+    const closed = await d.leave();
+    assert.equal(closed.code, 1006, transport);
+    assert.equal(closed.answered, false, transport);
+    assert.match(closed.reason, /WebSocket was closed before the connection was established$/, transport);
+    assert.equal(d.state, 'closed');
+  }
 });

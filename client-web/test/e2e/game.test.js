@@ -707,6 +707,9 @@ test('the room list keeps the keyboard focus across refreshes, and rows are chos
     const focused = document.activeElement;
     return `${focused?.closest('tr')?.dataset.room} ${focused?.textContent}`;
   }), 'e2e-list-a Watch', 'still on the same button');
+  // Named with its room, for a screen reader moving from button to button.
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Watch e2e-list-a');
+  assert.equal(await page.getByRole('button', { name: 'Join e2e-list-b', exact: true }).count(), 1);
   // The row's name is a button: Enter on it shows that room's QR code.
   await page.keyboard.press('Shift+Tab');
   await page.keyboard.press('Shift+Tab');
@@ -1039,6 +1042,42 @@ test('the dashboard draws a long history at once, and the nodes panel follows th
   await context.close();
 });
 
+test('while its node cannot read the room directory, the dashboard says the rooms are that node\'s only and greys the nodes of before', async () => {
+  const { context, page, errors } = await openPage(browser);
+  // As a fleet's node answers while Redis is away: /rooms marked, /nodes 503.
+  let roomsPartial = false;
+  let nodesAway = false;
+  await page.route('**/rooms', async (route) => {
+    const real = await route.fetch();
+    await route.fulfill({ response: real, headers: { ...real.headers(), ...(roomsPartial ? { 'x-tickwire-directory': 'unavailable' } : {}) } });
+  });
+  await page.route('**/nodes', (route) => (nodesAway
+    ? route.fulfill({ status: 503, contentType: 'text/plain', body: 'room directory unavailable\n' })
+    : route.fulfill({ json: [{ id: 'a', draining: false, rooms: 1, local: true, join_keys: 'same' }, { id: 'b', draining: false, rooms: 2, local: false, join_keys: 'same' }] })));
+  await page.goto(`${server.http}/dashboard`);
+  await page.waitForSelector('#nodes-panel', { state: 'visible', timeout: 10000 });
+  await page.waitForSelector('#status.live', { timeout: 10000 });
+  assert.equal(await page.isHidden('#directory-note'), true);
+  roomsPartial = true;
+  await page.waitForSelector('#directory-note:visible', { timeout: 10000 });
+  assert.equal(await page.textContent('#directory-note'), 'Room directory unavailable: the Rooms table lists this node’s rooms only.');
+  assert.equal(await page.getAttribute('#directory-note', 'role'), 'status');
+  await page.waitForSelector('#status.live.degraded', { timeout: 10000 });
+  nodesAway = true;
+  await page.waitForSelector('#nodes-panel.stale', { timeout: 10000 });
+  assert.match(await page.textContent('#nodes-stale') ?? '', /^Stale: the room directory is unavailable\. These are the nodes as listed at /);
+  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)1servingsame.*b2servingsame/, 'the list of before, kept');
+  // Back: current again.
+  roomsPartial = false;
+  nodesAway = false;
+  await page.waitForSelector('#nodes-panel:not(.stale)', { timeout: 10000 });
+  await page.waitForSelector('#directory-note', { state: 'hidden', timeout: 10000 });
+  await page.waitForSelector('#status.live:not(.degraded)', { timeout: 10000 });
+  assert.equal(await page.isHidden('#nodes-stale'), true);
+  assert.deepEqual(errors.filter((e) => !/status of 503/.test(e)), []);
+  await context.close();
+});
+
 test('the dashboard tells a browser that left from a server that shut down, by /metrics', async () => {
   // A player who leaves: a close 1000 the client started, as the real /metrics counts it.
   const leaver = new TickwireClient({ url: server.ws, name: 'leaver', room: 'e2e-closes' });
@@ -1235,6 +1274,8 @@ test('old chat lines dim to a colour still read at 4.5:1, and the last round\'s 
   });
   assert.equal(await page.locator('#chat-log li').count(), 8);
   assert.match(await page.textContent('#chat-log li:first-child') ?? '', /^Round 1 over: nobody scored\.$/);
+  // Shown, not read out: the centre message says the result.
+  assert.equal(await page.getAttribute('#chat-log li:first-child', 'aria-hidden'), 'true');
   // Dimmed, as after 12 s (30 s for the result), and done fading in and dimming.
   await page.evaluate(() => { for (const li of document.querySelectorAll('#chat-log li')) li.classList.add('old'); });
   await page.waitForFunction(() => document.getAnimations().length === 0);
@@ -1781,6 +1822,8 @@ test('a room name that will not do is explained on the page, in the rule\'s own 
   }
   // The rule is the field's description too, for a screen reader and a pointer's tooltip.
   assert.match(await page.getAttribute('#room-name', 'title') ?? '', /1 to 16 letters, digits, dots, dashes or underscores/);
+  // Its name is its label's words, without the Join button's beside it.
+  assert.equal(await page.getByRole('textbox', { name: 'Join or create a room by name', exact: true }).getAttribute('id'), 'room-name');
   await page.fill('#room-name', 'e2e-rule');
   await page.press('#room-name', 'Enter');
   await page.waitForSelector('#game[data-state="joined"]');

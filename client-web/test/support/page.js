@@ -38,6 +38,14 @@ export function element(tagName = 'DIV') {
       for (const child of nodes) if (typeof child === 'object' && child) child.parentNode = node;
       children.push(...nodes);
     },
+    // As the lobby moves its room rows into order.
+    insertBefore: (/** @type {any} */ child, /** @type {any} */ before) => {
+      child.remove?.();
+      const at = before === null ? -1 : children.indexOf(before);
+      children.splice(at < 0 ? children.length : at, 0, child);
+      if (typeof child === 'object' && child) child.parentNode = node;
+      return child;
+    },
     // Out of its parent, as the chat's overflow takes its oldest lines.
     remove() {
       const at = node.parentNode?.children.indexOf(node) ?? -1;
@@ -56,6 +64,15 @@ export function element(tagName = 'DIV') {
     hasAttribute: (/** @type {string} */ name) => name in attributes,
     getBoundingClientRect: () => ({ left: 0, top: 0, width: 0, height: 0 }),
     getContext: () => ({}),
+  });
+  // As the DOM's: the text of the children (a string child stands for a text node), and
+  // setting it replaces them; code that skips writing an unchanged text reads it back.
+  Object.defineProperty(node, 'textContent', {
+    get: () => children.map((c) => (typeof c === 'string' ? c : c?.textContent ?? '')).join(''),
+    set: (/** @type {unknown} */ value) => {
+      const text = value === null || value === undefined ? '' : String(value);
+      children.splice(0, children.length, ...(text === '' ? [] : [text]));
+    },
   });
   return node;
 }

@@ -492,6 +492,33 @@ test('a server that said it restarts is named in the banners until the page is b
   assert.deepEqual(banner.children, ['Reconnected as a new ship: the server no longer had your seat (it may have restarted).']);
 });
 
+test('the retries of a restart window leave the banner alone while its words stay the same: a live region rewritten is read again', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
+  const game = newGame(t);
+  const banner = document.querySelector('#banner');
+  game.onWelcome(welcome(1));
+  const session = game.client.session;
+  session.connections = 1;
+  session.restartUntil = 70000;
+  let writes = 0;
+  const write = banner.replaceChildren;
+  banner.replaceChildren = (/** @type {any[]} */ ...nodes) => { writes += 1; write(...nodes); };
+  t.after(() => { banner.replaceChildren = write; });
+  // The SDK tries every 250 ms while the server is down: four failures a second, one text.
+  for (let i = 0; i < 8; i += 1) game.onState('reconnecting', 1, new ConnectionClosedError(1006, '', true));
+  assert.equal(writes, 1);
+  assert.equal(banner.textContent, 'The server is restarting. Reconnecting…');
+  assert.equal(banner.children.length, 2, 'the spinner and the words');
+  // Back, then an ordinary drop: new words are written, once.
+  session.restartUntil = null;
+  game.onWelcome(welcome(1));
+  writes = 0;
+  game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
+  game.onState('reconnecting', 2, new ConnectionClosedError(1006, '', true));
+  assert.equal(writes, 1);
+  assert.equal(banner.textContent, 'Connection lost. Reconnecting (attempt 2)…');
+});
+
 test('a chat line typed while disconnected is not lost: it stays in the box, and the player is told', (t) => {
   const game = newGame(t);
   const input = document.querySelector('#chat-input');
@@ -725,6 +752,10 @@ test('the live regions stay in the page and change their text: the banner emptie
   game.scores.set(1, 4);
   game.scores.set(2, 7);
   game.onEvent({ type: 'RoundOver', round: 2, winner: 2, score: 7 });
+  // The chat shows it, but the centre message alone says it: not twice back to back.
+  const result = /** @type {HTMLElement} */ (game.chatItems.at(-1));
+  assert.equal(result.textContent, 'Round 2 over: bo wins with 7.');
+  assert.equal(result.getAttribute('aria-hidden'), 'true');
   /** @type {string[]} */
   const heard = [];
   const shown = [];

@@ -31,3 +31,13 @@ test('the pages name every URL relative to themselves, so a reverse proxy may se
     assert.deepEqual(rooted, [], `${name}: root-absolute URLs`);
   }
 });
+
+test('the room-name field is labelled by its own words alone, not by the Join button beside it', () => {
+  const form = /<form id="create-form"[\s\S]*?<\/form>/.exec(html)?.[0] ?? '';
+  assert.match(form, /<label for="room-name">Join or create a room by name<\/label>/);
+  // A label wrapping the button too adds its text to the field's name ("... by name Join").
+  for (const label of form.matchAll(/<label\b[\s\S]*?<\/label>/g)) {
+    assert.doesNotMatch(label[0], /<button/, label[0]);
+  }
+  assert.doesNotMatch(form, /<label\b[^>]*>(?:(?!<\/label>)[\s\S])*id="room-name"/, 'no label wraps the field');
+});

@@ -198,3 +198,24 @@ test('a link asks to watch with any usual spelling of yes', () => {
     assert.equal(wantsToWatch(new URLSearchParams(`room=ok&${no}`)), false, no);
   }
 });
+
+test('a room row\'s buttons name their room to a screen reader, after the words they show', () => {
+  installPage();
+  const lobby = new Lobby(() => {});
+  const rooms = [
+    { id: 'arena1', players: 2, capacity: 8, spectators: 0, controllers: 0 },
+    { id: 'packed', players: 8, capacity: 8, spectators: 3, controllers: 0 },
+  ];
+  lobby.renderRooms(/** @type {any} */ (rooms));
+  const arena = /** @type {any} */ (lobby.rows.get('arena1'));
+  assert.equal(arena.join.textContent, 'Join');
+  assert.equal(arena.join.getAttribute('aria-label'), 'Join arena1');
+  assert.equal(arena.watch.textContent, 'Watch');
+  assert.equal(arena.watch.getAttribute('aria-label'), 'Watch arena1');
+  const packed = /** @type {any} */ (lobby.rows.get('packed'));
+  assert.equal(packed.join.textContent, 'Full');
+  assert.equal(packed.join.getAttribute('aria-label'), 'Full: packed');
+  // A seat freed: the name follows the words.
+  lobby.renderRooms(/** @type {any} */ ([{ id: 'packed', players: 7, capacity: 8, spectators: 3, controllers: 0 }]));
+  assert.equal(packed.join.getAttribute('aria-label'), 'Join packed');
+});

@@ -737,9 +737,15 @@ async fn http_endpoints_answer() {
         "tickwire_bytes_sent_total",
         "tickwire_frames_skipped_total",
         "tickwire_resumes_total",
-        "tickwire_joins_total{role=\"player\"} 1",
     ] {
         assert!(body.contains(metric), "missing {metric} in\n{body}");
+    }
+    // Counted once the room knows its Welcome was handed over, on the room's thread: the
+    // client may read it first.
+    let deadline = Instant::now() + PATIENCE;
+    while server.metric("tickwire_joins_total{role=\"player\"}").await != 1.0 {
+        assert!(Instant::now() < deadline, "the join is not counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The player's Hello and its acks, at least.
     assert!(server.metric("tickwire_bytes_received_total").await >= 9.0);

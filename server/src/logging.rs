@@ -11,7 +11,7 @@ use tracing_subscriber::filter::{Directive, LevelFilter};
 /// client could write a line a handshake, of its own text, past the refusal log's limit.
 const DEFAULT_FILTER: &str = "info,rustls=error";
 
-/// The filter for `RUST_LOG` (`None` or empty: [`DEFAULT_FILTER`]), and the directives it
+/// The filter for `RUST_LOG` (`None` or empty: info, rustls at error), and the directives it
 /// ignored because they do not parse, each with why. A typo in one directive costs only that
 /// one: the rest still apply, and the binary warns naming it (without a valid one, the
 /// default).

@@ -54,7 +54,7 @@ directive that does not parse is ignored with a warning naming it. Refused conne
 logged each at debug, and at info at most once every 10 s. Colours only when stderr is a
 terminal, and then not with NO_COLOR set. --log-format json writes one JSON object a line,
 for a log collector: timestamp, level, target, message, the event's fields, and the spans it
-happened in (a connection's peer, room and player).
+happened in (a connection's peer, room and player); a panic too, with its message.
 
 Signals: SIGINT or SIGTERM closes every client with 1001 (a node of a fleet drains first); a
 second one exits at once, without waiting for the clients' answers.";
@@ -362,6 +362,7 @@ fn start<F: GameFactory>(
                 .with_writer(std::io::stderr)
                 .with_env_filter(filter)
                 .try_init();
+            crate::logging::log_panics_as_events();
             // Every line a collector reads is JSON, this one too; at error, so that the
             // filter it is about cannot hide it.
             for (directive, why) in &ignored {

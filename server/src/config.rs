@@ -298,7 +298,8 @@ pub struct ServerConfig {
 
     /// Threads that run the rooms' tick loops, apart from the network runtime's (which
     /// accepts, reads and writes the sockets). A room stays on one thread; a new room goes to
-    /// the thread with the fewest rooms. Default: one per core the process may run on
+    /// the thread with the fewest rooms, and waits behind the others' ticks there (a game that
+    /// blocks stops its thread's rooms: `tickwire_rooms_stuck`). Default: one per core the process may run on
     /// (`std::thread::available_parallelism`). 0 runs the rooms as tasks of the network
     /// runtime, where a saturated CPU makes their ticks wait behind the connections' work.
     #[arg(long, env = "TICKWIRE_ROOM_THREADS", default_value_t = default_room_threads(),

@@ -599,6 +599,11 @@ impl ServerContext {
         lock(&self.directory).rooms.get(name).cloned()
     }
 
+    /// The open rooms' shared state.
+    pub fn room_states(&self) -> Vec<Arc<RoomShared>> {
+        lock(&self.directory).rooms.values().map(|r| r.shared.clone()).collect()
+    }
+
     /// The names of the open rooms.
     pub fn room_names(&self) -> Vec<RoomName> {
         lock(&self.directory).rooms.keys().copied().collect()

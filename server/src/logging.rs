@@ -43,6 +43,34 @@ pub fn colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
     stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
+/// Logs every panic as an error event, with its message, where it happened and the thread's
+/// name, instead of the standard library's plain lines on stderr: with `--log-format json`,
+/// a panic in a game (which closes its room, and nothing else) would otherwise be the one
+/// line a log collector cannot read, and the room's "crashed" event would not say why.
+pub fn log_panics_as_events() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        tracing::error!(
+            panic = %panic_text(info.payload()),
+            location = info.location().map(tracing::field::display),
+            thread = thread.name().unwrap_or("unnamed"),
+            "a thread panicked"
+        );
+    }));
+}
+
+/// What a panic said: its message when it is text (`panic!` with or without arguments), or
+/// that it was not.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic whose payload is not text"
+    }
+}
+
 /// Characters of [`Untrusted`] text a line shows; the rest is cut, marked with `…`.
 pub const UNTRUSTED_SHOWN: usize = 256;
 
@@ -80,6 +108,17 @@ fn is_bidi_control(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panics_message_is_told_whichever_way_it_was_written() {
+        let literal = std::panic::catch_unwind(|| panic!("the game broke")).unwrap_err();
+        assert_eq!(panic_text(literal.as_ref()), "the game broke");
+        let tick = 30;
+        let formatted = std::panic::catch_unwind(|| panic!("broke at tick {tick}")).unwrap_err();
+        assert_eq!(panic_text(formatted.as_ref()), "broke at tick 30");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).unwrap_err();
+        assert_eq!(panic_text(other.as_ref()), "a panic whose payload is not text");
+    }
 
     #[test]
     fn untrusted_text_starts_no_line_and_sends_no_escape_to_a_terminal() {

@@ -260,6 +260,9 @@ pub struct Metrics {
     pub transport_clients: Family<TransportLabels, Gauge>,
     /// Open rooms.
     pub rooms: Gauge,
+    /// Rooms in one tick or command for longer than [`crate::room::STUCK_AFTER`]: a game
+    /// stuck or far too slow, which every room on its thread waits behind.
+    pub rooms_stuck: Gauge,
     /// Open sessions, WebSocket or HTTP fallback, seated or not: what `--max-connections` and
     /// `--max-connections-per-ip` cap (both transports are admitted alike).
     pub sessions: Gauge,
@@ -394,6 +397,7 @@ impl Metrics {
         let clients = Family::<RoleLabels, Gauge>::default();
         let transport_clients = Family::<TransportLabels, Gauge>::default();
         let rooms = Gauge::default();
+        let rooms_stuck = Gauge::default();
         let sessions = Gauge::default();
         let resume_tokens = Gauge::default();
         let tick_duration = Histogram::new(tick_buckets(tick_period));
@@ -437,6 +441,11 @@ impl Metrics {
             transport_clients.clone(),
         );
         registry.register("rooms", "Open rooms", rooms.clone());
+        registry.register(
+            "rooms_stuck",
+            "Rooms in one tick or command for 2 s or more: a game stuck or far too slow, which every room on its thread waits behind",
+            rooms_stuck.clone(),
+        );
         registry.register(
             "sessions",
             "Open sessions, WebSocket or HTTP fallback (tickwire_transport_clients splits the seated ones by transport)",
@@ -579,6 +588,7 @@ impl Metrics {
             clients,
             transport_clients,
             rooms,
+            rooms_stuck,
             sessions,
             resume_tokens,
             tick_duration,

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tickwire_shared::EncodeError;
 use tickwire_shared::delta::{Baseline, World, delta};
@@ -260,6 +260,84 @@ pub struct RoomShared {
     pub evicted: AtomicBool,
     /// Attached clients by transport (counted by their connections, not by the room).
     pub transports: crate::transport::TransportCounts,
+    /// Whether the room's thread is in one of its ticks or commands, since when.
+    pub busy: Busy,
+}
+
+/// When a room began the tick or command it is in, for [`watch_stuck_rooms`]: the room's own
+/// thread is blocked then, so another thread must notice.
+#[derive(Debug, Default)]
+pub struct Busy {
+    /// Milliseconds from [`anchor`] to the start of the work, plus one; 0 while idle.
+    since: AtomicU64,
+    /// The watchdog logged this spell of work as stuck: its end is logged too.
+    stuck: AtomicBool,
+}
+
+/// Where [`Busy`] counts its milliseconds from: the first room's first tick.
+fn anchor() -> Instant {
+    static ANCHOR: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ANCHOR.get_or_init(Instant::now)
+}
+
+impl Busy {
+    fn enter(&self, now: Instant) {
+        let since = now.saturating_duration_since(anchor()).as_millis() as u64 + 1;
+        self.since.store(since, Ordering::Relaxed);
+    }
+
+    /// Ends the spell of work; true when the watchdog had logged it as stuck.
+    fn leave(&self) -> bool {
+        self.since.store(0, Ordering::Relaxed);
+        self.stuck.swap(false, Ordering::Relaxed)
+    }
+
+    /// How long the room has been in its current tick or command at `now`; zero while idle.
+    pub fn busy_for(&self, now: Instant) -> Duration {
+        match self.since.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => now.saturating_duration_since(anchor() + Duration::from_millis(since - 1)),
+        }
+    }
+}
+
+/// How long a tick or command may take before the room counts as stuck: far past any tick
+/// period (`--tick-rate` 1 is a second's), and short enough that an operator hears of it
+/// while the other rooms of its thread still have their players.
+pub const STUCK_AFTER: Duration = Duration::from_secs(2);
+
+/// Watches the rooms for one stuck in a tick or command (a game's step that blocks, loops or
+/// is far too slow): its thread runs nothing else meanwhile, so every room on it stops too,
+/// and a tick that never ends is never counted late. Logs each stuck spell once, with the
+/// room, and keeps `tickwire_rooms_stuck`; the room logs the spell's end.
+pub async fn watch_stuck_rooms(ctx: Arc<ServerContext>) {
+    let mut shutdown = ctx.shutdown.clone();
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = every.tick() => {}
+        }
+        let now = Instant::now();
+        let mut stuck = 0;
+        for room in ctx.room_states() {
+            let busy_for = room.busy.busy_for(now);
+            if busy_for < STUCK_AFTER {
+                continue;
+            }
+            stuck += 1;
+            if !room.busy.stuck.swap(true, Ordering::Relaxed) {
+                warn!(
+                    room = %room.name.as_str(),
+                    busy_for_ms = busy_for.as_millis() as u64,
+                    "a room has been in one tick or command for seconds: its game is stuck or \
+                     far too slow, and every room on its thread (--room-threads) waits behind it"
+                );
+            }
+        }
+        ctx.metrics.rooms_stuck.set(stuck);
+    }
 }
 
 /// A seat held for a joiner between matchmaking and the room taking its join, so that joins
@@ -309,6 +387,7 @@ impl RoomShared {
             reserved_spectators: AtomicU32::new(0),
             evicted: AtomicBool::new(false),
             transports: Default::default(),
+            busy: Busy::default(),
         }
     }
 
@@ -724,7 +803,9 @@ impl<G: Game> Room<G> {
                         if skipped > 0 {
                             self.ctx.metrics.ticks_skipped.inc_by(skipped as u64);
                         }
+                        self.shared.busy.enter(now);
                         self.tick(now);
+                        self.done_working();
                         if self.spent {
                             break;
                         }
@@ -732,12 +813,19 @@ impl<G: Game> Room<G> {
                         self.send_deferred(due + period, &shutdown).await;
                         // A crowd's deferred writes can fill the period, and then the ticker
                         // is ready again at once and would win every turn of this loop.
+                        self.shared.busy.enter(Instant::now());
                         self.handle_queued(&mut commands);
+                        self.done_working();
                         if self.should_close(now, &commands) {
                             break;
                         }
                     }
-                    Some(command) = commands.recv() => self.handle(command, Instant::now()),
+                    Some(command) = commands.recv() => {
+                        let now = Instant::now();
+                        self.shared.busy.enter(now);
+                        self.handle(command, now);
+                        self.done_working();
+                    }
                 }
             }
             // Refuse whatever is still queued so no joiner waits for a reply that never comes.
@@ -762,6 +850,13 @@ impl<G: Game> Room<G> {
         }
         .instrument(span)
         .await
+    }
+
+    /// Ends a spell of work ([`Busy`]), saying so if the watchdog had called it stuck.
+    fn done_working(&self) {
+        if self.shared.busy.leave() {
+            info!("the room is ticking again after being stuck");
+        }
     }
 
     /// Handles the commands already queued (at most a channel's worth), so that joins, leaves
@@ -2087,10 +2182,29 @@ pub fn spawn<G: Game>(
     let shared = Arc::new(RoomShared::new(name, ctx.config.room_capacity));
     let (tx, rx) = mpsc::channel(ROOM_COMMAND_CAPACITY);
     let mut room = Room::new(shared.clone(), ctx.clone(), game);
+    let bounds = room.game.bounds();
+    if !playfield_fits_the_wire(bounds) {
+        // Not refused: the game may keep its entities where the wire reaches. Said once, as a
+        // position past it reaches every client clamped, without a word.
+        warn!(
+            room = %name.as_str(),
+            width = bounds.width,
+            height = bounds.height,
+            "the game's playfield is larger than positions on the wire reach (0 to 2047.9 \
+             units an axis): entities past that reach clients clamped to its edge"
+        );
+    }
     ctx.metrics.rooms.inc();
     room.counted = true;
     ctx.room_threads.spawn(ctx.tasks.track_future(room.run(rx, ctx.shutdown.clone())));
     (tx, shared)
+}
+
+/// Whether every position of a playfield of `bounds` reaches clients as it is: a quantized
+/// position is an `i16` of 1/16 units, so an axis ends at 2047.9375.
+fn playfield_fits_the_wire(bounds: tickwire_shared::WorldBounds) -> bool {
+    let reach = f32::from(i16::MAX) / tickwire_shared::quant::POSITION_SCALE;
+    f32::from(bounds.width.max(bounds.height)) <= reach.ceil()
 }
 
 #[cfg(test)]
@@ -2103,6 +2217,18 @@ mod tests {
     use tickwire_shared::codec::decode_server;
     use tickwire_shared::delta::WorldHistory;
     use tickwire_shared::{RoundState, WorldBounds};
+
+    #[test]
+    fn a_playfield_past_what_positions_reach_on_the_wire_is_told() {
+        let fits = |width, height| playfield_fits_the_wire(WorldBounds { width, height });
+        assert!(fits(2048, 2048), "the arena's largest");
+        assert!(fits(800, 600));
+        assert!(!fits(4000, 800), "x past 2047.9 would be clamped");
+        assert!(!fits(800, 2049));
+        // The wire's reach, as the codec quantizes it.
+        let edge = tickwire_shared::quant::quantize_position(glam::Vec2::new(2047.9375, 0.0));
+        assert_eq!(edge.x, i16::MAX);
+    }
 
     #[test]
     fn the_direct_write_quota_shrinks_to_what_fits_and_grows_back() {

@@ -306,6 +306,7 @@ async fn serve(
     let registration = fleet
         .as_ref()
         .map(|cluster| ctx.tasks.spawn(crate::cluster::run(cluster.clone(), ctx.clone())));
+    ctx.tasks.spawn(crate::room::watch_stuck_rooms(ctx.clone()));
     if let Some(cluster) = &fleet {
         ctx.tasks.spawn(crate::cluster::selfcheck::run(cluster.clone(), ctx.clone()));
         ctx.tasks.spawn(crate::moderation::sync_fleet_bans(cluster.clone(), ctx.clone()));

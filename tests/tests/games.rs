@@ -25,9 +25,15 @@ struct Dots {
     seed: u64,
     /// (player, stick x, score), sorted by player.
     dots: Vec<(PlayerId, f32, u16)>,
+    /// Set by a test: the next step blocks its thread this long (a game's bug), once.
+    stall: Option<Arc<Mutex<Option<std::time::Duration>>>>,
 }
 
 impl Dots {
+    fn new(bounds: WorldBounds, seed: u64) -> Dots {
+        Dots { bounds, seed, dots: Vec::new(), stall: None }
+    }
+
     fn at(stick: f32) -> Vec2 {
         Vec2::new(200.0 + 100.0 * stick, 50.0)
     }
@@ -56,6 +62,9 @@ impl Game for Dots {
     }
 
     fn step(&mut self, _dt: f32, events: &mut Vec<GameEvent>) {
+        if let Some(stall) = self.stall.as_ref().and_then(|stall| stall.lock().unwrap().take()) {
+            std::thread::sleep(stall);
+        }
         for (player, stick, score) in &mut self.dots {
             if *stick > 0.9 {
                 *score += 1;
@@ -107,7 +116,7 @@ async fn each_room_runs_the_game_its_factory_made_for_its_name() {
             made.lock().unwrap().push((room.as_str().to_string(), seed));
             // The name picks the game's size: one server, rooms of different games.
             let width = if room.as_str().starts_with("wide") { 1200 } else { 400 };
-            Box::new(Dots { bounds: WorldBounds { width, height: 100 }, seed, dots: Vec::new() })
+            Box::new(Dots::new(WorldBounds { width, height: 100 }, seed))
         }
     };
     let mut config = test_config();
@@ -183,7 +192,7 @@ async fn without_a_seed_each_room_draws_its_own() {
         let made = made.clone();
         move |_room: RoomName, seed: u64| {
             made.lock().unwrap().push(seed);
-            Dots { bounds: WorldBounds { width: 400, height: 100 }, seed, dots: Vec::new() }
+            Dots::new(WorldBounds { width: 400, height: 100 }, seed)
         }
     };
     let mut config = test_config();
@@ -243,7 +252,7 @@ async fn the_arena_flags_shape_the_arena_every_room_runs() {
 async fn matchmade_rooms_run_the_factory_s_game_and_a_factory_that_panics_refuses_the_join() {
     let factory = |room: RoomName, seed: u64| {
         assert!(room.as_str() != "broken", "a bug in the factory");
-        Dots { bounds: WorldBounds { width: 300, height: 200 }, seed, dots: Vec::new() }
+        Dots::new(WorldBounds { width: 300, height: 200 }, seed)
     };
     let server = TestServer::start_with_games(test_config(), factory).await;
 
@@ -265,6 +274,43 @@ async fn matchmade_rooms_run_the_factory_s_game_and_a_factory_that_panics_refuse
     let (_, _, rooms) = server.get("/rooms").await;
     assert!(!rooms.contains("broken"), "no room was opened: {rooms}");
     // The room that works plays on.
+    let tick = ada.next_world().await.tick;
+    assert!(ada.next_world().await.tick > tick);
+    server.shutdown().await;
+}
+
+/// A game whose step blocks its thread (a bug: a loop, a lock, a sleep) stops every room on
+/// that thread, and a tick that never ends is never counted late: the server says which room
+/// is stuck, in the log and in `tickwire_rooms_stuck`, while it is.
+#[tokio::test]
+async fn a_room_stuck_in_its_games_step_is_reported_while_it_is() {
+    let stall = Arc::new(Mutex::new(None));
+    let stuck_game = stall.clone();
+    let factory = move |room: RoomName, seed: u64| {
+        let mut dots = Dots::new(WorldBounds { width: 300, height: 200 }, seed);
+        if room.as_str() == "stuck" {
+            dots.stall = Some(stuck_game.clone());
+        }
+        dots
+    };
+    let mut config = test_config();
+    config.room_threads = 1;
+    let server = TestServer::start_with_games(config, factory).await;
+    let mut ada = Client::join(&server.ws_url(), hello_in(Role::Player, "ada", "calm")).await;
+    let _bob = Client::join(&server.ws_url(), hello_in(Role::Player, "bob", "stuck")).await;
+    assert_eq!(server.metric("tickwire_rooms_stuck").await, 0.0);
+
+    *stall.lock().unwrap() = Some(std::time::Duration::from_secs(4));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while server.metric("tickwire_rooms_stuck").await != 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the stuck room is not reported");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Over: the gauge falls back, and the room that shares its thread ticks again.
+    while server.metric("tickwire_rooms_stuck").await != 0.0 {
+        assert!(std::time::Instant::now() < deadline, "the stuck room stays reported");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let tick = ada.next_world().await.tick;
     assert!(ada.next_world().await.tick > tick);
     server.shutdown().await;

@@ -85,11 +85,16 @@ pub enum GameEvent {
 /// for one that left, and a neutral [`Game::set_input`] for one whose connection dropped (its
 /// ship waits out the grace without steering). Keep a step to a small part of the tick
 /// (`tickwire_tick_duration_seconds` shows it; a late tick is counted in
-/// `tickwire_late_ticks_total`), and read no clock: time is `dt`.
+/// `tickwire_late_ticks_total`), and read no clock: time is `dt`, one period a tick whatever
+/// the tick took, so a game too slow for its rate plays in slow motion. Rooms share threads
+/// (`--room-threads`): a step that blocks (a lock, a file, a loop) stops every room of its
+/// thread, and one in a tick or call for 2 s or more is logged as stuck and counted in
+/// `tickwire_rooms_stuck` while it is.
 ///
 /// What the wire can carry, which a game must keep to:
-/// - positions within `0..=2047` units on each axis (the [`Game::bounds`] a client is told),
-///   at 1/16 unit; velocities at 2 unit/s; a heading at 1/256 turn. The `tickwire_shared::quant`
+/// - positions within `0..=2047` units on each axis (the [`Game::bounds`] a client is told;
+///   a room whose bounds are larger logs a warning as it opens, as positions past 2047.9
+///   reach clients clamped), at 1/16 unit; velocities at 2 unit/s; a heading at 1/256 turn. The `tickwire_shared::quant`
 ///   functions convert. Moving on that grid, as the arena does, keeps deltas small;
 /// - an entity's `kind`, `flags` and `value` mean what the game says (PROTOCOL.md names the
 ///   arena's). The browser game draws the arena's kinds; other clients draw what they know;

@@ -307,6 +307,34 @@ async fn a_dropped_stream_keeps_the_seat_and_a_new_session_resumes_it() {
     server.shutdown().await;
 }
 
+/// A polling client whose page closed leaves no connection to drop and rarely a close record
+/// (its one POST in flight holds it back, and the unload cancels it): its ship stayed for the
+/// idle timeout, then the grace. With no poll waiting for a few seconds, its seat waits out
+/// the grace as a dropped connection's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polling_client_that_stops_polling_is_dropped_and_its_seat_waits_for_it() {
+    let mut config = test_config();
+    // Only the polls' absence can tell: the idle timeout is past the test's patience.
+    config.idle_timeout = Duration::from_secs(60);
+    // A poll waits at most a heartbeat and a second for something to answer.
+    config.heartbeat_interval = Duration::from_secs(1);
+    config.resume_grace = Duration::from_secs(1);
+    let server = TestServer::start(config).await;
+    let mut watcher =
+        Client::join(&server.ws_url(), hello_in(Role::Spectator, "w", "fb-gone")).await;
+    let mut gone =
+        Fallback::join(server.addr, Mode::Poll, hello_in(Role::Player, "p", "fb-gone")).await;
+    let player = gone.welcome.unwrap().player_id;
+    gone.play_until_applied().await;
+    // The page closes: no more polls, no close record.
+    gone.reader.abort();
+    drop(gone);
+    let left =
+        tokio::time::timeout(PATIENCE, watcher.wait_event(|e| e == &EventKind::Left { player }));
+    left.await.expect("the ship leaves once the polls stop and the grace passes");
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kick_is_the_last_thing_a_fallback_client_receives() {
     let server = TestServer::start(test_config()).await;

@@ -446,6 +446,7 @@ async fn poll_answer(
     let Some(mut polls) = session.turn(number, wait).await else {
         return refuse(StatusCode::CONFLICT, "a poll is already waiting on this session");
     };
+    let _waiting = session.poll_waiting();
     session.heard();
     if let Some(n) = number {
         session.polls_numbered();

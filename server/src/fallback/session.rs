@@ -184,6 +184,36 @@ pub(crate) struct Session {
     /// is delivered: a repeat of it is not delivered again, and one out of sequence is
     /// refused (PROTOCOL.md 1.1).
     pub(crate) posted: tokio::sync::Mutex<u64>,
+    /// A polled session's polls: whether one waits, and when the last one ended
+    /// ([`POLLS_ABSENT`]).
+    polls_seen: Mutex<PollsSeen>,
+}
+
+/// Whether a polled session has a poll waiting, and when its last one ended.
+#[derive(Debug)]
+struct PollsSeen {
+    waiting: u32,
+    last_ended: Instant,
+}
+
+/// How long a polled session may have no poll waiting before its client counts as gone (its
+/// seat kept for a resume, as after a dropped connection). A polling client always has one
+/// waiting but for a round trip between two; a stream's client that goes away drops its
+/// connection, but a polling client that closes its tab leaves nothing to notice, and its
+/// close record rarely gets out (its one POST in flight holds it back, and a page being
+/// unloaded cancels it), so without this its ship stayed for the idle timeout and the resume
+/// grace, 25 s, where a WebSocket's stays 10 s.
+pub(crate) const POLLS_ABSENT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A poll of a session, counted from when it takes its turn until it ends however it ends.
+pub(crate) struct PollWaiting<'a>(&'a Session);
+
+impl Drop for PollWaiting<'_> {
+    fn drop(&mut self) {
+        let mut seen = lock(&self.0.polls_seen);
+        seen.waiting = seen.waiting.saturating_sub(1);
+        seen.last_ended = Instant::now();
+    }
 }
 
 /// Why a POST's messages did not reach the session.
@@ -253,6 +283,18 @@ impl Session {
         lock(&self.poll_queue).holder = number;
         drop(waiting);
         Some(polls)
+    }
+
+    /// A poll took its turn: counted as waiting until the guard goes.
+    pub(crate) fn poll_waiting(&self) -> PollWaiting<'_> {
+        lock(&self.polls_seen).waiting += 1;
+        PollWaiting(self)
+    }
+
+    /// When the session's client counts as gone for want of a poll: `None` while one waits.
+    fn polls_absent_at(&self) -> Option<Instant> {
+        let seen = lock(&self.polls_seen);
+        (seen.waiting == 0).then(|| seen.last_ended + POLLS_ABSENT)
     }
 
     /// The client showed life without sending a message (a poll): counts as a heartbeat for
@@ -404,6 +446,7 @@ pub(crate) fn open(
         numbered: AtomicBool::new(false),
         posts_numbered: AtomicBool::new(false),
         posted: tokio::sync::Mutex::new(0),
+        polls_seen: Mutex::new(PollsSeen { waiting: 0, last_ended: Instant::now() }),
     });
     sessions.insert(session.clone());
     let span = info_span!(
@@ -460,7 +503,11 @@ async fn run(
     let writer = ctx
         .tasks
         .spawn(connection::write_loop(writer_io, link.clone(), ctx.clone()).in_current_span());
-    let mut messages = Messages { upstream, pending: VecDeque::new() };
+    let polled = (session.transport == Transport::Poll).then(|| {
+        let check = Box::pin(tokio::time::sleep(POLLS_ABSENT));
+        (session.clone(), check)
+    });
+    let mut messages = Messages { upstream, pending: VecDeque::new(), polled };
     let end = connection::play(
         &mut messages,
         &link,
@@ -528,10 +575,13 @@ async fn run(
     sessions.remove(session.id);
 }
 
-/// What the session's POSTs carried, as the reader's message stream.
+/// What the session's POSTs carried, as the reader's message stream. A polled session's
+/// stream ends, as a dropped connection's does, once no poll has waited for [`POLLS_ABSENT`].
 struct Messages {
     upstream: mpsc::Receiver<Upstream>,
     pending: VecDeque<Result<Message, WsError>>,
+    /// A polled session, and when to look at its polls next.
+    polled: Option<(Arc<Session>, Pin<Box<tokio::time::Sleep>>)>,
 }
 
 impl Stream for Messages {
@@ -546,7 +596,29 @@ impl Stream for Messages {
             match this.upstream.poll_recv(cx) {
                 Poll::Ready(Some(batch)) => this.pending.extend(batch),
                 Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let Some((session, check)) = &mut this.polled else { return Poll::Pending };
+                    loop {
+                        let now = Instant::now();
+                        match session.polls_absent_at() {
+                            Some(gone) if gone <= now => {
+                                debug!(
+                                    "no poll for {} s: the client is gone",
+                                    POLLS_ABSENT.as_secs()
+                                );
+                                return Poll::Ready(None);
+                            }
+                            // A poll waits: looked at again a whole period later.
+                            next => {
+                                let next = next.unwrap_or(now + POLLS_ABSENT);
+                                check.as_mut().reset(next);
+                            }
+                        }
+                        if check.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                    }
+                }
             }
         }
     }

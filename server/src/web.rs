@@ -71,7 +71,9 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 struct Embedded;
 
 /// Whether `path` (relative, `/`-separated) is part of the web client. Tests, tooling and
-/// `node_modules/` under `client-web/` are never served, from the binary or from disk.
+/// `node_modules/` under `client-web/` are never served, from the binary or from disk. A
+/// game's own page (`--web-root`) keeps its images, sounds, levels and fonts under `media/`,
+/// at any depth, of the types [`content_type`] knows.
 pub fn is_servable(path: &str) -> bool {
     if path
         .split('/')
@@ -86,6 +88,7 @@ pub fn is_servable(path: &str) -> bool {
         || (path.starts_with("vendor/") && (path.ends_with(".js") || path.ends_with(".css")))
         || path == "sdk/index.js"
         || path.strip_prefix("sdk/src/").is_some_and(|rest| !rest.contains('/'))
+        || path.starts_with("media/")
 }
 
 /// The content type of a file, by extension; `None` for types the client does not use.
@@ -98,7 +101,12 @@ pub fn content_type(path: &str) -> Option<&'static str> {
         "svg" => "image/svg+xml",
         "json" => "application/json",
         "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
         "webp" => "image/webp",
+        "ogg" => "audio/ogg",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
         "woff2" => "font/woff2",
         "txt" | "md" => "text/plain; charset=utf-8",
         _ => return None,
@@ -242,7 +250,14 @@ impl WebAssets {
                 if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
                     return None;
                 }
-                let file = std::fs::read(root.join(relative)).ok()?;
+                // A game's own page served from its directory still imports the SDK this
+                // server speaks with: the SDK's files come from the binary when the directory
+                // has none.
+                let file = match std::fs::read(root.join(relative)) {
+                    Ok(file) => file,
+                    Err(_) if path.starts_with("sdk/") => Embedded::get(path)?.data.into_owned(),
+                    Err(_) => return None,
+                };
                 let etag = format!("dev-{:016x}", fnv1a(&file));
                 (file, etag)
             }
@@ -507,6 +522,8 @@ mod tests {
             "sdk/index.js",
             "sdk/src/codec.js",
             "vendor/uplot/uPlot.esm.js",
+            "media/ship.png",
+            "media/levels/one.json",
         ] {
             assert!(is_servable(path), "{path}");
         }
@@ -522,6 +539,8 @@ mod tests {
             "js//app.js",
             ".git/config",
             "test/e2e.mjs",
+            "media/../secret",
+            "media/.env",
         ] {
             assert!(!is_servable(path), "{path}");
         }

@@ -170,6 +170,39 @@ async fn web_root_serves_from_disk_uncached() {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// A game's own page from `--web-root`: it imports the SDK the server speaks with (from the
+/// binary, the directory having none), and serves its images, sounds and levels from
+/// `media/`, any depth.
+#[tokio::test]
+async fn a_games_own_page_gets_the_sdk_and_its_media() {
+    let root = std::env::temp_dir().join(format!("tickwire-game-page-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("media/levels")).unwrap();
+    std::fs::write(root.join("index.html"), "<script type=module src=\"/@assets/js/game.js\">")
+        .unwrap();
+    std::fs::write(root.join("media/ship.png"), b"\x89PNG").unwrap();
+    std::fs::write(root.join("media/levels/one.json"), "{\"walls\":[]}").unwrap();
+    std::fs::write(root.join("media/notes.exe"), "MZ").unwrap();
+    let mut config = test_config();
+    config.web_root = Some(root.clone());
+    let server = TestServer::start(config).await;
+    let (status, head, _) = get(&server, "/sdk/index.js", "").await;
+    assert_eq!(status, 302);
+    let (status, _, body) = get(&server, &header(&head, "location").unwrap()[2..], "").await;
+    assert_eq!(status, 200, "the SDK from the binary");
+    assert!(body.contains("export * from './src/client.js'"), "{body}");
+    let (status, _, _) = get(&server, "/assets/dev/sdk/src/client.js", "").await;
+    assert_eq!(status, 200, "and its imports");
+    let (status, head, _) = get(&server, "/assets/dev/media/ship.png", "").await;
+    assert_eq!((status, header(&head, "content-type")), (200, Some("image/png")));
+    let (status, head, body) = get(&server, "/assets/dev/media/levels/one.json", "").await;
+    assert_eq!((status, header(&head, "content-type")), (200, Some("application/json")));
+    assert_eq!(body, "{\"walls\":[]}");
+    let (status, _, _) = get(&server, "/assets/dev/media/notes.exe", "").await;
+    assert_eq!(status, 404, "a type no page uses");
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(root);
+}
+
 #[tokio::test]
 async fn stats_sample_every_second_and_filter_by_seq() {
     let server = TestServer::start(test_config()).await;

@@ -4,8 +4,8 @@
 //! cargo run --release -p tickwire-server --example hill     # then open http://127.0.0.1:8080/
 //! ```
 //!
-//! Takes the flags of `tickwire-server` (`--help`), but sends every player the whole field
-//! (`--view-radius 0`), so its snapshots carry the hill wherever it moves. One golden orb, the
+//! Takes the flags of `tickwire-server` (`--help`). Every player sees the hill wherever it
+//! moves ([`Game::always_visible`]), and the ships within `--view-radius`. One golden orb, the
 //! hill, sits on the field; a ship alone within `HILL_RADIUS` of it scores a point for every
 //! second it holds it, two or more ships on it score nothing, and the hill moves every
 //! `--hill-move-secs` (15 by default): a flag of the game's own, beside the server's
@@ -30,7 +30,6 @@ use tickwire_server::game::arena::{Arena, ArenaConfig, KIND_PICKUP, KIND_SHIP};
 use tickwire_server::game::{Game, GameEvent, PlayerInput};
 // The server's own glam and protocol crate: a game needs no dependency of its own on them.
 use std::process::ExitCode;
-use tickwire_server::ServerConfig;
 use tickwire_server::glam::Vec2;
 use tickwire_server::shared::arena::FLAG_ALIVE;
 use tickwire_server::shared::quant::{quantize_position, quantize_velocity};
@@ -219,6 +218,11 @@ impl Game for Hill {
         self.arena.focus(player)
     }
 
+    /// The hill, wherever it is: what every player flies to.
+    fn always_visible(&self, entity: &EntityState) -> bool {
+        entity.id == HILL_ID
+    }
+
     fn score(&self, player: PlayerId) -> Option<u16> {
         self.holder(player).map(|h| h.score)
     }
@@ -242,15 +246,6 @@ struct HillFlags {
 fn main() -> ExitCode {
     // The `tickwire-server` command (flags, logging, checks, banner, signals) around our game.
     tickwire_server::command::main_with_flags(|config, flags: HillFlags| {
-        // A player must get the hill wherever it moves, and gets only the entities within
-        // --view-radius of its ship: every player gets the whole field.
-        if config.view_radius != ServerConfig::default().view_radius {
-            tracing::warn!(
-                view_radius = config.view_radius,
-                "--view-radius is ignored: every player sees the whole field, hill and all"
-            );
-        }
-        config.view_radius = 0;
         // The arena's flags (`--world-size`, `--round-time`, `--intermission`) shape the
         // hill's field and rounds too; `--pickups` is ignored, the hill is the only thing to take.
         let arena = config.arena();
@@ -308,7 +303,9 @@ mod tests {
         game.entities(&mut entities);
         let ship = entities.iter().find(|e| e.kind == KIND_SHIP).unwrap();
         assert_eq!(ship.value, score, "the ship carries the hill score");
-        assert!(entities.iter().any(|e| e.id == HILL_ID && e.kind == KIND_PICKUP));
+        let hill = entities.iter().find(|e| e.id == HILL_ID && e.kind == KIND_PICKUP).unwrap();
+        assert!(game.always_visible(hill), "every player sees the hill, wherever it is");
+        assert!(!game.always_visible(ship), "ships only within the view radius");
     }
 
     #[test]

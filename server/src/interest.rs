@@ -31,6 +31,9 @@ pub struct InterestGrid {
     /// the marks back in index order, so its answer comes out sorted without a sort (sorting
     /// each player's entities by id was a tenth of the room tick's instructions).
     found: Vec<u64>,
+    /// Indices of the entities every query finds wherever they are
+    /// ([`crate::game::Game::always_visible`]).
+    everywhere: Vec<u32>,
 }
 
 impl InterestGrid {
@@ -47,6 +50,7 @@ impl InterestGrid {
             starts: vec![0; cells + 1],
             by_cell: Vec::new(),
             found: Vec::new(),
+            everywhere: Vec::new(),
         }
     }
 
@@ -60,9 +64,13 @@ impl InterestGrid {
     }
 
     /// Re-buckets `entities`, sorted by id as the room keeps them (keeps the allocations of
-    /// the previous tick).
-    pub fn rebuild(&mut self, entities: &[EntityState]) {
+    /// the previous tick); those `everywhere` says are found by every query, at any distance.
+    pub fn rebuild(&mut self, entities: &[EntityState], everywhere: impl Fn(&EntityState) -> bool) {
         debug_assert!(entities.is_sorted_by_key(|e| e.id.0), "entities sorted by id");
+        self.everywhere.clear();
+        self.everywhere.extend(
+            entities.iter().enumerate().filter(|(_, e)| everywhere(e)).map(|(i, _)| i as u32),
+        );
         self.found.clear();
         self.found.resize(entities.len().div_ceil(64), 0);
         // Counts per cell, shifted by one so that the running sum leaves each cell's start.
@@ -115,6 +123,9 @@ impl InterestGrid {
                 }
             }
         }
+        for &i in &self.everywhere {
+            self.found[i as usize / 64] |= 1 << (i % 64);
+        }
         // Index order is id order; every mark is cleared for the next query. (A word per 64
         // entities: reading them all costs less than tracking which were touched.)
         for word in 0..self.found.len() {
@@ -161,12 +172,31 @@ mod tests {
         ids
     }
 
+    /// A goal or a flag every player must see: found by every query, at any distance, in id
+    /// order with the rest.
+    #[test]
+    fn entities_seen_everywhere_are_found_by_every_query_in_order() {
+        let entities =
+            [at(1, 10.0, 10.0), at(2, 900.0, 900.0), at(3, 12.0, 12.0), at(4, 1500.0, 5.0)];
+        let mut grid = InterestGrid::new(50);
+        grid.rebuild(&entities, |e| e.id.0 == 2 || e.id.0 == 4);
+        let mut out = Vec::new();
+        grid.query(&entities, entities[0].pos, 50, &mut out);
+        let ids: Vec<u32> = out.iter().map(|e| e.id.0).collect();
+        assert_eq!(ids, [1, 2, 3, 4]);
+        // The next tick's rebuild forgets them.
+        grid.rebuild(&entities, |_| false);
+        out.clear();
+        grid.query(&entities, entities[0].pos, 50, &mut out);
+        assert_eq!(out.iter().map(|e| e.id.0).collect::<Vec<_>>(), [1, 3]);
+    }
+
     #[test]
     fn query_returns_exactly_the_entities_within_radius_sorted() {
         let entities =
             vec![at(1, 0.0, 0.0), at(3, 350.0, 100.0), at(5, 1200.0, 900.0), at(9, 100.0, 100.0)];
         let mut grid = InterestGrid::new(300);
-        grid.rebuild(&entities);
+        grid.rebuild(&entities, |_| false);
         let mut out = Vec::new();
         grid.query(&entities, entities[3].pos, 300, &mut out);
         let ids: Vec<u32> = out.iter().map(|e| e.id.0).collect();
@@ -184,7 +214,7 @@ mod tests {
             .map(|i| at(i, rng.random_range(0.0..1600.0), rng.random_range(0.0..1000.0)))
             .collect();
         let mut grid = InterestGrid::new(250);
-        grid.rebuild(&entities);
+        grid.rebuild(&entities, |_| false);
         for probe in entities.iter().take(40) {
             let mut out = Vec::new();
             grid.query(&entities, probe.pos, 250, &mut out);
@@ -219,7 +249,7 @@ mod tests {
             [(1, 1), (50, 50), (250, 250), (700, 700), (250, 2_500), (2_047, 2_047)]
         {
             let mut grid = InterestGrid::new(view);
-            grid.rebuild(&entities);
+            grid.rebuild(&entities, |_| false);
             for probe in entities.iter().rev().take(60) {
                 let mut out = Vec::new();
                 grid.query(&entities, probe.pos, radius, &mut out);
@@ -233,13 +263,13 @@ mod tests {
     #[test]
     fn a_rebuild_forgets_the_tick_before() {
         let mut grid = InterestGrid::new(100);
-        grid.rebuild(&[at(1, 10.0, 10.0), at(2, 900.0, 900.0)]);
+        grid.rebuild(&[at(1, 10.0, 10.0), at(2, 900.0, 900.0)], |_| false);
         let moved = [at(2, 12.0, 12.0)];
-        grid.rebuild(&moved);
+        grid.rebuild(&moved, |_| false);
         let mut out = Vec::new();
         grid.query(&moved, moved[0].pos, 100, &mut out);
         assert_eq!(out.iter().map(|e| e.id.0).collect::<Vec<_>>(), [2]);
-        grid.rebuild(&[]);
+        grid.rebuild(&[], |_| false);
         out.clear();
         grid.query(&[], moved[0].pos, 100, &mut out);
         assert!(out.is_empty());

@@ -1542,7 +1542,8 @@ impl<G: Game> Room<G> {
         // A game that reports an id twice (a bug in it) must not make snapshots no client can
         // apply, for as long as it does: one of them is the entity.
         self.entities.dedup_by_key(|e| e.id.0);
-        self.grid.rebuild(&self.entities);
+        let game = &self.game;
+        self.grid.rebuild(&self.entities, |entity| game.always_visible(entity));
         self.send_rosters(now);
         self.send_frames(now, &rumble_players);
 

@@ -101,6 +101,10 @@ impl Game for Dots {
         self.dots.iter().find(|d| d.0 == player).map(|d| d.2)
     }
 
+    fn always_visible(&self, entity: &EntityState) -> bool {
+        entity.id == BEACON
+    }
+
     fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
         let score = self.score(player)?;
         Some(ControllerFeedback { colour: Rgb([1, 2, 3]), score, alive: true, rumble: 0 })
@@ -313,5 +317,35 @@ async fn a_room_stuck_in_its_games_step_is_reported_while_it_is() {
     }
     let tick = ada.next_world().await.tick;
     assert!(ada.next_world().await.tick > tick);
+    server.shutdown().await;
+}
+
+/// A game's beacon that every player must see, wherever it is: sent past the view radius,
+/// while the other players' dots out of range are not.
+#[tokio::test]
+async fn an_entity_the_game_says_everyone_sees_is_sent_past_the_view_radius() {
+    let factory = |_: RoomName, seed: u64| Dots::new(WorldBounds { width: 300, height: 200 }, seed);
+    let mut config = test_config();
+    // Dots stand 100 to 300 along x at y 50; the beacon at (10, 10).
+    config.view_radius = 40;
+    let server = TestServer::start_with_games(config, factory).await;
+    let mut ada = Client::join(&server.ws_url(), hello_in(Role::Player, "ada", "far")).await;
+    let mut bob = Client::join(&server.ws_url(), hello_in(Role::Player, "bob", "far")).await;
+    let bob_dot = EntityId(u32::from(bob.welcome.player_id.0));
+    // ada at x 100, bob at x 300: 200 apart.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        ada.input(-127, 0, 0).await;
+        bob.input(127, 0, 0).await;
+        let world = ada.next_world().await;
+        let _ = bob.next_world().await;
+        let own = EntityId(u32::from(ada.welcome.player_id.0));
+        let at_x = |id| world.get(id).map(|e| dequantize_position(e.pos).x);
+        if at_x(own).is_some_and(|x| x < 110.0) && world.get(bob_dot).is_none() {
+            assert!(world.get(BEACON).is_some(), "the beacon, 90 units off: {world:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ada never stood apart: {world:?}");
+    }
     server.shutdown().await;
 }

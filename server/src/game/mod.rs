@@ -105,9 +105,8 @@ pub enum GameEvent {
 ///   without a focus) the first 1,024 by id, the rest left out (the room logs it every 10 s).
 ///
 /// What a client sees: a player, the entities within `--view-radius` of its [`Game::focus`]
-/// (everything when the focus is `None` or the radius 0); a spectator, everything. An entity
-/// every player must see wherever it is (a goal, a flag to capture) needs `--view-radius 0`:
-/// no entity is sent past the radius.
+/// and those [`Game::always_visible`] says every player sees (everything when the focus is
+/// `None` or the radius 0); a spectator, everything.
 ///
 /// A game that panics takes its room down and nothing else: its clients are closed with 1011
 /// and their seats forgotten, and a client that rejoins by name gets a new room.
@@ -137,6 +136,14 @@ pub trait Game: Send + 'static {
 
     /// Where `player`'s view is centred (its ship), for interest management.
     fn focus(&self, player: PlayerId) -> Option<Vec2>;
+
+    /// Whether every player sees `entity` wherever it is, past `--view-radius` (a goal, a
+    /// flag to capture, a scoreboard post): it is sent with what is near each player. Asked
+    /// once a tick per entity, after [`Game::entities`]. Default: none is.
+    fn always_visible(&self, entity: &EntityState) -> bool {
+        let _ = entity;
+        false
+    }
 
     /// `player`'s score this round (`None` without a ship): a newcomer's roster carries it, so
     /// its scoreboard does not wait for every ship to come into view.
@@ -249,5 +256,9 @@ impl Game for Box<dyn Game> {
 
     fn feedback(&self, player: PlayerId) -> Option<ControllerFeedback> {
         (**self).feedback(player)
+    }
+
+    fn always_visible(&self, entity: &EntityState) -> bool {
+        (**self).always_visible(entity)
     }
 }

@@ -26,6 +26,11 @@ function hexToRgba(hex, alpha) {
  *   score, rising `rise` px/s as it fades
  */
 
+/** Whether the arena's page draws entities of `kind` as its own. @param {number} kind */
+export function isArenaKind(kind) {
+  return kind === Arena.KIND_SHIP || kind === Arena.KIND_PICKUP;
+}
+
 export class Renderer {
   /** @param {HTMLCanvasElement} canvas */
   constructor(canvas) {
@@ -201,6 +206,10 @@ export class Renderer {
     ctx.lineWidth = 2.5 * px;
     ctx.strokeRect(0, 0, world.width, world.height);
 
+    // Entities of a game of its own, of kinds this page does not know: drawn plainly, so that
+    // its author sees them move, rather than an empty field.
+    for (const e of entities) if (!isArenaKind(e.kind)) this.drawOther(e, px);
+
     // Pickups.
     // The pickups' pulse and a shield's flicker are decoration: with motion reduced, held still.
     const pulseTime = this.reducedMotion ? 0 : time;
@@ -226,6 +235,25 @@ export class Renderer {
         (2 * this.width) / camera.scale, (2 * this.height) / camera.scale);
     }
     ctx.restore();
+  }
+
+  /**
+   * An entity of a kind the arena has not: a dot coloured by its kind, with its `value` when
+   * it has one (what it means is the game's).
+   * @param {RenderEntity} e @param {number} px one screen pixel in world units
+   */
+  drawOther(e, px) {
+    const { ctx } = this;
+    ctx.fillStyle = `hsl(${(e.kind * 47) % 360}, 70%, 62%)`;
+    ctx.beginPath();
+    ctx.arc(e.x, e.y, 8, 0, Math.PI * 2);
+    ctx.fill();
+    if (e.value !== 0) {
+      ctx.fillStyle = '#e9ecef';
+      ctx.font = `${12 * px}px system-ui, sans-serif`;
+      ctx.textAlign = 'center';
+      ctx.fillText(String(e.value), e.x, e.y - 12);
+    }
   }
 
   /** @param {RenderEntity} e @param {number} time */

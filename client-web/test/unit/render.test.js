@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-const { Renderer } = await import('../../js/render.js');
+const { Renderer, isArenaKind } = await import('../../js/render.js');
 
 test('score popups and sparks are capped, the oldest dropped, while no frame prunes them', () => {
   const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
@@ -86,4 +86,26 @@ test('with reduced motion asked for, the stars hold still and a score shows its 
   assert.equal(renderer.particles.length, 0, 'no sparks');
   renderer.drawEffects(0.1, 1);
   assert.deepEqual(renderer.popups.map((p) => [p.text, p.y]), [['+2', 70]], 'the "+n" stays where it was scored');
+});
+
+test('entities of a game of its own, of kinds the arena has not, are drawn as dots with their value', () => {
+  const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
+  const renderer = new Renderer(canvas);
+  /** @type {any[]} */
+  const drawn = [];
+  renderer.ctx = /** @type {any} */ ({
+    beginPath() {}, fill() { drawn.push(['fill', this.fillStyle]); },
+    arc(/** @type {number} */ x, /** @type {number} */ y) { drawn.push(['arc', x, y]); },
+    fillText(/** @type {string} */ text, /** @type {number} */ x, /** @type {number} */ y) { drawn.push(['text', text, x, y]); },
+    fillStyle: '', font: '', textAlign: '',
+  });
+  const entity = (/** @type {number} */ kind, /** @type {number} */ value) =>
+    /** @type {any} */ ({ id: 9, kind, x: 120, y: 80, vx: 0, vy: 0, heading: 0, flags: 0, value });
+  renderer.drawOther(entity(10, 3), 1);
+  assert.deepEqual(drawn.filter((d) => d[0] !== 'fill'), [['arc', 120, 80], ['text', '3', 120, 68]]);
+  drawn.length = 0;
+  renderer.drawOther(entity(11, 0), 1);
+  assert.deepEqual(drawn.filter((d) => d[0] === 'text'), [], 'no value, no label');
+  assert.notEqual(drawn[1][1], '', 'a colour of its kind');
+  assert.ok(isArenaKind(0) && isArenaKind(1) && !isArenaKind(10), 'the arena draws its ships and pickups itself');
 });

@@ -1,5 +1,6 @@
-// What a chart shows, in words: for a screen reader, which cannot see a canvas. Apart from the
-// page so it can be tested in Node.
+// What a chart shows, in words: for a screen reader, which cannot see a canvas; and a room's
+// clients by transport, as the rooms table shows them. Apart from the page so it can be tested
+// in Node.
 
 /**
  * A chart's lines in a sentence: each one's newest value, its lowest and its highest over the
@@ -20,4 +21,19 @@ export function chartSummary(lines, times, format = (v) => String(Math.round(v *
   const span = times.length > 1 ? times[times.length - 1] - times[0] : 0;
   const over = span >= 90 ? `${Math.round(span / 60)} min` : `${Math.round(span)} s`;
   return `Over the last ${over}: ${parts.join('; ')}.`;
+}
+
+/**
+ * A room's clients by transport (`/rooms`' `transports`), only those in use: `ws 12 · stream 2`.
+ * Which rooms play over the HTTP fallback is what an operator looks for (a network that blocks
+ * WebSocket, a middlebox that swallows it); a column of zeros would hide it. `–` for none, or a
+ * row without the field (a node of a fleet older than it).
+ * @param {{ ws?: number, stream?: number, poll?: number } | undefined} transports
+ * @returns {string}
+ */
+export function transportsText(transports) {
+  const parts = /** @type {const} */ (['ws', 'stream', 'poll'])
+    .filter((t) => (transports?.[t] ?? 0) > 0)
+    .map((t) => `${t} ${transports?.[t]}`);
+  return parts.length > 0 ? parts.join(' · ') : '–';
 }

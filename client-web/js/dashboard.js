@@ -12,7 +12,7 @@ import { $, el, formatBytes, syncRows } from './dom.js';
 import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, formatStart, staleSince, statusOf, within } from './dashboard-poll.js';
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 import { ModerationPanel } from './dashboard-moderation.js';
-import { chartSummary } from './dashboard-summary.js';
+import { chartSummary, transportsText } from './dashboard-summary.js';
 import { DirectoryWatch, withDirectory } from './dashboard-fleet.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
@@ -260,7 +260,8 @@ function setNote(note, text) {
   if (note.textContent !== text) note.textContent = text;
 }
 
-/** @typedef {{ id: string, node?: string, players: number, controllers: number, spectators: number, capacity: number, tick: number }} RoomRow */
+/** @typedef {{ id: string, node?: string, players: number, controllers: number, spectators: number, capacity: number, tick: number,
+ *   transports?: { ws: number, stream: number, poll: number } }} RoomRow */
 
 /** The rooms as `/rooms` last listed them. @type {RoomRow[]} */
 let rooms = [];
@@ -287,7 +288,7 @@ function showRooms() {
       },
     };
     return [r.id, ...(fleet ? [r.node ?? ''] : []), `${r.players}/${r.capacity}`, String(r.controllers),
-      String(r.spectators), String(r.tick), controls];
+      String(r.spectators), transportsText(r.transports), String(r.tick), controls];
   });
 }
 

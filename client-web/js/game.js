@@ -3,7 +3,7 @@
 
 import {
   TickwireClient, InterpolationBuffer, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError,
-  CloseCode, playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS,
+  CloseCode, playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS, TRANSPORTS,
 } from '../sdk/index.js';
 import { Controls, isControl, isTextEntry } from './controls.js';
 import { Renderer } from './render.js';
@@ -107,6 +107,18 @@ export function describeFailure(error) {
       text: `The server turned this page away${error.reason ? ` (${error.reason})` : ''}. An invite link may `
         + 'have expired: ask for a new one, or open the game without it.',
       details: '',
+    };
+  }
+  if (error instanceof UnreachableError && (error.lastStatus === 426 || error.lastStatus === 403)) {
+    // Asked over plain HTTP, the server (426: it would have taken the upgrade) or a proxy on
+    // the way (403) answered: the server is up, and it is WebSocket that does not get through.
+    return {
+      title: 'WebSocket blocked',
+      text: (error.lastStatus === 426
+        ? 'WebSocket is blocked on this network: the server is up, but a firewall, proxy or antivirus on the way stops WebSocket connections to it. '
+        : 'The WebSocket connection was refused (HTTP 403), by a proxy on this network or by the server. ')
+        + 'If the page’s address forces WebSocket (“transport=ws”), open it without that: the game then falls back to HTTP by itself.',
+      details: `${details}; asked over plain HTTP: ${error.lastStatus}`,
     };
   }
   if (error instanceof UnreachableError) {
@@ -271,6 +283,59 @@ export function seatStore(storage) {
 
 /** This tab's seats ({@link seatStore}), or none kept where the browser refuses storage. */
 export const keptSeats = seatStore((() => {
+  try {
+    return globalThis.sessionStorage ?? null;
+  } catch {
+    return null;
+  }
+})());
+
+const TRANSPORT_KEY = 'tickwire.transport';
+
+/**
+ * How long a tab starts from the transport that last reached `joined` ({@link transportStore}):
+ * a reload within it skips what WebSocket cost on a network that swallows it (seconds, and
+ * with them a seat's resume grace); a page loaded after it probes WebSocket again, which the
+ * network may have let through since.
+ */
+export const KEPT_TRANSPORT_MS = 10 * 60_000;
+
+/**
+ * The tab's transport that last reached `joined` in `auto`, over sessionStorage (per tab and
+ * origin), for the SDK's `preferTransport`. A browser that refuses storage keeps none, and
+ * every page load starts from WebSocket.
+ * @param {Pick<Storage, 'getItem' | 'setItem'> | null} storage
+ */
+export function transportStore(storage) {
+  return {
+    /** @param {import('../sdk/index.js').TransportName} transport @param {number} now ms since the epoch */
+    keep(transport, now) {
+      try {
+        storage?.setItem(TRANSPORT_KEY, JSON.stringify({ transport, at: now }));
+      } catch {
+        // not kept: the next page probes WebSocket first
+      }
+    },
+    /**
+     * The transport kept within {@link KEPT_TRANSPORT_MS} before `now`, or undefined.
+     * @param {number} now @returns {import('../sdk/index.js').TransportName | undefined}
+     */
+    recall(now) {
+      try {
+        const kept = JSON.parse(storage?.getItem(TRANSPORT_KEY) ?? 'null');
+        const fresh = typeof kept?.at === 'number' && now - kept.at >= 0 && now - kept.at <= KEPT_TRANSPORT_MS;
+        return fresh && TRANSPORTS.includes(kept.transport) ? kept.transport : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
+/** @typedef {ReturnType<typeof transportStore>} TransportStore */
+
+/** This tab's transport ({@link transportStore}). */
+export const keptTransport = transportStore((() => {
   try {
     return globalThis.sessionStorage ?? null;
   } catch {
@@ -458,10 +523,12 @@ export class Game {
    * @param {number[] | null} [options.resumeToken] the seat a page reloaded from left it,
    *   asked for by the first join ({@link keptSeats})
    * @param {SeatStore} [options.seats] where a page going away keeps its seat
+   * @param {TransportStore} [options.transports] where the transport that reached `joined` is kept
    */
   constructor(options) {
     this.options = options;
     this.seats = options.seats ?? keptSeats;
+    this.transports = options.transports ?? keptTransport;
     /** Whether the first join asks for a seat back: if it gets a new one, the page says so. */
     this.resumeAsked = (options.resumeToken ?? null) !== null;
     this.root = /** @type {HTMLElement} */ ($('#game'));
@@ -541,8 +608,12 @@ export class Game {
     // `?transport=ws|stream|poll` forces one; by default WebSocket, falling back to HTTP by itself.
     const forced = new URLSearchParams(location.search).get('transport');
     const transport = forced === 'ws' || forced === 'stream' || forced === 'poll' ? forced : 'auto';
+    // A reload starts from what worked in this tab lately: behind a middlebox that takes the
+    // upgrade and passes nothing on, WebSocket costs seconds to rule out again.
+    const preferTransport = transport === 'auto' ? this.transports.recall(Date.now()) : undefined;
     return new TickwireClient({
       url: gameSocketUrl(location.href), name: truncateUtf8(name, LIMITS.name), room, role: spectate ? 'Spectator' : 'Player', transport, resumeToken,
+      preferTransport,
     });
   }
 
@@ -560,10 +631,6 @@ export class Game {
     c.on('rtt', current((e) => {
       this.pingText = `${Math.round(e.smoothedMs)} ms`;
       if (!$('#hud-ping').classList.contains('stalled')) $('#hud-ping').textContent = this.pingText;
-    }));
-    c.on('transport', current((e) => {
-      $('#hud-transport').textContent = TRANSPORT_NAMES[e.transport];
-      this.root.dataset.transport = e.transport;
     }));
     c.on('error', current((e) => this.onFailure(e.error)));
     this.controls.enabled = !spectate;
@@ -674,6 +741,12 @@ export class Game {
     window.addEventListener('online', () => this.comeBack(), opts);
   }
 
+  /** Keeps the transport of the last Welcome for a reload, unless the page forced one. */
+  keepTransport() {
+    const transport = this.client.transport;
+    if (transport && this.client.chain.length > 1) this.transports.keep(transport, Date.now());
+  }
+
   /**
    * The page goes away (a reload, a phone's pull-to-refresh, a tab closed, another site) or
    * into the back/forward cache: the seat is kept, not given up, so that a reload resumes the
@@ -696,6 +769,9 @@ export class Game {
       return;
     }
     this.seats.keep({ room: welcome.room, role: welcome.role, name: this.options.name, resumeToken: Array.from(welcome.resumeToken), at: Date.now() });
+    // Its time from now: a reload after a long game is as sure of the network as one after a
+    // short one.
+    this.keepTransport();
     // A dropped connection holds the seat already, and has no socket to close.
     if (session.state === 'reconnecting') return;
     session.abandon('the page went away: it comes back for its seat', this.client.now());
@@ -844,6 +920,14 @@ export class Game {
     d.entity = welcome.entity === null ? '' : String(welcome.entity);
     d.resumed = String(welcome.resumed);
     d.connections = String(Number(d.connections) + 1);
+    // Named once a Welcome came over it, not when it opened: a socket a middlebox swallows
+    // opens too, and the HUD would name a transport that carries nothing.
+    const transport = this.client.transport;
+    if (transport) {
+      $('#hud-transport').textContent = TRANSPORT_NAMES[transport];
+      d.transport = transport;
+      this.keepTransport();
+    }
     $('#hud-room').textContent = welcome.room;
     $('#hud-role').textContent = welcome.role === 'Spectator' ? 'watching' : 'playing';
     $('#invite-room').textContent = welcome.room;

@@ -38,6 +38,12 @@ import { numberOption, MAX_TIMER_MS } from './options.js';
  * @property {TransportName | 'auto'} [transport] `auto` (default): WebSocket first; when a
  *   connection cannot even open, the HTTP stream, then long polling, and from then on whichever
  *   opened. A name forces that one.
+ * @property {TransportName} [preferTransport] in `auto`, the transport the first attempt starts
+ *   from (later ones from whichever opened last, as always): the one an application saw reach
+ *   `joined` last time, e.g. kept in sessionStorage across a reload, so that a page behind a
+ *   middlebox that swallows WebSocket does not spend seconds finding that out again, while its
+ *   seat's resume grace runs. Ignored with a forced `transport`, or for `ws` with no WebSocket
+ *   implementation; a name not in {@link TRANSPORTS} throws a TypeError.
  * @property {string} [fallbackUrl] the HTTP fallback's base, default derived from `url`
  *   (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
  * @property {any} [WebSocket] a WebSocket constructor; default `globalThis.WebSocket`
@@ -133,6 +139,10 @@ function abandon(socket) {
 /** Sockets in a row that open and carry no `Welcome` in time before the next attempt moves on
  * to the next transport, as for one that does not open. */
 const SILENT_OPENS_TO_MOVE_ON = 2;
+/** The same for a session with a seat to resume: two silent opens (twice `joinTimeoutMs`, 10 s
+ * by default) would outlast the server's resume grace (10 s), and the seat would be lost to a
+ * middlebox rather than to a slow server. */
+const SILENT_OPENS_TO_MOVE_ON_RESUMING = 1;
 
 /**
  * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
@@ -166,8 +176,10 @@ export class TickwireClient {
      * @type {readonly TransportName[]}
      */
     this.chain = wanted === 'auto' ? TRANSPORTS.filter((t) => t !== 'ws' || this.WebSocketImpl) : [wanted];
+    const prefer = options.preferTransport;
+    if (prefer !== undefined && !TRANSPORTS.includes(prefer)) throw new TypeError(`unknown preferTransport ${prefer}`);
     /** Where in `chain` a connection attempt starts: the transport that opened last. */
-    this.preferred = 0;
+    this.preferred = prefer === undefined ? 0 : Math.max(0, this.chain.indexOf(prefer));
     /** Where the current attempt is in `chain`. */
     this.trying = 0;
     /** Whether the current socket carried a `Welcome` ({@link SILENT_OPENS_TO_MOVE_ON}). */
@@ -383,10 +395,12 @@ export class TickwireClient {
           // Opened and then never carried a `Welcome`: a middlebox that takes the upgrade and
           // passes nothing on, or a server too slow to seat the client in time. Twice in a row
           // it is the first: a server merely slow once must not send a client to the fallback
-          // (which it keeps to) for its whole session.
+          // (which it keeps to) for its whole session. With a seat to resume, once: waiting out
+          // a second would cost the seat.
           const silent = socket.readyState !== 0 && !this.welcomed;
           if (silent) this.silentOpens += 1;
-          if (socket.readyState === 0 || (silent && this.silentOpens >= SILENT_OPENS_TO_MOVE_ON)) {
+          const enough = s.resumeToken !== null ? SILENT_OPENS_TO_MOVE_ON_RESUMING : SILENT_OPENS_TO_MOVE_ON;
+          if (socket.readyState === 0 || (silent && this.silentOpens >= enough)) {
             // Never opened in time (a proxy holding the upgrade, or buffering the stream, past
             // the connect timeout), or silent twice: the next attempt starts at the next
             // transport, as the upgrade timer would have moved on, or from the best again
@@ -732,11 +746,11 @@ export class TickwireClient {
         this.statuses.set('ws', 401);
         this.session.handleClose(event.code, reason, false, this.now(), 401);
       } else {
-        // Busy or shutting down (429, 503) says the server was reached: kept as the status
-        // the attempt was answered with, as a fallback's would be.
-        if (answer && (answer.status === 408 || answer.status === 429 || answer.status >= 500)) {
-          this.statuses.set('ws', answer.status);
-        }
+        // Any answer is kept as the status the attempt was answered with, as a fallback's
+        // would be: busy or shutting down (429, 503) says the server was reached; its 426
+        // (it would have taken the upgrade) or a proxy's 403 says the upgrade itself is what
+        // this network stops, which a game tells apart from a server that is down.
+        if (answer) this.statuses.set('ws', answer.status);
         this.tellUnopened(event);
       }
       this.drive();

@@ -244,6 +244,11 @@ export class HttpSocket {
    * Unnumbered (the server does not take numbers), a poll is sent once: sent again it would take
    * the next records, and those it took would be lost. Any failure then ends the socket, and
    * the session resumes in a new one.
+   * A poll refused for now (408, 429: the server turns such a request away before reading it,
+   * so it took nothing) is sent again as it was after its Retry-After, numbered or not, up to
+   * {@link REFUSED_POLLS} times, as a POST is: several players behind a proxy that opens a
+   * connection per request meet the server's per-address limit, and ending the socket for it
+   * would only open more.
    * @param {number} number
    * @returns {Promise<Uint8Array | null>}
    */
@@ -253,6 +258,7 @@ export class HttpSocket {
     const headers = { [SESSION_HEADER]: session };
     if (this.numbered) headers[POLL_HEADER] = String(number);
     const attempts = this.numbered ? ATTEMPTS : 1;
+    let refused = 0;
     let why = '';
     for (let attempt = 1; ; attempt++) {
       try {
@@ -261,6 +267,13 @@ export class HttpSocket {
         if (poll.ok) return new Uint8Array(await poll.arrayBuffer());
         const text = (await poll.text().catch(() => '')).trim();
         why = `poll: HTTP ${poll.status}${text ? `: ${text}` : ''}`;
+        if ((poll.status === 408 || poll.status === 429) && refused < REFUSED_POLLS) {
+          refused += 1;
+          attempt -= 1; // not a failure in transit: the attempts for those stay as they were
+          await this.wait(retryAfterMs(poll), true);
+          if (this.readyState === 3) return null;
+          continue;
+        }
         if (!IN_TRANSIT.includes(poll.status)) break;
       } catch (e) {
         if (this.readyState === 3) return null;
@@ -410,8 +423,7 @@ export class HttpSocket {
         // ends with its stream or poll.
         await response.arrayBuffer().catch(() => null);
         post.attempts = 0;
-        const after = Number(response.headers.get('retry-after') ?? 1);
-        await this.wait((Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000, true);
+        await this.wait(retryAfterMs(response), true);
       } else {
         this.unanswered = null;
         this.seq = post.seq;
@@ -506,6 +518,18 @@ export class HttpSocket {
 
 /** HTTP statuses of a poll that failed in transit, sent again with its number: a proxy's. */
 const IN_TRANSIT = [502, 503, 504];
+/** Times in a row one poll refused for now (408, 429) is sent again before the socket gives up. */
+export const REFUSED_POLLS = 5;
+
+/**
+ * How long a refusal asks to wait before the request goes again: its Retry-After in seconds
+ * (at most 30), else a second.
+ * @param {Response} response @returns {number} ms
+ */
+function retryAfterMs(response) {
+  const after = Number(response.headers.get('retry-after') ?? 1);
+  return (Number.isFinite(after) && after >= 0 ? Math.min(after, 30) : 1) * 1000;
+}
 
 /** Client message tags (PROTOCOL.md, the client messages) that {@link HttpSocket#compact} keeps only the newest of. */
 const INPUT_TAG = 1;

@@ -559,6 +559,40 @@ test('in auto mode, a WebSocket that opens and twice carries no Welcome is follo
   assert.equal(fetched2.length, 0, 'no fallback for a link that had worked');
 });
 
+test('in auto mode, a session with a seat to resume moves on to the fallback after one silent WebSocket, within the resume grace', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const { fetched, fetchSpy } = heldFetch();
+  // A page reloaded behind a middlebox that takes the upgrade and passes nothing on: a second
+  // silent open would outlast the server's resume grace, and the seat would be gone.
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada', resumeToken: token,
+    joinTimeoutMs: 40, connectTimeoutMs: 40, reconnect: { initialDelayMs: 10, jitter: 0 },
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  (await until(() => sockets[0], 'the upgrade')).open();
+  await until(() => fetched.length > 0, 'an HTTP fallback session');
+  assert.equal(sockets.length, 1, 'no second upgrade through the middlebox');
+  assert.match(fetched[0], /\/fallback\/stream$/);
+});
+
+test('preferTransport starts auto at the transport that worked last; a forced transport overrides it', { timeout: 10000 }, async (t) => {
+  const { FakeSocket, sockets } = fakeWebSocket();
+  const { fetched, fetchSpy } = heldFetch();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, fetch: fetchSpy, name: 'ada', preferTransport: 'stream',
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  await until(() => fetched.length > 0, 'an HTTP fallback session');
+  assert.match(fetched[0], /\/fallback\/stream$/);
+  assert.equal(sockets.length, 0, 'no WebSocket probed first');
+
+  const forced = new TickwireClient({ url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, transport: 'ws', preferTransport: 'poll', name: 'ada' });
+  assert.equal(forced.chain[forced.preferred], 'ws');
+  assert.throws(() => new TickwireClient({ url: 'ws://127.0.0.1:9/ws', preferTransport: /** @type {any} */ ('smoke'), name: 'ada' }), TypeError);
+});
+
 test('leave() while the WebSocket is still opening in auto mode tries no fallback, and resolves', { timeout: 10000 }, async (t) => {
   const { FakeSocket, sockets } = fakeWebSocket();
   const { fetched, fetchSpy } = heldFetch();
@@ -925,6 +959,31 @@ test('a WebSocket that does not open with no fallback to say why asks the server
   const g = joining('auto', busy.f);
   await until(() => g.c.state === 'reconnecting', 'retrying');
   assert.equal(busy.fetched.some((u) => u.includes('/ws?')), false, `${busy.fetched}`);
+});
+
+test('a WebSocket refused on the way says so: the status the plain GET of its URL got is the failure\'s lastStatus', { timeout: 10000 }, async (t) => {
+  // The server's 426 (it would have taken the upgrade), a proxy's 403: reachable over HTTP,
+  // WebSocket blocked in between, which a game says rather than "cannot reach the server".
+  for (const status of [426, 403]) {
+    const ws = fakeWebSocket();
+    /** @type {typeof fetch} */
+    const f = async () => new Response('no', { status });
+    const c = new TickwireClient({
+      url: 'ws://127.0.0.1:9/ws', transport: 'ws', WebSocket: ws.FakeSocket, fetch: f, name: 'ada',
+      reconnect: { initialDelayMs: 10, jitter: 0, maxInitialAttempts: 1 },
+    });
+    t.after(() => dispose(c));
+    /** @type {any[]} */
+    const errors = [];
+    c.on('error', (e) => errors.push(e.error));
+    c.connect();
+    ws.sockets[0].fail('Received network error or non-101 status code.');
+    (await until(() => ws.sockets[1], 'the retry')).fail('Received network error or non-101 status code.');
+    await until(() => c.state === 'failed', 'given up');
+    assert.equal(errors[0].name, 'UnreachableError');
+    assert.equal(errors[0].status, undefined, 'not a refusal that ends the join at once');
+    assert.equal(errors[0].lastStatus, status);
+  }
 });
 
 test('a fallback forced by name ends the join at once on a 404 or 403', { timeout: 10000 }, async (t) => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Record, RecordReader, encodeRecord, encodeClose, decodeClose, DecodeError, fallbackFor, encodeClientMessage, decodeClientMessage, HttpSocket, SESSION_HEADER } from '../index.js';
-import { POLL_HEADER, SEQ_HEADER, NUMBERING_HEADER } from '../src/http.js';
+import { POLL_HEADER, SEQ_HEADER, NUMBERING_HEADER, REFUSED_POLLS } from '../src/http.js';
 import { MAX_SERVER_MESSAGE_SIZE } from '../src/constants.js';
 import { until } from '../../test/support/server.js';
 
@@ -451,6 +451,54 @@ test('a poll that keeps failing in transit fails the socket, after a few attempt
   assert.equal(polls, 3);
   assert.equal(closed.code, 1006);
   assert.match(closed.reason, /connection lost: fetch failed/);
+});
+
+test('a poll refused for now (429, 408) goes again as it was after its Retry-After, numbered or not; only so many times', async () => {
+  for (const numbered of [true, false]) {
+    /** @type {{ number: string | undefined, at: number }[]} */
+    const polls = [];
+    const serve = fakeFallback({
+      numbered,
+      onPoll: (init) => {
+        polls.push({ number: header(init, POLL_HEADER), at: performance.now() });
+        // A proxy that opens a connection per request meets the server's per-address limit,
+        // which turns the poll away before reading it: nothing taken.
+        if (polls.length === 1) return new Response('too many new connections from your address', { status: 429, headers: { 'retry-after': '0' } });
+        if (polls.length === 2) return new Response('too slow', { status: 408, headers: { 'retry-after': '0' } });
+        if (polls.length === 3) return new Response(Uint8Array.of(0x89, 0));
+        return new Promise(() => {}); // the next poll waits
+      },
+    });
+    const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+    /** @type {import('../src/http.js').HttpCloseEvent[]} */
+    const closes = [];
+    socket.onclose = (e) => closes.push(e);
+    await until(() => polls.length >= 4, 'four polls', 3000);
+    assert.deepEqual(polls.map((p) => p.number), numbered ? ['1', '1', '1', '2'] : [undefined, undefined, undefined, undefined]);
+    assert.deepEqual(closes, [], 'the session lives on');
+    socket.onclose = () => {};
+    socket.fail(1000, 'test over');
+  }
+
+  // A Retry-After is waited for; a refusal that never lifts ends the socket in the end.
+  let refused = 0;
+  /** @type {number[]} */
+  const at = [];
+  const serve = fakeFallback({
+    numbered: true,
+    onPoll: () => {
+      refused += 1;
+      at.push(performance.now());
+      return new Response('slow down', { status: 429, headers: { 'retry-after': refused === 1 ? '0.1' : '0' } });
+    },
+  });
+  const socket = new HttpSocket('http://127.0.0.1:9/fallback', 'poll', '', { fetch: serve });
+  /** @type {import('../src/http.js').HttpCloseEvent} */
+  const closed = await new Promise((resolve) => { socket.onclose = resolve; });
+  assert.equal(refused, REFUSED_POLLS + 1);
+  assert.ok(at[1] - at[0] >= 90, `the Retry-After was waited for: ${at[1] - at[0]} ms`);
+  assert.equal(closed.code, 1006);
+  assert.match(closed.reason, /poll: HTTP 429: slow down/);
 });
 
 test('only the request that opens a session carries the query (its join token)', async () => {

@@ -81,6 +81,56 @@ test('with WebSocket blocked, the page falls back to the HTTP stream, plays, and
   }
 });
 
+test('behind a middlebox that takes the upgrade and passes nothing on, the page plays over the stream; a reload goes back to its seat over it at once', async () => {
+  const proxy = await startHttpProxy(server.port, { blackhole: true });
+  const { context, page, errors } = await openPage(browser);
+  try {
+    await page.goto(`${proxy.http}/?room=e2e-hole`);
+    await until(() => proxy.upgrades() >= 1, 'the page tried WebSocket first');
+    await page.waitForTimeout(500);
+    // The WebSocket opened, but nothing came over it: the HUD does not name it.
+    assert.equal(await page.textContent('#hud-transport'), '–');
+    await page.waitForSelector('#game[data-state="joined"]', { timeout: 25000 });
+    const first = await gameState(page);
+    assert.equal(first.transport, 'stream');
+    assert.equal(await page.textContent('#hud-transport'), 'HTTP stream');
+    const upgrades = proxy.upgrades();
+
+    // The reload starts from the stream it joined over this tab: no WebSocket, no seconds lost
+    // to it, and the seat is still held (the server's resume grace is 10 s).
+    const started = Date.now();
+    await page.reload();
+    await page.waitForSelector('#game[data-state="joined"]', { timeout: 10000 });
+    const took = Date.now() - started;
+    const again = await gameState(page);
+    assert.equal(again.transport, 'stream');
+    assert.equal(again.resumed, 'true', 'the same ship');
+    assert.equal(again.playerId, first.playerId);
+    assert.equal(proxy.upgrades(), upgrades, 'WebSocket not probed again');
+    assert.ok(took < 4000, `the reload joined in ${took} ms`);
+    assert.deepEqual(errors.filter((e) => !/WebSocket/.test(e)), []);
+  } finally {
+    await context.close();
+    await proxy.close();
+  }
+});
+
+test('forced onto WebSocket where a proxy blocks it, the page says WebSocket is blocked, not that the server is unreachable', async () => {
+  const proxy = await startHttpProxy(server.port);
+  const { context, page } = await openPage(browser);
+  try {
+    await page.goto(`${proxy.http}/?room=e2e-blocked&transport=ws`);
+    // The proxy refuses every upgrade (403) and passes the plain GET of /ws on: the server's 426.
+    await page.waitForSelector('#failure:not([hidden])', { timeout: 30000 });
+    assert.equal(await page.textContent('#failure-title'), 'WebSocket blocked');
+    assert.match(await page.textContent('#failure-text') ?? '', /^WebSocket is blocked on this network/);
+    assert.equal(await page.textContent('#hud-transport'), '–', 'no transport named: nothing came over one');
+  } finally {
+    await context.close();
+    await proxy.close();
+  }
+});
+
 test('behind a proxy that also buffers responses, the page plays over long polling', async () => {
   const proxy = await startHttpProxy(server.port, { buffer: true });
   const { context, page, errors } = await openPage(browser);

@@ -967,6 +967,11 @@ test('the dashboard charts live, non-zero data', async () => {
   // A room's players count its controllers (and seats held for a resume) too, unlike the
   // clients tile's: the column says seats.
   assert.match(await page.textContent('table.rooms thead') ?? '', /seats.*of them controllers/);
+  // The room's clients by transport, those in use only: all three came over WebSocket.
+  assert.match(await page.textContent('table.rooms thead') ?? '', /transports/);
+  const dash = await page.textContent('#rooms-body tr:has-text("e2e-dash")') ?? '';
+  assert.match(dash, /ws [1-9]/);
+  assert.doesNotMatch(dash, /stream|poll/);
   await page.screenshot({ path: shot('dashboard'), fullPage: true });
   // On a phone (375 px) nothing makes the page scroll sideways: the charts shrink to the
   // screen and a wide table scrolls within its panel.

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -148,10 +149,12 @@ export function startProxy(port) {
  * delivers nothing until it ends. With `prefix` (e.g. `/tw`) it serves the server under that
  * path, as a reverse proxy routing by path does: the prefix is taken off, and a request outside
  * it gets a 404 and is kept in `strays()`. With `websocket`, upgrades are carried, not refused.
+ * With `blackhole`, an upgrade is answered 101 and then nothing passes either way (as an
+ * antivirus or TLS inspection box that takes WebSocket and swallows it).
  * `port` may be a function that gives the server's port when a request comes: a proxy started
  * before the server, whose URL the server is told (`--public-url`).
  * @param {number | (() => number)} port
- * @param {{ buffer?: boolean, prefix?: string, websocket?: boolean }} [options]
+ * @param {{ buffer?: boolean, prefix?: string, websocket?: boolean, blackhole?: boolean }} [options]
  * @returns {Promise<{ port: number, http: string, ws: string, upgrades: () => number, strays: () => string[], close: () => Promise<void> }>}
  */
 export function startHttpProxy(port, options = {}) {
@@ -203,6 +206,18 @@ export function startHttpProxy(port, options = {}) {
     upgrades += 1;
     const path = route(req.url);
     if (path === null) strays.push(`${req.method} ${req.url} (upgrade)`);
+    if (path !== null && options.blackhole) {
+      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      const protocol = req.headers['sec-websocket-protocol']?.split(',')[0].trim();
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n`
+        + `${protocol ? `sec-websocket-protocol: ${protocol}\r\n` : ''}\r\n`);
+      const client = /** @type {import('node:net').Socket} */ (socket);
+      sockets.add(client);
+      client.on('close', () => sockets.delete(client));
+      client.on('error', () => {});
+      client.resume(); // whatever the page sends goes nowhere
+      return;
+    }
     if (path === null || !options.websocket) {
       const body = path === null ? `not under ${prefix}/\n` : 'WebSocket is blocked by this proxy\n';
       const status = path === null ? '404 Not Found' : '403 Forbidden';

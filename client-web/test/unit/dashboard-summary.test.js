@@ -2,7 +2,7 @@
 // highest over what the chart shows, in the chart's own units.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chartSummary } from '../../js/dashboard-summary.js';
+import { chartSummary, transportsText } from '../../js/dashboard-summary.js';
 
 test('a chart reads as now, lowest and highest of each line over the window it shows', () => {
   const times = Array.from({ length: 601 }, (_, i) => 1000 + i);
@@ -14,4 +14,14 @@ test('a chart reads as now, lowest and highest of each line over the window it s
   assert.equal(chartSummary([{ label: 'p99', values: [1.234, null, 2.56] }], [0, 1, 2]), 'Over the last 2 s: p99 now 2.6, lowest 1.2, highest 2.6.');
   assert.equal(chartSummary([{ label: 'bytes/s', values: [2048] }], [5], (v) => `${v / 1024} KB/s`), 'Over the last 0 s: bytes/s now 2 KB/s, lowest 2 KB/s, highest 2 KB/s.');
   assert.equal(chartSummary([{ label: 'rooms', values: [] }], []), 'No data yet.');
+});
+
+test('a room\'s clients by transport read as the ones in use, in the order ws, stream, poll', () => {
+  // The shape /rooms gives (TransportCounts::info in server/src/transport.rs).
+  assert.equal(transportsText({ ws: 12, stream: 2, poll: 1 }), 'ws 12 · stream 2 · poll 1');
+  assert.equal(transportsText({ ws: 0, stream: 3, poll: 0 }), 'stream 3');
+  assert.equal(transportsText({ ws: 4, stream: 0, poll: 0 }), 'ws 4');
+  assert.equal(transportsText({ ws: 0, stream: 0, poll: 0 }), '–');
+  // A node of a fleet older than the field lists none.
+  assert.equal(transportsText(undefined), '–');
 });

@@ -13,7 +13,7 @@ import { heldFetch, installPage } from '../support/page.js';
 const { document } = installPage();
 const {
   describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal,
-  stallText, keepShipsInside, scoreboardView, seatStore, resumeTokenFor, KEPT_SEAT_MS,
+  stallText, keepShipsInside, scoreboardView, seatStore, resumeTokenFor, KEPT_SEAT_MS, transportStore, KEPT_TRANSPORT_MS,
 } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
@@ -35,6 +35,20 @@ test('a first join that never connected says the server could not be reached, th
   const expired = describeFailure(new UnreachableError(1006, 'HTTP 401: the join token has expired', 1, 401));
   assert.equal(expired.title, 'Turned away');
   assert.match(expired.text, /^The server turned this page away \(HTTP 401: the join token has expired\)\. An invite link/);
+});
+
+test('a WebSocket the server or a proxy answered over plain HTTP says it is blocked, not that the server cannot be reached', () => {
+  // Forced onto WebSocket: the SDK's plain GET of /ws got the server's 426 (it would have taken
+  // the upgrade) or a proxy's 403.
+  const blocked = describeFailure(new UnreachableError(1006, 'Received network error or non-101 status code.', 6, undefined, 426));
+  assert.equal(blocked.title, 'WebSocket blocked');
+  assert.match(blocked.text, /^WebSocket is blocked on this network: the server is up/);
+  assert.match(blocked.details, /asked over plain HTTP: 426$/);
+  const refused = describeFailure(new UnreachableError(1006, '', 6, undefined, 403));
+  assert.equal(refused.title, 'WebSocket blocked');
+  assert.match(refused.text, /^The WebSocket connection was refused \(HTTP 403\)/);
+  // With no answer at all, the server may be down.
+  assert.equal(describeFailure(new UnreachableError(1006, '', 6)).title, 'Can’t reach the server');
 });
 
 test('a connection given up on after its retries reads as lost, with the technical account apart', () => {
@@ -165,7 +179,8 @@ class FakeClient {
     this.said = [];
   }
 
-  on() { return () => {}; }
+  /** @param {string} [_type] @param {(e: any) => void} [_listener] */
+  on(_type, _listener) { return () => {}; }
   connect() {}
   /** Times the page asked to skip the backoff. */
   retries = 0;
@@ -927,6 +942,75 @@ test('a page going away keeps its seat for a reload of the tab, which takes it o
   document.querySelector('#leave-btn').dispatchEvent(new Event('click'));
   assert.equal(storage.items.size, 0);
   assert.equal(client().leaves, 1);
+});
+
+test('the HUD names a transport once a Welcome came over it; a reload in the tab starts from it for ten minutes, a forced one is not kept', (t) => {
+  const storage = memoryStorage();
+  const transports = transportStore(storage);
+  /** A client whose listeners the test can call. */
+  class Listened extends FakeClient {
+    /** @type {Map<string, (e: any) => void>} */
+    listeners = new Map();
+    transport = 'stream';
+    chain = ['ws', 'stream', 'poll'];
+    /** @param {string} type @param {(e: any) => void} listener */
+    on(type, listener) {
+      this.listeners.set(type, listener);
+      return () => {};
+    }
+  }
+  class Heard extends TestGame {
+    createClient() {
+      super.createClient();
+      return /** @type {any} */ (new Listened());
+    }
+  }
+  // The SDK leaves WebSocket out of `auto` where there is none (Node 20 as run here).
+  const g = /** @type {any} */ (globalThis);
+  const global = g.WebSocket;
+  g.WebSocket ??= class {};
+  t.after(() => { g.WebSocket = global; });
+  const hud = document.querySelector('#hud-transport');
+  hud.textContent = '–';
+  const game = new Heard({ name: 'ada', room: 'den', spectate: false, onExit() {}, seats: seatStore(memoryStorage()), transports });
+  t.after(() => game.exit());
+  const client = /** @type {Listened} */ (/** @type {unknown} */ (game.client));
+  // A WebSocket a middlebox swallows opens all the same: nothing came over it yet.
+  client.listeners.get('transport')?.({ type: 'transport', transport: 'ws' });
+  assert.equal(hud.textContent, '–');
+  assert.equal(storage.items.size, 0);
+  game.onWelcome(welcome(1));
+  assert.equal(hud.textContent, 'HTTP stream');
+  assert.equal(game.root.dataset.transport, 'stream');
+
+  const now = Date.now();
+  assert.equal(transports.recall(now), 'stream');
+  // The reloaded page's client starts from it; one loaded later probes WebSocket again.
+  const reloaded = Game.prototype.createClient.call(game);
+  assert.equal(reloaded.chain[reloaded.preferred], 'stream');
+  assert.equal(transports.recall(now + KEPT_TRANSPORT_MS + 1), undefined);
+  storage.setItem('tickwire.transport', JSON.stringify({ transport: 'stream', at: now - KEPT_TRANSPORT_MS - 1 }));
+  assert.equal(Game.prototype.createClient.call(game).chain[0], 'ws');
+  assert.equal(Game.prototype.createClient.call(game).preferred, 0);
+  for (const garbled of ['{"transport":', JSON.stringify({ transport: 'carrier pigeon', at: now })]) {
+    storage.setItem('tickwire.transport', garbled);
+    assert.equal(transports.recall(now), undefined);
+  }
+  // A page going away keeps it from then on, so a long game does not let it expire.
+  game.keepSeat();
+  assert.equal(transports.recall(Date.now()), 'stream');
+
+  // `?transport=` forces one: neither asked for nor kept.
+  storage.items.clear();
+  client.chain = ['poll'];
+  client.transport = 'poll';
+  game.onWelcome(welcome(1));
+  assert.equal(storage.items.size, 0);
+  transports.keep('stream', Date.now());
+  location.search = '?transport=ws';
+  t.after(() => { location.search = ''; });
+  const forced = Game.prototype.createClient.call(game);
+  assert.deepEqual([forced.chain, forced.preferred], [['ws'], 0]);
 });
 
 test('a spectator going away gives its place up: the server keeps no spectator for a resume', (t) => {

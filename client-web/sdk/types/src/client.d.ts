@@ -245,6 +245,15 @@ export type ClientOptions = {
      */
     transport?: "auto" | TransportName | undefined;
     /**
+     * in `auto`, the transport the first attempt starts
+     * from (later ones from whichever opened last, as always): the one an application saw reach
+     * `joined` last time, e.g. kept in sessionStorage across a reload, so that a page behind a
+     * middlebox that swallows WebSocket does not spend seconds finding that out again, while its
+     * seat's resume grace runs. Ignored with a forced `transport`, or for `ws` with no WebSocket
+     * implementation; a name not in {@link TRANSPORTS} throws a TypeError.
+     */
+    preferTransport?: TransportName | undefined;
+    /**
      * the HTTP fallback's base, default derived from `url`
      * (`ws://host/ws?q` → `http://host/fallback`, the query kept for join tokens)
      */

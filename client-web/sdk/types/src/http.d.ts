@@ -136,6 +136,11 @@ export class HttpSocket {
      * Unnumbered (the server does not take numbers), a poll is sent once: sent again it would take
      * the next records, and those it took would be lost. Any failure then ends the socket, and
      * the session resumes in a new one.
+     * A poll refused for now (408, 429: the server turns such a request away before reading it,
+     * so it took nothing) is sent again as it was after its Retry-After, numbered or not, up to
+     * {@link REFUSED_POLLS} times, as a POST is: several players behind a proxy that opens a
+     * connection per request meet the server's per-address limit, and ending the socket for it
+     * would only open more.
      * @param {number} number
      * @returns {Promise<Uint8Array | null>}
      */
@@ -173,6 +178,8 @@ export class HttpSocket {
         attempts: number;
     } | null;
 }
+/** Times in a row one poll refused for now (408, 429) is sent again before the socket gives up. */
+export const REFUSED_POLLS: 5;
 export { MAX_CLIENT_RECORD };
 export type HttpSocketOptions = {
     /**

@@ -1643,7 +1643,8 @@ impl<G: Game> Room<G> {
                 Role::Spectator => {
                     let world = whole_world
                         .get_or_insert_with(|| {
-                            let entities = within_limit(&self.entities, None, &mut crowd);
+                            let always = |e: &EntityState| self.game.always_visible(e);
+                            let entities = within_limit(&self.entities, None, always, &mut crowd);
                             if entities.len() < self.entities.len() {
                                 unencodable.cut += 1;
                             }
@@ -1683,7 +1684,8 @@ impl<G: Game> Room<G> {
                         _ => self.entities.as_slice(),
                     };
                     let seen = visible.len();
-                    let visible = within_limit(visible, centre, &mut crowd);
+                    let always = |e: &EntityState| self.game.always_visible(e);
+                    let visible = within_limit(visible, centre, always, &mut crowd);
                     if visible.len() < seen {
                         unencodable.cut += 1;
                     }
@@ -2042,35 +2044,35 @@ struct Unencodable {
 }
 
 /// What a client is sent of `visible` (sorted by id, as the room keeps its entities), at most
-/// [`MAX_SNAPSHOT_ENTITIES`]: all of it when it fits; past that, the entities nearest `centre`
-/// (the player's ship: its own, and what it is about to meet), or without one (a spectator)
-/// the first by id, so that a game past the protocol's limit shows its clients most of the
-/// world rather than nothing. Nearest by distance then id, so the same ones tick after tick.
+/// [`MAX_SNAPSHOT_ENTITIES`]: all of it when it fits; past that, those `always` says everyone
+/// sees ([`Game::always_visible`]), then the entities nearest `centre` (the player's ship: its
+/// own, and what it is about to meet), or without one (a spectator) the first by id, so that a
+/// game past the protocol's limit shows its clients most of the world rather than nothing.
+/// Nearest by distance then id, so the same ones tick after tick.
 fn within_limit<'a>(
     visible: &'a [EntityState],
     centre: Option<QVec2>,
+    always: impl Fn(&EntityState) -> bool,
     crowd: &'a mut Vec<EntityState>,
 ) -> &'a [EntityState] {
     if visible.len() <= MAX_SNAPSHOT_ENTITIES {
         return visible;
     }
     crowd.clear();
-    match centre {
-        Some(centre) => {
-            crowd.extend_from_slice(visible);
-            let distance = |e: &EntityState| {
-                let (dx, dy) = (
-                    i64::from(e.pos.x) - i64::from(centre.x),
-                    i64::from(e.pos.y) - i64::from(centre.y),
-                );
-                (dx * dx + dy * dy, e.id.0)
-            };
-            crowd.select_nth_unstable_by_key(MAX_SNAPSHOT_ENTITIES - 1, distance);
-            crowd.truncate(MAX_SNAPSHOT_ENTITIES);
-            crowd.sort_unstable_by_key(|e| e.id.0);
-        }
-        None => crowd.extend_from_slice(&visible[..MAX_SNAPSHOT_ENTITIES]),
-    }
+    crowd.extend_from_slice(visible);
+    let kept_first = |e: &EntityState| {
+        let distance = centre.map_or(0, |centre| {
+            let (dx, dy) = (
+                i64::from(e.pos.x) - i64::from(centre.x),
+                i64::from(e.pos.y) - i64::from(centre.y),
+            );
+            dx * dx + dy * dy
+        });
+        (!always(e), distance, e.id.0)
+    };
+    crowd.select_nth_unstable_by_key(MAX_SNAPSHOT_ENTITIES - 1, kept_first);
+    crowd.truncate(MAX_SNAPSHOT_ENTITIES);
+    crowd.sort_unstable_by_key(|e| e.id.0);
     crowd
 }
 
@@ -2503,6 +2505,36 @@ mod tests {
             link.record_ack(snap.header.tick);
         }
         drop(joined);
+    }
+
+    /// Past the protocol's 1024 entities in a view, what the game says everyone sees (a far
+    /// goal) is kept before the nearest, for players and spectators alike.
+    #[test]
+    fn a_cut_view_keeps_what_everyone_sees() {
+        let entity = |id: u32, x: f32| EntityState {
+            id: EntityId(id),
+            kind: 1,
+            pos: tickwire_shared::quant::quantize_position(glam::Vec2::new(x, 10.0)),
+            vel: Default::default(),
+            heading: 0,
+            flags: 0,
+            value: 0,
+        };
+        // 1,100 near the origin by id, and the goal far off with the highest id.
+        let mut visible: Vec<_> = (0..1100).map(|id| entity(id, (id % 100) as f32)).collect();
+        visible.push(entity(5000, 2000.0));
+        let centre = Some(tickwire_shared::quant::quantize_position(glam::Vec2::ZERO));
+        let goal = |e: &EntityState| e.id.0 == 5000;
+        for centre in [centre, None] {
+            let mut crowd = Vec::new();
+            let kept = within_limit(&visible, centre, goal, &mut crowd);
+            assert_eq!(kept.len(), MAX_SNAPSHOT_ENTITIES);
+            assert!(kept.iter().any(goal), "the goal, {centre:?}");
+            assert!(kept.is_sorted_by_key(|e| e.id.0));
+            let mut crowd = Vec::new();
+            let cut = within_limit(&visible, centre, |_| false, &mut crowd);
+            assert!(!cut.iter().any(goal), "without it, the farthest and last goes");
+        }
     }
 
     /// A game whose world is past the protocol's 1024 entities: each client gets the 1024 it

@@ -1404,6 +1404,32 @@ async fn rooms_opened_for_spectators_count_against_a_node_before_its_next_heartb
     assert_eq!((placed.node.as_str(), placed.created), ("caller", true));
 }
 
+/// Spectators' joins through one node, together: each counted that node's rooms before any of
+/// theirs opened, so the directory holds the node to its own count too. A node rolled back to a
+/// release before the limit writes none, and is held to none (not to the last one written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_spectators_through_one_node_open_no_more_audience_rooms_than_it_takes() {
+    use tickwire_server::cluster::directory::{Directory, DirectoryError, Wanted};
+    let redis = Redis::start();
+    let solo = Directory::new(&redis.url(), "solo", Duration::from_millis(500)).unwrap();
+    solo.heartbeat(&registration("s", None, Duration::ZERO)).await.unwrap();
+    let named = |name: &str| Wanted::Named(RoomName::truncated(name));
+    // The node's own view (`audience_full: false`) is stale for all three: it takes two.
+    for name in ["w0", "w1"] {
+        let placed = solo.join(named(name), true, OPEN_LIMITS, name).await.unwrap();
+        assert_eq!((placed.node.as_str(), placed.created), ("solo", true), "{name}");
+    }
+    let refused = solo.join(named("w2"), true, OPEN_LIMITS, "w2").await;
+    assert!(
+        matches!(&refused, Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_AUDIENCE")),
+        "a third audience-only room opened: {refused:?}"
+    );
+    // Rolled back: its heartbeats renew `beat` and leave the limit's fields as they were.
+    assert_eq!(redis.call("HSET tickwire:node:solo beat 1"), ":0");
+    let placed = solo.join(named("w2"), true, OPEN_LIMITS, "w2").await.unwrap();
+    assert!(placed.created, "held to no limit it did not write");
+}
+
 /// A node's heartbeat for the directory tests below.
 fn registration<'a>(
     secret_candidate: &'a str,

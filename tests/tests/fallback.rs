@@ -329,8 +329,10 @@ async fn a_polling_client_that_stops_polling_is_dropped_and_its_seat_waits_for_i
     // The page closes: no more polls, no close record.
     gone.reader.abort();
     drop(gone);
+    // The last poll's wait (2 s), the polls' absence (8 s), the grace (1 s), and room to spare.
+    let patience = Duration::from_secs(20);
     let left =
-        tokio::time::timeout(PATIENCE, watcher.wait_event(|e| e == &EventKind::Left { player }));
+        tokio::time::timeout(patience, watcher.wait_event(|e| e == &EventKind::Left { player }));
     left.await.expect("the ship leaves once the polls stop and the grace passes");
     server.shutdown().await;
 }

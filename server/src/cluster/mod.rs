@@ -510,9 +510,9 @@ impl Cluster {
     }
 
     /// True when this node's last heartbeat reached the directory and no call failed since.
-    /// Only a heartbeat marks it up again: a Redis out of memory still answers the scripts that
-    /// only read (a join into a room open already) while it refuses every heartbeat, and the
-    /// directory then forgets this node; a join answered must not say the directory is back.
+    /// Only a heartbeat marks it up again: a Redis out of memory still runs the scripts whose
+    /// writes only delete (a listing) while it refuses every heartbeat, and the directory then
+    /// forgets this node; a call answered must not say the directory is back.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }

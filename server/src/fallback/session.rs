@@ -197,13 +197,16 @@ struct PollsSeen {
 }
 
 /// How long a polled session may have no poll waiting before its client counts as gone (its
-/// seat kept for a resume, as after a dropped connection). A polling client always has one
-/// waiting but for a round trip between two; a stream's client that goes away drops its
-/// connection, but a polling client that closes its tab leaves nothing to notice, and its
-/// close record rarely gets out (its one POST in flight holds it back, and a page being
+/// seat kept for a resume, as after a dropped connection). A stream's client that goes away
+/// drops its connection, but a polling client that closes its tab leaves nothing to notice,
+/// and its close record rarely gets out (its one POST in flight holds it back, and a page being
 /// unloaded cancels it), so without this its ship stayed for the idle timeout and the resume
-/// grace, 25 s, where a WebSocket's stays 10 s.
-pub(crate) const POLLS_ABSENT: std::time::Duration = std::time::Duration::from_secs(5);
+/// grace, 25 s, where a WebSocket's stays 10 s. A polling client has one waiting but for a
+/// round trip between two, or while it waits out the `Retry-After` of a poll refused before it
+/// was read (5 s at most: the per-address connection cap's; the SDK sends one refused at the
+/// connection rate's 1 s again up to five times): longer than that, with room for the answer
+/// on a slow link.
+pub(crate) const POLLS_ABSENT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// A poll of a session, counted from when it takes its turn until it ends however it ends.
 pub(crate) struct PollWaiting<'a>(&'a Session);

@@ -138,8 +138,9 @@ pub trait Game: Send + 'static {
     fn focus(&self, player: PlayerId) -> Option<Vec2>;
 
     /// Whether every player sees `entity` wherever it is, past `--view-radius` (a goal, a
-    /// flag to capture, a scoreboard post): it is sent with what is near each player. Asked
-    /// once a tick per entity, after [`Game::entities`]. Default: none is.
+    /// flag to capture, a scoreboard post): it is sent with what is near each player, and
+    /// kept first when a view past the protocol's 1,024 entities is cut. Asked once a tick per
+    /// entity, after [`Game::entities`]. Default: none is.
     fn always_visible(&self, entity: &EntityState) -> bool {
         let _ = entity;
         false

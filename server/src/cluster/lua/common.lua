@@ -6,7 +6,8 @@
 --                                 instance (the registered process's random id), beat (its
 --                                 last renewal, ms), join (its join keys' prints),
 --                                 audience_rooms, audience_max (rooms with spectators and no
---                                 players, and how many it takes) (expires with the node)
+--                                 players, and how many it takes), audience_beat (the `beat`
+--                                 that wrote them) (expires with the node)
 --   node:<id>:rooms        set    names of the rooms it hosts
 --   node:<id>:tokens       hash   resume token (hex) -> room name
 --   rooms                  set    every room name (stale names are dropped when seen)

@@ -49,6 +49,19 @@ local function settling(node)
   return (tonumber(redis.call('HGET', P .. 'node:' .. node, 'settle_until') or '0') or 0) > now
 end
 
+-- Whether `node` holds as many rooms with spectators and no players as it takes, by what its
+-- last heartbeat wrote and the rooms opened for spectators since (none held to a limit that
+-- its last heartbeat did not write: a node of a release before the limit, or rolled back).
+local function audience_full(node)
+  local h = redis.call('HMGET', P .. 'node:' .. node, 'audience_rooms', 'audience_max',
+    'audience_beat', 'beat')
+  local max = tonumber(h[2] or '')
+  if not max or h[3] ~= h[4] then
+    return false
+  end
+  return (tonumber(h[1] or '0') or 0) >= max
+end
+
 -- A spectator's join opens a room only on a node holding fewer rooms with spectators and no
 -- players than it takes (each node's heartbeat writes both; a room opened here for a spectator
 -- counts until the next one): a few addresses' spectators naming rooms of their own would
@@ -64,7 +77,9 @@ local function host_for_new_room()
   end
   local held_back, avoided, audience = false, false, false
   if may_host then
-    if spectating and me_audience_full then
+    -- Its own count too: concurrent joins through this node each counted its rooms before any
+    -- of theirs opened.
+    if spectating and (me_audience_full or audience_full(me)) then
       audience = true
     elseif live(me, now) and not settling(me) then
       return me
@@ -76,14 +91,11 @@ local function host_for_new_room()
   for _, node in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '(' .. now, '+inf')) do
     if node ~= me then
       local h = redis.call('HMGET', P .. 'node:' .. node, 'draining', 'rooms', 'max_rooms',
-        'settle_until', 'audience_rooms', 'audience_max')
+        'settle_until')
       local rooms, max = tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0
       local settles = (tonumber(h[4] or '0') or 0) > now
-      -- A node of a release before the limit writes no audience_max: none held to it.
-      local audience_max = tonumber(h[6] or '')
       if h[1] ~= '1' and rooms < max then
-        if spectating and audience_max
-            and (tonumber(h[5] or '0') or 0) >= audience_max then
+        if spectating and audience_full(node) then
           audience = true
         elseif settles then
           held_back = true

@@ -480,13 +480,22 @@ test('a retry turned away by a full server says the server is full, not unreacha
   assert.equal(banner.children.at(-1), 'Can’t reach the server. Retrying (attempt 3)…');
 });
 
-test('a server that said it restarts is named in the banners until the page is back', (t) => {
+/**
+ * A game joined once, with the banner's timer mocked: what the restart tests start from.
+ * @param {import('node:test').TestContext} t
+ */
+function joinedOnce(t) {
   t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
   const game = newGame(t);
   const banner = document.querySelector('#banner');
   game.onWelcome(welcome(1));
   const session = game.client.session;
   session.connections = 1;
+  return { game, banner, session };
+}
+
+test('a server that said it restarts is named in the banners until the page is back', (t) => {
+  const { game, banner, session } = joinedOnce(t);
   // The SDK opened a restart window: for the kick, and for a proxy's 1012 alike.
   session.restartUntil = 70000;
   game.onState('reconnecting', 1, new ConnectionClosedError(1012, 'service restart', true));
@@ -508,12 +517,7 @@ test('a server that said it restarts is named in the banners until the page is b
 });
 
 test('the retries of a restart window leave the banner alone while its words stay the same: a live region rewritten is read again', (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] }); // the banner's
-  const game = newGame(t);
-  const banner = document.querySelector('#banner');
-  game.onWelcome(welcome(1));
-  const session = game.client.session;
-  session.connections = 1;
+  const { game, banner, session } = joinedOnce(t);
   session.restartUntil = 70000;
   let writes = 0;
   const write = banner.replaceChildren;

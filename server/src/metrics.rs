@@ -691,7 +691,7 @@ impl Metrics {
     }
 
     /// Sets the limits alerts compare against, as gauges: `tickwire_tick_rate_hz`,
-    /// `tickwire_max_connections`, `tickwire_max_rooms` and `tickwire_max_spectators_total`.
+    /// `tickwire_max_connections`, `tickwire_max_rooms` and `tickwire_max_server_spectators`.
     pub fn register_limits(&mut self, config: &crate::ServerConfig) {
         let limits = [
             (
@@ -706,7 +706,7 @@ impl Metrics {
             ),
             ("max_rooms", "Rooms in use at once (--max-rooms)", config.max_rooms),
             (
-                "max_spectators_total",
+                "max_server_spectators",
                 "Spectators server-wide (--max-spectators-total)",
                 config.max_spectators_total,
             ),
@@ -921,7 +921,7 @@ mod tests {
             "tickwire_tick_rate_hz 30\n".to_string(),
             "tickwire_max_rooms 17\n".to_string(),
             format!("tickwire_max_connections {}\n", config.max_connections),
-            format!("tickwire_max_spectators_total {}\n", config.max_spectators_total),
+            format!("tickwire_max_server_spectators {}\n", config.max_spectators_total),
         ] {
             assert!(rendered.contains(&line), "{line}");
         }

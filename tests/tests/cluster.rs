@@ -23,42 +23,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 /// The node TTL of these tests: a dead node is forgotten within it.
 const TTL: Duration = Duration::from_secs(2);
 
-/// Finds `redis-server`, installing Debian's package when possible; otherwise fails saying
-/// what to install.
+/// Finds `redis-server`, installing Debian's package when possible.
 fn redis_server() -> PathBuf {
-    let find = || {
-        ["/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    };
-    if let Some(path) = find() {
-        return path;
-    }
-    // Tests run in parallel: one installs, the others wait for it.
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(path) = find() {
-        return path;
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    // A fresh machine may have no package lists yet: update once if the first try fails.
-    let install = ["install", "-y", "-qq", "--no-install-recommends", "redis-server"];
-    let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
-    match find() {
-        Some(path) if installed => path,
-        _ => panic!(
-            "the cluster tests need redis-server: install Debian's `redis-server` package \
-             (apt-get install redis-server); .ci/run does"
-        ),
-    }
+    debian_binary("redis-server", "redis-server", "the cluster tests")
 }
 
 /// A `redis-server` on loopback, without persistence (a restart starts empty, as a Redis that

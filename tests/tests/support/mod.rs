@@ -36,6 +36,46 @@ pub fn test_config() -> ServerConfig {
     config
 }
 
+/// Finds the Debian package `package`'s program `binary` (in /usr/bin, /usr/sbin or
+/// /usr/local/bin), installing the package when possible (as root, with apt-get); otherwise
+/// fails saying what `who` needs and how to install it. Tests run in parallel: one installs,
+/// the others wait for it.
+pub fn debian_binary(binary: &str, package: &str, who: &str) -> std::path::PathBuf {
+    use std::process::{Command, Stdio};
+    let find = || {
+        ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
+            .iter()
+            .map(|dir| std::path::Path::new(dir).join(binary))
+            .find(|p| p.is_file())
+    };
+    if let Some(path) = find() {
+        return path;
+    }
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = find() {
+        return path;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // A fresh machine may have no package lists yet: update once if the first try fails.
+    let install = ["install", "-y", "-qq", "--no-install-recommends", package];
+    let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
+    match find() {
+        Some(path) if installed => path,
+        _ => panic!(
+            "{who} need {binary}: install Debian's `{package}` package \
+             (apt-get install {package}); .ci/run does"
+        ),
+    }
+}
+
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,

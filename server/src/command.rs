@@ -247,9 +247,12 @@ pub fn main_with_flags<A: Args + FromArgMatches, F: GameFactory>(
         .and_then(|arg| PathBuf::from(arg).file_name().map(|n| n.to_string_lossy().into_owned()))
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "tickwire-server".into());
+    // The protocol too: what decides which clients play on it (PROTOCOL.md).
+    let release =
+        format!("{}, protocol {}", env!("CARGO_PKG_VERSION"), tickwire_shared::PROTOCOL_VERSION);
     let version = match name.as_str() {
-        "tickwire-server" => env!("CARGO_PKG_VERSION").to_string(),
-        _ => format!("(tickwire-server {})", env!("CARGO_PKG_VERSION")),
+        "tickwire-server" => release,
+        _ => format!("(tickwire-server {release})"),
     };
     // clap keeps a command's name and version as `'static` strings (without its `string`
     // feature): made once per process, and needed for as long as it runs anyway.
@@ -270,6 +273,7 @@ pub fn main_with_flags<A: Args + FromArgMatches, F: GameFactory>(
             e.exit()
         }
     };
+    let unread = unread_variables(&command, std::env::vars_os().map(|(name, _)| name));
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -277,7 +281,7 @@ pub fn main_with_flags<A: Args + FromArgMatches, F: GameFactory>(
     let outcome = match cli.command.take() {
         Some(Command::MintToken(args)) => mint_token(args),
         None => match A::from_arg_matches(&matches) {
-            Ok(flags) => start(cli, |config| games(config, flags), name),
+            Ok(flags) => start(cli, |config| games(config, flags), name, &unread),
             Err(e) => e.exit(),
         },
     };
@@ -299,6 +303,40 @@ fn command_with<A: Args>() -> clap::Command {
 // print it in `--help`.
 #[derive(Debug, Args)]
 struct NoGameFlags {}
+
+/// The `TICKWIRE_*` variables of `names` that no flag of `command` reads, each with the
+/// variable it is nearest to when one is near: a misspelt `TICKWIRE_JOIN_SECRET_FIEL` would
+/// otherwise start a server that checks no join token, without a word. Only warned about,
+/// never refused: a rollback to a release that lacks a newer variable the deployment sets
+/// must still start.
+fn unread_variables(
+    command: &clap::Command,
+    names: impl Iterator<Item = std::ffi::OsString>,
+) -> Vec<(String, Option<String>)> {
+    let mut known: Vec<String> = vec![JOIN_SECRET_VAR.to_string()];
+    let mut commands = vec![command];
+    while let Some(command) = commands.pop() {
+        commands.extend(command.get_subcommands());
+        known.extend(
+            command.get_arguments().filter_map(|a| a.get_env()?.to_str().map(str::to_string)),
+        );
+    }
+    let mut unread: Vec<(String, Option<String>)> = names
+        .filter_map(|name| name.into_string().ok())
+        .filter(|name| name.starts_with("TICKWIRE_") && !known.contains(name))
+        .map(|name| {
+            let nearest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(k, &name), k))
+                .filter(|(distance, _)| *distance <= 3)
+                .min()
+                .map(|(_, k)| k.clone());
+            (name, nearest)
+        })
+        .collect();
+    unread.sort();
+    unread
+}
 
 /// The environment variable a refused value came from: the refused flag's variable, when it is
 /// set and the flag is not on the command line (clap's message names only the flag).
@@ -331,6 +369,7 @@ fn start<F: GameFactory>(
     mut cli: Cli,
     games: impl FnOnce(&mut ServerConfig) -> F,
     name: &str,
+    unread: &[(String, Option<String>)],
 ) -> Result<(), Stop> {
     // Logs on stderr; stdout carries only the addresses printed below, for people and scripts.
     // Before the subscriber: a warning about RUST_LOG itself must not depend on RUST_LOG.
@@ -377,6 +416,19 @@ fn start<F: GameFactory>(
     // Read with the flags, before logging started: logged now, in the log's format.
     if let Some(warning) = cli.config.admin_tokens.as_ref().and_then(|t| t.warning()) {
         tracing::warn!("{warning}");
+    }
+    for (variable, nearest) in unread {
+        match nearest {
+            Some(nearest) => tracing::warn!(
+                variable,
+                "no flag reads this environment variable: it is ignored (did you mean {nearest}?)"
+            ),
+            None => tracing::warn!(
+                variable,
+                "no flag reads this environment variable: it is ignored (--help lists each \
+                 flag's variable)"
+            ),
+        }
     }
     let games = crate::game::Games::new(games(&mut cli.config));
     // The flags were checked as they were parsed; what the game changed in them was not.
@@ -692,6 +744,38 @@ mod tests {
         // Without flags of its own, the command is the server's.
         let plain = command_with::<NoGameFlags>().render_long_help().to_string();
         assert!(!plain.contains("Game options"), "{plain}");
+    }
+
+    #[test]
+    fn variables_no_flag_reads_are_named_with_the_nearest_one() {
+        let command = command_with::<NoGameFlags>();
+        let set = [
+            "TICKWIRE_JOIN_SECRET_FIEL",
+            "TICKWIRE_TICK_RATE",
+            "TICKWIRE_JOIN_SECRET",
+            "TICKWIRE_SOMETHING_ELSE",
+            "HOME",
+        ];
+        let unread = unread_variables(&command, set.iter().map(OsString::from));
+        assert_eq!(
+            unread,
+            [
+                (
+                    "TICKWIRE_JOIN_SECRET_FIEL".to_string(),
+                    Some("TICKWIRE_JOIN_SECRET_FILE".to_string())
+                ),
+                ("TICKWIRE_SOMETHING_ELSE".to_string(), None),
+            ]
+        );
+        // mint-token's variables are read too.
+        let mint: Vec<String> = Cli::command()
+            .find_subcommand("mint-token")
+            .unwrap()
+            .get_arguments()
+            .filter_map(|a| a.get_env()?.to_str().map(str::to_string))
+            .collect();
+        let unread = unread_variables(&command, mint.iter().map(OsString::from));
+        assert!(unread.is_empty(), "{unread:?}");
     }
 
     #[test]

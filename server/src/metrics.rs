@@ -353,6 +353,15 @@ pub struct ReachedLabels {
 /// The `reached` values of `tickwire_node_url_checks_total`.
 pub const REACHED: [&str; 4] = ["self", "other_node", "not_a_node", "unreachable"];
 
+/// Labels of `tickwire_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The server crate's version.
+    pub version: &'static str,
+    /// `tickwire_shared::PROTOCOL_VERSION`.
+    pub protocol: String,
+}
+
 /// `node` label set (cluster mode).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NodeLabels {
@@ -403,6 +412,16 @@ impl Metrics {
         let tick_duration = Histogram::new(tick_buckets(tick_period));
         let late_ticks = Counter::default();
         let draining = Gauge::default();
+        // The release and the protocol its clients speak: which node runs what while a fleet
+        // upgrades (a protocol bump turns away the clients of the other until they update).
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                protocol: tickwire_shared::PROTOCOL_VERSION.to_string(),
+            })
+            .set(1);
+        registry.register("build_info", "The release this node runs (version) and the protocol version its clients speak (protocol)", build);
         registry.register(
             "draining",
             "1 while this node drains: its matches play their round out, new ones open elsewhere",
@@ -922,6 +941,11 @@ mod tests {
             "tickwire_max_rooms 17\n".to_string(),
             format!("tickwire_max_connections {}\n", config.max_connections),
             format!("tickwire_max_server_spectators {}\n", config.max_spectators_total),
+            format!(
+                "tickwire_build_info{{version=\"{}\",protocol=\"{}\"}} 1\n",
+                env!("CARGO_PKG_VERSION"),
+                tickwire_shared::PROTOCOL_VERSION
+            ),
         ] {
             assert!(rendered.contains(&line), "{line}");
         }

@@ -128,7 +128,11 @@ fn a_binary_run_under_another_name_is_named_so() {
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_tickwire-server"), &game).unwrap();
     let version = Command::new(&game).arg("--version").output().expect("it runs");
     let version = String::from_utf8_lossy(&version.stdout).into_owned();
-    let expected = format!("mygame (tickwire-server {})", env!("CARGO_PKG_VERSION"));
+    let expected = format!(
+        "mygame (tickwire-server {}, protocol {})",
+        env!("CARGO_PKG_VERSION"),
+        tickwire_server::shared::PROTOCOL_VERSION
+    );
     assert_eq!(version.trim(), expected);
     let (status, stderr) = refused_with(Command::new(&game), &["--no-such-flag"]);
     assert_eq!(status.code(), Some(2), "{stderr}");
@@ -224,5 +228,22 @@ fn join_secret_files_are_checked_at_start_and_mint_token_reads_them_alike() {
     let verifier = tickwire_server::auth::JoinVerifier::from_secret_file(&file).unwrap();
     let grant = verifier.verify(token.trim()).expect("the server's check takes it");
     assert_eq!(grant.name.as_str(), "ada");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_misspelt_variable_is_warned_about_naming_the_one_meant() {
+    // A misspelt join secret's variable would start a server that checks no token. An empty
+    // secret file then stops the start, after the warning.
+    let dir = std::env::temp_dir().join(format!("tickwire-cli-misspelt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.secret");
+    std::fs::write(&empty, "").unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tickwire-server"));
+    command.env("TICKWIRE_JOIN_SECRET_FIEL", "/run/secrets/join");
+    let (status, stderr) = refused_with(command, &["--join-secret-file", empty.to_str().unwrap()]);
+    assert!(!status.success());
+    assert!(stderr.contains("TICKWIRE_JOIN_SECRET_FIEL"), "{stderr}");
+    assert!(stderr.contains("did you mean TICKWIRE_JOIN_SECRET_FILE?"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1921,6 +1921,15 @@ enum Seen {
 /// A stand-in node that upgrades a relay's connection and never answers its `Hello` (hung, or
 /// too busy); it reports what it reads.
 async fn silent_node() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Seen>) {
+    stand_in_node(None).await
+}
+
+/// A stand-in node that upgrades a relay's connection and answers its `Hello` with `answer`
+/// and close 1002 (a node of another release: `Kick { VersionMismatch }`), or never (`None`);
+/// it reports what it reads.
+async fn stand_in_node(
+    answer: Option<Vec<u8>>,
+) -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Seen>) {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1929,6 +1938,7 @@ async fn silent_node() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Seen
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let seen = seen.clone();
+            let reply = answer.clone();
             tokio::spawn(async move {
                 #[allow(clippy::result_large_err)] // tungstenite's callback's own type
                 let answer = |_: &Request, mut response: Response| {
@@ -1941,7 +1951,15 @@ async fn silent_node() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Seen
                 };
                 while let Some(Ok(message)) = ws.next().await {
                     let _ = match message {
-                        Message::Binary(_) => seen.send(Seen::Hello),
+                        Message::Binary(_) => {
+                            if let Some(reply) = &reply {
+                                let _ = ws.send(Message::Binary(reply.clone().into())).await;
+                                let close =
+                                    CloseFrame { code: CloseCode::Protocol, reason: "".into() };
+                                let _ = ws.close(Some(close)).await;
+                            }
+                            seen.send(Seen::Hello)
+                        }
                         Message::Close(frame) => {
                             seen.send(Seen::Closed(frame.map(|f| u16::from(f.code))))
                         }
@@ -2582,4 +2600,79 @@ async fn actions_made_while_redis_is_away_reach_the_fleets_log_when_it_is_back()
             })
     })
     .await;
+}
+
+/// A fleet upgrading across a protocol version runs nodes of two versions for a while: a join
+/// through a new node goes only to rooms of nodes that speak its client's version, a resume
+/// token held on an old node joins afresh, and a named room an old node hosts is "try again"
+/// (1013), not the old node's `VersionMismatch`, which would tell a current client to update.
+/// `/nodes` says which node speaks what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_upgrading_across_a_protocol_version_keeps_joins_on_nodes_that_speak_theirs() {
+    use tickwire_server::cluster::directory::{Directory, Registration, Wanted};
+    use tickwire_shared::{Kick, KickReason, ServerMessage, codec::encode_server};
+    let redis = Redis::start();
+    let b = Node::start(node_config("b", &redis));
+    await_nodes(&b, &["b"]).await;
+    // Node "old" speaks the protocol before this one, and refuses this one's Hello as such a
+    // node does.
+    let older = tickwire_shared::PROTOCOL_VERSION - 1;
+    let refusal = ServerMessage::Kick(Kick {
+        reason: KickReason::VersionMismatch { server: older },
+        message: tickwire_shared::KickText::truncated("this server speaks an older protocol"),
+    });
+    let (old_addr, mut old_saw) = stand_in_node(Some(encode_server(&refusal).unwrap())).await;
+    let old = Directory::new(&redis.url(), "old", Duration::from_millis(500))
+        .unwrap()
+        .speaking(older, "0.0.1");
+    let old_url = format!("ws://{old_addr}/ws");
+    old.heartbeat(&Registration { url: &old_url, ..registration("old", None, Duration::ZERO) })
+        .await
+        .unwrap();
+    // It hosts "alpha", with a seat promised (so matchmaking would fill it first), and a seat
+    // of "alpha" under a resume token.
+    let alpha = RoomName::truncated("alpha");
+    assert_eq!(old.join(Wanted::Named(alpha), false, OPEN_LIMITS, "p").await.unwrap().node, "old");
+    let token = tickwire_shared::ResumeToken([7; 16]);
+    old.write_tokens(Duration::from_secs(30), &[(token, alpha)], &[], false).await.unwrap();
+    await_nodes(&b, &["b", "old"]).await;
+
+    // Matchmaking through b passes alpha over and opens a room on b.
+    let ann = Client::join(&b.url(), hello(Role::Player, "ann")).await;
+    assert_ne!(ann.welcome.room.as_str(), "alpha");
+    let room = ann.welcome.room.to_string();
+    eventually(PATIENCE, "ann's room listed on b", || async {
+        b.rooms().await.get(&room).is_some_and(|(node, _)| node == "b")
+    })
+    .await;
+    // The old node's resume token is no seat for b's client: a fresh join, on b.
+    let mut with_token = hello(Role::Player, "tok");
+    with_token.resume = Some(token);
+    let tok = Client::join(&b.url(), with_token).await;
+    assert!(!tok.welcome.resumed);
+    assert_eq!(tok.welcome.room, ann.welcome.room, "matchmaking's fullest room, on b");
+    assert!(old_saw.try_recv().is_err(), "nothing reached the old node");
+
+    // The named room lives on the old node: the client hears "try again", not the refusal
+    // meant for an outdated client.
+    let refused = try_join(open(&b.url()).await, hello_in(Role::Player, "cat", "alpha"))
+        .await
+        .expect_err("alpha runs on a node of another protocol");
+    refused.assert_is(1013, None, "another release");
+    assert_eq!(old_saw.recv().await, Some(Seen::Hello), "the old node was asked");
+
+    // /nodes says which node speaks what.
+    let nodes = b.json("/nodes").await;
+    let speaks = |id: &str| {
+        let node = nodes.as_array().unwrap().iter().find(|n| n["id"] == id).unwrap().clone();
+        (node["protocol"].as_u64(), node["release"].as_str().map(str::to_string))
+    };
+    assert_eq!(speaks("old"), (Some(u64::from(older)), Some("0.0.1".to_string())));
+    assert_eq!(
+        speaks("b"),
+        (
+            Some(u64::from(tickwire_shared::PROTOCOL_VERSION)),
+            Some(env!("CARGO_PKG_VERSION").to_string())
+        )
+    );
 }

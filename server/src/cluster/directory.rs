@@ -69,6 +69,11 @@ pub struct Directory {
     /// process's (see [`DirectoryError::NodeIdTaken`]).
     instance: String,
     timeout: Duration,
+    /// The protocol this node's clients speak and its release, written with its registration:
+    /// during an upgrade across a protocol version, joins through this node go only to rooms
+    /// of nodes that speak it (`join.lua`), and `/nodes` shows which node runs what.
+    protocol: u16,
+    release: String,
 }
 
 impl std::fmt::Debug for Directory {
@@ -236,6 +241,11 @@ pub struct FleetNode {
     /// could be guessed from offline ([`crate::cluster::nodes_json`] shows a comparison).
     #[serde(skip)]
     pub join_keys: Option<String>,
+    /// The protocol version its clients speak (`None` for a node of a release before it was
+    /// written): nodes of two versions run side by side while a fleet upgrades.
+    pub protocol: Option<u16>,
+    /// Its release (the server crate's version; `None` before it was written).
+    pub release: Option<String>,
 }
 
 /// The fleet's bans (moderation): a hash of a ban's target to `UNTIL_UNIX_MS REASON`, which
@@ -322,7 +332,17 @@ impl Directory {
             node: node.to_string(),
             instance: super::random_id(),
             timeout,
+            protocol: tickwire_shared::PROTOCOL_VERSION,
+            release: env!("CARGO_PKG_VERSION").to_string(),
         })
+    }
+
+    /// The directory of a node speaking `protocol`, of release `release`, rather than this
+    /// build's: the tests' stand-ins for nodes of another release.
+    pub fn speaking(mut self, protocol: u16, release: &str) -> Directory {
+        self.protocol = protocol;
+        self.release = release.to_string();
+        self
     }
 
     /// This node's name.
@@ -392,7 +412,8 @@ impl Directory {
             .arg(limits.promise.as_millis() as u64)
             .arg(promise_id)
             .arg(if limits.draining { "1" } else { "0" })
-            .arg(if limits.audience_full { "1" } else { "0" });
+            .arg(if limits.audience_full { "1" } else { "0" })
+            .arg(self.protocol);
         for node in suspects {
             call.arg(node);
         }
@@ -443,7 +464,9 @@ impl Directory {
             .arg(&self.instance)
             .arg(registration.join)
             .arg(registration.audience_rooms)
-            .arg(registration.audience_room_limit);
+            .arg(registration.audience_room_limit)
+            .arg(self.protocol)
+            .arg(&self.release);
         let answer: Value = match self.bounded(call.invoke_async(&mut conn)).await {
             Err(DirectoryError::Redis(e)) if e.code() == Some("TICKWIRE_DUPLICATE") => {
                 let beat = e.detail().and_then(|detail| detail.split_whitespace().next());
@@ -573,14 +596,16 @@ impl Directory {
         self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
 
-    /// The live node holding `token`: (node, room, node URL).
+    /// The live node holding `token`: (node, room, node URL), `None` also when that node
+    /// speaks another protocol than this one (a fleet upgrading across a protocol version: the
+    /// client, which speaks this node's, could not take its seat there, and joins afresh).
     pub async fn find_token(
         &self,
         token: &ResumeToken,
     ) -> Result<Option<(String, RoomName, String)>, DirectoryError> {
         let mut conn = self.conn.clone();
         let mut call = self.scripts.find_token.prepare_invoke();
-        call.arg(token_key(token));
+        call.arg(token_key(token)).arg(self.protocol);
         let answer: Value = self.bounded(call.invoke_async(&mut conn)).await?;
         let Some(answer) = items(&answer) else { return Ok(None) };
         let (Some(node), Some(room)) =
@@ -629,6 +654,8 @@ impl Directory {
                 draining: number::<u8>(row.get(2)) == 1,
                 rooms: number(row.get(3)),
                 join_keys: row.get(4).and_then(text).filter(|join| !join.is_empty()),
+                protocol: row.get(5).and_then(text).and_then(|p| p.parse().ok()),
+                release: row.get(6).and_then(text).filter(|release| !release.is_empty()),
             })
             .collect();
         Ok((rooms, nodes))

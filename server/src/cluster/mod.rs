@@ -1482,6 +1482,19 @@ fn join_strangers(ours: &[String], peers: &[(String, String)]) -> Vec<(String, S
     strangers
 }
 
+/// How many of `peers` check join tokens otherwise than a node whose prints are `ours`: with
+/// other keys, or, when this node checks tokens, saying nothing of theirs (a node of a release
+/// before the prints, as one rolled back to it: it may take no token at all, and admit anyone
+/// to the rooms it hosts).
+fn join_differing(ours: &[String], peers: &[(String, String)]) -> usize {
+    let joined = ours.join(",");
+    let checks_tokens = ours.iter().any(|print| print != "none");
+    peers
+        .iter()
+        .filter(|(_, join)| if join.is_empty() { checks_tokens } else { *join != joined })
+        .count()
+}
+
 /// After a heartbeat: counts the live nodes whose join keys are not exactly this one's
 /// (`tickwire_join_key_differing`: a rotation's step is done on every node when it is 0
 /// everywhere), and those that share no key with this one (`tickwire_join_key_strangers`),
@@ -1491,7 +1504,7 @@ fn join_strangers(ours: &[String], peers: &[(String, String)]) -> Vec<(String, S
 fn judge_join_keys(cluster: &Cluster, peers: &[(String, String)]) {
     let ours = cluster.join_fingerprints();
     let joined = ours.join(",");
-    let differing = peers.iter().filter(|(_, join)| !join.is_empty() && *join != joined).count();
+    let differing = join_differing(&ours, peers);
     let before = cluster.join_differing.set(differing as i64);
     if (before == 0) != (differing == 0) {
         if differing == 0 {
@@ -1501,7 +1514,8 @@ fn judge_join_keys(cluster: &Cluster, peers: &[(String, String)]) {
                 keys = %joined,
                 nodes = differing,
                 "nodes of the fleet check join tokens with other keys than this node (as while a \
-                 key rotates; /nodes shows each node's)"
+                 key rotates), or are of a release that does not say, which may check none (a \
+                 node rolled back); /nodes shows each node's"
             );
         }
     }
@@ -1824,6 +1838,18 @@ mod tests {
         assert_eq!(cluster.verify_hop(&headers).unwrap().unwrap().node.as_deref(), Some("?"));
         let unnamed = cluster.hop_headers(client, None).unwrap();
         assert!(!unnamed.contains_key(NODE_HEADER));
+    }
+
+    /// Differing are the nodes that check tokens otherwise: with other keys, or, seen from a
+    /// node that checks tokens, a node of a release that does not say (one rolled back).
+    #[test]
+    fn join_differing_counts_nodes_that_do_not_say_only_when_this_one_checks_tokens() {
+        let peer = |id: &str, join: &str| (id.to_string(), join.to_string());
+        let fleet = [peer("a", "k1"), peer("b", "k2"), peer("old", ""), peer("open", "none")];
+        assert_eq!(join_differing(&["k1".to_string()], &fleet), 3, "b, old and open");
+        assert_eq!(join_differing(&["none".to_string()], &fleet), 2, "a and b: old says nothing");
+        let rotating = ["k1".to_string(), "k2".to_string()];
+        assert_eq!(join_differing(&rotating, &[peer("a", "k1,k2"), peer("old", "")]), 1);
     }
 
     /// Strangers are the live nodes whose prints share none with this node's: a node on both

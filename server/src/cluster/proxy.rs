@@ -371,6 +371,25 @@ pub(crate) async fn admit_remote(
             Ok(Admitted::Remote(Box::new(Upstream { ws, node: node.to_string() })))
         }
         Ok(ServerMessage::Kick(kick)) => {
+            if let KickReason::VersionMismatch { server } = kick.reason {
+                // This node took the client's version: the hosting node speaks another, a fleet
+                // upgrading across a protocol version (the directory places joins only on
+                // nodes of the joiner's, but a named room lives where it is, and a node of a
+                // release before the directory kept versions apart says nothing of its own).
+                // Neither final nor the client's fault: that node is replaced soon.
+                ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
+                debug!(%node, protocol = server, "the node hosting the room speaks another protocol version");
+                let close = connection::close_only(
+                    close_code::TRY_AGAIN_LATER,
+                    "the room runs on a server of another release while the game's servers \
+                     are upgraded; try again in a minute",
+                );
+                if may_retry {
+                    return Err(Refusal { end: ReadEnd::Refused, untold: Some(close) });
+                }
+                link.close(close);
+                return Err(refused());
+            }
             if may_retry && kick.reason == KickReason::Full {
                 ctx.tasks.spawn(close_upstream(ws, Some(close_code::NORMAL), close_timeout));
                 // The room the directory placed the join in filled meanwhile (a race, as

@@ -7,7 +7,9 @@
 --                                 last renewal, ms), join (its join keys' prints),
 --                                 audience_rooms, audience_max (rooms with spectators and no
 --                                 players, and how many it takes), audience_beat (the `beat`
---                                 that wrote them) (expires with the node)
+--                                 that wrote them), protocol and release (the protocol
+--                                 version its clients speak, its release) (expires with the
+--                                 node)
 --   node:<id>:rooms        set    names of the rooms it hosts
 --   node:<id>:tokens       hash   resume token (hex) -> room name
 --   rooms                  set    every room name (stale names are dropped when seen)

@@ -24,6 +24,9 @@
 -- spectators and no players, and how many it takes (join.lua opens a spectator's room only on
 -- a node below it). Written with `audience_beat`, this renewal's `beat`: a node rolled back to
 -- a release before them renews `beat` alone, and join.lua then holds it to no stale limit.
+-- ARGV[14], protocol, and ARGV[15], release: the protocol version this node's clients speak and
+-- its release (join.lua keeps joins on nodes of the joiner's protocol while a fleet upgrades
+-- across a protocol version; /nodes shows both).
 -- Returns {registered before (1/0), the fleet's secret, {url of every live node},
 -- {id, join} of every other live node (join '' for a node of a release before it)}, or the
 -- error TICKWIRE_DUPLICATE <beat of the other process>, or TICKWIRE_LEFT when this instance
@@ -43,7 +46,8 @@ end
 local registered = redis.call('EXISTS', node)
 redis.call('HSET', node, 'url', url, 'ttl', ttl, 'draining', ARGV[4], 'rooms', ARGV[5],
   'max_rooms', ARGV[6], 'instance', instance, 'beat', now, 'join', ARGV[11] or '',
-  'audience_rooms', ARGV[12] or '0', 'audience_max', ARGV[13] or '', 'audience_beat', now)
+  'audience_rooms', ARGV[12] or '0', 'audience_max', ARGV[13] or '', 'audience_beat', now,
+  'protocol', ARGV[14] or '', 'release', ARGV[15] or '')
 local settle_ms = tonumber(ARGV[8]) or 0
 if registered == 0 and settle_ms > 0 then
   redis.call('HSET', node, 'settle_until', now + settle_ms)

@@ -6,12 +6,16 @@
 -- when this node may open another room), capacity, max_spectators, promise_ms, promise_id,
 -- draining ('1' when this node drains: matchmaking skips its rooms even before its heartbeat
 -- says so), audience_full ('1' when this node holds as many rooms with spectators and no
--- players as it takes: a spectator's join opens no room here), then any number of suspects:
+-- players as it takes: a spectator's join opens no room here), protocol (the protocol version
+-- this node's clients speak, and so the joiner's), then any number of suspects:
 -- nodes this node could not reach lately (their registration has not lapsed yet: a node that
 -- died is listed for up to its ttl).
 -- Matchmaking skips a suspect's rooms and no new room is opened on one; a named room hosted by
 -- one is still answered (it lives there: the caller tries the node again, and an answer
 -- clears the suspicion).
+-- While a fleet upgrades across a protocol version, nodes of the other version are passed over
+-- alike, for good: the joiner could not play on them. A named room one hosts is still answered
+-- (the caller tells the joiner the room runs on a server of another release).
 -- Returns {room, node, node_url, created (1/0)} or an error reply: TICKWIRE_NO_HOST when every
 -- node is at its room limit or draining, TICKWIRE_SETTLING when no node may open a room for a
 -- few seconds, TICKWIRE_UNREACHABLE when only suspects could, TICKWIRE_AUDIENCE when a
@@ -24,9 +28,18 @@ local capacity, max_spectators = tonumber(ARGV[6]), tonumber(ARGV[7])
 local promise_ms, promise_id = tonumber(ARGV[8]), ARGV[9]
 local me_draining = ARGV[10] == '1'
 local me_audience_full = ARGV[11] == '1'
+local protocol = ARGV[12] or ''
 local suspect = {}
-for i = 12, #ARGV do
+for i = 13, #ARGV do
   suspect[ARGV[i]] = true
+end
+
+-- Whether `node` speaks another protocol than the joiner. A node of a release before the
+-- field was written is taken to speak the joiner's (it refuses the Hello otherwise, and the
+-- caller says so).
+local function speaks_other(node)
+  local theirs = redis.call('HGET', P .. 'node:' .. node, 'protocol')
+  return theirs ~= false and theirs ~= nil and theirs ~= '' and theirs ~= protocol
 end
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', P .. 'nodes', '-inf', now)
@@ -94,7 +107,7 @@ local function host_for_new_room()
         'settle_until')
       local rooms, max = tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0
       local settles = (tonumber(h[4] or '0') or 0) > now
-      if h[1] ~= '1' and rooms < max then
+      if h[1] ~= '1' and rooms < max and not speaks_other(node) then
         if spectating and audience_full(node) then
           audience = true
         elseif settles then
@@ -182,7 +195,7 @@ while readings < 4 do
   local best, best_owner, best_fill, best_here = nil, nil, -1, 0
   for _, room in ipairs(top) do
     local owner = owner_of(room, now)
-    if owner and (suspect[owner] or (me_draining and owner == me)) then
+    if owner and (suspect[owner] or (me_draining and owner == me) or speaks_other(owner)) then
       skip = skip + 1
       passed_over = passed_over + 1
     elseif owner then

@@ -5,6 +5,22 @@
 
 import { formatStart } from './dashboard-poll.js';
 
+/**
+ * What a node of `/nodes` runs, next to the node answering: its release and the protocol version
+ * its clients speak. While a fleet upgrades across a protocol version each node places its
+ * clients only in rooms of nodes of its own version, so a node of another one is marked: the
+ * upgrade is not over until every row says the same. A node of a release before nodes said so
+ * shows a dash.
+ * @param {{ protocol?: number | null, release?: string | null }} node
+ * @param {number | null | undefined} localProtocol the answering node's protocol
+ * @returns {{ text: string, other: boolean }}
+ */
+export function releaseOf(node, localProtocol) {
+  if (node.protocol == null) return { text: '—', other: false };
+  const text = `${node.release ?? '?'} (protocol ${node.protocol})`;
+  return { text, other: localProtocol != null && node.protocol !== localProtocol };
+}
+
 /** What `/rooms` carries (`unavailable`) while it lists the answering node's rooms alone. */
 export const DIRECTORY_HEADER = 'x-tickwire-directory';
 

@@ -13,7 +13,7 @@ import { ANSWER_MS, POLL_MS, StatsFeed, closeRows, closesFromMetrics, formatStar
 import { pageLinks, showLinks, watchLink } from './dashboard-links.js';
 import { ModerationPanel } from './dashboard-moderation.js';
 import { chartSummary, transportsText } from './dashboard-summary.js';
-import { DirectoryWatch, withDirectory } from './dashboard-fleet.js';
+import { DirectoryWatch, releaseOf, withDirectory } from './dashboard-fleet.js';
 
 /** @typedef {import('./dashboard-poll.js').Sample} Sample */
 
@@ -315,7 +315,7 @@ async function pollRooms() {
  */
 async function pollNodes() {
   try {
-    /** @type {{ id: string, draining: boolean, rooms: number, local: boolean, join_keys?: 'same' | 'key_in_common' | 'no_key_in_common' }[] | null} */
+    /** @type {{ id: string, draining: boolean, rooms: number, local: boolean, join_keys?: 'same' | 'key_in_common' | 'no_key_in_common', protocol?: number | null, release?: string | null }[] | null} */
     const nodes = await within(ANSWER_MS, async (signal) => {
       const response = await fetch('nodes', { cache: 'no-store', signal });
       const listed = response.ok ? await response.json() : null;
@@ -330,9 +330,10 @@ async function pollNodes() {
       }
       $('#nodes-panel').hidden = nodes.length === 0;
       $('#nodes-link').hidden = nodes.length === 0;
+      const localProtocol = nodes.find((n) => n.local)?.protocol;
       $('#nodes-body').replaceChildren(...nodes.map((n) => el('tr', {},
         el('td', {}, n.local ? `${n.id} (this node)` : n.id), el('td', {}, String(n.rooms)),
-        el('td', {}, n.draining ? 'draining' : 'serving'), joinKeysCell(n.join_keys))));
+        el('td', {}, n.draining ? 'draining' : 'serving'), joinKeysCell(n.join_keys), releaseCell(n, localProtocol))));
     }
   } catch {
     // The stats poll reports the outage; the table on show is of before it.
@@ -359,6 +360,17 @@ function joinKeysCell(alike) {
         'no key in common with this node');
     default: return el('td', { className: 'muted' }, '—');
   }
+}
+
+/**
+ * A node's release, marked when its clients speak another protocol version than this node's
+ * (a fleet part way through an upgrade: neither node places its clients in the other's rooms).
+ * @param {{ protocol?: number | null, release?: string | null }} node @param {number | null | undefined} localProtocol
+ */
+function releaseCell(node, localProtocol) {
+  const { text, other } = releaseOf(node, localProtocol);
+  if (!other) return el('td', { className: node.protocol == null ? 'muted' : '' }, text);
+  return el('td', { className: 'warn', title: 'another protocol version than this node: joins through either go only to rooms of nodes of its own version, until the upgrade is over' }, text);
 }
 
 moderation.start();

@@ -4,7 +4,7 @@
 // it keeps, and its status line is no longer a green "live"; all of it goes when they answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DIRECTORY_HEADER, DirectoryWatch, withDirectory } from '../../js/dashboard-fleet.js';
+import { DIRECTORY_HEADER, DirectoryWatch, releaseOf, withDirectory } from '../../js/dashboard-fleet.js';
 import { formatStart } from '../../js/dashboard-poll.js';
 
 /** A fetch Response as far as the watch reads one. @param {number} status @param {Record<string, string>} [headers] */
@@ -64,4 +64,13 @@ test('a status line that is not live keeps its own colour: the outage it reports
   watch.rooms(response(200, { [DIRECTORY_HEADER]: 'unavailable' }));
   const down = { className: 'status down', text: 'cannot reach the server (Failed to fetch); retrying' };
   assert.deepEqual(withDirectory(down, watch), down);
+});
+
+test('a node of another protocol version is marked, one that does not say shows a dash', () => {
+  assert.deepEqual(releaseOf({ protocol: 7, release: '0.1.0' }, 7), { text: '0.1.0 (protocol 7)', other: false });
+  assert.deepEqual(releaseOf({ protocol: 6, release: '0.0.9' }, 7), { text: '0.0.9 (protocol 6)', other: true });
+  assert.deepEqual(releaseOf({ protocol: null, release: null }, 7), { text: '—', other: false });
+  assert.deepEqual(releaseOf({}, 7), { text: '—', other: false });
+  // The answering node itself of a release before: nothing to compare with.
+  assert.deepEqual(releaseOf({ protocol: 8, release: '0.2.0' }, null), { text: '0.2.0 (protocol 8)', other: false });
 });

@@ -410,7 +410,9 @@ impl Bot {
             });
             let period = self.tick_period();
             let mut recorder = self.shared.recorder();
-            recorder.ticks_skipped += u64::from(info.skipped);
+            // A gap in the tick numbers is a snapshot the server replaced before this bot read it;
+            // a tick the server never ran has no number, and leaves no gap.
+            recorder.frames_skipped += u64::from(info.skipped);
             // Only intervals that lie wholly in the window.
             if let Some(previous) = previous
                 && self.shared.window_start.get().is_some_and(|start| previous >= *start)
@@ -932,7 +934,11 @@ pub(crate) mod tests {
         assert!(!report.passed, "{table}");
         let failed: Vec<&str> =
             report.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
-        assert_eq!(failed, ["snapshots delivered", "every leave answered"], "{table}");
+        assert_eq!(
+            failed,
+            ["every bot got snapshots", "frames delivered of expected", "every leave answered"],
+            "{table}"
+        );
     }
 
     /// A controller's Welcome (player and ship 3).
@@ -1047,7 +1053,23 @@ pub(crate) mod tests {
         bot.close_window(end, stats, &SessionLink(&mut session));
         let recorder = shared.recorder();
         assert_eq!(recorder.window_frames, [WindowFrames { frames: 31, ticks: 31 }]);
-        assert_eq!(recorder.ticks_skipped, 0);
+        assert_eq!(recorder.frames_skipped, 0);
+    }
+
+    #[test]
+    fn a_gap_in_the_tick_numbers_counts_the_frames_the_bot_never_got() {
+        let start = past(5);
+        let welcome =
+            Welcome { role: tickwire_shared::Role::Spectator, entity: None, ..player_welcome() };
+        let (shared, mut session, mut bot) = joined(&["--role", "spectator"], welcome, start);
+        // Ticks 7, 8, then 11: the snapshots of ticks 9 and 10 were replaced before it read
+        // them.
+        for (i, tick) in [7u32, 8, 11].into_iter().enumerate() {
+            let at = start + Duration::from_millis(i as u64 * 33);
+            session.handle_message(at, &snapshot(tick, InputSeq(0)));
+            deliver(&mut session, &mut bot, at);
+        }
+        assert_eq!(shared.recorder().frames_skipped, 2);
     }
 
     #[test]

@@ -20,29 +20,51 @@ use tickwire_shared::{Role, is_valid_room_name};
 /// --json).
 ///
 /// Exit code: 0 when every bot joined and stayed the window, each of them (players and
-/// spectators) got snapshots in it, every leave was answered, nothing panicked or was
-/// inconsistent, the window ran to its end and the thresholds held; 1 when a check failed
+/// spectators) got snapshots in it and together at least --min-delivered (90%) of the frames
+/// expected, every leave was answered, nothing panicked or was inconsistent, the window ran
+/// to its end and the thresholds held; 1 when a check failed
 /// (each is listed on stderr), an interrupted run included; 2 for a bad command line.
 ///
 /// When every bot has failed to join or dropped (a server that is down or died), the run ends
 /// there with its report, which says so: nobody is left to measure the rest of the window.
 ///
 /// Ctrl-C or SIGTERM ends the ramp, warm-up or window early: the bots leave and the report
-/// is printed and written, marked interrupted; a second one quits at once without a report
+/// is written (the --json file first) and printed to whoever still reads, marked
+/// interrupted; a second one quits at once without a report
 /// (exit 130 after Ctrl-C, 143 after SIGTERM). A --json file is emptied before anything
 /// else, even for a command line that is then refused, so an earlier report never passes for
 /// this run's.
 ///
 /// Warnings (on stderr and in the report) never change the exit code: the bots used 80% or
-/// more of the CPU they can use, or waited for a CPU, so part of the delays they report are
-/// their own; or, with --server-pid, the server used 90% or more of the cores it may run on.
+/// more of the CPU they can use, or a thread of theirs waited for a CPU 10% of the window or
+/// more, so part of the delays they report are their own; or, with --server-pid, the server
+/// used 90% or more of the cores it may run on, or a thread of its waited for a CPU 10% of
+/// the window or more (its latency then measures the machine's scheduling).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tickwire-bots", version, about, long_about)]
 pub struct Args {
     /// The server's game WebSocket: `ws://` or `wss://` (certificate checked against
-    /// Mozilla's roots).
+    /// Mozilla's roots, or --ca-cert's). A join token may ride in it (`?token=...`; the
+    /// report shows `token=redacted`), though `ps` and shell history then show it:
+    /// --token-file keeps it out.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws", value_parser = parse_url)]
     pub url: Arc<Endpoint>,
+
+    /// PEM file of one or more certificates that a `wss://` --url's certificate is checked
+    /// against, instead of Mozilla's roots: a staging server's private CA, or a self-signed
+    /// certificate itself (one that says CA:FALSE, as the client's docs show how to make).
+    /// Read at start: a file without a certificate is refused.
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// File holding a join token, for a server with --join-secret or --join-public-key (which
+    /// refuses bots without one: `http-401`). Every bot sends it as `Authorization: Bearer`,
+    /// out of the URL, of `ps` and of the report; spaces and a line end around it are
+    /// ignored. Every bot sends the same token: each joins under its name (`sub`) and, when
+    /// it pins them, its room and role, so mint it for the bots' --room and --role, to
+    /// outlive the run (`tickwire-server mint-token --ttl`).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 
     /// Bots to run.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -109,12 +131,25 @@ pub struct Args {
     #[arg(long, value_name = "FPS", value_parser = parse_positive)]
     pub min_fps: Option<f64>,
 
+    /// Fail (exit 1) when the bots got less than this share of the frames expected in the
+    /// window, in percent (the report's `frames` line: received against expected, each bot
+    /// for the time it was joined in it). Players and spectators; ignored for controllers,
+    /// whose feedback comes on change. Default 90: a server that delivers players two frames
+    /// in three fails, while a frame lost now and then at a window's edge or to a busy load
+    /// machine does not. Lower it on a crowded CI machine, raise it (99) to hold a production
+    /// server to a tighter share; 0 turns the check off.
+    #[arg(long, value_name = "PERCENT", default_value_t = 90.0, value_parser = parse_percent)]
+    pub min_delivered: f64,
+
     /// When players and controllers send inputs: `tick` sends one right after each snapshot
     /// (in the same write as its ack, as the client's one-a-tick pacing allows on a steady
-    /// link), as a client that samples its controls when a new world arrives; a number (1 to 120) sends that many per second from the bot's own clock, at
-    /// its own phase, as a client on its own frame rate. Controllers get no snapshots: with
-    /// `tick` they send at the room's tick rate. Spectators send no inputs: a number is
-    /// refused with them.
+    /// link), as a client that samples its controls when a new world arrives; a number (1 to
+    /// 120) sends that many per second from the bot's own clock, at its own phase, as a
+    /// client on its own frame rate. The server applies one input per player a tick: a rate
+    /// above the room's tick rate queues inputs there, and input-to-ack then measures that
+    /// queue (growing with the excess), not the server's speed. Controllers get no
+    /// snapshots: with `tick` they send at the room's tick rate. Spectators send no inputs:
+    /// a number is refused with them.
     #[arg(long, default_value = "tick", value_name = "tick|HZ", value_parser = parse_input_rate)]
     pub input_rate: InputRate,
 
@@ -291,6 +326,15 @@ fn parse_room(text: &str) -> Result<RoomChoice, String> {
     }
 }
 
+/// A share in percent, 0 to 100.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix('%').unwrap_or(text.trim());
+    match number.trim().parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{text}` is not a percentage from 0 to 100")),
+    }
+}
+
 fn parse_positive(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -354,6 +398,57 @@ fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// `args` with its --url endpoint trusting --ca-cert's certificates and sending
+/// --token-file's token, both read now: a file that cannot be used is refused naming its
+/// flag (exit 2) before any bot starts, not found out by thousands of failed joins. Call
+/// after [`check`].
+pub fn read_files(mut args: Args) -> Result<Args, clap::Error> {
+    use clap::CommandFactory;
+    let invalid = |flag: &str, path: &std::path::Path, why: String| {
+        Args::command().error(
+            clap::error::ErrorKind::ValueValidation,
+            format!("--{flag} {}: {why}", path.display()),
+        )
+    };
+    let mut endpoint = (*args.url).clone();
+    if let Some(path) = &args.ca_cert {
+        let roots = read_roots(path).map_err(|why| invalid("ca-cert", path, why))?;
+        endpoint = endpoint.with_tls_config(Arc::new(tickwire_client::tls_config(roots)));
+    }
+    if let Some(path) = &args.token_file {
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| invalid("token-file", path, e.to_string()))?;
+        if token.trim().is_empty() {
+            return Err(invalid("token-file", path, "empty: no token in it".into()));
+        }
+        // Not shown: the token is a credential.
+        endpoint =
+            endpoint.with_bearer(&token).map_err(|e| invalid("token-file", path, e.to_string()))?;
+    }
+    args.url = Arc::new(endpoint);
+    Ok(args)
+}
+
+/// The certificates of a PEM file, as roots to check a server's certificate against.
+fn read_roots(path: &std::path::Path) -> Result<tickwire_client::rustls::RootCertStore, String> {
+    use tickwire_client::rustls::RootCertStore;
+    use tickwire_client::rustls::pki_types::CertificateDer;
+    use tickwire_client::rustls::pki_types::pem::{self, PemObject};
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| match e {
+        pem::Error::Io(e) => format!("cannot read it: {e}"),
+        e => e.to_string(),
+    })?;
+    let mut roots = RootCertStore::empty();
+    for (n, cert) in certs.enumerate() {
+        let cert = cert.map_err(|e| format!("not PEM certificates: {e}"))?;
+        roots.add(cert).map_err(|e| format!("certificate {} cannot be trusted: {e}", n + 1))?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in it (PEM: -----BEGIN CERTIFICATE-----)".into());
+    }
+    Ok(roots)
+}
+
 /// Refuses flag combinations that make no sense, naming the flag (clap's usage error, exit 2).
 pub fn check(args: &Args) -> Result<(), clap::Error> {
     use clap::CommandFactory;
@@ -378,6 +473,16 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
     }
     let conflict =
         |why: String| Err(Args::command().error(clap::error::ErrorKind::ArgumentConflict, why));
+    if args.ca_cert.is_some() && !args.url.is_tls() {
+        return conflict("--ca-cert needs a wss:// --url: ws:// checks no certificate".into());
+    }
+    // Which of the two the server would take is its business: one, not both.
+    if args.token_file.is_some() && args.url.uri().query().is_some_and(has_token) {
+        return conflict(
+            "--token-file and a token in --url's query: pass the token one way, --token-file"
+                .into(),
+        );
+    }
     // Role conflicts come before --io-uring's: they are wrong whatever the engine.
     if let (BotRole::Spectator, InputRate::Hz(hz)) = (args.role, args.input_rate) {
         return conflict(format!(
@@ -517,6 +622,13 @@ fn check_source_ips(sources: &[IpAddr], target: &[IpAddr]) -> Result<(), String>
     Ok(())
 }
 
+/// Whether a URL query carries a join token (`token=`).
+fn has_token(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("token")))
+}
+
 fn list(ips: &[IpAddr]) -> String {
     ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -653,6 +765,9 @@ mod tests {
         assert!(err(&["--max-p99-ms", "0"]).contains("--max-p99-ms"));
         assert!(err(&["--source-ips", "1.2.3"]).contains("--source-ips"));
         assert!(err(&["--input-rate", "200"]).contains("--input-rate"));
+        assert!(err(&["--min-delivered", "101"]).contains("--min-delivered"));
+        assert!(err(&["--min-delivered", "most"]).contains("--min-delivered"));
+        assert!(err(&["--ca-cert", "ca.pem"]).contains("--ca-cert needs a wss:// --url"));
         assert!(err(&["--role", "controller", "--min-fps", "29"]).contains("--min-fps"));
         for io_uring_conflict in [
             &["--io-uring", "--url", "wss://example.com/ws"][..],

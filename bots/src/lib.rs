@@ -4,7 +4,7 @@
 //! `--io-uring`, the same [`tickwire_client::Session`] driven from one io_uring thread): it
 //! joins, plays with a seeded behaviour (wander, chase pickups and ships, boost), acknowledges
 //! snapshots, and checks that the world it rebuilds stays consistent. The report says what
-//! players feel: connect time, frames delivered against expected, skipped ticks,
+//! players feel: connect time, frames delivered against expected, frames skipped,
 //! input-to-ack latency, inter-arrival jitter, bytes per bot, errors and close codes by kind,
 //! and the bots' own CPU and memory. Refusals are reported by reason, never retried.
 //!

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use tickwire_bots::cli::{Args, check, raise_open_files_limit};
+use tickwire_bots::cli::{Args, check, raise_open_files_limit, read_files};
 use tickwire_bots::report::Report;
 use tickwire_bots::run::{on_interrupts, run};
 use tokio::sync::Notify;
@@ -31,13 +31,15 @@ fn main() -> anyhow::Result<ExitCode> {
         }
     };
     raise_open_files_limit();
-    let json_path = args.json.as_deref().filter(|path| path.as_os_str() != "-");
+    let json_path = args.json.clone().filter(|path| path.as_os_str() != "-");
+    let json_path = json_path.as_deref();
     if let Some(path) = json_path {
         empty_earlier_report(path);
     }
     if let Err(e) = check(&args) {
         e.exit();
     }
+    let args = read_files(args).unwrap_or_else(|e| e.exit());
     // Opened now, so a path that cannot be written is refused before a run of minutes, not
     // after it (yet after the other checks: a flag typed wrong is named first).
     let json_file = json_path.map(|path| match open_json(path) {
@@ -76,39 +78,38 @@ fn main() -> anyhow::Result<ExitCode> {
             let signals = signals.clone();
             async move { signals.notify.notified().await }
         },
+        // Not eprintln!, which panics when standard error is a pipe the same Ctrl-C closed
+        // (`2>&1 | tee log`): the run would never be told to stop.
         move || {
-            eprintln!(
-                "\ninterrupted: the bots are leaving (Ctrl-C or SIGTERM again to quit at once)"
+            let _ = print_to(
+                &mut std::io::stderr(),
+                "\ninterrupted: the bots are leaving (Ctrl-C or SIGTERM again to quit at once)\n",
             );
             first.cancel();
         },
         move || {
-            eprintln!("\ninterrupted again: quitting without a report");
+            let _ = print_to(
+                &mut std::io::stderr(),
+                "\ninterrupted again: quitting without a report\n",
+            );
             std::process::exit(last.exit_code.load(Ordering::SeqCst));
         },
     ));
     let report = runtime.block_on(run(args, interrupted.cancelled_owned()));
-
-    // `--json -` puts the JSON alone on stdout, for a pipe into jq: the table goes to stderr.
-    if json_to_stdout {
-        eprint!("{}", report.table());
-    } else {
-        print!("{}", report.table());
-    }
+    let written = write_report(&report, json_to_stdout, json_file);
     // Held until the verdict is printed: a report that cannot be written still says what
-    // failed.
-    let written = write_json(&report, json_to_stdout, json_file).and_then(|()| {
-        std::io::stdout().flush().context("cannot write the report to standard output")
-    });
+    // failed. Standard error may be gone too; nothing is left to tell then.
+    let mut verdict = String::new();
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        verdict += &format!("warning: {warning}\n");
     }
     for hint in &report.hints {
-        eprintln!("hint: {hint}");
+        verdict += &format!("hint: {hint}\n");
     }
     for check in report.checks.iter().filter(|c| !c.ok) {
-        eprintln!("check failed: {}: {}", check.name, check.detail);
+        verdict += &format!("check failed: {}: {}\n", check.name, check.detail);
     }
+    let _ = print_to(&mut std::io::stderr(), &verdict);
     written.with_context(|| match &json_path {
         Some(path) => format!("the report was not written (--json {})", path.display()),
         None => "the report was not written".into(),
@@ -191,8 +192,8 @@ fn open_json(path: &Path) -> std::io::Result<JsonFile> {
         // Written through the stream's own descriptor: where the stream writes (after the
         // table, appending if it appends), not over the log's start from the offset 0 of a
         // file opened anew.
-        Some(stream) => JsonFile { file: stream, own: false },
-        None => JsonFile { own: file.metadata()?.is_file(), file },
+        Some(stream) => JsonFile { file: stream, own: false, stream: true },
+        None => JsonFile { own: file.metadata()?.is_file(), file, stream: false },
     };
     if json.own {
         json.file.set_len(0)?;
@@ -225,6 +226,9 @@ struct JsonFile {
     /// A regular file that is not standard output's or error's: it holds the report alone,
     /// and is emptied before it is written.
     own: bool,
+    /// Standard output's or error's own file (a descriptor of the stream): written after
+    /// the table.
+    stream: bool,
 }
 
 /// A descriptor of standard output or error when `file` is the file behind it (`--json
@@ -252,27 +256,61 @@ fn std_stream_of(_file: &File) -> std::io::Result<Option<File>> {
     Ok(None)
 }
 
-/// Writes the JSON report to standard output or to `file` (the `--json` file, opened before
-/// the run).
-fn write_json(report: &Report, to_stdout: bool, file: Option<JsonFile>) -> anyhow::Result<()> {
-    if !to_stdout && file.is_none() {
-        return Ok(());
+/// Writes the report: the JSON to the `--json` file (opened before the run) first, then the
+/// table to standard output (standard error with `--json -`, whose JSON goes to standard
+/// output alone, for a pipe into jq). The file first: Ctrl-C on `tickwire-bots ... | tee
+/// log` reaches tee too, and the table then has nobody to read it, which must not cost the
+/// JSON. The table is written to whoever still reads ([`print_to`]). A `--json` file that is
+/// standard output's own (`--json /dev/stdout`) comes after the table, as it would on a
+/// terminal.
+fn write_report(
+    report: &Report,
+    json_to_stdout: bool,
+    file: Option<JsonFile>,
+) -> anyhow::Result<()> {
+    let json = (json_to_stdout || file.is_some())
+        .then(|| serde_json::to_string_pretty(report).map(|text| text + "\n"))
+        .transpose()?;
+    let (first, after_table) = match file {
+        Some(file) if file.stream => (None, Some(file)),
+        file => (file, None),
+    };
+    let to_file = |file: Option<JsonFile>| match (file, &json) {
+        (Some(file), Some(json)) => write_json_file(file, json),
+        _ => Ok(()),
+    };
+    let written = to_file(first);
+    let table = report.table();
+    let printed = if json_to_stdout {
+        print_to(&mut std::io::stderr(), &table)
+            .and_then(|()| print_to(&mut std::io::stdout(), json.as_deref().unwrap_or_default()))
+    } else {
+        print_to(&mut std::io::stdout(), &table)
+    };
+    written?;
+    printed.context("cannot write the report to standard output")?;
+    to_file(after_table)
+}
+
+/// Writes `text` to `out` (standard output or error) and flushes it. A reader that is gone
+/// is no error: `| tee log` or `| head`, which the same Ctrl-C ended, or a reader that
+/// closed early. Nobody reads, and the JSON file and the exit code still say what the run
+/// found; print! would panic (exit 101) instead. Any other failure (a full disk) is one.
+fn print_to(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
-    let text = serde_json::to_string_pretty(report)?;
-    if to_stdout {
-        println!("{text}");
+}
+
+/// Writes the JSON report to the `--json` file.
+fn write_json_file(JsonFile { mut file, own, .. }: JsonFile, json: &str) -> anyhow::Result<()> {
+    // Only the report's own file holds an earlier report.
+    if own {
+        file.set_len(0)?;
     }
-    if let Some(JsonFile { mut file, own }) = file {
-        // The table first, should the file be standard output's.
-        std::io::stdout().flush()?;
-        // Only the report's own file holds an earlier report.
-        if own {
-            file.set_len(0)?;
-        }
-        file.write_all(text.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.flush()?;
-    }
+    file.write_all(json.as_bytes())?;
+    file.flush()?;
     Ok(())
 }
 
@@ -291,6 +329,28 @@ mod tests {
         assert_eq!(path(&["--json", "-", "--bots", "0"]), None, "standard output");
         assert_eq!(path(&["--bots", "0"]), None);
         assert_eq!(path(&["--", "--json", "r.json"]), None);
+    }
+
+    /// A writer whose reader is gone, or whose disk is full.
+    struct Failing(std::io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(self.0.into())
+        }
+    }
+
+    #[test]
+    fn a_report_nobody_reads_any_more_is_no_error_and_a_full_disk_is() {
+        assert!(print_to(&mut Failing(std::io::ErrorKind::BrokenPipe), "table\n").is_ok());
+        let full = print_to(&mut Failing(std::io::ErrorKind::StorageFull), "table\n");
+        assert_eq!(full.unwrap_err().kind(), std::io::ErrorKind::StorageFull);
+        let mut out = Vec::new();
+        print_to(&mut out, "table\n").unwrap();
+        assert_eq!(out, b"table\n");
     }
 
     /// A second interrupt quits with the exit code a shell gives a process that its signal

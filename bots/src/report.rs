@@ -2,7 +2,7 @@
 //! the checks that decide the exit code.
 
 use crate::bot::{WORLD_ENTITY_OUT_OF_BOUNDS, WORLD_OWN_SHIP_MISSING};
-use crate::cli::{BotRole, InputRate, RoomChoice};
+use crate::cli::{Args, BotRole, InputRate, RoomChoice};
 use crate::stats::{FpsSummary, Percentiles};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -40,7 +40,9 @@ pub struct Report {
     /// server that stopped answering near the end, whose wait would otherwise show nowhere.
     pub pings_still_waiting: u64,
     /// Socket bytes per joined bot per second in the window (upgrade and WebSocket frame
-    /// headers included, TCP/IP headers not); `None` when no window opened.
+    /// headers included, TCP/IP headers not), over the time each bot was joined in it (a bot
+    /// that dropped halfway counts half); `None` when no window opened, or no bot was joined
+    /// in it.
     pub bytes_per_bot_per_s: Option<Bytes>,
     /// Decode, apply and consistency errors by kind.
     pub errors: BTreeMap<String, u64>,
@@ -64,7 +66,8 @@ pub struct Report {
 /// What was run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
-    /// Server URL.
+    /// Server URL, its join token and password shown as `redacted`
+    /// ([`RunInfo::redacted_url`]).
     pub url: String,
     /// Bot role.
     pub role: BotRole,
@@ -121,6 +124,45 @@ pub enum Phase {
 }
 
 impl RunInfo {
+    /// `url` as a report shows it: the value of a query parameter that carries a credential
+    /// (`token`, `access_token`: a name that ends in `token`, in any case) and the password
+    /// of a user in it replaced by `redacted`. A report is a CI artifact, and a join token in
+    /// it would let anyone who reads it join until it expires.
+    pub fn redacted_url(url: &str) -> String {
+        let (url, fragment) = url.split_once('#').map_or((url, None), |(u, f)| (u, Some(f)));
+        let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+        let mut shown = match base.split_once("://") {
+            Some((scheme, rest)) => {
+                let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+                let authority = match authority.rsplit_once('@') {
+                    Some((user, host)) if user.contains(':') => {
+                        let name = user.split(':').next().unwrap_or_default();
+                        format!("{name}:redacted@{host}")
+                    }
+                    _ => authority.to_string(),
+                };
+                format!("{scheme}://{authority}{path}")
+            }
+            None => base.to_string(),
+        };
+        if let Some(query) = query {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().ends_with("token") => {
+                        format!("{key}=redacted")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            shown = format!("{shown}?{}", pairs.join("&"));
+        }
+        if let Some(fragment) = fragment {
+            shown = format!("{shown}#{fragment}");
+        }
+        shown
+    }
+
     /// `any` or the room's name.
     pub fn room_label(room: &RoomChoice) -> String {
         match room {
@@ -174,9 +216,14 @@ pub struct FramesInfo {
     pub expected: Option<u64>,
     /// received / expected: at most 1.
     pub delivered_ratio: Option<f64>,
-    /// Ticks that never arrived between consecutive snapshots (the server skips stale
-    /// frames for a client that reads slowly).
-    pub ticks_skipped: u64,
+    /// Snapshots the bots never got, in the window: gaps in the tick numbers of each bot's
+    /// consecutive snapshots, summed. The server replaces a snapshot that a slow client has
+    /// not taken yet with the next one, and counts it in `tickwire_frames_skipped_total`.
+    /// Not the server's `tickwire_ticks_skipped_total`: a tick the server did not run (a
+    /// stalled or overloaded server) has no number, so leaves no gap here; it shows as a
+    /// [`FramesInfo::delivered_ratio`] below 1 and in the inter-arrival times. Was
+    /// `ticks_skipped` in reports before, which it never was.
+    pub frames_skipped: u64,
     /// Snapshots per second per bot, over the bots that stayed the whole window: each bot's
     /// snapshots over the window, or over the ticks they span when those are more (so at most
     /// the tick rate).
@@ -241,12 +288,17 @@ pub struct Resources {
     /// loopback the bots also pay the server's TCP receive path, so a separate bots machine
     /// drives more.
     pub bots_per_core: Option<u64>,
-    /// Time the bots' threads waited for a CPU while runnable, over the window, in percent of
-    /// the window: above a few percent, other processes on the machine held the bots back.
+    /// How long the bots' most held-back thread waited for a CPU while runnable, over the
+    /// window, in percent of the window (at most 100: one thread waits at most the whole
+    /// window; threads are not summed, so more of them never read as more than all of it).
+    /// Above a few percent the bots were held back: by other processes on the machine, or by
+    /// their own threads when `--threads` is more than the cores they may run on.
     pub bots_wait_percent: Option<f64>,
-    /// The same for the server (`--server-pid`), its threads summed. A `tickwire-server`'s
-    /// network threads wait for its room threads by design (`--room-priority`), so for it a
-    /// high figure on a saturated core is its own threads taking turns, not other processes.
+    /// The same for the server's threads (`--server-pid`). Above a few percent its latency
+    /// and delivery figures measure the machine's scheduling as much as the server: other
+    /// processes on its cores (the bots among them), or more busy server threads than cores
+    /// (a `tickwire-server`'s network threads wait for its room threads by design,
+    /// `--room-priority`).
     pub server_wait_percent: Option<f64>,
     /// The server's CPU time over the window, in seconds (`--server-pid`).
     pub server_cpu_s: Option<f64>,
@@ -304,13 +356,27 @@ impl Check {
     }
 }
 
-/// The thresholds of the command line.
+/// The thresholds of the command line. The default holds none (a test's choice); the
+/// command line's own defaults are [`Thresholds::of`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Thresholds {
     /// `--max-p99-ms`.
     pub max_p99_ms: Option<f64>,
     /// `--min-fps`.
     pub min_fps: Option<f64>,
+    /// `--min-delivered`, in percent; `None` for 0 (off).
+    pub min_delivered_percent: Option<f64>,
+}
+
+impl Thresholds {
+    /// The thresholds `args` asks for, its defaults included.
+    pub fn of(args: &Args) -> Thresholds {
+        Thresholds {
+            max_p99_ms: args.max_p99_ms,
+            min_fps: args.min_fps,
+            min_delivered_percent: Some(args.min_delivered).filter(|p| *p > 0.0),
+        }
+    }
 }
 
 impl Report {
@@ -393,13 +459,12 @@ impl Report {
         ));
         // Zero snapshots in a whole window is no slow server but one that does not serve
         // that bot (a room that never ticks, a broadcast that skips it): failed whatever the
-        // thresholds. How many frames a slow machine may miss is --min-fps's to say, so a
-        // share of the expected frames is no default (a loaded CI machine delivers far less
-        // than a production server, and must not fail for it).
+        // thresholds. How many frames all of them may miss is --min-delivered's to say, the
+        // slowest bot's rate --min-fps's.
         if self.run.role.gets_snapshots() {
             checks.push(match self.frames.per_bot_fps {
                 Some(fps) => Check::new(
-                    "snapshots delivered",
+                    "every bot got snapshots",
                     fps.min > 0.0,
                     if fps.min > 0.0 {
                         format!(
@@ -414,11 +479,35 @@ impl Report {
                     },
                 ),
                 None => Check::new(
-                    "snapshots delivered",
+                    "every bot got snapshots",
                     false,
                     "no bot stayed a window to receive any".into(),
                 ),
             });
+            // The share over every bot, not each one's: a default that a whole run of players
+            // getting two frames in three fails, where "every bot got snapshots" passes it.
+            if let Some(limit) = thresholds.min_delivered_percent {
+                let f = &self.frames;
+                checks.push(match f.expected.zip(f.delivered_ratio) {
+                    Some((expected, ratio)) => Check::new(
+                        "frames delivered of expected",
+                        ratio * 100.0 >= limit,
+                        format!(
+                            "{:.1}%, {} of {expected} expected, limit {limit}% (--min-delivered)",
+                            ratio * 100.0,
+                            f.received
+                        ),
+                    ),
+                    None => Check::new(
+                        "frames delivered of expected",
+                        false,
+                        format!(
+                            "no frames expected (no window, or no bot in it), limit {limit}% \
+                             (--min-delivered)"
+                        ),
+                    ),
+                });
+            }
         }
         // An unanswered leave is a server that stopped reading, or a close it got wrong.
         checks.push(Check::new(
@@ -494,6 +583,34 @@ impl Report {
             self.bots.failures.contains_key(reason) || self.bots.drops.contains_key(reason)
         };
         let mut hints = Vec::new();
+        // rustls's name for a certificate no trusted root signed.
+        let untrusted = |examples: &BTreeMap<String, String>| {
+            examples.get("tls").is_some_and(|m| m.contains("UnknownIssuer"))
+        };
+        if untrusted(&self.bots.failure_examples) || untrusted(&self.bots.drop_examples) {
+            hints.push(
+                "tls: no root the bots trust signed the server's certificate (Mozilla's, or \
+                 --ca-cert's): for a staging or self-signed certificate, pass the PEM of the CA \
+                 that signed it (or of the certificate itself) with --ca-cert PATH"
+                    .into(),
+            );
+        }
+        // A 200 to an upgrade is a page: the URL's path serves HTTP, not the game.
+        if seen("http-200") {
+            hints.push(
+                "http-200: no WebSocket at this path, an HTTP page answered: the game's \
+                 WebSocket is /ws, as in --url ws://HOST:PORT/ws"
+                    .into(),
+            );
+        }
+        if seen("http-401") {
+            hints.push(
+                "http-401: the server admits only holders of a join token (--join-secret or \
+                 --join-public-key): mint one for the bots' --room and --role \
+                 (tickwire-server mint-token) and pass it with --token-file PATH"
+                    .into(),
+            );
+        }
         if seen("http-429") {
             let from = match self.run.source_ips {
                 0 | 1 => "every bot here connects from one address".to_string(),
@@ -581,8 +698,9 @@ impl Report {
     pub const SATURATED: f64 = 0.8;
     /// Share of its available CPU from which the server is taken to be at capacity.
     pub const SERVER_SATURATED: f64 = 0.9;
-    /// Share of the window the bots may wait for a CPU before other processes are taken to
-    /// have held them back.
+    /// Share of the window a thread of the bots or of the server may wait for a CPU before
+    /// its delays are taken to be the machine's: at 30 ticks/s a thread that waits a tenth of
+    /// the time is late by milliseconds a tick, the size of what the report measures.
     pub const CROWDED: f64 = 0.1;
 
     /// Warnings about the load generator itself, and the server process gone.
@@ -610,9 +728,30 @@ impl Report {
         if let Some(wait) = res.bots_wait_percent
             && wait >= Self::CROWDED * 100.0
         {
+            // With --io-uring one thread reads every bot, whatever --threads.
+            let cores = res.bots_cpu_available_percent / 100.0;
+            let by = if !self.run.io_uring && f64::from(self.run.threads) > cores {
+                format!(
+                    "their own {} threads share {cores:.0} core(s) (run no more --threads than \
+                     cores), or other processes on this machine held them back",
+                    self.run.threads
+                )
+            } else {
+                "other processes on this machine held them back".into()
+            };
             warnings.push(format!(
-                "the bots waited for a CPU {wait:.0}% of the window: other processes on this \
-                 machine held them back"
+                "a thread of the bots waited for a CPU {wait:.0}% of the window: {by}; part of \
+                 the delays they report are their own"
+            ));
+        }
+        if let Some(wait) = res.server_wait_percent
+            && wait >= Self::CROWDED * 100.0
+        {
+            warnings.push(format!(
+                "a thread of the server waited for a CPU {wait:.0}% of the window: its latency \
+                 and delivery figures measure this machine's scheduling as much as the server \
+                 (other processes on its cores, the bots among them, or more busy server threads \
+                 than cores); give it cores of its own (taskset)"
             ));
         }
         if let Some((cpu, available)) = res.server_cpu_percent.zip(res.server_cpu_available_percent)
@@ -704,7 +843,14 @@ impl Report {
             _ => String::new(),
         };
         if r.role.gets_snapshots() {
-            row("frames", format!("{}{expected}, {} ticks skipped", f.received, f.ticks_skipped));
+            row(
+                "frames",
+                format!(
+                    "{}{expected}, {} frames skipped (replaced by the server before a bot read \
+                     them)",
+                    f.received, f.frames_skipped
+                ),
+            );
         } else {
             // A controller's feedback comes on change and at least once a second: a count,
             // not frames against ticks.
@@ -751,9 +897,11 @@ impl Report {
         row("ping rtt (ms)", rtt);
         row(
             "bytes/bot/s",
-            self.bytes_per_bot_per_s.map_or("- (no window)".into(), |b| {
-                format!("in {:.0}, out {:.0}", b.received, b.sent)
-            }),
+            match (self.bytes_per_bot_per_s, r.window_s) {
+                (Some(b), _) => format!("in {:.0}, out {:.0}", b.received, b.sent),
+                (None, Some(_)) => "- (no bot joined in the window)".into(),
+                (None, None) => "- (no window)".into(),
+            },
         );
         row("errors", if self.errors.is_empty() { "none".into() } else { tally(&self.errors) });
         row(
@@ -774,7 +922,7 @@ impl Report {
             (percent, _) => format!("{}{of}", pct(percent)),
         };
         let mut resources = format!(
-            "bots RSS {} -> {} ({} per bot), bots CPU {} (waited for a CPU {})",
+            "bots RSS {} -> {} ({} per bot), bots CPU {} (a thread waited for a CPU {})",
             kib(res.bots_rss_before_kib),
             kib(res.bots_rss_after_kib),
             res.rss_per_bot_kib.map_or("-".into(), |v| format!("{v:.1} KiB")),
@@ -798,7 +946,7 @@ impl Report {
                 res.server_cpu_available_percent.map_or(String::new(), |a| format!(" of {a:.0}%"));
             let _ = write!(
                 resources,
-                "; server CPU {} (waited {}), RSS {}",
+                "; server CPU {} (a thread waited for a CPU {}), RSS {}",
                 cpu(res.server_cpu_percent, res.server_cpu_s, of),
                 pct(res.server_wait_percent),
                 kib(res.server_rss_kib)
@@ -887,7 +1035,7 @@ mod tests {
                 received: 240,
                 expected: Some(240),
                 delivered_ratio: Some(1.0),
-                ticks_skipped: 0,
+                frames_skipped: 0,
                 per_bot_fps: Some(FpsSummary {
                     bots: 4,
                     mean: 30.0,
@@ -941,7 +1089,7 @@ mod tests {
             Some(FpsSummary { bots: 4, mean: 22.5, min: 0.0, p1: 0.0, p50: 30.0 });
         r.evaluate(Thresholds::default());
         assert!(!r.passed, "{:?}", r.checks);
-        assert_eq!(failed(&r), ["snapshots delivered"], "{:?}", r.checks);
+        assert_eq!(failed(&r), ["every bot got snapshots"], "{:?}", r.checks);
         let mut r = report();
         r.bots.leaves_answered = 3;
         r.bots.leaves_unanswered = 1;
@@ -957,11 +1105,58 @@ mod tests {
     }
 
     #[test]
+    fn the_default_verdict_fails_a_run_that_delivered_two_frames_in_three() {
+        use clap::Parser;
+        let thresholds = |argv: &[&str]| {
+            Thresholds::of(&Args::try_parse_from([&["tickwire-bots"], argv].concat()).unwrap())
+        };
+        assert_eq!(thresholds(&[]).min_delivered_percent, Some(90.0), "on by default");
+        // Every bot got frames, two in three of them: "every bot got snapshots" passes it.
+        let mut r = report();
+        (r.frames.received, r.frames.delivered_ratio) = (158, Some(158.0 / 240.0));
+        r.frames.per_bot_fps =
+            Some(FpsSummary { bots: 4, mean: 19.75, min: 19.0, p1: 19.0, p50: 20.0 });
+        r.evaluate(thresholds(&[]));
+        assert_eq!(failed(&r), ["frames delivered of expected"], "{:?}", r.checks);
+        let check = r.checks.iter().find(|c| !c.ok).unwrap();
+        assert_eq!(check.detail, "65.8%, 158 of 240 expected, limit 90% (--min-delivered)");
+        assert!(r.table().contains("check: frames delivered of expected  FAIL"), "{}", r.table());
+        r.evaluate(thresholds(&["--min-delivered", "60"]));
+        assert!(r.passed, "{:?}", r.checks);
+        r.evaluate(thresholds(&["--min-delivered", "0"]));
+        assert!(r.passed && !r.checks.iter().any(|c| c.name.starts_with("frames")), "off");
+        // No window: nothing delivered against nothing expected is no pass.
+        (r.frames.expected, r.frames.delivered_ratio) = (None, None);
+        r.evaluate(thresholds(&[]));
+        assert!(failed(&r).contains(&"frames delivered of expected"), "{:?}", r.checks);
+        // Controllers get feedback on change: no share to hold them to.
+        r.run.role = BotRole::Controller;
+        r.evaluate(thresholds(&[]));
+        assert!(r.passed, "{:?}", r.checks);
+    }
+
+    #[test]
+    fn a_join_token_in_the_url_stays_out_of_the_report() {
+        let shown = |url| RunInfo::redacted_url(url);
+        assert_eq!(
+            shown("wss://game.example/ws?token=eyJhbGciOi.eyJzdWIi.sig&room=a"),
+            "wss://game.example/ws?token=redacted&room=a"
+        );
+        assert_eq!(
+            shown("ws://h:9/ws?room=a&Access_Token=x#f"),
+            "ws://h:9/ws?room=a&Access_Token=redacted#f"
+        );
+        assert_eq!(shown("ws://bot:hunter2@h/ws"), "ws://bot:redacted@h/ws");
+        assert_eq!(shown("ws://127.0.0.1:8080/ws"), "ws://127.0.0.1:8080/ws");
+        assert_eq!(shown("ws://h/ws?tokens=1&token"), "ws://h/ws?tokens=1&token", "no value");
+    }
+
+    #[test]
     fn min_fps_holds_the_slowest_bot_not_the_mean() {
         let mut r = report();
         r.frames.per_bot_fps =
             Some(FpsSummary { bots: 100, mean: 29.7, min: 0.0, p1: 0.0, p50: 30.0 });
-        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(29.0) });
+        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(29.0), ..Default::default() });
         assert!(!r.passed, "{:?}", r.checks);
         let fps = r.checks.iter().find(|c| c.name == "delivered fps").expect("checked");
         assert!(!fps.ok, "{fps:?}");
@@ -969,7 +1164,7 @@ mod tests {
         // A slow bot, not a silent one: only the threshold fails.
         r.frames.per_bot_fps =
             Some(FpsSummary { bots: 100, mean: 29.7, min: 20.0, p1: 20.0, p50: 30.0 });
-        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(29.0) });
+        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(29.0), ..Default::default() });
         assert_eq!(failed(&r), ["delivered fps"], "{:?}", r.checks);
     }
 
@@ -1041,6 +1236,32 @@ mod tests {
         assert!(!inputs.contains("unacknowledged at the window's close"), "{table}");
         let ack = line("input-to-ack (ms)");
         assert!(ack.contains("(10 samples); 4 unacknowledged at the window's close"), "{table}");
+    }
+
+    #[test]
+    fn an_untrusted_certificate_a_page_or_a_missing_token_hints_at_the_flag() {
+        let mut r = report();
+        (r.bots.joined, r.bots.stayed) = (1, 1);
+        for (reason, message) in [
+            ("tls", "TLS handshake failed: invalid peer certificate: UnknownIssuer"),
+            ("http-200", "upgrade refused: HTTP 200: <!doctype html> <html>"),
+            ("http-401", "upgrade refused: HTTP 401: a join token is required"),
+        ] {
+            r.bots.failures.insert(reason.into(), 1);
+            r.bots.failure_examples.insert(reason.into(), message.into());
+        }
+        r.evaluate(Thresholds::default());
+        assert_eq!(r.hints.len(), 3, "{:?}", r.hints);
+        assert!(r.hints[0].starts_with("tls:") && r.hints[0].contains("--ca-cert PATH"));
+        assert!(r.hints[1].starts_with("http-200: no WebSocket at this path"), "{:?}", r.hints);
+        assert!(r.hints[1].contains("/ws"), "{:?}", r.hints);
+        assert!(r.hints[2].contains("--token-file PATH"), "{:?}", r.hints);
+        // Another TLS failure is no matter of roots.
+        let mut r = report();
+        r.bots.failures.insert("tls".into(), 1);
+        r.bots.failure_examples.insert("tls".into(), "TLS handshake failed: corrupt".into());
+        r.evaluate(Thresholds::default());
+        assert!(r.hints.is_empty(), "{:?}", r.hints);
     }
 
     #[test]
@@ -1137,19 +1358,23 @@ mod tests {
     #[test]
     fn thresholds_decide_the_verdict_per_role() {
         let mut r = report();
-        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: Some(29.0) });
+        r.evaluate(Thresholds {
+            max_p99_ms: Some(50.0),
+            min_fps: Some(29.0),
+            ..Default::default()
+        });
         assert!(r.passed, "{:?}", r.checks);
         assert_eq!(r.checks.len(), 10);
-        r.evaluate(Thresholds { max_p99_ms: Some(30.0), min_fps: None });
+        r.evaluate(Thresholds { max_p99_ms: Some(30.0), min_fps: None, ..Default::default() });
         assert!(!r.passed, "input-to-ack p99 40 > 30");
         assert_eq!(r.checks.iter().filter(|c| !c.ok).count(), 1);
         r.run.role = BotRole::Spectator;
-        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None });
+        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None, ..Default::default() });
         assert!(!r.passed, "spectators are held to their inter-arrival p99 (60)");
         r.run.role = BotRole::Controller;
-        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None });
+        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None, ..Default::default() });
         assert!(r.passed, "controllers to their round trip (2)");
-        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(31.0) });
+        r.evaluate(Thresholds { max_p99_ms: None, min_fps: Some(31.0), ..Default::default() });
         assert!(!r.passed);
     }
 
@@ -1173,7 +1398,8 @@ mod tests {
     fn the_table_and_the_json_carry_every_figure() {
         let mut r = report();
         r.bots.failures.insert("http-429".into(), 1);
-        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None });
+        r.frames.frames_skipped = 3;
+        r.evaluate(Thresholds { max_p99_ms: Some(50.0), min_fps: None, ..Default::default() });
         let table = r.table();
         for needle in [
             "4 players",
@@ -1188,11 +1414,16 @@ mod tests {
             "sent 240, acked 236, unacked 4 (from join to leave",
             "limit 50 ms; 4 inputs unacknowledged at the close counted at their wait so far)",
             "FAIL",
+            // Gaps in tick numbers are frames the server replaced, not ticks it skipped.
+            "3 frames skipped (replaced by the server before a bot read them)",
         ] {
             assert!(table.contains(needle), "{needle:?} missing from\n{table}");
         }
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["frames"]["expected"], 240);
+        assert_eq!(json["frames"]["frames_skipped"], 3);
+        assert!(json["frames"].get("ticks_skipped").is_none(), "renamed: it never was ticks");
+        assert!(!table.contains("ticks skipped"), "{table}");
         assert_eq!(json["input_to_ack_ms"]["p99"], 40.0);
         assert_eq!(json["inputs"]["unacked"], 4);
         assert_eq!(json["bytes_per_bot_per_s"]["in"], 3000.0);
@@ -1260,6 +1491,31 @@ mod tests {
         r.evaluate(Thresholds::default());
         assert_eq!(r.warnings.len(), 1);
         assert!(r.warnings[0].contains("waited for a CPU 12%"), "{}", r.warnings[0]);
+        assert!(r.warnings[0].contains("other processes"), "{}", r.warnings[0]);
+        // Eight threads pinned to one core: they hold each other back, not only others.
+        (r.run.threads, r.resources.bots_cpu_available_percent) = (8, 100.0);
+        r.resources.bots_wait_percent = Some(100.0);
+        r.evaluate(Thresholds::default());
+        assert!(r.warnings.iter().any(|w| w.contains("their own 8 threads share 1 core(s)")));
+    }
+
+    #[test]
+    fn a_server_that_waited_for_a_cpu_is_warned_about_even_below_its_capacity() {
+        // 450 players: the server used 30% of its core, and its threads waited for it.
+        let mut r = report();
+        r.resources.server_cpu_percent = Some(30.0);
+        r.resources.server_cpu_available_percent = Some(100.0);
+        r.resources.server_wait_percent = Some(9.0);
+        r.evaluate(Thresholds::default());
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        r.resources.server_wait_percent = Some(61.0);
+        r.evaluate(Thresholds::default());
+        assert!(r.passed, "a warning is not a failure");
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        let warning = &r.warnings[0];
+        assert!(warning.contains("server waited for a CPU 61% of the window"), "{warning}");
+        assert!(warning.contains("measure this machine's scheduling"), "{warning}");
+        assert!(r.table().contains("(a thread waited for a CPU 61%)"), "{}", r.table());
     }
 
     #[test]

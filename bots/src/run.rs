@@ -35,7 +35,7 @@ async fn run_with(
     start_engine: impl FnOnce(&Arc<Shared>) -> io::Result<Engine>,
 ) -> Report {
     tokio::pin!(interrupt);
-    let thresholds = Thresholds { max_p99_ms: args.max_p99_ms, min_fps: args.min_fps };
+    let thresholds = Thresholds::of(&args);
     let shared = Arc::new(Shared::new(args));
     let args = &shared.args;
     let rss_before = proc_stat::rss_kib(None);
@@ -250,7 +250,8 @@ async fn open_window<T>(
         let joined = shared.recorder().connect.len();
         // The run is still worth its report without it; the watcher then says it waited.
         if let Err(e) = std::fs::write(path, format!("{joined}\n")) {
-            eprintln!("tickwire-bots: --ready-file {}: cannot write it: {e}", path.display());
+            let path = path.display();
+            say(format_args!("tickwire-bots: --ready-file {path}: cannot write it: {e}"));
         }
     }
     if !args.warmup.is_zero() {
@@ -262,7 +263,7 @@ async fn open_window<T>(
                     && e.kind() != io::ErrorKind::NotFound
                 {
                     let path = path.display();
-                    eprintln!("tickwire-bots: --ready-file {path}: cannot remove it: {e}");
+                    say(format_args!("tickwire-bots: --ready-file {path}: cannot remove it: {e}"));
                 }
                 return Err(why);
             }
@@ -270,6 +271,13 @@ async fn open_window<T>(
     }
     let _ = shared.window_start.set(Instant::now());
     Ok(Snapshot::take(shared))
+}
+
+/// A line on standard error, where eprintln! would panic: Ctrl-C on `tickwire-bots 2>&1 |
+/// tee log` ends tee too, and a run that panics then loses its report.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(io::stderr(), "{line}");
 }
 
 /// Ctrl-C for the binary: the first `signal` calls `first` (which ends the run's ramp or
@@ -441,10 +449,13 @@ fn build(
             .filter(|(used, _)| *used >= CPU_MIN_S)
             .map(|(used, secs)| used / secs.max(1e-9) * 100.0)
     };
+    // The most held-back thread's share of the window, not the threads' sum: eight bots
+    // threads taking turns on one core summed to 700%. At most 100: the two readings are not
+    // taken at the window's very instants.
     let wait_percent = |get: fn(&Snapshot) -> Option<&proc_stat::ThreadWaits>| {
         start.zip(secs).and_then(|(start, secs)| {
-            let waited = proc_stat::waited_between(get(start)?, get(end)?);
-            Some(waited / secs.max(1e-9) * 100.0)
+            let waited = proc_stat::longest_wait_between(get(start)?, get(end)?);
+            Some((waited / secs.max(1e-9) * 100.0).min(100.0))
         })
     };
     // Controllers get feedback on change, not a frame per tick: no cost per frame to scale.
@@ -468,7 +479,7 @@ fn build(
         });
     Report {
         run: RunInfo {
-            url: args.url.uri().to_string(),
+            url: RunInfo::redacted_url(&args.url.uri().to_string()),
             role: args.role,
             bots: args.bots,
             room: RunInfo::room_label(&args.room),
@@ -504,7 +515,7 @@ fn build(
             received,
             expected,
             delivered_ratio: expected.filter(|e| *e > 0).map(|e| received as f64 / e as f64),
-            ticks_skipped: recorder.ticks_skipped,
+            frames_skipped: recorder.frames_skipped,
             // Controllers get feedback on change, not a frame per tick: no rate to judge.
             per_bot_fps: window
                 .filter(|_| args.role.gets_snapshots())
@@ -521,13 +532,8 @@ fn build(
         jitter_ms: recorder.jitter.summary(),
         rtt_ms: recorder.rtt.summary(),
         pings_still_waiting: recorder.pings_still_waiting,
-        bytes_per_bot_per_s: start.zip(secs).map(|(start, secs)| {
-            let bot_seconds = bot_seconds(start.connected, end.connected, secs);
-            Bytes {
-                received: (end.bytes_in - start.bytes_in) as f64 / bot_seconds,
-                sent: (end.bytes_out - start.bytes_out) as f64 / bot_seconds,
-            }
-        }),
+        bytes_per_bot_per_s: start
+            .and_then(|start| bytes_per_bot_second(start, end, recorder.window_bot_seconds)),
         errors: recorder.errors.clone(),
         close_codes: recorder.close_codes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         resources: Resources {
@@ -568,15 +574,18 @@ fn build(
     }
 }
 
-/// Bots present in the window: bots connected at its start and its end, averaged (bots that
-/// dropped or joined during it count half).
-fn bots_present(connected_at_start: u64, connected_at_end: u64) -> f64 {
-    (connected_at_start + connected_at_end) as f64 / 2.0
-}
-
-/// Bot-seconds of the window, for bytes per bot per second: [`bots_present`], at least one.
-fn bot_seconds(connected_at_start: u64, connected_at_end: u64, secs: f64) -> f64 {
-    bots_present(connected_at_start, connected_at_end).max(1.0) * secs.max(1e-9)
+/// Bytes per bot per second between the window's two readings, over `bot_seconds`: the time
+/// each bot was joined in the window, summed ([`Recorder::window_bot_seconds`]). Exact, not
+/// the bots connected at the window's two edges averaged: bots that dropped early in it
+/// (a server killed) would be counted as there for half of it, and the bytes of the few that
+/// stayed spread over them. `None` when no bot was joined in the window: no bot to divide by.
+///
+/// [`Recorder::window_bot_seconds`]: crate::stats::Recorder::window_bot_seconds
+fn bytes_per_bot_second(start: &Snapshot, end: &Snapshot, bot_seconds: f64) -> Option<Bytes> {
+    (bot_seconds > 0.0).then(|| Bytes {
+        received: end.bytes_in.saturating_sub(start.bytes_in) as f64 / bot_seconds,
+        sent: end.bytes_out.saturating_sub(start.bytes_out) as f64 / bot_seconds,
+    })
 }
 
 /// 100 per runtime worker thread, at most 100 per core this process may run on.
@@ -645,7 +654,7 @@ impl Progress {
                 );
                 let connected = Counters::get(&c.connected);
                 if lines {
-                    eprintln!("{connected}/{} joined {msg}", shared.args.bots);
+                    say(format_args!("{connected}/{} joined {msg}", shared.args.bots));
                 } else {
                     task_bar.set_position(connected);
                     task_bar.set_message(msg);
@@ -701,7 +710,7 @@ pub mod proc_stat {
 
     /// Time each thread of the process waited for a CPU while runnable so far (`schedstat`):
     /// on a shared machine, how much other processes held the load generator (or the server)
-    /// back. [`waited_between`] turns two readings into the wait in between.
+    /// back. [`longest_wait_between`] turns two readings into the wait in between.
     pub fn runqueue_waits(pid: Option<u32>) -> Option<ThreadWaits> {
         let mut waits = ThreadWaits::new();
         for task in std::fs::read_dir(path(pid, "task")).ok()?.flatten() {
@@ -718,17 +727,19 @@ pub mod proc_stat {
         Some(waits)
     }
 
-    /// Seconds the threads waited between two readings of [`runqueue_waits`]. Thread by
-    /// thread, not total against total: a thread that exits in between takes the wait it had
-    /// before the first reading with it, which would shrink the total (even below zero).
+    /// Seconds the thread that waited most waited between two readings of
+    /// [`runqueue_waits`]. The longest, not the sum: summed, threads that take turns on a
+    /// core read as more waiting than the time between the readings. Thread by thread: a
+    /// thread that exits in between took the wait it had before the first reading with it.
     /// Threads born in between waited only in between, so all of their wait counts; a
     /// thread id the kernel gave again to a newer thread reads lower, and counts nothing.
-    pub fn waited_between(start: &ThreadWaits, end: &ThreadWaits) -> f64 {
-        let waited: u64 = end
+    pub fn longest_wait_between(start: &ThreadWaits, end: &ThreadWaits) -> f64 {
+        let longest = end
             .iter()
             .map(|(tid, at_end)| at_end.saturating_sub(start.get(tid).copied().unwrap_or(0)))
-            .sum();
-        waited as f64 / 1e9
+            .max()
+            .unwrap_or(0);
+        longest as f64 / 1e9
     }
 
     /// How many CPUs the process may run on (`Cpus_allowed_list`, its affinity: `taskset`).
@@ -793,6 +804,23 @@ mod tests {
     use crate::stats::{Recorder, WindowFrames};
     use clap::Parser;
     use std::sync::atomic::AtomicU32;
+
+    /// A reading at `at` of nothing: no bot, byte, CPU or memory figure.
+    fn blank(at: Instant) -> Snapshot {
+        Snapshot {
+            at,
+            bytes_in: 0,
+            bytes_out: 0,
+            connected: 0,
+            cpu_s: None,
+            server_cpu_s: None,
+            waits: None,
+            server_waits: None,
+            rss_kib: None,
+            server_rss_kib: None,
+            server_gone: false,
+        }
+    }
 
     #[tokio::test]
     async fn a_ring_that_fails_at_run_time_ends_the_run_at_once_with_its_error() {
@@ -861,14 +889,6 @@ mod tests {
     }
 
     #[test]
-    fn bytes_per_bot_count_the_bots_that_dropped_during_the_window_by_half() {
-        assert_eq!(bot_seconds(900, 900, 10.0), 9000.0);
-        // Every bot dropped during the window (a server killed): not all bytes on one bot.
-        assert_eq!(bot_seconds(900, 0, 10.0), 4500.0);
-        assert_eq!(bot_seconds(0, 0, 2.0), 2.0);
-    }
-
-    #[test]
     fn proc_stat_reads_cpu_and_memory() {
         let line = "4242 (tick wire) bots) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 1 0";
         assert_eq!(proc_stat::parse_cpu(line), Some(3.25));
@@ -883,17 +903,46 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_over_a_window_is_summed_thread_by_thread() {
+    fn the_wait_over_a_window_is_the_longest_thread_by_thread() {
+        use proc_stat::{ThreadWaits, longest_wait_between};
         let waits = |threads: &[(u32, u64)]| threads.iter().copied().collect();
         let start = waits(&[(1, 5_000_000_000), (2, 1_000_000_000), (3, 400_000_000)]);
         // Thread 1 (which had waited 5 s before the window) exited during it; 2 waited 0.5 s
         // more, 3 none, and thread 4 was born and waited 0.25 s.
         let end = waits(&[(2, 1_500_000_000), (3, 400_000_000), (4, 250_000_000)]);
-        assert!((proc_stat::waited_between(&start, &end) - 0.75).abs() < 1e-9);
+        assert!((longest_wait_between(&start, &end) - 0.5).abs() < 1e-9);
+        let born = waits(&[(2, 1_000_000_000), (4, 250_000_000)]);
+        assert!((longest_wait_between(&start, &born) - 0.25).abs() < 1e-9, "born in between");
         // A reused thread id reads lower than the thread it replaced: nothing, not negative.
-        let reused = waits(&[(2, 1_500_000_000), (3, 100_000_000)]);
-        assert!((proc_stat::waited_between(&start, &reused) - 0.5).abs() < 1e-9);
-        assert_eq!(proc_stat::waited_between(&start, &start), 0.0);
+        let reused = waits(&[(2, 1_000_000_000), (3, 100_000_000)]);
+        assert_eq!(longest_wait_between(&start, &reused), 0.0);
+        assert_eq!(longest_wait_between(&start, &start), 0.0);
+        assert_eq!(longest_wait_between(&start, &ThreadWaits::new()), 0.0);
+    }
+
+    #[test]
+    fn eight_threads_taking_turns_on_one_core_wait_at_most_the_window() {
+        // A window of 1 s in which each of 8 threads waited 0.9 s: summed, 720%.
+        let argv = ["tickwire-bots", "--quiet", "--threads", "8"];
+        let shared = Shared::new(Args::try_parse_from(argv).unwrap());
+        let at = Instant::now();
+        let reading = |at, waits: proc_stat::ThreadWaits| Snapshot {
+            connected: 1,
+            waits: Some(waits.clone()),
+            server_waits: Some(waits),
+            ..blank(at)
+        };
+        let start = reading(at, (1..=8).map(|tid| (tid, 0)).collect());
+        let end =
+            reading(at + Duration::from_secs(1), (1..=8).map(|tid| (tid, 900_000_000)).collect());
+        let phases = Phases { ramp_start: at, ramp_end: at };
+        let res = build(&shared, 0.0, None, Some(&start), &end, &phases).resources;
+        assert!((res.bots_wait_percent.unwrap() - 90.0).abs() < 1e-6, "{res:?}");
+        assert!((res.server_wait_percent.unwrap() - 90.0).abs() < 1e-6, "{res:?}");
+        // A reading a little past the window's end never reads more than all of it.
+        let late = reading(at + Duration::from_secs(1), [(1, 1_100_000_000)].into());
+        let res = build(&shared, 0.0, None, Some(&start), &late, &phases).resources;
+        assert_eq!(res.bots_wait_percent, Some(100.0));
     }
 
     fn ready_path(name: &str) -> std::path::PathBuf {
@@ -969,6 +1018,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_join_token_in_the_url_is_not_in_the_report() {
+        let url = "wss://game.example/ws?token=eyJhbGciOi.eyJzdWIiOiJib3Qi.c2ln";
+        let argv = ["tickwire-bots", "--quiet", "--bots", "1", "--duration", "100ms", "--url", url];
+        let report =
+            run_with(Args::try_parse_from(argv).unwrap(), std::future::pending(), idle_bots).await;
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!json.contains("eyJ"), "{json}");
+        assert_eq!(report.run.url, "wss://game.example/ws?token=redacted");
+        assert!(!report.table().contains("eyJ"), "{}", report.table());
+    }
+
+    #[tokio::test]
     async fn a_run_waits_out_the_warmup_between_its_ramp_and_its_window() {
         let argv = ["tickwire-bots", "--quiet", "--bots", "1"];
         let timing = ["--warmup", "400ms", "--duration", "100ms"];
@@ -1033,7 +1094,8 @@ mod tests {
     }
 
     /// A window of 1 s from its two readings, `used_s` of CPU apart, 310 frames received, 10
-    /// bots joined at its start and `end_connected` at its end, all 10 there until its end.
+    /// bots joined at its start and `end_connected` at its end, all 10 there until its end,
+    /// each reading 3,000 bytes and writing 400.
     fn built(used_s: f64, window_frames: Vec<WindowFrames>, end_connected: u64) -> Report {
         let argv = ["tickwire-bots", "--quiet", "--role", "spectator", "--bots", "10"];
         let shared = Shared::new(Args::try_parse_from(argv).unwrap());
@@ -1046,21 +1108,17 @@ mod tests {
         recorder.window_bot_seconds = 10.0;
         drop(recorder);
         let at = Instant::now();
-        let reading = |at, cpu_s, connected| Snapshot {
-            at,
-            bytes_in: 0,
-            bytes_out: 0,
+        let reading = |at, cpu_s, connected, (bytes_in, bytes_out)| Snapshot {
+            bytes_in,
+            bytes_out,
             connected,
             cpu_s: Some(cpu_s),
-            server_cpu_s: None,
-            waits: None,
-            server_waits: None,
-            rss_kib: None,
-            server_rss_kib: None,
-            server_gone: false,
+            ..blank(at)
         };
-        let start = reading(at, 2.0, 10);
-        let end = reading(at + Duration::from_secs(1), 2.0 + used_s, end_connected);
+        let start = reading(at, 2.0, 10, (0, 0));
+        // 3,000 bytes in and 400 out per bot per second.
+        let end =
+            reading(at + Duration::from_secs(1), 2.0 + used_s, end_connected, (30_000, 4_000));
         let phases = Phases { ramp_start: at, ramp_end: at };
         let mut report = build(&shared, 0.0, None, Some(&start), &end, &phases);
         report.evaluate(Thresholds::default());
@@ -1099,6 +1157,24 @@ mod tests {
         // of it, not for half.
         let report = built(0.5, vec![], 0);
         assert_eq!(report.frames.expected, Some(300), "{}", report.table());
+    }
+
+    #[test]
+    fn bytes_per_bot_are_over_the_time_each_bot_was_there_not_the_edges_averaged() {
+        let report = built(0.5, vec![], 10);
+        let bytes = report.bytes_per_bot_per_s.expect("a window with bots in it");
+        assert_eq!((bytes.received, bytes.sent), (3000.0, 400.0));
+        // Every bot dropped as the window closed: they were there for all of it, and read no
+        // more than before (averaging the edges, 5 bots, doubled it).
+        let report = built(0.5, vec![], 0);
+        let bytes = report.bytes_per_bot_per_s.expect("a window with bots in it");
+        assert_eq!((bytes.received, bytes.sent), (3000.0, 400.0), "{}", report.table());
+        // Nobody was joined in the window: no bot to divide by.
+        let at = Instant::now();
+        let reading = |bytes_in| Snapshot { bytes_in, ..blank(at) };
+        assert!(bytes_per_bot_second(&reading(0), &reading(500), 0.0).is_none());
+        let half = bytes_per_bot_second(&reading(0), &reading(500), 0.5).unwrap();
+        assert_eq!(half.received, 1000.0);
     }
 
     #[cfg(target_os = "linux")]

@@ -145,8 +145,11 @@ pub struct Recorder {
     /// Ticks by which each bot's snapshots in the window spanned more than its time in it at
     /// the tick rate, summed (see [`WindowFrames::seconds`]).
     pub window_ticks_beyond: f64,
-    /// Ticks skipped between consecutive snapshots, in the window.
-    pub ticks_skipped: u64,
+    /// Snapshots the server replaced before the bots read them, in the window: gaps in the
+    /// tick numbers of each bot's consecutive snapshots (see [`FramesInfo::frames_skipped`]).
+    ///
+    /// [`FramesInfo::frames_skipped`]: crate::report::FramesInfo::frames_skipped
+    pub frames_skipped: u64,
     /// Leaves begun by joined bots at the stop (those the run stopped waiting for included).
     pub leaves: u64,
     /// Of [`Recorder::leaves`], those the server answered with its close frame.
@@ -178,10 +181,12 @@ impl Recorder {
     }
 
     /// Keeps `message` as the example of `kind` in `examples`, unless it has one: a reason's
-    /// count says how often, its message what to fix.
+    /// count says how often, its message what to fix. On one line, its runs of white space
+    /// one space each: an HTTP refusal's message holds the body, an HTML page from a URL that
+    /// is no WebSocket, which would take a table's rows over.
     pub fn example(examples: &mut BTreeMap<String, String>, kind: &str, message: String) {
         if !examples.contains_key(kind) {
-            let mut message = message;
+            let mut message = message.split_whitespace().collect::<Vec<_>>().join(" ");
             if message.len() > EXAMPLE_MAX {
                 let mut end = EXAMPLE_MAX;
                 while !message.is_char_boundary(end) {
@@ -266,6 +271,20 @@ pub fn fps_summary(bots: &[WindowFrames], window: Duration, tick_rate: u32) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_example_is_kept_on_one_line() {
+        let mut examples = BTreeMap::new();
+        let page =
+            "upgrade refused: HTTP 200: <!doctype html>\n<html>\n  <head>\n\t<title>x</title>";
+        Recorder::example(&mut examples, "http-200", page.into());
+        assert_eq!(
+            examples["http-200"],
+            "upgrade refused: HTTP 200: <!doctype html> <html> <head> <title>x</title>"
+        );
+        Recorder::example(&mut examples, "http-200", "another".into());
+        assert!(examples["http-200"].starts_with("upgrade refused"), "the first is kept");
+    }
 
     #[test]
     fn percentiles_come_out_in_milliseconds() {

@@ -701,3 +701,158 @@ fn scratch_dir() -> std::path::PathBuf {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
+
+/// Ctrl-C on `tickwire-bots ... --json out.json | tee log` ends tee too: standard output is
+/// then a pipe nobody reads. The JSON is still written whole, the run ends with its verdict
+/// (exit 1 here: the bot could not join), not a panic on the table (exit 101).
+#[cfg(unix)]
+#[test]
+fn a_table_nobody_reads_costs_neither_the_json_nor_the_verdict() {
+    let dir = scratch_dir();
+    let json = dir.join("report.json");
+    // Closed before the bots start: every write to it fails with EPIPE.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tickwire-bots"))
+        // Nothing listens on port 1: the bot fails at once and the run ends.
+        .args(["--url", "ws://127.0.0.1:1/ws", "--quiet", "--bots", "1", "--duration", "100ms"])
+        .args(["--json", json.to_str().unwrap()])
+        .stdout(writer)
+        .output()
+        .expect("tickwire-bots runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("check failed: every bot joined"), "{stderr}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a report ({e}): {text}"));
+    assert_eq!(report["passed"], false, "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A staging server's certificate, signed by a private CA: with that CA's PEM as --ca-cert
+/// the bots join over `wss://`; without it they fail as `tls`, with a hint that names the
+/// flag. A file that is no certificate is refused naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_wss_the_bots_trust_the_ca_that_ca_cert_names() {
+    let dir = scratch_dir();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (cert_path, key_path, ca_path) =
+        (dir.join("server.crt"), dir.join("server.key"), dir.join("ca.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let mut config = server_config();
+    config.tls_cert = Some(cert_path);
+    config.tls_key = Some(key_path.clone());
+    let server = TestServer::start(config).await;
+    let url = format!("wss://127.0.0.1:{}/ws", server.addr.port());
+    let bots = |ca_cert: Option<&std::path::Path>| {
+        let mut argv = vec!["tickwire-bots", "--url", &url, "--quiet", "--bots", "2"];
+        argv.extend(["--role", "spectator", "--room", "bots-wss", "--duration", "1s"]);
+        if let Some(path) = ca_cert {
+            argv.extend(["--ca-cert", path.to_str().unwrap()]);
+        }
+        let args = Args::try_parse_from(argv).expect("valid flags");
+        tickwire_bots::cli::check(&args).map(|()| tickwire_bots::cli::read_files(args))
+    };
+
+    let args = bots(Some(&ca_path)).unwrap().expect("the CA is read");
+    let report = tickwire_bots::run::run(args, std::future::pending()).await;
+    let table = report.table();
+    assert_eq!(report.bots.joined, 2, "{table}");
+    assert!(report.passed, "{table}");
+
+    let args = bots(None).unwrap().unwrap();
+    let report = tickwire_bots::run::run(args, std::future::pending()).await;
+    let table = report.table();
+    assert_eq!(report.bots.failures.get("tls"), Some(&2), "{table}");
+    assert!(report.hints.iter().any(|h| h.contains("--ca-cert PATH")), "{table}");
+
+    // A key is no certificate; a file that is not there is not read.
+    for path in [key_path, dir.join("missing.pem")] {
+        let message = bots(Some(&path)).unwrap().unwrap_err().to_string();
+        assert!(message.contains(&format!("--ca-cert {}", path.display())), "{message}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    server.shutdown().await;
+}
+
+/// Against a server that admits only holders of a join token: without one every bot is
+/// refused (`http-401`, with a hint naming --token-file); with --token-file every bot sends
+/// it as `Authorization: Bearer` and joins; in --url's query it works too, and the report
+/// shows it redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_token_from_token_file_admits_the_bots_and_stays_out_of_the_report() {
+    use tickwire_server::auth::{JoinClaims, MintKey, mint};
+    let secret = "a-secret-for-the-bots-join-tokens";
+    let mut config = server_config();
+    config.join_secret = Some(secret.parse().unwrap());
+    let server = TestServer::start(config).await;
+    let claims = JoinClaims {
+        sub: "loadtest".into(),
+        exp: tickwire_server::auth::unix_now() + 600,
+        nbf: None,
+        room: Some("bots-token".into()),
+        role: Some("spectator".into()),
+    };
+    let token = mint(&claims, &MintKey::Secret(secret.into())).unwrap();
+    let dir = scratch_dir();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let run = |url: String, token_file: Option<&std::path::Path>| {
+        let mut argv = vec!["tickwire-bots".to_string(), "--url".into(), url, "--quiet".into()];
+        argv.extend(["--bots", "2", "--role", "spectator", "--room", "bots-token"].map(Into::into));
+        argv.extend(["--duration", "1s"].map(Into::into));
+        if let Some(path) = token_file {
+            argv.extend(["--token-file".into(), path.display().to_string()]);
+        }
+        let args = Args::try_parse_from(argv).expect("valid flags");
+        tickwire_bots::cli::check(&args).expect("accepted");
+        let args = tickwire_bots::cli::read_files(args).expect("the token is read");
+        tickwire_bots::run::run(args, std::future::pending())
+    };
+
+    let report = run(server.url(), None).await;
+    let table = report.table();
+    assert_eq!(report.bots.failures.get("http-401"), Some(&2), "{table}");
+    assert!(report.hints.iter().any(|h| h.contains("--token-file PATH")), "{table}");
+
+    let report = run(server.url(), Some(&token_file)).await;
+    let table = report.table();
+    assert_eq!(report.bots.joined, 2, "{table}");
+    assert!(report.passed, "{table}");
+
+    let report = run(format!("{}?token={token}", server.url()), None).await;
+    let table = report.table();
+    assert_eq!(report.bots.joined, 2, "{table}");
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains(&token), "the token is in the report: {json}");
+    assert!(report.run.url.ends_with("/ws?token=redacted"), "{}", report.run.url);
+
+    // An empty file, one that is not there, and a token both ways are refused naming the flag.
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    for path in [empty, dir.join("missing")] {
+        let argv = ["tickwire-bots", "--token-file", path.to_str().unwrap()];
+        let args = Args::try_parse_from(argv).unwrap();
+        let message = tickwire_bots::cli::read_files(args).unwrap_err().to_string();
+        assert!(message.contains(&format!("--token-file {}", path.display())), "{message}");
+    }
+    let url = format!("{}?token={token}", server.url());
+    let argv = ["tickwire-bots", "--url", &url, "--token-file", token_file.to_str().unwrap()];
+    let message =
+        tickwire_bots::cli::check(&Args::try_parse_from(argv).unwrap()).unwrap_err().to_string();
+    assert!(message.contains("--token-file and a token in --url"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    server.shutdown().await;
+}

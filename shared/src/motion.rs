@@ -22,7 +22,8 @@ use crate::{Buttons, WorldBounds};
 use core::f32::consts::{PI, TAU};
 use glam::Vec2;
 
-/// Sticks shorter than this neither turn nor thrust (stick noise).
+/// Sticks no longer than this do not turn the ship (stick noise would jitter its heading);
+/// they still thrust, in proportion to their length.
 pub const DEAD_ZONE: f32 = 0.05;
 /// How fast speed above the cap (boost released, a shove) decays toward it, per second.
 pub const OVERSPEED_DECAY: f32 = 6.0;

@@ -69,6 +69,8 @@ export class Controls {
     /** @type {Set<string>} */
     this.keys = new Set();
     this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
+    /** The finger on the stick when {@link release} let go of it, while it may still be down. */
+    this.letGo = -1;
     this.touchBoost = false;
     this.on = false;
     /** Which device steered last, for the HUD and tests. */
@@ -128,9 +130,16 @@ export class Controls {
     this.releaseTouch();
   }
 
-  /** Lets go of everything held (keys, stick, boost button): their releases will not come here. */
+  /**
+   * Lets go of everything held (keys, stick, boost button): their releases will not come here.
+   * A finger on the stick may stay down through it, though (a window that lost the focus to a
+   * notification, a page hidden without the browser cancelling the touch): the zone keeps its
+   * capture and gets its moves, which steered nothing, and the stick took no new touch from
+   * that finger until it was lifted. It takes the stick again when it moves, from where it is.
+   */
   release() {
     this.keys.clear();
+    if (this.stick.pointer !== -1) this.letGo = this.stick.pointer;
     this.releaseTouch();
   }
 
@@ -160,19 +169,31 @@ export class Controls {
   /** @param {PointerEvent} e */
   stickDown(e) {
     if (this.stick.pointer !== -1) return;
-    e.preventDefault();
+    this.letGo = -1;
     this.el.zone.setPointerCapture?.(e.pointerId);
+    this.grab(e);
+    this.showTouch();
+  }
+
+  /** The stick follows the pointer of `e`, centred where it is. @param {PointerEvent} e */
+  grab(e) {
+    e.preventDefault();
     const rect = this.el.zone.getBoundingClientRect();
     this.stick = { x: 0, y: 0, pointer: e.pointerId, ox: e.clientX, oy: e.clientY };
     this.el.base.hidden = false;
     this.el.base.style.left = `${e.clientX - rect.left}px`;
     this.el.base.style.top = `${e.clientY - rect.top}px`;
     this.el.knob.style.transform = '';
-    this.showTouch();
   }
 
   /** @param {PointerEvent} e */
   stickMove(e) {
+    if (this.stick.pointer === -1 && this.letGo !== -1 && e.pointerId === this.letGo) {
+      // The finger let go of by `release`, still down: steering again, from where it is now.
+      this.letGo = -1;
+      this.grab(e);
+      return;
+    }
     if (e.pointerId !== this.stick.pointer) return;
     e.preventDefault();
     let dx = (e.clientX - this.stick.ox) / STICK_RADIUS;
@@ -186,6 +207,7 @@ export class Controls {
 
   /** @param {PointerEvent} e */
   stickUp(e) {
+    if (e.pointerId === this.letGo) this.letGo = -1;
     if (e.pointerId !== this.stick.pointer) return;
     this.stick = { x: 0, y: 0, pointer: -1, ox: 0, oy: 0 };
     this.el.base.hidden = true;

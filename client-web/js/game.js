@@ -3,7 +3,7 @@
 
 import {
   TickwireClient, InterpolationBuffer, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError,
-  CloseCode, playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS, TRANSPORTS,
+  CloseCode, playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS, TRANSPORTS, PROTOCOL_VERSION,
 } from '../sdk/index.js';
 import { Controls, isControl, isTextEntry } from './controls.js';
 import { Renderer } from './render.js';
@@ -56,9 +56,21 @@ export function describeFailure(error) {
     ? `closed with ${error.code}${error.reason ? `: ${error.reason}` : ''}`
     : '';
   if (error instanceof VersionMismatchError) {
+    // The server was upgraded, or rolled back (or this page came from a newer server behind
+    // the same address): either way the page that matches it is the one it serves now.
+    const server = error.serverVersion ?? 0;
+    if (server > PROTOCOL_VERSION) {
+      return {
+        title: 'Game updated',
+        text: `The game was updated: the server now speaks protocol version ${server}, and this page version ${PROTOCOL_VERSION}. Reload the page to get the new game.`,
+        details: '',
+      };
+    }
     return {
       title: 'Disconnected',
-      text: `This page speaks a different protocol version than the server (which speaks ${error.serverVersion}). Reload the page to get the current game.`,
+      text: server > 0 && server < PROTOCOL_VERSION
+        ? `The server speaks an older protocol version (${server}) than this page (${PROTOCOL_VERSION}): it was rolled back, or this page came from a newer one. Reload the page to get the game the server runs.`
+        : `This page speaks a different protocol version (${PROTOCOL_VERSION}) than the server. Reload the page to get the game the server runs.`,
       details: '',
     };
   }
@@ -215,6 +227,43 @@ export function scoreboardView(rows, me, limit = 10) {
   if (at < limit) return { top: rows.slice(0, limit), pinned: null };
   return { top: rows.slice(0, limit - 1), pinned: { row: rows[at], place: at + 1 } };
 }
+
+/**
+ * How long the server keeps a dropped seat for its resume, by default (its `--resume-grace`):
+ * a page away longer than this, which comes back as a new ship, lost its seat to the wait.
+ */
+export const RESUME_GRACE_MS = 10_000;
+
+/**
+ * What the banner says when the page is back in the room: its ship again, or a new one, and
+ * why the seat was lost, as far as the page can tell.
+ * @param {boolean} resumed @param {boolean} restarting the server said it was going away
+ * @param {number} awayMs how long the page was in the background just before (0: not)
+ */
+export function reconnectedText(resumed, restarting, awayMs) {
+  if (resumed) return 'Reconnected: your ship is back.';
+  if (restarting) return 'Reconnected: the server restarted, so this is a new ship.';
+  // The page was frozen in the background past the grace: its seat ran out while it was away.
+  if (awayMs >= RESUME_GRACE_MS) return 'Reconnected as a new ship: you were away longer than the server keeps a seat.';
+  // The server did not know the seat any more: its grace ran out, or it restarted without
+  // saying so (a crash), and the player cannot tell which.
+  return 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).';
+}
+
+/**
+ * How long a page back from the background waits for the answer to a ping before it takes its
+ * connection for lost ({@link Game#comeBack}): a few round trips, at least 1.5 s (a phone's
+ * radio takes a moment to wake), at most the silence timeout it stands in for.
+ * @param {number | null} rttMs the smoothed round trip, if measured
+ */
+export function linkCheckMs(rttMs) {
+  return Math.min(Math.max(1500, 3 * (rttMs ?? 500)), 5000);
+}
+
+/** A page hidden at least this long checks its connection when it is shown again. */
+const CHECK_AFTER_HIDDEN_MS = 1000;
+/** How long after the page came back a new ship's Welcome is put down to the time away. */
+const AWAY_COUNTS_MS = 20_000;
 
 /** Where a tab keeps the seat of a page that went away, for the page it reloads into. */
 const SEAT_KEY = 'tickwire.seat';
@@ -581,6 +630,10 @@ export class Game {
     this.running = true;
     /** Whether the session ran out of retries while the page was hidden ({@link comeBack}). */
     this.gaveUpHidden = false;
+    /** When the page was last hidden (null: shown). @type {number | null} */
+    this.hiddenAt = document.hidden ? performance.now() : null;
+    /** The last time in the background: how long, and when it ended. @type {{ ms: number, back: number } | null} */
+    this.away = null;
     this.abort = new AbortController();
     try {
       // A failure the previous game left showing (it went back to the lobby from it).
@@ -705,6 +758,7 @@ export class Game {
     }, opts);
     $('#invite-spectate').addEventListener('change', () => this.updateInvite(), opts);
     $('#failure-retry').addEventListener('click', () => this.rejoin(), opts);
+    $('#failure-reload').addEventListener('click', () => location.reload(), opts);
     $('#failure-watch').addEventListener('click', () => this.watchInstead(), opts);
     $('#failure-lobby').addEventListener('click', () => this.exit(), opts);
     // Whether the page was playing when it was hidden, rather than showing how its session
@@ -732,13 +786,15 @@ export class Game {
     // rather than keep flying on whatever was held when the tab was switched.
     document.addEventListener('visibilitychange', () => {
       if (document.hidden) {
+        this.hiddenAt ??= performance.now();
         this.controls.release();
         this.client.setInput({ x: 0, y: 0, buttons: 0 });
       } else {
         this.comeBack();
       }
     }, opts);
-    window.addEventListener('online', () => this.comeBack(), opts);
+    // A network that came back may be another one: the connection may be dead.
+    window.addEventListener('online', () => this.comeBack(true), opts);
   }
 
   /** Keeps the transport of the last Welcome for a reload, unless the page forced one. */
@@ -784,15 +840,28 @@ export class Game {
    * away, later still in a throttled background tab), and a session that ran out of retries
    * while the page was hidden starts again, once, instead of greeting the player with
    * "Connection lost" for a network that is back.
+   *
+   * A session still joined after a while in the background, or on a network that came back,
+   * checks its link at once: a phone freezes a hidden page's scripts, and a network switched
+   * meanwhile leaves its socket open on a dead link. The messages that waited for the page are
+   * handled as it comes back and pass for news from the server, so without the check the world
+   * stood frozen, with no banner, for the whole silence timeout (5 s) before the reconnect, and
+   * a seat near the end of its resume grace was lost in those seconds.
+   * @param {boolean} [networkBack] the browser's `online` event
    */
-  comeBack() {
+  comeBack(networkBack = false) {
     if (document.hidden || !this.running) return;
+    const now = performance.now();
+    const awayMs = this.hiddenAt === null ? 0 : now - this.hiddenAt;
+    this.hiddenAt = null;
+    if (awayMs > 0) this.away = { ms: awayMs, back: now };
     if (this.gaveUpHidden) {
       this.gaveUpHidden = false;
       this.rejoin();
       return;
     }
-    this.client.retryNow();
+    if (this.client.retryNow()) return;
+    if (networkBack || awayMs >= CHECK_AFTER_HIDDEN_MS) this.client.checkLink(linkCheckMs(this.client.session.rttMs));
   }
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
@@ -938,13 +1007,15 @@ export class Game {
     history.replaceState(history.state, '', url);
     document.title = `${welcome.room} · tickwire arena`;
     const banner = /** @type {HTMLElement} */ ($('#banner'));
+    // The time in the background that this Welcome follows: the last one, if it ended lately,
+    // or the one still under way (a throttled background tab reconnects by itself).
+    const now = performance.now();
+    const away = this.hiddenAt !== null ? now - this.hiddenAt
+      : this.away && now - this.away.back < AWAY_COUNTS_MS ? this.away.ms : 0;
+    this.away = null;
     if (again) {
       banner.className = 'banner ok';
-      banner.replaceChildren(welcome.resumed ? 'Reconnected: your ship is back.'
-        : this.restarting ? 'Reconnected: the server restarted, so this is a new ship.'
-        // The server did not know the seat any more: its grace ran out, or it restarted
-        // without saying so (a crash), and the player cannot tell which.
-        : 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).');
+      banner.replaceChildren(reconnectedText(welcome.resumed, this.restarting, away));
       // Unless a new drop's message took its place meanwhile.
       setTimeout(() => { if (banner.className === 'banner ok') banner.replaceChildren(); }, 2500);
     } else {
@@ -1039,14 +1110,18 @@ export class Game {
     // Removed by an operator (or banned): no "Try again" into the room, where a ban would only
     // refuse it again; the way on is the lobby.
     const removed = error instanceof KickedError && error.reason === 'Removed';
-    $('#failure-retry').hidden = removed;
+    // Another protocol version: this page's scripts are the wrong ones, and "Try again" would
+    // join with them and be refused again. Reloading gets those the server serves now.
+    const outdated = error instanceof VersionMismatchError;
+    $('#failure-retry').hidden = removed || outdated;
+    $('#failure-reload').hidden = !outdated;
     this.showFailure(true);
     this.controls.enabled = false;
-    // An alert dialog takes the focus: Enter or Space tries again, Tab reaches the way out.
-    // After a removal the message takes it instead: the player may well be typing a chat line,
-    // and the Enter that ends it must not dismiss the operator's words unread; Tab reaches the
-    // lobby.
-    $(removed ? '#failure-text' : '#failure-retry').focus();
+    // An alert dialog takes the focus: Enter or Space tries again (or reloads), Tab reaches the
+    // way out. After a removal the message takes it instead: the player may well be typing a
+    // chat line, and the Enter that ends it must not dismiss the operator's words unread; Tab
+    // reaches the lobby.
+    $(removed ? '#failure-text' : outdated ? '#failure-reload' : '#failure-retry').focus();
   }
 
   /**
@@ -1207,8 +1282,9 @@ export class Game {
     if (mine) {
       const p = this.predictor.predict({
         server: mine, serverTick: world.tick, pending: session.pendingInputs, applied: session.lastInputApplied,
+        appliedTick: session.lastInputAppliedTick,
         stick: session.input, nextSendAt: session.nextInputAt, inputPeriodMs: session.inputPeriodMs(), tickRate: welcome.tickRate,
-        world: welcome.world, playing: world.round.phase === 'Playing', now, frameDt: dt,
+        world: welcome.world, playing: world.round.phase === 'Playing', round: world.round.round, now, frameDt: dt,
       });
       own = { ...toRenderEntity(mine), x: p.x, y: p.y, vx: p.vx, vy: p.vy, heading: p.heading };
     }
@@ -1276,17 +1352,34 @@ export class Game {
   }
 
   /**
-   * Where controls cover the view: the touch layout's boost button, and the invite popover
-   * while it is open (it stays open while the player steers).
+   * Where controls cover the view: the touch layout's boost button, the invite popover while
+   * it is open (it stays open while the player steers), the chat lines and box, and the Chat,
+   * Invite and Leave buttons: on a phone they take the bottom of the screen, where a ship
+   * flying along the bottom wall was drawn under the chat. Those on screen only (one not
+   * shown has no size); the lines, and the buttons, each as one box around them all, so that
+   * moving the ship clear of one line does not put it under the next.
    */
   coveredByControls() {
     /** @type {{ left: number, top: number, right: number, bottom: number }[]} */
     const covered = [];
+    /** @param {Iterable<Element>} elements */
+    const cover = (elements) => {
+      /** @type {{ left: number, top: number, right: number, bottom: number } | null} */
+      let box = null;
+      for (const element of elements) {
+        const { left, top, right, bottom, width, height } = element.getBoundingClientRect();
+        if (!(width > 0 && height > 0)) continue;
+        box = box === null ? { left, top, right, bottom } : {
+          left: Math.min(box.left, left), top: Math.min(box.top, top), right: Math.max(box.right, right), bottom: Math.max(box.bottom, bottom),
+        };
+      }
+      if (box) covered.push(box);
+    };
     for (const [layer, box] of [['#touch', '#boost-btn'], ['#invite', '#invite']]) {
-      if ($(layer).hidden) continue;
-      const { left, top, right, bottom } = $(box).getBoundingClientRect();
-      covered.push({ left, top, right, bottom });
+      if (!$(layer).hidden) cover([$(box)]);
     }
+    cover([...$('#chat-log').children, $('#chat-form')]);
+    cover(['#chat-btn', '#invite-btn', '#leave-btn'].map((id) => $(id)));
     return covered;
   }
 

@@ -30,6 +30,19 @@ const MAX_REPLAYED = 128;
 const SERVER_LATE_ALLOWANCE = 1;
 /** Samples of the link's delays kept (about a second of snapshots): see {@link LinkTiming}. */
 const TIMING_KEPT = 32;
+/**
+ * No new snapshot for this long, ms, and the link is taken for stalled both ways (see
+ * {@link Silence}): past the jitter of a poor mobile link (snapshots 150 ms apart), and when
+ * the interpolation holds the other ships (its default `extrapolateMs`).
+ */
+const SILENT_MS = 250;
+/**
+ * How fast a correction is eased away at most, units/s (three times a boosting ship's top
+ * speed): a large one (after a stall both ways, which inputs the server had when it went
+ * quiet is a guess) slides over a few frames rather than jumping, and one that the next
+ * snapshot takes back adds up with it instead of throwing the ship back and forth.
+ */
+const EASE_SPEED = 2000;
 
 /**
  * A stalled uplink, as the server runs it (client/src/prediction.rs `Stall`): the server gives
@@ -45,15 +58,39 @@ const TIMING_KEPT = 32;
  */
 
 /**
- * The pending inputs as the server will run them through `stall`.
+ * A link silent both ways (a phone's radio stalled, a network switch): no new snapshot for
+ * longer than {@link SILENT_MS}, so none shows the server running the ship on its last input,
+ * as it does when the uplink stalls too (what a {@link Stall} sees in the snapshots).
+ * Replaying the inputs sent meanwhile with their own steering drew the ship where the stick
+ * went, a whole stall away from where the server ran it, and the snapshots after the stall
+ * threw it back by hundreds of units, then forth as the held-back inputs were folded. So the
+ * inputs sent from when the link went quiet on (seq `from` and later: sent after the newest
+ * snapshot left the server, as its timing tells) are replayed with the steering of the last
+ * one before (`stick`), as the server will have run them once they come folded. The ship flies on as the server runs it, deaf to the
+ * stick, until a snapshot shows the server running without inputs (the {@link Stall} it shows
+ * takes over) or comes on time again. The snapshots a stall held back come late and at once,
+ * and those from before the server went without show only which inputs it had by then: the
+ * silence starts after them. A stall of the downlink alone, whose inputs the server did apply,
+ * costs one eased correction when it ends.
+ * @typedef {{ from: number, stick: { x: number, y: number, buttons: number } }} Silence
+ */
+
+/**
+ * The pending inputs as the server will run them through `stall` and `silence`.
  * @param {import('../sdk/index.js').SentInput[]} inputs
  * @param {Stall | null} stall
+ * @param {Silence | null} [silence]
  */
-const asRun = (inputs, stall) => {
-  if (!stall) return inputs;
-  const { passedBy, repeated } = stall;
-  const kept = inputs.slice(passedBy);
-  return repeated ? kept.map((i) => ({ ...i, x: repeated.x, y: repeated.y, buttons: repeated.buttons })) : kept;
+const asRun = (inputs, stall, silence = null) => {
+  let run = inputs;
+  if (stall) {
+    const { passedBy, repeated } = stall;
+    const kept = inputs.slice(passedBy);
+    run = repeated ? kept.map((i) => ({ ...i, x: repeated.x, y: repeated.y, buttons: repeated.buttons })) : kept;
+  }
+  if (!silence) return run;
+  const { from, stick } = silence;
+  return run.map((i) => (i.seq < from ? i : { ...i, x: stick.x, y: stick.y, buttons: stick.buttons }));
 };
 
 /**
@@ -84,6 +121,11 @@ class LinkTiming {
   /** The least lag between sending an input and seeing it applied, ms, or null. */
   lagFloor() {
     return this.lags.length ? Math.min(...this.lags) : null;
+  }
+
+  /** When the snapshot of `tick` would come on time, ms, or null before any came. @param {number} tick @param {number} tickMs */
+  onTime(tick, tickMs) {
+    return this.arrivals.length ? tick * tickMs + Math.min(...this.arrivals) : null;
   }
 
   /**
@@ -201,7 +243,8 @@ export function simulate(server, inputs, tickRate, world, playing, now, sentAt =
 /**
  * Predicts the own ship from the server's newest state of it and the inputs it has not
  * applied yet. When a new snapshot corrects the prediction, the difference is blended away
- * over ~100 ms instead of snapping (a jump of more than 120 units, a respawn, snaps).
+ * over ~100 ms instead of snapping, a large one no faster than {@link EASE_SPEED}; a new
+ * round's respawn snaps.
  */
 export class ShipPredictor {
   constructor() {
@@ -228,6 +271,14 @@ export class ShipPredictor {
     this.stall = null;
     /** How `prevServer`'s were run. @type {Stall | null} */
     this.prevStall = null;
+    /** The round of `prevServer`, when told: a new one respawned the ship. @type {number | undefined} */
+    this.prevRound = undefined;
+    /** When a frame first saw the newest snapshot, ms. @type {number | null} */
+    this.heardAt = null;
+    /** How the previous frame ran the inputs sent while the link was silent. @type {Silence | null} */
+    this.silence = null;
+    /** When the previous frame was drawn, ms. @type {number | null} */
+    this.frameAt = null;
     /**
      * The newest applied input (`input`: null when no frame saw it sent), and the first tick a
      * snapshot showed it in.
@@ -235,6 +286,11 @@ export class ShipPredictor {
      */
     this.appliedSince = null;
     this.link = new LinkTiming();
+    /** How much later than on time the newest snapshot came, ms. */
+    this.lateBy = 0;
+    /** After a silence, the newest input sent as it ended: until the server applied it, it is
+     * catching up with what the silence held back. @type {number | null} */
+    this.catchUpTo = null;
     /** Inputs frames saw sent, by number, back to the applied one: to find the one applied
      * once it is no longer pending. @type {Map<number, import('../sdk/index.js').SentInput>} */
     this.sent = new Map();
@@ -243,8 +299,14 @@ export class ShipPredictor {
   reset() {
     this.stall = null;
     this.prevStall = null;
+    this.prevRound = undefined;
+    this.heardAt = null;
+    this.silence = null;
+    this.frameAt = null;
     this.appliedSince = null;
     this.link = new LinkTiming();
+    this.lateBy = 0;
+    this.catchUpTo = null;
     this.sent.clear();
     this.errX = 0;
     this.errY = 0;
@@ -263,6 +325,10 @@ export class ShipPredictor {
    * @param {number} p.serverTick that world's tick
    * @param {import('../sdk/index.js').SentInput[]} p.pending inputs the server has not applied
    * @param {number} p.applied the newest input the server has applied (`Session.lastInputApplied`)
+   * @param {number} [p.appliedTick] the tick of the first snapshot that showed it
+   *   (`Session.lastInputAppliedTick`); by default the first a frame saw, which after snapshots
+   *   that came at once (a stall of the downlink) is the newest, and hides how long the server
+   *   ran the ship on it
    * @param {{ x: number, y: number, buttons: number }} p.stick the input the session sends now
    *   (`Session.input`, set by this frame)
    * @param {number | null} p.nextSendAt ms, when the session sends its next input (`Session.nextInputAt`)
@@ -271,11 +337,13 @@ export class ShipPredictor {
    * @param {number} p.tickRate
    * @param {{ width: number, height: number }} p.world
    * @param {boolean} p.playing false in intermission (ships are frozen)
+   * @param {number} [p.round] the newest world's round number: a new one respawned the ship,
+   *   which snaps there rather than easing across the arena
    * @param {number} p.now ms, the clock of `SentInput.sentAt`
    * @param {number} p.frameDt seconds since the last frame
    * @returns {ShipState} where to draw the ship
    */
-  predict({ server, serverTick, pending, applied, stick, nextSendAt, tickRate, inputPeriodMs = 1000 / tickRate, world, playing, now, frameDt }) {
+  predict({ server, serverTick, pending, applied, appliedTick = -1, stick, nextSendAt, tickRate, inputPeriodMs = 1000 / tickRate, world, playing, round, now, frameDt }) {
     const current = { x: quantizeAxis(stick.x), y: quantizeAxis(stick.y), buttons: stick.buttons };
     // Inputs sent since the previous frame went with the stick it set.
     const sentStick = this.stick ?? current;
@@ -291,12 +359,22 @@ export class ShipPredictor {
     const sentAt = newest ? newest.sentAt : null;
     for (const input of pending) this.sent.set(input.seq, input);
     if (newest) this.sent.set(newest.seq, newest);
-    if (!this.prevServer || serverTick !== this.prevTick) {
-      this.stall = this.judgeStall(serverTick, tickRate, applied, pending, now);
+    const fresh = !this.prevServer || serverTick !== this.prevTick;
+    if (fresh) {
+      this.stall = this.judgeStall(serverTick, tickRate, applied, pending, now, appliedTick);
+      this.heardAt = now;
     }
+    const silence = this.judgeSilence(fresh, serverTick, tickRate, applied, pending, now);
     for (const seq of this.sent.keys()) if (seq < applied) this.sent.delete(seq);
-    const s = simulate(server, asRun(pending, this.stall), tickRate, world, playing, now, sentAt);
-    if (this.prevServer && serverTick !== this.prevTick) {
+    const s = simulate(server, asRun(pending, this.stall, silence), tickRate, world, playing, now, sentAt);
+    if (this.prevServer && !fresh && silence !== this.silence) {
+      // The link fell silent: the ship the last frame drew flew the stick, and eases to where
+      // the server runs it.
+      const was = simulate(server, asRun(pending, this.stall, this.silence), tickRate, world, playing, now, sentAt);
+      this.errX += was.x - s.x;
+      this.errY += was.y - s.y;
+    }
+    if (this.prevServer && fresh) {
       // Where the previous state puts the ship now, with every input sent since it (the ones no
       // frame saw pending included: leaving one out would take a tick of travel for an error).
       /** @type {Map<number, import('../sdk/index.js').SentInput>} */
@@ -311,12 +389,19 @@ export class ShipPredictor {
           inputs.push(known.get(seq) ?? { seq, ...sentStick, sentAt: now });
         }
         // With the previous state's phase: a round that ended since froze the ship, but what
-        // was drawn had flown on, and the correction blends from there.
-        const before = simulate(this.prevServer, asRun(inputs, this.prevStall), tickRate, world, this.prevPlaying, now, sentAt);
+        // was drawn had flown on, and the correction blends from there. Through the silence
+        // the last frame judged, if any, as it drew the ship.
+        const before = simulate(this.prevServer, asRun(inputs, this.prevStall, this.silence), tickRate, world, this.prevPlaying, now, sentAt);
         jumpX = before.x + this.errX - s.x;
         jumpY = before.y + this.errY - s.y;
       }
-      if (Math.hypot(jumpX, jumpY) < 120) {
+      // A new round put the ship at a new spot: drawn there at once, not flown across the
+      // arena. Any other correction is eased, however large (a stall both ways, what the
+      // server did with what it held back): snapped, the ship jumped hundreds of units, and
+      // back again when the next snapshot took part of it back.
+      const respawned = (round !== undefined && this.prevRound !== undefined && round !== this.prevRound)
+        || (playing && !this.prevPlaying);
+      if (Number.isFinite(jumpX) && Number.isFinite(jumpY) && !respawned) {
         this.errX = jumpX;
         this.errY = jumpY;
       } else {
@@ -324,6 +409,9 @@ export class ShipPredictor {
         this.errY = 0;
       }
     }
+    this.silence = silence;
+    this.frameAt = now;
+    this.prevRound = round;
     this.prevServer = server;
     this.prevStall = this.stall;
     this.prevApplied = applied;
@@ -332,10 +420,58 @@ export class ShipPredictor {
     this.prevPlaying = playing;
     this.newest = newest;
     this.stick = current;
-    const decay = Math.exp(-frameDt * 15);
+    // ~100 ms for a small correction; a large one at EASE_SPEED, a slide over a few frames.
+    const err = Math.hypot(this.errX, this.errY);
+    const eased = Math.min(err * (1 - Math.exp(-frameDt * 15)), EASE_SPEED * frameDt);
+    const decay = err > 0 ? 1 - eased / err : 0;
     this.errX *= decay;
     this.errY *= decay;
     return { ...s, x: s.x + this.errX, y: s.y + this.errY };
+  }
+
+  /**
+   * The silence the link is in at `now`, if any (see {@link Silence}): the one the last frame
+   * judged, until a snapshot ends it, or a new one when no snapshot has come for
+   * {@link SILENT_MS}.
+   * @param {boolean} fresh whether a new snapshot (of `tick`) came since the last frame
+   * @param {number} tick @param {number} tickRate @param {number} applied
+   * @param {import('../sdk/index.js').SentInput[]} pending @param {number} now
+   * @returns {Silence | null}
+   */
+  judgeSilence(fresh, tick, tickRate, applied, pending, now) {
+    const tickMs = 1000 / tickRate;
+    const silence = this.silence;
+    if (silence && !fresh) return silence;
+    if (silence) {
+      // The server went without inputs (the stall says how long), or the link is back: it
+      // catches up with the inputs sent until now.
+      if (this.stall?.repeated || this.lateBy <= SILENT_MS) {
+        this.catchUpTo = pending[pending.length - 1]?.seq ?? null;
+        return null;
+      }
+      // From before the server went without: it had these too, and ran the newest on.
+      const input = this.appliedSince?.input;
+      if (applied < silence.from || !input) return silence;
+      const next = pending[0];
+      return next ? { from: next.seq, stick: { x: input.x, y: input.y, buttons: input.buttons } } : null;
+    }
+    // Not on the first frame after the page's thread was held (a long script, a slow device):
+    // the snapshots that came meanwhile wait behind this frame, and are handled before the next.
+    const steady = this.frameAt !== null && now - this.frameAt <= SILENT_MS / 2;
+    if (this.heardAt === null || now - this.heardAt <= SILENT_MS || !steady) return null;
+    // The newest snapshot left the server about half the least round trip before it would have
+    // come on time (jitter delays it further; that round trip includes the server's wait for a
+    // tick, half a tick on average), and the link went quiet before the next one left, half a
+    // tick later on average: inputs sent from then on were stalled with it.
+    const onTime = this.link.onTime(tick, tickMs) ?? this.heardAt;
+    const quiet = Math.min(onTime, this.heardAt) - (this.link.lagFloor() ?? 0) / 2 + tickMs;
+    const at = pending.findIndex((i) => i.sentAt >= quiet);
+    if (at < 0) return null;
+    // What the server ran last: a stall it was starving in already, the last input sent before
+    // it went quiet, or the applied one.
+    const last = this.stall?.repeated ?? (at > 0 ? pending[at - 1] : this.appliedSince?.input);
+    if (!last) return null;
+    return { from: pending[at].seq, stick: { x: last.x, y: last.y, buttons: last.buttons } };
   }
 
   /**
@@ -349,9 +485,10 @@ export class ShipPredictor {
    * but not folded: it costs a correction or two.
    * @param {number} tick @param {number} tickRate @param {number} applied
    * @param {import('../sdk/index.js').SentInput[]} pending @param {number} now
+   * @param {number} [appliedTick] the tick of the first snapshot that showed `applied`, if known
    * @returns {Stall | null}
    */
-  judgeStall(tick, tickRate, applied, pending, now) {
+  judgeStall(tick, tickRate, applied, pending, now, appliedTick = -1) {
     const tickMs = 1000 / tickRate;
     let since = this.appliedSince;
     if (!since || since.seq !== applied || since.tick > tick) {
@@ -360,11 +497,12 @@ export class ShipPredictor {
       const seen = this.sent.get(applied);
       if (seen) this.link.applied(now - seen.sentAt);
       const input = seen ?? (applied > 0 && this.stick ? { seq: applied, ...this.stick, sentAt: now } : null);
-      since = { seq: applied, tick, input };
+      since = { seq: applied, tick: appliedTick >= 0 && appliedTick <= tick ? appliedTick : tick, input };
     }
     this.appliedSince = since;
     const appliedInput = since.input;
     const lateBy = this.link.snapshot(tick, tickMs, now);
+    this.lateBy = lateBy;
     // No stall before the server applied an input of this connection: its schedule starts
     // with the first that reaches it.
     if (!appliedInput) return null;
@@ -375,7 +513,11 @@ export class ShipPredictor {
     // Only then are inputs later than the lag floor taken for folded: a round trip that grew
     // makes them late too, and the server applies every one, on a later schedule.
     const starved = this.stall !== null && this.stall.repeated !== null;
-    const folding = this.prevTick >= 0 && tick > this.prevTick && (starved || applied - this.prevApplied > tick - this.prevTick);
+    // Or the link was silent (see `Silence`): what the stall held back comes over several ticks,
+    // an input arriving alone is applied and the rest folded, until the server has all it held.
+    if (this.catchUpTo !== null && applied >= this.catchUpTo) this.catchUpTo = null;
+    const catchingUp = this.silence !== null || this.catchUpTo !== null;
+    const folding = this.prevTick >= 0 && tick > this.prevTick && (starved || catchingUp || applied - this.prevApplied > tick - this.prevTick);
     // Later than the lag floor by the allowance, a tick of the server's phase and one of jitter.
     const floor = this.link.lagFloor();
     const due = floor === null || !folding ? -Infinity : now - lateBy - floor - (SERVER_LATE_ALLOWANCE + 2) * tickMs;

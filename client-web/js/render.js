@@ -54,7 +54,8 @@ export class Renderer {
     this.camera = { x: 0, y: 0, scale: 1 };
     /**
      * Where controls cover the view (CSS pixels from its top left): a touch layout's boost
-     * button. The camera keeps the own ship out from under them.
+     * button, the chat, the buttons, an open popover. The camera keeps the own ship out from
+     * under them.
      * @type {{ left: number, top: number, right: number, bottom: number }[]}
      */
     this.covered = [];
@@ -137,16 +138,21 @@ export class Renderer {
    */
   uncover(focus, x, y, scale) {
     const m = CONTROL_CLEARANCE;
+    /** @param {{ left: number, top: number, right: number, bottom: number }} r @param {number} sx @param {number} sy */
+    const under = (r, sx, sy) => sx > r.left - m && sx < r.right + m && sy > r.top - m && sy < r.bottom + m;
     for (const r of this.covered) {
       const sx = this.width / 2 + (focus.x - x) * scale;
       const sy = this.height / 2 + (focus.y - y) * scale;
-      if (sx <= r.left - m || sx >= r.right + m || sy <= r.top - m || sy >= r.bottom + m) continue;
+      if (!under(r, sx, sy)) continue;
       const moves = [[r.left - m - sx, 0], [r.right + m - sx, 0], [0, r.top - m - sy], [0, r.bottom + m - sy]]
         .filter(([dx, dy]) => sx + dx >= m && sx + dx <= this.width - m && sy + dy >= m && sy + dy <= this.height - m)
         .sort((a, b) => Math.abs(a[0]) + Math.abs(a[1]) - Math.abs(b[0]) - Math.abs(b[1]));
-      if (!moves.length) continue;
-      x -= moves[0][0] / scale;
-      y -= moves[0][1] / scale;
+      // Out from under one control, not under another (the chat's lines beside its buttons, the
+      // boost button beside them): the shortest move clear of all, else the shortest.
+      const clear = moves.find(([dx, dy]) => !this.covered.some((o) => under(o, sx + dx, sy + dy))) ?? moves[0];
+      if (!clear) continue;
+      x -= clear[0] / scale;
+      y -= clear[1] / scale;
     }
     return { x, y };
   }

@@ -359,6 +359,21 @@ export class TickwireClient {
     return started;
   }
 
+  /**
+   * Checks at once that the connection still answers (see `Session.checkLink`): a page calls it
+   * when it is shown again after a while in the background, where its scripts were frozen and
+   * the network may have changed. Without an answer within `timeoutMs` the connection is taken
+   * for lost and resumed on a new one, rather than after the silence timeout, which the
+   * messages that waited for the page to come back start over.
+   * @param {number} [timeoutMs] default 2000
+   * @returns {boolean} whether a check started (only while joined)
+   */
+  checkLink(timeoutMs = 2000) {
+    const started = this.session.checkLink(this.now(), timeoutMs);
+    if (started) this.drive();
+    return started;
+  }
+
   /** The session's state. */
   get state() {
     return this.session.state;

@@ -317,6 +317,13 @@ export class Session {
     this.world = null;
     /** Newest `Snapshot.lastInput`: inputs up to it are in the server's world. */
     this.lastInputApplied = 0;
+    /**
+     * The tick of the first snapshot that showed `lastInputApplied` (-1: none yet). Past the
+     * server's late allowance, the ticks since are ticks the server ran the ship on that input
+     * without a newer one (a stalled uplink), which a prediction needs to know even when the
+     * snapshots of a stall came at once and only the newest world was drawn.
+     */
+    this.lastInputAppliedTick = -1;
     /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
     this.pendingInputs = [];
     /** @type {Map<number, RosterEntry>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
@@ -382,6 +389,9 @@ export class Session {
     this.lateWake = null;
     /** The wake-up {@link pollTimeout} last asked the driver for. @type {number | null} */
     this.wakeAt = null;
+    /** The `Ping` {@link checkLink} sent, and when the connection is taken for lost without its
+     * `Pong`. @type {{ nonce: number, at: number, timeoutMs: number } | null} */
+    this.linkCheck = null;
   }
 
   // ---- state predicates -------------------------------------------------------------------
@@ -473,6 +483,8 @@ export class Session {
         this.events.push({ type: 'feedback', feedback: message });
         break;
       case 'Pong': {
+        // The link answers now, not only messages that waited while the page was frozen.
+        if (this.linkCheck?.nonce === message.nonce) this.linkCheck = null;
         const ping = this.pingsInFlight.get(message.nonce);
         if (ping === undefined) break;
         this.pingsInFlight.delete(message.nonce);
@@ -510,6 +522,7 @@ export class Session {
     this.socketOpen = false;
     this.openedAt = null;
     this.lastHeardAt = null;
+    this.linkCheck = null;
     this.welcome = null;
     this.nextPingAt = null;
     this.nextInputAt = null;
@@ -619,6 +632,28 @@ export class Session {
     if (this.state !== 'reconnecting') return false;
     this.reconnectAt = null;
     this.open(now);
+    return true;
+  }
+
+  /**
+   * Something says the connection may have died unseen: a page back from the background, whose
+   * network may have changed while its scripts were frozen (a dead link keeps a browser's
+   * socket open for minutes). The messages that waited in the browser while the page was frozen
+   * are handled as it comes back, and each counts as news from the server, so the silence
+   * timeout starts over and a dead link shows a frozen world for `silenceTimeoutMs` more. This
+   * sends a `Ping` now and takes the connection for lost, as a silence would (closed with a
+   * code that keeps the seat, then resumed on a new one), unless its `Pong` comes within
+   * `timeoutMs`: only an answer to something sent now proves the link alive. Only while
+   * joined; a check under way is replaced.
+   * @param {number} now
+   * @param {number} timeoutMs how long the answer may take: a few round trips
+   * @returns {boolean} whether a check started
+   */
+  checkLink(now, timeoutMs) {
+    const ms = numberOption('timeoutMs', timeoutMs, 2000, { min: 0, above: true, max: MAX_TIMER_MS });
+    if (!this.isJoined() || !this.socketOpen) return false;
+    this.ping(now);
+    this.linkCheck = { nonce: this.pingNonce, at: now + ms, timeoutMs: ms };
     return true;
   }
 
@@ -764,6 +799,10 @@ export class Session {
     }
     if (!this.socketOpen || this.lastHeardAt === null) return null;
     const silence = { at: this.lastHeardAt + this.silenceTimeoutMs, reason: `nothing from the server for ${this.silenceTimeoutMs} ms` };
+    const check = this.linkCheck;
+    if (check !== null && check.at < silence.at) {
+      return { at: check.at, reason: `no answer to a ping within ${check.timeoutMs} ms of checking the link` };
+    }
     // By default both come 5 s after the Hello: a missing Welcome is the truer reason.
     if (this.state === 'connecting' && this.openedAt !== null && this.openedAt + this.joinTimeoutMs <= silence.at) {
       return { at: this.openedAt + this.joinTimeoutMs, reason: `no Welcome within ${this.joinTimeoutMs} ms` };
@@ -858,6 +897,7 @@ export class Session {
     this.world = null;
     this.inputSeq = 0;
     this.lastInputApplied = 0;
+    this.lastInputAppliedTick = -1;
     this.pendingInputs = [];
     this.unacked = { tick: -1, full: false, last: -1 };
     // A resumed seat is in the room it knew: its roster is kept, and the one the server sends
@@ -897,7 +937,10 @@ export class Session {
     this.ackRebuilt(world.tick, snapshot.baseline === null);
     if (this.world && world.tick < this.world.tick) return; // an old tick arrived late
     this.world = world;
-    if (snapshot.lastInput > this.lastInputApplied) this.lastInputApplied = snapshot.lastInput;
+    if (snapshot.lastInput > this.lastInputApplied) {
+      this.lastInputApplied = snapshot.lastInput;
+      this.lastInputAppliedTick = world.tick;
+    }
     while (this.pendingInputs.length && this.pendingInputs[0].seq <= this.lastInputApplied) this.pendingInputs.shift();
     this.events.push({ type: 'snapshot', world, snapshot, receivedAt: now });
   }

@@ -145,6 +145,31 @@ test('snapshots are applied, acked, and acked inputs leave the pending list', ()
   assert.equal(s.world?.tick, 12);
 });
 
+test('the tick that first showed the newest applied input is kept, through snapshots that come at once', () => {
+  // After a stall the snapshots it held back are handled together and a game draws only the
+  // newest: how long the server ran the ship on one input is in the ones between.
+  const s = joined();
+  assert.equal(s.lastInputAppliedTick, -1);
+  s.setInput({ x: 1 });
+  for (let now = 0; now <= 200; now += 10) s.handleTimeout(now);
+  drain(s);
+  /** @type {import('../index.js').World | null} */
+  let before = null;
+  for (const [tick, lastInput] of [[10, 2], [11, 3], [12, 3], [13, 3], [14, 3]]) {
+    const w = { tick, round, entities: [ship(100)] };
+    s.handleMessage(encodeServerMessage(encodeSnapshot(before, null, w, lastInput, 30)), 300);
+    before = w;
+  }
+  assert.equal(s.lastInputApplied, 3);
+  assert.equal(s.lastInputAppliedTick, 11, 'input 3 since tick 11, not the newest tick 14');
+  s.handleClose(1006, '', false, 400);
+  s.handleTimeout(10_000);
+  s.handleOpen(10_000);
+  s.handleMessage(welcome({ resumed: true }), 10_010);
+  assert.equal(s.state, 'joined');
+  assert.equal(s.lastInputAppliedTick, -1, 'a new connection numbers its inputs afresh');
+});
+
 test('a spectator acks its first full snapshot at once, then every 30 ticks', () => {
   const s = new Session({ name: 'eve', room: 'r1', role: 'Spectator', random: () => 0.5 });
   s.connect(0);
@@ -728,6 +753,46 @@ test('a deadline handled a second or more late is held once, for the messages qu
   for (let now = 0; now < 5000; now = /** @type {number} */ (punctual.pollTimeout())) punctual.handleTimeout(now);
   punctual.handleTimeout(/** @type {number} */ (punctual.pollTimeout()));
   assert.equal(punctual.state, 'reconnecting');
+});
+
+test('checking the link after a freeze: only the answer to a ping sent now keeps the connection', () => {
+  // A page frozen in the background from 1 s to 30 s: the messages that waited for it are
+  // handled as it comes back, and would start the silence timeout over on a link that died.
+  const audience = (/** @type {number} */ tick) => encodeServerMessage({ type: 'Event', tick, kind: { type: 'Audience', spectators: 1 } });
+  const dead = joined();
+  dead.handleTimeout(1000);
+  drain(dead);
+  dead.handleMessage(audience(900), 30_000);
+  assert.equal(dead.checkLink(30_000, 1500), true);
+  const ping = drain(dead).sent.find((m) => m.type === 'Ping');
+  assert.ok(ping, 'a ping goes at once');
+  dead.handleMessage(audience(901), 30_010);
+  assert.equal(dead.connectionDeadline()?.at, 31_500, 'the old messages do not put the check off');
+  dead.handleTimeout(31_499);
+  assert.equal(dead.state, 'joined');
+  dead.handleTimeout(31_500);
+  assert.deepEqual(drain(dead).actions.filter((a) => a.type === 'close'),
+    [{ type: 'close', code: 4000, reason: 'no answer to a ping within 1500 ms of checking the link', abandon: true }]);
+  assert.equal(dead.state, 'reconnecting', 'resumed on a new connection, 3.5 s before the silence timeout');
+
+  // A link that answers stays, and the check ends with the answer.
+  const alive = joined();
+  alive.handleTimeout(1000);
+  drain(alive);
+  alive.checkLink(30_000, 1500);
+  const sent = drain(alive).sent.find((m) => m.type === 'Ping');
+  assert.ok(sent?.type === 'Ping');
+  alive.handleMessage(encodeServerMessage({ type: 'Pong', nonce: sent.nonce, serverTick: 900 }), 30_200);
+  assert.equal(alive.connectionDeadline()?.at, 35_200, 'the silence timeout again');
+  alive.handleTimeout(31_500);
+  assert.equal(alive.state, 'joined');
+
+  // Nothing to check before a Welcome.
+  const joining = new Session({ name: 'ada' });
+  joining.connect(0);
+  joining.handleOpen(0);
+  assert.equal(joining.checkLink(10, 1500), false);
+  assert.throws(() => joined().checkLink(0, 0), RangeError);
 });
 
 test('a connection that keeps hearing from the server stays, and the silence deadline wakes the driver', () => {

@@ -317,6 +317,90 @@ test('through a stalled downlink the other ships move on, then ease back, and th
   assert.deepEqual(errors, []);
 });
 
+test('back from the background on another network, the page checks its link at once and takes its seat back', async (t) => {
+  const proxy = await startProxy(server.port);
+  t.after(() => proxy.close());
+  const { context, page, errors } = await openPage(browser);
+  t.after(() => context.close());
+  await page.goto(`http://127.0.0.1:${proxy.port}/?room=e2e-away`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  const before = await gameState(page);
+  const pause = (/** @type {number} */ ms) => new Promise((done) => setTimeout(done, ms));
+  // When the page was shown again, and each state it went through: a resume on this machine
+  // takes a few ms, too brief to poll for.
+  await page.evaluate(() => {
+    /** @type {{ state: string | undefined, at: number }[]} */
+    const states = [];
+    /** @type {any} */ (globalThis).states = states;
+    const game = /** @type {HTMLElement} */ (document.querySelector('#game'));
+    new MutationObserver(() => states.push({ state: game.dataset.state, at: performance.now() }))
+      .observe(game, { attributes: true, attributeFilter: ['data-state'] });
+  });
+  /** @param {boolean} hidden */
+  const setHidden = (hidden) => page.evaluate((hidden) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+    if (!hidden) /** @type {any} */ (globalThis).shownAt = performance.now();
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  // A phone: the page hidden, then its scripts frozen; the network switched while away, which
+  // leaves the old connection open and silent both ways. Snapshots of before the switch wait
+  // in the browser for the page to come back.
+  await setHidden(true);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Debugger.enable');
+  await cdp.send('Debugger.pause');
+  await pause(1000);
+  assert.ok(proxy.deafen() >= 2, 'the game\'s connection went deaf');
+  await pause(2000);
+  await cdp.send('Debugger.resume');
+  await setHidden(false);
+  await page.waitForSelector('#game[data-connections="2"][data-state="joined"]', { timeout: 15000 });
+  const noticed = await page.evaluate(() => {
+    const g = /** @type {any} */ (globalThis);
+    const lost = g.states.find((/** @type {{ state: string, at: number }} */ s) => s.state === 'reconnecting');
+    return lost ? lost.at - g.shownAt : null;
+  });
+  // The waiting messages passed for news from the server: nothing said the link was dead until
+  // the silence timeout, 5 s after they were handled.
+  assert.ok(noticed !== null && noticed < 3500, `the dead link was given up on ${noticed} ms after the page came back`);
+  const after = await gameState(page);
+  assert.equal(after.resumed, 'true');
+  assert.equal(after.entity, before.entity);
+  assert.deepEqual(errors.filter((e) => !/WebSocket connection to .* failed/.test(e)), []);
+});
+
+test('on a phone held upright, the longest banner takes two lines and keeps clear of the ping cell and the scoreboard', async () => {
+  const { context, page, errors } = await openPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  await page.goto(`${server.http}/?room=e2e-banner`);
+  await page.waitForSelector('#game[data-state="joined"]');
+  await page.waitForSelector('#scoreboard li');
+  const boxes = await page.evaluate(() => {
+    const banner = /** @type {HTMLElement} */ (document.querySelector('#banner'));
+    banner.className = 'banner ok';
+    banner.textContent = 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).';
+    const rect = (/** @type {Element | null} */ el) => {
+      const r = /** @type {Element} */ (el).getBoundingClientRect();
+      return { left: r.left, top: r.top, right: r.right, bottom: r.bottom, height: r.height };
+    };
+    return {
+      banner: rect(banner), lineHeight: parseFloat(getComputedStyle(banner).fontSize) * 1.5,
+      ping: rect(document.querySelector('#hud-ping')?.closest('.netstats') ?? null), scores: rect(document.querySelector('#scoreboard')),
+    };
+  });
+  const { banner, ping, scores } = boxes;
+  // Half the screen wide (a box placed at 50%), it wrapped to six lines over both.
+  assert.ok(banner.height < 2.4 * boxes.lineHeight + 16, `two lines at most: ${banner.height} px high`);
+  assert.ok(banner.left >= 0 && banner.right <= 390, `on the screen: ${banner.left}..${banner.right}`);
+  for (const [what, box] of /** @type {const} */ ([['ping cell', ping], ['scoreboard', scores]])) {
+    const overlaps = banner.left < box.right && box.left < banner.right && banner.top < box.bottom && box.top < banner.bottom;
+    assert.ok(!overlaps, `clear of the ${what}: ${JSON.stringify({ banner, box })}`);
+  }
+  await page.screenshot({ path: shot('banner-portrait') });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a kick shows its reason instead of retrying', async () => {
   const { context, page, errors } = await openPage(browser);
   await page.goto(`${server.http}/?room=e2e-kick`);
@@ -459,24 +543,29 @@ test('the chat box and the name field stop at the bytes the protocol takes; a ph
   await phone.context.close();
 });
 
-test('a version mismatch shows its reason instead of retrying', async () => {
+test('a version mismatch shows its reason instead of retrying, and reloads the page for the game the server runs', async () => {
   const { context, page, errors } = await openPage(browser);
-  // An out-of-date page: its Hello states protocol version 1.
-  await context.addInitScript(() => {
-    const send = WebSocket.prototype.send;
-    WebSocket.prototype.send = function (/** @type {any} */ data) {
-      const bytes = new Uint8Array(data);
-      if (bytes[0] === 0) bytes[1] = 1;
-      return send.call(this, bytes);
-    };
+  // An out-of-date page: the scripts of the protocol version before the server's.
+  await context.route('**/sdk/src/constants.js', async (route) => {
+    const response = await route.fetch();
+    const body = (await response.text()).replace(/PROTOCOL_VERSION = \d+;/, `PROTOCOL_VERSION = ${PROTOCOL_VERSION - 1};`);
+    await route.fulfill({ response, body });
   });
   await page.goto(`${server.http}/?room=e2e-old`);
   await page.waitForSelector('#failure:not([hidden])');
-  const said = new RegExp(`different protocol version .*speaks ${PROTOCOL_VERSION}.*Reload`);
+  assert.equal(await page.textContent('#failure-title'), 'Game updated');
+  const said = new RegExp(`^The game was updated: the server now speaks protocol version ${PROTOCOL_VERSION}, and this page version ${PROTOCOL_VERSION - 1}\\. Reload`);
   assert.match(await page.textContent('#failure-text') ?? '', said);
   assert.equal((await gameState(page)).failure, 'VersionMismatch');
+  // "Try again" would join with the same scripts: Reload is the way on, and has the focus.
+  assert.equal(await page.isHidden('#failure-retry'), true);
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'failure-reload');
   await page.waitForTimeout(800);
   assert.equal((await gameState(page)).state, 'failed', 'no reconnect after a version mismatch');
+  const reloaded = page.waitForEvent('load');
+  await page.keyboard.press('Enter');
+  await reloaded;
+  await page.waitForSelector('#failure:not([hidden])');
   assert.deepEqual(errors, []);
   await context.close();
 });
@@ -1030,15 +1119,18 @@ test('the dashboard draws a long history at once, and the nodes panel follows th
   // again, and shows the panel once the nodes have registered again.
   await until(() => nodeAsks >= 2, 'the dashboard asking /nodes again after an empty list');
   assert.equal(await page.isHidden('#nodes-panel'), true);
+  // b runs the release before, of another protocol version (a fleet part way through an
+  // upgrade); d is of a release before nodes said either.
   nodes = [
-    { id: 'a', draining: false, rooms: 3, local: true, join_keys: 'same' },
-    { id: 'b', draining: true, rooms: 0, local: false, join_keys: 'key_in_common' },
-    { id: 'c', draining: false, rooms: 1, local: false, join_keys: 'no_key_in_common' },
+    { id: 'a', draining: false, rooms: 3, local: true, join_keys: 'same', protocol: 7, release: '0.1.0' },
+    { id: 'b', draining: true, rooms: 0, local: false, join_keys: 'key_in_common', protocol: 6, release: '0.0.9' },
+    { id: 'c', draining: false, rooms: 1, local: false, join_keys: 'no_key_in_common', protocol: 7, release: '0.1.0' },
     { id: 'd', draining: false, rooms: 1, local: false },
   ];
   await page.waitForSelector('#nodes-panel', { state: 'visible', timeout: 10000 });
-  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)3servingsame.*b0draininga key in common, not allc1servingno key in common with this noded1serving—/);
-  assert.equal(await page.locator('#nodes-body td.warn').count(), 1, 'only c shares no key');
+  assert.match(await page.textContent('#nodes-body') ?? '', /a \(this node\)3servingsame0\.1\.0 \(protocol 7\)b0draininga key in common, not all0\.0\.9 \(protocol 6\)c1servingno key in common with this node0\.1\.0 \(protocol 7\)d1serving——/);
+  assert.equal(await page.locator('#nodes-body td.warn').count(), 2, 'c shares no key, b speaks another protocol');
+  assert.match(await page.textContent('#nodes-body tr:nth-child(2) td.warn') ?? '', /protocol 6/);
   assert.match(await page.textContent('table.nodes thead') ?? '', /rooms in use/);
   nodes = [];
   await page.waitForSelector('#nodes-panel', { state: 'hidden', timeout: 10000 });

@@ -72,8 +72,10 @@ export function startServer(args = []) {
  * so a client reconnecting meanwhile waits at its socket's opening for as long as a test needs.
  * While `stallDown()` stalls, what the server sends is kept and delivered at once at
  * `resumeDown()`, as a downlink that stalled and let the backlog through does (TCP keeps it).
+ * `deafen()` lets nothing more through either way on the connections it has, and closes none
+ * of them, as a phone's network switch leaves its old connections (new ones pass).
  * @param {number} port
- * @returns {Promise<{ port: number, cut: () => number, hold: () => void, release: () => void, stallDown: () => void, resumeDown: () => void, close: () => Promise<void> }>}
+ * @returns {Promise<{ port: number, cut: () => number, hold: () => void, release: () => void, stallDown: () => void, resumeDown: () => void, deafen: () => number, close: () => Promise<void> }>}
  */
 export function startProxy(port) {
   /** @type {Set<import('node:net').Socket>} */
@@ -84,23 +86,27 @@ export function startProxy(port) {
   let stalled = null;
   /** The connections whose server ended while the downlink stalled. @type {Set<import('node:net').Socket>} */
   const ended = new Set();
+  /** Both ends of the connections `deafen()` cut off. @type {WeakSet<import('node:net').Socket>} */
+  const deaf = new WeakSet();
   /** @param {import('node:net').Socket} client */
   const carry = (client) => {
     const upstream = connect(port, '127.0.0.1');
     for (const [a, b] of [[client, upstream], [upstream, client]]) {
       sockets.add(a);
-      a.on('close', () => { sockets.delete(a); b.destroy(); });
+      a.on('close', () => { sockets.delete(a); if (!deaf.has(a)) b.destroy(); });
       a.on('error', () => b.destroy());
     }
-    client.pipe(upstream);
+    client.on('data', (chunk) => { if (!deaf.has(client)) upstream.write(chunk); });
+    client.on('end', () => { if (!deaf.has(client)) upstream.end(); });
     upstream.on('data', (chunk) => {
+      if (deaf.has(upstream)) return;
       const kept = stalled?.get(client);
       if (kept) kept.push(chunk);
       else if (stalled) stalled.set(client, [chunk]);
       else client.write(chunk);
     });
     // What a stall kept goes first.
-    upstream.on('end', () => (stalled ? ended.add(client) : client.end()));
+    upstream.on('end', () => { if (!deaf.has(upstream)) (stalled ? ended.add(client) : client.end()); });
   };
   const server = createServer((client) => {
     if (!held) return carry(client);
@@ -126,6 +132,11 @@ export function startProxy(port) {
           for (const client of waiting) if (!client.destroyed) carry(client);
         },
         stallDown: () => { stalled ??= new Map(); },
+        deafen: () => {
+          const n = sockets.size;
+          for (const s of sockets) deaf.add(s);
+          return n;
+        },
         resumeDown: () => {
           const kept = stalled ?? new Map();
           stalled = null;

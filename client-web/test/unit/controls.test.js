@@ -175,6 +175,32 @@ test('the stick and the boost button are let go of when the window loses the foc
   c.dispose();
 });
 
+test('a finger that stayed on the stick through a lost focus steers again when it moves, from where it is', () => {
+  const { c, el } = controls();
+  c.enabled = true;
+  touch(el.zone, 'pointerdown', 5);
+  touch(el.zone, 'pointermove', 5, 100 + 56, 100);
+  assert.equal(c.read().x, 1);
+  window.dispatchEvent(new Event('blur'));
+  assert.deepEqual(c.read(), { x: 0, y: 0, buttons: 0 }, 'let go of');
+  // The finger is still down: the zone holds its capture, and its moves come. They steered
+  // nothing until it was lifted and put down again.
+  touch(el.zone, 'pointermove', 5, 150, 100);
+  assert.deepEqual(c.read(), { x: 0, y: 0, buttons: 0 }, 'centred where the finger is, no jump');
+  assert.equal(el.base.hidden, false);
+  touch(el.zone, 'pointermove', 5, 150, 100 - 56);
+  assert.deepEqual(c.read(), { x: 0, y: -1, buttons: 0 }, 'the same finger steers');
+  touch(el.zone, 'pointerup', 5);
+  assert.deepEqual(c.read(), { x: 0, y: 0, buttons: 0 });
+  // A finger lifted while let go of is forgotten: a later pointer with its number is a new touch.
+  touch(el.zone, 'pointerdown', 6);
+  window.dispatchEvent(new Event('blur'));
+  touch(el.zone, 'pointerup', 6);
+  touch(el.zone, 'pointermove', 6, 100, 40);
+  assert.deepEqual(c.read(), { x: 0, y: 0, buttons: 0 });
+  c.dispose();
+});
+
 test('a stick whose pointer capture is lost without a pointerup lets go, and takes the next touch', () => {
   const { c, el } = controls();
   c.enabled = true;

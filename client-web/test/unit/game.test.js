@@ -7,13 +7,14 @@
 // lobby as the only way on after a removal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Arena, ConnectionClosedError, KickedError, UnreachableError, fallbackFor } from '../../sdk/index.js';
+import { Arena, ConnectionClosedError, KickedError, UnreachableError, VersionMismatchError, PROTOCOL_VERSION, fallbackFor } from '../../sdk/index.js';
 import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
 const {
   describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal,
   stallText, keepShipsInside, scoreboardView, seatStore, resumeTokenFor, KEPT_SEAT_MS, transportStore, KEPT_TRANSPORT_MS,
+  reconnectedText, RESUME_GRACE_MS, linkCheckMs,
 } = await import('../../js/game.js');
 
 test('the game connects next to its page, so under a reverse proxy\'s path prefix too', () => {
@@ -270,7 +271,7 @@ function newGame(t) {
 function focusLog(t) {
   /** @type {string[]} */
   const focused = [];
-  for (const id of ['#failure-retry', '#failure-lobby', '#failure-text']) {
+  for (const id of ['#failure-retry', '#failure-reload', '#failure-lobby', '#failure-text']) {
     const element = document.querySelector(id);
     const focus = element.focus;
     element.focus = () => focused.push(id);
@@ -690,6 +691,37 @@ test('a failure after a removal offers "Try again" again, with the focus', (t) =
   assert.deepEqual(focused, ['#failure-text', '#failure-retry']);
 });
 
+test('another protocol version offers a Reload, with the focus, not a "Try again" with the same page; worded for either way', (t) => {
+  const newer = describeFailure(new VersionMismatchError('this server speaks a newer version', 1002, PROTOCOL_VERSION + 1));
+  assert.equal(newer.title, 'Game updated');
+  assert.equal(newer.text, `The game was updated: the server now speaks protocol version ${PROTOCOL_VERSION + 1}, and this page version ${PROTOCOL_VERSION}. Reload the page to get the new game.`);
+  // Rolled back: nothing was updated.
+  const older = describeFailure(new VersionMismatchError('', 1002, PROTOCOL_VERSION - 1));
+  assert.doesNotMatch(older.text, /updated/);
+  assert.match(older.text, new RegExp(`^The server speaks an older protocol version \\(${PROTOCOL_VERSION - 1}\\) than this page \\(${PROTOCOL_VERSION}\\).*Reload the page`));
+  assert.doesNotMatch(describeFailure(new VersionMismatchError('', 1002, 0)).text, /updated|older/);
+
+  const game = newGame(t);
+  const focused = focusLog(t);
+  let reloads = 0;
+  const g = /** @type {any} */ (globalThis);
+  const location = g.location;
+  g.location = Object.assign(new URL(location.href), { reload: () => { reloads += 1; } });
+  t.after(() => { g.location = location; });
+  game.onFailure(new VersionMismatchError('', 1002, PROTOCOL_VERSION + 1));
+  assert.equal(document.querySelector('#failure-title').textContent, 'Game updated');
+  assert.equal(document.querySelector('#failure-reload').hidden, false);
+  assert.equal(document.querySelector('#failure-retry').hidden, true, 'the same page would be refused again');
+  assert.equal(document.querySelector('#failure-lobby').hidden, false);
+  assert.deepEqual(focused, ['#failure-reload']);
+  document.querySelector('#failure-reload').dispatchEvent(new Event('click'));
+  assert.equal(reloads, 1);
+  // Any other failure: "Try again" again, and no Reload.
+  game.onFailure(new KickedError('RateLimited', 'more than 2 chat lines per second', 1008));
+  assert.equal(document.querySelector('#failure-reload').hidden, true);
+  assert.equal(document.querySelector('#failure-retry').hidden, false);
+});
+
 test('chat names keep their player\'s colour, lightened where needed to read at 4.5:1 on the arena floor', async () => {
   const { legibleOn, contrastRatio } = await import('../../js/dom.js');
   for (const colour of Arena.PALETTE) {
@@ -890,6 +922,33 @@ test('the camera keeps the ship clear of the invite popover while it is open', (
   game.showInvite(false);
 });
 
+test('the camera keeps the ship clear of the chat lines and the Chat, Invite and Leave buttons on screen', (t) => {
+  const game = newGame(t);
+  document.querySelector('#touch').hidden = true;
+  game.showInvite(false);
+  const at = (/** @type {any} */ element, /** @type {number[]} */ [left, top, right, bottom]) => {
+    element.getBoundingClientRect = () => ({ left, top, right, bottom, width: right - left, height: bottom - top });
+  };
+  // A phone held upright: two chat lines over the buttons; the chat box is not shown (no size).
+  const [first, second] = [document.createElement('li'), document.createElement('li')];
+  document.querySelector('#chat-log').replaceChildren(first, second);
+  at(first, [10, 640, 300, 664]);
+  at(second, [10, 668, 120, 692]);
+  at(document.querySelector('#chat-btn'), [150, 730, 205, 774]);
+  at(document.querySelector('#invite-btn'), [213, 730, 285, 774]);
+  at(document.querySelector('#leave-btn'), [310, 730, 380, 774]);
+  t.after(() => {
+    for (const id of ['#chat-btn', '#invite-btn', '#leave-btn']) at(document.querySelector(id), [0, 0, 0, 0]);
+  });
+  assert.deepEqual(game.coveredByControls(), [
+    { left: 10, top: 640, right: 300, bottom: 692 },
+    { left: 150, top: 730, right: 380, bottom: 774 },
+  ]);
+  // A wide screen with no Chat button (not shown: no size).
+  at(document.querySelector('#chat-btn'), [0, 0, 0, 0]);
+  assert.deepEqual(game.coveredByControls()[1], { left: 213, top: 730, right: 380, bottom: 774 });
+});
+
 test('the chat box stops at the 200 bytes of UTF-8 a line may be, at whole characters, keeping what follows the caret', (t) => {
   newGame(t);
   const input = document.querySelector('#chat-input');
@@ -1078,4 +1137,41 @@ test('watching a room nobody plays in says so, until someone joins', (t) => {
   player.onWelcome(welcome(1));
   player.updateScoreboard();
   assert.equal(line.hidden, true);
+});
+
+test('back as a new ship after longer away than the server keeps a seat, the banner says so rather than blame the server', () => {
+  assert.equal(reconnectedText(true, false, 30_000), 'Reconnected: your ship is back.');
+  assert.equal(reconnectedText(false, true, 30_000), 'Reconnected: the server restarted, so this is a new ship.');
+  assert.equal(reconnectedText(false, false, RESUME_GRACE_MS), 'Reconnected as a new ship: you were away longer than the server keeps a seat.');
+  assert.equal(reconnectedText(false, false, 24_000), 'Reconnected as a new ship: you were away longer than the server keeps a seat.');
+  // Not away, or not for that long: the page cannot tell a grace that ran out from a restart.
+  for (const away of [0, 3000, RESUME_GRACE_MS - 1]) {
+    assert.equal(reconnectedText(false, false, away), 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).');
+  }
+});
+
+test('a page back from the background waits a few round trips for the answer to its link check, 1.5 to 5 s', () => {
+  assert.equal(linkCheckMs(null), 1500);
+  assert.equal(linkCheckMs(40), 1500);
+  assert.equal(linkCheckMs(800), 2400);
+  assert.equal(linkCheckMs(4000), 5000, 'no longer than the silence timeout it stands in for');
+});
+
+test('a page hidden past the resume grace and back as a new ship says it was away; a short time away does not', (t) => {
+  const banner = document.querySelector('#banner');
+  for (const awayMs of [24_000, 3000]) {
+    const game = newGame(t);
+    game.onWelcome(welcome(1));
+    document.hidden = true;
+    document.dispatchEvent(new Event('visibilitychange'));
+    // Frozen in the background meanwhile.
+    game.hiddenAt = /** @type {number} */ (game.hiddenAt) - awayMs;
+    document.hidden = false;
+    document.dispatchEvent(new Event('visibilitychange'));
+    game.onWelcome(welcome(1, { resumed: false }));
+    assert.equal(banner.children.at(-1), awayMs >= RESUME_GRACE_MS
+      ? 'Reconnected as a new ship: you were away longer than the server keeps a seat.'
+      : 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).', `${awayMs} ms away`);
+    game.exit();
+  }
 });

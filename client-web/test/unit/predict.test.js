@@ -170,13 +170,14 @@ class InputQueue {
  * tick, as the session does, and draws a frame `fps` times a second. Each message takes half
  * the round trip, and what is sent from `upStep[0]` on `upStep[1]` ms more; what would arrive
  * in the `upStall` window (ms) arrives at its end, over `parts` ticks (TCP segments on either
- * side of a tick). Returns where each frame drew the ship, and the correction a new snapshot
+ * side of a tick), and so does a snapshot that would arrive in the `downStall` window (both
+ * together: a network that stalls both ways, as a phone's radio does). Returns where each frame drew the ship, and the correction a new snapshot
  * made there (`jump`, units, before blending).
  * @param {{ fps: number, rttMs: number, sendPhase: number, framePhase: number,
  *   steer?: (t: number) => { x: number, y: number }, upStall?: [number, number], parts?: number,
- *   upStep?: [number, number], end?: number, queue?: boolean }} o phases and times in ms
+ *   downStall?: [number, number], upStep?: [number, number], end?: number, queue?: boolean }} o phases and times in ms
  */
-function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 }), upStall = [Infinity, Infinity], parts = 1, upStep = [Infinity, 0], end = 2500, queue = false }) {
+function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 }), upStall = [Infinity, Infinity], parts = 1, downStall = [Infinity, Infinity], upStep = [Infinity, 0], end = 2500, queue = false }) {
   const tickMs = 1000 / 30;
   const frameMs = 1000 / fps;
   const oneWay = rttMs / 2;
@@ -198,6 +199,7 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
   let server = null;
   let serverTick = -1;
   let applied = 0;
+  let appliedTick = -1;
   /** @type {import('../../sdk/index.js').SentInput[]} */
   const pending = [];
   const predictor = new ShipPredictor();
@@ -219,9 +221,13 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
         heading: roundAway((ship.heading / (Math.PI * 2)) * 256) % 256,
       };
       const lastInput = serverApplied;
-      at(k * tickMs + oneWay, 0, () => {
+      const due = k * tickMs + oneWay;
+      const held = due >= downStall[0] && due < downStall[1];
+      at(held ? downStall[1] + Math.floor(((due - downStall[0]) / (downStall[1] - downStall[0])) * parts) * tickMs : due, 0, () => {
         server = state;
         serverTick = k;
+        // As the session keeps them: the first snapshot that showed an input applied.
+        if (lastInput > applied) appliedTick = k;
         applied = lastInput;
         while (pending.length && pending[0].seq <= applied) pending.shift();
       });
@@ -248,7 +254,7 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
       const { x, y } = steer(t);
       const [errX, errY] = [predictor.errX, predictor.errY];
       const p = predictor.predict({
-        server, serverTick, pending, applied, stick: { x: x / 127, y: y / 127, buttons: 0 }, nextSendAt,
+        server, serverTick, pending, applied, appliedTick, stick: { x: x / 127, y: y / 127, buttons: 0 }, nextSendAt,
         tickRate: 30, world, playing: true, now: t, frameDt: frameMs / 1000,
       });
       // What this frame's snapshot corrected, before this frame's blending.
@@ -319,25 +325,36 @@ test('when the round ends the ship blends back to where it froze from where it w
   assert.ok(Math.abs(last.x - 514) < 0.1, `${last.x}`);
 });
 
+/**
+ * What the eye sees of `frames` from `from` ms on: frames whose ship is more than 2 units off
+ * where the two before were flying it (the curve itself bends it by under a unit a frame), the
+ * most it is off, the corrections of over 5 units, and the longest step between two frames.
+ * @param {{ at: number, x: number, y: number, jump: number }[]} frames @param {number} [from]
+ */
+function seen(frames, from = 500) {
+  let visible = 0;
+  let worst = 0;
+  let corrections = 0;
+  let step = 0;
+  for (let f = 2; f < frames.length; f++) {
+    const [a, b, c] = [frames[f - 2], frames[f - 1], frames[f]];
+    if (c.at < from) continue;
+    const off = Math.hypot(c.x - (2 * b.x - a.x), c.y - (2 * b.y - a.y));
+    visible += off > 2 ? 1 : 0;
+    worst = Math.max(worst, off);
+    corrections += c.jump > 5 ? 1 : 0;
+    step = Math.max(step, Math.hypot(c.x - b.x, c.y - b.y));
+  }
+  return { visible, worst, corrections, step };
+}
+
 test('through a stalled uplink the ship is drawn as the server runs it, corrected as the stall starts and ends, not at every snapshot', () => {
   // Steering round a circle at 3 rad/s, 60 ms round trip, the uplink stalled for a second;
   // what it held back arrives at once, or over two or three ticks.
   const steer = (/** @type {number} */ t) => ({ x: roundAway(127 * Math.cos(t * 0.003)), y: roundAway(127 * Math.sin(t * 0.003)) });
   for (const parts of [1, 2, 3]) {
     const frames = fly({ fps: 60, rttMs: 60, sendPhase: 3, framePhase: 1, steer, upStall: [1000, 2000], parts, end: 3500, queue: true });
-    // How far each frame's ship is from where the two before were flying it: what the eye
-    // sees of a correction (the curve itself bends it by under a unit a frame).
-    let visible = 0;
-    let worst = 0;
-    let corrections = 0;
-    for (let f = 2; f < frames.length; f++) {
-      const [a, b, c] = [frames[f - 2], frames[f - 1], frames[f]];
-      if (c.at < 500) continue;
-      const off = Math.hypot(c.x - (2 * b.x - a.x), c.y - (2 * b.y - a.y));
-      visible += off > 2 ? 1 : 0;
-      worst = Math.max(worst, off);
-      corrections += c.jump > 5 ? 1 : 0;
-    }
+    const { visible, worst, corrections } = seen(frames);
     // Replaying the held-back inputs as if the server would still run them: 58 frames off,
     // by up to 311 units (a snap), and 31 corrections over 5 units, one at every snapshot.
     const what = `${parts} part(s): ${visible} frames off, by up to ${worst.toFixed(1)}; ${corrections} corrections`;
@@ -352,13 +369,48 @@ test('an uplink whose delay grows at once is corrected once, the late inputs not
   // before the step were left out as folded for a second: 16 frames off.
   const steer = (/** @type {number} */ t) => ({ x: roundAway(127 * Math.cos(t * 0.003)), y: roundAway(127 * Math.sin(t * 0.003)) });
   const frames = fly({ fps: 60, rttMs: 40, sendPhase: 3, framePhase: 1, steer, upStep: [1000, 200], end: 3500, queue: true });
-  let visible = 0;
-  let worst = 0;
-  for (let f = 2; f < frames.length; f++) {
-    const [a, b, c] = [frames[f - 2], frames[f - 1], frames[f]];
-    const off = c.at > 500 ? Math.hypot(c.x - (2 * b.x - a.x), c.y - (2 * b.y - a.y)) : 0;
-    visible += off > 2 ? 1 : 0;
-    worst = Math.max(worst, off);
-  }
+  const { visible, worst } = seen(frames);
   assert.ok(visible <= 8, `${visible} frames off, by up to ${worst.toFixed(1)}`);
+});
+
+test('through a network that stalls both ways the ship flies on as the server runs it, and is eased, never thrown back and forth', () => {
+  // A phone's radio: for a second or more nothing comes, so no snapshot shows the server
+  // running the ship on its last input; then the stall's snapshots come at once (or over a few
+  // ticks), and the server gets the inputs it held back and folds them.
+  const steer = (/** @type {number} */ t) => ({ x: roundAway(127 * Math.cos(t * 0.003)), y: roundAway(127 * Math.sin(t * 0.003)) });
+  for (const stallMs of [1000, 2000, 3000]) {
+    for (const parts of [1, 3]) {
+      const stall = /** @type {[number, number]} */ ([1000, 1000 + stallMs]);
+      const frames = fly({ fps: 60, rttMs: 150, sendPhase: 3, framePhase: 1, steer, upStall: stall, downStall: stall, parts, end: stall[1] + 1500, queue: true });
+      const { visible, worst, step } = seen(frames);
+      // At full speed the ship moves 7 units a frame. Replaying the held-back inputs with the
+      // stick's steering, and snapping corrections over 120 units: steps of 358 to 1240 units
+      // as the stall ended, then back.
+      const what = `${stallMs} ms, ${parts} part(s): ${visible} frames off, by up to ${worst.toFixed(1)}; steps of up to ${step.toFixed(1)}`;
+      assert.ok(step < 25 && worst < 25 && visible <= 12, what);
+    }
+  }
+});
+
+test('a large correction is eased over a few frames, a new round\'s respawn is not', () => {
+  const world = { width: 1600, height: 1000 };
+  const ship = (/** @type {number} */ x) => ({ id: 1, kind: 0, flags: 1, value: 0, pos: { x: x * 16, y: 400 * 16 }, vel: { x: 0, y: 0 }, heading: 0 });
+  const common = { pending: [], applied: 0, stick: { x: 0, y: 0, buttons: 0 }, nextSendAt: null, tickRate: 30, world, playing: true, frameDt: 1 / 60 };
+  for (const newRound of [false, true]) {
+    const predictor = new ShipPredictor();
+    predictor.predict({ ...common, server: ship(400), serverTick: 10, round: 1, now: 0 });
+    // Something only the server knows put the ship 400 units on (or a new round did).
+    /** @type {number[]} */
+    const drawn = [];
+    for (let f = 1; f <= 30; f++) {
+      drawn.push(predictor.predict({ ...common, server: ship(800), serverTick: 11, round: newRound ? 2 : 1, now: f * 16 }).x);
+    }
+    if (newRound) {
+      assert.equal(drawn[0], 800, 'respawned: drawn there at once');
+    } else {
+      const steps = drawn.map((x, i) => x - (i ? drawn[i - 1] : 400));
+      assert.ok(steps.every((d) => d >= 0 && d <= 40), `eased, no frame's step over 40 units: ${steps.map((d) => d.toFixed(0))}`);
+      assert.ok(Math.abs(drawn[29] - 800) < 1, `there within half a second: ${drawn[29]}`);
+    }
+  }
 });

@@ -61,6 +61,24 @@ test('a ship in the bottom right corner is not drawn under the open invite popov
   assert.ok(drawn.x >= 0 && drawn.x <= 1280 && drawn.y >= 0 && drawn.y <= 760, 'on screen');
 });
 
+test('a phone held upright: a ship along the bottom wall is drawn clear of the chat lines, the buttons and the boost button at once', () => {
+  const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
+  // 390x844: the chat lines bottom left, the Chat, Invite and Leave buttons under them, the
+  // boost button bottom right (as the game measures them).
+  const covered = [
+    { left: 258, top: 622, right: 354, bottom: 718 },
+    { left: 10, top: 640, right: 300, bottom: 700 },
+    { left: 140, top: 760, right: 380, bottom: 804 },
+  ];
+  const phone = Object.assign(new Renderer(canvas), { width: 390, height: 844 });
+  phone.covered = covered;
+  for (const x of [20, 400, 800, 1200, 1580]) {
+    const drawn = settle(phone, { x, y: 980 });
+    const under = covered.filter((r) => drawn.x > r.left - 20 && drawn.x < r.right + 20 && drawn.y > r.top - 20 && drawn.y < r.bottom + 20);
+    assert.deepEqual(under, [], `a ship at ${x}, 980 drawn at ${JSON.stringify(drawn)}`);
+  }
+});
+
 test('with reduced motion asked for, the stars hold still and a score shows its "+n" in place, without sparks', () => {
   const canvas = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ({ getContext: () => ({}) }));
   const renderer = Object.assign(new Renderer(canvas), { width: 800, height: 600 });

@@ -151,6 +151,16 @@ export class TickwireClient {
      * @returns {boolean} whether an attempt started
      */
     retryNow(): boolean;
+    /**
+     * Checks at once that the connection still answers (see `Session.checkLink`): a page calls it
+     * when it is shown again after a while in the background, where its scripts were frozen and
+     * the network may have changed. Without an answer within `timeoutMs` the connection is taken
+     * for lost and resumed on a new one, rather than after the silence timeout, which the
+     * messages that waited for the page to come back start over.
+     * @param {number} [timeoutMs] default 2000
+     * @returns {boolean} whether a check started (only while joined)
+     */
+    checkLink(timeoutMs?: number): boolean;
     /** The session's state. */
     get state(): import("./session.js").SessionState;
     /** Runs the session until it has nothing more to do right now. */

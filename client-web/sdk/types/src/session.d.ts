@@ -61,6 +61,13 @@ export class Session {
     world: World | null;
     /** Newest `Snapshot.lastInput`: inputs up to it are in the server's world. */
     lastInputApplied: number;
+    /**
+     * The tick of the first snapshot that showed `lastInputApplied` (-1: none yet). Past the
+     * server's late allowance, the ticks since are ticks the server ran the ship on that input
+     * without a newer one (a stalled uplink), which a prediction needs to know even when the
+     * snapshots of a stall came at once and only the newest world was drawn.
+     */
+    lastInputAppliedTick: number;
     /** @type {SentInput[]} inputs sent on this connection and not yet applied, oldest first */
     pendingInputs: SentInput[];
     /** @type {Map<number, RosterEntry>} the room's players and controllers, by player id (spectators are only counted: `audience`) */
@@ -131,6 +138,13 @@ export class Session {
     } | null;
     /** The wake-up {@link pollTimeout} last asked the driver for. @type {number | null} */
     wakeAt: number | null;
+    /** The `Ping` {@link checkLink} sent, and when the connection is taken for lost without its
+     * `Pong`. @type {{ nonce: number, at: number, timeoutMs: number } | null} */
+    linkCheck: {
+        nonce: number;
+        at: number;
+        timeoutMs: number;
+    } | null;
     /** Whether a `Welcome` was received on the current connection. */
     isJoined(): boolean;
     /** Whether the session ended (left, or failed for good). */
@@ -193,6 +207,21 @@ export class Session {
      * @returns {boolean} whether an attempt opened
      */
     retryNow(now: number): boolean;
+    /**
+     * Something says the connection may have died unseen: a page back from the background, whose
+     * network may have changed while its scripts were frozen (a dead link keeps a browser's
+     * socket open for minutes). The messages that waited in the browser while the page was frozen
+     * are handled as it comes back, and each counts as news from the server, so the silence
+     * timeout starts over and a dead link shows a frozen world for `silenceTimeoutMs` more. This
+     * sends a `Ping` now and takes the connection for lost, as a silence would (closed with a
+     * code that keeps the seat, then resumed on a new one), unless its `Pong` comes within
+     * `timeoutMs`: only an answer to something sent now proves the link alive. Only while
+     * joined; a check under way is replaced.
+     * @param {number} now
+     * @param {number} timeoutMs how long the answer may take: a few round trips
+     * @returns {boolean} whether a check started
+     */
+    checkLink(now: number, timeoutMs: number): boolean;
     /** The next time {@link handleTimeout} has work, or null. @returns {number | null} */
     pollTimeout(): number | null;
     /** @returns {SessionAction | undefined} */

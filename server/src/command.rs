@@ -323,7 +323,9 @@ fn unread_variables(
     }
     let mut unread: Vec<(String, Option<String>)> = names
         .filter_map(|name| name.into_string().ok())
-        .filter(|name| name.starts_with("TICKWIRE_") && !known.contains(name))
+        .filter(|name| {
+            name.starts_with("TICKWIRE_") && !known.contains(name) && !is_service_link(name)
+        })
         .map(|name| {
             let nearest = known
                 .iter()
@@ -336,6 +338,26 @@ fn unread_variables(
         .collect();
     unread.sort();
     unread
+}
+
+/// Whether `name` is one of the variables Kubernetes gives a pod for each Service (a Service
+/// named `tickwire` makes `TICKWIRE_SERVICE_HOST`, `TICKWIRE_PORT_80_TCP_ADDR` ...): no one's
+/// misspelt flag.
+fn is_service_link(name: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST") || name.ends_with("_PORT") {
+        return true;
+    }
+    if let Some((_, rest)) = name.rsplit_once("_SERVICE_PORT") {
+        return rest.is_empty() || rest.starts_with('_');
+    }
+    // `<SERVICE>_PORT_<port>_<protocol>`, and its `_PROTO`, `_PORT` and `_ADDR`.
+    let parts: Vec<&str> = name.split('_').collect();
+    parts.windows(3).any(|w| {
+        w[0] == "PORT"
+            && !w[1].is_empty()
+            && w[1].bytes().all(|b| b.is_ascii_digit())
+            && matches!(w[2], "TCP" | "UDP" | "SCTP")
+    })
 }
 
 /// The environment variable a refused value came from: the refused flag's variable, when it is
@@ -767,6 +789,20 @@ mod tests {
                 ("TICKWIRE_SOMETHING_ELSE".to_string(), None),
             ]
         );
+        // The variables Kubernetes makes of the Services `tickwire` and `tickwire-redis`.
+        let links = [
+            "TICKWIRE_SERVICE_HOST",
+            "TICKWIRE_SERVICE_PORT",
+            "TICKWIRE_SERVICE_PORT_HTTP",
+            "TICKWIRE_PORT",
+            "TICKWIRE_PORT_80_TCP",
+            "TICKWIRE_PORT_80_TCP_PROTO",
+            "TICKWIRE_PORT_80_TCP_PORT",
+            "TICKWIRE_PORT_80_TCP_ADDR",
+            "TICKWIRE_REDIS_SERVICE_HOST",
+            "TICKWIRE_REDIS_PORT_6379_TCP_ADDR",
+        ];
+        assert!(unread_variables(&command, links.iter().map(OsString::from)).is_empty());
         // mint-token's variables are read too.
         let mint: Vec<String> = Cli::command()
             .find_subcommand("mint-token")

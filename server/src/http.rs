@@ -271,6 +271,7 @@ async fn healthz(State(ctx): State<Arc<ServerContext>>) -> (StatusCode, &'static
 }
 
 async fn metrics(State(ctx): State<Arc<ServerContext>>) -> impl IntoResponse {
+    ctx.metrics.rooms_in_use.set(ctx.rooms_in_use() as i64);
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         ctx.metrics.render(),

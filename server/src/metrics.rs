@@ -260,6 +260,10 @@ pub struct Metrics {
     pub transport_clients: Family<TransportLabels, Gauge>,
     /// Open rooms.
     pub rooms: Gauge,
+    /// Rooms in use: open rooms but the empty ones waiting out `--room-idle-grace`, which make
+    /// way for new rooms, so only these count against `--max-rooms`. Set as `/metrics` is
+    /// read ([`crate::context::ServerContext::rooms_in_use`]).
+    pub rooms_in_use: Gauge,
     /// Rooms in one tick or command for longer than [`crate::room::STUCK_AFTER`]: a game
     /// stuck or far too slow, which every room on its thread waits behind.
     pub rooms_stuck: Gauge,
@@ -406,6 +410,7 @@ impl Metrics {
         let clients = Family::<RoleLabels, Gauge>::default();
         let transport_clients = Family::<TransportLabels, Gauge>::default();
         let rooms = Gauge::default();
+        let rooms_in_use = Gauge::default();
         let rooms_stuck = Gauge::default();
         let sessions = Gauge::default();
         let resume_tokens = Gauge::default();
@@ -460,6 +465,26 @@ impl Metrics {
             transport_clients.clone(),
         );
         registry.register("rooms", "Open rooms", rooms.clone());
+        registry.register(
+            "rooms_in_use",
+            "Rooms in use: open rooms but the empty ones waiting to close, which make way for new ones (what --max-rooms counts)",
+            rooms_in_use.clone(),
+        );
+        // When this process started (Unix seconds): a node that restarts again and again shows
+        // in how often it changes, where `up` would miss a restart between two scrapes.
+        let started = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        // The first server's start stands for the process's (a program may run several).
+        static STARTED: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+        started.set(*STARTED.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |since| since.as_secs_f64())
+        }));
+        registry.register(
+            "process_start_time_seconds",
+            "When this server process started, in seconds since the Unix epoch",
+            started,
+        );
         registry.register(
             "rooms_stuck",
             "Rooms in one tick or command for 2 s or more: a game stuck or far too slow, which every room on its thread waits behind",
@@ -607,6 +632,7 @@ impl Metrics {
             clients,
             transport_clients,
             rooms,
+            rooms_in_use,
             rooms_stuck,
             sessions,
             resume_tokens,

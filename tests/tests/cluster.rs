@@ -309,7 +309,7 @@ impl Node {
     async fn metric(&self, name: &str) -> f64 {
         let (_, _, body) = self.get("/metrics").await;
         body.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter(|l| is_sample_of(l, name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
@@ -844,7 +844,7 @@ async fn a_resume_through_another_node_takes_the_same_ship_back() {
     assert!(third.welcome.resumed);
     assert_eq!(third.welcome.player_id, welcome.player_id);
     third.next_world().await;
-    assert_eq!(a.metric("tickwire_resumes").await, 2.0, "the seat was resumed twice on a");
+    assert_eq!(a.metric("tickwire_resumes_total").await, 2.0, "the seat was resumed twice on a");
     eventually(PATIENCE, "one player in the room", || async {
         b.rooms().await.get("home") == Some(&("a".to_string(), 1))
     })
@@ -2668,8 +2668,29 @@ async fn a_fleet_upgrading_across_a_protocol_version_keeps_joins_on_nodes_that_s
         (node["protocol"].as_u64(), node["release"].as_str().map(str::to_string))
     };
     assert_eq!(speaks("old"), (Some(u64::from(older)), Some("0.0.1".to_string())));
+    let before = speaks("b");
+
+    // A node of a release before nodes said their version ("older": its record has none)
+    // hosts "gamma", the fullest room: matchmaking places a join there, the node refuses the
+    // client's version, and the join is placed again avoiding it, into b's room.
+    let (older_addr, mut older_saw) = stand_in_node(Some(encode_server(&refusal).unwrap())).await;
+    let older_node = Directory::new(&redis.url(), "older", Duration::from_millis(500)).unwrap();
+    let older_url = format!("ws://{older_addr}/ws");
+    older_node
+        .heartbeat(&Registration { url: &older_url, ..registration("older", None, Duration::ZERO) })
+        .await
+        .unwrap();
+    assert_eq!(redis.call("HDEL tickwire:node:older protocol release"), ":2");
+    let gamma = Wanted::Named(RoomName::truncated("gamma"));
+    let roomy = tickwire_server::cluster::directory::JoinLimits { capacity: 8, ..OPEN_LIMITS };
+    for promise in ["p1", "p2", "p3"] {
+        assert_eq!(older_node.join(gamma, false, roomy, promise).await.unwrap().node, "older");
+    }
+    let dan = Client::join(&b.url(), hello(Role::Player, "dan")).await;
+    assert_eq!(dan.welcome.room, ann.welcome.room, "placed again, on b");
+    assert_eq!(older_saw.recv().await, Some(Seen::Hello), "gamma's node was asked first");
     assert_eq!(
-        speaks("b"),
+        before,
         (
             Some(u64::from(tickwire_shared::PROTOCOL_VERSION)),
             Some(env!("CARGO_PKG_VERSION").to_string())

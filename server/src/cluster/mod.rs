@@ -846,6 +846,8 @@ impl Cluster {
         };
         // How an `Any` join ends should no placement take it: as the last one refused.
         let mut last_refusal = None;
+        // Nodes that refused this client's protocol version: placed again, it avoids them.
+        let mut other_releases: Vec<String> = Vec::new();
         for _attempt in 0..PLACEMENT_ATTEMPTS {
             let limits = JoinLimits {
                 may_host: !self.is_draining() && ctx.rooms_in_use() < ctx.config.max_rooms as usize,
@@ -856,7 +858,8 @@ impl Cluster {
                 promise: PROMISE_HOLD,
             };
             let promise = random_id();
-            let suspects = self.suspects();
+            let mut suspects = self.suspects();
+            suspects.extend(other_releases.iter().cloned());
             let placing =
                 self.directory.join_avoiding(wanted, spectating, limits, &promise, &suspects);
             let placement = match placing.await {
@@ -953,6 +956,9 @@ impl Cluster {
                     // again, elsewhere.
                     let Some(close) = refusal.untold else { return Err(refusal.end) };
                     debug!(room = %placement.room, node = %placement.node, "placing again");
+                    if refusal.other_release {
+                        other_releases.push(placement.node.clone());
+                    }
                     last_refusal = Some(close);
                 }
             }

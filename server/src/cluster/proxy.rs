@@ -88,6 +88,9 @@ pub(crate) struct Refusal {
     /// said to the client yet, so matchmaking may place it again, and should it not, this is
     /// what the client is told.
     pub(crate) untold: Option<CloseRequest>,
+    /// The node refused the client's protocol version (a node of a release before nodes said
+    /// their version, in a fleet upgrading across one): placed again, this join avoids it.
+    pub(crate) other_release: bool,
 }
 
 /// The settings of node-to-node connections: the hosting node sends server messages (up to
@@ -220,7 +223,7 @@ pub(crate) async fn admit_remote(
     client: IpAddr,
     transport: Transport,
 ) -> Result<Admitted, Refusal> {
-    let refused = || Refusal { end: ReadEnd::Refused, untold: None };
+    let refused = || Refusal { end: ReadEnd::Refused, untold: None, other_release: false };
     // A passing fault, not a full room: 1013 without a `Kick`, which clients retry (a
     // `Kick { Full }` ends a first join in both SDKs).
     let unreachable_close = || {
@@ -233,7 +236,8 @@ pub(crate) async fn admit_remote(
     // elsewhere.
     let give_up = |again: bool| {
         if again && may_retry {
-            return Refusal { end: ReadEnd::Refused, untold: Some(unreachable_close()) };
+            let untold = Some(unreachable_close());
+            return Refusal { end: ReadEnd::Refused, untold, other_release: false };
         }
         link.close(unreachable_close());
         refused()
@@ -385,7 +389,8 @@ pub(crate) async fn admit_remote(
                      are upgraded; try again in a minute",
                 );
                 if may_retry {
-                    return Err(Refusal { end: ReadEnd::Refused, untold: Some(close) });
+                    let untold = Some(close);
+                    return Err(Refusal { end: ReadEnd::Refused, untold, other_release: true });
                 }
                 link.close(close);
                 return Err(refused());
@@ -398,7 +403,8 @@ pub(crate) async fn admit_remote(
                     close_code::TRY_AGAIN_LATER,
                     "no room could take the join; try again",
                 );
-                return Err(Refusal { end: ReadEnd::Refused, untold: Some(untold) });
+                let untold = Some(untold);
+                return Err(Refusal { end: ReadEnd::Refused, untold, other_release: false });
             }
             // Pass the refusal on as it was said: the Kick, then the hosting node's close.
             let _ = link.push_control(frame::binary(&bytes));

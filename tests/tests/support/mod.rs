@@ -169,10 +169,18 @@ impl TestServer {
     pub async fn metric(&self, name: &str) -> f64 {
         let (_, _, body) = self.get("/metrics").await;
         body.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter(|l| is_sample_of(l, name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
+}
+
+/// Whether the exposition line `line` is a sample of the series `name`: that metric (not
+/// one whose name goes on: `tickwire_rooms` is not `tickwire_rooms_stuck`), or, for a `name`
+/// with an opening brace or ending in a space, the lines that begin so.
+pub fn is_sample_of(line: &str, name: &str) -> bool {
+    let Some(rest) = line.strip_prefix(name) else { return false };
+    name.contains('{') || name.ends_with(' ') || rest.starts_with([' ', '{'])
 }
 
 /// Sends `request` as is and reads the whole response.

@@ -549,7 +549,29 @@ pub fn check(args: &Args) -> Result<(), clap::Error> {
             format!("--server-pid {pid}: no such process on this machine"),
         ));
     }
+    if let Some(pid) = args.server_pid
+        && let Ok(name) = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        && let Some(wrapper) = wrapper_name(name.trim())
+    {
+        // Its CPU and memory would be the wrapper's: a few milliseconds and a megabyte, read
+        // as a server that idles under the load.
+        return Err(Args::command().error(
+            clap::error::ErrorKind::ValueValidation,
+            format!(
+                "--server-pid {pid}: that is `{wrapper}`, which runs the server, not the server \
+                 (give the server's own pid: pgrep -n tickwire-server)"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// `name` (a process's `comm`) when it is a shell or launcher that runs a server as its child
+/// rather than becoming it (`exec`, `nice`, `taskset` and `env` become it, and pass).
+fn wrapper_name(name: &str) -> Option<&str> {
+    const WRAPPERS: [&str; 10] =
+        ["sh", "bash", "dash", "zsh", "fish", "cargo", "timeout", "sudo", "su", "setsid"];
+    WRAPPERS.contains(&name).then_some(name)
 }
 
 /// The addresses `--url`'s host stands for: the IP literal, or what the resolver says;
@@ -758,6 +780,20 @@ mod tests {
         assert!(err(&["--ramp", "1e-20"]).contains("--ramp"), "would overflow the clock");
         assert!(err(&["--ping-interval", "300000000000y"]).contains("--ping-interval"));
         assert!(err(&["--server-pid", "4294967295"]).contains("--server-pid"));
+        // A shell that runs the server as its child, as `sh -c "tickwire-server ...; true"`.
+        #[cfg(target_os = "linux")]
+        {
+            let mut shell = std::process::Command::new("sh")
+                .args(["-c", "sleep 30; true"])
+                .spawn()
+                .expect("sh runs");
+            let refused = err(&["--server-pid", &shell.id().to_string()]);
+            let _ = shell.kill();
+            let _ = shell.wait();
+            assert!(refused.contains("--server-pid") && refused.contains("`sh`"), "{refused}");
+        }
+        assert_eq!(wrapper_name("tickwire-server"), None);
+        assert_eq!(wrapper_name("bash"), Some("bash"));
         assert!(err(&["--room", "my room"]).contains("--room"));
         assert!(err(&["--url", "http://x/ws"]).contains("--url"));
         assert!(err(&["--duration", "soon"]).contains("--duration"));

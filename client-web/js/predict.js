@@ -66,9 +66,9 @@ const EASE_SPEED = 2000;
  * threw it back by hundreds of units, then forth as the held-back inputs were folded. So the
  * inputs sent from when the link went quiet on (seq `from` and later: sent after the newest
  * snapshot left the server, as its timing tells) are replayed with the steering of the last
- * one before (`stick`), as the server will have run them once they come folded. The ship flies on as the server runs it, deaf to the
- * stick, until a snapshot shows the server running without inputs (the {@link Stall} it shows
- * takes over) or comes on time again. The snapshots a stall held back come late and at once,
+ * one before (`stick`), as the server will have run them once they come folded. The ship
+ * flies on as the server runs it, deaf to the stick, until a snapshot shows the server running
+ * without inputs (the {@link Stall} it shows takes over) or comes on time again. The snapshots a stall held back come late and at once,
  * and those from before the server went without show only which inputs it had by then: the
  * silence starts after them. A stall of the downlink alone, whose inputs the server did apply,
  * costs one eased correction when it ends.

@@ -787,6 +787,14 @@ mod tests {
                 .args(["-c", "sleep 30; true"])
                 .spawn()
                 .expect("sh runs");
+            // `spawn` may return before the child has exec'd (its name still this thread's).
+            let comm = format!("/proc/{}/comm", shell.id());
+            for _ in 0..500 {
+                if std::fs::read_to_string(&comm).is_ok_and(|name| name.trim() == "sh") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             let refused = err(&["--server-pid", &shell.id().to_string()]);
             let _ = shell.kill();
             let _ = shell.wait();

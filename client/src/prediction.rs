@@ -11,8 +11,10 @@
 //!
 //! When something only the server knows moves the ship (a collision), the next snapshot
 //! disagrees with what was predicted: the difference (the **correction**) is blended away over
-//! about 100 ms instead of snapping; a correction longer than
-//! [`PredictionConfig::snap_distance`] (a respawn, a long stall) snaps.
+//! about 100 ms instead of snapping, a large one no faster than
+//! [`PredictionConfig::max_ease_speed`] (2,000 units/s), so it slides over a few frames. Only a
+//! respawn snaps (a new round, or a round starting after the intermission): the ship is drawn
+//! at its new spot at once, not flown across the arena.
 //!
 //! A stalled uplink is predicted as the server runs it. When a snapshot's applied input has
 //! not changed for more ticks than the server waits for a late one, the server has been
@@ -22,10 +24,27 @@
 //! corrections as it starts and as it ends (under 60 units after a stall of 2 s), where
 //! replaying the late inputs corrected the ship at every snapshot of the stall, by up to 535
 //! units. (An uplink whose delay grows by more than a tick or two at once looks the same
-//! until its inputs come, late but not folded: a correction or two of about 50 units.)
+//! until its inputs come, late but not folded: a correction or two of about 50 units.) How
+//! long the server ran the ship on one input is the ticks since the first snapshot that showed
+//! it applied ([`Session::last_input_acked_tick`]): after a stall its snapshots come at once,
+//! and a game that draws only the newest would not see it otherwise.
+//!
+//! A link that stalls both ways (a phone's radio, a network switch) sends no snapshot that
+//! shows the server running the ship on its last input. After 250 ms without a new snapshot
+//! the link is taken for silent: the inputs sent since it went quiet are replayed with the
+//! stick of the last one the server had, as the server runs them once they come folded, and
+//! the ship flies on deaf to the stick until a snapshot shows the stall or comes on time
+//! again; the switch into silence eases from where the previous frame drew the ship.
+//! Replaying the stick instead drew the ship a whole stall away from where the server ran it,
+//! and the stall's snapshots threw it back by hundreds of units, then forth: with the server's
+//! own arena and input queue over a simulated link (150 ms round trip, 60 frames a second),
+//! one-frame steps of 211 to 1,241 units after stalls of 1 to 3 s, now under 15. A stall of
+//! the downlink alone, whose inputs the server did apply, costs one eased correction when it
+//! ends (steps of up to 38 units, where replaying the stick cost nothing).
 //!
 //! This is the arena's rule. A game of your own predicts with its own rule, as this module
-//! does, from [`Session::unapplied_inputs`] and [`Session::last_input_acked`].
+//! does, from [`Session::unapplied_inputs`], [`Session::last_input_acked`] and
+//! [`Session::last_input_acked_tick`].
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -69,9 +88,16 @@ pub struct PredictionConfig {
     /// How fast a correction is blended away, per second (default 15: 78% of it within
     /// 100 ms). Higher hides less of it; lower lets the drawn ship lag the real one longer.
     pub smoothing_per_sec: f32,
-    /// A correction longer than this snaps instead of blending, world units (default 120: a
-    /// respawn or a long stall, which no blending would make look right).
-    pub snap_distance: f32,
+    /// How fast a correction is blended away at most, world units per second (default 2000:
+    /// three times a boosting ship's top speed, 33 units a frame at 60 Hz; a correction under
+    /// this over `smoothing_per_sec`, 133 units, blends at that rate alone). A large correction
+    /// (after a link that stalled both ways, where which inputs the server had when it went
+    /// quiet is a guess) slides over a few frames instead of jumping, and one that the next
+    /// snapshot takes back adds up with it rather than throwing the ship back and forth. Lower
+    /// hides a large correction better but draws the ship off longer (about its length over
+    /// this, in seconds); `f32::INFINITY` blends any correction at `smoothing_per_sec`. No
+    /// correction snaps but a respawn's (see the [module docs](self)).
+    pub max_ease_speed: f32,
     /// Inputs replayed at most (default 256, [`SENT_INPUTS_KEPT`](crate::SENT_INPUTS_KEPT):
     /// every input the session keeps, more than it sends unconfirmed,
     /// [`Config::max_inputs_unconfirmed`](crate::Config::max_inputs_unconfirmed)). Past it
@@ -85,7 +111,7 @@ impl Default for PredictionConfig {
         PredictionConfig {
             rules: MotionRules::default(),
             smoothing_per_sec: 15.0,
-            snap_distance: 120.0,
+            max_ease_speed: 2000.0,
             max_replayed: crate::SENT_INPUTS_KEPT,
         }
     }
@@ -101,10 +127,11 @@ pub struct PredictedShip {
     /// Inputs replayed on the server's state for this prediction.
     pub replayed: usize,
     /// On the first prediction after a new snapshot: how far that snapshot moved the ship
-    /// from where it was drawn, world units, before any blending (a snap included, when the
-    /// two are comparable); `None` on other frames, and when the snapshot cannot be compared
-    /// (the first, a new connection or seat, more than `max_replayed` inputs since the last).
-    /// What a game logs or shows as the quality of its prediction.
+    /// from where it was drawn, world units, before any blending (a respawn's snap included);
+    /// `None` on other frames, and when the snapshot cannot be compared (the first, a new
+    /// connection or seat, more than `max_replayed` inputs since the last). What a game logs
+    /// or shows as the quality of its prediction. (The ease into a silent link's prediction,
+    /// see the [module docs](self), is not a snapshot's: it shows in `correction` only.)
     pub corrected: Option<Vec2>,
 }
 
@@ -119,6 +146,8 @@ struct Basis {
     /// Whether its round was in play: where it put the ship is what was drawn, replayed or
     /// frozen, even when the new world's phase differs (a round ending mid-flight).
     playing: bool,
+    /// Its round's number: a new one respawned the ship.
+    round: u16,
 }
 
 /// Predicts the own ship from the server's newest state of it and the inputs it has not
@@ -132,18 +161,23 @@ pub struct Prediction {
     link: LinkTiming,
     /// The newest applied input, and the first tick a snapshot showed it in.
     applied_since: Option<(InputSeq, Tick)>,
+    /// How much later than on time the newest snapshot came.
+    late_by: Duration,
+    /// When a frame first saw the newest snapshot.
+    heard_at: Option<Instant>,
+    /// When the previous frame was drawn.
+    frame_at: Option<Instant>,
+    /// How the previous frame ran the inputs sent while the link was silent, if it was.
+    silence: Option<Silence>,
+    /// After a silence, the newest input sent as it ended: until the server has applied it,
+    /// it is catching up with what the silence held back.
+    catch_up_to: Option<InputSeq>,
 }
 
 impl Prediction {
     /// A prediction with these settings.
     pub fn new(config: PredictionConfig) -> Prediction {
-        Prediction {
-            config,
-            basis: None,
-            correction: Vec2::ZERO,
-            link: LinkTiming::default(),
-            applied_since: None,
-        }
+        Prediction { config, ..Prediction::default() }
     }
 
     /// Its settings.
@@ -154,10 +188,7 @@ impl Prediction {
     /// Forgets the past: call it when the session joins afresh (a new seat, perhaps another
     /// ship, ticks from 1), so no correction is blended across.
     pub fn reset(&mut self) {
-        self.basis = None;
-        self.correction = Vec2::ZERO;
-        self.link = LinkTiming::default();
-        self.applied_since = None;
+        *self = Prediction::new(self.config);
     }
 
     /// The own ship to draw at `now`, `frame` after the previous call (what blends the
@@ -173,6 +204,7 @@ impl Prediction {
             welcome: session.welcome()?,
             world: session.world()?,
             applied: session.last_input_acked(),
+            applied_tick: session.last_input_acked_tick(),
             sent: session.sent_inputs(),
         };
         self.predict_parts(parts, now, frame)
@@ -187,7 +219,7 @@ impl Prediction {
         now: Instant,
         frame: Duration,
     ) -> Option<PredictedShip> {
-        let PredictionParts { welcome, world, applied, sent } = parts;
+        let PredictionParts { welcome, world, applied, applied_tick, sent } = parts;
         let server = *world.get(welcome.entity?)?;
         let replay = Replay {
             rules: self.config.rules,
@@ -202,6 +234,8 @@ impl Prediction {
         let unapplied = &sent[sent.partition_point(|s| s.input.seq <= applied)..];
         let applied_input =
             sent.binary_search_by_key(&applied, |s| s.input.seq).ok().map(|i| &sent[i]);
+        // A snapshot no frame drew from yet.
+        let fresh = !matches!(&self.basis, Some(basis) if basis.tick == tick);
         let stall = match &self.basis {
             // The stall of this snapshot was judged when it came.
             Some(basis) if basis.tick == tick => basis.stall,
@@ -212,22 +246,33 @@ impl Prediction {
                         if let Some(input) = applied_input {
                             self.link.applied(now.saturating_duration_since(input.sent_at));
                         }
-                        tick
+                        // As the session saw it: when a stall's snapshots came at once and
+                        // only the newest is drawn from, the first a frame saw hides how long
+                        // the server ran the ship on this input.
+                        applied_tick.filter(|&first| first <= tick).unwrap_or(tick)
                     }
                 };
                 self.applied_since = Some((applied, since));
                 let late_by = self.link.snapshot(tick, replay.dt, now);
+                self.late_by = late_by;
+                // Or the link was silent (see `Silence`): what the stall held back comes over
+                // several ticks, an input arriving alone applied and the rest folded, until
+                // the server has all it held.
+                if self.catch_up_to.is_some_and(|seq| applied >= seq) {
+                    self.catch_up_to = None;
+                }
+                let catching_up = self.silence.is_some() || self.catch_up_to.is_some();
                 // The server is catching up with what a stall held back: the last snapshot
                 // showed it running on its last input, or this one more inputs applied than
-                // ticks passed (folded). Only then are inputs later than the lag floor taken
-                // for folded: a round trip that grew makes them late too, and the server
-                // applies every one, on a later schedule.
+                // ticks passed (folded), or the link was silent. Only then are inputs later
+                // than the lag floor taken for folded: a round trip that grew makes them late
+                // too, and the server applies every one, on a later schedule.
                 let folding = previous.as_ref().is_some_and(|previous| {
                     let index = |seq: InputSeq| sent.partition_point(|s| s.input.seq <= seq);
                     let inputs = index(applied).saturating_sub(index(previous.applied));
                     let starved = previous.stall.is_some_and(|stall| stall.repeated.is_some());
                     tick > previous.tick
-                        && (starved || inputs > (tick.0 - previous.tick.0) as usize)
+                        && (starved || catching_up || inputs > (tick.0 - previous.tick.0) as usize)
                 });
                 let starved = Starved {
                     ticks: tick.0 - since.0,
@@ -241,10 +286,22 @@ impl Prediction {
                 Stall::of(starved, applied_input, unapplied)
             }
         };
-        let ship = replay.run(&server, unapplied.iter(), stall);
+        if fresh {
+            self.heard_at = Some(now);
+        }
+        let newest = Newest { tick, applied, applied_input, unapplied, stall };
+        let silence = self.judge_silence(fresh, &newest, replay.dt, now);
+        let ship = replay.run(&server, unapplied.iter(), stall, silence);
         let mut corrected = None;
         match &self.basis {
-            Some(basis) if basis.tick == tick => {}
+            Some(basis) if basis.tick == tick => {
+                if silence != self.silence {
+                    // The link fell silent: the ship the previous frame drew flew the stick,
+                    // and eases to where the server runs it.
+                    let was = replay.run(&server, unapplied.iter(), stall, self.silence);
+                    self.correction += was.pos - ship.pos;
+                }
+            }
             Some(basis) => {
                 // Where the previous basis puts the ship now, with every input sent since it:
                 // the difference is what this snapshot corrected.
@@ -259,21 +316,46 @@ impl Prediction {
                     && last >= basis.applied
                     && whole
                     && since_basis.len() <= self.config.max_replayed;
+                // A new round put the ship at a new spot: drawn there at once, not flown
+                // across the arena. Any other correction is eased, however large (a stall both
+                // ways, what the server did with what it held back): snapped, the ship jumped
+                // hundreds of units, and back again when the next snapshot took part of it back.
+                let respawned =
+                    world.round.round != basis.round || (replay.playing && !basis.playing);
                 self.correction = if replayable {
                     // Not so across a new connection or seat, or past `max_replayed`: a snap.
+                    // With the basis's phase (a round that ended since froze the ship, but
+                    // what was drawn had flown on), through the silence the previous frame
+                    // judged, if any, as it drew the ship.
                     let then = Replay { playing: basis.playing, ..replay };
-                    let before = then.run(&basis.server, since_basis.iter(), basis.stall);
+                    let before =
+                        then.run(&basis.server, since_basis.iter(), basis.stall, self.silence);
                     let jump = before.pos + self.correction - ship.pos;
                     corrected = Some(jump);
-                    if jump.length() < self.config.snap_distance { jump } else { Vec2::ZERO }
+                    if respawned { Vec2::ZERO } else { jump }
                 } else {
                     Vec2::ZERO
                 };
             }
             None => self.correction = Vec2::ZERO,
         }
-        self.basis = Some(Basis { server, tick, applied, stall, playing: replay.playing });
-        self.correction *= (-frame.as_secs_f32() * self.config.smoothing_per_sec).exp();
+        self.silence = silence;
+        self.frame_at = Some(now);
+        self.basis = Some(Basis {
+            server,
+            tick,
+            applied,
+            stall,
+            playing: replay.playing,
+            round: world.round.round,
+        });
+        // About 100 ms for a small correction; a large one at `max_ease_speed`, a slide over
+        // a few frames.
+        let dt = frame.as_secs_f32();
+        let left = self.correction.length();
+        let eased = (left * (1.0 - (-dt * self.config.smoothing_per_sec).exp()))
+            .min(self.config.max_ease_speed * dt);
+        self.correction *= if left > 0.0 { 1.0 - eased / left } else { 0.0 };
         let mut motion = ship;
         motion.pos += self.correction;
         Some(PredictedShip {
@@ -284,6 +366,75 @@ impl Prediction {
             corrected,
         })
     }
+
+    /// The silence the link is in at `now`, if any (see [`Silence`]): the one the previous
+    /// frame judged, until a snapshot ends it, or a new one when no snapshot has come for
+    /// [`SILENT`]. `fresh`: the newest snapshot came since the previous frame.
+    fn judge_silence(
+        &mut self,
+        fresh: bool,
+        newest: &Newest<'_>,
+        period: f32,
+        now: Instant,
+    ) -> Option<Silence> {
+        let Newest { tick, applied, applied_input, unapplied, stall } = *newest;
+        if let Some(silence) = self.silence {
+            if !fresh {
+                return Some(silence);
+            }
+            // The server went without inputs (the stall says how long), or the link is back:
+            // it catches up with the inputs sent until now.
+            if stall.is_some_and(|stall| stall.repeated.is_some()) || self.late_by <= SILENT {
+                self.catch_up_to = unapplied.last().map(|sent| sent.input.seq);
+                return None;
+            }
+            // A snapshot the stall held back, from before the server went without: it had
+            // these inputs too, and ran the newest on.
+            let Some(last) = applied_input.filter(|_| applied >= silence.from) else {
+                return Some(silence);
+            };
+            return unapplied
+                .first()
+                .map(|next| Silence { from: next.input.seq, stick: last.input });
+        }
+        // Not on the first frame after the render loop was held (a slow frame, a window
+        // dragged): the snapshots that came meanwhile are drawn from by the next.
+        let steady =
+            self.frame_at.is_some_and(|then| now.saturating_duration_since(then) <= SILENT / 2);
+        let heard_at = self.heard_at?;
+        if now.saturating_duration_since(heard_at) <= SILENT || !steady {
+            return None;
+        }
+        // The newest snapshot left the server about half the least round trip before it would
+        // have come on time (jitter delays it further; that round trip includes the server's
+        // wait for a tick, half a tick on average), and the link went quiet before the next one
+        // left, half a tick later on average: inputs sent from then on were stalled with it.
+        let left = self.link.on_time(tick, period).unwrap_or(heard_at).min(heard_at);
+        let half_lag = self.link.lag_floor().unwrap_or_default() / 2;
+        let quiet = left.checked_sub(half_lag).unwrap_or(left) + Duration::from_secs_f32(period);
+        let at = unapplied.iter().position(|sent| sent.sent_at >= quiet)?;
+        // What the server ran last: a stall it was starving in already, the last input sent
+        // before it went quiet, or the applied one.
+        let last = stall.and_then(|stall| stall.repeated).or_else(|| match at.checked_sub(1) {
+            Some(before) => Some(unapplied[before].input),
+            None => applied_input.map(|sent| sent.input),
+        })?;
+        Some(Silence { from: unapplied[at].input.seq, stick: last })
+    }
+}
+
+/// What the newest snapshot says, as [`Prediction::judge_silence`] reads it.
+#[derive(Clone, Copy)]
+struct Newest<'a> {
+    tick: Tick,
+    /// The newest input applied.
+    applied: InputSeq,
+    /// That input as it was sent, if it is known.
+    applied_input: Option<&'a SentInput>,
+    /// The inputs sent after it.
+    unapplied: &'a [SentInput],
+    /// The stall judged when it came.
+    stall: Option<Stall>,
 }
 
 /// What [`Prediction::predict_parts`] reads of a session.
@@ -295,9 +446,18 @@ pub struct PredictionParts<'a> {
     pub world: &'a World,
     /// The newest input the server had applied in it ([`Session::last_input_acked`]).
     pub applied: InputSeq,
+    /// The tick of the first snapshot that showed `applied` ([`Session::last_input_acked_tick`]);
+    /// `None` takes the first a prediction drew from, which after a stall whose snapshots
+    /// came at once is the newest, and hides how long the server ran the ship on that input.
+    pub applied_tick: Option<Tick>,
     /// The inputs sent on this connection, numbers increasing ([`Session::sent_inputs`]).
     pub sent: &'a [SentInput],
 }
+
+/// No new snapshot for this long and the link is taken for silent both ways (see [`Silence`]):
+/// past the jitter of a poor mobile link (snapshots 150 ms apart), and as long as an
+/// [`Interpolation`](crate::Interpolation) extrapolates the other ships by default.
+const SILENT: Duration = Duration::from_millis(250);
 
 /// Ticks the server's input queue runs behind a late input before it folds
 /// (`tickwire_server::inputs::LATE_ALLOWANCE`, which a test holds this to): a stall longer than
@@ -352,6 +512,28 @@ impl Stall {
     }
 }
 
+/// A link silent both ways (a phone's radio stalled, a network switch): no new snapshot for
+/// longer than [`SILENT`], so none shows the server running the ship on its last input, as
+/// the snapshots of a stalled uplink do (what a [`Stall`] sees). Replaying the inputs sent
+/// meanwhile with their own steering drew the ship where the stick went, a whole stall away
+/// from where the server ran it, and the snapshots after the stall threw it back by hundreds
+/// of units, then forth as the held-back inputs were folded. So the inputs sent from when the
+/// link went quiet on (`from` and later: sent after the newest snapshot left the server, as
+/// its timing tells) are replayed with the steering of the last one before (`stick`), as the
+/// server will have run them once they come folded. The ship flies on as the server runs it,
+/// deaf to the stick, until a snapshot shows the server running without inputs (the [`Stall`]
+/// it shows takes over) or comes on time again. The snapshots a stall held back come late and
+/// at once, and those from before the server went without show only which inputs it had by
+/// then: the silence starts after them. A stall of the downlink alone, whose inputs the server
+/// did apply, costs one eased correction when it ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Silence {
+    /// The first input sent after the link went quiet.
+    from: InputSeq,
+    /// The input the server ran last before it: replayed in place of the others.
+    stick: Input,
+}
+
 /// What a snapshot says of the server's inputs, as it comes.
 #[derive(Debug, Clone, Copy)]
 struct Starved {
@@ -403,6 +585,18 @@ impl LinkTiming {
         Self::least(&self.lags).map(Duration::from_secs_f64)
     }
 
+    /// When the snapshot of `tick` would come on time, with ticks of `period` seconds; `None`
+    /// before any came.
+    fn on_time(&self, tick: Tick, period: f32) -> Option<Instant> {
+        let epoch = self.epoch?;
+        let since = f64::from(tick.0) * f64::from(period) + Self::least(&self.arrivals)?;
+        if since >= 0.0 {
+            epoch.checked_add(Duration::from_secs_f64(since))
+        } else {
+            epoch.checked_sub(Duration::from_secs_f64(-since))
+        }
+    }
+
     /// The snapshot of `tick` came at `now`, with ticks of `period` seconds: how much later
     /// than a snapshot on time.
     fn snapshot(&mut self, tick: Tick, period: f32, now: Instant) -> Duration {
@@ -430,6 +624,7 @@ pub struct PredictionState {
     /// The newest world, with the own ship only (all a prediction reads of it).
     world: Option<World>,
     applied: InputSeq,
+    applied_tick: Option<Tick>,
     /// This connection's inputs from [`STATE_INPUTS_BEFORE`] before the applied one on.
     sent: Vec<SentInput>,
 }
@@ -447,7 +642,13 @@ impl PredictionState {
         let sent = session.sent_inputs();
         let from =
             sent.partition_point(|s| s.input.seq < applied).saturating_sub(STATE_INPUTS_BEFORE);
-        PredictionState { welcome, world, applied, sent: sent[from..].to_vec() }
+        PredictionState {
+            welcome,
+            world,
+            applied,
+            applied_tick: session.last_input_acked_tick(),
+            sent: sent[from..].to_vec(),
+        }
     }
 
     /// The parts [`Prediction::predict_parts`] takes; `None` before a `Welcome` and a world.
@@ -456,6 +657,7 @@ impl PredictionState {
             welcome: self.welcome.as_ref()?,
             world: self.world.as_ref()?,
             applied: self.applied,
+            applied_tick: self.applied_tick,
             sent: &self.sent,
         })
     }
@@ -475,14 +677,15 @@ struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    /// `server` advanced one tick per input, as the server will step it (through a `stall`,
-    /// as [`Stall`] says), then flown on for the time since the newest input went out (at most
-    /// a tick: the next input is due by then).
+    /// `server` advanced one tick per input, as the server will step it (through a `stall` and
+    /// a `silence`, as [`Stall`] and [`Silence`] say), then flown on for the time since the
+    /// newest input went out (at most a tick: the next input is due by then).
     fn run(
         &self,
         server: &EntityState,
         inputs: impl Iterator<Item = &'a SentInput>,
         stall: Option<Stall>,
+        silence: Option<Silence>,
     ) -> ShipMotion {
         let mut ship = ShipMotion::from_entity(server);
         if !self.playing {
@@ -491,7 +694,10 @@ impl<'a> Replay<'a> {
         let passed_by = stall.map_or(0, |stall| stall.passed_by);
         let repeated = stall.and_then(|stall| stall.repeated);
         for sent in inputs.skip(passed_by).take(self.max_replayed) {
-            let input = repeated.unwrap_or(sent.input);
+            let input = match silence {
+                Some(silence) if sent.input.seq >= silence.from => silence.stick,
+                _ => repeated.unwrap_or(sent.input),
+            };
             ship.step(stick_of(&input), boosting(&input), self.dt, &self.rules, self.world);
         }
         let since = self.newest.map_or(0.0, |sent| {

@@ -530,6 +530,9 @@ pub struct Session {
     held: Option<Controls>,
     next_seq: u32,
     last_input_acked: InputSeq,
+    /// The tick of the first snapshot that showed `last_input_acked` (see
+    /// [`Session::last_input_acked_tick`]).
+    last_input_acked_tick: Option<Tick>,
     in_flight: VecDeque<(InputSeq, Instant)>,
     /// The inputs sent on this connection that the server has not confirmed yet, oldest
     /// first, at most [`Config::max_inputs_unconfirmed`].
@@ -619,6 +622,7 @@ impl Session {
             held: None,
             next_seq: 1,
             last_input_acked: InputSeq(0),
+            last_input_acked_tick: None,
             in_flight: VecDeque::new(),
             inputs_unconfirmed: VecDeque::new(),
             sent: Vec::new(),
@@ -705,6 +709,16 @@ impl Session {
     /// The newest input the server had applied, per the last snapshot.
     pub fn last_input_acked(&self) -> InputSeq {
         self.last_input_acked
+    }
+
+    /// The tick of the first snapshot that showed [`last_input_acked`](Self::last_input_acked)
+    /// applied; `None` before one did on this connection (each `Welcome` starts afresh). Past
+    /// the server's late allowance, the ticks since are ticks the server ran the ship on that
+    /// input without a newer one (a stalled uplink): what a prediction needs to know even when
+    /// the snapshots of a stall came at once and only the newest world was drawn
+    /// ([`PredictionParts::applied_tick`](crate::PredictionParts::applied_tick)).
+    pub fn last_input_acked_tick(&self) -> Option<Tick> {
+        self.last_input_acked_tick
     }
 
     /// The sequence number the next [`send_input`](Self::send_input) gets.
@@ -1125,6 +1139,7 @@ impl Session {
         self.input_pace = Pace::inputs(&self.config, Some(welcome.tick_rate), now);
         // This connection's snapshots count its own inputs, from none.
         self.last_input_acked = InputSeq(0);
+        self.last_input_acked_tick = None;
         self.sent.clear();
         if !welcome.resumed {
             // Another seat, perhaps in another room: the lines were written for a
@@ -1235,6 +1250,7 @@ impl Session {
 
         if header.last_input > self.last_input_acked {
             self.last_input_acked = header.last_input;
+            self.last_input_acked_tick = Some(header.tick);
             self.confirm_inputs(header.last_input);
             while let Some(&(seq, sent)) = self.in_flight.front()
                 && seq <= header.last_input
@@ -1439,8 +1455,8 @@ impl Session {
         self.input_pending = None;
         self.in_flight.clear();
         self.inputs_unconfirmed.clear();
-        // `sent` and `last_input_acked` stay until the next `Welcome`: a prediction goes on
-        // drawing the ship where they put it while the session reconnects.
+        // `sent`, `last_input_acked` and its tick stay until the next `Welcome`: a prediction
+        // goes on drawing the ship where they put it while the session reconnects.
         // The chat queue stays: `send_chat` accepted those lines, and a resume sends them,
         // the ones written but not confirmed first, in the order they were typed: they may
         // never have reached the server.

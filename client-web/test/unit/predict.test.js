@@ -224,6 +224,8 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
       const due = k * tickMs + oneWay;
       const held = due >= downStall[0] && due < downStall[1];
       at(held ? downStall[1] + Math.floor(((due - downStall[0]) / (downStall[1] - downStall[0])) * parts) * tickMs : due, 0, () => {
+        // A snapshot the stall held back may come after a newer one: the SDK drops it.
+        if (k <= serverTick) return;
         server = state;
         serverTick = k;
         // As the session keeps them: the first snapshot that showed an input applied.

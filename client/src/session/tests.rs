@@ -363,6 +363,38 @@ fn sent_inputs_are_kept_for_prediction_with_those_unapplied_until_a_new_connecti
     assert_eq!(h.session.last_input_acked(), InputSeq(0));
 }
 
+/// After a stall the snapshots it held back are handled together and a game draws only the
+/// newest: how long the server ran the ship on one input is in the ones between, and the
+/// session keeps the tick of the first that showed it applied.
+#[test]
+fn the_tick_that_first_showed_the_newest_applied_input_is_kept_until_a_new_connection() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    assert_eq!(h.session.last_input_acked_tick(), None);
+    for _ in 1..=3 {
+        h.session.send_input(Controls { x: 1.0, y: 0.0, boost: false, action: false }).unwrap();
+        h.sent();
+        h.advance(34);
+    }
+    let mut before = None;
+    for (tick, last_input) in [(10, 2), (11, 3), (12, 3), (13, 3), (14, 3)] {
+        let next = world(tick, 0);
+        h.recv(snapshot(before.as_ref(), &next, last_input));
+        before = Some(next);
+    }
+    assert_eq!(h.session.last_input_acked(), InputSeq(3));
+    assert_eq!(h.session.last_input_acked_tick(), Some(Tick(11)), "not the newest, 14");
+    h.session.handle_lost(h.now, LinkError::Eof);
+    assert_eq!(h.session.last_input_acked_tick(), Some(Tick(11)), "kept while reconnecting");
+    h.advance(10_000);
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    h.sent();
+    h.recv(ServerMessage::Welcome(Welcome { resumed: true, ..welcome(Role::Player) }));
+    assert_eq!(h.session.last_input_acked_tick(), None, "a new connection counts afresh");
+}
+
 #[test]
 fn sent_inputs_keep_at_least_the_newest_kept_and_never_grow_past_twice_that() {
     let mut h = Harness::new(

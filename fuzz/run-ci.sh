@@ -7,7 +7,8 @@
 # Usage: fuzz/run-ci.sh [SECONDS_PER_TARGET] (default 45). FUZZ_JOBS targets run at once
 # (default 2, one per core). FUZZ_TARGETS="a b" runs only those; FUZZ_ALL=1 runs the targets
 # left out of the per-commit set too (`off_ci` below). New inputs go to a scratch directory,
-# never into the committed corpus.
+# never into the committed corpus. FUZZ_BUILD_ONLY=1 builds and stops (`.ci/run` builds while
+# the tests run, and fuzzes later).
 #
 # Installs what it needs: the pinned nightly toolchain. It builds with the flags
 # `cargo fuzz build -a -s leak` passes (cargo-fuzz 0.13, src/project.rs), into the same
@@ -73,6 +74,7 @@ fi
 # `times`: the CPU time of this script's children so far (the toolchain install and the build).
 build_cpu=$(times | tail -1)
 echo "fuzz: built $(wc -w <<<"$targets") targets in $(($(date +%s) - build_start)) s (CPU so far, user and system: $build_cpu)"
+[[ -z "${FUZZ_BUILD_ONLY:-}" ]] || exit 0
 
 bin_dir="target/$host/release"
 scratch="$(mktemp -d)"

@@ -37,6 +37,13 @@ const TIMING_KEPT = 32;
  */
 const SILENT_MS = 250;
 /**
+ * How long without a new snapshot is a silence, ms, for ticks `tickMs` apart: {@link SILENT_MS},
+ * or two ticks at a tick rate below 8 Hz (`--tick-rate` goes down to 1), whose snapshots come
+ * further apart than that on a steady link.
+ * @param {number} tickMs
+ */
+const silentMs = (tickMs) => Math.max(SILENT_MS, 2 * tickMs);
+/**
  * How fast a correction is eased away at most, units/s (three times a boosting ship's top
  * speed): a large one (after a stall both ways, which inputs the server had when it went
  * quiet is a guess) slides over a few frames rather than jumping, and one that the next
@@ -445,7 +452,7 @@ export class ShipPredictor {
     if (silence) {
       // The server went without inputs (the stall says how long), or the link is back: it
       // catches up with the inputs sent until now.
-      if (this.stall?.repeated || this.lateBy <= SILENT_MS) {
+      if (this.stall?.repeated || this.lateBy <= silentMs(tickMs)) {
         this.catchUpTo = pending[pending.length - 1]?.seq ?? null;
         return null;
       }
@@ -458,7 +465,7 @@ export class ShipPredictor {
     // Not on the first frame after the page's thread was held (a long script, a slow device):
     // the snapshots that came meanwhile wait behind this frame, and are handled before the next.
     const steady = this.frameAt !== null && now - this.frameAt <= SILENT_MS / 2;
-    if (this.heardAt === null || now - this.heardAt <= SILENT_MS || !steady) return null;
+    if (this.heardAt === null || now - this.heardAt <= silentMs(tickMs) || !steady) return null;
     // The newest snapshot left the server about half the least round trip before it would have
     // come on time (jitter delays it further; that round trip includes the server's wait for a
     // tick, half a tick on average), and the link went quiet before the next one left, half a

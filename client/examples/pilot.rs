@@ -49,9 +49,9 @@ async fn main() -> anyhow::Result<()> {
         tokio::select! {
             event = client.next_event() => match event {
                 Some(Event::Joined(welcome)) => {
-                    if !welcome.resumed {
-                        prediction.reset(); // a new seat: its ticks and ship start over
-                    }
+                    // Resumed or not, the connection numbers its inputs afresh and its link is
+                    // another: nothing of the last one's stalls or delays holds.
+                    prediction.reset();
                     println!(
                         "{} room {} as player {} ({} ticks/s)",
                         if welcome.resumed { "back in" } else { "joined" },

@@ -201,13 +201,16 @@
 //!                     interpolation.push(&world, arrived);
 //!                 }
 //!             }
-//!             Event::Joined(welcome) if !welcome.resumed => {
+//!             Event::Joined(welcome) => {
+//!                 // Every connection numbers its inputs afresh, on another link.
+//!                 prediction.reset();
 //!                 // A new seat: perhaps another ship, rate and ticks. A spectator is never
 //!                 // resumed, and its view goes on (`push` notices a restart's ticks).
-//!                 if welcome.role != Role::Spectator || welcome.tick_rate != interpolation.tick_rate() {
+//!                 if !welcome.resumed
+//!                     && (welcome.role != Role::Spectator || welcome.tick_rate != interpolation.tick_rate())
+//!                 {
 //!                     interpolation = Interpolation::new(welcome.tick_rate, InterpolationConfig::default());
 //!                 }
-//!                 prediction.reset();
 //!             }
 //!             Event::Ended(_) => return Ok(()),
 //!             _ => {}

@@ -12,9 +12,11 @@
 //! When something only the server knows moves the ship (a collision), the next snapshot
 //! disagrees with what was predicted: the difference (the **correction**) is blended away over
 //! about 100 ms instead of snapping, a large one no faster than
-//! [`PredictionConfig::max_ease_speed`] (2,000 units/s), so it slides over a few frames. Only a
+//! [`PredictionConfig::max_ease_speed`] (2,000 units/s), so it slides over a few frames. A
 //! respawn snaps (a new round, or a round starting after the intermission): the ship is drawn
-//! at its new spot at once, not flown across the arena.
+//! at its new spot at once, not flown across the arena. So does a snapshot the prediction
+//! cannot compare with the last (the first on a new connection, resumed or not, or one more
+//! than [`PredictionConfig::max_replayed`] inputs later).
 //!
 //! A stalled uplink is predicted as the server runs it. When a snapshot's applied input has
 //! not changed for more ticks than the server waits for a late one, the server has been
@@ -46,26 +48,37 @@
 //! does, from [`Session::unapplied_inputs`], [`Session::last_input_acked`] and
 //! [`Session::last_input_acked_tick`].
 //!
+//! Call it every frame, snapshots or not: through a stalled link none come, and the frames in
+//! between are where it tells.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::time::Instant;
+//! use std::time::{Duration, Instant};
 //! use tickwire_client::{Client, Config, Controls, Event, Identity, Prediction};
 //!
 //! let identity = Identity::player("ada")?;
 //! let mut client = Client::connect("ws://127.0.0.1:8080/ws", identity, Config::default()).await?;
 //! let mut prediction = Prediction::default();
+//! let mut frames = tokio::time::interval(Duration::from_micros(16_667));
 //! let mut last_frame = Instant::now();
-//! while let Some(event) = client.next_event().await {
-//!     if let Event::Joined(welcome) = &event && !welcome.resumed {
-//!         prediction.reset(); // a new seat: ticks and ship start over
+//! loop {
+//!     tokio::select! {
+//!         event = client.next_event() => match event {
+//!             // Every connection, resumed or not, numbers its inputs afresh on another link.
+//!             Some(Event::Joined(_)) => prediction.reset(),
+//!             Some(Event::Ended(_)) | None => break,
+//!             Some(_) => {}
+//!         },
+//!         _ = frames.tick() => {
+//!             // Each frame: set the stick, then draw the own ship where the prediction puts it.
+//!             client.send_input(Controls { x: 1.0, y: 0.0, boost: false, action: false })?;
+//!             let now = Instant::now();
+//!             if let Some(ship) = prediction.predict(client.session(), now, now - last_frame) {
+//!                 println!("draw my ship at {} heading {}", ship.motion.pos, ship.motion.heading);
+//!             }
+//!             last_frame = now;
+//!         }
 //!     }
-//!     // Each frame: set the stick, then draw the own ship where the prediction puts it.
-//!     client.send_input(Controls { x: 1.0, y: 0.0, boost: false, action: false })?;
-//!     let now = Instant::now();
-//!     if let Some(ship) = prediction.predict(client.session(), now, now - last_frame) {
-//!         println!("draw my ship at {} heading {}", ship.motion.pos, ship.motion.heading);
-//!     }
-//!     last_frame = now;
 //! }
 //! # Ok(()) }
 //! ```
@@ -95,8 +108,9 @@ pub struct PredictionConfig {
     /// quiet is a guess) slides over a few frames instead of jumping, and one that the next
     /// snapshot takes back adds up with it rather than throwing the ship back and forth. Lower
     /// hides a large correction better but draws the ship off longer (about its length over
-    /// this, in seconds); `f32::INFINITY` blends any correction at `smoothing_per_sec`. No
-    /// correction snaps but a respawn's (see the [module docs](self)).
+    /// this, in seconds); `f32::INFINITY`, or a value not above 0, blends any correction at
+    /// `smoothing_per_sec`. Only a respawn and a snapshot the prediction cannot compare with
+    /// the last snap (see the [module docs](self)).
     pub max_ease_speed: f32,
     /// Inputs replayed at most (default 256, [`SENT_INPUTS_KEPT`](crate::SENT_INPUTS_KEPT):
     /// every input the session keeps, more than it sends unconfirmed,
@@ -185,8 +199,10 @@ impl Prediction {
         &self.config
     }
 
-    /// Forgets the past: call it when the session joins afresh (a new seat, perhaps another
-    /// ship, ticks from 1), so no correction is blended across.
+    /// Forgets the past: call it on every [`Event::Joined`](crate::Event::Joined), resumed or
+    /// not. A new seat may be another ship with ticks from 1; a resumed one numbers its inputs
+    /// afresh on another link, whose delays and stalls are not the last one's (kept, a slower
+    /// new path read as a stall: off by up to 424 units for seconds).
     pub fn reset(&mut self) {
         *self = Prediction::new(self.config);
     }
@@ -353,8 +369,11 @@ impl Prediction {
         // a few frames.
         let dt = frame.as_secs_f32();
         let left = self.correction.length();
-        let eased = (left * (1.0 - (-dt * self.config.smoothing_per_sec).exp()))
-            .min(self.config.max_ease_speed * dt);
+        let smoothed = left * (1.0 - (-dt * self.config.smoothing_per_sec).exp());
+        let max_speed = self.config.max_ease_speed;
+        // Not above 0 (or NaN) caps nothing: 0 would keep a correction for good, and a
+        // negative cap would grow it.
+        let eased = if max_speed > 0.0 { smoothed.min(max_speed * dt) } else { smoothed };
         self.correction *= if left > 0.0 { 1.0 - eased / left } else { 0.0 };
         let mut motion = ship;
         motion.pos += self.correction;
@@ -384,7 +403,8 @@ impl Prediction {
             }
             // The server went without inputs (the stall says how long), or the link is back:
             // it catches up with the inputs sent until now.
-            if stall.is_some_and(|stall| stall.repeated.is_some()) || self.late_by <= SILENT {
+            if stall.is_some_and(|stall| stall.repeated.is_some()) || self.late_by <= silent(period)
+            {
                 self.catch_up_to = unapplied.last().map(|sent| sent.input.seq);
                 return None;
             }
@@ -402,7 +422,7 @@ impl Prediction {
         let steady =
             self.frame_at.is_some_and(|then| now.saturating_duration_since(then) <= SILENT / 2);
         let heard_at = self.heard_at?;
-        if now.saturating_duration_since(heard_at) <= SILENT || !steady {
+        if now.saturating_duration_since(heard_at) <= silent(period) || !steady {
             return None;
         }
         // The newest snapshot left the server about half the least round trip before it would
@@ -456,8 +476,16 @@ pub struct PredictionParts<'a> {
 
 /// No new snapshot for this long and the link is taken for silent both ways (see [`Silence`]):
 /// past the jitter of a poor mobile link (snapshots 150 ms apart), and as long as an
-/// [`Interpolation`](crate::Interpolation) extrapolates the other ships by default.
+/// [`Interpolation`](crate::Interpolation) extrapolates the other ships by default. At least
+/// two ticks ([`silent`]).
 const SILENT: Duration = Duration::from_millis(250);
+
+/// How long without a new snapshot is a silence, for ticks `period` seconds apart: [`SILENT`],
+/// or two ticks at a tick rate below 8 Hz (`--tick-rate` goes down to 1), whose snapshots come
+/// further apart than that on a steady link.
+fn silent(period: f32) -> Duration {
+    SILENT.max(Duration::from_secs_f32(2.0 * period))
+}
 
 /// Ticks the server's input queue runs behind a late input before it folds
 /// (`tickwire_server::inputs::LATE_ALLOWANCE`, which a test holds this to): a stall longer than

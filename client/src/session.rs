@@ -1248,18 +1248,15 @@ impl Session {
         self.stats.ticks_skipped += u64::from(skipped);
         self.newest_tick = self.newest_tick.max(Some(header.tick));
 
-        if header.last_input > self.last_input_acked {
-            self.last_input_acked = header.last_input;
-            self.last_input_acked_tick = Some(header.tick);
-            self.confirm_inputs(header.last_input);
-            while let Some(&(seq, sent)) = self.in_flight.front()
-                && seq <= header.last_input
-            {
-                self.in_flight.pop_front();
-                self.stats.inputs_acked += 1;
-                let latency = now.saturating_duration_since(sent);
-                self.push_event(Event::InputAcked { seq, latency });
-            }
+        // The server has these inputs, whether or not this snapshot can be applied.
+        self.confirm_inputs(header.last_input);
+        while let Some(&(seq, sent)) = self.in_flight.front()
+            && seq <= header.last_input
+        {
+            self.in_flight.pop_front();
+            self.stats.inputs_acked += 1;
+            let latency = now.saturating_duration_since(sent);
+            self.push_event(Event::InputAcked { seq, latency });
         }
 
         // The roster comes before the first snapshot: should its `Audience` be missing, it is over.
@@ -1269,6 +1266,13 @@ impl Session {
         match history.apply(snapshot) {
             Ok(world) => {
                 let tick = world.tick;
+                // Applied inputs go with the world that shows them: one a snapshot that could
+                // not be applied says was applied would be left out of a prediction made on
+                // the older world, and the ship drawn an input behind.
+                if header.last_input > self.last_input_acked && Some(tick) >= self.world_tick {
+                    self.last_input_acked = header.last_input;
+                    self.last_input_acked_tick = Some(tick);
+                }
                 if self.config.ack_snapshots {
                     self.ack_pending = self.ack_pending.max(Some(tick));
                     self.unacked_full |= header.baseline.is_none();

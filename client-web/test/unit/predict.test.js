@@ -175,10 +175,10 @@ class InputQueue {
  * made there (`jump`, units, before blending).
  * @param {{ fps: number, rttMs: number, sendPhase: number, framePhase: number,
  *   steer?: (t: number) => { x: number, y: number }, upStall?: [number, number], parts?: number,
- *   downStall?: [number, number], upStep?: [number, number], end?: number, queue?: boolean }} o phases and times in ms
+ *   downStall?: [number, number], upStep?: [number, number], end?: number, queue?: boolean, tickRate?: number }} o phases and times in ms (`tickRate`: 30 by default)
  */
-function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 }), upStall = [Infinity, Infinity], parts = 1, downStall = [Infinity, Infinity], upStep = [Infinity, 0], end = 2500, queue = false }) {
-  const tickMs = 1000 / 30;
+function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 }), upStall = [Infinity, Infinity], parts = 1, downStall = [Infinity, Infinity], upStep = [Infinity, 0], end = 2500, queue = false, tickRate = 30 }) {
+  const tickMs = 1000 / tickRate;
   const frameMs = 1000 / fps;
   const oneWay = rttMs / 2;
   const world = { width: 100000, height: 1000 };
@@ -203,7 +203,7 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
   /** @type {import('../../sdk/index.js').SentInput[]} */
   const pending = [];
   const predictor = new ShipPredictor();
-  /** @type {{ at: number, x: number, y: number, jump: number }[]} */
+  /** @type {{ at: number, x: number, y: number, jump: number, silent: boolean }[]} */
   const drawn = [];
 
   for (let k = 1; k * tickMs < end; k++) {
@@ -213,7 +213,7 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
         serverApplied = newest.seq;
         input = newest;
       }
-      stepShip(ship, input, 1 / 30, world);
+      stepShip(ship, input, 1 / tickRate, world);
       const state = {
         id: 1, kind: 0, flags: 0, value: 0,
         pos: { x: ship.x * 16, y: ship.y * 16 },
@@ -257,12 +257,12 @@ function fly({ fps, rttMs, sendPhase, framePhase, steer = () => ({ x: 127, y: 0 
       const [errX, errY] = [predictor.errX, predictor.errY];
       const p = predictor.predict({
         server, serverTick, pending, applied, appliedTick, stick: { x: x / 127, y: y / 127, buttons: 0 }, nextSendAt,
-        tickRate: 30, world, playing: true, now: t, frameDt: frameMs / 1000,
+        tickRate, world, playing: true, now: t, frameDt: frameMs / 1000,
       });
       // What this frame's snapshot corrected, before this frame's blending.
       const decay = Math.exp(-(frameMs / 1000) * 15);
       const jump = Math.hypot(predictor.errX / decay - errX, predictor.errY / decay - errY);
-      drawn.push({ at: t, x: p.x, y: p.y, jump });
+      drawn.push({ at: t, x: p.x, y: p.y, jump, silent: predictor.silence !== null });
     });
   }
   while (events.length) {
@@ -349,6 +349,19 @@ function seen(frames, from = 500) {
   }
   return { visible, worst, corrections, step };
 }
+
+test('at a few ticks a second a steady link is no silence: it waits for two ticks, not 250 ms', () => {
+  // Taken for silent once a tick at 3 Hz and below (snapshots 333 ms apart and more), the steady
+  // link corrected the ship 180-odd times, by up to 198 units (client/src/prediction.rs alike).
+  const steer = (/** @type {number} */ t) => ({ x: roundAway(127 * Math.cos(t * 0.003)), y: roundAway(127 * Math.sin(t * 0.003)) });
+  for (const tickRate of [1, 2, 3, 4, 8]) {
+    const tickMs = 1000 / tickRate;
+    const frames = fly({ fps: 60, rttMs: 150, sendPhase: 3, framePhase: 1, steer, queue: true, tickRate, end: 60 * tickMs });
+    const silent = frames.filter((f) => f.silent).length;
+    const { corrections } = seen(frames, 10 * tickMs);
+    assert.ok(silent === 0 && corrections <= 3, `${tickRate} Hz: ${silent} frames silent, ${corrections} corrections`);
+  }
+});
 
 test('through a stalled uplink the ship is drawn as the server runs it, corrected as the stall starts and ends, not at every snapshot', () => {
   // Steering round a circle at 3 rad/s, 60 ms round trip, the uplink stalled for a second;

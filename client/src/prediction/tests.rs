@@ -431,6 +431,8 @@ fn a_stalled_uplink_is_predicted_as_the_server_runs_it() {
 /// network that stalls both ways, as a phone's radio does.
 #[derive(Debug, Clone, Copy)]
 struct Flight {
+    /// The server's ticks a second (default 30), as often as the client sends an input.
+    tick_rate: u8,
     rtt: f64,
     up_stall: (f64, f64),
     down_stall: (f64, f64),
@@ -445,6 +447,7 @@ impl Flight {
 
     fn steady(rtt: f64, end: f64) -> Flight {
         Flight {
+            tick_rate: 30,
             rtt,
             up_stall: Flight::NONE,
             down_stall: Flight::NONE,
@@ -461,7 +464,7 @@ impl Flight {
             return due;
         }
         let part = ((due - from) / (to - from) * f64::from(self.parts)).floor();
-        to + part * 1000.0 / 30.0
+        to + part * 1000.0 / f64::from(self.tick_rate)
     }
 }
 
@@ -472,6 +475,8 @@ struct Drawn {
     at: f64,
     pos: Vec2,
     jump: f32,
+    /// Whether the prediction took the link for silent both ways.
+    silent: bool,
 }
 
 /// The stick round a circle at 3 rad/s, at `t` ms: a player steering through a stall.
@@ -496,13 +501,13 @@ fn fly(flight: Flight, steer: fn(f64) -> (i8, i8)) -> (Vec<Drawn>, Prediction) {
         Arrive(Input),
         Frame,
     }
-    let tick_ms = 1000.0 / 30.0;
+    let tick_ms = 1000.0 / f64::from(flight.tick_rate);
     let frame_ms = 1000.0 / 60.0;
     let one_way = flight.rtt / 2.0;
     let (send_phase, frame_phase) = (3.0, 1.0);
     let mut arena = Arena::new(ArenaConfig::default(), 7);
     let entity = arena.add_player(PlayerId(1));
-    let welcome = welcome(entity);
+    let welcome = Welcome { tick_rate: flight.tick_rate, ..welcome(entity) };
     let mut queue = InputQueue::default();
     // By time (ns), then what counts first at the same instant (arrivals, the server's tick,
     // the frame), then as scheduled.
@@ -579,11 +584,68 @@ fn fly(flight: Flight, steer: fn(f64) -> (i8, i8)) -> (Vec<Drawn>, Prediction) {
                 let drawn = prediction.predict_parts(parts, instant(t), frame).expect("the ship");
                 let jump = drawn.corrected.map_or(0.0, |corrected| (corrected - blending).length());
                 blending = drawn.correction;
-                frames.push(Drawn { at: t, pos: drawn.motion.pos, jump });
+                let silent = prediction.silence.is_some();
+                frames.push(Drawn { at: t, pos: drawn.motion.pos, jump, silent });
             }
         }
     }
     (frames, prediction)
+}
+
+/// A 600-unit shove (what a stall both ways may leave), then `frames` frames: the correction
+/// left after each.
+fn shoved(config: PredictionConfig, frames: u32) -> Vec<Vec2> {
+    let welcome = welcome(EntityId(1));
+    let start = Instant::now();
+    let still = QVec2::default();
+    let mut sent = vec![SentInput { input: input(10, 0, 0, false), sent_at: start }];
+    let mut prediction = Prediction::new(config);
+    let mut at = |world: &World, sent: &[SentInput], applied: u32, dt: Duration| {
+        let parts = PredictionParts {
+            welcome: &welcome,
+            world,
+            applied: InputSeq(applied),
+            applied_tick: None,
+            sent,
+        };
+        prediction.predict_parts(parts, start + dt, FRAME).unwrap().correction
+    };
+    at(&world(10, RoundPhase::Playing, ship_at(500.0, 300.0, still)), &sent, 10, TICK);
+    sent.push(SentInput { input: input(11, 0, 0, false), sent_at: start + TICK });
+    let far = world(11, RoundPhase::Playing, ship_at(1100.0, 300.0, still));
+    (0..=frames).map(|frame| at(&far, &sent, 11, TICK * 2 + FRAME * frame)).collect()
+}
+
+/// `max_ease_speed` at 0 kept a correction for good, and below 0 grew it without bound (from
+/// 30 units to 132 in a second at -100): a value not above 0, or NaN, caps nothing, as
+/// `f32::INFINITY` does.
+#[test]
+fn a_max_ease_speed_not_above_0_caps_nothing() {
+    let base = PredictionConfig::default();
+    let capped = shoved(base, 30);
+    let uncapped = shoved(PredictionConfig { max_ease_speed: f32::INFINITY, ..base }, 30);
+    assert!(capped[1].length() > 500.0, "2,000 units/s eases 33 a frame: {}", capped[1]);
+    assert!(uncapped[1].length() < 400.0, "{}", uncapped[1]);
+    for max_ease_speed in [0.0, -100.0, f32::NAN] {
+        let left = shoved(PredictionConfig { max_ease_speed, ..base }, 30);
+        assert_eq!(left, uncapped, "{max_ease_speed}");
+    }
+}
+
+/// At a few ticks a second a steady link's snapshots come further apart than the 250 ms that
+/// otherwise tells a silence: it waits for two ticks. Taken for silent once a tick at 3 Hz and
+/// below (784 frames of 3,975), the steady link corrected the ship 180-odd times, by up to 198
+/// units.
+#[test]
+fn at_a_low_tick_rate_a_steady_link_is_no_silence() {
+    for tick_rate in [1, 2, 3, 4, 8] {
+        let tick_ms = 1000.0 / f64::from(tick_rate);
+        let flight = Flight { tick_rate, ..Flight::steady(150.0, 60.0 * tick_ms) };
+        let (frames, _) = fly(flight, circling);
+        let silent = frames.iter().filter(|frame| frame.silent).count();
+        let seen = seen(&frames, 10.0 * tick_ms);
+        assert!(silent == 0 && seen.corrections <= 3, "{tick_rate} Hz: {silent} silent, {seen:?}");
+    }
 }
 
 /// What the eye sees of `frames` from `from` ms on (client-web/test/unit/predict.test.js

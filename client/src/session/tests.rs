@@ -395,6 +395,35 @@ fn the_tick_that_first_showed_the_newest_applied_input_is_kept_until_a_new_conne
     assert_eq!(h.session.last_input_acked_tick(), None, "a new connection counts afresh");
 }
 
+/// The applied input goes with the world that shows it: a snapshot that could not be applied
+/// (its baseline unknown) moved it past the world kept, and a prediction made on that world
+/// left an input out and drew the ship 15 units back, un-eased.
+#[test]
+fn a_snapshot_that_cannot_be_applied_moves_neither_the_applied_input_nor_its_tick() {
+    let mut h = Harness::player();
+    h.join(welcome(Role::Player));
+    h.events();
+    for _ in 1..=4 {
+        h.session.send_input(Controls { x: 1.0, y: 0.0, boost: true, action: false }).unwrap();
+        h.sent();
+        h.advance(34);
+    }
+    h.recv(snapshot(None, &world(10, 1600), 1));
+    h.recv(snapshot(Some(&world(9, 0)), &world(11, 1700), 4));
+    let events = h.events();
+    assert!(events.iter().any(|e| matches!(e, Event::SnapshotRejected { .. })), "{events:?}");
+    assert_eq!(h.session.world().map(|world| world.tick), Some(Tick(10)));
+    assert_eq!(h.session.last_input_acked(), InputSeq(1), "as the world kept shows it");
+    assert_eq!(h.session.last_input_acked_tick(), Some(Tick(10)));
+    assert_eq!(h.session.unapplied_inputs().len(), 3);
+    // The server had them all the same: acked, and confirmed.
+    let acked = events.iter().filter(|e| matches!(e, Event::InputAcked { .. })).count();
+    assert_eq!(acked, 4, "{events:?}");
+    h.recv(snapshot(Some(&world(10, 1600)), &world(12, 1800), 4));
+    assert_eq!(h.session.last_input_acked(), InputSeq(4));
+    assert_eq!(h.session.last_input_acked_tick(), Some(Tick(12)));
+}
+
 #[test]
 fn sent_inputs_keep_at_least_the_newest_kept_and_never_grow_past_twice_that() {
     let mut h = Harness::new(

@@ -143,6 +143,13 @@ const SILENT_OPENS_TO_MOVE_ON = 2;
  * by default) would outlast the server's resume grace (10 s), and the seat would be lost to a
  * middlebox rather than to a slow server. */
 const SILENT_OPENS_TO_MOVE_ON_RESUMING = 1;
+/** How long connection attempts keep starting at a fallback transport that WebSocket failed
+ * over to (or that `preferTransport` named) before a new round tries WebSocket first again, as
+ * a reloaded page does past the game's `KEPT_TRANSPORT_MS`. Without it, one bad reconnect on
+ * flaky Wi-Fi kept a session on the HTTP fallback (more latency, every input a POST) for the
+ * rest of the evening; in a network that blocks WebSocket, the cost is one failed upgrade
+ * every ten minutes, at a reconnect. */
+export const RETRY_BEST_AFTER_MS = 10 * 60_000;
 
 /**
  * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
@@ -208,6 +215,8 @@ export class TickwireClient {
      * last answered with, where it could see one (the fallback; cleared once one opens) */
     this.statuses = new Map();
     this.now = options.now ?? (() => performance.now());
+    /** When `preferred` last changed ({@link RETRY_BEST_AFTER_MS}). */
+    this.preferredAt = this.now();
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
     this.useEventTime = options.now === undefined;
@@ -379,11 +388,20 @@ export class TickwireClient {
     return this.session.state;
   }
 
+  /** Sets where the next connection attempt starts in `chain`, noting when that changed.
+   * @param {number} index */
+  prefer(index) {
+    if (index === this.preferred) return;
+    this.preferred = index;
+    this.preferredAt = this.now();
+  }
+
   /** Runs the session until it has nothing more to do right now. */
   drive() {
     const s = this.session;
     for (let action = s.pollAction(); action; action = s.pollAction()) {
       if (action.type === 'open') {
+        if (this.preferred !== 0 && this.now() - this.preferredAt >= RETRY_BEST_AFTER_MS) this.prefer(0);
         this.trying = this.preferred;
         this.attempts += 1;
         if (this.urlSource) this.openAtUrlFrom(this.urlSource, this.attempts);
@@ -422,7 +440,7 @@ export class TickwireClient {
             // after the last.
             this.silentOpens = 0;
             this.failures.set(this.chain[this.trying], action.reason);
-            this.preferred = this.trying + 1 < this.chain.length ? this.trying + 1 : 0;
+            this.prefer(this.trying + 1 < this.chain.length ? this.trying + 1 : 0);
           }
         }
         try {
@@ -581,7 +599,7 @@ export class TickwireClient {
       this.failures.clear();
       this.statuses.clear();
       this.clearUpgradeTimer();
-      this.preferred = this.trying;
+      this.prefer(this.trying);
       this.transport = kind;
       this.emit({ type: 'transport', transport: kind });
       this.session.handleOpen(this.now(), kind);
@@ -638,7 +656,7 @@ export class TickwireClient {
           && !(this.chain.length > 1 && (event.status === 404 || event.status === 405));
         if (refused) {
           this.socket = null;
-          this.preferred = 0;
+          this.prefer(0);
           // The refusal's own words ("HTTP 401: the join token has expired"), not the other
           // transports' failures: this one is why the join ends.
           this.session.handleClose(event.code, event.reason, false, this.now(), event.status);
@@ -654,7 +672,7 @@ export class TickwireClient {
         return;
       }
       this.socket = null;
-      if (!opened) this.preferred = 0; // none opened: next time, start from the best again
+      if (!opened) this.prefer(0); // none opened: next time, start from the best again
       if (opened) {
         this.session.handleClose(event.code, event.reason, event.wasClean, this.now());
       } else if (this.mayAskWhy()) {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   TickwireClient, decodeClientMessage, encodeServerMessage, RecordReader, Record, encodeRecord, encodeClose, SESSION_HEADER,
-  KickedError,
+  KickedError, RETRY_BEST_AFTER_MS,
 } from '../index.js';
 
 const token = new Uint8Array(16).fill(7);
@@ -591,6 +591,49 @@ test('preferTransport starts auto at the transport that worked last; a forced tr
   const forced = new TickwireClient({ url: 'ws://127.0.0.1:9/ws', WebSocket: FakeSocket, transport: 'ws', preferTransport: 'poll', name: 'ada' });
   assert.equal(forced.chain[forced.preferred], 'ws');
   assert.throws(() => new TickwireClient({ url: 'ws://127.0.0.1:9/ws', preferTransport: /** @type {any} */ ('smoke'), name: 'ada' }), TypeError);
+});
+
+test('attempts keep to the fallback WebSocket failed over to for ten minutes, then try WebSocket first again', { timeout: 10000 }, async (t) => {
+  // A clock that runs, and jumps ahead when the test says so.
+  let ahead = 0;
+  const now = () => performance.now() + ahead;
+  // A session whose WebSocket went silent with a seat to resume moved on to the stream...
+  const first = fakeWebSocket();
+  const firstFetch = heldFetch();
+  const c = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: first.FakeSocket, fetch: firstFetch.fetchSpy, name: 'ada', resumeToken: token,
+    joinTimeoutMs: 40, connectTimeoutMs: 40, reconnect: { initialDelayMs: 10, jitter: 0 }, now,
+  });
+  t.after(() => dispose(c));
+  c.connect();
+  (await until(() => first.sockets[0], 'the upgrade')).open();
+  await until(() => firstFetch.fetched.length > 0, 'an HTTP fallback session');
+  assert.equal(c.chain[c.preferred], 'stream');
+  assert.ok(now() - c.preferredAt < 1000, 'the move is dated');
+  // ...and a round within ten minutes of the move starts there (as a page reloaded with the
+  // transport it kept)...
+  const kept = fakeWebSocket();
+  const keptFetch = heldFetch();
+  const within = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: kept.FakeSocket, fetch: keptFetch.fetchSpy, name: 'ada', preferTransport: 'stream', now,
+  });
+  t.after(() => dispose(within));
+  ahead += RETRY_BEST_AFTER_MS - 5000;
+  within.connect();
+  await until(() => keptFetch.fetched.length > 0, 'the kept transport first');
+  assert.equal(kept.sockets.length, 0, 'no WebSocket tried within ten minutes');
+  // ...but one bad reconnect does not keep a session off WebSocket for the evening.
+  const retried = fakeWebSocket();
+  const retriedFetch = heldFetch();
+  const later = new TickwireClient({
+    url: 'ws://127.0.0.1:9/ws', WebSocket: retried.FakeSocket, fetch: retriedFetch.fetchSpy, name: 'ada', preferTransport: 'stream', now,
+  });
+  t.after(() => dispose(later));
+  ahead += RETRY_BEST_AFTER_MS;
+  later.connect();
+  await until(() => retried.sockets.length > 0, 'WebSocket first again');
+  assert.equal(retriedFetch.fetched.length, 0, 'no fallback session before it');
+  assert.equal(later.chain[later.preferred], 'ws');
 });
 
 test('leave() while the WebSocket is still opening in auto mode tries no fallback, and resolves', { timeout: 10000 }, async (t) => {

@@ -16,6 +16,13 @@ export function fallbackFor(url: string): {
 export function upgradeProbeFor(url: string): string;
 /** The order `auto` tries transports in. @type {TransportName[]} */
 export const TRANSPORTS: TransportName[];
+/** How long connection attempts keep starting at a fallback transport that WebSocket failed
+ * over to (or that `preferTransport` named) before a new round tries WebSocket first again, as
+ * a reloaded page does past the game's `KEPT_TRANSPORT_MS`. Without it, one bad reconnect on
+ * flaky Wi-Fi kept a session on the HTTP fallback (more latency, every input a POST) for the
+ * rest of the evening; in a network that blocks WebSocket, the cost is one failed upgrade
+ * every ten minutes, at a reconnect. */
+export const RETRY_BEST_AFTER_MS: number;
 /**
  * A connected tickwire client: `connect()`, listen with `on()`, steer with `setInput()`,
  * `chat()`, and `leave()`. Reconnects and resumes by itself.
@@ -66,6 +73,8 @@ export class TickwireClient {
      * last answered with, where it could see one (the fallback; cleared once one opens) */
     statuses: Map<TransportName, number>;
     now: () => number;
+    /** When `preferred` last changed ({@link RETRY_BEST_AFTER_MS}). */
+    preferredAt: number;
     /** With the default clock, a message's own `timeStamp` (when it arrived, before it waited
      * for a busy main thread) is on the same clock and gives truer RTTs and arrival times. */
     useEventTime: boolean;
@@ -163,6 +172,9 @@ export class TickwireClient {
     checkLink(timeoutMs?: number): boolean;
     /** The session's state. */
     get state(): import("./session.js").SessionState;
+    /** Sets where the next connection attempt starts in `chain`, noting when that changed.
+     * @param {number} index */
+    prefer(index: number): void;
     /** Runs the session until it has nothing more to do right now. */
     drive(): void;
     /**

@@ -239,8 +239,11 @@ export const RESUME_GRACE_MS = 10_000;
  * why the seat was lost, as far as the page can tell.
  * @param {boolean} resumed @param {boolean} restarting the server said it was going away
  * @param {number} awayMs how long the page was in the background just before (0: not)
+ * @param {boolean} [spectating] back as a spectator
  */
-export function reconnectedText(resumed, restarting, awayMs) {
+export function reconnectedText(resumed, restarting, awayMs, spectating = false) {
+  // A spectator has no ship to get back, and loses nothing to a restart or the grace.
+  if (spectating) return 'Reconnected: watching again.';
   if (resumed) return 'Reconnected: your ship is back.';
   if (restarting) return 'Reconnected: the server restarted, so this is a new ship.';
   // The page was frozen in the background past the grace: its seat ran out while it was away.
@@ -630,6 +633,9 @@ export class Game {
     this.running = true;
     /** Whether the session ran out of retries while the page was hidden ({@link comeBack}). */
     this.gaveUpHidden = false;
+    /** Whether the session's failure on show is its running out of retries: the browser's
+     * `online` event starts it again ({@link comeBack}). */
+    this.gaveUpOnNetwork = false;
     /** When the page was last hidden (null: shown). @type {number | null} */
     this.hiddenAt = document.hidden ? performance.now() : null;
     /** The last time in the background: how long, and when it ended. @type {{ ms: number, back: number } | null} */
@@ -839,7 +845,10 @@ export class Game {
    * well be there now. A reconnect tries at once rather than at its next backoff slot (seconds
    * away, later still in a throttled background tab), and a session that ran out of retries
    * while the page was hidden starts again, once, instead of greeting the player with
-   * "Connection lost" for a network that is back.
+   * "Connection lost" for a network that is back. So does one that ran out of retries in view
+   * when the browser says the network is back: a router rebooted for longer than the retries
+   * last (about 70 s) left a streamer's screen or a laptop on "Connection lost" until someone
+   * clicked "Try again".
    *
    * A session still joined after a while in the background, or on a network that came back,
    * checks its link at once: a phone freezes a hidden page's scripts, and a network switched
@@ -855,8 +864,7 @@ export class Game {
     const awayMs = this.hiddenAt === null ? 0 : now - this.hiddenAt;
     this.hiddenAt = null;
     if (awayMs > 0) this.away = { ms: awayMs, back: now };
-    if (this.gaveUpHidden) {
-      this.gaveUpHidden = false;
+    if (this.gaveUpHidden || (networkBack && this.gaveUpOnNetwork)) {
       this.rejoin();
       return;
     }
@@ -866,6 +874,8 @@ export class Game {
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
   rejoin() {
+    this.gaveUpHidden = false;
+    this.gaveUpOnNetwork = false;
     this.resumeAsked = false;
     this.showFailure(false);
     if (!this.client.session.isEnded()) this.client.leave();
@@ -1015,7 +1025,7 @@ export class Game {
     this.away = null;
     if (again) {
       banner.className = 'banner ok';
-      banner.replaceChildren(reconnectedText(welcome.resumed, this.restarting, away));
+      banner.replaceChildren(reconnectedText(welcome.resumed, this.restarting, away, welcome.role === 'Spectator'));
       // Unless a new drop's message took its place meanwhile.
       setTimeout(() => { if (banner.className === 'banner ok') banner.replaceChildren(); }, 2500);
     } else {
@@ -1072,7 +1082,10 @@ export class Game {
         this.scores.set(kind.player, kind.score);
         // Catch-up after a reconnect is the score now, not a point scored now; so is a score
         // this page holds already (a newcomer's first tick repeats what its roster just said).
-        if (roster || kind.score === before) break;
+        // Nor does a hidden page draw one: its bursts do not expire unseen, and a busy room's
+        // minutes in the background flashed up to 50 labels and 600 sparks, at the spots of
+        // its last frame, as it came back.
+        if (roster || kind.score === before || document.hidden) break;
         const ship = this.shipPosition(kind.player);
         if (ship) this.renderer.burst(ship.x, ship.y, Math.max(1, kind.score - before), playerColour(kind.player));
         break;
@@ -1097,7 +1110,8 @@ export class Game {
 
   /** @param {Error} error */
   onFailure(error) {
-    this.gaveUpHidden = document.hidden && gaveUpRetrying(error);
+    this.gaveUpOnNetwork = gaveUpRetrying(error);
+    this.gaveUpHidden = document.hidden && this.gaveUpOnNetwork;
     this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
     $('#banner').replaceChildren();
     const { title, text, details } = describeFailure(error);

@@ -324,6 +324,13 @@ test('a reconnect takes every score from its roster, into a round that started m
   // The first tick after a roster repeats a score the roster gave: nothing scored now.
   game.onEvent({ type: 'Scored', player: 2, score: 5 });
   assert.deepEqual(bursts, [2], 'a repeated score does not burst');
+  // Scored while the page was hidden: kept, not drawn when it comes back.
+  document.hidden = true;
+  t.after(() => { document.hidden = false; });
+  game.onEvent({ type: 'Scored', player: 2, score: 6 });
+  document.hidden = false;
+  assert.equal(game.scores.get(2), 6);
+  assert.deepEqual(bursts, [2], 'no burst for a hidden page');
   assert.deepEqual(game.chatLines.filter((l) => l.includes('go!')), [], 'no round starts now');
   // A round this page sees start zeroes everyone, then takes the scores in view.
   game.onSnapshot(world(900, 'Intermission', 4, { 1: 6 }), 0);
@@ -733,7 +740,7 @@ test('chat names keep their player\'s colour, lightened where needed to read at 
   assert.notEqual(legibleOn('#845ef7', '#0a1226'), '#845ef7');
 });
 
-test('back in view, or back online, a reconnect tries at once; a session that gave up while hidden starts again, once', (t) => {
+test('back in view, or back online, a reconnect tries at once; a session that gave up while hidden, or in view until the network came back, starts again, once', (t) => {
   const game = new TestGame({ name: 'ada', room: 'den', spectate: false, onExit() {} });
   t.after(() => game.exit());
   t.after(() => { document.hidden = false; });
@@ -756,19 +763,28 @@ test('back in view, or back online, a reconnect tries at once; a session that ga
   setHidden(false);
   assert.equal(madeBy(game), 2, 'back in view, it joins again by itself');
   assert.equal(document.querySelector('#failure').hidden, true, 'without "Connection lost" first');
-  // Once: failing again in view, it says so and waits for the player.
+  // Once: failing again in view, it says so and waits for the player...
   game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20));
   setHidden(true);
   setHidden(false);
   assert.equal(madeBy(game), 2);
   assert.equal(document.querySelector('#failure').hidden, false);
-  // An answer is no network trouble: a kick while hidden stays shown.
+  // ...or for the network: a router back after longer than the retries last, in view.
+  window.dispatchEvent(new Event('online'));
+  assert.equal(madeBy(game), 3, 'back online, it joins again by itself');
+  assert.equal(document.querySelector('#failure').hidden, true);
+  window.dispatchEvent(new Event('online'));
+  assert.equal(madeBy(game), 3, 'once per failure');
+  // An answer is no network trouble: a kick while hidden stays shown, and online again too.
+  game.onFailure(new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20));
   document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
-  assert.equal(madeBy(game), 3);
+  assert.equal(madeBy(game), 4);
   setHidden(true);
   game.onFailure(new KickedError('Replaced', 'resumed elsewhere', 1008));
   setHidden(false);
-  assert.equal(madeBy(game), 3);
+  window.dispatchEvent(new Event('online'));
+  assert.equal(madeBy(game), 4);
+  assert.equal(document.querySelector('#failure').hidden, false);
 });
 
 test('only running out of retries counts as giving up on the network, not an answer from the server', () => {
@@ -1147,6 +1163,12 @@ test('back as a new ship after longer away than the server keeps a seat, the ban
   // Not away, or not for that long: the page cannot tell a grace that ran out from a restart.
   for (const away of [0, 3000, RESUME_GRACE_MS - 1]) {
     assert.equal(reconnectedText(false, false, away), 'Reconnected as a new ship: the server no longer had your seat (it may have restarted).');
+  }
+  // A spectator has no ship: back to watching, whatever happened to seats.
+  /** @type {[boolean, boolean, number][]} */
+  const cases = [[true, false, 0], [false, true, 0], [false, false, RESUME_GRACE_MS], [false, false, 0]];
+  for (const [resumed, restarting, away] of cases) {
+    assert.equal(reconnectedText(resumed, restarting, away, true), 'Reconnected: watching again.');
   }
 });
 

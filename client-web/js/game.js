@@ -4,6 +4,7 @@
 import {
   TickwireClient, InterpolationBuffer, KickedError, VersionMismatchError, ConnectionClosedError, UnreachableError,
   CloseCode, playerColour, worldEntity, toRenderEntity, truncateUtf8, Arena, LIMITS, TRANSPORTS, PROTOCOL_VERSION,
+  RETRY_BEST_AFTER_MS,
 } from '../sdk/index.js';
 import { Controls, isControl, isTextEntry } from './controls.js';
 import { Renderer } from './render.js';
@@ -265,6 +266,15 @@ export function linkCheckMs(rttMs) {
 
 /** A page hidden at least this long checks its connection when it is shown again. */
 const CHECK_AFTER_HIDDEN_MS = 1000;
+/**
+ * How long a spectator's page waits, once its session ran out of retries in view (about 70 s
+ * of them), before it joins again by itself; then half as long again at most, at random, so
+ * that a crowd's screens do not come back in step. A big screen at an event has nobody at it
+ * to click "Try again" after a server restart that outlasted the retries, and the browser's
+ * `online` event never fires when it was the server, not the network, that went away. A
+ * player's page waits for the player: a ship nobody steers would join the round.
+ */
+export const SPECTATOR_RETRY_MS = 30_000;
 /** How long after the page came back a new ship's Welcome is put down to the time away. */
 const AWAY_COUNTS_MS = 20_000;
 
@@ -348,9 +358,10 @@ const TRANSPORT_KEY = 'tickwire.transport';
  * How long a tab starts from the transport that last reached `joined` ({@link transportStore}):
  * a reload within it skips what WebSocket cost on a network that swallows it (seconds, and
  * with them a seat's resume grace); a page loaded after it probes WebSocket again, which the
- * network may have let through since.
+ * network may have let through since. The SDK's own judgement for a session's reconnects
+ * (`RETRY_BEST_AFTER_MS`, 10 minutes), so that a reload and a reconnect agree.
  */
-export const KEPT_TRANSPORT_MS = 10 * 60_000;
+export const KEPT_TRANSPORT_MS = RETRY_BEST_AFTER_MS;
 
 /**
  * The tab's transport that last reached `joined` in `auto`, over sessionStorage (per tab and
@@ -631,11 +642,15 @@ export class Game {
     /** @type {import('../sdk/index.js').RenderEntity[]} */
     this.lastEntities = [];
     this.running = true;
+    /** Whether the failure dialog shows ({@link showFailure}): the arena stops drawing. */
+    this.failureShown = false;
     /** Whether the session ran out of retries while the page was hidden ({@link comeBack}). */
     this.gaveUpHidden = false;
     /** Whether the session's failure on show is its running out of retries: the browser's
      * `online` event starts it again ({@link comeBack}). */
     this.gaveUpOnNetwork = false;
+    /** A spectator's next join after running out of retries ({@link SPECTATOR_RETRY_MS}). @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
     /** When the page was last hidden (null: shown). @type {number | null} */
     this.hiddenAt = document.hidden ? performance.now() : null;
     /** The last time in the background: how long, and when it ended. @type {{ ms: number, back: number } | null} */
@@ -874,6 +889,7 @@ export class Game {
 
   /** Joins the same room again with a new session (after a failure, or a page restored). */
   rejoin() {
+    clearTimeout(this.retryTimer);
     this.gaveUpHidden = false;
     this.gaveUpOnNetwork = false;
     this.resumeAsked = false;
@@ -882,6 +898,20 @@ export class Game {
     this.reset();
     this.client = this.createClient();
     this.connect();
+  }
+
+  /**
+   * A spectator's page joins again by itself after running out of retries
+   * ({@link SPECTATOR_RETRY_MS}); hidden, it waits to be shown, as any page that gave up
+   * while hidden does ({@link comeBack}).
+   */
+  retryWatching() {
+    if (!this.running) return;
+    if (document.hidden) {
+      this.gaveUpHidden = true;
+      return;
+    }
+    this.rejoin();
   }
 
   /** From a full room's dialog into its audience: the same room, as a spectator. */
@@ -935,6 +965,7 @@ export class Game {
     // must not take the lobby's place in history again, nor end the game that came next.
     if (!this.running) return;
     this.running = false;
+    clearTimeout(this.retryTimer);
     // Left on purpose: nothing for a reload to take back.
     this.seats.forget();
     this.controls.dispose();
@@ -1112,11 +1143,14 @@ export class Game {
   onFailure(error) {
     this.gaveUpOnNetwork = gaveUpRetrying(error);
     this.gaveUpHidden = document.hidden && this.gaveUpOnNetwork;
+    clearTimeout(this.retryTimer);
+    const retries = this.options.spectate && this.gaveUpOnNetwork;
+    if (retries) this.retryTimer = setTimeout(() => this.retryWatching(), SPECTATOR_RETRY_MS * (1 + Math.random() / 2));
     this.root.dataset.failure = error instanceof KickedError ? error.reason : error.name;
     $('#banner').replaceChildren();
     const { title, text, details } = describeFailure(error);
     $('#failure-title').textContent = title;
-    $('#failure-text').textContent = text;
+    $('#failure-text').textContent = retries ? `${text} This screen keeps trying by itself.` : text;
     $('#failure-details').textContent = details ? `Details: ${details}` : '';
     $('#failure-details').hidden = !details;
     // A full room still takes spectators (a room's seats are its ships').
@@ -1146,6 +1180,7 @@ export class Game {
   showFailure(shown) {
     const failure = $('#failure');
     failure.hidden = !shown;
+    this.failureShown = shown;
     for (const child of this.root.children) {
       if (child !== failure && child instanceof HTMLElement) child.inert = shown;
     }
@@ -1273,11 +1308,15 @@ export class Game {
     const now = performance.now();
     const dt = Math.min((now - this.lastFrame) / 1000, 0.1);
     this.lastFrame = now;
-    this.frames += 1;
 
     const session = this.client.session;
     if (session.hasShip()) this.client.setInput(this.controls.read());
+    // A gamepad's Start presses the failure dialog's focused button: read every frame.
     if (this.controls.startPressed()) this.padStart();
+    // The arena behind the failure dialog holds still: redrawing it at the display's rate
+    // (for hours, on a screen left on it) changed nothing anyone reads.
+    if (this.failureShown) return;
+    this.frames += 1;
 
     const welcome = this.welcome;
     const world = session.world;

@@ -12,7 +12,7 @@ import { heldFetch, installPage } from '../support/page.js';
 
 const { document } = installPage();
 const {
-  describeFailure, refusedForNow, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal,
+  describeFailure, refusedForNow, SPECTATOR_RETRY_MS, chatOverflow, ScoreBook, intermissionText, Game, gameSocketUrl, Arrivals, gaveUpRetrying, standingsText, ordinal,
   stallText, keepShipsInside, scoreboardView, seatStore, resumeTokenFor, KEPT_SEAT_MS, transportStore, KEPT_TRANSPORT_MS,
   reconnectedText, RESUME_GRACE_MS, linkCheckMs,
 } = await import('../../js/game.js');
@@ -785,6 +785,77 @@ test('back in view, or back online, a reconnect tries at once; a session that ga
   window.dispatchEvent(new Event('online'));
   assert.equal(madeBy(game), 4);
   assert.equal(document.querySelector('#failure').hidden, false);
+});
+
+test('a spectator\'s page that ran out of retries in view joins again by itself, jittered, until it is back; a player\'s waits for the player', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  t.mock.method(Math, 'random', () => 0.5); // the jitter: a quarter of SPECTATOR_RETRY_MS more
+  t.after(() => { document.hidden = false; });
+  const gaveUp = () => new ConnectionClosedError(1006, 'gave up after 20 attempts: connection closed with 1006', false, undefined, 20);
+  const screen = new TestGame({ name: 'hall', room: 'final', spectate: true, onExit() {} });
+  t.after(() => screen.exit());
+  screen.onWelcome(welcome(1));
+  // A server restart that outlasted the SDK's retries, the network up all along.
+  screen.onFailure(gaveUp());
+  assert.equal(document.querySelector('#failure').hidden, false, 'it says what happened');
+  assert.match(document.querySelector('#failure-text').textContent ?? '', /keeps trying by itself\.$/);
+  t.mock.timers.tick(SPECTATOR_RETRY_MS * 1.25 - 1);
+  assert.equal(madeBy(screen), 1);
+  t.mock.timers.tick(1);
+  assert.equal(madeBy(screen), 2, 'joined again by itself');
+  assert.equal(document.querySelector('#failure').hidden, true);
+  // Still down: it gives up again, and again tries later.
+  screen.onFailure(gaveUp());
+  t.mock.timers.tick(SPECTATOR_RETRY_MS * 1.25);
+  assert.equal(madeBy(screen), 3);
+  // Hidden when the time comes: it joins as it is shown, as any page that gave up hidden.
+  screen.onFailure(gaveUp());
+  document.hidden = true;
+  t.mock.timers.tick(SPECTATOR_RETRY_MS * 1.25);
+  assert.equal(madeBy(screen), 3, 'nothing joined hidden');
+  document.hidden = false;
+  document.dispatchEvent(new Event('visibilitychange'));
+  assert.equal(madeBy(screen), 4);
+  // "Try again" before the time, or the network back: one join, and no second from the timer.
+  screen.onFailure(gaveUp());
+  document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
+  t.mock.timers.tick(SPECTATOR_RETRY_MS * 2);
+  assert.equal(madeBy(screen), 5);
+  // An answer from the server is no outage: a kick waits for whoever is there.
+  screen.onFailure(new KickedError('Removed', 'banned for 9 more minutes', 1008));
+  assert.doesNotMatch(document.querySelector('#failure-text').textContent ?? '', /keeps trying/);
+  t.mock.timers.tick(SPECTATOR_RETRY_MS * 2);
+  assert.equal(madeBy(screen), 5);
+  // Back to the lobby: nothing joins after it.
+  screen.onFailure(gaveUp());
+  screen.exit();
+  t.mock.timers.tick(SPECTATOR_RETRY_MS * 2);
+  assert.equal(madeBy(screen), 5);
+
+  // A player's page does not put an unsteered ship into the round.
+  const player = new TestGame({ name: 'ada', room: 'final', spectate: false, onExit() {} });
+  t.after(() => player.exit());
+  player.onWelcome(welcome(1));
+  player.onFailure(gaveUp());
+  assert.doesNotMatch(document.querySelector('#failure-text').textContent ?? '', /keeps trying/);
+  t.mock.timers.tick(SPECTATOR_RETRY_MS * 10);
+  assert.equal(madeBy(player), 1);
+  assert.equal(document.querySelector('#failure').hidden, false);
+});
+
+test('the arena holds still behind the failure dialog, and draws again after "Try again"', (t) => {
+  const game = newGame(t);
+  let draws = 0;
+  game.renderer.draw = () => { draws += 1; };
+  game.frame(0);
+  assert.equal(draws, 1);
+  game.onFailure(new KickedError('RateLimited', 'more than 2 chat lines per second', 1008));
+  game.frame(16);
+  game.frame(33);
+  assert.equal(draws, 1, 'nothing drawn under the dialog');
+  document.querySelector('#failure-retry').dispatchEvent(new Event('click'));
+  game.frame(50);
+  assert.equal(draws, 2);
 });
 
 test('only running out of retries counts as giving up on the network, not an answer from the server', () => {

@@ -1,8 +1,9 @@
 //! Plays the arena as a native game does, without a window: 60 frames a second, it predicts
-//! its own ship ([`Prediction`]), draws the others smoothly in the past ([`Interpolation`]),
-//! steers for the nearest pickup it sees, and prints once a second what a player would feel:
-//! its score, the round trip, the interpolation delay, and how far the server corrected the
-//! prediction. A start for a game of your own; Ctrl-C leaves cleanly.
+//! its own ship ([`Prediction`]), draws the others smoothly in the past
+//! ([`Interpolation`](tickwire_client::Interpolation)), steers for the nearest pickup it sees,
+//! and prints once a second what a player would feel: its score, the round trip, the
+//! interpolation delay, and how far the server corrected the prediction. A start for a game of
+//! your own; Ctrl-C leaves cleanly.
 //!
 //! ```sh
 //! cargo run -p tickwire-client --example pilot -- ws://127.0.0.1:8080/ws [NAME] [ROOM]

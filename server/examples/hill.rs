@@ -11,7 +11,7 @@
 //! `--hill-move-secs` (15 by default): a flag of the game's own, beside the server's
 //! ([`tickwire_server::command::main_with_flags`]), listed by `--help` under "Game options".
 //!
-//! The game flies on the arena: [`Hill`] owns an [`Arena`] without pickups for the ships'
+//! The game flies on the arena: `Hill` (below) owns an [`Arena`] without pickups for the ships'
 //! motion, bumps, walls and rounds, and adds its own scoring. So the browser game plays it as
 //! it is (its prediction replays the arena's motion, and it draws the hill as a rare pickup),
 //! and so do the Rust client, the bots and a controller. A game with other kinds of entities

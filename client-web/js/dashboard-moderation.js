@@ -15,7 +15,7 @@
 
 import { $, el, syncRows } from './dom.js';
 import {
-  MAX_REASON_BYTES, ModerationApi, ModerationError, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope, muteOutcome, seatLabel, tokenStore,
+  MAX_REASON_BYTES, ModerationApi, ModerationError, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope, muteOutcome, roundTripCell, seatLabel, tokenStore,
 } from './moderation.js';
 
 /** @typedef {import('./moderation.js').Seat} Seat */
@@ -369,6 +369,7 @@ export class ModerationPanel {
       seat.score === null ? '–' : String(seat.score),
       seat.address,
       seat.connected ? 'connected' : 'away',
+      roundTripCell(seat.round_trip_ms),
       muted ? `muted, ${formatLeft(/** @type {number} */ (seat.muted_secs))} left` : '',
       actions,
     ];

@@ -18,6 +18,10 @@
  * @property {number} ticks_per_s
  * @property {number | null} tick_p50_ms
  * @property {number | null} tick_p99_ms
+ * @property {number | null} round_trip_p50_ms the median round trip of the players and
+ *   controllers sampled that second (each at most once), estimated from the server's histogram;
+ *   null when none was
+ * @property {number | null} round_trip_p95_ms its 95th percentile, as `round_trip_p50_ms`
  * @property {number} late_ticks_per_s
  * @property {number} bytes_out_per_s
  * @property {number} frames_out_per_s

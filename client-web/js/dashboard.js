@@ -94,6 +94,7 @@ const charts = {
   clients: chart('#c-clients', ['players', 'spectators', 'controllers'], ['#4dabf7', '#cc5de8', '#51cf66']),
   rooms: chart('#c-rooms', ['rooms'], ['#fcc419']),
   tick: chart('#c-tick', ['p50', 'p99', 'budget'], ['#51cf66', '#ff922b', '#ff6b6b']),
+  'round-trip': chart('#c-round-trip', ['p50', 'p95'], ['#51cf66', '#ff922b']),
   late: chart('#c-late', ['late ticks', 'frames skipped'], ['#ff6b6b', '#fcc419']),
   bytes: chart('#c-bytes', ['bytes/s'], ['#22b8cf'], {
     axes: [
@@ -113,6 +114,7 @@ function redraw() {
     clients: [col((s) => s.clients.players), col((s) => s.clients.spectators), col((s) => s.clients.controllers)],
     rooms: [col((s) => s.rooms)],
     tick: [col((s) => s.tick_p50_ms), col((s) => s.tick_p99_ms), col(() => 1000 / tickRate)],
+    'round-trip': [col((s) => s.round_trip_p50_ms), col((s) => s.round_trip_p95_ms)],
     late: [col((s) => s.late_ticks_per_s), col((s) => s.frames_skipped_per_s)],
     bytes: [col((s) => s.bytes_out_per_s)],
     closes: [col((s) => s.closes_per_s), col((s) => s.resumes_per_s)],

@@ -45,6 +45,9 @@ export class ModerationError extends Error {
  * @property {number | null} score
  * @property {string} address
  * @property {boolean} connected
+ * @property {number | null} round_trip_ms the client's round trip as the server last measured
+ *   it from its acks, to a tenth of a ms (sampled once a second); null while away, or before
+ *   the first sample
  * @property {number} [muted_secs]
  */
 
@@ -236,6 +239,30 @@ export function formatLeft(secs) {
   const hours = Math.ceil(s / 3600);
   const [d, h] = [Math.floor(hours / 24), hours % 24];
   return h ? `${d} d ${h} h` : `${d} d`;
+}
+
+/** An action game starts to feel sluggish past a round trip of about this long, in ms. */
+export const ROUND_TRIP_WARN_MS = 150;
+/**
+ * The server's alert on round trips (deploy/prometheus/alerts.yml, TickwireRoundTripHigh)
+ * fires when one in twenty of a node's ships' is this long or more (a p95), in ms: a seat this
+ * slow is one of those it is about.
+ */
+export const ROUND_TRIP_BAD_MS = 250;
+
+/**
+ * A seat's round trip as the seats table shows it: `42 ms`, `4.2 ms` below 10 ms (where a
+ * tenth is still a fair part of it), `–` when unmeasured; marked `warn` from
+ * {@link ROUND_TRIP_WARN_MS}, `bad` from {@link ROUND_TRIP_BAD_MS}.
+ * @param {number | null} ms
+ * @returns {{ text: string, className: '' | 'warn' | 'bad' }}
+ */
+export function roundTripCell(ms) {
+  if (ms === null) return { text: '–', className: '' };
+  // Marked by the number shown, so a 149.6 that reads `150 ms` is marked as one.
+  const shown = ms < 10 ? ms : Math.round(ms);
+  const className = shown >= ROUND_TRIP_BAD_MS ? 'bad' : shown >= ROUND_TRIP_WARN_MS ? 'warn' : '';
+  return { text: `${ms < 10 ? ms.toFixed(1) : shown} ms`, className };
 }
 
 /** @param {Seat} seat @returns {string} e.g. `Alice (seat 3)` */

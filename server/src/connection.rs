@@ -28,6 +28,7 @@ use crate::auth::JoinGrant;
 use crate::context::{FindRoomError, RoomHandle, ServerContext};
 use crate::frame::{self, FrameBuilder};
 use crate::guard::{FrameGuard, TextPolicy, Violation};
+use crate::latency::RoundTrips;
 use crate::metrics::Initiator;
 use crate::outbox::{Batch, ClientLink, CloseRequest, RepliesOverflow};
 use crate::proxy::Peer;
@@ -45,7 +46,7 @@ use std::time::Duration;
 use tickwire_shared::codec::{decode_client, peek_hello_version};
 use tickwire_shared::{
     ClientMessage, DecodeError, Hello, Kick, KickReason, KickText, Name, PROTOCOL_VERSION, Pong,
-    Role, RoomRequest, ServerMessage, is_valid_room_name,
+    Role, RoomRequest, ServerMessage, Tick, is_valid_room_name,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
@@ -449,6 +450,9 @@ pub(crate) async fn play<St>(
 where
     St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
+    // A client relayed by another node of the fleet: that node sees its acks (some of the
+    // ones reaching here it sends on the client's behalf), and measures its round trip.
+    let relayed = hop.is_some();
     // Boxed, and freed once the client is seated: held in place, the handshake's state would
     // be part of every connection's task for its whole life (BENCHMARKS.md, memory per
     // spectator).
@@ -464,7 +468,8 @@ where
     span.record("player", joined.player.0);
     span.record("room", joined.room.name.as_str());
     let _attached = Attached::new(&ctx.metrics, &joined.room, transport);
-    let end = read_loop(stream, link, ctx, &joined, &handle).await;
+    let measured = (!relayed).then_some(transport);
+    let end = read_loop(stream, link, ctx, &joined, &handle, measured).await;
     if let ReadEnd::ClientClosed { .. } = end {
         // Before the room hears of it, so nothing more is queued for this client.
         link.client_closed();
@@ -926,6 +931,8 @@ async fn read_loop<St>(
     ctx: &Arc<ServerContext>,
     joined: &Joined,
     room: &RoomHandle,
+    // The client's transport, when its round trip is measured here (not relayed).
+    measured: Option<Transport>,
 ) -> ReadEnd
 where
     St: Stream<Item = Result<Message, WsError>> + Unpin,
@@ -936,6 +943,7 @@ where
     let mut chats = TokenBucket::new(config.chat_rate, config.chat_burst, now);
     let mut silence = Silence::new(now, config.heartbeat_interval, config.idle_timeout);
     let mut pongs = FrameBuilder::new();
+    let mut round_trips = RoundTrips::default();
     // Made once, not per message: a crowd's acks are most of what the server reads, and a
     // timer, a watch receiver and a waiter created and dropped for each one cost locks in the
     // timer wheel and the notifiers (BENCHMARKS.md, crowds). The silence timer moves lazily:
@@ -1029,8 +1037,16 @@ where
             }
             Ok(ClientMessage::Ack(ack)) => {
                 // An ack of a tick not yet sent would pin the baseline forever: ignore it.
-                if ack.tick.0 <= joined.room.tick.load(Ordering::Relaxed) {
-                    link.record_ack(ack.tick);
+                let current = Tick(joined.room.tick.load(Ordering::Relaxed));
+                if ack.tick.0 <= current.0 {
+                    let newer = link.record_ack(ack.tick);
+                    let times = &joined.room.tick_times;
+                    if let Some(transport) = measured
+                        && let Some(trip) = round_trips.on_ack(ack.tick, newer, now, times, current)
+                    {
+                        link.record_round_trip(trip);
+                        ctx.metrics.round_trip(joined.role, transport, trip);
+                    }
                 }
             }
             Ok(ClientMessage::Chat(chat)) => {

@@ -35,6 +35,8 @@
 //! - [`context`]: shared state: config, metrics, room directory, connection limits.
 //! - [`room`]: the room task and its tick loop: inputs, snapshots, resume, slow clients.
 //! - [`inputs`]: a player's inputs, queued so that each tick applies the one sent for it.
+//! - [`latency`]: each client's round trip, measured from its acks against when the room
+//!   built the tick.
 //! - [`threads`]: the rooms' own threads, and the network runtime that yields to them.
 //! - [`outbox`]: the per-client latest-frame-wins slot and bounded control queue, and the
 //!   room's direct writes to an idle client's socket.
@@ -64,6 +66,7 @@ pub mod http;
 pub mod inputs;
 pub mod interest;
 pub mod lan;
+pub mod latency;
 pub mod logging;
 pub mod metrics;
 pub mod moderation;

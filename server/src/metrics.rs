@@ -243,6 +243,18 @@ pub struct TransportLabels {
     pub transport: &'static str,
 }
 
+/// `role` and `transport` label set of a client's round trip ([`Metrics::round_trip`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoundTripLabels {
+    /// The client's role.
+    pub role: RoleLabel,
+    /// `ws`, `stream` or `poll`.
+    pub transport: &'static str,
+}
+
+/// A histogram family whose histograms share their buckets.
+pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
 /// `reason` label set (why an upgrade was refused).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -275,6 +287,9 @@ pub struct Metrics {
     /// Time spent in one room tick (simulate, encode, hand frames to clients, and write those
     /// of idle clients to their sockets itself, up to half a tick), seconds.
     pub tick_duration: Histogram,
+    /// Clients' round trips ([`crate::latency`]): the age of the newest tick a client acked
+    /// when its ack arrived, sampled at most once a second per client, by role and transport.
+    pub round_trips: HistogramFamily<RoundTripLabels>,
     /// Ticks that started later than one tick period after they were due, or took longer than
     /// one period; an overrun that also delays the next tick counts once.
     pub late_ticks: Counter,
@@ -416,6 +431,8 @@ impl Metrics {
         let resume_tokens = Gauge::default();
         let tick_duration = Histogram::new(tick_buckets(tick_period));
         let late_ticks = Counter::default();
+        let round_trips: HistogramFamily<RoundTripLabels> =
+            Family::new_with_constructor(|| Histogram::new(crate::latency::ROUND_TRIP_BUCKETS));
         let draining = Gauge::default();
         // The release and the protocol its clients speak: which node runs what while a fleet
         // upgrades (a protocol bump turns away the clients of the other until they update).
@@ -500,6 +517,11 @@ impl Metrics {
             "tick_duration_seconds",
             "Time spent in one room tick, including the frames it writes to idle clients' sockets itself",
             tick_duration.clone(),
+        );
+        registry.register(
+            "round_trip_seconds",
+            "Clients' round trips as the server sees them: the age of the newest snapshot a client acked when its ack arrived (the server's queues, the network both ways, the client's wait to ack), sampled at most once a second per client, by role and transport",
+            round_trips.clone(),
         );
         registry.register("late_ticks", "Ticks that started or ran late", late_ticks.clone());
         registry.register(
@@ -614,6 +636,10 @@ impl Metrics {
         for role in [RoleLabel::Player, RoleLabel::Spectator, RoleLabel::Controller] {
             let _ = clients.get_or_create(&RoleLabels { role });
             let _ = joins.get_or_create(&RoleLabels { role });
+            for transport in crate::transport::Transport::ALL {
+                let transport = transport.name();
+                let _ = round_trips.get_or_create(&RoundTripLabels { role, transport });
+            }
         }
         for reason in REFUSAL_REASONS {
             let _ = refused.get_or_create(&ReasonLabels { reason });
@@ -637,6 +663,7 @@ impl Metrics {
             sessions,
             resume_tokens,
             tick_duration,
+            round_trips,
             late_ticks,
             draining,
             ticks_skipped,
@@ -728,6 +755,12 @@ impl Metrics {
         if let Some(reason) = kick {
             self.kicks.get_or_create(&KickLabels { reason: kick_label(reason) }).inc();
         }
+    }
+
+    /// Observes a client's round trip ([`crate::latency::RoundTrips`]).
+    pub fn round_trip(&self, role: Role, transport: crate::transport::Transport, trip: Duration) {
+        let labels = RoundTripLabels { role: role.into(), transport: transport.name() };
+        self.round_trips.get_or_create(&labels).observe(trip.as_secs_f64());
     }
 
     /// Counts an operator's `action` (one of [`MODERATION_ACTIONS`]).

@@ -449,6 +449,9 @@ pub struct ClientLink {
     close_wake: Notify,
     /// Inputs received, for the room to take one a tick ([`crate::inputs`]).
     inputs: Mutex<crate::inputs::InputQueue>,
+    /// The client's last round trip sampled ([`crate::latency`]), microseconds + 1 (0: none
+    /// yet), for the seat lists.
+    round_trip: AtomicU32,
 }
 
 /// Reported when a reliable frame does not fit: the client is not reading.
@@ -951,9 +954,26 @@ impl ClientLink {
         self.inputs.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    /// Records an ack; acks only move forward.
-    pub fn record_ack(&self, tick: Tick) {
-        self.acked.fetch_max(tick.0.saturating_add(1), Ordering::Relaxed);
+    /// Records an ack; acks only move forward. True when `tick` is past every tick acked
+    /// before.
+    pub fn record_ack(&self, tick: Tick) -> bool {
+        let next = tick.0.saturating_add(1);
+        self.acked.fetch_max(next, Ordering::Relaxed) < next
+    }
+
+    /// Notes the client's newest round trip ([`crate::latency::RoundTrips`]).
+    pub fn record_round_trip(&self, trip: Duration) {
+        // 71 minutes at most: far past any ack a room still knows (64 ticks).
+        let micros = u32::try_from(trip.as_micros()).unwrap_or(u32::MAX).min(u32::MAX - 1);
+        self.round_trip.store(micros + 1, Ordering::Relaxed);
+    }
+
+    /// The client's newest round trip sampled; `None` before its first.
+    pub fn round_trip(&self) -> Option<Duration> {
+        match self.round_trip.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_micros(u64::from(n - 1))),
+        }
     }
 
     /// The newest acked tick.
@@ -1721,10 +1741,24 @@ mod tests {
         assert_eq!(link.take_input().map(|i| i.seq), Some(InputSeq(5)));
         assert_eq!(link.take_input(), None);
         assert_eq!(link.acked(), None);
-        link.record_ack(Tick(10));
-        link.record_ack(Tick(7));
+        assert!(link.record_ack(Tick(10)), "the first");
+        assert!(!link.record_ack(Tick(7)), "an older one");
         assert_eq!(link.acked(), Some(Tick(10)));
-        link.record_ack(Tick(0));
+        assert!(!link.record_ack(Tick(0)));
+        assert!(!link.record_ack(Tick(10)), "the same again");
         assert_eq!(link.acked(), Some(Tick(10)));
+        assert!(link.record_ack(Tick(11)));
+    }
+
+    #[test]
+    fn a_round_trip_reads_back_to_the_microsecond_and_a_huge_one_saturates() {
+        let link = ClientLink::new();
+        assert_eq!(link.round_trip(), None, "none sampled yet");
+        link.record_round_trip(Duration::ZERO);
+        assert_eq!(link.round_trip(), Some(Duration::ZERO), "a zero is a sample");
+        link.record_round_trip(Duration::from_micros(42_317));
+        assert_eq!(link.round_trip(), Some(Duration::from_micros(42_317)));
+        link.record_round_trip(Duration::from_secs(10_000));
+        assert_eq!(link.round_trip(), Some(Duration::from_micros(u64::from(u32::MAX) - 1)));
     }
 }

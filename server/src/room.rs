@@ -168,7 +168,7 @@ pub enum Removal {
 }
 
 /// What [`RoomCommand::Remove`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Removed {
     /// The seats removed.
     pub seats: Vec<SeatInfo>,
@@ -177,7 +177,7 @@ pub struct Removed {
 }
 
 /// A seat as an operator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SeatInfo {
     /// The room it is in.
     pub room: String,
@@ -194,6 +194,11 @@ pub struct SeatInfo {
     pub address: IpAddr,
     /// Whether a connection holds the seat now (false: dropped, held for a resume).
     pub connected: bool,
+    /// The client's round trip as the server last measured it (sampled once a second from its
+    /// acks, [`crate::latency`]), milliseconds to a tenth; none while away, before the
+    /// connection's first sample, or for a client relayed by another node of a fleet (which
+    /// measures it: this node hears the relay's acks).
+    pub round_trip_ms: Option<f64>,
     /// Seconds left of an operator's mute of its chat, rounded up; none when not muted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub muted_secs: Option<u64>,
@@ -262,6 +267,9 @@ pub struct RoomShared {
     pub transports: crate::transport::TransportCounts,
     /// Whether the room's thread is in one of its ticks or commands, since when.
     pub busy: Busy,
+    /// When it built each of its recent ticks: its clients' round trips are measured against
+    /// them ([`crate::latency`]).
+    pub tick_times: crate::latency::TickTimes,
 }
 
 /// When a room began the tick or command it is in, for [`watch_stuck_rooms`]: the room's own
@@ -388,6 +396,7 @@ impl RoomShared {
             evicted: AtomicBool::new(false),
             transports: Default::default(),
             busy: Busy::default(),
+            tick_times: Default::default(),
         }
     }
 
@@ -968,6 +977,11 @@ impl<G: Game> Room<G> {
             score: seat.role.plays().then(|| self.game.score(player)).flatten(),
             address: seat.client,
             connected: seat.link.is_some(),
+            round_trip_ms: seat
+                .link
+                .as_ref()
+                .and_then(|link| link.round_trip())
+                .map(|trip| (trip.as_secs_f64() * 10_000.0).round() / 10.0),
             muted_secs: seat.muted_until.and_then(|until| {
                 let left = until.checked_duration_since(self.now).filter(|d| !d.is_zero())?;
                 Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
@@ -1511,6 +1525,8 @@ impl<G: Game> Room<G> {
             return;
         }
         self.tick = Tick(self.tick.0.wrapping_add(1));
+        // Its time first: a connection that reads the tick finds when it was built.
+        self.shared.tick_times.record(self.tick, now);
         self.shared.tick.store(self.tick.0, Ordering::Relaxed);
 
         let mut rumble_players = Vec::new();

@@ -107,6 +107,9 @@ struct Scrape {
     counters: BTreeMap<&'static str, f64>,
     /// Tick-duration buckets: (upper bound in seconds, cumulative count), ascending.
     tick_buckets: Vec<(f64, f64)>,
+    /// Round-trip buckets of the clients that steer a ship (players and controllers, every
+    /// transport summed), as `tick_buckets`.
+    round_trip_buckets: Vec<(f64, f64)>,
     clients: Clients,
     rooms: f64,
     closes: BTreeMap<u16, f64>,
@@ -130,10 +133,20 @@ impl Scrape {
             }
             match s.name.as_str() {
                 "tickwire_tick_duration_seconds_bucket" => {
-                    if let Some(le) = s.label("le").and_then(|le| {
-                        if le == "+Inf" { Some(f64::INFINITY) } else { le.parse().ok() }
-                    }) {
+                    if let Some(le) = bucket_bound(s) {
                         scrape.tick_buckets.push((le, s.value));
+                    }
+                }
+                // A spectator's wait to ack is its own choice (it acks once a second or so);
+                // the ships' round trips are what the game feels.
+                "tickwire_round_trip_seconds_bucket"
+                    if matches!(s.label("role"), Some("player" | "controller")) =>
+                {
+                    if let Some(le) = bucket_bound(s) {
+                        match scrape.round_trip_buckets.iter_mut().find(|(b, _)| *b == le) {
+                            Some((_, n)) => *n += s.value,
+                            None => scrape.round_trip_buckets.push((le, s.value)),
+                        }
                     }
                 }
                 "tickwire_clients" => match s.label("role") {
@@ -154,11 +167,20 @@ impl Scrape {
             }
         }
         scrape.tick_buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        scrape.round_trip_buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
         scrape
     }
 
     fn counter(&self, key: &str) -> f64 {
         self.counters.get(key).copied().unwrap_or(0.0)
+    }
+}
+
+/// A histogram bucket's upper bound, its `le` label.
+fn bucket_bound(series: &Series) -> Option<f64> {
+    match series.label("le")? {
+        "+Inf" => Some(f64::INFINITY),
+        le => le.parse().ok(),
     }
 }
 
@@ -191,6 +213,12 @@ pub struct Sample {
     pub tick_p50_ms: Option<f64>,
     /// 99th percentile tick duration of that second, milliseconds.
     pub tick_p99_ms: Option<f64>,
+    /// Median round trip of the players and controllers sampled that second (each at most
+    /// once: `tickwire_round_trip_seconds`), milliseconds, estimated from the histogram's
+    /// buckets; `None` when none was sampled.
+    pub round_trip_p50_ms: Option<f64>,
+    /// 95th percentile of the same.
+    pub round_trip_p95_ms: Option<f64>,
     /// Late ticks per second.
     pub late_ticks_per_s: f64,
     /// Bytes sent to clients per second, WebSocket frame headers included.
@@ -241,6 +269,8 @@ fn sample(seq: u64, before: &Scrape, after: &Scrape, elapsed: Duration, unix_ms:
     let secs = elapsed.as_secs_f64().max(1e-3);
     let rate = |key: &str| (after.counter(key) - before.counter(key)).max(0.0) / secs;
     let ms = |q| quantile(&before.tick_buckets, &after.tick_buckets, q).map(|s| s * 1000.0);
+    let trip_ms =
+        |q| quantile(&before.round_trip_buckets, &after.round_trip_buckets, q).map(|s| s * 1000.0);
     let closes_now: f64 = after.closes.values().sum();
     let closes_then: f64 = before.closes.values().sum();
     Sample {
@@ -251,6 +281,8 @@ fn sample(seq: u64, before: &Scrape, after: &Scrape, elapsed: Duration, unix_ms:
         ticks_per_s: rate("ticks"),
         tick_p50_ms: ms(0.5),
         tick_p99_ms: ms(0.99),
+        round_trip_p50_ms: trip_ms(0.5),
+        round_trip_p95_ms: trip_ms(0.95),
         late_ticks_per_s: rate("late_ticks"),
         bytes_out_per_s: rate("bytes"),
         frames_out_per_s: rate("frames"),
@@ -413,6 +445,36 @@ mod tests {
         assert!((0.2..=0.4).contains(&p50), "p50 {p50} ms");
         let p99 = s.tick_p99_ms.expect("ticks ran");
         assert!(p99 <= 0.4 + 1e-9, "99 of 100 ticks were 0.3 ms: p99 {p99} ms");
+        assert_eq!((s.round_trip_p50_ms, s.round_trip_p95_ms), (None, None), "none sampled");
+    }
+
+    #[test]
+    fn the_round_trips_sampled_are_the_ships_of_every_transport_not_the_spectators() {
+        use crate::transport::Transport;
+        let metrics = Metrics::new();
+        let scrape = |m: &Metrics| Scrape::from_series(&parse_exposition(&m.render()));
+        let trip = Duration::from_millis;
+        // Sampled before: not this second's.
+        metrics.round_trip(Role::Player, Transport::WebSocket, trip(900));
+        let before = scrape(&metrics);
+        for _ in 0..18 {
+            metrics.round_trip(Role::Player, Transport::WebSocket, trip(40));
+        }
+        metrics.round_trip(Role::Controller, Transport::WebSocket, trip(45));
+        metrics.round_trip(Role::Player, Transport::Poll, trip(400));
+        for _ in 0..50 {
+            metrics.round_trip(Role::Spectator, Transport::WebSocket, trip(2000));
+        }
+        let s = sample(1, &before, &scrape(&metrics), Duration::from_secs(1), 0);
+        // 19 of 20 in the 35-50 ms bucket, one in 250-500 ms.
+        let p50 = s.round_trip_p50_ms.expect("ships were sampled");
+        assert!((35.0..=50.0).contains(&p50), "p50 {p50} ms");
+        let p95 = s.round_trip_p95_ms.expect("ships were sampled");
+        assert!((35.0..=50.0).contains(&p95), "19 of 20 under 50 ms: p95 {p95} ms");
+        metrics.round_trip(Role::Player, Transport::Stream, trip(300));
+        let s = sample(2, &before, &scrape(&metrics), Duration::from_secs(1), 0);
+        let p95 = s.round_trip_p95_ms.expect("ships were sampled");
+        assert!((250.0..=500.0).contains(&p95), "2 of 21 past 250 ms: p95 {p95} ms");
     }
 
     #[test]
@@ -446,6 +508,8 @@ mod tests {
             ticks_per_s: rate,
             tick_p50_ms: Some(1.234_567_890_123_4),
             tick_p99_ms: Some(33.333_333_333_333_336),
+            round_trip_p50_ms: Some(123.456_789_012_345_67),
+            round_trip_p95_ms: Some(2_345.678_901_234_567),
             late_ticks_per_s: rate,
             bytes_out_per_s: 987_654_321.123_456_7,
             frames_out_per_s: rate,

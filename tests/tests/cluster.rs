@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 use tickwire_server::ServerConfig;
-use tickwire_shared::{EventKind, KickReason, Role, RoomName};
+use tickwire_shared::{ClientMessage, EventKind, KickReason, Role, RoomName};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -786,6 +786,35 @@ async fn a_relayed_spectator_acking_rarely_gets_deltas_against_the_snapshot_befo
     // The relay acks every second tick, so nearly all would be (a loaded machine delays some
     // acks); against eve's own acks alone, about one in ten would be.
     assert!(at_most_three_ticks_old > 30, "{at_most_three_ticks_old} of 48: {received:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_client_s_round_trip_is_measured_by_its_relay_from_its_own_acks() {
+    // The hosting node hears the relay's acks (some on the client's behalf, at once), not the
+    // client's: the relay measures the client's own, the host leaves relayed seats out.
+    let (_redis, nodes) = fleet(|_| {}).await;
+    let [a, b, _] = &nodes[..] else { unreachable!() };
+    let mut mover = Client::join(&a.url(), hello_in(Role::Player, "mover", "far")).await;
+    mover.auto_ack = false; // so that a's samples are the relayed client's, if any
+    let mut far = Client::join(&b.url(), hello_in(Role::Player, "far", "far")).await;
+    assert_eq!(b.metric("tickwire_proxied_sessions").await, 1.0, "far is relayed by b");
+    far.auto_ack = false;
+    let reading = tokio::spawn(async move { while mover.recv().await.is_some() {} });
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        let tick = far.next_world().await.tick;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        far.send(&ClientMessage::Ack(tickwire_shared::Ack { tick })).await;
+    }
+    let _ = far.next_world().await; // the last ack on its way meanwhile
+    let players = r#"{role="player",transport="ws"}"#;
+    let count = format!("tickwire_round_trip_seconds_count{players}");
+    let fast = r#"tickwire_round_trip_seconds_bucket{le="0.15",role="player",transport="ws"}"#;
+    let measured = b.metric(&count).await;
+    assert!(measured >= 2.0, "b sampled far once a second: {measured}");
+    assert_eq!(b.metric(fast).await, 0.0, "every ack of far's came 200 ms late");
+    assert_eq!(a.metric(&count).await, 0.0, "a heard only the relay's acks, and no one else's");
+    reading.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use support::*;
 use tickwire_server::config::Secret;
 use tickwire_shared::{ClientMessage, EventKind, KickReason, Role};
@@ -356,6 +357,76 @@ async fn an_operator_removes_players_and_bans_their_address_or_name() {
     assert!(metrics.contains("tickwire_clients_removed_total 5"), "{metrics}");
     assert!(metrics.contains(r#"tickwire_refused_total{reason="admin_auth"} 3"#), "{metrics}");
     assert!(metrics.contains("tickwire_joins_banned_total 3"), "{metrics}");
+    server.shutdown().await;
+}
+
+/// The server measures each client's round trip from its acks, with no ping of its own: a
+/// player that acks every snapshot 200 ms after it came reads at 200 ms or more, in the seat
+/// list and in `tickwire_round_trip_seconds`, sampled at most once a second per client; a
+/// spectator that acks nothing has no round trip yet.
+#[tokio::test]
+async fn a_seat_shows_its_round_trip_measured_from_its_acks() {
+    use tickwire_shared::{Ack, ServerMessage};
+    const ACK_DELAY: Duration = Duration::from_millis(200);
+    let mut config = test_config();
+    config.admin_token = Some(Secret(TOKEN.into()));
+    let server = TestServer::start_with_admin(config).await;
+    let op = server.admin.unwrap();
+    // Every sample is taken between this and the metrics' read.
+    let started = Instant::now();
+    let mut slow = join_from(&server, "127.0.0.2", Role::Player, "far").await;
+    slow.auto_ack = false;
+    let mut near = join_from(&server, "127.0.0.3", Role::Player, "near").await;
+    let fan = join_from(&server, "127.0.0.4", Role::Spectator, "fan").await;
+
+    let acking = Instant::now();
+    let mut acks = 0;
+    while acking.elapsed() < Duration::from_millis(2500) {
+        let tick = loop {
+            if let Some(ServerMessage::Snapshot(snap)) = slow.recv().await {
+                break snap.header.tick;
+            }
+        };
+        tokio::time::sleep(ACK_DELAY).await;
+        slow.send(&ClientMessage::Ack(Ack { tick })).await;
+        acks += 1;
+        // The prompt player reads (and so acks) what came meanwhile.
+        while tokio::time::timeout(Duration::ZERO, near.recv()).await.is_ok() {}
+    }
+    // The last ack on its way in, and read before the seat list is.
+    let _ = near.next_world().await;
+    let _ = near.next_world().await;
+    assert!(acks >= 5, "{acks} acks sent");
+
+    let (status, _, body) = admin(op, "GET", "/rooms/duel/seats", Some(TOKEN), "").await;
+    assert_eq!(status, 200, "{body}");
+    let seats = json(&body);
+    let seat = |id: tickwire_shared::PlayerId| {
+        seats["seats"].as_array().unwrap().iter().find(|s| s["player"] == id.0).unwrap().clone()
+    };
+    let far_ms = seat(slow.welcome.player_id)["round_trip_ms"].as_f64();
+    assert!(far_ms.is_some_and(|ms| ms >= 200.0), "acked 200 ms late: {body}");
+    assert!(seat(near.welcome.player_id)["round_trip_ms"].as_f64().is_some(), "{body}");
+    assert_eq!(seat(fan.welcome.player_id)["round_trip_ms"], serde_json::Value::Null, "{body}");
+
+    let (_, _, metrics) = get_with(op, "/metrics", "").await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let sample = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    let players = r#"role="player",transport="ws""#;
+    let count = sample(&format!("tickwire_round_trip_seconds_count{{{players}}}"));
+    // Two players, each sampled at most once a second, the first at once.
+    assert!(count >= 2.0, "{metrics}");
+    assert!(count <= 2.0 * (elapsed.floor() + 1.0), "{count} samples in {elapsed} s");
+    // The far player's samples are all past 150 ms; the near one's are the rest.
+    let under = sample(&format!("tickwire_round_trip_seconds_bucket{{le=\"0.15\",{players}}}"));
+    assert!(under <= count - 2.0, "the far player sampled twice at least: {metrics}");
+    let spectators = r#"tickwire_round_trip_seconds_count{role="spectator",transport="ws"}"#;
+    assert_eq!(sample(spectators), 0.0, "the spectator acked nothing");
     server.shutdown().await;
 }
 

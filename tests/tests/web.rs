@@ -228,6 +228,8 @@ async fn stats_sample_every_second_and_filter_by_seq() {
         "rooms",
         "tick_p50_ms",
         "tick_p99_ms",
+        "round_trip_p50_ms",
+        "round_trip_p95_ms",
         "late_ticks_per_s",
         "bytes_out_per_s",
         "frames_skipped_per_s",

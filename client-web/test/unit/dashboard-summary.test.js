@@ -14,6 +14,8 @@ test('a chart reads as now, lowest and highest of each line over the window it s
   assert.equal(chartSummary([{ label: 'p99', values: [1.234, null, 2.56] }], [0, 1, 2]), 'Over the last 2 s: p99 now 2.6, lowest 1.2, highest 2.6.');
   assert.equal(chartSummary([{ label: 'bytes/s', values: [2048] }], [5], (v) => `${v / 1024} KB/s`), 'Over the last 0 s: bytes/s now 2 KB/s, lowest 2 KB/s, highest 2 KB/s.');
   assert.equal(chartSummary([{ label: 'rooms', values: [] }], []), 'No data yet.');
+  // Lines without a value in any sample shown (no ship was in to measure a round trip) say nothing.
+  assert.equal(chartSummary([{ label: 'p50', values: [null, null] }, { label: 'p95', values: [null, null] }], [0, 1]), 'No data yet.');
 });
 
 test('a room\'s clients by transport read as the ones in use, in the order ws, stream, poll', () => {

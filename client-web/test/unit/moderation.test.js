@@ -3,9 +3,12 @@
 // words carried into errors, and the answers told in an operator's words.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import {
-  ModerationApi, ModerationError, TOKEN_KEY, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope, muteOutcome, seatLabel, tokenStore,
+  ModerationApi, ModerationError, ROUND_TRIP_BAD_MS, ROUND_TRIP_WARN_MS, TOKEN_KEY, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope,
+  muteOutcome, roundTripCell, seatLabel, tokenStore,
 } from '../../js/moderation.js';
+import { ModerationPanel } from '../../js/dashboard-moderation.js';
 
 /** @typedef {import('../../js/moderation.js').Seat} Seat */
 
@@ -31,7 +34,7 @@ function answering(status, body) {
 }
 
 /** @type {Seat} */
-const ALICE = { room: 'arena-1', player: 3, name: 'Alice', role: 'player', score: 7, address: '127.0.0.2', connected: true };
+const ALICE = { room: 'arena-1', player: 3, name: 'Alice', role: 'player', score: 7, address: '127.0.0.2', connected: true, round_trip_ms: 42.3 };
 
 test('every route is asked relative to the page, with the token as Bearer and JSON bodies', async () => {
   const { asked, fetchImpl } = answering(200, { seats: [ALICE], bans: [] });
@@ -128,6 +131,38 @@ test('outcomes name who, where, for how long, and keep what went only partly rig
   assert.match(muteOutcome({ ...ALICE, muted_secs: 300 }).text, /^Muted Alice \(seat 3\) for 5 min: .* not told/);
   assert.equal(muteOutcome(ALICE).text, 'Alice (seat 3) may chat again.');
   assert.deepEqual(banTarget({ address: '::/64', reason: '', until_unix_ms: 0, remaining_secs: 1 }), ['address', '::/64']);
+});
+
+test('a seat\'s round trip reads in whole ms, to a tenth below 10 ms, marked from where a game feels slow', () => {
+  const cells = [null, 0, 4.2, 9.9, 10, 42.3, 149.4, 149.6, 180, 249.4, 250, 1234.5].map(roundTripCell);
+  assert.deepEqual(cells.map((c) => c.text), ['–', '0.0 ms', '4.2 ms', '9.9 ms', '10 ms', '42 ms', '149 ms', '150 ms', '180 ms', '249 ms', '250 ms', '1235 ms']);
+  assert.deepEqual(cells.map((c) => c.className), ['', '', '', '', '', '', '', 'warn', 'warn', 'warn', 'bad', 'bad']);
+});
+
+test('a seat\'s row has a cell under each of the seats table\'s headings: its round trip under "round trip"', async () => {
+  const html = await readFile(new URL('../../dashboard.html', import.meta.url), 'utf8');
+  const head = /<table class="seats">\s*<thead>([\s\S]*?)<\/thead>/.exec(html)?.[1] ?? '';
+  const headings = [...head.matchAll(/<th\b([^>]*)>([^<]*)<\/th>/g)].map((m) => ({ title: m[1], text: m[2] }));
+  const column = headings.findIndex((h) => h.text === 'round trip');
+  assert.ok(column >= 0, `the headings: ${headings.map((h) => h.text).join(', ')}`);
+  // The heading says where the marks start, as the cells mark them.
+  assert.match(headings[column].title, new RegExp(`from ${ROUND_TRIP_WARN_MS} ms.* from ${ROUND_TRIP_BAD_MS} ms`));
+  const panel = new ModerationPanel('on', () => {});
+  /** @param {Seat} seat */
+  const row = (seat) => {
+    const cells = panel.seatCells(seat);
+    assert.equal(cells.length, headings.length, 'a cell for each heading');
+    return cells;
+  };
+  assert.deepEqual(row(ALICE)[column], { text: '42 ms', className: '' });
+  assert.equal(row(ALICE)[headings.findIndex((h) => h.text === 'score')], '7');
+  assert.deepEqual(row({ ...ALICE, round_trip_ms: 180 })[column], { text: '180 ms', className: 'warn' });
+  assert.deepEqual(row({ ...ALICE, round_trip_ms: 312.5 })[column], { text: '313 ms', className: 'bad' });
+  // Away (or not yet sampled): no round trip, shown as a missing score is.
+  const away = row({ ...ALICE, connected: false, score: null, round_trip_ms: null });
+  assert.deepEqual(away[column], { text: '–', className: '' });
+  assert.equal(away[headings.findIndex((h) => h.text === 'score')], '–');
+  assert.equal(away[headings.findIndex((h) => h.text === 'link')], 'away');
 });
 
 test('the token is kept in the tab\'s storage, and in the page alone where storage is refused', () => {

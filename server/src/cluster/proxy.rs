@@ -77,6 +77,9 @@ type Hosting = WebSocketStream<TcpStream>;
 pub struct Upstream {
     ws: Hosting,
     node: String,
+    /// The client's role and transport, for its round trip's metric.
+    role: tickwire_shared::Role,
+    transport: Transport,
 }
 
 /// Why [`admit_remote`] did not seat the client.
@@ -372,7 +375,12 @@ pub(crate) async fn admit_remote(
             // The roster and audience follow as events; they go out with the first snapshot.
             let _ = link.push_control(frame::binary(&bytes));
             ctx.metrics.proxied_sessions.inc();
-            Ok(Admitted::Remote(Box::new(Upstream { ws, node: node.to_string() })))
+            Ok(Admitted::Remote(Box::new(Upstream {
+                ws,
+                node: node.to_string(),
+                role: hello.role,
+                transport,
+            })))
         }
         Ok(ServerMessage::Kick(kick)) => {
             if let KickReason::VersionMismatch { server } = kick.reason {
@@ -451,7 +459,7 @@ pub(crate) async fn relay<St>(
 where
     St: Stream<Item = Result<Message, WsError>> + Unpin,
 {
-    let Upstream { ws, node } = *upstream;
+    let Upstream { ws, node, role, transport } = *upstream;
     let (mut to_host, mut from_host) = ws.split();
     let config = &ctx.config;
     let mut silence =
@@ -461,6 +469,9 @@ where
     let mut events = BytesMut::new();
     let mut stall_check = tokio::time::interval(STALL_CHECK);
     let mut acks = RelayAcks::default();
+    // The hosting node sees this relay's acks, not the client's: the client's round trip is
+    // measured here.
+    let mut round_trips = crate::latency::Relayed::default();
     let mut host = HostSilence::new(Instant::now());
     let host_check = tokio::time::sleep_until(host.deadline());
     tokio::pin!(host_check);
@@ -496,7 +507,12 @@ where
                 match message {
                     Message::Binary(bytes) => {
                         let passed_on = match decode_client(&bytes) {
-                            Ok(ClientMessage::Ack(ack)) => acks.client_acked(ack.tick, link.taken()),
+                            Ok(ClientMessage::Ack(ack)) => {
+                                if let Some(trip) = round_trips.client_acked(ack.tick, Instant::now()) {
+                                    ctx.metrics.round_trip(role, transport, trip);
+                                }
+                                acks.client_acked(ack.tick, link.taken())
+                            }
                             _ => true,
                         };
                         if !passed_on {
@@ -537,7 +553,7 @@ where
             message = from_host.next() => match message {
                 Some(Ok(Message::Binary(payload))) => {
                     host.heard(Instant::now());
-                    if !deliver(link, ctx, &mut events, &payload) {
+                    if !deliver(link, ctx, &mut events, &payload, &mut round_trips) {
                         link.close(connection::kick(
                             close_code::POLICY,
                             KickReason::TooSlow,
@@ -680,7 +696,13 @@ fn host_gone(link: &ClientLink, node: &str) -> (ReadEnd, Option<u16>) {
 /// Hands one message of the hosting node to the client's writer: a snapshot into the
 /// latest-wins slot together with the events held for it, anything else queued in order.
 /// False when the client's queue overflowed (it is not reading).
-fn deliver(link: &ClientLink, ctx: &ServerContext, events: &mut BytesMut, payload: &[u8]) -> bool {
+fn deliver(
+    link: &ClientLink,
+    ctx: &ServerContext,
+    events: &mut BytesMut,
+    payload: &[u8],
+    round_trips: &mut crate::latency::Relayed,
+) -> bool {
     let framed = frame::binary(payload);
     match payload.first().map(|&tag| u32::from(tag)) {
         Some(server_tag::EVENT) => {
@@ -695,11 +717,15 @@ fn deliver(link: &ClientLink, ctx: &ServerContext, events: &mut BytesMut, payloa
             // The tick says what the client's socket took (see `RelayAcks`); the hosting node
             // is of the fleet, so a header that does not parse is its bug, and only costs the
             // client an ack on its behalf.
+            let now = Instant::now();
             let tick = match decode_control(payload) {
-                Ok(ControlMessage::Snapshot(header)) => header.tick,
+                Ok(ControlMessage::Snapshot(header)) => {
+                    round_trips.sent(header.tick, now);
+                    header.tick
+                }
                 _ => Tick(0),
             };
-            let offered = link.offer(held, Some((tick, framed)), Instant::now());
+            let offered = link.offer(held, Some((tick, framed)), now);
             if offered.skipped {
                 ctx.metrics.frames_skipped.inc();
             }
@@ -811,19 +837,19 @@ mod tests {
         let ctx = ServerContext::new(crate::ServerConfig::default(), rx);
         let link = ClientLink::new();
         let mut events = BytesMut::new();
-        assert!(deliver(&link, &ctx, &mut events, &event_payload(4)));
+        assert!(deliver(&link, &ctx, &mut events, &event_payload(4), &mut Default::default()));
         assert!(link.take_batch().is_empty(), "an event waits for its tick's snapshot");
         let snapshot = [1u8, 9, 0, 0, 0];
-        assert!(deliver(&link, &ctx, &mut events, &snapshot));
-        assert!(deliver(&link, &ctx, &mut events, &snapshot));
+        assert!(deliver(&link, &ctx, &mut events, &snapshot, &mut Default::default()));
+        assert!(deliver(&link, &ctx, &mut events, &snapshot, &mut Default::default()));
         assert_eq!(ctx.metrics.frames_skipped.get(), 1, "the first snapshot was never taken");
         let batch = link.take_batch();
         assert_eq!(batch.control.len(), 1, "the event, framed");
         assert_eq!(&batch.control[0][2..], &event_payload(4)[..]);
         assert_eq!(&batch.snapshot.unwrap()[2..], &snapshot[..]);
         // Anything else goes out at once, after any held events.
-        assert!(deliver(&link, &ctx, &mut events, &event_payload(5)));
-        assert!(deliver(&link, &ctx, &mut events, &[4, 1, 2]));
+        assert!(deliver(&link, &ctx, &mut events, &event_payload(5), &mut Default::default()));
+        assert!(deliver(&link, &ctx, &mut events, &[4, 1, 2], &mut Default::default()));
         let batch = link.take_batch();
         assert_eq!(batch.control.len(), 2);
         assert_eq!(&batch.control[1][2..], &[4, 1, 2]);
@@ -893,7 +919,7 @@ mod tests {
             },
         ))
         .unwrap();
-        assert!(deliver(&link, &ctx, &mut events, &snapshot));
+        assert!(deliver(&link, &ctx, &mut events, &snapshot, &mut Default::default()));
         assert_eq!(link.taken(), None, "in the slot, not yet taken");
         let batch = link.take_batch();
         assert!(batch.snapshot.is_some());

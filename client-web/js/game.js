@@ -642,7 +642,8 @@ export class Game {
     /** @type {import('../sdk/index.js').RenderEntity[]} */
     this.lastEntities = [];
     this.running = true;
-    /** Whether the failure dialog shows ({@link showFailure}): the arena stops drawing. */
+    /** Whether the failure dialog shows: set by {@link showFailure} alone, with the dialog's
+     * `hidden`, and read for it (the arena stops drawing; keys and the pad go to the dialog). */
     this.failureShown = false;
     /** Whether the session ran out of retries while the page was hidden ({@link comeBack}). */
     this.gaveUpHidden = false;
@@ -738,10 +739,9 @@ export class Game {
       chatInput.focus();
     }, opts);
     chatInput.addEventListener('blur', () => this.root.classList.remove('chatting'), opts);
-    const failure = $('#failure');
     window.addEventListener('keydown', (e) => {
       // Enter on a button or a link the keyboard is on presses it; in the chat box it sends.
-      if (e.key === 'Enter' && !isControl(e.target) && !this.root.hidden && failure.hidden) {
+      if (e.key === 'Enter' && !isControl(e.target) && !this.root.hidden && !this.failureShown) {
         e.preventDefault();
         chatInput.focus();
       } else if (e.key === 'Escape') {
@@ -756,7 +756,7 @@ export class Game {
         this.showInvite(false);
         // Back to the game from the chat box or a control reached with Tab; a failure keeps
         // the focus in its dialog.
-        if (focused instanceof HTMLElement && this.root.contains(focused) && failure.hidden) focused.blur();
+        if (focused instanceof HTMLElement && this.root.contains(focused) && !this.failureShown) focused.blur();
       }
     }, opts);
     // A control clicked with a mouse or a finger gives the keyboard back to the game, so Space
@@ -766,7 +766,7 @@ export class Game {
       // After the click's default action, which for a label focuses its checkbox.
       setTimeout(() => {
         const focused = document.activeElement;
-        if (focused instanceof HTMLElement && this.root.contains(focused) && !isTextEntry(focused) && failure.hidden) focused.blur();
+        if (focused instanceof HTMLElement && this.root.contains(focused) && !isTextEntry(focused) && !this.failureShown) focused.blur();
       });
     }, opts);
     $('#leave-btn').addEventListener('click', () => this.leave(), opts);
@@ -786,7 +786,7 @@ export class Game {
     // ended (a removal, a full room, another protocol version, a server that stayed away).
     let leftPlaying = false;
     window.addEventListener('pagehide', () => {
-      leftPlaying = $('#failure').hidden;
+      leftPlaying = !this.failureShown;
       this.keepSeat();
     }, opts);
     // Back from the back/forward cache: the page kept its seat when it was hidden (above), and
@@ -841,7 +841,7 @@ export class Game {
     // No seat yet (still joining), giving it up already, or a failure on show: it goes. So
     // does a spectator's place: the server keeps none for a resume (only ships wait), so a
     // reload would only ask for a seat gone and be told the server had lost it.
-    if (!welcome || welcome.role === 'Spectator' || session.state === 'closing' || !$('#failure').hidden) {
+    if (!welcome || welcome.role === 'Spectator' || session.state === 'closing' || this.failureShown) {
       this.client.leave();
       return;
     }
@@ -1237,7 +1237,7 @@ export class Game {
    */
   padStart() {
     const focused = /** @type {HTMLElement | null} */ (document.activeElement);
-    if (!$('#failure').hidden) {
+    if (this.failureShown) {
       if (focused?.tagName === 'BUTTON' && $('#failure').contains(focused)) focused.click();
       return;
     }

@@ -929,8 +929,9 @@ test('a pad\'s Start opens the chat box and closes it, and with a failure showin
   retry.tagName = 'BUTTON';
   retry.click = () => did.push('retry pressed');
   failure.contains = (/** @type {any} */ e) => e === retry;
-  t.after(() => { failure.contains = () => false; failure.hidden = true; });
-  failure.hidden = false;
+  t.after(() => { failure.contains = () => false; game.showFailure(false); });
+  game.showFailure(true);
+  assert.equal(failure.hidden, false, 'the dialog shows');
   document.activeElement = retry;
   game.padStart();
   assert.deepEqual(did, ['chat opened', 'chat closed', 'retry pressed']);

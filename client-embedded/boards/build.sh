@@ -22,10 +22,7 @@ fi
 rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf >&2
 rustup component add rustfmt clippy llvm-tools >&2
 SIZE="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
-CLIPPY_DRIVER=$(command -v clippy-driver) || {
-  echo "clippy-driver not found: rustup component add clippy" >&2
-  exit 1
-}
+LINT_BUILD="$PWD/../lint-build.sh"
 
 # "flash RAM" of a firmware ELF from its allocated sections: flash is everything loaded from
 # flash (code, rodata, initialised data, code copied to RAM), RAM is data plus bss-like
@@ -53,13 +50,11 @@ for board in "${boards[@]}"; do
   (
     cd "$board"
     cargo fmt --check
-    # Clippy lints the board's crate as it is built: clippy-driver as cargo's workspace
-    # wrapper, with `-D warnings` passed the way `cargo clippy -- -D warnings` passes it
-    # (CLIPPY_ARGS). A `cargo clippy` after the build checked every dependency once more, in
-    # check mode: a third of each board's time (28 to 36 s on 2 cores). Only the board's crate
-    # is linted, as with `cargo clippy`; the client crates are linted in the workspace.
-    RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-      cargo build --release --locked
+    # Clippy lints the board's crate as it is built (../lint-build.sh): a `cargo clippy` after
+    # the build checked every dependency once more, in check mode, a third of each board's time
+    # (28 to 36 s on 2 cores). Only the board's crate is linted, as with `cargo clippy`; the
+    # client crates are linted in the workspace.
+    bash "$LINT_BUILD" --release --locked
   )
   target=$(sed -n 's/^target *= *"\(.*\)"/\1/p' "$board/.cargo/config.toml" | head -1)
   name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$board/Cargo.toml" | head -1)

@@ -1436,8 +1436,10 @@ mod tests {
     /// Every connection's two tasks hold these futures from the upgrade to the close, so their
     /// size is memory per spectator (BENCHMARKS.md): the handshake, the fleet's admission, the
     /// close and the linger buffer are boxed or on the heap because in place they made the
-    /// reader's future 6.4 KiB. The bounds leave room for unoptimised builds and compiler
-    /// changes, and fail when one of those comes back in place.
+    /// reader's future 6.4 KiB, and a relay's ring of tick times in place added half a KiB
+    /// to every connection (2,880 B here, where 2,344 B with it boxed). The bounds leave room
+    /// for unoptimised builds and compiler changes, and fail when one of those comes back in
+    /// place.
     #[tokio::test]
     async fn a_connection_holds_small_futures_for_its_life() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1455,7 +1457,7 @@ mod tests {
             serve_tcp(socket, bytes::Bytes::new(), config, ctx, Peer::direct(addr), None, None);
         let (reader, writer) = (std::mem::size_of_val(&serving), std::mem::size_of_val(&writer));
         eprintln!("reader {reader} B, writer {writer} B");
-        assert!(reader <= 3 * 1024, "the connection's future is {reader} B");
+        assert!(reader <= 5 * 512, "the connection's future is {reader} B");
         assert!(writer <= 5 * 512, "the writer's future is {writer} B");
     }
 

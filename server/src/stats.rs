@@ -475,6 +475,12 @@ mod tests {
         let s = sample(2, &before, &scrape(&metrics), Duration::from_secs(1), 0);
         let p95 = s.round_trip_p95_ms.expect("ships were sampled");
         assert!((250.0..=500.0).contains(&p95), "2 of 21 past 250 ms: p95 {p95} ms");
+        // A LAN: a controller on the same Wi-Fi reads under a millisecond.
+        let before = scrape(&metrics);
+        metrics.round_trip(Role::Controller, Transport::WebSocket, Duration::from_micros(230));
+        let s = sample(3, &before, &scrape(&metrics), Duration::from_secs(1), 0);
+        let p50 = s.round_trip_p50_ms.expect("sampled");
+        assert!(p50 <= 1.0, "a 0.23 ms round trip reads {p50} ms");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! The server measures without asking: no ping of its own, no wire change, every client that
 //! acks (the browser, the Rust client, a controller) is measured alike, whatever its transport.
 
-use std::sync::OnceLock;
+use crate::room::anchor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tickwire_shared::Tick;
@@ -28,15 +28,8 @@ pub const TICK_TIMES: usize = crate::room::ACK_LAG_MAX_TICKS as usize;
 /// second, not a hundred thousand (players ack every tick).
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Where build times count from: the first use in this process. Microseconds in 48 bits last
-/// 8.9 years.
-fn anchor() -> Instant {
-    static ANCHOR: OnceLock<Instant> = OnceLock::new();
-    *ANCHOR.get_or_init(Instant::now)
-}
-
-/// A slot: the tick's low 16 bits above its build time in microseconds since [`anchor`] plus
-/// one (48 bits; 0 is an empty slot).
+/// A slot: the tick's low 16 bits above its build time in microseconds since the rooms'
+/// [`anchor`] plus one (48 bits, which last 8.9 years; 0 is an empty slot).
 const TIME_BITS: u32 = 48;
 const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
 

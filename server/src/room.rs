@@ -282,8 +282,9 @@ pub struct Busy {
     stuck: AtomicBool,
 }
 
-/// Where [`Busy`] counts its milliseconds from: the first room's first tick.
-fn anchor() -> Instant {
+/// Where the rooms' times kept in atomics count from ([`Busy`]'s milliseconds, the
+/// microseconds of [`crate::latency::TickTimes`]): the first use in this process.
+pub(crate) fn anchor() -> Instant {
     static ANCHOR: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *ANCHOR.get_or_init(Instant::now)
 }

@@ -15,7 +15,7 @@
 
 import { $, el, syncRows } from './dom.js';
 import {
-  MAX_REASON_BYTES, ModerationApi, ModerationError, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope, muteOutcome, roundTripCell, seatLabel, tokenStore,
+  MAX_REASON_BYTES, ModerationApi, ModerationError, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, lateInputsCell, logScope, muteOutcome, roundTripCell, seatLabel, tokenStore,
 } from './moderation.js';
 
 /** @typedef {import('./moderation.js').Seat} Seat */
@@ -370,6 +370,7 @@ export class ModerationPanel {
       seat.address,
       seat.connected ? 'connected' : 'away',
       roundTripCell(seat.round_trip_ms),
+      lateInputsCell(seat.late_inputs_pct, seat.input_buffer_ms),
       muted ? `muted, ${formatLeft(/** @type {number} */ (seat.muted_secs))} left` : '',
       actions,
     ];

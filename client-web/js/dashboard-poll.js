@@ -22,6 +22,9 @@
  *   controllers sampled that second (each at most once), estimated from the server's histogram;
  *   null when none was
  * @property {number | null} round_trip_p95_ms its 95th percentile, as `round_trip_p50_ms`
+ * @property {number | null} late_inputs_pct the share of the ships' ticks counted that second
+ *   (a window of 32 ticks at a time, for clients sending an input every tick) that ran
+ *   without their client's input, percent; null when none was counted
  * @property {number} late_ticks_per_s
  * @property {number} bytes_out_per_s
  * @property {number} frames_out_per_s

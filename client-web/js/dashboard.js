@@ -95,6 +95,7 @@ const charts = {
   rooms: chart('#c-rooms', ['rooms'], ['#fcc419']),
   tick: chart('#c-tick', ['p50', 'p99', 'budget'], ['#51cf66', '#ff922b', '#ff6b6b']),
   'round-trip': chart('#c-round-trip', ['p50', 'p95'], ['#51cf66', '#ff922b']),
+  'late-inputs': chart('#c-late-inputs', ['late inputs'], ['#ff922b']),
   late: chart('#c-late', ['late ticks', 'frames skipped'], ['#ff6b6b', '#fcc419']),
   bytes: chart('#c-bytes', ['bytes/s'], ['#22b8cf'], {
     axes: [
@@ -115,6 +116,7 @@ function redraw() {
     rooms: [col((s) => s.rooms)],
     tick: [col((s) => s.tick_p50_ms), col((s) => s.tick_p99_ms), col(() => 1000 / tickRate)],
     'round-trip': [col((s) => s.round_trip_p50_ms), col((s) => s.round_trip_p95_ms)],
+    'late-inputs': [col((s) => s.late_inputs_pct)],
     late: [col((s) => s.late_ticks_per_s), col((s) => s.frames_skipped_per_s)],
     bytes: [col((s) => s.bytes_out_per_s)],
     closes: [col((s) => s.closes_per_s), col((s) => s.resumes_per_s)],
@@ -126,7 +128,8 @@ function redraw() {
     // constant line, is left out: the tick p99 tile states it.
     const said = plot.series.slice(1).map((s, i) => ({ label: String(s.label), values: values[i] })).filter((l) => l.label !== 'budget');
     const summary = $(`#c-${name}-summary`);
-    const text = chartSummary(said, t, name === 'bytes' ? (v) => `${formatBytes(v)}/s` : undefined);
+    const format = { bytes: (/** @type {number} */ v) => `${formatBytes(v)}/s`, 'late-inputs': (/** @type {number} */ v) => `${Math.round(v * 10) / 10}%` }[name];
+    const text = chartSummary(said, t, format);
     if (summary.textContent !== text) summary.textContent = text;
   }
   document.body.dataset.samples = String(samples.length);

@@ -48,6 +48,12 @@ export class ModerationError extends Error {
  * @property {number | null} round_trip_ms the client's round trip as the server last measured
  *   it from its acks, to a tenth of a ms (sampled once a second); null while away, or before
  *   the first sample
+ * @property {number | null} late_inputs_pct the share of its ticks that ran without its input
+ *   (late: the server played its last input again) through its last second or so, percent to a
+ *   tenth; null for a spectator, while away, before its first second of inputs, or for a
+ *   client that does not send an input every tick
+ * @property {number | null} input_buffer_ms how long its inputs waited in the server's jitter
+ *   buffer past their first possible tick, on average through that second, to a tenth of a ms
  * @property {number} [muted_secs]
  */
 
@@ -263,6 +269,36 @@ export function roundTripCell(ms) {
   const shown = ms < 10 ? ms : Math.round(ms);
   const className = shown >= ROUND_TRIP_BAD_MS ? 'bad' : shown >= ROUND_TRIP_WARN_MS ? 'warn' : '';
   return { text: `${ms < 10 ? ms.toFixed(1) : shown} ms`, className };
+}
+
+/**
+ * From this share of a ship's ticks without its input, in percent, the player sees its ship
+ * corrected about once a second (one tick in 32).
+ */
+export const LATE_INPUTS_WARN_PCT = 3;
+/**
+ * The server's alert on late inputs (deploy/prometheus/alerts.yml, TickwireInputsLate) fires
+ * when this share of a node's ships' ticks, in percent, ran without their input: a seat this
+ * late is one of those it is about.
+ */
+export const LATE_INPUTS_BAD_PCT = 5;
+
+/**
+ * A seat's late inputs as the seats table shows them: `3%`, and `· +33 ms` when its inputs
+ * wait in the server's jitter buffer (the delay it adds to absorb the client's jitter), `–`
+ * when unmeasured; marked `warn` from {@link LATE_INPUTS_WARN_PCT}, `bad` from
+ * {@link LATE_INPUTS_BAD_PCT}.
+ * @param {number | null} pct
+ * @param {number | null} bufferMs
+ * @returns {{ text: string, className: '' | 'warn' | 'bad' }}
+ */
+export function lateInputsCell(pct, bufferMs) {
+  if (pct === null) return { text: '–', className: '' };
+  // Marked by the number shown, as a round trip is.
+  const shown = Math.round(pct);
+  const className = shown >= LATE_INPUTS_BAD_PCT ? 'bad' : shown >= LATE_INPUTS_WARN_PCT ? 'warn' : '';
+  const buffer = bufferMs !== null && bufferMs >= 0.5 ? ` · +${Math.round(bufferMs)} ms` : '';
+  return { text: `${shown}%${buffer}`, className };
 }
 
 /** @param {Seat} seat @returns {string} e.g. `Alice (seat 3)` */

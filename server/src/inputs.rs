@@ -18,6 +18,12 @@
 //! nothing: inputs that stood unused through a whole [`WINDOW`] (the network calmed, or the
 //! client's clock runs a little fast) are folded away. A client sending faster than one input
 //! a tick (a load test's bots at `--input-rate 60`) gets the newest each tick, as before. It holds at most [`MAX_QUEUED`] inputs: no peer can grow it.
+//!
+//! Each window it also reports how the client's inputs met the ticks ([`InputReport`]): the
+//! ticks that ran without their input (late, and the client's prediction corrected), the
+//! inputs folded away, and the ticks inputs waited in the queue (the input delay the buffer
+//! adds). The round trip the server measures from acks ([`crate::latency`]) sees the network's
+//! latency; this sees its jitter on the way in, which is what players feel as corrections.
 
 use std::collections::VecDeque;
 use tickwire_shared::{Input, InputSeq};
@@ -41,8 +47,8 @@ pub const WINDOW: u32 = 32;
 #[derive(Debug, Default)]
 pub struct InputQueue {
     /// Inputs received and not applied yet, oldest first, at most [`MAX_QUEUED`], each with
-    /// the buttons only inputs folded into it held.
-    queue: VecDeque<(Input, u8)>,
+    /// the buttons only inputs folded into it held and the tick count when it arrived.
+    queue: VecDeque<Queued>,
     /// The last input taken, and the buttons only inputs folded into it held: a tick without
     /// an input takes it again without them, once.
     last: Option<(Input, u8)>,
@@ -51,10 +57,6 @@ pub struct InputQueue {
     /// Ticks passed that no input was applied for yet: how far behind the client's inputs
     /// the room runs.
     behind: u32,
-    /// Ticks into the current window.
-    window_ticks: u32,
-    /// Inputs received in the current window.
-    window_arrivals: u32,
     /// The fewest inputs left waiting after a tick's take, in the current window.
     least_waiting: Option<usize>,
     /// The least the room ran behind after a tick's take, in the current window.
@@ -63,6 +65,71 @@ pub struct InputQueue {
     faster_than_ticks: bool,
     /// Inputs the next tick skips: as many as waited unused through the last window.
     unneeded: usize,
+    /// Ticks taken since the client's first input (wrapping: no input waits 65,536 ticks, as
+    /// the queue gives one a tick): when each input arrived.
+    ticks: u16,
+    /// The current window: its ticks and arrivals so far, which judge the client's pace, and
+    /// how they met.
+    account: InputReport,
+    /// The account of the last window that had inputs, for the seat lists.
+    last_report: Option<InputReport>,
+    /// The room has not taken `last_report` yet ([`InputQueue::take_report`]).
+    report_fresh: bool,
+}
+
+/// An input waiting for its tick.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    input: Input,
+    /// Buttons held only by inputs folded into this one.
+    folded: u8,
+    /// [`InputQueue::ticks`] when it arrived.
+    arrived: u16,
+}
+
+/// How a client's inputs met the room's ticks through one window ([`WINDOW`] ticks, about a
+/// second at 30 Hz). A window in which no input came (a client that stopped sending, a stalled
+/// uplink) has none: it says nothing of the network's jitter. Counts saturate (every link has
+/// one of these in its queue, spectators too: kept small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InputReport {
+    /// Ticks in the window.
+    pub ticks: u16,
+    /// Inputs received in it.
+    pub arrivals: u16,
+    /// Ticks that ran without an input of their own (none had come yet: the game played the
+    /// client's last input again, where the client predicted its new one).
+    pub missed: u16,
+    /// Inputs applied on a tick of their own.
+    pub applied: u16,
+    /// Ticks the applied inputs waited in the queue past the first tick after they arrived,
+    /// summed: the input delay the buffer added.
+    pub waited: u16,
+    /// Inputs folded into a later one, without a tick of their own (late ones caught up with,
+    /// ones that waited for nothing, a client sending faster than the ticks): their steering
+    /// was never applied (their buttons were).
+    pub folded: u16,
+}
+
+impl InputReport {
+    /// Whether the client sent at the ticks' pace (three inputs at least for every four
+    /// ticks): only then is a tick without its input a late input rather than one the client
+    /// never meant to send (a client sending every other tick).
+    pub fn kept_pace(&self) -> bool {
+        u64::from(self.arrivals) * 4 >= u64::from(self.ticks) * 3
+    }
+
+    /// The share of the window's ticks that ran without their input, 0 to 1: none when the
+    /// client did not keep the ticks' pace.
+    pub fn late_share(&self) -> Option<f64> {
+        (self.kept_pace() && self.ticks > 0).then(|| f64::from(self.missed) / f64::from(self.ticks))
+    }
+
+    /// The ticks an applied input waited on average, past the first it could have been
+    /// applied on: none when none was applied.
+    pub fn mean_wait_ticks(&self) -> Option<f64> {
+        (self.applied > 0).then(|| f64::from(self.waited) / f64::from(self.applied))
+    }
 }
 
 impl InputQueue {
@@ -72,8 +139,8 @@ impl InputQueue {
             return;
         }
         self.newest = input.seq;
-        self.window_arrivals = self.window_arrivals.saturating_add(1);
-        self.queue.push_back((input, 0));
+        self.account.arrivals = self.account.arrivals.saturating_add(1);
+        self.queue.push_back(Queued { input, folded: 0, arrived: self.ticks });
         if self.queue.len() > MAX_QUEUED {
             // The oldest made way without a tick of its own: one late input fewer owed.
             self.fold_oldest();
@@ -99,11 +166,13 @@ impl InputQueue {
             self.unneeded -= 1;
         }
         self.unneeded = 0;
-        let taken = if self.queue.is_empty() {
+        let missed = self.queue.is_empty();
+        let taken = if missed {
             // The game keeps the last input on a tick without one; but a button held only by
             // inputs folded into it was a press of their ticks, not one to hold through a gap.
             self.last.take().filter(|(_, folded)| *folded != 0).map(|(last, folded)| {
-                (Input { buttons: tickwire_shared::Buttons(last.buttons.0 & !folded), ..last }, 0)
+                let buttons = tickwire_shared::Buttons(last.buttons.0 & !folded);
+                Queued { input: Input { buttons, ..last }, folded: 0, arrived: self.ticks }
             })
         } else if self.faster_than_ticks {
             while self.queue.len() > 1 {
@@ -121,34 +190,55 @@ impl InputQueue {
             self.behind -= 1;
             self.queue.pop_front()
         };
-        if let Some(taken) = taken {
-            self.last = Some(taken);
+        if missed {
+            self.account.missed = self.account.missed.saturating_add(1);
+        } else if let Some(taken) = taken {
+            self.account.applied = self.account.applied.saturating_add(1);
+            self.account.waited =
+                self.account.waited.saturating_add(self.ticks.wrapping_sub(taken.arrived));
         }
+        if let Some(taken) = taken {
+            self.last = Some((taken.input, taken.folded));
+        }
+        self.ticks = self.ticks.wrapping_add(1);
         let waiting = self.queue.len();
         self.least_waiting = Some(self.least_waiting.map_or(waiting, |least| least.min(waiting)));
         // From the window's first input on: the ticks before it (a client that had stopped
         // sending, a stall) say nothing of the schedule its inputs keep now.
-        if self.window_arrivals > 0 {
+        if self.account.arrivals > 0 {
             self.least_behind = Some(self.least_behind.map_or(self.behind, |l| l.min(self.behind)));
         }
-        self.window_ticks += 1;
-        if self.window_ticks >= WINDOW {
+        self.account.ticks += 1;
+        if u32::from(self.account.ticks) >= WINDOW {
             self.end_window();
         }
-        taken.map(|(input, _)| input)
+        taken.map(|taken| taken.input)
+    }
+
+    /// The account of the window that ended with the last [`InputQueue::take`], once: none
+    /// while a window runs, and for a window without inputs.
+    pub fn take_report(&mut self) -> Option<InputReport> {
+        std::mem::take(&mut self.report_fresh).then_some(self.last_report).flatten()
+    }
+
+    /// The account of the last window that had inputs; none before the first.
+    pub fn last_report(&self) -> Option<InputReport> {
+        self.last_report
     }
 
     /// Judges the window that ended: the client's pace, and inputs that waited for nothing.
     /// A window without an input (a stalled uplink, a client that stopped sending) says
     /// nothing of either, and forgives nothing of what the stall is owed.
     fn end_window(&mut self) {
-        if self.window_arrivals == 0 {
-            self.window_ticks = 0;
+        let account = std::mem::take(&mut self.account);
+        if account.arrivals == 0 {
             self.least_waiting = None;
             self.least_behind = None;
             return;
         }
-        self.faster_than_ticks = self.window_arrivals > WINDOW + WINDOW / 4;
+        self.last_report = Some(account);
+        self.report_fresh = true;
+        self.faster_than_ticks = u32::from(account.arrivals) > WINDOW + WINDOW / 4;
         // Inputs that stood waiting through every tick of the window were never needed to
         // cover a late one: they only delayed the rest. The next tick skips them.
         self.unneeded = self.least_waiting.unwrap_or(0);
@@ -156,8 +246,6 @@ impl InputQueue {
         // (the client's round trip grew, or a stall was caught up with): follow it, as the
         // earliest inputs set it, or every pair jitter brings would be folded from now on.
         self.behind = self.behind.saturating_sub(self.least_behind.unwrap_or(0));
-        self.window_ticks = 0;
-        self.window_arrivals = 0;
         self.least_waiting = None;
         self.least_behind = None;
     }
@@ -168,12 +256,13 @@ impl InputQueue {
         if self.queue.len() < 2 {
             return;
         }
-        if let Some((oldest, oldest_folded)) = self.queue.pop_front()
-            && let Some((next, folded)) = self.queue.front_mut()
+        if let Some(oldest) = self.queue.pop_front()
+            && let Some(next) = self.queue.front_mut()
         {
-            let pressed = oldest.buttons.0 | oldest_folded;
-            *folded |= pressed & !next.buttons.0;
-            next.buttons.0 |= pressed;
+            let pressed = oldest.input.buttons.0 | oldest.folded;
+            next.folded |= pressed & !next.input.buttons.0;
+            next.input.buttons.0 |= pressed;
+            self.account.folded = self.account.folded.saturating_add(1);
         }
     }
 
@@ -448,6 +537,105 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Runs `arrivals` as [`run`] does; the reports of the windows that ended, in order.
+    fn windows(queue: &mut InputQueue, arrivals: &[u32], next: &mut u32) -> Vec<InputReport> {
+        arrivals
+            .iter()
+            .filter_map(|&count| {
+                run(queue, &[count], next);
+                queue.take_report()
+            })
+            .collect()
+    }
+
+    /// [`WINDOW`] as a report counts it.
+    const W: u16 = WINDOW as u16;
+
+    #[test]
+    fn inputs_on_time_report_no_late_tick_and_no_wait() {
+        let mut queue = InputQueue::default();
+        let reports = windows(&mut queue, &[1; 3 * WINDOW as usize], &mut 1);
+        let on_time =
+            InputReport { ticks: W, arrivals: W, missed: 0, applied: W, waited: 0, folded: 0 };
+        assert_eq!(reports, [on_time; 3]);
+        assert_eq!((on_time.late_share(), on_time.mean_wait_ticks()), (Some(0.0), Some(0.0)));
+        assert_eq!(queue.take_report(), None, "a report is taken once");
+        assert_eq!(queue.last_report(), Some(on_time), "and kept for the seat lists");
+    }
+
+    #[test]
+    fn jitter_is_reported_as_the_late_ticks_then_as_the_buffers_wait() {
+        let pattern = [1, 2, 0, 1, 1, 2, 0, 2, 0, 1, 0, 2, 1, 1, 2, 0];
+        let arrivals: Vec<u32> =
+            pattern.iter().copied().cycle().take(4 * WINDOW as usize).collect();
+        let mut queue = InputQueue::default();
+        let reports = windows(&mut queue, &arrivals, &mut 1);
+        assert_eq!(reports.len(), 4);
+        // The first late input is a tick without its input; the buffer it opens makes every
+        // input wait a tick, and no tick is late again.
+        assert!(reports[0].missed >= 1, "{reports:?}");
+        for report in &reports[1..] {
+            assert_eq!((report.missed, report.folded), (0, 0), "{reports:?}");
+            let wait = report.mean_wait_ticks().unwrap();
+            assert!((0.5..=1.5).contains(&wait), "a tick's wait, not {wait}: {reports:?}");
+        }
+    }
+
+    #[test]
+    fn a_stall_is_reported_as_late_ticks_and_folded_inputs() {
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        windows(&mut queue, &[1; WINDOW as usize], &mut next);
+        // Four ticks without inputs, then all of them at once, then one a tick.
+        let mut arrivals = vec![0, 0, 0, 0, 5];
+        arrivals.resize(WINDOW as usize, 1);
+        let report = windows(&mut queue, &arrivals, &mut next)[0];
+        assert_eq!(report.missed, 4, "{report:?}");
+        assert!(report.folded >= 2, "caught up by folding past the allowance: {report:?}");
+        assert_eq!(report.arrivals, W);
+        assert_eq!(report.late_share(), Some(4.0 / f64::from(WINDOW)));
+    }
+
+    #[test]
+    fn a_client_off_the_ticks_pace_reports_no_late_share() {
+        // Every other tick: half the ticks have no input, as the client meant.
+        let mut queue = InputQueue::default();
+        let arrivals: Vec<u32> = [1, 0].iter().copied().cycle().take(2 * WINDOW as usize).collect();
+        let reports = windows(&mut queue, &arrivals, &mut 1);
+        assert_eq!(reports.len(), 2);
+        assert!(reports.iter().all(|r| !r.kept_pace() && r.late_share().is_none()), "{reports:?}");
+        assert_eq!(reports[1].mean_wait_ticks(), Some(0.0));
+        // Faster than the ticks: each tick takes the newest, the rest are folded.
+        let mut queue = InputQueue::default();
+        let faster = windows(&mut queue, &[2; 2 * WINDOW as usize], &mut 1);
+        assert_eq!(faster[1].late_share(), Some(0.0), "{faster:?}");
+        assert!(faster[1].folded >= W - 2, "{faster:?}");
+    }
+
+    #[test]
+    fn a_window_without_inputs_reports_nothing() {
+        let mut queue = InputQueue::default();
+        let mut next = 1;
+        // Before the first input, ticks are none of the client's.
+        assert_eq!(windows(&mut queue, &[0; 3 * WINDOW as usize], &mut next), []);
+        windows(&mut queue, &[1; WINDOW as usize], &mut next);
+        let before = queue.last_report();
+        // The client stops sending: the windows of its pause report nothing, and the seat
+        // lists keep its last window's account.
+        let pause = windows(&mut queue, &[0; 3 * WINDOW as usize], &mut next);
+        assert_eq!(pause, [], "it stopped as a window ended");
+        assert!(before.is_some());
+        assert_eq!(queue.last_report(), before);
+        // Stopping within a window: that window reports its late ticks (which may be the
+        // uplink's stall as well as the client's pause).
+        let mut arrivals = vec![1; WINDOW as usize / 2];
+        arrivals.resize(2 * WINDOW as usize, 0);
+        let stopped = windows(&mut queue, &arrivals, &mut next);
+        assert_eq!(stopped.len(), 1, "{stopped:?}");
+        assert_eq!(stopped[0].missed, W / 2);
+        assert!(!stopped[0].kept_pace(), "half the ticks' inputs: off the pace, no late share");
     }
 
     #[test]

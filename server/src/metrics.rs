@@ -4,6 +4,7 @@
 //! never takes a lock on the tick path.
 
 use crate::connection::close_code;
+use crate::inputs::InputReport;
 use crate::proxy::Peer;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -252,6 +253,35 @@ pub struct RoundTripLabels {
     pub transport: &'static str,
 }
 
+/// `role` and `outcome` label set of a ship's ticks ([`Metrics::input_window`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InputTickLabels {
+    /// `player` or `controller`.
+    pub role: RoleLabel,
+    /// `own` (the tick applied the input the client sent for it) or `late` (none had come:
+    /// the tick played the client's last input again).
+    pub outcome: &'static str,
+}
+
+/// Makes the histograms of a family whose bounds are known at run time only.
+#[derive(Debug, Clone)]
+pub struct Buckets(std::sync::Arc<[f64]>);
+
+impl Buckets {
+    /// Bounds at these multiples of `period`, in whole microseconds (so the `le` labels read
+    /// as the period does).
+    fn periods(period: Duration, multiples: &[f64]) -> Self {
+        let period = period.as_secs_f64().max(1e-3);
+        Buckets(multiples.iter().map(|k| (k * period * 1e6).round() / 1e6).collect())
+    }
+}
+
+impl prometheus_client::metrics::family::MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
 /// A histogram family whose histograms share their buckets.
 pub type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
@@ -290,6 +320,15 @@ pub struct Metrics {
     /// Clients' round trips ([`crate::latency`]): the age of the newest tick a client acked
     /// when its ack arrived, sampled at most once a second per client, by role and transport.
     pub round_trips: HistogramFamily<RoundTripLabels>,
+    /// Ships' ticks by whether their input had come ([`crate::inputs::InputReport`]), counted
+    /// a window (about a second) at a time, for clients that send at the ticks' pace only.
+    pub input_ticks: Family<InputTickLabels, Counter>,
+    /// Inputs folded into a later one without a tick of their own, by role.
+    pub inputs_folded: Family<RoleLabels, Counter>,
+    /// The ticks a client's inputs waited in the server's input queue past their first
+    /// possible tick, seconds: the input delay the jitter buffer adds, a client's mean over
+    /// each window (about a second), by role.
+    pub input_buffer: Family<RoleLabels, Histogram, Buckets>,
     /// Ticks that started later than one tick period after they were due, or took longer than
     /// one period; an overrun that also delays the next tick counts once.
     pub late_ticks: Counter,
@@ -433,6 +472,14 @@ impl Metrics {
         let late_ticks = Counter::default();
         let round_trips: HistogramFamily<RoundTripLabels> =
             Family::new_with_constructor(|| Histogram::new(crate::latency::ROUND_TRIP_BUCKETS));
+        let input_ticks = Family::<InputTickLabels, Counter>::default();
+        let inputs_folded = Family::<RoleLabels, Counter>::default();
+        // In tick periods, as the queue holds inputs: half a tick tells a buffer that is
+        // sometimes used from one that always is; a fleet's nodes share `--tick-rate`.
+        let input_buffer = Family::new_with_constructor(Buckets::periods(
+            tick_period,
+            &[0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0],
+        ));
         let draining = Gauge::default();
         // The release and the protocol its clients speak: which node runs what while a fleet
         // upgrades (a protocol bump turns away the clients of the other until they update).
@@ -522,6 +569,21 @@ impl Metrics {
             "round_trip_seconds",
             "Clients' round trips as the server sees them: the age of the newest snapshot a client acked when its ack arrived (the server's queues, the network both ways, the client's wait to ack), sampled at most once a second per client, by role and transport",
             round_trips.clone(),
+        );
+        registry.register(
+            "input_ticks",
+            "Ticks of players and controllers sending at the ticks' pace, by whether the client's input for the tick had come (own) or not (late: the tick played its last input again, and the client's prediction is corrected)",
+            input_ticks.clone(),
+        );
+        registry.register(
+            "inputs_folded",
+            "Inputs folded into a later one without a tick of their own (late ones caught up with, ones that waited for nothing, clients sending faster than the ticks), by role",
+            inputs_folded.clone(),
+        );
+        registry.register(
+            "input_buffer_seconds",
+            "How long inputs waited in the server's jitter buffer past their first possible tick (the input delay it adds), a client's mean over each window of 32 ticks, by role",
+            input_buffer.clone(),
         );
         registry.register("late_ticks", "Ticks that started or ran late", late_ticks.clone());
         registry.register(
@@ -641,6 +703,13 @@ impl Metrics {
                 let _ = round_trips.get_or_create(&RoundTripLabels { role, transport });
             }
         }
+        for role in [RoleLabel::Player, RoleLabel::Controller] {
+            for outcome in ["own", "late"] {
+                let _ = input_ticks.get_or_create(&InputTickLabels { role, outcome });
+            }
+            let _ = inputs_folded.get_or_create(&RoleLabels { role });
+            let _ = input_buffer.get_or_create(&RoleLabels { role });
+        }
         for reason in REFUSAL_REASONS {
             let _ = refused.get_or_create(&ReasonLabels { reason });
         }
@@ -664,6 +733,9 @@ impl Metrics {
             resume_tokens,
             tick_duration,
             round_trips,
+            input_ticks,
+            inputs_folded,
+            input_buffer,
             late_ticks,
             draining,
             ticks_skipped,
@@ -761,6 +833,27 @@ impl Metrics {
     pub fn round_trip(&self, role: Role, transport: crate::transport::Transport, trip: Duration) {
         let labels = RoundTripLabels { role: role.into(), transport: transport.name() };
         self.round_trips.get_or_create(&labels).observe(trip.as_secs_f64());
+    }
+
+    /// Counts a ship's window of inputs ([`crate::inputs::InputReport`]), its ticks `period`
+    /// long: its ticks (when the client kept the ticks' pace), its folded inputs, and its
+    /// inputs' mean wait.
+    pub fn input_window(&self, role: Role, report: &InputReport, period: Duration) {
+        let role = role.into();
+        if report.kept_pace() {
+            let late = u64::from(report.missed);
+            let own = u64::from(report.ticks).saturating_sub(late);
+            for (outcome, ticks) in [("own", own), ("late", late)] {
+                self.input_ticks.get_or_create(&InputTickLabels { role, outcome }).inc_by(ticks);
+            }
+        }
+        if report.folded > 0 {
+            self.inputs_folded.get_or_create(&RoleLabels { role }).inc_by(report.folded.into());
+        }
+        if let Some(wait) = report.mean_wait_ticks() {
+            let wait = wait * period.as_secs_f64();
+            self.input_buffer.get_or_create(&RoleLabels { role }).observe(wait);
+        }
     }
 
     /// Counts an operator's `action` (one of [`MODERATION_ACTIONS`]).
@@ -1036,6 +1129,55 @@ mod tests {
             assert!(rendered.contains(&series), "{series}");
         }
         assert!(rendered.contains("code=\"1006\",initiator=\"client\"} 0"));
+    }
+
+    /// A ship's window of inputs: its ticks by outcome (for a client at the ticks' pace
+    /// only), its folded inputs, its mean wait in seconds against bounds in tick periods; the
+    /// ships' series exist from the start, a spectator has none.
+    #[test]
+    fn a_window_of_inputs_is_counted_by_outcome_and_its_wait_in_tick_periods() {
+        use crate::inputs::InputReport;
+        let period = Duration::from_secs(1) / 20;
+        let metrics = Metrics::for_tick_period(period);
+        let rendered = metrics.render();
+        for role in ["player", "controller"] {
+            for outcome in ["own", "late"] {
+                let series = format!(
+                    "tickwire_input_ticks_total{{role=\"{role}\",outcome=\"{outcome}\"}} 0\n"
+                );
+                assert!(rendered.contains(&series), "{series}");
+            }
+            assert!(
+                rendered.contains(&format!("tickwire_inputs_folded_total{{role=\"{role}\"}} 0\n"))
+            );
+            let count = format!("tickwire_input_buffer_seconds_count{{role=\"{role}\"}} 0\n");
+            assert!(rendered.contains(&count), "{count}");
+        }
+        assert!(!rendered.contains("tickwire_input_ticks_total{role=\"spectator\""));
+        // 3 of 32 ticks late, 2 inputs folded, 29 applied that waited 29 ticks in all (a
+        // tick each: 50 ms at 20 Hz).
+        let report =
+            InputReport { ticks: 32, arrivals: 33, missed: 3, applied: 29, waited: 29, folded: 2 };
+        metrics.input_window(Role::Controller, &report, period);
+        // Every other tick: off the pace, its ticks are not counted; its wait is.
+        let paced_off =
+            InputReport { ticks: 32, arrivals: 16, missed: 16, applied: 16, waited: 0, folded: 0 };
+        metrics.input_window(Role::Controller, &paced_off, period);
+        let rendered = metrics.render();
+        for series in [
+            "tickwire_input_ticks_total{role=\"controller\",outcome=\"own\"} 29\n",
+            "tickwire_input_ticks_total{role=\"controller\",outcome=\"late\"} 3\n",
+            "tickwire_inputs_folded_total{role=\"controller\"} 2\n",
+            "tickwire_input_buffer_seconds_count{role=\"controller\"} 2\n",
+            "tickwire_input_buffer_seconds_sum{role=\"controller\"} 0.05\n",
+            // Bounds at a quarter, a half and one period: the tick's wait is in the third.
+            "tickwire_input_buffer_seconds_bucket{le=\"0.0125\",role=\"controller\"} 1\n",
+            "tickwire_input_buffer_seconds_bucket{le=\"0.025\",role=\"controller\"} 1\n",
+            "tickwire_input_buffer_seconds_bucket{le=\"0.05\",role=\"controller\"} 2\n",
+            "tickwire_input_ticks_total{role=\"player\",outcome=\"own\"} 0\n",
+        ] {
+            assert!(rendered.contains(series), "{series} in {rendered}");
+        }
     }
 
     /// A connection lost without a closing handshake is 1006 from the client, never a close

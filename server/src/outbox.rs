@@ -948,10 +948,18 @@ impl ClientLink {
         self.inputs.lock().unwrap_or_else(|p| p.into_inner()).receive(input);
     }
 
-    /// This tick's input, if one came in time ([`crate::inputs::InputQueue::take`]): call it
-    /// once every tick.
-    pub fn take_input(&self) -> Option<tickwire_shared::Input> {
-        self.inputs.lock().unwrap_or_else(|p| p.into_inner()).take()
+    /// This tick's input, if one came in time ([`crate::inputs::InputQueue::take`]), and the
+    /// account of the window of ticks that ended with it, if one did: call it once every tick.
+    pub fn take_input(
+        &self,
+    ) -> (Option<tickwire_shared::Input>, Option<crate::inputs::InputReport>) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        (inputs.take(), inputs.take_report())
+    }
+
+    /// How the client's inputs met the ticks through its last window that had inputs.
+    pub fn input_report(&self) -> Option<crate::inputs::InputReport> {
+        self.inputs.lock().unwrap_or_else(|p| p.into_inner()).last_report()
     }
 
     /// Records an ack; acks only move forward. True when `tick` is past every tick acked
@@ -1738,8 +1746,8 @@ mod tests {
         link.record_input(input(5));
         link.record_input(input(3));
         link.record_input(input(5));
-        assert_eq!(link.take_input().map(|i| i.seq), Some(InputSeq(5)));
-        assert_eq!(link.take_input(), None);
+        assert_eq!(link.take_input().0.map(|i| i.seq), Some(InputSeq(5)));
+        assert_eq!(link.take_input().0, None);
         assert_eq!(link.acked(), None);
         assert!(link.record_ack(Tick(10)), "the first");
         assert!(!link.record_ack(Tick(7)), "an older one");
@@ -1748,6 +1756,15 @@ mod tests {
         assert!(!link.record_ack(Tick(10)), "the same again");
         assert_eq!(link.acked(), Some(Tick(10)));
         assert!(link.record_ack(Tick(11)));
+    }
+
+    /// Every client has a link, spectators too, so its size is memory per spectator
+    /// (BENCHMARKS.md): 528 B before the input queue's reports, which cost 80 B more until
+    /// their counts were made small (16 B). The bound fails when something large lands in it.
+    #[test]
+    fn a_link_stays_small() {
+        let size = std::mem::size_of::<ClientLink>();
+        assert!(size <= 576, "a link is {size} B");
     }
 
     #[test]

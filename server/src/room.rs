@@ -199,6 +199,15 @@ pub struct SeatInfo {
     /// connection's first sample, or for a client relayed by another node of a fleet (which
     /// measures it: this node hears the relay's acks).
     pub round_trip_ms: Option<f64>,
+    /// The share of the ship's ticks that ran without its input (late: the game played its
+    /// last input again), percent to a tenth, through its last window of ticks that had
+    /// inputs (about a second, [`crate::inputs::InputReport`]); none for a spectator, before
+    /// the first window, while away, or for a client not sending at the ticks' pace.
+    pub late_inputs_pct: Option<f64>,
+    /// How long its inputs waited in the server's jitter buffer past their first possible
+    /// tick through that window, on average, milliseconds to a tenth: the input delay the
+    /// buffer adds to absorb the network's jitter (0 on a steady link).
+    pub input_buffer_ms: Option<f64>,
     /// Seconds left of an operator's mute of its chat, rounded up; none when not muted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub muted_secs: Option<u64>,
@@ -966,6 +975,7 @@ impl<G: Game> Room<G> {
     }
 
     fn seat_info(&self, player: PlayerId, seat: &Seat) -> SeatInfo {
+        let inputs = seat.link.as_ref().and_then(|link| link.input_report());
         SeatInfo {
             room: self.shared.name.to_string(),
             player: player.0,
@@ -983,6 +993,12 @@ impl<G: Game> Room<G> {
                 .as_ref()
                 .and_then(|link| link.round_trip())
                 .map(|trip| (trip.as_secs_f64() * 10_000.0).round() / 10.0),
+            late_inputs_pct: inputs
+                .and_then(|report| report.late_share())
+                .map(|share| (share * 1000.0).round() / 10.0),
+            input_buffer_ms: inputs.and_then(|report| report.mean_wait_ticks()).map(|ticks| {
+                (ticks * self.config().tick_period().as_secs_f64() * 10_000.0).round() / 10.0
+            }),
             muted_secs: seat.muted_until.and_then(|until| {
                 let left = until.checked_duration_since(self.now).filter(|d| !d.is_zero())?;
                 Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
@@ -1477,6 +1493,7 @@ impl<G: Game> Room<G> {
         let started = std::time::Instant::now();
 
         self.seat_memory.clear();
+        let period = self.config().tick_period();
         for (&player, seat) in self.seats.iter_mut() {
             self.seat_memory.push(SeatMemory {
                 seat: std::ptr::from_ref::<Seat>(seat) as usize,
@@ -1487,7 +1504,11 @@ impl<G: Game> Room<G> {
             if !seat.role.plays() {
                 continue;
             }
-            if let Some(input) = link.take_input() {
+            let (input, report) = link.take_input();
+            if let Some(report) = report {
+                self.ctx.metrics.input_window(seat.role, &report, period);
+            }
+            if let Some(input) = input {
                 seat.last_input = input.seq;
                 self.game.set_input(
                     player,

@@ -149,6 +149,15 @@ impl Scrape {
                         }
                     }
                 }
+                // Every role's together: the ships' ticks, by whether their input had come.
+                "tickwire_input_ticks_total" => {
+                    let key = match s.label("outcome") {
+                        Some("own") => "input_own",
+                        Some("late") => "input_late",
+                        _ => continue,
+                    };
+                    *scrape.counters.entry(key).or_default() += s.value;
+                }
                 "tickwire_clients" => match s.label("role") {
                     Some("player") => scrape.clients.players = s.value as u64,
                     Some("spectator") => scrape.clients.spectators = s.value as u64,
@@ -219,6 +228,10 @@ pub struct Sample {
     pub round_trip_p50_ms: Option<f64>,
     /// 95th percentile of the same.
     pub round_trip_p95_ms: Option<f64>,
+    /// The share of the ships' ticks counted that second that ran without their client's
+    /// input (`tickwire_input_ticks_total`: counted a window of 32 ticks at a time, for
+    /// clients sending at the ticks' pace), percent; `None` when none was counted.
+    pub late_inputs_pct: Option<f64>,
     /// Late ticks per second.
     pub late_ticks_per_s: f64,
     /// Bytes sent to clients per second, WebSocket frame headers included.
@@ -271,6 +284,8 @@ fn sample(seq: u64, before: &Scrape, after: &Scrape, elapsed: Duration, unix_ms:
     let ms = |q| quantile(&before.tick_buckets, &after.tick_buckets, q).map(|s| s * 1000.0);
     let trip_ms =
         |q| quantile(&before.round_trip_buckets, &after.round_trip_buckets, q).map(|s| s * 1000.0);
+    let delta = |key: &str| (after.counter(key) - before.counter(key)).max(0.0);
+    let input_ticks = delta("input_own") + delta("input_late");
     let closes_now: f64 = after.closes.values().sum();
     let closes_then: f64 = before.closes.values().sum();
     Sample {
@@ -283,6 +298,7 @@ fn sample(seq: u64, before: &Scrape, after: &Scrape, elapsed: Duration, unix_ms:
         tick_p99_ms: ms(0.99),
         round_trip_p50_ms: trip_ms(0.5),
         round_trip_p95_ms: trip_ms(0.95),
+        late_inputs_pct: (input_ticks > 0.0).then(|| delta("input_late") / input_ticks * 100.0),
         late_ticks_per_s: rate("late_ticks"),
         bytes_out_per_s: rate("bytes"),
         frames_out_per_s: rate("frames"),
@@ -484,6 +500,34 @@ mod tests {
     }
 
     #[test]
+    fn the_late_inputs_are_the_share_of_every_ships_ticks_counted_that_second() {
+        use crate::inputs::InputReport;
+        let metrics = Metrics::new();
+        let scrape = |m: &Metrics| Scrape::from_series(&parse_exposition(&m.render()));
+        let period = Duration::from_secs(1) / 30;
+        let window = |arrivals, missed| InputReport {
+            ticks: 32,
+            arrivals,
+            missed,
+            applied: 32 - missed,
+            waited: 0,
+            folded: 0,
+        };
+        // Counted before: not this second's.
+        metrics.input_window(Role::Player, &window(32, 30), period);
+        let before = scrape(&metrics);
+        let s = sample(1, &before, &scrape(&metrics), Duration::from_secs(1), 0);
+        assert_eq!(s.late_inputs_pct, None, "no window ended that second");
+        metrics.input_window(Role::Player, &window(32, 0), period);
+        metrics.input_window(Role::Player, &window(32, 4), period);
+        metrics.input_window(Role::Controller, &window(31, 4), period);
+        // A client sending every other tick misses half the ticks by design: not counted.
+        metrics.input_window(Role::Player, &window(16, 16), period);
+        let s = sample(2, &before, &scrape(&metrics), Duration::from_secs(1), 0);
+        assert_eq!(s.late_inputs_pct, Some(8.0 / 96.0 * 100.0));
+    }
+
+    #[test]
     fn a_second_without_a_late_tick_reads_within_the_budget() {
         // 29 ticks of 1 ms and one of 26 ms at 30 Hz: none over its 33.3 ms. The p99 falls
         // in the bucket of the slow one, which must end at the period.
@@ -516,6 +560,7 @@ mod tests {
             tick_p99_ms: Some(33.333_333_333_333_336),
             round_trip_p50_ms: Some(123.456_789_012_345_67),
             round_trip_p95_ms: Some(2_345.678_901_234_567),
+            late_inputs_pct: Some(12.345_678_901_234_567),
             late_ticks_per_s: rate,
             bytes_out_per_s: 987_654_321.123_456_7,
             frames_out_per_s: rate,

@@ -46,6 +46,28 @@ async fn metric(addr: SocketAddr, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in {body}"))
 }
 
+/// The seats of `room` as the admin API lists them, and the answer's body (for messages).
+async fn seats_of(op: SocketAddr, room: &str) -> (String, Vec<serde_json::Value>) {
+    let (status, _, body) =
+        admin(op, "GET", &format!("/rooms/{room}/seats"), Some(TOKEN), "").await;
+    assert_eq!(status, 200, "{body}");
+    let seats = json(&body)["seats"].as_array().expect("a list of seats").clone();
+    (body, seats)
+}
+
+/// The seat of `player` among `seats`.
+fn seat_of(seats: &[serde_json::Value], player: tickwire_shared::PlayerId) -> serde_json::Value {
+    seats.iter().find(|s| s["player"] == player.0).expect("the seat is listed").clone()
+}
+
+/// The value of `series` (its name and labels, as the server renders them) in `metrics`.
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+}
+
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -398,12 +420,8 @@ async fn a_seat_shows_its_round_trip_measured_from_its_acks() {
     let _ = near.next_world().await;
     assert!(acks >= 5, "{acks} acks sent");
 
-    let (status, _, body) = admin(op, "GET", "/rooms/duel/seats", Some(TOKEN), "").await;
-    assert_eq!(status, 200, "{body}");
-    let seats = json(&body);
-    let seat = |id: tickwire_shared::PlayerId| {
-        seats["seats"].as_array().unwrap().iter().find(|s| s["player"] == id.0).unwrap().clone()
-    };
+    let (body, seats) = seats_of(op, "duel").await;
+    let seat = |id: tickwire_shared::PlayerId| seat_of(&seats, id);
     let far_ms = seat(slow.welcome.player_id)["round_trip_ms"].as_f64();
     assert!(far_ms.is_some_and(|ms| ms >= 200.0), "acked 200 ms late: {body}");
     assert!(seat(near.welcome.player_id)["round_trip_ms"].as_f64().is_some(), "{body}");
@@ -411,12 +429,7 @@ async fn a_seat_shows_its_round_trip_measured_from_its_acks() {
 
     let (_, _, metrics) = get_with(op, "/metrics", "").await;
     let elapsed = started.elapsed().as_secs_f64();
-    let sample = |series: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
-    };
+    let sample = |series: &str| sample(&metrics, series);
     let players = r#"role="player",transport="ws""#;
     let count = sample(&format!("tickwire_round_trip_seconds_count{{{players}}}"));
     // Two players, each sampled at most once a second, the first at once.
@@ -427,6 +440,77 @@ async fn a_seat_shows_its_round_trip_measured_from_its_acks() {
     assert!(under <= count - 2.0, "the far player sampled twice at least: {metrics}");
     let spectators = r#"tickwire_round_trip_seconds_count{role="spectator",transport="ws"}"#;
     assert_eq!(sample(spectators), 0.0, "the spectator acked nothing");
+    server.shutdown().await;
+}
+
+/// The server's input queue says how each ship's inputs meet the ticks: a player whose
+/// inputs come three at a time every third tick has them wait in the jitter buffer (a tick on
+/// average), in its seat and in `tickwire_input_buffer_seconds`; when its uplink stalls for
+/// six ticks, those ticks run without its input (`tickwire_input_ticks_total`, `late`) and
+/// what then comes at once is folded; a spectator has none of it.
+#[tokio::test]
+async fn a_seat_shows_how_its_inputs_meet_the_ticks() {
+    let mut config = test_config();
+    config.admin_token = Some(Secret(TOKEN.into()));
+    let server = TestServer::start_with_admin(config).await;
+    let op = server.admin.unwrap();
+    let mut choppy = join_from(&server, "127.0.0.2", Role::Player, "choppy").await;
+    let mut steady = join_from(&server, "127.0.0.3", Role::Player, "steady").await;
+    let fan = join_from(&server, "127.0.0.4", Role::Spectator, "fan").await;
+    // `choppy` sends `sends(n)` inputs after its `n`th snapshot; `steady` one per snapshot.
+    async fn play(
+        choppy: &mut Client,
+        steady: &mut Client,
+        ticks: u32,
+        sends: impl Fn(u32) -> u32,
+    ) {
+        for n in 0..ticks {
+            choppy.next_world().await;
+            for _ in 0..sends(n) {
+                choppy.input(1, 0, 0).await;
+            }
+            while let Ok(Some(message)) = tokio::time::timeout(Duration::ZERO, steady.recv()).await
+            {
+                if matches!(message, tickwire_shared::ServerMessage::Snapshot(_)) {
+                    steady.input(0, 1, 0).await;
+                }
+            }
+        }
+    }
+    // Two windows of 32 ticks and more, three inputs every third tick.
+    play(&mut choppy, &mut steady, 72, |n| if n % 3 == 2 { 3 } else { 0 }).await;
+
+    let (body, seats) = seats_of(op, "duel").await;
+    let seat = |id: tickwire_shared::PlayerId| seat_of(&seats, id);
+    // Of three inputs, the first waits for nothing, the second a tick, the third two.
+    let buffer_ms = seat(choppy.welcome.player_id)["input_buffer_ms"].as_f64();
+    assert!(buffer_ms.is_some_and(|ms| ms >= 10.0), "a buffered burst: {body}");
+    assert!(seat(choppy.welcome.player_id)["late_inputs_pct"].as_f64().is_some(), "{body}");
+    assert!(seat(steady.welcome.player_id)["input_buffer_ms"].as_f64().is_some(), "{body}");
+    for field in ["late_inputs_pct", "input_buffer_ms"] {
+        assert_eq!(seat(fan.welcome.player_id)[field], serde_json::Value::Null, "{body}");
+    }
+
+    // One input a tick through a whole window: the buffer the bursts opened waits for
+    // nothing and goes. Then six ticks without a word, and their inputs at once.
+    play(&mut choppy, &mut steady, 2 * 32 + 8, |_| 1).await;
+    let (_, _, metrics) = get_with(op, "/metrics", "").await;
+    let late = r#"tickwire_input_ticks_total{role="player",outcome="late"}"#;
+    let folded = r#"tickwire_inputs_folded_total{role="player"}"#;
+    let (late_before, folded_before) = (sample(&metrics, late), sample(&metrics, folded));
+    play(&mut choppy, &mut steady, 6, |_| 0).await;
+    play(&mut choppy, &mut steady, 40, |n| if n == 0 { 7 } else { 1 }).await;
+    let (_, _, metrics) = get_with(op, "/metrics", "").await;
+    let stalled = sample(&metrics, late) - late_before;
+    assert!(stalled >= 4.0, "six ticks without an input: {stalled} late; {metrics}");
+    let caught_up = sample(&metrics, folded) - folded_before;
+    assert!(caught_up >= 3.0, "the late ones folded: {caught_up}; {metrics}");
+    let own = sample(&metrics, r#"tickwire_input_ticks_total{role="player",outcome="own"}"#);
+    assert!(own >= 100.0, "{metrics}");
+    let windows = sample(&metrics, r#"tickwire_input_buffer_seconds_count{role="player"}"#);
+    assert!(windows >= 6.0, "two players, three windows each at least: {metrics}");
+    let controllers = r#"tickwire_input_ticks_total{role="controller",outcome="own"}"#;
+    assert_eq!(sample(&metrics, controllers), 0.0, "{metrics}");
     server.shutdown().await;
 }
 

@@ -1053,6 +1053,9 @@ test('the dashboard charts live, non-zero data', async () => {
   // The ships' round trips, which the server samples from the two players' acks once a second.
   await page.waitForFunction(() => /p50 now/.test(document.querySelector('#c-round-trip-summary')?.textContent ?? ''));
   assert.match(await page.textContent('#c-round-trip-summary') ?? '', /^Over the last \d+ (s|min): p50 now [\d.]+, lowest [\d.]+, highest [\d.]+; p95 now [\d.]+/);
+  // Their late inputs, counted a window of 32 ticks at a time: the SDK sends one every tick.
+  await page.waitForFunction(() => /late inputs now/.test(document.querySelector('#c-late-inputs-summary')?.textContent ?? ''));
+  assert.match(await page.textContent('#c-late-inputs-summary') ?? '', /^Over the last \d+ (s|min): late inputs now [\d.]+%, lowest [\d.]+%, highest [\d.]+%\.$/);
   await page.waitForSelector('#closes-body tr', { timeout: 10000 });
   assert.match(await page.textContent('#closes-body') ?? '', /1000/, 'earlier leaves are counted as closes 1000');
   await page.waitForSelector('#rooms-body tr:has-text("e2e-dash")');
@@ -1580,12 +1583,14 @@ test('an operator mutes, removes, bans and lifts from the dashboard', async () =
     assert.match(await page.textContent(row('Alice')) ?? '', /player.*127\.0\.0\.1.*connected/);
     // Each seat's round trip as the server last measured it, beside its link: a number of ms,
     // or "–" before the first sample (once a second).
-    assert.match(await page.textContent('table.seats thead') ?? '', /link.*round trip.*chat/);
-    const trip = await page.$eval(row('Alice'), (tr) => {
+    assert.match(await page.textContent('table.seats thead') ?? '', /link.*round trip.*late inputs.*chat/);
+    const cell = (/** @type {string} */ heading) => page.$eval(row('Alice'), (tr, heading) => {
       const headings = Array.from(document.querySelectorAll('table.seats thead th'), (th) => th.textContent);
-      return tr.children[headings.indexOf('round trip')]?.textContent ?? '';
-    });
-    assert.match(trip, /^(–|\d+(\.\d)? ms)$/);
+      return tr.children[headings.indexOf(heading)]?.textContent ?? '';
+    }, heading);
+    assert.match(await cell('round trip'), /^(–|\d+(\.\d)? ms)$/);
+    // Her late inputs, the same way: "–" before her first window of 32 ticks.
+    assert.match(await cell('late inputs'), /^(–|\d+%( · \+\d+ ms)?)$/);
     assert.equal(await page.locator(row('<i>Mallory</i>')).count(), 1, 'the name as text');
     assert.equal(await page.locator('#mod-seats-body i').count(), 0, 'no markup made from a name');
     // Mute from the keyboard, seen in the row; the focus stays on Alice's button through the

@@ -32,7 +32,7 @@ function serverProcess(node, started) {
       for (let seq = first; seq <= last; seq++) {
         newer.push({
           node, seq, unix_ms: started + seq * PERIOD, clients: { players: 2, spectators: 1, controllers: 0 }, rooms: 1,
-          ticks_per_s: 30, tick_p50_ms: 0.1, tick_p99_ms: 0.3, round_trip_p50_ms: 42.3, round_trip_p95_ms: 61.8, late_ticks_per_s: 0, bytes_out_per_s: 1000,
+          ticks_per_s: 30, tick_p50_ms: 0.1, tick_p99_ms: 0.3, round_trip_p50_ms: 42.3, round_trip_p95_ms: 61.8, late_inputs_pct: 3.1, late_ticks_per_s: 0, bytes_out_per_s: 1000,
           frames_out_per_s: 90, frames_skipped_per_s: 0, resumes_per_s: 0, closes_per_s: 0, closes_total: {},
         });
       }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import {
   ModerationApi, ModerationError, ROUND_TRIP_BAD_MS, ROUND_TRIP_WARN_MS, TOKEN_KEY, actionKey, actionText, actorText, banOutcome, banTarget, formatLeft, kickOutcome, logScope,
-  muteOutcome, roundTripCell, seatLabel, tokenStore,
+  muteOutcome, roundTripCell, seatLabel, tokenStore, lateInputsCell, LATE_INPUTS_WARN_PCT, LATE_INPUTS_BAD_PCT,
 } from '../../js/moderation.js';
 import { ModerationPanel } from '../../js/dashboard-moderation.js';
 
@@ -34,7 +34,7 @@ function answering(status, body) {
 }
 
 /** @type {Seat} */
-const ALICE = { room: 'arena-1', player: 3, name: 'Alice', role: 'player', score: 7, address: '127.0.0.2', connected: true, round_trip_ms: 42.3 };
+const ALICE = { room: 'arena-1', player: 3, name: 'Alice', role: 'player', score: 7, address: '127.0.0.2', connected: true, round_trip_ms: 42.3, late_inputs_pct: 0, input_buffer_ms: 0 };
 
 test('every route is asked relative to the page, with the token as Bearer and JSON bodies', async () => {
   const { asked, fetchImpl } = answering(200, { seats: [ALICE], bans: [] });
@@ -139,6 +139,13 @@ test('a seat\'s round trip reads in whole ms, to a tenth below 10 ms, marked fro
   assert.deepEqual(cells.map((c) => c.className), ['', '', '', '', '', '', '', 'warn', 'warn', 'warn', 'bad', 'bad']);
 });
 
+test('a seat\'s late inputs read in whole percent, with the buffer\'s wait, marked from a tick a second', () => {
+  const cells = [[null, null], [null, 33.3], [0, 0], [0, 0.4], [0, 33.3], [2.4, 0], [3.1, 0], [4.4, 66.7], [6.3, 0], [100, 0]]
+    .map(([pct, ms]) => lateInputsCell(pct, ms));
+  assert.deepEqual(cells.map((c) => c.text), ['–', '–', '0%', '0%', '0% · +33 ms', '2%', '3%', '4% · +67 ms', '6%', '100%']);
+  assert.deepEqual(cells.map((c) => c.className), ['', '', '', '', '', '', 'warn', 'warn', 'bad', 'bad']);
+});
+
 test('a seat\'s row has a cell under each of the seats table\'s headings: its round trip under "round trip"', async () => {
   const html = await readFile(new URL('../../dashboard.html', import.meta.url), 'utf8');
   const head = /<table class="seats">\s*<thead>([\s\S]*?)<\/thead>/.exec(html)?.[1] ?? '';
@@ -161,6 +168,13 @@ test('a seat\'s row has a cell under each of the seats table\'s headings: its ro
   // Away (or not yet sampled): no round trip, shown as a missing score is.
   const away = row({ ...ALICE, connected: false, score: null, round_trip_ms: null });
   assert.deepEqual(away[column], { text: '–', className: '' });
+  // Its late inputs, under theirs, the heading saying where the marks start.
+  const late = headings.findIndex((h) => h.text === 'late inputs');
+  assert.ok(late >= 0, `the headings: ${headings.map((h) => h.text).join(', ')}`);
+  assert.match(headings[late].title, new RegExp(`from ${LATE_INPUTS_WARN_PCT}%.* from ${LATE_INPUTS_BAD_PCT}%`));
+  assert.deepEqual(row(ALICE)[late], { text: '0%', className: '' });
+  assert.deepEqual(row({ ...ALICE, late_inputs_pct: 9.4, input_buffer_ms: 33.3 })[late], { text: '9% · +33 ms', className: 'bad' });
+  assert.deepEqual(row({ ...ALICE, role: 'spectator', late_inputs_pct: null, input_buffer_ms: null })[late], { text: '–', className: '' });
   assert.equal(away[headings.findIndex((h) => h.text === 'score')], '–');
   assert.equal(away[headings.findIndex((h) => h.text === 'link')], 'away');
 });

@@ -206,7 +206,9 @@ pub struct SeatInfo {
     pub late_inputs_pct: Option<f64>,
     /// How long its inputs waited in the server's jitter buffer past their first possible
     /// tick through that window, on average, milliseconds to a tenth: the input delay the
-    /// buffer adds to absorb the network's jitter (0 on a steady link).
+    /// buffer adds to absorb the network's jitter (0 while inputs land well inside their ticks;
+    /// a client whose cadence sends them at the ticks' boundaries can keep part of a tick even
+    /// on a steady link).
     pub input_buffer_ms: Option<f64>,
     /// Seconds left of an operator's mute of its chat, rounded up; none when not muted.
     #[serde(skip_serializing_if = "Option::is_none")]

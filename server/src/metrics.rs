@@ -268,12 +268,17 @@ pub struct InputTickLabels {
 pub struct Buckets(std::sync::Arc<[f64]>);
 
 impl Buckets {
-    /// Bounds at these multiples of `period`, in whole microseconds (so the `le` labels read
-    /// as the period does).
+    /// Bounds at these multiples of `period` ([`period_multiples`]).
     fn periods(period: Duration, multiples: &[f64]) -> Self {
-        let period = period.as_secs_f64().max(1e-3);
-        Buckets(multiples.iter().map(|k| (k * period * 1e6).round() / 1e6).collect())
+        Buckets(period_multiples(period, multiples).collect())
     }
+}
+
+/// Seconds at these multiples of `period` (at least 1 ms), in whole microseconds, so the `le`
+/// labels read as the period does (0.033333 at 30 Hz).
+fn period_multiples(period: Duration, multiples: &[f64]) -> impl Iterator<Item = f64> + '_ {
+    let period = period.as_secs_f64().max(1e-3);
+    multiples.iter().map(move |k| (k * period * 1e6).round() / 1e6)
 }
 
 impl prometheus_client::metrics::family::MetricConstructor<Histogram> for Buckets {
@@ -445,9 +450,8 @@ pub fn tick_buckets(period: Duration) -> Vec<f64> {
     let mut buckets: Vec<f64> = std::iter::successors(Some(0.000_05), |b| Some(b * 2.0))
         .take_while(|b| *b < period / 2.0)
         .collect();
-    // Whole microseconds, so the `le` labels read as the period does (0.033333 at 30 Hz).
     let periods = [0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0, 16.0, 32.0];
-    buckets.extend(periods.map(|k| (k * period * 1e6).round() / 1e6));
+    buckets.extend(period_multiples(Duration::from_secs_f64(period), &periods));
     buckets
 }
 

@@ -66,7 +66,8 @@ pub struct Config {
     /// See [`Config::chat_rate_per_sec`]. Default 5.
     pub chat_burst: u32,
     /// Inputs sent per second at most. Default `None`: one a tick of the room (its
-    /// `Welcome`'s tick rate, 30 before it), at most two back to back after a late frame, so
+    /// `Welcome`'s tick rate, 30 before it, timed to reach the server mid-tick: PROTOCOL.md 4,
+    /// "When to send"), at most two back to back after a late frame, so
     /// a game may call [`Session::send_input`](crate::Session::send_input) every frame at any
     /// frame rate and the server applies each input it sends (it applies one a tick,
     /// PROTOCOL.md 4, and of inputs sent faster only the newest), which is what a prediction

@@ -18,6 +18,9 @@ use tickwire_shared::{
 };
 use tracing::{debug, info, warn};
 
+mod phase;
+use phase::InputPhase;
+
 /// The longest a server's `Retry-After` holds the next attempt back. tickwire asks for
 /// seconds; a longer one (a proxy's, or garbled: `u64::MAX` seconds would overflow the clock)
 /// would leave the client waiting for good.
@@ -550,6 +553,8 @@ pub struct Session {
     chat_budget: ChatBudget,
     /// Paces inputs below the server's input limit.
     input_pace: Pace,
+    /// Where the server's ticks fall, so the paced inputs are moved to land mid-tick.
+    input_phase: InputPhase,
     /// When the next periodic `Ping` is due; `None`: none is.
     next_ping: Option<Instant>,
     ping_nonce: u32,
@@ -630,6 +635,7 @@ impl Session {
             chat_unconfirmed: VecDeque::new(),
             chat_budget,
             input_pace,
+            input_phase: InputPhase::new(30),
             next_ping: None,
             ping_nonce: 0,
             ping_outstanding: None,
@@ -924,6 +930,7 @@ impl Session {
                     }
                     let rtt = now.saturating_duration_since(ping.sent);
                     self.rtt = Some(rtt);
+                    self.input_phase.round_trip(rtt);
                     self.push_event(Event::Pong { rtt, server_tick: pong.server_tick });
                 }
             }
@@ -1137,6 +1144,8 @@ impl Session {
         // The server's buckets are the connection's: full again.
         self.chat_budget = ChatBudget::new(&self.config, now);
         self.input_pace = Pace::inputs(&self.config, Some(welcome.tick_rate), now);
+        // Another connection, perhaps to another node: its ticks fall elsewhere.
+        self.input_phase = InputPhase::new(welcome.tick_rate);
         // This connection's snapshots count its own inputs, from none.
         self.last_input_acked = InputSeq(0);
         self.last_input_acked_tick = None;
@@ -1247,6 +1256,7 @@ impl Session {
         };
         self.stats.ticks_skipped += u64::from(skipped);
         self.newest_tick = self.newest_tick.max(Some(header.tick));
+        self.input_phase.snapshot_arrived(now, header.tick);
 
         // The server has these inputs, whether or not this snapshot can be applied.
         self.confirm_inputs(header.last_input);
@@ -1381,8 +1391,6 @@ impl Session {
             })
     }
 
-    /// Whether [`Config::max_inputs_unconfirmed`] inputs await the server's confirmation, so
-    /// the next waits.
     /// Whether an input is waiting to go: one the game queued, or, with the default pacing,
     /// the held controls again.
     fn input_due(&self) -> bool {
@@ -1395,6 +1403,12 @@ impl Session {
     fn next_input(&mut self, now: Instant, inputs_capped: bool) -> Option<Input> {
         if inputs_capped || !self.input_due() || !self.input_pace.take(now) {
             return None;
+        }
+        if self.config.input_rate_per_sec.is_none() {
+            // One a tick: the next moves towards mid-tick (a rate of the game's own has no
+            // tick to keep to).
+            let slew = self.input_phase.slew(self.input_pace.next());
+            self.input_pace.shift(slew);
         }
         match self.input_pending.take() {
             Some(input) => Some(input),
@@ -1412,6 +1426,8 @@ impl Session {
         seq
     }
 
+    /// Whether [`Config::max_inputs_unconfirmed`] inputs await the server's confirmation, so
+    /// the next waits.
     fn inputs_capped(&self) -> bool {
         self.inputs_unconfirmed.len() >= self.config.max_inputs_unconfirmed.max(1)
     }
@@ -1621,6 +1637,12 @@ impl Pace {
         } else {
             false
         }
+    }
+
+    /// Moves the token schedule by `seconds` (negative: earlier). The tokens may go below
+    /// none by a sliver: the next then comes that much later.
+    fn shift(&mut self, seconds: f64) {
+        self.tokens = (self.tokens - seconds * self.rate).min(self.burst);
     }
 
     /// When the next token is there.

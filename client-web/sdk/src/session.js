@@ -25,6 +25,7 @@ import { DecodeError, KickedError, VersionMismatchError, ConnectionClosedError, 
 import { decodeServerMessage, encodeClientMessage } from './messages.js';
 import { ApplyError, WorldHistory } from './snapshot.js';
 import { ChatBudget } from './pace.js';
+import { InputPhase } from './phase.js';
 import { numberOption, MAX_TIMER_MS } from './options.js';
 
 /**
@@ -136,7 +137,8 @@ const LATE_WAKE_GRACE_MS = 1000;
  *   `closed` anyway, with `answered: false`
  * @property {number} [inputRate] inputs per second while joined (a finite number > 0; under 1
  *   sends one a second); default: the room's tick rate,
- *   one input per tick, which is what prediction replays
+ *   one input per tick, which is what prediction replays, timed to reach the server mid-tick
+ *   (a given rate is sent as it is)
  * @property {number} [spectatorAckEvery] a spectator acks the newest snapshot once it is this many
  *   ticks past its last ack (default 30, once a second at 30 Hz; a full snapshot is acked at
  *   once). A spectator sends nothing but acks, so each is a message the server wakes up to read,
@@ -370,6 +372,9 @@ export class Session {
     /** @type {number | null} */ this.reconnectAt = null;
     /** @type {number | null} */ this.nextPingAt = null;
     /** @type {number | null} */ this.nextInputAt = null;
+    /** Where the server's ticks fall, which the default input cadence is slewed to meet (a new
+     * one for each `Welcome`). */
+    this.inputPhase = new InputPhase(30);
     this.pingNonce = 0;
     /** @type {Map<number, PingSent>} by nonce, bounded to the last few pings */
     this.pingsInFlight = new Map();
@@ -493,6 +498,7 @@ export class Session {
         this.sendChat(now);
         const rtt = Math.max(0, now - ping.at);
         this.rttMs = this.rttMs === null ? rtt : this.rttMs * 0.8 + rtt * 0.2;
+        this.inputPhase.roundTrip(rtt);
         this.events.push({ type: 'rtt', rttMs: rtt, smoothedMs: this.rttMs, serverTick: message.serverTick });
         break;
       }
@@ -613,9 +619,17 @@ export class Session {
       // for the server to apply some (the server would fold the late ones anyway). Only a
       // player hears which it applied: a controller gets no snapshots, and always sends.
       const unapplied = this.inputSeq - this.lastInputApplied;
-      if (this.role !== 'Player' || unapplied < MAX_PENDING_INPUTS) this.sendInput(now);
+      const sent = this.role !== 'Player' || unapplied < MAX_PENDING_INPUTS;
+      if (sent) this.sendInput(now);
       // Keep the cadence without drifting; after a stall, start again from now.
-      this.nextInputAt = Math.max(this.nextInputAt + this.inputPeriodMs(), now - this.inputPeriodMs());
+      const period = this.inputPeriodMs();
+      this.nextInputAt = Math.max(this.nextInputAt + period, now - period);
+      // Towards reaching the server mid-tick (`InputPhase`), away from the tick boundary where a
+      // millisecond of jitter puts some inputs before the tick and some after (a tick without
+      // one). A rate the game chose is not one a tick, and is kept as it is.
+      if (sent && this.inputRateOverride === undefined) {
+        this.nextInputAt += this.inputPhase.slew(this.nextInputAt);
+      }
     }
   }
 
@@ -910,6 +924,8 @@ export class Session {
     this.rosterCatchUp = welcome.role === 'Controller' ? null : { resumed: welcome.resumed, named: new Set() };
     this.rosterComplete = false;
     this.nextInputAt = now;
+    // Learned again, round trips included: a new connection may take another path.
+    this.inputPhase = new InputPhase(welcome.tickRate);
     // Pings start here, not with the Hello: the server answers them only once joined, and a
     // first sample that waited for the join would seed the smoothed RTT with the join's time.
     this.nextPingAt = now;
@@ -922,6 +938,8 @@ export class Session {
   /** @param {Snapshot} snapshot @param {number} now */
   onSnapshot(snapshot, now) {
     if (!this.isJoined()) return;
+    // Its arrival tells where the server's ticks fall, whether it applies or not.
+    this.inputPhase.snapshotArrived(snapshot.tick, now);
     // The roster comes before the first snapshot: should its `Audience` be missing, it is over.
     this.endRoster(snapshot.tick);
     let world;

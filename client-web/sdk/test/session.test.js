@@ -8,6 +8,7 @@ import {
   ConnectionClosedError, UnreachableError, InterpolationBuffer, quantizeAxis, toRenderEntity, truncateUtf8,
   PROTOCOL_VERSION, VELOCITY_STEP, LIMITS,
 } from '../index.js';
+import { InputPhase, INPUT_SLEW_MS } from '../src/phase.js';
 
 const token = new Uint8Array(16).fill(7);
 /** @param {Partial<import('../index.js').Welcome>} [over] */
@@ -875,6 +876,170 @@ test('pings measure the round trip', () => {
   assert.ok(ping && ping.type === 'Ping');
   s.handleMessage(encodeServerMessage({ type: 'Pong', nonce: ping.nonce, serverTick: 5 }), 42);
   assert.equal(s.rttMs, 42);
+});
+
+/** A room's tick period at 30 Hz, ms, and the one-way delays of `againstTicks`. */
+const PERIOD = 1000 / 30;
+const UPLINK_MS = 15;
+const DOWNLINK_MS = 20;
+
+/** How far after mid-tick a time falls, ms, in [-PERIOD / 2, PERIOD / 2), with ticks every PERIOD
+ * from 0. @param {number} at */
+const pastMidTick = (at) => (((at % PERIOD) + PERIOD) % PERIOD) - PERIOD / 2;
+
+/** A seeded generator of numbers in [0, 1) (mulberry32): jitter a failure can be replayed with.
+ * @param {number} seed */
+function seeded(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Plays a player's session, welcomed at `welcomeAt`, against a server whose tick k runs at
+ * k * PERIOD and sends its snapshot then, arriving DOWNLINK_MS later plus `snapshotDelay(k)`
+ * (in order; pongs are not held behind them); inputs and pings arrive UPLINK_MS after they are
+ * sent, each ping answered at once. The driver wakes exactly when the session asks (`pollTimeout`). Returns each input's
+ * send and arrival times, in order, and the session.
+ * @param {{ welcomeAt: number, until: number, options?: import('../index.js').SessionOptions,
+ *   snapshotDelay?: (tick: number) => number }} p
+ */
+function againstTicks({ welcomeAt, until, options = {}, snapshotDelay = () => 0 }) {
+  const s = new Session({ name: 'ada', room: 'r1', random: () => 0.5, ...options });
+  s.connect(welcomeAt);
+  s.handleOpen(welcomeAt);
+  s.handleMessage(welcome(), welcomeAt);
+  drain(s);
+  s.setInput({ x: 1 });
+  /** @type {{ at: number, message: import('../index.js').ClientMessage }[]} on the way up, in order */
+  const uplink = [];
+  /** @type {{ at: number, bytes: Uint8Array }[]} on the way down */
+  const downlink = [];
+  /** @type {{ sentAt: number, arrivedAt: number }[]} by input, oldest first */
+  const inputs = [];
+  let tick = Math.floor(welcomeAt / PERIOD) + 1;
+  let newest = 0;
+  let lastSnapshotAt = -Infinity;
+  for (;;) {
+    const now = Math.min(tick * PERIOD, uplink[0]?.at ?? Infinity, ...downlink.map((m) => m.at), s.pollTimeout() ?? Infinity);
+    if (now > until) break;
+    // The server: what reached it, then its tick.
+    while (uplink.length && uplink[0].at <= now) {
+      const { at, message } = /** @type {(typeof uplink)[number]} */ (uplink.shift());
+      if (message.type === 'Input') {
+        inputs[message.seq - 1].arrivedAt = at;
+        newest = message.seq;
+      } else if (message.type === 'Ping') {
+        const pong = encodeServerMessage({ type: 'Pong', nonce: message.nonce, serverTick: tick - 1 });
+        downlink.push({ at: at + DOWNLINK_MS, bytes: pong });
+      }
+    }
+    if (tick * PERIOD <= now) {
+      lastSnapshotAt = Math.max(tick * PERIOD + DOWNLINK_MS + snapshotDelay(tick), lastSnapshotAt);
+      const snapshot = encodeSnapshot(null, null, { tick, round, entities: [ship(100)] }, newest, 30);
+      downlink.push({ at: lastSnapshotAt, bytes: encodeServerMessage(snapshot) });
+      tick += 1;
+    }
+    downlink.sort((a, b) => a.at - b.at);
+    while (downlink.length && downlink[0].at <= now) {
+      s.handleMessage(/** @type {(typeof downlink)[number]} */ (downlink.shift()).bytes, now);
+    }
+    if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
+    for (const message of drain(s).sent) {
+      if (message.type === 'Input') inputs.push({ sentAt: now, arrivedAt: NaN });
+      uplink.push({ at: now + UPLINK_MS, message });
+    }
+  }
+  assert.equal(s.state, 'joined');
+  return { inputs: inputs.filter((i) => !Number.isNaN(i.arrivedAt)), session: s };
+}
+
+/** Asserts that consecutive inputs went a period apart, within INPUT_SLEW_MS.
+ * @param {{ sentAt: number }[]} inputs */
+function assertPeriodApart(inputs) {
+  for (let i = 1; i < inputs.length; i++) {
+    const gap = inputs[i].sentAt - inputs[i - 1].sentAt;
+    assert.ok(Math.abs(gap - PERIOD) <= INPUT_SLEW_MS + 1e-9, `inputs ${i} and ${i + 1} sent ${gap} ms apart`);
+  }
+}
+
+/** A Welcome time at which the session's inputs, one a period from it, reach the server just as
+ * tick 10 and each tick after it begins. */
+const AT_THE_BOUNDARY = 10 * PERIOD - UPLINK_MS;
+
+test('inputs that reach the server at its tick boundary are slewed to mid-tick, a millisecond an input', () => {
+  const { inputs } = againstTicks({ welcomeAt: AT_THE_BOUNDARY, until: 4000 });
+  assert.ok(Math.abs(pastMidTick(inputs[0].arrivedAt)) > PERIOD / 2 - 0.01, `the first input lands at ${inputs[0].arrivedAt} ms, at a tick`);
+  const settled = inputs.filter((i) => i.sentAt >= AT_THE_BOUNDARY + 2000);
+  assert.ok(settled.length >= 45, `${settled.length} inputs after 2 s`);
+  for (const { arrivedAt } of settled) {
+    assert.ok(Math.abs(pastMidTick(arrivedAt)) <= 2, `an input lands ${pastMidTick(arrivedAt).toFixed(2)} ms from mid-tick`);
+  }
+  // Never doubled or skipped: a period apart, within the millisecond of slew.
+  assertPeriodApart(inputs);
+  // One a period on average: the slew moved the cadence by half a period at most, once.
+  const span = inputs[inputs.length - 1].sentAt - inputs[0].sentAt;
+  assert.ok(Math.abs(span - (inputs.length - 1) * PERIOD) <= PERIOD / 2 + 1, `${inputs.length} inputs over ${span} ms`);
+  // And the server has exactly one input for each tick once they land mid-tick.
+  const first = Math.ceil(settled[0].arrivedAt / PERIOD);
+  const last = Math.floor(settled[settled.length - 1].arrivedAt / PERIOD);
+  for (let k = first + 1; k <= last; k++) {
+    const forTick = settled.filter((i) => i.arrivedAt > (k - 1) * PERIOD && i.arrivedAt <= k * PERIOD).length;
+    assert.equal(forTick, 1, `inputs for tick ${k}`);
+  }
+});
+
+test('snapshots the network holds up do not move where inputs land: their arrivals\' floor is the target', () => {
+  const random = seeded(7);
+  // Three snapshots in four held up by 0 to 15 ms: an average would move the target by 5 ms.
+  const snapshotDelay = () => (random() < 0.75 ? random() * 15 : 0);
+  const { inputs, session } = againstTicks({ welcomeAt: AT_THE_BOUNDARY, until: 6000, snapshotDelay });
+  const settled = inputs.filter((i) => i.sentAt >= AT_THE_BOUNDARY + 2000);
+  assert.ok(settled.length >= 100, `${settled.length} inputs after 2 s`);
+  for (const { arrivedAt } of settled) {
+    assert.ok(Math.abs(pastMidTick(arrivedAt)) <= 2, `an input lands ${pastMidTick(arrivedAt).toFixed(2)} ms from mid-tick`);
+  }
+  assertPeriodApart(inputs);
+  assert.ok(session.applyErrors === 0);
+});
+
+test('a game\'s own input rate is sent as it is, not slewed towards mid-tick', () => {
+  const { inputs } = againstTicks({ welcomeAt: AT_THE_BOUNDARY, until: 3000, options: { inputRate: 30 } });
+  assert.ok(inputs.length >= 80, `${inputs.length} inputs`);
+  inputs.forEach(({ sentAt, arrivedAt }, i) => {
+    assert.ok(Math.abs(sentAt - (AT_THE_BOUNDARY + i * PERIOD)) < 1e-6, `input ${i + 1} sent at ${sentAt} ms`);
+    assert.ok(Math.abs(pastMidTick(arrivedAt)) > PERIOD / 2 - 0.01, `input ${i + 1} still lands at a tick`);
+  });
+});
+
+test('the input phase: nothing before a snapshot and a round trip, a floor of arrivals that follows a longer path', () => {
+  const phase = new InputPhase(30);
+  assert.equal(phase.error(0), null);
+  assert.equal(phase.slew(0), 0);
+  // Tick k runs at k * PERIOD; its snapshot arrives 20 ms later; the round trip is 35 ms.
+  for (let k = 1; k <= 40; k++) phase.snapshotArrived(k, k * PERIOD + DOWNLINK_MS);
+  assert.equal(phase.error(0), null, 'no round trip yet');
+  phase.roundTrip(UPLINK_MS + DOWNLINK_MS + 9);
+  phase.roundTrip(UPLINK_MS + DOWNLINK_MS);
+  phase.roundTrip(UPLINK_MS + DOWNLINK_MS + 30);
+  // Sent to arrive at tick 50's start plus half a period: on target; a millisecond later, a
+  // millisecond of error, and the slew takes it back.
+  const onTarget = 50 * PERIOD + PERIOD / 2 - UPLINK_MS;
+  assert.ok(Math.abs(/** @type {number} */ (phase.error(onTarget))) < 1e-9);
+  assert.ok(Math.abs(/** @type {number} */ (phase.error(onTarget + 1 + 3 * PERIOD)) - 1) < 1e-9);
+  assert.ok(Math.abs(phase.slew(onTarget + 0.25) + 0.25) < 1e-9, 'within a millisecond, the whole error');
+  // Just after a tick's boundary, early in the tick: a millisecond later; just before, earlier.
+  assert.ok(Math.abs(phase.slew(50 * PERIOD - UPLINK_MS + 2) - INPUT_SLEW_MS) < 1e-9);
+  assert.ok(Math.abs(phase.slew(50 * PERIOD - UPLINK_MS - 2) + INPUT_SLEW_MS) < 1e-9);
+  // From tick 41 the downlink takes 10 ms more for good, and the round trip with it: the ticks
+  // did not move, and within two windows of snapshots neither has the target.
+  for (let k = 41; k <= 110; k++) phase.snapshotArrived(k, k * PERIOD + DOWNLINK_MS + 10);
+  for (let i = 0; i < 4; i++) phase.roundTrip(UPLINK_MS + DOWNLINK_MS + 10);
+  assert.ok(Math.abs(/** @type {number} */ (phase.error(120 * PERIOD + PERIOD / 2 - UPLINK_MS))) < 1e-9);
 });
 
 test('a room name or resume token the Hello cannot carry is refused at construction, not at each connection', () => {

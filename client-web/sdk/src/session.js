@@ -623,12 +623,19 @@ export class Session {
       if (sent) this.sendInput(now);
       // Keep the cadence without drifting; after a stall, start again from now.
       const period = this.inputPeriodMs();
+      // A period or more late (no ship until now, a hidden tab's timers): the cadence starts
+      // again with this input.
+      const restart = now >= this.nextInputAt + period;
       this.nextInputAt = Math.max(this.nextInputAt + period, now - period);
       // Towards reaching the server mid-tick (`InputPhase`), away from the tick boundary where a
       // millisecond of jitter puts some inputs before the tick and some after (a tick without
-      // one). A rate the game chose is not one a tick, and is kept as it is.
+      // one): a millisecond an input, or, for a cadence that starts again, at once, its next
+      // input at the middle of the tick after this one's (rather than a second one at once, in
+      // the same tick). A rate the game chose is not one a tick, and is kept as it is.
       if (sent && this.inputRateOverride === undefined) {
-        this.nextInputAt += this.inputPhase.slew(this.nextInputAt);
+        const error = restart ? this.inputPhase.error(now) : null;
+        if (error !== null) this.nextInputAt = now + period - error;
+        else this.nextInputAt += this.inputPhase.slew(this.nextInputAt);
       }
     }
   }

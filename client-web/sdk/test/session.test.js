@@ -903,12 +903,13 @@ function seeded(seed) {
  * Plays a player's session, welcomed at `welcomeAt`, against a server whose tick k runs at
  * k * PERIOD and sends its snapshot then, arriving DOWNLINK_MS later plus `snapshotDelay(k)`
  * (in order; pongs are not held behind them); inputs and pings arrive UPLINK_MS after they are
- * sent, each ping answered at once. The driver wakes exactly when the session asks (`pollTimeout`). Returns each input's
- * send and arrival times, in order, and the session.
+ * sent, each ping answered at once. The driver wakes exactly when the session asks (`pollTimeout`),
+ * except through `held` (from, to: a tab whose timers were held), which it wakes at the end of.
+ * Returns each input's send and arrival times, in order, and the session.
  * @param {{ welcomeAt: number, until: number, options?: import('../index.js').SessionOptions,
- *   snapshotDelay?: (tick: number) => number }} p
+ *   snapshotDelay?: (tick: number) => number, held?: [number, number] }} p
  */
-function againstTicks({ welcomeAt, until, options = {}, snapshotDelay = () => 0 }) {
+function againstTicks({ welcomeAt, until, options = {}, snapshotDelay = () => 0, held = [Infinity, Infinity] }) {
   const s = new Session({ name: 'ada', room: 'r1', random: () => 0.5, ...options });
   s.connect(welcomeAt);
   s.handleOpen(welcomeAt);
@@ -925,7 +926,9 @@ function againstTicks({ welcomeAt, until, options = {}, snapshotDelay = () => 0 
   let newest = 0;
   let lastSnapshotAt = -Infinity;
   for (;;) {
-    const now = Math.min(tick * PERIOD, uplink[0]?.at ?? Infinity, ...downlink.map((m) => m.at), s.pollTimeout() ?? Infinity);
+    const due = s.pollTimeout() ?? Infinity;
+    const wake = due >= held[0] && due < held[1] ? held[1] : due;
+    const now = Math.min(tick * PERIOD, uplink[0]?.at ?? Infinity, ...downlink.map((m) => m.at), wake);
     if (now > until) break;
     // The server: what reached it, then its tick.
     while (uplink.length && uplink[0].at <= now) {
@@ -948,7 +951,8 @@ function againstTicks({ welcomeAt, until, options = {}, snapshotDelay = () => 0 
     while (downlink.length && downlink[0].at <= now) {
       s.handleMessage(/** @type {(typeof downlink)[number]} */ (downlink.shift()).bytes, now);
     }
-    if ((s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
+    const asleep = now >= held[0] && now < held[1];
+    if (!asleep && (s.pollTimeout() ?? Infinity) <= now) s.handleTimeout(now);
     for (const message of drain(s).sent) {
       if (message.type === 'Input') inputs.push({ sentAt: now, arrivedAt: NaN });
       uplink.push({ at: now + UPLINK_MS, message });
@@ -1005,6 +1009,21 @@ test('snapshots the network holds up do not move where inputs land: their arriva
   }
   assertPeriodApart(inputs);
   assert.ok(session.applyErrors === 0);
+});
+
+test('a cadence that starts again after its timers were held goes to mid-tick from its next input, not a second one at once', () => {
+  // Timers held for a second from 200 ms after the Welcome (a tab in the background): the phase
+  // is known by then, and the cadence starts again after.
+  const held = /** @type {[number, number]} */ ([AT_THE_BOUNDARY + 200, AT_THE_BOUNDARY + 1203]);
+  const { inputs } = againstTicks({ welcomeAt: AT_THE_BOUNDARY, until: 3000, held });
+  const again = inputs.findIndex((i) => i.sentAt >= held[1]);
+  assert.ok(again > 0, 'inputs before and after the held timers');
+  const gap = inputs[again + 1].sentAt - inputs[again].sentAt;
+  assert.ok(gap >= PERIOD / 2 && gap <= 1.5 * PERIOD, `the next input ${gap} ms after the first`);
+  for (const { arrivedAt } of inputs.slice(again + 1)) {
+    assert.ok(Math.abs(pastMidTick(arrivedAt)) <= 0.5, `an input lands ${pastMidTick(arrivedAt).toFixed(2)} ms from mid-tick`);
+  }
+  assertPeriodApart(inputs.slice(again + 1));
 });
 
 test('a game\'s own input rate is sent as it is, not slewed towards mid-tick', () => {

@@ -14,7 +14,8 @@
 //! round trip (uplink and downlink together, so their split does not matter), plus half a
 //! period. Delay only ever adds to an arrival or a round trip, so both are floors: one slow
 //! snapshot or `Pong` never moves the target. The session slews its input cadence towards the
-//! target by at most [`MAX_SLEW`] an input, so no input is doubled or skipped on the way.
+//! target by at most [`MAX_SLEW`] an input, so no input is doubled or skipped on the way; a
+//! cadence that starts again (after a tick or more without an input) goes there at once.
 //! Deterministic and clock-free: time is an argument (PROTOCOL.md 4 says the same for any
 //! client).
 

@@ -528,6 +528,8 @@ fn a_game_slower_than_the_room_still_sends_one_input_a_tick_its_newest_controls_
     assert!(gaps.iter().all(|&gap| gap <= Duration::from_millis(35)), "{gaps:?}");
 }
 
+const ZERO: Duration = Duration::ZERO;
+
 /// The inputs one client sent in [`play_over_a_link`]: when each left and where in the
 /// server's tick it arrived (milliseconds after the tick began).
 struct LinkRun {
@@ -537,12 +539,13 @@ struct LinkRun {
 
 /// A player joined over a link of `up` and `down` (each snapshot `down` late plus
 /// `snapshot_jitter` of its tick) to a server ticking at 30 Hz from `t0`, for `seconds`; the
-/// driver wakes exactly when the session asks. The `Welcome` is sent as tick 3 runs.
+/// driver wakes exactly when the session asks, and the game queues controls from `game_from`
+/// after the `Welcome`, which is sent as tick 3 runs.
 fn play_over_a_link(
     config: Config,
-    up: Duration,
-    down: Duration,
+    (up, down): (Duration, Duration),
     snapshot_jitter: impl Fn(u32) -> Duration,
+    game_from: Duration,
     seconds: u64,
 ) -> LinkRun {
     let period = Duration::from_nanos(33_333_333);
@@ -555,6 +558,7 @@ fn play_over_a_link(
     h.sent();
     h.now = tick_at(3) + down;
     h.recv(ServerMessage::Welcome(welcome(Role::Player)));
+    let game_from = h.now + game_from;
     let end = h.now + Duration::from_secs(seconds);
     let (mut run, mut arrivals) = (LinkRun { sends: Vec::new(), phases: Vec::new() }, Vec::new());
     let mut pongs: Vec<(Instant, u32)> = Vec::new();
@@ -562,7 +566,9 @@ fn play_over_a_link(
     while h.now < end {
         // A game that queues its controls at every wake-up (with the default pacing, the
         // held controls would go again anyway).
-        h.session.send_input(Controls { x: 1.0, ..Controls::NEUTRAL }).unwrap();
+        if h.now >= game_from {
+            h.session.send_input(Controls { x: 1.0, ..Controls::NEUTRAL }).unwrap();
+        }
         for message in h.sent() {
             match message {
                 ClientMessage::Input(input) => {
@@ -578,7 +584,10 @@ fn play_over_a_link(
         }
         let snapshot_at = tick_at(next_tick) + down + snapshot_jitter(next_tick);
         let pong_at = pongs.first().map(|&(at, _)| at);
-        let wake = h.session.poll_timeout().unwrap();
+        let mut wake = h.session.poll_timeout().unwrap();
+        if h.now < game_from {
+            wake = wake.min(game_from);
+        }
         let at = [Some(snapshot_at), pong_at, Some(wake)].into_iter().flatten().min().unwrap();
         h.now = at.max(h.now);
         if pong_at == Some(at) {
@@ -603,7 +612,7 @@ fn play_over_a_link(
 fn inputs_that_land_at_the_ticks_start_move_to_mid_tick_a_millisecond_a_tick() {
     let (up, down) = (Duration::from_millis(15), Duration::from_millis(20));
     // The round trip (35 ms) is a tick and 1.7 ms: the first input lands 1.7 ms into a tick.
-    let run = play_over_a_link(Config::default(), up, down, |_| Duration::ZERO, 3);
+    let run = play_over_a_link(Config::default(), (up, down), |_| Duration::ZERO, ZERO, 3);
     assert!((run.phases[0] - 1.67).abs() < 0.1, "{:?}", &run.phases[..3]);
     // Settled within a second: every input from then lands within a millisecond of mid-tick.
     let settled = run.sends.iter().position(|&at| at - run.sends[0] > Duration::from_secs(1));
@@ -626,10 +635,35 @@ fn jittered_snapshots_do_not_move_the_inputs_from_mid_tick() {
     let mut rng = SmallRng::seed_from_u64(7);
     let jitter: Vec<Duration> =
         (0..200).map(|_| Duration::from_micros(rng.random_range(0..15_000))).collect();
-    let run = play_over_a_link(Config::default(), up, down, |k| jitter[k as usize % 200], 4);
+    let run =
+        play_over_a_link(Config::default(), (up, down), |k| jitter[k as usize % 200], ZERO, 4);
     let settled = run.sends.iter().position(|&at| at - run.sends[0] > Duration::from_secs(2));
     for &phase in &run.phases[settled.unwrap()..] {
         assert!((phase - 16.67).abs() < 1.5, "{phase} ms into the tick: {:?}", run.phases);
+    }
+}
+
+/// A game that sends its first input a second after the join (its round had not begun) starts
+/// a cadence: the input goes at once, and the next at the middle of the tick after its own,
+/// not a burst's second input at once, in the same tick.
+#[test]
+fn a_cadence_that_starts_late_goes_to_mid_tick_from_its_second_input() {
+    let (up, down) = (Duration::from_millis(15), Duration::from_millis(20));
+    let run = play_over_a_link(
+        Config::default(),
+        (up, down),
+        |_| Duration::ZERO,
+        Duration::from_millis(1003),
+        2,
+    );
+    let first_gap = (run.sends[1] - run.sends[0]).as_secs_f64() * 1000.0;
+    assert!((16.6..=50.0).contains(&first_gap), "{first_gap} ms between the first two");
+    for &phase in &run.phases[1..] {
+        assert!((phase - 16.67).abs() < 0.5, "{phase} ms into the tick: {:?}", run.phases);
+    }
+    for pair in run.sends[1..].windows(2) {
+        let gap = (pair[1] - pair[0]).as_secs_f64() * 1000.0;
+        assert!((32.33..=34.34).contains(&gap), "{gap} ms between inputs");
     }
 }
 
@@ -638,7 +672,7 @@ fn jittered_snapshots_do_not_move_the_inputs_from_mid_tick() {
 fn inputs_at_a_rate_of_the_games_own_are_not_moved() {
     let config = Config { input_rate_per_sec: Some(30), input_burst: 1, ..Config::default() };
     let (up, down) = (Duration::from_millis(15), Duration::from_millis(20));
-    let run = play_over_a_link(config, up, down, |_| Duration::ZERO, 2);
+    let run = play_over_a_link(config, (up, down), |_| Duration::ZERO, ZERO, 2);
     assert!(run.phases.len() > 50);
     for &phase in &run.phases {
         assert!(!(2.5..=32.8).contains(&phase), "{phase} ms into the tick");

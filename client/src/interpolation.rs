@@ -823,7 +823,7 @@ fn least(values: &VecDeque<f64>) -> f64 {
 }
 
 /// `at` in ms after `origin`, negative before it.
-fn millis_since(origin: Instant, at: Instant) -> f64 {
+pub(crate) fn millis_since(origin: Instant, at: Instant) -> f64 {
     match at.checked_duration_since(origin) {
         Some(after) => after.as_secs_f64() * 1000.0,
         None => -(origin.duration_since(at).as_secs_f64() * 1000.0),

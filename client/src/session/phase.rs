@@ -19,6 +19,7 @@
 //! Deterministic and clock-free: time is an argument (PROTOCOL.md 4 says the same for any
 //! client).
 
+use crate::interpolation::millis_since;
 use std::time::{Duration, Instant};
 use tickwire_shared::Tick;
 
@@ -112,10 +113,7 @@ impl InputPhase {
 
 /// `to - from` in seconds, negative when `to` is earlier.
 fn seconds_between(from: Instant, to: Instant) -> f64 {
-    match to.checked_duration_since(from) {
-        Some(after) => after.as_secs_f64(),
-        None => -from.duration_since(to).as_secs_f64(),
-    }
+    millis_since(from, to) / 1000.0
 }
 
 #[cfg(test)]

@@ -1416,15 +1416,12 @@ impl Session {
             // there at once, its next input at the middle of the tick after this one's, no
             // sooner than half a period from it (rather than its burst's second input at
             // once, in the same tick as this one).
-            match self.input_phase.error(now) {
-                Some(error) if restart => {
-                    let period = 1.0 / self.input_pace.rate;
-                    self.input_pace.next_in(now, period - error);
-                }
-                _ => {
-                    let slew = self.input_phase.slew(self.input_pace.next());
-                    self.input_pace.shift(slew);
-                }
+            if restart && let Some(error) = self.input_phase.error(now) {
+                let period = 1.0 / self.input_pace.rate;
+                self.input_pace.next_in(now, period - error);
+            } else {
+                let slew = self.input_phase.slew(self.input_pace.next());
+                self.input_pace.shift(slew);
             }
         }
         match self.input_pending.take() {
